@@ -1,0 +1,145 @@
+"""The ``memplan`` command: parse arguments, call the library, map errors to one line and exit 2.
+
+Each subcommand is a ``cmd_*`` function registered in ``build_parser``; no library logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import MemplanError
+
+EXIT_BAD_INPUT = 2
+
+
+def _size(text: str) -> int:
+    """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    num = t[:-1] if mult > 1 else t
+    try:
+        v = float(num) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
+    return int(v)
+
+
+def _err(msg: str) -> None:
+    print(f"memplan: error: {msg}", file=sys.stderr)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from . import load_graph, plan
+
+    graph = load_graph(args.graph)
+    p = plan(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed, workers=args.workers,
+             **_plan_extras(args))
+    p.save(args.output, timings=args.timings)
+    if not args.quiet:
+        print(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
+              f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), "
+              f"solver {p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s",
+              file=sys.stderr)
+    return 0
+
+
+def _plan_extras(args: argparse.Namespace) -> dict:
+    """Options that later pipeline stages (graph_optimize, budgets) add to ``plan``."""
+    return {}
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from . import load_graph, load_plan, verify
+
+    verify(load_graph(args.graph), load_plan(args.plan))
+    print(f"{args.plan}: safe")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from . import load_plan
+    from .show import describe
+
+    print(describe(load_plan(args.plan), top=args.top))
+    return 0
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    from .examples import bundled
+    from .io import save_graph
+
+    os.makedirs(args.output, exist_ok=True)
+    for stem, graph in bundled().items():
+        path = os.path.join(args.output, f"{stem}.json")
+        save_graph(graph, path)
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .solvers import SOLVER_NAMES
+
+    p = argparse.ArgumentParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sp = sub.add_parser("plan", help="plan arena offsets for a graph and write plan JSON")
+    sp.add_argument("graph", help="graph JSON (memplan.graph/1)")
+    sp.add_argument("-o", "--output", required=True, help="plan JSON to write (atomically)")
+    sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
+    sp.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time budget in seconds")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--workers", type=int, default=1, help="CP-SAT worker threads (1 is deterministic)")
+    sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.set_defaults(func=cmd_plan)
+    add_plan_options(sp)
+
+    sp = sub.add_parser("verify", help="prove a plan safe for a graph, or list what breaks")
+    sp.add_argument("graph")
+    sp.add_argument("plan")
+    sp.set_defaults(func=cmd_verify)
+
+    sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
+    sp.add_argument("plan")
+    sp.add_argument("--top", type=int, default=10, help="how many of the largest tensors to list")
+    sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
+    sp.add_argument("-o", "--output", required=True, metavar="DIR")
+    sp.set_defaults(func=cmd_example)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return p
+
+
+def add_plan_options(sp: argparse.ArgumentParser) -> None:
+    """Hook for options of later pipeline stages (streams, budgets)."""
+
+
+#: functions ``register(subparsers)`` adding further subcommands (csv, bench, simulate, ...)
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MemplanError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

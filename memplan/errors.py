@@ -1,0 +1,51 @@
+"""One error hierarchy for the whole library.
+
+Every failure a user can cause is a ``MemplanError``; the CLI maps them to a one-line message and
+exit code 2, so messages must name the offending node, tensor, field or file.
+"""
+
+from __future__ import annotations
+
+
+class MemplanError(Exception):
+    """Base of every error memplan raises on purpose."""
+
+
+class GraphError(MemplanError, ValueError):
+    """The graph JSON or builder input breaks the graph contract."""
+
+
+class ScheduleError(MemplanError, ValueError):
+    """A schedule (order, streams, events) is malformed for its graph."""
+
+
+class PlanFormatError(MemplanError, ValueError):
+    """A plan document is not a well-formed ``memplan.plan/1`` for its graph."""
+
+
+class InputFormatError(MemplanError, ValueError):
+    """A raw input file (e.g. a minimalloc CSV) is malformed."""
+
+
+class SolverError(MemplanError):
+    """A solver was misconfigured or could not produce a plan."""
+
+
+class BudgetError(MemplanError):
+    """No plan fits the requested memory budget or capacity."""
+
+
+class UnsafePlan(MemplanError):
+    """The verifier found a plan that breaks the contract's safety rules.
+
+    ``violations`` holds every finding as ``(rule, message)`` so tools can show all of them;
+    ``str()`` shows the first few.
+    """
+
+    def __init__(self, violations: list[tuple[int, str]]):
+        self.violations = list(violations)
+        shown = "; ".join(f"rule {r}: {m}" for r, m in self.violations[:5])
+        more = len(self.violations) - 5
+        if more > 0:
+            shown += f"; and {more} more"
+        super().__init__(f"unsafe plan: {shown}")

@@ -1,0 +1,245 @@
+"""Bundled example graphs: small hand-checkable shapes and a Llama-style decode/prefill step.
+
+They serve the README's first command (``memplan example``), the tests and the benchmarks. Tensor
+``attrs`` carry ``shape`` and ``dtype`` so the GPU runtime can execute the same graphs; node costs are
+a roofline estimate (microseconds on an H100-class GPU) for the scheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .graph import Graph, GraphBuilder
+
+F32, F16 = 4, 2
+#: roofline of an H100 SXM: HBM bytes/us, f16 tensor FLOP/us, and a per-kernel floor in us
+HBM_BYTES_PER_US = 3.0e6
+FLOP_PER_US = 4.0e8
+KERNEL_FLOOR_US = 2.0
+
+
+def roofline_us(flops: float, nbytes: float) -> float:
+    return round(max(flops / FLOP_PER_US, nbytes / HBM_BYTES_PER_US, KERNEL_FLOOR_US), 3)
+
+
+def chain(n: int = 4, size: int = 1024) -> Graph:
+    b = GraphBuilder(f"chain{n}")
+    prev = b.input("x", size)
+    for i in range(n):
+        out = b.output("y", size) if i == n - 1 else b.intermediate(f"t{i}", size)
+        b.node(f"op{i}", "UNARY", [prev], out, cost=10.0)
+        prev = out
+    return b.build()
+
+
+def diamond(size: int = 1024) -> Graph:
+    b = GraphBuilder("diamond")
+    b.input("x", size)
+    b.node("a", "UNARY", ["x"], b.intermediate("ta", size), cost=10.0)
+    b.node("l", "UNARY", ["ta"], b.intermediate("tl", size), cost=10.0)
+    b.node("r", "UNARY", ["ta"], b.intermediate("tr", size), cost=10.0)
+    b.node("j", "ADD", ["tl", "tr"], b.output("y", size), cost=10.0)
+    return b.build()
+
+
+def qkv_attention(hidden: int = 4096, kv: int = 1024) -> Graph:
+    """Norm, then Q/K/V projections fanning out and joining in attention."""
+    b = GraphBuilder("qkv")
+    b.input("x", hidden)
+    for w, n in (("wq", hidden), ("wk", kv), ("wv", kv), ("wo", hidden)):
+        b.weight(w, n * hidden // 4)
+    b.node("norm", "RMS_NORM", ["x"], b.intermediate("xn", hidden), cost=2.0)
+    b.node("mm_q", "MUL_MAT", ["wq", "xn"], b.intermediate("q", hidden), cost=20.0)
+    b.node("mm_k", "MUL_MAT", ["wk", "xn"], b.intermediate("k", kv), cost=20.0)
+    b.node("mm_v", "MUL_MAT", ["wv", "xn"], b.intermediate("v", kv), cost=20.0)
+    b.node("attn", "ATTN", ["q", "k", "v"], b.intermediate("a", hidden), cost=10.0)
+    b.node("mm_o", "MUL_MAT", ["wo", "a"], b.output("y", hidden), cost=20.0)
+    return b.build()
+
+
+def fanout_join15(size: int = 1024) -> Graph:
+    """1 -> 3 fan-out; branches 1 and 2 join into "1.5", which then joins branch 3."""
+    b = GraphBuilder("fanout15")
+    b.input("x", size)
+    b.node("src", "UNARY", ["x"], b.intermediate("s", size), cost=5.0)
+    for i, c in ((1, 30.0), (2, 20.0), (3, 40.0)):
+        b.node(f"b{i}", "UNARY", ["s"], b.intermediate(f"t{i}", size), cost=c)
+    b.node("j15", "ADD", ["t1", "t2"], b.intermediate("t15", size), cost=10.0)
+    b.node("j", "ADD", ["t15", "t3"], b.output("y", size), cost=5.0)
+    return b.build()
+
+
+def moe(experts: int = 8, size: int = 4096) -> Graph:
+    """A router fanning out to independent experts whose outputs are summed."""
+    b = GraphBuilder(f"moe{experts}")
+    b.input("x", size)
+    b.node("router", "MUL_MAT", ["x"], b.intermediate("h", size), cost=5.0)
+    outs = []
+    for e in range(experts):
+        b.weight(f"w_up{e}", size * 64)
+        b.weight(f"w_down{e}", size * 64)
+        b.node(f"e{e}.up", "MUL_MAT", [f"w_up{e}", "h"], b.intermediate(f"u{e}", 4 * size), cost=20.0)
+        b.node(f"e{e}.act", "SILU", [f"u{e}"], b.intermediate(f"a{e}", 4 * size), cost=3.0,
+               inplace={f"a{e}": f"u{e}"})
+        b.node(f"e{e}.down", "MUL_MAT", [f"w_down{e}", f"a{e}"], b.intermediate(f"d{e}", size), cost=20.0)
+        outs.append(f"d{e}")
+    acc = outs[0]
+    for e in range(1, experts):
+        nxt = b.output("y", size) if e == experts - 1 else b.intermediate(f"s{e}", size)
+        b.node(f"sum{e}", "ADD", [acc, outs[e]], nxt, cost=2.0)
+        acc = nxt
+    return b.build()
+
+
+def views_inplace(size: int = 4096) -> Graph:
+    """Reshape/permute view chains, an in-place op and a fused pair."""
+    b = GraphBuilder("views")
+    b.input("x", size)
+    b.node("mm", "MUL_MAT", ["x"], b.intermediate("m", size), cost=10.0)
+    b.view("m2", "m", size)                    # reshape
+    b.view("m3", "m2", size // 2, size // 2)  # slice of the reshape
+    b.node("scale", "SCALE", ["m3"], b.intermediate("sc", size // 2), cost=2.0, group="f0")
+    b.node("act", "SILU", ["sc"], b.intermediate("ac", size // 2), cost=2.0, group="f0",
+           inplace={"ac": "sc"})
+    b.node("cont", "CONT", ["ac", "m2"], b.output("y", size // 2), cost=2.0)
+    return b.build()
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    layers: int = 16
+    hidden: int = 2048
+    heads: int = 32
+    kv_heads: int = 8
+    ffn: int = 8192
+    vocab: int = 32000
+    ctx: int = 512          # KV-cache positions already filled
+    batch: int = 1          # tokens in this step (1: decode; >1: prefill or batched decode)
+    name: str = "llama"
+
+
+LLAMA_1B = LlamaConfig()
+LLAMA_8B = LlamaConfig(layers=32, hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=128256)
+LLAMA_TINY = LlamaConfig(layers=2, hidden=64, heads=4, kv_heads=2, ffn=128, vocab=96, ctx=8)
+
+
+def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True) -> Graph:
+    """One forward step of a Llama-style model at ggml granularity.
+
+    Per layer: RMS_NORM*w, Q/K/V MUL_MAT, ROPE on Q and K, SET_ROWS of K and V into the persistent
+    cache (a weight-kind tensor: outside the arena) through views, KQ, SOFT_MAX, KQV, CONT, output
+    projection, residual ADD, then the FFN (gate/up MUL_MAT, SILU, MUL, down MUL_MAT, ADD).
+    Attention reads the cache through the views SET_ROWS wrote, so it waits for those writes.
+    """
+    B, H, nh, nkv = cfg.batch, cfg.hidden, cfg.heads, cfg.kv_heads
+    d = H // nh
+    kvd = nkv * d
+    n_kv = cfg.ctx + B
+    cache_rows = cfg.ctx + max(B, 1)
+    b = GraphBuilder(f"{cfg.name}-L{cfg.layers}-b{B}")
+
+    def act(tid: str, shape: list[int], dtype: str = "f32", kind: str = "intermediate") -> str:
+        return b.tensor(tid, _nbytes(shape, dtype), kind, shape=shape, dtype=dtype)
+
+    def weight(tid: str, shape: list[int], dtype: str = "f16") -> str:
+        return b.tensor(tid, _nbytes(shape, dtype), "weight", shape=shape, dtype=dtype)
+
+    def mm_cost(k: int, n: int, m: int) -> float:
+        return roofline_us(2.0 * k * n * m, k * n * F16 + (k + n) * m * F32)
+
+    def ew_cost(nbytes: int) -> float:
+        return roofline_us(0, nbytes)
+
+    x = act("inp", [B, H], kind="input")
+    act("pos", [B], "i32", kind="input")
+    act("kv_idx", [B], "i32", kind="input")
+    act("mask", [B, n_kv], "f32", kind="input")
+    for li in range(cfg.layers):
+        p = f"l{li}."
+        weight(p + "attn_norm", [H], "f32")
+        weight(p + "wq", [H, H])
+        weight(p + "wk", [kvd, H])
+        weight(p + "wv", [kvd, H])
+        weight(p + "wo", [H, H])
+        weight(p + "ffn_norm", [H], "f32")
+        weight(p + "w_gate", [cfg.ffn, H])
+        weight(p + "w_up", [cfg.ffn, H])
+        weight(p + "w_down", [H, cfg.ffn])
+        weight(p + "k_cache", [cache_rows, kvd], "f16")
+        weight(p + "v_cache", [cache_rows, kvd], "f16")
+        g = p + "attn_norm_f" if fuse_norms else None
+        b.node(p + "norm", "RMS_NORM", [x], act(p + "xn", [B, H]), cost=ew_cost(2 * B * H * F32), group=g)
+        b.node(p + "norm_w", "MUL", [p + "xn", p + "attn_norm"], act(p + "xa", [B, H]),
+               cost=ew_cost(2 * B * H * F32), group=g, inplace={p + "xa": p + "xn"})
+        b.node(p + "mm_q", "MUL_MAT", [p + "wq", p + "xa"], act(p + "q", [B, H]), cost=mm_cost(H, H, B))
+        b.node(p + "mm_k", "MUL_MAT", [p + "wk", p + "xa"], act(p + "k", [B, kvd]), cost=mm_cost(H, kvd, B))
+        b.node(p + "mm_v", "MUL_MAT", [p + "wv", p + "xa"], act(p + "v", [B, kvd]), cost=mm_cost(H, kvd, B))
+        b.view(p + "q3", p + "q", B * H * F32, shape=[B, nh, d], dtype="f32")
+        b.view(p + "k3", p + "k", B * kvd * F32, shape=[B, nkv, d], dtype="f32")
+        b.node(p + "rope_q", "ROPE", [p + "q3", "pos"], act(p + "qr", [B, nh, d]),
+               cost=ew_cost(2 * B * H * F32), inplace={p + "qr": p + "q3"})
+        b.node(p + "rope_k", "ROPE", [p + "k3", "pos"], act(p + "kr", [B, nkv, d]),
+               cost=ew_cost(2 * B * kvd * F32), inplace={p + "kr": p + "k3"})
+        b.view(p + "kc", p + "k_cache", cache_rows * kvd * F16, shape=[cache_rows, kvd], dtype="f16")
+        b.view(p + "vc", p + "v_cache", cache_rows * kvd * F16, shape=[cache_rows, kvd], dtype="f16")
+        b.node(p + "set_k", "SET_ROWS", [p + "kr", "kv_idx"], p + "kc", cost=ew_cost(B * kvd * 6))
+        b.node(p + "set_v", "SET_ROWS", [p + "v", "kv_idx"], p + "vc", cost=ew_cost(B * kvd * 6))
+        b.view(p + "kview", p + "kc", n_kv * kvd * F16, shape=[n_kv, nkv, d], dtype="f16")
+        b.view(p + "vview", p + "vc", n_kv * kvd * F16, shape=[n_kv, nkv, d], dtype="f16")
+        attn_bytes = n_kv * kvd * F16 + B * nh * n_kv * F32
+        b.node(p + "kq", "MUL_MAT", [p + "kview", p + "qr"], act(p + "kq_s", [B, nh, n_kv]),
+               cost=roofline_us(2.0 * B * nh * n_kv * d, attn_bytes))
+        b.node(p + "softmax", "SOFT_MAX", [p + "kq_s", "mask"], act(p + "kq_p", [B, nh, n_kv]),
+               cost=ew_cost(2 * B * nh * n_kv * F32), inplace={p + "kq_p": p + "kq_s"})
+        b.node(p + "kqv", "MUL_MAT", [p + "vview", p + "kq_p"], act(p + "kqv_o", [B, nh, d]),
+               cost=roofline_us(2.0 * B * nh * n_kv * d, attn_bytes))
+        b.node(p + "cont", "CONT", [p + "kqv_o"], act(p + "attn", [B, H]), cost=ew_cost(2 * B * H * F32))
+        b.node(p + "mm_o", "MUL_MAT", [p + "wo", p + "attn"], act(p + "o", [B, H]), cost=mm_cost(H, H, B))
+        b.node(p + "res1", "ADD", [p + "o", x], act(p + "h", [B, H]), cost=ew_cost(3 * B * H * F32),
+               inplace={p + "h": p + "o"})
+        g = p + "ffn_norm_f" if fuse_norms else None
+        b.node(p + "ffn_norm", "RMS_NORM", [p + "h"], act(p + "hn", [B, H]), cost=ew_cost(2 * B * H * F32),
+               group=g)
+        b.node(p + "ffn_norm_w", "MUL", [p + "hn", p + "ffn_norm"], act(p + "ha", [B, H]),
+               cost=ew_cost(2 * B * H * F32), group=g, inplace={p + "ha": p + "hn"})
+        F = cfg.ffn
+        b.node(p + "mm_gate", "MUL_MAT", [p + "w_gate", p + "ha"], act(p + "gate", [B, F]), cost=mm_cost(H, F, B))
+        b.node(p + "mm_up", "MUL_MAT", [p + "w_up", p + "ha"], act(p + "up", [B, F]), cost=mm_cost(H, F, B))
+        b.node(p + "silu", "SILU", [p + "gate"], act(p + "gact", [B, F]), cost=ew_cost(2 * B * F * F32),
+               inplace={p + "gact": p + "gate"})
+        b.node(p + "glu", "MUL", [p + "gact", p + "up"], act(p + "gu", [B, F]), cost=ew_cost(3 * B * F * F32),
+               inplace={p + "gu": p + "gact"})
+        b.node(p + "mm_down", "MUL_MAT", [p + "w_down", p + "gu"], act(p + "down", [B, H]), cost=mm_cost(F, H, B))
+        x = act(p + "out", [B, H])
+        b.node(p + "res2", "ADD", [p + "down", p + "h"], x, cost=ew_cost(3 * B * H * F32),
+               inplace={x: p + "down"})
+    weight("out_norm", [H], "f32")
+    weight("w_out", [cfg.vocab, H])
+    b.node("out_norm", "RMS_NORM", [x], act("fn", [B, H]), cost=ew_cost(2 * B * H * F32), group="final_norm")
+    b.node("out_norm_w", "MUL", ["fn", "out_norm"], act("fa", [B, H]), cost=ew_cost(2 * B * H * F32),
+           group="final_norm", inplace={"fa": "fn"})
+    b.node("lm_head", "MUL_MAT", ["w_out", "fa"], act("logits", [B, cfg.vocab], kind="output"),
+           cost=mm_cost(H, cfg.vocab, B))
+    return b.build()
+
+
+def _nbytes(shape: list[int], dtype: str) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n * {"f32": 4, "f16": 2, "i32": 4}[dtype]
+
+
+def bundled() -> dict[str, Graph]:
+    """The graphs ``memplan example`` writes, by file stem."""
+    return {
+        "chain": chain(),
+        "diamond": diamond(),
+        "qkv": qkv_attention(),
+        "fanout15": fanout_join15(),
+        "moe": moe(),
+        "views": views_inplace(),
+        "llama-1b-decode": llama(LLAMA_1B),
+        "llama-1b-prefill": llama(LlamaConfig(batch=32, name="llama-prefill")),
+        "llama-tiny": llama(LLAMA_TINY),
+    }

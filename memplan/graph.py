@@ -1,0 +1,400 @@
+"""The graph IR: immutable tensors and nodes, validated once, indexed by integers.
+
+Everything downstream (schedules, lifetimes, solvers, the verifier) works on the integer indices
+built here, so that 100k-node graphs stay cheap; the string ids exist for users and error messages.
+A ``Graph`` that exists is valid: the constructor runs every check of the graph contract and raises
+``GraphError`` naming the first offending node or tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import GraphError
+
+GRAPH_FORMAT = "memplan.graph/1"
+KINDS = ("input", "weight", "intermediate", "output")
+DEFAULT_ALIGNMENT = 256
+#: Sizes above this (256 TiB) are taken to be a unit or overflow mistake, not a tensor.
+MAX_TENSOR_BYTES = 1 << 48
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """A named byte range: a root buffer, or a view into another tensor (``view_of``)."""
+
+    id: str
+    size: int
+    kind: str = "intermediate"
+    view_of: str | None = None
+    view_offset: int = 0
+    attrs: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One operation; ``inplace`` pairs are ``(output_id, input_id)``."""
+
+    id: str
+    op: str
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    cost: float | None = None
+    inplace: tuple[tuple[str, str], ...] = ()
+    group: str | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A validated graph; nodes are in a valid serial (topological) order.
+
+    Integer indices (positions in ``tensors`` / ``nodes``) are what the pipeline uses:
+    ``producer[t]`` is the producing node or -1, ``root[t]`` the root tensor of a view chain,
+    ``node_inputs[n]`` / ``node_outputs[n]`` tensor indices.
+    """
+
+    name: str
+    tensors: tuple[Tensor, ...]
+    nodes: tuple[Node, ...]
+    alignment: int = DEFAULT_ALIGNMENT
+    tensor_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    node_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    producer: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    root: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    node_inputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+    node_outputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tensors", tuple(self.tensors))
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        _validate(self)
+
+    # -- convenience -------------------------------------------------------------------------
+    def tensor(self, tid: str) -> Tensor:
+        try:
+            return self.tensors[self.tensor_index[tid]]
+        except KeyError:
+            raise GraphError(f"unknown tensor {tid!r}") from None
+
+    def node(self, nid: str) -> Node:
+        try:
+            return self.nodes[self.node_index[nid]]
+        except KeyError:
+            raise GraphError(f"unknown node {nid!r}") from None
+
+    def is_root(self, t: int) -> bool:
+        return self.root[t] == t
+
+    def in_arena(self, t: int) -> bool:
+        """Whether tensor ``t``'s bytes live in the arena (its root is not a weight)."""
+        return self.tensors[self.root[t]].kind != "weight"
+
+    def groups(self) -> dict[str, tuple[int, ...]]:
+        """Fusion groups: group name -> node indices in listed order."""
+        out: dict[str, list[int]] = {}
+        for i, n in enumerate(self.nodes):
+            if n.group is not None:
+                out.setdefault(n.group, []).append(i)
+        return {g: tuple(v) for g, v in out.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        tensors = []
+        for t in self.tensors:
+            d: dict[str, Any] = {"id": t.id, "size": t.size, "kind": t.kind}
+            if t.view_of is not None:
+                d["view_of"] = t.view_of
+                d["view_offset"] = t.view_offset
+            if t.attrs:
+                d["attrs"] = dict(t.attrs)
+            tensors.append(d)
+        nodes = []
+        for n in self.nodes:
+            d = {"id": n.id, "op": n.op, "inputs": list(n.inputs), "outputs": list(n.outputs)}
+            if n.cost is not None:
+                d["cost"] = n.cost
+            if n.inplace:
+                d["inplace"] = {o: i for o, i in n.inplace}
+            if n.group is not None:
+                d["group"] = n.group
+            if n.attrs:
+                d["attrs"] = dict(n.attrs)
+            nodes.append(d)
+        return {
+            "format": GRAPH_FORMAT,
+            "name": self.name,
+            "alignment": self.alignment,
+            "tensors": tensors,
+            "nodes": nodes,
+        }
+
+
+def _validate(g: Graph) -> None:
+    if not isinstance(g.name, str):
+        raise GraphError("graph 'name' must be a string")
+    if not _is_int(g.alignment) or g.alignment <= 0 or g.alignment & (g.alignment - 1):
+        raise GraphError(f"alignment {g.alignment!r} is not a positive power of two")
+
+    tindex: dict[str, int] = {}
+    for i, t in enumerate(g.tensors):
+        if not isinstance(t.id, str) or not t.id:
+            raise GraphError(f"tensor #{i} has no string id")
+        if t.id in tindex:
+            raise GraphError(f"duplicate tensor id {t.id!r}")
+        tindex[t.id] = i
+        if t.kind not in KINDS:
+            raise GraphError(f"tensor {t.id!r}: unknown kind {t.kind!r} (expected one of {', '.join(KINDS)})")
+        if not _is_int(t.size):
+            raise GraphError(f"tensor {t.id!r}: size {t.size!r} is not an integer")
+        if t.size < 0:
+            raise GraphError(f"tensor {t.id!r}: negative size {t.size}")
+        if t.size > MAX_TENSOR_BYTES:
+            raise GraphError(f"tensor {t.id!r}: size {t.size} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+        if t.view_of is not None and (not _is_int(t.view_offset) or t.view_offset < 0):
+            raise GraphError(f"view {t.id!r}: view_offset {t.view_offset!r} is not a non-negative integer")
+
+    # views: parents exist, no cycles, inside parent; compute roots
+    root = list(range(len(g.tensors)))
+    state = [0] * len(g.tensors)  # 0 new, 1 visiting, 2 done
+    for i, t in enumerate(g.tensors):
+        if t.view_of is None or state[i] == 2:
+            continue
+        chain = []
+        j = i
+        while True:
+            tj = g.tensors[j]
+            if tj.view_of is None or state[j] == 2:
+                break
+            if state[j] == 1:
+                raise GraphError(f"view cycle through tensor {tj.id!r}")
+            state[j] = 1
+            chain.append(j)
+            p = tindex.get(tj.view_of)
+            if p is None:
+                raise GraphError(f"view {tj.id!r}: view_of names unknown tensor {tj.view_of!r}")
+            parent = g.tensors[p]
+            if tj.view_offset + tj.size > parent.size:
+                raise GraphError(
+                    f"view {tj.id!r} [{tj.view_offset}, {tj.view_offset + tj.size}) lies outside "
+                    f"its parent {parent.id!r} of size {parent.size}"
+                )
+            j = p
+        r = root[j]
+        for c in chain:
+            root[c] = r
+            state[c] = 2
+
+    nindex: dict[str, int] = {}
+    producer = [-1] * len(g.tensors)
+    node_inputs: list[tuple[int, ...]] = []
+    node_outputs: list[tuple[int, ...]] = []
+    for ni, n in enumerate(g.nodes):
+        if not isinstance(n.id, str) or not n.id:
+            raise GraphError(f"node #{ni} has no string id")
+        if n.id in nindex:
+            raise GraphError(f"duplicate node id {n.id!r}")
+        nindex[n.id] = ni
+        if not isinstance(n.op, str):
+            raise GraphError(f"node {n.id!r}: op must be a string")
+        if n.cost is not None and (
+            isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not n.cost >= 0
+            or n.cost == float("inf")
+        ):
+            raise GraphError(f"node {n.id!r}: cost {n.cost!r} is not a finite non-negative number")
+        ins = []
+        for tid in n.inputs:
+            t = tindex.get(tid) if isinstance(tid, str) else None
+            if t is None:
+                raise GraphError(f"node {n.id!r} reads unknown tensor {tid!r}")
+            ins.append(t)
+        outs = []
+        for tid in n.outputs:
+            t = tindex.get(tid) if isinstance(tid, str) else None
+            if t is None:
+                raise GraphError(f"node {n.id!r} writes unknown tensor {tid!r}")
+            if producer[t] != -1:
+                raise GraphError(
+                    f"tensor {tid!r} is produced twice (by {g.nodes[producer[t]].id!r} and {n.id!r})"
+                )
+            kind = g.tensors[t].kind
+            if kind in ("input", "weight"):
+                raise GraphError(f"tensor {tid!r} is an {kind} but node {n.id!r} produces it")
+            producer[t] = ni
+            outs.append(t)
+        node_inputs.append(tuple(ins))
+        node_outputs.append(tuple(outs))
+        outset = set(n.outputs)
+        inset = set(n.inputs)
+        for pair in n.inplace:
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise GraphError(f"node {n.id!r}: malformed inplace entry {pair!r}")
+            o, i = pair
+            if o not in outset:
+                raise GraphError(f"node {n.id!r}: inplace output {o!r} is not an output of the node")
+            if i not in inset:
+                raise GraphError(f"node {n.id!r}: inplace input {i!r} is not an input of the node")
+
+    # producers must come earlier than readers (second pass: producer[] now complete)
+    for ni, n in enumerate(g.nodes):
+        for t in node_inputs[ni]:
+            j = t
+            while True:
+                p = producer[j]
+                if p >= ni:
+                    what = "cycle" if p == ni else "nodes out of topological order or a cycle"
+                    raise GraphError(
+                        f"node {n.id!r} reads tensor {g.tensors[t].id!r} whose "
+                        f"{'producer' if j == t else 'view parent'} {g.nodes[p].id!r} comes later ({what})"
+                    )
+                parent = g.tensors[j].view_of
+                if parent is None:
+                    break
+                j = tindex[parent]
+
+    for i, t in enumerate(g.tensors):
+        if t.view_of is None and t.kind in ("intermediate", "output") and producer[i] == -1:
+            raise GraphError(f"{t.kind} tensor {t.id!r} has no producing node")
+
+    seen_groups: dict[str, int] = {}
+    for ni, n in enumerate(g.nodes):
+        if n.group is None:
+            continue
+        if not isinstance(n.group, str):
+            raise GraphError(f"node {n.id!r}: group must be a string")
+        last = seen_groups.get(n.group)
+        if last is not None and last != ni - 1:
+            raise GraphError(
+                f"fusion group {n.group!r} is not contiguous: node {n.id!r} is separated from "
+                f"{g.nodes[last].id!r}"
+            )
+        seen_groups[n.group] = ni
+
+    object.__setattr__(g, "tensor_index", tindex)
+    object.__setattr__(g, "node_index", nindex)
+    object.__setattr__(g, "producer", tuple(producer))
+    object.__setattr__(g, "root", tuple(root))
+    object.__setattr__(g, "node_inputs", tuple(node_inputs))
+    object.__setattr__(g, "node_outputs", tuple(node_outputs))
+
+
+def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
+    """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields."""
+    if not isinstance(doc, dict):
+        raise GraphError(f"{source}: top level must be a JSON object")
+    fmt = doc.get("format")
+    if fmt != GRAPH_FORMAT:
+        raise GraphError(f"{source}: unknown format {fmt!r} (expected {GRAPH_FORMAT!r})")
+    tensors_doc = doc.get("tensors")
+    nodes_doc = doc.get("nodes")
+    if not isinstance(tensors_doc, list):
+        raise GraphError(f"{source}: 'tensors' must be a list")
+    if not isinstance(nodes_doc, list):
+        raise GraphError(f"{source}: 'nodes' must be a list")
+    tensors = []
+    for i, td in enumerate(tensors_doc):
+        if not isinstance(td, dict):
+            raise GraphError(f"{source}: tensors[{i}] is not an object")
+        tid = td.get("id")
+        if not isinstance(tid, str):
+            raise GraphError(f"{source}: tensors[{i}] has no string 'id'")
+        if "size" not in td:
+            raise GraphError(f"tensor {tid!r} has no 'size'")
+        attrs = td.get("attrs") or {}
+        if not isinstance(attrs, dict):
+            raise GraphError(f"tensor {tid!r}: 'attrs' must be an object")
+        tensors.append(
+            Tensor(
+                id=tid,
+                size=td["size"],
+                kind=td.get("kind", "intermediate"),
+                view_of=td.get("view_of"),
+                view_offset=td.get("view_offset", 0),
+                attrs=attrs,
+            )
+        )
+    nodes = []
+    for i, nd in enumerate(nodes_doc):
+        if not isinstance(nd, dict):
+            raise GraphError(f"{source}: nodes[{i}] is not an object")
+        nid = nd.get("id")
+        if not isinstance(nid, str):
+            raise GraphError(f"{source}: nodes[{i}] has no string 'id'")
+        ins = nd.get("inputs", [])
+        outs = nd.get("outputs", [])
+        if not isinstance(ins, list) or not isinstance(outs, list):
+            raise GraphError(f"node {nid!r}: 'inputs' and 'outputs' must be lists")
+        inplace = nd.get("inplace") or {}
+        if not isinstance(inplace, dict):
+            raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}")
+        attrs = nd.get("attrs") or {}
+        if not isinstance(attrs, dict):
+            raise GraphError(f"node {nid!r}: 'attrs' must be an object")
+        nodes.append(
+            Node(
+                id=nid,
+                op=nd.get("op", ""),
+                inputs=tuple(ins),
+                outputs=tuple(outs),
+                cost=nd.get("cost"),
+                inplace=tuple((str(o), i) for o, i in inplace.items()),
+                group=nd.get("group"),
+                attrs=attrs,
+            )
+        )
+    alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
+    return Graph(name=doc.get("name", ""), tensors=tuple(tensors), nodes=tuple(nodes), alignment=alignment)
+
+
+class GraphBuilder:
+    """Build a Graph from code; ``build()`` validates it.
+
+    >>> b = GraphBuilder("tiny")
+    >>> x = b.input("x", 1024)
+    >>> y = b.node("relu", "RELU", [x], b.output("y", 1024))
+    >>> g = b.build()
+    """
+
+    def __init__(self, name: str = "graph", alignment: int = DEFAULT_ALIGNMENT):
+        self.name = name
+        self.alignment = alignment
+        self._tensors: list[Tensor] = []
+        self._nodes: list[Node] = []
+
+    def tensor(self, id: str, size: int, kind: str = "intermediate", *, view_of: str | None = None,
+               view_offset: int = 0, **attrs: Any) -> str:
+        self._tensors.append(Tensor(id, size, kind, view_of, view_offset, attrs))
+        return id
+
+    def input(self, id: str, size: int, **attrs: Any) -> str:
+        return self.tensor(id, size, "input", **attrs)
+
+    def weight(self, id: str, size: int, **attrs: Any) -> str:
+        return self.tensor(id, size, "weight", **attrs)
+
+    def intermediate(self, id: str, size: int, **attrs: Any) -> str:
+        return self.tensor(id, size, "intermediate", **attrs)
+
+    def output(self, id: str, size: int, **attrs: Any) -> str:
+        return self.tensor(id, size, "output", **attrs)
+
+    def view(self, id: str, parent: str, size: int, offset: int = 0, kind: str = "intermediate",
+             **attrs: Any) -> str:
+        return self.tensor(id, size, kind, view_of=parent, view_offset=offset, **attrs)
+
+    def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
+             cost: float | None = None, inplace: Mapping[str, str] | None = None,
+             group: str | None = None, **attrs: Any) -> str:
+        outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        self._nodes.append(
+            Node(id, op, tuple(inputs), outs, cost, tuple((inplace or {}).items()), group, attrs)
+        )
+        return outs[0] if len(outs) == 1 else id
+
+    def build(self) -> Graph:
+        return Graph(self.name, tuple(self._tensors), tuple(self._nodes), self.alignment)

@@ -1,0 +1,184 @@
+"""Lifetimes of root tensors under a schedule, and the buffer problem they define.
+
+The accesses of a root tensor are its producer, every reader of it or of a view of it, every
+producer of a view of it, plus a virtual start (inputs) or end (outputs) access. Two roots may share
+bytes only when every access of one happens-before every access of the other (contract rule 3).
+
+Visibility is monotone along each stream, so everything here reduces to per-stream thresholds:
+``visible[r, s]`` is the first position on stream ``s`` from which all of ``r``'s accesses have
+happened-before, and ``live_from[r, s]`` the first from which one has. A root is live on stream
+``s`` exactly over ``[live_from, visible)`` — which gives both the exact conflict test and the
+contract's lower bound (largest total live at one node) in O(roots x streams^2 log n).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .graph import Graph
+from .problem import BufferProblem, HBOrder
+from .schedule import HappensBefore
+
+NEVER = np.int64(1 << 40)
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """Per planned root: accesses and happens-before thresholds (arrays indexed by buffer)."""
+
+    roots: np.ndarray          # buffer -> graph tensor index
+    acc_ptr: np.ndarray        # CSR over accessing nodes (graph node indices)
+    acc_nodes: np.ndarray
+    has_start: np.ndarray
+    has_end: np.ndarray
+    first: np.ndarray          # (B, S) first access seq per stream, NEVER if none
+    last: np.ndarray           # (B, S) last access seq + 1 per stream, 0 if none
+    visible: np.ndarray        # (B, S)
+    live_from: np.ndarray      # (B, S)
+    lower: np.ndarray          # time of first access (START = 0, node at position p = p + 1)
+    upper: np.ndarray          # exclusive time after which every stream sees all accesses
+    compatible: tuple[tuple[int, int, int], ...]  # (in_buffer, out_buffer, node) legal in-place pairs
+
+    def accesses(self, b: int) -> np.ndarray:
+        return self.acc_nodes[self.acc_ptr[b]:self.acc_ptr[b + 1]]
+
+
+def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
+    n_nodes = len(graph.nodes)
+    S = hb.num_streams
+    root = graph.root
+    arena_roots = [t for t in range(len(graph.tensors))
+                   if root[t] == t and graph.tensors[t].kind != "weight"]
+    buf_of = np.full(len(graph.tensors), -1, dtype=np.int64)
+    buf_of[arena_roots] = np.arange(len(arena_roots))
+    B = len(arena_roots)
+
+    acc_b: list[int] = []
+    acc_n: list[int] = []
+    for n in range(n_nodes):
+        seen = set()
+        for t in graph.node_inputs[n] + graph.node_outputs[n]:
+            b = buf_of[root[t]]
+            if b >= 0 and b not in seen:
+                seen.add(b)
+                acc_b.append(int(b))
+                acc_n.append(n)
+    acc_b_a = np.asarray(acc_b, dtype=np.int64)
+    acc_n_a = np.asarray(acc_n, dtype=np.int64)
+    o = np.lexsort((hb.pos[acc_n_a] if len(acc_n_a) else acc_n_a, acc_b_a))
+    acc_b_a, acc_n_a = acc_b_a[o], acc_n_a[o]
+    acc_ptr = np.zeros(B + 1, dtype=np.int64)
+    np.add.at(acc_ptr, acc_b_a + 1, 1)
+    acc_ptr = np.cumsum(acc_ptr)
+
+    kinds = [graph.tensors[t].kind for t in arena_roots]
+    has_start = np.array([k == "input" for k in kinds], dtype=bool)
+    has_end = np.array([k == "output" for k in kinds], dtype=bool)
+    for t, tensor in enumerate(graph.tensors):  # an output view keeps its root to the end
+        if tensor.view_of is not None and tensor.kind == "output" and buf_of[root[t]] >= 0:
+            has_end[buf_of[root[t]]] = True
+
+    a_stream = hb.stream[acc_n_a]
+    a_seq = hb.seq[acc_n_a]
+    first = np.full((B, S), NEVER, dtype=np.int64)
+    last = np.zeros((B, S), dtype=np.int64)
+    np.minimum.at(first, (acc_b_a, a_stream), a_seq)
+    np.maximum.at(last, (acc_b_a, a_stream), a_seq + 1)
+
+    visible = np.zeros((B, S), dtype=np.int64)
+    live_from = np.full((B, S), NEVER, dtype=np.int64)
+    for s0 in range(S):
+        n_s0 = len(hb.stream_nodes[s0])
+        for s in range(S):
+            if s == s0:
+                vis = last[:, s]
+                lf = np.minimum(first[:, s], n_s0)
+            else:
+                vis = hb.first_at_least(s0, s, last[:, s])
+                lf = hb.first_at_least(s0, s, np.minimum(first[:, s], NEVER - 1) + 1)
+            np.maximum(visible[:, s0], vis, out=visible[:, s0])
+            np.minimum(live_from[:, s0], lf, out=live_from[:, s0])
+    live_from[has_start] = 0
+    visible[has_end] = NEVER
+
+    # time intervals: lower = first access time; upper = when the last stream sees everything
+    pos1 = hb.pos + 1
+    lower = np.full(B, n_nodes + 1, dtype=np.int64)
+    np.minimum.at(lower, acc_b_a, pos1[acc_n_a])
+    lower[has_start] = 0
+    upper = np.zeros(B, dtype=np.int64)
+    for s0 in range(S):
+        nodes_s0 = hb.stream_nodes[s0]
+        if len(nodes_s0) == 0:
+            continue
+        times = np.append(pos1[nodes_s0], n_nodes + 1)
+        v = np.minimum(visible[:, s0], len(nodes_s0))
+        np.maximum(upper, times[v], out=upper)
+    np.maximum(upper, lower + 1, out=upper)
+    upper[has_end] = n_nodes + 2
+
+    compatible = []
+    for n, node in enumerate(graph.nodes):
+        for o_id, i_id in node.inplace:
+            a = int(buf_of[root[graph.tensor_index[i_id]]])
+            b = int(buf_of[root[graph.tensor_index[o_id]]])
+            if a < 0 or b < 0 or a == b or has_end[a] or has_start[b]:
+                continue
+            if graph.producer[int(arena_roots[b])] != n:  # contract: n produces out's root
+                continue
+            acc_a = acc_nodes_of(acc_ptr, acc_n_a, a)
+            acc_bb = acc_nodes_of(acc_ptr, acc_n_a, b)
+            if all(x == n or hb.hb(int(x), n) for x in acc_a) and all(
+                    x == n or hb.hb(n, int(x)) for x in acc_bb):
+                compatible.append((a, b, n))
+
+    return Lifetimes(
+        roots=np.asarray(arena_roots, dtype=np.int64), acc_ptr=acc_ptr, acc_nodes=acc_n_a,
+        has_start=has_start, has_end=has_end, first=first, last=last, visible=visible,
+        live_from=live_from, lower=lower, upper=upper, compatible=tuple(compatible),
+    )
+
+
+def acc_nodes_of(ptr: np.ndarray, nodes: np.ndarray, b: int) -> np.ndarray:
+    return nodes[ptr[b]:ptr[b + 1]]
+
+
+def lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes) -> int:
+    """The contract's bound: the largest total size of roots live at one node."""
+    sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
+    best = 0
+    for s0 in range(hb.num_streams):
+        n_s0 = len(hb.stream_nodes[s0])
+        if n_s0 == 0:
+            continue
+        lo = np.minimum(lt.live_from[:, s0], n_s0)
+        hi = np.minimum(lt.visible[:, s0], n_s0)
+        keep = lo < hi
+        diff = np.zeros(n_s0 + 1, dtype=np.int64)
+        np.add.at(diff, lo[keep], sizes[keep])
+        np.add.at(diff, hi[keep], -sizes[keep])
+        for a, _b, n in lt.compatible:  # an input overwritten in place at n is not live at n
+            if hb.stream[n] == s0:
+                q = int(hb.seq[n])
+                diff[q] -= sizes[a]
+                diff[q + 1] += sizes[a]
+        best = max(best, int(np.cumsum(diff)[:-1].max()))
+    return best
+
+
+def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None) -> BufferProblem:
+    """The graph's planning problem: one buffer per arena root, HB conflicts, in-place pairs."""
+    if lt is None:
+        lt = compute_lifetimes(graph, hb)
+    sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
+    serial = hb.num_streams == 1
+    order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end)
+    compatible = frozenset((min(a, b), max(a, b)) for a, b, _ in lt.compatible)
+    inplace = tuple((b, a) for a, b, _ in lt.compatible)
+    return BufferProblem(
+        sizes=sizes, lower=lt.lower, upper=lt.upper, alignment=graph.alignment,
+        names=tuple(graph.tensors[t].id for t in lt.roots), order=order, compatible=compatible,
+        inplace=inplace, lower_bound=lower_bound(graph, hb, lt),
+    )

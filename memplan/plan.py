@@ -1,0 +1,104 @@
+"""``memplan.plan()``: the one place that knows the whole pipeline.
+
+graph -> schedule -> happens-before -> lifetimes -> buffer problem -> solver -> Plan -> verify.
+Every plan returned has passed the independent verifier.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .errors import SolverError
+from .graph import Graph
+from .lifetimes import buffer_problem, compute_lifetimes
+from .planfile import Plan
+from .problem import BufferProblem, Solution, find_collision
+from .schedule import Schedule, build_happens_before, serial_schedule
+from .solvers import SolveOptions, get_solver
+from .verify import verify
+
+
+def plan(
+    graph: Graph,
+    schedule: Schedule | None = None,
+    solver: str = "auto",
+    *,
+    time_limit: float | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    progress=None,
+    check: bool = True,
+) -> Plan:
+    """Plan arena offsets for ``graph`` under ``schedule`` (default: the serial schedule).
+
+    ``solver``: "auto" (every heuristic, best kept; CP-SAT too when ``time_limit`` is given),
+    "greedy", "size", "cpsat" or "ggml" (the serial baseline, for comparison only).
+    """
+    t0 = time.perf_counter()
+    if schedule is None:
+        schedule = serial_schedule(graph)
+    hb = build_happens_before(graph, schedule)
+    lt = compute_lifetimes(graph, hb)
+    problem = buffer_problem(graph, hb, lt)
+    options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+    sol = get_solver(solver)(problem, options)
+    result = assemble(graph, schedule, problem, sol, seconds=time.perf_counter() - t0)
+    if check:
+        verify(graph, result)
+    return result
+
+
+def assemble(graph: Graph, schedule: Schedule, problem: BufferProblem, sol: Solution,
+             seconds: float = 0.0, solver_extra: dict[str, Any] | None = None) -> Plan:
+    """Turn root offsets into a Plan: views inherit offsets, weights get null."""
+    clash = find_collision(problem, sol.offsets) if len(problem) <= 20000 else None
+    if clash is not None:
+        a, b = clash
+        raise SolverError(f"solver {sol.solver!r} overlapped conflicting buffers "
+                          f"{problem.name(a)!r} and {problem.name(b)!r} (a solver bug)")
+    root_off: dict[int, int] = {}
+    for k, t in enumerate(graph.tensor_index[name] for name in problem.names or ()):
+        root_off[t] = int(sol.offsets[k])
+    tensors = []
+    for t, tensor in enumerate(graph.tensors):
+        r = graph.root[t]
+        if r not in root_off:
+            off = None
+        else:
+            off = root_off[r] + _view_offset(graph, t)
+        tensors.append((tensor.id, off, tensor.size))
+    arena = max([o + s for _, o, s in tensors if o is not None] + [0])
+    solver_block: dict[str, Any] = {
+        "name": sol.solver,
+        "status": sol.status,
+        "gap": round(sol.gap, 6),
+        **{k: v for k, v in sol.info.items() if _jsonable(v)},
+        **(solver_extra or {}),
+        "seconds": round(seconds, 4),
+    }
+    return Plan(
+        graph=graph.name,
+        alignment=graph.alignment,
+        arena_bytes=int(arena),
+        lower_bound_bytes=int(problem.lower_bound or 0),
+        streams=schedule.num_streams,
+        order=tuple(zip(schedule.order, schedule.streams)),
+        events=tuple((e.after, e.before) for e in schedule.events),
+        tensors=tuple(tensors),
+        solver=solver_block,
+    )
+
+
+def _view_offset(graph: Graph, t: int) -> int:
+    off = 0
+    while graph.tensors[t].view_of is not None:
+        off += graph.tensors[t].view_offset
+        t = graph.tensor_index[graph.tensors[t].view_of]
+    return off
+
+
+def _jsonable(v: Any) -> bool:
+    return isinstance(v, (int, float, str, bool, type(None), dict, list)) and not isinstance(v, np.ndarray)

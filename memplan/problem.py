@@ -1,0 +1,174 @@
+"""The buffer problem: what an offset solver sees, and nothing more.
+
+A buffer has a size and a time interval ``[lower, upper)``; two buffers *may* conflict only if their
+intervals overlap. For a serial schedule (and for minimalloc/TelaMalloc CSV inputs) interval overlap
+*is* the conflict relation. For a multi-stream schedule it is only a superset: ``order`` (an
+``HBOrder``) then says which overlapping pairs are in fact ordered by happens-before and so may share
+bytes, and ``compatible`` lists in-place pairs the contract allows to overlap. Solvers never see a
+graph, which is what lets benchmark CSVs and graph plans share every solver.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import SolverError
+
+
+def align_up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+@dataclass(frozen=True)
+class HBOrder:
+    """Happens-before summary per buffer, for deciding exact cross-stream conflicts.
+
+    ``first[i, s]``: seq of buffer ``i``'s first access on stream ``s`` (a huge number if none);
+    ``visible[i, s]``: first seq on stream ``s`` from which every access of ``i`` has happened-before.
+    ``i`` precedes ``j`` (may hand its bytes to ``j``) iff ``i`` does not live to the end, ``j`` is not
+    live from the start, and ``first[j] >= visible[i]`` on every stream.
+    """
+
+    first: np.ndarray
+    visible: np.ndarray
+    has_start: np.ndarray
+    has_end: np.ndarray
+
+    def precedes(self, i: int, j: int) -> bool:
+        if self.has_end[i] or self.has_start[j]:
+            return False
+        return bool((self.first[j] >= self.visible[i]).all())
+
+    def ordered(self, i: int, j: int) -> bool:
+        return self.precedes(i, j) or self.precedes(j, i)
+
+
+@dataclass(frozen=True)
+class BufferProblem:
+    """Sizes, time intervals and the conflict relation of a set of buffers."""
+
+    sizes: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    alignment: int = 1
+    names: tuple[str, ...] | None = None
+    order: HBOrder | None = None
+    compatible: frozenset[tuple[int, int]] = frozenset()
+    inplace: tuple[tuple[int, int], ...] = ()
+    lower_bound: int | None = None
+    capacity: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("sizes", "lower", "upper"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
+        n = len(self.sizes)
+        if len(self.lower) != n or len(self.upper) != n:
+            raise SolverError("buffer problem: sizes, lower and upper differ in length")
+        if self.alignment <= 0 or self.alignment & (self.alignment - 1):
+            raise SolverError(f"buffer problem: alignment {self.alignment} is not a power of two")
+        if self.lower_bound is None:
+            object.__setattr__(self, "lower_bound", interval_lower_bound(self.sizes, self.lower, self.upper))
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def name(self, i: int) -> str:
+        return self.names[i] if self.names is not None else str(i)
+
+    @property
+    def is_interval(self) -> bool:
+        """True when interval overlap alone decides conflicts (no HB filter, no in-place pairs)."""
+        return self.order is None and not self.compatible
+
+    def conflicts(self, i: int, j: int) -> bool:
+        """Whether buffers ``i`` and ``j`` must not share any byte."""
+        if i == j or self.sizes[i] == 0 or self.sizes[j] == 0:
+            return False
+        if self.lower[i] >= self.upper[j] or self.lower[j] >= self.upper[i]:
+            return False
+        if (min(i, j), max(i, j)) in self.compatible:
+            return False
+        if self.order is not None and self.order.ordered(i, j):
+            return False
+        return True
+
+    def conflict_lists(self) -> list[list[int]]:
+        """Adjacency lists of the conflict graph, each sorted, by an interval sweep.
+
+        Cost is proportional to the number of overlapping interval pairs, not n^2.
+        """
+        n = len(self)
+        adj: list[list[int]] = [[] for _ in range(n)]
+        idx = np.lexsort((np.arange(n), self.lower))
+        active: list[tuple[int, int]] = []  # heap of (upper, i)
+        live: set[int] = set()
+        lower, upper, sizes = self.lower, self.upper, self.sizes
+        for i in idx.tolist():
+            if sizes[i] == 0:
+                continue
+            li = lower[i]
+            while active and active[0][0] <= li:
+                live.discard(heapq.heappop(active)[1])
+            for j in live:
+                if self.conflicts(i, j):
+                    adj[i].append(j)
+                    adj[j].append(i)
+            live.add(i)
+            heapq.heappush(active, (int(upper[i]), i))
+        for a in adj:
+            a.sort()
+        return adj
+
+
+def interval_lower_bound(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> int:
+    """Largest total size live at one time step (the bound minimalloc's benchmarks use)."""
+    if len(sizes) == 0:
+        return 0
+    times = np.concatenate([lower, upper])
+    deltas = np.concatenate([sizes, -sizes])
+    o = np.lexsort((deltas, times))  # at equal times, ends (negative) first
+    run = np.cumsum(deltas[o])
+    return int(max(0, run.max()))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Offsets for every buffer of a problem, with how they were found."""
+
+    offsets: np.ndarray
+    arena: int
+    solver: str
+    status: str = "HEURISTIC"
+    lower_bound: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """Relative distance to the lower bound (0.0 means proven optimal)."""
+        return 0.0 if self.arena <= self.lower_bound else (self.arena - self.lower_bound) / max(self.arena, 1)
+
+
+def arena_of(problem: BufferProblem, offsets: np.ndarray) -> int:
+    if len(problem) == 0:
+        return 0
+    return int(max(0, int((np.asarray(offsets) + problem.sizes).max())))
+
+
+def find_collision(problem: BufferProblem, offsets: np.ndarray) -> tuple[int, int] | None:
+    """A pair of conflicting buffers whose byte ranges overlap, or None.
+
+    A solver-side self-check (the graph verifier is the independent one); it also is the whole
+    check for raw CSV problems, which have no graph.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    for i, nbrs in enumerate(problem.conflict_lists()):
+        oi, ei = offsets[i], offsets[i] + problem.sizes[i]
+        for j in nbrs:
+            if j > i and offsets[j] < ei and oi < offsets[j] + problem.sizes[j]:
+                return (i, j)
+    return None

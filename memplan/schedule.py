@@ -1,0 +1,207 @@
+"""Schedules (issue order, stream per node, events) and the happens-before index over them.
+
+The index stores one vector clock per node — ``clock[n, s]`` = how many nodes of stream ``s``
+happen-before-or-equal ``n`` — so it costs O(nodes x streams) memory and answers ``a HB b`` in O(1)
+(``clock[b, stream[a]] > seq[a]``). A reachability matrix would be O(n^2) and cannot hold 100k nodes.
+Because every stream's clock column is monotone along any other stream, "from which node of stream
+s on is X visible" is a binary search (``first_at_least``), which lifetimes use to turn cross-stream
+visibility into per-stream intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ScheduleError
+from .graph import Graph
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Recorded on ``after``'s stream right after ``after``; waited on before ``before``."""
+
+    after: str
+    before: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Issue order with a stream per entry, plus cross-stream events (contract rule 1 shape)."""
+
+    order: tuple[str, ...]
+    streams: tuple[int, ...]
+    events: tuple[Event, ...] = ()
+
+    @property
+    def num_streams(self) -> int:
+        return (max(self.streams) + 1) if self.streams else 1
+
+    def stream_of(self) -> dict[str, int]:
+        return dict(zip(self.order, self.streams))
+
+
+def serial_schedule(graph: Graph) -> Schedule:
+    """The listed order on one stream: what single-stream engines run."""
+    return Schedule(tuple(n.id for n in graph.nodes), (0,) * len(graph.nodes), ())
+
+
+def data_dependencies(graph: Graph, n: int) -> list[int]:
+    """Nodes whose results node ``n`` reads: producers along each input's view chain (rule 2)."""
+    deps = []
+    for t in graph.node_inputs[n]:
+        j = t
+        while True:
+            p = graph.producer[j]
+            if p >= 0:
+                deps.append(p)
+            parent = graph.tensors[j].view_of
+            if parent is None:
+                break
+            j = graph.tensor_index[parent]
+    return deps
+
+
+@dataclass(frozen=True)
+class HappensBefore:
+    """Vector clocks of a schedule, indexed by graph node index.
+
+    ``pos[n]``: issue position; ``stream[n]``; ``seq[n]``: index of ``n`` within its stream;
+    ``clock[n]``: per-stream count of nodes HB-or-equal ``n``; ``stream_nodes[s]``: the nodes of
+    stream ``s`` in issue order.
+    """
+
+    pos: np.ndarray
+    stream: np.ndarray
+    seq: np.ndarray
+    clock: np.ndarray
+    stream_nodes: tuple[np.ndarray, ...]
+
+    @property
+    def num_streams(self) -> int:
+        return self.clock.shape[1]
+
+    def hb(self, a: int, b: int) -> bool:
+        """``a`` happens-before ``b`` (strict)."""
+        return a != b and bool(self.clock[b, self.stream[a]] > self.seq[a])
+
+    def first_at_least(self, s0: int, s: int, counts: np.ndarray) -> np.ndarray:
+        """For each count c: the first seq on stream ``s0`` whose clock[s] >= c (len if none)."""
+        col = self.clock[self.stream_nodes[s0], s]
+        return np.searchsorted(col, counts, side="left")
+
+
+def build_happens_before(graph: Graph, schedule: Schedule) -> HappensBefore:
+    """Check the schedule against the graph (contract rule 1) and build its vector clocks."""
+    check_schedule(graph, schedule)
+    n_nodes = len(graph.nodes)
+    S = schedule.num_streams
+    pos = np.empty(n_nodes, dtype=np.int64)
+    stream = np.empty(n_nodes, dtype=np.int64)
+    seq = np.empty(n_nodes, dtype=np.int64)
+    waits: dict[int, list[int]] = {}
+    for e in schedule.events:
+        waits.setdefault(graph.node_index[e.before], []).append(graph.node_index[e.after])
+    clock = np.zeros((n_nodes, S), dtype=np.int64)
+    last = np.zeros((S, S), dtype=np.int64)
+    counts = [0] * S
+    members: list[list[int]] = [[] for _ in range(S)]
+    for p, (nid, s) in enumerate(zip(schedule.order, schedule.streams)):
+        n = graph.node_index[nid]
+        cur = last[s].copy()
+        for a in waits.get(n, ()):
+            np.maximum(cur, clock[a], out=cur)
+        counts[s] += 1
+        cur[s] = counts[s]
+        clock[n] = cur
+        last[s] = cur
+        pos[n], stream[n], seq[n] = p, s, counts[s] - 1
+        members[s].append(n)
+    return HappensBefore(pos, stream, seq, clock, tuple(np.asarray(m, dtype=np.int64) for m in members))
+
+
+def check_schedule(graph: Graph, schedule: Schedule) -> None:
+    """Raise ScheduleError unless the schedule is a well-formed, topological one for ``graph``."""
+    order, streams = schedule.order, schedule.streams
+    if len(order) != len(streams):
+        raise ScheduleError("schedule: order and streams differ in length")
+    pos: dict[str, int] = {}
+    for p, (nid, s) in enumerate(zip(order, streams)):
+        if nid not in graph.node_index:
+            raise ScheduleError(f"schedule names unknown node {nid!r}")
+        if nid in pos:
+            raise ScheduleError(f"schedule lists node {nid!r} twice")
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0:
+            raise ScheduleError(f"node {nid!r}: stream {s!r} is not a non-negative integer")
+        pos[nid] = p
+    for n in graph.nodes:
+        if n.id not in pos:
+            raise ScheduleError(f"schedule is missing node {n.id!r}")
+    for ni, n in enumerate(graph.nodes):
+        for d in data_dependencies(graph, ni):
+            if pos[graph.nodes[d].id] > pos[n.id]:
+                raise ScheduleError(
+                    f"node {n.id!r} is issued before {graph.nodes[d].id!r}, whose result it reads"
+                )
+    stream_of = dict(zip(order, streams))
+    for e in schedule.events:
+        for end in (e.after, e.before):
+            if end not in pos:
+                raise ScheduleError(f"event {e.after!r}->{e.before!r} names unknown node {end!r}")
+        if stream_of[e.after] == stream_of[e.before]:
+            raise ScheduleError(
+                f"event {e.after!r}->{e.before!r} joins a stream to itself (stream {stream_of[e.after]})"
+            )
+        if pos[e.after] >= pos[e.before]:
+            raise ScheduleError(
+                f"event {e.after!r}->{e.before!r} is waited before it is recorded (a silent race in CUDA)"
+            )
+    for gname, members in graph.groups().items():
+        ids = [graph.nodes[m].id for m in members]
+        ss = {stream_of[i] for i in ids}
+        if len(ss) != 1:
+            raise ScheduleError(f"fusion group {gname!r} is split across streams {sorted(ss)}")
+        ps = [pos[i] for i in ids]
+        if ps != sorted(ps):
+            raise ScheduleError(f"fusion group {gname!r} is not issued in its listed order")
+        s = ss.pop()
+        between = [nid for nid in order[ps[0]:ps[-1] + 1] if stream_of[nid] == s and nid not in ids]
+        if between:
+            raise ScheduleError(f"fusion group {gname!r} is interrupted by node {between[0]!r} on stream {s}")
+
+
+def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[str, int]) -> Schedule:
+    """A schedule for the given order and streams with the fewest events its data needs.
+
+    Each cross-stream dependency gets an event unless happens-before already implies it (the
+    transitive reduction, decided on the vector clocks as they are built). Dependencies are tried
+    latest-first, since an event from the latest producer often covers the earlier ones.
+    """
+    order = tuple(order)
+    streams = tuple(int(stream_of[n]) for n in order)
+    check_schedule(graph, Schedule(order, streams, ()))
+    S = (max(streams) + 1) if streams else 1
+    node_pos = {graph.node_index[nid]: p for p, nid in enumerate(order)}
+    clock = np.zeros((len(graph.nodes), S), dtype=np.int64)
+    last = np.zeros((S, S), dtype=np.int64)
+    counts = [0] * S
+    stream = {}
+    seq = {}
+    events: list[Event] = []
+    for nid, s in zip(order, streams):
+        n = graph.node_index[nid]
+        cur = last[s].copy()
+        deps = sorted(set(data_dependencies(graph, n)), key=lambda d: -node_pos[d])
+        for d in deps:
+            sd = stream[d]
+            if sd != s and cur[sd] <= seq[d]:
+                events.append(Event(graph.nodes[d].id, nid))
+                np.maximum(cur, clock[d], out=cur)
+        counts[s] += 1
+        cur[s] = counts[s]
+        clock[n] = cur
+        last[s] = cur
+        stream[n], seq[n] = s, counts[s] - 1
+    return Schedule(order, streams, tuple(events))

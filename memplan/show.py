@@ -1,0 +1,39 @@
+"""Human-readable summaries of plans (``memplan show``)."""
+
+from __future__ import annotations
+
+from .planfile import Plan
+
+
+def human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def describe(plan: Plan, top: int = 10) -> str:
+    per_stream: dict[int, int] = {}
+    for _, s in plan.order:
+        per_stream[s] = per_stream.get(s, 0) + 1
+    lines = [
+        f"graph        {plan.graph}",
+        f"arena        {plan.arena_bytes} B ({human(plan.arena_bytes)})",
+        f"lower bound  {plan.lower_bound_bytes} B ({human(plan.lower_bound_bytes)})",
+        f"ratio        {plan.ratio:.4f}",
+        f"streams      {plan.streams}  (nodes per stream: "
+        + ", ".join(f"{s}:{c}" for s, c in sorted(per_stream.items())) + ")",
+        f"events       {len(plan.events)}",
+        "solver       " + ", ".join(f"{k}={v}" for k, v in plan.solver.items() if not isinstance(v, (dict, list))),
+    ]
+    for k, v in plan.solver.items():
+        if isinstance(v, dict):
+            lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in v.items()))
+    placed = sorted((t for t in plan.tensors if t[1] is not None), key=lambda t: (-t[2], t[0]))
+    if placed and top > 0:
+        lines.append(f"largest tensors (of {len(placed)} in the arena):")
+        lines.append(f"  {'tensor':<32} {'offset':>14} {'size':>14}")
+        for tid, off, size in placed[:top]:
+            lines.append(f"  {tid:<32} {off:>14} {size:>14}")
+    return "\n".join(lines)

@@ -1,0 +1,270 @@
+"""The verifier: an independent check of the contract's four safety rules for any plan.
+
+It shares no code with the planner (no schedule, lifetimes or solver imports) so that a bug there
+cannot hide here: it rebuilds happens-before itself from the plan's order and events, derives each
+root's accesses from the graph, and finds overlapping roots by painting the arena in order of first
+access. Happens-before between roots is transitive, so checking each byte's consecutive occupants
+proves every overlapping pair.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from typing import Any
+
+from .errors import UnsafePlan
+from .graph import Graph
+from .planfile import Plan, plan_from_dict
+
+MAX_REPORTED = 200
+
+
+def verify(graph: Graph, plan: Plan | dict[str, Any]) -> None:
+    """Raise ``UnsafePlan`` listing every rule the plan breaks; return None when it is safe."""
+    problems = check(graph, plan)
+    if problems:
+        raise UnsafePlan(problems)
+
+
+def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
+    """All findings as ``(rule, message)``; empty when the plan is safe."""
+    if isinstance(plan, dict):
+        plan = plan_from_dict(plan)
+    out: list[tuple[int, str]] = []
+
+    def bad(rule: int, msg: str) -> None:
+        if len(out) < MAX_REPORTED:
+            out.append((rule, msg))
+
+    nodes = graph.nodes
+    N = len(nodes)
+    # ---- rule 1: order is a permutation and topological; events forward; groups ---------------
+    pos = [-1] * N
+    stream = [0] * N
+    for p, (nid, s) in enumerate(plan.order):
+        ni = graph.node_index.get(nid)
+        if ni is None:
+            bad(1, f"order names unknown node {nid!r}")
+            continue
+        if pos[ni] >= 0:
+            bad(1, f"node {nid!r} appears twice in order")
+            continue
+        if not isinstance(s, int) or s < 0 or s >= max(plan.streams, 1):
+            bad(1, f"node {nid!r} runs on stream {s!r}, outside 0..{plan.streams - 1}")
+        pos[ni], stream[ni] = p, s
+    missing = [nodes[i].id for i in range(N) if pos[i] < 0]
+    if missing:
+        bad(1, f"order is missing node {missing[0]!r}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        return out  # nothing below is meaningful without a complete order
+    for ni in range(N):
+        for t in graph.node_inputs[ni]:
+            for w in _writers(graph, t):
+                if pos[w] > pos[ni]:
+                    bad(1, f"node {nodes[ni].id!r} is issued before {nodes[w].id!r}, which writes "
+                           f"{graph.tensors[t].id!r} that it reads")
+    waits: list[list[int]] = [[] for _ in range(N)]
+    for a_id, b_id in plan.events:
+        a, b = graph.node_index.get(a_id), graph.node_index.get(b_id)
+        if a is None or b is None:
+            bad(1, f"event {a_id!r}->{b_id!r} names an unknown node")
+            continue
+        if stream[a] == stream[b]:
+            bad(1, f"event {a_id!r}->{b_id!r} joins stream {stream[a]} to itself")
+        if pos[a] >= pos[b]:
+            bad(1, f"event {a_id!r}->{b_id!r}: the wait comes before the record in issue order")
+            continue
+        waits[b].append(a)
+    for gname, members in graph.groups().items():
+        if len({stream[m] for m in members}) != 1:
+            bad(1, f"fusion group {gname!r} runs on several streams")
+            continue
+        ps = [pos[m] for m in members]
+        if ps != sorted(ps):
+            bad(1, f"fusion group {gname!r} is not issued in its listed order")
+        s = stream[members[0]]
+        inside = set(members)
+        for p in range(ps[0], ps[-1] + 1):
+            other = graph.node_index[plan.order[p][0]]
+            if other not in inside and stream[other] == s:
+                bad(1, f"fusion group {gname!r} is interrupted by {nodes[other].id!r} on stream {s}")
+                break
+
+    # ---- happens-before: vector clocks rebuilt from scratch ------------------------------------
+    S = max(max(stream) + 1, 1) if N else 1
+    by_pos = sorted(range(N), key=pos.__getitem__)
+    clock: list[list[int]] = [[] for _ in range(N)]
+    idx = [0] * N  # 1-based index of a node within its stream
+    tip: list[list[int]] = [[0] * S for _ in range(S)]
+    for ni in by_pos:
+        s = stream[ni]
+        c = list(tip[s])
+        for a in waits[ni]:
+            if clock[a]:
+                c = [x if x > y else y for x, y in zip(c, clock[a])]
+        c[s] += 1
+        idx[ni] = c[s]
+        clock[ni] = c
+        tip[s] = c
+
+    def hb(a: int, b: int) -> bool:
+        return a != b and clock[b][stream[a]] >= idx[a]
+
+    # ---- rule 2: every read sees its data -------------------------------------------------------
+    for ni in range(N):
+        for t in graph.node_inputs[ni]:
+            for w in _writers(graph, t):  # t's producer, its root's, and any view between
+                if not hb(w, ni):
+                    bad(2, f"node {nodes[ni].id!r} reads {graph.tensors[t].id!r} but its writer "
+                           f"{nodes[w].id!r} does not happen-before it (missing event?)")
+
+    # ---- rule 4 and offsets -----------------------------------------------------------------------
+    T = len(graph.tensors)
+    offset: list[int | None] = [None] * T
+    seen = [False] * T
+    for tid, off, size in plan.tensors:
+        t = graph.tensor_index.get(tid)
+        if t is None:
+            bad(4, f"plan places unknown tensor {tid!r}")
+            continue
+        if seen[t]:
+            bad(4, f"tensor {tid!r} is placed twice")
+        seen[t] = True
+        if size != graph.tensors[t].size:
+            bad(4, f"tensor {tid!r} has size {size} in the plan but {graph.tensors[t].size} in the graph")
+        offset[t] = off
+    for t, tensor in enumerate(graph.tensors):
+        if not seen[t]:
+            bad(4, f"plan does not place tensor {tensor.id!r}")
+    align = graph.alignment
+    for t, tensor in enumerate(graph.tensors):
+        r = graph.root[t]
+        in_arena = graph.tensors[r].kind != "weight"
+        off = offset[t]
+        if not in_arena:
+            if off is not None:
+                bad(4, f"tensor {tensor.id!r} lives in weight memory but has offset {off}")
+            continue
+        if off is None:
+            bad(4, f"tensor {tensor.id!r} lives in the arena but has no offset")
+            continue
+        if tensor.view_of is not None:
+            parent = graph.tensor_index[tensor.view_of]
+            poff = offset[parent]
+            if poff is not None and off != poff + tensor.view_offset:
+                bad(4, f"view {tensor.id!r} is at {off}, not at its parent {tensor.view_of!r}'s "
+                       f"offset {poff} + view_offset {tensor.view_offset}")
+            continue
+        if off < 0 or off % align:
+            bad(4, f"tensor {tensor.id!r} offset {off} is not a non-negative multiple of alignment {align}")
+        if off + tensor.size > plan.arena_bytes:
+            bad(4, f"tensor {tensor.id!r} [{off}, {off + tensor.size}) ends past arena_bytes {plan.arena_bytes}")
+    if plan.lower_bound_bytes > plan.arena_bytes:
+        bad(4, f"lower_bound_bytes {plan.lower_bound_bytes} exceeds arena_bytes {plan.arena_bytes}: "
+               "the bound is false")
+    if any(r == 4 for r, _ in out):
+        return out
+
+    # ---- rule 3: no memory reused too early ---------------------------------------------------------
+    acc: dict[int, list[int]] = {}
+    for ni in range(N):
+        for t in graph.node_inputs[ni] + graph.node_outputs[ni]:
+            r = graph.root[t]
+            if graph.tensors[r].kind != "weight":
+                lst = acc.setdefault(r, [])
+                if not lst or lst[-1] != ni:
+                    lst.append(ni)
+    starts = {r for r in range(T) if graph.tensors[r].kind == "input" and graph.root[r] == r}
+    ends = {graph.root[t] for t in range(T) if graph.tensors[t].kind == "output"}
+    INF = 1 << 62
+
+    def last_vec(r: int) -> list[int]:
+        v = [0] * S
+        for a in acc.get(r, ()):
+            if idx[a] > v[stream[a]]:
+                v[stream[a]] = idx[a]
+        return v
+
+    def seen_vec(r: int) -> list[int]:
+        """Per stream: how many nodes of it happen-before every access of r."""
+        v = [INF] * S
+        for b in acc.get(r, ()):
+            c = clock[b]
+            for s in range(S):
+                x = c[s] - 1 if s == stream[b] else c[s]
+                if x < v[s]:
+                    v[s] = x
+        return v
+
+    cache_last: dict[int, list[int]] = {}
+    cache_seen: dict[int, list[int]] = {}
+
+    def before(a: int, b: int) -> bool:
+        """Every access of root a happens-before every access of root b."""
+        if a in ends or b in starts:
+            return False
+        la = cache_last.get(a) or cache_last.setdefault(a, last_vec(a))
+        sb = cache_seen.get(b) or cache_seen.setdefault(b, seen_vec(b))
+        return all(x <= y for x, y in zip(la, sb))
+
+    inplace_pairs: dict[tuple[int, int], list[int]] = {}
+    for ni, node in enumerate(nodes):
+        for o_id, i_id in node.inplace:
+            a, b = graph.root[graph.tensor_index[i_id]], graph.root[graph.tensor_index[o_id]]
+            if graph.producer[b] == ni:
+                inplace_pairs.setdefault((a, b), []).append(ni)
+
+    def inplace_ok(a: int, b: int) -> bool:
+        for n in inplace_pairs.get((a, b), ()):
+            if a in ends or b in starts:
+                continue
+            if all(x == n or hb(x, n) for x in acc.get(a, ())) and all(
+                    x == n or hb(n, x) for x in acc.get(b, ())):
+                return True
+        return False
+
+    roots = [r for r in range(T) if graph.root[r] == r and graph.tensors[r].kind != "weight"
+             and graph.tensors[r].size > 0]
+
+    def first_pos(r: int) -> int:
+        return -1 if r in starts else min((pos[a] for a in acc.get(r, ())), default=N)
+
+    roots.sort(key=lambda r: (first_pos(r), r))
+    seg_start: list[int] = []
+    seg_end: list[int] = []
+    seg_owner: list[int] = []
+    for b in roots:
+        lo = offset[b]
+        hi = lo + graph.tensors[b].size
+        i = bisect_right(seg_start, lo) - 1
+        if i < 0 or seg_end[i] <= lo:
+            i += 1
+        j = bisect_left(seg_start, hi)
+        checked = set()
+        new_s, new_e, new_o = [], [], []
+        for k in range(i, j):
+            a = seg_owner[k]
+            if a not in checked:
+                checked.add(a)
+                if not (before(a, b) or inplace_ok(a, b)):
+                    bad(3, f"tensors {graph.tensors[a].id!r} and {graph.tensors[b].id!r} overlap in "
+                           f"the arena but not every access of one happens-before every access of the other")
+            if seg_start[k] < lo:
+                new_s.append(seg_start[k]); new_e.append(lo); new_o.append(a)  # noqa: E702
+        new_s.append(lo); new_e.append(hi); new_o.append(b)  # noqa: E702
+        if j > i and seg_end[j - 1] > hi:
+            new_s.append(hi); new_e.append(seg_end[j - 1]); new_o.append(seg_owner[j - 1])  # noqa: E702
+        seg_start[i:j], seg_end[i:j], seg_owner[i:j] = new_s, new_e, new_o
+    return out
+
+
+def _writers(graph: Graph, t: int) -> list[int]:
+    """Producers along ``t``'s view chain: the nodes whose writes a reader of ``t`` depends on."""
+    out = []
+    j = t
+    while True:
+        if graph.producer[j] >= 0:
+            out.append(graph.producer[j])
+        parent = graph.tensors[j].view_of
+        if parent is None:
+            return out
+        j = graph.tensor_index[parent]

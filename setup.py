@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="memplan",
+    version="0.1.0",
+    description="Safe memory-arena planning for compute graphs running on several CUDA streams",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["memplan", "memplan.*", "runtime", "runtime.*"]),
+    package_data={"runtime": ["kernels/*.cu"]},
+    install_requires=["numpy>=1.23", "ortools>=9.8"],
+    extras_require={
+        "cuda": ["pycuda>=2024.1"],
+        "dev": ["pytest>=7", "hypothesis>=6.80", "ruff>=0.4"],
+        "onnx": ["onnx>=1.14"],
+        "plot": ["matplotlib>=3.6"],
+        "torch": ["torch>=2.2"],
+    },
+    entry_points={"console_scripts": ["memplan=memplan.cli:main"]},
+)
