@@ -81,6 +81,17 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .io import atomic_write_text
+
+    rows = args.bench_run(args)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .solvers import SOLVER_NAMES
 
@@ -112,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
     sp.add_argument("-o", "--output", required=True, metavar="DIR")
     sp.set_defaults(func=cmd_example)
+
+    sp = sub.add_parser("bench", help="run a benchmark suite and print a table (and write JSON)")
+    suites = sp.add_subparsers(dest="suite", required=True, metavar="SUITE")
+    import importlib
+
+    from .benchmarks import SUITES
+
+    for name, module in SUITES.items():
+        try:
+            mod = importlib.import_module(f".benchmarks.{module}", __package__)
+        except ImportError:
+            continue
+        ssp = suites.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
+        ssp.add_argument("--json", metavar="OUT", help="also write the results as JSON (atomically)")
+        mod.add_arguments(ssp)
+        ssp.set_defaults(func=cmd_bench, bench_run=mod.run)
 
     for register in EXTRA_COMMANDS:
         register(sub)
