@@ -54,7 +54,7 @@ def plan(
 def assemble(graph: Graph, schedule: Schedule, problem: BufferProblem, sol: Solution,
              seconds: float = 0.0, solver_extra: dict[str, Any] | None = None) -> Plan:
     """Turn root offsets into a Plan: views inherit offsets, weights get null."""
-    clash = find_collision(problem, sol.offsets) if len(problem) <= 20000 else None
+    clash = find_collision(problem, sol.offsets) if len(problem) <= 5000 else None
     if clash is not None:
         a, b = clash
         raise SolverError(f"solver {sol.solver!r} overlapped conflicting buffers "

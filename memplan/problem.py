@@ -97,6 +97,29 @@ class BufferProblem:
             return False
         return True
 
+    def ordered_test(self):
+        """A fast ``ordered(i, j)`` over plain tuples, or None for pure interval problems.
+
+        Per-pair numpy calls would dominate sweeps over 100k buffers; tuples of ints do not.
+        """
+        order = self.order
+        if order is None:
+            return None
+        first = [tuple(r) for r in order.first.tolist()]
+        vis = [tuple(r) for r in order.visible.tolist()]
+        has_start = order.has_start.tolist()
+        has_end = order.has_end.tolist()
+
+        def precedes(a: int, b: int) -> bool:
+            if has_end[a] or has_start[b]:
+                return False
+            for f, v in zip(first[b], vis[a]):
+                if f < v:
+                    return False
+            return True
+
+        return lambda i, j: precedes(i, j) or precedes(j, i)
+
     def conflict_lists(self) -> list[list[int]]:
         """Adjacency lists of the conflict graph, each sorted, by an interval sweep.
 
@@ -106,20 +129,26 @@ class BufferProblem:
         adj: list[list[int]] = [[] for _ in range(n)]
         idx = np.lexsort((np.arange(n), self.lower))
         active: list[tuple[int, int]] = []  # heap of (upper, i)
-        live: set[int] = set()
-        lower, upper, sizes = self.lower, self.upper, self.sizes
+        live: dict[int, None] = {}
+        lower, upper, sizes = self.lower.tolist(), self.upper.tolist(), self.sizes.tolist()
+        ordered = self.ordered_test()
+        compatible = self.compatible
         for i in idx.tolist():
             if sizes[i] == 0:
                 continue
             li = lower[i]
             while active and active[0][0] <= li:
-                live.discard(heapq.heappop(active)[1])
+                live.pop(heapq.heappop(active)[1], None)
+            adj_i = adj[i]
             for j in live:
-                if self.conflicts(i, j):
-                    adj[i].append(j)
-                    adj[j].append(i)
-            live.add(i)
-            heapq.heappush(active, (int(upper[i]), i))
+                if compatible and (min(i, j), max(i, j)) in compatible:
+                    continue
+                if ordered is not None and ordered(i, j):
+                    continue
+                adj_i.append(j)
+                adj[j].append(i)
+            live[i] = None
+            heapq.heappush(active, (upper[i], i))
         for a in adj:
             a.sort()
         return adj

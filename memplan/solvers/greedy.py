@@ -25,7 +25,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     upper = problem.upper.tolist()
     offsets = [0] * n
     inplace_of = {out: inp for out, inp in problem.inplace}
-    ordered = _ordered_test(problem)
+    ordered = problem.ordered_test()
     compatible = problem.compatible
 
     active: list[tuple[int, int]] = []
@@ -52,24 +52,3 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         heapq.heappush(active, (upper[i], i))
     off = np.asarray(offsets, dtype=np.int64)
     return Solution(off, arena_of(problem, off), "greedy", "HEURISTIC", int(problem.lower_bound or 0))
-
-
-def _ordered_test(problem: BufferProblem):
-    """A fast ``ordered(i, j)`` over plain tuples (numpy per pair would dominate the walk)."""
-    order = problem.order
-    if order is None:
-        return None
-    first = [tuple(r) for r in order.first.tolist()]
-    vis = [tuple(r) for r in order.visible.tolist()]
-    has_start = order.has_start.tolist()
-    has_end = order.has_end.tolist()
-
-    def precedes(a: int, b: int) -> bool:
-        if has_end[a] or has_start[b]:
-            return False
-        for f, v in zip(first[b], vis[a]):
-            if f < v:
-                return False
-        return True
-
-    return lambda i, j: precedes(i, j) or precedes(j, i)
