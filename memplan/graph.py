@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .errors import GraphError
@@ -19,6 +20,8 @@ KINDS = ("input", "weight", "intermediate", "output")
 DEFAULT_ALIGNMENT = 256
 #: Sizes above this (256 TiB) are taken to be a unit or overflow mistake, not a tensor.
 MAX_TENSOR_BYTES = 1 << 48
+#: One shared empty attrs mapping: a dict per tensor would cost ~64 bytes x millions of tensors.
+NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,7 @@ class Tensor:
     kind: str = "intermediate"
     view_of: str | None = None
     view_offset: int = 0
-    attrs: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    attrs: Mapping[str, Any] = field(default_factory=lambda: NO_ATTRS, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,7 @@ class Node:
     cost: float | None = None
     inplace: tuple[tuple[str, str], ...] = ()
     group: str | None = None
-    attrs: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    attrs: Mapping[str, Any] = field(default_factory=lambda: NO_ATTRS, compare=False)
 
 
 def _is_int(x: Any) -> bool:
@@ -305,8 +308,8 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
             raise GraphError(f"{source}: tensors[{i}] has no string 'id'")
         if "size" not in td:
             raise GraphError(f"tensor {tid!r} has no 'size'")
-        attrs = td.get("attrs") or {}
-        if not isinstance(attrs, dict):
+        attrs = td.get("attrs") or NO_ATTRS
+        if not isinstance(attrs, (dict, MappingProxyType)):
             raise GraphError(f"tensor {tid!r}: 'attrs' must be an object")
         tensors.append(
             Tensor(
@@ -332,8 +335,8 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
         inplace = nd.get("inplace") or {}
         if not isinstance(inplace, dict):
             raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}")
-        attrs = nd.get("attrs") or {}
-        if not isinstance(attrs, dict):
+        attrs = nd.get("attrs") or NO_ATTRS
+        if not isinstance(attrs, (dict, MappingProxyType)):
             raise GraphError(f"node {nid!r}: 'attrs' must be an object")
         nodes.append(
             Node(
@@ -368,7 +371,7 @@ class GraphBuilder:
 
     def tensor(self, id: str, size: int, kind: str = "intermediate", *, view_of: str | None = None,
                view_offset: int = 0, **attrs: Any) -> str:
-        self._tensors.append(Tensor(id, size, kind, view_of, view_offset, attrs))
+        self._tensors.append(Tensor(id, size, kind, view_of, view_offset, attrs or NO_ATTRS))
         return id
 
     def input(self, id: str, size: int, **attrs: Any) -> str:
@@ -392,7 +395,7 @@ class GraphBuilder:
              group: str | None = None, **attrs: Any) -> str:
         outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
         self._nodes.append(
-            Node(id, op, tuple(inputs), outs, cost, tuple((inplace or {}).items()), group, attrs)
+            Node(id, op, tuple(inputs), outs, cost, tuple((inplace or {}).items()), group, attrs or NO_ATTRS)
         )
         return outs[0] if len(outs) == 1 else id
 
