@@ -153,6 +153,18 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
+def _register_models_and_pictures(sub: argparse._SubParsersAction) -> None:
+    """``import`` (importers/), ``draw`` and ``trace`` (viz/): their modules load onnx/matplotlib lazily."""
+    from .importers.commands import register as register_import
+    from .viz.commands import register as register_viz
+
+    register_import(sub)
+    register_viz(sub)
+
+
+EXTRA_COMMANDS.append(_register_models_and_pictures)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

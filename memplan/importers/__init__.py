@@ -1,0 +1,66 @@
+"""Importers: real models (ONNX files, ``torch.export`` programs) into memplan graphs.
+
+Each importer loads its framework lazily, so ``import memplan`` never pulls in onnx or torch; a missing
+framework is a ``MemplanError`` telling the user which extra to install. Importers only translate: the
+Graph they build is validated by ``memplan.graph`` like any hand-written one, so an importer bug shows up
+as a ``GraphError`` naming the node instead of as a silently wrong plan.
+
+Shared here: a roofline cost (so imported nodes carry ``cost`` for the scheduler) and a progress ticker
+that prints a periodic line on a terminal and stays silent otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from ..examples import roofline_us
+
+#: ``progress(done, total)``: called once per imported node; cheap when throttled by ``tty_progress``.
+Progress = Callable[[int, int], None]
+
+__all__ = ["Progress", "node_cost", "tty_progress", "import_onnx", "from_torch"]
+
+
+def node_cost(flops: float, nbytes: float) -> float:
+    """Estimated microseconds of one kernel: the roofline of ``memplan.examples`` (H100-class)."""
+    return roofline_us(flops, nbytes)
+
+
+def tty_progress(label: str, *, quiet: bool = False, stream: TextIO | None = None,
+                 interval: float = 1.0) -> Progress | None:
+    """A progress callback printing ``label: done/total`` at most every ``interval`` seconds.
+
+    Returns None (no progress at all) when ``quiet`` or when ``stream`` (default stderr) is not a
+    terminal, so piped and CI output stays clean. The state lives in the closure, not in a global.
+    """
+    out = stream if stream is not None else sys.stderr
+    if quiet or not getattr(out, "isatty", lambda: False)():
+        return None
+    last = [time.monotonic()]
+
+    def tick(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < interval:
+            return
+        last[0] = now
+        out.write(f"\r{label}: {done}/{total} nodes" + ("\n" if done >= total else ""))
+        out.flush()
+
+    return tick
+
+
+def import_onnx(*args, **kwargs):
+    """``memplan.importers.onnx.import_onnx`` (loaded on call: needs the ``onnx`` extra)."""
+    from .onnx import import_onnx as impl
+
+    return impl(*args, **kwargs)
+
+
+def from_torch(*args, **kwargs):
+    """``memplan.importers.torch.from_torch`` (loaded on call: needs the ``torch`` extra)."""
+    from .torch import from_torch as impl
+
+    return impl(*args, **kwargs)

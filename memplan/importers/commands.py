@@ -1,0 +1,41 @@
+"""The ``memplan import`` subcommand: a model file in, graph JSON out (atomically).
+
+Kept out of cli.py so the CLI stays a list of registrations; onnx is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("import", help="import an ONNX model as graph JSON (sizes from shape inference)")
+    sp.add_argument("model", help="model file (.onnx)")
+    sp.add_argument("-o", "--output", required=True, help="graph JSON to write (atomically)")
+    sp.add_argument("--batch", type=int, default=None, metavar="N",
+                    help="fix the leading dimension of every graph input that is symbolic")
+    sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
+                    help="fix a symbolic dimension by name (repeatable)")
+    sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
+    sp.add_argument("--alignment", type=int, default=256, help="arena alignment in bytes (default 256)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+    sp.set_defaults(func=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ..io import save_graph
+    from ..show import human
+    from . import tty_progress
+    from .onnx import import_onnx, parse_dims
+
+    graph = import_onnx(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
+                        alignment=args.alignment, progress=tty_progress("import", quiet=args.quiet))
+    save_graph(graph, args.output)
+    if not args.quiet:
+        views = sum(t.view_of is not None for t in graph.tensors)
+        weights = sum(t.size for t in graph.tensors if t.kind == "weight" and t.view_of is None)
+        arena = sum(t.size for i, t in enumerate(graph.tensors) if graph.is_root(i) and t.kind != "weight")
+        print(f"{args.output}: {len(graph.nodes)} nodes, {len(graph.tensors)} tensors ({views} views), "
+              f"weights {human(weights)}, arena tensors {human(arena)} in total", file=sys.stderr)
+    return 0

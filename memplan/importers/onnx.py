@@ -1,0 +1,403 @@
+"""ONNX models into memplan graphs: ``import_onnx(path_or_model, batch=..., dims=...)``.
+
+Why: an arena plan is only as good as its sizes, and ONNX files carry every tensor's dtype and (after
+shape inference) shape. This module turns a model into the graph contract and refuses anything it cannot
+translate faithfully — a symbolic dimension left unknown, a dtype without a fixed byte size, a control-flow
+subgraph, nodes out of topological order — with a ``GraphError`` naming the input, value or node, rather
+than producing a graph that would plan the wrong sizes.
+
+Mapping:
+- initializers (and ``Constant`` nodes, which every runtime folds into initializers) -> ``weight``;
+- graph inputs -> ``input``; graph outputs -> ``output``; every other value -> ``intermediate``;
+- Reshape, Squeeze, Unsqueeze, Flatten, Identity -> the output is a view (``view_of`` the data input,
+  offset 0) produced by the op's node, as ggml does, because every runtime executes them as views;
+- node order is the model's (the ONNX spec requires it topological; it is checked, not assumed);
+- node ``cost``: roofline microseconds from a FLOP and byte estimate per op.
+
+Shape inference never sees the large initializers' data: they are passed as typed graph inputs instead,
+so importing a model costs memory proportional to its structure, not to its weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import GraphError, InputFormatError, MemplanError
+from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
+from . import Progress, node_cost
+
+#: ops every runtime executes as a view of their first input (no kernel, no new memory)
+VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
+#: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
+SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+#: initializers up to this many elements keep their data for shape inference (Reshape shapes, axes)
+SMALL_INITIALIZER = 64
+
+# bits per element of each ONNX TensorProto data type with a fixed size (STRING/UNDEFINED are absent)
+_BITS = {
+    1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64,
+    14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2, 26: 2,
+    27: 6, 28: 6,
+}
+
+
+def _need_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise MemplanError("the ONNX importer needs the 'onnx' package: pip install 'memplan[onnx]'") from None
+    return onnx
+
+
+def _dtype_name(onnx, elem: int) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(elem).lower()
+    except ValueError:
+        return f"type#{elem}"
+
+
+def _nbytes(bits: int, dims: tuple[int, ...]) -> int:
+    return (math.prod(dims) * bits + 7) // 8
+
+
+def load_model(path: str):
+    """Read an ONNX file without its external weight data (only dims and dtypes are needed)."""
+    onnx = _need_onnx()
+    if not os.path.exists(path):
+        raise InputFormatError(f"{path}: no such file")
+    try:
+        return onnx.load(path, load_external_data=False)
+    except Exception as exc:  # DecodeError, OSError: the file is not an ONNX model
+        raise InputFormatError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+
+
+def import_onnx(
+    model: Any,
+    *,
+    batch: int | None = None,
+    dims: Mapping[str, int] | None = None,
+    name: str | None = None,
+    alignment: int = DEFAULT_ALIGNMENT,
+    progress: Progress | None = None,
+) -> Graph:
+    """Build a validated Graph from an ONNX model (a path or an ``onnx.ModelProto``).
+
+    ``dims`` fixes symbolic dimensions by name; ``batch`` fixes the leading dimension of every graph
+    input that is symbolic or unknown (an explicit ``dims`` entry for the same name wins). The model
+    passed in is never modified.
+    """
+    onnx = _need_onnx()
+    source = "model"
+    if isinstance(model, (str, os.PathLike)):
+        source = os.fspath(model)
+        model = load_model(source)
+        default_name = os.path.splitext(os.path.basename(source))[0]
+    else:
+        if not isinstance(model, onnx.ModelProto):
+            raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")
+        default_name = model.graph.name or "onnx"
+    g = model.graph
+    fixed = _check_dims_option(batch, dims)
+
+    init_names = [t.name for t in g.initializer] + [t.values.name for t in g.sparse_initializer]
+    inits = set(init_names)
+    node_ids = _node_ids(g)
+    _check_structure(g, node_ids, inits)
+
+    inferred = _infer(onnx, model, batch, fixed, inits, source)
+    shapes = _shapes(onnx, g, inferred, inits)
+
+    input_names = [v.name for v in g.input if v.name not in inits]
+    output_names = [v.name for v in g.output]
+    out_set = set(output_names)
+    producer_id: dict[str, str] = {}
+
+    tensors: list[Tensor] = []
+    tindex: dict[str, int] = {}
+
+    def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
+        info = shapes.get(vname)
+        if info is None:
+            raise GraphError(f"{what}: value {vname!r} has no type or shape (shape inference could not find one)")
+        elem, shape = info
+        bits = _BITS.get(elem)
+        if bits is None:
+            raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
+                             "byte size (unsupported)")
+        if shape is None:
+            raise GraphError(f"{what}: value {vname!r} has no shape (shape inference could not find its rank)")
+        for i, d in enumerate(shape):
+            if not isinstance(d, int):
+                hint = f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else ""
+                raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
+        return _nbytes(bits, shape), shape, elem
+
+    def add(vname: str, kind: str, what: str, view_of: str | None = None) -> None:
+        size, shape, elem = sized(vname, what)
+        attrs = {"shape": list(shape), "dtype": _dtype_name(onnx, elem)}
+        tindex[vname] = len(tensors)
+        tensors.append(Tensor(vname, size, kind, view_of, 0, attrs))
+
+    for v in input_names:
+        add(v, "input", f"graph input {v!r}")
+        if v in out_set:
+            raise GraphError(f"graph output {v!r} is also a graph input: no node produces it (unsupported)")
+    for v in init_names:
+        if v not in tindex:
+            add(v, "weight", f"initializer {v!r}")
+        if v in out_set:
+            raise GraphError(f"graph output {v!r} is an initializer: no node produces it (unsupported)")
+
+    nodes: list[Node] = []
+    total = len(g.node)
+    for i, n in enumerate(g.node):
+        nid = node_ids[i]
+        where = f"node {nid!r} ({n.op_type})"
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
+            for o in n.output:
+                if o:
+                    if o in out_set:
+                        raise GraphError(f"graph output {o!r} is a Constant: no kernel produces it (unsupported)")
+                    add(o, "weight", where)
+            continue
+        ins = [v for v in n.input if v]
+        outs = [v for v in n.output if v]
+        is_view = (n.op_type in VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
+        if is_view:
+            src = ins[0]
+            if sized(outs[0], where)[0] != tensors[tindex[src]].size:
+                is_view = False  # cannot happen for a valid model; then it is honestly a copy
+        for o in outs:
+            kind = "output" if o in out_set else "intermediate"
+            add(o, kind, where, view_of=ins[0] if is_view else None)
+            producer_id[o] = nid
+        in_bytes = sum(tensors[tindex[v]].size for v in dict.fromkeys(ins))
+        out_bytes = sum(tensors[tindex[v]].size for v in outs)
+        if is_view:
+            cost = 0.0
+        else:
+            flops = _flops(n, [shapes[v][1] for v in ins], [shapes[v][1] for v in outs])
+            cost = node_cost(flops, in_bytes + out_bytes)
+        nodes.append(Node(nid, n.op_type, tuple(ins), tuple(outs), cost))
+        if progress is not None:
+            progress(i + 1, total)
+    for v in output_names:
+        if v not in tindex:
+            raise GraphError(f"graph output {v!r} is produced by no node")
+    try:
+        return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
+    except GraphError as exc:
+        raise GraphError(f"{source}: {exc}") from None
+
+
+def parse_dims(items: list[str] | None) -> dict[str, int]:
+    """``["batch=4", "seq=128"]`` -> ``{"batch": 4, "seq": 128}`` (the CLI's ``--dim`` values)."""
+    out: dict[str, int] = {}
+    for item in items or ():
+        key, sep, val = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GraphError(f"--dim {item!r}: expected NAME=VALUE")
+        try:
+            n = int(val)
+        except ValueError:
+            raise GraphError(f"--dim {item!r}: value {val!r} is not an integer") from None
+        out[key] = n
+    return out
+
+
+# -- checks before inference --------------------------------------------------------------------------
+
+def _check_dims_option(batch: int | None, dims: Mapping[str, int] | None) -> dict[str, int]:
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 0):
+        raise GraphError(f"batch {batch!r} is not a non-negative integer")
+    fixed = {}
+    for k, v in (dims or {}).items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise GraphError(f"dimension {k!r}: value {v!r} is not a non-negative integer")
+        fixed[str(k)] = v
+    return fixed
+
+
+def _node_ids(g) -> list[str]:
+    """ONNX node names made unique; an unnamed node is ``<op>_<index>``."""
+    taken = {n.name for n in g.node if n.name}
+    seen: set[str] = set()
+    ids = []
+    for i, n in enumerate(g.node):
+        base = n.name or f"{n.op_type}_{i}"
+        nid = base
+        k = 1
+        while nid in seen or (nid != n.name and nid in taken):
+            nid = f"{base}_{k}"
+            k += 1
+        seen.add(nid)
+        ids.append(nid)
+    return ids
+
+
+def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
+    """Subgraphs, topological order and single assignment, each error naming the node."""
+    producer: dict[str, int] = {}
+    for i, n in enumerate(g.node):
+        for a in n.attribute:
+            if a.type in (5, 10) or a.g.ByteSize() or len(a.graphs):  # GRAPH, GRAPHS
+                raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) has a subgraph (attribute {a.name!r}): "
+                                 "control flow (If/Loop/Scan) is not supported; inline or unroll it first")
+        if n.op_type in SUBGRAPH_OPS:
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) is control flow: not supported")
+        for o in n.output:
+            if not o:
+                continue
+            if o in producer:
+                raise GraphError(f"value {o!r} is produced twice (by nodes {node_ids[producer[o]]!r} and "
+                                 f"{node_ids[i]!r})")
+            if o in inits:
+                raise GraphError(f"node {node_ids[i]!r} writes initializer {o!r}")
+            producer[o] = i
+    defined = {v.name for v in g.input} | inits
+    for i, n in enumerate(g.node):
+        for v in n.input:
+            if not v or v in defined:
+                continue
+            p = producer.get(v)
+            if p is None:
+                raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) reads {v!r}, which is no graph input, "
+                                 "initializer or node output")
+            what = "a cycle" if p >= i else "nodes out of topological order"
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) reads {v!r} before its producer "
+                             f"{node_ids[p]!r} runs ({what}; ONNX requires topological node order)")
+        defined.update(o for o in n.output if o)
+
+
+# -- shape inference --------------------------------------------------------------------------------
+
+def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str):
+    """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph."""
+    g = model.graph
+    m2 = onnx.ModelProto()
+    m2.ir_version = model.ir_version
+    m2.opset_import.extend(model.opset_import)
+    m2.functions.extend(model.functions)
+    g2 = m2.graph
+    g2.name = g.name
+    g2.node.extend(g.node)
+    g2.input.extend(v for v in g.input)
+    g2.output.extend(g.output)
+    g2.value_info.extend(g.value_info)
+    declared = {v.name for v in g.input}
+    for t in g.initializer:
+        external = t.data_location == onnx.TensorProto.EXTERNAL
+        if math.prod(t.dims) <= SMALL_INITIALIZER and not external:
+            g2.initializer.append(t)
+        elif t.name not in declared:
+            g2.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:  # a declared input too (IR < 4): drop its data, keep its declaration
+            pass
+    for st in g.sparse_initializer:
+        if st.values.name not in declared:
+            g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
+
+    # which names exist, to catch typos in --dim
+    params: set[str] = set()
+    for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
+        if vi.type.HasField("tensor_type"):
+            params.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
+    for k in fixed:
+        if k not in params:
+            known = ", ".join(sorted(params)) or "none"
+            raise GraphError(f"{source}: --dim {k}: the model has no symbolic dimension {k!r} (it has: {known})")
+    mapping = dict(fixed)
+    real_inputs = [vi for vi in g2.input if vi.name not in inits]
+    if batch is not None:
+        for vi in real_inputs:
+            shape = vi.type.tensor_type.shape if vi.type.HasField("tensor_type") else None
+            if shape is None or not shape.dim:
+                continue
+            d0 = shape.dim[0]
+            if d0.dim_param:
+                mapping.setdefault(d0.dim_param, batch)
+            elif not d0.HasField("dim_value"):
+                d0.dim_value = batch
+    for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
+        if not vi.type.HasField("tensor_type"):
+            continue
+        for d in vi.type.tensor_type.shape.dim:
+            if d.dim_param:
+                if d.dim_param in mapping:
+                    d.dim_value = mapping[d.dim_param]
+                elif vi.name not in declared:
+                    d.Clear()  # let inference derive it from the fixed inputs
+    for vi in real_inputs:
+        if not vi.type.HasField("tensor_type"):
+            raise GraphError(f"{source}: graph input {vi.name!r} is not a tensor (sequences/maps are unsupported)")
+        tt = vi.type.tensor_type
+        if tt.elem_type not in _BITS:
+            raise GraphError(f"{source}: graph input {vi.name!r} has dtype {_dtype_name(onnx, tt.elem_type)}, "
+                             "which has no fixed byte size (unsupported)")
+        if not tt.HasField("shape"):
+            raise GraphError(f"{source}: graph input {vi.name!r} has no shape")
+        for i, d in enumerate(tt.shape.dim):
+            if not d.HasField("dim_value"):
+                if d.dim_param:
+                    how = f"pass --dim {d.dim_param}=VALUE" + (" or --batch N" if i == 0 else "")
+                    raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is symbolic "
+                                     f"({d.dim_param!r}) and not fixed: {how}")
+                how = "pass --batch N" if i == 0 else "the model must give it"
+                raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
+    try:
+        out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as exc:  # InferenceError, ValidationError: the model is inconsistent
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GraphError(f"{source}: ONNX shape inference failed: {msg}") from None
+    return out.graph
+
+
+def _shapes(onnx, g, inferred, inits: set[str]) -> dict[str, tuple[int, tuple | None]]:
+    """value name -> (elem_type, dims) where dims hold ints, or dim_param strings / "" when unknown."""
+    out: dict[str, tuple[int, tuple | None]] = {}
+    for vi in list(inferred.value_info) + list(inferred.output) + list(inferred.input):
+        if not vi.type.HasField("tensor_type"):
+            continue
+        tt = vi.type.tensor_type
+        shape = None
+        if tt.HasField("shape"):
+            shape = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in tt.shape.dim)
+        out[vi.name] = (tt.elem_type, shape)
+    for t in g.initializer:
+        out[t.name] = (t.data_type, tuple(t.dims))
+    for st in g.sparse_initializer:
+        out[st.values.name] = (st.values.data_type, tuple(st.dims))
+    for n in g.node:
+        if n.op_type == "Constant" and n.output:
+            for a in n.attribute:
+                if a.name == "value" and a.HasField("t"):
+                    out[n.output[0]] = (a.t.data_type, tuple(a.t.dims))
+    return out
+
+
+# -- cost ---------------------------------------------------------------------------------------------
+
+def _numel(shape) -> int:
+    return math.prod(shape) if shape else 1
+
+
+def _flops(n, in_shapes: list[tuple], out_shapes: list[tuple]) -> float:
+    """A FLOP estimate: 2*M*N*K for matrix products and convolutions, one per element otherwise."""
+    op = n.op_type
+    out = _numel(out_shapes[0]) if out_shapes else 0
+    if op in ("MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul") and in_shapes and in_shapes[0]:
+        a = in_shapes[0] if op != "QLinearMatMul" else in_shapes[0]
+        return 2.0 * out * a[-1]
+    if op == "Gemm" and in_shapes and len(in_shapes[0]) == 2:
+        trans_a = any(x.name == "transA" and x.i for x in n.attribute)
+        return 2.0 * out * in_shapes[0][0 if trans_a else 1]
+    if op in ("Conv", "ConvInteger", "QLinearConv") and len(in_shapes) >= 2:
+        w = in_shapes[1] if op != "QLinearConv" else in_shapes[3] if len(in_shapes) > 3 else in_shapes[1]
+        return 2.0 * out * _numel(w[1:])
+    if op == "ConvTranspose" and len(in_shapes) >= 2:
+        return 2.0 * _numel(in_shapes[0]) * _numel(in_shapes[1][1:])
+    return float(max([out] + [_numel(s) for s in in_shapes]))

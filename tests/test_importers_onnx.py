@@ -1,0 +1,282 @@
+"""ONNX importer: models built with onnx.helper import to graphs that validate, plan and verify."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.cli import main  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx, parse_dims  # noqa: E402
+
+F = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17, value_info=()):
+    g = helper.make_graph(nodes, "m", list(inputs), list(outputs), initializer=list(inits),
+                          value_info=list(value_info))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def _w(name, *shape):
+    import numpy as np
+
+    return numpy_helper.from_array(np.zeros(shape, dtype="float32"), name)
+
+
+def branchy_mlp(batch=8, hidden=64):
+    """x -> fc0 -> relu -> 3-way fan-out (fc1/fc2/fc3) -> add(add(b1, b2), b3) -> fc_out -> y."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w0"], ["h0"], name="fc0"),
+        helper.make_node("Relu", ["h0"], ["a0"], name="relu0"),
+    ]
+    inits = [_w("w0", 32, hidden), _w("w_out", hidden, 10)]
+    for i in (1, 2, 3):
+        inits.append(_w(f"w{i}", hidden, hidden))
+        nodes.append(helper.make_node("MatMul", ["a0", f"w{i}"], [f"h{i}"], name=f"fc{i}"))
+        nodes.append(helper.make_node("Relu", [f"h{i}"], [f"b{i}"], name=f"relu{i}"))
+    nodes += [
+        helper.make_node("Add", ["b1", "b2"], ["s12"], name="join12"),
+        helper.make_node("Add", ["s12", "b3"], ["s"], name="join"),
+        helper.make_node("MatMul", ["s", "w_out"], ["y"], name="fc_out"),
+    ]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, [batch, 32])],
+                  [helper.make_tensor_value_info("y", F, [batch, 10])], inits)
+
+
+def reshape_model():
+    """MatMul -> Reshape (view) -> Softmax -> Flatten (view, graph output) ; an unnamed node too."""
+    import numpy as np
+
+    shape = numpy_helper.from_array(np.array([2, 4, 16], dtype="int64"), "shape")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"], name="mm"),
+        helper.make_node("Reshape", ["m", "shape"], ["m3"], name="reshape"),
+        helper.make_node("Softmax", ["m3"], ["p"], axis=-1),  # unnamed -> Softmax_2
+        helper.make_node("Flatten", ["p"], ["y"], name="flat", axis=1),
+    ]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, [2, 8])],
+                  [helper.make_tensor_value_info("y", F, [2, 64])], [_w("w", 8, 64), shape])
+
+
+def symbolic_model():
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Relu", ["h"], ["y"], name="relu"),
+    ]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, ["N", "seq", 16])],
+                  [helper.make_tensor_value_info("y", F, ["N", "seq", 32])], [_w("w", 16, 32)])
+
+
+def _plan_and_verify(graph):
+    p = memplan.plan(graph)
+    memplan.verify(graph, p)
+    return p
+
+
+def _two_stream_plan(graph):
+    """A simple branch assignment: a node keeps its first producer's stream unless a sibling took it."""
+    stream_of: dict[str, int] = {}
+    taken: set[tuple[str, int]] = set()
+    nxt = 0
+    for i, n in enumerate(graph.nodes):
+        deps = [graph.producer[t] for t in graph.node_inputs[i] if graph.producer[t] >= 0]
+        s = None
+        if deps:
+            p = graph.nodes[deps[0]].id
+            if (p, stream_of[p]) not in taken:
+                s = stream_of[p]
+                taken.add((p, s))
+        if s is None:
+            s = nxt % 2
+            nxt += 1
+        stream_of[n.id] = s
+    sched = memplan.schedule_with_events(graph, [n.id for n in graph.nodes], stream_of)
+    return memplan.plan(graph, sched)
+
+
+def test_branchy_mlp_sizes_kinds_and_plan():
+    g = import_onnx(branchy_mlp(batch=8, hidden=64))
+    t = {x.id: x for x in g.tensors}
+    assert t["x"].kind == "input" and t["x"].size == 8 * 32 * 4
+    assert t["w0"].kind == "weight" and t["w0"].size == 32 * 64 * 4
+    assert t["h1"].kind == "intermediate" and t["h1"].size == 8 * 64 * 4
+    assert t["y"].kind == "output" and t["y"].size == 8 * 10 * 4
+    assert t["h1"].attrs == {"shape": [8, 64], "dtype": "float"}
+    assert [n.id for n in g.nodes][:3] == ["fc0", "relu0", "fc1"]
+    assert all(n.cost is not None and n.cost > 0 for n in g.nodes)
+    # the bigger matmul costs more: the roofline has a 2 us floor, so compare an enlarged model
+    big = import_onnx(branchy_mlp(batch=4096, hidden=1024))
+    assert big.node("fc1").cost > big.node("relu1").cost > 2.0
+    p = _plan_and_verify(g)
+    assert p.arena_bytes >= p.lower_bound_bytes > 0
+    p2 = _two_stream_plan(g)
+    assert p2.streams == 2 and p2.events
+    memplan.verify(g, p2)
+
+
+def test_reshape_flatten_are_views_and_unnamed_nodes_get_ids():
+    g = import_onnx(reshape_model())
+    m3, y = g.tensor("m3"), g.tensor("y")
+    assert (m3.view_of, m3.view_offset, m3.size) == ("m", 0, 2 * 64 * 4)
+    assert (y.view_of, y.kind) == ("p", "output")
+    assert g.tensor("shape").kind == "weight"
+    ids = [n.id for n in g.nodes]
+    assert ids == ["mm", "reshape", "Softmax_2", "flat"]
+    assert g.node("reshape").cost == 0.0 and g.node("reshape").outputs == ("m3",)
+    p = _plan_and_verify(g)
+    off = p.offsets()
+    assert off["m3"] == off["m"] and off["y"] == off["p"]
+    # m (read through the view by Softmax) and p (the output's root) must not overlap
+    assert off["m"] + 512 <= off["p"] or off["p"] + 512 <= off["m"]
+
+
+def test_duplicate_names_made_unique():
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="n"), helper.make_node("Relu", ["a"], ["b"], name="n"),
+             helper.make_node("Relu", ["b"], ["y"], name="n_1")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
+    g = import_onnx(m)
+    assert [n.id for n in g.nodes] == ["n", "n_2", "n_1"]
+
+
+def test_symbolic_batch_and_dims():
+    with pytest.raises(GraphError, match=r"input 'x' dimension 0 is symbolic \('N'\).*--dim N=VALUE or --batch N"):
+        import_onnx(symbolic_model())
+    with pytest.raises(GraphError, match=r"input 'x' dimension 1 is symbolic \('seq'\)"):
+        import_onnx(symbolic_model(), batch=2)
+    g = import_onnx(symbolic_model(), batch=2, dims={"seq": 5})
+    assert g.tensor("x").size == 2 * 5 * 16 * 4
+    assert g.tensor("y").size == 2 * 5 * 32 * 4 and g.tensor("y").attrs["shape"] == [2, 5, 32]
+    g2 = import_onnx(symbolic_model(), dims={"N": 3, "seq": 1})
+    assert g2.tensor("h").size == 3 * 1 * 32 * 4
+    with pytest.raises(GraphError, match="no symbolic dimension 'sequence'"):
+        import_onnx(symbolic_model(), batch=2, dims={"sequence": 5})
+    _plan_and_verify(g)
+
+
+def test_model_is_not_modified():
+    m = symbolic_model()
+    before = m.SerializeToString()
+    import_onnx(m, batch=2, dims={"seq": 5})
+    assert m.SerializeToString() == before
+
+
+def test_unsupported_dtype_is_an_error():
+    nodes = [helper.make_node("Identity", ["x"], ["y"], name="id")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.STRING, [4])],
+               [helper.make_tensor_value_info("y", TensorProto.STRING, [4])])
+    with pytest.raises(GraphError, match="input 'x' has dtype string"):
+        import_onnx(m)
+
+
+def test_missing_shape_is_an_error():
+    nodes = [helper.make_node("MyOp", ["x"], ["h"], name="custom", domain="my.domain"),
+             helper.make_node("Relu", ["h"], ["y"], name="relu")]
+    m = helper.make_model(
+        helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", F, [4])],
+                          [helper.make_tensor_value_info("y", F, [4])]),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.domain", 1)], ir_version=8)
+    with pytest.raises(GraphError, match="'h'.*(no type or shape|no shape)"):
+        import_onnx(m)
+    # with the value declared, the custom op imports
+    m.graph.value_info.append(helper.make_tensor_value_info("h", F, [4]))
+    g = import_onnx(m)
+    assert g.tensor("h").size == 16
+
+
+def test_input_without_shape_is_an_error():
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, None)], [helper.make_tensor_value_info("y", F, None)])
+    with pytest.raises(GraphError, match="input 'x' has no shape"):
+        import_onnx(m)
+
+
+def test_out_of_order_and_cycle_are_errors():
+    nodes = [helper.make_node("Relu", ["a"], ["y"], name="second"), helper.make_node("Relu", ["x"], ["a"], name="first")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
+    with pytest.raises(GraphError, match="node 'second' .*reads 'a' before its producer 'first'.*topological"):
+        import_onnx(m)
+    cyc = [helper.make_node("Add", ["x", "b"], ["a"], name="p"), helper.make_node("Relu", ["a"], ["b"], name="q"),
+           helper.make_node("Relu", ["b"], ["y"], name="r")]
+    m2 = _model(cyc, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
+    with pytest.raises(GraphError, match="node 'p' .*reads 'b'"):
+        import_onnx(m2)
+    dangling = [helper.make_node("Relu", ["nope"], ["y"], name="r")]
+    m3 = _model(dangling, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
+    with pytest.raises(GraphError, match="node 'r' .*reads 'nope', which is no graph input"):
+        import_onnx(m3)
+
+
+def test_subgraph_is_an_error():
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", F, [4])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", F, [4])])
+    nodes = [helper.make_node("If", ["c"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)]
+    m = _model(nodes, [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                       helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
+    with pytest.raises(GraphError, match="node 'branch' \\(If\\) has a subgraph"):
+        import_onnx(m)
+
+
+def test_constant_node_becomes_weight_and_int4_sizes():
+    import numpy as np
+
+    c = helper.make_node("Constant", [], ["k"], name="const",
+                         value=numpy_helper.from_array(np.ones((3, 5), dtype="float32")))
+    nodes = [c, helper.make_node("Add", ["x", "k"], ["y"], name="add")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [3, 5])], [helper.make_tensor_value_info("y", F, [3, 5])])
+    g = import_onnx(m)
+    assert g.tensor("k").kind == "weight" and g.tensor("k").size == 60
+    assert [n.id for n in g.nodes] == ["add"]
+    # 4-bit inputs pack two per byte
+    nodes = [helper.make_node("Identity", ["q"], ["y"], name="id")]
+    m4 = _model(nodes, [helper.make_tensor_value_info("q", TensorProto.INT4, [7])],
+                [helper.make_tensor_value_info("y", TensorProto.INT4, [7])], opset=21, )
+    m4.ir_version = 10
+    g4 = import_onnx(m4)
+    assert g4.tensor("q").size == 4 and g4.tensor("y").view_of == "q"
+
+
+def test_parse_dims():
+    assert parse_dims(["a=1", "b = 2"]) == {"a": 1, "b": 2}
+    with pytest.raises(GraphError, match="NAME=VALUE"):
+        parse_dims(["a"])
+    with pytest.raises(GraphError, match="not an integer"):
+        parse_dims(["a=x"])
+
+
+def test_cli_import_plan_verify(tmp_path, capsys):
+    path = tmp_path / "sym.onnx"
+    onnx.save(symbolic_model(), str(path))
+    out = tmp_path / "g.json"
+    assert main(["import", str(path), "-o", str(out), "--batch", "2", "--dim", "seq=3", "-q"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "memplan.graph/1" and doc["name"] == "sym"
+    assert {t["id"]: t["size"] for t in doc["tensors"]}["x"] == 2 * 3 * 16 * 4
+    first = out.read_bytes()
+    assert main(["import", str(path), "-o", str(out), "--batch", "2", "--dim", "seq=3", "-q"]) == 0
+    assert out.read_bytes() == first  # deterministic
+    assert main(["plan", str(out), "-o", str(tmp_path / "p.json"), "-q"]) == 0
+    assert main(["verify", str(out), str(tmp_path / "p.json")]) == 0
+    capsys.readouterr()
+    assert main(["import", str(path), "-o", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("memplan: error: ") and "'x' dimension 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "bad.json").exists()
+    (tmp_path / "junk.onnx").write_bytes(b"\x00not a model")
+    assert main(["import", str(tmp_path / "junk.onnx"), "-o", str(tmp_path / "j.json")]) == 2
+    assert "not a readable ONNX model" in capsys.readouterr().err
+
+
+def test_inconsistent_shapes_fail_inference_with_a_clear_error():
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [2, 8])], [helper.make_tensor_value_info("y", F, [2, 4])],
+               [_w("w", 5, 4)])
+    with pytest.raises(GraphError, match="ONNX shape inference failed"):
+        import_onnx(m)
