@@ -1,0 +1,108 @@
+"""Pictures of plans: the arena memory map (``memmap``) and a Perfetto/Chrome trace (``trace``).
+
+Both need the same two facts about a plan: when each node runs (issue position, or simulated time) and
+from which first to which last access each root tensor occupies its bytes. They are computed here once,
+from the graph and the plan alone, so the pictures show what the plan says rather than what a planner
+believed. matplotlib is imported only by ``memmap`` when a picture is drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import MemplanError, PlanFormatError
+from ..graph import Graph
+from ..planfile import Plan
+
+
+@dataclass(frozen=True)
+class Span:
+    """A root tensor's bytes ``[offset, offset + size)`` held from ``x0`` to ``x1`` (by its accesses)."""
+
+    tensor: str
+    offset: int
+    size: int
+    x0: float
+    x1: float
+    stream: int
+
+
+def check_pairing(graph: Graph, plan: Plan) -> None:
+    """The plan must name exactly the graph's nodes (safety is the verifier's job, not this one's)."""
+    names = {nid for nid, _ in plan.order}
+    for nid in names:
+        if nid not in graph.node_index:
+            raise PlanFormatError(f"plan names node {nid!r}, which the graph does not have (wrong graph?)")
+    for n in graph.nodes:
+        if n.id not in names:
+            raise PlanFormatError(f"plan has no entry for graph node {n.id!r} (wrong graph?)")
+
+
+def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[str, float],
+               x_start: float, x_end: float) -> list[Span]:
+    """One Span per arena root: from its first access's ``x0`` to its last access's ``x1``.
+
+    Inputs start at ``x_start`` (written before the run), outputs end at ``x_end`` (read after it).
+    The colour stream is the stream of the root's first access.
+    """
+    check_pairing(graph, plan)
+    offsets = plan.offsets()
+    stream_of = plan.stream_of()
+    root = graph.root
+    lo: dict[int, float] = {}
+    hi: dict[int, float] = {}
+    first_stream: dict[int, tuple[float, int]] = {}
+    for ni, n in enumerate(graph.nodes):
+        a, b, s = x0[n.id], x1[n.id], stream_of[n.id]
+        for t in graph.node_inputs[ni] + graph.node_outputs[ni]:
+            r = root[t]
+            if r not in lo or a < lo[r]:
+                lo[r] = a
+            if r not in hi or b > hi[r]:
+                hi[r] = b
+            if r not in first_stream or a < first_stream[r][0]:
+                first_stream[r] = (a, s)
+    for n in graph.nodes:  # a buffer overwritten in place is free once its last node starts
+        for o_id, i_id in n.inplace:
+            ri, ro = root[graph.tensor_index[i_id]], root[graph.tensor_index[o_id]]
+            same = ri != ro and offsets.get(graph.tensors[ri].id) == offsets.get(graph.tensors[ro].id)
+            if same and hi.get(ri) == x1[n.id]:
+                hi[ri] = x0[n.id]
+    ends = {root[t] for t, tensor in enumerate(graph.tensors) if tensor.kind == "output"}
+    spans = []
+    for t, tensor in enumerate(graph.tensors):
+        if root[t] != t or tensor.kind == "weight":
+            continue
+        off = offsets.get(tensor.id)
+        if off is None:
+            raise PlanFormatError(f"plan gives no offset for arena tensor {tensor.id!r}")
+        start = x_start if tensor.kind == "input" else lo.get(t, x_start)
+        end = x_end if t in ends else hi.get(t, start)
+        spans.append(Span(tensor.id, off, tensor.size, start, end, first_stream.get(t, (0, 0))[1]))
+    return spans
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write binary output (PNG) the way ``memplan.io.atomic_write_text`` writes text."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
+        raise

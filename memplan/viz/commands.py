@@ -1,9 +1,50 @@
-"""The ``memplan draw`` and ``memplan trace`` subcommands (filled in below)."""
+"""The ``memplan draw`` and ``memplan trace`` subcommands: a graph and its plan in, a picture or trace out.
+
+Kept out of cli.py so the CLI stays a list of registrations; matplotlib loads only when ``draw`` runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    sp = sub.add_parser("draw", help="draw the arena memory map of a plan (PNG, SVG or PDF; needs matplotlib)")
+    sp.add_argument("graph", help="graph JSON")
+    sp.add_argument("plan", help="plan JSON of that graph")
+    sp.add_argument("-o", "--output", required=True, help="picture to write: .png, .svg or .pdf")
+    sp.add_argument("--time", action="store_true", help="x axis: simulated time instead of issue order")
+    sp.add_argument("--title", default=None)
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.set_defaults(func=cmd_draw)
+
+    sp = sub.add_parser("trace", help="write a Chrome/Perfetto trace of the plan's simulated schedule")
+    sp.add_argument("graph", help="graph JSON")
+    sp.add_argument("plan", help="plan JSON of that graph")
+    sp.add_argument("-o", "--output", required=True, help="trace JSON to write (open in ui.perfetto.dev)")
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.set_defaults(func=cmd_trace)
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    from ..io import load_graph, load_plan
+    from .memmap import save_memory_map
+
+    graph, plan = load_graph(args.graph), load_plan(args.plan)
+    save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
+    if not args.quiet:
+        print(f"{args.output}: memory map of {len(plan.tensors)} tensors", file=sys.stderr)
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from ..io import load_graph, load_plan
+    from .trace import save_trace
+
+    graph, plan = load_graph(args.graph), load_plan(args.plan)
+    save_trace(graph, plan, args.output)
+    if not args.quiet:
+        print(f"{args.output}: trace of {len(plan.order)} nodes on {plan.streams} stream(s); "
+              "open it in https://ui.perfetto.dev", file=sys.stderr)
+    return 0
