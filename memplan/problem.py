@@ -105,15 +105,15 @@ class BufferProblem:
         order = self.order
         if order is None:
             return None
-        first = [tuple(r) for r in order.first.tolist()]
-        vis = [tuple(r) for r in order.visible.tolist()]
+        first, vis = order.first, order.visible
         has_start = order.has_start.tolist()
         has_end = order.has_end.tolist()
 
         def precedes(a: int, b: int) -> bool:
+            # rows converted on demand: a list of tuples for every buffer costs ~400 MB at 1M
             if has_end[a] or has_start[b]:
                 return False
-            for f, v in zip(first[b], vis[a]):
+            for f, v in zip(first[b].tolist(), vis[a].tolist()):
                 if f < v:
                     return False
             return True
