@@ -17,10 +17,12 @@ from .errors import (
 )
 from .graph import Graph, GraphBuilder, Node, Tensor, graph_from_dict
 from .io import load_graph, load_plan, save_graph, save_plan
+from .optimize import CostModel, graph_optimize
 from .plan import plan
 from .planfile import Plan, plan_from_dict
 from .problem import BufferProblem, Solution
 from .schedule import Event, HappensBefore, Schedule, build_happens_before, schedule_with_events, serial_schedule
+from .simulate import Simulation, simulate
 from .verify import verify
 
 __version__ = "0.1.0"
@@ -31,4 +33,18 @@ __all__ = [
     "Solution", "SolverError", "Tensor", "UnsafePlan", "build_happens_before", "graph_from_dict",
     "load_graph", "load_plan", "plan", "plan_from_dict", "save_graph", "save_plan",
     "schedule_with_events", "serial_schedule", "verify",
+    "CostModel", "Simulation", "graph_optimize", "simulate",
 ]
+
+
+def from_torch(module, example_inputs=(), **kwargs) -> Graph:
+    """A torch module's forward pass as a Graph, via ``torch.export`` (torch is imported on call).
+
+    See ``memplan.importers.torch.from_torch`` for the options and the mapping.
+    """
+    from .importers.torch import from_torch as _from_torch
+
+    return _from_torch(module, example_inputs, **kwargs)
+
+
+__all__ += ["from_torch"]

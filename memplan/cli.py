@@ -50,7 +50,71 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _plan_extras(args: argparse.Namespace) -> dict:
     """Options that later pipeline stages (graph_optimize, budgets) add to ``plan``."""
-    return {}
+    extras: dict = {}
+    for key in ("streams", "memory_budget", "max_events"):
+        if getattr(args, key, None) is not None:
+            extras[key] = getattr(args, key)
+    if getattr(args, "event_us", None) is not None:
+        from .optimize import CostModel
+
+        extras["cost_model"] = CostModel(event_us=args.event_us)
+    return extras
+
+
+def _streams(text: str) -> int | str:
+    """A stream count (N >= 1) or 'auto'."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a stream count: {text!r} (expected N or 'auto')") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"stream count must be at least 1, not {n}")
+    return n
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"negative count: {text!r}")
+    return n
+
+
+def _us(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of microseconds: {text!r}") from None
+    if not 0 <= v < float("inf"):
+        raise argparse.ArgumentTypeError(f"microseconds must be finite and >= 0: {text!r}")
+    return v
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from . import load_graph, load_plan
+    from .optimize import CostModel
+    from .simulate import simulate
+
+    sim = simulate(load_graph(args.graph), load_plan(args.plan),
+                   CostModel(event_us=args.event_us) if args.event_us is not None else None)
+    print(f"makespan     {sim.makespan_us:.3f} us on {len(set(sim.stream_of.values()))} stream(s), "
+          f"{sim.num_events} event(s) at {sim.event_us:g} us")
+    print(f"serial       {sim.serial_us:.3f} us")
+    print(f"speedup      x{sim.speedup:.3f}")
+    return 0
+
+
+def _register_simulate(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("simulate", help="estimated makespan of a plan (and the serial one) under the cost model")
+    sp.add_argument("graph")
+    sp.add_argument("plan")
+    sp.add_argument("--event-us", type=_us, default=None, metavar="US",
+                    help="latency of one cross-stream event in microseconds (default: the cost model's)")
+    sp.set_defaults(func=cmd_simulate)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -73,7 +137,10 @@ def cmd_example(args: argparse.Namespace) -> int:
     from .examples import bundled
     from .io import save_graph
 
-    os.makedirs(args.output, exist_ok=True)
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as exc:
+        raise MemplanError(f"cannot create directory {args.output}: {exc.strerror}") from None
     for stem, graph in bundled().items():
         path = os.path.join(args.output, f"{stem}.json")
         save_graph(graph, path)
@@ -147,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_plan_options(sp: argparse.ArgumentParser) -> None:
     """Hook for options of later pipeline stages (streams, budgets)."""
+    sp.add_argument("--streams", type=_streams, default=None, metavar="N|auto",
+                    help="schedule onto up to N CUDA streams with graph_optimize (default: serial)")
+    sp.add_argument("--memory-budget", type=_size, default=None, metavar="BYTES",
+                    help="give back concurrency until the arena fits (e.g. 64M); error if serial does not")
+    sp.add_argument("--max-events", type=_count, default=None, metavar="N", help="at most N cross-stream events")
+    sp.add_argument("--event-us", type=_us, default=None, metavar="US",
+                    help="latency of one cross-stream event for the scheduler's cost model")
 
 
 #: functions ``register(subparsers)`` adding further subcommands (csv, bench, simulate, ...)
@@ -163,6 +237,7 @@ def _register_models_and_pictures(sub: argparse._SubParsersAction) -> None:
 
 
 EXTRA_COMMANDS.append(_register_models_and_pictures)
+EXTRA_COMMANDS.append(_register_simulate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from .graph import Graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
 from .problem import BufferProblem, Solution, find_collision
-from .schedule import Schedule, build_happens_before, serial_schedule
+from .schedule import Schedule, build_happens_before
 from .solvers import SolveOptions, get_solver
 from .verify import verify
 
@@ -31,21 +31,34 @@ def plan(
     workers: int = 1,
     progress=None,
     check: bool = True,
+    streams: int | str | None = None,
+    memory_budget: int | None = None,
+    max_events: int | None = None,
+    cost_model=None,
 ) -> Plan:
     """Plan arena offsets for ``graph`` under ``schedule`` (default: the serial schedule).
 
     ``solver``: "auto" (every heuristic, best kept; CP-SAT too when ``time_limit`` is given),
     "greedy", "size", "cpsat" or "ggml" (the serial baseline, for comparison only).
+    ``streams`` (N or "auto") schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
+    gives concurrency back until the arena fits (BudgetError if even serial does not); ``max_events``
+    caps the events. A ``schedule`` given explicitly wins over ``streams``. The solver block's
+    ``"schedule"`` entry reports simulated makespans and serial vs concurrent arenas.
     """
+    from .optimize.pipeline import choose_and_plan
+
     t0 = time.perf_counter()
-    if schedule is None:
-        schedule = serial_schedule(graph)
-    hb = build_happens_before(graph, schedule)
-    lt = compute_lifetimes(graph, hb)
-    problem = buffer_problem(graph, hb, lt)
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress)
-    sol = get_solver(solver)(problem, options)
-    result = assemble(graph, schedule, problem, sol, seconds=time.perf_counter() - t0)
+
+    def solve(sched: Schedule) -> Plan:
+        hb = build_happens_before(graph, sched)
+        lt = compute_lifetimes(graph, hb)
+        problem = buffer_problem(graph, hb, lt)
+        sol = get_solver(solver)(problem, options)
+        return assemble(graph, sched, problem, sol, seconds=time.perf_counter() - t0)
+
+    result = choose_and_plan(graph, solve, schedule=schedule, streams=streams, memory_budget=memory_budget,
+                             max_events=max_events, cost_model=cost_model)
     if check:
         verify(graph, result)
     return result

@@ -28,8 +28,9 @@ def describe(plan: Plan, top: int = 10) -> str:
         "solver       " + ", ".join(f"{k}={v}" for k, v in plan.solver.items() if not isinstance(v, (dict, list))),
     ]
     for k, v in plan.solver.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and k != "schedule":
             lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in v.items()))
+    lines.extend(_schedule_lines(plan.solver.get("schedule")))
     placed = sorted((t for t in plan.tensors if t[1] is not None), key=lambda t: (-t[2], t[0]))
     if placed and top > 0:
         lines.append(f"largest tensors (of {len(placed)} in the arena):")
@@ -37,3 +38,18 @@ def describe(plan: Plan, top: int = 10) -> str:
         for tid, off, size in placed[:top]:
             lines.append(f"  {tid:<32} {off:>14} {size:>14}")
     return "\n".join(lines)
+
+
+def _schedule_lines(block) -> list[str]:
+    """Simulated makespans and serial vs concurrent arenas, when the plan's solver block has them."""
+    if not isinstance(block, dict) or "makespan_us" not in block:
+        return []
+    out = [f"makespan     {block['makespan_us']} us simulated (serial {block.get('serial_makespan_us')} us, "
+           f"x{block.get('speedup')}; event {block.get('event_us')} us)"]
+    if "serial_arena_bytes" in block:
+        out.append(f"arenas       serial {block['serial_arena_bytes']} B, concurrent "
+                   f"{block.get('concurrent_arena_bytes')} B at {block.get('concurrent_makespan_us')} us"
+                   + (f", budget {block['memory_budget']} B" if block.get("memory_budget") is not None else ""))
+    out.append(f"scheduler    {block.get('method')} ({block.get('candidate')}), "
+               f"{block.get('forks_given_back', 0)} fork(s) given back")
+    return out

@@ -1,0 +1,34 @@
+"""Graph optimisation: stream assignment, issue order, events and memory-budgeted concurrency.
+
+``graph_optimize(graph, max_streams)`` returns a ``Schedule`` that runs the graph on several CUDA
+streams with the fewest events; ``memplan.plan(graph, streams=..., memory_budget=...)`` uses it and,
+when concurrency costs more memory than the budget allows, gives concurrency back where it buys the
+least time per byte (``budget.py``). Baselines (serial, llama.cpp's Q/K/V fork) live in
+``baselines.py`` for the benchmark.
+"""
+
+from __future__ import annotations
+
+from .cost import DEFAULT_EVENT_US, CostModel, CostModelLike, node_costs
+from .streams import Optimized, optimize
+
+
+def graph_optimize(graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None,
+                   max_events: int | None = None):
+    """The fastest schedule (simulated) of ``graph`` on at most ``max_streams`` streams.
+
+    Fusion groups stay consecutive on one stream; events are the fewest happens-before allows and
+    are recorded before they are waited. ``max_events`` caps the number of events by giving back
+    the concurrency that buys the least time per event.
+    """
+    from .budget import limit_events
+
+    opt = optimize(graph, max_streams, cost_model=cost_model)
+    sched = opt.schedule
+    if max_events is not None:
+        sched = limit_events(graph, opt, max_events).schedule
+    return sched
+
+
+__all__ = ["DEFAULT_EVENT_US", "CostModel", "CostModelLike", "Optimized", "graph_optimize", "node_costs",
+           "optimize"]

@@ -1,0 +1,195 @@
+"""Trading concurrency for memory (and for events): give back the forks that buy the least.
+
+Why: concurrency lengthens lifetimes. A tensor read on a side stream stays live until the join
+event tells the main stream it is done, and a side stream's outputs are live while the main stream
+runs — so the concurrent arena can exceed the serial one. When a memory budget (or an event cap) is
+set, the scheduler's forks are given back one kind at a time.
+
+A *fork* (segment) is a maximal run of units on a non-main stream that begins where the stream waits
+on an event: llama's K branch after the attention norm, its up-projection beside the gate. Giving a
+fork back moves its units to the stream it forked from (the stream of the event it waits on) and
+re-runs the list scheduler with every stream assignment fixed; the fewest events are recomputed.
+
+Each fork is scored once against the concurrent schedule: the time it saves (the simulated makespan
+with only it serialised, minus the concurrent makespan), the events it costs, and its memory: the
+bytes of the arena tensors it touches (its working set, which concurrency keeps live beside the main
+stream). Forks are then serialised in order of most memory per microsecond saved (for a budget) or
+fewest microseconds per event saved (for an event cap). Every prefix of those lists is a candidate,
+next to the optimizer's own candidates for fewer streams ("merging streams") and the serial order.
+The candidates are tried fastest first (simulated makespan) and the first whose real plan fits wins,
+so the result is the fastest known schedule within the budget: never slower than serial, never
+faster than the unconstrained optimum. If not even the serial plan fits, ``BudgetError`` names both
+numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import BudgetError
+from ..graph import Graph
+from ..schedule import Schedule, serial_schedule
+from .streams import Optimized, list_schedule, schedule_makespan, to_schedule
+
+#: at most this many prefix lengths of the fork list become candidates
+MAX_PREFIXES = 48
+
+
+@dataclass(frozen=True)
+class Fork:
+    units: tuple[int, ...]
+    source: int          # the unit whose event the fork's first unit waits on
+    saves_us: float      # makespan increase when only this fork is given back
+    events: int          # events removed when only this fork is given back
+    bytes: int           # arena bytes the fork touches
+
+
+@dataclass(frozen=True)
+class Reduced:
+    schedule: Schedule
+    makespan_us: float
+    forks_serialised: int
+    forks_total: int
+    name: str = ""
+
+
+def unit_streams(opt: Optimized, schedule: Schedule, graph: Graph) -> tuple[list[int], list[int]]:
+    """(units in issue order, stream per unit) of a schedule built from ``opt.units``."""
+    U = opt.units
+    stream_of = schedule.stream_of()
+    order: list[int] = []
+    seen: set[int] = set()
+    for nid in schedule.order:
+        u = U.unit_of[graph.node_index[nid]]
+        if u not in seen:
+            seen.add(u)
+            order.append(u)
+    ustream = [stream_of[graph.nodes[ms[0]].id] for ms in U.members]
+    return order, ustream
+
+
+def find_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[tuple[tuple[int, ...], int]]:
+    """Side-stream runs that start with an event wait: (units, source unit), in issue order."""
+    U = opt.units
+    order, ustream = unit_streams(opt, schedule, graph)
+    waits: dict[int, list[int]] = {}
+    for e in schedule.events:
+        waits.setdefault(U.unit_of[graph.node_index[e.before]], []).append(
+            U.unit_of[graph.node_index[e.after]])
+    forks: list[tuple[list[int], int]] = []
+    open_fork: dict[int, int] = {}  # stream -> index in forks
+    for u in order:
+        s = ustream[u]
+        if s == 0:
+            continue
+        if u in waits or s not in open_fork:
+            src = min(waits.get(u, [u]), key=lambda a: (ustream[a] != 0, a))
+            open_fork[s] = len(forks)
+            forks.append(([u], src))
+        else:
+            forks[open_fork[s]][0].append(u)
+    return [(tuple(us), src) for us, src in forks]
+
+
+def give_back(graph: Graph, opt: Optimized, schedule: Schedule,
+              forks: list[tuple[tuple[int, ...], int]]) -> Schedule:
+    """``schedule`` with every listed fork moved onto the stream it forked from."""
+    U = opt.units
+    _, ustream = unit_streams(opt, schedule, graph)
+    assign = list(ustream)
+    for units, src in forks:  # issue order: a fork's source is already where it will stay
+        target = assign[src] if src not in units else 0
+        for u in units:
+            assign[u] = target
+    k = max(assign, default=0) + 1
+    o, s = list_schedule(U, k, opt.event_us, fixed=assign)
+    return to_schedule(graph, U, o, s)
+
+
+def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
+    base = schedule_makespan(graph, schedule, opt.cost, opt.event_us)
+    arena_root = [graph.root[t] for t in range(len(graph.tensors))]
+    out = []
+    for units, src in find_forks(graph, opt, schedule):
+        alt = give_back(graph, opt, schedule, [(units, src)])
+        ms = schedule_makespan(graph, alt, opt.cost, opt.event_us)
+        roots = {arena_root[t] for u in units for m in opt.units.members[u]
+                 for t in graph.node_inputs[m] + graph.node_outputs[m] if graph.in_arena(t)}
+        out.append(Fork(units, src, max(ms - base, 0.0), len(schedule.events) - len(alt.events),
+                        sum(graph.tensors[r].size for r in roots)))
+    return out
+
+
+def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) -> list[Reduced]:
+    """Every schedule worth trying, fastest first (ties: fewer events, fewer streams).
+
+    The optimizer's candidates (each stream count and strategy, the serial order included: fewer
+    streams is "merging streams") and, for the chosen schedule, every prefix of its forks given back
+    in order of most memory per microsecond saved and in order of least time per event saved.
+    """
+    pool: list[tuple[tuple, Reduced]] = []
+    seen: set[tuple] = set()
+
+    def add(s: Schedule, given_back: int, total: int, name: str, ms: float | None = None) -> None:
+        key = (s.order, s.streams)
+        if key in seen or (max_events is not None and len(s.events) > max_events):
+            return
+        seen.add(key)
+        if ms is None:
+            ms = schedule_makespan(graph, s, opt.cost, opt.event_us)
+        pool.append(((round(ms, 6), len(s.events), s.num_streams, len(pool)), Reduced(s, ms, given_back, total, name)))
+
+    for c in opt.pool:
+        add(c.schedule, 0, 0, c.name, c.makespan_us)
+    forks = score_forks(graph, opt, opt.schedule)
+    F = len(forks)
+    prefixes = list(range(1, F + 1)) if F <= MAX_PREFIXES else sorted(
+        {min(F, round(F * i / MAX_PREFIXES)) for i in range(1, MAX_PREFIXES + 1)} - {0})
+    by_memory = sorted(forks, key=lambda f: (-(f.bytes / max(f.saves_us, 1e-9)), min(f.units)))
+    by_events = sorted(forks, key=lambda f: (f.saves_us / f.events if f.events > 0 else float("inf"),
+                                             min(f.units)))
+    for tag, order in (("memory", by_memory), ("events", by_events)):
+        for m in prefixes:
+            chosen = sorted(order[:m], key=lambda f: min(f.units))
+            add(give_back(graph, opt, opt.schedule, [(f.units, f.source) for f in chosen]), m, F,
+                f"{opt.chosen}-give-back-{m}-by-{tag}")
+    add(serial_schedule(graph), F, F, "serial")
+    pool.sort(key=lambda x: x[0])
+    return [r for _, r in pool]
+
+
+def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
+    """The fastest candidate with at most ``max_events`` events (the serial order has none)."""
+    from ..errors import ScheduleError
+
+    if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0:
+        raise ScheduleError(f"max_events must be a non-negative integer, not {max_events!r}")
+    if len(opt.schedule.events) <= max_events:
+        return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
+    return candidate_pool(graph, opt, max_events)[0]
+
+
+def fit_budget(graph: Graph, opt: Optimized, budget: int, arena_of: Callable[[Schedule], int],
+               max_events: int | None = None, max_plans: int = 64) -> Reduced:
+    """The fastest candidate whose planned arena fits ``budget`` (and ``max_events``).
+
+    ``arena_of(schedule)`` plans a schedule and returns its arena (the caller's solver); at most
+    ``max_plans`` candidates are planned before falling back to the serial order. Raises
+    ``BudgetError`` when even the serial plan does not fit.
+    """
+    first = Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen) if max_events is None else \
+        limit_events(graph, opt, max_events)
+    if arena_of(first.schedule) <= budget:
+        return first
+    pool = candidate_pool(graph, opt, max_events)
+    for r in pool[:max_plans]:
+        if arena_of(r.schedule) <= budget:
+            return r
+    serial = Reduced(serial_schedule(graph), opt.serial_us, len(find_forks(graph, opt, opt.schedule)),
+                     len(find_forks(graph, opt, opt.schedule)), "serial")
+    a = arena_of(serial.schedule)
+    if a <= budget:
+        return serial
+    raise BudgetError(f"graph {graph.name!r}: even the serial plan needs an arena of {a} B, over the memory "
+                      f"budget of {budget} B")

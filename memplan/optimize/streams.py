@@ -1,0 +1,294 @@
+"""Stream assignment and issue order for any DAG: critical-path list scheduling with chain covers.
+
+Why this shape: llama.cpp's concurrency pass recognises one pattern (the Q/K/V fork); a general
+scheduler must find overlap in any DAG — nested fan-outs, joins of uneven depth, MoE-wide fan-outs —
+without paying more in synchronisation than it wins. The method:
+
+1. *Units.* A fusion group is one super-node (its members run consecutively, in listed order, on one
+   stream); every other node is its own unit. Groups are contiguous in the listed (topological)
+   order, so the unit graph stays acyclic.
+2. *Priority.* Each unit's bottom level (its cost plus the longest path of costs after it) — the
+   classic critical-path priority. Ready units are taken highest-priority first (ties: listed order).
+   A second family takes ready units in listed order instead: depth-first like the author's order,
+   which keeps fewer branches half-done and so needs less memory (the budget search wants those).
+3. *Placement.* A unit goes to the stream where it would finish earliest ("eft") or start earliest
+   ("est"), given each stream's tail and each dependency's end time plus the event latency for the
+   dependencies that stream does not already know about. That knowledge is a vector clock per stream,
+   exactly the transitive reduction that decides events later, so the scheduler charges only for
+   events that will really exist. Ties prefer fewer new events, then the stream free soonest, then
+   the lower stream: a chain stays on its stream.
+4. *Chains.* A minimum chain cover along direct dependencies (maximum bipartite matching, as Nimble
+   does over the closure; here critical successors are matched first) gives a second family of
+   candidates in which every chain is pinned to one stream: a chain never pays an event inside.
+5. *Choice.* Every candidate (the serial order; each strategy for 2..max_streams streams) gets the
+   fewest events happens-before allows (``schedule_with_events``) and is simulated under the cost model;
+   the shortest simulated makespan wins (ties: fewer events, fewer streams). The serial order is always
+   a candidate, so the result is never slower than serial under the model.
+
+Everything is deterministic: no randomness, ties broken by indices.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..graph import Graph
+from ..schedule import Schedule, data_dependencies, schedule_with_events
+from .cost import CostModel, CostModelLike, node_costs
+from .timeline import simulate_indices
+
+#: above this many units the candidate set shrinks to keep graph_optimize near-linear
+LARGE_UNITS = 20_000
+#: the chain-cover matching is O(V*E) in the worst case; skip it above this many units
+CHAIN_COVER_UNITS = 5_000
+
+
+@dataclass(frozen=True)
+class Units:
+    """The unit (super-node) graph: fusion groups collapsed, in listed order."""
+
+    members: tuple[tuple[int, ...], ...]
+    unit_of: tuple[int, ...]
+    deps: tuple[tuple[int, ...], ...]
+    succs: tuple[tuple[int, ...], ...]
+    cost: tuple[float, ...]
+    rank: tuple[float, ...]
+
+
+def build_units(graph: Graph, cost: Sequence[float]) -> Units:
+    members: list[list[int]] = []
+    unit_of = [0] * len(graph.nodes)
+    last_group: str | None = None
+    for n, node in enumerate(graph.nodes):
+        if node.group is not None and node.group == last_group:
+            members[-1].append(n)
+        else:
+            members.append([n])
+        unit_of[n] = len(members) - 1
+        last_group = node.group
+    deps: list[tuple[int, ...]] = []
+    succs: list[list[int]] = [[] for _ in members]
+    for u, ms in enumerate(members):
+        ds = sorted({unit_of[d] for m in ms for d in data_dependencies(graph, m)} - {u})
+        deps.append(tuple(ds))
+        for d in ds:
+            succs[d].append(u)
+    ucost = [float(sum(cost[m] for m in ms)) for ms in members]
+    rank = [0.0] * len(members)
+    for u in range(len(members) - 1, -1, -1):
+        rank[u] = ucost[u] + max((rank[v] for v in succs[u]), default=0.0)
+    return Units(tuple(tuple(m) for m in members), tuple(unit_of), tuple(deps),
+                 tuple(tuple(s) for s in succs), tuple(ucost), tuple(rank))
+
+
+def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
+                  fixed: Sequence[int] | None = None, chain_pred: Sequence[int] | None = None,
+                  listed: bool = False) -> tuple[list[int], list[int]]:
+    """Critical-path list scheduling of units onto ``k`` streams.
+
+    ``fixed[u]`` pins unit ``u`` to a stream; ``chain_pred[u]`` (a unit or -1) pins ``u`` to the
+    stream of its chain predecessor; ``listed`` takes ready units in listed order instead of by
+    priority (depth-first like the author's order: frugal with memory). Returns (units in issue
+    order, stream per unit).
+    """
+    n = len(U.members)
+    indeg = [len(d) for d in U.deps]
+    prio = [float(u) for u in range(n)] if listed else [-r for r in U.rank]
+    heap = [(prio[u], u) for u in range(n) if indeg[u] == 0]
+    heapq.heapify(heap)
+    free = [0.0] * k
+    know = [[0] * k for _ in range(k)]
+    count = [0] * k
+    end = [0.0] * n
+    stream = [-1] * n
+    seq = [0] * n
+    clock: list[list[int] | None] = [None] * n
+    order: list[int] = []
+    while heap:
+        _, u = heapq.heappop(heap)
+        if fixed is not None:
+            cands: Sequence[int] = (fixed[u],)
+        elif chain_pred is not None and chain_pred[u] >= 0:
+            cands = (stream[chain_pred[u]],)
+        else:
+            cands = range(k)
+        best = None
+        for s in cands:
+            t = free[s]
+            ks = know[s]
+            latest: dict[int, int] = {}
+            for d in U.deps[u]:
+                sd = stream[d]
+                if sd == s or ks[sd] > seq[d]:
+                    if end[d] > t:
+                        t = end[d]
+                    continue
+                if end[d] + event_us > t:
+                    t = end[d] + event_us
+                if sd not in latest or seq[d] > seq[latest[sd]]:
+                    latest[sd] = d
+            key = (t + U.cost[u] if mode == "eft" else t, len(latest), free[s], s)
+            if best is None or key < best[0]:
+                best = (key, s, t, latest)
+        assert best is not None
+        _, s, t, latest = best
+        newk = list(know[s])
+        for d in latest.values():
+            cd = clock[d]
+            assert cd is not None
+            newk = [max(a, b) for a, b in zip(newk, cd)]
+        count[s] += 1
+        newk[s] = count[s]
+        know[s] = newk
+        clock[u] = newk
+        stream[u], seq[u] = s, count[s] - 1
+        end[u] = t + U.cost[u]
+        free[s] = end[u]
+        order.append(u)
+        for v in U.succs[u]:
+            indeg[v] -= 1
+            if indeg[v] == 0:
+                heapq.heappush(heap, (prio[v], v))
+    return order, stream
+
+
+def chain_cover(U: Units) -> list[int]:
+    """A minimum path cover along direct dependencies: ``pred[u]`` is u's chain predecessor or -1.
+
+    Maximum bipartite matching (Kuhn's augmenting paths, iterative); each unit tries its successors
+    in decreasing priority first, so the critical path tends to be one chain.
+    """
+    n = len(U.members)
+    match_succ = [-1] * n   # u -> v matched (u's chain successor)
+    match_pred = [-1] * n   # v -> u
+    adj = [sorted(U.succs[u], key=lambda v: (-U.rank[v], v)) for u in range(n)]
+    for root in sorted(range(n), key=lambda u: (-U.rank[u], u)):
+        if not adj[root]:
+            continue
+        seen: set[int] = set()
+        # iterative DFS for an augmenting path from root
+        stack = [(root, 0)]
+        path: list[tuple[int, int]] = []
+        found = False
+        while stack:
+            u, i = stack[-1]
+            if i >= len(adj[u]):
+                stack.pop()
+                if path:
+                    path.pop()
+                continue
+            stack[-1] = (u, i + 1)
+            v = adj[u][i]
+            if v in seen:
+                continue
+            seen.add(v)
+            path.append((u, v))
+            if match_pred[v] == -1:
+                found = True
+                break
+            stack.append((match_pred[v], 0))
+        if found:
+            for u, v in path:
+                match_succ[u] = v
+                match_pred[v] = u
+        # (path entries of abandoned branches were popped with their frames)
+    return match_pred
+
+
+def to_schedule(graph: Graph, U: Units, order: Sequence[int], ustream: Sequence[int]) -> Schedule:
+    """Expand units to nodes, renumber streams by first use, and add the fewest events."""
+    renum: dict[int, int] = {}
+    node_order: list[str] = []
+    stream_of: dict[str, int] = {}
+    for u in order:
+        s = renum.setdefault(ustream[u], len(renum))
+        for m in U.members[u]:
+            nid = graph.nodes[m].id
+            node_order.append(nid)
+            stream_of[nid] = s
+    return schedule_with_events(graph, node_order, stream_of)
+
+
+def schedule_makespan(graph: Graph, schedule: Schedule, cost: Sequence[float], event_us: float) -> float:
+    idx = graph.node_index
+    order = [idx[n] for n in schedule.order]
+    waits = [(idx[e.after], idx[e.before]) for e in schedule.events]
+    _, end = simulate_indices(order, schedule.streams, waits, cost, event_us)
+    return max(end, default=0.0)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    schedule: Schedule
+    makespan_us: float
+
+
+@dataclass(frozen=True)
+class Optimized:
+    """The chosen schedule with its simulated makespan and every candidate considered."""
+
+    schedule: Schedule
+    makespan_us: float
+    serial_us: float
+    chosen: str
+    candidates: tuple[tuple[str, int, int, float], ...]  # (name, streams, events, makespan)
+    pool: tuple[Candidate, ...]  # every distinct candidate schedule, best first
+    units: Units
+    cost: tuple[float, ...]
+    event_us: float
+
+
+def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None) -> Optimized:
+    """Every candidate schedule for ``graph`` on at most ``max_streams`` streams; the best kept."""
+    from ..errors import ScheduleError
+
+    if isinstance(max_streams, bool) or not isinstance(max_streams, int) or max_streams < 1:
+        raise ScheduleError(f"max_streams must be a positive integer, not {max_streams!r}")
+    model = cost_model if cost_model is not None else CostModel()
+    event_us = float(model.event_us)
+    if not event_us >= 0 or event_us == float("inf"):
+        raise ScheduleError(f"cost model: event_us {event_us!r} is not a finite non-negative number")
+    cost = node_costs(graph, model)
+    U = build_units(graph, cost)
+    n = len(U.members)
+    serial_order = list(range(n))
+    cands: list[tuple[str, list[int], list[int]]] = [("serial", serial_order, [0] * n)]
+    if max_streams > 1 and n > 1:
+        large = n > LARGE_UNITS
+        ks = [max_streams] if large else list(range(2, max_streams + 1))
+        modes = ("eft",) if large else ("eft", "est")
+        escale = (1.0,) if large else (1.0, 0.0)
+        for k in ks:
+            for mode in modes:
+                for f in escale:
+                    o, s = list_schedule(U, k, event_us * f, mode=mode)
+                    cands.append((f"list-{mode}{'' if f else '-free'}-k{k}", o, s))
+            o, s = list_schedule(U, k, event_us, listed=True)
+            cands.append((f"listed-k{k}", o, s))
+        if n <= CHAIN_COVER_UNITS:
+            pred = chain_cover(U)
+            for k in ks:
+                o, s = list_schedule(U, k, event_us, mode="eft", chain_pred=pred)
+                cands.append((f"chains-k{k}", o, s))
+    seen: set[tuple] = set()
+    scored: list[tuple[tuple, Candidate]] = []
+    for i, (name, o, s) in enumerate(cands):
+        sched = to_schedule(graph, U, o, s)
+        key = (sched.order, sched.streams)
+        if key in seen:
+            continue
+        seen.add(key)
+        ms = schedule_makespan(graph, sched, cost, event_us)
+        rank_key = (round(ms, 6), len(sched.events), sched.num_streams, i)
+        scored.append((rank_key, Candidate(name, sched, ms)))
+    scored.sort(key=lambda x: x[0])
+    best = scored[0][1]
+    return Optimized(
+        schedule=best.schedule, makespan_us=best.makespan_us, serial_us=float(sum(cost)), chosen=best.name,
+        candidates=tuple((c.name, c.schedule.num_streams, len(c.schedule.events), round(c.makespan_us, 3))
+                         for _, c in scored),
+        pool=tuple(c for _, c in scored), units=U, cost=tuple(cost), event_us=event_us,
+    )

@@ -1,0 +1,75 @@
+"""Estimated run time of a plan (or schedule) under a cost model: the makespan the scheduler optimises.
+
+Why a simulator: speedups from concurrency must be judged without a GPU, by the same rules for every
+schedule (ours, the serial one, llama.cpp's Q/K/V fork). The model is the CUDA stream model: each
+stream runs its nodes in issue order; a node starts when its stream is free and every event it waits
+on has been recorded (its ``after`` node ended) plus the event latency ``event_us``. The serial
+makespan is the sum of all node costs (one stream, no events). Deterministic and O(nodes + events).
+
+``simulate(graph, plan)`` is the API the trace/visualisation tools use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ScheduleError
+from .graph import Graph
+from .optimize.cost import CostModelLike, node_costs
+from .optimize.timeline import simulate_indices
+from .planfile import Plan
+from .schedule import Schedule
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Per-node start/end times (microseconds, keyed by node id) and the totals."""
+
+    start_us: dict[str, float]
+    end_us: dict[str, float]
+    makespan_us: float
+    serial_us: float
+    stream_of: dict[str, int]
+    num_events: int = 0
+    event_us: float = 0.0
+
+    @property
+    def speedup(self) -> float:
+        """Serial makespan over this one (1.0 for a serial plan)."""
+        return self.serial_us / self.makespan_us if self.makespan_us > 0 else 1.0
+
+
+def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | None = None) -> Simulation:
+    """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order."""
+    from .optimize.cost import CostModel
+
+    model = cost_model if cost_model is not None else CostModel()
+    if isinstance(plan, Schedule):
+        order = list(plan.order)
+        streams = list(plan.streams)
+        events = [(e.after, e.before) for e in plan.events]
+    else:
+        order = [n for n, _ in plan.order]
+        streams = [s for _, s in plan.order]
+        events = list(plan.events)
+    idx = graph.node_index
+    try:
+        order_i = [idx[n] for n in order]
+        waits = [(idx[a], idx[b]) for a, b in events]
+    except KeyError as exc:
+        raise ScheduleError(f"simulate: plan names unknown node {exc.args[0]!r}") from None
+    if len(set(order_i)) != len(graph.nodes) or len(order_i) != len(graph.nodes):
+        raise ScheduleError("simulate: the plan's order is not a permutation of the graph's nodes")
+    cost = node_costs(graph, model)
+    start, end = simulate_indices(order_i, streams, waits, cost, float(model.event_us))
+    nodes = graph.nodes
+    stream_of = {nodes[n].id: int(s) for n, s in zip(order_i, streams)}
+    return Simulation(
+        start_us={nodes[n].id: start[n] for n in order_i},
+        end_us={nodes[n].id: end[n] for n in order_i},
+        makespan_us=max(end, default=0.0),
+        serial_us=float(sum(cost)),
+        stream_of=stream_of,
+        num_events=len(waits),
+        event_us=float(model.event_us),
+    )
