@@ -159,7 +159,9 @@ def lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes) -> int:
         diff = np.zeros(n_s0 + 1, dtype=np.int64)
         np.add.at(diff, lo[keep], sizes[keep])
         np.add.at(diff, hi[keep], -sizes[keep])
-        for a, _b, n in lt.compatible:  # an input overwritten in place at n is not live at n
+        # an input overwritten in place at n is not live at n; left out once, however many of
+        # n's outputs overwrite it (one node may list several in-place outputs over one input root)
+        for a, n in sorted({(a, n) for a, _b, n in lt.compatible}):
             if hb.stream[n] == s0:
                 q = int(hb.seq[n])
                 diff[q] -= sizes[a]
@@ -168,13 +170,22 @@ def lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes) -> int:
     return best
 
 
+def last_access_time(hb: HappensBefore, lt: Lifetimes) -> np.ndarray:
+    """Issue time (position + 1) of each buffer's last real access; 0 if it has none."""
+    out = np.zeros(len(lt.roots), dtype=np.int64)
+    counts = np.diff(lt.acc_ptr)
+    owners = np.repeat(np.arange(len(lt.roots)), counts)
+    np.maximum.at(out, owners, hb.pos[lt.acc_nodes] + 1)
+    return out
+
+
 def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None) -> BufferProblem:
     """The graph's planning problem: one buffer per arena root, HB conflicts, in-place pairs."""
     if lt is None:
         lt = compute_lifetimes(graph, hb)
     sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
     serial = hb.num_streams == 1
-    order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end)
+    order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end, last_access_time(hb, lt))
     compatible = frozenset((min(a, b), max(a, b)) for a, b, _ in lt.compatible)
     inplace = tuple((b, a) for a, b, _ in lt.compatible)
     return BufferProblem(

@@ -37,6 +37,9 @@ class HBOrder:
     visible: np.ndarray
     has_start: np.ndarray
     has_end: np.ndarray
+    #: time of each buffer's last real access (same clock as ``lower``); a cheap pre-filter: ``i``
+    #: cannot precede ``j`` while ``i`` is still accessed at or after ``j``'s first access
+    last_time: np.ndarray | None = None
 
     def precedes(self, i: int, j: int) -> bool:
         if self.has_end[i] or self.has_start[j]:
@@ -108,10 +111,12 @@ class BufferProblem:
         first, vis = order.first, order.visible
         has_start = order.has_start.tolist()
         has_end = order.has_end.tolist()
+        last = order.last_time.tolist() if order.last_time is not None else None
+        lower = self.lower.tolist()
 
         def precedes(a: int, b: int) -> bool:
             # rows converted on demand: a list of tuples for every buffer costs ~400 MB at 1M
-            if has_end[a] or has_start[b]:
+            if has_end[a] or has_start[b] or (last is not None and last[a] >= lower[b]):
                 return False
             for f, v in zip(first[b].tolist(), vis[a].tolist()):
                 if f < v:
