@@ -90,6 +90,10 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
                 break
 
     # ---- happens-before: vector clocks rebuilt from scratch ------------------------------------
+    # clocks are indexed by the streams the order uses, renumbered densely: a plan naming stream
+    # 10**9 (or -1) must not make the verifier allocate S x S clocks (or wrap a negative index)
+    dense = {s: i for i, s in enumerate(sorted(set(stream)))}
+    stream = [dense[s] for s in stream]
     S = max(max(stream) + 1, 1) if N else 1
     by_pos = sorted(range(N), key=pos.__getitem__)
     clock: list[list[int]] = [[] for _ in range(N)]

@@ -1,0 +1,52 @@
+"""Shared helpers for the test suite.
+
+The helper modules (``handgraphs``, ``reference``, ``strategies``) live next to the tests; pytest's
+default import mode puts this directory on ``sys.path``, and the repository root is added so the
+suite also runs from a plain checkout without ``pip install -e``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for p in (HERE, ROOT):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import memplan  # noqa: E402
+
+
+def rules_and_messages(exc: memplan.UnsafePlan) -> list[tuple[int, str]]:
+    return list(exc.violations)
+
+
+def expect_unsafe(graph: memplan.Graph, doc: dict, rule: int, *names: str) -> list[str]:
+    """Assert ``verify`` rejects ``doc`` with a finding of ``rule`` whose message names every one of
+    ``names`` (quoted, as the verifier writes them); return that rule's messages."""
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(graph, doc)
+    found = [m for r, m in info.value.violations if r == rule]
+    assert found, f"expected a rule {rule} finding, got {info.value.violations}"
+    assert any(all(repr(n) in m for n in names) for m in found), (names, found)
+    assert f"rule {rule}" in str(info.value)
+    return found
+
+
+def byte_overlap(plan: memplan.Plan, a: str, b: str) -> bool:
+    offs = plan.offsets()
+    sizes = {t: s for t, _, s in plan.tensors}
+    oa, ob = offs[a], offs[b]
+    if oa is None or ob is None or sizes[a] == 0 or sizes[b] == 0:
+        return False
+    return oa < ob + sizes[b] and ob < oa + sizes[a]
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,138 @@
+"""Hypothesis strategies: random valid graphs and random schedules for them.
+
+The graphs have the shapes that break planners: fan-out and joins, view chains (reshape/slice),
+nodes that write through a view into an existing tensor (SET_ROWS into a cache or an activation),
+in-place pairs, fusion groups, inputs, weights, outputs and zero-sized tensors. Schedules are a random
+topological issue order (fusion groups kept together) with a random stream per node.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from memplan import Graph, GraphBuilder
+
+
+@st.composite
+def graphs(draw, max_nodes: int = 9) -> Graph:
+    alignment = draw(st.sampled_from([1, 8, 64, 256]))
+    b = GraphBuilder("rand", alignment=alignment)
+    size = st.one_of(st.integers(0, 1200), st.sampled_from([256, 512, 1024]))
+    available: list[tuple[str, int]] = []   # readable tensors (id, size)
+    roots: list[tuple[str, int]] = []       # roots a node may write a view into
+    kinds: dict[str, str] = {}
+    n_inputs = draw(st.integers(1, 3))
+    for i in range(n_inputs):
+        s = draw(size)
+        b.input(f"in{i}", s)
+        available.append((f"in{i}", s))
+        roots.append((f"in{i}", s))
+        kinds[f"in{i}"] = "input"
+    if draw(st.booleans()):
+        s = draw(st.integers(0, 2048))
+        b.weight("w0", s)
+        available.append(("w0", s))
+        roots.append(("w0", s))
+        kinds["w0"] = "weight"
+    n_nodes = draw(st.integers(1, max_nodes))
+    t_count = 0
+    group_id = 0
+    open_group: str | None = None
+    for k in range(n_nodes):
+        # an unproduced view (reshape / slice) of something readable, sometimes a chain
+        if available and draw(st.integers(0, 3)) == 0:
+            pid, psize = draw(st.sampled_from(available))
+            vs = draw(st.integers(0, psize))
+            vo = draw(st.integers(0, psize - vs))
+            vid = f"v{t_count}"
+            t_count += 1
+            b.view(vid, pid, vs, vo, kind=draw(st.sampled_from(["intermediate"] * 4 + ["output"])))
+            available.append((vid, vs))
+        ins = draw(st.lists(st.sampled_from(available), min_size=1, max_size=3)) if available else []
+        outs: list[str] = []
+        new_roots: list[tuple[str, int]] = []
+        for _ in range(draw(st.integers(1, 2))):
+            if roots and draw(st.integers(0, 4)) == 0:
+                # write through a fresh view into an existing root (SET_ROWS-style)
+                pid, psize = draw(st.sampled_from(roots))
+                vs = draw(st.integers(0, psize))
+                vid = f"v{t_count}"
+                t_count += 1
+                b.view(vid, pid, vs, psize - vs)
+                outs.append(vid)
+                new_roots.append((vid, vs))
+            else:
+                tid = f"t{t_count}"
+                t_count += 1
+                s = draw(size)
+                kind = draw(st.sampled_from(["intermediate"] * 3 + ["output"]))
+                b.tensor(tid, s, kind)
+                outs.append(tid)
+                new_roots.append((tid, s))
+                roots.append((tid, s))
+                kinds[tid] = kind
+        inplace = {}
+        if draw(st.integers(0, 2)) == 0:
+            o = draw(st.sampled_from(outs))
+            i = draw(st.sampled_from([t for t, _ in ins]))
+            inplace[o] = i
+        # fusion groups: contiguous runs of nodes
+        if open_group is not None and draw(st.booleans()):
+            group = open_group
+        elif draw(st.integers(0, 4)) == 0:
+            group = f"g{group_id}"
+            group_id += 1
+        else:
+            group = None
+        open_group = group
+        b.node(f"n{k}", "OP", [t for t, _ in ins], outs, inplace=inplace, group=group,
+               cost=float(draw(st.integers(1, 5))))
+        available.extend(new_roots)
+    return b.build()
+
+
+def data_deps(graph: Graph) -> dict[str, set[str]]:
+    """node -> nodes that write what it reads (along view chains), computed independently."""
+    producer = {o: n.id for n in graph.nodes for o in n.outputs}
+    parent = {t.id: t.view_of for t in graph.tensors}
+    deps: dict[str, set[str]] = {}
+    for n in graph.nodes:
+        d = set()
+        for t in n.inputs:
+            cur = t
+            while cur is not None:
+                if cur in producer:
+                    d.add(producer[cur])
+                cur = parent[cur]
+        d.discard(n.id)
+        deps[n.id] = d
+    return deps
+
+
+@st.composite
+def schedules(draw, graph: Graph, max_streams: int = 3) -> tuple[list[str], dict[str, int]]:
+    """A random topological issue order (each fusion group issued as one block) and streams."""
+    deps = data_deps(graph)
+    units: list[list[str]] = []
+    for n in graph.nodes:
+        if n.group is not None and units and graph.node(units[-1][-1]).group == n.group:
+            units[-1].append(n.id)
+        else:
+            units.append([n.id])
+    done: set[str] = set()
+    order: list[str] = []
+    remaining = list(range(len(units)))
+    while remaining:
+        ready = [u for u in remaining
+                 if all(d in done or d in units[u] for m in units[u] for d in deps[m])]
+        u = draw(st.sampled_from(ready))
+        remaining.remove(u)
+        order.extend(units[u])
+        done.update(units[u])
+    streams = draw(st.integers(1, max_streams))
+    stream_of = {}
+    for unit in units:
+        s = draw(st.integers(0, streams - 1))
+        for m in unit:
+            stream_of[m] = s
+    return order, stream_of
