@@ -1,0 +1,299 @@
+"""PyTorch modules into memplan graphs through ``torch.export``: ``from_torch(module, example_inputs)``.
+
+Why torch.export: it records every ATen op of one forward pass with a fake tensor per value
+(``node.meta["val"]``: shape, strides, dtype, storage offset, and which storage it shares), which is
+exactly what an arena plan needs, without running the model. torch is imported only when called.
+
+Mapping:
+- parameters, buffers and lifted constants -> ``weight``; user inputs -> ``input``; user outputs -> ``output``;
+- an op whose result shares storage with an input (``view``, ``reshape`` of a contiguous tensor,
+  ``permute``, ``transpose``, ``slice``, ``expand``, ``t``, ``unsqueeze``, ``squeeze``, ``split``...) ->
+  a view of that input at the byte offset the fake tensor reports; aliasing is read off the fake
+  tensors' storages, not guessed from op names, so ``reshape`` is a view exactly when torch made one;
+- an in-place op (its schema writes an argument: ``relu_``, ``add_``...) on an intermediate that nothing
+  else views -> a new tensor with ``inplace {out: in}``, and later readers of the mutated value read
+  ``out``; on anything else (an input, a weight, a tensor with live views) the node writes a view of the
+  mutated tensor, so the write is an access of its memory and no plan can move it;
+- ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
+Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+from ..errors import GraphError, MemplanError
+from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
+from . import Progress, node_cost
+
+_MATMUL_FIRST = {"mm", "bmm", "matmul", "linear", "_scaled_mm"}
+_MATMUL_SECOND = {"addmm", "baddbmm", "addbmm", "addmv"}
+_CONV = {"convolution", "conv1d", "conv2d", "conv3d", "_convolution", "cudnn_convolution"}
+_ATTENTION = {"scaled_dot_product_attention", "_scaled_dot_product_efficient_attention",
+              "_scaled_dot_product_flash_attention"}
+
+
+def _need_torch():
+    try:
+        import torch
+    except ImportError:
+        raise MemplanError("the torch importer needs PyTorch: pip install 'memplan[torch]'") from None
+    return torch
+
+
+def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
+               alignment: int = DEFAULT_ALIGNMENT, strict: bool = False,
+               progress: Progress | None = None) -> Graph:
+    """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
+
+    ``module`` may also be an ``ExportedProgram`` (then ``example_inputs`` is ignored).
+    """
+    torch = _need_torch()
+    if isinstance(module, torch.export.ExportedProgram):
+        ep = module
+        default = "exported"
+    else:
+        if not isinstance(example_inputs, tuple):
+            example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+        try:
+            ep = torch.export.export(module, example_inputs, kwargs=kwargs, strict=strict)
+        except Exception as exc:  # export errors are many and deep; name the module and the first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
+        default = type(module).__name__
+    return _from_exported(torch, ep, name if name is not None else default, alignment, progress)
+
+
+class _Rec:
+    """A tensor under construction (kind is settled at the end, once outputs are known)."""
+
+    __slots__ = ("id", "size", "kind", "view_of", "view_offset", "attrs", "storage", "off", "span")
+
+    def __init__(self, id: str, size: int, kind: str, attrs: dict, storage: Any, off: int, span: int,
+                 view_of: str | None = None, view_offset: int = 0):
+        self.id, self.size, self.kind, self.attrs = id, size, kind, attrs
+        self.storage, self.off, self.span = storage, off, span
+        self.view_of, self.view_offset = view_of, view_offset
+
+
+def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | None) -> Graph:
+    from torch.export.graph_signature import InputKind, OutputKind
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    sig = ep.graph_signature
+    weight_names = {s.arg.name for s in sig.input_specs
+                    if s.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+                    and hasattr(s.arg, "name")}
+    out_names = [s.arg.name for s in sig.output_specs
+                 if s.kind in (OutputKind.USER_OUTPUT, OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION)
+                 and hasattr(s.arg, "name")]
+
+    recs: dict[str, _Rec] = {}
+    order: list[str] = []
+    current: dict[str, Any] = {}  # FX node name -> tensor id, or list of ids / None for tuple results
+    views_of_root: dict[str, int] = {}
+    nodes: list[Node] = []
+
+    def new_rec(tid: str, val, kind: str, where: str) -> _Rec:
+        size, off, span = _extent(torch, val, where)
+        attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
+        r = _Rec(tid, max(size, off + span), kind, attrs, StorageWeakRef(val.untyped_storage()), off, span)
+        recs[tid] = r
+        order.append(tid)
+        return r
+
+    def root_of(tid: str) -> str:
+        while recs[tid].view_of is not None:
+            tid = recs[tid].view_of
+        return tid
+
+    def make_view(tid: str, val, parent: str, where: str) -> _Rec:
+        _, off, span = _extent(torch, val, where)
+        p = recs[parent]
+        if not (p.off <= off and off + span <= p.off + p.span):
+            parent = root_of(parent)  # outside its direct parent (e.g. an expand); place it in the root
+            p = recs[parent]
+        if p.off <= off and off + span <= p.off + p.size:
+            voff, vsize = off - p.off, span
+        else:
+            voff, vsize = 0, p.size
+        attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
+        r = _Rec(tid, vsize, "intermediate", attrs, StorageWeakRef(val.untyped_storage()), off, span,
+                 view_of=parent, view_offset=voff)
+        recs[tid] = r
+        order.append(tid)
+        rt = root_of(parent)
+        views_of_root[rt] = views_of_root.get(rt, 0) + 1
+        return r
+
+    graph_nodes = list(ep.graph.nodes)
+    total = len(graph_nodes)
+    for i, n in enumerate(graph_nodes):
+        where = f"node {n.name!r} ({n.target})"
+        val = n.meta.get("val")
+        if n.op in ("placeholder", "get_attr"):
+            if isinstance(val, torch.Tensor):
+                kind = "weight" if (n.op == "get_attr" or n.name in weight_names) else "input"
+                new_rec(n.name, val, kind, where)
+                current[n.name] = n.name
+            continue
+        if n.op == "output":
+            continue
+        if n.op != "call_function":
+            raise GraphError(f"{where}: unsupported FX op {n.op!r}")
+        if n.target is operator.getitem:
+            src = current.get(n.args[0].name)
+            current[n.name] = src[n.args[1]] if isinstance(src, list) else None
+            continue
+        in_ids: list[str] = []
+        in_vals: dict[str, Any] = {}
+        for a in _flat_nodes(torch, (n.args, n.kwargs)):
+            t = current.get(a.name)
+            for tid in (t if isinstance(t, list) else [t]):
+                if tid is not None and tid not in in_vals:
+                    in_ids.append(tid)
+                    in_vals[tid] = a
+        out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
+        if not any(isinstance(v, torch.Tensor) for v in out_vals):
+            continue  # shape arithmetic, asserts: no memory
+        mutated = _mutated_args(torch, n)
+        op = _op_name(n.target)
+        outs: list[str] = []
+        ids: list[str | None] = []
+        inplace: list[tuple[str, str]] = []
+        redirect: dict[str, str] = {}
+        getitem_names = {u.args[1]: u.name for u in n.users if u.target is operator.getitem}
+        for k, v in enumerate(out_vals):
+            if not isinstance(v, torch.Tensor):
+                ids.append(None)
+                continue
+            tid = n.name if not isinstance(val, (list, tuple)) else getitem_names.get(k, f"{n.name}.{k}")
+            if tid in recs:
+                tid = f"{tid}.{k}"
+            sref = StorageWeakRef(v.untyped_storage())
+            alias = next((t for t in in_ids if recs[t].storage == sref), None)
+            if alias is not None and in_vals[alias].name in mutated:
+                r_alias = recs[alias]
+                simple = (r_alias.view_of is None and r_alias.kind == "intermediate"
+                          and views_of_root.get(alias, 0) == 0)
+                if simple:
+                    new_rec(tid, v, "intermediate", where)
+                    inplace.append((tid, alias))
+                    redirect[in_vals[alias].name] = tid
+                else:
+                    make_view(tid, v, alias, where)
+            elif alias is not None:
+                make_view(tid, v, alias, where)
+            else:
+                new_rec(tid, v, "intermediate", where)
+            outs.append(tid)
+            ids.append(tid)
+        for fx_name in mutated:  # a written argument the op does not return: still an access
+            t = current.get(fx_name)
+            if isinstance(t, str) and not any(t == a for _, a in inplace) and fx_name not in redirect \
+                    and not any(recs[o].view_of is not None and root_of(o) == root_of(t) for o in outs):
+                w = make_view(f"{n.name}.writes.{fx_name}", _meta(torch, fx_name, n), t, where)
+                w.size, w.view_offset = 0, 0
+                outs.append(w.id)
+        current[n.name] = ids if isinstance(val, (list, tuple)) else ids[0]
+        for fx_name, tid in redirect.items():
+            current[fx_name] = tid
+        is_view = all(recs[o].view_of is not None for o in outs) and not inplace
+        if is_view and not mutated:
+            cost = 0.0
+        else:
+            nbytes = sum(recs[t].size for t in in_ids) + sum(recs[o].size for o in outs)
+            cost = node_cost(_flops(torch, op, n, out_vals), nbytes)
+        nodes.append(Node(n.name, op, tuple(in_ids), tuple(outs), cost, tuple(inplace)))
+        if progress is not None:
+            progress(i + 1, total)
+
+    for fx_name in out_names:
+        tid = current.get(fx_name)
+        if tid is None or isinstance(tid, list):
+            continue
+        r = recs[tid]
+        if r.kind == "weight" or (r.view_of is not None and recs[root_of(tid)].kind == "weight"):
+            continue  # a parameter or buffer returned (or its updated view): it outlives the run anyway
+        if r.kind == "input":
+            raise GraphError(f"output {fx_name!r} is the user input {tid!r} itself: no node produces it "
+                             "(unsupported; return a copy)")
+        r.kind = "output"
+    tensors = tuple(Tensor(r.id, r.size, r.kind, r.view_of, r.view_offset, r.attrs)
+                    for r in (recs[t] for t in order))
+    return Graph(name, tensors, tuple(nodes), alignment)
+
+
+def _op_name(target) -> str:
+    s = str(target)
+    s = s[len("aten."):] if s.startswith("aten.") else s
+    return s.removesuffix(".default")
+
+
+def _meta(torch, fx_name: str, n) -> Any:
+    for a in _flat_nodes(torch, (n.args, n.kwargs)):
+        if a.name == fx_name:
+            return a.meta["val"]
+    raise GraphError(f"node {n.name!r}: mutated argument {fx_name!r} not found")
+
+
+def _flat_nodes(torch, obj) -> list:
+    out: list = []
+    torch.fx.node.map_arg(obj, out.append)
+    return out
+
+
+def _mutated_args(torch, n) -> set[str]:
+    """FX names of the arguments the op's schema writes (``Tensor(a!)``)."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return set()
+    out = set()
+    for k, arg in enumerate(schema.arguments):
+        info = arg.alias_info
+        if info is None or not info.is_write:
+            continue
+        v = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[k] if k < len(n.args) else None)
+        for a in _flat_nodes(torch, v) if v is not None else []:
+            out.add(a.name)
+    return out
+
+
+def _extent(torch, val, where: str) -> tuple[int, int, int]:
+    """(storage bytes, byte offset in the storage, bytes spanned) of a fake tensor."""
+    shape = tuple(val.shape)
+    for d in list(shape) + [val.storage_offset()]:
+        if not isinstance(d, int):
+            raise GraphError(f"{where}: symbolic size {d} (dynamic shapes are not supported; export with "
+                             "concrete example inputs)")
+    item = val.element_size()
+    off = val.storage_offset() * item
+    numel = math.prod(shape) if shape else 1
+    span = 0 if numel == 0 else (sum((s - 1) * st for s, st in zip(shape, val.stride())) + 1) * item
+    try:
+        storage = int(val.untyped_storage().nbytes())
+    except Exception:
+        storage = off + span
+    return storage, off, span
+
+
+def _flops(torch, op: str, n, out_vals: list) -> float:
+    base = op.split(".")[0]
+    out = sum(int(v.numel()) for v in out_vals if isinstance(v, torch.Tensor))
+    tensors = [a.meta.get("val") for a in n.args if isinstance(a, torch.fx.Node)]
+    tensors = [t for t in tensors if isinstance(t, torch.Tensor)]
+    try:
+        if base in _MATMUL_FIRST and tensors and tensors[0].dim() >= 1:
+            return 2.0 * out * int(tensors[0].shape[-1])
+        if base in _MATMUL_SECOND and len(tensors) >= 2 and tensors[1].dim() >= 1:
+            return 2.0 * out * int(tensors[1].shape[-1])
+        if base in _CONV and len(tensors) >= 2:
+            return 2.0 * out * math.prod(int(s) for s in tensors[1].shape[1:])
+        if base in _ATTENTION and len(tensors) >= 2 and tensors[0].dim() >= 2:
+            q, k = tensors[0], tensors[1]
+            return 4.0 * int(q.numel()) * int(k.shape[-2])
+    except TypeError:
+        pass
+    return float(max([out] + [int(t.numel()) for t in tensors]))

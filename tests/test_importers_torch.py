@@ -1,0 +1,129 @@
+"""torch.export importer: sizes, views, in-place ops; skipped where torch is not installed (CI)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+
+
+class Views(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 32)
+        self.register_buffer("shift", torch.ones(32))
+
+    def forward(self, x):
+        h = self.lin(x).relu_()          # in-place on a fresh intermediate
+        h = h + self.shift
+        v = h.view(2, 4, 32)             # view chain: view -> permute
+        p = v.permute(0, 2, 1)
+        c = p.contiguous()               # a copy
+        s = c.transpose(1, 2)[:, 1:3]    # transpose -> slice (non-zero offset)
+        a, b = h.split(16, dim=1)        # two views at offsets 0 and 16 floats
+        y = s.reshape(2, 2, 32).sum() + a.mean() + b.t().sum()
+        return y, h.unsqueeze(0)         # an output that is a view
+
+
+def test_views_inplace_weights_and_sizes():
+    g = memplan.from_torch(Views().eval(), (torch.randn(8, 16),))
+    t = {x.id: x for x in g.tensors}
+    assert t["x"].kind == "input" and t["x"].size == 8 * 16 * 4
+    assert t["p_lin_weight"].kind == "weight" and t["p_lin_weight"].size == 32 * 16 * 4
+    assert t["b_shift"].kind == "weight"
+    assert t["linear"].size == 8 * 32 * 4 and t["linear"].view_of is None
+    # relu_ wrote over its input: a new tensor that may share it, and add reads the new value
+    relu = g.node("relu_")
+    assert relu.inplace == (("relu_", "linear"),)
+    assert g.node("add").inputs[0] == "relu_"
+    assert (t["view"].view_of, t["permute"].view_of) == ("add", "view")
+    assert t["contiguous"].view_of is None
+    assert (t["transpose"].view_of, t["slice_1"].view_of, t["slice_1"].view_offset) == ("contiguous", "transpose", 4)
+    assert [(t[n].view_of, t[n].view_offset, t[n].size) for n in ("getitem", "getitem_1")] == [
+        ("add", 0, (7 * 32 + 16) * 4), ("add", 16 * 4, (7 * 32 + 16) * 4)]
+    assert g.node("split").outputs == ("getitem", "getitem_1")
+    assert (t["unsqueeze"].view_of, t["unsqueeze"].kind) == ("add", "output")
+    assert t["add_2"].kind == "output" and t["add_2"].size == 4
+    assert g.node("view").cost == 0.0 and g.node("linear").cost > 0
+    p = memplan.plan(g)
+    memplan.verify(g, p)
+    off = p.offsets()
+    assert off["permute"] == off["add"] and off["slice_1"] == off["contiguous"] + 4
+
+
+class ForcedInplace(nn.Module):
+    def forward(self, x):
+        h = x * 2
+        v = h[:, :4]        # a view of h that stays live
+        h.add_(1)           # mutates h while v views it: must stay in h's memory
+        x.mul_(3)           # mutates the user input
+        return v.sum() + h.sum() + x.sum()
+
+
+def test_inplace_with_live_views_writes_the_root():
+    g = memplan.from_torch(ForcedInplace(), (torch.randn(4, 8),))
+    add_ = next(n for n in g.nodes if n.op.startswith("add_"))
+    assert not add_.inplace
+    (out,) = add_.outputs
+    assert g.tensor(out).view_of == "mul" and g.tensor(out).view_offset == 0
+    mul_ = next(n for n in g.nodes if n.op.startswith("mul_"))
+    assert g.tensor(mul_.outputs[0]).view_of == "x"
+    p = memplan.plan(g)
+    memplan.verify(g, p)
+
+
+def test_resnet_like_and_transformer_plan_and_verify():
+    from memplan.importers.torch_compare import build
+
+    for name in ("resnet18", "transformer"):
+        module, inputs = build(name, 1)
+        g = memplan.from_torch(module, inputs)
+        assert sum(t.kind == "weight" for t in g.tensors) > 4
+        assert any(t.view_of for t in g.tensors)
+        p = memplan.plan(g)
+        memplan.verify(g, p)
+        biggest = max(t.size for i, t in enumerate(g.tensors) if g.is_root(i) and t.kind != "weight")
+        assert biggest <= p.lower_bound_bytes <= p.arena_bytes
+
+
+def test_conv_cost_exceeds_relu_cost():
+    m = nn.Sequential(nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())  # compute-bound conv, memory-bound relu
+    g = memplan.from_torch(m, (torch.randn(16, 256, 14, 14),))
+    conv = next(n for n in g.nodes if "conv" in n.op)
+    relu = next(n for n in g.nodes if "relu" in n.op)
+    assert conv.cost > 3 * relu.cost
+
+
+def test_returning_an_input_is_an_error():
+    class Echo(nn.Module):
+        def forward(self, x):
+            return x, x + 1
+
+    with pytest.raises(GraphError, match="user input 'x' itself"):
+        memplan.from_torch(Echo(), (torch.randn(3),))
+
+
+def test_export_failure_is_a_graph_error():
+    class Bad(nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:  # data-dependent control flow cannot export
+                return x + 1
+            return x - 1
+
+    with pytest.raises(GraphError, match="torch.export failed for Bad"):
+        memplan.from_torch(Bad(), (torch.randn(3),))
+
+
+def test_compare_prints_json_without_cuda(capsys):
+    from memplan.importers.torch_compare import main
+
+    assert main(["mlp", "--batch", "2", "--device", "cpu"]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["model"] == "mlp" and row["memplan_arena_bytes"] >= row["memplan_lower_bound_bytes"] > 0
+    assert row["torch_activation_bytes"] is None and row["input_bytes"] == 2 * 1024 * 4
