@@ -11,7 +11,6 @@ from memplan import examples
 from memplan.cli import main
 from memplan.errors import PlanFormatError
 from memplan.viz import root_spans
-from memplan.viz.timing import _fallback, simulated_times
 from memplan.viz.trace import trace_events
 
 
@@ -32,8 +31,13 @@ def _two_streams(graph):
     return memplan.plan(graph, memplan.schedule_with_events(graph, [n.id for n in graph.nodes], stream_of))
 
 
-@pytest.fixture(params=["fanout15", "moe", "views"])
+@pytest.fixture(params=["fanout15", "moe", "views", "llama-tiny-auto"])
 def planned(request):
+    if request.param == "llama-tiny-auto":  # graph_optimize's own stream assignment
+        g = examples.llama(examples.LLAMA_TINY)
+        p = memplan.plan(g, streams="auto")
+        assert p.streams > 1
+        return g, p
     g = {"fanout15": examples.fanout_join15, "moe": examples.moe, "views": examples.views_inplace}[request.param]()
     return g, _two_streams(g)
 
@@ -80,15 +84,15 @@ def test_trace_structure(planned):
     assert {e["pid"] for e in ev} == {1}
 
 
-def test_fallback_times_respect_streams_and_events():
+def test_trace_times_respect_streams_and_events():
     g = examples.fanout_join15()
     p = _two_streams(g)
-    tm = _fallback(g, p)
+    tm = memplan.simulate(g, p)
     # cost-weighted: the join waits for the slowest branch (b3 costs 40)
     assert tm.start_us["j"] >= tm.end_us["b3"]
     assert tm.makespan_us == max(tm.end_us.values())
     assert tm.makespan_us < sum(n.cost for n in g.nodes)  # two streams overlap work
-    assert simulated_times(g, p).makespan_us > 0
+    assert trace_events(g, p)["otherData"]["makespan_us"] == round(tm.makespan_us, 3)
 
 
 def test_root_spans_issue_order_and_inplace():

@@ -51,11 +51,11 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
 
     check_pairing(graph, plan)
     if time:
-        from .timing import simulated_times
+        from ..simulate import simulate
 
-        tm = simulated_times(graph, plan)
+        tm = simulate(graph, plan)
         x0, x1, x_end = tm.start_us, tm.end_us, tm.makespan_us
-        xlabel = f"simulated time (us; {tm.source})"
+        xlabel = "simulated time (us, memplan.simulate)"
     else:
         pos = {nid: float(p) for p, (nid, _) in enumerate(plan.order)}
         x0, x1, x_end = pos, {k: v + 1.0 for k, v in pos.items()}, float(len(plan.order))
