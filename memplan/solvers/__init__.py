@@ -27,11 +27,13 @@ def get_solver(name: str) -> Solver:
         from .cpsat import solve
     elif name == "ggml":
         from .ggml import solve
+    elif name == "search":
+        from .search import solve
     else:
         raise SolverError(f"unknown solver {name!r} (choose from {', '.join(SOLVER_NAMES)})")
     return solve
 
 
-SOLVER_NAMES = ("auto", "greedy", "size", "cpsat", "ggml")
+SOLVER_NAMES = ("auto", "greedy", "size", "cpsat", "ggml", "search")
 
 __all__ = ["SolveOptions", "get_solver", "SOLVER_NAMES", "Solver"]

@@ -1,0 +1,159 @@
+"""The minimalloc CSV format: buffer problems without a graph, for benchmarks and other tools.
+
+google/minimalloc and TelaMalloc publish their benchmarks as ``id,lower,upper,size`` rows (a
+buffer lives over time steps ``[lower, upper)`` and needs ``size`` bytes) with the memory capacity
+given separately; a solution is the same table plus an ``offset`` column. Reading them here lets
+every memplan solver run on those benchmarks, and lets other tools read memplan's answers.
+
+Guarantees: a malformed file raises ``InputFormatError`` naming the file, line and column; output
+is written atomically; a packing is only returned after ``find_collision`` found no overlap; no
+packing within the capacity raises ``BudgetError`` with both numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import BudgetError, InputFormatError, SolverError
+from ..problem import BufferProblem, Solution, find_collision
+from ..solvers import SolveOptions, get_solver
+from . import atomic_write_text
+
+REQUIRED = ("id", "lower", "upper", "size")
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """The rows of a minimalloc CSV, kept as text so the output repeats the input columns."""
+
+    path: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    ids: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    sizes: np.ndarray
+
+    def problem(self, capacity: int | None = None, *, feasible_only: bool = False) -> BufferProblem:
+        meta = {"source": self.path}
+        if feasible_only:
+            meta["objective"] = "feasible"
+        return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=1,
+                             names=self.ids, capacity=capacity, meta=meta)
+
+
+def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
+    """Parse minimalloc CSV text; ``path`` names the source in error messages."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputFormatError(f"{path}: empty file (expected a header {','.join(REQUIRED)})") from None
+    except csv.Error as exc:
+        raise InputFormatError(f"{path}: line 1: {exc}") from None
+    header = [h.strip() for h in header]
+    col = {}
+    for name in REQUIRED:
+        if name not in header:
+            raise InputFormatError(f"{path}: line 1: missing column {name!r} "
+                                   f"(the header must name {','.join(REQUIRED)})")
+        col[name] = header.index(name)
+    for k, h in enumerate(header):
+        if header.index(h) != k:
+            raise InputFormatError(f"{path}: line 1: column {h!r} appears twice")
+    rows: list[tuple[str, ...]] = []
+    ids: list[str] = []
+    nums: dict[str, list[int]] = {"lower": [], "upper": [], "size": []}
+    seen: dict[str, int] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise InputFormatError(f"{path}: line {line}: {len(row)} fields, expected {len(header)}")
+            bid = row[col["id"]].strip()
+            if not bid:
+                raise InputFormatError(f"{path}: line {line}, column 'id': empty buffer id")
+            if bid in seen:
+                raise InputFormatError(f"{path}: line {line}, column 'id': buffer {bid!r} "
+                                       f"already defined on line {seen[bid]}")
+            seen[bid] = line
+            vals = {}
+            for name in ("lower", "upper", "size"):
+                cell = row[col[name]].strip()
+                try:
+                    v = int(cell)
+                except ValueError:
+                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {cell!r} "
+                                           f"is not an integer (buffer {bid!r})") from None
+                if v < 0:
+                    raise InputFormatError(f"{path}: line {line}, column {name!r}: negative value {v} "
+                                           f"(buffer {bid!r})")
+                vals[name] = v
+            if vals["lower"] >= vals["upper"]:
+                raise InputFormatError(f"{path}: line {line}, column 'upper': buffer {bid!r} ends at "
+                                       f"{vals['upper']}, not after its lower {vals['lower']}")
+            ids.append(bid)
+            rows.append(tuple(row))
+            for name, v in vals.items():
+                nums[name].append(v)
+    except csv.Error as exc:
+        raise InputFormatError(f"{path}: line {reader.line_num}: {exc}") from None
+    return CsvTable(path=path, header=tuple(header), rows=tuple(rows), ids=tuple(ids),
+                    lower=np.asarray(nums["lower"], dtype=np.int64),
+                    upper=np.asarray(nums["upper"], dtype=np.int64),
+                    sizes=np.asarray(nums["size"], dtype=np.int64))
+
+
+def read_csv(path: str) -> CsvTable:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise InputFormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputFormatError(f"{path}: is a directory") from None
+    except UnicodeDecodeError:
+        raise InputFormatError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise InputFormatError(f"{path}: {exc.strerror}") from None
+    return parse_csv(text, path)
+
+
+def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
+    """The input columns plus ``offset`` (replacing an ``offset`` column the input already had)."""
+    keep = [k for k, h in enumerate(table.header) if h != "offset"]
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow([table.header[k] for k in keep] + ["offset"])
+    for row, off in zip(table.rows, np.asarray(offsets).tolist()):
+        w.writerow([row[k].strip() for k in keep] + [int(off)])
+    return out.getvalue()
+
+
+def write_csv(path: str, table: CsvTable, offsets: np.ndarray) -> None:
+    atomic_write_text(path, format_csv(table, offsets))
+
+
+def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "search",
+                options: SolveOptions = SolveOptions(), *, minimize: bool | None = None) -> Solution:
+    """Offsets for a CSV problem: within ``capacity`` (first packing found), or the smallest arena
+    when there is no capacity (or ``minimize=True``). Raises ``BudgetError`` if nothing fits."""
+    if minimize is None:
+        minimize = capacity is None
+    problem = table.problem(capacity, feasible_only=not minimize)
+    sol = get_solver(solver)(problem, options)
+    clash = find_collision(problem, sol.offsets)
+    if clash is not None:
+        a, b = clash
+        raise SolverError(f"solver {sol.solver!r} overlapped buffers {problem.name(a)!r} and "
+                          f"{problem.name(b)!r} of {table.path} (a solver bug)")
+    if capacity is not None and sol.arena > capacity:
+        raise BudgetError(f"{table.path}: no packing within capacity {capacity} found; best arena "
+                          f"{sol.arena} (lower bound {problem.lower_bound})")
+    return sol

@@ -1,0 +1,190 @@
+"""Offsets from an OR-Tools CP-SAT model: the exact solver for any conflict relation.
+
+Why CP-SAT here: multi-stream problems (conflicts filtered by happens-before) and in-place pairs are
+not interval problems, so interval-only reasoning (minimalloc-style sections) is weak or unsound
+there, while a constraint model states the conflict relation as it is and proves bounds.
+
+The formulation is chosen to scale:
+- the problem is split into connected components of the conflict graph; a component whose
+  heuristic arena is already at or below the global lower bound is left alone, the others are solved
+  one by one (largest first) with the remaining time shared out;
+- offsets are counted in units of the alignment;
+- pure interval components use one NoOverlap2D (fixed time intervals x offset intervals) plus a
+  redundant cumulative over time; other components use one disjunction per conflicting pair, so
+  pairs ordered by happens-before or allowed in place cost nothing;
+- identical buffers (same size, interval and conflicts) are ordered by index (symmetry breaking);
+- each component's arena is bounded below by the global lower bound (reaching it is optimal) and
+  above by the best heuristic plan, which is also given as a hint (warm start);
+- one worker and a fixed seed by default (deterministic when the solve ends before the time limit).
+
+Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far. The
+result is never worse than the best heuristic, and ``info`` carries the proven ``bound`` and ``gap``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..problem import BufferProblem, Solution, arena_of
+from .decompose import components, subproblem
+from .options import SolveOptions
+
+#: time limit used when the caller gives none
+DEFAULT_TIME_LIMIT = 10.0
+
+
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
+    from ortools.sat.python import cp_model  # lazily: memplan works without ortools until cpsat runs
+
+    t0 = time.perf_counter()
+    limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
+    deadline = t0 + limit
+    lb = int(problem.lower_bound or 0)
+    start = _best_start(problem, options)
+    offsets = np.asarray(start.offsets, dtype=np.int64).copy()
+    arena = arena_of(problem, offsets)
+    info: dict = {"start": start.solver}
+    if arena <= lb or len(problem) == 0:
+        return Solution(offsets, arena, "cpsat", "OPTIMAL", lb, {**info, "bound": lb, "gap": 0.0})
+    adj = problem.conflict_lists()
+    comps = components(problem, adj)
+    sizes = problem.sizes
+    comp_arena = [int((offsets[c] + sizes[c]).max()) for c in comps]
+    todo = sorted((k for k in range(len(comps)) if comp_arena[k] > lb), key=lambda k: -comp_arena[k])
+    bound = lb
+    statuses = []
+    interrupted = False
+    for rank, k in enumerate(todo):
+        now = time.perf_counter()
+        share = (deadline - now) / (len(todo) - rank)
+        if share <= 0.01:
+            bound = max(bound, 0)
+            statuses.append("UNKNOWN")
+            continue
+        idx = comps[k]
+        sub = subproblem(problem, idx)
+        try:
+            res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, options=options,
+                                   label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)", t0=t0)
+        except KeyboardInterrupt:
+            interrupted = True
+            break
+        sub_off, sub_bound, status, stopped = res
+        if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
+            offsets[idx] = sub_off
+            comp_arena[k] = int((sub_off + sub.sizes).max())
+        bound = max(bound, sub_bound)
+        statuses.append(status)
+        if stopped:
+            interrupted = True
+            break
+    arena = arena_of(problem, offsets)
+    # components never touched keep their heuristic arena, which is <= lb
+    bound = min(bound, arena)
+    status = "OPTIMAL" if arena <= bound else "FEASIBLE"
+    info.update({"bound": int(bound), "gap": round((arena - bound) / max(arena, 1), 6),
+                 "components": len(comps), "solved_components": len(statuses)})
+    if interrupted:
+        info["interrupted"] = True
+    return Solution(offsets, arena, "cpsat", status, int(bound), info)
+
+
+def _best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
+    from .greedy import solve as greedy
+    from .size import solve as by_size
+
+    cands = [greedy(problem, options), by_size(problem, options)]
+    if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
+        cands.append(options.warm_start)
+    return min(cands, key=lambda c: c.arena)
+
+
+def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
+                     options: SolveOptions, label: str, t0: float):
+    """(offsets or None, proven bound on the component's arena (>= target), status, interrupted)."""
+    n = len(sub)
+    align = int(sub.alignment)
+    sizes = sub.sizes.tolist()
+    hint = np.asarray(hint, dtype=np.int64)
+    ub = int((hint + sub.sizes).max())
+    lower = max(target, int(sub.lower_bound or 0))
+    m = cp_model.CpModel()
+    arena = m.new_int_var(min(lower, ub), ub, "arena")
+    units = [m.new_int_var(0, max(0, (ub - sizes[i]) // align), f"u{i}") for i in range(n)]
+    offs = [u * align if align > 1 else u for u in units]
+    for i in range(n):
+        m.add(offs[i] + sizes[i] <= arena)
+    adj = sub.conflict_lists()
+    # symmetry: identical buffers keep their index order (their hint offsets are sorted to match)
+    groups: dict[tuple, list[int]] = {}
+    lo_l, up_l = sub.lower.tolist(), sub.upper.tolist()
+    for i in range(n):
+        groups.setdefault((sizes[i], lo_l[i], up_l[i], tuple(adj[i])), []).append(i)
+    hint_units = (hint // align).tolist()
+    for members in groups.values():
+        if len(members) > 1:
+            vals = sorted(hint_units[i] for i in members)
+            for i, v in zip(members, vals):
+                hint_units[i] = v
+            for a, b in zip(members, members[1:]):
+                m.add(units[a] <= units[b])
+    if sub.is_interval:
+        xs = [m.new_fixed_size_interval_var(lo_l[i], up_l[i] - lo_l[i], f"t{i}") for i in range(n)]
+        ys = []
+        for i in range(n):
+            end = m.new_int_var(0, ub, f"e{i}")
+            ys.append(m.new_interval_var(offs[i], sizes[i], end, f"y{i}"))
+        m.add_no_overlap_2d(xs, ys)
+        m.add_cumulative(xs, sizes, arena)
+    else:
+        for i in range(n):
+            for j in adj[i]:
+                if j > i:
+                    b = m.new_bool_var(f"b{i}_{j}")
+                    m.add(offs[i] + sizes[i] <= offs[j]).only_enforce_if(b)
+                    m.add(offs[j] + sizes[j] <= offs[i]).only_enforce_if(~b)
+                    m.add_hint(b, bool(hint_units[i] < hint_units[j]))
+    for i in range(n):
+        m.add_hint(units[i], hint_units[i])
+    m.add_hint(arena, ub)
+    m.minimize(arena)
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(time_limit, 0.01)
+    solver.parameters.max_deterministic_time = max(time_limit, 0.01)
+    solver.parameters.num_workers = max(1, int(options.workers))
+    solver.parameters.random_seed = int(options.seed)
+    solver.parameters.catch_sigint_signal = True
+
+    best: dict = {}
+
+    class _Progress(cp_model.CpSolverSolutionCallback):
+        def __init__(self) -> None:
+            super().__init__()
+
+        def on_solution_callback(self) -> None:
+            best["units"] = [self.value(u) for u in units]
+            if options.progress is not None:
+                options.progress(f"cpsat {label}: best arena {int(self.objective_value)}, "
+                                 f"bound {int(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s")
+
+    status = solver.solve(m, _Progress())
+    name = solver.status_name(status)
+    interrupted = False
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        off = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
+        bound = int(solver.best_objective_bound)
+    elif status == cp_model.INFEASIBLE:
+        # the hint is a solution with arena ub, so infeasible cannot happen unless ub < lower
+        off, bound = None, ub
+    else:
+        off = np.asarray(best["units"], dtype=np.int64) * align if "units" in best else None
+        bound = lower
+    if status == cp_model.OPTIMAL:
+        bound = int(solver.objective_value)
+    wall = solver.wall_time
+    if status == cp_model.FEASIBLE and wall < 0.9 * time_limit and solver.deterministic_time < 0.9 * time_limit:
+        interrupted = True  # stopped early: Ctrl-C caught by CP-SAT
+    return off, max(bound, min(lower, ub)), name, interrupted

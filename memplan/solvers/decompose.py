@@ -1,0 +1,63 @@
+"""Splitting a buffer problem into independent parts, so exact solvers stay tractable.
+
+Buffers in different connected components of the conflict graph never constrain each other (time
+cuts where nothing is live are a special case), so the arena is the largest component arena and each
+component can be solved alone — and a component whose heuristic arena is already at or below the
+global lower bound needs no work at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..problem import BufferProblem, HBOrder, interval_lower_bound
+
+
+def components(problem: BufferProblem, adj: list[list[int]] | None = None) -> list[np.ndarray]:
+    """Index arrays of the conflict graph's connected components (zero-size buffers left out),
+    ordered by their smallest index."""
+    n = len(problem)
+    if adj is None:
+        adj = problem.conflict_lists()
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, nbrs in enumerate(adj):
+        for j in nbrs:
+            if j > i:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    sizes = problem.sizes
+    for i in range(n):
+        if sizes[i] > 0:
+            groups.setdefault(find(i), []).append(i)
+    return [np.asarray(g, dtype=np.int64) for _, g in sorted(groups.items())]
+
+
+def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
+    """The buffers ``idx`` as a problem of their own (conflicts, HB order and in-place pairs kept).
+
+    Its ``lower_bound`` is the interval bound for interval problems and 0 otherwise (the interval
+    bound over-counts buffers that happen-before each other, so it is no bound there).
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    pos = {int(g): k for k, g in enumerate(idx.tolist())}
+    order = None
+    if problem.order is not None:
+        o = problem.order
+        order = HBOrder(o.first[idx], o.visible[idx], o.has_start[idx], o.has_end[idx])
+    compatible = frozenset((pos[a], pos[b]) for a, b in problem.compatible if a in pos and b in pos)
+    inplace = tuple((pos[a], pos[b]) for a, b in problem.inplace if a in pos and b in pos)
+    names = tuple(problem.names[i] for i in idx.tolist()) if problem.names is not None else None
+    sizes, lower, upper = problem.sizes[idx], problem.lower[idx], problem.upper[idx]
+    lb = interval_lower_bound(sizes, lower, upper) if order is None and not compatible else 0
+    return BufferProblem(sizes=sizes, lower=lower, upper=upper, alignment=problem.alignment, names=names,
+                         order=order, compatible=frozenset((min(a, b), max(a, b)) for a, b in compatible),
+                         inplace=inplace, lower_bound=lb, capacity=problem.capacity, meta=dict(problem.meta))

@@ -1,0 +1,366 @@
+"""Exact branch-and-bound over canonical placements — the idea behind google/minimalloc, in Python.
+
+Why a search and not only CP-SAT: a time x offset model (NoOverlap2D) spends its effort on
+symmetric placements and cannot prove the minimalloc "challenging" packings in seconds; a search
+that only ever builds *canonical* solutions can. In a solution pushed down as far as it goes, every
+buffer rests at offset 0 or on the top of a buffer it conflicts with. Placing buffers in order of
+offset, the next buffer's offset is therefore fixed: the highest top among the placed buffers it
+conflicts with. The search only chooses *which* buffer comes next, and prunes with:
+
+- canonical order: offsets never decrease, ties broken by a static preorder (no permutations of one
+  packing are searched twice);
+- dominance: a buffer is never placed at or above the top another unplaced buffer could still reach;
+- section inference: a *section* is the set of buffers live just before some buffer ends; where
+  those pairwise conflict (always, for interval problems), their unplaced sizes must stack above
+  the section's floor within the capacity;
+- hatless pruning: if a buffer with no unplaced neighbour failed, no sibling can do better;
+- dynamic decomposition: once no unplaced buffer spans a time cut, both sides are solved apart;
+- round robin over three static preorders with doubling node limits, so one bad order cannot stall.
+
+It works for any conflict relation (multi-stream HB-filtered problems, in-place pairs): canonical
+placement only needs the conflict lists, and sections that are not cliques are left out of
+inference. The arena is minimised by trying capacities from the lower bound up (an exhausted search
+at capacity ``c`` proves ``c + 1`` a lower bound). ``problem.capacity`` is a hard cap;
+``problem.meta["objective"] == "feasible"`` stops at the first packing within it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from ..errors import BudgetError
+from ..problem import BufferProblem, Solution, arena_of, find_collision
+from .options import SolveOptions
+
+#: the static preorders tried in turn: W width, A area, T largest section total, Z size (descending)
+PREORDERS = ("WAT", "TAW", "TWA")
+#: time limit used when the caller gives none (the search is exact and could otherwise run long)
+DEFAULT_TIME_LIMIT = 60.0
+_BIG = 1 << 62
+
+
+class _Abort(Exception):
+    """The node limit of this round ran out (try the next preorder)."""
+
+
+class _Timeout(Exception):
+    """The deadline passed or the user interrupted."""
+
+
+class _Search:
+    """State of one problem's search; ``feasible(cap, ...)`` runs one capacity."""
+
+    def __init__(self, problem: BufferProblem):
+        self.n = n = len(problem)
+        self.size = problem.sizes.tolist()
+        self.align = int(problem.alignment)
+        self.active = [i for i in range(n) if self.size[i] > 0]
+        lower, upper = problem.lower, problem.upper
+        act = np.asarray(self.active, dtype=np.int64)
+        ends = np.unique(upper[act]) if len(act) else np.zeros(0, dtype=np.int64)
+        self.nsec = len(ends)
+        slo = np.zeros(n, dtype=np.int64)
+        shi = np.zeros(n, dtype=np.int64)
+        if len(act):
+            # section k is the slot just before time ends[k]: buffer i spans k iff lower < ends[k] <= upper
+            slo[act] = np.searchsorted(ends, lower[act], side="right")
+            shi[act] = np.searchsorted(ends, upper[act], side="right")
+        self.slo, self.shi = slo.tolist(), shi.tolist()
+        sizes = problem.sizes
+        total = np.zeros(self.nsec + 1, dtype=np.int64)
+        count = np.zeros(self.nsec + 1, dtype=np.int64)
+        cut = np.zeros(self.nsec + 1, dtype=np.int64)
+        if len(act):
+            np.add.at(total, slo[act], sizes[act])
+            np.add.at(total, shi[act], -sizes[act])
+            np.add.at(count, slo[act], 1)
+            np.add.at(count, shi[act], -1)
+            # cut[k]: buffers spanning both section k and k + 1
+            np.add.at(cut, slo[act], 1)
+            np.add.at(cut, np.maximum(shi[act] - 1, slo[act]), -1)
+        self.total0 = np.cumsum(total)[: self.nsec]
+        count = np.cumsum(count)[: self.nsec]
+        self.cuts0 = np.cumsum(cut)[: max(self.nsec - 1, 0)]
+        self.adj = [list(a) for a in problem.conflict_lists()]
+        # sections whose members pairwise conflict (all of them for interval problems) may infer
+        pairs = np.zeros(self.nsec + 1, dtype=np.int64)
+        if not problem.is_interval:
+            for i in self.active:
+                for j in self.adj[i]:
+                    if j > i:
+                        a, b = max(slo[i], slo[j]), min(shi[i], shi[j])
+                        pairs[a] += 1
+                        pairs[b] -= 1
+            pairs = np.cumsum(pairs)[: self.nsec]
+            clique = pairs == count * (count - 1) // 2
+        else:
+            clique = np.ones(self.nsec, dtype=bool)
+        # sections that may not infer get a hugely negative total: they never fail a check
+        self.total0 = self.total0 + np.where(clique, 0, -_BIG).astype(np.int64)
+        self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
+        self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
+        self.width = (upper - lower).tolist()
+        # members of every section, flattened (CSR): for the least minimum offset of unplaced ones
+        flat: list[int] = []
+        ptr = [0]
+        members: list[list[int]] = [[] for _ in range(self.nsec)]
+        for i in self.active:
+            for k in range(self.slo[i], self.shi[i]):
+                members[k].append(i)
+        for m in members:
+            flat.extend(m)
+            ptr.append(len(flat))
+        self.flat = np.asarray(flat, dtype=np.int64)
+        self.ptr = np.asarray(ptr, dtype=np.int64)
+        self.nodes = 0
+        self.backtracks = 0
+
+    # -- one capacity ---------------------------------------------------------------------------
+    def feasible(self, cap: int, preorder: str, node_limit: int, deadline: float) -> list[int] | None:
+        """A packing within ``cap`` (offsets), or None when none exists; raises _Abort/_Timeout."""
+        n = self.n
+        self.cap = cap
+        self.order_key = preorder
+        self.deadline = deadline
+        self.nodes_left = node_limit
+        self.asg = [-1] * n
+        self.sol = [0] * n
+        self.mo = [0] * n
+        self.moeff = np.zeros(n, dtype=np.int64)  # minimum offsets, _BIG once placed
+        self.floor = np.zeros(self.nsec, dtype=np.int64)
+        self.total = self.total0.copy()
+        self.cuts = self.cuts0.copy()
+        if any(self.size[i] > cap for i in self.active):
+            return None
+        ok = True
+        for lo, hi, bufs in self._partitions():
+            if not self._sub_solve(lo, hi, bufs):
+                ok = False
+                break
+        if not ok:
+            return None
+        return list(self.sol)
+
+    def _partitions(self):
+        """Initial partitions: runs of sections joined by at least one spanning buffer."""
+        if self.nsec == 0:
+            return []
+        bounds = [0] + [k + 1 for k in np.flatnonzero(self.cuts0 == 0).tolist()] + [self.nsec]
+        members: dict[int, list[int]] = {}
+        starts = np.asarray(bounds[:-1])
+        for i in self.active:
+            p = int(np.searchsorted(starts, self.slo[i], side="right")) - 1
+            members.setdefault(p, []).append(i)
+        return [(bounds[p], bounds[p + 1], members[p]) for p in sorted(members)]
+
+    def _keys(self, bufs: list[int]) -> list[int]:
+        total, slo, shi, size, width = self.total, self.slo, self.shi, self.size, self.width
+        tmax = {b: int(total[slo[b]:shi[b]].max()) for b in bufs}
+
+        def key(b: int):
+            k = []
+            for c in self.order_key:
+                if c == "W":
+                    k.append(-width[b])
+                elif c == "A":
+                    k.append(-width[b] * size[b])
+                elif c == "T":
+                    k.append(-tmax[b])
+                elif c == "Z":
+                    k.append(-size[b])
+            k.append(b)
+            return tuple(k)
+
+        return sorted(bufs, key=key)
+
+    def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
+        pre = self._keys(bufs)
+        ordering = [(0, p, b) for p, b in enumerate(pre)]
+        return self._search(lo, hi, bufs, ordering, 0, 0)
+
+    def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
+        self.nodes += 1
+        self.nodes_left -= 1
+        if self.nodes_left < 0:
+            raise _Abort
+        if (self.nodes & 255) == 0 and time.perf_counter() > self.deadline:
+            raise _Timeout
+        asg, mo, size = self.asg, self.mo, self.size
+        cand = sorted([(mo[b], p, b) for _, p, b in ordering if asg[b] < 0])
+        if not cand:
+            for b in bufs:
+                self.sol[b] = asg[b]
+            return True
+        min_height = min(o + size[b] for o, _, b in cand)
+        cap, adj, align = self.cap, self.adj, self.align
+        floor, total, moeff, flat, ptr = self.floor, self.total, self.moeff, self.flat, self.ptr
+        rlo, rhi, slo, shi = self.rlo, self.rhi, self.slo, self.shi
+        for o, p, b in cand:
+            if o < min_offset or (o == min_offset and p < min_p):
+                continue
+            if o >= min_height:
+                break  # candidates are sorted by offset: every later one leaves a gap too
+            sb = size[b]
+            top = o + sb
+            if top > cap:
+                continue
+            asg[b] = o
+            moeff[b] = cap
+            changes = []
+            hat = False
+            bad = False
+            h = -(-top // align) * align
+            for j in adj[b]:
+                if asg[j] < 0:
+                    hat = True
+                    if mo[j] < h:
+                        changes.append((j, mo[j]))
+                        mo[j] = h
+                        moeff[j] = h
+                        if h + size[j] > cap:
+                            bad = True
+            a, z = slo[b], shi[b]
+            old_floor = floor[a:z].copy()
+            floor[a:z] = top
+            total[a:z] -= sb
+            found = False
+            if not bad and o + total[lo:hi].max() <= cap:
+                # only sections near b or its neighbours changed floor or least minimum offset
+                ra, rb = max(rlo[b], lo), min(rhi[b], hi)
+                least = np.minimum.reduceat(moeff[flat[ptr[ra]:ptr[rb]]], ptr[ra:rb] - ptr[ra])
+                if (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap:
+                    found = self._decompose(lo, hi, bufs, cand, o, p, b)
+            floor[a:z] = old_floor
+            total[a:z] += sb
+            for j, v in reversed(changes):
+                mo[j] = v
+                moeff[j] = v
+            asg[b] = -1
+            moeff[b] = o
+            if found:
+                return True
+            if not hat:
+                break
+        self.backtracks += 1
+        return False
+
+    def _decompose(self, lo, hi, bufs, ordering, o, p, b) -> bool:
+        self.sol[b] = o
+        a, z = self.slo[b], self.shi[b]
+        if z - a < 2:
+            return self._search(lo, hi, bufs, ordering, o, p)
+        cuts = self.cuts
+        cuts[a:z - 1] -= 1
+        zeros = np.flatnonzero(cuts[a:z - 1] == 0)
+        try:
+            if len(zeros) == 0:
+                return self._search(lo, hi, bufs, ordering, o, p)
+            points = [lo] + (zeros + a + 1).tolist() + [hi]
+            asg, slo, shi = self.asg, self.slo, self.shi
+            for r_lo, r_hi in zip(points, points[1:]):
+                sub = [x for x in bufs if asg[x] < 0 and slo[x] < r_hi and r_lo < shi[x]]
+                if sub and not self._sub_solve(r_lo, r_hi, sub):
+                    return False
+            return True
+        finally:
+            cuts[a:z - 1] += 1
+
+
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
+    """Minimise the arena (or, with ``meta["objective"] == "feasible"``, fit ``capacity``)."""
+    t0 = time.perf_counter()
+    limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
+    deadline = t0 + limit
+    progress = options.progress
+    n = len(problem)
+    lb = int(problem.lower_bound or 0)
+    cap = problem.capacity
+    feasible_only = problem.meta.get("objective") == "feasible" and cap is not None
+
+    best_off, best = _start(problem, options)
+    if cap is not None and best > cap:
+        best_off, best = None, cap + 1  # heuristics do not fit: the search must find one
+    proven = lb
+    status = "FEASIBLE"
+    interrupted = False
+    s = _Search(problem) if n else None
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 4 * n + 1000))
+    try_lo = lb
+    try:
+        while s is not None and try_lo < best and not (feasible_only and best_off is not None):
+            if time.perf_counter() >= deadline:
+                break
+            target = try_lo if best_off is None or try_lo == proven else (try_lo + best - 1) // 2
+            if feasible_only:
+                target = cap
+            now = time.perf_counter()
+            sub_deadline = deadline if feasible_only else now + max((deadline - now) / 2, 0.0)
+            res = _round_robin(s, target, sub_deadline, deadline, n)
+            if res == "timeout":
+                break
+            if res is None:  # exhausted: nothing fits in target
+                proven = max(proven, target + 1)
+                try_lo = max(try_lo, target + 1)
+                if feasible_only:
+                    break
+            elif res == "abort":
+                try_lo = target + 1
+            else:
+                off = np.asarray(res, dtype=np.int64)
+                best_off, best = off, arena_of(problem, off)
+                if feasible_only:
+                    break
+            if progress is not None:
+                progress(f"search: best arena {best if best_off is not None else '-'}, bound {proven}, "
+                         f"{time.perf_counter() - t0:.1f}s, {s.nodes} nodes")
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        sys.setrecursionlimit(old_limit)
+    if best_off is None:
+        raise BudgetError(f"search: no packing within capacity {cap} found"
+                          + (" (none exists)" if proven > (cap or 0) else f" in {limit:g}s")
+                          + f"; lower bound {proven}")
+    if find_collision(problem, best_off) is not None:  # pragma: no cover - a solver bug
+        raise AssertionError("search produced overlapping buffers")
+    if best <= proven:
+        status = "OPTIMAL"
+    proven = min(proven, best)
+    info = {"bound": proven, "gap": round((best - proven) / max(best, 1), 6),
+            "nodes": s.nodes if s else 0, "backtracks": s.backtracks if s else 0}
+    if interrupted:
+        info["interrupted"] = True
+    return Solution(best_off, best, "search", status, proven, info)
+
+
+def _start(problem: BufferProblem, options: SolveOptions) -> tuple[np.ndarray, int]:
+    """The best heuristic plan (or the caller's warm start): the upper bound to beat."""
+    from . import size as size_solver
+    from .greedy import solve as greedy
+
+    cands = [greedy(problem, options), size_solver.solve(problem, options)]
+    if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
+        cands.append(options.warm_start)
+    best = min(cands, key=lambda c: c.arena)
+    return np.asarray(best.offsets, dtype=np.int64), int(best.arena)
+
+
+def _round_robin(s: _Search, cap: int, sub_deadline: float, deadline: float, n: int):
+    """Offsets within ``cap``, None (proven infeasible), "abort" (``sub_deadline`` passed: gave up
+    on this capacity) or "timeout" (the whole time limit passed)."""
+    limit = max(2 * n, 64)
+    while True:
+        for key in PREORDERS:
+            try:
+                return s.feasible(cap, key, limit, sub_deadline)
+            except _Abort:
+                continue
+            except _Timeout:
+                return "timeout" if time.perf_counter() >= deadline else "abort"
+        limit *= 2
+        if time.perf_counter() >= sub_deadline:
+            return "timeout" if time.perf_counter() >= deadline else "abort"
