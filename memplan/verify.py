@@ -76,7 +76,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
         waits[b].append(a)
     for gname, members in graph.groups().items():
         if len({stream[m] for m in members}) != 1:
-            bad(1, f"fusion group {gname!r} runs on several streams")
+            split = ", ".join(f"{nodes[m].id!r} on {stream[m]}" for m in members)
+            bad(1, f"fusion group {gname!r} runs on several streams ({split})")
             continue
         ps = [pos[m] for m in members]
         if ps != sorted(ps):

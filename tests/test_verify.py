@@ -1,0 +1,294 @@
+"""The verifier catches planted hazards.
+
+Every case starts from a real plan that ``memplan.plan`` produced and ``verify`` accepts, then plants
+one hazard and checks that ``verify`` raises ``UnsafePlan`` with the right rule number and a message
+naming the offending node or tensor.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import handgraphs as H
+import pytest
+from conftest import expect_unsafe
+
+import memplan
+from memplan import GraphBuilder, Schedule
+from memplan.verify import check
+
+
+def safe_doc(graph, schedule, solver="greedy") -> dict:
+    p = memplan.plan(graph, schedule, solver=solver)
+    doc = p.to_dict()
+    memplan.verify(graph, doc)  # the starting point is safe (dict form)
+    memplan.verify(graph, p)    # (and Plan form)
+    assert check(graph, doc) == []
+    return copy.deepcopy(doc)
+
+
+def entry(doc, tid):
+    return next(e for e in doc["tensors"] if e["id"] == tid)
+
+
+def test_missing_event_is_rule_2():
+    g = H.qkv()
+    doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
+    doc["events"] = [e for e in doc["events"] if e != {"after": "mm_k", "before": "attn"}]
+    expect_unsafe(g, doc, 2, "attn", "k", "mm_k")
+
+
+def test_missing_event_through_view_chain_is_rule_2():
+    # attn reads window, a view of kc that set (on the other stream) writes: without set -> attn
+    # the read races the cache write, though no arena byte is involved.
+    g = H.kv_cache()
+    doc = safe_doc(g, H.streams(g, H.KV_STREAMS))
+    assert doc["events"] == [{"after": "set", "before": "attn"}]
+    doc["events"] = []
+    expect_unsafe(g, doc, 2, "attn", "window", "set")
+
+
+def test_reuse_before_cross_stream_last_use_is_rule_3():
+    # The serial plan lets t15 take s's bytes (s's last reader b3 is issued before j15). Run the same
+    # offsets on three streams, where b3 (stream 2) still reads s while j15 (stream 0) writes t15.
+    g = H.fanout15()
+    serial = safe_doc(g, H.serial(g))
+    assert entry(serial, "t15")["offset"] == entry(serial, "s")["offset"]
+    doc = safe_doc(g, H.streams(g, H.FANOUT15_STREAMS))
+    doc["tensors"] = serial["tensors"]
+    doc["arena_bytes"] = max(doc["arena_bytes"], serial["arena_bytes"])
+    expect_unsafe(g, doc, 3, "s", "t15")
+
+
+def test_reuse_across_streams_without_event_is_rule_3():
+    # Stream 1 reads x (peek) while stream 0 overwrites it in place (relu asks for in place, but
+    # relu is not x's last access): moving t onto x is a race.
+    b = GraphBuilder("inplace")
+    b.input("x", 1024)
+    b.node("relu", "RELU", ["x"], b.intermediate("t", 1024), inplace={"t": "x"})
+    b.node("peek", "UNARY", ["x"], b.intermediate("p", 1024))
+    b.node("out", "ADD", ["t", "p"], b.output("y", 1024))
+    g = b.build()
+    doc = safe_doc(g, H.streams(g, {"relu": 0, "peek": 1, "out": 0}))
+    entry(doc, "t")["offset"] = entry(doc, "x")["offset"]
+    expect_unsafe(g, doc, 3, "x", "t")
+
+
+def test_read_before_its_producer_is_rule_1():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    o = doc["order"]
+    o[1], o[2] = o[2], o[1]  # op2 now issued before op1, which writes t1 that op2 reads
+    expect_unsafe(g, doc, 1, "op2", "op1", "t1")
+
+
+def test_wait_before_record_is_rule_1():
+    # An event whose wait is issued before its record is a no-op in CUDA: plant attn -> mm_k
+    # (attn on stream 0 is issued after mm_k on stream 1).
+    g = H.qkv()
+    doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
+    doc["events"].append({"after": "attn", "before": "mm_k"})
+    expect_unsafe(g, doc, 1, "attn", "mm_k")
+
+
+def test_backward_event_does_not_count_as_synchronisation():
+    # Replace the forward event mm_k -> attn with a backward one: rule 1 for the backward event,
+    # and the read of k is unsynchronised (rule 2): the record that comes later cannot be waited on.
+    g = H.qkv()
+    doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
+    doc["events"] = [e for e in doc["events"] if e["after"] != "mm_k"]
+    doc["events"].append({"after": "attn", "before": "mm_k"})
+    expect_unsafe(g, doc, 1, "attn", "mm_k")
+    expect_unsafe(g, doc, 2, "attn", "k")
+
+
+def test_event_within_one_stream_is_rule_1():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    doc["events"].append({"after": "op0", "before": "op2"})
+    expect_unsafe(g, doc, 1, "op0", "op2")
+
+
+def test_misaligned_offset_is_rule_4():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "t1")["offset"] += 8  # 8 is not a multiple of 256
+    doc["arena_bytes"] += 8
+    expect_unsafe(g, doc, 4, "t1")
+
+
+def test_view_not_at_parent_plus_view_offset_is_rule_4():
+    g = H.views()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "m3")["offset"] = entry(doc, "m2")["offset"]  # view_offset 2048 forgotten
+    expect_unsafe(g, doc, 4, "m3", "m2")
+
+
+def test_view_moved_outside_its_parent_is_rule_4():
+    g = H.views()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "m3")["offset"] = entry(doc, "m")["offset"] + 4096  # past the end of m
+    expect_unsafe(g, doc, 4, "m3")
+
+
+def test_offset_past_arena_is_rule_4():
+    g = H.qkv()
+    doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
+    entry(doc, "k")["offset"] = doc["arena_bytes"]  # aligned, but ends past arena_bytes
+    expect_unsafe(g, doc, 4, "k")
+
+
+def test_arena_shrunk_below_a_tensor_is_rule_4():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    doc["arena_bytes"] -= 1
+    doc["lower_bound_bytes"] = 0
+    expect_unsafe(g, doc, 4, "t0")
+
+
+def test_false_lower_bound_is_rule_4():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    doc["lower_bound_bytes"] = doc["arena_bytes"] + 1
+    expect_unsafe(g, doc, 4)
+
+
+def test_weight_given_an_offset_is_rule_4():
+    g = H.qkv()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "wq")["offset"] = 0
+    expect_unsafe(g, doc, 4, "wq")
+
+
+def test_missing_and_unknown_tensors_are_rule_4():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    doc["tensors"] = [e for e in doc["tensors"] if e["id"] != "t2"] + [{"id": "ghost", "offset": 0, "size": 1}]
+    expect_unsafe(g, doc, 4, "t2")
+    expect_unsafe(g, doc, 4, "ghost")
+
+
+def test_size_mismatch_is_rule_4():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "t0")["size"] = 1
+    expect_unsafe(g, doc, 4, "t0")
+
+
+def test_fusion_group_split_across_streams_is_rule_1():
+    g = H.views()
+    doc = safe_doc(g, H.streams(g, H.VIEWS_STREAMS))
+    for e in doc["order"]:
+        if e["node"] == "act":
+            e["stream"] = 0  # scale stays on 1: the fused pair is split
+    doc["events"] = [{"after": "mm", "before": "scale"}, {"after": "scale", "before": "act"}]
+    found = expect_unsafe(g, doc, 1, "f0")
+    assert any("'scale'" in m or "'act'" in m for m in found), found
+
+
+def test_fusion_group_interrupted_is_rule_1():
+    # a node of the same stream issued between the two fused nodes
+    b = GraphBuilder("fused")
+    b.input("x", 256)
+    b.node("f1", "A", ["x"], b.intermediate("a", 256), group="g")
+    b.node("f2", "B", ["a"], b.intermediate("c", 256), group="g")
+    b.node("other", "C", ["x"], b.intermediate("d", 256))
+    b.node("end", "D", ["c", "d"], b.output("y", 256))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    o = doc["order"]
+    o[1], o[2] = o[2], o[1]  # f1, other, f2, end: still topological
+    expect_unsafe(g, doc, 1, "g", "other")
+
+
+def test_fusion_group_out_of_listed_order_is_rule_1():
+    b = GraphBuilder("fused")
+    b.input("x", 256)
+    b.node("f1", "A", ["x"], b.intermediate("a", 256), group="g")
+    b.node("f2", "B", ["x"], b.intermediate("c", 256), group="g")
+    b.node("end", "D", ["a", "c"], b.output("y", 256))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    o = doc["order"]
+    o[0], o[1] = o[1], o[0]
+    expect_unsafe(g, doc, 1, "g")
+
+
+def test_order_missing_or_duplicating_nodes_is_rule_1():
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    d1 = copy.deepcopy(doc)
+    d1["order"] = d1["order"][:-1]
+    expect_unsafe(g, d1, 1, "op3")
+    d2 = copy.deepcopy(doc)
+    d2["order"].append({"node": "op0", "stream": 0})
+    expect_unsafe(g, d2, 1, "op0")
+    d3 = copy.deepcopy(doc)
+    d3["order"][0]["node"] = "ghost"
+    expect_unsafe(g, d3, 1, "ghost")
+
+
+@pytest.mark.parametrize("stream", [7, -1, 10 ** 12])
+def test_stream_out_of_range_is_rule_1(stream):
+    # (10**12 once made the verifier allocate a 10**12 x 10**12 clock table)
+    g = H.diamond()
+    doc = safe_doc(g, H.serial(g))
+    doc["order"][1]["stream"] = stream
+    expect_unsafe(g, doc, 1, "l")
+
+
+def test_all_findings_are_listed():
+    g = H.qkv()
+    doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
+    doc["events"] = []
+    problems = check(g, doc)
+    reads = sorted((m.split("'")[1], m.split("'")[3]) for r, m in problems if r == 2)
+    # every unsynchronised read is reported, not just the first
+    assert reads == [("attn", "k"), ("attn", "v"), ("mm_k", "xn"), ("mm_v", "xn")]
+    # and a's bytes (xn's, in the safe plan) are now reused while mm_k / mm_v may still read xn
+    assert [m for r, m in problems if r == 3] and all("'xn'" in m for r, m in problems if r == 3)
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc)
+    assert info.value.violations == problems
+
+
+def test_inplace_exception_needs_producer_of_out_root():
+    # n writes its output through a view w of a root r that another node produced; inplace {w: x}
+    # does not let r share x's bytes (the documented reading: n must produce out's root).
+    b = GraphBuilder("inplace-view", alignment=1)
+    b.input("x", 100)
+    b.node("make", "OP", [], b.intermediate("r", 100))
+    b.view("w", "r", 100)
+    b.node("n", "OP", ["x", "r"], "w", inplace={"w": "x"})
+    b.node("use", "OP", ["w"], b.output("y", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    assert entry(doc, "r")["offset"] != entry(doc, "x")["offset"]
+    entry(doc, "r")["offset"] = entry(doc, "x")["offset"]
+    entry(doc, "w")["offset"] = entry(doc, "x")["offset"]
+    expect_unsafe(g, doc, 3, "x", "r")
+
+
+def test_output_view_keeps_root_to_the_end():
+    # y is an output view into t's root: t must survive to the end, so z (produced after t's last
+    # reader) may not take t's bytes, although t's accesses all precede z's.
+    b = GraphBuilder("outview", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], b.intermediate("t", 100))
+    b.view("y", "t", 50, 50, kind="output")
+    b.node("b", "OP", ["t"], b.intermediate("z", 100))
+    b.node("c", "OP", ["z"], b.output("o", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    for t in ("z", "o"):
+        assert not (entry(doc, t)["offset"] < entry(doc, "t")["offset"] + 100
+                    and entry(doc, "t")["offset"] < entry(doc, t)["offset"] + 100)
+    entry(doc, "z")["offset"] = entry(doc, "t")["offset"]
+    expect_unsafe(g, doc, 3, "t", "z")
+
+
+def test_explicit_schedule_gives_the_same_plan_as_schedule_with_events():
+    g = H.fanout15()
+    doc = safe_doc(g, H.serial(g))
+    sch = Schedule(tuple(e["node"] for e in doc["order"]), (0,) * 6, ())
+    assert memplan.plan(g, sch, solver="greedy").to_dict() == doc
