@@ -1,0 +1,170 @@
+"""A numpy emulation of the kernel launches: run a (graph, plan) on the CPU through the same registry.
+
+Why: device time is scarce and CI has no GPU. Emulating each ``Launch`` over byte buffers at the
+executor's addresses checks everything between the plan and the kernels — arena offsets, views,
+in-place aliasing, weight and cache addressing, argument order, op semantics — against the
+independent numpy reference, with no CUDA at all. It runs nodes serially in plan order, so it cannot
+see races; the GPU jitter tests do that. Semantics mirror ``kernels/llama.cu`` in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from memplan import Graph, Plan
+
+from .kernels import Launch, launches_for
+
+_BASE = 1 << 32
+
+
+class Memory:
+    """Allocations at fake device addresses, each a uint8 buffer."""
+
+    def __init__(self) -> None:
+        self.bufs: list[tuple[int, np.ndarray]] = []
+        self.next = _BASE
+
+    def alloc(self, nbytes: int) -> int:
+        addr = self.next
+        self.bufs.append((addr, np.zeros(max(nbytes, 1), dtype=np.uint8)))
+        self.next += (max(nbytes, 1) + 4095) // 4096 * 4096 + 4096
+        return addr
+
+    def view(self, addr: int, count: int, dtype) -> np.ndarray:
+        nbytes = count * np.dtype(dtype).itemsize
+        for base, buf in self.bufs:
+            if base <= addr and addr + nbytes <= base + len(buf):
+                return buf[addr - base: addr - base + nbytes].view(dtype)
+        raise IndexError(f"access [{addr:#x}, +{nbytes}) outside every allocation")
+
+
+def _f32(mem: Memory, a: int, n: int) -> np.ndarray:
+    return mem.view(a, n, np.float32)
+
+
+def run_launch(mem: Memory, ln: Launch) -> None:
+    k, a = ln.kernel, ln.args
+    if k == "rms_norm_f32":
+        x, w, y, H, nw, eps = a
+        rows = ln.grid[0]
+        xv = _f32(mem, x, rows * H).reshape(rows, H).copy()
+        out = xv / np.sqrt(np.mean(xv * xv, axis=1, keepdims=True) + np.float32(eps))
+        if w:
+            out = out * np.tile(_f32(mem, w, nw), H // nw + 1)[:H]
+        _f32(mem, y, rows * H)[:] = out.reshape(-1)
+    elif k == "binary_f32":
+        x, b, y, n, nb, op = a
+        u = _f32(mem, x, n).copy()
+        v = np.tile(_f32(mem, b, nb), n // nb)
+        _f32(mem, y, n)[:] = u + v if op == 0 else u * v
+    elif k == "silu_f32":
+        x, y, n = a
+        u = _f32(mem, x, n).copy()
+        _f32(mem, y, n)[:] = u / (1.0 + np.exp(-u))
+    elif k == "copy_u32":
+        x, y, n = a
+        mem.view(y, n, np.uint32)[:] = mem.view(x, n, np.uint32).copy()
+    elif k == "rope_f32":
+        x, pos, y, B, heads, d, log2_base = a
+        xv = _f32(mem, x, B * heads * d).reshape(B, heads, d).copy()
+        p = mem.view(pos, B, np.int32).astype(np.float32)
+        th = p[:, None, None] * np.exp2(-(2.0 * np.arange(d // 2) / d) * log2_base)[None, None, :]
+        c, s = np.cos(th), np.sin(th)
+        out = np.empty_like(xv)
+        out[..., 0::2] = xv[..., 0::2] * c - xv[..., 1::2] * s
+        out[..., 1::2] = xv[..., 0::2] * s + xv[..., 1::2] * c
+        _f32(mem, y, B * heads * d)[:] = out.reshape(-1)
+    elif k == "set_rows_f32_f16":
+        src, idx, dst, cols, nrows = a
+        rows = ln.grid[1]
+        sv = _f32(mem, src, rows * cols).reshape(rows, cols)
+        iv = mem.view(idx, rows, np.int32)
+        dv = mem.view(dst, nrows * cols, np.float16).reshape(nrows, cols)
+        for r in range(rows):
+            if 0 <= iv[r] < nrows:
+                dv[iv[r]] = sv[r].astype(np.float16)
+    elif k == "attn_kq_f16":
+        K, q, out, n_kv, G, heads, D, scale = a
+        BH = ln.grid[1]
+        Kv = mem.view(K, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)
+        qv = _f32(mem, q, BH * D).reshape(BH, D)
+        g = (np.arange(BH) % heads) // (heads // G)
+        _f32(mem, out, BH * n_kv)[:] = (np.einsum("bd,jbd->bj", qv, Kv[:, g, :]) * np.float32(scale)).reshape(-1)
+    elif k == "softmax_mask_f32":
+        x, m, y, n, heads = a
+        rows = ln.grid[0]
+        xv = _f32(mem, x, rows * n).reshape(rows, n).copy()
+        mv = _f32(mem, m, (rows // heads) * n).reshape(-1, n)[np.arange(rows) // heads]
+        z = xv + mv
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        _f32(mem, y, rows * n)[:] = (e / e.sum(axis=1, keepdims=True)).reshape(-1)
+    elif k == "attn_kqv_f16":
+        V, p, out, n_kv, G, heads, D = a
+        BH = ln.grid[0]
+        Vv = mem.view(V, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)
+        pv = _f32(mem, p, BH * n_kv).reshape(BH, n_kv)
+        g = (np.arange(BH) % heads) // (heads // G)
+        _f32(mem, out, BH * D)[:] = np.einsum("bj,jbd->bd", pv, Vv[:, g, :]).reshape(-1)
+    elif k in ("gemv_f16_f32", "gemm_wmma_f16_f32", "gemm_naive_f16_f32"):
+        if k == "gemv_f16_f32":
+            W, x, y, N, K, _ = a
+            M = 1
+        else:
+            W, x, y, M, N, K = a
+        Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
+        xv = _f32(mem, x, M * K).reshape(M, K)
+        if k == "gemm_wmma_f16_f32":
+            xv = xv.astype(np.float16).astype(np.float32)
+        _f32(mem, y, M * N)[:] = (xv @ Wv.T).reshape(-1)
+    elif k == "spin":
+        pass
+    else:
+        raise NotImplementedError(k)
+
+
+def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+            *, poison: bool = True) -> tuple[dict[str, np.ndarray], Memory, dict[str, int]]:
+    """Run one step serially in plan order; returns the output tensors (f32), memory and addresses."""
+    mem = Memory()
+    arena = mem.alloc(plan.arena_bytes)
+    if poison:
+        mem.view(arena, max(plan.arena_bytes, 1) // 4, np.float32)[:] = np.nan
+    offsets = plan.offsets()
+    wptr = {}
+    for t in graph.tensors:
+        if t.kind == "weight" and t.view_of is None:
+            wptr[t.id] = mem.alloc(t.size)
+            if t.id in weights:
+                mem.view(wptr[t.id], t.size, np.uint8)[:] = np.ascontiguousarray(weights[t.id]).view(np.uint8).reshape(-1)
+    addr = {}
+    for ti, t in enumerate(graph.tensors):
+        root = graph.tensors[graph.root[ti]]
+        if root.kind == "weight":
+            off, j = 0, ti
+            while graph.tensors[j].view_of is not None:
+                off += graph.tensors[j].view_offset
+                j = graph.tensor_index[graph.tensors[j].view_of]
+            addr[t.id] = wptr[root.id] + off
+        else:
+            addr[t.id] = arena + int(offsets[t.id])
+    for tid, arr in inputs.items():
+        a = np.ascontiguousarray(arr)
+        mem.view(addr[tid], a.nbytes, np.uint8)[:] = a.view(np.uint8).reshape(-1)
+    per_node = launches_for(graph, addr.__getitem__)
+    idx = {n.id: i for i, n in enumerate(graph.nodes)}
+    for nid, _s in plan.order:
+        for ln in per_node[idx[nid]]:
+            run_launch(mem, ln)
+    outs = {}
+    for t in graph.tensors:
+        if t.kind == "output":
+            outs[t.id] = _f32(mem, addr[t.id], t.size // 4).copy().reshape(t.attrs.get("shape", [-1]))
+    return outs, mem, addr
+
+
+def cache_rows(mem: Memory, addr: Mapping[str, int], tid: str, shape) -> np.ndarray:
+    return mem.view(addr[tid], math.prod(shape), np.float16).reshape(shape).copy()

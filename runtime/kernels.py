@@ -1,0 +1,241 @@
+"""The kernel registry: which CUDA kernel (grid, block, arguments) runs each memplan node.
+
+Why a separate step: the executor only knows streams, events and addresses; this module knows ops.
+``launches_for(graph, addr)`` maps every node to zero or more ``Launch`` records (views cost nothing;
+a fusion group of RMS_NORM then MUL by a weight runs as one fused kernel on its first node), and
+``KernelLibrary`` compiles ``kernels/llama.cu`` once with pycuda's SourceModule and launches them.
+Only ``KernelLibrary`` touches pycuda, and only when it is created.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from memplan import Graph
+
+KERNEL_SOURCE = Path(__file__).with_name("kernels") / "llama.cu"
+RMS_EPS = 1e-5
+ROPE_BASE = 10000.0
+#: ops that only reinterpret bytes (the graph gives them views): nothing to launch
+VIEW_OPS = frozenset({"VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE", "NONE"})
+
+#: pycuda ``prepare`` signatures: P pointer, i int32, q int64, Q uint64, f float32
+SIGNATURES = {
+    "rms_norm_f32": "PPPiif",
+    "binary_f32": "PPPqqi",
+    "silu_f32": "PPq",
+    "copy_u32": "PPq",
+    "rope_f32": "PPPiiif",
+    "set_rows_f32_f16": "PPPii",
+    "attn_kq_f16": "PPPiiiif",
+    "softmax_mask_f32": "PPPii",
+    "attn_kqv_f16": "PPPiiii",
+    "gemv_f16_f32": "PPPiii",
+    "gemm_wmma_f16_f32": "PPPiii",
+    "gemm_naive_f16_f32": "PPPiii",
+    "spin": "q",
+    "fill_uniform_f16": "PQQf",
+}
+
+
+class KernelError(ValueError):
+    """A node the registry has no kernel for (names the node)."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    kernel: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    args: tuple
+
+
+def _shape(graph: Graph, tid: str) -> list[int]:
+    t = graph.tensor(tid)
+    if "shape" not in t.attrs:
+        raise KernelError(f"tensor {tid!r} has no 'shape' attr: the runtime needs shapes")
+    return [int(s) for s in t.attrs["shape"]]
+
+
+def _dtype(graph: Graph, tid: str) -> str:
+    return str(graph.tensor(tid).attrs.get("dtype", "f32"))
+
+
+def _numel(shape: list[int]) -> int:
+    return math.prod(shape) if shape else 1
+
+
+def _ew_grid(n: int, block: int = 256) -> tuple[int, int, int]:
+    return (max(1, min(math.ceil(n / block), 8192)), 1, 1)
+
+
+def gemv_rows_per_block(n_rows: int, num_sms: int) -> int:
+    """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead)."""
+    for rpb in (8, 4, 2):
+        if math.ceil(n_rows / rpb) >= 2 * num_sms:
+            return rpb
+    return 1
+
+
+def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
+    """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive."""
+    if M == 1 and K % 8 == 0:
+        rpb = gemv_rows_per_block(N, num_sms)
+        return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
+    if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
+        return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
+    return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
+
+
+def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132,
+                 fuse_groups: bool = True) -> list[list[Launch]]:
+    """Per node (graph order): the kernels that compute it. ``addr(tensor_id)`` gives device pointers."""
+    out: list[list[Launch]] = [[] for _ in graph.nodes]
+    fused_into: set[int] = set()
+    if fuse_groups:
+        for members in graph.groups().values():
+            if len(members) == 2:
+                a, b = (graph.nodes[m] for m in members)
+                if (a.op == "RMS_NORM" and b.op == "MUL" and len(b.inputs) == 2 and b.inputs[0] == a.outputs[0]
+                        and graph.tensor(b.inputs[1]).kind == "weight"):
+                    fused_into.add(members[1])
+    for ni, node in enumerate(graph.nodes):
+        if ni in fused_into:
+            continue
+        try:
+            if node.op == "RMS_NORM" and ni + 1 in fused_into:
+                mul = graph.nodes[ni + 1]
+                out[ni] = [_rms_norm(graph, addr, node.inputs[0], mul.inputs[1], mul.outputs[0])]
+            else:
+                out[ni] = _launch(graph, addr, ni, num_sms)
+        except KernelError:
+            raise
+        except (KeyError, IndexError, ValueError) as exc:
+            raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
+    return out
+
+
+def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:
+    shp = _shape(graph, x)
+    H = shp[-1]
+    rows = _numel(shp) // H
+    block = min(1024, max(32, 32 * math.ceil(H / 4 / 32)))
+    nw = _numel(_shape(graph, w)) if w else 1
+    return Launch("rms_norm_f32", (rows, 1, 1), (block, 1, 1), (addr(x), addr(w) if w else 0, addr(y), H, nw, RMS_EPS))
+
+
+def _launch(graph: Graph, addr, ni: int, num_sms: int) -> list[Launch]:
+    node = graph.nodes[ni]
+    op, ins, outs = node.op, node.inputs, node.outputs
+    if op in VIEW_OPS:
+        return []
+    if op == "RMS_NORM":
+        return [_rms_norm(graph, addr, ins[0], None, outs[0])]
+    if op in ("ADD", "MUL"):
+        _require_f32(graph, node.id, (*ins, outs[0]))
+        n, nb = _numel(_shape(graph, ins[0])), _numel(_shape(graph, ins[1]))
+        if nb == 0 or n % nb:
+            raise KernelError(f"node {node.id!r}: cannot broadcast {nb} elements over {n}")
+        return [Launch("binary_f32", _ew_grid(n), (256, 1, 1),
+                       (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, nb, 0 if op == "ADD" else 1))]
+    if op == "SILU":
+        n = _numel(_shape(graph, ins[0]))
+        return [Launch("silu_f32", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
+    if op == "CONT":
+        size = graph.tensor(outs[0]).size
+        if size % 4 or graph.tensor(ins[0]).size != size:
+            raise KernelError(f"node {node.id!r}: CONT needs equal sizes that are a multiple of 4 bytes")
+        return [Launch("copy_u32", _ew_grid(size // 4), (256, 1, 1), (addr(ins[0]), addr(outs[0]), size // 4))]
+    if op == "ROPE":
+        B, heads, d = _shape(graph, ins[0])
+        n = B * heads * d // 2
+        return [Launch("rope_f32", (math.ceil(n / 256), 1, 1), (256, 1, 1),
+                       (addr(ins[0]), addr(ins[1]), addr(outs[0]), B, heads, d, math.log2(ROPE_BASE)))]
+    if op == "SET_ROWS":
+        src, idx = ins
+        rows = _numel(_shape(graph, idx))
+        cols = _numel(_shape(graph, src)) // rows
+        dst = _shape(graph, outs[0])
+        if _dtype(graph, outs[0]) != "f16" or dst[-1] != cols:
+            raise KernelError(f"node {node.id!r}: SET_ROWS needs an f16 destination with {cols} columns")
+        return [Launch("set_rows_f32_f16", (math.ceil(cols / 256), rows, 1), (256, 1, 1),
+                       (addr(src), addr(idx), addr(outs[0]), cols, dst[0]))]
+    if op == "SOFT_MAX":
+        shp = _shape(graph, ins[0])
+        n = shp[-1]
+        heads = shp[-2] if len(shp) >= 3 else 1
+        return [Launch("softmax_mask_f32", (_numel(shp) // n, 1, 1), (256, 1, 1),
+                       (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, heads))]
+    if op == "MUL_MAT":
+        return [_mul_mat(graph, addr, ni, num_sms)]
+    raise KernelError(f"node {node.id!r}: no kernel for op {op!r}")
+
+
+def _require_f32(graph: Graph, nid: str, tids) -> None:
+    for t in tids:
+        if _dtype(graph, t) != "f32":
+            raise KernelError(f"node {nid!r}: tensor {t!r} is {_dtype(graph, t)}, the kernel needs f32")
+
+
+def _mul_mat(graph: Graph, addr, ni: int, num_sms: int) -> Launch:
+    node = graph.nodes[ni]
+    a, b = node.inputs
+    y = node.outputs[0]
+    sa, sb, sy = _shape(graph, a), _shape(graph, b), _shape(graph, y)
+    if _dtype(graph, a) != "f16" or _dtype(graph, b) != "f32":
+        raise KernelError(f"node {node.id!r}: MUL_MAT needs f16 x f32 (got {_dtype(graph, a)} x {_dtype(graph, b)})")
+    if len(sa) == 2:
+        N, K = sa
+        if _numel(sb) % K:
+            raise KernelError(f"node {node.id!r}: x has {_numel(sb)} elements, not a multiple of K={K}")
+        return mul_mat_launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms)
+    if len(sa) == 3 and len(sb) == 3 and len(sy) == 3:
+        R, G, D = sa
+        B, heads, X = sb
+        if heads % G:
+            raise KernelError(f"node {node.id!r}: {heads} heads do not group over {G} KV heads")
+        kq = X == D and sy[-1] == R
+        kqv = X == R and sy[-1] == D
+        if kq and kqv:  # d == n_kv: the probabilities come out of a SOFT_MAX
+            p = graph.producer[graph.tensor_index[b]]
+            kq = not (p >= 0 and graph.nodes[p].op == "SOFT_MAX")
+            kqv = not kq
+        if kq:
+            return Launch("attn_kq_f16", (math.ceil(R / 8), B * heads, 1), (256, 1, 1),
+                          (addr(a), addr(b), addr(y), R, G, heads, D, 1.0 / math.sqrt(D)))
+        if kqv:
+            d2 = D // 2
+            if D % 2 or d2 > 1024:
+                raise KernelError(f"node {node.id!r}: head dim {D} must be even and at most 2048")
+            block = (1024 // d2) * d2
+            return Launch("attn_kqv_f16", (B * heads, 1, 1), (block, 1, 1),
+                          (addr(a), addr(b), addr(y), R, G, heads, D))
+    raise KernelError(f"node {node.id!r}: no MUL_MAT kernel for shapes {sa} x {sb} -> {sy}")
+
+
+class KernelLibrary:
+    """The compiled kernels (pycuda SourceModule, built for this device's arch) with prepared calls."""
+
+    def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE):
+        import pycuda.autoprimaryctx  # noqa: F401  (retains and pushes the primary context once)
+        import pycuda.driver as cuda
+        from pycuda.compiler import SourceModule
+
+        dev = cuda.Context.get_device()
+        if arch is None:
+            major, minor = dev.compute_capability()
+            arch = f"sm_{major}{minor}"
+        self.arch = arch
+        self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        self.module = SourceModule(source.read_text(), arch=arch, no_extern_c=True, options=["-O3"])
+        self.funcs = {}
+        for name, sig in SIGNATURES.items():
+            f = self.module.get_function(name)
+            f.prepare(sig)
+            self.funcs[name] = f
+
+    def launch(self, ln: Launch, stream) -> None:
+        self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args)

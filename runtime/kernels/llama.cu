@@ -1,0 +1,357 @@
+// Kernels for a Llama-style layer at ggml granularity (one kernel per memplan node; views are free).
+//
+// Conventions (shared with runtime/kernels.py and the numpy reference in runtime/models/llama.py):
+//   activations f32, row-major, contiguous; weights f16 [N, K] (ggml: ne0 = K is the fast dim);
+//   MUL_MAT(W, x): y[m, n] = sum_k W[n, k] * x[m, k];  KV cache f16 [rows, kv_heads * head_dim].
+// Every kernel that the graph marks in-place reads an element before writing it from the same thread,
+// so `out` may alias `in`. Compiled by pycuda's SourceModule with no_extern_c=True for sm_90.
+
+#include <cuda_fp16.h>
+#include <mma.h>
+
+using namespace nvcuda;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Block-wide reductions; `sh` holds 32 floats. Safe to call repeatedly.
+__device__ float block_sum(float v, float* sh) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    if (wid == 0) {
+        v = (lane < nw) ? sh[lane] : 0.0f;
+        v = warp_sum(v);
+        if (lane == 0) sh[0] = v;
+    }
+    __syncthreads();
+    return sh[0];
+}
+
+__device__ float block_max(float v, float* sh) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    if (wid == 0) {
+        v = (lane < nw) ? sh[lane] : -INFINITY;
+        v = warp_max(v);
+        if (lane == 0) sh[0] = v;
+    }
+    __syncthreads();
+    return sh[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMS_NORM (optionally fused with the MUL by a broadcast weight of its fusion group).
+// grid: rows, block: up to 1024. y may alias x.
+extern "C" __global__ void rms_norm_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+    __shared__ float sh[32];
+    const float* xr = x + (long long)blockIdx.x * H;
+    float* yr = y + (long long)blockIdx.x * H;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) {
+        const float v = xr[i];
+        ss += v * v;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)H + eps);
+    for (int i = threadIdx.x; i < H; i += blockDim.x) {
+        const float v = xr[i] * scale;
+        yr[i] = (w != nullptr) ? v * w[i % nw] : v;
+    }
+}
+
+// ADD (op 0) / MUL (op 1) with b broadcast over a's leading dims (b has nb elements). y may alias a.
+extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, long long n, long long nb, int op) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const float u = a[i], v = b[nb == n ? i : i % nb];
+        y[i] = op == 0 ? u + v : u * v;
+    }
+}
+
+extern "C" __global__ void silu_f32(const float* x, float* y, long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const float v = x[i];
+        y[i] = v / (1.0f + expf(-v));
+    }
+}
+
+// CONT of a contiguous tensor: a copy of n 32-bit words.
+extern "C" __global__ void copy_u32(const unsigned int* x, unsigned int* y, long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = x[i];
+}
+
+// ROPE, ggml "normal" mode: adjacent pairs (x[2i], x[2i+1]) rotate by pos * base^(-2i/d).
+// x, y: [B, heads, d]; one thread per pair. y may alias x.
+extern "C" __global__ void rope_f32(const float* x, const int* pos, float* y, int B, int heads, int d, float log2_base) {
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    const int half_d = d >> 1;
+    const long long npairs = (long long)B * heads * half_d;
+    if (i >= npairs) return;
+    const int p = (int)(i % half_d);
+    const int b = (int)(i / half_d / heads);
+    const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+    float s, c;
+    sincosf(theta, &s, &c);
+    const float x0 = x[2 * i], x1 = x[2 * i + 1];
+    y[2 * i] = x0 * c - x1 * s;
+    y[2 * i + 1] = x0 * s + x1 * c;
+}
+
+// SET_ROWS: dst[idx[r], :] = f16(src[r, :]). grid (ceil(cols/256), rows). Rows outside [0, nrows) are skipped.
+extern "C" __global__ void set_rows_f32_f16(const float* src, const int* idx, half* dst, int cols, int nrows) {
+    const int r = blockIdx.y;
+    const long long row = idx[r];
+    if (row < 0 || row >= nrows) return;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x)
+        dst[row * cols + c] = __float2half(src[(long long)r * cols + c]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention at ggml granularity: KQ (with the 1/sqrt(d) scale that ggml applies in soft_max_ext),
+// SOFT_MAX with an additive mask, KQV. GQA: head h reads KV head h / (heads / kv_heads).
+
+// kq[b, h, j] = scale * K[j, g(h), :] . q[b, h, :]; K: [n_kv, kv_heads, d] f16. grid (ceil(n_kv/8), B*heads), block 256.
+extern "C" __global__ void __launch_bounds__(256) attn_kq_f16(const half* __restrict__ Kc, const float* __restrict__ q,
+                                                              float* __restrict__ out, int n_kv, int kv_heads, int heads,
+                                                              int d, float scale) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int j = blockIdx.x * 8 + warp;
+    const int bh = blockIdx.y;
+    if (j >= n_kv) return;
+    const int g = (bh % heads) / (heads / kv_heads);
+    const half2* kr = reinterpret_cast<const half2*>(Kc + ((long long)j * kv_heads + g) * d);
+    const float2* qr = reinterpret_cast<const float2*>(q + (long long)bh * d);
+    float acc = 0.0f;
+    for (int e = lane; e < (d >> 1); e += 32) {
+        const float2 kv = __half22float2(kr[e]);
+        const float2 qv = qr[e];
+        acc += kv.x * qv.x + kv.y * qv.y;
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) out[(long long)bh * n_kv + j] = acc * scale;
+}
+
+// y[row, :] = softmax(x[row, :] + mask[row / heads, :]); grid: rows, block 256. y may alias x.
+extern "C" __global__ void softmax_mask_f32(const float* x, const float* mask, float* y, int n, int heads) {
+    __shared__ float sh[32];
+    const long long row = blockIdx.x;
+    const float* xr = x + row * n;
+    const float* mr = mask + (row / heads) * (long long)n;
+    float* yr = y + row * n;
+    float mx = -INFINITY;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) mx = fmaxf(mx, xr[i] + mr[i]);
+    mx = block_max(mx, sh);
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += expf(xr[i] + mr[i] - mx);
+    s = block_sum(s, sh);
+    const float inv = 1.0f / s;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = expf(xr[i] + mr[i] - mx) * inv;
+}
+
+// out[b, h, :] = sum_j p[b, h, j] * V[j, g(h), :]; V: [n_kv, kv_heads, d] f16. grid B*heads; block a multiple
+// of d/2 (<= 1024): threads split the j range into slices, reduced in a fixed order (deterministic).
+extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* __restrict__ V, const float* __restrict__ p,
+                                                                float* __restrict__ out, int n_kv, int kv_heads,
+                                                                int heads, int d) {
+    __shared__ float2 sh[1024];
+    const int bh = blockIdx.x;
+    const int g = (bh % heads) / (heads / kv_heads);
+    const int d2 = d >> 1;
+    const int S = blockDim.x / d2;
+    const int e2 = threadIdx.x % d2, s = threadIdx.x / d2;
+    const float* pr = p + (long long)bh * n_kv;
+    float2 acc = make_float2(0.0f, 0.0f);
+    if (s < S) {
+#pragma unroll 4
+        for (int j = s; j < n_kv; j += S) {
+            const float2 v = __half22float2(reinterpret_cast<const half2*>(V + ((long long)j * kv_heads + g) * d)[e2]);
+            const float pj = pr[j];
+            acc.x += v.x * pj;
+            acc.y += v.y * pj;
+        }
+    }
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.x < d2) {
+        float2 r = make_float2(0.0f, 0.0f);
+        for (int t = 0; t < S; t++) {
+            r.x += sh[t * d2 + threadIdx.x].x;
+            r.y += sh[t * d2 + threadIdx.x].y;
+        }
+        reinterpret_cast<float2*>(out + (long long)bh * d)[threadIdx.x] = r;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MUL_MAT, f16 weights x f32 activations -> f32.
+
+__device__ __forceinline__ float dot8(const uint4 wv, const float* __restrict__ xp) {
+    const float4 x0 = __ldg(reinterpret_cast<const float4*>(xp));
+    const float4 x1 = __ldg(reinterpret_cast<const float4*>(xp) + 1);
+    const half2* h = reinterpret_cast<const half2*>(&wv);
+    const float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]);
+    const float2 f2 = __half22float2(h[2]), f3 = __half22float2(h[3]);
+    float a = f0.x * x0.x;
+    a = fmaf(f0.y, x0.y, a);
+    a = fmaf(f1.x, x0.z, a);
+    a = fmaf(f1.y, x0.w, a);
+    a = fmaf(f2.x, x1.x, a);
+    a = fmaf(f2.y, x1.y, a);
+    a = fmaf(f3.x, x1.z, a);
+    a = fmaf(f3.y, x1.w, a);
+    return a;
+}
+
+// Batch-1 GEMV that streams W near memory bandwidth: 16-byte streaming loads (4 in flight per lane),
+// a block of 8 warps covers `rpb` rows with 8/rpb warps splitting each row's K range, warp-shuffle
+// then fixed-order shared-memory reduction. Needs K % 8 == 0. grid: ceil(N / rpb), block 256.
+extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __restrict__ W, const float* __restrict__ x,
+                                                               float* __restrict__ y, int N, int K, int rpb) {
+    __shared__ float part[8];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int wpr = 8 / rpb;                 // warps per row
+    const int r = warp / wpr, wr = warp % wpr;
+    const int row = blockIdx.x * rpb + r;
+    float acc = 0.0f;
+    if (row < N) {
+        const half* w = W + (long long)row * K;
+        const int step = wpr * 256;          // halves per sweep of this row's warps
+        int k = (wr * 32 + lane) * 8;
+        for (; k + 3 * step + 8 <= K; k += 4 * step) {
+            uint4 wv[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) wv[u] = __ldcs(reinterpret_cast<const uint4*>(w + k + u * step));
+#pragma unroll
+            for (int u = 0; u < 4; u++) acc += dot8(wv[u], x + k + u * step);
+        }
+        for (; k + 8 <= K; k += step) acc += dot8(__ldcs(reinterpret_cast<const uint4*>(w + k)), x + k);
+    }
+    acc = warp_sum(acc);
+    if (wpr == 1) {
+        if (lane == 0 && row < N) y[row] = acc;
+        return;
+    }
+    if (lane == 0) part[warp] = acc;
+    __syncthreads();
+    if (wr == 0 && lane == 0 && row < N) {
+        float s = 0.0f;
+        for (int t = 0; t < wpr; t++) s += part[r * wpr + t];
+        y[row] = s;
+    }
+}
+
+// Batched MUL_MAT for 2..64 rows of x on the tensor cores (WMMA 16x16x16, f16 in, f32 accumulate):
+// a block of 4 warps computes 16 rows of W (16 outputs per x row); warps split K in 64-wide tiles,
+// each stages its x tile as f16 in shared memory; partial sums are reduced in a fixed order.
+// Needs N % 16 == 0, K % 64 == 0, M <= 64. grid: N / 16, block 128.
+#define WG_WARPS 4
+#define WG_TK 64
+#define WG_LD (WG_TK + 8)
+extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* __restrict__ W, const float* __restrict__ x,
+                                                                    float* __restrict__ y, int M, int N, int K) {
+    __shared__ __align__(128) unsigned char smem_raw[WG_WARPS * 64 * WG_LD * 2];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int n0 = blockIdx.x * 16;
+    const int MT = (M + 15) >> 4;
+    half* xs = reinterpret_cast<half*>(smem_raw) + warp * 64 * WG_LD;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) wmma::fill_fragment(acc[i], 0.0f);
+    const int T = K / WG_TK;
+    for (int t = warp; t < T; t += WG_WARPS) {
+        const int k0 = t * WG_TK;
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, half, wmma::row_major> a[4];
+#pragma unroll
+        for (int s = 0; s < 4; s++) wmma::load_matrix_sync(a[s], W + (long long)n0 * K + k0 + s * 16, K);
+        for (int i = lane; i < MT * 16 * 16; i += 32) {
+            const int m = i >> 4, c = (i & 15) * 4;
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (m < M) v = __ldg(reinterpret_cast<const float4*>(x + (long long)m * K + k0 + c));
+            half2* dst = reinterpret_cast<half2*>(xs + m * WG_LD + c);
+            dst[0] = __floats2half2_rn(v.x, v.y);
+            dst[1] = __floats2half2_rn(v.z, v.w);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int s = 0; s < 4; s++) {
+#pragma unroll
+            for (int mt = 0; mt < 4; mt++) {
+                if (mt < MT) {
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, half, wmma::col_major> b;
+                    wmma::load_matrix_sync(b, xs + mt * 16 * WG_LD + s * 16, WG_LD);
+                    wmma::mma_sync(acc[mt], a[s], b, acc[mt]);
+                }
+            }
+        }
+        __syncwarp();
+    }
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(smem_raw);  // [WG_WARPS][4][256]
+#pragma unroll
+    for (int mt = 0; mt < 4; mt++)
+        if (mt < MT) wmma::store_matrix_sync(red + (warp * 4 + mt) * 256, acc[mt], 16, wmma::mem_col_major);
+    __syncthreads();
+    for (int i = threadIdx.x; i < MT * 256; i += blockDim.x) {
+        const int mt = i >> 8, e = i & 255;
+        const int c = e >> 4, r = e & 15;
+        float v = 0.0f;
+        for (int w = 0; w < WG_WARPS; w++) v += red[(w * 4 + mt) * 256 + e];
+        const int m = mt * 16 + c;
+        if (m < M) y[(long long)m * N + n0 + r] = v;
+    }
+}
+
+// Any shape: one thread per output. The slow, always-correct path.
+extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* __restrict__ x,
+                                              float* __restrict__ y, int M, int N, int K) {
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= (long long)M * N) return;
+    const int m = (int)(i / N), n = (int)(i % N);
+    const half* w = W + (long long)n * K;
+    const float* xr = x + (long long)m * K;
+    float acc = 0.0f;
+    for (int k = 0; k < K; k++) acc = fmaf(__half2float(w[k]), xr[k], acc);
+    y[i] = acc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test and setup helpers.
+
+// Busy-wait about `cycles` SM clocks: the jitter mode puts one before a node to shake interleavings.
+extern "C" __global__ void spin(long long cycles) {
+    const long long t0 = clock64();
+    while (clock64() - t0 < cycles) {
+    }
+}
+
+__device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+// p[i] = f16(uniform(-scale, scale)), counter-based so the result does not depend on the launch shape.
+extern "C" __global__ void fill_uniform_f16(half* p, unsigned long long n, unsigned long long seed, float scale) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long r = splitmix64(seed * 0x100000001b3ULL + i);
+        const float u = (float)(r >> 40) * (1.0f / 16777216.0f);
+        p[i] = __float2half((2.0f * u - 1.0f) * scale);
+    }
+}

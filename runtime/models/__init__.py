@@ -1,0 +1,1 @@
+"""Models the runtime can execute: memplan graphs plus weights, inputs and numpy references."""

@@ -1,0 +1,239 @@
+"""The Llama-style decode/prefill step the runtime executes, its inputs, weights and a numpy reference.
+
+The graph is ``memplan.examples.llama`` unchanged (tensor attrs carry shape and dtype), so what runs on
+the GPU is exactly what the planner planned. This module adds what execution needs and the planner
+does not: random weights, the step's inputs (positions, KV rows to write, causal mask), stream
+assignments for multi-stream schedules, and an independent float64 reference forward written from
+the model's definition (not from the graph) to check the kernels against.
+
+Op semantics shared with ``runtime/kernels/llama.cu``:
+- RMS_NORM: ``x / sqrt(mean(x^2) + 1e-5)``; MUL/ADD broadcast the second operand over rows.
+- MUL_MAT(W [N, K] f16, x [M, K] f32) = ``x @ W.T``; attention MUL_MATs read the f16 KV cache.
+- ROPE: ggml's normal mode, adjacent pairs rotated by ``pos * 10000^(-2i/d)``.
+- KQ carries the ``1/sqrt(d)`` scale (ggml applies it inside soft_max_ext; the graph has no op params);
+  SOFT_MAX adds the mask ``[B, n_kv]`` (0 or -inf) before the softmax; KQV sums over cache rows.
+- SET_ROWS writes ``f16(src[b])`` into cache row ``kv_idx[b]``.
+No CUDA here: this module imports numpy and memplan only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from memplan import Graph, Schedule, schedule_with_events
+from memplan.examples import LLAMA_8B, LLAMA_TINY, LlamaConfig, llama
+
+RMS_EPS = 1e-5
+ROPE_BASE = 10000.0
+
+#: 1B-like: 16 layers, hidden 2048, 32 heads, 8 KV heads, FFN 8192 (memplan's LLAMA_1B).
+LLAMA_1B = LlamaConfig(layers=16, hidden=2048, heads=32, kv_heads=8, ffn=8192, vocab=32000, name="llama1b")
+CONFIGS: dict[str, LlamaConfig] = {
+    "tiny": replace(LLAMA_TINY, name="llama-tiny"),
+    "1b": LLAMA_1B,
+    "8b": replace(LLAMA_8B, name="llama8b"),
+}
+
+_NP = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
+
+
+def config(name: str, batch: int = 1, **overrides) -> LlamaConfig:
+    """A named config ("tiny", "1b", "8b") at a batch size."""
+    try:
+        base = CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown llama config {name!r} (choose from {', '.join(CONFIGS)})") from None
+    return replace(base, batch=batch, **overrides)
+
+
+def build_graph(cfg: LlamaConfig) -> Graph:
+    """The memplan graph of one step (fusion groups on: RMS_NORM+MUL pairs run as one kernel)."""
+    return llama(cfg)
+
+
+def dims(cfg: LlamaConfig) -> dict[str, int]:
+    d = cfg.hidden // cfg.heads
+    return {"B": cfg.batch, "H": cfg.hidden, "d": d, "kvd": cfg.kv_heads * d, "n_kv": cfg.ctx + cfg.batch,
+            "cache_rows": cfg.ctx + max(cfg.batch, 1)}
+
+
+def make_inputs(cfg: LlamaConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of one step: embeddings of B new tokens at positions ctx..ctx+B-1, their cache rows, mask."""
+    dm = dims(cfg)
+    B, ctx, n_kv = dm["B"], cfg.ctx, dm["n_kv"]
+    rng = np.random.default_rng(seed)
+    pos = (ctx + np.arange(B)).astype(np.int32)
+    mask = np.zeros((B, n_kv), dtype=np.float32)
+    for b in range(B):
+        mask[b, ctx + b + 1:] = -np.inf
+    return {
+        "inp": rng.standard_normal((B, dm["H"])).astype(np.float32),
+        "pos": pos,
+        "kv_idx": pos.copy(),
+        "mask": mask,
+    }
+
+
+def make_weights(graph: Graph, cfg: LlamaConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random host weights for every weight tensor (small configs: the tiny one is checked on them).
+
+    Matrices are uniform with std 1/sqrt(K) so activations stay near unit scale; norm weights are
+    near 1; cache rows below ``ctx`` hold earlier tokens' keys/values, rows from ``ctx`` on are zero
+    (the step writes them).
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for t in graph.tensors:
+        if t.kind != "weight" or t.view_of is not None:
+            continue
+        shape = tuple(t.attrs["shape"])
+        dt = _NP[t.attrs["dtype"]]
+        if t.id.endswith("_cache"):
+            a = np.zeros(shape, dtype=dt)
+            a[:cfg.ctx] = rng.standard_normal((cfg.ctx, shape[1]))
+        elif len(shape) == 1:
+            a = (1.0 + 0.1 * rng.standard_normal(shape)).astype(dt)
+        else:
+            k = shape[-1]
+            a = rng.uniform(-np.sqrt(3.0 / k), np.sqrt(3.0 / k), shape).astype(dt)
+        out[t.id] = a
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules
+
+
+def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -> dict[str, int]:
+    """Hand-made streams: per layer K's branch (mm_k, rope_k, set_k) on 1, V's (mm_v, set_v) on 2,
+    the up-projection on 1 beside the gate; everything else on 0."""
+    side = {}
+    if qkv:
+        side.update({"mm_k": 1, "rope_k": 1, "set_k": 1, "mm_v": 2, "set_v": 2})
+    if gate_up:
+        side["mm_up"] = 1
+    out = {}
+    for n in graph.nodes:
+        suffix = n.id.rsplit(".", 1)[-1]
+        out[n.id] = side.get(suffix, 0) if n.id.startswith("l") and "." in n.id else 0
+    return out
+
+
+def multi_stream_schedule(graph: Graph, method: str = "hand", max_streams: int = 3) -> Schedule:
+    """A multi-stream schedule: "hand" (``stream_assignment`` + the fewest events) or "optimize"
+    (``memplan.graph_optimize`` where this memplan has it)."""
+    if method == "hand":
+        return schedule_with_events(graph, [n.id for n in graph.nodes], stream_assignment(graph))
+    if method == "optimize":
+        fn = graph_optimize_fn()
+        if fn is None:
+            raise RuntimeError("this memplan has no graph_optimize")
+        return fn(graph, max_streams=max_streams)
+    raise ValueError(f"unknown schedule method {method!r}")
+
+
+def graph_optimize_fn():
+    """``memplan.graph_optimize`` (or ``memplan.optimize.graph_optimize``), or None."""
+    import memplan
+
+    fn = getattr(memplan, "graph_optimize", None)
+    if fn is None:
+        try:
+            from memplan.optimize import graph_optimize as fn
+        except ImportError:
+            return None
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference forward (float64), written from the model definition.
+
+
+def _rms(x: np.ndarray) -> np.ndarray:
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + RMS_EPS)
+
+
+def _rope(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """x: [B, heads, d]; adjacent pairs rotate by pos * base^(-2i/d)."""
+    d = x.shape[-1]
+    inv = ROPE_BASE ** (-(2.0 * np.arange(d // 2)) / d)
+    th = pos.astype(np.float64)[:, None, None] * inv[None, None, :]
+    c, s = np.cos(th), np.sin(th)
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    out = np.empty_like(x)
+    out[..., 0::2] = x0 * c - x1 * s
+    out[..., 1::2] = x0 * s + x1 * c
+    return out
+
+
+def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
+                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Logits [B, vocab] (float64) and the KV caches after the step (f16, as the GPU stores them)."""
+    dm = dims(cfg)
+    B, H, d, n_kv = dm["B"], dm["H"], dm["d"], dm["n_kv"]
+    nh, nkv = cfg.heads, cfg.kv_heads
+    grp = nh // nkv
+    f64 = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if not k.endswith("_cache")}
+    caches = {k: np.array(v, dtype=np.float16, copy=True) for k, v in weights.items() if k.endswith("_cache")}
+    x = np.asarray(inputs["inp"], dtype=np.float64)
+    pos, idx, mask = inputs["pos"], inputs["kv_idx"], np.asarray(inputs["mask"], dtype=np.float64)
+    for li in range(cfg.layers):
+        p = f"l{li}."
+        xa = _rms(x) * f64[p + "attn_norm"]
+        q = (xa @ f64[p + "wq"].T).reshape(B, nh, d)
+        k = (xa @ f64[p + "wk"].T).reshape(B, nkv, d)
+        v = xa @ f64[p + "wv"].T
+        q, k = _rope(q, pos), _rope(k, pos)
+        kc, vc = caches[p + "k_cache"], caches[p + "v_cache"]
+        kc[idx] = k.reshape(B, -1).astype(np.float16)
+        vc[idx] = v.astype(np.float16)
+        K = kc[:n_kv].astype(np.float64).reshape(n_kv, nkv, d)
+        V = vc[:n_kv].astype(np.float64).reshape(n_kv, nkv, d)
+        Kh = np.repeat(K, grp, axis=1)            # [n_kv, nh, d]
+        Vh = np.repeat(V, grp, axis=1)
+        s = np.einsum("bhd,jhd->bhj", q, Kh) / np.sqrt(d) + mask[:, None, :]
+        s = np.exp(s - s.max(axis=-1, keepdims=True))
+        s /= s.sum(axis=-1, keepdims=True)
+        attn = np.einsum("bhj,jhd->bhd", s, Vh).reshape(B, H)
+        h = attn @ f64[p + "wo"].T + x
+        ha = _rms(h) * f64[p + "ffn_norm"]
+        g = ha @ f64[p + "w_gate"].T
+        u = ha @ f64[p + "w_up"].T
+        x = (g / (1.0 + np.exp(-g)) * u) @ f64[p + "w_down"].T + h
+    logits = (_rms(x) * f64["out_norm"]) @ f64["w_out"].T
+    return logits, caches
+
+
+def rel_err(a: np.ndarray, ref: np.ndarray) -> float:
+    """||a - ref|| / ||ref|| (inf when a has NaN)."""
+    a = np.asarray(a, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        return float("inf")
+    return float(np.linalg.norm(a - ref) / max(np.linalg.norm(ref), 1e-30))
+
+
+def weight_bytes(graph: Graph) -> int:
+    """Bytes of weights one step streams (matrices and norms; the KV cache is counted apart)."""
+    return sum(t.size for t in graph.tensors
+               if t.kind == "weight" and t.view_of is None and not t.id.endswith("_cache"))
+
+
+@dataclass(frozen=True)
+class PoisonRange:
+    """Bytes of a weight-kind tensor the jitter test fills with NaN before each run (the cache rows a
+    step writes), so a read that does not wait for its SET_ROWS sees NaN instead of last run's data."""
+
+    tensor: str
+    offset: int
+    nbytes: int
+
+
+def kv_poison_ranges(graph: Graph, cfg: LlamaConfig) -> tuple[PoisonRange, ...]:
+    dm = dims(cfg)
+    row = dm["kvd"] * 2
+    return tuple(PoisonRange(f"l{li}.{c}_cache", cfg.ctx * row, cfg.batch * row)
+                 for li in range(cfg.layers) for c in ("k", "v"))
