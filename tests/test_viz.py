@@ -159,3 +159,35 @@ def test_cli_draw_and_trace(tmp_path, capsys):
     memplan.save_graph(examples.chain(), str(tmp_path / "other.json"))
     assert main(["trace", str(tmp_path / "other.json"), str(ppath), "-o", str(tmp_path / "t2.json")]) == 2
     assert "wrong graph" in capsys.readouterr().err
+
+
+def test_tutorial_runs(tmp_path, monkeypatch, capsys):
+    """docs/tutorial.md: its Python blocks and every `memplan ...` command run as written."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("matplotlib")
+    import pathlib
+    import re
+    import shlex
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "tutorial.md").read_text()
+    blocks = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
+    python = [body for lang, body in blocks if lang == "python"]
+    commands = [line.split("#")[0].strip() for lang, body in blocks if lang == "sh" for line in body.splitlines()]
+    commands = [c for c in commands if c.startswith("memplan ")]
+    assert len(python) >= 2 and len(commands) >= 8
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python[0], "make_model.py", "exec"), {})
+    for cmd in commands:
+        assert main(shlex.split(cmd)[1:]) == 0, cmd
+    out = capsys.readouterr().out
+    assert "streams      2" in out and "plan.json: safe" in out
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    assert any(e["ph"] == "s" for e in trace["traceEvents"])
+    assert (tmp_path / "memmap-time.png").stat().st_size > 5000
+    exec(compile(python[1], "api.py", "exec"), {})
+    if len(python) > 2:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return
+        exec(compile(python[2], "torch.py", "exec"), {})

@@ -22,6 +22,8 @@ from . import atomic_write_bytes, check_pairing, root_spans
 
 #: graphs with more boxes than this are drawn without box edges (edges would paint everything black)
 EDGE_LIMIT = 1500
+#: graphs with at most this many boxes get tensor names written into the larger boxes
+LABEL_LIMIT = 200
 FORMATS = ("png", "svg", "pdf")
 
 
@@ -79,6 +81,13 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         verts.append(((w0, y0), (w1, y0), (w1, y1), (w0, y1)))
         colours.append(colour[sp.stream])
     many = len(verts) > EDGE_LIMIT
+    if len(verts) <= LABEL_LIMIT:  # small graphs: name the boxes big enough to hold a label
+        top = max(plan.arena_bytes, 1) / scale
+        for sp in spans:
+            h, w = sp.size / scale, sp.x1 - sp.x0
+            if h >= 0.045 * top and w >= 0.07 * max(x_end, 1e-9):
+                ax.text((sp.x0 + sp.x1) / 2, (sp.offset + sp.size / 2) / scale, sp.tensor, ha="center",
+                        va="center", fontsize=6.5, clip_on=True)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
                           linewidths=0.0 if many else 0.4, alpha=0.85)
     ax.add_collection(coll)
@@ -92,7 +101,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     ax.set_ylabel(f"arena offset ({unit})")
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     ax.set_title(title or (f"{plan.graph or graph.name}: arena {human(plan.arena_bytes)} / lower bound "
-                           f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} tensors, "
+                           f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
                            f"{plan.streams} stream(s), {len(plan.events)} event(s)"), fontsize=10)
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:10]]
     handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
