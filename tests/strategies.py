@@ -72,10 +72,9 @@ def graphs(draw, max_nodes: int = 9) -> Graph:
                 roots.append((tid, s))
                 kinds[tid] = kind
         inplace = {}
-        if draw(st.integers(0, 2)) == 0:
-            o = draw(st.sampled_from(outs))
-            i = draw(st.sampled_from([t for t, _ in ins]))
-            inplace[o] = i
+        if ins and draw(st.integers(0, 2)) == 0:  # one or two in-place pairs (possibly one input twice)
+            for o in draw(st.lists(st.sampled_from(outs), min_size=1, max_size=2, unique=True)):
+                inplace[o] = draw(st.sampled_from([t for t, _ in ins]))
         # fusion groups: contiguous runs of nodes
         if open_group is not None and draw(st.booleans()):
             group = open_group
