@@ -180,8 +180,11 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     latest-first, since an event from the latest producer often covers the earlier ones.
     """
     order = tuple(order)
-    streams = tuple(int(stream_of[n]) for n in order)
-    check_schedule(graph, Schedule(order, streams, ()))
+    # check the raw values first: a missing node or a stream of 1.5, "1" or True is a ScheduleError
+    # naming the node, not a KeyError or a silent int() rounding
+    raw = tuple(stream_of.get(n) for n in order)
+    check_schedule(graph, Schedule(order, raw, ()))
+    streams = tuple(int(s) for s in raw)
     S = (max(streams) + 1) if streams else 1
     node_pos = {graph.node_index[nid]: p for p, nid in enumerate(order)}
     clock = np.zeros((len(graph.nodes), S), dtype=np.int64)
