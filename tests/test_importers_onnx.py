@@ -280,3 +280,70 @@ def test_inconsistent_shapes_fail_inference_with_a_clear_error():
                [_w("w", 5, 4)])
     with pytest.raises(GraphError, match="ONNX shape inference failed"):
         import_onnx(m)
+
+
+def _bundled_models():
+    import glob
+    import os
+
+    root = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
+    return root, sorted(glob.glob(os.path.join(root, "**", "*.onnx"), recursive=True))
+
+
+def test_every_model_bundled_with_onnx_imports_or_fails_cleanly():
+    """onnx's own test models (real CNNs, operator tests): each plans safely or raises a MemplanError."""
+    root, files = _bundled_models()
+    if not files:
+        pytest.skip("this onnx wheel carries no test models")
+    ok = 0
+    for f in files:
+        try:
+            g = import_onnx(f, batch=1)
+        except memplan.MemplanError as exc:
+            msg = str(exc)
+            assert msg.startswith(f) and ("string" in msg or "sequence" in msg or "map" in msg), msg
+            continue
+        memplan.verify(g, memplan.plan(g))
+        ok += 1
+    assert ok >= len(files) * 3 // 4
+
+
+def test_real_resnet50_structure_and_streams():
+    import os
+
+    root, _ = _bundled_models()
+    path = os.path.join(root, "light", "light_resnet50.onnx")
+    if not os.path.exists(path):
+        pytest.skip("no light_resnet50.onnx in this onnx wheel")
+    g = import_onnx(path)
+    convs = [n for n in g.nodes if n.op == "Conv"]
+    assert len(convs) == 53  # 1 stem + 16 blocks x 3 + 4 projection shortcuts
+    x = next(t for t in g.tensors if t.kind == "input")
+    assert x.attrs["shape"] == [1, 3, 224, 224] and x.size == 3 * 224 * 224 * 4
+    # the "light" models rebuild their weights at run time with ConstantOfShape: arena intermediates
+    w = g.tensor("gpu_0/conv1_w_0")
+    assert (w.kind, w.size, w.attrs["shape"]) == ("intermediate", 64 * 3 * 7 * 7 * 4, [64, 3, 7, 7])
+    made = sum(g.tensor(n.outputs[0]).size for n in g.nodes if n.op == "ConstantOfShape")
+    assert 95e6 < made < 110e6  # ~25.6M float32 parameters
+    assert max(n.cost for n in convs) > max(n.cost for n in g.nodes if n.op == "Relu") >= 2.0
+    p = memplan.plan(g, streams="auto")
+    memplan.verify(g, p)
+    assert p.streams > 1 and p.events
+
+
+def test_progress_only_on_a_terminal():
+    import io
+
+    from memplan.importers import tty_progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert tty_progress("import", stream=io.StringIO()) is None  # piped: silent
+    assert tty_progress("import", stream=Tty(), quiet=True) is None
+    out = Tty()
+    tick = tty_progress("import", stream=out, interval=3600.0)
+    import_onnx(branchy_mlp(), progress=tick)
+    text = out.getvalue()
+    assert text.count("nodes") == 1 and text.endswith("import: 11/11 nodes\n")  # throttled: only the last

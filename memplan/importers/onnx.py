@@ -99,6 +99,14 @@ def import_onnx(
         if not isinstance(model, onnx.ModelProto):
             raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")
         default_name = model.graph.name or "onnx"
+    try:
+        return _import(onnx, model, source, default_name, batch, dims, name, alignment, progress)
+    except GraphError as exc:
+        msg = str(exc)
+        raise GraphError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
+
+
+def _import(onnx, model, source: str, default_name: str, batch, dims, name, alignment, progress) -> Graph:
     g = model.graph
     fixed = _check_dims_option(batch, dims)
 
@@ -123,6 +131,8 @@ def import_onnx(
         if info is None:
             raise GraphError(f"{what}: value {vname!r} has no type or shape (shape inference could not find one)")
         elem, shape = info
+        if elem == -1:
+            raise GraphError(f"{what}: value {vname!r} is a {shape}, not a tensor (only tensors are supported)")
         bits = _BITS.get(elem)
         if bits is None:
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
@@ -187,10 +197,7 @@ def import_onnx(
     for v in output_names:
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
-    try:
-        return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
-    except GraphError as exc:
-        raise GraphError(f"{source}: {exc}") from None
+    return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
 
 
 def parse_dims(items: list[str] | None) -> dict[str, int]:
@@ -361,6 +368,9 @@ def _shapes(onnx, g, inferred, inits: set[str]) -> dict[str, tuple[int, tuple | 
     out: dict[str, tuple[int, tuple | None]] = {}
     for vi in list(inferred.value_info) + list(inferred.output) + list(inferred.input):
         if not vi.type.HasField("tensor_type"):
+            kind = vi.type.WhichOneof("value")
+            if kind:
+                out[vi.name] = (-1, kind.removesuffix("_type"))  # a sequence, map or optional
             continue
         tt = vi.type.tensor_type
         shape = None
@@ -371,6 +381,11 @@ def _shapes(onnx, g, inferred, inits: set[str]) -> dict[str, tuple[int, tuple | 
         out[t.name] = (t.data_type, tuple(t.dims))
     for st in g.sparse_initializer:
         out[st.values.name] = (st.values.data_type, tuple(st.dims))
+    for n in g.node:  # Dropout's optional mask has the data's shape (old opsets: no inferred shape)
+        if n.op_type == "Dropout" and len(n.output) > 1 and n.output[1] and n.input and n.input[0] in out:
+            elem, shape = out.get(n.output[1], (0, None))
+            if shape is None or not all(isinstance(d, int) for d in shape):
+                out[n.output[1]] = (elem or 9, out[n.input[0]][1])  # bool unless typed otherwise
     for n in g.node:
         if n.op_type == "Constant" and n.output:
             for a in n.attribute:
