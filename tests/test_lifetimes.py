@@ -1,0 +1,175 @@
+"""Lifetimes and the buffer problem: accesses, start/end, in-place compatibility, the lower bound."""
+
+from __future__ import annotations
+
+import handgraphs as H
+import reference as ref
+
+import memplan
+from memplan import GraphBuilder, Schedule
+from memplan.lifetimes import buffer_problem, compute_lifetimes, lower_bound
+from memplan.schedule import build_happens_before
+
+
+def setup(graph, schedule):
+    hb = build_happens_before(graph, schedule)
+    lt = compute_lifetimes(graph, hb)
+    return hb, lt, buffer_problem(graph, hb, lt)
+
+
+def names(graph, lt):
+    return [graph.tensors[t].id for t in lt.roots]
+
+
+def accesses(graph, lt, tid):
+    b = names(graph, lt).index(tid)
+    return {graph.nodes[n].id for n in lt.accesses(b)}
+
+
+def test_buffers_are_arena_roots_only():
+    g = H.views()
+    _, lt, problem = setup(g, H.serial(g))
+    assert names(g, lt) == ["x", "m", "sc", "ac", "y"]  # no views
+    g = H.qkv()
+    _, lt, problem = setup(g, H.serial(g))
+    assert "wq" not in names(g, lt) and len(problem) == 7  # no weights
+    g = H.kv_cache()
+    _, lt, _ = setup(g, H.serial(g))
+    assert names(g, lt) == ["x", "k", "qv", "y"]  # a view of a weight is not in the arena
+
+
+def test_accesses_follow_views():
+    # acc(m) = producer mm, scale (reads the view m3), cont (reads the view m2)
+    g = H.views()
+    _, lt, _ = setup(g, H.serial(g))
+    assert accesses(g, lt, "m") == {"mm", "scale", "cont"}
+    assert accesses(g, lt, "sc") == {"scale", "act"}
+    assert accesses(g, lt, "x") == {"mm"}  # plus the virtual start
+    acc = ref.accesses(g)
+    for r in names(g, lt):
+        assert accesses(g, lt, r) == set(acc[r]) - {ref.START, ref.END}
+
+
+def test_view_producers_are_accesses():
+    g = H.kv_cache()  # set writes kc, a view of a weight: no arena root gains an access
+    _, lt, _ = setup(g, H.serial(g))
+    assert accesses(g, lt, "k") == {"proj", "set"}
+    b = GraphBuilder("writeview", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], b.intermediate("buf", 100))
+    b.view("slot", "buf", 10, 90)
+    b.node("w", "SET", ["x"], "slot")  # writes into buf without reading it
+    b.node("r", "OP", ["buf"], b.output("y", 100))
+    g = b.build()
+    _, lt, _ = setup(g, H.serial(g))
+    assert accesses(g, lt, "buf") == {"a", "w", "r"}
+
+
+def test_start_and_end():
+    b = GraphBuilder("ends", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], b.intermediate("t", 100))
+    b.view("tail", "t", 10, 90, kind="output")  # an output view keeps t to the end
+    b.node("c", "OP", ["t"], b.output("y", 100))
+    g = b.build()
+    _, lt, problem = setup(g, H.serial(g))
+    n = names(g, lt)
+    assert lt.has_start.tolist() == [t == "x" for t in n]
+    assert lt.has_end.tolist() == [t in ("t", "y") for t in n]
+    # t lives to the end: its interval reaches the end of the run, like y's
+    i_t, i_y = n.index("t"), n.index("y")
+    assert problem.upper[i_t] == problem.upper[i_y] == len(g.nodes) + 2
+    assert problem.lower[n.index("x")] == 0
+
+
+def test_inplace_compatible_only_when_legal():
+    g = H.views()
+    _, lt, problem = setup(g, H.serial(g))
+    n = names(g, lt)
+    assert [(n[a], n[b], g.nodes[k].id) for a, b, k in lt.compatible] == [("sc", "ac", "act")]
+    assert problem.inplace == ((n.index("ac"), n.index("sc")),)
+    assert not problem.conflicts(n.index("sc"), n.index("ac"))
+    # same pair, but another stream still reads the input after the in-place node
+    b = GraphBuilder("inplace")
+    b.input("x", 1024)
+    b.node("relu", "RELU", ["x"], b.intermediate("t", 1024), inplace={"t": "x"})
+    b.node("peek", "UNARY", ["x"], b.intermediate("p", 1024))
+    b.node("out", "ADD", ["t", "p"], b.output("y", 1024))
+    g = b.build()
+    for sch in (H.serial(g), H.streams(g, {"relu": 0, "peek": 1, "out": 0})):
+        _, lt, problem = setup(g, sch)
+        n = names(g, lt)
+        assert lt.compatible == ()
+        assert problem.conflicts(n.index("x"), n.index("t"))
+
+
+def test_inplace_over_output_is_not_compatible():
+    # the input is an output: it must survive to the end, so nothing may overwrite it
+    b = GraphBuilder("outin", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], b.output("keep", 100))
+    b.node("b", "OP", ["keep"], b.output("y", 100), inplace={"y": "keep"})
+    g = b.build()
+    _, lt, problem = setup(g, H.serial(g))
+    assert lt.compatible == ()
+    p = memplan.plan(g)
+    assert p.offsets()["y"] != p.offsets()["keep"]
+
+
+def test_serial_problem_is_pure_interval_multi_stream_is_not():
+    g = H.qkv()
+    _, _, serial = setup(g, H.serial(g))
+    assert serial.order is None and serial.is_interval
+    _, _, multi = setup(g, H.streams(g, H.QKV_STREAMS))
+    assert multi.order is not None and not multi.is_interval
+
+
+def test_interval_disjoint_implies_ordered():
+    # the interval filter is only a pre-check: whenever intervals are disjoint the pair is ordered
+    for g, so in ((H.fanout15(), H.FANOUT15_STREAMS), (H.moe(), H.moe_streams()), (H.qkv(), H.QKV_STREAMS),
+                  (H.views(), H.VIEWS_STREAMS), (H.kv_cache(), H.KV_STREAMS)):
+        sch = H.streams(g, so)
+        _, lt, problem = setup(g, sch)
+        closure = ref.happens_before(list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events])
+        acc = ref.accesses(g)
+        n = names(g, lt)
+        for i in range(len(n)):
+            for j in range(len(n)):
+                if i != j and problem.upper[i] <= problem.lower[j]:
+                    assert ref.all_before(closure, acc[n[i]], acc[n[j]]), (g.name, n[i], n[j])
+
+
+def test_lower_bound_matches_hand_and_reference():
+    cases = [
+        (H.chain(), None, 2048), (H.diamond(), {"a": 0, "l": 0, "r": 1, "j": 0}, 3072),
+        (H.qkv(), H.QKV_STREAMS, 10240), (H.fanout15(), None, 4096), (H.fanout15(), H.FANOUT15_STREAMS, 4096),
+        (H.moe(), None, 1792), (H.moe(), H.moe_streams(), 1536), (H.views(), H.VIEWS_STREAMS, 8192),
+        (H.kv_cache(), H.KV_STREAMS, 2048),
+    ]
+    for g, so, expected in cases:
+        sch = H.serial(g) if so is None else H.streams(g, so)
+        hb, lt, problem = setup(g, sch)
+        assert lower_bound(g, hb, lt) == problem.lower_bound == expected, g.name
+        assert ref.lower_bound(g, list(zip(sch.order, sch.streams)),
+                               [(e.after, e.before) for e in sch.events]) == expected, g.name
+
+
+def test_lower_bound_counts_concurrent_branches_per_node():
+    # two independent nodes: a1: x1 -> y1 and a2: x2 -> y2 (outputs), 100 B each.
+    # On two streams without events: live at a1 = {x1, y1, x2} (x2's start access happens-before
+    # a1, a2 does not) = 300; y2 is not live at a1 (none of its accesses happens-before a1).
+    # But a1 and a2 are unordered, so all four conflict pairwise: arena 400 > bound 300.
+    # Serially (a1 then a2): live at a1 = {x1, y1, x2}, at a2 = {x2, y2, y1} = 300, and y2 may take
+    # x1's bytes (x1's accesses START, a1 precede a2): arena 300.
+    b = GraphBuilder("two", alignment=1)
+    for i in (1, 2):
+        b.input(f"x{i}", 100)
+        b.node(f"a{i}", "OP", [f"x{i}"], b.output(f"y{i}", 100))
+    g = b.build()
+    sch = Schedule(("a1", "a2"), (0, 1), ())
+    hb, lt, problem = setup(g, sch)
+    assert problem.lower_bound == 300
+    assert memplan.plan(g, sch).arena_bytes == 400
+    serial = memplan.plan(g)
+    assert (serial.lower_bound_bytes, serial.arena_bytes) == (300, 300)
+    assert serial.offsets()["y2"] == serial.offsets()["x1"]
