@@ -1,0 +1,282 @@
+"""The command line: exit codes, one-line errors, atomic outputs, byte-identical plans.
+
+Most tests call ``memplan.cli.main`` in-process; one runs ``python -m memplan`` in a subprocess to
+prove the real entry point behaves the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import handgraphs as H
+import pytest
+
+import memplan
+from memplan.cli import main
+from memplan.examples import bundled
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_bad_input(code, err, *words):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("memplan: error: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0], (w, err)
+
+
+def write_graph(path, graph):
+    memplan.save_graph(graph, str(path))
+    return str(path)
+
+
+def leftovers(directory):
+    return [f for f in os.listdir(directory) if f.startswith(".memplan-")]
+
+
+@pytest.fixture(scope="module")
+def examples_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("examples")
+    assert main(["example", "-o", str(d)]) == 0
+    return d
+
+
+def test_example_writes_every_bundled_graph(examples_dir, capsys):
+    d = examples_dir / "again"
+    code, out, _ = run(capsys, "example", "-o", str(d))
+    assert code == 0
+    stems = sorted(bundled())
+    assert sorted(f[:-5] for f in os.listdir(d)) == stems
+    assert sorted(os.path.basename(p)[:-5] for p in out.split()) == stems
+    for stem, g in bundled().items():
+        assert memplan.load_graph(str(d / f"{stem}.json")) == g
+
+
+@pytest.mark.parametrize("stem", sorted(bundled()))
+def test_plan_verify_show_every_example(examples_dir, tmp_path, capsys, stem):
+    graph = str(examples_dir / f"{stem}.json")
+    out = str(tmp_path / "plan.json")
+    code, _, err = run(capsys, "plan", graph, "-o", out)
+    assert code == 0, err
+    assert "arena" in err and "lower bound" in err
+    doc = json.loads(open(out).read())
+    assert doc["format"] == "memplan.plan/1" and doc["arena_bytes"] >= doc["lower_bound_bytes"]
+    assert "seconds" not in doc["solver"]
+    code, stdout, _ = run(capsys, "verify", graph, out)
+    assert code == 0 and "safe" in stdout
+    code, stdout, _ = run(capsys, "show", out)
+    assert code == 0
+    assert str(doc["arena_bytes"]) in stdout and str(doc["lower_bound_bytes"]) in stdout
+    g = memplan.load_graph(graph)
+    memplan.verify(g, memplan.load_plan(out))
+
+
+@pytest.mark.parametrize("extra", [[], ["--solver", "greedy"], ["--solver", "size"], ["--streams", "2"]])
+def test_same_options_same_bytes(examples_dir, tmp_path, capsys, extra):
+    graph = str(examples_dir / "llama-tiny.json")
+    a, b = str(tmp_path / "a.json"), str(tmp_path / "b.json")
+    assert main(["plan", graph, "-o", a, "-q", *extra]) == 0
+    assert main(["plan", graph, "-o", b, "-q", *extra]) == 0
+    assert open(a, "rb").read() == open(b, "rb").read()
+    # and the API gives the same bytes
+    if not extra:
+        assert memplan.plan(memplan.load_graph(graph)).to_json().encode() == open(a, "rb").read()
+
+
+def test_timings_flag_adds_seconds(examples_dir, tmp_path):
+    out = str(tmp_path / "p.json")
+    assert main(["plan", str(examples_dir / "qkv.json"), "-o", out, "-q", "--timings"]) == 0
+    assert isinstance(json.load(open(out))["solver"]["seconds"], float)
+
+
+def test_quiet_prints_nothing(examples_dir, tmp_path, capsys):
+    code, out, err = run(capsys, "plan", str(examples_dir / "qkv.json"), "-o", str(tmp_path / "p.json"), "-q")
+    assert (code, out, err) == (0, "", "")
+
+
+# --- bad input: exit 2, one line, nothing written ---------------------------------------------------
+
+def test_missing_graph_file(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    code, _, err = run(capsys, "plan", str(tmp_path / "nope.json"), "-o", str(out))
+    assert_bad_input(code, err, "nope.json", "no such file")
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_graph_is_a_directory(tmp_path, capsys):
+    code, _, err = run(capsys, "plan", str(tmp_path), "-o", str(tmp_path / "p.json"))
+    assert_bad_input(code, err, "directory")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_graph(tmp_path, capsys):
+    g = write_graph(tmp_path / "g.json", H.chain())
+    os.chmod(g, 0)
+    code, _, err = run(capsys, "plan", g, "-o", str(tmp_path / "p.json"))
+    assert_bad_input(code, err, "g.json")
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"{", ["not valid JSON", "line 1"]),
+    (b"\xff\xfe\x00", ["UTF-8"]),
+    (b"[]", ["JSON object"]),
+    (b'{"format": "memplan.graph/9", "tensors": [], "nodes": []}', ["format", "memplan.graph/9"]),
+    (b'{"format": "memplan.graph/1", "tensors": [{"id": "t", "size": -1}], "nodes": []}', ["'t'", "negative"]),
+])
+def test_bad_graph_file(tmp_path, capsys, content, words):
+    g = tmp_path / "g.json"
+    g.write_bytes(content)
+    out = tmp_path / "p.json"
+    code, _, err = run(capsys, "plan", str(g), "-o", str(out))
+    assert_bad_input(code, err, "g.json", *words)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_failed_plan_leaves_existing_output_untouched(tmp_path, capsys):
+    g = tmp_path / "g.json"
+    doc = H.chain().to_dict()
+    doc["alignment"] = 3
+    g.write_text(json.dumps(doc))
+    out = tmp_path / "p.json"
+    out.write_text("OLD")
+    code, _, err = run(capsys, "plan", str(g), "-o", str(out))
+    assert_bad_input(code, err, "alignment")
+    assert out.read_text() == "OLD" and leftovers(tmp_path) == []
+
+
+def test_output_in_missing_directory(tmp_path, capsys):
+    g = write_graph(tmp_path / "g.json", H.chain())
+    code, _, err = run(capsys, "plan", g, "-o", str(tmp_path / "no" / "such" / "p.json"))
+    assert_bad_input(code, err, "cannot write")
+
+
+def test_output_is_a_directory(tmp_path, capsys):
+    g = write_graph(tmp_path / "g.json", H.chain())
+    (tmp_path / "d").mkdir()
+    code, _, err = run(capsys, "plan", g, "-o", str(tmp_path / "d"))
+    assert_bad_input(code, err, "cannot write")
+    assert leftovers(tmp_path) == []
+
+
+def test_example_into_a_file(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    code, _, err = run(capsys, "example", "-o", str(f))
+    assert_bad_input(code, err, "file")
+    assert f.read_text() == "x"
+
+
+def test_successful_write_replaces_output(tmp_path):
+    g = write_graph(tmp_path / "g.json", H.chain())
+    out = tmp_path / "p.json"
+    out.write_text("OLD")
+    assert main(["plan", g, "-o", str(out), "-q"]) == 0
+    assert json.loads(out.read_text())["format"] == "memplan.plan/1"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def planned(tmp_path):
+    g = write_graph(tmp_path / "g.json", H.qkv())
+    p = tmp_path / "p.json"
+    assert main(["plan", g, "-o", str(p), "-q"]) == 0
+    return g, p, json.loads(p.read_text())
+
+
+@pytest.mark.parametrize("mutate,words", [
+    (lambda d: d.pop("arena_bytes"), ["arena_bytes"]),
+    (lambda d: d.update(format="memplan.plan/0"), ["format"]),
+    (lambda d: d.update(order={}), ["order"]),
+    (lambda d: d["order"].__setitem__(0, "norm"), ["order"]),
+    (lambda d: d["order"][0].pop("stream"), ["stream"]),
+    (lambda d: d["order"][0].update(stream=True), ["stream", "'norm'"]),
+    (lambda d: d["tensors"][0].update(offset=1.5), ["offset", "'x'"]),
+    (lambda d: d["tensors"][0].pop("size"), ["size"]),
+    (lambda d: d.update(events=[5]), ["events"]),
+    (lambda d: d.update(alignment="256"), ["alignment"]),
+])
+def test_malformed_plan(planned, tmp_path, capsys, mutate, words):
+    g, p, doc = planned
+    mutate(doc)
+    p.write_text(json.dumps(doc))
+    code, _, err = run(capsys, "verify", g, str(p))
+    assert_bad_input(code, err, *words)
+    code, _, err = run(capsys, "show", str(p))
+    assert_bad_input(code, err, *words)
+
+
+@pytest.mark.parametrize("content", [b"", b"{'a': 1}", b"null", b"\x00\x01"])
+def test_plan_not_json(planned, capsys, content):
+    g, p, _ = planned
+    p.write_bytes(content)
+    code, _, err = run(capsys, "verify", g, str(p))
+    assert_bad_input(code, err, "p.json")
+
+
+def test_missing_plan_file(planned, tmp_path, capsys):
+    g, _, _ = planned
+    code, _, err = run(capsys, "verify", g, str(tmp_path / "gone.json"))
+    assert_bad_input(code, err, "gone.json")
+    code, _, err = run(capsys, "show", str(tmp_path / "gone.json"))
+    assert_bad_input(code, err, "gone.json")
+
+
+def test_unsafe_plan_is_reported_in_one_line(planned, capsys):
+    g, p, doc = planned
+    xn = next(e for e in doc["tensors"] if e["id"] == "xn")
+    q = next(e for e in doc["tensors"] if e["id"] == "q")
+    q["offset"] = xn["offset"]
+    p.write_text(json.dumps(doc))
+    code, _, err = run(capsys, "verify", g, str(p))
+    assert_bad_input(code, err, "unsafe plan", "rule 3", "'xn'", "'q'")
+
+
+def test_plan_for_another_graph_is_unsafe(planned, tmp_path, capsys):
+    _, p, _ = planned
+    other = write_graph(tmp_path / "other.json", H.chain())
+    code, _, err = run(capsys, "verify", other, str(p))
+    assert_bad_input(code, err, "unsafe plan", "rule 1")
+
+
+def test_usage_errors_exit_2(capsys):
+    for argv in ([], ["plan"], ["plan", "g.json"], ["bogus"], ["plan", "g.json", "-o", "p", "--solver", "nope"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2, argv
+        assert "Traceback" not in capsys.readouterr().err
+
+
+def test_subprocess_entry_point(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def sh(*argv):
+        return subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    r = sh("example", "-o", "ex")
+    assert r.returncode == 0, r.stderr
+    r = sh("plan", "ex/fanout15.json", "-o", "p.json")
+    assert r.returncode == 0, r.stderr
+    r2 = sh("plan", "ex/fanout15.json", "-o", "p2.json", "-q")
+    assert r2.returncode == 0 and r2.stderr == ""
+    assert (tmp_path / "p.json").read_bytes() == (tmp_path / "p2.json").read_bytes()
+    r = sh("verify", "ex/fanout15.json", "p.json")
+    assert r.returncode == 0 and "safe" in r.stdout
+    r = sh("show", "p.json")
+    assert r.returncode == 0 and "fanout15" in r.stdout
+    r = sh("plan", "missing.json", "-o", "q.json")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("memplan: error: ")
+    assert "Traceback" not in r.stderr and not (tmp_path / "q.json").exists()
