@@ -38,7 +38,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     graph = load_graph(args.graph)
     p = plan(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed, workers=args.workers,
-             **_plan_extras(args))
+             progress=_progress(args), **_plan_extras(args))
+    _save_split_graph(args, graph)
     p.save(args.output, timings=args.timings)
     if not args.quiet:
         print(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
@@ -46,6 +47,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"solver {p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s",
               file=sys.stderr)
     return 0
+
+
+def _progress(args: argparse.Namespace):
+    """A stderr printer for long solves: with ``--progress``, or when stderr is a terminal."""
+    if getattr(args, "quiet", False) or not (getattr(args, "progress", False) or sys.stderr.isatty()):
+        return None
+    return lambda msg: print(f"memplan: {msg}", file=sys.stderr, flush=True)
 
 
 def _plan_extras(args: argparse.Namespace) -> dict:
@@ -58,7 +66,29 @@ def _plan_extras(args: argparse.Namespace) -> dict:
         from .optimize import CostModel
 
         extras["cost_model"] = CostModel(event_us=args.event_us)
+    if getattr(args, "devices", None) is not None:
+        if args.devices > 1 and not getattr(args, "graph_out", None):
+            raise MemplanError(f"--devices {args.devices} plans a split graph (with COPY nodes): give "
+                               "--graph-out SPLIT.json to write it, for 'memplan verify SPLIT.json PLAN.json'")
+        extras["devices"] = args.devices
+    if getattr(args, "device_capacity", None) is not None:
+        extras["device_capacity"] = args.device_capacity
     return extras
+
+
+def _save_split_graph(args: argparse.Namespace, graph) -> None:
+    """``--graph-out``: the graph the plan refers to (the split graph when ``--devices`` > 1)."""
+    if not getattr(args, "graph_out", None):
+        return
+    from .devices import split_devices
+    from .io import save_graph
+
+    extras = _plan_extras(args)
+    n = extras.pop("devices", 1)
+    if n > 1:
+        graph = split_devices(graph, n, **{k: v for k, v in extras.items()
+                                           if k in ("cost_model", "device_capacity", "streams", "max_events")}).graph
+    save_graph(graph, args.graph_out)
 
 
 def _streams(text: str) -> int | str:
@@ -71,6 +101,13 @@ def _streams(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"not a stream count: {text!r} (expected N or 'auto')") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"stream count must be at least 1, not {n}")
+    return n
+
+
+def _positive(text: str) -> int:
+    n = _count(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
     return n
 
 
@@ -174,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=1, help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.set_defaults(func=cmd_plan)
     add_plan_options(sp)
 
@@ -221,6 +259,12 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--max-events", type=_count, default=None, metavar="N", help="at most N cross-stream events")
     sp.add_argument("--event-us", type=_us, default=None, metavar="US",
                     help="latency of one cross-stream event for the scheduler's cost model")
+    sp.add_argument("--devices", type=_positive, default=None, metavar="N",
+                    help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1)")
+    sp.add_argument("--device-capacity", type=_size, default=None, metavar="BYTES",
+                    help="memory per device for weights plus arena (e.g. 80G); error naming the device if over")
+    sp.add_argument("--graph-out", default=None, metavar="SPLIT.json",
+                    help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
 
 
 #: functions ``register(subparsers)`` adding further subcommands (csv, bench, simulate, ...)
@@ -238,6 +282,43 @@ def _register_models_and_pictures(sub: argparse._SubParsersAction) -> None:
 
 EXTRA_COMMANDS.append(_register_models_and_pictures)
 EXTRA_COMMANDS.append(_register_simulate)
+
+
+def cmd_csv(args: argparse.Namespace) -> int:
+    from .io.minimalloc import read_csv, solve_table, write_csv
+    from .solvers import SolveOptions
+
+    table = read_csv(args.input)
+    options = SolveOptions(time_limit=args.time_limit, seed=args.seed, workers=args.workers, progress=_progress(args))
+    sol = solve_table(table, args.capacity, solver=args.solver, options=options, minimize=args.minimize or None)
+    write_csv(args.output, table, sol.offsets)
+    if not args.quiet:
+        print(f"{args.output}: {len(table.ids)} buffers, arena {sol.arena}"
+              + (f" within capacity {args.capacity}" if args.capacity is not None else "")
+              + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}", file=sys.stderr)
+    return 0
+
+
+def _register_csv(sub: argparse._SubParsersAction) -> None:
+    """``memplan csv``: minimalloc CSV problems (``id,lower,upper,size``) in, offsets out."""
+    from .solvers import SOLVER_NAMES
+
+    sp = sub.add_parser("csv", help="solve a minimalloc CSV problem (id,lower,upper,size) and write offsets")
+    sp.add_argument("input", help="minimalloc CSV: id,lower,upper,size")
+    sp.add_argument("-o", "--output", required=True, help="CSV to write: the input columns plus offset")
+    sp.add_argument("--capacity", type=_size, default=None, metavar="BYTES",
+                    help="fit within this many bytes (exit 2 if no packing is found); default: minimise")
+    sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")
+    sp.add_argument("--solver", default="search", choices=SOLVER_NAMES)
+    sp.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time budget in seconds")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--workers", type=int, default=1)
+    sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.set_defaults(func=cmd_csv)
+
+
+EXTRA_COMMANDS.append(_register_csv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,19 @@
-"""The default: every fast heuristic, keep the smallest arena (ties go to the first listed)."""
+"""The default: every fast heuristic first; with a time limit, the exact solvers after them.
+
+Without ``options.time_limit`` this is the heuristics only (greedy, size; the smallest arena wins,
+ties to the first listed) — fast and deterministic. With a time limit, and only while the best plan
+is above the lower bound, the minimalloc-style ``search`` runs next (it proves interval packings in
+seconds), then CP-SAT on whatever gap is left, warm-started with the best plan so far. Each exact
+solver starts from the best plan so far, so the result is never worse than the best heuristic; the
+proven bound is the largest any of them proved.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
+from ..errors import BudgetError, SolverError
 from ..problem import BufferProblem, Solution
 from .options import SolveOptions
 
@@ -11,14 +23,42 @@ HEURISTICS = ("greedy", "size")
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
     from . import get_solver
 
+    t0 = time.perf_counter()
     best: Solution | None = None
-    tried = {}
+    tried: dict[str, int] = {}
     for name in HEURISTICS:
         sol = get_solver(name)(problem, options)
         tried[name] = sol.arena
         if best is None or sol.arena < best.arena:
             best = sol
     assert best is not None
-    status = "OPTIMAL" if best.arena <= (problem.lower_bound or 0) else best.status
-    return Solution(best.offsets, best.arena, best.solver, status, best.lower_bound,
-                    {**best.info, "tried": tried})
+    lb = int(problem.lower_bound or 0)
+    bound = lb
+    info: dict = {}
+    if options.time_limit is not None and best.arena > lb:
+        exact = ("search", "cpsat")
+        for k, name in enumerate(exact):
+            left = options.time_limit - (time.perf_counter() - t0)
+            if left <= 0.01 or best.arena <= bound:
+                break
+            # the search gets most of the time on interval problems (where it is strongest)
+            share = left if k == len(exact) - 1 else left * (0.6 if problem.is_interval else 0.4)
+            try:
+                sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best))
+            except (BudgetError, SolverError) as exc:
+                info[f"{name}_error"] = str(exc)
+                continue
+            tried[name] = sol.arena
+            bound = max(bound, int(sol.info.get("bound", sol.lower_bound)))
+            if sol.arena < best.arena:
+                best = sol
+            if sol.info.get("interrupted"):
+                info["interrupted"] = True
+                break
+    bound = min(bound, best.arena)
+    status = "OPTIMAL" if best.arena <= bound else best.status
+    if status == "OPTIMAL" or "bound" in best.info or options.time_limit is not None:
+        info.update({"bound": int(bound), "gap": round((best.arena - bound) / max(best.arena, 1), 6)})
+    extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
+    return Solution(best.offsets, best.arena, best.solver, status, int(bound),
+                    {**extra, **info, "tried": tried})

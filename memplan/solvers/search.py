@@ -100,6 +100,8 @@ class _Search:
             clique = np.ones(self.nsec, dtype=bool)
         # sections that may not infer get a hugely negative total: they never fail a check
         self.total0 = self.total0 + np.where(clique, 0, -_BIG).astype(np.int64)
+        self.adjn = [np.asarray(a, dtype=np.int64) for a in self.adj]
+        self.sizes = problem.sizes.copy()
         self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
         self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
         self.width = (upper - lower).tolist()
@@ -127,9 +129,9 @@ class _Search:
         self.deadline = deadline
         self.nodes_left = node_limit
         self.asg = [-1] * n
+        self.placed = np.zeros(n, dtype=bool)
         self.sol = [0] * n
-        self.mo = [0] * n
-        self.moeff = np.zeros(n, dtype=np.int64)  # minimum offsets, _BIG once placed
+        self.moeff = np.zeros(n, dtype=np.int64)  # minimum offsets of unplaced buffers; cap once placed
         self.floor = np.zeros(self.nsec, dtype=np.int64)
         self.total = self.total0.copy()
         self.cuts = self.cuts0.copy()
@@ -177,9 +179,8 @@ class _Search:
         return sorted(bufs, key=key)
 
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
-        pre = self._keys(bufs)
-        ordering = [(0, p, b) for p, b in enumerate(pre)]
-        return self._search(lo, hi, bufs, ordering, 0, 0)
+        pre = np.asarray(self._keys(bufs), dtype=np.int64)
+        return self._search(lo, hi, bufs, (pre, np.arange(len(pre), dtype=np.int64)), 0, 0)
 
     def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
         self.nodes += 1
@@ -188,16 +189,25 @@ class _Search:
             raise _Abort
         if (self.nodes & 255) == 0 and time.perf_counter() > self.deadline:
             raise _Timeout
-        asg, mo, size = self.asg, self.mo, self.size
-        cand = sorted([(mo[b], p, b) for _, p, b in ordering if asg[b] < 0])
-        if not cand:
+        asg, size = self.asg, self.size
+        moeff = self.moeff
+        un_b, un_p = ordering  # unplaced buffers of this subproblem and their preorder positions
+        if len(un_b) == 0:
             for b in bufs:
                 self.sol[b] = asg[b]
             return True
-        min_height = min(o + size[b] for o, _, b in cand)
-        cap, adj, align = self.cap, self.adj, self.align
-        floor, total, moeff, flat, ptr = self.floor, self.total, self.moeff, self.flat, self.ptr
+        offs = moeff[un_b]
+        min_height = int((offs + self.sizes[un_b]).min())
+        srt = np.argsort(offs * (len(bufs) + 1) + un_p, kind="stable")
+        cand = zip(offs[srt].tolist(), un_p[srt].tolist(), un_b[srt].tolist())
+        cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
+        floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi = self.rlo, self.rhi, self.slo, self.shi
+        # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
+        seg = total[lo:hi]
+        t1 = int(seg.max())
+        fullest = np.flatnonzero(seg == t1)
+        k_first, k_last = int(fullest[0]) + lo, int(fullest[-1]) + lo
         for o, p, b in cand:
             if o < min_offset or (o == min_offset and p < min_p):
                 continue
@@ -207,38 +217,35 @@ class _Search:
             top = o + sb
             if top > cap:
                 continue
+            if o + t1 > cap and not (slo[b] <= k_first and k_last < shi[b]):
+                continue
             asg[b] = o
+            placed[b] = True
             moeff[b] = cap
-            changes = []
-            hat = False
-            bad = False
+            nb = adjn[b]
+            un = nb[~placed[nb]]
+            hat = len(un) > 0
             h = -(-top // align) * align
-            for j in adj[b]:
-                if asg[j] < 0:
-                    hat = True
-                    if mo[j] < h:
-                        changes.append((j, mo[j]))
-                        mo[j] = h
-                        moeff[j] = h
-                        if h + size[j] > cap:
-                            bad = True
+            old = moeff[un]
+            new = np.maximum(old, h)
+            moeff[un] = new
             a, z = slo[b], shi[b]
             old_floor = floor[a:z].copy()
             floor[a:z] = top
             total[a:z] -= sb
             found = False
-            if not bad and o + total[lo:hi].max() <= cap:
+            if not (hat and (new + sizes[un]).max() > cap) and o + total[lo:hi].max() <= cap:
                 # only sections near b or its neighbours changed floor or least minimum offset
                 ra, rb = max(rlo[b], lo), min(rhi[b], hi)
                 least = np.minimum.reduceat(moeff[flat[ptr[ra]:ptr[rb]]], ptr[ra:rb] - ptr[ra])
                 if (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap:
-                    found = self._decompose(lo, hi, bufs, cand, o, p, b)
+                    keep = un_b != b
+                    found = self._decompose(lo, hi, bufs, (un_b[keep], un_p[keep]), o, p, b)
             floor[a:z] = old_floor
             total[a:z] += sb
-            for j, v in reversed(changes):
-                mo[j] = v
-                moeff[j] = v
+            moeff[un] = old
             asg[b] = -1
+            placed[b] = False
             moeff[b] = o
             if found:
                 return True

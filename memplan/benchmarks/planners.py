@@ -1,0 +1,174 @@
+"""Planners: arena against the lower bound, time and status, for every offset solver on a corpus.
+
+The corpus: google/minimalloc's eleven "challenging" CSV problems (``--minimalloc DIR``, read in
+place, never copied), the bundled examples, Llama-style decode and prefill graphs and random
+fan-out/join DAGs up to 5,000 tensors — each graph planned serially and on several streams
+(``graph_optimize``). Solvers: the baselines users compare against (ggml's allocator — serial only —
+and TFLite's greedy-by-size, ``size``), memplan's heuristics, the minimalloc-style ``search``,
+``cpsat`` and ``auto``. Every graph plan is verified by ``memplan.verify``; every CSV packing is
+checked for overlaps. Timings are wall-clock seconds on the machine that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+#: solvers run on every problem (exact ones get ``--time-limit``)
+DEFAULT_SOLVERS = ("ggml", "size", "greedy", "search", "cpsat", "auto")
+EXACT = ("search", "cpsat", "auto")
+
+
+def _default_minimalloc() -> str | None:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.normpath(os.path.join(root, "..", "shared", "data", "minimalloc"))
+    return path if os.path.isdir(path) else None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--minimalloc", metavar="DIR", default=_default_minimalloc(),
+                   help="google/minimalloc benchmark directory (with challenging/*.csv); default "
+                        "../shared/data/minimalloc next to the project, if it exists")
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+                   help="time limit of each exact solve in seconds (default 60)")
+    p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS),
+                   help=f"comma-separated solvers (default {','.join(DEFAULT_SOLVERS)})")
+    p.add_argument("--corpus", default="minimalloc,examples,llama,random",
+                   help="comma-separated parts: minimalloc, examples, llama, random (default all)")
+    p.add_argument("--sizes", default="500,2000,5000", help="random DAG sizes in nodes (default 500,2000,5000)")
+    p.add_argument("--layers", type=int, default=16, help="Llama decoder layers (default 16)")
+    p.add_argument("--streams", type=int, default=4, help="streams for the multi-stream schedules (default 4)")
+    p.add_argument("--only", default=None, help="comma-separated problem names to run (e.g. A,C,K)")
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    corpus = {c.strip() for c in args.corpus.split(",")}
+    only = {s.strip() for s in args.only.split(",")} if args.only else None
+    rows: list[dict] = []
+    _print_head()
+    if "minimalloc" in corpus and args.minimalloc:
+        rows += _minimalloc_rows(args.minimalloc, solvers, args.time_limit, only)
+    graphs = []
+    if "examples" in corpus:
+        from ..examples import bundled
+
+        graphs += [("examples", stem, g) for stem, g in bundled().items()]
+    if "llama" in corpus:
+        from ..examples import LlamaConfig, llama
+
+        for batch, kind in ((1, "decode"), (32, "prefill")):
+            g = llama(LlamaConfig(layers=args.layers, batch=batch, name=f"llama-{kind}"))
+            graphs.append(("llama", g.name, g))
+    if "random" in corpus:
+        from ..generators import fanout_join
+
+        for k, n in enumerate(int(x) for x in args.sizes.split(",") if x.strip()):
+            g = fanout_join(n, max_width=6, streams=args.streams, seed=k + 1)[0]
+            graphs.append(("random", g.name, g))
+    for part, name, g in graphs:
+        if only is not None and name not in only:
+            continue
+        rows += _graph_rows(part, name, g, solvers, args.time_limit, args.streams)
+    return rows
+
+
+def _minimalloc_rows(directory: str, solvers: list[str], time_limit: float, only) -> list[dict]:
+    from ..io.minimalloc import read_csv
+    from ..problem import find_collision
+    from ..solvers import SolveOptions, get_solver
+
+    chal = os.path.join(directory, "challenging")
+    if not os.path.isdir(chal):
+        chal = directory
+    rows = []
+    for fname in sorted(f for f in os.listdir(chal) if f.endswith(".csv")):
+        stem = fname[:-4]
+        name, _, cap = stem.partition(".")
+        if only is not None and name not in only:
+            continue
+        capacity = int(cap) if cap.isdigit() else None
+        table = read_csv(os.path.join(chal, fname))
+        runs = []
+        for s in solvers:
+            if s == "search" and capacity is not None:
+                runs.append(("search-fit", "search", True))  # minimalloc's task: any packing within capacity
+            runs.append((s, s, False))
+        for label, s, fit in runs:
+            problem = table.problem(capacity, feasible_only=fit)
+            t0 = time.perf_counter()
+            try:
+                sol = get_solver(s)(problem, SolveOptions(time_limit=time_limit if s in EXACT else None))
+            except Exception as exc:  # a benchmark row, not a crash: record why
+                _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
+                                 None, type(exc).__name__, time.perf_counter() - t0, capacity=capacity))
+                continue
+            secs = time.perf_counter() - t0
+            ok = find_collision(problem, sol.offsets) is None
+            status = sol.status if ok else "INVALID"
+            _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, sol.arena, problem.lower_bound,
+                             sol.info.get("bound", sol.lower_bound), status, secs, capacity=capacity,
+                             fits=sol.arena <= capacity if capacity else None, verified=ok))
+    return rows
+
+
+def _graph_rows(part: str, name: str, g, solvers: list[str], time_limit: float, streams: int) -> list[dict]:
+    from ..errors import MemplanError
+    from ..lifetimes import buffer_problem
+    from ..optimize import graph_optimize
+    from ..plan import assemble
+    from ..schedule import build_happens_before, serial_schedule
+    from ..solvers import SolveOptions, get_solver
+    from ..verify import verify
+
+    rows = []
+    for sched in (serial_schedule(g), graph_optimize(g, streams)):
+        hb = build_happens_before(g, sched)
+        problem = buffer_problem(g, hb)
+        for s in solvers:
+            t0 = time.perf_counter()
+            try:
+                sol = get_solver(s)(problem, SolveOptions(time_limit=time_limit if s in EXACT else None))
+            except MemplanError as exc:
+                _emit(rows, _row(part, name, len(problem), sched.num_streams, s, None, problem.lower_bound,
+                                 None, "n/a" if s == "ggml" else type(exc).__name__, time.perf_counter() - t0))
+                continue
+            secs = time.perf_counter() - t0
+            try:
+                verify(g, assemble(g, sched, problem, sol))
+                ok = True
+            except MemplanError:
+                ok = False
+            _emit(rows, _row(part, name, len(problem), sched.num_streams, s, sol.arena, problem.lower_bound,
+                             sol.info.get("bound", sol.lower_bound), sol.status if ok else "INVALID", secs,
+                             verified=ok))
+    return rows
+
+
+def _row(part, name, buffers, streams, solver, arena, lb, bound, status, secs, **extra) -> dict:
+    lb = int(lb or 0)
+    return {"corpus": part, "problem": name, "buffers": buffers, "streams": streams, "solver": solver,
+            "arena": arena, "lower_bound": lb, "proven_bound": int(bound) if bound is not None else None,
+            "ratio": round(arena / lb, 4) if arena is not None and lb else None, "status": status,
+            "seconds": round(secs, 3), **extra}
+
+
+_HEAD = (f"{'corpus':<10} {'problem':<22} {'bufs':>5} {'str':>3} {'solver':<10} {'arena':>11} "
+         f"{'lower bd':>11} {'arena/lb':>8} {'proven':>11} {'status':<9} {'seconds':>8}")
+
+
+def _print_head() -> None:
+    print(_HEAD)
+    print("-" * len(_HEAD), flush=True)
+
+
+def _emit(rows: list[dict], r: dict) -> None:
+    """Keep the row and print it at once (long runs show progress)."""
+    rows.append(r)
+    arena = "-" if r["arena"] is None else str(r["arena"])
+    ratio = "-" if r["ratio"] is None else f"{r['ratio']:.4f}"
+    proven = "-" if r["proven_bound"] is None else str(r["proven_bound"])
+    print(f"{r['corpus']:<10} {r['problem'][:22]:<22} {r['buffers']:>5} {r['streams']:>3} {r['solver']:<10} "
+          f"{arena:>11} {r['lower_bound']:>11} {ratio:>8} {proven:>11} {r['status']:<9} {r['seconds']:>8.2f}",
+          flush=True)

@@ -1,0 +1,51 @@
+"""``memplan bench planners`` on a small corpus: rows, verification, baselines, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from memplan.benchmarks import planners
+from memplan.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MINIMALLOC = os.path.join(ROOT, "..", "shared", "data", "minimalloc")
+
+
+def args(**kw) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    planners.add_arguments(p)
+    ns = p.parse_args([])
+    for k, v in kw.items():
+        setattr(ns, k, v)
+    return ns
+
+
+def test_examples_serial_and_multi_stream(capsys):
+    rows = planners.run(args(corpus="examples", solvers="ggml,size,greedy,auto", time_limit=2.0, minimalloc=None))
+    out = capsys.readouterr().out
+    assert "arena/lb" in out and "llama-tiny" in out
+    assert {r["streams"] for r in rows} >= {1} and max(r["streams"] for r in rows) > 1
+    for r in rows:
+        if r["solver"] == "ggml" and r["streams"] > 1:
+            assert r["status"] == "n/a" and r["arena"] is None  # ggml knows no streams
+        else:
+            assert r["verified"] and r["arena"] >= r["lower_bound"]
+    # auto with a time limit is never worse than the heuristics on the same schedule
+    by = {(r["problem"], r["streams"], r["solver"]): r for r in rows}
+    for (g, s, solver), r in by.items():
+        if solver == "auto":
+            assert r["arena"] <= min(by[(g, s, "size")]["arena"], by[(g, s, "greedy")]["arena"])
+
+
+def test_minimalloc_rows_and_json(tmp_path):
+    if not os.path.isdir(MINIMALLOC):
+        return  # the benchmark data lives outside the project; nothing to run here
+    out = tmp_path / "rows.json"
+    assert main(["bench", "planners", "--minimalloc", MINIMALLOC, "--corpus", "minimalloc", "--only", "A",
+                 "--solvers", "ggml,size", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["solver"] for r in rows] == ["ggml", "size"]
+    assert all(r["problem"] == "A" and r["capacity"] == 1048576 and r["verified"] for r in rows)
+    assert all(r["lower_bound"] == 1048576 for r in rows)
