@@ -143,6 +143,8 @@ def _validate(g: Graph) -> None:
         raise GraphError("graph 'name' must be a string")
     if not _is_int(g.alignment) or g.alignment <= 0 or g.alignment & (g.alignment - 1):
         raise GraphError(f"alignment {g.alignment!r} is not a positive power of two")
+    if g.alignment > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
+        raise GraphError(f"alignment {g.alignment} is absurd (over {MAX_TENSOR_BYTES} bytes)")
 
     tindex: dict[str, int] = {}
     for i, t in enumerate(g.tensors):

@@ -267,6 +267,12 @@ def test_alignment_not_power_of_two(alignment):
     bad(doc, "alignment", repr(alignment))
 
 
+def test_absurd_alignment():
+    doc = base()
+    doc["alignment"] = 1 << 70  # a power of two, but offsets would overflow int64
+    bad(doc, "alignment", "absurd")
+
+
 @pytest.mark.parametrize("cost", [-1, float("nan"), float("inf"), "fast"])
 def test_bad_cost(cost):
     doc = base()
