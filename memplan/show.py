@@ -31,6 +31,7 @@ def describe(plan: Plan, top: int = 10) -> str:
         if isinstance(v, dict) and k != "schedule":
             lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in v.items()))
     lines.extend(_schedule_lines(plan.solver.get("schedule")))
+    lines.extend(_stream_table(plan))
     placed = sorted((t for t in plan.tensors if t[1] is not None), key=lambda t: (-t[2], t[0]))
     if placed and top > 0:
         lines.append(f"largest tensors (of {len(placed)} in the arena):")
@@ -52,4 +53,24 @@ def _schedule_lines(block) -> list[str]:
                    + (f", budget {block['memory_budget']} B" if block.get("memory_budget") is not None else ""))
     out.append(f"scheduler    {block.get('method')} ({block.get('candidate')}), "
                f"{block.get('forks_given_back', 0)} fork(s) given back")
+    return out
+
+
+def _stream_table(plan: Plan) -> list[str]:
+    """Per stream: nodes, events it records and waits on, and its first and last node (multi-stream only)."""
+    if plan.streams <= 1:
+        return []
+    stream_of = dict(plan.order)
+    rows: dict[int, list] = {}
+    for nid, s in plan.order:
+        r = rows.setdefault(s, [0, 0, 0, nid, nid])
+        r[0] += 1
+        r[4] = nid
+    for a, b in plan.events:
+        rows[stream_of[a]][1] += 1
+        rows[stream_of[b]][2] += 1
+    out = ["per stream:", f"  {'stream':>6} {'nodes':>7} {'records':>8} {'waits':>6}  first .. last"]
+    for s in sorted(rows):
+        n, rec, wait, first, last = rows[s]
+        out.append(f"  {s:>6} {n:>7} {rec:>8} {wait:>6}  {first} .. {last}")
     return out

@@ -191,3 +191,20 @@ def test_tutorial_runs(tmp_path, monkeypatch, capsys):
         except ImportError:
             return
         exec(compile(python[2], "torch.py", "exec"), {})
+
+
+def test_show_prints_a_stream_table():
+    from memplan.show import describe
+
+    g = examples.fanout_join15()
+    p = _two_streams(g)
+    text = describe(p)
+    table = text.split("per stream:\n")[1].splitlines()
+    assert table[0].split()[:4] == ["stream", "nodes", "records", "waits"]
+    rows = {int(r.split()[0]): [int(x) for x in r.split()[1:4]] for r in table[1:3]}
+    stream_of = p.stream_of()
+    for s, (nodes, rec, wait) in rows.items():
+        assert nodes == sum(1 for v in stream_of.values() if v == s)
+        assert rec == sum(1 for a, _ in p.events if stream_of[a] == s)
+        assert wait == sum(1 for _, b in p.events if stream_of[b] == s)
+    assert "per stream:\n" not in describe(memplan.plan(g))  # serial plans keep the short summary
