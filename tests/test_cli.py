@@ -280,3 +280,23 @@ def test_subprocess_entry_point(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("memplan: error: ")
     assert "Traceback" not in r.stderr and not (tmp_path / "q.json").exists()
+
+
+def test_format_doc_worked_example_is_what_memplan_plan_writes(tmp_path, capsys):
+    """docs/format.md shows a graph and the plan ``memplan plan --streams 3`` writes for it: keep it true."""
+    text = open(os.path.join(ROOT, "docs", "format.md"), encoding="utf-8").read()
+    section = text[text.index("## Worked example"):]
+    blocks = [b.split("```", 1)[0] for b in section.split("```json\n")[1:3]]
+    graph_doc, shown = json.loads(blocks[0]), json.loads(blocks[1])
+    g = tmp_path / "qkv.json"
+    g.write_text(json.dumps(graph_doc))
+    out = tmp_path / "plan.json"
+    code, _, err = run(capsys, "plan", str(g), "-o", str(out), "--streams", "3", "-q")
+    assert code == 0, err
+    written = json.loads(out.read_text())
+    for key in ("format", "graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order",
+                "events", "tensors"):
+        assert written[key] == shown[key], key
+    assert written["solver"]["name"] == shown["solver"]["name"]
+    code, stdout, _ = run(capsys, "verify", str(g), str(out))
+    assert code == 0 and stdout.strip() == f"{out}: safe"
