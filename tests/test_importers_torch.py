@@ -127,3 +127,25 @@ def test_compare_prints_json_without_cuda(capsys):
     row = json.loads(capsys.readouterr().out.strip())
     assert row["model"] == "mlp" and row["memplan_arena_bytes"] >= row["memplan_lower_bound_bytes"] > 0
     assert row["torch_activation_bytes"] is None and row["input_bytes"] == 2 * 1024 * 4
+
+
+class MoreViews(nn.Module):
+    def forward(self, x):
+        e = x[:, :1].expand(4, 8)          # slice then expand: stride-0 view, a few bytes wide
+        s = x.unsqueeze(0).squeeze(0)      # unsqueeze/squeeze round trip
+        r = x.select(0, 2)                 # one row
+        return (e * 2).sum() + s.sum() + r.sum() + x.reshape(32).sum()
+
+
+def test_expand_squeeze_select_reshape_are_views():
+    g = memplan.from_torch(MoreViews(), (torch.randn(4, 8),))
+    t = {x.id: x for x in g.tensors}
+    views = {x.id: x for x in g.tensors if x.view_of is not None}
+    assert {"expand", "unsqueeze", "squeeze", "select", "reshape"} <= set(views)
+    assert t["expand"].view_of == "slice_1" and t["expand"].size == (3 * 8 + 1) * 4
+    assert (t["select"].view_of, t["select"].view_offset, t["select"].size) == ("x", 2 * 8 * 4, 8 * 4)
+    assert t["reshape"].view_of == "x" and t["reshape"].size == 32 * 4
+    for v in views.values():
+        parent = t[v.view_of]
+        assert v.view_offset + v.size <= parent.size
+    memplan.verify(g, memplan.plan(g))
