@@ -40,10 +40,14 @@ class Simulation:
 
 
 def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | None = None) -> Simulation:
-    """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order."""
+    """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order.
+
+    Without a ``cost_model``: the default one, with the event latency the plan was scheduled for
+    (its solver block's ``schedule.event_us``) when the plan records one, so the makespan reproduces.
+    """
     from .optimize.cost import CostModel
 
-    model = cost_model if cost_model is not None else CostModel()
+    model = cost_model if cost_model is not None else CostModel(**_recorded_event_us(plan))
     if isinstance(plan, Schedule):
         order = list(plan.order)
         streams = list(plan.streams)
@@ -73,3 +77,11 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
         num_events=len(waits),
         event_us=float(model.event_us),
     )
+
+
+def _recorded_event_us(plan: Plan | Schedule) -> dict[str, float]:
+    block = plan.solver.get("schedule") if isinstance(plan, Plan) else None
+    e = block.get("event_us") if isinstance(block, dict) else None
+    if isinstance(e, (int, float)) and not isinstance(e, bool) and 0 <= e < float("inf"):
+        return {"event_us": float(e)}
+    return {}

@@ -171,25 +171,37 @@ def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
 
 
 def fit_budget(graph: Graph, opt: Optimized, budget: int, arena_of: Callable[[Schedule], int],
-               max_events: int | None = None, max_plans: int = 64) -> Reduced:
+               max_events: int | None = None, max_give_back_plans: int = 24) -> Reduced:
     """The fastest candidate whose planned arena fits ``budget`` (and ``max_events``).
 
-    ``arena_of(schedule)`` plans a schedule and returns its arena (the caller's solver); at most
-    ``max_plans`` candidates are planned before falling back to the serial order. Raises
-    ``BudgetError`` when even the serial plan does not fit.
+    ``arena_of(schedule)`` plans a schedule and returns its arena (the caller's solver). The
+    optimizer's own candidates (every stream count and strategy, serial last) are planned fastest
+    first until one fits; then fork give-backs faster than that one are tried (at most
+    ``max_give_back_plans`` plans). Raises ``BudgetError`` when even the serial plan does not fit.
     """
     first = Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen) if max_events is None else \
         limit_events(graph, opt, max_events)
     if arena_of(first.schedule) <= budget:
         return first
     pool = candidate_pool(graph, opt, max_events)
-    for r in pool[:max_plans]:
+    own = [r for r in pool if r.forks_total == 0]
+    found: Reduced | None = next((r for r in own if arena_of(r.schedule) <= budget), None)
+    limit = found.makespan_us if found is not None else float("inf")
+    tried = 0
+    for r in pool:
+        if r.forks_total == 0 or r.name == "serial":
+            continue
+        if r.makespan_us >= limit or tried >= max_give_back_plans:
+            break
+        tried += 1
         if arena_of(r.schedule) <= budget:
-            return r
-    serial = Reduced(serial_schedule(graph), opt.serial_us, len(find_forks(graph, opt, opt.schedule)),
-                     len(find_forks(graph, opt, opt.schedule)), "serial")
-    a = arena_of(serial.schedule)
+            found = r
+            break
+    if found is not None:
+        return found
+    serial = serial_schedule(graph)
+    a = arena_of(serial)
     if a <= budget:
-        return serial
+        return Reduced(serial, opt.serial_us, 0, 0, "serial")
     raise BudgetError(f"graph {graph.name!r}: even the serial plan needs an arena of {a} B, over the memory "
                       f"budget of {budget} B")

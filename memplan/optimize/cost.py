@@ -19,7 +19,7 @@ from ..graph import Graph
 #: ops that only reinterpret memory (ggml views): no kernel runs, so they cost nothing
 VIEW_OPS = frozenset({"VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE", "NONE", "NOP"})
 #: the default latency of one cross-stream dependency (record + wait), microseconds
-DEFAULT_EVENT_US = 1.0
+DEFAULT_EVENT_US = 2.0
 
 
 @runtime_checkable
