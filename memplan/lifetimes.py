@@ -179,10 +179,37 @@ def last_access_time(hb: HappensBefore, lt: Lifetimes) -> np.ndarray:
     return out
 
 
-def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None) -> BufferProblem:
-    """The graph's planning problem: one buffer per arena root, HB conflicts, in-place pairs."""
+def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray) -> Lifetimes:
+    """Only the buffers where ``keep`` (a bool per buffer) holds, renumbered in their order.
+
+    Multi-device plans (devices.py) solve one arena per device from one happens-before relation:
+    each device's problem is the lifetimes of its own roots.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    sel = np.flatnonzero(keep)
+    new = np.full(len(lt.roots), -1, dtype=np.int64)
+    new[sel] = np.arange(len(sel))
+    counts = np.diff(lt.acc_ptr)
+    owners = np.repeat(np.arange(len(lt.roots)), counts)
+    acc_ptr = np.concatenate([[0], np.cumsum(counts[sel])]).astype(np.int64)
+    return Lifetimes(
+        roots=lt.roots[sel], acc_ptr=acc_ptr, acc_nodes=lt.acc_nodes[keep[owners]],
+        has_start=lt.has_start[sel], has_end=lt.has_end[sel], first=lt.first[sel], last=lt.last[sel],
+        visible=lt.visible[sel], live_from=lt.live_from[sel], lower=lt.lower[sel], upper=lt.upper[sel],
+        compatible=tuple((int(new[a]), int(new[b]), n) for a, b, n in lt.compatible if keep[a] and keep[b]),
+    )
+
+
+def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
+                   roots=None) -> BufferProblem:
+    """The graph's planning problem: one buffer per arena root, HB conflicts, in-place pairs.
+
+    ``roots`` (graph tensor indices), when given, keeps only those roots' buffers (one device's arena).
+    """
     if lt is None:
         lt = compute_lifetimes(graph, hb)
+    if roots is not None:
+        lt = restrict_lifetimes(lt, np.isin(lt.roots, np.fromiter(roots, dtype=np.int64)))
     sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
     serial = hb.num_streams == 1
     order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end, last_access_time(hb, lt))

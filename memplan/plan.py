@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SolverError
+from .errors import ScheduleError, SolverError
 from .graph import Graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
@@ -35,6 +35,8 @@ def plan(
     memory_budget: int | None = None,
     max_events: int | None = None,
     cost_model=None,
+    devices: int | None = None,
+    device_capacity: int | None = None,
 ) -> Plan:
     """Plan arena offsets for ``graph`` under ``schedule`` (default: the serial schedule).
 
@@ -44,11 +46,27 @@ def plan(
     gives concurrency back until the arena fits (BudgetError if even serial does not); ``max_events``
     caps the events. A ``schedule`` given explicitly wins over ``streams``. The solver block's
     ``"schedule"`` entry reports simulated makespans and serial vs concurrent arenas.
+    ``devices`` > 1 splits the graph into pipeline stages, one arena per device (``memplan.devices``;
+    the plan then refers to the split graph, ``memplan.devices.plan_devices`` returns both);
+    ``device_capacity`` bounds each device's weights plus arena (BudgetError naming the device).
     """
     from .optimize.pipeline import choose_and_plan
 
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
+        raise ScheduleError(f"devices must be a positive integer, not {devices!r}")
+    if devices is not None and devices > 1:
+        from .devices import plan_devices
+
+        if schedule is not None or memory_budget is not None:
+            raise ScheduleError("devices > 1 plans its own per-device schedules: give neither a schedule nor "
+                                "a memory_budget (use device_capacity)")
+        split, result = plan_devices(graph, devices, solver=solver, options=options, streams=streams,
+                                     max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
+        if check:
+            verify(split.graph, result)
+        return result
 
     def solve(sched: Schedule) -> Plan:
         hb = build_happens_before(graph, sched)
@@ -61,6 +79,10 @@ def plan(
                              max_events=max_events, cost_model=cost_model)
     if check:
         verify(graph, result)
+    if device_capacity is not None:
+        from .devices import check_capacity
+
+        check_capacity(graph, result, device_capacity)
     return result
 
 

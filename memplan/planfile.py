@@ -31,6 +31,13 @@ class Plan:
     tensors: tuple[tuple[str, int | None, int], ...]
     solver: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: multi-device plans (docs/format.md "Multi-device plans"): the device count, the device of each
+    #: ``order`` entry and of each ``tensors`` entry (parallel tuples), and each device's arena bytes.
+    #: Emitted only when ``devices > 1``, so single-device plans keep their exact bytes.
+    devices: int = 1
+    node_devices: tuple[int, ...] = ()
+    tensor_devices: tuple[int, ...] = ()
+    device_arena_bytes: tuple[int, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -58,6 +65,8 @@ class Plan:
             "tensors": [{"id": t, "offset": o, "size": s} for t, o, s in self.tensors],
             "solver": solver,
         })
+        if self.devices > 1:
+            doc = _with_devices(doc, self)
         return doc
 
     def to_json(self, *, timings: bool = False) -> str:
@@ -93,7 +102,8 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     except (KeyError, TypeError) as exc:
         raise PlanFormatError(f"{source}: malformed order/events/tensors entry (missing {exc})") from None
     known = {"format", "graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order",
-             "events", "tensors", "solver"}
+             "events", "tensors", "solver", "devices", "device_arena_bytes"}
+    devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
     return Plan(
         graph=str(doc.get("graph", "")),
         alignment=need("alignment", int),
@@ -105,7 +115,46 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         tensors=tensors,
         solver=doc.get("solver") if isinstance(doc.get("solver"), dict) else {},
         extra={k: v for k, v in doc.items() if k not in known},
+        devices=devices, node_devices=node_devices, tensor_devices=tensor_devices,
+        device_arena_bytes=device_arena,
     )
+
+
+def _with_devices(doc: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """``doc`` with the multi-device fields: ``devices`` and ``device_arena_bytes`` after ``streams``,
+    a ``device`` in every order and tensor entry (a missing one is written as -1, which verify rejects)."""
+    nd, td = plan.node_devices, plan.tensor_devices
+    for k, e in enumerate(doc["order"]):
+        e["device"] = nd[k] if k < len(nd) else -1
+    for k, e in enumerate(doc["tensors"]):
+        e["device"] = td[k] if k < len(td) else -1
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out[key] = value
+        if key == "streams":
+            out["devices"] = plan.devices
+            out["device_arena_bytes"] = list(plan.device_arena_bytes)
+    return out
+
+
+def _read_devices(doc: dict[str, Any], source: str):
+    """The multi-device fields of a plan document (defaults: one device, nothing per entry)."""
+    devices = doc.get("devices", 1)
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+        raise PlanFormatError(f"{source}: field 'devices' is not a positive integer ({devices!r})")
+    if devices == 1:
+        return 1, (), (), ()
+    arenas = doc.get("device_arena_bytes")
+    if not isinstance(arenas, list) or len(arenas) != devices:
+        raise PlanFormatError(f"{source}: field 'device_arena_bytes' must list {devices} byte counts")
+    device_arena = tuple(_int(a, f"device_arena_bytes[{d}]") for d, a in enumerate(arenas))
+    try:
+        node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}") for e in doc["order"])
+        tensor_devices = tuple(_int(e["device"], f"device of tensor {e.get('id')!r}") for e in doc["tensors"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise PlanFormatError(f"{source}: a multi-device plan needs a 'device' in every order and tensor entry "
+                              f"(missing {exc})") from None
+    return devices, node_devices, tensor_devices, device_arena
 
 
 def _int(v: Any, what: str) -> int:

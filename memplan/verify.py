@@ -90,6 +90,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
             if other not in inside and stream[other] == s:
                 bad(1, f"fusion group {gname!r} is interrupted by {nodes[other].id!r} on stream {s}")
                 break
+    tdev = _device_findings(graph, plan, bad) if plan.devices > 1 else None
 
     # ---- happens-before: vector clocks rebuilt from scratch ------------------------------------
     # clocks are indexed by the streams the order uses, renumbered densely: a plan naming stream
@@ -164,6 +165,9 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
             bad(4, f"tensor {tensor.id!r} offset {off} is not a non-negative multiple of alignment {align}")
         if off + tensor.size > plan.arena_bytes:
             bad(4, f"tensor {tensor.id!r} [{off}, {off + tensor.size}) ends past arena_bytes {plan.arena_bytes}")
+        elif tdev is not None and off + tensor.size > plan.device_arena_bytes[tdev[t]]:
+            bad(4, f"tensor {tensor.id!r} [{off}, {off + tensor.size}) ends past device {tdev[t]}'s arena of "
+                   f"{plan.device_arena_bytes[tdev[t]]} bytes")
     if plan.lower_bound_bytes > plan.arena_bytes:
         bad(4, f"lower_bound_bytes {plan.lower_bound_bytes} exceeds arena_bytes {plan.arena_bytes}: "
                "the bound is false")
@@ -236,11 +240,14 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
     def first_pos(r: int) -> int:
         return -1 if r in starts else min((pos[a] for a in acc.get(r, ())), default=N)
 
-    roots.sort(key=lambda r: (first_pos(r), r))
+    roots.sort(key=lambda r: (0 if tdev is None else tdev[r], first_pos(r), r))
     seg_start: list[int] = []
     seg_end: list[int] = []
     seg_owner: list[int] = []
+    painting = 0
     for b in roots:
+        if tdev is not None and tdev[b] != painting:  # one arena per device: a fresh painting
+            painting, seg_start, seg_end, seg_owner = tdev[b], [], [], []
         lo = offset[b]
         hi = lo + graph.tensors[b].size
         i = bisect_right(seg_start, lo) - 1
@@ -263,6 +270,55 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
             new_s.append(hi); new_e.append(seg_end[j - 1]); new_o.append(seg_owner[j - 1])  # noqa: E702
         seg_start[i:j], seg_end[i:j], seg_owner[i:j] = new_s, new_e, new_o
     return out
+
+
+def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
+    """Multi-device plans: each stream runs on one device (rule 1); every tensor has a device, views
+    share their root's, and a node touches only its own device's tensors except a ``COPY`` (rule 4).
+    Returns each tensor's device (by graph index), or None when the plan does not give them all."""
+    D = plan.devices
+    if len(plan.device_arena_bytes) != D:
+        bad(4, f"plan has {D} devices but {len(plan.device_arena_bytes)} device_arena_bytes")
+        return None
+    for d, a in enumerate(plan.device_arena_bytes):
+        if a > plan.arena_bytes:
+            bad(4, f"device {d}'s arena of {a} bytes exceeds arena_bytes {plan.arena_bytes}")
+    if len(plan.node_devices) != len(plan.order) or len(plan.tensor_devices) != len(plan.tensors):
+        bad(4, "a multi-device plan needs a device for every order entry and every tensor")
+        return None
+    ndev = [0] * len(graph.nodes)
+    stream_dev: dict[int, tuple[int, str]] = {}
+    for (nid, s), d in zip(plan.order, plan.node_devices):
+        if not 0 <= d < D:
+            bad(1, f"node {nid!r} runs on device {d}, outside 0..{D - 1}")
+            continue
+        if nid in graph.node_index:
+            ndev[graph.node_index[nid]] = d
+        other = stream_dev.setdefault(s, (d, nid))
+        if other[0] != d:
+            bad(1, f"stream {s} runs {other[1]!r} on device {other[0]} and {nid!r} on device {d}: a stream "
+                   "belongs to one device")
+    tdev = [0] * len(graph.tensors)
+    for (tid, _off, _size), d in zip(plan.tensors, plan.tensor_devices):
+        t = graph.tensor_index.get(tid)
+        if t is None:
+            continue
+        if not 0 <= d < D:
+            bad(4, f"tensor {tid!r} lives on device {d}, outside 0..{D - 1}")
+            return None
+        tdev[t] = d
+    for t, tensor in enumerate(graph.tensors):
+        if tdev[t] != tdev[graph.root[t]]:
+            bad(4, f"view {tensor.id!r} is on device {tdev[t]} but its root "
+                   f"{graph.tensors[graph.root[t]].id!r} is on device {tdev[graph.root[t]]}")
+    for ni, node in enumerate(graph.nodes):
+        if node.op == "COPY":
+            continue
+        for t in graph.node_inputs[ni] + graph.node_outputs[ni]:
+            if tdev[graph.root[t]] != ndev[ni]:
+                bad(4, f"node {node.id!r} on device {ndev[ni]} accesses {graph.tensors[t].id!r} on device "
+                       f"{tdev[graph.root[t]]} (only a COPY node may cross devices)")
+    return tdev
 
 
 def _writers(graph: Graph, t: int) -> list[int]:

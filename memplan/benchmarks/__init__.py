@@ -11,4 +11,5 @@ SUITES = {
     "planners": "planners",   # issue 5: planners vs lower bound on minimalloc CSVs, examples, generated graphs
     "schedule": "schedule",   # issue 4: graph_optimize speedups, streams, events, arenas vs baselines
     "scale": "scale",         # issue 3: plan time and peak memory on 100k-node / 1M-tensor graphs
+    "devices": "devices",     # issue 8: pipeline splits over 2/4 GPUs: per-device arenas, balance, copy bytes
 }

@@ -1,0 +1,84 @@
+"""Devices: pipeline splits of the bundled Llama graphs over 2 and 4 GPUs (CPU only, no GPU needed).
+
+Per model and device count: the stage costs and their balance (max / mean, 1.0 is perfect), each
+device's weights and arena next to the one-device arena, the bytes copied between devices per step,
+the cross-device events, and the simulated step time of the split plan vs one device (a pipeline of
+one request runs its stages one after another, so a split buys capacity, not speed: the simulated
+time shows what the copies and events cost). Plan time is one core, wall clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+MODELS = ("1b-decode", "1b-prefill", "8b-decode", "8b-prefill", "tiny")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", nargs="+", default=["1b-decode", "1b-prefill", "8b-decode", "8b-prefill"],
+                   choices=MODELS, help="Llama graphs (prefill: 32 tokens)")
+    p.add_argument("--devices", type=int, nargs="+", default=[2, 4], metavar="N")
+    p.add_argument("--streams", default=None, help="per-device streams (N or auto; default serial)")
+    p.add_argument("--solver", default="auto")
+
+
+def model_graph(name: str):
+    from ..examples import LLAMA_1B, LLAMA_8B, LLAMA_TINY, llama
+
+    size, _, mode = name.partition("-")
+    cfg = {"1b": LLAMA_1B, "8b": LLAMA_8B, "tiny": LLAMA_TINY}[size]
+    batch = 32 if mode == "prefill" else 1
+    from dataclasses import replace
+
+    return llama(replace(cfg, batch=batch, name=f"llama-{size}")), f"llama-{size}-{mode or 'decode'}"
+
+
+def measure(graph, label: str, n: int, *, streams=None, solver: str = "auto", single=None) -> dict:
+    from .. import plan as plan_one
+    from ..devices import plan_devices
+
+    single = single if single is not None else plan_one(graph, solver=solver, streams=streams)
+    t = time.perf_counter()
+    split, p = plan_devices(graph, n, solver=solver, streams=streams)
+    seconds = time.perf_counter() - t
+    info = p.solver["split"]
+    return {
+        "model": label, "devices": n, "nodes": len(graph.nodes), "split_nodes": len(split.graph.nodes),
+        "stage_cost_us": [round(c, 1) for c in split.stage_cost_us], "balance": round(split.balance, 4),
+        "weight_bytes": list(split.weight_bytes), "device_arena_bytes": list(p.device_arena_bytes),
+        "single_arena_bytes": single.arena_bytes, "copies": split.copies, "copy_bytes": split.copy_bytes,
+        "cross_events": info["cross_device_events"], "events": len(p.events), "streams": p.streams,
+        "makespan_us": info["makespan_us"],
+        "single_makespan_us": single.solver.get("schedule", {}).get("makespan_us", info["serial_makespan_us"]),
+        "plan_s": round(seconds, 3),
+    }
+
+
+def _mib(b: int) -> str:
+    return f"{b / (1 << 20):.2f}"
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    streams = args.streams
+    if streams is not None and streams != "auto":
+        streams = int(streams)
+    from .. import plan as plan_one
+
+    rows = []
+    print(f"{'model':<18} {'dev':>3} {'balance':>7} {'stage cost us':>28} {'weights GiB/dev':>22} "
+          f"{'arena MiB/dev':>24} {'1-dev MiB':>9} {'copy KiB':>9} {'x-ev':>4} {'step us':>9} {'1-dev us':>9} "
+          f"{'plan s':>6}")
+    for name in args.models:
+        graph, label = model_graph(name)
+        single = plan_one(graph, solver=args.solver, streams=streams)
+        for n in args.devices:
+            row = measure(graph, label, n, streams=streams, solver=args.solver, single=single)
+            rows.append(row)
+            costs = "/".join(f"{c:.0f}" for c in row["stage_cost_us"])
+            weights = "/".join(f"{w / (1 << 30):.2f}" for w in row["weight_bytes"])
+            arenas = "/".join(_mib(a) for a in row["device_arena_bytes"])
+            print(f"{label:<18} {n:>3} {row['balance']:>7.3f} {costs:>28} {weights:>22} {arenas:>24} "
+                  f"{_mib(row['single_arena_bytes']):>9} {row['copy_bytes'] / 1024:>9.1f} {row['cross_events']:>4} "
+                  f"{row['makespan_us']:>9.1f} {row['single_makespan_us']:>9.1f} {row['plan_s']:>6.2f}", flush=True)
+    return rows
