@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from .devices import DeviceSplit, plan_devices, split_devices
 from .errors import (
                      BudgetError,
                      GraphError,
@@ -48,3 +49,4 @@ def from_torch(module, example_inputs=(), **kwargs) -> Graph:
 
 
 __all__ += ["from_torch"]
+__all__ += ["DeviceSplit", "plan_devices", "split_devices"]
