@@ -50,7 +50,7 @@ def measure_bandwidth(nbytes: int = 1 << 31, reps: int = 10) -> float:
     return 2 * nbytes / statistics.median(times)
 
 
-def bench_config(lib, name: str, batch: int, *, steps: int, rounds: int, eager_steps: int, bandwidth: float,
+def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, eager_steps: int, bandwidth: float,
                  torch_peer: bool, log=print) -> dict:
     from .executor import Executor
 
@@ -66,17 +66,19 @@ def bench_config(lib, name: str, batch: int, *, steps: int, rounds: int, eager_s
             log(f"  graph_optimize failed: {exc!r}")
     inputs = L.make_inputs(cfg, seed=1)
     t0 = time.perf_counter()
-    base = Executor(g, plans["serial"], inputs=inputs, random_weights_seed=1, library=lib)
+    base = Executor(g, plans["serial"], inputs=inputs, random_weights_seed=1, library=libs[""])
     exes = {"serial": base}
-    for k, p in plans.items():
-        if k != "serial":
-            exes[k] = Executor(g, p, inputs=inputs, library=lib, weights_from=base)
+    for suffix, lib in libs.items():
+        for k, p in plans.items():
+            if k + suffix not in exes:
+                exes[k + suffix] = Executor(g, p, inputs=inputs, library=lib, weights_from=base)
     log(f"  setup {time.perf_counter() - t0:.1f}s; arenas " +
         ", ".join(f"{k}={p.arena_bytes}" for k, p in plans.items()))
     # modes: (label, executor key, eager|graph)
-    modes = [("1 stream eager", "serial", "eager"), ("1 stream graph", "serial", "graph")]
-    modes += [(f"{k} graph", k, "graph") for k in plans if k != "serial"]
-    modes += [(f"{k} eager", k, "eager") for k in plans if k != "serial"]
+    modes = [("1 stream eager", "serial", "eager")]
+    for suffix in libs:
+        modes += [(f"{'1 stream' if k == 'serial' else k} graph{suffix}", k + suffix, "graph") for k in plans]
+    modes += [("multi_hand eager", "multi_hand", "eager")]
     for _, k, m in modes:
         if m == "graph" and exes[k]._graph_exec is None:
             exes[k].capture()
@@ -100,9 +102,9 @@ def bench_config(lib, name: str, batch: int, *, steps: int, rounds: int, eager_s
             "ms_spread": [round(min(samples[lab]), 4), round(max(samples[lab]), 4)],
             "tokens_per_s": round(batch / (ms / 1e3), 1),
             "roofline_fraction": round(wbytes / bandwidth / (ms / 1e3), 4),
-            "arena_bytes": plans[k].arena_bytes,
-            "streams": plans[k].streams,
-            "events": len(plans[k].events),
+            "arena_bytes": plans[k.split("+")[0]].arena_bytes,
+            "streams": plans[k.split("+")[0]].streams,
+            "events": len(plans[k.split("+")[0]].events),
         }
     for ex in reversed(list(exes.values())):
         ex.free()
@@ -114,9 +116,12 @@ def bench_config(lib, name: str, batch: int, *, steps: int, rounds: int, eager_s
         "same_logits_as_serial": same, "logits_finite": finite,
         "modes": res_modes,
     }
-    g1 = res_modes["1 stream graph"]["ms_per_step"]
-    out["multi_vs_single_graph_speedup"] = {
-        lab: round(g1 / v["ms_per_step"], 4) for lab, v in res_modes.items() if lab.startswith("multi") and "graph" in lab}
+    out["multi_vs_single_graph_speedup"] = {}
+    for suffix in libs:
+        g1 = res_modes[f"1 stream graph{suffix}"]["ms_per_step"]
+        for lab, v in res_modes.items():
+            if lab.startswith("multi") and lab.endswith(f"graph{suffix}"):
+                out["multi_vs_single_graph_speedup"][lab] = round(g1 / v["ms_per_step"], 4)
     if torch_peer:
         out["torch"] = run_torch_peer(name, batch, steps=steps, rounds=rounds, log=log)
         if "graph" in out["torch"]:
@@ -163,12 +168,15 @@ def main(argv=None) -> int:
     ap.add_argument("--eager-steps", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median over them)")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--pdl", action="store_true",
+                    help="also time programmatic-dependent-launch graphs (an experiment: not shown race-free)")
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
     from .kernels import KernelLibrary
 
     t0 = time.perf_counter()
     lib = KernelLibrary()
+    libs = {"": lib, "+pdl": lib.with_pdl(True)} if args.pdl else {"": lib}
     import pycuda.driver as cuda
 
     dev = cuda.Context.get_device()
@@ -179,7 +187,7 @@ def main(argv=None) -> int:
     for name in args.configs.split(","):
         for b in (int(x) for x in args.batches.split(",")):
             print(f"{name} batch {b}", flush=True)
-            r = bench_config(lib, name, b, steps=args.steps, rounds=args.rounds, eager_steps=args.eager_steps,
+            r = bench_config(libs, name, b, steps=args.steps, rounds=args.rounds, eager_steps=args.eager_steps,
                              bandwidth=bw, torch_peer=not args.no_torch)
             results.append(r)
             print(json.dumps({k: r[k] for k in ("multi_vs_single_graph_speedup", "same_logits_as_serial")}), flush=True)

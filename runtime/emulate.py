@@ -89,7 +89,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
                 dv[iv[r]] = sv[r].astype(np.float16)
     elif k == "attn_kq_f16":
         K, q, out, n_kv, G, heads, D, scale = a
-        BH = ln.grid[1]
+        BH = ln.grid[1] // G * heads
         Kv = mem.view(K, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)
         qv = _f32(mem, q, BH * D).reshape(BH, D)
         g = (np.arange(BH) % heads) // (heads // G)

@@ -73,17 +73,24 @@ class Executor:
     def __init__(self, graph: Graph, plan: Plan, *, weights: Mapping[str, np.ndarray] | None = None,
                  inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  library: KernelLibrary | None = None, check_plan: bool = True,
-                 weights_from: Executor | None = None):
+                 weights_from: Executor | None = None, pdl_policy: str = "chain"):
         """``weights``: host arrays per weight tensor (others get random f16 / 1.0 f32 values on the
         device when ``random_weights_seed`` is given, else zeros). ``check_plan=False`` runs a plan that
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
-        another executor's weights and cache (same graph) instead of allocating them again."""
+        another executor's weights and cache (same graph) instead of allocating them again.
+        ``pdl_policy`` (kernels of a PDL library only): "chain" launches a kernel with programmatic
+        serialization only when the previous operation on its stream was a kernel launch (not a copy,
+        memset or event wait); "always" uses it for every kernel, which the device showed to race
+        (kept for the diagnostic in the GPU tests)."""
         import pycuda.driver as cuda
 
         self.cuda = cuda
         if check_plan:
             memplan.verify(graph, plan)
         self.graph, self.plan = graph, plan
+        if pdl_policy not in ("chain", "always"):
+            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'chain' or 'always'")
+        self.pdl_always = pdl_policy == "always"
         self.lib = library or KernelLibrary()
         offsets = plan.offsets()
         self.arena_bytes = max(int(plan.arena_bytes), 256)
@@ -197,15 +204,21 @@ class Executor:
             s.wait_for_event(self._fork)
         rng = random.Random(jitter.seed) if jitter is not None else None
         lib = self.lib
-        spin = lib.funcs["spin"]
+        # PDL only kernel -> kernel on one stream: the first kernel after a copy, memset or event wait
+        # is launched plainly, so it fully waits for that operation
+        after_kernel = [self.pdl_always] * len(self.streams)
         for nid, si in self.plan.order:
             st = self.streams[si]
             for ev in self._waits.get(nid, ()):
                 st.wait_for_event(ev)
+                after_kernel[si] = self.pdl_always
             if rng is not None and rng.random() < jitter.prob:
-                spin.prepared_async_call((1, 1, 1), (1, 1, 1), st, rng.randrange(jitter.max_cycles))
+                lib.launch(Launch("spin", (1, 1, 1), (1, 1, 1), (rng.randrange(jitter.max_cycles),)), st,
+                           pdl=after_kernel[si])
+                after_kernel[si] = True
             for ln in self.node_launches[nid]:
-                lib.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, st, *ln.args)
+                lib.launch(ln, st, pdl=after_kernel[si])
+                after_kernel[si] = True
             for ev in self._records.get(nid, ()):
                 ev.record(st)
         for i, s in enumerate(self.streams[1:], start=1):

@@ -72,8 +72,12 @@ def _ew_grid(n: int, block: int = 256) -> tuple[int, int, int]:
     return (max(1, min(math.ceil(n / block), 8192)), 1, 1)
 
 
-def gemv_rows_per_block(n_rows: int, num_sms: int) -> int:
-    """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead)."""
+def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
+    """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead);
+    large matrices of moderate N (8B's FFN) stream best at 2 rows per block (measured on an H100,
+    docs/runtime.md)."""
+    if n_rows * k >= 32 * 2**20 and n_rows <= 16384:
+        return 2
     for rpb in (8, 4, 2):
         if math.ceil(n_rows / rpb) >= 2 * num_sms:
             return rpb
@@ -83,7 +87,7 @@ def gemv_rows_per_block(n_rows: int, num_sms: int) -> int:
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
     """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive."""
     if M == 1 and K % 8 == 0:
-        rpb = gemv_rows_per_block(N, num_sms)
+        rpb = gemv_rows_per_block(N, num_sms, K)
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
         return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
@@ -203,39 +207,96 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int) -> Launch:
             p = graph.producer[graph.tensor_index[b]]
             kq = not (p >= 0 and graph.nodes[p].op == "SOFT_MAX")
             kqv = not kq
+        if (kq or kqv) and D % 8:
+            raise KernelError(f"node {node.id!r}: head dim {D} must be a multiple of 8")
         if kq:
-            return Launch("attn_kq_f16", (math.ceil(R / 8), B * heads, 1), (256, 1, 1),
+            return Launch("attn_kq_f16", (math.ceil(R / 8), B * G, 1), (256, 1, 1),
                           (addr(a), addr(b), addr(y), R, G, heads, D, 1.0 / math.sqrt(D)))
         if kqv:
-            d2 = D // 2
-            if D % 2 or d2 > 1024:
-                raise KernelError(f"node {node.id!r}: head dim {D} must be even and at most 2048")
-            block = (1024 // d2) * d2
-            return Launch("attn_kqv_f16", (B * heads, 1, 1), (block, 1, 1),
+            d8 = D // 8
+            if d8 > 1024:
+                raise KernelError(f"node {node.id!r}: head dim {D} is over 8192")
+            return Launch("attn_kqv_f16", (B * heads, 1, 1), ((1024 // d8) * d8, 1, 1),
                           (addr(a), addr(b), addr(y), R, G, heads, D))
     raise KernelError(f"node {node.id!r}: no MUL_MAT kernel for shapes {sa} x {sb} -> {sy}")
 
 
-class KernelLibrary:
-    """The compiled kernels (pycuda SourceModule, built for this device's arch) with prepared calls."""
+_CTYPES = {"P": "c_void_p", "i": "c_int", "q": "c_longlong", "Q": "c_ulonglong", "f": "c_float"}
 
-    def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE):
+
+class KernelLibrary:
+    """The compiled kernels (one cubin for this device's arch) and how to launch them.
+
+    ``pdl=False``: pycuda prepared calls. ``pdl=True``: ``cuLaunchKernelEx`` (cuda.bindings) with
+    programmatic stream serialization, so on Hopper each kernel's launch overlaps its predecessor's tail
+    (the kernels wait for their predecessor with ``griddepcontrol.wait``; see llama.cu); CUDA graph
+    capture keeps these as programmatic edges.
+    """
+
+    def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE, *, pdl: bool = False):
         import pycuda.autoprimaryctx  # noqa: F401  (retains and pushes the primary context once)
         import pycuda.driver as cuda
-        from pycuda.compiler import SourceModule
+        from pycuda.compiler import compile as nvcc_compile
 
         dev = cuda.Context.get_device()
         if arch is None:
             major, minor = dev.compute_capability()
             arch = f"sm_{major}{minor}"
         self.arch = arch
+        self.pdl = pdl
         self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
-        self.module = SourceModule(source.read_text(), arch=arch, no_extern_c=True, options=["-O3"])
+        self.cubin = nvcc_compile(source.read_text(), arch=arch, no_extern_c=True, options=["-O3"])
+        self.module = cuda.module_from_buffer(self.cubin)
         self.funcs = {}
         for name, sig in SIGNATURES.items():
             f = self.module.get_function(name)
             f.prepare(sig)
             self.funcs[name] = f
+        self._cu_funcs: dict = {}
+        self._configs: dict = {}
+        if pdl:
+            import ctypes
 
-    def launch(self, ln: Launch, stream) -> None:
-        self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args)
+            from cuda.bindings import driver as cu
+
+            from .executor import check
+
+            self._cu = cu
+            self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
+            for name, sig in SIGNATURES.items():
+                self._cu_funcs[name] = (check(cu.cuModuleGetFunction(self._cu_module, name.encode()),
+                                              f"cuModuleGetFunction({name})"),
+                                        tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
+
+    def with_pdl(self, pdl: bool) -> KernelLibrary:
+        """The same kernels launched the other way (compiles again; cheap with pycuda's cache)."""
+        return KernelLibrary(self.arch, pdl=pdl)
+
+    def launch(self, ln: Launch, stream, pdl: bool = True) -> None:
+        """Launch on ``stream``; with PDL only if this library uses it and ``pdl`` (the caller says
+        whether the previous operation on the stream was a kernel: see Executor)."""
+        if not (self.pdl and pdl):
+            self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args)
+            return
+        cu = self._cu
+        key = (ln, stream.handle)
+        cfg = self._configs.get(key)
+        if cfg is None:
+            c = cu.CUlaunchConfig()
+            c.gridDimX, c.gridDimY, c.gridDimZ = ln.grid
+            c.blockDimX, c.blockDimY, c.blockDimZ = ln.block
+            c.sharedMemBytes = 0
+            c.hStream = cu.CUstream(int(stream.handle))
+            attr = cu.CUlaunchAttribute()
+            attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+            attr.value.programmaticStreamSerializationAllowed = 1
+            c.attrs = [attr]
+            c.numAttrs = 1
+            func, types = self._cu_funcs[ln.kernel]
+            cfg = self._configs[key] = (c, func, (ln.args, types))
+        c, func, params = cfg
+        err = cu.cuLaunchKernelEx(c, func, params, 0)[0]
+        if err != cu.CUresult.CUDA_SUCCESS:
+            from .executor import check
+
+            check((err,), f"cuLaunchKernelEx({ln.kernel})")

@@ -11,6 +11,21 @@
 
 using namespace nvcuda;
 
+// Programmatic dependent launch (Hopper). A kernel launched with programmatic stream serialization
+// may start before its predecessor on the stream has finished; `griddepcontrol.wait` then blocks until
+// that predecessor has completed and flushed. Every kernel waits before touching activations, so
+// "finished" stays transitive along a stream exactly as without PDL; the GEMV issues its first weight
+// loads (weights are never written by the step) before it waits. No kernel triggers its dependents
+// early (no griddepcontrol.launch_dependents): a dependent launches only once every block of its
+// predecessor has exited, so no block of an older kernel can refill an SM's L1 with bytes a newer
+// kernel then reads stale. (An early trigger at kernel start raced on the H100: docs/runtime.md.)
+// Launched without the PDL attribute, the wait is a no-op.
+__device__ __forceinline__ void pdl_start() {}
+__device__ __forceinline__ void pdl_wait() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+}
+#define PDL_ENTER() do { pdl_start(); pdl_wait(); } while (0)
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -58,24 +73,38 @@ __device__ float block_max(float v, float* sh) {
 // RMS_NORM (optionally fused with the MUL by a broadcast weight of its fusion group).
 // grid: rows, block: up to 1024. y may alias x.
 extern "C" __global__ void rms_norm_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+    PDL_ENTER();
     __shared__ float sh[32];
     const float* xr = x + (long long)blockIdx.x * H;
     float* yr = y + (long long)blockIdx.x * H;
+    float v[8];
     float ss = 0.0f;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) {
-        const float v = xr[i];
-        ss += v * v;
+#pragma unroll
+    for (int c = 0; c < 8; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        v[c] = i < H ? xr[i] : 0.0f;
+        ss += v[c] * v[c];
+    }
+    for (int i = threadIdx.x + 8 * blockDim.x; i < H; i += blockDim.x) {
+        const float u = xr[i];
+        ss += u * u;
     }
     ss = block_sum(ss, sh);
     const float scale = rsqrtf(ss / (float)H + eps);
-    for (int i = threadIdx.x; i < H; i += blockDim.x) {
-        const float v = xr[i] * scale;
-        yr[i] = (w != nullptr) ? v * w[i % nw] : v;
+#pragma unroll
+    for (int c = 0; c < 8; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (i < H) yr[i] = (w != nullptr) ? v[c] * scale * w[i % nw] : v[c] * scale;
+    }
+    for (int i = threadIdx.x + 8 * blockDim.x; i < H; i += blockDim.x) {
+        const float u = xr[i] * scale;
+        yr[i] = (w != nullptr) ? u * w[i % nw] : u;
     }
 }
 
 // ADD (op 0) / MUL (op 1) with b broadcast over a's leading dims (b has nb elements). y may alias a.
 extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, long long n, long long nb, int op) {
+    PDL_ENTER();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const float u = a[i], v = b[nb == n ? i : i % nb];
         y[i] = op == 0 ? u + v : u * v;
@@ -83,6 +112,7 @@ extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, 
 }
 
 extern "C" __global__ void silu_f32(const float* x, float* y, long long n) {
+    PDL_ENTER();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const float v = x[i];
         y[i] = v / (1.0f + expf(-v));
@@ -91,6 +121,7 @@ extern "C" __global__ void silu_f32(const float* x, float* y, long long n) {
 
 // CONT of a contiguous tensor: a copy of n 32-bit words.
 extern "C" __global__ void copy_u32(const unsigned int* x, unsigned int* y, long long n) {
+    PDL_ENTER();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         y[i] = x[i];
 }
@@ -98,6 +129,7 @@ extern "C" __global__ void copy_u32(const unsigned int* x, unsigned int* y, long
 // ROPE, ggml "normal" mode: adjacent pairs (x[2i], x[2i+1]) rotate by pos * base^(-2i/d).
 // x, y: [B, heads, d]; one thread per pair. y may alias x.
 extern "C" __global__ void rope_f32(const float* x, const int* pos, float* y, int B, int heads, int d, float log2_base) {
+    PDL_ENTER();
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     const int half_d = d >> 1;
     const long long npairs = (long long)B * heads * half_d;
@@ -114,6 +146,7 @@ extern "C" __global__ void rope_f32(const float* x, const int* pos, float* y, in
 
 // SET_ROWS: dst[idx[r], :] = f16(src[r, :]). grid (ceil(cols/256), rows). Rows outside [0, nrows) are skipped.
 extern "C" __global__ void set_rows_f32_f16(const float* src, const int* idx, half* dst, int cols, int nrows) {
+    PDL_ENTER();
     const int r = blockIdx.y;
     const long long row = idx[r];
     if (row < 0 || row >= nrows) return;
@@ -125,29 +158,38 @@ extern "C" __global__ void set_rows_f32_f16(const float* src, const int* idx, ha
 // Attention at ggml granularity: KQ (with the 1/sqrt(d) scale that ggml applies in soft_max_ext),
 // SOFT_MAX with an additive mask, KQV. GQA: head h reads KV head h / (heads / kv_heads).
 
-// kq[b, h, j] = scale * K[j, g(h), :] . q[b, h, :]; K: [n_kv, kv_heads, d] f16. grid (ceil(n_kv/8), B*heads), block 256.
-extern "C" __global__ void __launch_bounds__(256) attn_kq_f16(const half* __restrict__ Kc, const float* __restrict__ q,
-                                                              float* __restrict__ out, int n_kv, int kv_heads, int heads,
+// kq[b, h, j] = scale * K[j, g, :] . q[b, h, :] for the heads h of KV head g; K: [n_kv, kv_heads, d] f16.
+// One warp per (j, b, g): lanes read the K row once (8-byte loads) and dot it with every head of the group.
+// grid (ceil(n_kv/8), B*kv_heads), block 256. Needs d % 4 == 0.
+extern "C" __global__ void __launch_bounds__(256) attn_kq_f16(const half* Kc, const float* q,
+                                                              float* out, int n_kv, int kv_heads, int heads,
                                                               int d, float scale) {
+    PDL_ENTER();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int j = blockIdx.x * 8 + warp;
-    const int bh = blockIdx.y;
     if (j >= n_kv) return;
-    const int g = (bh % heads) / (heads / kv_heads);
-    const half2* kr = reinterpret_cast<const half2*>(Kc + ((long long)j * kv_heads + g) * d);
-    const float2* qr = reinterpret_cast<const float2*>(q + (long long)bh * d);
-    float acc = 0.0f;
-    for (int e = lane; e < (d >> 1); e += 32) {
-        const float2 kv = __half22float2(kr[e]);
-        const float2 qv = qr[e];
-        acc += kv.x * qv.x + kv.y * qv.y;
+    const int b = blockIdx.y / kv_heads, g = blockIdx.y % kv_heads;
+    const int grp = heads / kv_heads;
+    const half* kr = Kc + ((long long)j * kv_heads + g) * d;
+    for (int hh = 0; hh < grp; hh++) {
+        const int h = g * grp + hh;
+        const float* qr = q + ((long long)b * heads + h) * d;
+        float acc = 0.0f;
+        for (int e = lane * 4; e < d; e += 128) {
+            const uint2 raw = *reinterpret_cast<const uint2*>(kr + e);
+            const half2* kh = reinterpret_cast<const half2*>(&raw);
+            const float2 k0 = __half22float2(kh[0]), k1 = __half22float2(kh[1]);
+            const float4 qv = *reinterpret_cast<const float4*>(qr + e);
+            acc += k0.x * qv.x + k0.y * qv.y + k1.x * qv.z + k1.y * qv.w;
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) out[((long long)b * heads + h) * n_kv + j] = acc * scale;
     }
-    acc = warp_sum(acc);
-    if (lane == 0) out[(long long)bh * n_kv + j] = acc * scale;
 }
 
 // y[row, :] = softmax(x[row, :] + mask[row / heads, :]); grid: rows, block 256. y may alias x.
 extern "C" __global__ void softmax_mask_f32(const float* x, const float* mask, float* y, int n, int heads) {
+    PDL_ENTER();
     __shared__ float sh[32];
     const long long row = blockIdx.x;
     const float* xr = x + row * n;
@@ -163,46 +205,58 @@ extern "C" __global__ void softmax_mask_f32(const float* x, const float* mask, f
     for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = expf(xr[i] + mr[i] - mx) * inv;
 }
 
-// out[b, h, :] = sum_j p[b, h, j] * V[j, g(h), :]; V: [n_kv, kv_heads, d] f16. grid B*heads; block a multiple
-// of d/2 (<= 1024): threads split the j range into slices, reduced in a fixed order (deterministic).
-extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* __restrict__ V, const float* __restrict__ p,
-                                                                float* __restrict__ out, int n_kv, int kv_heads,
+// out[b, h, :] = sum_j p[b, h, j] * V[j, g(h), :]; V: [n_kv, kv_heads, d] f16. grid B*heads, block 1024:
+// d/8 threads per slice (16-byte loads of 8 halves), the slices split the j range and are reduced in a
+// fixed order (deterministic). Needs d % 8 == 0 and d <= 8192.
+extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* V, const float* p,
+                                                                float* out, int n_kv, int kv_heads,
                                                                 int heads, int d) {
-    __shared__ float2 sh[1024];
+    PDL_ENTER();
+    __shared__ float sh[8 * 1024];
     const int bh = blockIdx.x;
     const int g = (bh % heads) / (heads / kv_heads);
-    const int d2 = d >> 1;
-    const int S = blockDim.x / d2;
-    const int e2 = threadIdx.x % d2, s = threadIdx.x / d2;
+    const int d8 = d >> 3;
+    const int S = blockDim.x / d8;
+    const int e8 = threadIdx.x % d8, s = threadIdx.x / d8;
     const float* pr = p + (long long)bh * n_kv;
-    float2 acc = make_float2(0.0f, 0.0f);
+    float acc[8];
+#pragma unroll
+    for (int c = 0; c < 8; c++) acc[c] = 0.0f;
     if (s < S) {
-#pragma unroll 4
+#pragma unroll 2
         for (int j = s; j < n_kv; j += S) {
-            const float2 v = __half22float2(reinterpret_cast<const half2*>(V + ((long long)j * kv_heads + g) * d)[e2]);
+            const uint4 raw = reinterpret_cast<const uint4*>(V + ((long long)j * kv_heads + g) * d)[e8];
+            const half2* vh = reinterpret_cast<const half2*>(&raw);
             const float pj = pr[j];
-            acc.x += v.x * pj;
-            acc.y += v.y * pj;
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const float2 f = __half22float2(vh[c]);
+                acc[2 * c] = fmaf(f.x, pj, acc[2 * c]);
+                acc[2 * c + 1] = fmaf(f.y, pj, acc[2 * c + 1]);
+            }
         }
     }
-    sh[threadIdx.x] = acc;
+    if (s < S) {
+#pragma unroll
+        for (int c = 0; c < 8; c++) sh[s * d + e8 * 8 + c] = acc[c];
+    }
     __syncthreads();
-    if (threadIdx.x < d2) {
-        float2 r = make_float2(0.0f, 0.0f);
-        for (int t = 0; t < S; t++) {
-            r.x += sh[t * d2 + threadIdx.x].x;
-            r.y += sh[t * d2 + threadIdx.x].y;
-        }
-        reinterpret_cast<float2*>(out + (long long)bh * d)[threadIdx.x] = r;
+    for (int e = threadIdx.x; e < d; e += blockDim.x) {
+        float r = 0.0f;
+        for (int t = 0; t < S; t++) r += sh[t * d + e];
+        out[(long long)bh * d + e] = r;
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // MUL_MAT, f16 weights x f32 activations -> f32.
 
-__device__ __forceinline__ float dot8(const uint4 wv, const float* __restrict__ xp) {
-    const float4 x0 = __ldg(reinterpret_cast<const float4*>(xp));
-    const float4 x1 = __ldg(reinterpret_cast<const float4*>(xp) + 1);
+// Activations are read with plain (coherent) loads, never __ldg / const __restrict__ (ld.global.nc): under
+// PDL a kernel starts while its predecessor still writes them, and the non-coherent path may then serve
+// stale data (seen on the H100: batch-16 8B logits differed run to run until this was removed).
+__device__ __forceinline__ float dot8(const uint4 wv, const float* xp) {
+    const float4 x0 = reinterpret_cast<const float4*>(xp)[0];
+    const float4 x1 = reinterpret_cast<const float4*>(xp)[1];
     const half2* h = reinterpret_cast<const half2*>(&wv);
     const float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]);
     const float2 f2 = __half22float2(h[2]), f3 = __half22float2(h[3]);
@@ -220,27 +274,37 @@ __device__ __forceinline__ float dot8(const uint4 wv, const float* __restrict__ 
 // Batch-1 GEMV that streams W near memory bandwidth: 16-byte streaming loads (4 in flight per lane),
 // a block of 8 warps covers `rpb` rows with 8/rpb warps splitting each row's K range, warp-shuffle
 // then fixed-order shared-memory reduction. Needs K % 8 == 0. grid: ceil(N / rpb), block 256.
-extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __restrict__ W, const float* __restrict__ x,
-                                                               float* __restrict__ y, int N, int K, int rpb) {
+extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __restrict__ W, const float* x,
+                                                               float* y, int N, int K, int rpb) {
+    pdl_start();
     __shared__ float part[8];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int wpr = 8 / rpb;                 // warps per row
     const int r = warp / wpr, wr = warp % wpr;
     const int row = blockIdx.x * rpb + r;
-    float acc = 0.0f;
-    if (row < N) {
-        const half* w = W + (long long)row * K;
-        const int step = wpr * 256;          // halves per sweep of this row's warps
-        int k = (wr * 32 + lane) * 8;
-        for (; k + 3 * step + 8 <= K; k += 4 * step) {
-            uint4 wv[4];
+    const int step = wpr * 256;              // halves per sweep of this row's warps
+    const half* w = W + (long long)(row < N ? row : 0) * K;
+    int k = (wr * 32 + lane) * 8;
+    uint4 wv[4];
+    const bool full = row < N && k + 3 * step + 8 <= K;
+    if (full) {                              // weights do not depend on earlier kernels: load before waiting
 #pragma unroll
-            for (int u = 0; u < 4; u++) wv[u] = __ldcs(reinterpret_cast<const uint4*>(w + k + u * step));
+        for (int u = 0; u < 4; u++) wv[u] = __ldcs(reinterpret_cast<const uint4*>(w + k + u * step));
+    }
+    pdl_wait();
+    float acc = 0.0f;
+    if (full) {
+        while (true) {
 #pragma unroll
             for (int u = 0; u < 4; u++) acc += dot8(wv[u], x + k + u * step);
+            k += 4 * step;
+            if (k + 3 * step + 8 > K) break;
+#pragma unroll
+            for (int u = 0; u < 4; u++) wv[u] = __ldcs(reinterpret_cast<const uint4*>(w + k + u * step));
         }
-        for (; k + 8 <= K; k += step) acc += dot8(__ldcs(reinterpret_cast<const uint4*>(w + k)), x + k);
     }
+    if (row < N)
+        for (; k + 8 <= K; k += step) acc += dot8(__ldcs(reinterpret_cast<const uint4*>(w + k)), x + k);
     acc = warp_sum(acc);
     if (wpr == 1) {
         if (lane == 0 && row < N) y[row] = acc;
@@ -262,8 +326,9 @@ extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __res
 #define WG_WARPS 4
 #define WG_TK 64
 #define WG_LD (WG_TK + 8)
-extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* __restrict__ W, const float* __restrict__ x,
-                                                                    float* __restrict__ y, int M, int N, int K) {
+extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* __restrict__ W, const float* x,
+                                                                    float* y, int M, int N, int K) {
+    PDL_ENTER();
     __shared__ __align__(128) unsigned char smem_raw[WG_WARPS * 64 * WG_LD * 2];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int n0 = blockIdx.x * 16;
@@ -281,7 +346,7 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
         for (int i = lane; i < MT * 16 * 16; i += 32) {
             const int m = i >> 4, c = (i & 15) * 4;
             float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (m < M) v = __ldg(reinterpret_cast<const float4*>(x + (long long)m * K + k0 + c));
+            if (m < M) v = *reinterpret_cast<const float4*>(x + (long long)m * K + k0 + c);
             half2* dst = reinterpret_cast<half2*>(xs + m * WG_LD + c);
             dst[0] = __floats2half2_rn(v.x, v.y);
             dst[1] = __floats2half2_rn(v.z, v.w);
@@ -317,8 +382,9 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 }
 
 // Any shape: one thread per output. The slow, always-correct path.
-extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* __restrict__ x,
-                                              float* __restrict__ y, int M, int N, int K) {
+extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,
+                                              float* y, int M, int N, int K) {
+    PDL_ENTER();
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= (long long)M * N) return;
     const int m = (int)(i / N), n = (int)(i % N);
@@ -334,6 +400,7 @@ extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const 
 
 // Busy-wait about `cycles` SM clocks: the jitter mode puts one before a node to shake interleavings.
 extern "C" __global__ void spin(long long cycles) {
+    PDL_ENTER();
     const long long t0 = clock64();
     while (clock64() - t0 < cycles) {
     }
@@ -348,6 +415,7 @@ __device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
 
 // p[i] = f16(uniform(-scale, scale)), counter-based so the result does not depend on the launch shape.
 extern "C" __global__ void fill_uniform_f16(half* p, unsigned long long n, unsigned long long seed, float scale) {
+    PDL_ENTER();
     for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
          i += (unsigned long long)gridDim.x * blockDim.x) {
         const unsigned long long r = splitmix64(seed * 0x100000001b3ULL + i);

@@ -1,0 +1,117 @@
+"""``python -m runtime.profile``: where a step's time goes, kernel by kernel (a tuning aid, not a test).
+
+Each distinct launch of a config's step (same kernel, grid, block and scalar arguments) is captured
+50 times back to back in a CUDA graph on one stream and timed by replay, so the number is the kernel's
+time plus the in-graph launch gap — what it costs inside the step's graph. Weighted by how often the
+step launches it, the sum is compared with the measured single-stream graph step; GEMVs also report
+their achieved bandwidth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import memplan
+
+from .models import llama as L
+
+
+def _key(ln):
+    return (ln.kernel, ln.grid, ln.block, tuple(a for a in ln.args if not (isinstance(a, int) and a > 1 << 32)))
+
+
+def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = None) -> dict:
+    import pycuda.driver as cuda
+    from cuda.bindings import driver as cu
+
+    from .executor import Executor, check
+
+    cfg = L.config(name, batch=batch)
+    g = L.build_graph(cfg)
+    ex = Executor(g, memplan.plan(g), inputs=L.make_inputs(cfg), random_weights_seed=1, library=lib)
+    step = statistics.median(ex.time_steps("graph", steps=20, repeats=5))
+    groups: dict = {}
+    for nid, _ in ex.plan.order:
+        for ln in ex.node_launches[nid]:
+            k = _key(ln)
+            groups.setdefault(k, [ln, 0, nid])[1] += 1
+    s = ex.streams[0]
+    h = cu.CUstream(int(s.handle))
+    instantiate = getattr(cu, "cuGraphInstantiateWithFlags", None) or cu.cuGraphInstantiate
+    rows = []
+    for _k, (ln, count, nid) in groups.items():
+        variants = [ln] + [v(ln) for v in (kernels or {}).get(ln.kernel, [])]
+        for var in variants:
+            if var is None:
+                continue
+            ex.synchronize()
+            check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "capture")
+            for _ in range(reps):
+                lib.launch(var, s)
+            gr = check(cu.cuStreamEndCapture(h), "end capture")
+            ge = check(instantiate(gr, 0), "instantiate")
+            ts = []
+            for _ in range(5):
+                e0, e1 = cuda.Event(), cuda.Event()
+                e0.record(s)
+                check(cu.cuGraphLaunch(ge, h), "launch")
+                e1.record(s)
+                e1.synchronize()
+                ts.append(e0.time_till(e1) * 1e3 / reps)
+            check(cu.cuGraphExecDestroy(ge), "destroy")
+            check(cu.cuGraphDestroy(gr), "destroy")
+            us = statistics.median(ts)
+            row = {"kernel": var.kernel + ("" if var is ln else "_v"), "args": [a for a in var.args if a < 1 << 32],
+                   "example_node": nid, "count": count, "us": round(us, 3),
+                   "total_us": round(us * count, 1), "grid": var.grid, "block": var.block}
+            if var.kernel.startswith("gemv") or var.kernel.startswith("gemm"):
+                n = g.tensor(g.node(nid).inputs[0]).size
+                row["GBps"] = round(n / us / 1e3, 1)
+            rows.append(row)
+    ex.free()
+    rows.sort(key=lambda r: -r["total_us"])
+    base_total = sum(r["total_us"] for r in rows if r["kernel"] == _base_kernel(r, rows))
+    return {"config": name, "batch": batch, "step_ms_graph_1stream": round(step, 4),
+            "sum_of_kernels_ms": round(base_total / 1e3, 4), "rows": rows}
+
+
+def _base_kernel(r, rows):
+    return r["kernel"] if not r["kernel"].endswith("_v") else None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.profile")
+    ap.add_argument("--configs", default="8b")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--out", default="runtime_profile.json")
+    a = ap.parse_args(argv)
+    from .kernels import KernelLibrary
+
+    lib = KernelLibrary()
+    from .kernels import Launch
+
+    def gemv8(ln):
+        return Launch("gemv8_f16_f32", ln.grid, ln.block, ln.args)
+
+    def gemv_rpb(r):
+        def f(ln):
+            W, x, y, N, K, _ = ln.args
+            return Launch(ln.kernel, (-(-N // r), 1, 1), ln.block, (W, x, y, N, K, r))
+        return f
+
+    variants = {"gemv_f16_f32": [gemv8, gemv_rpb(1), gemv_rpb(2), gemv_rpb(8)]}
+    res = [profile(lib, c, a.batch, kernels=variants) for c in a.configs.split(",")]
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    for r in res:
+        print(f"{r['config']} b{r['batch']}: step {r['step_ms_graph_1stream']} ms, kernels sum {r['sum_of_kernels_ms']} ms")
+        for row in r["rows"]:
+            print(f"  {row['kernel']:22s} x{row['count']:4d} {row['us']:8.2f} us  total {row['total_us']:8.1f} us  "
+                  f"{row.get('GBps', '')} {row['grid']} {row['block']} {row['example_node']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

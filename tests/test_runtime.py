@@ -1,0 +1,149 @@
+"""CPU tests of the runtime: everything that needs no GPU (CI runs these).
+
+- ``import runtime`` and its CPU modules never import pycuda;
+- the Llama graphs carry shapes for every tensor; multi-stream schedules verify, and their arena stays
+  within 1.05x of the serial plan's (the issue's goal), for the tiny, 1B-like and 8B-like configs;
+- the kernel registry maps every node of the step to kernels with the right arguments: the numpy
+  emulation of those launches (runtime.emulate), over the planned arena with NaN poison, reproduces
+  the independent float64 reference forward — serial and multi-stream plans, batch 1 and 3;
+- the reference itself: causal mask, RoPE at position 0 is the identity, GQA head grouping;
+- negative controls on the CPU side: an unsafe plan (event removed, serial offsets on 3 streams) is
+  rejected by memplan.verify, and the emulation of a plan with an overlapping offset goes wrong.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import memplan
+from runtime.emulate import emulate
+from runtime.executor import plan_with_offsets_of, plan_without_event, required_events
+from runtime.kernels import KernelError, gemv_rows_per_block, launches_for, mul_mat_launch
+from runtime.models import llama as L
+
+
+def _tiny(batch=1, seed=0):
+    cfg = L.config("tiny", batch=batch)
+    g = L.build_graph(cfg)
+    return cfg, g, L.make_weights(g, cfg, seed=seed), L.make_inputs(cfg, seed=seed + 1)
+
+
+def test_import_runtime_does_not_import_pycuda():
+    code = ("import sys, runtime, runtime.models.llama, runtime.kernels, runtime.executor, runtime.emulate, "
+            "runtime.bench; assert 'pycuda' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["tiny", "1b", "8b"])
+@pytest.mark.parametrize("batch", [1, 16])
+def test_graph_shapes_and_multi_stream_arena(name, batch):
+    cfg = L.config(name, batch=batch)
+    g = L.build_graph(cfg)
+    for t in g.tensors:
+        assert "shape" in t.attrs and "dtype" in t.attrs, t.id
+        n = int(np.prod(t.attrs["shape"])) * {"f32": 4, "f16": 2, "i32": 4}[t.attrs["dtype"]]
+        assert n == t.size, t.id
+    serial = memplan.plan(g)
+    multi = memplan.plan(g, L.multi_stream_schedule(g))
+    memplan.verify(g, multi)
+    assert multi.streams == 3 and len(multi.events) == 6 * cfg.layers
+    assert multi.arena_bytes <= 1.05 * serial.arena_bytes
+    # every node gets a kernel (or none for views), with fake addresses
+    launches = launches_for(g, lambda tid: 1 << 20)
+    assert sum(len(x) for x in launches) == len(g.nodes) - (2 * cfg.layers + 1)  # fused norm pairs
+
+
+def test_llama_1b_config_is_the_issue_shape():
+    c = L.config("1b")
+    assert (c.layers, c.hidden, c.heads, c.kv_heads, c.ffn) == (16, 2048, 32, 8, 8192)
+    c8 = L.config("8b")
+    assert (c8.layers, c8.hidden, c8.ffn) == (32, 4096, 14336)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("streams", ["serial", "multi"])
+def test_emulated_kernels_match_reference(batch, streams):
+    cfg, g, w, inp = _tiny(batch)
+    ref, ref_caches = L.reference_forward(cfg, w, inp)
+    plan = memplan.plan(g) if streams == "serial" else memplan.plan(g, L.multi_stream_schedule(g))
+    out, mem, addr = emulate(g, plan, w, inp)
+    tol = 1e-5 if batch == 1 else 5e-3  # batch > 1 takes the tensor-core path (activations rounded to f16)
+    assert L.rel_err(out["logits"], ref) < tol
+    for li in range(cfg.layers):
+        tid = f"l{li}.k_cache"
+        got = mem.view(addr[tid], ref_caches[tid].size, np.float16).reshape(ref_caches[tid].shape)
+        assert L.rel_err(got[cfg.ctx:cfg.ctx + batch], ref_caches[tid][cfg.ctx:cfg.ctx + batch]) < 10 * tol
+
+
+def test_emulation_detects_overlapping_offsets():
+    """The CPU check can fail: move one live tensor onto another and the logits go wrong."""
+    cfg, g, w, inp = _tiny(1)
+    plan = memplan.plan(g)
+    ref, _ = L.reference_forward(cfg, w, inp)
+    offs = plan.offsets()
+    bad = tuple((t, offs["l0.xa"] if t == "l0.k" else o, s) for t, o, s in plan.tensors)
+    with pytest.raises(memplan.UnsafePlan):
+        memplan.verify(g, replace(plan, tensors=bad))
+    out, _, _ = emulate(g, replace(plan, tensors=bad), w, inp)
+    assert not L.rel_err(out["logits"], ref) < 1e-3
+
+
+def test_reference_semantics():
+    cfg, g, w, inp = _tiny(3)
+    m = inp["mask"]
+    assert m.shape == (3, cfg.ctx + 3)
+    assert np.isneginf(m[0, cfg.ctx + 1:]).all() and (m[2] == 0).all()
+    x = np.random.default_rng(0).standard_normal((1, 2, 8))
+    assert np.allclose(L._rope(x, np.array([0])), x)
+    r = L._rope(x, np.array([5]))
+    assert np.allclose(np.linalg.norm(r.reshape(1, 2, 4, 2), axis=-1), np.linalg.norm(x.reshape(1, 2, 4, 2), axis=-1))
+    # changing a token's own new key changes its logits; changing a masked-out (future) row does not
+    logits, _ = L.reference_forward(cfg, w, inp)
+    inp2 = dict(inp, inp=inp["inp"].copy())
+    inp2["inp"][2] += 1.0
+    logits2, _ = L.reference_forward(cfg, w, inp2)
+    assert np.allclose(logits[:2], logits2[:2]) and not np.allclose(logits[2], logits2[2])
+
+
+def test_unsafe_plans_are_rejected():
+    cfg, g, _, _ = _tiny(1)
+    serial = memplan.plan(g)
+    multi = memplan.plan(g, L.multi_stream_schedule(g))
+    req = list(required_events(g, multi))
+    assert ("l0.set_k", "l0.kq") in req and len(req) == len(multi.events)
+    with pytest.raises(memplan.UnsafePlan):
+        memplan.verify(g, plan_without_event(multi, ("l0.set_k", "l0.kq")))
+    with pytest.raises(memplan.UnsafePlan):
+        memplan.verify(g, plan_with_offsets_of(multi, serial))
+    with pytest.raises(ValueError):
+        plan_without_event(multi, ("nope", "l0.kq"))
+
+
+def test_registry_choices_and_errors():
+    assert mul_mat_launch(1, 2, 3, 1, 4096, 4096).kernel == "gemv_f16_f32"
+    assert mul_mat_launch(1, 2, 3, 16, 4096, 4096).kernel == "gemm_wmma_f16_f32"
+    assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"
+    assert mul_mat_launch(1, 2, 3, 65, 4096, 4096).kernel == "gemm_naive_f16_f32"
+    assert gemv_rows_per_block(512, 132, 4096) == 1 and gemv_rows_per_block(128256, 132, 4096) == 8
+    assert gemv_rows_per_block(14336, 132, 4096) == 2
+    b = memplan.GraphBuilder("bad")
+    b.input("x", 16, shape=[4], dtype="f32")
+    b.node("n", "FROB", ["x"], b.output("y", 16, shape=[4], dtype="f32"))
+    with pytest.raises(KernelError, match="'n'"):
+        launches_for(b.build(), lambda t: 0)
+
+
+def test_schedules_hand_and_optimize():
+    cfg, g, _, _ = _tiny(1)
+    s = L.multi_stream_schedule(g, "hand")
+    assert s.num_streams == 3
+    if L.graph_optimize_fn() is not None:
+        o = L.multi_stream_schedule(g, "optimize")
+        memplan.verify(g, memplan.plan(g, o))
+    with pytest.raises(ValueError):
+        L.multi_stream_schedule(g, "nope")
