@@ -387,3 +387,83 @@ def test_bench_devices_suite_rows():
     assert {(r["devices"], r["model"]) for r in rows} >= {(2, "llama-tiny-decode"), (3, "llama-tiny-decode")}
     for r in rows:
         assert r["balance"] >= 1.0 and len(r["device_arena_bytes"]) == r["devices"] and r["copy_bytes"] > 0
+
+
+# ---- runtime: the CPU half of runtime.multi_gpu, and the GPU half where two GPUs exist ----------------
+
+def test_runtime_layout_of_a_two_device_plan():
+    from runtime.multi_gpu import layout, stage_order
+
+    g = llama(LLAMA_TINY)
+    split, p = plan_devices(g, 2, streams=2)
+    lay = layout(split.graph, p)
+    assert lay.devices == 2
+    assert lay.device_streams == tuple(tuple(range(*r)) for r in split.stream_ranges)
+    assert all(c.src_device < c.dst_device for c in lay.copies) and lay.copies
+    assert lay.copy_bytes == split.copy_bytes
+    assert set(lay.cross_events) == {(e.after, e.before) for e in split.cross_events}
+    assert lay.waits_on == (frozenset(), frozenset({0}))
+    assert stage_order(lay) == [0, 1]
+    for c in lay.copies:  # the copy runs on a stream of its source device (push)
+        assert lay.stream_device[p.stream_of()[c.node]] == c.src_device
+
+
+def test_runtime_layout_rejects_an_unsafe_plan_and_cyclic_stages():
+    from dataclasses import replace
+
+    from runtime.multi_gpu import Layout, layout, stage_order
+
+    g = llama(LLAMA_TINY)
+    split, p = plan_devices(g, 2)
+    with pytest.raises(memplan.UnsafePlan):
+        layout(split.graph, replace(p, events=()))
+    lay = layout(split.graph, p)
+    cyclic = Layout(2, lay.node_device, lay.tensor_device, lay.stream_device, lay.device_streams, lay.copies,
+                    lay.cross_events, (frozenset({1}), frozenset({0})))
+    with pytest.raises(ValueError, match="wait on each other"):
+        stage_order(cyclic)
+
+
+def _two_gpus_or_skip():
+    pytest.importorskip("pycuda")
+    pytest.importorskip("cuda.bindings")
+    import pycuda.driver as cuda
+
+    try:
+        cuda.init()
+    except cuda.Error as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"no usable CUDA device ({exc})")
+    if cuda.Device.count() < 2:
+        pytest.skip("needs 2 GPUs")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("streams", [None, 2])
+def test_two_gpu_run_matches_one_gpu(streams):
+    _two_gpus_or_skip()
+    import numpy as np
+
+    from runtime.executor import Executor
+    from runtime.models import llama as L
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    cfg = L.config("tiny", batch=1)
+    g = L.build_graph(cfg)
+    inputs = L.make_inputs(cfg, seed=3)
+    weights = L.make_weights(g, cfg, seed=3)
+    one = Executor(g, memplan.plan(g), inputs=inputs, weights=weights)
+    one.run()
+    want = one.read("logits")
+    split, p = plan_devices(g, 2, streams=streams)
+    many = MultiGpuExecutor(split.graph, p, inputs=inputs, weights=weights)
+    try:
+        for _ in range(3):
+            many.run()
+            assert np.array_equal(many.read("logits"), want)
+        many.capture()
+        for _ in range(3):
+            many.replay(1)
+            assert np.array_equal(many.read("logits"), want)
+    finally:
+        many.free()
+        one.free()
