@@ -13,12 +13,13 @@ contract's lower bound (largest total live at one node) in O(roots x streams^2 l
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from .graph import Graph
-from .problem import BufferProblem, HBOrder
+from .problem import BufferProblem, HBOrder, clique_lower_bound
 from .schedule import HappensBefore
 
 NEVER = np.int64(1 << 40)
@@ -215,8 +216,13 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
     order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end, last_access_time(hb, lt))
     compatible = frozenset((min(a, b), max(a, b)) for a, b, _ in lt.compatible)
     inplace = tuple((b, a) for a, b, _ in lt.compatible)
-    return BufferProblem(
+    problem = BufferProblem(
         sizes=sizes, lower=lt.lower, upper=lt.upper, alignment=graph.alignment,
         names=tuple(graph.tensors[t].id for t in lt.roots), order=order, compatible=compatible,
         inplace=inplace, lower_bound=lower_bound(graph, hb, lt),
     )
+    if not serial:  # concurrent branches: a conflict clique may prove more than the per-node bound
+        clique = clique_lower_bound(problem)
+        if clique > (problem.lower_bound or 0):
+            problem = dataclasses.replace(problem, lower_bound=clique)
+    return problem

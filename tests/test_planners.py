@@ -162,7 +162,7 @@ def test_fanout15_three_streams_keeps_source_for_branch3():
     assert {(e.after, e.before) for e in sch.events} == {("src", "b2"), ("src", "b3"), ("b2", "j15"), ("b3", "j")}
     clique = ["s", "t1", "t2", "t3", "t15"]
     for p in plans(g, sch).values():
-        assert p.lower_bound_bytes == 4 * KB
+        assert p.lower_bound_bytes == 5 * KB  # the clique above proves it (the per-node bound is 4 KiB)
         assert p.arena_bytes == 5 * KB
         assert_no_bad_overlap(p, [(a, b) for i, a in enumerate(clique) for b in clique[i + 1:]])
 
@@ -208,8 +208,8 @@ def test_moe_wide_fanout_on_four_streams():
         ("e0.down", "sum1"), ("e1.down", "sum1"), ("e2.down", "sum2")}
     clique = ["h", "a0", "a1", "a2", "d0", "d1", "d2"]
     for p in plans(g, sch).values():
-        assert p.lower_bound_bytes == 1536
-        assert p.arena_bytes == 4096
+        # per-node bound 1536; the greedy conflict clique proves more, never past the optimum 4096
+        assert 1536 < p.lower_bound_bytes <= p.arena_bytes == 4096
         assert_no_bad_overlap(p, [(a, b) for i, a in enumerate(clique) for b in clique[i + 1:]])
         offs = p.offsets()
         for e in range(3):  # still in place: e.act is u_e's last access on its own stream
@@ -263,7 +263,7 @@ def test_kv_cache_writes_through_view_of_weight():
     sch = H.streams(g, H.KV_STREAMS)
     assert [(e.after, e.before) for e in sch.events] == [("set", "attn")]
     for p in plans(g, sch).values():
-        assert (p.lower_bound_bytes, p.arena_bytes) == (2048, 3072)
+        assert (p.lower_bound_bytes, p.arena_bytes) == (3072, 3072)  # x, k, qv pairwise conflict
         assert_no_bad_overlap(p, [("x", "k"), ("x", "qv"), ("k", "qv"), ("qv", "y")])
 
 
