@@ -97,7 +97,8 @@ class DeviceSplit:
 # ---- 1. stages -------------------------------------------------------------------------------------
 
 def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequence[bool], n: int,
-              capacity: int | None = None) -> tuple[tuple[int, int], ...]:
+              capacity: int | None = None, cut_bytes: Sequence[int] | None = None,
+              slack: float | None = None) -> tuple[tuple[int, int], ...]:
     """Split units ``0..U-1`` into ``n`` contiguous stages ``(start, stop)``.
 
     Minimises the largest stage cost, then the largest stage weight, subject to every stage's weight
@@ -105,6 +106,11 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
     last unit always may). Stages are non-empty where the allowed ends permit; the rest are empty
     ``(U, U)`` at the end. Raises BudgetError (naming the device and both byte counts) when the
     weights cannot fit ``n`` stages of ``capacity``.
+
+    With ``cut_bytes`` (bytes that cross a boundary after unit ``i``), any split whose largest stage
+    cost is within ``slack`` (default: the largest unit's cost) of the optimum may be taken instead,
+    and the one crossing the fewest bytes is (then the most even costs, then weights): a split at a
+    layer boundary copies one residual, a split inside a layer copies several activations.
     """
     U = len(cost)
     if n < 1:
@@ -177,6 +183,11 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
             wlo = mid + 1
     ends = greedy(t_star, whi) or ends
     stages = [(s, e + 1) for s, e in zip([0] + [x + 1 for x in ends[:-1]], ends)]
+    if cut_bytes is not None and U * U <= REFINE_MAX_UNITS ** 2:
+        limit = t_star + (max(float(c) for c in cost) if slack is None else float(slack))
+        refined = _fewest_bytes(pc, pw, allowed_end, n, limit, cap, cut_bytes)
+        if refined is not None and len(refined) >= len(stages):
+            stages = refined
     # use every device: split the costliest splittable stage at its most balanced allowed end
     while len(stages) < n:
         best = None
@@ -194,6 +205,53 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
         stages[k:k + 1] = [(s, e + 1), (e + 1, t)]
     stages += [(U, U)] * (n - len(stages))
     return tuple(stages)
+
+
+#: the crossing-bytes refinement is quadratic in the units; larger graphs keep the minimax split
+REFINE_MAX_UNITS = 3000
+
+
+def _fewest_bytes(pc: list[float], pw: list[int], allowed_end: Sequence[bool], n: int, limit: float, cap: int,
+                  cut_bytes: Sequence[int]) -> list[tuple[int, int]] | None:
+    """Stages with cost <= limit and weight <= cap minimising (crossing bytes, sum of squared stage
+    costs, sum of squared stage weights), with as many stages as possible up to ``n`` (a DP over ends)."""
+    U = len(pc) - 1
+    tol = limit * (1 + 1e-12) + 1e-12
+    ok_end = [bool(allowed_end[i]) or i == U - 1 for i in range(U)]
+    best: list[list[tuple | None]] = [[None] * U for _ in range(n + 1)]
+    arg = [[-1] * U for _ in range(n + 1)]
+    for i in range(U):
+        c, w = pc[i + 1], pw[i + 1]
+        if c > tol or w > cap:
+            break
+        if ok_end[i]:
+            best[1][i] = (int(cut_bytes[i]) if i < U - 1 else 0, c * c, w * w)
+    for k in range(2, n + 1):
+        prev, cur, cur_arg = best[k - 1], best[k], arg[k]
+        for i in range(U):
+            if not ok_end[i]:
+                continue
+            cb = int(cut_bytes[i]) if i < U - 1 else 0
+            for j in range(i - 1, -1, -1):  # the stage is units j+1..i; it only grows as j falls
+                c, w = pc[i + 1] - pc[j + 1], pw[i + 1] - pw[j + 1]
+                if c > tol or w > cap:
+                    break
+                p = prev[j]
+                if p is None:
+                    continue
+                cand = (p[0] + cb, p[1] + c * c, p[2] + w * w)
+                if cur[i] is None or cand < cur[i]:
+                    cur[i], cur_arg[i] = cand, j
+    for k in range(n, 0, -1):
+        if best[k][U - 1] is not None:
+            stages = []
+            i = U - 1
+            for kk in range(k, 0, -1):
+                j = arg[kk][i] if kk > 1 else -1
+                stages.append((j + 1, i + 1))
+                i = j
+            return stages[::-1]
+    return None
 
 
 def _capacity_error(pw: list[int], prev_end: list[int], U: int, n: int, cap: int, furthest) -> None:
@@ -269,6 +327,35 @@ def cut_constraints(graph: Graph, units: list[list[int]]) -> tuple[list[bool], l
         if tensor.kind == "weight" and graph.root[t] == t:
             weight[first.get(t, 0)] += tensor.size
     return allowed, weight[:U] if U else []
+
+
+def crossing_bytes(graph: Graph, units: list[list[int]]) -> list[int]:
+    """Per unit ``i``: bytes of arena roots that a stage boundary after unit ``i`` would copy (written at
+    or before ``i`` — or, for inputs, first read there — and read after it)."""
+    U = len(units)
+    unit_of = [0] * len(graph.nodes)
+    for u, ms in enumerate(units):
+        for m in ms:
+            unit_of[m] = u
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for m in range(len(graph.nodes)):
+        u = unit_of[m]
+        for t in graph.node_inputs[m] + graph.node_outputs[m]:
+            r = graph.root[t]
+            if graph.tensors[r].kind != "weight":
+                first.setdefault(r, u)
+                last[r] = u
+    diff = [0] * (U + 1)
+    for r, f in first.items():
+        if last[r] > f:
+            diff[f] += graph.tensors[r].size
+            diff[last[r]] -= graph.tensors[r].size
+    out, run = [], 0
+    for u in range(U):
+        run += diff[u]
+        out.append(run)
+    return out
 
 
 # ---- 2. copies -------------------------------------------------------------------------------------
@@ -410,7 +497,7 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     units = units_of(graph)
     allowed, weight = cut_constraints(graph, units)
     ucost = [sum(cost[m] for m in ms) for ms in units]
-    stages_u = partition(ucost, weight, allowed, n, device_capacity)
+    stages_u = partition(ucost, weight, allowed, n, device_capacity, cut_bytes=crossing_bytes(graph, units))
     node_dev = [0] * len(graph.nodes)
     stages: list[tuple[int, int]] = []
     for d, (a, b) in enumerate(stages_u):

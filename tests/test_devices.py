@@ -77,6 +77,43 @@ def test_partition_is_optimal_and_respects_cuts_and_capacity(data):
     assert sum(1 for a, b in stages if b > a) == min(n, 1 + sum(1 for i in range(U - 1) if allowed[i]))
 
 
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_partition_with_crossing_bytes_takes_the_fewest_within_the_slack(data):
+    U = data.draw(st.integers(1, 8))
+    cost = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0]), min_size=U, max_size=U))
+    weight = data.draw(st.lists(st.integers(0, 30), min_size=U, max_size=U))
+    allowed = data.draw(st.lists(st.booleans(), min_size=U, max_size=U))
+    cut = data.draw(st.lists(st.integers(0, 100), min_size=U, max_size=U))
+    n = data.draw(st.integers(1, 4))
+    cap = data.draw(st.one_of(st.none(), st.integers(30, 90)))
+    opt = brute_force(cost, weight, allowed, n, cap)
+    if opt is None:
+        return
+    stages = partition(cost, weight, allowed, n, cap, cut_bytes=cut)
+    assert [u for a, b in stages for u in range(a, b)] == list(range(U))
+    used = [(a, b) for a, b in stages if b > a]
+    limit = opt + max(cost)
+    assert max(sum(cost[a:b]) for a, b in used) <= limit + 1e-9  # within one unit of the optimum
+    assert all(cap is None or sum(weight[a:b]) <= cap for a, b in used)
+    assert all(b == U or allowed[b - 1] for a, b in used)
+    # brute force: the most stages possible within the limit, then the fewest crossing bytes
+    cut_points = [i for i in range(U - 1) if allowed[i]]
+    best = None
+    for k in range(0, min(n - 1, len(cut_points)) + 1):
+        for cuts in itertools.combinations(cut_points, k):
+            bounds = [0] + [c + 1 for c in cuts] + [U]
+            st_ = list(zip(bounds, bounds[1:]))
+            if max(sum(cost[a:b]) for a, b in st_) > limit + 1e-9:
+                continue
+            if cap is not None and any(sum(weight[a:b]) > cap for a, b in st_):
+                continue
+            key = (-len(st_), sum(cut[c] for c in cuts))
+            best = key if best is None else min(best, key)
+    got = (-len(used), sum(cut[b - 1] for a, b in used[:-1]))
+    assert got == best, (stages, best)
+
+
 def test_partition_even_split_and_empty_graph():
     assert partition([1.0] * 8, [0] * 8, [True] * 8, 4) == ((0, 2), (2, 4), (4, 6), (6, 8))
     assert partition([], [], [], 3) == ((0, 0),) * 3
