@@ -10,7 +10,10 @@ counter is reset, and ``torch.cuda.max_memory_allocated()`` is read over one mor
 Fields: ``memplan_arena_bytes`` (inputs and outputs included, as the contract plans them),
 ``torch_activation_bytes`` = peak allocated minus what was allocated before the pass (parameters, the
 input, workspaces), plus the input bytes, so both numbers count the same tensors; parameter bytes are
-reported separately and excluded from both. Without CUDA the torch fields are null.
+reported separately and excluded from both. ``torch_activation_bytes`` is the eager module, whose Python
+locals keep tensors alive to the end of ``forward``; ``torch_graph_activation_bytes`` runs the exported
+graph (``ExportedProgram.module()``), whose generated code drops every value after its last use, the
+same op sequence memplan planned. Without CUDA the torch fields are null.
 """
 
 from __future__ import annotations
@@ -117,27 +120,37 @@ def compare(name: str, batch: int = 8, device: str | None = None) -> dict[str, A
         "memplan_arena_bytes": plan.arena_bytes, "memplan_lower_bound_bytes": plan.lower_bound_bytes,
         "memplan_solver": plan.solver.get("name"), "import_s": round(t_import, 3), "plan_s": round(t_plan, 3),
         "device": None, "torch_max_allocated_bytes": None, "torch_activation_bytes": None,
-        "torch_over_memplan": None,
+        "torch_over_memplan": None, "torch_graph_activation_bytes": None, "torch_graph_over_memplan": None,
     }
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if dev.startswith("cuda") and torch.cuda.is_available():
         module = module.to(dev)
         xs = tuple(x.to(dev) for x in inputs)
-        with torch.no_grad():
-            module(*xs)  # warm-up: kernels, cuBLAS/cuDNN workspaces
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        with torch.no_grad():
-            out = module(*xs)
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
-        del out
-        act = peak - base + input_bytes
+        peak, act = _measure(torch, module, xs, input_bytes)
+        # the exported graph itself: FX code drops each value after its last use, as memplan's lifetimes do
+        graph_module = torch.export.export(module, xs).module()
+        _, graph_act = _measure(torch, graph_module, xs, input_bytes)
+        arena = plan.arena_bytes or 1
         row.update(device=torch.cuda.get_device_name(), torch_max_allocated_bytes=int(peak),
-                   torch_activation_bytes=int(act),
-                   torch_over_memplan=round(act / plan.arena_bytes, 4) if plan.arena_bytes else None)
+                   torch_activation_bytes=int(act), torch_over_memplan=round(act / arena, 4),
+                   torch_graph_activation_bytes=int(graph_act),
+                   torch_graph_over_memplan=round(graph_act / arena, 4))
     return row
+
+
+def _measure(torch, fn, xs: tuple, input_bytes: int) -> tuple[int, int]:
+    """(peak allocated, activation bytes) of one no-grad call after a warm-up call."""
+    with torch.no_grad():
+        fn(*xs)  # warm-up: kernels, cuBLAS/cuDNN workspaces
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    with torch.no_grad():
+        out = fn(*xs)
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+    del out
+    return int(peak), int(peak - base + input_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:
