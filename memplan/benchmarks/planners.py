@@ -97,19 +97,21 @@ def _minimalloc_rows(directory: str, solvers: list[str], time_limit: float, only
             runs.append((s, s, False))
         for label, s, fit in runs:
             problem = table.problem(capacity, feasible_only=fit)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 sol = get_solver(s)(problem, SolveOptions(time_limit=time_limit if s in EXACT else None))
             except Exception as exc:  # a benchmark row, not a crash: record why
                 _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
-                                 None, type(exc).__name__, time.perf_counter() - t0, capacity=capacity))
+                                 None, type(exc).__name__, time.perf_counter() - t0, capacity=capacity,
+                                 cpu_seconds=round(time.process_time() - c0, 3)))
                 continue
             secs = time.perf_counter() - t0
+            cpu = round(time.process_time() - c0, 3)
             ok = find_collision(problem, sol.offsets) is None
             status = sol.status if ok else "INVALID"
             _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, sol.arena, problem.lower_bound,
                              sol.info.get("bound", sol.lower_bound), status, secs, capacity=capacity,
-                             fits=sol.arena <= capacity if capacity else None, verified=ok))
+                             fits=sol.arena <= capacity if capacity else None, verified=ok, cpu_seconds=cpu))
     return rows
 
 
@@ -127,14 +129,16 @@ def _graph_rows(part: str, name: str, g, solvers: list[str], time_limit: float, 
         hb = build_happens_before(g, sched)
         problem = buffer_problem(g, hb)
         for s in solvers:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 sol = get_solver(s)(problem, SolveOptions(time_limit=time_limit if s in EXACT else None))
             except MemplanError as exc:
                 _emit(rows, _row(part, name, len(problem), sched.num_streams, s, None, problem.lower_bound,
-                                 None, "n/a" if s == "ggml" else type(exc).__name__, time.perf_counter() - t0))
+                                 None, "n/a" if s == "ggml" else type(exc).__name__, time.perf_counter() - t0,
+                                 cpu_seconds=round(time.process_time() - c0, 3)))
                 continue
             secs = time.perf_counter() - t0
+            cpu = round(time.process_time() - c0, 3)
             try:
                 verify(g, assemble(g, sched, problem, sol))
                 ok = True
@@ -142,20 +146,22 @@ def _graph_rows(part: str, name: str, g, solvers: list[str], time_limit: float, 
                 ok = False
             _emit(rows, _row(part, name, len(problem), sched.num_streams, s, sol.arena, problem.lower_bound,
                              sol.info.get("bound", sol.lower_bound), sol.status if ok else "INVALID", secs,
-                             verified=ok))
+                             verified=ok, cpu_seconds=cpu))
     return rows
 
 
 def _row(part, name, buffers, streams, solver, arena, lb, bound, status, secs, **extra) -> dict:
     lb = int(lb or 0)
+    proven = None if bound is None else max(int(bound), lb)
     return {"corpus": part, "problem": name, "buffers": buffers, "streams": streams, "solver": solver,
-            "arena": arena, "lower_bound": lb, "proven_bound": int(bound) if bound is not None else None,
+            "arena": arena, "lower_bound": lb, "proven_bound": proven,
+            "optimal": arena is not None and proven is not None and arena <= proven,
             "ratio": round(arena / lb, 4) if arena is not None and lb else None, "status": status,
             "seconds": round(secs, 3), **extra}
 
 
 _HEAD = (f"{'corpus':<10} {'problem':<22} {'bufs':>5} {'str':>3} {'solver':<10} {'arena':>11} "
-         f"{'lower bd':>11} {'arena/lb':>8} {'proven':>11} {'status':<9} {'seconds':>8}")
+         f"{'lower bd':>11} {'arena/lb':>8} {'proven':>11} {'status':<9} {'seconds':>8} {'cpu s':>8}")
 
 
 def _print_head() -> None:
@@ -170,5 +176,6 @@ def _emit(rows: list[dict], r: dict) -> None:
     ratio = "-" if r["ratio"] is None else f"{r['ratio']:.4f}"
     proven = "-" if r["proven_bound"] is None else str(r["proven_bound"])
     print(f"{r['corpus']:<10} {r['problem'][:22]:<22} {r['buffers']:>5} {r['streams']:>3} {r['solver']:<10} "
-          f"{arena:>11} {r['lower_bound']:>11} {ratio:>8} {proven:>11} {r['status']:<9} {r['seconds']:>8.2f}",
+          f"{arena:>11} {r['lower_bound']:>11} {ratio:>8} {proven:>11} {r['status']:<9} {r['seconds']:>8.2f} "
+          f"{r.get('cpu_seconds', 0.0):>8.2f}",
           flush=True)

@@ -36,13 +36,14 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     bound = lb
     info: dict = {}
     if options.time_limit is not None and best.arena > lb:
-        exact = ("search", "cpsat")
+        # interval problems: the search is strongest (section inference is exact there); otherwise
+        # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows
+        exact = ("search", "cpsat") if problem.is_interval else ("cpsat", "search")
         for k, name in enumerate(exact):
             left = options.time_limit - (time.perf_counter() - t0)
             if left <= 0.01 or best.arena <= bound:
                 break
-            # the search gets most of the time on interval problems (where it is strongest)
-            share = left if k == len(exact) - 1 else left * (0.6 if problem.is_interval else 0.4)
+            share = left if k == len(exact) - 1 else left * 0.6
             try:
                 sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best))
             except (BudgetError, SolverError) as exc:

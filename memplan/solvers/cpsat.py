@@ -42,6 +42,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     deadline = t0 + limit
     lb = int(problem.lower_bound or 0)
+    if options.warm_start is not None:  # a bound another exact solver proved for this problem
+        lb = max(lb, int(options.warm_start.info.get("bound", 0)))
     start = _best_start(problem, options)
     offsets = np.asarray(start.offsets, dtype=np.int64).copy()
     arena = arena_of(problem, offsets)

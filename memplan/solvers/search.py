@@ -15,7 +15,8 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
   the section's floor within the capacity;
 - hatless pruning: if a buffer with no unplaced neighbour failed, no sibling can do better;
 - dynamic decomposition: once no unplaced buffer spans a time cut, both sides are solved apart;
-- round robin over three static preorders with doubling node limits, so one bad order cannot stall.
+- three static preorders searched side by side (interleaved deterministically), so one bad order
+  cannot stall the others; the first to finish decides.
 
 It works for any conflict relation (multi-stream HB-filtered problems, in-place pairs): canonical
 placement only needs the conflict lists, and sections that are not cliques are left out of
@@ -26,6 +27,7 @@ at capacity ``c`` proves ``c + 1`` a lower bound). ``problem.capacity`` is a har
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 
@@ -101,6 +103,8 @@ class _Search:
         # sections that may not infer get a hugely negative total: they never fail a check
         self.total0 = self.total0 + np.where(clique, 0, -_BIG).astype(np.int64)
         self.adjn = [np.asarray(a, dtype=np.int64) for a in self.adj]
+        self.maxnb = [max([self.size[j] for j in a], default=0) for a in self.adj]
+        self.windows: dict[tuple[int, int, int], tuple] = {}  # (buffer, partition) -> sections to re-check
         self.sizes = problem.sizes.copy()
         self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
         self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
@@ -123,6 +127,15 @@ class _Search:
     # -- one capacity ---------------------------------------------------------------------------
     def feasible(self, cap: int, preorder: str, node_limit: int, deadline: float) -> list[int] | None:
         """A packing within ``cap`` (offsets), or None when none exists; raises _Abort/_Timeout."""
+        gen = self.feasible_steps(cap, preorder, node_limit, deadline)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return stop.value
+
+    def feasible_steps(self, cap: int, preorder: str, node_limit: int, deadline: float):
+        """``feasible`` as a generator that yields every 256 nodes (to interleave several orders)."""
         n = self.n
         self.cap = cap
         self.order_key = preorder
@@ -139,7 +152,7 @@ class _Search:
             return None
         ok = True
         for lo, hi, bufs in self._partitions():
-            if not self._sub_solve(lo, hi, bufs):
+            if not (yield from self._sub_solve(lo, hi, bufs)):
                 ok = False
                 break
         if not ok:
@@ -180,15 +193,17 @@ class _Search:
 
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
         pre = np.asarray(self._keys(bufs), dtype=np.int64)
-        return self._search(lo, hi, bufs, (pre, np.arange(len(pre), dtype=np.int64)), 0, 0)
+        return (yield from self._search(lo, hi, bufs, (pre, np.arange(len(pre), dtype=np.int64)), 0, 0))
 
     def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
         self.nodes += 1
         self.nodes_left -= 1
         if self.nodes_left < 0:
             raise _Abort
-        if (self.nodes & 255) == 0 and time.perf_counter() > self.deadline:
-            raise _Timeout
+        if (self.nodes & 255) == 0:
+            if time.perf_counter() > self.deadline:
+                raise _Timeout
+            yield
         asg, size = self.asg, self.size
         moeff = self.moeff
         un_b, un_p = ordering  # unplaced buffers of this subproblem and their preorder positions
@@ -202,7 +217,7 @@ class _Search:
         cand = zip(offs[srt].tolist(), un_p[srt].tolist(), un_b[srt].tolist())
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
-        rlo, rhi, slo, shi = self.rlo, self.rhi, self.slo, self.shi
+        rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
         # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
         seg = total[lo:hi]
         t1 = int(seg.max())
@@ -234,13 +249,23 @@ class _Search:
             floor[a:z] = top
             total[a:z] -= sb
             found = False
-            if not (hat and (new + sizes[un]).max() > cap) and o + total[lo:hi].max() <= cap:
+            spans_fullest = a <= k_first and k_last < z
+            if hat and h + maxnb[b] > cap and (sizes[un].max() + h > cap):
+                pass  # a neighbour no longer fits under the capacity
+            elif spans_fullest and o + total[lo:hi].max() > cap:
+                pass  # (not spanning them, the fullest sections still fit: checked above)
+            else:
                 # only sections near b or its neighbours changed floor or least minimum offset
-                ra, rb = max(rlo[b], lo), min(rhi[b], hi)
-                least = np.minimum.reduceat(moeff[flat[ptr[ra]:ptr[rb]]], ptr[ra:rb] - ptr[ra])
+                key = (b, lo, hi)
+                near = windows.get(key)
+                if near is None:
+                    ra, rb = max(rlo[b], lo), min(rhi[b], hi)
+                    near = windows[key] = (ra, rb, flat[ptr[ra]:ptr[rb]], ptr[ra:rb] - ptr[ra])
+                ra, rb, fl, st = near
+                least = np.minimum.reduceat(moeff[fl], st)
                 if (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap:
                     keep = un_b != b
-                    found = self._decompose(lo, hi, bufs, (un_b[keep], un_p[keep]), o, p, b)
+                    found = yield from self._decompose(lo, hi, bufs, (un_b[keep], un_p[keep]), o, p, b)
             floor[a:z] = old_floor
             total[a:z] += sb
             moeff[un] = old
@@ -258,18 +283,18 @@ class _Search:
         self.sol[b] = o
         a, z = self.slo[b], self.shi[b]
         if z - a < 2:
-            return self._search(lo, hi, bufs, ordering, o, p)
+            return (yield from self._search(lo, hi, bufs, ordering, o, p))
         cuts = self.cuts
         cuts[a:z - 1] -= 1
         zeros = np.flatnonzero(cuts[a:z - 1] == 0)
         try:
             if len(zeros) == 0:
-                return self._search(lo, hi, bufs, ordering, o, p)
+                return (yield from self._search(lo, hi, bufs, ordering, o, p))
             points = [lo] + (zeros + a + 1).tolist() + [hi]
             asg, slo, shi = self.asg, self.slo, self.shi
             for r_lo, r_hi in zip(points, points[1:]):
                 sub = [x for x in bufs if asg[x] < 0 and slo[x] < r_hi and r_lo < shi[x]]
-                if sub and not self._sub_solve(r_lo, r_hi, sub):
+                if sub and not (yield from self._sub_solve(r_lo, r_hi, sub)):
                     return False
             return True
         finally:
@@ -284,6 +309,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     progress = options.progress
     n = len(problem)
     lb = int(problem.lower_bound or 0)
+    if options.warm_start is not None:  # a bound another exact solver proved for this problem
+        lb = max(lb, int(options.warm_start.info.get("bound", 0)))
     cap = problem.capacity
     feasible_only = problem.meta.get("objective") == "feasible" and cap is not None
 
@@ -294,6 +321,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     status = "FEASIBLE"
     interrupted = False
     s = _Search(problem) if n else None
+    searches = [s] + [copy.copy(s) for _ in PREORDERS[1:]] if s is not None else []
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 4 * n + 1000))
     try_lo = lb
@@ -301,12 +329,15 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         while s is not None and try_lo < best and not (feasible_only and best_off is not None):
             if time.perf_counter() >= deadline:
                 break
-            target = try_lo if best_off is None or try_lo == proven else (try_lo + best - 1) // 2
-            if feasible_only:
-                target = cap
             now = time.perf_counter()
-            sub_deadline = deadline if feasible_only else now + max((deadline - now) / 2, 0.0)
-            res = _round_robin(s, target, sub_deadline, deadline, n)
+            if best_off is None and cap is not None:
+                # nothing fits yet: first any packing within the capacity, with all the time left
+                target, sub_deadline = cap, deadline
+            else:
+                # the bound first (reaching it proves optimality), then bisect; half the time each
+                target = try_lo if try_lo == lb else (try_lo + best - 1) // 2
+                sub_deadline = now + max((deadline - now) / 2, 0.0)
+            res = _round_robin(searches, target, sub_deadline, deadline, n)
             if res == "timeout":
                 break
             if res is None:  # exhausted: nothing fits in target
@@ -315,6 +346,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                 if feasible_only:
                     break
             elif res == "abort":
+                if best_off is None:
+                    break
                 try_lo = target + 1
             else:
                 off = np.asarray(res, dtype=np.int64)
@@ -323,7 +356,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                     break
             if progress is not None:
                 progress(f"search: best arena {best if best_off is not None else '-'}, bound {proven}, "
-                         f"{time.perf_counter() - t0:.1f}s, {s.nodes} nodes")
+                         f"{time.perf_counter() - t0:.1f}s, {sum(x.nodes for x in searches)} nodes")
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -338,7 +371,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         status = "OPTIMAL"
     proven = min(proven, best)
     info = {"bound": proven, "gap": round((best - proven) / max(best, 1), 6),
-            "nodes": s.nodes if s else 0, "backtracks": s.backtracks if s else 0}
+            "nodes": sum(x.nodes for x in searches), "backtracks": sum(x.backtracks for x in searches)}
     if interrupted:
         info["interrupted"] = True
     return Solution(best_off, best, "search", status, proven, info)
@@ -356,18 +389,24 @@ def _start(problem: BufferProblem, options: SolveOptions) -> tuple[np.ndarray, i
     return np.asarray(best.offsets, dtype=np.int64), int(best.arena)
 
 
-def _round_robin(s: _Search, cap: int, sub_deadline: float, deadline: float, n: int):
+def _round_robin(searches: list[_Search], cap: int, sub_deadline: float, deadline: float, n: int):
     """Offsets within ``cap``, None (proven infeasible), "abort" (``sub_deadline`` passed: gave up
-    on this capacity) or "timeout" (the whole time limit passed)."""
-    limit = max(2 * n, 64)
-    while True:
-        for key in PREORDERS:
-            try:
-                return s.feasible(cap, key, limit, sub_deadline)
-            except _Abort:
-                continue
-            except _Timeout:
-                return "timeout" if time.perf_counter() >= deadline else "abort"
-        limit *= 2
-        if time.perf_counter() >= sub_deadline:
-            return "timeout" if time.perf_counter() >= deadline else "abort"
+    on this capacity) or "timeout" (the whole time limit passed).
+
+    One search per static preorder, interleaved 256 nodes at a time (deterministic: the switch
+    points are node counts, not clock ticks); the first to finish decides — a packing, or a proof
+    that none exists.
+    """
+    gens = [s.feasible_steps(cap, key, 1 << 62, sub_deadline) for s, key in zip(searches, PREORDERS)]
+    try:
+        while True:
+            for g in gens:
+                try:
+                    next(g)
+                except StopIteration as stop:
+                    return stop.value
+    except _Timeout:
+        return "timeout" if time.perf_counter() >= deadline else "abort"
+    finally:
+        for g in gens:
+            g.close()
