@@ -208,3 +208,18 @@ def test_show_prints_a_stream_table():
         assert rec == sum(1 for a, _ in p.events if stream_of[a] == s)
         assert wait == sum(1 for _, b in p.events if stream_of[b] == s)
     assert "per stream:\n" not in describe(memplan.plan(g))  # serial plans keep the short summary
+
+
+def test_pictures_are_ordinary_files(tmp_path):
+    import os
+    import stat
+
+    from memplan.viz import atomic_write_bytes
+
+    p = tmp_path / "a.png"
+    atomic_write_bytes(str(p), b"x")
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o644 and p.read_bytes() == b"x"
+    os.chmod(p, 0o600)
+    atomic_write_bytes(str(p), b"y")  # replacing keeps the file's mode
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o600 and p.read_bytes() == b"y"
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]

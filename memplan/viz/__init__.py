@@ -97,6 +97,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; a picture is an ordinary file
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -106,3 +107,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
         raise
+
+
+def _mode_for(path: str) -> int:
+    """The replaced file's mode, or 0644: what ``open(path, "wb")`` gives under the usual umask 022."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return 0o644
