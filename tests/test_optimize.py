@@ -236,3 +236,39 @@ def test_events_helper_detects_redundant_events():
     redundant = Schedule(sched.order, sched.streams, sched.events + (Event("norm", "mm_v"),))
     with pytest.raises(AssertionError):
         assert_events_minimal(g, redundant)
+
+
+class _TableModel:
+    """A pluggable cost model (CostModelLike): times from a table, a fixed event latency."""
+
+    def __init__(self, table, event_us):
+        self.table, self.event_us = table, event_us
+
+    def node_us(self, graph, n):
+        return self.table.get(graph.nodes[n].id, 1.0)
+
+
+def test_pluggable_cost_model_changes_the_choice():
+    g = qkv_attention()
+    cheap_branches = _TableModel({"mm_q": 2.0, "mm_k": 0.5, "mm_v": 0.5}, event_us=5.0)
+    sched = graph_optimize(g, 4, cost_model=cheap_branches)
+    assert sched.num_streams == 1  # a fork and a join cost 10 us to overlap 2.5 us of matmuls
+    sim = simulate(g, sched, cheap_branches)
+    assert sim.makespan_us == sim.serial_us == pytest.approx(6.0)
+    # with a 20 us Q projection, K and V (fork +5, 1 us, join +5) fit beside it: 23 us instead of 24
+    long_q = _TableModel({"mm_q": 20.0, "mm_k": 0.5, "mm_v": 0.5}, event_us=5.0)
+    assert simulate(g, graph_optimize(g, 4, cost_model=long_q), long_q).makespan_us == pytest.approx(23.0)
+    heavy = _TableModel({"mm_q": 20.0, "mm_k": 20.0, "mm_v": 20.0}, event_us=0.5)
+    assert graph_optimize(g, 4, cost_model=heavy).num_streams == 3
+
+
+def test_bad_stream_counts_and_models_are_named():
+    g = qkv_attention()
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(memplan.ScheduleError, match="max_streams"):
+            graph_optimize(g, bad)
+    with pytest.raises(memplan.ScheduleError, match="event_us"):
+        graph_optimize(g, 2, cost_model=_TableModel({}, event_us=float("nan")))
+    with pytest.raises(memplan.ScheduleError, match="mm_q"):
+        graph_optimize(g, 2, cost_model=_TableModel({"mm_q": -1.0}, event_us=1.0))
+    assert graph_optimize(g, 10_000).num_streams == 3  # a huge cap is harmless

@@ -258,7 +258,9 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
     cands: list[tuple[str, list[int], list[int]]] = [("serial", serial_order, [0] * n)]
     if max_streams > 1 and n > 1:
         large = n > LARGE_UNITS
-        ks = [max_streams] if large else list(range(2, max_streams + 1))
+        top = min(max_streams, n)  # more streams than units cannot help
+        ks = [top] if large else sorted({k for k in range(2, min(top, 8) + 1)}
+                                        | {k for k in (12, 16, 24, 32, 48, 64) if k < top} | {top})
         modes = ("eft",) if large else ("eft", "est")
         escale = (1.0,) if large else (1.0, 0.0)
         for k in ks:
