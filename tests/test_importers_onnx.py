@@ -347,3 +347,22 @@ def test_progress_only_on_a_terminal():
     import_onnx(branchy_mlp(), progress=tick)
     text = out.getvalue()
     assert text.count("nodes") == 1 and text.endswith("import: 11/11 nodes\n")  # throttled: only the last
+
+
+def test_external_weights_are_not_read_and_initializers_as_inputs(tmp_path):
+    m = branchy_mlp(batch=4, hidden=64)
+    path = tmp_path / "ext.onnx"
+    onnx.save(m, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin",
+              size_threshold=0)
+    (tmp_path / "w.bin").write_bytes(b"")  # truncated weights: never read
+    g = import_onnx(str(path))
+    assert g.tensor("w1").size == 64 * 64 * 4 and g.tensor("w1").kind == "weight"
+    # old IR (< 4): every initializer is also listed as a graph input; still a weight, not an input
+    old = branchy_mlp(batch=4, hidden=64)
+    for t in old.graph.initializer:
+        old.graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    old.ir_version = 3
+    g3 = import_onnx(old)
+    assert [t.id for t in g3.tensors if t.kind == "input"] == ["x"]
+    assert g3.tensor("w0").kind == "weight"
+    assert memplan.plan(g3).arena_bytes == memplan.plan(g).arena_bytes
