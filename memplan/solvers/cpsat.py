@@ -10,7 +10,8 @@ The formulation is chosen to scale:
   one by one (largest first) with the remaining time shared out;
 - offsets are counted in units of the alignment;
 - pure interval components use one NoOverlap2D (fixed time intervals x offset intervals) plus a
-  redundant cumulative over time; other components use one disjunction per conflicting pair, so
+  redundant cumulative over time; other components get a NoOverlap per clique of the conflict graph
+  (grown within each time section) and a disjunction for each conflicting pair no clique covers, so
   pairs ordered by happens-before or allowed in place cost nothing;
 - identical buffers (same size, interval and conflicts) are ordered by index (symmetry breaking);
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
@@ -103,6 +104,39 @@ def _best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
     return min(cands, key=lambda c: c.arena)
 
 
+def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int, ...]]:
+    """Cliques of the conflict graph, grown greedily (largest buffer first) within each time
+    section and within each buffer's neighbourhood; duplicates dropped; indices ascending."""
+    n = len(sub)
+    if n == 0:
+        return []
+    ends = np.unique(sub.upper)
+    slo = np.searchsorted(ends, sub.lower, side="right").tolist()
+    shi = np.searchsorted(ends, sub.upper, side="right").tolist()
+    members: list[list[int]] = [[] for _ in range(len(ends))]
+    for i in range(n):
+        for k in range(slo[i], shi[i]):
+            members[k].append(i)
+    nbr = [set(a) for a in adj]
+    sizes = sub.sizes.tolist()
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    # ... and one grown from every buffer through its neighbours (these find the cliques that
+    # happens-before filtering leaves inside a section)
+    for i in range(n):
+        members.append([i] + adj[i])
+    for mem in members:
+        clique: list[int] = []
+        for i in sorted(mem, key=lambda x: (-sizes[x], x)):
+            if all(j in nbr[i] for j in clique):
+                clique.append(i)
+        key = tuple(sorted(clique))
+        if len(key) >= 2 and key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
 def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
                      options: SolveOptions, label: str, t0: float):
     """(offsets or None, proven bound on the component's arena (>= target), status, interrupted)."""
@@ -141,9 +175,17 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         m.add_no_overlap_2d(xs, ys)
         m.add_cumulative(xs, sizes, arena)
     else:
+        # cliques of the conflict graph (greedily, within each time section) get a NoOverlap each,
+        # whose propagation is far stronger than pairwise disjunctions; pairs no clique covers
+        # get a disjunction of their own
+        ys = [m.new_fixed_size_interval_var(offs[i], sizes[i], f"y{i}") for i in range(n)]
+        covered: set[tuple[int, int]] = set()
+        for clique in _section_cliques(sub, adj):
+            m.add_no_overlap([ys[i] for i in clique])
+            covered.update((a, b) for k, a in enumerate(clique) for b in clique[k + 1:])
         for i in range(n):
             for j in adj[i]:
-                if j > i:
+                if j > i and (i, j) not in covered:
                     b = m.new_bool_var(f"b{i}_{j}")
                     m.add(offs[i] + sizes[i] <= offs[j]).only_enforce_if(b)
                     m.add(offs[j] + sizes[j] <= offs[i]).only_enforce_if(~b)
