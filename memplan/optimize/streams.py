@@ -208,6 +208,8 @@ def to_schedule(graph: Graph, U: Units, order: Sequence[int], ustream: Sequence[
             nid = graph.nodes[m].id
             node_order.append(nid)
             stream_of[nid] = s
+    if len(renum) <= 1:  # one stream: nothing to synchronise (the unit order is topological)
+        return Schedule(tuple(node_order), (0,) * len(node_order), ())
     return schedule_with_events(graph, node_order, stream_of)
 
 
