@@ -3,7 +3,7 @@
 Why: concurrency lengthens lifetimes. A tensor read on a side stream stays live until the join
 event tells the main stream it is done, and a side stream's outputs are live while the main stream
 runs — so the concurrent arena can exceed the serial one. When a memory budget (or an event cap) is
-set, the scheduler's forks are given back one kind at a time.
+set, concurrency is given back: fewer streams, depth-first order, or single forks moved home.
 
 A *fork* (segment) is a maximal run of units on a non-main stream that begins where the stream waits
 on an event: llama's K branch after the attention norm, its up-projection beside the gate. Giving a
@@ -17,9 +17,8 @@ stream). Forks are then serialised in order of most memory per microsecond saved
 fewest microseconds per event saved (for an event cap). Every prefix of those lists is a candidate,
 next to the optimizer's own candidates for fewer streams ("merging streams") and the serial order.
 The candidates are tried fastest first (simulated makespan) and the first whose real plan fits wins,
-so the result is the fastest known schedule within the budget: never slower than serial, never
-faster than the unconstrained optimum. If not even the serial plan fits, ``BudgetError`` names both
-numbers.
+so the result is the fastest known schedule within the budget, and never slower than serial. If not
+even the serial plan fits, ``BudgetError`` names both numbers.
 """
 
 from __future__ import annotations
