@@ -10,8 +10,8 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sp = sub.add_parser("import", help="import an ONNX model as graph JSON (sizes from shape inference)")
-    sp.add_argument("model", help="model file (.onnx)")
+    sp = sub.add_parser("import", help="import an ONNX model (or a torch.export .pt2 file) as graph JSON")
+    sp.add_argument("model", help="model file: .onnx, or .pt2 (torch.export.save)")
     sp.add_argument("-o", "--output", required=True, help="graph JSON to write (atomically)")
     sp.add_argument("--batch", type=int, default=None, metavar="N",
                     help="fix the leading dimension of every graph input that is symbolic")
@@ -24,13 +24,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from ..errors import GraphError
     from ..io import save_graph
     from ..show import human
-    from . import tty_progress
+    from . import from_torch, tty_progress
     from .onnx import import_onnx, parse_dims
 
-    graph = import_onnx(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
-                        alignment=args.alignment, progress=tty_progress("import", quiet=args.quiet))
+    progress = tty_progress("import", quiet=args.quiet)
+    if args.model.endswith(".pt2"):
+        if args.batch is not None or args.dim:
+            raise GraphError(f"{args.model}: --batch/--dim apply to ONNX models; a .pt2 program has fixed sizes")
+        from .torch import load_exported
+
+        graph = from_torch(load_exported(args.model), name=args.name, alignment=args.alignment, progress=progress)
+    else:
+        graph = import_onnx(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
+                            alignment=args.alignment, progress=progress)
     save_graph(graph, args.output)
     if not args.quiet:
         views = sum(t.view_of is not None for t in graph.tensors)

@@ -24,7 +24,7 @@ import math
 import operator
 from typing import Any
 
-from ..errors import GraphError, MemplanError
+from ..errors import GraphError, InputFormatError, MemplanError
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
 from . import Progress, node_cost
 
@@ -64,6 +64,19 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         default = type(module).__name__
     return _from_exported(torch, ep, name if name is not None else default, alignment, progress)
+
+
+def load_exported(path: str):
+    """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file)."""
+    import os
+
+    torch = _need_torch()
+    if not os.path.exists(path):
+        raise InputFormatError(f"{path}: no such file")
+    try:
+        return torch.export.load(path)
+    except Exception as exc:
+        raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
 
 
 class _Rec:
@@ -109,9 +122,11 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             tid = recs[tid].view_of
         return tid
 
-    def make_view(tid: str, val, parent: str, where: str) -> _Rec:
+    def make_view(tid: str, val, parent: str, where: str, whole: bool = False) -> _Rec:
         _, off, span = _extent(torch, val, where)
         p = recs[parent]
+        if whole:
+            off, span = p.off, p.size
         if not (p.off <= off and off + span <= p.off + p.span):
             parent = root_of(parent)  # outside its direct parent (e.g. an expand); place it in the root
             p = recs[parent]
@@ -165,6 +180,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         inplace: list[tuple[str, str]] = []
         redirect: dict[str, str] = {}
         getitem_names = {u.args[1]: u.name for u in n.users if u.target is operator.getitem}
+        declared = _declared_aliases(torch, n, len(out_vals))
         for k, v in enumerate(out_vals):
             if not isinstance(v, torch.Tensor):
                 ids.append(None)
@@ -173,7 +189,17 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             if tid in recs:
                 tid = f"{tid}.{k}"
             sref = StorageWeakRef(v.untyped_storage())
+            whole = False
             alias = next((t for t in in_ids if recs[t].storage == sref), None)
+            if alias is None and k < len(declared) and declared[k] is not None:
+                # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
+                # alias only when they can (reshape of a non-viewable layout copies)
+                cand = current.get(declared[k])
+                if isinstance(cand, str) and _aliases_here(torch, op, in_vals[cand].meta["val"], v):
+                    alias = cand
+                    # loaded fake tensors lose their storage offset: a slice-like view then claims
+                    # its whole parent (a true range, if a loose one), never a wrong offset
+                    whole = op.split(".")[0] not in _OFFSET0 and not mutated
             if alias is not None and in_vals[alias].name in mutated:
                 r_alias = recs[alias]
                 simple = (r_alias.view_of is None and r_alias.kind == "intermediate"
@@ -185,7 +211,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                 else:
                     make_view(tid, v, alias, where)
             elif alias is not None:
-                make_view(tid, v, alias, where)
+                make_view(tid, v, alias, where, whole=whole)
             else:
                 new_rec(tid, v, "intermediate", where)
             outs.append(tid)
@@ -259,6 +285,64 @@ def _mutated_args(torch, n) -> set[str]:
         for a in _flat_nodes(torch, v) if v is not None else []:
             out.add(a.name)
     return out
+
+
+#: aliasing ops whose result starts where their input starts (no storage offset of their own)
+_OFFSET0 = {"view", "_unsafe_view", "reshape", "reshape_as", "_reshape_alias", "flatten", "unflatten", "permute",
+            "transpose", "t", "expand", "expand_as", "unsqueeze", "squeeze", "alias", "detach", "view_as",
+            "contiguous", "to", "type_as", "view_as_real", "view_as_complex", "movedim", "swapaxes", "mT", "T"}
+#: ops whose schema says "aliases its input" but which copy when no view can express the result
+_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "contiguous", "to", "type_as", "_reshape_alias"}
+
+
+def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
+    """Per output: the FX name of the argument the op's schema says it aliases (``Tensor(a)``), or None."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return [None] * n_out
+    sets: dict[str, str] = {}
+    wildcard = None
+    for k, arg in enumerate(schema.arguments):
+        info = arg.alias_info
+        if info is None:
+            continue
+        v = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[k] if k < len(n.args) else None)
+        found = _flat_nodes(torch, v) if v is not None else []
+        if len(found) != 1:
+            continue
+        for a in info.before_set:
+            sets[a] = found[0].name
+        if "*" in info.after_set:
+            wildcard = found[0].name  # "Tensor(a -> *)": list results (split, unbind) alias it
+    out: list[str | None] = []
+    for r in schema.returns:
+        info = r.alias_info
+        if info is None:
+            out.append(None)
+        elif info.before_set:
+            out.append(next((sets[a] for a in info.before_set if a in sets), None))
+        else:
+            out.extend([wildcard] * n_out)
+    return (out + [None] * n_out)[:n_out]
+
+
+def _aliases_here(torch, op: str, inp, out) -> bool:
+    """Whether a schema-declared alias really is one (only in doubt for the may-copy ops)."""
+    base = op.split(".")[0]
+    if base not in _MAY_ALIAS:
+        return True
+    if inp.dtype != out.dtype:
+        return False
+    if base == "contiguous":
+        return bool(inp.is_contiguous())
+    if base in ("to", "type_as"):
+        return tuple(inp.stride()) == tuple(out.stride())
+    try:  # reshape-like: a view exactly when .view() can express it
+        probe = torch.empty_strided(tuple(inp.shape), tuple(inp.stride()), dtype=inp.dtype, device="meta")
+        probe.view(tuple(out.shape))
+        return True
+    except RuntimeError:
+        return False
 
 
 def _extent(torch, val, where: str) -> tuple[int, int, int]:
