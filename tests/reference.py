@@ -256,3 +256,32 @@ def check_plan(graph, doc: dict) -> set[int]:
                 if not may_overlap(graph, hb, acc, a, b):
                     broken.add(3)
     return broken
+
+
+def max_clique_bound(graph, order, events) -> int:
+    """The heaviest set of roots that pairwise may not overlap (an exact, exponential search).
+
+    Such roots need disjoint bytes, so their total is a proven lower bound too; it dominates the
+    per-node bound whenever concurrent branches each hold memory the other cannot reuse.
+    """
+    hb = happens_before(order, events)
+    acc = accesses(graph)
+    size = {t.id: t.size for t in graph.tensors}
+    roots = [r for r in arena_roots(graph) if size[r] > 0]
+    nbr = {r: {s for s in roots if s != r and not may_overlap(graph, hb, acc, r, s)} for r in roots}
+    best = 0
+
+    def grow(total: int, cand: set[str], excluded: set[str]) -> None:  # Bron-Kerbosch, no pivot
+        nonlocal best
+        if not cand and not excluded:
+            best = max(best, total)
+            return
+        if total + sum(size[c] for c in cand) <= best:
+            return
+        for v in sorted(cand):
+            grow(total + size[v], cand & nbr[v], excluded & nbr[v])
+            cand = cand - {v}
+            excluded = excluded | {v}
+
+    grow(0, set(roots), set())
+    return best
