@@ -121,7 +121,6 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
     input_names = [v.name for v in g.input if v.name not in inits]
     output_names = [v.name for v in g.output]
     out_set = set(output_names)
-    producer_id: dict[str, str] = {}
 
     tensors: list[Tensor] = []
     tindex: dict[str, int] = {}
@@ -176,14 +175,12 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
         ins = [v for v in n.input if v]
         outs = [v for v in n.output if v]
         is_view = (n.op_type in VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
-        if is_view:
-            src = ins[0]
-            if sized(outs[0], where)[0] != tensors[tindex[src]].size:
-                is_view = False  # cannot happen for a valid model; then it is honestly a copy
+        if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
+            raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
+                             f"{ins[0]!r} has {tensors[tindex[ins[0]]].size}: not a valid {n.op_type}")
         for o in outs:
             kind = "output" if o in out_set else "intermediate"
             add(o, kind, where, view_of=ins[0] if is_view else None)
-            producer_id[o] = nid
         in_bytes = sum(tensors[tindex[v]].size for v in dict.fromkeys(ins))
         out_bytes = sum(tensors[tindex[v]].size for v in outs)
         if is_view:
