@@ -72,13 +72,18 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
         for k, p in plans.items():
             if k + suffix not in exes:
                 exes[k + suffix] = Executor(g, p, inputs=inputs, library=lib, weights_from=base)
+    pf = L.prefetch_plan(g, cfg)
+    for k in ("serial", "multi_hand"):
+        exes[k + "+prefetch"] = Executor(g, plans[k], inputs=inputs, library=libs[""], weights_from=base, prefetch=pf)
     log(f"  setup {time.perf_counter() - t0:.1f}s; arenas " +
         ", ".join(f"{k}={p.arena_bytes}" for k, p in plans.items()))
     # modes: (label, executor key, eager|graph)
     modes = [("1 stream eager", "serial", "eager")]
     for suffix in libs:
         modes += [(f"{'1 stream' if k == 'serial' else k} graph{suffix}", k + suffix, "graph") for k in plans]
-    modes += [("multi_hand eager", "multi_hand", "eager")]
+    modes += [("1 stream graph+prefetch", "serial+prefetch", "graph"),
+              ("multi_hand graph+prefetch", "multi_hand+prefetch", "graph"),
+              ("multi_hand eager", "multi_hand", "eager")]
     for _, k, m in modes:
         if m == "graph" and exes[k]._graph_exec is None:
             exes[k].capture()
@@ -117,7 +122,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
         "modes": res_modes,
     }
     out["multi_vs_single_graph_speedup"] = {}
-    for suffix in libs:
+    for suffix in (*libs, "+prefetch"):
         g1 = res_modes[f"1 stream graph{suffix}"]["ms_per_step"]
         for lab, v in res_modes.items():
             if lab.startswith("multi") and lab.endswith(f"graph{suffix}"):

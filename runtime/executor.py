@@ -73,15 +73,19 @@ class Executor:
     def __init__(self, graph: Graph, plan: Plan, *, weights: Mapping[str, np.ndarray] | None = None,
                  inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  library: KernelLibrary | None = None, check_plan: bool = True,
-                 weights_from: Executor | None = None, pdl_policy: str = "chain"):
+                 weights_from: Executor | None = None, pdl_policy: str = "chain",
+                 prefetch: Iterable[tuple[str, str, int]] = ()):
         """``weights``: host arrays per weight tensor (others get random f16 / 1.0 f32 values on the
         device when ``random_weights_seed`` is given, else zeros). ``check_plan=False`` runs a plan that
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
         another executor's weights and cache (same graph) instead of allocating them again.
         ``pdl_policy`` (kernels of a PDL library only): "chain" launches a kernel with programmatic
         serialization only when the previous operation on its stream was a kernel launch (not a copy,
-        memset or event wait); "always" uses it for every kernel, which the device showed to race
-        (kept for the diagnostic in the GPU tests)."""
+        memset or event wait); "always" uses it for every kernel (kept for ``runtime.pdl_check``).
+        ``prefetch``: ``(after_node, weight, nbytes)`` triples; after ``after_node`` is issued, an extra
+        stream (forked from it by an event) pulls the first ``nbytes`` of ``weight`` into L2. Weights
+        are never written by a step, so this adds no hazard; it only moves HBM traffic into phases
+        where latency-bound kernels leave the memory idle."""
         import pycuda.driver as cuda
 
         self.cuda = cuda
@@ -132,6 +136,21 @@ class Executor:
             ev = cuda.Event(EVENT_DISABLE_TIMING)
             self._records.setdefault(a, []).append(ev)
             self._waits.setdefault(b, []).append(ev)
+        self._prefetch: dict[str, list] = {}
+        self._pstream = None
+        prefetch = tuple(prefetch)
+        if prefetch:
+            self._pstream = cuda.Stream(flags=STREAM_NON_BLOCKING)
+            self._pjoin = cuda.Event(EVENT_DISABLE_TIMING)
+            sink = self._alloc(256)
+            for after, wid, nbytes in prefetch:
+                graph.node(after)
+                t = graph.tensor(wid)
+                if t.kind != "weight" or t.view_of is not None or wid.endswith("_cache"):
+                    raise ValueError(f"prefetch {wid!r}: only root weights that the step never writes")
+                n16 = min(int(nbytes), t.size) // 16
+                ln = Launch("l2_prefetch", (self.lib.num_sms, 1, 1), (256, 1, 1), (self.weight_ptr[wid], n16, sink))
+                self._prefetch.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))
         per_node = launches_for(graph, self.addr_of.__getitem__, num_sms=self.lib.num_sms)
         self.node_launches: dict[str, list[Launch]] = {n.id: per_node[i] for i, n in enumerate(graph.nodes)}
         self._graph_exec = None
@@ -202,6 +221,9 @@ class Executor:
         self._fork.record(s0)
         for s in self.streams[1:]:
             s.wait_for_event(self._fork)
+        ps = self._pstream
+        if ps is not None:
+            ps.wait_for_event(self._fork)
         rng = random.Random(jitter.seed) if jitter is not None else None
         lib = self.lib
         # PDL only kernel -> kernel on one stream: the first kernel after a copy, memset or event wait
@@ -221,6 +243,13 @@ class Executor:
                 after_kernel[si] = True
             for ev in self._records.get(nid, ()):
                 ev.record(st)
+            for ev, ln in self._prefetch.get(nid, ()):
+                ev.record(st)
+                ps.wait_for_event(ev)
+                lib.launch(ln, ps, pdl=False)
+        if ps is not None:
+            self._pjoin.record(ps)
+            s0.wait_for_event(self._pjoin)
         for i, s in enumerate(self.streams[1:], start=1):
             self._joins[i].record(s)
             s0.wait_for_event(self._joins[i])

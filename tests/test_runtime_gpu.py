@@ -191,14 +191,16 @@ def test_streams_match_serial_at_scale(batch):
         base_ex.run(poison=poison)
         base = base_ex.read("logits")
         assert np.all(np.isfinite(base))
-        for lib, plan in ((plain, serial), (plain, multi)):
-            ex = Executor(g, plan, inputs=inp, library=lib, weights_from=base_ex)
+        pf = L.prefetch_plan(g, cfg)
+        for lib, plan, prefetch in ((plain, serial, ()), (plain, multi, ()), (plain, multi, pf)):
+            ex = Executor(g, plan, inputs=inp, library=lib, weights_from=base_ex, prefetch=prefetch)
             exes.append(ex)
             ex.capture(poison=poison)
             for rep in range(3):
                 ex.replay(1)
                 out = ex.read("logits")
-                assert np.array_equal(out, base), f"graph on {plan.streams} stream(s), replay {rep} differs"
+                assert np.array_equal(out, base), \
+                    f"graph on {plan.streams} stream(s), prefetch={bool(prefetch)}, replay {rep} differs"
     finally:
         for ex in exes:
             ex.free()

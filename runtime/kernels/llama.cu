@@ -102,6 +102,38 @@ extern "C" __global__ void rms_norm_f32(const float* x, const float* w, float* y
     }
 }
 
+// The same with float4 loads, at most 4 per thread kept in registers: one read of x. Needs H % 4 == 0,
+// H / 4 <= 4 * blockDim.x and (with w) nw % 4 == 0.
+extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+    PDL_ENTER();
+    __shared__ float sh[32];
+    const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
+    float4* yr = reinterpret_cast<float4*>(y + (long long)blockIdx.x * H);
+    const int H4 = H >> 2;
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        v[c] = i < H4 ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)H + eps);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (i < H4) {
+            float4 o = make_float4(v[c].x * scale, v[c].y * scale, v[c].z * scale, v[c].w * scale);
+            if (w != nullptr) {
+                const float4 wv = reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+                o.x *= wv.x; o.y *= wv.y; o.z *= wv.z; o.w *= wv.w;
+            }
+            yr[i] = o;
+        }
+    }
+}
+
 // ADD (op 0) / MUL (op 1) with b broadcast over a's leading dims (b has nb elements). y may alias a.
 extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, long long n, long long nb, int op) {
     PDL_ENTER();
@@ -205,6 +237,39 @@ extern "C" __global__ void softmax_mask_f32(const float* x, const float* mask, f
     for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = expf(xr[i] + mr[i] - mx) * inv;
 }
 
+// The same with one warp per row (online max and sum, no block barriers). grid ceil(rows/8), block 256.
+extern "C" __global__ void softmax_mask_warp_f32(const float* x, const float* mask, float* y, int n, int heads,
+                                                 int rows) {
+    PDL_ENTER();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const long long row = (long long)blockIdx.x * (blockDim.x >> 5) + warp;
+    if (row >= rows) return;
+    const float* xr = x + row * n;
+    const float* mr = mask + (row / heads) * (long long)n;
+    float* yr = y + row * n;
+    float m = -INFINITY, s = 0.0f;
+    for (int i = lane; i < n; i += 32) {
+        const float v = xr[i] + mr[i];
+        if (v > m) {
+            s = s * expf(m - v) + 1.0f;
+            m = v;
+        } else if (v != -INFINITY) {
+            s += expf(v - m);
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        const float M = fmaxf(m, m2);
+        const float a = (m == -INFINITY) ? 0.0f : s * expf(m - M);
+        const float b = (m2 == -INFINITY) ? 0.0f : s2 * expf(m2 - M);
+        s = a + b;
+        m = M;
+    }
+    const float inv = 1.0f / s;
+    for (int i = lane; i < n; i += 32) yr[i] = expf(xr[i] + mr[i] - m) * inv;
+}
+
 // out[b, h, :] = sum_j p[b, h, j] * V[j, g(h), :]; V: [n_kv, kv_heads, d] f16. grid B*heads, block 1024:
 // d/8 threads per slice (16-byte loads of 8 halves), the slices split the j range and are reduced in a
 // fixed order (deterministic). Needs d % 8 == 0 and d <= 8192.
@@ -212,7 +277,7 @@ extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* V, c
                                                                 float* out, int n_kv, int kv_heads,
                                                                 int heads, int d) {
     PDL_ENTER();
-    __shared__ float sh[8 * 1024];
+    __shared__ float sh[10 * 1024];
     const int bh = blockIdx.x;
     const int g = (bh % heads) / (heads / kv_heads);
     const int d8 = d >> 3;
@@ -223,7 +288,7 @@ extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* V, c
 #pragma unroll
     for (int c = 0; c < 8; c++) acc[c] = 0.0f;
     if (s < S) {
-#pragma unroll 2
+#pragma unroll 8
         for (int j = s; j < n_kv; j += S) {
             const uint4 raw = reinterpret_cast<const uint4*>(V + ((long long)j * kv_heads + g) * d)[e8];
             const half2* vh = reinterpret_cast<const half2*>(&raw);
@@ -241,9 +306,18 @@ extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* V, c
         for (int c = 0; c < 8; c++) sh[s * d + e8 * 8 + c] = acc[c];
     }
     __syncthreads();
+    // two-level fixed-order reduction over the S slices: groups of 8 slices, then the group sums
+    const int G = (S + 7) >> 3;
+    for (int t = threadIdx.x; t < G * d; t += blockDim.x) {
+        const int gi = t / d, e = t % d;
+        float r = 0.0f;
+        for (int k = gi * 8; k < min(S, gi * 8 + 8); k++) r += sh[k * d + e];
+        sh[gi * d + e + S * d] = r;   // past the slices' region (S * d + G * d <= 10 * 1024 floats for d <= 1024)
+    }
+    __syncthreads();
     for (int e = threadIdx.x; e < d; e += blockDim.x) {
         float r = 0.0f;
-        for (int t = 0; t < S; t++) r += sh[t * d + e];
+        for (int gi = 0; gi < G; gi++) r += sh[S * d + gi * d + e];
         out[(long long)bh * d + e] = r;
     }
 }
@@ -397,6 +471,22 @@ extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const 
 
 // ---------------------------------------------------------------------------------------------
 // Test and setup helpers.
+
+// Pull `nbytes` of a weight into L2 (16-byte L2-only loads, 4 in flight per thread); a side stream runs
+// it while latency-bound kernels (attention) leave HBM idle, so the next GEMV finds its weights in L2.
+// Weights are never written by the step, so this needs no ordering beyond the stream fork and join.
+extern "C" __global__ void l2_prefetch(const uint4* p, long long n16, unsigned int* sink) {
+    unsigned int acc = 0;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n16; i += 4 * stride) {
+        const uint4 a = __ldcg(p + i), b = __ldcg(p + i + stride), c = __ldcg(p + i + 2 * stride),
+                    d = __ldcg(p + i + 3 * stride);
+        acc ^= a.x ^ b.y ^ c.z ^ d.w;
+    }
+    for (; i < n16; i += stride) acc ^= __ldcg(p + i).x;
+    if (acc == 0x9e3779b9u && sink != nullptr) sink[0] = acc;   // keeps the loads; practically never taken
+}
 
 // Busy-wait about `cycles` SM clocks: the jitter mode puts one before a node to shake interleavings.
 extern "C" __global__ void spin(long long cycles) {

@@ -148,6 +148,19 @@ def graph_optimize_fn():
     return fn
 
 
+def prefetch_plan(graph: Graph, cfg: LlamaConfig, next_bytes: int = 16 << 20) -> tuple[tuple[str, str, int], ...]:
+    """L2 prefetches for ``Executor(prefetch=...)``: each layer's output projection while its attention
+    runs (after ``rope_q``: KQ, SOFT_MAX, KQV and CONT stream almost nothing from HBM), and the start of
+    the next layer's Q projection while the residual add and norm run."""
+    out = []
+    for li in range(cfg.layers):
+        p = f"l{li}."
+        out.append((p + "rope_q", p + "wo", graph.tensor(p + "wo").size))
+        nxt = f"l{li + 1}.wq" if li + 1 < cfg.layers else "w_out"
+        out.append((p + "res2", nxt, next_bytes))
+    return tuple(out)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reference forward (float64), written from the model definition.
 
