@@ -195,7 +195,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                 # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
                 # alias only when they can (reshape of a non-viewable layout copies)
                 cand = current.get(declared[k])
-                if isinstance(cand, str) and _aliases_here(torch, op, in_vals[cand].meta["val"], v):
+                if cand in in_vals and _aliases_here(torch, op, in_vals[cand].meta["val"], v):
                     alias = cand
                     # loaded fake tensors lose their storage offset: a slice-like view then claims
                     # its whole parent (a true range, if a loose one), never a wrong offset
