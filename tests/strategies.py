@@ -21,6 +21,9 @@ def graphs(draw, max_nodes: int = 9) -> Graph:
     available: list[tuple[str, int]] = []   # readable tensors (id, size)
     roots: list[tuple[str, int]] = []       # roots a node may write a view into
     kinds: dict[str, str] = {}
+    # roots declared now but produced by a later node: a node may write a view into one before its
+    # producer runs (legal: only reads must follow the writers); they become readable once produced
+    pending: dict[str, tuple[int, list[tuple[str, int]]]] = {}
     n_inputs = draw(st.integers(1, 3))
     for i in range(n_inputs):
         s = draw(size)
@@ -39,6 +42,12 @@ def graphs(draw, max_nodes: int = 9) -> Graph:
     group_id = 0
     open_group: str | None = None
     for k in range(n_nodes):
+        if draw(st.integers(0, 6)) == 0:
+            tid = f"t{t_count}"
+            t_count += 1
+            s = draw(size)
+            b.tensor(tid, s, draw(st.sampled_from(["intermediate", "output"])))
+            pending[tid] = (s, [])
         # an unproduced view (reshape / slice) of something readable, sometimes a chain
         if available and draw(st.integers(0, 3)) == 0:
             pid, psize = draw(st.sampled_from(available))
@@ -52,7 +61,25 @@ def graphs(draw, max_nodes: int = 9) -> Graph:
         outs: list[str] = []
         new_roots: list[tuple[str, int]] = []
         for _ in range(draw(st.integers(1, 2))):
-            if roots and draw(st.integers(0, 4)) == 0:
+            if pending and draw(st.integers(0, 3)) == 0:
+                kind_ = draw(st.sampled_from(["produce", "write"]))
+                pid = draw(st.sampled_from(sorted(pending)))
+                psize, views = pending[pid]
+                if kind_ == "produce" or pid in outs:
+                    if pid in outs:
+                        continue
+                    del pending[pid]
+                    outs.append(pid)
+                    new_roots.extend([(pid, psize)] + views)
+                    roots.append((pid, psize))
+                else:  # write a view into a root whose producer comes later
+                    vs = draw(st.integers(0, psize))
+                    vid = f"v{t_count}"
+                    t_count += 1
+                    b.view(vid, pid, vs, psize - vs)
+                    outs.append(vid)
+                    views.append((vid, vs))
+            elif roots and draw(st.integers(0, 4)) == 0:
                 # write through a fresh view into an existing root (SET_ROWS-style)
                 pid, psize = draw(st.sampled_from(roots))
                 vs = draw(st.integers(0, psize))
@@ -87,6 +114,8 @@ def graphs(draw, max_nodes: int = 9) -> Graph:
         b.node(f"n{k}", "OP", [t for t, _ in ins], outs, inplace=inplace, group=group,
                cost=float(draw(st.integers(1, 5))))
         available.extend(new_roots)
+    if pending:  # every declared root gets its producer
+        b.node("last", "OP", [], sorted(pending))
     return b.build()
 
 
