@@ -300,3 +300,37 @@ def test_format_doc_worked_example_is_what_memplan_plan_writes(tmp_path, capsys)
     assert written["solver"]["name"] == shown["solver"]["name"]
     code, stdout, _ = run(capsys, "verify", str(g), str(out))
     assert code == 0 and stdout.strip() == f"{out}: safe"
+
+
+def test_interrupted_write_leaves_target_and_no_temp_file(tmp_path, monkeypatch):
+    from memplan import io as mio
+
+    target = tmp_path / "p.json"
+    target.write_text("OLD")
+
+    def boom(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mio.os, "replace", boom)
+    with pytest.raises(memplan.MemplanError, match="No space left"):
+        mio.atomic_write_text(str(target), "NEW")
+    assert target.read_text() == "OLD" and leftovers(tmp_path) == []
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mio.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mio.atomic_write_text(str(target), "NEW")
+    assert target.read_text() == "OLD" and leftovers(tmp_path) == []
+
+
+def test_plan_file_round_trip(tmp_path):
+    g = H.views()
+    p = memplan.plan(g, H.streams(g, H.VIEWS_STREAMS))
+    path = str(tmp_path / "p.json")
+    memplan.save_plan(p, path)
+    loaded = memplan.load_plan(path)
+    assert loaded.to_json() == p.to_json() == open(path).read()
+    memplan.verify(g, loaded)
+    assert loaded.offsets() == p.offsets() and loaded.stream_of() == p.stream_of()
