@@ -334,3 +334,18 @@ def test_plan_file_round_trip(tmp_path):
     assert loaded.to_json() == p.to_json() == open(path).read()
     memplan.verify(g, loaded)
     assert loaded.offsets() == p.offsets() and loaded.stream_of() == p.stream_of()
+
+
+def test_permission_denied_is_one_line(tmp_path, capsys, monkeypatch):
+    # (root can read any file, so deny it in-process: what read_json sees for a mode-000 file)
+    from memplan import io as mio
+
+    g = write_graph(tmp_path / "g.json", H.chain())
+
+    def denied(path, *a, **k):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(mio, "open", denied, raising=False)
+    code, _, err = run(capsys, "plan", g, "-o", str(tmp_path / "p.json"))
+    assert_bad_input(code, err, "g.json", "Permission denied")
+    assert not (tmp_path / "p.json").exists()
