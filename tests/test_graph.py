@@ -327,3 +327,30 @@ def test_load_graph_prefixes_the_path(tmp_path):
     with pytest.raises(GraphError) as info:
         memplan.load_graph(str(path))
     assert str(info.value).startswith(str(path)) and "'t'" in str(info.value)
+
+
+def test_name_must_be_a_string():
+    doc = base()
+    doc["name"] = 5
+    bad(doc, "name")
+
+
+def test_group_must_be_a_string():
+    doc = base()
+    node(doc, "a")["group"] = 5
+    bad(doc, "'a'", "group")
+
+
+def test_inplace_pair_naming_a_non_string():
+    doc = base()
+    node(doc, "b")["inplace"] = {"y": 5}
+    bad(doc, "'b'", "5")
+
+
+def test_attrs_must_be_objects():
+    doc = base()
+    tensor(doc, "t")["attrs"] = [1]
+    bad(doc, "'t'", "attrs")
+    doc = base()
+    node(doc, "a")["attrs"] = "x"
+    bad(doc, "'a'", "attrs")
