@@ -176,3 +176,37 @@ def test_cli_imports_a_pt2_file(tmp_path, capsys):
     (tmp_path / "junk.pt2").write_bytes(b"junk")
     assert main(["import", str(tmp_path / "junk.pt2"), "-o", str(out)]) == 2
     assert "not a torch.export program" in capsys.readouterr().err
+
+
+class CacheUpdate(nn.Module):
+    """A KV-cache-like buffer: read, written in place through an index, read again."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(8, 4))
+
+    def forward(self, x, idx):
+        before = self.cache.sum(0)        # must finish before the write (write after read)
+        self.cache[idx] = x * 2           # index_put_ into the buffer
+        after = self.cache.sum(0)         # must see the write (read after write)
+        y = x.clone()
+        y[:, 0] = 0                       # a write through a view of an intermediate
+        return before + after + y.sum(0)
+
+
+def test_inplace_writes_are_ordered_by_data():
+    g = memplan.from_torch(CacheUpdate(), (torch.randn(2, 4), torch.tensor([1, 3])))
+    write = next(n for n in g.nodes if n.op.startswith("index_put_"))
+    (w,) = [o for o in write.outputs if g.tensor(o).view_of == "b_cache"]
+    first, second = [n for n in g.nodes if n.op.startswith("sum") and {"b_cache", w} & set(n.inputs)]
+    assert first.outputs[0] in write.inputs                               # write after read
+    assert w in second.inputs                                             # read after write
+    fill = next(n for n in g.nodes if n.op.startswith("fill_"))
+    (fw,) = [o for o in fill.outputs if g.tensor(o).view_of == "clone" and g.tensor(o).size == 2 * 4 * 4]
+    later = [n for n in g.nodes if "clone" in n.inputs and g.node_index[n.id] > g.node_index[fill.id]]
+    assert later and all(fw in n.inputs for n in later)
+    # every multi-stream schedule of the graph respects these edges: check one
+    p = memplan.plan(g, streams="auto")
+    memplan.verify(g, p)
+    pos = {nid: i for i, (nid, _) in enumerate(p.order)}
+    assert pos[first.id] < pos[write.id] < pos[second.id]

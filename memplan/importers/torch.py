@@ -82,13 +82,14 @@ def load_exported(path: str):
 class _Rec:
     """A tensor under construction (kind is settled at the end, once outputs are known)."""
 
-    __slots__ = ("id", "size", "kind", "view_of", "view_offset", "attrs", "storage", "off", "span")
+    __slots__ = ("id", "size", "kind", "view_of", "view_offset", "attrs", "storage", "off", "span", "val")
 
     def __init__(self, id: str, size: int, kind: str, attrs: dict, storage: Any, off: int, span: int,
                  view_of: str | None = None, view_offset: int = 0):
         self.id, self.size, self.kind, self.attrs = id, size, kind, attrs
         self.storage, self.off, self.span = storage, off, span
         self.view_of, self.view_offset = view_of, view_offset
+        self.val: Any = None
 
 
 def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | None) -> Graph:
@@ -107,12 +108,18 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     order: list[str] = []
     current: dict[str, Any] = {}  # FX node name -> tensor id, or list of ids / None for tuple results
     views_of_root: dict[str, int] = {}
+    # in-place writes the planner cannot move (into inputs, weights, viewed tensors) are ordered by data:
+    # later readers of that root also read the write's full-root view (read after write), and the write
+    # also reads the outputs of the root's readers since the previous write (write after read)
+    last_write: dict[str, str] = {}
+    readers_since: dict[str, list[str]] = {}
     nodes: list[Node] = []
 
     def new_rec(tid: str, val, kind: str, where: str) -> _Rec:
         size, off, span = _extent(torch, val, where)
         attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
         r = _Rec(tid, max(size, off + span), kind, attrs, StorageWeakRef(val.untyped_storage()), off, span)
+        r.val = val
         recs[tid] = r
         order.append(tid)
         return r
@@ -179,6 +186,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         ids: list[str | None] = []
         inplace: list[tuple[str, str]] = []
         redirect: dict[str, str] = {}
+        forced: set[str] = set()  # roots this node writes in place where it stands
         getitem_names = {u.args[1]: u.name for u in n.users if u.target is operator.getitem}
         declared = _declared_aliases(torch, n, len(out_vals))
         for k, v in enumerate(out_vals):
@@ -210,19 +218,36 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     redirect[in_vals[alias].name] = tid
                 else:
                     make_view(tid, v, alias, where)
+                    forced.add(root_of(alias))
             elif alias is not None:
                 make_view(tid, v, alias, where, whole=whole)
             else:
                 new_rec(tid, v, "intermediate", where)
             outs.append(tid)
             ids.append(tid)
-        for fx_name in mutated:  # a written argument the op does not return: still an access
+        for fx_name in mutated:  # written arguments, returned or not
             t = current.get(fx_name)
-            if isinstance(t, str) and not any(t == a for _, a in inplace) and fx_name not in redirect \
-                    and not any(recs[o].view_of is not None and root_of(o) == root_of(t) for o in outs):
-                w = make_view(f"{n.name}.writes.{fx_name}", _meta(torch, fx_name, n), t, where)
-                w.size, w.view_offset = 0, 0
-                outs.append(w.id)
+            for tid in (t if isinstance(t, list) else [t]):
+                if isinstance(tid, str) and fx_name not in redirect:
+                    forced.add(root_of(tid))
+        extra: list[str] = []
+        for r in sorted(forced):  # write after read
+            extra += [x for x in readers_since.pop(r, ()) if x not in outs]
+        read_roots = {root_of(t) for t in in_ids}
+        for r in sorted(read_roots):  # read after write
+            w = last_write.get(r)
+            if w is not None and w not in outs:
+                extra.append(w)
+        for r in sorted(forced):
+            full = next((o for o in outs if _covers_root(recs, o, r)), None)
+            if full is None:
+                full = make_view(f"{n.name}.writes.{r}", recs[r].val, r, where, whole=True).id
+                outs.append(full)
+            last_write[r] = full
+        if outs:
+            for r in read_roots - forced:
+                readers_since.setdefault(r, []).append(outs[0])
+        in_ids += [x for x in dict.fromkeys(extra) if x not in in_ids]
         current[n.name] = ids if isinstance(val, (list, tuple)) else ids[0]
         for fx_name, tid in redirect.items():
             current[fx_name] = tid
@@ -258,11 +283,13 @@ def _op_name(target) -> str:
     return s.removesuffix(".default")
 
 
-def _meta(torch, fx_name: str, n) -> Any:
-    for a in _flat_nodes(torch, (n.args, n.kwargs)):
-        if a.name == fx_name:
-            return a.meta["val"]
-    raise GraphError(f"node {n.name!r}: mutated argument {fx_name!r} not found")
+def _covers_root(recs: dict, tid: str, root: str) -> bool:
+    """Whether view ``tid`` is the whole of ``root`` (offset 0 along its chain, the root's size)."""
+    off, t = 0, tid
+    while recs[t].view_of is not None:
+        off += recs[t].view_offset
+        t = recs[t].view_of
+    return t == root and off == 0 and recs[tid].size == recs[root].size
 
 
 def _flat_nodes(torch, obj) -> list:
