@@ -94,9 +94,9 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         qv = _f32(mem, q, BH * D).reshape(BH, D)
         g = (np.arange(BH) % heads) // (heads // G)
         _f32(mem, out, BH * n_kv)[:] = (np.einsum("bd,jbd->bj", qv, Kv[:, g, :]) * np.float32(scale)).reshape(-1)
-    elif k in ("softmax_mask_f32", "softmax_mask_warp_f32"):
-        x, m, y, n, heads = a[:5]
-        rows = ln.grid[0] if k == "softmax_mask_f32" else a[5]
+    elif k == "softmax_mask_f32":
+        x, m, y, n, heads = a
+        rows = ln.grid[0]
         xv = _f32(mem, x, rows * n).reshape(rows, n).copy()
         mv = _f32(mem, m, (rows // heads) * n).reshape(-1, n)[np.arange(rows) // heads]
         z = xv + mv

@@ -237,39 +237,6 @@ extern "C" __global__ void softmax_mask_f32(const float* x, const float* mask, f
     for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = expf(xr[i] + mr[i] - mx) * inv;
 }
 
-// The same with one warp per row (online max and sum, no block barriers). grid ceil(rows/8), block 256.
-extern "C" __global__ void softmax_mask_warp_f32(const float* x, const float* mask, float* y, int n, int heads,
-                                                 int rows) {
-    PDL_ENTER();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const long long row = (long long)blockIdx.x * (blockDim.x >> 5) + warp;
-    if (row >= rows) return;
-    const float* xr = x + row * n;
-    const float* mr = mask + (row / heads) * (long long)n;
-    float* yr = y + row * n;
-    float m = -INFINITY, s = 0.0f;
-    for (int i = lane; i < n; i += 32) {
-        const float v = xr[i] + mr[i];
-        if (v > m) {
-            s = s * expf(m - v) + 1.0f;
-            m = v;
-        } else if (v != -INFINITY) {
-            s += expf(v - m);
-        }
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
-        const float M = fmaxf(m, m2);
-        const float a = (m == -INFINITY) ? 0.0f : s * expf(m - M);
-        const float b = (m2 == -INFINITY) ? 0.0f : s2 * expf(m2 - M);
-        s = a + b;
-        m = M;
-    }
-    const float inv = 1.0f / s;
-    for (int i = lane; i < n; i += 32) yr[i] = expf(xr[i] + mr[i] - m) * inv;
-}
-
 // out[b, h, :] = sum_j p[b, h, j] * V[j, g(h), :]; V: [n_kv, kv_heads, d] f16. grid B*heads, block 1024:
 // d/8 threads per slice (16-byte loads of 8 halves), the slices split the j range and are reduced in a
 // fixed order (deterministic). Needs d % 8 == 0 and d <= 8192.
