@@ -55,6 +55,7 @@ def test_trace_structure(planned):
         assert e["dur"] >= 0 and e["ts"] >= 0 and e["tid"] == stream_of[e["name"]]
         assert e["args"]["op"] == g.node(e["name"]).op
         assert e["args"]["bytes"] == sum(g.tensor(t).size for t in g.node(e["name"]).outputs)
+        assert e["args"]["writes"] == {t: p.offsets()[t] for t in g.node(e["name"]).outputs}
     by_name = {e["name"]: e for e in slices}
     # each stream's slices follow issue order without overlapping
     for s in set(stream_of.values()):

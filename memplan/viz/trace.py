@@ -1,10 +1,11 @@
 """A Chrome/Perfetto trace of a plan's simulated schedule (``memplan trace``).
 
 Why: a plan's streams and events are easiest to judge on a timeline. Open the JSON in
-https://ui.perfetto.dev or chrome://tracing: one track per stream with a slice per node (args: op and
-bytes), a flow arrow per event from the recording node to the waiting one, and a counter track of the
-arena bytes live at each moment (never above the arena for a safe plan: overlapping tensors are ordered
-by happens-before, so their simulated time spans cannot overlap).
+https://ui.perfetto.dev or chrome://tracing: one track per stream with a slice per node (args: op,
+bytes, and the arena offset of each tensor it writes), a flow arrow per event from the recording node to
+the waiting one, and a counter track of the arena bytes live at each moment (never above the arena for a
+safe plan: overlapping tensors are ordered by happens-before, so their simulated time spans cannot
+overlap).
 
 Format: the Trace Event Format's JSON object form — ``{"traceEvents": [...]}`` with ``X`` (complete)
 slices, ``s``/``f`` flow pairs sharing an ``id`` (``bp: "e"`` binds the arrow head to the slice
@@ -22,6 +23,8 @@ from ..simulate import simulate
 from . import check_pairing, root_spans
 
 PID = 1
+#: outputs listed (tensor -> arena offset) in a slice's args; more are left out to keep traces small
+MAX_LISTED = 8
 
 
 def _r(x: float) -> float:
@@ -41,6 +44,7 @@ def trace_events(graph: Graph, plan: Plan) -> dict[str, Any]:
         ev.append({"name": "thread_name", "ph": "M", "pid": PID, "tid": s, "args": {"name": f"stream {s}"}})
         ev.append({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": s, "args": {"sort_index": s}})
     sizes = [t.size for t in graph.tensors]
+    offsets = plan.offsets()
     for nid, s in plan.order:
         ni = graph.node_index[nid]
         node = graph.nodes[ni]
@@ -48,7 +52,9 @@ def trace_events(graph: Graph, plan: Plan) -> dict[str, Any]:
         ev.append({
             "name": nid, "cat": node.op, "ph": "X", "ts": _r(t0), "dur": _r(t1 - t0), "pid": PID, "tid": s,
             "args": {"op": node.op, "bytes": sum(sizes[t] for t in graph.node_outputs[ni]),
-                     "read_bytes": sum(sizes[t] for t in set(graph.node_inputs[ni]))},
+                     "read_bytes": sum(sizes[t] for t in set(graph.node_inputs[ni])),
+                     "writes": {graph.tensors[t].id: offsets.get(graph.tensors[t].id)
+                                for t in graph.node_outputs[ni][:MAX_LISTED]}},
         })
     for k, (a, b) in enumerate(plan.events, start=1):
         ts_a = (tm.start_us[a] + tm.end_us[a]) / 2  # inside the recording slice
