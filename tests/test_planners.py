@@ -8,6 +8,8 @@ alignment (256) unless a test says otherwise, so alignment adds no padding.
 
 from __future__ import annotations
 
+import sys
+
 import handgraphs as H
 import pytest
 from conftest import byte_overlap
@@ -351,3 +353,39 @@ def test_unknown_solver_is_a_solver_error():
     g = H.chain()
     with pytest.raises(memplan.SolverError, match="nope"):
         memplan.plan(g, solver="nope")
+
+
+def _all_at_zero(problem, options):
+    import numpy as np
+
+    from memplan.problem import Solution
+
+    off = np.zeros(len(problem), dtype=np.int64)
+    return Solution(off, int(problem.sizes.max(initial=0)), "broken")
+
+
+def test_solver_bug_is_caught_before_a_plan_is_returned(monkeypatch):
+    # a solver that stacks every buffer at offset 0: the solver-side self-check refuses it
+    plan_module = sys.modules["memplan.plan"]  # (the package's ``plan`` attribute is the function)
+
+    monkeypatch.setattr(plan_module, "get_solver", lambda name: _all_at_zero)
+    g = H.qkv()
+    with pytest.raises(memplan.SolverError, match="broken"):
+        memplan.plan(g, H.streams(g, H.QKV_STREAMS))
+
+
+def test_independent_verifier_is_the_last_line(monkeypatch):
+    # even with the solver-side self-check gone, plan() runs the independent verifier
+    plan_module = sys.modules["memplan.plan"]  # (the package's ``plan`` attribute is the function)
+
+    monkeypatch.setattr(plan_module, "get_solver", lambda name: _all_at_zero)
+    monkeypatch.setattr(plan_module, "find_collision", lambda problem, offsets: None)
+    g = H.qkv()
+    with pytest.raises(memplan.UnsafePlan, match="lower_bound_bytes"):  # 10240 cannot fit in 4096
+        memplan.plan(g, H.streams(g, H.QKV_STREAMS))
+    p = memplan.plan(g, H.streams(g, H.QKV_STREAMS), check=False)  # only when asked not to check
+    doc = p.to_dict()
+    doc["lower_bound_bytes"] = 0
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc)
+    assert any(r == 3 and "'xn'" in m and "'q'" in m for r, m in info.value.violations)
