@@ -102,9 +102,9 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         z = xv + mv
         e = np.exp(z - z.max(axis=1, keepdims=True))
         _f32(mem, y, rows * n)[:] = (e / e.sum(axis=1, keepdims=True)).reshape(-1)
-    elif k == "attn_kqv_f16":
+    elif k in ("attn_kqv_f16", "attn_kqv_cl_f16"):
         V, p, out, n_kv, G, heads, D = a
-        BH = ln.grid[0]
+        BH = ln.grid[0] // (4 if k == "attn_kqv_cl_f16" else 1)
         Vv = mem.view(V, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)
         pv = _f32(mem, p, BH * n_kv).reshape(BH, n_kv)
         g = (np.arange(BH) % heads) // (heads // G)

@@ -34,6 +34,7 @@ SIGNATURES = {
     "attn_kq_f16": "PPPiiiif",
     "softmax_mask_f32": "PPPii",
     "attn_kqv_f16": "PPPiiii",
+    "attn_kqv_cl_f16": "PPPiiii",
     "gemv_f16_f32": "PPPiii",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
@@ -223,6 +224,9 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int) -> Launch:
             d8 = D // 8
             if D > 1024:
                 raise KernelError(f"node {node.id!r}: head dim {D} is over 1024")
+            if D <= 512 and 512 % d8 == 0:   # a cluster of 4 blocks per head (Hopper)
+                return Launch("attn_kqv_cl_f16", (4 * B * heads, 1, 1), (512, 1, 1),
+                              (addr(a), addr(b), addr(y), R, G, heads, D))
             return Launch("attn_kqv_f16", (B * heads, 1, 1), ((1024 // d8) * d8, 1, 1),
                           (addr(a), addr(b), addr(y), R, G, heads, D))
     raise KernelError(f"node {node.id!r}: no MUL_MAT kernel for shapes {sa} x {sb} -> {sy}")

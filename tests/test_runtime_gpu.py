@@ -11,7 +11,7 @@ What they prove on the device, for the tiny Llama config:
   serial (ggml-style) lifetimes applied to the multi-stream schedule, sees corrupted outputs.
 
 Tolerances (relative L2 error vs float64): batch 1 (GEMV, f32 activations, f16 weights/cache) 1e-4;
-batch 3 (tensor-core path rounds activations to f16) 5e-3.
+batches 3 and 40 (tensor-core path, 1 and 3 row tiles; it rounds activations to f16) 5e-3.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import memplan
 
 pytestmark = pytest.mark.gpu
 
-TOL = {1: 1e-4, 3: 5e-3}
+TOL = {1: 1e-4, 3: 5e-3, 40: 5e-3}
 JITTER_REPS = 30
 
 
@@ -74,7 +74,7 @@ def _run(ex, mode: str, poison=None, jitter=None):
     return ex.read("logits")
 
 
-@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("batch", [1, 3, 40])
 def test_matches_numpy_reference(lib, batch):
     from runtime.executor import Executor, Poison
 

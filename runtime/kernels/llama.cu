@@ -6,8 +6,11 @@
 // Every kernel that the graph marks in-place reads an element before writing it from the same thread,
 // so `out` may alias `in`. Compiled by pycuda's SourceModule with no_extern_c=True for sm_90.
 
+#include <cooperative_groups.h>
 #include <cuda_fp16.h>
 #include <mma.h>
+
+namespace cg = cooperative_groups;
 
 using namespace nvcuda;
 
@@ -287,6 +290,60 @@ extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* V, c
         for (int gi = 0; gi < G; gi++) r += sh[S * d + gi * d + e];
         out[(long long)bh * d + e] = r;
     }
+}
+
+// The same split over a cluster of 4 blocks (Hopper): block r of the cluster takes every 4th slice of
+// the j range, reduces its slices in shared memory, and block 0 adds the 4 partial rows through
+// distributed shared memory in rank order (deterministic, no workspace). 4x the blocks of attn_kqv_f16
+// for the 32 heads of a batch-1 decode step. grid 4 * B * heads, block 512. Needs d % 8 == 0, d <= 512.
+extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(512)
+attn_kqv_cl_f16(const half* V, const float* p, float* out, int n_kv, int kv_heads, int heads, int d) {
+    PDL_ENTER();
+    __shared__ float sh[8 * 512 + 512];
+    cg::cluster_group cluster = cg::this_cluster();
+    const int rank = (int)cluster.block_rank();
+    const int bh = blockIdx.x >> 2;
+    const int g = (bh % heads) / (heads / kv_heads);
+    const int d8 = d >> 3;
+    const int S = blockDim.x / d8;                 // slices in this block
+    const int e8 = threadIdx.x % d8, s = threadIdx.x / d8;
+    const float* pr = p + (long long)bh * n_kv;
+    float acc[8];
+#pragma unroll
+    for (int c = 0; c < 8; c++) acc[c] = 0.0f;
+    if (s < S) {
+#pragma unroll 4
+        for (int j = rank * S + s; j < n_kv; j += 4 * S) {
+            const uint4 raw = reinterpret_cast<const uint4*>(V + ((long long)j * kv_heads + g) * d)[e8];
+            const half2* vh = reinterpret_cast<const half2*>(&raw);
+            const float pj = pr[j];
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const float2 f = __half22float2(vh[c]);
+                acc[2 * c] = fmaf(f.x, pj, acc[2 * c]);
+                acc[2 * c + 1] = fmaf(f.y, pj, acc[2 * c + 1]);
+            }
+        }
+#pragma unroll
+        for (int c = 0; c < 8; c++) sh[s * d + e8 * 8 + c] = acc[c];
+    }
+    __syncthreads();
+    float* part = sh + 8 * 512;                    // this block's partial row, d floats
+    for (int e = threadIdx.x; e < d; e += blockDim.x) {
+        float r = 0.0f;
+        for (int t = 0; t < S; t++) r += sh[t * d + e];
+        part[e] = r;
+    }
+    cluster.sync();
+    if (rank == 0) {
+        for (int e = threadIdx.x; e < d; e += blockDim.x) {
+            float r = 0.0f;
+#pragma unroll
+            for (int q = 0; q < 4; q++) r += cluster.map_shared_rank(part, q)[e];
+            out[(long long)bh * d + e] = r;
+        }
+    }
+    cluster.sync();                                // keep every block's shared memory until block 0 read it
 }
 
 // ---------------------------------------------------------------------------------------------
