@@ -210,3 +210,21 @@ def test_inplace_writes_are_ordered_by_data():
     memplan.verify(g, p)
     pos = {nid: i for i, (nid, _) in enumerate(p.order)}
     assert pos[first.id] < pos[write.id] < pos[second.id]
+
+
+def test_decompose_to_core_aten_exposes_hidden_copies():
+    from memplan.importers.torch_compare import build
+
+    module, inputs = build("transformer", 1)
+    g = memplan.from_torch(module, inputs)
+    d = memplan.from_torch(module, inputs, decompose=True)
+    ops = {n.op.split(".")[0] for n in d.nodes}
+    assert "linear" in {n.op.split(".")[0] for n in g.nodes} and "linear" not in ops
+    assert {"addmm", "bmm", "clone"} <= ops  # matmul's hidden contiguous copies are nodes now
+    assert len(d.nodes) > len(g.nodes)
+    p = memplan.plan(d)
+    memplan.verify(d, p)
+    def root_bytes(graph):
+        return sum(t.size for i, t in enumerate(graph.tensors) if graph.is_root(i) and t.kind != "weight")
+
+    assert root_bytes(d) > root_bytes(g)  # the copies cost memory of their own

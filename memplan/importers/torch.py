@@ -44,11 +44,13 @@ def _need_torch():
 
 
 def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
-               alignment: int = DEFAULT_ALIGNMENT, strict: bool = False,
+               alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
                progress: Progress | None = None) -> Graph:
     """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
 
-    ``module`` may also be an ``ExportedProgram`` (then ``example_inputs`` is ignored).
+    ``module`` may also be an ``ExportedProgram`` (then ``example_inputs`` is ignored). ``decompose``
+    lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
+    ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
     torch = _need_torch()
     if isinstance(module, torch.export.ExportedProgram):
@@ -63,6 +65,12 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         default = type(module).__name__
+    if decompose:
+        try:
+            ep = ep.run_decompositions()
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return _from_exported(torch, ep, name if name is not None else default, alignment, progress)
 
 
