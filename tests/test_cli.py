@@ -349,3 +349,19 @@ def test_permission_denied_is_one_line(tmp_path, capsys, monkeypatch):
     code, _, err = run(capsys, "plan", g, "-o", str(tmp_path / "p.json"))
     assert_bad_input(code, err, "g.json", "Permission denied")
     assert not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--streams", "3"]])
+def test_same_bytes_across_processes_and_hash_seeds(tmp_path, extra):
+    # set iteration order changes with PYTHONHASHSEED; the plan file must not
+    memplan.save_graph(bundled()["llama-tiny"], str(tmp_path / "g.json"))
+    outs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed,
+                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        out = tmp_path / f"p{seed}.json"
+        r = subprocess.run([sys.executable, "-m", "memplan", "plan", "g.json", "-o", out.name, "-q", *extra],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
