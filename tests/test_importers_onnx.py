@@ -172,6 +172,18 @@ def test_unsupported_dtype_is_an_error():
                [helper.make_tensor_value_info("y", TensorProto.STRING, [4])])
     with pytest.raises(GraphError, match="input 'x' has dtype string"):
         import_onnx(m)
+    for code, name in ((0, "undefined"), (99, "type#99")):  # undefined and unknown type codes
+        m.graph.input[0].type.tensor_type.elem_type = code
+        m.graph.output[0].type.tensor_type.elem_type = code
+        with pytest.raises(GraphError, match=f"input 'x' has dtype {name}, which has no fixed byte size"):
+            import_onnx(m)
+    # an intermediate of an unsized dtype (Cast to string) names its node
+    nodes = [helper.make_node("Cast", ["x"], ["s"], name="to_str", to=TensorProto.STRING),
+             helper.make_node("Identity", ["s"], ["y"], name="id")]
+    m2 = _model(nodes, [helper.make_tensor_value_info("x", F, [4])],
+                [helper.make_tensor_value_info("y", TensorProto.STRING, [4])])
+    with pytest.raises(GraphError, match="node 'to_str' \\(Cast\\): value 's' has dtype string"):
+        import_onnx(m2)
 
 
 def test_missing_shape_is_an_error():
