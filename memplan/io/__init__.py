@@ -27,6 +27,7 @@ def atomic_write_text(path: str, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; give the file the mode a plain open would
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -36,6 +37,16 @@ def atomic_write_text(path: str, text: str) -> None:
         if isinstance(exc, OSError):
             raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
         raise
+
+
+def _mode_for(path: str) -> int:
+    """The replaced file's mode, or 0666 less the umask for a new file."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def read_json(path: str, error: type[MemplanError]) -> Any:
