@@ -567,7 +567,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options=None, de
     names: list[str] = []
     for d in range(n):
         roots = [int(r) for r in lt.roots if split.tensor_device[int(r)] == d]
-        problem = buffer_problem(g, hb, lt, roots=roots)
+        problem = buffer_problem(g, hb, lt, roots=roots, streams=range(*split.stream_ranges[d]))
         sol = solve(problem, options)
         clash = find_collision(problem, sol.offsets) if len(problem) <= 5000 else None
         if clash is not None:

@@ -180,11 +180,17 @@ def last_access_time(hb: HappensBefore, lt: Lifetimes) -> np.ndarray:
     return out
 
 
-def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray) -> Lifetimes:
+def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None = None,
+                       streams=None) -> Lifetimes:
     """Only the buffers where ``keep`` (a bool per buffer) holds, renumbered in their order.
 
     Multi-device plans (devices.py) solve one arena per device from one happens-before relation:
-    each device's problem is the lifetimes of its own roots.
+    each device's problem is the lifetimes of its own roots. ``streams`` (with ``hb``): the device's
+    own streams. Another device's streams never wait for this one, so they would keep every
+    buffer's ``upper`` at the end of the run and make every pair of intervals overlap (a quadratic
+    conflict sweep); ``upper`` is then bounded by these streams alone. That stays a valid filter when
+    each kept buffer's accesses on other streams are issued before every node of these streams
+    (COPY nodes of earlier devices): an access issued later falls back to all streams.
     """
     keep = np.asarray(keep, dtype=bool)
     sel = np.flatnonzero(keep)
@@ -193,24 +199,41 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray) -> Lifetimes:
     counts = np.diff(lt.acc_ptr)
     owners = np.repeat(np.arange(len(lt.roots)), counts)
     acc_ptr = np.concatenate([[0], np.cumsum(counts[sel])]).astype(np.int64)
+    acc_nodes = lt.acc_nodes[keep[owners]]
+    upper = lt.upper[sel]
+    if hb is not None and streams is not None:
+        own = np.zeros(hb.num_streams, dtype=bool)
+        own[[s for s in streams if 0 <= s < hb.num_streams]] = True
+        own_nodes = np.flatnonzero(own[hb.stream])
+        foreign = acc_nodes[~own[hb.stream[acc_nodes]]]
+        if len(own_nodes) and (len(foreign) == 0 or hb.pos[foreign].max() < hb.pos[own_nodes].min()):
+            n_nodes = len(hb.pos)
+            upper = np.maximum(lt.lower[sel] + 1, 0)
+            for s0 in np.flatnonzero(own):
+                nodes_s0 = hb.stream_nodes[s0]
+                if len(nodes_s0):
+                    times = np.append(hb.pos[nodes_s0] + 1, n_nodes + 1)
+                    np.maximum(upper, times[np.minimum(lt.visible[sel, s0], len(nodes_s0))], out=upper)
+            upper[lt.has_end[sel]] = n_nodes + 2
     return Lifetimes(
-        roots=lt.roots[sel], acc_ptr=acc_ptr, acc_nodes=lt.acc_nodes[keep[owners]],
+        roots=lt.roots[sel], acc_ptr=acc_ptr, acc_nodes=acc_nodes,
         has_start=lt.has_start[sel], has_end=lt.has_end[sel], first=lt.first[sel], last=lt.last[sel],
-        visible=lt.visible[sel], live_from=lt.live_from[sel], lower=lt.lower[sel], upper=lt.upper[sel],
+        visible=lt.visible[sel], live_from=lt.live_from[sel], lower=lt.lower[sel], upper=upper,
         compatible=tuple((int(new[a]), int(new[b]), n) for a, b, n in lt.compatible if keep[a] and keep[b]),
     )
 
 
 def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
-                   roots=None) -> BufferProblem:
+                   roots=None, streams=None) -> BufferProblem:
     """The graph's planning problem: one buffer per arena root, HB conflicts, in-place pairs.
 
-    ``roots`` (graph tensor indices), when given, keeps only those roots' buffers (one device's arena).
+    ``roots`` (graph tensor indices), when given, keeps only those roots' buffers (one device's arena),
+    and ``streams`` names that device's streams (see ``restrict_lifetimes``).
     """
     if lt is None:
         lt = compute_lifetimes(graph, hb)
     if roots is not None:
-        lt = restrict_lifetimes(lt, np.isin(lt.roots, np.fromiter(roots, dtype=np.int64)))
+        lt = restrict_lifetimes(lt, np.isin(lt.roots, np.fromiter(roots, dtype=np.int64)), hb, streams)
     sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
     serial = hb.num_streams == 1
     order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end, last_access_time(hb, lt))

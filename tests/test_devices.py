@@ -504,3 +504,35 @@ def test_two_gpu_run_matches_one_gpu(streams):
     finally:
         many.free()
         one.free()
+
+
+def _device_problems(g, n, streams, own_streams):
+    from memplan.lifetimes import buffer_problem, compute_lifetimes
+    from memplan.schedule import build_happens_before
+
+    split = split_devices(g, n, streams=streams)
+    hb = build_happens_before(split.graph, split.schedule)
+    lt = compute_lifetimes(split.graph, hb)
+    out = []
+    for d in range(n):
+        roots = [int(r) for r in lt.roots if split.tensor_device[int(r)] == d]
+        out.append(buffer_problem(split.graph, hb, lt, roots=roots,
+                                  streams=range(*split.stream_ranges[d]) if own_streams else None))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=graphs(max_nodes=9), n=st.integers(2, 4), streams=st.sampled_from([None, 2]))
+def test_own_stream_intervals_keep_the_exact_conflicts(g, n, streams):
+    # bounding each device's intervals by its own streams only drops pairs that are ordered anyway
+    for tight, loose in zip(_device_problems(g, n, streams, True), _device_problems(g, n, streams, False)):
+        assert tight.conflict_lists() == loose.conflict_lists()
+        assert (tight.upper <= loose.upper).all() and tight.lower_bound == loose.lower_bound
+
+
+def test_own_stream_intervals_end_where_the_device_is_done():
+    # device 0 never waits for device 1, so with all streams every device-0 interval ran to the end
+    g = llama(LLAMA_TINY)
+    tight, loose = (_device_problems(g, 2, None, own)[0] for own in (True, False))
+    assert (tight.upper < loose.upper).mean() > 0.5
+    assert tight.conflict_lists() == loose.conflict_lists()
