@@ -389,3 +389,23 @@ def test_independent_verifier_is_the_last_line(monkeypatch):
     with pytest.raises(memplan.UnsafePlan) as info:
         memplan.verify(g, doc)
     assert any(r == 3 and "'xn'" in m and "'q'" in m for r, m in info.value.violations)
+
+
+@pytest.mark.parametrize("stem", ["chain", "diamond", "qkv", "fanout15", "moe", "views", "llama-tiny"])
+@pytest.mark.parametrize("streams", [2, 4, "auto"])
+def test_scheduled_examples_are_safe_by_brute_force(stem, streams):
+    # plans over graph_optimize's schedules, judged by the brute-force reading of the contract
+    import reference as ref
+
+    from memplan.examples import bundled
+
+    g = bundled()[stem]
+    p = memplan.plan(g, streams=streams)
+    doc = p.to_dict()
+    assert ref.check_plan(g, doc) == set()
+    order = [(e["node"], e["stream"]) for e in doc["order"]]
+    events = [(e["after"], e["before"]) for e in doc["events"]]
+    per_node = ref.lower_bound(g, order, events)
+    assert per_node <= p.lower_bound_bytes <= p.arena_bytes
+    if p.lower_bound_bytes > per_node:
+        assert p.lower_bound_bytes <= ref.max_clique_bound(g, order, events)
