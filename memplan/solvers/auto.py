@@ -2,10 +2,12 @@
 
 Without ``options.time_limit`` this is the heuristics only (greedy, size; the smallest arena wins,
 ties to the first listed) — fast and deterministic. With a time limit, and only while the best plan
-is above the lower bound, the minimalloc-style ``search`` runs next (it proves interval packings in
-seconds), then CP-SAT on whatever gap is left, warm-started with the best plan so far. Each exact
-solver starts from the best plan so far, so the result is never worse than the best heuristic; the
-proven bound is the largest any of them proved.
+is above the proven bound, the exact solvers follow, each warm-started with the best plan so far:
+on interval problems the minimalloc-style ``search`` first (90% of the time; it proves interval
+packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-place problems
+CP-SAT first (60%; it states HB-filtered conflicts as they are and proves bounds), then the search.
+So the result is never worse than the best heuristic, and the proven bound is the largest any of
+them proved.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
             left = options.time_limit - (time.perf_counter() - t0)
             if left <= 0.01 or best.arena <= bound:
                 break
-            share = left if k == len(exact) - 1 else left * 0.6
+            # on interval problems CP-SAT rarely improves on the search (measured on the minimalloc
+            # set), so the search keeps 90% of the time there
+            share = left if k == len(exact) - 1 else left * (0.9 if problem.is_interval else 0.6)
             try:
                 sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best))
             except (BudgetError, SolverError) as exc:
@@ -57,7 +61,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                 info["interrupted"] = True
                 break
     bound = min(bound, best.arena)
-    status = "OPTIMAL" if best.arena <= bound else best.status
+    ran_exact = any(k in tried for k in ("search", "cpsat"))
+    status = "OPTIMAL" if best.arena <= bound else ("FEASIBLE" if ran_exact else best.status)
     if status == "OPTIMAL" or "bound" in best.info or options.time_limit is not None:
         info.update({"bound": int(bound), "gap": round((best.arena - bound) / max(best.arena, 1), 6)})
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
