@@ -12,7 +12,10 @@ How:
    stages of the listed (topological) order, minimising the largest stage cost (node ``cost`` or the
    cost model of ``memplan.optimize``), then the largest stage weight bytes, with every stage's weights
    within ``device_capacity`` (``partition``; exact up to float rounding: a bisection over the cost
-   threshold with a furthest-cut greedy, which is optimal for contiguous partitions).
+   threshold with a furthest-cut greedy, which is optimal for contiguous partitions). Among the splits
+   whose largest stage is within one unit's cost of that optimum, the one crossing the fewest bytes
+   is taken (a DP over stage ends): a boundary between layers copies one residual, a boundary inside
+   a layer copies several activations.
    A stage boundary may not cut through a *pinned* root — a weight, or any tensor written through a
    view (a KV cache written by SET_ROWS) — so such a root and all its accesses stay on one device:
    weights are never copied, and a buffer is never written on two devices.
@@ -33,7 +36,9 @@ How:
    the fewest events the data needs (``schedule_with_events``), cross-device ones included.
 5. *Arenas.* Happens-before and lifetimes are computed once over the merged schedule; each device's
    buffer problem keeps only that device's roots (``buffer_problem(..., roots=)``) and is solved on
-   its own. Tensors on different devices never share an arena, so they never conflict.
+   its own. Tensors on different devices never share an arena, so they never conflict. A device's
+   buffer intervals are bounded by its own streams (a later device never waits back, so counting its
+   streams would stretch every interval to the end of the run and make the conflict sweep quadratic).
 
 Every function here is pure; the results are frozen dataclasses and deterministic.
 """
