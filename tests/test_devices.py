@@ -21,7 +21,7 @@ from strategies import graphs
 
 import memplan
 from memplan import BudgetError, GraphBuilder
-from memplan.devices import COPY_OP, partition, plan_devices, split_devices, units_of
+from memplan.devices import COPY_OP, cut_constraints, partition, plan_devices, split_devices, units_of
 from memplan.examples import LLAMA_1B, LLAMA_TINY, bundled, llama
 from memplan.optimize import node_costs
 from memplan.planfile import plan_from_dict
@@ -124,6 +124,19 @@ def test_partition_even_split_and_empty_graph():
     assert partition([1.0] * 8, [30, 30, 30, 0, 0, 0, 0, 0], [True] * 8, 2, 60) == ((0, 2), (2, 8))
     # fewer cut points than devices: the rest stay empty
     assert partition([1.0, 1.0], [0, 0], [True, True], 4) == ((0, 1), (1, 2), (2, 2), (2, 2))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=graphs(max_nodes=9), n=st.integers(1, 4))
+def test_split_of_random_graphs_is_within_one_unit_of_the_optimal_partition(g, n):
+    cost = node_costs(g)
+    units = units_of(g)
+    allowed, weight = cut_constraints(g, units)
+    ucost = [sum(cost[m] for m in ms) for ms in units]
+    opt = brute_force(ucost, weight, allowed, n, None)
+    split = split_devices(g, n)
+    assert max(split.stage_cost_us) <= opt + max(ucost) + 1e-6
+    assert sum(split.stage_cost_us) == pytest.approx(sum(ucost))
 
 
 @pytest.mark.parametrize("n", [2, 4])
