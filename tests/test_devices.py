@@ -327,8 +327,10 @@ def test_single_device_plans_unchanged_byte_for_byte(name):
     g = bundled()[name]
     with open(os.path.join(DATA, f"single_device_{name}.plan.json")) as f:
         golden = f.read()
-    assert memplan.plan(g).to_json() == golden
-    assert memplan.plan(g, devices=1).to_json() == golden
+    # the goldens were written before multi-device support; if a deliberate planner change alters
+    # single-device plans, regenerate them with: python tests/test_devices.py --regenerate-goldens
+    assert memplan.plan(g).to_json() == golden, f"single-device plan of {name!r} changed (see comment)"
+    assert memplan.plan(g, devices=1).to_json() == memplan.plan(g).to_json()
     assert memplan.plan(g, streams=2, devices=1).to_json() == memplan.plan(g, streams=2).to_json()
     assert "device" not in golden
 
@@ -549,3 +551,14 @@ def test_own_stream_intervals_end_where_the_device_is_done():
     tight, loose = (_device_problems(g, 2, None, own)[0] for own in (True, False))
     assert (tight.upper < loose.upper).mean() > 0.5
     assert tight.conflict_lists() == loose.conflict_lists()
+
+
+if __name__ == "__main__":  # pragma: no cover - maintenance helper
+    import sys
+
+    if "--regenerate-goldens" in sys.argv:
+        for name in GOLDEN:
+            path = os.path.join(DATA, f"single_device_{name}.plan.json")
+            with open(path, "w") as f:
+                f.write(memplan.plan(bundled()[name]).to_json())
+            print(path)
