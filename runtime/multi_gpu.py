@@ -86,10 +86,11 @@ class Layout:
         return sum(c.nbytes for c in self.copies)
 
 
-def layout(graph: Graph, plan: Plan) -> Layout:
-    """The device layout of ``plan`` (verified against ``graph`` first; ValueError if it is not
-    multi-device-consistent: a stream on two devices, a node touching another device's tensor)."""
-    memplan.verify(graph, plan)
+def layout(graph: Graph, plan: Plan, *, check: bool = True) -> Layout:
+    """The device layout of ``plan``, verified against ``graph`` first unless ``check`` is False (the
+    negative controls run unsafe plans on purpose)."""
+    if check:
+        memplan.verify(graph, plan)
     D = max(plan.devices, 1)
     if D > 1:
         node_device = {nid: d for (nid, _s), d in zip(plan.order, plan.node_devices)}
@@ -139,6 +140,94 @@ def _view_offset(graph: Graph, t: int) -> int:
         off += graph.tensors[t].view_offset
         t = graph.tensor_index[graph.tensors[t].view_of]
     return off
+
+
+def linear_extension(graph: Graph, plan: Plan, seed: int | None = None) -> list[str]:
+    """A host order that respects happens-before only: the plan's order when ``seed`` is None, else a
+    random one among all orders consistent with each stream's program order and the events. A safe
+    plan computes the same result in every one of them; one missing an event does not."""
+    if seed is None:
+        return [nid for nid, _s in plan.order]
+    import heapq
+    import random
+
+    rng = random.Random(seed)
+    preds: dict[str, list[str]] = {nid: [] for nid, _s in plan.order}
+    last: dict[int, str] = {}
+    for nid, s in plan.order:
+        if s in last:
+            preds[nid].append(last[s])
+        last[s] = nid
+    for a, b in plan.events:
+        preds[b].append(a)
+    succs: dict[str, list[str]] = {nid: [] for nid in preds}
+    for b, ps in preds.items():
+        for a in ps:
+            succs[a].append(b)
+    indeg = {nid: len(ps) for nid, ps in preds.items()}
+    ready = [(rng.random(), nid) for nid, k in indeg.items() if k == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, nid = heapq.heappop(ready)
+        out.append(nid)
+        for b in succs[nid]:
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                heapq.heappush(ready, (rng.random(), b))
+    return out
+
+
+def emulate_multi(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+                  *, seed: int | None = None, poison: bool = True, check: bool = True) -> dict[str, np.ndarray]:
+    """Run one step of a multi-device plan on the CPU (``runtime.emulate``'s kernels over byte buffers):
+    one NaN-poisoned arena per device at its own addresses, COPY nodes as byte copies between them,
+    nodes in the plan's order or in a random order that happens-before allows (``seed``). Returns the
+    output tensors (f32)."""
+    from dataclasses import replace
+
+    from .emulate import Memory, _f32, run_launch
+    from .kernels import launches_for
+
+    lay = layout(graph, plan, check=check)
+    mem = Memory()
+    sizes = plan.device_arena_bytes if lay.devices > 1 else (plan.arena_bytes,)
+    arenas = [mem.alloc(max(int(b), 1)) for b in sizes]
+    if poison:
+        for a, b in zip(arenas, sizes):
+            mem.view(a, max(int(b), 1) // 4, np.float32)[:] = np.nan
+    offsets = plan.offsets()
+    wptr = {}
+    for t in graph.tensors:
+        if t.kind == "weight" and t.view_of is None:
+            wptr[t.id] = mem.alloc(t.size)
+            if t.id in weights:
+                mem.view(wptr[t.id], t.size, np.uint8)[:] = np.ascontiguousarray(weights[t.id]).view(np.uint8).reshape(-1)
+    addr = {}
+    for ti, t in enumerate(graph.tensors):
+        root = graph.tensors[graph.root[ti]]
+        if root.kind == "weight":
+            addr[t.id] = wptr[root.id] + _view_offset(graph, ti)
+        else:
+            addr[t.id] = arenas[lay.tensor_device[root.id]] + int(offsets[t.id])
+    for tid, arr in inputs.items():
+        a = np.ascontiguousarray(arr)
+        mem.view(addr[tid], a.nbytes, np.uint8)[:] = a.view(np.uint8).reshape(-1)
+    kgraph = Graph(graph.name, graph.tensors,
+                   tuple(replace(n, op="NONE") if n.op == COPY_OP else n for n in graph.nodes), graph.alignment)
+    per_node = launches_for(kgraph, addr.__getitem__)
+    idx = graph.node_index
+    copies = {c.node: c for c in lay.copies}
+    for nid in linear_extension(graph, plan, seed):
+        c = copies.get(nid)
+        if c is not None:
+            if c.nbytes:
+                mem.view(addr[c.dst], c.nbytes, np.uint8)[:] = mem.view(addr[c.src], c.nbytes, np.uint8)
+            continue
+        for ln in per_node[idx[nid]]:
+            run_launch(mem, ln)
+    return {t.id: _f32(mem, addr[t.id], t.size // 4).copy().reshape(t.attrs.get("shape", [-1]))
+            for t in graph.tensors if t.kind == "output"}
 
 
 # ---- GPU part ---------------------------------------------------------------------------------------------
