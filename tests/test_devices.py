@@ -443,6 +443,14 @@ def test_bench_devices_suite_rows():
 
 # ---- runtime: the CPU half of runtime.multi_gpu, and the GPU half where two GPUs exist ----------------
 
+def test_import_multi_gpu_needs_no_pycuda():
+    import subprocess
+    import sys
+
+    code = "import sys, runtime.multi_gpu; assert 'pycuda' not in sys.modules, 'pycuda imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(DATA)))
+
+
 def test_runtime_layout_of_a_two_device_plan():
     from runtime.multi_gpu import layout, stage_order
 
