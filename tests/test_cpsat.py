@@ -216,3 +216,38 @@ def test_ggml_refuses_multi_stream_problems():
 def test_ggml_plans_serial_graphs_safely():
     for g in memplan.examples.bundled().values():
         memplan.plan(g, solver="ggml")  # verified inside
+
+
+def test_components_split_independent_buffers():
+    from memplan.solvers.decompose import components, subproblem
+
+    # 0-1 overlap in time, 2 lives alone, 3 has size 0 (no component)
+    p = BufferProblem(sizes=[4, 4, 8, 0], lower=[0, 1, 5, 0], upper=[2, 3, 6, 9])
+    comps = components(p)
+    assert [c.tolist() for c in comps] == [[0, 1], [2]]
+    sub = subproblem(p, comps[0])
+    assert sub.sizes.tolist() == [4, 4] and sub.lower_bound == 8 and sub.is_interval
+    _, _, ms = multi_stream_problem()
+    big = max(components(ms), key=len)
+    assert subproblem(ms, big).lower_bound == 0  # the interval bound is no bound under HB order
+
+
+def test_cpsat_proves_a_multi_stream_optimum_above_the_contract_bound():
+    g, sched, p = multi_stream_problem()
+    sol = get_solver("cpsat")(p, SolveOptions(time_limit=20))
+    assert sol.status == "OPTIMAL" and sol.arena > p.lower_bound  # the live-set bound is not reachable
+    assert sol.lower_bound == sol.arena
+
+
+def test_cli_plan_progress_goes_to_stderr(tmp_path, capsys):
+    from memplan.cli import main
+    from memplan.io import save_graph
+
+    path = tmp_path / "g.json"
+    save_graph(memplan.examples.llama(memplan.examples.LLAMA_TINY), str(path))
+    out = tmp_path / "p.json"
+    assert main(["plan", str(path), "-o", str(out), "--solver", "cpsat", "--time-limit", "5", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "memplan: cpsat component 1/1" in err and "best arena" in err and "bound" in err
+    assert main(["plan", str(path), "-o", str(out), "--solver", "cpsat", "--time-limit", "5"]) == 0
+    assert "memplan: cpsat" not in capsys.readouterr().err  # not a terminal, no --progress: quiet

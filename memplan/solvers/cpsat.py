@@ -34,6 +34,8 @@ from .options import SolveOptions
 
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
+#: larger components keep their heuristic plan (building the model alone would outlast any limit)
+MAX_COMPONENT = 50_000
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
@@ -63,10 +65,12 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         now = time.perf_counter()
         share = (deadline - now) / (len(todo) - rank)
         if share <= 0.01:
-            bound = max(bound, 0)
             statuses.append("UNKNOWN")
             continue
         idx = comps[k]
+        if len(idx) > MAX_COMPONENT:
+            statuses.append("TOO_LARGE")  # keeps its heuristic offsets
+            continue
         sub = subproblem(problem, idx)
         try:
             res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, options=options,
@@ -88,7 +92,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     bound = min(bound, arena)
     status = "OPTIMAL" if arena <= bound else "FEASIBLE"
     info.update({"bound": int(bound), "gap": round((arena - bound) / max(arena, 1), 6),
-                 "components": len(comps), "solved_components": len(statuses)})
+                 "components": len(comps),
+                 "solved_components": sum(st not in ("UNKNOWN", "TOO_LARGE") for st in statuses)})
     if interrupted:
         info["interrupted"] = True
     return Solution(offsets, arena, "cpsat", status, int(bound), info)

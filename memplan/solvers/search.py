@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from ..errors import BudgetError
+from ..errors import BudgetError, SolverError
 from ..problem import BufferProblem, Solution, arena_of, find_collision
 from .options import SolveOptions
 
@@ -42,6 +42,8 @@ PREORDERS = ("WAT", "TAW", "TWA")
 #: time limit used when the caller gives none (the search is exact and could otherwise run long)
 DEFAULT_TIME_LIMIT = 60.0
 _BIG = 1 << 62
+#: memory guard: buffers x sections they span (the section index is that big)
+MAX_SECTION_ENTRIES = 20_000_000
 
 
 class _Abort(Exception):
@@ -71,6 +73,10 @@ class _Search:
             slo[act] = np.searchsorted(ends, lower[act], side="right")
             shi[act] = np.searchsorted(ends, upper[act], side="right")
         self.slo, self.shi = slo.tolist(), shi.tolist()
+        members_total = int((shi - slo).sum())
+        if members_total > MAX_SECTION_ENTRIES:
+            raise SolverError(f"search: problem too large ({len(act)} buffers spanning {members_total} "
+                              f"section entries, limit {MAX_SECTION_ENTRIES}); use greedy, size or cpsat")
         sizes = problem.sizes
         total = np.zeros(self.nsec + 1, dtype=np.int64)
         count = np.zeros(self.nsec + 1, dtype=np.int64)
