@@ -16,9 +16,11 @@ How:
    whose largest stage is within one unit's cost of that optimum, the one crossing the fewest bytes
    is taken (a DP over stage ends): a boundary between layers copies one residual, a boundary inside
    a layer copies several activations.
-   A stage boundary may not cut through a *pinned* root — a weight, or any tensor written through a
-   view (a KV cache written by SET_ROWS) — so such a root and all its accesses stay on one device:
-   weights are never copied, and a buffer is never written on two devices.
+   A stage boundary may not cut through a *pinned* root — any tensor written through a view (a KV
+   cache written by SET_ROWS) — so such a root and all its accesses stay on one device: a buffer is
+   never written on two devices. A read-only weight read on several devices (tied embeddings) is
+   replicated: each later device loads its own ``name@devN`` (kind ``weight``, ``attrs.replica_of``),
+   counted in that device's weight bytes; weights are never copied per step.
 2. *Copies.* Every other tensor lives on the device of its producer (an ``input`` on the first device
    that reads it). A node reading a tensor that lives on an earlier device reads a copy instead: a
    ``COPY`` node whose output is a new ``intermediate`` tensor on the reader's device (one copy per
@@ -289,9 +291,9 @@ def units_of(graph: Graph) -> list[list[int]]:
 
 
 def pinned_roots(graph: Graph) -> set[int]:
-    """Roots that must stay on one device with all their accesses: weights, and tensors written
-    through a view (a view of theirs is some node's output)."""
-    pinned = {t for t in range(len(graph.tensors)) if graph.root[t] == t and graph.tensors[t].kind == "weight"}
+    """Roots that must stay on one device with all their accesses: tensors written through a view (a
+    view of theirs is some node's output: a KV cache). Read-only weights are replicated instead."""
+    pinned: set[int] = set()
     for outs in graph.node_outputs:
         for t in outs:
             if graph.root[t] != t:
@@ -301,7 +303,8 @@ def pinned_roots(graph: Graph) -> set[int]:
 
 def cut_constraints(graph: Graph, units: list[list[int]]) -> tuple[list[bool], list[int]]:
     """Per unit: whether a stage may end after it, and the weight bytes it brings (a weight's bytes
-    count at its first accessing unit; unread weights at unit 0)."""
+    count at its first accessing unit; unread weights at unit 0; replicas on later devices are not
+    counted here: ``split_devices`` checks the capacity again with them)."""
     U = len(units)
     unit_of = [0] * len(graph.nodes)
     for u, ms in enumerate(units):
@@ -314,12 +317,12 @@ def cut_constraints(graph: Graph, units: list[list[int]]) -> tuple[list[bool], l
         u = unit_of[n]
         for t in graph.node_inputs[n] + graph.node_outputs[n]:
             r = graph.root[t]
-            if r in pinned:
+            if r in pinned or graph.tensors[r].kind == "weight":
                 first.setdefault(r, u)
                 last[r] = u
     blocked = [0] * (U + 1)
     for r, f in first.items():
-        if last[r] > f:
+        if r in pinned and last[r] > f:
             blocked[f] += 1
             blocked[last[r]] -= 1
     allowed = [True] * U
@@ -378,7 +381,8 @@ def copy_cost_us(nbytes: int) -> float:
 
 
 def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph, list[int], list[int], list[int]]:
-    """The graph with COPY nodes for tensors read on a later device; the devices of its nodes and
+    """The graph with COPY nodes for tensors read on a later device (read-only weights are replicated
+    instead: ``name@devN``, kind ``weight``, ``attrs.replica_of``); the devices of its nodes and
     tensors; the indices of the copy tensors.
 
     Stage ``d``'s nodes keep their listed order and are followed by the COPY nodes that send from
@@ -406,17 +410,6 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
     taken_n = {nd.id for nd in graph.nodes}
     copy_of: dict[tuple[int, int], str] = {}
     sends: list[tuple[int, int, int]] = []  # (source device, tensor, destination device)
-    for m, node in enumerate(graph.nodes):
-        d = node_dev[m]
-        for t in graph.node_inputs[m]:
-            src = tdev[t]
-            if src == d or (t, d) in copy_of:
-                continue
-            if src > d:
-                raise ScheduleError(f"node {node.id!r} on device {d} reads {graph.tensors[t].id!r} from the "
-                                    f"later device {src} (a stage cut splits a pinned tensor's accesses)")
-            copy_of[(t, d)] = _unique(f"{graph.tensors[t].id}@dev{d}", taken_t)
-            sends.append((src, t, d))
 
     def with_device(attrs: Mapping[str, Any], d: int, **more: Any) -> dict[str, Any]:
         out = dict(attrs)
@@ -424,8 +417,42 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
         out.update(more)
         return out
 
-    tensors = [replace(t, attrs=with_device(t.attrs, tdev[i])) for i, t in enumerate(graph.tensors)]
-    new_tdev = list(tdev)
+    replicas: list[Tensor] = []
+    replica_dev: list[int] = []
+
+    def replicate(t: int, d: int) -> str:
+        """A read-only weight (or a view of one) read on device ``d``: the same bytes loaded there too."""
+        if (t, d) in copy_of:
+            return copy_of[(t, d)]
+        orig = graph.tensors[t]
+        rid = copy_of[(t, d)] = _unique(f"{orig.id}@dev{d}", taken_t)
+        if orig.view_of is None:
+            replicas.append(Tensor(rid, orig.size, "weight", attrs=with_device(orig.attrs, d, replica_of=orig.id)))
+        else:
+            parent = replicate(graph.tensor_index[orig.view_of], d)
+            replicas.append(Tensor(rid, orig.size, "intermediate", view_of=parent, view_offset=orig.view_offset,
+                                   attrs=with_device(orig.attrs, d, replica_of=orig.id)))
+        replica_dev.append(d)
+        return rid
+
+    for m, node in enumerate(graph.nodes):
+        d = node_dev[m]
+        for t in graph.node_inputs[m]:
+            src = tdev[t]
+            if src == d or (t, d) in copy_of:
+                continue
+            if graph.tensors[graph.root[t]].kind == "weight":
+                replicate(t, d)
+                continue
+            if src > d:
+                raise ScheduleError(f"node {node.id!r} on device {d} reads {graph.tensors[t].id!r} from the "
+                                    f"later device {src} (a stage cut splits a pinned tensor's accesses)")
+            copy_of[(t, d)] = _unique(f"{graph.tensors[t].id}@dev{d}", taken_t)
+            sends.append((src, t, d))
+
+    tensors = [replace(t, attrs=with_device(t.attrs, tdev[i])) for i, t in enumerate(graph.tensors)] + replicas
+    new_tdev = list(tdev) + replica_dev
+    first_copy = len(tensors)
     copy_nodes: dict[int, list[tuple[Node, int]]] = {}
     for src, t, d in sorted(sends, key=lambda x: (x[0], graph.producer[graph.root[x[1]]], x[1], x[2])):
         orig = graph.tensors[t]
@@ -454,7 +481,7 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
             nodes.append(node)
             ndev.append(src)
     split = Graph(graph.name, tuple(tensors), tuple(nodes), graph.alignment)
-    return split, ndev, new_tdev, list(range(T, len(tensors)))
+    return split, ndev, new_tdev, list(range(first_copy, len(tensors)))
 
 
 # ---- 3. schedules ----------------------------------------------------------------------------------
@@ -511,9 +538,17 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
             node_dev[m] = d
         stages.append((ms[0], ms[-1] + 1) if ms else (len(graph.nodes), len(graph.nodes)))
     stage_cost = tuple(round(sum(ucost[a:b]), 6) for a, b in stages_u)
-    wbytes = tuple(sum(weight[a:b]) for a, b in stages_u)
 
     split, ndev, tdev, copy_tensors = insert_copies(graph, node_dev, n)
+    wb = [0] * n
+    for i, t in enumerate(split.tensors):
+        if t.kind == "weight" and split.root[i] == i:
+            wb[tdev[i]] += t.size
+    wbytes = tuple(wb)
+    for d in range(n):
+        if device_capacity is not None and wbytes[d] > device_capacity:
+            raise BudgetError(f"device {d} needs {wbytes[d]} B of weights (with weights also read on earlier "
+                              f"devices, replicated), over the device_capacity of {device_capacity} B")
     members: list[list[int]] = [[] for _ in range(n)]
     for i, d in enumerate(ndev):
         members[d].append(i)

@@ -201,8 +201,9 @@ def emulate_multi(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], i
     for t in graph.tensors:
         if t.kind == "weight" and t.view_of is None:
             wptr[t.id] = mem.alloc(t.size)
-            if t.id in weights:
-                mem.view(wptr[t.id], t.size, np.uint8)[:] = np.ascontiguousarray(weights[t.id]).view(np.uint8).reshape(-1)
+            src = t.attrs.get("replica_of", t.id)  # a weight read on several devices is loaded on each
+            if src in weights:
+                mem.view(wptr[t.id], t.size, np.uint8)[:] = np.ascontiguousarray(weights[src]).view(np.uint8).reshape(-1)
     addr = {}
     for ti, t in enumerate(graph.tensors):
         root = graph.tensors[graph.root[ti]]
@@ -350,20 +351,23 @@ class MultiGpuExecutor:
             return self.cuda.Event(EVENT_DISABLE_TIMING)
 
     def _init_weights(self, weights: Mapping[str, np.ndarray], seed: int | None) -> None:
-        """As ``runtime.executor.Executor`` does (same values for the same seed and tensor index)."""
+        """As ``runtime.executor.Executor`` does (same values for the same seed and tensor index); a
+        replica (``attrs.replica_of``: a weight read on several devices) gets its original's values."""
         cuda = self.cuda
-        for i, t in enumerate(self.graph.tensors):
+        for t in self.graph.tensors:
             if t.kind != "weight" or t.view_of is not None:
                 continue
+            src = t.attrs.get("replica_of", t.id)
+            i = self.graph.tensor_index[src]
             d = self.lay.tensor_device[t.id]
             ptr = self.weight_ptr[t.id]
             with self._on(d):
-                if t.id in weights:
-                    cuda.memcpy_htod(ptr, np.ascontiguousarray(weights[t.id]))
+                if src in weights:
+                    cuda.memcpy_htod(ptr, np.ascontiguousarray(weights[src]))
                 elif seed is not None and t.attrs.get("dtype") == "f16":
                     n = t.size // 2
                     k = int(t.attrs["shape"][-1])
-                    scale = float(np.sqrt(3.0 / k)) if not t.id.endswith("_cache") else 1.0
+                    scale = float(np.sqrt(3.0 / k)) if not src.endswith("_cache") else 1.0
                     self.libs[d].funcs["fill_uniform_f16"].prepared_call(
                         (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1), ptr, n, seed * 1000003 + i, scale)
                 elif seed is not None and t.attrs.get("dtype") == "f32":

@@ -167,7 +167,12 @@ def assert_split_faithful(g, split):
         assert (n0.op, n0.outputs, n0.group) == (n1.op, n1.outputs, n1.group)
         d = n1.attrs["device"]
         for i0, i1 in zip(n0.inputs, n1.inputs):
-            if i0 != i1:
+            if i0 != i1 and "replica_of" in s.tensor(i1).attrs:  # a read-only weight loaded here too
+                rep = s.tensor(i1)
+                assert rep.attrs["replica_of"] == i0 and rep.attrs["device"] == d and rep.size == g.tensor(i0).size
+                assert s.tensors[s.root[s.tensor_index[i1]]].kind == "weight"
+                assert g.tensors[g.root[g.tensor_index[i0]]].kind == "weight"
+            elif i0 != i1:
                 c = copies[i1]
                 assert c.inputs == (i0,) and c.attrs["dst_device"] == d
                 assert s.tensor(i1).attrs["copy_of"] == i0 and s.tensor(i1).attrs["device"] == d
@@ -401,6 +406,35 @@ def test_pinned_cache_is_never_split_from_its_readers():
     dev = {n.id: split.node_device[i] for i, n in enumerate(split.graph.nodes)}
     assert dev["set"] == dev["attn"] == dev["mid"]
     memplan.verify(split.graph, p)
+
+
+def tied_embedding_graph(layers: int = 6):
+    """An embedding table read by the first node and again by the output head (tied weights)."""
+    b = GraphBuilder("tied")
+    b.input("tok", 64)
+    b.weight("emb", 1 << 16)
+    b.node("embed", "GET_ROWS", ["emb", "tok"], b.intermediate("x0", 1024), cost=5.0)
+    for i in range(layers):
+        b.weight(f"w{i}", 1 << 14)
+        b.node(f"mm{i}", "MUL_MAT", [f"w{i}", f"x{i}"], b.intermediate(f"x{i + 1}", 1024), cost=20.0)
+    b.node("head", "MUL_MAT", ["emb", f"x{layers}"], b.output("logits", 4096), cost=20.0)
+    return b.build()
+
+
+def test_read_only_weight_read_on_two_devices_is_replicated_not_copied():
+    g = tied_embedding_graph()
+    split, p = plan_devices(g, 2)
+    memplan.verify(split.graph, p)
+    sg = split.graph
+    assert split.stages[0][1] > split.stages[0][0] and split.stages[1][1] > split.stages[1][0]  # both used
+    rep = sg.tensor("emb@dev1")
+    assert (rep.kind, rep.attrs["replica_of"], rep.attrs["device"], rep.size) == ("weight", "emb", 1, 1 << 16)
+    assert sg.node("head").inputs[0] == "emb@dev1"
+    assert not any(n.op == COPY_OP and n.inputs[0] == "emb" for n in sg.nodes)
+    # the table counts on both devices
+    assert sum(split.weight_bytes) == sum(t.size for t in g.tensors if t.kind == "weight") + (1 << 16)
+    with pytest.raises(BudgetError, match=r"device 1 needs \d+ B of weights \(with weights also read on earlier"):
+        split_devices(g, 2, device_capacity=max(split.weight_bytes) - 1)
 
 
 # ---- CLI --------------------------------------------------------------------------------------------------
