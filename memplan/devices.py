@@ -584,7 +584,8 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options=None, de
                  streams: int | str | None = None, max_events: int | None = None,
                  cost_model=None) -> tuple[DeviceSplit, Plan]:
     """Split, schedule and plan one arena per device; the Plan refers to ``split.graph`` (unverified:
-    ``memplan.plan`` verifies it)."""
+    ``memplan.plan`` verifies it). Each device's buffer problem is solved on its own, so a solver time
+    limit in ``options`` applies per device."""
     from .lifetimes import buffer_problem, compute_lifetimes
     from .optimize import node_costs
     from .optimize.cost import CostModel
