@@ -302,6 +302,24 @@ def test_tensor_past_its_device_arena_is_caught():
     expect_unsafe(split.graph, doc, 4, e["id"])
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=graphs(max_nodes=9), n=st.integers(2, 4), data=st.data())
+def test_moving_an_accessed_tensor_to_another_device_is_caught(g, n, data):
+    split, p = plan_devices(g, n, solver="greedy")
+    sg = split.graph
+    accessed = sorted({sg.tensors[sg.root[t]].id for m in range(len(sg.nodes)) if sg.nodes[m].op != COPY_OP
+                       for t in sg.node_inputs[m] + sg.node_outputs[m]})
+    if not accessed:
+        return
+    tid = data.draw(st.sampled_from(accessed))
+    doc = copy.deepcopy(p.to_dict())
+    for e in doc["tensors"]:
+        if e["id"] == tid:
+            e["device"] = (e["device"] + data.draw(st.integers(1, n - 1))) % n
+    findings = check(sg, doc)
+    assert any(r == 4 and repr(tid) in m for r, m in findings), findings
+
+
 def test_stream_on_two_devices_and_node_touching_another_device_are_caught():
     g = llama(LLAMA_TINY)
     split, doc = two_device_doc(g)
