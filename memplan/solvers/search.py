@@ -28,6 +28,7 @@ at capacity ``c`` proves ``c + 1`` a lower bound). ``problem.capacity`` is a har
 from __future__ import annotations
 
 import copy
+import random
 import sys
 import time
 
@@ -330,39 +331,46 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     searches = [s] + [copy.copy(s) for _ in PREORDERS[1:]] if s is not None else []
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 4 * n + 1000))
-    try_lo = lb
+    rng = random.Random(options.seed)
+    budget = max(500, 2 * n)  # nodes per preorder for each capacity on the ladder (doubles)
     try:
-        while s is not None and try_lo < best and not (feasible_only and best_off is not None):
+        while s is not None and proven < best and not (feasible_only and best_off is not None):
             if time.perf_counter() >= deadline:
                 break
-            now = time.perf_counter()
             if best_off is None and cap is not None:
                 # nothing fits yet: first any packing within the capacity, with all the time left
-                target, sub_deadline = cap, deadline
+                targets, limit_nodes = [cap], None
             else:
-                # the bound first (reaching it proves optimality), then bisect; half the time each
-                target = try_lo if try_lo == lb else (try_lo + best - 1) // 2
-                sub_deadline = now + max((deadline - now) / 2, 0.0)
-            res = _round_robin(searches, target, sub_deadline, deadline, n)
-            if res == "timeout":
-                break
-            if res is None:  # exhausted: nothing fits in target
-                proven = max(proven, target + 1)
-                try_lo = max(try_lo, target + 1)
-                if feasible_only:
+                # a ladder of capacities from the bound (reaching it proves optimality) up to one
+                # below the best arena, each with a node budget: exact searches have heavy tails, so
+                # many short tries at several capacities beat one long try at a single one
+                # (which capacity is quick to fill is erratic, so besides the bound and one below the
+                # best the rungs are drawn at random from a seeded generator: deterministic)
+                targets = sorted({proven, best - 1} | {rng.randint(proven, best - 1) for _ in range(8)})
+                limit_nodes = budget
+            outcome = "abort"
+            for target in targets:
+                if target < proven or target >= best:
+                    continue
+                res = _round_robin(searches, target, deadline, limit_nodes)
+                if res == "timeout":
+                    outcome = "timeout"
                     break
-            elif res == "abort":
-                if best_off is None:
-                    break
-                try_lo = target + 1
-            else:
-                off = np.asarray(res, dtype=np.int64)
-                best_off, best = off, arena_of(problem, off)
-                if feasible_only:
+                if res is None:  # exhausted: nothing fits in target
+                    proven = max(proven, target + 1)
+                    outcome = "proof"
+                elif res != "abort":
+                    off = np.asarray(res, dtype=np.int64)
+                    best_off, best = off, arena_of(problem, off)
+                    outcome = "found"
                     break
             if progress is not None:
                 progress(f"search: best arena {best if best_off is not None else '-'}, bound {proven}, "
                          f"{time.perf_counter() - t0:.1f}s, {sum(x.nodes for x in searches)} nodes")
+            if outcome == "timeout" or (best_off is None and outcome != "found"):
+                break
+            if outcome == "abort":
+                budget = budget * 3 // 2
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -395,24 +403,29 @@ def _start(problem: BufferProblem, options: SolveOptions) -> tuple[np.ndarray, i
     return np.asarray(best.offsets, dtype=np.int64), int(best.arena)
 
 
-def _round_robin(searches: list[_Search], cap: int, sub_deadline: float, deadline: float, n: int):
-    """Offsets within ``cap``, None (proven infeasible), "abort" (``sub_deadline`` passed: gave up
-    on this capacity) or "timeout" (the whole time limit passed).
+def _round_robin(searches: list[_Search], cap: int, deadline: float, node_limit: int | None):
+    """Offsets within ``cap``, None (proven infeasible), "abort" (every preorder used up its
+    ``node_limit``) or "timeout" (the time limit passed).
 
     One search per static preorder, interleaved 256 nodes at a time (deterministic: the switch
     points are node counts, not clock ticks); the first to finish decides — a packing, or a proof
     that none exists.
     """
-    gens = [s.feasible_steps(cap, key, 1 << 62, sub_deadline) for s, key in zip(searches, PREORDERS)]
+    limit = node_limit if node_limit is not None else 1 << 62
+    gens = [s.feasible_steps(cap, key, limit, deadline) for s, key in zip(searches, PREORDERS)]
+    live = list(gens)
     try:
-        while True:
-            for g in gens:
+        while live:
+            for g in list(live):
                 try:
                     next(g)
                 except StopIteration as stop:
                     return stop.value
+                except _Abort:
+                    live.remove(g)
+        return "abort"
     except _Timeout:
-        return "timeout" if time.perf_counter() >= deadline else "abort"
+        return "timeout"
     finally:
         for g in gens:
             g.close()
