@@ -91,6 +91,22 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
             raise PlanFormatError(f"{source}: field {key!r} is missing or not a {getattr(typ, '__name__', typ)}")
         return v
 
+    # each entry named by list and index (and its node or tensor), with the file name, before parsing
+    for key, ids, ints in (("order", ("node",), ("stream",)), ("events", ("after", "before"), ()),
+                           ("tensors", ("id",), ("offset", "size"))):
+        for i, e in enumerate(need(key, list)):
+            if not isinstance(e, dict):
+                raise PlanFormatError(f"{source}: {key}[{i}] is not an object")
+            for f in ids + ints:
+                if f not in e:
+                    raise PlanFormatError(f"{source}: {key}[{i}] has no {f!r}")
+            for f in ids:
+                if not isinstance(e[f], str):
+                    raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({e[f]!r})")
+            for f in ints:
+                v = e[f]
+                if not (v is None and f == "offset") and (not isinstance(v, int) or isinstance(v, bool)):
+                    raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer ({v!r})")
     try:
         order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}")) for e in need("order", list))
         events = tuple((str(e["after"]), str(e["before"])) for e in need("events", list))
