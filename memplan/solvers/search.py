@@ -10,19 +10,21 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
 - canonical order: offsets never decrease, ties broken by a static preorder (no permutations of one
   packing are searched twice);
 - dominance: a buffer is never placed at or above the top another unplaced buffer could still reach;
-- section inference: a *section* is the set of buffers live just before some buffer ends; where
-  those pairwise conflict (always, for interval problems), their unplaced sizes must stack above
-  the section's floor within the capacity;
+- section inference: a *section* is the set of buffers live just before some buffer ends; as they
+  pairwise conflict (for interval problems; otherwise a clique grown inside each section), their
+  unplaced sizes must stack above the section's floor within the capacity;
 - hatless pruning: if a buffer with no unplaced neighbour failed, no sibling can do better;
 - dynamic decomposition: once no unplaced buffer spans a time cut, both sides are solved apart;
 - three static preorders searched side by side (interleaved deterministically), so one bad order
   cannot stall the others; the first to finish decides.
 
 It works for any conflict relation (multi-stream HB-filtered problems, in-place pairs): canonical
-placement only needs the conflict lists, and sections that are not cliques are left out of
-inference. The arena is minimised by trying capacities from the lower bound up (an exhausted search
-at capacity ``c`` proves ``c + 1`` a lower bound). ``problem.capacity`` is a hard cap;
-``problem.meta["objective"] == "feasible"`` stops at the first packing within it.
+placement only needs the conflict lists, and inference uses a clique of each section. The arena is minimised over a ladder of capacities between the proven bound and the best
+arena — the bound itself, one below the best, and rungs drawn from a seeded generator — each tried
+with a node budget that grows while nothing improves: which capacity is quick to fill is erratic
+(heavy-tailed search times), and an exhausted search at capacity ``c`` proves ``c + 1`` a lower
+bound. ``problem.capacity`` is a hard cap; ``problem.meta["objective"] == "feasible"`` stops at the
+first packing within it. Deterministic for a given seed, up to where the time limit cuts in.
 """
 
 from __future__ import annotations
@@ -42,17 +44,16 @@ from .options import SolveOptions
 PREORDERS = ("WAT", "TAW", "TWA")
 #: time limit used when the caller gives none (the search is exact and could otherwise run long)
 DEFAULT_TIME_LIMIT = 60.0
-_BIG = 1 << 62
 #: memory guard: buffers x sections they span (the section index is that big)
-MAX_SECTION_ENTRIES = 20_000_000
+MAX_SECTION_ENTRIES = 5_000_000
 
 
 class _Abort(Exception):
-    """The node limit of this round ran out (try the next preorder)."""
+    """This preorder used up its node budget for this capacity."""
 
 
 class _Timeout(Exception):
-    """The deadline passed or the user interrupted."""
+    """The deadline passed."""
 
 
 class _Search:
@@ -80,49 +81,60 @@ class _Search:
                               f"section entries, limit {MAX_SECTION_ENTRIES}); use greedy, size or cpsat")
         sizes = problem.sizes
         total = np.zeros(self.nsec + 1, dtype=np.int64)
-        count = np.zeros(self.nsec + 1, dtype=np.int64)
         cut = np.zeros(self.nsec + 1, dtype=np.int64)
         if len(act):
             np.add.at(total, slo[act], sizes[act])
             np.add.at(total, shi[act], -sizes[act])
-            np.add.at(count, slo[act], 1)
-            np.add.at(count, shi[act], -1)
             # cut[k]: buffers spanning both section k and k + 1
             np.add.at(cut, slo[act], 1)
             np.add.at(cut, np.maximum(shi[act] - 1, slo[act]), -1)
         self.total0 = np.cumsum(total)[: self.nsec]
-        count = np.cumsum(count)[: self.nsec]
         self.cuts0 = np.cumsum(cut)[: max(self.nsec - 1, 0)]
         self.adj = [list(a) for a in problem.conflict_lists()]
-        # sections whose members pairwise conflict (all of them for interval problems) may infer
-        pairs = np.zeros(self.nsec + 1, dtype=np.int64)
-        if not problem.is_interval:
-            for i in self.active:
-                for j in self.adj[i]:
-                    if j > i:
-                        a, b = max(slo[i], slo[j]), min(shi[i], shi[j])
-                        pairs[a] += 1
-                        pairs[b] -= 1
-            pairs = np.cumsum(pairs)[: self.nsec]
-            clique = pairs == count * (count - 1) // 2
-        else:
-            clique = np.ones(self.nsec, dtype=bool)
-        # sections that may not infer get a hugely negative total: they never fail a check
-        self.total0 = self.total0 + np.where(clique, 0, -_BIG).astype(np.int64)
         self.adjn = [np.asarray(a, dtype=np.int64) for a in self.adj]
         self.maxnb = [max([self.size[j] for j in a], default=0) for a in self.adj]
         self.windows: dict[tuple[int, int, int], tuple] = {}  # (buffer, partition) -> sections to re-check
         self.sizes = problem.sizes.copy()
-        self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
-        self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
         self.width = (upper - lower).tolist()
-        # members of every section, flattened (CSR): for the least minimum offset of unplaced ones
-        flat: list[int] = []
-        ptr = [0]
         members: list[list[int]] = [[] for _ in range(self.nsec)]
         for i in self.active:
             for k in range(self.slo[i], self.shi[i]):
                 members[k].append(i)
+        # inference needs buffers that pairwise conflict: all of a section's for interval problems;
+        # otherwise (HB order, in-place pairs) a clique grown greedily in it, largest buffer first
+        self.interval = problem.is_interval
+        if not self.interval:
+            nbr = [set(a) for a in self.adj]
+            size = self.size
+            cliques = []
+            for mem in members:
+                clique: list[int] = []
+                for i in sorted(mem, key=lambda x: (-size[x], x)):
+                    if all(j in nbr[i] for j in clique):
+                        clique.append(i)
+                cliques.append(sorted(clique))
+            members = cliques
+            secs_of: list[list[int]] = [[] for _ in range(n)]
+            for k, c in enumerate(members):
+                for i in c:
+                    secs_of[i].append(k)
+            self.total0 = np.asarray([sum(size[i] for i in c) for c in members], dtype=np.int64)
+            self.ins = [np.asarray(x, dtype=np.int64) for x in secs_of]
+            first = [x[0] if x else -1 for x in secs_of]
+            last = [x[-1] + 1 if x else -1 for x in secs_of]
+            self.rlo, self.rhi = [], []
+            for i in range(n):
+                ks = [first[j] for j in [i] + self.adj[i] if first[j] >= 0]
+                ke = [last[j] for j in [i] + self.adj[i] if last[j] >= 0]
+                self.rlo.append(min(ks, default=0))
+                self.rhi.append(max(ke, default=0))
+        else:
+            self.ins = [slice(a, z) for a, z in zip(self.slo, self.shi)]
+            self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
+            self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
+        # members of every section, flattened (CSR): for the least minimum offset of unplaced ones
+        flat: list[int] = []
+        ptr = [0]
         for m in members:
             flat.extend(m)
             ptr.append(len(flat))
@@ -225,11 +237,13 @@ class _Search:
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
+        ins, interval = self.ins, self.interval
         # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
         seg = total[lo:hi]
-        t1 = int(seg.max())
-        fullest = np.flatnonzero(seg == t1)
-        k_first, k_last = int(fullest[0]) + lo, int(fullest[-1]) + lo
+        t1 = int(seg.max()) if hi > lo else 0
+        if interval:
+            fullest = np.flatnonzero(seg == t1)
+            k_first, k_last = int(fullest[0]) + lo, int(fullest[-1]) + lo
         for o, p, b in cand:
             if o < min_offset or (o == min_offset and p < min_p):
                 continue
@@ -239,7 +253,8 @@ class _Search:
             top = o + sb
             if top > cap:
                 continue
-            if o + t1 > cap and not (slo[b] <= k_first and k_last < shi[b]):
+            spans_fullest = not interval or (slo[b] <= k_first and k_last < shi[b])
+            if o + t1 > cap and not spans_fullest:
                 continue
             asg[b] = o
             placed[b] = True
@@ -251,12 +266,11 @@ class _Search:
             old = moeff[un]
             new = np.maximum(old, h)
             moeff[un] = new
-            a, z = slo[b], shi[b]
-            old_floor = floor[a:z].copy()
-            floor[a:z] = top
-            total[a:z] -= sb
+            sec = ins[b]
+            old_floor = floor[sec].copy()
+            floor[sec] = top
+            total[sec] -= sb
             found = False
-            spans_fullest = a <= k_first and k_last < z
             if hat and h + maxnb[b] > cap and (sizes[un].max() + h > cap):
                 pass  # a neighbour no longer fits under the capacity
             elif spans_fullest and o + total[lo:hi].max() > cap:
@@ -269,12 +283,16 @@ class _Search:
                     ra, rb = max(rlo[b], lo), min(rhi[b], hi)
                     near = windows[key] = (ra, rb, flat[ptr[ra]:ptr[rb]], ptr[ra:rb] - ptr[ra])
                 ra, rb, fl, st = near
-                least = np.minimum.reduceat(moeff[fl], st)
-                if (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap:
+                if rb <= ra:
+                    ok = True
+                else:
+                    least = np.minimum.reduceat(moeff[fl], st)
+                    ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
+                if ok:
                     keep = un_b != b
                     found = yield from self._decompose(lo, hi, bufs, (un_b[keep], un_p[keep]), o, p, b)
-            floor[a:z] = old_floor
-            total[a:z] += sb
+            floor[sec] = old_floor
+            total[sec] += sb
             moeff[un] = old
             asg[b] = -1
             placed[b] = False
