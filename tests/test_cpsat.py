@@ -33,11 +33,13 @@ def hard() -> BufferProblem:
 
 
 def exhaustive(p: BufferProblem) -> int:
-    """Smallest arena over every order of lowest-fit placement (every compacted packing is one)."""
+    """Smallest arena over every order of lowest aligned-fit placement (every compacted packing is
+    one of these)."""
     n = len(p)
     sizes = p.sizes.tolist()
+    a = p.alignment
     adj = p.conflict_lists()
-    best = sum(sizes)
+    best = 1 << 62
     for perm in itertools.permutations(range(n)):
         off: list[int | None] = [None] * n
         for i in perm:
@@ -45,20 +47,21 @@ def exhaustive(p: BufferProblem) -> int:
             for s, e in sorted((off[j], off[j] + sizes[j]) for j in adj[i] if off[j] is not None):
                 if s >= o + sizes[i]:
                     break
-                o = max(o, e)
+                o = max(o, -(-e // a) * a)
             off[i] = o
         best = min(best, max(o + sizes[i] for i, o in enumerate(off)))
     return best
 
 
-def random_problem(rng: random.Random, compatible: bool) -> BufferProblem:
+def random_problem(rng: random.Random, compatible: bool, alignment: int = 1) -> BufferProblem:
     n = rng.randint(1, 6)
     lo = [rng.randint(0, 5) for _ in range(n)]
     up = [v + rng.randint(1, 4) for v in lo]
-    sz = [rng.randint(1, 6) for _ in range(n)]
+    sz = [rng.randint(1, 9) for _ in range(n)]
     comp = frozenset((i, j) for i in range(n) for j in range(i + 1, n) if compatible and rng.random() < 0.25)
     # with compatible pairs the interval bound is no bound: start the proof from 0
-    return BufferProblem(sizes=sz, lower=lo, upper=up, compatible=comp, lower_bound=0 if comp else None)
+    return BufferProblem(sizes=sz, lower=lo, upper=up, compatible=comp, alignment=alignment,
+                         lower_bound=0 if comp else None)
 
 
 def test_heuristics_miss_the_hand_derived_optimum():
@@ -82,12 +85,13 @@ def test_auto_uses_exact_solvers_only_with_a_time_limit():
     assert sol.info["tried"]["greedy"] == 10
 
 
+@pytest.mark.parametrize("alignment", [1, 8])
 @pytest.mark.parametrize("compatible", [False, True])
 @pytest.mark.parametrize("name", ["cpsat", "search"])
-def test_agrees_with_exhaustive_search(name, compatible):
-    rng = random.Random(11 + compatible)
+def test_agrees_with_exhaustive_search(name, compatible, alignment):
+    rng = random.Random(11 + compatible + alignment)
     for _ in range(25):
-        p = random_problem(rng, compatible)
+        p = random_problem(rng, compatible, alignment)
         sol = get_solver(name)(p, SolveOptions(time_limit=10))
         assert find_collision(p, sol.offsets) is None
         assert sol.arena == exhaustive(p), (p.sizes, p.lower, p.upper, p.compatible)

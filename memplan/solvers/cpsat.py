@@ -24,6 +24,7 @@ result is never worse than the best heuristic, and ``info`` carries the proven `
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -107,6 +108,11 @@ def _best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
     if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
         cands.append(options.warm_start)
     return min(cands, key=lambda c: c.arena)
+
+
+def _ceil(x: float) -> int:
+    """An integer lower bound from CP-SAT's float bound (which may carry rounding noise)."""
+    return int(math.ceil(x - 1e-6))
 
 
 def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int, ...]]:
@@ -216,15 +222,15 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         def on_solution_callback(self) -> None:
             best["units"] = [self.value(u) for u in units]
             if options.progress is not None:
-                options.progress(f"cpsat {label}: best arena {int(self.objective_value)}, "
-                                 f"bound {int(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s")
+                options.progress(f"cpsat {label}: best arena {int(round(self.objective_value))}, "
+                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s")
 
     status = solver.solve(m, _Progress())
     name = solver.status_name(status)
     interrupted = False
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         off = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
-        bound = int(solver.best_objective_bound)
+        bound = _ceil(solver.best_objective_bound)
     elif status == cp_model.INFEASIBLE:
         # the hint is a solution with arena ub, so infeasible cannot happen unless ub < lower
         off, bound = None, ub
@@ -232,7 +238,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         off = np.asarray(best["units"], dtype=np.int64) * align if "units" in best else None
         bound = lower
     if status == cp_model.OPTIMAL:
-        bound = int(solver.objective_value)
+        bound = int(round(solver.objective_value))
     wall = solver.wall_time
     if status == cp_model.FEASIBLE and wall < 0.9 * time_limit and solver.deterministic_time < 0.9 * time_limit:
         interrupted = True  # stopped early: Ctrl-C caught by CP-SAT

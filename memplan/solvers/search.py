@@ -79,16 +79,11 @@ class _Search:
         if members_total > MAX_SECTION_ENTRIES:
             raise SolverError(f"search: problem too large ({len(act)} buffers spanning {members_total} "
                               f"section entries, limit {MAX_SECTION_ENTRIES}); use greedy, size or cpsat")
-        sizes = problem.sizes
-        total = np.zeros(self.nsec + 1, dtype=np.int64)
         cut = np.zeros(self.nsec + 1, dtype=np.int64)
         if len(act):
-            np.add.at(total, slo[act], sizes[act])
-            np.add.at(total, shi[act], -sizes[act])
             # cut[k]: buffers spanning both section k and k + 1
             np.add.at(cut, slo[act], 1)
             np.add.at(cut, np.maximum(shi[act] - 1, slo[act]), -1)
-        self.total0 = np.cumsum(total)[: self.nsec]
         self.cuts0 = np.cumsum(cut)[: max(self.nsec - 1, 0)]
         self.adj = [list(a) for a in problem.conflict_lists()]
         self.adjn = [np.asarray(a, dtype=np.int64) for a in self.adj]
@@ -118,7 +113,6 @@ class _Search:
             for k, c in enumerate(members):
                 for i in c:
                     secs_of[i].append(k)
-            self.total0 = np.asarray([sum(size[i] for i in c) for c in members], dtype=np.int64)
             self.ins = [np.asarray(x, dtype=np.int64) for x in secs_of]
             first = [x[0] if x else -1 for x in secs_of]
             last = [x[-1] + 1 if x else -1 for x in secs_of]
@@ -132,6 +126,13 @@ class _Search:
             self.ins = [slice(a, z) for a, z in zip(self.slo, self.shi)]
             self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
             self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
+        # with alignment every buffer below the top of a stack takes its size rounded up, so a
+        # section needs its rounded sizes less the largest rounding slack among them
+        al = self.align
+        self.asize = [-(-x // al) * al for x in self.size]
+        asz = self.asize
+        self.total0 = np.asarray([sum(asz[i] for i in c) - max([asz[i] - self.size[i] for i in c], default=0)
+                                  for c in members], dtype=np.int64)
         # members of every section, flattened (CSR): for the least minimum offset of unplaced ones
         flat: list[int] = []
         ptr = [0]
@@ -237,7 +238,7 @@ class _Search:
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
-        ins, interval = self.ins, self.interval
+        ins, interval, asize = self.ins, self.interval, self.asize
         # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
         seg = total[lo:hi]
         t1 = int(seg.max()) if hi > lo else 0
@@ -267,9 +268,10 @@ class _Search:
             new = np.maximum(old, h)
             moeff[un] = new
             sec = ins[b]
+            asb = asize[b]
             old_floor = floor[sec].copy()
-            floor[sec] = top
-            total[sec] -= sb
+            floor[sec] = h  # the next buffer of b's sections starts at an aligned offset above b
+            total[sec] -= asb
             found = False
             if hat and h + maxnb[b] > cap and (sizes[un].max() + h > cap):
                 pass  # a neighbour no longer fits under the capacity
@@ -292,7 +294,7 @@ class _Search:
                     keep = un_b != b
                     found = yield from self._decompose(lo, hi, bufs, (un_b[keep], un_p[keep]), o, p, b)
             floor[sec] = old_floor
-            total[sec] += sb
+            total[sec] += asb
             moeff[un] = old
             asg[b] = -1
             placed[b] = False
