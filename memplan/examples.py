@@ -123,14 +123,26 @@ LLAMA_8B = LlamaConfig(layers=32, hidden=4096, heads=32, kv_heads=8, ffn=14336, 
 LLAMA_TINY = LlamaConfig(layers=2, hidden=64, heads=4, kv_heads=2, ffn=128, vocab=96, ctx=8)
 
 
-def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True) -> Graph:
+def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "norms") -> Graph:
     """One forward step of a Llama-style model at ggml granularity.
 
     Per layer: RMS_NORM*w, Q/K/V MUL_MAT, ROPE on Q and K, SET_ROWS of K and V into the persistent
     cache (a weight-kind tensor: outside the arena) through views, KQ, SOFT_MAX, KQV, CONT, output
     projection, residual ADD, then the FFN (gate/up MUL_MAT, SILU, MUL, down MUL_MAT, ADD).
     Attention reads the cache through the views SET_ROWS wrote, so it waits for those writes.
+
+    Fusion groups (``fuse_norms=False``: none): ``fuse="norms"`` groups each RMS_NORM with its MUL by
+    the norm weight. ``fuse="runtime"`` (what the GPU runtime fuses into single kernels) also groups
+    each projection MUL_MAT that feeds a residual ADD (``mm_o``, ``mm_down``) with that ADD and the
+    RMS_NORM*w after it, SILU with the gating MUL, ROPE of K with its SET_ROWS, and ROPE of Q with KQ,
+    SOFT_MAX, KQV and CONT (one decode-attention kernel); to keep those groups contiguous it lists K's
+    and V's cache writes before Q's ROPE. The ops, tensors and
+    data dependencies are the same in every mode.
     """
+    if fuse not in ("norms", "runtime"):
+        raise ValueError(f"llama: fuse={fuse!r}, expected 'norms' or 'runtime'")
+    rt = fuse_norms and fuse == "runtime"
+    carry: str | None = None   # runtime fusion: the group of the previous residual ADD
     B, H, nh, nkv = cfg.batch, cfg.hidden, cfg.heads, cfg.kv_heads
     d = H // nh
     kvd = nkv * d
@@ -167,7 +179,7 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True) -> Graph:
         weight(p + "w_down", [H, cfg.ffn])
         weight(p + "k_cache", [cache_rows, kvd], "f16")
         weight(p + "v_cache", [cache_rows, kvd], "f16")
-        g = p + "attn_norm_f" if fuse_norms else None
+        g = (carry or p + "attn_norm_f") if fuse_norms else None
         b.node(p + "norm", "RMS_NORM", [x], act(p + "xn", [B, H]), cost=ew_cost(2 * B * H * F32), group=g)
         b.node(p + "norm_w", "MUL", [p + "xn", p + "attn_norm"], act(p + "xa", [B, H]),
                cost=ew_cost(2 * B * H * F32), group=g, inplace={p + "xa": p + "xn"})
@@ -176,28 +188,38 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True) -> Graph:
         b.node(p + "mm_v", "MUL_MAT", [p + "wv", p + "xa"], act(p + "v", [B, kvd]), cost=mm_cost(H, kvd, B))
         b.view(p + "q3", p + "q", B * H * F32, shape=[B, nh, d], dtype="f32")
         b.view(p + "k3", p + "k", B * kvd * F32, shape=[B, nkv, d], dtype="f32")
-        b.node(p + "rope_q", "ROPE", [p + "q3", "pos"], act(p + "qr", [B, nh, d]),
-               cost=ew_cost(2 * B * H * F32), inplace={p + "qr": p + "q3"})
+        ga = p + "attn_f" if rt else None
+
+        def rope_q(p=p, ga=ga):
+            b.node(p + "rope_q", "ROPE", [p + "q3", "pos"], act(p + "qr", [B, nh, d]),
+                   cost=ew_cost(2 * B * H * F32), inplace={p + "qr": p + "q3"}, group=ga)
+        if not rt:
+            rope_q()
+        g = p + "rope_set_k" if rt else None
         b.node(p + "rope_k", "ROPE", [p + "k3", "pos"], act(p + "kr", [B, nkv, d]),
-               cost=ew_cost(2 * B * kvd * F32), inplace={p + "kr": p + "k3"})
+               cost=ew_cost(2 * B * kvd * F32), inplace={p + "kr": p + "k3"}, group=g)
         b.view(p + "kc", p + "k_cache", cache_rows * kvd * F16, shape=[cache_rows, kvd], dtype="f16")
         b.view(p + "vc", p + "v_cache", cache_rows * kvd * F16, shape=[cache_rows, kvd], dtype="f16")
-        b.node(p + "set_k", "SET_ROWS", [p + "kr", "kv_idx"], p + "kc", cost=ew_cost(B * kvd * 6))
+        b.node(p + "set_k", "SET_ROWS", [p + "kr", "kv_idx"], p + "kc", cost=ew_cost(B * kvd * 6), group=g)
         b.node(p + "set_v", "SET_ROWS", [p + "v", "kv_idx"], p + "vc", cost=ew_cost(B * kvd * 6))
         b.view(p + "kview", p + "kc", n_kv * kvd * F16, shape=[n_kv, nkv, d], dtype="f16")
         b.view(p + "vview", p + "vc", n_kv * kvd * F16, shape=[n_kv, nkv, d], dtype="f16")
+        if rt:
+            rope_q()
         attn_bytes = n_kv * kvd * F16 + B * nh * n_kv * F32
         b.node(p + "kq", "MUL_MAT", [p + "kview", p + "qr"], act(p + "kq_s", [B, nh, n_kv]),
-               cost=roofline_us(2.0 * B * nh * n_kv * d, attn_bytes))
+               cost=roofline_us(2.0 * B * nh * n_kv * d, attn_bytes), group=ga)
         b.node(p + "softmax", "SOFT_MAX", [p + "kq_s", "mask"], act(p + "kq_p", [B, nh, n_kv]),
-               cost=ew_cost(2 * B * nh * n_kv * F32), inplace={p + "kq_p": p + "kq_s"})
+               cost=ew_cost(2 * B * nh * n_kv * F32), inplace={p + "kq_p": p + "kq_s"}, group=ga)
         b.node(p + "kqv", "MUL_MAT", [p + "vview", p + "kq_p"], act(p + "kqv_o", [B, nh, d]),
-               cost=roofline_us(2.0 * B * nh * n_kv * d, attn_bytes))
-        b.node(p + "cont", "CONT", [p + "kqv_o"], act(p + "attn", [B, H]), cost=ew_cost(2 * B * H * F32))
-        b.node(p + "mm_o", "MUL_MAT", [p + "wo", p + "attn"], act(p + "o", [B, H]), cost=mm_cost(H, H, B))
-        b.node(p + "res1", "ADD", [p + "o", x], act(p + "h", [B, H]), cost=ew_cost(3 * B * H * F32),
-               inplace={p + "h": p + "o"})
+               cost=roofline_us(2.0 * B * nh * n_kv * d, attn_bytes), group=ga)
+        b.node(p + "cont", "CONT", [p + "kqv_o"], act(p + "attn", [B, H]), cost=ew_cost(2 * B * H * F32),
+               group=ga)
         g = p + "ffn_norm_f" if fuse_norms else None
+        b.node(p + "mm_o", "MUL_MAT", [p + "wo", p + "attn"], act(p + "o", [B, H]), cost=mm_cost(H, H, B),
+               group=g if rt else None)
+        b.node(p + "res1", "ADD", [p + "o", x], act(p + "h", [B, H]), cost=ew_cost(3 * B * H * F32),
+               inplace={p + "h": p + "o"}, group=g if rt else None)
         b.node(p + "ffn_norm", "RMS_NORM", [p + "h"], act(p + "hn", [B, H]), cost=ew_cost(2 * B * H * F32),
                group=g)
         b.node(p + "ffn_norm_w", "MUL", [p + "hn", p + "ffn_norm"], act(p + "ha", [B, H]),
@@ -205,19 +227,23 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True) -> Graph:
         F = cfg.ffn
         b.node(p + "mm_gate", "MUL_MAT", [p + "w_gate", p + "ha"], act(p + "gate", [B, F]), cost=mm_cost(H, F, B))
         b.node(p + "mm_up", "MUL_MAT", [p + "w_up", p + "ha"], act(p + "up", [B, F]), cost=mm_cost(H, F, B))
+        g = p + "swiglu_f" if rt else None
         b.node(p + "silu", "SILU", [p + "gate"], act(p + "gact", [B, F]), cost=ew_cost(2 * B * F * F32),
-               inplace={p + "gact": p + "gate"})
+               inplace={p + "gact": p + "gate"}, group=g)
         b.node(p + "glu", "MUL", [p + "gact", p + "up"], act(p + "gu", [B, F]), cost=ew_cost(3 * B * F * F32),
-               inplace={p + "gu": p + "gact"})
-        b.node(p + "mm_down", "MUL_MAT", [p + "w_down", p + "gu"], act(p + "down", [B, H]), cost=mm_cost(F, H, B))
+               inplace={p + "gu": p + "gact"}, group=g)
+        carry = p + "res2_f" if rt else None
+        b.node(p + "mm_down", "MUL_MAT", [p + "w_down", p + "gu"], act(p + "down", [B, H]), cost=mm_cost(F, H, B),
+               group=carry)
         x = act(p + "out", [B, H])
         b.node(p + "res2", "ADD", [p + "down", p + "h"], x, cost=ew_cost(3 * B * H * F32),
-               inplace={x: p + "down"})
+               inplace={x: p + "down"}, group=carry)
     weight("out_norm", [H], "f32")
     weight("w_out", [cfg.vocab, H])
-    b.node("out_norm", "RMS_NORM", [x], act("fn", [B, H]), cost=ew_cost(2 * B * H * F32), group="final_norm")
+    g = carry or "final_norm"
+    b.node("out_norm", "RMS_NORM", [x], act("fn", [B, H]), cost=ew_cost(2 * B * H * F32), group=g)
     b.node("out_norm_w", "MUL", ["fn", "out_norm"], act("fa", [B, H]), cost=ew_cost(2 * B * H * F32),
-           group="final_norm", inplace={"fa": "fn"})
+           group=g, inplace={"fa": "fn"})
     b.node("lm_head", "MUL_MAT", ["w_out", "fa"], act("logits", [B, cfg.vocab], kind="output"),
            cost=mm_cost(H, cfg.vocab, B))
     return b.build()

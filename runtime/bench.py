@@ -51,11 +51,13 @@ def measure_bandwidth(nbytes: int = 1 << 31, reps: int = 10) -> float:
 
 
 def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, eager_steps: int, bandwidth: float,
-                 torch_peer: bool, log=print) -> dict:
+                 torch_peer: bool, log=print, fuse: str = L.DEFAULT_FUSE, extra: bool = True) -> dict:
+    """``fuse``: the graph's fusion groups (``runtime.models.llama.FUSE_MODES``); ``extra=False`` skips
+    the prefetch and multi-stream eager modes."""
     from .executor import Executor
 
     cfg = L.config(name, batch=batch)
-    g = L.build_graph(cfg)
+    g = L.build_graph(cfg, fuse)
     wbytes = L.weight_bytes(g)
     plans = {"serial": memplan.plan(g)}
     plans["multi_hand"] = memplan.plan(g, L.multi_stream_schedule(g, "hand"))
@@ -73,7 +75,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
             if k + suffix not in exes:
                 exes[k + suffix] = Executor(g, p, inputs=inputs, library=lib, weights_from=base)
     pf = L.prefetch_plan(g, cfg)
-    for k in ("serial", "multi_hand"):
+    for k in ("serial", "multi_hand") if extra else ():
         exes[k + "+prefetch"] = Executor(g, plans[k], inputs=inputs, library=libs[""], weights_from=base, prefetch=pf)
     log(f"  setup {time.perf_counter() - t0:.1f}s; arenas " +
         ", ".join(f"{k}={p.arena_bytes}" for k, p in plans.items()))
@@ -81,9 +83,10 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     modes = [("1 stream eager", "serial", "eager")]
     for suffix in libs:
         modes += [(f"{'1 stream' if k == 'serial' else k} graph{suffix}", k + suffix, "graph") for k in plans]
-    modes += [("1 stream graph+prefetch", "serial+prefetch", "graph"),
-              ("multi_hand graph+prefetch", "multi_hand+prefetch", "graph"),
-              ("multi_hand eager", "multi_hand", "eager")]
+    if extra:
+        modes += [("1 stream graph+prefetch", "serial+prefetch", "graph"),
+                  ("multi_hand graph+prefetch", "multi_hand+prefetch", "graph"),
+                  ("multi_hand eager", "multi_hand", "eager")]
     for _, k, m in modes:
         if m == "graph" and exes[k]._graph_exec is None:
             exes[k].capture()
@@ -114,7 +117,10 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     for ex in reversed(list(exes.values())):
         ex.free()
     out = {
-        "config": name, "batch": batch, "layers": cfg.layers, "hidden": cfg.hidden, "ctx": cfg.ctx,
+        "config": name, "batch": batch, "fuse": fuse, "fused_groups": base.fused_groups,
+        "groups": len(g.groups()), "launches_per_step": sum(len(v) for v in base.node_launches.values()),
+        "_logits": outs["serial"],
+        "layers": cfg.layers, "hidden": cfg.hidden, "ctx": cfg.ctx,
         "weight_bytes": wbytes, "roofline_ms": round(wbytes / bandwidth * 1e3, 4),
         "arena_serial_bytes": plans["serial"].arena_bytes,
         "arena_ratio_vs_serial": {k: round(p.arena_bytes / plans["serial"].arena_bytes, 4) for k, p in plans.items()},
@@ -122,7 +128,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
         "modes": res_modes,
     }
     out["multi_vs_single_graph_speedup"] = {}
-    for suffix in (*libs, "+prefetch"):
+    for suffix in (*libs, "+prefetch") if extra else libs:
         g1 = res_modes[f"1 stream graph{suffix}"]["ms_per_step"]
         for lab, v in res_modes.items():
             if lab.startswith("multi") and lab.endswith(f"graph{suffix}"):
@@ -148,18 +154,23 @@ def run_torch_peer(name: str, batch: int, *, steps: int, rounds: int, log=print)
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| config | batch | mode | ms/step | tokens/s | HBM roofline | arena bytes | vs 1-stream graph |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """Markdown rows; "vs 1-stream graph" is relative to the first result's (fusion mode's) 1-stream graph
+    of the same config and batch."""
+    rows = ["| config | batch | fuse | mode | ms/step | tokens/s | HBM roofline | arena bytes | vs 1-stream graph |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    first: dict = {}
     for r in results:
-        g1 = r["modes"]["1 stream graph"]["ms_per_step"]
+        g1 = first.setdefault((r["config"], r["batch"]), r["modes"]["1 stream graph"]["ms_per_step"])
+        fz = r.get("fuse", "norms")
         for lab, v in r["modes"].items():
-            rows.append(f"| {r['config']} | {r['batch']} | {lab} | {v['ms_per_step']:.3f} | {v['tokens_per_s']:.0f} | "
-                        f"{v['roofline_fraction']:.1%} | {v['arena_bytes']} | {g1 / v['ms_per_step']:.3f}x |")
+            rows.append(f"| {r['config']} | {r['batch']} | {fz} | {lab} | {v['ms_per_step']:.3f} | "
+                        f"{v['tokens_per_s']:.0f} | {v['roofline_fraction']:.1%} | {v['arena_bytes']} | "
+                        f"{g1 / v['ms_per_step']:.3f}x |")
         t = r.get("torch", {})
         for lab in ("eager", "graph"):
             if lab in t:
                 v = t[lab]
-                rows.append(f"| {r['config']} | {r['batch']} | PyTorch {lab} | {v['ms_per_step']:.3f} | "
+                rows.append(f"| {r['config']} | {r['batch']} | - | PyTorch {lab} | {v['ms_per_step']:.3f} | "
                             f"{v['tokens_per_s']:.0f} | {v.get('roofline_fraction', 0):.1%} | "
                             f"peak act. {t.get('peak_activation_bytes', '?')} | {g1 / v['ms_per_step']:.3f}x |")
     return "\n".join(rows)
@@ -175,6 +186,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--pdl", action="store_true",
                     help="also time programmatic-dependent-launch graphs (an experiment: not shown race-free)")
+    ap.add_argument("--fuse", default="norms,runtime",
+                    help="fusion modes of the graph to time, in order (runtime.models.llama.FUSE_MODES)")
+    ap.add_argument("--no-extra", action="store_true", help="skip the prefetch and multi-stream eager modes")
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
     from .kernels import KernelLibrary
@@ -191,11 +205,20 @@ def main(argv=None) -> int:
     results = []
     for name in args.configs.split(","):
         for b in (int(x) for x in args.batches.split(",")):
-            print(f"{name} batch {b}", flush=True)
-            r = bench_config(libs, name, b, steps=args.steps, rounds=args.rounds, eager_steps=args.eager_steps,
-                             bandwidth=bw, torch_peer=not args.no_torch)
-            results.append(r)
-            print(json.dumps({k: r[k] for k in ("multi_vs_single_graph_speedup", "same_logits_as_serial")}), flush=True)
+            for i, fz in enumerate(args.fuse.split(",")):
+                print(f"{name} batch {b} fuse {fz}", flush=True)
+                r = bench_config(libs, name, b, steps=args.steps, rounds=args.rounds, eager_steps=args.eager_steps,
+                                 bandwidth=bw, torch_peer=not args.no_torch and i == 0, fuse=fz,
+                                 extra=not args.no_extra)
+                logits = r.pop("_logits")
+                if i == 0:
+                    first_logits = logits
+                else:   # same weights (seeded by tensor index, which the fusion modes share for weights)
+                    r["logits_rel_diff_vs_" + args.fuse.split(",")[0]] = L.rel_err(logits, first_logits)
+                results.append(r)
+                print(json.dumps({k: r[k] for k in ("multi_vs_single_graph_speedup", "same_logits_as_serial",
+                                                    "fused_groups", "launches_per_step")}), flush=True)
+                print(json.dumps({lab: v["ms_per_step"] for lab, v in r["modes"].items()}), flush=True)
             with open(args.out, "w") as f:
                 json.dump({"device": dev.name(), "bandwidth_bytes_per_s": bw, "results": results}, f, indent=1)
     print(table(results))

@@ -16,7 +16,7 @@ import numpy as np
 
 from memplan import Graph, Plan
 
-from .kernels import Launch, launches_for
+from .kernels import ATTN_CLUSTER, Launch, counter_bytes, launches_for
 
 _BASE = 1 << 32
 
@@ -120,10 +120,61 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         if k == "gemm_wmma_f16_f32":
             xv = xv.astype(np.float16).astype(np.float32)
         _f32(mem, y, M * N)[:] = (xv @ Wv.T).reshape(-1)
+    elif k == "add_rms_norm4_f32":
+        x, r, h, w, y, H, nw, eps = a
+        rows = ln.grid[0]
+        hv = (_f32(mem, x, rows * H) + _f32(mem, r, rows * H)).reshape(rows, H)
+        out = hv / np.sqrt(np.mean(hv * hv, axis=1, keepdims=True) + np.float32(eps))
+        out = out * np.tile(_f32(mem, w, nw), H // nw)
+        _f32(mem, h, rows * H)[:] = hv.reshape(-1)
+        _f32(mem, y, rows * H)[:] = out.reshape(-1)
+    elif k == "gemv_add_rms_f16_f32":
+        W, x, r, h, w, y, _counter, N, K, _rpb, nw, _nb, eps = a
+        Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
+        hv = _f32(mem, x, K) @ Wv.T + _f32(mem, r, N)
+        out = hv / np.sqrt(np.mean(hv * hv) + np.float32(eps)) * np.tile(_f32(mem, w, nw), N // nw)
+        _f32(mem, h, N)[:] = hv
+        _f32(mem, y, N)[:] = out
+    elif k == "swiglu_f32":
+        g, u, y, n = a
+        gv = _f32(mem, g, n).copy()
+        _f32(mem, y, n)[:] = gv / (1.0 + np.exp(-gv)) * _f32(mem, u, n)
+    elif k == "rope_set_rows_f16":
+        x, pos, idx, dst, B, heads, d, nrows, log2_base = a
+        xv = _rope32(_f32(mem, x, B * heads * d).reshape(B, heads, d), mem.view(pos, B, np.int32), log2_base)
+        iv = mem.view(idx, B, np.int32)
+        dv = mem.view(dst, nrows * heads * d, np.float16).reshape(nrows, heads * d)
+        for b in range(B):
+            if 0 <= iv[b] < nrows:
+                dv[iv[b]] = xv[b].reshape(-1).astype(np.float16)
+    elif k == "attn_fused_f16":
+        q, pos, K, V, m, out, n_kv, G, heads, D, scale, log2_base = a
+        B = ln.grid[0] // ATTN_CLUSTER // heads
+        qv = _f32(mem, q, B * heads * D).reshape(B, heads, D)
+        if pos:
+            qv = _rope32(qv, mem.view(pos, B, np.int32), log2_base)
+        g = np.arange(heads) // (heads // G)
+        Kv = mem.view(K, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
+        Vv = mem.view(V, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
+        z = np.einsum("bhd,jhd->bhj", qv, Kv) * np.float32(scale) + _f32(mem, m, B * n_kv).reshape(B, 1, n_kv)
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        p = e / e.sum(axis=-1, keepdims=True)
+        _f32(mem, out, B * heads * D)[:] = np.einsum("bhj,jhd->bhd", p, Vv).reshape(-1)
     elif k == "spin":
         pass
     else:
         raise NotImplementedError(k)
+
+
+def _rope32(x: np.ndarray, pos: np.ndarray, log2_base: float) -> np.ndarray:
+    """ROPE (ggml normal mode) of x [B, heads, d] in float32, as rope_f32 computes it."""
+    B, heads, d = x.shape
+    th = pos.astype(np.float32)[:, None, None] * np.exp2(-(2.0 * np.arange(d // 2) / d) * log2_base)[None, None, :]
+    c, s = np.cos(th), np.sin(th)
+    out = np.empty_like(x)
+    out[..., 0::2] = x[..., 0::2] * c - x[..., 1::2] * s
+    out[..., 1::2] = x[..., 0::2] * s + x[..., 1::2] * c
+    return out
 
 
 def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
@@ -154,7 +205,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     for tid, arr in inputs.items():
         a = np.ascontiguousarray(arr)
         mem.view(addr[tid], a.nbytes, np.uint8)[:] = a.view(np.uint8).reshape(-1)
-    per_node = launches_for(graph, addr.__getitem__)
+    per_node = launches_for(graph, addr.__getitem__, counters=mem.alloc(counter_bytes(graph)))
     idx = {n.id: i for i, n in enumerate(graph.nodes)}
     for nid, _s in plan.order:
         for ln in per_node[idx[nid]]:

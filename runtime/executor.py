@@ -27,7 +27,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 
-from .kernels import KernelLibrary, Launch, launches_for
+from .kernels import KernelLibrary, Launch, counter_bytes, plan_launches
 
 F32_NAN = 0x7FC00000
 F16_NAN = 0x7E00
@@ -151,8 +151,20 @@ class Executor:
                 n16 = min(int(nbytes), t.size) // 16
                 ln = Launch("l2_prefetch", (self.lib.num_sms, 1, 1), (256, 1, 1), (self.weight_ptr[wid], n16, sink))
                 self._prefetch.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))
-        per_node = launches_for(graph, self.addr_of.__getitem__, num_sms=self.lib.num_sms)
+        # zeroed counters of the fused kernels that elect a last block (each resets its own)
+        self.counters = self._alloc(counter_bytes(graph))
+        cuda.memset_d8(self.counters, 0, counter_bytes(graph))
+        per_node, fused = plan_launches(graph, self.addr_of.__getitem__, num_sms=self.lib.num_sms,
+                                        no_fuse=unfusable_groups(graph, plan), counters=self.counters)
         self.node_launches: dict[str, list[Launch]] = {n.id: per_node[i] for i, n in enumerate(graph.nodes)}
+        # a fused group launches on its last member; the events (and prefetches) after its other members
+        # are recorded after that launch
+        self._after: dict[str, tuple[str, ...]] = {}
+        for last, members in fused.items():
+            for m in members[:-1]:
+                self._after[graph.nodes[m].id] = ()
+            self._after[graph.nodes[last].id] = tuple(graph.nodes[m].id for m in members)
+        self.fused_groups = len(fused)
         self._graph_exec = None
         self._graph = None
 
@@ -241,12 +253,13 @@ class Executor:
             for ln in self.node_launches[nid]:
                 lib.launch(ln, st, pdl=after_kernel[si])
                 after_kernel[si] = True
-            for ev in self._records.get(nid, ()):
-                ev.record(st)
-            for ev, ln in self._prefetch.get(nid, ()):
-                ev.record(st)
-                ps.wait_for_event(ev)
-                lib.launch(ln, ps, pdl=False)
+            for done in self._after.get(nid, (nid,)):
+                for ev in self._records.get(done, ()):
+                    ev.record(st)
+                for ev, ln in self._prefetch.get(done, ()):
+                    ev.record(st)
+                    ps.wait_for_event(ev)
+                    lib.launch(ln, ps, pdl=False)
         if ps is not None:
             self._pjoin.record(ps)
             s0.wait_for_event(self._pjoin)
@@ -338,6 +351,27 @@ class Executor:
         for a in self._allocs:
             a.free()
         self._allocs = []
+
+
+def unfusable_groups(graph: Graph, plan: Plan) -> frozenset[str]:
+    """Fusion groups that cannot run as one kernel launched on their last member under this plan: an
+    event after an earlier member is waited on by a node issued before the last member (the fused
+    kernel, and so the event's record, would come too late for that wait)."""
+    pos = {nid: i for i, (nid, _) in enumerate(plan.order)}
+    member_of: dict[str, tuple[str, str]] = {}
+    for name, members in graph.groups().items():
+        ids = [graph.nodes[m].id for m in members]
+        last = max(ids, key=pos.__getitem__)
+        for m in ids:
+            if m != last:
+                member_of[m] = (name, last)
+    bad = set()
+    for a, b in plan.events:
+        if a in member_of:
+            name, last = member_of[a]
+            if pos[b] < pos[last]:
+                bad.add(name)
+    return frozenset(bad)
 
 
 def _view_offset(graph: Graph, t: int) -> int:

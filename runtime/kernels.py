@@ -1,10 +1,17 @@
 """The kernel registry: which CUDA kernel (grid, block, arguments) runs each memplan node.
 
 Why a separate step: the executor only knows streams, events and addresses; this module knows ops.
-``launches_for(graph, addr)`` maps every node to zero or more ``Launch`` records (views cost nothing;
-a fusion group of RMS_NORM then MUL by a weight runs as one fused kernel on its first node), and
-``KernelLibrary`` compiles ``kernels/llama.cu`` once with pycuda's SourceModule and launches them.
+``launches_for(graph, addr)`` maps every node to zero or more ``Launch`` records (views cost nothing),
+and ``KernelLibrary`` compiles ``kernels/llama.cu`` once with pycuda's SourceModule and launches them.
 Only ``KernelLibrary`` touches pycuda, and only when it is created.
+
+Fusion groups: when a group's op sequence is one the kernels know (RMS_NORM+MUL, ADD+RMS_NORM+MUL,
+MUL_MAT+ADD+RMS_NORM+MUL, SILU+MUL, ROPE+SET_ROWS, [ROPE+]KQ+SOFT_MAX+KQV[+CONT]), the whole group runs
+as one kernel (or, for MUL_MAT+ADD+RMS_NORM+MUL above batch 1, a GEMM then the add+norm kernel)
+launched on its *last* member (so the waits of every member precede it); other members get no launch. Any other group, or one whose fused kernel would write bytes that another of its threads
+still reads (a planned overlap that is only safe between separate kernels), runs node by node.
+``plan_launches`` also returns which groups were fused, so the executor can record the events of the
+absorbed members after the fused launch.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from memplan import Graph
 KERNEL_SOURCE = Path(__file__).with_name("kernels") / "llama.cu"
 RMS_EPS = 1e-5
 ROPE_BASE = 10000.0
+#: attn_fused_f16: blocks per (batch row, head) and most cache rows per block (AF_CL, AF_MAXCHUNK)
+ATTN_CLUSTER = 8
+ATTN_MAXCHUNK = 2048
 #: ops that only reinterpret bytes (the graph gives them views): nothing to launch
 VIEW_OPS = frozenset({"VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE", "NONE"})
 
@@ -35,7 +45,12 @@ SIGNATURES = {
     "softmax_mask_f32": "PPPii",
     "attn_kqv_f16": "PPPiiii",
     "attn_kqv_cl_f16": "PPPiiii",
+    "add_rms_norm4_f32": "PPPPPiif",
+    "swiglu_f32": "PPPq",
+    "rope_set_rows_f16": "PPPPiiiif",
+    "attn_fused_f16": "PPPPPPiiiiff",
     "gemv_f16_f32": "PPPiii",
+    "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
     "spin": "q",
@@ -77,9 +92,9 @@ def _ew_grid(n: int, block: int = 256) -> tuple[int, int, int]:
 
 def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
     """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead);
-    large matrices of moderate N (8B's FFN) stream best at 2 rows per block (measured on an H100,
-    docs/runtime.md)."""
-    if n_rows * k >= 32 * 2**20 and n_rows <= 16384:
+    large matrices of many rows (8B's gate/up projections and LM head) stream best at 2 rows per block,
+    8B's down projection (4096 rows of 14336) at 8 (measured on an H100, docs/runtime.md)."""
+    if n_rows * k >= 32 * 2**20 and n_rows >= 8192 and (n_rows <= 16384 or n_rows * k >= 256 * 2**20):
         return 2
     for rpb in (8, 4, 2):
         if math.ceil(n_rows / rpb) >= 2 * num_sms:
@@ -98,31 +113,194 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132,
-                 fuse_groups: bool = True) -> list[list[Launch]]:
+                 fuse_groups: bool = True, no_fuse: frozenset[str] = frozenset(), counters: int = 0
+                 ) -> list[list[Launch]]:
     """Per node (graph order): the kernels that compute it. ``addr(tensor_id)`` gives device pointers."""
+    return plan_launches(graph, addr, num_sms=num_sms, fuse_groups=fuse_groups, no_fuse=no_fuse,
+                         counters=counters)[0]
+
+
+def counter_bytes(graph: Graph) -> int:
+    """Bytes of the zeroed uint32 counters ``plan_launches(counters=...)`` may use (one per group)."""
+    return 4 * max(1, len(graph.groups()))
+
+
+def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, fuse_groups: bool = True,
+                  no_fuse: frozenset[str] = frozenset(), counters: int = 0
+                  ) -> tuple[list[list[Launch]], dict[int, tuple[int, ...]]]:
+    """``launches_for`` plus the fused groups: last member index -> all member indices (listed order).
+    Groups named in ``no_fuse`` run node by node. ``counters``: device address of ``counter_bytes(graph)``
+    zeroed bytes (group k may use the uint32 at ``counters + 4 k``); 0 disables the kernels that need one
+    (MUL_MAT+ADD+RMS_NORM+MUL then runs as a GEMV and the add+norm kernel: the same bits)."""
     out: list[list[Launch]] = [[] for _ in graph.nodes]
-    fused_into: set[int] = set()
+    fused: dict[int, tuple[int, ...]] = {}
+    absorbed: set[int] = set()
     if fuse_groups:
-        for members in graph.groups().values():
-            if len(members) == 2:
-                a, b = (graph.nodes[m] for m in members)
-                if (a.op == "RMS_NORM" and b.op == "MUL" and len(b.inputs) == 2 and b.inputs[0] == a.outputs[0]
-                        and graph.tensor(b.inputs[1]).kind == "weight"):
-                    fused_into.add(members[1])
+        for k, (name, members) in enumerate(graph.groups().items()):
+            if len(members) < 2 or name in no_fuse:
+                continue
+            try:
+                lns = fused_launch(graph, addr, members, num_sms=num_sms, counter=counters + 4 * k if counters else 0)
+            except (KeyError, IndexError, ValueError):
+                lns = None
+            if lns:
+                out[members[-1]] = lns
+                fused[members[-1]] = tuple(members)
+                absorbed.update(members)
     for ni, node in enumerate(graph.nodes):
-        if ni in fused_into:
+        if ni in absorbed:
             continue
         try:
-            if node.op == "RMS_NORM" and ni + 1 in fused_into:
-                mul = graph.nodes[ni + 1]
-                out[ni] = [_rms_norm(graph, addr, node.inputs[0], mul.inputs[1], mul.outputs[0])]
-            else:
-                out[ni] = _launch(graph, addr, ni, num_sms)
+            out[ni] = _launch(graph, addr, ni, num_sms)
         except KernelError:
             raise
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
-    return out
+    return out, fused
+
+
+def _rows(graph: Graph, tid: str) -> int:
+    shp = _shape(graph, tid)
+    return _numel(shp) // shp[-1]
+
+
+def _alias_ok(graph: Graph, addr, writes, reads) -> bool:
+    """A fused kernel may write a tensor over one it reads only in place (same start address: the same
+    thread reads an element before writing it); any other overlap is left to separate kernels."""
+    for w in writes:
+        aw, sw = addr(w), graph.tensor(w).size
+        for r in reads:
+            ar, sr = addr(r), graph.tensor(r).size
+            if ar != aw and ar < aw + sw and aw < ar + sr:
+                return False
+    return True
+
+
+def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: int = 0) -> list[Launch] | None:
+    """The launches of a whole fusion group (one kernel, or a GEMM and one kernel), or None if its op
+    sequence, shapes or planned overlaps are not supported."""
+    nodes = [graph.nodes[m] for m in members]
+    ops = tuple(n.op for n in nodes)
+    if ops == ("MUL_MAT", "ADD", "RMS_NORM", "MUL"):
+        return _mm_add_rms(graph, addr, nodes, num_sms, counter)
+    ln = _fused_one(graph, addr, nodes, ops)
+    return [ln] if ln is not None else None
+
+
+def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int) -> list[Launch] | None:
+    mm, add = nodes[0], nodes[1]
+    if add.inputs[0] != mm.outputs[0] or len(mm.inputs) != 2:
+        return None
+    tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
+    if tail is None:
+        return None
+    Wt, xg = mm.inputs
+    sw = _shape(graph, Wt)
+    if len(sw) != 2 or _dtype(graph, Wt) != "f16" or _dtype(graph, xg) != "f32":
+        return None
+    N, K = sw
+    M = _numel(_shape(graph, xg)) // K
+    xa, r, h, w, y, H, nw, eps = tail.args
+    nb = tail.block[0]
+    if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256
+            and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
+        rpb = gemv_rows_per_block(N, num_sms, K)
+        return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
+                       (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
+    return [mul_mat_launch(addr(Wt), addr(xg), addr(mm.outputs[0]), M, N, K, num_sms), tail]
+
+
+def _fused_one(graph: Graph, addr, nodes, ops) -> Launch | None:
+    if ops == ("RMS_NORM", "MUL"):
+        a, b = nodes
+        # one block per row writes y after a block barrier: any overlap with its own row is safe
+        if (len(b.inputs) == 2 and b.inputs[0] == a.outputs[0] and graph.tensor(b.inputs[1]).kind == "weight"
+                and (_rows(graph, a.inputs[0]) == 1
+                     or _alias_ok(graph, addr, [b.outputs[0]], [a.inputs[0], b.inputs[1]]))):
+            return _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])
+        return None
+    if ops == ("ADD", "RMS_NORM", "MUL"):
+        add, nrm, mul = nodes
+        x, r = add.inputs
+        h, w, y = add.outputs[0], mul.inputs[1], mul.outputs[0]
+        if not (nrm.inputs[0] == h and mul.inputs[0] == nrm.outputs[0] and graph.tensor(w).kind == "weight"):
+            return None
+        shp = _shape(graph, x)
+        H = shp[-1]
+        rows = _numel(shp) // H
+        nw = _numel(_shape(graph, w))
+        if (_numel(_shape(graph, r)) != _numel(shp) or _numel(_shape(graph, h)) != _numel(shp) or H % 4
+                or H // 4 > 4 * 1024 or nw % 4 or H % nw):
+            return None
+        if any(_dtype(graph, t) != "f32" for t in (x, r, h, w, y)):
+            return None
+        # h and y are written after the block barrier (one block per row: at one row they may overlap the
+        # inputs anywhere); y must never overlap h, which outlives the kernel
+        if not _alias_ok(graph, addr, [y], [h]) or (rows > 1 and not _alias_ok(graph, addr, [h, y], [x, r, w])):
+            return None
+        block = min(1024, max(32, 32 * math.ceil(H / 16 / 32)))
+        return Launch("add_rms_norm4_f32", (rows, 1, 1), (block, 1, 1),
+                      (addr(x), addr(r), addr(h), addr(w), addr(y), H, nw, RMS_EPS))
+    if ops == ("SILU", "MUL"):
+        si, mul = nodes
+        g, u, y = si.inputs[0], mul.inputs[1], mul.outputs[0]
+        n = _numel(_shape(graph, g))
+        if mul.inputs[0] != si.outputs[0] or _numel(_shape(graph, u)) != n or _numel(_shape(graph, y)) != n:
+            return None
+        if any(_dtype(graph, t) != "f32" for t in (g, u, y)) or not _alias_ok(graph, addr, [y], [g, u]):
+            return None
+        return Launch("swiglu_f32", _ew_grid(n), (256, 1, 1), (addr(g), addr(u), addr(y), n))
+    if ops == ("ROPE", "SET_ROWS"):
+        ro, sr = nodes
+        x, pos = ro.inputs
+        src, idx = sr.inputs
+        dst = sr.outputs[0]
+        if src != ro.outputs[0]:
+            return None
+        B, heads, d = _shape(graph, x)
+        ds = _shape(graph, dst)
+        if (_dtype(graph, dst) != "f16" or ds[-1] != heads * d or _numel(_shape(graph, idx)) != B or d % 2
+                or not _alias_ok(graph, addr, [dst], [x, pos, idx])):
+            return None
+        n = B * heads * d // 2
+        return Launch("rope_set_rows_f16", (math.ceil(n / 256), 1, 1), (256, 1, 1),
+                      (addr(x), addr(pos), addr(idx), addr(dst), B, heads, d, ds[0], math.log2(ROPE_BASE)))
+    rope = nodes[0] if ops and ops[0] == "ROPE" else None
+    core = nodes[1:] if rope is not None else nodes
+    cont = core[-1] if core and core[-1].op == "CONT" else None
+    if cont is not None:
+        core = core[:-1]
+    if tuple(n.op for n in core) != ("MUL_MAT", "SOFT_MAX", "MUL_MAT"):
+        return None
+    kq, sm, kqv = core
+    Kt, qt = kq.inputs
+    q_in, pos = (rope.inputs[0], rope.inputs[1]) if rope is not None else (qt, None)
+    if rope is not None and rope.outputs[0] != qt:
+        return None
+    if sm.inputs[0] != kq.outputs[0] or kqv.inputs[1] != sm.outputs[0]:
+        return None
+    Vt, mask = kqv.inputs[0], sm.inputs[1]
+    out = kqv.outputs[0]
+    if cont is not None:
+        if cont.inputs[0] != out or graph.tensor(cont.outputs[0]).size != graph.tensor(out).size:
+            return None
+        out = cont.outputs[0]
+    sk, sv, sq = _shape(graph, Kt), _shape(graph, Vt), _shape(graph, q_in)
+    if len(sk) != 3 or len(sq) != 3 or sk != sv or _dtype(graph, Kt) != "f16" or _dtype(graph, Vt) != "f16":
+        return None
+    n_kv, G, D = sk
+    B, heads, Dq = sq
+    d8 = D // 8
+    if (Dq != D or D % 8 or d8 > 32 or d8 & (d8 - 1) or heads % G or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK
+            or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
+            or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) != "f32"):
+        return None
+    reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
+    if not _alias_ok(graph, addr, [out], reads):
+        return None
+    return Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
+                  (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
+                   n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE)))
 
 
 def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:

@@ -22,14 +22,15 @@ def _key(ln):
     return (ln.kernel, ln.grid, ln.block, tuple(a for a in ln.args if not (isinstance(a, int) and a > 1 << 32)))
 
 
-def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = None) -> dict:
+def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = None,
+            fuse: str = L.DEFAULT_FUSE) -> dict:
     import pycuda.driver as cuda
     from cuda.bindings import driver as cu
 
     from .executor import Executor, check
 
     cfg = L.config(name, batch=batch)
-    g = L.build_graph(cfg)
+    g = L.build_graph(cfg, fuse)
     ex = Executor(g, memplan.plan(g), inputs=L.make_inputs(cfg), random_weights_seed=1, library=lib)
     step = statistics.median(ex.time_steps("graph", steps=20, repeats=5))
     groups: dict = {}
@@ -87,6 +88,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runtime.profile")
     ap.add_argument("--configs", default="8b")
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
     ap.add_argument("--out", default="runtime_profile.json")
     a = ap.parse_args(argv)
     from .kernels import KernelLibrary
@@ -101,7 +103,7 @@ def main(argv=None) -> int:
         return f
 
     variants = {"gemv_f16_f32": [gemv_rpb(1), gemv_rpb(2), gemv_rpb(8)]}
-    res = [profile(lib, c, a.batch, kernels=variants) for c in a.configs.split(",")]
+    res = [profile(lib, c, a.batch, kernels=variants, fuse=a.fuse) for c in a.configs.split(",")]
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     for r in res:

@@ -8,7 +8,10 @@
   the independent float64 reference forward — serial and multi-stream plans, batch 1 and 3;
 - the reference itself: causal mask, RoPE at position 0 is the identity, GQA head grouping;
 - negative controls on the CPU side: an unsafe plan (event removed, serial offsets on 3 streams) is
-  rejected by memplan.verify, and the emulation of a plan with an overlapping offset goes wrong.
+  rejected by memplan.verify, and the emulation of a plan with an overlapping offset goes wrong;
+- fusion (graphs built with ``fuse="runtime"``): every group of the planned 1B/8B batch-1 steps runs as
+  one kernel, the emulated fused kernels reproduce the reference, a group that the plan's events would
+  break is run node by node, and memplan's default graphs are unchanged by the option.
 """
 
 from __future__ import annotations
@@ -21,15 +24,16 @@ import numpy as np
 import pytest
 
 import memplan
+from memplan.examples import LLAMA_TINY, llama
 from runtime.emulate import emulate
-from runtime.executor import plan_with_offsets_of, plan_without_event, required_events
-from runtime.kernels import KernelError, gemv_rows_per_block, launches_for, mul_mat_launch
+from runtime.executor import plan_with_offsets_of, plan_without_event, required_events, unfusable_groups
+from runtime.kernels import KernelError, gemv_rows_per_block, launches_for, mul_mat_launch, plan_launches
 from runtime.models import llama as L
 
 
-def _tiny(batch=1, seed=0):
+def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE):
     cfg = L.config("tiny", batch=batch)
-    g = L.build_graph(cfg)
+    g = L.build_graph(cfg, fuse)
     return cfg, g, L.make_weights(g, cfg, seed=seed), L.make_inputs(cfg, seed=seed + 1)
 
 
@@ -39,11 +43,12 @@ def test_import_runtime_does_not_import_pycuda():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.parametrize("fuse", L.FUSE_MODES)
 @pytest.mark.parametrize("name", ["tiny", "1b", "8b"])
 @pytest.mark.parametrize("batch", [1, 16])
-def test_graph_shapes_and_multi_stream_arena(name, batch):
+def test_graph_shapes_and_multi_stream_arena(name, batch, fuse):
     cfg = L.config(name, batch=batch)
-    g = L.build_graph(cfg)
+    g = L.build_graph(cfg, fuse)
     for t in g.tensors:
         assert "shape" in t.attrs and "dtype" in t.attrs, t.id
         n = int(np.prod(t.attrs["shape"])) * {"f32": 4, "f16": 2, "i32": 4}[t.attrs["dtype"]]
@@ -54,8 +59,13 @@ def test_graph_shapes_and_multi_stream_arena(name, batch):
     assert multi.streams == 3 and len(multi.events) == 6 * cfg.layers
     assert multi.arena_bytes <= 1.05 * serial.arena_bytes
     # every node gets a kernel (or none for views), with fake addresses
-    launches = launches_for(g, lambda tid: 1 << 20)
-    assert sum(len(x) for x in launches) == len(g.nodes) - (2 * cfg.layers + 1)  # fused norm pairs
+    launches = launches_for(g, lambda tid: 1 << 20, counters=1 << 30)
+    absorbed = sum(len(m) - 1 for m in g.groups().values())
+    views = sum(n.op in ("VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE", "NONE") for n in g.nodes)
+    # above batch 1, MUL_MAT+ADD+RMS_NORM+MUL is a GEMM then the add+norm kernel
+    two = sum(g.nodes[m[0]].op == "MUL_MAT" for m in g.groups().values()) if batch > 1 else 0
+    assert sum(len(x) for x in launches) == len(g.nodes) - absorbed - views + two
+    assert len(g.groups()) == (2 * cfg.layers + 1 if fuse == "norms" else 5 * cfg.layers + 1)
 
 
 def test_llama_1b_config_is_the_issue_shape():
@@ -65,10 +75,11 @@ def test_llama_1b_config_is_the_issue_shape():
     assert (c8.layers, c8.hidden, c8.ffn) == (32, 4096, 14336)
 
 
+@pytest.mark.parametrize("fuse", L.FUSE_MODES)
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("streams", ["serial", "multi"])
-def test_emulated_kernels_match_reference(batch, streams):
-    cfg, g, w, inp = _tiny(batch)
+def test_emulated_kernels_match_reference(batch, streams, fuse):
+    cfg, g, w, inp = _tiny(batch, fuse=fuse)
     ref, ref_caches = L.reference_forward(cfg, w, inp)
     plan = memplan.plan(g) if streams == "serial" else memplan.plan(g, L.multi_stream_schedule(g))
     out, mem, addr = emulate(g, plan, w, inp)
@@ -129,8 +140,9 @@ def test_registry_choices_and_errors():
     assert mul_mat_launch(1, 2, 3, 16, 4096, 4096).kernel == "gemm_wmma_f16_f32"
     assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"
     assert mul_mat_launch(1, 2, 3, 65, 4096, 4096).kernel == "gemm_naive_f16_f32"
-    assert gemv_rows_per_block(512, 132, 4096) == 1 and gemv_rows_per_block(128256, 132, 4096) == 8
-    assert gemv_rows_per_block(14336, 132, 4096) == 2
+    assert gemv_rows_per_block(512, 132, 4096) == 1 and gemv_rows_per_block(128256, 132, 4096) == 2
+    assert gemv_rows_per_block(14336, 132, 4096) == 2 and gemv_rows_per_block(4096, 132, 14336) == 8
+    assert gemv_rows_per_block(32000, 132, 2048) == 8 and gemv_rows_per_block(8192, 132, 2048) == 8
     b = memplan.GraphBuilder("bad")
     b.input("x", 16, shape=[4], dtype="f32")
     b.node("n", "FROB", ["x"], b.output("y", 16, shape=[4], dtype="f32"))
@@ -147,3 +159,84 @@ def test_schedules_hand_and_optimize():
         memplan.verify(g, memplan.plan(g, o))
     with pytest.raises(ValueError):
         L.multi_stream_schedule(g, "nope")
+
+
+def _addresses(g, plan):
+    """Executor-like addresses without a GPU: arena base + plan offset; weights apart."""
+    offs, wptr, addr, nxt = plan.offsets(), {}, {}, 1 << 44
+    for t in g.tensors:
+        if t.kind == "weight" and t.view_of is None:
+            wptr[t.id] = nxt
+            nxt += t.size + 4096
+    for ti, t in enumerate(g.tensors):
+        root = g.tensors[g.root[ti]]
+        if root.kind == "weight":
+            off, j = 0, ti
+            while g.tensors[j].view_of is not None:
+                off += g.tensors[j].view_offset
+                j = g.tensor_index[g.tensors[j].view_of]
+            addr[t.id] = wptr[root.id] + off
+        else:
+            addr[t.id] = (1 << 40) + offs[t.id]
+    return addr
+
+
+@pytest.mark.parametrize("name", ["tiny", "1b", "8b"])
+def test_every_group_fuses_at_batch_1(name):
+    """The planned batch-1 steps run every fusion group as one kernel: 11 launches per layer instead of 21."""
+    cfg = L.config(name)
+    g = L.build_graph(cfg, "runtime")
+    for plan in (memplan.plan(g), memplan.plan(g, L.multi_stream_schedule(g))):
+        assert not unfusable_groups(g, plan)
+        per_node, fused = plan_launches(g, _addresses(g, plan).__getitem__, counters=1 << 30)
+        assert len(fused) == len(g.groups())
+        assert sum(map(len, per_node)) == 11 * cfg.layers + 2
+        kernels = {ln.kernel for lns in per_node for ln in lns}
+        assert {"attn_fused_f16", "gemv_add_rms_f16_f32", "swiglu_f32", "rope_set_rows_f16"} <= kernels
+        assert not kernels & {"attn_kq_f16", "softmax_mask_f32", "silu_f32", "rope_f32", "copy_u32",
+                              "add_rms_norm4_f32", "binary_f32"}
+        counters = [ln.args[6] for lns in per_node for ln in lns if ln.kernel == "gemv_add_rms_f16_f32"]
+        assert len(set(counters)) == len(counters) == 2 * cfg.layers   # one counter per fused launch
+
+
+def test_fused_emulation_close_to_unfused():
+    outs = {}
+    for fuse in L.FUSE_MODES:
+        cfg, g, w, inp = _tiny(1, seed=3, fuse=fuse)
+        outs[fuse] = emulate(g, memplan.plan(g, L.multi_stream_schedule(g)), w, inp)[0]["logits"]
+    assert L.rel_err(outs["runtime"], outs["norms"]) < 1e-5
+
+
+def test_group_broken_by_plan_events_runs_unfused():
+    """An event out of a group's first member to a node issued before the group's last member: the group
+    cannot be one kernel launched on its last member, so it runs node by node."""
+    b = memplan.GraphBuilder("g")
+    b.input("x", 16, shape=[4], dtype="f32")
+    b.node("a", "SILU", ["x"], b.intermediate("t", 16, shape=[4], dtype="f32"), group="G")
+    b.node("c", "MUL", ["t", "x"], b.intermediate("v", 16, shape=[4], dtype="f32"), group="G")
+    b.node("side", "SILU", ["t"], b.intermediate("u", 16, shape=[4], dtype="f32"))
+    b.node("j", "ADD", ["u", "v"], b.output("y", 16, shape=[4], dtype="f32"))
+    g = b.build()
+    streams = {"a": 0, "side": 1, "c": 0, "j": 0}
+    plan = memplan.plan(g, memplan.schedule_with_events(g, ["a", "side", "c", "j"], streams))
+    assert ("a", "side") in plan.events and unfusable_groups(g, plan) == {"G"}
+    per_node, fused = plan_launches(g, _addresses(g, plan).__getitem__, no_fuse=unfusable_groups(g, plan))
+    assert not fused
+    assert [ln.kernel for lns in per_node for ln in lns] == ["silu_f32", "binary_f32", "silu_f32", "binary_f32"]
+    plan2 = memplan.plan(g, memplan.schedule_with_events(g, ["a", "c", "side", "j"], streams))
+    assert not unfusable_groups(g, plan2)
+    per_node, fused = plan_launches(g, _addresses(g, plan2).__getitem__)
+    assert fused == {1: (0, 1)} and per_node[0] == [] and per_node[1][0].kernel == "swiglu_f32"
+
+
+def test_fuse_option_keeps_default_graphs():
+    """memplan's default graphs do not change: fuse="norms" is the default; "runtime" only adds groups and
+    reorders the cache writes before Q's ROPE (same nodes, tensors and data dependencies)."""
+    base = llama(LLAMA_TINY)
+    assert base.to_dict() == llama(LLAMA_TINY, fuse="norms").to_dict()
+    rt = llama(LLAMA_TINY, fuse="runtime")
+    assert {n.id: (n.op, n.inputs, n.outputs) for n in base.nodes} == {n.id: (n.op, n.inputs, n.outputs) for n in rt.nodes}
+    assert {t.id: (t.size, t.kind, t.view_of) for t in base.tensors} == {t.id: (t.size, t.kind, t.view_of) for t in rt.tensors}
+    assert llama(LLAMA_TINY, fuse_norms=False, fuse="runtime").to_dict() == llama(LLAMA_TINY, fuse_norms=False).to_dict()
+    with pytest.raises(ValueError, match="fuse"):
+        llama(LLAMA_TINY, fuse="all")

@@ -347,6 +347,279 @@ attn_kqv_cl_f16(const half* V, const float* p, float* out, int n_kv, int kv_head
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused kernels for the fusion groups of memplan.examples.llama(fuse="runtime"): one launch per group
+// instead of one per node, because at batch 1 these ops are latency-bound and the launch gaps between
+// them inside a CUDA graph cost as much as the ops themselves (docs/runtime.md). The registry
+// (runtime/kernels.py) only fuses a group when no byte a kernel writes is read by another thread of
+// it (outputs disjoint from inputs, or in place at the same address).
+
+// residual ADD then RMS_NORM * w: h = a + b; y = rms(h) * w. One block per row, float4, at most 4 float4
+// per thread (H % 4 == 0, H / 4 <= 4 * blockDim.x, nw % 4 == 0). Both outputs are written after the
+// block barrier, when the block has read its row: at one row, h and y may overlap a and b anywhere.
+// Bitwise equal to binary_f32 (ADD) then rms_norm4_f32 (with w) at the same block size.
+extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, float* h, const float* w, float* y,
+                                             int H, int nw, float eps) {
+    PDL_ENTER();
+    __shared__ float sh[32];
+    const long long base = (long long)blockIdx.x * H;
+    const float4* ar = reinterpret_cast<const float4*>(a + base);
+    const float4* br = reinterpret_cast<const float4*>(b + base);
+    float4* hr = reinterpret_cast<float4*>(h + base);
+    float4* yr = reinterpret_cast<float4*>(y + base);
+    const int H4 = H >> 2;
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        v[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (i < H4) {
+            const float4 u = ar[i], t = br[i];
+            v[c] = make_float4(u.x + t.x, u.y + t.y, u.z + t.z, u.w + t.w);
+        }
+        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)H + eps);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (i < H4) {
+            const float4 wv = reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+            hr[i] = v[c];
+            yr[i] = make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
+                                v[c].w * scale * wv.w);
+        }
+    }
+}
+
+// SILU then MUL (SwiGLU): y = silu(g) * u; y may alias g.
+extern "C" __global__ void swiglu_f32(const float* g, const float* u, float* y, long long n) {
+    PDL_ENTER();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const float v = g[i];
+        const float s = v / (1.0f + expf(-v));
+        y[i] = s * u[i];
+    }
+}
+
+// ROPE then SET_ROWS: dst[idx[b], h * d + e] = f16(rope(x)[b, h, e]); x [B, heads, d]; one thread per pair.
+extern "C" __global__ void rope_set_rows_f16(const float* x, const int* pos, const int* idx, half* dst, int B,
+                                             int heads, int d, int nrows, float log2_base) {
+    PDL_ENTER();
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    const int half_d = d >> 1;
+    const long long npairs = (long long)B * heads * half_d;
+    if (i >= npairs) return;
+    const int p = (int)(i % half_d);
+    const int b = (int)(i / half_d / heads);
+    const long long row = idx[b];
+    if (row < 0 || row >= nrows) return;
+    const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+    float s, c;
+    sincosf(theta, &s, &c);
+    const float x0 = x[2 * i], x1 = x[2 * i + 1];
+    const long long col = 2 * (i % ((long long)heads * half_d));
+    half* o = dst + row * (long long)heads * d + col;
+    o[0] = __float2half(x0 * c - x1 * s);
+    o[1] = __float2half(x0 * s + x1 * c);
+}
+
+// Decode attention in one kernel: [ROPE of q] -> KQ (scaled) + mask -> softmax -> KQV, written straight
+// into the CONT output (same bytes). A cluster of AF_CL blocks per (b, h): block r takes the r-th
+// contiguous chunk of the cache rows, keeps its scores in shared memory, computes its chunk's max, sum
+// of exponentials and the exp-weighted V sum; block 0 combines the AF_CL partials through distributed
+// shared memory in rank order (deterministic). The kernel is latency-bound, so every thread issues its
+// first AF_U K rows (16-byte loads) and L2 prefetches of its chunk's V rows before anything else (one
+// K round trip for chunks of up to AF_U * 256 / (d / 8) rows). Preloading V into registers as well
+// (AF_VU > 0) measured slower on the H100: the registers cost blocks per SM (runtime.attn_tune).
+// q: [B, heads, d] f32 (pos == nullptr: no ROPE); K, V: [n_kv, kv_heads, d] f16; mask [B, n_kv];
+// out [B, heads, d]. Needs d % 8 == 0, d / 8 a power of two <= 32 (d <= 256),
+// ceil(n_kv / AF_CL) <= AF_MAXCHUNK. grid AF_CL * B * heads, block 256.
+// Tuning knobs (python -m runtime.attn_tune times variants): AF_CL blocks per head, AF_U K rows and AF_VU
+// V rows per thread loaded up front (AF_VU 0: V is prefetched into L2 instead), AF_MINB blocks per SM.
+#ifndef AF_CL
+#define AF_CL 8
+#endif
+#define AF_MAXCHUNK 2048
+#ifndef AF_U
+#define AF_U 5
+#endif
+#ifndef AF_VU
+#define AF_VU 0
+#endif
+#ifndef AF_MINB
+#define AF_MINB 1
+#endif
+__device__ __forceinline__ float dot8h(const uint4 raw, const float* qv) {
+    const half2* kh = reinterpret_cast<const half2*>(&raw);
+    float acc = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const float2 f = __half22float2(kh[c]);
+        acc = fmaf(f.x, qv[2 * c], acc);
+        acc = fmaf(f.y, qv[2 * c + 1], acc);
+    }
+    return acc;
+}
+
+__device__ __forceinline__ void axpy8h(const uint4 raw, float pj, float* acc) {
+    const half2* vh = reinterpret_cast<const half2*>(&raw);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const float2 f = __half22float2(vh[c]);
+        acc[2 * c] = fmaf(f.x, pj, acc[2 * c]);
+        acc[2 * c + 1] = fmaf(f.y, pj, acc[2 * c + 1]);
+    }
+}
+
+extern "C" __global__ void __cluster_dims__(AF_CL, 1, 1) __launch_bounds__(256, AF_MINB)
+attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out,
+               int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {
+    PDL_ENTER();
+    __shared__ float sh[32];
+    __shared__ float qs[256];
+    __shared__ float sc[AF_MAXCHUNK];
+    __shared__ float red[8 * 256];
+    __shared__ float part[256];
+    __shared__ float st[2];
+    cg::cluster_group cluster = cg::this_cluster();
+    const int rank = (int)cluster.block_rank();
+    const int bh = blockIdx.x / AF_CL;
+    const int b = bh / heads, hh = bh % heads;
+    const int g = hh / (heads / kv_heads);
+    const int tid = threadIdx.x;
+    const int C = (n_kv + AF_CL - 1) / AF_CL;
+    const int j0 = rank * C;
+    const int nj = max(0, min(n_kv, j0 + C) - j0);
+    const long long rs = (long long)kv_heads * d;        // halves between cache rows
+    const half* Kg = Kc + (long long)(j0) * rs + (long long)g * d;
+    const half* Vg = Vc + (long long)(j0) * rs + (long long)g * d;
+    // scores: d/8 lanes per cache row, 32/(d/8) rows per warp, `step` rows per sweep of the block;
+    // V sum: d/8 threads per slice, S slices striding the chunk
+    const int d8 = d >> 3, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+    const int rpw = 32 / d8, sub = lane / d8, e8 = lane % d8;
+    const int step = nwarps * rpw;
+    const int S = blockDim.x / d8, s = tid / d8;
+    const int jk = warp * rpw + sub;
+    uint4 kraw[AF_U];
+#pragma unroll
+    for (int u = 0; u < AF_U; u++) {
+        const int j = jk + u * step;
+        kraw[u] = j < nj ? *reinterpret_cast<const uint4*>(Kg + (long long)j * rs + e8 * 8) : make_uint4(0u, 0u, 0u, 0u);
+    }
+#if AF_VU > 0
+    uint4 vraw[AF_VU];
+#pragma unroll
+    for (int u = 0; u < AF_VU; u++) {
+        const int j = s + u * S;
+        vraw[u] = j < nj ? *reinterpret_cast<const uint4*>(Vg + (long long)j * rs + e8 * 8) : make_uint4(0u, 0u, 0u, 0u);
+    }
+#else
+    const int lines = (d * 2 + 127) / 128;        // pull this chunk's V rows toward L2 meanwhile
+    for (int i = tid; i < nj * lines; i += blockDim.x)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(Vg + (long long)(i / lines) * rs + (i % lines) * 64));
+#endif
+    // q (rotated) into shared memory
+    const float* qr = q + (long long)bh * d;
+    const int half_d = d >> 1;
+    for (int p = tid; p < half_d; p += blockDim.x) {
+        const float x0 = qr[2 * p], x1 = qr[2 * p + 1];
+        if (pos != nullptr) {
+            const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+            float sn, cs;
+            sincosf(theta, &sn, &cs);
+            qs[2 * p] = x0 * cs - x1 * sn;
+            qs[2 * p + 1] = x0 * sn + x1 * cs;
+        } else {
+            qs[2 * p] = x0;
+            qs[2 * p + 1] = x1;
+        }
+    }
+    __syncthreads();
+    float qv[8];
+#pragma unroll
+    for (int c = 0; c < 8; c++) qv[c] = qs[e8 * 8 + c];
+    const float* mr = mask + (long long)b * n_kv + j0;
+#pragma unroll
+    for (int u = 0; u < AF_U; u++) {
+        const int j = jk + u * step;
+        float acc = dot8h(kraw[u], qv);
+        for (int o = d8 >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (e8 == 0 && j < nj) sc[j] = acc * scale + mr[j];
+    }
+    for (int jb = warp * rpw + AF_U * step; jb < nj; jb += step) {   // chunks past the preloaded rows
+        const int j = jb + sub;
+        float acc = 0.0f;
+        if (j < nj) acc = dot8h(*reinterpret_cast<const uint4*>(Kg + (long long)j * rs + e8 * 8), qv);
+        for (int o = d8 >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (e8 == 0 && j < nj) sc[j] = acc * scale + mr[j];
+    }
+    __syncthreads();
+    // this chunk's max and sum of exponentials (a fully masked or empty chunk has weight 0)
+    float m = -INFINITY;
+    for (int i = tid; i < nj; i += blockDim.x) m = fmaxf(m, sc[i]);
+    m = block_max(m, sh);
+    float l = 0.0f;
+    for (int i = tid; i < nj; i += blockDim.x) {
+        const float e = m == -INFINITY ? 0.0f : expf(sc[i] - m);
+        sc[i] = e;
+        l += e;
+    }
+    l = block_sum(l, sh);
+    float acc[8];
+#pragma unroll
+    for (int c = 0; c < 8; c++) acc[c] = 0.0f;
+#if AF_VU > 0
+#pragma unroll
+    for (int u = 0; u < AF_VU; u++) {
+        const int j = s + u * S;
+        if (j < nj) axpy8h(vraw[u], sc[j], acc);
+    }
+    const int jv = s + AF_VU * S;
+#else
+    const int jv = s;
+#endif
+#pragma unroll 4
+    for (int j = jv; j < nj; j += S)
+        axpy8h(*reinterpret_cast<const uint4*>(Vg + (long long)j * rs + e8 * 8), sc[j], acc);
+#pragma unroll
+    for (int c = 0; c < 8; c++) red[s * d + e8 * 8 + c] = acc[c];
+    __syncthreads();
+    for (int e = tid; e < d; e += blockDim.x) {
+        float r = 0.0f;
+        for (int t = 0; t < S; t++) r += red[t * d + e];
+        part[e] = r;
+    }
+    if (tid == 0) {
+        st[0] = m;
+        st[1] = l;
+    }
+    cluster.sync();
+    if (rank == 0) {
+        float M = -INFINITY;
+#pragma unroll
+        for (int r = 0; r < AF_CL; r++) M = fmaxf(M, cluster.map_shared_rank(st, r)[0]);
+        float wr[AF_CL];
+        float L = 0.0f;
+#pragma unroll
+        for (int r = 0; r < AF_CL; r++) {
+            const float* o = cluster.map_shared_rank(st, r);
+            wr[r] = o[0] == -INFINITY ? 0.0f : expf(o[0] - M);
+            L += o[1] * wr[r];
+        }
+        const float inv = 1.0f / L;
+        for (int e = tid; e < d; e += blockDim.x) {
+            float r = 0.0f;
+#pragma unroll
+            for (int q2 = 0; q2 < AF_CL; q2++) r += cluster.map_shared_rank(part, q2)[e] * wr[q2];
+            out[(long long)bh * d + e] = r * inv;
+        }
+    }
+    cluster.sync();                                // keep every block's shared memory until block 0 read it
+}
+
+// ---------------------------------------------------------------------------------------------
 // MUL_MAT, f16 weights x f32 activations -> f32.
 
 // Activations are read with plain (coherent) loads, never __ldg / const __restrict__ (ld.global.nc): under
@@ -372,10 +645,10 @@ __device__ __forceinline__ float dot8(const uint4 wv, const float* xp) {
 // Batch-1 GEMV that streams W near memory bandwidth: 16-byte streaming loads (4 in flight per lane),
 // a block of 8 warps covers `rpb` rows with 8/rpb warps splitting each row's K range, warp-shuffle
 // then fixed-order shared-memory reduction. Needs K % 8 == 0. grid: ceil(N / rpb), block 256.
-extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __restrict__ W, const float* x,
-                                                               float* y, int N, int K, int rpb) {
+// gemv_row_sum returns true in the one thread that holds the sum of row *row_out.
+__device__ __forceinline__ bool gemv_row_sum(const half* __restrict__ W, const float* x, int N, int K, int rpb,
+                                             float* part, int* row_out, float* sum_out) {
     pdl_start();
-    __shared__ float part[8];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int wpr = 8 / rpb;                 // warps per row
     const int r = warp / wpr, wr = warp % wpr;
@@ -404,17 +677,74 @@ extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __res
     if (row < N)
         for (; k + 8 <= K; k += step) acc += dot8(__ldcs(reinterpret_cast<const uint4*>(w + k)), x + k);
     acc = warp_sum(acc);
+    *row_out = row;
     if (wpr == 1) {
-        if (lane == 0 && row < N) y[row] = acc;
-        return;
+        *sum_out = acc;
+        return lane == 0 && row < N;
     }
     if (lane == 0) part[warp] = acc;
     __syncthreads();
     if (wr == 0 && lane == 0 && row < N) {
         float s = 0.0f;
         for (int t = 0; t < wpr; t++) s += part[r * wpr + t];
-        y[row] = s;
+        *sum_out = s;
+        return true;
     }
+    return false;
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __restrict__ W, const float* x,
+                                                               float* y, int N, int K, int rpb) {
+    __shared__ float part[8];
+    int row;
+    float s;
+    if (gemv_row_sum(W, x, N, K, rpb, part, &row, &s)) y[row] = s;
+}
+
+// MUL_MAT + residual ADD + RMS_NORM * w in one launch (batch 1): h[n] = (W x)[n] + r[n]; the last block to
+// finish (an atomic ticket on `counter`, after a fence per writer) normalises the whole h:
+// y = rms(h) * w, with the first `nb` threads in the element mapping of rms_norm4_f32 at block nb, so the
+// result is bitwise that of gemv_f16_f32, binary_f32 and rms_norm4_f32. It resets the counter for the
+// next launch. y is written after every block finished, so it may overlap x and r; h may not.
+// Needs N % 4 == 0, N / 4 <= 4 * nb, nb <= blockDim.x, nw % 4 == 0; counter zero before the first launch.
+extern "C" __global__ void __launch_bounds__(256) gemv_add_rms_f16_f32(const half* __restrict__ W, const float* x,
+                                                                       const float* r, float* h, const float* w,
+                                                                       float* y, unsigned int* counter, int N,
+                                                                       int K, int rpb, int nw, int nb, float eps) {
+    __shared__ float part[8];
+    __shared__ float sh[32];
+    __shared__ unsigned int is_last;
+    int row;
+    float s;
+    if (gemv_row_sum(W, x, N, K, rpb, part, &row, &s)) h[row] = s + r[row];
+    __threadfence();                         // this thread's h write is visible device-wide before the ticket
+    __syncthreads();
+    if (threadIdx.x == 0) is_last = atomicAdd(counter, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    const int t = threadIdx.x, H4 = N >> 2;
+    const float4* h4 = reinterpret_cast<const float4*>(h);
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = t + c * nb;
+        v[c] = (t < nb && i < H4) ? __ldcg(h4 + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)N + eps);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = t + c * nb;
+        if (t < nb && i < H4) {
+            const float4 wv = reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+            reinterpret_cast<float4*>(y)[i] = make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y,
+                                                          v[c].z * scale * wv.z, v[c].w * scale * wv.w);
+        }
+    }
+    if (t == 0) *counter = 0u;
 }
 
 // Batched MUL_MAT for 2..64 rows of x on the tensor cores (WMMA 16x16x16, f16 in, f32 accumulate):
