@@ -77,6 +77,13 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     pf = L.prefetch_plan(g, cfg)
     for k in ("serial", "multi_hand") if extra else ():
         exes[k + "+prefetch"] = Executor(g, plans[k], inputs=inputs, library=libs[""], weights_from=base, prefetch=pf)
+    gn = {"+gn_big": 32 << 20, "+gn_on": 0} if extra and fuse == "runtime" else {}
+    for k, v in gn.items():   # A/B of the GEMV+add+norm kernel (off by default): large matrices only / always
+        exes["multi_hand" + k] = Executor(g, plans["multi_hand"], inputs=inputs, library=libs[""], weights_from=base,
+                                          gemv_norm_min=v)
+    if extra:
+        exes["multi_hand+kvpf"] = Executor(g, plans["multi_hand"], inputs=inputs, library=libs[""], weights_from=base,
+                                           prefetch=L.kv_prefetch_plan(g, cfg))
     log(f"  setup {time.perf_counter() - t0:.1f}s; arenas " +
         ", ".join(f"{k}={p.arena_bytes}" for k, p in plans.items()))
     # modes: (label, executor key, eager|graph)
@@ -87,6 +94,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
         modes += [("1 stream graph+prefetch", "serial+prefetch", "graph"),
                   ("multi_hand graph+prefetch", "multi_hand+prefetch", "graph"),
                   ("multi_hand eager", "multi_hand", "eager")]
+        modes += [(f"multi_hand graph{k}", "multi_hand" + k, "graph") for k in (*gn, "+kvpf")]
     for _, k, m in modes:
         if m == "graph" and exes[k]._graph_exec is None:
             exes[k].capture()

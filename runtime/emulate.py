@@ -135,6 +135,12 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         out = hv / np.sqrt(np.mean(hv * hv) + np.float32(eps)) * np.tile(_f32(mem, w, nw), N // nw)
         _f32(mem, h, N)[:] = hv
         _f32(mem, y, N)[:] = out
+    elif k == "gemv_swiglu_f16_f32":
+        Wg, Wu, x, y, N, K, _rpb = a
+        xv = _f32(mem, x, K)
+        g = xv @ mem.view(Wg, N * K, np.float16).reshape(N, K).astype(np.float32).T
+        u = xv @ mem.view(Wu, N * K, np.float16).reshape(N, K).astype(np.float32).T
+        _f32(mem, y, N)[:] = g / (1.0 + np.exp(-g)) * u
     elif k == "swiglu_f32":
         g, u, y, n = a
         gv = _f32(mem, g, n).copy()

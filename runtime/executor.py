@@ -27,7 +27,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 
-from .kernels import KernelLibrary, Launch, counter_bytes, plan_launches
+from .kernels import GEMV_NORM_OFF, KernelLibrary, Launch, counter_bytes, plan_launches
 
 F32_NAN = 0x7FC00000
 F16_NAN = 0x7E00
@@ -74,7 +74,7 @@ class Executor:
                  inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  library: KernelLibrary | None = None, check_plan: bool = True,
                  weights_from: Executor | None = None, pdl_policy: str = "chain",
-                 prefetch: Iterable[tuple[str, str, int]] = ()):
+                 prefetch: Iterable[tuple[str, str, int]] = (), gemv_norm_min: int = GEMV_NORM_OFF):
         """``weights``: host arrays per weight tensor (others get random f16 / 1.0 f32 values on the
         device when ``random_weights_seed`` is given, else zeros). ``check_plan=False`` runs a plan that
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
@@ -85,7 +85,9 @@ class Executor:
         ``prefetch``: ``(after_node, weight, nbytes)`` triples; after ``after_node`` is issued, an extra
         stream (forked from it by an event) pulls the first ``nbytes`` of ``weight`` into L2. Weights
         are never written by a step, so this adds no hazard; it only moves HBM traffic into phases
-        where latency-bound kernels leave the memory idle."""
+        where latency-bound kernels leave the memory idle. ``gemv_norm_min``: fused MUL_MAT+ADD+RMS_NORM+MUL
+        groups whose weight has at least this many elements run as one GEMV+add+norm kernel, the others as
+        a GEMV then the add+norm kernel (the same bits; default: never, which measured faster)."""
         import pycuda.driver as cuda
 
         self.cuda = cuda
@@ -146,8 +148,10 @@ class Executor:
             for after, wid, nbytes in prefetch:
                 graph.node(after)
                 t = graph.tensor(wid)
-                if t.kind != "weight" or t.view_of is not None or wid.endswith("_cache"):
-                    raise ValueError(f"prefetch {wid!r}: only root weights that the step never writes")
+                # a KV cache is allowed too: the prefetch only loads (into L2, values discarded), so racing
+                # with the step's SET_ROWS writes cannot change any result
+                if t.kind != "weight" or t.view_of is not None:
+                    raise ValueError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
                 n16 = min(int(nbytes), t.size) // 16
                 ln = Launch("l2_prefetch", (self.lib.num_sms, 1, 1), (256, 1, 1), (self.weight_ptr[wid], n16, sink))
                 self._prefetch.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))
@@ -155,7 +159,8 @@ class Executor:
         self.counters = self._alloc(counter_bytes(graph))
         cuda.memset_d8(self.counters, 0, counter_bytes(graph))
         per_node, fused = plan_launches(graph, self.addr_of.__getitem__, num_sms=self.lib.num_sms,
-                                        no_fuse=unfusable_groups(graph, plan), counters=self.counters)
+                                        no_fuse=unfusable_groups(graph, plan), counters=self.counters,
+                                        gemv_norm_min=gemv_norm_min)
         self.node_launches: dict[str, list[Launch]] = {n.id: per_node[i] for i, n in enumerate(graph.nodes)}
         # a fused group launches on its last member; the events (and prefetches) after its other members
         # are recorded after that launch

@@ -6,8 +6,9 @@ and ``KernelLibrary`` compiles ``kernels/llama.cu`` once with pycuda's SourceMod
 Only ``KernelLibrary`` touches pycuda, and only when it is created.
 
 Fusion groups: when a group's op sequence is one the kernels know (RMS_NORM+MUL, ADD+RMS_NORM+MUL,
-MUL_MAT+ADD+RMS_NORM+MUL, SILU+MUL, ROPE+SET_ROWS, [ROPE+]KQ+SOFT_MAX+KQV[+CONT]), the whole group runs
-as one kernel (or, for MUL_MAT+ADD+RMS_NORM+MUL above batch 1, a GEMM then the add+norm kernel)
+MUL_MAT+ADD+RMS_NORM+MUL, MUL_MAT+MUL_MAT+SILU+MUL, SILU+MUL, ROPE+SET_ROWS, [ROPE+]KQ+SOFT_MAX+KQV[+CONT]),
+the whole group runs as one kernel (or, for the groups that start with MUL_MATs above batch 1, the GEMMs
+then one kernel)
 launched on its *last* member (so the waits of every member precede it); other members get no launch. Any other group, or one whose fused kernel would write bytes that another of its threads
 still reads (a planned overlap that is only safe between separate kernels), runs node by node.
 ``plan_launches`` also returns which groups were fused, so the executor can record the events of the
@@ -26,6 +27,9 @@ from memplan import Graph
 KERNEL_SOURCE = Path(__file__).with_name("kernels") / "llama.cu"
 RMS_EPS = 1e-5
 ROPE_BASE = 10000.0
+#: Executor default for ``gemv_norm_min``: the GEMV+add+RMS-norm kernel (last block normalises) is off,
+#: since it measured 0.2-0.3% slower per 8B step on the H100 than a GEMV then the add+norm kernel
+GEMV_NORM_OFF = 1 << 62
 #: attn_fused_f16: blocks per (batch row, head) and most cache rows per block (AF_CL, AF_MAXCHUNK)
 ATTN_CLUSTER = 8
 ATTN_MAXCHUNK = 2048
@@ -51,6 +55,7 @@ SIGNATURES = {
     "attn_fused_f16": "PPPPPPiiiiff",
     "gemv_f16_f32": "PPPiii",
     "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
+    "gemv_swiglu_f16_f32": "PPPPiii",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
     "spin": "q",
@@ -126,12 +131,13 @@ def counter_bytes(graph: Graph) -> int:
 
 
 def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, fuse_groups: bool = True,
-                  no_fuse: frozenset[str] = frozenset(), counters: int = 0
+                  no_fuse: frozenset[str] = frozenset(), counters: int = 0, gemv_norm_min: int = 0
                   ) -> tuple[list[list[Launch]], dict[int, tuple[int, ...]]]:
     """``launches_for`` plus the fused groups: last member index -> all member indices (listed order).
     Groups named in ``no_fuse`` run node by node. ``counters``: device address of ``counter_bytes(graph)``
     zeroed bytes (group k may use the uint32 at ``counters + 4 k``); 0 disables the kernels that need one
-    (MUL_MAT+ADD+RMS_NORM+MUL then runs as a GEMV and the add+norm kernel: the same bits)."""
+    (MUL_MAT+ADD+RMS_NORM+MUL then runs as a GEMV and the add+norm kernel: the same bits), and so does
+    ``gemv_norm_min`` for weight matrices of fewer elements."""
     out: list[list[Launch]] = [[] for _ in graph.nodes]
     fused: dict[int, tuple[int, ...]] = {}
     absorbed: set[int] = set()
@@ -140,7 +146,8 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
             if len(members) < 2 or name in no_fuse:
                 continue
             try:
-                lns = fused_launch(graph, addr, members, num_sms=num_sms, counter=counters + 4 * k if counters else 0)
+                lns = fused_launch(graph, addr, members, num_sms=num_sms, counter=counters + 4 * k if counters else 0,
+                                   gemv_norm_min=gemv_norm_min)
             except (KeyError, IndexError, ValueError):
                 lns = None
             if lns:
@@ -176,18 +183,21 @@ def _alias_ok(graph: Graph, addr, writes, reads) -> bool:
     return True
 
 
-def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: int = 0) -> list[Launch] | None:
+def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: int = 0,
+                 gemv_norm_min: int = 0) -> list[Launch] | None:
     """The launches of a whole fusion group (one kernel, or a GEMM and one kernel), or None if its op
     sequence, shapes or planned overlaps are not supported."""
     nodes = [graph.nodes[m] for m in members]
     ops = tuple(n.op for n in nodes)
     if ops == ("MUL_MAT", "ADD", "RMS_NORM", "MUL"):
-        return _mm_add_rms(graph, addr, nodes, num_sms, counter)
+        return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min)
+    if ops == ("MUL_MAT", "MUL_MAT", "SILU", "MUL"):
+        return _mm_swiglu(graph, addr, nodes, num_sms)
     ln = _fused_one(graph, addr, nodes, ops)
     return [ln] if ln is not None else None
 
 
-def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int) -> list[Launch] | None:
+def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0) -> list[Launch] | None:
     mm, add = nodes[0], nodes[1]
     if add.inputs[0] != mm.outputs[0] or len(mm.inputs) != 2:
         return None
@@ -202,12 +212,35 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int) -> list[L
     M = _numel(_shape(graph, xg)) // K
     xa, r, h, w, y, H, nw, eps = tail.args
     nb = tail.block[0]
-    if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256
+    if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256 and N * K >= gemv_norm_min
             and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
         rpb = gemv_rows_per_block(N, num_sms, K)
         return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
     return [mul_mat_launch(addr(Wt), addr(xg), addr(mm.outputs[0]), M, N, K, num_sms), tail]
+
+
+def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int) -> list[Launch] | None:
+    mg, mu, si, mul = nodes
+    (Wg, x), (Wu, xu) = mg.inputs, mu.inputs
+    if (x != xu or si.inputs[0] != mg.outputs[0] or tuple(mul.inputs) != (si.outputs[0], mu.outputs[0])
+            or _shape(graph, Wg) != _shape(graph, Wu) or len(_shape(graph, Wg)) != 2):
+        return None
+    if any(_dtype(graph, t) != "f16" for t in (Wg, Wu)) or _dtype(graph, x) != "f32":
+        return None
+    tail = _fused_one(graph, addr, nodes[2:], ("SILU", "MUL"))
+    if tail is None:
+        return None
+    N, K = _shape(graph, Wg)
+    M = _numel(_shape(graph, x)) // K
+    y = mul.outputs[0]
+    # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
+    rpb = max(2, gemv_rows_per_block(N, num_sms, K))
+    if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
+        return [Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
+                       (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]
+    return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms),
+            mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms), tail]
 
 
 def _fused_one(graph: Graph, addr, nodes, ops) -> Launch | None:

@@ -202,15 +202,18 @@ def test_streams_match_serial_at_scale(batch, fuse):
         base = base_ex.read("logits")
         assert np.all(np.isfinite(base))
         pf = L.prefetch_plan(g, cfg)
-        for lib, plan, prefetch in ((plain, serial, ()), (plain, multi, ()), (plain, multi, pf)):
-            ex = Executor(g, plan, inputs=inp, library=lib, weights_from=base_ex, prefetch=prefetch)
+        # the last one runs the (opt-in) GEMV+add+norm kernel, whose bits equal a GEMV then add+norm
+        for lib, plan, prefetch, gn in ((plain, serial, (), None), (plain, multi, (), None), (plain, multi, pf, None),
+                                        (plain, multi, (), 0)):
+            kw = {} if gn is None else {"gemv_norm_min": gn}
+            ex = Executor(g, plan, inputs=inp, library=lib, weights_from=base_ex, prefetch=prefetch, **kw)
             exes.append(ex)
             ex.capture(poison=poison)
             for rep in range(3):
                 ex.replay(1)
                 out = ex.read("logits")
                 assert np.array_equal(out, base), \
-                    f"graph on {plan.streams} stream(s), prefetch={bool(prefetch)}, replay {rep} differs"
+                    f"graph on {plan.streams} stream(s), prefetch={bool(prefetch)}, gemv_norm={gn}, replay {rep} differs"
     finally:
         for ex in exes:
             ex.free()

@@ -645,16 +645,18 @@ __device__ __forceinline__ float dot8(const uint4 wv, const float* xp) {
 // Batch-1 GEMV that streams W near memory bandwidth: 16-byte streaming loads (4 in flight per lane),
 // a block of 8 warps covers `rpb` rows with 8/rpb warps splitting each row's K range, warp-shuffle
 // then fixed-order shared-memory reduction. Needs K % 8 == 0. grid: ceil(N / rpb), block 256.
-// gemv_row_sum returns true in the one thread that holds the sum of row *row_out.
-__device__ __forceinline__ bool gemv_row_sum(const half* __restrict__ W, const float* x, int N, int K, int rpb,
-                                             float* part, int* row_out, float* sum_out) {
+// gemv_row_sum returns true in the one thread that holds the sum of row *row_out. With W2, the N rows are
+// virtual and interleave two matrices: row 2 i is W's row i, row 2 i + 1 is W2's row i.
+__device__ __forceinline__ bool gemv_row_sum(const half* __restrict__ W, const half* __restrict__ W2, const float* x,
+                                             int N, int K, int rpb, float* part, int* row_out, float* sum_out) {
     pdl_start();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int wpr = 8 / rpb;                 // warps per row
     const int r = warp / wpr, wr = warp % wpr;
     const int row = blockIdx.x * rpb + r;
     const int step = wpr * 256;              // halves per sweep of this row's warps
-    const half* w = W + (long long)(row < N ? row : 0) * K;
+    const int rr = row < N ? row : 0;
+    const half* w = W2 == nullptr ? W + (long long)rr * K : ((rr & 1) ? W2 : W) + (long long)(rr >> 1) * K;
     int k = (wr * 32 + lane) * 8;
     uint4 wv[4];
     const bool full = row < N && k + 3 * step + 8 <= K;
@@ -698,7 +700,30 @@ extern "C" __global__ void __launch_bounds__(256) gemv_f16_f32(const half* __res
     __shared__ float part[8];
     int row;
     float s;
-    if (gemv_row_sum(W, x, N, K, rpb, part, &row, &s)) y[row] = s;
+    if (gemv_row_sum(W, nullptr, x, N, K, rpb, part, &row, &s)) y[row] = s;
+}
+
+// Gate and up projections, SILU and MUL in one launch (batch 1): y[i] = silu(Wg[i] . x) * (Wu[i] . x). A
+// block sums rpb virtual rows that interleave the two matrices (gate row i, up row i), each exactly as
+// gemv_f16_f32 sums a row at rpb rows per block, so (for the same rpb) the result is bitwise that of two
+// GEMVs, silu_f32 and binary_f32. y must not overlap x. Needs K % 8 == 0, rpb even. grid ceil(2 N / rpb),
+// block 256.
+extern "C" __global__ void __launch_bounds__(256) gemv_swiglu_f16_f32(const half* __restrict__ Wg,
+                                                                      const half* __restrict__ Wu, const float* x,
+                                                                      float* y, int N, int K, int rpb) {
+    __shared__ float part[8];
+    __shared__ float rs[8];
+    int row;
+    float s;
+    if (gemv_row_sum(Wg, Wu, x, 2 * N, K, rpb, part, &row, &s)) rs[row - blockIdx.x * rpb] = s;
+    __syncthreads();
+    const int t = threadIdx.x;
+    const int i = blockIdx.x * (rpb >> 1) + t;
+    if (t < (rpb >> 1) && i < N) {
+        const float v = rs[2 * t];
+        const float g = v / (1.0f + expf(-v));
+        y[i] = g * rs[2 * t + 1];
+    }
 }
 
 // MUL_MAT + residual ADD + RMS_NORM * w in one launch (batch 1): h[n] = (W x)[n] + r[n]; the last block to
@@ -716,7 +741,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_add_rms_f16_f32(const hal
     __shared__ unsigned int is_last;
     int row;
     float s;
-    if (gemv_row_sum(W, x, N, K, rpb, part, &row, &s)) h[row] = s + r[row];
+    if (gemv_row_sum(W, nullptr, x, N, K, rpb, part, &row, &s)) h[row] = s + r[row];
     __threadfence();                         // this thread's h write is visible device-wide before the ticket
     __syncthreads();
     if (threadIdx.x == 0) is_last = atomicAdd(counter, 1u) == gridDim.x - 1;

@@ -116,7 +116,8 @@ def make_weights(graph: Graph, cfg: LlamaConfig, seed: int = 0) -> dict[str, np.
 
 def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -> dict[str, int]:
     """Hand-made streams: per layer K's branch (mm_k, rope_k, set_k) on 1, V's (mm_v, set_v) on 2,
-    the up-projection on 1 beside the gate; everything else on 0."""
+    the up-projection on 1 beside the gate (unless a fusion group holds it with the gate: a group runs
+    on one stream, its first member's); everything else on 0."""
     side = {}
     if qkv:
         side.update({"mm_k": 1, "rope_k": 1, "set_k": 1, "mm_v": 2, "set_v": 2})
@@ -126,6 +127,9 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
     for n in graph.nodes:
         suffix = n.id.rsplit(".", 1)[-1]
         out[n.id] = side.get(suffix, 0) if n.id.startswith("l") and "." in n.id else 0
+    for members in graph.groups().values():
+        for m in members[1:]:
+            out[graph.nodes[m].id] = out[graph.nodes[members[0]].id]
     return out
 
 
@@ -161,6 +165,13 @@ def prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int],
     HBM). ``mm_q`` is in no fusion group, so the same plan serves both fusion modes. (Prefetching the
     next layer's Q projection and the gate projection as well measured slower on the H100.)"""
     return tuple((f"l{li}.mm_q", f"l{li}.wo", graph.tensor(f"l{li}.wo").size) for li in range(cfg.layers))
+
+
+def kv_prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int], ...]:
+    """L2 prefetches of each layer's cached K and V rows (those written before this step), started when
+    ``mm_k`` / ``mm_v`` are done, so the latency-bound attention kernel finds them in L2."""
+    nbytes = cfg.ctx * dims(cfg)["kvd"] * 2
+    return tuple((f"l{li}.mm_{c}", f"l{li}.{c}_cache", nbytes) for li in range(cfg.layers) for c in ("k", "v"))
 
 
 # ---------------------------------------------------------------------------------------------
