@@ -173,19 +173,20 @@ def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers:
         return 0
     adj = problem.conflict_lists()
     sizes = problem.sizes.tolist()
-    nbr = [set(a) for a in adj]
+    a = problem.alignment
+    rounded = [-(-s // a) * a for s in sizes]  # all but the highest clique member pad to alignment
+    nbr = [set(x) for x in adj]
     best = max(sizes)
     order = sorted(range(n), key=lambda i: (-sizes[i], i))[:seeds]
     for v in order:
-        clique = [v]
         cand = nbr[v]
-        total = sizes[v]
+        total, pad = rounded[v], rounded[v] - sizes[v]
         for u in sorted(cand, key=lambda i: (-sizes[i], i)):
             if u in cand:
-                clique.append(u)
-                total += sizes[u]
+                total += rounded[u]
+                pad = max(pad, rounded[u] - sizes[u])
                 cand = cand & nbr[u]
-        best = max(best, total)
+        best = max(best, total - pad)
     return best
 
 

@@ -262,26 +262,32 @@ def max_clique_bound(graph, order, events) -> int:
     """The heaviest set of roots that pairwise may not overlap (an exact, exponential search).
 
     Such roots need disjoint bytes, so their total is a proven lower bound too; it dominates the
-    per-node bound whenever concurrent branches each hold memory the other cannot reuse.
+    per-node bound whenever concurrent branches each hold memory the other cannot reuse. Roots start
+    at aligned offsets, so all but the highest of them take their size rounded up to the alignment:
+    a clique proves (sum of rounded sizes) - (its largest rounding). Adding a member never lowers
+    that, so maximal cliques are the ones to score.
     """
     hb = happens_before(order, events)
     acc = accesses(graph)
+    a = graph.alignment
     size = {t.id: t.size for t in graph.tensors}
+    rounded = {t: -(-s // a) * a for t, s in size.items()}
     roots = [r for r in arena_roots(graph) if size[r] > 0]
     nbr = {r: {s for s in roots if s != r and not may_overlap(graph, hb, acc, r, s)} for r in roots}
     best = 0
 
-    def grow(total: int, cand: set[str], excluded: set[str]) -> None:  # Bron-Kerbosch, no pivot
+    def grow(members: list[str], cand: set[str], excluded: set[str]) -> None:  # Bron-Kerbosch, no pivot
         nonlocal best
         if not cand and not excluded:
-            best = max(best, total)
+            value = sum(rounded[m] for m in members) - max((rounded[m] - size[m] for m in members), default=0)
+            best = max(best, value)
             return
-        if total + sum(size[c] for c in cand) <= best:
+        if sum(rounded[m] for m in members) + sum(rounded[c] for c in cand) <= best:
             return
         for v in sorted(cand):
-            grow(total + size[v], cand & nbr[v], excluded & nbr[v])
+            grow(members + [v], cand & nbr[v], excluded & nbr[v])
             cand = cand - {v}
             excluded = excluded | {v}
 
-    grow(0, set(roots), set())
+    grow([], set(roots), set())
     return best

@@ -236,8 +236,18 @@ def test_components_split_independent_buffers():
     assert subproblem(ms, big).lower_bound == 0  # the interval bound is no bound under HB order
 
 
+def gap_problem():
+    """Two MoE experts on three streams: the optimum (45056) lies above every bound memplan proves
+    before solving (40960), so CP-SAT must close the gap itself."""
+    from memplan.lifetimes import buffer_problem
+
+    g = memplan.examples.moe(2, 4096)
+    sched = memplan.graph_optimize(g, 3)
+    return g, sched, buffer_problem(g, memplan.build_happens_before(g, sched))
+
+
 def test_cpsat_proves_a_multi_stream_optimum_above_the_contract_bound():
-    g, sched, p = multi_stream_problem()
+    g, sched, p = gap_problem()
     sol = get_solver("cpsat")(p, SolveOptions(time_limit=20))
     assert sol.status == "OPTIMAL" and sol.arena > p.lower_bound  # the live-set bound is not reachable
     assert sol.lower_bound == sol.arena
@@ -248,10 +258,11 @@ def test_cli_plan_progress_goes_to_stderr(tmp_path, capsys):
     from memplan.io import save_graph
 
     path = tmp_path / "g.json"
-    save_graph(memplan.examples.llama(memplan.examples.LLAMA_TINY), str(path))
+    save_graph(memplan.examples.moe(2, 4096), str(path))  # heuristics above the bound: CP-SAT works
     out = tmp_path / "p.json"
-    assert main(["plan", str(path), "-o", str(out), "--solver", "cpsat", "--time-limit", "5", "--progress"]) == 0
+    assert main(["plan", str(path), "-o", str(out), "--solver", "cpsat", "--time-limit", "5", "--progress",
+                 "--streams", "3"]) == 0
     err = capsys.readouterr().err
     assert "memplan: cpsat component 1/1" in err and "best arena" in err and "bound" in err
-    assert main(["plan", str(path), "-o", str(out), "--solver", "cpsat", "--time-limit", "5"]) == 0
+    assert main(["plan", str(path), "-o", str(out), "--solver", "cpsat", "--time-limit", "5", "--streams", "3"]) == 0
     assert "memplan: cpsat" not in capsys.readouterr().err  # not a terminal, no --progress: quiet

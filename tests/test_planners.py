@@ -77,7 +77,8 @@ def test_alignment_pads_roots():
     g = H.chain(size=100)
     for p in plans(g, H.serial(g)).values():
         assert p.arena_bytes == 356
-        assert p.lower_bound_bytes == 200
+        # the raw per-node bound is 200; two aligned live tensors need 256 + 100: proven optimal
+        assert p.lower_bound_bytes == 356
         assert all(o % 256 == 0 for _, o, _ in p.tensors if o is not None)
         assert sum(1 for o in p.offsets().values() if o == 256) == 2  # t0 and t2
 
