@@ -20,6 +20,11 @@ import numpy as np
 from .kernels import KERNEL_SOURCE, SIGNATURES, Launch
 
 VARIANTS = {
+    "old_combine": {"AF_VL": 0, "AF_PUSH": 0},
+    "vl5_push": {"AF_VL": 5},
+    "vl0_pull": {"AF_PUSH": 0},
+    "vl8_push": {"AF_VL": 8},
+    "vl5_push_u4": {"AF_VL": 5, "AF_U": 4},
     "cl8_u4_v0": {"AF_U": 4, "AF_VU": 0},
     "cl8_u5_v0": {"AF_U": 5, "AF_VU": 0},
     "cl8_u5_v0_b3": {"AF_U": 5, "AF_VU": 0, "AF_MINB": 3},

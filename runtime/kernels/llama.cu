@@ -451,6 +451,15 @@ extern "C" __global__ void rope_set_rows_f16(const float* x, const int* pos, con
 #ifndef AF_MINB
 #define AF_MINB 1
 #endif
+// AF_VL: V rows per thread loaded into registers right after the scores (their latency overlaps the
+// softmax reductions; no gain measured over the L2 prefetch, so 0); AF_PUSH: every block stores its partial row, max and sum straight into block 0's
+// shared memory (one cluster barrier, local reads) instead of block 0 reading the other blocks' (two)
+#ifndef AF_VL
+#define AF_VL 0
+#endif
+#ifndef AF_PUSH
+#define AF_PUSH 1
+#endif
 __device__ __forceinline__ float dot8h(const uint4 raw, const float* qv) {
     const half2* kh = reinterpret_cast<const half2*>(&raw);
     float acc = 0.0f;
@@ -481,8 +490,13 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
     __shared__ float qs[256];
     __shared__ float sc[AF_MAXCHUNK];
     __shared__ float red[8 * 256];
+#if AF_PUSH
+    __shared__ float cpart[AF_CL * 256];
+    __shared__ float cst[2 * AF_CL];
+#else
     __shared__ float part[256];
     __shared__ float st[2];
+#endif
     cg::cluster_group cluster = cg::this_cluster();
     const int rank = (int)cluster.block_rank();
     const int bh = blockIdx.x / AF_CL;
@@ -556,6 +570,14 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
         if (e8 == 0 && j < nj) sc[j] = acc * scale + mr[j];
     }
     __syncthreads();
+#if AF_VU == 0 && AF_VL > 0
+    uint4 vl[AF_VL];
+#pragma unroll
+    for (int u = 0; u < AF_VL; u++) {
+        const int j = s + u * S;
+        vl[u] = j < nj ? *reinterpret_cast<const uint4*>(Vg + (long long)j * rs + e8 * 8) : make_uint4(0u, 0u, 0u, 0u);
+    }
+#endif
     // this chunk's max and sum of exponentials (a fully masked or empty chunk has weight 0)
     float m = -INFINITY;
     for (int i = tid; i < nj; i += blockDim.x) m = fmaxf(m, sc[i]);
@@ -577,6 +599,13 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
         if (j < nj) axpy8h(vraw[u], sc[j], acc);
     }
     const int jv = s + AF_VU * S;
+#elif AF_VL > 0
+#pragma unroll
+    for (int u = 0; u < AF_VL; u++) {
+        const int j = s + u * S;
+        if (j < nj) axpy8h(vl[u], sc[j], acc);
+    }
+    const int jv = s + AF_VL * S;
 #else
     const int jv = s;
 #endif
@@ -586,6 +615,38 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
 #pragma unroll
     for (int c = 0; c < 8; c++) red[s * d + e8 * 8 + c] = acc[c];
     __syncthreads();
+#if AF_PUSH
+    float* cpart0 = cluster.map_shared_rank(cpart, 0);
+    for (int e = tid; e < d; e += blockDim.x) {
+        float r = 0.0f;
+        for (int t = 0; t < S; t++) r += red[t * d + e];
+        cpart0[rank * 256 + e] = r;
+    }
+    if (tid == 0) {
+        float* cst0 = cluster.map_shared_rank(cst, 0);
+        cst0[rank] = m;
+        cst0[AF_CL + rank] = l;
+    }
+    cluster.sync();                                // release/acquire: block 0 sees every block's stores
+    if (rank != 0) return;
+    float M = -INFINITY;
+#pragma unroll
+    for (int r = 0; r < AF_CL; r++) M = fmaxf(M, cst[r]);
+    float wr[AF_CL];
+    float L = 0.0f;
+#pragma unroll
+    for (int r = 0; r < AF_CL; r++) {
+        wr[r] = cst[r] == -INFINITY ? 0.0f : expf(cst[r] - M);
+        L += cst[AF_CL + r] * wr[r];
+    }
+    const float inv = 1.0f / L;
+    for (int e = tid; e < d; e += blockDim.x) {
+        float r = 0.0f;
+#pragma unroll
+        for (int q2 = 0; q2 < AF_CL; q2++) r += cpart[q2 * 256 + e] * wr[q2];
+        out[(long long)bh * d + e] = r * inv;
+    }
+#else
     for (int e = tid; e < d; e += blockDim.x) {
         float r = 0.0f;
         for (int t = 0; t < S; t++) r += red[t * d + e];
@@ -617,6 +678,7 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
         }
     }
     cluster.sync();                                // keep every block's shared memory until block 0 read it
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------
