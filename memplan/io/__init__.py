@@ -17,14 +17,19 @@ from ..planfile import Plan, plan_from_dict
 
 
 def atomic_write_text(path: str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; give the file the mode a plain open would

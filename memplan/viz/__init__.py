@@ -8,13 +8,12 @@ believed. matplotlib is imported only by ``memmap`` when a picture is drawn.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import MemplanError, PlanFormatError
+from ..errors import PlanFormatError
 from ..graph import Graph
+from ..io import atomic_write_bytes  # noqa: F401  (viz writers use the one atomic writer)
 from ..planfile import Plan
 
 
@@ -85,33 +84,3 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
     return spans
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write binary output (PNG) the way ``memplan.io.atomic_write_text`` writes text."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; a picture is an ordinary file
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
-        raise
-
-
-def _mode_for(path: str) -> int:
-    """The replaced file's mode, or 0644: what ``open(path, "wb")`` gives under the usual umask 022."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        return 0o644
