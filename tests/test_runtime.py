@@ -56,8 +56,8 @@ def test_graph_shapes_and_multi_stream_arena(name, batch, fuse):
     serial = memplan.plan(g)
     multi = memplan.plan(g, L.multi_stream_schedule(g))
     memplan.verify(g, multi)
-    # (the fused graph runs gate and up as one kernel: no gate/up stream pair, 2 events fewer per layer)
-    assert multi.streams == 3 and len(multi.events) == (6 if fuse == "norms" else 4) * cfg.layers
+    # (at batch 1 the fused graph runs gate and up as one kernel: no gate/up stream pair, 2 events fewer)
+    assert multi.streams == 3 and len(multi.events) == (4 if fuse == "runtime" and batch == 1 else 6) * cfg.layers
     assert multi.arena_bytes <= 1.05 * serial.arena_bytes
     # every node gets a kernel (or none for views), with fake addresses
     launches = launches_for(g, lambda tid: 1 << 20, counters=1 << 30)
