@@ -52,11 +52,13 @@ def check(result, what: str):
 
 @dataclass(frozen=True)
 class Jitter:
-    """Random spin delays before nodes: ``prob`` per node, up to ``max_cycles`` SM clocks each."""
+    """Random spin delays before nodes: ``prob`` per node, up to ``max_cycles`` SM clocks each; with
+    ``only``, before those nodes only (a targeted delay: e.g. make one stream's branch late)."""
 
     seed: int = 0
     prob: float = 0.5
     max_cycles: int = 200_000
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,7 @@ class Executor:
             for ev in self._waits.get(nid, ()):
                 st.wait_for_event(ev)
                 after_kernel[si] = self.pdl_always
-            if rng is not None and rng.random() < jitter.prob:
+            if rng is not None and (not jitter.only or nid in jitter.only) and rng.random() < jitter.prob:
                 lib.launch(Launch("spin", (1, 1, 1), (1, 1, 1), (rng.randrange(jitter.max_cycles),)), st,
                            pdl=after_kernel[si])
                 after_kernel[si] = True
