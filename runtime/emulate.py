@@ -211,7 +211,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     for tid, arr in inputs.items():
         a = np.ascontiguousarray(arr)
         mem.view(addr[tid], a.nbytes, np.uint8)[:] = a.view(np.uint8).reshape(-1)
-    per_node = launches_for(graph, addr.__getitem__, counters=mem.alloc(counter_bytes(graph)))
+    per_node = launches_for(graph, addr.__getitem__, counters=mem.alloc(counter_bytes(graph)), scratch=mem.alloc)
     idx = {n.id: i for i, n in enumerate(graph.nodes)}
     for nid, _s in plan.order:
         for ln in per_node[idx[nid]]:

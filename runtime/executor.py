@@ -162,7 +162,7 @@ class Executor:
         cuda.memset_d8(self.counters, 0, counter_bytes(graph))
         per_node, fused = plan_launches(graph, self.addr_of.__getitem__, num_sms=self.lib.num_sms,
                                         no_fuse=unfusable_groups(graph, plan), counters=self.counters,
-                                        gemv_norm_min=gemv_norm_min)
+                                        gemv_norm_min=gemv_norm_min, scratch=self._alloc)
         self.node_launches: dict[str, list[Launch]] = {n.id: per_node[i] for i, n in enumerate(graph.nodes)}
         # a fused group launches on its last member; the events (and prefetches) after its other members
         # are recorded after that launch

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from memplan import Graph
@@ -118,11 +118,11 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132,
-                 fuse_groups: bool = True, no_fuse: frozenset[str] = frozenset(), counters: int = 0
-                 ) -> list[list[Launch]]:
+                 fuse_groups: bool = True, no_fuse: frozenset[str] = frozenset(), counters: int = 0,
+                 scratch: Callable[[int], int] | None = None) -> list[list[Launch]]:
     """Per node (graph order): the kernels that compute it. ``addr(tensor_id)`` gives device pointers."""
     return plan_launches(graph, addr, num_sms=num_sms, fuse_groups=fuse_groups, no_fuse=no_fuse,
-                         counters=counters)[0]
+                         counters=counters, scratch=scratch)[0]
 
 
 def counter_bytes(graph: Graph) -> int:
@@ -131,13 +131,17 @@ def counter_bytes(graph: Graph) -> int:
 
 
 def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, fuse_groups: bool = True,
-                  no_fuse: frozenset[str] = frozenset(), counters: int = 0, gemv_norm_min: int = 0
+                  no_fuse: frozenset[str] = frozenset(), counters: int = 0, gemv_norm_min: int = 0,
+                  scratch: Callable[[int], int] | None = None
                   ) -> tuple[list[list[Launch]], dict[int, tuple[int, ...]]]:
     """``launches_for`` plus the fused groups: last member index -> all member indices (listed order).
     Groups named in ``no_fuse`` run node by node. ``counters``: device address of ``counter_bytes(graph)``
     zeroed bytes (group k may use the uint32 at ``counters + 4 k``); 0 disables the kernels that need one
     (MUL_MAT+ADD+RMS_NORM+MUL then runs as a GEMV and the add+norm kernel: the same bits), and so does
-    ``gemv_norm_min`` for weight matrices of fewer elements."""
+    ``gemv_norm_min`` for weight matrices of fewer elements. ``scratch(nbytes)`` returns a fresh device
+    buffer: a node whose in-place output starts *inside* its input at another address (the contract lets
+    the planner do that; an element-wise kernel would then overwrite elements other threads have not read
+    yet) first copies that input there and reads the copy. Without ``scratch`` such nodes run as planned."""
     out: list[list[Launch]] = [[] for _ in graph.nodes]
     fused: dict[int, tuple[int, ...]] = {}
     absorbed: set[int] = set()
@@ -159,11 +163,26 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
             continue
         try:
             out[ni] = _launch(graph, addr, ni, num_sms)
+            if scratch is not None and out[ni]:
+                out[ni] = _stage_shifted_inplace(graph, addr, node, out[ni], scratch)
         except KernelError:
             raise
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
     return out, fused
+
+
+def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch) -> list[Launch]:
+    for o, i in node.inplace:
+        ao, ai = addr(o), addr(i)
+        so, si = graph.tensor(o).size, graph.tensor(i).size
+        if ao != ai and ao < ai + si and ai < ao + so:
+            if si % 4:
+                raise KernelError(f"node {node.id!r}: in-place input {i!r} of {si} bytes is not whole words")
+            buf = scratch(si)
+            lns = [Launch("copy_u32", _ew_grid(si // 4), (256, 1, 1), (ai, buf, si // 4))] + [
+                replace(ln, args=tuple(buf if isinstance(a, int) and a == ai else a for a in ln.args)) for ln in lns]
+    return lns
 
 
 def _rows(graph: Graph, tid: str) -> int:
