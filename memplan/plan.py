@@ -40,8 +40,9 @@ def plan(
 ) -> Plan:
     """Plan arena offsets for ``graph`` under ``schedule`` (default: the serial schedule).
 
-    ``solver``: "auto" (every heuristic, best kept; CP-SAT too when ``time_limit`` is given),
-    "greedy", "size", "cpsat" or "ggml" (the serial baseline, for comparison only).
+    ``solver``: "auto" (every heuristic, best kept; the exact "search" and "cpsat" too when
+    ``time_limit`` is given), "greedy", "size", "search", "cpsat" or "ggml" (the serial baseline,
+    for comparison only).
     ``streams`` (N or "auto") schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if even serial does not); ``max_events``
     caps the events. A ``schedule`` given explicitly wins over ``streams``. The solver block's
