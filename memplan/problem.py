@@ -159,14 +159,16 @@ class BufferProblem:
         return adj
 
 
-def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers: int = 50_000) -> int:
+def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers: int = 50_000,
+                       exact_buffers: int = 2_000, exact_budget: int = 20_000) -> int:
     """A heavy clique of the conflict graph, found greedily: its total size is a proven bound.
 
     Buffers that pairwise conflict must occupy disjoint bytes. For multi-stream schedules this is
     much stronger than "largest total live at one node", which never counts two concurrent branches
     together (neither's accesses happen-before the other's node). Seeds are the largest buffers;
-    each grows a clique through its neighbours, largest first. Skipped (returns 0) on problems too
-    large for the conflict sweep.
+    each grows a clique through its neighbours, largest first; on problems of up to
+    ``exact_buffers`` a budgeted branch and bound then looks for a heavier one. Skipped (returns 0)
+    on problems too large for the conflict sweep.
     """
     n = len(problem)
     if n == 0 or n > max_buffers:
@@ -187,6 +189,36 @@ def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers:
                 pad = max(pad, rounded[u] - sizes[u])
                 cand = cand & nbr[u]
         best = max(best, total - pad)
+    if n <= exact_buffers:
+        best = max(best, _clique_search(nbr, sizes, rounded, best, budget=exact_budget))
+    return best
+
+
+def _clique_search(nbr: list[set[int]], sizes: list[int], rounded: list[int], incumbent: int,
+                   budget: int) -> int:
+    """Branch and bound for the heaviest clique (value: rounded sizes less the largest rounding).
+
+    Every clique it meets is a valid bound, so running out of ``budget`` expansions only costs
+    strength, never soundness. Candidates are taken heaviest first; a branch is cut when even all
+    of its candidates could not beat the incumbent.
+    """
+    best = incumbent
+    expansions = 0
+    order = sorted((i for i in range(len(sizes)) if sizes[i] > 0), key=lambda i: (-rounded[i], i))
+
+    def expand(total: int, pad: int, cand: list[int]) -> None:
+        nonlocal best, expansions
+        best = max(best, total - pad)
+        room = sum(rounded[c] for c in cand)
+        for k, v in enumerate(cand):
+            if expansions >= budget or total + room - pad <= best:
+                return
+            expansions += 1
+            rest = [u for u in cand[k + 1:] if u in nbr[v]]
+            expand(total + rounded[v], max(pad, rounded[v] - sizes[v]), rest)
+            room -= rounded[v]
+
+    expand(0, 0, order)
     return best
 
 
