@@ -95,13 +95,7 @@ def _streams(text: str) -> int | str:
     """A stream count (N >= 1) or 'auto'."""
     if text.strip().lower() == "auto":
         return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a stream count: {text!r} (expected N or 'auto')") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"stream count must be at least 1, not {n}")
-    return n
+    return _positive(text)
 
 
 def _positive(text: str) -> int:
