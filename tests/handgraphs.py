@@ -137,3 +137,23 @@ def serial(graph: Graph) -> memplan.Schedule:
 
 def streams(graph: Graph, stream_of: dict[str, int], order: list[str] | None = None) -> memplan.Schedule:
     return memplan.schedule_with_events(graph, order or [n.id for n in graph.nodes], stream_of)
+
+
+def two_stream_plan(graph):
+    """A simple branch assignment over two streams: a node keeps its first producer's stream unless a
+    sibling took it; schedule_with_events adds the events."""
+    stream_of: dict[str, int] = {}
+    taken: set[tuple[str, int]] = set()
+    nxt = 0
+    for i, n in enumerate(graph.nodes):
+        deps = [graph.producer[t] for t in graph.node_inputs[i] if graph.producer[t] >= 0]
+        s = None
+        if deps:
+            p = graph.nodes[deps[0]].id
+            if (p, stream_of[p]) not in taken:
+                s = stream_of[p]
+                taken.add((p, s))
+        if s is None:
+            s, nxt = nxt % 2, nxt + 1
+        stream_of[n.id] = s
+    return memplan.plan(graph, memplan.schedule_with_events(graph, [n.id for n in graph.nodes], stream_of))

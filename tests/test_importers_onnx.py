@@ -7,6 +7,7 @@ import json
 import pytest
 
 onnx = pytest.importorskip("onnx")
+from handgraphs import two_stream_plan  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import memplan  # noqa: E402
@@ -79,27 +80,6 @@ def _plan_and_verify(graph):
     return p
 
 
-def _two_stream_plan(graph):
-    """A simple branch assignment: a node keeps its first producer's stream unless a sibling took it."""
-    stream_of: dict[str, int] = {}
-    taken: set[tuple[str, int]] = set()
-    nxt = 0
-    for i, n in enumerate(graph.nodes):
-        deps = [graph.producer[t] for t in graph.node_inputs[i] if graph.producer[t] >= 0]
-        s = None
-        if deps:
-            p = graph.nodes[deps[0]].id
-            if (p, stream_of[p]) not in taken:
-                s = stream_of[p]
-                taken.add((p, s))
-        if s is None:
-            s = nxt % 2
-            nxt += 1
-        stream_of[n.id] = s
-    sched = memplan.schedule_with_events(graph, [n.id for n in graph.nodes], stream_of)
-    return memplan.plan(graph, sched)
-
-
 def test_branchy_mlp_sizes_kinds_and_plan():
     g = import_onnx(branchy_mlp(batch=8, hidden=64))
     t = {x.id: x for x in g.tensors}
@@ -115,7 +95,7 @@ def test_branchy_mlp_sizes_kinds_and_plan():
     assert big.node("fc1").cost > big.node("relu1").cost > 2.0
     p = _plan_and_verify(g)
     assert p.arena_bytes >= p.lower_bound_bytes > 0
-    p2 = _two_stream_plan(g)
+    p2 = two_stream_plan(g)
     assert p2.streams == 2 and p2.events
     memplan.verify(g, p2)
 

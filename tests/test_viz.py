@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from handgraphs import two_stream_plan
 
 import memplan
 from memplan import examples
@@ -12,23 +13,6 @@ from memplan.cli import main
 from memplan.errors import PlanFormatError
 from memplan.viz import root_spans
 from memplan.viz.trace import trace_events
-
-
-def _two_streams(graph):
-    """Alternate fan-out branches between two streams; schedule_with_events adds the events."""
-    stream_of, taken, nxt = {}, set(), 0
-    for i, n in enumerate(graph.nodes):
-        deps = [graph.producer[t] for t in graph.node_inputs[i] if graph.producer[t] >= 0]
-        s = None
-        if deps:
-            p = graph.nodes[deps[0]].id
-            if (p, stream_of[p]) not in taken:
-                s = stream_of[p]
-                taken.add((p, s))
-        if s is None:
-            s, nxt = nxt % 2, nxt + 1
-        stream_of[n.id] = s
-    return memplan.plan(graph, memplan.schedule_with_events(graph, [n.id for n in graph.nodes], stream_of))
 
 
 @pytest.fixture(params=["fanout15", "moe", "views", "llama-tiny-auto"])
@@ -39,7 +23,7 @@ def planned(request):
         assert p.streams > 1
         return g, p
     g = {"fanout15": examples.fanout_join15, "moe": examples.moe, "views": examples.views_inplace}[request.param]()
-    return g, _two_streams(g)
+    return g, two_stream_plan(g)
 
 
 def test_trace_structure(planned):
@@ -87,7 +71,7 @@ def test_trace_structure(planned):
 
 def test_trace_times_respect_streams_and_events():
     g = examples.fanout_join15()
-    p = _two_streams(g)
+    p = two_stream_plan(g)
     tm = memplan.simulate(g, p)
     # cost-weighted: the join waits for the slowest branch (b3 costs 40)
     assert tm.start_us["j"] >= tm.end_us["b3"]
@@ -119,7 +103,7 @@ def test_memory_map_png_and_svg(tmp_path):
     from memplan.viz.memmap import render_memory_map, save_memory_map
 
     g = examples.moe()
-    p = _two_streams(g)
+    p = two_stream_plan(g)
     png = tmp_path / "m.png"
     save_memory_map(g, p, str(png))
     data = png.read_bytes()
@@ -198,7 +182,7 @@ def test_show_prints_a_stream_table():
     from memplan.show import describe
 
     g = examples.fanout_join15()
-    p = _two_streams(g)
+    p = two_stream_plan(g)
     text = describe(p)
     table = text.split("per stream:\n")[1].splitlines()
     assert table[0].split()[:4] == ["stream", "nodes", "records", "waits"]
