@@ -19,11 +19,17 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
   cannot stall the others; the first to finish decides.
 
 It works for any conflict relation (multi-stream HB-filtered problems, in-place pairs): canonical
-placement only needs the conflict lists, and inference uses a clique of each section. The arena is minimised over a ladder of capacities between the proven bound and the best
-arena — the bound itself, one below the best, and rungs drawn from a seeded generator — each tried
-with a node budget that grows while nothing improves: which capacity is quick to fill is erratic
-(heavy-tailed search times), and an exhausted search at capacity ``c`` proves ``c + 1`` a lower
-bound. ``problem.capacity`` is a hard cap; ``problem.meta["objective"] == "feasible"`` stops at the
+placement only needs the conflict lists, and inference uses a clique of each section.
+
+The arena is minimised in rounds. Each round first tries the proven bound itself with a node
+budget that doubles every round: on real graphs and on most benchmark inputs the bound is reachable,
+and one long enough try there both finds the packing and proves it optimal (a ladder that only gave
+the bound an equal share kept finding slightly better packings and never reached it). The rest of the
+round, twice the bound's nodes, improves the best arena: a ladder of capacities — one below the best
+and rungs drawn from a seeded generator — each with a node budget that grows while nothing improves
+(which capacity is quick to fill is erratic: heavy-tailed search times), then randomised restarts
+one below the best with perturbed preorder scores. An exhausted search at capacity ``c`` proves
+``c + 1`` a lower bound. ``problem.capacity`` is a hard cap; ``problem.meta["objective"] == "feasible"`` stops at the
 first packing within it. Deterministic for a given seed, up to where the time limit cuts in.
 """
 
@@ -42,6 +48,11 @@ from .options import SolveOptions
 
 #: the static preorders tried in turn: W width, A area, T largest section total, Z size (descending)
 PREORDERS = ("WAT", "TAW", "TWA")
+#: random capacities tried per round of the ladder, besides the proven bound
+LADDER_RUNGS = 8
+#: node budget of one randomised restart (at least 4 per buffer) and how far scores are perturbed
+RESTART_NODES = 3000
+RESTART_JITTER = 0.3
 #: time limit used when the caller gives none (the search is exact and could otherwise run long)
 DEFAULT_TIME_LIMIT = 60.0
 #: memory guard: buffers x sections they span (the section index is that big)
@@ -143,6 +154,8 @@ class _Search:
         self.ptr = np.asarray(ptr, dtype=np.int64)
         self.nodes = 0
         self.backtracks = 0
+        #: per-buffer multipliers of the preorder scores (None: the static preorder)
+        self.noise: list[float] | None = None
 
     # -- one capacity ---------------------------------------------------------------------------
     def feasible(self, cap: int, preorder: str, node_limit: int, deadline: float) -> list[int] | None:
@@ -194,6 +207,7 @@ class _Search:
     def _keys(self, bufs: list[int]) -> list[int]:
         total, slo, shi, size, width = self.total, self.slo, self.shi, self.size, self.width
         tmax = {b: int(total[slo[b]:shi[b]].max()) for b in bufs}
+        noise = self.noise
 
         def key(b: int):
             k = []
@@ -206,6 +220,8 @@ class _Search:
                     k.append(-tmax[b])
                 elif c == "Z":
                     k.append(-size[b])
+            if noise is not None:  # a restart: the same heuristic, its scores perturbed per buffer
+                k = [x * noise[b] for x in k]
             k.append(b)
             return tuple(k)
 
@@ -352,45 +368,45 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 4 * n + 1000))
     rng = random.Random(options.seed)
-    budget = max(500, 2 * n)  # nodes per preorder for each capacity on the ladder (doubles)
+    # nodes per preorder per try, both growing: the bound's doubles every round (a reachable bound
+    # is the common case and is found by one long enough try), the ladder's when a round gained nothing
+    proof_budget, ladder_budget = max(2000, 4 * n), max(500, 2 * n)
+    restart_nodes = max(RESTART_NODES, 4 * n)
     try:
         while s is not None and proven < best and not (feasible_only and best_off is not None):
             if time.perf_counter() >= deadline:
                 break
             if best_off is None and cap is not None:
                 # nothing fits yet: first any packing within the capacity, with all the time left
-                targets, limit_nodes = [cap], None
+                res = _round_robin(searches, cap, deadline, None)
+                if isinstance(res, list):
+                    best_off = np.asarray(res, dtype=np.int64)
+                    best = arena_of(problem, best_off)
+                elif res is None:
+                    proven = max(proven, cap + 1)
+                break_now = not isinstance(res, list)
             else:
-                # a ladder of capacities from the bound (reaching it proves optimality) up to one
-                # below the best arena, each with a node budget: exact searches have heavy tails, so
-                # many short tries at several capacities beat one long try at a single one
-                # (which capacity is quick to fill is erratic, so besides the bound and one below the
-                # best the rungs are drawn at random from a seeded generator: deterministic)
-                targets = sorted({proven, best - 1} | {rng.randint(proven, best - 1) for _ in range(8)})
-                limit_nodes = budget
-            outcome = "abort"
-            for target in targets:
-                if target < proven or target >= best:
-                    continue
-                res = _round_robin(searches, target, deadline, limit_nodes)
-                if res == "timeout":
-                    outcome = "timeout"
-                    break
-                if res is None:  # exhausted: nothing fits in target
-                    proven = max(proven, target + 1)
-                    outcome = "proof"
-                elif res != "abort":
-                    off = np.asarray(res, dtype=np.int64)
-                    best_off, best = off, arena_of(problem, off)
-                    outcome = "found"
-                    break
+                rnd = _Round(searches, problem, deadline, rng, proven, best, best_off)
+                # 1. the bound, with a budget that doubles every round: when the bound can be
+                #    reached (the common case) one long enough try there finds it and proves it
+                spent = rnd.nodes()
+                if not rnd.try_capacity(proven, proof_budget):
+                    proof_budget *= 2
+                on_bound = rnd.nodes() - spent
+                # 2. passes of the improvement phase until it has had twice the bound's nodes
+                spent = rnd.nodes()
+                while not rnd.done():
+                    if not rnd.improve(ladder_budget, restart_nodes):
+                        ladder_budget = ladder_budget * 3 // 2
+                    if rnd.nodes() - spent >= 2 * on_bound:
+                        break
+                proven, best, best_off = rnd.proven, rnd.best, rnd.best_off
+                break_now = rnd.timed_out
             if progress is not None:
                 progress(f"search: best arena {best if best_off is not None else '-'}, bound {proven}, "
                          f"{time.perf_counter() - t0:.1f}s, {sum(x.nodes for x in searches)} nodes")
-            if outcome == "timeout" or (best_off is None and outcome != "found"):
+            if break_now:
                 break
-            if outcome == "abort":
-                budget = budget * 3 // 2
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -421,6 +437,83 @@ def _start(problem: BufferProblem, options: SolveOptions) -> tuple[np.ndarray, i
         cands.append(options.warm_start)
     best = min(cands, key=lambda c: c.arena)
     return np.asarray(best.offsets, dtype=np.int64), int(best.arena)
+
+
+class _Round:
+    """One round of the minimisation: tries that tighten the proven bound or the best arena."""
+
+    def __init__(self, searches: list[_Search], problem: BufferProblem, deadline: float,
+                 rng: random.Random, proven: int, best: int, best_off: np.ndarray):
+        self.searches, self.problem, self.deadline, self.rng = searches, problem, deadline, rng
+        self.proven, self.best, self.best_off = proven, best, best_off
+        self.timed_out = False
+
+    def done(self) -> bool:
+        return self.timed_out or self.proven >= self.best
+
+    def nodes(self) -> int:
+        return sum(s.nodes for s in self.searches)
+
+    def _found(self, res: list[int]) -> None:
+        off = np.asarray(res, dtype=np.int64)
+        self.best_off, self.best = off, arena_of(self.problem, off)
+
+    def try_capacity(self, cap: int, node_limit: int) -> bool:
+        """The three static preorders at ``cap``; True if that found a packing or a proof."""
+        if self.done() or not self.proven <= cap < self.best:
+            return False
+        res = _round_robin(self.searches, cap, self.deadline, node_limit)
+        if res == "timeout":
+            self.timed_out = True
+        elif res is None:  # exhausted: nothing fits in cap
+            self.proven = max(self.proven, cap + 1)
+            return True
+        elif res != "abort":
+            self._found(res)
+            return True
+        return False
+
+    def improve(self, ladder_budget: int, restart_nodes: int) -> bool:
+        """One pass at capacities between the bound and the best arena; True if it gained.
+
+        First a ladder of capacities (one below the best, the rest seeded random draws), each with
+        a node budget: exact searches have heavy tails, so many short tries at several capacities
+        beat one long try at one, and which capacity is quick to fill is erratic. Then as many nodes
+        again on randomised restarts one below the best: the static preorders tie-break alike every
+        time and stall in the same corner of the tree; perturbing their scores samples others.
+        """
+        before = (self.proven, self.best)
+        spent = self.nodes()
+        rungs = sorted({self.best - 1} | {self.rng.randint(self.proven, max(self.proven, self.best - 1))
+                                          for _ in range(LADDER_RUNGS)})
+        for c in rungs:
+            if self.try_capacity(c, ladder_budget) and self.best <= c:
+                break  # a packing: the rungs above it are moot
+        budget = self.nodes() - spent
+        spent = self.nodes()
+        while not self.done() and self.nodes() - spent < budget:
+            if not self.restart(restart_nodes):
+                break
+        return (self.proven, self.best) != before
+
+    def restart(self, node_limit: int) -> bool:
+        """One randomised restart one below the best arena; False once the deadline passed."""
+        s = self.searches[0]
+        s.noise = [1.0 + RESTART_JITTER * self.rng.random() for _ in range(s.n)]
+        try:
+            res = s.feasible(self.best - 1, self.rng.choice(PREORDERS), node_limit, self.deadline)
+        except _Abort:
+            return True
+        except _Timeout:
+            self.timed_out = True
+            return False
+        finally:
+            s.noise = None
+        if res is None:  # exhausted: the search is complete whatever the order, so a proof
+            self.proven = self.best
+        else:
+            self._found(res)
+        return True
 
 
 def _round_robin(searches: list[_Search], cap: int, deadline: float, node_limit: int | None):
