@@ -625,7 +625,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options=None, de
     dev_arena = [0] * n
     for t, tensor in enumerate(g.tensors):
         r = g.root[t]
-        off = None if r not in root_off else root_off[r] + _view_offset(g, t)
+        off = None if r not in root_off else root_off[r] + g.offset_in_root(t)
         tensors.append((tensor.id, off, tensor.size))
         if off is not None:
             d = split.tensor_device[t]
@@ -684,11 +684,3 @@ def _check_capacity_arg(device_capacity: Any) -> None:
     if device_capacity is not None and (isinstance(device_capacity, bool) or not isinstance(device_capacity, int)
                                         or device_capacity < 0):
         raise BudgetError(f"device_capacity must be a non-negative byte count, not {device_capacity!r}")
-
-
-def _view_offset(graph: Graph, t: int) -> int:
-    off = 0
-    while graph.tensors[t].view_of is not None:
-        off += graph.tensors[t].view_offset
-        t = graph.tensor_index[graph.tensors[t].view_of]
-    return off

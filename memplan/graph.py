@@ -95,6 +95,14 @@ class Graph:
     def is_root(self, t: int) -> bool:
         return self.root[t] == t
 
+    def offset_in_root(self, t: int) -> int:
+        """Byte offset of tensor ``t`` inside its root: views of views add up their offsets."""
+        off = 0
+        while self.tensors[t].view_of is not None:
+            off += self.tensors[t].view_offset
+            t = self.tensor_index[self.tensors[t].view_of]
+        return off
+
     def in_arena(self, t: int) -> bool:
         """Whether tensor ``t``'s bytes live in the arena (its root is not a weight)."""
         return self.tensors[self.root[t]].kind != "weight"

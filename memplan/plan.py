@@ -104,7 +104,7 @@ def assemble(graph: Graph, schedule: Schedule, problem: BufferProblem, sol: Solu
         if r not in root_off:
             off = None
         else:
-            off = root_off[r] + _view_offset(graph, t)
+            off = root_off[r] + graph.offset_in_root(t)
         tensors.append((tensor.id, off, tensor.size))
     arena = max([o + s for _, o, s in tensors if o is not None] + [0])
     solver_block: dict[str, Any] = {
@@ -126,14 +126,6 @@ def assemble(graph: Graph, schedule: Schedule, problem: BufferProblem, sol: Solu
         tensors=tuple(tensors),
         solver=solver_block,
     )
-
-
-def _view_offset(graph: Graph, t: int) -> int:
-    off = 0
-    while graph.tensors[t].view_of is not None:
-        off += graph.tensors[t].view_offset
-        t = graph.tensor_index[graph.tensors[t].view_of]
-    return off
 
 
 def _jsonable(v: Any) -> bool:

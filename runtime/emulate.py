@@ -201,11 +201,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     for ti, t in enumerate(graph.tensors):
         root = graph.tensors[graph.root[ti]]
         if root.kind == "weight":
-            off, j = 0, ti
-            while graph.tensors[j].view_of is not None:
-                off += graph.tensors[j].view_offset
-                j = graph.tensor_index[graph.tensors[j].view_of]
-            addr[t.id] = wptr[root.id] + off
+            addr[t.id] = wptr[root.id] + graph.offset_in_root(ti)
         else:
             addr[t.id] = arena + int(offsets[t.id])
     for tid, arr in inputs.items():

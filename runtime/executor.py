@@ -115,7 +115,7 @@ class Executor:
         for ti, t in enumerate(graph.tensors):
             root = graph.tensors[graph.root[ti]]
             if root.kind == "weight":
-                self.addr_of[t.id] = self.weight_ptr[root.id] + _view_offset(graph, ti)
+                self.addr_of[t.id] = self.weight_ptr[root.id] + graph.offset_in_root(ti)
             else:
                 off = offsets.get(t.id)
                 if off is None:
@@ -379,14 +379,6 @@ def unfusable_groups(graph: Graph, plan: Plan) -> frozenset[str]:
             if pos[b] < pos[last]:
                 bad.add(name)
     return frozenset(bad)
-
-
-def _view_offset(graph: Graph, t: int) -> int:
-    off = 0
-    while graph.tensors[t].view_of is not None:
-        off += graph.tensors[t].view_offset
-        t = graph.tensor_index[graph.tensors[t].view_of]
-    return off
 
 
 def plan_without_event(plan: Plan, event: tuple[str, str]) -> Plan:

@@ -134,14 +134,6 @@ def _root(graph: Graph, tid: str) -> str:
     return graph.tensors[graph.root[graph.tensor_index[tid]]].id
 
 
-def _view_offset(graph: Graph, t: int) -> int:
-    off = 0
-    while graph.tensors[t].view_of is not None:
-        off += graph.tensors[t].view_offset
-        t = graph.tensor_index[graph.tensors[t].view_of]
-    return off
-
-
 def linear_extension(graph: Graph, plan: Plan, seed: int | None = None) -> list[str]:
     """A host order that respects happens-before only: the plan's order when ``seed`` is None, else a
     random one among all orders consistent with each stream's program order and the events. A safe
@@ -208,7 +200,7 @@ def emulate_multi(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], i
     for ti, t in enumerate(graph.tensors):
         root = graph.tensors[graph.root[ti]]
         if root.kind == "weight":
-            addr[t.id] = wptr[root.id] + _view_offset(graph, ti)
+            addr[t.id] = wptr[root.id] + graph.offset_in_root(ti)
         else:
             addr[t.id] = arenas[lay.tensor_device[root.id]] + int(offsets[t.id])
     for tid, arr in inputs.items():
@@ -279,7 +271,7 @@ class MultiGpuExecutor:
         for ti, t in enumerate(graph.tensors):
             root = graph.tensors[graph.root[ti]]
             if root.kind == "weight":
-                self.addr_of[t.id] = self.weight_ptr[root.id] + _view_offset(graph, ti)
+                self.addr_of[t.id] = self.weight_ptr[root.id] + graph.offset_in_root(ti)
             else:
                 self.addr_of[t.id] = self.arena[self.lay.tensor_device[root.id]] + int(offsets[t.id])
         self._init_weights(weights or {}, random_weights_seed)

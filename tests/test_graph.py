@@ -354,3 +354,14 @@ def test_attrs_must_be_objects():
     doc = base()
     node(doc, "a")["attrs"] = "x"
     bad(doc, "'a'", "attrs")
+
+
+def test_offset_in_root_adds_up_a_chain_of_views():
+    b = GraphBuilder()
+    b.input("x", 64)
+    b.view("v", "x", 32, offset=16)
+    b.view("w", "v", 8, offset=4)
+    b.intermediate("y", 8)
+    b.node("n", "OP", inputs=["w"], outputs=["y"])
+    g = b.build()
+    assert [g.offset_in_root(g.tensor_index[t]) for t in ("x", "v", "w", "y")] == [0, 16, 20, 0]

@@ -172,11 +172,7 @@ def _addresses(g, plan):
     for ti, t in enumerate(g.tensors):
         root = g.tensors[g.root[ti]]
         if root.kind == "weight":
-            off, j = 0, ti
-            while g.tensors[j].view_of is not None:
-                off += g.tensors[j].view_offset
-                j = g.tensor_index[g.tensors[j].view_of]
-            addr[t.id] = wptr[root.id] + off
+            addr[t.id] = wptr[root.id] + g.offset_in_root(ti)
         else:
             addr[t.id] = (1 << 40) + offs[t.id]
     return addr
