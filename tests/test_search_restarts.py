@@ -1,7 +1,7 @@
 """The search's randomised restarts: seeded, sound, and a proof when they exhaust the tree.
 
 The minimise loop itself is covered against exhaustive enumeration in test_cpsat.py; these tests
-drive one round's restart step directly, where its outcomes are exact (no node limit is hit).
+drive the restart step directly, where its outcomes are exact (no node limit is hit).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from memplan.problem import BufferProblem, find_collision
 from memplan.solvers import SolveOptions, get_solver
-from memplan.solvers.search import PREORDERS, _Round, _Search
+from memplan.solvers.search import PREORDERS, _Minimiser, _Search
 
 
 def interval_problem(seed: int, n: int = 40) -> BufferProblem:
@@ -23,44 +23,44 @@ def interval_problem(seed: int, n: int = 40) -> BufferProblem:
     return BufferProblem(sizes=rng.integers(1, 9, n) * 4, lower=lower, upper=lower + rng.integers(1, 15, n))
 
 
-def new_round(p: BufferProblem, seed: int, proven: int | None = None) -> _Round:
+def new_minimiser(p: BufferProblem, seed: int, proven: int | None = None) -> _Minimiser:
     start = get_solver("greedy")(p, SolveOptions())
     s = _Search(p)
     searches = [s] + [copy.copy(s) for _ in PREORDERS[1:]]
     bound = p.lower_bound if proven is None else proven
-    return _Round(searches, p, math.inf, random.Random(seed), bound, start.arena, start.offsets)
+    return _Minimiser(searches, p, math.inf, random.Random(seed), bound, start.arena, start.offsets)
 
 
 def run_restarts(p: BufferProblem, seed: int, count: int = 6) -> list[int]:
-    rnd = new_round(p, seed)
+    m = new_minimiser(p, seed)
     arenas = []
     for _ in range(count):
-        if rnd.done():
+        if m.done():
             break
-        assert rnd.restart(10**7)  # no deadline: every restart completes
-        assert rnd.searches[0].noise is None  # the perturbation never leaks into the next try
-        assert find_collision(p, rnd.best_off) is None
-        arenas.append(rnd.best)
+        assert m.restart(10**7)  # no deadline: every restart completes
+        assert m.searches[0].noise is None  # the perturbation never leaks into the next try
+        assert find_collision(p, m.best_off) is None
+        arenas.append(m.best)
     assert arenas and arenas == sorted(arenas, reverse=True)
-    return arenas + rnd.best_off.tolist()
+    return arenas + m.best_off.tolist()
 
 
 def test_restarts_are_seeded_and_sound():
     for seed in (1, 2, 5, 6):  # problems where greedy is above the load bound
         p = interval_problem(seed)
-        assert new_round(p, 0).best > p.lower_bound
+        assert new_minimiser(p, 0).best > p.lower_bound
         assert run_restarts(p, seed=7) == run_restarts(p, seed=7)
 
 
 def test_an_exhausted_restart_proves_the_best_arena_optimal():
     # at time 4 buffers 0, 1, 2 and 4 are live: 9 is both the load bound and reachable
     p = BufferProblem(sizes=[3, 2, 2, 4, 2], lower=[3, 4, 3, 1, 2], upper=[6, 5, 5, 3, 5])
-    rnd = new_round(p, seed=0, proven=1)  # a deliberately weak bound: only the restarts can lift it
-    assert rnd.best > 9
-    while not rnd.done():
-        assert rnd.restart(10**7)
-    assert rnd.best == 9 and rnd.proven == 9
-    assert find_collision(p, rnd.best_off) is None
+    m = new_minimiser(p, seed=0, proven=1)  # a deliberately weak bound: only the restarts can lift it
+    assert m.best > 9
+    while not m.done():
+        assert m.restart(10**7)
+    assert m.best == 9 and m.proven == 9
+    assert find_collision(p, m.best_off) is None
 
 
 def test_minimise_reaches_the_bound_greedy_misses():

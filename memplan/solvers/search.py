@@ -360,57 +360,49 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     best_off, best = _start(problem, options)
     if cap is not None and best > cap:
         best_off, best = None, cap + 1  # heuristics do not fit: the search must find one
-    proven = lb
     status = "FEASIBLE"
     interrupted = False
     s = _Search(problem) if n else None
     searches = [s] + [copy.copy(s) for _ in PREORDERS[1:]] if s is not None else []
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 4 * n + 1000))
-    rng = random.Random(options.seed)
+    # one state for the whole solve, updated as soon as anything improves (Ctrl-C keeps it)
+    m = _Minimiser(searches, problem, deadline, random.Random(options.seed), lb, best, best_off)
     # nodes per preorder per try, both growing: the bound's doubles every round (a reachable bound
     # is the common case and is found by one long enough try), the ladder's when a round gained nothing
     proof_budget, ladder_budget = max(2000, 4 * n), max(500, 2 * n)
     restart_nodes = max(RESTART_NODES, 4 * n)
     try:
-        while s is not None and proven < best and not (feasible_only and best_off is not None):
+        while searches and not m.done() and not (feasible_only and m.best_off is not None):
             if time.perf_counter() >= deadline:
                 break
-            if best_off is None and cap is not None:
+            if m.best_off is None:
                 # nothing fits yet: first any packing within the capacity, with all the time left
-                res = _round_robin(searches, cap, deadline, None)
-                if isinstance(res, list):
-                    best_off = np.asarray(res, dtype=np.int64)
-                    best = arena_of(problem, best_off)
-                elif res is None:
-                    proven = max(proven, cap + 1)
-                break_now = not isinstance(res, list)
+                m.try_capacity(cap, None)
+                if m.best_off is None:
+                    break
             else:
-                rnd = _Round(searches, problem, deadline, rng, proven, best, best_off)
                 # 1. the bound, with a budget that doubles every round: when the bound can be
                 #    reached (the common case) one long enough try there finds it and proves it
-                spent = rnd.nodes()
-                if not rnd.try_capacity(proven, proof_budget):
+                spent = m.nodes()
+                if not m.try_capacity(m.proven, proof_budget):
                     proof_budget *= 2
-                on_bound = rnd.nodes() - spent
+                on_bound = m.nodes() - spent
                 # 2. passes of the improvement phase until it has had twice the bound's nodes
-                spent = rnd.nodes()
-                while not rnd.done():
-                    if not rnd.improve(ladder_budget, restart_nodes):
+                spent = m.nodes()
+                while not m.done():
+                    if not m.improve(ladder_budget, restart_nodes):
                         ladder_budget = ladder_budget * 3 // 2
-                    if rnd.nodes() - spent >= 2 * on_bound:
+                    if m.nodes() - spent >= 2 * on_bound:
                         break
-                proven, best, best_off = rnd.proven, rnd.best, rnd.best_off
-                break_now = rnd.timed_out
             if progress is not None:
-                progress(f"search: best arena {best if best_off is not None else '-'}, bound {proven}, "
-                         f"{time.perf_counter() - t0:.1f}s, {sum(x.nodes for x in searches)} nodes")
-            if break_now:
-                break
+                progress(f"search: best arena {m.best if m.best_off is not None else '-'}, bound {m.proven}, "
+                         f"{time.perf_counter() - t0:.1f}s, {m.nodes()} nodes")
     except KeyboardInterrupt:
         interrupted = True
     finally:
         sys.setrecursionlimit(old_limit)
+    proven, best, best_off = m.proven, m.best, m.best_off
     if best_off is None:
         raise BudgetError(f"search: no packing within capacity {cap} found"
                           + (" (none exists)" if proven > (cap or 0) else f" in {limit:g}s")
@@ -439,11 +431,11 @@ def _start(problem: BufferProblem, options: SolveOptions) -> tuple[np.ndarray, i
     return np.asarray(best.offsets, dtype=np.int64), int(best.arena)
 
 
-class _Round:
-    """One round of the minimisation: tries that tighten the proven bound or the best arena."""
+class _Minimiser:
+    """The proven bound and the best packing so far, and the tries that tighten them."""
 
     def __init__(self, searches: list[_Search], problem: BufferProblem, deadline: float,
-                 rng: random.Random, proven: int, best: int, best_off: np.ndarray):
+                 rng: random.Random, proven: int, best: int, best_off: np.ndarray | None):
         self.searches, self.problem, self.deadline, self.rng = searches, problem, deadline, rng
         self.proven, self.best, self.best_off = proven, best, best_off
         self.timed_out = False
@@ -458,7 +450,7 @@ class _Round:
         off = np.asarray(res, dtype=np.int64)
         self.best_off, self.best = off, arena_of(self.problem, off)
 
-    def try_capacity(self, cap: int, node_limit: int) -> bool:
+    def try_capacity(self, cap: int, node_limit: int | None) -> bool:
         """The three static preorders at ``cap``; True if that found a packing or a proof."""
         if self.done() or not self.proven <= cap < self.best:
             return False
