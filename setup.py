@@ -15,7 +15,7 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6.80", "ruff>=0.4"],
         "onnx": ["onnx>=1.14"],
         "plot": ["matplotlib>=3.6"],
-        "torch": ["torch>=2.2"],
+        "torch": ["torch>=2.2", "transformers>=4.45"],
     },
     entry_points={"console_scripts": ["memplan=memplan.cli:main"]},
 )

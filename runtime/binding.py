@@ -1,0 +1,108 @@
+"""Where each tensor of a plan lives, and the order in which its nodes are issued.
+
+Every executor — the pycuda one over our own kernels, the multi-GPU one, the CPU emulator and the ATen
+executor over torch — needs the same two facts from a (graph, plan) pair, and they must agree on them
+exactly, or a plan proven safe by ``memplan.verify`` runs with other addresses than the ones proven:
+
+* a ``Place`` per tensor: a tensor whose root is an arena tensor lives at a byte offset in its device's
+  arena (the plan's offset, views included); a tensor whose root is a weight lives inside that root's
+  own allocation, at ``Graph.offset_in_root``;
+* a ``Step`` per plan order entry: the node, its stream and device, the plan events it waits on before
+  it runs and the ones it records after it.
+
+This module is pure Python (no pycuda, no torch): executors turn places into pointers or tensor views
+and steps into launches, and nothing else. The binding is computed from the plan alone, so an unsafe
+plan (a negative control) binds as faithfully as a safe one; safety is ``memplan.verify``'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from memplan.errors import PlanFormatError
+from memplan.graph import Graph
+from memplan.planfile import Plan
+
+
+@dataclass(frozen=True)
+class Place:
+    """One tensor's memory: ``offset`` bytes into its device's arena (``in_arena``) or into ``root``'s
+    own allocation (weights and the KV caches, which the arena never holds)."""
+
+    root: str
+    in_arena: bool
+    device: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """One plan order entry: wait on ``waits`` (indices into ``plan.events``), run ``node`` on
+    ``stream``, then record ``records``."""
+
+    node: str
+    stream: int
+    device: int
+    waits: tuple[int, ...]
+    records: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Binding:
+    places: Mapping[str, Place]
+    steps: tuple[Step, ...]
+    #: per device: arena bytes (at least 1, so an empty arena still has an address)
+    arena_bytes: tuple[int, ...]
+    #: root tensors that live outside the arena, in graph order, with their byte sizes
+    own_roots: tuple[tuple[str, int], ...]
+    #: root input tensors (copied into their arena slots at the start of every call), in graph order
+    inputs: tuple[str, ...]
+    #: output tensors (read back after a call), in graph order
+    outputs: tuple[str, ...]
+
+    def address(self, tid: str, arena_base: Mapping[int, int] | list[int], root_base: Mapping[str, int]) -> int:
+        """The address of ``tid`` given each device's arena base and each own root's base."""
+        p = self.places[tid]
+        return (arena_base[p.device] if p.in_arena else root_base[p.root]) + p.offset
+
+
+def bind(graph: Graph, plan: Plan) -> Binding:
+    """Places and steps of ``plan`` over ``graph``; PlanFormatError names an arena tensor the plan
+    gives no offset, or an order entry naming no node of the graph."""
+    offsets = plan.offsets()
+    devices = max(plan.devices, 1)
+    tensor_device = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices)) if devices > 1 else {}
+    node_device = dict(zip((n for n, _s in plan.order), plan.node_devices)) if devices > 1 else {}
+    places: dict[str, Place] = {}
+    own: list[tuple[str, int]] = []
+    for ti, t in enumerate(graph.tensors):
+        root = graph.tensors[graph.root[ti]]
+        device = tensor_device.get(root.id, 0)
+        if root.kind == "weight":
+            places[t.id] = Place(root.id, False, device, graph.offset_in_root(ti))
+            if t.view_of is None:
+                own.append((t.id, t.size))
+            continue
+        off = offsets.get(t.id)
+        if off is None:
+            raise PlanFormatError(f"plan {plan.graph!r} gives arena tensor {t.id!r} no offset")
+        places[t.id] = Place(root.id, True, device, int(off))
+    waits: dict[str, list[int]] = {}
+    records: dict[str, list[int]] = {}
+    for i, (a, b) in enumerate(plan.events):
+        records.setdefault(a, []).append(i)
+        waits.setdefault(b, []).append(i)
+    steps = []
+    for nid, s in plan.order:
+        if nid not in graph.node_index:
+            raise PlanFormatError(f"plan {plan.graph!r} orders node {nid!r}, which graph {graph.name!r} lacks")
+        steps.append(Step(nid, int(s), node_device.get(nid, 0), tuple(waits.get(nid, ())),
+                          tuple(records.get(nid, ()))))
+    if devices > 1 and plan.device_arena_bytes:
+        arena = tuple(max(int(b), 1) for b in plan.device_arena_bytes)
+    else:
+        arena = (max(int(plan.arena_bytes), 1),) + (1,) * (devices - 1)
+    inputs = tuple(t.id for t in graph.tensors if t.kind == "input" and t.view_of is None)
+    outputs = tuple(t.id for t in graph.tensors if t.kind == "output")
+    return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs)
