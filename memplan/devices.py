@@ -55,10 +55,10 @@ from typing import Any
 
 from .errors import BudgetError, ScheduleError, SolverError
 from .graph import Graph, Node, Tensor
+from .ops import COPY_OP
 from .planfile import Plan
 from .schedule import Event, Schedule, schedule_with_events
 
-COPY_OP = "COPY"
 #: peer-to-peer bandwidth used for COPY node costs, bytes per microsecond (NVLink 4: ~400 GB/s)
 LINK_BYTES_PER_US = 4.0e5
 #: fixed latency of one peer copy (launch plus link), microseconds

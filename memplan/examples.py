@@ -10,16 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .graph import Graph, GraphBuilder
+from .ops import roofline_us
 
 F32, F16 = 4, 2
-#: roofline of an H100 SXM: HBM bytes/us, f16 tensor FLOP/us, and a per-kernel floor in us
-HBM_BYTES_PER_US = 3.0e6
-FLOP_PER_US = 4.0e8
-KERNEL_FLOOR_US = 2.0
-
-
-def roofline_us(flops: float, nbytes: float) -> float:
-    return round(max(flops / FLOP_PER_US, nbytes / HBM_BYTES_PER_US, KERNEL_FLOOR_US), 3)
 
 
 def chain(n: int = 4, size: int = 1024) -> Graph:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import UnsafePlan
 from .graph import Graph
+from .ops import COPY_OP
 from .planfile import Plan, plan_from_dict
 
 MAX_REPORTED = 200
@@ -312,7 +313,7 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
             bad(4, f"view {tensor.id!r} is on device {tdev[t]} but its root "
                    f"{graph.tensors[graph.root[t]].id!r} is on device {tdev[graph.root[t]]}")
     for ni, node in enumerate(graph.nodes):
-        if node.op == "COPY":
+        if node.op == COPY_OP:
             continue
         for t in graph.node_inputs[ni] + graph.node_outputs[ni]:
             if tdev[graph.root[t]] != ndev[ni]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from ..examples import roofline_us
+from ..ops import roofline_us
 
 #: ``progress(done, total)``: called once per imported node; cheap when throttled by ``tty_progress``.
 Progress = Callable[[int, int], None]

@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..examples import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US
 from ..graph import Graph
+from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
 
-#: ops that only reinterpret memory (ggml views): no kernel runs, so they cost nothing
-VIEW_OPS = frozenset({"VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE", "NONE", "NOP"})
 #: the default latency of one cross-stream dependency (record + wait), microseconds
 DEFAULT_EVENT_US = 2.0
 
