@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .devices import DeviceSplit, plan_devices, split_devices
+from .devices import DeviceSplit, split_devices
 from .errors import (
                      BudgetError,
                      GraphError,
@@ -19,7 +19,7 @@ from .errors import (
 from .graph import Graph, GraphBuilder, Node, Tensor, graph_from_dict
 from .io import load_graph, load_plan, save_graph, save_plan
 from .optimize import CostModel, graph_optimize
-from .plan import plan
+from .plan import Planned, plan, plan_devices, plan_graph
 from .planfile import Plan, plan_from_dict
 from .problem import BufferProblem, Solution
 from .schedule import Event, HappensBefore, Schedule, build_happens_before, schedule_with_events, serial_schedule
@@ -49,4 +49,4 @@ def from_torch(module, example_inputs=(), **kwargs) -> Graph:
 
 
 __all__ += ["from_torch"]
-__all__ += ["DeviceSplit", "plan_devices", "split_devices"]
+__all__ += ["DeviceSplit", "Planned", "plan_devices", "plan_graph", "split_devices"]

@@ -34,12 +34,13 @@ def _err(msg: str) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from . import load_graph, plan
+    from . import load_graph, plan_graph
 
     graph = load_graph(args.graph)
-    p = plan(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed, workers=args.workers,
-             progress=_progress(args), **_plan_extras(args))
-    _save_split_graph(args, graph)
+    planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
+                         workers=args.workers, progress=_progress(args), **_plan_extras(args))
+    p = planned.plan
+    _save_split_graph(args, planned.graph)
     p.save(args.output, timings=args.timings)
     if not args.quiet:
         print(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
@@ -80,14 +81,8 @@ def _save_split_graph(args: argparse.Namespace, graph) -> None:
     """``--graph-out``: the graph the plan refers to (the split graph when ``--devices`` > 1)."""
     if not getattr(args, "graph_out", None):
         return
-    from .devices import split_devices
     from .io import save_graph
 
-    extras = _plan_extras(args)
-    n = extras.pop("devices", 1)
-    if n > 1:
-        graph = split_devices(graph, n, **{k: v for k, v in extras.items()
-                                           if k in ("cost_model", "device_capacity", "streams", "max_events")}).graph
     save_graph(graph, args.graph_out)
 
 

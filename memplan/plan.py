@@ -1,132 +1,307 @@
 """``memplan.plan()``: the one place that knows the whole pipeline.
 
-graph -> schedule -> happens-before -> lifetimes -> buffer problem -> solver -> Plan -> verify.
-Every plan returned has passed the independent verifier.
+graph -> schedule (optimize/, or the device split) -> happens-before -> lifetimes -> buffer problem(s)
+-> checked solve -> Plan -> verify. ``solve_schedule`` is that pipeline for one schedule, written once:
+one device or several, ``plan()``, the benchmarks and the device split all go through it. ``optimize/``
+only proposes schedules; this module plans them, keeps the one that fits a memory budget and reports
+the trade-off. Every plan ``plan()`` returns has passed the independent verifier.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from .errors import ScheduleError, SolverError
+from .errors import BudgetError, ScheduleError
 from .graph import Graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
-from .problem import BufferProblem, Solution, find_collision
-from .schedule import Schedule, build_happens_before
-from .solvers import SolveOptions, get_solver
+from .problem import BufferProblem, Solution, Status
+from .schedule import Schedule, build_happens_before, serial_schedule
+from .solvers import EXACT, SolveOptions, solve
 from .verify import verify
 
 
-def plan(
-    graph: Graph,
-    schedule: Schedule | None = None,
-    solver: str = "auto",
-    *,
-    time_limit: float | None = None,
-    seed: int = 0,
-    workers: int = 1,
-    progress=None,
-    check: bool = True,
-    streams: int | str | None = None,
-    memory_budget: int | None = None,
-    max_events: int | None = None,
-    cost_model=None,
-    devices: int | None = None,
-    device_capacity: int | None = None,
-) -> Plan:
+@dataclass(frozen=True)
+class Planned:
+    """A verified plan and the graph it refers to: the input graph, or the split graph (COPY nodes,
+    replicas) when planned over several devices, with the split itself (``split``, else None)."""
+
+    graph: Graph
+    plan: Plan
+    split: Any = None
+
+
+def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", **options: Any) -> Plan:
     """Plan arena offsets for ``graph`` under ``schedule`` (default: the serial schedule).
 
     ``solver``: "auto" (every heuristic, best kept; the exact "search" and "cpsat" too when
     ``time_limit`` is given), "greedy", "size", "search", "cpsat" or "ggml" (the serial baseline,
-    for comparison only).
+    for comparison only). ``time_limit`` is a deterministic work budget: the same input and options
+    give the same plan (a wall-clock safety stop, reported in the solver block, is the exception).
     ``streams`` (N or "auto") schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if even serial does not); ``max_events``
     caps the events. A ``schedule`` given explicitly wins over ``streams``. The solver block's
     ``"schedule"`` entry reports simulated makespans and serial vs concurrent arenas.
-    ``devices`` > 1 splits the graph into pipeline stages, one arena per device (``memplan.devices``;
-    the plan then refers to the split graph, ``memplan.devices.plan_devices`` returns both);
-    ``device_capacity`` bounds each device's weights plus arena (BudgetError naming the device).
+    ``devices`` > 1 splits the graph into pipeline stages, one arena per device; the plan then refers
+    to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's
+    weights plus arena (BudgetError naming the device). All options: see ``plan_graph``.
     """
-    from .optimize.pipeline import choose_and_plan
+    return plan_graph(graph, schedule, solver, **options).plan
+
+
+def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *,
+               time_limit: float | None = None, seed: int = 0, workers: int = 1, progress=None,
+               check: bool = True, streams: int | str | None = None, memory_budget: int | None = None,
+               max_events: int | None = None, cost_model=None, devices: int | None = None,
+               device_capacity: int | None = None) -> Planned:
+    """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1)."""
+    from .devices import check_capacity, check_devices
 
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress)
-    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
-        raise ScheduleError(f"devices must be a positive integer, not {devices!r}")
+    if devices is not None:
+        check_devices(devices)
     if devices is not None and devices > 1:
-        from .devices import plan_devices
-
         if schedule is not None or memory_budget is not None:
             raise ScheduleError("devices > 1 plans its own per-device schedules: give neither a schedule nor "
                                 "a memory_budget (use device_capacity)")
-        split, result = plan_devices(graph, devices, solver=solver, options=options, streams=streams,
-                                     max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
-        if check:
-            verify(split.graph, result)
-        return result
-
-    def solve(sched: Schedule) -> Plan:
-        hb = build_happens_before(graph, sched)
-        lt = compute_lifetimes(graph, hb)
-        problem = buffer_problem(graph, hb, lt)
-        sol = get_solver(solver)(problem, options)
-        return assemble(graph, sched, problem, sol, seconds=time.perf_counter() - t0)
-
-    result = choose_and_plan(graph, solve, schedule=schedule, streams=streams, memory_budget=memory_budget,
-                             max_events=max_events, cost_model=cost_model)
+        planned = _plan_devices(graph, devices, solver, options, t0, streams=streams, max_events=max_events,
+                                cost_model=cost_model, device_capacity=device_capacity)
+    else:
+        planned = Planned(graph, _plan_one_device(graph, schedule, solver, options, t0, streams=streams,
+                                                  memory_budget=memory_budget, max_events=max_events,
+                                                  cost_model=cost_model))
+        if device_capacity is not None:
+            check_capacity(graph, planned.plan, device_capacity)
     if check:
-        verify(graph, result)
-    if device_capacity is not None:
-        from .devices import check_capacity
+        verify(planned.graph, planned.plan)
+    return planned
 
-        check_capacity(graph, result, device_capacity)
+
+def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,
+                 device_capacity: int | None = None, streams: int | str | None = None,
+                 max_events: int | None = None, cost_model=None):
+    """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified."""
+    from .devices import check_devices
+
+    check_devices(n)
+    planned = _plan_devices(graph, n, solver, options or SolveOptions(), time.perf_counter(), streams=streams,
+                            max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
+    verify(planned.graph, planned.plan)
+    return planned.split, planned.plan
+
+
+# ---- the pipeline for one schedule ---------------------------------------------------------------------
+
+def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
+                   options: SolveOptions = SolveOptions(), *, split=None, t0: float | None = None,
+                   phases: dict[str, float] | None = None) -> Plan:
+    """The pipeline for one schedule: happens-before, lifetimes, one buffer problem per device, the
+    checked solve, and the Plan (not yet verified). With ``split`` (a ``DeviceSplit`` whose graph and
+    schedule these are) every device gets its own problem and arena. ``phases``, if given, receives
+    the seconds of each step (for ``memplan bench scale``)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    clock = _Phases(phases)
+    hb = build_happens_before(graph, schedule)
+    clock.lap("happens_before")
+    lt = compute_lifetimes(graph, hb)
+    clock.lap("lifetimes")
+    parts = []
+    groups = [(None, None)] if split is None else [
+        ([int(r) for r in lt.roots if split.tensor_device[int(r)] == d], range(*split.stream_ranges[d]))
+        for d in range(split.devices)]
+    for roots, streams in groups:
+        problem = buffer_problem(graph, hb, lt) if roots is None else \
+            buffer_problem(graph, hb, lt, roots=roots, streams=streams)
+        clock.lap("problem")
+        parts.append((problem, solve(problem, solver, options)))
+        clock.lap("solve")
+    result = _assemble(graph, schedule, parts, split=split, seconds=time.perf_counter() - t0)
+    clock.lap("assemble")
     return result
 
 
-def assemble(graph: Graph, schedule: Schedule, problem: BufferProblem, sol: Solution,
-             seconds: float = 0.0, solver_extra: dict[str, Any] | None = None) -> Plan:
-    """Turn root offsets into a Plan: views inherit offsets, weights get null."""
-    clash = find_collision(problem, sol.offsets) if len(problem) <= 5000 else None
-    if clash is not None:
-        a, b = clash
-        raise SolverError(f"solver {sol.solver!r} overlapped conflicting buffers "
-                          f"{problem.name(a)!r} and {problem.name(b)!r} (a solver bug)")
+class _Phases:
+    """Adds the seconds since the last lap to ``phases[name]`` (nothing when ``phases`` is None)."""
+
+    def __init__(self, phases: dict[str, float] | None):
+        self.phases, self.t = phases, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.phases is not None:
+            now = time.perf_counter()
+            self.phases[name] = self.phases.get(name, 0.0) + now - self.t
+            self.t = now
+
+
+def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem, Solution]], *,
+              split=None, seconds: float = 0.0) -> Plan:
+    """Root offsets to a Plan: views inherit their root's offset, weights get null."""
     root_off: dict[int, int] = {}
-    for k, t in enumerate(graph.tensor_index[name] for name in problem.names or ()):
-        root_off[t] = int(sol.offsets[k])
+    for problem, sol in parts:
+        for k, name in enumerate(problem.names or ()):
+            root_off[graph.tensor_index[name]] = int(sol.offsets[k])
     tensors = []
     for t, tensor in enumerate(graph.tensors):
         r = graph.root[t]
-        if r not in root_off:
-            off = None
-        else:
-            off = root_off[r] + graph.offset_in_root(t)
+        off = None if r not in root_off else root_off[r] + graph.offset_in_root(t)
         tensors.append((tensor.id, off, tensor.size))
-    arena = max([o + s for _, o, s in tensors if o is not None] + [0])
-    solver_block: dict[str, Any] = {
-        "name": sol.solver,
-        "status": sol.status,
-        "gap": round(sol.gap, 6),
-        **{k: v for k, v in sol.info.items() if _jsonable(v)},
-        **(solver_extra or {}),
-        "seconds": round(seconds, 4),
-    }
-    return Plan(
-        graph=graph.name,
-        alignment=graph.alignment,
-        arena_bytes=int(arena),
-        lower_bound_bytes=int(problem.lower_bound or 0),
-        streams=schedule.num_streams,
-        order=tuple(zip(schedule.order, schedule.streams)),
-        events=tuple((e.after, e.before) for e in schedule.events),
-        tensors=tuple(tensors),
-        solver=solver_block,
-    )
+    common = dict(graph=graph.name, alignment=graph.alignment, streams=schedule.num_streams,
+                  order=tuple(zip(schedule.order, schedule.streams)),
+                  events=tuple((e.after, e.before) for e in schedule.events), tensors=tuple(tensors))
+    if split is None:
+        problem, sol = parts[0]
+        block: dict[str, Any] = {"name": sol.solver, "status": str(sol.status), "gap": round(sol.gap, 6),
+                                 **{k: v for k, v in sol.info.items() if _jsonable(v)}, "seconds": round(seconds, 4)}
+        arena = max([o + s for _, o, s in tensors if o is not None] + [0])
+        return Plan(arena_bytes=int(arena), lower_bound_bytes=int(problem.lower_bound or 0), solver=block, **common)
+    dev_arena = [0] * split.devices
+    for t, (_tid, off, size) in enumerate(tensors):
+        if off is not None:
+            d = split.tensor_device[t]
+            dev_arena[d] = max(dev_arena[d], off + size)
+    per_device = [{"device": d, "lower_bound_bytes": int(p.lower_bound or 0), "status": str(s.status),
+                   "gap": round(s.gap, 6), "arena_bytes": dev_arena[d], "weight_bytes": split.weight_bytes[d],
+                   "streams": list(split.stream_ranges[d]), "nodes": split.node_device.count(d),
+                   "stage_cost_us": split.stage_cost_us[d]} for d, (p, s) in enumerate(parts)]
+    names = sorted({s.solver for _, s in parts})
+    statuses = {str(s.status) for _, s in parts}
+    block = {"name": names[0] if len(names) == 1 else "+".join(names),
+             "status": statuses.pop() if len(statuses) == 1 else str(Status.HEURISTIC),
+             "gap": max(p["gap"] for p in per_device), "per_device": per_device, "seconds": round(seconds, 4)}
+    node_dev = {graph.nodes[i].id: d for i, d in enumerate(split.node_device)}
+    return Plan(arena_bytes=max(dev_arena, default=0),
+                lower_bound_bytes=max((p["lower_bound_bytes"] for p in per_device), default=0), solver=block,
+                devices=split.devices, node_devices=tuple(node_dev[nid] for nid in schedule.order),
+                tensor_devices=tuple(split.tensor_device), device_arena_bytes=tuple(dev_arena), **common)
 
 
 def _jsonable(v: Any) -> bool:
     return isinstance(v, (int, float, str, bool, type(None), dict, list)) and not isinstance(v, np.ndarray)
+
+
+# ---- one device: candidates, budget, report -------------------------------------------------------------
+
+def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, options: SolveOptions, t0: float, *,
+                     streams, memory_budget, max_events, cost_model) -> Plan:
+    from .optimize.candidates import MAX_GIVE_BACK_PLANS, budget_tiers, candidates
+
+    cands = candidates(graph, schedule=schedule, streams=streams, memory_budget=memory_budget,
+                       max_events=max_events, cost_model=cost_model)
+    plans: dict[tuple, Plan] = {}
+
+    def planned(s: Schedule) -> Plan:
+        key = (s.order, s.streams, s.events)
+        if key not in plans:
+            plans[key] = solve_schedule(graph, s, solver, options, t0=t0)
+        return plans[key]
+
+    chosen = cands.first
+    first = planned(chosen.schedule)
+    if memory_budget is not None and first.arena_bytes > memory_budget:
+        if cands.optimized is None:
+            what = "the given schedule" if schedule is not None else "the serial plan"
+            raise BudgetError(f"graph {graph.name!r}: {what} needs an arena of {first.arena_bytes} B, over the "
+                              f"memory budget of {memory_budget} B")
+        own, give_backs, serial = budget_tiers(graph, cands, max_events)
+        found = next((r for r in own if planned(r.schedule).arena_bytes <= memory_budget), None)
+        limit = found.makespan_us if found is not None else float("inf")
+        faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
+        found = next((r for r in faster if planned(r.schedule).arena_bytes <= memory_budget), found)
+        if found is None:
+            if planned(serial.schedule).arena_bytes > memory_budget:
+                raise BudgetError(f"graph {graph.name!r}: even the serial plan needs an arena of "
+                                  f"{planned(serial.schedule).arena_bytes} B, over the memory budget of "
+                                  f"{memory_budget} B")
+            found = serial
+        chosen = found
+    result = planned(chosen.schedule)
+    serial_arena = _serial_arena(graph, chosen.schedule, plans, solver, options, t0)
+    block = _schedule_block(graph, cands, chosen, first, result, serial_arena, streams=streams,
+                            schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
+    solver_block = dict(result.solver)
+    seconds = solver_block.pop("seconds", None)
+    solver_block["schedule"] = block
+    if seconds is not None:
+        solver_block["seconds"] = seconds
+    return replace(result, solver=solver_block)
+
+
+def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan], solver: str, options: SolveOptions,
+                  t0: float) -> int:
+    """The serial schedule's arena, for the report: from a plan already made, else from a heuristic solve
+    (never a second exact solve: with a time limit that would double the work for one number)."""
+    if chosen.num_streams == 1:
+        return plans[(chosen.order, chosen.streams, chosen.events)].arena_bytes
+    s = serial_schedule(graph)
+    key = (s.order, s.streams, s.events)
+    if key in plans:
+        return plans[key].arena_bytes
+    cheap = solver not in EXACT and not (solver == "auto" and options.time_limit is not None)
+    return solve_schedule(graph, s, solver if cheap else "auto",
+                          options if cheap else replace(options, time_limit=None), t0=t0).arena_bytes
+
+
+def _r(x: float) -> float:
+    return round(float(x), 3)
+
+
+def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, serial_arena: int, *, streams,
+                    schedule_given: bool, memory_budget, max_events) -> dict[str, Any]:
+    """The solver block's ``"schedule"`` entry: deterministic numbers only (no wall clock)."""
+    ms = cands.makespan(graph, chosen.schedule)
+    if cands.method == "graph_optimize":
+        block: dict[str, Any] = {"method": "graph_optimize", "concurrent_arena_bytes": first.arena_bytes,
+                                 "concurrent_makespan_us": _r(cands.makespan(graph, cands.first.schedule)),
+                                 "forks_given_back": chosen.forks_serialised, "candidate": chosen.name}
+    else:
+        block = {"method": cands.method, "concurrent_arena_bytes": first.arena_bytes, "concurrent_makespan_us": _r(ms),
+                 "forks_given_back": 0, "candidate": cands.method}
+    serial_us = cands.serial_us
+    block.update({
+        "streams_requested": streams if streams is not None else (1 if not schedule_given else None),
+        "memory_budget": memory_budget,
+        "max_events": max_events,
+        "event_us": _r(cands.event_us),
+        "makespan_us": _r(ms),
+        "serial_makespan_us": _r(serial_us),
+        "speedup": round(serial_us / ms, 4) if ms > 0 else 1.0,
+        "serial_arena_bytes": int(serial_arena),
+        "arena_vs_serial": round(result.arena_bytes / serial_arena, 4) if serial_arena else 1.0,
+    })
+    return block
+
+
+# ---- several devices ---------------------------------------------------------------------------------
+
+def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: float, *, streams, max_events,
+                  cost_model, device_capacity) -> Planned:
+    from .devices import split_devices
+    from .optimize.cost import CostModel, node_costs
+    from .optimize.streams import schedule_makespan
+
+    split = split_devices(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
+                          max_events=max_events)
+    g = split.graph
+    result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0)
+    for d, (arena, weights) in enumerate(zip(result.device_arena_bytes, split.weight_bytes)):
+        if device_capacity is not None and arena + weights > device_capacity:
+            raise BudgetError(f"device {d} needs {weights} B of weights plus an arena of {arena} B = "
+                              f"{weights + arena} B, over the device_capacity of {device_capacity} B")
+    model = cost_model if cost_model is not None else CostModel()
+    block = dict(result.solver)
+    seconds = block.pop("seconds")
+    block["split"] = {
+        "balance": round(split.balance, 4),
+        "copies": split.copies,
+        "copy_bytes": split.copy_bytes,
+        "cross_device_events": len(split.cross_events),
+        "makespan_us": round(schedule_makespan(g, split.schedule, node_costs(g, model), float(model.event_us)), 3),
+        "serial_makespan_us": round(sum(node_costs(graph, model)), 3),
+    }
+    block["seconds"] = seconds
+    return Planned(g, replace(result, solver=block), split)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -233,6 +234,21 @@ def interval_lower_bound(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray
     return int(max(0, run.max()))
 
 
+class Status(str, Enum):
+    """How good a solution is known to be (the plan JSON's ``solver.status``).
+
+    HEURISTIC: a heuristic's packing, no claim. FEASIBLE: an exact solver stopped at its budget with a
+    proven bound below the arena. OPTIMAL: the arena equals a proven lower bound.
+    """
+
+    HEURISTIC = "HEURISTIC"
+    FEASIBLE = "FEASIBLE"
+    OPTIMAL = "OPTIMAL"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Solution:
     """Offsets for every buffer of a problem, with how they were found."""
@@ -240,7 +256,7 @@ class Solution:
     offsets: np.ndarray
     arena: int
     solver: str
-    status: str = "HEURISTIC"
+    status: Status = Status.HEURISTIC
     lower_bound: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 

@@ -17,7 +17,7 @@ import memplan
 import memplan.generators
 from memplan.errors import BudgetError, SolverError
 from memplan.problem import BufferProblem, find_collision
-from memplan.solvers import SolveOptions, get_solver
+from memplan.solvers import Objective, SolveOptions, get_solver
 
 pytest.importorskip("ortools")
 
@@ -170,13 +170,12 @@ def test_interrupt_returns_the_best_plan_so_far():
 
 
 def test_search_capacity_is_hard():
-    p = BufferProblem(sizes=HARD_SIZES, lower=HARD_LOWER, upper=HARD_UPPER, capacity=8,
-                      meta={"objective": "feasible"})
+    fit = SolveOptions(time_limit=5, objective=Objective.FIT)
+    p = BufferProblem(sizes=HARD_SIZES, lower=HARD_LOWER, upper=HARD_UPPER, capacity=8)
     with pytest.raises(BudgetError, match="capacity 8.*lower bound 9"):
-        get_solver("search")(p, SolveOptions(time_limit=5))
-    p = BufferProblem(sizes=HARD_SIZES, lower=HARD_LOWER, upper=HARD_UPPER, capacity=9,
-                      meta={"objective": "feasible"})
-    assert get_solver("search")(p, SolveOptions(time_limit=5)).arena == 9
+        get_solver("search")(p, fit)
+    p = BufferProblem(sizes=HARD_SIZES, lower=HARD_LOWER, upper=HARD_UPPER, capacity=9)
+    assert get_solver("search")(p, fit).arena == 9
 
 
 def multi_stream_problem():

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from strategies import graphs
 
 import memplan
-from memplan import BudgetError, GraphBuilder
-from memplan.devices import COPY_OP, cut_constraints, partition, plan_devices, split_devices, units_of
+from memplan import BudgetError, GraphBuilder, plan_devices
+from memplan.devices import COPY_OP, cut_constraints, partition, split_devices, units_of
 from memplan.examples import LLAMA_1B, LLAMA_TINY, bundled, llama
 from memplan.optimize import node_costs
 from memplan.planfile import plan_from_dict

@@ -13,7 +13,7 @@ import os
 import pytest
 
 import memplan
-from memplan.devices import plan_devices
+from memplan import plan_devices
 from memplan.examples import LLAMA_TINY, llama
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -14,7 +14,9 @@ import numpy as np
 
 from memplan.problem import BufferProblem, find_collision
 from memplan.solvers import SolveOptions, get_solver
-from memplan.solvers.search import PREORDERS, _Minimiser, _Search
+from memplan.solvers.options import SearchParams
+from memplan.solvers.search import _Minimiser
+from memplan.solvers.search_tree import PackingSearch, WorkBudget
 
 
 def interval_problem(seed: int, n: int = 40) -> BufferProblem:
@@ -25,10 +27,11 @@ def interval_problem(seed: int, n: int = 40) -> BufferProblem:
 
 def new_minimiser(p: BufferProblem, seed: int, proven: int | None = None) -> _Minimiser:
     start = get_solver("greedy")(p, SolveOptions())
-    s = _Search(p)
-    searches = [s] + [copy.copy(s) for _ in PREORDERS[1:]]
+    params = SearchParams()
+    s = PackingSearch(p, params, WorkBudget(1 << 62, math.inf))
+    searches = [s] + [copy.copy(s) for _ in params.preorders[1:]]
     bound = p.lower_bound if proven is None else proven
-    return _Minimiser(searches, p, math.inf, random.Random(seed), bound, start.arena, start.offsets)
+    return _Minimiser(searches, p, params, random.Random(seed), bound, start.arena, start.offsets)
 
 
 def run_restarts(p: BufferProblem, seed: int, count: int = 6) -> list[int]:

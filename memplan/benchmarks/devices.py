@@ -36,7 +36,7 @@ def model_graph(name: str):
 
 def measure(graph, label: str, n: int, *, streams=None, solver: str = "auto", single=None) -> dict:
     from .. import plan as plan_one
-    from ..devices import plan_devices
+    from ..plan import plan_devices
 
     single = single if single is not None else plan_one(graph, solver=solver, streams=streams)
     t = time.perf_counter()

@@ -23,10 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def measure(n_nodes: int, streams: int, with_size: bool) -> dict:
     """Run the pipeline stage by stage on one graph, in this process."""
     from ..generators import fanout_join
-    from ..lifetimes import buffer_problem, compute_lifetimes
-    from ..plan import assemble
-    from ..schedule import build_happens_before
-    from ..solvers import get_solver
+    from ..plan import solve_schedule
     from ..verify import verify
 
     row: dict = {"nodes": n_nodes, "streams": streams}
@@ -35,25 +32,18 @@ def measure(n_nodes: int, streams: int, with_size: bool) -> dict:
     row["tensors"] = len(graph.tensors)
     row["events"] = len(schedule.events)
     row["build_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    hb = build_happens_before(graph, schedule)
-    row["hb_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    lt = compute_lifetimes(graph, hb)
-    problem = buffer_problem(graph, hb, lt)
-    row["lifetimes_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    sol = get_solver("greedy")(problem)
-    row["greedy_s"] = time.perf_counter() - t
-    row["plan_greedy_s"] = row["hb_s"] + row["lifetimes_s"] + row["greedy_s"]
-    row["arena"] = sol.arena
-    row["lower_bound"] = int(problem.lower_bound or 0)
+    phases: dict[str, float] = {}
+    plan = solve_schedule(graph, schedule, "greedy", phases=phases)
+    row["hb_s"] = phases["happens_before"]
+    row["lifetimes_s"] = phases["lifetimes"] + phases["problem"]
+    row["greedy_s"] = phases["solve"]
+    row["plan_greedy_s"] = sum(phases.values())
+    row["arena"] = plan.arena_bytes
+    row["lower_bound"] = plan.lower_bound_bytes
     if with_size:
-        t = time.perf_counter()
-        row["size_arena"] = get_solver("size")(problem).arena
-        row["size_s"] = time.perf_counter() - t
-    plan = assemble(graph, schedule, problem, sol)
-    del hb, lt, problem, sol  # as in plan(): the planner's state is gone before the verifier runs
+        size_phases: dict[str, float] = {}
+        row["size_arena"] = solve_schedule(graph, schedule, "size", phases=size_phases).arena_bytes
+        row["size_s"] = size_phases["solve"]
     t = time.perf_counter()
     verify(graph, plan)
     row["verify_s"] = time.perf_counter() - t

@@ -6,7 +6,7 @@ given separately; a solution is the same table plus an ``offset`` column. Readin
 every memplan solver run on those benchmarks, and lets other tools read memplan's answers.
 
 Guarantees: a malformed file raises ``InputFormatError`` naming the file, line and column; output
-is written atomically; a packing is only returned after ``find_collision`` found no overlap; no
+is written atomically; a packing is only returned after the solvers' one check found no overlap; no
 packing within the capacity raises ``BudgetError`` with both numbers.
 """
 
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError
-from ..problem import BufferProblem, Solution, find_collision
-from ..solvers import SolveOptions, get_solver
+from ..problem import BufferProblem, Solution
+from ..solvers import Objective, SolveOptions, solve
 from . import atomic_write_text
 
 REQUIRED = ("id", "lower", "upper", "size")
@@ -38,12 +38,9 @@ class CsvTable:
     upper: np.ndarray
     sizes: np.ndarray
 
-    def problem(self, capacity: int | None = None, *, feasible_only: bool = False) -> BufferProblem:
-        meta = {"source": self.path}
-        if feasible_only:
-            meta["objective"] = "feasible"
+    def problem(self, capacity: int | None = None) -> BufferProblem:
         return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=1,
-                             names=self.ids, capacity=capacity, meta=meta)
+                             names=self.ids, capacity=capacity, meta={"source": self.path})
 
 
 def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
@@ -146,13 +143,12 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
     when there is no capacity (or ``minimize=True``). Raises ``BudgetError`` if nothing fits."""
     if minimize is None:
         minimize = capacity is None
-    problem = table.problem(capacity, feasible_only=not minimize)
-    sol = get_solver(solver)(problem, options)
-    clash = find_collision(problem, sol.offsets)
-    if clash is not None:
-        a, b = clash
-        raise SolverError(f"solver {sol.solver!r} overlapped buffers {problem.name(a)!r} and "
-                          f"{problem.name(b)!r} of {table.path} (a solver bug)")
+    problem = table.problem(capacity)
+    objective = Objective.MINIMIZE if minimize else Objective.FIT
+    try:
+        sol = solve(problem, solver, replace(options, objective=objective))
+    except SolverError as exc:
+        raise SolverError(f"{table.path}: {exc}") from None
     if capacity is not None and sol.arena > capacity:
         raise BudgetError(f"{table.path}: no packing within capacity {capacity} found; best arena "
                           f"{sol.arena} (lower bound {problem.lower_bound})")

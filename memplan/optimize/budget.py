@@ -23,10 +23,8 @@ even the serial plan fits, ``BudgetError`` names both numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import BudgetError
 from ..graph import Graph
 from ..schedule import Schedule, serial_schedule
 from .streams import Optimized, list_schedule, schedule_makespan, to_schedule
@@ -167,40 +165,3 @@ def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
     if len(opt.schedule.events) <= max_events:
         return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
     return candidate_pool(graph, opt, max_events)[0]
-
-
-def fit_budget(graph: Graph, opt: Optimized, budget: int, arena_of: Callable[[Schedule], int],
-               max_events: int | None = None, max_give_back_plans: int = 24) -> Reduced:
-    """The fastest candidate whose planned arena fits ``budget`` (and ``max_events``).
-
-    ``arena_of(schedule)`` plans a schedule and returns its arena (the caller's solver). The
-    optimizer's own candidates (every stream count and strategy, serial last) are planned fastest
-    first until one fits; then fork give-backs faster than that one are tried (at most
-    ``max_give_back_plans`` plans). Raises ``BudgetError`` when even the serial plan does not fit.
-    """
-    first = Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen) if max_events is None else \
-        limit_events(graph, opt, max_events)
-    if arena_of(first.schedule) <= budget:
-        return first
-    pool = candidate_pool(graph, opt, max_events)
-    own = [r for r in pool if r.forks_total == 0]
-    found: Reduced | None = next((r for r in own if arena_of(r.schedule) <= budget), None)
-    limit = found.makespan_us if found is not None else float("inf")
-    tried = 0
-    for r in pool:
-        if r.forks_total == 0 or r.name == "serial":
-            continue
-        if r.makespan_us >= limit or tried >= max_give_back_plans:
-            break
-        tried += 1
-        if arena_of(r.schedule) <= budget:
-            found = r
-            break
-    if found is not None:
-        return found
-    serial = serial_schedule(graph)
-    a = arena_of(serial)
-    if a <= budget:
-        return Reduced(serial, opt.serial_us, 0, 0, "serial")
-    raise BudgetError(f"graph {graph.name!r}: even the serial plan needs an arena of {a} B, over the memory "
-                      f"budget of {budget} B")

@@ -1,7 +1,8 @@
-"""Offset solvers over a BufferProblem. Each module has ``solve(problem, options) -> Solution``.
+"""Offset solvers over a BufferProblem, and the one checked way to run them.
 
-Solvers never import graphs, schedules or lifetimes (DESIGN wall): they see sizes, intervals and the
-conflict relation only.
+Each solver module has ``solve(problem, options) -> Solution``; callers use ``solve(problem, name,
+options)`` here, which runs it and checks its output once (``check.py``). Solvers never import graphs,
+schedules or lifetimes (DESIGN wall): they see sizes, intervals and the conflict relation only.
 """
 
 from __future__ import annotations
@@ -9,14 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import SolverError
-from ..problem import BufferProblem, Solution
-from .options import SolveOptions
+from ..problem import BufferProblem, Solution, Status
+from .check import check_solution
+from .options import Objective, SearchParams, SolveOptions
 
 Solver = Callable[[BufferProblem, SolveOptions], Solution]
 
+SOLVER_NAMES = ("auto", "greedy", "size", "cpsat", "ggml", "search")
+#: the solvers that prove bounds and use ``time_limit`` as their work budget
+EXACT = ("search", "cpsat")
+
 
 def get_solver(name: str) -> Solver:
-    """The solve function registered under ``name`` (imported lazily: cpsat needs ortools)."""
+    """The unchecked solve function registered under ``name`` (imported lazily: cpsat needs ortools)."""
     if name == "greedy":
         from .greedy import solve
     elif name == "size":
@@ -34,6 +40,13 @@ def get_solver(name: str) -> Solver:
     return solve
 
 
-SOLVER_NAMES = ("auto", "greedy", "size", "cpsat", "ggml", "search")
+def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
+    """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
+    buffers (a solver bug). Exact solvers raise BudgetError when nothing fits ``problem.capacity``."""
+    sol = get_solver(solver)(problem, options)
+    check_solution(problem, sol)
+    return sol
 
-__all__ = ["SolveOptions", "get_solver", "SOLVER_NAMES", "Solver"]
+
+__all__ = ["EXACT", "Objective", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
+           "check_solution", "get_solver", "solve"]

@@ -18,7 +18,7 @@ import bisect
 import numpy as np
 
 from ..errors import SolverError
-from ..problem import BufferProblem, Solution, arena_of
+from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
 
 
@@ -103,5 +103,5 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                 offsets[i] = fl.alloc(sizes[i])
                 owned[i] = sizes[i]
     off = np.asarray(offsets, dtype=np.int64)
-    return Solution(off, arena_of(problem, off), "ggml", "HEURISTIC", int(problem.lower_bound or 0),
+    return Solution(off, arena_of(problem, off), "ggml", Status.HEURISTIC, int(problem.lower_bound or 0),
                     {"high_water": fl.high})

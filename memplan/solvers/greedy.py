@@ -13,7 +13,7 @@ import heapq
 
 import numpy as np
 
-from ..problem import BufferProblem, Solution, arena_of
+from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
 from .placement import best_fit, fits_at
 
@@ -51,4 +51,4 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         live[i] = None
         heapq.heappush(active, (upper[i], i))
     off = np.asarray(offsets, dtype=np.int64)
-    return Solution(off, arena_of(problem, off), "greedy", "HEURISTIC", int(problem.lower_bound or 0))
+    return Solution(off, arena_of(problem, off), "greedy", Status.HEURISTIC, int(problem.lower_bound or 0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..problem import BufferProblem, Solution, arena_of
+from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
 from .placement import first_fit
 
@@ -28,4 +28,4 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
         placed[i] = True
     off = np.asarray(offsets, dtype=np.int64)
-    return Solution(off, arena_of(problem, off), "size", "HEURISTIC", int(problem.lower_bound or 0))
+    return Solution(off, arena_of(problem, off), "size", Status.HEURISTIC, int(problem.lower_bound or 0))

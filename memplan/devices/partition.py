@@ -1,0 +1,186 @@
+"""Contiguous stages of a list of units: the pure algorithm behind the device split.
+
+It sees unit costs, weight bytes, where a stage may end and the bytes each cut would copy, never a
+graph, so it can be tested exhaustively against brute force on small lists.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from ..errors import BudgetError, ScheduleError
+
+
+def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequence[bool], n: int,
+              capacity: int | None = None, cut_bytes: Sequence[int] | None = None,
+              slack: float | None = None) -> tuple[tuple[int, int], ...]:
+    """Split units ``0..U-1`` into ``n`` contiguous stages ``(start, stop)``.
+
+    Minimises the largest stage cost, then the largest stage weight, subject to every stage's weight
+    being at most ``capacity``; a stage may end after unit ``i`` only where ``allowed_end[i]`` (the
+    last unit always may). Stages are non-empty where the allowed ends permit; the rest are empty
+    ``(U, U)`` at the end. Raises BudgetError (naming the device and both byte counts) when the
+    weights cannot fit ``n`` stages of ``capacity``.
+
+    With ``cut_bytes`` (bytes that cross a boundary after unit ``i``), any split whose largest stage
+    cost is within ``slack`` (default: the largest unit's cost) of the optimum may be taken instead,
+    and the one crossing the fewest bytes is (then the most even costs, then weights): a split at a
+    layer boundary copies one residual, a split inside a layer copies several activations.
+    """
+    U = len(cost)
+    if n < 1:
+        raise ScheduleError(f"devices must be a positive integer, not {n!r}")
+    if U == 0:
+        return ((0, 0),) * n
+    pc = [0.0] * (U + 1)
+    pw = [0] * (U + 1)
+    for i in range(U):
+        pc[i + 1] = pc[i] + float(cost[i])
+        pw[i + 1] = pw[i] + int(weight[i])
+    prev_end = [-1] * U
+    last = -1
+    for i in range(U):
+        if allowed_end[i] or i == U - 1:
+            last = i
+        prev_end[i] = last
+    cap = pw[U] if capacity is None else int(capacity)
+
+    def furthest(s: int, T: float, W: int) -> int:
+        """The furthest allowed end of a stage starting at ``s`` within cost T and weight W, or -1."""
+        i_c = bisect_right(pc, pc[s] + T * (1 + 1e-12) + 1e-12, lo=s) - 2
+        i_w = bisect_right(pw, pw[s] + W, lo=s) - 2
+        i = min(i_c, i_w, U - 1)
+        if i < s:
+            return -1
+        e = prev_end[i]
+        return e if e >= s else -1
+
+    def greedy(T: float, W: int) -> list[int] | None:
+        ends: list[int] = []
+        s = 0
+        while s < U:
+            if len(ends) == n:
+                return None
+            e = furthest(s, T, W)
+            if e < 0:
+                return None
+            ends.append(e)
+            s = e + 1
+        return ends
+
+    if greedy(float("inf"), cap) is None:
+        _capacity_error(pw, prev_end, U, n, cap, furthest)
+    # the smallest feasible cost threshold, by bisection between a lower bound and the total
+    lo, hi = max(max(float(c) for c in cost), pc[U] / n), pc[U]
+    if greedy(lo, cap) is not None:
+        hi = lo
+    else:
+        for _ in range(200):
+            if hi - lo <= 1e-10 * max(hi, 1e-300):
+                break
+            mid = (lo + hi) / 2
+            if greedy(mid, cap) is not None:
+                hi = mid
+            else:
+                lo = mid
+    ends = greedy(hi, cap)
+    assert ends is not None
+    t_star = max(pc[e + 1] - pc[s] for s, e in zip([0] + [x + 1 for x in ends[:-1]], ends))
+    # then the smallest weight cap at that cost (integers: exact)
+    wlo, whi = max(int(w) for w in weight), cap
+    if greedy(t_star, wlo) is not None:
+        whi = wlo
+    while wlo < whi:
+        mid = (wlo + whi) // 2
+        if greedy(t_star, mid) is not None:
+            whi = mid
+        else:
+            wlo = mid + 1
+    ends = greedy(t_star, whi) or ends
+    stages = [(s, e + 1) for s, e in zip([0] + [x + 1 for x in ends[:-1]], ends)]
+    if cut_bytes is not None and U * U <= REFINE_MAX_UNITS ** 2:
+        limit = t_star + (max(float(c) for c in cost) if slack is None else float(slack))
+        refined = _fewest_bytes(pc, pw, allowed_end, n, limit, cap, cut_bytes)
+        if refined is not None and len(refined) >= len(stages):
+            stages = refined
+    # use every device: split the costliest splittable stage at its most balanced allowed end
+    while len(stages) < n:
+        best = None
+        for k, (s, t) in enumerate(stages):
+            for e in range(s, t - 1):
+                if allowed_end[e]:
+                    a, b = pc[e + 1] - pc[s], pc[t] - pc[e + 1]
+                    key = (-(pc[t] - pc[s]), max(a, b), k, e)
+                    if best is None or key < best:
+                        best = key
+        if best is None:
+            break
+        k, e = best[2], best[3]
+        s, t = stages[k]
+        stages[k:k + 1] = [(s, e + 1), (e + 1, t)]
+    stages += [(U, U)] * (n - len(stages))
+    return tuple(stages)
+
+
+#: the crossing-bytes refinement is quadratic in the units; larger graphs keep the minimax split
+REFINE_MAX_UNITS = 3000
+
+
+def _fewest_bytes(pc: list[float], pw: list[int], allowed_end: Sequence[bool], n: int, limit: float, cap: int,
+                  cut_bytes: Sequence[int]) -> list[tuple[int, int]] | None:
+    """Stages with cost <= limit and weight <= cap minimising (crossing bytes, sum of squared stage
+    costs, sum of squared stage weights), with as many stages as possible up to ``n`` (a DP over ends)."""
+    U = len(pc) - 1
+    tol = limit * (1 + 1e-12) + 1e-12
+    ok_end = [bool(allowed_end[i]) or i == U - 1 for i in range(U)]
+    best: list[list[tuple | None]] = [[None] * U for _ in range(n + 1)]
+    arg = [[-1] * U for _ in range(n + 1)]
+    for i in range(U):
+        c, w = pc[i + 1], pw[i + 1]
+        if c > tol or w > cap:
+            break
+        if ok_end[i]:
+            best[1][i] = (int(cut_bytes[i]) if i < U - 1 else 0, c * c, w * w)
+    for k in range(2, n + 1):
+        prev, cur, cur_arg = best[k - 1], best[k], arg[k]
+        for i in range(U):
+            if not ok_end[i]:
+                continue
+            cb = int(cut_bytes[i]) if i < U - 1 else 0
+            for j in range(i - 1, -1, -1):  # the stage is units j+1..i; it only grows as j falls
+                c, w = pc[i + 1] - pc[j + 1], pw[i + 1] - pw[j + 1]
+                if c > tol or w > cap:
+                    break
+                p = prev[j]
+                if p is None:
+                    continue
+                cand = (p[0] + cb, p[1] + c * c, p[2] + w * w)
+                if cur[i] is None or cand < cur[i]:
+                    cur[i], cur_arg[i] = cand, j
+    for k in range(n, 0, -1):
+        if best[k][U - 1] is not None:
+            stages = []
+            i = U - 1
+            for kk in range(k, 0, -1):
+                j = arg[kk][i] if kk > 1 else -1
+                stages.append((j + 1, i + 1))
+                i = j
+            return stages[::-1]
+    return None
+
+
+def _capacity_error(pw: list[int], prev_end: list[int], U: int, n: int, cap: int, furthest) -> None:
+    """Name the first device whose weights cannot fit, filling devices greedily from the front."""
+    s = 0
+    for d in range(n):
+        e = furthest(s, float("inf"), cap) if d < n - 1 else -1
+        if e < 0:
+            if d == n - 1:
+                end = U - 1
+            else:
+                end = next(i for i in range(s, U) if prev_end[i] >= s)
+            raise BudgetError(f"device {d} needs {pw[end + 1] - pw[s]} B of weights (units {s}..{end}), "
+                              f"over the device_capacity of {cap} B")
+        s = e + 1
+    raise BudgetError(f"the weights do not fit {n} devices of {cap} B")  # pragma: no cover

@@ -1,0 +1,251 @@
+"""What a graph allows a device split to cut, and the split graph with its COPY nodes.
+
+``cut_constraints`` and friends read the graph once for ``partition``; ``insert_copies`` rewrites it
+so every tensor lives on one device and data crossing devices flows through explicit ``COPY`` nodes
+(``memplan.ops.COPY_OP``) that the planner, the verifier and the multi-GPU runtime all understand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..errors import ScheduleError
+from ..graph import Graph, Node, Tensor
+from ..ops import COPY_OP
+
+#: peer-to-peer bandwidth used for COPY node costs, bytes per microsecond (NVLink 4: ~400 GB/s)
+LINK_BYTES_PER_US = 4.0e5
+#: fixed latency of one peer copy (launch plus link), microseconds
+COPY_FLOOR_US = 5.0
+
+
+def units_of(graph: Graph) -> list[list[int]]:
+    """Fusion groups as one unit each (they must run on one stream), other nodes alone, listed order."""
+    units: list[list[int]] = []
+    last: str | None = None
+    for i, node in enumerate(graph.nodes):
+        if node.group is not None and node.group == last:
+            units[-1].append(i)
+        else:
+            units.append([i])
+        last = node.group
+    return units
+
+
+def pinned_roots(graph: Graph) -> set[int]:
+    """Roots that must stay on one device with all their accesses: tensors written through a view (a
+    view of theirs is some node's output: a KV cache). Read-only weights are replicated instead."""
+    pinned: set[int] = set()
+    for outs in graph.node_outputs:
+        for t in outs:
+            if graph.root[t] != t:
+                pinned.add(graph.root[t])
+    return pinned
+
+
+def cut_constraints(graph: Graph, units: list[list[int]]) -> tuple[list[bool], list[int]]:
+    """Per unit: whether a stage may end after it, and the weight bytes it brings (a weight's bytes
+    count at its first accessing unit; unread weights at unit 0; replicas on later devices are not
+    counted here: ``split_devices`` checks the capacity again with them)."""
+    U = len(units)
+    unit_of = [0] * len(graph.nodes)
+    for u, ms in enumerate(units):
+        for m in ms:
+            unit_of[m] = u
+    pinned = pinned_roots(graph)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for n in range(len(graph.nodes)):
+        u = unit_of[n]
+        for t in graph.node_inputs[n] + graph.node_outputs[n]:
+            r = graph.root[t]
+            if r in pinned or graph.tensors[r].kind == "weight":
+                first.setdefault(r, u)
+                last[r] = u
+    blocked = [0] * (U + 1)
+    for r, f in first.items():
+        if r in pinned and last[r] > f:
+            blocked[f] += 1
+            blocked[last[r]] -= 1
+    allowed = [True] * U
+    run = 0
+    for u in range(U):
+        run += blocked[u]
+        allowed[u] = run == 0
+    weight = [0] * max(U, 1)
+    for t, tensor in enumerate(graph.tensors):
+        if tensor.kind == "weight" and graph.root[t] == t:
+            weight[first.get(t, 0)] += tensor.size
+    return allowed, weight[:U] if U else []
+
+
+def crossing_bytes(graph: Graph, units: list[list[int]]) -> list[int]:
+    """Per unit ``i``: bytes of arena roots that a stage boundary after unit ``i`` would copy (written at
+    or before ``i`` — or, for inputs, first read there — and read after it)."""
+    U = len(units)
+    unit_of = [0] * len(graph.nodes)
+    for u, ms in enumerate(units):
+        for m in ms:
+            unit_of[m] = u
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for m in range(len(graph.nodes)):
+        u = unit_of[m]
+        for t in graph.node_inputs[m] + graph.node_outputs[m]:
+            r = graph.root[t]
+            if graph.tensors[r].kind != "weight":
+                first.setdefault(r, u)
+                last[r] = u
+    diff = [0] * (U + 1)
+    for r, f in first.items():
+        if last[r] > f:
+            diff[f] += graph.tensors[r].size
+            diff[last[r]] -= graph.tensors[r].size
+    out, run = [], 0
+    for u in range(U):
+        run += diff[u]
+        out.append(run)
+    return out
+
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, k = base, 1
+    while name in taken:
+        name, k = f"{base}#{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def copy_cost_us(nbytes: int) -> float:
+    return round(max(COPY_FLOOR_US, nbytes / LINK_BYTES_PER_US), 3)
+
+
+def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph, list[int], list[int], list[int]]:
+    """The graph with COPY nodes for tensors read on a later device (read-only weights are replicated
+    instead: ``name@devN``, kind ``weight``, ``attrs.replica_of``); the devices of its nodes and
+    tensors; the indices of the copy tensors.
+
+    Stage ``d``'s nodes keep their listed order and are followed by the COPY nodes that send from
+    ``d`` (push design: issued on the source device), ordered by source tensor and destination.
+    """
+    T = len(graph.tensors)
+    home = [-1] * T
+    for m in range(len(graph.nodes)):  # writers decide (pinned roots have all writers on one device)
+        for t in graph.node_outputs[m]:
+            r = graph.root[t]
+            if home[r] < 0:
+                home[r] = node_dev[m]
+            elif home[r] != node_dev[m]:
+                raise ScheduleError(f"tensor {graph.tensors[r].id!r} would be written on devices {home[r]} "
+                                    f"and {node_dev[m]} (a stage cut splits its writers)")
+    for m in range(len(graph.nodes)):  # unwritten roots (inputs, weights): the first device that reads
+        for t in graph.node_inputs[m]:  # them (devices never decrease along the listed order)
+            r = graph.root[t]
+            if home[r] < 0:
+                home[r] = node_dev[m]
+    home = [h if h >= 0 else 0 for h in home]
+    tdev = [home[graph.root[t]] for t in range(T)]
+
+    taken_t = {t.id for t in graph.tensors}
+    taken_n = {nd.id for nd in graph.nodes}
+    copy_of: dict[tuple[int, int], str] = {}
+    sends: list[tuple[int, int, int]] = []  # (source device, tensor, destination device)
+
+    def with_device(attrs: Mapping[str, Any], d: int, **more: Any) -> dict[str, Any]:
+        out = dict(attrs)
+        out["device"] = d
+        out.update(more)
+        return out
+
+    replicas: list[Tensor] = []
+    replica_dev: list[int] = []
+
+    def replicate(t: int, d: int) -> str:
+        """A read-only weight (or a view of one) read on device ``d``: the same bytes loaded there too."""
+        if (t, d) in copy_of:
+            return copy_of[(t, d)]
+        orig = graph.tensors[t]
+        rid = copy_of[(t, d)] = _unique(f"{orig.id}@dev{d}", taken_t)
+        if orig.view_of is None:
+            replicas.append(Tensor(rid, orig.size, "weight", attrs=with_device(orig.attrs, d, replica_of=orig.id)))
+        else:
+            parent = replicate(graph.tensor_index[orig.view_of], d)
+            replicas.append(Tensor(rid, orig.size, "intermediate", view_of=parent, view_offset=orig.view_offset,
+                                   attrs=with_device(orig.attrs, d, replica_of=orig.id)))
+        replica_dev.append(d)
+        return rid
+
+    for m, node in enumerate(graph.nodes):
+        d = node_dev[m]
+        for t in graph.node_inputs[m]:
+            src = tdev[t]
+            if src == d or (t, d) in copy_of:
+                continue
+            if graph.tensors[graph.root[t]].kind == "weight":
+                replicate(t, d)
+                continue
+            if src > d:
+                raise ScheduleError(f"node {node.id!r} on device {d} reads {graph.tensors[t].id!r} from the "
+                                    f"later device {src} (a stage cut splits a pinned tensor's accesses)")
+            copy_of[(t, d)] = _unique(f"{graph.tensors[t].id}@dev{d}", taken_t)
+            sends.append((src, t, d))
+
+    tensors = [replace(t, attrs=with_device(t.attrs, tdev[i])) for i, t in enumerate(graph.tensors)] + replicas
+    new_tdev = list(tdev) + replica_dev
+    first_copy = len(tensors)
+    copy_nodes: dict[int, list[tuple[Node, int]]] = {}
+    for src, t, d in sorted(sends, key=lambda x: (x[0], graph.producer[graph.root[x[1]]], x[1], x[2])):
+        orig = graph.tensors[t]
+        cid = copy_of[(t, d)]
+        tensors.append(Tensor(cid, orig.size, "intermediate",
+                              attrs=with_device(orig.attrs, d, copy_of=orig.id)))
+        new_tdev.append(d)
+        node = Node(_unique(f"copy:{orig.id}@dev{d}", taken_n), COPY_OP, (orig.id,), (cid,),
+                    cost=copy_cost_us(orig.size), attrs={"device": src, "src_device": src, "dst_device": d})
+        copy_nodes.setdefault(src, []).append((node, src))
+
+    nodes: list[Node] = []
+    ndev: list[int] = []
+    by_dev: dict[int, list[int]] = {}
+    for m in range(len(graph.nodes)):
+        by_dev.setdefault(node_dev[m], []).append(m)
+    for d in range(n):
+        for m in by_dev.get(d, ()):
+            node = graph.nodes[m]
+            ren = {graph.tensors[t].id: copy_of[(t, d)] for t in graph.node_inputs[m] if (t, d) in copy_of}
+            nodes.append(replace(
+                node, inputs=tuple(ren.get(i, i) for i in node.inputs),
+                inplace=tuple((o, ren.get(i, i)) for o, i in node.inplace), attrs=with_device(node.attrs, d)))
+            ndev.append(d)
+        for node, src in copy_nodes.get(d, ()):
+            nodes.append(node)
+            ndev.append(src)
+    split = Graph(graph.name, tuple(tensors), tuple(nodes), graph.alignment)
+    return split, ndev, new_tdev, list(range(first_copy, len(tensors)))
+
+
+def device_subgraph(graph: Graph, members: Sequence[int]) -> Graph:
+    """The nodes ``members`` alone (for scheduling): tensors produced elsewhere become inputs."""
+    keep = set(members)
+    touched: set[int] = set()
+    for m in members:
+        touched.update(graph.node_inputs[m])
+        touched.update(graph.node_outputs[m])
+    stack = list(touched)
+    while stack:
+        parent = graph.tensors[stack.pop()].view_of
+        if parent is not None:
+            p = graph.tensor_index[parent]
+            if p not in touched:
+                touched.add(p)
+                stack.append(p)
+    tensors = []
+    for t in sorted(touched):
+        tensor = graph.tensors[t]
+        if tensor.view_of is None and tensor.kind in ("intermediate", "output") and graph.producer[t] not in keep:
+            tensor = replace(tensor, kind="input")
+        tensors.append(tensor)
+    return Graph(graph.name, tuple(tensors), tuple(graph.nodes[m] for m in members), graph.alignment)

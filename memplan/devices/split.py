@@ -1,0 +1,140 @@
+"""The device split as one step: stages, COPY nodes and one merged schedule with cross-device events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BudgetError, ScheduleError
+from ..graph import Graph
+from ..planfile import Plan
+from ..schedule import Event, Schedule, schedule_with_events
+from .partition import partition
+from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, units_of
+
+
+@dataclass(frozen=True)
+class DeviceSplit:
+    """A graph split over ``devices`` GPUs, with COPY nodes and one merged schedule.
+
+    ``graph``: the transformed graph; every node and tensor has ``attrs["device"]``. ``node_device`` /
+    ``tensor_device``: the same, by index of ``graph``. ``schedule``: device 0's nodes, then device 1's,
+    ...; device ``d`` runs on the global streams ``range(*stream_ranges[d])``; its events include the
+    cross-device ones (``cross_events``). ``stages``: the original graph's node index ranges
+    ``(start, stop)`` per device (empty when a device got nothing). ``stage_cost_us`` and
+    ``weight_bytes`` exclude copies; ``copy_bytes`` is what crosses devices per step.
+    """
+
+    graph: Graph
+    devices: int
+    schedule: Schedule
+    node_device: tuple[int, ...]
+    tensor_device: tuple[int, ...]
+    stream_ranges: tuple[tuple[int, int], ...]
+    stages: tuple[tuple[int, int], ...]
+    stage_cost_us: tuple[float, ...]
+    weight_bytes: tuple[int, ...]
+    copies: int
+    copy_bytes: int
+
+    @property
+    def balance(self) -> float:
+        """Largest stage cost over the mean stage cost (1.0 is perfect balance)."""
+        mean = sum(self.stage_cost_us) / max(len(self.stage_cost_us), 1)
+        return max(self.stage_cost_us, default=0.0) / mean if mean > 0 else 1.0
+
+    @property
+    def cross_events(self) -> tuple[Event, ...]:
+        idx, dev = self.graph.node_index, self.node_device
+        return tuple(e for e in self.schedule.events if dev[idx[e.after]] != dev[idx[e.before]])
+
+
+
+def check_devices(n: Any) -> int:
+    """The device count, or ScheduleError naming the bad value (the one place it is validated)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ScheduleError(f"devices must be a positive integer, not {n!r}")
+    return n
+
+
+def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int | None = None,
+                  streams: int | str | None = None, max_events: int | None = None) -> DeviceSplit:
+    """Split ``graph`` into ``n`` pipeline stages, one per device, and schedule each device.
+
+    ``streams`` / ``max_events`` mean what they mean for ``plan()``, per device (None: each device runs
+    its nodes serially, in listed order). ``device_capacity`` bounds each device's weight bytes
+    (BudgetError naming the device otherwise).
+    """
+    from ..optimize import graph_optimize, node_costs
+    from ..optimize.candidates import check_options
+
+    check_devices(n)
+    _check_capacity_arg(device_capacity)
+    cap = check_options(streams, None, max_events)
+    cost = node_costs(graph, cost_model)
+    units = units_of(graph)
+    allowed, weight = cut_constraints(graph, units)
+    ucost = [sum(cost[m] for m in ms) for ms in units]
+    stages_u = partition(ucost, weight, allowed, n, device_capacity, cut_bytes=crossing_bytes(graph, units))
+    node_dev = [0] * len(graph.nodes)
+    stages: list[tuple[int, int]] = []
+    for d, (a, b) in enumerate(stages_u):
+        ms = [m for u in range(a, b) for m in units[u]]
+        for m in ms:
+            node_dev[m] = d
+        stages.append((ms[0], ms[-1] + 1) if ms else (len(graph.nodes), len(graph.nodes)))
+    stage_cost = tuple(round(sum(ucost[a:b]), 6) for a, b in stages_u)
+
+    split, ndev, tdev, copy_tensors = insert_copies(graph, node_dev, n)
+    wb = [0] * n
+    for i, t in enumerate(split.tensors):
+        if t.kind == "weight" and split.root[i] == i:
+            wb[tdev[i]] += t.size
+    wbytes = tuple(wb)
+    for d in range(n):
+        if device_capacity is not None and wbytes[d] > device_capacity:
+            raise BudgetError(f"device {d} needs {wbytes[d]} B of weights (with weights also read on earlier "
+                              f"devices, replicated), over the device_capacity of {device_capacity} B")
+    members: list[list[int]] = [[] for _ in range(n)]
+    for i, d in enumerate(ndev):
+        members[d].append(i)
+    order: list[str] = []
+    stream_of: dict[str, int] = {}
+    ranges: list[tuple[int, int]] = []
+    base = 0
+    for d in range(n):
+        if not members[d]:
+            ranges.append((base, base))
+            continue
+        if cap is None and max_events is None:
+            sched = Schedule(tuple(split.nodes[m].id for m in members[d]), (0,) * len(members[d]))
+        else:
+            sched = graph_optimize(device_subgraph(split, members[d]), cap or 1, cost_model=cost_model,
+                                   max_events=max_events)
+        for nid, s in zip(sched.order, sched.streams):
+            order.append(nid)
+            stream_of[nid] = base + int(s)
+        ranges.append((base, base + sched.num_streams))
+        base += sched.num_streams
+    schedule = schedule_with_events(split, order, stream_of)
+    return DeviceSplit(
+        graph=split, devices=n, schedule=schedule, node_device=tuple(ndev), tensor_device=tuple(tdev),
+        stream_ranges=tuple(ranges), stages=tuple(stages), stage_cost_us=stage_cost, weight_bytes=wbytes,
+        copies=len(copy_tensors), copy_bytes=sum(split.tensors[t].size for t in copy_tensors),
+    )
+
+
+
+def check_capacity(graph: Graph, plan: Plan, device_capacity: int) -> None:
+    """Single-device ``device_capacity``: the graph's weights plus the plan's arena must fit."""
+    _check_capacity_arg(device_capacity)
+    weights = sum(t.size for i, t in enumerate(graph.tensors) if t.kind == "weight" and graph.root[i] == i)
+    if weights + plan.arena_bytes > device_capacity:
+        raise BudgetError(f"device 0 needs {weights} B of weights plus an arena of {plan.arena_bytes} B = "
+                          f"{weights + plan.arena_bytes} B, over the device_capacity of {device_capacity} B")
+
+
+def _check_capacity_arg(device_capacity: Any) -> None:
+    if device_capacity is not None and (isinstance(device_capacity, bool) or not isinstance(device_capacity, int)
+                                        or device_capacity < 0):
+        raise BudgetError(f"device_capacity must be a non-negative byte count, not {device_capacity!r}")

@@ -1,0 +1,104 @@
+"""The scheduling half of ``memplan.plan``: which schedules to plan, in which order, and their costs.
+
+``candidates`` turns the user's options (a given schedule, or ``streams`` / ``max_events``) into the
+schedule to plan first, with the cost vector and event latency that ``memplan.plan`` reports as
+simulated makespans. When a memory budget is not met by that schedule, ``budget_tiers`` lists the
+alternatives (``budget.py``: fewer streams, forks given back) for ``memplan.plan`` to plan in turn.
+Nothing here solves offsets or touches a Plan: optimisation only proposes schedules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BudgetError, ScheduleError
+from ..graph import Graph
+from ..schedule import Schedule, serial_schedule
+from .budget import Reduced, candidate_pool, limit_events
+from .cost import CostModel, CostModelLike, node_costs
+from .streams import Optimized, optimize, schedule_makespan
+
+#: how many streams ``streams="auto"`` may use at most
+AUTO_MAX_STREAMS = 8
+#: with a memory budget, at most this many fork give-backs faster than the first fitting candidate
+#: are planned
+MAX_GIVE_BACK_PLANS = 24
+
+
+def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | None:
+    """Validate the plan() options; return the stream cap (None: keep the given/serial schedule)."""
+    if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
+                                      or memory_budget < 0):
+        raise BudgetError(f"memory_budget must be a non-negative byte count, not {memory_budget!r}")
+    if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
+                                   or max_events < 0):
+        raise ScheduleError(f"max_events must be a non-negative integer, not {max_events!r}")
+    if streams is None:
+        return None
+    if streams == "auto":
+        return AUTO_MAX_STREAMS
+    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+        raise ScheduleError(f"streams must be a positive integer or 'auto', not {streams!r}")
+    return streams
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The schedule to plan first and what the plan's report needs.
+
+    ``method``: "given", "serial" or "graph_optimize"; ``first``: the preferred schedule (named, with
+    its simulated makespan); ``optimized``: graph_optimize's result (None for a given or serial
+    schedule), from which ``budget_tiers`` draws alternatives; ``cost`` / ``event_us``: the cost model's
+    per-node microseconds and event latency for the simulated makespans.
+    """
+
+    method: str
+    first: Reduced
+    optimized: Optimized | None
+    cost: tuple[float, ...]
+    event_us: float
+
+    @property
+    def serial_us(self) -> float:
+        return float(sum(self.cost))
+
+    def makespan(self, graph: Graph, schedule: Schedule) -> float:
+        return schedule_makespan(graph, schedule, self.cost, self.event_us)
+
+
+def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int | str | None = None,
+               memory_budget: int | None = None, max_events: int | None = None,
+               cost_model: CostModelLike | None = None) -> Candidates:
+    """The schedule ``memplan.plan`` plans first: ``schedule`` if given, else serial unless
+    ``streams`` / ``max_events`` ask for ``graph_optimize`` (with at most ``max_events`` events)."""
+    cap = check_options(streams, memory_budget, max_events)
+    model = cost_model if cost_model is not None else CostModel()
+    if schedule is not None or (cap is None and max_events is None):
+        method = "given" if schedule is not None else "serial"
+        sched = schedule if schedule is not None else serial_schedule(graph)
+        cost, event_us = tuple(node_costs(graph, model)), float(model.event_us)
+        # not simulated here: a given schedule is validated by planning it first (``Candidates.makespan``)
+        return Candidates(method, Reduced(sched, math.nan, 0, 0, method), None, cost, event_us)
+    opt = optimize(graph, cap or 1, cost_model=model)
+    first = Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen) if max_events is None else \
+        limit_events(graph, opt, max_events)
+    return Candidates("graph_optimize", first, opt, tuple(opt.cost), float(opt.event_us))
+
+
+def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None
+                 ) -> tuple[tuple[Reduced, ...], tuple[Reduced, ...], Reduced]:
+    """Alternatives to ``cands.first`` when its arena is over a memory budget, in the order to plan them.
+
+    (own, give_backs, serial): the optimizer's own candidates (every stream count and strategy, fastest
+    first: planned until one fits), then fork give-backs (fastest first: those faster than the fitting
+    one are planned, at most ``MAX_GIVE_BACK_PLANS``), and the serial schedule as the last resort.
+    """
+    serial = Reduced(serial_schedule(graph), cands.serial_us, 0, 0, "serial")
+    if cands.optimized is None:
+        return (), (), serial
+    pool = candidate_pool(graph, cands.optimized, max_events)
+    own = tuple(r for r in pool if r.forks_total == 0)
+    give_backs = tuple(r for r in pool if r.forks_total != 0 and r.name != "serial")
+    return own, give_backs, serial

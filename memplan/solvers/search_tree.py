@@ -1,0 +1,372 @@
+"""One capacity of the exact search: the tree of canonical placements and its pruning.
+
+``search.py`` minimises the arena by asking this tree, capacity after capacity, for a packing. The
+tree's frames are generators run by ``trampoline`` on an explicit stack, so a problem of any number of
+buffers searches at a constant Python recursion depth (no process-wide recursion limit is touched),
+and several trees can be interleaved a few hundred nodes at a time, deterministically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+
+import numpy as np
+
+from ..errors import SolverError
+from ..problem import BufferProblem
+from .options import SearchParams
+
+#: memory guard: buffers x sections they span (the section index is that big)
+MAX_SECTION_ENTRIES = 5_000_000
+
+
+class WorkBudget:
+    """The search nodes a whole solve may spend, shared by all its trees, and the wall-clock safety
+    stop. Nodes are counted in the same steps whatever the machine, so a solve stopped by its node
+    budget repeats exactly; one stopped by the wall clock says so (``wall_fired``)."""
+
+    def __init__(self, nodes: int, wall_seconds: float):
+        self.left = int(nodes)
+        self.deadline = time.perf_counter() + wall_seconds
+        self.wall_fired = False
+
+    def spend(self, nodes: int) -> None:
+        self.left -= nodes
+        if self.left < 0:
+            raise OutOfWork
+        if time.perf_counter() > self.deadline:
+            self.wall_fired = True
+            raise OutOfWork
+
+    def exhausted(self) -> bool:
+        if self.left < 0:
+            return True
+        if time.perf_counter() > self.deadline:
+            self.wall_fired = True
+        return self.wall_fired
+
+
+def trampoline(root: Generator) -> Generator[None, None, object]:
+    """Run a tree of generator frames on an explicit stack.
+
+    A frame yields a child generator to descend into it (and receives the child's return value), or
+    None to pause: the pause is passed outward, so a round robin can interleave several searches.
+    Exceptions raised in a frame are thrown into its parent, so ``finally`` blocks undo their state
+    in order. Closing the trampoline closes every frame, innermost first.
+    """
+    stack = [root]
+    value: object = None
+    error: BaseException | None = None
+    try:
+        while stack:
+            top = stack[-1]
+            try:
+                if error is not None:
+                    exc, error = error, None
+                    req = top.throw(exc)
+                else:
+                    req = top.send(value)
+                value = None
+            except StopIteration as stop:
+                stack.pop()
+                value = stop.value
+                continue
+            except BaseException as exc:  # noqa: BLE001 - rethrown into the parent frame, or out
+                stack.pop()
+                if not stack:
+                    raise
+                error = exc
+                continue
+            if req is None:
+                yield
+            else:
+                stack.append(req)
+        return value
+    finally:
+        while stack:
+            stack.pop().close()
+
+
+class Abort(Exception):
+    """This preorder used up its node budget for this capacity."""
+
+
+class OutOfWork(Exception):
+    """The solve's work budget (or its wall-clock safety stop) ran out."""
+
+
+class PackingSearch:
+    """State of one problem's search; ``feasible(cap, ...)`` runs one capacity."""
+
+    def __init__(self, problem: BufferProblem, params: SearchParams, budget: WorkBudget):
+        self.params, self.budget = params, budget
+        self.n = n = len(problem)
+        self.size = problem.sizes.tolist()
+        self.align = int(problem.alignment)
+        self.active = [i for i in range(n) if self.size[i] > 0]
+        lower, upper = problem.lower, problem.upper
+        act = np.asarray(self.active, dtype=np.int64)
+        ends = np.unique(upper[act]) if len(act) else np.zeros(0, dtype=np.int64)
+        self.nsec = len(ends)
+        slo = np.zeros(n, dtype=np.int64)
+        shi = np.zeros(n, dtype=np.int64)
+        if len(act):
+            # section k is the slot just before time ends[k]: buffer i spans k iff lower < ends[k] <= upper
+            slo[act] = np.searchsorted(ends, lower[act], side="right")
+            shi[act] = np.searchsorted(ends, upper[act], side="right")
+        self.slo, self.shi = slo.tolist(), shi.tolist()
+        members_total = int((shi - slo).sum())
+        if members_total > MAX_SECTION_ENTRIES:
+            raise SolverError(f"search: problem too large ({len(act)} buffers spanning {members_total} "
+                              f"section entries, limit {MAX_SECTION_ENTRIES}); use greedy, size or cpsat")
+        cut = np.zeros(self.nsec + 1, dtype=np.int64)
+        if len(act):
+            # cut[k]: buffers spanning both section k and k + 1
+            np.add.at(cut, slo[act], 1)
+            np.add.at(cut, np.maximum(shi[act] - 1, slo[act]), -1)
+        self.cuts0 = np.cumsum(cut)[: max(self.nsec - 1, 0)]
+        self.adj = [list(a) for a in problem.conflict_lists()]
+        self.adjn = [np.asarray(a, dtype=np.int64) for a in self.adj]
+        self.maxnb = [max([self.size[j] for j in a], default=0) for a in self.adj]
+        self.windows: dict[tuple[int, int, int], tuple] = {}  # (buffer, partition) -> sections to re-check
+        self.sizes = problem.sizes.copy()
+        self.width = (upper - lower).tolist()
+        members: list[list[int]] = [[] for _ in range(self.nsec)]
+        for i in self.active:
+            for k in range(self.slo[i], self.shi[i]):
+                members[k].append(i)
+        # inference needs buffers that pairwise conflict: all of a section's for interval problems;
+        # otherwise (HB order, in-place pairs) a clique grown greedily in it, largest buffer first
+        self.interval = problem.is_interval
+        if not self.interval:
+            nbr = [set(a) for a in self.adj]
+            size = self.size
+            cliques = []
+            for mem in members:
+                clique: list[int] = []
+                for i in sorted(mem, key=lambda x: (-size[x], x)):
+                    if all(j in nbr[i] for j in clique):
+                        clique.append(i)
+                cliques.append(sorted(clique))
+            members = cliques
+            secs_of: list[list[int]] = [[] for _ in range(n)]
+            for k, c in enumerate(members):
+                for i in c:
+                    secs_of[i].append(k)
+            self.ins = [np.asarray(x, dtype=np.int64) for x in secs_of]
+            first = [x[0] if x else -1 for x in secs_of]
+            last = [x[-1] + 1 if x else -1 for x in secs_of]
+            self.rlo, self.rhi = [], []
+            for i in range(n):
+                ks = [first[j] for j in [i] + self.adj[i] if first[j] >= 0]
+                ke = [last[j] for j in [i] + self.adj[i] if last[j] >= 0]
+                self.rlo.append(min(ks, default=0))
+                self.rhi.append(max(ke, default=0))
+        else:
+            self.ins = [slice(a, z) for a, z in zip(self.slo, self.shi)]
+            self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
+            self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
+        # with alignment every buffer below the top of a stack takes its size rounded up, so a
+        # section needs its rounded sizes less the largest rounding slack among them
+        al = self.align
+        self.asize = [-(-x // al) * al for x in self.size]
+        asz = self.asize
+        self.total0 = np.asarray([sum(asz[i] for i in c) - max([asz[i] - self.size[i] for i in c], default=0)
+                                  for c in members], dtype=np.int64)
+        # members of every section, flattened (CSR): for the least minimum offset of unplaced ones
+        flat: list[int] = []
+        ptr = [0]
+        for m in members:
+            flat.extend(m)
+            ptr.append(len(flat))
+        self.flat = np.asarray(flat, dtype=np.int64)
+        self.ptr = np.asarray(ptr, dtype=np.int64)
+        self.nodes = 0
+        self.backtracks = 0
+        #: per-buffer multipliers of the preorder scores (None: the static preorder)
+        self.noise: list[float] | None = None
+
+    # -- one capacity ---------------------------------------------------------------------------
+    def feasible(self, cap: int, preorder: str, node_limit: int) -> list[int] | None:
+        """A packing within ``cap`` (offsets), or None when none exists; raises Abort/OutOfWork."""
+        gen = self.feasible_steps(cap, preorder, node_limit)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return stop.value
+
+    def feasible_steps(self, cap: int, preorder: str, node_limit: int):
+        """``feasible`` as a generator that yields every 256 nodes (to interleave several orders)."""
+        n = self.n
+        self.cap = cap
+        self.order_key = preorder
+        self.nodes_left = node_limit
+        self.asg = [-1] * n
+        self.placed = np.zeros(n, dtype=bool)
+        self.sol = [0] * n
+        self.moeff = np.zeros(n, dtype=np.int64)  # minimum offsets of unplaced buffers; cap once placed
+        self.floor = np.zeros(self.nsec, dtype=np.int64)
+        self.total = self.total0.copy()
+        self.cuts = self.cuts0.copy()
+        if any(self.size[i] > cap for i in self.active):
+            return None
+        ok = True
+        for lo, hi, bufs in self._partitions():
+            if not (yield from trampoline(self._sub_solve(lo, hi, bufs))):
+                ok = False
+                break
+        if not ok:
+            return None
+        return list(self.sol)
+
+    def _partitions(self):
+        """Initial partitions: runs of sections joined by at least one spanning buffer."""
+        if self.nsec == 0:
+            return []
+        bounds = [0] + [k + 1 for k in np.flatnonzero(self.cuts0 == 0).tolist()] + [self.nsec]
+        members: dict[int, list[int]] = {}
+        starts = np.asarray(bounds[:-1])
+        for i in self.active:
+            p = int(np.searchsorted(starts, self.slo[i], side="right")) - 1
+            members.setdefault(p, []).append(i)
+        return [(bounds[p], bounds[p + 1], members[p]) for p in sorted(members)]
+
+    def _keys(self, bufs: list[int]) -> list[int]:
+        total, slo, shi, size, width = self.total, self.slo, self.shi, self.size, self.width
+        tmax = {b: int(total[slo[b]:shi[b]].max()) for b in bufs}
+        noise = self.noise
+
+        def key(b: int):
+            k = []
+            for c in self.order_key:
+                if c == "W":
+                    k.append(-width[b])
+                elif c == "A":
+                    k.append(-width[b] * size[b])
+                elif c == "T":
+                    k.append(-tmax[b])
+                elif c == "Z":
+                    k.append(-size[b])
+            if noise is not None:  # a restart: the same heuristic, its scores perturbed per buffer
+                k = [x * noise[b] for x in k]
+            k.append(b)
+            return tuple(k)
+
+        return sorted(bufs, key=key)
+
+    def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
+        pre = np.asarray(self._keys(bufs), dtype=np.int64)
+        return (yield self._search(lo, hi, bufs, (pre, np.arange(len(pre), dtype=np.int64)), 0, 0))
+
+    def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
+        self.nodes += 1
+        self.nodes_left -= 1
+        if self.nodes_left < 0:
+            raise Abort
+        if (self.nodes & 255) == 0:
+            self.budget.spend(256)
+            yield
+        asg, size = self.asg, self.size
+        moeff = self.moeff
+        un_b, un_p = ordering  # unplaced buffers of this subproblem and their preorder positions
+        if len(un_b) == 0:
+            for b in bufs:
+                self.sol[b] = asg[b]
+            return True
+        offs = moeff[un_b]
+        min_height = int((offs + self.sizes[un_b]).min())
+        srt = np.argsort(offs * (len(bufs) + 1) + un_p, kind="stable")
+        cand = zip(offs[srt].tolist(), un_p[srt].tolist(), un_b[srt].tolist())
+        cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
+        floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
+        rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
+        ins, interval, asize = self.ins, self.interval, self.asize
+        # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
+        seg = total[lo:hi]
+        t1 = int(seg.max()) if hi > lo else 0
+        if interval:
+            fullest = np.flatnonzero(seg == t1)
+            k_first, k_last = int(fullest[0]) + lo, int(fullest[-1]) + lo
+        for o, p, b in cand:
+            if o < min_offset or (o == min_offset and p < min_p):
+                continue
+            if o >= min_height:
+                break  # candidates are sorted by offset: every later one leaves a gap too
+            sb = size[b]
+            top = o + sb
+            if top > cap:
+                continue
+            spans_fullest = not interval or (slo[b] <= k_first and k_last < shi[b])
+            if o + t1 > cap and not spans_fullest:
+                continue
+            asg[b] = o
+            placed[b] = True
+            moeff[b] = cap
+            nb = adjn[b]
+            un = nb[~placed[nb]]
+            hat = len(un) > 0
+            h = -(-top // align) * align
+            old = moeff[un]
+            new = np.maximum(old, h)
+            moeff[un] = new
+            sec = ins[b]
+            asb = asize[b]
+            old_floor = floor[sec].copy()
+            floor[sec] = h  # the next buffer of b's sections starts at an aligned offset above b
+            total[sec] -= asb
+            found = False
+            if hat and h + maxnb[b] > cap and (sizes[un].max() + h > cap):
+                pass  # a neighbour no longer fits under the capacity
+            elif spans_fullest and o + total[lo:hi].max() > cap:
+                pass  # (not spanning them, the fullest sections still fit: checked above)
+            else:
+                # only sections near b or its neighbours changed floor or least minimum offset
+                key = (b, lo, hi)
+                near = windows.get(key)
+                if near is None:
+                    ra, rb = max(rlo[b], lo), min(rhi[b], hi)
+                    near = windows[key] = (ra, rb, flat[ptr[ra]:ptr[rb]], ptr[ra:rb] - ptr[ra])
+                ra, rb, fl, st = near
+                if rb <= ra:
+                    ok = True
+                else:
+                    least = np.minimum.reduceat(moeff[fl], st)
+                    ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
+                if ok:
+                    keep = un_b != b
+                    found = yield self._decompose(lo, hi, bufs, (un_b[keep], un_p[keep]), o, p, b)
+            floor[sec] = old_floor
+            total[sec] += asb
+            moeff[un] = old
+            asg[b] = -1
+            placed[b] = False
+            moeff[b] = o
+            if found:
+                return True
+            if not hat and self.params.hatless_pruning:
+                break
+        self.backtracks += 1
+        return False
+
+    def _decompose(self, lo, hi, bufs, ordering, o, p, b) -> bool:
+        self.sol[b] = o
+        a, z = self.slo[b], self.shi[b]
+        if z - a < 2 or not self.params.dynamic_decomposition:
+            return (yield self._search(lo, hi, bufs, ordering, o, p))
+        cuts = self.cuts
+        cuts[a:z - 1] -= 1
+        zeros = np.flatnonzero(cuts[a:z - 1] == 0)
+        try:
+            if len(zeros) == 0:
+                return (yield self._search(lo, hi, bufs, ordering, o, p))
+            points = [lo] + (zeros + a + 1).tolist() + [hi]
+            asg, slo, shi = self.asg, self.slo, self.shi
+            for r_lo, r_hi in zip(points, points[1:]):
+                sub = [x for x in bufs if asg[x] < 0 and slo[x] < r_hi and r_lo < shi[x]]
+                if sub and not (yield self._sub_solve(r_lo, r_hi, sub)):
+                    return False
+            return True
+        finally:
+            cuts[a:z - 1] += 1
