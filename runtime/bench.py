@@ -96,12 +96,12 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
                   ("multi_hand eager", "multi_hand", "eager")]
         modes += [(f"multi_hand graph{k}", "multi_hand" + k, "graph") for k in (*gn, "+kvpf")]
     for _, k, m in modes:
-        if m == "graph" and exes[k]._graph_exec is None:
+        if m == "graph" and not exes[k].captured:
             exes[k].capture()
     # same logits from every executor (bitwise: same kernels, deterministic reductions)
     outs = {}
     for k, ex in exes.items():
-        ex.replay(1) if ex._graph_exec is not None else ex.run()
+        ex.replay(1) if ex.captured else ex.run()
         outs[k] = ex.read("logits")
     same = {k: bool(np.array_equal(o, outs["serial"])) for k, o in outs.items()}
     finite = bool(np.all(np.isfinite(outs["serial"])))

@@ -1,22 +1,27 @@
-"""A numpy emulation of the kernel launches: run a (graph, plan) on the CPU through the same registry.
+"""A numpy emulation of the kernel launches: run a (graph, plan) on the CPU as the executors issue it.
 
-Why: device time is scarce and CI has no GPU. Emulating each ``Launch`` over byte buffers at the
-executor's addresses checks everything between the plan and the kernels — arena offsets, views,
-in-place aliasing, weight and cache addressing, argument order, op semantics — against the
-independent numpy reference, with no CUDA at all. It runs nodes serially in plan order, so it cannot
-see races; the GPU jitter tests do that. Semantics mirror ``kernels/llama.cu`` in float32.
+Why: device time is scarce and CI has no GPU. Emulating each ``Launch`` over byte buffers, at addresses
+bound by ``runtime.binding`` and in the issue order of ``runtime.step`` (the code the pycuda executors
+run), checks everything between the plan and the kernels — arena offsets per device, views, in-place
+aliasing, weight and cache addressing, fused groups and their moved events, COPY nodes, argument order,
+op semantics — against the independent numpy reference, with no CUDA at all. Launches run one at a
+time, in the plan's order or in a random order the issued events allow: a plan missing an event shows
+up as wrong bits in some order; races inside one stream's overlap are the GPU jitter tests' job.
+Semantics mirror ``kernels/llama.cu`` in float32.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
+import memplan
 from memplan import Graph, Plan
 
-from .kernels import ATTN_CLUSTER, Launch, counter_bytes, launches_for
+from .binding import bind
+from .kernels import ATTN_CLUSTER, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
+from .step import host_order, program
 
 _BASE = 1 << 32
 
@@ -68,6 +73,9 @@ def run_launch(mem: Memory, ln: Launch) -> None:
     elif k == "copy_u32":
         x, y, n = a
         mem.view(y, n, np.uint32)[:] = mem.view(x, n, np.uint32).copy()
+    elif k == MEMCPY:
+        x, y, n = a
+        mem.view(y, n, np.uint8)[:] = mem.view(x, n, np.uint8).copy()
     elif k == "rope_f32":
         x, pos, y, B, heads, d, log2_base = a
         xv = _f32(mem, x, B * heads * d).reshape(B, heads, d).copy()
@@ -183,41 +191,39 @@ def _rope32(x: np.ndarray, pos: np.ndarray, log2_base: float) -> np.ndarray:
     return out
 
 
-def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-            *, poison: bool = True) -> tuple[dict[str, np.ndarray], Memory, dict[str, int]]:
-    """Run one step serially in plan order; returns the output tensors (f32), memory and addresses."""
+def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
+            seed: int | None = None, poison: bool = True, check: bool = False,
+            gemv_norm_min: int = GEMV_NORM_OFF) -> tuple[dict[str, np.ndarray], Memory, dict[str, int]]:
+    """Run one step of ``plan`` (one device or several) on the CPU as the pycuda executors issue it: one
+    arena per device (NaN-poisoned unless ``poison`` is False) and one allocation per own root, bound by
+    ``runtime.binding``; the launches and issue order of ``runtime.step.program`` (fused groups, COPY
+    nodes as byte copies); in the plan's order, or with ``seed`` in a random order that the issued events
+    allow. ``weights`` by tensor id (a replica, ``attrs.replica_of``, gets its original's); ``check``
+    verifies the plan first. Returns the output tensors (f32), the memory and every tensor's address."""
+    if check:
+        memplan.verify(graph, plan)
+    binding = bind(graph, plan)
     mem = Memory()
-    arena = mem.alloc(plan.arena_bytes)
+    arenas = [mem.alloc(b) for b in binding.arena_bytes]
     if poison:
-        mem.view(arena, max(plan.arena_bytes, 1) // 4, np.float32)[:] = np.nan
-    offsets = plan.offsets()
-    wptr = {}
-    for t in graph.tensors:
-        if t.kind == "weight" and t.view_of is None:
-            wptr[t.id] = mem.alloc(t.size)
-            if t.id in weights:
-                mem.view(wptr[t.id], t.size, np.uint8)[:] = np.ascontiguousarray(weights[t.id]).view(np.uint8).reshape(-1)
-    addr = {}
-    for ti, t in enumerate(graph.tensors):
-        root = graph.tensors[graph.root[ti]]
-        if root.kind == "weight":
-            addr[t.id] = wptr[root.id] + graph.offset_in_root(ti)
-        else:
-            addr[t.id] = arena + int(offsets[t.id])
+        for a, b in zip(arenas, binding.arena_bytes):
+            mem.view(a, b // 4, np.float32)[:] = np.nan
+    roots = {}
+    for rid, size in binding.own_roots:
+        roots[rid] = mem.alloc(size)
+        src = graph.tensor(rid).attrs.get("replica_of", rid)
+        if src in weights:
+            mem.view(roots[rid], size, np.uint8)[:] = np.ascontiguousarray(weights[src]).view(np.uint8).reshape(-1)
+    addr = {t.id: binding.address(t.id, arenas, roots) for t in graph.tensors}
     for tid, arr in inputs.items():
         a = np.ascontiguousarray(arr)
         mem.view(addr[tid], a.nbytes, np.uint8)[:] = a.view(np.uint8).reshape(-1)
-    per_node = launches_for(graph, addr.__getitem__, counters=mem.alloc(counter_bytes(graph)), scratch=mem.alloc)
-    idx = {n.id: i for i, n in enumerate(graph.nodes)}
-    for nid, _s in plan.order:
-        for ln in per_node[idx[nid]]:
+    counters = [mem.alloc(counter_bytes(graph)) for _ in arenas]
+    prog = program(graph, plan, binding, addr.__getitem__, counters=counters, scratch=(mem.alloc,),
+                   gemv_norm_min=gemv_norm_min)
+    for step in host_order(prog.steps, seed):
+        for ln in prog.launches[step.node]:
             run_launch(mem, ln)
-    outs = {}
-    for t in graph.tensors:
-        if t.kind == "output":
-            outs[t.id] = _f32(mem, addr[t.id], t.size // 4).copy().reshape(t.attrs.get("shape", [-1]))
+    outs = {t: _f32(mem, addr[t], graph.tensor(t).size // 4).copy().reshape(graph.tensor(t).attrs.get("shape", [-1]))
+            for t in binding.outputs}
     return outs, mem, addr
-
-
-def cache_rows(mem: Memory, addr: Mapping[str, int], tid: str, shape) -> np.ndarray:
-    return mem.view(addr[tid], math.prod(shape), np.float16).reshape(shape).copy()

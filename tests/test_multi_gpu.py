@@ -28,7 +28,7 @@ def test_import_multi_gpu_needs_no_pycuda():
 
 
 def test_runtime_layout_of_a_two_device_plan():
-    from runtime.multi_gpu import layout, stage_order
+    from runtime.layout import layout, stage_order
 
     g = llama(LLAMA_TINY)
     split, p = plan_devices(g, 2, streams=2)
@@ -47,7 +47,7 @@ def test_runtime_layout_of_a_two_device_plan():
 def test_runtime_layout_rejects_an_unsafe_plan_and_cyclic_stages():
     from dataclasses import replace
 
-    from runtime.multi_gpu import Layout, layout, stage_order
+    from runtime.layout import Layout, layout, stage_order
 
     g = llama(LLAMA_TINY)
     split, p = plan_devices(g, 2)
@@ -70,7 +70,6 @@ def test_emulated_multi_device_step_matches_one_device(batch, n, streams):
 
     from runtime.emulate import emulate
     from runtime.models import llama as L
-    from runtime.multi_gpu import emulate_multi
 
     cfg = L.config("tiny", batch=batch)
     g = L.build_graph(cfg)
@@ -79,7 +78,7 @@ def test_emulated_multi_device_step_matches_one_device(batch, n, streams):
     assert np.isfinite(want["logits"]).all()
     split, p = plan_devices(g, n, streams=streams)
     for seed in (None, 0, 1, 2, 3):
-        got = emulate_multi(split.graph, p, {k: v.copy() for k, v in w.items()}, inp, seed=seed)
+        got = emulate(split.graph, p, w, inp, seed=seed, check=True)[0]
         assert np.array_equal(got["logits"], want["logits"]), seed
 
 
@@ -90,19 +89,19 @@ def test_emulation_without_the_cross_device_event_goes_wrong():
 
     import numpy as np
 
+    from runtime.emulate import emulate
     from runtime.models import llama as L
-    from runtime.multi_gpu import emulate_multi
 
     cfg = L.config("tiny", batch=1)
     g = L.build_graph(cfg)
     w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
     split, p = plan_devices(g, 2)
-    good = emulate_multi(split.graph, p, {k: v.copy() for k, v in w.items()}, inp, seed=0)["logits"]
+    good = emulate(split.graph, p, w, inp, seed=0, check=True)[0]["logits"]
     cross = {(e.after, e.before) for e in split.cross_events}
     bad = replace(p, events=tuple(e for e in p.events if e not in cross))
     with pytest.raises(memplan.UnsafePlan):
         memplan.verify(split.graph, bad)
-    outs = [emulate_multi(split.graph, bad, {k: v.copy() for k, v in w.items()}, inp, seed=s, check=False)["logits"]
+    outs = [emulate(split.graph, bad, w, inp, seed=s)[0]["logits"]
             for s in range(8)]
     assert any(not np.array_equal(o, good) for o in outs)
 

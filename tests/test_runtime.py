@@ -11,7 +11,10 @@
   rejected by memplan.verify, and the emulation of a plan with an overlapping offset goes wrong;
 - fusion (graphs built with ``fuse="runtime"``): every group of the planned 1B/8B batch-1 steps runs as
   one kernel, the emulated fused kernels reproduce the reference, a group that the plan's events would
-  break is run node by node, and memplan's default graphs are unchanged by the option.
+  break is run node by node, and memplan's default graphs are unchanged by the option;
+- the pycuda executor's own code (memory, streams, events, eager issue with poison and jitter, CUDA-graph
+  capture and replay, timing) run on a fake driver (``tests/fake_cuda.py``) whose launches are the
+  emulator's: the logits are the emulator's bit for bit.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from plan_mutators import plan_with_offsets_of, plan_without_event, required_events
 
 import memplan
 from memplan.examples import LLAMA_TINY, llama
 from runtime.emulate import emulate
-from runtime.executor import plan_with_offsets_of, plan_without_event, required_events, unfusable_groups
-from runtime.kernels import KernelError, gemv_rows_per_block, launches_for, mul_mat_launch, plan_launches
+from runtime.kernels import GEMV_NORM_OFF, KernelError, gemv_rows_per_block, launches_for, mul_mat_launch, plan_launches
 from runtime.models import llama as L
+from runtime.step import unfusable_groups
 
 
 def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE):
@@ -39,7 +43,8 @@ def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE):
 
 def test_import_runtime_does_not_import_pycuda():
     code = ("import sys, runtime, runtime.models.llama, runtime.kernels, runtime.executor, runtime.emulate, "
-            "runtime.bench; assert 'pycuda' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+            "runtime.bench, runtime.cuda_core, runtime.cuda_util, runtime.step, runtime.layout, runtime.tools.profile, "
+            "runtime.tools.attn_tune, runtime.tools.pdl_check; assert 'pycuda' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -79,11 +84,12 @@ def test_llama_1b_config_is_the_issue_shape():
 @pytest.mark.parametrize("fuse", L.FUSE_MODES)
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("streams", ["serial", "multi"])
-def test_emulated_kernels_match_reference(batch, streams, fuse):
+@pytest.mark.parametrize("gemv_norm", [False, True])
+def test_emulated_kernels_match_reference(batch, streams, fuse, gemv_norm):
     cfg, g, w, inp = _tiny(batch, fuse=fuse)
     ref, ref_caches = L.reference_forward(cfg, w, inp)
     plan = memplan.plan(g) if streams == "serial" else memplan.plan(g, L.multi_stream_schedule(g))
-    out, mem, addr = emulate(g, plan, w, inp)
+    out, mem, addr = emulate(g, plan, w, inp, gemv_norm_min=0 if gemv_norm else GEMV_NORM_OFF)
     tol = 1e-5 if batch == 1 else 5e-3  # batch > 1 takes the tensor-core path (activations rounded to f16)
     assert L.rel_err(out["logits"], ref) < tol
     for li in range(cfg.layers):
@@ -272,3 +278,37 @@ def test_shifted_inplace_output_reads_a_staged_copy(fuse):
 
 def _absorbed(g, addr):
     return {m for ms in plan_launches(g, addr.__getitem__)[1].values() for m in ms}
+
+
+@pytest.mark.parametrize("streams", ["serial", "multi"])
+def test_executor_on_a_fake_driver_computes_the_emulated_bits(monkeypatch, streams):
+    """``runtime.executor.Executor`` itself, on a fake pycuda whose launches are the emulator's: eager with
+    poison and jitter, a captured graph replayed twice, with prefetches, then timed; the logits are the
+    emulator's bit for bit, and a second executor sharing the weights gets them too."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor, Jitter, Poison
+
+    cfg, g, w, inp = _tiny(1, seed=5)
+    plan = memplan.plan(g) if streams == "serial" else memplan.plan(g, L.multi_stream_schedule(g))
+    want = emulate(g, plan, w, inp)[0]["logits"]
+    poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
+    ex = Executor(g, plan, weights=w, inputs=inp, prefetch=L.prefetch_plan(g, cfg))
+    ex.run(poison=poison, jitter=Jitter(seed=1, prob=1.0))
+    assert np.array_equal(ex.read("logits"), want)
+    ex.capture(poison=poison)
+    ex.replay(2)
+    assert np.array_equal(ex.read("logits"), want)
+    assert ex.captured and len(ex.time_steps("graph", steps=2, repeats=2, warmup=1)) == 2
+    other = Executor(g, plan, inputs=inp, weights_from=ex)
+    other.run()
+    assert np.array_equal(other.read("logits"), want)
+    assert ex.fused_groups == len(g.groups())
+    # one kernel launch per launch of the program, on the node's plan stream
+    launched = [t for t in drv.trace if t[1] == "launch" and t[3] not in ("spin", "l2_prefetch")]
+    assert len(launched) >= sum(map(len, ex.node_launches.values()))
+    other.free()
+    ex.free()
+    with pytest.raises(ValueError, match="pdl_policy"):
+        Executor(g, plan, pdl_policy="sometimes")

@@ -148,7 +148,9 @@ def _detects(lib, g, plan, w, inp, base, poison, late: tuple[str, ...] = ()) -> 
 def test_negative_control_missing_event_is_detected(lib, fuse):
     """One required event removed (K's cache write -> KQ): verify rejects it and the jitter test sees it
     (with fused kernels, the decode-attention kernel reads the K row before its ROPE+SET_ROWS wrote it)."""
-    from runtime.executor import Executor, Poison, plan_without_event
+    from plan_mutators import plan_without_event
+
+    from runtime.executor import Executor, Poison
 
     L, cfg, g, w, inp = _setup(1, seed=7, fuse=fuse)
     serial, multi = _plans(g, L)
@@ -170,7 +172,9 @@ def test_negative_control_serial_lifetimes_on_streams(lib):
     """Offsets planned for the serial order (ggml's assumption) run on the multi-stream schedule. On the
     one-kernel-per-node graph: in the fused graph the overlaps this plan gets wrong (xa with kr and qr)
     are tensors inside fusion groups that the fused kernels never write, so nothing could go wrong."""
-    from runtime.executor import Executor, Poison, plan_with_offsets_of
+    from plan_mutators import plan_with_offsets_of
+
+    from runtime.executor import Executor, Poison
 
     L, cfg, g, w, inp = _setup(1, seed=9, fuse="norms")
     serial, multi = _plans(g, L)

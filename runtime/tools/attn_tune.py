@@ -1,10 +1,10 @@
-"""``python -m runtime.attn_tune``: time compile-time variants of the fused kernels (a tuning aid, not a test).
+"""``python -m runtime.tools.attn_tune``: time compile-time variants of the fused kernels (a tuning aid, not a test).
 
 Why: the decode-attention kernel is latency-bound and its best shape (blocks per head, rows loaded up
 front, registers per thread and so blocks per SM) is found by measuring, not by reasoning. Each variant
 of ``attn_fused_f16`` is compiled with its ``-D`` knobs, checked against a float64 numpy attention, and
 timed as 50 back-to-back launches in a CUDA graph (the per-launch time includes the in-graph launch gap,
-as in ``runtime.profile``); the unfused ROPE, KQ, SOFT_MAX, KQV, CONT sequence is timed the same way for
+as in ``runtime.tools.profile``); the unfused ROPE, KQ, SOFT_MAX, KQV, CONT sequence is timed the same way for
 comparison. (A cluster-of-8 add+RMS-norm for one row measured 3.0 us vs 2.7 us for one block; dropped.)
 """
 
@@ -17,7 +17,8 @@ import statistics
 
 import numpy as np
 
-from .kernels import KERNEL_SOURCE, SIGNATURES, Launch
+from ..cuda_util import graph_us
+from ..kernels import KERNEL_SOURCE, SIGNATURES, Launch
 
 VARIANTS = {
     "old_combine": {"AF_VL": 0, "AF_PUSH": 0},
@@ -38,33 +39,12 @@ VARIANTS = {
 
 
 def _time(funcs, launches, stream, reps=50) -> float:
-    from cuda.bindings import driver as cu
+    """Microseconds per pass of ``launches`` in a CUDA graph (the first of 7 samples is a warm-up)."""
+    def once() -> None:
+        for f, ln in launches:
+            funcs[f].prepared_async_call(ln.grid, ln.block, stream, *ln.args)
 
-    from .executor import check
-
-    h = cu.CUstream(int(stream.handle))
-    check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "capture")
-    try:
-        for _ in range(reps):
-            for f, ln in launches:
-                funcs[f].prepared_async_call(ln.grid, ln.block, stream, *ln.args)
-    finally:
-        gr = check(cu.cuStreamEndCapture(h), "end capture")
-    instantiate = getattr(cu, "cuGraphInstantiateWithFlags", None) or cu.cuGraphInstantiate
-    ge = check(instantiate(gr, 0), "instantiate")
-    import pycuda.driver as cuda
-
-    ts = []
-    for _ in range(7):
-        e0, e1 = cuda.Event(), cuda.Event()
-        e0.record(stream)
-        check(cu.cuGraphLaunch(ge, h), "launch")
-        e1.record(stream)
-        e1.synchronize()
-        ts.append(e0.time_till(e1) * 1e3 / reps)
-    check(cu.cuGraphExecDestroy(ge), "destroy")
-    check(cu.cuGraphDestroy(gr), "destroy")
-    return round(statistics.median(ts[1:]), 3)
+    return round(statistics.median(graph_us(stream, once, reps=reps, trials=7)[1:]), 3)
 
 
 def _ref_attn(q, pos, K, V, mask, heads, G, d):
@@ -85,7 +65,7 @@ def _ref_attn(q, pos, K, V, mask, heads, G, d):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.attn_tune")
+    ap = argparse.ArgumentParser(prog="python -m runtime.tools.attn_tune")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", default="attn_tune.json")
     a = ap.parse_args(argv)

@@ -1,4 +1,4 @@
-"""``python -m runtime.pdl_check``: does a PDL launch policy keep the plain serial bits? (diagnostic)
+"""``python -m runtime.tools.pdl_check``: does a PDL launch policy keep the plain serial bits? (diagnostic)
 
 Runs 2 layers of the 8B-like config at a batch, poisoned, as plain serial eager (the reference) and as
 PDL CUDA graphs on 1 and 3 streams under each launch policy, and prints which match bitwise.
@@ -12,13 +12,13 @@ import numpy as np
 
 import memplan
 
-from .executor import Executor, Poison
-from .kernels import KernelLibrary
-from .models import llama as L
+from ..executor import Executor, Poison
+from ..kernels import KernelLibrary
+from ..models import llama as L
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.pdl_check")
+    ap = argparse.ArgumentParser(prog="python -m runtime.tools.pdl_check")
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--replays", type=int, default=5)
     a = ap.parse_args(argv)

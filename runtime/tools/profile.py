@@ -1,4 +1,4 @@
-"""``python -m runtime.profile``: where a step's time goes, kernel by kernel (a tuning aid, not a test).
+"""``python -m runtime.tools.profile``: where a step's time goes, kernel by kernel (a tuning aid, not a test).
 
 Each distinct launch of a config's step (same kernel, grid, block and scalar arguments) is captured
 50 times back to back in a CUDA graph on one stream and timed by replay, so the number is the kernel's
@@ -15,7 +15,8 @@ import statistics
 
 import memplan
 
-from .models import llama as L
+from ..cuda_util import graph_us
+from ..models import llama as L
 
 
 def _key(ln):
@@ -24,10 +25,7 @@ def _key(ln):
 
 def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = None,
             fuse: str = L.DEFAULT_FUSE) -> dict:
-    import pycuda.driver as cuda
-    from cuda.bindings import driver as cu
-
-    from .executor import Executor, check
+    from ..executor import Executor
 
     cfg = L.config(name, batch=batch)
     g = L.build_graph(cfg, fuse)
@@ -39,8 +37,6 @@ def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = N
             k = _key(ln)
             groups.setdefault(k, [ln, 0, nid])[1] += 1
     s = ex.streams[0]
-    h = cu.CUstream(int(s.handle))
-    instantiate = getattr(cu, "cuGraphInstantiateWithFlags", None) or cu.cuGraphInstantiate
     rows = []
     for _k, (ln, count, nid) in groups.items():
         variants = [ln] + [v(ln) for v in (kernels or {}).get(ln.kernel, [])]
@@ -48,24 +44,7 @@ def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = N
             if var is None:
                 continue
             ex.synchronize()
-            check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "capture")
-            try:
-                for _ in range(reps):
-                    lib.launch(var, s)
-            finally:
-                gr = check(cu.cuStreamEndCapture(h), "end capture")
-            ge = check(instantiate(gr, 0), "instantiate")
-            ts = []
-            for _ in range(5):
-                e0, e1 = cuda.Event(), cuda.Event()
-                e0.record(s)
-                check(cu.cuGraphLaunch(ge, h), "launch")
-                e1.record(s)
-                e1.synchronize()
-                ts.append(e0.time_till(e1) * 1e3 / reps)
-            check(cu.cuGraphExecDestroy(ge), "destroy")
-            check(cu.cuGraphDestroy(gr), "destroy")
-            us = statistics.median(ts)
+            us = statistics.median(graph_us(s, lambda var=var: lib.launch(var, s), reps=reps, trials=5))
             row = {"kernel": var.kernel + ("" if var is ln else "_v"), "args": [a for a in var.args if a < 1 << 32],
                    "example_node": nid, "count": count, "us": round(us, 3),
                    "total_us": round(us * count, 1), "grid": var.grid, "block": var.block}
@@ -85,16 +64,16 @@ def _base_kernel(r, rows):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.profile")
+    ap = argparse.ArgumentParser(prog="python -m runtime.tools.profile")
     ap.add_argument("--configs", default="8b")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
     ap.add_argument("--out", default="runtime_profile.json")
     a = ap.parse_args(argv)
-    from .kernels import KernelLibrary
+    from ..kernels import KernelLibrary
 
     lib = KernelLibrary()
-    from .kernels import Launch
+    from ..kernels import Launch
 
     def gemv_rpb(r):
         def f(ln):

@@ -1,0 +1,104 @@
+"""``python -m runtime.bench_multi_gpu``: one GPU vs a pipeline split over several (a benchmark, not a test).
+
+Tokens/s of an 8B-like decode (batch 1) and prefill (batch > 1) on 1 GPU (``runtime.executor``, serial
+plan) vs split over N GPUs (``runtime.multi_gpu``: eager and per-device CUDA graphs), the per-device
+arenas, and the bytes copied between devices per step. It asserts nothing; it reports whether the split
+step computes the one-GPU logits bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import memplan
+
+from .layout import layout
+
+
+def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int, log=print) -> dict:
+    """1 GPU (runtime.executor, serial plan) vs ``devices`` GPUs (this module): tokens/s, arenas, copies."""
+    from .executor import Executor
+    from .models import llama as L
+    from .multi_gpu import MultiGpuExecutor
+
+    cfg = L.config(name, batch=batch)
+    g = L.build_graph(cfg)
+    inputs = L.make_inputs(cfg, seed=1)
+    single = memplan.plan(g)
+    split, multi = memplan.plan_devices(g, devices)
+    memplan.verify(split.graph, multi)
+    lay = layout(split.graph, multi)
+    t0 = time.perf_counter()
+    one = Executor(g, single, inputs=inputs, random_weights_seed=1)
+    many = MultiGpuExecutor(split.graph, multi, inputs=inputs, random_weights_seed=1)
+    log(f"  setup {time.perf_counter() - t0:.1f}s")
+    one.run()
+    many.run()
+    same_eager = bool(np.array_equal(one.read("logits"), many.read("logits")))
+    many.capture()
+    many.replay(1)
+    same_graph = bool(np.array_equal(one.read("logits"), many.read("logits")))
+    one.capture()
+    samples: dict[str, list[float]] = {"1 GPU graph": [], f"{devices} GPUs eager": [], f"{devices} GPUs graph": []}
+    for _ in range(rounds):
+        samples["1 GPU graph"] += one.time_steps("graph", steps=steps, repeats=1, warmup=1)
+        samples[f"{devices} GPUs eager"] += many.time_steps("eager", steps=max(steps // 10, 1), repeats=1, warmup=1)
+        samples[f"{devices} GPUs graph"] += many.time_steps("graph", steps=steps, repeats=1, warmup=1)
+    modes = {}
+    for k, v in samples.items():
+        ms = statistics.median(v)
+        modes[k] = {"ms_per_step": round(ms, 4), "tokens_per_s": round(batch / (ms / 1e3), 1),
+                    "ms_spread": [round(min(v), 4), round(max(v), 4)]}
+    many.free()
+    one.free()
+    return {
+        "config": name, "batch": batch, "devices": devices, "modes": modes,
+        "same_logits_eager": same_eager, "same_logits_graph": same_graph,
+        "single_arena_bytes": single.arena_bytes, "device_arena_bytes": list(multi.device_arena_bytes),
+        "weight_bytes_per_device": list(split.weight_bytes), "copy_bytes_per_step": lay.copy_bytes,
+        "copies": len(lay.copies), "cross_device_events": len(lay.cross_events),
+        "stage_cost_us": list(split.stage_cost_us),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.bench_multi_gpu", description="1 GPU vs a pipeline split "
+                                 "over several GPUs: tokens/s, per-device arenas, bytes copied between devices")
+    ap.add_argument("--configs", default="8b")
+    ap.add_argument("--batches", default="1,32", help="1: decode; >1: prefill of that many tokens")
+    ap.add_argument("--devices", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", default="multi_gpu_bench.json")
+    args = ap.parse_args(argv)
+    import pycuda.driver as cuda
+
+    cuda.init()
+    if cuda.Device.count() < args.devices:
+        print(f"needs {args.devices} GPUs, {cuda.Device.count()} visible", file=sys.stderr)
+        return 2
+    results = []
+    for name in args.configs.split(","):
+        for b in (int(x) for x in args.batches.split(",")):
+            print(f"{name} batch {b} over {args.devices} GPUs", flush=True)
+            r = bench_config(name, b, args.devices, steps=args.steps, rounds=args.rounds)
+            results.append(r)
+            print(json.dumps(r), flush=True)
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=1)
+    print("| config | batch | mode | ms/step | tokens/s |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in results:
+        for k, v in r["modes"].items():
+            print(f"| {r['config']} | {r['batch']} | {k} | {v['ms_per_step']:.3f} | {v['tokens_per_s']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,449 @@
+"""The pycuda executor core: what the one-GPU and the multi-GPU executors do the same way.
+
+Memory: one arena per device (``runtime.binding``: every arena tensor is ``arena[device] + plan offset``,
+views included) and one allocation per own root (weights and KV caches), on the device the plan puts
+it; device staging copies of the inputs; the group counters and scratch the kernels may need. Issue: the
+plan's streams (non-blocking, each created on its device) and one CUDA event per plan event (created on
+the recording node's device), and ``runtime.step.program``'s launches in plan order — the same program
+the CPU emulator runs. A step is:
+
+1. (tests only) poison each arena with f32 NaN and the given cache rows with f16 NaN;
+2. copy the inputs from their staging copies into the arena, on the first stream of their device;
+3. fork: stream 0 records an event that every other stream of its device waits on; the first stream of
+   every other device waits on it too, copies its inputs and forks its own streams the same way;
+4. the steps: wait the plan events, launch the node's kernels (or its device-to-device copy), record
+   the plan events;
+5. join: every other stream records an event that stream 0 waits on.
+
+CUDA graphs: one graph per device (``capture``), captured on the device's first stream from that
+device's part of the issue sequence, with only its own events (one device: exactly the eager sequence).
+Between the graphs the cross-device events become stage events — device d's graph starts after the
+graphs of the devices it receives from (``runtime.layout.stage_order``). That is coarser than the plan's
+events, so it only adds happens-before: still safe.
+
+pycuda is imported when an executor is created, never at module import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+import memplan
+from memplan import Graph, Plan
+
+from .binding import bind
+from .cuda_util import (
+    EVENT_DISABLE_TIMING,
+    F16_NAN,
+    F32_NAN,
+    STREAM_NON_BLOCKING,
+    capture_graph,
+    destroy_graph,
+    launch_graph,
+)
+from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch, counter_bytes
+from .layout import layout, stage_order
+from .step import program
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """Random spin delays before nodes: ``prob`` per node, up to ``max_cycles`` SM clocks each; with
+    ``only``, before those nodes only (a targeted delay: e.g. make one stream's branch late)."""
+
+    seed: int = 0
+    prob: float = 0.5
+    max_cycles: int = 200_000
+    only: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Poison:
+    """Fill the arena (f32 NaN) and the given byte ranges of weight tensors (f16 NaN) before a step."""
+
+    arena: bool = True
+    ranges: tuple = ()   # objects with .tensor, .offset, .nbytes (runtime.models.llama.PoisonRange)
+
+
+class CudaCore:
+    """Arenas, weights, inputs, streams, events and the step program of one (graph, plan) on its GPUs."""
+
+    def __init__(self, graph: Graph, plan: Plan, *, libraries: Callable[[int], KernelLibrary],
+                 contexts: Sequence | None = None, weights: Mapping[str, np.ndarray] | None = None,
+                 inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
+                 weights_from: CudaCore | None = None, check_plan: bool = True,
+                 prefetch: Iterable[tuple[str, str, int]] = (), gemv_norm_min: int = GEMV_NORM_OFF,
+                 pdl_always: bool = False):
+        """``libraries(d)``: the kernel library of device d, created with d's context current; ``contexts``:
+        one pycuda context per device, pushed while that device's work is issued (None: one device, the
+        current context). The other arguments are the executors' (``runtime.executor.Executor``)."""
+        import pycuda.driver as cuda
+
+        self.cuda = cuda
+        if check_plan:
+            memplan.verify(graph, plan)
+        self.graph, self.plan = graph, plan
+        self.binding = b = bind(graph, plan)
+        self.layout = lay = layout(graph, plan, check=False, binding=b)
+        self.devices = len(b.arena_bytes)
+        self._ctxs = contexts
+        self.pdl_always = pdl_always
+        self._allocs: list = []
+        self.libs: list[KernelLibrary] = []
+        self.arenas: list[int] = []
+        self.arena_sizes = [max(n, 256) for n in b.arena_bytes]
+        for d in range(self.devices):
+            with self.on(d):
+                self.libs.append(libraries(d))
+                self.arenas.append(self._alloc(self.arena_sizes[d]))
+        self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}
+        for rid, size in b.own_roots:
+            if rid not in self.weight_ptr:
+                self.weight_ptr[rid] = self._on_device(b.places[rid].device, self._alloc, max(size, 1))
+        self.addr_of = {t.id: b.address(t.id, self.arenas, self.weight_ptr) for t in graph.tensors}
+        if weights_from is None:
+            self._init_weights(weights or {}, random_weights_seed)
+        self.inputs: dict[str, tuple[int, int, int]] = {}   # id -> (device, staging copy, bytes)
+        for tid in b.inputs:
+            d, size = b.places[tid].device, graph.tensor(tid).size
+            self.inputs[tid] = (d, self._on_device(d, self._alloc, max(size, 1)), size)
+        if inputs:
+            self.set_inputs(inputs)
+        self._make_streams_and_events()
+        self._prefetch = self._make_prefetch(tuple(prefetch))
+        self._counters = []
+        for d in range(self.devices):
+            with self.on(d):
+                self._counters.append(self._alloc(counter_bytes(graph)))
+                cuda.memset_d8(self._counters[-1], 0, counter_bytes(graph))
+        self.program = program(graph, plan, b, self.addr_of.__getitem__, num_sms=[lib.num_sms for lib in self.libs],
+                               counters=self._counters, scratch=[partial(self._on_device, d, self._alloc) for d in range(self.devices)],
+                               gemv_norm_min=gemv_norm_min)
+        self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
+        self.fused_groups = self.program.fused_groups
+        self._stages = stage_order(lay) if self.devices > 1 else [0]
+        self._graphs: dict[int, tuple] = {}
+
+    def _make_streams_and_events(self) -> None:
+        cuda, lay = self.cuda, self.layout
+        n = max(self.plan.streams, 1, *(s + 1 for s in lay.stream_device))
+        self.stream_device = [lay.stream_device.get(s, 0) for s in range(n)]
+        self.first = {d: ss[0] for d, ss in enumerate(lay.device_streams) if ss} or {0: 0}
+        self.first.setdefault(self.stream_device[0], 0)
+        self.streams = [self._on_device(self.stream_device[s], cuda.Stream, flags=STREAM_NON_BLOCKING) for s in range(n)]
+        recorder: dict[int, int] = {}
+        waiter: dict[int, int] = {}
+        for st in self.binding.steps:
+            recorder.update((i, st.device) for i in st.records)
+            waiter.update((i, st.device) for i in st.waits)
+        self._events = [self._on_device(recorder.get(i, 0), cuda.Event, EVENT_DISABLE_TIMING)
+                        for i in range(len(self.plan.events))]
+        self._cross = frozenset(i for i in recorder if waiter.get(i, recorder[i]) != recorder[i])
+        # fork: stream 0's event; every other device with streams forks from its own; joins: one per stream
+        self._fork = {d: self._on_device(d, cuda.Event, EVENT_DISABLE_TIMING) for d in self.first}
+        self._joins = [self._on_device(self.stream_device[s], cuda.Event, EVENT_DISABLE_TIMING) for s in range(n)]
+        self._stage_events = {d: self._on_device(d, cuda.Event, EVENT_DISABLE_TIMING) for d in self.first}
+        self._start = self._on_device(self.stream_device[0], cuda.Event, EVENT_DISABLE_TIMING)
+
+    def _make_prefetch(self, prefetch: tuple) -> dict[str, list]:
+        """``(after_node, weight, nbytes)`` -> an extra stream (forked from the node by an event) that pulls
+        the weight's first bytes into L2 (one device only)."""
+        self._pstream = None
+        if not prefetch:
+            return {}
+        if self.devices > 1:
+            raise ValueError("prefetch: only on one device")
+        cuda = self.cuda
+        self._pstream = cuda.Stream(flags=STREAM_NON_BLOCKING)
+        self._pjoin = cuda.Event(EVENT_DISABLE_TIMING)
+        sink = self._alloc(256)
+        out: dict[str, list] = {}
+        for after, wid, nbytes in prefetch:
+            self.graph.node(after)
+            t = self.graph.tensor(wid)
+            # a KV cache is allowed too: the prefetch only loads (into L2, values discarded), so racing
+            # with the step's SET_ROWS writes cannot change any result
+            if t.kind != "weight" or t.view_of is not None:
+                raise ValueError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
+            n16 = min(int(nbytes), t.size) // 16
+            ln = Launch("l2_prefetch", (self.libs[0].num_sms, 1, 1), (256, 1, 1), (self.weight_ptr[wid], n16, sink))
+            out.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))
+        return out
+
+    # -- contexts and memory ----------------------------------------------------------------------------
+    def on(self, d: int):
+        """A context manager with device ``d``'s context current (nothing to do on one device)."""
+        return contextlib.nullcontext() if self._ctxs is None else _pushed(self._ctxs[d], self.cuda)
+
+    def _on_device(self, d: int, make, *args, **kw):
+        with self.on(d):
+            return make(*args, **kw)
+
+    def _alloc(self, nbytes: int) -> int:
+        a = self.cuda.mem_alloc(nbytes)
+        self._allocs.append(a)
+        return int(a)
+
+    def _init_weights(self, weights: Mapping[str, np.ndarray], seed: int | None) -> None:
+        """Host arrays where given; else with ``seed`` random f16 (uniform, scaled by 1/sqrt(fan-in); caches
+        unscaled) and 1.0 f32; else zeros. A replica (``attrs.replica_of``: a weight read on several
+        devices) gets its original's values; the same seed gives the same values on any executor."""
+        cuda = self.cuda
+        for d in range(self.devices):
+            with self.on(d):
+                for rid, size in self.binding.own_roots:
+                    if self.binding.places[rid].device != d:
+                        continue
+                    t = self.graph.tensor(rid)
+                    src = t.attrs.get("replica_of", rid)
+                    ptr = self.weight_ptr[rid]
+                    if src in weights:
+                        a = np.ascontiguousarray(weights[src])
+                        if a.nbytes != size:
+                            raise ValueError(f"weight {rid!r}: {a.nbytes} bytes given, the graph says {size}")
+                        cuda.memcpy_htod(ptr, a)
+                    elif seed is not None and t.attrs.get("dtype") == "f16":
+                        n = size // 2
+                        scale = float(np.sqrt(3.0 / int(t.attrs["shape"][-1]))) if not src.endswith("_cache") else 1.0
+                        self.libs[d].funcs["fill_uniform_f16"].prepared_call(
+                            (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1), ptr, n,
+                            seed * 1000003 + self.graph.tensor_index[src], scale)
+                    elif seed is not None and t.attrs.get("dtype") == "f32":
+                        cuda.memset_d32(ptr, 0x3F800000, size // 4)   # 1.0: norm weights
+                    else:
+                        cuda.memset_d8(ptr, 0, size)
+                cuda.Context.synchronize()
+
+    def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
+        for tid, arr in inputs.items():
+            if tid not in self.inputs:
+                raise ValueError(f"{tid!r} is not an input tensor of graph {self.graph.name!r}")
+            d, ptr, size = self.inputs[tid]
+            a = np.ascontiguousarray(arr)
+            if a.nbytes != size:
+                raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {size}")
+            with self.on(d):
+                self.cuda.memcpy_htod(ptr, a)
+
+    def read(self, tid: str, dtype=np.float32) -> np.ndarray:
+        """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr."""
+        t = self.graph.tensor(tid)
+        out = np.empty(t.size // np.dtype(dtype).itemsize, dtype=dtype)
+        with self.on(self.binding.places[tid].device):
+            self.cuda.memcpy_dtoh(out, self.addr_of[tid])
+        shape = t.attrs.get("shape")
+        return out.reshape(shape) if shape else out
+
+    def write_weight(self, tid: str, arr: np.ndarray) -> None:
+        with self.on(self.binding.places[tid].device):
+            self.cuda.memcpy_htod(self.addr_of[tid], np.ascontiguousarray(arr))
+
+    @property
+    def node_launches(self) -> Mapping[str, tuple[Launch, ...]]:
+        return self.program.launches
+
+    # -- issue -------------------------------------------------------------------------------------------
+    def _issue(self, jitter: Jitter | None = None, poison: Poison | None = None, *, device: int | None = None) -> None:
+        """One step with the plan's exact events; with ``device``, that device's part alone with its own
+        events only (what its CUDA graph captures; on one device the same sequence)."""
+        cuda = self.cuda
+        devs = [device] if device is not None else [self.stream_device[0]] + [d for d in self.first
+                                                                          if d != self.stream_device[0]]
+        main = self.first[devs[0]]
+        mine = [s for s in range(len(self.streams)) if self.stream_device[s] in devs]
+        for k, d in enumerate(devs):
+            st = self.streams[self.first[d]]
+            with self.on(d):
+                if k:
+                    st.wait_for_event(self._fork[devs[0]])
+                if poison is not None:
+                    self._poison(d, st, poison)
+                for tid, (dev, ptr, size) in self.inputs.items():
+                    if dev == d and size:
+                        cuda.memcpy_dtod_async(self.addr_of[tid], ptr, size, st)
+                self._fork[d].record(st)
+                for s in mine:
+                    if self.stream_device[s] == d and s != self.first[d]:
+                        self.streams[s].wait_for_event(self._fork[d])
+        if self._pstream is not None:
+            self._pstream.wait_for_event(self._fork[0])
+        self._issue_steps(jitter, device)
+        if self._pstream is not None:
+            self._pjoin.record(self._pstream)
+            self.streams[main].wait_for_event(self._pjoin)
+        for s in mine:
+            if s != main:
+                with self.on(self.stream_device[s]):
+                    self._joins[s].record(self.streams[s])
+                with self.on(devs[0]):
+                    self.streams[main].wait_for_event(self._joins[s])
+
+    def _issue_steps(self, jitter: Jitter | None, device: int | None) -> None:
+        cuda = self.cuda
+        rng = random.Random(jitter.seed) if jitter is not None else None
+        local = device is not None
+        # PDL only kernel -> kernel on one stream: the first kernel after a copy, memset or event wait
+        # is launched plainly, so it fully waits for that operation
+        after_kernel = [self.pdl_always] * len(self.streams)
+        pushed = None
+        try:
+            for step in self.program.steps:
+                if local and step.device != device:
+                    continue
+                if self._ctxs is not None and step.device != pushed:
+                    if pushed is not None:
+                        cuda.Context.pop()
+                    self._ctxs[step.device].push()
+                    pushed = step.device
+                st, si, lib = self.streams[step.stream], step.stream, self.libs[step.device]
+                for i in step.waits:
+                    if not (local and i in self._cross):
+                        st.wait_for_event(self._events[i])
+                        after_kernel[si] = self.pdl_always
+                if rng is not None and (not jitter.only or step.node in jitter.only) and rng.random() < jitter.prob:
+                    lib.launch(Launch("spin", (1, 1, 1), (1, 1, 1), (rng.randrange(jitter.max_cycles),)), st,
+                               pdl=after_kernel[si])
+                    after_kernel[si] = True
+                for ln in self.program.launches[step.node]:
+                    if ln.kernel == MEMCPY:
+                        src, dst, nbytes = ln.args
+                        cuda.memcpy_dtod_async(dst, src, nbytes, st)
+                        after_kernel[si] = self.pdl_always
+                    else:
+                        lib.launch(ln, st, pdl=after_kernel[si])
+                        after_kernel[si] = True
+                for i in step.records:
+                    if not (local and i in self._cross):
+                        self._events[i].record(st)
+                for ev, ln in self._prefetch.get(step.node, ()):
+                    ev.record(st)
+                    self._pstream.wait_for_event(ev)
+                    lib.launch(ln, self._pstream, pdl=False)
+        finally:
+            if pushed is not None:
+                cuda.Context.pop()
+
+    def _poison(self, d: int, st, poison: Poison) -> None:
+        if poison.arena:
+            self.cuda.memset_d32_async(self.arenas[d], F32_NAN, self.arena_sizes[d] // 4, st)
+        for r in poison.ranges:
+            if self.binding.places[r.tensor].device == d:
+                self.cuda.memset_d16_async(self.weight_ptr[r.tensor] + r.offset, F16_NAN, r.nbytes // 2, st)
+
+    def run(self, *, jitter: Jitter | None = None, poison: Poison | None = None, sync: bool = True) -> None:
+        """One eager step."""
+        self._issue(jitter, poison)
+        if sync:
+            self.synchronize()
+
+    def synchronize(self) -> None:
+        with self.on(self.stream_device[0]):
+            self.streams[0].synchronize()
+        for d in range(self.devices):
+            with self.on(d):
+                self.cuda.Context.synchronize()
+
+    # -- CUDA graphs: one per device -------------------------------------------------------------------
+    @property
+    def captured(self) -> bool:
+        return bool(self._graphs)
+
+    def capture(self, *, poison: Poison | None = None, jitter: Jitter | None = None) -> None:
+        """Capture each device's part of a step into its own CUDA graph and instantiate it."""
+        self.release_graph()
+        self.synchronize()
+        for d in self._stages:
+            if d in self.first:
+                with self.on(d):
+                    self._graphs[d] = capture_graph(self.streams[self.first[d]],
+                                                    partial(self._issue, jitter, poison, device=d))
+
+    def replay(self, n: int = 1, *, sync: bool = True) -> None:
+        """Launch the captured graphs ``n`` times: each device's graph after those it receives from."""
+        if not self._graphs:
+            raise RuntimeError("no CUDA graph captured: call capture() first")
+        if len(self._graphs) == 1:
+            ((d, (_graph, exe)),) = self._graphs.items()
+            with self.on(d):
+                for _ in range(n):
+                    launch_graph(exe, self.streams[self.first[d]])
+        else:
+            self._replay_stages(n)
+        if sync:
+            self.synchronize()
+
+    def _replay_stages(self, n: int) -> None:
+        main, main_dev = self.streams[0], self.stream_device[0]
+        for _ in range(n):
+            with self.on(main_dev):
+                self._start.record(main)
+            for d in self._stages:
+                if d not in self._graphs:
+                    continue
+                with self.on(d):
+                    st = self.streams[self.first[d]]
+                    st.wait_for_event(self._start)  # the previous step is over everywhere (joined on main)
+                    for w in self.layout.waits_on[d]:
+                        st.wait_for_event(self._stage_events[w])
+                    launch_graph(self._graphs[d][1], st)
+                    self._stage_events[d].record(st)
+            with self.on(main_dev):
+                for d in self._graphs:
+                    main.wait_for_event(self._stage_events[d])
+
+    def release_graph(self) -> None:
+        for d, (graph, exe) in self._graphs.items():
+            with self.on(d):
+                destroy_graph(graph, exe)
+        self._graphs = {}
+
+    # -- timing ------------------------------------------------------------------------------------------
+    def time_steps(self, mode: str, *, steps: int = 50, repeats: int = 5, warmup: int = 3) -> list[float]:
+        """Milliseconds per step for each of ``repeats`` batches of ``steps`` (events on stream 0, after
+        every stream and device joined it)."""
+        cuda = self.cuda
+        if mode == "graph" and not self._graphs:
+            self.capture()
+
+        def one() -> None:
+            self.replay(1, sync=False) if mode == "graph" else self._issue()
+
+        for _ in range(warmup):
+            one()
+        self.synchronize()
+        main = self.streams[0]
+        out = []
+        for _ in range(repeats):
+            with self.on(self.stream_device[0]):
+                start, end = cuda.Event(), cuda.Event()
+                start.record(main)
+            for _ in range(steps):
+                one()
+            with self.on(self.stream_device[0]):
+                end.record(main)
+                end.synchronize()
+                out.append(start.time_till(end) / steps)
+        return out
+
+    def free(self) -> None:
+        self.release_graph()
+        self.synchronize()
+        for a in self._allocs:
+            a.free()
+        self._allocs = []
+
+
+
+@contextlib.contextmanager
+def _pushed(ctx, cuda):
+    ctx.push()
+    try:
+        yield
+    finally:
+        cuda.Context.pop()

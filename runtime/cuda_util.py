@@ -1,0 +1,91 @@
+"""CUDA driver helpers shared by the pycuda executors, the kernel library and the tuning tools.
+
+pycuda has no CUDA-graph API, so graphs go through ``cuda.bindings.driver`` on pycuda's stream handles;
+every driver result is checked here (``CudaError`` names the call). One capture, one launch and one timing
+loop serve every caller, so an executor's graph and a tool's timing graph are made the same way.
+
+Nothing here imports pycuda or cuda.bindings at module import: only when a helper is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+#: flags of pycuda events and streams the executors create
+EVENT_DISABLE_TIMING = 0x2
+STREAM_NON_BLOCKING = 0x1
+#: poison patterns: f32 and f16 quiet NaN
+F32_NAN = 0x7FC00000
+F16_NAN = 0x7E00
+
+
+class CudaError(RuntimeError):
+    """A CUDA driver call (through cuda.bindings) failed; the message names the call."""
+
+
+def check(result, what: str):
+    """Unpack a cuda.bindings result tuple, raising CudaError unless it is CUDA_SUCCESS."""
+    from cuda.bindings import driver as cu
+
+    err = result[0]
+    if err != cu.CUresult.CUDA_SUCCESS:
+        _, msg = cu.cuGetErrorString(err)
+        raise CudaError(f"{what} failed: {err!r} ({msg.decode() if msg else '?'})")
+    return result[1] if len(result) == 2 else result[1:]
+
+
+def capture_graph(stream, issue: Callable[[], None]) -> tuple:
+    """Record what ``issue()`` puts on ``stream`` (and on the streams it forks from it) into a CUDA graph;
+    returns ``(graph, graph_exec)``, instantiated."""
+    from cuda.bindings import driver as cu
+
+    h = cu.CUstream(int(stream.handle))
+    check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+          "cuStreamBeginCapture")
+    try:
+        issue()
+    except BaseException:
+        cu.cuStreamEndCapture(h)
+        raise
+    graph = check(cu.cuStreamEndCapture(h), "cuStreamEndCapture")
+    instantiate = getattr(cu, "cuGraphInstantiateWithFlags", None) or cu.cuGraphInstantiate  # 12.x | 13.x
+    return graph, check(instantiate(graph, 0), "cuGraphInstantiate")
+
+
+def launch_graph(graph_exec, stream) -> None:
+    from cuda.bindings import driver as cu
+
+    check(cu.cuGraphLaunch(graph_exec, cu.CUstream(int(stream.handle))), "cuGraphLaunch")
+
+
+def destroy_graph(graph, graph_exec) -> None:
+    from cuda.bindings import driver as cu
+
+    check(cu.cuGraphExecDestroy(graph_exec), "cuGraphExecDestroy")
+    check(cu.cuGraphDestroy(graph), "cuGraphDestroy")
+
+
+def graph_us(stream, issue_once: Callable[[], None], *, reps: int = 50, trials: int = 5) -> list[float]:
+    """Microseconds per ``issue_once()`` inside a CUDA graph: ``reps`` of them captured back to back on
+    ``stream``, the graph launched ``trials`` times (one sample each). The number includes the in-graph
+    launch gap — what a kernel costs inside a step's graph (``runtime.tools``)."""
+    import pycuda.driver as cuda
+
+    def issue() -> None:
+        for _ in range(reps):
+            issue_once()
+
+    graph, exe = capture_graph(stream, issue)
+    out = []
+    try:
+        for _ in range(trials):
+            e0, e1 = cuda.Event(), cuda.Event()
+            e0.record(stream)
+            launch_graph(exe, stream)
+            e1.record(stream)
+            e1.synchronize()
+            out.append(e0.time_till(e1) * 1e3 / reps)
+    finally:
+        destroy_graph(graph, exe)
+    return out
+

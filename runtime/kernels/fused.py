@@ -1,0 +1,184 @@
+"""Fusion groups as one kernel: the launches of a group whose op sequence a fused kernel implements.
+
+Known sequences: RMS_NORM+MUL, ADD+RMS_NORM+MUL, MUL_MAT+ADD+RMS_NORM+MUL, MUL_MAT+MUL_MAT+SILU+MUL,
+SILU+MUL, ROPE+SET_ROWS, [ROPE+]KQ+SOFT_MAX+KQV[+CONT]: one kernel (or, for the groups that start with
+MUL_MATs above batch 1, the GEMMs then one kernel). ``fused_launch`` returns None for any other group, and
+for one whose fused kernel would write bytes that another of its threads still reads (a planned overlap
+that is only safe between separate kernels): that group then runs node by node.
+"""
+
+from __future__ import annotations
+
+import math
+
+from memplan import Graph
+
+from .ops import (
+    ATTN_CLUSTER,
+    ATTN_MAXCHUNK,
+    RMS_EPS,
+    ROPE_BASE,
+    Launch,
+    _alias_ok,
+    _dtype,
+    _ew_grid,
+    _numel,
+    _rms_norm,
+    _rows,
+    _shape,
+    gemv_rows_per_block,
+    mul_mat_launch,
+)
+
+
+def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: int = 0,
+                 gemv_norm_min: int = 0) -> list[Launch] | None:
+    """The launches of a whole fusion group (one kernel, or a GEMM and one kernel), or None if its op
+    sequence, shapes or planned overlaps are not supported."""
+    nodes = [graph.nodes[m] for m in members]
+    ops = tuple(n.op for n in nodes)
+    if ops == ("MUL_MAT", "ADD", "RMS_NORM", "MUL"):
+        return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min)
+    if ops == ("MUL_MAT", "MUL_MAT", "SILU", "MUL"):
+        return _mm_swiglu(graph, addr, nodes, num_sms)
+    ln = _fused_one(graph, addr, nodes, ops)
+    return [ln] if ln is not None else None
+
+
+def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0) -> list[Launch] | None:
+    mm, add = nodes[0], nodes[1]
+    if add.inputs[0] != mm.outputs[0] or len(mm.inputs) != 2:
+        return None
+    tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
+    if tail is None:
+        return None
+    Wt, xg = mm.inputs
+    sw = _shape(graph, Wt)
+    if len(sw) != 2 or _dtype(graph, Wt) != "f16" or _dtype(graph, xg) != "f32":
+        return None
+    N, K = sw
+    M = _numel(_shape(graph, xg)) // K
+    xa, r, h, w, y, H, nw, eps = tail.args
+    nb = tail.block[0]
+    if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256 and N * K >= gemv_norm_min
+            and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
+        rpb = gemv_rows_per_block(N, num_sms, K)
+        return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
+                       (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
+    return [mul_mat_launch(addr(Wt), addr(xg), addr(mm.outputs[0]), M, N, K, num_sms), tail]
+
+
+def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int) -> list[Launch] | None:
+    mg, mu, si, mul = nodes
+    (Wg, x), (Wu, xu) = mg.inputs, mu.inputs
+    if (x != xu or si.inputs[0] != mg.outputs[0] or tuple(mul.inputs) != (si.outputs[0], mu.outputs[0])
+            or _shape(graph, Wg) != _shape(graph, Wu) or len(_shape(graph, Wg)) != 2):
+        return None
+    if any(_dtype(graph, t) != "f16" for t in (Wg, Wu)) or _dtype(graph, x) != "f32":
+        return None
+    tail = _fused_one(graph, addr, nodes[2:], ("SILU", "MUL"))
+    if tail is None:
+        return None
+    N, K = _shape(graph, Wg)
+    M = _numel(_shape(graph, x)) // K
+    y = mul.outputs[0]
+    # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
+    rpb = max(2, gemv_rows_per_block(N, num_sms, K))
+    if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
+        return [Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
+                       (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]
+    return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms),
+            mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms), tail]
+
+
+def _fused_one(graph: Graph, addr, nodes, ops) -> Launch | None:
+    if ops == ("RMS_NORM", "MUL"):
+        a, b = nodes
+        # one block per row writes y after a block barrier: any overlap with its own row is safe
+        if (len(b.inputs) == 2 and b.inputs[0] == a.outputs[0] and graph.tensor(b.inputs[1]).kind == "weight"
+                and (_rows(graph, a.inputs[0]) == 1
+                     or _alias_ok(graph, addr, [b.outputs[0]], [a.inputs[0], b.inputs[1]]))):
+            return _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])
+        return None
+    if ops == ("ADD", "RMS_NORM", "MUL"):
+        add, nrm, mul = nodes
+        x, r = add.inputs
+        h, w, y = add.outputs[0], mul.inputs[1], mul.outputs[0]
+        if not (nrm.inputs[0] == h and mul.inputs[0] == nrm.outputs[0] and graph.tensor(w).kind == "weight"):
+            return None
+        shp = _shape(graph, x)
+        H = shp[-1]
+        rows = _numel(shp) // H
+        nw = _numel(_shape(graph, w))
+        if (_numel(_shape(graph, r)) != _numel(shp) or _numel(_shape(graph, h)) != _numel(shp) or H % 4
+                or H // 4 > 4 * 1024 or nw % 4 or H % nw):
+            return None
+        if any(_dtype(graph, t) != "f32" for t in (x, r, h, w, y)):
+            return None
+        # h and y are written after the block barrier (one block per row: at one row they may overlap the
+        # inputs anywhere); y must never overlap h, which outlives the kernel
+        if not _alias_ok(graph, addr, [y], [h]) or (rows > 1 and not _alias_ok(graph, addr, [h, y], [x, r, w])):
+            return None
+        block = min(1024, max(32, 32 * math.ceil(H / 16 / 32)))
+        return Launch("add_rms_norm4_f32", (rows, 1, 1), (block, 1, 1),
+                      (addr(x), addr(r), addr(h), addr(w), addr(y), H, nw, RMS_EPS))
+    if ops == ("SILU", "MUL"):
+        si, mul = nodes
+        g, u, y = si.inputs[0], mul.inputs[1], mul.outputs[0]
+        n = _numel(_shape(graph, g))
+        if mul.inputs[0] != si.outputs[0] or _numel(_shape(graph, u)) != n or _numel(_shape(graph, y)) != n:
+            return None
+        if any(_dtype(graph, t) != "f32" for t in (g, u, y)) or not _alias_ok(graph, addr, [y], [g, u]):
+            return None
+        return Launch("swiglu_f32", _ew_grid(n), (256, 1, 1), (addr(g), addr(u), addr(y), n))
+    if ops == ("ROPE", "SET_ROWS"):
+        ro, sr = nodes
+        x, pos = ro.inputs
+        src, idx = sr.inputs
+        dst = sr.outputs[0]
+        if src != ro.outputs[0]:
+            return None
+        B, heads, d = _shape(graph, x)
+        ds = _shape(graph, dst)
+        if (_dtype(graph, dst) != "f16" or ds[-1] != heads * d or _numel(_shape(graph, idx)) != B or d % 2
+                or not _alias_ok(graph, addr, [dst], [x, pos, idx])):
+            return None
+        n = B * heads * d // 2
+        return Launch("rope_set_rows_f16", (math.ceil(n / 256), 1, 1), (256, 1, 1),
+                      (addr(x), addr(pos), addr(idx), addr(dst), B, heads, d, ds[0], math.log2(ROPE_BASE)))
+    rope = nodes[0] if ops and ops[0] == "ROPE" else None
+    core = nodes[1:] if rope is not None else nodes
+    cont = core[-1] if core and core[-1].op == "CONT" else None
+    if cont is not None:
+        core = core[:-1]
+    if tuple(n.op for n in core) != ("MUL_MAT", "SOFT_MAX", "MUL_MAT"):
+        return None
+    kq, sm, kqv = core
+    Kt, qt = kq.inputs
+    q_in, pos = (rope.inputs[0], rope.inputs[1]) if rope is not None else (qt, None)
+    if rope is not None and rope.outputs[0] != qt:
+        return None
+    if sm.inputs[0] != kq.outputs[0] or kqv.inputs[1] != sm.outputs[0]:
+        return None
+    Vt, mask = kqv.inputs[0], sm.inputs[1]
+    out = kqv.outputs[0]
+    if cont is not None:
+        if cont.inputs[0] != out or graph.tensor(cont.outputs[0]).size != graph.tensor(out).size:
+            return None
+        out = cont.outputs[0]
+    sk, sv, sq = _shape(graph, Kt), _shape(graph, Vt), _shape(graph, q_in)
+    if len(sk) != 3 or len(sq) != 3 or sk != sv or _dtype(graph, Kt) != "f16" or _dtype(graph, Vt) != "f16":
+        return None
+    n_kv, G, D = sk
+    B, heads, Dq = sq
+    d8 = D // 8
+    if (Dq != D or D % 8 or d8 > 32 or d8 & (d8 - 1) or heads % G or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK
+            or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
+            or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) != "f32"):
+        return None
+    reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
+    if not _alias_ok(graph, addr, [out], reads):
+        return None
+    return Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
+                  (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
+                   n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE)))

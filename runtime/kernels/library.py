@@ -1,0 +1,118 @@
+"""The kernel library: ``kernels/llama.cu`` compiled once per process for the device's arch, and launched.
+
+Only this module touches pycuda (when a ``KernelLibrary`` is created); ``Launch`` records come from the
+registry (``runtime.kernels.registry``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cuda_util import check
+from .ops import Launch
+
+KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
+
+#: pycuda ``prepare`` signatures: P pointer, i int32, q int64, Q uint64, f float32
+SIGNATURES = {
+    "rms_norm_f32": "PPPiif",
+    "rms_norm4_f32": "PPPiif",
+    "binary_f32": "PPPqqi",
+    "silu_f32": "PPq",
+    "copy_u32": "PPq",
+    "rope_f32": "PPPiiif",
+    "set_rows_f32_f16": "PPPii",
+    "attn_kq_f16": "PPPiiiif",
+    "softmax_mask_f32": "PPPii",
+    "attn_kqv_f16": "PPPiiii",
+    "attn_kqv_cl_f16": "PPPiiii",
+    "add_rms_norm4_f32": "PPPPPiif",
+    "swiglu_f32": "PPPq",
+    "rope_set_rows_f16": "PPPPiiiif",
+    "attn_fused_f16": "PPPPPPiiiiff",
+    "gemv_f16_f32": "PPPiii",
+    "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
+    "gemv_swiglu_f16_f32": "PPPPiii",
+    "gemm_wmma_f16_f32": "PPPiii",
+    "gemm_naive_f16_f32": "PPPiii",
+    "spin": "q",
+    "l2_prefetch": "PqP",
+    "fill_uniform_f16": "PQQf",
+}
+
+
+_CTYPES = {"P": "c_void_p", "i": "c_int", "q": "c_longlong", "Q": "c_ulonglong", "f": "c_float"}
+
+
+class KernelLibrary:
+    """The compiled kernels (one cubin for this device's arch) and how to launch them.
+
+    ``pdl=False``: pycuda prepared calls. ``pdl=True``: ``cuLaunchKernelEx`` (cuda.bindings) with
+    programmatic stream serialization, so on Hopper each kernel's launch overlaps its predecessor's tail
+    (the kernels wait for their predecessor with ``griddepcontrol.wait``; see llama.cu); CUDA graph
+    capture keeps these as programmatic edges.
+    """
+
+    def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE, *, pdl: bool = False):
+        import pycuda.autoprimaryctx  # noqa: F401  (retains and pushes the primary context once)
+        import pycuda.driver as cuda
+        from pycuda.compiler import compile as nvcc_compile
+
+        dev = cuda.Context.get_device()
+        if arch is None:
+            major, minor = dev.compute_capability()
+            arch = f"sm_{major}{minor}"
+        self.arch = arch
+        self.pdl = pdl
+        self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        self.cubin = nvcc_compile(source.read_text(), arch=arch, no_extern_c=True, options=["-O3"])
+        self.module = cuda.module_from_buffer(self.cubin)
+        self.funcs = {}
+        for name, sig in SIGNATURES.items():
+            f = self.module.get_function(name)
+            f.prepare(sig)
+            self.funcs[name] = f
+        self._cu_funcs: dict = {}
+        self._configs: dict = {}
+        if pdl:
+            import ctypes
+
+            from cuda.bindings import driver as cu
+
+            self._cu = cu
+            self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
+            for name, sig in SIGNATURES.items():
+                self._cu_funcs[name] = (check(cu.cuModuleGetFunction(self._cu_module, name.encode()),
+                                              f"cuModuleGetFunction({name})"),
+                                        tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
+
+    def with_pdl(self, pdl: bool) -> KernelLibrary:
+        """The same kernels launched the other way (compiles again; cheap with pycuda's cache)."""
+        return KernelLibrary(self.arch, pdl=pdl)
+
+    def launch(self, ln: Launch, stream, pdl: bool = True) -> None:
+        """Launch on ``stream``; with PDL only if this library uses it and ``pdl`` (the caller says
+        whether the previous operation on the stream was a kernel: see Executor)."""
+        if not (self.pdl and pdl):
+            self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args)
+            return
+        cu = self._cu
+        key = (ln, stream.handle)
+        cfg = self._configs.get(key)
+        if cfg is None:
+            c = cu.CUlaunchConfig()
+            c.gridDimX, c.gridDimY, c.gridDimZ = ln.grid
+            c.blockDimX, c.blockDimY, c.blockDimZ = ln.block
+            c.sharedMemBytes = 0
+            c.hStream = cu.CUstream(int(stream.handle))
+            attr = cu.CUlaunchAttribute()
+            attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+            attr.value.programmaticStreamSerializationAllowed = 1
+            c.attrs = [attr]
+            c.numAttrs = 1
+            func, types = self._cu_funcs[ln.kernel]
+            cfg = self._configs[key] = (c, func, (ln.args, types))
+        c, func, params = cfg
+        err = cu.cuLaunchKernelEx(c, func, params, 0)[0]
+        if err != cu.CUresult.CUDA_SUCCESS:
+            check((err,), f"cuLaunchKernelEx({ln.kernel})")

@@ -1,0 +1,207 @@
+"""One node's kernels: which CUDA kernel (grid, block, arguments) computes a node of each op family.
+
+``Launch`` is the record every executor issues and the emulator runs; ``node_launches`` maps one node to
+zero or more of them (views and ``COPY_OP``'s zero-byte copies cost nothing; a ``COPY`` node is one
+``MEMCPY`` pseudo-launch, a device-to-device copy). The helpers here (shapes, dtypes, grids, overlap
+checks) are shared with the fused kernels of ``runtime.kernels.fused``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from memplan import Graph
+from memplan.ops import COPY_OP, VIEW_OPS
+
+RMS_EPS = 1e-5
+ROPE_BASE = 10000.0
+#: Executor default for ``gemv_norm_min``: the GEMV+add+RMS-norm kernel (last block normalises) is off,
+#: since it measured 0.2-0.3% slower per 8B step on the H100 than a GEMV then the add+norm kernel
+GEMV_NORM_OFF = 1 << 62
+#: attn_fused_f16: blocks per (batch row, head) and most cache rows per block (AF_CL, AF_MAXCHUNK)
+ATTN_CLUSTER = 8
+ATTN_MAXCHUNK = 2048
+#: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
+MEMCPY = "memcpy"
+
+
+class KernelError(ValueError):
+    """A node the registry has no kernel for (names the node)."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    kernel: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    args: tuple
+
+
+def _shape(graph: Graph, tid: str) -> list[int]:
+    t = graph.tensor(tid)
+    if "shape" not in t.attrs:
+        raise KernelError(f"tensor {tid!r} has no 'shape' attr: the runtime needs shapes")
+    return [int(s) for s in t.attrs["shape"]]
+
+
+def _dtype(graph: Graph, tid: str) -> str:
+    return str(graph.tensor(tid).attrs.get("dtype", "f32"))
+
+
+def _numel(shape: list[int]) -> int:
+    return math.prod(shape) if shape else 1
+
+
+def _ew_grid(n: int, block: int = 256) -> tuple[int, int, int]:
+    return (max(1, min(math.ceil(n / block), 8192)), 1, 1)
+
+
+def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
+    """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead);
+    large matrices of many rows (8B's gate/up projections and LM head) stream best at 2 rows per block,
+    8B's down projection (4096 rows of 14336) at 8 (measured on an H100, docs/runtime.md)."""
+    if n_rows * k >= 32 * 2**20 and n_rows >= 8192 and (n_rows <= 16384 or n_rows * k >= 256 * 2**20):
+        return 2
+    for rpb in (8, 4, 2):
+        if math.ceil(n_rows / rpb) >= 2 * num_sms:
+            return rpb
+    return 1
+
+
+def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
+    """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive."""
+    if M == 1 and K % 8 == 0:
+        rpb = gemv_rows_per_block(N, num_sms, K)
+        return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
+    if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
+        return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
+    return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
+
+
+def _rows(graph: Graph, tid: str) -> int:
+    shp = _shape(graph, tid)
+    return _numel(shp) // shp[-1]
+
+
+def _alias_ok(graph: Graph, addr, writes, reads) -> bool:
+    """A fused kernel may write a tensor over one it reads only in place (same start address: the same
+    thread reads an element before writing it); any other overlap is left to separate kernels."""
+    for w in writes:
+        aw, sw = addr(w), graph.tensor(w).size
+        for r in reads:
+            ar, sr = addr(r), graph.tensor(r).size
+            if ar != aw and ar < aw + sw and aw < ar + sr:
+                return False
+    return True
+
+
+def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:
+    shp = _shape(graph, x)
+    H = shp[-1]
+    rows = _numel(shp) // H
+    nw = _numel(_shape(graph, w)) if w else 1
+    args = (addr(x), addr(w) if w else 0, addr(y), H, nw, RMS_EPS)
+    if H % 4 == 0 and H // 4 <= 4 * 1024 and nw % 4 == 0:   # float4 path, at most 4 float4 per thread
+        block = min(1024, max(32, 32 * math.ceil(H / 16 / 32)))
+        return Launch("rms_norm4_f32", (rows, 1, 1), (block, 1, 1), args)
+    block = min(1024, max(32, 32 * math.ceil(H / 4 / 32)))
+    return Launch("rms_norm_f32", (rows, 1, 1), (block, 1, 1), args)
+
+
+def node_launches(graph: Graph, addr, ni: int, num_sms: int) -> list[Launch]:
+    """The kernels of node ``ni`` alone (KernelError names a node no kernel computes)."""
+    node = graph.nodes[ni]
+    op, ins, outs = node.op, node.inputs, node.outputs
+    if op in VIEW_OPS:
+        return []
+    if op == COPY_OP:
+        n = graph.tensor(outs[0]).size
+        return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), n))] if n else []
+    if op == "RMS_NORM":
+        return [_rms_norm(graph, addr, ins[0], None, outs[0])]
+    if op in ("ADD", "MUL"):
+        _require_f32(graph, node.id, (*ins, outs[0]))
+        n, nb = _numel(_shape(graph, ins[0])), _numel(_shape(graph, ins[1]))
+        if nb == 0 or n % nb:
+            raise KernelError(f"node {node.id!r}: cannot broadcast {nb} elements over {n}")
+        return [Launch("binary_f32", _ew_grid(n), (256, 1, 1),
+                       (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, nb, 0 if op == "ADD" else 1))]
+    if op == "SILU":
+        n = _numel(_shape(graph, ins[0]))
+        return [Launch("silu_f32", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
+    if op == "CONT":
+        size = graph.tensor(outs[0]).size
+        if size % 4 or graph.tensor(ins[0]).size != size:
+            raise KernelError(f"node {node.id!r}: CONT needs equal sizes that are a multiple of 4 bytes")
+        return [Launch("copy_u32", _ew_grid(size // 4), (256, 1, 1), (addr(ins[0]), addr(outs[0]), size // 4))]
+    if op == "ROPE":
+        B, heads, d = _shape(graph, ins[0])
+        n = B * heads * d // 2
+        return [Launch("rope_f32", (math.ceil(n / 256), 1, 1), (256, 1, 1),
+                       (addr(ins[0]), addr(ins[1]), addr(outs[0]), B, heads, d, math.log2(ROPE_BASE)))]
+    if op == "SET_ROWS":
+        src, idx = ins
+        rows = _numel(_shape(graph, idx))
+        cols = _numel(_shape(graph, src)) // rows
+        dst = _shape(graph, outs[0])
+        if _dtype(graph, outs[0]) != "f16" or dst[-1] != cols:
+            raise KernelError(f"node {node.id!r}: SET_ROWS needs an f16 destination with {cols} columns")
+        return [Launch("set_rows_f32_f16", (math.ceil(cols / 256), rows, 1), (256, 1, 1),
+                       (addr(src), addr(idx), addr(outs[0]), cols, dst[0]))]
+    if op == "SOFT_MAX":
+        shp = _shape(graph, ins[0])
+        n = shp[-1]
+        heads = shp[-2] if len(shp) >= 3 else 1
+        # (one warp per row with an online max/sum measured 2.8x slower on the H100 at n=513)
+        return [Launch("softmax_mask_f32", (_numel(shp) // n, 1, 1), (256, 1, 1),
+                       (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, heads))]
+    if op == "MUL_MAT":
+        return [_mul_mat(graph, addr, ni, num_sms)]
+    raise KernelError(f"node {node.id!r}: no kernel for op {op!r}")
+
+
+def _require_f32(graph: Graph, nid: str, tids) -> None:
+    for t in tids:
+        if _dtype(graph, t) != "f32":
+            raise KernelError(f"node {nid!r}: tensor {t!r} is {_dtype(graph, t)}, the kernel needs f32")
+
+
+def _mul_mat(graph: Graph, addr, ni: int, num_sms: int) -> Launch:
+    node = graph.nodes[ni]
+    a, b = node.inputs
+    y = node.outputs[0]
+    sa, sb, sy = _shape(graph, a), _shape(graph, b), _shape(graph, y)
+    if _dtype(graph, a) != "f16" or _dtype(graph, b) != "f32":
+        raise KernelError(f"node {node.id!r}: MUL_MAT needs f16 x f32 (got {_dtype(graph, a)} x {_dtype(graph, b)})")
+    if len(sa) == 2:
+        N, K = sa
+        if _numel(sb) % K:
+            raise KernelError(f"node {node.id!r}: x has {_numel(sb)} elements, not a multiple of K={K}")
+        return mul_mat_launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms)
+    if len(sa) == 3 and len(sb) == 3 and len(sy) == 3:
+        R, G, D = sa
+        B, heads, X = sb
+        if heads % G:
+            raise KernelError(f"node {node.id!r}: {heads} heads do not group over {G} KV heads")
+        kq = X == D and sy[-1] == R
+        kqv = X == R and sy[-1] == D
+        if kq and kqv:  # d == n_kv: the probabilities come out of a SOFT_MAX
+            p = graph.producer[graph.tensor_index[b]]
+            kq = not (p >= 0 and graph.nodes[p].op == "SOFT_MAX")
+            kqv = not kq
+        if (kq or kqv) and D % 8:
+            raise KernelError(f"node {node.id!r}: head dim {D} must be a multiple of 8")
+        if kq:
+            return Launch("attn_kq_f16", (math.ceil(R / 8), B * G, 1), (256, 1, 1),
+                          (addr(a), addr(b), addr(y), R, G, heads, D, 1.0 / math.sqrt(D)))
+        if kqv:
+            d8 = D // 8
+            if D > 1024:
+                raise KernelError(f"node {node.id!r}: head dim {D} is over 1024")
+            if D <= 512 and 512 % d8 == 0:   # a cluster of 4 blocks per head (Hopper)
+                return Launch("attn_kqv_cl_f16", (4 * B * heads, 1, 1), (512, 1, 1),
+                              (addr(a), addr(b), addr(y), R, G, heads, D))
+            return Launch("attn_kqv_f16", (B * heads, 1, 1), ((1024 // d8) * d8, 1, 1),
+                          (addr(a), addr(b), addr(y), R, G, heads, D))
+    raise KernelError(f"node {node.id!r}: no MUL_MAT kernel for shapes {sa} x {sb} -> {sy}")

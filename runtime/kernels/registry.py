@@ -1,0 +1,88 @@
+"""The kernel registry: per node of a graph, the launches that compute it, fusion groups included.
+
+Why a separate step: the executors only know streams, events and addresses; this package knows ops.
+``plan_launches(graph, addr)`` maps every node to zero or more ``Launch`` records (``runtime.kernels.ops``)
+and runs each fusion group whose op sequence a fused kernel implements as one launch on its *last* member
+(so the waits of every member precede it; ``runtime.kernels.fused``); the other members get no launch, and
+the caller records their events after the fused launch (``runtime.step``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import replace
+
+from memplan import Graph
+
+from .fused import fused_launch
+from .ops import KernelError, Launch, _ew_grid, node_launches
+
+
+def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132,
+                 fuse_groups: bool = True, no_fuse: frozenset[str] = frozenset(), counters: int = 0,
+                 scratch: Callable[[int], int] | None = None) -> list[list[Launch]]:
+    """Per node (graph order): the kernels that compute it. ``addr(tensor_id)`` gives device pointers."""
+    return plan_launches(graph, addr, num_sms=num_sms, fuse_groups=fuse_groups, no_fuse=no_fuse,
+                         counters=counters, scratch=scratch)[0]
+
+
+def counter_bytes(graph: Graph) -> int:
+    """Bytes of the zeroed uint32 counters ``plan_launches(counters=...)`` may use (one per group)."""
+    return 4 * max(1, len(graph.groups()))
+
+
+def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, fuse_groups: bool = True,
+                  no_fuse: frozenset[str] = frozenset(), counters: int = 0, gemv_norm_min: int = 0,
+                  scratch: Callable[[int], int] | None = None, nodes: Collection[int] | None = None
+                  ) -> tuple[list[list[Launch]], dict[int, tuple[int, ...]]]:
+    """``launches_for`` plus the fused groups: last member index -> all member indices (listed order).
+    Groups named in ``no_fuse`` run node by node. ``counters``: device address of ``counter_bytes(graph)``
+    zeroed bytes (group k may use the uint32 at ``counters + 4 k``); 0 disables the kernels that need one
+    (MUL_MAT+ADD+RMS_NORM+MUL then runs as a GEMV and the add+norm kernel: the same bits), and so does
+    ``gemv_norm_min`` for weight matrices of fewer elements. ``scratch(nbytes)`` returns a fresh device
+    buffer: a node whose in-place output starts *inside* its input at another address (the contract lets
+    the planner do that; an element-wise kernel would then overwrite elements other threads have not read
+    yet) first copies that input there and reads the copy. Without ``scratch`` such nodes run as planned.
+    ``nodes``: plan only these node indices (one device's part of a split graph); the others get no
+    launch, and a group fuses only when all its members are among them."""
+    out: list[list[Launch]] = [[] for _ in graph.nodes]
+    fused: dict[int, tuple[int, ...]] = {}
+    absorbed: set[int] = set()
+    if fuse_groups:
+        for k, (name, members) in enumerate(graph.groups().items()):
+            if len(members) < 2 or name in no_fuse or (nodes is not None and not set(members) <= set(nodes)):
+                continue
+            try:
+                lns = fused_launch(graph, addr, members, num_sms=num_sms, counter=counters + 4 * k if counters else 0,
+                                   gemv_norm_min=gemv_norm_min)
+            except (KeyError, IndexError, ValueError):
+                lns = None
+            if lns:
+                out[members[-1]] = lns
+                fused[members[-1]] = tuple(members)
+                absorbed.update(members)
+    for ni, node in enumerate(graph.nodes):
+        if ni in absorbed or (nodes is not None and ni not in nodes):
+            continue
+        try:
+            out[ni] = node_launches(graph, addr, ni, num_sms)
+            if scratch is not None and out[ni]:
+                out[ni] = _stage_shifted_inplace(graph, addr, node, out[ni], scratch)
+        except KernelError:
+            raise
+        except (KeyError, IndexError, ValueError) as exc:
+            raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
+    return out, fused
+
+
+def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch) -> list[Launch]:
+    for o, i in node.inplace:
+        ao, ai = addr(o), addr(i)
+        so, si = graph.tensor(o).size, graph.tensor(i).size
+        if ao != ai and ao < ai + si and ai < ao + so:
+            if si % 4:
+                raise KernelError(f"node {node.id!r}: in-place input {i!r} of {si} bytes is not whole words")
+            buf = scratch(si)
+            lns = [Launch("copy_u32", _ew_grid(si // 4), (256, 1, 1), (ai, buf, si // 4))] + [
+                replace(ln, args=tuple(buf if isinstance(a, int) and a == ai else a for a in ln.args)) for ln in lns]
+    return lns

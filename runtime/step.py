@@ -1,0 +1,136 @@
+"""What one step issues, in which order: the program that every pycuda executor and the emulator run.
+
+``runtime.binding`` says where each tensor lives and which events each plan order entry waits on and
+records. Given the addresses an executor allocated, ``program`` adds what runs at each entry — the
+registry's launches (``runtime.kernels``), fusion groups as one kernel on their last member, a ``COPY``
+node as one device-to-device copy — and moves the records of a fused group's earlier members after
+that one kernel, so no event is recorded before the work it stands for. The single-GPU executor, the
+multi-GPU executor and the CPU emulator all issue ``Program.steps`` and ``Program.launches`` and
+nothing else, so the emulator's tests cover the issue order the GPUs see.
+
+``host_order`` gives the order to issue in: the plan's, or a random one among all orders that the
+issued events and each stream's program order allow — a safe plan computes the same bits in every one
+of them, a plan missing an event does not (the emulator's negative controls).
+
+Pure Python: no pycuda, no torch.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from memplan import Graph, Plan
+
+from .binding import Binding, Step
+from .kernels import GEMV_NORM_OFF, Launch, plan_launches
+
+
+@dataclass(frozen=True)
+class Program:
+    #: the binding's steps; a fused group's earlier members record nothing, its last member records
+    #: every member's events (in member order) after the fused launch
+    steps: tuple[Step, ...]
+    #: per node id: what runs at its step (nothing for views and a fused group's earlier members)
+    launches: Mapping[str, tuple[Launch, ...]]
+    #: per node id: the node whose step completes its work (itself, unless absorbed in a fused group)
+    finished_by: Mapping[str, str]
+    fused_groups: int
+
+
+def unfusable_groups(graph: Graph, plan: Plan) -> frozenset[str]:
+    """Fusion groups that cannot run as one kernel launched on their last member under this plan: an
+    event after an earlier member is waited on by a node issued before the last member (the fused
+    kernel, and so the event's record, would come too late for that wait)."""
+    pos = {nid: i for i, (nid, _) in enumerate(plan.order)}
+    member_of: dict[str, tuple[str, str]] = {}
+    for name, members in graph.groups().items():
+        ids = [graph.nodes[m].id for m in members]
+        last = max(ids, key=pos.__getitem__)
+        for m in ids:
+            if m != last:
+                member_of[m] = (name, last)
+    bad = set()
+    for a, b in plan.events:
+        if a in member_of:
+            name, last = member_of[a]
+            if pos[b] < pos[last]:
+                bad.add(name)
+    return frozenset(bad)
+
+
+def program(graph: Graph, plan: Plan, binding: Binding, addr: Callable[[str], int], *,
+            num_sms: Sequence[int] = (132,), counters: Sequence[int] = (0,),
+            scratch: Sequence[Callable[[int], int] | None] = (None,), gemv_norm_min: int = GEMV_NORM_OFF) -> Program:
+    """The program of one step over addresses ``addr``. Per device ``d`` (one entry each, or one for all):
+    ``num_sms[d]``, the address of its zeroed group counters ``counters[d]`` (0: none) and its scratch
+    allocator ``scratch[d]`` (see ``runtime.kernels.plan_launches``)."""
+    devices = len(binding.arena_bytes)
+    no_fuse = unfusable_groups(graph, plan)
+    device_of = {s.node: s.device for s in binding.steps}
+    launches: dict[str, tuple[Launch, ...]] = {}
+    fused: dict[int, tuple[int, ...]] = {}
+    for d in range(devices):
+        mine = None if devices == 1 else {i for i, n in enumerate(graph.nodes) if device_of.get(n.id, 0) == d}
+        per_node, f = plan_launches(graph, addr, num_sms=_of(num_sms, d), no_fuse=no_fuse, counters=_of(counters, d),
+                                    gemv_norm_min=gemv_norm_min, scratch=_of(scratch, d), nodes=mine)
+        for i, n in enumerate(graph.nodes):
+            if mine is None or i in mine:
+                launches[n.id] = tuple(per_node[i])
+        fused.update(f)
+    finished_by = {n.id: n.id for n in graph.nodes}
+    for members in fused.values():
+        last = graph.nodes[members[-1]].id
+        for m in members:
+            finished_by[graph.nodes[m].id] = last
+    groups = {graph.nodes[ms[-1]].id: [graph.nodes[m].id for m in ms] for ms in fused.values()}
+    by_node = {s.node: s for s in binding.steps}
+    steps = []
+    for s in binding.steps:
+        if finished_by[s.node] != s.node:
+            s = replace(s, records=())
+        elif s.node in groups:
+            s = replace(s, records=tuple(i for m in groups[s.node] if m in by_node for i in by_node[m].records))
+        steps.append(s)
+    return Program(tuple(steps), launches, finished_by, len(fused))
+
+
+def _of(per_device: Sequence, d: int):
+    return per_device[d] if len(per_device) > 1 else per_device[0]
+
+
+def host_order(steps: Sequence[Step], seed: int | None = None) -> list[Step]:
+    """``steps`` as given when ``seed`` is None; else a random order among all that respect each stream's
+    program order and the issued events (a wait comes after the record issued last before it; a wait
+    on an event not recorded yet waits for nothing, as in CUDA)."""
+    if seed is None:
+        return list(steps)
+    rng = random.Random(seed)
+    recorder: dict[int, int] = {}   # event -> the step that last recorded it, as issued so far
+    preds: list[list[int]] = [[] for _ in steps]
+    last: dict[int, int] = {}
+    for k, s in enumerate(steps):
+        if s.stream in last:
+            preds[k].append(last[s.stream])
+        last[s.stream] = k
+        preds[k].extend(recorder[e] for e in s.waits if e in recorder)
+        for e in s.records:
+            recorder[e] = k
+    succs: list[list[int]] = [[] for _ in steps]
+    for k, ps in enumerate(preds):
+        for p in ps:
+            succs[p].append(k)
+    indeg = [len(ps) for ps in preds]
+    ready = [(rng.random(), k) for k, n in enumerate(indeg) if n == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, k = heapq.heappop(ready)
+        out.append(steps[k])
+        for b in succs[k]:
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                heapq.heappush(ready, (rng.random(), b))
+    return out

@@ -1,0 +1,255 @@
+"""A fake pycuda + cuda.bindings driver for CPU tests: the GPU executors' own code, run on numpy.
+
+Why: the pycuda executors (``runtime.executor``, ``runtime.multi_gpu``) can only run where a GPU is, and
+CI has none. This module stands in for ``pycuda.driver``, ``pycuda.compiler``, ``pycuda.autoprimaryctx``
+and ``cuda.bindings.driver`` with just the calls the runtime makes: allocations are byte buffers of the
+emulator (``runtime.emulate.Memory``), every kernel launch runs ``runtime.emulate.run_launch`` at once,
+copies and memsets act on the buffers, and a stream capture records the operations that a graph launch
+replays. Everything runs in host issue order, so it checks addresses, launches, contexts and the issue
+sequence, not races (the GPU jitter tests and the emulator's random host orders do that).
+
+``install(monkeypatch, devices=N)`` puts the fake modules in ``sys.modules``; ``Driver.trace`` lists every
+operation as a tuple (the device current when it was issued first).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+
+from runtime.emulate import Memory, run_launch
+from runtime.kernels import Launch
+
+SUCCESS = "CUDA_SUCCESS"
+
+
+class Driver:
+    def __init__(self, devices: int = 1, num_sms: int = 132):
+        self.mem = Memory()
+        self.trace: list[tuple] = []
+        self.ndev = devices
+        self.num_sms = num_sms
+        self.ctx_stack: list[int] = []
+        self.capturing: list | None = None
+        self.capture_stream = None
+        self.streams: list = []
+        self.events = 0
+
+    @property
+    def dev(self) -> int:
+        return self.ctx_stack[-1] if self.ctx_stack else 0
+
+    def op(self, *what, fn=None) -> None:
+        """Trace ``what``; run ``fn`` now, or keep it for the graph being captured."""
+        self.trace.append((self.dev, *what))
+        if fn is None:
+            return
+        if self.capturing is not None:
+            self.capturing.append(fn)
+        else:
+            fn()
+
+    def run(self, ln: Launch) -> None:
+        if ln.kernel == "fill_uniform_f16":
+            ptr, n, seed, scale = ln.args
+            i = np.arange(n, dtype=np.int64)
+            v = ((i * 2654435761 + seed) % 2001) / 1000.0 - 1.0
+            self.mem.view(ptr, n, np.float16)[:] = (v * scale).astype(np.float16)
+        elif ln.kernel == "l2_prefetch":
+            pass
+        else:
+            run_launch(self.mem, ln)
+
+
+def _modules(drv: Driver) -> dict[str, types.ModuleType]:
+    cuda = types.ModuleType("pycuda.driver")
+
+    class Error(Exception):
+        pass
+
+    class Alloc:
+        def __init__(self, nbytes):
+            self.ptr = drv.mem.alloc(nbytes)
+            drv.op("alloc", nbytes)
+
+        def __int__(self):
+            return self.ptr
+
+        def free(self):
+            drv.op("free", self.ptr)
+
+    class Stream:
+        def __init__(self, flags=0):
+            self.device = drv.dev
+            self.handle = len(drv.streams) + 1
+            drv.streams.append(self)
+
+        def wait_for_event(self, ev):
+            drv.op("wait", self.handle, ev.id)
+
+        def synchronize(self):
+            drv.op("stream_sync", self.handle)
+
+    class Event:
+        def __init__(self, flags=0):
+            drv.events += 1
+            self.id = drv.events
+            self.device = drv.dev
+
+        def record(self, stream=None):
+            drv.op("record", self.id, stream.handle if stream is not None else 0)
+
+        def synchronize(self):
+            drv.op("event_sync", self.id)
+
+        def time_till(self, other):
+            return 1.0
+
+    class Function:
+        def __init__(self, name):
+            self.name = name
+
+        def prepare(self, sig):
+            self.sig = sig
+
+        def prepared_call(self, grid, block, *args):
+            ln = Launch(self.name, tuple(grid), tuple(block), tuple(args))
+            drv.op("call", self.name, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
+
+        def prepared_async_call(self, grid, block, stream, *args):
+            ln = Launch(self.name, tuple(grid), tuple(block), tuple(args))
+            assert stream.device == drv.dev, f"launch of {self.name} on a stream of device {stream.device}"
+            drv.op("launch", stream.handle, self.name, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
+
+    class Module:
+        def get_function(self, name):
+            return Function(name)
+
+    class Context:
+        def __init__(self, d):
+            self.d = d
+
+        @staticmethod
+        def synchronize():
+            drv.op("ctx_sync")
+
+        @staticmethod
+        def get_device():
+            return Device(drv.dev)
+
+        @staticmethod
+        def pop():
+            drv.ctx_stack.pop()
+
+        def push(self):
+            drv.ctx_stack.append(self.d)
+
+        def enable_peer_access(self, other):
+            drv.op("peer", other.d)
+
+    class Device:
+        def __init__(self, d):
+            self.d = d
+
+        @staticmethod
+        def count():
+            return drv.ndev
+
+        def compute_capability(self):
+            return (9, 0)
+
+        def get_attribute(self, attr):
+            return drv.num_sms
+
+        def retain_primary_context(self):
+            return Context(self.d)
+
+        def can_access_peer(self, other):
+            return True
+
+    def _bytes(a):
+        return np.ascontiguousarray(a).view(np.uint8).reshape(-1)
+
+    def memcpy_htod(ptr, arr):
+        data = _bytes(arr).copy()
+        drv.op("htod", int(ptr), data.nbytes)
+        drv.mem.view(int(ptr), data.nbytes, np.uint8)[:] = data
+
+    def memcpy_dtoh(out, ptr):
+        drv.op("dtoh", int(ptr), out.nbytes)
+        _bytes(out)[:] = drv.mem.view(int(ptr), out.nbytes, np.uint8)
+
+    def memcpy_dtod_async(dst, src, n, stream):
+        def fn():
+            drv.mem.view(int(dst), n, np.uint8)[:] = drv.mem.view(int(src), n, np.uint8).copy()
+        drv.op("dtod", stream.handle, int(dst), int(src), n, fn=fn)
+
+    def _memset(kind, dtype, ptr, value, n, stream=None):
+        def fn():
+            drv.mem.view(int(ptr), n, dtype)[:] = value
+        drv.op(kind, stream.handle if stream is not None else 0, int(ptr), value, n, fn=fn)
+
+    cuda.Error = Error
+    cuda.Stream, cuda.Event, cuda.Context, cuda.Device = Stream, Event, Context, Device
+    cuda.init = lambda: None
+    cuda.mem_alloc = Alloc
+    cuda.memcpy_htod, cuda.memcpy_dtoh, cuda.memcpy_dtod_async = memcpy_htod, memcpy_dtoh, memcpy_dtod_async
+    cuda.memset_d8 = lambda p, v, n: _memset("memset_d8", np.uint8, p, v, n)
+    cuda.memset_d32 = lambda p, v, n: _memset("memset_d32", np.uint32, p, v, n)
+    cuda.memset_d32_async = lambda p, v, n, s: _memset("memset_d32", np.uint32, p, v, n, s)
+    cuda.memset_d16_async = lambda p, v, n, s: _memset("memset_d16", np.uint16, p, v, n, s)
+    cuda.module_from_buffer = lambda cubin: Module()
+    cuda.device_attribute = types.SimpleNamespace(MULTIPROCESSOR_COUNT="sms")
+
+    compiler = types.ModuleType("pycuda.compiler")
+    compiler.compile = lambda src, **kw: b"cubin"
+
+    cu = types.ModuleType("cuda.bindings.driver")
+    cu.CUresult = types.SimpleNamespace(CUDA_SUCCESS=SUCCESS)
+    cu.CUstreamCaptureMode = types.SimpleNamespace(CU_STREAM_CAPTURE_MODE_THREAD_LOCAL="thread_local")
+    cu.CUstream = int
+    cu.cuGetErrorString = lambda err: (SUCCESS, str(err).encode())
+
+    def begin(h, mode):
+        assert drv.capturing is None, "nested capture"
+        drv.op("begin_capture", int(h))
+        drv.capturing, drv.capture_stream = [], int(h)
+        return (SUCCESS,)
+
+    def end(h):
+        assert drv.capture_stream == int(h), "capture ended on another stream"
+        ops, drv.capturing, drv.capture_stream = drv.capturing, None, None
+        drv.op("end_capture", int(h), len(ops))
+        return (SUCCESS, ("graph", ops))
+
+    def launch(exe, h):
+        drv.op("graph_launch", int(h), len(exe[1]))
+        assert drv.capturing is None
+        for fn in exe[1]:
+            fn()
+        return (SUCCESS,)
+
+    cu.cuStreamBeginCapture, cu.cuStreamEndCapture = begin, end
+    cu.cuGraphInstantiateWithFlags = lambda graph, flags: (SUCCESS, ("exec", graph[1]))
+    cu.cuGraphLaunch = launch
+    cu.cuGraphExecDestroy = lambda exe: (SUCCESS,)
+    cu.cuGraphDestroy = lambda graph: (SUCCESS,)
+
+    pycuda = types.ModuleType("pycuda")
+    auto = types.ModuleType("pycuda.autoprimaryctx")
+    pycuda.driver, pycuda.compiler, pycuda.autoprimaryctx = cuda, compiler, auto
+    cuda_pkg = types.ModuleType("cuda")
+    bindings = types.ModuleType("cuda.bindings")
+    cuda_pkg.bindings, bindings.driver = bindings, cu
+    return {"pycuda": pycuda, "pycuda.driver": cuda, "pycuda.compiler": compiler, "pycuda.autoprimaryctx": auto,
+            "cuda": cuda_pkg, "cuda.bindings": bindings, "cuda.bindings.driver": cu}
+
+
+def install(monkeypatch, devices: int = 1) -> Driver:
+    """Replace pycuda and cuda.bindings by a fake driver for this test; returns it."""
+    drv = Driver(devices)
+    for name, mod in _modules(drv).items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return drv

@@ -1,0 +1,35 @@
+"""Plans made unsafe on purpose: the negative controls of the runtime tests (CPU emulation and GPU).
+
+A control must be a plan ``memplan.verify`` rejects and an executor still runs (``check_plan=False``),
+so that a wrong result can be shown to come from the missing happens-before and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import memplan
+from memplan import Graph, Plan
+
+
+def plan_without_event(plan: Plan, event: tuple[str, str]) -> Plan:
+    """The plan with one event removed (a negative control: it should race)."""
+    if event not in plan.events:
+        raise ValueError(f"plan has no event {event!r}")
+    return replace(plan, events=tuple(e for e in plan.events if e != event))
+
+
+def plan_with_offsets_of(plan: Plan, other: Plan) -> Plan:
+    """``plan``'s order and events with ``other``'s offsets and arena (e.g. serial lifetimes applied to a
+    multi-stream schedule, the assumption ggml's allocator makes)."""
+    return replace(plan, tensors=other.tensors, arena_bytes=other.arena_bytes)
+
+
+def required_events(graph: Graph, plan: Plan) -> Iterable[tuple[str, str]]:
+    """Events whose removal makes ``memplan.verify`` reject the plan."""
+    for ev in plan.events:
+        try:
+            memplan.verify(graph, plan_without_event(plan, ev))
+        except memplan.UnsafePlan:
+            yield ev
