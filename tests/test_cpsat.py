@@ -133,7 +133,7 @@ def big_random(seed: int = 5, n: int = 250) -> BufferProblem:
 def test_time_limit_returns_feasible_with_a_gap_never_worse_than_heuristics():
     p = big_random()
     heur = min(get_solver("greedy")(p).arena, get_solver("size")(p).arena)
-    sol = get_solver("cpsat")(p, SolveOptions(time_limit=0.5))
+    sol = get_solver("cpsat")(p, SolveOptions(time_limit=0.1))  # deterministic seconds: stops before the proof
     assert find_collision(p, sol.offsets) is None
     assert sol.arena <= heur
     assert sol.status == "FEASIBLE"

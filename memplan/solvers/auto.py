@@ -7,17 +7,16 @@ on interval problems the minimalloc-style ``search`` first (90% of the time; it 
 packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-place problems
 CP-SAT first (60%; it states HB-filtered conflicts as they are and proves bounds), then the search.
 So the result is never worse than the best heuristic, and the proven bound is the largest any of
-them proved.
+them proved. Asked only to fit a capacity (``Objective.FIT``), it returns as soon as a packing fits.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 from ..errors import BudgetError, SolverError
-from ..problem import BufferProblem, Solution
-from .options import SolveOptions
+from ..problem import BufferProblem, Solution, Status
+from .options import Objective, SolveOptions
 
 HEURISTICS = ("greedy", "size")
 
@@ -25,7 +24,6 @@ HEURISTICS = ("greedy", "size")
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
     from . import get_solver
 
-    t0 = time.perf_counter()
     best: Solution | None = None
     tried: dict[str, int] = {}
     for name in HEURISTICS:
@@ -37,17 +35,22 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     lb = int(problem.lower_bound or 0)
     bound = lb
     info: dict = {}
-    if options.time_limit is not None and best.arena > lb:
+    cap = problem.capacity
+    fit = options.objective == Objective.FIT and cap is not None
+
+    def done() -> bool:
+        return best.arena <= bound or (fit and best.arena <= cap)
+
+    if options.time_limit is not None and not done():
         # interval problems: the search is strongest (section inference is exact there); otherwise
-        # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows
+        # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows.
+        # Shares of the work budget are fixed (not what the clock left), so the result repeats.
         exact = ("search", "cpsat") if problem.is_interval else ("cpsat", "search")
+        first_share = 0.9 if problem.is_interval else 0.6
         for k, name in enumerate(exact):
-            left = options.time_limit - (time.perf_counter() - t0)
-            if left <= 0.01 or best.arena <= bound:
+            if done():
                 break
-            # on interval problems CP-SAT rarely improves on the search (measured on the minimalloc
-            # set), so the search keeps 90% of the time there
-            share = left if k == len(exact) - 1 else left * (0.9 if problem.is_interval else 0.6)
+            share = options.time_limit * (first_share if k == 0 else 1.0 - first_share)
             try:
                 sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best))
             except (BudgetError, SolverError) as exc:
@@ -57,14 +60,15 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
             bound = max(bound, int(sol.info.get("bound", sol.lower_bound)))
             if sol.arena < best.arena:
                 best = sol
+            if sol.info.get("stopped"):
+                info["stopped"] = sol.info["stopped"]
             if sol.info.get("interrupted"):
                 info["interrupted"] = True
                 break
     bound = min(bound, best.arena)
     ran_exact = any(k in tried for k in ("search", "cpsat"))
-    status = "OPTIMAL" if best.arena <= bound else ("FEASIBLE" if ran_exact else best.status)
-    if status == "OPTIMAL" or "bound" in best.info or options.time_limit is not None:
+    status = Status.OPTIMAL if best.arena <= bound else (Status.FEASIBLE if ran_exact else best.status)
+    if status == Status.OPTIMAL or "bound" in best.info or options.time_limit is not None:
         info.update({"bound": int(bound), "gap": round((best.arena - bound) / max(best.arena, 1), 6)})
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
-    return Solution(best.offsets, best.arena, best.solver, status, int(bound),
-                    {**extra, **info, "tried": tried})
+    return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})

@@ -16,7 +16,9 @@ The formulation is chosen to scale:
 - identical buffers (same size, interval and conflicts) are ordered by index (symmetry breaking);
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
   above by the best heuristic plan, which is also given as a hint (warm start);
-- one worker and a fixed seed by default (deterministic when the solve ends before the time limit).
+- the time limit is CP-SAT's *deterministic* time, shared out by what earlier components used, and one
+  worker and a fixed seed by default (several workers search interleaved), so the same input gives the
+  same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
 
 Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far. The
 result is never worse than the best heuristic, and ``info`` carries the proven ``bound`` and ``gap``.
@@ -29,7 +31,7 @@ import time
 
 import numpy as np
 
-from ..problem import BufferProblem, Solution, arena_of
+from ..problem import BufferProblem, Solution, Status, arena_of
 from .decompose import components, subproblem
 from .options import SolveOptions
 
@@ -44,7 +46,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
 
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
-    deadline = t0 + limit
+    wall_deadline = t0 + options.wall_seconds(limit)
     lb = int(problem.lower_bound or 0)
     if options.warm_start is not None:  # a bound another exact solver proved for this problem
         lb = max(lb, int(options.warm_start.info.get("bound", 0)))
@@ -53,50 +55,54 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     arena = arena_of(problem, offsets)
     info: dict = {"start": start.solver}
     if arena <= lb or len(problem) == 0:
-        return Solution(offsets, arena, "cpsat", "OPTIMAL", lb, {**info, "bound": lb, "gap": 0.0})
+        return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
     adj = problem.conflict_lists()
     comps = components(problem, adj)
     sizes = problem.sizes
     comp_arena = [int((offsets[c] + sizes[c]).max()) for c in comps]
     todo = sorted((k for k in range(len(comps)) if comp_arena[k] > lb), key=lambda k: -comp_arena[k])
     bound = lb
-    statuses = []
-    interrupted = False
+    solved = 0
+    spent = 0.0  # deterministic time used so far
+    interrupted = wall_fired = False
     for rank, k in enumerate(todo):
-        now = time.perf_counter()
-        share = (deadline - now) / (len(todo) - rank)
-        if share <= 0.01:
-            statuses.append("UNKNOWN")
-            continue
+        share = (limit - spent) / (len(todo) - rank)
+        wall_left = wall_deadline - time.perf_counter()
+        if wall_left <= 0.01:
+            wall_fired = True
+            break
         idx = comps[k]
-        if len(idx) > MAX_COMPONENT:
-            statuses.append("TOO_LARGE")  # keeps its heuristic offsets
-            continue
+        if share <= 0.01 or len(idx) > MAX_COMPONENT:
+            continue  # keeps its heuristic offsets (too large to build a model, or no work left)
         sub = subproblem(problem, idx)
         try:
-            res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, options=options,
-                                   label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)", t0=t0)
+            res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, wall=wall_left,
+                                   options=options, label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)",
+                                   t0=t0)
         except KeyboardInterrupt:
             interrupted = True
             break
-        sub_off, sub_bound, status, stopped = res
+        sub_off, sub_bound, used, stopped = res
+        spent += used
+        solved += 1
+        wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
             offsets[idx] = sub_off
             comp_arena[k] = int((sub_off + sub.sizes).max())
         bound = max(bound, sub_bound)
-        statuses.append(status)
-        if stopped:
+        if stopped == "interrupted":
             interrupted = True
             break
     arena = arena_of(problem, offsets)
     # components never touched keep their heuristic arena, which is <= lb
     bound = min(bound, arena)
-    status = "OPTIMAL" if arena <= bound else "FEASIBLE"
+    status = Status.OPTIMAL if arena <= bound else Status.FEASIBLE
     info.update({"bound": int(bound), "gap": round((arena - bound) / max(arena, 1), 6),
-                 "components": len(comps),
-                 "solved_components": sum(st not in ("UNKNOWN", "TOO_LARGE") for st in statuses)})
+                 "components": len(comps), "solved_components": solved})
     if interrupted:
         info["interrupted"] = True
+    if wall_fired:
+        info["stopped"] = "wall_clock"
     return Solution(offsets, arena, "cpsat", status, int(bound), info)
 
 
@@ -149,8 +155,9 @@ def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int
 
 
 def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
-                     options: SolveOptions, label: str, t0: float):
-    """(offsets or None, proven bound on the component's arena (>= target), status, interrupted)."""
+                     wall: float, options: SolveOptions, label: str, t0: float):
+    """(offsets or None, proven bound on the component's arena (>= target), deterministic time used,
+    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock")."""
     n = len(sub)
     align = int(sub.alignment)
     sizes = sub.sizes.tolist()
@@ -207,9 +214,10 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     m.minimize(arena)
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(time_limit, 0.01)
+    solver.parameters.max_time_in_seconds = max(wall, 0.01)
     solver.parameters.max_deterministic_time = max(time_limit, 0.01)
     solver.parameters.num_workers = max(1, int(options.workers))
+    solver.parameters.interleave_search = options.workers > 1  # several workers, still deterministic
     solver.parameters.random_seed = int(options.seed)
     solver.parameters.catch_sigint_signal = True
 
@@ -226,8 +234,6 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                  f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s")
 
     status = solver.solve(m, _Progress())
-    name = solver.status_name(status)
-    interrupted = False
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         off = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
         bound = _ceil(solver.best_objective_bound)
@@ -239,7 +245,9 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         bound = lower
     if status == cp_model.OPTIMAL:
         bound = int(round(solver.objective_value))
-    wall = solver.wall_time
-    if status == cp_model.FEASIBLE and wall < 0.9 * time_limit and solver.deterministic_time < 0.9 * time_limit:
-        interrupted = True  # stopped early: Ctrl-C caught by CP-SAT
-    return off, max(bound, min(lower, ub)), name, interrupted
+    used = float(solver.deterministic_time)
+    stopped = None
+    if status != cp_model.OPTIMAL and used < 0.9 * time_limit:
+        # it stopped before its work budget: the wall clock, or Ctrl-C caught by CP-SAT
+        stopped = "wall_clock" if solver.wall_time >= 0.9 * wall else "interrupted"
+    return off, max(bound, min(lower, ub)), used, stopped

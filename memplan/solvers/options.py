@@ -43,7 +43,7 @@ class SearchParams:
     #: once no unplaced buffer spans a time cut, both sides are solved apart
     dynamic_decomposition: bool = True
     #: search nodes per second of ``time_limit`` (the deterministic work budget; calibrated here)
-    nodes_per_second: int = 20_000
+    nodes_per_second: int = 10_000
 
 
 @dataclass(frozen=True)

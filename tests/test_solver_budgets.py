@@ -1,0 +1,116 @@
+"""The one checked solve, work budgets instead of the wall clock, FIT stopping early, no recursion limit."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import memplan
+from memplan.errors import SolverError
+from memplan.problem import BufferProblem, Solution, Status, find_collision
+from memplan.solvers import Objective, SearchParams, SolveOptions, check_solution, get_solver, solve
+
+
+def hard_problem(seed: int = 5, n: int = 250) -> BufferProblem:
+    rng = np.random.default_rng(seed)
+    lo = rng.integers(0, 400, n)
+    return BufferProblem(sizes=rng.integers(1, 64, n) * 16, lower=lo, upper=lo + rng.integers(1, 60, n))
+
+
+def unpackable(seed: int = 5, n: int = 600) -> BufferProblem:
+    """Sizes that rarely tile: the search cannot reach the load bound in a short budget."""
+    rng = np.random.default_rng(seed)
+    lo = rng.integers(0, 400, n)
+    return BufferProblem(sizes=rng.integers(1, 1000, n) * 8, lower=lo, upper=lo + rng.integers(1, 60, n))
+
+
+def test_budgeted_search_repeats_exactly_when_it_stops_on_its_budget():
+    p = unpackable()
+    runs = [solve(p, "search", SolveOptions(time_limit=0.05, wall_limit=600)) for _ in range(3)]
+    assert runs[0].status == Status.FEASIBLE  # the budget, not a proof, ended it
+    assert "stopped" not in runs[0].info
+    for r in runs[1:]:
+        assert r.offsets.tolist() == runs[0].offsets.tolist()
+        assert r.info["nodes"] == runs[0].info["nodes"]
+
+
+def test_time_limited_plans_are_byte_identical():
+    from memplan.generators import fanout_join
+
+    g, sched = fanout_join(2000, streams=4, seed=1)
+    for solver in ("search", "auto"):
+        a, b, c = (memplan.plan(g, sched, solver=solver, time_limit=0.1).to_json() for _ in range(3))
+        assert a == b == c
+        assert '"stopped"' not in a
+
+
+def test_wall_clock_safety_stop_is_reported():
+    p = unpackable()
+    sol = solve(p, "search", SolveOptions(time_limit=1000, wall_limit=0.2))
+    assert sol.info.get("stopped") == "wall_clock"
+    assert find_collision(p, sol.offsets) is None
+
+
+def test_auto_with_a_capacity_stops_at_the_first_fit():
+    p = hard_problem()
+    heur = min(get_solver("greedy")(p).arena, get_solver("size")(p).arena)
+    fit = SolveOptions(time_limit=30, objective=Objective.FIT)
+    easy = BufferProblem(p.sizes, p.lower, p.upper, capacity=heur)
+    sol = solve(easy, "auto", fit)
+    assert sol.arena <= heur and set(sol.info["tried"]) == {"greedy", "size"}
+    # a capacity below every heuristic: the search fits it and CP-SAT never runs
+    tight = BufferProblem(p.sizes, p.lower, p.upper, capacity=heur - 16)
+    sol = solve(tight, "auto", fit)
+    assert sol.arena <= heur - 16
+    assert "cpsat" not in sol.info["tried"]
+    # minimising the same problem does go on past the capacity
+    assert "search" in solve(tight, "auto", SolveOptions(time_limit=0.05)).info["tried"]
+
+
+def test_deep_search_needs_no_recursion_limit():
+    # a chain of 3,000 overlapping buffers: the search places them all, one frame each
+    n = 3000
+    p = BufferProblem(sizes=np.full(n, 4), lower=np.arange(n), upper=np.arange(n) + 2)
+    before = sys.getrecursionlimit()
+    sol = solve(p, "search", SolveOptions(time_limit=5, search=SearchParams(bound_first=True)))
+    assert sys.getrecursionlimit() == before
+    assert sol.status == Status.OPTIMAL and sol.arena == 8
+
+
+def test_search_switches_change_the_work_not_the_answer():
+    p = hard_problem(seed=2, n=40)
+    full = solve(p, "search", SolveOptions(time_limit=20))
+    bare = solve(p, "search", SolveOptions(time_limit=20, search=SearchParams(
+        hatless_pruning=False, dynamic_decomposition=False, restarts=False, preorders=("WAT",))))
+    assert full.status == bare.status == Status.OPTIMAL
+    assert full.arena == bare.arena
+
+
+def test_check_refuses_an_overlap_and_names_the_buffers():
+    p = BufferProblem(sizes=[8, 8, 8], lower=[0, 1, 5], upper=[3, 4, 6], names=("a", "b", "c"))
+    bad = Solution(np.array([0, 4, 0]), 12, "broken")
+    with pytest.raises(SolverError, match="'a' and 'b'"):
+        check_solution(p, bad)
+    check_solution(p, Solution(np.array([0, 8, 0]), 16, "fine"))
+    with pytest.raises(SolverError, match="reported arena"):
+        check_solution(p, Solution(np.array([0, 8, 0]), 15, "liar"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(1, 6), st.integers(0, 4), st.integers(0, 40)),
+                min_size=1, max_size=25))
+def test_interval_sweep_agrees_with_the_pairwise_check(rows):
+    lower = np.array([r[0] for r in rows])
+    p = BufferProblem(sizes=np.array([r[2] for r in rows]), lower=lower, upper=lower + np.array([r[1] for r in rows]))
+    off = np.array([r[3] for r in rows])
+    sol = Solution(off, int((off + p.sizes).max()), "random")
+    pairwise = find_collision(p, off)
+    if pairwise is None:
+        check_solution(p, sol)
+    else:
+        with pytest.raises(SolverError):
+            check_solution(p, sol)
