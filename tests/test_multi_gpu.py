@@ -2,8 +2,9 @@
 
 The layout of a split plan (devices, copies, cross-device events, stage order), the CPU emulation of a
 split step (one NaN-poisoned arena per device, COPY nodes as byte copies) against the one-device result in
-every host order happens-before allows, the negative control (no cross-device events: wrong results), and
-on two GPUs the split step against one GPU, eager and as per-device CUDA graphs.
+every host order happens-before allows, the negative control (no cross-device events: wrong results), the
+executor's own code on a fake driver (``tests/fake_cuda.py``), and on two GPUs the split step against one
+GPU, eager and as per-device CUDA graphs.
 """
 
 from __future__ import annotations
@@ -149,3 +150,39 @@ def test_two_gpu_run_matches_one_gpu(streams):
     finally:
         many.free()
         one.free()
+
+
+@pytest.mark.parametrize("n,streams", [(2, 2), (3, None)])
+def test_multi_gpu_executor_on_a_fake_driver(monkeypatch, n, streams):
+    """``MultiGpuExecutor`` itself on a fake pycuda (``tests/fake_cuda.py``: each launch emulated at once,
+    checked to run in its stream's device context): eager and per-device graphs replayed in stage order
+    give the one-device emulated logits bit for bit; the one-GPU executor refuses a split plan."""
+    import fake_cuda
+    import numpy as np
+
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+
+    drv = fake_cuda.install(monkeypatch, devices=n)
+    from runtime.executor import Executor
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    cfg = L.config("tiny", batch=1)
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
+    want = emulate(g, memplan.plan(g), w, inp)[0]["logits"]
+    split, p = plan_devices(g, n, streams=streams)
+    many = MultiGpuExecutor(split.graph, p, inputs=inp, weights=w)
+    many.run()
+    assert np.array_equal(many.read("logits"), want)
+    many.capture()
+    assert sorted(many._graphs) == list(range(n))
+    many.replay(2)
+    assert np.array_equal(many.read("logits"), want)
+    assert len(many.time_steps("graph", steps=1, repeats=1, warmup=1)) == 1
+    copies = [t for t in drv.trace if t[1] == "dtod" and t[0] == 0]
+    assert copies, "no device-to-device copy issued on device 0"
+    assert drv.ctx_stack == []
+    many.free()
+    with pytest.raises(ValueError, match="devices"):
+        Executor(split.graph, p)

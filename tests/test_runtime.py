@@ -226,9 +226,16 @@ def test_group_broken_by_plan_events_runs_unfused():
     per_node, fused = plan_launches(g, _addresses(g, plan).__getitem__, no_fuse=unfusable_groups(g, plan))
     assert not fused
     assert [ln.kernel for lns in per_node for ln in lns] == ["silu_f32", "binary_f32", "silu_f32", "binary_f32"]
+    # without that event the group could launch on its last member, but ``side`` reads ``t``, which the one
+    # SILU+MUL kernel never writes: it still runs node by node (groups that fuse: tests/test_binding.py)
     plan2 = memplan.plan(g, memplan.schedule_with_events(g, ["a", "c", "side", "j"], streams))
     assert not unfusable_groups(g, plan2)
     per_node, fused = plan_launches(g, _addresses(g, plan2).__getitem__)
+    assert not fused and [ln.kernel for ln in per_node[0]] == ["silu_f32"]
+    g2 = memplan.Graph(g.name, g.tensors, tuple(replace(n, inputs=("x",)) if n.id == "side" else n for n in g.nodes),
+                       g.alignment)
+    plan3 = memplan.plan(g2, memplan.schedule_with_events(g2, ["a", "c", "side", "j"], streams))
+    per_node, fused = plan_launches(g2, _addresses(g2, plan3).__getitem__)
     assert fused == {1: (0, 1)} and per_node[0] == [] and per_node[1][0].kernel == "swiglu_f32"
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from memplan import Graph
 
 from .fused import fused_launch
-from .ops import KernelError, Launch, _ew_grid, node_launches
+from .ops import WRITES, KernelError, Launch, _ew_grid, node_launches
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132,
@@ -49,6 +49,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
     fused: dict[int, tuple[int, ...]] = {}
     absorbed: set[int] = set()
     if fuse_groups:
+        read_by = _readers_of_roots(graph)
         for k, (name, members) in enumerate(graph.groups().items()):
             if len(members) < 2 or name in no_fuse or (nodes is not None and not set(members) <= set(nodes)):
                 continue
@@ -57,7 +58,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
                                    gemv_norm_min=gemv_norm_min)
             except (KeyError, IndexError, ValueError):
                 lns = None
-            if lns:
+            if lns and _materialises_what_others_read(graph, addr, members, lns, read_by):
                 out[members[-1]] = lns
                 fused[members[-1]] = tuple(members)
                 absorbed.update(members)
@@ -73,6 +74,30 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
     return out, fused
+
+
+def _readers_of_roots(graph: Graph) -> dict[int, set[int]]:
+    """Root tensor index -> the nodes that read it (through any view)."""
+    out: dict[int, set[int]] = {}
+    for ni, ins in enumerate(graph.node_inputs):
+        for ti in ins:
+            out.setdefault(graph.root[ti], set()).add(ni)
+    return out
+
+
+def _materialises_what_others_read(graph: Graph, addr, members, lns: list[Launch], read_by) -> bool:
+    """A fused kernel writes only some of its group's tensors (``WRITES``): every member output that a node
+    outside the group reads, or that the graph outputs, must be among them, else the group runs node by
+    node."""
+    written = {ln.args[i] for ln in lns for i in WRITES.get(ln.kernel, ())}
+    inside = set(members)
+    for m in members:
+        for ti in graph.node_outputs[m]:
+            r = graph.root[ti]
+            needed = graph.tensors[r].kind == "output" or bool(read_by.get(r, set()) - inside)
+            if needed and addr(graph.tensors[ti].id) not in written:
+                return False
+    return True
 
 
 def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch) -> list[Launch]:
