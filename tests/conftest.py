@@ -1,8 +1,13 @@
 """Shared helpers for the test suite.
 
-The helper modules (``handgraphs``, ``reference``, ``strategies``) live next to the tests; pytest's
-default import mode puts this directory on ``sys.path``, and the repository root is added so the
-suite also runs from a plain checkout without ``pip install -e``.
+The helper modules (``handgraphs``, ``reference``, ``strategies``, ``needs``) live next to the tests;
+pytest's default import mode puts this directory on ``sys.path``, and the repository root is added so
+the suite also runs from a plain checkout without ``pip install -e``.
+
+Skips have one mechanism each: a test marked ``gpu`` (``gpu(devices=2)``) is skipped here, with one
+reason, where pycuda or enough CUDA devices are missing; optional packages come from ``needs.need``
+(or the ``torch`` fixture). Data the tests read lives in ``tests/data`` (``minimalloc_dir``), so a
+plain clone runs every CPU test.
 """
 
 from __future__ import annotations
@@ -18,7 +23,32 @@ for p in (HERE, ROOT):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+from needs import cuda_devices, need  # noqa: E402
+
 import memplan  # noqa: E402
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("gpu")
+    if marker is None:
+        return
+    wanted = marker.kwargs.get("devices", 1)
+    have, why = cuda_devices()
+    if have < wanted:
+        pytest.skip(f"gpu test: needs {wanted} CUDA device(s) with pycuda; {why}")
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """The torch module (the ``torch`` extra, installed in CI), or the test skipped."""
+    return need("torch")
+
+
+@pytest.fixture(scope="session")
+def minimalloc_dir() -> str:
+    """tests/data/minimalloc: the google/minimalloc problems the tests read (Apache-2.0, see its README)."""
+    return os.path.join(HERE, "data", "minimalloc")
 
 
 def rules_and_messages(exc: memplan.UnsafePlan) -> list[tuple[int, str]]:

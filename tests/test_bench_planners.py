@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from memplan.benchmarks import planners
 from memplan.cli import main
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MINIMALLOC = os.path.join(ROOT, "..", "shared", "data", "minimalloc")
 
 
 def args(**kw) -> argparse.Namespace:
@@ -39,11 +35,9 @@ def test_examples_serial_and_multi_stream(capsys):
             assert r["arena"] <= min(by[(g, s, "size")]["arena"], by[(g, s, "greedy")]["arena"])
 
 
-def test_minimalloc_rows_and_json(tmp_path):
-    if not os.path.isdir(MINIMALLOC):
-        return  # the benchmark data lives outside the project; nothing to run here
+def test_minimalloc_rows_and_json(tmp_path, minimalloc_dir):
     out = tmp_path / "rows.json"
-    assert main(["bench", "planners", "--minimalloc", MINIMALLOC, "--corpus", "minimalloc", "--only", "A",
+    assert main(["bench", "planners", "--minimalloc", minimalloc_dir, "--corpus", "minimalloc", "--only", "A",
                  "--solvers", "ggml,size", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert [r["solver"] for r in rows] == ["ggml", "size"]

@@ -19,11 +19,6 @@ from memplan.errors import BudgetError, SolverError
 from memplan.problem import BufferProblem, find_collision
 from memplan.solvers import Objective, SolveOptions, get_solver
 
-pytest.importorskip("ortools")
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MINIMALLOC = os.path.join(ROOT, "..", "shared", "data", "minimalloc")
-
 # At time 4 buffers 0, 1, 2 and 4 are live: 3 + 2 + 2 + 2 = 9 is the bound, and 9 is reachable
 # (3 conflicts only with 4). Greedy and greedy-by-size both end at 10.
 HARD_SIZES, HARD_LOWER, HARD_UPPER = [3, 2, 2, 4, 2], [3, 4, 3, 1, 2], [6, 5, 5, 3, 5]
@@ -110,13 +105,10 @@ def test_alignment_is_kept():
         assert sol.arena == 556 and sol.status == "OPTIMAL"
 
 
-def test_minimalloc_example_capacity_12():
-    path = os.path.join(MINIMALLOC, "examples", "input.12.csv")
-    if not os.path.exists(path):
-        pytest.skip("minimalloc example data not present")
+def test_minimalloc_example_capacity_12(minimalloc_dir):
     from memplan.io.minimalloc import read_csv
 
-    table = read_csv(path)
+    table = read_csv(os.path.join(minimalloc_dir, "examples", "input.12.csv"))
     for name in ("search", "cpsat"):
         p = table.problem(12)
         sol = get_solver(name)(p, SolveOptions(time_limit=10))
@@ -218,8 +210,13 @@ def test_ggml_refuses_multi_stream_problems():
 
 
 def test_ggml_plans_serial_graphs_safely():
-    for g in memplan.examples.bundled().values():
-        memplan.plan(g, solver="ggml")  # verified inside
+    import reference as ref
+
+    for name, g in memplan.examples.bundled().items():
+        plan = memplan.plan(g, solver="ggml")  # memplan.verify passed inside
+        assert plan.solver["name"] == "ggml" and plan.streams == 1, name
+        assert ref.check_plan(g, plan.to_dict()) == set(), name  # the brute-force contract reading agrees
+        assert plan.lower_bound_bytes <= plan.arena_bytes, name
 
 
 def test_components_split_independent_buffers():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from needs import need
 
-onnx = pytest.importorskip("onnx")
+onnx = need("onnx")
 from handgraphs import two_stream_plan  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 

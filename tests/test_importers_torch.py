@@ -1,12 +1,13 @@
-"""torch.export importer: sizes, views, in-place ops; skipped where torch is not installed (CI)."""
+"""torch.export importer: sizes, views, in-place ops (the ``torch`` extra, installed in CI)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from needs import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 from torch import nn  # noqa: E402
 
 import memplan  # noqa: E402

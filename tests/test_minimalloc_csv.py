@@ -13,8 +13,6 @@ from memplan.io.minimalloc import format_csv, parse_csv, read_csv, solve_table
 from memplan.problem import find_collision
 from memplan.solvers import SolveOptions
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLE = os.path.join(ROOT, "..", "shared", "data", "minimalloc", "examples", "input.12.csv")
 TEXT = "id,lower,upper,size\nb1,0,3,4\nb2,3,9,4\nb3,0,9,4\nb4,9,21,4\nb5,0,21,4\n"
 
 
@@ -59,10 +57,8 @@ def test_missing_file():
         read_csv("/nonexistent/x.csv")
 
 
-def test_minimalloc_example_file():
-    if not os.path.exists(EXAMPLE):
-        pytest.skip("minimalloc example data not present")
-    t = read_csv(EXAMPLE)
+def test_minimalloc_example_file(minimalloc_dir):
+    t = read_csv(os.path.join(minimalloc_dir, "examples", "input.12.csv"))
     sol = solve_table(t, 12, options=SolveOptions(time_limit=10))
     assert sol.arena == 12 and find_collision(t.problem(12), sol.offsets) is None
 

@@ -1,4 +1,4 @@
-"""GPU tests of the runtime (marker ``gpu``): skipped cleanly without pycuda or a CUDA device.
+"""GPU tests of the runtime (marker ``gpu``): conftest.py skips them without pycuda or a CUDA device.
 
 What they prove on the device, for the tiny Llama config:
 - the kernels compute the model: GPU logits and KV-cache rows match the float64 numpy reference
@@ -30,22 +30,8 @@ TOL = {1: 1e-4, 3: 5e-3, 40: 5e-3}
 JITTER_REPS = 30
 
 
-def _gpu_or_skip():
-    pytest.importorskip("pycuda")
-    pytest.importorskip("cuda.bindings")
-    import pycuda.driver as cuda
-
-    try:
-        cuda.init()
-        if cuda.Device.count() < 1:
-            pytest.skip("no CUDA device")
-    except cuda.Error as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"no usable CUDA device ({exc})")
-
-
 @pytest.fixture(scope="module")
 def lib():
-    _gpu_or_skip()
     from runtime.kernels import KernelLibrary
 
     return KernelLibrary()
@@ -194,7 +180,6 @@ def test_streams_match_serial_at_scale(batch, fuse):
     """8B-sized layers (2 of them): multi-stream CUDA graphs give the serial eager bits, arena and written
     cache rows poisoned before every replay. (Run with PDL launches, this check failed on the H100 —
     docs/runtime.md — which is why PDL is an opt-in experiment and not tested as safe.)"""
-    _gpu_or_skip()
     from runtime.executor import Executor, Poison
     from runtime.kernels import KernelLibrary
     from runtime.models import llama as L
@@ -234,7 +219,6 @@ def test_streams_match_serial_at_scale(batch, fuse):
 def test_fused_close_to_unfused_at_scale(batch):
     """8B-sized layers (2 of them), same weights: the fused step's logits are within 1e-4 (batch 1) /
     5e-3 (batch 16, tensor-core GEMMs round activations to f16) of the one-kernel-per-node step's."""
-    _gpu_or_skip()
     from runtime.executor import Executor
     from runtime.kernels import KernelLibrary
     from runtime.models import llama as L

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from handgraphs import two_stream_plan
+from needs import need
 
 import memplan
 from memplan import examples
@@ -99,7 +100,7 @@ def test_wrong_graph_for_plan():
 
 
 def test_memory_map_png_and_svg(tmp_path):
-    pytest.importorskip("matplotlib")
+    need("matplotlib")
     from memplan.viz.memmap import render_memory_map, save_memory_map
 
     g = examples.moe()
@@ -115,7 +116,7 @@ def test_memory_map_png_and_svg(tmp_path):
 
 
 def test_memory_map_large_graph_draws():
-    pytest.importorskip("matplotlib")
+    need("matplotlib")
     from memplan.viz.memmap import EDGE_LIMIT, memory_map_figure
 
     g = examples.llama(examples.LlamaConfig(layers=24, hidden=256, heads=4, kv_heads=2, ffn=512, vocab=500, ctx=16))
@@ -134,9 +135,9 @@ def test_cli_draw_and_trace(tmp_path, capsys):
     assert main(["trace", str(gpath), str(ppath), "-o", str(tmp_path / "t.json"), "-q"]) == 0
     doc = json.loads((tmp_path / "t.json").read_text())
     assert {e["ph"] for e in doc["traceEvents"]} >= {"X", "C", "M"}
-    if pytest.importorskip("matplotlib"):
-        assert main(["draw", str(gpath), str(ppath), "-o", str(tmp_path / "m.png"), "-q"]) == 0
-        assert (tmp_path / "m.png").stat().st_size > 1000
+    need("matplotlib")
+    assert main(["draw", str(gpath), str(ppath), "-o", str(tmp_path / "m.png"), "-q"]) == 0
+    assert (tmp_path / "m.png").stat().st_size > 1000
     capsys.readouterr()
     assert main(["draw", str(gpath), str(ppath), "-o", str(tmp_path / "m.gif")]) == 2
     err = capsys.readouterr().err
@@ -146,19 +147,26 @@ def test_cli_draw_and_trace(tmp_path, capsys):
     assert "wrong graph" in capsys.readouterr().err
 
 
-def test_tutorial_runs(tmp_path, monkeypatch, capsys):
-    """docs/tutorial.md: its Python blocks and every `memplan ...` command run as written."""
-    pytest.importorskip("onnx")
-    pytest.importorskip("matplotlib")
+def tutorial_blocks() -> tuple[list[str], list[str]]:
+    """docs/tutorial.md's Python blocks and its `memplan ...` commands, in order."""
     import pathlib
     import re
-    import shlex
 
     text = (pathlib.Path(__file__).parent.parent / "docs" / "tutorial.md").read_text()
     blocks = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
     python = [body for lang, body in blocks if lang == "python"]
     commands = [line.split("#")[0].strip() for lang, body in blocks if lang == "sh" for line in body.splitlines()]
-    commands = [c for c in commands if c.startswith("memplan ")]
+    return python, [c for c in commands if c.startswith("memplan ")]
+
+
+def test_tutorial_runs(tmp_path, monkeypatch, capsys):
+    """docs/tutorial.md: its ONNX and API Python blocks and every `memplan ...` command run as written."""
+    need("onnx")
+    need("matplotlib")
+    import re
+    import shlex
+
+    python, commands = tutorial_blocks()
     assert len(python) >= 2 and len(commands) >= 8
     monkeypatch.chdir(tmp_path)
     exec(compile(python[0], "make_model.py", "exec"), {})
@@ -170,12 +178,17 @@ def test_tutorial_runs(tmp_path, monkeypatch, capsys):
     assert any(e["ph"] == "s" for e in trace["traceEvents"])
     assert (tmp_path / "memmap-time.png").stat().st_size > 5000
     exec(compile(python[1], "api.py", "exec"), {})
-    if len(python) > 2:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            return
-        exec(compile(python[2], "torch.py", "exec"), {})
+
+
+def test_tutorial_torch_block_runs(torch):
+    """docs/tutorial.md: the PyTorch block (the third Python block) runs as written and plans its model."""
+    python, _ = tutorial_blocks()
+    assert len(python) == 3 and "import torch" in python[2]
+    scope: dict = {}
+    exec(compile(python[2], "torch.py", "exec"), scope)
+    graph, plan = scope["graph"], scope["plan"]
+    memplan.verify(graph, plan)
+    assert graph.nodes and plan.lower_bound_bytes <= plan.arena_bytes
 
 
 def test_show_prints_a_stream_table():

@@ -1,0 +1,40 @@
+"""What a test needs beyond the core install, in one place: optional packages and CUDA devices.
+
+``need(module)`` imports an optional package or skips the test, naming the extra that brings it
+(CI installs every extra but ``cuda``, so these skips happen only in a lighter local install).
+GPU tests do not call anything: they carry the ``gpu`` marker (``gpu(devices=2)`` for more than one
+device) and conftest.py skips them, with one reason, where pycuda or enough CUDA devices are missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from types import ModuleType
+
+import pytest
+
+EXTRA = {"torch": "torch", "transformers": "torch", "onnx": "onnx", "matplotlib": "plot", "pycuda": "cuda"}
+
+
+def need(module: str) -> ModuleType:
+    """``module`` imported, or the calling test skipped with the extra to install."""
+    extra = EXTRA.get(module.split(".")[0])
+    hint = f" (pip install -e '.[{extra}]')" if extra else ""
+    return pytest.importorskip(module, reason=f"needs {module}{hint}")
+
+
+@functools.cache
+def cuda_devices() -> tuple[int, str]:
+    """(number of usable CUDA devices, why there are none) — 0 without pycuda or a driver."""
+    try:
+        cuda = importlib.import_module("pycuda.driver")
+        importlib.import_module("cuda.bindings")
+    except ImportError as exc:
+        return 0, f"no pycuda/cuda-python ({exc})"
+    try:
+        cuda.init()
+        count = cuda.Device.count()
+    except cuda.Error as exc:  # pragma: no cover - depends on the machine
+        return 0, f"no usable CUDA device ({exc})"
+    return count, f"{count} CUDA device(s)"
