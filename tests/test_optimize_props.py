@@ -73,10 +73,12 @@ def test_random_budgets_fit_or_raise(g, max_streams, frac, cap):
     try:
         p = memplan.plan(g, streams=max_streams, memory_budget=budget, max_events=cap)
     except memplan.BudgetError:
-        assert serial > budget
-        return
-    assert p.arena_bytes <= budget
-    assert len(p.events) <= cap
-    blk = p.solver["schedule"]
-    assert blk["makespan_us"] <= blk["serial_makespan_us"] + 1e-6
-    memplan.verify(g, p)
+        p = None
+    if p is None:
+        assert serial > budget  # refused only when not even the serial plan fits
+    else:
+        assert p.arena_bytes <= budget
+        assert len(p.events) <= cap
+        blk = p.solver["schedule"]
+        assert blk["makespan_us"] <= blk["serial_makespan_us"] + 1e-6
+        memplan.verify(g, p)

@@ -157,7 +157,10 @@ def test_fusion_group_may_interleave_with_other_streams():
     g = _group_graph()
     s = schedule_with_events(g, ["f1", "other", "f2", "end"], {"f1": 0, "f2": 0, "other": 1, "end": 0})
     check_schedule(g, s)
-    memplan.verify(g, memplan.plan(g, s))
+    assert s.order == ("f1", "other", "f2", "end") and s.streams == (0, 1, 0, 0)  # kept as given
+    plan = memplan.plan(g, s)
+    memplan.verify(g, plan)
+    assert plan.order == (("f1", 0), ("other", 1), ("f2", 0), ("end", 0)) and plan.streams == 2
 
 
 def test_schedule_with_events_missing_stream_is_schedule_error():
