@@ -1,8 +1,6 @@
 """The pycuda executor core: what the one-GPU and the multi-GPU executors do the same way.
 
-Memory: one arena per device (``runtime.binding``: every arena tensor is ``arena[device] + plan offset``,
-views included) and one allocation per own root (weights and KV caches), on the device the plan puts
-it; device staging copies of the inputs; the group counters and scratch the kernels may need. Issue: the
+Memory is ``runtime.device_memory``'s (arenas, weight roots, input staging, counters, scratch). Issue: the
 plan's streams (non-blocking, each created on its device) and one CUDA event per plan event (created on
 the recording node's device), and ``runtime.step.program``'s launches in plan order — the same program
 the CPU emulator runs. A step is:
@@ -26,7 +24,6 @@ pycuda is imported when an executor is created, never at module import.
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,16 +35,9 @@ import memplan
 from memplan import Graph, Plan
 
 from .binding import bind
-from .cuda_util import (
-    EVENT_DISABLE_TIMING,
-    F16_NAN,
-    F32_NAN,
-    STREAM_NON_BLOCKING,
-    capture_graph,
-    destroy_graph,
-    launch_graph,
-)
-from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch, counter_bytes
+from .cuda_util import EVENT_DISABLE_TIMING, STREAM_NON_BLOCKING, capture_graph, destroy_graph, launch_graph
+from .device_memory import DeviceMemory, on_device
+from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .layout import layout, stage_order
 from .step import program
 
@@ -94,36 +84,21 @@ class CudaCore:
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts
         self.pdl_always = pdl_always
-        self._allocs: list = []
         self.libs: list[KernelLibrary] = []
-        self.arenas: list[int] = []
-        self.arena_sizes = [max(n, 256) for n in b.arena_bytes]
         for d in range(self.devices):
-            with self.on(d):
+            with on_device(cuda, contexts, d):
                 self.libs.append(libraries(d))
-                self.arenas.append(self._alloc(self.arena_sizes[d]))
-        self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}
-        for rid, size in b.own_roots:
-            if rid not in self.weight_ptr:
-                self.weight_ptr[rid] = self._on_device(b.places[rid].device, self._alloc, max(size, 1))
-        self.addr_of = {t.id: b.address(t.id, self.arenas, self.weight_ptr) for t in graph.tensors}
-        if weights_from is None:
-            self._init_weights(weights or {}, random_weights_seed)
-        self.inputs: dict[str, tuple[int, int, int]] = {}   # id -> (device, staging copy, bytes)
-        for tid in b.inputs:
-            d, size = b.places[tid].device, graph.tensor(tid).size
-            self.inputs[tid] = (d, self._on_device(d, self._alloc, max(size, 1)), size)
+        self.mem = m = DeviceMemory(cuda, graph, b, self.libs, contexts, weights=weights,
+                                    random_weights_seed=random_weights_seed,
+                                    weights_from=weights_from.mem if weights_from is not None else None)
+        self.weight_ptr, self.addr_of, self.inputs = m.weight_ptr, m.addr_of, m.inputs
         if inputs:
-            self.set_inputs(inputs)
+            m.set_inputs(inputs)
         self._make_streams_and_events()
         self._prefetch = self._make_prefetch(tuple(prefetch))
-        self._counters = []
-        for d in range(self.devices):
-            with self.on(d):
-                self._counters.append(self._alloc(counter_bytes(graph)))
-                cuda.memset_d8(self._counters[-1], 0, counter_bytes(graph))
-        self.program = program(graph, plan, b, self.addr_of.__getitem__, num_sms=[lib.num_sms for lib in self.libs],
-                               counters=self._counters, scratch=[partial(self._on_device, d, self._alloc) for d in range(self.devices)],
+        self.program = program(graph, plan, b, m.addr_of.__getitem__, num_sms=[lib.num_sms for lib in self.libs],
+                               counters=[m.counters(d) for d in range(self.devices)],
+                               scratch=[partial(m.alloc, device=d) for d in range(self.devices)],
                                gemv_norm_min=gemv_norm_min)
         self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
         self.fused_groups = self.program.fused_groups
@@ -162,7 +137,7 @@ class CudaCore:
         cuda = self.cuda
         self._pstream = cuda.Stream(flags=STREAM_NON_BLOCKING)
         self._pjoin = cuda.Event(EVENT_DISABLE_TIMING)
-        sink = self._alloc(256)
+        sink = self.mem.alloc(256)
         out: dict[str, list] = {}
         for after, wid, nbytes in prefetch:
             self.graph.node(after)
@@ -176,73 +151,24 @@ class CudaCore:
             out.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))
         return out
 
-    # -- contexts and memory ----------------------------------------------------------------------------
+    # -- memory (runtime.device_memory) ------------------------------------------------------------------
     def on(self, d: int):
         """A context manager with device ``d``'s context current (nothing to do on one device)."""
-        return contextlib.nullcontext() if self._ctxs is None else _pushed(self._ctxs[d], self.cuda)
+        return on_device(self.cuda, self._ctxs, d)
 
     def _on_device(self, d: int, make, *args, **kw):
         with self.on(d):
             return make(*args, **kw)
 
-    def _alloc(self, nbytes: int) -> int:
-        a = self.cuda.mem_alloc(nbytes)
-        self._allocs.append(a)
-        return int(a)
-
-    def _init_weights(self, weights: Mapping[str, np.ndarray], seed: int | None) -> None:
-        """Host arrays where given; else with ``seed`` random f16 (uniform, scaled by 1/sqrt(fan-in); caches
-        unscaled) and 1.0 f32; else zeros. A replica (``attrs.replica_of``: a weight read on several
-        devices) gets its original's values; the same seed gives the same values on any executor."""
-        cuda = self.cuda
-        for d in range(self.devices):
-            with self.on(d):
-                for rid, size in self.binding.own_roots:
-                    if self.binding.places[rid].device != d:
-                        continue
-                    t = self.graph.tensor(rid)
-                    src = t.attrs.get("replica_of", rid)
-                    ptr = self.weight_ptr[rid]
-                    if src in weights:
-                        a = np.ascontiguousarray(weights[src])
-                        if a.nbytes != size:
-                            raise ValueError(f"weight {rid!r}: {a.nbytes} bytes given, the graph says {size}")
-                        cuda.memcpy_htod(ptr, a)
-                    elif seed is not None and t.attrs.get("dtype") == "f16":
-                        n = size // 2
-                        scale = float(np.sqrt(3.0 / int(t.attrs["shape"][-1]))) if not src.endswith("_cache") else 1.0
-                        self.libs[d].funcs["fill_uniform_f16"].prepared_call(
-                            (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1), ptr, n,
-                            seed * 1000003 + self.graph.tensor_index[src], scale)
-                    elif seed is not None and t.attrs.get("dtype") == "f32":
-                        cuda.memset_d32(ptr, 0x3F800000, size // 4)   # 1.0: norm weights
-                    else:
-                        cuda.memset_d8(ptr, 0, size)
-                cuda.Context.synchronize()
-
     def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
-        for tid, arr in inputs.items():
-            if tid not in self.inputs:
-                raise ValueError(f"{tid!r} is not an input tensor of graph {self.graph.name!r}")
-            d, ptr, size = self.inputs[tid]
-            a = np.ascontiguousarray(arr)
-            if a.nbytes != size:
-                raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {size}")
-            with self.on(d):
-                self.cuda.memcpy_htod(ptr, a)
+        self.mem.set_inputs(inputs)
 
     def read(self, tid: str, dtype=np.float32) -> np.ndarray:
         """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr."""
-        t = self.graph.tensor(tid)
-        out = np.empty(t.size // np.dtype(dtype).itemsize, dtype=dtype)
-        with self.on(self.binding.places[tid].device):
-            self.cuda.memcpy_dtoh(out, self.addr_of[tid])
-        shape = t.attrs.get("shape")
-        return out.reshape(shape) if shape else out
+        return self.mem.read(tid, dtype)
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
-        with self.on(self.binding.places[tid].device):
-            self.cuda.memcpy_htod(self.addr_of[tid], np.ascontiguousarray(arr))
+        self.mem.write_weight(tid, arr)
 
     @property
     def node_launches(self) -> Mapping[str, tuple[Launch, ...]]:
@@ -252,7 +178,6 @@ class CudaCore:
     def _issue(self, jitter: Jitter | None = None, poison: Poison | None = None, *, device: int | None = None) -> None:
         """One step with the plan's exact events; with ``device``, that device's part alone with its own
         events only (what its CUDA graph captures; on one device the same sequence)."""
-        cuda = self.cuda
         devs = [device] if device is not None else [self.stream_device[0]] + [d for d in self.first
                                                                           if d != self.stream_device[0]]
         main = self.first[devs[0]]
@@ -263,10 +188,8 @@ class CudaCore:
                 if k:
                     st.wait_for_event(self._fork[devs[0]])
                 if poison is not None:
-                    self._poison(d, st, poison)
-                for tid, (dev, ptr, size) in self.inputs.items():
-                    if dev == d and size:
-                        cuda.memcpy_dtod_async(self.addr_of[tid], ptr, size, st)
+                    self.mem.poison(d, st, poison.arena, poison.ranges)
+                self.mem.copy_inputs(d, st)
                 self._fork[d].record(st)
                 for s in mine:
                     if self.stream_device[s] == d and s != self.first[d]:
@@ -328,13 +251,6 @@ class CudaCore:
         finally:
             if pushed is not None:
                 cuda.Context.pop()
-
-    def _poison(self, d: int, st, poison: Poison) -> None:
-        if poison.arena:
-            self.cuda.memset_d32_async(self.arenas[d], F32_NAN, self.arena_sizes[d] // 4, st)
-        for r in poison.ranges:
-            if self.binding.places[r.tensor].device == d:
-                self.cuda.memset_d16_async(self.weight_ptr[r.tensor] + r.offset, F16_NAN, r.nbytes // 2, st)
 
     def run(self, *, jitter: Jitter | None = None, poison: Poison | None = None, sync: bool = True) -> None:
         """One eager step."""
@@ -434,16 +350,6 @@ class CudaCore:
     def free(self) -> None:
         self.release_graph()
         self.synchronize()
-        for a in self._allocs:
-            a.free()
-        self._allocs = []
+        self.mem.free()
 
 
-
-@contextlib.contextmanager
-def _pushed(ctx, cuda):
-    ctx.push()
-    try:
-        yield
-    finally:
-        cuda.Context.pop()

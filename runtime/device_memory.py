@@ -1,0 +1,157 @@
+"""Where one (graph, plan)'s bytes live on its GPUs: arenas, weight roots, input staging, scratch.
+
+One arena per device (``runtime.binding``: every arena tensor is ``arena[device] + plan offset``, views
+included) and one allocation per own root (weights and KV caches) on the device the plan puts it;
+device staging copies of the inputs, copied into the arena at the start of every step (an input's bytes
+may be reused once it is read); the group counters and scratch buffers the kernels may need. With one
+pycuda context per device, each allocation and copy is made with its device's context current.
+
+Shared by both pycuda executors (``runtime.cuda_core``); pycuda is imported when one is created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from memplan import Graph
+
+from .binding import Binding
+from .cuda_util import F16_NAN, F32_NAN
+from .kernels import KernelLibrary, counter_bytes
+
+
+class DeviceMemory:
+    """The allocations of one (graph, plan) and every copy into or out of them."""
+
+    def __init__(self, cuda, graph: Graph, binding: Binding, libs: Sequence[KernelLibrary], contexts: Sequence | None,
+                 *, weights: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
+                 weights_from: DeviceMemory | None = None):
+        """``contexts``: one pycuda context per device (None: one device, the current context); ``libs``:
+        the devices' kernel libraries (random weights are filled by a kernel); ``weights_from`` shares
+        another's weights and caches (same graph) instead of allocating them again."""
+        self.cuda, self.graph, self.binding, self.libs, self._ctxs = cuda, graph, binding, libs, contexts
+        b = binding
+        self._allocs: list = []
+        self.arena_sizes = [max(n, 256) for n in b.arena_bytes]
+        self.arenas = [self.alloc(n, d) for d, n in enumerate(self.arena_sizes)]
+        self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}
+        for rid, size in b.own_roots:
+            if rid not in self.weight_ptr:
+                self.weight_ptr[rid] = self.alloc(max(size, 1), b.places[rid].device)
+        self.addr_of = {t.id: b.address(t.id, self.arenas, self.weight_ptr) for t in graph.tensors}
+        if weights_from is None:
+            self._init_weights(weights or {}, random_weights_seed)
+        self.inputs: dict[str, tuple[int, int, int]] = {}   # id -> (device, staging copy, bytes)
+        for tid in b.inputs:
+            d, size = b.places[tid].device, graph.tensor(tid).size
+            self.inputs[tid] = (d, self.alloc(max(size, 1), d), size)
+
+    def on(self, d: int):
+        """A context manager with device ``d``'s context current (nothing to do on one device)."""
+        return on_device(self.cuda, self._ctxs, d)
+
+    def alloc(self, nbytes: int, device: int = 0) -> int:
+        with self.on(device):
+            a = self.cuda.mem_alloc(nbytes)
+        self._allocs.append(a)
+        return int(a)
+
+    def counters(self, device: int) -> int:
+        """Zeroed group counters for the fused kernels of one device (``runtime.kernels.counter_bytes``)."""
+        n = counter_bytes(self.graph)
+        ptr = self.alloc(n, device)
+        with self.on(device):
+            self.cuda.memset_d8(ptr, 0, n)
+        return ptr
+
+    def _init_weights(self, weights: Mapping[str, np.ndarray], seed: int | None) -> None:
+        """Host arrays where given; else with ``seed`` random f16 (uniform, scaled by 1/sqrt(fan-in); caches
+        unscaled) and 1.0 f32; else zeros. A replica (``attrs.replica_of``: a weight read on several
+        devices) gets its original's values; the same seed gives the same values on any executor."""
+        cuda, g = self.cuda, self.graph
+        for d in range(len(self.arenas)):
+            with self.on(d):
+                for rid, size in self.binding.own_roots:
+                    if self.binding.places[rid].device != d:
+                        continue
+                    t = g.tensor(rid)
+                    src = t.attrs.get("replica_of", rid)
+                    ptr = self.weight_ptr[rid]
+                    if src in weights:
+                        a = np.ascontiguousarray(weights[src])
+                        if a.nbytes != size:
+                            raise ValueError(f"weight {rid!r}: {a.nbytes} bytes given, the graph says {size}")
+                        cuda.memcpy_htod(ptr, a)
+                    elif seed is not None and t.attrs.get("dtype") == "f16":
+                        n = size // 2
+                        scale = float(np.sqrt(3.0 / int(t.attrs["shape"][-1]))) if not src.endswith("_cache") else 1.0
+                        self.libs[d].funcs["fill_uniform_f16"].prepared_call(
+                            (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1), ptr, n,
+                            seed * 1000003 + g.tensor_index[src], scale)
+                    elif seed is not None and t.attrs.get("dtype") == "f32":
+                        cuda.memset_d32(ptr, 0x3F800000, size // 4)   # 1.0: norm weights
+                    else:
+                        cuda.memset_d8(ptr, 0, size)
+                cuda.Context.synchronize()
+
+    def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
+        for tid, arr in inputs.items():
+            if tid not in self.inputs:
+                raise ValueError(f"{tid!r} is not an input tensor of graph {self.graph.name!r}")
+            d, ptr, size = self.inputs[tid]
+            a = np.ascontiguousarray(arr)
+            if a.nbytes != size:
+                raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {size}")
+            with self.on(d):
+                self.cuda.memcpy_htod(ptr, a)
+
+    def read(self, tid: str, dtype=np.float32) -> np.ndarray:
+        """Copy a tensor back (after a synchronize); shaped by its ``shape`` attr."""
+        t = self.graph.tensor(tid)
+        out = np.empty(t.size // np.dtype(dtype).itemsize, dtype=dtype)
+        with self.on(self.binding.places[tid].device):
+            self.cuda.memcpy_dtoh(out, self.addr_of[tid])
+        shape = t.attrs.get("shape")
+        return out.reshape(shape) if shape else out
+
+    def write_weight(self, tid: str, arr: np.ndarray) -> None:
+        with self.on(self.binding.places[tid].device):
+            self.cuda.memcpy_htod(self.addr_of[tid], np.ascontiguousarray(arr))
+
+    # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
+    def poison(self, d: int, stream, arena: bool, ranges) -> None:
+        """Device ``d``'s arena with f32 NaN (``arena``) and the given byte ranges of its weight roots with
+        f16 NaN (objects with .tensor, .offset, .nbytes)."""
+        if arena:
+            self.cuda.memset_d32_async(self.arenas[d], F32_NAN, self.arena_sizes[d] // 4, stream)
+        for r in ranges:
+            if self.binding.places[r.tensor].device == d:
+                self.cuda.memset_d16_async(self.weight_ptr[r.tensor] + r.offset, F16_NAN, r.nbytes // 2, stream)
+
+    def copy_inputs(self, d: int, stream) -> None:
+        """Device ``d``'s inputs from their staging copies into its arena."""
+        for tid, (dev, ptr, size) in self.inputs.items():
+            if dev == d and size:
+                self.cuda.memcpy_dtod_async(self.addr_of[tid], ptr, size, stream)
+
+    def free(self) -> None:
+        for a in self._allocs:
+            a.free()
+        self._allocs = []
+
+
+def on_device(cuda, contexts: Sequence | None, d: int):
+    """A context manager with ``contexts[d]`` pushed (nothing to do without contexts: one device)."""
+    return contextlib.nullcontext() if contexts is None else _pushed(contexts[d], cuda)
+
+
+@contextlib.contextmanager
+def _pushed(ctx, cuda):
+    ctx.push()
+    try:
+        yield
+    finally:
+        cuda.Context.pop()
