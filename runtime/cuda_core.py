@@ -109,8 +109,9 @@ class CudaCore:
         cuda, lay = self.cuda, self.layout
         n = max(self.plan.streams, 1, *(s + 1 for s in lay.stream_device))
         self.stream_device = [lay.stream_device.get(s, 0) for s in range(n)]
-        self.first = {d: ss[0] for d, ss in enumerate(lay.device_streams) if ss} or {0: 0}
-        self.first.setdefault(self.stream_device[0], 0)
+        # per device: its first stream, where its inputs are copied, its graph captured; stream 0 is main
+        self.first = {d: ss[0] for d, ss in enumerate(lay.device_streams) if ss}
+        self.first[self.stream_device[0]] = 0
         self.streams = [self._on_device(self.stream_device[s], cuda.Stream, flags=STREAM_NON_BLOCKING) for s in range(n)]
         recorder: dict[int, int] = {}
         waiter: dict[int, int] = {}
