@@ -15,13 +15,19 @@ from .ops import roofline_us
 F32, F16 = 4, 2
 
 
+def _fold(b: GraphBuilder, first: str, size: int, steps: list[tuple[str, str, tuple[str, ...], str, float]]) -> None:
+    """Nodes ``(id, op, more inputs, output name, cost)`` each reading the previous one's output; the
+    last writes the graph output ``y``."""
+    prev = first
+    for k, (nid, op, more, name, cost) in enumerate(steps):
+        out = b.output("y", size) if k == len(steps) - 1 else b.intermediate(name, size)
+        b.node(nid, op, [prev, *more], out, cost=cost)
+        prev = out
+
+
 def chain(n: int = 4, size: int = 1024) -> Graph:
     b = GraphBuilder(f"chain{n}")
-    prev = b.input("x", size)
-    for i in range(n):
-        out = b.output("y", size) if i == n - 1 else b.intermediate(f"t{i}", size)
-        b.node(f"op{i}", "UNARY", [prev], out, cost=10.0)
-        prev = out
+    _fold(b, b.input("x", size), size, [(f"op{i}", "UNARY", (), f"t{i}", 10.0) for i in range(n)])
     return b.build()
 
 
@@ -76,11 +82,7 @@ def moe(experts: int = 8, size: int = 4096) -> Graph:
                inplace={f"a{e}": f"u{e}"})
         b.node(f"e{e}.down", "MUL_MAT", [f"w_down{e}", f"a{e}"], b.intermediate(f"d{e}", size), cost=20.0)
         outs.append(f"d{e}")
-    acc = outs[0]
-    for e in range(1, experts):
-        nxt = b.output("y", size) if e == experts - 1 else b.intermediate(f"s{e}", size)
-        b.node(f"sum{e}", "ADD", [acc, outs[e]], nxt, cost=2.0)
-        acc = nxt
+    _fold(b, outs[0], size, [(f"sum{e}", "ADD", (outs[e],), f"s{e}", 2.0) for e in range(1, experts)])
     return b.build()
 
 

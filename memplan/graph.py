@@ -103,6 +103,20 @@ class Graph:
             t = self.tensor_index[self.tensors[t].view_of]
         return off
 
+    def units(self) -> list[list[int]]:
+        """Node indices in listed order, a fusion group as one unit (it runs as one kernel, on one
+        stream, on one device), every other node alone. Scheduling and the device split both cut the
+        graph only between units."""
+        units: list[list[int]] = []
+        last: str | None = None
+        for i, node in enumerate(self.nodes):
+            if node.group is not None and node.group == last:
+                units[-1].append(i)
+            else:
+                units.append([i])
+            last = node.group
+        return units
+
     def in_arena(self, t: int) -> bool:
         """Whether tensor ``t``'s bytes live in the arena (its root is not a weight)."""
         return self.tensors[self.root[t]].kind != "weight"

@@ -96,30 +96,49 @@ class HappensBefore:
 def build_happens_before(graph: Graph, schedule: Schedule) -> HappensBefore:
     """Check the schedule against the graph (contract rule 1) and build its vector clocks."""
     check_schedule(graph, schedule)
-    n_nodes = len(graph.nodes)
-    S = schedule.num_streams
-    pos = np.empty(n_nodes, dtype=np.int64)
-    stream = np.empty(n_nodes, dtype=np.int64)
-    seq = np.empty(n_nodes, dtype=np.int64)
     waits: dict[int, list[int]] = {}
     for e in schedule.events:
         waits.setdefault(graph.node_index[e.before], []).append(graph.node_index[e.after])
+    walk = _walk_clocks(graph, schedule.order, schedule.streams, schedule.num_streams,
+                        lambda n, s, cur, stream, seq: waits.get(n, ()))
+    pos = np.empty(len(graph.nodes), dtype=np.int64)
+    for p, nid in enumerate(schedule.order):
+        pos[graph.node_index[nid]] = p
+    return HappensBefore(pos, np.asarray(walk.stream, dtype=np.int64), np.asarray(walk.seq, dtype=np.int64),
+                         walk.clock, tuple(np.asarray(m, dtype=np.int64) for m in walk.members))
+
+
+@dataclass
+class _Clocks:
+    clock: np.ndarray
+    stream: list[int]
+    seq: list[int]
+    members: list[list[int]]
+
+
+def _walk_clocks(graph: Graph, order: tuple[str, ...], streams: tuple[int, ...], S: int, joins) -> _Clocks:
+    """The one vector-clock pass: in issue order, a node's clock is its stream's last clock joined with
+    the clocks of the nodes ``joins(n, s, cur, stream, seq)`` yields. ``joins`` may be a generator that
+    reads ``cur`` between yields (the event reduction asks whether a dependency is already implied)."""
+    n_nodes = len(graph.nodes)
     clock = np.zeros((n_nodes, S), dtype=np.int64)
     last = np.zeros((S, S), dtype=np.int64)
     counts = [0] * S
+    stream = [-1] * n_nodes
+    seq = [-1] * n_nodes
     members: list[list[int]] = [[] for _ in range(S)]
-    for p, (nid, s) in enumerate(zip(schedule.order, schedule.streams)):
+    for nid, s in zip(order, streams):
         n = graph.node_index[nid]
         cur = last[s].copy()
-        for a in waits.get(n, ()):
+        for a in joins(n, s, cur, stream, seq):
             np.maximum(cur, clock[a], out=cur)
         counts[s] += 1
         cur[s] = counts[s]
         clock[n] = cur
         last[s] = cur
-        pos[n], stream[n], seq[n] = p, s, counts[s] - 1
+        stream[n], seq[n] = s, counts[s] - 1
         members[s].append(n)
-    return HappensBefore(pos, stream, seq, clock, tuple(np.asarray(m, dtype=np.int64) for m in members))
+    return _Clocks(clock, stream, seq, members)
 
 
 def check_schedule(graph: Graph, schedule: Schedule) -> None:
@@ -187,24 +206,14 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     streams = tuple(int(s) for s in raw)
     S = (max(streams) + 1) if streams else 1
     node_pos = {graph.node_index[nid]: p for p, nid in enumerate(order)}
-    clock = np.zeros((len(graph.nodes), S), dtype=np.int64)
-    last = np.zeros((S, S), dtype=np.int64)
-    counts = [0] * S
-    stream = {}
-    seq = {}
     events: list[Event] = []
-    for nid, s in zip(order, streams):
-        n = graph.node_index[nid]
-        cur = last[s].copy()
-        deps = sorted(set(data_dependencies(graph, n)), key=lambda d: -node_pos[d])
-        for d in deps:
+
+    def needed(n: int, s: int, cur: np.ndarray, stream: list[int], seq: list[int]):
+        for d in sorted(set(data_dependencies(graph, n)), key=lambda d: -node_pos[d]):
             sd = stream[d]
-            if sd != s and cur[sd] <= seq[d]:
-                events.append(Event(graph.nodes[d].id, nid))
-                np.maximum(cur, clock[d], out=cur)
-        counts[s] += 1
-        cur[s] = counts[s]
-        clock[n] = cur
-        last[s] = cur
-        stream[n], seq[n] = s, counts[s] - 1
+            if sd != s and cur[sd] <= seq[d]:  # not yet implied by the events taken so far
+                events.append(Event(graph.nodes[d].id, graph.nodes[n].id))
+                yield d
+
+    _walk_clocks(graph, order, streams, S, needed)
     return Schedule(order, streams, tuple(events))

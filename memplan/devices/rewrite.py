@@ -23,15 +23,25 @@ COPY_FLOOR_US = 5.0
 
 def units_of(graph: Graph) -> list[list[int]]:
     """Fusion groups as one unit each (they must run on one stream), other nodes alone, listed order."""
-    units: list[list[int]] = []
-    last: str | None = None
-    for i, node in enumerate(graph.nodes):
-        if node.group is not None and node.group == last:
-            units[-1].append(i)
-        else:
-            units.append([i])
-        last = node.group
-    return units
+    return graph.units()
+
+
+def _root_spans(graph: Graph, units: list[list[int]], keep) -> tuple[dict[int, int], dict[int, int]]:
+    """(first, last) unit accessing each root ``r`` with ``keep(r)``."""
+    unit_of = [0] * len(graph.nodes)
+    for u, ms in enumerate(units):
+        for m in ms:
+            unit_of[m] = u
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for m in range(len(graph.nodes)):
+        u = unit_of[m]
+        for t in graph.node_inputs[m] + graph.node_outputs[m]:
+            r = graph.root[t]
+            if keep(r):
+                first.setdefault(r, u)
+                last[r] = u
+    return first, last
 
 
 def pinned_roots(graph: Graph) -> set[int]:
@@ -50,20 +60,8 @@ def cut_constraints(graph: Graph, units: list[list[int]]) -> tuple[list[bool], l
     count at its first accessing unit; unread weights at unit 0; replicas on later devices are not
     counted here: ``split_devices`` checks the capacity again with them)."""
     U = len(units)
-    unit_of = [0] * len(graph.nodes)
-    for u, ms in enumerate(units):
-        for m in ms:
-            unit_of[m] = u
     pinned = pinned_roots(graph)
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for n in range(len(graph.nodes)):
-        u = unit_of[n]
-        for t in graph.node_inputs[n] + graph.node_outputs[n]:
-            r = graph.root[t]
-            if r in pinned or graph.tensors[r].kind == "weight":
-                first.setdefault(r, u)
-                last[r] = u
+    first, last = _root_spans(graph, units, lambda r: r in pinned or graph.tensors[r].kind == "weight")
     blocked = [0] * (U + 1)
     for r, f in first.items():
         if r in pinned and last[r] > f:
@@ -85,19 +83,7 @@ def crossing_bytes(graph: Graph, units: list[list[int]]) -> list[int]:
     """Per unit ``i``: bytes of arena roots that a stage boundary after unit ``i`` would copy (written at
     or before ``i`` — or, for inputs, first read there — and read after it)."""
     U = len(units)
-    unit_of = [0] * len(graph.nodes)
-    for u, ms in enumerate(units):
-        for m in ms:
-            unit_of[m] = u
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for m in range(len(graph.nodes)):
-        u = unit_of[m]
-        for t in graph.node_inputs[m] + graph.node_outputs[m]:
-            r = graph.root[t]
-            if graph.tensors[r].kind != "weight":
-                first.setdefault(r, u)
-                last[r] = u
+    first, last = _root_spans(graph, units, lambda r: graph.tensors[r].kind != "weight")
     diff = [0] * (U + 1)
     for r, f in first.items():
         if last[r] > f:
@@ -108,7 +94,6 @@ def crossing_bytes(graph: Graph, units: list[list[int]]) -> list[int]:
         run += diff[u]
         out.append(run)
     return out
-
 
 
 def _unique(base: str, taken: set[str]) -> str:

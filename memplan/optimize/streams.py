@@ -58,16 +58,11 @@ class Units:
 
 
 def build_units(graph: Graph, cost: Sequence[float]) -> Units:
-    members: list[list[int]] = []
+    members = graph.units()
     unit_of = [0] * len(graph.nodes)
-    last_group: str | None = None
-    for n, node in enumerate(graph.nodes):
-        if node.group is not None and node.group == last_group:
-            members[-1].append(n)
-        else:
-            members.append([n])
-        unit_of[n] = len(members) - 1
-        last_group = node.group
+    for u, ms in enumerate(members):
+        for n in ms:
+            unit_of[n] = u
     deps: list[tuple[int, ...]] = []
     succs: list[list[int]] = [[] for _ in members]
     for u, ms in enumerate(members):
