@@ -53,6 +53,28 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
     torch = _need_torch()
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    return _from_exported(torch, ep, name if name is not None else default, alignment, progress)
+
+
+def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
+                alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False) -> tuple:
+    """``(exported_program, graph, trace)``: ``from_torch`` plus what an executor needs to run the graph.
+
+    ``trace`` maps every graph tensor to the fake tensor it came from (``trace["fake"]``: dtype, shape,
+    strides, storage offset), every graph node to the tensor id each of its FX arguments was bound to when
+    the node ran (``trace["env"]``: in-place writes rebind names), and every FX value to its final tensor
+    id(s) (``trace["values"]``, for the program's outputs).
+    """
+    torch = _need_torch()
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    trace: dict = {"fake": {}, "env": {}, "values": {}}
+    graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace)
+    return ep, graph, trace
+
+
+def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool):
+    """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module."""
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"
@@ -71,7 +93,7 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
-    return _from_exported(torch, ep, name if name is not None else default, alignment, progress)
+    return ep, default
 
 
 def load_exported(path: str):
@@ -100,7 +122,8 @@ class _Rec:
         self.val: Any = None
 
 
-def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | None) -> Graph:
+def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | None,
+                   trace: dict | None = None) -> Graph:
     from torch.export.graph_signature import InputKind, OutputKind
     from torch.multiprocessing.reductions import StorageWeakRef
 
@@ -152,6 +175,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
         r = _Rec(tid, vsize, "intermediate", attrs, StorageWeakRef(val.untyped_storage()), off, span,
                  view_of=parent, view_offset=voff)
+        r.val = val
         recs[tid] = r
         order.append(tid)
         rt = root_of(parent)
@@ -190,6 +214,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             continue  # shape arithmetic, asserts: no memory
         mutated = _mutated_args(torch, n)
         op = _op_name(n.target)
+        if trace is not None:
+            trace["env"][n.name] = {a.name: current.get(a.name) for a in _flat_nodes(torch, (n.args, n.kwargs))}
         outs: list[str] = []
         ids: list[str | None] = []
         inplace: list[tuple[str, str]] = []
@@ -282,6 +308,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         r.kind = "output"
     tensors = tuple(Tensor(r.id, r.size, r.kind, r.view_of, r.view_offset, r.attrs)
                     for r in (recs[t] for t in order))
+    if trace is not None:
+        trace["fake"].update((t, recs[t].val) for t in order)
+        trace["values"].update(current)
     return Graph(name, tensors, tuple(nodes), alignment)
 
 

@@ -1,0 +1,81 @@
+"""``runtime.aten.compile``: export a module, plan its arena, verify the plan, and build the executor.
+
+Why a separate module: this is the one function users call, and the only place that knows the whole
+path (export -> import -> plan -> verify -> layout -> lowering -> streams -> capture). Every plan it
+runs has passed ``memplan.verify``; ``plan=`` lets tests run a plan of their own (a negative control)
+with ``verify=False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import memplan
+from memplan.graph import Graph
+from memplan.planfile import Plan
+
+from .executor import Executor, Stats
+from .program import Program, load_program
+
+
+@dataclass
+class CompiledModule:
+    """A callable over a planned arena: ``.graph``, ``.plan``, ``.arena_bytes``, ``.stats``."""
+
+    program: Program
+    plan: Plan
+    executor: Executor
+
+    @property
+    def graph(self) -> Graph:
+        return self.program.graph
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.executor.arena_bytes
+
+    @property
+    def stats(self) -> Stats:
+        return self.executor.stats
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.executor(*args, **kwargs)
+
+
+def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, streams: int | str = "auto",  # noqa: A001
+            memory_budget: int | None = None, solver: str = "auto", cuda_graph: bool = True,
+            device: Any = None, return_views: bool = False, poison: bool = False, plan: Plan | None = None,
+            verify: bool = True, program: Program | None = None, time_limit: float | None = None
+            ) -> CompiledModule:
+    """Plan and build ``module(*example_inputs, **kwargs)`` for repeated calls with same-shaped inputs.
+
+    ``streams``: "auto" (memplan finds concurrency), an int, or 1 for the serial plan; on a CPU the plan's
+    steps run in issue order whatever it is. ``memory_budget`` (bytes) caps the arena (``BudgetError`` if
+    even serial does not fit). ``cuda_graph`` captures the whole multi-stream call once and replays it.
+    ``device`` defaults to the device of the first example input. ``return_views`` returns the arena's
+    output views (valid until the next call) instead of copies. ``poison`` fills the arena with NaN bytes
+    before every call (for tests). ``plan`` runs a given plan instead of planning (``verify=False`` skips
+    the check, for negative controls only); ``program`` reuses an earlier export.
+    """
+    import torch
+
+    if not isinstance(example_inputs, tuple):
+        example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+    if program is None:
+        program = load_program(module, example_inputs, kwargs)
+    if device is None:
+        first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
+                      if isinstance(x, torch.Tensor)), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
+    graph = program.graph
+    if plan is None:
+        n = 1 if device.type != "cuda" and streams == "auto" else streams
+        plan = memplan.plan(graph, solver=solver, streams=None if n == 1 else n, memory_budget=memory_budget,
+                            time_limit=time_limit)
+    if verify:
+        memplan.verify(graph, plan)
+    executor = Executor(program, plan, device, cuda_graph=cuda_graph, return_views=return_views,
+                        poison_arena=poison)
+    return CompiledModule(program, plan, executor)

@@ -1,0 +1,18 @@
+"""The ATen executor's one error type: a ``memplan.errors.MemplanError`` that names the node and op.
+
+It derives from ``MemplanError`` so the CLI and callers handle it like any other memplan failure.
+"""
+
+from __future__ import annotations
+
+from memplan.errors import MemplanError
+
+
+class AtenExecutorError(MemplanError):
+    """The executor cannot run a node (an op it cannot place, a view torch lays out differently than the
+    plan, a non-tensor value it cannot reproduce), or a call's inputs do not match the export."""
+
+    def __init__(self, message: str, node: str | None = None, op: str | None = None):
+        self.node, self.op = node, op
+        where = f"node {node!r} ({op}): " if node is not None else ""
+        super().__init__(where + message)

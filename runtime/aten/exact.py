@@ -1,0 +1,147 @@
+"""Kernel-for-kernel lowerings: ops whose ``out=`` form is missing, or is torch's functional + copy,
+written as the very kernels the functional op runs, into the planned view.
+
+Why: an executor that copies each such result costs a kernel and a pass over the result per node; on a
+CNN that is every convolution. Each lowering here calls what eager PyTorch calls for that op (so results
+match eager bit for bit where the kernels are deterministic), or refuses (None) when its preconditions
+do not hold, and the generic path (``out=`` overload, else a counted copy) takes over:
+
+- copies and casts (``clone``, ``_to_copy``, ``to``, ``contiguous``, a copying ``reshape``) -> ``copy_``;
+- factories (``new_ones``, ``zeros``, ``full``...) -> ``fill_`` (``empty``: nothing);
+- ``linear`` -> ``addmm``/``mm`` out on the folded input (what ``linear`` runs for contiguous inputs);
+- ``embedding`` -> ``index_select`` out; ``relu`` -> ``clamp_min`` out; ``__and__`` etc. -> ``bitwise_*``;
+- CUDA ``conv2d``/``convolution`` on the cuDNN backend -> ``cudnn_convolution`` out (+ bias ``add_``);
+- ``adaptive_avg_pool2d`` to 1x1 -> ``mean`` out over the spatial dimensions (what it runs);
+- eval ``batch_norm`` -> ``native_batch_norm`` out; ``max_pool2d`` -> ``max_pool2d_with_indices`` out. These
+  two also write side results nobody reads (saved statistics, indices): small scratch tensors outside the
+  arena, allocated once and reported as ``scratch_bytes``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: ops that copy their input unchanged (maybe cast, maybe to another layout): ``out.copy_(x)``
+COPIES = {"clone", "_to_copy", "to", "contiguous", "lift_fresh_copy", "type_as", "reshape", "flatten",
+          "_reshape_alias", "view_as", "reshape_as"}
+#: factories: result filled with one value (None: left as it is, like ``empty``)
+FILLS: dict[str, int | None] = {"new_ones": 1, "ones": 1, "ones_like": 1, "new_zeros": 0, "zeros": 0, "zeros_like": 0,
+                                "new_empty": None, "empty": None, "empty_like": None, "new_empty_strided": None,
+                                "empty_strided": None}
+FULL = {"new_full", "full", "full_like"}
+
+Exact = tuple[str, Callable[[], Any] | None, int]  # (kind, run, scratch bytes)
+
+
+def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, device_type: str) -> Exact | None:
+    """An exact lowering of op ``base`` with schema-named arguments ``named`` into ``out_views``, or None."""
+    if len(out_views) != 1:
+        return None
+    out = out_views[0]
+    x = named.get("self", named.get("input"))
+    if base in COPIES and isinstance(x, torch.Tensor) and x.device == out.device:
+        if tuple(x.shape) == tuple(out.shape):
+            return "exact", functools.partial(out.copy_, x), 0
+        if out.is_contiguous():
+            return "exact", functools.partial(out.view(tuple(x.shape)).copy_, x), 0
+        return None
+    if base in FILLS:
+        v = FILLS[base]
+        return ("fill", None, 0) if v is None else ("fill", functools.partial(out.fill_, v), 0)
+    if base in FULL:
+        v = named.get("fill_value")
+        return ("fill", functools.partial(out.fill_, v), 0) if isinstance(v, (bool, int, float)) else None
+    if base == "relu" and isinstance(x, torch.Tensor):  # relu.out is functional + copy; relu runs this
+        return "exact", functools.partial(torch.ops.aten.clamp_min.out, x, 0, out=out), 0
+    if base == "linear":
+        return _linear(torch, named, out)
+    if base == "embedding":
+        w, idx = named["weight"], named["indices"]
+        if not (out.is_contiguous() and idx.is_contiguous()):
+            return None
+        return "exact", functools.partial(torch.ops.aten.index_select.out, w, 0, idx.view(-1),
+                                          out=out.view(-1, w.shape[-1])), 0
+    if base in ("conv2d", "convolution") and device_type == "cuda":
+        return _cudnn_conv(torch, named, out)
+    if base == "batch_norm":
+        return _batch_norm(torch, named, out)
+    if base == "max_pool2d":
+        return _max_pool2d(torch, named, out)
+    if base == "adaptive_avg_pool2d" and list(named["output_size"]) == [1, 1] and isinstance(x, torch.Tensor):
+        return "exact", functools.partial(torch.ops.aten.mean.out, x, [-1, -2], True, out=out), 0  # what it runs
+    return None
+
+
+def _linear(torch, named, out) -> Exact | None:
+    x, w, b = named["input"], named["weight"], named.get("bias")
+    if not (out.is_contiguous() and x.is_contiguous() and x.dim() >= 2):
+        return None
+    x2, o2 = x.view(-1, x.shape[-1]), out.view(-1, out.shape[-1])
+    if b is None:  # linear without bias: matmul(x, w.t()), which folds to mm
+        return "exact", functools.partial(torch.ops.aten.mm.out, x2, w.t(), out=o2), 0
+    if x.dim() <= 3:  # with bias: addmm on the folded input
+        return "exact", functools.partial(torch.ops.aten.addmm.out, b, x2, w.t(), out=o2), 0
+    return None
+
+
+def _cudnn_conv(torch, named, out) -> Exact | None:
+    x, w, b = named["input"], named["weight"], named.get("bias")
+    if named.get("transposed", False) or isinstance(named.get("padding"), str) or x.dim() != 4:
+        return None
+    k = w.dim() - 2
+
+    def full(v, default):
+        v = list(v) if v is not None else [default]
+        return v * k if len(v) == 1 else v
+    stride, padding = full(named.get("stride"), 1), full(named.get("padding"), 0)
+    dilation, groups = full(named.get("dilation"), 1), int(named.get("groups", 1))
+    backend = torch._C._select_conv_backend(x, w, b, stride, padding, dilation, False, [0] * k, groups, None)
+    if backend != torch._C._ConvBackend.Cudnn:
+        return None
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        if x.is_contiguous(memory_format=fmt) and out.is_contiguous(memory_format=fmt):
+            break
+    else:
+        return None
+    cudnn = torch.backends.cudnn
+    conv = functools.partial(torch.ops.aten.cudnn_convolution.out, x, w, padding, stride, dilation, groups,
+                             bool(cudnn.benchmark), bool(cudnn.deterministic), bool(cudnn.allow_tf32), out=out)
+    if b is None:
+        return "exact", conv, 0
+    bias = b.reshape(1, -1, *([1] * k))
+
+    def run(conv=conv, out=out, bias=bias):
+        conv()
+        out.add_(bias)
+    return "exact", run, 0
+
+
+def _meta(torch, v):
+    return v.to("meta") if isinstance(v, torch.Tensor) else v
+
+
+def _batch_norm(torch, named, out) -> Exact | None:
+    x, rm, rv = named["input"], named.get("running_mean"), named.get("running_var")
+    if named.get("training", True) or rm is None or rv is None:
+        return None
+    args = (x, named.get("weight"), named.get("bias"), rm, rv, False, float(named["momentum"]), float(named["eps"]))
+    _o, m, s = torch.ops.aten.native_batch_norm.default(*(_meta(torch, a) for a in args))
+    save_mean = torch.empty(m.shape, dtype=m.dtype, device=out.device)
+    save_invstd = torch.empty(s.shape, dtype=s.dtype, device=out.device)
+    run = functools.partial(torch.ops.aten.native_batch_norm.out, *args, out=out, save_mean=save_mean,
+                            save_invstd=save_invstd)
+    return "exact", run, save_mean.nbytes + save_invstd.nbytes
+
+
+def _max_pool2d(torch, named, out) -> Exact | None:
+    x = named["self"]
+    args = (x, list(named["kernel_size"]), list(named.get("stride") or []), list(named.get("padding", [0])),
+            list(named.get("dilation", [1])), bool(named.get("ceil_mode", False)))
+    _o, idx = torch.ops.aten.max_pool2d_with_indices.default(*(_meta(torch, a) for a in args))
+    indices = torch.empty_strided(idx.shape, idx.stride(), dtype=idx.dtype, device=out.device)
+    if tuple(_o.stride()) != tuple(out.stride()):
+        return None
+    run = functools.partial(torch.ops.aten.max_pool2d_with_indices.out, *args, out=out, indices=indices)
+    return "exact", run, indices.nbytes

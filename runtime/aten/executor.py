@@ -1,0 +1,119 @@
+"""One call of a planned program: inputs into their arena slots, the launches, outputs out.
+
+Why separate from lowering and issue: this is the per-call contract a caller sees. Inputs are copied
+into their planned slots every call (the arena may reuse an input's bytes after its last reader, so the
+caller's tensor is never aliased); outputs are copied out (``return_views=True`` returns the arena views
+themselves instead: they stay valid only until the next call, which overwrites them). Weights, buffers
+and constants are the module's own tensors, read and written in place (a static KV cache stays in the
+module). With ``poison=True`` the arena is filled with NaN bytes before each call, so a read of memory no
+node wrote shows up in the output.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from memplan.planfile import Plan
+from runtime.binding import bind
+
+from .errors import AtenExecutorError
+from .layout import build_layout, poison
+from .lower import lower_program
+from .program import Program, flatten_inputs
+from .streams import Issuer
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What one call does, besides running kernels."""
+
+    launches: int                 # nodes that run something per call
+    views: int                    # nodes that are views (nothing to run)
+    kinds: Mapping[str, int]      # launches per kind (out, inplace, exact, fill, copy, view)
+    copies_per_call: int          # result copies: ops without an out= form, run functionally then copied
+    copy_nodes: tuple[str, ...]   # the nodes (and ops) that cost those copies
+    input_copies: int             # user inputs copied into the arena per call
+    output_copies: int            # outputs copied out per call (0 with return_views)
+    streams: int
+    events: int
+
+
+class Executor:
+    """Runs ``program`` under ``plan`` on ``device`` (one stream and no events on a CPU)."""
+
+    def __init__(self, program: Program, plan: Plan, device: Any, *, cuda_graph: bool = False,
+                 return_views: bool = False, poison_arena: bool = False):
+        import torch
+
+        self.torch = torch
+        self.program, self.plan = program, plan
+        self.device = torch.device(device)
+        self.binding = bind(program.graph, plan)
+        self.layout = build_layout(program, self.binding, self.device)
+        with torch.no_grad():  # inference: views made at build time must not track gradients either
+            self.launches = lower_program(program, self.layout.views, self.device.type)
+        self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
+        self.return_views = return_views
+        self.poison_arena = poison_arena
+        self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
+        self._storage = self.layout.arena.untyped_storage().data_ptr()
+        self.calls = 0
+        kinds = Counter(launch.kind for launch in self.launches.values())
+        copies = [f"{n} ({launch.op})" for n, launch in self.launches.items() if launch.copies]
+        self.stats = Stats(
+            launches=sum(1 for launch in self.launches.values() if launch.run is not None),
+            views=kinds.get("view", 0), kinds=dict(sorted(kinds.items())),
+            copies_per_call=sum(launch.copies for launch in self.launches.values()),
+            copy_nodes=tuple(copies), input_copies=len(self._inputs),
+            output_copies=0 if return_views else sum(1 for k, _ in program.user_outputs if k != "const"),
+            streams=max(plan.streams, 1), events=len(plan.events))
+        self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
+        if self.cuda_graph:
+            with torch.no_grad():
+                self.issuer.capture()
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.layout.arena_bytes
+
+    def __call__(self, *args: Any, delays: Mapping[str, int] | None = None, **kwargs: Any) -> Any:
+        tensors = flatten_inputs(self.program, args, kwargs)
+        with self.torch.no_grad():
+            self.load_inputs(tensors)
+            if self.cuda_graph and delays is None:
+                self.issuer.replay()
+            else:
+                self.issuer.issue(delays)
+        self.calls += 1
+        if self.calls == 1 and self.layout.arena.untyped_storage().data_ptr() != self._storage:
+            raise AtenExecutorError("the arena's storage moved during a call: an out= op resized a view")
+        return self.collect()
+
+    def load_inputs(self, tensors: list) -> None:
+        """Poison (if asked), then copy each user input into its arena slot on the caller's stream."""
+        if self.poison_arena:
+            poison(self.layout)
+        for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
+            if tuple(x.shape) != tuple(slot.shape) or x.dtype != slot.dtype:
+                raise AtenExecutorError(f"input {tid!r} is {tuple(x.shape)} {x.dtype}, the program was exported "
+                                        f"with {tuple(slot.shape)} {slot.dtype}")
+            slot.copy_(x)
+
+    def collect(self) -> Any:
+        """The user outputs (copies, or the arena views with ``return_views``) in the export's structure."""
+        from torch.utils import _pytree as pytree
+
+        flat = []
+        for kind, v in self.program.user_outputs:
+            if kind == "const":
+                flat.append(v)
+                continue
+            t = self.layout.views[v]
+            flat.append(t if self.return_views else t.detach().clone())
+        spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
+        if spec is None:
+            return flat[0] if len(flat) == 1 else tuple(flat)
+        return pytree.tree_unflatten(flat, spec)

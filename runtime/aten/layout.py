@@ -1,0 +1,87 @@
+"""The arena and every graph tensor as a torch view at its planned place.
+
+One ``uint8`` tensor holds the whole arena; each arena tensor is ``as_strided`` over it with the dtype,
+shape, strides and storage offset of its fake tensor, placed at its root's planned offset (from
+``runtime.binding.bind``). Weights, buffers and constants are the module's own tensors (views of them
+are strided views of those). Before any view is made, its real byte range is checked to lie inside the
+range the plan reserved for it: the verifier proved the plan safe for exactly those bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.binding import Binding
+
+from .errors import AtenExecutorError
+from .program import Program, TensorSpec
+
+#: the arena is allocated in multiples of this, so it can be viewed as any dtype
+ARENA_ROUND = 64
+
+
+@dataclass(frozen=True)
+class Layout:
+    arena: Any                   # torch uint8 tensor, the whole arena
+    views: Mapping[str, Any]     # graph tensor id -> torch tensor at its planned place
+    arena_bytes: int             # the plan's arena size (the allocation is rounded up to ARENA_ROUND)
+
+
+def span_bytes(spec: TensorSpec) -> int:
+    """Bytes from the tensor's first element to one past its last (0 when it has no elements)."""
+    if any(s == 0 for s in spec.shape):
+        return 0
+    return (sum((s - 1) * st for s, st in zip(spec.shape, spec.stride)) + 1) * spec.itemsize
+
+
+def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
+    """The arena on ``device`` and a view per graph tensor; AtenExecutorError names a tensor whose
+    real layout leaves the bytes planned for it."""
+    import torch
+
+    graph = program.graph
+    plan_bytes = int(binding.arena_bytes[0])
+    size = -(-plan_bytes // ARENA_ROUND) * ARENA_ROUND
+    arena = torch.empty(size, dtype=torch.uint8, device=device)
+    typed: dict[Any, Any] = {}
+    views: dict[str, Any] = {}
+    for t in graph.tensors:
+        spec = program.specs[t.id]
+        place = binding.places[t.id]
+        root_spec = program.specs[place.root]
+        span = span_bytes(spec)
+        if place.in_arena:
+            root_off = binding.places[place.root].offset
+            addr = root_off + spec.byte_offset  # the root's planned bytes are its storage's bytes 0..size
+            if span and not (place.offset <= addr and addr + span <= place.offset + t.size):
+                raise AtenExecutorError(f"tensor {t.id!r} spans bytes [{addr}, {addr + span}) of the arena, "
+                                        f"outside the [{place.offset}, {place.offset + t.size}) planned for it")
+            if addr % spec.itemsize:
+                raise AtenExecutorError(f"tensor {t.id!r} at arena byte {addr} is not aligned to its "
+                                        f"{spec.dtype} elements")
+            if spec.dtype not in typed:
+                typed[spec.dtype] = arena.view(spec.dtype)
+            views[t.id] = typed[spec.dtype].as_strided(spec.shape, spec.stride, addr // spec.itemsize)
+            continue
+        own = program.weights.get(place.root)
+        if own is None:
+            raise AtenExecutorError(f"weight {place.root!r} (root of {t.id!r}) has no tensor in the module")
+        if t.view_of is None:
+            if tuple(own.shape) != spec.shape or own.dtype != spec.dtype:
+                raise AtenExecutorError(f"weight {t.id!r} is {tuple(own.shape)} {own.dtype} in the module but "
+                                        f"{spec.shape} {spec.dtype} in the export")
+            views[t.id] = own
+            continue
+        if own.dtype != spec.dtype:
+            raise AtenExecutorError(f"view {t.id!r} of weight {place.root!r} reinterprets {own.dtype} as "
+                                    f"{spec.dtype} (unsupported)")
+        delta = spec.byte_offset - root_spec.byte_offset
+        views[t.id] = own.as_strided(spec.shape, spec.stride, own.storage_offset() + delta // spec.itemsize)
+    return Layout(arena, views, plan_bytes)
+
+
+def poison(layout: Layout) -> None:
+    """Fill the arena with 0xFF bytes: NaN in every float dtype, -1 in signed integers."""
+    layout.arena.fill_(255)

@@ -1,0 +1,335 @@
+"""Lowering: each FX node of the program becomes one ``Launch`` that writes its result in planned memory.
+
+Why a lowering step: an exported program calls functional ATen ops, which allocate their results; an
+arena executor must make every result land at its planned offset instead. Per node, in this order:
+
+- a view op (every result a graph view) runs once at build time, and its result must be exactly the
+  planned view (same address, shape, strides): nothing runs per call, and a mismatch is an error;
+- an op that writes an argument (``relu_``, ``index_copy_``, ``copy_``) runs as it stands on the planned
+  views; when the plan gave an in-place result (``inplace {out: in}``) its own place, the functional
+  ``out=`` form writes it there instead (or a counted copy moves the input first);
+- a few ops get exact kernel-for-kernel lowerings (``linear`` -> ``addmm``/``mm`` out, ``embedding`` ->
+  ``index_select`` out, copies and casts -> ``copy_``, factories -> ``fill_``);
+- otherwise the op's ``out=`` overload (found by schema) writes into the planned views;
+- an op with no ``out=`` form runs functionally and its results are copied into place: ``Launch.copies``
+  counts them (and out= overloads that torch itself implements as functional + copy).
+
+A ``Launch`` is just a callable plus what it is: a fused kernel (a compiled subgraph) can stand where an
+ATen launch stands, as long as it writes the same views.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AtenExecutorError
+from .exact import exact_lowering
+from .program import Program
+
+#: factory arguments an out= overload takes from its out tensor instead
+_FACTORY = {"dtype", "layout", "device", "pin_memory"}
+#: Python dunder ops without an out= overload, and the op that has one
+_ALIASES = {"__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor"}
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One node's work per call: ``run()`` (None: nothing to do, e.g. a view) and what kind it is."""
+
+    node: str
+    op: str
+    kind: str  # "view" | "out" | "inplace" | "copy" (functional, then copied) | "exact" | "fill" | "noop"
+    run: Callable[[], Any] | None
+    copies: int = 0  # result copies into the arena per call (functional runs, torch's functional out=)
+    scratch_bytes: int = 0  # memory the launch keeps outside the arena (e.g. max-pool indices nobody reads)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What lowering needs to know about where it runs."""
+
+    device_type: str          # "cpu" or "cuda"
+    autogen: frozenset[str]   # torch's functional + copy out= overloads (``autogen_outs``)
+
+
+def lower_program(program: Program, views: Mapping[str, Any], device_type: str) -> dict[str, Launch]:
+    """A Launch for every graph node (keyed by node id); AtenExecutorError names any FX node the executor
+    cannot run, never skipping one silently."""
+    import torch
+
+    graph = program.graph
+    ctx = Target(device_type, autogen_outs(torch))
+    launches: dict[str, Launch] = {}
+    for n in program.exported.graph.nodes:
+        if n.op != "call_function":
+            continue
+        if n.name in graph.node_index:
+            launches[n.name] = _lower(torch, program, n, views, ctx)
+            continue
+        val = n.meta.get("val")
+        if n.target.__name__ == "getitem" if hasattr(n.target, "__name__") else False:
+            continue
+        if isinstance(val, torch.Tensor) or (isinstance(val, (list, tuple))
+                                             and any(isinstance(v, torch.Tensor) for v in val)):
+            raise AtenExecutorError("produces a tensor the graph has no node for", n.name, str(n.target))
+        users = [u for u in n.users if u.op != "output"]
+        if val is not None and users:
+            raise AtenExecutorError(f"produces a non-tensor value ({type(val).__name__}) that "
+                                    f"{users[0].name!r} uses: the executor runs only static-shape programs",
+                                    n.name, str(n.target))
+        # asserts and metadata checks (_assert_tensor_metadata, _assert_scalar): nothing to run
+    missing = [nd.id for nd in graph.nodes if nd.id not in launches]
+    if missing:
+        raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
+    return launches
+
+
+def _base(target: Any) -> str:
+    s = str(target)
+    s = s[len("aten."):] if s.startswith("aten.") else s
+    return s.split(".")[0]
+
+
+def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) -> Launch:
+    gn = program.graph.node(n.name)
+    op = n.target
+    name = str(op)
+    env = program.env.get(n.name, {})
+    args, kwargs = _bind(torch, n, env, views)
+    val = n.meta.get("val")
+    out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
+    tensor_outs = [k for k, v in enumerate(out_vals) if isinstance(v, torch.Tensor)]
+    outs = list(gn.outputs[:len(tensor_outs)])
+    out_views = [views[t] for t in outs]
+    schema = getattr(op, "_schema", None)
+    mutated = _mutated(torch, n, schema)
+    try:
+        if mutated:
+            return _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx)
+        graph = program.graph
+        if outs and all(graph.tensor(t).view_of is not None for t in outs):
+            return _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs)
+        return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
+                             ctx, name)
+    except AtenExecutorError:
+        raise
+    except Exception as exc:
+        raise AtenExecutorError(f"cannot lower: {type(exc).__name__}: {exc}", n.name, name) from exc
+
+
+def _bind(torch, n, env: Mapping[str, Any], views: Mapping[str, Any], override: Mapping[str, str] | None = None):
+    """The node's (args, kwargs) with every FX value replaced by its planned view."""
+    def value(a):
+        tid = (override or {}).get(a.name, env.get(a.name))
+        if isinstance(tid, str):
+            return views[tid]
+        if isinstance(tid, list):
+            return [views[t] if isinstance(t, str) else None for t in tid]
+        v = a.meta.get("val")
+        if isinstance(v, (bool, int, float)) or v is None:
+            return v
+        raise AtenExecutorError(f"argument {a.name!r} is a {type(v).__name__} the executor cannot reproduce",
+                                n.name, str(n.target))
+
+    return torch.fx.node.map_arg((tuple(n.args), dict(n.kwargs)), value)
+
+
+def _mutated(torch, n, schema) -> list[tuple[int | str, str]]:
+    """(position or keyword, FX name) of each argument the schema writes."""
+    if schema is None:
+        return []
+    out = []
+    for k, arg in enumerate(schema.arguments):
+        if arg.alias_info is None or not arg.alias_info.is_write:
+            continue
+        key: int | str = arg.name if arg.name in n.kwargs else k
+        v = n.kwargs.get(arg.name) if isinstance(key, str) else (n.args[k] if k < len(n.args) else None)
+        if isinstance(v, torch.fx.Node):
+            out.append((key, v.name))
+    return out
+
+
+def _same_view(a, b) -> bool:
+    """Same dtype, shape, address and strides (a stride of a size-1 dimension does not matter)."""
+    if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
+        return False
+    if a.numel() == 0:
+        return True
+    return a.data_ptr() == b.data_ptr() and all(
+        sa == sb for n, sa, sb in zip(a.shape, a.stride(), b.stride()) if n != 1)
+
+
+def _flat_results(torch, res) -> list:
+    return list(res) if isinstance(res, (list, tuple)) else [res]
+
+
+def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs) -> Launch:
+    res = _flat_results(torch, op(*args, **kwargs))
+    for k, v in zip(tensor_outs, out_views):
+        r = res[k]
+        if not isinstance(r, torch.Tensor) or not _same_view(r, v):
+            got = (f"{tuple(r.shape)} strides {tuple(r.stride())} at {r.data_ptr():#x}"
+                   if isinstance(r, torch.Tensor) else type(r).__name__)
+            raise AtenExecutorError(f"torch's view is {got}, the plan's is {tuple(v.shape)} strides "
+                                    f"{tuple(v.stride())} at {v.data_ptr():#x}", n.name, str(op))
+    return Launch(n.name, str(op), "view", None)
+
+
+def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
+    op, name = n.target, str(n.target)
+    if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
+        return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
+    if len(gn.inplace) != 1 or len(mutated) != 1:
+        raise AtenExecutorError(f"{len(gn.inplace)} in-place results over {len(mutated)} written arguments "
+                                "(unsupported)", n.name, name)
+    (o, i), (_key, fx_in) = gn.inplace[0], mutated[0]
+    vo, vi = views[o], views[i]
+    if _same_view(vo, vi):
+        return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
+    overlap = _overlaps(vo, vi)
+    functional = _functional_of(torch, op)
+    if functional is not None and not overlap:  # relu_(x) placed apart from x: relu(x) into the result
+        launch = _lower_result(torch, n.name, functional, args, kwargs, [vo], [0], 1, ctx, name)
+        if launch.kind != "copy":
+            return launch
+    if not overlap:  # move the input to the result's place, then write it there
+        a2, k2 = _bind(torch, n, env, views, {fx_in: o})
+
+        def run(vo=vo, vi=vi, a2=a2, k2=k2):
+            vo.copy_(vi)
+            op(*a2, **k2)
+        return Launch(n.name, name, "copy", run, 1)
+    raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r} (unsupported)", n.name, name)
+
+
+def _overlaps(a, b) -> bool:
+    def rng(t):
+        if t.numel() == 0:
+            return (0, 0)
+        lo = t.data_ptr()
+        return lo, lo + (sum((s - 1) * st for s, st in zip(t.shape, t.stride())) + 1) * t.element_size()
+    (a0, a1), (b0, b1) = rng(a), rng(b)
+    return a0 < b1 and b0 < a1
+
+
+def _functional_of(torch, op):
+    """``add_.Tensor`` -> ``add.Tensor`` (None where there is none)."""
+    packet = getattr(op, "overloadpacket", None)
+    if packet is None or not packet.__name__.endswith("_"):
+        return None
+    ns = getattr(torch.ops, op.namespace, None)
+    fpacket = getattr(ns, packet.__name__[:-1], None) if ns is not None else None
+    return getattr(fpacket, op._overloadname, None) if fpacket is not None else None
+
+
+def _find_out(torch, op, n_returns: int) -> tuple[Any, tuple[str, ...]]:
+    out_op, names = _find_out_impl(torch, op)
+    if out_op is None or len(names) != n_returns:
+        return None, ()
+    return out_op, names
+
+
+def _find_out_impl(torch, op) -> tuple[Any, tuple[str, ...]]:
+    """The ``out=`` overload of ``op``: same non-factory arguments (names and types), out arguments for
+    every return. (None, ()) when there is none."""
+    schema = getattr(op, "_schema", None)
+    packet = getattr(op, "overloadpacket", None)
+    if schema is None or packet is None:
+        return None, ()
+    mine = [(a.name, str(a.type)) for a in schema.arguments]
+    for oname in packet.overloads():
+        cand = getattr(packet, oname)
+        cs = cand._schema
+        outs = [a for a in cs.arguments if a.kwarg_only and a.alias_info is not None and a.alias_info.is_write]
+        if not outs or len(outs) != len(schema.returns):
+            continue
+        rest = [(a.name, str(a.type)) for a in cs.arguments if not (a.kwarg_only and a.alias_info is not None
+                                                                      and a.alias_info.is_write)]
+        names = {a.name for a in cs.arguments}
+        want = [x for x in mine if x[0] not in _FACTORY or x[0] in names]
+        if rest == want:
+            return cand, tuple(a.name for a in outs)
+    return None, ()
+
+
+def _out_call(torch, op, out_op, out_names, args, kwargs, out_views) -> Callable[[], Any] | None:
+    """``out_op(**named args, out=views)`` as a partial, or None when a factory argument disagrees."""
+    names = [a.name for a in op._schema.arguments]
+    bound = dict(zip(names, args))
+    bound.update(kwargs)
+    keep = {a.name for a in out_op._schema.arguments}
+    call = {}
+    for k, v in bound.items():
+        if k in keep:
+            call[k] = v
+        elif k not in _FACTORY:
+            return None
+    if any(v is None for v in out_views):
+        return None
+    call.update(zip(out_names, out_views))
+    return functools.partial(out_op, **call)
+
+
+def autogen_outs(torch) -> frozenset[str]:
+    """The out= overloads torch generates as functional + copy (``autogen:`` in native_functions.yaml,
+    shipped with torch in torchgen): running one still copies the result."""
+    import os
+
+    try:
+        import torchgen
+    except ImportError:
+        return frozenset()
+    path = os.path.join(os.path.dirname(torchgen.__file__), "packaged", "ATen", "native", "native_functions.yaml")
+    if not os.path.exists(path):
+        return frozenset()
+    names: set[str] = set()
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("autogen:"):
+                names.update(x.strip() for x in line[len("autogen:"):].split(","))
+    return frozenset(names)
+
+
+def _hidden_copies(out_op, autogen: frozenset[str]) -> int:
+    """Result copies inside an out= overload that torch implements as functional + copy."""
+    name = out_op._schema.name.removeprefix("aten::") + (
+        f".{out_op._overloadname}" if out_op._overloadname != "default" else "")
+    return len(out_op._schema.returns) if name in autogen else 0
+
+
+def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_vals: int, ctx: Target,
+                  name: str) -> Launch:
+    """A functional op writing ``out_views``: an exact lowering, its out= overload, or run + copy."""
+    base = _base(op)
+    if hasattr(op, "_schema"):
+        names = [a.name for a in op._schema.arguments]
+        named = dict(zip(names, args))
+        named.update(kwargs)
+        exact = exact_lowering(torch, base, named, out_views, ctx.device_type)
+        if exact is not None:
+            kind, run, scratch = exact
+            return Launch(node, name, kind, run, 0, scratch)
+    target = op
+    if base in _ALIASES and hasattr(op, "_overloadname"):
+        packet = getattr(torch.ops.aten, _ALIASES[base], None)
+        alt = getattr(packet, op._overloadname, None) if packet is not None else None
+        target = alt if alt is not None else op
+    if len(tensor_outs) == n_vals and hasattr(target, "_schema"):
+        out_op, names = _find_out(torch, target, n_vals)
+        if out_op is not None:
+            call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
+            if call is not None:
+                return Launch(node, name, "out", call, _hidden_copies(out_op, ctx.autogen))
+    if not callable(op):
+        raise AtenExecutorError("is not callable", node, name)
+
+    def run(op=op, args=args, kwargs=kwargs, pairs=tuple(zip(tensor_outs, out_views))):
+        res = op(*args, **kwargs)
+        res = list(res) if isinstance(res, (list, tuple)) else [res]
+        for k, v in pairs:
+            v.copy_(res[k])
+    return Launch(node, name, "copy", run, len(out_views))

@@ -1,0 +1,142 @@
+"""An exported program, its memplan graph, and the facts that tie the two together.
+
+The executor must run the FX graph's ATen ops on the graph tensors that memplan planned. Those ids are
+the importer's (``memplan.importers.torch.trace_torch``): FX node names, getitem names, ``.writes.``
+views; in-place ops rebind an FX name to a new tensor. This module holds that correspondence, once, as
+plain data: the fake tensor (dtype, shape, strides, storage offset) of every graph tensor, the tensor
+each FX argument names at each node, the user inputs and outputs in call order, and the module's own
+weights, buffers and constants (never copied: the program reads and writes them where they are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from memplan.graph import Graph
+
+from .errors import AtenExecutorError
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph tensor's layout, read off its fake tensor: ``byte_offset`` is its storage offset in
+    bytes (from the start of its root's storage)."""
+
+    dtype: Any
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    byte_offset: int
+
+    @property
+    def itemsize(self) -> int:
+        return int(self.dtype.itemsize)
+
+
+@dataclass(frozen=True)
+class Program:
+    """Everything the executor needs from export and import; built by ``load_program``."""
+
+    exported: Any                        # torch.export.ExportedProgram
+    graph: Graph
+    specs: Mapping[str, TensorSpec]      # every graph tensor
+    env: Mapping[str, Mapping[str, Any]]  # graph node -> FX argument name -> tensor id (or list, or None)
+    values: Mapping[str, Any]            # FX name -> final tensor id (or list)
+    weights: Mapping[str, Any]           # weight root tensor id -> the module's own torch.Tensor
+    user_inputs: tuple[tuple[int, str], ...]  # (position among the flattened call leaves, graph input id)
+    user_outputs: tuple[Any, ...]        # per user output: ("arena", tid) | ("weight", tid) | ("const", value)
+    in_spec: Any                         # pytree spec of (args, kwargs) the program was exported with
+
+
+def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
+                 name: str | None = None) -> Program:
+    """Export ``module`` (or take an ``ExportedProgram``), import it, and collect the program facts."""
+    import torch
+    from torch.export.graph_signature import InputKind, OutputKind
+
+    from memplan.importers.torch import trace_torch
+
+    ep, graph, trace = trace_torch(module, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
+    sig = ep.graph_signature
+    state = dict(ep.state_dict)
+    consts = dict(getattr(ep, "constants", {}) or {})
+    if isinstance(module, torch.nn.Module):  # the module's own tensors, non-persistent buffers too
+        state.update(module.named_parameters(remove_duplicate=False))
+        state.update(module.named_buffers(remove_duplicate=False))
+    weights: dict[str, Any] = {}
+    user_inputs: list[tuple[int, str]] = []
+    leaf = 0
+    for s in sig.input_specs:
+        arg = getattr(s.arg, "name", None)
+        if s.kind == InputKind.USER_INPUT:
+            if arg is not None and arg in graph.tensor_index:
+                user_inputs.append((leaf, arg))
+            leaf += 1
+            continue
+        if arg is None:
+            continue
+        if arg not in graph.tensor_index:
+            continue
+        src = state if s.kind in (InputKind.PARAMETER, InputKind.BUFFER) else consts
+        if s.target not in src and s.target in state:
+            src = state
+        if s.target not in src:
+            raise AtenExecutorError(f"weight {arg!r} ({s.target}) is in neither the state dict nor the "
+                                    "program's constants")
+        t = src[s.target]
+        weights[arg] = t.data if isinstance(t, torch.nn.Parameter) else t
+    for n in ep.graph.nodes:  # get_attr constants (not lifted)
+        if n.op == "get_attr" and n.name in graph.tensor_index and n.name not in weights:
+            obj = ep.graph_module
+            for part in str(n.target).split("."):
+                obj = getattr(obj, part)
+            weights[n.name] = obj
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    flat_out = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user_outputs: list[Any] = []
+    for s, a in zip(sig.output_specs, flat_out):
+        if s.kind != OutputKind.USER_OUTPUT:
+            if s.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION):
+                raise AtenExecutorError(f"output {getattr(s.arg, 'name', s.arg)!r} is a functionalized "
+                                        f"{s.kind.name.lower()}: export without functionalization (the "
+                                        "default torch.export.export keeps in-place ops)")
+            continue
+        if not isinstance(a, torch.fx.Node):
+            user_outputs.append(("const", a))
+            continue
+        tid = trace["values"].get(a.name)
+        if not isinstance(tid, str):
+            raise AtenExecutorError(f"user output {a.name!r} is not one tensor (a {type(tid).__name__})")
+        ti = graph.tensor_index[tid]
+        root = graph.tensors[graph.root[ti]]
+        user_outputs.append(("weight" if root.kind == "weight" else "arena", tid))
+    return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
+                   tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec)
+
+
+def _spec(torch, tid: str, val: Any) -> TensorSpec:
+    if not isinstance(val, torch.Tensor):
+        raise AtenExecutorError(f"tensor {tid!r} has no fake tensor in the export")
+    item = val.element_size()
+    return TensorSpec(val.dtype, tuple(int(s) for s in val.shape), tuple(int(s) for s in val.stride()),
+                      int(val.storage_offset()) * item)
+
+
+def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[Any]:
+    """The call's tensors in the order of ``program.user_inputs`` (pytree-flattened like the export)."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    leaves, spec = pytree.tree_flatten((tuple(args), dict(kwargs or {})))
+    if program.in_spec is not None and spec != program.in_spec:
+        raise AtenExecutorError(f"call arguments have structure {spec}, the program was exported with "
+                                f"{program.in_spec}")
+    out = []
+    for pos, tid in program.user_inputs:
+        x = leaves[pos] if pos < len(leaves) else None
+        if not isinstance(x, torch.Tensor):
+            raise AtenExecutorError(f"input {tid!r} (argument leaf {pos}) must be a tensor, got {type(x).__name__}")
+        out.append(x)
+    return out

@@ -1,0 +1,96 @@
+"""Issuing a bound plan: torch streams and events, fork and join per call, CUDA graph capture.
+
+Why its own module: the order and the waits come from ``runtime.binding.bind`` (the same steps every
+memplan executor issues); this module only turns them into torch calls. Each plan stream is a
+``torch.cuda.Stream``, each plan event a ``torch.cuda.Event`` recorded on ``after``'s stream right after
+it and waited on by ``before``'s stream right before it. A call forks from the caller's stream (every
+plan stream waits on it) and joins back (the caller waits on every plan stream), so the caller's stream
+orders calls, input copies and output reads. The whole multi-stream call can be captured into one
+``torch.cuda.CUDAGraph`` and replayed. On a CPU there are no streams: steps run in issue order, which
+happens-before respects, so any plan runs there too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from runtime.binding import Step
+
+from .lower import Launch
+
+
+class Issuer:
+    """Runs ``steps`` (with their launches) on ``n_streams`` streams of ``device``."""
+
+    def __init__(self, steps: Sequence[Step], launches: Mapping[str, Launch], n_streams: int, device: Any,
+                 n_events: int):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        self.steps = tuple(steps)
+        self.runs: tuple[Callable[[], Any] | None, ...] = tuple(launches[s.node].run for s in self.steps)
+        self.graph: Any = None
+        if self.cuda:
+            self.streams = [torch.cuda.Stream(device=self.device) for _ in range(max(n_streams, 1))]
+            self.events = [torch.cuda.Event() for _ in range(n_events)]
+            self.fork = torch.cuda.Event()
+            self.joins = [torch.cuda.Event() for _ in self.streams]
+        else:
+            self.streams, self.events, self.fork, self.joins = [], [], None, []
+
+    def issue(self, delays: Mapping[str, int] | None = None) -> None:
+        """Enqueue one call's steps after the caller's current stream, and make it wait for them.
+        ``delays`` (CUDA only, for tests): node -> GPU cycles to sleep on its stream right before it."""
+        if not self.cuda:
+            for run in self.runs:
+                if run is not None:
+                    run()
+            return
+        torch = self.torch
+        caller = torch.cuda.current_stream(self.device)
+        self.fork.record(caller)
+        for s in self.streams:
+            s.wait_event(self.fork)
+        events, streams = self.events, self.streams
+        current = -1
+        try:
+            for step, run in zip(self.steps, self.runs):
+                if step.stream != current:
+                    current = step.stream
+                    torch.cuda.set_stream(streams[current])
+                stream = streams[current]
+                for e in step.waits:
+                    stream.wait_event(events[e])
+                if delays and step.node in delays:
+                    torch.cuda._sleep(int(delays[step.node]))
+                if run is not None:
+                    run()
+                for e in step.records:
+                    events[e].record(stream)
+        finally:
+            torch.cuda.set_stream(caller)
+        for s, j in zip(self.streams, self.joins):
+            j.record(s)
+            caller.wait_event(j)
+
+    def capture(self, warmup: int = 2) -> None:
+        """Capture one whole call into a CUDA graph (after ``warmup`` eager calls, so that cuBLAS and
+        cuDNN create their per-stream handles and workspaces outside the capture)."""
+        torch = self.torch
+        if not self.cuda:
+            return
+        for _ in range(warmup):
+            self.issue()
+        torch.cuda.synchronize(self.device)
+        graph = torch.cuda.CUDAGraph()
+        side = torch.cuda.Stream(device=self.device)
+        with torch.cuda.graph(graph, stream=side):
+            self.issue()
+        torch.cuda.synchronize(self.device)
+        self.graph = graph
+
+    def replay(self) -> None:
+        self.graph.replay()

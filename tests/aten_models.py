@@ -1,0 +1,82 @@
+"""Tiny models for the ATen executor tests (CPU, CI): an MLP, an Inception-style CNN, and tiny
+``transformers`` Llama, Qwen2-MoE (shared expert) and Mixtral configs. Random weights, no downloads."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    def __init__(self, d: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, 2 * d), nn.ReLU(inplace=True),
+                                 nn.Linear(2 * d, d))
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, x):
+        y = self.norm(x + self.net(x))
+        return y.view(y.shape[0], 2, -1).transpose(1, 2).sum(2)  # views of an arena tensor
+
+
+class InceptionBlock(nn.Module):
+    """Four parallel branches (1x1; 1x1 -> 3x3; 1x1 -> 5x5; pool -> 1x1) concatenated."""
+
+    def __init__(self, cin: int, c: int):
+        super().__init__()
+        def conv(i, o, k):
+            return nn.Sequential(nn.Conv2d(i, o, k, padding=k // 2, bias=False), nn.BatchNorm2d(o),
+                                 nn.ReLU(inplace=True))
+        self.b1 = conv(cin, c, 1)
+        self.b2 = nn.Sequential(conv(cin, c, 1), conv(c, c, 3))
+        self.b3 = nn.Sequential(conv(cin, c // 2, 1), conv(c // 2, c, 5))
+        self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), conv(cin, c, 1))
+
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)
+
+
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(inplace=True))
+        self.a = InceptionBlock(16, 8)
+        self.pool = nn.MaxPool2d(2)
+        self.b = InceptionBlock(32, 8)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.b(self.pool(self.a(self.stem(x))))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class LogitsOnly(nn.Module):
+    """A causal LM's logits for ``input_ids`` (no cache): a plain tensor in, a tensor out."""
+
+    def __init__(self, lm: nn.Module):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids):
+        return self.lm(input_ids=input_ids, use_cache=False).logits
+
+
+def tiny_lm(kind: str, vocab: int = 128, seed: int = 0) -> nn.Module:
+    """A 2-layer, hidden-64 ``transformers`` causal LM of ``kind`` (llama, qwen2_moe, mixtral)."""
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    common = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  vocab_size=vocab, max_position_embeddings=128)
+    if kind == "llama":
+        model = tf.LlamaForCausalLM(tf.LlamaConfig(intermediate_size=128, **common))
+    elif kind == "qwen2_moe":
+        model = tf.Qwen2MoeForCausalLM(tf.Qwen2MoeConfig(
+            intermediate_size=128, moe_intermediate_size=32, shared_expert_intermediate_size=64, num_experts=4,
+            num_experts_per_tok=2, **common))
+    elif kind == "mixtral":
+        model = tf.MixtralForCausalLM(tf.MixtralConfig(intermediate_size=64, num_local_experts=4,
+                                                       num_experts_per_tok=2, **common))
+    else:
+        raise ValueError(kind)
+    return LogitsOnly(model.eval())

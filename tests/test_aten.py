@@ -1,0 +1,202 @@
+"""ATen executor on the CPU (runs in CI): arena mechanics, exactness, negative controls, errors.
+
+Every model runs with the arena poisoned (0xFF bytes: NaN) before each call, so a node reading memory
+no node wrote shows in the output. CPU kernels here are the ones eager runs, so outputs must be
+bitwise equal to eager. Multi-stream plans run on the CPU in issue order (which happens-before respects),
+so their offsets are exercised here too.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from aten_models import CNN, MLP, tiny_lm  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.planfile import Plan  # noqa: E402
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+MODELS = {
+    "mlp": (lambda: MLP().eval(), lambda g: (torch.randn(4, 32, generator=g),)),
+    "cnn": (lambda: CNN().eval(), lambda g: (torch.randn(2, 3, 32, 32, generator=g),)),
+    "llama": (lambda: tiny_lm("llama"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
+    "qwen2_moe": (lambda: tiny_lm("qwen2_moe"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
+    "mixtral": (lambda: tiny_lm("mixtral"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
+}
+
+
+def _eager(module, inputs):
+    with torch.no_grad():
+        return module(*inputs)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_outputs_equal_eager_bitwise_with_poisoned_arena(name):
+    make, inputs = MODELS[name]
+    torch.manual_seed(0)
+    module = make()
+    g = torch.Generator().manual_seed(1)
+    example = inputs(g)
+    serial = compile(module, example, streams=1, poison=True)
+    multi = compile(module, example, streams=3, poison=True, program=serial.program)
+    assert serial.plan.streams == 1 and not serial.plan.events
+    assert serial.arena_bytes == serial.plan.arena_bytes > 0
+    for c in (serial, multi):
+        memplan.verify(c.graph, c.plan)
+        for _ in range(2):  # fresh inputs each call: nothing stale survives between calls
+            x = inputs(g)
+            ref = _eager(module, x)
+            out = c(*x)
+            assert out.dtype == ref.dtype and out.shape == ref.shape
+            assert torch.equal(out, ref), f"{name}: max diff {(out - ref).abs().max()}"
+    s = serial.stats
+    assert sum(s.kinds.values()) == len(serial.graph.nodes) and s.views == s.kinds.get("view", 0)
+    assert s.copies_per_call >= len(s.copy_nodes)
+
+
+def test_copies_are_few_and_named():
+    """Ops without an out= form are the only copies: attention and the MoE custom op, per layer."""
+    torch.manual_seed(0)
+    c = compile(tiny_lm("llama"), (torch.randint(0, 128, (1, 8)),), streams=1)
+    assert c.stats.copies_per_call == 2  # one scaled_dot_product_attention per layer
+    assert all("scaled_dot_product_attention" in n for n in c.stats.copy_nodes)
+    cnn = compile(CNN().eval(), (torch.randn(1, 3, 32, 32),), streams=1)
+    # on the CPU only the convolutions copy (no CPU convolution has an out= form); CUDA lowers them to cuDNN
+    assert {n.split(" ")[1] for n in cnn.stats.copy_nodes} == {"(aten.conv2d.default)"}
+    assert cnn.stats.kinds["exact"] > 0 and cnn.stats.kinds.get("view", 0) >= 1
+
+
+def _conflicting_roots(graph: memplan.Graph, plan: Plan) -> tuple[str, str]:
+    """(A, B): B is produced while A is still to be read later, in the serial order of ``plan``."""
+    order = [n for n, _s in plan.order]
+    pos = {n: i for i, n in enumerate(order)}
+    last_read: dict[str, int] = {}
+    produced: dict[str, int] = {}
+    for nid in order:
+        node = graph.node(nid)
+        for t in node.inputs:
+            r = graph.tensors[graph.root[graph.tensor_index[t]]].id
+            last_read[r] = max(last_read.get(r, -1), pos[nid])
+        for t in node.outputs:
+            ti = graph.tensor_index[t]
+            if graph.is_root(ti):
+                produced.setdefault(t, pos[nid])
+    inplace = {(o, i) for n in graph.nodes for o, i in n.inplace}
+    for b, pb in sorted(produced.items(), key=lambda kv: kv[1]):
+        for a, pa in produced.items():
+            if a != b and pa < pb < last_read.get(a, -1) and (b, a) not in inplace \
+                    and graph.tensor(a).size >= graph.tensor(b).size > 0:
+                return a, b
+    raise AssertionError("no conflicting pair")
+
+
+def _move_root(graph: memplan.Graph, plan: Plan, b: str, new_off: int) -> Plan:
+    offs = dict(plan.offsets())
+    delta = new_off - offs[b]
+    tensors = []
+    for tid, off, size in plan.tensors:
+        if graph.tensors[graph.root[graph.tensor_index[tid]]].id == b:
+            off = off + delta
+        tensors.append((tid, off, size))
+    arena = max([o + s for _t, o, s in tensors if o is not None] + [plan.arena_bytes])
+    return Plan(graph=plan.graph, alignment=plan.alignment, arena_bytes=arena,
+                lower_bound_bytes=plan.lower_bound_bytes, streams=plan.streams, order=plan.order,
+                events=plan.events, tensors=tuple(tensors), solver=plan.solver)
+
+
+@pytest.mark.parametrize("name", ["cnn", "llama"])
+def test_overlapped_offset_is_rejected_and_corrupts_the_output(name):
+    make, inputs = MODELS[name]
+    torch.manual_seed(0)
+    module = make()
+    g = torch.Generator().manual_seed(2)
+    x = inputs(g)
+    good = compile(module, x, streams=1, poison=True)
+    a, b = _conflicting_roots(good.graph, good.plan)
+    bad_plan = _move_root(good.graph, good.plan, b, good.plan.offsets()[a])
+    with pytest.raises(memplan.UnsafePlan):
+        memplan.verify(good.graph, bad_plan)
+    bad = compile(module, x, plan=bad_plan, verify=False, poison=True, program=good.program)
+    ref = _eager(module, x)
+    assert torch.equal(good(*x), ref)
+    assert not torch.equal(bad(*x), ref), f"overlapping {b!r} onto live {a!r} went unnoticed"
+
+
+def test_return_views_are_arena_memory_until_the_next_call():
+    torch.manual_seed(0)
+    m = MLP().eval()
+    x = torch.randn(4, 32)
+    c = compile(m, (x,), streams=1, return_views=True)
+    out = c(x)
+    base = c.executor.layout.arena.data_ptr()
+    assert base <= out.data_ptr() < base + c.executor.layout.arena.numel()
+    assert torch.equal(out, _eager(m, (x,)))
+    assert c.stats.output_copies == 0
+
+
+def test_static_kv_cache_decode_steps_match_the_exported_program():
+    """A decode step exported with transformers' static cache: the cache is the program's own state,
+    written in place (index_copy_) every call. Three steps must match torch running the same exported
+    program bitwise (and eager within 1e-5: the export's attention-mask path is not eager's)."""
+    from transformers.integrations.executorch import TorchExportableModuleWithStaticCache
+
+    torch.manual_seed(0)
+    lm = tiny_lm("llama").lm
+    lm.generation_config.use_cache = True
+    lm.generation_config.cache_implementation = "static"
+    wrapper = TorchExportableModuleWithStaticCache(lm, batch_size=1, max_cache_len=16, device="cpu")
+    twin, eager = copy.deepcopy(wrapper), copy.deepcopy(wrapper)
+    kw = {"input_ids": torch.tensor([[3]]), "cache_position": torch.tensor([0])}
+    reference = torch.export.export(twin, (), kwargs=kw, strict=False).module()
+    c = compile(wrapper, (), kwargs=kw, streams=2, poison=True)
+    for step, tok in enumerate([3, 17, 42]):
+        kw = {"input_ids": torch.tensor([[tok]]), "cache_position": torch.tensor([step])}
+        with torch.no_grad():
+            ref, eager_out = reference(**kw), eager(**kw)
+        out = c(**kw)
+        assert torch.equal(out, ref), f"step {step}"
+        torch.testing.assert_close(out, eager_out, rtol=0, atol=1e-5)
+
+
+def test_bad_input_and_bad_plan_are_clear_errors():
+    torch.manual_seed(0)
+    m = MLP().eval()
+    x = torch.randn(4, 32)
+    c = compile(m, (x,), streams=1)
+    with pytest.raises(AtenExecutorError, match="input 'x' is \\(3, 32\\)"):
+        c(torch.randn(3, 32))
+    # a view the plan places elsewhere than torch lays it out: named, before anything runs
+    g, p = c.graph, c.plan
+    view = next(t for t in g.tensors if t.view_of is not None and g.in_arena(g.tensor_index[t.id]))
+    tensors = tuple((tid, off + 256 if tid == view.id else off, s) for tid, off, s in p.tensors)
+    moved = Plan(graph=p.graph, alignment=p.alignment, arena_bytes=p.arena_bytes + 512,
+                 lower_bound_bytes=p.lower_bound_bytes, streams=p.streams, order=p.order, events=p.events,
+                 tensors=tensors, solver=p.solver)
+    with pytest.raises(AtenExecutorError, match=f"tensor {view.id!r} spans bytes"):
+        compile(m, (x,), plan=moved, verify=False, program=c.program)
+
+
+def test_view_torch_lays_out_differently_is_an_error_naming_node_and_op():
+    import dataclasses
+
+    torch.manual_seed(0)
+    m = MLP().eval()
+    x = torch.randn(4, 32)
+    c = compile(m, (x,), streams=1)
+    prog = c.program
+    node = next(n for n in prog.graph.nodes if n.op.startswith("transpose"))
+    out = node.outputs[0]
+    spec = prog.specs[out]
+    contiguous = tuple(int(torch.empty(spec.shape, device="meta").stride()[i]) for i in range(len(spec.shape)))
+    assert contiguous != spec.stride  # the same bytes, another layout than torch's transpose gives
+    specs = dict(prog.specs)
+    specs[out] = dataclasses.replace(spec, stride=contiguous)
+    bad = dataclasses.replace(prog, specs=specs)
+    with pytest.raises(AtenExecutorError, match=f"node {node.id!r} \\(aten\\.[a-z_]+"):
+        compile(m, (x,), plan=c.plan, program=bad)
