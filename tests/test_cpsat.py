@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import memplan
+import memplan.examples
 import memplan.generators
 from memplan.errors import BudgetError, SolverError
 from memplan.problem import BufferProblem, find_collision
