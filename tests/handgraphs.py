@@ -131,6 +131,23 @@ def kv_cache(size: int = 1024) -> Graph:
 KV_STREAMS = {"proj": 0, "set": 0, "q": 1, "attn": 1}
 
 
+def inplace(peek: bool = False, size: int = KB) -> Graph:
+    """relu writes t in place over its input x. With ``peek``, another node also reads x and an ADD
+    joins t and p: relu is then x's last access only if peek is ordered before it."""
+    b = GraphBuilder("inplace")
+    b.input("x", size)
+    b.node("relu", "RELU", ["x"], b.intermediate("t", size), inplace={"t": "x"})
+    if peek:
+        b.node("peek", "UNARY", ["x"], b.intermediate("p", size))
+        b.node("out", "ADD", ["t", "p"], b.output("y", size))
+    else:
+        b.node("out", "UNARY", ["t"], b.output("y", size))
+    return b.build()
+
+
+INPLACE_STREAMS = {"relu": 0, "peek": 1, "out": 0}  # peek unordered with relu
+
+
 def serial(graph: Graph) -> memplan.Schedule:
     return memplan.schedule_with_events(graph, [n.id for n in graph.nodes], {n.id: 0 for n in graph.nodes})
 

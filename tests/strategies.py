@@ -39,6 +39,16 @@ def graphs(draw, max_nodes: int = 9) -> Graph:
         kinds["w0"] = "weight"
     n_nodes = draw(st.integers(1, max_nodes))
     t_count = 0
+
+    def tail_view(pid: str, psize: int) -> tuple[str, int]:
+        """A fresh view over the last bytes of ``pid``, for a node to write into."""
+        nonlocal t_count
+        vs = draw(st.integers(0, psize))
+        vid = f"v{t_count}"
+        t_count += 1
+        b.view(vid, pid, vs, psize - vs)
+        return vid, vs
+
     group_id = 0
     open_group: str | None = None
     for k in range(n_nodes):
@@ -73,19 +83,12 @@ def graphs(draw, max_nodes: int = 9) -> Graph:
                     new_roots.extend([(pid, psize)] + views)
                     roots.append((pid, psize))
                 else:  # write a view into a root whose producer comes later
-                    vs = draw(st.integers(0, psize))
-                    vid = f"v{t_count}"
-                    t_count += 1
-                    b.view(vid, pid, vs, psize - vs)
+                    vid, vs = tail_view(pid, psize)
                     outs.append(vid)
                     views.append((vid, vs))
             elif roots and draw(st.integers(0, 4)) == 0:
                 # write through a fresh view into an existing root (SET_ROWS-style)
-                pid, psize = draw(st.sampled_from(roots))
-                vs = draw(st.integers(0, psize))
-                vid = f"v{t_count}"
-                t_count += 1
-                b.view(vid, pid, vs, psize - vs)
+                vid, vs = tail_view(*draw(st.sampled_from(roots)))
                 outs.append(vid)
                 new_roots.append((vid, vs))
             else:

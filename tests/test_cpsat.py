@@ -10,8 +10,8 @@ import itertools
 import os
 import random
 
-import numpy as np
 import pytest
+from problems import random_intervals
 
 import memplan
 import memplan.examples
@@ -117,14 +117,8 @@ def test_minimalloc_example_capacity_12(minimalloc_dir):
         assert find_collision(p, sol.offsets) is None
 
 
-def big_random(seed: int = 5, n: int = 250) -> BufferProblem:
-    rng = np.random.default_rng(seed)
-    lo = rng.integers(0, 400, n)
-    return BufferProblem(sizes=rng.integers(1, 64, n) * 16, lower=lo, upper=lo + rng.integers(1, 60, n))
-
-
 def test_time_limit_returns_feasible_with_a_gap_never_worse_than_heuristics():
-    p = big_random()
+    p = random_intervals()
     heur = min(get_solver("greedy")(p).arena, get_solver("size")(p).arena)
     sol = get_solver("cpsat")(p, SolveOptions(time_limit=0.1))  # deterministic seconds: stops before the proof
     assert find_collision(p, sol.offsets) is None
@@ -135,7 +129,7 @@ def test_time_limit_returns_feasible_with_a_gap_never_worse_than_heuristics():
 
 
 def test_cpsat_is_deterministic_with_a_fixed_seed():
-    p = big_random(seed=9, n=60)
+    p = random_intervals(seed=9, n=60)
     a = get_solver("cpsat")(p, SolveOptions(time_limit=5, seed=3))
     b = get_solver("cpsat")(p, SolveOptions(time_limit=5, seed=3))
     assert a.status == "OPTIMAL"  # finished before the limit: the run is reproducible
@@ -143,14 +137,14 @@ def test_cpsat_is_deterministic_with_a_fixed_seed():
 
 
 def test_search_is_deterministic():
-    p = big_random(seed=9, n=60)
+    p = random_intervals(seed=9, n=60)
     a = get_solver("search")(p, SolveOptions(time_limit=5))
     b = get_solver("search")(p, SolveOptions(time_limit=5))
     assert a.offsets.tolist() == b.offsets.tolist() and a.arena == b.arena
 
 
 def test_interrupt_returns_the_best_plan_so_far():
-    p = big_random()
+    p = random_intervals()
     calls = []
 
     def progress(msg: str) -> None:

@@ -90,13 +90,8 @@ def test_inplace_compatible_only_when_legal():
     assert problem.inplace == ((n.index("ac"), n.index("sc")),)
     assert not problem.conflicts(n.index("sc"), n.index("ac"))
     # same pair, but another stream still reads the input after the in-place node
-    b = GraphBuilder("inplace")
-    b.input("x", 1024)
-    b.node("relu", "RELU", ["x"], b.intermediate("t", 1024), inplace={"t": "x"})
-    b.node("peek", "UNARY", ["x"], b.intermediate("p", 1024))
-    b.node("out", "ADD", ["t", "p"], b.output("y", 1024))
-    g = b.build()
-    for sch in (H.serial(g), H.streams(g, {"relu": 0, "peek": 1, "out": 0})):
+    g = H.inplace(peek=True)
+    for sch in (H.serial(g), H.streams(g, H.INPLACE_STREAMS)):
         _, lt, problem = setup(g, sch)
         n = names(g, lt)
         assert lt.compatible == ()

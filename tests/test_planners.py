@@ -274,22 +274,10 @@ def test_kv_cache_writes_through_view_of_weight():
 # in-place: legal and illegal cases
 # ---------------------------------------------------------------------------------------------------
 
-def _inplace_graph(extra_reader: bool):
-    b = GraphBuilder("inplace")
-    b.input("x", KB)
-    b.node("relu", "RELU", ["x"], b.intermediate("t", KB), inplace={"t": "x"})
-    if extra_reader:
-        b.node("peek", "UNARY", ["x"], b.intermediate("p", KB))
-        b.node("out", "ADD", ["t", "p"], b.output("y", KB))
-    else:
-        b.node("out", "UNARY", ["t"], b.output("y", KB))
-    return b.build()
-
-
 def test_inplace_over_input_when_last_access():
     # acc(x) = {START, relu}, acc(t) = {relu, out}: relu is x's last access and t's producer, so t may
     # take x's bytes. Live at relu = {t} (x left out), at out = {t, y}: bound 2048 = arena.
-    g = _inplace_graph(False)
+    g = H.inplace()
     for p in plans(g, H.serial(g)).values():
         assert (p.lower_bound_bytes, p.arena_bytes) == (2 * KB, 2 * KB)
     p = memplan.plan(g, H.serial(g), solver="greedy")
@@ -300,8 +288,8 @@ def test_inplace_refused_when_another_stream_still_reads():
     # peek reads x on stream 1, unordered with relu on stream 0: relu is not x's last access, so
     # t must not overlap x even though the node asks for in place. Serially (peek after relu) the
     # same holds: peek reads x after relu wrote t.
-    g = _inplace_graph(True)
-    for sch in (H.serial(g), H.streams(g, {"relu": 0, "peek": 1, "out": 0})):
+    g = H.inplace(peek=True)
+    for sch in (H.serial(g), H.streams(g, H.INPLACE_STREAMS)):
         for p in plans(g, sch).values():
             assert not byte_overlap(p, "t", "x")
             assert p.arena_bytes == p.lower_bound_bytes == 3 * KB  # x, t, p live at peek
@@ -310,7 +298,7 @@ def test_inplace_refused_when_another_stream_still_reads():
 def test_inplace_ok_when_other_reader_finishes_first():
     # peek is issued first on stream 1 and relu waits for it (explicit event peek -> relu): now
     # every access of x happens-before relu, so t may take x's bytes.
-    g = _inplace_graph(True)
+    g = H.inplace(peek=True)
     sch = Schedule(("peek", "relu", "out"), (1, 0, 0), (memplan.Event("peek", "relu"), memplan.Event("peek", "out")))
     p = memplan.plan(g, sch, solver="greedy")
     assert p.offsets()["t"] == p.offsets()["x"]

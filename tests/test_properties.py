@@ -31,6 +31,14 @@ SETTINGS = settings(max_examples=100 * SCALE, deadline=None, suppress_health_che
 SOLVERS = ("greedy", "size", "auto")
 
 
+def draw_scheduled(data, max_streams: int = 3):
+    """A random graph, a random issue order and stream per node, and the schedule with the events
+    its cross-stream edges need."""
+    g = data.draw(graphs(), label="graph")
+    order, stream_of = data.draw(schedules(g, max_streams), label="schedule")
+    return g, order, stream_of, memplan.schedule_with_events(g, order, stream_of)
+
+
 def as_lists(schedule: memplan.Schedule):
     return list(zip(schedule.order, schedule.streams)), [(e.after, e.before) for e in schedule.events]
 
@@ -52,9 +60,7 @@ def no_reuse_arena(graph: memplan.Graph) -> int:
 @SETTINGS
 @given(st.data())
 def test_every_plan_is_safe_and_above_the_bound(data):
-    g = data.draw(graphs(), label="graph")
-    order, stream_of = data.draw(schedules(g), label="schedule")
-    sch = memplan.schedule_with_events(g, order, stream_of)
+    g, order, _, sch = draw_scheduled(data)
     o, ev = as_lists(sch)
     bound = ref.lower_bound(g, o, ev)
     hb = memplan.build_happens_before(g, sch)
@@ -74,9 +80,7 @@ def test_every_plan_is_safe_and_above_the_bound(data):
 @SETTINGS
 @given(st.data())
 def test_serial_plans_never_exceed_no_reuse_arena(data):
-    g = data.draw(graphs(), label="graph")
-    order, _ = data.draw(schedules(g, max_streams=1), label="schedule")
-    sch = memplan.schedule_with_events(g, order, {n: 0 for n in order})
+    g, _, _, sch = draw_scheduled(data, max_streams=1)
     assert sch.events == ()
     for solver in SOLVERS:
         p = memplan.plan(g, sch, solver=solver)
@@ -87,9 +91,7 @@ def test_serial_plans_never_exceed_no_reuse_arena(data):
 @SETTINGS
 @given(st.data())
 def test_conflict_relation_and_hb_match_brute_force(data):
-    g = data.draw(graphs(), label="graph")
-    order, stream_of = data.draw(schedules(g), label="schedule")
-    sch = memplan.schedule_with_events(g, order, stream_of)
+    g, _, _, sch = draw_scheduled(data)
     o, ev = as_lists(sch)
     hb = build_happens_before(g, sch)
     closure = ref.happens_before(o, ev)
@@ -117,9 +119,7 @@ def test_conflict_relation_and_hb_match_brute_force(data):
 def test_extra_events_keep_plans_safe(data):
     # Redundant or extra forward events (an explicit Schedule, not schedule_with_events) only add
     # happens-before edges: plans stay safe and the bound matches the brute force.
-    g = data.draw(graphs(), label="graph")
-    order, stream_of = data.draw(schedules(g), label="schedule")
-    base = memplan.schedule_with_events(g, order, stream_of)
+    g, order, stream_of, base = draw_scheduled(data)
     extra = []
     for _ in range(data.draw(st.integers(0, 3))):
         if len(order) < 2:
@@ -172,9 +172,7 @@ def _mutate(data, g, doc):
 @settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_verifier_agrees_with_brute_force_on_mutated_plans(data):
-    g = data.draw(graphs(), label="graph")
-    order, stream_of = data.draw(schedules(g), label="schedule")
-    sch = memplan.schedule_with_events(g, order, stream_of)
+    g, _, _, sch = draw_scheduled(data)
     doc = copy.deepcopy(memplan.plan(g, sch, solver=data.draw(st.sampled_from(SOLVERS))).to_dict())
     for _ in range(data.draw(st.integers(1, 3))):
         _mutate(data, g, doc)
@@ -196,10 +194,9 @@ def test_verifier_agrees_with_brute_force_on_mutated_plans(data):
 @settings(max_examples=30 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_same_input_same_bytes(data):
-    g = data.draw(graphs(), label="graph")
-    order, stream_of = data.draw(schedules(g), label="schedule")
+    g, order, stream_of, sch = draw_scheduled(data)
     solver = data.draw(st.sampled_from(SOLVERS))
-    a = memplan.plan(g, memplan.schedule_with_events(g, order, stream_of), solver=solver).to_json()
+    a = memplan.plan(g, sch, solver=solver).to_json()
     g2 = memplan.graph_from_dict(g.to_dict())  # a fresh, equal graph object
     b = memplan.plan(g2, memplan.schedule_with_events(g2, order, dict(stream_of)), solver=solver).to_json()
     assert a == b

@@ -10,7 +10,7 @@ import copy
 import math
 import random
 
-import numpy as np
+from problems import random_intervals
 
 from memplan.problem import BufferProblem, find_collision
 from memplan.solvers import SolveOptions, get_solver
@@ -20,9 +20,7 @@ from memplan.solvers.search_tree import PackingSearch, WorkBudget
 
 
 def interval_problem(seed: int, n: int = 40) -> BufferProblem:
-    rng = np.random.default_rng(seed)
-    lower = rng.integers(0, 60, n)
-    return BufferProblem(sizes=rng.integers(1, 9, n) * 4, lower=lower, upper=lower + rng.integers(1, 15, n))
+    return random_intervals(seed, n, horizon=60, max_size=9, unit=4, max_length=15)
 
 
 def new_minimiser(p: BufferProblem, seed: int, proven: int | None = None) -> _Minimiser:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from problems import random_intervals
 
 import memplan
 from memplan.errors import SolverError
@@ -15,17 +16,9 @@ from memplan.problem import BufferProblem, Solution, Status, find_collision
 from memplan.solvers import Objective, SearchParams, SolveOptions, check_solution, get_solver, solve
 
 
-def hard_problem(seed: int = 5, n: int = 250) -> BufferProblem:
-    rng = np.random.default_rng(seed)
-    lo = rng.integers(0, 400, n)
-    return BufferProblem(sizes=rng.integers(1, 64, n) * 16, lower=lo, upper=lo + rng.integers(1, 60, n))
-
-
 def unpackable(seed: int = 5, n: int = 600) -> BufferProblem:
     """Sizes that rarely tile: the search cannot reach the load bound in a short budget."""
-    rng = np.random.default_rng(seed)
-    lo = rng.integers(0, 400, n)
-    return BufferProblem(sizes=rng.integers(1, 1000, n) * 8, lower=lo, upper=lo + rng.integers(1, 60, n))
+    return random_intervals(seed, n, max_size=1000, unit=8)
 
 
 def test_budgeted_search_repeats_exactly_when_it_stops_on_its_budget():
@@ -56,7 +49,7 @@ def test_wall_clock_safety_stop_is_reported():
 
 
 def test_auto_with_a_capacity_stops_at_the_first_fit():
-    p = hard_problem()
+    p = random_intervals()
     heur = min(get_solver("greedy")(p).arena, get_solver("size")(p).arena)
     fit = SolveOptions(time_limit=30, objective=Objective.FIT)
     easy = BufferProblem(p.sizes, p.lower, p.upper, capacity=heur)
@@ -82,7 +75,7 @@ def test_deep_search_needs_no_recursion_limit():
 
 
 def test_search_switches_change_the_work_not_the_answer():
-    p = hard_problem(seed=2, n=40)
+    p = random_intervals(seed=2, n=40)
     full = solve(p, "search", SolveOptions(time_limit=20))
     bare = solve(p, "search", SolveOptions(time_limit=20, search=SearchParams(
         hatless_pruning=False, dynamic_decomposition=False, restarts=False, preorders=("WAT",))))

@@ -63,13 +63,8 @@ def test_reuse_before_cross_stream_last_use_is_rule_3():
 def test_reuse_across_streams_without_event_is_rule_3():
     # Stream 1 reads x (peek) while stream 0 overwrites it in place (relu asks for in place, but
     # relu is not x's last access): moving t onto x is a race.
-    b = GraphBuilder("inplace")
-    b.input("x", 1024)
-    b.node("relu", "RELU", ["x"], b.intermediate("t", 1024), inplace={"t": "x"})
-    b.node("peek", "UNARY", ["x"], b.intermediate("p", 1024))
-    b.node("out", "ADD", ["t", "p"], b.output("y", 1024))
-    g = b.build()
-    doc = safe_doc(g, H.streams(g, {"relu": 0, "peek": 1, "out": 0}))
+    g = H.inplace(peek=True)
+    doc = safe_doc(g, H.streams(g, H.INPLACE_STREAMS))
     entry(doc, "t")["offset"] = entry(doc, "x")["offset"]
     expect_unsafe(g, doc, 3, "x", "t")
 
