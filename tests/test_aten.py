@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from needs import need
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+torch = need("torch")
+need("transformers")
 
 from aten_models import CNN, MLP, tiny_lm  # noqa: E402
 
