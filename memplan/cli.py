@@ -1,6 +1,8 @@
 """The ``memplan`` command: parse arguments, call the library, map errors to one line and exit 2.
 
-Each subcommand is a ``cmd_*`` function registered in ``build_parser``; no library logic lives here.
+Each subcommand is a ``register`` function in the static table ``COMMANDS``; no library logic lives
+here. Every failure a user can cause (bad files, bad options, usage mistakes) is one line on stderr
+and exit code 2, before any output is written; an output path that names an input is refused.
 """
 
 from __future__ import annotations
@@ -11,12 +13,27 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import MemplanError
+from .planfile import MAX_STREAMS
 
 EXIT_BAD_INPUT = 2
+#: byte counts given as options (--memory-budget, --capacity, ...) lie below this
+MAX_BYTES = 1 << 63
+#: the most CP-SAT worker threads --workers accepts
+MAX_WORKERS = 1024
+#: seconds and microseconds given as options are finite and at most this (about 31 years)
+MAX_TIME = 1e9
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line naming it and where to find help (exit 2)."""
+
+    def error(self, message: str):
+        _err(f"{message} (see '{self.prog} --help')")
+        raise SystemExit(EXIT_BAD_INPUT)
 
 
 def _size(text: str) -> int:
-    """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G."""
+    """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G (finite, below 2**63)."""
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
     num = t[:-1] if mult > 1 else t
@@ -26,16 +43,41 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
+    if not v < MAX_BYTES:  # also inf and nan
+        raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
     return int(v)
 
 
 def _err(msg: str) -> None:
-    print(f"memplan: error: {msg}", file=sys.stderr)
+    # one line, whatever a message from deep inside (a library's exception text) contains
+    line = " / ".join(part.strip() for part in str(msg).splitlines() if part.strip())
+    print(f"memplan: error: {line}", file=sys.stderr)
+
+
+def _refuse_overwrite(inputs: dict[str, str], outputs: dict[str, str | None]) -> None:
+    """Exit 2 before any work when an output names an input (or another output), through links too."""
+    from .files import check_outputs
+
+    check_outputs(inputs, {k: v for k, v in outputs.items() if v})
+
+
+def _graph_and_plan(args: argparse.Namespace, *, safe: bool):
+    """Load ``args.graph`` and ``args.plan``; refuse a plan made for another graph, and with ``safe``
+    one that ``verify`` rejects (pictures and simulations of unsafe plans would mislead)."""
+    from . import load_graph, load_plan, verify
+    from .planfile import check_plan_for
+
+    graph, plan = load_graph(args.graph), load_plan(args.plan)
+    check_plan_for(graph, plan)
+    if safe:
+        verify(graph, plan)
+    return graph, plan
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
 
+    _refuse_overwrite({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
     planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
                          workers=args.workers, progress=_progress(args), **_plan_extras(args))
@@ -90,7 +132,7 @@ def _streams(text: str) -> int | str:
     """A stream count (N >= 1) or 'auto'."""
     if text.strip().lower() == "auto":
         return "auto"
-    return _positive(text)
+    return _at_most(MAX_STREAMS, "streams")(text)
 
 
 def _positive(text: str) -> int:
@@ -107,7 +149,41 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a count: {text!r}") from None
     if n < 0:
         raise argparse.ArgumentTypeError(f"negative count: {text!r}")
+    if n >= MAX_BYTES:
+        raise argparse.ArgumentTypeError(f"count {text!r} is not below 2**63")
     return n
+
+
+def _at_most(top: int, what: str) -> Callable[[str], int]:
+    """A count in 1..top (``what`` names the limit in the message)."""
+    def parse(text: str) -> int:
+        n = _positive(text)
+        if n > top:
+            raise argparse.ArgumentTypeError(f"{n} is more than {top} {what}")
+        return n
+
+    parse.__name__ = "count"  # argparse names the type in some messages
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= n < 1 << 31:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not in 0..2**31-1")
+    return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < v <= MAX_TIME:  # also nan
+        raise argparse.ArgumentTypeError(f"seconds must be a number above 0 and at most {MAX_TIME:g}: {text!r}")
+    return v
 
 
 def _us(text: str) -> float:
@@ -115,18 +191,17 @@ def _us(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of microseconds: {text!r}") from None
-    if not 0 <= v < float("inf"):
-        raise argparse.ArgumentTypeError(f"microseconds must be finite and >= 0: {text!r}")
+    if not 0 <= v <= MAX_TIME:
+        raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
     return v
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from . import load_graph, load_plan
     from .optimize import CostModel
     from .simulate import simulate
 
-    sim = simulate(load_graph(args.graph), load_plan(args.plan),
-                   CostModel(event_us=args.event_us) if args.event_us is not None else None)
+    graph, plan = _graph_and_plan(args, safe=True)
+    sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
     print(f"makespan     {sim.makespan_us:.3f} us on {len(set(sim.stream_of.values()))} stream(s), "
           f"{sim.num_events} event(s) at {sim.event_us:g} us")
     print(f"serial       {sim.serial_us:.3f} us")
@@ -144,9 +219,7 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from . import load_graph, load_plan, verify
-
-    verify(load_graph(args.graph), load_plan(args.plan))
+    _graph_and_plan(args, safe=True)
     print(f"{args.plan}: safe")
     return 0
 
@@ -179,6 +252,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .io import atomic_write_text
 
+    if getattr(args, "bench_broken", None):
+        raise MemplanError(args.bench_broken)
     rows = args.bench_run(args)
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
@@ -186,24 +261,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .solvers import SOLVER_NAMES
-
-    p = argparse.ArgumentParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
+    p = _Parser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in COMMANDS:
+        register(sub)
+    return p
+
+
+def _register_plan(sub: argparse._SubParsersAction) -> None:
+    from .solvers import SOLVER_NAMES
 
     sp = sub.add_parser("plan", help="plan arena offsets for a graph and write plan JSON")
     sp.add_argument("graph", help="graph JSON (memplan.graph/1)")
     sp.add_argument("-o", "--output", required=True, help="plan JSON to write (atomically)")
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
-    sp.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--workers", type=int, default=1, help="CP-SAT worker threads (1 is deterministic)")
+    sp.add_argument("--time-limit", type=_seconds, default=None, metavar="S", help="solver time budget in seconds")
+    sp.add_argument("--seed", type=_seed, default=0)
+    sp.add_argument("--workers", type=_at_most(MAX_WORKERS, "workers"), default=1,
+                    help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.set_defaults(func=cmd_plan)
     add_plan_options(sp)
 
+
+def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("verify", help="prove a plan safe for a graph, or list what breaks")
     sp.add_argument("graph")
     sp.add_argument("plan")
@@ -211,53 +294,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
     sp.add_argument("plan")
-    sp.add_argument("--top", type=int, default=10, help="how many of the largest tensors to list")
+    sp.add_argument("--top", type=_count, default=10, help="how many of the largest tensors to list")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
     sp.add_argument("-o", "--output", required=True, metavar="DIR")
     sp.set_defaults(func=cmd_example)
 
-    sp = sub.add_parser("bench", help="run a benchmark suite and print a table (and write JSON)")
-    suites = sp.add_subparsers(dest="suite", required=True, metavar="SUITE")
+
+def _register_bench(sub: argparse._SubParsersAction) -> None:
+    """One subcommand per suite of ``memplan.benchmarks.SUITES``; a suite whose module does not import
+    is still listed, and running it is an error naming the suite and the missing module."""
     import importlib
 
     from .benchmarks import SUITES
 
+    sp = sub.add_parser("bench", help="run a benchmark suite and print a table (and write JSON)")
+    suites = sp.add_subparsers(dest="suite", required=True, metavar="SUITE")
     for name, module in SUITES.items():
         try:
             mod = importlib.import_module(f".benchmarks.{module}", __package__)
-        except ImportError:
+        except ImportError as exc:
+            ssp = suites.add_parser(name, help=f"(cannot run: {exc})")
+            ssp.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            missing = exc.name or str(exc)
+            ssp.set_defaults(func=cmd_bench, bench_broken=f"bench suite {name!r} cannot run: its module "
+                                                          f"memplan.benchmarks.{module} needs {missing!r}, "
+                                                          f"which does not import ({exc})")
             continue
         ssp = suites.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
         ssp.add_argument("--json", metavar="OUT", help="also write the results as JSON (atomically)")
         mod.add_arguments(ssp)
         ssp.set_defaults(func=cmd_bench, bench_run=mod.run)
 
-    for register in EXTRA_COMMANDS:
-        register(sub)
-    return p
-
 
 def add_plan_options(sp: argparse.ArgumentParser) -> None:
     """Hook for options of later pipeline stages (streams, budgets)."""
     sp.add_argument("--streams", type=_streams, default=None, metavar="N|auto",
-                    help="schedule onto up to N CUDA streams with graph_optimize (default: serial)")
+                    help="schedule onto up to N CUDA streams (at most 1024) with graph_optimize (default: serial); "
+                         "never more streams than nodes")
     sp.add_argument("--memory-budget", type=_size, default=None, metavar="BYTES",
                     help="give back concurrency until the arena fits (e.g. 64M); error if serial does not")
     sp.add_argument("--max-events", type=_count, default=None, metavar="N", help="at most N cross-stream events")
     sp.add_argument("--event-us", type=_us, default=None, metavar="US",
                     help="latency of one cross-stream event for the scheduler's cost model")
-    sp.add_argument("--devices", type=_positive, default=None, metavar="N",
+    sp.add_argument("--devices", type=_at_most(MAX_STREAMS, "devices"), default=None, metavar="N",
                     help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1)")
     sp.add_argument("--device-capacity", type=_size, default=None, metavar="BYTES",
                     help="memory per device for weights plus arena (e.g. 80G); error naming the device if over")
     sp.add_argument("--graph-out", default=None, metavar="SPLIT.json",
                     help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
-
-
-#: functions ``register(subparsers)`` adding further subcommands (csv, bench, simulate, ...)
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def _register_models_and_pictures(sub: argparse._SubParsersAction) -> None:
@@ -269,14 +355,11 @@ def _register_models_and_pictures(sub: argparse._SubParsersAction) -> None:
     register_viz(sub)
 
 
-EXTRA_COMMANDS.append(_register_models_and_pictures)
-EXTRA_COMMANDS.append(_register_simulate)
-
-
 def cmd_csv(args: argparse.Namespace) -> int:
     from .io.minimalloc import read_csv, solve_table, write_csv
     from .solvers import SolveOptions
 
+    _refuse_overwrite({"input CSV": args.input}, {"-o": args.output})
     table = read_csv(args.input)
     options = SolveOptions(time_limit=args.time_limit, seed=args.seed, workers=args.workers, progress=_progress(args))
     sol = solve_table(table, args.capacity, solver=args.solver, options=options, minimize=args.minimize or None)
@@ -299,15 +382,17 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
                     help="fit within this many bytes (exit 2 if no packing is found); default: minimise")
     sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")
     sp.add_argument("--solver", default="search", choices=SOLVER_NAMES)
-    sp.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--workers", type=int, default=1)
+    sp.add_argument("--time-limit", type=_seconds, default=None, metavar="S", help="solver time budget in seconds")
+    sp.add_argument("--seed", type=_seed, default=0)
+    sp.add_argument("--workers", type=_at_most(MAX_WORKERS, "workers"), default=1)
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.set_defaults(func=cmd_csv)
 
 
-EXTRA_COMMANDS.append(_register_csv)
+#: every subcommand, in the order ``memplan --help`` lists them: a static table, nothing adds to it later
+COMMANDS = (_register_plan, _register_verify_show_example, _register_bench, _register_models_and_pictures,
+            _register_simulate, _register_csv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,3 +49,11 @@ class UnsafePlan(MemplanError):
         if more > 0:
             shown += f"; and {more} more"
         super().__init__(f"unsafe plan: {shown}")
+
+
+class PlanMismatch(PlanFormatError, UnsafePlan):
+    """The plan was made for another graph: another name, other nodes or tensors, other sizes.
+
+    A format error for this graph and an unsafe plan at once (``violations`` lists the mismatches by
+    rule), so every command that takes a graph and a plan refuses it the same way.
+    """

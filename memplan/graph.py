@@ -20,6 +20,12 @@ KINDS = ("input", "weight", "intermediate", "output")
 DEFAULT_ALIGNMENT = 256
 #: Sizes above this (256 TiB) are taken to be a unit or overflow mistake, not a tensor.
 MAX_TENSOR_BYTES = 1 << 48
+#: The root tensors' sizes (each rounded up to the alignment) must add up to less than this: every
+#: offset and arena size then fits an int64, so no planner can overflow (or search forever).
+MAX_TOTAL_BYTES = 1 << 63
+#: Node costs above this many microseconds (about 31 years) are a unit mistake; it keeps every sum
+#: of costs finite.
+MAX_COST_US = 1e15
 #: One shared empty attrs mapping: a dict per tensor would cost ~64 bytes x millions of tensors.
 NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
 
@@ -52,6 +58,12 @@ class Node:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _short(x: Any, limit: int = 60) -> str:
+    """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values."""
+    r = repr(x)
+    return r if len(r) <= limit else r[:limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -169,22 +181,32 @@ def _validate(g: Graph) -> None:
         raise GraphError(f"alignment {g.alignment} is absurd (over {MAX_TENSOR_BYTES} bytes)")
 
     tindex: dict[str, int] = {}
+    total = 0  # root bytes, each rounded up to the alignment
+    pad = g.alignment - 1
     for i, t in enumerate(g.tensors):
         if not isinstance(t.id, str) or not t.id:
             raise GraphError(f"tensor #{i} has no string id")
         if t.id in tindex:
             raise GraphError(f"duplicate tensor id {t.id!r}")
         tindex[t.id] = i
-        if t.kind not in KINDS:
-            raise GraphError(f"tensor {t.id!r}: unknown kind {t.kind!r} (expected one of {', '.join(KINDS)})")
+        if not isinstance(t.kind, str) or t.kind not in KINDS:
+            raise GraphError(f"tensor {t.id!r}: unknown kind {_short(t.kind)} (expected one of {', '.join(KINDS)})")
         if not _is_int(t.size):
-            raise GraphError(f"tensor {t.id!r}: size {t.size!r} is not an integer")
+            raise GraphError(f"tensor {t.id!r}: size {_short(t.size)} is not an integer")
         if t.size < 0:
-            raise GraphError(f"tensor {t.id!r}: negative size {t.size}")
+            raise GraphError(f"tensor {t.id!r}: negative size {_short(t.size)}")
         if t.size > MAX_TENSOR_BYTES:
-            raise GraphError(f"tensor {t.id!r}: size {t.size} is absurd (over {MAX_TENSOR_BYTES} bytes)")
-        if t.view_of is not None and (not _is_int(t.view_offset) or t.view_offset < 0):
-            raise GraphError(f"view {t.id!r}: view_offset {t.view_offset!r} is not a non-negative integer")
+            raise GraphError(f"tensor {t.id!r}: size {_short(t.size)} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+        if t.view_of is None:
+            total += t.size + pad
+        elif not isinstance(t.view_of, str):
+            raise GraphError(f"view {t.id!r}: view_of {_short(t.view_of)} is not a tensor id (a string)")
+        elif not _is_int(t.view_offset) or not 0 <= t.view_offset <= MAX_TENSOR_BYTES:
+            raise GraphError(f"view {t.id!r}: view_offset {_short(t.view_offset)} is not a non-negative integer "
+                             f"(at most {MAX_TENSOR_BYTES})")
+    if total >= MAX_TOTAL_BYTES:
+        raise GraphError(f"the tensors' sizes add up to {total} bytes (rounded up to the alignment), over the "
+                         f"2**63-byte limit")
 
     # views: parents exist, no cycles, inside parent; compute roots
     root = list(range(len(g.tensors)))
@@ -230,21 +252,21 @@ def _validate(g: Graph) -> None:
         if not isinstance(n.op, str):
             raise GraphError(f"node {n.id!r}: op must be a string")
         if n.cost is not None and (
-            isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not n.cost >= 0
-            or n.cost == float("inf")
+            isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not 0 <= n.cost <= MAX_COST_US
         ):
-            raise GraphError(f"node {n.id!r}: cost {n.cost!r} is not a finite non-negative number")
+            raise GraphError(f"node {n.id!r}: cost {_short(n.cost)} is not a finite non-negative number of "
+                             f"microseconds (at most {MAX_COST_US:g})")
         ins = []
         for tid in n.inputs:
             t = tindex.get(tid) if isinstance(tid, str) else None
             if t is None:
-                raise GraphError(f"node {n.id!r} reads unknown tensor {tid!r}")
+                raise GraphError(f"node {n.id!r} reads unknown tensor {_short(tid)}")
             ins.append(t)
         outs = []
         for tid in n.outputs:
             t = tindex.get(tid) if isinstance(tid, str) else None
             if t is None:
-                raise GraphError(f"node {n.id!r} writes unknown tensor {tid!r}")
+                raise GraphError(f"node {n.id!r} writes unknown tensor {_short(tid)}")
             if producer[t] != -1:
                 raise GraphError(
                     f"tensor {tid!r} is produced twice (by {g.nodes[producer[t]].id!r} and {n.id!r})"
@@ -259,8 +281,8 @@ def _validate(g: Graph) -> None:
         outset = set(n.outputs)
         inset = set(n.inputs)
         for pair in n.inplace:
-            if not (isinstance(pair, tuple) and len(pair) == 2):
-                raise GraphError(f"node {n.id!r}: malformed inplace entry {pair!r}")
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+                raise GraphError(f"node {n.id!r}: malformed inplace entry {_short(pair)} (expected output: input ids)")
             o, i = pair
             if o not in outset:
                 raise GraphError(f"node {n.id!r}: inplace output {o!r} is not an output of the node")

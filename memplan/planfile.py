@@ -10,11 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError
+from .errors import PlanFormatError, PlanMismatch
+from .files import atomic_write_text
+
+if TYPE_CHECKING:
+    from .graph import Graph
 
 PLAN_FORMAT = "memplan.plan/1"
+#: the most streams (all devices together) a plan may declare; ``memplan plan --streams`` allows as many
+MAX_STREAMS = 1024
+#: every integer of a plan (offsets, sizes, arena, stream ids) lies in [-2**63, 2**63)
+INT64 = 1 << 63
 #: solver fields that vary run to run; kept out of the JSON unless timings are asked for
 TIMING_FIELDS = ("seconds",)
 
@@ -73,8 +81,7 @@ class Plan:
         return json.dumps(self.to_dict(timings=timings), indent=1, sort_keys=False) + "\n"
 
     def save(self, path: str, *, timings: bool = False) -> None:
-        from .io import atomic_write_text
-
+        """Write ``to_json`` to ``path`` atomically (``memplan.save_plan`` is this same call)."""
         atomic_write_text(path, self.to_json(timings=timings))
 
 
@@ -91,6 +98,15 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
             raise PlanFormatError(f"{source}: field {key!r} is missing or not a {getattr(typ, '__name__', typ)}")
         return v
 
+    def count(key: str, top: int = INT64 - 1) -> int:
+        v = need(key, int)
+        if not 0 <= v <= top:
+            raise PlanFormatError(f"{source}: field {key!r} is {_short(v)}, outside 0..{top}")
+        return v
+
+    if not isinstance(doc.get("graph", ""), str):
+        raise PlanFormatError(f"{source}: field 'graph' is not a string (the graph's name)")
+
     # each entry named by list and index (and its node or tensor), with the file name, before parsing
     for key, ids, ints in (("order", ("node",), ("stream",)), ("events", ("after", "before"), ()),
                            ("tensors", ("id",), ("offset", "size"))):
@@ -105,8 +121,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                     raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({e[f]!r})")
             for f in ints:
                 v = e[f]
-                if not (v is None and f == "offset") and (not isinstance(v, int) or isinstance(v, bool)):
-                    raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer ({v!r})")
+                if not (v is None and f == "offset") and (not isinstance(v, int) or isinstance(v, bool)
+                                                          or not -INT64 <= v < INT64):
+                    raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
+                                          f"({_short(v)})")
     try:
         order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}")) for e in need("order", list))
         events = tuple((str(e["after"]), str(e["before"])) for e in need("events", list))
@@ -122,10 +140,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
     return Plan(
         graph=str(doc.get("graph", "")),
-        alignment=need("alignment", int),
-        arena_bytes=need("arena_bytes", int),
-        lower_bound_bytes=need("lower_bound_bytes", int),
-        streams=need("streams", int),
+        alignment=count("alignment"),
+        arena_bytes=count("arena_bytes"),
+        lower_bound_bytes=count("lower_bound_bytes"),
+        streams=count("streams", MAX_STREAMS),
         order=order,
         events=events,
         tensors=tensors,
@@ -134,6 +152,65 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         devices=devices, node_devices=node_devices, tensor_devices=tensor_devices,
         device_arena_bytes=device_arena,
     )
+
+
+def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int, str]]:
+    """Whether ``plan`` was made for ``graph``, as findings ``(rule, message)``; empty when it was.
+
+    The plan must name the graph (when it names one), list exactly the graph's nodes once each in
+    ``order`` and only those in ``events`` (rule 1), and place exactly the graph's tensors once each
+    with the graph's sizes (rule 4). Nothing else: safety is the verifier's job. At most ``limit``
+    findings are listed.
+    """
+    out: list[tuple[int, str]] = []
+    if plan.graph and plan.graph != graph.name:
+        out.append((1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)"))
+    nindex, tindex = graph.node_index, graph.tensor_index
+    seen: set[str] = set()
+    for nid, _ in plan.order:
+        if nid not in nindex:
+            out.append((1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have "
+                           "(wrong graph?)"))
+        elif nid in seen:
+            out.append((1, f"node {_short(nid)} appears twice in the plan's order"))
+        seen.add(nid)
+        if len(out) >= limit:
+            return out
+    if len(seen) < len(nindex):
+        missing = [n.id for n in graph.nodes if n.id not in seen]
+        out.append((1, f"plan has no entry for graph node {_short(missing[0])}"
+                       + (f" and {len(missing) - 1} more" if len(missing) > 1 else "") + " (wrong graph?)"))
+    for a, b in plan.events:
+        if a not in nindex or b not in nindex:
+            out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have (wrong graph?)"))
+            break
+    placed: set[str] = set()
+    for tid, _off, size in plan.tensors:
+        t = tindex.get(tid)
+        if t is None:
+            out.append((4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have "
+                           "(wrong graph?)"))
+        elif tid in placed:
+            out.append((4, f"tensor {_short(tid)} is placed twice"))
+        elif size != graph.tensors[t].size:
+            out.append((4, f"tensor {_short(tid)} has size {size} in the plan but {graph.tensors[t].size} in the "
+                           "graph (wrong graph?)"))
+        placed.add(tid)
+        if len(out) >= limit:
+            return out
+    if len(placed) < len(tindex):
+        missing = [t.id for t in graph.tensors if t.id not in placed]
+        out.append((4, f"plan does not place graph tensor {_short(missing[0])}"
+                       + (f" and {len(missing) - 1} more" if len(missing) > 1 else "") + " (wrong graph?)"))
+    return out[:limit]
+
+
+def check_plan_for(graph: Graph, plan: Plan) -> None:
+    """Raise ``PlanMismatch`` (a ``PlanFormatError`` and an ``UnsafePlan``) unless ``plan`` was made for
+    ``graph``: the one pairing check of every command and function that takes both."""
+    found = plan_mismatches(graph, plan)
+    if found:
+        raise PlanMismatch(found)
 
 
 def _with_devices(doc: dict[str, Any], plan: Plan) -> dict[str, Any]:
@@ -156,8 +233,8 @@ def _with_devices(doc: dict[str, Any], plan: Plan) -> dict[str, Any]:
 def _read_devices(doc: dict[str, Any], source: str):
     """The multi-device fields of a plan document (defaults: one device, nothing per entry)."""
     devices = doc.get("devices", 1)
-    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
-        raise PlanFormatError(f"{source}: field 'devices' is not a positive integer ({devices!r})")
+    if not isinstance(devices, int) or isinstance(devices, bool) or not 1 <= devices <= MAX_STREAMS:
+        raise PlanFormatError(f"{source}: field 'devices' is not an integer in 1..{MAX_STREAMS} ({_short(devices)})")
     if devices == 1:
         return 1, (), (), ()
     arenas = doc.get("device_arena_bytes")
@@ -174,6 +251,11 @@ def _read_devices(doc: dict[str, Any], source: str):
 
 
 def _int(v: Any, what: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise PlanFormatError(f"plan: {what} is not an integer ({v!r})")
+    if not isinstance(v, int) or isinstance(v, bool) or not -INT64 <= v < INT64:
+        raise PlanFormatError(f"plan: {what} is not an integer within ±2**63 ({_short(v)})")
     return v
+
+
+def _short(x: Any, limit: int = 60) -> str:
+    r = repr(x)
+    return r if len(r) <= limit else r[:limit - 3] + "..."

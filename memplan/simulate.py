@@ -17,7 +17,7 @@ from .errors import ScheduleError
 from .graph import Graph
 from .optimize.cost import CostModelLike, node_costs
 from .optimize.timeline import simulate_indices
-from .planfile import Plan
+from .planfile import Plan, check_plan_for
 from .schedule import Schedule
 
 
@@ -40,7 +40,8 @@ class Simulation:
 
 
 def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | None = None) -> Simulation:
-    """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order.
+    """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order, and
+    ``PlanMismatch`` for a Plan made for another graph (safety is not checked: ``verify`` does that).
 
     Without a ``cost_model``: the default one, with the event latency the plan was scheduled for
     (its solver block's ``schedule.event_us``) when the plan records one, so the makespan reproduces.
@@ -48,6 +49,8 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     from .optimize.cost import CostModel
 
     model = cost_model if cost_model is not None else CostModel(**_recorded_event_us(plan))
+    if isinstance(plan, Plan):
+        check_plan_for(graph, plan)  # a plan made for another graph is refused, not simulated
     if isinstance(plan, Schedule):
         order = list(plan.order)
         streams = list(plan.streams)

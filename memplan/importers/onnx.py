@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError
+from ..files import check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
 from . import Progress, node_cost
 
@@ -63,15 +64,27 @@ def _nbytes(bits: int, dims: tuple[int, ...]) -> int:
     return (math.prod(dims) * bits + 7) // 8
 
 
+#: an ONNX file holds at most 2 GiB (protobuf's limit; larger weights live in external data files)
+MAX_ONNX_BYTES = 1 << 31
+#: dimensions (``--batch``, ``--dim``) are int64 in ONNX
+MAX_DIM = (1 << 63) - 1
+
+
 def load_model(path: str):
-    """Read an ONNX file without its external weight data (only dims and dtypes are needed)."""
+    """Read an ONNX file without its external weight data (only dims and dtypes are needed).
+
+    Only a regular, non-empty file of at most ``MAX_ONNX_BYTES`` that holds a model with a graph is
+    accepted: protobuf parses an empty file (and much else) as an empty model, which is no model."""
     onnx = _need_onnx()
-    if not os.path.exists(path):
-        raise InputFormatError(f"{path}: no such file")
+    if check_readable(path, InputFormatError, MAX_ONNX_BYTES) == 0:
+        raise InputFormatError(f"{path}: empty file, not an ONNX model")
     try:
-        return onnx.load(path, load_external_data=False)
+        model = onnx.load(path, load_external_data=False)
     except Exception as exc:  # DecodeError, OSError: the file is not an ONNX model
         raise InputFormatError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    if not model.HasField("graph") or not (len(model.graph.node) or len(model.graph.output)):
+        raise InputFormatError(f"{path}: not an ONNX model (it has no graph: no nodes and no outputs)")
+    return model
 
 
 def import_onnx(
@@ -216,12 +229,12 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
 # -- checks before inference --------------------------------------------------------------------------
 
 def _check_dims_option(batch: int | None, dims: Mapping[str, int] | None) -> dict[str, int]:
-    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 0):
-        raise GraphError(f"batch {batch!r} is not a non-negative integer")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or not 0 <= batch <= MAX_DIM):
+        raise GraphError(f"batch {batch!r} is not a non-negative integer below 2**63")
     fixed = {}
     for k, v in (dims or {}).items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise GraphError(f"dimension {k!r}: value {v!r} is not a non-negative integer")
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_DIM:
+            raise GraphError(f"dimension {k!r}: value {v!r} is not a non-negative integer below 2**63")
         fixed[str(k)] = v
     return fixed
 

@@ -1,73 +1,100 @@
-"""Reading and writing files: graph and plan JSON, atomically.
+"""Reading and writing files: graph and plan JSON, atomically, within documented limits.
 
-Outputs are written to a temporary file in the destination directory and renamed over the target,
-so a failed or interrupted run never leaves a half-written or stale-looking file behind.
+Outputs are written to a temporary file in the destination directory and renamed over the target
+(``memplan.files``), so a failed or interrupted run never leaves a half-written or stale-looking file
+behind. Inputs are read only from regular files within the limits of docs/format.md ("Limits"), so a
+hostile file gives a one-line error naming it, never a traceback or a hang.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import os  # noqa: F401  (the writer lives in memplan.files; tests patch os.replace through here)
 from typing import Any
 
+import numpy as np
+
 from ..errors import GraphError, MemplanError, PlanFormatError
+from ..files import MAX_FILE_BYTES, atomic_write_bytes, atomic_write_text, check_readable, read_limited
 from ..graph import Graph, graph_from_dict
 from ..planfile import Plan, plan_from_dict
 
+__all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
+           "load_graph", "load_plan", "read_json", "save_graph", "save_plan"]
 
-def atomic_write_text(path: str, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; give the file the mode a plain open would
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
-        raise
-
-
-def _mode_for(path: str) -> int:
-    """The replaced file's mode, or 0666 less the umask for a new file."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+#: arrays and objects nested deeper than this are refused (graph and plan documents need about 5)
+MAX_JSON_DEPTH = 64
 
 
 def read_json(path: str, error: type[MemplanError]) -> Any:
+    """Parse a JSON file within the documented limits (docs/format.md "Limits"), or raise ``error``
+    naming the file: a regular file of at most ``MAX_FILE_BYTES``, nested at most ``MAX_JSON_DEPTH``
+    deep, without ``NaN``/``Infinity`` (not JSON) or integers too long to parse."""
+    check_readable(path, error)
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        with open(path, "rb") as f:
+            data = read_limited(f, path, error)
+    except MemplanError:
+        raise
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except IsADirectoryError:
         raise error(f"{path}: is a directory") from None
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except UnicodeDecodeError:
-        raise error(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise error(f"{path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    depth = json_depth(data, MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:
+        raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except _NotJson as exc:
+        raise error(f"{path}: not valid JSON ({exc.args[0]} is not a JSON number)") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply") from None
+    except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise error(f"{path}: a number has too many digits (integers must lie below 2**63)") from None
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+#: every byte except the ones that open or close a string, array or object
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+
+
+def json_depth(data: bytes, stop: int | None = None) -> int:
+    """The deepest nesting of arrays and objects in JSON ``data``, without parsing it (and without
+    recursion). Brackets inside strings do not count. Scans in chunks with numpy; stops early once
+    the depth passes ``stop``. Malformed JSON gives some number: the parser judges it afterwards."""
+    if b"\\" in data:  # drop escaped backslashes, then escaped quotes: what is left delimits strings
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    a = np.frombuffer(data.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+    depth = best = 0
+    in_string = 0
+    chunk = 1 << 22
+    for k in range(0, len(a), chunk):
+        c = a[k:k + chunk]
+        parity = (np.cumsum(c == 34, dtype=np.int64) + in_string) & 1  # 1: inside a string
+        outside = parity == 0
+        step = ((c == 91) | (c == 123)) & outside
+        step = step.astype(np.int64) - (((c == 93) | (c == 125)) & outside)
+        level = np.cumsum(step) + depth
+        best = max(best, int(level.max()))
+        depth, in_string = int(level[-1]), int(parity[-1])
+        if stop is not None and best > stop:
+            break
+    return best
 
 
 def load_graph(path: str) -> Graph:
@@ -88,4 +115,4 @@ def load_plan(path: str) -> Plan:
 
 
 def save_plan(plan: Plan, path: str, *, timings: bool = False) -> None:
-    atomic_write_text(path, plan.to_json(timings=timings))
+    plan.save(path, timings=timings)

@@ -19,11 +19,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError
+from ..files import atomic_write_text, check_readable, read_limited
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, SolveOptions, solve
-from . import atomic_write_text
 
 REQUIRED = ("id", "lower", "upper", "size")
+#: every bound and size, and the sizes' sum, lies below this (offsets and arenas are int64)
+MAX_VALUE = 1 << 63
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     ids: list[str] = []
     nums: dict[str, list[int]] = {"lower": [], "upper": [], "size": []}
     seen: dict[str, int] = {}
+    total = 0
     try:
         for row in reader:
             line = reader.line_num
@@ -86,15 +89,22 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
                 try:
                     v = int(cell)
                 except ValueError:
-                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {cell!r} "
+                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {cell[:40]!r} "
                                            f"is not an integer (buffer {bid!r})") from None
                 if v < 0:
                     raise InputFormatError(f"{path}: line {line}, column {name!r}: negative value {v} "
+                                           f"(buffer {bid!r})")
+                if v >= MAX_VALUE:
+                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {v} is not below 2**63 "
                                            f"(buffer {bid!r})")
                 vals[name] = v
             if vals["lower"] >= vals["upper"]:
                 raise InputFormatError(f"{path}: line {line}, column 'upper': buffer {bid!r} ends at "
                                        f"{vals['upper']}, not after its lower {vals['lower']}")
+            total += vals["size"]
+            if total >= MAX_VALUE:
+                raise InputFormatError(f"{path}: line {line}, column 'size': the sizes add up to {total}, "
+                                       "over the 2**63 limit")
             ids.append(bid)
             rows.append(tuple(row))
             for name, v in vals.items():
@@ -108,9 +118,13 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
 
 
 def read_csv(path: str) -> CsvTable:
+    """Parse a minimalloc CSV file: a regular file of at most ``MAX_FILE_BYTES`` (docs/format.md "Limits")."""
+    check_readable(path, InputFormatError)
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            text = read_limited(f, path, InputFormatError).decode("utf-8")
+    except InputFormatError:
+        raise
     except FileNotFoundError:
         raise InputFormatError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..graph import Graph
+from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
 
 #: the default latency of one cross-stream dependency (record + wait), microseconds
@@ -55,7 +55,8 @@ class CostModel:
         touched = set(graph.node_inputs[n]) | set(graph.node_outputs[n])
         nbytes = sum(graph.tensors[t].size for t in touched)
         flops = _matmul_flops(graph, n) if node.op.upper() == "MUL_MAT" else 0.0
-        return max(flops / self.flop_per_us, nbytes / self.hbm_bytes_per_us, self.floor_us)
+        # capped like a graph's own costs, so that no shape attribute makes a sum of costs infinite
+        return min(max(flops / self.flop_per_us, nbytes / self.hbm_bytes_per_us, self.floor_us), MAX_COST_US)
 
 
 def _matmul_flops(graph: Graph, n: int) -> float:
@@ -73,7 +74,7 @@ def _matmul_flops(graph: Graph, n: int) -> float:
         for s in o_shape:
             out_elems *= int(s)
         return 2.0 * out_elems * int(a_shape[-1])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # not a shape, or one too large for a float
         return 0.0
 
 

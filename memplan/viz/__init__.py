@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import PlanFormatError
+from ..files import atomic_write_bytes  # noqa: F401  (viz writers use the one atomic writer)
 from ..graph import Graph
-from ..io import atomic_write_bytes  # noqa: F401  (viz writers use the one atomic writer)
-from ..planfile import Plan
+from ..planfile import Plan, check_plan_for
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,8 @@ class Span:
 
 
 def check_pairing(graph: Graph, plan: Plan) -> None:
-    """The plan must name exactly the graph's nodes (safety is the verifier's job, not this one's)."""
-    names = {nid for nid, _ in plan.order}
-    for nid in names:
-        if nid not in graph.node_index:
-            raise PlanFormatError(f"plan names node {nid!r}, which the graph does not have (wrong graph?)")
-    for n in graph.nodes:
-        if n.id not in names:
-            raise PlanFormatError(f"plan has no entry for graph node {n.id!r} (wrong graph?)")
+    """The plan must be made for the graph (``planfile.check_plan_for``; safety is the verifier's job)."""
+    check_plan_for(graph, plan)
 
 
 def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[str, float],

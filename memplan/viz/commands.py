@@ -27,11 +27,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_trace)
 
 
-def cmd_draw(args: argparse.Namespace) -> int:
+def _inputs(args: argparse.Namespace):
+    """The graph and a plan made for it that ``verify`` proves safe (a picture of an unsafe plan would
+    mislead), after refusing an output that would overwrite either input."""
+    from ..files import check_outputs
     from ..io import load_graph, load_plan
+    from ..planfile import check_plan_for
+    from ..verify import verify
+
+    check_outputs({"graph": args.graph, "plan": args.plan}, {"-o": args.output})
+    graph, plan = load_graph(args.graph), load_plan(args.plan)
+    check_plan_for(graph, plan)
+    verify(graph, plan)
+    return graph, plan
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
     from .memmap import save_memory_map
 
-    graph, plan = load_graph(args.graph), load_plan(args.plan)
+    graph, plan = _inputs(args)
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
         print(f"{args.output}: memory map of {len(plan.tensors)} tensors", file=sys.stderr)
@@ -39,10 +53,9 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from ..io import load_graph, load_plan
     from .trace import save_trace
 
-    graph, plan = load_graph(args.graph), load_plan(args.plan)
+    graph, plan = _inputs(args)
     save_trace(graph, plan, args.output)
     if not args.quiet:
         print(f"{args.output}: trace of {len(plan.order)} nodes on {plan.streams} stream(s); "

@@ -96,6 +96,6 @@ def trace_json(graph: Graph, plan: Plan) -> str:
 
 
 def save_trace(graph: Graph, plan: Plan, path: str) -> None:
-    from ..io import atomic_write_text
+    from ..files import atomic_write_text
 
     atomic_write_text(path, trace_json(graph, plan))

@@ -1,0 +1,118 @@
+"""Files in and out: atomic writes, bounded reads of regular files, and "is this output an input?".
+
+Why a module of its own: the plan document (planfile.py), the graph/plan/CSV readers (io/) and the
+pictures (viz/) all write files, and the CLI must refuse an output that would overwrite one of its
+inputs. Keeping these few functions below everything else (they import only ``errors``) lets every
+writer share one code path without import cycles.
+
+Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
+failed or interrupted run never leaves a half-written file; a reader accepts only regular files of at
+most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+from .errors import MemplanError
+
+#: the largest input file memplan reads (graph or plan JSON, minimalloc CSV): 1 GiB
+MAX_FILE_BYTES = 1 << 30
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; give the file the mode a plain open would
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
+        raise
+
+
+def _mode_for(path: str) -> int:
+    """The replaced file's mode, or 0666 less the umask for a new file."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> int:
+    """Raise ``error`` unless ``path`` is a regular file of at most ``limit`` bytes; return its size.
+
+    Checked before opening, so a FIFO (whose open would block) or a device is never opened.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as exc:
+        raise error(f"{path}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{path}: is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: not a regular file (memplan reads only regular files)")
+    if st.st_size > limit:
+        raise error(f"{path}: {st.st_size} bytes, over the {limit}-byte limit on input files")
+    return st.st_size
+
+
+def read_limited(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read an open binary file to its end, refusing more than ``limit`` bytes (a file that grew)."""
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{path}: over the {limit}-byte limit on input files")
+    return data
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one file: the same real path (through symlinks), or the
+    same device and inode (hard links, bind mounts)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """Refuse to write any output over an input, or two outputs to one file.
+
+    ``inputs`` and ``outputs`` map a label for messages (``"graph"``, ``"-o"``) to a path; raises
+    ``MemplanError`` naming both, before anything is computed or written.
+    """
+    outs = [(k, v) for k, v in outputs.items() if v]
+    for label, out in outs:
+        for ilabel, inp in inputs.items():
+            if inp and same_file(out, inp):
+                raise MemplanError(f"{label} {out} is the {ilabel} {inp}: refusing to overwrite an input "
+                                   "(choose another output path)")
+    for i, (la, a) in enumerate(outs):
+        for lb, b in outs[i + 1:]:
+            if same_file(a, b):
+                raise MemplanError(f"{la} {a} and {lb} {b} name the same file: one output would be lost")
