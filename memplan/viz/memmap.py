@@ -123,8 +123,11 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
     meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {}
     import matplotlib
 
-    with matplotlib.rc_context({"svg.hashsalt": "memplan"}):  # stable SVG ids: byte-identical output
-        fig.savefig(buf, format=fmt, metadata=meta)
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "memplan"}):  # stable SVG ids: byte-identical output
+            fig.savefig(buf, format=fmt, metadata=meta)
+    except (RuntimeError, OverflowError, ValueError) as exc:  # e.g. FreeType's "raster overflow"
+        raise MemplanError(f"matplotlib cannot draw this plan of {graph.name!r} ({type(exc).__name__}: {exc})") from None
     return buf.getvalue()
 
 

@@ -1,0 +1,420 @@
+"""Hostile input (issue 15): nothing may crash, hang, lie or overwrite.
+
+Every case of the issue runs through ``memplan.cli.main`` in-process and must give exit code 2, exactly
+one line ``memplan: error: ...`` on stderr naming the problem, no output file (nor a temporary one), and
+the input files' bytes unchanged. A handful run as real subprocesses too, for the exit code and the
+one-line contract of the installed entry point. docs/format.md "Limits" lists the caps tested here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import handgraphs as H
+import pytest
+
+import memplan
+from memplan.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def snapshot(*paths):
+    return {str(p): open(p, "rb").read() for p in paths}
+
+
+def refused(capsys, tmp_path, argv, *words, outputs=(), inputs=()):
+    """Run ``memplan argv`` in-process; assert the hostile-input contract; return the error line."""
+    before = snapshot(*inputs)
+    existed = {str(o): os.path.exists(o) for o in outputs}
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # usage errors leave through argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2, (argv, code, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memplan: error: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    for o in outputs:
+        if not existed[str(o)]:
+            assert not os.path.exists(o), o
+    assert snapshot(*inputs) == before
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".memplan-")]
+    return lines[0]
+
+
+@pytest.fixture
+def files(tmp_path):
+    """qkv: its graph, a safe 3-stream plan, the plan with its events removed (unsafe), a chain graph."""
+    g = tmp_path / "g.json"
+    memplan.save_graph(H.qkv(), str(g))
+    p = tmp_path / "p.json"
+    graph = H.qkv()
+    memplan.plan(graph, H.streams(graph, H.QKV_STREAMS)).save(str(p))
+    doc = json.loads(p.read_text())
+    assert doc["events"], "the fixture needs a multi-stream plan"
+    unsafe = tmp_path / "unsafe.json"
+    unsafe.write_text(json.dumps(dict(doc, events=[])))
+    other = tmp_path / "other.json"
+    memplan.save_graph(H.chain(), str(other))
+    return g, p, unsafe, other, doc
+
+
+def graph_doc():
+    return H.qkv().to_dict()
+
+
+def write(path, text):
+    path.write_text(text if isinstance(text, str) else json.dumps(text))
+    return path
+
+
+# --- tracebacks --------------------------------------------------------------------------------------
+
+def test_json_nested_100000_deep(tmp_path, capsys, files):
+    g, p, *_ = files
+    deep = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", deep, "-o", out], "deep.json", "nested", outputs=[out], inputs=[deep])
+    refused(capsys, tmp_path, ["verify", g, deep], "deep.json", "nested", inputs=[deep, g])
+    # nesting inside a free-form field (attrs) is capped as well
+    doc = graph_doc()
+    nest: list = []
+    for _ in range(100):
+        nest = [nest]
+    doc["tensors"][0]["attrs"] = {"x": nest}
+    attrs = write(tmp_path / "attrs.json", doc)
+    refused(capsys, tmp_path, ["plan", attrs, "-o", out], "attrs.json", "64", outputs=[out], inputs=[attrs])
+
+
+def test_json_depth_ignores_brackets_in_strings():
+    from memplan.io import json_depth
+
+    assert json_depth(b'{"a": [1, {"b": "[[[[{{{{"}]}') == 3
+    assert json_depth(b'{"a": "\\"[[[[", "b": "\\\\", "c": [[]]}') == 3
+    assert json_depth(b"[" * 70 + b"]" * 70) == 70
+    assert json_depth(b'"]]]]]"' + b"[" * 5) == 5
+
+
+def test_size_with_5000_digits(tmp_path, capsys):
+    text = json.dumps(graph_doc()).replace('"size": 4096', '"size": ' + "9" * 5000, 1)
+    g = write(tmp_path / "g.json", text)
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out], "g.json", "digits", outputs=[out], inputs=[g])
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("view_of", ["a"], ["'q'", "view_of"]),
+    ("view_of", {"a": 1}, ["'q'", "view_of"]),
+    ("inplace", {"q": ["xn"]}, ["'mm_q'", "inplace"]),
+    ("inplace", {"q": {"xn": 1}}, ["'mm_q'", "inplace"]),
+])
+def test_unhashable_view_of_and_inplace(tmp_path, capsys, field, value, words):
+    doc = graph_doc()
+    if field == "view_of":
+        next(t for t in doc["tensors"] if t["id"] == "q")["view_of"] = value
+    else:
+        next(n for n in doc["nodes"] if n["id"] == "mm_q")["inplace"] = value
+    g = write(tmp_path / "g.json", doc)
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out], "g.json", *words, outputs=[out], inputs=[g])
+
+
+@pytest.mark.parametrize("cost", ["1" + "0" * 400, "1e400", "1e16"])
+def test_absurd_cost_with_streams_auto(tmp_path, capsys, cost):
+    doc = graph_doc()
+    next(n for n in doc["nodes"] if n["id"] == "mm_q")["cost"] = 12345
+    g = write(tmp_path / "g.json", json.dumps(doc).replace("12345", cost))
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out, "--streams", "auto"], "'mm_q'", "cost", outputs=[out],
+            inputs=[g])
+
+
+def test_cost_model_survives_absurd_shapes():
+    b = memplan.GraphBuilder("shapes")
+    b.input("x", 64, shape=[10 ** 400])
+    b.node("mm", "MUL_MAT", ["x"], b.output("y", 64, shape=[10 ** 200, 10 ** 200]))
+    g = b.build()
+    c = memplan.CostModel().node_us(g, 0)
+    assert 0 <= c <= 1e15
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["plan", "{g}", "-o", "{o}", "--memory-budget", "inf", "--streams", "auto"], "--memory-budget"),
+    (["plan", "{g}", "-o", "{o}", "--device-capacity", "inf"], "--device-capacity"),
+    (["plan", "{g}", "-o", "{o}", "--memory-budget", "nan"], "--memory-budget"),
+    (["plan", "{g}", "-o", "{o}", "--memory-budget", "1e30"], "--memory-budget"),
+    (["csv", "{c}", "-o", "{o}", "--capacity", "inf"], "--capacity"),
+])
+def test_infinite_byte_options(tmp_path, capsys, files, argv, option):
+    g = files[0]
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\nb,1,3,8\n")
+    out = tmp_path / "o.out"
+    argv = [a.format(g=g, o=out, c=c) for a in argv]
+    refused(capsys, tmp_path, argv, option, outputs=[out], inputs=[g, c])
+
+
+@pytest.mark.parametrize("row,column", [
+    (f"a,0,1,{2 ** 64}", "'size'"),
+    (f"a,0,{2 ** 64},8", "'upper'"),
+    (f"a,{2 ** 63},{2 ** 63 + 1},8", "'lower'"),
+    (f"a,0,1,{2 ** 62}\nb,0,1,{2 ** 62}", "add up"),
+])
+def test_csv_values_past_2_63(tmp_path, capsys, row, column):
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\n" + row + "\n")
+    out = tmp_path / "o.csv"
+    refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", column, outputs=[out], inputs=[c])
+
+
+def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    import onnx
+    from test_importers_onnx import symbolic_model
+
+    m = tmp_path / "m.onnx"
+    onnx.save(symbolic_model(), str(m))
+    out = tmp_path / "g.json"
+    refused(capsys, tmp_path, ["import", m, "-o", out, "--batch", "1e30"], "--batch", outputs=[out], inputs=[m])
+    refused(capsys, tmp_path, ["import", m, "-o", out, "--batch", str(10 ** 30)], "--batch", outputs=[out],
+            inputs=[m])
+    refused(capsys, tmp_path, ["import", m, "-o", out, "--batch", "4", "--dim", f"seq={10 ** 30}"], "seq",
+            outputs=[out], inputs=[m])
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    refused(capsys, tmp_path, ["import", empty, "-o", out], "empty.onnx", "empty", outputs=[out], inputs=[empty])
+    refused(capsys, tmp_path, ["import", m, "-o", m], "refusing", inputs=[m])
+
+
+def test_draw_plan_with_offsets_past_its_arena(tmp_path, capsys, files):
+    pytest.importorskip("matplotlib")
+    g, _, _, _, doc = files
+    for t in doc["tensors"]:
+        if t["offset"] is not None:
+            t["offset"] += 1 << 40
+    bad = write(tmp_path / "far.json", doc)
+    out = tmp_path / "m.png"
+    refused(capsys, tmp_path, ["draw", g, bad, "-o", out], "unsafe plan", "rule 4", outputs=[out], inputs=[g, bad])
+
+
+# --- hangs -------------------------------------------------------------------------------------------
+
+def test_sizes_summing_past_2_63_are_a_graph_error(tmp_path, capsys):
+    n = (1 << 15) + 1  # tensors of 2**48 bytes each: the sum passes 2**63
+    doc = {"format": "memplan.graph/1", "name": "huge",
+           "tensors": [{"id": f"y{i}", "size": 1 << 48, "kind": "weight"} for i in range(n)], "nodes": []}
+    g = write(tmp_path / "g.json", doc)
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out], "g.json", "2**63", outputs=[out], inputs=[g])
+    with pytest.raises(memplan.GraphError, match="add up"):
+        memplan.graph_from_dict(doc)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_dev_zero_as_graph(tmp_path, capsys):
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", "/dev/zero", "-o", out], "/dev/zero", "regular file", outputs=[out])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_fifo_as_plan_is_refused_without_opening_it(tmp_path, capsys, files):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    refused(capsys, tmp_path, ["verify", files[0], fifo], "fifo.json", "regular file")
+
+
+def test_file_size_cap(tmp_path):
+    from memplan.files import MAX_FILE_BYTES, check_readable
+
+    g = tmp_path / "g.json"
+    memplan.save_graph(H.chain(), str(g))
+    assert check_readable(str(g), memplan.GraphError) == g.stat().st_size <= MAX_FILE_BYTES
+    with pytest.raises(memplan.GraphError, match="g.json: .* over the 10-byte limit"):
+        check_readable(str(g), memplan.GraphError, 10)
+
+
+# --- accepted nonsense -------------------------------------------------------------------------------
+
+def test_simulate_plan_of_another_graph(tmp_path, capsys, files):
+    g, p, _, other, _ = files
+    line = refused(capsys, tmp_path, ["simulate", other, p], "wrong graph", inputs=[other, p])
+    assert "'qkv'" in line and "'chain4'" in line
+    with pytest.raises(memplan.errors.PlanMismatch):
+        memplan.simulate(memplan.load_graph(str(other)), memplan.load_plan(str(p)))
+
+
+def test_same_nodes_other_sizes_or_name_is_another_graph(tmp_path, capsys, files):
+    g, p, *_ = files
+    doc = graph_doc()
+    next(t for t in doc["tensors"] if t["id"] == "k")["size"] = 2048
+    resized = write(tmp_path / "resized.json", doc)
+    refused(capsys, tmp_path, ["verify", resized, p], "'k'", "2048", inputs=[resized, p])
+    renamed = write(tmp_path / "renamed.json", dict(graph_doc(), name="qkv2"))
+    refused(capsys, tmp_path, ["simulate", renamed, p], "'qkv2'", "wrong graph", inputs=[renamed, p])
+
+
+def test_plans_with_stream_id_10_12(tmp_path, capsys, files):
+    g, p, _, _, doc = files
+    many = write(tmp_path / "many.json", dict(doc, streams=10 ** 12 + 1))
+    refused(capsys, tmp_path, ["simulate", g, many], "many.json", "'streams'", inputs=[many])
+    far = json.loads(json.dumps(doc))
+    far["order"][0]["stream"] = 10 ** 12
+    far = write(tmp_path / "far.json", far)
+    refused(capsys, tmp_path, ["simulate", g, far], "unsafe plan", "rule 1", inputs=[far])
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--time-limit", "nan"), ("--time-limit", "-1"), ("--time-limit", "inf"), ("--time-limit", "0"),
+    ("--workers", "0"), ("--workers", "-2"), ("--workers", "100000"),
+    ("--streams", "1000000000"), ("--streams", "0"), ("--devices", "100000"), ("--seed", str(10 ** 20)),
+    ("--max-events", str(10 ** 30)), ("--event-us", "nan"), ("--event-us", "1e300"),
+])
+def test_nonsense_options(tmp_path, capsys, files, option, value):
+    g = files[0]
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out, option, value], option, "--help", outputs=[out], inputs=[g])
+
+
+def test_streams_above_the_node_count_are_capped(tmp_path, files):
+    out = tmp_path / "o.json"
+    assert main(["plan", str(files[0]), "-o", str(out), "-q", "--streams", "1024"]) == 0
+    assert json.loads(out.read_text())["streams"] <= len(H.qkv().nodes)
+
+
+# --- the user's input destroyed ----------------------------------------------------------------------
+
+def test_plan_output_is_the_graph(tmp_path, capsys, files, monkeypatch):
+    g = files[0]
+    refused(capsys, tmp_path, ["plan", g, "-o", g], "-o", "refusing", inputs=[g])
+    refused(capsys, tmp_path, ["plan", g, "-o", tmp_path / "p2.json", "--graph-out", g], "--graph-out",
+            outputs=[tmp_path / "p2.json"], inputs=[g])
+    monkeypatch.chdir(tmp_path)  # the same file by another spelling
+    refused(capsys, tmp_path, ["plan", g, "-o", "./sub/../g.json"], "refusing", inputs=[g])
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no links")
+def test_output_is_the_input_through_links(tmp_path, capsys, files):
+    g = files[0]
+    sym = tmp_path / "sym.json"
+    os.symlink(g, sym)
+    refused(capsys, tmp_path, ["plan", g, "-o", sym], "refusing", inputs=[g])
+    hard = tmp_path / "hard.json"
+    os.link(g, hard)
+    refused(capsys, tmp_path, ["plan", g, "-o", hard], "refusing", inputs=[g, hard])
+    (tmp_path / "d").mkdir()
+    os.symlink(tmp_path, tmp_path / "d" / "up")
+    refused(capsys, tmp_path, ["plan", g, "-o", tmp_path / "d" / "up" / "g.json"], "refusing", inputs=[g])
+
+
+def test_csv_output_is_the_input(tmp_path, capsys):
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\n")
+    refused(capsys, tmp_path, ["csv", c, "-o", c], "i.csv", "refusing", inputs=[c])
+
+
+def test_trace_and_draw_output_is_an_input(tmp_path, capsys, files):
+    g, p, *_ = files
+    refused(capsys, tmp_path, ["trace", g, p, "-o", p], "refusing", inputs=[g, p])
+    refused(capsys, tmp_path, ["draw", g, p, "-o", g], "refusing", inputs=[g, p])
+
+
+def test_output_and_graph_out_the_same_file(tmp_path, capsys, files):
+    g = files[0]
+    x = tmp_path / "x.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", x, "--graph-out", x], "--graph-out", "same file", outputs=[x],
+            inputs=[g])
+    refused(capsys, tmp_path, ["plan", g, "-o", x, "--devices", "2", "--graph-out", x], "same file", outputs=[x],
+            inputs=[g])
+
+
+# --- usage errors: one line and a pointer to --help ----------------------------------------------------
+
+@pytest.mark.parametrize("argv,words", [
+    ([], ["required", "'memplan --help'"]),
+    (["plan"], ["required", "'memplan plan --help'"]),
+    (["bogus"], ["invalid choice", "--help"]),
+    (["plan", "g.json", "-o", "p", "--solver", "nope"], ["--solver", "'memplan plan --help'"]),
+    (["verify", "g.json"], ["required", "verify"]),
+    (["show", "p.json", "--top", "-1"], ["--top"]),
+])
+def test_usage_errors_are_one_line(tmp_path, capsys, argv, words):
+    refused(capsys, tmp_path, argv, *words)
+
+
+def test_broken_bench_suite_is_an_error_naming_it(tmp_path, capsys, monkeypatch):
+    from memplan import benchmarks
+
+    monkeypatch.setitem(benchmarks.SUITES, "broken", "no_such_suite_module")
+    refused(capsys, tmp_path, ["bench", "broken"], "'broken'", "no_such_suite_module")
+
+
+def test_command_table_is_static():
+    import memplan.cli as cli
+
+    assert isinstance(cli.COMMANDS, tuple) and not hasattr(cli, "EXTRA_COMMANDS")
+    names = set(cli.build_parser()._subparsers._group_actions[0].choices)
+    assert names >= {"plan", "verify", "show", "example", "bench", "import", "draw", "trace", "simulate", "csv"}
+
+
+# --- pictures and simulations of unsafe or foreign plans ----------------------------------------------
+
+@pytest.mark.parametrize("command", ["simulate", "trace", "draw"])
+def test_unsafe_plan_is_not_simulated_or_drawn(tmp_path, capsys, files, command):
+    if command == "draw":
+        pytest.importorskip("matplotlib")
+    g, p, unsafe, other, _ = files
+    out = tmp_path / ("m.png" if command == "draw" else "t.json")
+    extra = [] if command == "simulate" else ["-o", out]
+    refused(capsys, tmp_path, [command, g, unsafe, *extra], "unsafe plan", "rule 2", outputs=[out],
+            inputs=[g, unsafe])
+    refused(capsys, tmp_path, [command, other, p, *extra], "wrong graph", outputs=[out], inputs=[other, p])
+
+
+def test_check_plan_for_is_the_one_pairing_check(files):
+    from memplan.planfile import check_plan_for, plan_mismatches
+
+    g, p, *_ = files
+    graph, plan = memplan.load_graph(str(g)), memplan.load_plan(str(p))
+    assert plan_mismatches(graph, plan) == []
+    check_plan_for(graph, plan)
+    with pytest.raises(memplan.PlanFormatError, match="wrong graph"):
+        check_plan_for(H.chain(), plan)
+    with pytest.raises(memplan.UnsafePlan, match="rule 1"):
+        check_plan_for(H.chain(), plan)
+
+
+# --- one write path ----------------------------------------------------------------------------------
+
+def test_plan_save_and_save_plan_are_one_path(tmp_path):
+    import memplan.planfile as planfile
+
+    p = memplan.plan(H.qkv())
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    p.save(str(a))
+    memplan.save_plan(p, str(b))
+    assert a.read_bytes() == b.read_bytes() == p.to_json().encode()
+    assert "memplan.io" not in open(planfile.__file__).read()  # no import circle planfile <-> io
+
+
+# --- the real entry point: exit code 2 and one line ---------------------------------------------------
+
+def test_subprocess_hostile_inputs(tmp_path, files):
+    g, p, _, other, _ = files
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    before = snapshot(g, p)
+    for argv in (["plan", "deep.json", "-o", "o.json"],
+                 ["plan", "/dev/zero" if os.path.exists("/dev/zero") else "nope.json", "-o", "o.json"],
+                 ["plan", "g.json", "-o", "g.json"],
+                 ["simulate", "other.json", "p.json"],
+                 ["plan"]):
+        r = subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("memplan: error: "), (argv, r.stderr)
+        assert not (tmp_path / "o.json").exists()
+    assert snapshot(g, p) == before
