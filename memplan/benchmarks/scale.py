@@ -1,72 +1,139 @@
-"""Scale: plan time per pipeline stage and peak memory on 10k..1M-node fan-out/join graphs.
+"""Scale: plan time per pipeline phase and peak memory, on 10k..1M-node graphs and very wide nodes.
 
-Each size runs in a fresh subprocess so its peak RSS (``ru_maxrss``) is its own. Times are one
-core, wall clock; the greedy column is the planner the 10 s / 100k-node goal is about.
+Two graph families:
+
+- ``--nodes N ...``: ``memplan.generators.fanout_join`` DAGs of N nodes (about N tensors);
+- ``--wide K ...``: one node with K outputs, each read by its own node, whose K results one node
+  joins (2K + 2 tensors, K of them live at once at the split and K again at the join).
+
+Each graph is planned under each ``--mode``: ``serial`` (``memplan plan``), ``auto``
+(``memplan plan --streams auto``: ``graph_optimize`` on up to 8 streams, then, as ``plan()`` does,
+the serial plan too for the report's serial arena) and ``natural`` (the generator's own 4-stream
+schedule; fan-out/join only). Phases: ``optimize`` (graph_optimize), ``hb`` (vector clocks),
+``life`` (lifetimes), ``bound`` (the buffer problem with its lower bounds), ``solve`` (the solver,
+default ``auto``: greedy and size), ``verify`` (the independent verifier), ``serial`` (auto mode:
+the whole serial plan ``plan()`` adds); ``total`` is their sum. Each case runs in a fresh
+subprocess so its peak RSS (``ru_maxrss``) is its own. Times are one core, wall clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import subprocess
 import sys
 import time
 
+PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nodes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    p.add_argument("--streams", type=int, default=4)
-    p.add_argument("--with-size", action="store_true", help="also time the size planner (slower)")
+    p.add_argument("--nodes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                   help="fan-out/join graphs of these many nodes")
+    p.add_argument("--wide", type=int, nargs="*", default=[],
+                   help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
+    p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
+                   help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")
+    p.add_argument("--solver", default="auto", help="offset solver (default: auto, as memplan plan)")
 
 
-def measure(n_nodes: int, streams: int, with_size: bool) -> dict:
-    """Run the pipeline stage by stage on one graph, in this process."""
-    from ..generators import fanout_join
+def wide_graph(k: int, *, seed: int = 0):
+    """One SPLIT node with ``k`` outputs, one OP node per output, one CONCAT of all ``k`` results."""
+    from ..generators import SIZES
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    b = GraphBuilder(f"wide-{k}")
+    b.input("x", 4096)
+    outs = [b.intermediate(f"o{i}", rng.choice(SIZES)) for i in range(k)]
+    b.node("split", "SPLIT", ["x"], outs, cost=10.0)
+    res = []
+    for i in range(k):
+        res.append(b.intermediate(f"p{i}", rng.choice(SIZES)))
+        b.node(f"c{i}", "OP", [outs[i]], res[-1], cost=float(rng.randint(2, 40)))
+    b.node("join", "CONCAT", res, b.output("y", 4096), cost=10.0)
+    return b.build()
+
+
+def _plan_phases(graph, schedule, solver: str, row: dict, check: bool = True) -> None:
+    """``plan.solve_schedule`` (the one pipeline ``plan()`` runs) with its phases, then the verifier."""
     from ..plan import solve_schedule
     from ..verify import verify
 
-    row: dict = {"nodes": n_nodes, "streams": streams}
-    t = time.perf_counter()
-    graph, schedule = fanout_join(n_nodes, streams=streams)
-    row["tensors"] = len(graph.tensors)
-    row["events"] = len(schedule.events)
-    row["build_s"] = time.perf_counter() - t
     phases: dict[str, float] = {}
-    plan = solve_schedule(graph, schedule, "greedy", phases=phases)
-    row["hb_s"] = phases["happens_before"]
-    row["lifetimes_s"] = phases["lifetimes"] + phases["problem"]
-    row["greedy_s"] = phases["solve"]
-    row["plan_greedy_s"] = sum(phases.values())
-    row["arena"] = plan.arena_bytes
-    row["lower_bound"] = plan.lower_bound_bytes
-    if with_size:
-        size_phases: dict[str, float] = {}
-        row["size_arena"] = solve_schedule(graph, schedule, "size", phases=size_phases).arena_bytes
-        row["size_s"] = size_phases["solve"]
+    plan = solve_schedule(graph, schedule, solver, phases=phases)
+    for name, key in (("hb", "happens_before"), ("life", "lifetimes"), ("bound", "problem"),
+                      ("solve", "solve"), ("solve", "assemble")):
+        row[f"{name}_s"] = row.get(f"{name}_s", 0.0) + phases.get(key, 0.0)
+    row.setdefault("buffers", sum(1 for _, off, _ in plan.tensors if off is not None))
+    row.setdefault("arena", plan.arena_bytes)
+    row.setdefault("lower_bound", plan.lower_bound_bytes)
+    row.setdefault("streams", schedule.num_streams)
+    row.setdefault("events", len(schedule.events))
+    if check:
+        t = time.perf_counter()
+        verify(graph, plan)
+        row["verify_s"] = time.perf_counter() - t
+
+
+def measure(kind: str, n: int, mode: str, solver: str = "auto") -> dict:
+    """Build one graph and plan it phase by phase, in this process."""
+    from ..generators import fanout_join
+    from ..optimize.candidates import AUTO_MAX_STREAMS
+    from ..optimize.streams import optimize
+    from ..schedule import serial_schedule
+
+    row: dict = {"graph": kind, "n": n, "mode": mode}
     t = time.perf_counter()
-    verify(graph, plan)
-    row["verify_s"] = time.perf_counter() - t
+    if kind == "wide":
+        graph, natural = wide_graph(n), None
+    else:
+        graph, natural = fanout_join(n, streams=4)
+    row["tensors"] = len(graph.tensors)
+    row["build_s"] = time.perf_counter() - t
+    if mode == "serial":
+        _plan_phases(graph, serial_schedule(graph), solver, row)
+    elif mode == "natural":
+        if natural is None:
+            raise SystemExit("--mode natural needs a generated schedule (fan-out/join graphs only)")
+        _plan_phases(graph, natural, solver, row)
+    else:
+        t = time.perf_counter()
+        sched = optimize(graph, AUTO_MAX_STREAMS).schedule
+        row["optimize_s"] = time.perf_counter() - t
+        _plan_phases(graph, sched, solver, row)
+        t = time.perf_counter()  # plan() plans the serial schedule too, for the report's serial arena
+        part: dict = {}
+        _plan_phases(graph, serial_schedule(graph), solver, part, check=False)
+        row["serial_s"] = time.perf_counter() - t
+        row["serial_arena"] = part["arena"]
+    row["total_s"] = sum(row.get(f"{p}_s", 0.0) for p in PHASES)
     row["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     rows = []
-    print(f"{'nodes':>9} {'tensors':>9} {'events':>8} {'hb s':>7} {'life s':>7} {'greedy s':>9} "
-          f"{'plan s':>7} {'verify s':>9} {'arena/LB':>9} {'peak MiB':>9}")
-    for n in args.nodes:
-        cmd = [sys.executable, "-m", "memplan.benchmarks.scale", str(n), str(args.streams),
-               "1" if args.with_size else "0"]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        row = json.loads(out.strip().splitlines()[-1])
-        rows.append(row)
-        ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
-        print(f"{row['nodes']:>9} {row['tensors']:>9} {row['events']:>8} {row['hb_s']:>7.2f} "
-              f"{row['lifetimes_s']:>7.2f} {row['greedy_s']:>9.2f} {row['plan_greedy_s']:>7.2f} "
-              f"{row['verify_s']:>9.2f} {ratio:>9.4f} {row['peak_rss_mib']:>9.0f}", flush=True)
+    cols = " ".join(f"{p + ' s':>9}" for p in PHASES)
+    print(f"{'graph':>6} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "
+          f"{'arena/LB':>9} {'peak MiB':>9}")
+    cases = [("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
+    for kind, n in cases:
+        for mode in args.mode:
+            if mode == "natural" and kind == "wide":
+                continue
+            cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            row = json.loads(out.strip().splitlines()[-1])
+            rows.append(row)
+            ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
+            times = " ".join(f"{row.get(p + '_s', 0.0):>9.2f}" for p in PHASES)
+            print(f"{kind:>6} {n:>9} {mode:>7} {row['tensors']:>9} {row['streams']:>7} {times} "
+                  f"{row['total_s']:>8.2f} {ratio:>9.4f} {row['peak_rss_mib']:>9.0f}", flush=True)
     return rows
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1")))
+    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4])))
