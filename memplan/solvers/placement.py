@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
+
 
 def _align(x: int, a: int) -> int:
     return -(-x // a) * a
@@ -43,3 +45,78 @@ def first_fit(blocks: list[tuple[int, int]], size: int, alignment: int) -> int:
 def fits_at(blocks: list[tuple[int, int]], offset: int, size: int) -> bool:
     end = offset + size
     return all(e <= offset or s >= end for s, e in blocks)
+
+
+class Occupancy:
+    """A multiset of ``[start, end)`` blocks with the free gaps of their union kept sorted.
+
+    The incremental form of ``gaps``/``best_fit``/``fits_at`` for sweeps that add and drop blocks
+    one at a time (greedy's live set): each block is stored as ``[start, align_up(end))``, exactly
+    what ``gaps`` sees, so ``best_fit`` answers what ``best_fit(blocks, ...)`` would over the same
+    blocks, in O(log n) instead of sorting every live block for every buffer. Blocks may overlap
+    (a coverage count per segment); starts are expected aligned, as every solver's offsets are.
+    """
+
+    __slots__ = ("alignment", "pts", "cov", "gaps")
+
+    def __init__(self, alignment: int = 1) -> None:
+        self.alignment = alignment
+        self.pts = [0]          # segment boundaries; segment k is [pts[k], pts[k+1]), the last is open
+        self.cov = [0]          # blocks covering each segment; adjacent segments never have equal cover
+        self.gaps: list[tuple[int, int]] = []  # (length, start) of every interior segment with cover 0
+
+    def _gap(self, k: int, add: bool) -> None:
+        pts = self.pts
+        if k + 1 < len(pts) and self.cov[k] == 0:
+            g = (pts[k + 1] - pts[k], pts[k])
+            if add:
+                insort(self.gaps, g)
+            else:
+                del self.gaps[bisect_left(self.gaps, g)]
+
+    def _change(self, start: int, end: int, delta: int) -> None:
+        pts, cov = self.pts, self.cov
+        end = _align(end, self.alignment)
+        if end <= start:
+            return
+        lo = max(bisect_right(pts, start) - 2, 0)       # one segment of context on each side
+        hi = min(bisect_right(pts, end), len(pts) - 1)
+        for k in range(lo, hi + 1):
+            self._gap(k, False)
+        for p in (start, end):
+            k = bisect_right(pts, p) - 1
+            if pts[k] != p:
+                pts.insert(k + 1, p)
+                cov.insert(k + 1, cov[k])
+                hi += 1
+        k = bisect_left(pts, start)
+        while pts[k] < end:
+            cov[k] += delta
+            k += 1
+        k = max(lo, 1)
+        while k <= hi and k < len(pts):
+            if cov[k] == cov[k - 1]:
+                del pts[k]
+                del cov[k]
+                hi -= 1
+            else:
+                k += 1
+        for k in range(lo, min(hi, len(pts) - 1) + 1):
+            self._gap(k, True)
+
+    def add(self, start: int, end: int) -> None:
+        self._change(start, end, 1)
+
+    def remove(self, start: int, end: int) -> None:
+        """Drop one block added before with the same bounds."""
+        self._change(start, end, -1)
+
+    def best_fit(self, size: int) -> int:
+        """``best_fit`` over the blocks held: smallest interior gap that fits, else the open tail."""
+        k = bisect_left(self.gaps, (size, -1))
+        return self.gaps[k][1] if k < len(self.gaps) else self.pts[-1]
+
+    def fits_at(self, offset: int, size: int) -> bool:
+        """``fits_at`` over the blocks held (``offset`` aligned)."""
+        k = bisect_right(self.pts, offset) - 1
+        return self.cov[k] == 0 and (k + 1 == len(self.pts) or self.pts[k + 1] >= offset + size)
