@@ -333,15 +333,31 @@ def arena_of(problem: BufferProblem, offsets: np.ndarray) -> int:
 
 
 def find_collision(problem: BufferProblem, offsets: np.ndarray) -> tuple[int, int] | None:
-    """A pair of conflicting buffers whose byte ranges overlap, or None.
+    """The smallest pair ``(i, j)`` of conflicting buffers whose byte ranges overlap, or None.
 
     A solver-side self-check (the graph verifier is the independent one); it also is the whole
-    check for raw CSV problems, which have no graph.
+    check for raw CSV problems, which have no graph. Pairs overlapping in bytes come out of a sweep
+    over offsets (few in a sound plan), then the time overlap and the conflict relation filter them.
     """
     offsets = np.asarray(offsets, dtype=np.int64)
-    for i, nbrs in enumerate(problem.conflict_lists()):
-        oi, ei = offsets[i], offsets[i] + problem.sizes[i]
-        for j in nbrs:
-            if j > i and offsets[j] < ei and oi < offsets[j] + problem.sizes[j]:
-                return (i, j)
-    return None
+    sizes = problem.sizes
+    idx = np.lexsort((np.arange(len(problem)), offsets))
+    idx = idx[sizes[idx] > 0]
+    off = offsets[idx]
+    ends = np.searchsorted(off, off + sizes[idx], side="left")
+    cnt = np.maximum(ends - np.arange(len(idx)) - 1, 0)
+    tot = int(cnt.sum())
+    if tot == 0:
+        return None
+    rows = np.repeat(np.arange(len(idx)), cnt)
+    a = idx[rows]
+    b = idx[rows + 1 + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
+    lower, upper = problem.lower, problem.upper
+    keep = (lower[a] < upper[b]) & (lower[b] < upper[a])
+    a, b = a[keep], b[keep]
+    keep = problem._conflict_mask(a, b)
+    if not keep.any():
+        return None
+    lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    k = np.lexsort((hi, lo))[0]
+    return (int(lo[k]), int(hi[k]))

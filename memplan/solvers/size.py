@@ -11,21 +11,56 @@ import numpy as np
 
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import first_fit
+from .placement import WindowFit, first_fit
+
+#: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
+DENSE_OVERLAPS = 64
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
     n = len(problem)
     sizes = problem.sizes.tolist()
-    adj = problem.conflict_lists()
     offsets = [0] * n
-    placed = [False] * n
-    for i in np.lexsort((np.arange(n), problem.lower, -problem.sizes)).tolist():
-        if sizes[i] == 0:
+    order = np.lexsort((np.arange(n), problem.lower, -problem.sizes)).tolist()
+    if (problem.order is None and n and bool((problem.upper > problem.lower).all())
+            and problem.overlap_count() > DENSE_OVERLAPS * n):
+        _place_windows(problem, order, sizes, offsets)
+    else:
+        adj = problem.conflict_lists()
+        placed = [False] * n
+        for i in order:
+            if sizes[i] == 0:
+                placed[i] = True
+                continue
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in adj[i] if placed[j]]
+            offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
             placed[i] = True
-            continue
-        blocks = [(offsets[j], offsets[j] + sizes[j]) for j in adj[i] if placed[j]]
-        offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
-        placed[i] = True
     off = np.asarray(offsets, dtype=np.int64)
     return Solution(off, arena_of(problem, off), "size", Status.HEURISTIC, int(problem.lower_bound or 0))
+
+
+def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int]) -> None:
+    """The same placements on interval problems with many buffers live at once: a ``WindowFit``
+    finds the first fit among the placed buffers overlapping each one without listing them. A buffer
+    with an in-place partner (which it may overlap) lists its blocks instead."""
+    lower = problem.lower.tolist()
+    upper = problem.upper.tolist()
+    partners: dict[int, set[int]] = {}
+    for a, b in problem.compatible:
+        partners.setdefault(a, set()).add(b)
+        partners.setdefault(b, set()).add(a)
+    fit = WindowFit(lower + upper, problem.alignment)
+    placed = np.zeros(len(sizes), dtype=bool)
+    for i in order:
+        size = sizes[i]
+        if size == 0:
+            continue
+        li, ui = lower[i], upper[i]
+        if i in partners:
+            near = np.flatnonzero(placed & (problem.lower < ui) & (problem.upper > li)).tolist()
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near if j not in partners[i]]
+            offsets[i] = first_fit(blocks, size, problem.alignment)
+        else:
+            offsets[i] = fit.first_fit(li, ui, size)
+        fit.add(li, ui, offsets[i], offsets[i] + size)
+        placed[i] = True
