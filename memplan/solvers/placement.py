@@ -126,77 +126,96 @@ class WindowFit:
     """First fit among placed blocks whose time intervals meet a window, without listing them.
 
     For greedy-by-size on interval problems with many buffers live at once (one node with 40,000
-    outputs): a segment tree over the distinct interval ends, where each node keeps the union of
-    the blocks stored at it (``cover``: intervals whose canonical decomposition uses the node) and
-    the union of those stored anywhere below it (``sub``). The blocks meeting a window are exactly
-    those in ``sub`` of the window's canonical nodes and in ``cover`` of their ancestors, so
-    ``first_fit`` leapfrogs over O(log n) disjoint-interval unions instead of sorting every
-    overlapping block, and ``first_fit`` returns what ``placement.first_fit`` would over them.
-    Blocks are never removed (greedy-by-size only adds).
+    outputs). A block meets the window ``[lo, hi)`` iff it is live at ``lo`` or starts inside
+    ``(lo, hi)``. Two trees over the distinct interval ends keep unions of placed blocks (sorted
+    disjoint byte ranges): ``cover`` is a segment tree (a block in the union of each node of its
+    interval's canonical decomposition, so the unions on the path to ``lo`` hold the blocks live at
+    ``lo``), ``point`` a tree over start times (a block in the union of its start's leaf and every
+    ancestor, so the canonical nodes of ``(lo, hi)`` hold those starting inside). ``first_fit``
+    leapfrogs over these O(log n) unions and returns what ``placement.first_fit`` would over the
+    blocks themselves. Blocks are never removed (greedy-by-size only adds).
     """
 
     def __init__(self, times, alignment: int) -> None:
-        self.coords = sorted(set(times))
-        self.rank = {t: k for k, t in enumerate(self.coords)}
+        coords = sorted(set(times))
+        self.rank = {t: k for k, t in enumerate(coords)}
         size = 1
-        while size < max(len(self.coords), 1):
+        while size < max(len(coords), 1):
             size *= 2
         self.leaves = size
         self.alignment = alignment
         self.cover: dict[int, tuple[list[int], list[int]]] = {}
-        self.sub: dict[int, tuple[list[int], list[int]]] = {}
-
-    def _nodes(self, lower: int, upper: int) -> tuple[list[int], set[int]]:
-        """Canonical nodes of ``[lower, upper)`` and their proper ancestors."""
-        lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
-        canon = []
-        while lo < hi:
-            if lo & 1:
-                canon.append(lo)
-                lo += 1
-            if hi & 1:
-                hi -= 1
-                canon.append(hi)
-            lo >>= 1
-            hi >>= 1
-        anc: set[int] = set()
-        for c in canon:
-            c >>= 1
-            while c and c not in anc:
-                anc.add(c)
-                c >>= 1
-        return canon, anc
-
-    @staticmethod
-    def _union_add(u: tuple[list[int], list[int]], a: int, b: int) -> None:
-        starts, ends = u
-        k = bisect_left(ends, a)
-        m = bisect_right(starts, b)
-        if k < m:
-            a = min(a, starts[k])
-            b = max(b, ends[m - 1])
-        starts[k:m] = [a]
-        ends[k:m] = [b]
+        self.point: dict[int, tuple[list[int], list[int]]] = {}
 
     def add(self, lower: int, upper: int, start: int, end: int) -> None:
         end = _align(end, self.alignment)
-        canon, anc = self._nodes(lower, upper)
-        for c in canon:
-            self._union_add(self.cover.setdefault(c, ([], [])), start, end)
-            self._union_add(self.sub.setdefault(c, ([], [])), start, end)
-        for a in anc:
-            self._union_add(self.sub.setdefault(a, ([], [])), start, end)
+        lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
+        cover, point = self.cover, self.point
+        v = lo
+        while lo < hi:
+            if lo & 1:
+                _union_add(cover, lo, start, end)
+                lo += 1
+            if hi & 1:
+                hi -= 1
+                _union_add(cover, hi, start, end)
+            lo >>= 1
+            hi >>= 1
+        while v:
+            _union_add(point, v, start, end)
+            v >>= 1
 
     def first_fit(self, lower: int, upper: int, size: int) -> int:
-        canon, anc = self._nodes(lower, upper)
-        sets = [self.sub[c] for c in canon if c in self.sub] + [self.cover[a] for a in anc if a in self.cover]
+        cover, point = self.cover, self.point
+        lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
+        sets = []
+        v = lo
+        while v:
+            if v in cover:
+                sets.append(cover[v])
+            v >>= 1
+        lo += 1
+        while lo < hi:
+            if lo & 1:
+                if lo in point:
+                    sets.append(point[lo])
+                lo += 1
+            if hi & 1:
+                hi -= 1
+                if hi in point:
+                    sets.append(point[hi])
+            lo >>= 1
+            hi >>= 1
         x = 0
         moved = True
-        while moved:
+        while moved:  # until one pass finds every union clear of [x, x + size)
             moved = False
             for starts, ends in sets:
-                k = bisect_left(starts, x + size) - 1   # the last union block starting before x + size
-                if k >= 0 and ends[k] > x:
-                    x = ends[k]
+                j = bisect_left(starts, x + size) - 1   # the last range starting before x + size
+                while j >= 0 and ends[j] > x:
+                    x = ends[j]
                     moved = True
+                    j = bisect_left(starts, x + size, j + 1) - 1
         return x
+
+
+def _union_add(unions: dict, node: int, a: int, b: int) -> None:
+    """Add ``[a, b)`` to the sorted disjoint ranges ``unions[node]``, merging what it meets or touches."""
+    u = unions.get(node)
+    if u is None:
+        unions[node] = ([a], [b])
+        return
+    starts, ends = u
+    if a > ends[-1]:
+        starts.append(a)
+        ends.append(b)
+        return
+    k = bisect_left(ends, a)
+    m = bisect_right(starts, b)
+    if k < m:
+        if starts[k] < a:
+            a = starts[k]
+        if ends[m - 1] > b:
+            b = ends[m - 1]
+    starts[k:m] = [a]
+    ends[k:m] = [b]
