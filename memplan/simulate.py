@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ScheduleError
-from .graph import Graph
+from .graph import MAX_COST_US, Graph
 from .optimize.cost import CostModelLike, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
@@ -85,6 +85,6 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
 def _recorded_event_us(plan: Plan | Schedule) -> dict[str, float]:
     block = plan.solver.get("schedule") if isinstance(plan, Plan) else None
     e = block.get("event_us") if isinstance(block, dict) else None
-    if isinstance(e, (int, float)) and not isinstance(e, bool) and 0 <= e < float("inf"):
+    if isinstance(e, (int, float)) and not isinstance(e, bool) and 0 <= e <= MAX_COST_US:  # else the default
         return {"event_us": float(e)}
     return {}

@@ -1,0 +1,242 @@
+"""Corrupted graph, plan and CSV files, and one run of the CLI on them, for the hostile-input checks.
+
+Shared by the property test (tests/test_hostile_props.py, hypothesis picks the seeds) and the fuzz
+script (tests/fuzz_cli.py, thousands of seeded runs). A corruption is a byte flip, a truncation, a
+JSON value swapped for a huge, negative or wrong-typed one (or raw text that is not JSON: NaN,
+1e999, 5000 digits, deep brackets), a deleted key, a duplicated list entry, or a CSV cell swapped.
+``run_case`` runs one command through ``memplan.cli.main`` in-process and returns what broke the
+contract (exit 2 with one line, or 0; no output written on error; inputs untouched), or None.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import signal
+import traceback
+from dataclasses import dataclass
+
+import handgraphs as H
+
+import memplan
+from memplan.cli import main
+
+RAW = "__memplan_raw__"
+#: JSON values swapped in: huge, negative, fractional, wrong-typed, and ids the files already use
+HOSTILE = [10 ** 30, 2 ** 63, 2 ** 63 - 1, 2 ** 64, 2 ** 48, 2 ** 48 + 1, -1, -(2 ** 63) - 1, 0, 1, 3, 10 ** 4000,
+           1e308, -1e308, 0.5, -0.0, 1e15, "", "x", "\n\t", "\u00fc\u0000", None, True, False, [], {}, [1, 2],
+           {"a": []}, [[["x"]]], "norm", "mm_q", "x", "y", "input", "weight", "output", "x" * 5000,
+           "memplan.graph/1", "memplan.plan/1", [{"node": "norm", "stream": 0}]]
+#: raw text swapped in where a value was (none of it is a valid JSON value, or it is an extreme one)
+RAW_TEXT = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "9" * 5000, "-" + "9" * 4400, "[" * 200 + "]" * 200,
+            "[" * 70 + "]" * 70, "1" + "0" * 400, "0.1e-400", "\"\\ud800\""]
+CSV_CELLS = ["-1", "1e3", str(2 ** 63), str(2 ** 64), "", "x", '"', "9" * 5000, "nan", " 7 ", "0", "3.0", "a,b"]
+KINDS = ("flip", "truncate", "swap", "swap", "swap", "raw", "delete", "delete", "duplicate")
+
+
+def _slots(doc):
+    """Every (container, key) of a JSON document, found without recursion."""
+    out = []
+    stack = [doc]
+    while stack:
+        c = stack.pop()
+        items = c.items() if isinstance(c, dict) else enumerate(c)
+        for k, v in items:
+            out.append((c, k))
+            if isinstance(v, (dict, list)):
+                stack.append(v)
+    return out
+
+
+def corrupt(data: bytes, rnd: random.Random, csv: bool = False) -> tuple[str, bytes]:
+    """One random corruption of ``data``: (what was done, the corrupted bytes)."""
+    kind = rnd.choice(KINDS)
+    if kind == "flip" or not data:
+        return _flip(data, rnd)
+    if kind == "truncate":
+        return "truncate", data[:rnd.randrange(len(data))]
+    if csv:
+        try:
+            lines = data.decode().splitlines()
+        except UnicodeDecodeError:
+            return _flip(data, rnd)
+        if not lines:
+            return _flip(data, rnd)
+        k = rnd.randrange(len(lines))
+        cells = lines[k].split(",")
+        if kind == "delete":
+            del cells[rnd.randrange(len(cells))]
+        elif kind == "duplicate":
+            lines.insert(k, lines[k])
+        else:
+            cells[rnd.randrange(len(cells))] = rnd.choice(CSV_CELLS)
+        lines[k] = ",".join(cells)
+        return f"csv-{kind}", ("\n".join(lines) + "\n").encode()
+    try:
+        doc = json.loads(data)
+    except ValueError:  # already corrupted past JSON: flip bytes instead
+        return _flip(data, rnd)
+    slots = _slots(doc)
+    if not slots:
+        return _flip(data, rnd)
+    dicts = [(c, k) for c, k in slots if isinstance(c, dict)]
+    if kind == "delete" and dicts:
+        c, k = rnd.choice(dicts)
+        del c[k]
+        return f"delete {k!r}", json.dumps(doc).encode()
+    if kind == "duplicate":
+        lists = [(c, k) for c, k in slots if isinstance(c, list)]
+        if lists:
+            c, k = rnd.choice(lists)
+            c.insert(k, json.loads(json.dumps(c[k])))
+            return "duplicate", json.dumps(doc).encode()
+    c, k = rnd.choice(slots)
+    if kind == "raw":
+        c[k] = RAW
+        return f"raw {k!r}", json.dumps(doc).replace(json.dumps(RAW), rnd.choice(RAW_TEXT), 1).encode()
+    old = c[k]
+    c[k] = rnd.choice(HOSTILE)
+    if isinstance(c, dict) and rnd.random() < 0.2:  # or rename the key
+        c[rnd.choice(["id", "size", "offset", "kind", "view_of", "inplace", "stream", "streams"])] = old
+    return f"swap {k!r}", json.dumps(doc).encode()
+
+
+def _flip(data: bytes, rnd: random.Random) -> tuple[str, bytes]:
+    b = bytearray(data or b"{")
+    for _ in range(rnd.randint(1, 3)):
+        i = rnd.randrange(len(b))
+        b[i] ^= rnd.randint(1, 255)
+    return "flip", bytes(b)
+
+
+def corrupt_n(data: bytes, rnd: random.Random, csv: bool = False, most: int = 2) -> tuple[str, bytes]:
+    """One to ``most`` corruptions in a row."""
+    done = []
+    for _ in range(rnd.randint(1, most)):
+        what, data = corrupt(data, rnd, csv)
+        done.append(what)
+    return " + ".join(done), data
+
+
+@dataclass
+class Inputs:
+    """Valid files to corrupt, and the commands that read each."""
+
+    directory: str
+    files: dict[str, bytes]  # name -> valid bytes
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+
+def make_inputs(directory: str) -> Inputs:
+    """Graphs (with views, in-place, groups, weights, KV-cache writes), their serial and multi-stream
+    plans, a two-device plan with its split graph, and a minimalloc CSV."""
+    os.makedirs(directory, exist_ok=True)
+    files: dict[str, bytes] = {}
+
+    def put(name: str, text: str) -> None:
+        files[name] = text.encode()
+
+    for name, g, streams in (("qkv", H.qkv(), H.QKV_STREAMS), ("views", H.views(), H.VIEWS_STREAMS),
+                             ("kv", H.kv_cache(), H.KV_STREAMS), ("moe", H.moe(), H.moe_streams())):
+        put(f"{name}.json", json.dumps(g.to_dict(), indent=1) + "\n")
+        put(f"{name}.plan.json", memplan.plan(g).to_json())
+        put(f"{name}.ms.json", memplan.plan(g, H.streams(g, streams)).to_json())
+    planned = memplan.plan_graph(H.chain(6), devices=2) if hasattr(memplan, "plan_graph") else None
+    if planned is not None:
+        put("split.json", json.dumps(planned.graph.to_dict(), indent=1) + "\n")
+        put("split.plan.json", planned.plan.to_json())
+    put("p.csv", "id,lower,upper,size\na,0,3,96\nb,1,4,64\nc,2,5,128\nd,3,6,32\ne,0,6,16\n")
+    for name, data in files.items():
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)
+    return Inputs(directory, files)
+
+
+def commands(inputs: Inputs, target: str, pictures: bool = False) -> list[list[str]]:
+    """Commands that read the file ``target`` (with its valid partners), writing to ``out.*``."""
+    d = inputs.path
+    out = d("out.json")
+    if target.endswith(".csv"):
+        return [["csv", d(target), "-o", d("out.csv"), "-q"],
+                ["csv", d(target), "-o", d("out.csv"), "-q", "--capacity", "1K", "--solver", "greedy"]]
+    stem = target.split(".")[0]
+    graph, plans = f"{stem}.json", [f"{stem}.plan.json", f"{stem}.ms.json"]
+    if stem == "split":
+        plans = ["split.plan.json"]
+    if target == graph:
+        cmds = [["plan", d(graph), "-o", out, "-q"], ["plan", d(graph), "-o", out, "-q", "--streams", "2"],
+                ["plan", d(graph), "-o", out, "-q", "--streams", "auto", "--solver", "greedy"],
+                ["plan", d(graph), "-o", out, "-q", "--devices", "2", "--graph-out", d("out.split.json")]]
+        cmds += [[c, d(graph), d(p)] for p in plans for c in ("verify", "simulate")]
+        cmds += [["trace", d(graph), d(plans[-1]), "-o", out, "-q"]]
+    else:
+        cmds = [["verify", d(graph), d(target)], ["simulate", d(graph), d(target)], ["show", d(target)],
+                ["trace", d(graph), d(target), "-o", out, "-q"]]
+    if pictures:
+        cmds.append(["draw", d(graph), d(plans[-1] if target == graph else target), "-o", d("out.png"), "-q"])
+    return cmds
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang()
+
+
+def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
+             timeout: int = 0) -> tuple[int | None, str | None]:
+    """Write ``data`` as ``target``, run ``memplan argv`` in-process, restore ``target``; return the exit
+    code and a description of the broken contract (``traceback: ...``, ``hang``, ``lost file: ...``,
+    ``one line: ...``), or None when it was kept."""
+    path = inputs.path(target)
+    with open(path, "wb") as f:
+        f.write(data)
+    outputs = [a for a in argv if os.path.basename(a).startswith("out.")]
+    for o in outputs:
+        if os.path.exists(o):
+            os.unlink(o)
+    before = {n: open(inputs.path(n), "rb").read() for n in inputs.files}
+    err, out = io.StringIO(), io.StringIO()
+    problem = None
+    old = signal.signal(signal.SIGALRM, _alarm) if timeout else None
+    try:
+        if timeout:
+            signal.alarm(timeout)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code
+    except Hang:
+        problem, code = "hang", None
+    except BaseException as exc:  # noqa: BLE001 - every escape is a finding
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        problem, code = f"traceback: {type(exc).__name__}: {str(exc)[:200]} at {tb[-2].strip()[:300]}", None
+    finally:
+        if timeout:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+    after = {n: open(inputs.path(n), "rb").read() for n in inputs.files}
+    with open(path, "wb") as f:
+        f.write(inputs.files[target])
+    lines = err.getvalue().splitlines()
+    if problem is None:
+        if code == 2:
+            if len(lines) != 1 or not lines[0].startswith("memplan: error: "):
+                problem = f"one line: exit 2 with {len(lines)} stderr lines: {err.getvalue()[:300]!r}"
+            elif [o for o in outputs if os.path.exists(o)]:
+                problem = "lost file: an output was written although the command failed"
+        elif code != 0:
+            problem = f"traceback: exit {code}: {err.getvalue()[:300]!r}"
+    if any(after[n] != before[n] for n in inputs.files):
+        problem = problem or "lost file: an input was changed"
+    if [f for f in os.listdir(inputs.directory) if f.startswith(".memplan-")]:
+        problem = problem or "lost file: a temporary file was left behind"
+    return code, problem

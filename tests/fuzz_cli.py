@@ -1,0 +1,73 @@
+"""Fuzz the memplan CLI with corrupted graph, plan and CSV files (not a test: run it by hand).
+
+    python tests/fuzz_cli.py --runs 10000 [--seed 0] [--timeout 20] [--pictures 0.02]
+
+Each run picks a valid input file (tests/corrupt.py builds them: graphs with views, in-place ops,
+fusion groups and KV-cache writes, their serial, multi-stream and two-device plans, a minimalloc CSV),
+corrupts it once (byte flips, truncations, JSON values swapped for huge/negative/wrong-typed ones or for
+text that is not JSON, deleted keys, duplicated entries), and runs a command that reads it through
+``memplan.cli.main`` in-process. It counts tracebacks (any exception out of ``main``, or an exit code
+other than 0 and 2), broken one-line errors, hangs (a run past ``--timeout`` seconds) and lost files (an
+input changed, an output written by a failed run, a temporary file left behind), prints the first
+findings of each kind, and exits 1 if there were any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+for p in (HERE, os.path.dirname(HERE)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from corrupt import commands, corrupt_n, make_inputs, run_case  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=int, default=20, help="seconds after which a run counts as a hang")
+    ap.add_argument("--pictures", type=float, default=0.02, help="share of runs that also try 'draw'")
+    ap.add_argument("--show", type=int, default=5, help="findings of each kind to print")
+    args = ap.parse_args(argv)
+
+    rnd = random.Random(args.seed)
+    tally: Counter = Counter()
+    exits: Counter = Counter()
+    shown: Counter = Counter()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="memplan-fuzz-") as d:
+        inputs = make_inputs(d)
+        names = sorted(inputs.files)
+        for run in range(args.runs):
+            target = rnd.choice(names)
+            what, data = corrupt_n(inputs.files[target], rnd, csv=target.endswith(".csv"))
+            argv = rnd.choice(commands(inputs, target, pictures=rnd.random() < args.pictures))
+            code, problem = run_case(inputs, target, data, argv, timeout=args.timeout)
+            kind = "ok" if problem is None else problem.split(":")[0]
+            tally[kind] += 1
+            exits[code] += 1
+            if problem is not None and shown[kind] < args.show:
+                shown[kind] += 1
+                print(f"run {run}: {target} {what}: memplan {' '.join(os.path.basename(a) for a in argv)}\n"
+                      f"    {problem}", flush=True)
+            if (run + 1) % 1000 == 0:
+                print(f"... {run + 1} runs, {time.perf_counter() - t0:.0f} s: {dict(tally)}", flush=True)
+    bad = sum(v for k, v in tally.items() if k != "ok")
+    print(f"{args.runs} runs in {time.perf_counter() - t0:.0f} s (seed {args.seed}): "
+          f"tracebacks {tally['traceback']}, hangs {tally['hang']}, lost files {tally['lost file']}, "
+          f"error not one line {tally['one line']}; contract kept in {tally['ok']} "
+          f"(exit 2: {exits[2]}, exit 0: {exits[0]})")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
