@@ -61,16 +61,15 @@ def _refuse_overwrite(inputs: dict[str, str], outputs: dict[str, str | None]) ->
     check_outputs(inputs, {k: v for k, v in outputs.items() if v})
 
 
-def _graph_and_plan(args: argparse.Namespace, *, safe: bool):
-    """Load ``args.graph`` and ``args.plan``; refuse a plan made for another graph, and with ``safe``
-    one that ``verify`` rejects (pictures and simulations of unsafe plans would mislead)."""
+def _graph_and_plan(args: argparse.Namespace):
+    """Load ``args.graph`` and ``args.plan``; refuse a plan made for another graph (``check_plan_for``),
+    then one that ``verify`` rejects (a simulation of an unsafe plan would mislead)."""
     from . import load_graph, load_plan, verify
     from .planfile import check_plan_for
 
     graph, plan = load_graph(args.graph), load_plan(args.plan)
     check_plan_for(graph, plan)
-    if safe:
-        verify(graph, plan)
+    verify(graph, plan)
     return graph, plan
 
 
@@ -200,7 +199,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .optimize import CostModel
     from .simulate import simulate
 
-    graph, plan = _graph_and_plan(args, safe=True)
+    graph, plan = _graph_and_plan(args)
     sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
     print(f"makespan     {sim.makespan_us:.3f} us on {len(set(sim.stream_of.values()))} stream(s), "
           f"{sim.num_events} event(s) at {sim.event_us:g} us")
@@ -219,7 +218,7 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    _graph_and_plan(args, safe=True)
+    _graph_and_plan(args)
     print(f"{args.plan}: safe")
     return 0
 

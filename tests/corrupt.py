@@ -34,7 +34,8 @@ HOSTILE = [10 ** 30, 2 ** 63, 2 ** 63 - 1, 2 ** 64, 2 ** 48, 2 ** 48 + 1, -1, -(
 RAW_TEXT = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "9" * 5000, "-" + "9" * 4400, "[" * 200 + "]" * 200,
             "[" * 70 + "]" * 70, "1" + "0" * 400, "0.1e-400", "\"\\ud800\""]
 CSV_CELLS = ["-1", "1e3", str(2 ** 63), str(2 ** 64), "", "x", '"', "9" * 5000, "nan", " 7 ", "0", "3.0", "a,b"]
-KINDS = ("flip", "truncate", "swap", "swap", "swap", "raw", "delete", "delete", "duplicate")
+KINDS = ("flip", "truncate", "swap", "swap", "swap", "raw", "delete", "delete", "duplicate", "idswap", "idswap",
+         "intswap", "intswap", "shuffle")
 
 
 def _slots(doc):
@@ -93,6 +94,21 @@ def corrupt(data: bytes, rnd: random.Random, csv: bool = False) -> tuple[str, by
             c, k = rnd.choice(lists)
             c.insert(k, json.loads(json.dumps(c[k])))
             return "duplicate", json.dumps(doc).encode()
+    if kind in ("idswap", "intswap"):  # a value of the same type from elsewhere in the file: parses, and
+        want = str if kind == "idswap" else int  # reaches the planner, the verifier and the device split
+        same = [(c, k) for c, k in slots if type(c[k]) is want]
+        if same:
+            c, k = rnd.choice(same)
+            if want is int and rnd.random() < 0.5:
+                c[k] += rnd.choice([-1, 1, 256, -256, 1 << 20])
+            else:
+                c[k] = _other(rnd, c[k], same)
+            return f"{kind} {k!r}", json.dumps(doc).encode()
+    if kind == "shuffle":
+        lists = [c[k] for c, k in slots if isinstance(c[k], list) and len(c[k]) > 1]
+        if lists:
+            rnd.shuffle(rnd.choice(lists))
+            return "shuffle", json.dumps(doc).encode()
     c, k = rnd.choice(slots)
     if kind == "raw":
         c[k] = RAW
@@ -110,6 +126,15 @@ def _flip(data: bytes, rnd: random.Random) -> tuple[str, bytes]:
         i = rnd.randrange(len(b))
         b[i] ^= rnd.randint(1, 255)
     return "flip", bytes(b)
+
+
+def _other(rnd: random.Random, value, same):
+    """Another value of the same type from the document (the same one if none differs)."""
+    for _ in range(8):
+        c, k = rnd.choice(same)
+        if c[k] != value:
+            return c[k]
+    return value
 
 
 def corrupt_n(data: bytes, rnd: random.Random, csv: bool = False, most: int = 2) -> tuple[str, bytes]:
@@ -171,7 +196,10 @@ def commands(inputs: Inputs, target: str, pictures: bool = False) -> list[list[s
     if target == graph:
         cmds = [["plan", d(graph), "-o", out, "-q"], ["plan", d(graph), "-o", out, "-q", "--streams", "2"],
                 ["plan", d(graph), "-o", out, "-q", "--streams", "auto", "--solver", "greedy"],
-                ["plan", d(graph), "-o", out, "-q", "--devices", "2", "--graph-out", d("out.split.json")]]
+                ["plan", d(graph), "-o", out, "-q", "--devices", "2", "--graph-out", d("out.split.json")],
+                ["plan", d(graph), "-o", out, "-q", "--streams", "auto", "--memory-budget", "8K"],
+                ["plan", d(graph), "-o", out, "-q", "--devices", "2", "--device-capacity", "5M",
+                 "--graph-out", d("out.split.json")]]
         cmds += [[c, d(graph), d(p)] for p in plans for c in ("verify", "simulate")]
         cmds += [["trace", d(graph), d(plans[-1]), "-o", out, "-q"]]
     else:

@@ -42,13 +42,13 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         raise error(f"{path}: is a directory") from None
     except OSError as exc:
         raise error(f"{path}: {exc.strerror}") from None
+    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise error(f"{path}: not UTF-8 text") from None
-    depth = json_depth(data, MAX_JSON_DEPTH)
-    if depth > MAX_JSON_DEPTH:
-        raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    del data  # the text alone while parsing: a large file is not held twice more
     try:
         return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
