@@ -4,12 +4,17 @@ Known sequences: RMS_NORM+MUL, ADD+RMS_NORM+MUL, MUL_MAT+ADD+RMS_NORM+MUL, MUL_M
 SILU+MUL, ROPE+SET_ROWS, [ROPE+]KQ+SOFT_MAX+KQV[+CONT]: one kernel (or, for the groups that start with
 MUL_MATs above batch 1, the GEMMs then one kernel). ``fused_launch`` returns None for any other group, and
 for one whose fused kernel would write bytes that another of its threads still reads (a planned overlap
-that is only safe between separate kernels): that group then runs node by node.
+that is only safe between separate kernels): that group then runs node by node. One exception, so that
+the choice of kernels does not depend on the plan's offsets: an add+norm group over several rows whose
+outputs overlap its inputs (the planner shifts the residual ADD's in-place output into its input) reads
+those inputs from scratch copies (``scratch``) and still runs as one kernel (issue 16: a one-GPU and a
+two-GPU plan of one graph then run the same kernels, and compute the same bits).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from memplan import Graph
 
@@ -32,26 +37,66 @@ from .ops import (
 
 
 def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: int = 0,
-                 gemv_norm_min: int = 0) -> list[Launch] | None:
+                 gemv_norm_min: int = 0, scratch: Callable[[int], int] | None = None) -> list[Launch] | None:
     """The launches of a whole fusion group (one kernel, or a GEMM and one kernel), or None if its op
-    sequence, shapes or planned overlaps are not supported."""
+    sequence, shapes or planned overlaps are not supported. ``scratch(nbytes)``: a fresh device buffer, for
+    the inputs of an add+norm group that its outputs overlap (see ``_stage_add_rms``); None: no staging."""
     nodes = [graph.nodes[m] for m in members]
     ops = tuple(n.op for n in nodes)
     if ops == ("MUL_MAT", "ADD", "RMS_NORM", "MUL"):
-        return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min)
+        return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min, scratch)
     if ops == ("MUL_MAT", "MUL_MAT", "SILU", "MUL"):
         return _mm_swiglu(graph, addr, nodes, num_sms)
     ln = _fused_one(graph, addr, nodes, ops)
+    if ln is None and ops == ("ADD", "RMS_NORM", "MUL"):
+        return _stage_add_rms(graph, addr, nodes, scratch, internal=())
     return [ln] if ln is not None else None
 
 
-def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0) -> list[Launch] | None:
+def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch] | None:
+    """ADD+RMS_NORM+MUL over several rows whose outputs h or y overlap its inputs x or r at another address
+    (block r would overwrite rows that other blocks still read): the launches that read those inputs from
+    fresh scratch buffers instead — a ``copy_u32`` into each first (a bit-for-bit copy on the same stream,
+    where the kernel would have read it), except for inputs in ``internal`` (produced by an earlier launch
+    of the group, which then writes the scratch buffer itself; the caller does that). Returns the copies
+    then the add+norm launch, or None (no scratch, one row, or an overlap that staging does not remove)."""
+    add, _nrm, mul = nodes
+    h, y = add.outputs[0], mul.outputs[0]
+    if scratch is None or _rows(graph, add.inputs[0]) == 1 or not _alias_ok(graph, addr, [y], [h]):
+        return None
+    staged = [t for t in dict.fromkeys(add.inputs) if not _alias_ok(graph, addr, [h, y], [t])]
+    if not staged or any(graph.tensor(t).size % 4 for t in staged):
+        return None
+    def at(bufs):
+        return lambda t: bufs[t] if t in bufs else addr(t)
+
+    # first with stand-in addresses below every real one, so nothing is allocated for a group that fails
+    if _fused_one(graph, at({t: -(k + 1) << 48 for k, t in enumerate(staged)}), nodes, ("ADD", "RMS_NORM", "MUL")) is None:
+        return None
+    bufs = {t: scratch(graph.tensor(t).size) for t in staged}
+    tail = _fused_one(graph, at(bufs), nodes, ("ADD", "RMS_NORM", "MUL"))
+    if tail is None:
+        return None
+    return [Launch("copy_u32", _ew_grid(graph.tensor(t).size // 4), (256, 1, 1),
+                   (addr(t), bufs[t], graph.tensor(t).size // 4)) for t in staged if t not in internal] + [tail]
+
+
+def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0,
+                scratch: Callable[[int], int] | None = None) -> list[Launch] | None:
     mm, add = nodes[0], nodes[1]
     if add.inputs[0] != mm.outputs[0] or len(mm.inputs) != 2:
         return None
     tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
     if tail is None:
-        return None
+        # the GEMM's product overlapped by h or y: the GEMM writes the scratch copy the add+norm reads
+        staged = _stage_add_rms(graph, addr, nodes[1:], scratch, internal=(mm.outputs[0],))
+        if staged is None:
+            return None
+        Wt, xg = mm.inputs
+        N, K = _shape(graph, Wt)
+        M = _numel(_shape(graph, xg)) // K
+        product = staged[-1].args[0]
+        return [mul_mat_launch(addr(Wt), addr(xg), product, M, N, K, num_sms)] + staged
     Wt, xg = mm.inputs
     sw = _shape(graph, Wt)
     if len(sw) != 2 or _dtype(graph, Wt) != "f16" or _dtype(graph, xg) != "f32":

@@ -110,7 +110,9 @@ def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:
     rows = _numel(shp) // H
     nw = _numel(_shape(graph, w)) if w else 1
     args = (addr(x), addr(w) if w else 0, addr(y), H, nw, RMS_EPS)
-    if H % 4 == 0 and H // 4 <= 4 * 1024 and nw % 4 == 0:   # float4 path, at most 4 float4 per thread
+    # float4 path, at most 4 float4 per thread; also for a lone RMS_NORM (no w): then a norm group run node
+    # by node (RMS_NORM, then MUL) sums the squares in the order of its fused kernels, bit for bit
+    if H % 4 == 0 and H // 4 <= 4 * 1024 and (w is None or nw % 4 == 0):
         block = min(1024, max(32, 32 * math.ceil(H / 16 / 32)))
         return Launch("rms_norm4_f32", (rows, 1, 1), (block, 1, 1), args)
     block = min(1024, max(32, 32 * math.ceil(H / 4 / 32)))

@@ -42,7 +42,9 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
     ``gemv_norm_min`` for weight matrices of fewer elements. ``scratch(nbytes)`` returns a fresh device
     buffer: a node whose in-place output starts *inside* its input at another address (the contract lets
     the planner do that; an element-wise kernel would then overwrite elements other threads have not read
-    yet) first copies that input there and reads the copy. Without ``scratch`` such nodes run as planned.
+    yet) first copies that input there and reads the copy; likewise an add+norm group over several rows whose
+    outputs overlap its inputs reads scratch copies and still fuses (``runtime.kernels.fused``). Without
+    ``scratch`` such nodes run as planned and such groups node by node.
     ``nodes``: plan only these node indices (one device's part of a split graph); the others get no
     launch, and a group fuses only when all its members are among them."""
     out: list[list[Launch]] = [[] for _ in graph.nodes]
@@ -55,7 +57,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
                 continue
             try:
                 lns = fused_launch(graph, addr, members, num_sms=num_sms, counter=counters + 4 * k if counters else 0,
-                                   gemv_norm_min=gemv_norm_min)
+                                   gemv_norm_min=gemv_norm_min, scratch=scratch)
             except (KeyError, IndexError, ValueError):
                 lns = None
             if lns and _materialises_what_others_read(graph, addr, members, lns, read_by):
