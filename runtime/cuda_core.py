@@ -103,6 +103,10 @@ class CudaCore:
         self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
         self.fused_groups = self.program.fused_groups
         self._stages = stage_order(lay) if self.devices > 1 else [0]
+        # per device: the arena bytes that other devices' COPY nodes write. A device's CUDA graph runs after
+        # the graphs it receives from, so its poison must leave them alone (eager steps poison first)
+        self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.copies
+                                       if c.dst_device == d != c.src_device)) for d in range(self.devices)]
         self._graphs: dict[int, tuple] = {}
 
     def _make_streams_and_events(self) -> None:
@@ -189,7 +193,7 @@ class CudaCore:
                 if k:
                     st.wait_for_event(self._fork[devs[0]])
                 if poison is not None:
-                    self.mem.poison(d, st, poison.arena, poison.ranges)
+                    self.mem.poison(d, st, poison.arena, poison.ranges, self._received[d] if device is not None else ())
                 self.mem.copy_inputs(d, st)
                 self._fork[d].record(st)
                 for s in mine:

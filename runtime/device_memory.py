@@ -122,11 +122,16 @@ class DeviceMemory:
             self.cuda.memcpy_htod(self.addr_of[tid], np.ascontiguousarray(arr))
 
     # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
-    def poison(self, d: int, stream, arena: bool, ranges) -> None:
-        """Device ``d``'s arena with f32 NaN (``arena``) and the given byte ranges of its weight roots with
-        f16 NaN (objects with .tensor, .offset, .nbytes)."""
+    def poison(self, d: int, stream, arena: bool, ranges, keep: tuple[tuple[int, int], ...] = ()) -> None:
+        """Device ``d``'s arena with f32 NaN (``arena``; but not the (offset, nbytes) ranges in ``keep``) and
+        the given byte ranges of its weight roots with f16 NaN (objects with .tensor, .offset, .nbytes)."""
         if arena:
-            self.cuda.memset_d32_async(self.arenas[d], F32_NAN, self.arena_sizes[d] // 4, stream)
+            start = 0
+            for off, n in sorted(keep) + [(self.arena_sizes[d], 0)]:
+                lo, hi = (start + 3) // 4, off // 4
+                if hi > lo:
+                    self.cuda.memset_d32_async(self.arenas[d] + 4 * lo, F32_NAN, hi - lo, stream)
+                start = max(start, off + n)
         for r in ranges:
             if self.binding.places[r.tensor].device == d:
                 self.cuda.memset_d16_async(self.weight_ptr[r.tensor] + r.offset, F16_NAN, r.nbytes // 2, stream)

@@ -2,9 +2,17 @@
 
 The layout of a split plan (devices, copies, cross-device events, stage order), the CPU emulation of a
 split step (one NaN-poisoned arena per device, COPY nodes as byte copies) against the one-device result in
-every host order happens-before allows, the negative control (no cross-device events: wrong results), the
-executor's own code on a fake driver (``tests/fake_cuda.py``), and on two GPUs the split step against one
-GPU, eager and as per-device CUDA graphs.
+every host order happens-before allows, the negative controls (no cross-device events, or one dropped:
+wrong results), the executor's own code on a fake driver (``tests/fake_cuda.py``), and on two GPUs the
+split step against one GPU, eager and as per-device CUDA graphs.
+
+Issue 16 (the split 8B step at batch 32 gave other logits than one GPU): the emulator computes each
+kernel's arithmetic, not the GPU's summation order, so it cannot see two plans choosing kernels that sum
+in different orders. ``runtime.tools.compare_launches`` can: every kernel is deterministic, so two plans
+whose launches (kernel, grid, block, scalars, operands by tensor) agree node by node compute the same
+bits. The CPU tests check that for the tiny, 1B- and 8B-like graphs, fused and unfused, at batch 1, 16
+and 32; the GPU tests (two devices) run the 8B-like steps eager and as CUDA graphs, jittered and poisoned,
+against one GPU bit for bit, and the negative control of a dropped cross-device event.
 """
 
 from __future__ import annotations
@@ -174,3 +182,184 @@ def test_multi_gpu_executor_on_a_fake_driver(monkeypatch, n, streams):
     many.free()
     with pytest.raises(ValueError, match="devices"):
         Executor(split.graph, p)
+
+
+# -- issue 16: the split plan launches the one-GPU plan's kernels -------------------------------------------
+
+@pytest.mark.parametrize("streams", [None, 2])
+@pytest.mark.parametrize("batch", [1, 16, 32])
+@pytest.mark.parametrize("fuse", ["runtime", "norms"])
+@pytest.mark.parametrize("name", ["tiny", "1b", "8b"])
+def test_split_plan_launches_the_one_gpu_kernels(name, fuse, batch, streams):
+    """The launches of the split plan equal the one-GPU plan's node by node (modulo COPY nodes, staging
+    copies, addresses and devices): the same kernels, launch shapes, scalars and operands, so the same
+    reduction order. Before issue 16's fix the 8B add+norm group at the stage boundary fused in the
+    split plan only (batch 16 and 32; the one-GPU plan shifted its in-place output into its input)."""
+    from runtime.tools.compare_launches import compare_plans, one_and_split
+
+    _cfg, g, single, split, multi = one_and_split(name, batch, 2, fuse, streams=streams)
+    c = compare_plans(g, single, split.graph, multi)
+    assert c.same, c.differing[:2]
+    assert c.a.fused_groups == c.b.fused_groups == len(g.groups())
+    assert not c.a.unfusable and not c.b.unfusable
+    assert c.b.copies == len(split.graph.nodes) - len(g.nodes) and c.a.copies == 0
+
+
+def test_launch_comparison_sees_a_group_that_fuses_in_one_plan_only(monkeypatch):
+    """The tool's negative control: without the staged add+norm kernels (the code before the fix), the 8B
+    batch-32 one-GPU plan runs the stage-boundary add+norm group node by node and the split plan fuses it,
+    and the comparison names exactly that group's nodes."""
+    from runtime.kernels import fused
+    from runtime.tools.compare_launches import compare_plans, one_and_split
+
+    monkeypatch.setattr(fused, "_stage_add_rms", lambda *a, **k: None)
+    _cfg, g, single, split, multi = one_and_split("8b", 32, 2, "runtime")
+    c = compare_plans(g, single, split.graph, multi)
+    assert [d[0] for d in c.differing] == ["l16.mm_down", "l16.res2", "l17.norm", "l17.norm_w"]
+    one, two = c.differing[-1][1], c.differing[-1][2]
+    assert one[0].startswith("binary_f32") and [x.split()[0] for x in two] == ["gemm_wmma_f16_f32", "add_rms_norm4_f32"]
+    assert c.a.fused_groups == c.b.fused_groups - 1
+
+
+@pytest.mark.parametrize("batch", [1, 16, 32])
+@pytest.mark.parametrize("fuse", ["runtime", "norms"])
+def test_emulated_split_matches_one_device_at_batch(fuse, batch):
+    """The CPU emulation of the tiny split step (NaN-poisoned arenas), both graphs, batch 1, 16 and 32: the
+    one-device logits bit for bit, in the plan's order and random orders (tiny at batch 16/32 had the
+    8B case's stage-boundary add+norm group that fused in one plan only)."""
+    import numpy as np
+
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny", batch=batch)
+    g = L.build_graph(cfg, fuse)
+    w, inp = L.make_weights(g, cfg, seed=7), L.make_inputs(cfg, seed=8)
+    want = emulate(g, memplan.plan(g), w, inp)[0]["logits"]
+    assert np.isfinite(want).all()
+    for streams in (None, 2):
+        split, p = plan_devices(g, 2, streams=streams)
+        for seed in (None, 0, 1):
+            got = emulate(split.graph, p, w, inp, seed=seed, check=True)[0]["logits"]
+            assert np.array_equal(got, want), (streams, seed)
+
+
+def _dropping_the_cross_device_event(split, plan):
+    """``plan`` without its cross-device event: a serial two-device split has exactly one, from the last
+    COPY on device 0 (its stream runs every copy in order) to device 1's first reader."""
+    from dataclasses import replace
+
+    (cross,) = {(e.after, e.before) for e in split.cross_events}
+    assert split.graph.node(cross[0]).op == "COPY"
+    bad = replace(plan, events=tuple(e for e in plan.events if e != cross))
+    with pytest.raises(memplan.UnsafePlan):
+        memplan.verify(split.graph, bad)
+    return bad, cross
+
+
+def test_emulation_with_the_cross_device_event_dropped_goes_wrong():
+    """The split step at batch 16 without its one cross-device event: verify rejects the plan, and some
+    host order the remaining events allow reads device 1's copies before they are written (NaN poison)."""
+    import numpy as np
+
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny", batch=16)
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
+    split, p = plan_devices(g, 2)
+    good = emulate(split.graph, p, w, inp, check=True)[0]["logits"]
+    bad, _ = _dropping_the_cross_device_event(split, p)
+    with np.errstate(invalid="ignore"):
+        outs = [emulate(split.graph, bad, w, inp, seed=s)[0]["logits"] for s in range(8)]
+    assert any(not np.array_equal(o, good) for o in outs)
+
+
+def _gpu_8b(fuse: str, batch: int):
+    from runtime.models import llama as L
+    from runtime.tools.compare_launches import compare_plans, one_and_split
+
+    cfg, g, single, split, multi = one_and_split("8b", batch, 2, fuse)
+    assert compare_plans(g, single, split.graph, multi).same   # what the CPU promises about these plans
+    return L, cfg, g, single, split, multi, L.make_inputs(cfg, seed=1)
+
+
+def _one_gpu_logits(L, cfg, g, plan, inputs):
+    import numpy as np
+
+    from runtime.executor import Executor, Poison
+
+    one = Executor(g, plan, inputs=inputs, random_weights_seed=1)
+    try:
+        one.run(poison=Poison(ranges=L.kv_poison_ranges(g, cfg)))
+        want = one.read("logits")
+    finally:
+        one.free()
+    assert np.isfinite(want).all()
+    return want
+
+
+@pytest.mark.gpu(devices=2)
+@pytest.mark.parametrize("batch", [1, 16, 32])
+@pytest.mark.parametrize("fuse", ["runtime", "norms"])
+def test_two_gpu_8b_matches_one_gpu(fuse, batch):
+    """Issue 16: the 8B-like step split over two GPUs gives the one-GPU logits bit for bit, fused and
+    unfused graphs, batch 1, 16 and 32: eager runs with random delays before half the nodes and
+    NaN-poisoned arenas and written cache rows, and per-device CUDA graphs (poisoned before every replay,
+    and one captured with delays)."""
+    import numpy as np
+
+    from runtime.executor import Jitter, Poison
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    L, cfg, g, single, split, multi, inputs = _gpu_8b(fuse, batch)
+    want = _one_gpu_logits(L, cfg, g, single, inputs)
+    poison = Poison(ranges=L.kv_poison_ranges(split.graph, cfg))
+    many = MultiGpuExecutor(split.graph, multi, inputs=inputs, random_weights_seed=1)
+    try:
+        many.run(poison=poison)
+        assert np.array_equal(many.read("logits"), want), "eager"
+        for rep in range(8):
+            many.run(poison=poison, jitter=Jitter(seed=rep))
+            assert np.array_equal(many.read("logits"), want), f"eager, jitter rep {rep}"
+        for jitter in (None, Jitter(seed=99)):
+            many.capture(poison=poison, jitter=jitter)
+            for _ in range(3):
+                many.replay(1)
+                assert np.array_equal(many.read("logits"), want), f"graph, jitter {jitter}"
+    finally:
+        many.free()
+
+
+@pytest.mark.gpu(devices=2)
+@pytest.mark.parametrize("fuse", ["runtime", "norms"])
+def test_two_gpu_negative_control_dropped_cross_device_event(fuse):
+    """The negative control on two GPUs (8B-like, batch 32): without the cross-device event (device 1's
+    first reader waits for the last COPY of device 0), the split step, with device 0 delayed before its
+    copies, gives other logits than one GPU: eager, and as per-device CUDA graphs (which order whole
+    stages by the cross-device events, so without it device 1's graph no longer waits for device 0's)."""
+    import numpy as np
+
+    from runtime.executor import Jitter, Poison
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    L, cfg, g, single, split, multi, inputs = _gpu_8b(fuse, 32)
+    want = _one_gpu_logits(L, cfg, g, single, inputs)
+    poison = Poison(ranges=L.kv_poison_ranges(split.graph, cfg))
+    bad, (last_copy, _reader) = _dropping_the_cross_device_event(split, multi)
+    order = [n for n, _s in multi.order]
+    late = tuple(order[max(0, order.index(last_copy) - 8): order.index(last_copy) + 1])
+    many = MultiGpuExecutor(split.graph, bad, inputs=inputs, random_weights_seed=1, check_plan=False)
+    try:
+        seen = {"eager": 0, "graph": 0}
+        for rep in range(5):
+            jitter = Jitter(seed=rep, prob=1.0, max_cycles=2_000_000, only=late)
+            many.run(poison=poison, jitter=jitter)
+            seen["eager"] += not np.array_equal(many.read("logits"), want)
+            many.capture(poison=poison, jitter=jitter)
+            many.replay(1)
+            seen["graph"] += not np.array_equal(many.read("logits"), want)
+        assert seen["eager"] and seen["graph"], f"dropped cross-device event not detected in every mode: {seen}"
+    finally:
+        many.free()
