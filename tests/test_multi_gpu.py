@@ -184,6 +184,38 @@ def test_multi_gpu_executor_on_a_fake_driver(monkeypatch, n, streams):
         Executor(split.graph, p)
 
 
+def test_poisoned_per_device_graphs_keep_the_copies_they_receive(monkeypatch):
+    """Per-device CUDA graphs captured with poison on the fake driver: device 1's graph runs after device
+    0's, so its poison must leave alone the bytes device 0's COPY nodes wrote into its arena (it used to
+    overwrite them with NaN); the rest of its arena is still poisoned."""
+    import fake_cuda
+    import numpy as np
+
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+
+    fake_cuda.install(monkeypatch, devices=2)
+    from runtime.executor import Poison
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    cfg = L.config("tiny", batch=16)
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
+    want = emulate(g, memplan.plan(g), w, inp)[0]["logits"]
+    split, p = plan_devices(g, 2)
+    many = MultiGpuExecutor(split.graph, p, inputs=inp, weights=w)
+    poison = Poison(ranges=L.kv_poison_ranges(split.graph, cfg))
+    many.run(poison=poison)
+    assert np.array_equal(many.read("logits"), want)
+    many.capture(poison=poison)
+    many.replay(2)
+    assert np.array_equal(many.read("logits"), want)
+    kept = many._received[1]
+    assert kept and many._received[0] == ()
+    assert sum(n for _o, n in kept) == sum(c.nbytes for c in many.layout.copies)
+    many.free()
+
+
 # -- issue 16: the split plan launches the one-GPU plan's kernels -------------------------------------------
 
 @pytest.mark.parametrize("streams", [None, 2])

@@ -296,6 +296,24 @@ def test_shifted_inplace_output_reads_a_staged_copy(fuse):
     assert L.rel_err(out["logits"], ref) < 5e-3
 
 
+def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel():
+    """Issue 16: a lone RMS_NORM (a norm group run node by node) uses the float4 kernel at the block size of
+    the fused add+norm and norm kernels, so its sum of squares runs in their order (it used the scalar
+    kernel, 1024 threads at 8B sizes: a group that fused in one plan and not in another gave other bits)."""
+    cfg = L.config("8b", batch=32)
+    g = L.build_graph(cfg, "runtime")
+    plan = memplan.plan(g)
+    addr = _addresses(g, plan).__getitem__
+    fused = plan_launches(g, addr, scratch=lambda n: 1 << 50)[0]
+    alone = plan_launches(g, addr, no_fuse=frozenset({"l16.res2_f"}))[0]
+    (norm,) = alone[g.node_index["l17.norm"]]
+    gemm, add_norm = fused[g.node_index["l17.norm_w"]]
+    assert norm.kernel == "rms_norm4_f32" and add_norm.kernel == "add_rms_norm4_f32"
+    assert (norm.grid, norm.block) == (add_norm.grid, add_norm.block) and norm.args[1] == 0
+    assert [ln.kernel for ln in alone[g.node_index["l17.norm_w"]]] == ["binary_f32"]
+    assert gemm.kernel == "gemm_wmma_f16_f32"
+
+
 def _absorbed(g, addr, staged=True):
     scratch = (lambda n: 1 << 50) if staged else None
     return {m for ms in plan_launches(g, addr.__getitem__, scratch=scratch)[1].values() for m in ms}
