@@ -44,7 +44,7 @@ def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE):
 def test_import_runtime_does_not_import_pycuda():
     code = ("import sys, runtime, runtime.models.llama, runtime.kernels, runtime.executor, runtime.emulate, "
             "runtime.bench, runtime.cuda_core, runtime.cuda_util, runtime.step, runtime.layout, runtime.tools.profile, "
-            "runtime.tools.attn_tune, runtime.tools.pdl_check; "
+            "runtime.tools.attn_tune, runtime.tools.pdl_check, runtime.tools.compare_launches; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pycuda', 'torch')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -294,6 +294,26 @@ def test_shifted_inplace_output_reads_a_staged_copy(fuse):
     ref, _ = L.reference_forward(cfg, w, inp)
     out, _, _ = emulate(g, plan, w, inp)
     assert L.rel_err(out["logits"], ref) < 5e-3
+
+
+def test_overlapped_add_norm_group_reads_a_copied_residual():
+    """Tiny batch 32, 3-stream plan: an add+norm group whose output overlaps its residual input (another
+    address) still fuses, reading a scratch copy of the residual made just before on its stream; the
+    emulation gives the serial plan's bits, in the plan's order and in random orders, and the reference."""
+    cfg, g, w, inp = _tiny(32, seed=2, fuse="runtime")
+    multi = memplan.plan(g, L.multi_stream_schedule(g))
+    addr = _addresses(g, multi)
+    bufs = []
+    per_node, fused = plan_launches(g, addr.__getitem__, scratch=lambda n: bufs.append(n) or (1 << 50) + 8192 * len(bufs))
+    assert len(fused) == len(g.groups())
+    staged = [lns for lns in per_node if [ln.kernel for ln in lns] == ["gemm_wmma_f16_f32", "copy_u32", "add_rms_norm4_f32"]]
+    assert staged
+    for gemm, copy, norm in staged:
+        assert copy.args[1] >= 1 << 50 and norm.args[1] == copy.args[1] and norm.args[0] == gemm.args[2]
+    want = emulate(g, memplan.plan(g), w, inp)[0]["logits"]
+    for seed in (None, 0, 1, 2):
+        assert np.array_equal(emulate(g, multi, w, inp, seed=seed)[0]["logits"], want), seed
+    assert L.rel_err(want, L.reference_forward(cfg, w, inp)[0]) < 5e-3
 
 
 def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel():

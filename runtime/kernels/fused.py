@@ -86,23 +86,22 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
     mm, add = nodes[0], nodes[1]
     if add.inputs[0] != mm.outputs[0] or len(mm.inputs) != 2:
         return None
-    tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
-    if tail is None:
-        # the GEMM's product overlapped by h or y: the GEMM writes the scratch copy the add+norm reads
-        staged = _stage_add_rms(graph, addr, nodes[1:], scratch, internal=(mm.outputs[0],))
-        if staged is None:
-            return None
-        Wt, xg = mm.inputs
-        N, K = _shape(graph, Wt)
-        M = _numel(_shape(graph, xg)) // K
-        product = staged[-1].args[0]
-        return [mul_mat_launch(addr(Wt), addr(xg), product, M, N, K, num_sms)] + staged
     Wt, xg = mm.inputs
     sw = _shape(graph, Wt)
     if len(sw) != 2 or _dtype(graph, Wt) != "f16" or _dtype(graph, xg) != "f32":
         return None
     N, K = sw
     M = _numel(_shape(graph, xg)) // K
+    product = addr(mm.outputs[0])
+    tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
+    if tail is None:
+        # h or y overlap the product or the residual: the GEMM writes the scratch buffer the add+norm
+        # reads, and the residual is read from a copy (``_stage_add_rms``)
+        staged = _stage_add_rms(graph, addr, nodes[1:], scratch, internal=(mm.outputs[0],))
+        if staged is None:
+            return None
+        *copies, tail = staged
+        return [mul_mat_launch(addr(Wt), addr(xg), tail.args[0], M, N, K, num_sms), *copies, tail]
     xa, r, h, w, y, H, nw, eps = tail.args
     nb = tail.block[0]
     if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256 and N * K >= gemv_norm_min
@@ -110,7 +109,7 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
         rpb = gemv_rows_per_block(N, num_sms, K)
         return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
-    return [mul_mat_launch(addr(Wt), addr(xg), addr(mm.outputs[0]), M, N, K, num_sms), tail]
+    return [mul_mat_launch(addr(Wt), addr(xg), product, M, N, K, num_sms), tail]
 
 
 def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int) -> list[Launch] | None:
