@@ -315,11 +315,10 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
             mod = importlib.import_module(f".benchmarks.{module}", __package__)
         except ImportError as exc:
             ssp = suites.add_parser(name, help=f"(cannot run: {exc})")
-            ssp.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            missing = exc.name or str(exc)
-            ssp.set_defaults(func=cmd_bench, bench_broken=f"bench suite {name!r} cannot run: its module "
-                                                          f"memplan.benchmarks.{module} needs {missing!r}, "
-                                                          f"which does not import ({exc})")
+            full = f"memplan.benchmarks.{module}"
+            why = (f"its module {full} is missing" if exc.name == full else
+                   f"its module {full} needs {exc.name or exc!s}, which does not import")
+            ssp.set_defaults(func=cmd_bench, bench_broken=f"bench suite {name!r} cannot run: {why} ({exc})")
             continue
         ssp = suites.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
         ssp.add_argument("--json", metavar="OUT", help="also write the results as JSON (atomically)")
@@ -396,7 +395,9 @@ COMMANDS = (_register_plan, _register_verify_show_example, _register_bench, _reg
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite, not an option
     try:
         return int(args.func(args) or 0)
     except MemplanError as exc:

@@ -340,6 +340,7 @@ def test_output_and_graph_out_the_same_file(tmp_path, capsys, files):
     (["plan", "g.json", "-o", "p", "--solver", "nope"], ["--solver", "'memplan plan --help'"]),
     (["verify", "g.json"], ["required", "verify"]),
     (["show", "p.json", "--top", "-1"], ["--top"]),
+    (["plan", "g.json", "-o", "p", "--bogus"], ["unrecognized", "--bogus", "--help"]),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, argv, words):
     refused(capsys, tmp_path, argv, *words)
@@ -350,6 +351,20 @@ def test_broken_bench_suite_is_an_error_naming_it(tmp_path, capsys, monkeypatch)
 
     monkeypatch.setitem(benchmarks.SUITES, "broken", "no_such_suite_module")
     refused(capsys, tmp_path, ["bench", "broken"], "'broken'", "no_such_suite_module")
+
+
+def test_bench_suite_missing_a_dependency_names_it(tmp_path, capsys, monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, package=None):
+        if name == ".benchmarks.scale":
+            raise ImportError("No module named 'psutil_like'", name="psutil_like")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    refused(capsys, tmp_path, ["bench", "scale", "--anything"], "'scale'", "psutil_like")
 
 
 def test_command_table_is_static():
