@@ -43,7 +43,7 @@ def test_time_limited_plans_are_byte_identical():
 
 def test_wall_clock_safety_stop_is_reported():
     p = unpackable()
-    sol = solve(p, "search", SolveOptions(time_limit=1000, wall_limit=0.2))
+    sol = solve(p, "search", SolveOptions(time_limit=1000, wall_limit=0.001))  # fires before any proof
     assert sol.info.get("stopped") == "wall_clock"
     assert find_collision(p, sol.offsets) is None
 
