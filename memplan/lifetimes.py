@@ -255,7 +255,8 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
         lt = restrict_lifetimes(lt, np.isin(lt.roots, np.fromiter(roots, dtype=np.int64)), hb, streams)
     sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
     serial = hb.num_streams == 1
-    order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end, last_access_time(hb, lt))
+    order = None if serial else HBOrder(lt.first, lt.visible, lt.has_start, lt.has_end, last_access_time(hb, lt),
+                                        tuple(hb.pos[nodes] + 1 for nodes in hb.stream_nodes))
     compatible = frozenset((min(a, b), max(a, b)) for a, b, _ in lt.compatible)
     inplace = tuple((b, a) for a, b, _ in lt.compatible)
     problem = BufferProblem(

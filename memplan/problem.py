@@ -40,6 +40,9 @@ class HBOrder:
     #: time of each buffer's last real access (same clock as ``lower``); a cheap pre-filter: ``i``
     #: cannot precede ``j`` while ``i`` is still accessed at or after ``j``'s first access
     last_time: np.ndarray | None = None
+    #: per stream, the time (``lower``'s clock) of each of its positions: turns the per-stream
+    #: thresholds into times, which lets greedy sweep dense problems stream by stream
+    stream_time: tuple[np.ndarray, ...] | None = None
 
     def precedes(self, i: int, j: int) -> bool:
         if self.has_end[i] or self.has_start[j]:
@@ -221,7 +224,8 @@ class BufferProblem:
 
 
 def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers: int = 50_000,
-                       exact_buffers: int = 2_000, exact_budget: int = 20_000) -> int:
+                       exact_buffers: int = 2_000, exact_budget: int = 20_000, max_pairs: int = 2_000_000,
+                       pair_budget: int = 20_000_000) -> int:
     """A heavy clique of the conflict graph, found greedily: its total size is a proven bound.
 
     Buffers that pairwise conflict must occupy disjoint bytes. For multi-stream schedules this is
@@ -229,11 +233,15 @@ def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers:
     together (neither's accesses happen-before the other's node). Seeds are the largest buffers;
     each grows a clique through its neighbours, largest first; on problems of up to
     ``exact_buffers`` a budgeted branch and bound then looks for a heavier one. Skipped (returns 0)
-    on problems too large for the conflict sweep.
+    on problems too large for the conflict sweep. Problems with more than ``max_pairs`` overlapping
+    pairs (one node with thousands of outputs) never build the conflict graph: ``_dense_clique``
+    grows the same greedy cliques by testing candidates in bulk, within ``pair_budget`` pair tests.
     """
     n = len(problem)
     if n == 0 or n > max_buffers:
         return 0
+    if problem.overlap_count() > max_pairs:
+        return _dense_clique(problem, seeds, pair_budget)
     adj = problem.conflict_lists()
     sizes = problem.sizes.tolist()
     a = problem.alignment
@@ -252,6 +260,37 @@ def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers:
         best = max(best, total - pad)
     if n <= exact_buffers:
         best = max(best, _clique_search(nbr, sizes, rounded, best, budget=exact_budget))
+    return best
+
+
+def _dense_clique(problem: BufferProblem, seeds: int, budget: int) -> int:
+    """``clique_lower_bound``'s greedy cliques without adjacency lists (O(pairs) memory otherwise).
+
+    From each seed (largest first) the candidates are its conflicting buffers, largest first; the
+    first candidate joins and the rest are filtered by one vectorised conflict test against it. Each
+    step is a clique, so stopping when ``budget`` pair tests are spent only weakens the bound.
+    """
+    sizes, lower, upper = problem.sizes, problem.lower, problem.upper
+    a = problem.alignment
+    rounded = -(-sizes // a) * a
+    by_size = np.lexsort((np.arange(len(problem)), -sizes))
+    best = int(sizes.max())
+    for v in by_size[:seeds].tolist():
+        if budget <= 0:
+            break
+        cand = by_size[(sizes[by_size] > 0) & (lower[by_size] < upper[v]) & (upper[by_size] > lower[v])]
+        cand = cand[cand != v]
+        budget -= len(cand)
+        cand = cand[problem._conflict_mask(np.full(len(cand), v), cand)]
+        total, pad = int(rounded[v]), int(rounded[v] - sizes[v])
+        while len(cand) and budget > 0:
+            u, rest = int(cand[0]), cand[1:]
+            total += int(rounded[u])
+            pad = max(pad, int(rounded[u] - sizes[u]))
+            budget -= len(rest)
+            rest = rest[(lower[rest] < upper[u]) & (upper[rest] > lower[u])]
+            cand = rest[problem._conflict_mask(np.full(len(rest), u), rest)]
+        best = max(best, total - pad)
     return best
 
 

@@ -17,6 +17,10 @@ from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
 from .placement import Occupancy, best_fit, fits_at
 
+#: multi-stream problems with more overlapping pairs than this sweep stream by stream
+DENSE_HB_PAIRS = 4_000_000
+INF = 1 << 62
+
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
     n = len(problem)
@@ -26,6 +30,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     order = problem.sweep_order().tolist()
     if problem.order is None:
         _sweep_intervals(problem, order, sizes, offsets, inplace_of)
+    elif problem.overlap_count() > DENSE_HB_PAIRS and _stream_times(problem) is not None:
+        _sweep_streams(problem, order, sizes, offsets, inplace_of)
     else:
         _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
     off = np.asarray(offsets, dtype=np.int64)
@@ -92,3 +98,132 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
             offsets[i] = offsets[src]
         else:
             offsets[i] = best_fit(blocks, size, alignment)
+
+
+def _stream_times(problem: BufferProblem) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(first, seen)``: per buffer and stream, the time of its first access there and the time
+    from which that stream has seen all of its accesses (INF: none / never), or None when the
+    problem lacks stream times or they disagree with its intervals (then ``_sweep_conflicts``)."""
+    o = problem.order
+    if o is None or o.stream_time is None or o.last_time is None or not (problem.upper > problem.lower).all():
+        return None
+    n, S = o.first.shape
+    first = np.full((n, S), INF, dtype=np.int64)
+    seen = np.full((n, S), INF, dtype=np.int64)
+    for s, times in enumerate(o.stream_time):
+        m = len(times)
+        if m == 0:
+            continue
+        f, v = o.first[:, s], o.visible[:, s]
+        first[:, s] = np.where(f < m, times[np.minimum(f, m - 1)], INF)
+        seen[:, s] = np.where(v < m, times[np.minimum(v, m - 1)], INF)
+    seen[o.has_end] = INF
+    regular = ~o.has_start & (first.min(axis=1) < INF)
+    # what the sweep relies on: a buffer's first access is its interval's start, and no stream sees
+    # all of a buffer's accesses before its last one (both hold for every graph's lifetimes)
+    if not (first.min(axis=1)[regular] == problem.lower[regular]).all():
+        return None
+    if not (seen > o.last_time[:, None]).all() or not (o.last_time[regular] >= problem.lower[regular]).all():
+        return None
+    return first, seen
+
+
+def _sweep_streams(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],
+                   inplace_of: dict[int, int]) -> None:
+    """HB-filtered conflicts when too many pairs overlap to list them (one node with thousands of
+    outputs on several streams): the same blocks as ``_sweep_conflicts``, found stream by stream.
+
+    Buffer ``j`` placed before ``i`` blocks it iff on some stream ``s`` that ``i`` accesses, ``s``
+    has not seen all of ``j``'s accesses by ``i``'s first access there (``seen[j, s] > first[i, s]``).
+    On the stream of ``i``'s first access that is "``j`` still live on ``s`` now", so each stream keeps
+    its live blocks in an ``Occupancy`` (blocks leave when the stream has seen them). The few blocks
+    already gone there but not yet seen where ``i`` is accessed later come from a heap per pair of
+    streams, keyed by when the later stream sees them, read only above ``i``'s threshold.
+    """
+    times = _stream_times(problem)
+    assert times is not None
+    first, seen = times
+    o = problem.order
+    assert o is not None
+    n, S = first.shape
+    lower = problem.lower.tolist()
+    upper = problem.upper.tolist()
+    regular = (~o.has_start & (first.min(axis=1) < INF)).tolist()
+    home = first.argmin(axis=1).tolist()
+    first_l = first.tolist()
+    seen_l = seen.tolist()
+    need = [[False] * S for _ in range(S)]  # (stream of first access, a later stream) pairs in use
+    for i in np.flatnonzero(((first < INF).sum(axis=1) > 1) & np.asarray(regular)).tolist():
+        for s in range(S):
+            if first_l[i][s] < INF and s != home[i]:
+                need[home[i]][s] = True
+    partners: dict[int, list[int]] = {}
+    for a, b in problem.compatible:
+        partners.setdefault(a, []).append(b)
+        partners.setdefault(b, []).append(a)
+    occ = [Occupancy(problem.alignment) for _ in range(S)]
+    expiry: list[list[tuple[int, int]]] = [[] for _ in range(S)]
+    later: dict[tuple[int, int], list[tuple[int, int]]] = {}  # max-heaps of (-seen[j, s], j)
+    placed = np.zeros(n, dtype=bool)
+    alignment = problem.alignment
+    for i in order:
+        size = sizes[i]
+        if size == 0:
+            continue
+        now = lower[i]
+        for s in range(S):
+            heap = expiry[s]
+            while heap and heap[0][0] <= now:
+                d, j = heapq.heappop(heap)
+                occ[s].remove(offsets[j], offsets[j] + sizes[j])
+                if upper[j] > d:  # gone from s, maybe not yet seen by a stream accessed later
+                    sj = seen_l[j]
+                    for t in range(S):
+                        if need[s][t] and sj[t] > d:
+                            heapq.heappush(later.setdefault((s, t), []), (-sj[t], j))
+        src = inplace_of.get(i)
+        if not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
+            near = np.flatnonzero(placed & (problem.upper > now))
+            near = near[problem._conflict_mask(np.full(len(near), i), near)].tolist()
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near]
+            if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
+                offsets[i] = offsets[src]
+            else:
+                offsets[i] = best_fit(blocks, size, alignment)
+        else:
+            h = home[i]
+            fi = first_l[i]
+            extra: set[int] = set()
+            for t in range(S):
+                if t == h or fi[t] >= INF or not need[h][t]:
+                    continue
+                heap = later.get((h, t), ())
+                stack = [0]
+                while stack:  # every entry seen by t after i's first access on t
+                    k = stack.pop()
+                    if k < len(heap) and -heap[k][0] > fi[t]:
+                        j = heap[k][1]
+                        if upper[j] > now:
+                            extra.add(j)
+                        stack.append(2 * k + 1)
+                        stack.append(2 * k + 2)
+            here = occ[h]
+            away = [j for j in partners.get(i, ()) if placed[j] and seen_l[j][h] > now and upper[j] > now]
+            extra.difference_update(partners.get(i, ()))
+            for j in away:
+                here.remove(offsets[j], offsets[j] + sizes[j])
+            for j in extra:
+                here.add(offsets[j], offsets[j] + sizes[j])
+            if src is not None and size <= sizes[src] and here.fits_at(offsets[src], size):
+                offsets[i] = offsets[src]
+            else:
+                offsets[i] = here.best_fit(size)
+            for j in extra:
+                here.remove(offsets[j], offsets[j] + sizes[j])
+            for j in away:
+                here.add(offsets[j], offsets[j] + sizes[j])
+        placed[i] = True
+        si = seen_l[i]
+        for s in range(S):
+            occ[s].add(offsets[i], offsets[i] + size)
+            heapq.heappush(expiry[s], (min(si[s], upper[i]), i))

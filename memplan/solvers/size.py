@@ -15,6 +15,25 @@ from .placement import WindowFit, first_fit
 
 #: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
 DENSE_OVERLAPS = 64
+#: multi-stream problems with more overlapping pairs than this plan against the intervals alone
+MAX_HB_PAIRS = 4_000_000
+
+
+def dense_route(problem: BufferProblem) -> str:
+    """How greedy-by-size finds each buffer's blocks: ``"pairs"`` (the conflicting pairs, listed in
+    bulk), ``"windows"`` (interval problems with many buffers live at once: ``WindowFit``, the same
+    placements) or ``"superset"`` (multi-stream problems whose overlapping pairs would not fit in
+    memory: ``WindowFit`` over the intervals alone, which contain every conflict, so the packing is
+    safe but may be larger than the HB-filtered one)."""
+    n = len(problem)
+    if n == 0 or not bool((problem.upper > problem.lower).all()):
+        return "pairs"
+    pairs = problem.overlap_count()
+    if problem.order is None and pairs > DENSE_OVERLAPS * n:
+        return "windows"
+    if problem.order is not None and pairs > MAX_HB_PAIRS:
+        return "superset"
+    return "pairs"
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
@@ -22,8 +41,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     sizes = problem.sizes.tolist()
     offsets = [0] * n
     order = np.lexsort((np.arange(n), problem.lower, -problem.sizes)).tolist()
-    if (problem.order is None and n and bool((problem.upper > problem.lower).all())
-            and problem.overlap_count() > DENSE_OVERLAPS * n):
+    if dense_route(problem) != "pairs":
         _place_windows(problem, order, sizes, offsets)
     else:
         adj = problem.conflict_lists()
