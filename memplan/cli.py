@@ -10,18 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from . import argtypes
 from .errors import MemplanError
-from .planfile import MAX_STREAMS
 
 EXIT_BAD_INPUT = 2
-#: byte counts given as options (--memory-budget, --capacity, ...) lie below this
-MAX_BYTES = 1 << 63
-#: the most CP-SAT worker threads --workers accepts
-MAX_WORKERS = 1024
-#: seconds and microseconds given as options are finite and at most this (about 31 years)
-MAX_TIME = 1e9
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,22 +24,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         _err(f"{message} (see '{self.prog} --help')")
         raise SystemExit(EXIT_BAD_INPUT)
-
-
-def _size(text: str) -> int:
-    """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G (finite, below 2**63)."""
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
-    num = t[:-1] if mult > 1 else t
-    try:
-        v = float(num) * mult
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
-    if not v < MAX_BYTES:  # also inf and nan
-        raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
-    return int(v)
 
 
 def _err(msg: str) -> None:
@@ -127,74 +105,6 @@ def _save_split_graph(args: argparse.Namespace, graph) -> None:
     save_graph(graph, args.graph_out)
 
 
-def _streams(text: str) -> int | str:
-    """A stream count (N >= 1) or 'auto'."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    return _at_most(MAX_STREAMS, "streams")(text)
-
-
-def _positive(text: str) -> int:
-    n = _count(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
-
-
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a count: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"negative count: {text!r}")
-    if n >= MAX_BYTES:
-        raise argparse.ArgumentTypeError(f"count {text!r} is not below 2**63")
-    return n
-
-
-def _at_most(top: int, what: str) -> Callable[[str], int]:
-    """A count in 1..top (``what`` names the limit in the message)."""
-    def parse(text: str) -> int:
-        n = _positive(text)
-        if n > top:
-            raise argparse.ArgumentTypeError(f"{n} is more than {top} {what}")
-        return n
-
-    parse.__name__ = "count"  # argparse names the type in some messages
-    return parse
-
-
-def _seed(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= n < 1 << 31:
-        raise argparse.ArgumentTypeError(f"seed {text!r} is not in 0..2**31-1")
-    return n
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < v <= MAX_TIME:  # also nan
-        raise argparse.ArgumentTypeError(f"seconds must be a number above 0 and at most {MAX_TIME:g}: {text!r}")
-    return v
-
-
-def _us(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of microseconds: {text!r}") from None
-    if not 0 <= v <= MAX_TIME:
-        raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
-    return v
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .optimize import CostModel
     from .simulate import simulate
@@ -212,7 +122,7 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("simulate", help="estimated makespan of a plan (and the serial one) under the cost model")
     sp.add_argument("graph")
     sp.add_argument("plan")
-    sp.add_argument("--event-us", type=_us, default=None, metavar="US",
+    sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
                     help="latency of one cross-stream event in microseconds (default: the cost model's)")
     sp.set_defaults(func=cmd_simulate)
 
@@ -274,9 +184,9 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("graph", help="graph JSON (memplan.graph/1)")
     sp.add_argument("-o", "--output", required=True, help="plan JSON to write (atomically)")
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
-    sp.add_argument("--time-limit", type=_seconds, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=_seed, default=0)
-    sp.add_argument("--workers", type=_at_most(MAX_WORKERS, "workers"), default=1,
+    sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
+    sp.add_argument("--seed", type=argtypes.seed, default=0)
+    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
                     help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true")
@@ -293,7 +203,7 @@ def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
 
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
     sp.add_argument("plan")
-    sp.add_argument("--top", type=_count, default=10, help="how many of the largest tensors to list")
+    sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
@@ -328,17 +238,17 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
 
 def add_plan_options(sp: argparse.ArgumentParser) -> None:
     """Hook for options of later pipeline stages (streams, budgets)."""
-    sp.add_argument("--streams", type=_streams, default=None, metavar="N|auto",
+    sp.add_argument("--streams", type=argtypes.streams, default=None, metavar="N|auto",
                     help="schedule onto up to N CUDA streams (at most 1024) with graph_optimize (default: serial); "
                          "never more streams than nodes")
-    sp.add_argument("--memory-budget", type=_size, default=None, metavar="BYTES",
+    sp.add_argument("--memory-budget", type=argtypes.size, default=None, metavar="BYTES",
                     help="give back concurrency until the arena fits (e.g. 64M); error if serial does not")
-    sp.add_argument("--max-events", type=_count, default=None, metavar="N", help="at most N cross-stream events")
-    sp.add_argument("--event-us", type=_us, default=None, metavar="US",
+    sp.add_argument("--max-events", type=argtypes.count, default=None, metavar="N", help="at most N cross-stream events")
+    sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
                     help="latency of one cross-stream event for the scheduler's cost model")
-    sp.add_argument("--devices", type=_at_most(MAX_STREAMS, "devices"), default=None, metavar="N",
+    sp.add_argument("--devices", type=argtypes.at_most(argtypes.MAX_STREAMS, "devices"), default=None, metavar="N",
                     help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1)")
-    sp.add_argument("--device-capacity", type=_size, default=None, metavar="BYTES",
+    sp.add_argument("--device-capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="memory per device for weights plus arena (e.g. 80G); error naming the device if over")
     sp.add_argument("--graph-out", default=None, metavar="SPLIT.json",
                     help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
@@ -376,13 +286,13 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("csv", help="solve a minimalloc CSV problem (id,lower,upper,size) and write offsets")
     sp.add_argument("input", help="minimalloc CSV: id,lower,upper,size")
     sp.add_argument("-o", "--output", required=True, help="CSV to write: the input columns plus offset")
-    sp.add_argument("--capacity", type=_size, default=None, metavar="BYTES",
+    sp.add_argument("--capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="fit within this many bytes (exit 2 if no packing is found); default: minimise")
     sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")
     sp.add_argument("--solver", default="search", choices=SOLVER_NAMES)
-    sp.add_argument("--time-limit", type=_seconds, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=_seed, default=0)
-    sp.add_argument("--workers", type=_at_most(MAX_WORKERS, "workers"), default=1)
+    sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
+    sp.add_argument("--seed", type=argtypes.seed, default=0)
+    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1)
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.set_defaults(func=cmd_csv)

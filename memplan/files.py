@@ -88,6 +88,22 @@ def read_limited(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_
     return data
 
 
+def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of input file ``path``: a regular file of at most ``limit`` bytes, or ``error`` naming it."""
+    check_readable(path, error, limit)
+    try:
+        with open(path, "rb") as f:
+            return read_limited(f, path, error, limit)
+    except MemplanError:
+        raise
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise error(f"{path}: {exc.strerror}") from None
+
+
 def same_file(a: str, b: str) -> bool:
     """Whether paths ``a`` and ``b`` name one file: the same real path (through symlinks), or the
     same device and inode (hard links, bind mounts)."""

@@ -184,11 +184,7 @@ def _validate(g: Graph) -> None:
     total = 0  # root bytes, each rounded up to the alignment
     pad = g.alignment - 1
     for i, t in enumerate(g.tensors):
-        if not isinstance(t.id, str) or not t.id:
-            raise GraphError(f"tensor #{i} has no string id")
-        if t.id in tindex:
-            raise GraphError(f"duplicate tensor id {t.id!r}")
-        tindex[t.id] = i
+        _register_id(tindex, "tensor", i, t.id)
         if not isinstance(t.kind, str) or t.kind not in KINDS:
             raise GraphError(f"tensor {t.id!r}: unknown kind {_short(t.kind)} (expected one of {', '.join(KINDS)})")
         if not _is_int(t.size):
@@ -244,11 +240,7 @@ def _validate(g: Graph) -> None:
     node_inputs: list[tuple[int, ...]] = []
     node_outputs: list[tuple[int, ...]] = []
     for ni, n in enumerate(g.nodes):
-        if not isinstance(n.id, str) or not n.id:
-            raise GraphError(f"node #{ni} has no string id")
-        if n.id in nindex:
-            raise GraphError(f"duplicate node id {n.id!r}")
-        nindex[n.id] = ni
+        _register_id(nindex, "node", ni, n.id)
         if not isinstance(n.op, str):
             raise GraphError(f"node {n.id!r}: op must be a string")
         if n.cost is not None and (
@@ -332,6 +324,33 @@ def _validate(g: Graph) -> None:
     object.__setattr__(g, "node_outputs", tuple(node_outputs))
 
 
+def _register_id(index: dict[str, int], what: str, i: int, eid: Any) -> None:
+    if not isinstance(eid, str) or not eid:
+        raise GraphError(f"{what} #{i} has no string id")
+    if eid in index:
+        raise GraphError(f"duplicate {what} id {eid!r}")
+    index[eid] = i
+
+
+def _entries(doc: dict, key: str, what: str, source: str):
+    """(entry, id, attrs) of each object in ``doc[key]``, naming a malformed one by list and index."""
+    entries = doc.get(key)
+    if not isinstance(entries, list):
+        raise GraphError(f"{source}: {key!r} must be a list")
+    out = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise GraphError(f"{source}: {key}[{i}] is not an object")
+        eid = e.get("id")
+        if not isinstance(eid, str):
+            raise GraphError(f"{source}: {key}[{i}] has no string 'id'")
+        attrs = e.get("attrs") or NO_ATTRS
+        if not isinstance(attrs, (dict, MappingProxyType)):
+            raise GraphError(f"{what} {eid!r}: 'attrs' must be an object")
+        out.append((e, eid, attrs))
+    return out
+
+
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields."""
     if not isinstance(doc, dict):
@@ -339,41 +358,14 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     fmt = doc.get("format")
     if fmt != GRAPH_FORMAT:
         raise GraphError(f"{source}: unknown format {fmt!r} (expected {GRAPH_FORMAT!r})")
-    tensors_doc = doc.get("tensors")
-    nodes_doc = doc.get("nodes")
-    if not isinstance(tensors_doc, list):
-        raise GraphError(f"{source}: 'tensors' must be a list")
-    if not isinstance(nodes_doc, list):
-        raise GraphError(f"{source}: 'nodes' must be a list")
     tensors = []
-    for i, td in enumerate(tensors_doc):
-        if not isinstance(td, dict):
-            raise GraphError(f"{source}: tensors[{i}] is not an object")
-        tid = td.get("id")
-        if not isinstance(tid, str):
-            raise GraphError(f"{source}: tensors[{i}] has no string 'id'")
+    for td, tid, attrs in _entries(doc, "tensors", "tensor", source):
         if "size" not in td:
             raise GraphError(f"tensor {tid!r} has no 'size'")
-        attrs = td.get("attrs") or NO_ATTRS
-        if not isinstance(attrs, (dict, MappingProxyType)):
-            raise GraphError(f"tensor {tid!r}: 'attrs' must be an object")
-        tensors.append(
-            Tensor(
-                id=tid,
-                size=td["size"],
-                kind=td.get("kind", "intermediate"),
-                view_of=td.get("view_of"),
-                view_offset=td.get("view_offset", 0),
-                attrs=attrs,
-            )
-        )
+        tensors.append(Tensor(id=tid, size=td["size"], kind=td.get("kind", "intermediate"), view_of=td.get("view_of"),
+                              view_offset=td.get("view_offset", 0), attrs=attrs))
     nodes = []
-    for i, nd in enumerate(nodes_doc):
-        if not isinstance(nd, dict):
-            raise GraphError(f"{source}: nodes[{i}] is not an object")
-        nid = nd.get("id")
-        if not isinstance(nid, str):
-            raise GraphError(f"{source}: nodes[{i}] has no string 'id'")
+    for nd, nid, attrs in _entries(doc, "nodes", "node", source):
         ins = nd.get("inputs", [])
         outs = nd.get("outputs", [])
         if not isinstance(ins, list) or not isinstance(outs, list):
@@ -381,21 +373,8 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
         inplace = nd.get("inplace") or {}
         if not isinstance(inplace, dict):
             raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}")
-        attrs = nd.get("attrs") or NO_ATTRS
-        if not isinstance(attrs, (dict, MappingProxyType)):
-            raise GraphError(f"node {nid!r}: 'attrs' must be an object")
-        nodes.append(
-            Node(
-                id=nid,
-                op=nd.get("op", ""),
-                inputs=tuple(ins),
-                outputs=tuple(outs),
-                cost=nd.get("cost"),
-                inplace=tuple((str(o), i) for o, i in inplace.items()),
-                group=nd.get("group"),
-                attrs=attrs,
-            )
-        )
+        nodes.append(Node(id=nid, op=nd.get("op", ""), inputs=tuple(ins), outputs=tuple(outs), cost=nd.get("cost"),
+                          inplace=tuple((str(o), i) for o, i in inplace.items()), group=nd.get("group"), attrs=attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
     return Graph(name=doc.get("name", ""), tensors=tuple(tensors), nodes=tuple(nodes), alignment=alignment)
 

@@ -177,9 +177,7 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
         if len(out) >= limit:
             return out
     if len(seen) < len(nindex):
-        missing = [n.id for n in graph.nodes if n.id not in seen]
-        out.append((1, f"plan has no entry for graph node {_short(missing[0])}"
-                       + (f" and {len(missing) - 1} more" if len(missing) > 1 else "") + " (wrong graph?)"))
+        out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen)))
     for a, b in plan.events:
         if a not in nindex or b not in nindex:
             out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have (wrong graph?)"))
@@ -199,10 +197,14 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
         if len(out) >= limit:
             return out
     if len(placed) < len(tindex):
-        missing = [t.id for t in graph.tensors if t.id not in placed]
-        out.append((4, f"plan does not place graph tensor {_short(missing[0])}"
-                       + (f" and {len(missing) - 1} more" if len(missing) > 1 else "") + " (wrong graph?)"))
+        out.append((4, "plan does not place graph tensor " + _missing([t.id for t in graph.tensors], placed)))
     return out[:limit]
+
+
+def _missing(ids: list[str], present: set[str]) -> str:
+    missing = [i for i in ids if i not in present]
+    return (f"{_short(missing[0])}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            + " (wrong graph?)")
 
 
 def check_plan_for(graph: Graph, plan: Plan) -> None:

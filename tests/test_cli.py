@@ -341,14 +341,14 @@ def test_plan_file_round_trip(tmp_path):
 
 def test_permission_denied_is_one_line(tmp_path, capsys, monkeypatch):
     # (root can read any file, so deny it in-process: what read_json sees for a mode-000 file)
-    from memplan import io as mio
+    from memplan import files
 
     g = write_graph(tmp_path / "g.json", H.chain())
 
     def denied(path, *a, **k):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(mio, "open", denied, raising=False)
+    monkeypatch.setattr(files, "open", denied, raising=False)  # every input is read through memplan.files
     code, _, err = run(capsys, "plan", g, "-o", str(tmp_path / "p.json"))
     assert_bad_input(code, err, "g.json", "Permission denied")
     assert not (tmp_path / "p.json").exists()

@@ -8,30 +8,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import argtypes
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("import", help="import an ONNX model (or a torch.export .pt2 file) as graph JSON")
     sp.add_argument("model", help="model file: .onnx, or .pt2 (torch.export.save)")
     sp.add_argument("-o", "--output", required=True, help="graph JSON to write (atomically)")
-    sp.add_argument("--batch", type=_dim, default=None, metavar="N",
+    sp.add_argument("--batch", type=argtypes.dim, default=None, metavar="N",
                     help="fix the leading dimension of every graph input that is symbolic")
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
                     help="fix a symbolic dimension by name (repeatable)")
     sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
-    sp.add_argument("--alignment", type=_dim, default=256, help="arena alignment in bytes (default 256)")
+    sp.add_argument("--alignment", type=argtypes.dim, default=256, help="arena alignment in bytes (default 256)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
     sp.set_defaults(func=cmd_import)
-
-
-def _dim(text: str) -> int:
-    """A non-negative integer below 2**63 (ONNX dimensions are int64)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= n < 1 << 63:
-        raise argparse.ArgumentTypeError(f"{text!r} is not in 0..2**63-1")
-    return n
 
 
 def cmd_import(args: argparse.Namespace) -> int:

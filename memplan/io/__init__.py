@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphError, MemplanError, PlanFormatError
-from ..files import MAX_FILE_BYTES, atomic_write_bytes, atomic_write_text, check_readable, read_limited
+from ..files import MAX_FILE_BYTES, atomic_write_bytes, atomic_write_text, read_input
 from ..graph import Graph, graph_from_dict
 from ..planfile import Plan, plan_from_dict
 
@@ -30,18 +30,7 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     """Parse a JSON file within the documented limits (docs/format.md "Limits"), or raise ``error``
     naming the file: a regular file of at most ``MAX_FILE_BYTES``, nested at most ``MAX_JSON_DEPTH``
     deep, without ``NaN``/``Infinity`` (not JSON) or integers too long to parse."""
-    check_readable(path, error)
-    try:
-        with open(path, "rb") as f:
-            data = read_limited(f, path, error)
-    except MemplanError:
-        raise
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise error(f"{path}: {exc.strerror}") from None
+    data = read_input(path, error)
     if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:

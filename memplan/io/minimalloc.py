@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError
-from ..files import atomic_write_text, check_readable, read_limited
+from ..files import atomic_write_text, read_input
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, SolveOptions, solve
 
@@ -119,20 +119,10 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
 
 def read_csv(path: str) -> CsvTable:
     """Parse a minimalloc CSV file: a regular file of at most ``MAX_FILE_BYTES`` (docs/format.md "Limits")."""
-    check_readable(path, InputFormatError)
     try:
-        with open(path, "rb") as f:
-            text = read_limited(f, path, InputFormatError).decode("utf-8")
-    except InputFormatError:
-        raise
-    except FileNotFoundError:
-        raise InputFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFormatError(f"{path}: is a directory") from None
+        text = read_input(path, InputFormatError).decode("utf-8")
     except UnicodeDecodeError:
         raise InputFormatError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InputFormatError(f"{path}: {exc.strerror}") from None
     return parse_csv(text, path)
 
 

@@ -1,0 +1,103 @@
+"""Command-line values: each parser turns one option's text into a checked number or says why not.
+
+Every command (``cli.py`` and the subcommands registered from ``importers/`` and ``viz/``) parses its
+options with these, so a value means the same and fails the same way everywhere: argparse turns an
+``ArgumentTypeError`` into a one-line usage error, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from .planfile import MAX_STREAMS
+
+#: bytes, counts and capacities are int64 everywhere
+MAX_BYTES = 1 << 63
+#: CP-SAT workers
+MAX_WORKERS = 1024
+#: seconds of work or microseconds of cost: beyond this is a typo, not a budget
+MAX_TIME = 1e9
+
+
+def _parse(text: str, cast: Callable[[str], float], what: str):
+    try:
+        return cast(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+
+def size(text: str) -> int:
+    """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G (finite, below 2**63)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    v = _parse(t[:-1] if mult > 1 else t, float, "a byte count") * mult
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
+    if not v < MAX_BYTES:  # also inf and nan
+        raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
+    return int(v)
+
+
+def count(text: str) -> int:
+    n = _parse(text, int, "a count")
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"negative count: {text!r}")
+    if n >= MAX_BYTES:
+        raise argparse.ArgumentTypeError(f"count {text!r} is not below 2**63")
+    return n
+
+
+def positive(text: str) -> int:
+    n = count(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def at_most(top: int, what: str) -> Callable[[str], int]:
+    """A count in 1..top (``what`` names the limit in the message)."""
+    def parse(text: str) -> int:
+        n = positive(text)
+        if n > top:
+            raise argparse.ArgumentTypeError(f"{n} is more than {top} {what}")
+        return n
+
+    parse.__name__ = "count"  # argparse names the type in some messages
+    return parse
+
+
+def streams(text: str) -> int | str:
+    """A stream count (N >= 1) or 'auto'."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return at_most(MAX_STREAMS, "streams")(text)
+
+
+def seed(text: str) -> int:
+    n = _parse(text, int, "an integer")
+    if not 0 <= n < 1 << 31:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not in 0..2**31-1")
+    return n
+
+
+def dim(text: str) -> int:
+    """A non-negative integer below 2**63 (ONNX dimensions are int64)."""
+    n = _parse(text, int, "an integer")
+    if not 0 <= n < MAX_BYTES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in 0..2**63-1")
+    return n
+
+
+def seconds(text: str) -> float:
+    v = _parse(text, float, "a number of seconds")
+    if not 0 < v <= MAX_TIME:  # also nan
+        raise argparse.ArgumentTypeError(f"seconds must be a number above 0 and at most {MAX_TIME:g}: {text!r}")
+    return v
+
+
+def microseconds(text: str) -> float:
+    v = _parse(text, float, "a number of microseconds")
+    if not 0 <= v <= MAX_TIME:
+        raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
+    return v
