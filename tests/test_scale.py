@@ -1,0 +1,119 @@
+"""Scale without timing: the fast paths give the same placements, and no step lists pairs of a wide node.
+
+Performance itself is measured by ``memplan bench scale`` (docs/benchmarks.md, Scale), never by timed
+tests. What is tested here is structural: the incremental and stream-by-stream sweeps place exactly
+as the pairwise ones do, and planning one node with thousands of outputs never lists a number of
+blocks or conflicting pairs that grows with the square of its outputs.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_properties import draw_scheduled
+
+import memplan
+from memplan.benchmarks.scale import wide_graph
+from memplan.lifetimes import buffer_problem
+from memplan.problem import BufferProblem
+from memplan.solvers import greedy, placement, size
+
+
+def test_occupancy_answers_as_best_fit_over_the_same_blocks():
+    for trial in range(400):
+        rng = random.Random(trial)
+        align = rng.choice([1, 4, 16])
+        occ = placement.Occupancy(align)
+        blocks: list[tuple[int, int]] = []
+        for _ in range(rng.randint(1, 40)):
+            if blocks and rng.random() < 0.4:
+                occ.remove(*blocks.pop(rng.randrange(len(blocks))))
+            else:
+                s = rng.randrange(0, 200) // align * align
+                blocks.append((s, s + rng.randint(1, 60)))
+                occ.add(*blocks[-1])
+            want = rng.randint(1, 50)
+            assert occ.best_fit(want) == placement.best_fit(list(blocks), want, align)
+            at = rng.randrange(0, 220) // align * align
+            assert occ.fits_at(at, want) == placement.fits_at(blocks, at, want)
+
+
+def _random_interval_problem(rng: random.Random) -> BufferProblem:
+    n, horizon = rng.randint(1, 50), rng.randint(2, 30)
+    lower = [rng.randrange(horizon) for _ in range(n)]
+    upper = [lo + rng.randint(1, horizon) for lo in lower]
+    sizes = [rng.choice([0, 1, 3, 8, 16, 100, 256, 300]) for _ in range(n)]
+    compatible = frozenset()
+    if n > 2 and rng.random() < 0.3:
+        compatible = frozenset(tuple(sorted(rng.sample(range(n), 2))) for _ in range(3))
+    return BufferProblem(sizes=sizes, lower=lower, upper=upper, alignment=rng.choice([1, 4, 256]),
+                         compatible=compatible, inplace=tuple((b, a) for a, b in compatible))
+
+
+def test_window_fit_places_as_the_pairwise_size_planner(monkeypatch):
+    for trial in range(300):
+        p = _random_interval_problem(random.Random(trial))
+        monkeypatch.setattr(size, "DENSE_OVERLAPS", 1 << 40)
+        pairwise = size.solve(p).offsets.tolist()
+        monkeypatch.setattr(size, "DENSE_OVERLAPS", -1)
+        assert size.dense_route(p) == "windows"
+        assert size.solve(p).offsets.tolist() == pairwise, trial
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_dense_sweeps_place_as_the_pairwise_ones(data):
+    g, _order, _, sch = draw_scheduled(data)
+    p = buffer_problem(g, memplan.build_happens_before(g, sch))
+    saved = greedy.DENSE_HB_PAIRS, size.DENSE_OVERLAPS
+    try:
+        greedy.DENSE_HB_PAIRS = 1 << 60
+        pairwise = greedy.solve(p).offsets.tolist()
+        greedy.DENSE_HB_PAIRS = -1  # every multi-stream problem goes stream by stream
+        assert greedy.solve(p).offsets.tolist() == pairwise
+        if p.order is None:
+            size.DENSE_OVERLAPS = 1 << 40
+            pairwise = size.solve(p).offsets.tolist()
+            size.DENSE_OVERLAPS = -1
+            assert size.solve(p).offsets.tolist() == pairwise
+    finally:
+        greedy.DENSE_HB_PAIRS, size.DENSE_OVERLAPS = saved
+
+
+def test_conflict_pairs_are_the_conflict_relation():
+    for trial in range(200):
+        p = _random_interval_problem(random.Random(trial))
+        a, b = p.conflict_pairs()
+        got = {(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist())}
+        want = {(i, j) for i in range(len(p)) for j in range(i + 1, len(p)) if p.conflicts(i, j)}
+        assert got == want, trial
+
+
+def test_a_wide_node_never_lists_pairs_of_its_outputs(monkeypatch):
+    """2,000 outputs (4,002 buffers, 2M overlapping pairs): serial and on graph_optimize's streams,
+    the planners list at most a few blocks and conflicting pairs per buffer, not one per pair."""
+    listed = {"blocks": 0, "pairs": 0}
+    gaps, pairs = placement.gaps, BufferProblem.conflict_pairs
+
+    def counting_gaps(blocks, alignment):
+        listed["blocks"] += len(blocks)
+        return gaps(blocks, alignment)
+
+    def counting_pairs(self, *args, **kw):
+        out = pairs(self, *args, **kw)
+        listed["pairs"] += len(out[0])
+        return out
+
+    monkeypatch.setattr(placement, "gaps", counting_gaps)
+    monkeypatch.setattr(BufferProblem, "conflict_pairs", counting_pairs)
+    k = 2000
+    g = wide_graph(k)
+    for streams in (None, "auto"):
+        listed.update(blocks=0, pairs=0)
+        p = memplan.plan(g, streams=streams)
+        assert p.arena_bytes >= p.lower_bound_bytes > 0
+        assert listed["blocks"] + listed["pairs"] <= 20 * len(g.tensors), (streams, listed)
+    assert BufferProblem(sizes=np.full(k, 8), lower=np.zeros(k), upper=np.ones(k)).overlap_count() == k * (k - 1) // 2
