@@ -207,20 +207,23 @@ class BufferProblem:
             ok[sel] = first[b[sel], s] >= vis[a[sel], s]
         return ok
 
+    def conflict_csr(self) -> tuple[list[int], list[int]]:
+        """The conflict graph as ``(bounds, flat)``: buffer ``i``'s neighbours, sorted, are
+        ``flat[bounds[i]:bounds[i + 1]]`` (from ``conflict_pairs``)."""
+        a, b = self.conflict_pairs()
+        src = np.concatenate([a, b])
+        dst = np.concatenate([b, a])
+        o = np.lexsort((dst, src))
+        bounds = np.searchsorted(src[o], np.arange(len(self) + 1), side="left")
+        return bounds.tolist(), dst[o].tolist()
+
     def conflict_lists(self) -> list[list[int]]:
         """Adjacency lists of the conflict graph, each sorted (from ``conflict_pairs``).
 
         Cost is proportional to the number of overlapping interval pairs, not n^2.
         """
-        n = len(self)
-        a, b = self.conflict_pairs()
-        src = np.concatenate([a, b])
-        dst = np.concatenate([b, a])
-        o = np.lexsort((dst, src))
-        src, dst = src[o], dst[o]
-        bounds = np.searchsorted(src, np.arange(n + 1), side="left").tolist()
-        flat = dst.tolist()
-        return [flat[bounds[i]:bounds[i + 1]] for i in range(n)]
+        bounds, flat = self.conflict_csr()
+        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(self))]
 
 
 def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers: int = 50_000,

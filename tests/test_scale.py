@@ -68,11 +68,12 @@ def test_window_fit_places_as_the_pairwise_size_planner(monkeypatch):
 def test_dense_sweeps_place_as_the_pairwise_ones(data):
     g, _order, _, sch = draw_scheduled(data)
     p = buffer_problem(g, memplan.build_happens_before(g, sch))
-    saved = greedy.DENSE_HB_PAIRS, size.DENSE_OVERLAPS
+    saved = greedy.DENSE_HB_PAIRS, greedy.DENSE_OVERLAPS, size.DENSE_OVERLAPS
     try:
-        greedy.DENSE_HB_PAIRS = 1 << 60
+        greedy.DENSE_HB_PAIRS, greedy.DENSE_OVERLAPS = 1 << 60, 1 << 40
         pairwise = greedy.solve(p).offsets.tolist()
-        greedy.DENSE_HB_PAIRS = -1  # every multi-stream problem goes stream by stream
+        # every multi-stream problem goes stream by stream, every interval one through an Occupancy
+        greedy.DENSE_HB_PAIRS, greedy.DENSE_OVERLAPS = -1, -1
         assert greedy.solve(p).offsets.tolist() == pairwise
         if p.order is None:
             size.DENSE_OVERLAPS = 1 << 40
@@ -80,7 +81,7 @@ def test_dense_sweeps_place_as_the_pairwise_ones(data):
             size.DENSE_OVERLAPS = -1
             assert size.solve(p).offsets.tolist() == pairwise
     finally:
-        greedy.DENSE_HB_PAIRS, size.DENSE_OVERLAPS = saved
+        greedy.DENSE_HB_PAIRS, greedy.DENSE_OVERLAPS, size.DENSE_OVERLAPS = saved
 
 
 def test_conflict_pairs_are_the_conflict_relation():

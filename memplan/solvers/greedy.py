@@ -17,6 +17,8 @@ from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
 from .placement import Occupancy, best_fit, fits_at
 
+#: interval problems with more overlapping pairs than this per buffer keep an ``Occupancy``
+DENSE_OVERLAPS = 16
 #: multi-stream problems with more overlapping pairs than this sweep stream by stream
 DENSE_HB_PAIRS = 4_000_000
 INF = 1 << 62
@@ -29,13 +31,44 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     inplace_of = {out: inp for out, inp in problem.inplace}
     order = problem.sweep_order().tolist()
     if problem.order is None:
-        _sweep_intervals(problem, order, sizes, offsets, inplace_of)
+        dense = problem.overlap_count() > DENSE_OVERLAPS * n
+        (_sweep_intervals if dense else _sweep_live)(problem, order, sizes, offsets, inplace_of)
     elif problem.overlap_count() > DENSE_HB_PAIRS and _stream_times(problem) is not None:
         _sweep_streams(problem, order, sizes, offsets, inplace_of)
     else:
         _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
     off = np.asarray(offsets, dtype=np.int64)
     return Solution(off, arena_of(problem, off), "greedy", Status.HEURISTIC, int(problem.lower_bound or 0))
+
+
+def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],
+                inplace_of: dict[int, int]) -> None:
+    """Interval conflicts with few buffers live at once: each buffer's blocks are the live ones (its
+    in-place partners aside), listed; cheaper than an ``Occupancy`` when the lists are short."""
+    lower = problem.lower.tolist()
+    upper = problem.upper.tolist()
+    compatible = problem.compatible
+    alignment = problem.alignment
+    active: list[tuple[int, int]] = []  # heap of (upper, i)
+    live: dict[int, None] = {}
+    for i in order:
+        size = sizes[i]
+        if size == 0:
+            continue
+        li = lower[i]
+        while active and active[0][0] <= li:
+            live.pop(heapq.heappop(active)[1], None)
+        if compatible:
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in live if (min(i, j), max(i, j)) not in compatible]
+        else:
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in live]
+        src = inplace_of.get(i)
+        if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
+            offsets[i] = offsets[src]
+        else:
+            offsets[i] = best_fit(blocks, size, alignment)
+        live[i] = None
+        heapq.heappush(active, (upper[i], i))
 
 
 def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],

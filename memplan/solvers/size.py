@@ -44,13 +44,13 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     if dense_route(problem) != "pairs":
         _place_windows(problem, order, sizes, offsets)
     else:
-        adj = problem.conflict_lists()
+        bounds, flat = problem.conflict_csr()
         placed = [False] * n
         for i in order:
             if sizes[i] == 0:
                 placed[i] = True
                 continue
-            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in adj[i] if placed[j]]
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in flat[bounds[i]:bounds[i + 1]] if placed[j]]
             offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
             placed[i] = True
     off = np.asarray(offsets, dtype=np.int64)
