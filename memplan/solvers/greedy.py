@@ -19,7 +19,8 @@ from .placement import Occupancy, best_fit, fits_at
 
 #: interval problems with more overlapping pairs than this per buffer keep an ``Occupancy``
 DENSE_OVERLAPS = 16
-#: multi-stream problems with more overlapping pairs than this sweep stream by stream
+#: multi-stream problems with more overlapping pairs than this (and 64 per buffer) sweep stream by
+#: stream: listing the pairs costs more than keeping one Occupancy per stream
 DENSE_HB_PAIRS = 4_000_000
 INF = 1 << 62
 
@@ -33,7 +34,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     if problem.order is None:
         dense = problem.overlap_count() > DENSE_OVERLAPS * n
         (_sweep_intervals if dense else _sweep_live)(problem, order, sizes, offsets, inplace_of)
-    elif problem.overlap_count() > DENSE_HB_PAIRS and _stream_times(problem) is not None:
+    elif problem.overlap_count() > max(DENSE_HB_PAIRS, DENSE_OVERLAPS * 4 * n) and _stream_times(problem) is not None:
         _sweep_streams(problem, order, sizes, offsets, inplace_of)
     else:
         _sweep_conflicts(problem, order, sizes, offsets, inplace_of)

@@ -15,7 +15,8 @@ from .placement import WindowFit, first_fit
 
 #: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
 DENSE_OVERLAPS = 64
-#: multi-stream problems with more overlapping pairs than this plan against the intervals alone
+#: multi-stream problems with more overlapping pairs than this (and 64 per buffer) plan against the
+#: intervals alone
 MAX_HB_PAIRS = 4_000_000
 
 
@@ -31,7 +32,7 @@ def dense_route(problem: BufferProblem) -> str:
     pairs = problem.overlap_count()
     if problem.order is None and pairs > DENSE_OVERLAPS * n:
         return "windows"
-    if problem.order is not None and pairs > MAX_HB_PAIRS:
+    if problem.order is not None and pairs > max(MAX_HB_PAIRS, DENSE_OVERLAPS * n):
         return "superset"
     return "pairs"
 
