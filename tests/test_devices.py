@@ -464,43 +464,7 @@ def test_read_only_weight_read_on_two_devices_is_replicated_not_copied():
         split_devices(g, 2, device_capacity=max(split.weight_bytes) - 1)
 
 
-# ---- CLI --------------------------------------------------------------------------------------------------
-
-def test_cli_devices_round_trip(tmp_cwd, capsys):
-    from memplan.cli import main
-    from memplan.io import save_graph
-
-    save_graph(llama(LLAMA_TINY), "g.json")
-    assert main(["plan", "g.json", "-o", "p.json", "--devices", "2", "-q"]) == 2
-    assert "--graph-out" in capsys.readouterr().err
-    assert not os.path.exists("p.json")
-    assert main(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json", "--streams", "2",
-                 "-q"]) == 0
-    assert main(["verify", "s.json", "p.json"]) == 0
-    first = open("p.json").read()
-    assert main(["plan", "g.json", "-o", "p2.json", "--devices", "2", "--graph-out", "s2.json", "--streams", "2",
-                 "-q"]) == 0
-    assert open("p2.json").read() == first and open("s2.json").read() == open("s.json").read()
-    assert main(["verify", "g.json", "p.json"]) == 2  # the plan refers to the split graph
-    assert main(["plan", "g.json", "-o", "p3.json", "--devices", "2", "--graph-out", "s3.json",
-                 "--device-capacity", "100", "-q"]) == 2
-    assert "device 0 needs" in capsys.readouterr().err
-
-
-# ---- benchmark suite --------------------------------------------------------------------------------------
-
-def test_bench_devices_suite_rows():
-    import argparse
-
-    from memplan.benchmarks import devices as bench
-
-    p = argparse.ArgumentParser()
-    bench.add_arguments(p)
-    rows = bench.run(p.parse_args(["--models", "tiny", "--devices", "2", "3"]))
-    assert {(r["devices"], r["model"]) for r in rows} >= {(2, "llama-tiny-decode"), (3, "llama-tiny-decode")}
-    for r in rows:
-        assert r["balance"] >= 1.0 and len(r["device_arena_bytes"]) == r["devices"] and r["copy_bytes"] > 0
-
+# ---- per-device buffer problems ---------------------------------------------------------------------
 
 def _device_problems(g, n, streams, own_streams):
     from memplan.lifetimes import buffer_problem, compute_lifetimes

@@ -272,19 +272,3 @@ def test_bad_stream_counts_and_models_are_named():
     with pytest.raises(memplan.ScheduleError, match="mm_q"):
         graph_optimize(g, 2, cost_model=_TableModel({"mm_q": -1.0}, event_us=1.0))
     assert graph_optimize(g, 10_000).num_streams == 3  # a huge cap is harmless
-
-
-def test_schedule_benchmark_rows(capsys):
-    import argparse
-
-    from memplan.benchmarks import schedule as bench
-
-    p = argparse.ArgumentParser()
-    bench.add_arguments(p)
-    rows = bench.run(p.parse_args(["--layers", "2", "--quick"]))
-    assert "graph_optimize@1.05x" in capsys.readouterr().out
-    by = {(r["graph"], r["method"]): r for r in rows}
-    for g in ("llama-L2-b1", "llama-L2-b32"):
-        assert by[(g, "serial")]["speedup"] == 1.0 and by[(g, "serial")]["events"] == 0
-        assert by[(g, "graph_optimize@1.05x")]["arena_vs_serial"] <= 1.05
-        assert by[(g, "graph_optimize@1.05x")]["speedup"] > by[(g, "qkv-only")]["speedup"] > 1.0
