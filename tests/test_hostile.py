@@ -15,6 +15,7 @@ import sys
 
 import handgraphs as H
 import pytest
+from needs import need
 
 import memplan
 from memplan.cli import main
@@ -173,7 +174,7 @@ def test_csv_values_past_2_63(tmp_path, capsys, row, column):
 
 
 def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
-    pytest.importorskip("onnx")
+    need("onnx")
     import onnx
     from test_importers_onnx import symbolic_model
 
@@ -192,7 +193,7 @@ def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
 
 
 def test_draw_plan_with_offsets_past_its_arena(tmp_path, capsys, files):
-    pytest.importorskip("matplotlib")
+    need("matplotlib")
     g, _, _, _, doc = files
     for t in doc["tensors"]:
         if t["offset"] is not None:
@@ -380,7 +381,7 @@ def test_command_table_is_static():
 @pytest.mark.parametrize("command", ["simulate", "trace", "draw"])
 def test_unsafe_plan_is_not_simulated_or_drawn(tmp_path, capsys, files, command):
     if command == "draw":
-        pytest.importorskip("matplotlib")
+        need("matplotlib")
     g, p, unsafe, other, _ = files
     out = tmp_path / ("m.png" if command == "draw" else "t.json")
     extra = [] if command == "simulate" else ["-o", out]
