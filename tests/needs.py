@@ -1,7 +1,8 @@
 """What a test needs beyond the core install, in one place: optional packages and CUDA devices.
 
-``need(module)`` imports an optional package or skips the test, naming the extra that brings it
-(CI installs every extra but ``cuda``, so these skips happen only in a lighter local install).
+``need(module)`` imports an optional package or skips the test, naming the extra that brings it.
+CI installs every extra but ``cuda``, so where the ``CI`` environment variable is set a missing package
+fails the test instead: a broken install cannot pass as a run of skipped tests.
 GPU tests do not call anything: they carry the ``gpu`` marker (``gpu(devices=2)`` for more than one
 device) and conftest.py skips them, with one reason, where pycuda or enough CUDA devices are missing.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from types import ModuleType
 
 import pytest
@@ -18,9 +20,14 @@ EXTRA = {"torch": "torch", "transformers": "torch", "onnx": "onnx", "matplotlib"
 
 
 def need(module: str) -> ModuleType:
-    """``module`` imported, or the calling test skipped with the extra to install."""
+    """``module`` imported, or the calling test skipped (failed under CI) with the extra to install."""
     extra = EXTRA.get(module.split(".")[0])
     hint = f" (pip install -e '.[{extra}]')" if extra else ""
+    if os.environ.get("CI"):
+        try:
+            return importlib.import_module(module)
+        except ImportError as exc:
+            pytest.fail(f"CI installs every extra but cuda, yet {module} is missing{hint}: {exc}", pytrace=False)
     return pytest.importorskip(module, reason=f"needs {module}{hint}")
 
 
