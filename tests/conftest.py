@@ -1,13 +1,13 @@
 """Shared helpers for the test suite.
 
-The helper modules (``handgraphs``, ``reference``, ``strategies``, ``needs``) live next to the tests;
-pytest's default import mode puts this directory on ``sys.path``, and the repository root is added so
-the suite also runs from a plain checkout without ``pip install -e``.
+The helper modules (``handgraphs``, ``reference``, ``strategies``, ``problems``, ``needs``, ...) live next
+to the tests; pytest's default import mode puts this directory on ``sys.path``, and the repository root
+is added so the suite also runs from a plain checkout without ``pip install -e``.
 
 Skips have one mechanism each: a test marked ``gpu`` (``gpu(devices=2)``) is skipped here, with one
-reason, where pycuda or enough CUDA devices are missing; optional packages come from ``needs.need``
-(or the ``torch`` fixture). Data the tests read lives in ``tests/data`` (``minimalloc_dir``), so a
-plain clone runs every CPU test.
+reason, where pycuda or enough CUDA devices are missing; optional packages come from ``needs.need`` (or
+the ``torch`` fixture), which fails instead of skipping under CI. Data the tests read lives in
+``tests/data`` (``minimalloc_dir``), so a plain clone runs every CPU test.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(scope="session")
 def torch():
-    """The torch module (the ``torch`` extra, installed in CI), or the test skipped."""
+    """The torch module (the ``torch`` extra), or the test skipped (failed under CI, which installs it)."""
     return need("torch")
 
 
