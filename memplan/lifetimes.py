@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -56,18 +57,17 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
     buf_of[arena_roots] = np.arange(len(arena_roots))
     B = len(arena_roots)
 
-    acc_b: list[int] = []
-    acc_n: list[int] = []
-    for n in range(n_nodes):
-        seen = set()
-        for t in graph.node_inputs[n] + graph.node_outputs[n]:
-            b = buf_of[root[t]]
-            if b >= 0 and b not in seen:
-                seen.add(b)
-                acc_b.append(int(b))
-                acc_n.append(n)
-    acc_b_a = np.asarray(acc_b, dtype=np.int64)
-    acc_n_a = np.asarray(acc_n, dtype=np.int64)
+    # every (node, buffer) access once, in bulk: the tensors each node reads and writes, mapped to
+    # their root's buffer; duplicates (a node touching one root twice) and weights dropped
+    counts = np.fromiter((len(i) + len(o) for i, o in zip(graph.node_inputs, graph.node_outputs)),
+                         dtype=np.int64, count=n_nodes)
+    touched = np.fromiter(chain.from_iterable(chain(i, o) for i, o in zip(graph.node_inputs, graph.node_outputs)),
+                          dtype=np.int64, count=int(counts.sum()))
+    acc_b_a = buf_of[np.asarray(root, dtype=np.int64)[touched]] if len(touched) else touched
+    acc_n_a = np.repeat(np.arange(n_nodes, dtype=np.int64), counts)
+    keep = acc_b_a >= 0
+    key = np.unique(acc_n_a[keep] * max(B, 1) + acc_b_a[keep])
+    acc_n_a, acc_b_a = key // max(B, 1), key % max(B, 1)
     o = np.lexsort((hb.pos[acc_n_a] if len(acc_n_a) else acc_n_a, acc_b_a))
     acc_b_a, acc_n_a = acc_b_a[o], acc_n_a[o]
     acc_ptr = np.zeros(B + 1, dtype=np.int64)

@@ -134,11 +134,16 @@ class BufferProblem:
 
     def overlap_count(self) -> int:
         """How many pairs of non-empty buffers have overlapping intervals (O(n log n), no pairs built)."""
+        cached = self.__dict__.get("_overlap_count")
+        if cached is not None:
+            return cached
         idx = self.sweep_order()
         idx = idx[self.sizes[idx] > 0]
         lo = self.lower[idx]
         ends = np.searchsorted(lo, self.upper[idx], side="left")
-        return int(np.maximum(ends - np.arange(len(idx)) - 1, 0).sum())
+        count = int(np.maximum(ends - np.arange(len(idx)) - 1, 0).sum())
+        object.__setattr__(self, "_overlap_count", count)
+        return count
 
     def conflict_pairs(self, chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
         """Every conflicting pair once, as arrays ``(a, b)`` with ``a`` before ``b`` in sweep order.
@@ -147,8 +152,17 @@ class BufferProblem:
         ``a``'s from the right are a contiguous run (those starting before ``a`` ends), so the
         overlapping pairs come out of one ``searchsorted``; the HB order and in-place pairs then
         filter them in bulk, ``chunk`` pairs at a time. Cost is proportional to the overlapping
-        pairs, in numpy, with no per-pair Python work; the same relation as ``conflicts``.
+        pairs, in numpy, with no per-pair Python work; the same relation as ``conflicts``. Kept on
+        the problem once computed (greedy and size both ask; a problem is immutable).
         """
+        cached = self.__dict__.get("_conflict_pairs")
+        if cached is not None and cached[0] == chunk:
+            return cached[1]
+        pairs = self._conflict_pairs(chunk)
+        object.__setattr__(self, "_conflict_pairs", (chunk, pairs))
+        return pairs
+
+    def _conflict_pairs(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.sweep_order()
         idx = idx[self.sizes[idx] > 0]
         m = len(idx)
