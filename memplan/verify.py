@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
+from operator import le
 from typing import Any
 
 from .errors import UnsafePlan
@@ -58,9 +59,17 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
     if missing:
         bad(1, f"order is missing node {missing[0]!r}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
         return out  # nothing below is meaningful without a complete order
+    tensors, producer = graph.tensors, graph.producer
+
+    def writers(t: int):
+        """``_writers(graph, t)``, without building a list for a tensor that is not a view."""
+        if tensors[t].view_of is None:
+            return (producer[t],) if producer[t] >= 0 else ()
+        return _writers(graph, t)
+
     for ni in range(N):
         for t in graph.node_inputs[ni]:
-            for w in _writers(graph, t):
+            for w in writers(t):
                 if pos[w] > pos[ni]:
                     bad(1, f"node {nodes[ni].id!r} is issued before {nodes[w].id!r}, which writes "
                            f"{graph.tensors[t].id!r} that it reads")
@@ -120,7 +129,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
     # ---- rule 2: every read sees its data -------------------------------------------------------
     for ni in range(N):
         for t in graph.node_inputs[ni]:
-            for w in _writers(graph, t):  # t's producer, its root's, and any view between
+            for w in writers(t):  # t's producer, its root's, and any view between
                 if not hb(w, ni):
                     bad(2, f"node {nodes[ni].id!r} reads {graph.tensors[t].id!r} but its writer "
                            f"{nodes[w].id!r} does not happen-before it (missing event?)")
@@ -199,11 +208,9 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
         """Per stream: how many nodes of it happen-before every access of r."""
         v = [INF] * S
         for b in acc.get(r, ()):
-            c = clock[b]
-            for s in range(S):
-                x = c[s] - 1 if s == stream[b] else c[s]
-                if x < v[s]:
-                    v[s] = x
+            c = list(clock[b])
+            c[stream[b]] -= 1  # b itself does not happen-before b
+            v = list(map(min, v, c))
         return v
 
     # roots are painted in order of first access, so queries are local: a bounded cache keeps the
@@ -215,9 +222,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
         """Every access of root a happens-before every access of root b."""
         if a in ends or b in starts:
             return False
-        la = last_of(a)
-        sb = seen_of(b)
-        return all(x <= y for x, y in zip(la, sb))
+        return all(map(le, last_of(a), seen_of(b)))
 
     inplace_pairs: dict[tuple[int, int], list[int]] = {}
     for ni, node in enumerate(nodes):
@@ -239,7 +244,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
              and graph.tensors[r].size > 0]
 
     def first_pos(r: int) -> int:
-        return -1 if r in starts else min((pos[a] for a in acc.get(r, ())), default=N)
+        return -1 if r in starts else min(map(pos.__getitem__, acc.get(r, ())), default=N)
 
     roots.sort(key=lambda r: (0 if tdev is None else tdev[r], first_pos(r), r))
     seg_start: list[int] = []
