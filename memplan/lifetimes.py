@@ -66,7 +66,8 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
     acc_b_a = buf_of[np.asarray(root, dtype=np.int64)[touched]] if len(touched) else touched
     acc_n_a = np.repeat(np.arange(n_nodes, dtype=np.int64), counts)
     keep = acc_b_a >= 0
-    key = np.unique(acc_n_a[keep] * max(B, 1) + acc_b_a[keep])
+    key = np.sort(acc_n_a[keep] * max(B, 1) + acc_b_a[keep])
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
     acc_n_a, acc_b_a = key // max(B, 1), key % max(B, 1)
     o = np.lexsort((hb.pos[acc_n_a] if len(acc_n_a) else acc_n_a, acc_b_a))
     acc_b_a, acc_n_a = acc_b_a[o], acc_n_a[o]

@@ -145,7 +145,7 @@ class BufferProblem:
         object.__setattr__(self, "_overlap_count", count)
         return count
 
-    def conflict_pairs(self, chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    def conflict_pairs(self, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
         """Every conflicting pair once, as arrays ``(a, b)`` with ``a`` before ``b`` in sweep order.
 
         The interval sweep, vectorised: in sweep order the buffers whose intervals overlap buffer
@@ -221,15 +221,16 @@ class BufferProblem:
             ok[sel] = first[b[sel], s] >= vis[a[sel], s]
         return ok
 
-    def conflict_csr(self) -> tuple[list[int], list[int]]:
+    def conflict_csr(self, as_lists: bool = True):
         """The conflict graph as ``(bounds, flat)``: buffer ``i``'s neighbours, sorted, are
-        ``flat[bounds[i]:bounds[i + 1]]`` (from ``conflict_pairs``)."""
+        ``flat[bounds[i]:bounds[i + 1]]`` (from ``conflict_pairs``); Python lists, or with
+        ``as_lists=False`` numpy arrays (a fifth of the memory when there are millions of pairs)."""
         a, b = self.conflict_pairs()
         src = np.concatenate([a, b])
         dst = np.concatenate([b, a])
         o = np.lexsort((dst, src))
         bounds = np.searchsorted(src[o], np.arange(len(self) + 1), side="left")
-        return bounds.tolist(), dst[o].tolist()
+        return (bounds.tolist(), dst[o].tolist()) if as_lists else (bounds, dst[o])
 
     def conflict_lists(self) -> list[list[int]]:
         """Adjacency lists of the conflict graph, each sorted (from ``conflict_pairs``).

@@ -18,6 +18,8 @@ DENSE_OVERLAPS = 64
 #: multi-stream problems with more overlapping pairs than this (and 64 per buffer) plan against the
 #: intervals alone
 MAX_HB_PAIRS = 4_000_000
+#: above this many conflicting pairs the adjacency stays in numpy arrays
+LIST_PAIRS = 4_000_000
 
 
 def dense_route(problem: BufferProblem) -> str:
@@ -45,13 +47,15 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     if dense_route(problem) != "pairs":
         _place_windows(problem, order, sizes, offsets)
     else:
-        bounds, flat = problem.conflict_csr()
+        many = len(problem.conflict_pairs()[0]) > LIST_PAIRS
+        bounds, flat = problem.conflict_csr(as_lists=not many)
         placed = [False] * n
         for i in order:
             if sizes[i] == 0:
                 placed[i] = True
                 continue
-            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in flat[bounds[i]:bounds[i + 1]] if placed[j]]
+            nbrs = flat[bounds[i]:bounds[i + 1]]
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in (nbrs.tolist() if many else nbrs) if placed[j]]
             offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
             placed[i] = True
     off = np.asarray(offsets, dtype=np.int64)
