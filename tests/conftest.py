@@ -23,7 +23,7 @@ for p in (HERE, ROOT):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from needs import cuda_devices, need  # noqa: E402
+from needs import cuda_devices, need, torch_cuda_devices  # noqa: E402
 
 import memplan  # noqa: E402
 
@@ -34,9 +34,10 @@ def pytest_runtest_setup(item):
     if marker is None:
         return
     wanted = marker.kwargs.get("devices", 1)
-    have, why = cuda_devices()
+    torch_backend = marker.kwargs.get("backend") == "torch"
+    have, why = torch_cuda_devices() if torch_backend else cuda_devices()
     if have < wanted:
-        pytest.skip(f"gpu test: needs {wanted} CUDA device(s) with pycuda; {why}")
+        pytest.skip(f"gpu test: needs {wanted} CUDA device(s) with {'torch' if torch_backend else 'pycuda'}; {why}")
 
 
 @pytest.fixture(scope="session")

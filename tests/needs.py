@@ -4,7 +4,8 @@
 CI installs every extra but ``cuda``, so where the ``CI`` environment variable is set a missing package
 fails the test instead: a broken install cannot pass as a run of skipped tests.
 GPU tests do not call anything: they carry the ``gpu`` marker (``gpu(devices=2)`` for more than one
-device) and conftest.py skips them, with one reason, where pycuda or enough CUDA devices are missing.
+device) and conftest.py skips them, with one reason, where pycuda or enough CUDA devices are missing;
+``gpu(backend="torch")`` tests (the ATen executor) need torch's CUDA instead of pycuda.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ def need(module: str) -> ModuleType:
         except ImportError as exc:
             pytest.fail(f"CI installs every extra but cuda, yet {module} is missing{hint}: {exc}", pytrace=False)
     return pytest.importorskip(module, reason=f"needs {module}{hint}")
+
+
+@functools.cache
+def torch_cuda_devices() -> tuple[int, str]:
+    """(number of CUDA devices torch sees, why there are none): for ``gpu(backend="torch")`` tests, which
+    need torch's CUDA and not pycuda."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError as exc:
+        return 0, f"no torch ({exc})"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return count, f"{count} CUDA device(s) in torch" if count else "torch sees no CUDA device"
 
 
 @functools.cache

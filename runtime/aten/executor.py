@@ -70,10 +70,9 @@ class Executor:
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
             output_copies=0 if return_views else sum(1 for k, _ in program.user_outputs if k != "const"),
             streams=max(plan.streams, 1), events=len(plan.events))
+        # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
+        # of garbage indices would fault the device)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
-        if self.cuda_graph:
-            with torch.no_grad():
-                self.issuer.capture()
 
     @property
     def arena_bytes(self) -> int:
@@ -84,6 +83,8 @@ class Executor:
         with self.torch.no_grad():
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:
+                if self.issuer.graph is None:
+                    self.issuer.capture()
                 self.issuer.replay()
             else:
                 self.issuer.issue(delays)

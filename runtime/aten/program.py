@@ -50,14 +50,16 @@ class Program:
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
-                 name: str | None = None) -> Program:
-    """Export ``module`` (or take an ``ExportedProgram``), import it, and collect the program facts."""
+                 name: str | None = None, exported: Any = None) -> Program:
+    """Export ``module`` (or take an ``ExportedProgram``; or ``exported``, already exported from
+    ``module``), import it, and collect the program facts."""
     import torch
     from torch.export.graph_signature import InputKind, OutputKind
 
     from memplan.importers.torch import trace_torch
 
-    ep, graph, trace = trace_torch(module, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    source = exported if exported is not None else module
+    ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
     state = dict(ep.state_dict)

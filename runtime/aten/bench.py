@@ -1,0 +1,271 @@
+"""``python -m runtime.aten.bench``: memplan's ATen executor against PyTorch on real-size models.
+
+Why a script, not a test: it reports times on one machine (an H200 for docs/aten.md), it proves
+nothing. Per model, in one process: torch eager (the module); torch eager captured in one CUDA graph (the
+exported program's module, so the very ATen ops memplan runs, through torch's allocator); ``torch.compile``
+(``reduce-overhead``: Inductor with CUDA graphs) where asked; memplan on 1 stream, on ``streams="auto"``,
+and on ``auto`` with ``memory_budget`` = the 1-stream arena, all three captured in one CUDA graph. Times
+are medians of CUDA-event-timed batches of graph replays (the captured step only: inputs are already in
+place for every mode); memory is memplan's arena (plus the small scratch its exact lowerings keep) next to
+torch's peak activation memory for the same eager step (``max_memory_allocated`` above what was allocated
+before, plus the inputs); copies are result copies per call (ops without an ``out=`` form).
+
+``--device cpu --quick`` runs tiny models on the CPU (a smoke run: no CUDA graphs, no torch.compile).
+Results go to a JSON file, rewritten after every model, so a run cut short keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import traceback
+from typing import Any
+
+from .bench_models import CNNS, LLM_SIZES, build
+
+DEFAULT_MODELS = ("inception_v3-b1", "qwen2-moe-decode", "llama-1b-decode", "googlenet-b1", "inception_v3-b8",
+                  "googlenet-b8", "llama-8b-decode")
+DEFAULT_COMPILE = ("inception_v3-b1", "googlenet-b1", "qwen2-moe-decode", "llama-1b-decode")
+
+
+def _timer(torch, device: str, fn, budget_s: float = 0.4, reps: int = 5) -> float:
+    """Median milliseconds per call of ``fn`` (after warm-up), in batches timed with CUDA events."""
+    for _ in range(3):
+        fn()
+    cuda = device == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    if cuda:
+        torch.cuda.synchronize()
+    one = max(time.perf_counter() - t0, 1e-6)
+    iters = max(3, min(500, int(budget_s / reps / one)))
+    out = []
+    for _ in range(reps):
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(iters):
+                fn()
+            end.record()
+            end.synchronize()
+            out.append(start.elapsed_time(end) / iters)
+        else:
+            t = time.perf_counter()
+            for _ in range(iters):
+                fn()
+            out.append((time.perf_counter() - t) * 1e3 / iters)
+    return statistics.median(out)
+
+
+def _peak_activation(torch, fn, input_bytes: int) -> int | None:
+    if not torch.cuda.is_available():
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    out = fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - before + input_bytes
+    del out
+    return int(peak)
+
+
+def _capture(torch, fn):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    torch.cuda.synchronize()
+    return g
+
+
+def _err(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+
+
+def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, log) -> dict[str, Any]:
+    from . import compile as aten_compile
+    from .program import load_program
+
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    t0 = time.perf_counter()
+    bm = build(name, device, dtype, quick)
+    rec: dict[str, Any] = {"model": name, "note": bm.note, "dtype": str(dtype).removeprefix("torch.")}
+    module, args, kwargs = bm.module, bm.args, bm.kwargs
+    cuda = device == "cuda"
+
+    def eager():
+        with torch.no_grad():
+            return module(*args, **kwargs)
+    ref = eager()
+    inputs = [x for x in list(args) + list(kwargs.values()) if isinstance(x, torch.Tensor)]
+    rec["torch_peak_activation_bytes"] = _peak_activation(torch, eager, sum(x.nbytes for x in inputs))
+    rec["eager_ms"] = _timer(torch, device, eager)
+    log(f"{name}: built in {time.perf_counter() - t0:.1f}s; eager {rec['eager_ms']:.3f} ms")
+    t1 = time.perf_counter()
+    program = load_program(module, args, kwargs, exported=bm.exported)
+    rec["export_import_s"] = round(time.perf_counter() - t1, 2)
+    rec["nodes"] = len(program.graph.nodes)
+    if cuda:  # the exported program's module: the same ATen ops memplan runs, through torch's allocator
+        exported = program.exported.module()
+
+        def exported_call():
+            with torch.no_grad():
+                return exported(*args, **kwargs)
+        try:
+            g = _capture(torch, exported_call)
+            rec["eager_graph_ms"] = _timer(torch, device, g.replay)
+            del g
+        except Exception as exc:
+            rec["eager_graph_error"] = _err(exc)
+            log(f"{name}: eager graph failed: {_err(exc)}")
+    arena1 = None
+    out1 = None
+    for mode, kw in (("memplan_1", {"streams": 1}), ("memplan_auto", {"streams": "auto"}),
+                     ("memplan_budget", {"streams": "auto", "memory_budget": None})):
+        try:
+            if mode == "memplan_budget":
+                kw = {"streams": "auto", "memory_budget": arena1}
+            t2 = time.perf_counter()
+            c = aten_compile(module, args, kwargs=kwargs, program=program, cuda_graph=cuda, device=device, **kw)
+            build_s = time.perf_counter() - t2
+            out = c(*args, **kwargs)
+            run = c.executor.issuer.replay if cuda else (lambda c=c: c(*args, **kwargs))
+            ms = _timer(torch, device, run)
+            scratch = sum(launch.scratch_bytes for launch in c.executor.launches.values())
+            entry = {"ms": ms, "arena_bytes": c.arena_bytes, "scratch_bytes": scratch, "streams": c.plan.streams,
+                     "events": len(c.plan.events), "copies_per_call": c.stats.copies_per_call,
+                     "copy_ops": sorted({n.split(" ")[1] for n in c.stats.copy_nodes}),
+                     "kinds": dict(c.stats.kinds), "plan_and_build_s": round(build_s, 2),
+                     "lower_bound_bytes": c.plan.lower_bound_bytes,
+                     "max_abs_err_vs_eager": float((out.float() - ref.float()).abs().max()),
+                     "ref_abs_max": float(ref.float().abs().max())}
+            if mode == "memplan_1":
+                arena1, out1 = c.arena_bytes, out
+            else:
+                entry["bitwise_vs_1stream"] = bool(torch.equal(out, out1)) if out1 is not None else None
+            rec[mode] = entry
+            log(f"{name}: {mode} {ms:.3f} ms, arena {c.arena_bytes}, {c.plan.streams} streams, "
+                f"{len(c.plan.events)} events, copies {c.stats.copies_per_call}, built in {build_s:.1f}s")
+            del c
+        except Exception as exc:
+            rec[mode] = {"error": _err(exc)}
+            log(f"{name}: {mode} failed: {_err(exc)}")
+            traceback.print_exc(file=sys.stderr)
+        if cuda:
+            torch.cuda.empty_cache()
+    if do_compile and cuda:
+        try:
+            t3 = time.perf_counter()
+            cm = torch.compile(module, mode="reduce-overhead")
+
+            def compiled():
+                with torch.no_grad():
+                    return cm(*args, **kwargs)
+            compiled()
+            rec["compile_s"] = round(time.perf_counter() - t3, 1)
+            rec["torch_compile_ms"] = _timer(torch, device, compiled)
+            rec["torch_compile_mode"] = "reduce-overhead"
+            log(f"{name}: torch.compile {rec['torch_compile_ms']:.3f} ms (compiled in {rec['compile_s']}s)")
+        except Exception as exc:
+            rec["torch_compile_error"] = _err(exc)
+            log(f"{name}: torch.compile failed: {_err(exc)}")
+    _derive(rec)
+    return rec
+
+
+def _derive(rec: dict[str, Any]) -> None:
+    one = rec.get("memplan_1", {}).get("ms")
+    base = rec.get("eager_graph_ms")
+    for mode in ("memplan_1", "memplan_auto", "memplan_budget"):
+        e = rec.get(mode, {})
+        if "ms" not in e:
+            continue
+        if one:
+            e["speedup_vs_1stream"] = round(one / e["ms"], 3)
+        if base:
+            e["speedup_vs_eager_graph"] = round(base / e["ms"], 3)
+        if rec.get("memplan_1", {}).get("arena_bytes"):
+            e["arena_vs_1stream"] = round(e["arena_bytes"] / rec["memplan_1"]["arena_bytes"], 3)
+        if rec.get("torch_peak_activation_bytes"):
+            e["arena_vs_torch_peak"] = round(e["arena_bytes"] / rec["torch_peak_activation_bytes"], 3)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """The markdown results table of docs/aten.md."""
+    rows = ["| model | eager ms | eager graph ms | torch.compile ms | memplan 1s ms | auto ms (streams) | budget ms "
+            "(streams) | auto / 1s | budget / 1s | 1s vs eager graph | arena 1s / auto / budget MiB | torch peak "
+            "MiB | copies |", "|" + " --- |" * 13]
+    mib = 1 / (1 << 20)
+
+    def f(v, fmt="{:.3f}"):
+        return fmt.format(v) if isinstance(v, (int, float)) else "–"
+    for r in results:
+        m1, ma, mb = (r.get(k, {}) for k in ("memplan_1", "memplan_auto", "memplan_budget"))
+        rows.append(
+            f"| {r['model']} | {f(r.get('eager_ms'))} | {f(r.get('eager_graph_ms'))} | {f(r.get('torch_compile_ms'))} | "
+            f"{f(m1.get('ms'))} | {f(ma.get('ms'))} ({ma.get('streams', '–')}) | {f(mb.get('ms'))} "
+            f"({mb.get('streams', '–')}) | {f(ma.get('speedup_vs_1stream'), '{:.2f}x')} | "
+            f"{f(mb.get('speedup_vs_1stream'), '{:.2f}x')} | {f(m1.get('speedup_vs_eager_graph'), '{:.3f}x')} | "
+            f"{f(m1.get('arena_bytes', 0) * mib, '{:.1f}')} / {f(ma.get('arena_bytes', 0) * mib, '{:.1f}')} / "
+            f"{f(mb.get('arena_bytes', 0) * mib, '{:.1f}')} | "
+            f"{f((r.get('torch_peak_activation_bytes') or 0) * mib, '{:.1f}')} | {m1.get('copies_per_call', '–')} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m runtime.aten.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    p.add_argument("--quick", action="store_true", help="tiny models (smoke run)")
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help=f"comma list of {', '.join(list(CNNS) + list(LLM_SIZES))}")
+    p.add_argument("--compile", default=",".join(DEFAULT_COMPILE), help="models to also torch.compile ('none')")
+    p.add_argument("--out", default="aten_bench.json")
+    p.add_argument("--stop-after", type=float, default=None, help="start no model after this many seconds")
+    a = p.parse_args(argv)
+    import torch
+
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: use --device cpu --quick", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", flush=True)
+    env = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
+           "command": "python -m runtime.aten.bench " + " ".join(argv if argv is not None else sys.argv[1:])}
+    try:
+        import transformers
+        env["transformers"] = transformers.__version__
+    except ImportError:
+        pass
+    results: list[dict[str, Any]] = []
+    compile_set = set(a.compile.split(",")) if a.compile != "none" else set()
+    for name in a.models.split(","):
+        if a.stop_after is not None and time.perf_counter() - t0 > a.stop_after:
+            log(f"{name}: skipped (past --stop-after)")
+            continue
+        try:
+            results.append(bench_model(torch, name, a.device, a.quick, name in compile_set, log))
+        except Exception as exc:
+            results.append({"model": name, "error": _err(exc)})
+            log(f"{name}: failed: {_err(exc)}")
+            traceback.print_exc(file=sys.stderr)
+        if a.device == "cuda":
+            torch.cuda.empty_cache()
+        with open(a.out, "w") as f:
+            json.dump({"env": env, "results": results}, f, indent=1)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""ATen executor on a CUDA GPU (marker ``gpu(backend="torch")``; skipped without torch's CUDA).
+
+- several streams give the same bits as one stream (deterministic cuDNN; cuBLAS keeps a workspace per
+  handle and stream), both close to eager, both as one captured CUDA graph;
+- 30 runs with random ``torch.cuda._sleep`` delays on random nodes (so on random streams), a
+  NaN-poisoned arena, fresh inputs each run: always the one-stream result, bit for bit;
+- negative controls: a plan missing one required event, and offsets planned for the serial order run
+  on the multi-stream schedule, are rejected by ``memplan.verify`` AND visibly corrupt the output when a
+  delay opens the race they leave;
+- concurrent GEMMs on four streams (eager and captured) give the serial bits.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from needs import need
+
+pytestmark = pytest.mark.gpu(backend="torch")
+
+DELAY_RUNS = 30
+
+
+@pytest.fixture(scope="module")
+def torch():
+    torch = need("torch")
+    need("transformers")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return torch
+
+
+def _model(torch, name):
+    from aten_models import CNN, MLP, tiny_lm
+
+    torch.manual_seed(0)
+    g = torch.Generator(device="cuda").manual_seed(1)
+    if name == "mlp":
+        return MLP().eval().cuda(), lambda: (torch.randn(16, 32, device="cuda", generator=g),)
+    if name == "cnn":
+        return CNN().eval().cuda(), lambda: (torch.randn(4, 3, 64, 64, device="cuda", generator=g),)
+    m = tiny_lm(name).cuda()
+    return m, lambda: (torch.randint(0, 128, (2, 16), device="cuda", generator=g),)
+
+
+def _pair(torch, name, **kw):
+    from runtime.aten import compile
+
+    module, inputs = _model(torch, name)
+    x = inputs()
+    one = compile(module, x, streams=1, poison=True, **kw)
+    multi = compile(module, x, streams="auto", poison=True, program=one.program, **kw)
+    if multi.plan.streams == 1:
+        multi = compile(module, x, streams=3, poison=True, program=one.program, **kw)
+    return module, inputs, one, multi
+
+
+def _close(torch, out, ref):
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "llama", "qwen2_moe"])
+def test_multistream_equals_one_stream_bitwise_in_cuda_graphs(torch, name):
+    module, inputs, one, multi = _pair(torch, name, cuda_graph=True)
+    assert multi.plan.streams > 1 and multi.plan.events
+    for _ in range(3):
+        x = inputs()
+        with torch.no_grad():
+            ref = module(*x)
+        a, b = one(*x), multi(*x)
+        assert torch.equal(a, b), f"{name}: 1 stream vs {multi.plan.streams}: {(a - b).abs().max()}"
+        assert not torch.isnan(b).any()
+        _close(torch, b, ref)
+
+
+@pytest.mark.parametrize("name", ["cnn", "qwen2_moe"])
+def test_random_delays_on_random_streams_never_change_a_bit(torch, name):
+    module, inputs, one, multi = _pair(torch, name, cuda_graph=False)
+    rng = random.Random(7)
+    nodes = [n for n, _s in multi.plan.order]
+    for run in range(DELAY_RUNS):
+        x = inputs()
+        ref = one(*x)
+        delays = {n: rng.randrange(10_000, 400_000) for n in rng.sample(nodes, max(1, len(nodes) // 8))}
+        out = multi(*x, delays=delays)
+        torch.cuda.synchronize()
+        assert torch.equal(out, ref), f"{name} run {run}: a delay changed the output"
+
+
+def test_captured_graph_replays_equal_eager_issue(torch):
+    from runtime.aten import compile
+
+    module, inputs, _one, multi = _pair(torch, "cnn", cuda_graph=False)
+    captured = compile(module, inputs(), plan=multi.plan, program=multi.program, cuda_graph=True, poison=True)
+    for _ in range(3):
+        x = inputs()
+        assert torch.equal(captured(*x), multi(*x))
+
+
+def _ancestors(plan) -> dict[str, int]:
+    """node -> bitmask of the nodes (by issue position) that happen before it under ``plan``."""
+    pos = {n: i for i, (n, _s) in enumerate(plan.order)}
+    waits: dict[str, list[str]] = {}
+    for a, b in plan.events:
+        waits.setdefault(b, []).append(a)
+    last: dict[int, str] = {}
+    anc: dict[str, int] = {}
+    for n, s in plan.order:
+        m = 0
+        for p in ([last[s]] if s in last else []) + waits.get(n, []):
+            m |= anc[p] | (1 << pos[p])
+        anc[n] = m
+        last[s] = n
+    return anc
+
+
+def _hb(pos: dict[str, int], anc: dict[str, int], a: str, b: str) -> bool:
+    return bool(anc[b] >> pos[a] & 1)
+
+
+def test_missing_event_is_rejected_and_corrupts_the_output(torch):
+    import memplan
+    from memplan.planfile import Plan
+    from runtime.aten import compile
+
+    module, inputs, one, multi = _pair(torch, "cnn", cuda_graph=False)
+    p = multi.plan
+    x = inputs()
+    ref = one(*x)
+    caught = []
+    for k, (after, _before) in enumerate(p.events):
+        dropped = Plan(graph=p.graph, alignment=p.alignment, arena_bytes=p.arena_bytes,
+                       lower_bound_bytes=p.lower_bound_bytes, streams=p.streams, order=p.order,
+                       events=p.events[:k] + p.events[k + 1:], tensors=p.tensors, solver=p.solver)
+        try:
+            memplan.verify(multi.graph, dropped)
+            continue  # a redundant event
+        except memplan.UnsafePlan as exc:
+            if not any(rule == 2 for rule, _m in exc.violations):
+                continue
+        bad = compile(module, x, plan=dropped, verify=False, program=multi.program, cuda_graph=False, poison=True)
+        out = bad(*x, delays={after: 2_000_000})  # ~1 ms before the producer: its reader runs first
+        torch.cuda.synchronize()
+        caught.append(not torch.equal(out, ref))
+        if len(caught) == 3:
+            break
+    assert caught, "no event whose removal breaks a read"
+    assert all(caught), f"a missing event went unnoticed on the GPU: {caught}"
+
+
+def test_serial_offsets_on_the_multistream_schedule_are_rejected_and_corrupt(torch):
+    import memplan
+    from memplan.planfile import Plan
+    from runtime.aten import compile
+
+    module, inputs, one, multi = _pair(torch, "cnn", cuda_graph=False)
+    s, m, g = one.plan, multi.plan, multi.graph
+    bad_plan = Plan(graph=m.graph, alignment=m.alignment, arena_bytes=s.arena_bytes,
+                    lower_bound_bytes=m.lower_bound_bytes, streams=m.streams, order=m.order, events=m.events,
+                    tensors=s.tensors, solver=m.solver)
+    with pytest.raises(memplan.UnsafePlan):
+        memplan.verify(g, bad_plan)
+    bad = compile(module, inputs(), plan=bad_plan, verify=False, program=multi.program, cuda_graph=False,
+                  poison=True)
+    races = _races(g, s, m)
+    assert races, "the serial offsets leave no race on this schedule"
+    corrupted = 0
+    for _run, r in zip(range(8), races):
+        x = inputs()
+        ref = one(*x)
+        out = bad(*x, delays={r: 2_000_000})  # the reader waits: the other stream overwrites its input
+        torch.cuda.synchronize()
+        corrupted += not torch.equal(out, ref)
+    assert corrupted, f"none of {min(8, len(races))} opened races corrupted the output"
+
+
+def _races(g, s, m) -> list[str]:
+    """Readers r of a root A that ``m`` leaves unordered with the producer of a root B which the serial
+    plan ``s`` put over A's bytes after r: delaying r lets B overwrite A before r reads it."""
+    anc = _ancestors(m)
+    pos = {n: i for i, (n, _s) in enumerate(m.order)}
+    offs, size = s.offsets(), {t: n for t, _o, n in s.tensors}
+    readers: dict[str, list[str]] = {}
+    producer: dict[str, str] = {}
+    for node in g.nodes:
+        for t in node.inputs:
+            readers.setdefault(g.tensors[g.root[g.tensor_index[t]]].id, []).append(node.id)
+        for t in node.outputs:
+            if g.is_root(g.tensor_index[t]):
+                producer[t] = node.id
+    serial_pos = {n: i for i, (n, _s) in enumerate(s.order)}
+    races = []
+    for a, rs in readers.items():
+        for b, p in producer.items():
+            if a == b or offs.get(a) is None or offs.get(b) is None:
+                continue
+            if not (offs[a] < offs[b] + size[b] and offs[b] < offs[a] + size[a]):
+                continue
+            for r in rs:
+                if r != p and serial_pos[r] < serial_pos[p] and not _hb(pos, anc, r, p) and not _hb(pos, anc, p, r):
+                    races.append(r)
+    races = sorted(set(races), key=lambda n: serial_pos[n])
+    return races
+
+
+def test_concurrent_gemms_on_streams_do_not_share_a_cublas_workspace(torch):
+    """torch gives every (cuBLAS handle, stream) pair its own workspace (CublasHandlePool.cpp keys them
+    by both); if two streams shared one, split-K GEMMs running at once would corrupt each other."""
+    assert hasattr(torch._C, "_cuda_clearCublasWorkspaces")
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    streams = [torch.cuda.Stream() for _ in range(4)]
+    shapes = [(64, 64, 65536), (128, 96, 32768), (32, 256, 49152), (256, 32, 16384)]  # split-K shapes
+    for dtype in (torch.float32, torch.bfloat16):
+        work = [(torch.randn(m, k, device="cuda", dtype=dtype, generator=gen),
+                 torch.randn(k, n, device="cuda", dtype=dtype, generator=gen)) for m, n, k in shapes * 4]
+        ref = [a @ b for a, b in work]
+        outs = [torch.empty_like(r) for r in ref]
+
+        for _ in range(3):
+            for o in outs:
+                o.fill_(float("nan"))
+            _issue_gemms(torch, streams, work, outs, True)
+            torch.cuda.synchronize()
+            assert all(torch.equal(o, r) for o, r in zip(outs, ref)), f"{dtype}: concurrent GEMMs differ"
+        _issue_gemms(torch, streams, work, outs, False)  # warm every stream's handle and workspace before capture
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            _issue_gemms(torch, streams, work, outs, False)
+        for o in outs:
+            o.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert all(torch.equal(o, r) for o, r in zip(outs, ref)), f"{dtype}: captured concurrent GEMMs differ"
+
+
+def _issue_gemms(torch, streams, work, outs, delay: bool) -> None:
+    cur = torch.cuda.current_stream()
+    for s in streams:
+        s.wait_stream(cur)
+    for i, ((a, b), o) in enumerate(zip(work, outs)):
+        with torch.cuda.stream(streams[i % len(streams)]):
+            if delay:
+                torch.cuda._sleep(1000 * (i % 3))
+            torch.mm(a, b, out=o)
+    for s in streams:
+        cur.wait_stream(s)
