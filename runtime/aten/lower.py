@@ -98,7 +98,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
     op = n.target
     name = str(op)
     env = program.env.get(n.name, {})
-    args, kwargs = _bind(torch, n, env, views)
+    args, kwargs = _bind(torch, n, env, views, root=program.exported.graph_module)
     val = n.meta.get("val")
     out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
     tensor_outs = [k for k, v in enumerate(out_vals) if isinstance(v, torch.Tensor)]
@@ -120,14 +120,21 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
         raise AtenExecutorError(f"cannot lower: {type(exc).__name__}: {exc}", n.name, name) from exc
 
 
-def _bind(torch, n, env: Mapping[str, Any], views: Mapping[str, Any], override: Mapping[str, str] | None = None):
-    """The node's (args, kwargs) with every FX value replaced by its planned view."""
+def _bind(torch, n, env: Mapping[str, Any], views: Mapping[str, Any], override: Mapping[str, str] | None = None,
+          root: Any = None):
+    """The node's (args, kwargs) with every FX value replaced by its planned view (and a ``get_attr``
+    that is no graph tensor, such as the subgraph of a higher-order op, by the attribute of ``root``)."""
     def value(a):
         tid = (override or {}).get(a.name, env.get(a.name))
         if isinstance(tid, str):
             return views[tid]
         if isinstance(tid, list):
             return [views[t] if isinstance(t, str) else None for t in tid]
+        if a.op == "get_attr" and root is not None:
+            obj = root
+            for part in str(a.target).split("."):
+                obj = getattr(obj, part)
+            return obj
         v = a.meta.get("val")
         if isinstance(v, (bool, int, float)) or v is None:
             return v
@@ -196,13 +203,18 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         if launch.kind != "copy":
             return launch
     if not overlap:  # move the input to the result's place, then write it there
-        a2, k2 = _bind(torch, n, env, views, {fx_in: o})
+        a2, k2 = _bind(torch, n, env, views, {fx_in: o}, root=program.exported.graph_module)
 
         def run(vo=vo, vi=vi, a2=a2, k2=k2):
             vo.copy_(vi)
             op(*a2, **k2)
         return Launch(n.name, name, "copy", run, 1)
-    raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r} (unsupported)", n.name, name)
+    if functional is not None:  # partly over its input: compute apart, then copy into place (counted)
+        def run_apart(vo=vo, f=functional, args=args, kwargs=kwargs):
+            vo.copy_(f(*args, **kwargs))
+        return Launch(n.name, name, "copy", run_apart, 1)
+    raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
+                            "functional form", n.name, name)
 
 
 def _overlaps(a, b) -> bool:
