@@ -6,8 +6,16 @@ memplan executor issues); this module only turns them into torch calls. Each pla
 it and waited on by ``before``'s stream right before it. A call forks from the caller's stream (every
 plan stream waits on it) and joins back (the caller waits on every plan stream), so the caller's stream
 orders calls, input copies and output reads. The whole multi-stream call can be captured into one
-``torch.cuda.CUDAGraph`` and replayed. On a CPU there are no streams: steps run in issue order, which
-happens-before respects, so any plan runs there too.
+``torch.cuda.CUDAGraph`` (on plan stream 0) and replayed. On a CPU there are no streams: steps run in
+issue order, which happens-before respects, so any plan runs there too.
+
+The plan's streams are private CUDA streams (``torch.cuda.ExternalStream`` over streams created for this
+executor), not torch's stream pool. Why: torch keeps one cuBLAS/cuBLASLt workspace per (handle, stream),
+so GEMMs on different streams never share one (they run concurrently, and share nothing); but a
+destroyed ``CUDAGraph`` frees the workspaces of *its capture stream*, and torch's pool hands the same 32
+streams out round-robin, so another graph captured on a pool stream that is also one of ours would free
+the workspace our captured GEMMs still write (pytorch #193402). Private streams are never anyone's
+capture stream but ours. They live as long as the process (a few per executor), and so do their workspaces.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ class Issuer:
         self.runs: tuple[Callable[[], Any] | None, ...] = tuple(launches[s.node].run for s in self.steps)
         self.graph: Any = None
         if self.cuda:
-            self.streams = [torch.cuda.Stream(device=self.device) for _ in range(max(n_streams, 1))]
+            self.streams = [private_stream(torch, self.device) for _ in range(max(n_streams, 1))]
             self.events = [torch.cuda.Event() for _ in range(n_events)]
             self.fork = torch.cuda.Event()
             self.joins = [torch.cuda.Event() for _ in self.streams]
@@ -86,11 +94,33 @@ class Issuer:
             self.issue()
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
-        side = torch.cuda.Stream(device=self.device)
-        with torch.cuda.graph(graph, stream=side):
+        with torch.cuda.graph(graph, stream=self.streams[0]):  # our own stream: see the module docstring
             self.issue()
         torch.cuda.synchronize(self.device)
         self.graph = graph
 
     def replay(self) -> None:
         self.graph.replay()
+
+
+def private_stream(torch, device: Any) -> Any:
+    """A CUDA stream no other code gets from torch's pool: non-blocking through ``cuda.bindings`` where it
+    is installed, else a (legacy-stream-blocking) one through torch's ``cudart`` binding."""
+    handle = None
+    try:
+        from cuda.bindings import runtime as cudart
+
+        with torch.cuda.device(device):
+            err, s = cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking)
+        if int(err) == 0:
+            handle = int(s)
+    except ImportError:
+        pass
+    if handle is None:
+        buf = torch.zeros(1, dtype=torch.int64)
+        with torch.cuda.device(device):
+            err = torch.cuda.cudart().cudaStreamCreate(buf.data_ptr())
+        if int(err) != 0:
+            raise RuntimeError(f"cudaStreamCreate failed with error {int(err)}")
+        handle = int(buf.item())
+    return torch.cuda.ExternalStream(handle, device=device)
