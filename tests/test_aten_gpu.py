@@ -287,7 +287,7 @@ def _torch_values(torch, program, inputs) -> dict:
     return vals
 
 
-@pytest.mark.parametrize("name", ["cnn", "llama"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "llama"])
 @pytest.mark.parametrize("captured", [False, True])
 def test_every_node_equals_torch_eager_and_captured(torch, name, captured):
     """With no memory reuse, every node's result stays in the arena: compare each with torch's value for
@@ -301,8 +301,13 @@ def test_every_node_equals_torch_eager_and_captured(torch, name, captured):
     plan = _no_reuse_plan(multi.graph, multi.plan)
     c = compile(module, inputs(), plan=plan, program=multi.program, cuda_graph=captured, poison=True)
     x = inputs()
-    c(*x)
+    x_before = [t.clone() for t in x]
+    with torch.no_grad():
+        ref = module(*x)
+    out = c(*x)
     torch.cuda.synchronize()
+    inputs_intact = all(torch.equal(a, b) for a, b in zip(x, x_before))
+    slot_ok = all(torch.equal(c.executor.layout.views[tid], x[i]) for i, (_p, tid) in enumerate(c.program.user_inputs))
     vals = _torch_values(torch, multi.program, x)
     views, g = c.executor.layout.views, c.graph
     bad = []
@@ -314,10 +319,13 @@ def test_every_node_equals_torch_eager_and_captured(torch, name, captured):
         if not torch.equal(got, v):
             diff = (got.float() - v.float()).abs().max().item()
             bad.append((node.id, node.op, c.executor.launches[node.id].kind, diff))
-    out = os.environ.get("ATEN_DIAG_DIR")
-    if out:
-        with open(os.path.join(out, f"nodes_{name}_{'graph' if captured else 'eager'}.json"), "w") as f:
-            json.dump(bad, f, indent=0)
+    diag = os.environ.get("ATEN_DIAG_DIR")
+    if diag:
+        tag = os.environ.get("ATEN_DIAG_TAG", "")
+        with open(os.path.join(diag, f"nodes_{name}_{'graph' if captured else 'eager'}{tag}.json"), "w") as f:
+            json.dump({"bad_nodes": bad, "checked": len(g.nodes), "inputs_intact": inputs_intact,
+                       "input_slots_hold_inputs": slot_ok,
+                       "out_vs_module": float((out.float() - ref.float()).abs().max())}, f, indent=0)
     worst = [b for b in bad if not b[3] <= 1e-4]
     assert not worst, f"{len(worst)} nodes differ from torch, first: {worst[:5]}"
 
