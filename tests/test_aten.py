@@ -65,8 +65,10 @@ def test_copies_are_few_and_named():
     """Ops without an out= form are the only copies: attention and the MoE custom op, per layer."""
     torch.manual_seed(0)
     c = compile(tiny_lm("llama"), (torch.randint(0, 128, (1, 8)),), streams=1)
-    assert c.stats.copies_per_call == 2  # one scaled_dot_product_attention per layer
-    assert all("scaled_dot_product_attention" in n for n in c.stats.copy_nodes)
+    # one scaled_dot_product_attention per layer; transformers versions that run the rotary embedding
+    # under an autocast or no-grad region export it as a higher-order op (wrap_with_*), copied too
+    assert 2 <= c.stats.copies_per_call <= 4
+    assert all("scaled_dot_product_attention" in n or "wrap_with" in n for n in c.stats.copy_nodes), c.stats.copy_nodes
     cnn = compile(CNN().eval(), (torch.randn(1, 3, 32, 32),), streams=1)
     # on the CPU only the convolutions copy (no CPU convolution has an out= form); CUDA lowers them to cuDNN
     assert {n.split(" ")[1] for n in cnn.stats.copy_nodes} == {"(aten.conv2d.default)"}
@@ -201,3 +203,30 @@ def test_view_torch_lays_out_differently_is_an_error_naming_node_and_op():
     bad = dataclasses.replace(prog, specs=specs)
     with pytest.raises(AtenExecutorError, match=f"node {node.id!r} \\(aten\\.[a-z_]+"):
         compile(m, (x,), plan=c.plan, program=bad)
+
+
+def test_inputs_are_loaded_before_every_warmup_and_the_first_replay():
+    """The plan reuses an input's bytes once it is read (here the MLP's layer norm lands on x), so a call
+    leaves no input behind: running the step twice without loading the inputs again computes on garbage.
+    The CUDA-graph path (emulated here: capture records nothing, replay issues the step) must load the
+    inputs before each warm-up call and before the first replay."""
+    torch.manual_seed(0)
+    m = MLP().eval()
+    x = torch.randn(4, 32)
+    c = compile(m, (x,), streams=1)
+    ex = c.executor
+    ref = _eager(m, (x,))
+    x_slot = c.plan.offsets()["x"]
+    assert any(o == x_slot and t != "x" for t, o, _s in c.plan.tensors if o is not None), "x's bytes are reused"
+    ex.load_inputs([x])
+    ex.issuer.issue()
+    assert torch.equal(ex.collect(), ref)
+    ex.issuer.issue()  # the input slot now holds a later tensor's bytes
+    assert not torch.equal(ex.collect(), ref)
+    captured = []
+    ex.issuer.capture = lambda: captured.append(True)
+    ex.issuer.replay = ex.issuer.issue
+    ex.cuda_graph = True
+    for _ in range(2):
+        assert torch.equal(c(x), ref)
+    assert captured == [True]

@@ -73,6 +73,7 @@ class Executor:
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
         # of garbage indices would fault the device)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
+        self._captured = False
 
     @property
     def arena_bytes(self) -> int:
@@ -83,8 +84,9 @@ class Executor:
         with self.torch.no_grad():
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:
-                if self.issuer.graph is None:
-                    self.issuer.capture()
+                if not self._captured:
+                    self._capture(tensors)
+                    self._captured = True
                 self.issuer.replay()
             else:
                 self.issuer.issue(delays)
@@ -92,6 +94,18 @@ class Executor:
         if self.calls == 1 and self.layout.arena.untyped_storage().data_ptr() != self._storage:
             raise AtenExecutorError("the arena's storage moved during a call: an out= op resized a view")
         return self.collect()
+
+    def _capture(self, tensors: list, warmup: int = 2) -> None:
+        """Warm up, capture, and leave the inputs loaded for the first replay. Every eager warm-up call
+        and the replay need the inputs loaded afresh: the plan may reuse an input's bytes after its last
+        reader, so one call leaves garbage where the input was (a first replay reading it computed on
+        garbage, and a second warm-up fed garbage indices to an embedding)."""
+        self.issuer.issue()  # inputs were just loaded by the caller
+        for _ in range(warmup - 1):
+            self.load_inputs(tensors)
+            self.issuer.issue()
+        self.issuer.capture()  # records only; runs nothing
+        self.load_inputs(tensors)
 
     def load_inputs(self, tensors: list) -> None:
         """Poison (if asked), then copy each user input into its arena slot on the caller's stream."""

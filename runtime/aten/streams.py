@@ -84,14 +84,14 @@ class Issuer:
             j.record(s)
             caller.wait_event(j)
 
-    def capture(self, warmup: int = 2) -> None:
-        """Capture one whole call into a CUDA graph (after ``warmup`` eager calls, so that cuBLAS and
-        cuDNN create their per-stream handles and workspaces outside the capture)."""
+    def capture(self) -> None:
+        """Capture one whole call into a CUDA graph. The caller warms up first (a few eager calls, each
+        after loading the inputs, so cuBLAS and cuDNN create their per-stream handles and workspaces
+        outside the capture) and loads the inputs again before the first replay: a plan may reuse an
+        input's bytes once it is read, so a call leaves no input behind."""
         torch = self.torch
         if not self.cuda:
             return
-        for _ in range(warmup):
-            self.issue()
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, stream=self.streams[0]):  # our own stream: see the module docstring
