@@ -73,6 +73,11 @@ def test_copies_are_few_and_named():
     # on the CPU only the convolutions copy (no CPU convolution has an out= form); CUDA lowers them to cuDNN
     assert {n.split(" ")[1] for n in cnn.stats.copy_nodes} == {"(aten.conv2d.default)"}
     assert cnn.stats.kinds["exact"] > 0 and cnn.stats.kinds.get("view", 0) >= 1
+    # max-pool indices nobody reads: one shared buffer per stream, the size of the largest pool's
+    g = cnn.graph
+    pools = [g.tensor(n.outputs[0]).size * 2 for n in g.nodes if n.op.startswith("max_pool2d")]  # int64 vs f32
+    stats = sum(g.tensor(n.outputs[0]).size for n in g.nodes if n.op.startswith("batch_norm"))  # a bound
+    assert len(pools) >= 2 and max(pools) <= cnn.stats.scratch_bytes <= max(pools) + stats < sum(pools) + stats
 
 
 def _conflicting_roots(graph: memplan.Graph, plan: Plan) -> tuple[str, str]:

@@ -140,7 +140,7 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
             out = c(*args, **kwargs)
             run = c.executor.issuer.replay if cuda else (lambda c=c: c(*args, **kwargs))
             ms = _timer(torch, device, run)
-            scratch = sum(launch.scratch_bytes for launch in c.executor.launches.values())
+            scratch = c.stats.scratch_bytes
             entry = {"ms": ms, "arena_bytes": c.arena_bytes, "scratch_bytes": scratch, "streams": c.plan.streams,
                      "events": len(c.plan.events), "copies_per_call": c.stats.copies_per_call,
                      "copy_ops": sorted({n.split(" ")[1] for n in c.stats.copy_nodes}),

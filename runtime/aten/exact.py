@@ -14,7 +14,8 @@ do not hold, and the generic path (``out=`` overload, else a counted copy) takes
 - ``adaptive_avg_pool2d`` to 1x1 -> ``mean`` out over the spatial dimensions (what it runs);
 - eval ``batch_norm`` -> ``native_batch_norm`` out; ``max_pool2d`` -> ``max_pool2d_with_indices`` out. These
   two also write side results nobody reads (saved statistics, indices): small scratch tensors outside the
-  arena, allocated once and reported as ``scratch_bytes``.
+  arena: the pool indices share one buffer per stream (``Scratch``), the statistics (a few floats per
+  channel) are per launch; reported as ``scratch_bytes``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,31 @@ FULL = {"new_full", "full", "full_like"}
 Exact = tuple[str, Callable[[], Any] | None, int]  # (kind, run, scratch bytes)
 
 
-def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, device_type: str) -> Exact | None:
+class Scratch:
+    """Buffers for side results nobody reads (pool indices, saved batch-norm statistics): one growing
+    buffer per (stream, dtype), shared by the launches of that stream, which run one after another;
+    launches on different streams never share one. ``nbytes`` is what all of them hold."""
+
+    def __init__(self, torch, device: Any):
+        self.torch, self.device = torch, device
+        self._bufs: dict[tuple[int, Any], Any] = {}
+        self.nbytes = 0
+
+    def take(self, stream: int, shape: tuple[int, ...], dtype: Any) -> Any:
+        """A contiguous tensor of ``shape`` for a launch on ``stream`` (its bytes may be another's)."""
+        n = 1
+        for d in shape:
+            n *= int(d)
+        buf = self._bufs.get((stream, dtype))
+        if buf is None or buf.numel() < n:
+            buf = self.torch.empty(max(n, 1), dtype=dtype, device=self.device)
+            self._bufs[(stream, dtype)] = buf
+            self.nbytes += buf.nbytes
+        return buf[:n].view(tuple(shape))
+
+
+def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, device_type: str,
+                   scratch: Scratch | None = None, stream: int = 0) -> Exact | None:
     """An exact lowering of op ``base`` with schema-named arguments ``named`` into ``out_views``, or None."""
     if len(out_views) != 1:
         return None
@@ -66,9 +91,9 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
     if base in ("conv2d", "convolution") and device_type == "cuda":
         return _cudnn_conv(torch, named, out)
     if base == "batch_norm":
-        return _batch_norm(torch, named, out)
+        return _batch_norm(torch, named, out, scratch, stream)
     if base == "max_pool2d":
-        return _max_pool2d(torch, named, out)
+        return _max_pool2d(torch, named, out, scratch, stream)
     if base == "adaptive_avg_pool2d" and list(named["output_size"]) == [1, 1] and isinstance(x, torch.Tensor):
         return "exact", functools.partial(torch.ops.aten.mean.out, x, [-1, -2], True, out=out), 0  # what it runs
     return None
@@ -122,26 +147,34 @@ def _meta(torch, v):
     return v.to("meta") if isinstance(v, torch.Tensor) else v
 
 
-def _batch_norm(torch, named, out) -> Exact | None:
+def _side(torch, meta, out, scratch: Scratch | None, stream: int):
+    """Where a side result goes: shared scratch when its layout is plain, else a tensor of its own."""
+    if scratch is not None and meta.is_contiguous():
+        return scratch.take(stream, tuple(meta.shape), meta.dtype), 0
+    t = torch.empty_strided(meta.shape, meta.stride(), dtype=meta.dtype, device=out.device)
+    return t, t.nbytes
+
+
+def _batch_norm(torch, named, out, scratch: Scratch | None = None, stream: int = 0) -> Exact | None:
     x, rm, rv = named["input"], named.get("running_mean"), named.get("running_var")
     if named.get("training", True) or rm is None or rv is None:
         return None
     args = (x, named.get("weight"), named.get("bias"), rm, rv, False, float(named["momentum"]), float(named["eps"]))
     _o, m, s = torch.ops.aten.native_batch_norm.default(*(_meta(torch, a) for a in args))
-    save_mean = torch.empty(m.shape, dtype=m.dtype, device=out.device)
-    save_invstd = torch.empty(s.shape, dtype=s.dtype, device=out.device)
+    save_mean, b1 = _side(torch, m, out, None, stream)  # both at once: one shared buffer cannot hold two
+    save_invstd, b2 = _side(torch, s, out, None, stream)
     run = functools.partial(torch.ops.aten.native_batch_norm.out, *args, out=out, save_mean=save_mean,
                             save_invstd=save_invstd)
-    return "exact", run, save_mean.nbytes + save_invstd.nbytes
+    return "exact", run, b1 + b2
 
 
-def _max_pool2d(torch, named, out) -> Exact | None:
+def _max_pool2d(torch, named, out, scratch: Scratch | None = None, stream: int = 0) -> Exact | None:
     x = named["self"]
     args = (x, list(named["kernel_size"]), list(named.get("stride") or []), list(named.get("padding", [0])),
             list(named.get("dilation", [1])), bool(named.get("ceil_mode", False)))
     _o, idx = torch.ops.aten.max_pool2d_with_indices.default(*(_meta(torch, a) for a in args))
-    indices = torch.empty_strided(idx.shape, idx.stride(), dtype=idx.dtype, device=out.device)
     if tuple(_o.stride()) != tuple(out.stride()):
         return None
+    indices, own = _side(torch, idx, out, scratch, stream)
     run = functools.partial(torch.ops.aten.max_pool2d_with_indices.out, *args, out=out, indices=indices)
-    return "exact", run, indices.nbytes
+    return "exact", run, own

@@ -20,6 +20,7 @@ from memplan.planfile import Plan
 from runtime.binding import bind
 
 from .errors import AtenExecutorError
+from .exact import Scratch
 from .layout import build_layout, poison
 from .lower import lower_program
 from .program import Program, flatten_inputs
@@ -35,6 +36,7 @@ class Stats:
     kinds: Mapping[str, int]      # launches per kind (out, inplace, exact, fill, copy, view)
     copies_per_call: int          # result copies: ops without an out= form, run functionally then copied
     copy_nodes: tuple[str, ...]   # the nodes (and ops) that cost those copies
+    scratch_bytes: int            # side-result buffers outside the arena (pool indices, BN statistics)
     input_copies: int             # user inputs copied into the arena per call
     output_copies: int            # outputs copied out per call (0 with return_views)
     streams: int
@@ -53,8 +55,11 @@ class Executor:
         self.device = torch.device(device)
         self.binding = bind(program.graph, plan)
         self.layout = build_layout(program, self.binding, self.device)
+        self.scratch = Scratch(torch, self.device)
+        stream_of = {s.node: s.stream for s in self.binding.steps}
         with torch.no_grad():  # inference: views made at build time must not track gradients either
-            self.launches = lower_program(program, self.layout.views, self.device.type)
+            self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
+                                          stream_of=stream_of)
         self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
         self.return_views = return_views
         self.poison_arena = poison_arena
@@ -68,6 +73,7 @@ class Executor:
             views=kinds.get("view", 0), kinds=dict(sorted(kinds.items())),
             copies_per_call=sum(launch.copies for launch in self.launches.values()),
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
+            scratch_bytes=self.scratch.nbytes + sum(launch.scratch_bytes for launch in self.launches.values()),
             output_copies=0 if return_views else sum(1 for k, _ in program.user_outputs if k != "const"),
             streams=max(plan.streams, 1), events=len(plan.events))
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import AtenExecutorError
-from .exact import exact_lowering
+from .exact import Scratch, exact_lowering
 from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
@@ -53,15 +53,19 @@ class Target:
 
     device_type: str          # "cpu" or "cuda"
     autogen: frozenset[str]   # torch's functional + copy out= overloads (``autogen_outs``)
+    scratch: Scratch | None = None       # shared side-result buffers
+    stream_of: Mapping[str, int] | None = None  # node -> plan stream (who may share scratch)
 
 
-def lower_program(program: Program, views: Mapping[str, Any], device_type: str) -> dict[str, Launch]:
+def lower_program(program: Program, views: Mapping[str, Any], device_type: str, *,
+                  scratch: Scratch | None = None, stream_of: Mapping[str, int] | None = None) -> dict[str, Launch]:
     """A Launch for every graph node (keyed by node id); AtenExecutorError names any FX node the executor
-    cannot run, never skipping one silently."""
+    cannot run, never skipping one silently. ``scratch`` and ``stream_of`` let launches of one stream
+    share buffers for side results nobody reads."""
     import torch
 
     graph = program.graph
-    ctx = Target(device_type, autogen_outs(torch))
+    ctx = Target(device_type, autogen_outs(torch), scratch, stream_of)
     launches: dict[str, Launch] = {}
     for n in program.exported.graph.nodes:
         if n.op != "call_function":
@@ -321,7 +325,8 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         names = [a.name for a in op._schema.arguments]
         named = dict(zip(names, args))
         named.update(kwargs)
-        exact = exact_lowering(torch, base, named, out_views, ctx.device_type)
+        stream = (ctx.stream_of or {}).get(node, 0)
+        exact = exact_lowering(torch, base, named, out_views, ctx.device_type, ctx.scratch, stream)
         if exact is not None:
             kind, run, scratch = exact
             return Launch(node, name, kind, run, 0, scratch)
