@@ -5,8 +5,8 @@ nothing. Per model, in one process: torch eager (the module); torch eager captur
 exported program's module, so the very ATen ops memplan runs, through torch's allocator); ``torch.compile``
 (``reduce-overhead``: Inductor with CUDA graphs) where asked; memplan on 1 stream, on ``streams="auto"``,
 and on ``auto`` with ``memory_budget`` = the 1-stream arena, all three captured in one CUDA graph. Times
-are medians of CUDA-event-timed batches of graph replays (the captured step only: inputs are already in
-place for every mode); memory is memplan's arena (plus the small scratch its exact lowerings keep) next to
+are medians of CUDA-event-timed batches of graph replays (the captured step; memplan's also copies the
+inputs into their arena slots first, since a plan may reuse an input's bytes: a few microseconds); memory is memplan's arena (plus the small scratch its exact lowerings keep) next to
 torch's peak activation memory for the same eager step (``max_memory_allocated`` above what was allocated
 before, plus the inputs); copies are result copies per call (ops without an ``out=`` form).
 
@@ -138,7 +138,14 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
             c = aten_compile(module, args, kwargs=kwargs, program=program, cuda_graph=cuda, device=device, **kw)
             build_s = time.perf_counter() - t2
             out = c(*args, **kwargs)
-            run = c.executor.issuer.replay if cuda else (lambda c=c: c(*args, **kwargs))
+            from .program import flatten_inputs
+
+            tensors = flatten_inputs(c.program, args, kwargs)
+
+            def step(ex=c.executor, tensors=tensors):  # a plan may reuse an input's bytes: load, replay
+                ex.load_inputs(tensors)
+                ex.issuer.replay()
+            run = step if cuda else (lambda c=c: c(*args, **kwargs))
             ms = _timer(torch, device, run)
             scratch = c.stats.scratch_bytes
             entry = {"ms": ms, "arena_bytes": c.arena_bytes, "scratch_bytes": scratch, "streams": c.plan.streams,
