@@ -19,6 +19,7 @@ from itertools import chain
 
 import numpy as np
 
+from ._gc import paused
 from .graph import Graph
 from .problem import BufferProblem, HBOrder, clique_lower_bound
 from .schedule import HappensBefore
@@ -47,6 +48,7 @@ class Lifetimes:
         return self.acc_nodes[self.acc_ptr[b]:self.acc_ptr[b + 1]]
 
 
+@paused
 def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
     n_nodes = len(graph.nodes)
     S = hb.num_streams

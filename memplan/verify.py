@@ -14,6 +14,7 @@ from functools import lru_cache
 from operator import le
 from typing import Any
 
+from ._gc import paused
 from .errors import UnsafePlan
 from .graph import Graph
 from .ops import COPY_OP
@@ -29,6 +30,7 @@ def verify(graph: Graph, plan: Plan | dict[str, Any]) -> None:
         raise UnsafePlan(problems)
 
 
+@paused
 def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
     """All findings as ``(rule, message)``; empty when the plan is safe."""
     if isinstance(plan, dict):

@@ -34,6 +34,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .._gc import paused
 from ..graph import Graph
 from ..schedule import Schedule, data_dependencies, schedule_with_events
 from .cost import CostModel, CostModelLike, node_costs
@@ -65,15 +66,22 @@ def build_units(graph: Graph, cost: Sequence[float]) -> Units:
             unit_of[n] = u
     deps: list[tuple[int, ...]] = []
     succs: list[list[int]] = [[] for _ in members]
+    tensors, producer, inputs = graph.tensors, graph.producer, graph.node_inputs
     for u, ms in enumerate(members):
-        ds = sorted({unit_of[d] for m in ms for d in data_dependencies(graph, m)} - {u})
-        deps.append(tuple(ds))
+        if len(ms) == 1 and all(tensors[t].view_of is None for t in inputs[ms[0]]):
+            # the common case: one node reading no views depends on its inputs' producers
+            found = {unit_of[p] for p in map(producer.__getitem__, inputs[ms[0]]) if p >= 0}
+        else:
+            found = {unit_of[d] for m in ms for d in data_dependencies(graph, m)}
+        found.discard(u)
+        ds = tuple(sorted(found))
+        deps.append(ds)
         for d in ds:
             succs[d].append(u)
     ucost = [float(sum(cost[m] for m in ms)) for ms in members]
     rank = [0.0] * len(members)
     for u in range(len(members) - 1, -1, -1):
-        rank[u] = ucost[u] + max((rank[v] for v in succs[u]), default=0.0)
+        rank[u] = ucost[u] + max(map(rank.__getitem__, succs[u]), default=0.0)
     return Units(tuple(tuple(m) for m in members), tuple(unit_of), tuple(deps),
                  tuple(tuple(s) for s in succs), tuple(ucost), tuple(rank))
 
@@ -238,6 +246,7 @@ class Optimized:
     event_us: float
 
 
+@paused
 def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None) -> Optimized:
     """Every candidate schedule for ``graph`` on at most ``max_streams`` streams; the best kept."""
     from ..errors import ScheduleError

@@ -13,6 +13,7 @@ import heapq
 
 import numpy as np
 
+from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
 from .placement import Occupancy, best_fit, fits_at
@@ -25,6 +26,7 @@ DENSE_HB_PAIRS = 4_000_000
 INF = 1 << 62
 
 
+@paused
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
     n = len(problem)
     sizes = problem.sizes.tolist()

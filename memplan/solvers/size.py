@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
 from .placement import WindowFit, first_fit
@@ -39,6 +40,7 @@ def dense_route(problem: BufferProblem) -> str:
     return "pairs"
 
 
+@paused
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
     n = len(problem)
     sizes = problem.sizes.tolist()
