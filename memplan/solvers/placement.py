@@ -105,7 +105,39 @@ class Occupancy:
             self._gap(k, True)
 
     def add(self, start: int, end: int) -> None:
-        self._change(start, end, 1)
+        pts, cov = self.pts, self.cov
+        end = _align(end, self.alignment)
+        k = bisect_right(pts, start) - 1
+        last = len(pts) - 1
+        if end <= start or cov[k] or (k < last and pts[k + 1] < end):
+            self._change(start, end, 1)
+            return
+        # the common case: the block lands inside one free segment [p, q) (q: none for the tail)
+        p = pts[k]
+        gaps = self.gaps
+        new_pts, new_cov = [], []
+        if p < start:
+            new_pts.append(p)
+            new_cov.append(0)
+            insort(gaps, (start - p, p))
+        if not (p == start and k > 0 and cov[k - 1] == 1):  # else the block extends the run before
+            new_pts.append(start)
+            new_cov.append(1)
+        span = 1
+        if k < last:
+            q = pts[k + 1]
+            del gaps[bisect_left(gaps, (q - p, p))]
+            if end < q:
+                new_pts.append(end)
+                new_cov.append(0)
+                insort(gaps, (q - end, end))
+            elif cov[k + 1] == 1:  # the run after starts where the block ends: one run
+                span = 2
+        else:
+            new_pts.append(end)
+            new_cov.append(0)
+        pts[k:k + span] = new_pts
+        cov[k:k + span] = new_cov
 
     def remove(self, start: int, end: int) -> None:
         """Drop one block added before with the same bounds."""
