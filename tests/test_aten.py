@@ -235,3 +235,31 @@ def test_inputs_are_loaded_before_every_warmup_and_the_first_replay():
     for _ in range(2):
         assert torch.equal(c(x), ref)
     assert captured == [True]
+
+
+def test_a_failing_op_is_named_and_capture_failures_say_why():
+    """An op that raises (on the GPU: one that syncs with the host inside a CUDA-graph capture, as
+    transformers' f32 grouped-mm fallback does) surfaces as an AtenExecutorError naming node and op."""
+    from memplan.graph import GraphBuilder
+    from memplan.planfile import Plan
+    from runtime.aten.errors import AtenExecutorError
+    from runtime.aten.lower import Launch
+    from runtime.aten.streams import Issuer
+    from runtime.binding import bind
+
+    b = GraphBuilder("one")
+    b.input("x", 256)
+    b.node("sync", "UNARY", ["x"], b.output("y", 256))
+    g = b.build()
+    plan = Plan("one", 256, 512, 512, 1, (("sync", 0),), (), (("x", 0, 256), ("y", 256, 256)))
+
+    def run():
+        raise RuntimeError("Cannot copy between CPU and CUDA tensors during CUDA graph capture\nmore")
+
+    issuer = Issuer(bind(g, plan).steps, {"sync": Launch("sync", "aten.nonzero", "copy", run, 0)}, 1, "cpu", 0)
+    with pytest.raises(AtenExecutorError, match=r"node 'sync' \(aten.nonzero\): failed: Cannot copy") as info:
+        issuer.issue()
+    assert info.value.node == "sync" and "\n" not in str(info.value)
+    issuer.capturing = True
+    with pytest.raises(AtenExecutorError, match="cannot be captured into a CUDA graph.*cuda_graph=False"):
+        issuer._run(0, run)

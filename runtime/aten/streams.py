@@ -25,6 +25,7 @@ from typing import Any
 
 from runtime.binding import Step
 
+from .errors import AtenExecutorError
 from .lower import Launch
 
 
@@ -40,6 +41,8 @@ class Issuer:
         self.cuda = self.device.type == "cuda"
         self.steps = tuple(steps)
         self.runs: tuple[Callable[[], Any] | None, ...] = tuple(launches[s.node].run for s in self.steps)
+        self.ops = tuple(launches[s.node].op for s in self.steps)
+        self.capturing = False
         self.graph: Any = None
         if self.cuda:
             self.streams = [private_stream(torch, self.device) for _ in range(max(n_streams, 1))]
@@ -53,9 +56,9 @@ class Issuer:
         """Enqueue one call's steps after the caller's current stream, and make it wait for them.
         ``delays`` (CUDA only, for tests): node -> GPU cycles to sleep on its stream right before it."""
         if not self.cuda:
-            for run in self.runs:
+            for k, run in enumerate(self.runs):
                 if run is not None:
-                    run()
+                    self._run(k, run)
             return
         torch = self.torch
         caller = torch.cuda.current_stream(self.device)
@@ -65,7 +68,7 @@ class Issuer:
         events, streams = self.events, self.streams
         current = -1
         try:
-            for step, run in zip(self.steps, self.runs):
+            for k, (step, run) in enumerate(zip(self.steps, self.runs)):
                 if step.stream != current:
                     current = step.stream
                     torch.cuda.set_stream(streams[current])
@@ -75,7 +78,7 @@ class Issuer:
                 if delays and step.node in delays:
                     torch.cuda._sleep(int(delays[step.node]))
                 if run is not None:
-                    run()
+                    self._run(k, run)
                 for e in step.records:
                     events[e].record(stream)
         finally:
@@ -83,6 +86,19 @@ class Issuer:
         for s, j in zip(self.streams, self.joins):
             j.record(s)
             caller.wait_event(j)
+
+    def _run(self, k: int, run: Callable[[], Any]) -> None:
+        """Run step ``k``'s launch; an op that fails is named (node and op), not a torch traceback."""
+        try:
+            run()
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if self.capturing:
+                raise AtenExecutorError(
+                    f"cannot be captured into a CUDA graph ({first}); an op that synchronizes with the host "
+                    "(data-dependent sizes, .item(), .tolist()) needs cuda_graph=False", self.steps[k].node,
+                    self.ops[k]) from exc
+            raise AtenExecutorError(f"failed: {first}", self.steps[k].node, self.ops[k]) from exc
 
     def capture(self) -> None:
         """Capture one whole call into a CUDA graph. The caller warms up first (a few eager calls, each
@@ -94,8 +110,12 @@ class Issuer:
             return
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=self.streams[0]):  # our own stream: see the module docstring
-            self.issue()
+        self.capturing = True
+        try:
+            with torch.cuda.graph(graph, stream=self.streams[0]):  # our own stream: see the module docstring
+                self.issue()
+        finally:
+            self.capturing = False
         torch.cuda.synchronize(self.device)
         self.graph = graph
 
