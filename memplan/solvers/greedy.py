@@ -5,6 +5,12 @@ pool for buffer ``i`` only if its owner does not conflict with ``i``: for multi-
 means every access of the owner happens-before every access of ``i`` (the problem's HB order), so a
 reader still running on another stream keeps its bytes. In-place pairs (``problem.inplace``) take
 the input's offset when the input is free for them and large enough.
+
+How each buffer's blocks are found follows the problem's density, with the same placements every
+way (tests/test_scale.py): the live list when few buffers are live at once; an incremental
+``Occupancy`` of the live blocks on dense interval problems; on multi-stream problems the
+conflicting pairs listed in bulk, or, when so many intervals overlap that listing them would be
+quadratic (one node with thousands of outputs), a sweep stream by stream.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from .placement import Occupancy, best_fit, fits_at
 
 #: interval problems with more overlapping pairs than this per buffer keep an ``Occupancy``
 DENSE_OVERLAPS = 16
-#: multi-stream problems with more overlapping pairs than this (and 64 per buffer) sweep stream by
-#: stream: listing the pairs costs more than keeping one Occupancy per stream
+#: multi-stream problems with more overlapping pairs than this, and than DENSE_HB_PER_BUFFER per
+#: buffer, sweep stream by stream: listing the pairs costs more than one Occupancy per stream
 DENSE_HB_PAIRS = 4_000_000
+DENSE_HB_PER_BUFFER = 64
 INF = 1 << 62
 
 
@@ -36,7 +43,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     if problem.order is None:
         dense = problem.overlap_count() > DENSE_OVERLAPS * n
         (_sweep_intervals if dense else _sweep_live)(problem, order, sizes, offsets, inplace_of)
-    elif problem.overlap_count() > max(DENSE_HB_PAIRS, DENSE_OVERLAPS * 4 * n) and _stream_times(problem) is not None:
+    elif problem.overlap_count() > max(DENSE_HB_PAIRS, DENSE_HB_PER_BUFFER * n) and _stream_times(problem) is not None:
         _sweep_streams(problem, order, sizes, offsets, inplace_of)
     else:
         _sweep_conflicts(problem, order, sizes, offsets, inplace_of)

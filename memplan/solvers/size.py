@@ -3,6 +3,10 @@
 Largest buffers first, each at the lowest aligned offset that collides with no already-placed
 buffer it conflicts with. Big tensors placed early leave small ones to fill the holes, which often
 beats issue-order best-fit on graphs with a few dominant activations.
+
+The blocks come from the conflicting pairs, listed in bulk; on interval problems with many buffers
+live at once from a ``WindowFit`` (the same placements, without listing pairs); on multi-stream
+problems too dense to list, from the intervals alone (``dense_route``).
 """
 
 from __future__ import annotations
