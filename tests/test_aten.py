@@ -73,11 +73,84 @@ def test_copies_are_few_and_named():
     # on the CPU only the convolutions copy (no CPU convolution has an out= form); CUDA lowers them to cuDNN
     assert {n.split(" ")[1] for n in cnn.stats.copy_nodes} == {"(aten.conv2d.default)"}
     assert cnn.stats.kinds["exact"] > 0 and cnn.stats.kinds.get("view", 0) >= 1
-    # max-pool indices nobody reads: one shared buffer per stream, the size of the largest pool's
-    g = cnn.graph
-    pools = [g.tensor(n.outputs[0]).size * 2 for n in g.nodes if n.op.startswith("max_pool2d")]  # int64 vs f32
-    stats = sum(g.tensor(n.outputs[0]).size for n in g.nodes if n.op.startswith("batch_norm"))  # a bound
-    assert len(pools) >= 2 and max(pools) <= cnn.stats.scratch_bytes <= max(pools) + stats < sum(pools) + stats
+    # max-pool indices and batch-norm statistics nobody reads are planned arena tensors: no scratch
+    assert cnn.stats.scratch_bytes == 0
+
+
+def _side_tensors(graph):
+    """(node, side tensor id) for every side result the importer gave a node."""
+    return [(n, t) for n in graph.nodes for t in n.outputs if "." in t and t.rsplit(".", 1)[1] in
+            ("indices", "save_mean", "save_invstd")]
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_pool_indices_and_bn_statistics_are_planned_arena_tensors(streams):
+    """max_pool2d runs max_pool2d_with_indices and eval batch_norm runs native_batch_norm: the indices
+    (int64, laid out like the output) and saved statistics they write are graph tensors no node reads.
+    The plan gives them arena bytes for the one node that writes them, the exact lowerings write into
+    those planned views, and nothing is allocated outside the arena."""
+    torch.manual_seed(0)
+    m = CNN().eval()
+    x = torch.randn(2, 3, 32, 32)
+    c = compile(m, (x,), streams=streams, poison=True)
+    g, prog, ex = c.graph, c.program, c.executor
+    side = _side_tensors(g)
+    pools = [n for n in g.nodes if n.op == "max_pool2d"]
+    bns = [n for n in g.nodes if n.op == "batch_norm"]
+    assert len(pools) == 3 and len(bns) == 12 and len(side) == len(pools) + 2 * len(bns)
+    readers = {t for n in g.nodes for t in n.inputs}
+    offsets = c.plan.offsets()
+    for node, tid in side:
+        t = g.tensor(tid)
+        assert tid not in readers and t.kind == "intermediate" and t.view_of is None
+        assert prog.side[node.id][tid.rsplit(".", 1)[1]] == tid
+        assert offsets[tid] is not None and offsets[tid] + t.size <= c.arena_bytes
+    for node in pools:
+        out, (idx,) = node.outputs[0], node.outputs[1:]
+        ti, to = g.tensor(idx), g.tensor(out)
+        assert ti.attrs == {"shape": to.attrs["shape"], "dtype": "int64"} and ti.size == to.size * 2
+    for node in bns:
+        channels = g.tensor(node.outputs[0]).attrs["shape"][1]
+        for tid in node.outputs[1:]:
+            assert g.tensor(tid).attrs == {"shape": [channels], "dtype": "float32"}
+    # the lowerings write the planned views (the layout's, at the planned offsets)
+    base = ex.layout.arena.data_ptr()
+    for node in pools + bns:
+        launch = ex.launches[node.id]
+        assert launch.kind == "exact" and launch.scratch_bytes == 0
+        kw = launch.run.keywords
+        got = {"indices": kw.get("indices"), "save_mean": kw.get("save_mean"), "save_invstd": kw.get("save_invstd")}
+        for role, tid in prog.side[node.id].items():
+            assert got[role] is ex.layout.views[tid] and got[role].data_ptr() == base + offsets[tid]
+    assert c.stats.scratch_bytes == ex.scratch.nbytes == 0
+    # the bytes are reused right away: another tensor produced later lands on some indices' bytes
+    pos = {nid: i for i, (nid, _s) in enumerate(c.plan.order)}
+    spans = {tid: (off, off + size) for tid, off, size in c.plan.tensors if off is not None}
+    producer = {t: n.id for n in g.nodes for t in n.outputs}
+    reused = [(idx, t) for node in pools for idx in node.outputs[1:] for t, (a, b) in spans.items()
+              if t in producer and pos[producer[t]] > pos[node.id] and a < spans[idx][1] and spans[idx][0] < b]
+    assert reused
+    for _ in range(2):
+        x = torch.randn(2, 3, 32, 32)
+        assert torch.equal(c(x), _eager(m, (x,)))
+
+
+def test_side_results_without_planned_tensors_fall_back_to_scratch():
+    """A program whose graph has no tensors for the side results still runs: the indices go to one
+    shared scratch buffer per stream, the statistics to per-launch buffers, all reported."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    m = CNN().eval()
+    x = torch.randn(1, 3, 32, 32)
+    c = compile(m, (x,), streams=1, poison=True)
+    bare = dataclasses.replace(c.program, side={})
+    fb = compile(m, (x,), plan=c.plan, program=bare, poison=True)
+    g = c.graph
+    pools = [g.tensor(t).size for n in g.nodes if n.op == "max_pool2d" for t in n.outputs[1:]]
+    stats = sum(g.tensor(t).size for n in g.nodes if n.op == "batch_norm" for t in n.outputs[1:])
+    assert fb.stats.scratch_bytes == max(pools) + stats
+    assert torch.equal(fb(x), _eager(m, (x,)))
 
 
 def _conflicting_roots(graph: memplan.Graph, plan: Plan) -> tuple[str, str]:

@@ -229,3 +229,34 @@ def test_decompose_to_core_aten_exposes_hidden_copies():
         return sum(t.size for i, t in enumerate(graph.tensors) if graph.is_root(i) and t.kind != "weight")
 
     assert root_bytes(d) > root_bytes(g)  # the copies cost memory of their own
+
+
+def test_pool_indices_and_bn_statistics_are_tensors_nobody_reads():
+    """max_pool2d's kernel writes int64 indices, eval batch_norm's saved statistics: each is an extra
+    output of its node, read by no node, planned for that node alone. Training batch_norm (whose
+    statistics the kernel computes anyway) and models without either op get no extra tensors."""
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True))
+    x = torch.randn(2, 3, 12, 12)
+    g = memplan.from_torch(m.eval(), (x,))
+    pool = next(n for n in g.nodes if n.op == "max_pool2d")
+    bn = next(n for n in g.nodes if n.op == "batch_norm")
+    assert pool.outputs == (pool.id, f"{pool.id}.indices")
+    assert bn.outputs == (bn.id, f"{bn.id}.save_mean", f"{bn.id}.save_invstd")
+    idx = g.tensor(f"{pool.id}.indices")
+    assert idx.attrs == {"shape": [2, 8, 5, 5], "dtype": "int64"} and idx.size == 2 * 8 * 5 * 5 * 8
+    assert idx.kind == "intermediate" and idx.view_of is None
+    assert [g.tensor(t).attrs for t in bn.outputs[1:]] == [{"shape": [8], "dtype": "float32"}] * 2
+    assert not {t for n in g.nodes for t in n.inputs} & {idx.id, *bn.outputs[1:]}
+    for streams in (None, "auto"):
+        p = memplan.plan(g, streams=streams)
+        memplan.verify(g, p)
+        assert p.offsets()[idx.id] is not None
+    from memplan.importers.torch import trace_torch
+
+    _ep, g2, trace = trace_torch(m.eval(), (x,))
+    assert trace["side"] == {pool.id: {"indices": idx.id},
+                             bn.id: {"save_mean": f"{bn.id}.save_mean", "save_invstd": f"{bn.id}.save_invstd"}}
+    assert tuple(trace["fake"][idx.id].shape) == (2, 8, 5, 5) and g2.tensors == g.tensors
+    train = memplan.from_torch(m.train(), (x,))
+    assert next(n for n in train.nodes if n.op == "batch_norm").outputs == (bn.id,)
+    assert all("." not in t.id for t in memplan.from_torch(Views().eval(), (torch.randn(8, 16),)).tensors)

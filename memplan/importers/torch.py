@@ -14,6 +14,10 @@ Mapping:
   else views -> a new tensor with ``inplace {out: in}``, and later readers of the mutated value read
   ``out``; on anything else (an input, a weight, a tensor with live views) the node writes a view of the
   mutated tensor, so the write is an access of its memory and no plan can move it;
+- side results the op's kernel writes and nobody reads (``max_pool2d``'s int64 indices, eval
+  ``batch_norm``'s saved statistics) -> extra outputs ``<node>.indices``, ``<node>.save_mean``,
+  ``<node>.save_invstd`` that no node reads: their bytes are planned, live for that one node, and are
+  reused right away (torch's own allocator holds them for the same instant);
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
 Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs.
 """
@@ -64,11 +68,13 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     ``trace`` maps every graph tensor to the fake tensor it came from (``trace["fake"]``: dtype, shape,
     strides, storage offset), every graph node to the tensor id each of its FX arguments was bound to when
     the node ran (``trace["env"]``: in-place writes rebind names), and every FX value to its final tensor
-    id(s) (``trace["values"]``, for the program's outputs).
+    id(s) (``trace["values"]``, for the program's outputs), and every node whose kernel writes side
+    results nobody reads to those results' tensor ids by role (``trace["side"]``: ``{"indices": id}`` for
+    ``max_pool2d``, ``{"save_mean": id, "save_invstd": id}`` for eval ``batch_norm``).
     """
     torch = _need_torch()
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
-    trace: dict = {"fake": {}, "env": {}, "values": {}}
+    trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}}
     graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace)
     return ep, graph, trace
 
@@ -285,6 +291,12 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         current[n.name] = ids if isinstance(val, (list, tuple)) else ids[0]
         for fx_name, tid in redirect.items():
             current[fx_name] = tid
+        for role, meta in _side_results(torch, op, n, val):  # written by the op's kernel, read by nobody
+            tid = f"{n.name}.{role}"
+            new_rec(tid, meta, "intermediate", where)
+            outs.append(tid)
+            if trace is not None:
+                trace["side"].setdefault(n.name, {})[role] = tid
         is_view = all(recs[o].view_of is not None for o in outs) and not inplace
         if is_view and not mutated:
             cost = 0.0
@@ -312,6 +324,52 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         trace["fake"].update((t, recs[t].val) for t in order)
         trace["values"].update(current)
     return Graph(name, tensors, tuple(nodes), alignment)
+
+
+def _meta_of(torch, v):
+    """A meta tensor with the layout of fake tensor ``v`` (other values unchanged)."""
+    if not isinstance(v, torch.Tensor):
+        return v
+    return torch.empty_strided(tuple(v.shape), tuple(v.stride()), dtype=v.dtype, device="meta")
+
+
+def _side_results(torch, op: str, n, val) -> list[tuple[str, Any]]:
+    """``(role, meta tensor)`` for each side result the kernel behind ``n`` writes besides its value:
+    ``max_pool2d`` runs ``max_pool2d_with_indices`` (int64 indices, laid out like the output), eval
+    ``batch_norm`` with running statistics runs ``native_batch_norm`` (saved mean and inverse std, per
+    channel). They become graph tensors no node reads, so the plan gives them a few bytes for an instant
+    instead of the executor keeping them outside the arena. Empty for every other op, and whenever the
+    kernel's value would not be laid out like ``val`` (an executor then runs the op another way)."""
+    base = op.split(".")[0]
+    if base not in ("max_pool2d", "batch_norm") or not isinstance(val, torch.Tensor):
+        return []
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return []
+    named = dict(zip((a.name for a in schema.arguments), n.args))
+    named.update(n.kwargs)
+    named = {k: _meta_of(torch, v.meta.get("val") if isinstance(v, torch.fx.Node) else v) for k, v in named.items()}
+    try:
+        if base == "max_pool2d":
+            def ints(v, default):
+                return [int(x) for x in v] if v else default
+            o, idx = torch.ops.aten.max_pool2d_with_indices.default(
+                named["self"], ints(named["kernel_size"], []), ints(named.get("stride"), []),
+                ints(named.get("padding"), [0]), ints(named.get("dilation"), [1]), bool(named.get("ceil_mode", False)))
+            side = [("indices", idx)]
+        else:
+            rm, rv = named.get("running_mean"), named.get("running_var")
+            if named.get("training", True) or rm is None or rv is None:
+                return []
+            o, mean, invstd = torch.ops.aten.native_batch_norm.default(
+                named["input"], named.get("weight"), named.get("bias"), rm, rv, False, float(named["momentum"]),
+                float(named["eps"]))
+            side = [("save_mean", mean), ("save_invstd", invstd)]
+    except (KeyError, TypeError, RuntimeError):
+        return []
+    if tuple(o.shape) != tuple(val.shape) or tuple(o.stride()) != tuple(val.stride()):
+        return []
+    return [(role, t) for role, t in side if t.numel() > 0]
 
 
 def _op_name(target) -> str:

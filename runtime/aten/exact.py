@@ -13,9 +13,11 @@ do not hold, and the generic path (``out=`` overload, else a counted copy) takes
 - CUDA ``conv2d``/``convolution`` on the cuDNN backend -> ``cudnn_convolution`` out (+ bias ``add_``);
 - ``adaptive_avg_pool2d`` to 1x1 -> ``mean`` out over the spatial dimensions (what it runs);
 - eval ``batch_norm`` -> ``native_batch_norm`` out; ``max_pool2d`` -> ``max_pool2d_with_indices`` out. These
-  two also write side results nobody reads (saved statistics, indices): small scratch tensors outside the
-  arena: the pool indices share one buffer per stream (``Scratch``), the statistics (a few floats per
-  channel) are per launch; reported as ``scratch_bytes``.
+  two also write side results nobody reads (saved statistics, indices). The torch importer gives them
+  graph tensors of their own (``Program.side``), so they land in the arena like any result, for the one
+  node that writes them. Where the plan has none for one (a graph built without them, a layout that
+  differs), it goes to scratch outside the arena: the pool indices share one buffer per stream
+  (``Scratch``), the statistics are per launch; that memory is reported as ``scratch_bytes``.
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ class Scratch:
 
 
 def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, device_type: str,
-                   scratch: Scratch | None = None, stream: int = 0) -> Exact | None:
-    """An exact lowering of op ``base`` with schema-named arguments ``named`` into ``out_views``, or None."""
+                   scratch: Scratch | None = None, stream: int = 0, side: Mapping[str, Any] | None = None
+                   ) -> Exact | None:
+    """An exact lowering of op ``base`` with schema-named arguments ``named`` into ``out_views``, or None.
+    ``side``: planned views (by role) for side results the kernel writes; ``scratch`` holds the others."""
     if len(out_views) != 1:
         return None
     out = out_views[0]
@@ -91,9 +95,9 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
     if base in ("conv2d", "convolution") and device_type == "cuda":
         return _cudnn_conv(torch, named, out)
     if base == "batch_norm":
-        return _batch_norm(torch, named, out, scratch, stream)
+        return _batch_norm(torch, named, out, scratch, stream, side)
     if base == "max_pool2d":
-        return _max_pool2d(torch, named, out, scratch, stream)
+        return _max_pool2d(torch, named, out, scratch, stream, side)
     if base == "adaptive_avg_pool2d" and list(named["output_size"]) == [1, 1] and isinstance(x, torch.Tensor):
         return "exact", functools.partial(torch.ops.aten.mean.out, x, [-1, -2], True, out=out), 0  # what it runs
     return None
@@ -147,34 +151,43 @@ def _meta(torch, v):
     return v.to("meta") if isinstance(v, torch.Tensor) else v
 
 
-def _side(torch, meta, out, scratch: Scratch | None, stream: int):
-    """Where a side result goes: shared scratch when its layout is plain, else a tensor of its own."""
+def _side(torch, meta, out, scratch: Scratch | None, stream: int, planned: Any = None):
+    """Where a side result goes: ``(tensor, bytes outside the arena)``. Its planned view when it has one
+    laid out as the kernel writes it (same dtype, shape, strides); else shared scratch when its layout is
+    plain; else a tensor of its own."""
+    if (planned is not None and planned.dtype == meta.dtype and tuple(planned.shape) == tuple(meta.shape)
+            and tuple(planned.stride()) == tuple(meta.stride()) and planned.device == out.device):
+        return planned, 0
     if scratch is not None and meta.is_contiguous():
         return scratch.take(stream, tuple(meta.shape), meta.dtype), 0
     t = torch.empty_strided(meta.shape, meta.stride(), dtype=meta.dtype, device=out.device)
     return t, t.nbytes
 
 
-def _batch_norm(torch, named, out, scratch: Scratch | None = None, stream: int = 0) -> Exact | None:
+def _batch_norm(torch, named, out, scratch: Scratch | None = None, stream: int = 0,
+                side: Mapping[str, Any] | None = None) -> Exact | None:
     x, rm, rv = named["input"], named.get("running_mean"), named.get("running_var")
     if named.get("training", True) or rm is None or rv is None:
         return None
+    side = side or {}
     args = (x, named.get("weight"), named.get("bias"), rm, rv, False, float(named["momentum"]), float(named["eps"]))
     _o, m, s = torch.ops.aten.native_batch_norm.default(*(_meta(torch, a) for a in args))
-    save_mean, b1 = _side(torch, m, out, None, stream)  # both at once: one shared buffer cannot hold two
-    save_invstd, b2 = _side(torch, s, out, None, stream)
+    # both at once: one shared buffer cannot hold two
+    save_mean, b1 = _side(torch, m, out, None, stream, side.get("save_mean"))
+    save_invstd, b2 = _side(torch, s, out, None, stream, side.get("save_invstd"))
     run = functools.partial(torch.ops.aten.native_batch_norm.out, *args, out=out, save_mean=save_mean,
                             save_invstd=save_invstd)
     return "exact", run, b1 + b2
 
 
-def _max_pool2d(torch, named, out, scratch: Scratch | None = None, stream: int = 0) -> Exact | None:
+def _max_pool2d(torch, named, out, scratch: Scratch | None = None, stream: int = 0,
+                side: Mapping[str, Any] | None = None) -> Exact | None:
     x = named["self"]
     args = (x, list(named["kernel_size"]), list(named.get("stride") or []), list(named.get("padding", [0])),
             list(named.get("dilation", [1])), bool(named.get("ceil_mode", False)))
     _o, idx = torch.ops.aten.max_pool2d_with_indices.default(*(_meta(torch, a) for a in args))
     if tuple(_o.stride()) != tuple(out.stride()):
         return None
-    indices, own = _side(torch, idx, out, scratch, stream)
+    indices, own = _side(torch, idx, out, scratch, stream, (side or {}).get("indices"))
     run = functools.partial(torch.ops.aten.max_pool2d_with_indices.out, *args, out=out, indices=indices)
     return "exact", run, own

@@ -44,7 +44,7 @@ class Launch:
     kind: str  # "view" | "out" | "inplace" | "copy" (functional, then copied) | "exact" | "fill" | "noop"
     run: Callable[[], Any] | None
     copies: int = 0  # result copies into the arena per call (functional runs, torch's functional out=)
-    scratch_bytes: int = 0  # memory the launch keeps outside the arena (e.g. max-pool indices nobody reads)
+    scratch_bytes: int = 0  # memory the launch keeps outside the arena (side results the plan has no tensor for)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Target:
 
     device_type: str          # "cpu" or "cuda"
     autogen: frozenset[str]   # torch's functional + copy out= overloads (``autogen_outs``)
-    scratch: Scratch | None = None       # shared side-result buffers
+    scratch: Scratch | None = None       # shared buffers for side results the plan has no tensor for
     stream_of: Mapping[str, int] | None = None  # node -> plan stream (who may share scratch)
 
 
@@ -116,8 +116,9 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
         graph = program.graph
         if outs and all(graph.tensor(t).view_of is not None for t in outs):
             return _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs)
+        side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
-                             ctx, name)
+                             ctx, name, side)
     except AtenExecutorError:
         raise
     except Exception as exc:
@@ -318,15 +319,16 @@ def _hidden_copies(out_op, autogen: frozenset[str]) -> int:
 
 
 def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_vals: int, ctx: Target,
-                  name: str) -> Launch:
-    """A functional op writing ``out_views``: an exact lowering, its out= overload, or run + copy."""
+                  name: str, side: Mapping[str, Any] | None = None) -> Launch:
+    """A functional op writing ``out_views``: an exact lowering, its out= overload, or run + copy.
+    ``side``: planned views for the side results its kernel writes (role -> view)."""
     base = _base(op)
     if hasattr(op, "_schema"):
         names = [a.name for a in op._schema.arguments]
         named = dict(zip(names, args))
         named.update(kwargs)
         stream = (ctx.stream_of or {}).get(node, 0)
-        exact = exact_lowering(torch, base, named, out_views, ctx.device_type, ctx.scratch, stream)
+        exact = exact_lowering(torch, base, named, out_views, ctx.device_type, ctx.scratch, stream, side)
         if exact is not None:
             kind, run, scratch = exact
             return Launch(node, name, kind, run, 0, scratch)

@@ -11,7 +11,7 @@ weights, buffers and constants (never copied: the program reads and writes them 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memplan.graph import Graph
@@ -47,6 +47,9 @@ class Program:
     user_inputs: tuple[tuple[int, str], ...]  # (position among the flattened call leaves, graph input id)
     user_outputs: tuple[Any, ...]        # per user output: ("arena", tid) | ("weight", tid) | ("const", value)
     in_spec: Any                         # pytree spec of (args, kwargs) the program was exported with
+    #: graph node -> role -> tensor id of the side results its kernel writes and nobody reads (the
+    #: importer's ``trace["side"]``: max-pool indices, batch-norm saved statistics), planned in the arena
+    side: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -115,7 +118,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         root = graph.tensors[graph.root[ti]]
         user_outputs.append(("weight" if root.kind == "weight" else "arena", tid))
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
-                   tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec)
+                   tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
+                   dict(trace.get("side", {})))
 
 
 def _spec(torch, tid: str, val: Any) -> TensorSpec:
