@@ -12,6 +12,8 @@ import argparse
 import json
 import statistics
 
+from .torch_timing import event_ms
+
 
 def build(cfg, device="cuda"):
     import torch
@@ -128,13 +130,7 @@ def run(name: str, batch: int, steps: int, rounds: int) -> dict:
     torch.cuda.synchronize()
 
     def timed(fn, n):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record()
-        for _ in range(n):
-            fn()
-        e1.record()
-        e1.synchronize()
-        return e0.elapsed_time(e1) / n
+        return event_ms(torch, fn, n)
 
     def eager():
         with torch.no_grad():

@@ -24,6 +24,8 @@ import time
 import traceback
 from typing import Any
 
+from runtime.torch_timing import event_ms
+
 from .bench_models import CNNS, LLM_SIZES, build
 
 DEFAULT_MODELS = ("inception_v3-b1", "qwen2-moe-decode", "llama-1b-decode", "googlenet-b1", "inception_v3-b8",
@@ -47,13 +49,7 @@ def _timer(torch, device: str, fn, budget_s: float = 0.4, reps: int = 5) -> floa
     out = []
     for _ in range(reps):
         if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(iters):
-                fn()
-            end.record()
-            end.synchronize()
-            out.append(start.elapsed_time(end) / iters)
+            out.append(event_ms(torch, fn, iters))
         else:
             t = time.perf_counter()
             for _ in range(iters):
