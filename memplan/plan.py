@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._gc import paused
 from .errors import BudgetError, ScheduleError
 from .graph import Graph
 from .lifetimes import buffer_problem, compute_lifetimes
@@ -53,6 +54,7 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     return plan_graph(graph, schedule, solver, **options).plan
 
 
+@paused
 def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *,
                time_limit: float | None = None, seed: int = 0, workers: int = 1, progress=None,
                check: bool = True, streams: int | str | None = None, memory_budget: int | None = None,
@@ -97,6 +99,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
 
 # ---- the pipeline for one schedule ---------------------------------------------------------------------
 
+@paused
 def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
                    options: SolveOptions = SolveOptions(), *, split=None, t0: float | None = None,
                    phases: dict[str, float] | None = None) -> Plan:
