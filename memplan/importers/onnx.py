@@ -31,7 +31,7 @@ from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
 from . import Progress, node_cost
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
-VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
+ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 #: initializers up to this many elements keep their data for shape inference (Reshape shapes, axes)
@@ -187,7 +187,7 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
             continue
         ins = [v for v in n.input if v]
         outs = [v for v in n.output if v]
-        is_view = (n.op_type in VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
+        is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
                              f"{ins[0]!r} has {tensors[tindex[ins[0]]].size}: not a valid {n.op_type}")
