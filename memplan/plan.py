@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import BudgetError, ScheduleError
+from .errors import BudgetError, GraphError, ScheduleError
 from .graph import Graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status
 from .schedule import Schedule, build_happens_before, serial_schedule
 from .solvers import EXACT, SolveOptions, solve
+from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
 
@@ -63,6 +64,9 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1)."""
     from .devices import check_capacity, check_devices
 
+    if not isinstance(graph, Graph):
+        raise GraphError(f"plan needs a memplan Graph (memplan.GraphBuilder, load_graph, graph_from_dict), "
+                         f"not {type(graph).__name__}")
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress)
     if devices is not None:
@@ -79,9 +83,15 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                                                   cost_model=cost_model))
         if device_capacity is not None:
             check_capacity(graph, planned.plan, device_capacity)
-    if check:
+    if check or _not_fully_checked(planned.plan):
         verify(planned.graph, planned.plan)
     return planned
+
+
+def _not_fully_checked(p: Plan) -> bool:
+    """Whether the solvers' own check may have skipped pairs (general problems above its pairwise limit):
+    then ``check=False`` cannot skip the verifier, or a solver bug could become a plan."""
+    return sum(1 for _t, off, _s in p.tensors if off is not None) > PAIRWISE_LIMIT
 
 
 def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,

@@ -78,7 +78,10 @@ class BufferProblem:
         if self.alignment <= 0 or self.alignment & (self.alignment - 1):
             raise SolverError(f"buffer problem: alignment {self.alignment} is not a power of two")
         if self.lower_bound is None:
-            object.__setattr__(self, "lower_bound", interval_lower_bound(self.sizes, self.lower, self.upper))
+            # the peak of live bytes is a bound only when overlap in time means conflict: HB-ordered or
+            # in-place pairs may share bytes (graph plans pass their own, HB-aware bound)
+            object.__setattr__(self, "lower_bound", interval_lower_bound(self.sizes, self.lower, self.upper)
+                               if self.is_interval else 0)
 
     def __len__(self) -> int:
         return len(self.sizes)

@@ -15,7 +15,7 @@ from operator import le
 from typing import Any
 
 from ._gc import paused
-from .errors import UnsafePlan
+from .errors import GraphError, PlanFormatError, UnsafePlan
 from .graph import Graph
 from .ops import COPY_OP
 from .planfile import Plan, plan_from_dict
@@ -33,8 +33,12 @@ def verify(graph: Graph, plan: Plan | dict[str, Any]) -> None:
 @paused
 def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
     """All findings as ``(rule, message)``; empty when the plan is safe."""
+    if not isinstance(graph, Graph):
+        raise GraphError(f"verify needs a memplan Graph, not {type(graph).__name__}")
     if isinstance(plan, dict):
         plan = plan_from_dict(plan)
+    if not isinstance(plan, Plan):
+        raise PlanFormatError(f"verify needs a memplan Plan (or its dict), not {type(plan).__name__}")
     out: list[tuple[int, str]] = []
 
     def bad(rule: int, msg: str) -> None:

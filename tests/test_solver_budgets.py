@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from problems import random_intervals
 
 import memplan
+import memplan.examples
 from memplan.errors import SolverError
 from memplan.problem import BufferProblem, Solution, Status, find_collision
 from memplan.solvers import Objective, SearchParams, SolveOptions, check_solution, get_solver, solve
@@ -107,3 +108,72 @@ def test_interval_sweep_agrees_with_the_pairwise_check(rows):
     else:
         with pytest.raises(SolverError):
             check_solution(p, sol)
+
+
+def test_options_out_of_range_are_memplan_errors():
+    import math
+
+    from memplan.errors import GraphError, MemplanError, PlanFormatError, ScheduleError
+
+    g = memplan.examples.chain()
+    for bad in (math.nan, -1, 0, math.inf, "1", True):
+        with pytest.raises(SolverError, match="time_limit"):
+            memplan.plan(g, solver="search", time_limit=bad)
+    with pytest.raises(SolverError, match="workers"):
+        SolveOptions(workers=0)
+    with pytest.raises(ScheduleError, match="1..1024"):
+        memplan.plan(g, streams=2000)
+    with pytest.raises(ScheduleError, match="1..1024"):
+        memplan.plan(g, devices=2000)
+    with pytest.raises(PlanFormatError, match="NoneType"):
+        memplan.verify(g, None)
+    with pytest.raises(GraphError, match="dict"):
+        memplan.plan({"format": "memplan.graph/1"})
+    with pytest.raises(GraphError, match="file path"):
+        memplan.load_graph(5)  # an int would be taken for a file descriptor
+    with pytest.raises(PlanFormatError, match="file path"):
+        memplan.load_plan({})
+    assert issubclass(SolverError, MemplanError)
+
+
+def test_default_bound_of_a_general_problem_is_sound():
+    # in-place (compatible) pairs may share bytes: the interval peak is no bound for them
+    p = BufferProblem(sizes=[8, 8], lower=[0, 0], upper=[2, 2], compatible=frozenset({(0, 1)}))
+    assert p.lower_bound == 0
+    assert BufferProblem(sizes=[8, 8], lower=[0, 0], upper=[2, 2]).lower_bound == 16
+    sol = solve(p, "cpsat", SolveOptions(time_limit=5))
+    assert sol.lower_bound <= sol.arena
+
+
+def test_check_false_still_verifies_what_the_solver_check_could_not(monkeypatch):
+    """Above the solvers' pairwise limit a general (multi-stream) problem is not checked pair by pair;
+    plan(check=False) must then still run the verifier, or a solver bug would become a plan."""
+    from memplan import GraphBuilder, schedule_with_events
+    from memplan.errors import UnsafePlan
+    from memplan.problem import arena_of
+    from memplan.solvers.check import PAIRWISE_LIMIT
+
+    solvers = sys.modules["memplan.solvers"]
+    real = solvers.get_solver
+
+    def broken(name):
+        def all_at_zero(problem, options):
+            if problem.order is None:
+                return real(name)(problem, options)
+            off = np.zeros(len(problem), dtype=np.int64)  # a bug only on the multi-stream path
+            return Solution(off, arena_of(problem, off), "broken")
+        return all_at_zero
+
+    monkeypatch.setattr(solvers, "get_solver", broken)
+    n = PAIRWISE_LIMIT // 2 + 100
+    b = GraphBuilder("chains")
+    for c in range(2):
+        b.input(f"c{c}x0", 256)
+        for i in range(1, n + 1):
+            b.node(f"c{c}n{i}", "ADD", [f"c{c}x{i - 1}"],
+                   b.output(f"c{c}x{i}", 256) if i == n else b.intermediate(f"c{c}x{i}", 256))
+    g = b.build()
+    order = [f"c{c}n{i}" for i in range(1, n + 1) for c in range(2)]
+    s = schedule_with_events(g, order, {f"c{c}n{i}": c for c in range(2) for i in range(1, n + 1)})
+    with pytest.raises(UnsafePlan):
+        memplan.plan(g, s, solver="greedy", check=False)

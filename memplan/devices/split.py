@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import BudgetError, ScheduleError
 from ..graph import Graph
-from ..planfile import Plan
+from ..planfile import MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
 from .partition import partition
 from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, units_of
@@ -52,8 +52,8 @@ class DeviceSplit:
 
 def check_devices(n: Any) -> int:
     """The device count, or ScheduleError naming the bad value (the one place it is validated)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ScheduleError(f"devices must be a positive integer, not {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STREAMS:
+        raise ScheduleError(f"devices must be an integer in 1..{MAX_STREAMS}, not {n!r}")
     return n
 
 

@@ -9,7 +9,7 @@ hostile file gives a one-line error naming it, never a traceback or a hang.
 from __future__ import annotations
 
 import json
-import os  # noqa: F401  (the writer lives in memplan.files; tests patch os.replace through here)
+import os  # (also: tests patch os.replace through here; the writer lives in memplan.files)
 from typing import Any
 
 import numpy as np
@@ -86,7 +86,15 @@ def json_depth(data: bytes, stop: int | None = None) -> int:
     return best
 
 
+def _path(path, error) -> str:
+    """A file path (str or os.PathLike); an int would be taken for a file descriptor."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise error(f"expected a file path, not {type(path).__name__} {str(path)[:40]!r}")
+    return os.fspath(path)
+
+
 def load_graph(path: str) -> Graph:
+    path = _path(path, GraphError)
     doc = read_json(path, GraphError)
     try:
         return graph_from_dict(doc, source=path)
@@ -100,6 +108,7 @@ def save_graph(graph: Graph, path: str) -> None:
 
 
 def load_plan(path: str) -> Plan:
+    path = _path(path, PlanFormatError)
     return plan_from_dict(read_json(path, PlanFormatError), source=path)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import BudgetError, ScheduleError
 from ..graph import Graph
+from ..planfile import MAX_STREAMS
 from ..schedule import Schedule, serial_schedule
 from .budget import Reduced, candidate_pool, limit_events
 from .cost import CostModel, CostModelLike, node_costs
@@ -39,8 +40,8 @@ def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | No
         return None
     if streams == "auto":
         return AUTO_MAX_STREAMS
-    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
-        raise ScheduleError(f"streams must be a positive integer or 'auto', not {streams!r}")
+    if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= MAX_STREAMS:
+        raise ScheduleError(f"streams must be an integer in 1..{MAX_STREAMS} or 'auto', not {streams!r}")
     return streams
 
 

@@ -247,7 +247,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         bound = int(round(solver.objective_value))
     used = float(solver.deterministic_time)
     stopped = None
-    if status != cp_model.OPTIMAL and used < 0.9 * time_limit:
+    if status in (cp_model.FEASIBLE, cp_model.UNKNOWN) and used < 0.9 * time_limit:
         # it stopped before its work budget: the wall clock, or Ctrl-C caught by CP-SAT
         stopped = "wall_clock" if solver.wall_time >= 0.9 * wall else "interrupted"
     return off, max(bound, min(lower, ub)), used, stopped

@@ -13,7 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ..errors import SolverError
 from ..problem import Solution
+
+#: the longest time limit accepted (about 31 years: beyond it is a typo, not a budget)
+MAX_SECONDS = 1e9
 
 
 class Objective(str, Enum):
@@ -61,6 +65,16 @@ class SolveOptions:
     objective: Objective = Objective.MINIMIZE
     wall_limit: float | None = None
     search: SearchParams = field(default_factory=SearchParams)
+
+    def __post_init__(self) -> None:
+        for name in ("time_limit", "wall_limit"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS):
+                raise SolverError(f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, not {v!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 1024:
+            raise SolverError(f"workers must be an integer in 1..1024, not {self.workers!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 31:
+            raise SolverError(f"seed must be an integer in 0..2**31-1, not {self.seed!r}")
 
     def wall_seconds(self, work_seconds: float) -> float:
         """The wall-clock safety stop for a solve given ``work_seconds`` of work."""

@@ -97,7 +97,13 @@ class OutOfWork(Exception):
 
 
 class PackingSearch:
-    """State of one problem's search; ``feasible(cap, ...)`` runs one capacity."""
+    """State of one problem's search; ``feasible(cap, ...)`` runs one capacity.
+
+    ``_search`` undoes its placement after the child returns, not in a ``finally``: when Abort or
+    OutOfWork unwinds the frames, the per-capacity state is left dirty, and that is safe only because
+    ``feasible_steps`` rebuilds every mutable array at the start of each capacity (and each
+    ``copy.copy`` of a search is given its own there). Keep it so.
+    """
 
     def __init__(self, problem: BufferProblem, params: SearchParams, budget: WorkBudget):
         self.params, self.budget = params, budget
