@@ -32,6 +32,13 @@ MODELS = {
 }
 
 
+def _model(name, seed):
+    """(module, inputs(g), g) of MODELS[name], weights from seed 0, inputs from a generator seeded ``seed``."""
+    make, inputs = MODELS[name]
+    torch.manual_seed(0)
+    return make(), inputs, torch.Generator().manual_seed(seed)
+
+
 def _eager(module, inputs):
     with torch.no_grad():
         return module(*inputs)
@@ -39,10 +46,7 @@ def _eager(module, inputs):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_outputs_equal_eager_bitwise_with_poisoned_arena(name):
-    make, inputs = MODELS[name]
-    torch.manual_seed(0)
-    module = make()
-    g = torch.Generator().manual_seed(1)
+    module, inputs, g = _model(name, 1)
     example = inputs(g)
     serial = compile(module, example, streams=1, poison=True)
     multi = compile(module, example, streams=3, poison=True, program=serial.program)
@@ -193,10 +197,7 @@ def _move_root(graph: memplan.Graph, plan: Plan, b: str, new_off: int) -> Plan:
 
 @pytest.mark.parametrize("name", ["cnn", "llama"])
 def test_overlapped_offset_is_rejected_and_corrupts_the_output(name):
-    make, inputs = MODELS[name]
-    torch.manual_seed(0)
-    module = make()
-    g = torch.Generator().manual_seed(2)
+    module, inputs, g = _model(name, 2)
     x = inputs(g)
     good = compile(module, x, streams=1, poison=True)
     a, b = _conflicting_roots(good.graph, good.plan)

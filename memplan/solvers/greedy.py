@@ -55,19 +55,13 @@ def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offs
                 inplace_of: dict[int, int]) -> None:
     """Interval conflicts with few buffers live at once: each buffer's blocks are the live ones (its
     in-place partners aside), listed; cheaper than an ``Occupancy`` when the lists are short."""
-    lower = problem.lower.tolist()
-    upper = problem.upper.tolist()
     compatible = problem.compatible
     alignment = problem.alignment
-    active: list[tuple[int, int]] = []  # heap of (upper, i)
     live: dict[int, None] = {}
-    for i in order:
+    for i, ended in _in_time_order(problem, order, sizes):
+        for j in ended:
+            live.pop(j, None)
         size = sizes[i]
-        if size == 0:
-            continue
-        li = lower[i]
-        while active and active[0][0] <= li:
-            live.pop(heapq.heappop(active)[1], None)
         if compatible:
             blocks = [(offsets[j], offsets[j] + sizes[j]) for j in live if (min(i, j), max(i, j)) not in compatible]
         else:
@@ -78,6 +72,21 @@ def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offs
         else:
             offsets[i] = best_fit(blocks, size, alignment)
         live[i] = None
+
+
+def _in_time_order(problem: BufferProblem, order: list[int], sizes: list[int]):
+    """Each non-empty buffer in placement order, with the buffers whose intervals ended before it starts
+    (intervals are half-open). The caller places a buffer before asking for the next one."""
+    lower = problem.lower.tolist()
+    upper = problem.upper.tolist()
+    active: list[tuple[int, int]] = []  # heap of (upper, i)
+    for i in order:
+        if sizes[i] == 0:
+            continue
+        ended = []
+        while active and active[0][0] <= lower[i]:
+            ended.append(heapq.heappop(active)[1])
+        yield i, ended
         heapq.heappush(active, (upper[i], i))
 
 
@@ -88,24 +97,17 @@ def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int],
     Blocks enter when placed and leave when their interval ends; an in-place partner (a compatible
     pair) leaves for the one query it may overlap. O(n log n) however many buffers are live at once.
     """
-    lower = problem.lower.tolist()
-    upper = problem.upper.tolist()
     partners: dict[int, list[int]] = {}
     for a, b in problem.compatible:
         partners.setdefault(a, []).append(b)
         partners.setdefault(b, []).append(a)
     occ = Occupancy(problem.alignment)
-    active: list[tuple[int, int]] = []  # heap of (upper, i)
     live: set[int] = set()
-    for i in order:
-        size = sizes[i]
-        if size == 0:
-            continue
-        li = lower[i]
-        while active and active[0][0] <= li:
-            j = heapq.heappop(active)[1]
+    for i, ended in _in_time_order(problem, order, sizes):
+        for j in ended:
             live.discard(j)
             occ.remove(offsets[j], offsets[j] + sizes[j])
+        size = sizes[i]
         away = [j for j in partners.get(i, ()) if j in live]
         for j in away:
             occ.remove(offsets[j], offsets[j] + sizes[j])
@@ -118,7 +120,6 @@ def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int],
             occ.add(offsets[j], offsets[j] + sizes[j])
         occ.add(offsets[i], offsets[i] + size)
         live.add(i)
-        heapq.heappush(active, (upper[i], i))
 
 
 def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],
