@@ -32,29 +32,11 @@ def _err(msg: str) -> None:
     print(f"memplan: error: {line}", file=sys.stderr)
 
 
-def _refuse_overwrite(inputs: dict[str, str], outputs: dict[str, str | None]) -> None:
-    """Exit 2 before any work when an output names an input (or another output), through links too."""
-    from .files import check_outputs
-
-    check_outputs(inputs, {k: v for k, v in outputs.items() if v})
-
-
-def _graph_and_plan(args: argparse.Namespace):
-    """Load ``args.graph`` and ``args.plan``; refuse a plan made for another graph (``check_plan_for``),
-    then one that ``verify`` rejects (a simulation of an unsafe plan would mislead)."""
-    from . import load_graph, load_plan, verify
-    from .planfile import check_plan_for
-
-    graph, plan = load_graph(args.graph), load_plan(args.plan)
-    check_plan_for(graph, plan)
-    verify(graph, plan)
-    return graph, plan
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
+    from .files import check_outputs
 
-    _refuse_overwrite({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
+    check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
     planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
                          workers=args.workers, progress=_progress(args), **_plan_extras(args))
@@ -106,10 +88,11 @@ def _save_split_graph(args: argparse.Namespace, graph) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from .io import load_safe_pair
     from .optimize import CostModel
     from .simulate import simulate
 
-    graph, plan = _graph_and_plan(args)
+    graph, plan = load_safe_pair(args.graph, args.plan)
     sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
     print(f"makespan     {sim.makespan_us:.3f} us on {len(set(sim.stream_of.values()))} stream(s), "
           f"{sim.num_events} event(s) at {sim.event_us:g} us")
@@ -128,7 +111,9 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    _graph_and_plan(args)
+    from .io import load_safe_pair
+
+    load_safe_pair(args.graph, args.plan)
     print(f"{args.plan}: safe")
     return 0
 
@@ -264,10 +249,11 @@ def _register_models_and_pictures(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_csv(args: argparse.Namespace) -> int:
+    from .files import check_outputs
     from .io.minimalloc import read_csv, solve_table, write_csv
     from .solvers import SolveOptions
 
-    _refuse_overwrite({"input CSV": args.input}, {"-o": args.output})
+    check_outputs({"input CSV": args.input}, {"-o": args.output})
     table = read_csv(args.input)
     options = SolveOptions(time_limit=args.time_limit, seed=args.seed, workers=args.workers, progress=_progress(args))
     sol = solve_table(table, args.capacity, solver=args.solver, options=options, minimize=args.minimize or None)

@@ -97,10 +97,8 @@ def _not_fully_checked(p: Plan) -> bool:
 def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,
                  device_capacity: int | None = None, streams: int | str | None = None,
                  max_events: int | None = None, cost_model=None):
-    """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified."""
-    from .devices import check_devices
-
-    check_devices(n)
+    """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
+    (``split_devices`` validates ``n``.)"""
     planned = _plan_devices(graph, n, solver, options or SolveOptions(), time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
     verify(planned.graph, planned.plan)

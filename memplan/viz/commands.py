@@ -28,18 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _inputs(args: argparse.Namespace):
-    """The graph and a plan made for it that ``verify`` proves safe (a picture of an unsafe plan would
-    mislead), after refusing an output that would overwrite either input."""
+    """The graph and a safe plan made for it, after refusing an output that would overwrite either input."""
     from ..files import check_outputs
-    from ..io import load_graph, load_plan
-    from ..planfile import check_plan_for
-    from ..verify import verify
+    from ..io import load_safe_pair
 
     check_outputs({"graph": args.graph, "plan": args.plan}, {"-o": args.output})
-    graph, plan = load_graph(args.graph), load_plan(args.plan)
-    check_plan_for(graph, plan)
-    verify(graph, plan)
-    return graph, plan
+    return load_safe_pair(args.graph, args.plan)
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
