@@ -74,6 +74,13 @@ def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offs
         live[i] = None
 
 
+def _place(occ: Occupancy, src: int | None, size: int, sizes: list[int], offsets: list[int]) -> int:
+    """Over its in-place input ``src`` when those bytes are free for it, else the best fit."""
+    if src is not None and size <= sizes[src] and occ.fits_at(offsets[src], size):
+        return offsets[src]
+    return occ.best_fit(size)
+
+
 def _in_time_order(problem: BufferProblem, order: list[int], sizes: list[int]):
     """Each non-empty buffer in placement order, with the buffers whose intervals ended before it starts
     (intervals are half-open). The caller places a buffer before asking for the next one."""
@@ -111,11 +118,7 @@ def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int],
         away = [j for j in partners.get(i, ()) if j in live]
         for j in away:
             occ.remove(offsets[j], offsets[j] + sizes[j])
-        src = inplace_of.get(i)
-        if src is not None and size <= sizes[src] and occ.fits_at(offsets[src], size):
-            offsets[i] = offsets[src]
-        else:
-            offsets[i] = occ.best_fit(size)
+        offsets[i] = _place(occ, inplace_of.get(i), size, sizes, offsets)
         for j in away:
             occ.add(offsets[j], offsets[j] + sizes[j])
         occ.add(offsets[i], offsets[i] + size)
@@ -258,10 +261,7 @@ def _sweep_streams(problem: BufferProblem, order: list[int], sizes: list[int], o
                 here.remove(offsets[j], offsets[j] + sizes[j])
             for j in extra:
                 here.add(offsets[j], offsets[j] + sizes[j])
-            if src is not None and size <= sizes[src] and here.fits_at(offsets[src], size):
-                offsets[i] = offsets[src]
-            else:
-                offsets[i] = here.best_fit(size)
+            offsets[i] = _place(here, src, size, sizes, offsets)
             for j in extra:
                 here.remove(offsets[j], offsets[j] + sizes[j])
             for j in away:
