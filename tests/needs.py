@@ -32,6 +32,14 @@ def need(module: str) -> ModuleType:
     return pytest.importorskip(module, reason=f"needs {module}{hint}")
 
 
+def missing(what: str) -> None:
+    """Skip the calling test for want of ``what`` (data a package ships), or fail it under CI, whose
+    install carries it: a test that silently stops running is a test lost."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI's install should carry {what}, but it is missing", pytrace=False)
+    pytest.skip(f"needs {what}")
+
+
 @functools.cache
 def torch_cuda_devices() -> tuple[int, str]:
     """(number of CUDA devices torch sees, why there are none): for ``gpu(backend="torch")`` tests, which

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from needs import need
+from needs import missing, need
 
 onnx = need("onnx")
 from handgraphs import two_stream_plan  # noqa: E402
@@ -287,7 +287,7 @@ def test_every_model_bundled_with_onnx_imports_or_fails_cleanly():
     """onnx's own test models (real CNNs, operator tests): each plans safely or raises a MemplanError."""
     root, files = _bundled_models()
     if not files:
-        pytest.skip("this onnx wheel carries no test models")
+        missing("the test models the onnx wheel ships")
     ok = 0
     for f in files:
         try:
@@ -307,7 +307,7 @@ def test_real_resnet50_structure_and_streams():
     root, _ = _bundled_models()
     path = os.path.join(root, "light", "light_resnet50.onnx")
     if not os.path.exists(path):
-        pytest.skip("no light_resnet50.onnx in this onnx wheel")
+        missing("light_resnet50.onnx from the onnx wheel's test models")
     g = import_onnx(path)
     convs = [n for n in g.nodes if n.op == "Conv"]
     assert len(convs) == 53  # 1 stem + 16 blocks x 3 + 4 projection shortcuts
