@@ -3,12 +3,19 @@
 For each Llama config and batch: decode step time and tokens/s for the same runtime and kernels as
 (1) one stream, eager; (2) one stream, CUDA graph; (3) memplan multi-stream plans, CUDA graph (the
 hand-made Q/K/V + gate/up streams, and ``memplan.graph_optimize``'s schedule where it exists); then the
-same model in PyTorch (eager and ``torch.cuda.graphs``, cuBLAS; run in a subprocess,
-``runtime.torch_peer``). Also: arena bytes of each plan vs the serial plan and vs PyTorch's peak
-allocated activation memory, the device's copy bandwidth, and the fraction of the HBM roofline
-(weight bytes per step / measured bandwidth, over the measured step time).
+same model in PyTorch (``runtime.torch_peer``, in a subprocess): eager, eager in a ``torch.cuda`` graph,
+and ``torch.compile``d layers in a graph, because a multi-stream win only counts against the best
+baseline a PyTorch user has, not against eager. Also: arena bytes of each plan vs the serial plan and vs
+PyTorch's peak allocated activation memory, and the fraction of the HBM roofline each step reaches.
 
-Modes are timed in interleaved rounds (CUDA events, medians), so clock drift hits all of them alike.
+The roofline is weight bytes per step over the device's *read* bandwidth: a decode step streams its
+weights and writes almost nothing, so a copy (read + write) understates what a step can reach. It is the
+better of two measured reads of 4 GiB, the kernel library's ``l2_prefetch`` and PyTorch's reduction, so
+neither side's read kernel alone defines 100%. The copy bandwidth is still reported, as an extra.
+
+Modes are timed in interleaved rounds (CUDA events, medians), so clock drift hits all of them alike;
+a timed batch is cut below ``--steps`` replays when the step is slow (``--timed-ms``), so large batches
+cost no more wall time than small ones. ``summary`` condenses each config and batch into one row.
 This is a benchmark, not a test: it asserts nothing except that every mode computes the same logits.
 """
 
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -27,9 +35,47 @@ import memplan
 
 from .models import llama as L
 
+#: bytes the read bandwidth reads (4 GiB: far beyond L2) and the copy bandwidth copies
+READ_BYTES = 4 << 30
+COPY_BYTES = 2 << 30
 
-def measure_bandwidth(nbytes: int = 1 << 31, reps: int = 10) -> float:
-    """Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written (median)."""
+
+def measure_read_bandwidth(lib, nbytes: int = READ_BYTES, reps: int = 10, block: int = 512) -> dict:
+    """The kernel library's ``l2_prefetch`` (16-byte ``__ldcg`` loads, 4 in flight, grid-stride over
+    4 blocks per SM) reading ``nbytes`` of random f16: ``{"bytes_per_s", "grid", "block"}``, bytes/s the
+    median of ``reps`` timed launches (CUDA events) after two warm-up ones."""
+    import pycuda.driver as cuda
+
+    from .kernels import Launch
+
+    buf = cuda.mem_alloc(nbytes)
+    s = cuda.Stream()
+    try:
+        n = nbytes // 2   # random halves, not zeros: a read of constant data could be cheaper than a real one
+        lib.launch(Launch("fill_uniform_f16", (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1),
+                          (int(buf), n, 12345, 1.0)), s, pdl=False)
+        grid = 4 * lib.num_sms
+        ln = Launch("l2_prefetch", (grid, 1, 1), (block, 1, 1), (int(buf), nbytes // 16, 0))
+        for _ in range(2):
+            lib.launch(ln, s, pdl=False)
+        s.synchronize()
+        times = []
+        for _ in range(reps):
+            e0, e1 = cuda.Event(), cuda.Event()
+            e0.record(s)
+            lib.launch(ln, s, pdl=False)
+            e1.record(s)
+            e1.synchronize()
+            times.append(e0.time_till(e1) / 1e3)
+    finally:
+        s.synchronize()
+        buf.free()
+    return {"bytes_per_s": nbytes / statistics.median(times), "grid": grid, "block": block}
+
+
+def measure_copy_bandwidth(nbytes: int = COPY_BYTES, reps: int = 10) -> float:
+    """Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written (median):
+    reported beside the read bandwidth, not used for the roofline."""
     import pycuda.driver as cuda
 
     a, b = cuda.mem_alloc(nbytes), cuda.mem_alloc(nbytes)
@@ -50,10 +96,24 @@ def measure_bandwidth(nbytes: int = 1 << 31, reps: int = 10) -> float:
     return 2 * nbytes / statistics.median(times)
 
 
+def torch_read_bandwidth(log=print) -> float | None:
+    """PyTorch's read of 4 GiB in bytes/s (``runtime.torch_peer --read-bandwidth-only``), None if it fails."""
+    p = subprocess.run([sys.executable, "-m", "runtime.torch_peer", "--read-bandwidth-only"],
+                       capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        log(f"  torch read bandwidth failed: {p.stderr[-2000:]}")
+        return None
+    return float(json.loads(p.stdout.strip().splitlines()[-1])["read_bandwidth_bytes_per_s"])
+
+
 def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, eager_steps: int, bandwidth: float,
-                 torch_peer: bool, log=print, fuse: str = L.DEFAULT_FUSE, extra: bool = True) -> dict:
-    """``fuse``: the graph's fusion groups (``runtime.models.llama.FUSE_MODES``); ``extra=False`` skips
-    the prefetch and multi-stream eager modes."""
+                 torch_peer: bool, log=print, fuse: str = L.DEFAULT_FUSE, extra: bool = True,
+                 torch_compile: bool = True, timed_ms: float = 250.0) -> dict:
+    """``bandwidth``: the roofline's read bandwidth (bytes/s); ``fuse``: the graph's fusion groups
+    (``runtime.models.llama.FUSE_MODES``); ``extra=False`` skips the prefetch and multi-stream eager
+    modes; ``torch_compile=False`` skips the peer's torch.compile mode. A timed batch is ``steps`` graph
+    replays (``eager_steps`` eager steps), fewer where the 1-stream graph step says it would take more
+    than ``timed_ms`` (but at least 5 and 2)."""
     from .executor import Executor
 
     cfg = L.config(name, batch=batch)
@@ -105,11 +165,13 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
         outs[k] = ex.read("logits")
     same = {k: bool(np.array_equal(o, outs["serial"])) for k, o in outs.items()}
     finite = bool(np.all(np.isfinite(outs["serial"])))
+    est = statistics.median(exes["serial"].time_steps("graph", steps=2, repeats=3, warmup=1))
+    cap = max(1, math.ceil(timed_ms / max(est, 1e-3)))
+    n_steps = {"graph": min(steps, max(5, cap)), "eager": min(eager_steps, max(2, cap))}
     samples: dict[str, list[float]] = {lab: [] for lab, _, _ in modes}
     for _ in range(rounds):
         for lab, k, m in modes:
-            n = eager_steps if m == "eager" else steps
-            samples[lab] += exes[k].time_steps(m, steps=n, repeats=1, warmup=1)
+            samples[lab] += exes[k].time_steps(m, steps=n_steps[m], repeats=1, warmup=1)
     res_modes = {}
     for lab, k, _m in modes:
         ms = statistics.median(samples[lab])
@@ -132,7 +194,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
         "weight_bytes": wbytes, "roofline_ms": round(wbytes / bandwidth * 1e3, 4),
         "arena_serial_bytes": plans["serial"].arena_bytes,
         "arena_ratio_vs_serial": {k: round(p.arena_bytes / plans["serial"].arena_bytes, 4) for k, p in plans.items()},
-        "same_logits_as_serial": same, "logits_finite": finite,
+        "same_logits_as_serial": same, "logits_finite": finite, "timed_steps": n_steps,
         "modes": res_modes,
     }
     out["multi_vs_single_graph_speedup"] = {}
@@ -142,23 +204,38 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
             if lab.startswith("multi") and lab.endswith(f"graph{suffix}"):
                 out["multi_vs_single_graph_speedup"][lab] = round(g1 / v["ms_per_step"], 4)
     if torch_peer:
-        out["torch"] = run_torch_peer(name, batch, steps=steps, rounds=rounds, log=log)
-        if "graph" in out["torch"]:
-            tg = out["torch"]["graph"]["ms_per_step"]
-            out["torch"]["graph"]["roofline_fraction"] = round(wbytes / bandwidth / (tg / 1e3), 4)
-            out["torch"]["eager"]["roofline_fraction"] = round(
-                wbytes / bandwidth / (out["torch"]["eager"]["ms_per_step"] / 1e3), 4)
+        out["torch"] = t = run_torch_peer(name, batch, steps=steps, rounds=rounds, log=log, compile=torch_compile)
+        for lab in TORCH_MODES:
+            if "ms_per_step" in t.get(lab, {}):
+                t[lab]["roofline_fraction"] = round(wbytes / bandwidth / (t[lab]["ms_per_step"] / 1e3), 4)
+        if "error" in t.get("compile", {}):
+            log(f"  torch.compile failed: {t['compile']['error'][-500:]}")
+        elif t.get("compile_close_to_eager") is False:
+            log(f"  torch.compile step differs from eager: rel err {t['compile_rel_err_vs_eager']:.3g}")
     return out
 
 
-def run_torch_peer(name: str, batch: int, *, steps: int, rounds: int, log=print) -> dict:
+#: the peer's modes (``runtime.torch_peer``) and their labels in ``table``
+TORCH_MODES = {"eager": "PyTorch eager", "graph": "PyTorch graph", "compile": "PyTorch compile graph"}
+
+
+def run_torch_peer(name: str, batch: int, *, steps: int, rounds: int, log=print, compile: bool = True) -> dict:
     cmd = [sys.executable, "-m", "runtime.torch_peer", "--config", name, "--batch", str(batch),
-           "--steps", str(steps), "--rounds", str(rounds)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+           "--steps", str(steps), "--rounds", str(rounds), *(() if compile else ("--no-compile",))]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=500)
+    except subprocess.TimeoutExpired as exc:
+        log(f"  torch peer timed out after {exc.timeout}s")
+        return {"error": f"timed out after {exc.timeout}s"}
     if p.returncode != 0:
         log(f"  torch peer failed: {p.stderr[-2000:]}")
         return {"error": p.stderr[-2000:]}
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _ms(mode) -> float | None:
+    """A mode's ms/step, None where it is missing or failed (``{"error": ...}``)."""
+    return mode.get("ms_per_step") if isinstance(mode, dict) else None
 
 
 def table(results: list[dict]) -> str:
@@ -175,27 +252,93 @@ def table(results: list[dict]) -> str:
                         f"{v['tokens_per_s']:.0f} | {v['roofline_fraction']:.1%} | {v['arena_bytes']} | "
                         f"{g1 / v['ms_per_step']:.3f}x |")
         t = r.get("torch", {})
-        for lab in ("eager", "graph"):
-            if lab in t:
-                v = t[lab]
-                rows.append(f"| {r['config']} | {r['batch']} | - | PyTorch {lab} | {v['ms_per_step']:.3f} | "
+        for key, lab in TORCH_MODES.items():
+            v = t.get(key)
+            if _ms(v) is not None:
+                rows.append(f"| {r['config']} | {r['batch']} | - | {lab} | {v['ms_per_step']:.3f} | "
                             f"{v['tokens_per_s']:.0f} | {v.get('roofline_fraction', 0):.1%} | "
                             f"peak act. {t.get('peak_activation_bytes', '?')} | {g1 / v['ms_per_step']:.3f}x |")
+            elif isinstance(v, dict) and "error" in v:
+                rows.append(f"| {r['config']} | {r['batch']} | - | {lab} | failed | - | - | - | - |")
+    return "\n".join(rows)
+
+
+SUMMARY_COLUMNS = ("config", "batch", "1 stream graph ms", "best multi-stream graph ms", "multi/1 stream",
+                   "roofline fraction (multi)", "step vs batch-1 step", "PyTorch eager graph ms",
+                   "torch.compile graph ms", "memplan multi vs torch.compile")
+
+
+def summary_rows(results: list[dict]) -> list[dict]:
+    """One dict per (config, batch), keys ``SUMMARY_COLUMNS``, from the first result of each (the fusion
+    mode listed first, the one the PyTorch peer ran beside). "best multi-stream graph" is the fastest mode
+    whose label starts with "multi" and ends with "graph" (no prefetch or PDL variant); "multi/1 stream"
+    is its ms over the 1-stream graph's (below 1: multi-stream is faster); "step vs batch-1 step" its ms
+    over the same config's at batch 1; "memplan multi vs torch.compile" torch.compile's ms over ours
+    (above 1: ours is faster). Missing numbers are None; a failed torch.compile is "error"."""
+    first: dict = {}
+    for r in results:
+        first.setdefault((r["config"], r["batch"]), r)
+    best = {}
+    for key, r in first.items():
+        multi = {lab: v for lab, v in r["modes"].items() if lab.startswith("multi") and lab.endswith("graph")}
+        best[key] = min(multi.items(), key=lambda kv: kv[1]["ms_per_step"]) if multi else None
+    rows = []
+    for (name, batch), r in first.items():
+        g1 = r["modes"]["1 stream graph"]["ms_per_step"]
+        b = best[(name, batch)]
+        m = b[1]["ms_per_step"] if b else None
+        b1 = best.get((name, 1))
+        t = r.get("torch", {})
+        tg, tc = _ms(t.get("graph")), _ms(t.get("compile"))
+        compile_failed = isinstance(t.get("compile"), dict) and "error" in t["compile"]
+        rows.append({
+            "config": name, "batch": batch, "1 stream graph ms": g1, "best multi-stream graph ms": m,
+            "best multi-stream mode": b[0] if b else None,
+            "multi/1 stream": m / g1 if m else None,
+            "roofline fraction (multi)": b[1]["roofline_fraction"] if b else None,
+            "step vs batch-1 step": m / b1[1]["ms_per_step"] if m and b1 else None,
+            "PyTorch eager graph ms": tg,
+            "torch.compile graph ms": "error" if compile_failed else tc,
+            "memplan multi vs torch.compile": tc / m if m and tc else None,
+        })
+    return rows
+
+
+def summary(results: list[dict]) -> str:
+    """``summary_rows`` as a markdown table (ms to 3 decimals, ratios as "1.234x", the roofline as %)."""
+    def cell(col: str, v) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, str) or col in ("config", "batch"):
+            return str(v)
+        if col.endswith(" ms"):
+            return f"{v:.3f}"
+        if col.startswith("roofline"):
+            return f"{v:.1%}"
+        return f"{v:.3f}x"
+
+    rows = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + " --- |" * len(SUMMARY_COLUMNS)]
+    for row in summary_rows(results):
+        rows.append("| " + " | ".join(cell(c, row[c]) for c in SUMMARY_COLUMNS) + " |")
     return "\n".join(rows)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runtime.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--configs", default="1b,8b")
-    ap.add_argument("--batches", default="1,16")
-    ap.add_argument("--steps", type=int, default=50, help="graph replays per timed batch")
-    ap.add_argument("--eager-steps", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median over them)")
+    ap.add_argument("--batches", default="1,4,16,64")
+    ap.add_argument("--steps", type=int, default=50, help="graph replays per timed batch (at most)")
+    ap.add_argument("--eager-steps", type=int, default=5, help="eager steps per timed batch (at most)")
+    ap.add_argument("--timed-ms", type=float, default=250.0,
+                    help="fewer steps per timed batch where the 1-stream graph step says it would exceed this")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median over them)")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-torch-compile", action="store_true", help="skip the PyTorch torch.compile + graph mode")
     ap.add_argument("--pdl", action="store_true",
                     help="also time programmatic-dependent-launch graphs (an experiment: not shown race-free)")
-    ap.add_argument("--fuse", default="norms,runtime",
-                    help="fusion modes of the graph to time, in order (runtime.models.llama.FUSE_MODES)")
+    ap.add_argument("--fuse", default="runtime",
+                    help="fusion modes of the graph to time, in order (runtime.models.llama.FUSE_MODES, e.g. "
+                         "norms,runtime); the first is the one the PyTorch peer and the summary go with")
     ap.add_argument("--no-extra", action="store_true", help="skip the prefetch and multi-stream eager modes")
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
@@ -208,28 +351,46 @@ def main(argv=None) -> int:
 
     dev = cuda.Context.get_device()
     print(f"device {dev.name()}; kernels compiled for {lib.arch} in {time.perf_counter() - t0:.1f}s", flush=True)
-    bw = measure_bandwidth()
-    print(f"copy bandwidth {bw / 1e12:.3f} TB/s (read+write)", flush=True)
+    rd = measure_read_bandwidth(lib, READ_BYTES)
+    copy_bw = measure_copy_bandwidth(COPY_BYTES)
+    torch_rd = None if args.no_torch else torch_read_bandwidth()
+    bw = max(rd["bytes_per_s"], torch_rd or 0.0)
+    print(f"read bandwidth ({READ_BYTES / 2**30:g} GiB): l2_prefetch {rd['bytes_per_s'] / 1e12:.3f} TB/s, PyTorch "
+          f"{'-' if torch_rd is None else f'{torch_rd / 1e12:.3f}'} TB/s; roofline {bw / 1e12:.3f} TB/s; "
+          f"copy {copy_bw / 1e12:.3f} TB/s (read+write)", flush=True)
+    # bandwidth_bytes_per_s: the roofline's, as before (it was the copy bandwidth until the roofline became a read)
+    head = {"device": dev.name(), "bandwidth_bytes_per_s": bw, "roofline_bandwidth_bytes_per_s": bw,
+            "read_bandwidth_bytes_per_s": rd["bytes_per_s"], "torch_read_bandwidth_bytes_per_s": torch_rd,
+            "read_bandwidth_kernel": f"l2_prefetch grid {rd['grid']} x block {rd['block']}",
+            "read_bytes": READ_BYTES, "copy_bandwidth_bytes_per_s": copy_bw}
+    fuses = args.fuse.split(",")
     results = []
     for name in args.configs.split(","):
         for b in (int(x) for x in args.batches.split(",")):
-            for i, fz in enumerate(args.fuse.split(",")):
+            for i, fz in enumerate(fuses):
                 print(f"{name} batch {b} fuse {fz}", flush=True)
                 r = bench_config(libs, name, b, steps=args.steps, rounds=args.rounds, eager_steps=args.eager_steps,
                                  bandwidth=bw, torch_peer=not args.no_torch and i == 0, fuse=fz,
-                                 extra=not args.no_extra)
+                                 extra=not args.no_extra, torch_compile=not args.no_torch_compile,
+                                 timed_ms=args.timed_ms)
                 logits = r.pop("_logits")
                 if i == 0:
                     first_logits = logits
                 else:   # same weights (seeded by tensor index, which the fusion modes share for weights)
-                    r["logits_rel_diff_vs_" + args.fuse.split(",")[0]] = L.rel_err(logits, first_logits)
+                    r["logits_rel_diff_vs_" + fuses[0]] = L.rel_err(logits, first_logits)
                 results.append(r)
                 print(json.dumps({k: r[k] for k in ("multi_vs_single_graph_speedup", "same_logits_as_serial",
                                                     "fused_groups", "launches_per_step")}), flush=True)
                 print(json.dumps({lab: v["ms_per_step"] for lab, v in r["modes"].items()}), flush=True)
             with open(args.out, "w") as f:
-                json.dump({"device": dev.name(), "bandwidth_bytes_per_s": bw, "results": results}, f, indent=1)
+                json.dump({**head, "results": results}, f, indent=1)
     print(table(results))
+    md = summary(results)
+    print()
+    print(md)
+    with open(args.out, "w") as f:
+        json.dump({**head, "results": results, "summary_markdown": md}, f, indent=1)
+    print(f"total {time.perf_counter() - t0:.0f}s", flush=True)
     return 0
 
 

@@ -1,0 +1,194 @@
+"""CPU tests of the benchmark's own code (``runtime.bench``, ``runtime.torch_peer``): no GPU needed.
+
+- ``summary_rows`` / ``summary`` / ``table`` on synthetic results: the ratios they compute, the best
+  multi-stream graph (prefetch and PDL variants excluded), a config without batch 1, without PyTorch,
+  and with a failed torch.compile;
+- ``runtime.bench.main`` end to end on the fake driver (``tests/fake_cuda.py``) for the tiny config, the
+  PyTorch peer replaced by canned results: the roofline is the better of the two read bandwidths, every
+  roofline fraction uses it, and the JSON carries the bandwidths and the summary;
+- the peer's step on CPU for the tiny config: one layer function serves every layer (dynamo compiles two
+  graphs, layer and head, for any depth), the ``torch.compile(backend="eager")`` step equals the eager
+  step bit for bit, repeated steps give the same logits (the KV-cache writes are idempotent), and the
+  SDPA and hand-written attention agree.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+
+from runtime import bench
+from runtime.models import llama as L
+
+
+def _modes(single: float, **multi: float) -> dict:
+    out = {"1 stream graph": single, "1 stream eager": single * 3, **multi}
+    return {lab: {"ms_per_step": ms, "tokens_per_s": 1.0, "roofline_fraction": 0.5 / ms, "arena_bytes": 100}
+            for lab, ms in out.items()}
+
+
+def _torch(graph=None, compile=None) -> dict:
+    t = {"peak_activation_bytes": 7, "eager": {"ms_per_step": 9.0, "tokens_per_s": 1.0, "roofline_fraction": 0.1}}
+    if graph is not None:
+        t["graph"] = {"ms_per_step": graph, "tokens_per_s": 1.0, "roofline_fraction": 0.2}
+    if isinstance(compile, dict):
+        t["compile"] = compile
+    elif compile is not None:
+        t["compile"] = {"ms_per_step": compile, "tokens_per_s": 1.0, "roofline_fraction": 0.3}
+    return t
+
+
+def _results() -> list[dict]:
+    return [
+        {"config": "1b", "batch": 1, "fuse": "runtime", "torch": _torch(graph=3.0, compile=2.5),
+         "modes": _modes(2.0, **{"multi_hand graph": 1.6, "multi_opt graph": 1.8,
+                                 "multi_hand graph+prefetch": 1.0, "multi_hand eager": 0.5})},
+        {"config": "1b", "batch": 4, "fuse": "runtime", "torch": _torch(graph=4.0, compile=3.6),
+         "modes": _modes(2.5, **{"multi_hand graph": 2.2, "multi_opt graph": 2.0})},
+        # a second fusion mode of the same config and batch: table rows, no summary row
+        {"config": "1b", "batch": 4, "fuse": "norms", "modes": _modes(0.1, **{"multi_hand graph": 0.1})},
+        # no batch 1 of this config, torch.compile failed
+        {"config": "8b", "batch": 16, "fuse": "runtime", "torch": _torch(graph=8.0, compile={"error": "boom"}),
+         "modes": _modes(6.0, **{"multi_hand graph": 5.0})},
+        # no PyTorch peer, no multi-stream graph
+        {"config": "tiny", "batch": 1, "fuse": "runtime", "modes": _modes(1.0)},
+    ]
+
+
+def test_summary_rows_compute_the_ratios():
+    rows = {(r["config"], r["batch"]): r for r in bench.summary_rows(_results())}
+    assert list(rows) == [("1b", 1), ("1b", 4), ("8b", 16), ("tiny", 1)]
+    r = rows[("1b", 1)]
+    assert r["best multi-stream mode"] == "multi_hand graph"   # the +prefetch and eager modes are not graphs
+    assert r["best multi-stream graph ms"] == 1.6 and r["1 stream graph ms"] == 2.0
+    assert r["multi/1 stream"] == pytest.approx(0.8)
+    assert r["roofline fraction (multi)"] == pytest.approx(0.5 / 1.6)
+    assert r["step vs batch-1 step"] == pytest.approx(1.0)
+    assert r["PyTorch eager graph ms"] == 3.0 and r["torch.compile graph ms"] == 2.5
+    assert r["memplan multi vs torch.compile"] == pytest.approx(2.5 / 1.6)
+    r = rows[("1b", 4)]   # the first fusion mode's result, not the norms one
+    assert r["best multi-stream mode"] == "multi_opt graph" and r["best multi-stream graph ms"] == 2.0
+    assert r["multi/1 stream"] == pytest.approx(0.8)
+    assert r["step vs batch-1 step"] == pytest.approx(2.0 / 1.6)
+    assert r["memplan multi vs torch.compile"] == pytest.approx(3.6 / 2.0)
+    r = rows[("8b", 16)]
+    assert r["step vs batch-1 step"] is None
+    assert r["torch.compile graph ms"] == "error" and r["memplan multi vs torch.compile"] is None
+    assert r["PyTorch eager graph ms"] == 8.0
+    r = rows[("tiny", 1)]
+    assert r["best multi-stream graph ms"] is None and r["multi/1 stream"] is None
+    assert r["PyTorch eager graph ms"] is None and r["torch.compile graph ms"] is None
+
+
+def test_summary_and_table_markdown():
+    md = bench.summary(_results()).splitlines()
+    assert md[0] == "| " + " | ".join(bench.SUMMARY_COLUMNS) + " |"
+    assert len(md) == 2 + 4 and all(line.count("|") == len(bench.SUMMARY_COLUMNS) + 1 for line in md)
+    assert md[2] == "| 1b | 1 | 2.000 | 1.600 | 0.800x | 31.2% | 1.000x | 3.000 | 2.500 | 1.562x |"
+    assert md[4] == "| 8b | 16 | 6.000 | 5.000 | 0.833x | 10.0% | - | 8.000 | error | - |"
+    assert md[5] == "| tiny | 1 | 1.000 | - | - | - | - | - | - | - |"
+    tab = bench.table(_results()).splitlines()
+    compile_rows = [r for r in tab if "| PyTorch compile graph |" in r]
+    assert compile_rows[0] == "| 1b | 1 | - | PyTorch compile graph | 2.500 | 1 | 30.0% | peak act. 7 | 0.800x |"
+    assert compile_rows[-1] == "| 8b | 16 | - | PyTorch compile graph | failed | - | - | - | - |"
+    assert len(compile_rows) == 3
+    # "vs 1-stream graph" of the norms result is relative to the first (runtime) result's 1-stream graph
+    assert "| 1b | 4 | norms | 1 stream graph | 0.100 | 1 | 500.0% | 100 | 25.000x |" in tab
+    assert sum("| PyTorch graph |" in r for r in tab) == 3 and sum("| PyTorch eager |" in r for r in tab) == 3
+
+
+def test_main_on_a_fake_driver(monkeypatch, tmp_path):
+    """The whole benchmark loop for the tiny config on the fake driver (every event pair reads 1 ms), the
+    PyTorch peer canned: the roofline is the faster read, and all fractions use it."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    import pycuda.driver as cuda  # the fake
+
+    monkeypatch.setattr(cuda.Device, "name", lambda self: "fake GPU", raising=False)
+    monkeypatch.setattr(bench, "READ_BYTES", 1 << 16)
+    monkeypatch.setattr(bench, "COPY_BYTES", 1 << 12)
+    torch_read = 2 * (1 << 16) / 1e-3   # twice what l2_prefetch reads in the fake's 1 ms
+    monkeypatch.setattr(bench, "torch_read_bandwidth", lambda log=print: torch_read)
+    calls = []
+
+    def peer(name, batch, *, steps, rounds, log=print, compile=True):
+        calls.append((name, batch, compile))
+        return _torch(graph=0.25, compile={"error": "x"} if batch == 2 else 0.2)
+
+    monkeypatch.setattr(bench, "run_torch_peer", peer)
+    out = tmp_path / "b.json"
+    assert bench.main(["--configs", "tiny", "--batches", "1,2", "--fuse", "runtime,norms", "--rounds", "1",
+                       "--steps", "3", "--timed-ms", "1", "--no-torch-compile", "--out", str(out)]) == 0
+    assert calls == [("tiny", 1, False), ("tiny", 2, False)]   # the first fusion mode only
+    j = json.loads(out.read_text())
+    assert j["read_bandwidth_bytes_per_s"] == pytest.approx((1 << 16) / 1e-3)
+    assert j["torch_read_bandwidth_bytes_per_s"] == torch_read
+    assert j["roofline_bandwidth_bytes_per_s"] == j["bandwidth_bytes_per_s"] == torch_read
+    assert j["copy_bandwidth_bytes_per_s"] == pytest.approx(2 * (1 << 12) / 1e-3)
+    assert j["summary_markdown"] == bench.summary(j["results"])
+    assert [(r["config"], r["batch"], r["fuse"]) for r in j["results"]] == [
+        ("tiny", 1, "runtime"), ("tiny", 1, "norms"), ("tiny", 2, "runtime"), ("tiny", 2, "norms")]
+    for r in j["results"]:
+        assert all(r["same_logits_as_serial"].values()) and r["logits_finite"]
+        assert r["timed_steps"] == {"graph": 3, "eager": 2}   # 2 x 0.5 ms fill --timed-ms 1: eager cut to 2
+        for v in r["modes"].values():
+            # (rel: the JSON's ms/step and fractions are rounded to 4 decimals)
+            assert v["roofline_fraction"] == pytest.approx(r["weight_bytes"] / torch_read / (v["ms_per_step"] / 1e3),
+                                                           rel=1e-3)
+    t = j["results"][0]["torch"]
+    assert t["graph"]["roofline_fraction"] == pytest.approx(j["results"][0]["weight_bytes"] / torch_read / 0.25e-3,
+                                                            abs=1e-4)
+    assert "error" in j["results"][2]["torch"]["compile"] and "torch" not in j["results"][1]
+
+
+# -- the PyTorch peer's step, on the CPU --------------------------------------------------------------
+
+
+def _peer_step(torch, batch, **kw):
+    from runtime import torch_peer as P
+
+    cfg = L.config("tiny", batch=batch)
+    layers, top = P.build(cfg, device="cpu")
+    inputs = L.make_inputs(cfg, seed=1)
+    return cfg, P.make_step(cfg, layers, top, inputs, device="cpu", **kw)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_peer_step_runs_on_cpu_and_compiles_once_for_all_layers(torch, batch):
+    cfg, (step, x) = _peer_step(torch, batch)
+    with torch.no_grad():
+        y = step(x)
+        assert y.shape == (batch, cfg.vocab) and y.dtype == torch.float16
+        assert bool(torch.isfinite(y).all())
+        assert torch.equal(step(x), y)   # the step rewrites its KV-cache rows with the same values
+    graphs = []
+
+    def backend(gm, example_inputs):   # dynamo's "eager" backend, counting the graphs it is given
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    compiled = functools.partial(torch.compile, backend=backend, fullgraph=True, dynamic=False)
+    _, (stepc, xc) = _peer_step(torch, batch, compile=compiled)
+    with torch.no_grad():
+        yc = stepc(xc)
+        yc2 = stepc(xc)
+    assert len(graphs) == 2   # the layer function (every layer) and the head: no per-layer recompile
+    assert torch.equal(yc, y) and torch.equal(yc2, y)
+
+
+def test_peer_step_eager_compile_backend_and_hand_attention(torch):
+    from runtime import torch_peer as P
+
+    _, (step, x) = _peer_step(torch, 2)
+    torch._dynamo.reset()
+    _, (stepc, _) = _peer_step(torch, 2, compile=functools.partial(torch.compile, backend="eager", fullgraph=True))
+    _, (steph, _) = _peer_step(torch, 2, use_sdpa=False)
+    with torch.no_grad():
+        y, yc, yh = step(x), stepc(x), steph(x)
+    assert torch.equal(yc, y)
+    assert P.rel_l2(yh, y) < 1e-2
+    assert P.LAYER_TENSORS == tuple(P.build(L.config("tiny"), device="cpu")[0][0])
