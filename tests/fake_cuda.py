@@ -114,11 +114,14 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
         def prepare(self, sig):
             self.sig = sig
 
+        def set_attribute(self, attr, value):
+            self.attrs = {**getattr(self, "attrs", {}), attr: value}
+
         def prepared_call(self, grid, block, *args):
             ln = Launch(self.name, tuple(grid), tuple(block), tuple(args))
             drv.op("call", self.name, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
 
-        def prepared_async_call(self, grid, block, stream, *args):
+        def prepared_async_call(self, grid, block, stream, *args, shared_size=0):
             ln = Launch(self.name, tuple(grid), tuple(block), tuple(args))
             assert stream.device == drv.dev, f"launch of {self.name} on a stream of device {stream.device}"
             drv.op("launch", stream.handle, self.name, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
@@ -202,6 +205,7 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
     cuda.memset_d16_async = lambda p, v, n, s: _memset("memset_d16", np.uint16, p, v, n, s)
     cuda.module_from_buffer = lambda cubin: Module()
     cuda.device_attribute = types.SimpleNamespace(MULTIPROCESSOR_COUNT="sms")
+    cuda.function_attribute = types.SimpleNamespace(MAX_DYNAMIC_SHARED_SIZE_BYTES="max_dynamic_smem")
 
     compiler = types.ModuleType("pycuda.compiler")
     compiler.compile = lambda src, **kw: b"cubin"

@@ -26,7 +26,7 @@ import memplan
 
 pytestmark = pytest.mark.gpu
 
-TOL = {1: 1e-4, 3: 5e-3, 40: 5e-3}
+TOL = {1: 1e-4, 3: 5e-3, 16: 5e-3, 40: 5e-3}
 JITTER_REPS = 30
 
 
@@ -37,10 +37,14 @@ def lib():
     return KernelLibrary()
 
 
-def _setup(batch: int, seed: int = 0, fuse: str | None = None):
+#: a small config whose matrices are wide enough for the tensor-core GEMM's cluster splits (K 1024, 2048)
+WIDE = {"hidden": 1024, "ffn": 2048, "heads": 8, "kv_heads": 2, "vocab": 256, "ctx": 32}
+
+
+def _setup(batch: int, seed: int = 0, fuse: str | None = None, wide: bool = False):
     from runtime.models import llama as L
 
-    cfg = L.config("tiny", batch=batch)
+    cfg = L.config("tiny", batch=batch, **(WIDE if wide else {}))
     g = L.build_graph(cfg, fuse or L.DEFAULT_FUSE)
     w = L.make_weights(g, cfg, seed=seed)
     inp = L.make_inputs(cfg, seed=seed + 1)
@@ -94,11 +98,13 @@ def test_matches_numpy_reference(lib, batch, fuse):
         assert np.array_equal(out, base), f"{key} differs from serial eager"
 
 
+@pytest.mark.parametrize("batch", [1, 16])
 @pytest.mark.parametrize("fuse", ["norms", "runtime"])
-def test_jitter_multi_stream_is_stable(lib, fuse):
+def test_jitter_multi_stream_is_stable(lib, fuse, batch):
+    """Batch 16 runs the wide config: its matrix products are tensor-core GEMMs split over clusters."""
     from runtime.executor import Executor, Jitter, Poison
 
-    L, cfg, g, w, inp = _setup(1, seed=5, fuse=fuse)
+    L, cfg, g, w, inp = _setup(batch, seed=5, fuse=fuse, wide=batch > 1)
     serial, multi = _plans(g, L)
     ex = Executor(g, serial, weights=w, inputs=inp, library=lib)
     base = _run(ex, "eager")
@@ -130,15 +136,16 @@ def _detects(lib, g, plan, w, inp, base, poison, late: tuple[str, ...] = ()) -> 
     return bad
 
 
+@pytest.mark.parametrize("batch", [1, 16])
 @pytest.mark.parametrize("fuse", ["norms", "runtime"])
-def test_negative_control_missing_event_is_detected(lib, fuse):
+def test_negative_control_missing_event_is_detected(lib, fuse, batch):
     """One required event removed (K's cache write -> KQ): verify rejects it and the jitter test sees it
     (with fused kernels, the decode-attention kernel reads the K row before its ROPE+SET_ROWS wrote it)."""
     from plan_mutators import plan_without_event
 
     from runtime.executor import Executor, Poison
 
-    L, cfg, g, w, inp = _setup(1, seed=7, fuse=fuse)
+    L, cfg, g, w, inp = _setup(batch, seed=7, fuse=fuse, wide=batch > 1)
     serial, multi = _plans(g, L)
     ex = Executor(g, serial, weights=w, inputs=inp, library=lib)
     base = _run(ex, "eager")
@@ -175,7 +182,7 @@ def test_negative_control_serial_lifetimes_on_streams(lib):
 
 
 @pytest.mark.parametrize("fuse", ["norms", "runtime"])
-@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("batch", [1, 16, 64])
 def test_streams_match_serial_at_scale(batch, fuse):
     """8B-sized layers (2 of them): multi-stream CUDA graphs give the serial eager bits, arena and written
     cache rows poisoned before every replay. (Run with PDL launches, this check failed on the H100 —
@@ -241,3 +248,50 @@ def test_fused_close_to_unfused_at_scale(batch):
     assert np.all(np.isfinite(outs["runtime"]))
     err = L.rel_err(outs["runtime"], outs["norms"])
     assert err < (1e-4 if batch == 1 else 5e-3), f"fused vs unfused rel err {err:.3g}"
+
+
+@pytest.mark.parametrize("cl", [1, 2, 4, 8])
+@pytest.mark.parametrize("warps", [4, 8])
+def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
+    """Every gemm_tc shape (cluster size x warps per block) at rows 1..64 of x, on fresh random inputs with
+    the output poisoned: within 1e-5 of float64 on the same f16-rounded operands, every row < M written and
+    nothing past it, and two runs bitwise equal (the cluster's partial sums are added in rank order)."""
+    import pycuda.driver as cuda
+
+    from runtime.kernels import GEMM_TC, Launch, dynamic_smem
+    from runtime.kernels.ops import TC_BK, gemm_tc_fits
+
+    rng = np.random.default_rng(cl * 10 + warps)
+    N, K = 2 * 16 * warps, TC_BK * cl * 3
+    Wh = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16)
+    W, x = cuda.to_device(Wh), cuda.mem_alloc(64 * K * 4)
+    fence = 256
+    y = cuda.mem_alloc((64 * N + fence) * 4)
+    s = cuda.Stream()
+    try:
+        for M in (1, 2, 7, 8, 9, 16, 33, 64):
+            if not gemm_tc_fits(M, N, K, warps, cl):
+                assert warps == 4 and M > 32
+                continue
+            xh = (rng.standard_normal((M, K)) * 3).astype(np.float32)
+            cuda.memcpy_htod(x, xh)
+            ln = Launch(GEMM_TC[cl], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1), (int(W), int(x), int(y), M, N, K))
+            assert dynamic_smem(ln) > 48 * 1024
+            outs = []
+            for _ in range(2):
+                cuda.memset_d32(y, 0x7FC00000, 64 * N + fence)
+                lib.launch(ln, s, pdl=False)
+                s.synchronize()
+                got = np.empty(64 * N + fence, np.float32)
+                cuda.memcpy_dtoh(got, y)
+                outs.append(got)
+            ref = xh.astype(np.float16).astype(np.float64) @ Wh.astype(np.float64).T
+            out = outs[0][:M * N].reshape(M, N)
+            assert np.all(np.isfinite(out)), f"M={M}: unwritten outputs"
+            assert np.all(np.isnan(outs[0][M * N:])), f"M={M}: wrote past row M"
+            err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+            assert err < 1e-5, f"M={M}: rel err {err:.3g}"
+            assert np.array_equal(outs[0], outs[1], equal_nan=True), f"M={M}: two runs differ"
+    finally:
+        for b in (W, x, y):
+            b.free()

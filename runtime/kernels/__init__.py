@@ -9,18 +9,21 @@ from .library import KERNEL_SOURCE, SIGNATURES, KernelLibrary
 from .ops import (
                   ATTN_CLUSTER,
                   ATTN_MAXCHUNK,
+                  GEMM_TC,
                   GEMV_NORM_OFF,
                   MEMCPY,
                   RMS_EPS,
                   ROPE_BASE,
                   KernelError,
                   Launch,
+                  dynamic_smem,
+                  gemm_tc_shape,
                   gemv_rows_per_block,
                   mul_mat_launch,
                   node_launches,
 )
 from .registry import counter_bytes, launches_for, plan_launches
 
-__all__ = ["ATTN_CLUSTER", "ATTN_MAXCHUNK", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
-           "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "gemv_rows_per_block",
+__all__ = ["ATTN_CLUSTER", "ATTN_MAXCHUNK", "GEMM_TC", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
+           "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "dynamic_smem", "gemm_tc_shape", "gemv_rows_per_block",
            "launches_for", "mul_mat_launch", "node_launches", "plan_launches"]

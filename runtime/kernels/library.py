@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cuda_util import check
-from .ops import Launch
+from .ops import GEMM_TC, TC_SMEM_MAX, Launch, dynamic_smem
 
 KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
 
@@ -35,6 +35,10 @@ SIGNATURES = {
     "gemv_swiglu_f16_f32": "PPPPiii",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
+    "gemm_tc_f16_f32": "PPPiii",
+    "gemm_tc2_f16_f32": "PPPiii",
+    "gemm_tc4_f16_f32": "PPPiii",
+    "gemm_tc8_f16_f32": "PPPiii",
     "spin": "q",
     "l2_prefetch": "PqP",
     "fill_uniform_f16": "PQQf",
@@ -71,6 +75,8 @@ class KernelLibrary:
         for name, sig in SIGNATURES.items():
             f = self.module.get_function(name)
             f.prepare(sig)
+            if name in GEMM_TC.values():   # over the 48 KB a block gets without asking
+                f.set_attribute(cuda.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, TC_SMEM_MAX)
             self.funcs[name] = f
         self._cu_funcs: dict = {}
         self._configs: dict = {}
@@ -82,9 +88,12 @@ class KernelLibrary:
             self._cu = cu
             self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
             for name, sig in SIGNATURES.items():
-                self._cu_funcs[name] = (check(cu.cuModuleGetFunction(self._cu_module, name.encode()),
-                                              f"cuModuleGetFunction({name})"),
-                                        tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
+                func = check(cu.cuModuleGetFunction(self._cu_module, name.encode()), f"cuModuleGetFunction({name})")
+                if name in GEMM_TC.values():
+                    check(cu.cuFuncSetAttribute(
+                        func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, TC_SMEM_MAX),
+                        f"cuFuncSetAttribute({name})")
+                self._cu_funcs[name] = (func, tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
 
     def with_pdl(self, pdl: bool) -> KernelLibrary:
         """The same kernels launched the other way (compiles again; cheap with pycuda's cache)."""
@@ -93,8 +102,10 @@ class KernelLibrary:
     def launch(self, ln: Launch, stream, pdl: bool = True) -> None:
         """Launch on ``stream``; with PDL only if this library uses it and ``pdl`` (the caller says
         whether the previous operation on the stream was a kernel: see Executor)."""
+        smem = dynamic_smem(ln)
         if not (self.pdl and pdl):
-            self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args)
+            kw = {"shared_size": smem} if smem else {}
+            self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args, **kw)
             return
         cu = self._cu
         key = (ln, stream.handle)
@@ -103,7 +114,7 @@ class KernelLibrary:
             c = cu.CUlaunchConfig()
             c.gridDimX, c.gridDimY, c.gridDimZ = ln.grid
             c.blockDimX, c.blockDimY, c.blockDimZ = ln.block
-            c.sharedMemBytes = 0
+            c.sharedMemBytes = smem
             c.hStream = cu.CUstream(int(stream.handle))
             attr = cu.CUlaunchAttribute()
             attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION

@@ -896,6 +896,175 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
     }
 }
 
+// Batched MUL_MAT for 2..64 rows of x that streams W at memory bandwidth (mma.sync m16n8k16, f16 in, f32
+// accumulate). Decode reads every weight once, so what matters is keeping enough weight bytes in flight
+// per SM (over 100 KB on an H200: a GEMV with fewer measured well under the read bandwidth). A block of NW
+// warps (4 or 8) owns BN = 16 NW rows of W, each warp 16 of them as the mma's A operand. Only W goes
+// through the TC_STAGES-deep cp.async pipeline (128-wide k tiles: 256 contiguous bytes per row), so
+// TC_STAGES - 1 tiles of it are always in flight; x is small and sits in L2, so each thread loads its
+// share of the next x tile into registers while the current tile computes, and stores it rounded to f16
+// into one shared tile that every warp reads with ldmatrix as the B operand (n8 tiles of x rows). Shapes
+// with few rows of W split K over a cluster of CL blocks (Hopper): each block sums its K range, and the CL
+// partial tiles are added in rank order through distributed shared memory (deterministic; no workspace,
+// no atomics). x rows past M (the padding of the last 16) repeat row M - 1; their outputs are not written.
+// Needs N % BN == 0, K % (128 CL) == 0, 1 <= M <= 64, and 16 * ceil(M / 16) * 32 <= 8 * blockDim.x (the
+// x tile fits 8 float4 registers per thread), x 16-byte aligned.
+// grid (N / BN) * CL, block 32 NW, dynamic shared memory tc_smem_bytes (runtime/kernels/ops.py).
+#define TC_BK 128
+#define TC_LDH (TC_BK + 8)      // halves per staged row (272 B): ldmatrix's 8 rows land in distinct banks
+#define TC_STAGES 5
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned* r, const half* p) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+__device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <int CL>
+__device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const float* x, float* y, int M, int N,
+                                             int K) {
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    const int NW = blockDim.x >> 5, BN = 16 * NW;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
+    const int n0 = (blockIdx.x / CL) * BN;
+    const int KC = K / CL, kbeg = rank * KC, T = KC / TC_BK;
+    const int MP = (M + 15) & ~15, MT = (M + 7) >> 3;
+    const int NX = MP * (TC_BK / 4) / blockDim.x;          // float4 of the x tile per thread (<= 8)
+    half* ws = reinterpret_cast<half*>(tc_smem);                                      // [S][BN][LDH]
+    half* xh = ws + TC_STAGES * BN * TC_LDH;                                          // [MP][LDH]
+    auto load_w = [&](int t) {
+        half* dst = ws + (t % TC_STAGES) * BN * TC_LDH;
+        const half* src = W + (long long)n0 * K + kbeg + t * TC_BK;
+        for (int c = threadIdx.x; c < BN * (TC_BK / 8); c += blockDim.x) {
+            const int r = c / (TC_BK / 8), q = c % (TC_BK / 8);
+            cp_async16(dst + r * TC_LDH + q * 8, src + (long long)r * K + q * 8);
+        }
+    };
+    float4 xr[8];
+    auto load_x = [&](int t) {                              // plain loads: x may come from the previous kernel
+        const float* src = x + kbeg + t * TC_BK;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            if (i < NX) {
+                const int c = threadIdx.x + i * blockDim.x, r = c / (TC_BK / 4);
+                xr[i] = *reinterpret_cast<const float4*>(src + (long long)min(r, M - 1) * K + (c % (TC_BK / 4)) * 4);
+            }
+        }
+    };
+    // weights never depend on earlier kernels: start streaming them before waiting (PDL)
+    for (int t = 0; t < TC_STAGES - 1; t++) {
+        if (t < T) load_w(t);
+        cp_async_commit();
+    }
+    pdl_wait();
+    load_x(0);
+    float acc[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+    for (int t = 0; t < T; t++) {
+        cp_async_wait<TC_STAGES - 2>();
+        __syncthreads();                      // W tile t landed; tile t - 1's stage and the x tile are free
+        if (t + TC_STAGES - 1 < T) load_w(t + TC_STAGES - 1);
+        cp_async_commit();
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            if (i < NX) {
+                const int c = threadIdx.x + i * blockDim.x;
+                half2* d = reinterpret_cast<half2*>(xh + (c / (TC_BK / 4)) * TC_LDH + (c % (TC_BK / 4)) * 4);
+                d[0] = __floats2half2_rn(xr[i].x, xr[i].y);
+                d[1] = __floats2half2_rn(xr[i].z, xr[i].w);
+            }
+        }
+        if (t + 1 < T) load_x(t + 1);         // in flight while tile t computes
+        __syncthreads();
+        const half* wsb = ws + (t % TC_STAGES) * BN * TC_LDH + warp * 16 * TC_LDH;
+#pragma unroll
+        for (int kk = 0; kk < TC_BK; kk += 16) {
+            unsigned a[4];
+            ldmatrix_x4(a, wsb + (lane & 15) * TC_LDH + kk + (lane >> 4) * 8);
+#pragma unroll
+            for (int p = 0; p < 4; p++) {
+                if (2 * p < MT) {
+                    unsigned b[4];
+                    ldmatrix_x4(b, xh + (16 * p + (lane & 7) + ((lane >> 4) << 3)) * TC_LDH + kk + ((lane >> 3) & 1) * 8);
+                    mma_16816(acc[2 * p], a, b[0], b[1]);
+                    if (2 * p + 1 < MT) mma_16816(acc[2 * p + 1], a, b[2], b[3]);
+                }
+            }
+        }
+    }
+    // acc[nt][2 h + j]: W row n0 + 16 warp + g + 8 h, x row 8 nt + 2 tq + j
+    const int g = lane >> 2, tq = lane & 3;
+    if (CL == 1) {
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int m = nt * 8 + 2 * tq + (e & 1), n = n0 + warp * 16 + g + 8 * (e >> 1);
+                if (nt < MT && m < M) y[(long long)m * N + n] = acc[nt][e];
+            }
+        }
+        return;
+    }
+    cp_async_wait<0>();
+    __syncthreads();                          // every stage consumed: reuse the pipeline's memory
+    float* red = reinterpret_cast<float*>(tc_smem);   // [M][BN] partial tile of this block
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int m = nt * 8 + 2 * tq + (e & 1), r = warp * 16 + g + 8 * (e >> 1);
+            if (nt < MT && m < M) red[m * BN + r] = acc[nt][e];
+        }
+    }
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();                           // every block's partial tile is written
+    const float* parts[CL];
+#pragma unroll
+    for (int q = 0; q < CL; q++) parts[q] = cluster.map_shared_rank(red, q);
+    for (int i = rank * blockDim.x + threadIdx.x; i < M * BN; i += CL * blockDim.x) {
+        float s = 0.0f;
+#pragma unroll
+        for (int q = 0; q < CL; q++) s += parts[q][i];
+        y[(long long)(i / BN) * N + n0 + i % BN] = s;
+    }
+    cluster.sync();                           // keep this block's shared memory until the others read it
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemm_tc_f16_f32(const half* __restrict__ W, const float* x,
+                                                                  float* y, int M, int N, int K) {
+    gemm_tc_body<1>(W, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
+gemm_tc2_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<2>(W, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
+gemm_tc4_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<4>(W, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+gemm_tc8_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<8>(W, x, y, M, N, K);
+}
+
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,
                                               float* y, int M, int N, int K) {

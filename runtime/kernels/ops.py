@@ -31,7 +31,16 @@ WRITES = {
     "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
     "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5),
     "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
+    "gemm_tc_f16_f32": (2,), "gemm_tc2_f16_f32": (2,), "gemm_tc4_f16_f32": (2,), "gemm_tc8_f16_f32": (2,),
 }
+#: the tensor-core GEMM of 2..64 rows per cluster size (K split over a cluster of that many blocks)
+GEMM_TC = {1: "gemm_tc_f16_f32", 2: "gemm_tc2_f16_f32", 4: "gemm_tc4_f16_f32", 8: "gemm_tc8_f16_f32"}
+#: llama.cu's TC_STAGES, TC_BK and TC_LDH (halves per staged row of W and of x)
+TC_STAGES, TC_BK, TC_LDH = 5, 128, 136
+#: most dynamic shared memory a gemm_tc launch asks for (8 warps, 64 rows of x)
+TC_SMEM_MAX = (TC_STAGES * 128 + 64) * TC_LDH * 2
+#: shared memory per SM (H100/H200: 228 KB, 1 KB of it reserved per block)
+SM_SMEM = 228 * 1024
 
 
 class KernelError(ValueError):
@@ -66,15 +75,53 @@ def _ew_grid(n: int, block: int = 256) -> tuple[int, int, int]:
 
 
 def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
-    """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead);
-    large matrices of many rows (8B's gate/up projections and LM head) stream best at 2 rows per block,
-    8B's down projection (4096 rows of 14336) at 8 (measured on an H100, docs/runtime.md)."""
-    if n_rows * k >= 32 * 2**20 and n_rows >= 8192 and (n_rows <= 16384 or n_rows * k >= 256 * 2**20):
-        return 2
+    """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead). More
+    rows per block means fewer warps per row, so each warp streams a longer run of its row with its loads
+    always in flight; on the H200 8 rows beat 2 on every large matrix (lm_head 245 vs 265 us, down 29.9
+    vs 32.0, q 10.6 vs 12.0: runtime.tools.profile, docs/runtime.md), where the H100 had favoured 2 for
+    the largest. ``k`` is accepted for callers that pass it; the rule does not need it."""
     for rpb in (8, 4, 2):
         if math.ceil(n_rows / rpb) >= 2 * num_sms:
             return rpb
     return 1
+
+
+def tc_smem_bytes(warps: int, M: int) -> int:
+    """Dynamic shared memory of a gemm_tc launch: TC_STAGES W tiles and one f16 x tile (16-row padded)."""
+    return (TC_STAGES * 16 * warps + 16 * math.ceil(M / 16)) * TC_LDH * 2
+
+
+def dynamic_smem(ln: Launch) -> int:
+    """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc)."""
+    if ln.kernel in GEMM_TC.values():
+        return tc_smem_bytes(ln.block[0] // 32, ln.args[3])
+    return 0
+
+
+def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
+    """Whether gemm_tc computes W [N, K] x [M, K] with ``warps`` per block and K split over ``cl`` blocks
+    (llama.cu: whole W tiles, whole k tiles per block, the padded x tile in 8 float4 per thread)."""
+    return (1 <= M <= 64 and N % (16 * warps) == 0 and K % (TC_BK * cl) == 0 and 16 * math.ceil(M / 16) <= 8 * warps
+            and (cl == 1 or K // (TC_BK * cl) >= 2))
+
+
+def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
+    """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none fits.
+    Decode streams each weight once, so what counts is keeping every SM busy to the end: the shape whose
+    blocks fill the last wave best (blocks over the SMs' resident slots, shared memory bound; three waves or
+    more count as full), then the fewest K splits (each adds a cluster reduction and shortens the pipeline), then the widest tile."""
+    best, best_key = None, None
+    for cl in GEMM_TC:
+        for warps in (8, 4):
+            if not gemm_tc_fits(M, N, K, warps, cl):
+                continue
+            slots = num_sms * max(1, SM_SMEM // (tc_smem_bytes(warps, M) + 1024))
+            waves = N // (16 * warps) * cl / slots
+            fill = 1.0 if waves >= 3 else waves / math.ceil(waves)   # 3+ waves balance themselves
+            key = (round(fill * 20), -cl, warps)   # fills within 5% count as equal
+            if best_key is None or key > best_key:
+                best, best_key = (warps, cl), key
+    return best
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
@@ -82,6 +129,10 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
     if M == 1 and K % 8 == 0:
         rpb = gemv_rows_per_block(N, num_sms, K)
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
+    shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
+    if shape is not None:
+        warps, cl = shape
+        return Launch(GEMM_TC[cl], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1), (W, x, y, M, N, K))
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
         return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))

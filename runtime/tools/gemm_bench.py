@@ -1,0 +1,172 @@
+"""``python -m runtime.tools.gemm_bench``: the decode matrix products alone, every kernel shape, checked and timed.
+
+Why: a decode step at batch 1..64 reads every weight once, so each MUL_MAT should cost its weight bytes
+over the memory bandwidth whatever its row count. This tool measures exactly that for the Llama configs'
+matrices: per (matrix, rows of x) the launch ``mul_mat_launch`` picks and every other gemm_tc shape
+(warps per block x cluster size) beside it, and at one row the GEMV. Each launch is first checked against
+numpy (float64 of the same f16 weights and, for the tensor cores, x rounded to f16), with the output
+poisoned with NaN, the rows past M fenced, and two runs compared bit for bit; then timed inside a CUDA
+graph over enough copies of the matrix (rotated) that L2 holds none of it. The bandwidth it reports is
+over a 4 GiB read (``l2_prefetch``) in the same process: the read roofline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+
+import numpy as np
+
+from ..cuda_util import graph_us
+from ..kernels import GEMM_TC, Launch, mul_mat_launch
+from ..kernels.ops import gemm_tc_fits
+
+SHAPES = {
+    "8b": {"q_o": (4096, 4096), "k_v": (1024, 4096), "gate_up": (14336, 4096), "down": (4096, 14336),
+           "lm_head": (128256, 4096)},
+    "1b": {"q_o": (2048, 2048), "k_v": (512, 2048), "gate_up": (8192, 2048), "down": (2048, 8192),
+           "lm_head": (32000, 2048)},
+}
+
+
+def read_bandwidth(lib, stream, nbytes: int = 4 << 30) -> float:
+    """Bytes/s of one 4 GiB read by 16-byte L2-only loads (median of 10, on random f16 data)."""
+    import pycuda.driver as cuda
+
+    buf = cuda.mem_alloc(nbytes)
+    n = nbytes // 2
+    lib.funcs["fill_uniform_f16"].prepared_call((65535, 1, 1), (256, 1, 1), buf, n, 7, 1.0)
+    ln = Launch("l2_prefetch", (lib.num_sms * 8, 1, 1), (512, 1, 1), (int(buf), nbytes // 16, 0))
+    us = statistics.median(graph_us(stream, lambda: lib.launch(ln, stream, pdl=False), reps=3, trials=10))
+    buf.free()
+    return nbytes / (us * 1e-6)
+
+
+def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
+    """The chosen launch first, then every other gemm_tc shape (and the WMMA kernel) for 2..64 rows."""
+    chosen = mul_mat_launch(0, 0, 0, M, N, K, num_sms)
+    out = [chosen]
+    for cl, name in GEMM_TC.items():
+        for warps in (8, 4):
+            if not gemm_tc_fits(M, N, K, warps, cl):
+                continue
+            ln = Launch(name, (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1), (0, 0, 0, M, N, K))
+            if (ln.kernel, ln.grid, ln.block) != (chosen.kernel, chosen.grid, chosen.block):
+                out.append(ln)
+    if M >= 2 and N % 16 == 0 and K % 64 == 0:
+        out.append(Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (0, 0, 0, M, N, K)))
+    return out
+
+
+def bind(ln: Launch, W: int, x: int, y: int) -> Launch:
+    return Launch(ln.kernel, ln.grid, ln.block, (W, x, y) + tuple(ln.args[3:]))
+
+
+def _rotating(lib, stream, launches: list[Launch]):
+    """One launch per call, cycling through ``launches`` (the matrix copies)."""
+    k = [0]
+
+    def issue() -> None:
+        lib.launch(launches[k[0] % len(launches)], stream, pdl=False)
+        k[0] += 1
+    return issue
+
+
+def run(lib, configs, rows, *, log=print) -> dict:
+    import pycuda.driver as cuda
+
+    stream = cuda.Stream()
+    bw = read_bandwidth(lib, stream)
+    log(f"read bandwidth (4 GiB, l2_prefetch): {bw / 1e12:.3f} TB/s")
+    rng = np.random.default_rng(0)
+    results = []
+    for cfg in configs:
+        for mname, (N, K) in SHAPES[cfg].items():
+            wbytes = N * K * 2
+            copies = max(1, math.ceil((512 << 20) / wbytes))   # rotate over >= 512 MB: L2 holds none of it
+            Ws = [cuda.mem_alloc(wbytes) for _ in range(copies)]
+            for i, w in enumerate(Ws):
+                lib.funcs["fill_uniform_f16"].prepared_call((65535, 1, 1), (256, 1, 1), w, N * K, 11 + i,
+                                                            float(np.sqrt(3.0 / K)))
+            cuda.Context.synchronize()
+            Wh = np.empty((N, K), np.float16)
+            cuda.memcpy_dtoh(Wh, Ws[0])
+            cols = np.arange(N) if N <= 4096 else np.sort(rng.choice(N, 4096, replace=False))   # checked outputs
+            W64 = Wh[cols].astype(np.float64)
+            Mmax = max(rows)
+            x = cuda.mem_alloc(Mmax * K * 4)
+            ypad = 1024                                   # fence past the M rows: must stay untouched
+            y = cuda.mem_alloc((Mmax * N + ypad) * 4)
+            for M in rows:
+                xh = rng.standard_normal((M, K)).astype(np.float32)
+                cuda.memcpy_htod(x, xh)
+                refs = {tc: (xh.astype(np.float16) if tc else xh).astype(np.float64) @ W64.T for tc in (False, True)}
+                for ci, ln0 in enumerate(candidates(M, N, K, lib.num_sms)):
+                    tc = ln0.kernel != "gemv_f16_f32"
+                    ref = refs[tc]
+                    outs = []
+                    for _ in range(2):
+                        cuda.memset_d32(y, 0x7FC00000, Mmax * N + ypad)
+                        lib.launch(bind(ln0, int(Ws[0]), int(x), int(y)), stream, pdl=False)
+                        stream.synchronize()
+                        got = np.empty(Mmax * N + ypad, np.float32)
+                        cuda.memcpy_dtoh(got, y)
+                        outs.append(got)
+                    out = outs[0][:M * N].reshape(M, N)[:, cols]
+                    fence_ok = bool(np.all(np.isnan(outs[0][M * N:])))
+                    err = float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
+                    same = bool(np.array_equal(outs[0], outs[1], equal_nan=True))
+                    bound = [bind(ln0, int(w), int(x), int(y)) for w in Ws]
+                    us = statistics.median(graph_us(stream, _rotating(lib, stream, bound), reps=max(copies, 20),
+                                                    trials=7))
+                    row = {"config": cfg, "matrix": mname, "N": N, "K": K, "M": M, "chosen": ci == 0,
+                           "kernel": ln0.kernel, "grid": ln0.grid[0], "block": ln0.block[0], "us": round(us, 2),
+                           "GBps": round(wbytes / us / 1e3, 1), "of_read_bw": round(wbytes / us * 1e6 / bw, 3),
+                           "rel_err": err, "bitwise_repeat": same, "fence_intact": fence_ok,
+                           "finite": bool(np.all(np.isfinite(outs[0][:M * N])))}
+                    results.append(row)
+                    flag = "" if (err < (1e-5 if tc else 1e-6) and same and fence_ok) else "  <-- CHECK FAILED"
+                    log(f"{cfg} {mname:8s} M={M:2d} {'*' if ci == 0 else ' '} {ln0.kernel:18s} grid {ln0.grid[0]:5d} "
+                        f"blk {ln0.block[0]:3d} {us:8.2f} us {row['GBps']:7.1f} GB/s {row['of_read_bw']:6.1%} "
+                        f"err {err:.1e}{flag}")
+            for w in Ws:
+                w.free()
+            x.free()
+            y.free()
+    return {"read_bandwidth_bytes_per_s": bw, "rows": results}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.tools.gemm_bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--configs", default="8b,1b")
+    ap.add_argument("--rows", default="1,2,4,8,16,32,64")
+    ap.add_argument("--out", default="gemm_bench.json")
+    a = ap.parse_args(argv)
+    from ..kernels import KernelLibrary
+
+    lib = KernelLibrary()
+    res = run(lib, a.configs.split(","), [int(r) for r in a.rows.split(",")])
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    bad = [r for r in res["rows"] if not (r["bitwise_repeat"] and r["fence_intact"] and r["finite"]
+                                          and r["rel_err"] < (1e-6 if r["kernel"] == "gemv_f16_f32" else 1e-5))]
+    print(f"{len(res['rows'])} launches checked, {len(bad)} failed")
+    best: dict = {}
+    for r in res["rows"]:
+        key = (r["config"], r["matrix"], r["M"])
+        if key not in best or r["us"] < best[key]["us"]:
+            best[key] = r
+    print("| config | matrix | M | chosen | us | of read bw | best | us |")
+    print("| --- | --- | ---: | --- | ---: | ---: | --- | ---: |")
+    for r in res["rows"]:
+        if r["chosen"]:
+            b = best[(r["config"], r["matrix"], r["M"])]
+            print(f"| {r['config']} | {r['matrix']} | {r['M']} | {r['kernel']} g{r['grid']} b{r['block']} | {r['us']} | "
+                  f"{r['of_read_bw']:.1%} | {b['kernel']} g{b['grid']} b{b['block']} | {b['us']} |")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
