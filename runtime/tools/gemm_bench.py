@@ -127,7 +127,7 @@ def run(lib, configs, rows, *, log=print) -> dict:
                            "rel_err": err, "bitwise_repeat": same, "fence_intact": fence_ok,
                            "finite": bool(np.all(np.isfinite(outs[0][:M * N])))}
                     results.append(row)
-                    flag = "" if (err < (1e-5 if tc else 1e-6) and same and fence_ok) else "  <-- CHECK FAILED"
+                    flag = "" if (err < (5e-5 if tc else 1e-6) and same and fence_ok) else "  <-- CHECK FAILED"
                     log(f"{cfg} {mname:8s} M={M:2d} {'*' if ci == 0 else ' '} {ln0.kernel:18s} grid {ln0.grid[0]:5d} "
                         f"blk {ln0.block[0]:3d} {us:8.2f} us {row['GBps']:7.1f} GB/s {row['of_read_bw']:6.1%} "
                         f"err {err:.1e}{flag}")
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     bad = [r for r in res["rows"] if not (r["bitwise_repeat"] and r["fence_intact"] and r["finite"]
-                                          and r["rel_err"] < (1e-6 if r["kernel"] == "gemv_f16_f32" else 1e-5))]
+                                          and r["rel_err"] < (1e-6 if r["kernel"] == "gemv_f16_f32" else 5e-5))]
     print(f"{len(res['rows'])} launches checked, {len(bad)} failed")
     best: dict = {}
     for r in res["rows"]:
