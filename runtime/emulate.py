@@ -122,7 +122,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
             W, x, y, N, K, _ = a
             M = 1
         else:
-            W, x, y, M, N, K = a
+            W, x, y, M, N, K = a[:6]
         Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
         xv = _f32(mem, x, M * K).reshape(M, K)
         if k == "gemm_wmma_f16_f32" or k in GEMM_TC.values():   # tensor cores: x rounded to f16
@@ -161,9 +161,12 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         for b in range(B):
             if 0 <= iv[b] < nrows:
                 dv[iv[b]] = xv[b].reshape(-1).astype(np.float16)
-    elif k == "attn_fused_f16":
-        q, pos, K, V, m, out, n_kv, G, heads, D, scale, log2_base = a
-        B = ln.grid[0] // ATTN_CLUSTER // heads
+    elif k in ("attn_fused_f16", "attn_batch_f16"):
+        if k == "attn_fused_f16":
+            q, pos, K, V, m, out, n_kv, G, heads, D, scale, log2_base = a
+            B = ln.grid[0] // ATTN_CLUSTER // heads
+        else:
+            q, pos, K, V, m, out, B, n_kv, G, heads, D, scale, log2_base = a
         qv = _f32(mem, q, B * heads * D).reshape(B, heads, D)
         if pos:
             qv = _rope32(qv, mem.view(pos, B, np.int32), log2_base)

@@ -17,6 +17,7 @@ from .ops import (
                   KernelError,
                   Launch,
                   dynamic_smem,
+                  gemm_tc_launch,
                   gemm_tc_shape,
                   gemv_rows_per_block,
                   mul_mat_launch,
@@ -25,5 +26,5 @@ from .ops import (
 from .registry import counter_bytes, launches_for, plan_launches
 
 __all__ = ["ATTN_CLUSTER", "ATTN_MAXCHUNK", "GEMM_TC", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
-           "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "dynamic_smem", "gemm_tc_shape", "gemv_rows_per_block",
+           "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "dynamic_smem", "gemm_tc_launch", "gemm_tc_shape", "gemv_rows_per_block",
            "launches_for", "mul_mat_launch", "node_launches", "plan_launches"]

@@ -681,6 +681,111 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
 #endif
 }
 
+// Decode attention for several new tokens at once (batch B > 1): the same function as attn_fused_f16 (ROPE
+// of q, scaled KQ + mask, softmax, KQV), computed so that the cache is read once per block of query rows
+// instead of once per (token, head). At batch 64 attn_fused_f16 re-read every KV head's rows for each of
+// its 64 tokens x 4 heads (600 MB from L2 per 8B layer, 310 us). A block takes AB_QB query rows of one KV
+// head g (row i: token i / grp, head g grp + i % grp), streams that head's cache in AB_TJ-row tiles through
+// shared memory, and keeps a running (max, sum, exp-weighted V sum) per query row (online softmax, tiles
+// in order: deterministic). Threads: 16 per query row; for scores each takes 4 cache rows of the tile, for
+// the V sum one 8-wide slice of d. Needs d % 8 == 0, d <= 128. grid (ceil(B grp / AB_QB), kv_heads), block 256.
+#define AB_QB 16
+#define AB_TJ 64
+#define AB_LDK 136
+extern "C" __global__ void __launch_bounds__(256) attn_batch_f16(const float* q, const int* pos, const half* Kc,
+                                                                 const half* Vc, const float* mask, float* out,
+                                                                 int B, int n_kv, int kv_heads, int heads, int d,
+                                                                 float scale, float log2_base) {
+    PDL_ENTER();
+    __shared__ __align__(16) half ks[AB_TJ * AB_LDK];
+    __shared__ __align__(16) half vs[AB_TJ * 128];
+    __shared__ __align__(16) float qs[AB_QB * 128];
+    __shared__ float ps[AB_QB * AB_TJ];
+    const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = blockIdx.x * AB_QB;
+    const int tid = threadIdx.x, d8 = d >> 3, half_d = d >> 1;
+    const long long rs = (long long)kv_heads * d;          // halves between cache rows
+    for (int t = tid; t < AB_QB * half_d; t += blockDim.x) {   // q rows, rotated, into shared memory
+        const int i = t / half_d, p = t % half_d, qi = q0 + i;
+        float y0 = 0.0f, y1 = 0.0f;
+        if (qi < nq) {
+            const int b = qi / grp, h = g * grp + qi % grp;
+            const float* qr = q + ((long long)b * heads + h) * d;
+            const float x0 = qr[2 * p], x1 = qr[2 * p + 1];
+            if (pos != nullptr) {
+                const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+                float sn, cs;
+                sincosf(theta, &sn, &cs);
+                y0 = x0 * cs - x1 * sn;
+                y1 = x0 * sn + x1 * cs;
+            } else {
+                y0 = x0;
+                y1 = x1;
+            }
+        }
+        qs[i * 128 + 2 * p] = y0;
+        qs[i * 128 + 2 * p + 1] = y1;
+    }
+    const int r = tid >> 4, js = tid & 15, qi = q0 + r;
+    const bool valid = qi < nq;
+    const float* mr = mask + (long long)(valid ? qi / grp : 0) * n_kv;
+    const float* qv = qs + r * 128;
+    float m = -INFINITY, l = 0.0f, acc[8];
+#pragma unroll
+    for (int c = 0; c < 8; c++) acc[c] = 0.0f;
+    for (int j0 = 0; j0 < n_kv; j0 += AB_TJ) {
+        const int nt = min(AB_TJ, n_kv - j0);
+        __syncthreads();                                 // the previous tile is consumed (first: qs written)
+        for (int c = tid; c < nt * d8; c += blockDim.x) {
+            const int j = c / d8, e = c % d8;
+            const long long off = (long long)(j0 + j) * rs + (long long)g * d + e * 8;
+            *reinterpret_cast<uint4*>(ks + j * AB_LDK + e * 8) = *reinterpret_cast<const uint4*>(Kc + off);
+            *reinterpret_cast<uint4*>(vs + j * 128 + e * 8) = *reinterpret_cast<const uint4*>(Vc + off);
+        }
+        __syncthreads();
+        float sc[AB_TJ / 16];
+        float tmax = -INFINITY;
+#pragma unroll
+        for (int u = 0; u < AB_TJ / 16; u++) {
+            const int j = js + 16 * u;
+            float z = -INFINITY;
+            if (valid && j < nt) {
+                float a = 0.0f;
+                for (int e = 0; e < d8; e++) a += dot8h(*reinterpret_cast<const uint4*>(ks + j * AB_LDK + e * 8), qv + e * 8);
+                z = a * scale + mr[j0 + j];
+            }
+            sc[u] = z;
+            tmax = fmaxf(tmax, z);
+        }
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1) tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, o));
+        const float mn = fmaxf(m, tmax);
+        const float corr = m == -INFINITY ? 0.0f : expf(m - mn);
+        float ls = 0.0f;
+#pragma unroll
+        for (int u = 0; u < AB_TJ / 16; u++) {
+            const float e = sc[u] == -INFINITY ? 0.0f : expf(sc[u] - mn);
+            ps[r * AB_TJ + js + 16 * u] = e;
+            ls += e;
+        }
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1) ls += __shfl_xor_sync(0xffffffffu, ls, o);
+        l = l * corr + ls;
+        m = mn;
+#pragma unroll
+        for (int c = 0; c < 8; c++) acc[c] *= corr;
+        __syncwarp();                                    // this row's 16 threads wrote its probabilities
+        if (js < d8)
+            for (int j = 0; j < nt; j++) axpy8h(*reinterpret_cast<const uint4*>(vs + j * 128 + js * 8), ps[r * AB_TJ + j], acc);
+    }
+    if (valid && js < d8) {
+        const int b = qi / grp, h = g * grp + qi % grp;
+        const float inv = 1.0f / l;
+        float* o = out + ((long long)b * heads + h) * d + js * 8;
+#pragma unroll
+        for (int c = 0; c < 8; c++) o[c] = acc[c] * inv;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // MUL_MAT, f16 weights x f32 activations -> f32.
 
@@ -897,22 +1002,21 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 }
 
 // Batched MUL_MAT for 2..64 rows of x that streams W at memory bandwidth (mma.sync m16n8k16, f16 in, f32
-// accumulate). Decode reads every weight once, so what matters is keeping enough weight bytes in flight
-// per SM (over 100 KB on an H200: a GEMV with fewer measured well under the read bandwidth). A block of NW
-// warps (4 or 8) owns BN = 16 NW rows of W, each warp 16 of them as the mma's A operand. Only W goes
-// through the TC_STAGES-deep cp.async pipeline (128-wide k tiles: 256 contiguous bytes per row), so
-// TC_STAGES - 1 tiles of it are always in flight; x is small and sits in L2, so each thread loads its
-// share of the next x tile into registers while the current tile computes, and stores it rounded to f16
-// into one shared tile that every warp reads with ldmatrix as the B operand (n8 tiles of x rows). Shapes
-// with few rows of W split K over a cluster of CL blocks (Hopper): each block sums its K range, and the CL
-// partial tiles are added in rank order through distributed shared memory (deterministic; no workspace,
-// no atomics). x rows past M (the padding of the last 16) repeat row M - 1; their outputs are not written.
-// Needs N % BN == 0, K % (128 CL) == 0, 1 <= M <= 64, and 16 * ceil(M / 16) * 32 <= 8 * blockDim.x (the
-// x tile fits 8 float4 registers per thread), x 16-byte aligned.
+// accumulate). Decode reads every weight once, and under a full-chip stream a load takes microseconds to
+// return, so what matters is the bytes in flight per SM: a GEMV with 16 KB per block of them reached only
+// 60-70% of the read bandwidth on the H200, one with 128 KB per SM 85-95%. A block of NW warps (4 or 8)
+// owns BN = 16 NW rows of W, each warp 16 of them as the mma's A operand. W and x tiles (128 wide in k:
+// 256 contiguous bytes per W row) go through one cp.async pipeline S stages deep, S - 1 tiles in flight,
+// S chosen by the host to fill shared memory (runtime/kernels/ops.py: tc_stages). Each tile's x is
+// rounded to f16 once, into a tile every warp reads with ldmatrix as the B operand (n8 tiles of x rows).
+// Shapes with few rows of W split K over a cluster of CL blocks (Hopper): each block sums its K range,
+// and the CL partial tiles are added in rank order through distributed shared memory (deterministic; no
+// workspace, no atomics). x rows past M (the padding to 16) repeat row M - 1; their outputs are not written.
+// Needs N % BN == 0, K % (128 CL) == 0, 1 <= M <= 64, 2 <= S <= 8, x 16-byte aligned.
 // grid (N / BN) * CL, block 32 NW, dynamic shared memory tc_smem_bytes (runtime/kernels/ops.py).
 #define TC_BK 128
-#define TC_LDH (TC_BK + 8)      // halves per staged row (272 B): ldmatrix's 8 rows land in distinct banks
-#define TC_STAGES 5
+#define TC_LDH (TC_BK + 8)      // halves per staged f16 row (272 B): ldmatrix's 8 rows land in distinct banks
+#define TC_LDX (TC_BK + 4)      // floats per staged f32 x row
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -921,6 +1025,18 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+// wait until at most n groups are pending (n is a run-time stage count; the instruction wants a constant)
+__device__ __forceinline__ void cp_async_wait_n(int n) {
+    switch (n) {
+        case 0: cp_async_wait<0>(); break;
+        case 1: cp_async_wait<1>(); break;
+        case 2: cp_async_wait<2>(); break;
+        case 3: cp_async_wait<3>(); break;
+        case 4: cp_async_wait<4>(); break;
+        case 5: cp_async_wait<5>(); break;
+        default: cp_async_wait<6>(); break;
+    }
+}
 
 __device__ __forceinline__ void ldmatrix_x4(unsigned* r, const half* p) {
     const unsigned a = (unsigned)__cvta_generic_to_shared(p);
@@ -938,7 +1054,7 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
 
 template <int CL>
 __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const float* x, float* y, int M, int N,
-                                             int K) {
+                                             int K, int S) {
     extern __shared__ __align__(16) unsigned char tc_smem[];
     const int NW = blockDim.x >> 5, BN = 16 * NW;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -946,55 +1062,55 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
     const int n0 = (blockIdx.x / CL) * BN;
     const int KC = K / CL, kbeg = rank * KC, T = KC / TC_BK;
     const int MP = (M + 15) & ~15, MT = (M + 7) >> 3;
-    const int NX = MP * (TC_BK / 4) / blockDim.x;          // float4 of the x tile per thread (<= 8)
     half* ws = reinterpret_cast<half*>(tc_smem);                                      // [S][BN][LDH]
-    half* xh = ws + TC_STAGES * BN * TC_LDH;                                          // [MP][LDH]
+    float* xs = reinterpret_cast<float*>(ws + S * BN * TC_LDH);                       // [S][MP][LDX]
+    half* xh = reinterpret_cast<half*>(xs + S * MP * TC_LDX);                         // [MP][LDH]
     auto load_w = [&](int t) {
-        half* dst = ws + (t % TC_STAGES) * BN * TC_LDH;
+        half* dst = ws + (t % S) * BN * TC_LDH;
         const half* src = W + (long long)n0 * K + kbeg + t * TC_BK;
         for (int c = threadIdx.x; c < BN * (TC_BK / 8); c += blockDim.x) {
             const int r = c / (TC_BK / 8), q = c % (TC_BK / 8);
             cp_async16(dst + r * TC_LDH + q * 8, src + (long long)r * K + q * 8);
         }
     };
-    float4 xr[8];
-    auto load_x = [&](int t) {                              // plain loads: x may come from the previous kernel
+    auto load_x = [&](int t) {              // cp.async.cg reads L2: coherent with the previous kernel's writes
+        float* dst = xs + (t % S) * MP * TC_LDX;
         const float* src = x + kbeg + t * TC_BK;
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            if (i < NX) {
-                const int c = threadIdx.x + i * blockDim.x, r = c / (TC_BK / 4);
-                xr[i] = *reinterpret_cast<const float4*>(src + (long long)min(r, M - 1) * K + (c % (TC_BK / 4)) * 4);
-            }
+        for (int c = threadIdx.x; c < MP * (TC_BK / 4); c += blockDim.x) {
+            const int r = c / (TC_BK / 4), q = c % (TC_BK / 4);
+            cp_async16(dst + r * TC_LDX + q * 4, src + (long long)min(r, M - 1) * K + q * 4);
         }
     };
-    // weights never depend on earlier kernels: start streaming them before waiting (PDL)
-    for (int t = 0; t < TC_STAGES - 1; t++) {
+    // weights never depend on earlier kernels: start streaming them before waiting (PDL); the first group
+    // holds those weight tiles, so waiting for group t still covers tile t's weights
+    for (int t = 0; t < S - 1; t++)
         if (t < T) load_w(t);
+    pdl_wait();
+    for (int t = 0; t < S - 1; t++) {
+        if (t < T) load_x(t);
         cp_async_commit();
     }
-    pdl_wait();
-    load_x(0);
     float acc[8][4];
 #pragma unroll
     for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
     for (int t = 0; t < T; t++) {
-        cp_async_wait<TC_STAGES - 2>();
-        __syncthreads();                      // W tile t landed; tile t - 1's stage and the x tile are free
-        if (t + TC_STAGES - 1 < T) load_w(t + TC_STAGES - 1);
-        cp_async_commit();
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            if (i < NX) {
-                const int c = threadIdx.x + i * blockDim.x;
-                half2* d = reinterpret_cast<half2*>(xh + (c / (TC_BK / 4)) * TC_LDH + (c % (TC_BK / 4)) * 4);
-                d[0] = __floats2half2_rn(xr[i].x, xr[i].y);
-                d[1] = __floats2half2_rn(xr[i].z, xr[i].w);
-            }
+        cp_async_wait_n(S - 2);
+        __syncthreads();                      // tile t landed; tile t - 1's stage and the f16 x tile are free
+        if (t + S - 1 < T) {
+            load_w(t + S - 1);
+            load_x(t + S - 1);
         }
-        if (t + 1 < T) load_x(t + 1);         // in flight while tile t computes
+        cp_async_commit();
+        const float* xt = xs + (t % S) * MP * TC_LDX;
+        for (int c = threadIdx.x; c < MP * (TC_BK / 4); c += blockDim.x) {
+            const int r = c / (TC_BK / 4), q = c % (TC_BK / 4);
+            const float4 v = *reinterpret_cast<const float4*>(xt + r * TC_LDX + q * 4);
+            half2* d = reinterpret_cast<half2*>(xh + r * TC_LDH + q * 4);
+            d[0] = __floats2half2_rn(v.x, v.y);
+            d[1] = __floats2half2_rn(v.z, v.w);
+        }
         __syncthreads();
-        const half* wsb = ws + (t % TC_STAGES) * BN * TC_LDH + warp * 16 * TC_LDH;
+        const half* wsb = ws + (t % S) * BN * TC_LDH + warp * 16 * TC_LDH;
 #pragma unroll
         for (int kk = 0; kk < TC_BK; kk += 16) {
             unsigned a[4];
@@ -1049,20 +1165,20 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
 }
 
 extern "C" __global__ void __launch_bounds__(256) gemm_tc_f16_f32(const half* __restrict__ W, const float* x,
-                                                                  float* y, int M, int N, int K) {
-    gemm_tc_body<1>(W, x, y, M, N, K);
+                                                                  float* y, int M, int N, int K, int S) {
+    gemm_tc_body<1>(W, x, y, M, N, K, S);
 }
 extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
-gemm_tc2_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<2>(W, x, y, M, N, K);
+gemm_tc2_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K, int S) {
+    gemm_tc_body<2>(W, x, y, M, N, K, S);
 }
 extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
-gemm_tc4_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<4>(W, x, y, M, N, K);
+gemm_tc4_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K, int S) {
+    gemm_tc_body<4>(W, x, y, M, N, K, S);
 }
 extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-gemm_tc8_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<8>(W, x, y, M, N, K);
+gemm_tc8_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K, int S) {
+    gemm_tc_body<8>(W, x, y, M, N, K, S);
 }
 
 // Any shape: one thread per output. The slow, always-correct path.

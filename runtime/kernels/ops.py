@@ -22,6 +22,9 @@ GEMV_NORM_OFF = 1 << 62
 #: attn_fused_f16: blocks per (batch row, head) and most cache rows per block (AF_CL, AF_MAXCHUNK)
 ATTN_CLUSTER = 8
 ATTN_MAXCHUNK = 2048
+#: attn_batch_f16: query rows per block; used once a KV head has at least this many query rows per block
+#: times 4 (batch x heads per KV head), below which too few blocks would share the work
+ATTN_BATCH_ROWS = 16
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
@@ -29,18 +32,18 @@ WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
     "rope_f32": (2,), "set_rows_f32_f16": (2,), "attn_kq_f16": (2,), "softmax_mask_f32": (2,),
     "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
-    "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5),
+    "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5),
     "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
     "gemm_tc_f16_f32": (2,), "gemm_tc2_f16_f32": (2,), "gemm_tc4_f16_f32": (2,), "gemm_tc8_f16_f32": (2,),
 }
 #: the tensor-core GEMM of 2..64 rows per cluster size (K split over a cluster of that many blocks)
 GEMM_TC = {1: "gemm_tc_f16_f32", 2: "gemm_tc2_f16_f32", 4: "gemm_tc4_f16_f32", 8: "gemm_tc8_f16_f32"}
-#: llama.cu's TC_STAGES, TC_BK and TC_LDH (halves per staged row of W and of x)
-TC_STAGES, TC_BK, TC_LDH = 5, 128, 136
-#: most dynamic shared memory a gemm_tc launch asks for (8 warps, 64 rows of x)
-TC_SMEM_MAX = (TC_STAGES * 128 + 64) * TC_LDH * 2
-#: shared memory per SM (H100/H200: 228 KB, 1 KB of it reserved per block)
-SM_SMEM = 228 * 1024
+#: llama.cu's TC_BK and the padded row lengths of its staged tiles: f16 (halves) and f32 x (floats)
+TC_BK, TC_LDH, TC_LDX = 128, 136, 132
+#: the most dynamic shared memory a block may ask for (H100/H200: 227 KB), and the budget per block when
+#: two 4-warp blocks share an SM (228 KB per SM, 1 KB of it reserved per block)
+TC_SMEM_MAX = 227 * 1024
+TC_SMEM_HALF = (228 * 1024 - 2 * 1024) // 2
 
 
 class KernelError(ValueError):
@@ -86,38 +89,57 @@ def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
     return 1
 
 
-def tc_smem_bytes(warps: int, M: int) -> int:
-    """Dynamic shared memory of a gemm_tc launch: TC_STAGES W tiles and one f16 x tile (16-row padded)."""
-    return (TC_STAGES * 16 * warps + 16 * math.ceil(M / 16)) * TC_LDH * 2
+def tc_smem_bytes(warps: int, M: int, stages: int) -> int:
+    """Dynamic shared memory of a gemm_tc launch: ``stages`` W and f32 x tiles, and one f16 x tile."""
+    mp = 16 * math.ceil(M / 16)
+    return stages * (16 * warps * TC_LDH * 2 + mp * TC_LDX * 4) + mp * TC_LDH * 2
+
+
+def tc_stages(warps: int, M: int) -> int:
+    """Pipeline depth of a gemm_tc launch: as many stages (at most 8) as fit the shared memory of one
+    8-warp block per SM or of two 4-warp blocks, since the stages in flight are what keeps HBM busy."""
+    budget = TC_SMEM_MAX if warps == 8 else TC_SMEM_HALF
+    s = 8
+    while s > 2 and tc_smem_bytes(warps, M, s) > budget:
+        s -= 1
+    return s
 
 
 def dynamic_smem(ln: Launch) -> int:
     """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc)."""
     if ln.kernel in GEMM_TC.values():
-        return tc_smem_bytes(ln.block[0] // 32, ln.args[3])
+        return tc_smem_bytes(ln.block[0] // 32, ln.args[3], ln.args[6])
     return 0
 
 
 def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
     """Whether gemm_tc computes W [N, K] x [M, K] with ``warps`` per block and K split over ``cl`` blocks
-    (llama.cu: whole W tiles, whole k tiles per block, the padded x tile in 8 float4 per thread)."""
-    return (1 <= M <= 64 and N % (16 * warps) == 0 and K % (TC_BK * cl) == 0 and 16 * math.ceil(M / 16) <= 8 * warps
-            and (cl == 1 or K // (TC_BK * cl) >= 2))
+    (llama.cu: whole W tiles, whole k tiles per block, two pipeline stages or more)."""
+    return (1 <= M <= 64 and N % (16 * warps) == 0 and K % (TC_BK * cl) == 0
+            and (cl == 1 or K // (TC_BK * cl) >= 2)
+            and tc_smem_bytes(warps, M, 2) <= (TC_SMEM_MAX if warps == 8 else TC_SMEM_HALF))
+
+
+def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int) -> Launch:
+    """The gemm_tc launch record for one (warps per block, cluster size) shape (``gemm_tc_fits``)."""
+    return Launch(GEMM_TC[cl], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1),
+                  (W, x, y, M, N, K, tc_stages(warps, M)))
 
 
 def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
     """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none fits.
     Decode streams each weight once, so what counts is keeping every SM busy to the end: the shape whose
-    blocks fill the last wave best (blocks over the SMs' resident slots, shared memory bound; three waves or
-    more count as full), then the fewest K splits (each adds a cluster reduction and shortens the pipeline), then the widest tile."""
+    blocks fill the last wave best (blocks over the SMs' resident slots; three waves or more count as full),
+    then the fewest K splits (each adds a cluster reduction and shortens the pipeline), then the widest
+    tile."""
     best, best_key = None, None
     for cl in GEMM_TC:
         for warps in (8, 4):
             if not gemm_tc_fits(M, N, K, warps, cl):
                 continue
-            slots = num_sms * max(1, SM_SMEM // (tc_smem_bytes(warps, M) + 1024))
+            slots = num_sms * (1 if warps == 8 else 2)
             waves = N // (16 * warps) * cl / slots
-            fill = 1.0 if waves >= 3 else waves / math.ceil(waves)   # 3+ waves balance themselves
+            fill = 1.0 if waves >= 3 else waves / math.ceil(waves)
             key = (round(fill * 20), -cl, warps)   # fills within 5% count as equal
             if best_key is None or key > best_key:
                 best, best_key = (warps, cl), key
@@ -131,8 +153,7 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
     shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
     if shape is not None:
-        warps, cl = shape
-        return Launch(GEMM_TC[cl], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1), (W, x, y, M, N, K))
+        return gemm_tc_launch(W, x, y, M, N, K, *shape)
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
         return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
