@@ -20,7 +20,7 @@ import memplan
 from memplan import Graph, Plan
 
 from .binding import bind
-from .kernels import ATTN_CLUSTER, GEMM_TC, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
+from .kernels import ATTN_CLUSTER, GEMM_TC_NAMES, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -117,7 +117,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         pv = _f32(mem, p, BH * n_kv).reshape(BH, n_kv)
         g = (np.arange(BH) % heads) // (heads // G)
         _f32(mem, out, BH * D)[:] = np.einsum("bj,jbd->bd", pv, Vv[:, g, :]).reshape(-1)
-    elif k in ("gemv_f16_f32", "gemm_wmma_f16_f32", "gemm_naive_f16_f32", *GEMM_TC.values()):
+    elif k in ("gemv_f16_f32", "gemm_wmma_f16_f32", "gemm_naive_f16_f32", *GEMM_TC_NAMES):
         if k == "gemv_f16_f32":
             W, x, y, N, K, _ = a
             M = 1
@@ -125,7 +125,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
             W, x, y, M, N, K = a[:6]
         Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
         xv = _f32(mem, x, M * K).reshape(M, K)
-        if k == "gemm_wmma_f16_f32" or k in GEMM_TC.values():   # tensor cores: x rounded to f16
+        if k == "gemm_wmma_f16_f32" or k in GEMM_TC_NAMES:   # tensor cores: x rounded to f16
             xv = xv.astype(np.float16).astype(np.float32)
         _f32(mem, y, M * N)[:] = (xv @ Wv.T).reshape(-1)
     elif k == "add_rms_norm4_f32":

@@ -31,7 +31,7 @@ import memplan
 from memplan.examples import LLAMA_TINY, llama
 from runtime.emulate import emulate
 from runtime.kernels import (
-    GEMM_TC,
+    GEMM_TC_NAMES,
     GEMV_NORM_OFF,
     KernelError,
     gemv_rows_per_block,
@@ -41,6 +41,9 @@ from runtime.kernels import (
 )
 from runtime.models import llama as L
 from runtime.step import unfusable_groups
+
+#: the tensor-core matrix kernels (the WMMA one takes the tiny config's matrices, too narrow for gemm_tc)
+TC_GEMMS = GEMM_TC_NAMES | {"gemm_wmma_f16_f32"}
 
 
 def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE):
@@ -155,7 +158,8 @@ def test_unsafe_plans_are_rejected():
 
 def test_registry_choices_and_errors():
     assert mul_mat_launch(1, 2, 3, 1, 4096, 4096).kernel == "gemv_f16_f32"
-    assert mul_mat_launch(1, 2, 3, 16, 4096, 4096).kernel == "gemm_tc4_f16_f32"
+    assert mul_mat_launch(1, 2, 3, 16, 4096, 4096).kernel == "gemm_tc8_f16_f32"      # K split over 8 blocks
+    assert mul_mat_launch(1, 2, 3, 17, 4096, 4096).kernel == "gemm_tc8w_f16_f32"     # the 64-row build
     assert mul_mat_launch(1, 2, 3, 16, 128256, 4096).kernel == "gemm_tc_f16_f32"
     assert mul_mat_launch(1, 2, 3, 16, 96, 64).kernel == "gemm_wmma_f16_f32"   # no gemm_tc tile fits 96 rows
     assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"
@@ -299,7 +303,7 @@ def test_shifted_inplace_output_reads_a_staged_copy(fuse):
         last = g.node_index["l1.norm_w"]
         assert g.nodes[ni].group == g.nodes[last].group and last not in _absorbed(g, addr, staged=False)
         gemm, norm = staged[last]
-        assert gemm.kernel in GEMM_TC.values() and gemm.args[2] >= 1 << 50
+        assert gemm.kernel in TC_GEMMS and gemm.args[2] >= 1 << 50
         assert norm.kernel == "add_rms_norm4_f32" and norm.args[0] == gemm.args[2] and norm.args[2] == addr["l0.out"]
     assert len(bufs) == len(set(shifted) - {g.nodes[m].id for m in _absorbed(g, addr, staged=False)})
     ref, _ = L.reference_forward(cfg, w, inp)
@@ -318,7 +322,7 @@ def test_overlapped_add_norm_group_reads_a_copied_residual():
     per_node, fused = plan_launches(g, addr.__getitem__, scratch=lambda n: bufs.append(n) or (1 << 50) + 8192 * len(bufs))
     assert len(fused) == len(g.groups())
     staged = [lns for lns in per_node if [ln.kernel for ln in lns][1:] == ["copy_u32", "add_rms_norm4_f32"]
-              and lns[0].kernel in GEMM_TC.values()]
+              and lns[0].kernel in TC_GEMMS]
     assert staged
     for gemm, copy, norm in staged:
         assert copy.args[1] >= 1 << 50 and norm.args[1] == copy.args[1] and norm.args[0] == gemm.args[2]
@@ -343,7 +347,7 @@ def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel():
     assert norm.kernel == "rms_norm4_f32" and add_norm.kernel == "add_rms_norm4_f32"
     assert (norm.grid, norm.block) == (add_norm.grid, add_norm.block) and norm.args[1] == 0
     assert [ln.kernel for ln in alone[g.node_index["l17.norm_w"]]] == ["binary_f32"]
-    assert gemm.kernel in GEMM_TC.values()
+    assert gemm.kernel in GEMM_TC_NAMES
 
 
 def _absorbed(g, addr, staged=True):

@@ -251,30 +251,29 @@ def test_fused_close_to_unfused_at_scale(batch):
 
 
 @pytest.mark.parametrize("cl", [1, 2, 4, 8])
-@pytest.mark.parametrize("warps", [4, 8])
-def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
-    """Every gemm_tc shape (cluster size x warps per block) at rows 1..64 of x, on fresh random inputs with
-    the output poisoned: within 1e-5 of float64 on the same f16-rounded operands, every row < M written and
-    nothing past it, and two runs bitwise equal (the cluster's partial sums are added in rank order)."""
+def test_tensor_core_gemm_matches_numpy(lib, cl):
+    """Every gemm_tc build and cluster size at rows 1..64 of x, on fresh random inputs with the output
+    poisoned: within 1e-5 of float64 on the same f16-rounded operands, every row < M written and nothing
+    past it, and two runs bitwise equal (the cluster's partial sums are added in rank order)."""
     import pycuda.driver as cuda
 
     from runtime.kernels import dynamic_smem, gemm_tc_launch
-    from runtime.kernels.ops import TC_BK, gemm_tc_fits
+    from runtime.kernels.ops import gemm_tc_fits
 
-    rng = np.random.default_rng(cl * 10 + warps)
-    N, K = 2 * 16 * warps, TC_BK * cl * 3
+    rng = np.random.default_rng(cl)
+    N, K = 256, 256 * cl * 3
     Wh = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16)
     W, x = cuda.to_device(Wh), cuda.mem_alloc(64 * K * 4)
     fence = 256
     y = cuda.mem_alloc((64 * N + fence) * 4)
     s = cuda.Stream()
     try:
-        for M in (1, 2, 7, 8, 9, 16, 33, 64):
-            assert gemm_tc_fits(M, N, K, warps, cl)
+        for M in (1, 2, 7, 8, 9, 16, 17, 33, 64):
+            assert gemm_tc_fits(M, N, K, cl)
             xh = (rng.standard_normal((M, K)) * 3).astype(np.float32)
             cuda.memcpy_htod(x, xh)
-            ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, warps, cl)
-            assert dynamic_smem(ln) > 48 * 1024
+            ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, cl)
+            assert dynamic_smem(ln) > 0
             outs = []
             for _ in range(2):
                 cuda.memset_d32(y, 0x7FC00000, 64 * N + fence)
@@ -288,7 +287,7 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
             assert np.all(np.isfinite(out)), f"M={M}: unwritten outputs"
             assert np.all(np.isnan(outs[0][M * N:])), f"M={M}: wrote past row M"
             err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
-            assert err < 1e-5, f"M={M}: rel err {err:.3g}"
+            assert err < 1e-5, f"M={M} ({ln.kernel}): rel err {err:.3g}"
             assert np.array_equal(outs[0], outs[1], equal_nan=True), f"M={M}: two runs differ"
     finally:
         for b in (W, x, y):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cuda_util import check
-from .ops import GEMM_TC, TC_SMEM_MAX, Launch, dynamic_smem
+from .ops import GEMM_TC_NAMES, TC_SMEM_MAX, Launch, dynamic_smem
 
 KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
 
@@ -36,10 +36,7 @@ SIGNATURES = {
     "gemv_swiglu_f16_f32": "PPPPiii",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
-    "gemm_tc_f16_f32": "PPPiiii",
-    "gemm_tc2_f16_f32": "PPPiiii",
-    "gemm_tc4_f16_f32": "PPPiiii",
-    "gemm_tc8_f16_f32": "PPPiiii",
+    **{name: "PPPiii" for name in GEMM_TC_NAMES},
     "spin": "q",
     "l2_prefetch": "PqP",
     "fill_uniform_f16": "PQQf",
@@ -76,7 +73,7 @@ class KernelLibrary:
         for name, sig in SIGNATURES.items():
             f = self.module.get_function(name)
             f.prepare(sig)
-            if name in GEMM_TC.values():   # over the 48 KB a block gets without asking
+            if name in GEMM_TC_NAMES:   # over the 48 KB a block gets without asking
                 f.set_attribute(cuda.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, TC_SMEM_MAX)
             self.funcs[name] = f
         self._cu_funcs: dict = {}
@@ -90,7 +87,7 @@ class KernelLibrary:
             self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
             for name, sig in SIGNATURES.items():
                 func = check(cu.cuModuleGetFunction(self._cu_module, name.encode()), f"cuModuleGetFunction({name})")
-                if name in GEMM_TC.values():
+                if name in GEMM_TC_NAMES:
                     check(cu.cuFuncSetAttribute(
                         func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, TC_SMEM_MAX),
                         f"cuFuncSetAttribute({name})")

@@ -1002,21 +1002,25 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 }
 
 // Batched MUL_MAT for 2..64 rows of x that streams W at memory bandwidth (mma.sync m16n8k16, f16 in, f32
-// accumulate). Decode reads every weight once, and under a full-chip stream a load takes microseconds to
-// return, so what matters is the bytes in flight per SM: a GEMV with 16 KB per block of them reached only
-// 60-70% of the read bandwidth on the H200, one with 128 KB per SM 85-95%. A block of NW warps (4 or 8)
-// owns BN = 16 NW rows of W, each warp 16 of them as the mma's A operand. W and x tiles (128 wide in k:
-// 256 contiguous bytes per W row) go through one cp.async pipeline S stages deep, S - 1 tiles in flight,
-// S chosen by the host to fill shared memory (runtime/kernels/ops.py: tc_stages). Each tile's x is
-// rounded to f16 once, into a tile every warp reads with ldmatrix as the B operand (n8 tiles of x rows).
-// Shapes with few rows of W split K over a cluster of CL blocks (Hopper): each block sums its K range,
-// and the CL partial tiles are added in rank order through distributed shared memory (deterministic; no
-// workspace, no atomics). x rows past M (the padding to 16) repeat row M - 1; their outputs are not written.
-// Needs N % BN == 0, K % (128 CL) == 0, 1 <= M <= 64, 2 <= S <= 8, x 16-byte aligned.
-// grid (N / BN) * CL, block 32 NW, dynamic shared memory tc_smem_bytes (runtime/kernels/ops.py).
-#define TC_BK 128
-#define TC_LDH (TC_BK + 8)      // halves per staged f16 row (272 B): ldmatrix's 8 rows land in distinct banks
-#define TC_LDX (TC_BK + 4)      // floats per staged f32 x row
+// accumulate). Decode reads every weight once, so the kernel is built like the GEMV that reaches 90% of
+// the read bandwidth, not like a GEMM: every warp streams its own 16 rows of W straight from global memory
+// into registers (16-byte loads, 16 of them in flight per lane, each reissued for the next super-tile as
+// soon as its mma consumed it), with no block barrier between a load and its use. A first pipeline built
+// the usual way (W tiles through a cp.async ring in shared memory, two block barriers per tile) reached
+// only 20-50%: each tile waited for the slowest of the block's loads. The mma's k order is free, so a lane
+// loads 8 consecutive halves of row g and of row g + 8 (its A fragment for two k16 steps) and takes the
+// same 8 k positions of each x row for B. x (small, read by every block) is staged per 256-wide super-tile:
+// each thread cp.async's its share of the f32 tile two super-tiles ahead and rounds its own share to f16
+// (no barrier needed for that: a thread's own copies are visible to it), then one block barrier per
+// super-tile publishes the f16 tile (double-buffered). Shapes with few rows of W split K over a cluster of
+// CL blocks (Hopper), whose partial tiles are added in rank order through distributed shared memory
+// (deterministic; no workspace, no atomics). x rows past M (padding to 16) repeat row M - 1; their outputs
+// are not written. Needs N % 128 == 0, K % (256 CL) == 0, 1 <= M <= 64, x 16-byte aligned.
+// grid (N / 128) * CL, block 256, dynamic shared memory tc_smem_bytes (runtime/kernels/ops.py).
+// Two builds: up to 16 rows of x (MTX = 2 n8 tiles, U = 8: 256-wide super-tiles, 16 loads in flight per
+// lane, about 100 registers, two blocks per SM: 128 KB of weights in flight per SM) and up to 64 rows
+// (MTX = 8, U = 4: 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane).
+// A staged f16 x row is ST + 32 halves, so a quarter-warp's 16-byte B loads hit distinct banks.
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -1025,25 +1029,6 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-// wait until at most n groups are pending (n is a run-time stage count; the instruction wants a constant)
-__device__ __forceinline__ void cp_async_wait_n(int n) {
-    switch (n) {
-        case 0: cp_async_wait<0>(); break;
-        case 1: cp_async_wait<1>(); break;
-        case 2: cp_async_wait<2>(); break;
-        case 3: cp_async_wait<3>(); break;
-        case 4: cp_async_wait<4>(); break;
-        case 5: cp_async_wait<5>(); break;
-        default: cp_async_wait<6>(); break;
-    }
-}
-
-__device__ __forceinline__ void ldmatrix_x4(unsigned* r, const half* p) {
-    const unsigned a = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
-}
 
 __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned b0, unsigned b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -1052,85 +1037,92 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-template <int CL>
+template <int CL, int MTX, int TC_U>
 __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const float* x, float* y, int M, int N,
-                                             int K, int S) {
+                                             int K) {
+    constexpr int TC_ST = 32 * TC_U, TC_LDH = TC_ST + 32;
     extern __shared__ __align__(16) unsigned char tc_smem[];
-    const int NW = blockDim.x >> 5, BN = 16 * NW;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
-    const int n0 = (blockIdx.x / CL) * BN;
-    const int KC = K / CL, kbeg = rank * KC, T = KC / TC_BK;
+    const int n0 = (blockIdx.x / CL) * 128;
+    const int KC = K / CL, kbeg = rank * KC, T = KC / TC_ST;
     const int MP = (M + 15) & ~15, MT = (M + 7) >> 3;
-    half* ws = reinterpret_cast<half*>(tc_smem);                                      // [S][BN][LDH]
-    float* xs = reinterpret_cast<float*>(ws + S * BN * TC_LDH);                       // [S][MP][LDX]
-    half* xh = reinterpret_cast<half*>(xs + S * MP * TC_LDX);                         // [MP][LDH]
-    auto load_w = [&](int t) {
-        half* dst = ws + (t % S) * BN * TC_LDH;
-        const half* src = W + (long long)n0 * K + kbeg + t * TC_BK;
-        for (int c = threadIdx.x; c < BN * (TC_BK / 8); c += blockDim.x) {
-            const int r = c / (TC_BK / 8), q = c % (TC_BK / 8);
-            cp_async16(dst + r * TC_LDH + q * 8, src + (long long)r * K + q * 8);
-        }
-    };
-    auto load_x = [&](int t) {              // cp.async.cg reads L2: coherent with the previous kernel's writes
-        float* dst = xs + (t % S) * MP * TC_LDX;
-        const float* src = x + kbeg + t * TC_BK;
-        for (int c = threadIdx.x; c < MP * (TC_BK / 4); c += blockDim.x) {
-            const int r = c / (TC_BK / 4), q = c % (TC_BK / 4);
-            cp_async16(dst + r * TC_LDX + q * 4, src + (long long)min(r, M - 1) * K + q * 4);
-        }
-    };
-    // weights never depend on earlier kernels: start streaming them before waiting (PDL); the first group
-    // holds those weight tiles, so waiting for group t still covers tile t's weights
-    for (int t = 0; t < S - 1; t++)
-        if (t < T) load_w(t);
-    pdl_wait();
-    for (int t = 0; t < S - 1; t++) {
-        if (t < T) load_x(t);
-        cp_async_commit();
-    }
-    float acc[8][4];
-#pragma unroll
-    for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
-    for (int t = 0; t < T; t++) {
-        cp_async_wait_n(S - 2);
-        __syncthreads();                      // tile t landed; tile t - 1's stage and the f16 x tile are free
-        if (t + S - 1 < T) {
-            load_w(t + S - 1);
-            load_x(t + S - 1);
+    float* xf = reinterpret_cast<float*>(tc_smem);                                    // [MP][TC_ST] f32 staging
+    half* xh = reinterpret_cast<half*>(xf + MP * TC_ST);                              // [2][MP][TC_LDH]
+    // this thread's share of an x super-tile: float4 chunks c = tid + i * 256 (row c / (ST / 4))
+    const int NX = MP * (TC_ST / 4) / 256;
+    auto stage_x = [&](int j) {
+        const float* src = x + kbeg + j * TC_ST;
+#pragma unroll 1
+        for (int i = 0; i < NX; i++) {
+            const int c = threadIdx.x + i * 256, r = c / (TC_ST / 4), q = c % (TC_ST / 4);
+            cp_async16(xf + r * TC_ST + q * 4, src + (long long)min(r, M - 1) * K + q * 4);
         }
         cp_async_commit();
-        const float* xt = xs + (t % S) * MP * TC_LDX;
-        for (int c = threadIdx.x; c < MP * (TC_BK / 4); c += blockDim.x) {
-            const int r = c / (TC_BK / 4), q = c % (TC_BK / 4);
-            const float4 v = *reinterpret_cast<const float4*>(xt + r * TC_LDX + q * 4);
-            half2* d = reinterpret_cast<half2*>(xh + r * TC_LDH + q * 4);
+    };
+    auto round_x = [&](int j) {              // this thread's own staged chunks -> f16 buffer j & 1
+        half* dst = xh + (j & 1) * MP * TC_LDH;
+#pragma unroll 1
+        for (int i = 0; i < NX; i++) {
+            const int c = threadIdx.x + i * 256, r = c / (TC_ST / 4), q = c % (TC_ST / 4);
+            const float4 v = *reinterpret_cast<const float4*>(xf + r * TC_ST + q * 4);
+            half2* d = reinterpret_cast<half2*>(dst + r * TC_LDH + q * 4);
             d[0] = __floats2half2_rn(v.x, v.y);
             d[1] = __floats2half2_rn(v.z, v.w);
         }
-        __syncthreads();
-        const half* wsb = ws + (t % S) * BN * TC_LDH + warp * 16 * TC_LDH;
+    };
+    const half* w0 = W + (long long)(n0 + warp * 16 + g) * K + kbeg + tq * 8;
+    const half* w1 = w0 + 8LL * K;
+    uint4 wa[TC_U], wb[TC_U];
+    // weights never depend on earlier kernels: start streaming them before waiting (PDL)
 #pragma unroll
-        for (int kk = 0; kk < TC_BK; kk += 16) {
-            unsigned a[4];
-            ldmatrix_x4(a, wsb + (lane & 15) * TC_LDH + kk + (lane >> 4) * 8);
+    for (int u = 0; u < TC_U; u++) {
+        wa[u] = __ldcs(reinterpret_cast<const uint4*>(w0 + u * 32));
+        wb[u] = __ldcs(reinterpret_cast<const uint4*>(w1 + u * 32));
+    }
+    pdl_wait();
+    stage_x(0);
+    cp_async_wait<0>();
+    round_x(0);
+    if (T > 1) stage_x(1);
+    __syncthreads();
+    float acc[MTX][4];
 #pragma unroll
-            for (int p = 0; p < 4; p++) {
-                if (2 * p < MT) {
-                    unsigned b[4];
-                    ldmatrix_x4(b, xh + (16 * p + (lane & 7) + ((lane >> 4) << 3)) * TC_LDH + kk + ((lane >> 3) & 1) * 8);
-                    mma_16816(acc[2 * p], a, b[0], b[1]);
-                    if (2 * p + 1 < MT) mma_16816(acc[2 * p + 1], a, b[2], b[3]);
+    for (int i = 0; i < MTX; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+    for (int j = 0; j < T; j++) {
+        const half* xb = xh + (j & 1) * MP * TC_LDH + g * TC_LDH + tq * 8;
+        const bool more = j + 1 < T;
+        const uint4* n0p = reinterpret_cast<const uint4*>(w0 + (j + 1) * TC_ST);   // next super-tile, row g
+        const uint4* n1p = reinterpret_cast<const uint4*>(w1 + (j + 1) * TC_ST);   // and row g + 8
+#pragma unroll
+        for (int u = 0; u < TC_U; u++) {
+            const unsigned a0[4] = {wa[u].x, wb[u].x, wa[u].y, wb[u].y};   // k slots 0-3 of both rows
+            const unsigned a1[4] = {wa[u].z, wb[u].z, wa[u].w, wb[u].w};   // k slots 4-7
+            if (more) {                      // reissue this register's load for the next super-tile
+                wa[u] = __ldcs(n0p + u * 4);
+                wb[u] = __ldcs(n1p + u * 4);
+            }
+#pragma unroll
+            for (int nt = 0; nt < MTX; nt++) {
+                if (nt < MT) {
+                    const uint4 b = *reinterpret_cast<const uint4*>(xb + nt * 8 * TC_LDH + u * 32);
+                    mma_16816(acc[nt], a0, b.x, b.y);
+                    mma_16816(acc[nt], a1, b.z, b.w);
                 }
             }
+            asm volatile("" ::: "memory");   // keep the next chunk's B loads here: hoisted, they spill
         }
+        if (more) {
+            cp_async_wait<0>();              // this thread's share of super-tile j + 1 landed
+            round_x(j + 1);                  // buffer (j + 1) & 1 was last read before the previous barrier
+            if (j + 2 < T) stage_x(j + 2);
+        }
+        __syncthreads();
     }
-    // acc[nt][2 h + j]: W row n0 + 16 warp + g + 8 h, x row 8 nt + 2 tq + j
-    const int g = lane >> 2, tq = lane & 3;
+    // acc[nt][2 h + e]: W row n0 + 16 warp + g + 8 h, x row 8 nt + 2 tq + e
     if (CL == 1) {
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
+        for (int nt = 0; nt < MTX; nt++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int m = nt * 8 + 2 * tq + (e & 1), n = n0 + warp * 16 + g + 8 * (e >> 1);
@@ -1139,46 +1131,57 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
         }
         return;
     }
-    cp_async_wait<0>();
-    __syncthreads();                          // every stage consumed: reuse the pipeline's memory
-    float* red = reinterpret_cast<float*>(tc_smem);   // [M][BN] partial tile of this block
+    float* red = reinterpret_cast<float*>(tc_smem);   // [M][128] partial tile of this block (x is consumed)
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) {
+    for (int nt = 0; nt < MTX; nt++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int m = nt * 8 + 2 * tq + (e & 1), r = warp * 16 + g + 8 * (e >> 1);
-            if (nt < MT && m < M) red[m * BN + r] = acc[nt][e];
+            if (nt < MT && m < M) red[m * 128 + r] = acc[nt][e];
         }
     }
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();                           // every block's partial tile is written
-    const float* parts[CL];
+    for (int i = rank * 256 + threadIdx.x; i < M * 128; i += CL * 256) {
+        float sum = 0.0f;
 #pragma unroll
-    for (int q = 0; q < CL; q++) parts[q] = cluster.map_shared_rank(red, q);
-    for (int i = rank * blockDim.x + threadIdx.x; i < M * BN; i += CL * blockDim.x) {
-        float s = 0.0f;
-#pragma unroll
-        for (int q = 0; q < CL; q++) s += parts[q][i];
-        y[(long long)(i / BN) * N + n0 + i % BN] = s;
+        for (int q = 0; q < CL; q++) sum += cluster.map_shared_rank(red, q)[i];
+        y[(long long)(i >> 7) * N + n0 + (i & 127)] = sum;
     }
     cluster.sync();                           // keep this block's shared memory until the others read it
 }
 
-extern "C" __global__ void __launch_bounds__(256) gemm_tc_f16_f32(const half* __restrict__ W, const float* x,
-                                                                  float* y, int M, int N, int K, int S) {
-    gemm_tc_body<1>(W, x, y, M, N, K, S);
+extern "C" __global__ void __launch_bounds__(256)
+gemm_tc_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<1, 2, 8>(W, x, y, M, N, K);
+}
+extern "C" __global__ void __launch_bounds__(256)
+gemm_tcw_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<1, 8, 4>(W, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
-gemm_tc2_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K, int S) {
-    gemm_tc_body<2>(W, x, y, M, N, K, S);
+gemm_tc2_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<2, 2, 8>(W, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
+gemm_tc2w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<2, 8, 4>(W, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
-gemm_tc4_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K, int S) {
-    gemm_tc_body<4>(W, x, y, M, N, K, S);
+gemm_tc4_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<4, 2, 8>(W, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
+gemm_tc4w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<4, 8, 4>(W, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-gemm_tc8_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K, int S) {
-    gemm_tc_body<8>(W, x, y, M, N, K, S);
+gemm_tc8_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<8, 2, 8>(W, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+gemm_tc8w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
+    gemm_tc_body<8, 8, 4>(W, x, y, M, N, K);
 }
 
 // Any shape: one thread per output. The slow, always-correct path.

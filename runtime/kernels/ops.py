@@ -34,16 +34,19 @@ WRITES = {
     "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
     "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5),
     "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
-    "gemm_tc_f16_f32": (2,), "gemm_tc2_f16_f32": (2,), "gemm_tc4_f16_f32": (2,), "gemm_tc8_f16_f32": (2,),
 }
-#: the tensor-core GEMM of 2..64 rows per cluster size (K split over a cluster of that many blocks)
-GEMM_TC = {1: "gemm_tc_f16_f32", 2: "gemm_tc2_f16_f32", 4: "gemm_tc4_f16_f32", 8: "gemm_tc8_f16_f32"}
-#: llama.cu's TC_BK and the padded row lengths of its staged tiles: f16 (halves) and f32 x (floats)
-TC_BK, TC_LDH, TC_LDX = 128, 136, 132
-#: the most dynamic shared memory a block may ask for (H100/H200: 227 KB), and the budget per block when
-#: two 4-warp blocks share an SM (228 KB per SM, 1 KB of it reserved per block)
+#: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks; build "" for
+#: up to 16 rows of x (256-wide super-tiles), "w" for up to 64 (128-wide)
+GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2, 4, 8) for w in ("", "w")}
+GEMM_TC_NAMES = frozenset(GEMM_TC.values())
+#: k per super-tile of each build, and the most rows of x it takes
+TC_ST = {"": 256, "w": 128}
+TC_MAX_ROWS = {"": 16, "w": 64}
+#: the most dynamic shared memory a block may ask for (H100/H200: 227 KB)
 TC_SMEM_MAX = 227 * 1024
-TC_SMEM_HALF = (228 * 1024 - 2 * 1024) // 2
+
+
+WRITES.update({f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32": (2,) for cl in (1, 2, 4, 8) for w in ("", "w")})
 
 
 class KernelError(ValueError):
@@ -89,61 +92,46 @@ def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
     return 1
 
 
-def tc_smem_bytes(warps: int, M: int, stages: int) -> int:
-    """Dynamic shared memory of a gemm_tc launch: ``stages`` W and f32 x tiles, and one f16 x tile."""
-    mp = 16 * math.ceil(M / 16)
-    return stages * (16 * warps * TC_LDH * 2 + mp * TC_LDX * 4) + mp * TC_LDH * 2
+def tc_build(M: int) -> str:
+    """The gemm_tc build for M rows of x: the narrow one keeps twice the weight loads in flight."""
+    return "" if M <= TC_MAX_ROWS[""] else "w"
 
 
-def tc_stages(warps: int, M: int) -> int:
-    """Pipeline depth of a gemm_tc launch: as many stages (at most 8) as fit the shared memory of one
-    8-warp block per SM or of two 4-warp blocks, since the stages in flight are what keeps HBM busy."""
-    budget = TC_SMEM_MAX if warps == 8 else TC_SMEM_HALF
-    s = 8
-    while s > 2 and tc_smem_bytes(warps, M, s) > budget:
-        s -= 1
-    return s
+def tc_smem_bytes(M: int, build: str) -> int:
+    """Dynamic shared memory of a gemm_tc launch: the f32 x super-tile it stages and two f16 copies."""
+    mp, st = 16 * math.ceil(M / 16), TC_ST[build]
+    return mp * st * 4 + 2 * mp * (st + 32) * 2
 
 
 def dynamic_smem(ln: Launch) -> int:
     """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc)."""
-    if ln.kernel in GEMM_TC.values():
-        return tc_smem_bytes(ln.block[0] // 32, ln.args[3], ln.args[6])
+    if ln.kernel in GEMM_TC_NAMES:
+        return tc_smem_bytes(ln.args[3], "w" if ln.kernel.endswith("w_f16_f32") else "")
     return 0
 
 
-def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
-    """Whether gemm_tc computes W [N, K] x [M, K] with ``warps`` per block and K split over ``cl`` blocks
-    (llama.cu: whole W tiles, whole k tiles per block, two pipeline stages or more)."""
-    return (1 <= M <= 64 and N % (16 * warps) == 0 and K % (TC_BK * cl) == 0
-            and (cl == 1 or K // (TC_BK * cl) >= 2)
-            and tc_smem_bytes(warps, M, 2) <= (TC_SMEM_MAX if warps == 8 else TC_SMEM_HALF))
+def gemm_tc_fits(M: int, N: int, K: int, cl: int) -> bool:
+    """Whether gemm_tc computes W [N, K] x [M, K] with K split over ``cl`` blocks (llama.cu: 128-row W
+    tiles, whole super-tiles per block)."""
+    return 1 <= M <= 64 and N % 128 == 0 and K % (TC_ST[tc_build(M)] * cl) == 0
 
 
-def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int) -> Launch:
-    """The gemm_tc launch record for one (warps per block, cluster size) shape (``gemm_tc_fits``)."""
-    return Launch(GEMM_TC[cl], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1),
-                  (W, x, y, M, N, K, tc_stages(warps, M)))
+def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, cl: int) -> Launch:
+    """The gemm_tc launch record with K split over ``cl`` blocks (``gemm_tc_fits``)."""
+    return Launch(GEMM_TC[cl, tc_build(M)], (N // 128 * cl, 1, 1), (256, 1, 1), (W, x, y, M, N, K))
 
 
-def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
-    """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none fits.
-    Decode streams each weight once, so what counts is keeping every SM busy to the end: the shape whose
-    blocks fill the last wave best (blocks over the SMs' resident slots; three waves or more count as full),
-    then the fewest K splits (each adds a cluster reduction and shortens the pipeline), then the widest
-    tile."""
-    best, best_key = None, None
-    for cl in GEMM_TC:
-        for warps in (8, 4):
-            if not gemm_tc_fits(M, N, K, warps, cl):
-                continue
-            slots = num_sms * (1 if warps == 8 else 2)
-            waves = N // (16 * warps) * cl / slots
-            fill = 1.0 if waves >= 3 else waves / math.ceil(waves)
-            key = (round(fill * 20), -cl, warps)   # fills within 5% count as equal
-            if best_key is None or key > best_key:
-                best, best_key = (warps, cl), key
-    return best
+def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> int | None:
+    """Cluster size of the tensor-core GEMM for W [N, K] and M rows, or None if none fits. Decode streams
+    each weight once, so every SM should stream to the end: the fewest K splits (each adds a cluster
+    reduction and shortens every warp's stream) that give each SM a block, or else the most blocks."""
+    fits = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, cl)]
+    if not fits:
+        return None
+    for cl in fits:
+        if N // 128 * cl >= num_sms:
+            return cl
+    return fits[-1]
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
@@ -153,7 +141,7 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
     shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
     if shape is not None:
-        return gemm_tc_launch(W, x, y, M, N, K, *shape)
+        return gemm_tc_launch(W, x, y, M, N, K, shape)
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
         return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))

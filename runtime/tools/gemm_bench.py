@@ -20,7 +20,7 @@ import statistics
 import numpy as np
 
 from ..cuda_util import graph_us
-from ..kernels import GEMM_TC, Launch, gemm_tc_launch, mul_mat_launch
+from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
 from ..kernels.ops import gemm_tc_fits
 
 SHAPES = {
@@ -48,11 +48,9 @@ def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
     """The chosen launch first, then every other gemm_tc shape (and the WMMA kernel) for 2..64 rows."""
     chosen = mul_mat_launch(0, 0, 0, M, N, K, num_sms)
     out = [chosen]
-    for cl in GEMM_TC:
-        for warps in (8, 4):
-            if not gemm_tc_fits(M, N, K, warps, cl):
-                continue
-            ln = gemm_tc_launch(0, 0, 0, M, N, K, warps, cl)
+    for cl in (1, 2, 4, 8):
+        if gemm_tc_fits(M, N, K, cl):
+            ln = gemm_tc_launch(0, 0, 0, M, N, K, cl)
             if (ln.kernel, ln.grid, ln.block) != (chosen.kernel, chosen.grid, chosen.block):
                 out.append(ln)
     if M >= 2 and N % 16 == 0 and K % 64 == 0:
