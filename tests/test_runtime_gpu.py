@@ -251,7 +251,8 @@ def test_fused_close_to_unfused_at_scale(batch):
 
 
 @pytest.mark.parametrize("cl", [1, 2, 4, 8])
-def test_tensor_core_gemm_matches_numpy(lib, cl):
+@pytest.mark.parametrize("warps", [4, 8])
+def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
     """Every gemm_tc build and cluster size at rows 1..64 of x, on fresh random inputs with the output
     poisoned: within 1e-5 of float64 on the same f16-rounded operands, every row < M written and nothing
     past it, and two runs bitwise equal (the cluster's partial sums are added in rank order)."""
@@ -260,8 +261,8 @@ def test_tensor_core_gemm_matches_numpy(lib, cl):
     from runtime.kernels import dynamic_smem, gemm_tc_launch
     from runtime.kernels.ops import gemm_tc_fits
 
-    rng = np.random.default_rng(cl)
-    N, K = 256, 256 * cl * 3
+    rng = np.random.default_rng(cl * 10 + warps)
+    N, K = 32 * warps, 256 * cl * 3
     Wh = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16)
     W, x = cuda.to_device(Wh), cuda.mem_alloc(64 * K * 4)
     fence = 256
@@ -269,10 +270,10 @@ def test_tensor_core_gemm_matches_numpy(lib, cl):
     s = cuda.Stream()
     try:
         for M in (1, 2, 7, 8, 9, 16, 17, 33, 64):
-            assert gemm_tc_fits(M, N, K, cl)
+            assert gemm_tc_fits(M, N, K, warps, cl)
             xh = (rng.standard_normal((M, K)) * 3).astype(np.float32)
             cuda.memcpy_htod(x, xh)
-            ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, cl)
+            ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, warps, cl)
             assert dynamic_smem(ln) > 0
             outs = []
             for _ in range(2):

@@ -1015,8 +1015,10 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // super-tile publishes the f16 tile (double-buffered). Shapes with few rows of W split K over a cluster of
 // CL blocks (Hopper), whose partial tiles are added in rank order through distributed shared memory
 // (deterministic; no workspace, no atomics). x rows past M (padding to 16) repeat row M - 1; their outputs
-// are not written. Needs N % 128 == 0, K % (256 CL) == 0, 1 <= M <= 64, x 16-byte aligned.
-// grid (N / 128) * CL, block 256, dynamic shared memory tc_smem_bytes (runtime/kernels/ops.py).
+// are not written. A block is 4 or 8 warps (BN = 64 or 128 rows of W): the host takes the fewest K splits
+// that still put a block on (nearly) every SM, since a longer stream per warp amortises its ramp and tail.
+// Needs N % BN == 0, K % (ST CL) == 0, 1 <= M <= 64, x 16-byte aligned.
+// grid (N / BN) * CL, block 2 BN, dynamic shared memory tc_smem_bytes (runtime/kernels/ops.py).
 // Two builds: up to 16 rows of x (MTX = 2 n8 tiles, U = 8: 256-wide super-tiles, 16 loads in flight per
 // lane, about 100 registers, two blocks per SM: 128 KB of weights in flight per SM) and up to 64 rows
 // (MTX = 8, U = 4: 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane).
@@ -1042,20 +1044,21 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
                                              int K) {
     constexpr int TC_ST = 32 * TC_U, TC_LDH = TC_ST + 32;
     extern __shared__ __align__(16) unsigned char tc_smem[];
+    const int NT = blockDim.x, BN = NT >> 1;   // 4 or 8 warps of 16 rows each
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
-    const int n0 = (blockIdx.x / CL) * 128;
+    const int n0 = (blockIdx.x / CL) * BN;
     const int KC = K / CL, kbeg = rank * KC, T = KC / TC_ST;
     const int MP = (M + 15) & ~15, MT = (M + 7) >> 3;
     float* xf = reinterpret_cast<float*>(tc_smem);                                    // [MP][TC_ST] f32 staging
     half* xh = reinterpret_cast<half*>(xf + MP * TC_ST);                              // [2][MP][TC_LDH]
-    // this thread's share of an x super-tile: float4 chunks c = tid + i * 256 (row c / (ST / 4))
-    const int NX = MP * (TC_ST / 4) / 256;
+    // this thread's share of an x super-tile: float4 chunks c = tid + i NT (row c / (ST / 4))
+    const int NX = MP * (TC_ST / 4) / NT;
     auto stage_x = [&](int j) {
         const float* src = x + kbeg + j * TC_ST;
 #pragma unroll 1
         for (int i = 0; i < NX; i++) {
-            const int c = threadIdx.x + i * 256, r = c / (TC_ST / 4), q = c % (TC_ST / 4);
+            const int c = threadIdx.x + i * NT, r = c / (TC_ST / 4), q = c % (TC_ST / 4);
             cp_async16(xf + r * TC_ST + q * 4, src + (long long)min(r, M - 1) * K + q * 4);
         }
         cp_async_commit();
@@ -1064,7 +1067,7 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
         half* dst = xh + (j & 1) * MP * TC_LDH;
 #pragma unroll 1
         for (int i = 0; i < NX; i++) {
-            const int c = threadIdx.x + i * 256, r = c / (TC_ST / 4), q = c % (TC_ST / 4);
+            const int c = threadIdx.x + i * NT, r = c / (TC_ST / 4), q = c % (TC_ST / 4);
             const float4 v = *reinterpret_cast<const float4*>(xf + r * TC_ST + q * 4);
             half2* d = reinterpret_cast<half2*>(dst + r * TC_LDH + q * 4);
             d[0] = __floats2half2_rn(v.x, v.y);
@@ -1131,22 +1134,22 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
         }
         return;
     }
-    float* red = reinterpret_cast<float*>(tc_smem);   // [M][128] partial tile of this block (x is consumed)
+    float* red = reinterpret_cast<float*>(tc_smem);   // [M][BN] partial tile of this block (x is consumed)
 #pragma unroll
     for (int nt = 0; nt < MTX; nt++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int m = nt * 8 + 2 * tq + (e & 1), r = warp * 16 + g + 8 * (e >> 1);
-            if (nt < MT && m < M) red[m * 128 + r] = acc[nt][e];
+            if (nt < MT && m < M) red[m * BN + r] = acc[nt][e];
         }
     }
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();                           // every block's partial tile is written
-    for (int i = rank * 256 + threadIdx.x; i < M * 128; i += CL * 256) {
+    for (int i = rank * NT + threadIdx.x; i < M * BN; i += CL * NT) {
         float sum = 0.0f;
 #pragma unroll
         for (int q = 0; q < CL; q++) sum += cluster.map_shared_rank(red, q)[i];
-        y[(long long)(i >> 7) * N + n0 + (i & 127)] = sum;
+        y[(long long)(i / BN) * N + n0 + i % BN] = sum;
     }
     cluster.sync();                           // keep this block's shared memory until the others read it
 }

@@ -110,28 +110,31 @@ def dynamic_smem(ln: Launch) -> int:
     return 0
 
 
-def gemm_tc_fits(M: int, N: int, K: int, cl: int) -> bool:
-    """Whether gemm_tc computes W [N, K] x [M, K] with K split over ``cl`` blocks (llama.cu: 128-row W
-    tiles, whole super-tiles per block)."""
-    return 1 <= M <= 64 and N % 128 == 0 and K % (TC_ST[tc_build(M)] * cl) == 0
+def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
+    """Whether gemm_tc computes W [N, K] x [M, K] with ``warps`` (4 or 8) of 16 rows per block and K split
+    over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block)."""
+    return warps in (4, 8) and 1 <= M <= 64 and N % (16 * warps) == 0 and K % (TC_ST[tc_build(M)] * cl) == 0
 
 
-def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, cl: int) -> Launch:
-    """The gemm_tc launch record with K split over ``cl`` blocks (``gemm_tc_fits``)."""
-    return Launch(GEMM_TC[cl, tc_build(M)], (N // 128 * cl, 1, 1), (256, 1, 1), (W, x, y, M, N, K))
+def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int) -> Launch:
+    """The gemm_tc launch record for one shape (``gemm_tc_fits``)."""
+    return Launch(GEMM_TC[cl, tc_build(M)], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1), (W, x, y, M, N, K))
 
 
-def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> int | None:
-    """Cluster size of the tensor-core GEMM for W [N, K] and M rows, or None if none fits. Decode streams
-    each weight once, so every SM should stream to the end: the fewest K splits (each adds a cluster
-    reduction and shortens every warp's stream) that give each SM a block, or else the most blocks."""
-    fits = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, cl)]
+def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
+    """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none
+    fits. Each warp streams its rows' K range, and a longer stream amortises its ramp and tail (on the
+    H200 the 8B FFN matrix took 34 us unsplit vs 40 split in two: runtime.tools.gemm_bench), while every SM
+    should stream: the fewest K splits that put a block on 90% of the SMs, 8 warps per block if that
+    covers them, else 4; a matrix too small for that takes the most blocks it can get."""
+    fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (8, 4) if gemm_tc_fits(M, N, K, w, cl)]
     if not fits:
         return None
-    for cl in fits:
-        if N // 128 * cl >= num_sms:
-            return cl
-    return fits[-1]
+    for cl, w in fits:
+        if N // (16 * w) * cl >= 0.9 * num_sms:
+            return w, cl
+    cl, w = max(fits, key=lambda f: (N // (16 * f[1]) * f[0], -f[0]))
+    return w, cl
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
@@ -141,7 +144,7 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
     shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
     if shape is not None:
-        return gemm_tc_launch(W, x, y, M, N, K, shape)
+        return gemm_tc_launch(W, x, y, M, N, K, *shape)
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
         return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))

@@ -49,10 +49,11 @@ def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
     chosen = mul_mat_launch(0, 0, 0, M, N, K, num_sms)
     out = [chosen]
     for cl in (1, 2, 4, 8):
-        if gemm_tc_fits(M, N, K, cl):
-            ln = gemm_tc_launch(0, 0, 0, M, N, K, cl)
-            if (ln.kernel, ln.grid, ln.block) != (chosen.kernel, chosen.grid, chosen.block):
-                out.append(ln)
+        for warps in (8, 4):
+            if gemm_tc_fits(M, N, K, warps, cl):
+                ln = gemm_tc_launch(0, 0, 0, M, N, K, warps, cl)
+                if (ln.kernel, ln.grid, ln.block) != (chosen.kernel, chosen.grid, chosen.block):
+                    out.append(ln)
     if M >= 2 and N % 16 == 0 and K % 64 == 0:
         out.append(Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (0, 0, 0, M, N, K)))
     return out
