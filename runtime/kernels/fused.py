@@ -19,6 +19,7 @@ from collections.abc import Callable
 from memplan import Graph
 
 from .ops import (
+    ATTN_BATCH_CLUSTER,
     ATTN_BATCH_ROWS,
     ATTN_CLUSTER,
     ATTN_MAXCHUNK,
@@ -225,7 +226,8 @@ def _fused_one(graph: Graph, addr, nodes, ops) -> Launch | None:
     if not _alias_ok(graph, addr, [out], reads):
         return None
     if B * (heads // G) >= 4 * ATTN_BATCH_ROWS and D <= 128:   # several tokens: read each KV head once per block
-        return Launch("attn_batch_f16", (math.ceil(B * (heads // G) / ATTN_BATCH_ROWS), G, 1), (256, 1, 1),
+        return Launch("attn_batch_f16", (ATTN_BATCH_CLUSTER * math.ceil(B * (heads // G) / ATTN_BATCH_ROWS), G, 1),
+                      (256, 1, 1),
                       (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
                        B, n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE)))
     return Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),

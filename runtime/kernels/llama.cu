@@ -684,25 +684,33 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
 // Decode attention for several new tokens at once (batch B > 1): the same function as attn_fused_f16 (ROPE
 // of q, scaled KQ + mask, softmax, KQV), computed so that the cache is read once per block of query rows
 // instead of once per (token, head). At batch 64 attn_fused_f16 re-read every KV head's rows for each of
-// its 64 tokens x 4 heads (600 MB from L2 per 8B layer, 310 us). A block takes AB_QB query rows of one KV
-// head g (row i: token i / grp, head g grp + i % grp), streams that head's cache in AB_TJ-row tiles through
-// shared memory, and keeps a running (max, sum, exp-weighted V sum) per query row (online softmax, tiles
-// in order: deterministic). Threads: 16 per query row; for scores each takes 4 cache rows of the tile, for
-// the V sum one 8-wide slice of d. Needs d % 8 == 0, d <= 128. grid (ceil(B grp / AB_QB), kv_heads), block 256.
+// its 64 tokens x 4 heads (600 MB from L2 per 8B layer, 310 us). A cluster of AB_CL blocks takes AB_QB
+// query rows of one KV head g (row i: token i / grp, head g grp + i % grp); block r of it streams the r-th
+// quarter of that head's cache rows in AB_TJ-row tiles through shared memory, keeping a running (max,
+// sum, exp-weighted V sum) per query row (online softmax, tiles in order). Block 0 then combines the
+// quarters in rank order through distributed shared memory (deterministic), as attn_fused_f16 combines its
+// chunks. Threads: 16 per query row; for scores each takes 4 cache rows of the tile, for the V sum one
+// 8-wide slice of d. Needs d % 8 == 0, d <= 128. grid (AB_CL ceil(B grp / AB_QB), kv_heads), block 256.
 #define AB_QB 16
 #define AB_TJ 64
 #define AB_LDK 136
-extern "C" __global__ void __launch_bounds__(256) attn_batch_f16(const float* q, const int* pos, const half* Kc,
-                                                                 const half* Vc, const float* mask, float* out,
-                                                                 int B, int n_kv, int kv_heads, int heads, int d,
-                                                                 float scale, float log2_base) {
+#define AB_CL 4
+extern "C" __global__ void __cluster_dims__(AB_CL, 1, 1) __launch_bounds__(256)
+attn_batch_f16(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B,
+               int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {
     PDL_ENTER();
-    __shared__ __align__(16) half ks[AB_TJ * AB_LDK];
-    __shared__ __align__(16) half vs[AB_TJ * 128];
+    // the K and V tiles; after the loop, block 0's copy holds every block's partial V sums [AB_CL][AB_QB][128]
+    __shared__ __align__(16) unsigned char kvbuf[AB_TJ * AB_LDK * 2 + AB_TJ * 128 * 2];
     __shared__ __align__(16) float qs[AB_QB * 128];
     __shared__ float ps[AB_QB * AB_TJ];
-    const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = blockIdx.x * AB_QB;
+    __shared__ float cst[AB_CL * AB_QB * 2];
+    half* ks = reinterpret_cast<half*>(kvbuf);
+    half* vs = ks + AB_TJ * AB_LDK;
+    cg::cluster_group cluster = cg::this_cluster();
+    const int rank = (int)cluster.block_rank();
+    const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = (blockIdx.x / AB_CL) * AB_QB;
     const int tid = threadIdx.x, d8 = d >> 3, half_d = d >> 1;
+    const int C = (n_kv + AB_CL - 1) / AB_CL, jb = min(n_kv, rank * C), je = min(n_kv, jb + C);
     const long long rs = (long long)kv_heads * d;          // halves between cache rows
     for (int t = tid; t < AB_QB * half_d; t += blockDim.x) {   // q rows, rotated, into shared memory
         const int i = t / half_d, p = t % half_d, qi = q0 + i;
@@ -732,8 +740,8 @@ extern "C" __global__ void __launch_bounds__(256) attn_batch_f16(const float* q,
     float m = -INFINITY, l = 0.0f, acc[8];
 #pragma unroll
     for (int c = 0; c < 8; c++) acc[c] = 0.0f;
-    for (int j0 = 0; j0 < n_kv; j0 += AB_TJ) {
-        const int nt = min(AB_TJ, n_kv - j0);
+    for (int j0 = jb; j0 < je; j0 += AB_TJ) {
+        const int nt = min(AB_TJ, je - j0);
         __syncthreads();                                 // the previous tile is consumed (first: qs written)
         for (int c = tid; c < nt * d8; c += blockDim.x) {
             const int j = c / d8, e = c % d8;
@@ -777,13 +785,39 @@ extern "C" __global__ void __launch_bounds__(256) attn_batch_f16(const float* q,
         if (js < d8)
             for (int j = 0; j < nt; j++) axpy8h(*reinterpret_cast<const uint4*>(vs + j * 128 + js * 8), ps[r * AB_TJ + j], acc);
     }
-    if (valid && js < d8) {
-        const int b = qi / grp, h = g * grp + qi % grp;
-        const float inv = 1.0f / l;
-        float* o = out + ((long long)b * heads + h) * d + js * 8;
+    cluster.sync();                                      // every block is done with its tiles (block 0's too)
+    float* cpart0 = cluster.map_shared_rank(reinterpret_cast<float*>(kvbuf), 0);
+    if (js < d8) {
 #pragma unroll
-        for (int c = 0; c < 8; c++) o[c] = acc[c] * inv;
+        for (int c = 0; c < 8; c++) cpart0[(rank * AB_QB + r) * 128 + js * 8 + c] = acc[c];
     }
+    if (js == 0) {
+        float* cst0 = cluster.map_shared_rank(cst, 0);
+        cst0[(rank * AB_QB + r) * 2] = m;
+        cst0[(rank * AB_QB + r) * 2 + 1] = l;
+    }
+    cluster.sync();                                      // release/acquire: block 0 sees every block's stores
+    if (rank != 0 || !valid || js >= d8) return;
+    const float* cpart = reinterpret_cast<const float*>(kvbuf);
+    float M = -INFINITY;
+#pragma unroll
+    for (int q2 = 0; q2 < AB_CL; q2++) M = fmaxf(M, cst[(q2 * AB_QB + r) * 2]);
+    float o8[8], L = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 8; c++) o8[c] = 0.0f;
+#pragma unroll
+    for (int q2 = 0; q2 < AB_CL; q2++) {
+        const float mq = cst[(q2 * AB_QB + r) * 2];
+        const float w = mq == -INFINITY ? 0.0f : expf(mq - M);
+        L += cst[(q2 * AB_QB + r) * 2 + 1] * w;
+#pragma unroll
+        for (int c = 0; c < 8; c++) o8[c] += cpart[(q2 * AB_QB + r) * 128 + js * 8 + c] * w;
+    }
+    const int b = qi / grp, h = g * grp + qi % grp;
+    const float inv = 1.0f / L;
+    float* o = out + ((long long)b * heads + h) * d + js * 8;
+#pragma unroll
+    for (int c = 0; c < 8; c++) o[c] = o8[c] * inv;
 }
 
 // ---------------------------------------------------------------------------------------------

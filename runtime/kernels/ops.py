@@ -25,6 +25,8 @@ ATTN_MAXCHUNK = 2048
 #: attn_batch_f16: query rows per block; used once a KV head has at least this many query rows per block
 #: times 4 (batch x heads per KV head), below which too few blocks would share the work
 ATTN_BATCH_ROWS = 16
+#: attn_batch_f16: blocks (a cluster) that split one query block's cache rows
+ATTN_BATCH_CLUSTER = 4
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
@@ -123,17 +125,20 @@ def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, c
 
 def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
     """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none
-    fits. Each warp streams its rows' K range, and a longer stream amortises its ramp and tail (on the
-    H200 the 8B FFN matrix took 34 us unsplit vs 40 split in two: runtime.tools.gemm_bench), while every SM
-    should stream: the fewest K splits that put a block on 90% of the SMs, 8 warps per block if that
-    covers them, else 4; a matrix too small for that takes the most blocks it can get."""
+    fits. Each warp streams its 16 rows over its K range; a longer stream amortises the ramp and tail (the
+    8B FFN matrix took 34 us unsplit vs 40 split in two on the H200), but the chip needs about six
+    streaming warps per SM to keep HBM busy (runtime.tools.gemm_bench). So: the fewest K splits that give
+    that many warps, in 8-warp blocks if they still cover 90% of the SMs, else 4-warp ones; a matrix too
+    small for that takes the most warps it can get."""
     fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (8, 4) if gemm_tc_fits(M, N, K, w, cl)]
     if not fits:
         return None
-    for cl, w in fits:
-        if N // (16 * w) * cl >= 0.9 * num_sms:
+    for cl in (1, 2, 4, 8):
+        ok = [w for c, w in fits if c == cl and N // 16 * cl >= 6 * num_sms]
+        if ok:
+            w = 8 if 8 in ok and N // 128 * cl >= 0.9 * num_sms else ok[-1]
             return w, cl
-    cl, w = max(fits, key=lambda f: (N // (16 * f[1]) * f[0], -f[0]))
+    cl, w = max(fits, key=lambda f: (N // 16 * f[0], N // (16 * f[1]) * f[0] >= 0.9 * num_sms and f[1] == 8, -f[0]))
     return w, cl
 
 
