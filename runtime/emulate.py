@@ -161,7 +161,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         for b in range(B):
             if 0 <= iv[b] < nrows:
                 dv[iv[b]] = xv[b].reshape(-1).astype(np.float16)
-    elif k in ("attn_fused_f16", "attn_batch_f16"):
+    elif k in ("attn_fused_f16", "attn_batch_f16", "attn_batch1_f16"):
         if k == "attn_fused_f16":
             q, pos, K, V, m, out, n_kv, G, heads, D, scale, log2_base = a
             B = ln.grid[0] // ATTN_CLUSTER // heads

@@ -49,7 +49,7 @@ def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: in
         return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min, scratch)
     if ops == ("MUL_MAT", "MUL_MAT", "SILU", "MUL"):
         return _mm_swiglu(graph, addr, nodes, num_sms)
-    ln = _fused_one(graph, addr, nodes, ops)
+    ln = _fused_one(graph, addr, nodes, ops, num_sms)
     if ln is None and ops == ("ADD", "RMS_NORM", "MUL"):
         return _stage_add_rms(graph, addr, nodes, scratch, internal=())
     return [ln] if ln is not None else None
@@ -137,7 +137,7 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int) -> list[Launch] | None:
             mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms), tail]
 
 
-def _fused_one(graph: Graph, addr, nodes, ops) -> Launch | None:
+def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | None:
     if ops == ("RMS_NORM", "MUL"):
         a, b = nodes
         # one block per row writes y after a block barrier: any overlap with its own row is safe
@@ -226,8 +226,10 @@ def _fused_one(graph: Graph, addr, nodes, ops) -> Launch | None:
     if not _alias_ok(graph, addr, [out], reads):
         return None
     if B * (heads // G) >= 4 * ATTN_BATCH_ROWS and D <= 128:   # several tokens: read each KV head once per block
-        return Launch("attn_batch_f16", (ATTN_BATCH_CLUSTER * math.ceil(B * (heads // G) / ATTN_BATCH_ROWS), G, 1),
-                      (256, 1, 1),
+        qblocks = math.ceil(B * (heads // G) / ATTN_BATCH_ROWS)
+        split = qblocks * G < num_sms // 2
+        return Launch("attn_batch_f16" if split else "attn_batch1_f16",
+                      ((ATTN_BATCH_CLUSTER if split else 1) * qblocks, G, 1), (256, 1, 1),
                       (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
                        B, n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE)))
     return Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),

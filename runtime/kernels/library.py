@@ -31,6 +31,7 @@ SIGNATURES = {
     "rope_set_rows_f16": "PPPPiiiif",
     "attn_fused_f16": "PPPPPPiiiiff",
     "attn_batch_f16": "PPPPPPiiiiiff",
+    "attn_batch1_f16": "PPPPPPiiiiiff",
     "gemv_f16_f32": "PPPiii",
     "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
     "gemv_swiglu_f16_f32": "PPPPiii",

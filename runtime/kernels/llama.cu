@@ -689,15 +689,17 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
 // quarter of that head's cache rows in AB_TJ-row tiles through shared memory, keeping a running (max,
 // sum, exp-weighted V sum) per query row (online softmax, tiles in order). Block 0 then combines the
 // quarters in rank order through distributed shared memory (deterministic), as attn_fused_f16 combines its
-// chunks. Threads: 16 per query row; for scores each takes 4 cache rows of the tile, for the V sum one
-// 8-wide slice of d. Needs d % 8 == 0, d <= 128. grid (AB_CL ceil(B grp / AB_QB), kv_heads), block 256.
+// chunks. attn_batch1_f16 is the same without the split, for batches whose query blocks fill the chip.
+// Threads: 16 per query row; for scores each takes 4 cache rows of the tile, for the V sum one 8-wide
+// slice of d. Needs d % 8 == 0, d <= 128. grid (CL ceil(B grp / AB_QB), kv_heads), block 256.
 #define AB_QB 16
 #define AB_TJ 64
 #define AB_LDK 136
 #define AB_CL 4
-extern "C" __global__ void __cluster_dims__(AB_CL, 1, 1) __launch_bounds__(256)
-attn_batch_f16(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B,
-               int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {
+template <int CL>
+__device__ __forceinline__ void attn_batch_body(const float* q, const int* pos, const half* Kc, const half* Vc,
+                                                const float* mask, float* out, int B, int n_kv, int kv_heads,
+                                                int heads, int d, float scale, float log2_base) {
     PDL_ENTER();
     // the K and V tiles; after the loop, block 0's copy holds every block's partial V sums [AB_CL][AB_QB][128]
     __shared__ __align__(16) unsigned char kvbuf[AB_TJ * AB_LDK * 2 + AB_TJ * 128 * 2];
@@ -706,11 +708,10 @@ attn_batch_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
     __shared__ float cst[AB_CL * AB_QB * 2];
     half* ks = reinterpret_cast<half*>(kvbuf);
     half* vs = ks + AB_TJ * AB_LDK;
-    cg::cluster_group cluster = cg::this_cluster();
-    const int rank = (int)cluster.block_rank();
-    const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = (blockIdx.x / AB_CL) * AB_QB;
+    const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
+    const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = (blockIdx.x / CL) * AB_QB;
     const int tid = threadIdx.x, d8 = d >> 3, half_d = d >> 1;
-    const int C = (n_kv + AB_CL - 1) / AB_CL, jb = min(n_kv, rank * C), je = min(n_kv, jb + C);
+    const int C = (n_kv + CL - 1) / CL, jb = min(n_kv, rank * C), je = min(n_kv, jb + C);
     const long long rs = (long long)kv_heads * d;          // halves between cache rows
     for (int t = tid; t < AB_QB * half_d; t += blockDim.x) {   // q rows, rotated, into shared memory
         const int i = t / half_d, p = t % half_d, qi = q0 + i;
@@ -785,6 +786,17 @@ attn_batch_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
         if (js < d8)
             for (int j = 0; j < nt; j++) axpy8h(*reinterpret_cast<const uint4*>(vs + j * 128 + js * 8), ps[r * AB_TJ + j], acc);
     }
+    if (CL == 1) {
+        if (valid && js < d8) {
+            const int b = qi / grp, h = g * grp + qi % grp;
+            const float inv = 1.0f / l;
+            float* o = out + ((long long)b * heads + h) * d + js * 8;
+#pragma unroll
+            for (int c = 0; c < 8; c++) o[c] = acc[c] * inv;
+        }
+        return;
+    }
+    cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();                                      // every block is done with its tiles (block 0's too)
     float* cpart0 = cluster.map_shared_rank(reinterpret_cast<float*>(kvbuf), 0);
     if (js < d8) {
@@ -801,12 +813,12 @@ attn_batch_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
     const float* cpart = reinterpret_cast<const float*>(kvbuf);
     float M = -INFINITY;
 #pragma unroll
-    for (int q2 = 0; q2 < AB_CL; q2++) M = fmaxf(M, cst[(q2 * AB_QB + r) * 2]);
+    for (int q2 = 0; q2 < CL; q2++) M = fmaxf(M, cst[(q2 * AB_QB + r) * 2]);
     float o8[8], L = 0.0f;
 #pragma unroll
     for (int c = 0; c < 8; c++) o8[c] = 0.0f;
 #pragma unroll
-    for (int q2 = 0; q2 < AB_CL; q2++) {
+    for (int q2 = 0; q2 < CL; q2++) {
         const float mq = cst[(q2 * AB_QB + r) * 2];
         const float w = mq == -INFINITY ? 0.0f : expf(mq - M);
         L += cst[(q2 * AB_QB + r) * 2 + 1] * w;
@@ -818,6 +830,16 @@ attn_batch_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
     float* o = out + ((long long)b * heads + h) * d + js * 8;
 #pragma unroll
     for (int c = 0; c < 8; c++) o[c] = o8[c] * inv;
+}
+extern "C" __global__ void __cluster_dims__(AB_CL, 1, 1) __launch_bounds__(256)
+attn_batch_f16(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B,
+               int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {
+    attn_batch_body<AB_CL>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);
+}
+extern "C" __global__ void __launch_bounds__(256)
+attn_batch1_f16(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B,
+                int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {
+    attn_batch_body<1>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ ATTN_MAXCHUNK = 2048
 #: attn_batch_f16: query rows per block; used once a KV head has at least this many query rows per block
 #: times 4 (batch x heads per KV head), below which too few blocks would share the work
 ATTN_BATCH_ROWS = 16
-#: attn_batch_f16: blocks (a cluster) that split one query block's cache rows
+#: attn_batch_f16: blocks (a cluster) that split one query block's cache rows, used while the query
+#: blocks alone would leave most SMs idle (attn_batch1_f16 otherwise: at 8B batch 64 the split cost
+#: 81 vs 62 us per layer, at batch 16 it saved 58 -> 36)
 ATTN_BATCH_CLUSTER = 4
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
@@ -34,7 +36,7 @@ WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
     "rope_f32": (2,), "set_rows_f32_f16": (2,), "attn_kq_f16": (2,), "softmax_mask_f32": (2,),
     "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
-    "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5),
+    "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,), "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5),
     "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
 }
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks; build "" for
@@ -127,18 +129,17 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | Non
     """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none
     fits. Each warp streams its 16 rows over its K range; a longer stream amortises the ramp and tail (the
     8B FFN matrix took 34 us unsplit vs 40 split in two on the H200), but the chip needs about six
-    streaming warps per SM to keep HBM busy (runtime.tools.gemm_bench). So: the fewest K splits that give
-    that many warps, in 8-warp blocks if they still cover 90% of the SMs, else 4-warp ones; a matrix too
-    small for that takes the most warps it can get."""
-    fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (8, 4) if gemm_tc_fits(M, N, K, w, cl)]
+    streaming warps per SM to keep HBM busy, spread over as many SMs as possible (4-warp blocks beat
+    8-warp ones of the same split: 8B down projection at 16 rows 42 vs 59 us; runtime.tools.gemm_bench).
+    So: the fewest K splits that give that many warps, in 4-warp blocks; a matrix too small for that takes
+    the most warps it can get."""
+    fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (4, 8) if gemm_tc_fits(M, N, K, w, cl)]
     if not fits:
         return None
-    for cl in (1, 2, 4, 8):
-        ok = [w for c, w in fits if c == cl and N // 16 * cl >= 6 * num_sms]
-        if ok:
-            w = 8 if 8 in ok and N // 128 * cl >= 0.9 * num_sms else ok[-1]
+    for cl, w in fits:
+        if N // 16 * cl >= 6 * num_sms:
             return w, cl
-    cl, w = max(fits, key=lambda f: (N // 16 * f[0], N // (16 * f[1]) * f[0] >= 0.9 * num_sms and f[1] == 8, -f[0]))
+    cl, w = max(fits, key=lambda f: (N // 16 * f[0], -f[1], -f[0]))
     return w, cl
 
 
