@@ -263,7 +263,7 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
-SUMMARY_COLUMNS = ("config", "batch", "1 stream graph ms", "best multi-stream graph ms", "multi/1 stream",
+SUMMARY_COLUMNS = ("config", "batch", "1 stream graph ms", "best multi-stream graph ms", "multi-stream speedup",
                    "roofline fraction (multi)", "step vs batch-1 step", "PyTorch eager graph ms",
                    "torch.compile graph ms", "memplan multi vs torch.compile")
 
@@ -271,8 +271,8 @@ SUMMARY_COLUMNS = ("config", "batch", "1 stream graph ms", "best multi-stream gr
 def summary_rows(results: list[dict]) -> list[dict]:
     """One dict per (config, batch), keys ``SUMMARY_COLUMNS``, from the first result of each (the fusion
     mode listed first, the one the PyTorch peer ran beside). "best multi-stream graph" is the fastest mode
-    whose label starts with "multi" and ends with "graph" (no prefetch or PDL variant); "multi/1 stream"
-    is its ms over the 1-stream graph's (below 1: multi-stream is faster); "step vs batch-1 step" its ms
+    whose label starts with "multi" and ends with "graph" (no prefetch or PDL variant); "multi-stream
+    speedup" is the 1-stream graph's ms over it (above 1: multi-stream is faster); "step vs batch-1 step" its ms
     over the same config's at batch 1; "memplan multi vs torch.compile" torch.compile's ms over ours
     (above 1: ours is faster). Missing numbers are None; a failed torch.compile is "error"."""
     first: dict = {}
@@ -294,7 +294,7 @@ def summary_rows(results: list[dict]) -> list[dict]:
         rows.append({
             "config": name, "batch": batch, "1 stream graph ms": g1, "best multi-stream graph ms": m,
             "best multi-stream mode": b[0] if b else None,
-            "multi/1 stream": m / g1 if m else None,
+            "multi-stream speedup": g1 / m if m else None,
             "roofline fraction (multi)": b[1]["roofline_fraction"] if b else None,
             "step vs batch-1 step": m / b1[1]["ms_per_step"] if m and b1 else None,
             "PyTorch eager graph ms": tg,

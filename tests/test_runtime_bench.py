@@ -63,14 +63,14 @@ def test_summary_rows_compute_the_ratios():
     r = rows[("1b", 1)]
     assert r["best multi-stream mode"] == "multi_hand graph"   # the +prefetch and eager modes are not graphs
     assert r["best multi-stream graph ms"] == 1.6 and r["1 stream graph ms"] == 2.0
-    assert r["multi/1 stream"] == pytest.approx(0.8)
+    assert r["multi-stream speedup"] == pytest.approx(1.25)
     assert r["roofline fraction (multi)"] == pytest.approx(0.5 / 1.6)
     assert r["step vs batch-1 step"] == pytest.approx(1.0)
     assert r["PyTorch eager graph ms"] == 3.0 and r["torch.compile graph ms"] == 2.5
     assert r["memplan multi vs torch.compile"] == pytest.approx(2.5 / 1.6)
     r = rows[("1b", 4)]   # the first fusion mode's result, not the norms one
     assert r["best multi-stream mode"] == "multi_opt graph" and r["best multi-stream graph ms"] == 2.0
-    assert r["multi/1 stream"] == pytest.approx(0.8)
+    assert r["multi-stream speedup"] == pytest.approx(1.25)
     assert r["step vs batch-1 step"] == pytest.approx(2.0 / 1.6)
     assert r["memplan multi vs torch.compile"] == pytest.approx(3.6 / 2.0)
     r = rows[("8b", 16)]
@@ -78,7 +78,7 @@ def test_summary_rows_compute_the_ratios():
     assert r["torch.compile graph ms"] == "error" and r["memplan multi vs torch.compile"] is None
     assert r["PyTorch eager graph ms"] == 8.0
     r = rows[("tiny", 1)]
-    assert r["best multi-stream graph ms"] is None and r["multi/1 stream"] is None
+    assert r["best multi-stream graph ms"] is None and r["multi-stream speedup"] is None
     assert r["PyTorch eager graph ms"] is None and r["torch.compile graph ms"] is None
 
 
@@ -86,7 +86,7 @@ def test_summary_and_table_markdown():
     md = bench.summary(_results()).splitlines()
     assert md[0] == "| " + " | ".join(bench.SUMMARY_COLUMNS) + " |"
     assert len(md) == 2 + 4 and all(line.count("|") == len(bench.SUMMARY_COLUMNS) + 1 for line in md)
-    assert md[2] == "| 1b | 1 | 2.000 | 1.600 | 0.800x | 31.2% | 1.000x | 3.000 | 2.500 | 1.562x |"
+    assert md[2] == "| 1b | 1 | 2.000 | 1.600 | 1.250x | 31.2% | 1.000x | 3.000 | 2.500 | 1.562x |"
     assert md[4] == "| 8b | 16 | 6.000 | 5.000 | 0.833x | 10.0% | - | 8.000 | error | - |"
     assert md[5] == "| tiny | 1 | 1.000 | - | - | - | - | - | - | - |"
     tab = bench.table(_results()).splitlines()
