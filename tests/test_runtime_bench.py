@@ -87,7 +87,7 @@ def test_summary_and_table_markdown():
     assert md[0] == "| " + " | ".join(bench.SUMMARY_COLUMNS) + " |"
     assert len(md) == 2 + 4 and all(line.count("|") == len(bench.SUMMARY_COLUMNS) + 1 for line in md)
     assert md[2] == "| 1b | 1 | 2.000 | 1.600 | 1.250x | 31.2% | 1.000x | 3.000 | 2.500 | 1.562x |"
-    assert md[4] == "| 8b | 16 | 6.000 | 5.000 | 0.833x | 10.0% | - | 8.000 | error | - |"
+    assert md[4] == "| 8b | 16 | 6.000 | 5.000 | 1.200x | 10.0% | - | 8.000 | error | - |"
     assert md[5] == "| tiny | 1 | 1.000 | - | - | - | - | - | - | - |"
     tab = bench.table(_results()).splitlines()
     compile_rows = [r for r in tab if "| PyTorch compile graph |" in r]
