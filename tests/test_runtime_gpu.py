@@ -346,3 +346,43 @@ def test_batched_attention_kernels_match_numpy(lib, B):
     finally:
         for b in (*dev, out):
             b.free()
+
+
+@pytest.mark.parametrize("M", [2, 16, 17, 64])
+def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M):
+    """The one-pass gate/up kernel equals gemm_tc on each matrix (same K split) then swiglu_f32 bit for
+    bit, which is what lets a plan fuse the group or not without changing the step's result."""
+    import pycuda.driver as cuda
+
+    from runtime.kernels import Launch, gemm_tc_shape, mul_mat_launch
+    from runtime.kernels.ops import gemm_tc_swiglu_launch
+
+    rng = np.random.default_rng(M)
+    N, K = 2048, 1024
+    Wg = (rng.standard_normal((N, K)) / 32).astype(np.float16)
+    Wu = (rng.standard_normal((N, K)) / 32).astype(np.float16)
+    xh = rng.standard_normal((M, K)).astype(np.float32)
+    bufs = [cuda.to_device(a) for a in (Wg, Wu, xh)] + [cuda.mem_alloc(M * N * 4) for _ in range(4)]
+    dWg, dWu, dx, g, u, y1, y2 = (int(b) for b in bufs)
+    s = cuda.Stream()
+    try:
+        assert gemm_tc_shape(M, N, K, lib.num_sms) is not None
+        one = gemm_tc_swiglu_launch(dWg, dWu, dx, y1, M, N, K, lib.num_sms)
+        apart = [mul_mat_launch(dWg, dx, g, M, N, K, lib.num_sms), mul_mat_launch(dWu, dx, u, M, N, K, lib.num_sms),
+                 Launch("swiglu_f32", (max(1, -(-M * N // 256)), 1, 1), (256, 1, 1), (g, u, y2, M * N))]
+        for b in (y1, y2):
+            cuda.memset_d32(b, 0x7FC00000, M * N)
+        for ln in [one, *apart]:
+            lib.launch(ln, s, pdl=False)
+        s.synchronize()
+        a, b = np.empty(M * N, np.float32), np.empty(M * N, np.float32)
+        cuda.memcpy_dtoh(a, y1)
+        cuda.memcpy_dtoh(b, y2)
+        assert np.all(np.isfinite(a)) and np.array_equal(a, b), f"{one.kernel} differs from {apart[0].kernel} + swiglu"
+        xr = xh.astype(np.float16).astype(np.float64)
+        gv, uv = xr @ Wg.astype(np.float64).T, xr @ Wu.astype(np.float64).T
+        ref = (gv / (1 + np.exp(-gv)) * uv).reshape(-1)
+        assert np.linalg.norm(a - ref) / np.linalg.norm(ref) < 1e-5
+    finally:
+        for buf in bufs:
+            buf.free()

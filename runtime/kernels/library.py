@@ -37,7 +37,7 @@ SIGNATURES = {
     "gemv_swiglu_f16_f32": "PPPPiii",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
-    **{name: "PPPiii" for name in GEMM_TC_NAMES},
+    **{name: "PPPPiii" if name.endswith("_swiglu_f16_f32") else "PPPiii" for name in GEMM_TC_NAMES},
     "spin": "q",
     "l2_prefetch": "PqP",
     "fill_uniform_f16": "PQQf",

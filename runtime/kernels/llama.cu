@@ -1073,8 +1073,10 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // (deterministic; no workspace, no atomics). x rows past M (padding to 16) repeat row M - 1; their outputs
 // are not written. A block is 4 or 8 warps (BN = 64 or 128 rows of W): the host takes the fewest K splits
 // that still put a block on (nearly) every SM, since a longer stream per warp amortises its ramp and tail.
-// Needs N % BN == 0, K % (ST CL) == 0, 1 <= M <= 64, x 16-byte aligned.
-// grid (N / BN) * CL, block 2 BN, dynamic shared memory tc_smem_bytes (runtime/kernels/ops.py).
+// The _swiglu kernels read the gate and up matrices [N, K] in one pass and write silu(x Wg^T) * (x Wu^T)
+// [M, N]: the bits of the two GEMMs (same cluster size) then swiglu_f32, one launch and no intermediates.
+// Needs N % BN == 0 (_swiglu: 2 N % BN), K % (ST CL) == 0, 1 <= M <= 64, x 16-byte aligned.
+// grid (N / BN) * CL (_swiglu: 2 N / BN * CL), block 2 BN, dynamic shared memory tc_smem_bytes (ops.py).
 // Two builds: up to 16 rows of x (MTX = 2 n8 tiles, U = 8: 256-wide super-tiles, 16 loads in flight per
 // lane, about 100 registers, two blocks per SM: 128 KB of weights in flight per SM) and up to 64 rows
 // (MTX = 8, U = 4: 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane).
@@ -1095,9 +1097,15 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-template <int CL, int MTX, int TC_U>
-__device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const float* x, float* y, int M, int N,
-                                             int K) {
+// swiglu_f32's arithmetic, so a fused gate/up GEMM gives the bits of the GEMMs then swiglu_f32
+__device__ __forceinline__ float silu_mul(float v, float u) {
+    const float s = v / (1.0f + expf(-v));
+    return s * u;
+}
+
+template <int CL, int MTX, int TC_U, bool SW>
+__device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const half* __restrict__ W2, const float* x,
+                                             float* y, int M, int N, int K) {
     constexpr int TC_ST = 32 * TC_U, TC_LDH = TC_ST + 32;
     extern __shared__ __align__(16) unsigned char tc_smem[];
     const int NT = blockDim.x, BN = NT >> 1;   // 4 or 8 warps of 16 rows each
@@ -1130,8 +1138,12 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
             d[1] = __floats2half2_rn(v.z, v.w);
         }
     };
-    const half* w0 = W + (long long)(n0 + warp * 16 + g) * K + kbeg + tq * 8;
-    const half* w1 = w0 + 8LL * K;
+    // SW (gate and up in one pass, SwiGLU epilogue): a warp's rows g are gate rows and rows g + 8 the same up
+    // rows, so one thread holds both sums of an output; its outputs start at ob + 8 warp (N: output width)
+    const int ob = (blockIdx.x / CL) * (BN >> 1);
+    const half* w0 = SW ? W + (long long)(ob + warp * 8 + g) * K + kbeg + tq * 8
+                        : W + (long long)(n0 + warp * 16 + g) * K + kbeg + tq * 8;
+    const half* w1 = SW ? W2 + (long long)(ob + warp * 8 + g) * K + kbeg + tq * 8 : w0 + 8LL * K;
     uint4 wa[TC_U], wb[TC_U];
     // weights never depend on earlier kernels: start streaming them before waiting (PDL)
 #pragma unroll
@@ -1184,8 +1196,13 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
         for (int nt = 0; nt < MTX; nt++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const int m = nt * 8 + 2 * tq + (e & 1), n = n0 + warp * 16 + g + 8 * (e >> 1);
-                if (nt < MT && m < M) y[(long long)m * N + n] = acc[nt][e];
+                const int m = nt * 8 + 2 * tq + (e & 1);
+                if (SW) {
+                    if (e < 2 && nt < MT && m < M) y[(long long)m * N + ob + warp * 8 + g] = silu_mul(acc[nt][e], acc[nt][e + 2]);
+                } else {
+                    const int n = n0 + warp * 16 + g + 8 * (e >> 1);
+                    if (nt < MT && m < M) y[(long long)m * N + n] = acc[nt][e];
+                }
             }
         }
         return;
@@ -1201,46 +1218,101 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const f
     }
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();                           // every block's partial tile is written
-    for (int i = rank * NT + threadIdx.x; i < M * BN; i += CL * NT) {
-        float sum = 0.0f;
+    if (SW) {                                 // partial row r = 16 w + j (gate) pairs with r + 8 (up)
+        const int HB = BN >> 1;
+        for (int i = rank * NT + threadIdx.x; i < M * HB; i += CL * NT) {
+            const int m = i / HB, c = i % HB, r = (c >> 3) * 16 + (c & 7);
+            float gs = 0.0f, us = 0.0f;
 #pragma unroll
-        for (int q = 0; q < CL; q++) sum += cluster.map_shared_rank(red, q)[i];
-        y[(long long)(i / BN) * N + n0 + i % BN] = sum;
+            for (int q = 0; q < CL; q++) {
+                const float* pq = cluster.map_shared_rank(red, q);
+                gs += pq[m * BN + r];
+                us += pq[m * BN + r + 8];
+            }
+            y[(long long)m * N + ob + c] = silu_mul(gs, us);
+        }
+    } else {
+        for (int i = rank * NT + threadIdx.x; i < M * BN; i += CL * NT) {
+            float sum = 0.0f;
+#pragma unroll
+            for (int q = 0; q < CL; q++) sum += cluster.map_shared_rank(red, q)[i];
+            y[(long long)(i / BN) * N + n0 + i % BN] = sum;
+        }
     }
     cluster.sync();                           // keep this block's shared memory until the others read it
 }
 
 extern "C" __global__ void __launch_bounds__(256)
 gemm_tc_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<1, 2, 8>(W, x, y, M, N, K);
+    gemm_tc_body<1, 2, 8, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __launch_bounds__(256)
+gemm_tc_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<1, 2, 8, true>(Wg, Wu, x, y, M, N, K);
 }
 extern "C" __global__ void __launch_bounds__(256)
 gemm_tcw_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<1, 8, 4>(W, x, y, M, N, K);
+    gemm_tc_body<1, 8, 4, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __launch_bounds__(256)
+gemm_tcw_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<1, 8, 4, true>(Wg, Wu, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
 gemm_tc2_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<2, 2, 8>(W, x, y, M, N, K);
+    gemm_tc_body<2, 2, 8, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
+gemm_tc2_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<2, 2, 8, true>(Wg, Wu, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
 gemm_tc2w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<2, 8, 4>(W, x, y, M, N, K);
+    gemm_tc_body<2, 8, 4, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
+gemm_tc2w_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<2, 8, 4, true>(Wg, Wu, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
 gemm_tc4_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<4, 2, 8>(W, x, y, M, N, K);
+    gemm_tc_body<4, 2, 8, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
+gemm_tc4_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<4, 2, 8, true>(Wg, Wu, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
 gemm_tc4w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<4, 8, 4>(W, x, y, M, N, K);
+    gemm_tc_body<4, 8, 4, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
+gemm_tc4w_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<4, 8, 4, true>(Wg, Wu, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
 gemm_tc8_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<8, 2, 8>(W, x, y, M, N, K);
+    gemm_tc_body<8, 2, 8, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+gemm_tc8_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<8, 2, 8, true>(Wg, Wu, x, y, M, N, K);
 }
 extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
 gemm_tc8w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<8, 8, 4>(W, x, y, M, N, K);
+    gemm_tc_body<8, 8, 4, false>(W, nullptr, x, y, M, N, K);
+}
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+gemm_tc8w_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
+                              int M, int N, int K) {
+    gemm_tc_body<8, 8, 4, true>(Wg, Wu, x, y, M, N, K);
 }
 
 // Any shape: one thread per output. The slow, always-correct path.

@@ -42,7 +42,9 @@ WRITES = {
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks; build "" for
 #: up to 16 rows of x (256-wide super-tiles), "w" for up to 64 (128-wide)
 GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2, 4, 8) for w in ("", "w")}
-GEMM_TC_NAMES = frozenset(GEMM_TC.values())
+#: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
+GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
+GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
 #: k per super-tile of each build, and the most rows of x it takes
 TC_ST = {"": 256, "w": 128}
 TC_MAX_ROWS = {"": 16, "w": 64}
@@ -50,7 +52,8 @@ TC_MAX_ROWS = {"": 16, "w": 64}
 TC_SMEM_MAX = 227 * 1024
 
 
-WRITES.update({f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32": (2,) for cl in (1, 2, 4, 8) for w in ("", "w")})
+WRITES.update({name: (2,) for name in GEMM_TC.values()})
+WRITES.update({name: (3,) for name in GEMM_TC_SWIGLU.values()})
 
 
 class KernelError(ValueError):
@@ -110,7 +113,8 @@ def tc_smem_bytes(M: int, build: str) -> int:
 def dynamic_smem(ln: Launch) -> int:
     """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc)."""
     if ln.kernel in GEMM_TC_NAMES:
-        return tc_smem_bytes(ln.args[3], "w" if ln.kernel.endswith("w_f16_f32") else "")
+        rows = ln.args[4] if ln.kernel.endswith("_swiglu_f16_f32") else ln.args[3]
+        return tc_smem_bytes(rows, "w" if ln.kernel.split("_")[1].endswith("w") else "")   # gemm_tc4w_...
     return 0
 
 
@@ -123,6 +127,17 @@ def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
 def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int) -> Launch:
     """The gemm_tc launch record for one shape (``gemm_tc_fits``)."""
     return Launch(GEMM_TC[cl, tc_build(M)], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1), (W, x, y, M, N, K))
+
+
+def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int, num_sms: int) -> Launch | None:
+    """silu(x Wg^T) * (x Wu^T) in one gemm_tc pass over both [N, K] matrices, split over K like each of
+    the two GEMMs (``gemm_tc_shape``), so the result is theirs then swiglu_f32 bit for bit; None if no
+    shape fits. 4-warp blocks: 32 outputs (32 gate and 32 up rows) each."""
+    shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
+    if shape is None or N % 32:
+        return None
+    cl = shape[1]
+    return Launch(GEMM_TC_SWIGLU[cl, tc_build(M)], (N // 32 * cl, 1, 1), (128, 1, 1), (Wg, Wu, x, y, M, N, K))
 
 
 def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
