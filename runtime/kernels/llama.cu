@@ -1080,7 +1080,9 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // Two builds: up to 16 rows of x (MTX = 2 n8 tiles, U = 8: 256-wide super-tiles, 16 loads in flight per
 // lane, about 100 registers, two blocks per SM: 128 KB of weights in flight per SM) and up to 64 rows
 // (MTX = 8, U = 4: 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane).
-// A staged f16 x row is ST + 32 halves, so a quarter-warp's 16-byte B loads hit distinct banks.
+// A staged f16 x row is ST + 32 halves, so a quarter-warp's 16-byte B loads hit distinct banks. The
+// unsplit 16-row kernels are held to 128 registers (two 8-warp blocks per SM; a few address registers
+// spill to L1 once per super-tile): at 166 registers, one block per SM, the 8B lm_head took 279 vs 265 us.
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -1242,11 +1244,11 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     cluster.sync();                           // keep this block's shared memory until the others read it
 }
 
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void __launch_bounds__(256, 2)
 gemm_tc_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
     gemm_tc_body<1, 2, 8, false>(W, nullptr, x, y, M, N, K);
 }
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void __launch_bounds__(256, 2)
 gemm_tc_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
                               int M, int N, int K) {
     gemm_tc_body<1, 2, 8, true>(Wg, Wu, x, y, M, N, K);
