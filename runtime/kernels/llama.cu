@@ -1244,78 +1244,30 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     cluster.sync();                           // keep this block's shared memory until the others read it
 }
 
-extern "C" __global__ void __launch_bounds__(256, 2)
-gemm_tc_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<1, 2, 8, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-gemm_tc_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<1, 2, 8, true>(Wg, Wu, x, y, M, N, K);
-}
-extern "C" __global__ void __launch_bounds__(256)
-gemm_tcw_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<1, 8, 4, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __launch_bounds__(256)
-gemm_tcw_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<1, 8, 4, true>(Wg, Wu, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
-gemm_tc2_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<2, 2, 8, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
-gemm_tc2_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<2, 2, 8, true>(Wg, Wu, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
-gemm_tc2w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<2, 8, 4, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(256)
-gemm_tc2w_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<2, 8, 4, true>(Wg, Wu, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
-gemm_tc4_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<4, 2, 8, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
-gemm_tc4_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<4, 2, 8, true>(Wg, Wu, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
-gemm_tc4w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<4, 8, 4, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(256)
-gemm_tc4w_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<4, 8, 4, true>(Wg, Wu, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-gemm_tc8_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<8, 2, 8, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-gemm_tc8_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<8, 2, 8, true>(Wg, Wu, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-gemm_tc8w_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {
-    gemm_tc_body<8, 8, 4, false>(W, nullptr, x, y, M, N, K);
-}
-extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-gemm_tc8w_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y,
-                              int M, int N, int K) {
-    gemm_tc_body<8, 8, 4, true>(Wg, Wu, x, y, M, N, K);
-}
+#define TC_CLUSTER_1
+#define TC_CLUSTER_2 __cluster_dims__(2, 1, 1)
+#define TC_CLUSTER_4 __cluster_dims__(4, 1, 1)
+#define TC_CLUSTER_8 __cluster_dims__(8, 1, 1)
+// one build (cluster size, n8 tiles, chunks per super-tile, launch bounds) as a plain kernel and its
+// gate/up SwiGLU twin
+#define GEMM_TC_KERNELS(NAME, CL, MTX, U, LB)                                                                 \
+    extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__ LB                                         \
+    NAME##_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {              \
+        gemm_tc_body<CL, MTX, U, false>(W, nullptr, x, y, M, N, K);                                         \
+    }                                                                                                        \
+    extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__ LB                                         \
+    NAME##_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y, \
+                          int M, int N, int K) {                                                             \
+        gemm_tc_body<CL, MTX, U, true>(Wg, Wu, x, y, M, N, K);                                              \
+    }
+GEMM_TC_KERNELS(gemm_tc, 1, 2, 8, (256, 2))
+GEMM_TC_KERNELS(gemm_tcw, 1, 8, 4, (256))
+GEMM_TC_KERNELS(gemm_tc2, 2, 2, 8, (256))
+GEMM_TC_KERNELS(gemm_tc2w, 2, 8, 4, (256))
+GEMM_TC_KERNELS(gemm_tc4, 4, 2, 8, (256))
+GEMM_TC_KERNELS(gemm_tc4w, 4, 8, 4, (256))
+GEMM_TC_KERNELS(gemm_tc8, 8, 2, 8, (256))
+GEMM_TC_KERNELS(gemm_tc8w, 8, 8, 4, (256))
 
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,
