@@ -130,30 +130,31 @@ def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, c
 
 
 def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int, num_sms: int) -> Launch | None:
-    """silu(x Wg^T) * (x Wu^T) in one gemm_tc pass over both [N, K] matrices, split over K like each of
-    the two GEMMs (``gemm_tc_shape``), so the result is theirs then swiglu_f32 bit for bit; None if no
-    shape fits. 4-warp blocks: 32 outputs (32 gate and 32 up rows) each."""
+    """silu(x Wg^T) * (x Wu^T) in one gemm_tc pass over both [N, K] matrices, split over K and blocked like
+    each of the two GEMMs (``gemm_tc_shape``), so the result is theirs then swiglu_f32 bit for bit; None if
+    no shape fits. A block of w warps reads 8 w gate and 8 w up rows."""
     shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
-    if shape is None or N % 32:
+    if shape is None or N % (8 * shape[0]):
         return None
-    cl = shape[1]
-    return Launch(GEMM_TC_SWIGLU[cl, tc_build(M)], (N // 32 * cl, 1, 1), (128, 1, 1), (Wg, Wu, x, y, M, N, K))
+    warps, cl = shape
+    return Launch(GEMM_TC_SWIGLU[cl, tc_build(M)], (N // (8 * warps) * cl, 1, 1), (32 * warps, 1, 1),
+                  (Wg, Wu, x, y, M, N, K))
 
 
 def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
     """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none
     fits. Each warp streams its 16 rows over its K range; a longer stream amortises the ramp and tail (the
     8B FFN matrix took 34 us unsplit vs 40 split in two on the H200), but the chip needs about six
-    streaming warps per SM to keep HBM busy, spread over as many SMs as possible (4-warp blocks beat
-    8-warp ones of the same split: 8B down projection at 16 rows 42 vs 59 us; runtime.tools.gemm_bench).
-    So: the fewest K splits that give that many warps, in 4-warp blocks; a matrix too small for that takes
-    the most warps it can get."""
+    streaming warps per SM to keep HBM busy (runtime.tools.gemm_bench). So: the fewest K splits that give
+    that many warps; split matrices in 4-warp blocks (spread over more SMs: 8B down projection at 16 rows
+    41 vs 59 us), unsplit ones in 8-warp blocks (FFN gate 38 vs 44 us; 64 rows: lm_head 535 vs 632 us);
+    a matrix too small for that takes the most warps it can get."""
     fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (4, 8) if gemm_tc_fits(M, N, K, w, cl)]
     if not fits:
         return None
     for cl, w in fits:
         if N // 16 * cl >= 6 * num_sms:
-            return w, cl
+            return (8 if cl == 1 and (1, 8) in fits else w), cl
     cl, w = max(fits, key=lambda f: (N // 16 * f[0], -f[1], -f[0]))
     return w, cl
 
