@@ -198,6 +198,12 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
     cuda.Stream, cuda.Event, cuda.Context, cuda.Device = Stream, Event, Context, Device
     cuda.init = lambda: None
     cuda.mem_alloc = Alloc
+
+    def to_device(arr):
+        a = Alloc(np.asarray(arr).nbytes)
+        memcpy_htod(a, arr)
+        return a
+    cuda.to_device = to_device
     cuda.memcpy_htod, cuda.memcpy_dtoh, cuda.memcpy_dtod_async = memcpy_htod, memcpy_dtoh, memcpy_dtod_async
     cuda.memset_d8 = lambda p, v, n: _memset("memset_d8", np.uint8, p, v, n)
     cuda.memset_d32 = lambda p, v, n: _memset("memset_d32", np.uint32, p, v, n)

@@ -1078,8 +1078,9 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // Needs N % BN == 0 (_swiglu: 2 N % BN), K % (ST CL) == 0, 1 <= M <= 64, x 16-byte aligned.
 // grid (N / BN) * CL (_swiglu: 2 N / BN * CL), block 2 BN, dynamic shared memory tc_smem_bytes (ops.py).
 // Two builds: up to 16 rows of x (MTX = 2 n8 tiles, U = 8: 256-wide super-tiles, 16 loads in flight per
-// lane, about 100 registers, two blocks per SM: 128 KB of weights in flight per SM) and up to 64 rows
-// (MTX = 8, U = 4: 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane).
+// lane: 128 KB of weights in flight per SM with two 8-warp blocks) and up to 64 rows (MTX = 8, U = 4:
+// 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane). ptxas: about 135 registers
+// for the 64-row build, 162-166 for the split 16-row one (one 8-warp or three 4-warp blocks per SM).
 // A staged f16 x row is ST + 32 halves, so a quarter-warp's 16-byte B loads hit distinct banks. The
 // unsplit 16-row kernels are held to 128 registers (two 8-warp blocks per SM; a few address registers
 // spill to L1 once per super-tile): at 166 registers, one block per SM, the 8B lm_head took 279 vs 265 us.
@@ -1188,6 +1189,8 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
         if (more) {
             cp_async_wait<0>();              // this thread's share of super-tile j + 1 landed
             round_x(j + 1);                  // buffer (j + 1) & 1 was last read before the previous barrier
+            // stage_x overwrites the f32 words this thread just read: its own reads, whose values the
+            // conversion above consumed, so the copies cannot overtake them
             if (j + 2 < T) stage_x(j + 2);
         }
         __syncthreads();

@@ -48,8 +48,9 @@ GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
 #: k per super-tile of each build, and the most rows of x it takes
 TC_ST = {"": 256, "w": 128}
 TC_MAX_ROWS = {"": 16, "w": 64}
-#: the most dynamic shared memory a block may ask for (H100/H200: 227 KB)
-TC_SMEM_MAX = 227 * 1024
+#: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 128-wide build: 72 KB), set as
+#: each gemm_tc kernel's limit when the library loads (a block gets 48 KB without asking)
+TC_SMEM_MAX = 64 * 128 * 4 + 2 * 64 * (128 + 32) * 2
 
 
 WRITES.update({name: (2,) for name in GEMM_TC.values()})
@@ -120,8 +121,11 @@ def dynamic_smem(ln: Launch) -> int:
 
 def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
     """Whether gemm_tc computes W [N, K] x [M, K] with ``warps`` (4 or 8) of 16 rows per block and K split
-    over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block)."""
-    return warps in (4, 8) and 1 <= M <= 64 and N % (16 * warps) == 0 and K % (TC_ST[tc_build(M)] * cl) == 0
+    over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block). W and x must also start on
+    16 bytes, as for every vector kernel here: arena offsets are 256-aligned and the runtime's graphs hand
+    MUL_MAT no offset views."""
+    return (warps in (4, 8) and 1 <= M <= 64 and N > 0 and K > 0 and N % (16 * warps) == 0
+            and K % (TC_ST[tc_build(M)] * cl) == 0)
 
 
 def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int) -> Launch:
