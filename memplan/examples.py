@@ -129,8 +129,8 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
     Fusion groups (``fuse_norms=False``: none): ``fuse="norms"`` groups each RMS_NORM with its MUL by
     the norm weight. ``fuse="runtime"`` (what the GPU runtime fuses into single kernels) also groups
     each projection MUL_MAT that feeds a residual ADD (``mm_o``, ``mm_down``) with that ADD and the
-    RMS_NORM*w after it, SILU with the gating MUL and the gate and up MUL_MATs (one kernel reading
-    both matrices), ROPE of K with its SET_ROWS, and ROPE of Q with KQ,
+    RMS_NORM*w after it, SILU with the gating MUL and (up to 64 tokens) the gate and up MUL_MATs (one
+    kernel reading both matrices), ROPE of K with its SET_ROWS, and ROPE of Q with KQ,
     SOFT_MAX, KQV and CONT (one decode-attention kernel); to keep those groups contiguous it lists K's
     and V's cache writes before Q's ROPE. The ops, tensors and
     data dependencies are the same in every mode.
@@ -222,7 +222,9 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
                cost=ew_cost(2 * B * H * F32), group=g, inplace={p + "ha": p + "hn"})
         F = cfg.ffn
         g = p + "swiglu_f" if rt else None
-        gm = g   # gate and up read their weights in one kernel (the runtime's GEMV / gemm_tc SwiGLU pass)
+        # up to 64 tokens gate and up read their weights in one kernel (the runtime's GEMV / gemm_tc SwiGLU
+        # pass); above that they are ordinary GEMMs that gain more from running on two streams
+        gm = g if B <= 64 else None
         b.node(p + "mm_gate", "MUL_MAT", [p + "w_gate", p + "ha"], act(p + "gate", [B, F]), cost=mm_cost(H, F, B),
                group=gm)
         b.node(p + "mm_up", "MUL_MAT", [p + "w_up", p + "ha"], act(p + "up", [B, F]), cost=mm_cost(H, F, B),

@@ -405,3 +405,12 @@ def test_gate_and_up_run_as_one_tensor_core_pass_above_batch_one():
         kernels = [ln.kernel for lns in per_node for ln in lns]
         assert sum(k.endswith("_swiglu_f16_f32") for k in kernels) == cfg.layers and "swiglu_f32" not in kernels
         assert L.rel_err(emulate(g, plan, w, inp)[0]["logits"], ref) < 5e-3
+
+
+@pytest.mark.parametrize("batch,grouped", [(1, True), (64, True), (65, False)])
+def test_gate_and_up_share_a_group_while_one_kernel_takes_them(batch, grouped):
+    """The runtime graph groups gate/up with their SwiGLU up to 64 tokens (the GEMV / gemm_tc_swiglu pass);
+    above that they are two GEMMs, left to two streams as before."""
+    g = L.build_graph(L.config("tiny", batch=batch), "runtime")
+    gate, up, glu = (g.node(f"l0.{n}") for n in ("mm_gate", "mm_up", "glu"))
+    assert (gate.group == up.group == glu.group) is grouped and glu.group is not None
