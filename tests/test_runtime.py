@@ -25,6 +25,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plan_mutators import plan_with_offsets_of, plan_without_event, required_events
 
 import memplan
@@ -414,3 +416,39 @@ def test_gate_and_up_share_a_group_while_one_kernel_takes_them(batch, grouped):
     g = L.build_graph(L.config("tiny", batch=batch), "runtime")
     gate, up, glu = (g.node(f"l0.{n}") for n in ("mm_gate", "mm_up", "glu"))
     assert (gate.group == up.group == glu.group) is grouped and glu.group is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(M=st.integers(1, 80), N=st.integers(1, 40).map(lambda k: 32 * k), K=st.integers(1, 64).map(lambda k: 64 * k),
+       sms=st.sampled_from([8, 16, 66, 114, 132]))
+def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
+    """Whatever rows, matrix and SM count: a gemm_tc launch the registry makes (plain or gate/up) meets what
+    llama.cu's gemm_tc_body assumes - whole 16-row warp tiles, whole super-tiles per cluster block, a grid
+    that is a whole number of clusters, x's super-tile an integral number of float4 per thread, the
+    partial tile within the shared memory it asks for, and that within the limit the library sets."""
+    from runtime.kernels.ops import (
+        GEMM_TC_SWIGLU,
+        TC_SMEM_MAX,
+        TC_ST,
+        dynamic_smem,
+        gemm_tc_swiglu_launch,
+        tc_build,
+    )
+
+    plain = mul_mat_launch(1 << 20, 2 << 20, 3 << 20, M, N, K, sms)
+    swiglu = gemm_tc_swiglu_launch(1 << 20, 4 << 20, 2 << 20, 3 << 20, M, N, K, sms)
+    assert (plain.kernel in GEMM_TC_NAMES) == (swiglu is not None) or M == 1
+    for ln, width in ((plain, N), (swiglu, N)):
+        if ln is None or ln.kernel not in GEMM_TC_NAMES:
+            continue
+        cl = int(ln.kernel.split("_")[1][2:].rstrip("w") or 1)
+        build = tc_build(M)
+        nt, rows = ln.block[0], ln.block[0] // 2          # threads; W rows per block (16 per warp)
+        is_swiglu = ln.kernel in GEMM_TC_SWIGLU.values()
+        assert 2 <= M <= 64 and nt in (128, 256) and ln.grid[0] % cl == 0
+        assert ln.grid[0] // cl * (rows // 2 if is_swiglu else rows) == width
+        assert K % (TC_ST[build] * cl) == 0 and K // cl >= TC_ST[build]
+        mp = 16 * -(-M // 16)
+        assert mp * TC_ST[build] // 4 % nt == 0                      # NX whole
+        assert -(-M // 8) <= (2 if build == "" else 8)               # n8 tiles within the build
+        assert M * rows * 4 <= dynamic_smem(ln) <= TC_SMEM_MAX       # the cluster's partial tile fits
