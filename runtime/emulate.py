@@ -20,7 +20,7 @@ import memplan
 from memplan import Graph, Plan
 
 from .binding import bind
-from .kernels import ATTN_CLUSTER, GEMM_TC_NAMES, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
+from .kernels import ATTN_CLUSTER, GEMM_TC, GEMM_TC_SWIGLU, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -117,7 +117,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         pv = _f32(mem, p, BH * n_kv).reshape(BH, n_kv)
         g = (np.arange(BH) % heads) // (heads // G)
         _f32(mem, out, BH * D)[:] = np.einsum("bj,jbd->bd", pv, Vv[:, g, :]).reshape(-1)
-    elif k in ("gemv_f16_f32", "gemm_wmma_f16_f32", "gemm_naive_f16_f32") or (k in GEMM_TC_NAMES and "swiglu" not in k):
+    elif k in ("gemv_f16_f32", "gemm_wmma_f16_f32", "gemm_naive_f16_f32") or k in GEMM_TC.values():
         if k == "gemv_f16_f32":
             W, x, y, N, K, _ = a
             M = 1
@@ -125,7 +125,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
             W, x, y, M, N, K = a[:6]
         Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
         xv = _f32(mem, x, M * K).reshape(M, K)
-        if k == "gemm_wmma_f16_f32" or k in GEMM_TC_NAMES:   # tensor cores: x rounded to f16
+        if k == "gemm_wmma_f16_f32" or k in GEMM_TC.values():   # tensor cores: x rounded to f16
             xv = xv.astype(np.float16).astype(np.float32)
         _f32(mem, y, M * N)[:] = (xv @ Wv.T).reshape(-1)
     elif k == "add_rms_norm4_f32":
@@ -143,18 +143,18 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         out = hv / np.sqrt(np.mean(hv * hv) + np.float32(eps)) * np.tile(_f32(mem, w, nw), N // nw)
         _f32(mem, h, N)[:] = hv
         _f32(mem, y, N)[:] = out
-    elif k.endswith("_swiglu_f16_f32") and k in GEMM_TC_NAMES:   # tensor cores: x rounded to f16
-        Wg, Wu, x, y, M, N, K = a
-        xv = _f32(mem, x, M * K).reshape(M, K).astype(np.float16).astype(np.float32)
+    elif k == "gemv_swiglu_f16_f32" or k in GEMM_TC_SWIGLU.values():
+        if k == "gemv_swiglu_f16_f32":
+            Wg, Wu, x, y, N, K, _rpb = a
+            M = 1
+        else:
+            Wg, Wu, x, y, M, N, K = a
+        xv = _f32(mem, x, M * K).reshape(M, K)
+        if k != "gemv_swiglu_f16_f32":   # tensor cores: x rounded to f16
+            xv = xv.astype(np.float16).astype(np.float32)
         g = xv @ mem.view(Wg, N * K, np.float16).reshape(N, K).astype(np.float32).T
         u = xv @ mem.view(Wu, N * K, np.float16).reshape(N, K).astype(np.float32).T
         _f32(mem, y, M * N)[:] = (g / (1.0 + np.exp(-g)) * u).reshape(-1)
-    elif k == "gemv_swiglu_f16_f32":
-        Wg, Wu, x, y, N, K, _rpb = a
-        xv = _f32(mem, x, K)
-        g = xv @ mem.view(Wg, N * K, np.float16).reshape(N, K).astype(np.float32).T
-        u = xv @ mem.view(Wu, N * K, np.float16).reshape(N, K).astype(np.float32).T
-        _f32(mem, y, N)[:] = g / (1.0 + np.exp(-g)) * u
     elif k == "swiglu_f32":
         g, u, y, n = a
         gv = _f32(mem, g, n).copy()

@@ -11,6 +11,7 @@ from .ops import (
                   ATTN_MAXCHUNK,
                   GEMM_TC,
                   GEMM_TC_NAMES,
+                  GEMM_TC_SWIGLU,
                   GEMV_NORM_OFF,
                   MEMCPY,
                   RMS_EPS,
@@ -26,6 +27,6 @@ from .ops import (
 )
 from .registry import counter_bytes, launches_for, plan_launches
 
-__all__ = ["ATTN_CLUSTER", "ATTN_MAXCHUNK", "GEMM_TC", "GEMM_TC_NAMES", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
+__all__ = ["ATTN_CLUSTER", "ATTN_MAXCHUNK", "GEMM_TC", "GEMM_TC_NAMES", "GEMM_TC_SWIGLU", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
            "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "dynamic_smem", "gemm_tc_launch", "gemm_tc_shape", "gemv_rows_per_block",
            "launches_for", "mul_mat_launch", "node_launches", "plan_launches"]

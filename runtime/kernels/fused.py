@@ -30,6 +30,7 @@ from .ops import (
     _dtype,
     _ew_grid,
     _numel,
+    _overlaps,
     _rms_norm,
     _rows,
     _shape,
@@ -135,16 +136,10 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int) -> list[Launch] | None:
         return [Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]
     one = gemm_tc_swiglu_launch(addr(Wg), addr(Wu), addr(x), addr(y), M, N, K, num_sms)
-    if one is not None and _disjoint(graph, addr, y, x):
+    if one is not None and not _overlaps(graph, addr, y, x):   # blocks write y while others still read x
         return [one]   # both matrices in one pass: the GEMMs' bits then swiglu_f32's
     return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms),
             mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms), tail]
-
-
-def _disjoint(graph: Graph, addr, a: str, b: str) -> bool:
-    """No byte of ``a`` is a byte of ``b`` (blocks of one launch write ``a`` while others still read ``b``)."""
-    aa, ab = addr(a), addr(b)
-    return aa + graph.tensor(a).size <= ab or ab + graph.tensor(b).size <= aa
 
 
 def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | None:

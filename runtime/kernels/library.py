@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cuda_util import check
-from .ops import GEMM_TC_NAMES, TC_SMEM_MAX, Launch, dynamic_smem
+from .ops import GEMM_TC, GEMM_TC_NAMES, GEMM_TC_SWIGLU, TC_SMEM_MAX, Launch, dynamic_smem
 
 KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
 
@@ -37,7 +37,8 @@ SIGNATURES = {
     "gemv_swiglu_f16_f32": "PPPPiii",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
-    **{name: "PPPPiii" if name.endswith("_swiglu_f16_f32") else "PPPiii" for name in GEMM_TC_NAMES},
+    **{name: "PPPiii" for name in GEMM_TC.values()},
+    **{name: "PPPPiii" for name in GEMM_TC_SWIGLU.values()},
     "spin": "q",
     "l2_prefetch": "PqP",
     "fill_uniform_f16": "PQQf",

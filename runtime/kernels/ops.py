@@ -31,30 +31,29 @@ ATTN_BATCH_ROWS = 16
 ATTN_BATCH_CLUSTER = 4
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
-#: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
-WRITES = {
-    "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
-    "rope_f32": (2,), "set_rows_f32_f16": (2,), "attn_kq_f16": (2,), "softmax_mask_f32": (2,),
-    "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
-    "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,), "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5),
-    "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
-}
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks; build "" for
 #: up to 16 rows of x (256-wide super-tiles), "w" for up to 64 (128-wide)
 GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2, 4, 8) for w in ("", "w")}
 #: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
 GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
 GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
+#: the build ("" or "w") of every gemm_tc kernel, plain or SwiGLU
+TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())}
 #: k per super-tile of each build, and the most rows of x it takes
 TC_ST = {"": 256, "w": 128}
 TC_MAX_ROWS = {"": 16, "w": 64}
 #: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 128-wide build: 72 KB), set as
 #: each gemm_tc kernel's limit when the library loads (a block gets 48 KB without asking)
 TC_SMEM_MAX = 64 * 128 * 4 + 2 * 64 * (128 + 32) * 2
-
-
-WRITES.update({name: (2,) for name in GEMM_TC.values()})
-WRITES.update({name: (3,) for name in GEMM_TC_SWIGLU.values()})
+#: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
+WRITES = {
+    "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
+    "rope_f32": (2,), "set_rows_f32_f16": (2,), "attn_kq_f16": (2,), "softmax_mask_f32": (2,),
+    "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
+    "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,),
+    "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
+    **{name: (2,) for name in GEMM_TC.values()}, **{name: (3,) for name in GEMM_TC_SWIGLU.values()},
+}
 
 
 class KernelError(ValueError):
@@ -113,10 +112,11 @@ def tc_smem_bytes(M: int, build: str) -> int:
 
 def dynamic_smem(ln: Launch) -> int:
     """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc)."""
-    if ln.kernel in GEMM_TC_NAMES:
-        rows = ln.args[4] if ln.kernel.endswith("_swiglu_f16_f32") else ln.args[3]
-        return tc_smem_bytes(rows, "w" if ln.kernel.split("_")[1].endswith("w") else "")   # gemm_tc4w_...
-    return 0
+    build = TC_BUILD.get(ln.kernel)
+    if build is None:
+        return 0
+    rows = ln.args[3] if ln.kernel in GEMM_TC.values() else ln.args[4]   # SwiGLU: Wg, Wu, x, y, M, ...
+    return tc_smem_bytes(rows, build)
 
 
 def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
@@ -181,16 +181,16 @@ def _rows(graph: Graph, tid: str) -> int:
     return _numel(shp) // shp[-1]
 
 
+def _overlaps(graph: Graph, addr, a: str, b: str) -> bool:
+    """Whether tensors ``a`` and ``b`` share a byte at their bound addresses."""
+    aa, ab = addr(a), addr(b)
+    return aa < ab + graph.tensor(b).size and ab < aa + graph.tensor(a).size
+
+
 def _alias_ok(graph: Graph, addr, writes, reads) -> bool:
     """A fused kernel may write a tensor over one it reads only in place (same start address: the same
     thread reads an element before writing it); any other overlap is left to separate kernels."""
-    for w in writes:
-        aw, sw = addr(w), graph.tensor(w).size
-        for r in reads:
-            ar, sr = addr(r), graph.tensor(r).size
-            if ar != aw and ar < aw + sw and aw < ar + sr:
-                return False
-    return True
+    return not any(addr(r) != addr(w) and _overlaps(graph, addr, w, r) for w in writes for r in reads)
 
 
 def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:

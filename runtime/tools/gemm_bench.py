@@ -19,6 +19,7 @@ import statistics
 
 import numpy as np
 
+from ..bench import measure_read_bandwidth
 from ..cuda_util import graph_us
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
 from ..kernels.ops import gemm_tc_fits
@@ -29,19 +30,6 @@ SHAPES = {
     "1b": {"q_o": (2048, 2048), "k_v": (512, 2048), "gate_up": (8192, 2048), "down": (2048, 8192),
            "lm_head": (32000, 2048)},
 }
-
-
-def read_bandwidth(lib, stream, nbytes: int = 4 << 30) -> float:
-    """Bytes/s of one 4 GiB read by 16-byte L2-only loads (median of 10, on random f16 data)."""
-    import pycuda.driver as cuda
-
-    buf = cuda.mem_alloc(nbytes)
-    n = nbytes // 2
-    lib.funcs["fill_uniform_f16"].prepared_call((65535, 1, 1), (256, 1, 1), buf, n, 7, 1.0)
-    ln = Launch("l2_prefetch", (lib.num_sms * 8, 1, 1), (512, 1, 1), (int(buf), nbytes // 16, 0))
-    us = statistics.median(graph_us(stream, lambda: lib.launch(ln, stream, pdl=False), reps=3, trials=10))
-    buf.free()
-    return nbytes / (us * 1e-6)
 
 
 def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
@@ -77,7 +65,7 @@ def run(lib, configs, rows, *, log=print) -> dict:
     import pycuda.driver as cuda
 
     stream = cuda.Stream()
-    bw = read_bandwidth(lib, stream)
+    bw = measure_read_bandwidth(lib)["bytes_per_s"]   # the same 4 GiB read as runtime.bench's roofline
     log(f"read bandwidth (4 GiB, l2_prefetch): {bw / 1e12:.3f} TB/s")
     rng = np.random.default_rng(0)
     results = []
