@@ -20,7 +20,7 @@ import memplan
 from memplan import Graph, Plan
 
 from .binding import bind
-from .kernels import ATTN_CLUSTER, GEMM_TC, GEMM_TC_SWIGLU, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
+from .kernels import ATTN_CLUSTER, ATTN_MMA_NAMES, GEMM_TC, GEMM_TC_SWIGLU, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -167,7 +167,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         for b in range(B):
             if 0 <= iv[b] < nrows:
                 dv[iv[b]] = xv[b].reshape(-1).astype(np.float16)
-    elif k in ("attn_fused_f16", "attn_batch_f16", "attn_batch1_f16"):
+    elif k in ("attn_fused_f16", "attn_batch_f16", "attn_batch1_f16") or k in ATTN_MMA_NAMES:
         if k == "attn_fused_f16":
             q, pos, K, V, m, out, n_kv, G, heads, D, scale, log2_base = a
             B = ln.grid[0] // ATTN_CLUSTER // heads
@@ -179,9 +179,13 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         g = np.arange(heads) // (heads // G)
         Kv = mem.view(K, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
         Vv = mem.view(V, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
+        tc = k in ATTN_MMA_NAMES        # tensor cores: q and the probabilities rounded to f16
+        if tc:
+            qv = qv.astype(np.float16).astype(np.float32)
         z = np.einsum("bhd,jhd->bhj", qv, Kv) * np.float32(scale) + _f32(mem, m, B * n_kv).reshape(B, 1, n_kv)
         e = np.exp(z - z.max(axis=-1, keepdims=True))
-        p = e / e.sum(axis=-1, keepdims=True)
+        s = e.sum(axis=-1, keepdims=True)
+        p = (e.astype(np.float16).astype(np.float32) if tc else e) / s
         _f32(mem, out, B * heads * D)[:] = np.einsum("bhj,jhd->bhd", p, Vv).reshape(-1)
     elif k == "spin":
         pass

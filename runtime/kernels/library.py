@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cuda_util import check
-from .ops import GEMM_TC, GEMM_TC_NAMES, GEMM_TC_SWIGLU, TC_SMEM_MAX, Launch, dynamic_smem
+from .ops import ATTN_MMA, GEMM_TC, GEMM_TC_SWIGLU, SMEM_LIMITS, Launch, dynamic_smem
 
 KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
 
@@ -32,6 +32,7 @@ SIGNATURES = {
     "attn_fused_f16": "PPPPPPiiiiff",
     "attn_batch_f16": "PPPPPPiiiiiff",
     "attn_batch1_f16": "PPPPPPiiiiiff",
+    **{name: "PPPPPPiiiiiff" for name in ATTN_MMA.values()},
     "gemv_f16_f32": "PPPiii",
     "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
     "gemv_swiglu_f16_f32": "PPPPiii",
@@ -75,8 +76,8 @@ class KernelLibrary:
         for name, sig in SIGNATURES.items():
             f = self.module.get_function(name)
             f.prepare(sig)
-            if name in GEMM_TC_NAMES:   # over the 48 KB a block gets without asking
-                f.set_attribute(cuda.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, TC_SMEM_MAX)
+            if name in SMEM_LIMITS:   # over the 48 KB a block gets without asking
+                f.set_attribute(cuda.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, SMEM_LIMITS[name])
             self.funcs[name] = f
         self._cu_funcs: dict = {}
         self._configs: dict = {}
@@ -89,9 +90,9 @@ class KernelLibrary:
             self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
             for name, sig in SIGNATURES.items():
                 func = check(cu.cuModuleGetFunction(self._cu_module, name.encode()), f"cuModuleGetFunction({name})")
-                if name in GEMM_TC_NAMES:
+                if name in SMEM_LIMITS:
                     check(cu.cuFuncSetAttribute(
-                        func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, TC_SMEM_MAX),
+                        func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, SMEM_LIMITS[name]),
                         f"cuFuncSetAttribute({name})")
                 self._cu_funcs[name] = (func, tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
 

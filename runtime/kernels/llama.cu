@@ -842,6 +842,289 @@ attn_batch1_f16(const float* q, const int* pos, const half* Kc, const half* Vc, 
     attn_batch_body<1>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);
 }
 
+// cp.async and mma.sync helpers (the tensor-core attention and GEMM)
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+__device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Decode attention on tensor cores (mma.sync m16n8k16), the same function as attn_fused_f16 for any batch.
+// attn_batch_f16 computed scores and the V sum on CUDA cores in dependent chains: at 8B batch 16 it took
+// 36 us per layer for 2 MB of cache (ncu: 12% occupancy, latency-bound). Here a block takes AM_QB = 16
+// query rows of one KV head g (row i: token i / grp, head g grp + i % grp) and the CL-th part of the cache
+// rows; each of its 4 warps streams 16-row steps of that part (warp w: rows 16 w, 16 w + 64, ...) through
+// its own two shared-memory stages (cp.async, the next step in flight while this one computes, no block
+// barrier), computing S = Q K^T (q rotated and rounded to f16 as the A fragments, K rows as B), an online
+// softmax per query row in registers, and O += P V (P, rounded to f16, is the A fragment straight from S's
+// accumulators; V's B fragments by ldmatrix.trans). The 4 warps' partial (max, sum, O) are combined in
+// warp order in shared memory, then the cluster's CL blocks in rank order through distributed shared
+// memory, each block finishing 1/CL of the outputs: deterministic, so a multi-stream step stays bitwise
+// equal to one stream. Each thread of a combine owns one query row's 16 columns, so its softmax weights
+// are computed once. Needs d % 16 == 0, d <= 128. grid (CL ceil(B grp / 16), kv_heads), block 128,
+// cluster CL, dynamic shared memory ATTN_MMA_SMEM (ops.py): [4 warps][2 stages][K, V][16][AM_LD] halves.
+#define AM_QB 16
+#define AM_LD 136
+__device__ __forceinline__ unsigned pack_half2(float lo, float hi) {
+    const half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const unsigned*>(&h);
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+// mma.sync without `volatile`: a pure function of its operands, so the compiler may interleave independent
+// accumulator chains (the attention's two score tiles); dependent ones keep their order, and the bits
+__device__ __forceinline__ void mma_16816_pure(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <int CL>
+__device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, const half* Kc, const half* Vc,
+                                              const float* mask, float* out, int B, int n_kv, int kv_heads,
+                                              int heads, int d, float scale, float log2_base) {
+    extern __shared__ __align__(16) unsigned char am_smem[];
+    __shared__ __align__(16) half qh[AM_QB * AM_LD];
+    __shared__ float wml[4][AM_QB][2];                     // per warp (max, sum); then [0]: the block's
+    __shared__ float cw[CL][AM_QB];                        // combine weights per block and row
+    __shared__ float cinv[AM_QB];
+    const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
+    const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = (blockIdx.x / CL) * AM_QB;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gi = lane >> 2, t = lane & 3;
+    const int d8 = d >> 3, half_d = d >> 1, DS = d >> 4;
+    const int C = (n_kv + CL - 1) / CL, jb = min(n_kv, rank * C), je = min(n_kv, jb + C);
+    const long long rs = (long long)kv_heads * d;          // halves between cache rows
+    half* wbuf = reinterpret_cast<half*>(am_smem) + warp * 4 * 16 * AM_LD;   // [stage][K, V][16][AM_LD]
+    auto issue = [&](int j0, int stage) {                  // rows past je: a real row, its scores masked
+        half* ks = wbuf + stage * 2 * 16 * AM_LD;
+        for (int c = lane; c < 16 * d8; c += 32) {
+            const int r = c / d8, e = c - r * d8;
+            const long long off = (long long)min(j0 + r, n_kv - 1) * rs + (long long)g * d + e * 8;
+            cp_async16(ks + r * AM_LD + e * 8, Kc + off);
+            cp_async16(ks + (16 + r) * AM_LD + e * 8, Vc + off);
+        }
+        cp_async_commit();
+    };
+    PDL_ENTER();
+    int j0 = jb + 16 * warp;
+    if (j0 < je) issue(j0, 0);                             // the cache is in flight while q is rotated
+    for (int e = tid; e < AM_QB * half_d; e += blockDim.x) {
+        const int i = e / half_d, p = e - i * half_d, qi = q0 + i;
+        float y0 = 0.0f, y1 = 0.0f;
+        if (qi < nq) {
+            const int b = qi / grp, h = g * grp + qi % grp;
+            const float* qr = q + ((long long)b * heads + h) * d;
+            const float x0 = qr[2 * p], x1 = qr[2 * p + 1];
+            if (pos != nullptr) {
+                const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+                float sn, cs;
+                sincosf(theta, &sn, &cs);
+                y0 = x0 * cs - x1 * sn;
+                y1 = x0 * sn + x1 * cs;
+            } else {
+                y0 = x0;
+                y1 = x1;
+            }
+        }
+        *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y0, y1);
+    }
+    __syncthreads();
+    unsigned qa[8][4];                                     // Q's A fragments, k16 step s = d 16 s ..
+#pragma unroll
+    for (int s = 0; s < 8; s++) {
+        if (s < DS) {
+            qa[s][0] = *reinterpret_cast<const unsigned*>(qh + gi * AM_LD + 16 * s + 2 * t);
+            qa[s][1] = *reinterpret_cast<const unsigned*>(qh + (gi + 8) * AM_LD + 16 * s + 2 * t);
+            qa[s][2] = *reinterpret_cast<const unsigned*>(qh + gi * AM_LD + 16 * s + 2 * t + 8);
+            qa[s][3] = *reinterpret_cast<const unsigned*>(qh + (gi + 8) * AM_LD + 16 * s + 2 * t + 8);
+        }
+    }
+    // this thread's query rows gi and gi + 8: their mask rows (rows past nq read token 0's, never written)
+    const float* mr0 = mask + (long long)(q0 + gi < nq ? (q0 + gi) / grp : 0) * n_kv;
+    const float* mr1 = mask + (long long)(q0 + gi + 8 < nq ? (q0 + gi + 8) / grp : 0) * n_kv;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f, acc[16][4];
+#pragma unroll
+    for (int n = 0; n < 16; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    for (int stage = 0; j0 < je; j0 += 64, stage ^= 1) {
+        float mv[2][4];                                    // the mask values of this step's scores
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int j = j0 + nt * 8 + 2 * t + (e & 1);
+                mv[nt][e] = j < je ? (e < 2 ? mr0 : mr1)[j] : -INFINITY;
+            }
+        if (j0 + 64 < je) {
+            issue(j0 + 64, stage ^ 1);                     // the other stage was consumed last step
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncwarp();                                      // every lane's copies of this stage landed
+        const half* ks = wbuf + stage * 2 * 16 * AM_LD;
+        const half* vs = ks + 16 * AM_LD;
+        float sc[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.0f;
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            if (s < DS) {
+#pragma unroll
+                for (int nt = 0; nt < 2; nt++) {
+                    const half* kr = ks + (nt * 8 + gi) * AM_LD + 16 * s + 2 * t;
+                    mma_16816_pure(sc[nt], qa[s], *reinterpret_cast<const unsigned*>(kr),
+                                   *reinterpret_cast<const unsigned*>(kr + 8));
+                }
+            }
+        }
+        // sc[nt][e]: query row gi + 8 (e >> 1), cache row j0 + 8 nt + 2 t + (e & 1)
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float z = mv[nt][e] == -INFINITY ? -INFINITY : sc[nt][e] * scale + mv[nt][e];
+                sc[nt][e] = z;
+                if (e < 2) mx0 = fmaxf(mx0, z);
+                else mx1 = fmaxf(mx1, z);
+            }
+        }
+#pragma unroll
+        for (int o = 1; o <= 2; o <<= 1) {                 // the 4 threads of a quad hold a row's 16 columns
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o));
+        }
+        const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+        const float c0 = m0 == -INFINITY ? 0.0f : expf(m0 - mn0), c1 = m1 == -INFINITY ? 0.0f : expf(m1 - mn1);
+        m0 = mn0;
+        m1 = mn1;
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float mm = e < 2 ? mn0 : mn1;
+                sc[nt][e] = sc[nt][e] == -INFINITY ? 0.0f : expf(sc[nt][e] - mm);
+            }
+        }
+        l0 = l0 * c0 + (sc[0][0] + sc[0][1]) + (sc[1][0] + sc[1][1]);   // this thread's columns only
+        l1 = l1 * c1 + (sc[0][2] + sc[0][3]) + (sc[1][2] + sc[1][3]);
+        const unsigned pa[4] = {pack_half2(sc[0][0], sc[0][1]), pack_half2(sc[0][2], sc[0][3]),
+                                pack_half2(sc[1][0], sc[1][1]), pack_half2(sc[1][2], sc[1][3])};
+        // V's B fragments: matrix i of ldmatrix.x4.trans = cache rows 8 (i & 1) .., d columns 8 (2 p + i / 2) ..
+        const half* vrow = vs + ((lane >> 3) & 1) * 8 * AM_LD + (lane & 7) * AM_LD + (lane >> 4) * 8;
+#pragma unroll
+        for (int p = 0; p < 8; p++) {
+            if (2 * p < d8) {
+                unsigned b[4];
+                ldmatrix_x4_trans(b, vrow + p * 16);
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    float* a = acc[2 * p + h];
+                    a[0] *= c0;
+                    a[1] *= c0;
+                    a[2] *= c1;
+                    a[3] *= c1;
+                    mma_16816_pure(a, pa, b[2 * h], b[2 * h + 1]);
+                }
+            }
+        }
+        __syncwarp();                                      // every lane read this stage before it is refilled
+    }
+#pragma unroll
+    for (int o = 1; o <= 2; o <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, o);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, o);
+    }
+    __syncthreads();                                       // every warp is done with its stages
+    float* wo = reinterpret_cast<float*>(am_smem);         // [4][AM_QB][128] the warps' partial O
+#pragma unroll
+    for (int n = 0; n < 16; n++) {
+        if (n < d8) {
+            *reinterpret_cast<float2*>(wo + (warp * AM_QB + gi) * 128 + n * 8 + 2 * t) = make_float2(acc[n][0], acc[n][1]);
+            *reinterpret_cast<float2*>(wo + (warp * AM_QB + gi + 8) * 128 + n * 8 + 2 * t) = make_float2(acc[n][2], acc[n][3]);
+        }
+    }
+    if (t == 0) {
+        wml[warp][gi][0] = m0;
+        wml[warp][gi][1] = l0;
+        wml[warp][gi + 8][0] = m1;
+        wml[warp][gi + 8][1] = l1;
+    }
+    __syncthreads();
+    // the block's partial, in warp order, into warp 0's slot: thread (row i, column group cg) owns columns
+    // cg, cg + 8, ... of row i (whole rows for the weights, spread columns for the banks)
+    const int i = tid >> 3, cg8 = tid & 7;
+    float bw[4], M = -INFINITY, L = 0.0f;
+#pragma unroll
+    for (int w = 0; w < 4; w++) M = fmaxf(M, wml[w][i][0]);
+#pragma unroll
+    for (int w = 0; w < 4; w++) {
+        const float mw = wml[w][i][0];
+        bw[w] = mw == -INFINITY ? 0.0f : expf(mw - M);
+        L += wml[w][i][1] * bw[w];
+    }
+    for (int c = cg8; c < d; c += 8) {
+        float o = 0.0f;
+#pragma unroll
+        for (int w = 0; w < 4; w++) o += wo[(w * AM_QB + i) * 128 + c] * bw[w];
+        wo[i * 128 + c] = o;                               // only this thread reads or writes (i, c)
+    }
+    __syncthreads();                                       // every thread read the warps' (max, sum)
+    if (cg8 == 0) {
+        wml[0][i][0] = M;
+        wml[0][i][1] = L;
+    }
+    const int qi = q0 + i, b = qi / grp, h = g * grp + qi % grp;
+    if (CL == 1) {
+        if (qi < nq) {
+            const float inv = 1.0f / L;
+            for (int c = cg8; c < d; c += 8) out[((long long)b * heads + h) * d + c] = wo[i * 128 + c] * inv;
+        }
+        return;
+    }
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();                                        // every block's partial is in its warp-0 slot
+    if (tid < AM_QB) {                                     // every block: the weights of the CL partials
+        float Mc = -INFINITY, Lc = 0.0f, mr[CL];
+#pragma unroll
+        for (int r = 0; r < CL; r++) {
+            mr[r] = cluster.map_shared_rank(&wml[0][0][0], r)[tid * 2];
+            Mc = fmaxf(Mc, mr[r]);
+        }
+#pragma unroll
+        for (int r = 0; r < CL; r++) {
+            const float w = mr[r] == -INFINITY ? 0.0f : expf(mr[r] - Mc);
+            cw[r][tid] = w;
+            Lc += cluster.map_shared_rank(&wml[0][0][0], r)[tid * 2 + 1] * w;
+        }
+        cinv[tid] = 1.0f / Lc;
+    }
+    __syncthreads();
+    // block `rank` finishes columns [rank d / CL, (rank + 1) d / CL) of every row
+    const int cb = rank * (d / CL), ce = rank == CL - 1 ? d : cb + d / CL;
+    if (qi < nq) {
+        for (int c = cb + cg8; c < ce; c += 8) {
+            float o = 0.0f;
+#pragma unroll
+            for (int r = 0; r < CL; r++) o += cluster.map_shared_rank(wo, r)[i * 128 + c] * cw[r][i];
+            out[((long long)b * heads + h) * d + c] = o * cinv[i];
+        }
+    }
+    cluster.sync();                                        // keep every block's shared memory until all read it
+}
+
 // ---------------------------------------------------------------------------------------------
 // MUL_MAT, f16 weights x f32 activations -> f32.
 
@@ -1085,21 +1368,6 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // unsplit 16-row kernels are held to 128 registers (two 8-warp blocks per SM; a few address registers
 // spill to L1 once per super-tile): at 166 registers, one block per SM, the 8B lm_head took 279 vs 265 us.
 
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-
-__device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned b0, unsigned b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // swiglu_f32's arithmetic, so a fused gate/up GEMM gives the bits of the GEMMs then swiglu_f32
 __device__ __forceinline__ float silu_mul(float v, float u) {
     const float s = v / (1.0f + expf(-v));
@@ -1246,6 +1514,18 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     }
     cluster.sync();                           // keep this block's shared memory until the others read it
 }
+
+// attn_mma: one kernel per cluster size (cache rows split over CL blocks)
+#define ATTN_MMA_KERNEL(NAME, CL, ATTR)                                                                      \
+    extern "C" __global__ void ATTR __launch_bounds__(128)                                                   \
+    NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
+         int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
+        attn_mma_body<CL>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);        \
+    }
+ATTN_MMA_KERNEL(attn_mma_f16, 1, )
+ATTN_MMA_KERNEL(attn_mma2_f16, 2, __cluster_dims__(2, 1, 1))
+ATTN_MMA_KERNEL(attn_mma4_f16, 4, __cluster_dims__(4, 1, 1))
+ATTN_MMA_KERNEL(attn_mma8_f16, 8, __cluster_dims__(8, 1, 1))
 
 #define TC_CLUSTER_1
 #define TC_CLUSTER_2 __cluster_dims__(2, 1, 1)

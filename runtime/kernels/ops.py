@@ -29,6 +29,16 @@ ATTN_BATCH_ROWS = 16
 #: blocks alone would leave most SMs idle (attn_batch1_f16 otherwise: at 8B batch 64 the split cost
 #: 81 vs 62 us per layer, at batch 16 it saved 58 -> 36)
 ATTN_BATCH_CLUSTER = 4
+#: attn_mma (tensor cores): the kernel per cluster size (cache rows split over that many blocks of 4 warps
+#: with 16 query rows each), the query rows per block, and the smallest batch x heads-per-KV-head that
+#: takes it rather than attn_fused_f16 (below that attn_fused_f16's 8-block split of each (token, head)
+#: keeps more SMs busy than 16-row blocks can)
+ATTN_MMA = {cl: f"attn_mma{'' if cl == 1 else cl}_f16" for cl in (1, 2, 4, 8)}
+ATTN_MMA_NAMES = frozenset(ATTN_MMA.values())
+ATTN_MMA_ROWS = 16
+ATTN_MMA_MIN_ROWS = 8
+#: attn_mma's dynamic shared memory: per warp two stages of a 16-row K and V tile (rows of 136 halves)
+ATTN_MMA_SMEM = 4 * 2 * 2 * 16 * 136 * 2
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks; build "" for
@@ -45,6 +55,9 @@ TC_MAX_ROWS = {"": 16, "w": 64}
 #: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 128-wide build: 72 KB), set as
 #: each gemm_tc kernel's limit when the library loads (a block gets 48 KB without asking)
 TC_SMEM_MAX = 64 * 128 * 4 + 2 * 64 * (128 + 32) * 2
+#: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
+#: (set as the kernel's limit when the library loads)
+SMEM_LIMITS = {**{name: TC_SMEM_MAX for name in GEMM_TC_NAMES}, **{name: ATTN_MMA_SMEM for name in ATTN_MMA_NAMES}}
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
 WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
@@ -53,6 +66,7 @@ WRITES = {
     "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,),
     "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
     **{name: (2,) for name in GEMM_TC.values()}, **{name: (3,) for name in GEMM_TC_SWIGLU.values()},
+    **{name: (5,) for name in ATTN_MMA.values()},
 }
 
 
@@ -99,6 +113,18 @@ def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
     return 1
 
 
+def attn_mma_cluster(units: int, n_kv: int, num_sms: int) -> int:
+    """Blocks that split one attn_mma query block's cache rows: the most of 8, 4, 2 that keep the grid
+    within two blocks per SM and give every warp at least one 16-row step; else 1. A block's life is
+    mostly fixed latency (q, the first cache step, two combines: about 10 us on the H200), so blocks
+    beyond what runs at once queue behind it: 8B shapes at ctx 512 (runtime.tools.attn_bench), batch 16
+    (32 query blocks x KV heads) 18.6 us with 8 blocks each, batch 64 (128) 24.3 us with 2 vs 38.2 with 4."""
+    for cl in (8, 4, 2):
+        if units * cl <= 2 * num_sms and math.ceil(n_kv / cl) >= 64:
+            return cl
+    return 1
+
+
 def tc_build(M: int) -> str:
     """The gemm_tc build for M rows of x: the narrow one keeps twice the weight loads in flight."""
     return "" if M <= TC_MAX_ROWS[""] else "w"
@@ -111,7 +137,9 @@ def tc_smem_bytes(M: int, build: str) -> int:
 
 
 def dynamic_smem(ln: Launch) -> int:
-    """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc)."""
+    """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc and attn_mma)."""
+    if ln.kernel in ATTN_MMA_NAMES:
+        return ATTN_MMA_SMEM
     build = TC_BUILD.get(ln.kernel)
     if build is None:
         return 0

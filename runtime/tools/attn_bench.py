@@ -1,0 +1,78 @@
+"""``python -m runtime.tools.attn_bench``: every decode-attention kernel on one shape, side by side (a tuning
+aid, not a test).
+
+Why: which attention kernel (attn_fused_f16, attn_batch*, attn_mma with 1/2/4/8 blocks per query block)
+is fastest depends on the batch and the SM count, and the registry's rules (``ATTN_MMA_MIN_ROWS``,
+``attn_mma_cluster``) are read off this table. Each launch is timed inside a CUDA graph (50 back to back,
+median of 5), so the number includes the in-graph launch gap, as in a step. The registry's choice is
+printed beside the times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+
+
+def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> dict:
+    import numpy as np
+    import pycuda.driver as cuda
+
+    from ..cuda_util import graph_us
+    from ..kernels import ATTN_CLUSTER, ATTN_MMA, Launch
+    from ..kernels.ops import ATTN_MMA_ROWS, attn_mma_cluster
+
+    n_kv = ctx + B
+    rng = np.random.default_rng(B)
+    arrays = (rng.standard_normal((B, heads, d)).astype(np.float32), (ctx + np.arange(B)).astype(np.int32),
+              rng.standard_normal((n_kv, G, d)).astype(np.float16), rng.standard_normal((n_kv, G, d)).astype(np.float16),
+              np.zeros((B, n_kv), np.float32))
+    dev = [cuda.to_device(a) for a in arrays]
+    out = cuda.mem_alloc(B * heads * d * 4)
+    s = cuda.Stream()
+    try:
+        common = tuple(int(x) for x in dev) + (int(out),)
+        tail = (B, n_kv, G, heads, d, 1.0 / math.sqrt(d), math.log2(10000.0))
+        grp = heads // G
+        qb = -(-B * grp // 16)
+        lns = {"attn_fused_f16": Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
+                                        common + tail[1:])}
+        if B * grp >= 16:
+            lns["attn_batch_f16"] = Launch("attn_batch_f16", (4 * qb, G, 1), (256, 1, 1), common + tail)
+            lns["attn_batch1_f16"] = Launch("attn_batch1_f16", (qb, G, 1), (256, 1, 1), common + tail)
+        mq = -(-B * grp // ATTN_MMA_ROWS)
+        for cl, name in ATTN_MMA.items():
+            lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
+        row = {"d": d, "B": B, "ctx": ctx, "rule": ATTN_MMA[attn_mma_cluster(mq * G, n_kv, lib.num_sms)]}
+        for k, ln in lns.items():
+            row[k] = round(statistics.median(graph_us(s, lambda ln=ln: lib.launch(ln, s), reps=50, trials=5)), 2)
+        return row
+    finally:
+        for x in (*dev, out):
+            x.free()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.tools.attn_bench")
+    ap.add_argument("--dims", default="128,64", help="head dims")
+    ap.add_argument("--batches", default="1,2,4,8,16,32,64")
+    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--out", default="attn_bench.json")
+    a = ap.parse_args(argv)
+    from ..kernels import KernelLibrary
+
+    lib = KernelLibrary()
+    res = []
+    for d in (int(x) for x in a.dims.split(",")):
+        for B in (int(x) for x in a.batches.split(",")):
+            res.append(bench(lib, d, B, ctx=a.ctx))
+            print(res[-1], flush=True)
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
