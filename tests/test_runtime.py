@@ -452,3 +452,57 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
         assert mp * TC_ST[build] // 4 % nt == 0                      # NX whole
         assert -(-M // 8) <= (2 if build == "" else 8)               # n8 tiles within the build
         assert M * rows * 4 <= dynamic_smem(ln) <= TC_SMEM_MAX       # the cluster's partial tile fits
+
+
+@settings(max_examples=60, deadline=None)
+@given(B=st.integers(1, 70), kv=st.sampled_from([1, 2, 4]), grp=st.sampled_from([1, 2, 4, 8]),
+       d=st.sampled_from([8, 16, 24, 64, 128, 256]), ctx=st.integers(1, 1200), sms=st.sampled_from([16, 66, 132]))
+def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms):
+    """Whatever batch, heads, head size, cache length and SM count, the registry's attention launch meets
+    what its kernel assumes: attn_mma (tensor cores) exactly when a KV head has at least 8 query rows and
+    d is a multiple of 16 up to 128, 16 query rows per 4-warp block, the cache rows split over a cluster
+    only while every warp keeps a 16-row step and the grid stays within two blocks per SM, and its
+    dynamic shared memory within the limit the library sets."""
+    from runtime.kernels import ATTN_MMA, ATTN_MMA_NAMES
+    from runtime.kernels.ops import ATTN_MMA_SMEM, SMEM_LIMITS, dynamic_smem
+
+    heads = kv * grp
+    cfg = L.config("tiny", batch=B, heads=heads, kv_heads=kv, hidden=heads * d, ctx=ctx, layers=1, ffn=64, vocab=32)
+    g = L.build_graph(cfg, "runtime")
+    plan = memplan.plan(g)
+    per_node, _ = plan_launches(g, _addresses(g, plan).__getitem__, num_sms=sms, counters=1 << 30,
+                                scratch=lambda n: 1 << 50)
+    fused = {"attn_fused_f16", "attn_batch_f16", "attn_batch1_f16", *ATTN_MMA_NAMES}
+    attn = [ln for lns in per_node for ln in lns if ln.kernel in fused]
+    if not attn:   # the group runs node by node (a planned overlap its one kernel cannot take)
+        assert {ln.kernel for lns in per_node for ln in lns} >= {"attn_kq_f16", "softmax_mask_f32"}
+        return
+    assert len(attn) == 1
+    ln = attn[0]
+    n_kv = ctx + B
+    wants_mma = B * grp >= 8 and d % 16 == 0 and d <= 128
+    assert (ln.kernel in ATTN_MMA_NAMES) == wants_mma, ln.kernel
+    if not wants_mma:
+        return
+    cl = next(c for c, name in ATTN_MMA.items() if name == ln.kernel)
+    qblocks = -(-B * grp // 16)
+    assert ln.grid == (cl * qblocks, kv, 1) and ln.block == (128, 1, 1)
+    assert ln.args[6:11] == (B, n_kv, kv, heads, d)
+    if cl > 1:
+        assert -(-n_kv // cl) >= 64 and qblocks * kv * cl <= 2 * sms
+    assert dynamic_smem(ln) == ATTN_MMA_SMEM <= SMEM_LIMITS[ln.kernel] <= 227 * 1024 - 8192
+
+
+@pytest.mark.parametrize("batch", [2, 5, 16])
+def test_tensor_core_attention_step_stays_close_to_the_reference(batch):
+    """A step whose attention runs on attn_mma (q and the probabilities rounded to f16, as its emulation
+    models) stays within the tensor-core tolerance of the float64 reference, in the serial and the
+    3-stream plan."""
+    cfg = L.config("tiny", batch=batch, hidden=256, heads=8, kv_heads=2, ctx=40)
+    g = L.build_graph(cfg, "runtime")
+    w, inp = L.make_weights(g, cfg, seed=7), L.make_inputs(cfg, seed=8)
+    ref = L.reference_forward(cfg, w, inp)[0]
+    for plan in (memplan.plan(g), memplan.plan(g, L.multi_stream_schedule(g))):
+        per_node, _ = plan_launches(g, _addresses(g, plan).__getitem__, counters=1 << 30, scratch=lambda n: 1 << 50)
+        assert any(ln.kernel.startswith("attn_mma") for lns in per_node for ln in lns)
+        assert L.rel_err(emulate(g, plan, w, inp)[0]["logits"], ref) < 5e-3
