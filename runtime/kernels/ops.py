@@ -179,14 +179,17 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | Non
     8B FFN matrix took 34 us unsplit vs 40 split in two on the H200), but the chip needs about six
     streaming warps per SM to keep HBM busy (runtime.tools.gemm_bench). So: the fewest K splits that give
     that many warps; split matrices in 4-warp blocks (spread over more SMs: 8B down projection at 16 rows
-    41 vs 59 us), unsplit ones in 8-warp blocks (FFN gate 38 vs 44 us; 64 rows: lm_head 535 vs 632 us);
-    a matrix too small for that takes the most warps it can get."""
+    41 vs 59 us), unsplit ones in 8-warp blocks (FFN gate 38 vs 44 us; 64 rows: lm_head 535 vs 632 us),
+    except a narrow-build (up to 16 rows) matrix with at least three waves of 4-warp blocks, whose 4-warp
+    blocks balance better (16 rows: 8B lm_head 282 vs 299 us, 1B 40.4 vs 42.0); a matrix too small for
+    that takes the most warps it can get."""
     fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (4, 8) if gemm_tc_fits(M, N, K, w, cl)]
     if not fits:
         return None
     for cl, w in fits:
         if N // 16 * cl >= 6 * num_sms:
-            return (8 if cl == 1 and (1, 8) in fits else w), cl
+            many_waves = tc_build(M) == "" and N // 64 >= 3 * num_sms and (1, 4) in fits
+            return (8 if cl == 1 and (1, 8) in fits and not many_waves else w), cl
     cl, w = max(fits, key=lambda f: (N // 16 * f[0], -f[1], -f[0]))
     return w, cl
 
