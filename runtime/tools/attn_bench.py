@@ -22,7 +22,7 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
 
     from ..cuda_util import graph_us
     from ..kernels import ATTN_CLUSTER, ATTN_MMA, Launch
-    from ..kernels.ops import ATTN_MMA_ROWS, attn_mma_cluster
+    from ..kernels.ops import ATTN_MMA_MIN_ROWS, ATTN_MMA_ROWS, attn_mma_cluster
 
     n_kv = ctx + B
     rng = np.random.default_rng(B)
@@ -45,7 +45,9 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
         mq = -(-B * grp // ATTN_MMA_ROWS)
         for cl, name in ATTN_MMA.items():
             lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
-        row = {"d": d, "B": B, "ctx": ctx, "rule": ATTN_MMA[attn_mma_cluster(mq * G, n_kv, lib.num_sms)]}
+        chosen = (ATTN_MMA[attn_mma_cluster(mq * G, n_kv, lib.num_sms)] if B * grp >= ATTN_MMA_MIN_ROWS
+                  else "attn_fused_f16")   # the registry's choice (runtime.kernels.fused) for d % 16 == 0
+        row = {"d": d, "B": B, "ctx": ctx, "registry": chosen}
         for k, ln in lns.items():
             row[k] = round(statistics.median(graph_us(s, lambda ln=ln: lib.launch(ln, s), reps=50, trials=5)), 2)
         return row
