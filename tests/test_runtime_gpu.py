@@ -301,18 +301,10 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
                 b.free()
 
 
-@pytest.mark.parametrize("B", [2, 16, 64])
-def test_batched_attention_kernels_match_numpy(lib, B):
-    """The decode-attention kernels for several tokens (attn_batch_f16: cache rows split over a cluster of
-    4; attn_batch1_f16: unsplit) and the batch-1-tuned attn_fused_f16 compute the same function: within
-    1e-5 of the numpy emulation of it, on random q, cache and a causal mask, output poisoned first."""
-    import pycuda.driver as cuda
-
-    from runtime.emulate import Memory, run_launch
-    from runtime.kernels import ATTN_CLUSTER, Launch
-
-    rng = np.random.default_rng(B)
-    heads, G, d, ctx = 32, 8, 128, 200
+def _attention_case(B: int, d: int, ctx: int, seed: int, heads: int = 32, G: int = 8):
+    """Random q, cache (ctx cached rows plus the B new ones) and a causal mask for a decode-attention
+    kernel, and the kernels' trailing scalar arguments (B, n_kv, G, heads, d, scale, log2 ROPE base)."""
+    rng = np.random.default_rng(seed)
     n_kv = ctx + B
     q = rng.standard_normal((B, heads, d)).astype(np.float32)
     K = rng.standard_normal((n_kv, G, d)).astype(np.float16)
@@ -321,37 +313,64 @@ def test_batched_attention_kernels_match_numpy(lib, B):
     mask = np.zeros((B, n_kv), np.float32)
     for b in range(B):
         mask[b, ctx + b + 1:] = -np.inf
-    arrays = (q, pos, K, V, mask)
+    return (q, pos, K, V, mask), (B, n_kv, G, heads, d, 1.0 / np.sqrt(d), float(np.log2(10000.0)))
+
+
+def _emulated(kernel: str, grid, block, arrays, tail, n_out: int) -> np.ndarray:
+    """What runtime.emulate computes for one attention launch on these inputs (float64)."""
+    from runtime.emulate import Memory, run_launch
+    from runtime.kernels import Launch
+
+    mem = Memory()
+    host = [mem.alloc(a.nbytes) for a in arrays] + [mem.alloc(n_out * 4)]
+    for a, h in zip(arrays, host, strict=False):
+        mem.view(h, a.size, a.dtype)[:] = a.reshape(-1)
+    run_launch(mem, Launch(kernel, grid, block, tuple(host) + tail))
+    return mem.view(host[-1], n_out, np.float32).astype(np.float64)
+
+
+def _run_attention(lib, arrays, launch_for, n_out: int, runs: int = 1) -> list[np.ndarray]:
+    """Each ``launch_for(device args)`` launch run ``runs`` times on the device, output NaN-poisoned first."""
+    import pycuda.driver as cuda
+
     dev = [cuda.to_device(a) for a in arrays]
-    out = cuda.mem_alloc(B * heads * d * 4)
+    out = cuda.mem_alloc(n_out * 4)
     s = cuda.Stream()
-    scale, l2b = 1.0 / np.sqrt(d), float(np.log2(10000.0))
     try:
-        common = (int(dev[0]), int(dev[1]), int(dev[2]), int(dev[3]), int(dev[4]), int(out))
-        qb = -(-B * (heads // G) // 16)
-        launches = [Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
-                           common + (n_kv, G, heads, d, scale, l2b)),
-                    Launch("attn_batch_f16", (4 * qb, G, 1), (256, 1, 1), common + (B, n_kv, G, heads, d, scale, l2b)),
-                    Launch("attn_batch1_f16", (qb, G, 1), (256, 1, 1), common + (B, n_kv, G, heads, d, scale, l2b))]
-        mem = Memory()
-        host = [mem.alloc(a.nbytes) for a in arrays] + [mem.alloc(B * heads * d * 4)]
-        for a, h in zip(arrays, host, strict=False):
-            mem.view(h, a.size, a.dtype)[:] = a.reshape(-1)
-        run_launch(mem, Launch("attn_batch_f16", (4 * qb, G, 1), (256, 1, 1),
-                               tuple(host) + (B, n_kv, G, heads, d, scale, l2b)))
-        ref = mem.view(host[-1], B * heads * d, np.float32).astype(np.float64)
-        for ln in launches:
-            cuda.memset_d32(out, 0x7FC00000, B * heads * d)
+        ln = launch_for(tuple(int(x) for x in dev) + (int(out),))
+        got = []
+        for _ in range(runs):
+            cuda.memset_d32(out, 0x7FC00000, n_out)
             lib.launch(ln, s, pdl=False)
             s.synchronize()
-            got = np.empty(B * heads * d, np.float32)
-            cuda.memcpy_dtoh(got, out)
-            assert np.all(np.isfinite(got)), f"{ln.kernel}: unwritten outputs"
-            err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
-            assert err < 1e-5, f"{ln.kernel} at batch {B}: rel err {err:.3g}"
+            got.append(np.empty(n_out, np.float32))
+            cuda.memcpy_dtoh(got[-1], out)
+        return got
     finally:
         for b in (*dev, out):
             b.free()
+
+
+@pytest.mark.parametrize("B", [2, 16, 64])
+def test_batched_attention_kernels_match_numpy(lib, B):
+    """The decode-attention kernels for several tokens (attn_batch_f16: cache rows split over a cluster of
+    4; attn_batch1_f16: unsplit) and the batch-1-tuned attn_fused_f16 compute the same function: within
+    1e-5 of the numpy emulation of it, on random q, cache and a causal mask, output poisoned first."""
+    from runtime.kernels import ATTN_CLUSTER, Launch
+
+    heads, G, d = 32, 8, 128
+    arrays, tail = _attention_case(B, d, 200, seed=B)
+    n_out, qb = B * heads * d, -(-B * (heads // G) // 16)
+    ref = _emulated("attn_batch_f16", (4 * qb, G, 1), (256, 1, 1), arrays, tail, n_out)
+    shapes = {"attn_fused_f16": ((ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), tail[1:]),
+              "attn_batch_f16": ((4 * qb, G, 1), (256, 1, 1), tail),
+              "attn_batch1_f16": ((qb, G, 1), (256, 1, 1), tail)}
+    for name, (grid, block, scalars) in shapes.items():
+        got = _run_attention(lib, arrays, lambda ptrs, n=name, gr=grid, bl=block, sc=scalars: Launch(n, gr, bl, ptrs + sc),
+                             n_out)[0]
+        assert np.all(np.isfinite(got)), f"{name}: unwritten outputs"
+        err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+        assert err < 1e-5, f"{name} at batch {B}: rel err {err:.3g}"
 
 
 @pytest.mark.parametrize("d,ctx", [(128, 200), (64, 37), (128, 1000)])
@@ -362,52 +381,19 @@ def test_tensor_core_attention_matches_numpy(lib, B, d, ctx):
     to f16 as its mma operands, on random q, cache and a causal mask, output poisoned first; rows of a
     cluster's last block past the cache (ctx not a multiple of 16 x 4 x CL) masked, two runs bitwise equal.
     A planted bug in any fragment layout gives errors of order 1."""
-    import pycuda.driver as cuda
-
-    from runtime.emulate import Memory, run_launch
     from runtime.kernels import ATTN_MMA, Launch
 
-    rng = np.random.default_rng(1000 * B + d)
     heads, G = 32, 8
-    n_kv = ctx + B
-    q = rng.standard_normal((B, heads, d)).astype(np.float32)
-    K = rng.standard_normal((n_kv, G, d)).astype(np.float16)
-    V = rng.standard_normal((n_kv, G, d)).astype(np.float16)
-    pos = (ctx + np.arange(B)).astype(np.int32)
-    mask = np.zeros((B, n_kv), np.float32)
-    for b in range(B):
-        mask[b, ctx + b + 1:] = -np.inf
-    arrays = (q, pos, K, V, mask)
-    dev = [cuda.to_device(a) for a in arrays]
-    out = cuda.mem_alloc(B * heads * d * 4)
-    s = cuda.Stream()
-    scale, l2b = 1.0 / np.sqrt(d), float(np.log2(10000.0))
-    qb = -(-B * (heads // G) // 16)
-    tail = (B, n_kv, G, heads, d, scale, l2b)
-    try:
-        mem = Memory()
-        host = [mem.alloc(a.nbytes) for a in arrays] + [mem.alloc(B * heads * d * 4)]
-        for a, h in zip(arrays, host, strict=False):
-            mem.view(h, a.size, a.dtype)[:] = a.reshape(-1)
-        run_launch(mem, Launch(ATTN_MMA[1], (qb, G, 1), (128, 1, 1), tuple(host) + tail))
-        ref = mem.view(host[-1], B * heads * d, np.float32).astype(np.float64)
-        common = (int(dev[0]), int(dev[1]), int(dev[2]), int(dev[3]), int(dev[4]), int(out))
-        for cl, name in ATTN_MMA.items():
-            runs = []
-            for _ in range(2):
-                cuda.memset_d32(out, 0x7FC00000, B * heads * d)
-                lib.launch(Launch(name, (cl * qb, G, 1), (128, 1, 1), common + tail), s, pdl=False)
-                s.synchronize()
-                got = np.empty(B * heads * d, np.float32)
-                cuda.memcpy_dtoh(got, out)
-                runs.append(got)
-            assert np.all(np.isfinite(runs[0])), f"{name} at batch {B}: unwritten outputs"
-            err = np.linalg.norm(runs[0] - ref) / np.linalg.norm(ref)
-            assert err < 1e-3, f"{name} at batch {B}, d {d}: rel err {err:.3g}"
-            assert np.array_equal(runs[0], runs[1]), f"{name}: two runs differ"
-    finally:
-        for b in (*dev, out):
-            b.free()
+    arrays, tail = _attention_case(B, d, ctx, seed=1000 * B + d)
+    n_out, qb = B * heads * d, -(-B * (heads // G) // 16)
+    ref = _emulated(ATTN_MMA[1], (qb, G, 1), (128, 1, 1), arrays, tail, n_out)
+    for cl, name in ATTN_MMA.items():
+        runs = _run_attention(lib, arrays, lambda ptrs, n=name, c=cl: Launch(n, (c * qb, G, 1), (128, 1, 1), ptrs + tail),
+                              n_out, runs=2)
+        assert np.all(np.isfinite(runs[0])), f"{name} at batch {B}: unwritten outputs"
+        err = np.linalg.norm(runs[0] - ref) / np.linalg.norm(ref)
+        assert err < 1e-3, f"{name} at batch {B}, d {d}: rel err {err:.3g}"
+        assert np.array_equal(runs[0], runs[1]), f"{name}: two runs differ"
 
 
 @pytest.mark.parametrize("sms,K", [(None, 1024), (16, 4096)])

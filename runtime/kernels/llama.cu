@@ -692,6 +692,21 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
 // chunks. attn_batch1_f16 is the same without the split, for batches whose query blocks fill the chip.
 // Threads: 16 per query row; for scores each takes 4 cache rows of the tile, for the V sum one 8-wide
 // slice of d. Needs d % 8 == 0, d <= 128. grid (CL ceil(B grp / AB_QB), kv_heads), block 256.
+// Elements 2 p and 2 p + 1 of query row qi of KV head g's query block (row qi: token qi / grp, head
+// g grp + qi % grp), rotated by ROPE (ggml normal mode) at the token's position when pos is given; zeros
+// for rows past nq (padding of the last block). Shared by the batched attention kernels.
+__device__ __forceinline__ float2 rope_q_pair(const float* q, const int* pos, int qi, int nq, int grp, int g,
+                                              int heads, int d, int p, float log2_base) {
+    if (qi >= nq) return make_float2(0.0f, 0.0f);
+    const int b = qi / grp, h = g * grp + qi % grp;
+    const float* qr = q + ((long long)b * heads + h) * d;
+    const float x0 = qr[2 * p], x1 = qr[2 * p + 1];
+    if (pos == nullptr) return make_float2(x0, x1);
+    const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+    float sn, cs;
+    sincosf(theta, &sn, &cs);
+    return make_float2(x0 * cs - x1 * sn, x0 * sn + x1 * cs);
+}
 #define AB_QB 16
 #define AB_TJ 64
 #define AB_LDK 136
@@ -714,25 +729,10 @@ __device__ __forceinline__ void attn_batch_body(const float* q, const int* pos, 
     const int C = (n_kv + CL - 1) / CL, jb = min(n_kv, rank * C), je = min(n_kv, jb + C);
     const long long rs = (long long)kv_heads * d;          // halves between cache rows
     for (int t = tid; t < AB_QB * half_d; t += blockDim.x) {   // q rows, rotated, into shared memory
-        const int i = t / half_d, p = t % half_d, qi = q0 + i;
-        float y0 = 0.0f, y1 = 0.0f;
-        if (qi < nq) {
-            const int b = qi / grp, h = g * grp + qi % grp;
-            const float* qr = q + ((long long)b * heads + h) * d;
-            const float x0 = qr[2 * p], x1 = qr[2 * p + 1];
-            if (pos != nullptr) {
-                const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
-                float sn, cs;
-                sincosf(theta, &sn, &cs);
-                y0 = x0 * cs - x1 * sn;
-                y1 = x0 * sn + x1 * cs;
-            } else {
-                y0 = x0;
-                y1 = x1;
-            }
-        }
-        qs[i * 128 + 2 * p] = y0;
-        qs[i * 128 + 2 * p + 1] = y1;
+        const int i = t / half_d, p = t % half_d;
+        const float2 y = rope_q_pair(q, pos, q0 + i, nq, grp, g, heads, d, p, log2_base);
+        qs[i * 128 + 2 * p] = y.x;
+        qs[i * 128 + 2 * p + 1] = y.y;
     }
     const int r = tid >> 4, js = tid & 15, qi = q0 + r;
     const bool valid = qi < nq;
@@ -921,24 +921,9 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     int j0 = jb + 16 * warp;
     if (j0 < je) issue(j0, 0);                             // the cache is in flight while q is rotated
     for (int e = tid; e < AM_QB * half_d; e += blockDim.x) {
-        const int i = e / half_d, p = e - i * half_d, qi = q0 + i;
-        float y0 = 0.0f, y1 = 0.0f;
-        if (qi < nq) {
-            const int b = qi / grp, h = g * grp + qi % grp;
-            const float* qr = q + ((long long)b * heads + h) * d;
-            const float x0 = qr[2 * p], x1 = qr[2 * p + 1];
-            if (pos != nullptr) {
-                const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
-                float sn, cs;
-                sincosf(theta, &sn, &cs);
-                y0 = x0 * cs - x1 * sn;
-                y1 = x0 * sn + x1 * cs;
-            } else {
-                y0 = x0;
-                y1 = x1;
-            }
-        }
-        *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y0, y1);
+        const int i = e / half_d, p = e - i * half_d;
+        const float2 y = rope_q_pair(q, pos, q0 + i, nq, grp, g, heads, d, p, log2_base);
+        *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y.x, y.y);
     }
     __syncthreads();
     unsigned qa[8][4];                                     // Q's A fragments, k16 step s = d 16 s ..
