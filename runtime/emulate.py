@@ -179,10 +179,12 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         g = np.arange(heads) // (heads // G)
         Kv = mem.view(K, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
         Vv = mem.view(V, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
-        tc = k in ATTN_MMA_NAMES        # tensor cores: q and the probabilities rounded to f16
+        tc = k in ATTN_MMA_NAMES        # tensor cores: q (scaled first) and the probabilities rounded to f16
         if tc:
-            qv = qv.astype(np.float16).astype(np.float32)
-        z = np.einsum("bhd,jhd->bhj", qv, Kv) * np.float32(scale) + _f32(mem, m, B * n_kv).reshape(B, 1, n_kv)
+            z = np.einsum("bhd,jhd->bhj", (qv * np.float32(scale)).astype(np.float16).astype(np.float32), Kv)
+        else:
+            z = np.einsum("bhd,jhd->bhj", qv, Kv) * np.float32(scale)
+        z = z + _f32(mem, m, B * n_kv).reshape(B, 1, n_kv)
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         s = e.sum(axis=-1, keepdims=True)
         p = (e.astype(np.float16).astype(np.float32) if tc else e) / s

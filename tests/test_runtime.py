@@ -459,8 +459,8 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
        d=st.sampled_from([8, 16, 24, 64, 128, 256]), ctx=st.integers(1, 1200), sms=st.sampled_from([16, 66, 132]))
 def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms):
     """Whatever batch, heads, head size, cache length and SM count, the registry's attention launch meets
-    what its kernel assumes: attn_mma (tensor cores) exactly when a KV head has at least 8 query rows and
-    d is a multiple of 16 up to 128, 16 query rows per 4-warp block, the cache rows split over a cluster
+    what its kernel assumes: attn_mma (tensor cores) exactly when there are 2+ tokens, a KV head has at
+    least 8 query rows and d is a multiple of 16 up to 128, 16 query rows per 4-warp block, the cache rows split over a cluster
     only while every warp keeps a 16-row step and the grid stays within two blocks per SM, and its
     dynamic shared memory within the limit the library sets."""
     from runtime.kernels import ATTN_MMA, ATTN_MMA_NAMES
@@ -480,7 +480,7 @@ def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms)
     assert len(attn) == 1
     ln = attn[0]
     n_kv = ctx + B
-    wants_mma = B * grp >= 8 and d % 16 == 0 and d <= 128
+    wants_mma = B >= 2 and B * grp >= 8 and d % 16 == 0 and d <= 128
     assert (ln.kernel in ATTN_MMA_NAMES) == wants_mma, ln.kernel
     if not wants_mma:
         return

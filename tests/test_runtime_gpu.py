@@ -396,6 +396,27 @@ def test_tensor_core_attention_matches_numpy(lib, B, d, ctx):
         assert np.array_equal(runs[0], runs[1]), f"{name}: two runs differ"
 
 
+@pytest.mark.parametrize("d", [64, 128])
+def test_tensor_core_attention_takes_queries_beyond_f16(lib, d):
+    """attn_mma rounds q to f16 after scaling it by 1/sqrt(d): a query of magnitude 2e5 (beyond f16's
+    65504 unscaled) still gives finite outputs, within 1e-3 of the emulation (which scales first too).
+    Rounding before scaling made every output of that head inf or NaN."""
+    from runtime.kernels import ATTN_MMA, Launch
+
+    heads, G, B = 32, 8, 3
+    arrays, tail = _attention_case(B, d, 100, seed=d)
+    arrays[0][1, 5] *= 2e5 / np.abs(arrays[0][1, 5]).max()
+    n_out, qb = B * heads * d, -(-B * (heads // G) // 16)
+    ref = _emulated(ATTN_MMA[1], (qb, G, 1), (128, 1, 1), arrays, tail, n_out)
+    assert np.all(np.isfinite(ref))
+    for cl, name in ATTN_MMA.items():
+        got = _run_attention(lib, arrays, lambda ptrs, n=name, c=cl: Launch(n, (c * qb, G, 1), (128, 1, 1), ptrs + tail),
+                             n_out)[0]
+        assert np.all(np.isfinite(got)), f"{name}: {np.sum(~np.isfinite(got))} non-finite outputs"
+        err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+        assert err < 1e-3, f"{name}, d {d}: rel err {err:.3g}"
+
+
 @pytest.mark.parametrize("sms,K", [(None, 1024), (16, 4096)])
 @pytest.mark.parametrize("M", [2, 16, 17, 64])
 def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):

@@ -234,7 +234,8 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
     if not _alias_ok(graph, addr, [out], reads):
         return None
-    if B * (heads // G) >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and D <= 128:   # tensor cores, KV read once per block
+    # tensor cores for 2+ tokens (batch 1 keeps attn_fused_f16's f32 q and probabilities, and its accuracy)
+    if B >= 2 and B * (heads // G) >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and D <= 128:
         qblocks = math.ceil(B * (heads // G) / ATTN_MMA_ROWS)
         cl = attn_mma_cluster(qblocks * G, n_kv, num_sms)
         return Launch(ATTN_MMA[cl], (cl * qblocks, G, 1), (128, 1, 1),

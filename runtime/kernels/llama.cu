@@ -864,7 +864,7 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
 // query rows of one KV head g (row i: token i / grp, head g grp + i % grp) and the CL-th part of the cache
 // rows; each of its 4 warps streams 16-row steps of that part (warp w: rows 16 w, 16 w + 64, ...) through
 // its own two shared-memory stages (cp.async, the next step in flight while this one computes, no block
-// barrier), computing S = Q K^T (q rotated and rounded to f16 as the A fragments, K rows as B), an online
+// barrier), computing S = Q K^T (q rotated, scaled and rounded to f16 as the A fragments, K rows as B), an online
 // softmax per query row in registers, and O += P V (P, rounded to f16, is the A fragment straight from S's
 // accumulators; V's B fragments by ldmatrix.trans). The 4 warps' partial (max, sum, O) are combined in
 // warp order in shared memory, then the cluster's CL blocks in rank order through distributed shared
@@ -874,6 +874,7 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
 // cluster CL, dynamic shared memory ATTN_MMA_SMEM (ops.py): [4 warps][2 stages][K, V][16][AM_LD] halves.
 #define AM_QB 16
 #define AM_LD 136
+#define AM_OS 128   // floats between rows of a partial O
 __device__ __forceinline__ unsigned pack_half2(float lo, float hi) {
     const half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<const unsigned*>(&h);
@@ -881,7 +882,7 @@ __device__ __forceinline__ unsigned pack_half2(float lo, float hi) {
 __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) {
     const unsigned a = (unsigned)__cvta_generic_to_shared(row);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a) : "memory");
 }
 // mma.sync without `volatile`: a pure function of its operands, so the compiler may interleave independent
 // accumulator chains (the attention's two score tiles); dependent ones keep their order, and the bits
@@ -917,13 +918,16 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
         }
         cp_async_commit();
     };
+    if ((d & 15) || d > 128 || blockDim.x != 128) __trap();   // the registry never launches these
+    static_assert(4 * AM_QB * AM_OS * 4 <= 4 * 2 * 2 * 16 * AM_LD * 2, "the partial O fits in the stages");
     PDL_ENTER();
     int j0 = jb + 16 * warp;
     if (j0 < je) issue(j0, 0);                             // the cache is in flight while q is rotated
     for (int e = tid; e < AM_QB * half_d; e += blockDim.x) {
         const int i = e / half_d, p = e - i * half_d;
+        // scaled before it is rounded to f16: an f16 q overflows 65504 sqrt(d) later than the raw one
         const float2 y = rope_q_pair(q, pos, q0 + i, nq, grp, g, heads, d, p, log2_base);
-        *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y.x, y.y);
+        *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y.x * scale, y.y * scale);
     }
     __syncthreads();
     unsigned qa[8][4];                                     // Q's A fragments, k16 step s = d 16 s ..
@@ -980,7 +984,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
         for (int nt = 0; nt < 2; nt++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const float z = mv[nt][e] == -INFINITY ? -INFINITY : sc[nt][e] * scale + mv[nt][e];
+                const float z = mv[nt][e] == -INFINITY ? -INFINITY : sc[nt][e] + mv[nt][e];
                 sc[nt][e] = z;
                 if (e < 2) mx0 = fmaxf(mx0, z);
                 else mx1 = fmaxf(mx1, z);
@@ -1033,12 +1037,12 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
         l1 += __shfl_xor_sync(0xffffffffu, l1, o);
     }
     __syncthreads();                                       // every warp is done with its stages
-    float* wo = reinterpret_cast<float*>(am_smem);         // [4][AM_QB][128] the warps' partial O
+    float* wo = reinterpret_cast<float*>(am_smem);         // [4][AM_QB][AM_OS] the warps' partial O
 #pragma unroll
     for (int n = 0; n < 16; n++) {
         if (n < d8) {
-            *reinterpret_cast<float2*>(wo + (warp * AM_QB + gi) * 128 + n * 8 + 2 * t) = make_float2(acc[n][0], acc[n][1]);
-            *reinterpret_cast<float2*>(wo + (warp * AM_QB + gi + 8) * 128 + n * 8 + 2 * t) = make_float2(acc[n][2], acc[n][3]);
+            *reinterpret_cast<float2*>(wo + (warp * AM_QB + gi) * AM_OS + n * 8 + 2 * t) = make_float2(acc[n][0], acc[n][1]);
+            *reinterpret_cast<float2*>(wo + (warp * AM_QB + gi + 8) * AM_OS + n * 8 + 2 * t) = make_float2(acc[n][2], acc[n][3]);
         }
     }
     if (t == 0) {
@@ -1063,8 +1067,8 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     for (int c = cg8; c < d; c += 8) {
         float o = 0.0f;
 #pragma unroll
-        for (int w = 0; w < 4; w++) o += wo[(w * AM_QB + i) * 128 + c] * bw[w];
-        wo[i * 128 + c] = o;                               // only this thread reads or writes (i, c)
+        for (int w = 0; w < 4; w++) o += wo[(w * AM_QB + i) * AM_OS + c] * bw[w];
+        wo[i * AM_OS + c] = o;                             // only this thread reads or writes (i, c)
     }
     __syncthreads();                                       // every thread read the warps' (max, sum)
     if (cg8 == 0) {
@@ -1075,7 +1079,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     if (CL == 1) {
         if (qi < nq) {
             const float inv = 1.0f / L;
-            for (int c = cg8; c < d; c += 8) out[((long long)b * heads + h) * d + c] = wo[i * 128 + c] * inv;
+            for (int c = cg8; c < d; c += 8) out[((long long)b * heads + h) * d + c] = wo[i * AM_OS + c] * inv;
         }
         return;
     }
@@ -1103,7 +1107,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
         for (int c = cb + cg8; c < ce; c += 8) {
             float o = 0.0f;
 #pragma unroll
-            for (int r = 0; r < CL; r++) o += cluster.map_shared_rank(wo, r)[i * 128 + c] * cw[r][i];
+            for (int r = 0; r < CL; r++) o += cluster.map_shared_rank(wo, r)[i * AM_OS + c] * cw[r][i];
             out[((long long)b * heads + h) * d + c] = o * cinv[i];
         }
     }

@@ -32,7 +32,7 @@ ATTN_BATCH_CLUSTER = 4
 #: attn_mma (tensor cores): the kernel per cluster size (cache rows split over that many blocks of 4 warps
 #: with 16 query rows each), the query rows per block, and the smallest batch x heads-per-KV-head that
 #: takes it rather than attn_fused_f16 (below that attn_fused_f16's 8-block split of each (token, head)
-#: keeps more SMs busy than 16-row blocks can)
+#: keeps more SMs busy than 16-row blocks can). Batch 1 always keeps attn_fused_f16 (f32 q)
 ATTN_MMA = {cl: f"attn_mma{'' if cl == 1 else cl}_f16" for cl in (1, 2, 4, 8)}
 ATTN_MMA_NAMES = frozenset(ATTN_MMA.values())
 ATTN_MMA_ROWS = 16

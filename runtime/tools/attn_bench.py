@@ -45,7 +45,7 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
         mq = -(-B * grp // ATTN_MMA_ROWS)
         for cl, name in ATTN_MMA.items():
             lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
-        chosen = (ATTN_MMA[attn_mma_cluster(mq * G, n_kv, lib.num_sms)] if B * grp >= ATTN_MMA_MIN_ROWS
+        chosen = (ATTN_MMA[attn_mma_cluster(mq * G, n_kv, lib.num_sms)] if B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS
                   else "attn_fused_f16")   # the registry's choice (runtime.kernels.fused) for d % 16 == 0
         row = {"d": d, "B": B, "ctx": ctx, "registry": chosen}
         for k, ln in lns.items():
