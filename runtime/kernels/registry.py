@@ -15,7 +15,7 @@ from dataclasses import replace
 from memplan import Graph
 
 from .fused import fused_launch
-from .ops import WRITES, KernelError, Launch, _ew_grid, node_launches
+from .ops import WRITES, KernelError, Launch, _ew_grid, _overlaps, node_launches
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132,
@@ -103,10 +103,12 @@ def _materialises_what_others_read(graph: Graph, addr, members, lns: list[Launch
 
 
 def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch) -> list[Launch]:
+    """An in-place output the plan shifted off its input (overlapping, not at the same address) would let
+    one thread overwrite an element another has yet to read: the input is copied to scratch first and the
+    node's kernels read the copy."""
     for o, i in node.inplace:
-        ao, ai = addr(o), addr(i)
-        so, si = graph.tensor(o).size, graph.tensor(i).size
-        if ao != ai and ao < ai + si and ai < ao + so:
+        ai, si = addr(i), graph.tensor(i).size
+        if addr(o) != ai and _overlaps(graph, addr, o, i):
             if si % 4:
                 raise KernelError(f"node {node.id!r}: in-place input {i!r} of {si} bytes is not whole words")
             buf = scratch(si)
