@@ -57,7 +57,8 @@ def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE):
 def test_import_runtime_does_not_import_pycuda():
     code = ("import sys, runtime, runtime.models.llama, runtime.kernels, runtime.executor, runtime.emulate, "
             "runtime.bench, runtime.cuda_core, runtime.cuda_util, runtime.step, runtime.layout, runtime.tools.profile, "
-            "runtime.tools.attn_tune, runtime.tools.pdl_check, runtime.tools.compare_launches; "
+            "runtime.tools.attn_tune, runtime.tools.attn_bench, runtime.tools.gemm_bench, runtime.tools.pdl_check, "
+            "runtime.tools.compare_launches; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pycuda', 'torch')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -6,6 +6,8 @@
 - ``runtime.bench.main`` end to end on the fake driver (``tests/fake_cuda.py``) for the tiny config, the
   PyTorch peer replaced by canned results: the roofline is the better of the two read bandwidths, every
   roofline fraction uses it, and the JSON carries the bandwidths and the summary;
+- ``runtime.tools.attn_bench`` end to end on the fake driver: every attention kernel timed, the registry's
+  choice reported;
 - the peer's step on CPU for the tiny config: one layer function serves every layer (dynamo compiles two
   graphs, layer and head, for any depth), the ``torch.compile(backend="eager")`` step equals the eager
   step bit for bit, repeated steps give the same logits (the KV-cache writes are idempotent), and the
@@ -192,3 +194,23 @@ def test_peer_step_eager_compile_backend_and_hand_attention(torch):
     assert torch.equal(yc, y)
     assert P.rel_l2(yh, y) < 1e-2
     assert P.LAYER_TENSORS == tuple(P.build(L.config("tiny"), device="cpu")[0][0])
+
+
+def test_attn_bench_on_a_fake_driver(monkeypatch, tmp_path):
+    """``runtime.tools.attn_bench`` end to end on the fake driver (small cache): a row per (d, batch) with
+    a time for every attention kernel that takes the shape and the registry's choice among them
+    (attn_fused_f16 at batch 1, an attn_mma split from batch 2)."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.kernels import ATTN_MMA
+    from runtime.tools import attn_bench
+
+    out = tmp_path / "attn.json"
+    assert attn_bench.main(["--dims", "64", "--batches", "1,4", "--ctx", "24", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["d"], r["B"]) for r in rows] == [(64, 1), (64, 4)]
+    for r in rows:
+        assert all(r[name] > 0 for name in ATTN_MMA.values()) and r["attn_fused_f16"] > 0
+    assert rows[0]["registry"] == "attn_fused_f16" and rows[1]["registry"] in ATTN_MMA.values()
+    assert "attn_batch_f16" in rows[1] and "attn_batch_f16" not in rows[0]
