@@ -19,13 +19,8 @@ from collections.abc import Callable
 from memplan import Graph
 
 from .ops import (
-    ATTN_BATCH_CLUSTER,
-    ATTN_BATCH_ROWS,
     ATTN_CLUSTER,
     ATTN_MAXCHUNK,
-    ATTN_MMA,
-    ATTN_MMA_MIN_ROWS,
-    ATTN_MMA_ROWS,
     RMS_EPS,
     ROPE_BASE,
     Launch,
@@ -37,7 +32,7 @@ from .ops import (
     _rms_norm,
     _rows,
     _shape,
-    attn_mma_cluster,
+    attention_launch,
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
     mul_mat_launch,
@@ -234,20 +229,5 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
     if not _alias_ok(graph, addr, [out], reads):
         return None
-    # tensor cores for 2+ tokens (batch 1 keeps attn_fused_f16's f32 q and probabilities, and its accuracy)
-    if B >= 2 and B * (heads // G) >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and D <= 128:
-        qblocks = math.ceil(B * (heads // G) / ATTN_MMA_ROWS)
-        cl = attn_mma_cluster(qblocks * G, n_kv, num_sms)
-        return Launch(ATTN_MMA[cl], (cl * qblocks, G, 1), (128, 1, 1),
-                      (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
-                       B, n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE)))
-    if B * (heads // G) >= 4 * ATTN_BATCH_ROWS and D <= 128:   # several tokens: read each KV head once per block
-        qblocks = math.ceil(B * (heads // G) / ATTN_BATCH_ROWS)
-        split = qblocks * G < num_sms // 2
-        return Launch("attn_batch_f16" if split else "attn_batch1_f16",
-                      ((ATTN_BATCH_CLUSTER if split else 1) * qblocks, G, 1), (256, 1, 1),
-                      (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
-                       B, n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE)))
-    return Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
-                  (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
-                   n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE)))
+    return attention_launch(addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
+                            B, n_kv, G, heads, D, num_sms)

@@ -52,12 +52,6 @@ TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.ite
 #: k per super-tile of each build, and the most rows of x it takes
 TC_ST = {"": 256, "w": 128}
 TC_MAX_ROWS = {"": 16, "w": 64}
-#: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 128-wide build: 72 KB), set as
-#: each gemm_tc kernel's limit when the library loads (a block gets 48 KB without asking)
-TC_SMEM_MAX = 64 * 128 * 4 + 2 * 64 * (128 + 32) * 2
-#: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
-#: (set as the kernel's limit when the library loads)
-SMEM_LIMITS = {**{name: TC_SMEM_MAX for name in GEMM_TC_NAMES}, **{name: ATTN_MMA_SMEM for name in ATTN_MMA_NAMES}}
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
 WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
@@ -125,6 +119,29 @@ def attn_mma_cluster(units: int, n_kv: int, num_sms: int) -> int:
     return 1
 
 
+def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: int, n_kv: int, G: int, heads: int,
+                     D: int, num_sms: int) -> Launch:
+    """The decode-attention kernel (ROPE of q at ``pos`` unless 0, scaled KQ + mask, softmax, KQV) for B
+    tokens, ``heads`` query heads over G KV heads of size D and ``n_kv`` cache rows: tensor cores
+    (attn_mma) for 2+ tokens once a KV head has ATTN_MMA_MIN_ROWS query rows and D is a multiple of 16 up
+    to 128 (batch 1 keeps attn_fused_f16's f32 q and probabilities, and its accuracy); attn_batch* for
+    other head sizes with many query rows per KV head; else attn_fused_f16. The one rule the registry and
+    ``runtime.tools.attn_bench`` share."""
+    grp = heads // G
+    scalars = (n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE))
+    ptrs = (q, pos, K, V, mask, out)
+    if B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and D <= 128:
+        qblocks = math.ceil(B * grp / ATTN_MMA_ROWS)
+        cl = attn_mma_cluster(qblocks * G, n_kv, num_sms)
+        return Launch(ATTN_MMA[cl], (cl * qblocks, G, 1), (128, 1, 1), ptrs + (B, *scalars))
+    if B * grp >= 4 * ATTN_BATCH_ROWS and D <= 128:   # several tokens: read each KV head once per block
+        qblocks = math.ceil(B * grp / ATTN_BATCH_ROWS)
+        split = qblocks * G < num_sms // 2
+        return Launch("attn_batch_f16" if split else "attn_batch1_f16",
+                      ((ATTN_BATCH_CLUSTER if split else 1) * qblocks, G, 1), (256, 1, 1), ptrs + (B, *scalars))
+    return Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), ptrs + scalars)
+
+
 def tc_build(M: int) -> str:
     """The gemm_tc build for M rows of x: the narrow one keeps twice the weight loads in flight."""
     return "" if M <= TC_MAX_ROWS[""] else "w"
@@ -134,6 +151,13 @@ def tc_smem_bytes(M: int, build: str) -> int:
     """Dynamic shared memory of a gemm_tc launch: the f32 x super-tile it stages and two f16 copies."""
     mp, st = 16 * math.ceil(M / 16), TC_ST[build]
     return mp * st * 4 + 2 * mp * (st + 32) * 2
+
+
+#: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 128-wide build: 72 KB)
+TC_SMEM_MAX = tc_smem_bytes(TC_MAX_ROWS["w"], "w")
+#: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
+#: (set as the kernel's limit when the library loads)
+SMEM_LIMITS = {**{name: TC_SMEM_MAX for name in GEMM_TC_NAMES}, **{name: ATTN_MMA_SMEM for name in ATTN_MMA_NAMES}}
 
 
 def dynamic_smem(ln: Launch) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 
 
@@ -22,7 +21,7 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
 
     from ..cuda_util import graph_us
     from ..kernels import ATTN_CLUSTER, ATTN_MMA, Launch
-    from ..kernels.ops import ATTN_MMA_MIN_ROWS, ATTN_MMA_ROWS, attn_mma_cluster
+    from ..kernels.ops import ATTN_BATCH_CLUSTER, ATTN_BATCH_ROWS, ATTN_MMA_ROWS, attention_launch
 
     n_kv = ctx + B
     rng = np.random.default_rng(B)
@@ -34,20 +33,19 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
     s = cuda.Stream()
     try:
         common = tuple(int(x) for x in dev) + (int(out),)
-        tail = (B, n_kv, G, heads, d, 1.0 / math.sqrt(d), math.log2(10000.0))
+        chosen = attention_launch(*common, B, n_kv, G, heads, d, lib.num_sms)   # the registry's rule
+        tail = (B, *chosen.args[-6:])          # every kernel ends with n_kv, G, heads, d, scale, log2 base
         grp = heads // G
-        qb = -(-B * grp // 16)
         lns = {"attn_fused_f16": Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
                                         common + tail[1:])}
-        if B * grp >= 16:
-            lns["attn_batch_f16"] = Launch("attn_batch_f16", (4 * qb, G, 1), (256, 1, 1), common + tail)
+        if B * grp >= ATTN_BATCH_ROWS:           # a full query block: the batched kernels take it
+            qb = -(-B * grp // ATTN_BATCH_ROWS)
+            lns["attn_batch_f16"] = Launch("attn_batch_f16", (ATTN_BATCH_CLUSTER * qb, G, 1), (256, 1, 1), common + tail)
             lns["attn_batch1_f16"] = Launch("attn_batch1_f16", (qb, G, 1), (256, 1, 1), common + tail)
         mq = -(-B * grp // ATTN_MMA_ROWS)
         for cl, name in ATTN_MMA.items():
             lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
-        chosen = (ATTN_MMA[attn_mma_cluster(mq * G, n_kv, lib.num_sms)] if B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS
-                  else "attn_fused_f16")   # the registry's choice (runtime.kernels.fused) for d % 16 == 0
-        row = {"d": d, "B": B, "ctx": ctx, "registry": chosen}
+        row = {"d": d, "B": B, "ctx": ctx, "registry": chosen.kernel}
         for k, ln in lns.items():
             row[k] = round(statistics.median(graph_us(s, lambda ln=ln: lib.launch(ln, s), reps=50, trials=5)), 2)
         return row
