@@ -33,6 +33,7 @@ import numpy as np
 
 import memplan
 
+from .cuda_util import event_seconds
 from .models import llama as L
 from .torch_peer import READ_BYTES  # the same 4 GiB (far beyond L2) that PyTorch's read is timed on
 
@@ -59,14 +60,7 @@ def measure_read_bandwidth(lib, nbytes: int = READ_BYTES, reps: int = 10, block:
         for _ in range(2):
             lib.launch(ln, s, pdl=False)
         s.synchronize()
-        times = []
-        for _ in range(reps):
-            e0, e1 = cuda.Event(), cuda.Event()
-            e0.record(s)
-            lib.launch(ln, s, pdl=False)
-            e1.record(s)
-            e1.synchronize()
-            times.append(e0.time_till(e1) / 1e3)
+        times = event_seconds(s, lambda: lib.launch(ln, s, pdl=False), reps)
     finally:
         s.synchronize()
         buf.free()
@@ -83,14 +77,7 @@ def measure_copy_bandwidth(nbytes: int = COPY_BYTES, reps: int = 10) -> float:
     s = cuda.Stream()
     cuda.memcpy_dtod_async(b, a, nbytes, s)
     s.synchronize()
-    times = []
-    for _ in range(reps):
-        e0, e1 = cuda.Event(), cuda.Event()
-        e0.record(s)
-        cuda.memcpy_dtod_async(b, a, nbytes, s)
-        e1.record(s)
-        e1.synchronize()
-        times.append(e0.time_till(e1) / 1e3)
+    times = event_seconds(s, lambda: cuda.memcpy_dtod_async(b, a, nbytes, s), reps)
     a.free()
     b.free()
     return 2 * nbytes / statistics.median(times)

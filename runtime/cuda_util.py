@@ -65,27 +65,33 @@ def destroy_graph(graph, graph_exec) -> None:
     check(cu.cuGraphDestroy(graph), "cuGraphDestroy")
 
 
+def event_seconds(stream, issue: Callable[[], None], reps: int) -> list[float]:
+    """Seconds of each of ``reps`` calls of ``issue()`` on ``stream``, each bracketed by CUDA events and
+    waited for: the one event-timing loop of the runtime's measurements."""
+    import pycuda.driver as cuda
+
+    out = []
+    for _ in range(reps):
+        e0, e1 = cuda.Event(), cuda.Event()
+        e0.record(stream)
+        issue()
+        e1.record(stream)
+        e1.synchronize()
+        out.append(e0.time_till(e1) / 1e3)
+    return out
+
+
 def graph_us(stream, issue_once: Callable[[], None], *, reps: int = 50, trials: int = 5) -> list[float]:
     """Microseconds per ``issue_once()`` inside a CUDA graph: ``reps`` of them captured back to back on
     ``stream``, the graph launched ``trials`` times (one sample each). The number includes the in-graph
     launch gap — what a kernel costs inside a step's graph (``runtime.tools``)."""
-    import pycuda.driver as cuda
 
     def issue() -> None:
         for _ in range(reps):
             issue_once()
 
     graph, exe = capture_graph(stream, issue)
-    out = []
     try:
-        for _ in range(trials):
-            e0, e1 = cuda.Event(), cuda.Event()
-            e0.record(stream)
-            launch_graph(exe, stream)
-            e1.record(stream)
-            e1.synchronize()
-            out.append(e0.time_till(e1) * 1e3 / reps)
+        return [t * 1e6 / reps for t in event_seconds(stream, lambda: launch_graph(exe, stream), trials)]
     finally:
         destroy_graph(graph, exe)
-    return out
-
