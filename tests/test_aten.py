@@ -9,6 +9,7 @@ so their offsets are exercised here too.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 from needs import need
@@ -190,9 +191,7 @@ def _move_root(graph: memplan.Graph, plan: Plan, b: str, new_off: int) -> Plan:
             off = off + delta
         tensors.append((tid, off, size))
     arena = max([o + s for _t, o, s in tensors if o is not None] + [plan.arena_bytes])
-    return Plan(graph=plan.graph, alignment=plan.alignment, arena_bytes=arena,
-                lower_bound_bytes=plan.lower_bound_bytes, streams=plan.streams, order=plan.order,
-                events=plan.events, tensors=tuple(tensors), solver=plan.solver)
+    return replace(plan, arena_bytes=arena, tensors=tuple(tensors))
 
 
 @pytest.mark.parametrize("name", ["cnn", "llama"])
@@ -257,9 +256,7 @@ def test_bad_input_and_bad_plan_are_clear_errors():
     g, p = c.graph, c.plan
     view = next(t for t in g.tensors if t.view_of is not None and g.in_arena(g.tensor_index[t.id]))
     tensors = tuple((tid, off + 256 if tid == view.id else off, s) for tid, off, s in p.tensors)
-    moved = Plan(graph=p.graph, alignment=p.alignment, arena_bytes=p.arena_bytes + 512,
-                 lower_bound_bytes=p.lower_bound_bytes, streams=p.streams, order=p.order, events=p.events,
-                 tensors=tensors, solver=p.solver)
+    moved = replace(p, arena_bytes=p.arena_bytes + 512, tensors=tensors)
     with pytest.raises(AtenExecutorError, match=f"tensor {view.id!r} spans bytes"):
         compile(m, (x,), plan=moved, verify=False, program=c.program)
 

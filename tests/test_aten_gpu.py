@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from needs import need
+from reference import happens_before
 
 pytestmark = pytest.mark.gpu(backend="torch")
 
@@ -103,30 +105,8 @@ def test_captured_graph_replays_equal_eager_issue(torch):
         assert torch.equal(captured(*x), multi(*x))
 
 
-def _ancestors(plan) -> dict[str, int]:
-    """node -> bitmask of the nodes (by issue position) that happen before it under ``plan``."""
-    pos = {n: i for i, (n, _s) in enumerate(plan.order)}
-    waits: dict[str, list[str]] = {}
-    for a, b in plan.events:
-        waits.setdefault(b, []).append(a)
-    last: dict[int, str] = {}
-    anc: dict[str, int] = {}
-    for n, s in plan.order:
-        m = 0
-        for p in ([last[s]] if s in last else []) + waits.get(n, []):
-            m |= anc[p] | (1 << pos[p])
-        anc[n] = m
-        last[s] = n
-    return anc
-
-
-def _hb(pos: dict[str, int], anc: dict[str, int], a: str, b: str) -> bool:
-    return bool(anc[b] >> pos[a] & 1)
-
-
 def test_missing_event_is_rejected_and_corrupts_the_output(torch):
     import memplan
-    from memplan.planfile import Plan
     from runtime.aten import compile
 
     module, inputs, one, multi = _pair(torch, "cnn", cuda_graph=False)
@@ -135,9 +115,7 @@ def test_missing_event_is_rejected_and_corrupts_the_output(torch):
     ref = one(*x)
     caught = []
     for k, (after, _before) in enumerate(p.events):
-        dropped = Plan(graph=p.graph, alignment=p.alignment, arena_bytes=p.arena_bytes,
-                       lower_bound_bytes=p.lower_bound_bytes, streams=p.streams, order=p.order,
-                       events=p.events[:k] + p.events[k + 1:], tensors=p.tensors, solver=p.solver)
+        dropped = replace(p, events=p.events[:k] + p.events[k + 1:])
         try:
             memplan.verify(multi.graph, dropped)
             continue  # a redundant event
@@ -156,14 +134,11 @@ def test_missing_event_is_rejected_and_corrupts_the_output(torch):
 
 def test_serial_offsets_on_the_multistream_schedule_are_rejected_and_corrupt(torch):
     import memplan
-    from memplan.planfile import Plan
     from runtime.aten import compile
 
     module, inputs, one, multi = _pair(torch, "cnn", cuda_graph=False)
     s, m, g = one.plan, multi.plan, multi.graph
-    bad_plan = Plan(graph=m.graph, alignment=m.alignment, arena_bytes=s.arena_bytes,
-                    lower_bound_bytes=m.lower_bound_bytes, streams=m.streams, order=m.order, events=m.events,
-                    tensors=s.tensors, solver=m.solver)
+    bad_plan = replace(m, arena_bytes=s.arena_bytes, tensors=s.tensors)
     with pytest.raises(memplan.UnsafePlan):
         memplan.verify(g, bad_plan)
     bad = compile(module, inputs(), plan=bad_plan, verify=False, program=multi.program, cuda_graph=False,
@@ -183,8 +158,7 @@ def test_serial_offsets_on_the_multistream_schedule_are_rejected_and_corrupt(tor
 def _races(g, s, m) -> list[str]:
     """Readers r of a root A that ``m`` leaves unordered with the producer of a root B which the serial
     plan ``s`` put over A's bytes after r: delaying r lets B overwrite A before r reads it."""
-    anc = _ancestors(m)
-    pos = {n: i for i, (n, _s) in enumerate(m.order)}
+    hb = happens_before(list(m.order), list(m.events))
     offs, size = s.offsets(), {t: n for t, _o, n in s.tensors}
     readers: dict[str, list[str]] = {}
     producer: dict[str, str] = {}
@@ -203,7 +177,7 @@ def _races(g, s, m) -> list[str]:
             if not (offs[a] < offs[b] + size[b] and offs[b] < offs[a] + size[a]):
                 continue
             for r in rs:
-                if r != p and serial_pos[r] < serial_pos[p] and not _hb(pos, anc, r, p) and not _hb(pos, anc, p, r):
+                if r != p and serial_pos[r] < serial_pos[p] and not hb(r, p) and not hb(p, r):
                     races.append(r)
     races = sorted(set(races), key=lambda n: serial_pos[n])
     return races
@@ -256,8 +230,6 @@ def _issue_gemms(torch, streams, work, outs, delay: bool) -> None:
 def _no_reuse_plan(graph, plan):
     """``plan``'s schedule with every arena root at its own bytes: after a call every node's result is
     still in the arena, to compare node by node."""
-    from memplan.planfile import Plan
-
     offs, at = {}, 0
     for ti, t in enumerate(graph.tensors):
         if graph.is_root(ti) and graph.in_arena(ti):
@@ -268,8 +240,7 @@ def _no_reuse_plan(graph, plan):
         ti = graph.tensor_index[tid]
         root = graph.tensors[graph.root[ti]].id
         tensors.append((tid, None if off is None else offs[root] + graph.offset_in_root(ti), size))
-    return Plan(graph=plan.graph, alignment=plan.alignment, arena_bytes=max(at, 1), lower_bound_bytes=0,
-                streams=plan.streams, order=plan.order, events=plan.events, tensors=tuple(tensors), solver=plan.solver)
+    return replace(plan, arena_bytes=max(at, 1), lower_bound_bytes=0, tensors=tuple(tensors))
 
 
 def _torch_values(torch, program, inputs) -> dict:

@@ -73,8 +73,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     if plan is None:
         n = 1 if device.type != "cuda" and streams == "auto" else streams
         plan = memplan.plan(graph, solver=solver, streams=None if n == 1 else n, memory_budget=memory_budget,
-                            time_limit=time_limit)
-    if verify:
+                            time_limit=time_limit)   # plan() verifies what it returns (check=True)
+    elif verify:
         memplan.verify(graph, plan)
     executor = Executor(program, plan, device, cuda_graph=cuda_graph, return_views=return_views,
                         poison_arena=poison)
