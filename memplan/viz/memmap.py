@@ -51,14 +51,14 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    check_pairing(graph, plan)
     if time:
         from ..simulate import simulate
 
-        tm = simulate(graph, plan)
+        tm = simulate(graph, plan)   # refuses a plan made for another graph (check_plan_for)
         x0, x1, x_end = tm.start_us, tm.end_us, tm.makespan_us
         xlabel = "simulated time (us, memplan.simulate)"
     else:
+        check_pairing(graph, plan)
         pos = {nid: float(p) for p, (nid, _) in enumerate(plan.order)}
         x0, x1, x_end = pos, {k: v + 1.0 for k, v in pos.items()}, float(len(plan.order))
         xlabel = "issue order (node position)"
