@@ -201,13 +201,22 @@ class BufferProblem:
         keep = np.ones(len(a), dtype=bool)
         if self.compatible:
             n = max(len(self), 1)
-            comp = np.array(sorted(x * n + y for x, y in self.compatible), dtype=np.int64)
             keys = np.minimum(a, b) * n + np.maximum(a, b)
-            keep &= ~np.isin(keys, comp)
+            keep &= ~np.isin(keys, self._compatible_keys())
         order = self.order
         if order is not None:
             keep &= ~(self._precedes(a, b) | self._precedes(b, a))
         return keep
+
+    def _compatible_keys(self) -> np.ndarray:
+        """The in-place pairs as sorted keys ``x n + y`` (x < y), built once per problem: ``_conflict_mask``
+        runs per chunk, clique step and seed."""
+        cached = self.__dict__.get("_compatible_key_array")
+        if cached is None:
+            n = max(len(self), 1)
+            cached = np.array(sorted(x * n + y for x, y in self.compatible), dtype=np.int64)
+            object.__setattr__(self, "_compatible_key_array", cached)
+        return cached
 
     def _precedes(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``order.precedes`` over arrays (with ``ordered_test``'s last-access pre-filter)."""

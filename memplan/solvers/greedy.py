@@ -43,10 +43,12 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     if problem.order is None:
         dense = problem.overlap_count() > DENSE_OVERLAPS * n
         (_sweep_intervals if dense else _sweep_live)(problem, order, sizes, offsets, inplace_of)
-    elif problem.overlap_count() > max(DENSE_HB_PAIRS, DENSE_HB_PER_BUFFER * n) and _stream_times(problem) is not None:
-        _sweep_streams(problem, order, sizes, offsets, inplace_of)
     else:
-        _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
+        times = _stream_times(problem) if problem.overlap_count() > max(DENSE_HB_PAIRS, DENSE_HB_PER_BUFFER * n) else None
+        if times is not None:
+            _sweep_streams(problem, times, order, sizes, offsets, inplace_of)
+        else:
+            _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
     off = np.asarray(offsets, dtype=np.int64)
     return Solution(off, arena_of(problem, off), "greedy", Status.HEURISTIC, int(problem.lower_bound or 0))
 
@@ -175,8 +177,8 @@ def _stream_times(problem: BufferProblem) -> tuple[np.ndarray, np.ndarray] | Non
     return first, seen
 
 
-def _sweep_streams(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],
-                   inplace_of: dict[int, int]) -> None:
+def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray], order: list[int], sizes: list[int],
+                   offsets: list[int], inplace_of: dict[int, int]) -> None:
     """HB-filtered conflicts when too many pairs overlap to list them (one node with thousands of
     outputs on several streams): the same blocks as ``_sweep_conflicts``, found stream by stream.
 
@@ -187,9 +189,7 @@ def _sweep_streams(problem: BufferProblem, order: list[int], sizes: list[int], o
     already gone there but not yet seen where ``i`` is accessed later come from a heap per pair of
     streams, keyed by when the later stream sees them, read only above ``i``'s threshold.
     """
-    times = _stream_times(problem)
-    assert times is not None
-    first, seen = times
+    first, seen = times   # _stream_times(problem)
     o = problem.order
     assert o is not None
     n, S = first.shape
