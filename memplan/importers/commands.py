@@ -26,15 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..errors import GraphError, InputFormatError
-    from ..files import check_outputs, check_readable
+    from ..errors import GraphError
+    from ..files import check_outputs
     from ..io import save_graph
     from ..show import human
     from . import from_torch, tty_progress
     from .onnx import import_onnx, parse_dims
 
-    check_outputs({"model": args.model}, {"-o": args.output})
-    check_readable(args.model, InputFormatError, 1 << 62)  # a regular file (a FIFO would block the reader)
+    check_outputs({"model": args.model}, {"-o": args.output})   # the loaders check the model is a regular file
     progress = tty_progress("import", quiet=args.quiet)
     if args.model.endswith(".pt2"):
         if args.batch is not None or args.dim:

@@ -29,6 +29,7 @@ import operator
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError
+from ..files import check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
 from . import Progress, node_cost
 from .torch_ops import flops as _flops
@@ -99,12 +100,10 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
 
 
 def load_exported(path: str):
-    """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file)."""
-    import os
-
+    """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file): a regular file of any size
+    (a FIFO would block the reader), checked before torch is needed."""
+    check_readable(path, InputFormatError, 1 << 62)
     torch = _need_torch()
-    if not os.path.exists(path):
-        raise InputFormatError(f"{path}: no such file")
     try:
         return torch.export.load(path)
     except Exception as exc:
