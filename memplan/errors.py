@@ -57,3 +57,9 @@ class PlanMismatch(PlanFormatError, UnsafePlan):
     A format error for this graph and an unsafe plan at once (``violations`` lists the mismatches by
     rule), so every command that takes a graph and a plan refuses it the same way.
     """
+
+
+def short_repr(x, limit: int = 60) -> str:
+    """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values."""
+    r = repr(x)
+    return r if len(r) <= limit else r[:limit - 3] + "..."

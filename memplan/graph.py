@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import GraphError
+from .errors import short_repr as _short
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -58,12 +59,6 @@ class Node:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _short(x: Any, limit: int = 60) -> str:
-    """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values."""
-    r = repr(x)
-    return r if len(r) <= limit else r[:limit - 3] + "..."
 
 
 @dataclass(frozen=True)

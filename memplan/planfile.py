@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import PlanFormatError, PlanMismatch
+from .errors import short_repr as _short
 from .files import atomic_write_text
 
 if TYPE_CHECKING:
@@ -256,8 +257,3 @@ def _int(v: Any, what: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not -INT64 <= v < INT64:
         raise PlanFormatError(f"plan: {what} is not an integer within ±2**63 ({_short(v)})")
     return v
-
-
-def _short(x: Any, limit: int = 60) -> str:
-    r = repr(x)
-    return r if len(r) <= limit else r[:limit - 3] + "..."
