@@ -171,10 +171,9 @@ def make_inputs(directory: str) -> Inputs:
         put(f"{name}.json", json.dumps(g.to_dict(), indent=1) + "\n")
         put(f"{name}.plan.json", memplan.plan(g).to_json())
         put(f"{name}.ms.json", memplan.plan(g, H.streams(g, streams)).to_json())
-    planned = memplan.plan_graph(H.chain(6), devices=2) if hasattr(memplan, "plan_graph") else None
-    if planned is not None:
-        put("split.json", json.dumps(planned.graph.to_dict(), indent=1) + "\n")
-        put("split.plan.json", planned.plan.to_json())
+    planned = memplan.plan_graph(H.chain(6), devices=2)
+    put("split.json", json.dumps(planned.graph.to_dict(), indent=1) + "\n")
+    put("split.plan.json", planned.plan.to_json())
     put("p.csv", "id,lower,upper,size\na,0,3,96\nb,1,4,64\nc,2,5,128\nd,3,6,32\ne,0,6,16\n")
     for name, data in files.items():
         with open(os.path.join(directory, name), "wb") as f:
