@@ -13,6 +13,7 @@ import sys
 
 import handgraphs as H
 import pytest
+from cli_contract import assert_bad_input, leftovers
 
 import memplan
 from memplan.cli import main
@@ -27,23 +28,10 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def assert_bad_input(code, err, *words):
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("memplan: error: "), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in lines[0], (w, err)
-
-
 def write_graph(path, graph):
     memplan.save_graph(graph, str(path))
     return str(path)
 
-
-def leftovers(directory):
-    return [f for f in os.listdir(directory) if f.startswith(".memplan-")]
 
 
 @pytest.fixture(scope="module")

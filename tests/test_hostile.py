@@ -15,6 +15,7 @@ import sys
 
 import handgraphs as H
 import pytest
+from cli_contract import assert_bad_input, leftovers
 from needs import need
 
 import memplan
@@ -36,18 +37,13 @@ def refused(capsys, tmp_path, argv, *words, outputs=(), inputs=()):
     except SystemExit as exc:  # usage errors leave through argparse
         code = exc.code
     out, err = capsys.readouterr()
-    assert code == 2, (argv, code, err)
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("memplan: error: "), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in lines[0], (w, lines[0])
+    assert_bad_input(code, err, *words)
     for o in outputs:
         if not existed[str(o)]:
             assert not os.path.exists(o), o
     assert snapshot(*inputs) == before
-    assert not [f for f in os.listdir(tmp_path) if f.startswith(".memplan-")]
-    return lines[0]
+    assert not leftovers(tmp_path)
+    return err.splitlines()[0]
 
 
 @pytest.fixture

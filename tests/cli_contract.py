@@ -1,0 +1,22 @@
+"""The CLI's contract for bad input, checked the same way by every CLI test: exit code 2, exactly one
+``memplan: error: ...`` line naming what was wrong, no traceback, and no temporary file left behind."""
+
+from __future__ import annotations
+
+import os
+
+
+def assert_bad_input(code, err, *words):
+    """``code``/``err`` of one run refused bad input with one error line that contains every word."""
+    assert code == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("memplan: error: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0], (w, err)
+
+
+def leftovers(directory):
+    """Temporary files an interrupted atomic write would leave in ``directory``."""
+    return [f for f in os.listdir(directory) if f.startswith(".memplan-")]
