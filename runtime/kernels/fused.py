@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from memplan import Graph
 
@@ -70,18 +71,16 @@ def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch]
     staged = [t for t in dict.fromkeys(add.inputs) if not _alias_ok(graph, addr, [h, y], [t])]
     if not staged or any(graph.tensor(t).size % 4 for t in staged):
         return None
-    def at(bufs):
-        return lambda t: bufs[t] if t in bufs else addr(t)
-
-    # first with stand-in addresses below every real one, so nothing is allocated for a group that fails
-    if _fused_one(graph, at({t: -(k + 1) << 48 for k, t in enumerate(staged)}), nodes, ("ADD", "RMS_NORM", "MUL")) is None:
-        return None
-    bufs = {t: scratch(graph.tensor(t).size) for t in staged}
-    tail = _fused_one(graph, at(bufs), nodes, ("ADD", "RMS_NORM", "MUL"))
+    # built with stand-in addresses below every real one (so nothing is allocated for a group that fails),
+    # then the stand-ins swapped for the scratch buffers, as _stage_shifted_inplace swaps its copy in
+    stand_in = {t: -(k + 1) << 48 for k, t in enumerate(staged)}
+    tail = _fused_one(graph, lambda t: stand_in.get(t) or addr(t), nodes, ("ADD", "RMS_NORM", "MUL"))
     if tail is None:
         return None
+    bufs = {stand_in[t]: scratch(graph.tensor(t).size) for t in staged}
+    tail = replace(tail, args=tuple(bufs.get(a, a) if isinstance(a, int) else a for a in tail.args))
     return [Launch("copy_u32", _ew_grid(graph.tensor(t).size // 4), (256, 1, 1),
-                   (addr(t), bufs[t], graph.tensor(t).size // 4)) for t in staged if t not in internal] + [tail]
+                   (addr(t), bufs[stand_in[t]], graph.tensor(t).size // 4)) for t in staged if t not in internal] + [tail]
 
 
 def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0,
