@@ -161,10 +161,17 @@ def test_unsafe_plans_are_rejected():
 
 def test_registry_choices_and_errors():
     assert mul_mat_launch(1, 2, 3, 1, 4096, 4096).kernel == "gemv_f16_f32"
-    narrow, wide = mul_mat_launch(1, 2, 3, 16, 4096, 4096), mul_mat_launch(1, 2, 3, 17, 4096, 4096)
+    narrow, wide = mul_mat_launch(1, 2, 3, 16, 4096, 4096), mul_mat_launch(1, 2, 3, 33, 14336, 4096)
     assert narrow.kernel in GEMM_TC_NAMES and not narrow.kernel.endswith("w_f16_f32")   # the 16-row build
     assert wide.kernel in GEMM_TC_NAMES and wide.kernel.endswith("w_f16_f32")          # the 64-row build
     assert narrow.grid[0] >= 0.9 * 132   # (nearly) every SM streams
+    # above 16 rows, small matrices (and any at up to 32 rows) take the narrow build in groups of 16 rows:
+    # the same blocks per weight tile, times the groups
+    for M, N in ((17, 4096), (64, 4096), (32, 14336), (64, 1024)):
+        grouped = mul_mat_launch(1, 2, 3, M, N, 4096)
+        alone = mul_mat_launch(1, 2, 3, 16, N, 4096)
+        assert grouped.kernel == alone.kernel and grouped.grid[0] == alone.grid[0] * -(-M // 16), (M, N)
+    assert mul_mat_launch(1, 2, 3, 64, 128256, 4096).kernel.endswith("w_f16_f32")
     assert mul_mat_launch(1, 2, 3, 16, 128256, 4096).kernel == "gemm_tc_f16_f32"
     assert mul_mat_launch(1, 2, 3, 16, 96, 64).kernel == "gemm_wmma_f16_f32"   # no gemm_tc tile fits 96 rows
     assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"
@@ -429,11 +436,13 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
     partial tile within the shared memory it asks for, and that within the limit the library sets."""
     from runtime.kernels.ops import (
         GEMM_TC_SWIGLU,
+        TC_BUILD,
+        TC_MAX_ROWS,
         TC_SMEM_MAX,
         TC_ST,
         dynamic_smem,
         gemm_tc_swiglu_launch,
-        tc_build,
+        tc_groups,
     )
 
     plain = mul_mat_launch(1 << 20, 2 << 20, 3 << 20, M, N, K, sms)
@@ -443,16 +452,18 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
         if ln is None or ln.kernel not in GEMM_TC_NAMES:
             continue
         cl = int(ln.kernel.split("_")[1][2:].rstrip("w") or 1)
-        build = tc_build(M)
+        build = TC_BUILD[ln.kernel]
+        groups = tc_groups(M, build)                       # blocks per weight tile, one per 16 or 64 rows of x
+        mb = min(M, TC_MAX_ROWS[build])                    # rows of x one block takes
         nt, rows = ln.block[0], ln.block[0] // 2          # threads; W rows per block (16 per warp)
         is_swiglu = ln.kernel in GEMM_TC_SWIGLU.values()
-        assert 2 <= M <= 64 and nt in (128, 256) and ln.grid[0] % cl == 0
-        assert ln.grid[0] // cl * (rows // 2 if is_swiglu else rows) == width
+        assert 2 <= M <= 64 and nt in (128, 256) and ln.grid[0] % (cl * groups) == 0
+        assert ln.grid[0] // (cl * groups) * (rows // 2 if is_swiglu else rows) == width
         assert K % (TC_ST[build] * cl) == 0 and K // cl >= TC_ST[build]
-        mp = 16 * -(-M // 16)
+        mp = 16 * -(-mb // 16)
         assert mp * TC_ST[build] // 4 % nt == 0                      # NX whole
-        assert -(-M // 8) <= (2 if build == "" else 8)               # n8 tiles within the build
-        assert M * rows * 4 <= dynamic_smem(ln) <= TC_SMEM_MAX       # the cluster's partial tile fits
+        assert -(-mb // 8) <= (2 if build == "" else 8)              # n8 tiles within the build
+        assert mb * rows * 4 <= dynamic_smem(ln) <= TC_SMEM_MAX      # the cluster's partial tile fits
 
 
 @settings(max_examples=60, deadline=None)

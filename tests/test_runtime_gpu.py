@@ -255,9 +255,10 @@ def test_fused_close_to_unfused_at_scale(batch):
 @pytest.mark.parametrize("cl", [1, 2, 4, 8])
 @pytest.mark.parametrize("warps", [4, 8])
 def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
-    """Every gemm_tc build and cluster size at rows 1..64 of x, on fresh random inputs with the output
-    poisoned: within 1e-5 of float64 on the same f16-rounded operands, every row < M written and nothing
-    past it, and two runs bitwise equal (the cluster's partial sums are added in rank order)."""
+    """Every gemm_tc build and cluster size at rows 1..64 of x (the narrow build above 16 rows in groups
+    of 16), on fresh random inputs with the output poisoned: within 1e-5 of float64 on the same
+    f16-rounded operands, every row < M written and nothing past it, two runs bitwise equal (the cluster's
+    partial sums are added in rank order), and both builds giving the same bits (the same k order)."""
     import pycuda.driver as cuda
 
     from runtime.kernels import dynamic_smem, gemm_tc_launch
@@ -272,29 +273,33 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
     s = cuda.Stream()
     x = None
     try:
-        for M in (1, 2, 7, 8, 9, 16, 17, 33, 64):
-            assert gemm_tc_fits(M, N, K, warps, cl)
+        for M in (1, 2, 7, 8, 9, 16, 17, 33, 50, 64):
             xh = (rng.standard_normal((M, K)) * 3).astype(np.float32)
             if x is not None:
                 x.free()
             x = cuda.to_device(xh)   # exactly M rows: a read past row M - 1 is out of bounds (compute-sanitizer)
-            ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, warps, cl)
-            assert dynamic_smem(ln) > 0
-            outs = []
-            for _ in range(2):
-                cuda.memset_d32(y, 0x7FC00000, 64 * N + fence)
-                lib.launch(ln, s, pdl=False)
-                s.synchronize()
-                got = np.empty(64 * N + fence, np.float32)
-                cuda.memcpy_dtoh(got, y)
-                outs.append(got)
             ref = xh.astype(np.float16).astype(np.float64) @ Wh.astype(np.float64).T
-            out = outs[0][:M * N].reshape(M, N)
-            assert np.all(np.isfinite(out)), f"M={M}: unwritten outputs"
-            assert np.all(np.isnan(outs[0][M * N:])), f"M={M}: wrote past row M"
-            err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
-            assert err < 1e-5, f"M={M} ({ln.kernel}): rel err {err:.3g}"
-            assert np.array_equal(outs[0], outs[1], equal_nan=True), f"M={M}: two runs differ"
+            by_build = {}
+            for build in ("", "w"):
+                assert gemm_tc_fits(M, N, K, warps, cl, build)
+                ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, warps, cl, build)
+                assert dynamic_smem(ln) > 0
+                outs = []
+                for _ in range(2):
+                    cuda.memset_d32(y, 0x7FC00000, 64 * N + fence)
+                    lib.launch(ln, s, pdl=False)
+                    s.synchronize()
+                    got = np.empty(64 * N + fence, np.float32)
+                    cuda.memcpy_dtoh(got, y)
+                    outs.append(got)
+                out = outs[0][:M * N].reshape(M, N)
+                assert np.all(np.isfinite(out)), f"M={M} ({ln.kernel}): unwritten outputs"
+                assert np.all(np.isnan(outs[0][M * N:])), f"M={M} ({ln.kernel}): wrote past row M"
+                err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+                assert err < 1e-5, f"M={M} ({ln.kernel}): rel err {err:.3g}"
+                assert np.array_equal(outs[0], outs[1], equal_nan=True), f"M={M} ({ln.kernel}): two runs differ"
+                by_build[build] = outs[0]
+            assert np.array_equal(by_build[""], by_build["w"], equal_nan=True), f"M={M}: the builds differ"
     finally:
         for b in (W, x, y):
             if b is not None:
@@ -426,8 +431,8 @@ def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):
     they run unsplit in 8-warp blocks over 16-32 super-tiles, the path of the 8B FFN."""
     import pycuda.driver as cuda
 
-    from runtime.kernels import Launch, gemm_tc_shape, mul_mat_launch
-    from runtime.kernels.ops import gemm_tc_swiglu_launch
+    from runtime.kernels import Launch, mul_mat_launch
+    from runtime.kernels.ops import gemm_tc_swiglu_launch, tc_choice
 
     rng = np.random.default_rng(M)
     N, num_sms = 2048, sms or lib.num_sms
@@ -438,7 +443,7 @@ def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):
     dWg, dWu, dx, g, u, y1, y2 = (int(b) for b in bufs)
     s = cuda.Stream()
     try:
-        warps, cl = gemm_tc_shape(M, N, K, num_sms)
+        _build, warps, cl = tc_choice(M, N, K, num_sms)
         assert sms is None or (warps, cl) == (8, 1)
         one = gemm_tc_swiglu_launch(dWg, dWu, dx, y1, M, N, K, num_sms)
         apart = [mul_mat_launch(dWg, dx, g, M, N, K, num_sms), mul_mat_launch(dWu, dx, u, M, N, K, num_sms),

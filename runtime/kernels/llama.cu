@@ -1347,8 +1347,13 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // that still put a block on (nearly) every SM, since a longer stream per warp amortises its ramp and tail.
 // The _swiglu kernels read the gate and up matrices [N, K] in one pass and write silu(x Wg^T) * (x Wu^T)
 // [M, N]: the bits of the two GEMMs (same cluster size) then swiglu_f32, one launch and no intermediates.
+// More rows of x than a build takes (the narrow build above 16) are split into groups of 8 MTX rows, one
+// block per (weight tile, group, cluster rank), the groups of a tile neighbours in launch order: they
+// stream the tile at about the same time, so HBM serves it once and L2 the rest (8B down projection at 64
+// rows: 106 us in four groups vs 157 in the 64-row build, H200).
 // Needs N % BN == 0 (_swiglu: 2 N % BN), K % (ST CL) == 0, 1 <= M <= 64, x 16-byte aligned.
-// grid (N / BN) * CL (_swiglu: 2 N / BN * CL), block 2 BN, dynamic shared memory tc_smem_bytes (ops.py).
+// grid (N / BN) * G * CL (_swiglu: 2 N / BN * G * CL; G = ceil(M / (8 MTX))), block 2 BN, dynamic shared
+// memory tc_smem_bytes (ops.py).
 // Two builds: up to 16 rows of x (MTX = 2 n8 tiles, U = 8: 256-wide super-tiles, 16 loads in flight per
 // lane: 128 KB of weights in flight per SM with two 8-warp blocks) and up to 64 rows (MTX = 8, U = 4:
 // 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane). ptxas: about 135 registers
@@ -1363,6 +1368,66 @@ __device__ __forceinline__ float silu_mul(float v, float u) {
     return s * u;
 }
 
+// gemm_tc's results: acc[nt][2 h + e] holds W row n0 + 16 warp + g + 8 h (SW: gate row g, up row g + 8 of
+// output ob + 8 warp + g) against x row 8 nt + 2 tq + e. CL == 1 stores them; a cluster first writes its
+// partial tile to shared memory (the caller's x staging, which every warp is done reading) and adds the
+// CL tiles in rank order through distributed shared memory.
+template <int CL, int MTX, bool SW>
+__device__ __forceinline__ void gemm_tc_store(const float (*acc)[4], float* y, unsigned char* smem, int M, int N,
+                                              int n0, int ob, int rank) {
+    const int NT = blockDim.x, BN = NT >> 1, MT = (M + 7) >> 3;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
+    if (CL == 1) {
+#pragma unroll
+        for (int nt = 0; nt < MTX; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int m = nt * 8 + 2 * tq + (e & 1);
+                if (SW) {
+                    if (e < 2 && nt < MT && m < M) y[(long long)m * N + ob + warp * 8 + g] = silu_mul(acc[nt][e], acc[nt][e + 2]);
+                } else {
+                    const int n = n0 + warp * 16 + g + 8 * (e >> 1);
+                    if (nt < MT && m < M) y[(long long)m * N + n] = acc[nt][e];
+                }
+            }
+        }
+        return;
+    }
+    float* red = reinterpret_cast<float*>(smem);   // [M][BN] partial tile of this block
+#pragma unroll
+    for (int nt = 0; nt < MTX; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int m = nt * 8 + 2 * tq + (e & 1), r = warp * 16 + g + 8 * (e >> 1);
+            if (nt < MT && m < M) red[m * BN + r] = acc[nt][e];
+        }
+    }
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();                           // every block's partial tile is written
+    if (SW) {                                 // partial row r = 16 w + j (gate) pairs with r + 8 (up)
+        const int HB = BN >> 1;
+        for (int i = rank * NT + threadIdx.x; i < M * HB; i += CL * NT) {
+            const int m = i / HB, c = i % HB, r = (c >> 3) * 16 + (c & 7);
+            float gs = 0.0f, us = 0.0f;
+#pragma unroll
+            for (int q = 0; q < CL; q++) {
+                const float* pq = cluster.map_shared_rank(red, q);
+                gs += pq[m * BN + r];
+                us += pq[m * BN + r + 8];
+            }
+            y[(long long)m * N + ob + c] = silu_mul(gs, us);
+        }
+    } else {
+        for (int i = rank * NT + threadIdx.x; i < M * BN; i += CL * NT) {
+            float sum = 0.0f;
+#pragma unroll
+            for (int q = 0; q < CL; q++) sum += cluster.map_shared_rank(red, q)[i];
+            y[(long long)(i / BN) * N + n0 + i % BN] = sum;
+        }
+    }
+    cluster.sync();                           // keep this block's shared memory until the others read it
+}
+
 template <int CL, int MTX, int TC_U, bool SW>
 __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const half* __restrict__ W2, const float* x,
                                              float* y, int M, int N, int K) {
@@ -1371,7 +1436,14 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     const int NT = blockDim.x, BN = NT >> 1;   // 4 or 8 warps of 16 rows each
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
-    const int n0 = (blockIdx.x / CL) * BN;
+    // more rows of x than the build takes (8 MTX): the blocks of one weight tile take 8 MTX rows each and
+    // are neighbours in launch order (group index right after the cluster rank), so they stream the tile
+    // together: one read from HBM, the others from L2
+    const int GM = 8 * MTX, G = (M + GM - 1) / GM, tile = (int)(blockIdx.x / CL) / G, gi = (int)(blockIdx.x / CL) % G;
+    x += (long long)gi * GM * K;
+    y += (long long)gi * GM * N;
+    M = min(GM, M - gi * GM);
+    const int n0 = tile * BN;
     const int KC = K / CL, kbeg = rank * KC, T = KC / TC_ST;
     const int MP = (M + 15) & ~15, MT = (M + 7) >> 3;
     float* xf = reinterpret_cast<float*>(tc_smem);                                    // [MP][TC_ST] f32 staging
@@ -1400,7 +1472,7 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     };
     // SW (gate and up in one pass, SwiGLU epilogue): a warp's rows g are gate rows and rows g + 8 the same up
     // rows, so one thread holds both sums of an output; its outputs start at ob + 8 warp (N: output width)
-    const int ob = (blockIdx.x / CL) * (BN >> 1);
+    const int ob = tile * (BN >> 1);
     const half* w0 = SW ? W + (long long)(ob + warp * 8 + g) * K + kbeg + tq * 8
                         : W + (long long)(n0 + warp * 16 + g) * K + kbeg + tq * 8;
     const half* w1 = SW ? W2 + (long long)(ob + warp * 8 + g) * K + kbeg + tq * 8 : w0 + 8LL * K;
@@ -1452,56 +1524,7 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
         }
         __syncthreads();
     }
-    // acc[nt][2 h + e]: W row n0 + 16 warp + g + 8 h, x row 8 nt + 2 tq + e
-    if (CL == 1) {
-#pragma unroll
-        for (int nt = 0; nt < MTX; nt++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int m = nt * 8 + 2 * tq + (e & 1);
-                if (SW) {
-                    if (e < 2 && nt < MT && m < M) y[(long long)m * N + ob + warp * 8 + g] = silu_mul(acc[nt][e], acc[nt][e + 2]);
-                } else {
-                    const int n = n0 + warp * 16 + g + 8 * (e >> 1);
-                    if (nt < MT && m < M) y[(long long)m * N + n] = acc[nt][e];
-                }
-            }
-        }
-        return;
-    }
-    float* red = reinterpret_cast<float*>(tc_smem);   // [M][BN] partial tile of this block (x is consumed)
-#pragma unroll
-    for (int nt = 0; nt < MTX; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int m = nt * 8 + 2 * tq + (e & 1), r = warp * 16 + g + 8 * (e >> 1);
-            if (nt < MT && m < M) red[m * BN + r] = acc[nt][e];
-        }
-    }
-    cg::cluster_group cluster = cg::this_cluster();
-    cluster.sync();                           // every block's partial tile is written
-    if (SW) {                                 // partial row r = 16 w + j (gate) pairs with r + 8 (up)
-        const int HB = BN >> 1;
-        for (int i = rank * NT + threadIdx.x; i < M * HB; i += CL * NT) {
-            const int m = i / HB, c = i % HB, r = (c >> 3) * 16 + (c & 7);
-            float gs = 0.0f, us = 0.0f;
-#pragma unroll
-            for (int q = 0; q < CL; q++) {
-                const float* pq = cluster.map_shared_rank(red, q);
-                gs += pq[m * BN + r];
-                us += pq[m * BN + r + 8];
-            }
-            y[(long long)m * N + ob + c] = silu_mul(gs, us);
-        }
-    } else {
-        for (int i = rank * NT + threadIdx.x; i < M * BN; i += CL * NT) {
-            float sum = 0.0f;
-#pragma unroll
-            for (int q = 0; q < CL; q++) sum += cluster.map_shared_rank(red, q)[i];
-            y[(long long)(i / BN) * N + n0 + i % BN] = sum;
-        }
-    }
-    cluster.sync();                           // keep this block's shared memory until the others read it
+    gemm_tc_store<CL, MTX, SW>(acc, y, tc_smem, M, N, n0, ob, rank);   // x is consumed (barrier above)
 }
 
 // attn_mma: one kernel per cluster size (cache rows split over CL blocks)

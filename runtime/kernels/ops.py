@@ -143,13 +143,26 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
 
 
 def tc_build(M: int) -> str:
-    """The gemm_tc build for M rows of x: the narrow one keeps twice the weight loads in flight."""
+    """The gemm_tc build that takes M rows of x in one block: the narrow one keeps twice the weight loads
+    in flight."""
     return "" if M <= TC_MAX_ROWS[""] else "w"
 
 
+#: 17..64 rows of x take the 64-row build only above 32 rows and on matrices with at least this many
+#: 16-row warp tiles per SM (the 8B FFN and the LM heads); otherwise the narrow build in groups of 16 rows
+#: (``tc_choice``)
+TC_WIDE_TILES_PER_SM = 3
+
+
+def tc_groups(M: int, build: str) -> int:
+    """Blocks per weight tile: M rows of x in groups of the build's most (llama.cu gemm_tc_body)."""
+    return math.ceil(M / TC_MAX_ROWS[build])
+
+
 def tc_smem_bytes(M: int, build: str) -> int:
-    """Dynamic shared memory of a gemm_tc launch: the f32 x super-tile it stages and two f16 copies."""
-    mp, st = 16 * math.ceil(M / 16), TC_ST[build]
+    """Dynamic shared memory of a gemm_tc launch: the f32 x super-tile it stages and two f16 copies, for
+    the rows of x one block takes (the build's most; more rows are split over blocks)."""
+    mp, st = 16 * math.ceil(min(M, TC_MAX_ROWS[build]) / 16), TC_ST[build]   # a block's rows of x
     return mp * st * 4 + 2 * mp * (st + 32) * 2
 
 
@@ -171,51 +184,80 @@ def dynamic_smem(ln: Launch) -> int:
     return tc_smem_bytes(rows, build)
 
 
-def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int) -> bool:
+def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int, build: str | None = None) -> bool:
     """Whether gemm_tc computes W [N, K] x [M, K] with ``warps`` (4 or 8) of 16 rows per block and K split
-    over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block). W and x must also start on
-    16 bytes, as for every vector kernel here: arena offsets are 256-aligned and the runtime's graphs hand
-    MUL_MAT no offset views."""
+    over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block); ``build`` defaults to the
+    one that takes M rows in one block (the narrow build takes any M up to 64 in groups of 16). W and x
+    must also start on 16 bytes, as for every vector kernel here: arena offsets are 256-aligned and the
+    runtime's graphs hand MUL_MAT no offset views."""
+    build = tc_build(M) if build is None else build
     return (warps in (4, 8) and 1 <= M <= 64 and N > 0 and K > 0 and N % (16 * warps) == 0
-            and K % (TC_ST[tc_build(M)] * cl) == 0)
+            and K % (TC_ST[build] * cl) == 0)
 
 
-def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int) -> Launch:
-    """The gemm_tc launch record for one shape (``gemm_tc_fits``)."""
-    return Launch(GEMM_TC[cl, tc_build(M)], (N // (16 * warps) * cl, 1, 1), (32 * warps, 1, 1), (W, x, y, M, N, K))
+def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int,
+                   build: str | None = None) -> Launch:
+    """The gemm_tc launch record for one shape (``gemm_tc_fits``): a block per (weight tile, group of
+    rows of x, cluster rank)."""
+    build = tc_build(M) if build is None else build
+    return Launch(GEMM_TC[cl, build], (N // (16 * warps) * cl * tc_groups(M, build), 1, 1), (32 * warps, 1, 1),
+                  (W, x, y, M, N, K))
 
 
 def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int, num_sms: int) -> Launch | None:
-    """silu(x Wg^T) * (x Wu^T) in one gemm_tc pass over both [N, K] matrices, split over K and blocked like
-    each of the two GEMMs (``gemm_tc_shape``), so the result is theirs then swiglu_f32 bit for bit; None if
-    no shape fits. A block of w warps reads 8 w gate and 8 w up rows."""
-    shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
-    if shape is None or N % (8 * shape[0]):
+    """silu(x Wg^T) * (x Wu^T) in one gemm_tc pass over both [N, K] matrices, built, split over K and
+    blocked like each of the two GEMMs (``tc_choice``), so the result is theirs then swiglu_f32 bit for
+    bit; None if no shape fits. A block of w warps reads 8 w gate and 8 w up rows."""
+    choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
+    if choice is None or N % (8 * choice[1]):
         return None
-    warps, cl = shape
-    return Launch(GEMM_TC_SWIGLU[cl, tc_build(M)], (N // (8 * warps) * cl, 1, 1), (32 * warps, 1, 1),
-                  (Wg, Wu, x, y, M, N, K))
+    build, warps, cl = choice
+    return Launch(GEMM_TC_SWIGLU[cl, build], (N // (8 * warps) * cl * tc_groups(M, build), 1, 1),
+                  (32 * warps, 1, 1), (Wg, Wu, x, y, M, N, K))
 
 
-def gemm_tc_shape(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
-    """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows, or None if none
-    fits. Each warp streams its 16 rows over its K range; a longer stream amortises the ramp and tail (the
-    8B FFN matrix took 34 us unsplit vs 40 split in two on the H200), but the chip needs about six
-    streaming warps per SM to keep HBM busy (runtime.tools.gemm_bench). So: the fewest K splits that give
-    that many warps; split matrices in 4-warp blocks (spread over more SMs: 8B down projection at 16 rows
-    41 vs 59 us), unsplit ones in 8-warp blocks (FFN gate 38 vs 44 us; 64 rows: lm_head 535 vs 632 us),
-    except a narrow-build (up to 16 rows) matrix with at least three waves of 4-warp blocks, whose 4-warp
-    blocks balance better (16 rows: 8B lm_head 282 vs 299 us, 1B 40.4 vs 42.0); a matrix too small for
-    that takes the most warps it can get."""
-    fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (4, 8) if gemm_tc_fits(M, N, K, w, cl)]
+def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None) -> tuple[int, int] | None:
+    """(warps per block, cluster size) of the tensor-core GEMM for W [N, K] and M rows (``build``: as in
+    ``gemm_tc_fits``), or None if none fits. Each warp streams its 16 rows over its K range; a longer
+    stream amortises the ramp and tail (the 8B FFN matrix took 34 us unsplit vs 40 split in two on the
+    H200), but the chip needs about six streaming warps per SM to keep HBM busy
+    (runtime.tools.gemm_bench). So: the fewest K splits that give that many warps; split matrices in
+    4-warp blocks (spread over more SMs: 8B down projection at 16 rows 41 vs 59 us), unsplit ones in
+    8-warp blocks (FFN gate 38 vs 44 us; 64 rows: lm_head 535 vs 632 us), except a narrow-build (up to 16
+    rows) matrix with at least three waves of 4-warp blocks, whose 4-warp blocks balance better (16 rows:
+    8B lm_head 282 vs 299 us, 1B 40.4 vs 42.0); a matrix too small for that takes the most warps it can
+    get. Groups of rows (the narrow build above 16 rows) share each tile's stream, so they count once."""
+    build = tc_build(M) if build is None else build
+    fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (4, 8) if gemm_tc_fits(M, N, K, w, cl, build)]
     if not fits:
         return None
     for cl, w in fits:
         if N // 16 * cl >= 6 * num_sms:
-            many_waves = tc_build(M) == "" and N // 64 >= 3 * num_sms and (1, 4) in fits
+            many_waves = build == "" and N // 64 >= 3 * num_sms and (1, 4) in fits
             return (8 if cl == 1 and (1, 8) in fits and not many_waves else w), cl
     cl, w = max(fits, key=lambda f: (N // 16 * f[0], -f[1], -f[0]))
     return w, cl
+
+
+def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
+    """(build, warps, cluster size) of the tensor-core GEMM for M (1..64) rows of x, or None if none fits.
+    Up to 16 rows: the narrow build. Above, the 64-row build stages x once per block but keeps half the
+    weight loads in flight and runs one 8-warp block per SM; the narrow build in groups of 16 rows (the
+    groups of one weight tile are neighbours in launch order, so one of them reads the tile from HBM and
+    the others from L2) moves G times the weight bytes out of L2 but streams them at the narrow build's
+    rate. Measured on the H200 (.wt-dev probes, docs/runtime.md), the groups win on every matrix at 24
+    and 64 rows but the FFN and LM heads at 48-64 (8B down at 64 rows 106 vs 157 us, q/o 38 vs 50, lm_head
+    768 vs 531): so the 64-row build above 32 rows on matrices with ``TC_WIDE_TILES_PER_SM`` 16-row warp
+    tiles per SM, the narrow groups otherwise (either build when the other does not fit K)."""
+    if not 1 <= M <= 64:
+        return None
+    wide = M > 32 and N // 16 >= TC_WIDE_TILES_PER_SM * num_sms
+    for build in ("w", "") if wide else ("", "w"):
+        # the narrow build is shaped as one group of 16 rows: the groups share the weight stream
+        shape = gemm_tc_shape(M if build == "w" else min(M, TC_MAX_ROWS[""]), N, K, num_sms, build)
+        if shape is not None:
+            return build, *shape
+    return None
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
@@ -223,9 +265,10 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
     if M == 1 and K % 8 == 0:
         rpb = gemv_rows_per_block(N, num_sms, K)
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
-    shape = gemm_tc_shape(M, N, K, num_sms) if 2 <= M <= 64 else None
-    if shape is not None:
-        return gemm_tc_launch(W, x, y, M, N, K, *shape)
+    choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
+    if choice is not None:
+        build, warps, cl = choice
+        return gemm_tc_launch(W, x, y, M, N, K, warps, cl, build)
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
         return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
