@@ -165,13 +165,16 @@ def test_registry_choices_and_errors():
     assert narrow.kernel in GEMM_TC_NAMES and not narrow.kernel.endswith("w_f16_f32")   # the 16-row build
     assert wide.kernel in GEMM_TC_NAMES and wide.kernel.endswith("w_f16_f32")          # the 64-row build
     assert narrow.grid[0] >= 0.9 * 132   # (nearly) every SM streams
-    # above 16 rows, small matrices (and any at up to 32 rows) take the narrow build in groups of 16 rows:
-    # the same blocks per weight tile, times the groups
-    for M, N in ((17, 4096), (64, 4096), (32, 14336), (64, 1024)):
+    # above 16 rows, small matrices take the narrow build in groups of 16 rows (a block per weight tile,
+    # group and cluster rank), wide ones (3 16-row tiles per SM) the 64-row build
+    for M, N in ((17, 4096), (64, 4096), (64, 1024), (40, 2048)):
         grouped = mul_mat_launch(1, 2, 3, M, N, 4096)
-        alone = mul_mat_launch(1, 2, 3, 16, N, 4096)
-        assert grouped.kernel == alone.kernel and grouped.grid[0] == alone.grid[0] * -(-M // 16), (M, N)
-    assert mul_mat_launch(1, 2, 3, 64, 128256, 4096).kernel.endswith("w_f16_f32")
+        cl = int(grouped.kernel.split("_")[1][2:] or 1)
+        assert grouped.kernel in GEMM_TC_NAMES and not grouped.kernel.endswith("w_f16_f32"), (M, N)
+        assert grouped.grid[0] == N // (grouped.block[0] // 2) * cl * -(-M // 16), (M, N)
+    for M in (17, 64):
+        assert mul_mat_launch(1, 2, 3, M, 128256, 4096).kernel.endswith("w_f16_f32")
+        assert mul_mat_launch(1, 2, 3, M, 16 * 3 * 132, 4096).kernel.endswith("w_f16_f32")
     assert mul_mat_launch(1, 2, 3, 16, 128256, 4096).kernel == "gemm_tc_f16_f32"
     assert mul_mat_launch(1, 2, 3, 16, 96, 64).kernel == "gemm_wmma_f16_f32"   # no gemm_tc tile fits 96 rows
     assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"

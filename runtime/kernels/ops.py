@@ -148,8 +148,8 @@ def tc_build(M: int) -> str:
     return "" if M <= TC_MAX_ROWS[""] else "w"
 
 
-#: 17..64 rows of x take the 64-row build only above 32 rows and on matrices with at least this many
-#: 16-row warp tiles per SM (the 8B FFN and the LM heads); otherwise the narrow build in groups of 16 rows
+#: 17..64 rows of x take the 64-row build on matrices with at least this many 16-row warp tiles per SM
+#: (the FFN and LM heads of the 8B and 1B configs); otherwise the narrow build in groups of 16 rows
 #: (``tc_choice``)
 TC_WIDE_TILES_PER_SM = 3
 
@@ -241,23 +241,48 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
 
 def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
     """(build, warps, cluster size) of the tensor-core GEMM for M (1..64) rows of x, or None if none fits.
-    Up to 16 rows: the narrow build. Above, the 64-row build stages x once per block but keeps half the
-    weight loads in flight and runs one 8-warp block per SM; the narrow build in groups of 16 rows (the
-    groups of one weight tile are neighbours in launch order, so one of them reads the tile from HBM and
-    the others from L2) moves G times the weight bytes out of L2 but streams them at the narrow build's
-    rate. Measured on the H200 (.wt-dev probes, docs/runtime.md), the groups win on every matrix at 24
-    and 64 rows but the FFN and LM heads at 48-64 (8B down at 64 rows 106 vs 157 us, q/o 38 vs 50, lm_head
-    768 vs 531): so the 64-row build above 32 rows on matrices with ``TC_WIDE_TILES_PER_SM`` 16-row warp
-    tiles per SM, the narrow groups otherwise (either build when the other does not fit K)."""
+    Up to 16 rows: the narrow build (``gemm_tc_shape``). Above, two ways (``runtime.tools.gemm_bench``
+    on the H200, weights rotated so L2 holds none, docs/runtime.md): the 64-row build stages x once per
+    block but keeps half the weight loads in flight; the narrow build in groups of 16 rows streams each
+    weight tile from HBM once (its groups are neighbours in launch order) and G times from L2. Wide
+    matrices (``TC_WIDE_TILES_PER_SM`` 16-row tiles per SM: the FFN and LM heads) take the 64-row build
+    (8B lm_head at 64 rows 448 vs 714 us), the others the groups (8B down 71 vs 84, q/o 25.5 vs 30.4); the
+    other build when one does not fit K. Either way 8-warp blocks and a K split by the weight-streaming
+    warps (``_rows_split``)."""
     if not 1 <= M <= 64:
         return None
-    wide = M > 32 and N // 16 >= TC_WIDE_TILES_PER_SM * num_sms
+    if M <= TC_MAX_ROWS[""]:
+        for build in ("", "w"):
+            shape = gemm_tc_shape(M, N, K, num_sms, build)
+            if shape is not None:
+                return build, *shape
+        return None
+    wide = N // 16 >= TC_WIDE_TILES_PER_SM * num_sms
     for build in ("w", "") if wide else ("", "w"):
-        # the narrow build is shaped as one group of 16 rows: the groups share the weight stream
-        shape = gemm_tc_shape(M if build == "w" else min(M, TC_MAX_ROWS[""]), N, K, num_sms, build)
+        shape = _rows_split(M, N, K, num_sms, build)
         if shape is not None:
             return build, *shape
     return None
+
+
+def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, int] | None:
+    """(warps, cluster size) above 16 rows of x: 8-warp blocks (4 if the tiles need them) and the fewest K
+    splits that give the HBM stream ``7.5`` (64-row build) or ``3.5`` (narrow groups, whose G blocks per
+    tile add warps that read from L2) weight-streaming warps per SM, the 64-row build split at least in
+    two (8B lm_head at 64 rows: 448 vs 512 us unsplit, FFN gate 59 vs 69); else the most splits that fit.
+    Fitted on the 8B and 1B matrices at 32 and 64 rows (``runtime.tools.gemm_bench``)."""
+    for warps in (8, 4):
+        cls = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, warps, cl, build)]
+        if cls:
+            break
+    else:
+        return None
+    per_sm, least = (7.5, 2) if build == "w" else (3.5, 1)
+    ok = [cl for cl in cls if cl >= least or cl == cls[-1]]
+    for cl in ok:
+        if N // 16 * cl >= per_sm * num_sms:
+            return warps, cl
+    return warps, ok[-1]
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
