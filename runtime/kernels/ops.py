@@ -267,17 +267,18 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
 
 def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, int] | None:
     """(warps, cluster size) above 16 rows of x: 8-warp blocks (4 if the tiles need them) and the fewest K
-    splits that give the HBM stream ``7.5`` (64-row build) or ``3.5`` (narrow groups, whose G blocks per
-    tile add warps that read from L2) weight-streaming warps per SM, the 64-row build split at least in
-    two (8B lm_head at 64 rows: 448 vs 512 us unsplit, FFN gate 59 vs 69); else the most splits that fit.
-    Fitted on the 8B and 1B matrices at 32 and 64 rows (``runtime.tools.gemm_bench``)."""
+    splits, at least two, that give the HBM stream ``7.5`` (64-row build) or ``1.9`` (narrow groups, whose
+    G blocks per tile add warps that read from L2) weight-streaming warps per SM (64 rows: 8B lm_head 448
+    vs 512 us unsplit, FFN gate 59 vs 69; 8B down in groups 71 vs 109 unsplit and 97 split in four, 1B
+    down 28 vs 38 split in four); else the most splits that fit. Fitted on the 8B and 1B matrices at 32
+    and 64 rows (``runtime.tools.gemm_bench``)."""
     for warps in (8, 4):
         cls = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, warps, cl, build)]
         if cls:
             break
     else:
         return None
-    per_sm, least = (7.5, 2) if build == "w" else (3.5, 1)
+    per_sm, least = (7.5, 2) if build == "w" else (1.9, 2)
     ok = [cl for cl in cls if cl >= least or cl == cls[-1]]
     for cl in ok:
         if N // 16 * cl >= per_sm * num_sms:
