@@ -1350,14 +1350,15 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // More rows of x than a build takes (the narrow build above 16) are split into groups of 8 MTX rows, one
 // block per (weight tile, group, cluster rank), the groups of a tile neighbours in launch order: they
 // stream the tile at about the same time, so HBM serves it once and L2 the rest (8B down projection at 64
-// rows: 106 us in four groups vs 157 in the 64-row build, H200).
+// rows: 71 us in four groups vs 84 in the 64-row build, H200, runtime.tools.gemm_bench).
 // Needs N % BN == 0 (_swiglu: 2 N % BN), K % (ST CL) == 0, 1 <= M <= 64, x 16-byte aligned.
 // grid (N / BN) * G * CL (_swiglu: 2 N / BN * G * CL; G = ceil(M / (8 MTX))), block 2 BN, dynamic shared
 // memory tc_smem_bytes (ops.py).
 // Two builds: up to 16 rows of x (MTX = 2 n8 tiles, U = 8: 256-wide super-tiles, 16 loads in flight per
 // lane: 128 KB of weights in flight per SM with two 8-warp blocks) and up to 64 rows (MTX = 8, U = 4:
-// 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane). ptxas: about 135 registers
-// for the 64-row build, 162-166 for the split 16-row one (one 8-warp or three 4-warp blocks per SM).
+// 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane). ptxas (sm_90): 128-144
+// registers for the 64-row build (one 8-warp block per SM), 128 for the split 16-row one (two 8-warp or
+// four 4-warp blocks per SM; 162 before the epilogue moved into gemm_tc_store).
 // A staged f16 x row is ST + 32 halves, so a quarter-warp's 16-byte B loads hit distinct banks. The
 // unsplit 16-row kernels are held to 128 registers (two 8-warp blocks per SM; a few address registers
 // spill to L1 once per super-tile): at 166 registers, one block per SM, the 8B lm_head took 279 vs 265 us.

@@ -226,7 +226,7 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
     8-warp blocks (FFN gate 38 vs 44 us; 64 rows: lm_head 535 vs 632 us), except a narrow-build (up to 16
     rows) matrix with at least three waves of 4-warp blocks, whose 4-warp blocks balance better (16 rows:
     8B lm_head 282 vs 299 us, 1B 40.4 vs 42.0); a matrix too small for that takes the most warps it can
-    get. Groups of rows (the narrow build above 16 rows) share each tile's stream, so they count once."""
+    get."""
     build = tc_build(M) if build is None else build
     fits = [(cl, w) for cl in (1, 2, 4, 8) for w in (4, 8) if gemm_tc_fits(M, N, K, w, cl, build)]
     if not fits:
@@ -278,12 +278,11 @@ def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, 
             break
     else:
         return None
-    per_sm, least = (7.5, 2) if build == "w" else (1.9, 2)
-    ok = [cl for cl in cls if cl >= least or cl == cls[-1]]
-    for cl in ok:
-        if N // 16 * cl >= per_sm * num_sms:
+    per_sm = 7.5 if build == "w" else 1.9
+    for cl in cls:
+        if cl >= 2 and N // 16 * cl >= per_sm * num_sms:
             return warps, cl
-    return warps, ok[-1]
+    return warps, cls[-1]
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
