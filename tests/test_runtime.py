@@ -161,20 +161,30 @@ def test_unsafe_plans_are_rejected():
 
 def test_registry_choices_and_errors():
     assert mul_mat_launch(1, 2, 3, 1, 4096, 4096).kernel == "gemv_f16_f32"
-    narrow, wide = mul_mat_launch(1, 2, 3, 16, 4096, 4096), mul_mat_launch(1, 2, 3, 33, 14336, 4096)
-    assert narrow.kernel in GEMM_TC_NAMES and not narrow.kernel.endswith("w_f16_f32")   # the 16-row build
-    assert wide.kernel in GEMM_TC_NAMES and wide.kernel.endswith("w_f16_f32")          # the 64-row build
+    narrow = mul_mat_launch(1, 2, 3, 16, 4096, 4096)
+    assert narrow.kernel in GEMM_TC_NAMES and narrow.kernel.endswith("tc4_f16_f32")   # the 16-row build
     assert narrow.grid[0] >= 0.9 * 132   # (nearly) every SM streams
     # above 16 rows, small matrices take the narrow build in groups of 16 rows (a block per weight tile,
-    # group and cluster rank), wide ones (3 16-row tiles per SM) the 64-row build
+    # group and cluster rank)
     for M, N in ((17, 4096), (64, 4096), (64, 1024), (40, 2048)):
         grouped = mul_mat_launch(1, 2, 3, M, N, 4096)
         cl = int(grouped.kernel.split("_")[1][2:] or 1)
-        assert grouped.kernel in GEMM_TC_NAMES and not grouped.kernel.endswith("w_f16_f32"), (M, N)
+        assert grouped.kernel in GEMM_TC_NAMES and grouped.kernel[-10] in "c2468", (M, N)
         assert grouped.grid[0] == N // (grouped.block[0] // 2) * cl * -(-M // 16), (M, N)
-    for M in (17, 64):
-        assert mul_mat_launch(1, 2, 3, M, 128256, 4096).kernel.endswith("w_f16_f32")
-        assert mul_mat_launch(1, 2, 3, M, 16 * 3 * 132, 4096).kernel.endswith("w_f16_f32")
+    # wide ones (3 16-row tiles per SM) 32 weight rows per warp: x 32 rows at a time ("m"), or on the widest
+    # (6 32-row tiles per SM) all 64 ("t")
+    assert mul_mat_launch(1, 2, 3, 33, 14336, 4096).kernel == "gemm_tcm_f16_f32"
+    assert mul_mat_launch(1, 2, 3, 33, 14336, 4096).grid[0] == 14336 // 256 * 2   # two groups, >= 0.8 x 132
+    assert mul_mat_launch(1, 2, 3, 32, 14336, 4096).kernel == "gemm_tc2m_f16_f32"  # 56 blocks: split in two
+    for M in (17, 32):
+        assert mul_mat_launch(1, 2, 3, M, 128256, 4096).kernel == "gemm_tcm_f16_f32"
+    for M in (33, 64):
+        assert mul_mat_launch(1, 2, 3, M, 128256, 4096).kernel == "gemm_tct_f16_f32"
+        assert mul_mat_launch(1, 2, 3, M, 6400, 4096).kernel.endswith("m_f16_f32")   # 400 tiles >= 3 x 132
+    # the 32-row builds need whole 4-warp tiles (128 weight rows): a wide matrix of 64-row tiles takes the
+    # narrow groups
+    odd = mul_mat_launch(1, 2, 3, 64, 64 * 99, 4096)
+    assert odd.kernel in GEMM_TC_NAMES and odd.kernel[-10] in "c2468", odd
     assert mul_mat_launch(1, 2, 3, 16, 128256, 4096).kernel == "gemm_tc_f16_f32"
     assert mul_mat_launch(1, 2, 3, 16, 96, 64).kernel == "gemm_wmma_f16_f32"   # no gemm_tc tile fits 96 rows
     assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"
@@ -443,6 +453,7 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
         TC_MAX_ROWS,
         TC_SMEM_MAX,
         TC_ST,
+        TC_WARP_ROWS,
         dynamic_smem,
         gemm_tc_swiglu_launch,
         tc_groups,
@@ -454,18 +465,18 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
     for ln, width in ((plain, N), (swiglu, N)):
         if ln is None or ln.kernel not in GEMM_TC_NAMES:
             continue
-        cl = int(ln.kernel.split("_")[1][2:].rstrip("w") or 1)
+        cl = int(ln.kernel.split("_")[1][2:].rstrip("wtm") or 1)
         build = TC_BUILD[ln.kernel]
         groups = tc_groups(M, build)                       # blocks per weight tile, one per 16 or 64 rows of x
         mb = min(M, TC_MAX_ROWS[build])                    # rows of x one block takes
-        nt, rows = ln.block[0], ln.block[0] // 2          # threads; W rows per block (16 per warp)
+        nt, rows = ln.block[0], ln.block[0] // 32 * TC_WARP_ROWS[build]   # threads; W rows per block
         is_swiglu = ln.kernel in GEMM_TC_SWIGLU.values()
         assert 2 <= M <= 64 and nt in (128, 256) and ln.grid[0] % (cl * groups) == 0
         assert ln.grid[0] // (cl * groups) * (rows // 2 if is_swiglu else rows) == width
         assert K % (TC_ST[build] * cl) == 0 and K // cl >= TC_ST[build]
         mp = 16 * -(-mb // 16)
         assert mp * TC_ST[build] // 4 % nt == 0                      # NX whole
-        assert -(-mb // 8) <= (2 if build == "" else 8)              # n8 tiles within the build
+        assert -(-mb // 8) <= TC_MAX_ROWS[build] // 8                # n8 tiles within the build
         assert mb * rows * 4 <= dynamic_smem(ln) <= TC_SMEM_MAX      # the cluster's partial tile fits
 
 

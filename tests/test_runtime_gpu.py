@@ -262,25 +262,28 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
     import pycuda.driver as cuda
 
     from runtime.kernels import dynamic_smem, gemm_tc_launch
-    from runtime.kernels.ops import gemm_tc_fits
+    from runtime.kernels.ops import TC_BUILDS, gemm_tc_fits
 
     rng = np.random.default_rng(cl * 10 + warps)
-    N, K = 32 * warps, 256 * cl * 3
-    Wh = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16)
-    W = cuda.to_device(Wh)
+    # K: several super-tiles per block, and fewest (one of the narrow build, two of the 64-row one)
+    N, Ks = 32 * warps, (256 * cl * 3, 256 * cl)
+    Whs = {K: (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16) for K in Ks}
+    Ws = {K: cuda.to_device(w) for K, w in Whs.items()}
     fence = 256
     y = cuda.mem_alloc((64 * N + fence) * 4)
     s = cuda.Stream()
     x = None
     try:
-        for M in (1, 2, 7, 8, 9, 16, 17, 33, 50, 64):
+        for M, K in [(M, K) for M in (1, 2, 7, 8, 9, 16, 17, 33, 50, 64) for K in Ks]:
+            Wh = Whs[K]
+            W = Ws[K]
             xh = (rng.standard_normal((M, K)) * 3).astype(np.float32)
             if x is not None:
                 x.free()
             x = cuda.to_device(xh)   # exactly M rows: a read past row M - 1 is out of bounds (compute-sanitizer)
             ref = xh.astype(np.float16).astype(np.float64) @ Wh.astype(np.float64).T
             by_build = {}
-            for build in ("", "w"):
+            for build in TC_BUILDS:
                 assert gemm_tc_fits(M, N, K, warps, cl, build)
                 ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, warps, cl, build)
                 assert dynamic_smem(ln) > 0
@@ -299,9 +302,10 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
                 assert err < 1e-5, f"M={M} ({ln.kernel}): rel err {err:.3g}"
                 assert np.array_equal(outs[0], outs[1], equal_nan=True), f"M={M} ({ln.kernel}): two runs differ"
                 by_build[build] = outs[0]
-            assert np.array_equal(by_build[""], by_build["w"], equal_nan=True), f"M={M}: the builds differ"
+            for build in TC_BUILDS[1:]:
+                assert np.array_equal(by_build[""], by_build[build], equal_nan=True), f"M={M}: build {build!r} differs"
     finally:
-        for b in (W, x, y):
+        for b in (*Ws.values(), x, y):
             if b is not None:
                 b.free()
 
@@ -425,14 +429,15 @@ def test_tensor_core_attention_takes_queries_beyond_f16(lib, d):
 @pytest.mark.parametrize("sms,K", [(None, 1024), (16, 4096)])
 @pytest.mark.parametrize("M", [2, 16, 17, 64])
 def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):
-    """The one-pass gate/up kernel equals gemm_tc on each matrix (same K split) then swiglu_f32 bit for
-    bit, which is what lets a plan fuse the group or not without changing the step's result. With the
-    device's SM count the small matrices split over clusters (one super-tile per block); told of 16 SMs,
-    they take the 8B FFN's paths (unsplit narrow build up to 16 rows, the 64-row build split in two above)."""
+    """The one-pass gate/up kernel equals gemm_tc on each matrix (same build and K split) then swiglu_f32
+    bit for bit, which is what lets a plan fuse the group or not without changing the step's result: for
+    the registry's choice and for every build, unsplit and split in two. With the device's SM count the
+    small matrices split over clusters (one super-tile per block); told of 16 SMs, they take the 8B FFN's
+    paths (unsplit narrow build up to 16 rows, 32 weight rows per warp above)."""
     import pycuda.driver as cuda
 
-    from runtime.kernels import Launch, mul_mat_launch
-    from runtime.kernels.ops import gemm_tc_swiglu_launch, tc_choice
+    from runtime.kernels import Launch
+    from runtime.kernels.ops import TC_BUILDS, gemm_tc_fits, gemm_tc_launch, gemm_tc_swiglu_launch, tc_choice
 
     rng = np.random.default_rng(M)
     N, num_sms = 2048, sms or lib.num_sms
@@ -442,27 +447,31 @@ def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):
     bufs = [cuda.to_device(a) for a in (Wg, Wu, xh)] + [cuda.mem_alloc(M * N * 4) for _ in range(4)]
     dWg, dWu, dx, g, u, y1, y2 = (int(b) for b in bufs)
     s = cuda.Stream()
+    xr = xh.astype(np.float16).astype(np.float64)
+    gv, uv = xr @ Wg.astype(np.float64).T, xr @ Wu.astype(np.float64).T
+    ref = (gv / (1 + np.exp(-gv)) * uv).reshape(-1)
     try:
-        build, warps, cl = tc_choice(M, N, K, num_sms)
+        chosen = tc_choice(M, N, K, num_sms)
         # told of 16 SMs the matrices are wide: up to 16 rows unsplit 8-warp blocks over 16-32 super-tiles
-        # (the 8B FFN's path), above that the 64-row build split in two
-        assert sms is None or (build, warps, cl) == (("", 8, 1) if M <= 16 else ("w", 8, 2))
-        one = gemm_tc_swiglu_launch(dWg, dWu, dx, y1, M, N, K, num_sms)
-        apart = [mul_mat_launch(dWg, dx, g, M, N, K, num_sms), mul_mat_launch(dWu, dx, u, M, N, K, num_sms),
-                 Launch("swiglu_f32", (max(1, -(-M * N // 256)), 1, 1), (256, 1, 1), (g, u, y2, M * N))]
-        for b in (y1, y2):
-            cuda.memset_d32(b, 0x7FC00000, M * N)
-        for ln in [one, *apart]:
-            lib.launch(ln, s, pdl=False)
-        s.synchronize()
-        a, b = np.empty(M * N, np.float32), np.empty(M * N, np.float32)
-        cuda.memcpy_dtoh(a, y1)
-        cuda.memcpy_dtoh(b, y2)
-        assert np.all(np.isfinite(a)) and np.array_equal(a, b), f"{one.kernel} differs from {apart[0].kernel} + swiglu"
-        xr = xh.astype(np.float16).astype(np.float64)
-        gv, uv = xr @ Wg.astype(np.float64).T, xr @ Wu.astype(np.float64).T
-        ref = (gv / (1 + np.exp(-gv)) * uv).reshape(-1)
-        assert np.linalg.norm(a - ref) / np.linalg.norm(ref) < 1e-5
+        # (the 8B FFN's path), above that 32 weight rows per warp in 8-warp blocks (8 x groups of them)
+        assert sms is None or chosen == {2: ("", 8, 1), 16: ("", 8, 1), 17: ("m", 8, 2), 64: ("m", 8, 1)}[M]
+        others = [(b, 8, cl) for b in TC_BUILDS for cl in (1, 2) if gemm_tc_fits(M, N, K, 8, cl, b)]
+        assert len(others) == 2 * len(TC_BUILDS)
+        for build, warps, cl in [chosen, *others]:
+            one = gemm_tc_swiglu_launch(dWg, dWu, dx, y1, M, N, K, num_sms, (build, warps, cl))
+            apart = [gemm_tc_launch(dWg, dx, g, M, N, K, warps, cl, build),
+                     gemm_tc_launch(dWu, dx, u, M, N, K, warps, cl, build),
+                     Launch("swiglu_f32", (max(1, -(-M * N // 256)), 1, 1), (256, 1, 1), (g, u, y2, M * N))]
+            for b in (y1, y2):
+                cuda.memset_d32(b, 0x7FC00000, M * N)
+            for ln in [one, *apart]:
+                lib.launch(ln, s, pdl=False)
+            s.synchronize()
+            a, b = np.empty(M * N, np.float32), np.empty(M * N, np.float32)
+            cuda.memcpy_dtoh(a, y1)
+            cuda.memcpy_dtoh(b, y2)
+            assert np.all(np.isfinite(a)) and np.array_equal(a, b), f"{one.kernel} differs from {apart[0].kernel} + swiglu"
+            assert np.linalg.norm(a - ref) / np.linalg.norm(ref) < 1e-5, one.kernel
     finally:
         for buf in bufs:
             buf.free()

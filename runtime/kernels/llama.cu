@@ -1373,22 +1373,26 @@ __device__ __forceinline__ float silu_mul(float v, float u) {
 // output ob + 8 warp + g) against x row 8 nt + 2 tq + e. CL == 1 stores them; a cluster first writes its
 // partial tile to shared memory (the caller's x staging, which every warp is done reading) and adds the
 // CL tiles in rank order through distributed shared memory.
-template <int CL, int MTX, bool SW>
-__device__ __forceinline__ void gemm_tc_store(const float (*acc)[4], float* y, unsigned char* smem, int M, int N,
-                                              int n0, int ob, int rank) {
-    const int NT = blockDim.x, BN = NT >> 1, MT = (M + 7) >> 3;
+template <int CL, int MTX, int WR, bool SW>
+__device__ __forceinline__ void gemm_tc_store(const float (&acc)[WR][MTX][4], float* y, unsigned char* smem, int M,
+                                              int N, int n0, int ob, int rank) {
+    const int NT = blockDim.x, BN = (NT >> 1) * WR, MT = (M + 7) >> 3;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     if (CL == 1) {
 #pragma unroll
-        for (int nt = 0; nt < MTX; nt++) {
+        for (int h = 0; h < WR; h++) {
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int m = nt * 8 + 2 * tq + (e & 1);
-                if (SW) {
-                    if (e < 2 && nt < MT && m < M) y[(long long)m * N + ob + warp * 8 + g] = silu_mul(acc[nt][e], acc[nt][e + 2]);
-                } else {
-                    const int n = n0 + warp * 16 + g + 8 * (e >> 1);
-                    if (nt < MT && m < M) y[(long long)m * N + n] = acc[nt][e];
+            for (int nt = 0; nt < MTX; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int m = nt * 8 + 2 * tq + (e & 1);
+                    if (SW) {
+                        if (e < 2 && nt < MT && m < M)
+                            y[(long long)m * N + ob + (warp * WR + h) * 8 + g] = silu_mul(acc[h][nt][e], acc[h][nt][e + 2]);
+                    } else {
+                        const int n = n0 + (warp * WR + h) * 16 + g + 8 * (e >> 1);
+                        if (nt < MT && m < M) y[(long long)m * N + n] = acc[h][nt][e];
+                    }
                 }
             }
         }
@@ -1396,16 +1400,19 @@ __device__ __forceinline__ void gemm_tc_store(const float (*acc)[4], float* y, u
     }
     float* red = reinterpret_cast<float*>(smem);   // [M][BN] partial tile of this block
 #pragma unroll
-    for (int nt = 0; nt < MTX; nt++) {
+    for (int h = 0; h < WR; h++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int m = nt * 8 + 2 * tq + (e & 1), r = warp * 16 + g + 8 * (e >> 1);
-            if (nt < MT && m < M) red[m * BN + r] = acc[nt][e];
+        for (int nt = 0; nt < MTX; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int m = nt * 8 + 2 * tq + (e & 1), r = (warp * WR + h) * 16 + g + 8 * (e >> 1);
+                if (nt < MT && m < M) red[m * BN + r] = acc[h][nt][e];
+            }
         }
     }
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();                           // every block's partial tile is written
-    if (SW) {                                 // partial row r = 16 w + j (gate) pairs with r + 8 (up)
+    if (SW) {                                 // partial row r = 16 t + j (gate) pairs with r + 8 (up)
         const int HB = BN >> 1;
         for (int i = rank * NT + threadIdx.x; i < M * HB; i += CL * NT) {
             const int m = i / HB, c = i % HB, r = (c >> 3) * 16 + (c & 7);
@@ -1429,12 +1436,12 @@ __device__ __forceinline__ void gemm_tc_store(const float (*acc)[4], float* y, u
     cluster.sync();                           // keep this block's shared memory until the others read it
 }
 
-template <int CL, int MTX, int TC_U, bool SW>
+template <int CL, int MTX, int TC_U, int WR, bool SW>
 __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const half* __restrict__ W2, const float* x,
                                              float* y, int M, int N, int K) {
     constexpr int TC_ST = 32 * TC_U, TC_LDH = TC_ST + 32;
     extern __shared__ __align__(16) unsigned char tc_smem[];
-    const int NT = blockDim.x, BN = NT >> 1;   // 4 or 8 warps of 16 rows each
+    const int NT = blockDim.x, BN = (NT >> 1) * WR;   // 4 or 8 warps of 16 WR rows each
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
     // more rows of x than the build takes (8 MTX): the blocks of one weight tile take 8 MTX rows each and
@@ -1474,15 +1481,24 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     // SW (gate and up in one pass, SwiGLU epilogue): a warp's rows g are gate rows and rows g + 8 the same up
     // rows, so one thread holds both sums of an output; its outputs start at ob + 8 warp (N: output width)
     const int ob = tile * (BN >> 1);
-    const half* w0 = SW ? W + (long long)(ob + warp * 8 + g) * K + kbeg + tq * 8
-                        : W + (long long)(n0 + warp * 16 + g) * K + kbeg + tq * 8;
-    const half* w1 = SW ? W2 + (long long)(ob + warp * 8 + g) * K + kbeg + tq * 8 : w0 + 8LL * K;
-    uint4 wa[TC_U], wb[TC_U];
+    // m16 tile h of the warp: rows w0[h] (g) and w1[h] (g + 8)
+    const half* w0[WR];
+    const half* w1[WR];
+#pragma unroll
+    for (int h = 0; h < WR; h++) {
+        const int t = warp * WR + h;
+        w0[h] = SW ? W + (long long)(ob + t * 8 + g) * K + kbeg + tq * 8 : W + (long long)(n0 + t * 16 + g) * K + kbeg + tq * 8;
+        w1[h] = SW ? W2 + (long long)(ob + t * 8 + g) * K + kbeg + tq * 8 : w0[h] + 8LL * K;
+    }
+    uint4 wa[WR][TC_U], wb[WR][TC_U];
     // weights never depend on earlier kernels: start streaming them before waiting (PDL)
 #pragma unroll
     for (int u = 0; u < TC_U; u++) {
-        wa[u] = __ldcs(reinterpret_cast<const uint4*>(w0 + u * 32));
-        wb[u] = __ldcs(reinterpret_cast<const uint4*>(w1 + u * 32));
+#pragma unroll
+        for (int h = 0; h < WR; h++) {
+            wa[h][u] = __ldcs(reinterpret_cast<const uint4*>(w0[h] + u * 32));
+            wb[h][u] = __ldcs(reinterpret_cast<const uint4*>(w1[h] + u * 32));
+        }
     }
     pdl_wait();
     stage_x(0);
@@ -1490,28 +1506,42 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     round_x(0);
     if (T > 1) stage_x(1);
     __syncthreads();
-    float acc[MTX][4];
+    float acc[WR][MTX][4];
 #pragma unroll
-    for (int i = 0; i < MTX; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+    for (int h = 0; h < WR; h++)
+#pragma unroll
+        for (int i = 0; i < MTX; i++) acc[h][i][0] = acc[h][i][1] = acc[h][i][2] = acc[h][i][3] = 0.0f;
     for (int j = 0; j < T; j++) {
         const half* xb = xh + (j & 1) * MP * TC_LDH + g * TC_LDH + tq * 8;
         const bool more = j + 1 < T;
-        const uint4* n0p = reinterpret_cast<const uint4*>(w0 + (j + 1) * TC_ST);   // next super-tile, row g
-        const uint4* n1p = reinterpret_cast<const uint4*>(w1 + (j + 1) * TC_ST);   // and row g + 8
+        const uint4* n0p[WR];
+        const uint4* n1p[WR];
+#pragma unroll
+        for (int h = 0; h < WR; h++) {
+            n0p[h] = reinterpret_cast<const uint4*>(w0[h] + (j + 1) * TC_ST);   // next super-tile, row g
+            n1p[h] = reinterpret_cast<const uint4*>(w1[h] + (j + 1) * TC_ST);   // and row g + 8
+        }
 #pragma unroll
         for (int u = 0; u < TC_U; u++) {
-            const unsigned a0[4] = {wa[u].x, wb[u].x, wa[u].y, wb[u].y};   // k slots 0-3 of both rows
-            const unsigned a1[4] = {wa[u].z, wb[u].z, wa[u].w, wb[u].w};   // k slots 4-7
-            if (more) {                      // reissue this register's load for the next super-tile
-                wa[u] = __ldcs(n0p + u * 4);
-                wb[u] = __ldcs(n1p + u * 4);
+            unsigned a0[WR][4], a1[WR][4];
+#pragma unroll
+            for (int h = 0; h < WR; h++) {
+                a0[h][0] = wa[h][u].x; a0[h][1] = wb[h][u].x; a0[h][2] = wa[h][u].y; a0[h][3] = wb[h][u].y;   // k slots 0-3
+                a1[h][0] = wa[h][u].z; a1[h][1] = wb[h][u].z; a1[h][2] = wa[h][u].w; a1[h][3] = wb[h][u].w;   // 4-7
+                if (more) {                  // reissue this register's load for the next super-tile
+                    wa[h][u] = __ldcs(n0p[h] + u * 4);
+                    wb[h][u] = __ldcs(n1p[h] + u * 4);
+                }
             }
 #pragma unroll
             for (int nt = 0; nt < MTX; nt++) {
                 if (nt < MT) {
                     const uint4 b = *reinterpret_cast<const uint4*>(xb + nt * 8 * TC_LDH + u * 32);
-                    mma_16816(acc[nt], a0, b.x, b.y);
-                    mma_16816(acc[nt], a1, b.z, b.w);
+#pragma unroll
+                    for (int h = 0; h < WR; h++) {
+                        mma_16816(acc[h][nt], a0[h], b.x, b.y);
+                        mma_16816(acc[h][nt], a1[h], b.z, b.w);
+                    }
                 }
             }
             asm volatile("" ::: "memory");   // keep the next chunk's B loads here: hoisted, they spill
@@ -1525,7 +1555,7 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
         }
         __syncthreads();
     }
-    gemm_tc_store<CL, MTX, SW>(acc, y, tc_smem, M, N, n0, ob, rank);   // x is consumed (barrier above)
+    gemm_tc_store<CL, MTX, WR, SW>(acc, y, tc_smem, M, N, n0, ob, rank);   // x is consumed (barrier above)
 }
 
 // attn_mma: one kernel per cluster size (cache rows split over CL blocks)
@@ -1546,24 +1576,31 @@ ATTN_MMA_KERNEL(attn_mma8_f16, 8, __cluster_dims__(8, 1, 1))
 #define TC_CLUSTER_8 __cluster_dims__(8, 1, 1)
 // one build (cluster size, n8 tiles, chunks per super-tile, launch bounds) as a plain kernel and its
 // gate/up SwiGLU twin
-#define GEMM_TC_KERNELS(NAME, CL, MTX, U, LB)                                                                 \
+#define GEMM_TC_KERNELS(NAME, CL, MTX, U, WR, LB)                                                         \
     extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__ LB                                         \
     NAME##_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {              \
-        gemm_tc_body<CL, MTX, U, false>(W, nullptr, x, y, M, N, K);                                         \
+        gemm_tc_body<CL, MTX, U, WR, false>(W, nullptr, x, y, M, N, K);                                     \
     }                                                                                                        \
     extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__ LB                                         \
     NAME##_swiglu_f16_f32(const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y, \
                           int M, int N, int K) {                                                             \
-        gemm_tc_body<CL, MTX, U, true>(Wg, Wu, x, y, M, N, K);                                              \
+        gemm_tc_body<CL, MTX, U, WR, true>(Wg, Wu, x, y, M, N, K);                                          \
     }
-GEMM_TC_KERNELS(gemm_tc, 1, 2, 8, (256, 2))
-GEMM_TC_KERNELS(gemm_tcw, 1, 8, 4, (256))
-GEMM_TC_KERNELS(gemm_tc2, 2, 2, 8, (256))
-GEMM_TC_KERNELS(gemm_tc2w, 2, 8, 4, (256))
-GEMM_TC_KERNELS(gemm_tc4, 4, 2, 8, (256))
-GEMM_TC_KERNELS(gemm_tc4w, 4, 8, 4, (256))
-GEMM_TC_KERNELS(gemm_tc8, 8, 2, 8, (256))
-GEMM_TC_KERNELS(gemm_tc8w, 8, 8, 4, (256))
+#ifndef TC_TU
+#define TC_TU 2
+#endif
+#ifndef TC_MU
+#define TC_MU 4
+#endif
+#define GEMM_TC_BUILDS(CL, SFX, LB1)                                                                         \
+    GEMM_TC_KERNELS(gemm_tc##SFX, CL, 2, 8, 1, LB1)                                                          \
+    GEMM_TC_KERNELS(gemm_tc##SFX##w, CL, 8, 4, 1, (256))                                                     \
+    GEMM_TC_KERNELS(gemm_tc##SFX##t, CL, 8, TC_TU, 2, (256))                                                 \
+    GEMM_TC_KERNELS(gemm_tc##SFX##m, CL, 4, TC_MU, 2, (256))
+GEMM_TC_BUILDS(1, , (256, 2))
+GEMM_TC_BUILDS(2, 2, (256))
+GEMM_TC_BUILDS(4, 4, (256))
+GEMM_TC_BUILDS(8, 8, (256))
 
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,

@@ -41,17 +41,21 @@ ATTN_MMA_MIN_ROWS = 8
 ATTN_MMA_SMEM = 4 * 2 * 2 * 16 * 136 * 2
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
-#: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks; build "" for
-#: up to 16 rows of x (256-wide super-tiles), "w" for up to 64 (128-wide)
-GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2, 4, 8) for w in ("", "w")}
+#: gemm_tc builds (llama.cu GEMM_TC_BUILDS): "" up to 16 rows of x, 16 weight rows per warp (256-wide
+#: super-tiles); "w" up to 64 rows, 16 weight rows per warp (128-wide); "t" up to 64 rows, 32 weight rows per
+#: warp (64-wide); "m" up to 32 rows, 32 weight rows per warp (128-wide)
+TC_BUILDS = ("", "w", "t", "m")
+#: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks
+GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2, 4, 8) for w in TC_BUILDS}
 #: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
 GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
 GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
 #: the build ("" or "w") of every gemm_tc kernel, plain or SwiGLU
 TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())}
-#: k per super-tile of each build, and the most rows of x it takes
-TC_ST = {"": 256, "w": 128}
-TC_MAX_ROWS = {"": 16, "w": 64}
+#: k per super-tile of each build, the most rows of x it takes, and weight rows per warp
+TC_ST = {"": 256, "w": 128, "t": 64, "m": 128}
+TC_MAX_ROWS = {"": 16, "w": 64, "t": 64, "m": 32}
+TC_WARP_ROWS = {"": 16, "w": 16, "t": 32, "m": 32}
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
 WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
@@ -148,8 +152,8 @@ def tc_build(M: int) -> str:
     return "" if M <= TC_MAX_ROWS[""] else "w"
 
 
-#: 17..64 rows of x take the 64-row build on matrices with at least this many 16-row warp tiles per SM
-#: (the FFN and LM heads of the 8B and 1B configs); otherwise the narrow build in groups of 16 rows
+#: 17..64 rows of x take a 32-rows-per-warp build on matrices with at least this many 16-row warp tiles
+#: per SM (the FFN and LM heads of the 8B and 1B configs); otherwise the narrow build in groups of 16 rows
 #: (``tc_choice``)
 TC_WIDE_TILES_PER_SM = 3
 
@@ -161,13 +165,15 @@ def tc_groups(M: int, build: str) -> int:
 
 def tc_smem_bytes(M: int, build: str) -> int:
     """Dynamic shared memory of a gemm_tc launch: the f32 x super-tile it stages and two f16 copies, for
-    the rows of x one block takes (the build's most; more rows are split over blocks)."""
-    mp, st = 16 * math.ceil(min(M, TC_MAX_ROWS[build]) / 16), TC_ST[build]   # a block's rows of x
-    return mp * st * 4 + 2 * mp * (st + 32) * 2
+    the rows of x one block takes (the build's most; more rows are split over blocks), or a cluster's
+    partial tile (those rows by an 8-warp block's weight rows) if that is more."""
+    mb = min(M, TC_MAX_ROWS[build])
+    mp, st = 16 * math.ceil(mb / 16), TC_ST[build]   # a block's rows of x
+    return max(mp * st * 4 + 2 * mp * (st + 32) * 2, mb * 8 * TC_WARP_ROWS[build] * 4)
 
 
-#: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 128-wide build: 72 KB)
-TC_SMEM_MAX = tc_smem_bytes(TC_MAX_ROWS["w"], "w")
+#: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 64-row builds: 72 KB)
+TC_SMEM_MAX = max(tc_smem_bytes(TC_MAX_ROWS[b], b) for b in TC_BUILDS)
 #: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
 #: (set as the kernel's limit when the library loads)
 SMEM_LIMITS = {**{name: TC_SMEM_MAX for name in GEMM_TC_NAMES}, **{name: ATTN_MMA_SMEM for name in ATTN_MMA_NAMES}}
@@ -191,7 +197,7 @@ def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int, build: str | None 
     must also start on 16 bytes, as for every vector kernel here: arena offsets are 256-aligned and the
     runtime's graphs hand MUL_MAT no offset views."""
     build = tc_build(M) if build is None else build
-    return (warps in (4, 8) and 1 <= M <= 64 and N > 0 and K > 0 and N % (16 * warps) == 0
+    return (warps in (4, 8) and 1 <= M <= 64 and N > 0 and K > 0 and N % (TC_WARP_ROWS[build] * warps) == 0
             and K % (TC_ST[build] * cl) == 0)
 
 
@@ -200,19 +206,22 @@ def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, c
     """The gemm_tc launch record for one shape (``gemm_tc_fits``): a block per (weight tile, group of
     rows of x, cluster rank)."""
     build = tc_build(M) if build is None else build
-    return Launch(GEMM_TC[cl, build], (N // (16 * warps) * cl * tc_groups(M, build), 1, 1), (32 * warps, 1, 1),
-                  (W, x, y, M, N, K))
+    return Launch(GEMM_TC[cl, build], (N // (TC_WARP_ROWS[build] * warps) * cl * tc_groups(M, build), 1, 1),
+                  (32 * warps, 1, 1), (W, x, y, M, N, K))
 
 
-def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int, num_sms: int) -> Launch | None:
+def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int, num_sms: int,
+                          choice: tuple[str, int, int] | None = None) -> Launch | None:
     """silu(x Wg^T) * (x Wu^T) in one gemm_tc pass over both [N, K] matrices, built, split over K and
-    blocked like each of the two GEMMs (``tc_choice``), so the result is theirs then swiglu_f32 bit for
-    bit; None if no shape fits. A block of w warps reads 8 w gate and 8 w up rows."""
-    choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
-    if choice is None or N % (8 * choice[1]):
+    blocked like each of the two GEMMs (``tc_choice``, or ``choice`` = (build, warps, cluster size)), so
+    the result is theirs then swiglu_f32 bit for bit; None if no shape fits. A warp reads half its build's
+    weight rows from each matrix."""
+    if choice is None:
+        choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
+    if choice is None or N % (TC_WARP_ROWS[choice[0]] // 2 * choice[1]):
         return None
     build, warps, cl = choice
-    return Launch(GEMM_TC_SWIGLU[cl, build], (N // (8 * warps) * cl * tc_groups(M, build), 1, 1),
+    return Launch(GEMM_TC_SWIGLU[cl, build], (N // (TC_WARP_ROWS[build] // 2 * warps) * cl * tc_groups(M, build), 1, 1),
                   (32 * warps, 1, 1), (Wg, Wu, x, y, M, N, K))
 
 
@@ -241,14 +250,16 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
 
 def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
     """(build, warps, cluster size) of the tensor-core GEMM for M (1..64) rows of x, or None if none fits.
-    Up to 16 rows: the narrow build (``gemm_tc_shape``). Above, two ways (``runtime.tools.gemm_bench``
-    on the H200, weights rotated so L2 holds none, docs/runtime.md): the 64-row build stages x once per
-    block but keeps half the weight loads in flight; the narrow build in groups of 16 rows streams each
-    weight tile from HBM once (its groups are neighbours in launch order) and G times from L2. Wide
-    matrices (``TC_WIDE_TILES_PER_SM`` 16-row tiles per SM: the FFN and LM heads) take the 64-row build
-    (8B lm_head at 64 rows 448 vs 714 us), the others the groups (8B down 71 vs 84, q/o 25.5 vs 30.4); the
-    other build when one does not fit K. Either way 8-warp blocks and a K split by the weight-streaming
-    warps (``_rows_split``)."""
+    Up to 16 rows: the narrow build (``gemm_tc_shape``). Above, where a warp's 16 weight rows meet 64 rows
+    of x, every warp reads four bytes of x from shared memory per weight byte it streams, and shared memory,
+    not HBM, bounds the product; so on wide matrices (``TC_WIDE_TILES_PER_SM`` 16-row tiles per SM: FFN
+    and LM heads) a warp takes 32 weight rows: up to 32 rows of x the "m" build (32 x 32 per warp, groups of
+    32 rows above), and on the widest (six 32-row tiles per SM: LM heads) the "t" build (32 x 64) above 32
+    rows. Other matrices take the narrow build in groups of 16 rows (each weight tile from HBM once, its
+    groups neighbours in launch order, and G times from L2; ``_rows_split``). ``runtime.tools.gemm_bench``
+    on the H200, weights rotated so L2 holds none (docs/runtime.md): 8B lm_head at 64 rows 377 vs 454 us
+    (the 16-row-per-warp 64-row build), 32 rows 268 vs 322; 8B FFN gate 54 vs 60 and 37 vs 43. Any other
+    build that fits if the chosen one does not."""
     if not 1 <= M <= 64:
         return None
     if M <= TC_MAX_ROWS[""]:
@@ -257,12 +268,37 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
             if shape is not None:
                 return build, *shape
         return None
-    wide = N // 16 >= TC_WIDE_TILES_PER_SM * num_sms
-    for build in ("w", "") if wide else ("", "w"):
-        shape = _rows_split(M, N, K, num_sms, build)
+    order: tuple[str, ...] = ("", "w")
+    if N // 16 >= TC_WIDE_TILES_PER_SM * num_sms:
+        if M > TC_MAX_ROWS["m"]:
+            order = ("t", "m", "", "w") if N // 32 >= 6 * num_sms else ("m", "t", "", "w")
+        elif N // 32 >= TC_WIDE_TILES_PER_SM * num_sms:
+            order = ("m", "", "w")
+        else:
+            order = ("", "m", "w")
+    for build in order:
+        shape = _rows_split(M, N, K, num_sms, build) if build in ("", "w") else _blocks_split(M, N, K, num_sms, build)
         if shape is not None:
             return build, *shape
     return None
+
+
+def _blocks_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, int] | None:
+    """(warps, cluster size) of the 32-rows-per-warp builds: 8-warp blocks (4 if the tiles need them) and
+    the fewest K splits that give 0.8 blocks per SM (at 170-230 registers a block of 8 warps has the SM to
+    itself), else the most that fit. 8B FFN gate at 64 rows (two groups): 112 blocks 54 us vs 224 blocks
+    (split in two) 63; 1B: 64 blocks 29 us vs 128 blocks 21 (``runtime.tools.gemm_bench``)."""
+    for warps in (8, 4):
+        cls = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, warps, cl, build)]
+        if cls:
+            break
+    else:
+        return None
+    blocks = N // (TC_WARP_ROWS[build] * warps) * tc_groups(M, build)
+    for cl in cls:
+        if blocks * cl >= 0.8 * num_sms:
+            return warps, cl
+    return warps, cls[-1]
 
 
 def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, int] | None:

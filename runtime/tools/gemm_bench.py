@@ -22,7 +22,7 @@ import numpy as np
 from ..bench import measure_read_bandwidth
 from ..cuda_util import graph_us
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
-from ..kernels.ops import TC_MAX_ROWS, gemm_tc_fits
+from ..kernels.ops import TC_BUILDS, gemm_tc_fits
 
 SHAPES = {
     "8b": {"q_o": (4096, 4096), "k_v": (1024, 4096), "gate_up": (14336, 4096), "down": (4096, 14336),
@@ -36,8 +36,7 @@ def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
     """The chosen launch first, then every other gemm_tc shape (and the WMMA kernel) for 2..64 rows."""
     chosen = mul_mat_launch(0, 0, 0, M, N, K, num_sms)
     out = [chosen]
-    builds = ("",) if M <= TC_MAX_ROWS[""] else ("", "w")   # above 16 rows: narrow groups and the 64-row build
-    for build in builds:
+    for build in TC_BUILDS:   # every build (above its most rows of x, in groups)
         for cl in (1, 2, 4, 8):
             for warps in (8, 4):
                 if gemm_tc_fits(M, N, K, warps, cl, build):
