@@ -22,7 +22,7 @@ import numpy as np
 from ..bench import measure_read_bandwidth
 from ..cuda_util import graph_us
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
-from ..kernels.ops import TC_BUILDS, gemm_tc_fits
+from ..kernels.ops import TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
 
 SHAPES = {
     "8b": {"q_o": (4096, 4096), "k_v": (1024, 4096), "gate_up": (14336, 4096), "down": (4096, 14336),
@@ -48,8 +48,27 @@ def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
     return out
 
 
+def swiglu_candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
+    """The gate/up pass (gate and up [N, K] in one launch) the registry picks first, then every other
+    (build, warps, cluster size) that fits."""
+    chosen = gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms)
+    out = [chosen] if chosen is not None else []
+    for build in TC_BUILDS:
+        for cl in (1, 2, 4, 8):
+            for warps in (8, 4):
+                if gemm_tc_fits(M, N, K, warps, cl, build):
+                    ln = gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms, (build, warps, cl))
+                    if ln is not None and (chosen is None or (ln.kernel, ln.grid, ln.block) != (chosen.kernel, chosen.grid, chosen.block)):
+                        out.append(ln)
+    return out
+
+
 def bind(ln: Launch, W: int, x: int, y: int) -> Launch:
     return Launch(ln.kernel, ln.grid, ln.block, (W, x, y) + tuple(ln.args[3:]))
+
+
+def bind_swiglu(ln: Launch, Wg: int, Wu: int, x: int, y: int) -> Launch:
+    return Launch(ln.kernel, ln.grid, ln.block, (Wg, Wu, x, y) + tuple(ln.args[4:]))
 
 
 def _rotating(lib, stream, launches: list[Launch]):
@@ -83,6 +102,10 @@ def run(lib, configs, rows, *, log=print) -> dict:
             cuda.memcpy_dtoh(Wh, Ws[0])
             cols = np.arange(N) if N <= 4096 else np.sort(rng.choice(N, 4096, replace=False))   # checked outputs
             W64 = Wh[cols].astype(np.float64)
+            Wu64 = None
+            if mname == "gate_up" and copies >= 2:
+                cuda.memcpy_dtoh(Wh, Ws[1])
+                Wu64 = Wh[cols].astype(np.float64)
             Mmax = max(rows)
             x = cuda.mem_alloc(Mmax * K * 4)
             ypad = 1024                                   # fence past the M rows: must stay untouched
@@ -91,13 +114,26 @@ def run(lib, configs, rows, *, log=print) -> dict:
                 xh = rng.standard_normal((M, K)).astype(np.float32)
                 cuda.memcpy_htod(x, xh)
                 refs = {tc: (xh.astype(np.float16) if tc else xh).astype(np.float64) @ W64.T for tc in (False, True)}
-                for ci, ln0 in enumerate(candidates(M, N, K, lib.num_sms)):
+                # (label, launch, its copies over the rotation, reference, weight bytes read, tensor cores)
+                jobs = [(mname, ln0, [bind(ln0, int(w), int(x), int(y)) for w in Ws], refs[ln0.kernel != "gemv_f16_f32"],
+                         wbytes) for ln0 in candidates(M, N, K, lib.num_sms)]
+                if mname == "gate_up" and Wu64 is not None and 2 <= M <= 64:   # the gate/up pass: copy i + 1 is up
+                    xr = xh.astype(np.float16).astype(np.float64)
+                    gv, uv = xr @ W64.T, xr @ Wu64.T
+                    ref_sw = gv / (1 + np.exp(-gv)) * uv
+                    for ln0 in swiglu_candidates(M, N, K, lib.num_sms):
+                        pairs = [bind_swiglu(ln0, int(Ws[i]), int(Ws[(i + 1) % copies]), int(x), int(y))
+                                 for i in range(copies)]
+                        jobs.append(("gate_up+swiglu", ln0, pairs, ref_sw, 2 * wbytes))
+                first = {}
+                for label, ln0, bound, ref, nbytes in jobs:
+                    chosen = label not in first
+                    first[label] = True
                     tc = ln0.kernel != "gemv_f16_f32"
-                    ref = refs[tc]
                     outs = []
                     for _ in range(2):
                         cuda.memset_d32(y, 0x7FC00000, Mmax * N + ypad)
-                        lib.launch(bind(ln0, int(Ws[0]), int(x), int(y)), stream, pdl=False)
+                        lib.launch(bound[0], stream, pdl=False)
                         stream.synchronize()
                         got = np.empty(Mmax * N + ypad, np.float32)
                         cuda.memcpy_dtoh(got, y)
@@ -106,17 +142,16 @@ def run(lib, configs, rows, *, log=print) -> dict:
                     fence_ok = bool(np.all(np.isnan(outs[0][M * N:])))
                     err = float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
                     same = bool(np.array_equal(outs[0], outs[1], equal_nan=True))
-                    bound = [bind(ln0, int(w), int(x), int(y)) for w in Ws]
                     us = statistics.median(graph_us(stream, _rotating(lib, stream, bound), reps=max(copies, 20),
                                                     trials=7))
-                    row = {"config": cfg, "matrix": mname, "N": N, "K": K, "M": M, "chosen": ci == 0,
+                    row = {"config": cfg, "matrix": label, "N": N, "K": K, "M": M, "chosen": chosen,
                            "kernel": ln0.kernel, "grid": ln0.grid[0], "block": ln0.block[0], "us": round(us, 2),
-                           "GBps": round(wbytes / us / 1e3, 1), "of_read_bw": round(wbytes / us * 1e6 / bw, 3),
+                           "GBps": round(nbytes / us / 1e3, 1), "of_read_bw": round(nbytes / us * 1e6 / bw, 3),
                            "rel_err": err, "bitwise_repeat": same, "fence_intact": fence_ok,
                            "finite": bool(np.all(np.isfinite(outs[0][:M * N])))}
                     results.append(row)
                     flag = "" if (err < (5e-5 if tc else 1e-6) and same and fence_ok) else "  <-- CHECK FAILED"
-                    log(f"{cfg} {mname:8s} M={M:2d} {'*' if ci == 0 else ' '} {ln0.kernel:18s} grid {ln0.grid[0]:5d} "
+                    log(f"{cfg} {label:8s} M={M:2d} {'*' if chosen else ' '} {ln0.kernel:18s} grid {ln0.grid[0]:5d} "
                         f"blk {ln0.block[0]:3d} {us:8.2f} us {row['GBps']:7.1f} GB/s {row['of_read_bw']:6.1%} "
                         f"err {err:.1e}{flag}")
             for w in Ws:
