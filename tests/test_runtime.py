@@ -185,7 +185,8 @@ def test_registry_choices_and_errors():
     # narrow groups
     odd = mul_mat_launch(1, 2, 3, 64, 64 * 99, 4096)
     assert odd.kernel in GEMM_TC_NAMES and odd.kernel[-10] in "c2468", odd
-    assert mul_mat_launch(1, 2, 3, 16, 128256, 4096).kernel == "gemm_tc_f16_f32"
+    assert mul_mat_launch(1, 2, 3, 16, 128256, 4096).kernel == "gemm_tcm_f16_f32"   # LM heads: 32 rows per warp
+    assert mul_mat_launch(1, 2, 3, 16, 14336, 4096).kernel == "gemm_tc_f16_f32"
     assert mul_mat_launch(1, 2, 3, 16, 96, 64).kernel == "gemm_wmma_f16_f32"   # no gemm_tc tile fits 96 rows
     assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"
     assert mul_mat_launch(1, 2, 3, 65, 4096, 4096).kernel == "gemm_naive_f16_f32"
