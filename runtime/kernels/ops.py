@@ -224,6 +224,10 @@ def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: i
         pair = tc_choice(M, 2 * N, K, num_sms) if choice is not None else None
         if pair is not None and pair[2] == choice[2] and N % (TC_WARP_ROWS[pair[0]] // 2 * pair[1]) == 0:
             choice = pair
+        elif choice is not None and choice[0] == "m" and M > TC_MAX_ROWS["m"] and gemm_tc_fits(M, N, K, *choice[1:], "t"):
+            # groups of 32 rows would stream both matrices twice: the 32 x 64 build at the same split
+            # (1B FFN at 64 rows 33 vs 41 us)
+            choice = ("t", *choice[1:])
     if choice is None or N % (TC_WARP_ROWS[choice[0]] // 2 * choice[1]):
         return None
     build, warps, cl = choice
