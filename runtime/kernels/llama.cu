@@ -1359,6 +1359,12 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 // 128-wide super-tiles; its 32 accumulators leave room for 8 loads per lane). ptxas (sm_90): 128-144
 // registers for the 64-row build (one 8-warp block per SM), 128 for the split 16-row one (two 8-warp or
 // four 4-warp blocks per SM; 162 before the epilogue moved into gemm_tc_store).
+// WR m16 tiles of weight rows per warp (16 WR rows; a block 8 WR w rows): at 64 rows of x and WR = 1 a warp
+// reads 4 bytes of x from shared memory per weight byte it streams, which bounds the 64-row build below
+// the read bandwidth; with WR = 2 every B fragment feeds two tiles. Builds "m" (WR 2, MTX 4, U = TC_MU: 32
+// x 32 per warp, 172-230 registers) and "t" (WR 2, MTX 8, U = TC_TU = 2: 32 x 64, 64-wide super-tiles,
+// 174-178 registers; U = 4 needed 255 and spilled). Every build adds a row's products in the same k order,
+// so one K split gives the same bits whatever the build and warps (GPU test).
 // A staged f16 x row is ST + 32 halves, so a quarter-warp's 16-byte B loads hit distinct banks. The
 // unsplit 16-row kernels are held to 128 registers (two 8-warp blocks per SM; a few address registers
 // spill to L1 once per super-tile): at 166 registers, one block per SM, the 8B lm_head took 279 vs 265 us.
@@ -1574,8 +1580,8 @@ ATTN_MMA_KERNEL(attn_mma8_f16, 8, __cluster_dims__(8, 1, 1))
 #define TC_CLUSTER_2 __cluster_dims__(2, 1, 1)
 #define TC_CLUSTER_4 __cluster_dims__(4, 1, 1)
 #define TC_CLUSTER_8 __cluster_dims__(8, 1, 1)
-// one build (cluster size, n8 tiles, chunks per super-tile, launch bounds) as a plain kernel and its
-// gate/up SwiGLU twin
+// one build (cluster size, n8 tiles, chunks per super-tile, weight m16 tiles per warp, launch bounds) as a
+// plain kernel and its gate/up SwiGLU twin; GEMM_TC_BUILDS: the builds "", "w", "t", "m" (ops.TC_BUILDS)
 #define GEMM_TC_KERNELS(NAME, CL, MTX, U, WR, LB)                                                         \
     extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__ LB                                         \
     NAME##_f16_f32(const half* __restrict__ W, const float* x, float* y, int M, int N, int K) {              \
