@@ -297,17 +297,24 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
     return None
 
 
+def _splits_that_fit(M: int, N: int, K: int, build: str) -> tuple[int, list[int]] | None:
+    """8 warps per block (4 if the weight tiles need them) and the cluster sizes that fit with them."""
+    for warps in (8, 4):
+        cls = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, warps, cl, build)]
+        if cls:
+            return warps, cls
+    return None
+
+
 def _blocks_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, int] | None:
     """(warps, cluster size) of the 32-rows-per-warp builds: 8-warp blocks (4 if the tiles need them) and
     the fewest K splits that give 0.8 blocks per SM (at 170-230 registers a block of 8 warps has the SM to
     itself), else the most that fit. 8B FFN gate at 64 rows (two groups): 112 blocks 54 us vs 224 blocks
     (split in two) 63; 1B: 64 blocks 29 us vs 128 blocks 21 (``runtime.tools.gemm_bench``)."""
-    for warps in (8, 4):
-        cls = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, warps, cl, build)]
-        if cls:
-            break
-    else:
+    fit = _splits_that_fit(M, N, K, build)
+    if fit is None:
         return None
+    warps, cls = fit
     blocks = N // (TC_WARP_ROWS[build] * warps) * tc_groups(M, build)
     for cl in cls:
         if blocks * cl >= 0.8 * num_sms:
@@ -322,12 +329,10 @@ def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, 
     vs 512 us unsplit, FFN gate 59 vs 69; 8B down in groups 71 vs 109 unsplit and 97 split in four, 1B
     down 28 vs 38 split in four); else the most splits that fit. Fitted on the 8B and 1B matrices at 32
     and 64 rows (``runtime.tools.gemm_bench``)."""
-    for warps in (8, 4):
-        cls = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, warps, cl, build)]
-        if cls:
-            break
-    else:
+    fit = _splits_that_fit(M, N, K, build)
+    if fit is None:
         return None
+    warps, cls = fit
     per_sm = 7.5 if build == "w" else 1.9
     for cl in cls:
         if cl >= 2 and N // 16 * cl >= per_sm * num_sms:
