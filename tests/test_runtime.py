@@ -445,7 +445,7 @@ def test_gate_and_up_share_a_group_while_one_kernel_takes_them(batch, grouped):
        sms=st.sampled_from([8, 16, 66, 114, 132]))
 def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
     """Whatever rows, matrix and SM count: a gemm_tc launch the registry makes (plain or gate/up) meets what
-    llama.cu's gemm_tc_body assumes - whole 16-row warp tiles, whole super-tiles per cluster block, a grid
+    llama.cu's gemm_tc_body assumes - whole warp tiles (16 or 32 weight rows), whole super-tiles per cluster block, a grid
     that is a whole number of clusters, x's super-tile an integral number of float4 per thread, the
     partial tile within the shared memory it asks for, and that within the limit the library sets."""
     from runtime.kernels.ops import (
