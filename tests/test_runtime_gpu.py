@@ -457,8 +457,9 @@ def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):
         assert sms is None or chosen == {2: ("", 8, 1), 16: ("", 8, 1), 17: ("m", 8, 2), 64: ("m", 8, 1)}[M]
         others = [(b, 8, cl) for b in TC_BUILDS for cl in (1, 2) if gemm_tc_fits(M, N, K, 8, cl, b)]
         assert len(others) == 2 * len(TC_BUILDS)
-        for build, warps, cl in [chosen, *others]:
-            one = gemm_tc_swiglu_launch(dWg, dWu, dx, y1, M, N, K, num_sms, (build, warps, cl))
+        for pick in [None, chosen, *others]:   # None: the registry's pass (its own build and warps, the GEMMs' split)
+            one = gemm_tc_swiglu_launch(dWg, dWu, dx, y1, M, N, K, num_sms, pick)
+            build, warps, cl = pick or chosen
             apart = [gemm_tc_launch(dWg, dx, g, M, N, K, warps, cl, build),
                      gemm_tc_launch(dWu, dx, u, M, N, K, warps, cl, build),
                      Launch("swiglu_f32", (max(1, -(-M * N // 256)), 1, 1), (256, 1, 1), (g, u, y2, M * N))]
