@@ -463,6 +463,9 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
     plain = mul_mat_launch(1 << 20, 2 << 20, 3 << 20, M, N, K, sms)
     swiglu = gemm_tc_swiglu_launch(1 << 20, 4 << 20, 2 << 20, 3 << 20, M, N, K, sms)
     assert (plain.kernel in GEMM_TC_NAMES) == (swiglu is not None) or M == 1
+    if swiglu is not None and plain.kernel in GEMM_TC_NAMES:
+        # the pass may take another build or warps, never another K split: its bits are the GEMMs' then
+        assert swiglu.kernel.split("_")[1][2:].rstrip("wtm") == plain.kernel.split("_")[1][2:].rstrip("wtm")
     for ln, width in ((plain, N), (swiglu, N)):
         if ln is None or ln.kernel not in GEMM_TC_NAMES:
             continue

@@ -50,7 +50,7 @@ GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2
 #: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
 GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
 GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
-#: the build ("" or "w") of every gemm_tc kernel, plain or SwiGLU
+#: the build (one of TC_BUILDS) of every gemm_tc kernel, plain or SwiGLU
 TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())}
 #: k per super-tile of each build, the most rows of x it takes, and weight rows per warp
 TC_ST = {"": 256, "w": 128, "t": 64, "m": 128}
@@ -217,26 +217,34 @@ def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: i
     the result is theirs then swiglu_f32 bit for bit; None if no shape fits. A warp reads half its build's
     weight rows from each matrix."""
     if choice is None:
-        choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
-        # the pass reads 2 N weight rows: the build and warps of a 2N-row matrix when that keeps each
-        # GEMM's K split (the bits depend on the split only), which for the 8B FFN at 64 rows is
-        # the 32 x 64 build (93 vs 111 us, runtime.tools.gemm_bench)
-        pair = tc_choice(M, 2 * N, K, num_sms) if choice is not None else None
-        if pair is not None and pair[2] == choice[2] and N % (TC_WARP_ROWS[pair[0]] // 2 * pair[1]) == 0:
-            choice = pair
-        elif choice is not None and choice[0] == "m" and M > TC_MAX_ROWS["m"] and gemm_tc_fits(M, N, K, *choice[1:], "t"):
-            # groups of 32 rows would stream both matrices twice: the 32 x 64 build at the same split
-            # (1B FFN at 64 rows 33 vs 41 us)
-            choice = ("t", *choice[1:])
-        elif pair is not None and N % (TC_WARP_ROWS[choice[0]] // 2 * pair[1]) == 0:
-            # else the GEMMs' build and split in the 2N-row matrix's blocks (1B FFN at 4 rows: 8 warps 21.9
-            # vs 4 warps 25.6 us)
-            choice = (choice[0], pair[1], choice[2])
+        choice = _swiglu_choice(M, N, K, num_sms)
     if choice is None or N % (TC_WARP_ROWS[choice[0]] // 2 * choice[1]):
         return None
     build, warps, cl = choice
     return Launch(GEMM_TC_SWIGLU[cl, build], (N // (TC_WARP_ROWS[build] // 2 * warps) * cl * tc_groups(M, build), 1, 1),
                   (32 * warps, 1, 1), (Wg, Wu, x, y, M, N, K))
+
+
+def _swiglu_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
+    """(build, warps, cluster size) of the gate/up pass. Its bits depend on the K split only (every build
+    and warp count adds a row's products in the same order), so it keeps each GEMM's split (``tc_choice``)
+    and, since it reads 2 N weight rows, takes the build and warps of a 2N-row matrix when that has the
+    same split (8B FFN at 64 rows: the 32 x 64 build, 93 vs 111 us, ``runtime.tools.gemm_bench``); else
+    above 32 rows the 32 x 64 build rather than groups of 32, which would stream both matrices twice (1B
+    FFN at 64 rows 33 vs 41 us); else the GEMMs' build in the 2N-row matrix's warps (1B FFN at 4 rows: 8
+    warps 21.9 vs 4 warps 25.6 us)."""
+    choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
+    if choice is None:
+        return None
+    build, warps, cl = choice
+    pair = tc_choice(M, 2 * N, K, num_sms)
+    if pair is not None and pair[2] == cl and N % (TC_WARP_ROWS[pair[0]] // 2 * pair[1]) == 0:
+        return pair
+    if build == "m" and M > TC_MAX_ROWS["m"] and gemm_tc_fits(M, N, K, warps, cl, "t"):
+        return "t", warps, cl
+    if pair is not None and N % (TC_WARP_ROWS[build] // 2 * pair[1]) == 0:
+        return build, pair[1], cl
+    return choice
 
 
 def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None) -> tuple[int, int] | None:
