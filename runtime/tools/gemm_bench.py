@@ -3,7 +3,8 @@
 Why: a decode step at batch 1..64 reads every weight once, so each MUL_MAT should cost its weight bytes
 over the memory bandwidth whatever its row count. This tool measures exactly that for the Llama configs'
 matrices: per (matrix, rows of x) the launch ``mul_mat_launch`` picks and every other gemm_tc shape
-(warps per block x cluster size) beside it, and at one row the GEMV. Each launch is first checked against
+(build x warps per block x cluster size) beside it, and at one row the GEMV; for the FFN also the gate/up
+pass (``gate_up+swiglu``: two copies of the matrix as gate and up, the registry's choice then every other). Each launch is first checked against
 numpy (float64 of the same f16 weights and, for the tensor cores, x rounded to f16), with the output
 poisoned with NaN, the rows past M fenced, and two runs compared bit for bit; then timed inside a CUDA
 graph over enough copies of the matrix (rotated) that L2 holds none of it. The bandwidth it reports is
