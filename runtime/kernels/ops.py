@@ -156,6 +156,9 @@ def tc_build(M: int) -> str:
 #: per SM (the FFN and LM heads of the 8B and 1B configs); otherwise the narrow build in groups of 16 rows
 #: (``tc_choice``)
 TC_WIDE_TILES_PER_SM = 3
+#: the widest matrices (the LM heads), at least this many 32-row warp tiles per SM, take 32 weight rows per
+#: warp at any row count (``tc_choice``)
+TC_WIDEST_TILES_PER_SM = 6
 
 
 def tc_groups(M: int, build: str) -> int:
@@ -285,7 +288,7 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
     if not 1 <= M <= 64:
         return None
     if M <= TC_MAX_ROWS[""]:
-        if N // 32 >= 6 * num_sms:   # the widest (LM heads): 32 weight rows per warp (8B 264 vs 272 us)
+        if N // 32 >= TC_WIDEST_TILES_PER_SM * num_sms:   # LM heads: 32 rows per warp (8B 264 vs 272 us)
             shape = _blocks_split(M, N, K, num_sms, "m")
             if shape is not None:
                 return "m", *shape
@@ -297,7 +300,7 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
     order: tuple[str, ...] = ("", "w")
     if N // 16 >= TC_WIDE_TILES_PER_SM * num_sms:
         if M > TC_MAX_ROWS["m"]:
-            order = ("t", "m", "", "w") if N // 32 >= 6 * num_sms else ("m", "t", "", "w")
+            order = ("t", "m", "", "w") if N // 32 >= TC_WIDEST_TILES_PER_SM * num_sms else ("m", "t", "", "w")
         elif N // 32 >= TC_WIDE_TILES_PER_SM * num_sms:
             order = ("m", "", "w")
         else:

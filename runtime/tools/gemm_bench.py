@@ -33,17 +33,24 @@ SHAPES = {
 }
 
 
-def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
-    """The chosen launch first, then every other gemm_tc shape (and the WMMA kernel) for 2..64 rows."""
-    chosen = mul_mat_launch(0, 0, 0, M, N, K, num_sms)
-    out = [chosen]
-    for build in TC_BUILDS:   # every build (above its most rows of x, in groups)
+def _first_then_others(chosen: Launch | None, make, M: int, N: int, K: int) -> list[Launch]:
+    """``chosen`` (if any), then ``make((build, warps, cluster size))`` for every gemm_tc shape that fits
+    (every build; above its most rows of x, in groups) and launches something else."""
+    out = [chosen] if chosen is not None else []
+    seen = {(chosen.kernel, chosen.grid, chosen.block)} if chosen is not None else set()
+    for build in TC_BUILDS:
         for cl in (1, 2, 4, 8):
             for warps in (8, 4):
-                if gemm_tc_fits(M, N, K, warps, cl, build):
-                    ln = gemm_tc_launch(0, 0, 0, M, N, K, warps, cl, build)
-                    if (ln.kernel, ln.grid, ln.block) != (chosen.kernel, chosen.grid, chosen.block):
-                        out.append(ln)
+                ln = make((build, warps, cl)) if gemm_tc_fits(M, N, K, warps, cl, build) else None
+                if ln is not None and (ln.kernel, ln.grid, ln.block) not in seen:
+                    out.append(ln)
+    return out
+
+
+def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
+    """The chosen launch first, then every other gemm_tc shape (and the WMMA kernel) for 2..64 rows."""
+    out = _first_then_others(mul_mat_launch(0, 0, 0, M, N, K, num_sms),
+                             lambda c: gemm_tc_launch(0, 0, 0, M, N, K, c[1], c[2], c[0]), M, N, K)
     if M >= 2 and N % 16 == 0 and K % 64 == 0:
         out.append(Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (0, 0, 0, M, N, K)))
     return out
@@ -52,16 +59,8 @@ def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
 def swiglu_candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
     """The gate/up pass (gate and up [N, K] in one launch) the registry picks first, then every other
     (build, warps, cluster size) that fits."""
-    chosen = gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms)
-    out = [chosen] if chosen is not None else []
-    for build in TC_BUILDS:
-        for cl in (1, 2, 4, 8):
-            for warps in (8, 4):
-                if gemm_tc_fits(M, N, K, warps, cl, build):
-                    ln = gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms, (build, warps, cl))
-                    if ln is not None and (chosen is None or (ln.kernel, ln.grid, ln.block) != (chosen.kernel, chosen.grid, chosen.block)):
-                        out.append(ln)
-    return out
+    return _first_then_others(gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms),
+                              lambda c: gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms, c), M, N, K)
 
 
 def bind(ln: Launch, W: int, x: int, y: int) -> Launch:
