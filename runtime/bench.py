@@ -34,6 +34,7 @@ import numpy as np
 import memplan
 
 from .cuda_util import event_seconds
+from .kernels.ops import PDL_MAX_ROWS
 from .models import llama as L
 from .torch_peer import READ_BYTES  # the same 4 GiB (far beyond L2) that PyTorch's read is timed on
 
@@ -321,8 +322,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median over them)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-torch-compile", action="store_true", help="skip the PyTorch torch.compile + graph mode")
-    ap.add_argument("--pdl", action="store_true",
-                    help="also time programmatic-dependent-launch graphs (an experiment: not shown race-free)")
+    ap.add_argument("--no-pdl", action="store_true",
+                    help="launch every kernel plainly (default: programmatic dependent launch where the executor's "
+                         "'auto' policy takes it, decode at up to runtime.kernels.ops.PDL_MAX_ROWS tokens)")
+    ap.add_argument("--pdl-ab", action="store_true",
+                    help="also time every graph with plain launches (modes suffixed '+nopdl'), side by side")
     ap.add_argument("--fuse", default="runtime",
                     help="fusion modes of the graph to time, in order (runtime.models.llama.FUSE_MODES, e.g. "
                          "norms,runtime); the first is the one the PyTorch peer and the summary go with")
@@ -332,8 +336,8 @@ def main(argv=None) -> int:
     from .kernels import KernelLibrary
 
     t0 = time.perf_counter()
-    lib = KernelLibrary()
-    libs = {"": lib, "+pdl": lib.with_pdl(True)} if args.pdl else {"": lib}
+    lib = KernelLibrary(pdl=not args.no_pdl)
+    libs = {"": lib, "+nopdl": lib.with_pdl(False)} if args.pdl_ab and lib.pdl else {"": lib}
     import pycuda.driver as cuda
 
     dev = cuda.Context.get_device()
@@ -349,7 +353,8 @@ def main(argv=None) -> int:
     head = {"device": dev.name(), "bandwidth_bytes_per_s": bw, "roofline_bandwidth_bytes_per_s": bw,
             "read_bandwidth_bytes_per_s": rd["bytes_per_s"], "torch_read_bandwidth_bytes_per_s": torch_rd,
             "read_bandwidth_kernel": f"l2_prefetch grid {rd['grid']} x block {rd['block']}",
-            "read_bytes": READ_BYTES, "copy_bandwidth_bytes_per_s": copy_bw}
+            "read_bytes": READ_BYTES, "copy_bandwidth_bytes_per_s": copy_bw,
+            "pdl": f"auto (up to {PDL_MAX_ROWS} rows)" if lib.pdl else "off"}
     fuses = args.fuse.split(",")
     results = []
     for name in args.configs.split(","):

@@ -69,7 +69,7 @@ class CudaCore:
                  inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  weights_from: CudaCore | None = None, check_plan: bool = True,
                  prefetch: Iterable[tuple[str, str, int]] = (), gemv_norm_min: int = GEMV_NORM_OFF,
-                 pdl_always: bool = False):
+                 pdl: str = "off"):
         """``libraries(d)``: the kernel library of device d, created with d's context current; ``contexts``:
         one pycuda context per device, pushed while that device's work is issued (None: one device, the
         current context). The other arguments are the executors' (``runtime.executor.Executor``)."""
@@ -83,7 +83,9 @@ class CudaCore:
         self.layout = lay = layout(graph, plan, check=False, binding=b)
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts
-        self.pdl_always = pdl_always
+        if pdl not in ("off", "chain", "always"):
+            raise ValueError(f"pdl {pdl!r}: expected 'off', 'chain' or 'always'")
+        self.pdl_on, self.pdl_always = pdl != "off", pdl == "always"
         self.libs: list[KernelLibrary] = []
         for d in range(self.devices):
             with on_device(cuda, contexts, d):
@@ -236,7 +238,7 @@ class CudaCore:
                         after_kernel[si] = self.pdl_always
                 if rng is not None and (not jitter.only or step.node in jitter.only) and rng.random() < jitter.prob:
                     lib.launch(Launch("spin", (1, 1, 1), (1, 1, 1), (rng.randrange(jitter.max_cycles),)), st,
-                               pdl=after_kernel[si])
+                               pdl=self.pdl_on and after_kernel[si])
                     after_kernel[si] = True
                 for ln in self.program.launches[step.node]:
                     if ln.kernel == MEMCPY:
@@ -244,7 +246,7 @@ class CudaCore:
                         cuda.memcpy_dtod_async(dst, src, nbytes, st)
                         after_kernel[si] = self.pdl_always
                     else:
-                        lib.launch(ln, st, pdl=after_kernel[si])
+                        lib.launch(ln, st, pdl=self.pdl_on and after_kernel[si])
                         after_kernel[si] = True
                 for i in step.records:
                     if not (local and i in self._cross):

@@ -25,6 +25,7 @@ from memplan import Graph, Plan
 
 from .cuda_core import CudaCore, Jitter, Poison
 from .kernels import GEMV_NORM_OFF, KernelLibrary
+from .kernels.ops import PDL_MAX_ROWS, weight_product_rows
 
 __all__ = ["Executor", "Jitter", "Poison"]
 
@@ -35,26 +36,31 @@ class Executor(CudaCore):
     def __init__(self, graph: Graph, plan: Plan, *, weights: Mapping[str, np.ndarray] | None = None,
                  inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  library: KernelLibrary | None = None, check_plan: bool = True,
-                 weights_from: Executor | None = None, pdl_policy: str = "chain",
+                 weights_from: Executor | None = None, pdl_policy: str = "auto",
                  prefetch: Iterable[tuple[str, str, int]] = (), gemv_norm_min: int = GEMV_NORM_OFF):
         """``weights``: host arrays per weight tensor (others get random f16 / 1.0 f32 values on the
         device when ``random_weights_seed`` is given, else zeros). ``check_plan=False`` runs a plan that
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
         another executor's weights and cache (same graph) instead of allocating them again.
-        ``pdl_policy`` (kernels of a PDL library only): "chain" launches a kernel with programmatic
-        serialization only when the previous operation on its stream was a kernel launch (not a copy,
-        memset or event wait); "always" uses it for every kernel (kept for ``runtime.tools.pdl_check``).
+        ``pdl_policy`` (kernels of a PDL library, ``KernelLibrary(pdl=True)``, only): "chain" launches a
+        kernel with programmatic serialization only when the previous operation on its stream was a kernel
+        launch (not a copy, memset or event wait); "always" uses it for every kernel (kept for
+        ``runtime.tools.pdl_check``); "off" never; "auto" is "chain" when the graph's weight products
+        have at most ``PDL_MAX_ROWS`` rows of x (decode at up to 16 tokens, where it measured faster) and
+        "off" above.
         ``prefetch``: ``(after_node, weight, nbytes)`` triples; after ``after_node`` is issued, an extra
         stream (forked from it by an event) pulls the first ``nbytes`` of ``weight`` into L2. Weights
         are never written by a step, so this adds no hazard; it only moves HBM traffic into phases
         where latency-bound kernels leave the memory idle. ``gemv_norm_min``: fused MUL_MAT+ADD+RMS_NORM+MUL
         groups whose weight has at least this many elements run as one GEMV+add+norm kernel, the others as
         a GEMV then the add+norm kernel (the same bits; default: never, which measured faster)."""
-        if pdl_policy not in ("chain", "always"):
-            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'chain' or 'always'")
+        if pdl_policy not in ("auto", "chain", "always", "off"):
+            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
+        if pdl_policy == "auto":
+            pdl_policy = "chain" if weight_product_rows(graph) <= PDL_MAX_ROWS else "off"
         if plan.devices > 1:
             raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
         super().__init__(graph, plan, libraries=lambda _d: library or KernelLibrary(), weights=weights, inputs=inputs,
                          random_weights_seed=random_weights_seed, weights_from=weights_from, check_plan=check_plan,
-                         prefetch=prefetch, gemv_norm_min=gemv_norm_min, pdl_always=pdl_policy == "always")
+                         prefetch=prefetch, gemv_norm_min=gemv_norm_min, pdl=pdl_policy)
         self.lib = self.libs[0]

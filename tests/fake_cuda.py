@@ -241,6 +241,26 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
             fn()
         return (SUCCESS,)
 
+    # the PDL launch path (KernelLibrary(pdl=True)): cuLaunchKernelEx with the programmatic attribute, traced
+    # as a "launch_pdl" of the same kernel; streams are pycuda's, named by handle
+    cu.CUfunction_attribute = types.SimpleNamespace(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES="max_dyn_smem")
+    cu.CUlaunchAttributeID = types.SimpleNamespace(
+        CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION="programmatic")
+    cu.CUlaunchConfig = lambda: types.SimpleNamespace()
+    cu.CUlaunchAttribute = lambda: types.SimpleNamespace(value=types.SimpleNamespace())
+    cu.cuModuleLoadData = lambda cubin: (SUCCESS, ("module", cubin))
+    cu.cuModuleGetFunction = lambda mod, name: (SUCCESS, name.decode())
+    cu.cuFuncSetAttribute = lambda func, attr, value: (SUCCESS,)
+
+    def launch_ex(c, func, params, extra):
+        assert [a.id for a in c.attrs] == ["programmatic"] and c.attrs[0].value.programmaticStreamSerializationAllowed
+        args, types_ = params
+        assert len(args) == len(types_), f"{func}: {len(args)} arguments for {len(types_)} parameter types"
+        ln = Launch(func, (c.gridDimX, c.gridDimY, c.gridDimZ), (c.blockDimX, c.blockDimY, c.blockDimZ), tuple(args))
+        drv.op("launch_pdl", int(c.hStream), func, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
+        return (SUCCESS,)
+
+    cu.cuLaunchKernelEx = launch_ex
     cu.cuStreamBeginCapture, cu.cuStreamEndCapture = begin, end
     cu.cuGraphInstantiateWithFlags = lambda graph, flags: (SUCCESS, ("exec", graph[1]))
     cu.cuGraphLaunch = launch

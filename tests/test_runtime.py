@@ -376,6 +376,43 @@ def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel():
     assert gemm.kernel in GEMM_TC_NAMES
 
 
+@pytest.mark.parametrize("batch,policy,want_pdl", [(1, "auto", "chain"), (40, "auto", "off"), (1, "off", "off"),
+                                                   (40, "chain", "chain"), (1, "always", "always")])
+def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
+    """A PDL library under each ``pdl_policy``: "auto" takes PDL at 1 row of x and not at 40 (above
+    ``PDL_MAX_ROWS``); under "chain" exactly the launches that follow a kernel on their stream are
+    programmatic (never the first after an event wait or a copy), under "always" every one; the logits
+    are the emulator's bits either way, eager and replayed."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+    from runtime.kernels import KernelLibrary
+    from runtime.kernels.ops import PDL_MAX_ROWS, weight_product_rows
+
+    cfg, g, w, inp = _tiny(batch, seed=6)
+    assert (weight_product_rows(g) <= PDL_MAX_ROWS) == (batch == 1)
+    plan = memplan.plan(g, L.multi_stream_schedule(g))
+    want = emulate(g, plan, w, inp)[0]["logits"]
+    ex = Executor(g, plan, weights=w, inputs=inp, library=KernelLibrary(pdl=True), pdl_policy=policy)
+    start = len(drv.trace)
+    ex.run()
+    assert np.array_equal(ex.read("logits"), want)
+    ops = [t for t in drv.trace[start:] if t[1] in ("launch", "launch_pdl", "wait", "dtod")]
+    prev: dict[int, str] = {}   # stream handle -> the last operation issued on it
+    for t in ops:
+        stream = t[2]
+        if t[1] in ("launch", "launch_pdl"):
+            expect = {"off": False, "always": True, "chain": prev.get(stream) in ("launch", "launch_pdl")}[want_pdl]
+            assert (t[1] == "launch_pdl") == expect, f"{t[3]} after {prev.get(stream)}: {t[1]}"
+        prev[stream] = t[1]
+    assert any(t[1] == "launch_pdl" for t in ops) == (want_pdl != "off")
+    ex.capture()
+    ex.replay(2)
+    assert np.array_equal(ex.read("logits"), want)
+    ex.free()
+
+
 def _absorbed(g, addr, staged=True):
     scratch = (lambda n: 1 << 50) if staged else None
     return {m for ms in plan_launches(g, addr.__getitem__, scratch=scratch)[1].values() for m in ms}
@@ -411,7 +448,7 @@ def test_executor_on_a_fake_driver_computes_the_emulated_bits(monkeypatch, strea
     assert len(launched) >= sum(map(len, ex.node_launches.values()))
     other.free()
     ex.free()
-    with pytest.raises(ValueError, match="pdl_policy"):
+    with pytest.raises(ValueError, match="pdl_policy 'sometimes'"):
         Executor(g, plan, pdl_policy="sometimes")
 
 

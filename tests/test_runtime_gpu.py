@@ -11,7 +11,10 @@ What they prove on the device, for the tiny Llama config:
   fused add+norm, SwiGLU, ROPE+SET_ROWS and decode-attention kernels) pass the reference check, and at
   8B layer sizes the fused step's logits stay within 1e-4 (batch 1) of the unfused step's;
 - the negative controls fail: the same jitter test on the plan with one required event removed, and on
-  serial (ggml-style) lifetimes applied to the multi-stream schedule, sees corrupted outputs.
+  serial (ggml-style) lifetimes applied to the multi-stream schedule, sees corrupted outputs;
+- programmatic dependent launches (PDL: a kernel starts while its predecessor runs and waits for it
+  with ``griddepcontrol.wait``) keep the serial bits under jitter and at 8B sizes, batch 1 to 64; the
+  same kernels built without the wait do not (negative control).
 
 Tolerances (relative L2 error vs float64): batch 1 (GEMV, f32 activations, f16 weights/cache) 1e-4;
 batches 3 and 40 (tensor-core path, 1 and 3 row tiles; it rounds activations to f16) 5e-3.
@@ -35,6 +38,14 @@ def lib():
     from runtime.kernels import KernelLibrary
 
     return KernelLibrary()
+
+
+@pytest.fixture(scope="module")
+def pdl_lib():
+    """The same kernels launched with programmatic dependent launch (the executor picks which launches)."""
+    from runtime.kernels import KernelLibrary
+
+    return KernelLibrary(pdl=True)
 
 
 #: a small config whose matrices are wide enough for the tensor-core GEMM's cluster splits (K 1024, 2048)
@@ -100,10 +111,13 @@ def test_matches_numpy_reference(lib, batch, wide, fuse):
         assert np.array_equal(out, base), f"{key} differs from serial eager"
 
 
+@pytest.mark.parametrize("launch", ["plain", "pdl"])
 @pytest.mark.parametrize("batch", [1, 16])
 @pytest.mark.parametrize("fuse", ["norms", "runtime"])
-def test_jitter_multi_stream_is_stable(lib, fuse, batch):
-    """Batch 16 runs the wide config: its matrix products are tensor-core GEMMs split over clusters."""
+def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
+    """Batch 16 runs the wide config: its matrix products are tensor-core GEMMs split over clusters.
+    "pdl": every kernel that follows a kernel on its stream (jitter spins included) is a programmatic
+    dependent launch, and the plain serial bits must still come out every time."""
     from runtime.executor import Executor, Jitter, Poison
 
     L, cfg, g, w, inp = _setup(batch, seed=5, fuse=fuse, wide=batch > 1)
@@ -111,7 +125,7 @@ def test_jitter_multi_stream_is_stable(lib, fuse, batch):
     ex = Executor(g, serial, weights=w, inputs=inp, library=lib)
     base = _run(ex, "eager")
     ex.free()
-    ex = Executor(g, multi, weights=w, inputs=inp, library=lib)
+    ex = Executor(g, multi, weights=w, inputs=inp, library=pdl_lib if launch == "pdl" else lib, pdl_policy="chain")
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
     try:
         for rep in range(JITTER_REPS):
@@ -185,15 +199,14 @@ def test_negative_control_serial_lifetimes_on_streams(lib):
 
 @pytest.mark.parametrize("fuse", ["norms", "runtime"])
 @pytest.mark.parametrize("batch", [1, 16, 64])
-def test_streams_match_serial_at_scale(batch, fuse):
+def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
     """8B-sized layers (2 of them): multi-stream CUDA graphs give the serial eager bits, arena and written
-    cache rows poisoned before every replay. (Run with PDL launches, this check failed on the H100 —
-    docs/runtime.md — which is why PDL is an opt-in experiment and not tested as safe.)"""
+    cache rows poisoned before every replay; so do the serial and multi-stream graphs with programmatic
+    dependent launches (policy "chain", at every batch, not only where "auto" takes it)."""
     from runtime.executor import Executor, Poison
-    from runtime.kernels import KernelLibrary
     from runtime.models import llama as L
 
-    plain = KernelLibrary()
+    plain = lib
     cfg = L.config("8b", batch=batch, layers=2)
     g = L.build_graph(cfg, fuse)
     inp = L.make_inputs(cfg, seed=3)
@@ -207,19 +220,59 @@ def test_streams_match_serial_at_scale(batch, fuse):
         assert np.all(np.isfinite(base))
         pf = L.prefetch_plan(g, cfg)
         # the last one runs the (opt-in) GEMV+add+norm kernel, whose bits equal a GEMV then add+norm
-        for lib, plan, prefetch, gn in ((plain, serial, (), None), (plain, multi, (), None), (plain, multi, pf, None),
-                                        (plain, multi, (), 0)):
+        for klib, plan, prefetch, gn in ((plain, serial, (), None), (plain, multi, (), None), (plain, multi, pf, None),
+                                         (plain, multi, (), 0), (pdl_lib, serial, (), None), (pdl_lib, multi, (), None)):
             kw = {} if gn is None else {"gemv_norm_min": gn}
-            ex = Executor(g, plan, inputs=inp, library=lib, weights_from=base_ex, prefetch=prefetch, **kw)
+            ex = Executor(g, plan, inputs=inp, library=klib, weights_from=base_ex, prefetch=prefetch,
+                          pdl_policy="chain", **kw)
             exes.append(ex)
             ex.capture(poison=poison)
-            for rep in range(3):
+            for rep in range(5 if klib.pdl else 3):
                 ex.replay(1)
                 out = ex.read("logits")
-                assert np.array_equal(out, base), \
-                    f"graph on {plan.streams} stream(s), prefetch={bool(prefetch)}, gemv_norm={gn}, replay {rep} differs"
+                assert np.array_equal(out, base), (f"graph on {plan.streams} stream(s), pdl={klib.pdl}, "
+                                                   f"prefetch={bool(prefetch)}, gemv_norm={gn}, replay {rep} differs")
     finally:
         for ex in exes:
+            ex.free()
+        base_ex.free()
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_negative_control_pdl_without_wait_is_detected(batch):
+    """The same kernels compiled without ``griddepcontrol.wait`` (``-DPDL_NO_WAIT``): launched plainly
+    they still give the serial bits (so the build is not what differs), launched as programmatic
+    dependents (each kernel starts while its predecessor runs) they must not, with the arena poisoned
+    before every replay: the check above can see a missing wait."""
+    from runtime.executor import Executor, Poison
+    from runtime.kernels import KernelLibrary
+    from runtime.models import llama as L
+
+    broken = KernelLibrary(pdl=True, options=("-DPDL_NO_WAIT",))
+    cfg = L.config("8b", batch=batch, layers=2)
+    g = L.build_graph(cfg)
+    inp = L.make_inputs(cfg, seed=3)
+    serial = memplan.plan(g)
+    poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
+    base_ex = Executor(g, serial, inputs=inp, random_weights_seed=3, library=broken, pdl_policy="off")
+    ex = None
+    try:
+        base_ex.run(poison=poison)
+        base = base_ex.read("logits")
+        ref = KernelLibrary()
+        plain = Executor(g, serial, inputs=inp, library=ref, weights_from=base_ex)
+        plain.run(poison=poison)
+        assert np.array_equal(plain.read("logits"), base), "the no-wait build differs even without PDL"
+        plain.free()
+        ex = Executor(g, serial, inputs=inp, library=broken, weights_from=base_ex, pdl_policy="always")
+        ex.capture(poison=poison)
+        bad = 0
+        for _ in range(5):
+            ex.replay(1)
+            bad += not np.array_equal(ex.read("logits"), base)
+        assert bad > 0, "kernels that never wait for their predecessor gave the serial bits in 5 PDL replays"
+    finally:
+        if ex is not None:
             ex.free()
         base_ex.free()
 

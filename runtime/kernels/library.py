@@ -55,10 +55,13 @@ class KernelLibrary:
     ``pdl=False``: pycuda prepared calls. ``pdl=True``: ``cuLaunchKernelEx`` (cuda.bindings) with
     programmatic stream serialization, so on Hopper each kernel's launch overlaps its predecessor's tail
     (the kernels wait for their predecessor with ``griddepcontrol.wait``; see llama.cu); CUDA graph
-    capture keeps these as programmatic edges.
+    capture keeps these as programmatic edges. Which launches use it is the executor's choice
+    (``Executor(pdl_policy=...)``); the cubin is the same either way. ``options``: extra nvcc options
+    (the GPU tests' negative control compiles ``-DPDL_NO_WAIT``).
     """
 
-    def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE, *, pdl: bool = False):
+    def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE, *, pdl: bool = False,
+                 options: tuple[str, ...] = ()):
         import pycuda.autoprimaryctx  # noqa: F401  (retains and pushes the primary context once)
         import pycuda.driver as cuda
         from pycuda.compiler import compile as nvcc_compile
@@ -70,7 +73,8 @@ class KernelLibrary:
         self.arch = arch
         self.pdl = pdl
         self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
-        self.cubin = nvcc_compile(source.read_text(), arch=arch, no_extern_c=True, options=["-O3"])
+        self.options = tuple(options)
+        self.cubin = nvcc_compile(source.read_text(), arch=arch, no_extern_c=True, options=["-O3", *self.options])
         self.module = cuda.module_from_buffer(self.cubin)
         self.funcs = {}
         for name, sig in SIGNATURES.items():
@@ -98,7 +102,7 @@ class KernelLibrary:
 
     def with_pdl(self, pdl: bool) -> KernelLibrary:
         """The same kernels launched the other way (compiles again; cheap with pycuda's cache)."""
-        return KernelLibrary(self.arch, pdl=pdl)
+        return KernelLibrary(self.arch, pdl=pdl, options=self.options)
 
     def launch(self, ln: Launch, stream, pdl: bool = True) -> None:
         """Launch on ``stream``; with PDL only if this library uses it and ``pdl`` (the caller says

@@ -369,6 +369,19 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
 
 
+#: the most rows of x a step's weight products may have for its kernels to launch with programmatic dependent
+#: launch by default (``Executor(pdl_policy="auto")``). Measured side by side on the H200 (multi-stream
+#: graphs, docs/runtime.md): 8B batch 1 -6%, 1B batch 1 -12%, batch 16 -1 to -3%; at 64 rows it slowed the
+#: multi-stream step 2-3% (the next kernel's early blocks sit on SMs the side streams' kernels need).
+PDL_MAX_ROWS = 16
+
+
+def weight_product_rows(graph: Graph) -> int:
+    """The most rows of x that a MUL_MAT by a weight multiplies in ``graph`` (0 if it has none)."""
+    return max((_rows(graph, n.inputs[1]) for n in graph.nodes
+                if n.op == "MUL_MAT" and graph.tensor(n.inputs[0]).kind == "weight"), default=0)
+
+
 def _rows(graph: Graph, tid: str) -> int:
     shp = _shape(graph, tid)
     return _numel(shp) // shp[-1]
