@@ -25,6 +25,7 @@ from memplan import Graph, Plan
 
 from .cuda_core import CudaCore, Jitter, Poison
 from .kernels import GEMV_NORM_OFF, KernelLibrary
+from .kernels.library import pdl_supported
 from .kernels.ops import PDL_MAX_ROWS, weight_product_rows
 
 __all__ = ["Executor", "Jitter", "Poison"]
@@ -42,7 +43,8 @@ class Executor(CudaCore):
         device when ``random_weights_seed`` is given, else zeros). ``check_plan=False`` runs a plan that
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
         another executor's weights and cache (same graph) instead of allocating them again.
-        ``pdl_policy`` (kernels of a PDL library, ``KernelLibrary(pdl=True)``, only): "chain" launches a
+        ``library``: the kernels (default: compiled here, launched with PDL where ``cuda.bindings`` is
+        installed). ``pdl_policy`` (kernels of a PDL library, ``KernelLibrary(pdl=True)``, only): "chain" launches a
         kernel with programmatic serialization only when the previous operation on its stream was a kernel
         launch (not a copy, memset or event wait); "always" uses it for every kernel (kept for
         ``runtime.tools.pdl_check``); "off" never; "auto" is "chain" when the graph's weight products
@@ -60,7 +62,7 @@ class Executor(CudaCore):
             pdl_policy = "chain" if weight_product_rows(graph) <= PDL_MAX_ROWS else "off"
         if plan.devices > 1:
             raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
-        super().__init__(graph, plan, libraries=lambda _d: library or KernelLibrary(), weights=weights, inputs=inputs,
+        super().__init__(graph, plan, libraries=lambda _d: library or KernelLibrary(pdl=pdl_supported()), weights=weights, inputs=inputs,
                          random_weights_seed=random_weights_seed, weights_from=weights_from, check_plan=check_plan,
                          prefetch=prefetch, gemv_norm_min=gemv_norm_min, pdl=pdl_policy)
         self.lib = self.libs[0]

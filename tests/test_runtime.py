@@ -444,7 +444,7 @@ def test_executor_on_a_fake_driver_computes_the_emulated_bits(monkeypatch, strea
     assert np.array_equal(other.read("logits"), want)
     assert ex.fused_groups == len(g.groups())
     # one kernel launch per launch of the program, on the node's plan stream
-    launched = [t for t in drv.trace if t[1] == "launch" and t[3] not in ("spin", "l2_prefetch")]
+    launched = [t for t in drv.trace if t[1] in ("launch", "launch_pdl") and t[3] not in ("spin", "l2_prefetch")]
     assert len(launched) >= sum(map(len, ex.node_launches.values()))
     other.free()
     ex.free()

@@ -49,6 +49,16 @@ SIGNATURES = {
 _CTYPES = {"P": "c_void_p", "i": "c_int", "q": "c_longlong", "Q": "c_ulonglong", "f": "c_float"}
 
 
+def pdl_supported() -> bool:
+    """Whether PDL launches are possible here: they go through ``cuda.bindings`` (pycuda has no
+    ``cuLaunchKernelEx``), which the ``cuda`` extra does not require."""
+    try:
+        import cuda.bindings.driver  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class KernelLibrary:
     """The compiled kernels (one cubin for this device's arch) and how to launch them.
 
