@@ -1,7 +1,9 @@
 """``python -m runtime.tools.pdl_check``: does a PDL launch policy keep the plain serial bits? (diagnostic)
 
-Runs 2 layers of the 8B-like config at a batch, poisoned, as plain serial eager (the reference) and as
-PDL CUDA graphs on 1 and 3 streams under each launch policy, and prints which match bitwise.
+Runs ``--layers`` layers of the 8B-like config at each batch, poisoned, as plain serial eager (the
+reference) and as PDL CUDA graphs on 1 and 3 streams under the "chain" and "always" launch policies (at
+any batch: "auto" would turn PDL off above 16 rows), and prints how many replays differ bitwise. The GPU
+tests run the same check with fewer replays; this is the long run.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runtime.tools.pdl_check")
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--replays", type=int, default=5)
+    ap.add_argument("--layers", type=int, default=2)
     a = ap.parse_args(argv)
     plain, pdl = KernelLibrary(), KernelLibrary(pdl=True)
     for batch in (int(b) for b in a.batches.split(",")):
-        cfg = L.config("8b", batch=batch, layers=2)
+        cfg = L.config("8b", batch=batch, layers=a.layers)
         g = L.build_graph(cfg)
         inp = L.make_inputs(cfg, seed=3)
         plans = {"serial": memplan.plan(g), "multi": memplan.plan(g, L.multi_stream_schedule(g))}
