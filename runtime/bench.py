@@ -116,21 +116,23 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
             log(f"  graph_optimize failed: {exc!r}")
     inputs = L.make_inputs(cfg, seed=1)
     t0 = time.perf_counter()
-    base = Executor(g, plans["serial"], inputs=inputs, random_weights_seed=1, library=libs[""])
-    exes = {"serial": base}
+    # the reference every mode's logits are compared with: the serial plan, plain launches (no PDL)
+    ref_lib = libs[""].with_pdl(False) if libs[""].pdl else libs[""]
+    ref = Executor(g, plans["serial"], inputs=inputs, random_weights_seed=1, library=ref_lib)
+    exes = {"serial_plain": ref}
     for suffix, lib in libs.items():
         for k, p in plans.items():
-            if k + suffix not in exes:
-                exes[k + suffix] = Executor(g, p, inputs=inputs, library=lib, weights_from=base)
+            exes[k + suffix] = Executor(g, p, inputs=inputs, library=lib, weights_from=ref)
+    base = exes["serial"]
     pf = L.prefetch_plan(g, cfg)
     for k in ("serial", "multi_hand") if extra else ():
-        exes[k + "+prefetch"] = Executor(g, plans[k], inputs=inputs, library=libs[""], weights_from=base, prefetch=pf)
+        exes[k + "+prefetch"] = Executor(g, plans[k], inputs=inputs, library=libs[""], weights_from=ref, prefetch=pf)
     gn = {"+gn_big": 32 << 20, "+gn_on": 0} if extra and fuse == "runtime" else {}
     for k, v in gn.items():   # A/B of the GEMV+add+norm kernel (off by default): large matrices only / always
-        exes["multi_hand" + k] = Executor(g, plans["multi_hand"], inputs=inputs, library=libs[""], weights_from=base,
+        exes["multi_hand" + k] = Executor(g, plans["multi_hand"], inputs=inputs, library=libs[""], weights_from=ref,
                                           gemv_norm_min=v)
     if extra:
-        exes["multi_hand+kvpf"] = Executor(g, plans["multi_hand"], inputs=inputs, library=libs[""], weights_from=base,
+        exes["multi_hand+kvpf"] = Executor(g, plans["multi_hand"], inputs=inputs, library=libs[""], weights_from=ref,
                                            prefetch=L.kv_prefetch_plan(g, cfg))
     log(f"  setup {time.perf_counter() - t0:.1f}s; arenas " +
         ", ".join(f"{k}={p.arena_bytes}" for k, p in plans.items()))
@@ -151,8 +153,8 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     for k, ex in exes.items():
         ex.replay(1) if ex.captured else ex.run()
         outs[k] = ex.read("logits")
-    same = {k: bool(np.array_equal(o, outs["serial"])) for k, o in outs.items()}
-    finite = bool(np.all(np.isfinite(outs["serial"])))
+    same = {k: bool(np.array_equal(o, outs["serial_plain"])) for k, o in outs.items()}
+    finite = bool(np.all(np.isfinite(outs["serial_plain"])))
     est = statistics.median(exes["serial"].time_steps("graph", steps=2, repeats=3, warmup=1))
     cap = max(1, math.ceil(timed_ms / max(est, 1e-3)))
     n_steps = {"graph": min(steps, max(5, cap)), "eager": min(eager_steps, max(2, cap))}
@@ -177,7 +179,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     out = {
         "config": name, "batch": batch, "fuse": fuse, "fused_groups": base.fused_groups,
         "groups": len(g.groups()), "launches_per_step": sum(len(v) for v in base.node_launches.values()),
-        "_logits": outs["serial"],
+        "_logits": outs["serial_plain"],
         "layers": cfg.layers, "hidden": cfg.hidden, "ctx": cfg.ctx,
         "weight_bytes": wbytes, "roofline_ms": round(wbytes / bandwidth * 1e3, 4),
         "arena_serial_bytes": plans["serial"].arena_bytes,

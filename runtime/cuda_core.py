@@ -69,10 +69,11 @@ class CudaCore:
                  inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  weights_from: CudaCore | None = None, check_plan: bool = True,
                  prefetch: Iterable[tuple[str, str, int]] = (), gemv_norm_min: int = GEMV_NORM_OFF,
-                 pdl: str = "off"):
+                 pdl_policy: str = "off"):
         """``libraries(d)``: the kernel library of device d, created with d's context current; ``contexts``:
         one pycuda context per device, pushed while that device's work is issued (None: one device, the
-        current context). The other arguments are the executors' (``runtime.executor.Executor``)."""
+        current context); ``pdl_policy``: "off", "chain" or "always" (the executor resolves "auto" first). The
+        other arguments are the executors' (``runtime.executor.Executor``)."""
         import pycuda.driver as cuda
 
         self.cuda = cuda
@@ -83,9 +84,9 @@ class CudaCore:
         self.layout = lay = layout(graph, plan, check=False, binding=b)
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts
-        if pdl not in ("off", "chain", "always"):
-            raise ValueError(f"pdl {pdl!r}: expected 'off', 'chain' or 'always'")
-        self.pdl_on, self.pdl_always = pdl != "off", pdl == "always"
+        if pdl_policy not in ("off", "chain", "always"):
+            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'off', 'chain' or 'always'")
+        self.pdl_on, self.pdl_always = pdl_policy != "off", pdl_policy == "always"
         self.libs: list[KernelLibrary] = []
         for d in range(self.devices):
             with on_device(cuda, contexts, d):

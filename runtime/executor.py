@@ -62,7 +62,10 @@ class Executor(CudaCore):
             pdl_policy = "chain" if weight_product_rows(graph) <= PDL_MAX_ROWS else "off"
         if plan.devices > 1:
             raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
-        super().__init__(graph, plan, libraries=lambda _d: library or KernelLibrary(pdl=pdl_supported()), weights=weights, inputs=inputs,
+        def make_library(_device: int) -> KernelLibrary:   # after CudaCore has verified the plan
+            return library or KernelLibrary(pdl=pdl_supported())
+
+        super().__init__(graph, plan, libraries=make_library, weights=weights, inputs=inputs,
                          random_weights_seed=random_weights_seed, weights_from=weights_from, check_plan=check_plan,
-                         prefetch=prefetch, gemv_norm_min=gemv_norm_min, pdl=pdl_policy)
+                         prefetch=prefetch, gemv_norm_min=gemv_norm_min, pdl_policy=pdl_policy)
         self.lib = self.libs[0]

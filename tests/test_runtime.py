@@ -376,17 +376,50 @@ def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel():
     assert gemm.kernel in GEMM_TC_NAMES
 
 
+def test_weight_product_rows_counts_weight_streams_only():
+    """``PDL_MAX_ROWS`` is about weight streaming: a view of a weight counts as the weight (64 rows here,
+    so "auto" leaves PDL off), a KV cache that SET_ROWS writes does not (its product is attention, whatever
+    its batch x heads rows), a 1-D x is one row, and a tensor without a shape is skipped (the registry
+    rejects it with its own error) instead of crashing."""
+    from runtime.kernels.ops import weight_product_rows
+
+    b = memplan.GraphBuilder("rows")
+    w = b.weight("w", 2 * 64 * 32, shape=[64, 32], dtype="f16")
+    wv = b.view("wv", w, 2 * 32 * 32, 0, shape=[32, 32], dtype="f16")
+    cache = b.weight("cache", 2 * 8 * 32, shape=[8, 32], dtype="f16")
+    x = b.input("x", 4 * 64 * 32, shape=[64, 32])
+    x1 = b.input("x1", 4 * 32, shape=[32])
+    q = b.input("q", 4 * 96 * 32, shape=[96, 32])   # more rows than any weight product
+    xs = b.input("xs", 4 * 32)
+    idx = b.input("idx", 4, shape=[1], dtype="i32")
+    kc = b.view("kc", cache, 2 * 8 * 32, 0, shape=[8, 32], dtype="f16")   # as examples.llama writes its caches
+    b.node("set", "SET_ROWS", [x1, idx], kc)
+    b.node("mm_view", "MUL_MAT", [wv, x], b.output("y", 4 * 64 * 32, shape=[64, 32]))
+    b.node("mm_1d", "MUL_MAT", [w, x1], b.output("y1", 4 * 64, shape=[64]))
+    b.node("kq", "MUL_MAT", [kc, q], b.output("s", 4 * 96 * 8, shape=[96, 8]))
+    b.node("mm_noshape", "MUL_MAT", [w, xs], b.output("y2", 4 * 64, shape=[64]))
+    g = b.build()
+    assert weight_product_rows(g) == 64
+    only_1d = memplan.GraphBuilder("one")
+    w = only_1d.weight("w", 2 * 64 * 32, shape=[64, 32], dtype="f16")
+    only_1d.node("mm", "MUL_MAT", [w, only_1d.input("x", 128, shape=[32])], only_1d.output("y", 256, shape=[64]))
+    assert weight_product_rows(only_1d.build()) == 1
+
+
 @pytest.mark.parametrize("batch,policy,want_pdl", [(1, "auto", "chain"), (40, "auto", "off"), (1, "off", "off"),
                                                    (40, "chain", "chain"), (1, "always", "always")])
 def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
-    """A PDL library under each ``pdl_policy``: "auto" takes PDL at 1 row of x and not at 40 (above
-    ``PDL_MAX_ROWS``); under "chain" exactly the launches that follow a kernel on their stream are
-    programmatic (never the first after an event wait or a copy), under "always" every one; the logits
-    are the emulator's bits either way, eager and replayed."""
+    """A PDL library under each ``pdl_policy``, in a poisoned, jittered step with L2 prefetches: "auto"
+    takes PDL at 1 row of x and not at 40 (above ``PDL_MAX_ROWS``); under "chain" exactly the launches
+    that follow a kernel on their stream are programmatic (never the first after an event wait, a copy or
+    a memset; jitter spins follow the same rule), under "always" every one but the prefetches (always
+    plain: they wait for nothing but their fork event); the logits are the emulator's bits, eager and
+    replayed. (The fake driver runs everything in issue order: this checks which launches are
+    programmatic, not that they are race-free; the GPU tests do that.)"""
     import fake_cuda
 
     drv = fake_cuda.install(monkeypatch)
-    from runtime.executor import Executor
+    from runtime.executor import Executor, Jitter, Poison
     from runtime.kernels import KernelLibrary
     from runtime.kernels.ops import PDL_MAX_ROWS, weight_product_rows
 
@@ -394,19 +427,25 @@ def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
     assert (weight_product_rows(g) <= PDL_MAX_ROWS) == (batch == 1)
     plan = memplan.plan(g, L.multi_stream_schedule(g))
     want = emulate(g, plan, w, inp)[0]["logits"]
-    ex = Executor(g, plan, weights=w, inputs=inp, library=KernelLibrary(pdl=True), pdl_policy=policy)
+    ex = Executor(g, plan, weights=w, inputs=inp, library=KernelLibrary(pdl=True), pdl_policy=policy,
+                  prefetch=L.prefetch_plan(g, cfg))
     start = len(drv.trace)
-    ex.run()
+    ex.run(poison=Poison(ranges=L.kv_poison_ranges(g, cfg)), jitter=Jitter(seed=3, prob=0.5))
     assert np.array_equal(ex.read("logits"), want)
-    ops = [t for t in drv.trace[start:] if t[1] in ("launch", "launch_pdl", "wait", "dtod")]
+    kernels = ("launch", "launch_pdl")
+    others = ("wait", "dtod", "htod", "memset_d8", "memset_d16", "memset_d32")
+    ops = [t for t in drv.trace[start:] if t[1] in kernels + others]
+    assert {"wait", "dtod"} <= {t[1] for t in ops} and any(t[3] == "spin" for t in ops if t[1] in kernels)
     prev: dict[int, str] = {}   # stream handle -> the last operation issued on it
     for t in ops:
         stream = t[2]
-        if t[1] in ("launch", "launch_pdl"):
-            expect = {"off": False, "always": True, "chain": prev.get(stream) in ("launch", "launch_pdl")}[want_pdl]
+        if t[1] in kernels:
+            after_kernel = prev.get(stream) in kernels
+            expect = {"off": False, "always": t[3] != "l2_prefetch", "chain": after_kernel}[want_pdl]
             assert (t[1] == "launch_pdl") == expect, f"{t[3]} after {prev.get(stream)}: {t[1]}"
         prev[stream] = t[1]
     assert any(t[1] == "launch_pdl" for t in ops) == (want_pdl != "off")
+    assert any(t[3] == "l2_prefetch" for t in ops if t[1] in kernels)
     ex.capture()
     ex.replay(2)
     assert np.array_equal(ex.read("logits"), want)

@@ -125,7 +125,8 @@ def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
     ex = Executor(g, serial, weights=w, inputs=inp, library=lib)
     base = _run(ex, "eager")
     ex.free()
-    ex = Executor(g, multi, weights=w, inputs=inp, library=pdl_lib if launch == "pdl" else lib, pdl_policy="chain")
+    kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {"library": lib}
+    ex = Executor(g, multi, weights=w, inputs=inp, **kw)
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
     try:
         for rep in range(JITTER_REPS):
@@ -202,7 +203,9 @@ def test_negative_control_serial_lifetimes_on_streams(lib):
 def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
     """8B-sized layers (2 of them): multi-stream CUDA graphs give the serial eager bits, arena and written
     cache rows poisoned before every replay; so do the serial and multi-stream graphs with programmatic
-    dependent launches (policy "chain", at every batch, not only where "auto" takes it)."""
+    dependent launches (policy "chain", at every batch, not only where "auto" takes it; with L2 prefetches
+    and with the GEMV+add+norm kernel too), and an executor left to its defaults (its own library, policy
+    "auto")."""
     from runtime.executor import Executor, Poison
     from runtime.models import llama as L
 
@@ -220,18 +223,23 @@ def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
         assert np.all(np.isfinite(base))
         pf = L.prefetch_plan(g, cfg)
         # the last one runs the (opt-in) GEMV+add+norm kernel, whose bits equal a GEMV then add+norm
-        for klib, plan, prefetch, gn in ((plain, serial, (), None), (plain, multi, (), None), (plain, multi, pf, None),
-                                         (plain, multi, (), 0), (pdl_lib, serial, (), None), (pdl_lib, multi, (), None)):
+        cases = [(plain, serial, (), None), (plain, multi, (), None), (plain, multi, pf, None), (plain, multi, (), 0),
+                 (pdl_lib, serial, (), None), (pdl_lib, multi, (), None), (pdl_lib, multi, pf, None),
+                 (pdl_lib, multi, (), 0), (None, multi, (), None)]
+        for klib, plan, prefetch, gn in cases:
             kw = {} if gn is None else {"gemv_norm_min": gn}
-            ex = Executor(g, plan, inputs=inp, library=klib, weights_from=base_ex, prefetch=prefetch,
-                          pdl_policy="chain", **kw)
+            if klib is not None:
+                kw.update(library=klib, pdl_policy="chain")
+            ex = Executor(g, plan, inputs=inp, weights_from=base_ex, prefetch=prefetch, **kw)
             exes.append(ex)
             ex.capture(poison=poison)
-            for rep in range(5 if klib.pdl else 3):
+            pdl = ex.lib.pdl and ex.pdl_on
+            for rep in range(5 if pdl else 3):
                 ex.replay(1)
                 out = ex.read("logits")
-                assert np.array_equal(out, base), (f"graph on {plan.streams} stream(s), pdl={klib.pdl}, "
-                                                   f"prefetch={bool(prefetch)}, gemv_norm={gn}, replay {rep} differs")
+                assert np.array_equal(out, base), (
+                    f"graph on {plan.streams} stream(s), pdl={pdl}, default={klib is None}, "
+                    f"prefetch={bool(prefetch)}, gemv_norm={gn}, replay {rep} differs")
     finally:
         for ex in exes:
             ex.free()
@@ -239,11 +247,11 @@ def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
 
 
 @pytest.mark.parametrize("batch", [1, 16])
-def test_negative_control_pdl_without_wait_is_detected(batch):
+def test_negative_control_pdl_without_wait_is_detected(lib, batch):
     """The same kernels compiled without ``griddepcontrol.wait`` (``-DPDL_NO_WAIT``): launched plainly
-    they still give the serial bits (so the build is not what differs), launched as programmatic
-    dependents (each kernel starts while its predecessor runs) they must not, with the arena poisoned
-    before every replay: the check above can see a missing wait."""
+    they still give the serial bits (so the build is not what differs); launched as programmatic
+    dependents under the policy the check above uses ("chain"), on the serial and the multi-stream plan,
+    with the arena poisoned before every replay, they must not: that check can see a missing wait."""
     from runtime.executor import Executor, Poison
     from runtime.kernels import KernelLibrary
     from runtime.models import llama as L
@@ -252,27 +260,28 @@ def test_negative_control_pdl_without_wait_is_detected(batch):
     cfg = L.config("8b", batch=batch, layers=2)
     g = L.build_graph(cfg)
     inp = L.make_inputs(cfg, seed=3)
-    serial = memplan.plan(g)
+    plans = {"serial": memplan.plan(g), "multi": memplan.plan(g, L.multi_stream_schedule(g))}
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
-    base_ex = Executor(g, serial, inputs=inp, random_weights_seed=3, library=broken, pdl_policy="off")
-    ex = None
+    base_ex = Executor(g, plans["serial"], inputs=inp, random_weights_seed=3, library=lib)
+    exes = []
     try:
         base_ex.run(poison=poison)
         base = base_ex.read("logits")
-        ref = KernelLibrary()
-        plain = Executor(g, serial, inputs=inp, library=ref, weights_from=base_ex)
+        plain = Executor(g, plans["serial"], inputs=inp, library=broken, weights_from=base_ex, pdl_policy="off")
+        exes.append(plain)
         plain.run(poison=poison)
         assert np.array_equal(plain.read("logits"), base), "the no-wait build differs even without PDL"
-        plain.free()
-        ex = Executor(g, serial, inputs=inp, library=broken, weights_from=base_ex, pdl_policy="always")
-        ex.capture(poison=poison)
-        bad = 0
-        for _ in range(5):
-            ex.replay(1)
-            bad += not np.array_equal(ex.read("logits"), base)
-        assert bad > 0, "kernels that never wait for their predecessor gave the serial bits in 5 PDL replays"
+        for name, plan in plans.items():
+            ex = Executor(g, plan, inputs=inp, library=broken, weights_from=base_ex, pdl_policy="chain")
+            exes.append(ex)
+            ex.capture(poison=poison)
+            bad = 0
+            for _ in range(5):
+                ex.replay(1)
+                bad += not np.array_equal(ex.read("logits"), base)
+            assert bad > 0, f"{name}: kernels that never wait for their predecessor gave the serial bits in 5 replays"
     finally:
-        if ex is not None:
+        for ex in exes:
             ex.free()
         base_ex.free()
 

@@ -114,9 +114,10 @@ class KernelLibrary:
         """The same kernels launched the other way (compiles again; cheap with pycuda's cache)."""
         return KernelLibrary(self.arch, pdl=pdl, options=self.options)
 
-    def launch(self, ln: Launch, stream, pdl: bool = True) -> None:
+    def launch(self, ln: Launch, stream, pdl: bool = False) -> None:
         """Launch on ``stream``; with PDL only if this library uses it and ``pdl`` (the caller says
-        whether the previous operation on the stream was a kernel: see Executor)."""
+        whether the previous operation on the stream was a kernel and the policy allows it: see
+        ``Executor``; plain by default, so a new caller never gets a programmatic edge by accident)."""
         smem = dynamic_smem(ln)
         if not (self.pdl and pdl):
             kw = {"shared_size": smem} if smem else {}

@@ -24,8 +24,9 @@ using namespace nvcuda;
 // only touch weights, which no step writes: the GEMV and gemm_tc issue their first weight loads there,
 // so a launch's ramp overlaps its predecessor's tail. Launched without the PDL attribute, both
 // instructions are no-ops, so one cubin serves plain and PDL launches with the same bits.
-// (The H100 races of the first PDL experiment, docs/runtime.md, came with activations read through
-// ld.global.nc and an older kernel set; `runtime.tools.pdl_check` and the GPU tests check this one.)
+// (The first PDL experiment raced on the H100 with activations read through ld.global.nc and an older
+// kernel set, cause not established: docs/runtime.md. `runtime.tools.pdl_check` and the GPU tests check
+// this one, so far on the H200.)
 // PDL_NO_WAIT compiles the wait out: only the GPU tests' negative control builds that.
 __device__ __forceinline__ void pdl_start() {
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -1145,28 +1146,14 @@ __device__ __forceinline__ float dot8(const uint4 wv, const float* xp) {
     return a;
 }
 
-// gemm_tc's weight loads: a lane's 16-byte loads of one row are 64 bytes apart (the mma A layout puts 4 lanes
-// on a row), so one 128-byte line is read by two instructions; fetching the whole line into L2 on the first
-// miss measured 1-2% faster 8B steps at batch 16 and 64 on the H200 (256 bytes: 1-5% slower; the GEMV,
-// whose warps read whole lines, gained nothing). -DW_L2_PREFETCH=0 / 256 for A/B runs.
-#ifndef W_L2_PREFETCH
-#define W_L2_PREFETCH 128
-#endif
-// A streamed 16-byte weight load (evict-first); with a prefetch size (128, 256) an L2 miss fetches that
-// many bytes around it, so the lanes' next loads of the same row hit L2
-template <int PF>
+// gemm_tc's weight loads: a streamed 16-byte load (evict-first) that asks L2 for the whole 128-byte line on a
+// miss. A lane's loads of one row are 64 bytes apart (the mma A layout puts 4 lanes on a row), so two
+// instructions read each line; fetching it whole on the first miss measured 1-2% faster 8B steps at batch
+// 16 and 64 on the H200 (256 bytes: 1-5% slower; the GEMV, whose warps read whole lines, gained nothing).
 __device__ __forceinline__ uint4 ldw(const uint4* p) {
     uint4 v;
-    if constexpr (PF == 0) {
-        v = __ldcs(p);
-    } else if constexpr (PF == 128) {
-        asm("ld.global.cs.L2::128B.v4.u32 {%0, %1, %2, %3}, [%4];"
-            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    } else {
-        static_assert(PF == 256, "prefetch size: 0, 128 or 256");
-        asm("ld.global.cs.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    }
+    asm("ld.global.cs.L2::128B.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
     return v;
 }
 
@@ -1540,8 +1527,8 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     for (int u = 0; u < TC_U; u++) {
 #pragma unroll
         for (int h = 0; h < WR; h++) {
-            wa[h][u] = ldw<W_L2_PREFETCH>(reinterpret_cast<const uint4*>(w0[h] + u * 32));
-            wb[h][u] = ldw<W_L2_PREFETCH>(reinterpret_cast<const uint4*>(w1[h] + u * 32));
+            wa[h][u] = ldw(reinterpret_cast<const uint4*>(w0[h] + u * 32));
+            wb[h][u] = ldw(reinterpret_cast<const uint4*>(w1[h] + u * 32));
         }
     }
     pdl_wait();
@@ -1573,8 +1560,8 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
                 a0[h][0] = wa[h][u].x; a0[h][1] = wb[h][u].x; a0[h][2] = wa[h][u].y; a0[h][3] = wb[h][u].y;   // k slots 0-3
                 a1[h][0] = wa[h][u].z; a1[h][1] = wb[h][u].z; a1[h][2] = wa[h][u].w; a1[h][3] = wb[h][u].w;   // 4-7
                 if (more) {                  // reissue this register's load for the next super-tile
-                    wa[h][u] = ldw<W_L2_PREFETCH>(n0p[h] + u * 4);
-                    wb[h][u] = ldw<W_L2_PREFETCH>(n1p[h] + u * 4);
+                    wa[h][u] = ldw(n0p[h] + u * 4);
+                    wb[h][u] = ldw(n1p[h] + u * 4);
                 }
             }
 #pragma unroll
@@ -1667,6 +1654,7 @@ extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const 
 // it while latency-bound kernels (attention) leave HBM idle, so the next GEMV finds its weights in L2.
 // Weights are never written by the step, so this needs no ordering beyond the stream fork and join.
 extern "C" __global__ void l2_prefetch(const uint4* p, long long n16, unsigned int* sink) {
+    PDL_ENTER();                             // (always launched plainly today; the wait keeps the rule uniform)
     unsigned int acc = 0;
     const long long stride = (long long)gridDim.x * blockDim.x;
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;

@@ -371,15 +371,26 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
 
 #: the most rows of x a step's weight products may have for its kernels to launch with programmatic dependent
 #: launch by default (``Executor(pdl_policy="auto")``). Measured side by side on the H200 (multi-stream
-#: graphs, docs/runtime.md): 8B batch 1 -6%, 1B batch 1 -12%, batch 16 -1 to -3%; at 64 rows it slowed the
-#: multi-stream step 2-3% (the next kernel's early blocks sit on SMs the side streams' kernels need).
+#: graphs, docs/runtime.md, session 8): batch 1 8B -4%, 1B -9%; batch 16 8B -0.4%, 1B -4.5%; at 24 and 32 rows
+#: the 8B step was 6-8% slower with PDL, at 64 rows 0.6% (8B) and 2% (1B): above 16 rows the wide products
+#: run the 230-register builds at one block per SM, and the next kernel's early blocks only get in the way.
 PDL_MAX_ROWS = 16
 
 
 def weight_product_rows(graph: Graph) -> int:
-    """The most rows of x that a MUL_MAT by a weight multiplies in ``graph`` (0 if it has none)."""
-    return max((_rows(graph, n.inputs[1]) for n in graph.nodes
-                if n.op == "MUL_MAT" and graph.tensor(n.inputs[0]).kind == "weight"), default=0)
+    """The most rows of x that a MUL_MAT by a weight multiplies in ``graph`` (0 if it has none). A weight
+    is a tensor whose root has kind "weight" and that no node writes (a KV cache is weight-kind but
+    written by SET_ROWS: its products are attention, not weight streaming); views count as their root."""
+    written = {graph.root[t] for outs in graph.node_outputs for t in outs}
+    rows = 0
+    for ni, n in enumerate(graph.nodes):
+        if n.op != "MUL_MAT" or len(n.inputs) != 2:
+            continue
+        w = graph.root[graph.node_inputs[ni][0]]
+        shp = [int(d) for d in graph.tensor(n.inputs[1]).attrs.get("shape", ())]   # no shape: the registry says so
+        if graph.tensors[w].kind == "weight" and w not in written and shp:
+            rows = max(rows, _numel(shp) // shp[-1] if shp[-1] else 1)
+    return rows
 
 
 def _rows(graph: Graph, tid: str) -> int:
