@@ -336,9 +336,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
     from .kernels import KernelLibrary
+    from .kernels.library import pdl_supported
 
     t0 = time.perf_counter()
-    lib = KernelLibrary(pdl=not args.no_pdl)
+    lib = KernelLibrary(pdl=not args.no_pdl and pdl_supported())
     libs = {"": lib, "+nopdl": lib.with_pdl(False)} if args.pdl_ab and lib.pdl else {"": lib}
     import pycuda.driver as cuda
 

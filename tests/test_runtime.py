@@ -452,6 +452,25 @@ def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
     ex.free()
 
 
+def test_pdl_library_without_cuda_bindings_says_so(monkeypatch):
+    """``KernelLibrary(pdl=True)`` where ``cuda.bindings`` cannot be imported: a KernelError that names the
+    package and the option, not an ImportError from deep inside; ``pdl_supported()`` says False, which is
+    what ``Executor`` and ``runtime.bench`` check before they ask for PDL."""
+    import sys
+
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.driver", None)   # import now raises ImportError
+    from runtime.kernels import KernelError, KernelLibrary
+    from runtime.kernels.library import pdl_supported
+
+    assert not pdl_supported()
+    with pytest.raises(KernelError, match=r"pdl=True.*cuda-python"):
+        KernelLibrary(pdl=True)
+    assert not KernelLibrary().pdl
+
+
 def _absorbed(g, addr, staged=True):
     scratch = (lambda n: 1 << 50) if staged else None
     return {m for ms in plan_launches(g, addr.__getitem__, scratch=scratch)[1].values() for m in ms}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cuda_util import check
-from .ops import ATTN_MMA, GEMM_TC, GEMM_TC_SWIGLU, SMEM_LIMITS, Launch, dynamic_smem
+from .ops import ATTN_MMA, GEMM_TC, GEMM_TC_SWIGLU, SMEM_LIMITS, KernelError, Launch, dynamic_smem
 
 KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
 
@@ -72,6 +72,9 @@ class KernelLibrary:
 
     def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE, *, pdl: bool = False,
                  options: tuple[str, ...] = ()):
+        if pdl and not pdl_supported():
+            raise KernelError("KernelLibrary(pdl=True) launches through cuda.bindings, which is not installed "
+                              "(pip install cuda-python, or pdl=False)")
         import pycuda.autoprimaryctx  # noqa: F401  (retains and pushes the primary context once)
         import pycuda.driver as cuda
         from pycuda.compiler import compile as nvcc_compile
