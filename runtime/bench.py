@@ -117,7 +117,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     inputs = L.make_inputs(cfg, seed=1)
     t0 = time.perf_counter()
     # the reference every mode's logits are compared with: the serial plan, plain launches (no PDL)
-    ref_lib = libs[""].with_pdl(False) if libs[""].pdl else libs[""]
+    ref_lib = next((lib for lib in libs.values() if not lib.pdl), None) or libs[""].with_pdl(False)
     ref = Executor(g, plans["serial"], inputs=inputs, random_weights_seed=1, library=ref_lib)
     exes = {"serial_plain": ref}
     for suffix, lib in libs.items():

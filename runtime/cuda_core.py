@@ -38,6 +38,7 @@ from .binding import bind
 from .cuda_util import EVENT_DISABLE_TIMING, STREAM_NON_BLOCKING, capture_graph, destroy_graph, launch_graph
 from .device_memory import DeviceMemory, on_device
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
+from .kernels.ops import PDL_MAX_ROWS, weight_product_rows
 from .layout import layout, stage_order
 from .step import program
 
@@ -72,8 +73,8 @@ class CudaCore:
                  pdl_policy: str = "off"):
         """``libraries(d)``: the kernel library of device d, created with d's context current; ``contexts``:
         one pycuda context per device, pushed while that device's work is issued (None: one device, the
-        current context); ``pdl_policy``: "off", "chain" or "always" (the executor resolves "auto" first). The
-        other arguments are the executors' (``runtime.executor.Executor``)."""
+        current context). The other arguments, ``pdl_policy`` among them, are the executors'
+        (``runtime.executor.Executor``)."""
         import pycuda.driver as cuda
 
         self.cuda = cuda
@@ -84,8 +85,10 @@ class CudaCore:
         self.layout = lay = layout(graph, plan, check=False, binding=b)
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts
-        if pdl_policy not in ("off", "chain", "always"):
-            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'off', 'chain' or 'always'")
+        if pdl_policy not in ("auto", "chain", "always", "off"):
+            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
+        if pdl_policy == "auto":
+            pdl_policy = "chain" if weight_product_rows(graph) <= PDL_MAX_ROWS else "off"
         self.pdl_on, self.pdl_always = pdl_policy != "off", pdl_policy == "always"
         self.libs: list[KernelLibrary] = []
         for d in range(self.devices):

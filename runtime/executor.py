@@ -26,7 +26,6 @@ from memplan import Graph, Plan
 from .cuda_core import CudaCore, Jitter, Poison
 from .kernels import GEMV_NORM_OFF, KernelLibrary
 from .kernels.library import pdl_supported
-from .kernels.ops import PDL_MAX_ROWS, weight_product_rows
 
 __all__ = ["Executor", "Jitter", "Poison"]
 
@@ -44,9 +43,9 @@ class Executor(CudaCore):
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
         another executor's weights and cache (same graph) instead of allocating them again.
         ``library``: the kernels (default: compiled here, launched with PDL where ``cuda.bindings`` is
-        installed). ``pdl_policy`` (kernels of a PDL library, ``KernelLibrary(pdl=True)``, only): "chain" launches a
-        kernel with programmatic serialization only when the previous operation on its stream was a kernel
-        launch (not a copy, memset or event wait); "always" uses it for every kernel (kept for
+        installed). ``pdl_policy`` (kernels of a PDL library, ``KernelLibrary(pdl=True)``, only): "chain"
+        launches a kernel with programmatic serialization only when the previous operation on its stream
+        was a kernel launch (not a copy, memset or event wait); "always" uses it for every kernel (kept for
         ``runtime.tools.pdl_check``); "off" never; "auto" is "chain" when the graph's weight products
         have at most ``PDL_MAX_ROWS`` rows of x (decode at up to 16 tokens, where it measured faster) and
         "off" above.
@@ -56,10 +55,6 @@ class Executor(CudaCore):
         where latency-bound kernels leave the memory idle. ``gemv_norm_min``: fused MUL_MAT+ADD+RMS_NORM+MUL
         groups whose weight has at least this many elements run as one GEMV+add+norm kernel, the others as
         a GEMV then the add+norm kernel (the same bits; default: never, which measured faster)."""
-        if pdl_policy not in ("auto", "chain", "always", "off"):
-            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
-        if pdl_policy == "auto":
-            pdl_policy = "chain" if weight_product_rows(graph) <= PDL_MAX_ROWS else "off"
         if plan.devices > 1:
             raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
         def make_library(_device: int) -> KernelLibrary:   # after CudaCore has verified the plan
