@@ -161,18 +161,18 @@ def test_unsafe_plans_are_rejected():
 
 def test_registry_choices_and_errors():
     assert mul_mat_launch(1, 2, 3, 1, 4096, 4096).kernel == "gemv_f16_f32"
-    # up to 32 rows, a matrix neither wide nor small: 32 x 32 warp tiles in 4-warp blocks, K split as far as
+    # up to 16 rows, a matrix neither wide nor small: 32 x 32 warp tiles in 4-warp blocks, K split as far as
     # two blocks per SM allow (32 tiles x 8 = 256 <= 264)
-    for M in (2, 16, 17, 32):
+    for M in (2, 8, 16):
         mid = mul_mat_launch(1, 2, 3, M, 4096, 4096)
         assert mid.kernel == "gemm_tc8m_f16_f32" and mid.block[0] == 128 and mid.grid[0] == 256, (M, mid)
     assert mul_mat_launch(1, 2, 3, 16, 4096, 4096, 114).kernel == "gemm_tc4m_f16_f32"   # 256 > 2 x 114
     # ... unless even the most splits leave SMs idle (K/V: 8 tiles x 8 = 64 blocks): the narrow build
     narrow = mul_mat_launch(1, 2, 3, 16, 1024, 4096)
     assert narrow.kernel == "gemm_tc8_f16_f32" and narrow.grid[0] >= 0.9 * 132   # (nearly) every SM streams
-    # above 32 rows (above 16 for small ones), matrices that are not wide take the narrow build in groups
-    # of 16 rows (a block per weight tile, group and cluster rank)
-    for M, N in ((33, 4096), (64, 4096), (64, 1024), (17, 1024), (40, 2048)):
+    # above 16 rows, matrices that are not wide take the narrow build in groups of 16 rows (a block per
+    # weight tile, group and cluster rank)
+    for M, N in ((17, 4096), (64, 4096), (64, 1024), (40, 2048)):
         grouped = mul_mat_launch(1, 2, 3, M, N, 4096)
         cl = int(grouped.kernel.split("_")[1][2:] or 1)
         assert grouped.kernel in GEMM_TC_NAMES and grouped.kernel[-10] in "c2468", (M, N)

@@ -287,7 +287,7 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
     build that fits if the chosen one does not."""
     if not 1 <= M <= 64:
         return None
-    if M <= TC_MAX_ROWS["m"] and N // 16 < TC_WIDE_TILES_PER_SM * num_sms:
+    if M <= TC_MAX_ROWS[""] and N // 16 < TC_WIDE_TILES_PER_SM * num_sms:
         shape = _mid_split(M, N, K, num_sms)
         if shape is not None:
             return "m", *shape
@@ -316,19 +316,21 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
     return None
 
 
-#: a matrix that is neither wide nor small takes, up to 32 rows of x, the 32 x 32 build in 4-warp blocks if
+#: a matrix that is neither wide nor small takes, up to 16 rows of x, the 32 x 32 build in 4-warp blocks if
 #: its K can be split over enough blocks for this many per SM (``_mid_split``)
 TC_MID_BLOCKS_PER_SM = 0.9
 
 
 def _mid_split(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
     """(4, cluster size) of the 32 x 32 build ("m") in 4-warp blocks for a matrix that is neither wide nor
-    small, up to 32 rows of x: the most K splits that keep at most two blocks per SM, if they give at least
+    small, up to 16 rows of x: the most K splits that keep at most two blocks per SM, if they give at least
     ``TC_MID_BLOCKS_PER_SM``; else None (the narrow build's rules). Since every 32-k chunk issues its a0 then
     its a1 products (llama.cu), the 32 x 32 warp tile, which reads half the x per weight byte, beats the narrow
     build on these: H200, ``runtime.tools.gemm_bench``, 8B q/o at 2 / 16 rows 13.3 / 13.8 vs 16.5 / 15.0 us,
-    8B down 35.6 / 34.6 vs 42.2 / 39.3, 1B q/o 6.6 / 6.9 vs 7.2 / 7.1, 1B down at 24 rows 17.4 vs 24.1; the
-    8B and 1B K/V matrices (64 and 32 blocks at the most splits) stay narrow (7.1 vs 7.5, 4.2 vs 4.8)."""
+    8B down 35.6 / 34.6 vs 42.2 / 39.3, 1B q/o 6.6 / 6.9 vs 7.2 / 7.1; the 8B and 1B K/V matrices (64 and 32
+    blocks at the most splits) stay narrow (7.1 vs 7.5, 4.2 vs 4.8). The 8B step with it, same process:
+    batch 4 5.06 vs 5.26 ms, batch 16 5.30 vs 5.44 (multi-stream graphs; one stream 5.25 vs 5.56, 5.56 vs
+    5.78). At 17-32 rows it was mixed (8B batch 32 multi-stream 6.24 vs 6.04 ms, 1B 1.41 vs 1.51): not taken."""
     tiles = N // (TC_WARP_ROWS["m"] * 4)
     fits = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, 4, cl, "m")
             and tiles * cl * tc_groups(M, "m") <= 2 * num_sms]
