@@ -275,7 +275,8 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
 
 def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
     """(build, warps, cluster size) of the tensor-core GEMM for M (1..64) rows of x, or None if none fits.
-    Up to 16 rows: the narrow build (``gemm_tc_shape``). Above, where a warp's 16 weight rows meet 64 rows
+    Up to 16 rows: a matrix neither wide nor small the 32 x 32 build in 4-warp blocks (``_mid_split``),
+    an LM head the same in 8-warp blocks, any other the narrow build (``gemm_tc_shape``). Above, where a warp's 16 weight rows meet 64 rows
     of x, every warp reads four bytes of x from shared memory per weight byte it streams, and shared memory,
     not HBM, bounds the product; so on wide matrices (``TC_WIDE_TILES_PER_SM`` 16-row tiles per SM: FFN
     and LM heads) a warp takes 32 weight rows: up to 32 rows of x the "m" build (32 x 32 per warp, groups of
