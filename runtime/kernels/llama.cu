@@ -860,11 +860,13 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
+// mma.sync m16n8k16 (f16 in, f32 accumulate), without `volatile`: a pure function of its operands, so the
+// compiler may interleave independent accumulator chains; dependent ones keep their order, and the bits
 __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned b0, unsigned b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Decode attention on tensor cores (mma.sync m16n8k16), the same function as attn_fused_f16 for any batch.
@@ -892,14 +894,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) 
     const unsigned a = (unsigned)__cvta_generic_to_shared(row);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a) : "memory");
-}
-// mma.sync without `volatile`: a pure function of its operands, so the compiler may interleave independent
-// accumulator chains (the attention's two score tiles); dependent ones keep their order, and the bits
-__device__ __forceinline__ void mma_16816_pure(float* c, const unsigned* a, unsigned b0, unsigned b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 template <int CL>
 __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, const half* Kc, const half* Vc,
@@ -982,7 +976,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
 #pragma unroll
                 for (int nt = 0; nt < 2; nt++) {
                     const half* kr = ks + (nt * 8 + gi) * AM_LD + 16 * s + 2 * t;
-                    mma_16816_pure(sc[nt], qa[s], *reinterpret_cast<const unsigned*>(kr),
+                    mma_16816(sc[nt], qa[s], *reinterpret_cast<const unsigned*>(kr),
                                    *reinterpret_cast<const unsigned*>(kr + 8));
                 }
             }
@@ -1034,7 +1028,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
                     a[1] *= c0;
                     a[2] *= c1;
                     a[3] *= c1;
-                    mma_16816_pure(a, pa, b[2 * h], b[2 * h + 1]);
+                    mma_16816(a, pa, b[2 * h], b[2 * h + 1]);
                 }
             }
         }
@@ -1576,12 +1570,12 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
             for (int nt = 0; nt < MTX; nt++)
                 if (nt < MT)
 #pragma unroll
-                    for (int h = 0; h < WR; h++) mma_16816_pure(acc[h][nt], a0[h], b[nt].x, b[nt].y);
+                    for (int h = 0; h < WR; h++) mma_16816(acc[h][nt], a0[h], b[nt].x, b[nt].y);
 #pragma unroll
             for (int nt = 0; nt < MTX; nt++)
                 if (nt < MT)
 #pragma unroll
-                    for (int h = 0; h < WR; h++) mma_16816_pure(acc[h][nt], a1[h], b[nt].z, b[nt].w);
+                    for (int h = 0; h < WR; h++) mma_16816(acc[h][nt], a1[h], b[nt].z, b[nt].w);
             asm volatile("" ::: "memory");   // keep the next chunk's B loads here: hoisted, they spill
         }
         if (more) {

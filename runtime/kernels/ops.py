@@ -276,9 +276,9 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
 def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
     """(build, warps, cluster size) of the tensor-core GEMM for M (1..64) rows of x, or None if none fits.
     Up to 16 rows: a matrix neither wide nor small the 32 x 32 build in 4-warp blocks (``_mid_split``),
-    an LM head the same in 8-warp blocks, any other the narrow build (``gemm_tc_shape``). Above, where a warp's 16 weight rows meet 64 rows
-    of x, every warp reads four bytes of x from shared memory per weight byte it streams, and shared memory,
-    not HBM, bounds the product; so on wide matrices (``TC_WIDE_TILES_PER_SM`` 16-row tiles per SM: FFN
+    an LM head the same in 8-warp blocks, any other the narrow build (``gemm_tc_shape``). Above, where a
+    warp's 16 weight rows meet 64 rows of x, every warp reads four bytes of x from shared memory per weight
+    byte it streams, and shared memory, not HBM, bounds the product; so on wide matrices (``TC_WIDE_TILES_PER_SM`` 16-row tiles per SM: FFN
     and LM heads) a warp takes 32 weight rows: up to 32 rows of x the "m" build (32 x 32 per warp, groups of
     32 rows above), and on the widest (six 32-row tiles per SM: LM heads) the "t" build (32 x 64) above 32
     rows. Other matrices take the narrow build in groups of 16 rows (each weight tile from HBM once, its
@@ -288,11 +288,11 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
     build that fits if the chosen one does not."""
     if not 1 <= M <= 64:
         return None
-    if M <= TC_MAX_ROWS[""] and N // 16 < TC_WIDE_TILES_PER_SM * num_sms:
-        shape = _mid_split(M, N, K, num_sms)
-        if shape is not None:
-            return "m", *shape
     if M <= TC_MAX_ROWS[""]:
+        if N // 16 < TC_WIDE_TILES_PER_SM * num_sms:
+            shape = _mid_split(M, N, K, num_sms)
+            if shape is not None:
+                return "m", *shape
         if N // 32 >= TC_WIDEST_TILES_PER_SM * num_sms:   # LM heads: 32 rows per warp (8B 264 vs 272 us)
             shape = _blocks_split(M, N, K, num_sms, "m")
             if shape is not None:
@@ -332,10 +332,9 @@ def _mid_split(M: int, N: int, K: int, num_sms: int) -> tuple[int, int] | None:
     blocks at the most splits) stay narrow (7.1 vs 7.5, 4.2 vs 4.8). The 8B step with it, same process:
     batch 4 5.06 vs 5.26 ms, batch 16 5.30 vs 5.44 (multi-stream graphs; one stream 5.25 vs 5.56, 5.56 vs
     5.78). At 17-32 rows it was mixed (8B batch 32 multi-stream 6.24 vs 6.04 ms, 1B 1.41 vs 1.51): not taken."""
-    tiles = N // (TC_WARP_ROWS["m"] * 4)
-    fits = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, 4, cl, "m")
-            and tiles * cl * tc_groups(M, "m") <= 2 * num_sms]
-    if not fits or tiles * fits[-1] * tc_groups(M, "m") < TC_MID_BLOCKS_PER_SM * num_sms:
+    tiles = N // (TC_WARP_ROWS["m"] * 4)   # blocks per K split (one group: at most 16 rows)
+    fits = [cl for cl in (1, 2, 4, 8) if gemm_tc_fits(M, N, K, 4, cl, "m") and tiles * cl <= 2 * num_sms]
+    if not fits or tiles * fits[-1] < TC_MID_BLOCKS_PER_SM * num_sms:
         return None
     return 4, fits[-1]
 
