@@ -62,10 +62,10 @@ def unfusable_groups(graph: Graph, plan: Plan) -> frozenset[str]:
 
 
 def program(graph: Graph, plan: Plan, binding: Binding, addr: Callable[[str], int], *,
-            num_sms: Sequence[int] = (132,), counters: Sequence[int] = (0,),
+            num_sms: Sequence[int] = (132,), wgmma: Sequence[bool] = (False,), counters: Sequence[int] = (0,),
             scratch: Sequence[Callable[[int], int] | None] = (None,), gemv_norm_min: int = GEMV_NORM_OFF) -> Program:
     """The program of one step over addresses ``addr``. Per device ``d`` (one entry each, or one for all):
-    ``num_sms[d]``, the address of its zeroed group counters ``counters[d]`` (0: none) and its scratch
+    ``num_sms[d]``, whether it runs the wgmma build ``wgmma[d]``, the address of its zeroed group counters ``counters[d]`` (0: none) and its scratch
     allocator ``scratch[d]`` (see ``runtime.kernels.plan_launches``)."""
     devices = len(binding.arena_bytes)
     no_fuse = unfusable_groups(graph, plan)
@@ -74,7 +74,7 @@ def program(graph: Graph, plan: Plan, binding: Binding, addr: Callable[[str], in
     fused: dict[int, tuple[int, ...]] = {}
     for d in range(devices):
         mine = None if devices == 1 else {i for i, n in enumerate(graph.nodes) if device_of.get(n.id, 0) == d}
-        per_node, f = plan_launches(graph, addr, num_sms=_of(num_sms, d), no_fuse=no_fuse, counters=_of(counters, d),
+        per_node, f = plan_launches(graph, addr, num_sms=_of(num_sms, d), wgmma=_of(wgmma, d), no_fuse=no_fuse, counters=_of(counters, d),
                                     gemv_norm_min=gemv_norm_min, scratch=_of(scratch, d), nodes=mine)
         for i, n in enumerate(graph.nodes):
             if mine is None or i in mine:

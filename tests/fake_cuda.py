@@ -14,6 +14,7 @@ operation as a tuple (the device current when it was issued first).
 
 from __future__ import annotations
 
+import ctypes
 import sys
 import types
 
@@ -252,12 +253,52 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
     cu.cuModuleGetFunction = lambda mod, name: (SUCCESS, name.decode())
     cu.cuFuncSetAttribute = lambda func, attr, value: (SUCCESS,)
 
+    # the wgmma build's tensor maps: the encoded fields, readable back through getPtr() (a kernel parameter)
+    cu.cuuint64_t = cu.cuuint32_t = int
+    cu.CUtensorMapDataType = types.SimpleNamespace(CU_TENSOR_MAP_DATA_TYPE_FLOAT16=2, CU_TENSOR_MAP_DATA_TYPE_FLOAT32=4)
+    cu.CUtensorMapSwizzle = types.SimpleNamespace(CU_TENSOR_MAP_SWIZZLE_NONE=0, CU_TENSOR_MAP_SWIZZLE_128B=128)
+    cu.CUtensorMapInterleave = types.SimpleNamespace(CU_TENSOR_MAP_INTERLEAVE_NONE=0)
+    cu.CUtensorMapL2promotion = types.SimpleNamespace(CU_TENSOR_MAP_L2_PROMOTION_L2_256B=256)
+    cu.CUtensorMapFloatOOBfill = types.SimpleNamespace(CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE=0)
+
+    class TensorMap:
+        """fields: address, K, rows, box k, box rows, element bytes, swizzle"""
+        def __init__(self, fields):
+            self.buf = (ctypes.c_uint64 * 16)(*fields)
+
+        def getPtr(self):
+            return ctypes.addressof(self.buf)
+
+    def encode(dt, rank, ptr, dims, strides, box, estrides, interleave, swizzle, l2, oob):
+        assert rank == 2 and int(ptr) % 16 == 0 and strides == [dims[0] * dt] and estrides == [1, 1]
+        assert box[0] * dt == 128 if swizzle else box[0] * dt % 16 == 0
+        assert 1 <= box[1] <= 256, box
+        return (SUCCESS, TensorMap([int(ptr), dims[0], dims[1], box[0], box[1], dt, swizzle]))
+    cu.cuTensorMapEncodeTiled = encode
+
+    def wg_args(func, params):
+        """(W..., x, y, M, N, K) back from a wgmma launch's void* array, checking its tensor maps' shapes."""
+        n = 3 if "swiglu" in func else 2
+        slots = (ctypes.c_void_p * (n + 4)).from_address(params)
+        maps = [list((ctypes.c_uint64 * 16).from_address(slots[i])) for i in range(n)]
+        y = ctypes.c_void_p.from_address(slots[n]).value
+        M, N, K = (ctypes.c_int.from_address(slots[n + 1 + i]).value for i in range(3))
+        for mp in maps[:-1]:   # weights [N, K] f16, 128-byte swizzle
+            assert mp[1:3] == [K, N] and mp[5] == 2 and mp[6] == 128, (func, mp)
+        assert maps[-1][1:3] == [K, M] and maps[-1][5] == 4 and maps[-1][6] == 0, (func, maps[-1])
+        return (*[mp[0] for mp in maps], y, M, N, K)
+
     def launch_ex(c, func, params, extra):
-        assert [a.id for a in c.attrs] == ["programmatic"] and c.attrs[0].value.programmaticStreamSerializationAllowed
-        args, types_ = params
-        assert len(args) == len(types_), f"{func}: {len(args)} arguments for {len(types_)} parameter types"
+        attrs = getattr(c, "attrs", [])
+        pdl = bool(attrs)
+        assert not pdl or ([a.id for a in attrs] == ["programmatic"] and attrs[0].value.programmaticStreamSerializationAllowed)
+        if isinstance(params, int):   # a void* array (the wgmma build)
+            args = wg_args(func, params)
+        else:
+            args, types_ = params
+            assert len(args) == len(types_), f"{func}: {len(args)} arguments for {len(types_)} parameter types"
         ln = Launch(func, (c.gridDimX, c.gridDimY, c.gridDimZ), (c.blockDimX, c.blockDimY, c.blockDimZ), tuple(args))
-        drv.op("launch_pdl", int(c.hStream), func, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
+        drv.op("launch_pdl" if pdl else "launch", int(c.hStream), func, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
         return (SUCCESS,)
 
     cu.cuLaunchKernelEx = launch_ex

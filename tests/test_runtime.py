@@ -458,6 +458,86 @@ def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
     ex.free()
 
 
+def test_registry_wgmma_rule():
+    """With the wgmma build (``KernelLibrary.wgmma``), 33..64 rows of x take it on matrices whose K splits
+    over enough blocks (0.4 per SM, 8 stages of 64 k each at least), in the fewest splits; never at 32 rows
+    or fewer, never without the flag; the gate/up pass of wgmma GEMMs is the wgmma twin in their split (its
+    bits are its own), and a register-build GEMM never gets a wgmma pass."""
+    from runtime.kernels.ops import gemm_tc_swiglu_launch
+
+    def mm(M, N, K, wg=True, sms=132):
+        return mul_mat_launch(1, 2, 3, M, N, K, sms, wg).kernel
+
+    for M in (33, 48, 64):
+        assert mm(M, 128256, 4096) == "gemm_tcg_f16_f32"        # 501 tiles of 256 rows: unsplit
+        assert mm(M, 4096, 14336) == "gemm_tc4g_f16_f32"        # 16 tiles x 4 = 64 >= 0.4 x 132
+        assert mm(M, 4096, 4096) == "gemm_tc4g_f16_f32"         # 16 stages per block
+        assert mm(M, 2048, 8192) == "gemm_tc8g_f16_f32"         # 8 tiles x 8
+        assert mm(M, 1024, 4096) == mm(M, 1024, 4096, False)    # K/V: 4 tiles x 8 = 32 blocks, too few
+        assert mm(M, 2048, 2048) == mm(M, 2048, 2048, False)    # 8 splits would stream 4 stages each
+        assert mm(M, 4096, 4096, sms=16) == "gemm_tcg_f16_f32"  # fewer SMs, fewer splits
+        assert mm(M, 4096 + 128, 4096) == mm(M, 4096 + 128, 4096, False)   # not whole 256-row tiles
+    for M in (2, 16, 17, 32):
+        assert mm(M, 128256, 4096) == mm(M, 128256, 4096, False) and "g_" not in mm(M, 4096, 14336)
+    assert "g_" not in mm(64, 128256, 4096, False)
+    for N, K, want in ((14336, 4096, "gemm_tcg_swiglu_f16_f32"), (8192, 2048, "gemm_tc2g_swiglu_f16_f32")):
+        one = gemm_tc_swiglu_launch(1, 2, 3, 4, 64, N, K, 132, wgmma=True)
+        assert one.kernel == want and one.grid[0] == N // 128 * (2 if "2g" in want else 1), one
+        assert mm(64, N, K).replace("_f16", "_swiglu_f16") == want   # the GEMMs' split
+    plain = gemm_tc_swiglu_launch(1, 2, 3, 4, 32, 14336, 4096, 132, wgmma=True)
+    assert plain.kernel in GEMM_TC_NAMES and "g_" not in plain.kernel
+
+
+@pytest.mark.parametrize("swiglu", [False, True])
+def test_wgmma_launch_passes_tensor_maps(monkeypatch, swiglu):
+    """On Hopper the library launches the wgmma build through cuda.bindings with tensor maps by value (one
+    per weight matrix: [N, K] f16 in 128-byte-swizzled boxes of 64 k; one for x: [M, K] f32) then y, M, N, K;
+    the fake driver reads the maps back, checks their shapes and runs the emulator: the product (x rounded
+    to f16) within float error, in eager and captured launches, with and without PDL."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    import pycuda.driver as cuda
+
+    from runtime.cuda_util import capture_graph, launch_graph
+    from runtime.kernels import KernelLibrary, gemm_tc_launch
+    from runtime.kernels.ops import gemm_tc_swiglu_launch
+
+    M, N, K = 40, 256, 1024
+    rng = np.random.default_rng(2)
+    Wg, Wu = ((rng.standard_normal((N, K)) / 32).astype(np.float16) for _ in range(2))
+    xh = rng.standard_normal((M, K)).astype(np.float32)
+    dWg, dWu, dx = (cuda.to_device(a) for a in (Wg, Wu, xh))
+    y = cuda.mem_alloc(M * N * 4)
+    xr = xh.astype(np.float16).astype(np.float64)
+    gv, uv = xr @ Wg.astype(np.float64).T, xr @ Wu.astype(np.float64).T
+    ref = gv / (1 + np.exp(-gv)) * uv if swiglu else gv
+    if swiglu:
+        ln = gemm_tc_swiglu_launch(int(dWg), int(dWu), int(dx), int(y), M, N, K, 132, ("g", 8, 2))
+    else:
+        ln = gemm_tc_launch(int(dWg), int(dx), int(y), M, N, K, 8, 2, "g")
+    assert ln.kernel == ("gemm_tc2g_swiglu_f16_f32" if swiglu else "gemm_tc2g_f16_f32")
+    for pdl in (False, True):
+        lib = KernelLibrary(pdl=pdl)
+        assert lib.wgmma and lib.arch == "sm_90a"
+        s = cuda.Stream()
+        for captured in (False, True):
+            cuda.memset_d32(y, 0x7FC00000, M * N)
+            if captured:
+                _graph, exe = capture_graph(s, lambda lib=lib, s=s: lib.launch(ln, s, pdl=True))
+                launch_graph(exe, s)
+            else:
+                lib.launch(ln, s, pdl=True)
+            got = np.empty((M, N), np.float32)
+            cuda.memcpy_dtoh(got, y)
+            assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-5, (pdl, captured)
+    monkeypatch.setattr(KernelLibrary, "__init__", lambda self: None)
+    off = KernelLibrary()
+    off.wgmma = False
+    with pytest.raises(KernelError, match="sm_90a"):
+        KernelLibrary.launch(off, ln, s)
+
+
 def test_pdl_library_without_cuda_bindings_says_so(monkeypatch):
     """``KernelLibrary(pdl=True)`` where ``cuda.bindings`` cannot be imported: a KernelError that names the
     package and the option, not an ImportError from deep inside; ``pdl_supported()`` says False, which is
@@ -541,16 +621,23 @@ def test_gate_and_up_share_a_group_while_one_kernel_takes_them(batch, grouped):
     assert (gate.group == up.group == glu.group) is grouped and glu.group is not None
 
 
+def nt_is_8(ln) -> bool:
+    return ln.block[0] == 256
+
+
 @settings(max_examples=300, deadline=None)
 @given(M=st.integers(1, 80), N=st.integers(1, 40).map(lambda k: 32 * k), K=st.integers(1, 64).map(lambda k: 64 * k),
-       sms=st.sampled_from([8, 16, 66, 114, 132]))
-def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
+       sms=st.sampled_from([8, 16, 66, 114, 132]), wgmma=st.booleans())
+def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
     """Whatever rows, matrix and SM count: a gemm_tc launch the registry makes (plain or gate/up) meets what
     llama.cu's gemm_tc_body assumes - whole warp tiles (16 or 32 weight rows), whole super-tiles per cluster block, a grid
     that is a whole number of clusters, x's super-tile an integral number of float4 per thread, the
-    partial tile within the shared memory it asks for, and that within the limit the library sets."""
+    partial tile within the shared memory it asks for, and that within the limit the library sets. The wgmma
+    build only where the device has it, above 32 rows, each block streaming 8 stages at least, and the gate/up
+    pass wgmma exactly when its GEMMs are (its bits are its own)."""
     from runtime.kernels.ops import (
         GEMM_TC_SWIGLU,
+        SMEM_LIMITS,
         TC_BUILD,
         TC_MAX_ROWS,
         TC_SMEM_MAX,
@@ -561,17 +648,19 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
         tc_groups,
     )
 
-    plain = mul_mat_launch(1 << 20, 2 << 20, 3 << 20, M, N, K, sms)
-    swiglu = gemm_tc_swiglu_launch(1 << 20, 4 << 20, 2 << 20, 3 << 20, M, N, K, sms)
+    plain = mul_mat_launch(1 << 20, 2 << 20, 3 << 20, M, N, K, sms, wgmma)
+    swiglu = gemm_tc_swiglu_launch(1 << 20, 4 << 20, 2 << 20, 3 << 20, M, N, K, sms, wgmma=wgmma)
     assert (plain.kernel in GEMM_TC_NAMES) == (swiglu is not None) or M == 1
     if swiglu is not None and plain.kernel in GEMM_TC_NAMES:
         # the pass may take another build or warps, never another K split: its bits are the GEMMs' then
-        assert swiglu.kernel.split("_")[1][2:].rstrip("wtm") == plain.kernel.split("_")[1][2:].rstrip("wtm")
+        assert swiglu.kernel.split("_")[1][2:].rstrip("wtmg") == plain.kernel.split("_")[1][2:].rstrip("wtmg")
+        assert TC_BUILD[swiglu.kernel] == "g" or TC_BUILD[plain.kernel] != "g"
     for ln, width in ((plain, N), (swiglu, N)):
         if ln is None or ln.kernel not in GEMM_TC_NAMES:
             continue
-        cl = int(ln.kernel.split("_")[1][2:].rstrip("wtm") or 1)
+        cl = int(ln.kernel.split("_")[1][2:].rstrip("wtmg") or 1)
         build = TC_BUILD[ln.kernel]
+        assert build != "g" or (wgmma and M > 32 and nt_is_8(ln) and K // cl >= 8 * TC_ST["g"])
         groups = tc_groups(M, build)                       # blocks per weight tile, one per 16 or 64 rows of x
         mb = min(M, TC_MAX_ROWS[build])                    # rows of x one block takes
         nt, rows = ln.block[0], ln.block[0] // 32 * TC_WARP_ROWS[build]   # threads; W rows per block
@@ -583,6 +672,7 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms):
         assert mp * TC_ST[build] // 4 % nt == 0                      # NX whole
         assert -(-mb // 8) <= TC_MAX_ROWS[build] // 8                # n8 tiles within the build
         assert mb * rows * 4 <= dynamic_smem(ln) <= TC_SMEM_MAX      # the cluster's partial tile fits
+        assert dynamic_smem(ln) <= SMEM_LIMITS[ln.kernel] <= 227 * 1024   # within the kernel's limit
 
 
 @settings(max_examples=60, deadline=None)

@@ -40,7 +40,7 @@ from .ops import (
 )
 
 
-def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: int = 0,
+def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, wgmma: bool = False, counter: int = 0,
                  gemv_norm_min: int = 0, scratch: Callable[[int], int] | None = None) -> list[Launch] | None:
     """The launches of a whole fusion group (one kernel, or a GEMM and one kernel), or None if its op
     sequence, shapes or planned overlaps are not supported. ``scratch(nbytes)``: a fresh device buffer, for
@@ -48,9 +48,9 @@ def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, counter: in
     nodes = [graph.nodes[m] for m in members]
     ops = tuple(n.op for n in nodes)
     if ops == ("MUL_MAT", "ADD", "RMS_NORM", "MUL"):
-        return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min, scratch)
+        return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min, scratch, wgmma)
     if ops == ("MUL_MAT", "MUL_MAT", "SILU", "MUL"):
-        return _mm_swiglu(graph, addr, nodes, num_sms)
+        return _mm_swiglu(graph, addr, nodes, num_sms, wgmma)
     ln = _fused_one(graph, addr, nodes, ops, num_sms)
     if ln is None and ops == ("ADD", "RMS_NORM", "MUL"):
         return _stage_add_rms(graph, addr, nodes, scratch, internal=())
@@ -84,7 +84,7 @@ def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch]
 
 
 def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0,
-                scratch: Callable[[int], int] | None = None) -> list[Launch] | None:
+                scratch: Callable[[int], int] | None = None, wgmma: bool = False) -> list[Launch] | None:
     mm, add = nodes[0], nodes[1]
     if add.inputs[0] != mm.outputs[0] or len(mm.inputs) != 2:
         return None
@@ -103,7 +103,7 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
         if staged is None:
             return None
         *copies, tail = staged
-        return [mul_mat_launch(addr(Wt), addr(xg), tail.args[0], M, N, K, num_sms), *copies, tail]
+        return [mul_mat_launch(addr(Wt), addr(xg), tail.args[0], M, N, K, num_sms, wgmma), *copies, tail]
     xa, r, h, w, y, H, nw, eps = tail.args
     nb = tail.block[0]
     if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256 and N * K >= gemv_norm_min
@@ -111,10 +111,10 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
         rpb = gemv_rows_per_block(N, num_sms, K)
         return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
-    return [mul_mat_launch(addr(Wt), addr(xg), product, M, N, K, num_sms), tail]
+    return [mul_mat_launch(addr(Wt), addr(xg), product, M, N, K, num_sms, wgmma), tail]
 
 
-def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int) -> list[Launch] | None:
+def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False) -> list[Launch] | None:
     mg, mu, si, mul = nodes
     (Wg, x), (Wu, xu) = mg.inputs, mu.inputs
     if (x != xu or si.inputs[0] != mg.outputs[0] or tuple(mul.inputs) != (si.outputs[0], mu.outputs[0])
@@ -133,11 +133,11 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int) -> list[Launch] | None:
     if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
         return [Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]
-    one = gemm_tc_swiglu_launch(addr(Wg), addr(Wu), addr(x), addr(y), M, N, K, num_sms)
+    one = gemm_tc_swiglu_launch(addr(Wg), addr(Wu), addr(x), addr(y), M, N, K, num_sms, wgmma=wgmma)
     if one is not None and not _overlaps(graph, addr, y, x):   # blocks write y while others still read x
         return [one]   # both matrices in one pass: the GEMMs' bits then swiglu_f32's
-    return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms),
-            mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms), tail]
+    return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
+            mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
 
 
 def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | None:

@@ -9,7 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cuda_util import check
-from .ops import ATTN_MMA, GEMM_TC, GEMM_TC_SWIGLU, SMEM_LIMITS, KernelError, Launch, dynamic_smem
+from .ops import (
+    ATTN_MMA,
+    GEMM_TC,
+    GEMM_TC_SWIGLU,
+    GEMM_WG_NAMES,
+    SMEM_LIMITS,
+    TC_WARP_ROWS,
+    KernelError,
+    Launch,
+    dynamic_smem,
+)
 
 KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
 
@@ -38,8 +48,9 @@ SIGNATURES = {
     "gemv_swiglu_f16_f32": "PPPPiii",
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
-    **{name: "PPPiii" for name in GEMM_TC.values()},
-    **{name: "PPPPiii" for name in GEMM_TC_SWIGLU.values()},
+    # (the wgmma build takes tensor maps by value: launched through cuda.bindings, ``_launch_ex``)
+    **{name: "PPPiii" for name in GEMM_TC.values() if name not in GEMM_WG_NAMES},
+    **{name: "PPPPiii" for name in GEMM_TC_SWIGLU.values() if name not in GEMM_WG_NAMES},
     "spin": "q",
     "l2_prefetch": "PqP",
     "fill_uniform_f16": "PQQf",
@@ -82,8 +93,13 @@ class KernelLibrary:
         dev = cuda.Context.get_device()
         if arch is None:
             major, minor = dev.compute_capability()
-            arch = f"sm_{major}{minor}"
+            # Hopper: the arch-specific target, so the wgmma build ("g") is compiled in; the cubin then runs
+            # on sm_90 devices only, which is the device this library is built for
+            arch = "sm_90a" if (major, minor) == (9, 0) else f"sm_{major}{minor}"
         self.arch = arch
+        #: whether the registry may pick the wgmma gemm_tc build (``ops.tc_choice(..., wgmma=)``): compiled
+        #: for sm_90a, and launched with tensor maps through cuda.bindings
+        self.wgmma = arch == "sm_90a" and pdl_supported()
         self.pdl = pdl
         self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
         self.options = tuple(options)
@@ -98,14 +114,16 @@ class KernelLibrary:
             self.funcs[name] = f
         self._cu_funcs: dict = {}
         self._configs: dict = {}
-        if pdl:
+        self._tmaps: dict = {}
+        if pdl or self.wgmma:
             import ctypes
 
             from cuda.bindings import driver as cu
 
             self._cu = cu
             self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
-            for name, sig in SIGNATURES.items():
+            names = {**(SIGNATURES if pdl else {}), **{n: "" for n in (GEMM_WG_NAMES if self.wgmma else ())}}
+            for name, sig in names.items():
                 func = check(cu.cuModuleGetFunction(self._cu_module, name.encode()), f"cuModuleGetFunction({name})")
                 if name in SMEM_LIMITS:
                     check(cu.cuFuncSetAttribute(
@@ -122,12 +140,23 @@ class KernelLibrary:
         whether the previous operation on the stream was a kernel and the policy allows it: see
         ``Executor``; plain by default, so a new caller never gets a programmatic edge by accident)."""
         smem = dynamic_smem(ln)
+        if ln.kernel in GEMM_WG_NAMES:
+            if not self.wgmma:
+                raise KernelError(f"{ln.kernel} needs sm_90a and cuda.bindings (KernelLibrary.wgmma is False here)")
+            self._launch_ex(ln, stream, smem, self.pdl and pdl)
+            return
         if not (self.pdl and pdl):
             kw = {"shared_size": smem} if smem else {}
             self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args, **kw)
             return
+        self._launch_ex(ln, stream, smem, True)
+
+    def _launch_ex(self, ln: Launch, stream, smem: int, pdl: bool) -> None:
+        """``cuLaunchKernelEx``: the PDL launches, and every launch of the wgmma build (its tensor maps go by
+        value, which pycuda's prepared calls cannot pass). The configuration is built once per (launch,
+        stream, pdl) and kept, with the parameter memory it points to."""
         cu = self._cu
-        key = (ln, stream.handle)
+        key = (ln, stream.handle, pdl)
         cfg = self._configs.get(key)
         if cfg is None:
             c = cu.CUlaunchConfig()
@@ -135,14 +164,58 @@ class KernelLibrary:
             c.blockDimX, c.blockDimY, c.blockDimZ = ln.block
             c.sharedMemBytes = smem
             c.hStream = cu.CUstream(int(stream.handle))
-            attr = cu.CUlaunchAttribute()
-            attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
-            attr.value.programmaticStreamSerializationAllowed = 1
-            c.attrs = [attr]
-            c.numAttrs = 1
+            if pdl:
+                attr = cu.CUlaunchAttribute()
+                attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+                attr.value.programmaticStreamSerializationAllowed = 1
+                c.attrs = [attr]
+                c.numAttrs = 1
             func, types = self._cu_funcs[ln.kernel]
-            cfg = self._configs[key] = (c, func, (ln.args, types))
-        c, func, params = cfg
+            if ln.kernel in GEMM_WG_NAMES:   # a void* array's address; the config keeps what it points into
+                import ctypes
+
+                keep = self._wg_params(ln)
+                params = ctypes.addressof(keep[0])
+            else:
+                keep, params = None, (ln.args, types)
+            cfg = self._configs[key] = (c, func, params, keep)
+        c, func, params, _keep = cfg
         err = cu.cuLaunchKernelEx(c, func, params, 0)[0]
         if err != cu.CUresult.CUDA_SUCCESS:
             check((err,), f"cuLaunchKernelEx({ln.kernel})")
+
+    def _wg_params(self, ln: Launch) -> tuple:
+        """The wgmma build's kernel parameters as a ``void*`` array (with the objects it points into): a
+        tensor map per weight matrix ([N, K] f16, boxes of 64 k x 64 rows, 128-byte swizzle: the layout
+        wgmma reads) and one for x ([M, K] f32, boxes of 64 x 64, rows past M read as zero), then y, M, N, K
+        (llama.cu GEMM_WG_KERNELS)."""
+        import ctypes
+
+        *weights, x, y, M, N, K = ln.args
+        rows = 8 * TC_WARP_ROWS["g"]   # a block's weight rows (SwiGLU: half from the gate, half from the up matrix)
+        box = rows // 2 if len(weights) == 2 else rows
+        maps = [self._tmap(w, N, K, box) for w in weights] + [self._tmap(x, M, K, 0)]
+        scalars = [ctypes.c_void_p(y), ctypes.c_int(M), ctypes.c_int(N), ctypes.c_int(K)]
+        ptrs = (ctypes.c_void_p * (len(maps) + 4))(*[int(m.getPtr()) for m in maps],
+                                                    *[ctypes.addressof(v) for v in scalars])
+        return ptrs, maps, scalars
+
+    def _tmap(self, ptr: int, rows: int, K: int, box_rows: int):
+        """One tensor map (``cuTensorMapEncodeTiled``, host only: safe inside a stream capture), kept per
+        (matrix, shape) for the library's life."""
+        key = (box_rows, ptr, rows, K)
+        m = self._tmaps.get(key)
+        if m is None:
+            cu = self._cu
+            T = cu.CUtensorMapDataType
+            dt, elem, box = (T.CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (64, box_rows)) if box_rows else \
+                (T.CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, (64, 64))
+            swz = cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_128B if box_rows else cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_NONE
+            m = check(cu.cuTensorMapEncodeTiled(
+                dt, 2, ptr, [cu.cuuint64_t(K), cu.cuuint64_t(rows)], [cu.cuuint64_t(K * elem)],
+                [cu.cuuint32_t(b) for b in box], [cu.cuuint32_t(1), cu.cuuint32_t(1)],
+                cu.CUtensorMapInterleave.CU_TENSOR_MAP_INTERLEAVE_NONE, swz,
+                cu.CUtensorMapL2promotion.CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                cu.CUtensorMapFloatOOBfill.CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE), "cuTensorMapEncodeTiled")
+            self._tmaps[key] = m
+        return m

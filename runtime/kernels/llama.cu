@@ -1590,6 +1590,228 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
     gemm_tc_store<CL, MTX, WR, SW>(acc, y, tc_smem, M, N, n0, ob, rank);   // x is consumed (barrier above)
 }
 
+// gemm_wg: the product on Hopper's warpgroup tensor cores (wgmma, sm_90a) for up to 64 rows of x, both
+// operands from shared memory, fed by the tensor memory accelerator (TMA).
+// Why: at 64 rows the register builds keep the tensor pipe 23-33% busy at 30-50% of the read bandwidth
+// (ncu, session 9): mma.sync peaks near 430 TFLOPS on the H200, and a warp's loads, x fragments and products
+// serialise behind 1-2 warps per scheduler. wgmma is about twice as fast and asynchronous. Why TMA: the
+// same loop fed by per-thread cp.async (16-byte copies, 8 per thread per stage) streamed at 1.8 TB/s
+// whatever its depth (4 or 6 stages), fence or copy pattern (ncu: 2 warps per scheduler issuing every 8.3
+// cycles); TMA boxes of 8 weight rows streamed at 2.2 TB/s, boxes of 128 rows at the register builds' rate.
+// Here one warp issues a stage as 3 copies (2 boxes of 64 weight rows x 64 k, 128-byte swizzle, and 64 rows
+// x 64 k of f32 x, rows past M zero-filled) that complete on the stage's mbarrier; WG_STAGES stages in the ring,
+// WG_STAGES - 1 in flight. The block rounds stage j + 1's x to f16 (into the same swizzled layout) while
+// stage j's products run; one barrier per stage.
+// Bits: the tensor cores add k in natural order, 16 per instruction, where the mma.sync builds pair k = 8 tq
+// + 0..3: this build's bits differ from theirs, but every plan of a graph launches the same build for the
+// same product, and its SwiGLU twin adds each row's products exactly as its plain kernel does (the K split
+// is the same, the cluster adds the partial tiles in rank order).
+// Accumulators: d[4 t + e] of warp w (of 8) = weight row 16 w + g + 8 (e >> 1), x row 8 t + 2 tq + (e & 1),
+// the mma.sync builds' acc[0][t][e] (WR = 1), so gemm_tc_store writes them (SW: warpgroup 0 holds the gate
+// rows, warpgroup 1 the up rows of the same 64 outputs; combined through shared memory).
+// Arguments: tensor maps (runtime.kernels.library: weights [N, K] f16 in boxes of 64 k x 64 rows, 128-byte swizzle;
+// x [M, K] f32 in boxes of 64 x 64); needs M <= 64, N % 128 == 0 (SW: N % 64), K % (64 CL) == 0 and
+// tc_smem_bytes(M, "g") of dynamic shared memory (ops.py).
+#ifndef WG_WT
+#define WG_WT 2
+#endif
+#ifndef WG_STAGES
+#define WG_STAGES 4
+#endif
+#define WG_KT 64
+#ifndef WG_XSTAGES
+#define WG_XSTAGES 4
+#endif
+struct alignas(64) TmaMap {   // a CUtensorMap, passed by value (__grid_constant__)
+    unsigned long long v[16];
+};
+__device__ __forceinline__ unsigned long long wg_desc_sw128(unsigned addr) {
+    // K-major, 128-byte swizzle: rows of 128 bytes, 8-row atoms 1024 bytes apart (stride byte offset);
+    // the leading byte offset is unused in this mode (PTX ISA, warpgroup matrix descriptors)
+    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) |
+           (1ull << 62);
+}
+__device__ __forceinline__ void wg_fence_acc(float (&d)[32]) {   // the accumulators are the asm's, not the compiler's
+#pragma unroll
+    for (int i = 0; i < 32; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+__device__ __forceinline__ void wg_mma_64x64(float (&d)[32], unsigned long long da, unsigned long long db) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, "
+                 "%10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, "
+                 "%29, %30, %31}, %32, %33, 1, 1, 1, 0, 0;"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db));
+#else
+    __trap();   // no sm_90a: the registry never picks this build then (KernelLibrary.wgmma)
+#endif
+}
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+    asm volatile(
+        "{\n .reg .pred p;\n WAIT_%=:\n"
+        " mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+        " @!p bra WAIT_%=;\n}" ::"r"(bar), "r"(parity) : "memory");
+}
+__device__ __forceinline__ void tma_load_2d(unsigned dst, const TmaMap* map, int c0, int c1, unsigned bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+                 ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar) : "memory");
+}
+template <int CL, bool SW>
+__device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2, const TmaMap* tx, float* y, int M,
+                                             int N, int K) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int WT = WG_WT, NT = 256, BN = 128 * WT, S = WG_STAGES, SX = WG_XSTAGES, KT = WG_KT;
+    constexpr int WB = BN * KT * 2, XF = 64 * KT * 4, XH = 64 * KT * 2;   // bytes per stage: W, f32 x, f16 x
+    static_assert(S >= 2 && SX >= 2 && KT * 2 == 128, "gemm_wg: 128-byte rows, two stages at least");
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    // the swizzled tiles need 1024-byte alignment: tc_smem_bytes asks for 1 KB more
+    const unsigned raw = (unsigned)__cvta_generic_to_shared(tc_smem), base = (raw + 1023) & ~1023u;
+    unsigned char* sm = tc_smem + (base - raw);
+    // [S] weight stages, [SX] f32 x stages, [2] f16 x stages, then an mbarrier per weight and per x stage
+    const unsigned wring = base, xring = wring + S * WB, xh = xring + SX * XF, wbar = xh + 2 * XH, xbar = wbar + 8 * S;
+    const float* xf = reinterpret_cast<const float*>(sm + S * WB);
+    unsigned char* xhp = sm + S * WB + SX * XF;
+    const int wg = threadIdx.x >> 7, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
+    const int tile = (int)(blockIdx.x / CL), n0 = tile * BN, ob = tile * (BN >> 1);
+    const int KC = K / CL, kbeg = rank * KC, T = KC / KT;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S + SX; s++) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(wbar + 8 * s) : "memory");
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    // x rows past M: zero in both f16 buffers (their columns of the product are never stored)
+    for (int i = threadIdx.x; i < 2 * XH / 16; i += NT) reinterpret_cast<uint4*>(xhp)[i] = make_uint4(0, 0, 0, 0);
+    __syncthreads();
+    // thread 0 issues the copies: a weight stage is one box of BN rows x 64 k (SW: BN / 2 gate rows, then the
+    // same up rows; boxes of 8 rows streamed at half the rate, two of 64 rows 5-7% slower than one of 128), an
+    // x stage one box of 64 rows
+    auto issue_w = [&](int s) {
+        const unsigned slot = s % S, bar = wbar + 8 * slot;
+        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(WB) : "memory");
+        if (SW) {
+            tma_load_2d(wring + slot * WB, tw, kbeg + s * KT, ob, bar);
+            tma_load_2d(wring + slot * WB + WB / 2, tw2, kbeg + s * KT, ob, bar);
+        } else {
+            tma_load_2d(wring + slot * WB, tw, kbeg + s * KT, n0, bar);
+        }
+    };
+    auto issue_x = [&](int s) {
+        const unsigned slot = s % SX, bar = xbar + 8 * slot;
+        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(XF) : "memory");
+        tma_load_2d(xring + slot * XF, tx, kbeg + s * KT, 0, bar);
+    };
+    // this thread's share of rounding a stage: chunk c = tid + i NT is row c / 16, float4 c % 16; it goes to
+    // row r's 16-byte slot (c % 16) / 2 XOR (r % 8), as the 128-byte swizzle places it
+    auto round_x = [&](int s) {
+        const float* src = xf + (s % SX) * (XF / 4);
+        unsigned char* dst = xhp + (s & 1) * XH;
+#pragma unroll
+        for (int i = 0; i < XF / 16 / NT; i++) {
+            const int c = threadIdx.x + i * NT, r = c >> 4, cq = c & 15;
+            if (r < M) {
+                const float4 v = *reinterpret_cast<const float4*>(src + r * KT + cq * 4);
+                __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+                uint2 u;
+                u.x = *reinterpret_cast<unsigned*>(&lo);
+                u.y = *reinterpret_cast<unsigned*>(&hi);
+                *reinterpret_cast<uint2*>(dst + r * 128 + ((((cq >> 1) ^ (r & 7)) << 4) | ((cq & 1) << 3))) = u;
+            }
+        }
+    };
+    const bool issuer = threadIdx.x == 0;
+    // weights never depend on earlier kernels: start streaming them before waiting (PDL)
+    if (issuer)
+        for (int s = 0; s < S - 1 && s < T; s++) issue_w(s);
+    pdl_wait();
+    if (issuer)
+        for (int s = 0; s < SX && s < T; s++) issue_x(s);
+    mbar_wait(xbar, 0);
+    round_x(0);
+    float d[WT][32];
+#pragma unroll
+    for (int h = 0; h < WT; h++)
+#pragma unroll
+        for (int i = 0; i < 32; i++) d[h][i] = 0.0f;
+#pragma unroll 1
+    for (int j = 0; j < T; j++) {
+        mbar_wait(wbar + 8 * (j % S), (j / S) & 1);                                  // weight stage j landed
+        if (j + 1 < T) mbar_wait(xbar + 8 * ((j + 1) % SX), ((j + 1) / SX) & 1);   // x stage j + 1 landed
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");   // stage j - 1's products read their slot
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");     // the rounding -> wgmma's reads
+        __syncthreads();
+        if (issuer) {   // into the slots of weight stage j - 1 and x stage j (rounded before the barrier)
+            if (j + S - 1 < T) issue_w(j + S - 1);
+            if (j + SX < T) issue_x(j + SX);
+        }
+        const unsigned b = xh + (j & 1) * XH;
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < KT / 16; s++)
+#pragma unroll
+            for (int h = 0; h < WT; h++)   // warpgroup wg: weight rows 64 (WT wg + h) of the stage
+                wg_mma_64x64(d[h], wg_desc_sw128(wring + (j % S) * WB + (WT * wg + h) * 64 * 128 + 32 * s),
+                             wg_desc_sw128(b + 32 * s));
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        if (j + 1 < T) round_x(j + 1);   // buffer (j + 1) & 1: stage j - 1's, whose products are done
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+    for (int h = 0; h < WT; h++) wg_fence_acc(d[h]);
+    __syncthreads();                 // every warpgroup is done with the ring: the epilogue reuses it
+    // d[h][4 t + e]: weight row 64 (WT wg + h) + 16 (warp % 4) + g + 8 (e >> 1) of the block, x row 8 t + 2 tq +
+    // (e & 1). Unsplit plain products are stored from registers; otherwise the partial tile goes through
+    // shared memory ([M][BN]; SW: rows < BN / 2 are the gate rows, the others the same up rows) and a cluster
+    // adds its tiles in rank order from zero, as gemm_tc_store does
+    const int g = lane >> 2, tq = lane & 3;
+    auto row = [&](int h, int i) { return 64 * (WT * wg + h) + 16 * (warp & 3) + g + 8 * ((i >> 1) & 1); };
+    auto xrow = [&](int i) { return (i >> 2) * 8 + 2 * tq + (i & 1); };
+    if (CL == 1 && !SW) {
+#pragma unroll
+        for (int h = 0; h < WT; h++)
+#pragma unroll
+            for (int i = 0; i < 32; i++)
+                if (xrow(i) < M) y[(long long)xrow(i) * N + n0 + row(h, i)] = d[h][i];
+        return;
+    }
+    float* red = reinterpret_cast<float*>(sm);
+#pragma unroll
+    for (int h = 0; h < WT; h++)
+#pragma unroll
+        for (int i = 0; i < 32; i++)
+            if (xrow(i) < M) red[xrow(i) * BN + row(h, i)] = d[h][i];
+    constexpr int OUT = SW ? BN / 2 : BN;   // outputs per block
+    if (CL == 1) {                          // SW, unsplit
+        __syncthreads();
+        for (int i = threadIdx.x; i < M * OUT; i += NT)
+            y[(long long)(i / OUT) * N + ob + i % OUT] = silu_mul(red[(i / OUT) * BN + i % OUT], red[(i / OUT) * BN + OUT + i % OUT]);
+        return;
+    }
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    for (int i = rank * NT + threadIdx.x; i < M * OUT; i += CL * NT) {
+        const int m = i / OUT, c = i % OUT;
+        float gs = 0.0f, us = 0.0f;
+#pragma unroll
+        for (int q = 0; q < CL; q++) {
+            const float* pq = cluster.map_shared_rank(red, q);
+            gs += pq[m * BN + c];
+            if (SW) us += pq[m * BN + OUT + c];
+        }
+        if (SW)
+            y[(long long)m * N + ob + c] = silu_mul(gs, us);
+        else
+            y[(long long)m * N + n0 + c] = gs;
+    }
+    cluster.sync();
+#else
+    __trap();
+#endif
+}
+
 // attn_mma: one kernel per cluster size (cache rows split over CL blocks)
 #define ATTN_MMA_KERNEL(NAME, CL, ATTR)                                                                      \
     extern "C" __global__ void ATTR __launch_bounds__(128)                                                   \
@@ -1633,6 +1855,22 @@ GEMM_TC_BUILDS(1, , (256, 2))
 GEMM_TC_BUILDS(2, 2, (256))
 GEMM_TC_BUILDS(4, 4, (256))
 GEMM_TC_BUILDS(8, 8, (256))
+// the wgmma build "g" (gemm_wg_body; sm_90a): tensor maps for W (and the SwiGLU pass's up matrix) and x
+#define GEMM_WG_KERNELS(NAME, CL)                                                                           \
+    extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__(256, 1)                                     \
+    NAME##_f16_f32(const __grid_constant__ TmaMap tw, const __grid_constant__ TmaMap tx, float* y, int M, int N, \
+                   int K) {                                                                                  \
+        gemm_wg_body<CL, false>(&tw, nullptr, &tx, y, M, N, K);                                              \
+    }                                                                                                        \
+    extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__(256, 1)                                     \
+    NAME##_swiglu_f16_f32(const __grid_constant__ TmaMap tg, const __grid_constant__ TmaMap tu,              \
+                          const __grid_constant__ TmaMap tx, float* y, int M, int N, int K) {                \
+        gemm_wg_body<CL, true>(&tg, &tu, &tx, y, M, N, K);                                                   \
+    }
+GEMM_WG_KERNELS(gemm_tcg, 1)
+GEMM_WG_KERNELS(gemm_tc2g, 2)
+GEMM_WG_KERNELS(gemm_tc4g, 4)
+GEMM_WG_KERNELS(gemm_tc8g, 8)
 
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,

@@ -43,19 +43,26 @@ ATTN_MMA_SMEM = 4 * 2 * 2 * 16 * 136 * 2
 MEMCPY = "memcpy"
 #: gemm_tc builds (llama.cu GEMM_TC_BUILDS): "" up to 16 rows of x, 16 weight rows per warp (256-wide
 #: super-tiles); "w" up to 64 rows, 16 weight rows per warp (128-wide); "t" up to 64 rows, 32 weight rows per
-#: warp (64-wide); "m" up to 32 rows, 32 weight rows per warp (128-wide)
-TC_BUILDS = ("", "w", "t", "m")
+#: warp (64-wide); "m" up to 32 rows, 32 weight rows per warp (128-wide); "g" up to 64 rows, Hopper's
+#: warpgroup products (wgmma, sm_90a only: ``KernelLibrary.wgmma``), weights and x through a shared-memory
+#: ring of 64-wide stages, 8-warp blocks of 128 weight rows (llama.cu gemm_wg_body)
+TC_BUILDS = ("", "w", "t", "m", "g")
+#: the wgmma build's weight and x ring stages (llama.cu WG_STAGES, WG_XSTAGES)
+WG_STAGES = 4
+WG_XSTAGES = 4
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks
 GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2, 4, 8) for w in TC_BUILDS}
 #: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
 GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
 GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
+#: the wgmma build's kernels: launched with tensor maps (``KernelLibrary``), on sm_90a only
+GEMM_WG_NAMES = frozenset(v for (_cl, w), v in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items()) if w == "g")
 #: the build (one of TC_BUILDS) of every gemm_tc kernel, plain or SwiGLU
 TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())}
 #: k per super-tile of each build, the most rows of x it takes, and weight rows per warp
-TC_ST = {"": 256, "w": 128, "t": 64, "m": 128}
-TC_MAX_ROWS = {"": 16, "w": 64, "t": 64, "m": 32}
-TC_WARP_ROWS = {"": 16, "w": 16, "t": 32, "m": 32}
+TC_ST = {"": 256, "w": 128, "t": 64, "m": 128, "g": 64}
+TC_MAX_ROWS = {"": 16, "w": 64, "t": 64, "m": 32, "g": 64}
+TC_WARP_ROWS = {"": 16, "w": 16, "t": 32, "m": 32, "g": 32}
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
 WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
@@ -172,6 +179,8 @@ def tc_smem_bytes(M: int, build: str) -> int:
     partial tile (those rows by an 8-warp block's weight rows) if that is more."""
     mb = min(M, TC_MAX_ROWS[build])
     mp, st = 16 * math.ceil(mb / 16), TC_ST[build]   # a block's rows of x
+    if build == "g":   # the ring (weights, f32 x, an mbarrier each), two f16 x stages and 1 KB to align, any M
+        return WG_STAGES * (8 * TC_WARP_ROWS["g"] * st * 2 + 8) + WG_XSTAGES * (64 * st * 4 + 8) + 2 * 64 * st * 2 + 1024
     return max(mp * st * 4 + 2 * mp * (st + 32) * 2, mb * 8 * TC_WARP_ROWS[build] * 4)
 
 
@@ -179,7 +188,7 @@ def tc_smem_bytes(M: int, build: str) -> int:
 TC_SMEM_MAX = max(tc_smem_bytes(TC_MAX_ROWS[b], b) for b in TC_BUILDS)
 #: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
 #: (set as the kernel's limit when the library loads)
-SMEM_LIMITS = {**{name: TC_SMEM_MAX for name in GEMM_TC_NAMES}, **{name: ATTN_MMA_SMEM for name in ATTN_MMA_NAMES}}
+SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES}, **{name: ATTN_MMA_SMEM for name in ATTN_MMA_NAMES}}
 
 
 def dynamic_smem(ln: Launch) -> int:
@@ -200,7 +209,7 @@ def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int, build: str | None 
     must also start on 16 bytes, as for every vector kernel here: arena offsets are 256-aligned and the
     runtime's graphs hand MUL_MAT no offset views."""
     build = tc_build(M) if build is None else build
-    return (warps in (4, 8) and 1 <= M <= 64 and N > 0 and K > 0 and N % (TC_WARP_ROWS[build] * warps) == 0
+    return (warps in ((8,) if build == "g" else (4, 8)) and 1 <= M <= 64 and N > 0 and K > 0 and N % (TC_WARP_ROWS[build] * warps) == 0
             and K % (TC_ST[build] * cl) == 0)
 
 
@@ -214,13 +223,13 @@ def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, c
 
 
 def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int, num_sms: int,
-                          choice: tuple[str, int, int] | None = None) -> Launch | None:
+                          choice: tuple[str, int, int] | None = None, wgmma: bool = False) -> Launch | None:
     """silu(x Wg^T) * (x Wu^T) in one gemm_tc pass over both [N, K] matrices, built, split over K and
     blocked like each of the two GEMMs (``tc_choice``, or ``choice`` = (build, warps, cluster size)), so
     the result is theirs then swiglu_f32 bit for bit; None if no shape fits. A warp reads half its build's
     weight rows from each matrix."""
     if choice is None:
-        choice = _swiglu_choice(M, N, K, num_sms)
+        choice = _swiglu_choice(M, N, K, num_sms, wgmma)
     if choice is None or N % (TC_WARP_ROWS[choice[0]] // 2 * choice[1]):
         return None
     build, warps, cl = choice
@@ -228,19 +237,24 @@ def gemm_tc_swiglu_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: i
                   (32 * warps, 1, 1), (Wg, Wu, x, y, M, N, K))
 
 
-def _swiglu_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
-    """(build, warps, cluster size) of the gate/up pass. Its bits depend on the K split only (every build
-    and warp count adds a row's products in the same order), so it keeps each GEMM's split (``tc_choice``)
+def _swiglu_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tuple[str, int, int] | None:
+    """(build, warps, cluster size) of the gate/up pass. Its bits depend on the K split only (every register
+    build and warp count adds a row's products in the same order; the wgmma build has its own bits, so its
+    GEMMs' pass is its own SwiGLU twin), so it keeps each GEMM's split (``tc_choice``)
     and, since it reads 2 N weight rows, takes the build and warps of a 2N-row matrix when that has the
     same split (8B FFN at 64 rows: the 32 x 64 build, 93 vs 111 us, ``runtime.tools.gemm_bench``); else
     above 32 rows the 32 x 64 build rather than groups of 32, which would stream both matrices twice (1B
     FFN at 64 rows 33 vs 41 us); else the GEMMs' build in the 2N-row matrix's warps (1B FFN at 4 rows: 8
     warps 21.9 vs 4 warps 25.6 us)."""
-    choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
+    choice = tc_choice(M, N, K, num_sms, wgmma) if 2 <= M <= 64 else None
     if choice is None:
         return None
     build, warps, cl = choice
-    pair = tc_choice(M, 2 * N, K, num_sms)
+    if build == "g":   # the wgmma build's bits are its own: its twin, in the same split
+        return choice
+    pair = tc_choice(M, 2 * N, K, num_sms, wgmma)
+    if pair is not None and pair[0] == "g":
+        pair = None
     if pair is not None and pair[2] == cl and N % (TC_WARP_ROWS[pair[0]] // 2 * pair[1]) == 0:
         return pair
     if build == "m" and M > TC_MAX_ROWS["m"] and gemm_tc_fits(M, N, K, warps, cl, "t"):
@@ -273,7 +287,7 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
     return w, cl
 
 
-def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | None:
+def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tuple[str, int, int] | None:
     """(build, warps, cluster size) of the tensor-core GEMM for M (1..64) rows of x, or None if none fits.
     Up to 16 rows: a matrix neither wide nor small the 32 x 32 build in 4-warp blocks (``_mid_split``),
     an LM head the same in 8-warp blocks, any other the narrow build (``gemm_tc_shape``). Above, where a
@@ -285,9 +299,14 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
     groups neighbours in launch order, and G times from L2; ``_rows_split``). ``runtime.tools.gemm_bench``
     on the H200, weights rotated so L2 holds none (docs/runtime.md): 8B lm_head at 64 rows 377 vs 454 us
     (the 16-row-per-warp 64-row build), 32 rows 268 vs 322; 8B FFN gate 54 vs 60 and 37 vs 43. Any other
-    build that fits if the chosen one does not."""
+    build that fits if the chosen one does not. With ``wgmma`` (sm_90a, ``KernelLibrary.wgmma``), above 32
+    rows a matrix whose K splits over enough blocks takes the wgmma build (``_wg_split``)."""
     if not 1 <= M <= 64:
         return None
+    if wgmma and M > TC_MAX_ROWS["m"]:
+        cl = _wg_split(M, N, K, num_sms)
+        if cl is not None:
+            return "g", 8, cl
     if M <= TC_MAX_ROWS[""]:
         if N // 16 < TC_WIDE_TILES_PER_SM * num_sms:
             shape = _mid_split(M, N, K, num_sms)
@@ -314,6 +333,30 @@ def tc_choice(M: int, N: int, K: int, num_sms: int) -> tuple[str, int, int] | No
         shape = _rows_split(M, N, K, num_sms, build) if build in ("", "w") else _blocks_split(M, N, K, num_sms, build)
         if shape is not None:
             return build, *shape
+    return None
+
+
+#: the wgmma build: the fewest K splits that give at least this many blocks per SM, each streaming at least
+#: WG_MIN_STAGES stages of 64 k (``_wg_split``)
+WG_BLOCKS_PER_SM = 0.4
+WG_MIN_STAGES = 8
+
+
+def _wg_split(M: int, N: int, K: int, num_sms: int) -> int | None:
+    """Cluster size of the wgmma build ("g", 8 warps, 256 weight rows per block, one block per SM) for
+    33..64 rows of x, or None: the fewest K splits that give ``WG_BLOCKS_PER_SM`` blocks per SM while each
+    block streams at least ``WG_MIN_STAGES`` stages (its ring holds 4; shorter streams are mostly ramp).
+    H200, ``runtime.tools.gemm_bench`` at 64 rows against the register builds the registry picked: 8B lm_head
+    267 vs 351 us, FFN gate/up pass 67 vs 92, down 50 vs 70, q/o 20 vs 23; 1B lm_head 40 vs 47, gate/up pass
+    27 vs 32, down 20 vs 25. The K/V matrices (too few blocks) and the 1B q/o (4 stages per block at 64
+    blocks) lost (8B K/V 12.8 vs 13.3 us only at 8 splits; 1B q/o 10.6 vs 9.6) and keep the register builds,
+    as does everything at 32 rows and fewer (8B lm_head 261 vs 247 us, down 45 vs 42 at 32 rows)."""
+    tiles = N // (TC_WARP_ROWS["g"] * 8)
+    for cl in (1, 2, 4, 8):
+        if not gemm_tc_fits(M, N, K, 8, cl, "g") or K // cl < WG_MIN_STAGES * TC_ST["g"]:
+            break
+        if tiles * cl >= WG_BLOCKS_PER_SM * num_sms:
+            return cl
     return None
 
 
@@ -382,12 +425,12 @@ def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, 
     return warps, cls[-1]
 
 
-def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132) -> Launch:
+def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132, wgmma: bool = False) -> Launch:
     """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive."""
     if M == 1 and K % 8 == 0:
         rpb = gemv_rows_per_block(N, num_sms, K)
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
-    choice = tc_choice(M, N, K, num_sms) if 2 <= M <= 64 else None
+    choice = tc_choice(M, N, K, num_sms, wgmma) if 2 <= M <= 64 else None
     if choice is not None:
         build, warps, cl = choice
         return gemm_tc_launch(W, x, y, M, N, K, warps, cl, build)
@@ -452,7 +495,7 @@ def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:
     return Launch("rms_norm_f32", (rows, 1, 1), (block, 1, 1), args)
 
 
-def node_launches(graph: Graph, addr, ni: int, num_sms: int) -> list[Launch]:
+def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     """The kernels of node ``ni`` alone (KernelError names a node no kernel computes)."""
     node = graph.nodes[ni]
     op, ins, outs = node.op, node.inputs, node.outputs
@@ -500,7 +543,7 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int) -> list[Launch]:
         return [Launch("softmax_mask_f32", (_numel(shp) // n, 1, 1), (256, 1, 1),
                        (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, heads))]
     if op == "MUL_MAT":
-        return [_mul_mat(graph, addr, ni, num_sms)]
+        return [_mul_mat(graph, addr, ni, num_sms, wgmma)]
     raise KernelError(f"node {node.id!r}: no kernel for op {op!r}")
 
 
@@ -510,7 +553,7 @@ def _require_f32(graph: Graph, nid: str, tids) -> None:
             raise KernelError(f"node {nid!r}: tensor {t!r} is {_dtype(graph, t)}, the kernel needs f32")
 
 
-def _mul_mat(graph: Graph, addr, ni: int, num_sms: int) -> Launch:
+def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> Launch:
     node = graph.nodes[ni]
     a, b = node.inputs
     y = node.outputs[0]
@@ -521,7 +564,7 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int) -> Launch:
         N, K = sa
         if _numel(sb) % K:
             raise KernelError(f"node {node.id!r}: x has {_numel(sb)} elements, not a multiple of K={K}")
-        return mul_mat_launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms)
+        return mul_mat_launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms, wgmma)
     if len(sa) == 3 and len(sb) == 3 and len(sy) == 3:
         R, G, D = sa
         B, heads, X = sb

@@ -18,11 +18,12 @@ from .fused import fused_launch
 from .ops import WRITES, KernelError, Launch, _ew_grid, _overlaps, node_launches
 
 
-def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132,
+def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, wgmma: bool = False,
                  fuse_groups: bool = True, no_fuse: frozenset[str] = frozenset(), counters: int = 0,
                  scratch: Callable[[int], int] | None = None) -> list[list[Launch]]:
-    """Per node (graph order): the kernels that compute it. ``addr(tensor_id)`` gives device pointers."""
-    return plan_launches(graph, addr, num_sms=num_sms, fuse_groups=fuse_groups, no_fuse=no_fuse,
+    """Per node (graph order): the kernels that compute it. ``addr(tensor_id)`` gives device pointers;
+    ``num_sms`` and ``wgmma`` describe the device (``KernelLibrary.num_sms``, ``.wgmma``)."""
+    return plan_launches(graph, addr, num_sms=num_sms, wgmma=wgmma, fuse_groups=fuse_groups, no_fuse=no_fuse,
                          counters=counters, scratch=scratch)[0]
 
 
@@ -31,7 +32,8 @@ def counter_bytes(graph: Graph) -> int:
     return 4 * max(1, len(graph.groups()))
 
 
-def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, fuse_groups: bool = True,
+def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, wgmma: bool = False,
+                  fuse_groups: bool = True,
                   no_fuse: frozenset[str] = frozenset(), counters: int = 0, gemv_norm_min: int = 0,
                   scratch: Callable[[int], int] | None = None, nodes: Collection[int] | None = None
                   ) -> tuple[list[list[Launch]], dict[int, tuple[int, ...]]]:
@@ -56,7 +58,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
             if len(members) < 2 or name in no_fuse or (nodes is not None and not set(members) <= set(nodes)):
                 continue
             try:
-                lns = fused_launch(graph, addr, members, num_sms=num_sms, counter=counters + 4 * k if counters else 0,
+                lns = fused_launch(graph, addr, members, num_sms=num_sms, wgmma=wgmma, counter=counters + 4 * k if counters else 0,
                                    gemv_norm_min=gemv_norm_min, scratch=scratch)
             except (KeyError, IndexError, ValueError):
                 lns = None
@@ -68,7 +70,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         if ni in absorbed or (nodes is not None and ni not in nodes):
             continue
         try:
-            out[ni] = node_launches(graph, addr, ni, num_sms)
+            out[ni] = node_launches(graph, addr, ni, num_sms, wgmma)
             if scratch is not None and out[ni]:
                 out[ni] = _stage_shifted_inplace(graph, addr, node, out[ni], scratch)
         except KernelError:
