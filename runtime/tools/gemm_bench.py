@@ -33,12 +33,12 @@ SHAPES = {
 }
 
 
-def _first_then_others(chosen: Launch | None, make, M: int, N: int, K: int) -> list[Launch]:
+def _first_then_others(chosen: Launch | None, make, M: int, N: int, K: int, wgmma: bool) -> list[Launch]:
     """``chosen`` (if any), then ``make((build, warps, cluster size))`` for every gemm_tc shape that fits
     (every build; above its most rows of x, in groups) and launches something else."""
     out = [chosen] if chosen is not None else []
     seen = {(chosen.kernel, chosen.grid, chosen.block)} if chosen is not None else set()
-    for build in TC_BUILDS:
+    for build in [b for b in TC_BUILDS if b != "g" or wgmma]:
         for cl in (1, 2, 4, 8):
             for warps in (8, 4):
                 ln = make((build, warps, cl)) if gemm_tc_fits(M, N, K, warps, cl, build) else None
@@ -47,20 +47,20 @@ def _first_then_others(chosen: Launch | None, make, M: int, N: int, K: int) -> l
     return out
 
 
-def candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
+def candidates(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     """The chosen launch first, then every other gemm_tc shape (and the WMMA kernel) for 2..64 rows."""
-    out = _first_then_others(mul_mat_launch(0, 0, 0, M, N, K, num_sms),
-                             lambda c: gemm_tc_launch(0, 0, 0, M, N, K, c[1], c[2], c[0]), M, N, K)
+    out = _first_then_others(mul_mat_launch(0, 0, 0, M, N, K, num_sms, wgmma),
+                             lambda c: gemm_tc_launch(0, 0, 0, M, N, K, c[1], c[2], c[0]), M, N, K, wgmma)
     if M >= 2 and N % 16 == 0 and K % 64 == 0:
         out.append(Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (0, 0, 0, M, N, K)))
     return out
 
 
-def swiglu_candidates(M: int, N: int, K: int, num_sms: int) -> list[Launch]:
+def swiglu_candidates(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     """The gate/up pass (gate and up [N, K] in one launch) the registry picks first, then every other
     (build, warps, cluster size) that fits."""
-    return _first_then_others(gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms),
-                              lambda c: gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms, c), M, N, K)
+    return _first_then_others(gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms, wgmma=wgmma),
+                              lambda c: gemm_tc_swiglu_launch(0, 0, 0, 0, M, N, K, num_sms, c), M, N, K, wgmma)
 
 
 def bind(ln: Launch, W: int, x: int, y: int) -> Launch:
@@ -116,12 +116,12 @@ def run(lib, configs, rows, *, log=print) -> dict:
                 refs = {tc: (xh.astype(np.float16) if tc else xh).astype(np.float64) @ W64.T for tc in (False, True)}
                 # (label, launch, its copies over the rotation, reference, weight bytes read, tensor cores)
                 jobs = [(mname, ln0, [bind(ln0, int(w), int(x), int(y)) for w in Ws], refs[ln0.kernel != "gemv_f16_f32"],
-                         wbytes) for ln0 in candidates(M, N, K, lib.num_sms)]
+                         wbytes) for ln0 in candidates(M, N, K, lib.num_sms, lib.wgmma)]
                 if mname == "gate_up" and Wu64 is not None and 2 <= M <= 64:   # the gate/up pass: copy i + 1 is up
                     xr = xh.astype(np.float16).astype(np.float64)
                     gv, uv = xr @ W64.T, xr @ Wu64.T
                     ref_sw = gv / (1 + np.exp(-gv)) * uv
-                    for ln0 in swiglu_candidates(M, N, K, lib.num_sms):
+                    for ln0 in swiglu_candidates(M, N, K, lib.num_sms, lib.wgmma):
                         pairs = [bind_swiglu(ln0, int(Ws[i]), int(Ws[(i + 1) % copies]), int(x), int(y))
                                  for i in range(copies)]
                         jobs.append(("gate_up+swiglu", ln0, pairs, ref_sw, 2 * wbytes))
