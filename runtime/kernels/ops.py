@@ -303,7 +303,7 @@ def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tupl
     rows a matrix whose K splits over enough blocks takes the wgmma build (``_wg_split``)."""
     if not 1 <= M <= 64:
         return None
-    if wgmma and M > TC_MAX_ROWS["m"]:
+    if wgmma and M >= WG_MIN_ROWS:
         cl = _wg_split(M, N, K, num_sms)
         if cl is not None:
             return "g", 8, cl
@@ -340,6 +340,8 @@ def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tupl
 #: WG_MIN_STAGES stages of 64 k (``_wg_split``)
 WG_BLOCKS_PER_SM = 0.4
 WG_MIN_STAGES = 8
+#: the fewest rows of x that take the wgmma build (``tc_choice``)
+WG_MIN_ROWS = 33
 
 
 def _wg_split(M: int, N: int, K: int, num_sms: int) -> int | None:
