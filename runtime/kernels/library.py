@@ -186,7 +186,7 @@ class KernelLibrary:
 
     def _wg_params(self, ln: Launch) -> tuple:
         """The wgmma build's kernel parameters as a ``void*`` array (with the objects it points into): a
-        tensor map per weight matrix ([N, K] f16, boxes of 64 k x 64 rows, 128-byte swizzle: the layout
+        tensor map per weight matrix ([N, K] f16, boxes of 64 k x a block's rows, 128-byte swizzle: the layout
         wgmma reads) and one for x ([M, K] f32, boxes of 64 x 64, rows past M read as zero), then y, M, N, K
         (llama.cu GEMM_WG_KERNELS)."""
         import ctypes

@@ -1591,27 +1591,29 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
 }
 
 // gemm_wg: the product on Hopper's warpgroup tensor cores (wgmma, sm_90a) for up to 64 rows of x, both
-// operands from shared memory, fed by the tensor memory accelerator (TMA).
+// operands from shared memory, fed by the tensor memory accelerator (TMA). The registry takes it from 33 rows
+// (ops._wg_split).
 // Why: at 64 rows the register builds keep the tensor pipe 23-33% busy at 30-50% of the read bandwidth
 // (ncu, session 9): mma.sync peaks near 430 TFLOPS on the H200, and a warp's loads, x fragments and products
 // serialise behind 1-2 warps per scheduler. wgmma is about twice as fast and asynchronous. Why TMA: the
 // same loop fed by per-thread cp.async (16-byte copies, 8 per thread per stage) streamed at 1.8 TB/s
-// whatever its depth (4 or 6 stages), fence or copy pattern (ncu: 2 warps per scheduler issuing every 8.3
-// cycles); TMA boxes of 8 weight rows streamed at 2.2 TB/s, boxes of 128 rows at the register builds' rate.
-// Here one warp issues a stage as 3 copies (2 boxes of 64 weight rows x 64 k, 128-byte swizzle, and 64 rows
-// x 64 k of f32 x, rows past M zero-filled) that complete on the stage's mbarrier; WG_STAGES stages in the ring,
-// WG_STAGES - 1 in flight. The block rounds stage j + 1's x to f16 (into the same swizzled layout) while
-// stage j's products run; one barrier per stage.
+// whatever its depth, fence or copy pattern (ncu: 2 warps per scheduler issuing every 8.3 cycles). Why big
+// boxes: TMA boxes of 8 weight rows streamed at 2.2 TB/s, of 64 at 2.8, of 128 at 3.0, of 256 at 3.9 (8B
+// lm_head at 64 rows). Why 256 weight rows per block: the f32 x a block stages is then half the bytes of
+// its weights, not as many, and the x ring, not the weight ring, was what ran dry at 128.
+// One thread issues the copies: per 64-k stage one box of the block's 256 weight rows (128-byte swizzle: the
+// layout wgmma reads; SW: 128 gate rows then the same 128 up rows), on a ring of WG_STAGES, WG_STAGES - 1
+// ahead, and one box of 64 rows of f32 x (rows past M read as zero) on a ring of WG_XSTAGES, all ahead;
+// each stage completes on its own mbarrier. The block rounds stage j + 1's x to f16 (into the same swizzled
+// layout) while stage j's products run; one barrier per stage.
 // Bits: the tensor cores add k in natural order, 16 per instruction, where the mma.sync builds pair k = 8 tq
 // + 0..3: this build's bits differ from theirs, but every plan of a graph launches the same build for the
 // same product, and its SwiGLU twin adds each row's products exactly as its plain kernel does (the K split
-// is the same, the cluster adds the partial tiles in rank order).
-// Accumulators: d[4 t + e] of warp w (of 8) = weight row 16 w + g + 8 (e >> 1), x row 8 t + 2 tq + (e & 1),
-// the mma.sync builds' acc[0][t][e] (WR = 1), so gemm_tc_store writes them (SW: warpgroup 0 holds the gate
-// rows, warpgroup 1 the up rows of the same 64 outputs; combined through shared memory).
-// Arguments: tensor maps (runtime.kernels.library: weights [N, K] f16 in boxes of 64 k x 64 rows, 128-byte swizzle;
-// x [M, K] f32 in boxes of 64 x 64); needs M <= 64, N % 128 == 0 (SW: N % 64), K % (64 CL) == 0 and
-// tc_smem_bytes(M, "g") of dynamic shared memory (ops.py).
+// is the same, the cluster adds the partial tiles in rank order from zero, as gemm_tc_store does).
+// Warpgroup wg holds weight rows 64 (WG_WT wg + h), h < WG_WT, of the block (two m64 tiles).
+// Arguments: tensor maps (runtime.kernels.library: weights [N, K] f16 in boxes of 64 k x 256 rows, SW 128;
+// x [M, K] f32 in boxes of 64 x 64), y, M, N, K; needs M <= 64, N % 256 == 0 (SW: N % 128), K % (64 CL) == 0
+// and tc_smem_bytes(M, "g") of dynamic shared memory (ops.py).
 #ifndef WG_WT
 #define WG_WT 2
 #endif

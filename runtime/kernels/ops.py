@@ -44,8 +44,8 @@ MEMCPY = "memcpy"
 #: gemm_tc builds (llama.cu GEMM_TC_BUILDS): "" up to 16 rows of x, 16 weight rows per warp (256-wide
 #: super-tiles); "w" up to 64 rows, 16 weight rows per warp (128-wide); "t" up to 64 rows, 32 weight rows per
 #: warp (64-wide); "m" up to 32 rows, 32 weight rows per warp (128-wide); "g" up to 64 rows, Hopper's
-#: warpgroup products (wgmma, sm_90a only: ``KernelLibrary.wgmma``), weights and x through a shared-memory
-#: ring of 64-wide stages, 8-warp blocks of 128 weight rows (llama.cu gemm_wg_body)
+#: warpgroup products (wgmma, sm_90a only: ``KernelLibrary.wgmma``), weights and x copied by TMA through
+#: shared-memory rings of 64-wide stages, 8-warp blocks of 256 weight rows (llama.cu gemm_wg_body)
 TC_BUILDS = ("", "w", "t", "m", "g")
 #: the wgmma build's weight and x ring stages (llama.cu WG_STAGES, WG_XSTAGES)
 WG_STAGES = 4
@@ -184,7 +184,8 @@ def tc_smem_bytes(M: int, build: str) -> int:
     return max(mp * st * 4 + 2 * mp * (st + 32) * 2, mb * 8 * TC_WARP_ROWS[build] * 4)
 
 
-#: the most dynamic shared memory a gemm_tc launch asks for (64 rows, the 64-row builds: 72 KB)
+#: the most dynamic shared memory a gemm_tc launch asks for (the wgmma build: 209 KB; the register builds at
+#: most 72 KB)
 TC_SMEM_MAX = max(tc_smem_bytes(TC_MAX_ROWS[b], b) for b in TC_BUILDS)
 #: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
 #: (set as the kernel's limit when the library loads)
