@@ -103,7 +103,8 @@ class CudaCore:
         self._make_streams_and_events()
         self._prefetch = self._make_prefetch(tuple(prefetch))
         self.program = program(graph, plan, b, m.addr_of.__getitem__, num_sms=[lib.num_sms for lib in self.libs],
-                               wgmma=[lib.wgmma for lib in self.libs],
+                               # every device or none: a product's bits must not depend on the device
+                               wgmma=[all(lib.wgmma for lib in self.libs)] * len(self.libs),
                                counters=[m.counters(d) for d in range(self.devices)],
                                scratch=[partial(m.alloc, device=d) for d in range(self.devices)],
                                gemv_norm_min=gemv_norm_min)

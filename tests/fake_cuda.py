@@ -283,9 +283,11 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
         maps = [list((ctypes.c_uint64 * 16).from_address(slots[i])) for i in range(n)]
         y = ctypes.c_void_p.from_address(slots[n]).value
         M, N, K = (ctypes.c_int.from_address(slots[n + 1 + i]).value for i in range(3))
-        for mp in maps[:-1]:   # weights [N, K] f16, 128-byte swizzle
-            assert mp[1:3] == [K, N] and mp[5] == 2 and mp[6] == 128, (func, mp)
-        assert maps[-1][1:3] == [K, M] and maps[-1][5] == 4 and maps[-1][6] == 0, (func, maps[-1])
+        # weights [N, K] f16, 128-byte swizzle, boxes of 64 k x the block's 256 rows (SwiGLU: 128 of each
+        # matrix); x [M, K] f32 in boxes of 64 x 64 (llama.cu gemm_wg_body)
+        for mp in maps[:-1]:
+            assert mp[1:7] == [K, N, 64, 128 if n == 3 else 256, 2, 128], (func, mp)
+        assert maps[-1][1:7] == [K, M, 64, 64, 4, 0], (func, maps[-1])
         return (*[mp[0] for mp in maps], y, M, N, K)
 
     def launch_ex(c, func, params, extra):

@@ -531,6 +531,8 @@ def test_wgmma_launch_passes_tensor_maps(monkeypatch, swiglu):
             got = np.empty((M, N), np.float32)
             cuda.memcpy_dtoh(got, y)
             assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-5, (pdl, captured)
+    with pytest.raises(KernelError, match="WG_STAGES"):   # the Python side sizes the build, not nvcc options
+        KernelLibrary(options=("-DWG_STAGES=6",))
     monkeypatch.setattr(KernelLibrary, "__init__", lambda self: None)
     off = KernelLibrary()
     off.wgmma = False
@@ -654,7 +656,7 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
     if swiglu is not None and plain.kernel in GEMM_TC_NAMES:
         # the pass may take another build or warps, never another K split: its bits are the GEMMs' then
         assert swiglu.kernel.split("_")[1][2:].rstrip("wtmg") == plain.kernel.split("_")[1][2:].rstrip("wtmg")
-        assert TC_BUILD[swiglu.kernel] == "g" or TC_BUILD[plain.kernel] != "g"
+        assert (TC_BUILD[swiglu.kernel] == "g") == (TC_BUILD[plain.kernel] == "g"), (plain, swiglu)
     for ln, width in ((plain, N), (swiglu, N)):
         if ln is None or ln.kernel not in GEMM_TC_NAMES:
             continue

@@ -103,6 +103,10 @@ class KernelLibrary:
         self.pdl = pdl
         self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
         self.options = tuple(options)
+        fixed = [o for o in self.options if o.split("=")[0] in ("-DWG_WT", "-DWG_STAGES", "-DWG_XSTAGES")]
+        if fixed:   # ops.tc_smem_bytes and the tensor maps' boxes are sized for llama.cu's own values
+            raise KernelError(f"KernelLibrary(options=...): {fixed[0]} changes the wgmma build's shape, which "
+                              "runtime.kernels.ops (WG_STAGES, WG_XSTAGES, TC_WARP_ROWS['g']) fixes; change those")
         self.cubin = nvcc_compile(source.read_text(), arch=arch, no_extern_c=True, options=["-O3", *self.options])
         self.module = cuda.module_from_buffer(self.cubin)
         self.funcs = {}

@@ -103,8 +103,10 @@ def _original(graph: Graph, tid: str) -> str:
     return tid
 
 
-def build_program(graph: Graph, plan: Plan, *, num_sms: int = 132) -> tuple[Program, _Space, dict[str, int]]:
-    """The program the executors issue for (graph, plan), over fake addresses (``_Space``)."""
+def build_program(graph: Graph, plan: Plan, *, num_sms: int = 132,
+                  wgmma: bool = False) -> tuple[Program, _Space, dict[str, int]]:
+    """The program the executors issue for (graph, plan), over fake addresses (``_Space``), on devices of
+    ``num_sms`` SMs that run the wgmma build or not (``KernelLibrary.wgmma``: Hopper)."""
     b = bind(graph, plan)
     space = _Space()
     arenas = [space.alloc(n, f"arena{d}") for d, n in enumerate(b.arena_bytes)]
@@ -112,8 +114,8 @@ def build_program(graph: Graph, plan: Plan, *, num_sms: int = 132) -> tuple[Prog
     addr = {t.id: b.address(t.id, arenas, roots) for t in graph.tensors}
     counters = [space.alloc(counter_bytes(graph), f"counters{d}") for d in range(len(arenas))]
     scratch = [lambda n, d=d: space.alloc(n, f"scratch{d}") for d in range(len(arenas))]
-    prog = program(graph, plan, b, addr.__getitem__, num_sms=[num_sms] * len(arenas), counters=counters,
-                   scratch=scratch)
+    prog = program(graph, plan, b, addr.__getitem__, num_sms=[num_sms] * len(arenas), wgmma=[wgmma] * len(arenas),
+                   counters=counters, scratch=scratch)
     return prog, space, addr
 
 
@@ -128,7 +130,7 @@ class Table:
     unfusable: tuple[str, ...]
 
 
-def launch_table(graph: Graph, plan: Plan, *, num_sms: int = 132) -> Table:
+def launch_table(graph: Graph, plan: Plan, *, num_sms: int = 132, wgmma: bool = False) -> Table:
     """Every launch of the program of (graph, plan), in plan order, its operands named as the module doc
     says. Operand names, per node (a fusion group: all its members): a value read before the node wrote
     that address is named by the group's input tensors at that address (the original graph's names); a
@@ -137,7 +139,7 @@ def launch_table(graph: Graph, plan: Plan, *, num_sms: int = 132) -> Table:
     group reads (or the graph outputs), or ``(unread)`` if there are none. A staging copy passes its source's name on to the scratch buffer."""
     from memplan.ops import COPY_OP
 
-    prog, space, addr = build_program(graph, plan, num_sms=num_sms)
+    prog, space, addr = build_program(graph, plan, num_sms=num_sms, wgmma=wgmma)
     at: dict[int, list[str]] = {}
     for tid, a in addr.items():
         at.setdefault(a, []).append(tid)
@@ -230,9 +232,11 @@ class Comparison:
         return not self.differing
 
 
-def compare_plans(graph_a: Graph, plan_a: Plan, graph_b: Graph, plan_b: Plan, *, num_sms: int = 132) -> Comparison:
+def compare_plans(graph_a: Graph, plan_a: Plan, graph_b: Graph, plan_b: Plan, *, num_sms: int = 132,
+                  wgmma: bool = False) -> Comparison:
     """Diff the canonical launches of two plans (``graph_b`` may be ``graph_a``'s device split)."""
-    ta, tb = launch_table(graph_a, plan_a, num_sms=num_sms), launch_table(graph_b, plan_b, num_sms=num_sms)
+    ta = launch_table(graph_a, plan_a, num_sms=num_sms, wgmma=wgmma)
+    tb = launch_table(graph_b, plan_b, num_sms=num_sms, wgmma=wgmma)
     per_a: dict[str, list[LaunchRow]] = {}
     per_b: dict[str, list[LaunchRow]] = {}
     for r in ta.rows:
