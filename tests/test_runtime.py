@@ -623,10 +623,6 @@ def test_gate_and_up_share_a_group_while_one_kernel_takes_them(batch, grouped):
     assert (gate.group == up.group == glu.group) is grouped and glu.group is not None
 
 
-def nt_is_8(ln) -> bool:
-    return ln.block[0] == 256
-
-
 @settings(max_examples=300, deadline=None)
 @given(M=st.integers(1, 80), N=st.integers(1, 40).map(lambda k: 32 * k), K=st.integers(1, 64).map(lambda k: 64 * k),
        sms=st.sampled_from([8, 16, 66, 114, 132]), wgmma=st.booleans())
@@ -662,7 +658,7 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
             continue
         cl = int(ln.kernel.split("_")[1][2:].rstrip("wtmg") or 1)
         build = TC_BUILD[ln.kernel]
-        assert build != "g" or (wgmma and M > 32 and nt_is_8(ln) and K // cl >= 8 * TC_ST["g"])
+        assert build != "g" or (wgmma and M > 32 and ln.block[0] == 256 and K // cl >= 8 * TC_ST["g"])
         groups = tc_groups(M, build)                       # blocks per weight tile, one per 16 or 64 rows of x
         mb = min(M, TC_MAX_ROWS[build])                    # rows of x one block takes
         nt, rows = ln.block[0], ln.block[0] // 32 * TC_WARP_ROWS[build]   # threads; W rows per block

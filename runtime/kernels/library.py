@@ -6,6 +6,7 @@ registry (``runtime.kernels.registry``).
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 from ..cuda_util import check
@@ -120,8 +121,6 @@ class KernelLibrary:
         self._configs: dict = {}
         self._tmaps: dict = {}
         if pdl or self.wgmma:
-            import ctypes
-
             from cuda.bindings import driver as cu
 
             self._cu = cu
@@ -176,8 +175,6 @@ class KernelLibrary:
                 c.numAttrs = 1
             func, types = self._cu_funcs[ln.kernel]
             if ln.kernel in GEMM_WG_NAMES:   # a void* array's address; the config keeps what it points into
-                import ctypes
-
                 keep = self._wg_params(ln)
                 params = ctypes.addressof(keep[0])
             else:
@@ -193,28 +190,27 @@ class KernelLibrary:
         tensor map per weight matrix ([N, K] f16, boxes of 64 k x a block's rows, 128-byte swizzle: the layout
         wgmma reads) and one for x ([M, K] f32, boxes of 64 x 64, rows past M read as zero), then y, M, N, K
         (llama.cu GEMM_WG_KERNELS)."""
-        import ctypes
-
         *weights, x, y, M, N, K = ln.args
         rows = 8 * TC_WARP_ROWS["g"]   # a block's weight rows (SwiGLU: half from the gate, half from the up matrix)
         box = rows // 2 if len(weights) == 2 else rows
-        maps = [self._tmap(w, N, K, box) for w in weights] + [self._tmap(x, M, K, 0)]
+        maps = [self._tmap(w, N, K, box) for w in weights] + [self._tmap(x, M, K, None)]
         scalars = [ctypes.c_void_p(y), ctypes.c_int(M), ctypes.c_int(N), ctypes.c_int(K)]
         ptrs = (ctypes.c_void_p * (len(maps) + 4))(*[int(m.getPtr()) for m in maps],
                                                     *[ctypes.addressof(v) for v in scalars])
         return ptrs, maps, scalars
 
-    def _tmap(self, ptr: int, rows: int, K: int, box_rows: int):
-        """One tensor map (``cuTensorMapEncodeTiled``, host only: safe inside a stream capture), kept per
-        (matrix, shape) for the library's life."""
+    def _tmap(self, ptr: int, rows: int, K: int, box_rows: int | None):
+        """One tensor map (``cuTensorMapEncodeTiled``, host only: safe inside a stream capture) of a [rows, K]
+        matrix, kept per (matrix, shape) for the library's life: f16 weights in swizzled boxes of 64 k x
+        ``box_rows``, or (``box_rows`` None) f32 x in plain boxes of 64 x 64."""
         key = (box_rows, ptr, rows, K)
         m = self._tmaps.get(key)
         if m is None:
             cu = self._cu
             T = cu.CUtensorMapDataType
-            dt, elem, box = (T.CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (64, box_rows)) if box_rows else \
+            dt, elem, box = (T.CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (64, box_rows)) if box_rows is not None else \
                 (T.CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, (64, 64))
-            swz = cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_128B if box_rows else cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_NONE
+            swz = cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_128B if box_rows is not None else cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_NONE
             m = check(cu.cuTensorMapEncodeTiled(
                 dt, 2, ptr, [cu.cuuint64_t(K), cu.cuuint64_t(rows)], [cu.cuuint64_t(K * elem)],
                 [cu.cuuint32_t(b) for b in box], [cu.cuuint32_t(1), cu.cuuint32_t(1)],

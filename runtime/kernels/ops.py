@@ -177,10 +177,11 @@ def tc_smem_bytes(M: int, build: str) -> int:
     """Dynamic shared memory of a gemm_tc launch: the f32 x super-tile it stages and two f16 copies, for
     the rows of x one block takes (the build's most; more rows are split over blocks), or a cluster's
     partial tile (those rows by an 8-warp block's weight rows) if that is more."""
-    mb = min(M, TC_MAX_ROWS[build])
-    mp, st = 16 * math.ceil(mb / 16), TC_ST[build]   # a block's rows of x
+    st = TC_ST[build]
     if build == "g":   # the ring (weights, f32 x, an mbarrier each), two f16 x stages and 1 KB to align, any M
         return WG_STAGES * (8 * TC_WARP_ROWS["g"] * st * 2 + 8) + WG_XSTAGES * (64 * st * 4 + 8) + 2 * 64 * st * 2 + 1024
+    mb = min(M, TC_MAX_ROWS[build])
+    mp = 16 * math.ceil(mb / 16)   # a block's rows of x
     return max(mp * st * 4 + 2 * mp * (st + 32) * 2, mb * 8 * TC_WARP_ROWS[build] * 4)
 
 
