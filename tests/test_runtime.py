@@ -470,9 +470,12 @@ def test_registry_wgmma_rule():
 
     for M in (33, 48, 64):
         assert mm(M, 128256, 4096) == "gemm_tcg_f16_f32"        # 501 tiles of 256 rows: unsplit
-        assert mm(M, 4096, 14336) == "gemm_tc4g_f16_f32"        # 16 tiles x 4 = 64 >= 0.4 x 132
-        assert mm(M, 4096, 4096) == "gemm_tc4g_f16_f32"         # 16 stages per block
+        assert mm(M, 4096, 14336) == "gemm_tc6g_f16_f32"        # 16 tiles (few) x 6: 96 blocks, one wave
+        assert mm(M, 4096, 4096) == "gemm_tc6g_f16_f32"         # 10 or 11 stages per block
         assert mm(M, 2048, 8192) == "gemm_tc8g_f16_f32"         # 8 tiles x 8
+        assert mm(M, 4096, 14336, sms=100) == "gemm_tc3g_f16_f32"   # 16 tiles > 0.125 x 100: fewest, 48 >= 40
+        assert mm(M, 4096 * 3, 4096) == "gemm_tc2g_f16_f32"     # 48 tiles (many): the fewest splits, 96
+        assert mm(M, 4096, 64 * 13) == mm(M, 4096, 64 * 13, False)   # 13 stages: 1 split, 16 blocks, too few
         assert mm(M, 1024, 4096) == mm(M, 1024, 4096, False)    # K/V: 4 tiles x 8 = 32 blocks, too few
         assert mm(M, 2048, 2048) == mm(M, 2048, 2048, False)    # 8 splits would stream 4 stages each
         assert mm(M, 4096, 4096, sms=16) == "gemm_tcg_f16_f32"  # fewer SMs, fewer splits
@@ -665,7 +668,10 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
         is_swiglu = ln.kernel in GEMM_TC_SWIGLU.values()
         assert 2 <= M <= 64 and nt in (128, 256) and ln.grid[0] % (cl * groups) == 0
         assert ln.grid[0] // (cl * groups) * (rows // 2 if is_swiglu else rows) == width
-        assert K % (TC_ST[build] * cl) == 0 and K // cl >= TC_ST[build]
+        if build == "g":                                   # stages split as evenly as they go
+            assert K % TC_ST[build] == 0 and K // TC_ST[build] // cl >= 8
+        else:
+            assert K % (TC_ST[build] * cl) == 0 and K // cl >= TC_ST[build]
         mp = 16 * -(-mb // 16)
         assert mp * TC_ST[build] // 4 % nt == 0                      # NX whole
         assert -(-mb // 8) <= TC_MAX_ROWS[build] // 8                # n8 tiles within the build

@@ -926,11 +926,46 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     PDL_ENTER();
     int j0 = jb + 16 * warp;
     if (j0 < je) issue(j0, 0);                             // the cache is in flight while q is rotated
-    for (int e = tid; e < AM_QB * half_d; e += blockDim.x) {
-        const int i = e / half_d, p = e - i * half_d;
-        // scaled before it is rounded to f16: an f16 q overflows 65504 sqrt(d) later than the raw one
-        const float2 y = rope_q_pair(q, pos, q0 + i, nq, grp, g, heads, d, p, log2_base);
-        *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y.x * scale, y.y * scale);
+    {
+        // q is rotated as rope_q_pair does, bit for bit, but cheaper (ncu, 8B batch 16: the rotation was 38% of
+        // the kernel's stall samples): every load is issued before the first use, and a thread computes a
+        // pair's frequency and (sin, cos) only when its pair or token changes (grp heads share a token)
+        float2 xv[AM_QB * 64 / 128];
+        int pv[AM_QB * 64 / 128];
+#pragma unroll
+        for (int k = 0; k < AM_QB * 64 / 128; k++) {
+            const int e = tid + 128 * k, i = e / half_d, qi = q0 + i;
+            xv[k] = make_float2(0.0f, 0.0f);
+            pv[k] = 0;
+            if (e < AM_QB * half_d && qi < nq) {
+                const int b = qi / grp, h = g * grp + qi % grp;
+                xv[k] = *reinterpret_cast<const float2*>(q + ((long long)b * heads + h) * d + 2 * (e - i * half_d));
+                pv[k] = pos == nullptr ? 0 : pos[b];
+            }
+        }
+        int lp = -1, lpos = 0;
+        float fr = 0.0f, sn = 0.0f, cs = 1.0f;
+#pragma unroll
+        for (int k = 0; k < AM_QB * 64 / 128; k++) {
+            const int e = tid + 128 * k, i = e / half_d, p = e - i * half_d;
+            if (e < AM_QB * half_d) {
+                float2 y = xv[k];
+                if (pos != nullptr && q0 + i < nq) {
+                    if (p != lp) {
+                        fr = exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+                        lp = p;
+                        lpos = -1;
+                    }
+                    if (pv[k] != lpos || lpos == -1) {
+                        sincosf((float)pv[k] * fr, &sn, &cs);
+                        lpos = pv[k];
+                    }
+                    y = make_float2(xv[k].x * cs - xv[k].y * sn, xv[k].x * sn + xv[k].y * cs);
+                }
+                // scaled before it is rounded to f16: an f16 q overflows 65504 sqrt(d) later than the raw one
+                *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y.x * scale, y.y * scale);
+            }
+        }
     }
     __syncthreads();
     unsigned qa[8][4];                                     // Q's A fragments, k16 step s = d 16 s ..
@@ -1612,7 +1647,7 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
 // is the same, the cluster adds the partial tiles in rank order from zero, as gemm_tc_store does).
 // Warpgroup wg holds weight rows 64 (WG_WT wg + h), h < WG_WT, of the block (two m64 tiles).
 // Arguments: tensor maps (runtime.kernels.library: weights [N, K] f16 in boxes of 64 k x 256 rows, SW 128;
-// x [M, K] f32 in boxes of 64 x 64), y, M, N, K; needs M <= 64, N % 256 == 0 (SW: N % 128), K % (64 CL) == 0
+// x [M, K] f32 in boxes of 64 x 64), y, M, N, K; needs M <= 64, N % 256 == 0 (SW: N % 128), K % 64 == 0, K >= 64 CL
 // and tc_smem_bytes(M, "g") of dynamic shared memory (ops.py).
 #ifndef WG_WT
 #define WG_WT 2
@@ -1680,7 +1715,9 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
     const int wg = threadIdx.x >> 7, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
     const int tile = (int)(blockIdx.x / CL), n0 = tile * BN, ob = tile * (BN >> 1);
-    const int KC = K / CL, kbeg = rank * KC, T = KC / KT;
+    // rank r streams stages [r TK / CL, (r + 1) TK / CL) of the TK = K / 64 (K / (64 CL) each when that
+    // divides): any cluster size, so the registry can fill one wave of SMs (ops._wg_split)
+    const int TK = K / KT, kbeg = rank * TK / CL * KT, T = (rank + 1) * TK / CL - rank * TK / CL;
     if (threadIdx.x == 0) {
         for (int s = 0; s < S + SX; s++) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(wbar + 8 * s) : "memory");
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -1873,6 +1910,12 @@ GEMM_WG_KERNELS(gemm_tcg, 1)
 GEMM_WG_KERNELS(gemm_tc2g, 2)
 GEMM_WG_KERNELS(gemm_tc4g, 4)
 GEMM_WG_KERNELS(gemm_tc8g, 8)
+#define TC_CLUSTER_3 __cluster_dims__(3, 1, 1)
+#define TC_CLUSTER_5 __cluster_dims__(5, 1, 1)
+#define TC_CLUSTER_6 __cluster_dims__(6, 1, 1)
+GEMM_WG_KERNELS(gemm_tc3g, 3)   // sizes between the powers of two: one wave of SMs (ops._wg_split)
+GEMM_WG_KERNELS(gemm_tc5g, 5)
+GEMM_WG_KERNELS(gemm_tc6g, 6)
 
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,

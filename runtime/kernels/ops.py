@@ -51,7 +51,10 @@ TC_BUILDS = ("", "w", "t", "m", "g")
 WG_STAGES = 4
 WG_XSTAGES = 4
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks
-GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for cl in (1, 2, 4, 8) for w in TC_BUILDS}
+#: the wgmma build's cluster sizes: between the powers of two too, so a K split can fill one wave of SMs
+WG_CLUSTERS = (1, 2, 3, 4, 5, 6, 8)
+GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for w in TC_BUILDS
+           for cl in (WG_CLUSTERS if w == "g" else (1, 2, 4, 8))}
 #: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
 GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
 GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
@@ -207,12 +210,15 @@ def dynamic_smem(ln: Launch) -> int:
 def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int, build: str | None = None) -> bool:
     """Whether gemm_tc computes W [N, K] x [M, K] with ``warps`` (4 or 8) of 16 rows per block and K split
     over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block); ``build`` defaults to the
-    one that takes M rows in one block (the narrow build takes any M up to 64 in groups of 16). W and x
+    one that takes M rows in one block (the narrow build takes any M up to 64 in groups of 16; the wgmma
+    build splits K's 64-k stages as evenly as they go, over any of WG_CLUSTERS). W and x
     must also start on 16 bytes, as for every vector kernel here: arena offsets are 256-aligned and the
     runtime's graphs hand MUL_MAT no offset views."""
     build = tc_build(M) if build is None else build
+    # the wgmma build splits K's 64-k stages as evenly as they go (llama.cu gemm_wg_body); the others evenly
+    k_ok = K % TC_ST[build] == 0 and K // TC_ST[build] >= cl if build == "g" else K % (TC_ST[build] * cl) == 0
     return (warps in ((8,) if build == "g" else (4, 8)) and 1 <= M <= 64 and N > 0 and K > 0 and N % (TC_WARP_ROWS[build] * warps) == 0
-            and K % (TC_ST[build] * cl) == 0)
+            and k_ok and (cl, build) in GEMM_TC)
 
 
 def gemm_tc_launch(W: int, x: int, y: int, M: int, N: int, K: int, warps: int, cl: int,
@@ -342,26 +348,36 @@ def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tupl
 #: WG_MIN_STAGES stages of 64 k (``_wg_split``)
 WG_BLOCKS_PER_SM = 0.4
 WG_MIN_STAGES = 8
+#: ... except for matrices of at most WG_FILL_TILES tiles per SM: as many blocks as one wave of clusters
+#: holds, WG_WAVE per SM for clusters of 3 or more (H200, one 209 KB block per SM: 117 of 132 SMs in clusters
+#: of 3, 120 of 4, 110 of 5, 102 of 6, 105 of 7, 120 of 8; cuOccupancyMaxActiveClusters), every SM for 1 or 2
+WG_FILL_TILES = 0.125
+WG_WAVE = 0.75
 #: the fewest rows of x that take the wgmma build (``tc_choice``)
 WG_MIN_ROWS = 33
 
 
 def _wg_split(M: int, N: int, K: int, num_sms: int) -> int | None:
     """Cluster size of the wgmma build ("g", 8 warps, 256 weight rows per block, one block per SM) for
-    33..64 rows of x, or None: the fewest K splits that give ``WG_BLOCKS_PER_SM`` blocks per SM while each
-    block streams at least ``WG_MIN_STAGES`` stages (its ring holds 4; shorter streams are mostly ramp).
+    33..64 rows of x, or None. Each block streams at least ``WG_MIN_STAGES`` stages (its ring holds 4;
+    shorter streams are mostly ramp) and the blocks number ``WG_BLOCKS_PER_SM`` per SM at least. A matrix of
+    few tiles (``WG_FILL_TILES`` per SM: the hidden-size ones, q/o and down) takes as many blocks as one
+    wave of clusters holds, since a block streams at most about 36 GB/s (8B down at 64 rows, clusters of 4
+    -> 6, 64 -> 96 blocks: 50 -> 43 us, q/o 20 -> 18); a wider one the fewest splits that give enough blocks
+    (the gate/up pass, which shares its GEMMs' split, runs twice their blocks: 8B 68 us unsplit, 76 in two).
     H200, ``runtime.tools.gemm_bench`` at 64 rows against the register builds the registry picked: 8B lm_head
     267 vs 351 us, FFN gate/up pass 67 vs 92, down 50 vs 70, q/o 20 vs 23; 1B lm_head 40 vs 47, gate/up pass
     27 vs 32, down 20 vs 25. The K/V matrices (too few blocks) and the 1B q/o (4 stages per block at 64
     blocks) lost (8B K/V 12.8 vs 13.3 us only at 8 splits; 1B q/o 10.6 vs 9.6) and keep the register builds,
     as does everything at 32 rows and fewer (8B lm_head 261 vs 247 us, down 45 vs 42 at 32 rows)."""
     tiles = N // (TC_WARP_ROWS["g"] * 8)
-    for cl in (1, 2, 4, 8):
-        if not gemm_tc_fits(M, N, K, 8, cl, "g") or K // cl < WG_MIN_STAGES * TC_ST["g"]:
-            break
-        if tiles * cl >= WG_BLOCKS_PER_SM * num_sms:
-            return cl
-    return None
+    fits = [cl for cl in WG_CLUSTERS if gemm_tc_fits(M, N, K, 8, cl, "g") and K // TC_ST["g"] // cl >= WG_MIN_STAGES]
+    if tiles <= WG_FILL_TILES * num_sms:
+        wave = [cl for cl in fits if tiles * cl <= (1 if cl <= 2 else WG_WAVE) * num_sms]
+        cl = max(wave, key=lambda c: tiles * c, default=None)
+    else:
+        cl = next((c for c in fits if tiles * c >= WG_BLOCKS_PER_SM * num_sms), None)
+    return cl if cl is not None and tiles * cl >= WG_BLOCKS_PER_SM * num_sms else None
 
 
 #: a matrix that is neither wide nor small takes, up to 16 rows of x, the 32 x 32 build in 4-warp blocks if
