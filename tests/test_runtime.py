@@ -460,9 +460,10 @@ def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
 
 def test_registry_wgmma_rule():
     """With the wgmma build (``KernelLibrary.wgmma``), 33..64 rows of x take it on matrices whose K splits
-    over enough blocks (0.4 per SM, 8 stages of 64 k each at least), in the fewest splits; never at 32 rows
-    or fewer, never without the flag; the gate/up pass of wgmma GEMMs is the wgmma twin in their split (its
-    bits are its own), and a register-build GEMM never gets a wgmma pass."""
+    over enough blocks (0.4 per SM, 8 stages of 64 k each at least): a matrix of few tiles in as many blocks
+    as one wave of clusters holds, a wider one in the fewest splits; 17..32 rows only on few tiles with 16
+    stages per block; never at 16 rows or fewer, never without the flag; the gate/up pass of wgmma GEMMs is
+    the wgmma twin in their split (its bits are its own), and a register-build GEMM never gets a wgmma pass."""
     from runtime.kernels.ops import gemm_tc_swiglu_launch
 
     def mm(M, N, K, wg=True, sms=132):
@@ -480,8 +481,11 @@ def test_registry_wgmma_rule():
         assert mm(M, 2048, 2048) == mm(M, 2048, 2048, False)    # 8 splits would stream 4 stages each
         assert mm(M, 4096, 4096, sms=16) == "gemm_tcg_f16_f32"  # fewer SMs, fewer splits
         assert mm(M, 4096 + 128, 4096) == mm(M, 4096 + 128, 4096, False)   # not whole 256-row tiles
-    for M in (2, 16, 17, 32):
+    for M in (2, 16):
         assert mm(M, 128256, 4096) == mm(M, 128256, 4096, False) and "g_" not in mm(M, 4096, 14336)
+    for M in (17, 32):   # few tiles and long streams only: 37 and 16 stages per block; q/o 10, LM head many tiles
+        assert mm(M, 4096, 14336) == "gemm_tc6g_f16_f32" and mm(M, 2048, 8192) == "gemm_tc8g_f16_f32"
+        assert mm(M, 4096, 4096) == mm(M, 4096, 4096, False) and mm(M, 128256, 4096) == mm(M, 128256, 4096, False)
     assert "g_" not in mm(64, 128256, 4096, False)
     for N, K, want in ((14336, 4096, "gemm_tcg_swiglu_f16_f32"), (8192, 2048, "gemm_tc2g_swiglu_f16_f32")):
         one = gemm_tc_swiglu_launch(1, 2, 3, 4, 64, N, K, 132, wgmma=True)
@@ -661,7 +665,7 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
             continue
         cl = int(ln.kernel.split("_")[1][2:].rstrip("wtmg") or 1)
         build = TC_BUILD[ln.kernel]
-        assert build != "g" or (wgmma and M > 32 and ln.block[0] == 256 and K // cl >= 8 * TC_ST["g"])
+        assert build != "g" or (wgmma and M > 16 and ln.block[0] == 256 and K // TC_ST["g"] // cl >= (8 if M > 32 else 16))
         groups = tc_groups(M, build)                       # blocks per weight tile, one per 16 or 64 rows of x
         mb = min(M, TC_MAX_ROWS[build])                    # rows of x one block takes
         nt, rows = ln.block[0], ln.block[0] // 32 * TC_WARP_ROWS[build]   # threads; W rows per block

@@ -308,10 +308,11 @@ def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tupl
     on the H200, weights rotated so L2 holds none (docs/runtime.md): 8B lm_head at 64 rows 377 vs 454 us
     (the 16-row-per-warp 64-row build), 32 rows 268 vs 322; 8B FFN gate 54 vs 60 and 37 vs 43. Any other
     build that fits if the chosen one does not. With ``wgmma`` (sm_90a, ``KernelLibrary.wgmma``), above 32
-    rows a matrix whose K splits over enough blocks takes the wgmma build (``_wg_split``)."""
+    rows a matrix whose K splits over enough blocks takes the wgmma build, from 17 rows a matrix of few tiles
+    and long streams (``_wg_split``)."""
     if not 1 <= M <= 64:
         return None
-    if wgmma and M >= WG_MIN_ROWS:
+    if wgmma and M >= min(WG_MIN_ROWS, WG_FILL_MIN_ROWS):
         cl = _wg_split(M, N, K, num_sms)
         if cl is not None:
             return "g", 8, cl
@@ -355,29 +356,42 @@ WG_FILL_TILES = 0.125
 WG_WAVE = 0.75
 #: the fewest rows of x that take the wgmma build (``tc_choice``)
 WG_MIN_ROWS = 33
+#: ... and of a matrix of few tiles (``WG_FILL_TILES``), whose K splits fill a wave of SMs, if every block
+#: then streams WG_FILL_MIN_STAGES stages at least
+WG_FILL_MIN_ROWS = 17
+WG_FILL_MIN_STAGES = 16
 
 
 def _wg_split(M: int, N: int, K: int, num_sms: int) -> int | None:
     """Cluster size of the wgmma build ("g", 8 warps, 256 weight rows per block, one block per SM) for
-    33..64 rows of x, or None. Each block streams at least ``WG_MIN_STAGES`` stages (its ring holds 4;
+    17..64 rows of x, or None. Each block streams at least ``WG_MIN_STAGES`` stages (its ring holds 4;
     shorter streams are mostly ramp) and the blocks number ``WG_BLOCKS_PER_SM`` per SM at least. A matrix of
     few tiles (``WG_FILL_TILES`` per SM: the hidden-size ones, q/o and down) takes as many blocks as one
     wave of clusters holds, since a block streams at most about 36 GB/s (8B down at 64 rows, clusters of 4
     -> 6, 64 -> 96 blocks: 50 -> 43 us, q/o 20 -> 18); a wider one the fewest splits that give enough blocks
     (the gate/up pass, which shares its GEMMs' split, runs twice their blocks: 8B 68 us unsplit, 76 in two).
+    From 17 to 32 rows (``WG_FILL_MIN_ROWS``) only a matrix of few tiles whose blocks then stream
+    ``WG_FILL_MIN_STAGES`` stages: the down projections (same-process step, multi-stream: 8B batch 32 5.97
+    -> 5.76 ms, 24 5.82 -> 5.61, 17 5.88 -> 5.65; 1B 1.48 -> 1.42, 1.48 -> 1.38, 1.43 -> 1.36). With the 8B
+    q/o too (10 stages) one stream gained but the multi-stream step lost 1-2%: its one block per SM
+    crowds out the K/V products the side streams run beside q.
     H200, ``runtime.tools.gemm_bench`` at 64 rows against the register builds the registry picked: 8B lm_head
     267 vs 351 us, FFN gate/up pass 67 vs 92, down 50 vs 70, q/o 20 vs 23; 1B lm_head 40 vs 47, gate/up pass
     27 vs 32, down 20 vs 25. The K/V matrices (too few blocks) and the 1B q/o (4 stages per block at 64
     blocks) lost (8B K/V 12.8 vs 13.3 us only at 8 splits; 1B q/o 10.6 vs 9.6) and keep the register builds,
     as does everything at 32 rows and fewer (8B lm_head 261 vs 247 us, down 45 vs 42 at 32 rows)."""
     tiles = N // (TC_WARP_ROWS["g"] * 8)
+    if M < WG_MIN_ROWS and (M < WG_FILL_MIN_ROWS or tiles > WG_FILL_TILES * num_sms):
+        return None
     fits = [cl for cl in WG_CLUSTERS if gemm_tc_fits(M, N, K, 8, cl, "g") and K // TC_ST["g"] // cl >= WG_MIN_STAGES]
     if tiles <= WG_FILL_TILES * num_sms:
         wave = [cl for cl in fits if tiles * cl <= (1 if cl <= 2 else WG_WAVE) * num_sms]
         cl = max(wave, key=lambda c: tiles * c, default=None)
     else:
         cl = next((c for c in fits if tiles * c >= WG_BLOCKS_PER_SM * num_sms), None)
-    return cl if cl is not None and tiles * cl >= WG_BLOCKS_PER_SM * num_sms else None
+    if cl is None or tiles * cl < WG_BLOCKS_PER_SM * num_sms:
+        return None
+    return cl if M >= WG_MIN_ROWS or K // TC_ST["g"] // cl >= WG_FILL_MIN_STAGES else None
 
 
 #: a matrix that is neither wide nor small takes, up to 16 rows of x, the 32 x 32 build in 4-warp blocks if
