@@ -911,13 +911,24 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     const int C = (n_kv + CL - 1) / CL, jb = min(n_kv, rank * C), je = min(n_kv, jb + C);
     const long long rs = (long long)kv_heads * d;          // halves between cache rows
     half* wbuf = reinterpret_cast<half*>(am_smem) + warp * 4 * 16 * AM_LD;   // [stage][K, V][16][AM_LD]
+    // a lane's first row and 16-byte column of a step's copies, and rows per pass when d / 8 divides 32 (d =
+    // 64, 128: no division per copy; ncu, 8B batch 64: the divisions were a tenth of the loop's stalls)
+    const int lr = lane / d8, le = lane - lr * d8, rpass = 32 % d8 == 0 ? 32 / d8 : 0;
     auto issue = [&](int j0, int stage) {                  // rows past je: a real row, its scores masked
         half* ks = wbuf + stage * 2 * 16 * AM_LD;
-        for (int c = lane; c < 16 * d8; c += 32) {
-            const int r = c / d8, e = c - r * d8;
-            const long long off = (long long)min(j0 + r, n_kv - 1) * rs + (long long)g * d + e * 8;
-            cp_async16(ks + r * AM_LD + e * 8, Kc + off);
-            cp_async16(ks + (16 + r) * AM_LD + e * 8, Vc + off);
+        if (rpass) {
+            for (int r = lr; r < 16; r += rpass) {
+                const long long off = (long long)min(j0 + r, n_kv - 1) * rs + (long long)g * d + le * 8;
+                cp_async16(ks + r * AM_LD + le * 8, Kc + off);
+                cp_async16(ks + (16 + r) * AM_LD + le * 8, Vc + off);
+            }
+        } else {
+            for (int c = lane; c < 16 * d8; c += 32) {
+                const int r = c / d8, e = c - r * d8;
+                const long long off = (long long)min(j0 + r, n_kv - 1) * rs + (long long)g * d + e * 8;
+                cp_async16(ks + r * AM_LD + e * 8, Kc + off);
+                cp_async16(ks + (16 + r) * AM_LD + e * 8, Vc + off);
+            }
         }
         cp_async_commit();
     };
