@@ -475,6 +475,7 @@ def test_registry_wgmma_rule():
         assert mm(M, 4096, 4096) == "gemm_tc6g_f16_f32"         # 10 or 11 stages per block
         assert mm(M, 2048, 8192) == "gemm_tc8g_f16_f32"         # 8 tiles x 8
         assert mm(M, 4096, 14336, sms=100) == "gemm_tc3g_f16_f32"   # 16 tiles > 0.125 x 100: fewest, 48 >= 40
+        assert mm(M, 512, 4096, sms=16) == "gemm_tc6g_f16_f32"   # 2 x 8 = 16 blocks > 0.75 x 16: one wave of 6
         assert mm(M, 4096 * 3, 4096) == "gemm_tc2g_f16_f32"     # 48 tiles (many): the fewest splits, 96
         assert mm(M, 4096, 64 * 13) == mm(M, 4096, 64 * 13, False)   # 13 stages: 1 split, 16 blocks, too few
         assert mm(M, 1024, 4096) == mm(M, 1024, 4096, False)    # K/V: 4 tiles x 8 = 32 blocks, too few
@@ -666,6 +667,9 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
         cl = int(ln.kernel.split("_")[1][2:].rstrip("wtmg") or 1)
         build = TC_BUILD[ln.kernel]
         assert build != "g" or (wgmma and M > 16 and ln.block[0] == 256 and K // TC_ST["g"] // cl >= (8 if M > 32 else 16))
+        if build == "g" and ln is plain and N // 256 <= 0.125 * sms:   # few tiles: one wave of clusters
+            assert N // 256 * cl <= (sms if cl <= 2 else 0.75 * sms)
+            assert M > 32 or K // TC_ST["g"] // cl >= 16
         groups = tc_groups(M, build)                       # blocks per weight tile, one per 16 or 64 rows of x
         mb = min(M, TC_MAX_ROWS[build])                    # rows of x one block takes
         nt, rows = ln.block[0], ln.block[0] // 32 * TC_WARP_ROWS[build]   # threads; W rows per block

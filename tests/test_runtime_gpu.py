@@ -373,6 +373,59 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
                 b.free()
 
 
+@pytest.mark.parametrize("cl", [1, 2, 3, 4, 5, 6, 8])
+def test_wgmma_build_splits_k_unevenly(lib, cl):
+    """The wgmma build at every cluster size, K's 64-k stages split as evenly as they go: K of 5 cl + 3
+    stages (ranks of 5 and 6 stages) and of cl stages (one per rank, fewer than the ring holds), rows 1..64,
+    plain and gate/up SwiGLU: within 1e-5 of float64 on the f16-rounded operands, nothing written past row
+    M, two runs bitwise equal. A rank that skipped or repeated a stage would be off by a whole stage's
+    share of every product."""
+    import pycuda.driver as cuda
+
+    from runtime.kernels import Launch, gemm_tc_launch
+    from runtime.kernels.ops import gemm_tc_fits, gemm_tc_swiglu_launch
+
+    if not lib.wgmma:
+        pytest.skip("the wgmma build needs sm_90a and cuda.bindings")
+    rng = np.random.default_rng(cl)
+    N, fence = 256, 256
+    y = cuda.mem_alloc((64 * N + fence) * 4)
+    s = cuda.Stream()
+    bufs = [y]
+    try:
+        for K in (64 * (5 * cl + 3), 64 * cl):
+            Wg, Wu = ((rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16) for _ in range(2))
+            dg, du = cuda.to_device(Wg), cuda.to_device(Wu)
+            bufs += [dg, du]
+            for M in (1, 17, 33, 64):
+                xh = (rng.standard_normal((M, K)) * 3).astype(np.float32)
+                x = cuda.to_device(xh)
+                bufs.append(x)
+                xr = xh.astype(np.float16).astype(np.float64)
+                g, u = xr @ Wg.astype(np.float64).T, xr @ Wu.astype(np.float64).T
+                assert gemm_tc_fits(M, N, K, 8, cl, "g")
+                plain = gemm_tc_launch(int(dg), int(x), int(y), M, N, K, 8, cl, "g")
+                sw = gemm_tc_swiglu_launch(int(dg), int(du), int(x), int(y), M, N, K, 132, choice=("g", 8, cl))
+                for ln, ref in ((plain, g), (sw, g / (1 + np.exp(-g)) * u)):
+                    assert isinstance(ln, Launch) and ln.grid[0] == (N // 256 if ln is plain else N // 128) * cl
+                    outs = []
+                    for _ in range(2):
+                        cuda.memset_d32(y, 0x7FC00000, 64 * N + fence)
+                        lib.launch(ln, s, pdl=False)
+                        s.synchronize()
+                        got = np.empty(64 * N + fence, np.float32)
+                        cuda.memcpy_dtoh(got, y)
+                        outs.append(got)
+                    out = outs[0][:M * N].reshape(M, N)
+                    err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+                    assert err < 1e-5, f"{ln.kernel} K={K} M={M}: rel err {err:.3g}"
+                    assert np.all(np.isnan(outs[0][M * N:])), f"{ln.kernel} K={K} M={M}: wrote past row M"
+                    assert np.array_equal(outs[0], outs[1], equal_nan=True), f"{ln.kernel}: two runs differ"
+    finally:
+        for b in bufs:
+            b.free()
+
+
 def _attention_case(B: int, d: int, ctx: int, seed: int, heads: int = 32, G: int = 8):
     """Random q, cache (ctx cached rows plus the B new ones) and a causal mask for a decode-attention
     kernel, and the kernels' trailing scalar arguments (B, n_kv, G, heads, d, scale, log2 ROPE base)."""
