@@ -639,8 +639,8 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
     llama.cu's gemm_tc_body assumes - whole warp tiles (16 or 32 weight rows), whole super-tiles per cluster block, a grid
     that is a whole number of clusters, x's super-tile an integral number of float4 per thread, the
     partial tile within the shared memory it asks for, and that within the limit the library sets. The wgmma
-    build only where the device has it, above 32 rows, each block streaming 8 stages at least, and the gate/up
-    pass wgmma exactly when its GEMMs are (its bits are its own)."""
+    build only where the device has it, above 16 rows, each block streaming 8 stages at least (16 below 33
+    rows), and the gate/up pass wgmma exactly when its GEMMs are (its bits are its own)."""
     from runtime.kernels.ops import (
         GEMM_TC_SWIGLU,
         SMEM_LIMITS,

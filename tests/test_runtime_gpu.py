@@ -375,11 +375,12 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
 
 @pytest.mark.parametrize("cl", [1, 2, 3, 4, 5, 6, 8])
 def test_wgmma_build_splits_k_unevenly(lib, cl):
-    """The wgmma build at every cluster size, K's 64-k stages split as evenly as they go: K of 5 cl + 3
-    stages (ranks of 5 and 6 stages) and of cl stages (one per rank, fewer than the ring holds), rows 1..64,
-    plain and gate/up SwiGLU: within 1e-5 of float64 on the f16-rounded operands, nothing written past row
-    M, two runs bitwise equal. A rank that skipped or repeated a stage would be off by a whole stage's
-    share of every product."""
+    """The wgmma build at every cluster size, K's 64-k stages split as evenly as they go: K of 5 cl + 1
+    stages (ranks of 5 and 6), of 2 cl + 1 (2 and 3: fewer than the ring holds) and of cl (one each), rows
+    1..64, plain and gate/up SwiGLU: within 1e-5 of float64 on the f16-rounded operands, nothing written past
+    row M, two runs bitwise equal, and the pass bit for bit the two GEMMs then swiglu_f32 (the registry
+    gives the pass its GEMMs' split for that). A rank that skipped or repeated a stage would be off by a
+    whole stage's share of every product."""
     import pycuda.driver as cuda
 
     from runtime.kernels import Launch, gemm_tc_launch
@@ -389,11 +390,20 @@ def test_wgmma_build_splits_k_unevenly(lib, cl):
         pytest.skip("the wgmma build needs sm_90a and cuda.bindings")
     rng = np.random.default_rng(cl)
     N, fence = 256, 256
-    y = cuda.mem_alloc((64 * N + fence) * 4)
+    y, gy, uy, sy = (cuda.mem_alloc((64 * N + fence) * 4) for _ in range(4))
     s = cuda.Stream()
-    bufs = [y]
+    bufs = [y, gy, uy, sy]
+
+    def run(ln, out=y):
+        cuda.memset_d32(out, 0x7FC00000, 64 * N + fence)
+        lib.launch(ln, s, pdl=False)
+        s.synchronize()
+        got = np.empty(64 * N + fence, np.float32)
+        cuda.memcpy_dtoh(got, out)
+        return got
+
     try:
-        for K in (64 * (5 * cl + 3), 64 * cl):
+        for K in (64 * (5 * cl + 1), 64 * (2 * cl + 1), 64 * cl):
             Wg, Wu = ((rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16) for _ in range(2))
             dg, du = cuda.to_device(Wg), cuda.to_device(Wu)
             bufs += [dg, du]
@@ -408,19 +418,19 @@ def test_wgmma_build_splits_k_unevenly(lib, cl):
                 sw = gemm_tc_swiglu_launch(int(dg), int(du), int(x), int(y), M, N, K, 132, choice=("g", 8, cl))
                 for ln, ref in ((plain, g), (sw, g / (1 + np.exp(-g)) * u)):
                     assert isinstance(ln, Launch) and ln.grid[0] == (N // 256 if ln is plain else N // 128) * cl
-                    outs = []
-                    for _ in range(2):
-                        cuda.memset_d32(y, 0x7FC00000, 64 * N + fence)
-                        lib.launch(ln, s, pdl=False)
-                        s.synchronize()
-                        got = np.empty(64 * N + fence, np.float32)
-                        cuda.memcpy_dtoh(got, y)
-                        outs.append(got)
+                    outs = [run(ln), run(ln)]
                     out = outs[0][:M * N].reshape(M, N)
                     err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
                     assert err < 1e-5, f"{ln.kernel} K={K} M={M}: rel err {err:.3g}"
                     assert np.all(np.isnan(outs[0][M * N:])), f"{ln.kernel} K={K} M={M}: wrote past row M"
                     assert np.array_equal(outs[0], outs[1], equal_nan=True), f"{ln.kernel}: two runs differ"
+                # the pass = gate GEMM, up GEMM, swiglu_f32, bit for bit
+                run(gemm_tc_launch(int(dg), int(x), int(gy), M, N, K, 8, cl, "g"), gy)
+                run(gemm_tc_launch(int(du), int(x), int(uy), M, N, K, 8, cl, "g"), uy)
+                two = run(Launch("swiglu_f32", (max(1, -(-M * N // 256)), 1, 1), (256, 1, 1),
+                                 (int(gy), int(uy), int(sy), M * N)), sy)
+                one = run(sw)
+                assert np.array_equal(one[:M * N], two[:M * N]), f"{sw.kernel} K={K} M={M}: the pass differs"
     finally:
         for b in bufs:
             b.free()

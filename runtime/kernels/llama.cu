@@ -1637,8 +1637,8 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
 }
 
 // gemm_wg: the product on Hopper's warpgroup tensor cores (wgmma, sm_90a) for up to 64 rows of x, both
-// operands from shared memory, fed by the tensor memory accelerator (TMA). The registry takes it from 33 rows
-// (ops._wg_split).
+// operands from shared memory, fed by the tensor memory accelerator (TMA). The registry takes it from 33 rows,
+// and from 17 on matrices of few tiles (ops._wg_split).
 // Why: at 64 rows the register builds keep the tensor pipe 23-33% busy at 30-50% of the read bandwidth
 // (ncu, session 9): mma.sync peaks near 430 TFLOPS on the H200, and a warp's loads, x fragments and products
 // serialise behind 1-2 warps per scheduler. wgmma is about twice as fast and asynchronous. Why TMA: the
@@ -1729,6 +1729,7 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
     // rank r streams stages [r TK / CL, (r + 1) TK / CL) of the TK = K / 64 (K / (64 CL) each when that
     // divides): any cluster size, so the registry can fill one wave of SMs (ops._wg_split)
     const int TK = K / KT, kbeg = rank * TK / CL * KT, T = (rank + 1) * TK / CL - rank * TK / CL;
+    if (T < 1) __trap();   // K < 64 CL: no stage to wait on (gemm_tc_fits refuses it; a hang otherwise)
     if (threadIdx.x == 0) {
         for (int s = 0; s < S + SX; s++) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(wbar + 8 * s) : "memory");
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");

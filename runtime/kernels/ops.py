@@ -379,7 +379,8 @@ def _wg_split(M: int, N: int, K: int, num_sms: int) -> int | None:
     267 vs 351 us, FFN gate/up pass 67 vs 92, down 50 vs 70, q/o 20 vs 23; 1B lm_head 40 vs 47, gate/up pass
     27 vs 32, down 20 vs 25. The K/V matrices (too few blocks) and the 1B q/o (4 stages per block at 64
     blocks) lost (8B K/V 12.8 vs 13.3 us only at 8 splits; 1B q/o 10.6 vs 9.6) and keep the register builds,
-    as does everything at 32 rows and fewer (8B lm_head 261 vs 247 us, down 45 vs 42 at 32 rows)."""
+    as do wide matrices at 32 rows and fewer (8B lm_head 261 vs 247 us at 32 rows) and everything at 16 or
+    fewer (the down projections from 9 rows: 8B batch 16 5.26 -> 5.28 ms, 1B 1.18 -> 1.22)."""
     tiles = N // (TC_WARP_ROWS["g"] * 8)
     if M < WG_MIN_ROWS and (M < WG_FILL_MIN_ROWS or tiles > WG_FILL_TILES * num_sms):
         return None
