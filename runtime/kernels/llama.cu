@@ -885,7 +885,7 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
 // cluster CL, dynamic shared memory ATTN_MMA_SMEM (ops.py): [4 warps][2 stages][K, V][16][AM_LD] halves.
 #define AM_QB 16
 #define AM_LD 136
-#define AM_OS 128   // floats between rows of a partial O
+#define AM_OS 136   // floats between rows of a partial O (128 + 8: the combines read without bank conflicts)
 __device__ __forceinline__ unsigned pack_half2(float lo, float hi) {
     const half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<const unsigned*>(&h);
