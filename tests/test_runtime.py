@@ -739,3 +739,53 @@ def test_tensor_core_attention_step_stays_close_to_the_reference(batch):
         per_node, _ = plan_launches(g, _addresses(g, plan).__getitem__, counters=1 << 30, scratch=lambda n: 1 << 50)
         assert any(ln.kernel.startswith("attn_mma") for lns in per_node for ln in lns)
         assert L.rel_err(emulate(g, plan, w, inp)[0]["logits"], ref) < 5e-3
+
+
+def _split_args(s: str) -> list[str]:
+    """A macro call's arguments, split at top-level commas (``(256, 2)`` stays one argument)."""
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur += ch
+    return [*out, cur.strip()]
+
+
+def _kernels_defined(src: str) -> set[str]:
+    """The ``extern "C" __global__`` functions llama.cu defines: written out, or through its function-like
+    macros (expanded with ``##`` pasting, nested calls too) invoked at top level."""
+    import re
+
+    text = re.sub(r"//[^\n]*", "", src.replace("\\\n", " "))
+    macros = {m[1]: ([a.strip() for a in m[2].split(",")], m[3])
+              for m in re.finditer(r"^#define (\w+)\(([^)]*)\)(.*)$", text, re.M)}
+    call = re.compile(r"\b(\w+)\(((?:[^()]|\([^()]*\))*)\)")
+
+    def expand(name: str, args: str, depth: int = 0) -> str:
+        params, body = macros[name]
+        for p, a in zip(params, _split_args(args), strict=True):
+            body = re.sub(rf"(?<!\w){p}(?!\w)", a, body)
+        body = body.replace("##", "")
+        return call.sub(lambda m: expand(m[1], m[2], depth + 1) if m[1] in macros and depth < 4 else m[0], body)
+
+    top = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+    top = call.sub(lambda m: expand(m[1], m[2]) if m[1] in macros else m[0], top)
+    names = set()
+    for m in re.finditer(r'extern "C" __global__ void', top):
+        names |= {next(n for n in re.findall(r"(\w+)\s*\(", top[m.end():m.end() + 400]) if not n.startswith("__"))}
+    return names
+
+
+def test_every_kernel_the_library_loads_is_defined():
+    """Every kernel name the library loads (the registry's launches use no others) is a kernel llama.cu
+    defines: a cluster size or build added to ``ops`` without its kernel fails here, not on a GPU."""
+    from runtime.kernels.library import KERNEL_SOURCE, SIGNATURES
+    from runtime.kernels.ops import GEMM_WG_NAMES
+
+    defined = _kernels_defined(KERNEL_SOURCE.read_text())
+    assert {"gemv_f16_f32", "attn_fused_f16", "gemm_tc3g_swiglu_f16_f32", "gemm_tcw_f16_f32"} <= defined
+    missing = (set(SIGNATURES) | GEMM_WG_NAMES) - defined
+    assert not missing, f"kernels without a definition in llama.cu: {sorted(missing)}"
