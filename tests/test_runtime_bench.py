@@ -214,3 +214,43 @@ def test_attn_bench_on_a_fake_driver(monkeypatch, tmp_path):
         assert all(r[name] > 0 for name in ATTN_MMA.values()) and r["attn_fused_f16"] > 0
     assert rows[0]["registry"] == "attn_fused_f16" and rows[1]["registry"] in ATTN_MMA.values()
     assert "attn_batch_f16" in rows[1] and "attn_batch_f16" not in rows[0]
+
+
+def test_rule_ab_on_a_fake_driver(monkeypatch, tmp_path):
+    """``runtime.tools.rule_ab`` end to end on the fake driver: a row per (config, batch, variant) with
+    every graph mode's time, the best multi-stream one, the ratio to the first variant, every run bitwise
+    equal to its serial plan; the registry constants each variant set are back afterwards; the JSON is
+    written."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.kernels import ops
+    from runtime.tools import rule_ab
+
+    monkeypatch.setattr(bench, "READ_BYTES", 1 << 16)
+    before = (ops.WG_FILL_MIN_ROWS, ops.WG_BLOCKS_PER_SM)
+    out = tmp_path / "ab.json"
+    assert rule_ab.main(["--configs", "tiny", "--batches", "2", "--rounds", "2", "--steps", "3", "--out", str(out),
+                         "--variant", "base:", "--variant", "low:WG_FILL_MIN_ROWS=9,WG_BLOCKS_PER_SM=0.2"]) == 0
+    assert (ops.WG_FILL_MIN_ROWS, ops.WG_BLOCKS_PER_SM) == before
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["config"], r["batch"], r["variant"]) for r in rows] == [("tiny", 2, "base"), ("tiny", 2, "low")]
+    assert rows[1]["consts"] == {"WG_FILL_MIN_ROWS": 9, "WG_BLOCKS_PER_SM": 0.2} and rows[0]["vs_first"] == 1.0
+    for r in rows:
+        assert r["bitwise"] and "1 stream graph" in r["modes"] and r["multi_ms"] > 0
+        assert r["multi_ms"] == min(v for k, v in r["modes"].items() if not k.startswith("1 stream"))
+
+
+@pytest.mark.parametrize("variant,says", [
+    ("nocolon", "expected NAME:CONST=VALUE"), (":WG_WAVE=1", "expected NAME:CONST=VALUE"),
+    ("a:NOT_A_CONST=1", "'NOT_A_CONST' is not a numeric constant"), ("a:WG_WAVE", "'WG_WAVE' is not a numeric"),
+    ("a:TC_BUILDS=1", "'TC_BUILDS' is not a numeric"), ("a:WG_STAGES=5", "WG_STAGES sizes compiled kernels"),
+    ("a:WG_MIN_ROWS=x", "WG_MIN_ROWS='x' is not an integer"), ("a:WG_WAVE=0.5.1", "is not a number"), ("a:_wg_split=1", "'_wg_split' is not a numeric")])
+def test_rule_ab_refuses_a_bad_variant(capsys, variant, says):
+    """A malformed variant, an unknown or non-numeric name, a constant that sizes kernels, or a value of
+    the wrong type: exit 2 with one line naming it, before any device work."""
+    from runtime.tools import rule_ab
+
+    assert rule_ab.main(["--variant", variant]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err, err

@@ -1,0 +1,136 @@
+"""``python -m runtime.tools.rule_ab``: a decode step under variants of the registry's thresholds, side by
+side in one process (a tuning aid, not a test).
+
+Why: a rule that wins on one matrix alone (``runtime.tools.gemm_bench``) can lose in the step, where its
+kernel shares the SMs with the side streams' (session 11: the wgmma build on the 8B q/o from 17 rows was
+faster alone and on one stream, 1-2% slower multi-stream). Each ``--variant NAME:CONST=VALUE,...`` sets
+numeric constants of ``runtime.kernels.ops`` for its runs and puts them back after; the variants take
+turns round by round, so drift in the machine falls on all of them alike. Every run checks that the
+step's logits are bitwise those of its own serial plan.
+
+    python -m runtime.tools.rule_ab --configs 8b,1b --batches 24,32 \\
+        --variant from33:WG_FILL_MIN_ROWS=33 --variant from17:WG_FILL_MIN_ROWS=17
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+
+from ..kernels import ops
+
+#: constants that size compiled kernels or shared memory: changing them here would lie to the launches
+FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "TC_SMEM_MAX"})
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
+    """``NAME:CONST=VALUE,...`` (``NAME:`` alone: the registry as it is) -> (name, {const: value}); a
+    ValueError names what is wrong. Only existing numeric constants of ``runtime.kernels.ops`` that do not
+    size a kernel; a value keeps the constant's type."""
+    name, sep, body = text.partition(":")
+    if not sep or not name.strip():
+        raise ValueError(f"--variant {text!r}: expected NAME:CONST=VALUE,... (or NAME: for the registry as is)")
+    consts: dict[str, int | float] = {}
+    for item in filter(None, (s.strip() for s in body.split(","))):
+        key, eq, val = item.partition("=")
+        key = key.strip()
+        cur = getattr(ops, key, None)
+        if not eq or not key.isupper() or isinstance(cur, bool) or not isinstance(cur, (int, float)):
+            raise ValueError(f"--variant {name}: {key!r} is not a numeric constant of runtime.kernels.ops")
+        if key in FIXED:
+            raise ValueError(f"--variant {name}: {key} sizes compiled kernels; change it in llama.cu and ops together")
+        try:
+            consts[key] = type(cur)(val.strip())
+        except ValueError:
+            kind = "an integer" if isinstance(cur, int) else "a number"
+            raise ValueError(f"--variant {name}: {key}={val.strip()!r} is not {kind}") from None
+    return name.strip(), consts
+
+
+@contextlib.contextmanager
+def patched(consts: dict[str, int | float]):
+    """``runtime.kernels.ops`` with ``consts`` set (the registry reads them at call time), restored after."""
+    old = {k: getattr(ops, k) for k in consts}
+    try:
+        for k, v in consts.items():
+            setattr(ops, k, v)
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(ops, k, v)
+
+
+def run(lib, configs: list[str], batches: list[int], variants: list[tuple[str, dict]], *, rounds: int = 2,
+        steps: int = 40, bandwidth: float = 1.0, log=print) -> list[dict]:
+    """A row per (config, batch, variant): the median over ``rounds`` of each graph mode's ms per step,
+    the best multi-stream one, its ratio to the first variant's, and whether every run was bitwise equal
+    to its serial plan."""
+    from ..bench import bench_config
+
+    rows = []
+    for cfg in configs:
+        for batch in batches:
+            runs: dict[str, list[dict]] = {name: [] for name, _ in variants}
+            for _ in range(rounds):
+                for name, consts in variants:
+                    with patched(consts):
+                        r = bench_config({"": lib}, cfg, batch, steps=steps, rounds=1, eager_steps=2,
+                                         bandwidth=bandwidth, torch_peer=False, extra=False, log=lambda *a: None)
+                    finite = r["logits_finite"]
+                    finite = all(finite.values()) if isinstance(finite, dict) else bool(finite)
+                    runs[name].append({"modes": {k: v["ms_per_step"] for k, v in r["modes"].items()
+                                                 if k.endswith("graph")},
+                                       "bitwise": all(r["same_logits_as_serial"].values()) and finite})
+            first = None
+            for name, consts in variants:
+                modes = {k: statistics.median(x["modes"][k] for x in runs[name]) for k in runs[name][0]["modes"]}
+                multi = min((v for k, v in modes.items() if not k.startswith("1 stream")), default=None)
+                first = multi if first is None else first
+                row = {"config": cfg, "batch": batch, "variant": name, "consts": consts, "modes": modes,
+                       "multi_ms": multi, "vs_first": (multi / first) if multi and first else None,
+                       "bitwise": all(x["bitwise"] for x in runs[name])}
+                rows.append(row)
+                log(f"{cfg} b{batch} {name:12s} 1 stream {modes.get('1 stream graph', float('nan')):8.4f} ms  "
+                    f"multi {multi if multi is not None else float('nan'):8.4f} ms  "
+                    f"x{row['vs_first'] or float('nan'):.4f}  {'bitwise' if row['bitwise'] else 'LOGITS DIFFER'}")
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.tools.rule_ab", description=__doc__.split("\n")[0])
+    ap.add_argument("--configs", default="8b")
+    ap.add_argument("--batches", default="32")
+    ap.add_argument("--variant", action="append", default=[], help="NAME:CONST=VALUE,... (repeat; first = base)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--out", default=None, help="also write the rows as JSON (atomically)")
+    a = ap.parse_args(argv)
+    try:
+        variants = [parse_variant(v) for v in (a.variant or ["registry:"])]
+        batches = [int(b) for b in a.batches.split(",")]
+        if a.rounds < 1 or a.steps < 1 or any(b < 1 for b in batches):
+            raise ValueError("--rounds, --steps and every batch must be at least 1")
+        if len({n for n, _ in variants}) != len(variants):
+            raise ValueError("--variant: two variants share a name")
+    except ValueError as exc:
+        print(f"rule_ab: error: {exc}", file=sys.stderr)
+        return 2
+    from ..bench import READ_BYTES, measure_read_bandwidth
+    from ..kernels import KernelLibrary
+    from ..kernels.library import pdl_supported
+
+    lib = KernelLibrary(pdl=pdl_supported())
+    bw = measure_read_bandwidth(lib, READ_BYTES)["bytes_per_s"]
+    rows = run(lib, a.configs.split(","), batches, variants, rounds=a.rounds, steps=a.steps, bandwidth=bw)
+    if a.out:
+        from memplan.files import atomic_write_text
+
+        atomic_write_text(a.out, json.dumps({"read_bandwidth_bytes_per_s": bw, "rows": rows}, indent=1) + "\n")
+    return 0 if all(r["bitwise"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
