@@ -704,17 +704,25 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
 // Elements 2 p and 2 p + 1 of query row qi of KV head g's query block (row qi: token qi / grp, head
 // g grp + qi % grp), rotated by ROPE (ggml normal mode) at the token's position when pos is given; zeros
 // for rows past nq (padding of the last block). Shared by the batched attention kernels.
+__device__ __forceinline__ const float* q_row(const float* q, int qi, int grp, int g, int heads, int d) {
+    const int b = qi / grp, h = g * grp + qi % grp;   // query row qi: token qi / grp, head g grp + qi % grp
+    return q + ((long long)b * heads + h) * d;
+}
+__device__ __forceinline__ float rope_freq(int p, int d, float log2_base) {   // pair p's angle per position
+    return exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+}
+__device__ __forceinline__ float2 rope_rotate(float x0, float x1, float sn, float cs) {
+    return make_float2(x0 * cs - x1 * sn, x0 * sn + x1 * cs);
+}
 __device__ __forceinline__ float2 rope_q_pair(const float* q, const int* pos, int qi, int nq, int grp, int g,
                                               int heads, int d, int p, float log2_base) {
     if (qi >= nq) return make_float2(0.0f, 0.0f);
-    const int b = qi / grp, h = g * grp + qi % grp;
-    const float* qr = q + ((long long)b * heads + h) * d;
+    const float* qr = q_row(q, qi, grp, g, heads, d);
     const float x0 = qr[2 * p], x1 = qr[2 * p + 1];
     if (pos == nullptr) return make_float2(x0, x1);
-    const float theta = (float)pos[b] * exp2f(-(2.0f * (float)p / (float)d) * log2_base);
     float sn, cs;
-    sincosf(theta, &sn, &cs);
-    return make_float2(x0 * cs - x1 * sn, x0 * sn + x1 * cs);
+    sincosf((float)pos[qi / grp] * rope_freq(p, d, log2_base), &sn, &cs);
+    return rope_rotate(x0, x1, sn, cs);
 }
 #define AB_QB 16
 #define AB_TJ 64
@@ -949,12 +957,11 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
             xv[k] = make_float2(0.0f, 0.0f);
             pv[k] = 0;
             if (e < AM_QB * half_d && qi < nq) {
-                const int b = qi / grp, h = g * grp + qi % grp;
-                xv[k] = *reinterpret_cast<const float2*>(q + ((long long)b * heads + h) * d + 2 * (e - i * half_d));
-                pv[k] = pos == nullptr ? 0 : pos[b];
+                xv[k] = *reinterpret_cast<const float2*>(q_row(q, qi, grp, g, heads, d) + 2 * (e - i * half_d));
+                pv[k] = pos == nullptr ? 0 : pos[qi / grp];
             }
         }
-        int lp = -1, lpos = 0;
+        int lp = -1, lpos = 0;   // the pair and position of fr and (sn, cs); lpos -1: recompute
         float fr = 0.0f, sn = 0.0f, cs = 1.0f;
 #pragma unroll
         for (int k = 0; k < AM_QB * 64 / 128; k++) {
@@ -963,7 +970,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
                 float2 y = xv[k];
                 if (pos != nullptr && q0 + i < nq) {
                     if (p != lp) {
-                        fr = exp2f(-(2.0f * (float)p / (float)d) * log2_base);
+                        fr = rope_freq(p, d, log2_base);
                         lp = p;
                         lpos = -1;
                     }
@@ -971,7 +978,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
                         sincosf((float)pv[k] * fr, &sn, &cs);
                         lpos = pv[k];
                     }
-                    y = make_float2(xv[k].x * cs - xv[k].y * sn, xv[k].x * sn + xv[k].y * cs);
+                    y = rope_rotate(xv[k].x, xv[k].y, sn, cs);
                 }
                 // scaled before it is rounded to f16: an f16 q overflows 65504 sqrt(d) later than the raw one
                 *reinterpret_cast<half2*>(qh + i * AM_LD + 2 * p) = __floats2half2_rn(y.x * scale, y.y * scale);

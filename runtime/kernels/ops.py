@@ -312,7 +312,7 @@ def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tupl
     and long streams (``_wg_split``)."""
     if not 1 <= M <= 64:
         return None
-    if wgmma and M >= min(WG_MIN_ROWS, WG_FILL_MIN_ROWS):
+    if wgmma:
         cl = _wg_split(M, N, K, num_sms)
         if cl is not None:
             return "g", 8, cl
@@ -382,10 +382,11 @@ def _wg_split(M: int, N: int, K: int, num_sms: int) -> int | None:
     as do wide matrices at 32 rows and fewer (8B lm_head 261 vs 247 us at 32 rows) and everything at 16 or
     fewer (the down projections from 9 rows: 8B batch 16 5.26 -> 5.28 ms, 1B 1.18 -> 1.22)."""
     tiles = N // (TC_WARP_ROWS["g"] * 8)
-    if M < WG_MIN_ROWS and (M < WG_FILL_MIN_ROWS or tiles > WG_FILL_TILES * num_sms):
+    few = tiles <= WG_FILL_TILES * num_sms
+    if M < WG_MIN_ROWS and (M < WG_FILL_MIN_ROWS or not few):
         return None
     fits = [cl for cl in WG_CLUSTERS if gemm_tc_fits(M, N, K, 8, cl, "g") and K // TC_ST["g"] // cl >= WG_MIN_STAGES]
-    if tiles <= WG_FILL_TILES * num_sms:
+    if few:
         wave = [cl for cl in fits if tiles * cl <= (1 if cl <= 2 else WG_WAVE) * num_sms]
         cl = max(wave, key=lambda c: tiles * c, default=None)
     else:
