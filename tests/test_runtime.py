@@ -779,6 +779,16 @@ def _kernels_defined(src: str) -> set[str]:
     return names
 
 
+def test_every_step_kernel_says_what_it_writes():
+    """Every kernel a step can launch has its written arguments in ``ops.WRITES``: a fused group whose kernel
+    is missing there silently runs node by node (``_materialises_what_others_read`` sees nothing written),
+    as a trial attention kernel did before it was listed. Only the test and measurement helpers are exempt."""
+    from runtime.kernels.library import SIGNATURES
+    from runtime.kernels.ops import WRITES
+
+    assert set(SIGNATURES) - set(WRITES) == {"fill_uniform_f16", "l2_prefetch", "spin"}
+
+
 def test_every_kernel_the_library_loads_is_defined():
     """Every kernel name the library loads (the registry's launches use no others) is a kernel llama.cu
     defines: a cluster size or build added to ``ops`` without its kernel fails here, not on a GPU."""

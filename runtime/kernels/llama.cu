@@ -903,15 +903,27 @@ __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) 
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a) : "memory");
 }
-template <int CL>
-__device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, const half* Kc, const half* Vc,
-                                              const float* mask, float* out, int B, int n_kv, int kv_heads,
-                                              int heads, int d, float scale, float log2_base) {
+// D: the head size when it is a compile-time constant (64, 128: ncu, 8B batch 4, a warp issued about 1000
+// instructions per 16-row step with d at run time, a third of them copy addresses, branches over unrolled
+// head-size loops and register moves), 0 for any other d. The shared arrays are the kernel's, so the bodies
+// one kernel instantiates for several D share them.
+struct AttnMmaShared {
+    half qh[AM_QB * AM_LD];
+    float wml[4][AM_QB][2];                                // per warp (max, sum); then [0]: the block's
+    float cw[8][AM_QB];                                    // combine weights per block (rank) and row
+    float cinv[AM_QB];
+};
+template <int CL, int D>
+__device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q, const int* pos, const half* Kc,
+                                              const half* Vc, const float* mask, float* out, int B, int n_kv,
+                                              int kv_heads, int heads, int d_arg, float scale, float log2_base) {
     extern __shared__ __align__(16) unsigned char am_smem[];
-    __shared__ __align__(16) half qh[AM_QB * AM_LD];
-    __shared__ float wml[4][AM_QB][2];                     // per warp (max, sum); then [0]: the block's
-    __shared__ float cw[CL][AM_QB];                        // combine weights per block and row
-    __shared__ float cinv[AM_QB];
+    half* qh = sh.qh;
+    float (*wml)[AM_QB][2] = sh.wml;
+    float (*cw)[AM_QB] = sh.cw;
+    float* cinv = sh.cinv;
+    static_assert(CL <= 8, "cw holds 8 ranks");
+    const int d = D ? D : d_arg;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
     const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = (blockIdx.x / CL) * AM_QB;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gi = lane >> 2, t = lane & 3;
@@ -922,13 +934,18 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     // a lane's first row and 16-byte column of a step's copies, and rows per pass when d / 8 divides 32 (d =
     // 64, 128: no division per copy; ncu, 8B batch 64: the divisions were a tenth of the loop's stalls)
     const int lr = lane / d8, le = lane - lr * d8, rpass = 32 % d8 == 0 ? 32 / d8 : 0;
+    const half* kb = Kc + (long long)g * d + le * 8;       // this lane's column of head g's K and V rows
+    const half* vb = Vc + (long long)g * d + le * 8;
     auto issue = [&](int j0, int stage) {                  // rows past je: a real row, its scores masked
         half* ks = wbuf + stage * 2 * 16 * AM_LD;
         if (rpass) {
-            for (int r = lr; r < 16; r += rpass) {
-                const long long off = (long long)min(j0 + r, n_kv - 1) * rs + (long long)g * d + le * 8;
-                cp_async16(ks + r * AM_LD + le * 8, Kc + off);
-                cp_async16(ks + (16 + r) * AM_LD + le * 8, Vc + off);
+            const int passes = rpass ? 16 / rpass : 0;     // lr < rpass, so row lr + k rpass < 16
+#pragma unroll
+            for (int k = 0; k < passes; k++) {
+                const int r = lr + k * rpass;
+                const long long off = (long long)min(j0 + r, n_kv - 1) * rs;
+                cp_async16(ks + r * AM_LD + le * 8, kb + off);
+                cp_async16(ks + (16 + r) * AM_LD + le * 8, vb + off);
             }
         } else {
             for (int c = lane; c < 16 * d8; c += 32) {
@@ -940,7 +957,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
         }
         cp_async_commit();
     };
-    if ((d & 15) || d > 128 || blockDim.x != 128) __trap();   // the registry never launches these
+    if ((d & 15) || d > 128 || d != d_arg || blockDim.x != 128) __trap();   // the registry never launches these
     static_assert(4 * AM_QB * AM_OS * 4 <= 4 * 2 * 2 * 16 * AM_LD * 2, "the partial O fits in the stages");
     PDL_ENTER();
     int j0 = jb + 16 * warp;
@@ -1002,8 +1019,8 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f, acc[16][4];
 #pragma unroll
     for (int n = 0; n < 16; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-    for (int stage = 0; j0 < je; j0 += 64, stage ^= 1) {
-        float mv[2][4];                                    // the mask values of this step's scores
+    float mv[2][4];                                        // the mask values of a step's scores, a step ahead
+    auto load_mask = [&](int j0) {
 #pragma unroll
         for (int nt = 0; nt < 2; nt++)
 #pragma unroll
@@ -1011,6 +1028,9 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
                 const int j = j0 + nt * 8 + 2 * t + (e & 1);
                 mv[nt][e] = j < je ? (e < 2 ? mr0 : mr1)[j] : -INFINITY;
             }
+    };
+    load_mask(j0);
+    for (int stage = 0; j0 < je; j0 += 64, stage ^= 1) {
         if (j0 + 64 < je) {
             issue(j0 + 64, stage ^ 1);                     // the other stage was consumed last step
             cp_async_wait<1>();
@@ -1046,6 +1066,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
                 else mx1 = fmaxf(mx1, z);
             }
         }
+        load_mask(j0 + 64);                                // the next step's, in flight under this one's P V
 #pragma unroll
         for (int o = 1; o <= 2; o <<= 1) {                 // the 4 threads of a quad hold a row's 16 columns
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o));
@@ -1870,12 +1891,22 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
 #endif
 }
 
-// attn_mma: one kernel per cluster size (cache rows split over CL blocks)
+// attn_mma: one kernel per cluster size (cache rows split over CL blocks), its body specialised for the
+// usual head sizes (-DATTN_MMA_SPECIALISE=0: the run-time body for every d, to measure what that buys)
+#ifndef ATTN_MMA_SPECIALISE
+#define ATTN_MMA_SPECIALISE 1
+#endif
 #define ATTN_MMA_KERNEL(NAME, CL, ATTR)                                                                      \
     extern "C" __global__ void ATTR __launch_bounds__(128)                                                   \
     NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
          int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
-        attn_mma_body<CL>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);        \
+        __shared__ __align__(16) AttnMmaShared sh;                                                           \
+        if (ATTN_MMA_SPECIALISE && d == 128)                                                                 \
+            attn_mma_body<CL, 128>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
+        else if (ATTN_MMA_SPECIALISE && d == 64)                                                             \
+            attn_mma_body<CL, 64>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
+        else                                                                                                 \
+            attn_mma_body<CL, 0>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
     }
 ATTN_MMA_KERNEL(attn_mma_f16, 1, )
 ATTN_MMA_KERNEL(attn_mma2_f16, 2, __cluster_dims__(2, 1, 1))
