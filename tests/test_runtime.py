@@ -694,10 +694,11 @@ def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms)
     """Whatever batch, heads, head size, cache length and SM count, the registry's attention launch meets
     what its kernel assumes: attn_mma (tensor cores) exactly when there are 2+ tokens, a KV head has at
     least 8 query rows and d is a multiple of 16 up to 128, 16 query rows per 4-warp block, the cache rows split over a cluster
-    only while every warp keeps a 16-row step and the grid stays within two blocks per SM, and its
-    dynamic shared memory within the limit the library sets."""
+    only while every warp keeps a 16-row step and the grid stays within one block per SM, the kernel
+    that knows d at compile time where there is one, and its dynamic shared memory within the limit the
+    library sets."""
     from runtime.kernels import ATTN_MMA, ATTN_MMA_NAMES
-    from runtime.kernels.ops import ATTN_MMA_SMEM, SMEM_LIMITS, dynamic_smem
+    from runtime.kernels.ops import ATTN_MMA_DIMS, ATTN_MMA_SMEM, ATTN_MMA_SPEC, SMEM_LIMITS, dynamic_smem
 
     heads = kv * grp
     cfg = L.config("tiny", batch=B, heads=heads, kv_heads=kv, hidden=heads * d, ctx=ctx, layers=1, ffn=64, vocab=32)
@@ -717,13 +718,31 @@ def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms)
     assert (ln.kernel in ATTN_MMA_NAMES) == wants_mma, ln.kernel
     if not wants_mma:
         return
-    cl = next(c for c, name in ATTN_MMA.items() if name == ln.kernel)
+    names = {(c, d): name for (c, dd), name in ATTN_MMA_SPEC.items() if dd == d} if d in ATTN_MMA_DIMS else {
+        (c, d): name for c, name in ATTN_MMA.items()}
+    cl = next(c for (c, _), name in names.items() if name == ln.kernel)
     qblocks = -(-B * grp // 16)
     assert ln.grid == (cl * qblocks, kv, 1) and ln.block == (128, 1, 1)
     assert ln.args[6:11] == (B, n_kv, kv, heads, d)
     if cl > 1:
-        assert -(-n_kv // cl) >= 64 and qblocks * kv * cl <= 2 * sms
+        assert -(-n_kv // cl) >= 64 and qblocks * kv * cl <= sms
     assert dynamic_smem(ln) == ATTN_MMA_SMEM <= SMEM_LIMITS[ln.kernel] <= 227 * 1024 - 8192
+
+
+@pytest.mark.parametrize("d,B,kernel", [
+    (128, 4, "attn_mma8_d128_f16"), (128, 16, "attn_mma4_d128_f16"), (128, 32, "attn_mma2_d128_f16"),
+    (128, 64, "attn_mma_d128_f16"), (64, 16, "attn_mma4_d64_f16"), (64, 64, "attn_mma_d64_f16"),
+    (96, 16, "attn_mma4_f16"), (128, 1, "attn_fused_f16")])
+def test_registry_attention_on_h200_shapes(d, B, kernel):
+    """The registry's attention kernel for the 8B (d 128) and 1B (d 64) decode shapes on 132 SMs (32 heads
+    over 8 KV heads, ctx 512): the kernel that knows d where there is one, its cache rows split only while
+    the grid keeps one block per SM (H200, ``runtime.tools.attn_bench``: 8B batch 16 10.2 us with 4 blocks
+    per query block against 10.8 with 8, batch 64 14.6 unsplit against 15.1 in 2); other head sizes take
+    the generic kernel, batch 1 attn_fused_f16."""
+    from runtime.kernels.ops import attention_launch
+
+    ln = attention_launch(*range(1, 7), B, 512 + B, 8, 32, d, 132)
+    assert ln.kernel == kernel
 
 
 @pytest.mark.parametrize("batch", [2, 5, 16])

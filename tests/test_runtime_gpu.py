@@ -515,9 +515,11 @@ def test_tensor_core_attention_matches_numpy(lib, B, d, ctx):
     attention of the other kernels: within 1e-3 of the numpy emulation that rounds q and the probabilities
     to f16 as its mma operands, on random q, cache and a causal mask, output poisoned first; rows of a
     cluster's last block past the cache (ctx not a multiple of 16 x 4 x CL) masked, two runs bitwise equal.
-    d = 96 takes the copy loop for head sizes whose 16-byte chunks do not divide a warp. A planted bug in
-    any fragment layout gives errors of order 1."""
+    The kernels that know d at compile time (d = 64, 128) give the generic kernel's bits. d = 96 takes the
+    copy loop for head sizes whose 16-byte chunks do not divide a warp. A planted bug in any fragment
+    layout gives errors of order 1."""
     from runtime.kernels import ATTN_MMA, Launch
+    from runtime.kernels.ops import attn_mma_kernel
 
     heads, G = 32, 8
     arrays, tail = _attention_case(B, d, ctx, seed=1000 * B + d)
@@ -530,6 +532,11 @@ def test_tensor_core_attention_matches_numpy(lib, B, d, ctx):
         err = np.linalg.norm(runs[0] - ref) / np.linalg.norm(ref)
         assert err < 1e-3, f"{name} at batch {B}, d {d}: rel err {err:.3g}"
         assert np.array_equal(runs[0], runs[1]), f"{name}: two runs differ"
+        spec = attn_mma_kernel(cl, d)
+        if spec != name:
+            got = _run_attention(lib, arrays, lambda ptrs, n=spec, c=cl: Launch(n, (c * qb, G, 1), (128, 1, 1), ptrs + tail),
+                                 n_out)[0]
+            assert np.array_equal(got, runs[0]), f"{spec} at batch {B}: not the bits of {name}"
 
 
 @pytest.mark.parametrize("d", [64, 128])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..cuda_util import check
 from .ops import (
-    ATTN_MMA,
+    ATTN_MMA_NAMES,
     GEMM_TC,
     GEMM_TC_SWIGLU,
     GEMM_WG_NAMES,
@@ -43,7 +43,7 @@ SIGNATURES = {
     "attn_fused_f16": "PPPPPPiiiiff",
     "attn_batch_f16": "PPPPPPiiiiiff",
     "attn_batch1_f16": "PPPPPPiiiiiff",
-    **{name: "PPPPPPiiiiiff" for name in ATTN_MMA.values()},
+    **{name: "PPPPPPiiiiiff" for name in sorted(ATTN_MMA_NAMES)},
     "gemv_f16_f32": "PPPiii",
     "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
     "gemv_swiglu_f16_f32": "PPPPiii",

@@ -905,8 +905,7 @@ __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) 
 }
 // D: the head size when it is a compile-time constant (64, 128: ncu, 8B batch 4, a warp issued about 1000
 // instructions per 16-row step with d at run time, a third of them copy addresses, branches over unrolled
-// head-size loops and register moves), 0 for any other d. The shared arrays are the kernel's, so the bodies
-// one kernel instantiates for several D share them.
+// head-size loops and register moves), 0 for any other d.
 struct AttnMmaShared {
     half qh[AM_QB * AM_LD];
     float wml[4][AM_QB][2];                                // per warp (max, sum); then [0]: the block's
@@ -968,14 +967,34 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
         // pair's frequency and (sin, cos) only when its pair or token changes (grp heads share a token)
         float2 xv[AM_QB * 64 / 128];
         int pv[AM_QB * 64 / 128];
+        if (128 % half_d == 0) {
+            // a thread's pair is fixed and its row advances by 128 / half_d per k: one division for the token and
+            // head of its first row, then increments (ncu, 8B batch 4: the divisions of q_row per element were a
+            // tenth of the kernel's instructions)
+            const int step = 128 / half_d;
+            int qi = q0 + tid / half_d, b = qi / grp, r = qi - b * grp;
+            const float* qp = q + (long long)g * grp * d + 2 * (tid % half_d);
 #pragma unroll
-        for (int k = 0; k < AM_QB * 64 / 128; k++) {
-            const int e = tid + 128 * k, i = e / half_d, qi = q0 + i;
-            xv[k] = make_float2(0.0f, 0.0f);
-            pv[k] = 0;
-            if (e < AM_QB * half_d && qi < nq) {
-                xv[k] = *reinterpret_cast<const float2*>(q_row(q, qi, grp, g, heads, d) + 2 * (e - i * half_d));
-                pv[k] = pos == nullptr ? 0 : pos[qi / grp];
+            for (int k = 0; k < AM_QB * 64 / 128; k++) {
+                xv[k] = make_float2(0.0f, 0.0f);
+                pv[k] = 0;
+                if (tid / half_d + k * step < AM_QB && qi < nq) {
+                    xv[k] = *reinterpret_cast<const float2*>(qp + ((long long)b * heads + r) * d);
+                    pv[k] = pos == nullptr ? 0 : pos[b];
+                }
+                qi += step;
+                for (r += step; r >= grp; r -= grp) ++b;
+            }
+        } else {
+#pragma unroll
+            for (int k = 0; k < AM_QB * 64 / 128; k++) {
+                const int e = tid + 128 * k, i = e / half_d, qi = q0 + i;
+                xv[k] = make_float2(0.0f, 0.0f);
+                pv[k] = 0;
+                if (e < AM_QB * half_d && qi < nq) {
+                    xv[k] = *reinterpret_cast<const float2*>(q_row(q, qi, grp, g, heads, d) + 2 * (e - i * half_d));
+                    pv[k] = pos == nullptr ? 0 : pos[qi / grp];
+                }
             }
         }
         int lp = -1, lpos = 0;   // the pair and position of fr and (sn, cs); lpos -1: recompute
@@ -1076,13 +1095,13 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
         const float c0 = m0 == -INFINITY ? 0.0f : expf(m0 - mn0), c1 = m1 == -INFINITY ? 0.0f : expf(m1 - mn1);
         m0 = mn0;
         m1 = mn1;
+        // a masked score is -inf and expf(-inf) is 0; a row masked so far has the max -inf, taken as 0 (without a
+        // branch per score: ncu counted a branch around each expf)
+        const float ms0 = mn0 == -INFINITY ? 0.0f : mn0, ms1 = mn1 == -INFINITY ? 0.0f : mn1;
 #pragma unroll
         for (int nt = 0; nt < 2; nt++) {
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float mm = e < 2 ? mn0 : mn1;
-                sc[nt][e] = sc[nt][e] == -INFINITY ? 0.0f : expf(sc[nt][e] - mm);
-            }
+            for (int e = 0; e < 4; e++) sc[nt][e] = expf(sc[nt][e] - (e < 2 ? ms0 : ms1));
         }
         l0 = l0 * c0 + (sc[0][0] + sc[0][1]) + (sc[1][0] + sc[1][1]);   // this thread's columns only
         l1 = l1 * c1 + (sc[0][2] + sc[0][3]) + (sc[1][2] + sc[1][3]);
@@ -1891,27 +1910,25 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
 #endif
 }
 
-// attn_mma: one kernel per cluster size (cache rows split over CL blocks), its body specialised for the
-// usual head sizes (-DATTN_MMA_SPECIALISE=0: the run-time body for every d, to measure what that buys)
-#ifndef ATTN_MMA_SPECIALISE
-#define ATTN_MMA_SPECIALISE 1
-#endif
-#define ATTN_MMA_KERNEL(NAME, CL, ATTR)                                                                      \
+// attn_mma: one kernel per cluster size (cache rows split over CL blocks) for any head size, and one per
+// cluster size and usual head size (d = 64, 128; ops.ATTN_MMA_DIMS) whose body knows d at compile time (its
+// own kernel, not a branch of the generic one: ncu counted instruction-fetch stalls once one kernel held the
+// three bodies). The same arithmetic in the same order, so the same bits for the same d.
+#define ATTN_MMA_KERNEL(NAME, CL, D, ATTR)                                                                   \
     extern "C" __global__ void ATTR __launch_bounds__(128)                                                   \
     NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
          int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
         __shared__ __align__(16) AttnMmaShared sh;                                                           \
-        if (ATTN_MMA_SPECIALISE && d == 128)                                                                 \
-            attn_mma_body<CL, 128>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
-        else if (ATTN_MMA_SPECIALISE && d == 64)                                                             \
-            attn_mma_body<CL, 64>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
-        else                                                                                                 \
-            attn_mma_body<CL, 0>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
+        attn_mma_body<CL, D>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
     }
-ATTN_MMA_KERNEL(attn_mma_f16, 1, )
-ATTN_MMA_KERNEL(attn_mma2_f16, 2, __cluster_dims__(2, 1, 1))
-ATTN_MMA_KERNEL(attn_mma4_f16, 4, __cluster_dims__(4, 1, 1))
-ATTN_MMA_KERNEL(attn_mma8_f16, 8, __cluster_dims__(8, 1, 1))
+#define ATTN_MMA_KERNELS(CL, SFX, ATTR)                                                                      \
+    ATTN_MMA_KERNEL(attn_mma##SFX##_f16, CL, 0, ATTR)                                                        \
+    ATTN_MMA_KERNEL(attn_mma##SFX##_d64_f16, CL, 64, ATTR)                                                   \
+    ATTN_MMA_KERNEL(attn_mma##SFX##_d128_f16, CL, 128, ATTR)
+ATTN_MMA_KERNELS(1, , )
+ATTN_MMA_KERNELS(2, 2, __cluster_dims__(2, 1, 1))
+ATTN_MMA_KERNELS(4, 4, __cluster_dims__(4, 1, 1))
+ATTN_MMA_KERNELS(8, 8, __cluster_dims__(8, 1, 1))
 
 #define TC_CLUSTER_1
 #define TC_CLUSTER_2 __cluster_dims__(2, 1, 1)

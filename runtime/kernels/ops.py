@@ -34,9 +34,16 @@ ATTN_BATCH_CLUSTER = 4
 #: takes it rather than attn_fused_f16 (below that attn_fused_f16's 8-block split of each (token, head)
 #: keeps more SMs busy than 16-row blocks can). Batch 1 always keeps attn_fused_f16 (f32 q)
 ATTN_MMA = {cl: f"attn_mma{'' if cl == 1 else cl}_f16" for cl in (1, 2, 4, 8)}
-ATTN_MMA_NAMES = frozenset(ATTN_MMA.values())
+#: ... and per cluster size and head size in ATTN_MMA_DIMS, the kernels whose body knows d at compile time
+#: (the same bits as the generic kernel's for that d; at 8B and 1B shapes 15-35% faster, the d = 64 ones
+#: on 116 registers instead of 168)
+ATTN_MMA_DIMS = (64, 128)
+ATTN_MMA_SPEC = {(cl, d): f"attn_mma{'' if cl == 1 else cl}_d{d}_f16" for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
+ATTN_MMA_NAMES = frozenset(ATTN_MMA.values()) | frozenset(ATTN_MMA_SPEC.values())
 ATTN_MMA_ROWS = 16
 ATTN_MMA_MIN_ROWS = 8
+#: attn_mma: blocks per SM the cache-row split may fill (``attn_mma_cluster``)
+ATTN_MMA_BLOCKS_PER_SM = 1
 #: attn_mma's dynamic shared memory: per warp two stages of a 16-row K and V tile (rows of 136 halves)
 ATTN_MMA_SMEM = 4 * 2 * 2 * 16 * 136 * 2
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
@@ -74,7 +81,7 @@ WRITES = {
     "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,),
     "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
     **{name: (2,) for name in GEMM_TC.values()}, **{name: (3,) for name in GEMM_TC_SWIGLU.values()},
-    **{name: (5,) for name in ATTN_MMA.values()},
+    **{name: (5,) for name in sorted(ATTN_MMA_NAMES)},
 }
 
 
@@ -123,14 +130,21 @@ def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
 
 def attn_mma_cluster(units: int, n_kv: int, num_sms: int) -> int:
     """Blocks that split one attn_mma query block's cache rows: the most of 8, 4, 2 that keep the grid
-    within two blocks per SM and give every warp at least one 16-row step; else 1. A block's life is
-    mostly fixed latency (q, the first cache step, two combines: about 10 us on the H200), so blocks
-    beyond what runs at once queue behind it: 8B shapes at ctx 512 (runtime.tools.attn_bench), batch 16
-    (32 query blocks x KV heads) 18.6 us with 8 blocks each, batch 64 (128) 24.3 us with 2 vs 38.2 with 4."""
+    within ATTN_MMA_BLOCKS_PER_SM blocks per SM and give every warp at least one 16-row step; else 1. A
+    block's life is a fixed latency (q, the first cache step, two combines) plus about 0.5-0.7 us per
+    16-row step of each warp, so a wider split pays only while its blocks run side by side with nothing
+    else on their SM: H200, ctx 512 (``runtime.tools.attn_bench``, the kernels that know d), 8B (d 128) at
+    batch 16 / 32 / 64 (32 / 64 / 128 query blocks x KV heads) best with 4 / 2 / 1 blocks each (10.2 / 11.7
+    / 14.6 us against 10.8 / 12.3 / 15.1 at two blocks per SM), the 1B (d 64) likewise (7.6 / 8.0 / 9.1 us)."""
     for cl in (8, 4, 2):
-        if units * cl <= 2 * num_sms and math.ceil(n_kv / cl) >= 64:
+        if units * cl <= ATTN_MMA_BLOCKS_PER_SM * num_sms and math.ceil(n_kv / cl) >= 64:
             return cl
     return 1
+
+
+def attn_mma_kernel(cl: int, d: int) -> str:
+    """The attn_mma kernel for clusters of ``cl`` and head size ``d``: its own where ATTN_MMA_DIMS has d."""
+    return ATTN_MMA_SPEC.get((cl, d), ATTN_MMA[cl])
 
 
 def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: int, n_kv: int, G: int, heads: int,
@@ -147,7 +161,7 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
     if B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and D <= 128:
         qblocks = math.ceil(B * grp / ATTN_MMA_ROWS)
         cl = attn_mma_cluster(qblocks * G, n_kv, num_sms)
-        return Launch(ATTN_MMA[cl], (cl * qblocks, G, 1), (128, 1, 1), ptrs + (B, *scalars))
+        return Launch(attn_mma_kernel(cl, D), (cl * qblocks, G, 1), (128, 1, 1), ptrs + (B, *scalars))
     if B * grp >= 4 * ATTN_BATCH_ROWS and D <= 128:   # several tokens: read each KV head once per block
         qblocks = math.ceil(B * grp / ATTN_BATCH_ROWS)
         split = qblocks * G < num_sms // 2

@@ -21,7 +21,7 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
 
     from ..cuda_util import graph_us
     from ..kernels import ATTN_CLUSTER, ATTN_MMA, Launch
-    from ..kernels.ops import ATTN_BATCH_CLUSTER, ATTN_BATCH_ROWS, ATTN_MMA_ROWS, attention_launch
+    from ..kernels.ops import ATTN_BATCH_CLUSTER, ATTN_BATCH_ROWS, ATTN_MMA_ROWS, attention_launch, attn_mma_kernel
 
     n_kv = ctx + B
     rng = np.random.default_rng(B)
@@ -45,6 +45,9 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
         mq = -(-B * grp // ATTN_MMA_ROWS)
         for cl, name in ATTN_MMA.items():
             lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
+            spec = attn_mma_kernel(cl, d)
+            if spec != name:   # the kernel that knows d at compile time, beside the generic one
+                lns[spec] = Launch(spec, (cl * mq, G, 1), (128, 1, 1), common + tail)
         row = {"d": d, "B": B, "ctx": ctx, "registry": chosen.kernel}
         for k, ln in lns.items():
             row[k] = round(statistics.median(graph_us(s, lambda ln=ln: lib.launch(ln, s), reps=50, trials=5)), 2)
