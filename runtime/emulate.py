@@ -20,7 +20,17 @@ import memplan
 from memplan import Graph, Plan
 
 from .binding import bind
-from .kernels import ATTN_CLUSTER, ATTN_MMA_NAMES, GEMM_TC, GEMM_TC_SWIGLU, GEMV_NORM_OFF, MEMCPY, Launch, counter_bytes
+from .kernels import (
+    ATTN_CLUSTER,
+    ATTN_FUSED_NAMES,
+    ATTN_MMA_NAMES,
+    GEMM_TC,
+    GEMM_TC_SWIGLU,
+    GEMV_NORM_OFF,
+    MEMCPY,
+    Launch,
+    counter_bytes,
+)
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -167,8 +177,8 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         for b in range(B):
             if 0 <= iv[b] < nrows:
                 dv[iv[b]] = xv[b].reshape(-1).astype(np.float16)
-    elif k in ("attn_fused_f16", "attn_batch_f16", "attn_batch1_f16") or k in ATTN_MMA_NAMES:
-        if k == "attn_fused_f16":
+    elif k in ("attn_batch_f16", "attn_batch1_f16") or k in ATTN_MMA_NAMES or k in ATTN_FUSED_NAMES:
+        if k in ATTN_FUSED_NAMES:
             q, pos, K, V, m, out, n_kv, G, heads, D, scale, log2_base = a
             B = ln.grid[0] // ATTN_CLUSTER // heads
         else:

@@ -33,6 +33,7 @@ import memplan
 from memplan.examples import LLAMA_TINY, llama
 from runtime.emulate import emulate
 from runtime.kernels import (
+    ATTN_FUSED_NAMES,
     GEMM_TC_NAMES,
     GEMV_NORM_OFF,
     KernelError,
@@ -245,7 +246,8 @@ def test_every_group_fuses_at_batch_1(name):
         assert len(fused) == len(g.groups())
         assert sum(map(len, per_node)) == 9 * cfg.layers + 2
         kernels = {ln.kernel for lns in per_node for ln in lns}
-        assert {"attn_fused_f16", "gemv_add_rms_f16_f32", "gemv_swiglu_f16_f32", "rope_set_rows_f16"} <= kernels
+        assert {"gemv_add_rms_f16_f32", "gemv_swiglu_f16_f32", "rope_set_rows_f16"} <= kernels
+        assert kernels & ATTN_FUSED_NAMES
         assert not kernels & {"attn_kq_f16", "softmax_mask_f32", "silu_f32", "rope_f32", "copy_u32",
                               "add_rms_norm4_f32", "binary_f32", "swiglu_f32"}
         counters = [ln.args[6] for lns in per_node for ln in lns if ln.kernel == "gemv_add_rms_f16_f32"]
@@ -706,7 +708,7 @@ def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms)
     plan = memplan.plan(g)
     per_node, _ = plan_launches(g, _addresses(g, plan).__getitem__, num_sms=sms, counters=1 << 30,
                                 scratch=lambda n: 1 << 50)
-    fused = {"attn_fused_f16", "attn_batch_f16", "attn_batch1_f16", *ATTN_MMA_NAMES}
+    fused = {"attn_batch_f16", "attn_batch1_f16", *ATTN_MMA_NAMES, *ATTN_FUSED_NAMES}
     attn = [ln for lns in per_node for ln in lns if ln.kernel in fused]
     if not attn:   # the group runs node by node (a planned overlap its one kernel cannot take)
         assert {ln.kernel for lns in per_node for ln in lns} >= {"attn_kq_f16", "softmax_mask_f32"}
@@ -732,13 +734,14 @@ def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms)
 @pytest.mark.parametrize("d,B,kernel", [
     (128, 4, "attn_mma8_d128_f16"), (128, 16, "attn_mma4_d128_f16"), (128, 32, "attn_mma2_d128_f16"),
     (128, 64, "attn_mma_d128_f16"), (64, 16, "attn_mma4_d64_f16"), (64, 64, "attn_mma_d64_f16"),
-    (96, 16, "attn_mma4_f16"), (128, 1, "attn_fused_f16")])
+    (96, 16, "attn_mma4_f16"), (128, 1, "attn_fused_d128_f16"), (64, 1, "attn_fused_d64_f16"),
+    (32, 1, "attn_fused_f16")])
 def test_registry_attention_on_h200_shapes(d, B, kernel):
     """The registry's attention kernel for the 8B (d 128) and 1B (d 64) decode shapes on 132 SMs (32 heads
     over 8 KV heads, ctx 512): the kernel that knows d where there is one, its cache rows split only while
     the grid keeps one block per SM (H200, ``runtime.tools.attn_bench``: 8B batch 16 10.2 us with 4 blocks
     per query block against 10.8 with 8, batch 64 14.6 unsplit against 15.1 in 2); other head sizes take
-    the generic kernel, batch 1 attn_fused_f16."""
+    the generic kernel, batch 1 attn_fused (likewise)."""
     from runtime.kernels.ops import attention_launch
 
     ln = attention_launch(*range(1, 7), B, 512 + B, 8, 32, d, 132)

@@ -8,6 +8,8 @@ part that imports pycuda, and only when created).
 from .library import KERNEL_SOURCE, SIGNATURES, KernelLibrary
 from .ops import (
                   ATTN_CLUSTER,
+                  ATTN_FUSED,
+                  ATTN_FUSED_NAMES,
                   ATTN_MAXCHUNK,
                   ATTN_MMA,
                   ATTN_MMA_NAMES,
@@ -29,6 +31,6 @@ from .ops import (
 )
 from .registry import counter_bytes, launches_for, plan_launches
 
-__all__ = ["ATTN_CLUSTER", "ATTN_MAXCHUNK", "ATTN_MMA", "ATTN_MMA_NAMES", "GEMM_TC", "GEMM_TC_NAMES", "GEMM_TC_SWIGLU", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
+__all__ = ["ATTN_CLUSTER", "ATTN_FUSED", "ATTN_FUSED_NAMES", "ATTN_MAXCHUNK", "ATTN_MMA", "ATTN_MMA_NAMES", "GEMM_TC", "GEMM_TC_NAMES", "GEMM_TC_SWIGLU", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
            "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "dynamic_smem", "gemm_tc_launch", "gemm_tc_shape", "gemv_rows_per_block",
            "launches_for", "mul_mat_launch", "node_launches", "plan_launches"]

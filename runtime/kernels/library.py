@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..cuda_util import check
 from .ops import (
+    ATTN_FUSED_NAMES,
     ATTN_MMA_NAMES,
     GEMM_TC,
     GEMM_TC_SWIGLU,
@@ -40,7 +41,7 @@ SIGNATURES = {
     "add_rms_norm4_f32": "PPPPPiif",
     "swiglu_f32": "PPPq",
     "rope_set_rows_f16": "PPPPiiiif",
-    "attn_fused_f16": "PPPPPPiiiiff",
+    **{name: "PPPPPPiiiiff" for name in sorted(ATTN_FUSED_NAMES)},
     "attn_batch_f16": "PPPPPPiiiiiff",
     "attn_batch1_f16": "PPPPPPiiiiiff",
     **{name: "PPPPPPiiiiiff" for name in sorted(ATTN_MMA_NAMES)},

@@ -491,9 +491,15 @@ __device__ __forceinline__ void axpy8h(const uint4 raw, float pj, float* acc) {
     }
 }
 
-extern "C" __global__ void __cluster_dims__(AF_CL, 1, 1) __launch_bounds__(256, AF_MINB)
-attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out,
-               int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {
+// D: the head size when it is a compile-time constant (ops.ATTN_MMA_DIMS: the lanes per row, the shuffle
+// counts and the row loops are then fixed, as attn_mma's were), 0 for any other d; the same arithmetic, so
+// the same bits.
+template <int D>
+__device__ __forceinline__ void attn_fused_body(const float* q, const int* pos, const half* Kc, const half* Vc,
+                                                const float* mask, float* out, int n_kv, int kv_heads, int heads,
+                                                int d_arg, float scale, float log2_base) {
+    const int d = D ? D : d_arg;
+    if (d != d_arg) __trap();                      // the registry launches each kernel for its own d
     PDL_ENTER();
     __shared__ float sh[32];
     __shared__ float qs[256];
@@ -689,6 +695,15 @@ attn_fused_f16(const float* q, const int* pos, const half* Kc, const half* Vc, c
     cluster.sync();                                // keep every block's shared memory until block 0 read it
 #endif
 }
+#define ATTN_FUSED_KERNEL(NAME, D)                                                                           \
+    extern "C" __global__ void __cluster_dims__(AF_CL, 1, 1) __launch_bounds__(256, AF_MINB)                \
+    NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out,      \
+         int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
+        attn_fused_body<D>(q, pos, Kc, Vc, mask, out, n_kv, kv_heads, heads, d, scale, log2_base);          \
+    }
+ATTN_FUSED_KERNEL(attn_fused_f16, 0)
+ATTN_FUSED_KERNEL(attn_fused_d64_f16, 64)
+ATTN_FUSED_KERNEL(attn_fused_d128_f16, 128)
 
 // Decode attention for several new tokens at once (batch B > 1): the same function as attn_fused_f16 (ROPE
 // of q, scaled KQ + mask, softmax, KQV), computed so that the cache is read once per block of query rows

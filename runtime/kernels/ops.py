@@ -22,6 +22,9 @@ GEMV_NORM_OFF = 1 << 62
 #: attn_fused_f16: blocks per (batch row, head) and most cache rows per block (AF_CL, AF_MAXCHUNK)
 ATTN_CLUSTER = 8
 ATTN_MAXCHUNK = 2048
+#: attn_fused_f16 and its kernels that know the head size at compile time (ATTN_MMA_DIMS; the same bits)
+ATTN_FUSED = {0: "attn_fused_f16", 64: "attn_fused_d64_f16", 128: "attn_fused_d128_f16"}
+ATTN_FUSED_NAMES = frozenset(ATTN_FUSED.values())
 #: attn_batch_f16: query rows per block; used once a KV head has at least this many query rows per block
 #: times 4 (batch x heads per KV head), below which too few blocks would share the work
 ATTN_BATCH_ROWS = 16
@@ -78,10 +81,10 @@ WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
     "rope_f32": (2,), "set_rows_f32_f16": (2,), "attn_kq_f16": (2,), "softmax_mask_f32": (2,),
     "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
-    "rope_set_rows_f16": (3,), "attn_fused_f16": (5,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,),
+    "rope_set_rows_f16": (3,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,),
     "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
     **{name: (2,) for name in GEMM_TC.values()}, **{name: (3,) for name in GEMM_TC_SWIGLU.values()},
-    **{name: (5,) for name in sorted(ATTN_MMA_NAMES)},
+    **{name: (5,) for name in sorted(ATTN_MMA_NAMES | ATTN_FUSED_NAMES)},
 }
 
 
@@ -167,7 +170,7 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
         split = qblocks * G < num_sms // 2
         return Launch("attn_batch_f16" if split else "attn_batch1_f16",
                       ((ATTN_BATCH_CLUSTER if split else 1) * qblocks, G, 1), (256, 1, 1), ptrs + (B, *scalars))
-    return Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), ptrs + scalars)
+    return Launch(ATTN_FUSED.get(D, ATTN_FUSED[0]), (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), ptrs + scalars)
 
 
 def tc_build(M: int) -> str:

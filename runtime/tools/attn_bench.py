@@ -20,7 +20,7 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
     import pycuda.driver as cuda
 
     from ..cuda_util import graph_us
-    from ..kernels import ATTN_CLUSTER, ATTN_MMA, Launch
+    from ..kernels import ATTN_CLUSTER, ATTN_FUSED, ATTN_MMA, Launch
     from ..kernels.ops import ATTN_BATCH_CLUSTER, ATTN_BATCH_ROWS, ATTN_MMA_ROWS, attention_launch, attn_mma_kernel
 
     n_kv = ctx + B
@@ -38,6 +38,8 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
         grp = heads // G
         lns = {"attn_fused_f16": Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
                                         common + tail[1:])}
+        if ATTN_FUSED.get(d):   # the kernel that knows d at compile time, beside the generic one
+            lns[ATTN_FUSED[d]] = Launch(ATTN_FUSED[d], (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), common + tail[1:])
         if B * grp >= ATTN_BATCH_ROWS:           # a full query block: the batched kernels take it
             qb = -(-B * grp // ATTN_BATCH_ROWS)
             lns["attn_batch_f16"] = Launch("attn_batch_f16", (ATTN_BATCH_CLUSTER * qb, G, 1), (256, 1, 1), common + tail)
