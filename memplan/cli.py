@@ -32,6 +32,19 @@ def _err(msg: str) -> None:
     print(f"memplan: error: {line}", file=sys.stderr)
 
 
+def _out(text: str) -> None:
+    """Print ``text`` on stdout; what stdout cannot encode is escaped (``\\ud800``), not a traceback.
+
+    A lone surrogate is valid JSON (``"\\ud800"``) and so a valid id or graph name, and a file name that
+    is not UTF-8 reaches ``argv`` as surrogates: neither can be written to a strict UTF-8 stdout."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding, getattr(sys.stdout, "errors", None) or "strict")
+    except (UnicodeEncodeError, LookupError):
+        text = text.encode(encoding, "backslashreplace").decode(encoding)
+    print(text)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
     from .files import check_outputs
@@ -94,10 +107,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     graph, plan = load_safe_pair(args.graph, args.plan)
     sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
-    print(f"makespan     {sim.makespan_us:.3f} us on {len(set(sim.stream_of.values()))} stream(s), "
+    _out(f"makespan     {sim.makespan_us:.3f} us on {len(set(sim.stream_of.values()))} stream(s), "
           f"{sim.num_events} event(s) at {sim.event_us:g} us")
-    print(f"serial       {sim.serial_us:.3f} us")
-    print(f"speedup      x{sim.speedup:.3f}")
+    _out(f"serial       {sim.serial_us:.3f} us")
+    _out(f"speedup      x{sim.speedup:.3f}")
     return 0
 
 
@@ -114,7 +127,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .io import load_safe_pair
 
     load_safe_pair(args.graph, args.plan)
-    print(f"{args.plan}: safe")
+    _out(f"{args.plan}: safe")
     return 0
 
 
@@ -122,7 +135,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from . import load_plan
     from .show import describe
 
-    print(describe(load_plan(args.plan), top=args.top))
+    _out(describe(load_plan(args.plan), top=args.top))
     return 0
 
 
@@ -137,7 +150,7 @@ def cmd_example(args: argparse.Namespace) -> int:
     for stem, graph in bundled().items():
         path = os.path.join(args.output, f"{stem}.json")
         save_graph(graph, path)
-        print(path)
+        _out(path)
     return 0
 
 

@@ -110,6 +110,23 @@ class Graph:
             t = self.tensor_index[self.tensors[t].view_of]
         return off
 
+    def offsets_in_root(self) -> list[int]:
+        """``offset_in_root`` of every tensor, in one pass: each view's offset is its parent's plus its
+        own, computed once, so a 100k-deep view chain costs 100k steps (walking the chain from every
+        tensor, as ``offset_in_root`` does, would cost 100k**2 / 2)."""
+        off: list[int | None] = [None if t.view_of is not None else 0 for t in self.tensors]
+        for t in range(len(self.tensors)):
+            chain = []
+            j = t
+            while off[j] is None:  # views whose offset is not known yet, up to one that is (or a root)
+                chain.append(j)
+                j = self.tensor_index[self.tensors[j].view_of]
+            base = off[j]
+            for c in reversed(chain):
+                base += self.tensors[c].view_offset
+                off[c] = base
+        return off  # type: ignore[return-value]
+
     def units(self) -> list[list[int]]:
         """Node indices in listed order, a fusion group as one unit (it runs as one kernel, on one
         stream, on one device), every other node alone. Scheduling and the device split both cut the

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ScheduleError
+from .errors import short_repr as _short
 from .graph import Graph
+from .planfile import MAX_STREAMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,13 @@ class Schedule:
     order: tuple[str, ...]
     streams: tuple[int, ...]
     events: tuple[Event, ...] = ()
+
+    def __post_init__(self) -> None:
+        # lists given for the tuples are taken as tuples: schedules are compared and used as dict keys
+        for name in ("order", "streams", "events"):
+            v = getattr(self, name)
+            if isinstance(v, (list, np.ndarray)):
+                object.__setattr__(self, name, tuple(v))
 
     @property
     def num_streams(self) -> int:
@@ -142,18 +151,27 @@ def _walk_clocks(graph: Graph, order: tuple[str, ...], streams: tuple[int, ...],
 
 
 def check_schedule(graph: Graph, schedule: Schedule) -> None:
-    """Raise ScheduleError unless the schedule is a well-formed, topological one for ``graph``."""
+    """Raise ScheduleError unless the schedule is a well-formed, topological one for ``graph``.
+
+    Stream ids lie in ``0 .. MAX_STREAMS - 1``: the vector clocks take one column per stream id (a
+    stream 10**9 would allocate gigabytes), and a plan file declares at most ``MAX_STREAMS`` streams
+    (a plan using stream 2000 could be written but not read back)."""
+    if not isinstance(schedule, Schedule):
+        raise ScheduleError(f"expected a memplan Schedule (memplan.schedule_with_events builds one), "
+                            f"not {type(schedule).__name__}")
     order, streams = schedule.order, schedule.streams
+    if not isinstance(order, tuple) or not isinstance(streams, tuple) or not isinstance(schedule.events, tuple):
+        raise ScheduleError("schedule: order, streams and events must be tuples (or lists)")
     if len(order) != len(streams):
         raise ScheduleError("schedule: order and streams differ in length")
     pos: dict[str, int] = {}
     for p, (nid, s) in enumerate(zip(order, streams)):
-        if nid not in graph.node_index:
-            raise ScheduleError(f"schedule names unknown node {nid!r}")
+        if not isinstance(nid, str) or nid not in graph.node_index:
+            raise ScheduleError(f"schedule names unknown node {_short(nid)}")
         if nid in pos:
             raise ScheduleError(f"schedule lists node {nid!r} twice")
-        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0:
-            raise ScheduleError(f"node {nid!r}: stream {s!r} is not a non-negative integer")
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or not 0 <= s < MAX_STREAMS:
+            raise ScheduleError(f"node {nid!r}: stream {_short(s)} is not an integer in 0..{MAX_STREAMS - 1}")
         pos[nid] = p
     for n in graph.nodes:
         if n.id not in pos:
@@ -165,7 +183,10 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
                     f"node {n.id!r} is issued before {graph.nodes[d].id!r}, whose result it reads"
                 )
     stream_of = dict(zip(order, streams))
-    for e in schedule.events:
+    for k, e in enumerate(schedule.events):
+        if not isinstance(e, Event) or not isinstance(e.after, str) or not isinstance(e.before, str):
+            raise ScheduleError(f"schedule event #{k} is not an Event(after, before) of two node ids: "
+                                f"{type(e).__name__} {_short(e)}")
         for end in (e.after, e.before):
             if end not in pos:
                 raise ScheduleError(f"event {e.after!r}->{e.before!r} names unknown node {end!r}")
@@ -186,7 +207,8 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
         if ps != sorted(ps):
             raise ScheduleError(f"fusion group {gname!r} is not issued in its listed order")
         s = ss.pop()
-        between = [nid for nid in order[ps[0]:ps[-1] + 1] if stream_of[nid] == s and nid not in ids]
+        inside = set(ids)  # a set: a list made this check quadratic in the group's length
+        between = [nid for nid in order[ps[0]:ps[-1] + 1] if stream_of[nid] == s and nid not in inside]
         if between:
             raise ScheduleError(f"fusion group {gname!r} is interrupted by node {between[0]!r} on stream {s}")
 
@@ -199,9 +221,11 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     latest-first, since an event from the latest producer often covers the earlier ones.
     """
     order = tuple(order)
+    if not isinstance(stream_of, Mapping):
+        raise ScheduleError(f"stream_of must map node ids to streams, not {type(stream_of).__name__}")
     # check the raw values first: a missing node or a stream of 1.5, "1" or True is a ScheduleError
     # naming the node, not a KeyError or a silent int() rounding
-    raw = tuple(stream_of.get(n) for n in order)
+    raw = tuple(stream_of.get(n) if isinstance(n, str) else None for n in order)
     check_schedule(graph, Schedule(order, raw, ()))
     streams = tuple(int(s) for s in raw)
     S = (max(streams) + 1) if streams else 1

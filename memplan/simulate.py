@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ScheduleError
+from .errors import GraphError, PlanFormatError, ScheduleError
 from .graph import MAX_COST_US, Graph
 from .optimize.cost import CostModelLike, node_costs
 from .optimize.timeline import simulate_indices
@@ -46,9 +46,14 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     Without a ``cost_model``: the default one, with the event latency the plan was scheduled for
     (its solver block's ``schedule.event_us``) when the plan records one, so the makespan reproduces.
     """
-    from .optimize.cost import CostModel
+    from .optimize.cost import CostModel, check_cost_model, event_latency
 
-    model = cost_model if cost_model is not None else CostModel(**_recorded_event_us(plan))
+    if not isinstance(graph, Graph):
+        raise GraphError(f"simulate needs a memplan Graph, not {type(graph).__name__}")
+    if not isinstance(plan, (Plan, Schedule)):
+        raise PlanFormatError(f"simulate needs a memplan Plan or Schedule, not {type(plan).__name__} "
+                              "(memplan.load_plan or memplan.plan_from_dict reads one)")
+    model = check_cost_model(cost_model) if cost_model is not None else CostModel(**_recorded_event_us(plan))
     if isinstance(plan, Plan):
         check_plan_for(graph, plan)  # a plan made for another graph is refused, not simulated
     if isinstance(plan, Schedule):
@@ -68,7 +73,7 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     if len(set(order_i)) != len(graph.nodes) or len(order_i) != len(graph.nodes):
         raise ScheduleError("simulate: the plan's order is not a permutation of the graph's nodes")
     cost = node_costs(graph, model)
-    start, end = simulate_indices(order_i, streams, waits, cost, float(model.event_us))
+    start, end = simulate_indices(order_i, streams, waits, cost, event_latency(model))
     nodes = graph.nodes
     stream_of = {nodes[n].id: int(s) for n, s in zip(order_i, streams)}
     return Simulation(
@@ -78,7 +83,7 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
         serial_us=float(sum(cost)),
         stream_of=stream_of,
         num_events=len(waits),
-        event_us=float(model.event_us),
+        event_us=event_latency(model),
     )
 
 

@@ -67,10 +67,13 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     """
     from ..optimize import graph_optimize, node_costs
     from ..optimize.candidates import check_options
+    from ..optimize.cost import check_cost_model
 
     check_devices(n)
     _check_capacity_arg(device_capacity)
     cap = check_options(streams, None, max_events)
+    if cost_model is not None:
+        check_cost_model(cost_model)
     cost = node_costs(graph, cost_model)
     units = units_of(graph)
     allowed, weight = cut_constraints(graph, units)

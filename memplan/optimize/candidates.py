@@ -16,9 +16,9 @@ from typing import Any
 from ..errors import BudgetError, ScheduleError
 from ..graph import Graph
 from ..planfile import MAX_STREAMS
-from ..schedule import Schedule, serial_schedule
+from ..schedule import Schedule, check_schedule, serial_schedule
 from .budget import Reduced, candidate_pool, limit_events
-from .cost import CostModel, CostModelLike, node_costs
+from .cost import CostModel, CostModelLike, check_cost_model, event_latency, node_costs
 from .streams import Optimized, optimize, schedule_makespan
 
 #: how many streams ``streams="auto"`` may use at most
@@ -75,12 +75,14 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
     """The schedule ``memplan.plan`` plans first: ``schedule`` if given, else serial unless
     ``streams`` / ``max_events`` ask for ``graph_optimize`` (with at most ``max_events`` events)."""
     cap = check_options(streams, memory_budget, max_events)
-    model = cost_model if cost_model is not None else CostModel()
+    model = check_cost_model(cost_model) if cost_model is not None else CostModel()
     if schedule is not None or (cap is None and max_events is None):
         method = "given" if schedule is not None else "serial"
+        if schedule is not None:  # before it is planned: the plans are keyed by (hashing) its fields
+            check_schedule(graph, schedule)
         sched = schedule if schedule is not None else serial_schedule(graph)
-        cost, event_us = tuple(node_costs(graph, model)), float(model.event_us)
-        # not simulated here: a given schedule is validated by planning it first (``Candidates.makespan``)
+        cost, event_us = tuple(node_costs(graph, model)), event_latency(model)
+        # not simulated here: a given schedule is simulated once planned (``Candidates.makespan``)
         return Candidates(method, Reduced(sched, math.nan, 0, 0, method), None, cost, event_us)
     opt = optimize(graph, cap or 1, cost_model=model)
     first = Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen) if max_events is None else \

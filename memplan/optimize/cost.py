@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ..errors import ScheduleError
+from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
 
@@ -78,15 +80,38 @@ def _matmul_flops(graph: Graph, n: int) -> float:
         return 0.0
 
 
+def check_cost_model(model: object) -> CostModelLike:
+    """``model`` if it is a cost model whose ``event_us`` is a number in ``0 .. MAX_COST_US``, else
+    ScheduleError naming it. Checked where a model comes in: a NaN or infinite latency would otherwise
+    reach the plan's report as ``NaN``, which is not JSON (the plan file could not be read back)."""
+    if not isinstance(model, CostModelLike):
+        raise ScheduleError(f"cost_model must have event_us and node_us(graph, n) (a memplan.CostModel), "
+                            f"not {type(model).__name__} {_short(model)}")
+    event_latency(model)
+    return model
+
+
+def event_latency(model: CostModelLike) -> float:
+    """``model.event_us`` as a float, or ScheduleError unless it is a number in ``0 .. MAX_COST_US``
+    (the cap of a node's cost: every sum of latencies stays finite)."""
+    e = model.event_us
+    if isinstance(e, bool) or not isinstance(e, (int, float)) or not 0 <= e <= MAX_COST_US:
+        raise ScheduleError(f"cost model: event_us {_short(e)} is not a finite non-negative number of "
+                            f"microseconds (at most {MAX_COST_US:g})")
+    return float(e)
+
+
 def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
     """Every node's run time under ``model`` (default ``CostModel()``), by node index."""
     model = model if model is not None else CostModel()
     out = []
     for n in range(len(graph.nodes)):
-        c = float(model.node_us(graph, n))
+        raw = model.node_us(graph, n)
+        try:
+            c = float(raw)
+        except (TypeError, ValueError):  # a complex, a None, a string that is not a number
+            c = float("nan")
         if not c >= 0 or c == float("inf"):
-            from ..errors import ScheduleError
-
-            raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {c!r}")
+            raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {_short(raw)}")
         out.append(c)
     return out

@@ -1,0 +1,209 @@
+"""Hostile input through the library API: every bad argument is a ``memplan.errors`` exception naming it.
+
+tests/test_hostile.py holds the CLI's side (files and options); here the same rules hold for Python
+callers of ``plan``, ``schedule_with_events``, ``simulate`` and for the CLI's stdout: a malformed
+schedule or cost model is a ``MemplanError``, never an ``AttributeError``, a ``MemoryError``, a plan file
+that is not JSON or a plan memplan itself cannot load; deep view chains and long fusion groups plan in
+linear time (a run past the alarm is a hang); text that stdout cannot encode is escaped, not a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import handgraphs as H
+import pytest
+
+import memplan
+from memplan import Event, Schedule
+from memplan.schedule import check_schedule
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Hang(Exception):
+    pass
+
+
+@contextmanager
+def no_hang(seconds: int):
+    """Fail with ``Hang`` when the block runs past ``seconds`` (a quadratic walk, not a slow machine)."""
+    def alarm(signum, frame):
+        raise Hang(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def chain_ids(g):
+    return tuple(n.id for n in g.nodes)
+
+
+# --- schedules --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stream", [1024, 2000, 10 ** 9, 2 ** 63])
+def test_schedule_stream_ids_past_the_plan_limit(stream):
+    g = H.chain()
+    ids = chain_ids(g)
+    stream_of = {i: 0 for i in ids} | {ids[-1]: stream}
+    with pytest.raises(memplan.ScheduleError, match=f"'{ids[-1]}'.*1023"):
+        memplan.schedule_with_events(g, ids, stream_of)
+    events = (Event(ids[-2], ids[-1]),)
+    with pytest.raises(memplan.ScheduleError, match=f"'{ids[-1]}'.*1023"):
+        memplan.plan(g, Schedule(ids, (0,) * (len(ids) - 1) + (stream,), events))
+
+
+def test_highest_stream_id_plans_and_reloads(tmp_path):
+    g = H.chain()
+    ids = chain_ids(g)
+    p = memplan.plan(g, memplan.schedule_with_events(g, ids, {i: 0 for i in ids} | {ids[-1]: 1023}))
+    p.save(str(tmp_path / "p.json"))
+    memplan.verify(g, memplan.load_plan(str(tmp_path / "p.json")))
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda ids: "op0 op1", ["schedule", "str"]),
+    (lambda ids: {"order": ids}, ["schedule", "dict"]),
+    (lambda ids: Schedule(ids, (0,) * 3 + (1,), ((ids[2], ids[3]),)), ["event", "tuple"]),
+    (lambda ids: Schedule(ids, (0,) * 3 + (1,), (Event([ids[2]], ids[3]),)), ["event", "['op2']"]),
+    (lambda ids: Schedule(ids[:3] + ([ids[3]],), (0,) * 4), ["['op3']"]),
+    (lambda ids: Schedule(list(ids), [0] * 4), None),  # lists for tuples: accepted as they are
+])
+def test_malformed_schedule_objects(make, words):
+    g = H.chain()
+    sched = make(chain_ids(g))
+    if words is None:
+        assert memplan.plan(g, sched).arena_bytes == memplan.plan(g).arena_bytes
+        return
+    with pytest.raises(memplan.ScheduleError) as info:
+        memplan.plan(g, sched)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
+def test_schedule_with_events_malformed_arguments():
+    g = H.chain()
+    with pytest.raises(memplan.ScheduleError, match=r"\['x'\]"):
+        memplan.schedule_with_events(g, [["x"]], {})
+    with pytest.raises(memplan.ScheduleError, match="stream_of"):
+        memplan.schedule_with_events(g, chain_ids(g), [0, 0, 0, 0])
+
+
+def test_long_fusion_group_is_checked_in_linear_time():
+    n = 200_000
+    b = memplan.GraphBuilder("group")
+    prev = b.input("x", 256)
+    for i in range(n):
+        out = b.intermediate(f"t{i}", 256)
+        b.node(f"n{i}", "UNARY", [prev], out, group="g")
+        prev = out
+    g = b.build()
+    with no_hang(60):
+        check_schedule(g, memplan.serial_schedule(g))
+
+
+def test_deep_view_chain_plans_in_linear_time():
+    n = 100_000
+    b = memplan.GraphBuilder("views")
+    b.input("x", 256)
+    b.node("p", "UNARY", ["x"], b.intermediate("r", 1 << 20))
+    prev = "r"
+    for i in range(n):  # each view one byte into its parent, one byte shorter
+        prev = b.view(f"v{i}", prev, (1 << 20) - 1 - i, offset=1)
+    b.node("c", "UNARY", [prev], b.output("y", 256))
+    g = b.build()
+    with no_hang(60):
+        p = memplan.plan(g)
+    offs = p.offsets()
+    assert offs[f"v{n - 1}"] == offs["r"] + n == offs["r"] + g.offset_in_root(g.tensor_index[f"v{n - 1}"])
+
+
+# --- cost models and simulate -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("event_us", [float("nan"), float("inf"), -1.0, None, "2", 1e16])
+def test_bad_event_latency_is_refused_everywhere(tmp_path, event_us):
+    g = H.qkv()
+    model = memplan.CostModel(event_us=event_us)
+    for kw in ({}, {"streams": "auto"}, {"devices": 2}, {"schedule": H.streams(g, H.QKV_STREAMS)}):
+        with pytest.raises(memplan.ScheduleError, match="event_us"):
+            memplan.plan_graph(g, cost_model=model, **kw)
+    with pytest.raises(memplan.ScheduleError, match="event_us"):
+        memplan.simulate(g, memplan.plan(g, H.streams(g, H.QKV_STREAMS)), model)
+
+
+def test_a_plan_file_is_always_json(tmp_path):
+    """What ``plan`` accepts it saves as JSON that ``load_plan`` reads back (no NaN, no Infinity)."""
+    g = H.qkv()
+    p = memplan.plan(g, cost_model=memplan.CostModel(event_us=0.0))
+    p.save(str(tmp_path / "p.json"))
+    assert memplan.load_plan(str(tmp_path / "p.json")).to_json() == p.to_json()
+
+
+class _NoModel:
+    event_us = 1.0
+
+    def node_us(self, graph, n):
+        return complex(1, 1)
+
+
+@pytest.mark.parametrize("model,words", [
+    ("fast", ["cost_model", "str"]),
+    (object(), ["cost_model", "object"]),
+    (_NoModel(), ["'norm'", "(1+1j)"]),
+])
+def test_cost_model_that_is_not_one(model, words):
+    g = H.qkv()
+    for kw in ({}, {"streams": "auto"}):
+        with pytest.raises(memplan.ScheduleError) as info:
+            memplan.plan(g, cost_model=model, **kw)
+        for w in words:
+            assert w in str(info.value), (w, str(info.value))
+
+
+@pytest.mark.parametrize("graph,plan,error", [
+    ("g", None, memplan.PlanFormatError),
+    ("g", {"order": []}, memplan.PlanFormatError),
+    ("g", "plan.json", memplan.PlanFormatError),
+    (None, "p", memplan.GraphError),
+    ({"format": "memplan.graph/1"}, "p", memplan.GraphError),
+])
+def test_simulate_needs_a_graph_and_a_plan(graph, plan, error):
+    g = H.qkv()
+    p = memplan.plan(g)
+    with pytest.raises(error):
+        memplan.simulate(g if graph == "g" else graph, p if plan == "p" else plan)
+
+
+# --- the CLI's stdout ----------------------------------------------------------------------------------
+
+def test_stdout_that_cannot_encode_an_id_or_a_path(tmp_path):
+    """A lone surrogate is valid JSON (``"\\ud800"``) and an undecodable file name a valid path: ``show``,
+    ``verify`` and ``example`` print them escaped, with exit 0, under a strict UTF-8 stdout."""
+    doc = H.chain().to_dict()
+    doc["name"] = "\ud800chain"
+    doc["tensors"][1]["id"] = "t\ud800"
+    doc["nodes"][0]["outputs"] = ["t\ud800"]
+    doc["nodes"][1]["inputs"] = ["t\ud800"]
+    g = tmp_path / "g.json"
+    g.write_text(json.dumps(doc))
+    odd = os.fsencode(tmp_path) + b"/p\xff.json"
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               PYTHONIOENCODING="utf-8")
+    run = [sys.executable, "-m", "memplan"]
+    for argv in ([b"plan", os.fsencode(g), b"-o", odd, b"-q"], [b"show", odd], [b"verify", os.fsencode(g), odd],
+                 [b"example", b"-o", os.fsencode(tmp_path) + b"/ex\xff"]):
+        r = subprocess.run(run + argv, env=env, capture_output=True, timeout=120)
+        assert r.returncode == 0, (argv, r.stderr.decode(errors="replace"))
+        assert b"Traceback" not in r.stderr
+    r = subprocess.run(run + [b"show", odd], env=env, capture_output=True, timeout=120)
+    assert b"\\ud800chain" in r.stdout and b"t\\ud800" in r.stdout
