@@ -695,12 +695,21 @@ def test_every_tensor_core_launch_meets_its_kernels_needs(M, N, K, sms, wgmma):
 def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms):
     """Whatever batch, heads, head size, cache length and SM count, the registry's attention launch meets
     what its kernel assumes: attn_mma (tensor cores) exactly when there are 2+ tokens, a KV head has at
-    least 8 query rows and d is a multiple of 16 up to 128, 16 query rows per 4-warp block, the cache rows split over a cluster
-    only while every warp keeps a 16-row step and the grid stays within one block per SM, the kernel
-    that knows d at compile time where there is one, and its dynamic shared memory within the limit the
-    library sets."""
+    least 8 query rows and d is a multiple of 16 up to 128, 16 query rows per block; 8 warps (the kernels
+    that know d) while their grid fits one wave of clusters, else 4 warps with the cache rows split over a
+    cluster only while every warp keeps a 16-row step and the grid stays within one block per SM; the
+    kernel that knows d at compile time where there is one, and its dynamic shared memory within the limit
+    the library sets."""
     from runtime.kernels import ATTN_MMA, ATTN_MMA_NAMES
-    from runtime.kernels.ops import ATTN_MMA_DIMS, ATTN_MMA_SMEM, ATTN_MMA_SPEC, SMEM_LIMITS, dynamic_smem
+    from runtime.kernels.ops import (
+        ATTN_MMA_DIMS,
+        ATTN_MMA_SMEM,
+        ATTN_MMA_SPEC,
+        ATTN_MMA_W8,
+        ATTN_MMA_W8_WAVE,
+        SMEM_LIMITS,
+        dynamic_smem,
+    )
 
     heads = kv * grp
     cfg = L.config("tiny", batch=B, heads=heads, kv_heads=kv, hidden=heads * d, ctx=ctx, layers=1, ffn=64, vocab=32)
@@ -720,32 +729,46 @@ def test_every_attention_launch_meets_its_kernels_needs(B, kv, grp, d, ctx, sms)
     assert (ln.kernel in ATTN_MMA_NAMES) == wants_mma, ln.kernel
     if not wants_mma:
         return
-    names = {(c, d): name for (c, dd), name in ATTN_MMA_SPEC.items() if dd == d} if d in ATTN_MMA_DIMS else {
-        (c, d): name for c, name in ATTN_MMA.items()}
-    cl = next(c for (c, _), name in names.items() if name == ln.kernel)
     qblocks = -(-B * grp // 16)
-    assert ln.grid == (cl * qblocks, kv, 1) and ln.block == (128, 1, 1)
+    w8 = {name: c for (c, dd), name in ATTN_MMA_W8.items() if dd == d}
+    if ln.kernel in w8:   # 8 warps: only for a d with its own kernels, the grid within one wave of clusters
+        cl = w8[ln.kernel]
+        assert d in ATTN_MMA_DIMS and ln.block == (256, 1, 1)
+        assert qblocks * kv * cl <= (sms if cl <= 2 else ATTN_MMA_W8_WAVE * sms)
+        assert cl == 1 or -(-n_kv // cl) >= 64
+        assert dynamic_smem(ln) == 2 * ATTN_MMA_SMEM <= SMEM_LIMITS[ln.kernel] <= 227 * 1024 - 8192
+    else:   # 4 warps: only once even unsplit 8-warp blocks would not fit one wave
+        names = {name: c for (c, dd), name in ATTN_MMA_SPEC.items() if dd == d} if d in ATTN_MMA_DIMS else {
+            name: c for c, name in ATTN_MMA.items()}
+        cl = names[ln.kernel]
+        assert d not in ATTN_MMA_DIMS or qblocks * kv > sms
+        assert ln.block == (128, 1, 1)
+        if cl > 1:
+            assert -(-n_kv // cl) >= 64 and qblocks * kv * cl <= sms
+        assert dynamic_smem(ln) == ATTN_MMA_SMEM <= SMEM_LIMITS[ln.kernel] <= 227 * 1024 - 8192
+    assert ln.grid == (cl * qblocks, kv, 1)
     assert ln.args[6:11] == (B, n_kv, kv, heads, d)
-    if cl > 1:
-        assert -(-n_kv // cl) >= 64 and qblocks * kv * cl <= sms
-    assert dynamic_smem(ln) == ATTN_MMA_SMEM <= SMEM_LIMITS[ln.kernel] <= 227 * 1024 - 8192
 
 
-@pytest.mark.parametrize("d,B,kernel", [
-    (128, 4, "attn_mma8_d128_f16"), (128, 16, "attn_mma4_d128_f16"), (128, 32, "attn_mma2_d128_f16"),
-    (128, 64, "attn_mma_d128_f16"), (64, 16, "attn_mma4_d64_f16"), (64, 64, "attn_mma_d64_f16"),
-    (96, 16, "attn_mma4_f16"), (128, 1, "attn_fused_d128_f16"), (64, 1, "attn_fused_d64_f16"),
-    (32, 1, "attn_fused_f16")])
-def test_registry_attention_on_h200_shapes(d, B, kernel):
-    """The registry's attention kernel for the 8B (d 128) and 1B (d 64) decode shapes on 132 SMs (32 heads
-    over 8 KV heads, ctx 512): the kernel that knows d where there is one, its cache rows split only while
-    the grid keeps one block per SM (H200, ``runtime.tools.attn_bench``: 8B batch 16 10.2 us with 4 blocks
-    per query block against 10.8 with 8, batch 64 14.6 unsplit against 15.1 in 2); other head sizes take
-    the generic kernel, batch 1 attn_fused (likewise)."""
+@pytest.mark.parametrize("d,B,sms,kernel", [
+    (128, 4, 132, "attn_mma8_d128w8_f16"), (128, 16, 132, "attn_mma2_d128w8_f16"),
+    (128, 32, 132, "attn_mma2_d128w8_f16"), (128, 64, 132, "attn_mma_d128w8_f16"),
+    (64, 16, 132, "attn_mma2_d64w8_f16"), (64, 64, 132, "attn_mma_d64w8_f16"),
+    (128, 16, 64, "attn_mma2_d128w8_f16"), (128, 64, 64, "attn_mma_d128_f16"), (128, 64, 120, "attn_mma_d128_f16"),
+    (96, 16, 132, "attn_mma4_f16"), (128, 1, 132, "attn_fused_d128_f16"), (64, 1, 132, "attn_fused_d64_f16"),
+    (32, 1, 132, "attn_fused_f16")])
+def test_registry_attention_on_h200_shapes(d, B, sms, kernel):
+    """The registry's attention kernel for the 8B (d 128) and 1B (d 64) decode shapes (32 heads over 8 KV
+    heads, ctx 512): the kernel that knows d where there is one, with 8 warps per block in the widest
+    cluster whose 256-thread blocks fit one wave (H200, 132 SMs: 8B batch 16 10.0 us in clusters of 2, 16 in
+    clusters of 4, whose 128 blocks exceed the 120 a wave holds); 4 warps when even unsplit blocks exceed
+    the SMs (batch 64 on 64 or 120 SMs), their cache rows split while the grid keeps one block per SM;
+    other head sizes the generic kernel, batch 1 attn_fused (likewise)."""
     from runtime.kernels.ops import attention_launch
 
-    ln = attention_launch(*range(1, 7), B, 512 + B, 8, 32, d, 132)
+    ln = attention_launch(*range(1, 7), B, 512 + B, 8, 32, d, sms)
     assert ln.kernel == kernel
+    assert ln.block == ((256 if kernel.endswith("w8_f16") else 128) if "mma" in kernel else 256, 1, 1)
 
 
 @pytest.mark.parametrize("batch", [2, 5, 16])

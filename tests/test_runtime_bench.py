@@ -204,7 +204,7 @@ def test_attn_bench_on_a_fake_driver(monkeypatch, tmp_path):
 
     fake_cuda.install(monkeypatch)
     from runtime.kernels import ATTN_MMA
-    from runtime.kernels.ops import ATTN_MMA_SPEC
+    from runtime.kernels.ops import ATTN_MMA_SPEC, ATTN_MMA_W8
     from runtime.tools import attn_bench
 
     out = tmp_path / "attn.json"
@@ -214,8 +214,9 @@ def test_attn_bench_on_a_fake_driver(monkeypatch, tmp_path):
     for r in rows:
         assert all(r[name] > 0 for name in ATTN_MMA.values()) and r["attn_fused_f16"] > 0
     d64 = {name for (_, d), name in ATTN_MMA_SPEC.items() if d == 64}   # beside the generic kernels
-    assert rows[0]["registry"] == "attn_fused_d64_f16" and rows[1]["registry"] in d64
-    assert all(r[name] > 0 for r in rows for name in d64)
+    d64w8 = {name for (_, d), name in ATTN_MMA_W8.items() if d == 64}
+    assert rows[0]["registry"] == "attn_fused_d64_f16" and rows[1]["registry"] in d64w8
+    assert all(r[name] > 0 for r in rows for name in d64 | d64w8)
     assert "attn_batch_f16" in rows[1] and "attn_batch_f16" not in rows[0]
 
 

@@ -913,6 +913,11 @@ __device__ __forceinline__ unsigned pack_half2(float lo, float hi) {
     const half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<const unsigned*>(&h);
 }
+__device__ __forceinline__ void ldmatrix_x4(unsigned* r, const void* row) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a) : "memory");
+}
 __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) {
     const unsigned a = (unsigned)__cvta_generic_to_shared(row);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
@@ -923,11 +928,12 @@ __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) 
 // head-size loops and register moves), 0 for any other d.
 struct AttnMmaShared {
     half qh[AM_QB * AM_LD];
-    float wml[4][AM_QB][2];                                // per warp (max, sum); then [0]: the block's
+    float wml[8][AM_QB][2];                                // per warp (max, sum); then [0]: the block's
     float cw[8][AM_QB];                                    // combine weights per block (rank) and row
     float cinv[AM_QB];
 };
-template <int CL, int D>
+// W: warps per block (4, or 8 to halve each warp's chain of cache steps where the grid leaves SMs to spare)
+template <int CL, int D, int W>
 __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q, const int* pos, const half* Kc,
                                               const half* Vc, const float* mask, float* out, int B, int n_kv,
                                               int kv_heads, int heads, int d_arg, float scale, float log2_base) {
@@ -936,7 +942,8 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
     float (*wml)[AM_QB][2] = sh.wml;
     float (*cw)[AM_QB] = sh.cw;
     float* cinv = sh.cinv;
-    static_assert(CL <= 8, "cw holds 8 ranks");
+    static_assert(CL <= 8 && (W == 4 || W == 8), "cw holds 8 ranks, wml 8 warps");
+    constexpr int NT = 32 * W, CG = NT / AM_QB, QE = AM_QB * 64 / NT;   // threads, column groups, q pairs each
     const int d = D ? D : d_arg;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
     const int grp = heads / kv_heads, g = blockIdx.y, nq = B * grp, q0 = (blockIdx.x / CL) * AM_QB;
@@ -971,8 +978,8 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
         }
         cp_async_commit();
     };
-    if ((d & 15) || d > 128 || d != d_arg || blockDim.x != 128) __trap();   // the registry never launches these
-    static_assert(4 * AM_QB * AM_OS * 4 <= 4 * 2 * 2 * 16 * AM_LD * 2, "the partial O fits in the stages");
+    if ((d & 15) || d > 128 || d != d_arg || blockDim.x != NT) __trap();   // the registry never launches these
+    static_assert(W * AM_QB * AM_OS * 4 <= W * 2 * 2 * 16 * AM_LD * 2, "the partial O fits in the stages");
     PDL_ENTER();
     int j0 = jb + 16 * warp;
     if (j0 < je) issue(j0, 0);                             // the cache is in flight while q is rotated
@@ -980,17 +987,17 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
         // q is rotated as rope_q_pair does, bit for bit, but cheaper (ncu, 8B batch 16: the rotation was 38% of
         // the kernel's stall samples): every load is issued before the first use, and a thread computes a
         // pair's frequency and (sin, cos) only when its pair or token changes (grp heads share a token)
-        float2 xv[AM_QB * 64 / 128];
-        int pv[AM_QB * 64 / 128];
-        if (128 % half_d == 0) {
-            // a thread's pair is fixed and its row advances by 128 / half_d per k: one division for the token and
+        float2 xv[QE];
+        int pv[QE];
+        if (NT % half_d == 0) {
+            // a thread's pair is fixed and its row advances by NT / half_d per k: one division for the token and
             // head of its first row, then increments (ncu, 8B batch 4: the divisions of q_row per element were a
             // tenth of the kernel's instructions)
-            const int step = 128 / half_d;
+            const int step = NT / half_d;
             int qi = q0 + tid / half_d, b = qi / grp, r = qi - b * grp;
             const float* qp = q + (long long)g * grp * d + 2 * (tid % half_d);
 #pragma unroll
-            for (int k = 0; k < AM_QB * 64 / 128; k++) {
+            for (int k = 0; k < QE; k++) {
                 xv[k] = make_float2(0.0f, 0.0f);
                 pv[k] = 0;
                 if (tid / half_d + k * step < AM_QB && qi < nq) {
@@ -1002,8 +1009,8 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
             }
         } else {
 #pragma unroll
-            for (int k = 0; k < AM_QB * 64 / 128; k++) {
-                const int e = tid + 128 * k, i = e / half_d, qi = q0 + i;
+            for (int k = 0; k < QE; k++) {
+                const int e = tid + NT * k, i = e / half_d, qi = q0 + i;
                 xv[k] = make_float2(0.0f, 0.0f);
                 pv[k] = 0;
                 if (e < AM_QB * half_d && qi < nq) {
@@ -1015,8 +1022,8 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
         int lp = -1, lpos = 0;   // the pair and position of fr and (sn, cs); lpos -1: recompute
         float fr = 0.0f, sn = 0.0f, cs = 1.0f;
 #pragma unroll
-        for (int k = 0; k < AM_QB * 64 / 128; k++) {
-            const int e = tid + 128 * k, i = e / half_d, p = e - i * half_d;
+        for (int k = 0; k < QE; k++) {
+            const int e = tid + NT * k, i = e / half_d, p = e - i * half_d;
             if (e < AM_QB * half_d) {
                 float2 y = xv[k];
                 if (pos != nullptr && q0 + i < nq) {
@@ -1064,9 +1071,12 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
             }
     };
     load_mask(j0);
-    for (int stage = 0; j0 < je; j0 += 64, stage ^= 1) {
-        if (j0 + 64 < je) {
-            issue(j0 + 64, stage ^ 1);                     // the other stage was consumed last step
+    // K's B fragments: matrix i of ldmatrix.x4 = cache rows 8 (i / 2) .., d columns 16 s + 8 (i & 1) .. (one
+    // instruction for both n8 tiles of a k16 step, where two 32-bit loads per tile were)
+    const int krow = ((lane >> 4) * 8 + (lane & 7)) * AM_LD + ((lane >> 3) & 1) * 8;
+    for (int stage = 0; j0 < je; j0 += 16 * W, stage ^= 1) {
+        if (j0 + 16 * W < je) {
+            issue(j0 + 16 * W, stage ^ 1);                 // the other stage was consumed last step
             cp_async_wait<1>();
         } else {
             cp_async_wait<0>();
@@ -1080,12 +1090,10 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
 #pragma unroll
         for (int s = 0; s < 8; s++) {
             if (s < DS) {
-#pragma unroll
-                for (int nt = 0; nt < 2; nt++) {
-                    const half* kr = ks + (nt * 8 + gi) * AM_LD + 16 * s + 2 * t;
-                    mma_16816(sc[nt], qa[s], *reinterpret_cast<const unsigned*>(kr),
-                                   *reinterpret_cast<const unsigned*>(kr + 8));
-                }
+                unsigned b[4];
+                ldmatrix_x4(b, ks + krow + 16 * s);
+                mma_16816(sc[0], qa[s], b[0], b[1]);
+                mma_16816(sc[1], qa[s], b[2], b[3]);
             }
         }
         // sc[nt][e]: query row gi + 8 (e >> 1), cache row j0 + 8 nt + 2 t + (e & 1)
@@ -1100,7 +1108,7 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
                 else mx1 = fmaxf(mx1, z);
             }
         }
-        load_mask(j0 + 64);                                // the next step's, in flight under this one's P V
+        load_mask(j0 + 16 * W);                            // the next step's, in flight under this one's P V
 #pragma unroll
         for (int o = 1; o <= 2; o <<= 1) {                 // the 4 threads of a quad hold a row's 16 columns
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o));
@@ -1148,7 +1156,7 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
         l1 += __shfl_xor_sync(0xffffffffu, l1, o);
     }
     __syncthreads();                                       // every warp is done with its stages
-    float* wo = reinterpret_cast<float*>(am_smem);         // [4][AM_QB][AM_OS] the warps' partial O
+    float* wo = reinterpret_cast<float*>(am_smem);         // [W][AM_QB][AM_OS] the warps' partial O
 #pragma unroll
     for (int n = 0; n < 16; n++) {
         if (n < d8) {
@@ -1164,21 +1172,21 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
     }
     __syncthreads();
     // the block's partial, in warp order, into warp 0's slot: thread (row i, column group cg) owns columns
-    // cg, cg + 8, ... of row i (whole rows for the weights, spread columns for the banks)
-    const int i = tid >> 3, cg8 = tid & 7;
-    float bw[4], M = -INFINITY, L = 0.0f;
+    // cg, cg + CG, ... of row i (whole rows for the weights, spread columns for the banks)
+    const int i = tid / CG, cg8 = tid % CG;
+    float bw[W], M = -INFINITY, L = 0.0f;
 #pragma unroll
-    for (int w = 0; w < 4; w++) M = fmaxf(M, wml[w][i][0]);
+    for (int w = 0; w < W; w++) M = fmaxf(M, wml[w][i][0]);
 #pragma unroll
-    for (int w = 0; w < 4; w++) {
+    for (int w = 0; w < W; w++) {
         const float mw = wml[w][i][0];
         bw[w] = mw == -INFINITY ? 0.0f : expf(mw - M);
         L += wml[w][i][1] * bw[w];
     }
-    for (int c = cg8; c < d; c += 8) {
+    for (int c = cg8; c < d; c += CG) {
         float o = 0.0f;
 #pragma unroll
-        for (int w = 0; w < 4; w++) o += wo[(w * AM_QB + i) * AM_OS + c] * bw[w];
+        for (int w = 0; w < W; w++) o += wo[(w * AM_QB + i) * AM_OS + c] * bw[w];
         wo[i * AM_OS + c] = o;                             // only this thread reads or writes (i, c)
     }
     __syncthreads();                                       // every thread read the warps' (max, sum)
@@ -1190,7 +1198,7 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
     if (CL == 1) {
         if (qi < nq) {
             const float inv = 1.0f / L;
-            for (int c = cg8; c < d; c += 8) out[((long long)b * heads + h) * d + c] = wo[i * AM_OS + c] * inv;
+            for (int c = cg8; c < d; c += CG) out[((long long)b * heads + h) * d + c] = wo[i * AM_OS + c] * inv;
         }
         return;
     }
@@ -1215,7 +1223,7 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
     // block `rank` finishes columns [rank d / CL, (rank + 1) d / CL) of every row
     const int cb = rank * (d / CL), ce = rank == CL - 1 ? d : cb + d / CL;
     if (qi < nq) {
-        for (int c = cb + cg8; c < ce; c += 8) {
+        for (int c = cb + cg8; c < ce; c += CG) {
             float o = 0.0f;
 #pragma unroll
             for (int r = 0; r < CL; r++) o += cluster.map_shared_rank(wo, r)[i * AM_OS + c] * cw[r][i];
@@ -1929,17 +1937,19 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
 // cluster size and usual head size (d = 64, 128; ops.ATTN_MMA_DIMS) whose body knows d at compile time (its
 // own kernel, not a branch of the generic one: ncu counted instruction-fetch stalls once one kernel held the
 // three bodies). The same arithmetic in the same order, so the same bits for the same d.
-#define ATTN_MMA_KERNEL(NAME, CL, D, ATTR)                                                                   \
-    extern "C" __global__ void ATTR __launch_bounds__(128)                                                   \
+#define ATTN_MMA_KERNEL(NAME, CL, D, W, ATTR)                                                                \
+    extern "C" __global__ void ATTR __launch_bounds__(32 * W)                                                \
     NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
          int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
         __shared__ __align__(16) AttnMmaShared sh;                                                           \
-        attn_mma_body<CL, D>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
+        attn_mma_body<CL, D, W>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
     }
 #define ATTN_MMA_KERNELS(CL, SFX, ATTR)                                                                      \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_f16, CL, 0, ATTR)                                                        \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_d64_f16, CL, 64, ATTR)                                                   \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_d128_f16, CL, 128, ATTR)
+    ATTN_MMA_KERNEL(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                     \
+    ATTN_MMA_KERNEL(attn_mma##SFX##_d64_f16, CL, 64, 4, ATTR)                                                \
+    ATTN_MMA_KERNEL(attn_mma##SFX##_d128_f16, CL, 128, 4, ATTR)                                              \
+    ATTN_MMA_KERNEL(attn_mma##SFX##_d64w8_f16, CL, 64, 8, ATTR)                                              \
+    ATTN_MMA_KERNEL(attn_mma##SFX##_d128w8_f16, CL, 128, 8, ATTR)
 ATTN_MMA_KERNELS(1, , )
 ATTN_MMA_KERNELS(2, 2, __cluster_dims__(2, 1, 1))
 ATTN_MMA_KERNELS(4, 4, __cluster_dims__(4, 1, 1))

@@ -42,13 +42,21 @@ ATTN_MMA = {cl: f"attn_mma{'' if cl == 1 else cl}_f16" for cl in (1, 2, 4, 8)}
 #: on 116 registers instead of 168)
 ATTN_MMA_DIMS = (64, 128)
 ATTN_MMA_SPEC = {(cl, d): f"attn_mma{'' if cl == 1 else cl}_d{d}_f16" for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
-ATTN_MMA_NAMES = frozenset(ATTN_MMA.values()) | frozenset(ATTN_MMA_SPEC.values())
+#: ... and those with 8 warps per block instead of 4 (a block's cache rows over twice the warps, so each
+#: warp's chain of 16-row steps halves; 256 threads, twice the stages' shared memory)
+ATTN_MMA_W8 = {(cl, d): f"attn_mma{'' if cl == 1 else cl}_d{d}w8_f16" for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
+ATTN_MMA_NAMES = frozenset(ATTN_MMA.values()) | frozenset(ATTN_MMA_SPEC.values()) | frozenset(ATTN_MMA_W8.values())
 ATTN_MMA_ROWS = 16
 ATTN_MMA_MIN_ROWS = 8
 #: attn_mma: blocks per SM the cache-row split may fill (``attn_mma_cluster``)
 ATTN_MMA_BLOCKS_PER_SM = 1
+#: attn_mma with 8 warps per block (``attn_mma_split``; 4 disables it), and the blocks one wave of its
+#: clusters of 4 or 8 holds per SM (one 256-thread block per SM: H200, 30 clusters of 4 or 15 of 8 on 132 SMs)
+ATTN_MMA_WARPS_MAX = 8
+ATTN_MMA_W8_WAVE = 0.9
 #: attn_mma's dynamic shared memory: per warp two stages of a 16-row K and V tile (rows of 136 halves)
 ATTN_MMA_SMEM = 4 * 2 * 2 * 16 * 136 * 2
+ATTN_MMA_SMEM_W8 = 2 * ATTN_MMA_SMEM
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
 #: gemm_tc builds (llama.cu GEMM_TC_BUILDS): "" up to 16 rows of x, 16 weight rows per warp (256-wide
@@ -145,9 +153,34 @@ def attn_mma_cluster(units: int, n_kv: int, num_sms: int) -> int:
     return 1
 
 
-def attn_mma_kernel(cl: int, d: int) -> str:
-    """The attn_mma kernel for clusters of ``cl`` and head size ``d``: its own where ATTN_MMA_DIMS has d."""
+def attn_mma_split(units: int, n_kv: int, num_sms: int, d: int) -> tuple[int, int]:
+    """(cluster size, warps per block) of attn_mma for ``units`` query blocks x KV heads. Where a kernel
+    knows d, 8 warps split a block's cache rows (each warp's chain of 16-row steps halves; one 256-thread
+    block per SM) in the widest cluster whose grid fits one wave (all SMs for clusters of 1-2,
+    ATTN_MMA_W8_WAVE of them for 4-8) while a block keeps 64 rows; else 4 warps (``attn_mma_cluster``).
+    H200, ctx 512, best of every (cluster, warps) pair each time: 8B batch 4 / 16 / 32 / 64 7.1 / 10.0 /
+    10.6 / 12.2 us (8 warps in 8 / 2 / 2 / 1) against 8.0 / 10.1 / 11.4 / 14.7 with 4; the 1B 5.8 / 7.3 / 7.6
+    / 8.2 against 6.4 / 7.5 / 7.9 / 8.8. Clusters of 4 at batch 16 (128 blocks, past the 120 one wave of
+    them holds) took 16 us."""
+    if ATTN_MMA_WARPS_MAX >= 8 and d in ATTN_MMA_DIMS:
+        for cl in (8, 4, 2, 1):
+            cap = num_sms if cl <= 2 else ATTN_MMA_W8_WAVE * num_sms
+            if units * cl <= cap and (cl == 1 or math.ceil(n_kv / cl) >= 64):
+                return cl, 8
+    return attn_mma_cluster(units, n_kv, num_sms), 4
+
+
+def attn_mma_kernel(cl: int, d: int, warps: int = 4) -> str:
+    """The attn_mma kernel for clusters of ``cl``, head size ``d`` and ``warps`` (4, or 8 where ATTN_MMA_DIMS
+    has d) per block: its own where ATTN_MMA_DIMS has d."""
+    if warps == 8:
+        return ATTN_MMA_W8[(cl, d)]
     return ATTN_MMA_SPEC.get((cl, d), ATTN_MMA[cl])
+
+
+def attn_mma_smem(name: str) -> int:
+    """Dynamic shared memory of an attn_mma kernel: two K/V stages per warp."""
+    return ATTN_MMA_SMEM_W8 if name.endswith("w8_f16") else ATTN_MMA_SMEM
 
 
 def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: int, n_kv: int, G: int, heads: int,
@@ -163,8 +196,8 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
     ptrs = (q, pos, K, V, mask, out)
     if B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and D <= 128:
         qblocks = math.ceil(B * grp / ATTN_MMA_ROWS)
-        cl = attn_mma_cluster(qblocks * G, n_kv, num_sms)
-        return Launch(attn_mma_kernel(cl, D), (cl * qblocks, G, 1), (128, 1, 1), ptrs + (B, *scalars))
+        cl, warps = attn_mma_split(qblocks * G, n_kv, num_sms, D)
+        return Launch(attn_mma_kernel(cl, D, warps), (cl * qblocks, G, 1), (32 * warps, 1, 1), ptrs + (B, *scalars))
     if B * grp >= 4 * ATTN_BATCH_ROWS and D <= 128:   # several tokens: read each KV head once per block
         qblocks = math.ceil(B * grp / ATTN_BATCH_ROWS)
         split = qblocks * G < num_sms // 2
@@ -210,13 +243,13 @@ def tc_smem_bytes(M: int, build: str) -> int:
 TC_SMEM_MAX = max(tc_smem_bytes(TC_MAX_ROWS[b], b) for b in TC_BUILDS)
 #: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
 #: (set as the kernel's limit when the library loads)
-SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES}, **{name: ATTN_MMA_SMEM for name in ATTN_MMA_NAMES}}
+SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES}, **{name: attn_mma_smem(name) for name in ATTN_MMA_NAMES}}
 
 
 def dynamic_smem(ln: Launch) -> int:
     """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc and attn_mma)."""
     if ln.kernel in ATTN_MMA_NAMES:
-        return ATTN_MMA_SMEM
+        return attn_mma_smem(ln.kernel)
     build = TC_BUILD.get(ln.kernel)
     if build is None:
         return 0

@@ -48,8 +48,10 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
         for cl, name in ATTN_MMA.items():
             lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
             spec = attn_mma_kernel(cl, d)
-            if spec != name:   # the kernel that knows d at compile time, beside the generic one
+            if spec != name:   # the kernels that know d at compile time (4 and 8 warps), beside the generic one
                 lns[spec] = Launch(spec, (cl * mq, G, 1), (128, 1, 1), common + tail)
+                w8 = attn_mma_kernel(cl, d, 8)
+                lns[w8] = Launch(w8, (cl * mq, G, 1), (256, 1, 1), common + tail)
         row = {"d": d, "B": B, "ctx": ctx, "registry": chosen.kernel}
         for k, ln in lns.items():
             row[k] = round(statistics.median(graph_us(s, lambda ln=ln: lib.launch(ln, s), reps=50, trials=5)), 2)
