@@ -67,7 +67,8 @@ class Graph:
 
     Integer indices (positions in ``tensors`` / ``nodes``) are what the pipeline uses:
     ``producer[t]`` is the producing node or -1, ``root[t]`` the root tensor of a view chain,
-    ``node_inputs[n]`` / ``node_outputs[n]`` tensor indices.
+    ``written[t]`` the nearest tensor on ``t``'s view chain (``t`` itself, its parent, ... its root)
+    that has a producer, or -1, ``node_inputs[n]`` / ``node_outputs[n]`` tensor indices.
     """
 
     name: str
@@ -78,6 +79,7 @@ class Graph:
     node_index: dict[str, int] = field(init=False, repr=False, compare=False)
     producer: tuple[int, ...] = field(init=False, repr=False, compare=False)
     root: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    written: tuple[int, ...] = field(init=False, repr=False, compare=False)
     node_inputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
     node_outputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
 
@@ -101,6 +103,19 @@ class Graph:
 
     def is_root(self, t: int) -> bool:
         return self.root[t] == t
+
+    def writers(self, t: int) -> list[int]:
+        """The producers along ``t``'s view chain, ``t``'s own first and its root's last: the nodes
+        whose writes a reader of ``t`` depends on. Follows ``written``, so it costs one step per
+        producer, not one per view (walking a 100k-deep chain for each of 100k readers is quadratic)."""
+        out = []
+        written, tensors, tindex = self.written, self.tensors, self.tensor_index
+        j = written[t]
+        while j >= 0:
+            out.append(self.producer[j])
+            parent = tensors[j].view_of
+            j = -1 if parent is None else written[tindex[parent]]
+        return out
 
     def offset_in_root(self, t: int) -> int:
         """Byte offset of tensor ``t`` inside its root: views of views add up their offsets."""
@@ -293,9 +308,14 @@ def _validate(g: Graph) -> None:
             if i not in inset:
                 raise GraphError(f"node {n.id!r}: inplace input {i!r} is not an input of the node")
 
-    # producers must come earlier than readers (second pass: producer[] now complete)
+    # producers must come earlier than readers (second pass: producer[] now complete). Each tensor's
+    # latest producer along its view chain is computed once, so many readers of a deep chain cost
+    # one step each; the chain is walked only to name the offender.
+    written, latest = _chain_producers(g.tensors, tindex, producer)
     for ni, n in enumerate(g.nodes):
         for t in node_inputs[ni]:
+            if latest[t] < ni:
+                continue
             j = t
             while True:
                 p = producer[j]
@@ -305,10 +325,7 @@ def _validate(g: Graph) -> None:
                         f"node {n.id!r} reads tensor {g.tensors[t].id!r} whose "
                         f"{'producer' if j == t else 'view parent'} {g.nodes[p].id!r} comes later ({what})"
                     )
-                parent = g.tensors[j].view_of
-                if parent is None:
-                    break
-                j = tindex[parent]
+                j = tindex[g.tensors[j].view_of]
 
     for i, t in enumerate(g.tensors):
         if t.view_of is None and t.kind in ("intermediate", "output") and producer[i] == -1:
@@ -332,8 +349,43 @@ def _validate(g: Graph) -> None:
     object.__setattr__(g, "node_index", nindex)
     object.__setattr__(g, "producer", tuple(producer))
     object.__setattr__(g, "root", tuple(root))
+    object.__setattr__(g, "written", tuple(written))
     object.__setattr__(g, "node_inputs", tuple(node_inputs))
     object.__setattr__(g, "node_outputs", tuple(node_outputs))
+
+
+def _chain_producers(tensors, tindex: dict[str, int], producer: list[int]) -> tuple[list[int], list[int]]:
+    """For each tensor, in one pass over all view chains (each view computed once, from its parent):
+    the nearest tensor at or above it on its chain that has a producer (``Graph.written``), and the
+    latest producing node along the chain (-1 when none). The chains must be acyclic."""
+    T = len(tensors)
+    written = [-1] * T
+    latest = [-1] * T
+    done = [False] * T
+    for t in range(T):
+        if done[t]:
+            continue
+        chain = []
+        j = t
+        w = lp = -1
+        while True:  # up to the root, or to a view already done
+            chain.append(j)
+            parent = tensors[j].view_of
+            if parent is None:
+                break
+            j = tindex[parent]
+            if done[j]:
+                w, lp = written[j], latest[j]
+                break
+        for c in reversed(chain):  # down again: each from its parent's facts
+            p = producer[c]
+            if p >= 0:
+                w = c
+                if p > lp:
+                    lp = p
+            written[c], latest[c] = w, lp
+            done[c] = True
+    return written, latest
 
 
 def _register_id(index: dict[str, int], what: str, i: int, eid: Any) -> None:

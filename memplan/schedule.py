@@ -58,18 +58,13 @@ def serial_schedule(graph: Graph) -> Schedule:
 
 
 def data_dependencies(graph: Graph, n: int) -> list[int]:
-    """Nodes whose results node ``n`` reads: producers along each input's view chain (rule 2)."""
-    deps = []
+    """Nodes whose results node ``n`` reads: producers along each input's view chain (rule 2).
+
+    ``Graph.writers`` follows the chain from producer to producer, so many readers of one deep view
+    chain cost the producers they depend on, not the chain's depth each."""
+    deps: list[int] = []
     for t in graph.node_inputs[n]:
-        j = t
-        while True:
-            p = graph.producer[j]
-            if p >= 0:
-                deps.append(p)
-            parent = graph.tensors[j].view_of
-            if parent is None:
-                break
-            j = graph.tensor_index[parent]
+        deps += graph.writers(t)
     return deps
 
 

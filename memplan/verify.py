@@ -67,11 +67,22 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
         return out  # nothing below is meaningful without a complete order
     tensors, producer = graph.tensors, graph.producer
 
+    written = _nearest_written(graph)
+
     def writers(t: int):
-        """``_writers(graph, t)``, without building a list for a tensor that is not a view."""
-        if tensors[t].view_of is None:
-            return (producer[t],) if producer[t] >= 0 else ()
-        return _writers(graph, t)
+        """Producers along ``t``'s view chain (its own first), following ``written``: one step per
+        producer, not per view, so many readers of one deep view chain stay linear."""
+        j = written[t]
+        if j < 0:
+            return ()
+        if tensors[j].view_of is None:
+            return (producer[j],)
+        out = []
+        while j >= 0:
+            out.append(producer[j])
+            parent = tensors[j].view_of
+            j = -1 if parent is None else written[graph.tensor_index[parent]]
+        return out
 
     for ni in range(N):
         for t in graph.node_inputs[ni]:
@@ -333,14 +344,24 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
     return tdev
 
 
-def _writers(graph: Graph, t: int) -> list[int]:
-    """Producers along ``t``'s view chain: the nodes whose writes a reader of ``t`` depends on."""
-    out = []
-    j = t
-    while True:
-        if graph.producer[j] >= 0:
-            out.append(graph.producer[j])
-        parent = graph.tensors[j].view_of
-        if parent is None:
-            return out
-        j = graph.tensor_index[parent]
+def _nearest_written(graph: Graph) -> list[int]:
+    """For each tensor, the nearest tensor at or above it on its view chain (itself, its parent, ...
+    its root) that has a producer, or -1; each view is computed once, from its parent. The verifier's
+    own copy of ``Graph.written``: it derives the accesses it checks from the graph's plain fields."""
+    tensors, tindex, producer = graph.tensors, graph.tensor_index, graph.producer
+    written: list[int | None] = [None] * len(tensors)
+    for t in range(len(tensors)):
+        chain = []
+        j = t
+        while written[j] is None:  # up to a tensor already known, or past the root
+            chain.append(j)
+            parent = tensors[j].view_of
+            if parent is None:
+                break
+            j = tindex[parent]
+        w = -1 if written[j] is None else written[j]
+        for c in reversed(chain):
+            if producer[c] >= 0:
+                w = c
+            written[c] = w
+    return written  # type: ignore[return-value]

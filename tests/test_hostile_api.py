@@ -128,6 +128,29 @@ def test_deep_view_chain_plans_in_linear_time():
     assert offs[f"v{n - 1}"] == offs["r"] + n == offs["r"] + g.offset_in_root(g.tensor_index[f"v{n - 1}"])
 
 
+def test_many_readers_of_a_deep_view_chain_plan_in_linear_time():
+    # graph validation, the schedule's data dependencies and the verifier's writers each walked the
+    # whole chain once per reading input: 20k x 20k steps, over a minute; now once per tensor
+    n = 20_000
+    with no_hang(60):
+        b = memplan.GraphBuilder("readers")
+        b.input("x", 256)
+        b.node("p", "UNARY", ["x"], b.intermediate("r", 1 << 20))
+        prev = "r"
+        for i in range(n):
+            prev = b.view(f"v{i}", prev, (1 << 20) - 1 - i, offset=1)
+        b.node("w", "SET_ROWS", ["x"], b.view("slot", prev, 256))  # a writer in the middle of the chain
+        for i in range(n):
+            b.node(f"c{i}", "UNARY", ["slot" if i % 2 else prev], b.output(f"y{i}", 256))
+        g = b.build()
+        ids = chain_ids(g)
+        p = memplan.plan(g, memplan.schedule_with_events(g, ids, {i: int(i == "w") for i in ids}))
+        memplan.verify(g, p)
+    assert g.writers(g.tensor_index["slot"]) == [g.node_index["w"], g.node_index["p"]]
+    assert g.writers(g.tensor_index[prev]) == [g.node_index["p"]]
+    assert p.events == (("w", "c1"),)
+
+
 # --- cost models and simulate -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("event_us", [float("nan"), float("inf"), -1.0, None, "2", 1e16])
