@@ -408,10 +408,12 @@ def _entries(doc: dict, key: str, what: str, source: str):
         eid = e.get("id")
         if not isinstance(eid, str):
             raise GraphError(f"{source}: {key}[{i}] has no string 'id'")
-        attrs = e.get("attrs") or NO_ATTRS
-        if not isinstance(attrs, (dict, MappingProxyType)):
-            raise GraphError(f"{what} {eid!r}: 'attrs' must be an object")
-        out.append((e, eid, attrs))
+        attrs = e.get("attrs")  # absent or null: none; 0, false, [] or "" is a mistake, not "none"
+        if attrs is None:
+            attrs = NO_ATTRS
+        elif not isinstance(attrs, (dict, MappingProxyType)):
+            raise GraphError(f"{what} {eid!r}: 'attrs' must be an object, not {_short(attrs)}")
+        out.append((e, eid, attrs or NO_ATTRS))
     return out
 
 
@@ -434,9 +436,11 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
         outs = nd.get("outputs", [])
         if not isinstance(ins, list) or not isinstance(outs, list):
             raise GraphError(f"node {nid!r}: 'inputs' and 'outputs' must be lists")
-        inplace = nd.get("inplace") or {}
-        if not isinstance(inplace, dict):
-            raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}")
+        inplace = nd.get("inplace")  # absent or null: none; 0, false, [] or "" is a mistake, not "none"
+        if inplace is None:
+            inplace = {}
+        elif not isinstance(inplace, dict):
+            raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}, not {_short(inplace)}")
         nodes.append(Node(id=nid, op=nd.get("op", ""), inputs=tuple(ins), outputs=tuple(outs), cost=nd.get("cost"),
                           inplace=tuple((str(o), i) for o, i in inplace.items()), group=nd.get("group"), attrs=attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
@@ -483,6 +487,8 @@ class GraphBuilder:
              cost: float | None = None, inplace: Mapping[str, str] | None = None,
              group: str | None = None, **attrs: Any) -> str:
         outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        if inplace is not None and not isinstance(inplace, Mapping):  # [] is not "none", [(o, i)] not a map
+            raise GraphError(f"node {id!r}: inplace must be a mapping {{output: input}}, not {_short(inplace)}")
         self._nodes.append(
             Node(id, op, tuple(inputs), outs, cost, tuple((inplace or {}).items()), group, attrs or NO_ATTRS)
         )

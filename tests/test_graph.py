@@ -356,6 +356,41 @@ def test_attrs_must_be_objects():
     bad(doc, "'a'", "attrs")
 
 
+@pytest.mark.parametrize("value", [0, False, [], "", 0.0])
+@pytest.mark.parametrize("where,eid,field", [
+    ("tensors", "t", "attrs"), ("nodes", "a", "attrs"), ("nodes", "b", "inplace"),
+])
+def test_wrong_typed_empty_attrs_and_inplace(where, eid, field, value):
+    # falsy values of the wrong type were taken as "none" (``e.get("attrs") or {}``)
+    doc = base()
+    next(e for e in doc[where] if e["id"] == eid)[field] = value
+    msg = bad(doc, f"'{eid}'", field)
+    assert repr(value) in msg, msg
+
+
+@pytest.mark.parametrize("value", [0, False, [], "", [("y", "x")]])
+def test_builder_inplace_must_be_a_mapping(value):
+    b = GraphBuilder()
+    b.input("x", 64)
+    with pytest.raises(GraphError, match="'n'.*inplace"):
+        b.node("n", "OP", ["x"], b.output("y", 64), inplace=value)
+
+
+@pytest.mark.parametrize("value", [None, {}])
+@pytest.mark.parametrize("where,eid,field", [
+    ("tensors", "t", "attrs"), ("nodes", "a", "attrs"), ("nodes", "b", "inplace"),
+])
+def test_null_or_empty_attrs_and_inplace_mean_none(where, eid, field, value):
+    doc = base()
+    next(e for e in doc[where] if e["id"] == eid)[field] = value
+    g = graph_from_dict(doc)
+    got = g.tensor(eid) if where == "tensors" else g.node(eid)
+    assert not getattr(got, field)
+    absent = base()
+    next(e for e in absent[where] if e["id"] == eid).pop(field, None)
+    assert g.to_dict() == graph_from_dict(absent).to_dict()
+
+
 def test_offset_in_root_adds_up_a_chain_of_views():
     b = GraphBuilder()
     b.input("x", 64)

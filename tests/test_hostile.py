@@ -123,6 +123,17 @@ def test_unhashable_view_of_and_inplace(tmp_path, capsys, field, value, words):
     refused(capsys, tmp_path, ["plan", g, "-o", out], "g.json", *words, outputs=[out], inputs=[g])
 
 
+@pytest.mark.parametrize("value", [0, False, [], ""])
+@pytest.mark.parametrize("where,eid,field", [("tensors", "q", "attrs"), ("nodes", "mm_q", "attrs"),
+                                             ("nodes", "mm_q", "inplace")])
+def test_wrong_typed_empty_attrs_and_inplace(tmp_path, capsys, where, eid, field, value):
+    doc = graph_doc()
+    next(e for e in doc[where] if e["id"] == eid)[field] = value
+    g = write(tmp_path / "g.json", doc)
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out], "g.json", f"'{eid}'", field, outputs=[out], inputs=[g])
+
+
 @pytest.mark.parametrize("cost", ["1" + "0" * 400, "1e400", "1e16"])
 def test_absurd_cost_with_streams_auto(tmp_path, capsys, cost):
     doc = graph_doc()
