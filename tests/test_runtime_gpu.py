@@ -521,9 +521,8 @@ def test_tensor_core_attention_matches_numpy(lib, B, d, ctx):
     to f16 as its mma operands, on random q, cache and a causal mask, output poisoned first; rows of a
     cluster's last block past the cache (ctx not a multiple of 16 x 4 x CL) masked, two runs bitwise equal.
     The kernels that know d at compile time (d = 64, 128) give the generic kernel's bits; their 8-warp
-    twins pass the same checks. d = 96 takes the
-    copy loop for head sizes whose 16-byte chunks do not divide a warp. A planted bug in any fragment
-    layout gives errors of order 1."""
+    twins pass the same checks. d = 96 takes the copy loop for head sizes whose 16-byte chunks do not
+    divide a warp. A planted bug in any fragment layout gives errors of order 1."""
     from runtime.kernels import ATTN_MMA, Launch
     from runtime.kernels.ops import attn_mma_kernel
 
@@ -531,26 +530,22 @@ def test_tensor_core_attention_matches_numpy(lib, B, d, ctx):
     arrays, tail = _attention_case(B, d, ctx, seed=1000 * B + d)
     n_out, qb = B * heads * d, -(-B * (heads // G) // 16)
     ref = _emulated(ATTN_MMA[1], (qb, G, 1), (128, 1, 1), arrays, tail, n_out)
-    for cl, name in ATTN_MMA.items():
-        runs = _run_attention(lib, arrays, lambda ptrs, n=name, c=cl: Launch(n, (c * qb, G, 1), (128, 1, 1), ptrs + tail),
-                              n_out, runs=2)
-        assert np.all(np.isfinite(runs[0])), f"{name} at batch {B}: unwritten outputs"
-        err = np.linalg.norm(runs[0] - ref) / np.linalg.norm(ref)
+
+    def check(name: str, cl: int, threads: int, runs: int = 2) -> np.ndarray:
+        got = _run_attention(lib, arrays, lambda ptrs: Launch(name, (cl * qb, G, 1), (threads, 1, 1), ptrs + tail),
+                             n_out, runs=runs)
+        assert np.all(np.isfinite(got[0])), f"{name} at batch {B}: unwritten outputs"
+        err = np.linalg.norm(got[0] - ref) / np.linalg.norm(ref)
         assert err < 1e-3, f"{name} at batch {B}, d {d}: rel err {err:.3g}"
-        assert np.array_equal(runs[0], runs[1]), f"{name}: two runs differ"
+        assert np.array_equal(got[0], got[-1]), f"{name}: two runs differ"
+        return got[0]
+
+    for cl, name in ATTN_MMA.items():
+        base = check(name, cl, 128)
         spec = attn_mma_kernel(cl, d)
         if spec != name:
-            got = _run_attention(lib, arrays, lambda ptrs, n=spec, c=cl: Launch(n, (c * qb, G, 1), (128, 1, 1), ptrs + tail),
-                                 n_out)[0]
-            assert np.array_equal(got, runs[0]), f"{spec} at batch {B}: not the bits of {name}"
-            # 8 warps per block: the cache rows split over twice the warps (its own bits, deterministic)
-            w8 = attn_mma_kernel(cl, d, 8)
-            r8 = _run_attention(lib, arrays, lambda ptrs, n=w8, c=cl: Launch(n, (c * qb, G, 1), (256, 1, 1), ptrs + tail),
-                                n_out, runs=2)
-            assert np.all(np.isfinite(r8[0])), f"{w8} at batch {B}: unwritten outputs"
-            err = np.linalg.norm(r8[0] - ref) / np.linalg.norm(ref)
-            assert err < 1e-3, f"{w8} at batch {B}, d {d}: rel err {err:.3g}"
-            assert np.array_equal(r8[0], r8[1]), f"{w8}: two runs differ"
+            assert np.array_equal(check(spec, cl, 128, runs=1), base), f"{spec} at batch {B}: not the bits of {name}"
+            check(attn_mma_kernel(cl, d, 8), cl, 256)   # 8 warps: its own bits (another split), deterministic
 
 
 @pytest.mark.parametrize("d", [64, 128])
