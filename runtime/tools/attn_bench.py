@@ -1,8 +1,9 @@
 """``python -m runtime.tools.attn_bench``: every decode-attention kernel on one shape, side by side (a tuning
 aid, not a test).
 
-Why: which attention kernel (attn_fused_f16, attn_batch*, attn_mma with 1/2/4/8 blocks per query block)
-is fastest depends on the batch and the SM count, and the registry's rules (``ATTN_MMA_MIN_ROWS``,
+Why: which attention kernel (attn_fused_f16, attn_batch*, attn_mma with 1/2/4/8 blocks per query block,
+and for head sizes 64 and 128 their own kernels, attn_mma's with 4 and 8 warps) is fastest depends on the
+batch and the SM count, and the registry's rules (``ATTN_MMA_MIN_ROWS``, ``attn_mma_split``,
 ``attn_mma_cluster``) are read off this table. Each launch is timed inside a CUDA graph (50 back to back,
 median of 5), so the number includes the in-graph launch gap, as in a step. The registry's choice is
 printed beside the times.
