@@ -786,6 +786,17 @@ def test_tensor_core_attention_step_stays_close_to_the_reference(batch):
         assert L.rel_err(emulate(g, plan, w, inp)[0]["logits"], ref) < 5e-3
 
 
+@pytest.mark.parametrize("fuse", L.FUSE_MODES)
+def test_more_heads_than_hidden_units_is_a_kernel_error(fuse):
+    """A config with more heads than hidden units has head size 0 (hidden // heads): plan_launches refuses
+    it with a KernelError naming the attention node, as it does any other head size its kernels cannot take,
+    not with a ZeroDivisionError from the 1/sqrt(d) scale."""
+    cfg = L.config("tiny", batch=2, heads=8, kv_heads=2, hidden=4, ctx=10, layers=1, ffn=64, vocab=32)
+    g = L.build_graph(cfg, fuse)
+    with pytest.raises(KernelError, match=r"'l0\.kq'.*head dim 0"):
+        plan_launches(g, _addresses(g, memplan.plan(g)).__getitem__, counters=1 << 30, scratch=lambda n: 1 << 50)
+
+
 def _split_args(s: str) -> list[str]:
     """A macro call's arguments, split at top-level commas (``(256, 2)`` stays one argument)."""
     out, depth, cur = [], 0, ""

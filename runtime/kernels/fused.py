@@ -221,7 +221,7 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     n_kv, G, D = sk
     B, heads, Dq = sq
     d8 = D // 8
-    if (Dq != D or D % 8 or d8 > 32 or d8 & (d8 - 1) or heads % G or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK
+    if (Dq != D or D % 8 or not 1 <= d8 <= 32 or d8 & (d8 - 1) or heads % G or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK
             or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
             or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) != "f32"):
         return None

@@ -662,8 +662,8 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> 
             p = graph.producer[graph.tensor_index[b]]
             kq = not (p >= 0 and graph.nodes[p].op == "SOFT_MAX")
             kqv = not kq
-        if (kq or kqv) and D % 8:
-            raise KernelError(f"node {node.id!r}: head dim {D} must be a multiple of 8")
+        if (kq or kqv) and (D % 8 or D < 8):
+            raise KernelError(f"node {node.id!r}: head dim {D} must be a positive multiple of 8")
         if kq:
             return Launch("attn_kq_f16", (math.ceil(R / 8), B * G, 1), (256, 1, 1),
                           (addr(a), addr(b), addr(y), R, G, heads, D, 1.0 / math.sqrt(D)))
