@@ -771,6 +771,22 @@ def test_registry_attention_on_h200_shapes(d, B, sms, kernel):
     assert ln.block == ((256 if kernel.endswith("w8_f16") else 128) if "mma" in kernel else 256, 1, 1)
 
 
+@pytest.mark.parametrize("d,ctx", [(96, 40), (16, 17000)])
+def test_attention_group_fuses_wherever_the_tensor_core_kernel_takes_it(d, ctx):
+    """attn_mma takes any head size that is a multiple of 16 up to 128 and any cache length, so the fused
+    attention group runs as one attn_mma launch for head size 96 (d / 8 = 12, not a power of two) and for
+    more cache rows than attn_fused's chunks hold (17000 > 8 x 2048): both ran node by node before. The
+    step stays within the tensor-core tolerance of the float64 reference."""
+    cfg = L.config("tiny", batch=4, hidden=4 * d, heads=4, kv_heads=2, ctx=ctx, layers=1, ffn=64, vocab=32)
+    g = L.build_graph(cfg, "runtime")
+    plan = memplan.plan(g)
+    per_node, _ = plan_launches(g, _addresses(g, plan).__getitem__, counters=1 << 30, scratch=lambda n: 1 << 50)
+    kernels = [ln.kernel for lns in per_node for ln in lns]
+    assert any(k.startswith("attn_mma") for k in kernels) and "attn_kq_f16" not in kernels, kernels
+    w, inp = L.make_weights(g, cfg, seed=3), L.make_inputs(cfg, seed=4)
+    assert L.rel_err(emulate(g, plan, w, inp)[0]["logits"], L.reference_forward(cfg, w, inp)[0]) < 5e-3
+
+
 @pytest.mark.parametrize("batch", [2, 5, 16])
 def test_tensor_core_attention_step_stays_close_to_the_reference(batch):
     """A step whose attention runs on attn_mma (q and the probabilities rounded to f16, as its emulation

@@ -34,6 +34,7 @@ from .ops import (
     _rows,
     _shape,
     attention_launch,
+    attention_on_tensor_cores,
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
     mul_mat_launch,
@@ -221,8 +222,13 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     n_kv, G, D = sk
     B, heads, Dq = sq
     d8 = D // 8
-    if (Dq != D or D % 8 or not 1 <= d8 <= 32 or d8 & (d8 - 1) or heads % G or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK
-            or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
+    if Dq != D or D % 8 or not 1 <= d8 <= 32 or G < 1 or heads % G:
+        return None
+    # attn_mma takes any multiple of 16 up to 128 and any cache length; the others a power-of-two d / 8 and
+    # at most ATTN_CLUSTER x ATTN_MAXCHUNK rows (head size 96 at batch 16 ran node by node before)
+    if not attention_on_tensor_cores(B, heads // G, D) and (d8 & (d8 - 1) or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK):
+        return None
+    if (_shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
             or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) != "f32"):
         return None
     reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])

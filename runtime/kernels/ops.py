@@ -183,6 +183,13 @@ def attn_mma_smem(name: str) -> int:
     return ATTN_MMA_SMEM_W8 if name.endswith("w8_f16") else ATTN_MMA_SMEM
 
 
+def attention_on_tensor_cores(B: int, grp: int, D: int) -> bool:
+    """Whether ``attention_launch`` takes attn_mma for B tokens, ``grp`` query heads per KV head and head
+    size D: it streams the cache in 16-row steps (any length) for any D that is a multiple of 16 up to 128;
+    the other kernels need d / 8 a power of two and at most ATTN_CLUSTER x ATTN_MAXCHUNK cache rows."""
+    return B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and 0 < D <= 128
+
+
 def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: int, n_kv: int, G: int, heads: int,
                      D: int, num_sms: int) -> Launch:
     """The decode-attention kernel (ROPE of q at ``pos`` unless 0, scaled KQ + mask, softmax, KQV) for B
@@ -194,7 +201,7 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
     grp = heads // G
     scalars = (n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE))
     ptrs = (q, pos, K, V, mask, out)
-    if B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and D <= 128:
+    if attention_on_tensor_cores(B, grp, D):
         qblocks = math.ceil(B * grp / ATTN_MMA_ROWS)
         cl, warps = attn_mma_split(qblocks * G, n_kv, num_sms, D)
         return Launch(attn_mma_kernel(cl, D, warps), (cl * qblocks, G, 1), (32 * warps, 1, 1), ptrs + (B, *scalars))
