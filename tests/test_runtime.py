@@ -771,6 +771,22 @@ def test_registry_attention_on_h200_shapes(d, B, sms, kernel):
     assert ln.block == ((256 if kernel.endswith("w8_f16") else 128) if "mma" in kernel else 256, 1, 1)
 
 
+@pytest.mark.parametrize("B,G,heads,d,n_kv", [(1, 8, 32, 24, 100), (1, 8, 32, 0, 100), (2, 16, 32, 96, 100),
+                                               (1, 8, 32, 128, 17000), (4, 3, 32, 64, 100), (0, 8, 32, 64, 100),
+                                               (1, 8, 32, 264, 100)])
+def test_attention_launch_refuses_shapes_no_kernel_takes(B, G, heads, d, n_kv):
+    """``attention_launch`` raises KernelError for a shape none of its kernels takes (batch 1 with d / 8 not a
+    power of two or past attn_fused's cache chunks, 2 tokens x 4 heads below attn_mma's 8 query rows at d
+    96, heads not a multiple of the KV heads, d 0 or past 256, no tokens) rather than return a launch that
+    traps; the same shapes with a kernel pass."""
+    from runtime.kernels.ops import attention_launch
+
+    with pytest.raises(KernelError):
+        attention_launch(*range(1, 7), B, n_kv, G, heads, d, 132)
+    for ok in ((1, 8, 32, 128, 100), (2, 8, 32, 96, 100), (2, 8, 32, 128, 17000), (1, 8, 32, 32, 16384)):
+        attention_launch(*range(1, 7), *ok[:1], ok[4], *ok[1:4], 132)
+
+
 @pytest.mark.parametrize("d,ctx", [(96, 40), (16, 17000)])
 def test_attention_group_fuses_wherever_the_tensor_core_kernel_takes_it(d, ctx):
     """attn_mma takes any head size that is a multiple of 16 up to 128 and any cache length, so the fused

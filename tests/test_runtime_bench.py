@@ -220,6 +220,24 @@ def test_attn_bench_on_a_fake_driver(monkeypatch, tmp_path):
     assert "attn_batch_f16" in rows[1] and "attn_batch_f16" not in rows[0]
 
 
+@pytest.mark.parametrize("args", [["--dims", "24"], ["--dims", "0"], ["--dims", "264"], ["--batches", "x"],
+                                  ["--ctx", "-3"], ["--dims", "128", "--batches", "0"]])
+def test_attn_bench_refuses_shapes_no_kernel_takes(monkeypatch, tmp_path, capsys, args):
+    """A head size, batch or context no attention kernel takes is one line and exit 2, before the library
+    compiles and before any file is written (d 24 at batch 1 would have launched attn_fused_f16, which
+    needs d / 8 a power of two, and trapped or computed garbage)."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.tools import attn_bench
+
+    out = tmp_path / "attn.json"
+    assert attn_bench.main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("attn_bench: error:"), err
+    assert not out.exists()
+
+
 def test_rule_ab_on_a_fake_driver(monkeypatch, tmp_path):
     """``runtime.tools.rule_ab`` end to end on the fake driver: a row per (config, batch, variant) with
     every graph mode's time, the best multi-stream one, the ratio to the first variant, every run bitwise

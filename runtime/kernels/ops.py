@@ -197,7 +197,17 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
     (attn_mma) for 2+ tokens once a KV head has ATTN_MMA_MIN_ROWS query rows and D is a multiple of 16 up
     to 128 (batch 1 keeps attn_fused_f16's f32 q and probabilities, and its accuracy); attn_batch* for
     other head sizes with many query rows per KV head; else attn_fused_f16. The one rule the registry and
-    ``runtime.tools.attn_bench`` share."""
+    ``runtime.tools.attn_bench`` share. KernelError for a shape no kernel takes (the fused group checks
+    the same before it asks; a direct caller gets the error instead of a launch that would trap)."""
+    if B < 1 or n_kv < 1 or G < 1 or heads < G or heads % G or D < 8 or D % 8:
+        raise KernelError(f"attention: no kernel for {B} tokens, {heads} heads over {G} KV heads of size {D} "
+                          f"and {n_kv} cache rows (needs heads a multiple of the KV heads, d a positive multiple of 8)")
+    d8 = D // 8
+    if not attention_on_tensor_cores(B, heads // G, D) and (d8 > 32 or d8 & (d8 - 1)
+                                                            or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK):
+        raise KernelError(f"attention: head size {D} at {B} tokens and {n_kv} cache rows needs d / 8 a power of "
+                          f"two up to 32 and at most {ATTN_CLUSTER * ATTN_MAXCHUNK} cache rows (or the tensor-core "
+                          f"kernel: 2+ tokens, {ATTN_MMA_MIN_ROWS}+ query rows per KV head, d a multiple of 16 up to 128)")
     grp = heads // G
     scalars = (n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE))
     ptrs = (q, pos, K, V, mask, out)

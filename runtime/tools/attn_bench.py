@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 
 
 def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> dict:
@@ -69,16 +70,28 @@ def main(argv=None) -> int:
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--out", default="attn_bench.json")
     a = ap.parse_args(argv)
-    from ..kernels import KernelLibrary
+    from memplan.files import atomic_write_text
 
+    from ..kernels import KernelError, KernelLibrary
+    from ..kernels.ops import attention_launch
+
+    try:   # every shape checked before the library compiles: a bad one is one line, not a trap on the GPU
+        dims, batches = ([int(x) for x in v.split(",")] for v in (a.dims, a.batches))
+        if a.ctx < 0:
+            raise ValueError(f"--ctx {a.ctx} is negative")
+        for d in dims:
+            for B in batches:
+                attention_launch(*range(1, 7), B, a.ctx + B, 8, 32, d, 132)
+    except (ValueError, KernelError) as exc:
+        print(f"attn_bench: error: {exc}", file=sys.stderr)
+        return 2
     lib = KernelLibrary()
     res = []
-    for d in (int(x) for x in a.dims.split(",")):
-        for B in (int(x) for x in a.batches.split(",")):
+    for d in dims:
+        for B in batches:
             res.append(bench(lib, d, B, ctx=a.ctx))
             print(res[-1], flush=True)
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1)
+    atomic_write_text(a.out, json.dumps(res, indent=1))
     return 0
 
 
