@@ -17,6 +17,7 @@ import sys
 from contextlib import contextmanager
 
 import handgraphs as H
+import numpy as np
 import pytest
 
 import memplan
@@ -162,6 +163,17 @@ def test_bad_event_latency_is_refused_everywhere(tmp_path, event_us):
             memplan.plan_graph(g, cost_model=model, **kw)
     with pytest.raises(memplan.ScheduleError, match="event_us"):
         memplan.simulate(g, memplan.plan(g, H.streams(g, H.QKV_STREAMS)), model)
+
+
+@pytest.mark.parametrize("event_us", [np.float32(2.5), np.int64(3), np.float64(1.0), 2, 0.0])
+def test_numpy_and_python_event_latencies_are_accepted(event_us):
+    """Any real number in range is a latency, numpy scalars included (latencies come from measurements):
+    the range check refused ``np.float32`` and ``np.int64`` for a while, which plans took before. The plan
+    is the one the equal Python float gives."""
+    g = H.qkv()
+    got = memplan.plan(g, streams="auto", cost_model=memplan.CostModel(event_us=event_us))
+    want = memplan.plan(g, streams="auto", cost_model=memplan.CostModel(event_us=float(event_us)))
+    assert got.to_json() == want.to_json()
 
 
 def test_a_plan_file_is_always_json(tmp_path):

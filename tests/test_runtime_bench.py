@@ -238,6 +238,26 @@ def test_attn_bench_refuses_shapes_no_kernel_takes(monkeypatch, tmp_path, capsys
     assert not out.exists()
 
 
+def test_attn_bench_times_only_the_kernels_that_take_a_shape(monkeypatch, tmp_path):
+    """Head size 96 (d / 8 = 12) at 2 tokens, or a 20000-row cache: attn_mma's kernels take them, attn_fused
+    (power-of-two d / 8, at most 16384 rows) does not, so the table leaves it out rather than launch it past
+    its shared memory; d 256 takes attn_fused at batch 1 only (on the fake driver, a small cache)."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.tools import attn_bench
+
+    assert attn_bench.kernels_taking(96, 100) == (False, False, True)
+    assert attn_bench.kernels_taking(128, 20000) == (False, True, True)
+    assert attn_bench.kernels_taking(256, 100) == (True, False, False)
+    for args, has, lacks in ((["--dims", "96", "--batches", "2"], "attn_mma_f16", "attn_fused_f16"),
+                             (["--dims", "256", "--batches", "1"], "attn_fused_f16", "attn_mma_f16")):
+        out = tmp_path / "attn.json"
+        assert attn_bench.main([*args, "--ctx", "24", "--out", str(out)]) == 0
+        row = json.loads(out.read_text())[0]
+        assert has in row and lacks not in row, sorted(row)
+
+
 def test_rule_ab_on_a_fake_driver(monkeypatch, tmp_path):
     """``runtime.tools.rule_ab`` end to end on the fake driver: a row per (config, batch, variant) with
     every graph mode's time, the best multi-stream one, the ratio to the first variant, every run bitwise

@@ -10,6 +10,7 @@ launch overhead. Anything with ``event_us`` and ``node_us(graph, n)`` can replac
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -95,7 +96,8 @@ def event_latency(model: CostModelLike) -> float:
     """``model.event_us`` as a float, or ScheduleError unless it is a number in ``0 .. MAX_COST_US``
     (the cap of a node's cost: every sum of latencies stays finite)."""
     e = model.event_us
-    if isinstance(e, bool) or not isinstance(e, (int, float)) or not 0 <= e <= MAX_COST_US:
+    # any real number but a bool: numpy scalars (latencies from measurements) included
+    if isinstance(e, bool) or not isinstance(e, numbers.Real) or not 0 <= float(e) <= MAX_COST_US:
         raise ScheduleError(f"cost model: event_us {_short(e)} is not a finite non-negative number of "
                             f"microseconds (at most {MAX_COST_US:g})")
     return float(e)

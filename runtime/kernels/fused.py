@@ -222,7 +222,7 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     n_kv, G, D = sk
     B, heads, Dq = sq
     d8 = D // 8
-    if Dq != D or D % 8 or not 1 <= d8 <= 32 or G < 1 or heads % G:
+    if Dq != D or D % 8 or not 1 <= d8 <= 32 or G < 1 or heads < G or heads % G or B < 1 or n_kv < 1:
         return None
     # attn_mma takes any multiple of 16 up to 128 and any cache length; the others a power-of-two d / 8 and
     # at most ATTN_CLUSTER x ATTN_MAXCHUNK rows (head size 96 at batch 16 ran node by node before)

@@ -896,16 +896,18 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
 // attn_batch_f16 computed scores and the V sum on CUDA cores in dependent chains: at 8B batch 16 it took
 // 36 us per layer for 2 MB of cache (ncu: 12% occupancy, latency-bound). Here a block takes AM_QB = 16
 // query rows of one KV head g (row i: token i / grp, head g grp + i % grp) and the CL-th part of the cache
-// rows; each of its 4 warps streams 16-row steps of that part (warp w: rows 16 w, 16 w + 64, ...) through
+// rows; each of its W warps (4, or 8 in the w8 kernels) streams 16-row steps of that part (warp w: rows
+// 16 w, 16 w + 16 W, ...) through
 // its own two shared-memory stages (cp.async, the next step in flight while this one computes, no block
 // barrier), computing S = Q K^T (q rotated, scaled and rounded to f16 as the A fragments, K rows as B), an online
 // softmax per query row in registers, and O += P V (P, rounded to f16, is the A fragment straight from S's
-// accumulators; V's B fragments by ldmatrix.trans). The 4 warps' partial (max, sum, O) are combined in
+// accumulators; K's and V's B fragments by ldmatrix, V's transposed). The W warps' partial (max, sum, O) are combined in
 // warp order in shared memory, then the cluster's CL blocks in rank order through distributed shared
 // memory, each block finishing 1/CL of the outputs: deterministic, so a multi-stream step stays bitwise
-// equal to one stream. Each thread of a combine owns one query row's 16 columns, so its softmax weights
-// are computed once. Needs d % 16 == 0, d <= 128. grid (CL ceil(B grp / 16), kv_heads), block 128,
-// cluster CL, dynamic shared memory ATTN_MMA_SMEM (ops.py): [4 warps][2 stages][K, V][16][AM_LD] halves.
+// equal to one stream. Each thread of a combine owns one query row's d / (2 W) columns, so its softmax
+// weights are computed once. Needs d % 16 == 0, 0 < d <= 128. grid (CL ceil(B grp / 16), kv_heads), block
+// 32 W, cluster CL, dynamic shared memory ATTN_MMA_SMEM or ATTN_MMA_SMEM_W8 (ops.py):
+// [W warps][2 stages][K, V][16][AM_LD] halves.
 #define AM_QB 16
 #define AM_LD 136
 #define AM_OS 136   // floats between rows of a partial O (128 + 8: the combines read without bank conflicts)
@@ -978,7 +980,7 @@ __device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q,
         }
         cp_async_commit();
     };
-    if ((d & 15) || d > 128 || d != d_arg || blockDim.x != NT) __trap();   // the registry never launches these
+    if (d <= 0 || (d & 15) || d > 128 || d != d_arg || blockDim.x != NT) __trap();   // the registry never launches these
     static_assert(W * AM_QB * AM_OS * 4 <= W * 2 * 2 * 16 * AM_LD * 2, "the partial O fits in the stages");
     PDL_ENTER();
     int j0 = jb + 16 * warp;

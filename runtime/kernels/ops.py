@@ -39,7 +39,7 @@ ATTN_BATCH_CLUSTER = 4
 ATTN_MMA = {cl: f"attn_mma{'' if cl == 1 else cl}_f16" for cl in (1, 2, 4, 8)}
 #: ... and per cluster size and head size in ATTN_MMA_DIMS, the kernels whose body knows d at compile time
 #: (the same bits as the generic kernel's for that d; at 8B and 1B shapes 15-35% faster, the d = 64 ones
-#: on 116 registers instead of 168)
+#: on about 115 registers instead of 168)
 ATTN_MMA_DIMS = (64, 128)
 ATTN_MMA_SPEC = {(cl, d): f"attn_mma{'' if cl == 1 else cl}_d{d}_f16" for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
 #: ... and those with 8 warps per block instead of 4 (a block's cache rows over twice the warps, so each
@@ -50,8 +50,9 @@ ATTN_MMA_ROWS = 16
 ATTN_MMA_MIN_ROWS = 8
 #: attn_mma: blocks per SM the cache-row split may fill (``attn_mma_cluster``)
 ATTN_MMA_BLOCKS_PER_SM = 1
-#: attn_mma with 8 warps per block (``attn_mma_split``; 4 disables it), and the blocks one wave of its
-#: clusters of 4 or 8 holds per SM (one 256-thread block per SM: H200, 30 clusters of 4 or 15 of 8 on 132 SMs)
+#: attn_mma with 8 warps per block (``attn_mma_split``; 4 disables it), and the blocks per SM its clusters of
+#: 4 or 8 may take: a margin under one wave (one 256-thread block per SM: H200, one wave holds 30 clusters
+#: of 4 or 15 of 8, 120 blocks of 132 SMs)
 ATTN_MMA_WARPS_MAX = 8
 ATTN_MMA_W8_WAVE = 0.9
 #: attn_mma's dynamic shared memory: per warp two stages of a 16-row K and V tile (rows of 136 halves)

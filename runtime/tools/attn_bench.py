@@ -17,6 +17,18 @@ import statistics
 import sys
 
 
+def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:
+    """Whether attn_fused_f16, attn_batch* and attn_mma* take head size d over n_kv cache rows (llama.cu:
+    attn_fused needs d / 8 a power of two up to 32 and at most ATTN_CLUSTER x ATTN_MAXCHUNK rows, attn_batch
+    the same d and d <= 128, attn_mma a multiple of 16 up to 128): the table times only those, since a kernel
+    launched past its limits traps (and leaves the context unusable) or writes past its shared memory."""
+    from ..kernels.ops import ATTN_CLUSTER, ATTN_MAXCHUNK
+
+    d8 = d // 8
+    pow2 = d > 0 and d % 8 == 0 and d8 <= 32 and not d8 & (d8 - 1)
+    return (pow2 and -(-n_kv // ATTN_CLUSTER) <= ATTN_MAXCHUNK, pow2 and d <= 128, d > 0 and d % 16 == 0 and d <= 128)
+
+
 def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> dict:
     import numpy as np
     import pycuda.driver as cuda
@@ -38,16 +50,20 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
         chosen = attention_launch(*common, B, n_kv, G, heads, d, lib.num_sms)   # the registry's rule
         tail = (B, *chosen.args[-6:])          # every kernel ends with n_kv, G, heads, d, scale, log2 base
         grp = heads // G
-        lns = {"attn_fused_f16": Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
-                                        common + tail[1:])}
-        if ATTN_FUSED.get(d):   # the kernel that knows d at compile time, beside the generic one
-            lns[ATTN_FUSED[d]] = Launch(ATTN_FUSED[d], (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), common + tail[1:])
-        if B * grp >= ATTN_BATCH_ROWS:           # a full query block: the batched kernels take it
+        lns = {}
+        fused_ok, batch_ok, mma_ok = kernels_taking(d, n_kv)
+        if fused_ok:
+            lns["attn_fused_f16"] = Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
+                                           common + tail[1:])
+            if ATTN_FUSED.get(d):   # the kernel that knows d at compile time, beside the generic one
+                lns[ATTN_FUSED[d]] = Launch(ATTN_FUSED[d], (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
+                                            common + tail[1:])
+        if batch_ok and B * grp >= ATTN_BATCH_ROWS:   # a full query block: the batched kernels take it
             qb = -(-B * grp // ATTN_BATCH_ROWS)
             lns["attn_batch_f16"] = Launch("attn_batch_f16", (ATTN_BATCH_CLUSTER * qb, G, 1), (256, 1, 1), common + tail)
             lns["attn_batch1_f16"] = Launch("attn_batch1_f16", (qb, G, 1), (256, 1, 1), common + tail)
         mq = -(-B * grp // ATTN_MMA_ROWS)
-        for cl, name in ATTN_MMA.items():
+        for cl, name in ATTN_MMA.items() if mma_ok else ():
             lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
             spec = attn_mma_kernel(cl, d)
             if spec != name:   # the kernels that know d at compile time (4 and 8 warps), beside the generic one
