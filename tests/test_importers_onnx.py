@@ -359,3 +359,82 @@ def test_external_weights_are_not_read_and_initializers_as_inputs(tmp_path):
     assert [t.id for t in g3.tensors if t.kind == "input"] == ["x"]
     assert g3.tensor("w0").kind == "weight"
     assert memplan.plan(g3).arena_bytes == memplan.plan(g).arena_bytes
+
+
+# --- hostile models ----------------------------------------------------------------------------------
+
+def _ext_init(name, dims):
+    """An initializer whose data lives in an (absent) external file: only its dims say its size."""
+    t = TensorProto(name=name, data_type=F, dims=list(dims), data_location=TensorProto.EXTERNAL)
+    t.external_data.add(key="location", value="w.bin")
+    return t
+
+
+@pytest.mark.parametrize("where", ["input", "initializer", "value_info"])
+def test_negative_dimensions_are_errors_even_when_their_product_is_positive(where):
+    """[-2, -2] multiplies to 4 elements: the graph would plan 16 bytes for a tensor of no real shape."""
+    relu = [helper.make_node("Relu", ["x"], ["h"], name="r"), helper.make_node("Relu", ["h"], ["y"], name="r2")]
+    if where == "input":
+        m = _model(relu, [helper.make_tensor_value_info("x", F, [-2, -2])], [helper.make_tensor_value_info("y", F, None)])
+    elif where == "initializer":
+        m = _model(relu, [], [helper.make_tensor_value_info("y", F, None)], [_ext_init("x", [-2, -2])])
+    else:  # a custom op's declared output
+        nodes = [helper.make_node("MyOp", ["x"], ["h"], name="custom", domain="my.domain"), relu[1]]
+        m = helper.make_model(
+            helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", F, [4])],
+                              [helper.make_tensor_value_info("y", F, None)],
+                              value_info=[helper.make_tensor_value_info("h", F, [-3, -2])]),
+            opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.domain", 1)], ir_version=8)
+    name = "h" if where == "value_info" else "x"
+    with pytest.raises(GraphError, match=f"'{name}' dimension 0 is negative"):
+        import_onnx(m)
+
+
+def _patched(model, placeholder: bytes, raw: bytes):
+    """``model`` serialized with ``placeholder`` replaced by ``raw`` bytes (protobuf's setters refuse invalid UTF-8)."""
+    data = model.SerializeToString()
+    assert placeholder in data
+    return data.replace(placeholder, raw)
+
+
+@pytest.mark.parametrize("field", ["graph name", "initializer name", "sparse initializer name"])
+def test_names_that_are_not_utf8_are_errors(tmp_path, capsys, field):
+    import numpy as np
+
+    nodes = [helper.make_node("Add", ["x", "QQQQ"], ["y"], name="add")]
+    inits, sparse = [], []
+    if field == "initializer name":
+        inits = [_ext_init("QQQQ", [4])]
+    elif field == "sparse initializer name":
+        sparse = [helper.make_sparse_tensor(numpy_helper.from_array(np.ones(2, dtype="float32"), "QQQQ"),
+                                            numpy_helper.from_array(np.array([0, 3], dtype="int64"), "idx"), [4])]
+    else:
+        inits = [_w("QQQQ", 4)]
+    g = helper.make_graph(nodes, "GGGG" if field == "graph name" else "m", [helper.make_tensor_value_info("x", F, [4])],
+                          [helper.make_tensor_value_info("y", F, [4])], initializer=inits, sparse_initializer=sparse)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    placeholder = b"GGGG" if field == "graph name" else b"QQQQ"
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(_patched(m, placeholder, b"\xff\xfeQQ"))
+    with pytest.raises(GraphError, match="not valid UTF-8"):
+        import_onnx(str(path))
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not valid UTF-8" in err and not (tmp_path / "g.json").exists()
+
+
+def test_a_node_writing_a_graph_input_is_named():
+    """The graph input and the node output would be two tensors of one id: the error names the node."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r"), helper.make_node("Relu", ["y"], ["x"], name="back")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
+    with pytest.raises(GraphError, match="node 'back' writes graph input 'x'"):
+        import_onnx(m)
+
+
+def test_a_model_proto_without_a_graph_is_refused_like_a_file():
+    """A path to such a model is refused; the same ModelProto passed in Python gave an empty graph."""
+    from memplan.errors import InputFormatError
+
+    for m in (onnx.ModelProto(), _model([], [], [])):
+        with pytest.raises(InputFormatError, match="no graph"):
+            import_onnx(m)

@@ -260,3 +260,30 @@ def test_pool_indices_and_bn_statistics_are_tensors_nobody_reads():
     train = memplan.from_torch(m.train(), (x,))
     assert next(n for n in train.nodes if n.op == "batch_norm").outputs == (bn.id,)
     assert all("." not in t.id for t in memplan.from_torch(Views().eval(), (torch.randn(8, 16),)).tensors)
+
+
+# --- hostile programs --------------------------------------------------------------------------------
+
+class ToSparse(nn.Module):
+    def forward(self, x):
+        return (x * 2).to_sparse()
+
+
+def test_a_sparse_result_is_a_graph_error_naming_its_node():
+    """A sparse tensor has no single strided storage to size (torch raised NotImplementedError)."""
+    with pytest.raises(GraphError, match=r"node 'to_sparse'.*sparse_coo.*(strided|dense)"):
+        memplan.from_torch(ToSparse(), (torch.randn(4, 4),))
+
+
+@pytest.mark.parametrize("data", [b"junk", b"PK\x03\x04" + bytes(100)])
+def test_a_pt2_that_is_no_zip_archive_is_one_error_line(tmp_path, capfd, data):
+    """torch's zip reader prints its own warning to the process's stderr before raising: the CLI's one
+    line must be the only one (capfd sees what C++ writes to file descriptor 2)."""
+    from memplan.cli import main
+
+    bad = tmp_path / "bad.pt2"
+    bad.write_bytes(data)
+    assert main(["import", str(bad), "-o", str(tmp_path / "g.json")]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("memplan: error: ") and "not a torch.export program" in err
+    assert not (tmp_path / "g.json").exists()

@@ -82,9 +82,15 @@ def load_model(path: str):
         model = onnx.load(path, load_external_data=False)
     except Exception as exc:  # DecodeError, OSError: the file is not an ONNX model
         raise InputFormatError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
-    if not model.HasField("graph") or not (len(model.graph.node) or len(model.graph.output)):
-        raise InputFormatError(f"{path}: not an ONNX model (it has no graph: no nodes and no outputs)")
+    _check_has_graph(model, path)
     return model
+
+
+def _check_has_graph(model, source: str) -> None:
+    """A model without nodes or outputs is no model (what protobuf makes of an empty or foreign message),
+    whether it came from a file or from the caller: importing it would give an empty graph."""
+    if not model.HasField("graph") or not (len(model.graph.node) or len(model.graph.output)):
+        raise InputFormatError(f"{source}: not an ONNX model (it has no graph: no nodes and no outputs)")
 
 
 def import_onnx(
@@ -111,6 +117,7 @@ def import_onnx(
     else:
         if not isinstance(model, onnx.ModelProto):
             raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")
+        _check_has_graph(model, source)
         default_name = model.graph.name or "onnx"
     try:
         return _import(onnx, model, source, default_name, batch, dims, name, alignment, progress)
@@ -123,6 +130,7 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
     g = model.graph
     fixed = _check_dims_option(batch, dims)
 
+    _check_text(g)
     init_names = [t.name for t in g.initializer] + [t.values.name for t in g.sparse_initializer]
     inits = set(init_names)
     node_ids = _node_ids(g)
@@ -155,6 +163,8 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
             if not isinstance(d, int):
                 hint = f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else ""
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
+            if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
+                raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
         return _nbytes(bits, shape), shape, elem
 
     def add(vname: str, kind: str, what: str, view_of: str | None = None) -> None:
@@ -239,6 +249,34 @@ def _check_dims_option(batch: int | None, dims: Mapping[str, int] | None) -> dic
     return fixed
 
 
+def _names(g):
+    """``(what, value)`` for every name field of the graph that memplan reads, copies or turns into an id."""
+    yield "graph name", g.name
+    for t in g.initializer:
+        yield "initializer name", t.name
+    for st in g.sparse_initializer:
+        yield "sparse initializer name", st.values.name
+    for i, n in enumerate(g.node):
+        yield f"node #{i} name", n.name
+        yield f"node #{i} op_type", n.op_type
+        yield f"node #{i} domain", n.domain
+        for v in list(n.input) + list(n.output):
+            yield f"node #{i} value name", v
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        yield "value name", vi.name
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                yield f"dimension name of value {vi.name!r}", d.dim_param
+
+
+def _check_text(g) -> None:
+    """Every name is text. protobuf (upb) hands back ``bytes`` for a string field that is not valid
+    UTF-8: copied into another message it raises ``UnicodeDecodeError``, and as an id it is no string."""
+    for what, v in _names(g):
+        if isinstance(v, bytes):
+            raise GraphError(f"{what} {v!r} is not valid UTF-8")
+
+
 def _node_ids(g) -> list[str]:
     """ONNX node names made unique; an unnamed node is ``<op>_<index>``."""
     taken = {n.name for n in g.node if n.name}
@@ -259,6 +297,7 @@ def _node_ids(g) -> list[str]:
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
     producer: dict[str, int] = {}
+    inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
         for a in n.attribute:
             if a.type in (5, 10) or a.g.ByteSize() or len(a.graphs):  # GRAPH, GRAPHS
@@ -274,8 +313,10 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
                                  f"{node_ids[i]!r})")
             if o in inits:
                 raise GraphError(f"node {node_ids[i]!r} writes initializer {o!r}")
+            if o in inputs:  # else one id for two tensors, an error that names no node
+                raise GraphError(f"node {node_ids[i]!r} writes graph input {o!r}")
             producer[o] = i
-    defined = {v.name for v in g.input} | inits
+    defined = inputs | inits
     for i, n in enumerate(g.node):
         for v in n.input:
             if not v or v in defined:

@@ -24,6 +24,8 @@ Dynamic (symbolic) shapes are refused with a GraphError: export with concrete ex
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import operator
 from typing import Any
@@ -105,9 +107,23 @@ def load_exported(path: str):
     check_readable(path, InputFormatError, 1 << 62)
     torch = _need_torch()
     try:
-        return torch.export.load(path)
+        with _logger_off("torch.export"):
+            return torch.export.load(path)
     except Exception as exc:
         raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
+
+
+@contextlib.contextmanager
+def _logger_off(name: str):
+    """Silence logger ``name`` for the block: ``torch.export.load`` logs a warning with a whole traceback
+    to stderr before it raises on a file that is no archive, and the error we raise says it in one line."""
+    logger = logging.getLogger(name)
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 class _Rec:
@@ -148,6 +164,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     nodes: list[Node] = []
 
     def new_rec(tid: str, val, kind: str, where: str) -> _Rec:
+        _check_strided(torch, val, where)
         size, off, span = _extent(torch, val, where)
         attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
         r = _Rec(tid, max(size, off + span), kind, attrs, StorageWeakRef(val.untyped_storage()), off, span)
@@ -231,6 +248,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             tid = n.name if not isinstance(val, (list, tuple)) else getitem_names.get(k, f"{n.name}.{k}")
             if tid in recs:
                 tid = f"{tid}.{k}"
+            _check_strided(torch, v, where)
             sref = StorageWeakRef(v.untyped_storage())
             whole = False
             alias = next((t for t in in_ids if recs[t].storage == sref), None)
@@ -414,6 +432,14 @@ def _aliases_here(torch, op: str, inp, out) -> bool:
         return True
     except RuntimeError:
         return False
+
+
+def _check_strided(torch, val, where: str) -> None:
+    """Only dense (strided) tensors have one storage whose bytes a plan can place: a sparse or other
+    layout's ``untyped_storage()`` raises ``NotImplementedError``."""
+    if val.layout != torch.strided:
+        raise GraphError(f"{where}: a {str(val.layout).removeprefix('torch.')} tensor (only dense, strided "
+                         "tensors are supported)")
 
 
 def _extent(torch, val, where: str) -> tuple[int, int, int]:
