@@ -438,3 +438,28 @@ def test_a_model_proto_without_a_graph_is_refused_like_a_file():
     for m in (onnx.ModelProto(), _model([], [], [])):
         with pytest.raises(InputFormatError, match="no graph"):
             import_onnx(m)
+
+
+def test_model_local_functions_are_inlined_so_their_tensors_are_planned():
+    """A call of a model-local function was one node: the body's intermediates got no memory. Runtimes
+    inline such functions; so does the importer, and the body's tensors are planned."""
+    fn = helper.make_function("local", "Twice", ["a"], ["b"],
+                              [helper.make_node("Relu", ["a"], ["t"]), helper.make_node("Add", ["t", "t"], ["b"])],
+                              [helper.make_opsetid("", 17)])
+    g = helper.make_graph([helper.make_node("Twice", ["x"], ["h"], name="tw", domain="local"),
+                           helper.make_node("Twice", ["h"], ["y"], name="tw2", domain="local")], "m",
+                          [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+                          ir_version=8, functions=[fn])
+    before = m.SerializeToString()
+    graph = import_onnx(m)
+    assert m.SerializeToString() == before
+    assert [n.op for n in graph.nodes] == ["Relu", "Add", "Relu", "Add"]
+    inner = [t for t in graph.tensors if t.kind == "intermediate"]
+    assert len(inner) == 3 and all(t.size == 16 for t in inner)  # two bodies' t, and h between the calls
+    _plan_and_verify(graph)
+
+
+def test_dims_that_are_not_a_mapping_are_an_error():
+    with pytest.raises(GraphError, match="dims must be a mapping"):
+        import_onnx(symbolic_model(), dims=[("N", 3)])

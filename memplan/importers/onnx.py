@@ -127,8 +127,9 @@ def import_onnx(
 
 
 def _import(onnx, model, source: str, default_name: str, batch, dims, name, alignment, progress) -> Graph:
-    g = model.graph
     fixed = _check_dims_option(batch, dims)
+    model = _inline_functions(onnx, model)
+    g = model.graph
 
     _check_text(g)
     init_names = [t.name for t in g.initializer] + [t.values.name for t in g.sparse_initializer]
@@ -241,6 +242,8 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
 def _check_dims_option(batch: int | None, dims: Mapping[str, int] | None) -> dict[str, int]:
     if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or not 0 <= batch <= MAX_DIM):
         raise GraphError(f"batch {batch!r} is not a non-negative integer below 2**63")
+    if dims is not None and not isinstance(dims, Mapping):
+        raise GraphError(f"dims must be a mapping of dimension names to sizes, not {type(dims).__name__}")
     fixed = {}
     for k, v in (dims or {}).items():
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_DIM:
@@ -275,6 +278,25 @@ def _check_text(g) -> None:
     for what, v in _names(g):
         if isinstance(v, bytes):
             raise GraphError(f"{what} {v!r} is not valid UTF-8")
+
+
+def _inline_functions(onnx, model):
+    """The model with its model-local functions inlined (a new model; the one given is not modified).
+
+    A call of a local function is one node, but its body runs ops whose intermediates need memory: runtimes
+    inline such calls, so the importer does too, and the body's tensors are planned."""
+    local = {(f.domain, f.name) for f in model.functions}
+    if not any((n.domain, n.op_type) in local for n in model.graph.node):
+        return model
+    try:
+        from onnx import inliner
+    except ImportError:  # onnx < 1.16
+        raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
+    try:
+        return inliner.inline_local_functions(model)
+    except Exception as exc:  # a malformed function body
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GraphError(f"inlining the model's local functions failed: {msg}") from None
 
 
 def _node_ids(g) -> list[str]:
