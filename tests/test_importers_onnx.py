@@ -463,3 +463,49 @@ def test_model_local_functions_are_inlined_so_their_tensors_are_planned():
 def test_dims_that_are_not_a_mapping_are_an_error():
     with pytest.raises(GraphError, match="dims must be a mapping"):
         import_onnx(symbolic_model(), dims=[("N", 3)])
+
+
+def _node_ids_reference(names):
+    """The original renaming (each repeat searched its suffix from _1 again): quadratic in repeats."""
+    taken = {n for n in names if n}
+    seen, ids = set(), []
+    for i, name in enumerate(names):
+        base = name or f"Relu_{i}"
+        nid, k = base, 1
+        while nid in seen or (nid != name and nid in taken):
+            nid = f"{base}_{k}"
+            k += 1
+        seen.add(nid)
+        ids.append(nid)
+    return ids
+
+
+def test_repeated_node_names_are_renamed_in_linear_time():
+    """100k nodes of one name took minutes: each repeat tried every suffix its predecessors had taken.
+    Counted, not timed: how many candidate ids are formatted from the repeated name."""
+    from types import SimpleNamespace
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from memplan.importers.onnx import _node_ids
+
+    class Name(str):
+        formatted = 0
+
+        def __format__(self, spec):
+            Name.formatted += 1
+            return str.__format__(self, spec)
+
+    n = 3000
+    g = SimpleNamespace(node=[SimpleNamespace(name=Name("n"), op_type="Relu") for _ in range(n)])
+    ids = _node_ids(g)
+    assert ids == ["n"] + [f"n_{k}" for k in range(1, n)]
+    assert Name.formatted < 3 * n
+
+    @given(st.lists(st.sampled_from(["", "a", "a_1", "a_2", "Relu_1", "Relu_3", "b"]), max_size=12))
+    def same_ids_as_before(names):
+        g = SimpleNamespace(node=[SimpleNamespace(name=x, op_type="Relu") for x in names])
+        assert _node_ids(g) == _node_ids_reference(names)
+
+    same_ids_as_before()

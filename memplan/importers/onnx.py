@@ -300,17 +300,25 @@ def _inline_functions(onnx, model):
 
 
 def _node_ids(g) -> list[str]:
-    """ONNX node names made unique; an unnamed node is ``<op>_<index>``."""
+    """ONNX node names made unique; an unnamed node is ``<op>_<index>``.
+
+    A repeat of a name gets the first free suffix ``_1``, ``_2``...; the search resumes where the last
+    repeat of that name stopped (a suffix once refused stays refused), so 100k nodes of one name cost
+    100k tries, not 5 billion."""
     taken = {n.name for n in g.node if n.name}
     seen: set[str] = set()
+    next_k: dict[str, int] = {}
     ids = []
     for i, n in enumerate(g.node):
         base = n.name or f"{n.op_type}_{i}"
         nid = base
-        k = 1
-        while nid in seen or (nid != n.name and nid in taken):
+        if nid in seen or (nid != n.name and nid in taken):
+            k = next_k.get(base, 1)
             nid = f"{base}_{k}"
-            k += 1
+            while nid in seen or nid in taken:  # never n.name itself: that is base
+                k += 1
+                nid = f"{base}_{k}"
+            next_k[base] = k + 1
         seen.add(nid)
         ids.append(nid)
     return ids
