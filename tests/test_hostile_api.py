@@ -242,3 +242,23 @@ def test_stdout_that_cannot_encode_an_id_or_a_path(tmp_path):
         assert b"Traceback" not in r.stderr
     r = subprocess.run(run + [b"show", odd], env=env, capture_output=True, timeout=120)
     assert b"\\ud800chain" in r.stdout and b"t\\ud800" in r.stdout
+
+
+def test_progress_that_is_not_callable_is_refused_on_entry():
+    """``progress`` is called deep inside a solve or an import (after loading and exporting): a value that
+    cannot be called is refused up front, naming the option, not a ``TypeError`` minutes later."""
+    g = H.qkv()
+    with pytest.raises(memplan.errors.SolverError, match="progress"):
+        memplan.plan(g, progress=5)
+    from needs import need
+
+    onnx = need("onnx")
+    from memplan.importers.onnx import import_onnx
+
+    with pytest.raises(memplan.errors.GraphError, match="progress"):
+        import_onnx(onnx.ModelProto(), progress="x")
+    torch = need("torch")
+    from memplan.importers.torch import from_torch
+
+    with pytest.raises(memplan.errors.GraphError, match="progress"):
+        from_torch(torch.nn.ReLU(), (torch.ones(2),), progress=3)

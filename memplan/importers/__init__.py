@@ -16,10 +16,18 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from ..errors import GraphError
 from ..ops import roofline_us
 
 #: ``progress(done, total)``: called once per imported node; cheap when throttled by ``tty_progress``.
 Progress = Callable[[int, int], None]
+
+
+def check_progress(progress: object, who: str) -> None:
+    """GraphError unless ``progress`` is None or callable: checked on entry, since it is first called
+    after the model is loaded and exported (a ``TypeError`` from deep inside, minutes later)."""
+    if progress is not None and not callable(progress):
+        raise GraphError(f"{who}: progress must be a callable (done, total) or None, not {type(progress).__name__}")
 
 __all__ = ["Progress", "node_cost", "tty_progress", "import_onnx", "from_torch"]
 

@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import GraphError, InputFormatError, MemplanError
 from ..files import check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
-from . import Progress, node_cost
+from . import Progress, check_progress, node_cost
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
@@ -108,6 +108,7 @@ def import_onnx(
     input that is symbolic or unknown (an explicit ``dims`` entry for the same name wins). The model
     passed in is never modified.
     """
+    check_progress(progress, "import_onnx")
     onnx = _need_onnx()
     source = "model"
     if isinstance(model, (str, os.PathLike)):

@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import GraphError, InputFormatError, MemplanError
 from ..files import check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
-from . import Progress, node_cost
+from . import Progress, check_progress, node_cost
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
 
@@ -55,6 +55,7 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
+    check_progress(progress, "from_torch")
     torch = _need_torch()
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
     return _from_exported(torch, ep, name if name is not None else default, alignment, progress)

@@ -75,6 +75,8 @@ class SolveOptions:
             raise SolverError(f"workers must be an integer in 1..1024, not {self.workers!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 31:
             raise SolverError(f"seed must be an integer in 0..2**31-1, not {self.seed!r}")
+        if self.progress is not None and not callable(self.progress):   # first called deep in a solve
+            raise SolverError(f"progress must be a callable taking one message or None, not {type(self.progress).__name__}")
 
     def wall_seconds(self, work_seconds: float) -> float:
         """The wall-clock safety stop for a solve given ``work_seconds`` of work."""
