@@ -234,6 +234,8 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
             n = int(val)
         except ValueError:
             raise GraphError(f"--dim {item!r}: value {val!r} is not an integer") from None
+        if key in out and out[key] != n:   # a typo'd repeat must not silently override the first value
+            raise GraphError(f"--dim {item!r}: {key!r} is already {out[key]}")
         out[key] = n
     return out
 
