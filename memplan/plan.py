@@ -157,10 +157,9 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
         for k, name in enumerate(problem.names or ()):
             root_off[graph.tensor_index[name]] = int(sol.offsets[k])
     tensors = []
-    in_root = graph.offsets_in_root()
     for t, tensor in enumerate(graph.tensors):
         r = graph.root[t]
-        off = None if r not in root_off else root_off[r] + in_root[t]
+        off = None if r not in root_off else root_off[r] + graph.root_offset[t]
         tensors.append((tensor.id, off, tensor.size))
     common = dict(graph=graph.name, alignment=graph.alignment, streams=schedule.num_streams,
                   order=tuple(zip(schedule.order, schedule.streams)),
