@@ -72,9 +72,7 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     check_devices(n)
     _check_capacity_arg(device_capacity)
     cap = check_options(streams, None, max_events)
-    if cost_model is not None:
-        check_cost_model(cost_model)
-    cost = node_costs(graph, cost_model)
+    cost = node_costs(graph, check_cost_model(cost_model))
     units = units_of(graph)
     allowed, weight = cut_constraints(graph, units)
     ucost = [sum(cost[m] for m in ms) for ms in units]

@@ -18,7 +18,7 @@ from ..graph import Graph
 from ..planfile import MAX_STREAMS
 from ..schedule import Schedule, check_schedule, serial_schedule
 from .budget import Reduced, candidate_pool, limit_events
-from .cost import CostModel, CostModelLike, check_cost_model, event_latency, node_costs
+from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .streams import Optimized, optimize, schedule_makespan
 
 #: how many streams ``streams="auto"`` may use at most
@@ -75,7 +75,7 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
     """The schedule ``memplan.plan`` plans first: ``schedule`` if given, else serial unless
     ``streams`` / ``max_events`` ask for ``graph_optimize`` (with at most ``max_events`` events)."""
     cap = check_options(streams, memory_budget, max_events)
-    model = check_cost_model(cost_model) if cost_model is not None else CostModel()
+    model = check_cost_model(cost_model)
     if schedule is not None or (cap is None and max_events is None):
         method = "given" if schedule is not None else "serial"
         if schedule is not None:  # before it is planned: the plans are keyed by (hashing) its fields

@@ -82,9 +82,12 @@ def _matmul_flops(graph: Graph, n: int) -> float:
 
 
 def check_cost_model(model: object) -> CostModelLike:
-    """``model`` if it is a cost model whose ``event_us`` is a number in ``0 .. MAX_COST_US``, else
-    ScheduleError naming it. Checked where a model comes in: a NaN or infinite latency would otherwise
-    reach the plan's report as ``NaN``, which is not JSON (the plan file could not be read back)."""
+    """``model`` (None: the default ``CostModel()``) if it is a cost model whose ``event_us`` is a number
+    in ``0 .. MAX_COST_US``, else ScheduleError naming it. Checked where a model comes in: a NaN or
+    infinite latency would otherwise reach the plan's report as ``NaN``, which is not JSON (the plan file
+    could not be read back)."""
+    if model is None:
+        return CostModel()
     if not isinstance(model, CostModelLike):
         raise ScheduleError(f"cost_model must have event_us and node_us(graph, n) (a memplan.CostModel), "
                             f"not {type(model).__name__} {_short(model)}")

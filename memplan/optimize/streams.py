@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from .._gc import paused
 from ..graph import Graph
 from ..schedule import Schedule, data_dependencies, schedule_with_events
-from .cost import CostModel, CostModelLike, check_cost_model, event_latency, node_costs
+from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .timeline import simulate_indices
 
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
@@ -253,7 +253,7 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
 
     if isinstance(max_streams, bool) or not isinstance(max_streams, int) or max_streams < 1:
         raise ScheduleError(f"max_streams must be a positive integer, not {max_streams!r}")
-    model = check_cost_model(cost_model) if cost_model is not None else CostModel()
+    model = check_cost_model(cost_model)
     event_us = event_latency(model)
     cost = node_costs(graph, model)
     U = build_units(graph, cost)
