@@ -20,10 +20,9 @@ from dataclasses import replace
 from memplan import Graph
 
 from .ops import (
-    ATTN_CLUSTER,
-    ATTN_MAXCHUNK,
     RMS_EPS,
     ROPE_BASE,
+    KernelError,
     Launch,
     _alias_ok,
     _dtype,
@@ -34,7 +33,6 @@ from .ops import (
     _rows,
     _shape,
     attention_launch,
-    attention_on_tensor_cores,
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
     mul_mat_launch,
@@ -221,18 +219,14 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         return None
     n_kv, G, D = sk
     B, heads, Dq = sq
-    d8 = D // 8
-    if Dq != D or D % 8 or not 1 <= d8 <= 32 or G < 1 or heads < G or heads % G or B < 1 or n_kv < 1:
-        return None
-    # attn_mma takes any multiple of 16 up to 128 and any cache length; the others a power-of-two d / 8 and
-    # at most ATTN_CLUSTER x ATTN_MAXCHUNK rows (head size 96 at batch 16 ran node by node before)
-    if not attention_on_tensor_cores(B, heads // G, D) and (d8 & (d8 - 1) or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK):
-        return None
-    if (_shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
+    if (Dq != D or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
             or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) != "f32"):
         return None
     reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
     if not _alias_ok(graph, addr, [out], reads):
         return None
-    return attention_launch(addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
-                            B, n_kv, G, heads, D, num_sms)
+    try:   # the head sizes, group and cache lengths some attention kernel takes (attention_launch decides)
+        return attention_launch(addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
+                                B, n_kv, G, heads, D, num_sms)
+    except KernelError:
+        return None

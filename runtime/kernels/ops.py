@@ -184,11 +184,22 @@ def attn_mma_smem(name: str) -> int:
     return ATTN_MMA_SMEM_W8 if name.endswith("w8_f16") else ATTN_MMA_SMEM
 
 
+def attn_mma_takes(D: int) -> bool:
+    """attn_mma's head sizes: multiples of 16 up to 128 (it streams any cache length in 16-row steps)."""
+    return D % 16 == 0 and 0 < D <= 128
+
+
+def attn_fused_takes(D: int, n_kv: int) -> bool:
+    """attn_fused's (and attn_batch's, up to d 128) head sizes and cache lengths: d / 8 a power of two up
+    to 32, at most ATTN_CLUSTER x ATTN_MAXCHUNK cache rows (each block keeps its chunk's scores)."""
+    d8 = D // 8
+    return D > 0 and D % 8 == 0 and d8 <= 32 and not d8 & (d8 - 1) and math.ceil(n_kv / ATTN_CLUSTER) <= ATTN_MAXCHUNK
+
+
 def attention_on_tensor_cores(B: int, grp: int, D: int) -> bool:
     """Whether ``attention_launch`` takes attn_mma for B tokens, ``grp`` query heads per KV head and head
-    size D: it streams the cache in 16-row steps (any length) for any D that is a multiple of 16 up to 128;
-    the other kernels need d / 8 a power of two and at most ATTN_CLUSTER x ATTN_MAXCHUNK cache rows."""
-    return B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS and D % 16 == 0 and 0 < D <= 128
+    size D."""
+    return B >= 2 and B * grp >= ATTN_MMA_MIN_ROWS and attn_mma_takes(D)
 
 
 def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: int, n_kv: int, G: int, heads: int,
@@ -203,9 +214,7 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
     if B < 1 or n_kv < 1 or G < 1 or heads < G or heads % G or D < 8 or D % 8:
         raise KernelError(f"attention: no kernel for {B} tokens, {heads} heads over {G} KV heads of size {D} "
                           f"and {n_kv} cache rows (needs heads a multiple of the KV heads, d a positive multiple of 8)")
-    d8 = D // 8
-    if not attention_on_tensor_cores(B, heads // G, D) and (d8 > 32 or d8 & (d8 - 1)
-                                                            or math.ceil(n_kv / ATTN_CLUSTER) > ATTN_MAXCHUNK):
+    if not attention_on_tensor_cores(B, heads // G, D) and not attn_fused_takes(D, n_kv):
         raise KernelError(f"attention: head size {D} at {B} tokens and {n_kv} cache rows needs d / 8 a power of "
                           f"two up to 32 and at most {ATTN_CLUSTER * ATTN_MAXCHUNK} cache rows (or the tensor-core "
                           f"kernel: 2+ tokens, {ATTN_MMA_MIN_ROWS}+ query rows per KV head, d a multiple of 16 up to 128)")

@@ -22,11 +22,9 @@ def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:
     attn_fused needs d / 8 a power of two up to 32 and at most ATTN_CLUSTER x ATTN_MAXCHUNK rows, attn_batch
     the same d and d <= 128, attn_mma a multiple of 16 up to 128): the table times only those, since a kernel
     launched past its limits traps (and leaves the context unusable) or writes past its shared memory."""
-    from ..kernels.ops import ATTN_CLUSTER, ATTN_MAXCHUNK
+    from ..kernels.ops import attn_fused_takes, attn_mma_takes
 
-    d8 = d // 8
-    pow2 = d > 0 and d % 8 == 0 and d8 <= 32 and not d8 & (d8 - 1)
-    return (pow2 and -(-n_kv // ATTN_CLUSTER) <= ATTN_MAXCHUNK, pow2 and d <= 128, d > 0 and d % 16 == 0 and d <= 128)
+    return attn_fused_takes(d, n_kv), attn_fused_takes(d, 1) and d <= 128, attn_mma_takes(d)
 
 
 def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> dict:
