@@ -36,16 +36,22 @@ ATTN_BATCH_CLUSTER = 4
 #: with 16 query rows each), the query rows per block, and the smallest batch x heads-per-KV-head that
 #: takes it rather than attn_fused_f16 (below that attn_fused_f16's 8-block split of each (token, head)
 #: keeps more SMs busy than 16-row blocks can). Batch 1 always keeps attn_fused_f16 (f32 q)
-ATTN_MMA = {cl: f"attn_mma{'' if cl == 1 else cl}_f16" for cl in (1, 2, 4, 8)}
+def _attn_mma_name(cl: int, d: int = 0, warps: int = 4) -> str:
+    """llama.cu's ATTN_MMA_KERNELS names: cluster size, head size (0: any), 8 warps."""
+    return f"attn_mma{'' if cl == 1 else cl}{f'_d{d}' if d else ''}{'w8' if warps == 8 else ''}_f16"
+
+
+ATTN_MMA = {cl: _attn_mma_name(cl) for cl in (1, 2, 4, 8)}
 #: ... and per cluster size and head size in ATTN_MMA_DIMS, the kernels whose body knows d at compile time
 #: (the same bits as the generic kernel's for that d; at 8B and 1B shapes 15-35% faster, the d = 64 ones
 #: on about 115 registers instead of 168)
 ATTN_MMA_DIMS = (64, 128)
-ATTN_MMA_SPEC = {(cl, d): f"attn_mma{'' if cl == 1 else cl}_d{d}_f16" for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
+ATTN_MMA_SPEC = {(cl, d): _attn_mma_name(cl, d) for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
 #: ... and those with 8 warps per block instead of 4 (a block's cache rows over twice the warps, so each
 #: warp's chain of 16-row steps halves; 256 threads, twice the stages' shared memory)
-ATTN_MMA_W8 = {(cl, d): f"attn_mma{'' if cl == 1 else cl}_d{d}w8_f16" for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
-ATTN_MMA_NAMES = frozenset(ATTN_MMA.values()) | frozenset(ATTN_MMA_SPEC.values()) | frozenset(ATTN_MMA_W8.values())
+ATTN_MMA_W8 = {(cl, d): _attn_mma_name(cl, d, 8) for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
+ATTN_MMA_W8_NAMES = frozenset(ATTN_MMA_W8.values())
+ATTN_MMA_NAMES = frozenset(ATTN_MMA.values()) | frozenset(ATTN_MMA_SPEC.values()) | ATTN_MMA_W8_NAMES
 ATTN_MMA_ROWS = 16
 ATTN_MMA_MIN_ROWS = 8
 #: attn_mma: blocks per SM the cache-row split may fill (``attn_mma_cluster``)
@@ -181,7 +187,7 @@ def attn_mma_kernel(cl: int, d: int, warps: int = 4) -> str:
 
 def attn_mma_smem(name: str) -> int:
     """Dynamic shared memory of an attn_mma kernel: two K/V stages per warp."""
-    return ATTN_MMA_SMEM_W8 if name.endswith("w8_f16") else ATTN_MMA_SMEM
+    return ATTN_MMA_SMEM_W8 if name in ATTN_MMA_W8_NAMES else ATTN_MMA_SMEM
 
 
 def attn_mma_takes(D: int) -> bool:
