@@ -928,23 +928,17 @@ __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) 
 // D: the head size when it is a compile-time constant (64, 128: ncu, 8B batch 4, a warp issued about 1000
 // instructions per 16-row step with d at run time, a third of them copy addresses, branches over unrolled
 // head-size loops and register moves), 0 for any other d.
-struct AttnMmaShared {
-    half qh[AM_QB * AM_LD];
-    float wml[8][AM_QB][2];                                // per warp (max, sum); then [0]: the block's
-    float cw[8][AM_QB];                                    // combine weights per block (rank) and row
-    float cinv[AM_QB];
-};
 // W: warps per block (4, or 8 to halve each warp's chain of cache steps where the grid leaves SMs to spare)
 template <int CL, int D, int W>
-__device__ __forceinline__ void attn_mma_body(AttnMmaShared& sh, const float* q, const int* pos, const half* Kc,
-                                              const half* Vc, const float* mask, float* out, int B, int n_kv,
-                                              int kv_heads, int heads, int d_arg, float scale, float log2_base) {
+__device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, const half* Kc, const half* Vc,
+                                              const float* mask, float* out, int B, int n_kv, int kv_heads,
+                                              int heads, int d_arg, float scale, float log2_base) {
     extern __shared__ __align__(16) unsigned char am_smem[];
-    half* qh = sh.qh;
-    float (*wml)[AM_QB][2] = sh.wml;
-    float (*cw)[AM_QB] = sh.cw;
-    float* cinv = sh.cinv;
-    static_assert(CL <= 8 && (W == 4 || W == 8), "cw holds 8 ranks, wml 8 warps");
+    __shared__ __align__(16) half qh[AM_QB * AM_LD];
+    __shared__ __align__(16) float wml[W][AM_QB][2];       // per warp (max, sum); then [0]: the block's
+    __shared__ float cw[CL][AM_QB];                        // combine weights per block (rank) and row
+    __shared__ float cinv[AM_QB];
+    static_assert(W == 4 || W == 8, "4 or 8 warps");
     constexpr int NT = 32 * W, CG = NT / AM_QB, QE = AM_QB * 64 / NT;   // threads, column groups, q pairs each
     const int d = D ? D : d_arg;
     const int rank = CL > 1 ? (int)(blockIdx.x % CL) : 0;
@@ -1943,8 +1937,7 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
     extern "C" __global__ void ATTR __launch_bounds__(32 * W)                                                \
     NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
          int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
-        __shared__ __align__(16) AttnMmaShared sh;                                                           \
-        attn_mma_body<CL, D, W>(sh, q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
+        attn_mma_body<CL, D, W>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
     }
 #define ATTN_MMA_KERNELS(CL, SFX, ATTR)                                                                      \
     ATTN_MMA_KERNEL(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                     \
