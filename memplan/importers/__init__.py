@@ -23,6 +23,12 @@ from ..ops import roofline_us
 Progress = Callable[[int, int], None]
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of a framework's exception (their messages run to pages), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def check_progress(progress: object, who: str) -> None:
     """GraphError unless ``progress`` is None or callable: checked on entry, since it is first called
     after the model is loaded and exported (a ``TypeError`` from deep inside, minutes later)."""

@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import GraphError, InputFormatError, MemplanError
 from ..files import check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
-from . import Progress, check_progress, node_cost
+from . import Progress, check_progress, first_line, node_cost
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
@@ -298,7 +298,7 @@ def _inline_functions(onnx, model):
     try:
         return inliner.inline_local_functions(model)
     except Exception as exc:  # a malformed function body
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = first_line(exc)
         raise GraphError(f"inlining the model's local functions failed: {msg}") from None
 
 
@@ -442,7 +442,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     try:
         out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:  # InferenceError, ValidationError: the model is inconsistent
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = first_line(exc)
         raise GraphError(f"{source}: ONNX shape inference failed: {msg}") from None
     return out.graph
 

@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import GraphError, InputFormatError, MemplanError
 from ..files import check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
-from . import Progress, check_progress, node_cost
+from . import Progress, check_progress, first_line, node_cost
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
 
@@ -90,14 +90,14 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         try:
             ep = torch.export.export(module, example_inputs, kwargs=kwargs, strict=strict)
         except Exception as exc:  # export errors are many and deep; name the module and the first line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         default = type(module).__name__
     if decompose:
         try:
             ep = ep.run_decompositions()
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
 
