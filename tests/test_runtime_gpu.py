@@ -647,3 +647,76 @@ def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):
     finally:
         for buf in bufs:
             buf.free()
+
+
+@pytest.mark.parametrize("N,K", [(2048, 2048), (1000, 2056), (2048, 8192), (4100, 4104), (37, 72), (4096, 14336)])
+def test_ring_gemv_gives_the_bits_of_the_register_gemv(lib, N, K):
+    """gemv_ring* (weights through a shared-memory ring of bulk copies, loaded before the PDL wait) sums every
+    row exactly as gemv_f16_f32 at the same rows per block, and the SwiGLU twin as gemv_swiglu_f16_f32:
+    for every rows-per-block, partial row groups (N % 8, N % 4), K not a multiple of the 2048-half chunk or
+    of 256, rings of one slot up to the registry's, and grids with fewer blocks than row groups; x and y
+    poisoned first, two runs each (deterministic)."""
+    import pycuda.driver as cuda
+
+    from runtime.kernels import Launch
+    from runtime.kernels.ops import (
+        GEMV_RING,
+        GEMV_RING_MAX_SLOTS,
+        GEMV_RING_SMEM_MAX,
+        GEMV_RING_SWIGLU,
+        gemv_ring_launch,
+    )
+
+    if not lib.wgmma:
+        pytest.skip("the ring GEMV needs sm_90 (bulk copies)")
+    rng = np.random.default_rng(N + K)
+    W = (rng.standard_normal((N, K)) / 32).astype(np.float16)
+    Wu = (rng.standard_normal((N, K)) / 32).astype(np.float16)
+    xh = rng.standard_normal(K).astype(np.float32)
+    bufs = [cuda.to_device(a) for a in (W, Wu, xh)] + [cuda.mem_alloc(N * 4) for _ in range(2)]
+    dW, dWu, dx, y1, y2 = (int(b) for b in bufs)
+    s = cuda.Stream()
+    ref = W.astype(np.float64) @ xh.astype(np.float64)
+    refu = Wu.astype(np.float64) @ xh.astype(np.float64)
+    ref_sw = ref / (1 + np.exp(-ref)) * refu
+
+    def run(ln, out):
+        got = []
+        for _ in range(2):
+            cuda.memset_d32(out, 0x7FC00000, N)
+            lib.launch(ln, s, pdl=False)
+            s.synchronize()
+            a = np.empty(N, np.float32)
+            cuda.memcpy_dtoh(a, out)
+            got.append(a)
+        assert np.array_equal(got[0], got[1]), f"{ln.kernel}: two runs differ"
+        return got[0]
+
+    kc = K if K <= 2048 else 2048
+    try:
+        for sw in (False, True):
+            groups = -(-N // (4 if sw else 8))
+            for rpb in (2, 4, 8) if sw else (1, 2, 4, 8):
+                wpr = 8 // rpb
+                if sw:
+                    old = Launch("gemv_swiglu_f16_f32", (-(-2 * N // rpb), 1, 1), (256, 1, 1), (dW, dWu, dx, y2, N, K, rpb))
+                else:
+                    old = Launch("gemv_f16_f32", (-(-N // rpb), 1, 1), (256, 1, 1), (dW, dx, y2, N, K, rpb))
+                want = run(old, y2)
+                r = ref_sw if sw else ref
+                assert np.linalg.norm(want - r) / np.linalg.norm(r) < 1e-5
+                registry = gemv_ring_launch(dW, dWu if sw else None, dx, y1, N, K, rpb, lib.num_sms)
+                if registry is not None:
+                    assert registry.kernel == (GEMV_RING_SWIGLU if sw else GEMV_RING)[wpr]
+                cases = [registry] if registry is not None else []
+                name = (GEMV_RING_SWIGLU if sw else GEMV_RING)[wpr]
+                head = (dW, dWu) if sw else (dW,)
+                most = min(GEMV_RING_MAX_SLOTS, GEMV_RING_SMEM_MAX // (16 * kc))
+                for grid, slots in [(min(groups, lib.num_sms), 1), (min(groups, 7), 2), (1, 3), (groups, most)]:
+                    cases.append(Launch(name, (grid, 1, 1), (256, 1, 1), (*head, dx, y1, N, K, kc, slots)))
+                for ln in cases:
+                    got = run(ln, y1)
+                    assert np.array_equal(got, want), f"{ln.kernel} grid {ln.grid} slots {ln.args[-1]} differs from {old.kernel}"
+    finally:
+        for buf in bufs:
+            buf.free()

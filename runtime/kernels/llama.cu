@@ -2004,6 +2004,139 @@ GEMM_WG_KERNELS(gemm_tc3g, 3)   // sizes between the powers of two: one wave of 
 GEMM_WG_KERNELS(gemm_tc5g, 5)
 GEMM_WG_KERNELS(gemm_tc6g, 6)
 
+// ---------------------------------------------------------------------------------------------
+// Batch-1 GEMV whose weights stream through a shared-memory ring filled by bulk copies (TMA, 1-D), so a
+// launch can load up to a ring of its weights *before* its PDL wait: while a latency-bound predecessor
+// (an add+norm, attention) runs, HBM is already busy with this product's rows. The register GEMV above can
+// only hold 64 bytes per lane before its wait; timed on the H200 in the 1B step, a stream that need not
+// wait at all reached 0.709 ms against 0.817 for one that waits first (.wt-dev/bound.py, session 13).
+// One block of 8 warps per SM takes row groups g = blockIdx.x, + gridDim.x, ...: 8 rows (the SwiGLU twin: 4
+// gate rows then the same 4 up rows), each in chunks of kc halves (a slot: 8 rows x kc). Lanes 0-7 of warp 0
+// copy a slot's rows (evict-first in L2) onto the slot's mbarrier; every warp waits on it, warp w takes slot
+// row w, and after a block barrier warp 0 refills the slot with the copy S slots ahead.
+// Same bits as gemv_f16_f32 at rpb = 8 / WPR rows per block (gemv_swiglu_f16_f32 likewise): WPR virtual warps
+// split a row there, virtual warp v's lane l summing the 8-half chunks (v 32 + l) + j 32 WPR in order j; here
+// one warp keeps the WPR sums (unit u = chunk / 32 goes to sum u % WPR) and adds them as the old block did.
+// Needs K % 8 == 0, kc == K <= 2048 or kc == 2048 < K, S >= 1 slots of 16 kc bytes of dynamic shared memory,
+// gridDim.x <= the row groups. grid (min(groups, SMs)), block 256.
+#define RING_MAX_SLOTS 16
+__device__ __forceinline__ void bulk_copy_g2s(unsigned dst, const void* src, unsigned bytes, unsigned bar,
+                                              unsigned long long policy) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;"
+                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar), "l"(policy) : "memory");
+}
+template <int WPR, bool SW>
+__device__ __forceinline__ void gemv_ring_body(const half* __restrict__ W, const half* __restrict__ W2,
+                                               const float* x, float* y, int N, int K, int kc, int S) {
+    extern __shared__ __align__(128) unsigned char ring_smem[];
+    __shared__ __align__(8) unsigned long long bars[RING_MAX_SLOTS];
+    __shared__ float rsum[2][8];
+    pdl_start();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int groups = SW ? (N + 3) / 4 : (N + 7) / 8;
+    const int NC = (K + kc - 1) / kc;                                   // chunks per row
+    const int mine = (groups - (int)blockIdx.x + (int)gridDim.x - 1) / (int)gridDim.x;   // this block's groups
+    const int T = mine * NC;                                            // slots this block consumes
+    if (S < 1 || S > RING_MAX_SLOTS || mine < 1 || (NC > 1 && kc % 2048 != 0)) __trap();
+    const unsigned ring = (unsigned)__cvta_generic_to_shared(ring_smem);
+    const unsigned bar0 = (unsigned)__cvta_generic_to_shared(bars);
+    const unsigned slot_bytes = 16u * (unsigned)kc;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(bar0 + 8 * s) : "memory");
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    unsigned long long policy = 0;
+    if (warp == 0) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    // slot row r of group g: W's row 8 g + r, or (SW) Wg's row 4 g + r for r < 4, Wu's row 4 g + r - 4
+    auto src_row = [&](int g, int r) -> const half* {
+        if (!SW) return 8 * g + r < N ? W + (long long)(8 * g + r) * K : nullptr;
+        const int i = 4 * g + (r & 3);
+        return i < N ? (r < 4 ? W : W2) + (long long)i * K : nullptr;
+    };
+    auto issue = [&](int t) {                                           // warp 0 only
+        const int g = (int)blockIdx.x + (t / NC) * (int)gridDim.x, c0 = (t % NC) * kc;
+        const int w = min(kc, K - c0), s = t % S;
+        const unsigned bar = bar0 + 8 * s;
+        if (lane == 0) {
+            int rows = 0;
+            for (int r = 0; r < 8; r++) rows += src_row(g, r) != nullptr;
+            asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(rows * w * 2) : "memory");
+        }
+        __syncwarp();
+        if (lane < 8) {
+            const half* p = src_row(g, lane);
+            if (p != nullptr) bulk_copy_g2s(ring + s * slot_bytes + lane * kc * 2, p + c0, w * 2, bar, policy);
+        }
+    };
+    if (warp == 0)                                                      // weights only: before the wait
+        for (int t = 0; t < S && t < T; t++) issue(t);
+    pdl_wait();
+    const int sr = SW ? ((warp & 1) << 2) | (warp >> 1) : warp;         // warp w: virtual row w of the group
+    float acc[WPR];
+#pragma unroll
+    for (int v = 0; v < WPR; v++) acc[v] = 0.0f;
+#pragma unroll 1
+    for (int t = 0; t < T; t++) {
+        const int s = t % S, gi = t / NC, g = (int)blockIdx.x + gi * (int)gridDim.x, c0 = (t % NC) * kc;
+        const int w = min(kc, K - c0);
+        mbar_wait(bar0 + 8 * s, (t / S) & 1);
+        const half* row = reinterpret_cast<const half*>(ring_smem + s * slot_bytes + sr * kc * 2);
+        if (src_row(g, sr) != nullptr) {
+            // units of 256 halves; c0 is a multiple of 256 WPR, so unit j of the chunk goes to sum j % WPR
+            const int units = (w + 255) >> 8;
+#pragma unroll 2
+            for (int j0 = 0; j0 < units; j0 += WPR) {
+#pragma unroll
+                for (int v = 0; v < WPR; v++) {
+                    const int k = (j0 + v) * 256 + lane * 8;           // within the chunk
+                    if (j0 + v < units && k + 8 <= w)
+                        acc[v] += dot8(*reinterpret_cast<const uint4*>(row + k), x + c0 + k);
+                }
+            }
+        }
+        const bool last = t % NC == NC - 1;
+        if (last) {
+            float sum;
+            if (WPR == 1) {
+                sum = warp_sum(acc[0]);
+            } else {
+                sum = 0.0f;
+#pragma unroll
+                for (int v = 0; v < WPR; v++) sum += warp_sum(acc[v]);
+            }
+#pragma unroll
+            for (int v = 0; v < WPR; v++) acc[v] = 0.0f;
+            if (SW) {
+                if (lane == 0) rsum[gi & 1][sr] = sum;
+            } else if (lane == 0 && 8 * g + warp < N) {
+                y[8 * g + warp] = sum;
+            }
+        }
+        __syncthreads();                                                // every warp is done with slot s
+        if (SW && last && threadIdx.x < 4 && 4 * g + (int)threadIdx.x < N)
+            y[4 * g + threadIdx.x] = silu_mul(rsum[gi & 1][threadIdx.x], rsum[gi & 1][4 + threadIdx.x]);
+        if (warp == 0 && t + S < T) {
+            asm volatile("fence.proxy.async.shared::cta;" ::: "memory");   // our reads before the async writes
+            issue(t + S);
+        }
+    }
+}
+#define GEMV_RING_KERNELS(WPR)                                                                               \
+    extern "C" __global__ void __launch_bounds__(256, 1) gemv_ring##WPR##_f16_f32(                           \
+        const half* __restrict__ W, const float* x, float* y, int N, int K, int kc, int S) {                 \
+        gemv_ring_body<WPR, false>(W, nullptr, x, y, N, K, kc, S);                                           \
+    }                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256, 1) gemv_ring_swiglu##WPR##_f16_f32(                    \
+        const half* __restrict__ Wg, const half* __restrict__ Wu, const float* x, float* y, int N, int K,    \
+        int kc, int S) {                                                                                     \
+        gemv_ring_body<WPR, true>(Wg, Wu, x, y, N, K, kc, S);                                                \
+    }
+GEMV_RING_KERNELS(1)
+GEMV_RING_KERNELS(2)
+GEMV_RING_KERNELS(4)
+GEMV_RING_KERNELS(8)
+
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,
                                               float* y, int M, int N, int K) {
