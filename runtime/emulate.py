@@ -27,8 +27,6 @@ from .kernels import (
     GEMM_TC,
     GEMM_TC_SWIGLU,
     GEMV_NORM_OFF,
-    GEMV_RING,
-    GEMV_RING_SWIGLU,
     MEMCPY,
     Launch,
     counter_bytes,
@@ -36,8 +34,6 @@ from .kernels import (
 from .step import host_order, program
 
 _BASE = 1 << 32
-GEMV_RING_PLAIN = frozenset(GEMV_RING.values())
-GEMV_RING_SWIGLU_NAMES = frozenset(GEMV_RING_SWIGLU.values())
 
 
 class Memory:
@@ -131,9 +127,9 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         pv = _f32(mem, p, BH * n_kv).reshape(BH, n_kv)
         g = (np.arange(BH) % heads) // (heads // G)
         _f32(mem, out, BH * D)[:] = np.einsum("bj,jbd->bd", pv, Vv[:, g, :]).reshape(-1)
-    elif k in ("gemv_f16_f32", "gemm_wmma_f16_f32", "gemm_naive_f16_f32") or k in GEMM_TC.values() or k in GEMV_RING_PLAIN:
-        if k == "gemv_f16_f32" or k in GEMV_RING_PLAIN:
-            W, x, y, N, K = a[:5]
+    elif k in ("gemv_f16_f32", "gemm_wmma_f16_f32", "gemm_naive_f16_f32") or k in GEMM_TC.values():
+        if k == "gemv_f16_f32":
+            W, x, y, N, K, _ = a
             M = 1
         else:
             W, x, y, M, N, K = a[:6]
@@ -157,14 +153,14 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         out = hv / np.sqrt(np.mean(hv * hv) + np.float32(eps)) * np.tile(_f32(mem, w, nw), N // nw)
         _f32(mem, h, N)[:] = hv
         _f32(mem, y, N)[:] = out
-    elif k == "gemv_swiglu_f16_f32" or k in GEMM_TC_SWIGLU.values() or k in GEMV_RING_SWIGLU_NAMES:
-        if k == "gemv_swiglu_f16_f32" or k in GEMV_RING_SWIGLU_NAMES:
-            Wg, Wu, x, y, N, K = a[:6]
+    elif k == "gemv_swiglu_f16_f32" or k in GEMM_TC_SWIGLU.values():
+        if k == "gemv_swiglu_f16_f32":
+            Wg, Wu, x, y, N, K, _rpb = a
             M = 1
         else:
             Wg, Wu, x, y, M, N, K = a
         xv = _f32(mem, x, M * K).reshape(M, K)
-        if k != "gemv_swiglu_f16_f32" and k not in GEMV_RING_SWIGLU_NAMES:   # tensor cores: x rounded to f16
+        if k != "gemv_swiglu_f16_f32":   # tensor cores: x rounded to f16
             xv = xv.astype(np.float16).astype(np.float32)
         g = xv @ mem.view(Wg, N * K, np.float16).reshape(N, K).astype(np.float32).T
         u = xv @ mem.view(Wu, N * K, np.float16).reshape(N, K).astype(np.float32).T

@@ -17,9 +17,6 @@ from .ops import (
                   GEMM_TC_NAMES,
                   GEMM_TC_SWIGLU,
                   GEMV_NORM_OFF,
-                  GEMV_RING,
-                  GEMV_RING_NAMES,
-                  GEMV_RING_SWIGLU,
                   MEMCPY,
                   RMS_EPS,
                   ROPE_BASE,
@@ -28,13 +25,12 @@ from .ops import (
                   dynamic_smem,
                   gemm_tc_launch,
                   gemm_tc_shape,
-                  gemv_ring_launch,
                   gemv_rows_per_block,
                   mul_mat_launch,
                   node_launches,
 )
 from .registry import counter_bytes, launches_for, plan_launches
 
-__all__ = ["ATTN_CLUSTER", "ATTN_FUSED", "ATTN_FUSED_NAMES", "ATTN_MAXCHUNK", "ATTN_MMA", "ATTN_MMA_NAMES", "GEMM_TC", "GEMM_TC_NAMES", "GEMM_TC_SWIGLU", "GEMV_NORM_OFF", "GEMV_RING", "GEMV_RING_NAMES", "GEMV_RING_SWIGLU", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
-           "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "dynamic_smem", "gemm_tc_launch", "gemm_tc_shape", "gemv_ring_launch", "gemv_rows_per_block",
+__all__ = ["ATTN_CLUSTER", "ATTN_FUSED", "ATTN_FUSED_NAMES", "ATTN_MAXCHUNK", "ATTN_MMA", "ATTN_MMA_NAMES", "GEMM_TC", "GEMM_TC_NAMES", "GEMM_TC_SWIGLU", "GEMV_NORM_OFF", "KERNEL_SOURCE", "MEMCPY", "RMS_EPS", "ROPE_BASE",
+           "SIGNATURES", "KernelError", "KernelLibrary", "Launch", "counter_bytes", "dynamic_smem", "gemm_tc_launch", "gemm_tc_shape", "gemv_rows_per_block",
            "launches_for", "mul_mat_launch", "node_launches", "plan_launches"]

@@ -34,7 +34,6 @@ from .ops import (
     _shape,
     attention_launch,
     gemm_tc_swiglu_launch,
-    gemv_ring_launch,
     gemv_rows_per_block,
     mul_mat_launch,
 )
@@ -131,9 +130,8 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False) -> 
     # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
     rpb = max(2, gemv_rows_per_block(N, num_sms, K))
     if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
-        ring = gemv_ring_launch(addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb, num_sms) if wgmma else None
-        return [ring or Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
-                               (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]
+        return [Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
+                       (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]
     one = gemm_tc_swiglu_launch(addr(Wg), addr(Wu), addr(x), addr(y), M, N, K, num_sms, wgmma=wgmma)
     if one is not None and not _overlaps(graph, addr, y, x):   # blocks write y while others still read x
         return [one]   # both matrices in one pass: the GEMMs' bits then swiglu_f32's

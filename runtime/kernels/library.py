@@ -16,8 +16,6 @@ from .ops import (
     GEMM_TC,
     GEMM_TC_SWIGLU,
     GEMM_WG_NAMES,
-    GEMV_RING,
-    GEMV_RING_SWIGLU,
     SMEM_LIMITS,
     TC_WARP_ROWS,
     KernelError,
@@ -50,8 +48,6 @@ SIGNATURES = {
     "gemv_f16_f32": "PPPiii",
     "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
     "gemv_swiglu_f16_f32": "PPPPiii",
-    **{name: "PPPiiii" for name in GEMV_RING.values()},
-    **{name: "PPPPiiii" for name in GEMV_RING_SWIGLU.values()},
     "gemm_wmma_f16_f32": "PPPiii",
     "gemm_naive_f16_f32": "PPPiii",
     # (the wgmma build takes tensor maps by value: launched through cuda.bindings, ``_launch_ex``)

@@ -64,21 +64,6 @@ ATTN_MMA_W8_WAVE = 0.9
 #: attn_mma's dynamic shared memory: per warp two stages of a 16-row K and V tile (rows of 136 halves)
 ATTN_MMA_SMEM = 4 * 2 * 2 * 16 * 136 * 2
 ATTN_MMA_SMEM_W8 = 2 * ATTN_MMA_SMEM
-#: batch-1 GEMVs whose weights stream through a shared-memory ring of bulk copies, so a launch loads up to a
-#: ring of its rows before its PDL wait (llama.cu gemv_ring_body): the kernel per warps a row's sum is split
-#: over in gemv_f16_f32 at the same rows per block (WPR = 8 / rpb: the same bits), plain and SwiGLU
-GEMV_RING = {wpr: f"gemv_ring{wpr}_f16_f32" for wpr in (1, 2, 4, 8)}
-GEMV_RING_SWIGLU = {wpr: f"gemv_ring_swiglu{wpr}_f16_f32" for wpr in (1, 2, 4, 8)}
-GEMV_RING_NAMES = frozenset(GEMV_RING.values()) | frozenset(GEMV_RING_SWIGLU.values())
-#: ring bytes per block at most (one block per SM), the chunk of a row a slot holds (halves; llama.cu needs
-#: K itself up to this, else this), the most slots (llama.cu RING_MAX_SLOTS), and the fewest groups of 8
-#: rows a matrix needs for the ring (per SM; smaller ones keep gemv_f16_f32, which splits K over warps)
-GEMV_RING_BYTES = 192 << 10
-GEMV_RING_KC = 2048
-GEMV_RING_MAX_SLOTS = 16
-GEMV_RING_MIN_GROUPS = 1.0
-#: the most dynamic shared memory a ring block may be launched with (Hopper's 227 KB less its static arrays)
-GEMV_RING_SMEM_MAX = 227 * 1024 - 1024
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
 #: gemm_tc builds (llama.cu GEMM_TC_BUILDS): "" up to 16 rows of x, 16 weight rows per warp (256-wide
@@ -112,8 +97,7 @@ WRITES = {
     "rope_f32": (2,), "set_rows_f32_f16": (2,), "attn_kq_f16": (2,), "softmax_mask_f32": (2,),
     "attn_kqv_f16": (2,), "attn_kqv_cl_f16": (2,), "add_rms_norm4_f32": (2, 4), "swiglu_f32": (2,),
     "rope_set_rows_f16": (3,), "attn_batch_f16": (5,), "attn_batch1_f16": (5,),
-    "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,),
-    **{name: (2,) for name in GEMV_RING.values()}, **{name: (3,) for name in GEMV_RING_SWIGLU.values()}, "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
+    "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
     **{name: (2,) for name in GEMM_TC.values()}, **{name: (3,) for name in GEMM_TC_SWIGLU.values()},
     **{name: (5,) for name in sorted(ATTN_MMA_NAMES | ATTN_FUSED_NAMES)},
 }
@@ -292,19 +276,13 @@ def tc_smem_bytes(M: int, build: str) -> int:
 TC_SMEM_MAX = max(tc_smem_bytes(TC_MAX_ROWS[b], b) for b in TC_BUILDS)
 #: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
 #: (set as the kernel's limit when the library loads)
-SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES},
-               **{name: attn_mma_smem(name) for name in ATTN_MMA_NAMES},
-               **{name: GEMV_RING_SMEM_MAX for name in GEMV_RING_NAMES}}
+SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES}, **{name: attn_mma_smem(name) for name in ATTN_MMA_NAMES}}
 
 
 def dynamic_smem(ln: Launch) -> int:
-    """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc, attn_mma and
-    the ring GEMV)."""
+    """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc and attn_mma)."""
     if ln.kernel in ATTN_MMA_NAMES:
         return attn_mma_smem(ln.kernel)
-    if ln.kernel in GEMV_RING_NAMES:
-        kc, slots = ln.args[-2:]
-        return 16 * kc * slots
     build = TC_BUILD.get(ln.kernel)
     if build is None:
         return 0
@@ -566,34 +544,11 @@ def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, 
     return warps, cls[-1]
 
 
-def gemv_ring_launch(W: int, W2: int | None, x: int, y: int, N: int, K: int, rpb: int,
-                     num_sms: int) -> Launch | None:
-    """The ring GEMV (``W2``: the SwiGLU twin over gate ``W`` and up ``W2``, each [N, K]) with the bits of
-    gemv_f16_f32 (gemv_swiglu_f16_f32) at ``rpb`` rows per block, or None where it does not pay: fewer row
-    groups than GEMV_RING_MIN_GROUPS per SM (gemv_f16_f32 splits a small matrix's rows over more warps and
-    blocks than one block per SM has). One block per SM (or per group), its ring as many slots as it
-    consumes, at most GEMV_RING_BYTES. Only on sm_90 (bulk copies): the callers pass the Hopper flag."""
-    if K % 8 or K <= 0 or N <= 0 or rpb not in (1, 2, 4, 8):
-        return None
-    wpr = 8 // rpb
-    groups = math.ceil(N / (8 if W2 is None else 4))
-    if groups < GEMV_RING_MIN_GROUPS * num_sms:
-        return None
-    kc = K if K <= GEMV_RING_KC else GEMV_RING_KC
-    grid = min(groups, num_sms)
-    slots = math.ceil(groups / grid) * math.ceil(K / kc)
-    slots = max(1, min(slots, GEMV_RING_MAX_SLOTS, min(GEMV_RING_BYTES, GEMV_RING_SMEM_MAX) // (16 * kc)))
-    if W2 is None:
-        return Launch(GEMV_RING[wpr], (grid, 1, 1), (256, 1, 1), (W, x, y, N, K, kc, slots))
-    return Launch(GEMV_RING_SWIGLU[wpr], (grid, 1, 1), (256, 1, 1), (W, W2, x, y, N, K, kc, slots))
-
-
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132, wgmma: bool = False) -> Launch:
     """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive."""
     if M == 1 and K % 8 == 0:
         rpb = gemv_rows_per_block(N, num_sms, K)
-        ring = gemv_ring_launch(W, None, x, y, N, K, rpb, num_sms) if wgmma else None
-        return ring or Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
+        return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
     choice = tc_choice(M, N, K, num_sms, wgmma) if 2 <= M <= 64 else None
     if choice is not None:
         build, warps, cl = choice

@@ -23,8 +23,7 @@ import sys
 from ..kernels import ops
 
 #: constants that size compiled kernels or shared memory: changing them here would lie to the launches
-FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX", "GEMV_RING_KC",
-                   "GEMV_RING_MAX_SLOTS", "GEMV_RING_SMEM_MAX"})
+FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX"})
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
