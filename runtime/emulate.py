@@ -199,7 +199,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         s = e.sum(axis=-1, keepdims=True)
         p = (e.astype(np.float16).astype(np.float32) if tc else e) / s
         _f32(mem, out, B * heads * D)[:] = np.einsum("bhj,jhd->bhd", p, Vv).reshape(-1)
-    elif k == "spin":
+    elif k in ("spin", "weight_stream"):   # no outputs (weight_stream only reads weights)
         pass
     else:
         raise NotImplementedError(k)

@@ -874,7 +874,7 @@ def test_every_step_kernel_says_what_it_writes():
     from runtime.kernels.library import SIGNATURES
     from runtime.kernels.ops import WRITES
 
-    assert set(SIGNATURES) - set(WRITES) == {"fill_uniform_f16", "l2_prefetch", "spin"}
+    assert set(SIGNATURES) - set(WRITES) == {"fill_uniform_f16", "l2_prefetch", "spin", "weight_stream"}
 
 
 def test_every_kernel_the_library_loads_is_defined():

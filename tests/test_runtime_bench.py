@@ -296,3 +296,31 @@ def test_rule_ab_refuses_a_bad_variant(capsys, variant, says):
     assert rule_ab.main(["--variant", variant]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and says in err, err
+
+
+def test_bound_on_a_fake_driver(monkeypatch, tmp_path):
+    """``runtime.tools.bound`` end to end on the fake driver (tiny config): every variant of both plans timed,
+    the executor's launches put back afterwards; and the swaps themselves: ``weight_stream`` reads exactly
+    each batch-1 product's weight bytes (both matrices of the SwiGLU pass), waits first unless ``early``,
+    and ``gemv_only`` keeps the products and nothing else."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.kernels import Launch
+    from runtime.tools import bound
+
+    out = tmp_path / "bound.json"
+    assert bound.main(["--configs", "tiny", "--rounds", "1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res[0]["config"] == "tiny" and set(res[0]["ms"]) == {
+        f"{p}:{v}" for p in ("serial", "multi") for v in bound.variants(4)}
+    g1 = Launch("gemv_f16_f32", (8, 1, 1), (256, 1, 1), (100, 200, 300, 64, 512, 8))
+    sw = Launch("gemv_swiglu_f16_f32", (8, 1, 1), (256, 1, 1), (100, 400, 200, 300, 64, 512, 8))
+    norm = Launch("add_rms_norm4_f32", (1, 1, 1), (128, 1, 1), (1, 2, 3, 4, 5, 64, 64, 1e-5))
+    v = bound.variants(4)
+    assert v["gemv_only"]((g1, norm, sw)) == (g1, sw)
+    (s1,) = v["stream"]((g1, norm))
+    assert s1.kernel == "weight_stream" and s1.args == (100, 64 * 512 * 2 // 16, 100, 0, 0, 0) and s1.grid[0] == 32
+    (s2,) = v["stream_early"]((sw,))
+    assert s2.args == (100, 64 * 512 * 2 // 16, 400, 64 * 512 * 2 // 16, 0, 1)
+    assert [ln.kernel for ln in v["full_stream"]((g1, norm))] == ["weight_stream", "add_rms_norm4_f32"]

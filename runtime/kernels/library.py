@@ -55,6 +55,7 @@ SIGNATURES = {
     **{name: "PPPPiii" for name in GEMM_TC_SWIGLU.values() if name not in GEMM_WG_NAMES},
     "spin": "q",
     "l2_prefetch": "PqP",
+    "weight_stream": "PqPqPi",
     "fill_uniform_f16": "PQQf",
 }
 

@@ -2038,6 +2038,31 @@ extern "C" __global__ void l2_prefetch(const uint4* p, long long n16, unsigned i
     if (acc == 0x9e3779b9u && sink != nullptr) sink[0] = acc;   // keeps the loads; practically never taken
 }
 
+// A read of weight bytes shaped like a weight product but computing nothing (runtime.tools.bound): the
+// concatenation of p1 [n1] and p2 [n2] (16-byte units) streamed grid-stride, 4 loads in flight per thread.
+// early != 0 loads before the PDL wait (at the end; only weights are read, so nothing is racy): a bound on
+// what a product could gain from overlapping its whole stream with the kernels before it.
+extern "C" __global__ void weight_stream(const uint4* p1, long long n1, const uint4* p2, long long n2,
+                                         unsigned int* sink, int early) {
+    pdl_start();
+    if (!early) pdl_wait();
+    unsigned int acc = 0;
+    const long long n16 = n1 + n2, stride = (long long)gridDim.x * blockDim.x;
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n16; i += 4 * stride) {
+        uint4 v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const long long j = i + u * stride;
+            v[u] = __ldcs(j < n1 ? p1 + j : p2 + (j - n1));
+        }
+        acc ^= v[0].x ^ v[1].y ^ v[2].z ^ v[3].w;
+    }
+    for (; i < n16; i += stride) acc ^= __ldcs(i < n1 ? p1 + i : p2 + (i - n1)).x;
+    if (early) pdl_wait();
+    if (acc == 0x9e3779b9u && sink != nullptr) sink[0] = acc;   // keeps the loads; practically never taken
+}
+
 // Busy-wait about `cycles` SM clocks: the jitter mode puts one before a node to shake interleavings.
 extern "C" __global__ void spin(long long cycles) {
     PDL_ENTER();

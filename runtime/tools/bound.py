@@ -1,0 +1,112 @@
+"""``python -m runtime.tools.bound``: how far a batch-1 step is from streaming its weights, and why (a tuning
+aid, not a test; results of the altered steps are wrong by design, only their times mean something).
+
+The step's CUDA graph is timed as the executor builds it, then with launches taken out or swapped, the
+plan and every other launch unchanged:
+
+- ``gemv_only``: only the weight products (the add+norms, attention, ROPE and SwiGLU-only kernels removed);
+- ``stream``: each weight product replaced by ``weight_stream`` over the same weight bytes (a plain
+  grid-stride read that waits for its predecessor first, as a product must): the products' own cost at the
+  same kernel boundaries;
+- ``stream_early``: the same read started before the PDL wait: what overlapping a product's whole weight
+  stream with the kernels before it could give (no real product can consume weights before its x exists,
+  so this is a bound, not a design);
+- ``full_stream`` / ``full_stream_early``: every other kernel kept, the products replaced as above.
+
+Session 13 (H200, 1B batch 1, one stream): full 0.853 ms, gemv_only 0.664, stream 0.612, stream_early 0.527,
+full_stream 0.817, full_stream_early 0.709; the roofline at 4.54 TB/s is 0.458 (docs/runtime.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+
+import memplan
+
+from ..kernels import Launch
+from ..models import llama as L
+
+#: kernels that are not weight products (removed by ``gemv_only``)
+NOT_PRODUCTS = re.compile(r"^(attn|rope|add_rms|rms_norm|swiglu_f32|binary|unary|cont|set_rows|silu|softmax|copy)")
+#: weight_stream blocks per SM (256 threads: a full SM)
+STREAM_BLOCKS_PER_SM = 8
+
+
+def _stream(ln: Launch, num_sms: int, early: bool) -> Launch:
+    """``weight_stream`` over the bytes of a batch-1 product's weights (``ln`` itself if it is not one)."""
+    if ln.kernel == "gemv_f16_f32":
+        W, _x, _y, N, K, _rpb = ln.args
+        p1, n1, p2, n2 = W, N * K // 8, W, 0
+    elif ln.kernel == "gemv_swiglu_f16_f32":
+        Wg, Wu, _x, _y, N, K, _rpb = ln.args
+        p1, n1, p2, n2 = Wg, N * K // 8, Wu, N * K // 8
+    else:
+        return ln
+    return Launch("weight_stream", (STREAM_BLOCKS_PER_SM * num_sms, 1, 1), (256, 1, 1), (p1, n1, p2, n2, 0, int(early)))
+
+
+def variants(num_sms: int) -> dict:
+    """name -> (launches of one node -> its launches in the altered step)."""
+    def products(v):
+        return tuple(ln for ln in v if not NOT_PRODUCTS.search(ln.kernel))
+    return {
+        "full": lambda v: v,
+        "gemv_only": products,
+        "stream": lambda v: tuple(_stream(ln, num_sms, False) for ln in products(v)),
+        "stream_early": lambda v: tuple(_stream(ln, num_sms, True) for ln in products(v)),
+        "full_stream": lambda v: tuple(_stream(ln, num_sms, False) for ln in v),
+        "full_stream_early": lambda v: tuple(_stream(ln, num_sms, True) for ln in v),
+    }
+
+
+def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print) -> dict:
+    """Per plan (serial, the hand-made multi-stream one) and variant: ms per step (median of ``rounds``)."""
+    from ..executor import Executor
+
+    cfg = L.config(name, batch=1)
+    g = L.build_graph(cfg, "runtime")
+    plans = {"serial": memplan.plan(g), "multi": memplan.plan(g, L.multi_stream_schedule(g, "hand"))}
+    out = {"config": name, "batch": 1, "weight_bytes": L.weight_bytes(g), "ms": {}}
+    ref = None
+    for pk, p in plans.items():
+        ex = Executor(g, p, inputs=L.make_inputs(cfg, seed=1), library=lib,
+                      random_weights_seed=1 if ref is None else None, weights_from=ref)
+        ref = ref or ex
+        launches = ex.program.launches
+        orig = dict(launches)
+        try:
+            for vk, f in variants(lib.num_sms).items():
+                launches.update({k: f(v) for k, v in orig.items()})
+                ex.release_graph()
+                ex.capture()
+                t = [statistics.median(ex.time_steps("graph", steps=steps, repeats=3)) for _ in range(rounds)]
+                out["ms"][f"{pk}:{vk}"] = ms = round(statistics.median(t), 4)
+                log(f"{name} b1 {pk:6s} {vk:18s} {ms:.4f} ms")
+        finally:
+            launches.update(orig)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.tools.bound")
+    ap.add_argument("--configs", default="1b,8b")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
+    a = ap.parse_args(argv)
+    from ..kernels import KernelLibrary
+    from ..kernels.library import pdl_supported
+
+    lib = KernelLibrary(pdl=pdl_supported())
+    res = [bound(lib, c, a.rounds) for c in a.configs.split(",")]
+    if a.out:
+        from memplan.files import atomic_write_text
+
+        atomic_write_text(a.out, json.dumps(res, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
