@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 import memplan
+from memplan.files import atomic_write_text
 
 from .cuda_util import event_seconds
 from .kernels.ops import PDL_MAX_ROWS
@@ -377,14 +378,12 @@ def main(argv=None) -> int:
                 print(json.dumps({k: r[k] for k in ("multi_vs_single_graph_speedup", "same_logits_as_serial",
                                                     "fused_groups", "launches_per_step")}), flush=True)
                 print(json.dumps({lab: v["ms_per_step"] for lab, v in r["modes"].items()}), flush=True)
-            with open(args.out, "w") as f:
-                json.dump({**head, "results": results}, f, indent=1)
+            atomic_write_text(args.out, json.dumps({**head, "results": results}, indent=1))   # partial results
     print(table(results))
     md = summary(results)
     print()
     print(md)
-    with open(args.out, "w") as f:
-        json.dump({**head, "results": results, "summary_markdown": md}, f, indent=1)
+    atomic_write_text(args.out, json.dumps({**head, "results": results, "summary_markdown": md}, indent=1))
     print(f"total {time.perf_counter() - t0:.0f}s", flush=True)
     return 0
 
