@@ -80,3 +80,16 @@ def tiny_lm(kind: str, vocab: int = 128, seed: int = 0) -> nn.Module:
     else:
         raise ValueError(kind)
     return LogitsOnly(model.eval())
+
+
+class DetachInPlace(nn.Module):
+    """``detach_`` on an intermediate (``torch.tensor`` constants get one too): autograd metadata only."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = self.lin(x)
+        y.detach_()
+        return y * 2 + self.lin.weight.detach()

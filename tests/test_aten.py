@@ -17,7 +17,7 @@ from needs import need
 torch = need("torch")
 need("transformers")
 
-from aten_models import CNN, MLP, tiny_lm  # noqa: E402
+from aten_models import CNN, MLP, DetachInPlace, tiny_lm  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.planfile import Plan  # noqa: E402
@@ -334,3 +334,19 @@ def test_a_failing_op_is_named_and_capture_failures_say_why():
     issuer.capturing = True
     with pytest.raises(AtenExecutorError, match="cannot be captured into a CUDA graph.*cuda_graph=False"):
         issuer._run(0, run)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_detach_in_place_changes_no_data_and_runs_on_arena_views(streams):
+    """torch refuses ``detach_`` on a view, and every arena tensor is one: the executor runs nothing
+    for it (or moves the data, where the plan placed the result apart), and the weights keep autograd."""
+    torch.manual_seed(0)
+    m = DetachInPlace().eval()
+    x = torch.randn(8, 8)
+    c = compile(m, (x,), streams=streams, poison=True)
+    (node,) = [n for n in c.graph.nodes if n.op.startswith("detach_")]
+    assert c.executor.launches[node.id].kind in ("noop", "copy")
+    for _ in range(2):
+        x = torch.randn(8, 8)
+        assert torch.equal(c(x), _eager(m, (x,)))
+    assert m.lin.weight.requires_grad

@@ -31,6 +31,9 @@ from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
 _FACTORY = {"dtype", "layout", "device", "pin_memory"}
+#: in-place ops that change only autograd metadata, never data: torch refuses ``detach_`` on a view (every
+#: arena tensor is one), and on a module's parameter it would turn off its ``requires_grad``
+_METADATA_ONLY = {"detach_"}
 #: Python dunder ops without an out= overload, and the op that has one
 _ALIASES = {"__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor"}
 
@@ -192,6 +195,13 @@ def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs) -> Launch:
 
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
     op, name = n.target, str(n.target)
+    if _base(op) in _METADATA_ONLY:  # the data stays as it is: nothing to run (or a move, when placed apart)
+        if gn.inplace and not _same_view(views[gn.inplace[0][0]], views[gn.inplace[0][1]]):
+            vo, vi = views[gn.inplace[0][0]], views[gn.inplace[0][1]]
+            if _overlaps(vo, vi):  # partly over its input: through a temporary
+                return Launch(n.name, name, "copy", lambda vo=vo, vi=vi: vo.copy_(vi.clone()), 1)
+            return Launch(n.name, name, "copy", functools.partial(vo.copy_, vi), 1)
+        return Launch(n.name, name, "noop", None)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
     if len(gn.inplace) != 1 or len(mutated) != 1:
