@@ -93,3 +93,11 @@ class DetachInPlace(nn.Module):
         y = self.lin(x)
         y.detach_()
         return y * 2 + self.lin.weight.detach()
+
+
+class TensorConstants(nn.Module):
+    """Tensors made in ``forward`` (``torch.tensor([...])``, list indexing): export lifts them to
+    constants read through ``lift_fresh_copy``, a copy, whose fake tensor shares the constant's storage."""
+
+    def forward(self, x):
+        return x[:, [0, 2, 5]] * torch.tensor([1.0, 2.0, 3.0]) + torch.tensor(0.5)

@@ -17,7 +17,7 @@ from needs import need
 torch = need("torch")
 need("transformers")
 
-from aten_models import CNN, MLP, DetachInPlace, tiny_lm  # noqa: E402
+from aten_models import CNN, MLP, DetachInPlace, TensorConstants, tiny_lm  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.planfile import Plan  # noqa: E402
@@ -350,3 +350,17 @@ def test_detach_in_place_changes_no_data_and_runs_on_arena_views(streams):
         x = torch.randn(8, 8)
         assert torch.equal(c(x), _eager(m, (x,)))
     assert m.lin.weight.requires_grad
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_tensor_constants_made_in_forward_are_copies_not_views(streams):
+    """``lift_fresh_copy`` copies a lifted constant (its fake tensor shares the constant's storage, its
+    real result does not): a new arena tensor the executor fills, not a view of the constant."""
+    m = TensorConstants()
+    x = torch.randn(4, 8)
+    c = compile(m, (x,), streams=streams, poison=True)
+    lifts = [n for n in c.graph.nodes if n.op.startswith("lift_fresh_copy")]
+    assert lifts and all(c.graph.tensor(n.outputs[0]).view_of is None for n in lifts)
+    for _ in range(2):
+        x = torch.randn(4, 8)
+        assert torch.equal(c(x), _eager(m, (x,)))

@@ -252,7 +252,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             _check_strided(torch, v, where)
             sref = StorageWeakRef(v.untyped_storage())
             whole = False
-            alias = next((t for t in in_ids if recs[t].storage == sref), None)
+            alias = None if op.split(".")[0] in _FRESH else next(
+                (t for t in in_ids if recs[t].storage == sref), None)
             if alias is None and k < len(declared) and declared[k] is not None:
                 # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
                 # alias only when they can (reshape of a non-viewable layout copies)
@@ -381,6 +382,9 @@ def _mutated_args(torch, n) -> set[str]:
 _OFFSET0 = {"view", "_unsafe_view", "reshape", "reshape_as", "_reshape_alias", "flatten", "unflatten", "permute",
             "transpose", "t", "expand", "expand_as", "unsqueeze", "squeeze", "alias", "detach", "view_as",
             "contiguous", "to", "type_as", "view_as_real", "view_as_complex", "movedim", "swapaxes", "mT", "T"}
+#: ops that return new memory although their fake result shares its input's storage (export's fake
+#: ``lift_fresh_copy`` of a lifted constant returns the constant's storage; the real op copies it)
+_FRESH = {"lift_fresh_copy"}
 #: ops whose schema says "aliases its input" but which copy when no view can express the result
 _MAY_ALIAS = {"reshape", "reshape_as", "flatten", "contiguous", "to", "type_as", "_reshape_alias"}
 
