@@ -101,3 +101,17 @@ class TensorConstants(nn.Module):
 
     def forward(self, x):
         return x[:, [0, 2, 5]] * torch.tensor([1.0, 2.0, 3.0]) + torch.tensor(0.5)
+
+
+class MetadataInPlace(nn.Module):
+    """In-place ops that change only a tensor's shape and strides: ``unsqueeze_``, ``transpose_``, ``t_``
+    (this one on a tensor with a live view, so the importer keeps it where it stands)."""
+
+    def forward(self, x):
+        y = x * 2
+        y.unsqueeze_(0)
+        y.transpose_(1, 2)
+        z = x + 1
+        v = z[1:]
+        z.t_()
+        return y + 1, z * 3, v * 2

@@ -17,7 +17,7 @@ from needs import need
 torch = need("torch")
 need("transformers")
 
-from aten_models import CNN, MLP, DetachInPlace, TensorConstants, tiny_lm  # noqa: E402
+from aten_models import CNN, MLP, DetachInPlace, MetadataInPlace, TensorConstants, tiny_lm  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.planfile import Plan  # noqa: E402
@@ -364,3 +364,22 @@ def test_tensor_constants_made_in_forward_are_copies_not_views(streams):
     for _ in range(2):
         x = torch.randn(4, 8)
         assert torch.equal(c(x), _eager(m, (x,)))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_in_place_metadata_ops_leave_the_arena_views_as_planned(streams):
+    """``unsqueeze_``/``transpose_``/``t_`` change metadata only: the result is the view op's, nothing runs
+    where the plan put it there, and the arena's own view objects keep their planned shape and strides
+    (run in place they were rewritten; ``transpose_`` after ``unsqueeze_`` was refused)."""
+    m = MetadataInPlace()
+    x = torch.randn(4, 6)
+    c = compile(m, (x,), streams=streams, poison=True)
+    ops = {n.op.split(".")[0]: c.executor.launches[n.id].kind for n in c.graph.nodes}
+    assert {ops["unsqueeze_"], ops["transpose_"], ops["t_"]} <= {"noop", "copy"}
+    for _ in range(3):
+        x = torch.randn(4, 6)
+        for a, b in zip(c(x), _eager(m, (x,))):
+            assert torch.equal(a, b)
+    for tid, view in c.executor.layout.views.items():
+        spec = c.program.specs[tid]
+        assert (tuple(view.shape), tuple(view.stride())) == (spec.shape, spec.stride), tid

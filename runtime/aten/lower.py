@@ -31,9 +31,10 @@ from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
 _FACTORY = {"dtype", "layout", "device", "pin_memory"}
-#: in-place ops that change only autograd metadata, never data: torch refuses ``detach_`` on a view (every
-#: arena tensor is one), and on a module's parameter it would turn off its ``requires_grad``
-_METADATA_ONLY = {"detach_"}
+#: in-place ops that change a tensor's metadata (shape, strides; autograd), never its data. Run as they
+#: stand they would rewrite the arena's own view objects (or a parameter's ``requires_grad``), and torch
+#: refuses ``detach_`` on a view, which every arena tensor is: their result is the view op's instead
+_METADATA_ONLY = {"detach_", "unsqueeze_", "squeeze_", "transpose_", "t_", "swapdims_", "swapaxes_", "as_strided_"}
 #: Python dunder ops without an out= overload, and the op that has one
 _ALIASES = {"__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor"}
 
@@ -195,13 +196,8 @@ def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs) -> Launch:
 
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
     op, name = n.target, str(n.target)
-    if _base(op) in _METADATA_ONLY:  # the data stays as it is: nothing to run (or a move, when placed apart)
-        if gn.inplace and not _same_view(views[gn.inplace[0][0]], views[gn.inplace[0][1]]):
-            vo, vi = views[gn.inplace[0][0]], views[gn.inplace[0][1]]
-            if _overlaps(vo, vi):  # partly over its input: through a temporary
-                return Launch(n.name, name, "copy", lambda vo=vo, vi=vi: vo.copy_(vi.clone()), 1)
-            return Launch(n.name, name, "copy", functools.partial(vo.copy_, vi), 1)
-        return Launch(n.name, name, "noop", None)
+    if _base(op) in _METADATA_ONLY:
+        return _lower_metadata(torch, n, gn, views, args, kwargs)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
     if len(gn.inplace) != 1 or len(mutated) != 1:
@@ -230,6 +226,25 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return Launch(n.name, name, "copy", run_apart, 1)
     raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
                             "functional form", n.name, name)
+
+
+def _lower_metadata(torch, n, gn, views, args, kwargs) -> Launch:
+    """An in-place metadata op (``unsqueeze_``, ``t_``, ``detach_``...): the same view op applied out of
+    place to its input gives the result. Where the plan put the result there, nothing runs; where it put
+    it apart (an ``inplace`` result of its own), the data moves there (a counted copy)."""
+    name = str(n.target)
+    view_op = getattr(torch.ops.aten, _base(n.target)[:-1])  # the packet: transpose_.default -> transpose.int
+    r = view_op(*args, **kwargs)  # a new view object: the arena's views keep their metadata
+    vo = views[gn.inplace[0][0]] if gn.inplace else views[gn.outputs[0]]
+    if _same_view(r, vo):
+        return Launch(n.name, name, "noop", None)
+    if not gn.inplace:
+        raise AtenExecutorError(f"torch's result is {tuple(r.shape)} strides {tuple(r.stride())} at "
+                                f"{r.data_ptr():#x}, the plan's is {tuple(vo.shape)} strides {tuple(vo.stride())} "
+                                f"at {vo.data_ptr():#x}", n.name, name)
+    if _overlaps(vo, r):  # partly over its input: through a temporary
+        return Launch(n.name, name, "copy", lambda vo=vo, r=r: vo.copy_(r.clone()), 1)
+    return Launch(n.name, name, "copy", functools.partial(vo.copy_, r), 1)
 
 
 def _overlaps(a, b) -> bool:
