@@ -383,3 +383,26 @@ def test_in_place_metadata_ops_leave_the_arena_views_as_planned(streams):
     for tid, view in c.executor.layout.views.items():
         spec = c.program.specs[tid]
         assert (tuple(view.shape), tuple(view.stride())) == (spec.shape, spec.stride), tid
+
+
+def test_an_input_returned_as_it_is_is_the_callers_tensor():
+    """``return x, ...``: no node produces ``x`` (from_torch refuses it), so the executor returns the
+    caller's tensor (a copy; itself with ``return_views``, as eager does), whatever the plan put on the
+    input's slot after its last reader."""
+
+    class Echo(torch.nn.Module):
+        def forward(self, x, y):
+            return y, x * 2, (x, y + 1)
+
+    m = Echo()
+    x, y = torch.randn(4, 8), torch.randn(16)
+    for streams in (1, 3):
+        c = compile(m, (x, y), streams=streams, poison=True)
+        for _ in range(2):
+            x, y = torch.randn(4, 8), torch.randn(16)
+            out, ref = c(x, y), _eager(m, (x, y))
+            assert torch.equal(out[0], ref[0]) and torch.equal(out[2][0], ref[2][0])
+            assert torch.equal(out[1], ref[1]) and torch.equal(out[2][1], ref[2][1])
+            assert out[0] is not y
+    views = compile(m, (x, y), streams=1, return_views=True)
+    assert views(x, y)[0] is y

@@ -70,11 +70,13 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     the node ran (``trace["env"]``: in-place writes rebind names), and every FX value to its final tensor
     id(s) (``trace["values"]``, for the program's outputs), and every node whose kernel writes side
     results nobody reads to those results' tensor ids by role (``trace["side"]``: ``{"indices": id}`` for
-    ``max_pool2d``, ``{"save_mean": id, "save_invstd": id}`` for eval ``batch_norm``).
+    ``max_pool2d``, ``{"save_mean": id, "save_invstd": id}`` for eval ``batch_norm``). A user input
+    returned as it is (which ``from_torch`` refuses: no node produces it) is no graph output here; its FX
+    name is in ``trace["input_outputs"]``, for the executor to return the caller's tensor.
     """
     torch = _need_torch()
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
-    trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}}
+    trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set()}
     graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace)
     return ep, graph, trace
 
@@ -330,6 +332,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if r.kind == "weight" or (r.view_of is not None and recs[root_of(tid)].kind == "weight"):
             continue  # a parameter or buffer returned (or its updated view): it outlives the run anyway
         if r.kind == "input":
+            if trace is not None:  # an executor returns the caller's own tensor: nothing to plan
+                trace["input_outputs"].add(fx_name)
+                continue
             raise GraphError(f"output {fx_name!r} is the user input {tid!r} itself: no node produces it "
                              "(unsupported; return a copy)")
         r.kind = "output"

@@ -64,6 +64,7 @@ class Executor:
         self.return_views = return_views
         self.poison_arena = poison_arena
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
+        self._caller_inputs: list = []
         self._storage = self.layout.arena.untyped_storage().data_ptr()
         self.calls = 0
         kinds = Counter(launch.kind for launch in self.launches.values())
@@ -117,6 +118,7 @@ class Executor:
         """Poison (if asked), then copy each user input into its arena slot on the caller's stream."""
         if self.poison_arena:
             poison(self.layout)
+        self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
             if tuple(x.shape) != tuple(slot.shape) or x.dtype != slot.dtype:
                 raise AtenExecutorError(f"input {tid!r} is {tuple(x.shape)} {x.dtype}, the program was exported "
@@ -131,6 +133,10 @@ class Executor:
         for kind, v in self.program.user_outputs:
             if kind == "const":
                 flat.append(v)
+                continue
+            if kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
+                x = self._caller_inputs[v]
+                flat.append(x if self.return_views else x.detach().clone())
                 continue
             t = self.layout.views[v]
             flat.append(t if self.return_views else t.detach().clone())

@@ -45,7 +45,9 @@ class Program:
     values: Mapping[str, Any]            # FX name -> final tensor id (or list)
     weights: Mapping[str, Any]           # weight root tensor id -> the module's own torch.Tensor
     user_inputs: tuple[tuple[int, str], ...]  # (position among the flattened call leaves, graph input id)
-    user_outputs: tuple[Any, ...]        # per user output: ("arena", tid) | ("weight", tid) | ("const", value)
+    #: per user output: ("arena", tid) | ("weight", tid) | ("const", value) | ("input", k): a user input
+    #: returned as it is, ``user_inputs[k]`` (the caller's tensor: the plan may reuse its slot once read)
+    user_outputs: tuple[Any, ...]
     in_spec: Any                         # pytree spec of (args, kwargs) the program was exported with
     #: graph node -> role -> tensor id of the side results its kernel writes and nobody reads (the
     #: importer's ``trace["side"]``: max-pool indices, batch-norm saved statistics), planned in the arena
@@ -112,6 +114,9 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
             user_outputs.append(("const", a))
             continue
         tid = trace["values"].get(a.name)
+        if a.name in trace["input_outputs"]:
+            user_outputs.append(("input", next(k for k, (_p, t) in enumerate(user_inputs) if t == tid)))
+            continue
         if not isinstance(tid, str):
             raise AtenExecutorError(f"user output {a.name!r} is not one tensor (a {type(tid).__name__})")
         ti = graph.tensor_index[tid]
