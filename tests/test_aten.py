@@ -406,3 +406,21 @@ def test_an_input_returned_as_it_is_is_the_callers_tensor():
             assert out[0] is not y
     views = compile(m, (x, y), streams=1, return_views=True)
     assert views(x, y)[0] is y
+
+
+def test_non_tensor_inputs_must_be_the_exported_values():
+    """Export specializes an int/float/None input to its example value: another value is an error naming
+    the argument (it ran the exported value's program and returned its result)."""
+
+    class Scale(torch.nn.Module):
+        def forward(self, x, n: int, bias=None):
+            return x * n if bias is None else x * n + bias
+
+    m = Scale()
+    x = torch.randn(5)
+    c = compile(m, (x, 2, None), streams=1, poison=True)
+    assert torch.equal(c(x, 2, None), _eager(m, (x, 2, None)))
+    with pytest.raises(AtenExecutorError, match="argument 'n' \\(argument leaf 1\\) is 3, the program was exported with 2"):
+        c(x, 3, None)
+    with pytest.raises(AtenExecutorError, match="argument 'bias'"):
+        c(x, 2, torch.ones(5))

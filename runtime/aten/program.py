@@ -52,6 +52,9 @@ class Program:
     #: graph node -> role -> tensor id of the side results its kernel writes and nobody reads (the
     #: importer's ``trace["side"]``: max-pool indices, batch-norm saved statistics), planned in the arena
     side: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: (position among the flattened call leaves, name, value) of each non-tensor user input: export
+    #: specialized the program to that value, so a call must pass the same
+    user_consts: tuple[tuple[int, str, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -59,7 +62,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     """Export ``module`` (or take an ``ExportedProgram``; or ``exported``, already exported from
     ``module``), import it, and collect the program facts."""
     import torch
-    from torch.export.graph_signature import InputKind, OutputKind
+    from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
     from memplan.importers.torch import trace_torch
 
@@ -74,12 +77,15 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         state.update(module.named_buffers(remove_duplicate=False))
     weights: dict[str, Any] = {}
     user_inputs: list[tuple[int, str]] = []
+    user_consts: list[tuple[int, str, Any]] = []
     leaf = 0
     for s in sig.input_specs:
         arg = getattr(s.arg, "name", None)
         if s.kind == InputKind.USER_INPUT:
             if arg is not None and arg in graph.tensor_index:
                 user_inputs.append((leaf, arg))
+            elif isinstance(s.arg, ConstantArgument):
+                user_consts.append((leaf, str(arg), s.arg.value))
             leaf += 1
             continue
         if arg is None:
@@ -124,7 +130,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         user_outputs.append(("weight" if root.kind == "weight" else "arena", tid))
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
-                   dict(trace.get("side", {})))
+                   dict(trace.get("side", {})), tuple(user_consts))
 
 
 def _spec(torch, tid: str, val: Any) -> TensorSpec:
@@ -144,6 +150,12 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
     if program.in_spec is not None and spec != program.in_spec:
         raise AtenExecutorError(f"call arguments have structure {spec}, the program was exported with "
                                 f"{program.in_spec}")
+    for pos, name, value in program.user_consts:
+        x = leaves[pos] if pos < len(leaves) else None
+        if isinstance(x, torch.Tensor) or not (x is value or x == value):
+            raise AtenExecutorError(f"argument {name!r} (argument leaf {pos}) is {x!r}, the program was exported "
+                                    f"with {value!r}: export specializes non-tensor inputs (compile again for "
+                                    "another value)")
     out = []
     for pos, tid in program.user_inputs:
         x = leaves[pos] if pos < len(leaves) else None
