@@ -106,6 +106,25 @@ def test_size_with_5000_digits(tmp_path, capsys):
     refused(capsys, tmp_path, ["plan", g, "-o", out], "g.json", "digits", outputs=[out], inputs=[g])
 
 
+@pytest.mark.parametrize("target,old,new,words", [
+    ("graph", '"size": 4096,', '"size": 4096, "size": 0,', ["'size'", "'x'"]),
+    ("graph", '"name": "qkv"', '"name": "qkv", "name": "other"', ["'name'"]),
+    ("graph", '"tensors":', '"tensors": [], "tensors":', ["'tensors'"]),
+    ("plan", '"offset": 0,', '"offset": 0, "offset": 8192,', ["'offset'", "'x'"]),
+])
+def test_duplicate_json_keys(tmp_path, capsys, files, target, old, new, words):
+    """JSON leaves a repeated key undefined (Python keeps the last, other readers the first): a graph
+    or plan whose meaning depends on the reader is refused, naming the key and its tensor or node."""
+    g, p, *_ = files
+    src = g if target == "graph" else p
+    text = json.dumps(json.loads(src.read_text()))
+    assert old in text
+    bad = write(tmp_path / "dup.json", text.replace(old, new, 1))
+    out = tmp_path / "o.json"
+    argv = ["plan", bad, "-o", out] if target == "graph" else ["verify", g, bad]
+    refused(capsys, tmp_path, argv, "dup.json", "twice", *words, outputs=[out], inputs=[bad, g])
+
+
 @pytest.mark.parametrize("field,value,words", [
     ("view_of", ["a"], ["'q'", "view_of"]),
     ("view_of", {"a": 1}, ["'q'", "view_of"]),
