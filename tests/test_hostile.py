@@ -172,6 +172,22 @@ def test_cost_model_survives_absurd_shapes():
     assert 0 <= c <= 1e15
 
 
+@pytest.mark.parametrize("shape", [{"k": 16}, {"-1": 16}, [[]], [{"a": 1}]])
+def test_cost_model_survives_shapes_that_are_objects(tmp_path, capsys, shape):
+    """``attrs`` are free-form: a MUL_MAT operand whose ``shape`` is an object (or holds one) is not a
+    shape, so the roofline ignores it, as it does a string; it raised KeyError -1 from ``plan``."""
+    def graph(**attrs):
+        b = memplan.GraphBuilder("shapes")
+        b.input("x", 64, **attrs)
+        b.node("mm", "MUL_MAT", ["x"], b.output("y", 64, shape=[4, 4]))
+        return b.build()
+
+    assert memplan.CostModel().node_us(graph(shape=shape), 0) == memplan.CostModel().node_us(graph(), 0)
+    path = write(tmp_path / "g.json", graph(shape=shape).to_dict())
+    for extra in ([], ["--streams", "auto"]):
+        assert main(["plan", str(path), "-o", str(tmp_path / "o.json"), "-q", *extra]) == 0
+
+
 @pytest.mark.parametrize("argv,option", [
     (["plan", "{g}", "-o", "{o}", "--memory-budget", "inf", "--streams", "auto"], "--memory-budget"),
     (["plan", "{g}", "-o", "{o}", "--device-capacity", "inf"], "--device-capacity"),
