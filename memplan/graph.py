@@ -254,6 +254,9 @@ def _validate(g: Graph) -> None:
         _register_id(nindex, "node", ni, n.id)
         if not isinstance(n.op, str):
             raise GraphError(f"node {n.id!r}: op must be a string")
+        for what, ids in (("inputs", n.inputs), ("outputs", n.outputs)):
+            if isinstance(ids, str):  # its characters would be taken for tensor ids
+                raise GraphError(f"node {n.id!r}: {what} must be a tuple of tensor ids, not the string {_short(ids)}")
         if n.cost is not None and (
             isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not 0 <= n.cost <= MAX_COST_US
         ):
@@ -471,13 +474,23 @@ class GraphBuilder:
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
              cost: float | None = None, inplace: Mapping[str, str] | None = None,
              group: str | None = None, **attrs: Any) -> str:
-        outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        ins, outs = _id_tuple(id, "inputs", inputs), _id_tuple(id, "outputs", outputs)
         if inplace is not None and not isinstance(inplace, Mapping):  # [] is not "none", [(o, i)] not a map
             raise GraphError(f"node {id!r}: inplace must be a mapping {{output: input}}, not {_short(inplace)}")
         self._nodes.append(
-            Node(id, op, tuple(inputs), outs, cost, tuple((inplace or {}).items()), group, attrs or NO_ATTRS)
+            Node(id, op, ins, outs, cost, tuple((inplace or {}).items()), group, attrs or NO_ATTRS)
         )
         return outs[0] if len(outs) == 1 else id
 
     def build(self) -> Graph:
         return Graph(self.name, tuple(self._tensors), tuple(self._nodes), self.alignment)
+
+
+def _id_tuple(nid: Any, what: str, ids: Any) -> tuple:
+    """A builder's ``inputs``/``outputs``: one id as a string (not its characters), or an iterable of ids."""
+    if isinstance(ids, str):
+        return (ids,)
+    try:
+        return tuple(ids)
+    except TypeError:
+        raise GraphError(f"node {nid!r}: {what} must be a tensor id or a list of them, not {_short(ids)}") from None

@@ -9,6 +9,7 @@ linear time (a run past the alarm is a hang); text that stdout cannot encode is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -150,6 +151,40 @@ def test_many_readers_of_a_deep_view_chain_plan_in_linear_time():
     assert g.writers(g.tensor_index["slot"]) == [g.node_index["w"], g.node_index["p"]]
     assert g.writers(g.tensor_index[prev]) == [g.node_index["p"]]
     assert p.events == (("w", "c1"),)
+
+
+# --- graph builder --------------------------------------------------------------------------------
+
+def test_builder_takes_one_input_id_as_a_string():
+    """``outputs`` took a single id as a string; ``inputs`` split it into characters: "ab" read tensors
+    'a' and 'b' (a wrong graph, silently), "xn" an unknown tensor 'n'. Both sides now take one id."""
+    b = memplan.GraphBuilder("one")
+    b.input("a", 64)
+    b.input("b", 64)
+    b.input("ab", 64)
+    b.node("n", "ADD", "ab", b.output("y", 64))
+    assert b.build().nodes[0].inputs == ("ab",)
+
+
+@pytest.mark.parametrize("inputs,outputs", [(5, "y"), (None, "y"), (["x"], 5), (["x"], None)])
+def test_builder_ids_that_are_not_ids(inputs, outputs):
+    b = memplan.GraphBuilder("bad")
+    b.input("x", 64)
+    b.output("y", 64)
+    with pytest.raises(memplan.GraphError, match="'n'"):
+        b.node("n", "OP", inputs, outputs)
+        b.build()
+
+
+@pytest.mark.parametrize("field", ["inputs", "outputs"])
+def test_node_with_a_string_for_its_tensor_list(field):
+    b = memplan.GraphBuilder("direct")
+    b.input("x", 64)
+    b.node("n", "OP", ["x"], b.output("y", 64))
+    g = b.build()
+    node = dataclasses.replace(g.nodes[0], **{field: "xy"})
+    with pytest.raises(memplan.GraphError, match=f"'n'.*{field}.*'xy'"):
+        memplan.Graph(g.name, g.tensors, (node,))
 
 
 # --- cost models and simulate -------------------------------------------------------------------------
