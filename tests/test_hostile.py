@@ -245,6 +245,24 @@ def test_draw_plan_with_offsets_past_its_arena(tmp_path, capsys, files):
     refused(capsys, tmp_path, ["draw", g, bad, "-o", out], "unsafe plan", "rule 4", outputs=[out], inputs=[g, bad])
 
 
+def test_draw_text_is_never_mathtext(tmp_path, capsys, files):
+    """matplotlib reads ``$...$`` in a text as TeX math: a ``--title`` of ``$\\foo$`` was a traceback, and a
+    safe plan whose graph name or tensor ids hold dollar signs was refused ("matplotlib cannot draw").
+    Titles and labels are drawn as the plain text they are."""
+    need("matplotlib")
+    g, p, *_ = files
+    out = tmp_path / "m.png"
+    for title in ("$\\foo$", "$x^$", "cost in $"):
+        assert main(["draw", str(g), str(p), "-o", str(out), "-q", "--title", title]) == 0
+        assert out.stat().st_size > 0
+    doc = json.loads(g.read_text().replace('"xn"', '"$\\\\alpha_{bad$"').replace('"qkv"', '"$x^$"'))
+    odd = write(tmp_path / "odd.json", doc)
+    plan = tmp_path / "odd.plan.json"
+    memplan.plan(memplan.load_graph(str(odd))).save(str(plan))
+    for name in ("m.png", "m.svg", "m.pdf"):
+        assert main(["draw", str(odd), str(plan), "-o", str(tmp_path / name), "-q"]) == 0, capsys.readouterr().err
+
+
 # --- hangs -------------------------------------------------------------------------------------------
 
 def test_sizes_summing_past_2_63_are_a_graph_error(tmp_path, capsys):
