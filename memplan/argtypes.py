@@ -18,6 +18,10 @@ MAX_BYTES = 1 << 63
 MAX_WORKERS = 1024
 #: seconds of work or microseconds of cost: beyond this is a typo, not a budget
 MAX_TIME = 1e9
+#: nodes of a generated benchmark graph (``memplan bench``: the scale suite's largest is 10**6)
+MAX_NODES = 10 ** 7
+#: decoder layers of a generated Llama graph (real models have at most a few hundred)
+MAX_LAYERS = 1024
 
 
 def _parse(text: str, cast: Callable[[str], float], what: str):
@@ -101,3 +105,25 @@ def microseconds(text: str) -> float:
     if not 0 <= v <= MAX_TIME:
         raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
     return v
+
+
+def factor(text: str) -> float:
+    """A finite multiple >= 0 (e.g. of an arena), at most ``MAX_TIME``."""
+    v = _parse(text, float, "a number")
+    if not 0 <= v <= MAX_TIME:  # also nan and inf
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 and at most {MAX_TIME:g}: {text!r}")
+    return v
+
+
+def comma_list(item: Callable[[str], object]) -> Callable[[str], str]:
+    """Comma-separated values that ``item`` each accepts (at least one); the text itself is returned."""
+    def parse(text: str) -> str:
+        parts = [x for x in text.split(",") if x.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"no values in {text!r}")
+        for x in parts:
+            item(x.strip())
+        return text
+
+    parse.__name__ = "list"
+    return parse

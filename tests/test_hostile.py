@@ -428,6 +428,40 @@ def test_bench_suite_missing_a_dependency_names_it(tmp_path, capsys, monkeypatch
     refused(capsys, tmp_path, ["bench", "scale", "--anything"], "'scale'", "psutil_like")
 
 
+@pytest.mark.parametrize("argv,option", [
+    (["planners", "--sizes", "abc"], "--sizes"),                 # ValueError traceback
+    (["planners", "--sizes", "500,-5"], "--sizes"),              # a graph of -5 nodes, silently
+    (["planners", "--sizes", "0"], "--sizes"),
+    (["planners", "--sizes", str(10 ** 30)], "--sizes"),         # a graph of 10**30 nodes: a hang
+    (["planners", "--layers", "-1"], "--layers"),                # a Llama of -1 layers, silently
+    (["planners", "--layers", str(10 ** 30)], "--layers"),
+    (["planners", "--time-limit", "nan"], "--time-limit"),
+    (["planners", "--time-limit", "0"], "--time-limit"),
+    (["planners", "--streams", "0"], "--streams"),
+    (["schedule", "--budget", "nan"], "--budget"),               # ValueError traceback
+    (["schedule", "--budget", "inf"], "--budget"),               # OverflowError traceback
+    (["schedule", "--budget", "-1"], "--budget"),
+    (["schedule", "--streams", "abc"], "--streams"),             # ValueError traceback
+    (["schedule", "--layers", "0"], "--layers"),
+    (["schedule", "--event-us", "nan"], "--event-us"),
+    (["scale", "--nodes", "-5"], "--nodes"),                     # a graph of -5 nodes, silently
+    (["scale", "--wide", "0"], "--wide"),
+    (["scale", "--nodes", str(10 ** 30)], "--nodes"),
+    (["devices", "--streams", "abc"], "--streams"),              # ValueError traceback
+    (["devices", "--devices", "0"], "--devices"),
+])
+def test_bench_option_values(tmp_path, capsys, argv, option):
+    """Every number a bench suite takes is checked when it is parsed: one usage line naming the option,
+    before any graph is built or table printed (they were ``type=int``/``float`` or raw text)."""
+    small = {"planners": ["--corpus", "random,llama", "--solvers", "greedy", "--layers", "1", "--sizes", "50"],
+             "schedule": ["--quick", "--layers", "1"], "scale": ["--nodes", "--mode", "serial"],
+             "devices": ["--models", "tiny"]}[argv[0]]  # were the value taken, the run would be short
+    out = tmp_path / "rows.json"
+    line = refused(capsys, tmp_path, ["bench", argv[0], *small, *argv[1:], "--json", out], option, "--help",
+                   outputs=[out])
+    assert "memplan bench " + argv[0] in line
+
+
 def test_command_table_is_static():
     import memplan.cli as cli
 

@@ -30,9 +30,12 @@ PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nodes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+    from .. import argtypes
+
+    nodes = argtypes.at_most(argtypes.MAX_NODES, "nodes")
+    p.add_argument("--nodes", type=nodes, nargs="*", default=[10_000, 100_000, 1_000_000],
                    help="fan-out/join graphs of these many nodes")
-    p.add_argument("--wide", type=int, nargs="*", default=[],
+    p.add_argument("--wide", type=nodes, nargs="*", default=[],
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
                    help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")
