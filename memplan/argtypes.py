@@ -115,6 +115,17 @@ def factor(text: str) -> float:
     return v
 
 
+def choice(names: tuple[str, ...]) -> Callable[[str], str]:
+    """One of ``names``, exactly."""
+    def parse(text: str) -> str:
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"unknown {text!r} (choose from {', '.join(names)})")
+        return text
+
+    parse.__name__ = "name"
+    return parse
+
+
 def comma_list(item: Callable[[str], object]) -> Callable[[str], str]:
     """Comma-separated values that ``item`` each accepts (at least one); the text itself is returned."""
     def parse(text: str) -> str:

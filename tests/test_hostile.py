@@ -462,6 +462,24 @@ def test_bench_option_values(tmp_path, capsys, argv, option):
     assert "memplan bench " + argv[0] in line
 
 
+@pytest.mark.parametrize("argv,words", [
+    (["planners", "--solvers", "greedy,grredy"], ["--solvers", "'grredy'"]),   # a table of SolverError rows
+    (["planners", "--solvers", ","], ["--solvers"]),                          # an empty table
+    (["planners", "--corpus", "randm"], ["--corpus", "'randm'"]),             # an empty table
+    (["schedule", "--solver", "grredy"], ["--solver", "'grredy'"]),
+    (["scale", "--solver", "grredy"], ["--solver", "'grredy'"]),              # CalledProcessError traceback
+    (["devices", "--solver", "grredy"], ["--solver", "'grredy'"]),
+])
+def test_bench_misspelt_names(tmp_path, capsys, argv, words):
+    """A solver or corpus name a suite does not know is a usage error naming it, before anything runs."""
+    small = {"planners": ["--corpus", "random", "--sizes", "50", "--solvers", "greedy"],
+             "schedule": ["--quick", "--layers", "1"], "scale": ["--nodes", "50", "--mode", "serial"],
+             "devices": ["--models", "tiny", "--devices", "2"]}[argv[0]]
+    out = tmp_path / "rows.json"
+    refused(capsys, tmp_path, ["bench", argv[0], *small, *argv[1:], "--json", out], *words, "--help",
+            outputs=[out])
+
+
 def test_command_table_is_static():
     import memplan.cli as cli
 

@@ -18,6 +18,8 @@ import time
 #: solvers run on every problem (exact ones get ``--time-limit``)
 DEFAULT_SOLVERS = ("ggml", "size", "greedy", "search", "cpsat", "auto")
 EXACT = ("search", "cpsat", "auto")
+#: the parts of the corpus ``--corpus`` picks from
+CORPUS = ("minimalloc", "examples", "llama", "random")
 
 
 def _default_minimalloc() -> str | None:
@@ -28,6 +30,7 @@ def _default_minimalloc() -> str | None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from .. import argtypes
+    from ..solvers import SOLVER_NAMES
 
     p.add_argument("--minimalloc", metavar="DIR", default=_default_minimalloc(),
                    help="google/minimalloc benchmark directory (with challenging/*.csv); default "
@@ -35,13 +38,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=argtypes.seconds, default=60.0, metavar="S",
                    help="time limit of each exact solve in seconds (default 60)")
     p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS),
+                   type=argtypes.comma_list(argtypes.choice(SOLVER_NAMES)),
                    help=f"comma-separated solvers (default {','.join(DEFAULT_SOLVERS)})")
-    p.add_argument("--corpus", default="minimalloc,examples,llama,random",
+    p.add_argument("--corpus", default=",".join(CORPUS), type=argtypes.comma_list(argtypes.choice(CORPUS)),
                    help="comma-separated parts: minimalloc, examples, llama, random (default all)")
     p.add_argument("--sizes", default="500,2000,5000",
-                   type=argtypes.comma_list(argtypes.at_most(argtypes.MAX_NODES, "nodes")), help="random DAG sizes in nodes (default 500,2000,5000)")
-    p.add_argument("--layers", type=argtypes.at_most(argtypes.MAX_LAYERS, "layers"), default=16, help="Llama decoder layers (default 16)")
-    p.add_argument("--streams", type=argtypes.at_most(argtypes.MAX_STREAMS, "streams"), default=4, help="streams for the multi-stream schedules (default 4)")
+                   type=argtypes.comma_list(argtypes.at_most(argtypes.MAX_NODES, "nodes")),
+                   help="random DAG sizes in nodes (default 500,2000,5000)")
+    p.add_argument("--layers", type=argtypes.at_most(argtypes.MAX_LAYERS, "layers"), default=16,
+                   help="Llama decoder layers (default 16)")
+    p.add_argument("--streams", type=argtypes.at_most(argtypes.MAX_STREAMS, "streams"), default=4,
+                   help="streams for the multi-stream schedules (default 4)")
     p.add_argument("--only", default=None, help="comma-separated problem names to run (e.g. A,C,K)")
 
 

@@ -31,6 +31,7 @@ PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from .. import argtypes
+    from ..solvers import SOLVER_NAMES
 
     nodes = argtypes.at_most(argtypes.MAX_NODES, "nodes")
     p.add_argument("--nodes", type=nodes, nargs="*", default=[10_000, 100_000, 1_000_000],
@@ -39,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
                    help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")
-    p.add_argument("--solver", default="auto", help="offset solver (default: auto, as memplan plan)")
+    p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
+                   help="offset solver (default: auto, as memplan plan)")
 
 
 def wide_graph(k: int, *, seed: int = 0):

@@ -14,6 +14,7 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from .. import argtypes
+    from ..solvers import SOLVER_NAMES
 
     p.add_argument("--layers", type=argtypes.at_most(argtypes.MAX_LAYERS, "layers"), default=16,
                    help="Llama decoder layers (default 16)")
@@ -23,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the cost model's)")
     p.add_argument("--budget", type=argtypes.factor, default=1.05,
                    help="memory budget as a multiple of the serial arena")
-    p.add_argument("--solver", default="auto", help="offset solver for the arenas (default auto)")
+    p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
+                   help="offset solver for the arenas (default auto)")
     p.add_argument("--quick", action="store_true", help="only the Llama graphs")
 
 
