@@ -480,6 +480,19 @@ def test_bench_misspelt_names(tmp_path, capsys, argv, words):
             outputs=[out])
 
 
+@pytest.mark.parametrize("where", ["missing", "file", "empty"])
+def test_bench_minimalloc_directory_that_is_not_one(tmp_path, capsys, where):
+    """``--minimalloc DIR`` naming nothing was a FileNotFoundError traceback (a file: NotADirectoryError),
+    and a directory without CSV problems gave an empty table; each is one line naming the option."""
+    d = tmp_path / "mm"
+    if where == "file":
+        d.write_text("id,lower,upper,size\n")
+    elif where == "empty":
+        (d / "challenging").mkdir(parents=True)
+    refused(capsys, tmp_path, ["bench", "planners", "--corpus", "minimalloc", "--solvers", "greedy",
+                               "--minimalloc", d], "--minimalloc", "mm")
+
+
 def test_command_table_is_static():
     import memplan.cli as cli
 

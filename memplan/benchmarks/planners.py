@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     corpus = {c.strip() for c in args.corpus.split(",")}
     only = {s.strip() for s in args.only.split(",")} if args.only else None
     rows: list[dict] = []
+    csvs = _minimalloc_files(args.minimalloc) if "minimalloc" in corpus and args.minimalloc else []
     _print_head()
-    if "minimalloc" in corpus and args.minimalloc:
-        rows += _minimalloc_rows(args.minimalloc, solvers, args.time_limit, only)
+    if csvs:
+        rows += _minimalloc_rows(csvs, solvers, args.time_limit, only)
     graphs = []
     if "examples" in corpus:
         from ..examples import bundled
@@ -84,22 +85,39 @@ def run(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def _minimalloc_rows(directory: str, solvers: list[str], time_limit: float, only) -> list[dict]:
+def _minimalloc_files(directory: str) -> list[str]:
+    """The CSV problems of ``--minimalloc DIR`` (in ``DIR/challenging``, else in ``DIR``), sorted; an
+    error naming the option when there are none."""
+    from ..errors import MemplanError
+
+    if not os.path.isdir(directory):
+        why = "not a directory" if os.path.exists(directory) else "no such directory"
+        raise MemplanError(f"--minimalloc {directory}: {why}")
+    chal = os.path.join(directory, "challenging")
+    if not os.path.isdir(chal):
+        chal = directory
+    try:
+        names = sorted(f for f in os.listdir(chal) if f.endswith(".csv"))
+    except OSError as exc:
+        raise MemplanError(f"--minimalloc {directory}: {exc.strerror}") from None
+    if not names:
+        raise MemplanError(f"--minimalloc {directory}: no .csv problems in {chal}")
+    return [os.path.join(chal, f) for f in names]
+
+
+def _minimalloc_rows(paths: list[str], solvers: list[str], time_limit: float, only) -> list[dict]:
     from ..errors import SolverError
     from ..io.minimalloc import read_csv
     from ..solvers import Objective, SolveOptions, solve
 
-    chal = os.path.join(directory, "challenging")
-    if not os.path.isdir(chal):
-        chal = directory
     rows = []
-    for fname in sorted(f for f in os.listdir(chal) if f.endswith(".csv")):
-        stem = fname[:-4]
+    for path in paths:
+        stem = os.path.basename(path)[:-4]
         name, _, cap = stem.partition(".")
         if only is not None and name not in only:
             continue
         capacity = int(cap) if cap.isdigit() else None
-        table = read_csv(os.path.join(chal, fname))
+        table = read_csv(path)
         runs = []
         for s in solvers:
             if s == "search" and capacity is not None:
