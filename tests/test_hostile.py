@@ -493,6 +493,26 @@ def test_bench_minimalloc_directory_that_is_not_one(tmp_path, capsys, where):
                                "--minimalloc", d], "--minimalloc", "mm")
 
 
+@pytest.mark.parametrize("returncode,stderr,words", [
+    (1, "Traceback (most recent call last):\n  ...\nMemoryError\n", ["MemoryError"]),
+    (-9, "", ["signal 9"]),
+])
+def test_bench_scale_case_that_fails(tmp_path, capsys, monkeypatch, returncode, stderr, words):
+    """Each scale case runs in a child process; one that fails (out of memory, killed) was a
+    CalledProcessError traceback, and is one line naming the case and how it ended."""
+    import subprocess as sp
+
+    from memplan.benchmarks import scale
+
+    def child(cmd, **kw):
+        return sp.CompletedProcess(cmd, returncode, "", stderr)
+
+    monkeypatch.setattr(scale.subprocess, "run", child)
+    out = tmp_path / "rows.json"
+    refused(capsys, tmp_path, ["bench", "scale", "--nodes", "50", "--mode", "serial", "--json", out],
+            "fanout", "50", "serial", *words, outputs=[out])
+
+
 def test_command_table_is_static():
     import memplan.cli as cli
 

@@ -130,14 +130,27 @@ def run(args: argparse.Namespace) -> list[dict]:
             if mode == "natural" and kind == "wide":
                 continue
             cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            row = json.loads(out.strip().splitlines()[-1])
+            row = json.loads(_run_case(cmd, f"{kind} {n} {mode}"))
             rows.append(row)
             ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
             times = " ".join(f"{row.get(p + '_s', 0.0):>9.2f}" for p in PHASES)
             print(f"{kind:>6} {n:>9} {mode:>7} {row['tensors']:>9} {row['streams']:>7} {times} "
                   f"{row['total_s']:>8.2f} {ratio:>9.4f} {row['peak_rss_mib']:>9.0f}", flush=True)
     return rows
+
+
+def _run_case(cmd: list[str], case: str) -> str:
+    """The last stdout line of one case's child process, or an error naming the case and how it ended
+    (a case past the machine's memory dies with MemoryError, or is killed)."""
+    from ..errors import MemplanError
+
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    lines = r.stdout.strip().splitlines()
+    if r.returncode == 0 and lines:
+        return lines[-1]
+    why = r.stderr.strip().splitlines()
+    how = (f"killed by signal {-r.returncode}" if r.returncode < 0 else f"exit status {r.returncode}")
+    raise MemplanError(f"bench scale: case {case} failed ({how}{': ' + why[-1] if why else ''})")
 
 
 if __name__ == "__main__":
