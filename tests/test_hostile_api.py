@@ -254,6 +254,39 @@ def test_simulate_needs_a_graph_and_a_plan(graph, plan, error):
         memplan.simulate(g if graph == "g" else graph, p if plan == "p" else plan)
 
 
+# --- saving -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
+def test_save_to_something_that_is_not_a_path(tmp_path, path):
+    """``load_graph(None)`` was a ``GraphError``; every save was a ``TypeError`` from ``os.path`` (an int
+    would have been taken for a file descriptor by a plain ``open``)."""
+    g = H.chain()
+    p = memplan.plan(g)
+    from memplan.viz.memmap import save_memory_map
+    from memplan.viz.trace import save_trace
+
+    for save in (lambda: memplan.save_graph(g, path), lambda: memplan.save_plan(p, path), lambda: p.save(path),
+                 lambda: save_trace(g, p, path), lambda: save_memory_map(g, p, path)):
+        with pytest.raises(memplan.MemplanError, match="file path"):
+            save()
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_something_that_is_not_a_graph_or_plan(tmp_path):
+    g = H.chain()
+    p = memplan.plan(g)
+    out = str(tmp_path / "o.json")
+    with pytest.raises(memplan.GraphError, match="Plan"):
+        memplan.save_graph(p, out)
+    with pytest.raises(memplan.GraphError, match="NoneType"):
+        memplan.save_graph(None, out)
+    with pytest.raises(memplan.PlanFormatError, match="Graph"):
+        memplan.save_plan(g, out)
+    with pytest.raises(memplan.PlanFormatError, match="dict"):
+        memplan.save_plan(p.to_dict(), out)
+    assert os.listdir(tmp_path) == []
+
+
 # --- the CLI's stdout ----------------------------------------------------------------------------------
 
 def test_stdout_that_cannot_encode_an_id_or_a_path(tmp_path):

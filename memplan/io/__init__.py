@@ -123,6 +123,8 @@ def load_graph(path: str) -> Graph:
 
 
 def save_graph(graph: Graph, path: str) -> None:
+    if not isinstance(graph, Graph):
+        raise GraphError(f"save_graph needs a memplan Graph, not {type(graph).__name__}")
     atomic_write_text(path, json.dumps(graph.to_dict(), indent=1) + "\n")
 
 
@@ -145,4 +147,7 @@ def load_safe_pair(graph_path: str, plan_path: str) -> tuple[Graph, Plan]:
 
 
 def save_plan(plan: Plan, path: str, *, timings: bool = False) -> None:
+    if not isinstance(plan, Plan):
+        raise PlanFormatError(f"save_plan needs a memplan Plan (not a Graph or a dict: plan_from_dict reads one), "
+                              f"not {type(plan).__name__}")
     plan.save(path, timings=timings)

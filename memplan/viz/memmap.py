@@ -15,6 +15,7 @@ import io
 import os
 
 from ..errors import MemplanError
+from ..files import output_path
 from ..graph import Graph
 from ..planfile import Plan
 from ..show import human
@@ -134,7 +135,7 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
 
 def save_memory_map(graph: Graph, plan: Plan, path: str, **kw) -> None:
     """Draw to ``path`` (format from its extension: .png, .svg or .pdf), atomically."""
-    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    fmt = os.path.splitext(output_path(path))[1].lower().lstrip(".")
     if fmt not in FORMATS:
         raise MemplanError(f"{path}: unknown picture format {fmt!r} (use .png, .svg or .pdf)")
     atomic_write_bytes(path, render_memory_map(graph, plan, fmt, **kw))
