@@ -86,8 +86,17 @@ class Graph:
     node_outputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tensors", tuple(self.tensors))
-        object.__setattr__(self, "nodes", tuple(self.nodes))
+        for name, cls in (("tensors", Tensor), ("nodes", Node)):
+            try:
+                items = tuple(getattr(self, name))
+            except TypeError:
+                raise GraphError(f"graph {name} must be a sequence of {cls.__name__}s, not "
+                                 f"{type(getattr(self, name)).__name__}") from None
+            for i, x in enumerate(items):
+                if not isinstance(x, cls):
+                    raise GraphError(f"{cls.__name__.lower()} #{i} is not a memplan {cls.__name__} "
+                                     f"({type(x).__name__} {_short(x)})")
+            object.__setattr__(self, name, items)
         _validate(self)
 
     # -- convenience -------------------------------------------------------------------------
@@ -180,6 +189,14 @@ class Graph:
             "tensors": tensors,
             "nodes": nodes,
         }
+
+
+def check_graph(graph: Any, what: str) -> Graph:
+    """``graph`` if it is a ``Graph``, else GraphError saying that ``what`` (a function name) needs one."""
+    if not isinstance(graph, Graph):
+        raise GraphError(f"{what} needs a memplan Graph (memplan.GraphBuilder, load_graph, graph_from_dict), "
+                         f"not {type(graph).__name__}")
+    return graph
 
 
 def _validate(g: Graph) -> None:

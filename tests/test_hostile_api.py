@@ -187,6 +187,35 @@ def test_node_with_a_string_for_its_tensor_list(field):
         memplan.Graph(g.name, g.tensors, (node,))
 
 
+@pytest.mark.parametrize("graph", [None, "g.json", {"format": "memplan.graph/1"}])
+def test_functions_that_take_a_graph_refuse_what_is_not_one(graph):
+    """``plan``, ``verify`` and ``simulate`` named the missing Graph; the scheduling and splitting
+    functions raised ``AttributeError: ... has no attribute 'nodes'`` from deep inside."""
+    s = memplan.serial_schedule(H.chain())
+    calls = {"graph_optimize": lambda: memplan.graph_optimize(graph, 2),
+             "split_devices": lambda: memplan.split_devices(graph, 2),
+             "plan_devices": lambda: memplan.plan_devices(graph, 2),
+             "serial_schedule": lambda: memplan.serial_schedule(graph),
+             "schedule_with_events": lambda: memplan.schedule_with_events(graph, ["op0"], {"op0": 0}),
+             "build_happens_before": lambda: memplan.build_happens_before(graph, s)}
+    for name, call in calls.items():
+        with pytest.raises(memplan.GraphError, match=f"{name} needs a memplan Graph.*{type(graph).__name__}"):
+            call()
+
+
+@pytest.mark.parametrize("tensors,nodes,words", [
+    (None, (), ["tensors", "NoneType"]),
+    ((1,), (), ["tensor #0", "Tensor", "int"]),
+    ((), ("n",), ["node #0", "Node", "str"]),
+    ((), 5, ["nodes", "int"]),
+])
+def test_graph_of_things_that_are_not_tensors_or_nodes(tensors, nodes, words):
+    with pytest.raises(memplan.GraphError) as info:
+        memplan.Graph("g", tensors, nodes)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
 # --- cost models and simulate -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("event_us", [float("nan"), float("inf"), -1.0, None, "2", 1e16])
