@@ -216,6 +216,21 @@ def test_graph_of_things_that_are_not_tensors_or_nodes(tensors, nodes, words):
         assert w in str(info.value), (w, str(info.value))
 
 
+@pytest.mark.parametrize("options", [5, {"time_limit": 1}, "fast"])
+def test_solve_options_that_are_not_solve_options(options):
+    """An ``options`` that is not a ``SolveOptions`` was an ``AttributeError`` ('int' object has no attribute
+    'objective') from inside a solver; ``solve`` refuses it, for every caller."""
+    from memplan.lifetimes import buffer_problem, compute_lifetimes
+    from memplan.solvers import solve
+
+    g = H.chain()
+    hb = memplan.build_happens_before(g, memplan.serial_schedule(g))
+    problem = buffer_problem(g, hb, compute_lifetimes(g, hb))
+    for call in (lambda: solve(problem, "greedy", options), lambda: memplan.plan_devices(g, 2, options=options)):
+        with pytest.raises(memplan.SolverError, match=f"options.*{type(options).__name__}"):
+            call()
+
+
 # --- cost models and simulate -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("event_us", [float("nan"), float("inf"), -1.0, None, "2", 1e16])
