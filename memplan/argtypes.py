@@ -138,3 +138,10 @@ def comma_list(item: Callable[[str], object]) -> Callable[[str], str]:
 
     parse.__name__ = "list"
     return parse
+
+
+def path(text: str) -> str:
+    """A file or directory path: any text but the empty one (which names no file)."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty path")
+    return text

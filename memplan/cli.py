@@ -116,8 +116,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _register_simulate(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("simulate", help="estimated makespan of a plan (and the serial one) under the cost model")
-    sp.add_argument("graph")
-    sp.add_argument("plan")
+    sp.add_argument("graph", type=argtypes.path)
+    sp.add_argument("plan", type=argtypes.path)
     sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
                     help="latency of one cross-stream event in microseconds (default: the cost model's)")
     sp.set_defaults(func=cmd_simulate)
@@ -179,8 +179,8 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     from .solvers import SOLVER_NAMES
 
     sp = sub.add_parser("plan", help="plan arena offsets for a graph and write plan JSON")
-    sp.add_argument("graph", help="graph JSON (memplan.graph/1)")
-    sp.add_argument("-o", "--output", required=True, help="plan JSON to write (atomically)")
+    sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="plan JSON to write (atomically)")
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0)
@@ -195,17 +195,17 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
 
 def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("verify", help="prove a plan safe for a graph, or list what breaks")
-    sp.add_argument("graph")
-    sp.add_argument("plan")
+    sp.add_argument("graph", type=argtypes.path)
+    sp.add_argument("plan", type=argtypes.path)
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
-    sp.add_argument("plan")
+    sp.add_argument("plan", type=argtypes.path)
     sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
-    sp.add_argument("-o", "--output", required=True, metavar="DIR")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, metavar="DIR")
     sp.set_defaults(func=cmd_example)
 
 
@@ -229,7 +229,8 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
             ssp.set_defaults(func=cmd_bench, bench_broken=f"bench suite {name!r} cannot run: {why} ({exc})")
             continue
         ssp = suites.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
-        ssp.add_argument("--json", metavar="OUT", help="also write the results as JSON (atomically)")
+        ssp.add_argument("--json", type=argtypes.path, metavar="OUT",
+                         help="also write the results as JSON (atomically)")
         mod.add_arguments(ssp)
         ssp.set_defaults(func=cmd_bench, bench_run=mod.run)
 
@@ -248,7 +249,7 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
                     help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1)")
     sp.add_argument("--device-capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="memory per device for weights plus arena (e.g. 80G); error naming the device if over")
-    sp.add_argument("--graph-out", default=None, metavar="SPLIT.json",
+    sp.add_argument("--graph-out", type=argtypes.path, default=None, metavar="SPLIT.json",
                     help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
 
 
@@ -283,8 +284,9 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     from .solvers import SOLVER_NAMES
 
     sp = sub.add_parser("csv", help="solve a minimalloc CSV problem (id,lower,upper,size) and write offsets")
-    sp.add_argument("input", help="minimalloc CSV: id,lower,upper,size")
-    sp.add_argument("-o", "--output", required=True, help="CSV to write: the input columns plus offset")
+    sp.add_argument("input", type=argtypes.path, help="minimalloc CSV: id,lower,upper,size")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True,
+                    help="CSV to write: the input columns plus offset")
     sp.add_argument("--capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="fit within this many bytes (exit 2 if no packing is found); default: minimise")
     sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")

@@ -383,6 +383,31 @@ def test_trace_and_draw_output_is_an_input(tmp_path, capsys, files):
     refused(capsys, tmp_path, ["draw", g, p, "-o", g], "refusing", inputs=[g, p])
 
 
+@pytest.mark.parametrize("argv,option", [
+    (["plan", "{g}", "-o", "{o}", "--graph-out", ""], "--graph-out"),   # silently wrote no graph
+    (["plan", "{g}", "-o", ""], "-o"),                                 # "cannot write : No such file"
+    (["plan", "", "-o", "{o}"], "graph"),                              # ": no such file"
+    (["verify", "{g}", ""], "plan"),
+    (["show", ""], "plan"),
+    (["simulate", "", "{p}"], "graph"),
+    (["trace", "{g}", "{p}", "-o", ""], "-o"),
+    (["draw", "{g}", "{p}", "-o", ""], "-o"),
+    (["csv", "{c}", "-o", ""], "-o"),
+    (["csv", "", "-o", "{o}"], "input"),
+    (["import", "", "-o", "{o}"], "model"),
+    (["import", "m.onnx", "-o", ""], "-o"),
+    (["example", "-o", ""], "-o"),
+    (["bench", "schedule", "--quick", "--layers", "1", "--json", ""], "--json"),
+])
+def test_empty_paths_are_usage_errors(tmp_path, capsys, files, argv, option):
+    """An empty path is no file: a usage line naming the argument, never a silently skipped output."""
+    g, p, *_ = files
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\n")
+    out = tmp_path / "o.json"
+    argv = [a.format(g=g, p=p, o=out, c=c) for a in argv]
+    refused(capsys, tmp_path, argv, option, "empty", "--help", outputs=[out], inputs=[g, p, c])
+
+
 def test_output_and_graph_out_the_same_file(tmp_path, capsys, files):
     g = files[0]
     x = tmp_path / "x.json"

@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from .. import argtypes
     from ..solvers import SOLVER_NAMES
 
-    p.add_argument("--minimalloc", metavar="DIR", default=_default_minimalloc(),
+    p.add_argument("--minimalloc", type=argtypes.path, metavar="DIR", default=_default_minimalloc(),
                    help="google/minimalloc benchmark directory (with challenging/*.csv); default "
                         "../shared/data/minimalloc next to the project, if it exists")
     p.add_argument("--time-limit", type=argtypes.seconds, default=60.0, metavar="S",
