@@ -215,6 +215,25 @@ def test_csv_values_past_2_63(tmp_path, capsys, row, column):
     refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", column, outputs=[out], inputs=[c])
 
 
+@pytest.mark.parametrize("cell,column", [("1_000", "size"), ("\u0663", "size"), ("\uff19", "upper"),
+                                         ("1e3", "size"), ("0x10", "lower")])
+def test_csv_integers_are_plain_decimal(tmp_path, capsys, cell, column):
+    """Python's ``int`` reads "1_000" as 1000 and Arabic-Indic or full-width digits as numbers; a C reader
+    (minimalloc's) stops at the underscore or reads nothing. Only ASCII decimal integers are accepted,
+    so every tool sees the same problem."""
+    cells = {"lower": "0", "upper": "9", "size": "8"}
+    cells[column] = cell
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na," + ",".join(cells.values()) + "\n")
+    out = tmp_path / "o.csv"
+    refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", f"'{column}'", "not an integer", outputs=[out],
+            inputs=[c])
+
+
+def test_csv_plus_sign_and_leading_zeros_are_integers(tmp_path):
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na,+0,007, 8 \n")
+    assert main(["csv", str(c), "-o", str(tmp_path / "o.csv"), "-q"]) == 0
+
+
 def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
     need("onnx")
     import onnx
