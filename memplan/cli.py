@@ -161,6 +161,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if getattr(args, "bench_broken", None):
         raise MemplanError(args.bench_broken)
+    if args.json and args.bench_inputs is not None:  # the files a suite reads: --json must not replace one
+        from .files import check_outputs
+
+        check_outputs(args.bench_inputs(args), {"--json": args.json})
     rows = args.bench_run(args)
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
@@ -232,7 +236,7 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
         ssp.add_argument("--json", type=argtypes.path, metavar="OUT",
                          help="also write the results as JSON (atomically)")
         mod.add_arguments(ssp)
-        ssp.set_defaults(func=cmd_bench, bench_run=mod.run)
+        ssp.set_defaults(func=cmd_bench, bench_run=mod.run, bench_inputs=getattr(mod, "inputs", None))
 
 
 def add_plan_options(sp: argparse.ArgumentParser) -> None:

@@ -557,6 +557,18 @@ def test_bench_scale_case_that_fails(tmp_path, capsys, monkeypatch, returncode, 
             "fanout", "50", "serial", *words, outputs=[out])
 
 
+def test_bench_json_is_not_written_over_a_minimalloc_problem(tmp_path, capsys, minimalloc_dir):
+    """``bench planners --json`` naming one of the CSV problems it reads overwrote that input with the
+    results table; it is refused before anything runs, like every other output that names an input."""
+    import shutil
+
+    mm = tmp_path / "mm"
+    shutil.copytree(minimalloc_dir, mm)
+    (problem,) = (mm / "challenging").glob("A.*.csv")
+    refused(capsys, tmp_path, ["bench", "planners", "--minimalloc", mm, "--corpus", "minimalloc", "--only", "A",
+                               "--solvers", "greedy", "--json", problem], "--json", "refusing", inputs=[problem])
+
+
 def test_command_table_is_static():
     import memplan.cli as cli
 

@@ -52,6 +52,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", default=None, help="comma-separated problem names to run (e.g. A,C,K)")
 
 
+def inputs(args: argparse.Namespace) -> dict[str, str]:
+    """The CSV problems this run reads (``--json`` must not name one)."""
+    corpus = {c.strip() for c in args.corpus.split(",")}
+    if "minimalloc" not in corpus or not args.minimalloc:
+        return {}
+    return {f"minimalloc problem {os.path.basename(p)}": p for p in _minimalloc_files(args.minimalloc)}
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
     corpus = {c.strip() for c in args.corpus.split(",")}
