@@ -298,6 +298,42 @@ def test_simulate_needs_a_graph_and_a_plan(graph, plan, error):
         memplan.simulate(g if graph == "g" else graph, p if plan == "p" else plan)
 
 
+# --- hand-made Plan objects ------------------------------------------------------------------------------
+
+def _with_offset(p, tid, value):
+    return dataclasses.replace(p, tensors=tuple((t, value if t == tid else o, s) for t, o, s in p.tensors))
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda p: _with_offset(p, "q", float(p.offsets()["q"])), ["'q'", "offset", "float"]),  # verified "safe"
+    (lambda p: _with_offset(p, "q", "0"), ["'q'", "offset", "'0'"]),                         # TypeError
+    (lambda p: _with_offset(p, "q", 2 ** 70), ["'q'", "offset", "2**63"]),
+    (lambda p: dataclasses.replace(p, arena_bytes=10240.0), ["arena_bytes", "10240.0"]),     # verified "safe"
+    (lambda p: dataclasses.replace(p, arena_bytes="10240"), ["arena_bytes"]),
+    (lambda p: dataclasses.replace(p, lower_bound_bytes=None), ["lower_bound_bytes", "None"]),
+    (lambda p: dataclasses.replace(p, streams="1"), ["streams"]),
+    (lambda p: dataclasses.replace(p, devices="2"), ["devices"]),
+    (lambda p: dataclasses.replace(p, order=None), ["order", "NoneType"]),
+    (lambda p: dataclasses.replace(p, order=tuple((n, s, 0) for n, s in p.order)), ["order[0]"]),
+    (lambda p: dataclasses.replace(p, order=tuple((n, float(s)) for n, s in p.order)), ["order[0]", "stream"]),
+    (lambda p: dataclasses.replace(p, events=None), ["events", "NoneType"]),
+    (lambda p: dataclasses.replace(p, events=(("norm",),)), ["events[0]"]),
+    (lambda p: dataclasses.replace(p, tensors=p.tensors + ((5, 0, 1),)), ["tensors[11]", "id"]),
+])
+def test_hand_made_plan_objects_are_checked_like_plan_files(tmp_path, change, words):
+    """A ``Plan`` built in code is checked as ``load_plan`` checks a file: ``verify`` called a plan with float
+    offsets or a float arena safe (its file could not be loaded back, and ``Plan.save`` wrote that file),
+    and raised TypeError/ValueError on fields of other types."""
+    g = H.qkv()
+    bad = change(memplan.plan(g))
+    for call in (lambda: memplan.verify(g, bad), lambda: bad.save(str(tmp_path / "p.json"))):
+        with pytest.raises(memplan.PlanFormatError) as info:
+            call()
+        for w in words:
+            assert w in str(info.value), (w, str(info.value))
+    assert os.listdir(tmp_path) == []
+
+
 # --- saving -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
