@@ -278,7 +278,9 @@ def _missing(ids: list[str], present: set[str]) -> str:
 
 def check_plan_for(graph: Graph, plan: Plan) -> None:
     """Raise ``PlanMismatch`` (a ``PlanFormatError`` and an ``UnsafePlan``) unless ``plan`` was made for
-    ``graph``: the one pairing check of every command and function that takes both."""
+    ``graph``: the one pairing check of every command and function that takes both. A plan whose fields a
+    plan file could not hold (``check_plan_fields``: a Plan built in code) is a ``PlanFormatError`` first."""
+    check_plan_fields(plan)
     found = plan_mismatches(graph, plan)
     if found:
         raise PlanMismatch(found)
