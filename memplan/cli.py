@@ -66,7 +66,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _progress(args: argparse.Namespace):
     """A stderr printer for long solves: with ``--progress``, or when stderr is a terminal."""
-    if getattr(args, "quiet", False) or not (getattr(args, "progress", False) or sys.stderr.isatty()):
+    tty = getattr(sys.stderr, "isatty", lambda: False)()  # (stderr None: started with it closed)
+    if getattr(args, "quiet", False) or not (getattr(args, "progress", False) or tty):
         return None
     return lambda msg: print(f"memplan: {msg}", file=sys.stderr, flush=True)
 
@@ -314,7 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
         parser.error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite, not an option
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        if sys.stdout is not None:  # (None: started with stdout closed)
+            sys.stdout.flush()  # a failing write of buffered output shows here, not at exit
+        return code
     except MemplanError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
@@ -323,6 +327,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
+        _err(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
+        _drop_stdout()
+        return EXIT_BAD_INPUT
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail again with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured in-process): nothing to drop
+        pass
 
 
 if __name__ == "__main__":

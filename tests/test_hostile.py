@@ -635,3 +635,32 @@ def test_subprocess_hostile_inputs(tmp_path, files):
         assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("memplan: error: "), (argv, r.stderr)
         assert not (tmp_path / "o.json").exists()
     assert snapshot(g, p) == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_stdout_that_cannot_be_written(tmp_path, files):
+    """stdout on a full disk (/dev/full): one error line and exit 2, not an OSError traceback (nor Python's
+    "Exception ignored" when it flushes stdout again at exit)."""
+    g, p, *_ = files
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for argv in (["show", str(p)], ["verify", str(g), str(p)], ["example", "-o", str(tmp_path / "ex")],
+                 ["simulate", str(g), str(p)]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "memplan", *argv], stdout=full, stderr=subprocess.PIPE,
+                               text=True, timeout=120, env=env)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("memplan: error: "), (argv, r.stderr)
+        assert "stdout" in r.stderr and "No space left" in r.stderr, r.stderr
+
+
+def test_closed_stdout_or_stderr(tmp_path, files):
+    """Started with stdout or stderr closed (``>&-``, ``2>&-``), memplan runs as with them on /dev/null: it
+    exited 1 (stderr closed: ``None.isatty()`` for the progress check)."""
+    g, p, *_ = files
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for argv in (["plan", str(g), "-o", str(tmp_path / "o.json")], ["show", str(p)], ["verify", str(g), str(p)]):
+        for close in (">&-", "2>&-"):
+            r = subprocess.run(["sh", "-c", f'"$0" -m memplan "$@" {close}', sys.executable, *argv], env=env,
+                               timeout=120)
+            assert r.returncode == 0, (argv, close)
+

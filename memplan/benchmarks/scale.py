@@ -144,7 +144,10 @@ def _run_case(cmd: list[str], case: str) -> str:
     (a case past the machine's memory dies with MemoryError, or is killed)."""
     from ..errors import MemplanError
 
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:  # no process could be started (out of memory, no executable)
+        raise MemplanError(f"bench scale: case {case} could not start: {exc.strerror or exc}") from None
     lines = r.stdout.strip().splitlines()
     if r.returncode == 0 and lines:
         return lines[-1]
