@@ -162,10 +162,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if getattr(args, "bench_broken", None):
         raise MemplanError(args.bench_broken)
-    if args.json and args.bench_inputs is not None:  # the files a suite reads: --json must not replace one
-        from .files import check_outputs
+    if args.json:  # checked before a run that may take hours
+        from .files import check_outputs, check_writable
 
-        check_outputs(args.bench_inputs(args), {"--json": args.json})
+        check_writable(args.json, "--json")
+        if args.bench_inputs is not None:  # the files a suite reads: --json must not replace one
+            check_outputs(args.bench_inputs(args), {"--json": args.json})
     rows = args.bench_run(args)
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")

@@ -62,6 +62,16 @@ def output_path(path) -> str:
                        "(a str or os.PathLike)")
 
 
+def check_writable(path: str, label: str) -> None:
+    """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
+    names a directory, or lies in a directory that does not exist (``label`` names the option)."""
+    if os.path.isdir(path):
+        raise MemplanError(f"{label} {path}: cannot write: is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
+
+
 def _mode_for(path: str) -> int:
     """The replaced file's mode, or 0666 less the umask for a new file."""
     try:

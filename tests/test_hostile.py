@@ -569,6 +569,20 @@ def test_bench_json_is_not_written_over_a_minimalloc_problem(tmp_path, capsys, m
                                "--solvers", "greedy", "--json", problem], "--json", "refusing", inputs=[problem])
 
 
+@pytest.mark.parametrize("where", ["missing/rows.json", "."])
+def test_bench_json_that_cannot_be_written_is_refused_before_the_run(tmp_path, capsys, monkeypatch, where):
+    """``--json`` in a missing directory, or naming a directory, failed only after the whole benchmark had
+    run (hours for the default planners corpus); it is refused before anything runs."""
+    from memplan.benchmarks import schedule
+
+    def never(args):
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr(schedule, "run", never)
+    out = tmp_path / where
+    refused(capsys, tmp_path, ["bench", "schedule", "--json", out], "--json", "cannot write")
+
+
 def test_command_table_is_static():
     import memplan.cli as cli
 
