@@ -8,6 +8,7 @@ options with these, so a value means the same and fails the same way everywhere:
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 from .planfile import MAX_STREAMS
@@ -22,6 +23,15 @@ MAX_TIME = 1e9
 MAX_NODES = 10 ** 7
 #: decoder layers of a generated Llama graph (real models have at most a few hundred)
 MAX_LAYERS = 1024
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line naming it and where to find help (exit 2)."""
+
+    def error(self, message: str):
+        line = " / ".join(part.strip() for part in str(message).splitlines() if part.strip())
+        print(f"memplan: error: {line} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _parse(text: str, cast: Callable[[str], float], what: str):

@@ -18,14 +18,6 @@ from .errors import MemplanError
 EXIT_BAD_INPUT = 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line naming it and where to find help (exit 2)."""
-
-    def error(self, message: str):
-        _err(f"{message} (see '{self.prog} --help')")
-        raise SystemExit(EXIT_BAD_INPUT)
-
-
 def _err(msg: str) -> None:
     # one line, whatever a message from deep inside (a library's exception text) contains
     line = " / ".join(part.strip() for part in str(msg).splitlines() if part.strip())
@@ -175,7 +167,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
+    p = argtypes.OneLineParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(sub)

@@ -253,6 +253,42 @@ def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
     refused(capsys, tmp_path, ["import", m, "-o", m], "refusing", inputs=[m])
 
 
+@pytest.mark.parametrize("argv,words", [
+    (["mlp", "--batch", "-1"], ["--batch"]),                      # RuntimeError traceback from torch.randn
+    (["mlp", "--batch", str(10 ** 11)], ["--batch"]),              # RuntimeError: can't allocate 409600000000000 B
+    (["mlp", "--batch", "0"], ["--batch"]),
+    (["mlp", "--device", "tpu"], ["--device", "'tpu'"]),            # silently no measurement
+    (["mlp", "--device", "cuda:x"], ["--device", "'cuda:x'"]),
+    (["bogus"], ["model", "'bogus'"]),
+])
+def test_torch_compare_options(capsys, argv, words):
+    """``python -m memplan.importers.torch_compare``: a bad option is one line naming it and exit 2, checked
+    before any model is built (were tracebacks from torch, a silent row without measurement, or argparse's
+    several usage lines)."""
+    need("torch")
+    from memplan.importers.torch_compare import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert_bad_input(code, err, *words)
+    assert out == ""
+
+
+def test_torch_compare_cuda_asked_for_but_absent(capsys, monkeypatch):
+    """``--device cuda`` without CUDA printed a row whose torch fields were all null, as if measured."""
+    torch = need("torch")
+    from memplan.importers.torch_compare import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["mlp", "--batch", "1", "--device", "cuda"]) == 2
+    out, err = capsys.readouterr()
+    assert_bad_input(2, err, "--device", "cuda", "not available")
+    assert out == ""
+
+
 def test_draw_plan_with_offsets_past_its_arena(tmp_path, capsys, files):
     need("matplotlib")
     g, _, _, _, doc = files
