@@ -8,6 +8,7 @@ options with these, so a value means the same and fails the same way everywhere:
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 from .planfile import MAX_STREAMS
@@ -18,6 +19,19 @@ MAX_BYTES = 1 << 63
 MAX_WORKERS = 1024
 #: seconds of work or microseconds of cost: beyond this is a typo, not a budget
 MAX_TIME = 1e9
+#: nodes of a generated benchmark graph (``memplan bench``: the scale suite's largest is 10**6)
+MAX_NODES = 10 ** 7
+#: decoder layers of a generated Llama graph (real models have at most a few hundred)
+MAX_LAYERS = 1024
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line naming it and where to find help (exit 2)."""
+
+    def error(self, message: str):
+        line = " / ".join(part.strip() for part in str(message).splitlines() if part.strip())
+        print(f"memplan: error: {line} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _parse(text: str, cast: Callable[[str], float], what: str):
@@ -101,3 +115,43 @@ def microseconds(text: str) -> float:
     if not 0 <= v <= MAX_TIME:
         raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
     return v
+
+
+def factor(text: str) -> float:
+    """A finite multiple >= 0 (e.g. of an arena), at most ``MAX_TIME``."""
+    v = _parse(text, float, "a number")
+    if not 0 <= v <= MAX_TIME:  # also nan and inf
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 and at most {MAX_TIME:g}: {text!r}")
+    return v
+
+
+def choice(names: tuple[str, ...]) -> Callable[[str], str]:
+    """One of ``names``, exactly."""
+    def parse(text: str) -> str:
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"unknown {text!r} (choose from {', '.join(names)})")
+        return text
+
+    parse.__name__ = "name"
+    return parse
+
+
+def comma_list(item: Callable[[str], object]) -> Callable[[str], str]:
+    """Comma-separated values that ``item`` each accepts (at least one); the text itself is returned."""
+    def parse(text: str) -> str:
+        parts = [x for x in text.split(",") if x.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"no values in {text!r}")
+        for x in parts:
+            item(x.strip())
+        return text
+
+    parse.__name__ = "list"
+    return parse
+
+
+def path(text: str) -> str:
+    """A file or directory path: any text but the empty one (which names no file)."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty path")
+    return text

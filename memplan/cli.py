@@ -18,14 +18,6 @@ from .errors import MemplanError
 EXIT_BAD_INPUT = 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line naming it and where to find help (exit 2)."""
-
-    def error(self, message: str):
-        _err(f"{message} (see '{self.prog} --help')")
-        raise SystemExit(EXIT_BAD_INPUT)
-
-
 def _err(msg: str) -> None:
     # one line, whatever a message from deep inside (a library's exception text) contains
     line = " / ".join(part.strip() for part in str(msg).splitlines() if part.strip())
@@ -66,7 +58,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _progress(args: argparse.Namespace):
     """A stderr printer for long solves: with ``--progress``, or when stderr is a terminal."""
-    if getattr(args, "quiet", False) or not (getattr(args, "progress", False) or sys.stderr.isatty()):
+    tty = getattr(sys.stderr, "isatty", lambda: False)()  # (stderr None: started with it closed)
+    if getattr(args, "quiet", False) or not (getattr(args, "progress", False) or tty):
         return None
     return lambda msg: print(f"memplan: {msg}", file=sys.stderr, flush=True)
 
@@ -116,8 +109,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _register_simulate(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("simulate", help="estimated makespan of a plan (and the serial one) under the cost model")
-    sp.add_argument("graph")
-    sp.add_argument("plan")
+    sp.add_argument("graph", type=argtypes.path)
+    sp.add_argument("plan", type=argtypes.path)
     sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
                     help="latency of one cross-stream event in microseconds (default: the cost model's)")
     sp.set_defaults(func=cmd_simulate)
@@ -161,6 +154,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if getattr(args, "bench_broken", None):
         raise MemplanError(args.bench_broken)
+    if args.json:  # checked before a run that may take hours
+        from .files import check_outputs, check_writable
+
+        check_writable(args.json, "--json")
+        if args.bench_inputs is not None:  # the files a suite reads: --json must not replace one
+            check_outputs(args.bench_inputs(args), {"--json": args.json})
     rows = args.bench_run(args)
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
@@ -168,7 +167,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
+    p = argtypes.OneLineParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(sub)
@@ -179,8 +178,8 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     from .solvers import SOLVER_NAMES
 
     sp = sub.add_parser("plan", help="plan arena offsets for a graph and write plan JSON")
-    sp.add_argument("graph", help="graph JSON (memplan.graph/1)")
-    sp.add_argument("-o", "--output", required=True, help="plan JSON to write (atomically)")
+    sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="plan JSON to write (atomically)")
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0)
@@ -195,17 +194,17 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
 
 def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("verify", help="prove a plan safe for a graph, or list what breaks")
-    sp.add_argument("graph")
-    sp.add_argument("plan")
+    sp.add_argument("graph", type=argtypes.path)
+    sp.add_argument("plan", type=argtypes.path)
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
-    sp.add_argument("plan")
+    sp.add_argument("plan", type=argtypes.path)
     sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
-    sp.add_argument("-o", "--output", required=True, metavar="DIR")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, metavar="DIR")
     sp.set_defaults(func=cmd_example)
 
 
@@ -229,9 +228,10 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
             ssp.set_defaults(func=cmd_bench, bench_broken=f"bench suite {name!r} cannot run: {why} ({exc})")
             continue
         ssp = suites.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
-        ssp.add_argument("--json", metavar="OUT", help="also write the results as JSON (atomically)")
+        ssp.add_argument("--json", type=argtypes.path, metavar="OUT",
+                         help="also write the results as JSON (atomically)")
         mod.add_arguments(ssp)
-        ssp.set_defaults(func=cmd_bench, bench_run=mod.run)
+        ssp.set_defaults(func=cmd_bench, bench_run=mod.run, bench_inputs=getattr(mod, "inputs", None))
 
 
 def add_plan_options(sp: argparse.ArgumentParser) -> None:
@@ -248,7 +248,7 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
                     help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1)")
     sp.add_argument("--device-capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="memory per device for weights plus arena (e.g. 80G); error naming the device if over")
-    sp.add_argument("--graph-out", default=None, metavar="SPLIT.json",
+    sp.add_argument("--graph-out", type=argtypes.path, default=None, metavar="SPLIT.json",
                     help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
 
 
@@ -283,8 +283,9 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     from .solvers import SOLVER_NAMES
 
     sp = sub.add_parser("csv", help="solve a minimalloc CSV problem (id,lower,upper,size) and write offsets")
-    sp.add_argument("input", help="minimalloc CSV: id,lower,upper,size")
-    sp.add_argument("-o", "--output", required=True, help="CSV to write: the input columns plus offset")
+    sp.add_argument("input", type=argtypes.path, help="minimalloc CSV: id,lower,upper,size")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True,
+                    help="CSV to write: the input columns plus offset")
     sp.add_argument("--capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="fit within this many bytes (exit 2 if no packing is found); default: minimise")
     sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")
@@ -308,7 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
         parser.error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite, not an option
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        if sys.stdout is not None:  # (None: started with stdout closed)
+            sys.stdout.flush()  # a failing write of buffered output shows here, not at exit
+        return code
     except MemplanError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
@@ -317,6 +321,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
+        _err(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
+        _drop_stdout()
+        return EXIT_BAD_INPUT
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail again with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured in-process): nothing to drop
+        pass
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def atomic_write_text(path: str, text: str) -> None:
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
+    path = output_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
@@ -48,6 +49,27 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
         raise
+
+
+def output_path(path) -> str:
+    """``path`` as a str when it is a file path (a str or ``os.PathLike``), else ``MemplanError``: a plain
+    ``open`` would take an int for a file descriptor, and ``os.path`` raises ``TypeError`` on the rest."""
+    if isinstance(path, (str, os.PathLike)):
+        p = os.fspath(path)
+        if isinstance(p, str):
+            return p
+    raise MemplanError(f"cannot write to {type(path).__name__} {str(path)[:40]!r}: expected a file path "
+                       "(a str or os.PathLike)")
+
+
+def check_writable(path: str, label: str) -> None:
+    """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
+    names a directory, or lies in a directory that does not exist (``label`` names the option)."""
+    if os.path.isdir(path):
+        raise MemplanError(f"{label} {path}: cannot write: is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
 
 
 def _mode_for(path: str) -> int:

@@ -86,8 +86,17 @@ class Graph:
     node_outputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tensors", tuple(self.tensors))
-        object.__setattr__(self, "nodes", tuple(self.nodes))
+        for name, cls in (("tensors", Tensor), ("nodes", Node)):
+            try:
+                items = tuple(getattr(self, name))
+            except TypeError:
+                raise GraphError(f"graph {name} must be a sequence of {cls.__name__}s, not "
+                                 f"{type(getattr(self, name)).__name__}") from None
+            for i, x in enumerate(items):
+                if not isinstance(x, cls):
+                    raise GraphError(f"{cls.__name__.lower()} #{i} is not a memplan {cls.__name__} "
+                                     f"({type(x).__name__} {_short(x)})")
+            object.__setattr__(self, name, items)
         _validate(self)
 
     # -- convenience -------------------------------------------------------------------------
@@ -182,6 +191,14 @@ class Graph:
         }
 
 
+def check_graph(graph: Any, what: str) -> Graph:
+    """``graph`` if it is a ``Graph``, else GraphError saying that ``what`` (a function name) needs one."""
+    if not isinstance(graph, Graph):
+        raise GraphError(f"{what} needs a memplan Graph (memplan.GraphBuilder, load_graph, graph_from_dict), "
+                         f"not {type(graph).__name__}")
+    return graph
+
+
 def _validate(g: Graph) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
@@ -254,6 +271,9 @@ def _validate(g: Graph) -> None:
         _register_id(nindex, "node", ni, n.id)
         if not isinstance(n.op, str):
             raise GraphError(f"node {n.id!r}: op must be a string")
+        for what, ids in (("inputs", n.inputs), ("outputs", n.outputs)):
+            if isinstance(ids, str):  # its characters would be taken for tensor ids
+                raise GraphError(f"node {n.id!r}: {what} must be a tuple of tensor ids, not the string {_short(ids)}")
         if n.cost is not None and (
             isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not 0 <= n.cost <= MAX_COST_US
         ):
@@ -471,13 +491,23 @@ class GraphBuilder:
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
              cost: float | None = None, inplace: Mapping[str, str] | None = None,
              group: str | None = None, **attrs: Any) -> str:
-        outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        ins, outs = _id_tuple(id, "inputs", inputs), _id_tuple(id, "outputs", outputs)
         if inplace is not None and not isinstance(inplace, Mapping):  # [] is not "none", [(o, i)] not a map
             raise GraphError(f"node {id!r}: inplace must be a mapping {{output: input}}, not {_short(inplace)}")
         self._nodes.append(
-            Node(id, op, tuple(inputs), outs, cost, tuple((inplace or {}).items()), group, attrs or NO_ATTRS)
+            Node(id, op, ins, outs, cost, tuple((inplace or {}).items()), group, attrs or NO_ATTRS)
         )
         return outs[0] if len(outs) == 1 else id
 
     def build(self) -> Graph:
         return Graph(self.name, tuple(self._tensors), tuple(self._nodes), self.alignment)
+
+
+def _id_tuple(nid: Any, what: str, ids: Any) -> tuple:
+    """A builder's ``inputs``/``outputs``: one id as a string (not its characters), or an iterable of ids."""
+    if isinstance(ids, str):
+        return (ids,)
+    try:
+        return tuple(ids)
+    except TypeError:
+        raise GraphError(f"node {nid!r}: {what} must be a tensor id or a list of them, not {_short(ids)}") from None

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._gc import paused
 from .errors import BudgetError, GraphError, ScheduleError
-from .graph import Graph
+from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status
@@ -99,6 +99,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
                  max_events: int | None = None, cost_model=None):
     """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
     (``split_devices`` validates ``n``.)"""
+    check_graph(graph, "plan_devices")
     planned = _plan_devices(graph, n, solver, options or SolveOptions(), time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
     verify(planned.graph, planned.plan)

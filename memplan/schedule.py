@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ScheduleError
 from .errors import short_repr as _short
-from .graph import Graph
+from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS
 
 
@@ -54,6 +54,7 @@ class Schedule:
 
 def serial_schedule(graph: Graph) -> Schedule:
     """The listed order on one stream: what single-stream engines run."""
+    check_graph(graph, "serial_schedule")
     return Schedule(tuple(n.id for n in graph.nodes), (0,) * len(graph.nodes), ())
 
 
@@ -99,6 +100,7 @@ class HappensBefore:
 
 def build_happens_before(graph: Graph, schedule: Schedule) -> HappensBefore:
     """Check the schedule against the graph (contract rule 1) and build its vector clocks."""
+    check_graph(graph, "build_happens_before")
     check_schedule(graph, schedule)
     waits: dict[int, list[int]] = {}
     for e in schedule.events:
@@ -215,6 +217,7 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     transitive reduction, decided on the vector clocks as they are built). Dependencies are tried
     latest-first, since an event from the latest producer often covers the earlier ones.
     """
+    check_graph(graph, "schedule_with_events")
     order = tuple(order)
     if not isinstance(stream_of, Mapping):
         raise ScheduleError(f"stream_of must map node ids to streams, not {type(stream_of).__name__}")

@@ -53,9 +53,9 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     if not isinstance(plan, (Plan, Schedule)):
         raise PlanFormatError(f"simulate needs a memplan Plan or Schedule, not {type(plan).__name__} "
                               "(memplan.load_plan or memplan.plan_from_dict reads one)")
-    model = check_cost_model(cost_model) if cost_model is not None else CostModel(**_recorded_event_us(plan))
     if isinstance(plan, Plan):
         check_plan_for(graph, plan)  # a plan made for another graph is refused, not simulated
+    model = check_cost_model(cost_model) if cost_model is not None else CostModel(**_recorded_event_us(plan))
     if isinstance(plan, Schedule):
         order = list(plan.order)
         streams = list(plan.streams)

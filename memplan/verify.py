@@ -18,7 +18,7 @@ from ._gc import paused
 from .errors import GraphError, PlanFormatError, UnsafePlan
 from .graph import Graph
 from .ops import COPY_OP
-from .planfile import Plan, plan_from_dict
+from .planfile import Plan, check_plan_fields, plan_from_dict
 
 MAX_REPORTED = 200
 
@@ -39,6 +39,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
         plan = plan_from_dict(plan)
     if not isinstance(plan, Plan):
         raise PlanFormatError(f"verify needs a memplan Plan (or its dict), not {type(plan).__name__}")
+    check_plan_fields(plan)  # a Plan built in code: the types and ranges a plan file must have
     out: list[tuple[int, str]] = []
 
     def bad(rule: int, msg: str) -> None:

@@ -106,6 +106,25 @@ def test_size_with_5000_digits(tmp_path, capsys):
     refused(capsys, tmp_path, ["plan", g, "-o", out], "g.json", "digits", outputs=[out], inputs=[g])
 
 
+@pytest.mark.parametrize("target,old,new,words", [
+    ("graph", '"size": 4096,', '"size": 4096, "size": 0,', ["'size'", "'x'"]),
+    ("graph", '"name": "qkv"', '"name": "qkv", "name": "other"', ["'name'"]),
+    ("graph", '"tensors":', '"tensors": [], "tensors":', ["'tensors'"]),
+    ("plan", '"offset": 0,', '"offset": 0, "offset": 8192,', ["'offset'", "'x'"]),
+])
+def test_duplicate_json_keys(tmp_path, capsys, files, target, old, new, words):
+    """JSON leaves a repeated key undefined (Python keeps the last, other readers the first): a graph
+    or plan whose meaning depends on the reader is refused, naming the key and its tensor or node."""
+    g, p, *_ = files
+    src = g if target == "graph" else p
+    text = json.dumps(json.loads(src.read_text()))
+    assert old in text
+    bad = write(tmp_path / "dup.json", text.replace(old, new, 1))
+    out = tmp_path / "o.json"
+    argv = ["plan", bad, "-o", out] if target == "graph" else ["verify", g, bad]
+    refused(capsys, tmp_path, argv, "dup.json", "twice", *words, outputs=[out], inputs=[bad, g])
+
+
 @pytest.mark.parametrize("field,value,words", [
     ("view_of", ["a"], ["'q'", "view_of"]),
     ("view_of", {"a": 1}, ["'q'", "view_of"]),
@@ -153,6 +172,22 @@ def test_cost_model_survives_absurd_shapes():
     assert 0 <= c <= 1e15
 
 
+@pytest.mark.parametrize("shape", [{"k": 16}, {"-1": 16}, [[]], [{"a": 1}]])
+def test_cost_model_survives_shapes_that_are_objects(tmp_path, capsys, shape):
+    """``attrs`` are free-form: a MUL_MAT operand whose ``shape`` is an object (or holds one) is not a
+    shape, so the roofline ignores it, as it does a string; it raised KeyError -1 from ``plan``."""
+    def graph(**attrs):
+        b = memplan.GraphBuilder("shapes")
+        b.input("x", 64, **attrs)
+        b.node("mm", "MUL_MAT", ["x"], b.output("y", 64, shape=[4, 4]))
+        return b.build()
+
+    assert memplan.CostModel().node_us(graph(shape=shape), 0) == memplan.CostModel().node_us(graph(), 0)
+    path = write(tmp_path / "g.json", graph(shape=shape).to_dict())
+    for extra in ([], ["--streams", "auto"]):
+        assert main(["plan", str(path), "-o", str(tmp_path / "o.json"), "-q", *extra]) == 0
+
+
 @pytest.mark.parametrize("argv,option", [
     (["plan", "{g}", "-o", "{o}", "--memory-budget", "inf", "--streams", "auto"], "--memory-budget"),
     (["plan", "{g}", "-o", "{o}", "--device-capacity", "inf"], "--device-capacity"),
@@ -180,6 +215,25 @@ def test_csv_values_past_2_63(tmp_path, capsys, row, column):
     refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", column, outputs=[out], inputs=[c])
 
 
+@pytest.mark.parametrize("cell,column", [("1_000", "size"), ("\u0663", "size"), ("\uff19", "upper"),
+                                         ("1e3", "size"), ("0x10", "lower")])
+def test_csv_integers_are_plain_decimal(tmp_path, capsys, cell, column):
+    """Python's ``int`` reads "1_000" as 1000 and Arabic-Indic or full-width digits as numbers; a C reader
+    (minimalloc's) stops at the underscore or reads nothing. Only ASCII decimal integers are accepted,
+    so every tool sees the same problem."""
+    cells = {"lower": "0", "upper": "9", "size": "8"}
+    cells[column] = cell
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na," + ",".join(cells.values()) + "\n")
+    out = tmp_path / "o.csv"
+    refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", f"'{column}'", "not an integer", outputs=[out],
+            inputs=[c])
+
+
+def test_csv_plus_sign_and_leading_zeros_are_integers(tmp_path):
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na,+0,007, 8 \n")
+    assert main(["csv", str(c), "-o", str(tmp_path / "o.csv"), "-q"]) == 0
+
+
 def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
     need("onnx")
     import onnx
@@ -199,6 +253,42 @@ def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
     refused(capsys, tmp_path, ["import", m, "-o", m], "refusing", inputs=[m])
 
 
+@pytest.mark.parametrize("argv,words", [
+    (["mlp", "--batch", "-1"], ["--batch"]),                      # RuntimeError traceback from torch.randn
+    (["mlp", "--batch", str(10 ** 11)], ["--batch"]),              # RuntimeError: can't allocate 409600000000000 B
+    (["mlp", "--batch", "0"], ["--batch"]),
+    (["mlp", "--device", "tpu"], ["--device", "'tpu'"]),            # silently no measurement
+    (["mlp", "--device", "cuda:x"], ["--device", "'cuda:x'"]),
+    (["bogus"], ["model", "'bogus'"]),
+])
+def test_torch_compare_options(capsys, argv, words):
+    """``python -m memplan.importers.torch_compare``: a bad option is one line naming it and exit 2, checked
+    before any model is built (were tracebacks from torch, a silent row without measurement, or argparse's
+    several usage lines)."""
+    need("torch")
+    from memplan.importers.torch_compare import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert_bad_input(code, err, *words)
+    assert out == ""
+
+
+def test_torch_compare_cuda_asked_for_but_absent(capsys, monkeypatch):
+    """``--device cuda`` without CUDA printed a row whose torch fields were all null, as if measured."""
+    torch = need("torch")
+    from memplan.importers.torch_compare import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["mlp", "--batch", "1", "--device", "cuda"]) == 2
+    out, err = capsys.readouterr()
+    assert_bad_input(2, err, "--device", "cuda", "not available")
+    assert out == ""
+
+
 def test_draw_plan_with_offsets_past_its_arena(tmp_path, capsys, files):
     need("matplotlib")
     g, _, _, _, doc = files
@@ -208,6 +298,24 @@ def test_draw_plan_with_offsets_past_its_arena(tmp_path, capsys, files):
     bad = write(tmp_path / "far.json", doc)
     out = tmp_path / "m.png"
     refused(capsys, tmp_path, ["draw", g, bad, "-o", out], "unsafe plan", "rule 4", outputs=[out], inputs=[g, bad])
+
+
+def test_draw_text_is_never_mathtext(tmp_path, capsys, files):
+    """matplotlib reads ``$...$`` in a text as TeX math: a ``--title`` of ``$\\foo$`` was a traceback, and a
+    safe plan whose graph name or tensor ids hold dollar signs was refused ("matplotlib cannot draw").
+    Titles and labels are drawn as the plain text they are."""
+    need("matplotlib")
+    g, p, *_ = files
+    out = tmp_path / "m.png"
+    for title in ("$\\foo$", "$x^$", "cost in $"):
+        assert main(["draw", str(g), str(p), "-o", str(out), "-q", "--title", title]) == 0
+        assert out.stat().st_size > 0
+    doc = json.loads(g.read_text().replace('"xn"', '"$\\\\alpha_{bad$"').replace('"qkv"', '"$x^$"'))
+    odd = write(tmp_path / "odd.json", doc)
+    plan = tmp_path / "odd.plan.json"
+    memplan.plan(memplan.load_graph(str(odd))).save(str(plan))
+    for name in ("m.png", "m.svg", "m.pdf"):
+        assert main(["draw", str(odd), str(plan), "-o", str(tmp_path / name), "-q"]) == 0, capsys.readouterr().err
 
 
 # --- hangs -------------------------------------------------------------------------------------------
@@ -330,6 +438,31 @@ def test_trace_and_draw_output_is_an_input(tmp_path, capsys, files):
     refused(capsys, tmp_path, ["draw", g, p, "-o", g], "refusing", inputs=[g, p])
 
 
+@pytest.mark.parametrize("argv,option", [
+    (["plan", "{g}", "-o", "{o}", "--graph-out", ""], "--graph-out"),   # silently wrote no graph
+    (["plan", "{g}", "-o", ""], "-o"),                                 # "cannot write : No such file"
+    (["plan", "", "-o", "{o}"], "graph"),                              # ": no such file"
+    (["verify", "{g}", ""], "plan"),
+    (["show", ""], "plan"),
+    (["simulate", "", "{p}"], "graph"),
+    (["trace", "{g}", "{p}", "-o", ""], "-o"),
+    (["draw", "{g}", "{p}", "-o", ""], "-o"),
+    (["csv", "{c}", "-o", ""], "-o"),
+    (["csv", "", "-o", "{o}"], "input"),
+    (["import", "", "-o", "{o}"], "model"),
+    (["import", "m.onnx", "-o", ""], "-o"),
+    (["example", "-o", ""], "-o"),
+    (["bench", "schedule", "--quick", "--layers", "1", "--json", ""], "--json"),
+])
+def test_empty_paths_are_usage_errors(tmp_path, capsys, files, argv, option):
+    """An empty path is no file: a usage line naming the argument, never a silently skipped output."""
+    g, p, *_ = files
+    c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\n")
+    out = tmp_path / "o.json"
+    argv = [a.format(g=g, p=p, o=out, c=c) for a in argv]
+    refused(capsys, tmp_path, argv, option, "empty", "--help", outputs=[out], inputs=[g, p, c])
+
+
 def test_output_and_graph_out_the_same_file(tmp_path, capsys, files):
     g = files[0]
     x = tmp_path / "x.json"
@@ -373,6 +506,117 @@ def test_bench_suite_missing_a_dependency_names_it(tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(importlib, "import_module", fake)
     refused(capsys, tmp_path, ["bench", "scale", "--anything"], "'scale'", "psutil_like")
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["planners", "--sizes", "abc"], "--sizes"),                 # ValueError traceback
+    (["planners", "--sizes", "500,-5"], "--sizes"),              # a graph of -5 nodes, silently
+    (["planners", "--sizes", "0"], "--sizes"),
+    (["planners", "--sizes", str(10 ** 30)], "--sizes"),         # a graph of 10**30 nodes: a hang
+    (["planners", "--layers", "-1"], "--layers"),                # a Llama of -1 layers, silently
+    (["planners", "--layers", str(10 ** 30)], "--layers"),
+    (["planners", "--time-limit", "nan"], "--time-limit"),
+    (["planners", "--time-limit", "0"], "--time-limit"),
+    (["planners", "--streams", "0"], "--streams"),
+    (["schedule", "--budget", "nan"], "--budget"),               # ValueError traceback
+    (["schedule", "--budget", "inf"], "--budget"),               # OverflowError traceback
+    (["schedule", "--budget", "-1"], "--budget"),
+    (["schedule", "--streams", "abc"], "--streams"),             # ValueError traceback
+    (["schedule", "--layers", "0"], "--layers"),
+    (["schedule", "--event-us", "nan"], "--event-us"),
+    (["scale", "--nodes", "-5"], "--nodes"),                     # a graph of -5 nodes, silently
+    (["scale", "--wide", "0"], "--wide"),
+    (["scale", "--nodes", str(10 ** 30)], "--nodes"),
+    (["devices", "--streams", "abc"], "--streams"),              # ValueError traceback
+    (["devices", "--devices", "0"], "--devices"),
+])
+def test_bench_option_values(tmp_path, capsys, argv, option):
+    """Every number a bench suite takes is checked when it is parsed: one usage line naming the option,
+    before any graph is built or table printed (they were ``type=int``/``float`` or raw text)."""
+    small = {"planners": ["--corpus", "random,llama", "--solvers", "greedy", "--layers", "1", "--sizes", "50"],
+             "schedule": ["--quick", "--layers", "1"], "scale": ["--nodes", "--mode", "serial"],
+             "devices": ["--models", "tiny"]}[argv[0]]  # were the value taken, the run would be short
+    out = tmp_path / "rows.json"
+    line = refused(capsys, tmp_path, ["bench", argv[0], *small, *argv[1:], "--json", out], option, "--help",
+                   outputs=[out])
+    assert "memplan bench " + argv[0] in line
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["planners", "--solvers", "greedy,grredy"], ["--solvers", "'grredy'"]),   # a table of SolverError rows
+    (["planners", "--solvers", ","], ["--solvers"]),                          # an empty table
+    (["planners", "--corpus", "randm"], ["--corpus", "'randm'"]),             # an empty table
+    (["schedule", "--solver", "grredy"], ["--solver", "'grredy'"]),
+    (["scale", "--solver", "grredy"], ["--solver", "'grredy'"]),              # CalledProcessError traceback
+    (["devices", "--solver", "grredy"], ["--solver", "'grredy'"]),
+])
+def test_bench_misspelt_names(tmp_path, capsys, argv, words):
+    """A solver or corpus name a suite does not know is a usage error naming it, before anything runs."""
+    small = {"planners": ["--corpus", "random", "--sizes", "50", "--solvers", "greedy"],
+             "schedule": ["--quick", "--layers", "1"], "scale": ["--nodes", "50", "--mode", "serial"],
+             "devices": ["--models", "tiny", "--devices", "2"]}[argv[0]]
+    out = tmp_path / "rows.json"
+    refused(capsys, tmp_path, ["bench", argv[0], *small, *argv[1:], "--json", out], *words, "--help",
+            outputs=[out])
+
+
+@pytest.mark.parametrize("where", ["missing", "file", "empty"])
+def test_bench_minimalloc_directory_that_is_not_one(tmp_path, capsys, where):
+    """``--minimalloc DIR`` naming nothing was a FileNotFoundError traceback (a file: NotADirectoryError),
+    and a directory without CSV problems gave an empty table; each is one line naming the option."""
+    d = tmp_path / "mm"
+    if where == "file":
+        d.write_text("id,lower,upper,size\n")
+    elif where == "empty":
+        (d / "challenging").mkdir(parents=True)
+    refused(capsys, tmp_path, ["bench", "planners", "--corpus", "minimalloc", "--solvers", "greedy",
+                               "--minimalloc", d], "--minimalloc", "mm")
+
+
+@pytest.mark.parametrize("returncode,stderr,words", [
+    (1, "Traceback (most recent call last):\n  ...\nMemoryError\n", ["MemoryError"]),
+    (-9, "", ["signal 9"]),
+])
+def test_bench_scale_case_that_fails(tmp_path, capsys, monkeypatch, returncode, stderr, words):
+    """Each scale case runs in a child process; one that fails (out of memory, killed) was a
+    CalledProcessError traceback, and is one line naming the case and how it ended."""
+    import subprocess as sp
+
+    from memplan.benchmarks import scale
+
+    def child(cmd, **kw):
+        return sp.CompletedProcess(cmd, returncode, "", stderr)
+
+    monkeypatch.setattr(scale.subprocess, "run", child)
+    out = tmp_path / "rows.json"
+    refused(capsys, tmp_path, ["bench", "scale", "--nodes", "50", "--mode", "serial", "--json", out],
+            "fanout", "50", "serial", *words, outputs=[out])
+
+
+def test_bench_json_is_not_written_over_a_minimalloc_problem(tmp_path, capsys, minimalloc_dir):
+    """``bench planners --json`` naming one of the CSV problems it reads overwrote that input with the
+    results table; it is refused before anything runs, like every other output that names an input."""
+    import shutil
+
+    mm = tmp_path / "mm"
+    shutil.copytree(minimalloc_dir, mm)
+    (problem,) = (mm / "challenging").glob("A.*.csv")
+    refused(capsys, tmp_path, ["bench", "planners", "--minimalloc", mm, "--corpus", "minimalloc", "--only", "A",
+                               "--solvers", "greedy", "--json", problem], "--json", "refusing", inputs=[problem])
+
+
+@pytest.mark.parametrize("where", ["missing/rows.json", "."])
+def test_bench_json_that_cannot_be_written_is_refused_before_the_run(tmp_path, capsys, monkeypatch, where):
+    """``--json`` in a missing directory, or naming a directory, failed only after the whole benchmark had
+    run (hours for the default planners corpus); it is refused before anything runs."""
+    from memplan.benchmarks import schedule
+
+    def never(args):
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr(schedule, "run", never)
+    out = tmp_path / where
+    refused(capsys, tmp_path, ["bench", "schedule", "--json", out], "--json", "cannot write")
 
 
 def test_command_table_is_static():
@@ -441,3 +685,32 @@ def test_subprocess_hostile_inputs(tmp_path, files):
         assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("memplan: error: "), (argv, r.stderr)
         assert not (tmp_path / "o.json").exists()
     assert snapshot(g, p) == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_stdout_that_cannot_be_written(tmp_path, files):
+    """stdout on a full disk (/dev/full): one error line and exit 2, not an OSError traceback (nor Python's
+    "Exception ignored" when it flushes stdout again at exit)."""
+    g, p, *_ = files
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for argv in (["show", str(p)], ["verify", str(g), str(p)], ["example", "-o", str(tmp_path / "ex")],
+                 ["simulate", str(g), str(p)]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "memplan", *argv], stdout=full, stderr=subprocess.PIPE,
+                               text=True, timeout=120, env=env)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("memplan: error: "), (argv, r.stderr)
+        assert "stdout" in r.stderr and "No space left" in r.stderr, r.stderr
+
+
+def test_closed_stdout_or_stderr(tmp_path, files):
+    """Started with stdout or stderr closed (``>&-``, ``2>&-``), memplan runs as with them on /dev/null: it
+    exited 1 (stderr closed: ``None.isatty()`` for the progress check)."""
+    g, p, *_ = files
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for argv in (["plan", str(g), "-o", str(tmp_path / "o.json")], ["show", str(p)], ["verify", str(g), str(p)]):
+        for close in (">&-", "2>&-"):
+            r = subprocess.run(["sh", "-c", f'"$0" -m memplan "$@" {close}', sys.executable, *argv], env=env,
+                               timeout=120)
+            assert r.returncode == 0, (argv, close)
+

@@ -9,6 +9,7 @@ linear time (a run past the alarm is a hang); text that stdout cannot encode is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -152,6 +153,84 @@ def test_many_readers_of_a_deep_view_chain_plan_in_linear_time():
     assert p.events == (("w", "c1"),)
 
 
+# --- graph builder --------------------------------------------------------------------------------
+
+def test_builder_takes_one_input_id_as_a_string():
+    """``outputs`` took a single id as a string; ``inputs`` split it into characters: "ab" read tensors
+    'a' and 'b' (a wrong graph, silently), "xn" an unknown tensor 'n'. Both sides now take one id."""
+    b = memplan.GraphBuilder("one")
+    b.input("a", 64)
+    b.input("b", 64)
+    b.input("ab", 64)
+    b.node("n", "ADD", "ab", b.output("y", 64))
+    assert b.build().nodes[0].inputs == ("ab",)
+
+
+@pytest.mark.parametrize("inputs,outputs", [(5, "y"), (None, "y"), (["x"], 5), (["x"], None)])
+def test_builder_ids_that_are_not_ids(inputs, outputs):
+    b = memplan.GraphBuilder("bad")
+    b.input("x", 64)
+    b.output("y", 64)
+    with pytest.raises(memplan.GraphError, match="'n'"):
+        b.node("n", "OP", inputs, outputs)
+        b.build()
+
+
+@pytest.mark.parametrize("field", ["inputs", "outputs"])
+def test_node_with_a_string_for_its_tensor_list(field):
+    b = memplan.GraphBuilder("direct")
+    b.input("x", 64)
+    b.node("n", "OP", ["x"], b.output("y", 64))
+    g = b.build()
+    node = dataclasses.replace(g.nodes[0], **{field: "xy"})
+    with pytest.raises(memplan.GraphError, match=f"'n'.*{field}.*'xy'"):
+        memplan.Graph(g.name, g.tensors, (node,))
+
+
+@pytest.mark.parametrize("graph", [None, "g.json", {"format": "memplan.graph/1"}])
+def test_functions_that_take_a_graph_refuse_what_is_not_one(graph):
+    """``plan``, ``verify`` and ``simulate`` named the missing Graph; the scheduling and splitting
+    functions raised ``AttributeError: ... has no attribute 'nodes'`` from deep inside."""
+    s = memplan.serial_schedule(H.chain())
+    calls = {"graph_optimize": lambda: memplan.graph_optimize(graph, 2),
+             "split_devices": lambda: memplan.split_devices(graph, 2),
+             "plan_devices": lambda: memplan.plan_devices(graph, 2),
+             "serial_schedule": lambda: memplan.serial_schedule(graph),
+             "schedule_with_events": lambda: memplan.schedule_with_events(graph, ["op0"], {"op0": 0}),
+             "build_happens_before": lambda: memplan.build_happens_before(graph, s)}
+    for name, call in calls.items():
+        with pytest.raises(memplan.GraphError, match=f"{name} needs a memplan Graph.*{type(graph).__name__}"):
+            call()
+
+
+@pytest.mark.parametrize("tensors,nodes,words", [
+    (None, (), ["tensors", "NoneType"]),
+    ((1,), (), ["tensor #0", "Tensor", "int"]),
+    ((), ("n",), ["node #0", "Node", "str"]),
+    ((), 5, ["nodes", "int"]),
+])
+def test_graph_of_things_that_are_not_tensors_or_nodes(tensors, nodes, words):
+    with pytest.raises(memplan.GraphError) as info:
+        memplan.Graph("g", tensors, nodes)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
+@pytest.mark.parametrize("options", [5, {"time_limit": 1}, "fast"])
+def test_solve_options_that_are_not_solve_options(options):
+    """An ``options`` that is not a ``SolveOptions`` was an ``AttributeError`` ('int' object has no attribute
+    'objective') from inside a solver; ``solve`` refuses it, for every caller."""
+    from memplan.lifetimes import buffer_problem, compute_lifetimes
+    from memplan.solvers import solve
+
+    g = H.chain()
+    hb = memplan.build_happens_before(g, memplan.serial_schedule(g))
+    problem = buffer_problem(g, hb, compute_lifetimes(g, hb))
+    for call in (lambda: solve(problem, "greedy", options), lambda: memplan.plan_devices(g, 2, options=options)):
+        with pytest.raises(memplan.SolverError, match=f"options.*{type(options).__name__}"):
+            call()
+
+
 # --- cost models and simulate -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("event_us", [float("nan"), float("inf"), -1.0, None, "2", 1e16])
@@ -217,6 +296,101 @@ def test_simulate_needs_a_graph_and_a_plan(graph, plan, error):
     p = memplan.plan(g)
     with pytest.raises(error):
         memplan.simulate(g if graph == "g" else graph, p if plan == "p" else plan)
+
+
+# --- hand-made Plan objects ------------------------------------------------------------------------------
+
+def _with_offset(p, tid, value):
+    return dataclasses.replace(p, tensors=tuple((t, value if t == tid else o, s) for t, o, s in p.tensors))
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda p: _with_offset(p, "q", float(p.offsets()["q"])), ["'q'", "offset", "float"]),  # verified "safe"
+    (lambda p: _with_offset(p, "q", "0"), ["'q'", "offset", "'0'"]),                         # TypeError
+    (lambda p: _with_offset(p, "q", 2 ** 70), ["'q'", "offset", "2**63"]),
+    (lambda p: dataclasses.replace(p, arena_bytes=10240.0), ["arena_bytes", "10240.0"]),     # verified "safe"
+    (lambda p: dataclasses.replace(p, arena_bytes="10240"), ["arena_bytes"]),
+    (lambda p: dataclasses.replace(p, lower_bound_bytes=None), ["lower_bound_bytes", "None"]),
+    (lambda p: dataclasses.replace(p, streams="1"), ["streams"]),
+    (lambda p: dataclasses.replace(p, devices="2"), ["devices"]),
+    (lambda p: dataclasses.replace(p, order=None), ["order", "NoneType"]),
+    (lambda p: dataclasses.replace(p, order=tuple((n, s, 0) for n, s in p.order)), ["order[0]"]),
+    (lambda p: dataclasses.replace(p, order=tuple((n, float(s)) for n, s in p.order)), ["order[0]", "stream"]),
+    (lambda p: dataclasses.replace(p, events=None), ["events", "NoneType"]),
+    (lambda p: dataclasses.replace(p, events=(("norm",),)), ["events[0]"]),
+    (lambda p: dataclasses.replace(p, tensors=p.tensors + ((5, 0, 1),)), ["tensors[11]", "id"]),
+])
+def test_hand_made_plan_objects_are_checked_like_plan_files(tmp_path, change, words):
+    """A ``Plan`` built in code is checked as ``load_plan`` checks a file: ``verify`` called a plan with float
+    offsets or a float arena safe (its file could not be loaded back, and ``Plan.save`` wrote that file),
+    and raised TypeError/ValueError on fields of other types."""
+    g = H.qkv()
+    bad = change(memplan.plan(g))
+    for call in (lambda: memplan.verify(g, bad), lambda: bad.save(str(tmp_path / "p.json"))):
+        with pytest.raises(memplan.PlanFormatError) as info:
+            call()
+        for w in words:
+            assert w in str(info.value), (w, str(info.value))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: dataclasses.replace(p, order=tuple((n, "x") for n, _ in p.order)),   # ValueError from int("x")
+    lambda p: dataclasses.replace(p, order=None),                                  # TypeError
+    lambda p: dataclasses.replace(p, events=(("norm",),)),                         # ValueError
+    lambda p: dataclasses.replace(p, solver=5),                                    # AttributeError
+])
+def test_hand_made_plan_objects_are_checked_by_simulate_and_pictures(change):
+    """``simulate``, the trace and the memory map take a Plan through ``check_plan_for``, which now checks
+    its fields first, as ``verify`` does."""
+    from memplan.viz.trace import trace_json
+
+    g = H.qkv()
+    bad = change(memplan.plan(g, H.streams(g, H.QKV_STREAMS)))
+    calls = [lambda: memplan.simulate(g, bad), lambda: trace_json(g, bad)]
+    try:
+        import matplotlib  # noqa: F401
+
+        from memplan.viz.memmap import render_memory_map
+        calls.append(lambda: render_memory_map(g, bad))
+    except ImportError:
+        pass
+    for call in calls:
+        with pytest.raises(memplan.PlanFormatError):
+            call()
+
+
+# --- saving -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
+def test_save_to_something_that_is_not_a_path(tmp_path, path):
+    """``load_graph(None)`` was a ``GraphError``; every save was a ``TypeError`` from ``os.path`` (an int
+    would have been taken for a file descriptor by a plain ``open``)."""
+    g = H.chain()
+    p = memplan.plan(g)
+    from memplan.viz.memmap import save_memory_map
+    from memplan.viz.trace import save_trace
+
+    for save in (lambda: memplan.save_graph(g, path), lambda: memplan.save_plan(p, path), lambda: p.save(path),
+                 lambda: save_trace(g, p, path), lambda: save_memory_map(g, p, path)):
+        with pytest.raises(memplan.MemplanError, match="file path"):
+            save()
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_something_that_is_not_a_graph_or_plan(tmp_path):
+    g = H.chain()
+    p = memplan.plan(g)
+    out = str(tmp_path / "o.json")
+    with pytest.raises(memplan.GraphError, match="Plan"):
+        memplan.save_graph(p, out)
+    with pytest.raises(memplan.GraphError, match="NoneType"):
+        memplan.save_graph(None, out)
+    with pytest.raises(memplan.PlanFormatError, match="Graph"):
+        memplan.save_plan(g, out)
+    with pytest.raises(memplan.PlanFormatError, match="dict"):
+        memplan.save_plan(p.to_dict(), out)
+    assert os.listdir(tmp_path) == []
 
 
 # --- the CLI's stdout ----------------------------------------------------------------------------------

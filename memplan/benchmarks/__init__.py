@@ -7,6 +7,7 @@ until it runs. Performance is measured here, never by timed unit tests.
 from __future__ import annotations
 
 #: suite name -> module (relative to memplan.benchmarks) defining ``add_arguments(parser)`` and ``run(args)``
+#: (and, for a suite that reads files, ``inputs(args)``: label -> path, which ``--json`` may not name)
 SUITES = {
     "planners": "planners",   # issue 5: planners vs lower bound on minimalloc CSVs, examples, generated graphs
     "schedule": "schedule",   # issue 4: graph_optimize speedups, streams, events, arenas vs baselines

@@ -16,11 +16,16 @@ MODELS = ("1b-decode", "1b-prefill", "8b-decode", "8b-prefill", "tiny")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .. import argtypes
+    from ..solvers import SOLVER_NAMES
+
     p.add_argument("--models", nargs="+", default=["1b-decode", "1b-prefill", "8b-decode", "8b-prefill"],
                    choices=MODELS, help="Llama graphs (prefill: 32 tokens)")
-    p.add_argument("--devices", type=int, nargs="+", default=[2, 4], metavar="N")
-    p.add_argument("--streams", default=None, help="per-device streams (N or auto; default serial)")
-    p.add_argument("--solver", default="auto")
+    p.add_argument("--devices", type=argtypes.at_most(argtypes.MAX_STREAMS, "devices"), nargs="+", default=[2, 4],
+                   metavar="N")
+    p.add_argument("--streams", type=argtypes.streams, default=None,
+                   help="per-device streams (N or auto; default serial)")
+    p.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
 
 
 def model_graph(name: str):

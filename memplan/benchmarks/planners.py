@@ -18,6 +18,8 @@ import time
 #: solvers run on every problem (exact ones get ``--time-limit``)
 DEFAULT_SOLVERS = ("ggml", "size", "greedy", "search", "cpsat", "auto")
 EXACT = ("search", "cpsat", "auto")
+#: the parts of the corpus ``--corpus`` picks from
+CORPUS = ("minimalloc", "examples", "llama", "random")
 
 
 def _default_minimalloc() -> str | None:
@@ -27,19 +29,35 @@ def _default_minimalloc() -> str | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--minimalloc", metavar="DIR", default=_default_minimalloc(),
+    from .. import argtypes
+    from ..solvers import SOLVER_NAMES
+
+    p.add_argument("--minimalloc", type=argtypes.path, metavar="DIR", default=_default_minimalloc(),
                    help="google/minimalloc benchmark directory (with challenging/*.csv); default "
                         "../shared/data/minimalloc next to the project, if it exists")
-    p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+    p.add_argument("--time-limit", type=argtypes.seconds, default=60.0, metavar="S",
                    help="time limit of each exact solve in seconds (default 60)")
     p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS),
+                   type=argtypes.comma_list(argtypes.choice(SOLVER_NAMES)),
                    help=f"comma-separated solvers (default {','.join(DEFAULT_SOLVERS)})")
-    p.add_argument("--corpus", default="minimalloc,examples,llama,random",
+    p.add_argument("--corpus", default=",".join(CORPUS), type=argtypes.comma_list(argtypes.choice(CORPUS)),
                    help="comma-separated parts: minimalloc, examples, llama, random (default all)")
-    p.add_argument("--sizes", default="500,2000,5000", help="random DAG sizes in nodes (default 500,2000,5000)")
-    p.add_argument("--layers", type=int, default=16, help="Llama decoder layers (default 16)")
-    p.add_argument("--streams", type=int, default=4, help="streams for the multi-stream schedules (default 4)")
+    p.add_argument("--sizes", default="500,2000,5000",
+                   type=argtypes.comma_list(argtypes.at_most(argtypes.MAX_NODES, "nodes")),
+                   help="random DAG sizes in nodes (default 500,2000,5000)")
+    p.add_argument("--layers", type=argtypes.at_most(argtypes.MAX_LAYERS, "layers"), default=16,
+                   help="Llama decoder layers (default 16)")
+    p.add_argument("--streams", type=argtypes.at_most(argtypes.MAX_STREAMS, "streams"), default=4,
+                   help="streams for the multi-stream schedules (default 4)")
     p.add_argument("--only", default=None, help="comma-separated problem names to run (e.g. A,C,K)")
+
+
+def inputs(args: argparse.Namespace) -> dict[str, str]:
+    """The CSV problems this run reads (``--json`` must not name one)."""
+    corpus = {c.strip() for c in args.corpus.split(",")}
+    if "minimalloc" not in corpus or not args.minimalloc:
+        return {}
+    return {f"minimalloc problem {os.path.basename(p)}": p for p in _minimalloc_files(args.minimalloc)}
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -47,9 +65,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     corpus = {c.strip() for c in args.corpus.split(",")}
     only = {s.strip() for s in args.only.split(",")} if args.only else None
     rows: list[dict] = []
+    csvs = _minimalloc_files(args.minimalloc) if "minimalloc" in corpus and args.minimalloc else []
     _print_head()
-    if "minimalloc" in corpus and args.minimalloc:
-        rows += _minimalloc_rows(args.minimalloc, solvers, args.time_limit, only)
+    if csvs:
+        rows += _minimalloc_rows(csvs, solvers, args.time_limit, only)
     graphs = []
     if "examples" in corpus:
         from ..examples import bundled
@@ -74,22 +93,39 @@ def run(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def _minimalloc_rows(directory: str, solvers: list[str], time_limit: float, only) -> list[dict]:
+def _minimalloc_files(directory: str) -> list[str]:
+    """The CSV problems of ``--minimalloc DIR`` (in ``DIR/challenging``, else in ``DIR``), sorted; an
+    error naming the option when there are none."""
+    from ..errors import MemplanError
+
+    if not os.path.isdir(directory):
+        why = "not a directory" if os.path.exists(directory) else "no such directory"
+        raise MemplanError(f"--minimalloc {directory}: {why}")
+    chal = os.path.join(directory, "challenging")
+    if not os.path.isdir(chal):
+        chal = directory
+    try:
+        names = sorted(f for f in os.listdir(chal) if f.endswith(".csv"))
+    except OSError as exc:
+        raise MemplanError(f"--minimalloc {directory}: {exc.strerror}") from None
+    if not names:
+        raise MemplanError(f"--minimalloc {directory}: no .csv problems in {chal}")
+    return [os.path.join(chal, f) for f in names]
+
+
+def _minimalloc_rows(paths: list[str], solvers: list[str], time_limit: float, only) -> list[dict]:
     from ..errors import SolverError
     from ..io.minimalloc import read_csv
     from ..solvers import Objective, SolveOptions, solve
 
-    chal = os.path.join(directory, "challenging")
-    if not os.path.isdir(chal):
-        chal = directory
     rows = []
-    for fname in sorted(f for f in os.listdir(chal) if f.endswith(".csv")):
-        stem = fname[:-4]
+    for path in paths:
+        stem = os.path.basename(path)[:-4]
         name, _, cap = stem.partition(".")
         if only is not None and name not in only:
             continue
         capacity = int(cap) if cap.isdigit() else None
-        table = read_csv(os.path.join(chal, fname))
+        table = read_csv(path)
         runs = []
         for s in solvers:
             if s == "search" and capacity is not None:

@@ -30,13 +30,18 @@ PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nodes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+    from .. import argtypes
+    from ..solvers import SOLVER_NAMES
+
+    nodes = argtypes.at_most(argtypes.MAX_NODES, "nodes")
+    p.add_argument("--nodes", type=nodes, nargs="*", default=[10_000, 100_000, 1_000_000],
                    help="fan-out/join graphs of these many nodes")
-    p.add_argument("--wide", type=int, nargs="*", default=[],
+    p.add_argument("--wide", type=nodes, nargs="*", default=[],
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
                    help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")
-    p.add_argument("--solver", default="auto", help="offset solver (default: auto, as memplan plan)")
+    p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
+                   help="offset solver (default: auto, as memplan plan)")
 
 
 def wide_graph(k: int, *, seed: int = 0):
@@ -125,14 +130,30 @@ def run(args: argparse.Namespace) -> list[dict]:
             if mode == "natural" and kind == "wide":
                 continue
             cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            row = json.loads(out.strip().splitlines()[-1])
+            row = json.loads(_run_case(cmd, f"{kind} {n} {mode}"))
             rows.append(row)
             ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
             times = " ".join(f"{row.get(p + '_s', 0.0):>9.2f}" for p in PHASES)
             print(f"{kind:>6} {n:>9} {mode:>7} {row['tensors']:>9} {row['streams']:>7} {times} "
                   f"{row['total_s']:>8.2f} {ratio:>9.4f} {row['peak_rss_mib']:>9.0f}", flush=True)
     return rows
+
+
+def _run_case(cmd: list[str], case: str) -> str:
+    """The last stdout line of one case's child process, or an error naming the case and how it ended
+    (a case past the machine's memory dies with MemoryError, or is killed)."""
+    from ..errors import MemplanError
+
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:  # no process could be started (out of memory, no executable)
+        raise MemplanError(f"bench scale: case {case} could not start: {exc.strerror or exc}") from None
+    lines = r.stdout.strip().splitlines()
+    if r.returncode == 0 and lines:
+        return lines[-1]
+    why = r.stderr.strip().splitlines()
+    how = (f"killed by signal {-r.returncode}" if r.returncode < 0 else f"exit status {r.returncode}")
+    raise MemplanError(f"bench scale: case {case} failed ({how}{': ' + why[-1] if why else ''})")
 
 
 if __name__ == "__main__":

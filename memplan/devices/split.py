@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BudgetError, ScheduleError
-from ..graph import Graph
+from ..graph import Graph, check_graph
 from ..planfile import MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
 from .partition import partition
@@ -69,6 +69,7 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     from ..optimize.candidates import check_options
     from ..optimize.cost import check_cost_model
 
+    check_graph(graph, "split_devices")
     check_devices(n)
     _check_capacity_arg(device_capacity)
     cap = check_options(streams, None, max_events)

@@ -13,8 +13,8 @@ from .. import argtypes
 
 def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("import", help="import an ONNX model (or a torch.export .pt2 file) as graph JSON")
-    sp.add_argument("model", help="model file: .onnx, or .pt2 (torch.export.save)")
-    sp.add_argument("-o", "--output", required=True, help="graph JSON to write (atomically)")
+    sp.add_argument("model", type=argtypes.path, help="model file: .onnx, or .pt2 (torch.export.save)")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="graph JSON to write (atomically)")
     sp.add_argument("--batch", type=argtypes.dim, default=None, metavar="N",
                     help="fix the leading dimension of every graph input that is symbolic")
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",

@@ -29,7 +29,8 @@ MAX_JSON_DEPTH = 64
 def read_json(path: str, error: type[MemplanError]) -> Any:
     """Parse a JSON file within the documented limits (docs/format.md "Limits"), or raise ``error``
     naming the file: a regular file of at most ``MAX_FILE_BYTES``, nested at most ``MAX_JSON_DEPTH``
-    deep, without ``NaN``/``Infinity`` (not JSON) or integers too long to parse."""
+    deep, without ``NaN``/``Infinity`` (not JSON), integers too long to parse, or a key repeated in one
+    object (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
     data = read_input(path, error)
     if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
@@ -39,11 +40,13 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         raise error(f"{path}: not UTF-8 text") from None
     del data  # the text alone while parsing: a large file is not held twice more
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except _NotJson as exc:
         raise error(f"{path}: not valid JSON ({exc.args[0]} is not a JSON number)") from None
+    except _DuplicateKey as exc:
+        raise error(f"{path}: {exc.args[0]}") from None
     except RecursionError:
         raise error(f"{path}: JSON nested too deeply") from None
     except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
@@ -56,6 +59,22 @@ class _NotJson(ValueError):
 
 def _no_constant(name: str) -> Any:
     raise _NotJson(name)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's dict, or ``_DuplicateKey`` naming a key it repeats (and the object's id, if any)."""
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    seen: set[str] = set()
+    key = next(k for k, _ in pairs if k in seen or seen.add(k))
+    eid = d.get("id")
+    where = f" of {eid!r}" if isinstance(eid, str) else ""
+    raise _DuplicateKey(f"key {key!r} appears twice in one object{where} (a repeated key is ambiguous)")
 
 
 #: every byte except the ones that open or close a string, array or object
@@ -104,6 +123,8 @@ def load_graph(path: str) -> Graph:
 
 
 def save_graph(graph: Graph, path: str) -> None:
+    if not isinstance(graph, Graph):
+        raise GraphError(f"save_graph needs a memplan Graph, not {type(graph).__name__}")
     atomic_write_text(path, json.dumps(graph.to_dict(), indent=1) + "\n")
 
 
@@ -126,4 +147,7 @@ def load_safe_pair(graph_path: str, plan_path: str) -> tuple[Graph, Plan]:
 
 
 def save_plan(plan: Plan, path: str, *, timings: bool = False) -> None:
+    if not isinstance(plan, Plan):
+        raise PlanFormatError(f"save_plan needs a memplan Plan (not a Graph or a dict: plan_from_dict reads one), "
+                              f"not {type(plan).__name__}")
     plan.save(path, timings=timings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,6 +25,8 @@ from ..problem import BufferProblem, Solution
 from ..solvers import Objective, SolveOptions, solve
 
 REQUIRED = ("id", "lower", "upper", "size")
+#: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 #: every bound and size, and the sizes' sum, lies below this (offsets and arenas are int64)
 MAX_VALUE = 1 << 63
 
@@ -87,6 +90,8 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
             for name in ("lower", "upper", "size"):
                 cell = row[col[name]].strip()
                 try:
+                    if not _DECIMAL.fullmatch(cell):  # int() also takes "1_000" and non-ASCII digits
+                        raise ValueError
                     v = int(cell)
                 except ValueError:
                     raise InputFormatError(f"{path}: line {line}, column {name!r}: {cell[:40]!r} "

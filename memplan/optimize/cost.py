@@ -77,7 +77,7 @@ def _matmul_flops(graph: Graph, n: int) -> float:
         for s in o_shape:
             out_elems *= int(s)
         return 2.0 * out_elems * int(a_shape[-1])
-    except (TypeError, ValueError, OverflowError):  # not a shape, or one too large for a float
+    except (TypeError, ValueError, OverflowError, LookupError):  # not a shape (an object: no [-1]), or too large
         return 0.0
 
 

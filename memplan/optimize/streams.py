@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._gc import paused
-from ..graph import Graph
+from ..graph import Graph, check_graph
 from ..schedule import Schedule, data_dependencies, schedule_with_events
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .timeline import simulate_indices
@@ -251,6 +251,7 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
     """Every candidate schedule for ``graph`` on at most ``max_streams`` streams; the best kept."""
     from ..errors import ScheduleError
 
+    check_graph(graph, "graph_optimize")
     if isinstance(max_streams, bool) or not isinstance(max_streams, int) or max_streams < 1:
         raise ScheduleError(f"max_streams must be a positive integer, not {max_streams!r}")
     model = check_cost_model(cost_model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import SolverError
+from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status
 from .check import check_solution
 from .options import Objective, SearchParams, SolveOptions
@@ -43,6 +44,8 @@ def get_solver(name: str) -> Solver:
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
     buffers (a solver bug). Exact solvers raise BudgetError when nothing fits ``problem.capacity``."""
+    if not isinstance(options, SolveOptions):
+        raise SolverError(f"options must be a memplan SolveOptions, not {type(options).__name__} {_short(options)}")
     sol = get_solver(solver)(problem, options)
     check_solution(problem, sol)
     return sol

@@ -8,21 +8,24 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import argtypes
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("draw", help="draw the arena memory map of a plan (PNG, SVG or PDF; needs matplotlib)")
-    sp.add_argument("graph", help="graph JSON")
-    sp.add_argument("plan", help="plan JSON of that graph")
-    sp.add_argument("-o", "--output", required=True, help="picture to write: .png, .svg or .pdf")
+    sp.add_argument("graph", type=argtypes.path, help="graph JSON")
+    sp.add_argument("plan", type=argtypes.path, help="plan JSON of that graph")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="picture to write: .png, .svg or .pdf")
     sp.add_argument("--time", action="store_true", help="x axis: simulated time instead of issue order")
     sp.add_argument("--title", default=None)
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.set_defaults(func=cmd_draw)
 
     sp = sub.add_parser("trace", help="write a Chrome/Perfetto trace of the plan's simulated schedule")
-    sp.add_argument("graph", help="graph JSON")
-    sp.add_argument("plan", help="plan JSON of that graph")
-    sp.add_argument("-o", "--output", required=True, help="trace JSON to write (open in ui.perfetto.dev)")
+    sp.add_argument("graph", type=argtypes.path, help="graph JSON")
+    sp.add_argument("plan", type=argtypes.path, help="plan JSON of that graph")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True,
+                    help="trace JSON to write (open in ui.perfetto.dev)")
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.set_defaults(func=cmd_trace)
 

@@ -15,6 +15,7 @@ import io
 import os
 
 from ..errors import MemplanError
+from ..files import output_path
 from ..graph import Graph
 from ..planfile import Plan
 from ..show import human
@@ -87,7 +88,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
             h, w = sp.size / scale, sp.x1 - sp.x0
             if h >= 0.045 * top and w >= 0.07 * max(x_end, 1e-9):
                 ax.text((sp.x0 + sp.x1) / 2, (sp.offset + sp.size / 2) / scale, sp.tensor, ha="center",
-                        va="center", fontsize=6.5, clip_on=True)
+                        va="center", fontsize=6.5, clip_on=True, parse_math=False)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
                           linewidths=0.0 if many else 0.4, alpha=0.85)
     ax.add_collection(coll)
@@ -102,7 +103,8 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     ax.set_title(title or (f"{plan.graph or graph.name}: arena {human(plan.arena_bytes)} / lower bound "
                            f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
-                           f"{plan.streams} stream(s), {len(plan.events)} event(s)"), fontsize=10)
+                           f"{plan.streams} stream(s), {len(plan.events)} event(s)"), fontsize=10,
+                 parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:10]]
     handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
                 Line2D([], [], color="#B22222", linestyle=":", label="arena")]
@@ -133,7 +135,7 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
 
 def save_memory_map(graph: Graph, plan: Plan, path: str, **kw) -> None:
     """Draw to ``path`` (format from its extension: .png, .svg or .pdf), atomically."""
-    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    fmt = os.path.splitext(output_path(path))[1].lower().lstrip(".")
     if fmt not in FORMATS:
         raise MemplanError(f"{path}: unknown picture format {fmt!r} (use .png, .svg or .pdf)")
     atomic_write_bytes(path, render_memory_map(graph, plan, fmt, **kw))
