@@ -8,7 +8,7 @@ Visibility is monotone along each stream, so everything here reduces to per-stre
 ``visible[r, s]`` is the first position on stream ``s`` from which all of ``r``'s accesses have
 happened-before, and ``live_from[r, s]`` the first from which one has. A root is live on stream
 ``s`` exactly over ``[live_from, visible)`` — which gives both the exact conflict test and the
-contract's lower bound (largest total live at one node) in O(roots x streams^2 log n).
+contract's lower bound (largest total live at one node) in O(streams x (nodes + accesses) log n).
 """
 
 from __future__ import annotations
@@ -91,19 +91,7 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
     np.minimum.at(first, (acc_b_a, a_stream), a_seq)
     np.maximum.at(last, (acc_b_a, a_stream), a_seq + 1)
 
-    visible = np.zeros((B, S), dtype=np.int64)
-    live_from = np.full((B, S), NEVER, dtype=np.int64)
-    for s0 in range(S):
-        n_s0 = len(hb.stream_nodes[s0])
-        for s in range(S):
-            if s == s0:
-                vis = last[:, s]
-                lf = np.minimum(first[:, s], n_s0)
-            else:
-                vis = hb.first_at_least(s0, s, last[:, s])
-                lf = hb.first_at_least(s0, s, np.minimum(first[:, s], NEVER - 1) + 1)
-            np.maximum(visible[:, s0], vis, out=visible[:, s0])
-            np.minimum(live_from[:, s0], lf, out=live_from[:, s0])
+    visible, live_from = _thresholds(hb, first, last, n_nodes)
     live_from[has_start] = 0
     visible[has_end] = NEVER
 
@@ -143,6 +131,42 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
         has_start=has_start, has_end=has_end, first=first, last=last, visible=visible,
         live_from=live_from, lower=lower, upper=upper, compatible=tuple(compatible),
     )
+
+
+def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``visible`` and ``live_from`` (B x S) from each buffer's first and last access on each stream.
+
+    On stream ``s0``, ``visible[b, s0]`` is the first position from which every access of ``b`` has
+    happened-before: the largest, over the streams ``s`` that access ``b``, of the first position whose
+    clock on ``s`` has reached ``b``'s last access there (``last[b, s0]`` itself when ``s == s0``);
+    ``live_from[b, s0]`` likewise the smallest first position that has seen one access of ``b``, capped
+    at the stream's length. A stream that does not access ``b`` adds nothing (0 and the length), so
+    only the accessing (buffer, stream) pairs are searched: all of them at once per ``s0``, in the
+    stream's clock columns laid end to end, which costs streams x (nodes + accesses), not streams^2 x
+    buffers (a 2000-branch fan-out on 1024 streams took minutes)."""
+    B, S = first.shape
+    visible = np.zeros((B, S), dtype=np.int64)
+    live_from = np.empty((B, S), dtype=np.int64)
+    pb, ps = np.nonzero(last > 0)  # the (buffer, stream) pairs with an access
+    lasts, firsts = last[pb, ps], first[pb, ps]
+    big = n_nodes + 2  # above every clock value and every count searched for
+    for s0 in range(S):
+        nodes_s0 = hb.stream_nodes[s0]
+        n_s0 = len(nodes_s0)
+        live_from[:, s0] = n_s0
+        if not len(pb):
+            continue
+        # column s of this stream's clocks, shifted by s * big: one sorted array for every column
+        cols = (hb.clock[nodes_s0].T + (np.arange(S, dtype=np.int64) * big)[:, None]).ravel()
+        shift = ps * big
+        vis = np.searchsorted(cols, shift + lasts, side="left") - ps * n_s0
+        lf = np.searchsorted(cols, shift + firsts + 1, side="left") - ps * n_s0
+        own = ps == s0
+        vis[own] = lasts[own]
+        lf[own] = np.minimum(firsts[own], n_s0)
+        np.maximum.at(visible[:, s0], pb, vis)
+        np.minimum.at(live_from[:, s0], pb, lf)
+    return visible, live_from
 
 
 def acc_nodes_of(ptr: np.ndarray, nodes: np.ndarray, b: int) -> np.ndarray:

@@ -57,6 +57,41 @@ def no_reuse_arena(graph: memplan.Graph) -> int:
                if t.view_of is None and t.kind != "weight")
 
 
+def thresholds_one_stream_pair_at_a_time(hb, lt):
+    """``visible`` / ``live_from`` as lifetimes computed them before they searched all pairs at once: per
+    pair of streams, every buffer (streams^2 x buffers: minutes for 1024 streams)."""
+    import numpy as np
+
+    from memplan.lifetimes import NEVER
+
+    B, S = lt.first.shape
+    visible = np.zeros((B, S), dtype=np.int64)
+    live_from = np.full((B, S), NEVER, dtype=np.int64)
+    for s0 in range(S):
+        n_s0 = len(hb.stream_nodes[s0])
+        for s in range(S):
+            if s == s0:
+                vis, lf = lt.last[:, s], np.minimum(lt.first[:, s], n_s0)
+            else:
+                vis = hb.first_at_least(s0, s, lt.last[:, s])
+                lf = hb.first_at_least(s0, s, np.minimum(lt.first[:, s], NEVER - 1) + 1)
+            np.maximum(visible[:, s0], vis, out=visible[:, s0])
+            np.minimum(live_from[:, s0], lf, out=live_from[:, s0])
+    live_from[lt.has_start] = 0
+    visible[lt.has_end] = NEVER
+    return visible, live_from
+
+
+@SETTINGS
+@given(st.data())
+def test_thresholds_match_the_pairwise_search(data):
+    g, _, _, sch = draw_scheduled(data, max_streams=5)
+    hb = build_happens_before(g, sch)
+    lt = compute_lifetimes(g, hb)
+    visible, live_from = thresholds_one_stream_pair_at_a_time(hb, lt)
+    assert (lt.visible == visible).all() and (lt.live_from == live_from).all()
+
+
 @SETTINGS
 @given(st.data())
 def test_every_plan_is_safe_and_above_the_bound(data):
