@@ -8,7 +8,7 @@ A ``Graph`` that exists is valid: the constructor runs every check of the graph 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -128,6 +128,11 @@ class Graph:
             j = -1 if parent is None else written[tindex[parent]]
         return out
 
+    def fold_writers(self, leaf: Callable[[int], Any], join: Callable[[Any, Any], Any]) -> WriterFold:
+        """``leaf(w)`` of every writer ``w`` along a tensor's view chain (``writers``), combined by
+        ``join``, memoized per view: see ``WriterFold``."""
+        return WriterFold(self, leaf, join)
+
     def offset_in_root(self, t: int) -> int:
         """Byte offset of tensor ``t`` inside its root: views of views add up their offsets (computed
         once per tensor with the roots: walking the chain for every tensor of a 100k-deep view chain
@@ -197,6 +202,39 @@ def check_graph(graph: Any, what: str) -> Graph:
         raise GraphError(f"{what} needs a memplan Graph (memplan.GraphBuilder, load_graph, graph_from_dict), "
                          f"not {type(graph).__name__}")
     return graph
+
+
+class WriterFold:
+    """``of(t)``: ``leaf(w)`` of every writer ``w`` of tensor ``t`` (``Graph.writers``: the producers
+    along its view chain), combined by ``join`` (associative and commutative, such as ``max``);
+    None when ``t`` has no writer. Each view's value is made once, from the one above it, so the
+    reads of a chain of k views that each have a producer cost O(k) joins in all, where listing
+    every writer for every read costs O(k^2). Valid while ``leaf`` of those writers does not change.
+    """
+
+    def __init__(self, graph: Graph, leaf: Callable[[int], Any], join: Callable[[Any, Any], Any]):
+        self.graph, self.leaf, self.join = graph, leaf, join
+        self.memo: dict[int, Any] = {}
+
+    def of(self, t: int) -> Any:
+        g, memo = self.graph, self.memo
+        tensors, written, tindex = g.tensors, g.written, g.tensor_index
+        j = written[t]
+        if j < 0:
+            return None
+        if tensors[j].view_of is None:  # written at its root only: one writer, nothing to keep
+            return self.leaf(g.producer[j])
+        chain = []
+        while j >= 0 and j not in memo:  # up to a view already known, or past the root
+            chain.append(j)
+            parent = tensors[j].view_of
+            j = -1 if parent is None else written[tindex[parent]]
+        acc = memo[j] if j >= 0 else None
+        for c in reversed(chain):  # down again, each from the one above
+            v = self.leaf(g.producer[c])
+            acc = v if acc is None else self.join(acc, v)
+            memo[c] = acc
+        return acc
 
 
 def _validate(g: Graph) -> None:

@@ -120,7 +120,10 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
                 continue
             if graph.producer[int(arena_roots[b])] != n:  # contract: n produces out's root
                 continue
-            acc_a = acc_nodes_of(acc_ptr, acc_n_a, a)
+            # accesses are in issue order: a's latest first and b's earliest first, so a node that is
+            # not a's last access fails at once (many in-place readers of one root's views were
+            # quadratic); only the one that is scans them all
+            acc_a = acc_nodes_of(acc_ptr, acc_n_a, a)[::-1]
             acc_bb = acc_nodes_of(acc_ptr, acc_n_a, b)
             if all(x == n or hb.hb(int(x), n) for x in acc_a) and all(
                     x == n or hb.hb(n, int(x)) for x in acc_bb):

@@ -173,12 +173,17 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
     for n in graph.nodes:
         if n.id not in pos:
             raise ScheduleError(f"schedule is missing node {n.id!r}")
+    # each read comes after its chain's latest-issued writer (one number per view, each from the one
+    # above it: listing every writer for every read is quadratic on a chain of written views); the
+    # writers are listed only to name the first one out of order
+    at = [pos[n.id] for n in graph.nodes]
+    last_issued = graph.fold_writers(at.__getitem__, max)
     for ni, n in enumerate(graph.nodes):
-        for d in data_dependencies(graph, ni):
-            if pos[graph.nodes[d].id] > pos[n.id]:
-                raise ScheduleError(
-                    f"node {n.id!r} is issued before {graph.nodes[d].id!r}, whose result it reads"
-                )
+        for t in graph.node_inputs[ni]:
+            last = last_issued.of(t)
+            if last is not None and last > at[ni]:
+                d = next(d for d in data_dependencies(graph, ni) if at[d] > at[ni])
+                raise ScheduleError(f"node {n.id!r} is issued before {graph.nodes[d].id!r}, whose result it reads")
     stream_of = dict(zip(order, streams))
     for k, e in enumerate(schedule.events):
         if not isinstance(e, Event) or not isinstance(e.after, str) or not isinstance(e.before, str):
@@ -216,6 +221,12 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     Each cross-stream dependency gets an event unless happens-before already implies it (the
     transitive reduction, decided on the vector clocks as they are built). Dependencies are tried
     latest-first, since an event from the latest producer often covers the earlier ones.
+
+    Only each stream's latest dependency is tried, found per view from the one above it
+    (``Graph.fold_writers``), so a chain of k written views costs O(k), not O(k^2). The events are
+    the same as trying them all: an earlier one ``d`` on stream ``sd`` is issued before the latest,
+    ``d*``, so tried after it; once ``d*`` is tried (same stream, implied, or joined by its event)
+    the clock counts past ``d*`` on ``sd``, so ``d`` is found implied and given no event.
     """
     check_graph(graph, "schedule_with_events")
     order = tuple(order)
@@ -230,8 +241,23 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     node_pos = {graph.node_index[nid]: p for p, nid in enumerate(order)}
     events: list[Event] = []
 
+    def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+        """Two maps {stream: its latest-issued writer}, merged."""
+        out = dict(a)
+        for s, w in b.items():
+            if s not in out or node_pos[w] > node_pos[out[s]]:
+                out[s] = w
+        return out
+
+    latest_on = graph.fold_writers(lambda w: {streams[node_pos[w]]: w}, later)
+
     def needed(n: int, s: int, cur: np.ndarray, stream: list[int], seq: list[int]):
-        for d in sorted(set(data_dependencies(graph, n)), key=lambda d: -node_pos[d]):
+        deps: dict[int, int] = {}
+        for t in graph.node_inputs[n]:
+            on = latest_on.of(t)
+            if on is not None:
+                deps = later(deps, on)
+        for d in sorted(deps.values(), key=lambda d: -node_pos[d]):
             sd = stream[d]
             if sd != s and cur[sd] <= seq[d]:  # not yet implied by the events taken so far
                 events.append(Event(graph.nodes[d].id, graph.nodes[n].id))

@@ -167,3 +167,51 @@ def schedules(draw, graph: Graph, max_streams: int = 3) -> tuple[list[str], dict
         for m in unit:
             stream_of[m] = s
     return order, stream_of
+
+
+@st.composite
+def view_chains(draw, max_nodes: int = 12) -> Graph:
+    """Graphs rich in views that nodes produce, the shapes whose writers the planner and verifier fold
+    per view: view ops reading their parent (an ONNX Reshape/Identity chain imported as views, ggml VIEW
+    nodes), nodes writing a view of a tensor without reading it (SET_ROWS), views of those views,
+    unproduced views between, readers at any depth, in-place pairs, fusion groups (a member may read a
+    view another member writes) and zero costs (ties in the scheduler)."""
+    b = GraphBuilder("chains", alignment=draw(st.sampled_from([1, 64, 256])))
+    sizes: dict[str, int] = {}
+    avail: list[str] = []
+    for i in range(draw(st.integers(1, 2))):
+        sizes[f"in{i}"] = draw(st.sampled_from([256, 512, 1024]))
+        avail.append(b.input(f"in{i}", sizes[f"in{i}"]))
+    group, gid = None, 0
+    for k in range(draw(st.integers(1, max_nodes))):
+        t = draw(st.sampled_from(avail))
+        what = draw(st.sampled_from(["view_op", "view_op", "set_rows", "plain_view", "compute", "compute"]))
+        extra = draw(st.lists(st.sampled_from(avail), max_size=1))
+        cost = float(draw(st.sampled_from([0, 0, 1, 3])))
+        if what == "plain_view":  # no node: the next one reads through it
+            v = b.view(f"u{k}", t, sizes[t] // 2, draw(st.sampled_from([0, sizes[t] // 2])))
+            sizes[v] = sizes[t] // 2
+            avail.append(v)
+            continue
+        if group is not None and draw(st.booleans()):
+            pass  # the fusion group goes on
+        elif draw(st.integers(0, 4)) == 0:
+            group, gid = f"g{gid}", gid + 1
+        else:
+            group = None
+        if what == "view_op":
+            out = b.view(f"v{k}", t, sizes[t])
+            sizes[out] = sizes[t]
+            b.node(f"n{k}", "RESHAPE", [t, *extra], out, cost=cost, group=group)
+        elif what == "set_rows":
+            out = b.view(f"v{k}", t, sizes[t] // 2, sizes[t] - sizes[t] // 2)
+            sizes[out] = sizes[t] // 2
+            b.node(f"n{k}", "SET_ROWS", extra or [avail[0]], out, cost=cost, group=group)
+        else:
+            kind = draw(st.sampled_from(["intermediate"] * 4 + ["output"]))
+            sizes[f"t{k}"] = draw(st.sampled_from([0, 256, 512, 1024]))
+            out = b.tensor(f"t{k}", sizes[f"t{k}"], kind)
+            inplace = {out: t} if draw(st.integers(0, 3)) == 0 else None
+            b.node(f"n{k}", "OP", [t, *extra], out, cost=cost, group=group, inplace=inplace)
+        avail.append(out)
+    return b.build()

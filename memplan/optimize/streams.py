@@ -6,7 +6,8 @@ without paying more in synchronisation than it wins. The method:
 
 1. *Units.* A fusion group is one super-node (its members run consecutively, in listed order, on one
    stream); every other node is its own unit. Groups are contiguous in the listed (topological)
-   order, so the unit graph stays acyclic.
+   order, so the unit graph stays acyclic. A view a node produces is a (costless) node of it too,
+   standing for every writer along its chain, so that chains of view ops stay linear (``Units``).
 2. *Priority.* Each unit's bottom level (its cost plus the longest path of costs after it) — the
    classic critical-path priority. Ready units are taken highest-priority first (ties: listed order).
    A second family takes ready units in listed order instead: depth-first like the author's order,
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 
 from .._gc import paused
 from ..graph import Graph, check_graph
-from ..schedule import Schedule, data_dependencies, schedule_with_events
+from ..schedule import Schedule, schedule_with_events
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .timeline import simulate_indices
 
@@ -44,11 +45,25 @@ from .timeline import simulate_indices
 LARGE_UNITS = 20_000
 #: the chain-cover matching is O(V*E) in the worst case; skip it above this many units
 CHAIN_COVER_UNITS = 5_000
+#: the chain cover's edges from every writer of a view to its readers while listing them takes at most
+#: this many times (nodes + edges of the unit graph) steps; past that, from the view's producer only
+CHAIN_COVER_STEPS = 4
 
 
 @dataclass(frozen=True)
 class Units:
-    """The unit (super-node) graph: fusion groups collapsed, in listed order."""
+    """The unit (super-node) graph: fusion groups collapsed, in listed order, with its written views.
+
+    Units are ``0 .. len(members) - 1``. After them come the *written views*, one node each: the views
+    that have a producer, standing for every writer along their chain (``Graph.writers``). A unit
+    reading a view depends on the view's node, and the node on the unit producing the view and on
+    the written tensor above it (the next view's node, or the unit producing the root). So a chain of
+    k views, each produced by its own node and each read, is O(k) edges, where listing every writer
+    for every reader is k^2 / 2 (an ONNX Reshape/Identity chain imported as views, ggml VIEW nodes).
+    A unit becomes ready exactly when every unit it reads from is done, as if they were all listed.
+    ``deps``/``succs``/``rank`` cover both kinds (a view node costs nothing); ``view_unit[v]`` is the
+    unit producing view node ``len(members) + v``.
+    """
 
     members: tuple[tuple[int, ...], ...]
     unit_of: tuple[int, ...]
@@ -56,34 +71,79 @@ class Units:
     succs: tuple[tuple[int, ...], ...]
     cost: tuple[float, ...]
     rank: tuple[float, ...]
+    view_unit: tuple[int, ...] = ()
 
 
 def build_units(graph: Graph, cost: Sequence[float]) -> Units:
     members = graph.units()
+    n = len(members)
     unit_of = [0] * len(graph.nodes)
     for u, ms in enumerate(members):
-        for n in ms:
-            unit_of[n] = u
+        for m in ms:
+            unit_of[m] = u
+    tensors, producer, inputs, written, tindex = (graph.tensors, graph.producer, graph.node_inputs, graph.written,
+                                                  graph.tensor_index)
+    view_node: dict[int, int] = {}  # written view (tensor) -> its node
+    view_deps: list[tuple[int, ...]] = []
+    view_unit: list[int] = []
+
+    def node_of(j: int) -> int:
+        """The node standing for tensor ``j``'s writers (``j`` has a producer): the root's unit, or the
+        view's node, made (with those above it) on first use."""
+        if tensors[j].view_of is None:
+            return unit_of[producer[j]]
+        chain = []
+        while j not in view_node and tensors[j].view_of is not None:
+            chain.append(j)
+            j = written[tindex[tensors[j].view_of]]
+            if j < 0:
+                break
+        for c in reversed(chain):  # from the top down: the one above is known
+            above = written[tindex[tensors[c].view_of]]
+            deps = {unit_of[producer[c]]} | ({node_of(above)} if above >= 0 else set())
+            view_node[c] = n + len(view_deps)
+            view_deps.append(tuple(sorted(deps)))
+            view_unit.append(unit_of[producer[c]])
+        return view_node[chain[0]] if chain else view_node[j]
+
+    latest_writer = graph.fold_writers(lambda w: w, max)  # the last-listed writer of a tensor's chain
     deps: list[tuple[int, ...]] = []
-    succs: list[list[int]] = [[] for _ in members]
-    tensors, producer, inputs = graph.tensors, graph.producer, graph.node_inputs
     for u, ms in enumerate(members):
         if len(ms) == 1 and all(tensors[t].view_of is None for t in inputs[ms[0]]):
             # the common case: one node reading no views depends on its inputs' producers
             found = {unit_of[p] for p in map(producer.__getitem__, inputs[ms[0]]) if p >= 0}
         else:
-            found = {unit_of[d] for m in ms for d in data_dependencies(graph, m)}
+            found = set()
+            for m in ms:
+                for t in inputs[m]:
+                    j = written[t]
+                    if j < 0:
+                        continue
+                    if latest_writer.of(t) >= ms[0]:  # a member writes on the chain: list the writers
+                        found.update(unit_of[w] for w in graph.writers(t))  # (the unit is not its own)
+                    else:
+                        found.add(node_of(j))
         found.discard(u)
-        ds = tuple(sorted(found))
-        deps.append(ds)
+        deps.append(tuple(sorted(found)))
+    deps += view_deps
+    succs: list[list[int]] = [[] for _ in deps]
+    for v, ds in enumerate(deps):
         for d in ds:
-            succs[d].append(u)
+            succs[d].append(v)
     ucost = [float(sum(cost[m] for m in ms)) for ms in members]
-    rank = [0.0] * len(members)
-    for u in range(len(members) - 1, -1, -1):
-        rank[u] = ucost[u] + max(map(rank.__getitem__, succs[u]), default=0.0)
+    # bottom levels, successors first (views, made as they are read, need not follow their readers)
+    rank = [0.0] * len(deps)
+    waiting = [len(x) for x in succs]
+    ready = [v for v in range(len(deps)) if not waiting[v]]
+    while ready:
+        v = ready.pop()
+        rank[v] = (ucost[v] if v < n else 0.0) + max(map(rank.__getitem__, succs[v]), default=0.0)
+        for d in deps[v]:
+            waiting[d] -= 1
+            if not waiting[d]:
+                ready.append(d)
     return Units(tuple(tuple(m) for m in members), tuple(unit_of), tuple(deps),
-                 tuple(tuple(s) for s in succs), tuple(ucost), tuple(rank))
+                 tuple(tuple(x) for x in succs), tuple(ucost), tuple(rank), tuple(view_unit))
 
 
 def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
@@ -98,7 +158,7 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     """
     n = len(U.members)
     indeg = [len(d) for d in U.deps]
-    prio = [float(u) for u in range(n)] if listed else [-r for r in U.rank]
+    prio = [float(u) for u in range(n)] if listed else [-r for r in U.rank[:n]]
     heap = [(prio[u], u) for u in range(n) if indeg[u] == 0]
     heapq.heapify(heap)
     free = [0.0] * k
@@ -109,6 +169,17 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     seq = [0] * n
     clock: list[list[int] | None] = [None] * n
     order: list[int] = []
+    # a written view's node, once done: {stream: its latest-placed unit} over the view's writers
+    last_on: dict[int, dict[int, int]] = {}
+
+    def latest_per_stream(ds: Sequence[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for d in ds:
+            for sd, w in ({stream[d]: d} if d < n else last_on[d]).items():
+                if sd not in out or seq[w] > seq[out[sd]]:
+                    out[sd] = w
+        return out
+
     while heap:
         _, u = heapq.heappop(heap)
         if fixed is not None:
@@ -117,12 +188,18 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
             cands = (stream[chain_pred[u]],)
         else:
             cands = range(k)
+        # Reading views, u waits for all their writers, but only each stream's latest one matters:
+        # an earlier one on that stream ends no later and is known wherever the latest is, so the
+        # start time, the streams to wait for and the clock are the same as over all of them.
+        ds = U.deps[u]
+        if ds and ds[-1] >= n:
+            ds = tuple(latest_per_stream(ds).values())
         best = None
         for s in cands:
             t = free[s]
             ks = know[s]
             latest: dict[int, int] = {}
-            for d in U.deps[u]:
+            for d in ds:
                 sd = stream[d]
                 if sd == s or ks[sd] > seq[d]:
                     if end[d] > t:
@@ -150,15 +227,58 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
         end[u] = t + U.cost[u]
         free[s] = end[u]
         order.append(u)
-        for v in U.succs[u]:
-            indeg[v] -= 1
-            if indeg[v] == 0:
-                heapq.heappush(heap, (prio[v], v))
+        done = [u]
+        while done:  # a view is done once its writers are: on to its readers and the views below
+            for v in U.succs[done.pop()]:
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    if v < n:
+                        heapq.heappush(heap, (prio[v], v))
+                    else:
+                        last_on[v] = latest_per_stream(U.deps[v])
+                        done.append(v)
     return order, stream
 
 
-def chain_cover(U: Units) -> list[int]:
-    """A minimum path cover along direct dependencies: ``pred[u]`` is u's chain predecessor or -1.
+def unit_succs(U: Units, limit: int) -> list[list[int]]:
+    """Each unit's successor units: those that read what it writes, directly or through views.
+
+    Listing a view's writers for each reader is k^2 / 2 steps on a chain of k written views, each
+    read; past ``limit`` steps, a reader of a view counts only as a successor of the view's own
+    producer (its nearest writer: on a chain of view ops, the one it waits for the others through).
+    """
+    n = len(U.members)
+    preds: list[set[int]] | None = []
+    steps = 0
+    for u in range(n):
+        have = {d for d in U.deps[u] if d < n}
+        todo = [d for d in U.deps[u] if d >= n]
+        seen = set(todo)
+        while todo:  # up through the view nodes, to every writer
+            for d in U.deps[todo.pop()]:
+                steps += 1
+                if d < n:
+                    have.add(d)
+                elif d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        if steps > limit:
+            preds = None
+            break
+        have.discard(u)
+        preds.append(have)
+    if preds is None:
+        preds = [{d if d < n else U.view_unit[d - n] for d in U.deps[u]} - {u} for u in range(n)]
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for u in range(n):
+        for d in sorted(preds[u]):
+            succs[d].append(u)
+    return succs
+
+
+def chain_cover(U: Units, succs: Sequence[Sequence[int]]) -> list[int]:
+    """A minimum path cover along direct dependencies (``succs``: each unit's successor units):
+    ``pred[u]`` is u's chain predecessor or -1.
 
     Maximum bipartite matching (Kuhn's augmenting paths, iterative); each unit tries its successors
     in decreasing priority first, so the critical path tends to be one chain.
@@ -166,7 +286,7 @@ def chain_cover(U: Units) -> list[int]:
     n = len(U.members)
     match_succ = [-1] * n   # u -> v matched (u's chain successor)
     match_pred = [-1] * n   # v -> u
-    adj = [sorted(U.succs[u], key=lambda v: (-U.rank[v], v)) for u in range(n)]
+    adj = [sorted(succs[u], key=lambda v: (-U.rank[v], v)) for u in range(n)]
     for root in sorted(range(n), key=lambda u: (-U.rank[u], u)):
         if not adj[root]:
             continue
@@ -276,7 +396,7 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
             o, s = list_schedule(U, k, event_us, listed=True)
             cands.append((f"listed-k{k}", o, s))
         if n <= CHAIN_COVER_UNITS:
-            pred = chain_cover(U)
+            pred = chain_cover(U, unit_succs(U, CHAIN_COVER_STEPS * (len(U.deps) + sum(map(len, U.deps)))))
             for k in ks:
                 o, s = list_schedule(U, k, event_us, mode="eft", chain_pred=pred)
                 cands.append((f"chains-k{k}", o, s))
