@@ -619,6 +619,21 @@ def test_bench_json_that_cannot_be_written_is_refused_before_the_run(tmp_path, c
     refused(capsys, tmp_path, ["bench", "schedule", "--json", out], "--json", "cannot write")
 
 
+def test_out_of_memory_is_one_line(tmp_path, capsys, files, monkeypatch):
+    """A plan too large for the machine (``--streams 1024`` on a 100k-branch graph holds several
+    nodes x streams tables) ends in numpy's MemoryError: one line naming the graph, exit 2, no output."""
+    g = files[0]
+    planmod = sys.modules["memplan.plan"]  # (memplan.plan is also the function)
+
+    def huge(*a, **kw):
+        raise MemoryError("Unable to allocate 24.4 GiB for an array with shape (100001, 32768)")
+
+    monkeypatch.setattr(planmod, "compute_lifetimes", huge)
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out, "--streams", "3"], "out of memory", "g.json", outputs=[out],
+            inputs=[g])
+
+
 def test_command_table_is_static():
     import memplan.cli as cli
 
