@@ -234,6 +234,16 @@ def test_csv_plus_sign_and_leading_zeros_are_integers(tmp_path):
     assert main(["csv", str(c), "-o", str(tmp_path / "o.csv"), "-q"]) == 0
 
 
+def test_csv_with_a_byte_order_mark(tmp_path, capsys):
+    """A spreadsheet's UTF-8 CSV starts with a byte-order mark: the header's first name was then
+    "\ufeffid" and the error said the visible 'id' column was missing. It names the mark (refused, as JSON
+    with one is: minimalloc's own reader does not skip it either)."""
+    c = tmp_path / "i.csv"
+    c.write_bytes(b"\xef\xbb\xbfid,lower,upper,size\na,0,2,8\n")
+    out = tmp_path / "o.csv"
+    refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", "byte-order mark", outputs=[out], inputs=[c])
+
+
 def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
     need("onnx")
     import onnx
