@@ -244,6 +244,21 @@ def test_csv_with_a_byte_order_mark(tmp_path, capsys):
     refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", "byte-order mark", outputs=[out], inputs=[c])
 
 
+def test_search_refuses_problems_too_dense_for_it(tmp_path, capsys):
+    """The search keeps Python lists per conflicting pair (about 150 bytes each): 8000 buffers live at
+    once took 5 GB, 30000 were killed by the kernel for memory. Past ``MAX_PAIRS`` overlapping pairs it
+    is a SolverError naming the count (``memplan csv`` runs the search by default); ``auto`` with a time
+    limit skips it and keeps its heuristics' packing."""
+    from memplan.solvers.search import MAX_PAIRS
+
+    n = 3300  # 3300 * 3299 / 2 > 5M pairs
+    assert n * (n - 1) // 2 > MAX_PAIRS
+    c = write(tmp_path / "dense.csv", "id,lower,upper,size\n" + "".join(f"b{i},0,1,{8 + i % 5}\n" for i in range(n)))
+    out = tmp_path / "o.csv"
+    refused(capsys, tmp_path, ["csv", c, "-o", out], "dense.csv", "search", "pairs", outputs=[out], inputs=[c])
+    assert main(["csv", str(c), "-o", str(out), "--solver", "auto", "--time-limit", "1", "-q"]) == 0
+
+
 def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
     need("onnx")
     import onnx
