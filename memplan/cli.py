@@ -321,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError as exc:  # a graph and options too large for this machine (numpy says how large)
+        what = next((getattr(args, k) for k in ("graph", "input", "model", "plan") if getattr(args, k, None)), None)
+        _err(f"out of memory{f' on {what}' if what else ''}: {exc or 'MemoryError'} (this graph and these "
+             "options need more memory than the machine has)")
+        return EXIT_BAD_INPUT
     except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
         _err(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
         _drop_stdout()

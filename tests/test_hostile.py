@@ -234,6 +234,31 @@ def test_csv_plus_sign_and_leading_zeros_are_integers(tmp_path):
     assert main(["csv", str(c), "-o", str(tmp_path / "o.csv"), "-q"]) == 0
 
 
+def test_csv_with_a_byte_order_mark(tmp_path, capsys):
+    """A spreadsheet's UTF-8 CSV starts with a byte-order mark: the header's first name was then
+    "\ufeffid" and the error said the visible 'id' column was missing. It names the mark (refused, as JSON
+    with one is: minimalloc's own reader does not skip it either)."""
+    c = tmp_path / "i.csv"
+    c.write_bytes(b"\xef\xbb\xbfid,lower,upper,size\na,0,2,8\n")
+    out = tmp_path / "o.csv"
+    refused(capsys, tmp_path, ["csv", c, "-o", out], "i.csv", "byte-order mark", outputs=[out], inputs=[c])
+
+
+def test_search_refuses_problems_too_dense_for_it(tmp_path, capsys):
+    """The search keeps Python lists per conflicting pair (about 150 bytes each): 8000 buffers live at
+    once took 5 GB, 30000 were killed by the kernel for memory. Past ``MAX_PAIRS`` overlapping pairs it
+    is a SolverError naming the count (``memplan csv`` runs the search by default); ``auto`` with a time
+    limit skips it and keeps its heuristics' packing."""
+    from memplan.solvers.search import MAX_PAIRS
+
+    n = 3300  # 3300 * 3299 / 2 > 5M pairs
+    assert n * (n - 1) // 2 > MAX_PAIRS
+    c = write(tmp_path / "dense.csv", "id,lower,upper,size\n" + "".join(f"b{i},0,1,{8 + i % 5}\n" for i in range(n)))
+    out = tmp_path / "o.csv"
+    refused(capsys, tmp_path, ["csv", c, "-o", out], "dense.csv", "search", "pairs", outputs=[out], inputs=[c])
+    assert main(["csv", str(c), "-o", str(out), "--solver", "auto", "--time-limit", "1", "-q"]) == 0
+
+
 def test_onnx_batch_out_of_range_and_empty_onnx(tmp_path, capsys):
     need("onnx")
     import onnx
@@ -617,6 +642,21 @@ def test_bench_json_that_cannot_be_written_is_refused_before_the_run(tmp_path, c
     monkeypatch.setattr(schedule, "run", never)
     out = tmp_path / where
     refused(capsys, tmp_path, ["bench", "schedule", "--json", out], "--json", "cannot write")
+
+
+def test_out_of_memory_is_one_line(tmp_path, capsys, files, monkeypatch):
+    """A plan too large for the machine (``--streams 1024`` on a 100k-branch graph holds several
+    nodes x streams tables) ends in numpy's MemoryError: one line naming the graph, exit 2, no output."""
+    g = files[0]
+    planmod = sys.modules["memplan.plan"]  # (memplan.plan is also the function)
+
+    def huge(*a, **kw):
+        raise MemoryError("Unable to allocate 24.4 GiB for an array with shape (100001, 32768)")
+
+    monkeypatch.setattr(planmod, "compute_lifetimes", huge)
+    out = tmp_path / "o.json"
+    refused(capsys, tmp_path, ["plan", g, "-o", out, "--streams", "3"], "out of memory", "g.json", outputs=[out],
+            inputs=[g])
 
 
 def test_command_table_is_static():

@@ -50,6 +50,9 @@ class CsvTable:
 
 def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     """Parse minimalloc CSV text; ``path`` names the source in error messages."""
+    if text.startswith("\ufeff"):  # else the header's first name is "\ufeffid" and 'id' looks missing
+        raise InputFormatError(f"{path}: line 1: starts with a byte-order mark (U+FEFF); save it as UTF-8 "
+                               "without one")
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)

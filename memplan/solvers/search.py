@@ -43,7 +43,7 @@ from enum import Enum
 
 import numpy as np
 
-from ..errors import BudgetError
+from ..errors import BudgetError, SolverError
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
@@ -51,10 +51,18 @@ from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
 #: work budget (in seconds of ``time_limit``) when the caller gives none: the search is exact and
 #: could otherwise run long
 DEFAULT_TIME_LIMIT = 60.0
+#: the most overlapping buffer pairs the search takes on: it keeps Python lists per conflicting pair
+#: (about 150 bytes each), so 8000 buffers live at once took 5 GB and 30000 more memory than a machine
+#: has; greedy, size and CP-SAT handle such problems in bulk
+MAX_PAIRS = 5_000_000
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
     """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``)."""
+    pairs = problem.overlap_count()
+    if pairs > MAX_PAIRS:
+        raise SolverError(f"search: {len(problem)} buffers with {pairs} overlapping pairs, over the search's limit "
+                          f"of {MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy, size or cpsat")
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     params = options.search
