@@ -100,6 +100,16 @@ def test_work_doubles_with_the_chain(set_rows, mode):
 
 # --- long chains plan and verify -----------------------------------------------------------------------
 
+def test_bench_scale_chain_is_a_chain_of_view_ops():
+    from memplan.benchmarks.scale import chain_graph
+
+    g = chain_graph(9)
+    v8 = g.tensor_index["v8"]
+    assert [g.nodes[w].id for w in g.writers(v8)] == [f"n{i}" for i in range(8, -1, -1)] + ["p"]
+    assert [n.id for n in g.nodes if n.op == "UNARY"] == ["p", "c0", "c4", "c8", "c"]
+    memplan.plan(g, streams="auto")  # verified
+
+
 def test_5000_view_ops_plan_and_verify_on_one_and_two_streams():
     n = 5000
     g = chain(n, every=0)

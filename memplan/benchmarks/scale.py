@@ -4,7 +4,9 @@ Two graph families:
 
 - ``--nodes N ...``: ``memplan.generators.fanout_join`` DAGs of N nodes (about N tensors);
 - ``--wide K ...``: one node with K outputs, each read by its own node, whose K results one node
-  joins (2K + 2 tensors, K of them live at once at the split and K again at the join).
+  joins (2K + 2 tensors, K of them live at once at the split and K again at the join);
+- ``--chain K ...``: a chain of K view ops, each producing a view of the view before it and reading it
+  (an ONNX Reshape/Identity chain imported as views), every 4th view read by a node of its own.
 
 Each graph is planned under each ``--mode``: ``serial`` (``memplan plan``), ``auto``
 (``memplan plan --streams auto``: ``graph_optimize`` on up to 8 streams, then, as ``plan()`` does,
@@ -38,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fan-out/join graphs of these many nodes")
     p.add_argument("--wide", type=nodes, nargs="*", default=[],
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
+    p.add_argument("--chain", type=int, nargs="*", default=[],
+                   help="chains of this many view ops, each view read (e.g. --nodes --chain 10000 100000)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
                    help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")
     p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
@@ -59,6 +63,26 @@ def wide_graph(k: int, *, seed: int = 0):
         res.append(b.intermediate(f"p{i}", rng.choice(SIZES)))
         b.node(f"c{i}", "OP", [outs[i]], res[-1], cost=float(rng.randint(2, 40)))
     b.node("join", "CONCAT", res, b.output("y", 4096), cost=10.0)
+    return b.build()
+
+
+def chain_graph(k: int):
+    """``k`` RESHAPE nodes, each producing a view of the view before it (of ``r`` for the first) and
+    reading it; a UNARY reader of every 4th view and of the last: every reader depends on every view
+    op above it (contract rule 2), the shape whose dependencies were quadratic to list."""
+    from ..graph import GraphBuilder
+
+    b = GraphBuilder(f"chain-{k}")
+    b.input("x", 4096)
+    b.node("p", "UNARY", ["x"], b.intermediate("r", 1 << 20), cost=10.0)
+    prev = "r"
+    for i in range(k):
+        v = b.view(f"v{i}", prev, 1 << 20)
+        b.node(f"n{i}", "RESHAPE", [prev], v, cost=1.0)
+        if i % 4 == 0:
+            b.node(f"c{i}", "UNARY", [v], b.output(f"y{i}", 256), cost=5.0)
+        prev = v
+    b.node("c", "UNARY", [prev], b.output("y", 4096), cost=10.0)
     return b.build()
 
 
@@ -94,6 +118,8 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto") -> dict:
     t = time.perf_counter()
     if kind == "wide":
         graph, natural = wide_graph(n), None
+    elif kind == "chain":
+        graph, natural = chain_graph(n), None
     else:
         graph, natural = fanout_join(n, streams=4)
     row["tensors"] = len(graph.tensors)
@@ -124,10 +150,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     cols = " ".join(f"{p + ' s':>9}" for p in PHASES)
     print(f"{'graph':>6} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "
           f"{'arena/LB':>9} {'peak MiB':>9}")
-    cases = [("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
+    cases = [("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide] + [("chain", k) for k in args.chain]
     for kind, n in cases:
         for mode in args.mode:
-            if mode == "natural" and kind == "wide":
+            if mode == "natural" and kind != "fanout":
                 continue
             cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver]
             row = json.loads(_run_case(cmd, f"{kind} {n} {mode}"))
