@@ -369,3 +369,39 @@ def test_graphs_destroyed_elsewhere_leave_our_captured_gemms_their_workspaces(to
             json.dump({"outputs_equal": same, "fill_intact": intact}, f)
     if not pool:
         assert all(same) and intact, f"outputs equal {same}, other tensors intact {intact}"
+
+
+@pytest.mark.parametrize("name", ["detach", "metadata", "echo"])
+def test_metadata_ops_and_returned_inputs_on_cuda(torch, name):
+    """The lowerings session 13 added on a CPU, on CUDA: ``detach_`` and in-place metadata ops run as their
+    view op (nothing, or a counted move), a returned input is the caller's tensor. 1 and 3 streams, eager
+    issue and CUDA graph, arena poisoned, fresh inputs: bitwise equal to CUDA eager."""
+    from aten_models import DetachInPlace, MetadataInPlace
+
+    from runtime.aten import compile
+
+    class Echo(torch.nn.Module):
+        def forward(self, x, y):
+            return y, x * 2, (x, y + 1)
+
+    def leaves(o):
+        return [t for x in (o if isinstance(o, (tuple, list)) else (o,))
+                for t in (leaves(x) if isinstance(x, (tuple, list)) else [x])]
+
+    torch.manual_seed(0)
+    g = torch.Generator(device="cuda").manual_seed(2)
+    module, inputs = {
+        "detach": (DetachInPlace().eval().cuda(), lambda: (torch.randn(8, 8, device="cuda", generator=g),)),
+        "metadata": (MetadataInPlace().cuda(), lambda: (torch.randn(4, 6, device="cuda", generator=g),)),
+        "echo": (Echo(), lambda: (torch.randn(4, 8, device="cuda", generator=g), torch.randn(16, device="cuda", generator=g))),
+    }[name]
+    for streams in (1, 3):
+        for graph in (False, True):
+            c = compile(module, inputs(), streams=streams, cuda_graph=graph, poison=True)
+            for _ in range(3):
+                x = inputs()
+                with torch.no_grad():
+                    want = leaves(module(*x))
+                got = leaves(c(*x))
+                assert len(got) == len(want) and all(torch.equal(a, b) for a, b in zip(got, want)), \
+                    f"{name}: streams {streams}, graph {graph}"
