@@ -25,12 +25,18 @@ MAX_NODES = 10 ** 7
 MAX_LAYERS = 1024
 
 
+def print_error(message: str) -> None:
+    """``memplan: error: ...`` on stderr as one line, whatever the message (a library's exception text
+    from deep inside) contains."""
+    line = " / ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    print(f"memplan: error: {line}", file=sys.stderr)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line naming it and where to find help (exit 2)."""
 
     def error(self, message: str):
-        line = " / ".join(part.strip() for part in str(message).splitlines() if part.strip())
-        print(f"memplan: error: {line} (see '{self.prog} --help')", file=sys.stderr)
+        print_error(f"{message} (see '{self.prog} --help')")
         raise SystemExit(2)
 
 

@@ -18,12 +18,6 @@ from .errors import MemplanError
 EXIT_BAD_INPUT = 2
 
 
-def _err(msg: str) -> None:
-    # one line, whatever a message from deep inside (a library's exception text) contains
-    line = " / ".join(part.strip() for part in str(msg).splitlines() if part.strip())
-    print(f"memplan: error: {line}", file=sys.stderr)
-
-
 def _out(text: str) -> None:
     """Print ``text`` on stdout; what stdout cannot encode is escaped (``\\ud800``), not a traceback.
 
@@ -314,20 +308,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # a failing write of buffered output shows here, not at exit
         return code
     except MemplanError as exc:
-        _err(str(exc))
+        argtypes.print_error(str(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        _err("interrupted")
+        argtypes.print_error("interrupted")
         return 130
     except BrokenPipeError:
         return 0
     except MemoryError as exc:  # a graph and options too large for this machine (numpy says how large)
         what = next((getattr(args, k) for k in ("graph", "input", "model", "plan") if getattr(args, k, None)), None)
-        _err(f"out of memory{f' on {what}' if what else ''}: {exc or 'MemoryError'} (this graph and these "
+        argtypes.print_error(f"out of memory{f' on {what}' if what else ''}: {exc or 'MemoryError'} (this graph and these "
              "options need more memory than the machine has)")
         return EXIT_BAD_INPUT
     except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
-        _err(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
+        argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
         _drop_stdout()
         return EXIT_BAD_INPUT
 

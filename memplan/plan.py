@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import BudgetError, GraphError, ScheduleError
+from .errors import BudgetError, ScheduleError
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
@@ -64,9 +64,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1)."""
     from .devices import check_capacity, check_devices
 
-    if not isinstance(graph, Graph):
-        raise GraphError(f"plan needs a memplan Graph (memplan.GraphBuilder, load_graph, graph_from_dict), "
-                         f"not {type(graph).__name__}")
+    check_graph(graph, "plan")
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress)
     if devices is not None:

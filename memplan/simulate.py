@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import GraphError, PlanFormatError, ScheduleError
-from .graph import MAX_COST_US, Graph
+from .errors import PlanFormatError, ScheduleError
+from .graph import MAX_COST_US, Graph, check_graph
 from .optimize.cost import CostModelLike, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
@@ -48,8 +48,7 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     """
     from .optimize.cost import CostModel, check_cost_model, event_latency
 
-    if not isinstance(graph, Graph):
-        raise GraphError(f"simulate needs a memplan Graph, not {type(graph).__name__}")
+    check_graph(graph, "simulate")
     if not isinstance(plan, (Plan, Schedule)):
         raise PlanFormatError(f"simulate needs a memplan Plan or Schedule, not {type(plan).__name__} "
                               "(memplan.load_plan or memplan.plan_from_dict reads one)")

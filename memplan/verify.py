@@ -23,8 +23,8 @@ from operator import le
 from typing import Any
 
 from ._gc import paused
-from .errors import GraphError, PlanFormatError, UnsafePlan
-from .graph import Graph
+from .errors import PlanFormatError, UnsafePlan
+from .graph import Graph, check_graph
 from .ops import COPY_OP
 from .planfile import Plan, check_plan_fields, plan_from_dict
 
@@ -41,8 +41,7 @@ def verify(graph: Graph, plan: Plan | dict[str, Any]) -> None:
 @paused
 def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
     """All findings as ``(rule, message)``; empty when the plan is safe."""
-    if not isinstance(graph, Graph):
-        raise GraphError(f"verify needs a memplan Graph, not {type(graph).__name__}")
+    check_graph(graph, "verify")
     if isinstance(plan, dict):
         plan = plan_from_dict(plan)
     if not isinstance(plan, Plan):

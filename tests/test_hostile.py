@@ -551,6 +551,7 @@ def test_bench_suite_missing_a_dependency_names_it(tmp_path, capsys, monkeypatch
     (["schedule", "--event-us", "nan"], "--event-us"),
     (["scale", "--nodes", "-5"], "--nodes"),                     # a graph of -5 nodes, silently
     (["scale", "--wide", "0"], "--wide"),
+    (["scale", "--chain", "-5"], "--chain"),                     # a chain of -5 view ops, silently
     (["scale", "--nodes", str(10 ** 30)], "--nodes"),
     (["devices", "--streams", "abc"], "--streams"),              # ValueError traceback
     (["devices", "--devices", "0"], "--devices"),

@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fan-out/join graphs of these many nodes")
     p.add_argument("--wide", type=nodes, nargs="*", default=[],
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
-    p.add_argument("--chain", type=int, nargs="*", default=[],
+    p.add_argument("--chain", type=nodes, nargs="*", default=[],
                    help="chains of this many view ops, each view read (e.g. --nodes --chain 10000 100000)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
                    help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import GraphError, MemplanError, PlanFormatError
 from ..files import MAX_FILE_BYTES, atomic_write_bytes, atomic_write_text, read_input
-from ..graph import Graph, graph_from_dict
+from ..graph import Graph, check_graph, graph_from_dict
 from ..planfile import Plan, plan_from_dict
 
 __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
@@ -123,8 +123,7 @@ def load_graph(path: str) -> Graph:
 
 
 def save_graph(graph: Graph, path: str) -> None:
-    if not isinstance(graph, Graph):
-        raise GraphError(f"save_graph needs a memplan Graph, not {type(graph).__name__}")
+    check_graph(graph, "save_graph")
     atomic_write_text(path, json.dumps(graph.to_dict(), indent=1) + "\n")
 
 
