@@ -64,6 +64,8 @@ def _plan_extras(args: argparse.Namespace) -> dict:
     for key in ("streams", "memory_budget", "max_events"):
         if getattr(args, key, None) is not None:
             extras[key] = getattr(args, key)
+    if getattr(args, "fused_groups", False):
+        extras["fused_groups"] = True
     if getattr(args, "event_us", None) is not None:
         from .optimize import CostModel
 
@@ -113,8 +115,8 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .io import load_safe_pair
 
-    load_safe_pair(args.graph, args.plan)
-    _out(f"{args.plan}: safe")
+    load_safe_pair(args.graph, args.plan, fused_groups=args.fused_groups)
+    _out(f"{args.plan}: safe" + (" (fusion groups as one kernel each)" if args.fused_groups else ""))
     return 0
 
 
@@ -190,6 +192,8 @@ def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("verify", help="prove a plan safe for a graph, or list what breaks")
     sp.add_argument("graph", type=argtypes.path)
     sp.add_argument("plan", type=argtypes.path)
+    sp.add_argument("--fused-groups", action="store_true",
+                    help="also prove it safe when each fusion group runs as one kernel (see plan --fused-groups)")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
@@ -236,6 +240,9 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--memory-budget", type=argtypes.size, default=None, metavar="BYTES",
                     help="give back concurrency until the arena fits (e.g. 64M); error if serial does not")
     sp.add_argument("--max-events", type=argtypes.count, default=None, metavar="N", help="at most N cross-stream events")
+    sp.add_argument("--fused-groups", action="store_true",
+                    help="keep every tensor a fusion group touches live across the whole group, so a backend "
+                         "may run each group as one kernel")
     sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
                     help="latency of one cross-stream event for the scheduler's cost model")
     sp.add_argument("--devices", type=argtypes.at_most(argtypes.MAX_STREAMS, "devices"), default=None, metavar="N",

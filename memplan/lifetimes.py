@@ -49,7 +49,12 @@ class Lifetimes:
 
 
 @paused
-def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
+def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = False) -> Lifetimes:
+    """``fused_groups``: every access by a member of a fusion group counts as an access by the group's first
+    and last members too, so every root a group touches is live across the whole group: a backend that runs
+    the group as one kernel may then read any of its inputs while it writes any of its outputs (which the
+    contract, node by node, does not promise). In-place pairs inside a group of several nodes then never
+    share bytes."""
     n_nodes = len(graph.nodes)
     S = hb.num_streams
     root = graph.root
@@ -67,6 +72,8 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
                           dtype=np.int64, count=int(counts.sum()))
     acc_b_a = buf_of[np.asarray(root, dtype=np.int64)[touched]] if len(touched) else touched
     acc_n_a = np.repeat(np.arange(n_nodes, dtype=np.int64), counts)
+    if fused_groups:
+        acc_n_a, acc_b_a = _span_groups(graph, acc_n_a, acc_b_a)
     keep = acc_b_a >= 0
     key = np.sort(acc_n_a[keep] * max(B, 1) + acc_b_a[keep])
     key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
@@ -134,6 +141,21 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore) -> Lifetimes:
         has_start=has_start, has_end=has_end, first=first, last=last, visible=visible,
         live_from=live_from, lower=lower, upper=upper, compatible=tuple(compatible),
     )
+
+
+def _span_groups(graph: Graph, acc_n: np.ndarray, acc_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The accesses plus, for each one by a member of a group of several nodes, the same buffer accessed by
+    the group's first and last members (listed order; a valid schedule runs a group consecutively on one
+    stream, so these two bracket every member)."""
+    ends = np.arange(len(graph.nodes), dtype=np.int64)
+    first, last = ends.copy(), ends.copy()
+    for members in graph.groups().values():
+        if len(members) > 1:
+            first[list(members)] = members[0]
+            last[list(members)] = members[-1]
+    grouped = first[acc_n] != last[acc_n]
+    return (np.concatenate([acc_n, first[acc_n[grouped]], last[acc_n[grouped]]]),
+            np.concatenate([acc_b, acc_b[grouped], acc_b[grouped]]))
 
 
 def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status
 from .schedule import Schedule, build_happens_before, serial_schedule
-from .solvers import EXACT, SolveOptions, solve
+from .solvers import EXACT, SolveOptions, check_options, solve
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
@@ -60,13 +60,17 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                time_limit: float | None = None, seed: int = 0, workers: int = 1, progress=None,
                check: bool = True, streams: int | str | None = None, memory_budget: int | None = None,
                max_events: int | None = None, cost_model=None, devices: int | None = None,
-               device_capacity: int | None = None) -> Planned:
-    """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1)."""
+               device_capacity: int | None = None, fused_groups: bool = False) -> Planned:
+    """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1).
+    ``fused_groups``: keep every tensor a fusion group touches live across the whole group, so a backend
+    may run each group as one kernel that reads any member's input while it writes any member's output
+    (the contract's rules are node by node; such a plan satisfies them too)."""
     from .devices import check_capacity, check_devices
 
     check_graph(graph, "plan")
     t0 = time.perf_counter()
-    options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+    options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
+                           fused_groups=fused_groups)
     if devices is not None:
         check_devices(devices)
     if devices is not None and devices > 1:
@@ -82,7 +86,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
         if device_capacity is not None:
             check_capacity(graph, planned.plan, device_capacity)
     if check or _not_fully_checked(planned.plan):
-        verify(planned.graph, planned.plan)
+        verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
 
 
@@ -98,9 +102,10 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
     (``split_devices`` validates ``n``.)"""
     check_graph(graph, "plan_devices")
-    planned = _plan_devices(graph, n, solver, options or SolveOptions(), time.perf_counter(), streams=streams,
+    options = SolveOptions() if options is None else options
+    planned = _plan_devices(graph, n, solver, options, time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
-    verify(planned.graph, planned.plan)
+    verify(planned.graph, planned.plan, fused_groups=options.fused_groups)
     return planned.split, planned.plan
 
 
@@ -118,17 +123,24 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     clock = _Phases(phases)
     hb = build_happens_before(graph, schedule)
     clock.lap("happens_before")
-    lt = compute_lifetimes(graph, hb)
+    lt = compute_lifetimes(graph, hb, fused_groups=check_options(options).fused_groups)
     clock.lap("lifetimes")
     parts = []
     groups = [(None, None)] if split is None else [
         ([int(r) for r in lt.roots if split.tensor_device[int(r)] == d], range(*split.stream_ranges[d]))
         for d in range(split.devices)]
+    # fused_groups: the solvers get the stricter problem, but the plan's lower_bound_bytes keeps the
+    # contract's meaning (a bound on every safe plan of this schedule), from the node-by-node lifetimes
+    plain = compute_lifetimes(graph, hb) if options.fused_groups else None
     for roots, streams in groups:
-        problem = buffer_problem(graph, hb, lt) if roots is None else \
-            buffer_problem(graph, hb, lt, roots=roots, streams=streams)
+        kw = {} if roots is None else {"roots": roots, "streams": streams}
+        problem = buffer_problem(graph, hb, lt, **kw)
         clock.lap("problem")
-        parts.append((problem, solve(problem, solver, options)))
+        sol = solve(problem, solver, options)
+        if plain is not None:
+            bound = buffer_problem(graph, hb, plain, **kw).lower_bound or 0
+            problem = replace(problem, lower_bound=min(problem.lower_bound or 0, bound))
+        parts.append((problem, sol))
         clock.lap("solve")
     result = _assemble(graph, schedule, parts, split=split, seconds=time.perf_counter() - t0)
     clock.lap("assemble")

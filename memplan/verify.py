@@ -31,17 +31,22 @@ from .planfile import Plan, check_plan_fields, plan_from_dict
 MAX_REPORTED = 200
 
 
-def verify(graph: Graph, plan: Plan | dict[str, Any]) -> None:
-    """Raise ``UnsafePlan`` listing every rule the plan breaks; return None when it is safe."""
-    problems = check(graph, plan)
+def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> None:
+    """Raise ``UnsafePlan`` listing every rule the plan breaks; return None when it is safe.
+    ``fused_groups``: also prove the plan safe for a backend that runs each fusion group as one kernel
+    (rule 3 with every access by a member of a group counted as an access by all of it: its first and
+    last members bracket it), as ``plan(..., fused_groups=True)`` promises."""
+    problems = check(graph, plan, fused_groups=fused_groups)
     if problems:
         raise UnsafePlan(problems)
 
 
 @paused
-def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
-    """All findings as ``(rule, message)``; empty when the plan is safe."""
+def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> list[tuple[int, str]]:
+    """All findings as ``(rule, message)``; empty when the plan is safe (see ``verify``)."""
     check_graph(graph, "verify")
+    if not isinstance(fused_groups, bool):
+        raise PlanFormatError(f"verify: fused_groups must be True or False, not {fused_groups!r}")
     if isinstance(plan, dict):
         plan = plan_from_dict(plan)
     if not isinstance(plan, Plan):
@@ -237,6 +242,14 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
                 lst = acc.setdefault(r, [])
                 if not lst or lst[-1] != ni:
                     lst.append(ni)
+    if fused_groups:   # each member's accesses also made by its group's first and last members
+        members: dict[str, list[int]] = {}
+        for ni, node in enumerate(nodes):
+            if node.group is not None:
+                members.setdefault(node.group, []).append(ni)
+        span = {ni: (m[0], m[-1]) for m in members.values() if len(m) > 1 for ni in m}
+        for r, lst in acc.items():
+            acc[r] = list(dict.fromkeys(lst + [e for ni in lst if ni in span for e in span[ni]]))
     starts = {r for r in range(T) if graph.tensors[r].kind == "input" and graph.root[r] == r}
     ends = {graph.root[t] for t in range(T) if graph.tensors[t].kind == "output"}
     INF = 1 << 62
@@ -312,7 +325,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any]) -> list[tuple[int, str]]:
                 checked.add(a)
                 if not (before(a, b) or inplace_ok(a, b)):
                     bad(3, f"tensors {graph.tensors[a].id!r} and {graph.tensors[b].id!r} overlap in "
-                           f"the arena but not every access of one happens-before every access of the other")
+                           f"the arena but not every access of one happens-before every access of the other"
+                           + (" (fusion groups counted as one kernel)" if fused_groups else ""))
             if seg_start[k] < lo:
                 new_s.append(seg_start[k]); new_e.append(lo); new_o.append(a)  # noqa: E702
         new_s.append(lo); new_e.append(hi); new_o.append(b)  # noqa: E702

@@ -324,3 +324,10 @@ def test_bound_on_a_fake_driver(monkeypatch, tmp_path):
     (s2,) = v["stream_early"]((sw,))
     assert s2.args == (100, 64 * 512 * 2 // 16, 400, 64 * 512 * 2 // 16, 0, 1)
     assert [ln.kernel for ln in v["full_stream"]((g1, norm))] == ["weight_stream", "add_rms_norm4_f32"]
+    # the "no_*" variants drop one family of latency-bound kernels and keep everything else
+    attn = Launch("attn_fused_d64_f16", (8, 1, 1), (256, 1, 1), ())
+    rope = Launch("rope_set_rows_f16", (1, 1, 1), (256, 1, 1), ())
+    step = (g1, norm, attn, rope, sw)
+    assert v["no_norm"](step) == (g1, attn, rope, sw)
+    assert v["no_attn"](step) == (g1, norm, rope, sw)
+    assert v["no_rope_set"](step) == (g1, norm, attn, sw)

@@ -155,12 +155,18 @@ def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {"library": lib}
     ex = Executor(g, multi, weights=w, inputs=inp, **kw)
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
+    # the same schedule as the runtime plans it (fused_groups: no staging copies before fused groups)
+    fg = Executor(g, L.plan_step(g, L.multi_stream_schedule(g)), weights=w, inputs=inp, **kw)
     try:
         for rep in range(JITTER_REPS):
             out = _run(ex, "eager", poison=poison, jitter=Jitter(seed=rep))
             assert np.array_equal(out, base), f"jitter rep {rep}: multi-stream output differs"
+            if rep % 3 == 0:
+                out = _run(fg, "eager", poison=poison, jitter=Jitter(seed=100 + rep))
+                assert np.array_equal(out, base), f"jitter rep {rep}: the fused_groups plan's output differs"
     finally:
         ex.free()
+        fg.free()
 
 
 def _detects(lib, g, plan, w, inp, base, poison, late: tuple[str, ...] = ()) -> int:
@@ -241,6 +247,8 @@ def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
     g = L.build_graph(cfg, fuse)
     inp = L.make_inputs(cfg, seed=3)
     serial, multi = memplan.plan(g), memplan.plan(g, L.multi_stream_schedule(g))
+    # the runtime's own plans (L.plan_step: fused_groups, so no group stages an input in a scratch copy)
+    fg_serial, fg_multi = L.plan_step(g), L.plan_step(g, L.multi_stream_schedule(g))
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
     base_ex = Executor(g, serial, inputs=inp, random_weights_seed=3, library=plain)
     exes = []
@@ -252,7 +260,8 @@ def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
         # the last one runs the (opt-in) GEMV+add+norm kernel, whose bits equal a GEMV then add+norm
         cases = [(plain, serial, (), None), (plain, multi, (), None), (plain, multi, pf, None), (plain, multi, (), 0),
                  (pdl_lib, serial, (), None), (pdl_lib, multi, (), None), (pdl_lib, multi, pf, None),
-                 (pdl_lib, multi, (), 0), (None, multi, (), None)]
+                 (pdl_lib, multi, (), 0), (None, multi, (), None), (plain, fg_serial, (), None),
+                 (pdl_lib, fg_multi, (), None), (None, fg_multi, (), None)]
         for klib, plan, prefetch, gn in cases:
             kw = {} if gn is None else {"gemv_norm_min": gn}
             if klib is not None:

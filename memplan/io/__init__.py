@@ -132,16 +132,17 @@ def load_plan(path: str) -> Plan:
     return plan_from_dict(read_json(path, PlanFormatError), source=path)
 
 
-def load_safe_pair(graph_path: str, plan_path: str) -> tuple[Graph, Plan]:
+def load_safe_pair(graph_path: str, plan_path: str, *, fused_groups: bool = False) -> tuple[Graph, Plan]:
     """A graph and a plan made for it that ``verify`` proves safe, for every command that shows, draws
     or simulates a plan: a plan for another graph is ``PlanMismatch`` (``check_plan_for``), an unsafe one
-    ``UnsafePlan`` (a picture or a simulation of an unsafe plan would mislead)."""
+    ``UnsafePlan`` (a picture or a simulation of an unsafe plan would mislead). ``fused_groups``: see
+    ``verify``."""
     from ..planfile import check_plan_for
     from ..verify import verify
 
     graph, plan = load_graph(graph_path), load_plan(plan_path)
     check_plan_for(graph, plan)
-    verify(graph, plan)
+    verify(graph, plan, fused_groups=fused_groups)
     return graph, plan
 
 

@@ -41,15 +41,21 @@ def get_solver(name: str) -> Solver:
     return solve
 
 
+def check_options(options) -> SolveOptions:
+    """``options`` itself, or SolverError naming what it is instead of a SolveOptions."""
+    if not isinstance(options, SolveOptions):
+        raise SolverError(f"options must be a memplan SolveOptions, not {type(options).__name__} {_short(options)}")
+    return options
+
+
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
     buffers (a solver bug). Exact solvers raise BudgetError when nothing fits ``problem.capacity``."""
-    if not isinstance(options, SolveOptions):
-        raise SolverError(f"options must be a memplan SolveOptions, not {type(options).__name__} {_short(options)}")
+    check_options(options)
     sol = get_solver(solver)(problem, options)
     check_solution(problem, sol)
     return sol
 
 
 __all__ = ["EXACT", "Objective", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
-           "check_solution", "get_solver", "solve"]
+           "check_options", "check_solution", "get_solver", "solve"]

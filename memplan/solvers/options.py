@@ -65,6 +65,7 @@ class SolveOptions:
     objective: Objective = Objective.MINIMIZE
     wall_limit: float | None = None
     search: SearchParams = field(default_factory=SearchParams)
+    fused_groups: bool = False
 
     def __post_init__(self) -> None:
         for name in ("time_limit", "wall_limit"):
@@ -75,6 +76,8 @@ class SolveOptions:
             raise SolverError(f"workers must be an integer in 1..1024, not {self.workers!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 31:
             raise SolverError(f"seed must be an integer in 0..2**31-1, not {self.seed!r}")
+        if not isinstance(self.fused_groups, bool):
+            raise SolverError(f"fused_groups must be True or False, not {self.fused_groups!r}")
         if self.progress is not None and not callable(self.progress):   # first called deep in a solve
             raise SolverError(f"progress must be a callable taking one message or None, not {type(self.progress).__name__}")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from memplan import Graph, Schedule, schedule_with_events
+from memplan import Graph, Plan, Schedule, plan, schedule_with_events
 from memplan.examples import LLAMA_8B, LLAMA_TINY, LlamaConfig, llama
 
 RMS_EPS = 1e-5
@@ -131,6 +131,13 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
         for m in members[1:]:
             out[graph.nodes[m].id] = out[graph.nodes[members[0]].id]
     return out
+
+
+def plan_step(graph: Graph, schedule: Schedule | None = None) -> Plan:
+    """The runtime's plan of a step: ``memplan.plan`` with ``fused_groups``, so that no fused kernel needs a
+    staging copy of an input that the plan would otherwise overlap with a group's output (the batch-1
+    norm+product kernels, the add+norm groups above batch 1). Any verified plan runs; this one runs fastest."""
+    return plan(graph, schedule, fused_groups=True)
 
 
 def multi_stream_schedule(graph: Graph, method: str = "hand", max_streams: int = 3) -> Schedule:

@@ -24,8 +24,6 @@ import json
 import re
 import statistics
 
-import memplan
-
 from ..kernels import Launch
 from ..models import llama as L
 
@@ -59,6 +57,10 @@ def variants(num_sms: int) -> dict:
         "stream_early": lambda v: tuple(_stream(ln, num_sms, True) for ln in products(v)),
         "full_stream": lambda v: tuple(_stream(ln, num_sms, False) for ln in v),
         "full_stream_early": lambda v: tuple(_stream(ln, num_sms, True) for ln in v),
+        # what each family of latency-bound kernels costs in the step (the step without it)
+        "no_norm": lambda v: tuple(ln for ln in v if not re.match(r"(add_rms|rms_norm)", ln.kernel)),
+        "no_attn": lambda v: tuple(ln for ln in v if not ln.kernel.startswith("attn")),
+        "no_rope_set": lambda v: tuple(ln for ln in v if not re.match(r"(rope|set_rows)", ln.kernel)),
     }
 
 
@@ -68,7 +70,7 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print) -> dict:
 
     cfg = L.config(name, batch=1)
     g = L.build_graph(cfg, "runtime")
-    plans = {"serial": memplan.plan(g), "multi": memplan.plan(g, L.multi_stream_schedule(g, "hand"))}
+    plans = {"serial": L.plan_step(g), "multi": L.plan_step(g, L.multi_stream_schedule(g, "hand"))}
     out = {"config": name, "batch": 1, "weight_bytes": L.weight_bytes(g), "ms": {}}
     ref = None
     for pk, p in plans.items():

@@ -12,8 +12,6 @@ import argparse
 
 import numpy as np
 
-import memplan
-
 from ..executor import Executor, Poison
 from ..kernels import KernelLibrary
 from ..models import llama as L
@@ -30,7 +28,7 @@ def main(argv=None) -> int:
         cfg = L.config("8b", batch=batch, layers=a.layers)
         g = L.build_graph(cfg)
         inp = L.make_inputs(cfg, seed=3)
-        plans = {"serial": memplan.plan(g), "multi": memplan.plan(g, L.multi_stream_schedule(g))}
+        plans = {"serial": L.plan_step(g), "multi": L.plan_step(g, L.multi_stream_schedule(g))}
         poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
         base_ex = Executor(g, plans["serial"], inputs=inp, random_weights_seed=3, library=plain)
         base_ex.run(poison=poison)
