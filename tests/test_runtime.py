@@ -887,3 +887,30 @@ def test_every_kernel_the_library_loads_is_defined():
     assert {"gemv_f16_f32", "attn_fused_f16", "gemm_tc3g_swiglu_f16_f32", "gemm_tcw_f16_f32"} <= defined
     missing = (set(SIGNATURES) | GEMM_WG_NAMES) - defined
     assert not missing, f"kernels without a definition in llama.cu: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", ["tiny", "1b", "8b"])
+def test_plan_step_uses_fused_groups_above_one_row(name):
+    """``L.plan_step``: at one row the ordinary plan (every fused kernel tolerates overlaps there: the same
+    launches); above it a ``fused_groups`` plan, proven so by the verifier, under which no add+norm group needs
+    a staging copy — where the ordinary plan of the same schedule needs some (the reason for the option)."""
+    from itertools import count
+
+    for batch in (1, 16):
+        cfg = L.config(name, batch=batch)
+        g = L.build_graph(cfg, "runtime")
+        sched = L.multi_stream_schedule(g)
+        step, plain = L.plan_step(g, sched, batch=batch), memplan.plan(g, sched)
+        if batch == 1:
+            assert step.to_json() == plain.to_json()
+            continue
+        memplan.verify(g, step, fused_groups=True)
+        copies = []
+        for p in (step, plain):
+            nxt = count(1 << 50, 1 << 30)
+            per_node, _ = plan_launches(g, _addresses(g, p).__getitem__, counters=1 << 30,
+                                        scratch=lambda n, it=nxt: next(it))
+            copies.append(sum(ln.kernel == "copy_u32" for lns in per_node for ln in lns))
+        assert copies[0] == 0
+        if name == "1b":
+            assert copies[1] > 0, "the ordinary plan stages nothing: the option would buy nothing here"

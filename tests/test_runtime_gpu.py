@@ -155,8 +155,8 @@ def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {"library": lib}
     ex = Executor(g, multi, weights=w, inputs=inp, **kw)
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
-    # the same schedule as the runtime plans it (fused_groups: no staging copies before fused groups)
-    fg = Executor(g, L.plan_step(g, L.multi_stream_schedule(g)), weights=w, inputs=inp, **kw)
+    # the same schedule planned with fused_groups (no staging copies before fused groups)
+    fg = Executor(g, memplan.plan(g, L.multi_stream_schedule(g), fused_groups=True), weights=w, inputs=inp, **kw)
     try:
         for rep in range(JITTER_REPS):
             out = _run(ex, "eager", poison=poison, jitter=Jitter(seed=rep))
@@ -247,8 +247,9 @@ def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
     g = L.build_graph(cfg, fuse)
     inp = L.make_inputs(cfg, seed=3)
     serial, multi = memplan.plan(g), memplan.plan(g, L.multi_stream_schedule(g))
-    # the runtime's own plans (L.plan_step: fused_groups, so no group stages an input in a scratch copy)
-    fg_serial, fg_multi = L.plan_step(g), L.plan_step(g, L.multi_stream_schedule(g))
+    # planned with fused_groups (L.plan_step above one row): no group stages an input in a scratch copy
+    fg_serial, fg_multi = (memplan.plan(g, fused_groups=True),
+                            memplan.plan(g, L.multi_stream_schedule(g), fused_groups=True))
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
     base_ex = Executor(g, serial, inputs=inp, random_weights_seed=3, library=plain)
     exes = []
@@ -656,3 +657,23 @@ def test_gate_up_pass_gives_the_bits_of_two_gemms_and_swiglu(lib, M, sms, K):
     finally:
         for buf in bufs:
             buf.free()
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_norm_weight_before_the_wait_keeps_the_bits(pdl_lib, batch):
+    """The add+norm kernels read their norm weight before the PDL wait (NORM_W_EARLY): the build without it
+    gives the same logits bit for bit, both under PDL (policy "chain"), serial and on 3 streams."""
+    from runtime.executor import Executor
+    from runtime.kernels import KernelLibrary
+
+    late = KernelLibrary(pdl=True, options=("-DNORM_W_EARLY=0",))
+    L, cfg, g, w, inp = _setup(batch, seed=11, fuse="runtime", wide=batch > 1)
+    for plan in _plans(g, L):
+        outs = []
+        for lib in (pdl_lib, late):
+            ex = Executor(g, plan, weights=w, inputs=inp, library=lib, pdl_policy="chain")
+            try:
+                outs.append(_run(ex, "graph"))
+            finally:
+                ex.free()
+        assert np.all(np.isfinite(outs[0])) and np.array_equal(outs[0], outs[1])

@@ -70,7 +70,7 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print) -> dict:
 
     cfg = L.config(name, batch=1)
     g = L.build_graph(cfg, "runtime")
-    plans = {"serial": L.plan_step(g), "multi": L.plan_step(g, L.multi_stream_schedule(g, "hand"))}
+    plans = {"serial": L.plan_step(g, batch=1), "multi": L.plan_step(g, L.multi_stream_schedule(g, "hand"), batch=1)}
     out = {"config": name, "batch": 1, "weight_bytes": L.weight_bytes(g), "ms": {}}
     ref = None
     for pk, p in plans.items():

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
         cfg = L.config("8b", batch=batch, layers=a.layers)
         g = L.build_graph(cfg)
         inp = L.make_inputs(cfg, seed=3)
-        plans = {"serial": L.plan_step(g), "multi": L.plan_step(g, L.multi_stream_schedule(g))}
+        plans = {"serial": L.plan_step(g, batch=cfg.batch), "multi": L.plan_step(g, L.multi_stream_schedule(g), batch=cfg.batch)}
         poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
         base_ex = Executor(g, plans["serial"], inputs=inp, random_weights_seed=3, library=plain)
         base_ex.run(poison=poison)
