@@ -156,7 +156,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
         if args.bench_inputs is not None:  # the files a suite reads: --json must not replace one
             check_outputs(args.bench_inputs(args), {"--json": args.json})
-    rows = args.bench_run(args)
+    if args.json == "-":   # the JSON alone on stdout: the suite's tables go to stderr
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):
+            rows = args.bench_run(args)
+    else:
+        rows = args.bench_run(args)
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
     return 0

@@ -6,7 +6,8 @@ inputs. Keeping these few functions below everything else (they import only ``er
 writer share one code path without import cycles.
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
-failed or interrupted run never leaves a half-written file; a reader accepts only regular files of at
+failed or interrupted run never leaves a half-written file (the path ``-`` is standard output, as in
+``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file); a reader accepts only regular files of at
 most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
 
 from .errors import MemplanError
@@ -26,9 +28,17 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: the output path that means standard output
+STDOUT = "-"
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
+    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``; ``-``:
+    write it to standard output."""
     path = output_path(path)
+    if path == STDOUT:
+        _write_stdout(data)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
@@ -51,6 +61,17 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
+def _write_stdout(data: bytes) -> None:
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:
+        raise MemplanError("cannot write to stdout: it is closed")
+    try:
+        out.write(data)
+        out.flush()
+    except OSError as exc:
+        raise MemplanError(f"cannot write to stdout: {exc.strerror or exc}") from None
+
+
 def output_path(path) -> str:
     """``path`` as a str when it is a file path (a str or ``os.PathLike``), else ``MemplanError``: a plain
     ``open`` would take an int for a file descriptor, and ``os.path`` raises ``TypeError`` on the rest."""
@@ -65,6 +86,8 @@ def output_path(path) -> str:
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
     names a directory, or lies in a directory that does not exist (``label`` names the option)."""
+    if path == STDOUT:
+        return
     if os.path.isdir(path):
         raise MemplanError(f"{label} {path}: cannot write: is a directory")
     directory = os.path.dirname(os.path.abspath(path))

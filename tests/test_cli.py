@@ -349,3 +349,27 @@ def test_same_bytes_across_processes_and_hash_seeds(tmp_path, extra):
         assert r.returncode == 0, r.stderr
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_dash_output_is_stdout(tmp_path, capsys):
+    """``-o -`` writes the document to stdout (it wrote a file named ``-``), byte for byte what ``-o FILE``
+    writes; the summary stays on stderr; two outputs to stdout, or a picture, are one-line errors."""
+    g = write_graph(tmp_path / "g.json", H.qkv())
+    f = tmp_path / "p.json"
+    assert main(["plan", g, "-o", str(f), "-q"]) == 0
+    capsys.readouterr()
+    assert run(capsys, "plan", g, "-o", "-")[:2] == (0, f.read_text())
+    assert not (tmp_path / "-").exists() and not os.path.exists("-")
+    code, out, err = run(capsys, "trace", g, str(f), "-o", "-")
+    assert code == 0 and json.loads(out)["traceEvents"] and "trace of" in err
+    code, out, err = run(capsys, "plan", g, "-o", "-", "--devices", "2", "--graph-out", "-")
+    assert_bad_input(code, err, "-")
+    assert out == ""
+    code, out, err = run(capsys, "draw", g, str(f), "-o", "-")
+    assert_bad_input(code, err, "picture format")
+    csv_in = tmp_path / "in.csv"
+    csv_in.write_text("id,lower,upper,size\nb0,0,2,64\nb1,1,3,32\nb2,2,4,64\n")
+    code, out, err = run(capsys, "csv", str(csv_in), "-o", "-", "--solver", "greedy")
+    assert code == 0 and out.splitlines()[0].startswith("id,") and "buffers" in err
+    code, out, err = run(capsys, "bench", "scale", "--nodes", "50", "--json", "-")
+    assert code == 0 and isinstance(json.loads(out), list) and err   # the table on stderr, the JSON alone
