@@ -18,7 +18,7 @@ import memplan.examples
 import memplan.generators
 from memplan.errors import BudgetError, SolverError
 from memplan.problem import BufferProblem, find_collision
-from memplan.solvers import Objective, SolveOptions, get_solver
+from memplan.solvers import Objective, SolveOptions, check_solution, get_solver
 
 # At time 4 buffers 0, 1, 2 and 4 are live: 3 + 2 + 2 + 2 = 9 is the bound, and 9 is reachable
 # (3 conflicts only with 4). Greedy and greedy-by-size both end at 10.
@@ -192,10 +192,19 @@ def test_ggml_hand_derived():
 
 
 def test_ggml_in_place_takes_the_input_block_and_frees_the_tail():
+    # 2 is made at time 1, while 0 is still live: 0's unused tail [2, 4) is freed only when 0 is (time 2),
+    # so 2 is cut from the growing end (it was put at 2, over 0: not a packing)
     p = BufferProblem(sizes=[4, 2, 2], lower=[0, 1, 1], upper=[2, 3, 3],
                       compatible=frozenset({(0, 1)}), inplace=((1, 0),))
     sol = get_solver("ggml")(p)
+    assert sol.offsets.tolist() == [0, 0, 4] and sol.arena == 6
+    check_solution(p, sol)
+    # made after 0 is over, a buffer gets the freed tail
+    p = BufferProblem(sizes=[4, 2, 2], lower=[0, 1, 2], upper=[2, 3, 3],
+                      compatible=frozenset({(0, 1)}), inplace=((1, 0),))
+    sol = get_solver("ggml")(p)
     assert sol.offsets.tolist() == [0, 0, 2] and sol.arena == 4
+    check_solution(p, sol)
 
 
 def test_ggml_refuses_multi_stream_problems():

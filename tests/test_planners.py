@@ -398,3 +398,17 @@ def test_scheduled_examples_are_safe_by_brute_force(stem, streams):
     assert per_node <= p.lower_bound_bytes <= p.arena_bytes
     if p.lower_bound_bytes > per_node:
         assert p.lower_bound_bytes <= ref.max_clique_bound(g, order, events)
+
+
+def test_ggml_inplace_output_smaller_than_its_input_keeps_the_tail_until_the_node_ends():
+    """An in-place output smaller than its input: the input's tail is still read by the node, so the
+    node's other output may not be cut from it (ggml freed the tail at once and put ``t7`` over ``x``
+    while ``n`` read ``x``: SolverError "overlapped conflicting buffers (a solver bug)")."""
+    b = GraphBuilder("g")
+    b.input("x", 512)
+    b.node("n", "OP", ["x"], [b.intermediate("t6", 256), b.intermediate("t7", 256)], inplace={"t6": "x"})
+    b.node("m", "OP", ["t6", "t7"], b.output("y", 256))
+    g = b.build()
+    p = memplan.plan(g, solver="ggml")
+    assert p.offsets()["t6"] == p.offsets()["x"]
+    assert not byte_overlap(p, "x", "t7")

@@ -4,7 +4,7 @@ Why: llama.cpp users get exactly this planner today, so ``memplan bench planners
 it. It walks time once: at each step the buffers whose last access is over are freed (merged into a
 sorted free list), then the new ones are allocated — best fit among interior free blocks (ties to
 the later block), else cut from the growing tail; an in-place output takes its input's block and
-returns any tail it does not need. Sizes are rounded up to the alignment, as ggml does.
+returns any tail it does not need when the input is over. Sizes are rounded up to the alignment, as ggml does.
 
 It only knows a serial order, so it is only valid for problems whose conflicts are interval overlap
 (serial schedules, with in-place pairs); a multi-stream (HB-filtered) problem raises SolverError —
@@ -80,6 +80,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     offsets = [0] * n
     owned = [0] * n      # bytes a buffer holds in the free list's view (0: none / handed on)
     fl = _FreeList()
+    tails: dict[int, list[tuple[int, int]]] = {}  # time -> in-place inputs' unused tails, freed with them
     events: dict[int, tuple[list[int], list[int]]] = {}
     for i in range(n):
         if sizes[i] == 0:
@@ -88,15 +89,18 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         events.setdefault(upper[i], ([], []))[0].append(i)
     for t in sorted(events):
         frees, allocs = events[t]
+        for off_, size_ in tails.pop(t, ()):
+            fl.free(off_, size_)
         for i in frees:
             fl.free(offsets[i], owned[i])
             owned[i] = 0
         for i in allocs:
             src = inplace_src.get(i)
             if src is not None and owned[src] >= sizes[i] and upper[src] <= lower[i] + 1:
-                # in place: take the input's block, give back what the output does not need
+                # in place: take the input's block; what the output does not need goes back when the
+                # input's last access is over (this node still reads it: another output may not take it)
                 offsets[i] = offsets[src]
-                fl.free(offsets[src] + sizes[i], owned[src] - sizes[i])
+                tails.setdefault(upper[src], []).append((offsets[src] + sizes[i], owned[src] - sizes[i]))
                 owned[src] = 0
                 owned[i] = sizes[i]
             else:
