@@ -62,14 +62,25 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 
 def _write_stdout(data: bytes) -> None:
-    out = getattr(sys.stdout, "buffer", None)
-    if out is None:
+    """``data`` on stdout: as bytes through its buffer, or as text where stdout has none (a StringIO under
+    ``contextlib.redirect_stdout``, a notebook's stream); the documents memplan writes are UTF-8."""
+    if sys.stdout is None:   # started with stdout closed
         raise MemplanError("cannot write to stdout: it is closed")
+    out = getattr(sys.stdout, "buffer", None)
     try:
+        if out is None:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MemplanError("cannot write binary data to stdout: it takes only text here") from None
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        sys.stdout.flush()   # text printed before goes first
         out.write(data)
         out.flush()
-    except OSError as exc:
-        raise MemplanError(f"cannot write to stdout: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:   # (ValueError: a stream already closed)
+        raise MemplanError(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def output_path(path) -> str:

@@ -373,3 +373,30 @@ def test_dash_output_is_stdout(tmp_path, capsys):
     assert code == 0 and out.splitlines()[0].startswith("id,") and "buffers" in err
     code, out, err = run(capsys, "bench", "scale", "--nodes", "50", "--json", "-")
     assert code == 0 and isinstance(json.loads(out), list) and err   # the table on stderr, the JSON alone
+
+
+def test_dash_output_to_a_text_only_stdout(tmp_path, capsys):
+    """``-o -`` where stdout is a text stream with no ``buffer`` (``contextlib.redirect_stdout`` to a
+    StringIO, a notebook's stream): the document is written as text; it was refused with "cannot write to
+    stdout: it is closed"."""
+    import contextlib
+    import io
+
+    g = write_graph(tmp_path / "g.json", H.qkv())
+    f = tmp_path / "p.json"
+    assert main(["plan", g, "-o", str(f), "-q"]) == 0
+    capsys.readouterr()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["plan", g, "-o", "-", "-q"])
+    assert (code, capsys.readouterr().err) == (0, "")
+    assert buf.getvalue() == f.read_text()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        memplan.load_plan(str(f)).save("-")
+    assert buf.getvalue() == f.read_text()
+    buf = io.StringIO()
+    buf.close()   # a stream closed in the process: one line, not a traceback
+    with contextlib.redirect_stdout(buf):
+        code = main(["plan", g, "-o", "-", "-q"])
+    assert_bad_input(code, capsys.readouterr().err, "stdout")
