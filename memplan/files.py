@@ -35,10 +35,10 @@ STDOUT = "-"
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``; ``-``:
     write it to standard output."""
-    path = output_path(path)
-    if path == STDOUT:
+    if isinstance(path, str) and path == STDOUT:   # (a Path("-") names a file)
         _write_stdout(data)
         return
+    path = output_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
@@ -194,10 +194,12 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     outs = [(k, v) for k, v in outputs.items() if v]
     for label, out in outs:
         for ilabel, inp in inputs.items():
-            if inp and same_file(out, inp):
+            if inp and out != STDOUT and same_file(out, inp):
                 raise MemplanError(f"{label} {out} is the {ilabel} {inp}: refusing to overwrite an input "
                                    "(choose another output path)")
     for i, (la, a) in enumerate(outs):
         for lb, b in outs[i + 1:]:
-            if same_file(a, b):
+            if a == b == STDOUT:
+                raise MemplanError(f"{la} and {lb} both write to stdout (-): one output would be lost")
+            if STDOUT not in (a, b) and same_file(a, b):
                 raise MemplanError(f"{la} {a} and {lb} {b} name the same file: one output would be lost")

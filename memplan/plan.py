@@ -129,20 +129,20 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     groups = [(None, None)] if split is None else [
         ([int(r) for r in lt.roots if split.tensor_device[int(r)] == d], range(*split.stream_ranges[d]))
         for d in range(split.devices)]
-    # fused_groups: the solvers get the stricter problem, but the plan's lower_bound_bytes keeps the
-    # contract's meaning (a bound on every safe plan of this schedule), from the node-by-node lifetimes
+    # fused_groups: the solvers get the stricter problem (the solver block's status and gap refer to its
+    # bound, reported there), but the plan's lower_bound_bytes keeps the contract's meaning (a bound on
+    # every safe plan of this schedule): the node-by-node lifetimes' bound
     plain = compute_lifetimes(graph, hb) if options.fused_groups else None
+    bounds: list[int] | None = [] if plain is not None else None
     for roots, streams in groups:
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         problem = buffer_problem(graph, hb, lt, **kw)
         clock.lap("problem")
-        sol = solve(problem, solver, options)
-        if plain is not None:
-            bound = buffer_problem(graph, hb, plain, **kw).lower_bound or 0
-            problem = replace(problem, lower_bound=min(problem.lower_bound or 0, bound))
-        parts.append((problem, sol))
+        parts.append((problem, solve(problem, solver, options)))
+        if bounds is not None:
+            bounds.append(int(buffer_problem(graph, hb, plain, **kw).lower_bound or 0))
         clock.lap("solve")
-    result = _assemble(graph, schedule, parts, split=split, seconds=time.perf_counter() - t0)
+    result = _assemble(graph, schedule, parts, split=split, seconds=time.perf_counter() - t0, bounds=bounds)
     clock.lap("assemble")
     return result
 
@@ -161,8 +161,16 @@ class _Phases:
 
 
 def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem, Solution]], *,
-              split=None, seconds: float = 0.0) -> Plan:
-    """Root offsets to a Plan: views inherit their root's offset, weights get null."""
+              split=None, seconds: float = 0.0, bounds: list[int] | None = None) -> Plan:
+    """Root offsets to a Plan: views inherit their root's offset, weights get null. ``bounds``: the
+    contract's lower bound per part where the problems solved were stricter (``fused_groups``); their own
+    bounds then go to the solver block, beside the status and gap measured against them."""
+    def bound(k: int, problem: BufferProblem) -> int:
+        return int(problem.lower_bound or 0) if bounds is None else bounds[k]
+
+    def fused(problem: BufferProblem) -> dict[str, Any]:
+        return {} if bounds is None else {"fused_groups": {"lower_bound_bytes": int(problem.lower_bound or 0)}}
+
     root_off: dict[int, int] = {}
     for problem, sol in parts:
         for k, name in enumerate(problem.names or ()):
@@ -178,15 +186,16 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
     if split is None:
         problem, sol = parts[0]
         block: dict[str, Any] = {"name": sol.solver, "status": str(sol.status), "gap": round(sol.gap, 6),
-                                 **{k: v for k, v in sol.info.items() if _jsonable(v)}, "seconds": round(seconds, 4)}
+                                 **fused(problem), **{k: v for k, v in sol.info.items() if _jsonable(v)},
+                                 "seconds": round(seconds, 4)}
         arena = max([o + s for _, o, s in tensors if o is not None] + [0])
-        return Plan(arena_bytes=int(arena), lower_bound_bytes=int(problem.lower_bound or 0), solver=block, **common)
+        return Plan(arena_bytes=int(arena), lower_bound_bytes=bound(0, problem), solver=block, **common)
     dev_arena = [0] * split.devices
     for t, (_tid, off, size) in enumerate(tensors):
         if off is not None:
             d = split.tensor_device[t]
             dev_arena[d] = max(dev_arena[d], off + size)
-    per_device = [{"device": d, "lower_bound_bytes": int(p.lower_bound or 0), "status": str(s.status),
+    per_device = [{"device": d, "lower_bound_bytes": bound(d, p), **fused(p), "status": str(s.status),
                    "gap": round(s.gap, 6), "arena_bytes": dev_arena[d], "weight_bytes": split.weight_bytes[d],
                    "streams": list(split.stream_ranges[d]), "nodes": split.node_device.count(d),
                    "stage_cost_us": split.stage_cost_us[d]} for d, (p, s) in enumerate(parts)]

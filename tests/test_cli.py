@@ -400,3 +400,21 @@ def test_dash_output_to_a_text_only_stdout(tmp_path, capsys):
     with contextlib.redirect_stdout(buf):
         code = main(["plan", g, "-o", "-", "-q"])
     assert_bad_input(code, capsys.readouterr().err, "stdout")
+
+
+def test_dash_is_stdout_only_as_the_string(tmp_path, capsys, monkeypatch):
+    """Only the string ``-`` is stdout: ``./-`` and ``Path("-")`` name a file, which may be an input or an
+    output beside a stdout output; two stdout outputs are refused by name."""
+    monkeypatch.chdir(tmp_path)
+    g = write_graph(tmp_path / "-", H.qkv())           # an input file named "-"
+    code, out, _ = run(capsys, "plan", "./-", "-o", "-", "-q")
+    assert code == 0 and json.loads(out)["format"] == "memplan.plan/1"
+    code, out, _ = run(capsys, "plan", g, "-o", str(tmp_path / "p.json"), "--devices", "2", "--graph-out", "-", "-q")
+    assert code == 0 and json.loads(out)["format"] == "memplan.graph/1"
+    code, out, err = run(capsys, "plan", g, "-o", "-", "--devices", "2", "--graph-out", "-")
+    assert_bad_input(code, err, "both write to stdout")
+    from pathlib import Path
+
+    memplan.save_plan(memplan.plan(H.qkv()), Path("-"))   # a Path: the file in the working directory
+    assert json.loads((tmp_path / "-").read_text())["format"] == "memplan.plan/1"
+    assert capsys.readouterr().out == ""

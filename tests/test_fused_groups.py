@@ -61,8 +61,12 @@ def test_ordinary_plans_overlap_inside_groups_and_fused_ones_do_not():
         except memplan.UnsafePlan as exc:
             assert "fusion groups counted as one kernel" in str(exc)
         assert fused.arena_bytes >= plain.arena_bytes >= plain.lower_bound_bytes
-        # lower_bound_bytes keeps the contract's meaning: the bound on every safe plan of the schedule
+        # lower_bound_bytes keeps the contract's meaning: the bound on every safe plan of the schedule; the
+        # stricter problem's own bound (what the status and gap refer to) is in the solver block
         assert fused.lower_bound_bytes == plain.lower_bound_bytes
+        fb = fused.solver["fused_groups"]["lower_bound_bytes"]
+        assert fused.lower_bound_bytes <= fb <= fused.arena_bytes and "fused_groups" not in plain.solver
+        assert fused.solver["gap"] == round((fused.arena_bytes - fb) / fused.arena_bytes, 6)
 
 
 def test_fused_plans_on_streams_and_devices():
@@ -73,6 +77,8 @@ def test_fused_plans_on_streams_and_devices():
     split, p = memplan.plan_devices(g, 2, options=SolveOptions(fused_groups=True))
     memplan.verify(split.graph, p, fused_groups=True)
     assert not _group_overlaps(split.graph, p)
+    for d in p.solver["per_device"]:
+        assert d["lower_bound_bytes"] <= d["fused_groups"]["lower_bound_bytes"] <= d["arena_bytes"]
 
 
 def test_planted_overlap_inside_a_group_is_caught():
