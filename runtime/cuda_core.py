@@ -252,7 +252,7 @@ class CudaCore:
                         cuda.memcpy_dtod_async(dst, src, nbytes, st)
                         after_kernel[si] = self.pdl_always
                     else:
-                        lib.launch(ln, st, pdl=self.pdl_on and after_kernel[si])
+                        lib.launch(ln, st, pdl=self.pdl_on and after_kernel[si] and ln.early)
                         after_kernel[si] = True
                 for i in step.records:
                     if not (local and i in self._cross):

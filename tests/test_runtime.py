@@ -914,3 +914,24 @@ def test_plan_step_uses_fused_groups_above_one_row(name):
         assert copies[0] == 0
         if name == "1b":
             assert copies[1] > 0, "the ordinary plan stages nothing: the option would buy nothing here"
+
+
+def test_products_of_written_weights_never_start_early():
+    """A kernel that reads weights before its PDL wait (the GEMV's first loads) must not start before the node
+    that writes that weight-kind tensor ends: the registry marks it ``early=False`` (the executor then launches
+    it plainly), and leaves the product of a weight nothing writes early."""
+    import handgraphs as H
+
+    g = H.cache_product()
+    plan = memplan.plan(g)
+    per_node, _ = plan_launches(g, _addresses(g, plan).__getitem__)
+    by = {g.nodes[i].id: lns for i, lns in enumerate(per_node)}
+    assert [ln.kernel for ln in by["mm"]] == ["gemv_f16_f32"] and not by["mm"][0].early
+    assert by["mm_w"][0].kernel == "gemv_f16_f32" and by["mm_w"][0].early
+    assert all(ln.early for ln in by["set"])
+    # the llama steps: their caches are read by attention kernels, which wait first: nothing is marked
+    for name, batch in (("tiny", 1), ("tiny", 16)):
+        gl = L.build_graph(L.config(name, batch=batch))
+        pl = memplan.plan(gl)
+        lns, _ = plan_launches(gl, _addresses(gl, pl).__getitem__, counters=1 << 30)
+        assert all(ln.early for n in lns for ln in n)

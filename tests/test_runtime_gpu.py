@@ -677,3 +677,64 @@ def test_norm_weight_before_the_wait_keeps_the_bits(pdl_lib, batch):
             finally:
                 ex.free()
         assert np.all(np.isfinite(outs[0])) and np.array_equal(outs[0], outs[1])
+
+
+def _cache_product_runs(lib, early_marks: bool, replays: int):
+    """The step of ``handgraphs.cache_product`` (SET_ROWS into a cache, then a GEMV by the cache) as a CUDA graph
+    with PDL ("chain"), the written cache row poisoned with NaN before every replay; ``early_marks`` False
+    leaves the registry's marks out (the negative control). Returns the plain reference and every replay."""
+    import handgraphs as H
+
+    from runtime.cuda_core import Poison
+    from runtime.executor import Executor
+    from runtime.kernels import registry
+    from runtime.models.llama import PoisonRange
+
+    rows, d = 2048, 128
+    g = H.cache_product(rows, d)
+    plan = memplan.plan(g)
+    rng = np.random.default_rng(5)
+    weights = {"cache": (rng.standard_normal((rows, d)) / 4).astype(np.float16),
+               "w": (rng.standard_normal((rows, d)) / 16).astype(np.float16)}
+    inputs = {"x": rng.standard_normal((1, d)).astype(np.float32), "idx": np.array([rows - 1], np.int32)}
+    poison = Poison(ranges=(PoisonRange("cache", (rows - 1) * d * 2, d * 2),))
+    ref = Executor(g, plan, weights=weights, inputs=inputs, library=lib.with_pdl(False))
+    try:
+        ref.capture(poison=poison)
+        ref.replay(1)
+        want = ref.read("s")
+    finally:
+        ref.free()
+    saved = registry._no_early_reads_of_written_weights
+    if not early_marks:
+        registry._no_early_reads_of_written_weights = lambda *a: None
+    try:
+        ex = Executor(g, plan, weights=weights, inputs=inputs, library=lib, pdl_policy="chain")
+    finally:
+        registry._no_early_reads_of_written_weights = saved
+    got = []
+    try:
+        ex.capture(poison=poison)
+        for _ in range(replays):
+            ex.replay(1)
+            got.append(ex.read("s"))
+    finally:
+        ex.free()
+    return want, got
+
+
+def test_product_of_a_weight_written_in_the_step_waits_for_its_writer(pdl_lib):
+    """A GEMV by a cache that SET_ROWS writes in the same step (ggml's KQ for one head) starts only when the
+    writer ends: its first weight loads come before its PDL wait, so the registry launches it plainly. Every
+    replay gives the plain launches' bits, the written row poisoned before each."""
+    want, got = _cache_product_runs(pdl_lib, True, 30)
+    assert np.all(np.isfinite(want))
+    for rep, out in enumerate(got):
+        assert np.array_equal(out, want), f"replay {rep}"
+
+
+def test_negative_control_early_product_of_a_written_weight(pdl_lib):
+    """Negative control: the same GEMV launched as a programmatic dependent of the writer reads the row before
+    it is written (NaN, poisoned) in some replay."""
+    want, got = _cache_product_runs(pdl_lib, False, 30)
+    assert any(not np.array_equal(out, want) for out in got), "the early GEMV never read a stale row"

@@ -15,7 +15,7 @@ from dataclasses import replace
 from memplan import Graph
 
 from .fused import fused_launch
-from .ops import WRITES, KernelError, Launch, _ew_grid, _overlaps, node_launches
+from .ops import EARLY_READS, WRITES, KernelError, Launch, _ew_grid, _overlaps, node_launches
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, wgmma: bool = False,
@@ -77,7 +77,26 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
             raise
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
+    _no_early_reads_of_written_weights(graph, addr, out, fused)
     return out, fused
+
+
+def _no_early_reads_of_written_weights(graph: Graph, addr, out: list[list[Launch]],
+                                       fused: dict[int, tuple[int, ...]]) -> None:
+    """Marks ``early=False`` every launch that would read, before its PDL wait, a weight-kind tensor that a
+    node of the step writes (``ops.EARLY_READS``): under PDL it may start while that writer still runs."""
+    written = {graph.root[t] for outs in graph.node_outputs for t in outs
+               if graph.tensors[graph.root[t]].kind == "weight"}
+    if not written:
+        return
+    for ni, lns in enumerate(out):
+        if not lns:
+            continue
+        members = fused.get(ni, (ni,))
+        hot = {addr(graph.tensors[t].id) for m in members for t in graph.node_inputs[m] if graph.root[t] in written}
+        if hot:
+            out[ni] = [replace(ln, early=False) if any(ln.args[i] in hot for i in EARLY_READS.get(ln.kernel, ()))
+                       else ln for ln in lns]
 
 
 def _readers_of_roots(graph: Graph) -> dict[int, set[int]]:
