@@ -176,15 +176,19 @@ def two_stream_plan(graph):
     return memplan.plan(graph, memplan.schedule_with_events(graph, [n.id for n in graph.nodes], stream_of))
 
 
-def cache_product(rows: int = 2048, d: int = 128) -> Graph:
-    """SET_ROWS into a weight-kind cache, then a 2-D MUL_MAT by that cache (ggml's KQ for one head), beside a
-    MUL_MAT by a weight nothing writes."""
+def cache_product(rows: int = 2048, d: int = 128, k: int = 65536) -> Graph:
+    """A long product ``mk`` (a [d, k] weight: tens of microseconds) makes the row that SET_ROWS writes into a
+    weight-kind cache, then a 2-D MUL_MAT by that cache (ggml's KQ for one head), beside a MUL_MAT by a
+    weight nothing writes. Under PDL the writer starts (and lets its dependents start) long before it can
+    write: a product reading the cache before its own wait would see the old row."""
     b = GraphBuilder("cache-product")
-    b.tensor("x", 4 * d, "input", shape=[1, d], dtype="f32")
+    b.tensor("xin", 4 * k, "input", shape=[1, k], dtype="f32")
     b.tensor("idx", 4, "input", shape=[1], dtype="i32")
+    b.tensor("w0", d * k * 2, "weight", shape=[d, k], dtype="f16")
     b.tensor("cache", rows * d * 2, "weight", shape=[rows, d], dtype="f16")
     b.tensor("w", rows * d * 2, "weight", shape=[rows, d], dtype="f16")
     b.view("cv", "cache", rows * d * 2, shape=[rows, d], dtype="f16")
+    b.node("mk", "MUL_MAT", ["w0", "xin"], b.tensor("x", 4 * d, "intermediate", shape=[1, d], dtype="f32"))
     b.node("set", "SET_ROWS", ["x", "idx"], "cv")
     b.node("mm", "MUL_MAT", ["cv", "x"], b.tensor("s", rows * 4, "output", shape=[1, rows], dtype="f32"))
     b.node("mm_w", "MUL_MAT", ["w", "x"], b.tensor("t", rows * 4, "output", shape=[1, rows], dtype="f32"))

@@ -680,9 +680,10 @@ def test_norm_weight_before_the_wait_keeps_the_bits(pdl_lib, batch):
 
 
 def _cache_product_runs(lib, early_marks: bool, replays: int):
-    """The step of ``handgraphs.cache_product`` (SET_ROWS into a cache, then a GEMV by the cache) as a CUDA graph
-    with PDL ("chain"), the written cache row poisoned with NaN before every replay; ``early_marks`` False
-    leaves the registry's marks out (the negative control). Returns the plain reference and every replay."""
+    """The step of ``handgraphs.cache_product`` (a long product, SET_ROWS of it into a cache, then a GEMV by the
+    cache) as a CUDA graph with PDL ("chain"), the written cache row poisoned with NaN before every replay;
+    ``early_marks`` False leaves the registry's marks out (the negative control). Returns the plain
+    reference and every replay."""
     import handgraphs as H
 
     from runtime.cuda_core import Poison
@@ -690,13 +691,14 @@ def _cache_product_runs(lib, early_marks: bool, replays: int):
     from runtime.kernels import registry
     from runtime.models.llama import PoisonRange
 
-    rows, d = 2048, 128
-    g = H.cache_product(rows, d)
+    rows, d, k = 2048, 128, 65536
+    g = H.cache_product(rows, d, k)
     plan = memplan.plan(g)
     rng = np.random.default_rng(5)
     weights = {"cache": (rng.standard_normal((rows, d)) / 4).astype(np.float16),
-               "w": (rng.standard_normal((rows, d)) / 16).astype(np.float16)}
-    inputs = {"x": rng.standard_normal((1, d)).astype(np.float32), "idx": np.array([rows - 1], np.int32)}
+               "w": (rng.standard_normal((rows, d)) / 16).astype(np.float16),
+               "w0": (rng.standard_normal((d, k)) / 256).astype(np.float16)}
+    inputs = {"xin": rng.standard_normal((1, k)).astype(np.float32), "idx": np.array([rows - 1], np.int32)}
     poison = Poison(ranges=(PoisonRange("cache", (rows - 1) * d * 2, d * 2),))
     ref = Executor(g, plan, weights=weights, inputs=inputs, library=lib.with_pdl(False))
     try:
