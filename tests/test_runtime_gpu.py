@@ -691,7 +691,7 @@ def _cache_product_runs(lib, early_marks: bool, replays: int):
     from runtime.kernels import registry
     from runtime.models.llama import PoisonRange
 
-    rows, d, k = 2048, 128, 65536
+    rows, d, k = 1024, 4096, 4096   # K = d large enough for the GEMV's loads before its wait
     g = H.cache_product(rows, d, k)
     plan = memplan.plan(g)
     rng = np.random.default_rng(5)
