@@ -935,3 +935,19 @@ def test_products_of_written_weights_never_start_early():
         pl = memplan.plan(gl)
         lns, _ = plan_launches(gl, _addresses(gl, pl).__getitem__, counters=1 << 30)
         assert all(ln.early for n in lns for ln in n)
+
+
+def test_products_of_written_f16_intermediates_never_start_early():
+    """The same for an f16 intermediate that SET_ROWS writes: every written root counts, not only weight-kind
+    ones (an input read early is fine: inputs are copied in before the step's first kernel)."""
+    b = memplan.GraphBuilder("f16-intermediate")
+    b.tensor("x", 4 * 1024, "input", shape=[1, 1024], dtype="f32")
+    b.tensor("idx", 4, "input", shape=[1], dtype="i32")
+    b.tensor("m", 64 * 1024 * 2, "intermediate", shape=[64, 1024], dtype="f16")
+    b.node("mk", "SET_ROWS", ["x", "idx"], "m")    # (the node that produces m writes its row idx)
+    b.node("mm", "MUL_MAT", ["m", "x"], b.tensor("s", 64 * 4, "output", shape=[1, 64], dtype="f32"))
+    g = b.build()
+    plan = memplan.plan(g)
+    per_node, _ = plan_launches(g, _addresses(g, plan).__getitem__)
+    mm = per_node[[n.id for n in g.nodes].index("mm")]
+    assert mm[0].kernel == "gemv_f16_f32" and not mm[0].early

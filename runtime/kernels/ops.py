@@ -104,8 +104,8 @@ WRITES = {
 
 
 #: per kernel: the positions of the arguments it reads before its PDL wait (weights: llama.cu's PDL note).
-#: A launch whose such argument is a weight-kind tensor some node of the step writes (a KV cache written by
-#: SET_ROWS and multiplied by a 2-D MUL_MAT, ggml's KQ) must not start before its predecessor ends.
+#: A launch whose such argument is a tensor some node of the step writes (a KV cache written by SET_ROWS and
+#: multiplied by a 2-D MUL_MAT, ggml's KQV) must not start before its predecessor ends.
 EARLY_READS = {
     "gemv_f16_f32": (0,), "gemv_add_rms_f16_f32": (0,), "gemv_swiglu_f16_f32": (0, 1),
     "add_rms_norm4_f32": (3,), "rms_norm4_f32": (1,),
@@ -120,8 +120,8 @@ class KernelError(ValueError):
 @dataclass(frozen=True)
 class Launch:
     """One kernel launch. ``early`` False: never a programmatic dependent launch (PDL), because the kernel
-    reads, before its PDL wait, a weight-kind tensor that a node of the step writes (``EARLY_READS``;
-    the registry decides, ``registry.plan_launches``)."""
+    reads, before its PDL wait, a tensor that a node of the step writes (``EARLY_READS``; the registry
+    decides, ``registry.plan_launches``)."""
     kernel: str
     grid: tuple[int, int, int]
     block: tuple[int, int, int]

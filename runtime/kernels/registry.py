@@ -83,10 +83,11 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
 
 def _no_early_reads_of_written_weights(graph: Graph, addr, out: list[list[Launch]],
                                        fused: dict[int, tuple[int, ...]]) -> None:
-    """Marks ``early=False`` every launch that would read, before its PDL wait, a weight-kind tensor that a
-    node of the step writes (``ops.EARLY_READS``): under PDL it may start while that writer still runs."""
-    written = {graph.root[t] for outs in graph.node_outputs for t in outs
-               if graph.tensors[graph.root[t]].kind == "weight"}
+    """Marks ``early=False`` every launch that would read, before its PDL wait, a tensor that a node of the
+    step writes (``ops.EARLY_READS``: meant for weights; a weight-kind cache that SET_ROWS writes, or an f16
+    intermediate, is one too): under PDL it may start while that writer still runs. (Inputs are copied in
+    before the step's first kernel starts, so reading them early is safe.)"""
+    written = {graph.root[t] for outs in graph.node_outputs for t in outs}
     if not written:
         return
     for ni, lns in enumerate(out):
