@@ -21,8 +21,9 @@ using namespace nvcuda;
 // that predecessor has completed and its memory operations are visible to this grid (PTX ISA). Every
 // kernel waits before touching activations, and a kernel completes only after its own wait returned,
 // so "finished" stays transitive along a stream exactly as without PDL. Before the wait a kernel may
-// only read weights, which no step writes (the norm kernels read their norm weight there: NORM_W_EARLY);
-// the GEMV and gemm_tc issue their first weight loads there,
+// only read weights (the norm kernels read their norm weight there: NORM_W_EARLY); where a node of the
+// step writes the tensor such a read takes (a KV cache), the registry marks the launch early=False and it
+// is launched plainly (ops.EARLY_READS). The GEMV and gemm_tc issue their first weight loads there,
 // so a launch's ramp overlaps its predecessor's tail. Launched without the PDL attribute, both
 // instructions are no-ops, so one cubin serves plain and PDL launches with the same bits.
 // (The first PDL experiment raced on the H100 with activations read through ld.global.nc and an older
