@@ -966,3 +966,24 @@ def test_plan_step_pays_for_fused_groups_only_where_a_group_would_stage(name, ba
     for sched in (None, L.multi_stream_schedule(g)):
         step, plain = L.plan_step(g, sched, batch=batch), memplan.plan(g, sched)
         assert step.to_json() == plain.to_json()
+
+
+def test_executor_launches_a_product_of_a_written_weight_plainly(monkeypatch):
+    """The executor honours ``Launch.early``: under any PDL policy the GEMV by the cache SET_ROWS writes is a
+    plain launch, its neighbours stay programmatic (fake driver: which launches, not their timing)."""
+    import fake_cuda
+    import handgraphs as H
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+    from runtime.kernels import KernelLibrary
+
+    g = H.cache_product(rows=64, d=64, k=1024)
+    inp = {"xin": np.ones((1, 1024), np.float32), "idx": np.array([3], np.int32)}
+    ex = Executor(g, memplan.plan(g), inputs=inp, random_weights_seed=1, library=KernelLibrary(pdl=True),
+                  pdl_policy="always")
+    start = len(drv.trace)
+    ex.run()
+    gemvs = [t[1] for t in drv.trace[start:] if t[1] in ("launch", "launch_pdl") and t[3] == "gemv_f16_f32"]
+    assert gemvs == ["launch_pdl", "launch", "launch_pdl"]   # mk, mm (reads the written cache early), mm_w
+    ex.free()
