@@ -169,7 +169,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
             "ms_per_step": round(ms, 4),
             "ms_spread": [round(min(samples[lab]), 4), round(max(samples[lab]), 4)],
             "tokens_per_s": round(batch / (ms / 1e3), 1),
-            "roofline_fraction": round(wbytes / bandwidth / (ms / 1e3), 4),
+            "roofline_fraction": round(wbytes / bandwidth / (ms / 1e3), 6),   # (6: the summary rounds again)
             "arena_bytes": plans[k.split("+")[0]].arena_bytes,
             "streams": plans[k.split("+")[0]].streams,
             "events": len(plans[k.split("+")[0]].events),
@@ -197,7 +197,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
         out["torch"] = t = run_torch_peer(name, batch, steps=steps, rounds=rounds, log=log, compile=torch_compile)
         for lab in TORCH_MODES:
             if "ms_per_step" in t.get(lab, {}):
-                t[lab]["roofline_fraction"] = round(wbytes / bandwidth / (t[lab]["ms_per_step"] / 1e3), 4)
+                t[lab]["roofline_fraction"] = round(wbytes / bandwidth / (t[lab]["ms_per_step"] / 1e3), 6)
         if "error" in t.get("compile", {}):
             log(f"  torch.compile failed: {t['compile']['error'][-500:]}")
         elif t.get("compile_close_to_eager") is False:
