@@ -150,13 +150,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if getattr(args, "bench_broken", None):
         raise MemplanError(args.bench_broken)
-    if args.json:  # checked before a run that may take hours
-        from .files import check_outputs, check_writable
+    from .files import check_outputs, check_writable, is_stdout
 
+    if args.json:  # checked before a run that may take hours
         check_writable(args.json, "--json")
         if args.bench_inputs is not None:  # the files a suite reads: --json must not replace one
             check_outputs(args.bench_inputs(args), {"--json": args.json})
-    if args.json == "-":   # the JSON alone on stdout: the suite's tables go to stderr
+    if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
 
         with contextlib.redirect_stdout(sys.stderr):

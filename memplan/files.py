@@ -7,8 +7,8 @@ writer share one code path without import cycles.
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
 failed or interrupted run never leaves a half-written file (the path ``-`` is standard output, as in
-``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file); a reader accepts only regular files of at
-most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
+``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
+a reader accepts only regular files of at most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ def atomic_write_text(path: str, text: str) -> None:
 STDOUT = "-"
 
 
+def is_stdout(path) -> bool:
+    """Whether an output ``path`` is standard output: the string ``-`` only (a ``Path("-")`` names a file)."""
+    return isinstance(path, str) and path == STDOUT
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``; ``-``:
     write it to standard output."""
-    if isinstance(path, str) and path == STDOUT:   # (a Path("-") names a file)
+    if is_stdout(path):
         _write_stdout(data)
         return
     path = output_path(path)
@@ -97,7 +102,7 @@ def output_path(path) -> str:
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
     names a directory, or lies in a directory that does not exist (``label`` names the option)."""
-    if path == STDOUT:
+    if is_stdout(path):
         return
     if os.path.isdir(path):
         raise MemplanError(f"{label} {path}: cannot write: is a directory")
@@ -194,12 +199,12 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     outs = [(k, v) for k, v in outputs.items() if v]
     for label, out in outs:
         for ilabel, inp in inputs.items():
-            if inp and out != STDOUT and same_file(out, inp):
+            if inp and not is_stdout(out) and same_file(out, inp):
                 raise MemplanError(f"{label} {out} is the {ilabel} {inp}: refusing to overwrite an input "
                                    "(choose another output path)")
     for i, (la, a) in enumerate(outs):
         for lb, b in outs[i + 1:]:
-            if a == b == STDOUT:
+            if is_stdout(a) and is_stdout(b):
                 raise MemplanError(f"{la} and {lb} both write to stdout (-): one output would be lost")
-            if STDOUT not in (a, b) and same_file(a, b):
+            if not (is_stdout(a) or is_stdout(b)) and same_file(a, b):
                 raise MemplanError(f"{la} {a} and {lb} {b} name the same file: one output would be lost")

@@ -36,6 +36,7 @@ from memplan.files import atomic_write_text
 from .cuda_util import event_seconds
 from .kernels.ops import PDL_MAX_ROWS
 from .models import llama as L
+from .step import plan_step
 from .torch_peer import READ_BYTES  # the same 4 GiB (far beyond L2) that PyTorch's read is timed on
 
 #: bytes the copy bandwidth copies
@@ -107,11 +108,11 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     cfg = L.config(name, batch=batch)
     g = L.build_graph(cfg, fuse)
     wbytes = L.weight_bytes(g)
-    plans = {"serial": L.plan_step(g, batch=batch)}
-    plans["multi_hand"] = L.plan_step(g, L.multi_stream_schedule(g, "hand"), batch=batch)
+    plans = {"serial": plan_step(g, batch=batch)}
+    plans["multi_hand"] = plan_step(g, L.multi_stream_schedule(g, "hand"), batch=batch)
     if L.graph_optimize_fn() is not None:
         try:
-            plans["multi_opt"] = L.plan_step(g, L.multi_stream_schedule(g, "optimize", max_streams=3), batch=batch)
+            plans["multi_opt"] = plan_step(g, L.multi_stream_schedule(g, "optimize", max_streams=3), batch=batch)
         except Exception as exc:  # a concurrent engineer's code: report, don't die
             log(f"  graph_optimize failed: {exc!r}")
     inputs = L.make_inputs(cfg, seed=1)

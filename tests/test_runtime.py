@@ -43,7 +43,7 @@ from runtime.kernels import (
     plan_launches,
 )
 from runtime.models import llama as L
-from runtime.step import unfusable_groups
+from runtime.step import plan_step, unfusable_groups
 
 #: the tensor-core matrix kernels (the WMMA one takes the tiny config's matrices, too narrow for gemm_tc)
 TC_GEMMS = GEMM_TC_NAMES | {"gemm_wmma_f16_f32"}
@@ -891,7 +891,7 @@ def test_every_kernel_the_library_loads_is_defined():
 
 @pytest.mark.parametrize("name", ["tiny", "1b", "8b"])
 def test_plan_step_uses_fused_groups_above_one_row(name):
-    """``L.plan_step``: at one row the ordinary plan (every fused kernel tolerates overlaps there: the same
+    """``runtime.step.plan_step``: at one row the ordinary plan (every fused kernel tolerates overlaps there: the same
     launches); above it no add+norm group needs a staging copy: a ``fused_groups`` plan, proven so by the
     verifier, where the ordinary plan of the same schedule needs some (the reason for the option), else the
     ordinary plan."""
@@ -901,7 +901,7 @@ def test_plan_step_uses_fused_groups_above_one_row(name):
         cfg = L.config(name, batch=batch)
         g = L.build_graph(cfg, "runtime")
         sched = L.multi_stream_schedule(g)
-        step, plain = L.plan_step(g, sched, batch=batch), memplan.plan(g, sched)
+        step, plain = plan_step(g, sched, batch=batch), memplan.plan(g, sched)
         if batch == 1:
             assert step.to_json() == plain.to_json()
             continue
@@ -960,11 +960,11 @@ def test_products_of_written_f16_intermediates_never_start_early():
 def test_plan_step_pays_for_fused_groups_only_where_a_group_would_stage(name, batch):
     """Where the ordinary plan runs the same kernels (1B at batch 64: it stages no add+norm input), a
     ``fused_groups`` plan buys nothing and costs arena (1B batch 64: 12.2 MB serial / 13.1 MB 3-stream
-    against 8.7 MB): ``L.plan_step`` then returns the ordinary plan."""
+    against 8.7 MB): ``runtime.step.plan_step`` then returns the ordinary plan."""
     cfg = L.config(name, batch=batch)
     g = L.build_graph(cfg, "runtime")
     for sched in (None, L.multi_stream_schedule(g)):
-        step, plain = L.plan_step(g, sched, batch=batch), memplan.plan(g, sched)
+        step, plain = plan_step(g, sched, batch=batch), memplan.plan(g, sched)
         assert step.to_json() == plain.to_json()
 
 

@@ -247,7 +247,7 @@ def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
     g = L.build_graph(cfg, fuse)
     inp = L.make_inputs(cfg, seed=3)
     serial, multi = memplan.plan(g), memplan.plan(g, L.multi_stream_schedule(g))
-    # planned with fused_groups (L.plan_step above one row): no group stages an input in a scratch copy
+    # planned with fused_groups (runtime.step.plan_step where that changes the kernels): no group stages an input in a scratch copy
     fg_serial, fg_multi = (memplan.plan(g, fused_groups=True),
                             memplan.plan(g, L.multi_stream_schedule(g), fused_groups=True))
     poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
@@ -707,13 +707,13 @@ def _cache_product_runs(lib, early_marks: bool, replays: int):
         want = ref.read("s")
     finally:
         ref.free()
-    saved = registry._no_early_reads_of_written_weights
+    saved = registry._no_early_reads_of_written_tensors
     if not early_marks:
-        registry._no_early_reads_of_written_weights = lambda *a: None
+        registry._no_early_reads_of_written_tensors = lambda *a: None
     try:
         ex = Executor(g, plan, weights=weights, inputs=inputs, library=lib, pdl_policy="chain")
     finally:
-        registry._no_early_reads_of_written_weights = saved
+        registry._no_early_reads_of_written_tensors = saved
     got = []
     try:
         ex.capture(poison=poison)

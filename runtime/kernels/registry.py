@@ -77,11 +77,11 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
             raise
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
-    _no_early_reads_of_written_weights(graph, addr, out, fused)
+    _no_early_reads_of_written_tensors(graph, addr, out, fused)
     return out, fused
 
 
-def _no_early_reads_of_written_weights(graph: Graph, addr, out: list[list[Launch]],
+def _no_early_reads_of_written_tensors(graph: Graph, addr, out: list[list[Launch]],
                                        fused: dict[int, tuple[int, ...]]) -> None:
     """Marks ``early=False`` every launch that would read, before its PDL wait, a tensor that a node of the
     step writes (``ops.EARLY_READS``: meant for weights; a weight-kind cache that SET_ROWS writes, or an f16

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from memplan import Graph, Plan, Schedule, plan, schedule_with_events
+from memplan import Graph, Schedule, schedule_with_events
 from memplan.examples import LLAMA_8B, LLAMA_TINY, LlamaConfig, llama
 
 RMS_EPS = 1e-5
@@ -131,37 +131,6 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
         for m in members[1:]:
             out[graph.nodes[m].id] = out[graph.nodes[members[0]].id]
     return out
-
-
-def plan_step(graph: Graph, schedule: Schedule | None = None, *, batch: int) -> Plan:
-    """The runtime's plan of a step of ``batch`` rows: ``memplan.plan``, with ``fused_groups`` where that
-    changes the step's launches. An add+norm group over several rows whose outputs the ordinary plan
-    overlaps with its inputs must read scratch copies of them (a copy kernel each, ``runtime.kernels.fused``);
-    without them the 1B step at batch 4 / 16 measured 1.069 / 1.121 ms against 1.039 / 1.099 (H200, 3
-    streams, one process). Where both plans run the same kernels the option buys nothing and costs arena:
-    at one row every fused kernel tolerates any overlap (one block per row writes after its barrier), and
-    the 1B's ordinary plans at batch 64 stage nothing, where ``fused_groups`` would take 1.40x their arena."""
-    ordinary = plan(graph, schedule)
-    if batch <= 1:
-        return ordinary
-    fused = plan(graph, schedule, fused_groups=True)
-    return fused if _kernels(graph, ordinary) != _kernels(graph, fused) else ordinary
-
-
-def _kernels(graph: Graph, step_plan: Plan) -> list[str]:
-    """The kernels (names, in graph order) the registry launches for a step under ``step_plan`` (one device)."""
-    from itertools import count
-
-    from ..binding import bind
-    from ..kernels import plan_launches
-
-    b = bind(graph, step_plan)
-    fake = count(1 << 44, 1 << 36)   # device-like addresses, every allocation apart
-    arenas = [next(fake) for _ in b.arena_bytes]
-    roots = {rid: next(fake) for rid, _size in b.own_roots}
-    addr = {t.id: b.address(t.id, arenas, roots) for t in graph.tensors}
-    lns, _ = plan_launches(graph, addr.__getitem__, counters=next(fake), scratch=lambda n: next(fake))
-    return [ln.kernel for node in lns for ln in node]
 
 
 def multi_stream_schedule(graph: Graph, method: str = "hand", max_streams: int = 3) -> Schedule:

@@ -26,6 +26,7 @@ import statistics
 
 from ..kernels import Launch
 from ..models import llama as L
+from ..step import plan_step
 
 #: kernels that are not weight products (removed by ``gemv_only``)
 NOT_PRODUCTS = re.compile(r"^(attn|rope|add_rms|rms_norm|swiglu_f32|binary|unary|cont|set_rows|silu|softmax|copy)")
@@ -70,7 +71,7 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print) -> dict:
 
     cfg = L.config(name, batch=1)
     g = L.build_graph(cfg, "runtime")
-    plans = {"serial": L.plan_step(g, batch=1), "multi": L.plan_step(g, L.multi_stream_schedule(g, "hand"), batch=1)}
+    plans = {"serial": plan_step(g, batch=1), "multi": plan_step(g, L.multi_stream_schedule(g, "hand"), batch=1)}
     out = {"config": name, "batch": 1, "weight_bytes": L.weight_bytes(g), "ms": {}}
     ref = None
     for pk, p in plans.items():

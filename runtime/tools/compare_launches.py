@@ -37,10 +37,9 @@ from dataclasses import dataclass
 import memplan
 from memplan import Graph, Plan
 
-from ..binding import bind
-from ..kernels import Launch, counter_bytes
+from ..kernels import Launch
 from ..kernels.ops import WRITES
-from ..step import Program, program, unfusable_groups
+from ..step import Program, program_at, unfusable_groups
 
 _BASE = 1 << 32
 
@@ -107,15 +106,8 @@ def build_program(graph: Graph, plan: Plan, *, num_sms: int = 132,
                   wgmma: bool = False) -> tuple[Program, _Space, dict[str, int]]:
     """The program the executors issue for (graph, plan), over fake addresses (``_Space``), on devices of
     ``num_sms`` SMs that run the wgmma build or not (``KernelLibrary.wgmma``: Hopper)."""
-    b = bind(graph, plan)
     space = _Space()
-    arenas = [space.alloc(n, f"arena{d}") for d, n in enumerate(b.arena_bytes)]
-    roots = {rid: space.alloc(n, rid) for rid, n in b.own_roots}
-    addr = {t.id: b.address(t.id, arenas, roots) for t in graph.tensors}
-    counters = [space.alloc(counter_bytes(graph), f"counters{d}") for d in range(len(arenas))]
-    scratch = [lambda n, d=d: space.alloc(n, f"scratch{d}") for d in range(len(arenas))]
-    prog = program(graph, plan, b, addr.__getitem__, num_sms=[num_sms] * len(arenas), wgmma=[wgmma] * len(arenas),
-                   counters=counters, scratch=scratch)
+    prog, addr = program_at(graph, plan, space.alloc, num_sms=num_sms, wgmma=wgmma)
     return prog, space, addr
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..executor import Executor, Poison
 from ..kernels import KernelLibrary
 from ..models import llama as L
+from ..step import plan_step
 
 
 def main(argv=None) -> int:
@@ -28,7 +29,7 @@ def main(argv=None) -> int:
         cfg = L.config("8b", batch=batch, layers=a.layers)
         g = L.build_graph(cfg)
         inp = L.make_inputs(cfg, seed=3)
-        plans = {"serial": L.plan_step(g, batch=cfg.batch), "multi": L.plan_step(g, L.multi_stream_schedule(g), batch=cfg.batch)}
+        plans = {"serial": plan_step(g, batch=cfg.batch), "multi": plan_step(g, L.multi_stream_schedule(g), batch=cfg.batch)}
         poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
         base_ex = Executor(g, plans["serial"], inputs=inp, random_weights_seed=3, library=plain)
         base_ex.run(poison=poison)

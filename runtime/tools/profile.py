@@ -15,6 +15,7 @@ import statistics
 
 from ..cuda_util import graph_us
 from ..models import llama as L
+from ..step import plan_step
 
 
 def _key(ln):
@@ -27,7 +28,7 @@ def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = N
 
     cfg = L.config(name, batch=batch)
     g = L.build_graph(cfg, fuse)
-    ex = Executor(g, L.plan_step(g, batch=cfg.batch), inputs=L.make_inputs(cfg), random_weights_seed=1, library=lib)
+    ex = Executor(g, plan_step(g, batch=cfg.batch), inputs=L.make_inputs(cfg), random_weights_seed=1, library=lib)
     step = statistics.median(ex.time_steps("graph", steps=20, repeats=5))
     groups: dict = {}
     for nid, _ in ex.plan.order:
