@@ -331,3 +331,12 @@ def test_bound_on_a_fake_driver(monkeypatch, tmp_path):
     assert v["no_norm"](step) == (g1, attn, rope, sw)
     assert v["no_attn"](step) == (g1, norm, rope, sw)
     assert v["no_rope_set"](step) == (g1, norm, attn, sw)
+    # above one row the tensor-core products are swapped the same way (plain and SwiGLU, every build)
+    tc = Launch("gemm_tc4_f16_f32", (64, 1, 1), (128, 1, 1), (100, 200, 300, 16, 4096, 1024))
+    tcs = Launch("gemm_tcm_swiglu_f16_f32", (64, 1, 1), (256, 1, 1), (100, 400, 200, 300, 16, 2048, 512))
+    wg = Launch("gemm_tc2g_f16_f32", (64, 1, 1), (256, 1, 1), (100, 200, 300, 64, 1024, 512))
+    assert [s.args for s in v["stream"]((tc, norm, tcs, wg))] == [
+        (100, 4096 * 1024 // 8, 100, 0, 0, 0), (100, 2048 * 512 // 8, 400, 2048 * 512 // 8, 0, 0),
+        (100, 1024 * 512 // 8, 100, 0, 0, 0)]
+    assert bound.main(["--configs", "tiny", "--batches", "1,16", "--rounds", "1", "--out", str(out)]) == 0
+    assert [(r["config"], r["batch"]) for r in json.loads(out.read_text())] == [("tiny", 1), ("tiny", 16)]

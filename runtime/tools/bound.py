@@ -1,4 +1,4 @@
-"""``python -m runtime.tools.bound``: how far a batch-1 step is from streaming its weights, and why (a tuning
+"""``python -m runtime.tools.bound``: how far a step is from streaming its weights, and why (a tuning
 aid, not a test; results of the altered steps are wrong by design, only their times mean something).
 
 The step's CUDA graph is timed as the executor builds it, then with launches taken out or swapped, the
@@ -25,23 +25,33 @@ import re
 import statistics
 
 from ..kernels import Launch
+from ..kernels.ops import GEMM_TC, GEMM_TC_SWIGLU
 from ..models import llama as L
 from ..step import plan_step
 
 #: kernels that are not weight products (removed by ``gemv_only``)
 NOT_PRODUCTS = re.compile(r"^(attn|rope|add_rms|rms_norm|swiglu_f32|binary|unary|cont|set_rows|silu|softmax|copy)")
+#: the tensor-core products of 2..64 rows (every build), plain and with the SwiGLU epilogue
+GEMM_TC_PLAIN_NAMES = frozenset(GEMM_TC.values())
+GEMM_TC_SWIGLU_NAMES = frozenset(GEMM_TC_SWIGLU.values())
 #: weight_stream blocks per SM (256 threads: a full SM)
 STREAM_BLOCKS_PER_SM = 8
 
 
 def _stream(ln: Launch, num_sms: int, early: bool) -> Launch:
-    """``weight_stream`` over the bytes of a batch-1 product's weights (``ln`` itself if it is not one)."""
+    """``weight_stream`` over the bytes of a product's weights (GEMV or tensor-core GEMM) (``ln`` itself if it is not one)."""
     if ln.kernel == "gemv_f16_f32":
         W, _x, _y, N, K, _rpb = ln.args
         p1, n1, p2, n2 = W, N * K // 8, W, 0
     elif ln.kernel == "gemv_swiglu_f16_f32":
         Wg, Wu, _x, _y, N, K, _rpb = ln.args
         p1, n1, p2, n2 = Wg, N * K // 8, Wu, N * K // 8
+    elif ln.kernel in GEMM_TC_SWIGLU_NAMES:
+        Wg, Wu, _x, _y, _M, N, K = ln.args
+        p1, n1, p2, n2 = Wg, N * K // 8, Wu, N * K // 8
+    elif ln.kernel in GEMM_TC_PLAIN_NAMES:
+        W, _x, _y, _M, N, K = ln.args
+        p1, n1, p2, n2 = W, N * K // 8, W, 0
     else:
         return ln
     return Launch("weight_stream", (STREAM_BLOCKS_PER_SM * num_sms, 1, 1), (256, 1, 1), (p1, n1, p2, n2, 0, int(early)))
@@ -65,14 +75,15 @@ def variants(num_sms: int) -> dict:
     }
 
 
-def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print) -> dict:
+def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print, batch: int = 1) -> dict:
     """Per plan (serial, the hand-made multi-stream one) and variant: ms per step (median of ``rounds``)."""
     from ..executor import Executor
 
-    cfg = L.config(name, batch=1)
+    cfg = L.config(name, batch=batch)
     g = L.build_graph(cfg, "runtime")
-    plans = {"serial": plan_step(g, batch=1), "multi": plan_step(g, L.multi_stream_schedule(g, "hand"), batch=1)}
-    out = {"config": name, "batch": 1, "weight_bytes": L.weight_bytes(g), "ms": {}}
+    plans = {"serial": plan_step(g, batch=batch),
+             "multi": plan_step(g, L.multi_stream_schedule(g, "hand"), batch=batch)}
+    out = {"config": name, "batch": batch, "weight_bytes": L.weight_bytes(g), "ms": {}}
     ref = None
     for pk, p in plans.items():
         ex = Executor(g, p, inputs=L.make_inputs(cfg, seed=1), library=lib,
@@ -87,7 +98,7 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print) -> dict:
                 ex.capture()
                 t = [statistics.median(ex.time_steps("graph", steps=steps, repeats=3)) for _ in range(rounds)]
                 out["ms"][f"{pk}:{vk}"] = ms = round(statistics.median(t), 4)
-                log(f"{name} b1 {pk:6s} {vk:18s} {ms:.4f} ms")
+                log(f"{name} b{batch} {pk:6s} {vk:18s} {ms:.4f} ms")
         finally:
             launches.update(orig)
     return out
@@ -97,13 +108,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runtime.tools.bound")
     ap.add_argument("--configs", default="1b,8b")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batches", default="1", help="comma-separated rows per step (default 1)")
     ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
     a = ap.parse_args(argv)
     from ..kernels import KernelLibrary
     from ..kernels.library import pdl_supported
 
     lib = KernelLibrary(pdl=pdl_supported())
-    res = [bound(lib, c, a.rounds) for c in a.configs.split(",")]
+    batches = [int(b) for b in a.batches.split(",")]
+    res = [bound(lib, c, a.rounds, batch=b) for c in a.configs.split(",") for b in batches]
     if a.out:
         from memplan.files import atomic_write_text
 
