@@ -37,6 +37,8 @@ class Driver:
         self.capture_stream = None
         self.streams: list = []
         self.events = 0
+        #: (kernel, carveout percent or -1) of every cuLaunchKernelEx, in issue order
+        self.carveouts: list[tuple[str, int]] = []
 
     @property
     def dev(self) -> int:
@@ -246,7 +248,8 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
     # as a "launch_pdl" of the same kernel; streams are pycuda's, named by handle
     cu.CUfunction_attribute = types.SimpleNamespace(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES="max_dyn_smem")
     cu.CUlaunchAttributeID = types.SimpleNamespace(
-        CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION="programmatic")
+        CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION="programmatic",
+        CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT="carveout")
     cu.CUlaunchConfig = lambda: types.SimpleNamespace()
     cu.CUlaunchAttribute = lambda: types.SimpleNamespace(value=types.SimpleNamespace())
     cu.cuModuleLoadData = lambda cubin: (SUCCESS, ("module", cubin))
@@ -291,15 +294,19 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
         return (*[mp[0] for mp in maps], y, M, N, K)
 
     def launch_ex(c, func, params, extra):
-        attrs = getattr(c, "attrs", [])
-        pdl = bool(attrs)
-        assert not pdl or ([a.id for a in attrs] == ["programmatic"] and attrs[0].value.programmaticStreamSerializationAllowed)
+        attrs = {a.id: a.value for a in getattr(c, "attrs", [])}
+        assert len(attrs) == len(getattr(c, "attrs", [])) == getattr(c, "numAttrs", 0) and set(attrs) <= {"programmatic", "carveout"}
+        pdl = "programmatic" in attrs
+        assert not pdl or attrs["programmatic"].programmaticStreamSerializationAllowed
+        carveout = attrs["carveout"].sharedMemCarveout if "carveout" in attrs else -1
+        assert carveout == -1 or 0 <= carveout <= 100
         if isinstance(params, int):   # a void* array (the wgmma build)
             args = wg_args(func, params)
         else:
             args, types_ = params
             assert len(args) == len(types_), f"{func}: {len(args)} arguments for {len(types_)} parameter types"
         ln = Launch(func, (c.gridDimX, c.gridDimY, c.gridDimZ), (c.blockDimX, c.blockDimY, c.blockDimZ), tuple(args))
+        drv.carveouts.append((func, carveout))
         drv.op("launch_pdl" if pdl else "launch", int(c.hStream), func, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
         return (SUCCESS,)
 

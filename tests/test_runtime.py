@@ -987,3 +987,44 @@ def test_executor_launches_a_product_of_a_written_weight_plainly(monkeypatch):
     gemvs = [t[1] for t in drv.trace[start:] if t[1] in ("launch", "launch_pdl") and t[3] == "gemv_f16_f32"]
     assert gemvs == ["launch_pdl", "launch", "launch_pdl"]   # mk, mm (reads the written cache early), mm_w
     ex.free()
+
+
+def test_steps_on_tensor_cores_ask_one_carveout_for_their_kernels(monkeypatch):
+    """A step whose products run on tensor cores asks every kernel but its GEMVs and copies for the same
+    L1/shared-memory split (``ops.TC_STEP_CARVEOUT``), so neighbours may share an SM; a batch-1 step (GEMVs
+    that read x through L1) leaves the split to the driver, and so does -1."""
+    from runtime.kernels import ops
+
+    def marks(batch):
+        g = L.build_graph(L.config("tiny", batch=batch))
+        lns, _ = plan_launches(g, _addresses(g, memplan.plan(g)).__getitem__, counters=1 << 30)
+        return [(ln.kernel, ln.carveout) for n in lns for ln in n]
+
+    b16 = marks(16)
+    assert any(k in ops.GEMM_TC_NAMES for k, _ in b16) and any(k.startswith("attn_mma") for k, _ in b16)
+    assert all(c == (-1 if k.startswith("gemv") or k == ops.MEMCPY else ops.TC_STEP_CARVEOUT) for k, c in b16)
+    assert 0 <= ops.TC_STEP_CARVEOUT <= 100
+    assert {c for _, c in marks(1)} == {-1}
+    monkeypatch.setattr(ops, "TC_STEP_CARVEOUT", -1)
+    assert {c for _, c in marks(16)} == {-1}
+
+
+@pytest.mark.parametrize("pdl", [False, True])
+def test_executor_passes_the_carveout_with_every_launch(monkeypatch, pdl):
+    """The executor hands each launch's split to the driver (``cuLaunchKernelEx``'s carveout attribute), also
+    for launches that are not programmatic; the results do not change (fake driver)."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+    from runtime.kernels import KernelLibrary, ops
+
+    cfg = L.config("tiny", batch=16)
+    g = L.build_graph(cfg)
+    ex = Executor(g, memplan.plan(g), inputs=L.make_inputs(cfg), random_weights_seed=1, library=KernelLibrary(pdl=pdl))
+    start = len(drv.carveouts)
+    ex.run()
+    launched = [ln for nid, _ in ex.plan.order for ln in ex.node_launches[nid] if ln.kernel != ops.MEMCPY]
+    assert drv.carveouts[start:] == [(ln.kernel, ln.carveout) for ln in launched]
+    assert {c for _, c in drv.carveouts[start:]} == {ops.TC_STEP_CARVEOUT}
+    ex.free()

@@ -122,12 +122,17 @@ class KernelLibrary:
         self._cu_funcs: dict = {}
         self._configs: dict = {}
         self._tmaps: dict = {}
-        if pdl or self.wgmma:
+        #: the launch attribute that carries ``Launch.carveout`` (None: cuda.bindings is missing or too old,
+        #: and the hint is dropped; it changes when kernels may share an SM, never a result)
+        self._carveout_attr = None
+        if pdl_supported():
             from cuda.bindings import driver as cu
 
             self._cu = cu
+            self._carveout_attr = getattr(cu.CUlaunchAttributeID, "CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT",
+                                          None)
             self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
-            names = {**(SIGNATURES if pdl else {}), **{n: "" for n in (GEMM_WG_NAMES if self.wgmma else ())}}
+            names = {**SIGNATURES, **{n: "" for n in (GEMM_WG_NAMES if self.wgmma else ())}}
             for name, sig in names.items():
                 func = check(cu.cuModuleGetFunction(self._cu_module, name.encode()), f"cuModuleGetFunction({name})")
                 if name in SMEM_LIMITS:
@@ -150,11 +155,12 @@ class KernelLibrary:
                 raise KernelError(f"{ln.kernel} needs sm_90a and cuda.bindings (KernelLibrary.wgmma is False here)")
             self._launch_ex(ln, stream, smem, self.pdl and pdl)
             return
-        if not (self.pdl and pdl):
+        pdl = self.pdl and pdl
+        if not pdl and (ln.carveout < 0 or self._carveout_attr is None):
             kw = {"shared_size": smem} if smem else {}
             self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args, **kw)
             return
-        self._launch_ex(ln, stream, smem, True)
+        self._launch_ex(ln, stream, smem, pdl)
 
     def _launch_ex(self, ln: Launch, stream, smem: int, pdl: bool) -> None:
         """``cuLaunchKernelEx``: the PDL launches, and every launch of the wgmma build (its tensor maps go by
@@ -169,12 +175,20 @@ class KernelLibrary:
             c.blockDimX, c.blockDimY, c.blockDimZ = ln.block
             c.sharedMemBytes = smem
             c.hStream = cu.CUstream(int(stream.handle))
+            attrs = []
             if pdl:
                 attr = cu.CUlaunchAttribute()
                 attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
                 attr.value.programmaticStreamSerializationAllowed = 1
-                c.attrs = [attr]
-                c.numAttrs = 1
+                attrs.append(attr)
+            if ln.carveout >= 0 and self._carveout_attr is not None:
+                attr = cu.CUlaunchAttribute()
+                attr.id = self._carveout_attr
+                attr.value.sharedMemCarveout = ln.carveout
+                attrs.append(attr)
+            if attrs:
+                c.attrs = attrs
+                c.numAttrs = len(attrs)
             func, types = self._cu_funcs[ln.kernel]
             if ln.kernel in GEMM_WG_NAMES:   # a void* array's address; the config keeps what it points into
                 keep = self._wg_params(ln)

@@ -64,6 +64,19 @@ ATTN_MMA_W8_WAVE = 0.9
 #: attn_mma's dynamic shared memory: per warp two stages of a 16-row K and V tile (rows of 136 halves)
 ATTN_MMA_SMEM = 4 * 2 * 2 * 16 * 136 * 2
 ATTN_MMA_SMEM_W8 = 2 * ATTN_MMA_SMEM
+#: The L1/shared-memory split (percent of the most shared memory) asked for every launch of a step whose
+#: products run on tensor cores, GEMVs and copies aside (``registry.plan_launches``). An SM changes its
+#: split only when it is empty, so a kernel whose split differs from the one running cannot start there
+#: early (PDL) or beside a kernel of another stream; left to the driver, the norms (no shared memory: the
+#: most L1) and the gemm_tc kernels (tens of KB of shared memory per block) alternate splits. 40% rounds up
+#: to the H200's 100 KB configuration: every gemm_tc up to 16 rows keeps its blocks per SM and 156 KB of L1
+#: stay for the streamed weights (attn_mma's 8-warp blocks take their own, larger split). H200, one
+#: process, 3 streams, ms, the driver's choice -> 40 / 50 / 60%: 8B batch 4 4.587 -> 4.467 / 4.490 / 4.583,
+#: 16 4.769 -> 4.655 / 4.694 / 4.788, 64 5.935 -> 5.789 / 5.798 / 5.816; 1B batch 4 1.005 -> 0.954 / 0.953
+#: / 0.947, 16 1.067 -> 0.995 / 1.002 / 1.006, 64 1.437 -> 1.436 (one stream within 1.5%; 75%: 8B batch 16
+#: 4.94, the streaming products short of L1; 100%: 6.04). Batch-1 steps keep the driver's choice: the GEMV
+#: reads x through L1 (every kernel at 50%: 8B 4.10 -> 4.71 ms; all but the GEMVs: 4.16).
+TC_STEP_CARVEOUT = 40
 #: the pseudo-kernel of a COPY node: args (src, dst, nbytes), a device-to-device copy (cuMemcpyDtoDAsync)
 MEMCPY = "memcpy"
 #: gemm_tc builds (llama.cu GEMM_TC_BUILDS): "" up to 16 rows of x, 16 weight rows per warp (256-wide
@@ -121,12 +134,14 @@ class KernelError(ValueError):
 class Launch:
     """One kernel launch. ``early`` False: never a programmatic dependent launch (PDL), because the kernel
     reads, before its PDL wait, a tensor that a node of the step writes (``EARLY_READS``; the registry
-    decides, ``registry.plan_launches``)."""
+    decides, ``registry.plan_launches``). ``carveout``: the share of the SM's L1/shared memory, in percent,
+    preferred for shared memory at this launch (-1: the driver's choice; ``TC_STEP_CARVEOUT``)."""
     kernel: str
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     args: tuple
     early: bool = True
+    carveout: int = -1
 
 
 def _shape(graph: Graph, tid: str) -> list[int]:

@@ -14,8 +14,9 @@ from dataclasses import replace
 
 from memplan import Graph
 
+from . import ops
 from .fused import fused_launch
-from .ops import EARLY_READS, WRITES, KernelError, Launch, _ew_grid, _overlaps, node_launches
+from .ops import EARLY_READS, GEMM_TC_NAMES, MEMCPY, WRITES, KernelError, Launch, _ew_grid, _overlaps, node_launches
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, wgmma: bool = False,
@@ -78,7 +79,21 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
     _no_early_reads_of_written_tensors(graph, addr, out, fused)
+    _one_carveout_beside_tensor_cores(out)
     return out, fused
+
+
+def _one_carveout_beside_tensor_cores(out: list[list[Launch]]) -> None:
+    """Asks one L1/shared-memory split (``ops.TC_STEP_CARVEOUT``) for every launch of a step whose products
+    include a tensor-core GEMM, GEMVs and copies aside, so that its kernels may start early or side by side
+    on an SM (the split changes only on an empty SM). Read at call time, so a tuning run may change it
+    (-1: the driver's choice everywhere)."""
+    pct = ops.TC_STEP_CARVEOUT
+    if pct < 0 or not any(ln.kernel in GEMM_TC_NAMES for lns in out for ln in lns):
+        return
+    for ni, lns in enumerate(out):
+        out[ni] = [ln if ln.kernel == MEMCPY or ln.kernel.startswith("gemv") else replace(ln, carveout=pct)
+                   for ln in lns]
 
 
 def _no_early_reads_of_written_tensors(graph: Graph, addr, out: list[list[Launch]],
