@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -335,6 +336,7 @@ def test_bound_on_a_fake_driver(monkeypatch, tmp_path):
     tc = Launch("gemm_tc4_f16_f32", (64, 1, 1), (128, 1, 1), (100, 200, 300, 16, 4096, 1024))
     tcs = Launch("gemm_tcm_swiglu_f16_f32", (64, 1, 1), (256, 1, 1), (100, 400, 200, 300, 16, 2048, 512))
     wg = Launch("gemm_tc2g_f16_f32", (64, 1, 1), (256, 1, 1), (100, 200, 300, 64, 1024, 512))
+    assert v["stream"]((replace(tc, carveout=40),))[0].carveout == 40
     assert [s.args for s in v["stream"]((tc, norm, tcs, wg))] == [
         (100, 4096 * 1024 // 8, 100, 0, 0, 0), (100, 2048 * 512 // 8, 400, 2048 * 512 // 8, 0, 0),
         (100, 1024 * 512 // 8, 100, 0, 0, 0)]

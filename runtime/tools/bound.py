@@ -54,7 +54,8 @@ def _stream(ln: Launch, num_sms: int, early: bool) -> Launch:
         p1, n1, p2, n2 = W, N * K // 8, W, 0
     else:
         return ln
-    return Launch("weight_stream", (STREAM_BLOCKS_PER_SM * num_sms, 1, 1), (256, 1, 1), (p1, n1, p2, n2, 0, int(early)))
+    return Launch("weight_stream", (STREAM_BLOCKS_PER_SM * num_sms, 1, 1), (256, 1, 1), (p1, n1, p2, n2, 0, int(early)),
+                  carveout=ln.carveout)   # the step's split, so the swap changes nothing else
 
 
 def variants(num_sms: int) -> dict:
