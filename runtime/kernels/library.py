@@ -80,8 +80,10 @@ class KernelLibrary:
     programmatic stream serialization, so on Hopper each kernel's launch overlaps its predecessor's tail
     (the kernels wait for their predecessor with ``griddepcontrol.wait``; see llama.cu); CUDA graph
     capture keeps these as programmatic edges. Which launches use it is the executor's choice
-    (``Executor(pdl_policy=...)``); the cubin is the same either way. ``options``: extra nvcc options
-    (the GPU tests' negative control compiles ``-DPDL_NO_WAIT``).
+    (``Executor(pdl_policy=...)``); the cubin is the same either way. A launch that asks an L1/shared-memory
+    split (``Launch.carveout``) goes through ``cuLaunchKernelEx`` too, plain or not, where cuda.bindings is
+    installed (pycuda's calls cannot carry it; without cuda.bindings the hint is dropped). ``options``:
+    extra nvcc options (the GPU tests' negative control compiles ``-DPDL_NO_WAIT``).
     """
 
     def __init__(self, arch: str | None = None, source: Path = KERNEL_SOURCE, *, pdl: bool = False,
