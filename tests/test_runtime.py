@@ -1028,3 +1028,26 @@ def test_executor_passes_the_carveout_with_every_launch(monkeypatch, pdl):
     assert drv.carveouts[start:] == [(ln.kernel, ln.carveout) for ln in launched]
     assert {c for _, c in drv.carveouts[start:]} == {ops.TC_STEP_CARVEOUT}
     ex.free()
+
+
+def test_without_cuda_bindings_the_carveout_is_dropped_not_the_launch(monkeypatch):
+    """Without cuda.bindings (pycuda's prepared calls cannot carry a split) the launches go as before and
+    give the same logits as with the split (fake driver)."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+    from runtime.kernels import KernelLibrary, library
+
+    cfg = L.config("tiny", batch=16)
+    g = L.build_graph(cfg)
+    outs = []
+    for bindings in (True, False):
+        monkeypatch.setattr(library, "pdl_supported", lambda b=bindings: b)
+        ex = Executor(g, memplan.plan(g), inputs=L.make_inputs(cfg), random_weights_seed=1, library=KernelLibrary())
+        start = len(drv.carveouts)
+        ex.run()
+        assert (len(drv.carveouts) > start) == bindings
+        outs.append(ex.read("logits"))
+        ex.free()
+    assert np.array_equal(outs[0], outs[1])
