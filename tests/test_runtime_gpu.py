@@ -323,6 +323,41 @@ def test_negative_control_pdl_without_wait_is_detected(lib, batch):
         base_ex.free()
 
 
+def _kernel_node_carveouts(graph) -> list[int]:
+    """The preferred shared-memory split of every kernel node of a captured CUDA graph."""
+    from cuda.bindings import driver as cu
+
+    from runtime.cuda_util import check
+
+    n = check(cu.cuGraphGetNodes(graph, 0), "cuGraphGetNodes")[1]
+    nodes = check(cu.cuGraphGetNodes(graph, n), "cuGraphGetNodes")[0]
+    kernel = cu.CUgraphNodeType.CU_GRAPH_NODE_TYPE_KERNEL
+    attr = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT
+    return [int(check(cu.cuGraphKernelNodeGetAttribute(nd, attr), "cuGraphKernelNodeGetAttribute").sharedMemCarveout)
+            for nd in nodes if check(cu.cuGraphNodeGetType(nd), "cuGraphNodeGetType") == kernel]
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_captured_graphs_keep_each_launchs_carveout(lib, pdl_lib, batch):
+    """The split a launch asks (``Launch.carveout``: every kernel of a tensor-core step but its GEMVs) is a
+    property of its node in the captured CUDA graph, plain and PDL launches alike; a batch-1 step asks none."""
+    from runtime.executor import Executor
+    from runtime.kernels import ops
+
+    L, cfg, g, w, inp = _setup(batch, wide=True)
+    _serial, multi = _plans(g, L)
+    for library in (lib, pdl_lib):
+        ex = Executor(g, multi, weights=w, inputs=inp, library=library)
+        try:
+            ex.capture()
+            asked = [ln.carveout for lns in ex.node_launches.values() for ln in lns if ln.kernel != ops.MEMCPY]
+            got = [c for (graph, _exe) in ex._graphs.values() for c in _kernel_node_carveouts(graph)]
+            assert len(got) >= len(asked) and got.count(ops.TC_STEP_CARVEOUT) == asked.count(ops.TC_STEP_CARVEOUT)
+            assert (asked.count(ops.TC_STEP_CARVEOUT) > 0) == (batch > 1)
+        finally:
+            ex.free()
+
+
 @pytest.mark.parametrize("batch", [1, 16])
 def test_fused_close_to_unfused_at_scale(batch):
     """8B-sized layers (2 of them), same weights: the fused step's logits are within 1e-4 (batch 1) /
