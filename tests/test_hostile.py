@@ -343,6 +343,33 @@ def test_draw_text_is_never_mathtext(tmp_path, capsys, files):
         assert main(["draw", str(odd), str(plan), "-o", str(tmp_path / name), "-q"]) == 0, capsys.readouterr().err
 
 
+def test_draw_text_with_unprintable_characters(tmp_path, capsys, files):
+    """A lone surrogate is valid JSON (``"\\ud800"``) and what a non-UTF-8 byte of ``argv`` becomes
+    (``--title $'\\xff'``): FreeType refused it, a ``TypeError`` traceback from ``draw`` naming a tensor
+    or a graph so; control characters drew as missing glyphs, with a matplotlib warning each. Titles and
+    labels show them escaped (``\\ud800``, ``\\x00``), as ``ascii`` writes them."""
+    need("matplotlib")
+    import warnings
+
+    from memplan.viz.memmap import memory_map_figure
+
+    g, p, *_ = files
+    out = tmp_path / "m.png"
+    for title in ("a\udcffb", "bell\x07", "\u202e\ud800"):
+        assert main(["draw", str(g), str(p), "-o", str(out), "-q", "--title", title]) == 0, capsys.readouterr().err
+    doc = json.loads(g.read_text().replace('"xn"', '"x\\ud800\\u0000n"').replace('"qkv"', '"q\\udcffk\\tv"'))
+    odd = write(tmp_path / "odd.json", doc)
+    plan = tmp_path / "odd.plan.json"
+    memplan.plan(memplan.load_graph(str(odd))).save(str(plan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph is a warning: none may be left
+        for name in ("m.png", "m.svg", "m.pdf"):
+            assert main(["draw", str(odd), str(plan), "-o", str(tmp_path / name), "-q"]) == 0, capsys.readouterr().err
+    fig = memory_map_figure(memplan.load_graph(str(odd)), memplan.load_plan(str(plan)))
+    texts = [t.get_text() for t in fig.axes[0].texts] + [fig.axes[0].get_title()]
+    assert "x\\ud800\\x00n" in texts and any(t.startswith("q\\udcffk\\tv:") for t in texts), texts
+
+
 # --- hangs -------------------------------------------------------------------------------------------
 
 def test_sizes_summing_past_2_63_are_a_graph_error(tmp_path, capsys):
