@@ -99,6 +99,14 @@ def test_schedule_with_events_malformed_arguments():
         memplan.schedule_with_events(g, [["x"]], {})
     with pytest.raises(memplan.ScheduleError, match="stream_of"):
         memplan.schedule_with_events(g, chain_ids(g), [0, 0, 0, 0])
+    for order in (None, 5):  # a TypeError from tuple(order)
+        with pytest.raises(memplan.ScheduleError, match="order must be"):
+            memplan.schedule_with_events(g, order, {i: 0 for i in chain_ids(g)})
+    one = memplan.GraphBuilder("ab")  # a string is one id, not its characters: refused, not read as 'a', 'b'
+    one.node("a", "OP", [], one.intermediate("t", 256))
+    one.node("b", "OP", ["t"], one.output("y", 256))
+    with pytest.raises(memplan.ScheduleError, match="order must be"):
+        memplan.schedule_with_events(one.build(), "ab", {"a": 0, "b": 0})
 
 
 def test_long_fusion_group_is_checked_in_linear_time():
