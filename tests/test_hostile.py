@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -394,6 +395,35 @@ def test_fifo_as_plan_is_refused_without_opening_it(tmp_path, capsys, files):
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
     refused(capsys, tmp_path, ["verify", files[0], fifo], "fifo.json", "regular file")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_output_that_is_not_a_regular_file_is_never_replaced(tmp_path, capsys, files):
+    """An output path naming a FIFO, a device or a link to one (``-o /dev/null``, ``-o /dev/stdout``) was
+    replaced by a regular file: the atomic rename swapped the node itself, so run as root memplan put a
+    plan where the system's /dev/null had been (and as anyone else failed with "Permission denied" from
+    /dev). It is refused, one line naming it; the node stays what it was."""
+    from memplan.files import atomic_write_text
+
+    g = files[0]
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.json"
+    os.symlink(fifo, link)
+    specials = [fifo, link]
+    if os.geteuid() == 0 and hasattr(os, "mknod"):  # a character device like /dev/null, where we may make one
+        dev = tmp_path / "null.json"
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        specials.append(dev)
+    for out in specials:
+        kind = stat.S_IFMT(os.lstat(out).st_mode)
+        for argv in (["plan", g, "-o", out], ["plan", g, "-o", tmp_path / "p.json", "--graph-out", out],
+                     ["trace", g, files[1], "-o", out]):
+            refused(capsys, tmp_path, argv, str(out), "not a regular file", inputs=[g], outputs=[tmp_path / "p.json"])
+            assert stat.S_IFMT(os.lstat(out).st_mode) == kind
+        with pytest.raises(memplan.MemplanError, match="not a regular file"):
+            atomic_write_text(str(out), "{}\n")
+        assert stat.S_IFMT(os.lstat(out).st_mode) == kind
 
 
 def test_file_size_cap(tmp_path):
