@@ -6,7 +6,8 @@ inputs. Keeping these few functions below everything else (they import only ``er
 writer share one code path without import cycles.
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
-failed or interrupted run never leaves a half-written file (the path ``-`` is standard output, as in
+failed or interrupted run never leaves a half-written file, and an output that is a FIFO or a device is refused,
+never replaced by a file (the path ``-`` is standard output, as in
 ``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
 a reader accepts only regular files of at most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
 """
@@ -44,6 +45,8 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         _write_stdout(data)
         return
     path = output_path(path)
+    if _special(path):
+        raise MemplanError(f"cannot write {path}: {NOT_REGULAR}")
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
@@ -106,9 +109,26 @@ def check_writable(path: str, label: str) -> None:
         return
     if os.path.isdir(path):
         raise MemplanError(f"{label} {path}: cannot write: is a directory")
+    if _special(path):
+        raise MemplanError(f"{label} {path}: cannot write: {NOT_REGULAR}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
+
+
+def _special(path: str) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory: the rename of an atomic write
+    would replace the node itself, a FIFO or a device such as ``/dev/null`` (or the link ``/dev/stdout``),
+    by a regular file, where a plain open would write into it."""
+    try:
+        st = os.stat(path)
+    except OSError:  # a new file, or one the write itself will name the trouble with
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
+
+
+#: why an output that is a FIFO or a device is refused
+NOT_REGULAR = "not a regular file (memplan writes outputs as regular files, atomically; '-' writes to stdout)"
 
 
 def _mode_for(path: str) -> int:

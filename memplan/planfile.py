@@ -79,13 +79,27 @@ class Plan:
         return doc
 
     def to_json(self, *, timings: bool = False) -> str:
-        return json.dumps(self.to_dict(timings=timings), indent=1, sort_keys=False) + "\n"
+        doc = self.to_dict(timings=timings)
+        try:
+            return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:  # a solver block or extra field from code: NaN, a numpy scalar, a set
+            key = next((k for k, v in doc.items() if not _writable(v)), None)
+            raise PlanFormatError(f"plan: field {key!r} is not JSON ({exc})") from None
 
     def save(self, path: str, *, timings: bool = False) -> None:
         """Write ``to_json`` to ``path`` atomically (``memplan.save_plan`` is this same call); a Plan whose
         fields ``load_plan`` would refuse (``check_plan_fields``) is not written."""
         check_plan_fields(self)
         atomic_write_text(path, self.to_json(timings=timings))
+
+
+def _writable(value: Any) -> bool:
+    """Whether ``json`` writes ``value`` as JSON that ``load_plan`` reads back (no NaN or Infinity)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def check_plan_fields(plan: Plan, source: str = "plan") -> None:

@@ -229,6 +229,8 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     the clock counts past ``d*`` on ``sd``, so ``d`` is found implied and given no event.
     """
     check_graph(graph, "schedule_with_events")
+    if isinstance(order, str) or not isinstance(order, Iterable):  # a str would be read as its characters
+        raise ScheduleError(f"order must be a sequence of node ids, not {type(order).__name__} {_short(order)}")
     order = tuple(order)
     if not isinstance(stream_of, Mapping):
         raise ScheduleError(f"stream_of must map node ids to streams, not {type(stream_of).__name__}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -343,6 +344,33 @@ def test_draw_text_is_never_mathtext(tmp_path, capsys, files):
         assert main(["draw", str(odd), str(plan), "-o", str(tmp_path / name), "-q"]) == 0, capsys.readouterr().err
 
 
+def test_draw_text_with_unprintable_characters(tmp_path, capsys, files):
+    """A lone surrogate is valid JSON (``"\\ud800"``) and what a non-UTF-8 byte of ``argv`` becomes
+    (``--title $'\\xff'``): FreeType refused it, a ``TypeError`` traceback from ``draw`` naming a tensor
+    or a graph so; control characters drew as missing glyphs, with a matplotlib warning each. Titles and
+    labels show them escaped (``\\ud800``, ``\\x00``), as ``ascii`` writes them."""
+    need("matplotlib")
+    import warnings
+
+    from memplan.viz.memmap import memory_map_figure
+
+    g, p, *_ = files
+    out = tmp_path / "m.png"
+    for title in ("a\udcffb", "bell\x07", "\u202e\ud800"):
+        assert main(["draw", str(g), str(p), "-o", str(out), "-q", "--title", title]) == 0, capsys.readouterr().err
+    doc = json.loads(g.read_text().replace('"xn"', '"x\\ud800\\u0000n"').replace('"qkv"', '"q\\udcffk\\tv"'))
+    odd = write(tmp_path / "odd.json", doc)
+    plan = tmp_path / "odd.plan.json"
+    memplan.plan(memplan.load_graph(str(odd))).save(str(plan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph is a warning: none may be left
+        for name in ("m.png", "m.svg", "m.pdf"):
+            assert main(["draw", str(odd), str(plan), "-o", str(tmp_path / name), "-q"]) == 0, capsys.readouterr().err
+    fig = memory_map_figure(memplan.load_graph(str(odd)), memplan.load_plan(str(plan)))
+    texts = [t.get_text() for t in fig.axes[0].texts] + [fig.axes[0].get_title()]
+    assert "x\\ud800\\x00n" in texts and any(t.startswith("q\\udcffk\\tv:") for t in texts), texts
+
+
 # --- hangs -------------------------------------------------------------------------------------------
 
 def test_sizes_summing_past_2_63_are_a_graph_error(tmp_path, capsys):
@@ -367,6 +395,35 @@ def test_fifo_as_plan_is_refused_without_opening_it(tmp_path, capsys, files):
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
     refused(capsys, tmp_path, ["verify", files[0], fifo], "fifo.json", "regular file")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_output_that_is_not_a_regular_file_is_never_replaced(tmp_path, capsys, files):
+    """An output path naming a FIFO, a device or a link to one (``-o /dev/null``, ``-o /dev/stdout``) was
+    replaced by a regular file: the atomic rename swapped the node itself, so run as root memplan put a
+    plan where the system's /dev/null had been (and as anyone else failed with "Permission denied" from
+    /dev). It is refused, one line naming it; the node stays what it was."""
+    from memplan.files import atomic_write_text
+
+    g = files[0]
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.json"
+    os.symlink(fifo, link)
+    specials = [fifo, link]
+    if os.geteuid() == 0 and hasattr(os, "mknod"):  # a character device like /dev/null, where we may make one
+        dev = tmp_path / "null.json"
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        specials.append(dev)
+    for out in specials:
+        kind = stat.S_IFMT(os.lstat(out).st_mode)
+        for argv in (["plan", g, "-o", out], ["plan", g, "-o", tmp_path / "p.json", "--graph-out", out],
+                     ["trace", g, files[1], "-o", out]):
+            refused(capsys, tmp_path, argv, str(out), "not a regular file", inputs=[g], outputs=[tmp_path / "p.json"])
+            assert stat.S_IFMT(os.lstat(out).st_mode) == kind
+        with pytest.raises(memplan.MemplanError, match="not a regular file"):
+            atomic_write_text(str(out), "{}\n")
+        assert stat.S_IFMT(os.lstat(out).st_mode) == kind
 
 
 def test_file_size_cap(tmp_path):

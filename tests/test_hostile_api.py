@@ -99,6 +99,14 @@ def test_schedule_with_events_malformed_arguments():
         memplan.schedule_with_events(g, [["x"]], {})
     with pytest.raises(memplan.ScheduleError, match="stream_of"):
         memplan.schedule_with_events(g, chain_ids(g), [0, 0, 0, 0])
+    for order in (None, 5):  # a TypeError from tuple(order)
+        with pytest.raises(memplan.ScheduleError, match="order must be"):
+            memplan.schedule_with_events(g, order, {i: 0 for i in chain_ids(g)})
+    one = memplan.GraphBuilder("ab")  # a string is one id, not its characters: refused, not read as 'a', 'b'
+    one.node("a", "OP", [], one.intermediate("t", 256))
+    one.node("b", "OP", ["t"], one.output("y", 256))
+    with pytest.raises(memplan.ScheduleError, match="order must be"):
+        memplan.schedule_with_events(one.build(), "ab", {"a": 0, "b": 0})
 
 
 def test_long_fusion_group_is_checked_in_linear_time():
@@ -408,6 +416,44 @@ def test_save_something_that_is_not_a_graph_or_plan(tmp_path):
         memplan.save_plan(g, out)
     with pytest.raises(memplan.PlanFormatError, match="dict"):
         memplan.save_plan(p.to_dict(), out)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda p: dataclasses.replace(p, solver={"gap": float("nan")}), ["'solver'", "not JSON"]),   # written, unreadable
+    (lambda p: dataclasses.replace(p, solver={"bound": float("inf")}), ["'solver'", "not JSON"]),
+    (lambda p: dataclasses.replace(p, solver={"bound": np.int64(3)}), ["'solver'", "int64"]),      # TypeError
+    (lambda p: dataclasses.replace(p, extra={"note": {1, 2}}), ["'note'", "set"]),
+    (lambda p: dataclasses.replace(p, extra={"note": -float("inf")}), ["'note'", "not JSON"]),
+])
+def test_saved_plans_are_json_that_loads_back(tmp_path, change, words):
+    """A Plan whose ``solver`` block or extra fields hold NaN or Infinity was saved as a file ``load_plan``
+    refuses ("NaN is not a JSON number"); a numpy integer, a set or another object was a ``TypeError`` from
+    ``json``. Each is a ``PlanFormatError`` naming the field, and nothing is written."""
+    bad = change(memplan.plan(H.chain()))
+    for call in (lambda: bad.save(str(tmp_path / "p.json")), bad.to_json):
+        with pytest.raises(memplan.PlanFormatError) as info:
+            call()
+        for w in words:
+            assert w in str(info.value), (w, str(info.value))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("attrs,words", [({"scale": float("nan")}, ["'x'", "not JSON"]),
+                                         ({"scale": np.float32(1.0)}, ["'x'", "float32"]),
+                                         ({"dims": (1, {2})}, ["'x'", "set"])])
+def test_saved_graphs_are_json_that_loads_back(tmp_path, attrs, words):
+    """``attrs`` given to ``GraphBuilder`` are free-form: NaN was saved as a graph file ``load_graph`` refuses,
+    a numpy scalar or a set was a ``TypeError`` from ``json``. A ``GraphError`` names the tensor or node."""
+    for where in ("tensor", "node"):
+        b = memplan.GraphBuilder("g")
+        b.input("x", 256, **(attrs if where == "tensor" else {}))
+        b.node("x" if where == "node" else "n", "OP", ["x"], b.output("y", 256), **(attrs if where == "node" else {}))
+        g = b.build()
+        with pytest.raises(memplan.GraphError) as info:
+            memplan.save_graph(g, str(tmp_path / "g.json"))
+        for w in words + [where]:
+            assert w in str(info.value), (w, str(info.value))
     assert os.listdir(tmp_path) == []
 
 

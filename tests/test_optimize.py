@@ -82,6 +82,55 @@ def test_pure_chain_stays_on_one_stream_without_events():
     assert list(sched.order) == [n.id for n in g.nodes]
 
 
+
+def _list_schedule_work(U, k: int) -> tuple[int, int]:
+    """(lines run inside ``list_schedule``, peak bytes it allocates) for ``k`` streams: counts, not times."""
+    import sys
+    import tracemalloc
+
+    from memplan.optimize.streams import list_schedule
+
+    lines = 0
+
+    def local(frame, event, arg):
+        nonlocal lines
+        lines += event == "line"
+        return local
+
+    def outer(frame, event, arg):
+        return local if frame.f_code is list_schedule.__code__ else None
+
+    tracemalloc.start()
+    sys.settrace(outer)
+    try:
+        list_schedule(U, k, 2.0)
+    finally:
+        sys.settrace(None)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return lines, peak
+
+
+def test_many_streams_cost_a_chain_nothing():
+    """``--streams 1024`` on a 100k-node chain took 40 s and 1 GB where 8 streams took 4 s: the list
+    scheduler tried every stream for every unit and kept a clock of every stream per unit, though a
+    chain never leaves stream 0. Streams not used yet are all alike (the lowest wins a tie), so one of
+    them is tried, and a unit's clock covers the streams used so far: per unit, the work and memory of
+    2 streams."""
+    from memplan.optimize.cost import node_costs
+    from memplan.optimize.streams import build_units
+
+    work = {}
+    for n in (300, 1200):
+        g = chain(n)
+        U = build_units(g, node_costs(g, CostModel()))
+        work[n] = {k: _list_schedule_work(U, k) for k in (2, 1024)}
+        assert graph_optimize(g, 1024).streams == graph_optimize(g, 2).streams
+    for k in (2, 1024):
+        lines, peak = (work[1200][k][i] - work[300][k][i] for i in (0, 1))  # per 900 more units
+        assert lines <= (work[1200][2][0] - work[300][2][0]) * 1.1, work
+        assert peak <= (work[1200][2][1] - work[300][2][1]) * 2 + 50_000, work
+
 def _independent_chains(n_chains=4, length=3, cost=10.0):
     b = GraphBuilder("chains")
     b.input("x", 1024)

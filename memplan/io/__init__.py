@@ -124,7 +124,23 @@ def load_graph(path: str) -> Graph:
 
 def save_graph(graph: Graph, path: str) -> None:
     check_graph(graph, "save_graph")
-    atomic_write_text(path, json.dumps(graph.to_dict(), indent=1) + "\n")
+    doc = graph.to_dict()
+    try:
+        text = json.dumps(doc, indent=1, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # free-form attrs from code: NaN, a numpy scalar, a set
+        raise GraphError(f"{_unwritable(doc)}: attrs are not JSON that load_graph reads back ({exc})") from None
+    atomic_write_text(path, text + "\n")
+
+
+def _unwritable(doc: dict[str, Any]) -> str:
+    """The first tensor or node of a graph document that ``json`` cannot write (without NaN), named."""
+    for key, what in (("tensors", "tensor"), ("nodes", "node")):
+        for e in doc[key]:
+            try:
+                json.dumps(e, allow_nan=False)
+            except (TypeError, ValueError):
+                return f"{what} {e['id']!r}"
+    return f"graph {doc['name']!r}"
 
 
 def load_plan(path: str) -> Plan:

@@ -171,6 +171,10 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     order: list[int] = []
     # a written view's node, once done: {stream: its latest-placed unit} over the view's writers
     last_on: dict[int, dict[int, int]] = {}
+    # streams 0 .. used - 1 have units; the others are all alike (free at 0, knowing nothing), so only
+    # the lowest of them, which wins their tie, is tried; and a unit's clock ends at ``used`` (the rest
+    # are zeros): streams the graph gives no work cost nothing per unit
+    used = 0
 
     def latest_per_stream(ds: Sequence[int]) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -187,7 +191,7 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
         elif chain_pred is not None and chain_pred[u] >= 0:
             cands = (stream[chain_pred[u]],)
         else:
-            cands = range(k)
+            cands = range(min(k, used + 1))
         # Reading views, u waits for all their writers, but only each stream's latest one matters:
         # an earlier one on that stream ends no later and is known wherever the latest is, so the
         # start time, the streams to wait for and the clock are the same as over all of them.
@@ -218,11 +222,12 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
         for d in latest.values():
             cd = clock[d]
             assert cd is not None
-            newk = [max(a, b) for a, b in zip(newk, cd)]
+            newk[:len(cd)] = map(max, newk, cd)
         count[s] += 1
         newk[s] = count[s]
         know[s] = newk
-        clock[u] = newk
+        used = max(used, s + 1)
+        clock[u] = newk if used == k else newk[:used]
         stream[u], seq[u] = s, count[s] - 1
         end[u] = t + U.cost[u]
         free[s] = end[u]
