@@ -16,8 +16,8 @@ using namespace nvcuda;
 
 // Programmatic dependent launch (Hopper). A kernel launched with programmatic stream serialization
 // may start once every block of its predecessor on the stream has started (each block triggers its
-// dependents first thing, `griddepcontrol.launch_dependents`; gemm_tc does not, so its dependents start
-// when it exits, as without the trigger); `griddepcontrol.wait` then blocks until
+// dependents first thing, `griddepcontrol.launch_dependents`; the wgmma build does not, so its dependents
+// start when it exits, as without the trigger); `griddepcontrol.wait` then blocks until
 // that predecessor has completed and its memory operations are visible to this grid (PTX ISA). Every
 // kernel waits before touching activations, and a kernel completes only after its own wait returned,
 // so "finished" stays transitive along a stream exactly as without PDL. Before the wait a kernel may
@@ -1477,6 +1477,11 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
     }
 }
 
+// TC_TRIGGER: gemm_tc triggers its dependents at its start (1) or, as before session 15, not at all (0)
+#ifndef TC_TRIGGER
+#define TC_TRIGGER 1
+#endif
+
 // Batched MUL_MAT for 2..64 rows of x that streams W at memory bandwidth (mma.sync m16n8k16, f16 in, f32
 // accumulate). Decode reads every weight once, so the kernel is built like the GEMV that reaches 90% of
 // the read bandwidth, not like a GEMM: every warp streams its own 16 rows of W straight from global memory
@@ -1595,10 +1600,16 @@ __device__ __forceinline__ void gemm_tc_store(const float (&acc)[WR][MTX][4], fl
 template <int CL, int MTX, int TC_U, int WR, bool SW>
 __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const half* __restrict__ W2, const float* x,
                                              float* y, int M, int N, int K) {
-    // no pdl_start: a gemm_tc does not trigger its dependents early (measured, H200: the 8B step at batch
-    // 4 / 16 took 6.30 / 7.05 ms with the trigger at the start, 5.29 / 5.58 without, 5.46 / 5.61 with no
-    // PDL at all; a trigger after the main loop, before the epilogue: 5.39 / 5.97 vs 5.14 / 5.39)
     constexpr int TC_ST = 32 * TC_U, TC_LDH = TC_ST + 32;
+#if TC_TRIGGER
+    // a gemm_tc triggers its dependents first thing, like every other kernel, now that a step's kernels
+    // share one L1/shared-memory split (ops.TC_STEP_CARVEOUT). Before that (sessions 5-14) the trigger made
+    // the step slower (8B batch 4 / 16: 6.30 / 7.05 ms against 5.29 / 5.58 without): an early dependent of
+    // another split cannot share an SM with the running gemm_tc blocks. H200, same process, 3 streams:
+    // 8B batch 16 4.716 -> 4.597 ms (one stream 5.019 -> 4.867), 1B batch 4 / 16 0.959 / 1.002 -> 0.927 /
+    // 0.984, 8B batch 4 level; a trigger before the epilogue instead gained less (8B batch 16 4.643)
+    pdl_start();
+#endif
     extern __shared__ __align__(16) unsigned char tc_smem[];
     const int NT = blockDim.x, BN = (NT >> 1) * WR;   // 4 or 8 warps of 16 WR rows each
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
