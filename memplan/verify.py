@@ -71,7 +71,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         if pos[ni] >= 0:
             bad(1, f"node {nid!r} appears twice in order")
             continue
-        if not isinstance(s, int) or s < 0 or s >= max(plan.streams, 1):
+        if not isinstance(s, int) or s < 0 or s >= plan.streams:
             bad(1, f"node {nid!r} runs on stream {s!r}, outside 0..{plan.streams - 1}")
         pos[ni], stream[ni] = p, s
     missing = [nodes[i].id for i in range(N) if pos[i] < 0]

@@ -232,6 +232,16 @@ def test_stream_out_of_range_is_rule_1(stream):
     expect_unsafe(g, doc, 1, "l")
 
 
+def test_stream_count_of_zero_is_a_format_error():
+    """``"streams": 0`` declares no stream for the order's stream 0: it was verified as one stream (the
+    reference checker flags it); now a ``PlanFormatError`` naming the field, in a file or a dict."""
+    g = H.diamond()
+    doc = safe_doc(g, H.serial(g))
+    doc["streams"] = 0
+    with pytest.raises(memplan.PlanFormatError, match="'streams' is 0"):
+        memplan.verify(g, doc)
+
+
 def test_all_findings_are_listed():
     g = H.qkv()
     doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
