@@ -113,7 +113,8 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
 
     if not isinstance(plan.graph, str):
         raise PlanFormatError(f"{source}: field 'graph' is not a string ({type(plan.graph).__name__})")
-    for key in ("alignment", "arena_bytes", "lower_bound_bytes"):
+    integer(plan.alignment, "field 'alignment'", 1)  # every root offset is a multiple of it
+    for key in ("arena_bytes", "lower_bound_bytes"):
         integer(getattr(plan, key), f"field {key!r}", 0)
     integer(plan.streams, "field 'streams'", 1, MAX_STREAMS)  # order's stream ids lie in 0 .. streams - 1
     integer(plan.devices, "field 'devices'", 1, MAX_STREAMS)
@@ -223,7 +224,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
     return Plan(
         graph=str(doc.get("graph", "")),
-        alignment=count("alignment"),
+        alignment=count("alignment", low=1),
         arena_bytes=count("arena_bytes"),
         lower_bound_bytes=count("lower_bound_bytes"),
         streams=count("streams", MAX_STREAMS, 1),

@@ -222,6 +222,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
             continue
         if off < 0 or off % align:
             bad(4, f"tensor {tensor.id!r} offset {off} is not a non-negative multiple of alignment {align}")
+        elif off % plan.alignment:  # the plan's own alignment (rule 4), which a file may set apart from the graph's
+            bad(4, f"tensor {tensor.id!r} offset {off} is not a multiple of the plan's alignment {plan.alignment}")
         if off + tensor.size > plan.arena_bytes:
             bad(4, f"tensor {tensor.id!r} [{off}, {off + tensor.size}) ends past arena_bytes {plan.arena_bytes}")
         elif tdev is not None and off + tensor.size > plan.device_arena_bytes[tdev[t]]:

@@ -242,6 +242,27 @@ def test_stream_count_of_zero_is_a_format_error():
         memplan.verify(g, doc)
 
 
+def test_offsets_are_checked_against_the_plans_alignment_too():
+    """Rule 4 holds every root offset to the plan's ``alignment`` as well as the graph's: a plan declaring
+    512 whose offsets are only 256-aligned was verified safe (only the graph's alignment was read)."""
+    b = GraphBuilder("two", alignment=256)
+    b.input("x", 256)
+    b.node("n", "UNARY", ["x"], b.output("y", 256))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    assert doc["alignment"] == 256
+    odd = next(e for e in doc["tensors"] if e["offset"] == 256)  # x and y are both live at n
+    doc["alignment"] = 512
+    found = expect_unsafe(g, doc, 4, odd["id"])
+    assert any("512" in m for m in found), found
+    odd["offset"] = 512                                          # every offset a multiple of 512: safe
+    doc["arena_bytes"] = 768
+    assert check(g, doc) == []
+    doc["alignment"] = 128                                       # a smaller one: the graph's still holds
+    odd["offset"] = 384
+    expect_unsafe(g, doc, 4, odd["id"])
+
+
 def test_all_findings_are_listed():
     g = H.qkv()
     doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
