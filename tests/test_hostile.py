@@ -509,6 +509,38 @@ def test_output_is_the_input_through_links(tmp_path, capsys, files):
     refused(capsys, tmp_path, ["plan", g, "-o", tmp_path / "d" / "up" / "g.json"], "refusing", inputs=[g])
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no links")
+def test_output_through_a_link_rewrites_its_target(tmp_path, capsys, files):
+    """``-o LINK`` (and ``--graph-out``, and the library's writer) where LINK is a symlink to a regular file:
+    the atomic rename replaced the link itself by a plain file, leaving its target as it was. As a shell
+    redirection does, the target is rewritten (atomically, in its own directory, keeping its mode) and the
+    link stays a link; a dangling link gets its target created."""
+    from memplan.files import atomic_write_text
+
+    g = files[0]
+    (tmp_path / "out").mkdir()
+    target, gtarget = tmp_path / "out" / "plan.json", tmp_path / "out" / "split.json"
+    target.write_text("OLD")
+    os.chmod(target, 0o640)
+    link, glink = tmp_path / "plan.json", tmp_path / "split.json"
+    os.symlink(target, link)                               # absolute
+    os.symlink(os.path.join("out", "split.json"), glink)   # relative, dangling until written
+    assert main(["plan", str(g), "-o", str(link), "--graph-out", str(glink), "-q"]) == 0
+    assert os.readlink(link) == str(target) and os.readlink(glink) == os.path.join("out", "split.json")
+    assert memplan.load_plan(str(target)).graph == memplan.load_graph(str(gtarget)).name == "qkv"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+    chained = tmp_path / "chained.json"                    # a link to a link
+    os.symlink(link, chained)
+    atomic_write_text(str(chained), "{}\n")
+    assert os.path.islink(chained) and os.path.islink(link) and target.read_text() == "{}\n"
+    assert not leftovers(tmp_path) and not leftovers(tmp_path / "out")
+    loop = tmp_path / "loop.json"
+    os.symlink(loop, loop)
+    with pytest.raises(memplan.MemplanError, match="loop.json"):
+        atomic_write_text(str(loop), "{}\n")
+    assert os.path.islink(loop) and not leftovers(tmp_path)
+
+
 def test_csv_output_is_the_input(tmp_path, capsys):
     c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\n")
     refused(capsys, tmp_path, ["csv", c, "-o", c], "i.csv", "refusing", inputs=[c])
