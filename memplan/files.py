@@ -7,7 +7,8 @@ writer share one code path without import cycles.
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
 failed or interrupted run never leaves a half-written file; an output that is a symlink has its target
-rewritten that way (the link stays, as with a shell redirection), and an output that is a FIFO or a device is refused,
+rewritten that way (the link stays, as with a shell redirection), and an output that is a FIFO, a device
+or an existing read-only file is refused,
 never replaced by a file (the path ``-`` is standard output, as in
 ``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
 a reader accepts only regular files of at most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
@@ -107,7 +108,8 @@ def output_path(path) -> str:
 
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
-    names a directory, or lies in a directory that does not exist (``label`` names the option)."""
+    names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist
+    (``label`` names the option)."""
     if is_stdout(path):
         return
     if os.path.isdir(path):
@@ -131,7 +133,9 @@ def _target(path: str) -> str:
 def _unwritable(target: str) -> str | None:
     """Why an atomic write cannot replace ``target`` (see ``_target``), or None. A FIFO or a device such as
     ``/dev/null`` (or the link ``/dev/stdout``): the rename would replace the node itself by a regular file,
-    where a plain open would write into it. A link still: ``realpath`` stops where links loop."""
+    where a plain open would write into it. A file without write permission (no write bit at all, which holds
+    for root too, or none for this user): the rename needs only the directory's, and ``cp`` or a shell
+    redirection refuses it. A link still: ``realpath`` stops where links loop."""
     if os.path.islink(target):
         return "a loop of symbolic links"
     try:
@@ -140,11 +144,15 @@ def _unwritable(target: str) -> str | None:
         return None
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         return NOT_REGULAR
+    if stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):
+        return READ_ONLY
     return None
 
 
 #: why an output that is a FIFO or a device is refused
 NOT_REGULAR = "not a regular file (memplan writes outputs as regular files, atomically; '-' writes to stdout)"
+#: why an existing output file without write permission is refused
+READ_ONLY = "the file is read-only (memplan does not replace a file it may not write)"
 
 
 def _mode_for(path: str) -> int:

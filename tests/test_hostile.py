@@ -541,6 +541,33 @@ def test_output_through_a_link_rewrites_its_target(tmp_path, capsys, files):
     assert os.path.islink(loop) and not leftovers(tmp_path)
 
 
+def test_read_only_output_is_refused(tmp_path, capsys, files):
+    """An existing output file without write permission (``chmod a-w``) was silently replaced: the atomic
+    rename needs only the directory's permission. It is refused, one line naming it, before any work and with
+    nothing written, as ``cp`` or a shell redirection refuses it. Decided by the mode bits too, so it holds
+    when run as root (for whom every file is writable)."""
+    from memplan.files import atomic_write_text, check_writable
+
+    g = files[0]
+    ro = tmp_path / "ro.json"
+    ro.write_text("OLD")
+    os.chmod(ro, 0o444)
+    link = tmp_path / "ro-link.json"
+    os.symlink(ro, link)
+    split, plan = tmp_path / "split.json", tmp_path / "p.json"
+    for out in (ro, link):
+        for argv in (["plan", g, "-o", out], ["plan", g, "-o", out, "--graph-out", split],
+                     ["plan", g, "-o", plan, "--graph-out", out], ["trace", g, files[1], "-o", out]):
+            refused(capsys, tmp_path, argv, str(out), "read-only", inputs=[g, ro], outputs=[split, plan])
+        with pytest.raises(memplan.MemplanError, match="read-only"):
+            atomic_write_text(str(out), "{}\n")
+        with pytest.raises(memplan.MemplanError, match="read-only"):
+            check_writable(str(out), "--json")
+        assert ro.read_text() == "OLD" and stat.S_IMODE(os.stat(ro).st_mode) == 0o444
+    os.chmod(ro, 0o644)                                    # writable again: written
+    assert main(["plan", str(g), "-o", str(ro), "-q"]) == 0 and memplan.load_plan(str(ro))
+
+
 def test_csv_output_is_the_input(tmp_path, capsys):
     c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\n")
     refused(capsys, tmp_path, ["csv", c, "-o", c], "i.csv", "refusing", inputs=[c])
