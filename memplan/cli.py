@@ -19,10 +19,14 @@ EXIT_BAD_INPUT = 2
 
 
 def _out(text: str) -> None:
-    """Print ``text`` on stdout; what stdout cannot encode is escaped (``\\ud800``), not a traceback.
+    """Print ``text`` on stdout, each line ``printable`` (an id, name or path from the input may hold an ANSI
+    escape or a control character); what stdout cannot encode is escaped too (``\\xe9`` on an ASCII stdout).
 
     A lone surrogate is valid JSON (``"\\ud800"``) and so a valid id or graph name, and a file name that
     is not UTF-8 reaches ``argv`` as surrogates: neither can be written to a strict UTF-8 stdout."""
+    from .show import printable
+
+    text = "\n".join(map(printable, text.split("\n")))
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     try:
         text.encode(encoding, getattr(sys.stdout, "errors", None) or "strict")

@@ -568,6 +568,44 @@ def test_read_only_output_is_refused(tmp_path, capsys, files):
     assert main(["plan", str(g), "-o", str(ro), "-q"]) == 0 and memplan.load_plan(str(ro))
 
 
+#: what a hostile graph may put in its ids and name: ANSI clear-screen, an OSC window title, a carriage
+#: return, NUL, DEL, a C1 CSI, a right-to-left override, a lone surrogate
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\r\x00\x7f\x9b\u202e\ud800"
+
+
+def test_text_output_escapes_unprintable_ids_and_names(tmp_path, capsys):
+    """``show``, ``verify``, ``simulate``, ``trace`` and error lines print ids and names from the input: a
+    control character or an ANSI escape in a hostile graph reached the terminal raw. They are escaped as
+    ``ascii`` writes them (``\\x1b``), as ``draw`` does; printable text, ``é`` or CJK included, is unchanged."""
+    b = memplan.GraphBuilder("g" + HOSTILE)
+    b.input("x" + HOSTILE, 1024)
+    b.node("a" + HOSTILE, "UNARY", ["x" + HOSTILE], b.intermediate("été中文", 4096))
+    b.node("l", "UNARY", ["été中文"], b.intermediate("tl", 1024))
+    b.node("r" + HOSTILE, "UNARY", ["été中文"], b.intermediate("tr", 1024))
+    b.node("j" + HOSTILE, "ADD", ["tl", "tr"], b.output("y" + HOSTILE, 1024))
+    graph = b.build()
+    g, p = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(graph, str(g))
+    streams = {n.id: 1 if n.id.startswith("r") else 0 for n in graph.nodes}
+    plan = memplan.plan(graph, memplan.schedule_with_events(graph, [n.id for n in graph.nodes], streams))
+    plan.save(str(p))
+    unsafe = tmp_path / "unsafe.json"
+    unsafe.write_text(json.dumps(dict(plan.to_dict(), events=[])))
+    escaped = ascii(HOSTILE)[1:-1]
+    for argv, ok in ((["show", p], True), (["verify", g, p], True), (["simulate", g, p], True),
+                     (["trace", g, p, "-o", tmp_path / "t.json"], True), (["verify", g, unsafe], False),
+                     (["verify", tmp_path / ("no" + HOSTILE[:5]), p], False)):
+        assert main([str(a) for a in argv]) == (0 if ok else 2), argv
+        out, err = capsys.readouterr()
+        for text in (out, err):
+            bad = {c for c in text if not c.isprintable() and c != "\n"}
+            assert not bad, (argv, bad, text)
+    main(["show", str(p)])
+    out = capsys.readouterr().out
+    assert "g" + escaped in out and "été中文" in out and "a" + escaped in out and "j" + escaped in out
+    assert json.loads((tmp_path / "t.json").read_text())   # JSON outputs hold the ids as JSON escapes them
+
+
 def test_csv_output_is_the_input(tmp_path, capsys):
     c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\n")
     refused(capsys, tmp_path, ["csv", c, "-o", c], "i.csv", "refusing", inputs=[c])
