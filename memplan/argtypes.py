@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from .planfile import MAX_STREAMS
+from .show import printable
 
 #: bytes, counts and capacities are int64 everywhere
 MAX_BYTES = 1 << 63
@@ -27,8 +28,8 @@ MAX_LAYERS = 1024
 
 def print_error(message: str) -> None:
     """``memplan: error: ...`` on stderr as one line, whatever the message (a library's exception text
-    from deep inside) contains."""
-    line = " / ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    from deep inside, an id or a path from the input) contains: what is not printable is escaped."""
+    line = printable(" / ".join(part.strip() for part in str(message).splitlines() if part.strip()))
     print(f"memplan: error: {line}", file=sys.stderr)
 
 

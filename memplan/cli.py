@@ -19,10 +19,14 @@ EXIT_BAD_INPUT = 2
 
 
 def _out(text: str) -> None:
-    """Print ``text`` on stdout; what stdout cannot encode is escaped (``\\ud800``), not a traceback.
+    """Print ``text`` on stdout, each line ``printable`` (an id, name or path from the input may hold an ANSI
+    escape or a control character); what stdout cannot encode is escaped too (``\\xe9`` on an ASCII stdout).
 
     A lone surrogate is valid JSON (``"\\ud800"``) and so a valid id or graph name, and a file name that
     is not UTF-8 reaches ``argv`` as surrogates: neither can be written to a strict UTF-8 stdout."""
+    from .show import printable
+
+    text = "\n".join(map(printable, text.split("\n")))
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     try:
         text.encode(encoding, getattr(sys.stdout, "errors", None) or "strict")
@@ -33,9 +37,12 @@ def _out(text: str) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
-    from .files import check_outputs
+    from .files import check_outputs, check_writable
 
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
+    for label, out in (("-o", args.output), ("--graph-out", args.graph_out)):
+        if out:  # (before planning: neither output is written when the other cannot be)
+            check_writable(out, label)
     graph = load_graph(args.graph)
     planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
                          workers=args.workers, progress=_progress(args), **_plan_extras(args))

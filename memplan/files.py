@@ -6,7 +6,9 @@ inputs. Keeping these few functions below everything else (they import only ``er
 writer share one code path without import cycles.
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
-failed or interrupted run never leaves a half-written file, and an output that is a FIFO or a device is refused,
+failed or interrupted run never leaves a half-written file; an output that is a symlink has its target
+rewritten that way (the link stays, as with a shell redirection), and an output that is a FIFO, a device
+or an existing read-only file is refused,
 never replaced by a file (the path ``-`` is standard output, as in
 ``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
 a reader accepts only regular files of at most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
@@ -39,15 +41,17 @@ def is_stdout(path) -> bool:
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``; ``-``:
-    write it to standard output."""
+    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path`` (over the
+    file it links to, when ``path`` is a symlink); ``-``: write it to standard output."""
     if is_stdout(path):
         _write_stdout(data)
         return
     path = output_path(path)
-    if _special(path):
-        raise MemplanError(f"cannot write {path}: {NOT_REGULAR}")
-    directory = os.path.dirname(os.path.abspath(path))
+    target = _target(path)
+    why = _unwritable(target)
+    if why:
+        raise MemplanError(f"cannot write {path}: {why}")
+    directory = os.path.dirname(os.path.abspath(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -57,8 +61,8 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; give the file the mode a plain open would
-        os.replace(tmp, path)
+        os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; give the file the mode a plain open would
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
@@ -104,31 +108,51 @@ def output_path(path) -> str:
 
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
-    names a directory, or lies in a directory that does not exist (``label`` names the option)."""
+    names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist
+    (``label`` names the option)."""
     if is_stdout(path):
         return
     if os.path.isdir(path):
         raise MemplanError(f"{label} {path}: cannot write: is a directory")
-    if _special(path):
-        raise MemplanError(f"{label} {path}: cannot write: {NOT_REGULAR}")
-    directory = os.path.dirname(os.path.abspath(path))
+    target = _target(path)
+    why = _unwritable(target)
+    if why:
+        raise MemplanError(f"{label} {path}: cannot write: {why}")
+    directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
 
 
-def _special(path: str) -> bool:
-    """Whether ``path`` exists and is neither a regular file nor a directory: the rename of an atomic write
-    would replace the node itself, a FIFO or a device such as ``/dev/null`` (or the link ``/dev/stdout``),
-    by a regular file, where a plain open would write into it."""
+def _target(path: str) -> str:
+    """The file a write to ``path`` replaces: ``path`` itself, or where its chain of symlinks ends. As with a
+    shell redirection, a write through a link rewrites the file it points to (a dangling link's target is
+    created) and leaves the link a link: a rename over the link would replace the link itself."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
+def _unwritable(target: str) -> str | None:
+    """Why an atomic write cannot replace ``target`` (see ``_target``), or None. A FIFO or a device such as
+    ``/dev/null`` (or the link ``/dev/stdout``): the rename would replace the node itself by a regular file,
+    where a plain open would write into it. A file without write permission (no write bit at all, which holds
+    for root too, or none for this user): the rename needs only the directory's, and ``cp`` or a shell
+    redirection refuses it. A link still: ``realpath`` stops where links loop."""
+    if os.path.islink(target):
+        return "a loop of symbolic links"
     try:
-        st = os.stat(path)
+        st = os.stat(target)
     except OSError:  # a new file, or one the write itself will name the trouble with
-        return False
-    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
+        return None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return NOT_REGULAR
+    if stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):
+        return READ_ONLY
+    return None
 
 
 #: why an output that is a FIFO or a device is refused
 NOT_REGULAR = "not a regular file (memplan writes outputs as regular files, atomically; '-' writes to stdout)"
+#: why an existing output file without write permission is refused
+READ_ONLY = "the file is read-only (memplan does not replace a file it may not write)"
 
 
 def _mode_for(path: str) -> int:

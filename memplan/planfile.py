@@ -108,14 +108,15 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
     malformed entry, which the verifier would misjudge or crash on and whose file could not be read back."""
     def integer(v: Any, what: str, low: int = -INT64, top: int = INT64 - 1) -> None:
         if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= top:
-            raise PlanFormatError(f"{source}: {what} is not an integer in {'±2**63' if low < 0 else f'0..{top}'} "
+            raise PlanFormatError(f"{source}: {what} is not an integer in {'±2**63' if low < 0 else f'{low}..{top}'} "
                                   f"({type(v).__name__} {_short(v)})")
 
     if not isinstance(plan.graph, str):
         raise PlanFormatError(f"{source}: field 'graph' is not a string ({type(plan.graph).__name__})")
-    for key in ("alignment", "arena_bytes", "lower_bound_bytes"):
+    integer(plan.alignment, "field 'alignment'", 1)  # every root offset is a multiple of it
+    for key in ("arena_bytes", "lower_bound_bytes"):
         integer(getattr(plan, key), f"field {key!r}", 0)
-    integer(plan.streams, "field 'streams'", 0, MAX_STREAMS)
+    integer(plan.streams, "field 'streams'", 1, MAX_STREAMS)  # order's stream ids lie in 0 .. streams - 1
     integer(plan.devices, "field 'devices'", 1, MAX_STREAMS)
     for key, fields in (("order", ("node", "stream")), ("events", ("after", "before")),
                         ("tensors", ("id", "offset", "size"))):
@@ -181,10 +182,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
             raise PlanFormatError(f"{source}: field {key!r} is missing or not a {getattr(typ, '__name__', typ)}")
         return v
 
-    def count(key: str, top: int = INT64 - 1) -> int:
+    def count(key: str, top: int = INT64 - 1, low: int = 0) -> int:
         v = need(key, int)
-        if not 0 <= v <= top:
-            raise PlanFormatError(f"{source}: field {key!r} is {_short(v)}, outside 0..{top}")
+        if not low <= v <= top:
+            raise PlanFormatError(f"{source}: field {key!r} is {_short(v)}, outside {low}..{top}")
         return v
 
     if not isinstance(doc.get("graph", ""), str):
@@ -223,10 +224,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
     return Plan(
         graph=str(doc.get("graph", "")),
-        alignment=count("alignment"),
+        alignment=count("alignment", low=1),
         arena_bytes=count("arena_bytes"),
         lower_bound_bytes=count("lower_bound_bytes"),
-        streams=count("streams", MAX_STREAMS),
+        streams=count("streams", MAX_STREAMS, 1),
         order=order,
         events=events,
         tensors=tensors,

@@ -1,4 +1,5 @@
-"""Human-readable summaries of plans (``memplan show``)."""
+"""Human-readable summaries of plans (``memplan show``), and ``printable``: text from the input made safe
+for a terminal or a font (the CLI's output and error lines, the memory map's labels)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,19 @@ def human(n: int) -> str:
     return str(n)
 
 
+def printable(text) -> str:
+    """``text`` with every character that is not printable escaped as ``ascii`` writes it (``\\x1b``,
+    ``\\ud800``): ids and names come from the input, where JSON allows an ANSI escape, a control character
+    (no glyph, and a terminal obeys it) or a lone surrogate (a FreeType ``TypeError``, and no encoding writes
+    it). Printable text, non-ASCII letters and CJK included, is returned unchanged."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def describe(plan: Plan, top: int = 10) -> str:
+    """The summary ``memplan show`` prints, line by line ``printable`` (ids and names from the plan file)."""
     per_stream: dict[int, int] = {}
     for _, s in plan.order:
         per_stream[s] = per_stream.get(s, 0) + 1
@@ -38,7 +51,7 @@ def describe(plan: Plan, top: int = 10) -> str:
         lines.append(f"  {'tensor':<32} {'offset':>14} {'size':>14}")
         for tid, off, size in placed[:top]:
             lines.append(f"  {tid:<32} {off:>14} {size:>14}")
-    return "\n".join(lines)
+    return "\n".join(map(printable, lines))
 
 
 def _schedule_lines(block) -> list[str]:

@@ -71,7 +71,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         if pos[ni] >= 0:
             bad(1, f"node {nid!r} appears twice in order")
             continue
-        if not isinstance(s, int) or s < 0 or s >= max(plan.streams, 1):
+        if not isinstance(s, int) or s < 0 or s >= plan.streams:
             bad(1, f"node {nid!r} runs on stream {s!r}, outside 0..{plan.streams - 1}")
         pos[ni], stream[ni] = p, s
     missing = [nodes[i].id for i in range(N) if pos[i] < 0]
@@ -222,6 +222,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
             continue
         if off < 0 or off % align:
             bad(4, f"tensor {tensor.id!r} offset {off} is not a non-negative multiple of alignment {align}")
+        elif off % plan.alignment:  # the plan's own alignment (rule 4), which a file may set apart from the graph's
+            bad(4, f"tensor {tensor.id!r} offset {off} is not a multiple of the plan's alignment {plan.alignment}")
         if off + tensor.size > plan.arena_bytes:
             bad(4, f"tensor {tensor.id!r} [{off}, {off + tensor.size}) ends past arena_bytes {plan.arena_bytes}")
         elif tdev is not None and off + tensor.size > plan.device_arena_bytes[tdev[t]]:

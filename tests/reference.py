@@ -239,7 +239,7 @@ def check_plan(graph, doc: dict) -> set[int]:
             if poff is None or off != poff + t.view_offset:
                 broken.add(4)
             continue
-        if off < 0 or off % align or off + t.size > arena:
+        if off < 0 or off % align or off % doc["alignment"] or off + t.size > arena:
             broken.add(4)
     if doc["lower_bound_bytes"] > arena:
         broken.add(4)

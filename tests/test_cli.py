@@ -205,6 +205,12 @@ def planned(tmp_path):
     (lambda d: d.update(events=[5]), ["events[0]", "not an object"]),
     (lambda d: d["events"].append({"after": "norm"}), ["events[0]", "'before'"]),
     (lambda d: d.update(alignment="256"), ["alignment"]),
+    (lambda d: d.update(alignment=0), ["'alignment'", "0"]),          # was read, and verified "safe"
+    (lambda d: d.update(alignment=-256), ["'alignment'", "-256"]),
+    (lambda d: d.update(alignment=256.0), ["'alignment'"]),
+    (lambda d: d.update(streams=0), ["'streams'", "0"]),              # was verified "safe" as one stream
+    (lambda d: d.update(streams=-1), ["'streams'", "-1"]),
+    (lambda d: d.update(streams=True), ["'streams'"]),
 ])
 def test_malformed_plan(planned, tmp_path, capsys, mutate, words):
     g, p, doc = planned

@@ -509,6 +509,103 @@ def test_output_is_the_input_through_links(tmp_path, capsys, files):
     refused(capsys, tmp_path, ["plan", g, "-o", tmp_path / "d" / "up" / "g.json"], "refusing", inputs=[g])
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no links")
+def test_output_through_a_link_rewrites_its_target(tmp_path, capsys, files):
+    """``-o LINK`` (and ``--graph-out``, and the library's writer) where LINK is a symlink to a regular file:
+    the atomic rename replaced the link itself by a plain file, leaving its target as it was. As a shell
+    redirection does, the target is rewritten (atomically, in its own directory, keeping its mode) and the
+    link stays a link; a dangling link gets its target created."""
+    from memplan.files import atomic_write_text
+
+    g = files[0]
+    (tmp_path / "out").mkdir()
+    target, gtarget = tmp_path / "out" / "plan.json", tmp_path / "out" / "split.json"
+    target.write_text("OLD")
+    os.chmod(target, 0o640)
+    link, glink = tmp_path / "plan.json", tmp_path / "split.json"
+    os.symlink(target, link)                               # absolute
+    os.symlink(os.path.join("out", "split.json"), glink)   # relative, dangling until written
+    assert main(["plan", str(g), "-o", str(link), "--graph-out", str(glink), "-q"]) == 0
+    assert os.readlink(link) == str(target) and os.readlink(glink) == os.path.join("out", "split.json")
+    assert memplan.load_plan(str(target)).graph == memplan.load_graph(str(gtarget)).name == "qkv"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+    chained = tmp_path / "chained.json"                    # a link to a link
+    os.symlink(link, chained)
+    atomic_write_text(str(chained), "{}\n")
+    assert os.path.islink(chained) and os.path.islink(link) and target.read_text() == "{}\n"
+    assert not leftovers(tmp_path) and not leftovers(tmp_path / "out")
+    loop = tmp_path / "loop.json"
+    os.symlink(loop, loop)
+    with pytest.raises(memplan.MemplanError, match="loop.json"):
+        atomic_write_text(str(loop), "{}\n")
+    assert os.path.islink(loop) and not leftovers(tmp_path)
+
+
+def test_read_only_output_is_refused(tmp_path, capsys, files):
+    """An existing output file without write permission (``chmod a-w``) was silently replaced: the atomic
+    rename needs only the directory's permission. It is refused, one line naming it, before any work and with
+    nothing written, as ``cp`` or a shell redirection refuses it. Decided by the mode bits too, so it holds
+    when run as root (for whom every file is writable)."""
+    from memplan.files import atomic_write_text, check_writable
+
+    g = files[0]
+    ro = tmp_path / "ro.json"
+    ro.write_text("OLD")
+    os.chmod(ro, 0o444)
+    link = tmp_path / "ro-link.json"
+    os.symlink(ro, link)
+    split, plan = tmp_path / "split.json", tmp_path / "p.json"
+    for out in (ro, link):
+        for argv in (["plan", g, "-o", out], ["plan", g, "-o", out, "--graph-out", split],
+                     ["plan", g, "-o", plan, "--graph-out", out], ["trace", g, files[1], "-o", out]):
+            refused(capsys, tmp_path, argv, str(out), "read-only", inputs=[g, ro], outputs=[split, plan])
+        with pytest.raises(memplan.MemplanError, match="read-only"):
+            atomic_write_text(str(out), "{}\n")
+        with pytest.raises(memplan.MemplanError, match="read-only"):
+            check_writable(str(out), "--json")
+        assert ro.read_text() == "OLD" and stat.S_IMODE(os.stat(ro).st_mode) == 0o444
+    os.chmod(ro, 0o644)                                    # writable again: written
+    assert main(["plan", str(g), "-o", str(ro), "-q"]) == 0 and memplan.load_plan(str(ro))
+
+
+#: what a hostile graph may put in its ids and name: ANSI clear-screen, an OSC window title, a carriage
+#: return, NUL, DEL, a C1 CSI, a right-to-left override, a lone surrogate
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\r\x00\x7f\x9b\u202e\ud800"
+
+
+def test_text_output_escapes_unprintable_ids_and_names(tmp_path, capsys):
+    """``show``, ``verify``, ``simulate``, ``trace`` and error lines print ids and names from the input: a
+    control character or an ANSI escape in a hostile graph reached the terminal raw. They are escaped as
+    ``ascii`` writes them (``\\x1b``), as ``draw`` does; printable text, ``é`` or CJK included, is unchanged."""
+    b = memplan.GraphBuilder("g" + HOSTILE)
+    b.input("x" + HOSTILE, 1024)
+    b.node("a" + HOSTILE, "UNARY", ["x" + HOSTILE], b.intermediate("été中文", 4096))
+    b.node("l", "UNARY", ["été中文"], b.intermediate("tl", 1024))
+    b.node("r" + HOSTILE, "UNARY", ["été中文"], b.intermediate("tr", 1024))
+    b.node("j" + HOSTILE, "ADD", ["tl", "tr"], b.output("y" + HOSTILE, 1024))
+    graph = b.build()
+    g, p = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(graph, str(g))
+    streams = {n.id: 1 if n.id.startswith("r") else 0 for n in graph.nodes}
+    plan = memplan.plan(graph, memplan.schedule_with_events(graph, [n.id for n in graph.nodes], streams))
+    plan.save(str(p))
+    unsafe = tmp_path / "unsafe.json"
+    unsafe.write_text(json.dumps(dict(plan.to_dict(), events=[])))
+    escaped = ascii(HOSTILE)[1:-1]
+    for argv, ok in ((["show", p], True), (["verify", g, p], True), (["simulate", g, p], True),
+                     (["trace", g, p, "-o", tmp_path / "t.json"], True), (["verify", g, unsafe], False),
+                     (["verify", tmp_path / ("no" + HOSTILE[:5]), p], False)):
+        assert main([str(a) for a in argv]) == (0 if ok else 2), argv
+        out, err = capsys.readouterr()
+        for text in (out, err):
+            bad = {c for c in text if not c.isprintable() and c != "\n"}
+            assert not bad, (argv, bad, text)
+    main(["show", str(p)])
+    out = capsys.readouterr().out
+    assert "g" + escaped in out and "été中文" in out and "a" + escaped in out and "j" + escaped in out
+    assert json.loads((tmp_path / "t.json").read_text())   # JSON outputs hold the ids as JSON escapes them
+
+
 def test_csv_output_is_the_input(tmp_path, capsys):
     c = write(tmp_path / "i.csv", "id,lower,upper,size\na,0,2,8\n")
     refused(capsys, tmp_path, ["csv", c, "-o", c], "i.csv", "refusing", inputs=[c])

@@ -338,6 +338,8 @@ def _with_offset(p, tid, value):
     (lambda p: dataclasses.replace(p, arena_bytes="10240"), ["arena_bytes"]),
     (lambda p: dataclasses.replace(p, lower_bound_bytes=None), ["lower_bound_bytes", "None"]),
     (lambda p: dataclasses.replace(p, streams="1"), ["streams"]),
+    (lambda p: dataclasses.replace(p, streams=0), ["'streams'", "1..1024", "0"]),          # verified "safe"
+    (lambda p: dataclasses.replace(p, alignment=0), ["'alignment'", "0"]),                 # verified "safe"
     (lambda p: dataclasses.replace(p, devices="2"), ["devices"]),
     (lambda p: dataclasses.replace(p, order=None), ["order", "NoneType"]),
     (lambda p: dataclasses.replace(p, order=tuple((n, s, 0) for n, s in p.order)), ["order[0]"]),

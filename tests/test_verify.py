@@ -232,6 +232,37 @@ def test_stream_out_of_range_is_rule_1(stream):
     expect_unsafe(g, doc, 1, "l")
 
 
+def test_stream_count_of_zero_is_a_format_error():
+    """``"streams": 0`` declares no stream for the order's stream 0: it was verified as one stream (the
+    reference checker flags it); now a ``PlanFormatError`` naming the field, in a file or a dict."""
+    g = H.diamond()
+    doc = safe_doc(g, H.serial(g))
+    doc["streams"] = 0
+    with pytest.raises(memplan.PlanFormatError, match="'streams' is 0"):
+        memplan.verify(g, doc)
+
+
+def test_offsets_are_checked_against_the_plans_alignment_too():
+    """Rule 4 holds every root offset to the plan's ``alignment`` as well as the graph's: a plan declaring
+    512 whose offsets are only 256-aligned was verified safe (only the graph's alignment was read)."""
+    b = GraphBuilder("two", alignment=256)
+    b.input("x", 256)
+    b.node("n", "UNARY", ["x"], b.output("y", 256))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    assert doc["alignment"] == 256
+    odd = next(e for e in doc["tensors"] if e["offset"] == 256)  # x and y are both live at n
+    doc["alignment"] = 512
+    found = expect_unsafe(g, doc, 4, odd["id"])
+    assert any("512" in m for m in found), found
+    odd["offset"] = 512                                          # every offset a multiple of 512: safe
+    doc["arena_bytes"] = 768
+    assert check(g, doc) == []
+    doc["alignment"] = 128                                       # a smaller one: the graph's still holds
+    odd["offset"] = 384
+    expect_unsafe(g, doc, 4, odd["id"])
+
+
 def test_all_findings_are_listed():
     g = H.qkv()
     doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))

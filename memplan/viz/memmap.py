@@ -18,7 +18,7 @@ from ..errors import MemplanError
 from ..files import output_path
 from ..graph import Graph
 from ..planfile import Plan
-from ..show import human
+from ..show import human, printable
 from . import atomic_write_bytes, check_pairing, root_spans
 
 #: graphs with more boxes than this are drawn without box edges (edges would paint everything black)
@@ -42,16 +42,6 @@ def _unit(nbytes: int) -> tuple[float, str]:
         if nbytes >= 4 * scale:
             return float(scale), name
     return 1.0, "B"
-
-
-def _drawable(text: str) -> str:
-    """``text`` as a font can draw it: characters that are not printable escaped as ``ascii`` writes them
-    (a lone surrogate, valid in JSON and what a non-UTF-8 byte of ``argv`` becomes, is a FreeType
-    ``TypeError``; a control character has no glyph)."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: str | None = None,
@@ -97,7 +87,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         for sp in spans:
             h, w = sp.size / scale, sp.x1 - sp.x0
             if h >= 0.045 * top and w >= 0.07 * max(x_end, 1e-9):
-                ax.text((sp.x0 + sp.x1) / 2, (sp.offset + sp.size / 2) / scale, _drawable(sp.tensor), ha="center",
+                ax.text((sp.x0 + sp.x1) / 2, (sp.offset + sp.size / 2) / scale, printable(sp.tensor), ha="center",
                         va="center", fontsize=6.5, clip_on=True, parse_math=False)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
                           linewidths=0.0 if many else 0.4, alpha=0.85)
@@ -111,7 +101,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"arena offset ({unit})")
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
-    ax.set_title(_drawable(title or (f"{plan.graph or graph.name}: arena {human(plan.arena_bytes)} / lower bound "
+    ax.set_title(printable(title or (f"{plan.graph or graph.name}: arena {human(plan.arena_bytes)} / lower bound "
                                      f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
                                      f"{plan.streams} stream(s), {len(plan.events)} event(s)")), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
