@@ -69,8 +69,10 @@ ATTN_MMA_SMEM_W8 = 2 * ATTN_MMA_SMEM
 #: split only when it is empty, so a kernel whose split differs from the one running cannot start there
 #: early (PDL) or beside a kernel of another stream; left to the driver, the norms (no shared memory: the
 #: most L1) and the gemm_tc kernels (tens of KB of shared memory per block) alternate splits. 40% rounds up
-#: to the H200's 100 KB configuration: every gemm_tc up to 16 rows keeps its blocks per SM and 156 KB of L1
-#: stay for the streamed weights (attn_mma's 8-warp blocks take their own, larger split). H200, one
+#: to the H200's 100 KB configuration: two blocks of the 16-row build (34 KB each: what its 8-warp blocks'
+#: registers allow, and what the steps' 4-warp grids of it need) or five of the 32 x 32 build (18 KB) per
+#: SM, and 156 KB of L1 stay for the streamed weights (attn_mma's 8-warp blocks take their own, larger
+#: split). H200, one
 #: process, 3 streams, ms, the driver's choice -> 40 / 50 / 60%: 8B batch 4 4.587 -> 4.467 / 4.490 / 4.583,
 #: 16 4.769 -> 4.655 / 4.694 / 4.788, 64 5.935 -> 5.789 / 5.798 / 5.816; 1B batch 4 1.005 -> 0.954 / 0.953
 #: / 0.947, 16 1.067 -> 0.995 / 1.002 / 1.006, 64 1.437 -> 1.436 (one stream within 1.5%; 75%: 8B batch 16
