@@ -513,3 +513,18 @@ def test_repeated_node_names_are_renamed_in_linear_time():
         assert _node_ids(g) == _node_ids_reference(names)
 
     same_ids_as_before()
+
+
+def test_an_enormous_but_legal_node_imports_with_the_largest_cost():
+    """A convolution whose kernel spans its whole input (1 x 1 x 2^22 x 2^22, every tensor under the size
+    cap) has a roofline estimate of about 1.5e18 us: the importer's own estimate, so it is capped at the
+    largest cost a graph may carry instead of failing on a ``cost`` field the model never had."""
+    from memplan.graph import MAX_COST_US
+
+    k, p = 2 ** 22 + 1, 2 ** 21
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="bigconv", pads=[p, p, p, p])
+    m = _model([conv], [helper.make_tensor_value_info("x", F, [1, 1, 2 ** 22, 2 ** 22]),
+                        helper.make_tensor_value_info("w", F, [1, 1, k, k])],
+               [helper.make_tensor_value_info("y", F, [1, 1, 2 ** 22, 2 ** 22])])
+    g = import_onnx(m)
+    assert g.node("bigconv").cost == MAX_COST_US

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..errors import GraphError
+from ..graph import MAX_COST_US
 from ..ops import roofline_us
 
 #: ``progress(done, total)``: called once per imported node; cheap when throttled by ``tty_progress``.
@@ -39,8 +40,11 @@ __all__ = ["Progress", "node_cost", "tty_progress", "import_onnx", "from_torch"]
 
 
 def node_cost(flops: float, nbytes: float) -> float:
-    """Estimated microseconds of one kernel: the roofline of ``memplan.examples`` (H100-class)."""
-    return roofline_us(flops, nbytes)
+    """Estimated microseconds of one kernel: the roofline of ``memplan.examples`` (H100-class), at most
+    ``MAX_COST_US``. The estimate is ours, not the user's: a legal but enormous node (a convolution whose
+    kernel spans its whole input) must import with the largest cost a graph may carry, not fail on a
+    ``cost`` field the model never had."""
+    return min(roofline_us(flops, nbytes), MAX_COST_US)
 
 
 def tty_progress(label: str, *, quiet: bool = False, stream: TextIO | None = None,
