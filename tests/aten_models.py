@@ -115,3 +115,21 @@ class MetadataInPlace(nn.Module):
         v = z[1:]
         z.t_()
         return y + 1, z * 3, v * 2
+
+
+class ParamMatmul(nn.Module):
+    """A parameter used directly in ``matmul`` (Mamba's ``dt_proj.weight @ x``): eager folds the product
+    to one ``mm`` because the parameter requires grad (matmul's ``should_fold``, even under no_grad);
+    with ``.data`` weights or ``matmul.out`` it runs ``bmm``, and the rounding differs."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 20)
+        self.w = nn.Parameter(torch.randn(128, 4))
+        self.v = nn.Parameter(torch.randn(4, 24))
+
+    def forward(self, x):  # x: (1, 8, 16)
+        h = self.proj(x)
+        a = self.w @ h[..., :4].transpose(1, 2)       # 2D parameter @ 3D non-contiguous view
+        b = h[..., 4:8].transpose(0, 1) @ self.v       # 3D non-contiguous view @ 2D parameter
+        return a.sum(1, keepdim=True).transpose(1, 2) + b.sum(0)

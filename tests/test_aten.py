@@ -17,7 +17,7 @@ from needs import need
 torch = need("torch")
 need("transformers")
 
-from aten_models import CNN, MLP, DetachInPlace, MetadataInPlace, TensorConstants, tiny_lm  # noqa: E402
+from aten_models import CNN, MLP, DetachInPlace, MetadataInPlace, ParamMatmul, TensorConstants, tiny_lm  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.planfile import Plan  # noqa: E402
@@ -30,6 +30,7 @@ MODELS = {
     "llama": (lambda: tiny_lm("llama"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
     "qwen2_moe": (lambda: tiny_lm("qwen2_moe"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
     "mixtral": (lambda: tiny_lm("mixtral"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
+    "param_matmul": (lambda: ParamMatmul().eval(), lambda g: (torch.randn(1, 8, 16, generator=g),)),
 }
 
 

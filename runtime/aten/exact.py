@@ -103,6 +103,24 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
     return None
 
 
+def matmul_out_differs(torch, a, b) -> bool:
+    """Whether ``matmul(a, b)`` runs other kernels than ``matmul.out``: torch's ``should_fold`` folds a
+    3-D-or-more operand into one ``mm`` when the other (a matrix or vector) requires grad, even under
+    no_grad, but not with ``out=`` (then it folds only when that needs no copy; else ``bmm``, other
+    rounding). A parameter used directly in a product (``self.w @ x``) takes that path in eager."""
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return False
+    big, small = (a, b) if a.dim() >= b.dim() else (b.mT, a)
+    if not (big.dim() >= 3 and small.dim() <= 2) or not small.requires_grad:
+        return False
+    if a.dim() == 2:  # 2-D @ N-D: matmul.out never folds this one
+        return True
+    if big.numel() == 0:
+        return False
+    shape, stride = big.shape, big.stride()
+    return any(stride[i] != stride[i + 1] * shape[i + 1] for i in range(big.dim() - 2))
+
+
 def _linear(torch, named, out) -> Exact | None:
     x, w, b = named["input"], named["weight"], named.get("bias")
     if not (out.is_contiguous() and x.is_contiguous() and x.dim() >= 2):

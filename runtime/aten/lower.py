@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import AtenExecutorError
-from .exact import Scratch, exact_lowering
+from .exact import Scratch, exact_lowering, matmul_out_differs
 from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
@@ -362,7 +362,8 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         packet = getattr(torch.ops.aten, _ALIASES[base], None)
         alt = getattr(packet, op._overloadname, None) if packet is not None else None
         target = alt if alt is not None else op
-    if len(tensor_outs) == n_vals and hasattr(target, "_schema"):
+    eager_folds = base == "matmul" and matmul_out_differs(torch, *(args[:2] if len(args) >= 2 else (None, None)))
+    if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds:
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
