@@ -133,3 +133,18 @@ class ParamMatmul(nn.Module):
         a = self.w @ h[..., :4].transpose(1, 2)       # 2D parameter @ 3D non-contiguous view
         b = h[..., 4:8].transpose(0, 1) @ self.v       # 3D non-contiguous view @ 2D parameter
         return a.sum(1, keepdim=True).transpose(1, 2) + b.sum(0)
+
+
+class SizeOneStrides(nn.Module):
+    """SegFormer's sequence reduction: tokens permuted and reshaped to an image, then a strided conv. The
+    export's fake ``reshape`` gives the size-1 batch dimension another stride than the real op (1024 vs 16),
+    and the CPU convolution picks its memory format from those strides (channels-last vs contiguous)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+        self.sr = nn.Conv2d(16, 16, 2, 2)
+
+    def forward(self, x):  # x: (1, 64, 16)
+        h = self.proj(x)
+        return self.sr(h.permute(0, 2, 1).reshape(1, 16, 8, 8))

@@ -17,7 +17,7 @@ from needs import need
 torch = need("torch")
 need("transformers")
 
-from aten_models import CNN, MLP, DetachInPlace, MetadataInPlace, ParamMatmul, TensorConstants, tiny_lm  # noqa: E402
+from aten_models import CNN, MLP, DetachInPlace, MetadataInPlace, ParamMatmul, SizeOneStrides, TensorConstants, tiny_lm  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.planfile import Plan  # noqa: E402
@@ -31,6 +31,7 @@ MODELS = {
     "qwen2_moe": (lambda: tiny_lm("qwen2_moe"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
     "mixtral": (lambda: tiny_lm("mixtral"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
     "param_matmul": (lambda: ParamMatmul().eval(), lambda g: (torch.randn(1, 8, 16, generator=g),)),
+    "size_one_strides": (lambda: SizeOneStrides().eval(), lambda g: (torch.randn(1, 64, 16, generator=g),)),
 }
 
 
