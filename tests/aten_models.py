@@ -148,3 +148,17 @@ class SizeOneStrides(nn.Module):
     def forward(self, x):  # x: (1, 64, 16)
         h = self.proj(x)
         return self.sr(h.permute(0, 2, 1).reshape(1, 16, 8, 8))
+
+
+class VideoPool(nn.Module):
+    """A video classifier's head (torchvision's mc3/r3d): ``AdaptiveAvgPool3d(1)``, which torch runs as a
+    ``mean`` over time, height and width (its ``out=`` overload runs the pooling kernel: other rounding)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 64, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):  # x: (1, 3, 8, 4, 4)
+        return self.fc(torch.flatten(self.pool(self.conv(x).relu()), 1))

@@ -11,7 +11,8 @@ do not hold, and the generic path (``out=`` overload, else a counted copy) takes
 - ``linear`` -> ``addmm``/``mm`` out on the folded input (what ``linear`` runs for contiguous inputs);
 - ``embedding`` -> ``index_select`` out; ``relu`` -> ``clamp_min`` out; ``__and__`` etc. -> ``bitwise_*``;
 - CUDA ``conv2d``/``convolution`` on the cuDNN backend -> ``cudnn_convolution`` out (+ bias ``add_``);
-- ``adaptive_avg_pool2d`` to 1x1 -> ``mean`` out over the spatial dimensions (what it runs);
+- ``adaptive_avg_pool2d`` to 1x1 and ``adaptive_avg_pool3d`` to 1x1x1 -> ``mean`` out over the pooled
+  dimensions (what they run; their ``out=`` overloads run the pooling kernel, other rounding);
 - eval ``batch_norm`` -> ``native_batch_norm`` out; ``max_pool2d`` -> ``max_pool2d_with_indices`` out. These
   two also write side results nobody reads (saved statistics, indices). The torch importer gives them
   graph tensors of their own (``Program.side``), so they land in the arena like any result, for the one
@@ -100,6 +101,8 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         return _max_pool2d(torch, named, out, scratch, stream, side)
     if base == "adaptive_avg_pool2d" and list(named["output_size"]) == [1, 1] and isinstance(x, torch.Tensor):
         return "exact", functools.partial(torch.ops.aten.mean.out, x, [-1, -2], True, out=out), 0  # what it runs
+    if base == "adaptive_avg_pool3d" and list(named["output_size"]) == [1, 1, 1] and isinstance(x, torch.Tensor):
+        return "exact", functools.partial(torch.ops.aten.mean.out, x, [-1, -2, -3], True, out=out), 0  # the same
     return None
 
 
