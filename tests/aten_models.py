@@ -115,3 +115,50 @@ class MetadataInPlace(nn.Module):
         v = z[1:]
         z.t_()
         return y + 1, z * 3, v * 2
+
+
+class ParamMatmul(nn.Module):
+    """A parameter used directly in ``matmul`` (Mamba's ``dt_proj.weight @ x``): eager folds the product
+    to one ``mm`` because the parameter requires grad (matmul's ``should_fold``, even under no_grad);
+    with ``.data`` weights or ``matmul.out`` it runs ``bmm``, and the rounding differs."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 20)
+        self.w = nn.Parameter(torch.randn(128, 4))
+        self.v = nn.Parameter(torch.randn(4, 24))
+
+    def forward(self, x):  # x: (1, 8, 16)
+        h = self.proj(x)
+        a = self.w @ h[..., :4].transpose(1, 2)       # 2D parameter @ 3D non-contiguous view
+        b = h[..., 4:8].transpose(0, 1) @ self.v       # 3D non-contiguous view @ 2D parameter
+        return a.sum(1, keepdim=True).transpose(1, 2) + b.sum(0)
+
+
+class SizeOneStrides(nn.Module):
+    """SegFormer's sequence reduction: tokens permuted and reshaped to an image, then a strided conv. The
+    export's fake ``reshape`` gives the size-1 batch dimension another stride than the real op (1024 vs 16),
+    and the CPU convolution picks its memory format from those strides (channels-last vs contiguous)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+        self.sr = nn.Conv2d(16, 16, 2, 2)
+
+    def forward(self, x):  # x: (1, 64, 16)
+        h = self.proj(x)
+        return self.sr(h.permute(0, 2, 1).reshape(1, 16, 8, 8))
+
+
+class VideoPool(nn.Module):
+    """A video classifier's head (torchvision's mc3/r3d): ``AdaptiveAvgPool3d(1)``, which torch runs as a
+    ``mean`` over time, height and width (its ``out=`` overload runs the pooling kernel: other rounding)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 64, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):  # x: (1, 3, 8, 4, 4)
+        return self.fc(torch.flatten(self.pool(self.conv(x).relu()), 1))

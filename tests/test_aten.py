@@ -17,7 +17,17 @@ from needs import need
 torch = need("torch")
 need("transformers")
 
-from aten_models import CNN, MLP, DetachInPlace, MetadataInPlace, TensorConstants, tiny_lm  # noqa: E402
+from aten_models import (  # noqa: E402
+    CNN,
+    MLP,
+    DetachInPlace,
+    MetadataInPlace,
+    ParamMatmul,
+    SizeOneStrides,
+    TensorConstants,
+    VideoPool,
+    tiny_lm,
+)
 
 import memplan  # noqa: E402
 from memplan.planfile import Plan  # noqa: E402
@@ -30,6 +40,9 @@ MODELS = {
     "llama": (lambda: tiny_lm("llama"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
     "qwen2_moe": (lambda: tiny_lm("qwen2_moe"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
     "mixtral": (lambda: tiny_lm("mixtral"), lambda g: (torch.randint(0, 128, (1, 8), generator=g),)),
+    "param_matmul": (lambda: ParamMatmul().eval(), lambda g: (torch.randn(1, 8, 16, generator=g),)),
+    "size_one_strides": (lambda: SizeOneStrides().eval(), lambda g: (torch.randn(1, 64, 16, generator=g),)),
+    "video_pool": (lambda: VideoPool().eval(), lambda g: (torch.randn(1, 3, 8, 4, 4, generator=g),)),
 }
 
 

@@ -11,7 +11,8 @@ do not hold, and the generic path (``out=`` overload, else a counted copy) takes
 - ``linear`` -> ``addmm``/``mm`` out on the folded input (what ``linear`` runs for contiguous inputs);
 - ``embedding`` -> ``index_select`` out; ``relu`` -> ``clamp_min`` out; ``__and__`` etc. -> ``bitwise_*``;
 - CUDA ``conv2d``/``convolution`` on the cuDNN backend -> ``cudnn_convolution`` out (+ bias ``add_``);
-- ``adaptive_avg_pool2d`` to 1x1 -> ``mean`` out over the spatial dimensions (what it runs);
+- ``adaptive_avg_pool2d`` to 1x1 and ``adaptive_avg_pool3d`` to 1x1x1 -> ``mean`` out over the pooled
+  dimensions (what they run; their ``out=`` overloads run the pooling kernel, other rounding);
 - eval ``batch_norm`` -> ``native_batch_norm`` out; ``max_pool2d`` -> ``max_pool2d_with_indices`` out. These
   two also write side results nobody reads (saved statistics, indices). The torch importer gives them
   graph tensors of their own (``Program.side``), so they land in the arena like any result, for the one
@@ -100,7 +101,27 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         return _max_pool2d(torch, named, out, scratch, stream, side)
     if base == "adaptive_avg_pool2d" and list(named["output_size"]) == [1, 1] and isinstance(x, torch.Tensor):
         return "exact", functools.partial(torch.ops.aten.mean.out, x, [-1, -2], True, out=out), 0  # what it runs
+    if base == "adaptive_avg_pool3d" and list(named["output_size"]) == [1, 1, 1] and isinstance(x, torch.Tensor):
+        return "exact", functools.partial(torch.ops.aten.mean.out, x, [-1, -2, -3], True, out=out), 0  # the same
     return None
+
+
+def matmul_out_differs(torch, a, b) -> bool:
+    """Whether ``matmul(a, b)`` runs other kernels than ``matmul.out``: torch's ``should_fold`` folds a
+    3-D-or-more operand into one ``mm`` when the other (a matrix or vector) requires grad, even under
+    no_grad, but not with ``out=`` (then it folds only when that needs no copy; else ``bmm``, other
+    rounding). A parameter used directly in a product (``self.w @ x``) takes that path in eager."""
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return False
+    big, small = (a, b) if a.dim() >= b.dim() else (b.mT, a)
+    if not (big.dim() >= 3 and small.dim() <= 2) or not small.requires_grad:
+        return False
+    if a.dim() == 2:  # 2-D @ N-D: matmul.out never folds this one
+        return True
+    if big.numel() == 0:
+        return False
+    shape, stride = big.shape, big.stride()
+    return any(stride[i] != stride[i + 1] * shape[i + 1] for i in range(big.dim() - 2))
 
 
 def _linear(torch, named, out) -> Exact | None:

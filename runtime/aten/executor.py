@@ -54,7 +54,8 @@ class Executor:
         self.program, self.plan = program, plan
         self.device = torch.device(device)
         self.binding = bind(program.graph, plan)
-        self.layout = build_layout(program, self.binding, self.device)
+        with torch.no_grad():  # views of parameters, as eager makes them under no_grad (no requires_grad)
+            self.layout = build_layout(program, self.binding, self.device)
         self.scratch = Scratch(torch, self.device)
         stream_of = {s.node: s.stream for s in self.binding.steps}
         with torch.no_grad():  # inference: views made at build time must not track gradients either

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import AtenExecutorError
-from .exact import Scratch, exact_lowering
+from .exact import Scratch, exact_lowering, matmul_out_differs
 from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
@@ -119,7 +119,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             return _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx)
         graph = program.graph
         if outs and all(graph.tensor(t).view_of is not None for t in outs):
-            return _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs)
+            return _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views, outs)
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
                              ctx, name, side)
@@ -182,15 +182,21 @@ def _flat_results(torch, res) -> list:
     return list(res) if isinstance(res, (list, tuple)) else [res]
 
 
-def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs) -> Launch:
+def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views=None, outs=()) -> Launch:
+    """A view op: torch's view of the planned inputs must be the planned view. Where the two differ only
+    in the stride of a size-1 dimension (export's fake tensors compute some of those unlike the real op),
+    later nodes get torch's: kernels read those strides too (a convolution picks its memory format from
+    them), and eager hands them torch's."""
     res = _flat_results(torch, op(*args, **kwargs))
-    for k, v in zip(tensor_outs, out_views):
+    for k, v, tid in zip(tensor_outs, out_views, outs or [None] * len(out_views)):
         r = res[k]
         if not isinstance(r, torch.Tensor) or not _same_view(r, v):
             got = (f"{tuple(r.shape)} strides {tuple(r.stride())} at {r.data_ptr():#x}"
                    if isinstance(r, torch.Tensor) else type(r).__name__)
             raise AtenExecutorError(f"torch's view is {got}, the plan's is {tuple(v.shape)} strides "
                                     f"{tuple(v.stride())} at {v.data_ptr():#x}", n.name, str(op))
+        if views is not None and tid is not None and tuple(r.stride()) != tuple(v.stride()):
+            views[tid] = r
     return Launch(n.name, str(op), "view", None)
 
 
@@ -362,7 +368,8 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         packet = getattr(torch.ops.aten, _ALIASES[base], None)
         alt = getattr(packet, op._overloadname, None) if packet is not None else None
         target = alt if alt is not None else op
-    if len(tensor_outs) == n_vals and hasattr(target, "_schema"):
+    eager_folds = base == "matmul" and matmul_out_differs(torch, *(args[:2] if len(args) >= 2 else (None, None)))
+    if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds:
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)

@@ -99,7 +99,9 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
             raise AtenExecutorError(f"weight {arg!r} ({s.target}) is in neither the state dict nor the "
                                     "program's constants")
         t = src[s.target]
-        weights[arg] = t.data if isinstance(t, torch.nn.Parameter) else t
+        # the Parameter itself, not ``.data``: eager's kernels read ``requires_grad`` even under no_grad
+        # (``matmul`` folds to one ``mm`` when its smaller operand requires grad)
+        weights[arg] = t
     for n in ep.graph.nodes:  # get_attr constants (not lifted)
         if n.op == "get_attr" and n.name in graph.tensor_index and n.name not in weights:
             obj = ep.graph_module

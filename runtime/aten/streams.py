@@ -54,7 +54,13 @@ class Issuer:
 
     def issue(self, delays: Mapping[str, int] | None = None) -> None:
         """Enqueue one call's steps after the caller's current stream, and make it wait for them.
-        ``delays`` (CUDA only, for tests): node -> GPU cycles to sleep on its stream right before it."""
+        ``delays`` (CUDA only, for tests): node -> GPU cycles to sleep on its stream right before it.
+        Under no_grad, as inference: the weights are the module's parameters, and an ``out=`` op refuses
+        an argument that requires grad where autograd is on."""
+        with self.torch.no_grad():
+            self._issue(delays)
+
+    def _issue(self, delays: Mapping[str, int] | None = None) -> None:
         if not self.cuda:
             for k, run in enumerate(self.runs):
                 if run is not None:
