@@ -10,7 +10,9 @@ How each buffer's blocks are found follows the problem's density, with the same 
 way (tests/test_scale.py): the live list when few buffers are live at once; an incremental
 ``Occupancy`` of the live blocks on dense interval problems; on multi-stream problems the
 conflicting pairs listed in bulk, or, when so many intervals overlap that listing them would be
-quadratic (one node with thousands of outputs), a sweep stream by stream.
+quadratic (one node with thousands of outputs), one Occupancy of the placed buffers less those the
+buffer's stream has already seen (``_sweep_seen``: memory per accessed or seen (buffer, stream) pair, not
+per buffer x stream), or, when many seen buffers stay live, a sweep stream by stream.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ DENSE_OVERLAPS = 16
 DENSE_HB_PAIRS = 4_000_000
 DENSE_HB_PER_BUFFER = 64
 INF = 1 << 62
+#: ``_sweep_seen`` gives way to ``_sweep_streams`` past this many steps per (buffer, stream) pair, about
+#: what the per-stream sweep's Occupancy updates cost
+SEEN_WORK = 4
 
 
 @paused
@@ -44,11 +49,14 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         dense = problem.overlap_count() > DENSE_OVERLAPS * n
         (_sweep_intervals if dense else _sweep_live)(problem, order, sizes, offsets, inplace_of)
     else:
-        times = _stream_times(problem) if problem.overlap_count() > max(DENSE_HB_PAIRS, DENSE_HB_PER_BUFFER * n) else None
-        if times is not None:
-            _sweep_streams(problem, times, order, sizes, offsets, inplace_of)
-        else:
+        dense = problem.overlap_count() > max(DENSE_HB_PAIRS, DENSE_HB_PER_BUFFER * n)
+        sparse = _sparse_stream_times(problem) if dense else None
+        if sparse is None:
             _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
+        elif not _sweep_seen(problem, sparse, order, sizes, offsets, inplace_of,
+                             SEEN_WORK * n * max(problem.order.first.shape[1], 1)):
+            offsets[:] = [0] * n  # too many buffers seen and still live: the sweep stream by stream
+            _sweep_streams(problem, _stream_times(problem), order, sizes, offsets, inplace_of)
     off = np.asarray(offsets, dtype=np.int64)
     return Solution(off, arena_of(problem, off), "greedy", Status.HEURISTIC, int(problem.lower_bound or 0))
 
@@ -175,6 +183,123 @@ def _stream_times(problem: BufferProblem) -> tuple[np.ndarray, np.ndarray] | Non
     if not (seen > o.last_time[:, None]).all() or not (o.last_time[regular] >= problem.lower[regular]).all():
         return None
     return first, seen
+
+
+def _sparse_stream_times(problem: BufferProblem):
+    """``_stream_times`` kept sparse: per buffer only the streams that access it (``first``, as a dict
+    {stream: time}) and the streams that come to see all of its accesses (``seen``, as (stream, time)
+    pairs), its home stream (that of its first access) and whether it is regular; or None exactly when
+    ``_stream_times`` is None. Memory is proportional to those pairs, not buffers x streams: on 1024
+    streams the dense lists took gigabytes for a graph of independent branches."""
+    o = problem.order
+    if o is None or o.stream_time is None or o.last_time is None or not (problem.upper > problem.lower).all():
+        return None
+    n, S = o.first.shape
+    lens = np.array([len(t) for t in o.stream_time], dtype=np.int64)
+    base = np.concatenate([[0], np.cumsum(lens)])[:-1]
+    times = np.concatenate(o.stream_time) if S else np.zeros(0, dtype=np.int64)
+    fb, fs = np.nonzero(o.first < lens)  # row-major: by buffer, then stream
+    fv = times[base[fs] + o.first[fb, fs]] if len(fb) else fb
+    vb, vs = np.nonzero((o.visible < lens) & ~o.has_end[:, None])
+    vv = times[base[vs] + o.visible[vb, vs]] if len(vb) else vb
+    by = np.lexsort((fs, fv, fb))  # by buffer, time, stream: each buffer's first entry is its home (argmin)
+    fb_o = fb[by]
+    head = by[np.concatenate([[True], fb_o[1:] != fb_o[:-1]])] if len(by) else by
+    home = np.zeros(n, dtype=np.int64)
+    fmin = np.full(n, INF, dtype=np.int64)
+    home[fb[head]] = fs[head]
+    fmin[fb[head]] = fv[head]
+    regular = ~o.has_start & (fmin < INF)
+    # the checks of ``_stream_times``, on the entries that are not INF (an INF entry passes them)
+    if not (fmin[regular] == problem.lower[regular]).all():
+        return None
+    if not (vv > o.last_time[vb]).all() or not (o.last_time[regular] >= problem.lower[regular]).all():
+        return None
+    first: list[dict[int, int]] = [{} for _ in range(n)]
+    for b, s, t in zip(fb.tolist(), fs.tolist(), fv.tolist()):
+        first[b][s] = t
+    seen: list[dict[int, int]] = [{} for _ in range(n)]
+    for b, s, t in zip(vb.tolist(), vs.tolist(), vv.tolist()):
+        seen[b][s] = t
+    return first, seen, home.tolist(), regular.tolist()
+
+
+def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[int], offsets: list[int],
+                inplace_of: dict[int, int], budget: int) -> bool:
+    """``_sweep_streams``'s blocks, from one ``Occupancy`` of every placed buffer whose interval is not over
+    less the few that do not block: memory and time proportional to the (buffer, stream) pairs that are
+    accessed or seen, not buffers x streams. Returns False (offsets partly written) once more than
+    ``budget`` steps went into those few; the caller then sweeps stream by stream.
+
+    Placed buffer ``j`` (``upper[j] > now``) blocks ``i`` unless it is ``i``'s in-place partner or it
+    precedes ``i``: every stream ``t`` that ``i`` accesses has seen all of ``j`` by ``i``'s first access
+    there (``seen[j, t] <= first[i, t]``). On ``i``'s home stream that first access is now, so the
+    buffers that may precede ``i`` are those its home stream has seen by now (``seen_by``, filled as the
+    sweep reaches each seen time); each is tested on ``i``'s other streams and, if it precedes ``i``,
+    left out of the Occupancy for ``i``'s query."""
+    first, seen, home, regular = sparse
+    n = len(sizes)
+    lower = problem.lower.tolist()
+    upper = problem.upper.tolist()
+    partners: dict[int, list[int]] = {}
+    for a, b in problem.compatible:
+        partners.setdefault(a, []).append(b)
+        partners.setdefault(b, []).append(a)
+    occ = Occupancy(problem.alignment)
+    gone: list[tuple[int, int]] = []          # (upper, j): the interval of placed j ends
+    arrive: list[tuple[int, int, int]] = []   # (seen time, j, stream): the stream has seen all of j
+    seen_by: dict[int, list[int]] = {}        # stream -> placed buffers it has seen (some maybe over)
+    placed = np.zeros(n, dtype=bool)
+    alignment = problem.alignment
+    work = 0
+    for i in order:
+        size = sizes[i]
+        if size == 0:
+            continue
+        now = lower[i]
+        while gone and gone[0][0] <= now:
+            j = heapq.heappop(gone)[1]
+            occ.remove(offsets[j], offsets[j] + sizes[j])
+        while arrive and arrive[0][0] <= now:
+            _, j, s = heapq.heappop(arrive)
+            seen_by.setdefault(s, []).append(j)
+        src = inplace_of.get(i)
+        if not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
+            near = np.flatnonzero(placed & (problem.upper > now))
+            near = near[problem._conflict_mask(np.full(len(near), i), near)].tolist()
+            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near]
+            if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
+                offsets[i] = offsets[src]
+            else:
+                offsets[i] = best_fit(blocks, size, alignment)
+        else:
+            h = home[i]
+            others = [(t, f) for t, f in first[i].items() if t != h]
+            out: set[int] = set()
+            known = seen_by.get(h)
+            if known:
+                known = [j for j in known if upper[j] > now]
+                seen_by[h] = known
+                work += len(known) * (1 + len(others))
+                if work > budget:
+                    return False
+                for j in known:
+                    sj = seen[j]
+                    if all(sj.get(t, INF) <= f for t, f in others):
+                        out.add(j)
+            out.update(j for j in partners.get(i, ()) if placed[j] and upper[j] > now)
+            for j in out:
+                occ.remove(offsets[j], offsets[j] + sizes[j])
+            offsets[i] = _place(occ, src, size, sizes, offsets)
+            for j in out:
+                occ.add(offsets[j], offsets[j] + sizes[j])
+        placed[i] = True
+        occ.add(offsets[i], offsets[i] + size)
+        heapq.heappush(gone, (upper[i], i))
+        for s, t in seen[i].items():
+            if t < upper[i]:
+                heapq.heappush(arrive, (t, i, s))
+    return True
 
 
 def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray], order: list[int], sizes: list[int],
