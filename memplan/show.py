@@ -3,6 +3,8 @@ for a terminal or a font (the CLI's output and error lines, the memory map's lab
 
 from __future__ import annotations
 
+import unicodedata
+
 from .planfile import Plan
 
 
@@ -18,11 +20,12 @@ def printable(text) -> str:
     """``text`` with every character that is not printable escaped as ``ascii`` writes it (``\\x1b``,
     ``\\ud800``): ids and names come from the input, where JSON allows an ANSI escape, a control character
     (no glyph, and a terminal obeys it) or a lone surrogate (a FreeType ``TypeError``, and no encoding writes
-    it). Printable text, non-ASCII letters and CJK included, is returned unchanged."""
+    it). Printable text, non-ASCII letters and CJK included, is returned unchanged, and so are spaces
+    (``str.isprintable`` refuses every space but ASCII's: U+3000, U+00A0)."""
     text = str(text)
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() or unicodedata.category(c) == "Zs" else ascii(c)[1:-1] for c in text)
 
 
 def describe(plan: Plan, top: int = 10) -> str:

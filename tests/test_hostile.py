@@ -909,3 +909,23 @@ def test_closed_stdout_or_stderr(tmp_path, files):
                                timeout=120)
             assert r.returncode == 0, (argv, close)
 
+
+
+def test_text_output_keeps_spaces_of_other_scripts(tmp_path, capsys):
+    """``printable`` escaped every character ``str.isprintable`` refuses, and that is every space but ASCII's:
+    a name written with CJK's ideographic space (U+3000) or a no-break space showed as ``\\u3000``/``\\xa0``
+    in ``memplan show``, though neither is a control character. Spaces print as they are; controls, bidi
+    overrides and surrogates stay escaped."""
+    from memplan.show import printable
+
+    name = "モデル\u3000一\u00a0x\u202fy"
+    assert printable(name) == name
+    assert printable("a\u202eb\x1bc\u2028d\ud800") == "a\\u202eb\\x1bc\\u2028d\\ud800"
+    b = memplan.GraphBuilder(name)
+    b.input("x\u3000in", 1024)
+    b.node("n", "UNARY", ["x\u3000in"], b.output("y", 1024))
+    p = tmp_path / "p.json"
+    memplan.plan(b.build()).save(str(p))
+    assert main(["show", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert name in out and "x\u3000in" in out, out

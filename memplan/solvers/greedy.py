@@ -29,7 +29,7 @@ from .placement import Occupancy, best_fit, fits_at
 #: interval problems with more overlapping pairs than this per buffer keep an ``Occupancy``
 DENSE_OVERLAPS = 16
 #: multi-stream problems with more overlapping pairs than this, and than DENSE_HB_PER_BUFFER per
-#: buffer, sweep stream by stream: listing the pairs costs more than one Occupancy per stream
+#: buffer, are not listed pairwise (``_sweep_seen``, else stream by stream): listing them costs more
 DENSE_HB_PAIRS = 4_000_000
 DENSE_HB_PER_BUFFER = 64
 INF = 1 << 62
