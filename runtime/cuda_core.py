@@ -53,6 +53,14 @@ class Jitter:
     max_cycles: int = 200_000
     only: tuple[str, ...] = ()
 
+    def __post_init__(self):
+        if not 0.0 <= self.prob <= 1.0:
+            raise ValueError(f"Jitter prob {self.prob!r}: expected a probability in [0, 1]")
+        if int(self.max_cycles) < 1:
+            raise ValueError(f"Jitter max_cycles {self.max_cycles!r}: expected at least 1")
+        if isinstance(self.only, str):
+            raise ValueError(f"Jitter only {self.only!r}: expected a tuple of node ids, not a string")
+
 
 @dataclass(frozen=True)
 class Poison:
@@ -174,14 +182,38 @@ class CudaCore:
             return make(*args, **kw)
 
     def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
+        self._live()
         self.mem.set_inputs(inputs)
 
     def read(self, tid: str, dtype=np.float32) -> np.ndarray:
         """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr."""
+        self._live()
         return self.mem.read(tid, dtype)
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
+        self._live()
         self.mem.write_weight(tid, arr)
+
+    def _live(self) -> None:
+        if getattr(self, "_freed", False):
+            raise RuntimeError(f"executor of plan {self.plan.graph!r} was freed: its device memory is gone")
+
+    def _check_step_args(self, jitter: Jitter | None, poison: Poison | None) -> None:
+        """Before anything is issued: a freed executor, jitter on nodes the graph lacks, poison ranges outside
+        their tensor (a memset there would corrupt another allocation)."""
+        self._live()
+        if jitter is not None:
+            for nid in jitter.only:
+                self.graph.node(nid)
+        if poison is not None:
+            own = dict(self.binding.own_roots)
+            for r in poison.ranges:
+                if r.tensor not in own:
+                    raise ValueError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
+                                     f"{self.graph.name!r}")
+                if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > own[r.tensor]:
+                    raise ValueError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
+                                     f"f16 inside its {own[r.tensor]} bytes")
 
     @property
     def node_launches(self) -> Mapping[str, tuple[Launch, ...]]:
@@ -267,6 +299,7 @@ class CudaCore:
 
     def run(self, *, jitter: Jitter | None = None, poison: Poison | None = None, sync: bool = True) -> None:
         """One eager step."""
+        self._check_step_args(jitter, poison)
         self._issue(jitter, poison)
         if sync:
             self.synchronize()
@@ -285,6 +318,7 @@ class CudaCore:
 
     def capture(self, *, poison: Poison | None = None, jitter: Jitter | None = None) -> None:
         """Capture each device's part of a step into its own CUDA graph and instantiate it."""
+        self._check_step_args(jitter, poison)
         self.release_graph()
         self.synchronize()
         for d in self._stages:
@@ -295,8 +329,11 @@ class CudaCore:
 
     def replay(self, n: int = 1, *, sync: bool = True) -> None:
         """Launch the captured graphs ``n`` times: each device's graph after those it receives from."""
+        self._live()
         if not self._graphs:
             raise RuntimeError("no CUDA graph captured: call capture() first")
+        if n < 0:
+            raise ValueError(f"replay n={n}: expected at least 0")
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):
@@ -337,6 +374,12 @@ class CudaCore:
         """Milliseconds per step for each of ``repeats`` batches of ``steps`` (events on stream 0, after
         every stream and device joined it)."""
         cuda = self.cuda
+        self._live()
+        if mode not in ("eager", "graph"):
+            raise ValueError(f"time_steps mode {mode!r}: expected 'eager' or 'graph'")
+        if steps < 1 or repeats < 1 or warmup < 0:
+            raise ValueError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
+                             "repeats at least 1, warmup at least 0")
         if mode == "graph" and not self._graphs:
             self.capture()
 
@@ -361,8 +404,11 @@ class CudaCore:
         return out
 
     def free(self) -> None:
+        if getattr(self, "_freed", False):
+            return
         self.release_graph()
         self.synchronize()
         self.mem.free()
+        self._freed = True
 
 

@@ -22,6 +22,9 @@ from .binding import Binding
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 
+#: graph dtype attr -> the host dtype an input array must have (others are not checked)
+_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
+
 
 class DeviceMemory:
     """The allocations of one (graph, plan) and every copy into or out of them."""
@@ -72,6 +75,9 @@ class DeviceMemory:
         unscaled) and 1.0 f32; else zeros. A replica (``attrs.replica_of``: a weight read on several
         devices) gets its original's values; the same seed gives the same values on any executor."""
         cuda, g = self.cuda, self.graph
+        roots = {rid for rid, _ in self.binding.own_roots}
+        if unknown := sorted(set(weights) - roots - {g.tensor(r).attrs.get("replica_of", r) for r in roots}):
+            raise ValueError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {g.name!r}")
         for d in range(len(self.arenas)):
             with self.on(d):
                 for rid, size in self.binding.own_roots:
@@ -103,6 +109,9 @@ class DeviceMemory:
                 raise ValueError(f"{tid!r} is not an input tensor of graph {self.graph.name!r}")
             d, ptr, size = self.inputs[tid]
             a = np.ascontiguousarray(arr)
+            want = _DTYPES.get(self.graph.tensor(tid).attrs.get("dtype"))
+            if want is not None and a.dtype != want:
+                raise ValueError(f"input {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
             if a.nbytes != size:
                 raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {size}")
             with self.on(d):
@@ -118,8 +127,13 @@ class DeviceMemory:
         return out.reshape(shape) if shape else out
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
+        t, a = self.graph.tensor(tid), np.ascontiguousarray(arr)
+        if self.binding.places[tid].in_arena:
+            raise ValueError(f"write_weight {tid!r}: an arena tensor ({t.kind}), not a weight or cache")
+        if a.nbytes != t.size:
+            raise ValueError(f"weight {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
         with self.on(self.binding.places[tid].device):
-            self.cuda.memcpy_htod(self.addr_of[tid], np.ascontiguousarray(arr))
+            self.cuda.memcpy_htod(self.addr_of[tid], a)
 
     # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
     def poison(self, d: int, stream, arena: bool, ranges, keep: tuple[tuple[int, int], ...] = ()) -> None:

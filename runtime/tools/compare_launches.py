@@ -286,10 +286,24 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print every differing node's launches")
     args = ap.parse_args(argv)
     over = {k: v for k, v in (("layers", args.layers), ("vocab", args.vocab)) if v is not None}
-    streams = None if args.streams is None else (args.streams if args.streams == "auto" else int(args.streams))
+    from ..models import llama as L
+
+    try:   # every option checked first: a bad one is one line and exit 2, not a traceback or a silent run
+        streams = None if args.streams is None else (args.streams if args.streams == "auto" else int(args.streams))
+        batches = [int(x) for x in args.batches.split(",")]
+        fuses = args.fuse.split(",")
+        L.config(args.config)
+        if args.devices < 1 or any(b < 1 for b in batches) or any(v < 1 for v in over.values())\
+                or (isinstance(streams, int) and streams < 1):
+            raise ValueError("--devices, --streams, --layers, --vocab and every batch must be at least 1")
+        if bad := [f for f in fuses if f not in L.FUSE_MODES]:
+            raise ValueError(f"--fuse {bad[0]!r}: expected {' or '.join(L.FUSE_MODES)}")
+    except ValueError as exc:
+        print(f"compare_launches: error: {exc}", file=sys.stderr)
+        return 2
     report = []
-    for fuse in args.fuse.split(","):
-        for batch in (int(x) for x in args.batches.split(",")):
+    for fuse in fuses:
+        for batch in batches:
             cfg, g, single, split, multi = one_and_split(args.config, batch, args.devices, fuse, streams=streams, **over)
             c = compare_plans(g, single, split.graph, multi)
             r = {"config": args.config, **over, "batch": batch, "fuse": fuse, "devices": args.devices,
