@@ -336,6 +336,21 @@ def main(argv=None) -> int:
     ap.add_argument("--no-extra", action="store_true", help="skip the prefetch and multi-stream eager modes")
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
+    from .tool_args import ToolArgError, at_least, checked, config_list, int_list, need_pycuda
+
+    def check():
+        for fz in args.fuse.split(","):
+            if fz not in L.FUSE_MODES:
+                raise ToolArgError(f"--fuse {args.fuse!r}: unknown mode {fz!r} (choose from {', '.join(L.FUSE_MODES)})")
+        for v, opt in ((args.steps, "--steps"), (args.eager_steps, "--eager-steps"), (args.rounds, "--rounds")):
+            at_least(v, opt, 1)
+        if not args.timed_ms > 0:
+            raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")
+        check_out = (config_list(args.configs), int_list(args.batches, "--batches"))
+        need_pycuda()
+        return check_out
+    if checked("runtime.bench", check) is None:
+        return 2
     from .kernels import KernelLibrary
     from .kernels.library import pdl_supported
 

@@ -77,6 +77,16 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="multi_gpu_bench.json")
     args = ap.parse_args(argv)
+    from .tool_args import at_least, checked, config_list, int_list, need_pycuda
+
+    def check():
+        for v, opt in ((args.devices, "--devices"), (args.steps, "--steps"), (args.rounds, "--rounds")):
+            at_least(v, opt, 1)
+        names = (config_list(args.configs), int_list(args.batches, "--batches"))
+        need_pycuda()
+        return names
+    if checked("bench_multi_gpu", check) is None:
+        return 2
     import pycuda.driver as cuda
 
     cuda.init()

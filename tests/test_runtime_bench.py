@@ -342,3 +342,31 @@ def test_bound_on_a_fake_driver(monkeypatch, tmp_path):
         (100, 1024 * 512 // 8, 100, 0, 0, 0)]
     assert bound.main(["--configs", "tiny", "--batches", "1,16", "--rounds", "1", "--out", str(out)]) == 0
     assert [(r["config"], r["batch"]) for r in json.loads(out.read_text())] == [("tiny", 1), ("tiny", 16)]
+
+
+@pytest.mark.parametrize("tool,argv,says", [
+    ("runtime.bench", ["--configs", "zz"], "unknown config 'zz'"),
+    ("runtime.bench", ["--batches", "1,0"], "0 is not at least 1"),
+    ("runtime.bench", ["--fuse", "foo"], "unknown mode 'foo'"),
+    ("runtime.bench", ["--rounds", "0"], "--rounds 0"),
+    ("runtime.bench", ["--timed-ms", "nan"], "--timed-ms nan"),
+    ("runtime.bench_multi_gpu", ["--devices", "0"], "--devices 0"),
+    ("runtime.tools.bound", ["--batches", "1,x"], "'x' is not an integer"),
+    ("runtime.tools.gemm_bench", ["--rows", "65"], "65 is not 1..64"),
+    ("runtime.tools.gemm_bench", ["--configs", "tiny"], "unknown config 'tiny'"),
+    ("runtime.tools.profile", ["--batch", "0"], "--batch 0"),
+    ("runtime.tools.pdl_check", ["--replays", "0"], "--replays 0"),
+    ("runtime.tools.bound", [], "needs pycuda"),
+    ("runtime.bench", [], "needs pycuda"),
+])
+def test_gpu_tools_refuse_bad_options_and_a_missing_gpu_stack_in_one_line(monkeypatch, capsys, tool, argv, says):
+    """Every option is checked, and pycuda looked for, before a kernel library is built: one line on stderr
+    and exit status 2, never a traceback (pycuda made unimportable here, as on a machine without it)."""
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    assert importlib.import_module(tool).main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err and "error:" in err, err

@@ -112,6 +112,15 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="1", help="comma-separated rows per step (default 1)")
     ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
     a = ap.parse_args(argv)
+    from ..tool_args import at_least, checked, config_list, int_list, need_pycuda
+
+    def check():
+        at_least(a.rounds, "--rounds", 1)
+        got = (config_list(a.configs), int_list(a.batches, "--batches"))
+        need_pycuda()
+        return got
+    if checked("bound", check) is None:
+        return 2
     from ..kernels import KernelLibrary
     from ..kernels.library import pdl_supported
 

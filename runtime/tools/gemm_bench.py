@@ -167,10 +167,19 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="1,2,4,8,16,32,64")
     ap.add_argument("--out", default="gemm_bench.json")
     a = ap.parse_args(argv)
+    from ..tool_args import checked, config_list, int_list, need_pycuda
+
+    def check():
+        got = (config_list(a.configs, known=SHAPES), int_list(a.rows, "--rows", hi=64))
+        need_pycuda()
+        return got
+    got = checked("gemm_bench", check)
+    if got is None:
+        return 2
     from ..kernels import KernelLibrary
 
     lib = KernelLibrary()
-    res = run(lib, a.configs.split(","), [int(r) for r in a.rows.split(",")])
+    res = run(lib, *got)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     bad = [r for r in res["rows"] if not (r["bitwise_repeat"] and r["fence_intact"] and r["finite"]

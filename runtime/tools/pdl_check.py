@@ -24,8 +24,19 @@ def main(argv=None) -> int:
     ap.add_argument("--replays", type=int, default=5)
     ap.add_argument("--layers", type=int, default=2)
     a = ap.parse_args(argv)
+    from ..tool_args import at_least, checked, int_list, need_pycuda
+
+    def check():
+        at_least(a.replays, "--replays", 1)
+        at_least(a.layers, "--layers", 1)
+        batches = int_list(a.batches, "--batches")
+        need_pycuda()
+        return batches
+    batches = checked("pdl_check", check)
+    if batches is None:
+        return 2
     plain, pdl = KernelLibrary(), KernelLibrary(pdl=True)
-    for batch in (int(b) for b in a.batches.split(",")):
+    for batch in batches:
         cfg = L.config("8b", batch=batch, layers=a.layers)
         g = L.build_graph(cfg)
         inp = L.make_inputs(cfg, seed=3)

@@ -69,6 +69,15 @@ def main(argv=None) -> int:
     ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
     ap.add_argument("--out", default="runtime_profile.json")
     a = ap.parse_args(argv)
+    from ..tool_args import at_least, checked, config_list, need_pycuda
+
+    def check():
+        at_least(a.batch, "--batch", 1)
+        names = config_list(a.configs)
+        need_pycuda()
+        return names
+    if checked("profile", check) is None:
+        return 2
     from ..kernels import KernelLibrary
 
     lib = KernelLibrary()

@@ -1,0 +1,63 @@
+"""Option checks shared by the runtime's GPU tools (``runtime.bench``, ``runtime.tools.*``): every option is
+checked, and the GPU stack looked for, before a kernel library is built, so a bad value or a machine
+without pycuda gets one line and exit status 2, as the ``memplan`` command gives, instead of a traceback
+minutes into a run. Imports nothing that needs a GPU."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from .models import llama as L
+
+
+class ToolArgError(ValueError):
+    """A tool option that cannot run; the message names it."""
+
+
+def int_list(text: str, option: str, *, lo: int = 1, hi: int | None = None) -> list[int]:
+    """``"1,4,16"`` -> ``[1, 4, 16]``; every value an integer in ``lo .. hi``."""
+    out = []
+    for part in str(text).split(","):
+        try:
+            v = int(part.strip())
+        except ValueError:
+            raise ToolArgError(f"{option} {text!r}: {part.strip()!r} is not an integer") from None
+        if v < lo or (hi is not None and v > hi):
+            want = f"at least {lo}" if hi is None else f"{lo}..{hi}"
+            raise ToolArgError(f"{option} {text!r}: {v} is not {want}")
+        out.append(v)
+    return out
+
+
+def config_list(text: str, option: str = "--configs", known=None) -> list[str]:
+    """Comma-separated names of ``known`` (default: ``runtime.models.llama.CONFIGS``)."""
+    known = L.CONFIGS if known is None else known
+    names = [p.strip() for p in str(text).split(",")]
+    for name in names:
+        if name not in known:
+            raise ToolArgError(f"{option} {text!r}: unknown config {name!r} (choose from {', '.join(known)})")
+    return names
+
+
+def at_least(value: int | float, option: str, lo: int | float) -> None:
+    if value < lo:
+        raise ToolArgError(f"{option} {value}: expected at least {lo}")
+
+
+def need_pycuda() -> None:
+    """The GPU stack these tools run on (the ``cuda`` extra: pycuda and a CUDA driver)."""
+    try:
+        import pycuda.driver  # noqa: F401
+    except ImportError as exc:
+        raise ToolArgError(f"needs pycuda and an NVIDIA GPU (pip install -e '.[cuda]'): {exc}") from None
+
+
+def checked(prog: str, check: Callable[[], object]) -> object | None:
+    """``check()``'s result, or None after printing ``prog: error: ...`` (one line) for a ToolArgError; the
+    caller then returns 2."""
+    try:
+        return check()
+    except ToolArgError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return None
