@@ -250,7 +250,6 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
     arrive: list[tuple[int, int, int]] = []   # (seen time, j, stream): the stream has seen all of j
     seen_by: dict[int, list[int]] = {}        # stream -> placed buffers it has seen (some maybe over)
     placed = np.zeros(n, dtype=bool)
-    alignment = problem.alignment
     work = 0
     for i in order:
         size = sizes[i]
@@ -265,13 +264,7 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
             seen_by.setdefault(s, []).append(j)
         src = inplace_of.get(i)
         if not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
-            near = np.flatnonzero(placed & (problem.upper > now))
-            near = near[problem._conflict_mask(np.full(len(near), i), near)].tolist()
-            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near]
-            if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
-                offsets[i] = offsets[src]
-            else:
-                offsets[i] = best_fit(blocks, size, alignment)
+            offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
             others = [(t, f) for t, f in first[i].items() if t != h]
@@ -300,6 +293,20 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
             if t < upper[i]:
                 heapq.heappush(arrive, (t, i, s))
     return True
+
+
+def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, src: int | None,
+                  sizes: list[int], offsets: list[int]) -> int:
+    """Buffer ``i``'s offset from the placed buffers it conflicts with, listed (the streams' sweeps take
+    inputs and never-accessed buffers this way): its in-place source's offset if it fits there, else the
+    best fit."""
+    size = sizes[i]
+    near = np.flatnonzero(placed & (problem.upper > now))
+    near = near[problem._conflict_mask(np.full(len(near), i), near)].tolist()
+    blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near]
+    if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
+        return offsets[src]
+    return best_fit(blocks, size, problem.alignment)
 
 
 def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray], order: list[int], sizes: list[int],
@@ -337,7 +344,6 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
     expiry: list[list[tuple[int, int]]] = [[] for _ in range(S)]
     later: dict[tuple[int, int], list[tuple[int, int]]] = {}  # max-heaps of (-seen[j, s], j)
     placed = np.zeros(n, dtype=bool)
-    alignment = problem.alignment
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -355,13 +361,7 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
                             heapq.heappush(later.setdefault((s, t), []), (-sj[t], j))
         src = inplace_of.get(i)
         if not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
-            near = np.flatnonzero(placed & (problem.upper > now))
-            near = near[problem._conflict_mask(np.full(len(near), i), near)].tolist()
-            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near]
-            if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
-                offsets[i] = offsets[src]
-            else:
-                offsets[i] = best_fit(blocks, size, alignment)
+            offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
             fi = first_l[i]
