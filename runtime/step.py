@@ -18,6 +18,7 @@ Pure Python: no pycuda, no torch.
 from __future__ import annotations
 
 import heapq
+import numbers
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -121,6 +122,8 @@ def plan_step(graph: Graph, schedule: Schedule | None = None, *, batch: int) -> 
     streams, one process). Where both plans run the same kernels the option buys nothing and costs arena:
     at one row every fused kernel tolerates any overlap (one block per row writes after its barrier), and
     the 1B's ordinary plans at batch 64 stage nothing, where ``fused_groups`` would take 1.40x their arena."""
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+        raise ValueError(f"plan_step: batch {batch!r} is not a positive number of rows")
     ordinary = plan(graph, schedule)
     if batch <= 1:
         return ordinary

@@ -1051,3 +1051,11 @@ def test_without_cuda_bindings_the_carveout_is_dropped_not_the_launch(monkeypatc
         outs.append(ex.read("logits"))
         ex.free()
     assert np.array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("batch", [0, -1, "2", 1.0, True])
+def test_plan_step_refuses_a_batch_that_is_not_a_positive_row_count(batch):
+    """``plan_step(batch=0)`` was taken as one row and ``batch="2"`` a raw TypeError: both name the value."""
+    g = L.build_graph(L.config("tiny", batch=1))
+    with pytest.raises(ValueError, match="batch"):
+        plan_step(g, batch=batch)
