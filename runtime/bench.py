@@ -336,21 +336,17 @@ def main(argv=None) -> int:
     ap.add_argument("--no-extra", action="store_true", help="skip the prefetch and multi-stream eager modes")
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
-    from .tool_args import ToolArgError, at_least, checked, config_list, int_list, need_pycuda
+    from .tool_args import ToolArgError, at_least, config_list, fuse_list, int_list, need_pycuda, tool_error
 
-    def check():
-        for fz in args.fuse.split(","):
-            if fz not in L.FUSE_MODES:
-                raise ToolArgError(f"--fuse {args.fuse!r}: unknown mode {fz!r} (choose from {', '.join(L.FUSE_MODES)})")
+    try:
+        fuses, configs, batches = fuse_list(args.fuse), config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.steps, "--steps"), (args.eager_steps, "--eager-steps"), (args.rounds, "--rounds")):
             at_least(v, opt, 1)
         if not args.timed_ms > 0:
             raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")
-        check_out = (config_list(args.configs), int_list(args.batches, "--batches"))
         need_pycuda()
-        return check_out
-    if checked("runtime.bench", check) is None:
-        return 2
+    except ToolArgError as exc:
+        return tool_error("runtime.bench", exc)
     from .kernels import KernelLibrary
     from .kernels.library import pdl_supported
 
@@ -374,10 +370,9 @@ def main(argv=None) -> int:
             "read_bandwidth_kernel": f"l2_prefetch grid {rd['grid']} x block {rd['block']}",
             "read_bytes": READ_BYTES, "copy_bandwidth_bytes_per_s": copy_bw,
             "pdl": f"auto (up to {PDL_MAX_ROWS} rows)" if lib.pdl else "off"}
-    fuses = args.fuse.split(",")
     results = []
-    for name in args.configs.split(","):
-        for b in (int(x) for x in args.batches.split(",")):
+    for name in configs:
+        for b in batches:
             for i, fz in enumerate(fuses):
                 print(f"{name} batch {b} fuse {fz}", flush=True)
                 r = bench_config(libs, name, b, steps=args.steps, rounds=args.rounds, eager_steps=args.eager_steps,

@@ -77,16 +77,15 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="multi_gpu_bench.json")
     args = ap.parse_args(argv)
-    from .tool_args import at_least, checked, config_list, int_list, need_pycuda
+    from .tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, tool_error
 
-    def check():
+    try:
+        configs, batches = config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.devices, "--devices"), (args.steps, "--steps"), (args.rounds, "--rounds")):
             at_least(v, opt, 1)
-        names = (config_list(args.configs), int_list(args.batches, "--batches"))
         need_pycuda()
-        return names
-    if checked("bench_multi_gpu", check) is None:
-        return 2
+    except ToolArgError as exc:
+        return tool_error("bench_multi_gpu", exc)
     import pycuda.driver as cuda
 
     cuda.init()
@@ -94,8 +93,8 @@ def main(argv=None) -> int:
         print(f"needs {args.devices} GPUs, {cuda.Device.count()} visible", file=sys.stderr)
         return 2
     results = []
-    for name in args.configs.split(","):
-        for b in (int(x) for x in args.batches.split(",")):
+    for name in configs:
+        for b in batches:
             print(f"{name} batch {b} over {args.devices} GPUs", flush=True)
             r = bench_config(name, b, args.devices, steps=args.steps, rounds=args.rounds)
             results.append(r)

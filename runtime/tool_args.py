@@ -6,7 +6,6 @@ minutes into a run. Imports nothing that needs a GPU."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from .models import llama as L
 
@@ -30,18 +29,23 @@ def int_list(text: str, option: str, *, lo: int = 1, hi: int | None = None) -> l
     return out
 
 
-def config_list(text: str, option: str = "--configs", known=None) -> list[str]:
+def config_list(text: str, option: str = "--configs", known=None, what: str = "config") -> list[str]:
     """Comma-separated names of ``known`` (default: ``runtime.models.llama.CONFIGS``)."""
     known = L.CONFIGS if known is None else known
     names = [p.strip() for p in str(text).split(",")]
     for name in names:
         if name not in known:
-            raise ToolArgError(f"{option} {text!r}: unknown config {name!r} (choose from {', '.join(known)})")
+            raise ToolArgError(f"{option} {text!r}: unknown {what} {name!r} (choose from {', '.join(known)})")
     return names
 
 
+def fuse_list(text: str, option: str = "--fuse") -> list[str]:
+    """Comma-separated fusion modes of ``runtime.models.llama.FUSE_MODES``."""
+    return config_list(text, option, known=L.FUSE_MODES, what="mode")
+
+
 def at_least(value: int | float, option: str, lo: int | float) -> None:
-    if value < lo:
+    if not value >= lo:   # (NaN too)
         raise ToolArgError(f"{option} {value}: expected at least {lo}")
 
 
@@ -53,11 +57,7 @@ def need_pycuda() -> None:
         raise ToolArgError(f"needs pycuda and an NVIDIA GPU (pip install -e '.[cuda]'): {exc}") from None
 
 
-def checked(prog: str, check: Callable[[], object]) -> object | None:
-    """``check()``'s result, or None after printing ``prog: error: ...`` (one line) for a ToolArgError; the
-    caller then returns 2."""
-    try:
-        return check()
-    except ToolArgError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return None
+def tool_error(prog: str, exc: Exception) -> int:
+    """Print ``prog: error: ...`` (one line) and give the exit status, 2."""
+    print(f"{prog}: error: {exc}", file=sys.stderr)
+    return 2

@@ -112,21 +112,19 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="1", help="comma-separated rows per step (default 1)")
     ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
     a = ap.parse_args(argv)
-    from ..tool_args import at_least, checked, config_list, int_list, need_pycuda
+    from ..tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, tool_error
 
-    def check():
+    try:
+        configs, batches = config_list(a.configs), int_list(a.batches, "--batches")
         at_least(a.rounds, "--rounds", 1)
-        got = (config_list(a.configs), int_list(a.batches, "--batches"))
         need_pycuda()
-        return got
-    if checked("bound", check) is None:
-        return 2
+    except ToolArgError as exc:
+        return tool_error("bound", exc)
     from ..kernels import KernelLibrary
     from ..kernels.library import pdl_supported
 
     lib = KernelLibrary(pdl=pdl_supported())
-    batches = [int(b) for b in a.batches.split(",")]
-    res = [bound(lib, c, a.rounds, batch=b) for c in a.configs.split(",") for b in batches]
+    res = [bound(lib, c, a.rounds, batch=b) for c in configs for b in batches]
     if a.out:
         from memplan.files import atomic_write_text
 

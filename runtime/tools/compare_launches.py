@@ -286,21 +286,21 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print every differing node's launches")
     args = ap.parse_args(argv)
     over = {k: v for k, v in (("layers", args.layers), ("vocab", args.vocab)) if v is not None}
-    from ..models import llama as L
+    from ..tool_args import ToolArgError, at_least, config_list, fuse_list, int_list, tool_error
 
     try:   # every option checked first: a bad one is one line and exit 2, not a traceback or a silent run
-        streams = None if args.streams is None else (args.streams if args.streams == "auto" else int(args.streams))
-        batches = [int(x) for x in args.batches.split(",")]
-        fuses = args.fuse.split(",")
-        L.config(args.config)
-        if args.devices < 1 or any(b < 1 for b in batches) or any(v < 1 for v in over.values())\
-                or (isinstance(streams, int) and streams < 1):
-            raise ValueError("--devices, --streams, --layers, --vocab and every batch must be at least 1")
-        if bad := [f for f in fuses if f not in L.FUSE_MODES]:
-            raise ValueError(f"--fuse {bad[0]!r}: expected {' or '.join(L.FUSE_MODES)}")
-    except ValueError as exc:
-        print(f"compare_launches: error: {exc}", file=sys.stderr)
-        return 2
+        streams = args.streams
+        if streams not in (None, "auto"):
+            if "," in streams:
+                raise ToolArgError(f"--streams {streams!r}: one number, or auto")
+            (streams,) = int_list(streams, "--streams")
+        config_list(args.config, "--config")
+        batches, fuses = int_list(args.batches, "--batches"), fuse_list(args.fuse)
+        at_least(args.devices, "--devices", 1)
+        for k, v in over.items():
+            at_least(v, f"--{k}", 1)
+    except ToolArgError as exc:
+        return tool_error("compare_launches", exc)
     report = []
     for fuse in fuses:
         for batch in batches:

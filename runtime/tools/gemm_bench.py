@@ -167,19 +167,17 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="1,2,4,8,16,32,64")
     ap.add_argument("--out", default="gemm_bench.json")
     a = ap.parse_args(argv)
-    from ..tool_args import checked, config_list, int_list, need_pycuda
+    from ..tool_args import ToolArgError, config_list, int_list, need_pycuda, tool_error
 
-    def check():
-        got = (config_list(a.configs, known=SHAPES), int_list(a.rows, "--rows", hi=64))
+    try:
+        configs, rows = config_list(a.configs, known=SHAPES), int_list(a.rows, "--rows", hi=64)
         need_pycuda()
-        return got
-    got = checked("gemm_bench", check)
-    if got is None:
-        return 2
+    except ToolArgError as exc:
+        return tool_error("gemm_bench", exc)
     from ..kernels import KernelLibrary
 
     lib = KernelLibrary()
-    res = run(lib, *got)
+    res = run(lib, configs, rows)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     bad = [r for r in res["rows"] if not (r["bitwise_repeat"] and r["fence_intact"] and r["finite"]

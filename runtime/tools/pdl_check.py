@@ -24,17 +24,15 @@ def main(argv=None) -> int:
     ap.add_argument("--replays", type=int, default=5)
     ap.add_argument("--layers", type=int, default=2)
     a = ap.parse_args(argv)
-    from ..tool_args import at_least, checked, int_list, need_pycuda
+    from ..tool_args import ToolArgError, at_least, int_list, need_pycuda, tool_error
 
-    def check():
+    try:
+        batches = int_list(a.batches, "--batches")
         at_least(a.replays, "--replays", 1)
         at_least(a.layers, "--layers", 1)
-        batches = int_list(a.batches, "--batches")
         need_pycuda()
-        return batches
-    batches = checked("pdl_check", check)
-    if batches is None:
-        return 2
+    except ToolArgError as exc:
+        return tool_error("pdl_check", exc)
     plain, pdl = KernelLibrary(), KernelLibrary(pdl=True)
     for batch in batches:
         cfg = L.config("8b", batch=batch, layers=a.layers)

@@ -69,15 +69,14 @@ def main(argv=None) -> int:
     ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
     ap.add_argument("--out", default="runtime_profile.json")
     a = ap.parse_args(argv)
-    from ..tool_args import at_least, checked, config_list, need_pycuda
+    from ..tool_args import ToolArgError, at_least, config_list, need_pycuda, tool_error
 
-    def check():
+    try:
+        configs = config_list(a.configs)
         at_least(a.batch, "--batch", 1)
-        names = config_list(a.configs)
         need_pycuda()
-        return names
-    if checked("profile", check) is None:
-        return 2
+    except ToolArgError as exc:
+        return tool_error("profile", exc)
     from ..kernels import KernelLibrary
 
     lib = KernelLibrary()
@@ -90,7 +89,7 @@ def main(argv=None) -> int:
         return f
 
     variants = {"gemv_f16_f32": [gemv_rpb(1), gemv_rpb(2), gemv_rpb(8)]}
-    res = [profile(lib, c, a.batch, kernels=variants, fuse=a.fuse) for c in a.configs.split(",")]
+    res = [profile(lib, c, a.batch, kernels=variants, fuse=a.fuse) for c in configs]
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     for r in res:
