@@ -10,7 +10,7 @@ exactly, or a plan proven safe by ``memplan.verify`` runs with other addresses t
 * a ``Step`` per plan order entry: the node, its stream and device, the plan events it waits on before
   it runs and the ones it records after it.
 
-This module is pure Python (no pycuda, no torch): executors turn places into pointers or tensor views
+This module needs only numpy (no pycuda, no torch): executors turn places into pointers or tensor views
 and steps into launches, and nothing else. The binding is computed from the plan alone, so an unsafe
 plan (a negative control) binds as faithfully as a safe one; safety is ``memplan.verify``'s job.
 """
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from memplan.errors import PlanFormatError
 from memplan.graph import Graph
@@ -106,3 +108,22 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     inputs = tuple(t.id for t in graph.tensors if t.kind == "input" and t.view_of is None)
     outputs = tuple(t.id for t in graph.tensors if t.kind == "output")
     return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs)
+
+
+#: graph dtype attr -> the host dtype an input array must have (other dtypes are not checked)
+INPUT_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
+
+
+def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
+    """``arr`` as the contiguous host array every executor copies into input ``tid``'s bytes, or ValueError
+    naming it: not an input of the graph, another dtype (same bytes, other bits: float positions ran as
+    garbage), or another byte count (it would overwrite its arena neighbours)."""
+    if tid not in binding.inputs:
+        raise ValueError(f"input {tid!r}: not an input tensor of graph {graph.name!r}")
+    a, t = np.ascontiguousarray(arr), graph.tensor(tid)
+    want = INPUT_DTYPES.get(t.attrs.get("dtype"))
+    if want is not None and a.dtype != want:
+        raise ValueError(f"input {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
+    if a.nbytes != t.size:
+        raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
+    return a

@@ -18,12 +18,9 @@ import numpy as np
 
 from memplan import Graph
 
-from .binding import Binding
+from .binding import Binding, host_input
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
-
-#: graph dtype attr -> the host dtype an input array must have (others are not checked)
-_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
 
 
 class DeviceMemory:
@@ -105,15 +102,8 @@ class DeviceMemory:
 
     def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
         for tid, arr in inputs.items():
-            if tid not in self.inputs:
-                raise ValueError(f"{tid!r} is not an input tensor of graph {self.graph.name!r}")
-            d, ptr, size = self.inputs[tid]
-            a = np.ascontiguousarray(arr)
-            want = _DTYPES.get(self.graph.tensor(tid).attrs.get("dtype"))
-            if want is not None and a.dtype != want:
-                raise ValueError(f"input {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
-            if a.nbytes != size:
-                raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {size}")
+            a = host_input(self.graph, self.binding, tid, arr)
+            d, ptr, _size = self.inputs[tid]
             with self.on(d):
                 self.cuda.memcpy_htod(ptr, a)
 

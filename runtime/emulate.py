@@ -19,7 +19,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 
-from .binding import bind
+from .binding import bind, host_input
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -241,10 +241,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
             mem.view(roots[rid], size, np.uint8)[:] = np.ascontiguousarray(weights[src]).view(np.uint8).reshape(-1)
     addr = {t.id: binding.address(t.id, arenas, roots) for t in graph.tensors}
     for tid, arr in inputs.items():
-        a = np.ascontiguousarray(arr)
-        if tid not in binding.inputs or a.nbytes != graph.tensor(tid).size:
-            raise ValueError(f"input {tid!r}: not an input tensor of graph {graph.name!r}" if tid not in binding.inputs
-                             else f"input {tid!r}: {a.nbytes} bytes given, the graph says {graph.tensor(tid).size}")
+        a = host_input(graph, binding, tid, arr)
         mem.view(addr[tid], a.nbytes, np.uint8)[:] = a.view(np.uint8).reshape(-1)
     counters = [mem.alloc(counter_bytes(graph)) for _ in arenas]
     prog = program(graph, plan, binding, addr.__getitem__, counters=counters, scratch=(mem.alloc,),
