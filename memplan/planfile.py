@@ -83,7 +83,7 @@ class Plan:
         try:
             return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
         except (TypeError, ValueError) as exc:  # a solver block or extra field from code: NaN, a numpy scalar, a set
-            key = next((k for k, v in doc.items() if not _writable(v)), None)
+            key = next((k for k, v in doc.items() if not json_writable(v)), None)
             raise PlanFormatError(f"plan: field {key!r} is not JSON ({exc})") from None
 
     def save(self, path: str, *, timings: bool = False) -> None:
@@ -93,8 +93,9 @@ class Plan:
         atomic_write_text(path, self.to_json(timings=timings))
 
 
-def _writable(value: Any) -> bool:
-    """Whether ``json`` writes ``value`` as JSON that ``load_plan`` reads back (no NaN or Infinity)."""
+def json_writable(value: Any) -> bool:
+    """Whether ``json`` writes ``value`` as JSON that the loaders read back (no NaN or Infinity, no numpy
+    scalar or set): the probe that names the field (plan) or entry (graph) a save cannot write."""
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):

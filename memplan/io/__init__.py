@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import GraphError, MemplanError, PlanFormatError
 from ..files import MAX_FILE_BYTES, atomic_write_bytes, atomic_write_text, read_input
 from ..graph import Graph, check_graph, graph_from_dict
-from ..planfile import Plan, plan_from_dict
+from ..planfile import Plan, json_writable, plan_from_dict
 
 __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
            "load_graph", "load_plan", "read_json", "save_graph", "save_plan"]
@@ -136,9 +136,7 @@ def _unwritable(doc: dict[str, Any]) -> str:
     """The first tensor or node of a graph document that ``json`` cannot write (without NaN), named."""
     for key, what in (("tensors", "tensor"), ("nodes", "node")):
         for e in doc[key]:
-            try:
-                json.dumps(e, allow_nan=False)
-            except (TypeError, ValueError):
+            if not json_writable(e):
                 return f"{what} {e['id']!r}"
     return f"graph {doc['name']!r}"
 
