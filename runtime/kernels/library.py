@@ -165,8 +165,9 @@ class KernelLibrary:
         self._launch_ex(ln, stream, smem, pdl)
 
     def _launch_ex(self, ln: Launch, stream, smem: int, pdl: bool) -> None:
-        """``cuLaunchKernelEx``: the PDL launches, and every launch of the wgmma build (its tensor maps go by
-        value, which pycuda's prepared calls cannot pass). The configuration is built once per (launch,
+        """``cuLaunchKernelEx``: the PDL launches, the launches that ask a split (``Launch.carveout``), and every
+        launch of the wgmma build (its tensor maps go by value): what pycuda's prepared calls cannot pass. The
+        configuration is built once per (launch,
         stream, pdl) and kept, with the parameter memory it points to."""
         cu = self._cu
         key = (ln, stream.handle, pdl)
