@@ -34,7 +34,7 @@ import numpy as np
 from memplan.files import atomic_write_text
 
 from .cuda_util import event_seconds
-from .kernels.ops import PDL_MAX_ROWS
+from .kernels.ops import PDL_OFF_ROWS
 from .models import llama as L
 from .step import plan_step
 from .torch_peer import READ_BYTES  # the same 4 GiB (far beyond L2) that PyTorch's read is timed on
@@ -327,7 +327,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-torch-compile", action="store_true", help="skip the PyTorch torch.compile + graph mode")
     ap.add_argument("--no-pdl", action="store_true",
                     help="launch every kernel plainly (default: programmatic dependent launch where the executor's "
-                         "'auto' policy takes it, decode at up to runtime.kernels.ops.PDL_MAX_ROWS tokens)")
+                         "'auto' policy takes it, decode at every batch but runtime.kernels.ops.PDL_OFF_ROWS)")
     ap.add_argument("--pdl-ab", action="store_true",
                     help="also time every graph with plain launches (modes suffixed '+nopdl'), side by side")
     ap.add_argument("--fuse", default="runtime",
@@ -369,7 +369,7 @@ def main(argv=None) -> int:
             "read_bandwidth_bytes_per_s": rd["bytes_per_s"], "torch_read_bandwidth_bytes_per_s": torch_rd,
             "read_bandwidth_kernel": f"l2_prefetch grid {rd['grid']} x block {rd['block']}",
             "read_bytes": READ_BYTES, "copy_bandwidth_bytes_per_s": copy_bw,
-            "pdl": f"auto (up to {PDL_MAX_ROWS} rows)" if lib.pdl else "off"}
+            "pdl": f"auto (off at {PDL_OFF_ROWS.start}-{PDL_OFF_ROWS.stop - 1} rows)" if lib.pdl else "off"}
     results = []
     for name in configs:
         for b in batches:

@@ -38,7 +38,7 @@ from .binding import bind
 from .cuda_util import EVENT_DISABLE_TIMING, STREAM_NON_BLOCKING, capture_graph, destroy_graph, launch_graph
 from .device_memory import DeviceMemory, on_device
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
-from .kernels.ops import PDL_MAX_ROWS, weight_product_rows
+from .kernels.ops import pdl_by_default, weight_product_rows
 from .layout import layout, stage_order
 from .step import program
 
@@ -96,7 +96,7 @@ class CudaCore:
         if pdl_policy not in ("auto", "chain", "always", "off"):
             raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
         if pdl_policy == "auto":
-            pdl_policy = "chain" if weight_product_rows(graph) <= PDL_MAX_ROWS else "off"
+            pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph)) else "off"
         self.pdl_on, self.pdl_always = pdl_policy != "off", pdl_policy == "always"
         self.libs: list[KernelLibrary] = []
         for d in range(self.devices):

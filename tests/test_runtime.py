@@ -385,7 +385,7 @@ def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel():
 
 
 def test_weight_product_rows_counts_weight_streams_only():
-    """``PDL_MAX_ROWS`` is about weight streaming: a view of a weight counts as the weight (64 rows here,
+    """``PDL_OFF_ROWS`` is about weight streaming: a view of a weight counts as the weight (64 rows here,
     so "auto" leaves PDL off), a KV cache that SET_ROWS writes does not (its product is attention, whatever
     its batch x heads rows), a 1-D x is one row, and a tensor without a shape is skipped (the registry
     rejects it with its own error) instead of crashing."""
@@ -414,11 +414,11 @@ def test_weight_product_rows_counts_weight_streams_only():
     assert weight_product_rows(only_1d.build()) == 1
 
 
-@pytest.mark.parametrize("batch,policy,want_pdl", [(1, "auto", "chain"), (40, "auto", "off"), (1, "off", "off"),
-                                                   (40, "chain", "chain"), (1, "always", "always")])
+@pytest.mark.parametrize("batch,policy,want_pdl", [(1, "auto", "chain"), (24, "auto", "off"), (40, "auto", "chain"),
+                                                   (1, "off", "off"), (24, "chain", "chain"), (1, "always", "always")])
 def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
     """A PDL library under each ``pdl_policy``, in a poisoned, jittered step with L2 prefetches: "auto"
-    takes PDL at 1 row of x and not at 40 (above ``PDL_MAX_ROWS``); under "chain" exactly the launches
+    takes PDL at 1 and 40 rows of x and not at 24 (in ``PDL_OFF_ROWS``); under "chain" exactly the launches
     that follow a kernel on their stream are programmatic (never the first after an event wait, a copy or
     a memset; jitter spins follow the same rule), under "always" every one but the prefetches (always
     plain: they wait for nothing but their fork event); the logits are the emulator's bits, eager and
@@ -429,10 +429,10 @@ def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
     drv = fake_cuda.install(monkeypatch)
     from runtime.executor import Executor, Jitter, Poison
     from runtime.kernels import KernelLibrary
-    from runtime.kernels.ops import PDL_MAX_ROWS, weight_product_rows
+    from runtime.kernels.ops import PDL_OFF_ROWS, weight_product_rows
 
     cfg, g, w, inp = _tiny(batch, seed=6)
-    assert (weight_product_rows(g) <= PDL_MAX_ROWS) == (batch == 1)
+    assert (weight_product_rows(g) in PDL_OFF_ROWS) == (batch == 24)
     plan = memplan.plan(g, L.multi_stream_schedule(g))
     want = emulate(g, plan, w, inp)[0]["logits"]
     ex = Executor(g, plan, weights=w, inputs=inp, library=KernelLibrary(pdl=True), pdl_policy=policy,

@@ -16,8 +16,8 @@ using namespace nvcuda;
 
 // Programmatic dependent launch (Hopper). A kernel launched with programmatic stream serialization
 // may start once every block of its predecessor on the stream has started (each block triggers its
-// dependents first thing, `griddepcontrol.launch_dependents`; the wgmma build does not, so its dependents
-// start when it exits, as without the trigger); `griddepcontrol.wait` then blocks until
+// dependents first thing, `griddepcontrol.launch_dependents`, the wgmma build too since session 16:
+// WG_TRIGGER); `griddepcontrol.wait` then blocks until
 // that predecessor has completed and its memory operations are visible to this grid (PTX ISA). Every
 // kernel waits before touching activations, and a kernel completes only after its own wait returned,
 // so "finished" stays transitive along a stream exactly as without PDL. Before the wait a kernel may
@@ -1478,6 +1478,9 @@ extern "C" __global__ void __launch_bounds__(128) gemm_wmma_f16_f32(const half* 
 }
 
 // TC_TRIGGER: gemm_tc triggers its dependents at its start (1) or, as before session 15, not at all (0)
+#ifndef WG_TRIGGER   // the same for the wgmma build (0: its dependents start when it exits; session 16)
+#define WG_TRIGGER 1
+#endif
 #ifndef TC_TRIGGER
 #define TC_TRIGGER 1
 #endif
@@ -1873,6 +1876,9 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
         }
     };
     const bool issuer = threadIdx.x == 0;
+#if WG_TRIGGER
+    pdl_start();
+#endif
     // weights never depend on earlier kernels: start streaming them before waiting (PDL)
     if (issuer)
         for (int s = 0; s < S - 1 && s < T; s++) issue_w(s);

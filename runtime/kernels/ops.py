@@ -589,12 +589,18 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
 
 
-#: the most rows of x a step's weight products may have for its kernels to launch with programmatic dependent
-#: launch by default (``Executor(pdl_policy="auto")``). Measured side by side on the H200 (multi-stream
-#: graphs, docs/runtime.md, session 8): batch 1 8B -4%, 1B -9%; batch 16 8B -0.4%, 1B -4.5%; at 24 and 32 rows
-#: the 8B step was 6-8% slower with PDL, at 64 rows 0.6% (8B) and 2% (1B): above 16 rows the wide products
-#: run the 230-register builds at one block per SM, and the next kernel's early blocks only get in the way.
-PDL_MAX_ROWS = 16
+#: rows of x (a step's weight products') at which its kernels launch plainly by default
+#: (``Executor(pdl_policy="auto")``; programmatic dependent launch at every other count). Measured side by
+#: side on the H200 (multi-stream graphs, docs/runtime.md): PDL gained at batch 1 (8B 4%, 1B 9%, session 8)
+#: and 16 (8B 0.4%, 1B 4.5%); session 16, with one split per step and the wgmma build triggering early:
+#: at 48 / 64 rows 8B 2.4% / 1.4%, 1B 4.2% / 4.1% faster, at 24 / 32 rows the 8B 2.4% / 3.5% slower (the
+#: 1B 3.8% / 2.4% faster: a wash, left plain as before).
+PDL_OFF_ROWS = range(17, 33)
+
+
+def pdl_by_default(rows: int) -> bool:
+    """Whether a step whose weight products have ``rows`` rows of x launches with PDL by default."""
+    return rows not in PDL_OFF_ROWS
 
 
 def weight_product_rows(graph: Graph) -> int:
