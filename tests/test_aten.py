@@ -43,6 +43,8 @@ MODELS = {
     "param_matmul": (lambda: ParamMatmul().eval(), lambda g: (torch.randn(1, 8, 16, generator=g),)),
     "size_one_strides": (lambda: SizeOneStrides().eval(), lambda g: (torch.randn(1, 64, 16, generator=g),)),
     "video_pool": (lambda: VideoPool().eval(), lambda g: (torch.randn(1, 3, 8, 4, 4, generator=g),)),
+    # half-precision batch norm: the CPU kernel keeps its saved statistics in f16, the meta kernel in f32
+    "cnn_f16": (lambda: CNN().eval().half(), lambda g: (torch.randn(2, 3, 32, 32, generator=g).half(),)),
 }
 
 

@@ -405,3 +405,27 @@ def test_metadata_ops_and_returned_inputs_on_cuda(torch, name):
                 got = leaves(c(*x))
                 assert len(got) == len(want) and all(torch.equal(a, b) for a, b in zip(got, want)), \
                     f"{name}: streams {streams}, graph {graph}"
+
+
+def test_a_model_that_syncs_with_the_host_is_named_when_captured_and_the_context_survives(torch):
+    """f32 Qwen2-MoE experts export transformers' grouped-mm fallback, which synchronizes with the host:
+    it runs eagerly but cannot be captured. On 3 streams the capture used to end with the side streams
+    unjoined, so torch raised "capturing stream has unjoined work" in place of the node's error and left its
+    capture stream current. Now: an ``AtenExecutorError`` naming the node and ``cuda_graph=False``, the
+    caller's stream current again, and the same model then runs uncaptured, close to eager."""
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    module, inputs = _model(torch, "qwen2_moe")
+    x = inputs()
+    stream = torch.cuda.current_stream()
+    c = compile(module, x, streams=3, cuda_graph=True, poison=True)
+    with pytest.raises(AtenExecutorError, match=r"node '.*'.*cuda_graph=False"):
+        c(*x)
+    assert torch.cuda.current_stream() == stream
+    eager = compile(module, x, streams=3, cuda_graph=False, poison=True, program=c.program)
+    with torch.no_grad():
+        want = module(*x)
+    got = eager(*x)
+    torch.cuda.synchronize()
+    _close(torch, got.logits if hasattr(got, "logits") else got, want.logits if hasattr(want, "logits") else want)

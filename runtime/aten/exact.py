@@ -193,6 +193,10 @@ def _batch_norm(torch, named, out, scratch: Scratch | None = None, stream: int =
     side = side or {}
     args = (x, named.get("weight"), named.get("bias"), rm, rv, False, float(named["momentum"]), float(named["eps"]))
     _o, m, s = torch.ops.aten.native_batch_norm.default(*(_meta(torch, a) for a in args))
+    if out.device.type == "cpu" and x.dtype in (torch.float16, torch.bfloat16):
+        # the meta kernel gives f32 statistics (CUDA's); the CPU kernel keeps them in the input's dtype and
+        # refuses others, so they cannot take the planned f32 slots there
+        m, s = m.to(x.dtype), s.to(x.dtype)
     # both at once: one shared buffer cannot hold two
     save_mean, b1 = _side(torch, m, out, None, stream, side.get("save_mean"))
     save_invstd, b2 = _side(torch, s, out, None, stream, side.get("save_invstd"))

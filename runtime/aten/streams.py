@@ -73,6 +73,7 @@ class Issuer:
             s.wait_event(self.fork)
         events, streams = self.events, self.streams
         current = -1
+        failed = True
         try:
             for k, (step, run) in enumerate(zip(self.steps, self.runs)):
                 if step.stream != current:
@@ -87,11 +88,18 @@ class Issuer:
                     self._run(k, run)
                 for e in step.records:
                     events[e].record(stream)
+            failed = False
         finally:
             torch.cuda.set_stream(caller)
-        for s, j in zip(self.streams, self.joins):
-            j.record(s)
-            caller.wait_event(j)
+            # every stream joins the caller even after a failed step: a capture whose forks are not joined
+            # cannot end cleanly (torch then raises "unjoined work" in place of the failing node's error)
+            try:
+                for s, j in zip(self.streams, self.joins):
+                    j.record(s)
+                    caller.wait_event(j)
+            except RuntimeError:
+                if not failed:
+                    raise
 
     def _run(self, k: int, run: Callable[[], Any]) -> None:
         """Run step ``k``'s launch; an op that fails is named (node and op), not a torch traceback."""
@@ -116,12 +124,24 @@ class Issuer:
             return
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
+        caller = torch.cuda.current_stream(self.device)
+        failed: AtenExecutorError | None = None
         self.capturing = True
         try:
             with torch.cuda.graph(graph, stream=self.streams[0]):  # our own stream: see the module docstring
-                self.issue()
+                try:
+                    self.issue()
+                except AtenExecutorError as exc:   # end the capture first, then name the node
+                    failed = exc
+        except RuntimeError as exc:   # ending the capture failed: the failing op invalidated it
+            torch.cuda.set_stream(caller)   # torch.cuda.graph leaves its stream current when that happens
+            if failed is None:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise AtenExecutorError(f"CUDA graph capture failed ({first}); try cuda_graph=False") from exc
         finally:
             self.capturing = False
+        if failed is not None:
+            raise failed
         torch.cuda.synchronize(self.device)
         self.graph = graph
 
