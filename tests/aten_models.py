@@ -103,6 +103,14 @@ class TensorConstants(nn.Module):
         return x[:, [0, 2, 5]] * torch.tensor([1.0, 2.0, 3.0]) + torch.tensor(0.5)
 
 
+class ScalarConstants(nn.Module):
+    """0-dim tensors made in ``forward`` (torchvision's Swin): on a CUDA model they stay on the CPU, where
+    eager uses them as scalars; export reads them through ``lift_fresh_copy`` into a CUDA arena slot."""
+
+    def forward(self, x):
+        return x * torch.tensor(0.5) + torch.tensor(2.0)
+
+
 class MetadataInPlace(nn.Module):
     """In-place ops that change only a tensor's shape and strides: ``unsqueeze_``, ``transpose_``, ``t_``
     (this one on a tensor with a live view, so the importer keeps it where it stands)."""

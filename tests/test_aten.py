@@ -23,6 +23,7 @@ from aten_models import (  # noqa: E402
     DetachInPlace,
     MetadataInPlace,
     ParamMatmul,
+    ScalarConstants,
     SizeOneStrides,
     TensorConstants,
     VideoPool,
@@ -44,6 +45,7 @@ MODELS = {
     "size_one_strides": (lambda: SizeOneStrides().eval(), lambda g: (torch.randn(1, 64, 16, generator=g),)),
     "video_pool": (lambda: VideoPool().eval(), lambda g: (torch.randn(1, 3, 8, 4, 4, generator=g),)),
     # half-precision batch norm: the CPU kernel keeps its saved statistics in f16, the meta kernel in f32
+    "scalar_consts": (lambda: ScalarConstants(), lambda g: (torch.randn(4, 6, generator=g),)),
     "cnn_f16": (lambda: CNN().eval().half(), lambda g: (torch.randn(2, 3, 32, 32, generator=g).half(),)),
 }
 

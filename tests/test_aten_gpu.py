@@ -371,12 +371,13 @@ def test_graphs_destroyed_elsewhere_leave_our_captured_gemms_their_workspaces(to
         assert all(same) and intact, f"outputs equal {same}, other tensors intact {intact}"
 
 
-@pytest.mark.parametrize("name", ["detach", "metadata", "echo"])
+@pytest.mark.parametrize("name", ["detach", "metadata", "echo", "scalar_consts"])
 def test_metadata_ops_and_returned_inputs_on_cuda(torch, name):
     """The lowerings session 13 added on a CPU, on CUDA: ``detach_`` and in-place metadata ops run as their
-    view op (nothing, or a counted move), a returned input is the caller's tensor. 1 and 3 streams, eager
+    view op (nothing, or a counted move), a returned input is the caller's tensor; 0-dim constants made in
+    forward (CPU tensors on a CUDA model) are copied into the arena from a device copy. 1 and 3 streams, eager
     issue and CUDA graph, arena poisoned, fresh inputs: bitwise equal to CUDA eager."""
-    from aten_models import DetachInPlace, MetadataInPlace
+    from aten_models import DetachInPlace, MetadataInPlace, ScalarConstants
 
     from runtime.aten import compile
 
@@ -393,6 +394,7 @@ def test_metadata_ops_and_returned_inputs_on_cuda(torch, name):
     module, inputs = {
         "detach": (DetachInPlace().eval().cuda(), lambda: (torch.randn(8, 8, device="cuda", generator=g),)),
         "metadata": (MetadataInPlace().cuda(), lambda: (torch.randn(4, 6, device="cuda", generator=g),)),
+        "scalar_consts": (ScalarConstants(), lambda: (torch.randn(4, 6, device="cuda", generator=g),)),
         "echo": (Echo(), lambda: (torch.randn(4, 8, device="cuda", generator=g), torch.randn(16, device="cuda", generator=g))),
     }[name]
     for streams in (1, 3):

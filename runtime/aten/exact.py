@@ -71,6 +71,10 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         return None
     out = out_views[0]
     x = named.get("self", named.get("input"))
+    if base == "lift_fresh_copy" and isinstance(x, torch.Tensor) and x.device != out.device:
+        # a constant made in forward (torch.tensor(0.5)) stays on the CPU, where eager uses it as a scalar;
+        # moved once here, its copy into the arena is device to device (capturable), the same values
+        x = x.to(out.device)
     if base in COPIES and isinstance(x, torch.Tensor) and x.device == out.device:
         if tuple(x.shape) == tuple(out.shape):
             return "exact", functools.partial(out.copy_, x), 0
