@@ -1059,3 +1059,18 @@ def test_plan_step_refuses_a_batch_that_is_not_a_positive_row_count(batch):
     g = L.build_graph(L.config("tiny", batch=1))
     with pytest.raises(ValueError, match="batch"):
         plan_step(g, batch=batch)
+
+
+@pytest.mark.parametrize("kw", [dict(hidden=96, heads=3, kv_heads=3, ffn=136, vocab=77, ctx=5),
+                                dict(hidden=256, heads=2, kv_heads=1, ffn=520, vocab=130, ctx=3)])
+@pytest.mark.parametrize("batch", [1, 5, 17, 33])
+def test_plan_step_gives_serial_and_multi_stream_plans_the_same_kernels(kw, batch):
+    """Multi-stream bits equal the serial bits only if both plans run the same kernels. On these shapes the
+    ordinary 3-stream plan overlaps a fused attention group's tensors at 17-33 rows, so the registry runs
+    that group node by node (other bits: seen on the H200), where the serial plan runs it as one kernel;
+    ``plan_step`` chooses ``fused_groups`` there and the kernel lists agree."""
+    from runtime.step import _kernels
+
+    g = L.build_graph(L.config("tiny", batch=batch, **kw), "runtime")
+    sched = L.multi_stream_schedule(g)
+    assert _kernels(g, plan_step(g, batch=batch)) == _kernels(g, plan_step(g, sched, batch=batch))
