@@ -122,16 +122,22 @@ extern "C" __global__ void rms_norm_f32(const float* x, const float* w, float* y
 #ifndef NORM_W_EARLY
 #define NORM_W_EARLY 1
 #endif
+// This thread's float4s of the norm weight (w broadcast over nw elements), in the element mapping of the
+// float4 norm kernels below: loaded before their PDL wait when NORM_W_EARLY (a weight: no step writes it).
+__device__ __forceinline__ void norm_weight_early(const float* w, int H, int nw, float4 (&we)[4]) {
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (NORM_W_EARLY && w != nullptr && i < (H >> 2)) we[c] = reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+    }
+}
+
 // The same with float4 loads, at most 4 per thread kept in registers: one read of x. Needs H % 4 == 0,
 // H / 4 <= 4 * blockDim.x and (with w) nw % 4 == 0.
 extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
     pdl_start();
     float4 we[4];
-#pragma unroll
-    for (int c = 0; c < 4; c++) {            // the weight before the PDL wait (NORM_W_EARLY, above)
-        const int i = threadIdx.x + c * blockDim.x;
-        if (NORM_W_EARLY && w != nullptr && i < (H >> 2)) we[c] = reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
-    }
+    norm_weight_early(w, H, nw, we);   // before the PDL wait (NORM_W_EARLY, above)
     pdl_wait();
     __shared__ float sh[32];
     const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
@@ -385,11 +391,7 @@ extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, flo
                                              int H, int nw, float eps) {
     pdl_start();
     float4 we[4];
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        if (NORM_W_EARLY && i < (H >> 2)) we[c] = reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
-    }
+    norm_weight_early(w, H, nw, we);
     pdl_wait();
     __shared__ float sh[32];
     const long long base = (long long)blockIdx.x * H;
