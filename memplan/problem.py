@@ -272,8 +272,9 @@ class BufferProblem:
             if tot:
                 pair = np.repeat(np.arange(len(s_)), c)
                 pos = np.repeat(ptr[b[s_]] - (np.cumsum(c) - c), c) + np.arange(tot)
-                fail = vals[pos] < vis[a[s_][pair], cols[pos]]
-                ok[s_[np.unique(pair[fail])]] = False
+                bad = np.zeros(len(s_), dtype=bool)
+                bad[pair[vals[pos] < vis[a[s_][pair], cols[pos]]]] = True
+                ok[s_[bad]] = False
             start = stop
         return ok
 
