@@ -9,6 +9,7 @@ so their offsets are exercised here too.
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import replace
 
 import pytest
@@ -441,3 +442,24 @@ def test_non_tensor_inputs_must_be_the_exported_values():
         c(x, 3, None)
     with pytest.raises(AtenExecutorError, match="argument 'bias'"):
         c(x, 2, torch.ones(5))
+
+
+@pytest.mark.parametrize("kw,err,match", [
+    (dict(streams=True), memplan.ScheduleError, "streams must be an integer"),
+    (dict(device="xpu"), AtenExecutorError, "device 'xpu': the executor runs on 'cpu' or 'cuda'"),
+    (dict(device="garbage"), AtenExecutorError, "device 'garbage' is not a torch device"),
+    (dict(device="cuda:64"), AtenExecutorError, "device 'cuda:64': torch sees"),
+    (dict(kwargs=5), AtenExecutorError, "kwargs must be a mapping"),
+])
+def test_compile_options_are_checked_before_the_export(monkeypatch, kw, err, match):
+    """Bad options are named before the export runs (seconds to minutes on a real model): ``streams=True``
+    ran the serial plan, ``device="cuda"`` on a machine without one was torch's driver message, ``"xpu"`` an
+    AssertionError, a non-mapping ``kwargs`` an export error about ``_IntWrapper``."""
+    C = sys.modules["runtime.aten.compile"]   # (the package's ``compile`` is the function)
+
+    def no_export(*a, **k):
+        raise AssertionError("exported before the options were checked")
+
+    monkeypatch.setattr(C, "load_program", no_export)
+    with pytest.raises(err, match=match):
+        compile(torch.nn.Linear(4, 3).eval(), (torch.randn(2, 4),), **kw)

@@ -8,13 +8,16 @@ with ``verify=False``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import memplan
 from memplan.graph import Graph
+from memplan.optimize.candidates import check_options
 from memplan.planfile import Plan
 
+from .errors import AtenExecutorError
 from .executor import Executor, Stats
 from .program import Program, load_program
 
@@ -60,6 +63,12 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     """
     import torch
 
+    # options first, named, before the export (seconds to minutes): a typo must not cost a model's export
+    check_options(streams, memory_budget, None)   # memplan's own rules (a bool is no stream count)
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise AtenExecutorError(f"kwargs must be a mapping of keyword arguments, not {type(kwargs).__name__}")
+    if device is not None:
+        device = _check_device(torch, device)
     if not isinstance(example_inputs, tuple):
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     if program is None:
@@ -79,3 +88,21 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     executor = Executor(program, plan, device, cuda_graph=cuda_graph, return_views=return_views,
                         poison_arena=poison)
     return CompiledModule(program, plan, executor)
+
+
+def _check_device(torch: Any, device: Any) -> Any:
+    """``device`` as a ``torch.device`` the executor can run on, or an error naming it (torch's own would
+    be a driver message or an assert from deep inside the first allocation)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise AtenExecutorError(f"device {device!r} is not a torch device ({exc})") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise AtenExecutorError(f"device {device!r}: the executor runs on 'cpu' or 'cuda'")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise AtenExecutorError(f"device {device!r}: torch sees no CUDA device here")
+        if dev.index is not None and dev.index >= count:
+            raise AtenExecutorError(f"device {device!r}: torch sees {count} CUDA device(s)")
+    return dev
