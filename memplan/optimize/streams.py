@@ -41,6 +41,11 @@ from ..schedule import Schedule, schedule_with_events
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .timeline import simulate_indices
 
+#: above this many candidate streams, ``list_schedule`` tries only those a unit's start can differ on
+#: (``indexed_candidates``), not every one: the same choice, at the cost of the streams a unit's inputs
+#: involve rather than every stream in use (1024 streams)
+INDEXED_CANDIDATES = 16
+
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
 LARGE_UNITS = 20_000
 #: the chain-cover matching is O(V*E) in the worst case; skip it above this many units
@@ -162,18 +167,21 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     heap = [(prio[u], u) for u in range(n) if indeg[u] == 0]
     heapq.heapify(heap)
     free = [0.0] * k
-    know = [[0] * k for _ in range(k)]
+    # know[s][x]: how many of stream x's units s has synchronised with (absent: none); sparse, so a unit's
+    # clock costs the streams it knows, not k
+    know: list[dict[int, int]] = [{} for _ in range(k)]
+    knowers: list[list[int]] = [[] for _ in range(k)]   # x -> the other streams s with know[s][x] > 0
+    by_free: list[tuple[float, int]] = []   # (free[s], s) of used streams; entries behind free[s] are stale
     count = [0] * k
     end = [0.0] * n
     stream = [-1] * n
     seq = [0] * n
-    clock: list[list[int] | None] = [None] * n
+    clock: list[dict[int, int] | None] = [None] * n
     order: list[int] = []
     # a written view's node, once done: {stream: its latest-placed unit} over the view's writers
     last_on: dict[int, dict[int, int]] = {}
     # streams 0 .. used - 1 have units; the others are all alike (free at 0, knowing nothing), so only
-    # the lowest of them, which wins their tie, is tried; and a unit's clock ends at ``used`` (the rest
-    # are zeros): streams the graph gives no work cost nothing per unit
+    # the lowest of them, which wins their tie, is tried
     used = 0
 
     def latest_per_stream(ds: Sequence[int]) -> dict[int, int]:
@@ -184,20 +192,49 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     out[sd] = w
         return out
 
+    def indexed_candidates(ds: Sequence[int]) -> list[int]:
+        """The streams whose start time for a unit reading ``ds`` can differ from a stream's that knows
+        none of them (the inputs' streams, and those that synchronised with an input's writer), the
+        free-est of the others (ties: the lowest) and the lowest unused stream. On a stream that knows
+        none of the inputs the unit waits for every one of them by an event: start max(free, T), the
+        same events, so the free-est such stream is the best of them, and the rest need not be tried."""
+        rel = set()
+        for d in ds:
+            sd, sq = stream[d], seq[d]
+            rel.add(sd)
+            rel.update(s for s in knowers[sd] if know[s][sd] > sq)
+        skipped = []
+        while by_free:
+            f, s = by_free[0]
+            if f < free[s]:
+                heapq.heappop(by_free)
+            elif s in rel:
+                skipped.append(heapq.heappop(by_free))
+            else:
+                rel.add(s)
+                break
+        for e in skipped:
+            heapq.heappush(by_free, e)
+        if used < k:
+            rel.add(used)
+        return sorted(rel)
+
     while heap:
         _, u = heapq.heappop(heap)
-        if fixed is not None:
-            cands: Sequence[int] = (fixed[u],)
-        elif chain_pred is not None and chain_pred[u] >= 0:
-            cands = (stream[chain_pred[u]],)
-        else:
-            cands = range(min(k, used + 1))
         # Reading views, u waits for all their writers, but only each stream's latest one matters:
         # an earlier one on that stream ends no later and is known wherever the latest is, so the
         # start time, the streams to wait for and the clock are the same as over all of them.
         ds = U.deps[u]
         if ds and ds[-1] >= n:
             ds = tuple(latest_per_stream(ds).values())
+        if fixed is not None:
+            cands: Sequence[int] = (fixed[u],)
+        elif chain_pred is not None and chain_pred[u] >= 0:
+            cands = (stream[chain_pred[u]],)
+        elif min(k, used + 1) <= INDEXED_CANDIDATES:
+            cands = range(min(k, used + 1))
+        else:
+            cands = indexed_candidates(ds)
         best = None
         for s in cands:
             t = free[s]
@@ -205,7 +242,7 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
             latest: dict[int, int] = {}
             for d in ds:
                 sd = stream[d]
-                if sd == s or ks[sd] > seq[d]:
+                if sd == s or ks.get(sd, 0) > seq[d]:
                     if end[d] > t:
                         t = end[d]
                     continue
@@ -218,19 +255,25 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
                 best = (key, s, t, latest)
         assert best is not None
         _, s, t, latest = best
-        newk = list(know[s])
+        old = know[s]
+        newk = dict(old)
         for d in latest.values():
             cd = clock[d]
             assert cd is not None
-            newk[:len(cd)] = map(max, newk, cd)
+            for x, v in cd.items():
+                if v > newk.get(x, 0):
+                    newk[x] = v
         count[s] += 1
         newk[s] = count[s]
-        know[s] = newk
+        knowers_new = [x for x in newk if x != s and x not in old]
+        for x in knowers_new:
+            knowers[x].append(s)
+        know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
         used = max(used, s + 1)
-        clock[u] = newk if used == k else newk[:used]
         stream[u], seq[u] = s, count[s] - 1
         end[u] = t + U.cost[u]
         free[s] = end[u]
+        heapq.heappush(by_free, (free[s], s))
         order.append(u)
         done = [u]
         while done:  # a view is done once its writers are: on to its readers and the views below
