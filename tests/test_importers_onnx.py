@@ -528,3 +528,57 @@ def test_an_enormous_but_legal_node_imports_with_the_largest_cost():
                [helper.make_tensor_value_info("y", F, [1, 1, 2 ** 22, 2 ** 22])])
     g = import_onnx(m)
     assert g.node("bigconv").cost == MAX_COST_US
+
+
+def _i64(name, *vals, scalar=False):
+    import numpy as np
+
+    return numpy_helper.from_array(np.array(vals[0] if scalar else vals, dtype="int64"), name)
+
+
+def vit_like_shapes_model():
+    """Shapes computed as torch.onnx exports torchvision's ViT: ``x.reshape(n, c, (h // 2) * (w // 2) * 4)``
+    through Div and Cast, and a class token expanded through ConstantOfShape, Equal and Where -- ops ONNX's
+    data propagation does not follow."""
+    def c(name, *v, scalar=False):
+        return helper.make_node("Constant", [], [name], value=_i64(name + "_v", *v, scalar=scalar))
+
+    nodes = [
+        c("i0", 0, scalar=True), c("i2", 2, scalar=True), c("two", 2, scalar=True), c("four", 4, scalar=True),
+        c("ax0", 0), c("c3", 3),
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+        helper.make_node("Gather", ["s", "i2"], ["h"], axis=0),
+        helper.make_node("Div", ["h", "two"], ["hh"]),
+        helper.make_node("Cast", ["hh"], ["hh64"], to=TensorProto.INT64),
+        helper.make_node("Mul", ["hh64", "hh64"], ["hw"]),
+        helper.make_node("Mul", ["hw", "four"], ["hw4"]),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+        helper.make_node("Unsqueeze", ["hw4", "ax0"], ["hw1"]),
+        helper.make_node("Concat", ["n1", "c3", "hw1"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["xr"], name="reshape"),
+        helper.make_node("Relu", ["xr"], ["y"], name="relu"),
+        # class token: Expand(tok, Where(Equal(c, ConstantOfShape(...) * -1), ConstantOfShape, c))
+        c("rank", 3), c("tshape", 2, 1, 5),
+        helper.make_node("ConstantOfShape", ["rank1"], ["ones"], value=_i64("one", 1)),
+        helper.make_node("Mul", ["ones", "neg"], ["negs"]),
+        helper.make_node("Equal", ["tshape", "negs"], ["eq"]),
+        helper.make_node("Where", ["eq", "ones", "tshape"], ["eshape"]),
+        helper.make_node("Expand", ["tok", "eshape"], ["t"], name="expand"),
+    ]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, ["N", 3, 8, 8])],
+                  [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("t", F, None)],
+                  [_w("tok", 1, 1, 5), _i64("rank1", 3), _i64("neg", -1)])
+
+
+def test_shapes_computed_by_ops_onnx_data_propagation_skips_are_folded():
+    """torchvision's ViT, Swin and ShuffleNet, exported by torch.onnx, compute Reshape/Expand/Pad/Slice
+    shapes through Div, Cast, Equal, Where, ConstantOfShape: ONNX's data propagation stops there, and
+    the import failed ("dimension 2 is unknown ... pass --dim unk__0=VALUE"). Such small values are
+    folded, as runtimes do, and inference reruns."""
+    g = import_onnx(vit_like_shapes_model(), batch=2)
+    assert g.tensor("xr").attrs["shape"] == [2, 3, 64] and g.tensor("xr").view_of == "x"
+    assert g.tensor("y").size == 2 * 3 * 64 * 4
+    assert g.tensor("t").attrs["shape"] == [2, 1, 5]
+    memplan.verify(g, memplan.plan(g, streams="auto"))
+    assert import_onnx(vit_like_shapes_model(), batch=5).tensor("y").attrs["shape"] == [5, 3, 64]

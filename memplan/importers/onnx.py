@@ -439,12 +439,160 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = "pass --batch N" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
+    inferred = _run_inference(onnx, m2, source)
+    for _ in range(MAX_FOLD_ROUNDS):
+        if _all_static(inferred) or not _fold_round(onnx, m2, inferred):
+            break
+        inferred = _run_inference(onnx, m2, source, folded=True)
+    return inferred
+
+
+def _run_inference(onnx, m2, source: str, folded: bool = False):
+    """The inferred graph of ``m2``. After folding, a failure of ONNX's data propagation is retried
+    without it: its Add/Sub/Mul propagators take every known value for a 1-D shape and refuse two
+    folded values of other ranks that broadcast ((1, 1, 4, 1) + (2, 1, 1, 1): "Invalid rank")."""
     try:
         out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:  # InferenceError, ValidationError: the model is inconsistent
         msg = first_line(exc)
+        if folded:
+            try:
+                return onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True).graph
+            except Exception:  # noqa: BLE001 - the first error is the one to show
+                pass
         raise GraphError(f"{source}: ONNX shape inference failed: {msg}") from None
     return out.graph
+
+
+# -- folding of shape computations --------------------------------------------------------------------
+#
+# ONNX's data propagation follows Shape -> Gather -> Concat -> Reshape, but not Div, Cast, Equal, Where,
+# ConstantOfShape, Range...: exporters (torch.onnx for torchvision's ViT, Swin, ShuffleNet) compute
+# shapes with them, so the tensors behind such a Reshape, Expand, Pad or Slice had unknown dimensions. As
+# the runtimes' constant folding does, nodes whose inputs are all known small values (constants, the
+# shape of a tensor whose shape is known) are evaluated (onnx's reference evaluator) and replaced by
+# Constants in the copy given to shape inference, and inference runs again, until nothing new folds.
+
+#: most rounds of fold-and-infer (each resolves shapes that depend on the shapes found by the last)
+MAX_FOLD_ROUNDS = 32
+#: values up to this many elements are folded (shape computations are tiny; masks and weights are not)
+MAX_FOLD_ELEMENTS = 4096
+#: ops never folded: random, or not a pure function of their inputs
+_NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
+                      "Bernoulli", "Dropout"})
+
+
+def _all_static(g) -> bool:
+    for vi in list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if tt is None or not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+            return False
+    return True
+
+
+def _static_shapes(g) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            dims = vi.type.tensor_type.shape.dim
+            if all(d.HasField("dim_value") for d in dims):
+                out[vi.name] = tuple(d.dim_value for d in dims)
+    for t in g.initializer:
+        out[t.name] = tuple(t.dims)
+    return out
+
+
+def _fold_round(onnx, m2, inferred) -> bool:
+    """Replace, in ``m2``, every foldable node by a Constant of its value; True when any was replaced."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    g2 = m2.graph
+    shapes = _static_shapes(inferred)
+    values: dict[str, Any] = {}
+    for t in g2.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_FOLD_ELEMENTS:
+            r = _to_array(t)
+            if r is not None:
+                values[t.name] = r[0]
+    opsets = {o.domain or "": o.version for o in m2.opset_import}
+    opsets.setdefault("", opsets.get("ai.onnx", 1))
+    changed = False
+    nodes = []
+    for n in g2.node:
+        nodes.append(n)
+        if n.domain not in ("", "ai.onnx") or n.op_type in _NO_FOLD or any(a.type in (5, 10) for a in n.attribute):
+            continue
+        # only values inference has sized, small: a ConstantOfShape of a folded [10**6, 10**6] is never run
+        if not any(n.output) or not all(not o or o in shapes and math.prod(shapes[o]) <= MAX_FOLD_ELEMENTS
+                                        for o in n.output):
+            continue
+        result = None
+        if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+            result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
+        elif n.op_type in ("Shape", "Size"):
+            if n.input and n.input[0] in shapes:
+                result = _shape_of(n, shapes[n.input[0]])
+        elif all(not v or v in values for v in n.input):
+            result = _evaluate(n, [values[v] if v else None for v in n.input], opsets)
+        if result is None or len(result) != len(n.output):
+            continue
+        if any(not isinstance(r, np.ndarray) or r.size > MAX_FOLD_ELEMENTS for r in result):
+            continue
+        for o, r in zip(n.output, result):
+            if o:
+                values[o] = r
+        if n.op_type != "Constant":
+            nodes.pop()  # the node's values, one Constant each, in its place
+            nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
+                         for o, r in zip(n.output, result) if o)
+            changed = True
+    if changed:
+        del g2.node[:]
+        g2.node.extend(nodes)
+    return changed
+
+
+def _to_array(t):
+    """``[numpy value]`` of a TensorProto, or None when numpy cannot hold it (bad data, exotic dtype)."""
+    from onnx import numpy_helper
+
+    try:
+        return [numpy_helper.to_array(t)]
+    except Exception:  # noqa: BLE001 - not folded: left to shape inference
+        return None
+
+
+def _shape_of(n, shape: tuple[int, ...]):
+    """The value of a Shape (with opset 15's ``start``/``end``) or Size node, from the static shape."""
+    import numpy as np
+
+    if n.op_type == "Size":
+        return [np.array(math.prod(shape), dtype=np.int64)]
+    attrs = {a.name: a.i for a in n.attribute}
+    r = len(shape)
+    start, end = attrs.get("start", 0), attrs.get("end", r)
+    start = min(max(start + r if start < 0 else start, 0), r)
+    end = min(max(end + r if end < 0 else end, 0), r)
+    return [np.array(shape[start:end], dtype=np.int64)]
+
+
+def _evaluate(n, inputs: list, opsets: dict[str, int]):
+    """The outputs of node ``n`` on ``inputs`` (None for an omitted optional input), or None when the
+    reference evaluator cannot run it."""
+    import warnings
+
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # a division by zero is its value's business
+            warnings.simplefilter("ignore")
+            ev = ReferenceEvaluator(n, opsets=opsets)
+            feeds = {v: x for v, x in zip(n.input, inputs) if v}
+            return list(ev.run(None, feeds))
+    except Exception:  # noqa: BLE001 - an op the evaluator lacks or refuses: left to shape inference
+        return None
 
 
 def _shapes(onnx, g, inferred, inits: set[str]) -> dict[str, tuple[int, tuple | None]]:
