@@ -582,3 +582,24 @@ def test_shapes_computed_by_ops_onnx_data_propagation_skips_are_folded():
     assert g.tensor("t").attrs["shape"] == [2, 1, 5]
     memplan.verify(g, memplan.plan(g, streams="auto"))
     assert import_onnx(vit_like_shapes_model(), batch=5).tensor("y").attrs["shape"] == [5, 3, 64]
+
+
+def test_an_unknown_dimension_named_by_onnx_is_not_offered_as_a_dim_option():
+    """NonZero's length depends on the data: ONNX names the dimension ``unk__0`` itself. The error told
+    the user to pass ``--dim unk__0=VALUE``, which is then refused (the model has no such dimension)."""
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nz"),
+             helper.make_node("Cast", ["nz"], ["y"], name="cast", to=F)]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, None)])
+    with pytest.raises(GraphError, match="dimension 1 is unknown") as err:
+        import_onnx(m)
+    assert "--dim" not in str(err.value) and "run time" in str(err.value)
+    # a name the model declares (here on a custom op's output, fixed by no input) is still offered
+    m2 = helper.make_model(
+        helper.make_graph([helper.make_node("MyOp", ["x"], ["y"], name="custom", domain="my.domain")], "m",
+                          [helper.make_tensor_value_info("x", F, [4])],
+                          [helper.make_tensor_value_info("y", F, [1, "count"])]),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.domain", 1)], ir_version=8)
+    with pytest.raises(GraphError, match="pass --dim count=VALUE"):
+        import_onnx(m2)
+    g = import_onnx(m2, dims={"count": 3})
+    assert g.tensor("y").attrs["shape"] == [1, 3]

@@ -147,6 +147,9 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
 
     tensors: list[Tensor] = []
     tindex: dict[str, int] = {}
+    declared_dims = {vi.name: [d.dim_param for d in vi.type.tensor_type.shape.dim]
+                     for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
+    dim_names = {d for dims in declared_dims.values() for d in dims if d}
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
@@ -163,7 +166,12 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
             raise GraphError(f"{what}: value {vname!r} has no shape (shape inference could not find its rank)")
         for i, d in enumerate(shape):
             if not isinstance(d, int):
-                hint = f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else ""
+                # only a name the model declares can be fixed; ONNX names the others (unk__0) itself
+                declared = declared_dims.get(vname, ())
+                d = d if d in dim_names else declared[i] if i < len(declared) else ""
+                hint = (f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else
+                        ": it depends on values computed at run time (a data-dependent op such as NonZero or "
+                        "Unique, or a shape computation ONNX cannot follow), so no size can be planned")
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
             if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
