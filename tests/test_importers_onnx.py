@@ -603,3 +603,18 @@ def test_an_unknown_dimension_named_by_onnx_is_not_offered_as_a_dim_option():
         import_onnx(m2)
     g = import_onnx(m2, dims={"count": 3})
     assert g.tensor("y").attrs["shape"] == [1, 3]
+
+
+def test_small_external_initializers_are_read_for_shapes(tmp_path):
+    """A model saved with all its data external (``size_threshold=0``) keeps its Reshape shapes there
+    too: the importer never read them, so the Reshape's output had unknown dimensions and the import
+    failed. Small initializers are read from their file; a missing one is named in the error."""
+    path = tmp_path / "r.onnx"
+    onnx.save(reshape_model(), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="w.bin", size_threshold=0)
+    g = import_onnx(str(path))
+    assert g.tensor("m3").attrs["shape"] == [2, 4, 16] and g.tensor("w").kind == "weight"
+    _plan_and_verify(g)
+    (tmp_path / "w.bin").unlink()
+    with pytest.raises(GraphError, match="'m3' dimension 0 is unknown.*initializer 'shape'.*not read"):
+        import_onnx(str(path))

@@ -121,13 +121,15 @@ def import_onnx(
         _check_has_graph(model, source)
         default_name = model.graph.name or "onnx"
     try:
-        return _import(onnx, model, source, default_name, batch, dims, name, alignment, progress)
+        base_dir = os.path.dirname(os.path.abspath(source)) if source != "model" else None
+        return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress)
     except GraphError as exc:
         msg = str(exc)
         raise GraphError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
 
 
-def _import(onnx, model, source: str, default_name: str, batch, dims, name, alignment, progress) -> Graph:
+def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
+            progress) -> Graph:
     fixed = _check_dims_option(batch, dims)
     model = _inline_functions(onnx, model)
     g = model.graph
@@ -138,7 +140,8 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
     node_ids = _node_ids(g)
     _check_structure(g, node_ids, inits)
 
-    inferred = _infer(onnx, model, batch, fixed, inits, source)
+    unread: dict[str, str] = {}  # small external initializers whose data could not be read -> why
+    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread)
     shapes = _shapes(onnx, g, inferred, inits)
 
     input_names = [v.name for v in g.input if v.name not in inits]
@@ -172,6 +175,10 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
                 hint = (f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else
                         ": it depends on values computed at run time (a data-dependent op such as NonZero or "
                         "Unique, or a shape computation ONNX cannot follow), so no size can be planned")
+                if unread:  # the likelier cause: a shape constant whose data is not there
+                    k, why = next(iter(unread.items()))
+                    more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+                    hint += f"; note: the external data of initializer {k!r}{more} was not read: {why}"
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
             if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
@@ -374,8 +381,13 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
 
 # -- shape inference --------------------------------------------------------------------------------
 
-def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str):
-    """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph."""
+def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
+           base_dir: str | None = None, unread: dict[str, str] | None = None):
+    """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
+
+    Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
+    their external data file when they have one (``base_dir``: the model's folder); one that cannot be read
+    is recorded in ``unread``, for the error about the dimension it leaves unknown."""
     g = model.graph
     m2 = onnx.ModelProto()
     m2.ir_version = model.ir_version
@@ -390,7 +402,15 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     declared = {v.name for v in g.input}
     for t in g.initializer:
         external = t.data_location == onnx.TensorProto.EXTERNAL
-        if math.prod(t.dims) <= SMALL_INITIALIZER and not external:
+        small = math.prod(t.dims) <= SMALL_INITIALIZER
+        if small and external:
+            loaded = _read_small_external(onnx, t, base_dir)
+            if isinstance(loaded, str):
+                if unread is not None:
+                    unread[t.name] = loaded
+            else:
+                t, external = loaded, False
+        if small and not external:
             g2.initializer.append(t)
         elif t.name not in declared:
             g2.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
@@ -453,6 +473,34 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             break
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _read_small_external(onnx, t, base_dir: str | None):
+    """A copy of the small initializer ``t`` with its external data read in, or why it cannot be: its file
+    must be in (or below) the model's folder and hold exactly the tensor's bytes at its offset."""
+    from onnx import external_data_helper as edh
+
+    bits = _BITS.get(t.data_type)
+    if base_dir is None:
+        return "the model was passed as a ModelProto, so its folder is unknown"
+    if bits is None:
+        return f"dtype {_dtype_name(onnx, t.data_type)}"
+    want = _nbytes(bits, tuple(t.dims))
+    try:
+        info = edh.ExternalDataInfo(t)
+        length = info.length
+        if length is None:  # the rest of the file: read only if that is the tensor's size
+            length = os.path.getsize(os.path.join(base_dir, info.location)) - (info.offset or 0)
+        if length != want:
+            return f"its data file {info.location!r} holds {length} bytes for it, not {want}"
+        copy = onnx.TensorProto()
+        copy.CopyFrom(t)
+        edh.load_external_data_for_tensor(copy, base_dir)
+    except Exception as exc:  # noqa: BLE001 - a missing or short file, a location outside the folder
+        return f"its data could not be read: {first_line(exc)}"
+    if len(copy.raw_data) != want:
+        return f"its data file holds {len(copy.raw_data)} bytes for it, not {want}"
+    return copy
 
 
 def _run_inference(onnx, m2, source: str, folded: bool = False):
