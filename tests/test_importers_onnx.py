@@ -618,3 +618,21 @@ def test_small_external_initializers_are_read_for_shapes(tmp_path):
     (tmp_path / "w.bin").unlink()
     with pytest.raises(GraphError, match="'m3' dimension 0 is unknown.*initializer 'shape'.*not read"):
         import_onnx(str(path))
+
+
+@pytest.mark.parametrize("where", ["graph input", "initializer", "graph output"])
+def test_an_empty_name_is_named_by_its_place(where):
+    """A graph input or initializer named "" was refused as "tensor #1 has no string id", which names
+    nothing the user can find in the ONNX file; an output named "" as "produced by no node"."""
+    relu = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    x, y = helper.make_tensor_value_info("x", F, [4]), helper.make_tensor_value_info("y", F, [4])
+    empty = helper.make_tensor_value_info("", F, [4])
+    if where == "graph input":
+        m = _model(relu, [x, empty], [y])
+    elif where == "initializer":
+        m = _model(relu, [x], [y], [_w("", 4)])
+    else:
+        m = _model(relu, [x], [y, empty])
+    with pytest.raises(GraphError, match=f"{where} #1 has an empty name" if where != "initializer" else
+                       "initializer #0 has an empty name"):
+        import_onnx(m)

@@ -344,6 +344,12 @@ def _node_ids(g) -> list[str]:
 
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
+    for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
+                         ("initializer", [t.name for t in g.initializer]),
+                         ("sparse initializer", [t.values.name for t in g.sparse_initializer])):
+        for i, v in enumerate(values):
+            if not v:  # else a tensor of id "" (an error naming no ONNX element) or an output nothing makes
+                raise GraphError(f"{what} #{i} has an empty name (ONNX names every {what})")
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
