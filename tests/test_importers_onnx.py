@@ -636,3 +636,33 @@ def test_an_empty_name_is_named_by_its_place(where):
     with pytest.raises(GraphError, match=f"{where} #1 has an empty name" if where != "initializer" else
                        "initializer #0 has an empty name"):
         import_onnx(m)
+
+
+def test_shape_folding_resolves_a_deep_model_in_one_round():
+    """Swin computes each block's shapes from its input's Shape through Div: every block's Reshape was
+    sized one fold-and-infer round after the block before it (27 rounds for swin_b, each a full shape
+    inference), and a model deeper than the 32-round cap failed. Each round now sizes the nodes after a
+    folded value itself, so 40 such blocks import, with every Reshape sized."""
+    blocks = 40
+    zero = helper.make_node("Constant", [], ["zero"], value=_i64("zero_v", 0, scalar=True))
+    one = helper.make_node("Constant", [], ["one"], value=_i64("one_v", 1, scalar=True))
+    ax = helper.make_node("Constant", [], ["ax"], value=_i64("ax_v", 0))
+    nodes = [zero, one, ax]
+    for k in range(blocks):
+        h, p = f"h{k}", f"b{k}_"
+        nodes += [
+            helper.make_node("Relu", [h], [p + "r"], name=p + "relu"),
+            helper.make_node("Shape", [p + "r"], [p + "s"]),
+            helper.make_node("Gather", [p + "s", "zero"], [p + "n"], axis=0),
+            helper.make_node("Gather", [p + "s", "one"], [p + "c"], axis=0),
+            helper.make_node("Div", [p + "c", "one"], [p + "c1"]),
+            helper.make_node("Unsqueeze", [p + "n", "ax"], [p + "n_"]),
+            helper.make_node("Unsqueeze", [p + "c1", "ax"], [p + "c_"]),
+            helper.make_node("Concat", [p + "n_", p + "c_"], [p + "shape"], axis=0),
+            helper.make_node("Reshape", [p + "r", p + "shape"], [f"h{k + 1}"], name=p + "reshape"),
+        ]
+    m = _model(nodes, [helper.make_tensor_value_info("h0", F, ["N", 8])],
+               [helper.make_tensor_value_info(f"h{blocks}", F, None)])
+    g = import_onnx(m, batch=3)
+    assert all(g.tensor(f"h{k}").attrs["shape"] == [3, 8] for k in range(blocks + 1))
+    _plan_and_verify(g)

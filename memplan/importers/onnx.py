@@ -571,6 +571,9 @@ def _fold_round(onnx, m2, inferred) -> bool:
 
     g2 = m2.graph
     shapes = _static_shapes(inferred)
+    elems = {vi.name: vi.type.tensor_type.elem_type for vi in list(inferred.input) + list(inferred.value_info)
+             + list(inferred.output) if vi.type.HasField("tensor_type")}
+    elems.update((t.name, t.data_type) for t in g2.initializer)
     values: dict[str, Any] = {}
     for t in g2.initializer:
         if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_FOLD_ELEMENTS:
@@ -583,7 +586,11 @@ def _fold_round(onnx, m2, inferred) -> bool:
     nodes = []
     for n in g2.node:
         nodes.append(n)
-        if n.domain not in ("", "ai.onnx") or n.op_type in _NO_FOLD or any(a.type in (5, 10) for a in n.attribute):
+        if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute):
+            continue
+        if any(o and o not in shapes for o in n.output):  # sized by the values folded so far, this round
+            _infer_node(onnx, n, shapes, elems, values, opsets[""])
+        if n.op_type in _NO_FOLD:
             continue
         # only values inference has sized, small: a ConstantOfShape of a folded [10**6, 10**6] is never run
         if not any(n.output) or not all(not o or o in shapes and math.prod(shapes[o]) <= MAX_FOLD_ELEMENTS
@@ -604,6 +611,7 @@ def _fold_round(onnx, m2, inferred) -> bool:
         for o, r in zip(n.output, result):
             if o:
                 values[o] = r
+                shapes[o] = r.shape
         if n.op_type != "Constant":
             nodes.pop()  # the node's values, one Constant each, in its place
             nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
@@ -613,6 +621,31 @@ def _fold_round(onnx, m2, inferred) -> bool:
         del g2.node[:]
         g2.node.extend(nodes)
     return changed
+
+
+def _infer_node(onnx, n, shapes: dict, elems: dict, values: dict, opset: int) -> None:
+    """Add to ``shapes`` (and ``elems``) the static output shapes ONNX infers for node ``n`` alone, from its
+    inputs' shapes and folded values: so a round sizes the values after a folded Reshape shape, and folds
+    the Shape of them, instead of leaving each to the next round (a round per block of Swin: 27 for
+    swin_b). Nothing when an input is not sized or the op has no schema; the next full inference checks."""
+    from onnx import numpy_helper
+
+    ins = [v for v in n.input if v]
+    if not all(v in shapes and v in elems for v in ins):
+        return
+    try:
+        schema = onnx.defs.get_schema(n.op_type, opset, "")
+        types = {v: onnx.helper.make_tensor_type_proto(elems[v], shapes[v]) for v in ins}
+        data = {v: numpy_helper.from_array(values[v], v) for v in ins if v in values}
+        out = onnx.shape_inference.infer_node_outputs(schema, n, types, data)
+    except Exception:  # noqa: BLE001 - no schema, an exotic dtype, an inconsistent node: left to inference
+        return
+    for o, tp in out.items():
+        if o and tp.HasField("tensor_type") and tp.tensor_type.HasField("shape"):
+            dims = tp.tensor_type.shape.dim
+            if all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+                shapes[o] = tuple(d.dim_value for d in dims)
+                elems[o] = tp.tensor_type.elem_type
 
 
 def _to_array(t):
