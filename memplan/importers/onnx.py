@@ -121,13 +121,15 @@ def import_onnx(
         _check_has_graph(model, source)
         default_name = model.graph.name or "onnx"
     try:
-        return _import(onnx, model, source, default_name, batch, dims, name, alignment, progress)
+        base_dir = os.path.dirname(os.path.abspath(source)) if source != "model" else None
+        return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress)
     except GraphError as exc:
         msg = str(exc)
         raise GraphError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
 
 
-def _import(onnx, model, source: str, default_name: str, batch, dims, name, alignment, progress) -> Graph:
+def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
+            progress) -> Graph:
     fixed = _check_dims_option(batch, dims)
     model = _inline_functions(onnx, model)
     g = model.graph
@@ -138,7 +140,8 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
     node_ids = _node_ids(g)
     _check_structure(g, node_ids, inits)
 
-    inferred = _infer(onnx, model, batch, fixed, inits, source)
+    unread: dict[str, str] = {}  # small external initializers whose data could not be read -> why
+    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread)
     shapes = _shapes(onnx, g, inferred, inits)
 
     input_names = [v.name for v in g.input if v.name not in inits]
@@ -147,6 +150,9 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
 
     tensors: list[Tensor] = []
     tindex: dict[str, int] = {}
+    declared_dims = {vi.name: [d.dim_param for d in vi.type.tensor_type.shape.dim]
+                     for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
+    dim_names = {d for dims in declared_dims.values() for d in dims if d}
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
@@ -163,7 +169,16 @@ def _import(onnx, model, source: str, default_name: str, batch, dims, name, alig
             raise GraphError(f"{what}: value {vname!r} has no shape (shape inference could not find its rank)")
         for i, d in enumerate(shape):
             if not isinstance(d, int):
-                hint = f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else ""
+                # only a name the model declares can be fixed; ONNX names the others (unk__0) itself
+                declared = declared_dims.get(vname, ())
+                d = d if d in dim_names else declared[i] if i < len(declared) else ""
+                hint = (f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else
+                        ": it depends on values computed at run time (a data-dependent op such as NonZero or "
+                        "Unique, or a shape computation ONNX cannot follow), so no size can be planned")
+                if unread:  # the likelier cause: a shape constant whose data is not there
+                    k, why = next(iter(unread.items()))
+                    more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+                    hint += f"; note: the external data of initializer {k!r}{more} was not read: {why}"
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
             if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
@@ -329,6 +344,12 @@ def _node_ids(g) -> list[str]:
 
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
+    for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
+                         ("initializer", [t.name for t in g.initializer]),
+                         ("sparse initializer", [t.values.name for t in g.sparse_initializer])):
+        for i, v in enumerate(values):
+            if not v:  # else a tensor of id "" (an error naming no ONNX element) or an output nothing makes
+                raise GraphError(f"{what} #{i} has an empty name (ONNX names every {what})")
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
@@ -366,8 +387,13 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
 
 # -- shape inference --------------------------------------------------------------------------------
 
-def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str):
-    """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph."""
+def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
+           base_dir: str | None = None, unread: dict[str, str] | None = None):
+    """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
+
+    Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
+    their external data file when they have one (``base_dir``: the model's folder); one that cannot be read
+    is recorded in ``unread``, for the error about the dimension it leaves unknown."""
     g = model.graph
     m2 = onnx.ModelProto()
     m2.ir_version = model.ir_version
@@ -382,7 +408,15 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     declared = {v.name for v in g.input}
     for t in g.initializer:
         external = t.data_location == onnx.TensorProto.EXTERNAL
-        if math.prod(t.dims) <= SMALL_INITIALIZER and not external:
+        small = math.prod(t.dims) <= SMALL_INITIALIZER
+        if small and external:
+            loaded = _read_small_external(onnx, t, base_dir)
+            if isinstance(loaded, str):
+                if unread is not None:
+                    unread[t.name] = loaded
+            else:
+                t, external = loaded, False
+        if small and not external:
             g2.initializer.append(t)
         elif t.name not in declared:
             g2.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
@@ -439,12 +473,221 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = "pass --batch N" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
+    inferred = _run_inference(onnx, m2, source)
+    for _ in range(MAX_FOLD_ROUNDS):
+        if _all_static(inferred) or not _fold_round(onnx, m2, inferred):
+            break
+        inferred = _run_inference(onnx, m2, source, folded=True)
+    return inferred
+
+
+def _read_small_external(onnx, t, base_dir: str | None):
+    """A copy of the small initializer ``t`` with its external data read in, or why it cannot be: its file
+    must be in (or below) the model's folder and hold exactly the tensor's bytes at its offset."""
+    from onnx import external_data_helper as edh
+
+    bits = _BITS.get(t.data_type)
+    if base_dir is None:
+        return "the model was passed as a ModelProto, so its folder is unknown"
+    if bits is None:
+        return f"dtype {_dtype_name(onnx, t.data_type)}"
+    want = _nbytes(bits, tuple(t.dims))
+    try:
+        info = edh.ExternalDataInfo(t)
+        length = info.length
+        if length is None:  # the rest of the file: read only if that is the tensor's size
+            length = os.path.getsize(os.path.join(base_dir, info.location)) - (info.offset or 0)
+        if length != want:
+            return f"its data file {info.location!r} holds {length} bytes for it, not {want}"
+        copy = onnx.TensorProto()
+        copy.CopyFrom(t)
+        edh.load_external_data_for_tensor(copy, base_dir)
+    except Exception as exc:  # noqa: BLE001 - a missing or short file, a location outside the folder
+        return f"its data could not be read: {first_line(exc)}"
+    if len(copy.raw_data) != want:
+        return f"its data file holds {len(copy.raw_data)} bytes for it, not {want}"
+    return copy
+
+
+def _run_inference(onnx, m2, source: str, folded: bool = False):
+    """The inferred graph of ``m2``. After folding, a failure of ONNX's data propagation is retried
+    without it: its Add/Sub/Mul propagators take every known value for a 1-D shape and refuse two
+    folded values of other ranks that broadcast ((1, 1, 4, 1) + (2, 1, 1, 1): "Invalid rank")."""
     try:
         out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:  # InferenceError, ValidationError: the model is inconsistent
         msg = first_line(exc)
+        if folded:
+            try:
+                return onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True).graph
+            except Exception:  # noqa: BLE001 - the first error is the one to show
+                pass
         raise GraphError(f"{source}: ONNX shape inference failed: {msg}") from None
     return out.graph
+
+
+# -- folding of shape computations --------------------------------------------------------------------
+#
+# ONNX's data propagation follows Shape -> Gather -> Concat -> Reshape, but not Div, Cast, Equal, Where,
+# ConstantOfShape, Range...: exporters (torch.onnx for torchvision's ViT, Swin, ShuffleNet) compute
+# shapes with them, so the tensors behind such a Reshape, Expand, Pad or Slice had unknown dimensions. As
+# the runtimes' constant folding does, nodes whose inputs are all known small values (constants, the
+# shape of a tensor whose shape is known) are evaluated (onnx's reference evaluator) and replaced by
+# Constants in the copy given to shape inference, and inference runs again, until nothing new folds.
+
+#: most rounds of fold-and-infer (each resolves shapes that depend on the shapes found by the last)
+MAX_FOLD_ROUNDS = 32
+#: values up to this many elements are folded (shape computations are tiny; masks and weights are not)
+MAX_FOLD_ELEMENTS = 4096
+#: ops never folded: random, or not a pure function of their inputs
+_NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
+                      "Bernoulli", "Dropout"})
+
+
+def _all_static(g) -> bool:
+    for vi in list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if tt is None or not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+            return False
+    return True
+
+
+def _static_shapes(g) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            dims = vi.type.tensor_type.shape.dim
+            if all(d.HasField("dim_value") for d in dims):
+                out[vi.name] = tuple(d.dim_value for d in dims)
+    for t in g.initializer:
+        out[t.name] = tuple(t.dims)
+    return out
+
+
+def _fold_round(onnx, m2, inferred) -> bool:
+    """Replace, in ``m2``, every foldable node by a Constant of its value; True when any was replaced."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    g2 = m2.graph
+    shapes = _static_shapes(inferred)
+    elems = {vi.name: vi.type.tensor_type.elem_type for vi in list(inferred.input) + list(inferred.value_info)
+             + list(inferred.output) if vi.type.HasField("tensor_type")}
+    elems.update((t.name, t.data_type) for t in g2.initializer)
+    values: dict[str, Any] = {}
+    for t in g2.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_FOLD_ELEMENTS:
+            r = _to_array(t)
+            if r is not None:
+                values[t.name] = r[0]
+    opsets = {o.domain or "": o.version for o in m2.opset_import}
+    opsets.setdefault("", opsets.get("ai.onnx", 1))
+    changed = False
+    nodes = []
+    for n in g2.node:
+        nodes.append(n)
+        if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute):
+            continue
+        if any(o and o not in shapes for o in n.output):  # sized by the values folded so far, this round
+            _infer_node(onnx, n, shapes, elems, values, opsets[""])
+        if n.op_type in _NO_FOLD:
+            continue
+        # only values inference has sized, small: a ConstantOfShape of a folded [10**6, 10**6] is never run
+        if not any(n.output) or not all(not o or o in shapes and math.prod(shapes[o]) <= MAX_FOLD_ELEMENTS
+                                        for o in n.output):
+            continue
+        result = None
+        if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+            result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
+        elif n.op_type in ("Shape", "Size"):
+            if n.input and n.input[0] in shapes:
+                result = _shape_of(n, shapes[n.input[0]])
+        elif all(not v or v in values for v in n.input):
+            result = _evaluate(n, [values[v] if v else None for v in n.input], opsets)
+        if result is None or len(result) != len(n.output):
+            continue
+        if any(not isinstance(r, np.ndarray) or r.size > MAX_FOLD_ELEMENTS for r in result):
+            continue
+        for o, r in zip(n.output, result):
+            if o:
+                values[o] = r
+                shapes[o] = r.shape
+        if n.op_type != "Constant":
+            nodes.pop()  # the node's values, one Constant each, in its place
+            nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
+                         for o, r in zip(n.output, result) if o)
+            changed = True
+    if changed:
+        del g2.node[:]
+        g2.node.extend(nodes)
+    return changed
+
+
+def _infer_node(onnx, n, shapes: dict, elems: dict, values: dict, opset: int) -> None:
+    """Add to ``shapes`` (and ``elems``) the static output shapes ONNX infers for node ``n`` alone, from its
+    inputs' shapes and folded values: so a round sizes the values after a folded Reshape shape, and folds
+    the Shape of them, instead of leaving each to the next round (a round per block of Swin: 27 for
+    swin_b). Nothing when an input is not sized or the op has no schema; the next full inference checks."""
+    from onnx import numpy_helper
+
+    ins = [v for v in n.input if v]
+    if not all(v in shapes and v in elems for v in ins):
+        return
+    try:
+        schema = onnx.defs.get_schema(n.op_type, opset, "")
+        types = {v: onnx.helper.make_tensor_type_proto(elems[v], shapes[v]) for v in ins}
+        data = {v: numpy_helper.from_array(values[v], v) for v in ins if v in values}
+        out = onnx.shape_inference.infer_node_outputs(schema, n, types, data)
+    except Exception:  # noqa: BLE001 - no schema, an exotic dtype, an inconsistent node: left to inference
+        return
+    for o, tp in out.items():
+        if o and tp.HasField("tensor_type") and tp.tensor_type.HasField("shape"):
+            dims = tp.tensor_type.shape.dim
+            if all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+                shapes[o] = tuple(d.dim_value for d in dims)
+                elems[o] = tp.tensor_type.elem_type
+
+
+def _to_array(t):
+    """``[numpy value]`` of a TensorProto, or None when numpy cannot hold it (bad data, exotic dtype)."""
+    from onnx import numpy_helper
+
+    try:
+        return [numpy_helper.to_array(t)]
+    except Exception:  # noqa: BLE001 - not folded: left to shape inference
+        return None
+
+
+def _shape_of(n, shape: tuple[int, ...]):
+    """The value of a Shape (with opset 15's ``start``/``end``) or Size node, from the static shape."""
+    import numpy as np
+
+    if n.op_type == "Size":
+        return [np.array(math.prod(shape), dtype=np.int64)]
+    attrs = {a.name: a.i for a in n.attribute}
+    r = len(shape)
+    start, end = attrs.get("start", 0), attrs.get("end", r)
+    start = min(max(start + r if start < 0 else start, 0), r)
+    end = min(max(end + r if end < 0 else end, 0), r)
+    return [np.array(shape[start:end], dtype=np.int64)]
+
+
+def _evaluate(n, inputs: list, opsets: dict[str, int]):
+    """The outputs of node ``n`` on ``inputs`` (None for an omitted optional input), or None when the
+    reference evaluator cannot run it."""
+    import warnings
+
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # a division by zero is its value's business
+            warnings.simplefilter("ignore")
+            ev = ReferenceEvaluator(n, opsets=opsets)
+            feeds = {v: x for v, x in zip(n.input, inputs) if v}
+            return list(ev.run(None, feeds))
+    except Exception:  # noqa: BLE001 - an op the evaluator lacks or refuses: left to shape inference
+        return None
 
 
 def _shapes(onnx, g, inferred, inits: set[str]) -> dict[str, tuple[int, tuple | None]]:
