@@ -158,6 +158,23 @@ class SizeOneStrides(nn.Module):
         return self.sr(h.permute(0, 2, 1).reshape(1, 16, 8, 8))
 
 
+class StridesChain(nn.Module):
+    """DPT's reassemble stage: tokens permuted and reshaped to an image, then two convolutions. The fake
+    ``reshape``'s size-1 stride (512, real 32) makes the export's first convolution channels-last, where
+    the real one is contiguous; the second then ran channels-last on the executor's input (other
+    rounding), unless the first result takes torch's real layout too."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(32, 32)
+        self.a = nn.Conv2d(32, 16, 1)
+        self.b = nn.Conv2d(16, 16, 3, padding=1)
+
+    def forward(self, x):  # x: (1, 16, 32)
+        y = self.a(self.proj(x).permute(0, 2, 1).reshape(1, 32, 4, 4))
+        return self.b(torch.relu_(y + 1)).flatten(2)
+
+
 class VideoPool(nn.Module):
     """A video classifier's head (torchvision's mc3/r3d): ``AdaptiveAvgPool3d(1)``, which torch runs as a
     ``mean`` over time, height and width (its ``out=`` overload runs the pooling kernel: other rounding)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AtenExecutorError
@@ -59,6 +59,9 @@ class Target:
     autogen: frozenset[str]   # torch's functional + copy out= overloads (``autogen_outs``)
     scratch: Scratch | None = None       # shared buffers for side results the plan has no tensor for
     stream_of: Mapping[str, int] | None = None  # node -> plan stream (who may share scratch)
+    #: tensors whose view is torch's real layout rather than the export's fake one (see ``_adopt_layout``)
+    adopted: set[str] = field(default_factory=set)
+    fake: list = field(default_factory=list)  # a FakeTensorMode, made on first use
 
 
 def lower_program(program: Program, views: Mapping[str, Any], device_type: str, *,
@@ -106,6 +109,12 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
     op = n.target
     name = str(op)
     env = program.env.get(n.name, {})
+    adopted_in = bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
+    if adopted_in and gn.inplace:  # a result in place over an input laid out as torch lays it: the same view
+        for o, i in gn.inplace:
+            if i in ctx.adopted and _same_bytes(views[o], views[i]):
+                views[o] = views[i]
+                ctx.adopted.add(o)
     args, kwargs = _bind(torch, n, env, views, root=program.exported.graph_module)
     val = n.meta.get("val")
     out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
@@ -119,7 +128,11 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             return _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx)
         graph = program.graph
         if outs and all(graph.tensor(t).view_of is not None for t in outs):
-            return _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views, outs)
+            return _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views, outs, ctx.adopted,
+                               adopted_in)
+        if adopted_in:  # its result takes torch's layout for those inputs, not the fake one
+            _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
+            out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
                              ctx, name, side)
@@ -182,14 +195,23 @@ def _flat_results(torch, res) -> list:
     return list(res) if isinstance(res, (list, tuple)) else [res]
 
 
-def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views=None, outs=()) -> Launch:
+def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views=None, outs=(),
+                adopted: set[str] | None = None, adopted_in: bool = False) -> Launch:
     """A view op: torch's view of the planned inputs must be the planned view. Where the two differ only
     in the stride of a size-1 dimension (export's fake tensors compute some of those unlike the real op),
     later nodes get torch's: kernels read those strides too (a convolution picks its memory format from
-    them), and eager hands them torch's."""
+    them), and eager hands them torch's; such views join ``adopted``. ``adopted_in`` (the node reads a
+    tensor already laid out as torch, not the export, lays it out): torch's view may differ in any
+    stride, as long as it stays inside the bytes of the tensors it views."""
     res = _flat_results(torch, op(*args, **kwargs))
     for k, v, tid in zip(tensor_outs, out_views, outs or [None] * len(out_views)):
         r = res[k]
+        if (adopted_in and adopted is not None and tid is not None and isinstance(r, torch.Tensor)
+                and r.dtype == v.dtype
+                and tuple(r.shape) == tuple(v.shape) and not _same_view(r, v) and _inside_args(torch, r, args)):
+            views[tid] = r
+            adopted.add(tid)
+            continue
         if not isinstance(r, torch.Tensor) or not _same_view(r, v):
             got = (f"{tuple(r.shape)} strides {tuple(r.stride())} at {r.data_ptr():#x}"
                    if isinstance(r, torch.Tensor) else type(r).__name__)
@@ -197,7 +219,75 @@ def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views=None, 
                                     f"{tuple(v.stride())} at {v.data_ptr():#x}", n.name, str(op))
         if views is not None and tid is not None and tuple(r.stride()) != tuple(v.stride()):
             views[tid] = r
+            if adopted is not None:
+                adopted.add(tid)
     return Launch(n.name, str(op), "view", None)
+
+
+def _tids(env: Mapping[str, Any]):
+    for t in env.values():
+        if isinstance(t, str):
+            yield t
+        elif isinstance(t, list):
+            yield from (x for x in t if isinstance(x, str))
+
+
+def _dense(t) -> bool:
+    """Non-overlapping and dense: its elements fill ``numel`` consecutive elements of memory."""
+    expected = 1
+    for size, stride in sorted((d for d in zip(t.shape, t.stride()) if d[0] != 1), key=lambda d: d[1]):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _same_bytes(a, b) -> bool:
+    """Same dtype and shape, both dense from the same address: the same bytes, maybe in another order."""
+    return (a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and a.device == b.device
+            and (a.numel() == 0 or a.data_ptr() == b.data_ptr()) and _dense(a) and _dense(b))
+
+
+def _inside_args(torch, r, args) -> bool:
+    """Whether every byte of view ``r`` lies inside one tensor argument's bytes."""
+    lo, hi = _span(r)
+    for a in torch.utils._pytree.tree_leaves(args):
+        if isinstance(a, torch.Tensor) and a.device == r.device:
+            alo, ahi = _span(a)
+            if alo <= lo and hi <= ahi:
+                return True
+    return False
+
+
+def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target) -> None:
+    """Lay out a result as torch lays it out for inputs of torch's real layout. The export's fake tensors
+    gave some inputs other strides than the real ones (``_lower_view``); an op whose result layout follows
+    its inputs' (a convolution's memory format, an elementwise op's order) then gets another layout in
+    eager than the plan's, and the kernels after it (the next convolution) differ too. The op runs once
+    on fake tensors of the planned views to learn torch's layout; where it differs and both fill the same
+    bytes (dense, same address), later nodes get the view in torch's order."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    if not ctx.fake:
+        ctx.fake.append(FakeTensorMode(allow_non_fake_inputs=True))
+    mode = ctx.fake[0]
+    try:
+        fa, fk = torch.utils._pytree.tree_map(
+            lambda a: mode.from_tensor(a) if isinstance(a, torch.Tensor) else a, (args, kwargs))
+        with mode:
+            res = _flat_results(torch, op(*fa, **fk))
+    except Exception:  # no fake kernel: keep the plan's layout
+        return
+    for k, tid in zip(tensor_outs, outs):
+        r, v = res[k], views[tid]
+        if not isinstance(r, torch.Tensor) or tuple(r.shape) != tuple(v.shape) or r.dtype != v.dtype:
+            continue
+        if all(sr == sv for size, sr, sv in zip(v.shape, r.stride(), v.stride()) if size != 1):
+            continue
+        if not (_dense(r) and _dense(v)):
+            continue
+        views[tid] = v.as_strided(tuple(v.shape), tuple(r.stride()), v.storage_offset())
+        ctx.adopted.add(tid)
 
 
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
@@ -253,13 +343,16 @@ def _lower_metadata(torch, n, gn, views, args, kwargs) -> Launch:
     return Launch(n.name, name, "copy", functools.partial(vo.copy_, r), 1)
 
 
+def _span(t) -> tuple[int, int]:
+    """The byte range ``[lo, hi)`` from a tensor's first element to one past its last (strides >= 0)."""
+    if t.numel() == 0:
+        return (0, 0)
+    lo = t.data_ptr()
+    return lo, lo + (sum((s - 1) * st for s, st in zip(t.shape, t.stride())) + 1) * t.element_size()
+
+
 def _overlaps(a, b) -> bool:
-    def rng(t):
-        if t.numel() == 0:
-            return (0, 0)
-        lo = t.data_ptr()
-        return lo, lo + (sum((s - 1) * st for s, st in zip(t.shape, t.stride())) + 1) * t.element_size()
-    (a0, a1), (b0, b1) = rng(a), rng(b)
+    (a0, a1), (b0, b1) = _span(a), _span(b)
     return a0 < b1 and b0 < a1
 
 
