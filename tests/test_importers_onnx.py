@@ -666,3 +666,30 @@ def test_shape_folding_resolves_a_deep_model_in_one_round():
     g = import_onnx(m, batch=3)
     assert all(g.tensor(f"h{k}").attrs["shape"] == [3, 8] for k in range(blocks + 1))
     _plan_and_verify(g)
+
+
+def test_an_unused_string_initializer_is_skipped_and_a_duplicate_one_named():
+    """An initializer no node reads and no byte size describes (a label table) failed the whole import
+    ("has dtype string"): it is skipped. Two initializers of one name were silently one tensor (same shape)
+    or an ONNX inference error that did not say why (different shapes): now an error naming it."""
+    import numpy as np
+
+    labels = helper.make_tensor("labels", TensorProto.STRING, [2], [b"cat", b"dog"])
+    relu = helper.make_node("Relu", ["x"], ["y"], name="relu")
+    x, y = helper.make_tensor_value_info("x", F, [4]), helper.make_tensor_value_info("y", F, [4])
+    g = import_onnx(_model([relu], [x], [y], [labels]))
+    assert "labels" not in g.tensor_index and "y" in g.tensor_index
+    memplan.verify(g, memplan.plan(g))
+    add = helper.make_node("Add", ["x", "b"], ["y"], name="add")
+    for shapes in ([4], [4]), ([4], [2]):
+        inits = [numpy_helper.from_array(np.zeros(s, dtype="float32"), "b") for s in shapes]
+        with pytest.raises(GraphError, match="initializer 'b' is declared twice"):
+            import_onnx(_model([add], [x], [y], inits))
+
+
+def test_an_optional_value_is_named_with_its_article():
+    opt = helper.make_node("Optional", ["x"], ["o"], name="wrap")
+    get = helper.make_node("OptionalGetElement", ["o"], ["y"], name="get")
+    x, y = helper.make_tensor_value_info("x", F, [4]), helper.make_tensor_value_info("y", F, [4])
+    with pytest.raises(GraphError, match="is an optional, not a tensor"):
+        import_onnx(_model([opt, get], [x], [y], opset=18))

@@ -160,7 +160,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"{what}: value {vname!r} has no type or shape (shape inference could not find one)")
         elem, shape = info
         if elem == -1:
-            raise GraphError(f"{what}: value {vname!r} is a {shape}, not a tensor (only tensors are supported)")
+            article = "an" if str(shape)[:1] in "aeiou" else "a"
+            raise GraphError(f"{what}: value {vname!r} is {article} {shape}, not a tensor (only tensors are supported)")
         bits = _BITS.get(elem)
         if bits is None:
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
@@ -194,7 +195,10 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         add(v, "input", f"graph input {v!r}")
         if v in out_set:
             raise GraphError(f"graph output {v!r} is also a graph input: no node produces it (unsupported)")
+    read = {v for n in g.node for v in n.input if v} | out_set
     for v in init_names:
+        if v not in read and _BITS.get(shapes.get(v, (None, None))[0]) is None:
+            continue   # an unused initializer of a type with no byte size (a string table): nothing to plan
         if v not in tindex:
             add(v, "weight", f"initializer {v!r}")
         if v in out_set:
@@ -350,6 +354,9 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
         for i, v in enumerate(values):
             if not v:  # else a tensor of id "" (an error naming no ONNX element) or an output nothing makes
                 raise GraphError(f"{what} #{i} has an empty name (ONNX names every {what})")
+        if what != "graph output" and len(set(values)) != len(values):   # (an output may be listed twice)
+            dup = next(v for i, v in enumerate(values) if v in values[:i])
+            raise GraphError(f"{what} {dup!r} is declared twice (ONNX names each value once)")
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
