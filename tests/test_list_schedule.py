@@ -55,3 +55,40 @@ def test_indexed_candidates_choose_as_every_stream_does(g):
 @pytest.mark.parametrize("seed", range(12))
 def test_indexed_candidates_on_wide_random_dags(seed, monkeypatch):
     _agree(random_dag(seed, 120), (2, 7, 40), monkeypatch)
+
+
+def test_a_run_of_costless_units_does_not_pile_up_in_the_stream_index(monkeypatch):
+    """The index of streams by free time took one entry per placed unit; a costless unit leaves its
+    stream's free time as it was, so a run of them (view ops: cost 0) on the free-est stream stacked
+    live duplicates at the top, and every later unit reading that stream popped and pushed them all
+    back: 8,000 costless units took 9.6 s, not 0.05. Counted in heap pops, not seconds."""
+    import heapq
+
+    b = memplan.GraphBuilder("costless")
+    x = b.input("x", 64)
+    outs = []
+    for i in range(20):   # 20 busy streams, so that the index is used
+        outs.append(b.tensor(f"b{i}", 64))
+        b.node(f"b{i}", "ADD", [x], outs[-1], cost=100.0)
+    prev = x
+    for i in range(3000):
+        out = b.tensor(f"c{i}", 64)
+        b.node(f"c{i}", "ADD", [prev], out, cost=0.0)
+        prev = out
+    b.node("y", "ADD", outs + [prev], b.output("y", 64), cost=1.0)
+    g = b.build()
+    U = S.build_units(g, node_costs(g, CostModel()))
+    pops = [0]
+
+    class Counting:
+        heapify, heappush = staticmethod(heapq.heapify), staticmethod(heapq.heappush)
+
+        @staticmethod
+        def heappop(h):
+            pops[0] += 1
+            return heapq.heappop(h)
+
+    monkeypatch.setattr(S, "heapq", Counting)
+    got = S.list_schedule(U, 64, 2.0)
+    assert got == reference_list_schedule(U, 64, 2.0)
+    assert pops[0] <= 4 * len(U.deps), pops[0]

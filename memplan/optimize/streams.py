@@ -272,8 +272,9 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
         used = max(used, s + 1)
         stream[u], seq[u] = s, count[s] - 1
         end[u] = t + U.cost[u]
+        if end[u] > free[s] or count[s] == 1:   # an unchanged free[s] keeps its live entry: no duplicates
+            heapq.heappush(by_free, (end[u], s))
         free[s] = end[u]
-        heapq.heappush(by_free, (free[s], s))
         order.append(u)
         done = [u]
         while done:  # a view is done once its writers are: on to its readers and the views below
