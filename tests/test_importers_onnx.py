@@ -693,3 +693,34 @@ def test_an_optional_value_is_named_with_its_article():
     x, y = helper.make_tensor_value_info("x", F, [4]), helper.make_tensor_value_info("y", F, [4])
     with pytest.raises(GraphError, match="is an optional, not a tensor"):
         import_onnx(_model([opt, get], [x], [y], opset=18))
+
+
+def test_a_fold_is_sized_by_its_inputs_not_by_a_declared_shape():
+    """A fold ran any node whose outputs' shapes were known and small, and a model's value_info is known:
+    a ConstantOfShape of a folded [4000, 4000] declared [1, 1] was run at full size (64 MB here; a few
+    more digits exhaust memory) before its size was checked. A fold is now sized from its own inputs'
+    values first; where that contradicts the declared shape, the error names the value (the declared
+    one was the tensor's size, silently, when nothing was folded)."""
+    import tracemalloc
+
+    import numpy as np
+
+    big = numpy_helper.from_array(np.array([4000, 4000], dtype="float32"), "cf")
+    small = numpy_helper.from_array(np.array([2, 2], dtype="float32"), "c4f")
+    nodes = [helper.make_node("Cast", ["cf"], ["ci"], to=TensorProto.INT64),  # data propagation stops here
+             helper.make_node("ConstantOfShape", ["ci"], ["z"], name="cos"),
+             helper.make_node("Shape", ["z"], ["s"]),
+             helper.make_node("Cast", ["c4f"], ["c4"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["x", "c4"], ["y"], name="reshape")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])],
+               [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
+               [big, small], value_info=[helper.make_tensor_value_info("z", F, [1, 1])])
+    tracemalloc.start()
+    try:
+        with pytest.raises(GraphError, match=r"value 'z' has shape \(1, 1\) in the model, but its ConstantOfShape node makes "
+                           r"it \(4000, 4000\)"):
+            import_onnx(m)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak

@@ -595,10 +595,19 @@ def _fold_round(onnx, m2, inferred) -> bool:
         nodes.append(n)
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute):
             continue
-        if any(o and o not in shapes for o in n.output):  # sized by the values folded so far, this round
-            _infer_node(onnx, n, shapes, elems, values, opsets[""])
+        own = None   # the outputs' shapes from this node's inputs alone (and their values, where folded)
+        evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
+        if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
+            own = _infer_node(onnx, n, shapes, elems, values, opsets[""])
+            for o, (shape, elem) in own.items():
+                if o in shapes and shapes[o] != shape:   # a declared shape the values contradict
+                    raise GraphError(f"value {o!r} has shape {shapes[o]} in the model, but its {n.op_type} "
+                                     f"node makes it {shape} from its inputs")
+                shapes[o], elems[o] = shape, elem
         if n.op_type in _NO_FOLD:
             continue
+        if evaluated and not all(not o or o in own for o in n.output):
+            continue  # run only once sized from its inputs: a declared [1, 1] must not run a folded [10**6] * 2
         # only values inference has sized, small: a ConstantOfShape of a folded [10**6, 10**6] is never run
         if not any(n.output) or not all(not o or o in shapes and math.prod(shapes[o]) <= MAX_FOLD_ELEMENTS
                                         for o in n.output):
@@ -630,29 +639,31 @@ def _fold_round(onnx, m2, inferred) -> bool:
     return changed
 
 
-def _infer_node(onnx, n, shapes: dict, elems: dict, values: dict, opset: int) -> None:
-    """Add to ``shapes`` (and ``elems``) the static output shapes ONNX infers for node ``n`` alone, from its
-    inputs' shapes and folded values: so a round sizes the values after a folded Reshape shape, and folds
-    the Shape of them, instead of leaving each to the next round (a round per block of Swin: 27 for
-    swin_b). Nothing when an input is not sized or the op has no schema; the next full inference checks."""
+def _infer_node(onnx, n, shapes: dict, elems: dict, values: dict, opset: int) -> dict:
+    """``{output: (static shape, elem type)}`` as ONNX infers them for node ``n`` alone, from its inputs'
+    shapes and folded values: so a round sizes the values after a folded Reshape shape, and folds the
+    Shape of them, instead of leaving each to the next round (a round per block of Swin: 27 for swin_b);
+    and a node is run only at the size its inputs give it. Empty when an input is not sized or the op has
+    no schema; the next full inference checks."""
     from onnx import numpy_helper
 
     ins = [v for v in n.input if v]
+    found: dict[str, tuple[tuple[int, ...], int]] = {}
     if not all(v in shapes and v in elems for v in ins):
-        return
+        return found
     try:
         schema = onnx.defs.get_schema(n.op_type, opset, "")
         types = {v: onnx.helper.make_tensor_type_proto(elems[v], shapes[v]) for v in ins}
         data = {v: numpy_helper.from_array(values[v], v) for v in ins if v in values}
         out = onnx.shape_inference.infer_node_outputs(schema, n, types, data)
     except Exception:  # noqa: BLE001 - no schema, an exotic dtype, an inconsistent node: left to inference
-        return
+        return found
     for o, tp in out.items():
         if o and tp.HasField("tensor_type") and tp.tensor_type.HasField("shape"):
             dims = tp.tensor_type.shape.dim
             if all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
-                shapes[o] = tuple(d.dim_value for d in dims)
-                elems[o] = tp.tensor_type.elem_type
+                found[o] = (tuple(d.dim_value for d in dims), tp.tensor_type.elem_type)
+    return found
 
 
 def _to_array(t):
