@@ -724,3 +724,33 @@ def test_a_fold_is_sized_by_its_inputs_not_by_a_declared_shape():
     finally:
         tracemalloc.stop()
     assert peak < 16 << 20, peak
+
+
+def test_ops_whose_work_no_size_bounds_are_not_folded(monkeypatch):
+    """A fold is bounded by the sizes of its inputs and outputs (4096 elements), but a pooling window or a
+    RoiAlign sampling ratio is an attribute: a MaxPool of a constant 8x8 with a 3000x3000 window ran ~80 s
+    in the reference evaluator, a RoiAlign with sampling_ratio 64 one minute (both ~K^2). Such ops (windows,
+    samplers, recurrences) compute no shapes: inference sizes them, and they are never run."""
+    import numpy as np
+
+    from memplan.importers import onnx as O
+
+    ran, evaluate = [], O._evaluate
+    monkeypatch.setattr(O, "_evaluate", lambda n, *a: ran.append(n.op_type) or evaluate(n, *a))
+    k = 3000
+    nodes = [helper.make_node("MaxPool", ["c"], ["p"], name="pool", kernel_shape=[k, k],
+                              pads=[k // 2, k // 2, k - k // 2 - 1, k - k // 2 - 1]),
+             helper.make_node("RoiAlign", ["c", "rois", "bi"], ["r"], name="roi", output_height=8, output_width=8,
+                              sampling_ratio=64),
+             helper.make_node("Add", ["x", "p"], ["y"], name="add"),
+             helper.make_node("Add", ["x", "r"], ["y2"], name="add2"),
+             helper.make_node("Cast", ["cf"], ["ci"], to=TensorProto.INT64),   # a fold that does run
+             helper.make_node("Reshape", ["x", "ci"], ["y3"], name="reshape")]
+    inits = [numpy_helper.from_array(np.ones((1, 1, 8, 8), "float32"), "c"),
+             numpy_helper.from_array(np.array([[0, 0, 7, 7]], "float32"), "rois"),
+             numpy_helper.from_array(np.array([0], "int64"), "bi"),
+             numpy_helper.from_array(np.array([64], "float32"), "cf")]
+    out = [helper.make_tensor_value_info(v, F, None) for v in ("y", "y2", "y3")]
+    g = import_onnx(_model(nodes, [helper.make_tensor_value_info("x", F, [1, 1, 8, 8])], out, inits))
+    assert g.tensor("p").attrs["shape"] == [1, 1, 8, 8] and g.tensor("r").attrs["shape"] == [1, 1, 8, 8]
+    assert ran == ["Cast"], ran
