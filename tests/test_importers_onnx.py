@@ -754,3 +754,28 @@ def test_ops_whose_work_no_size_bounds_are_not_folded(monkeypatch):
     g = import_onnx(_model(nodes, [helper.make_tensor_value_info("x", F, [1, 1, 8, 8])], out, inits))
     assert g.tensor("p").attrs["shape"] == [1, 1, 8, 8] and g.tensor("r").attrs["shape"] == [1, 1, 8, 8]
     assert ran == ["Cast"], ran
+
+
+def test_a_value_whose_shape_inference_contradicts_is_not_folded(monkeypatch):
+    """The reference evaluator is not ONNX's shape inference (its MaxPool of an 8x8 with pads came out 9x7
+    where inference says 8x8): a folded value of another shape than inferred would size everything after
+    it. Such a value is not folded; the value stays unknown and the error says so."""
+    import numpy as np
+
+    from memplan.importers import onnx as O
+
+    evaluate = O._evaluate
+
+    def lying(n, inputs, opsets):
+        out = evaluate(n, inputs, opsets)
+        return [np.concatenate([out[0], out[0]])] if n.op_type == "Cast" else out
+
+    cf = numpy_helper.from_array(np.array([2, 2], "float32"), "cf")
+    nodes = [helper.make_node("Cast", ["cf"], ["ci"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["x", "ci"], ["y"], name="reshape")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, None)],
+               [cf])
+    assert import_onnx(m).tensor("y").attrs["shape"] == [2, 2]
+    monkeypatch.setattr(O, "_evaluate", lying)
+    with pytest.raises(GraphError, match="'y' dimension 0 is unknown"):
+        import_onnx(m)
