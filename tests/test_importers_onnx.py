@@ -779,3 +779,37 @@ def test_a_value_whose_shape_inference_contradicts_is_not_folded(monkeypatch):
     monkeypatch.setattr(O, "_evaluate", lying)
     with pytest.raises(GraphError, match="'y' dimension 0 is unknown"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("where", ["../outside.bin", "ABS", "link.bin", "fifo.bin"])
+def test_small_external_data_is_read_only_from_a_file_in_the_models_folder(tmp_path, monkeypatch, where):
+    """The location of an initializer's data is the model's word: the importer stat'ed it before anything
+    checked it (an error quoted the size of any file: "'/etc/hostname' holds 3 bytes"), and left the rest
+    to onnx's loader, which checks the path only since onnx 1.16 (1.14 is supported). The path is checked
+    first: relative, inside the folder, a regular file (a named pipe blocks the read), no symbolic link."""
+    import os
+
+    import numpy as np
+    from onnx import external_data_helper as edh
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(np.array([2, 4, 16], dtype="<i8").tobytes() + b"x" * 7)
+    loc = str(outside) if where == "ABS" else where
+    if where == "link.bin":
+        (folder / "link.bin").symlink_to(outside)
+    if where == "fifo.bin":
+        os.mkfifo(folder / "fifo.bin")
+    shape = TensorProto(name="shape", data_type=TensorProto.INT64, dims=[3], data_location=TensorProto.EXTERNAL)
+    shape.external_data.add(key="location", value=loc)
+    if where != "ABS":
+        shape.external_data.add(key="length", value="24")
+    m = _model([helper.make_node("Reshape", ["x", "shape"], ["y"], name="r")],
+               [helper.make_tensor_value_info("x", F, [2, 64])], [helper.make_tensor_value_info("y", F, None)], [shape])
+    onnx.save(m, str(folder / "m.onnx"))
+    loads = []
+    monkeypatch.setattr(edh, "load_external_data_for_tensor", lambda *a: loads.append(a))
+    with pytest.raises(GraphError, match="initializer 'shape'.*not read") as err:
+        import_onnx(str(folder / "m.onnx"))
+    assert not loads and "31" not in str(err.value), str(err.value)

@@ -501,6 +501,9 @@ def _read_small_external(onnx, t, base_dir: str | None):
     want = _nbytes(bits, tuple(t.dims))
     try:
         info = edh.ExternalDataInfo(t)
+        bad = _outside_folder(base_dir, info.location)
+        if bad:
+            return bad
         length = info.length
         if length is None:  # the rest of the file: read only if that is the tensor's size
             length = os.path.getsize(os.path.join(base_dir, info.location)) - (info.offset or 0)
@@ -514,6 +517,26 @@ def _read_small_external(onnx, t, base_dir: str | None):
     if len(copy.raw_data) != want:
         return f"its data file holds {len(copy.raw_data)} bytes for it, not {want}"
     return copy
+
+
+def _outside_folder(base_dir: str, location: str) -> str:
+    """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
+    regular file inside ``base_dir`` by a relative path, through no symbolic link. Checked before anything
+    reads or stats it (an error quoting a size would tell the size of any file; a named pipe blocks a read),
+    and not left to onnx's loader, which checks paths only since onnx 1.16."""
+    if not location or os.path.isabs(location) or os.path.splitdrive(location)[0]:
+        return f"its data file {location!r} is not a relative path inside the model's folder"
+    parts = location.replace("\\", "/").split("/")
+    if ".." in parts:
+        return f"its data file {location!r} is outside the model's folder"
+    path = base_dir
+    for part in parts:
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            return f"its data file {location!r} goes through a symbolic link"
+    if not os.path.isfile(path):
+        return f"its data file {location!r} is not a file in the model's folder"
+    return ""
 
 
 def _run_inference(onnx, m2, source: str, folded: bool = False):
