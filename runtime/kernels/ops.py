@@ -592,9 +592,10 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
 #: rows of x (a step's weight products') at which its kernels launch plainly by default
 #: (``Executor(pdl_policy="auto")``; programmatic dependent launch at every other count). Measured side by
 #: side on the H200 (multi-stream graphs, docs/runtime.md): PDL gained at batch 1 (8B 4%, 1B 9%, session 8)
-#: and 16 (8B 0.4%, 1B 4.5%); session 16, with one split per step and the wgmma build triggering early:
-#: at 48 / 64 rows 8B 2.4% / 1.4%, 1B 4.2% / 4.1% faster, at 24 / 32 rows the 8B 2.4% / 3.5% slower (the
-#: 1B 3.8% / 2.4% faster: a wash, left plain as before).
+#: and 16 (8B 0.4%, 1B 4.5%); session 16, with one split per step and the wgmma build triggering early
+#: (``WG_TRIGGER``, as built): at 48 / 64 rows 8B 1.2% / 1.4%, 1B 4.1% / 4.0% faster; at 24 / 32 rows the
+#: 8B 0.9% / 1.0% slower, the 1B 2.2% / 1.8% faster (without the trigger: 8B 2.4% / 3.5% slower, 1B 3.8% /
+#: 2.3% faster): a wash, left plain as before.
 PDL_OFF_ROWS = range(17, 33)
 
 
