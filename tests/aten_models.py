@@ -175,6 +175,18 @@ class StridesChain(nn.Module):
         return self.b(torch.relu_(y + 1)).flatten(2)
 
 
+class StridesChainInPlace(StridesChain):
+    """``StridesChain``'s first convolution takes torch's layout (contiguous, the plan's is channels-last);
+    an in-place op on a slice of it (a tensor with live views: the importer makes its result a view of the
+    slice, in the export's layout) then feeds a convolution, which must read the slice as torch laid it out."""
+
+    def forward(self, x):  # x: (1, 16, 32)
+        y = self.a(self.proj(x).permute(0, 2, 1).reshape(1, 32, 4, 4))
+        s = y[:, :16]
+        s.add_(1)
+        return self.b(s) + self.b(y[:, :16] * 2)
+
+
 class VideoPool(nn.Module):
     """A video classifier's head (torchvision's mc3/r3d): ``AdaptiveAvgPool3d(1)``, which torch runs as a
     ``mean`` over time, height and width (its ``out=`` overload runs the pooling kernel: other rounding)."""

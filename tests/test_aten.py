@@ -27,6 +27,7 @@ from aten_models import (  # noqa: E402
     ScalarConstants,
     SizeOneStrides,
     StridesChain,
+    StridesChainInPlace,
     TensorConstants,
     VideoPool,
     tiny_lm,
@@ -46,6 +47,7 @@ MODELS = {
     "param_matmul": (lambda: ParamMatmul().eval(), lambda g: (torch.randn(1, 8, 16, generator=g),)),
     "size_one_strides": (lambda: SizeOneStrides().eval(), lambda g: (torch.randn(1, 64, 16, generator=g),)),
     "strides_chain": (lambda: StridesChain().eval(), lambda g: (torch.randn(1, 16, 32, generator=g),)),
+    "strides_chain_inplace": (lambda: StridesChainInPlace().eval(), lambda g: (torch.randn(1, 16, 32, generator=g),)),
     "video_pool": (lambda: VideoPool().eval(), lambda g: (torch.randn(1, 3, 8, 4, 4, generator=g),)),
     # half-precision batch norm: the CPU kernel keeps its saved statistics in f16, the meta kernel in f32
     "scalar_consts": (lambda: ScalarConstants(), lambda g: (torch.randn(4, 6, generator=g),)),

@@ -123,6 +123,8 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
     out_views = [views[t] for t in outs]
     schema = getattr(op, "_schema", None)
     mutated = _mutated(torch, n, schema)
+    if adopted_in and mutated and not gn.inplace:
+        _adopt_written(schema, n, env, views, outs, tensor_outs, ctx.adopted)
     try:
         if mutated:
             return _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx)
@@ -288,6 +290,31 @@ def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target
             continue
         views[tid] = v.as_strided(tuple(v.shape), tuple(r.stride()), v.storage_offset())
         ctx.adopted.add(tid)
+
+
+def _adopt_written(schema, n, env, views, outs, tensor_outs, adopted: set[str]) -> None:
+    """A result that is an argument the op writes where it stands (``add_`` on a slice returns the slice)
+    is that argument's view: where the argument took torch's layout, so does the result (the importer made
+    it a view in the export's layout, which would read the bytes in another order)."""
+    if schema is None:
+        return
+    for tid, k in zip(outs, tensor_outs):
+        ret = schema.returns[k] if k < len(schema.returns) else None
+        if ret is None or ret.alias_info is None or not ret.alias_info.is_write:
+            continue
+        for pos, arg in enumerate(schema.arguments):
+            if arg.alias_info is None or arg.alias_info.before_set != ret.alias_info.before_set:
+                continue
+            fx = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[pos] if pos < len(n.args) else None)
+            src = env.get(getattr(fx, "name", None))
+            if isinstance(src, str) and src in adopted and _same_shape(views[src], views[tid]):
+                views[tid] = views[src]
+                adopted.add(tid)
+            break
+
+
+def _same_shape(a, b) -> bool:
+    return a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and a.device == b.device
 
 
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
