@@ -187,6 +187,17 @@ class StridesChainInPlace(StridesChain):
         return self.b(s) + self.b(y[:, :16] * 2)
 
 
+class StridesChainMetadata(StridesChain):
+    """An in-place metadata op (``unsqueeze_``) on ``StridesChain``'s first convolution, which took torch's
+    layout and has a live view: its result is torch's view of that layout, not the export's."""
+
+    def forward(self, x):  # x: (1, 16, 32)
+        y = self.a(self.proj(x).permute(0, 2, 1).reshape(1, 32, 4, 4))
+        s = y[:, :8]
+        y.unsqueeze_(0)
+        return y.sum(2) * s.mean(1, keepdim=True)
+
+
 class VideoPool(nn.Module):
     """A video classifier's head (torchvision's mc3/r3d): ``AdaptiveAvgPool3d(1)``, which torch runs as a
     ``mean`` over time, height and width (its ``out=`` overload runs the pooling kernel: other rounding)."""

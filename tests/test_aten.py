@@ -28,6 +28,7 @@ from aten_models import (  # noqa: E402
     SizeOneStrides,
     StridesChain,
     StridesChainInPlace,
+    StridesChainMetadata,
     TensorConstants,
     VideoPool,
     tiny_lm,
@@ -48,6 +49,7 @@ MODELS = {
     "size_one_strides": (lambda: SizeOneStrides().eval(), lambda g: (torch.randn(1, 64, 16, generator=g),)),
     "strides_chain": (lambda: StridesChain().eval(), lambda g: (torch.randn(1, 16, 32, generator=g),)),
     "strides_chain_inplace": (lambda: StridesChainInPlace().eval(), lambda g: (torch.randn(1, 16, 32, generator=g),)),
+    "strides_chain_metadata": (lambda: StridesChainMetadata().eval(), lambda g: (torch.randn(1, 16, 32, generator=g),)),
     "video_pool": (lambda: VideoPool().eval(), lambda g: (torch.randn(1, 3, 8, 4, 4, generator=g),)),
     # half-precision batch norm: the CPU kernel keeps its saved statistics in f16, the meta kernel in f32
     "scalar_consts": (lambda: ScalarConstants(), lambda g: (torch.randn(4, 6, generator=g),)),

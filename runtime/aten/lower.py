@@ -320,7 +320,8 @@ def _same_shape(a, b) -> bool:
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
     op, name = n.target, str(n.target)
     if _base(op) in _METADATA_ONLY:
-        return _lower_metadata(torch, n, gn, views, args, kwargs)
+        adopted_in = bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
+        return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
     if len(gn.inplace) != 1 or len(mutated) != 1:
@@ -351,7 +352,8 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
                             "functional form", n.name, name)
 
 
-def _lower_metadata(torch, n, gn, views, args, kwargs) -> Launch:
+def _lower_metadata(torch, n, gn, views, args, kwargs, adopted: set[str] | None = None,
+                    adopted_in: bool = False) -> Launch:
     """An in-place metadata op (``unsqueeze_``, ``t_``, ``detach_``...): the same view op applied out of
     place to its input gives the result. Where the plan put the result there, nothing runs; where it put
     it apart (an ``inplace`` result of its own), the data moves there (a counted copy)."""
@@ -360,6 +362,11 @@ def _lower_metadata(torch, n, gn, views, args, kwargs) -> Launch:
     r = view_op(*args, **kwargs)  # a new view object: the arena's views keep their metadata
     vo = views[gn.inplace[0][0]] if gn.inplace else views[gn.outputs[0]]
     if _same_view(r, vo):
+        return Launch(n.name, name, "noop", None)
+    if (not gn.inplace and adopted_in and adopted is not None and r.dtype == vo.dtype and tuple(r.shape) == tuple(vo.shape)
+            and _inside_args(torch, r, args)):  # its input took torch's layout: so does its result
+        views[gn.outputs[0]] = r
+        adopted.add(gn.outputs[0])
         return Launch(n.name, name, "noop", None)
     if not gn.inplace:
         raise AtenExecutorError(f"torch's result is {tuple(r.shape)} strides {tuple(r.stride())} at "
