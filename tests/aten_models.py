@@ -210,3 +210,19 @@ class VideoPool(nn.Module):
 
     def forward(self, x):  # x: (1, 3, 8, 4, 4)
         return self.fc(torch.flatten(self.pool(self.conv(x).relu()), 1))
+
+
+class StridesChainFlat(nn.Module):
+    """``StridesChain``'s start, then NCHW -> NHWC and W, C merged (a common flatten): a view on the plan's
+    channels-last layout, a copy on torch's contiguous one, so with the result in torch's layout the
+    ``reshape`` has no planned place. The executor then keeps the plan's layouts (as before session 16)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(32, 32)
+        self.a = nn.Conv2d(32, 16, 1)
+        self.lin = nn.Linear(64, 8)
+
+    def forward(self, x):  # x: (1, 16, 32)
+        y = self.a(self.proj(x).permute(0, 2, 1).reshape(1, 32, 4, 4))
+        return self.lin(y.permute(0, 2, 3, 1).reshape(1, 4, 64))

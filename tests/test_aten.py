@@ -469,3 +469,20 @@ def test_compile_options_are_checked_before_the_export(monkeypatch, kw, err, mat
     monkeypatch.setattr(C, "load_program", no_export)
     with pytest.raises(err, match=match):
         compile(torch.nn.Linear(4, 3).eval(), (torch.randn(2, 4),), **kw)
+
+
+def test_a_view_torch_cannot_make_in_its_layout_falls_back_to_the_plans_layouts():
+    """Taking torch's layout for results over tensors export lays out otherwise (DPT) left this model's
+    NHWC flatten, a view on the plan's layout and a copy on torch's, with no planned place: compile failed
+    where it had run. Lowering falls back to the plan's layouts: it runs, close to eager, 1 and 3 streams."""
+    from aten_models import StridesChainFlat
+
+    torch.manual_seed(0)
+    m = StridesChainFlat().eval()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 16, 32, generator=g)
+    for streams in (1, 3):
+        c = compile(m, (x,), streams=streams, poison=True)
+        for _ in range(2):
+            x = torch.randn(1, 16, 32, generator=g)
+            torch.testing.assert_close(c(x), _eager(m, (x,)), rtol=1e-5, atol=1e-6)

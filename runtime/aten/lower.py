@@ -61,6 +61,9 @@ class Target:
     stream_of: Mapping[str, int] | None = None  # node -> plan stream (who may share scratch)
     #: tensors whose view is torch's real layout rather than the export's fake one (see ``_adopt_layout``)
     adopted: set[str] = field(default_factory=set)
+    #: whether results over ``adopted`` tensors follow torch's layout (``lower_program`` turns it off when
+    #: that leaves a later view op no planned place: the layouts the plan made, as before session 16)
+    adopt: bool = True
     fake: list = field(default_factory=list)  # a FakeTensorMode, made on first use
 
 
@@ -71,8 +74,24 @@ def lower_program(program: Program, views: Mapping[str, Any], device_type: str, 
     share buffers for side results nobody reads."""
     import torch
 
-    graph = program.graph
+    planned = dict(views)
     ctx = Target(device_type, autogen_outs(torch), scratch, stream_of)
+    try:
+        return _lower_program(torch, program, views, ctx)
+    except AtenExecutorError:
+        # torch's layout for results over tensors it lays out otherwise than the export (_adopt_layout) can
+        # leave a later view op without a view in the plan's bytes (a permute then reshape that torch copies):
+        # lower again on the plan's layouts, which run (rounding may then differ from eager), or fail as such
+        if not ctx.adopted or not isinstance(views, dict):
+            raise
+        views.clear()
+        views.update(planned)
+        return _lower_program(torch, program, views,
+                              Target(device_type, autogen_outs(torch), scratch, stream_of, adopt=False))
+
+
+def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Target) -> dict[str, Launch]:
+    graph = program.graph
     launches: dict[str, Launch] = {}
     for n in program.exported.graph.nodes:
         if n.op != "call_function":
@@ -109,7 +128,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
     op = n.target
     name = str(op)
     env = program.env.get(n.name, {})
-    adopted_in = bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
+    adopted_in = ctx.adopt and bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
     if adopted_in and gn.inplace:  # a result in place over an input laid out as torch lays it: the same view
         for o, i in gn.inplace:
             if i in ctx.adopted and _same_bytes(views[o], views[i]):
@@ -320,7 +339,7 @@ def _same_shape(a, b) -> bool:
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
     op, name = n.target, str(n.target)
     if _base(op) in _METADATA_ONLY:
-        adopted_in = bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
+        adopted_in = ctx.adopt and bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
