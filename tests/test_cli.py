@@ -379,6 +379,10 @@ def test_dash_output_is_stdout(tmp_path, capsys):
     assert code == 0 and out.splitlines()[0].startswith("id,") and "buffers" in err
     code, out, err = run(capsys, "bench", "scale", "--nodes", "50", "--json", "-")
     assert code == 0 and isinstance(json.loads(out), list) and err   # the table on stderr, the JSON alone
+    code, out, err = run(capsys, "bench", "scale", "--nodes", "--chains", "12", "--mode", "auto", "--streams",
+                         "1024", "--json", "-")
+    (row,) = json.loads(out)
+    assert code == 0 and row["graph"] == "chains" and row["tensors"] == 121 and row["streams"] == 12
 
 
 def test_dash_output_to_a_text_only_stdout(tmp_path, capsys):

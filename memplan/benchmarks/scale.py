@@ -6,10 +6,13 @@ Two graph families:
 - ``--wide K ...``: one node with K outputs, each read by its own node, whose K results one node
   joins (2K + 2 tensors, K of them live at once at the split and K again at the join);
 - ``--chain K ...``: a chain of K view ops, each producing a view of the view before it and reading it
-  (an ONNX Reshape/Identity chain imported as views), every 4th view read by a node of its own.
+  (an ONNX Reshape/Identity chain imported as views), every 4th view read by a node of its own;
+- ``--chains C ...``: C independent chains of ten nodes each from one input (10 C nodes): with
+  ``--streams 1024`` every chain may take a stream of its own, the shape that made many-stream planning
+  cost every stream per buffer pair and per unit (docs/benchmarks.md, "Many streams").
 
 Each graph is planned under each ``--mode``: ``serial`` (``memplan plan``), ``auto``
-(``memplan plan --streams auto``: ``graph_optimize`` on up to 8 streams, then, as ``plan()`` does,
+(``memplan plan --streams auto``: ``graph_optimize`` on up to 8 streams, or ``--streams N``, then, as ``plan()`` does,
 the serial plan too for the report's serial arena) and ``natural`` (the generator's own 4-stream
 schedule; fan-out/join only). Phases: ``optimize`` (graph_optimize), ``hb`` (vector clocks),
 ``life`` (lifetimes), ``bound`` (the buffer problem with its lower bounds), ``solve`` (the solver,
@@ -42,6 +45,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
     p.add_argument("--chain", type=nodes, nargs="*", default=[],
                    help="chains of this many view ops, each view read (e.g. --nodes --chain 10000 100000)")
+    p.add_argument("--chains", type=nodes, nargs="*", default=[],
+                   help="graphs of this many independent ten-node chains (e.g. --nodes --chains 1000 "
+                        "--mode auto --streams 1024)")
+    p.add_argument("--streams", type=argtypes.streams, default="auto",
+                   help="the stream cap of --mode auto (default: auto, as memplan plan: up to 8)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
                    help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")
     p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
@@ -86,6 +94,21 @@ def chain_graph(k: int):
     return b.build()
 
 
+def chains_graph(c: int):
+    """``c`` chains ``x -> n{i}_0 -> ... -> n{i}_9`` of 4 KiB tensors, the last of each an output."""
+    from ..graph import GraphBuilder
+
+    b = GraphBuilder(f"chains-{c}")
+    b.input("x", 1024)
+    for i in range(c):
+        prev = "x"
+        for j in range(10):
+            t = b.output(f"c{i}_{j}", 4096) if j == 9 else b.intermediate(f"c{i}_{j}", 4096)
+            b.node(f"n{i}_{j}", "ADD", [prev], t, cost=1.0)
+            prev = t
+    return b.build()
+
+
 def _plan_phases(graph, schedule, solver: str, row: dict, check: bool = True) -> None:
     """``plan.solve_schedule`` (the one pipeline ``plan()`` runs) with its phases, then the verifier."""
     from ..plan import solve_schedule
@@ -107,8 +130,8 @@ def _plan_phases(graph, schedule, solver: str, row: dict, check: bool = True) ->
         row["verify_s"] = time.perf_counter() - t
 
 
-def measure(kind: str, n: int, mode: str, solver: str = "auto") -> dict:
-    """Build one graph and plan it phase by phase, in this process."""
+def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | str = "auto") -> dict:
+    """Build one graph and plan it phase by phase, in this process (``streams``: the cap of mode auto)."""
     from ..generators import fanout_join
     from ..optimize.candidates import AUTO_MAX_STREAMS
     from ..optimize.streams import optimize
@@ -120,6 +143,8 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto") -> dict:
         graph, natural = wide_graph(n), None
     elif kind == "chain":
         graph, natural = chain_graph(n), None
+    elif kind == "chains":
+        graph, natural = chains_graph(n), None
     else:
         graph, natural = fanout_join(n, streams=4)
     row["tensors"] = len(graph.tensors)
@@ -132,7 +157,7 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto") -> dict:
         _plan_phases(graph, natural, solver, row)
     else:
         t = time.perf_counter()
-        sched = optimize(graph, AUTO_MAX_STREAMS).schedule
+        sched = optimize(graph, AUTO_MAX_STREAMS if streams == "auto" else int(streams)).schedule
         row["optimize_s"] = time.perf_counter() - t
         _plan_phases(graph, sched, solver, row)
         t = time.perf_counter()  # plan() plans the serial schedule too, for the report's serial arena
@@ -150,12 +175,14 @@ def run(args: argparse.Namespace) -> list[dict]:
     cols = " ".join(f"{p + ' s':>9}" for p in PHASES)
     print(f"{'graph':>6} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "
           f"{'arena/LB':>9} {'peak MiB':>9}")
-    cases = [("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide] + [("chain", k) for k in args.chain]
+    cases = ([("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
+             + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains])
     for kind, n in cases:
         for mode in args.mode:
             if mode == "natural" and kind != "fanout":
                 continue
-            cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver]
+            cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver,
+                   str(args.streams)]
             row = json.loads(_run_case(cmd, f"{kind} {n} {mode}"))
             rows.append(row)
             ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
@@ -183,4 +210,5 @@ def _run_case(cmd: list[str], case: str) -> str:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4])))
+    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4],
+                             sys.argv[5] if len(sys.argv) > 5 else "auto")))
