@@ -486,3 +486,23 @@ def test_a_view_torch_cannot_make_in_its_layout_falls_back_to_the_plans_layouts(
         for _ in range(2):
             x = torch.randn(1, 16, 32, generator=g)
             torch.testing.assert_close(c(x), _eager(m, (x,)), rtol=1e-5, atol=1e-6)
+
+
+def test_the_model_sweep_runs_on_the_cpu_and_refuses_bad_options(tmp_path, capsys):
+    """``python -m runtime.aten.sweep`` (docs/aten.md's model sweep): a tiny Llama on the CPU, 1 and 3 streams,
+    bitwise to eager, results written as JSON; an unknown model, a device the executor cannot use and a
+    budget that is no number of seconds are one line and exit 2."""
+    import json
+
+    from runtime.aten.sweep import main as sweep
+
+    out = tmp_path / "sweep.json"
+    assert sweep(["--device", "cpu", "--only", "llama", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["counts"] == {"bitwise": 2} and {r["mode"] for r in doc["results"]} == {"s1", "s3"}
+    assert sweep(["--device", "cpu", "--only", "nosuchmodel"]) == 2
+    assert sweep(["--device", "xpu"]) == 2
+    assert "--device" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        sweep(["--budget", "nan"])
+    assert exit_.value.code == 2

@@ -1,0 +1,478 @@
+"""Sweep runtime.aten.compile over real models; compare every output with torch eager on the same device.
+
+    python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
+
+Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
+few, this sweep ~45 (torchvision, timm and tiny ``transformers`` architectures, half-precision variants),
+the measure docs/aten.md quotes. Models whose package (torchvision, timm) or config class is missing are
+SKIP-MISSING.
+
+Per model: export once (runtime.aten.program.load_program), compile that program in each mode with the arena
+NaN-poisoned before every call, and call it twice on fresh random inputs (same shapes) against eager
+(torch.no_grad) on the same inputs. Modes on CUDA: s1 (1 stream, no graph), s3+graph (3 streams, one CUDA
+graph), auto+graph (streams="auto", one CUDA graph); a graph mode that cannot be captured (an op syncs with
+the host) is reported NOCAPTURE and run again without the graph (as "s3" / "auto"). On a CPU: s1 and s3, no
+graphs ("auto" is one stream there). One line per (model, mode), the verdict one of
+    bitwise | close(maxabs=..) | WRONG(..) | ERROR(Type: ..) | EXPORT(..) | NOCAPTURE(..)
+    | SKIP-EAGER(..) | SKIP-MISSING(..) | SKIP-BUILD(..)
+A CUDA error that breaks the context (device-side assert, illegal address) prints CUDA-FATAL, the models not
+run, and exits 3. --list prints the model names; the *_bf16/*_f16 variants run on CUDA only (or when named).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils import _pytree as pytree
+
+from memplan.errors import GraphError
+from memplan.files import atomic_write_text
+from runtime.aten import compile as aten_compile
+from runtime.aten.compile import _check_device
+from runtime.aten.errors import AtenExecutorError
+from runtime.aten.program import load_program
+
+STICKY = ("device-side assert", "illegal memory access", "unspecified launch failure", "misaligned address",
+          "illegal instruction")
+
+
+class Missing(Exception):
+    """A package, or a model class, this environment lacks."""
+
+
+# ---------------------------------------------------------------- models
+
+@dataclass
+class Case:
+    name: str
+    make: Callable[[], nn.Module]             # built on the CPU, float32
+    inputs: Callable[[Any, Any, Any], tuple]  # (generator, device, dtype) -> positional args
+    dtype: Any = torch.float32
+    cuda_only: bool = False
+
+
+def img(*shape):
+    return lambda g, dev, dt: (torch.randn(*shape, generator=g, device=dev).to(dt),)
+
+
+def ids(b, *lengths, vocab=128):  # one id tensor per length (encoder ids, decoder ids)
+    return lambda g, dev, dt: tuple(torch.randint(0, vocab, (b, t), generator=g, device=dev) for t in lengths)
+
+
+def ids_mask(b, t, vocab=128):
+    def f(g, dev, dt):
+        mask = torch.ones(b, t, dtype=torch.long, device=dev)
+        mask[0, t - 2:] = 0  # the first row right-padded
+        return torch.randint(0, vocab, (b, t), generator=g, device=dev), mask
+    return f
+
+
+class Out(nn.Module):
+    """``m(**dict(zip(names, inputs)), **fixed)``'s output fields ``fields``: tensors in, tensors out."""
+
+    def __init__(self, m, names, fields, **fixed):
+        super().__init__()
+        self.m, self.names, self.fields, self.fixed = m, names, fields, fixed
+
+    def forward(self, *xs):
+        out = self.m(**dict(zip(self.names, xs)), **self.fixed)
+        got = tuple(getattr(out, f) for f in self.fields)
+        return got[0] if len(got) == 1 else got
+
+
+def need(package):
+    try:
+        return __import__(package)
+    except ImportError as exc:
+        raise Missing(f"{package}: {exc}") from None
+
+
+def tv(fn, **kw):
+    def make():
+        need("torchvision")
+        from torchvision import models
+        for mod in (models, models.segmentation, models.video):
+            if hasattr(mod, fn):
+                return getattr(mod, fn)(weights=None, **kw)
+        raise Missing(f"torchvision has no {fn}")
+    return make
+
+
+def timm_model(name, **kw):
+    return lambda: need("timm").create_model(name, pretrained=False, **kw)
+
+
+def hf(cfg_cls, model_cls, attn, names=("input_ids",), fields=("logits",), sub=None, fixed=None, **cfg):
+    def make():
+        tf = need("transformers")
+        for name in (cfg_cls, model_cls):
+            if not hasattr(tf, name):
+                raise Missing(f"transformers {tf.__version__} has no {name}")
+        c, cls = getattr(tf, cfg_cls)(**cfg), getattr(tf, model_cls)
+        try:
+            m = cls._from_config(c, attn_implementation=attn)
+        except Exception:
+            c._attn_implementation = attn
+            m = cls(c)
+        return Out((getattr(m, sub) if sub else m).eval(), names, fields, **(fixed or {}))
+    return make
+
+
+LM = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=128,
+          max_position_embeddings=128, intermediate_size=128)
+NOCACHE = {"use_cache": False}
+DROP = object()  # a key of LM this config does not take
+TOKENS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)  # inside the tiny vocabulary
+
+
+def causal(cfg_cls, model_cls, attn="sdpa", **kw):
+    return hf(cfg_cls, model_cls, attn, fixed=NOCACHE, **{k: v for k, v in {**LM, **kw}.items() if v is not DROP})
+
+
+def encoder(cfg_cls, model_cls, attn="sdpa", names=("input_ids",), **kw):
+    cfg = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, vocab_size=128, intermediate_size=128)
+    return hf(cfg_cls, model_cls, attn, names=names, fields=("last_hidden_state",), **{**cfg, **kw})
+
+
+def vision(cfg_cls, model_cls, attn="sdpa"):
+    return hf(cfg_cls, model_cls, attn, names=("pixel_values",), fields=("last_hidden_state", "pooler_output"),
+              hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=32,
+              patch_size=8)
+
+
+SEQ2SEQ = dict(names=("input_ids", "decoder_input_ids"), fixed=NOCACHE, vocab_size=128)
+BART = dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
+            encoder_ffn_dim=128, decoder_ffn_dim=128)
+MOE_Q2 = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=64)
+MLA = dict(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=16, first_k_dense_replace=1,
+           n_shared_experts=1, q_lora_rank=None, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8,
+           v_head_dim=16, n_group=1, topk_group=1, num_key_value_heads=4)
+IMG = img(1, 3, 64, 64)
+
+# cheap and important first; the largest graphs (export and planning take longest) last
+CASES = [
+    Case("resnet18", tv("resnet18"), img(2, 3, 64, 64)),
+    Case("llama", causal("LlamaConfig", "LlamaForCausalLM"), ids(2, 8)),
+    Case("mobilenet_v3_small", tv("mobilenet_v3_small"), IMG),
+    Case("qwen2_moe", causal("Qwen2MoeConfig", "Qwen2MoeForCausalLM", **MOE_Q2), ids(1, 6)),
+    Case("mixtral", causal("MixtralConfig", "MixtralForCausalLM", num_local_experts=4, num_experts_per_tok=2,
+                           intermediate_size=64), ids(2, 5)),
+    Case("qwen2", causal("Qwen2Config", "Qwen2ForCausalLM", "eager"), ids(1, 7)),
+    Case("gpt2", hf("GPT2Config", "GPT2LMHeadModel", "sdpa", fixed=NOCACHE, n_embd=64, n_layer=2, n_head=4,
+                    n_positions=64, vocab_size=128, bos_token_id=1, eos_token_id=2), ids(2, 7)),
+    Case("bert_mask", encoder("BertConfig", "BertModel", "eager", names=("input_ids", "attention_mask")),
+         ids_mask(2, 7)),
+    Case("efficientnet_b0", tv("efficientnet_b0"), IMG),
+    Case("mistral", causal("MistralConfig", "MistralForCausalLM", sliding_window=4), ids(2, 7)),
+    Case("gemma", causal("GemmaConfig", "GemmaForCausalLM", head_dim=16), ids(1, 7)),
+    Case("gemma2", causal("Gemma2Config", "Gemma2ForCausalLM", "eager", head_dim=16, sliding_window=4), ids(2, 6)),
+    Case("gemma3_text", causal("Gemma3TextConfig", "Gemma3ForCausalLM", "eager", head_dim=16, sliding_window=4),
+         ids(1, 6)),
+    Case("phi3", causal("Phi3Config", "Phi3ForCausalLM", "eager", **TOKENS), ids(2, 3)),
+    Case("squeezenet1_1", tv("squeezenet1_1"), img(2, 3, 64, 64)),
+    Case("shufflenet_v2_x0_5", tv("shufflenet_v2_x0_5"), IMG),
+    Case("regnet_y_400mf", tv("regnet_y_400mf"), IMG),
+    Case("gptneox", causal("GPTNeoXConfig", "GPTNeoXForCausalLM", num_key_value_heads=DROP, **TOKENS), ids(1, 6)),
+    Case("opt", causal("OPTConfig", "OPTForCausalLM", ffn_dim=128, word_embed_proj_dim=64, num_key_value_heads=DROP,
+                       intermediate_size=DROP, **TOKENS), ids(2, 5)),
+    Case("falcon", causal("FalconConfig", "FalconForCausalLM", new_decoder_architecture=True, num_kv_heads=2,
+                          num_key_value_heads=DROP, intermediate_size=DROP), ids(1, 5)),
+    Case("roberta", encoder("RobertaConfig", "RobertaModel", max_position_embeddings=130), ids(1, 5)),
+    Case("distilbert", hf("DistilBertConfig", "DistilBertModel", "sdpa", fields=("last_hidden_state",), dim=64,
+                          n_layers=2, n_heads=4, hidden_dim=128, vocab_size=128), ids(2, 6)),
+    Case("modernbert", encoder("ModernBertConfig", "ModernBertModel", global_attn_every_n_layers=2,
+                               local_attention=4, cls_token_id=1, sep_token_id=2, reference_compile=False,
+                               **TOKENS), ids(1, 8)),  # (older transformers torch.compile its MLP on CUDA)
+    Case("t5", hf("T5Config", "T5ForConditionalGeneration", "eager", d_model=64, d_ff=128, num_layers=2,
+                  num_heads=4, d_kv=16, decoder_start_token_id=0, **SEQ2SEQ), ids(2, 6, 3)),
+    Case("bart", hf("BartConfig", "BartForConditionalGeneration", "sdpa", max_position_embeddings=64, **BART,
+                    **SEQ2SEQ), ids(1, 6, 4)),
+    Case("whisper_encoder", hf("WhisperConfig", "WhisperModel", "sdpa", names=("input_features",),
+                               fields=("last_hidden_state",), sub="encoder", num_mel_bins=16, max_source_positions=32,
+                               vocab_size=128, decoder_start_token_id=1, **BART, **TOKENS), img(1, 16, 64)),
+    Case("vit_hf", vision("ViTConfig", "ViTModel"), img(2, 3, 32, 32)),
+    Case("clip_vision", vision("CLIPVisionConfig", "CLIPVisionModel"), img(1, 3, 32, 32)),
+    Case("siglip_vision", vision("SiglipVisionConfig", "SiglipVisionModel"), img(1, 3, 32, 32)),
+    Case("olmoe", causal("OlmoeConfig", "OlmoeForCausalLM", num_experts=4, num_experts_per_tok=2, **TOKENS),
+         ids(1, 5)),
+    Case("qwen3_moe", causal("Qwen3MoeConfig", "Qwen3MoeForCausalLM", num_experts=5, num_experts_per_tok=2,
+                             moe_intermediate_size=16, head_dim=16), ids(1, 4)),
+    Case("deepseek_v2", causal("DeepseekV2Config", "DeepseekV2ForCausalLM", "eager", **MLA), ids(1, 4)),
+    Case("mamba", hf("MambaConfig", "MambaModel", "eager", fields=("last_hidden_state",), fixed=NOCACHE,
+                     hidden_size=64, state_size=8, num_hidden_layers=2, vocab_size=128, expand=2, conv_kernel=4),
+         ids(1, 6)),
+    Case("timm_convnext_atto", timm_model("convnext_atto"), IMG),
+    Case("timm_vit_tiny", timm_model("vit_tiny_patch16_224", img_size=64), img(2, 3, 64, 64)),
+    Case("lraspp_mobilenet_v3", tv("lraspp_mobilenet_v3_large", weights_backbone=None, num_classes=5), IMG),
+    Case("deeplabv3_mobilenet_v3", tv("deeplabv3_mobilenet_v3_large", weights_backbone=None, num_classes=5), IMG),
+    Case("densenet121", tv("densenet121"), IMG),
+    Case("convnext_tiny", tv("convnext_tiny"), IMG),
+    Case("swin_t", tv("swin_t"), IMG),
+    Case("vit_b_16", tv("vit_b_16", image_size=64), IMG),
+    Case("r3d_18", tv("r3d_18"), img(1, 3, 4, 32, 32)),
+]
+_by_name = {c.name: c for c in CASES}
+CASES += [replace(_by_name[n], name=f"{n}_{tag}", dtype=dt, cuda_only=True)  # half-precision variants
+          for n, tag, dt in [("llama", "bf16", torch.bfloat16), ("qwen2_moe", "bf16", torch.bfloat16),
+                             ("mixtral", "bf16", torch.bfloat16), ("gpt2", "f16", torch.float16),
+                             ("resnet18", "f16", torch.float16)]]
+
+
+# ---------------------------------------------------------------- comparing
+
+def leaves(x):
+    return pytree.tree_leaves(x.to_tuple() if hasattr(x, "to_tuple") else x)
+
+
+def compare(out, ref, dtype) -> tuple[str, float]:
+    """("bitwise" | "close" | "WRONG(...)", max abs difference) of one call's outputs."""
+    rtol, atol = (1e-4, 1e-5) if dtype == torch.float32 else (1e-2, 1e-2)
+    fo, fr = leaves(out), leaves(ref)
+    if len(fo) != len(fr):
+        return f"WRONG(structure: {len(fo)} leaves vs {len(fr)})", float("nan")
+    verdict, worst = "bitwise", 0.0
+    for i, (a, b) in enumerate(zip(fo, fr)):
+        if not isinstance(b, torch.Tensor):
+            if a != b:
+                return f"WRONG(leaf {i}: {a!r} vs {b!r})", float("nan")
+            continue
+        if not isinstance(a, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype:
+            got = f"{tuple(a.shape)} {a.dtype}" if isinstance(a, torch.Tensor) else type(a).__name__
+            return f"WRONG(leaf {i}: {got} vs {tuple(b.shape)} {b.dtype})", float("nan")
+        if a.is_floating_point():  # NaN where eager has NaN counts as equal
+            nan_a, nan_b = a.isnan(), b.isnan()
+            same = torch.equal(nan_a, nan_b) and torch.equal(a.masked_fill(nan_a, 0), b.masked_fill(nan_b, 0))
+        else:
+            same = torch.equal(a, b)
+        if same:
+            continue
+        diff = (a.double() - b.double()).abs().nan_to_num(nan=float("inf")).max().item()
+        worst = max(worst, diff)
+        try:
+            torch.testing.assert_close(a, b, rtol=rtol, atol=atol, equal_nan=True)
+            verdict = "close"
+        except AssertionError:
+            nans = int(a.isnan().sum()) - int(b.isnan().sum()) if a.is_floating_point() else 0
+            return (f"WRONG(leaf {i} {tuple(a.shape)}: maxabs={diff:.3g}, "
+                    f"{int((a != b).sum())}/{a.numel()} differ, {nans} extra NaN)"), diff
+    return verdict, worst
+
+
+# ---------------------------------------------------------------- running
+
+def cuda_broken(exc, dev) -> bool:
+    """Whether ``exc`` left the CUDA context unusable (a sticky error: every later call fails too)."""
+    if dev.type != "cuda":
+        return False
+    if any(s in str(exc) for s in STICKY):
+        return True
+    for _ in range(2):  # a non-sticky error (a failed capture) may be reported once more, then cleared
+        try:
+            torch.cuda.synchronize()
+            return torch.ones(4, device=dev).sum().item() != 4.0
+        except Exception:
+            pass
+    return True
+
+
+def short(exc) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:150]}"
+
+
+def free(dev):
+    gc.collect()
+    if dev.type == "cuda":
+        try:  # (a broken context raises here again: the caller reports the first error)
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+        except Exception:
+            pass
+
+
+def run_mode(model, program, x0, calls, refs, case, dev, streams, graph) -> dict:
+    """Compile ``program`` in one mode and compare each call with eager's outputs for the same inputs."""
+    c = aten_compile(model, x0, streams=streams, cuda_graph=graph, poison=True, device=dev, program=program)
+    info = {"streams": c.plan.streams, "copies": c.stats.copies_per_call, "arena": c.arena_bytes}
+    verdict, worst = "bitwise", 0.0
+    for x, ref in zip(calls, refs):
+        out = c(*x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        v, d = compare(out, ref, case.dtype)
+        worst = max(worst, d) if d == d else worst
+        if v.startswith("WRONG"):
+            verdict = v
+            break
+        verdict = "close" if v == "close" else verdict
+    del c
+    return {"verdict": f"close(maxabs={worst:.3g})" if verdict == "close" else verdict, "maxabs": worst, **info}
+
+
+def run_case(case, dev, modes, emit) -> None:
+    """One model in every mode. Raises only what broke the CUDA context (or a bug of this script's)."""
+    t0 = time.time()
+    torch.manual_seed(0)
+    try:
+        model = case.make().eval().to(device=dev, dtype=case.dtype)
+    except Missing as exc:
+        return emit(case.name, "-", f"SKIP-MISSING({exc})", t0)
+    except Exception as exc:
+        return emit(case.name, "-", f"SKIP-BUILD({short(exc)})", t0)
+    g = torch.Generator(device=dev).manual_seed(1)
+    x0 = case.inputs(g, dev, case.dtype)                               # compile's example inputs
+    calls = [case.inputs(g, dev, case.dtype) for _ in range(2)]        # fresh inputs, same shapes
+    try:
+        with torch.no_grad():
+            model(*x0)
+            refs = [model(*[t.clone() for t in x]) for x in calls]
+            again = model(*[t.clone() for t in calls[0]])
+        eager_det = compare(again, refs[0], case.dtype)[0] == "bitwise"
+    except Exception as exc:
+        if cuda_broken(exc, dev):
+            raise
+        return emit(case.name, "-", f"SKIP-EAGER({short(exc)})", t0)
+    if not eager_det:
+        print(f"  note: {case.name}: eager itself is not bitwise reproducible on the same inputs", flush=True)
+    t1 = time.time()
+    try:
+        program = load_program(model, x0)
+    except Exception as exc:
+        if cuda_broken(exc, dev):
+            raise
+        # the importer turns torch.export's own failures into GraphErrors that say so
+        by_torch = isinstance(exc, GraphError) and str(exc).startswith(("torch.export failed", "decomposing"))
+        return emit(case.name, "export", f"{'EXPORT' if by_torch else 'ERROR'}({short(exc)})", t1)
+    print(f"  {case.name}: exported, {len(program.graph.nodes)} nodes ({time.time() - t1:.1f}s)", flush=True)
+    for mode, streams, graph in modes:
+        t = time.time()
+        try:
+            r = run_mode(model, program, x0, calls, refs, case, dev, streams, graph)
+            emit(case.name, mode, r.pop("verdict"), t, eager_det=eager_det, **r)
+        except Exception as exc:
+            if cuda_broken(exc, dev):
+                raise
+            if not (graph and "captur" in str(exc).lower()):  # the executor's error, or torch's capture_end's
+                emit(case.name, mode, f"ERROR({short(exc)})", t)
+                continue
+            emit(case.name, mode, f"NOCAPTURE({short(exc)})", t)
+            free(dev)
+            t, mode = time.time(), mode.replace("+graph", "")
+            try:  # the same streams without the graph
+                r = run_mode(model, program, x0, calls, refs, case, dev, streams, False)
+                emit(case.name, mode, r.pop("verdict"), t, eager_det=eager_det, **r)
+            except Exception as exc2:
+                if cuda_broken(exc2, dev):
+                    raise
+                emit(case.name, mode, f"ERROR({short(exc2)})", t)
+        finally:
+            free(dev)
+
+
+def _budget(text: str) -> float:
+    v = float(text)
+    if not 0 < v < 1e7:   # nan and inf fail too
+        raise ValueError(text)
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.aten.sweep", description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
+    ap.add_argument("--only", default="", help="comma-separated model names (see --list)")
+    ap.add_argument("--budget", type=_budget, default=240.0, help="seconds; no model starts after that")
+    ap.add_argument("--out", default="", help="write every result here as JSON (atomically)")
+    ap.add_argument("--list", action="store_true", help="print the model names and exit")
+    a = ap.parse_args(argv)
+    if a.list:
+        print("\n".join(c.name + ("  (cuda only)" if c.cuda_only else "") for c in CASES))
+        return 0
+    try:
+        dev = _check_device(torch, a.device)
+    except AtenExecutorError as exc:
+        print(f"python -m runtime.aten.sweep: --device: {exc}", file=sys.stderr)
+        return 2
+    if dev.type == "cuda":
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        modes = [("s1", 1, False), ("s3+graph", 3, True), ("auto+graph", "auto", True)]
+    else:
+        modes = [("s1", 1, False), ("s3", 3, False)]
+    cases = [c for c in CASES if dev.type == "cuda" or not c.cuda_only]
+    if a.only:
+        names = [n.strip() for n in a.only.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(_by_name) - {c.name for c in CASES})
+        if unknown:
+            print(f"python -m runtime.aten.sweep: --only: unknown models {', '.join(unknown)} (see --list)",
+                  file=sys.stderr)
+            return 2
+        cases = [c for c in CASES if c.name in names]
+    versions = {}
+    for package in ("torchvision", "transformers", "timm"):
+        try:
+            versions[package] = __import__(package).__version__
+        except ImportError:
+            versions[package] = "missing"
+    if versions["transformers"] != "missing":
+        sys.modules["transformers"].logging.set_verbosity_error()
+    where = f"{dev} ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else str(dev)
+    print(f"torch {torch.__version__}, " + ", ".join(f"{k} {v}" for k, v in versions.items())
+          + f"; {where}; {len(cases)} models; budget {a.budget:.0f}s", flush=True)
+    results: list[dict] = []
+
+    def emit(name, mode, verdict, t, **extra):
+        secs = time.time() - t
+        results.append({"model": name, "mode": mode, "verdict": verdict, "seconds": round(secs, 2), **extra})
+        more = f"  [streams {extra['streams']}, copies {extra['copies']}]" if "streams" in extra else ""
+        print(f"{name:24s} {mode:10s} {verdict}  {secs:.1f}s{more}", flush=True)
+
+    start, status, fatal = time.time(), 0, ""
+    for k, case in enumerate(cases):
+        if time.time() - start > a.budget:
+            rest = [c.name for c in cases[k:]]
+            results += [{"model": n, "mode": "-", "verdict": "SKIPPED-BUDGET", "seconds": 0} for n in rest]
+            print(f"BUDGET spent ({a.budget:.0f}s): {len(rest)} models not started: {','.join(rest)}", flush=True)
+            break
+        try:
+            run_case(case, dev, modes, emit)
+        except Exception as exc:
+            if not cuda_broken(exc, dev):  # a bug of this script's: report it and go on
+                emit(case.name, "-", f"ERROR({short(exc)})", time.time())
+                continue
+            rest = [c.name for c in cases[k + 1:]]
+            results.append({"model": case.name, "mode": "-", "verdict": f"CUDA-FATAL({short(exc)})", "seconds": 0})
+            results += [{"model": n, "mode": "-", "verdict": "NOT-RUN", "seconds": 0} for n in rest]
+            fatal = (f"CUDA-FATAL in {case.name}: {short(exc)}\nThe CUDA context is broken: {case.name} did not "
+                     f"finish and {len(rest)} models did not run. Rerun them with:\n  --only {','.join(rest) or '-'}")
+            print(fatal, flush=True)
+            status = 3
+            break
+        free(dev)
+    total = time.time() - start
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["verdict"].split("(")[0]] = counts.get(r["verdict"].split("(")[0], 0) + 1
+    print(f"\nSUMMARY ({total:.0f}s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for r in results:
+        if r["verdict"] != "bitwise":
+            print(f"  {r['model']:24s} {r['mode']:10s} {r['verdict']}")
+    if a.out:
+        atomic_write_text(a.out, json.dumps({"device": str(dev), "torch": torch.__version__, **versions,
+                                             "seconds": round(total, 1), "counts": counts, "fatal": fatal,
+                                             "results": results}, indent=1) + "\n")
+        print(f"wrote {a.out}")
+    if fatal:
+        print(fatal)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
