@@ -27,6 +27,22 @@ def align_up(x: int, a: int) -> int:
 _PRECEDES_CHUNK = 1 << 22
 
 
+def _expand(cnt: np.ndarray, chunk: int):
+    """Row ``k`` of a ragged list of ``cnt[k]`` entries, expanded in bulk: per piece of about ``chunk``
+    entries (at least one row), ``(rows, offs)`` with row ``k`` repeated ``cnt[k]`` times beside
+    ``0 .. cnt[k] - 1``. The one vectorised expansion of the pair sweeps here, bounded in memory."""
+    csum = np.cumsum(cnt)
+    start = 0
+    while start < len(cnt):
+        base = csum[start - 1] if start else 0
+        stop = max(int(np.searchsorted(csum, base + chunk, side="right")), start + 1)
+        c = cnt[start:stop]
+        tot = int(c.sum())
+        if tot:
+            yield np.repeat(np.arange(start, stop), c), np.arange(tot) - np.repeat(np.cumsum(c) - c, c)
+        start = stop
+
+
 @dataclass(frozen=True)
 class HBOrder:
     """Happens-before summary per buffer, for deciding exact cross-stream conflicts.
@@ -204,23 +220,12 @@ class BufferProblem:
         cnt = np.maximum(ends - np.arange(m) - 1, 0)
         out_a: list[np.ndarray] = []
         out_b: list[np.ndarray] = []
-        csum = np.cumsum(cnt)
-        start = 0
-        while start < m:
-            # rows [start, stop) hold about ``chunk`` pairs (at least one row)
-            base = csum[start - 1] if start else 0
-            stop = max(int(np.searchsorted(csum, base + chunk, side="right")), start + 1)
-            c = cnt[start:stop]
-            tot = int(c.sum())
-            if tot:
-                rows = np.repeat(np.arange(start, stop), c)
-                offs = np.arange(tot) - np.repeat(np.cumsum(c) - c, c)
-                a = idx[rows]
-                b = idx[rows + 1 + offs]
-                keep = self._conflict_mask(a, b)
-                out_a.append(a[keep])
-                out_b.append(b[keep])
-            start = stop
+        for rows, offs in _expand(cnt, chunk):
+            a = idx[rows]
+            b = idx[rows + 1 + offs]
+            keep = self._conflict_mask(a, b)
+            out_a.append(a[keep])
+            out_b.append(b[keep])
         if not out_a:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.copy()
@@ -260,22 +265,12 @@ class BufferProblem:
             return ok
         # only b's columns that can fail (HBOrder.first_csr), pairs in pieces of about _PRECEDES_CHUNK tests
         ptr, cols, vals = order.first_csr()
-        vis = order.visible
-        cnt = ptr[b[sel] + 1] - ptr[b[sel]]
-        ends = np.cumsum(cnt)
-        start = 0
-        while start < len(sel):
-            stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + _PRECEDES_CHUNK, side="right")),
-                       start + 1)
-            s_, c = sel[start:stop], cnt[start:stop]
-            tot = int(c.sum())
-            if tot:
-                pair = np.repeat(np.arange(len(s_)), c)
-                pos = np.repeat(ptr[b[s_]] - (np.cumsum(c) - c), c) + np.arange(tot)
-                bad = np.zeros(len(s_), dtype=bool)
-                bad[pair[vals[pos] < vis[a[s_][pair], cols[pos]]]] = True
-                ok[s_[bad]] = False
-            start = stop
+        a, b = a[sel], b[sel]
+        bad = np.zeros(len(sel), dtype=bool)
+        for rows, offs in _expand(ptr[b + 1] - ptr[b], _PRECEDES_CHUNK):
+            pos = ptr[b[rows]] + offs
+            bad[rows[vals[pos] < order.visible[a[rows], cols[pos]]]] = True
+        ok[sel[bad]] = False
         return ok
 
     def conflict_csr(self, as_lists: bool = True):
