@@ -68,7 +68,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise AtenExecutorError(f"kwargs must be a mapping of keyword arguments, not {type(kwargs).__name__}")
     if device is not None:
-        device = _check_device(torch, device)
+        device = check_device(torch, device)
     if not isinstance(example_inputs, tuple):
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     if program is None:
@@ -90,7 +90,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     return CompiledModule(program, plan, executor)
 
 
-def _check_device(torch: Any, device: Any) -> Any:
+def check_device(torch: Any, device: Any) -> Any:
     """``device`` as a ``torch.device`` the executor can run on, or an error naming it (torch's own would
     be a driver message or an assert from deep inside the first allocation)."""
     try:

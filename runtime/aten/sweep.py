@@ -37,7 +37,7 @@ from torch.utils import _pytree as pytree
 from memplan.errors import GraphError
 from memplan.files import atomic_write_text
 from runtime.aten import compile as aten_compile
-from runtime.aten.compile import _check_device
+from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
 
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(c.name + ("  (cuda only)" if c.cuda_only else "") for c in CASES))
         return 0
     try:
-        dev = _check_device(torch, a.device)
+        dev = check_device(torch, a.device)
     except AtenExecutorError as exc:
         print(f"python -m runtime.aten.sweep: --device: {exc}", file=sys.stderr)
         return 2
