@@ -66,6 +66,10 @@ class Target:
     adopt: bool = True
     fake: list = field(default_factory=list)  # a FakeTensorMode, made on first use
 
+    def reads_adopted(self, env: Mapping[str, Any]) -> bool:
+        """Whether a node with argument names ``env`` reads a tensor laid out as torch lays it."""
+        return self.adopt and bool(self.adopted) and any(t in self.adopted for t in _tids(env))
+
 
 def lower_program(program: Program, views: Mapping[str, Any], device_type: str, *,
                   scratch: Scratch | None = None, stream_of: Mapping[str, int] | None = None) -> dict[str, Launch]:
@@ -128,7 +132,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
     op = n.target
     name = str(op)
     env = program.env.get(n.name, {})
-    adopted_in = ctx.adopt and bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
+    adopted_in = ctx.reads_adopted(env)
     if adopted_in and gn.inplace:  # a result in place over an input laid out as torch lays it: the same view
         for o, i in gn.inplace:
             if i in ctx.adopted and _same_bytes(views[o], views[i]):
@@ -265,8 +269,7 @@ def _dense(t) -> bool:
 
 def _same_bytes(a, b) -> bool:
     """Same dtype and shape, both dense from the same address: the same bytes, maybe in another order."""
-    return (a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and a.device == b.device
-            and (a.numel() == 0 or a.data_ptr() == b.data_ptr()) and _dense(a) and _dense(b))
+    return _same_shape(a, b) and (a.numel() == 0 or a.data_ptr() == b.data_ptr()) and _dense(a) and _dense(b)
 
 
 def _inside_args(torch, r, args) -> bool:
@@ -339,7 +342,7 @@ def _same_shape(a, b) -> bool:
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
     op, name = n.target, str(n.target)
     if _base(op) in _METADATA_ONLY:
-        adopted_in = ctx.adopt and bool(ctx.adopted) and any(t in ctx.adopted for t in _tids(env))
+        adopted_in = ctx.reads_adopted(env)
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
