@@ -127,8 +127,10 @@ def _walk_clocks(graph: Graph, order: tuple[str, ...], streams: tuple[int, ...],
     the clocks of the nodes ``joins(n, s, cur, stream, seq)`` yields. ``joins`` may be a generator that
     reads ``cur`` between yields (the event reduction asks whether a dependency is already implied)."""
     n_nodes = len(graph.nodes)
-    clock = np.zeros((n_nodes, S), dtype=np.int64)
-    last = np.zeros((S, S), dtype=np.int64)
+    # counts of nodes fit 32 bits (a graph of 2**31 nodes is far past any JSON file): half the memory of the
+    # nodes x streams table, which is the largest one at many streams
+    clock = np.zeros((n_nodes, S), dtype=np.int32)
+    last = np.zeros((S, S), dtype=np.int32)
     counts = [0] * S
     stream = [-1] * n_nodes
     seq = [-1] * n_nodes

@@ -175,3 +175,34 @@ def test_lower_bound_counts_concurrent_branches_per_node():
     serial = memplan.plan(g)
     assert (serial.lower_bound_bytes, serial.arena_bytes) == (300, 300)
     assert serial.offsets()["y2"] == serial.offsets()["x1"]
+
+
+def test_per_stream_tables_are_32_bit_and_match_the_hb_relation():
+    """The buffers x streams and nodes x streams tables are the largest arrays of a plan at many streams
+    (50,000 buffers on 1024 streams: 1.7 GB in int64), so they hold 32-bit positions: the vector clocks,
+    first/last access per stream and both thresholds. Their meaning is unchanged: on every stream,
+    ``visible`` is the first position whose node every access of the buffer happens-before
+    (checked against ``hb.hb`` node by node on a 64-stream schedule of a graph with views and in-place)."""
+    import numpy as np
+
+    g = H.qkv()
+    order = [n.id for n in g.nodes]
+    # nodes spread over streams 0..63, the last on stream 63 (so every one of the 64 columns exists)
+    streams = {n: (0 if i % 3 == 0 else (i * 29) % 64) for i, n in enumerate(order)}
+    streams[order[-1]] = 63
+    sched = memplan.schedule_with_events(g, order, streams)
+    hb = build_happens_before(g, sched)
+    lt = compute_lifetimes(g, hb)
+    assert hb.clock.dtype == np.int32 and hb.num_streams == 64
+    for a in (lt.first, lt.last, lt.visible, lt.live_from):
+        assert a.dtype == np.int32 and a.shape == (len(lt.roots), 64)
+    for b in range(len(lt.roots)):
+        acc = [int(n) for n in lt.accesses(b)]
+        for s in range(64):
+            nodes = list(hb.stream_nodes[s])
+            if lt.has_end[b]:
+                want = None
+            else:
+                want = next((q for q, n in enumerate(nodes) if all(hb.hb(a, n) for a in acc)), len(nodes))
+            if want is not None and not lt.has_start[b]:
+                assert min(int(lt.visible[b, s]), len(nodes)) == want, (b, s)
