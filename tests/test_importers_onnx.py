@@ -813,3 +813,32 @@ def test_small_external_data_is_read_only_from_a_file_in_the_models_folder(tmp_p
     with pytest.raises(GraphError, match="initializer 'shape'.*not read") as err:
         import_onnx(str(folder / "m.onnx"))
     assert not loads and "31" not in str(err.value), str(err.value)
+
+
+def test_opset_outside_what_onnx_defines_is_refused(tmp_path, capsys):
+    """Shapes are inferred with the newest schema at or below the model's opset, so a future opset (99) would
+    be sized by today's ops, silently, and opset 0 is no opset: both are refused naming the opset and the
+    range this onnx defines (library and CLI: one line, exit 2). Opset 1, the newest one, a model that states
+    the default domain twice at one version, and a custom domain at any version still import."""
+    newest = onnx.defs.onnx_opset_version()
+    relu = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    io = ([helper.make_tensor_value_info("x", F, [2, 3])], [helper.make_tensor_value_info("y", F, [2, 3])])
+    for bad in (newest + 1, 99, 0, -3):
+        with pytest.raises(GraphError, match=rf"opset {bad} of the default ONNX domain.*1\.\.{newest}"):
+            import_onnx(_model(relu, *io, opset=bad))
+    for good in (1, 6, newest):
+        assert import_onnx(_model(relu, *io, opset=good)).tensor("y").size == 24
+    twice = _model(relu, *io, opset=17)
+    twice.opset_import.append(helper.make_opsetid("ai.onnx", 17))
+    assert len(import_onnx(twice).nodes) == 1
+    twice.opset_import.append(helper.make_opsetid("ai.onnx", 18))
+    with pytest.raises(GraphError, match="default ONNX domain twice, at opsets 17 and 18"):
+        import_onnx(twice)
+    custom = _model(relu, *io, opset=17)
+    custom.opset_import.append(helper.make_opsetid("my.domain", 99))
+    assert len(import_onnx(custom).nodes) == 1
+    path = tmp_path / "future.onnx"
+    onnx.save(_model(relu, *io, opset=99), str(path))
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "opset 99" in err[0] and not (tmp_path / "g.json").exists()

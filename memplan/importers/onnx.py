@@ -131,6 +131,7 @@ def import_onnx(
 def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
             progress) -> Graph:
     fixed = _check_dims_option(batch, dims)
+    _check_opset(onnx, model)
     model = _inline_functions(onnx, model)
     g = model.graph
 
@@ -300,6 +301,25 @@ def _check_text(g) -> None:
     for what, v in _names(g):
         if isinstance(v, bytes):
             raise GraphError(f"{what} {v!r} is not valid UTF-8")
+
+
+def _check_opset(onnx, model) -> None:
+    """The default domain's opset must be one this onnx release defines: shapes are inferred with the
+    newest schema at or below it, so a model stamped with a future opset (99) would be sized by today's
+    ops, silently, where a later version may change them (as Reshape, Squeeze, Split changed inputs to
+    attributes and back); opset 0 is no opset. Other domains are left to their own schemas."""
+    newest = onnx.defs.onnx_opset_version()
+    seen: dict[str, int] = {}
+    for o in model.opset_import:
+        if (o.domain or "") not in ("", "ai.onnx"):
+            continue
+        domain = ""
+        if domain in seen and seen[domain] != o.version:
+            raise GraphError(f"the model imports the default ONNX domain twice, at opsets {seen[domain]} and {o.version}")
+        seen[domain] = o.version
+        if not 1 <= o.version <= newest:
+            raise GraphError(f"the model uses opset {o.version} of the default ONNX domain; the installed onnx "
+                             f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
 
 
 def _inline_functions(onnx, model):
