@@ -22,6 +22,7 @@ import numpy as np
 
 from runtime.emulate import Memory, run_launch
 from runtime.kernels import Launch
+from runtime.kernels.ops import NONPORTABLE_CLUSTER_NAMES
 
 SUCCESS = "CUDA_SUCCESS"
 
@@ -127,6 +128,8 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
         def prepared_async_call(self, grid, block, stream, *args, shared_size=0):
             ln = Launch(self.name, tuple(grid), tuple(block), tuple(args))
             assert stream.device == drv.dev, f"launch of {self.name} on a stream of device {stream.device}"
+            # the real driver refuses a cluster of more than 8 blocks unless this very function handle allows it
+            assert self.name not in NONPORTABLE_CLUSTER_NAMES, f"{self.name}: cluster too large for a pycuda launch"
             drv.op("launch", stream.handle, self.name, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
 
     class Module:
@@ -246,7 +249,8 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
 
     # the PDL launch path (KernelLibrary(pdl=True)): cuLaunchKernelEx with the programmatic attribute, traced
     # as a "launch_pdl" of the same kernel; streams are pycuda's, named by handle
-    cu.CUfunction_attribute = types.SimpleNamespace(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES="max_dyn_smem")
+    cu.CUfunction_attribute = types.SimpleNamespace(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES="max_dyn_smem",
+                                                    CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED="non_portable")
     cu.CUlaunchAttributeID = types.SimpleNamespace(
         CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION="programmatic",
         CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT="carveout")
@@ -254,7 +258,13 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
     cu.CUlaunchAttribute = lambda: types.SimpleNamespace(value=types.SimpleNamespace())
     cu.cuModuleLoadData = lambda cubin: (SUCCESS, ("module", cubin))
     cu.cuModuleGetFunction = lambda mod, name: (SUCCESS, name.decode())
-    cu.cuFuncSetAttribute = lambda func, attr, value: (SUCCESS,)
+    drv.func_attrs = {}   # (kernel, attribute) -> value, as the library set them
+
+    def set_attr(func, attr, value):
+        drv.func_attrs[func, attr] = value
+        return (SUCCESS,)
+
+    cu.cuFuncSetAttribute = set_attr
 
     # the wgmma build's tensor maps: the encoded fields, readable back through getPtr() (a kernel parameter)
     cu.cuuint64_t = cu.cuuint32_t = int
@@ -306,6 +316,8 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
             args, types_ = params
             assert len(args) == len(types_), f"{func}: {len(args)} arguments for {len(types_)} parameter types"
         ln = Launch(func, (c.gridDimX, c.gridDimY, c.gridDimZ), (c.blockDimX, c.blockDimY, c.blockDimZ), tuple(args))
+        assert func not in NONPORTABLE_CLUSTER_NAMES or drv.func_attrs.get((func, "non_portable")) == 1, \
+            f"{func}: a cluster of more than 8 blocks without the non-portable attribute"
         drv.carveouts.append((func, carveout))
         drv.op("launch_pdl" if pdl else "launch", int(c.hStream), func, ln.grid, ln.block, ln.args, fn=lambda: drv.run(ln))
         return (SUCCESS,)

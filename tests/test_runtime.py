@@ -498,6 +498,79 @@ def test_registry_wgmma_rule():
     assert plain.kernel in GEMM_TC_NAMES and "g_" not in plain.kernel
 
 
+def test_registry_splits_a_long_small_product_in_16():
+    """With Hopper's features (``wgmma``), a register-build product the rule splits in 8 takes 16 (a
+    non-portable cluster) when 8 leave SMs without a block and each block streams 1024 k or more: the 1B down
+    projection at 2..16 rows of x; nothing else among the Llama matrices, nothing without the flag, and the
+    gate/up pass keeps its GEMMs' split."""
+    from runtime.kernels import ops
+
+    def pick(M, N, K, wg=True, sms=132):
+        return mul_mat_launch(1, 2, 3, M, N, K, sms, wg)
+
+    for M in (2, 4, 8, 16):
+        ln = pick(M, 2048, 8192)
+        assert ln.kernel == "gemm_tc16m_f16_f32" and ln.grid[0] == 2048 // 128 * 16 and ln.block[0] == 128, ln
+        assert pick(M, 2048, 8192, wg=False).kernel == "gemm_tc8m_f16_f32"
+        assert pick(M, 2048, 4096).kernel == "gemm_tc8m_f16_f32"           # 512 k per block: a short chain
+        assert pick(M, 2048, 8192, sms=100).kernel == "gemm_tc8m_f16_f32"  # 128 blocks fill 100 SMs
+    for M in (1, 17, 33, 64):
+        assert "c16" not in pick(M, 2048, 8192).kernel
+    shapes = [(2048, 2048), (512, 2048), (8192, 2048), (32000, 2048), (4096, 4096), (1024, 4096), (14336, 4096),
+              (4096, 14336), (128256, 4096)]
+    for M in range(2, 65):
+        for N, K in shapes:
+            assert "c16" not in pick(M, N, K).kernel, (M, N, K)
+            sw = ops.gemm_tc_swiglu_launch(1, 2, 3, 4, M, N, K, 132, wgmma=True)
+            assert sw is None or "c16" not in sw.kernel
+    assert ops.NONPORTABLE_CLUSTER_NAMES == {n for (c, _w), n in (*ops.GEMM_TC.items(), *ops.GEMM_TC_SWIGLU.items())
+                                             if c > 8} and "gemm_tc16m_f16_f32" in ops.NONPORTABLE_CLUSTER_NAMES
+
+
+def test_cluster_of_16_launches_through_cuda_bindings(monkeypatch):
+    """A kernel built for a cluster of 16 (non-portable) runs only once the driver allows its cluster size:
+    the library sets that attribute on exactly those kernels and launches them through cuLaunchKernelEx
+    (plain or PDL), never through pycuda's call, whose function handle lacks the attribute; the product is the
+    emulator's (x rounded to f16), eager and captured. Without cuda.bindings such a launch is refused by name."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    import pycuda.driver as cuda
+
+    from runtime.cuda_util import capture_graph, launch_graph
+    from runtime.kernels import KernelLibrary, gemm_tc_launch, ops
+
+    M, N, K = 5, 128, 2048 * 8
+    rng = np.random.default_rng(4)
+    W = (rng.standard_normal((N, K)) / 64).astype(np.float16)
+    xh = rng.standard_normal((M, K)).astype(np.float32)
+    dW, dx = cuda.to_device(W), cuda.to_device(xh)
+    y = cuda.mem_alloc(M * N * 4)
+    ref = xh.astype(np.float16).astype(np.float64) @ W.astype(np.float64).T
+    ln = gemm_tc_launch(int(dW), int(dx), int(y), M, N, K, 4, 16, "m")
+    assert ln.kernel == "gemm_tc16m_f16_f32"
+    for pdl in (False, True):
+        lib = KernelLibrary(pdl=pdl)
+        allowed = {f for (f, a), v in drv.func_attrs.items() if a == "non_portable" and v == 1}
+        assert allowed == set(ops.NONPORTABLE_CLUSTER_NAMES)
+        s = cuda.Stream()
+        for captured in (False, True):
+            cuda.memset_d32(y, 0x7FC00000, M * N)
+            before = len(drv.carveouts)   # one entry per cuLaunchKernelEx
+            if captured:
+                _graph, exe = capture_graph(s, lambda lib=lib, s=s: lib.launch(ln, s, pdl=False))
+                launch_graph(exe, s)
+            else:
+                lib.launch(ln, s, pdl=False)
+            assert [k for k, _ in drv.carveouts[before:]] == [ln.kernel]
+            got = np.empty((M, N), np.float32)
+            cuda.memcpy_dtoh(got, y)
+            assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-5, (pdl, captured)
+    lib._cu = None
+    with pytest.raises(KernelError, match="gemm_tc16m_f16_f32.*cuda.bindings"):
+        lib.launch(ln, s)
+
+
 @pytest.mark.parametrize("swiglu", [False, True])
 def test_wgmma_launch_passes_tensor_maps(monkeypatch, swiglu):
     """On Hopper the library launches the wgmma build through cuda.bindings with tensor maps by value (one

@@ -142,7 +142,9 @@ def test_head_size_96_step_matches_the_reference(lib, batch):
 #: 3 x 32), an FFN and a vocabulary not multiples of 16, tiny caches
 ODD = {"h80": dict(hidden=80, heads=5, kv_heads=1, ffn=200, vocab=1003, ctx=7),
        "h96": dict(hidden=96, heads=3, kv_heads=3, ffn=136, vocab=77, ctx=5),
-       "h256": dict(hidden=256, heads=2, kv_heads=1, ffn=520, vocab=130, ctx=3)}
+       "h256": dict(hidden=256, heads=2, kv_heads=1, ffn=520, vocab=130, ctx=3),
+       # one layer of the 1B: at 2-16 rows its down projection splits K over a cluster of 16 (ops.tc_choice)
+       "1b-layer": dict(hidden=2048, heads=32, kv_heads=8, ffn=8192, vocab=1000, ctx=9, layers=1)}
 
 
 @pytest.mark.parametrize("batch", [1, 5, 33])
@@ -424,7 +426,7 @@ def test_fused_close_to_unfused_at_scale(batch):
     assert err < (1e-4 if batch == 1 else 5e-3), f"fused vs unfused rel err {err:.3g}"
 
 
-@pytest.mark.parametrize("cl", [1, 2, 4, 8])
+@pytest.mark.parametrize("cl", [1, 2, 4, 8, 16])
 @pytest.mark.parametrize("warps", [4, 8])
 def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
     """Every gemm_tc build and cluster size at rows 1..64 of x (the narrow build above 16 rows in groups
@@ -434,7 +436,7 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
     import pycuda.driver as cuda
 
     from runtime.kernels import dynamic_smem, gemm_tc_launch
-    from runtime.kernels.ops import TC_BUILDS, gemm_tc_fits
+    from runtime.kernels.ops import GEMM_TC, TC_BUILDS, gemm_tc_fits
 
     rng = np.random.default_rng(cl * 10 + warps)
     # K: several super-tiles per block, and fewest (one of the narrow build, two of the 64-row one)
@@ -456,7 +458,7 @@ def test_tensor_core_gemm_matches_numpy(lib, cl, warps):
             ref = xh.astype(np.float16).astype(np.float64) @ Wh.astype(np.float64).T
             by_build = {}
             # the wgmma build (8-warp blocks of 256 weight rows; sm_90a) adds k in its own order: its own bits
-            for build in [b for b in TC_BUILDS if b != "g" or (lib.wgmma and warps == 8)]:
+            for build in [b for b in TC_BUILDS if (cl, b) in GEMM_TC and (b != "g" or (lib.wgmma and warps == 8))]:
                 assert gemm_tc_fits(M, N, K, warps, cl, build)
                 ln = gemm_tc_launch(int(W), int(x), int(y), M, N, K, warps, cl, build)
                 assert dynamic_smem(ln) > 0

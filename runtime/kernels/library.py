@@ -16,6 +16,7 @@ from .ops import (
     GEMM_TC,
     GEMM_TC_SWIGLU,
     GEMM_WG_NAMES,
+    NONPORTABLE_CLUSTER_NAMES,
     SMEM_LIMITS,
     TC_WARP_ROWS,
     KernelError,
@@ -127,6 +128,7 @@ class KernelLibrary:
         #: the launch attribute that carries ``Launch.carveout`` (None: cuda.bindings is missing or too old,
         #: and the hint is dropped; it changes when kernels may share an SM, never a result)
         self._carveout_attr = None
+        self._cu = None   # cuda.bindings' driver module, where installed: the cuLaunchKernelEx path
         if pdl_supported():
             from cuda.bindings import driver as cu
 
@@ -140,6 +142,10 @@ class KernelLibrary:
                 if name in SMEM_LIMITS:
                     check(cu.cuFuncSetAttribute(
                         func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, SMEM_LIMITS[name]),
+                        f"cuFuncSetAttribute({name})")
+                if name in NONPORTABLE_CLUSTER_NAMES:   # compiled with a cluster of more than 8 blocks
+                    check(cu.cuFuncSetAttribute(
+                        func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1),
                         f"cuFuncSetAttribute({name})")
                 self._cu_funcs[name] = (func, tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
 
@@ -158,6 +164,12 @@ class KernelLibrary:
             self._launch_ex(ln, stream, smem, self.pdl and pdl)
             return
         pdl = self.pdl and pdl
+        if ln.kernel in NONPORTABLE_CLUSTER_NAMES:   # its attribute is set on cuda.bindings' function only
+            if self._cu is None:
+                raise KernelError(f"{ln.kernel} (a cluster of more than 8 blocks) launches through cuda.bindings, "
+                                  "which is not installed (the registry picks it only with KernelLibrary.wgmma)")
+            self._launch_ex(ln, stream, smem, pdl)
+            return
         if not pdl and (ln.carveout < 0 or self._carveout_attr is None):
             kw = {"shared_size": smem} if smem else {}
             self.funcs[ln.kernel].prepared_async_call(ln.grid, ln.block, stream, *ln.args, **kw)

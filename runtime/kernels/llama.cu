@@ -2022,6 +2022,10 @@ GEMM_TC_BUILDS(1, , (256, 2))
 GEMM_TC_BUILDS(2, 2, (256))
 GEMM_TC_BUILDS(4, 4, (256))
 GEMM_TC_BUILDS(8, 8, (256))
+// a cluster of 16 small blocks (non-portable: KernelLibrary allows it per kernel), so a small matrix can split
+// K in 16 and each warp's chain of dependent weight loads is half as long
+#define TC_CLUSTER_16 __cluster_dims__(16, 1, 1)
+GEMM_TC_BUILDS(16, 16, (256))
 // the wgmma build "g" (gemm_wg_body; sm_90a): tensor maps for W (and the SwiGLU pass's up matrix) and x
 #define GEMM_WG_KERNELS(NAME, CL)                                                                           \
     extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__(256, 1)                                     \

@@ -93,13 +93,20 @@ WG_XSTAGES = 4
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks
 #: the wgmma build's cluster sizes: between the powers of two too, so a K split can fill one wave of SMs
 WG_CLUSTERS = (1, 2, 3, 4, 5, 6, 8)
+#: the register builds' cluster sizes; 16 is past the portable 8 (PORTABLE_CLUSTER): its kernels are allowed a
+#: non-portable cluster when loaded and always launched through cuda.bindings (``KernelLibrary``)
+TC_CLUSTERS = (1, 2, 4, 8, 16)
+PORTABLE_CLUSTER = 8
 GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for w in TC_BUILDS
-           for cl in (WG_CLUSTERS if w == "g" else (1, 2, 4, 8))}
+           for cl in (WG_CLUSTERS if w == "g" else TC_CLUSTERS)}
 #: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
 GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
 GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
 #: the wgmma build's kernels: launched with tensor maps (``KernelLibrary``), on sm_90a only
 GEMM_WG_NAMES = frozenset(v for (_cl, w), v in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items()) if w == "g")
+#: the kernels compiled with a cluster of more than PORTABLE_CLUSTER blocks
+NONPORTABLE_CLUSTER_NAMES = frozenset(v for (cl, _w), v in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())
+                                      if cl > PORTABLE_CLUSTER)
 #: the build (one of TC_BUILDS) of every gemm_tc kernel, plain or SwiGLU
 TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())}
 #: k per super-tile of each build, the most rows of x it takes, and weight rows per warp
@@ -409,7 +416,29 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
     return w, cl
 
 
+#: a register build that the rule gives 8 K splits takes 16 (a non-portable cluster; Hopper, with
+#: ``wgmma``) when 8 leave fewer blocks than SMs and each block at least this many k: its warps' chains of
+#: dependent weight loads (a DRAM round trip per super-tile) are then half as long. Only the 1B down
+#: projection at 2-16 rows qualifies among the Llama matrices; H200, same-process steps, 3 streams: 1B batch
+#: 16 0.974 -> 0.917 ms, 8 0.942 -> 0.897, 4 0.927 -> 0.883, 2 0.932 -> 0.861 (session 17). Every 8-split
+#: product in 16 lost on the 8B (batch 16 4.64 -> 5.00) and on the 1B q/o (gemm_bench 6.98 -> 7.39 us).
+TC_SPLIT16_MIN_K = 1024
+
+
 def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tuple[str, int, int] | None:
+    """``_tc_choice``, with 16 K splits instead of 8 for a register build whose 8 splits leave SMs without a
+    block and each block a long stream (``TC_SPLIT16_MIN_K``), where clusters of 16 can be launched
+    (``wgmma``: Hopper and cuda.bindings, which set the kernels' non-portable cluster attribute)."""
+    choice = _tc_choice(M, N, K, num_sms, wgmma)
+    if wgmma and choice is not None and choice[0] != "g" and choice[2] == 8 and K // 8 >= TC_SPLIT16_MIN_K:
+        build, warps, _cl = choice
+        blocks = gemm_tc_launch(0, 0, 0, M, N, K, warps, 8, build).grid[0]
+        if blocks < num_sms and gemm_tc_fits(M, N, K, warps, 16, build):
+            return build, warps, 16
+    return choice
+
+
+def _tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tuple[str, int, int] | None:
     """(build, warps, cluster size) of the tensor-core GEMM for M (1..64) rows of x, or None if none fits.
     Up to 16 rows: a matrix neither wide nor small the 32 x 32 build in 4-warp blocks (``_mid_split``),
     an LM head the same in 8-warp blocks, any other the narrow build (``gemm_tc_shape``). Above, where a
