@@ -265,6 +265,13 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
         return (SUCCESS,)
 
     cu.cuFuncSetAttribute = set_attr
+    drv.max_clusters = 7   # what the H200 reports for a cluster of 16 (one per GPC)
+
+    def max_active_clusters(func, cfg):
+        assert func in NONPORTABLE_CLUSTER_NAMES and drv.func_attrs.get((func, "non_portable")) == 1, func
+        return (SUCCESS, drv.max_clusters)
+
+    cu.cuOccupancyMaxActiveClusters = max_active_clusters
 
     # the wgmma build's tensor maps: the encoded fields, readable back through getPtr() (a kernel parameter)
     cu.cuuint64_t = cu.cuuint32_t = int

@@ -569,6 +569,16 @@ def test_cluster_of_16_launches_through_cuda_bindings(monkeypatch):
     lib._cu = None
     with pytest.raises(KernelError, match="gemm_tc16m_f16_f32.*cuda.bindings"):
         lib.launch(ln, s)
+    # a device that cannot schedule a cluster of 16 gets no Hopper cluster features at all: the registry then
+    # picks neither 16 splits nor the wgmma build, so nothing it plans fails to launch
+    drv.max_clusters = 0
+    assert not KernelLibrary().wgmma
+    drv.max_clusters = 7
+    assert KernelLibrary().wgmma
+    from runtime.tools.gemm_bench import candidates
+
+    assert any("c16" in c.kernel for c in candidates(2, 2048, 8192, 132, wgmma=True))
+    assert not any("c16" in c.kernel for c in candidates(2, 2048, 8192, 132, wgmma=False))
 
 
 @pytest.mark.parametrize("swiglu", [False, True])

@@ -18,10 +18,12 @@ from .ops import (
     GEMM_WG_NAMES,
     NONPORTABLE_CLUSTER_NAMES,
     SMEM_LIMITS,
+    TC_MAX_ROWS,
     TC_WARP_ROWS,
     KernelError,
     Launch,
     dynamic_smem,
+    tc_smem_bytes,
 )
 
 KERNEL_SOURCE = Path(__file__).with_name("llama.cu")
@@ -103,8 +105,9 @@ class KernelLibrary:
             # on sm_90 devices only, which is the device this library is built for
             arch = "sm_90a" if (major, minor) == (9, 0) else f"sm_{major}{minor}"
         self.arch = arch
-        #: whether the registry may pick the wgmma gemm_tc build (``ops.tc_choice(..., wgmma=)``): compiled
-        #: for sm_90a, and launched with tensor maps through cuda.bindings
+        #: whether the registry may use Hopper's cluster features (``ops.tc_choice(..., wgmma=)``): the wgmma
+        #: gemm_tc build (compiled for sm_90a, launched with tensor maps through cuda.bindings) and register
+        #: builds in clusters of 16 (a non-portable size: checked below that the device holds one)
         self.wgmma = arch == "sm_90a" and pdl_supported()
         self.pdl = pdl
         self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
@@ -148,6 +151,24 @@ class KernelLibrary:
                         func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1),
                         f"cuFuncSetAttribute({name})")
                 self._cu_funcs[name] = (func, tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
+            if self.wgmma:
+                self.wgmma = self._holds_cluster_of_16()
+
+    def _holds_cluster_of_16(self) -> bool:
+        """Whether the device can run one cluster of 16 blocks of the register build the registry splits that
+        way (``ops.TC_SPLIT16_MIN_K``): a non-portable size, which a Hopper part or partition need not
+        schedule. If not, the registry is told no Hopper cluster features at all (``wgmma`` False): slower,
+        never a launch that fails."""
+        cu = self._cu
+        c = cu.CUlaunchConfig()
+        c.gridDimX, c.gridDimY, c.gridDimZ = 16, 1, 1
+        c.blockDimX, c.blockDimY, c.blockDimZ = 128, 1, 1
+        c.sharedMemBytes = tc_smem_bytes(TC_MAX_ROWS["m"], "m")
+        try:
+            return check(cu.cuOccupancyMaxActiveClusters(self._cu_funcs[GEMM_TC[16, "m"]][0], c),
+                         "cuOccupancyMaxActiveClusters") >= 1
+        except Exception:  # noqa: BLE001 - a driver without the query, or one that refuses the size
+            return False
 
     def with_pdl(self, pdl: bool) -> KernelLibrary:
         """The same kernels launched the other way (compiles again; cheap with pycuda's cache)."""

@@ -23,7 +23,7 @@ import numpy as np
 from ..bench import measure_read_bandwidth
 from ..cuda_util import graph_us
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
-from ..kernels.ops import GEMM_TC, TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
+from ..kernels.ops import GEMM_TC, PORTABLE_CLUSTER, TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
 
 SHAPES = {
     "8b": {"q_o": (4096, 4096), "k_v": (1024, 4096), "gate_up": (14336, 4096), "down": (4096, 14336),
@@ -39,7 +39,8 @@ def _first_then_others(chosen: Launch | None, make, M: int, N: int, K: int, wgmm
     out = [chosen] if chosen is not None else []
     seen = {(chosen.kernel, chosen.grid, chosen.block)} if chosen is not None else set()
     for build in [b for b in TC_BUILDS if b != "g" or wgmma]:
-        for cl in sorted(c for c, w in GEMM_TC if w == build):   # the build's compiled cluster sizes
+        # the build's compiled cluster sizes; past 8 (non-portable) only where the library launches them
+        for cl in sorted(c for c, w in GEMM_TC if w == build and (c <= PORTABLE_CLUSTER or wgmma)):
             for warps in (8, 4):
                 ln = make((build, warps, cl)) if gemm_tc_fits(M, N, K, warps, cl, build) else None
                 if ln is not None and (ln.kernel, ln.grid, ln.block) not in seen:
