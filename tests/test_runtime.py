@@ -501,8 +501,8 @@ def test_registry_wgmma_rule():
 def test_registry_splits_a_long_small_product_in_16():
     """With Hopper's features (``wgmma``), a register-build product the rule splits in 8 takes 16 (a
     non-portable cluster) when 8 leave SMs without a block and each block streams 1024 k or more: the 1B down
-    projection at 2..16 rows of x; nothing else among the Llama matrices, nothing without the flag, and the
-    gate/up pass keeps its GEMMs' split."""
+    projection at 2..16 rows of x; nothing else among the Llama matrices, nothing above 16 rows (not measured
+    there), nothing without the flag, and the gate/up pass keeps its GEMMs' split."""
     from runtime.kernels import ops
 
     def pick(M, N, K, wg=True, sms=132):
@@ -516,6 +516,7 @@ def test_registry_splits_a_long_small_product_in_16():
         assert pick(M, 2048, 8192, sms=100).kernel == "gemm_tc8m_f16_f32"  # 128 blocks fill 100 SMs
     for M in (1, 17, 33, 64):
         assert "c16" not in pick(M, 2048, 8192).kernel
+        assert "c16" not in pick(M, 512, 16384).kernel and "c16" in pick(16, 512, 16384).kernel   # measured to 16 rows
     shapes = [(2048, 2048), (512, 2048), (8192, 2048), (32000, 2048), (4096, 4096), (1024, 4096), (14336, 4096),
               (4096, 14336), (128256, 4096)]
     for M in range(2, 65):

@@ -417,7 +417,8 @@ def gemm_tc_shape(M: int, N: int, K: int, num_sms: int, build: str | None = None
 
 
 #: a register build that the rule gives 8 K splits takes 16 (a non-portable cluster; Hopper, with
-#: ``wgmma``) when 8 leave fewer blocks than SMs and each block at least this many k: its warps' chains of
+#: ``wgmma``), up to 16 rows of x (where it was measured; above, rows come in groups of blocks), when 8
+#: leave fewer blocks than SMs and each block at least this many k: its warps' chains of
 #: dependent weight loads (a DRAM round trip per super-tile) are then half as long. Only the 1B down
 #: projection at 2-16 rows qualifies among the Llama matrices; H200, same-process steps, 3 streams: 1B batch
 #: 16 0.974 -> 0.917 ms, 8 0.942 -> 0.897, 4 0.927 -> 0.883, 2 0.932 -> 0.861 (session 17). Every 8-split
@@ -430,7 +431,8 @@ def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tupl
     block and each block a long stream (``TC_SPLIT16_MIN_K``), where clusters of 16 can be launched
     (``wgmma``: Hopper and cuda.bindings, which set the kernels' non-portable cluster attribute)."""
     choice = _tc_choice(M, N, K, num_sms, wgmma)
-    if wgmma and choice is not None and choice[0] != "g" and choice[2] == 8 and K // 8 >= TC_SPLIT16_MIN_K:
+    if (wgmma and M <= TC_MAX_ROWS[""] and choice is not None and choice[0] != "g" and choice[2] == 8
+            and K // 8 >= TC_SPLIT16_MIN_K):
         build, warps, _cl = choice
         blocks = gemm_tc_launch(0, 0, 0, M, N, K, warps, 8, build).grid[0]
         if blocks < num_sms and gemm_tc_fits(M, N, K, warps, 16, build):
