@@ -218,13 +218,16 @@ def _rope32(x: np.ndarray, pos: np.ndarray, log2_base: float) -> np.ndarray:
 
 def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
             seed: int | None = None, poison: bool = True, check: bool = False,
-            gemv_norm_min: int = GEMV_NORM_OFF) -> tuple[dict[str, np.ndarray], Memory, dict[str, int]]:
+            gemv_norm_min: int = GEMV_NORM_OFF, num_sms: int = 132,
+            wgmma: bool = False) -> tuple[dict[str, np.ndarray], Memory, dict[str, int]]:
     """Run one step of ``plan`` (one device or several) on the CPU as the pycuda executors issue it: one
     arena per device (NaN-poisoned unless ``poison`` is False) and one allocation per own root, bound by
     ``runtime.binding``; the launches and issue order of ``runtime.step.program`` (fused groups, COPY
     nodes as byte copies); in the plan's order, or with ``seed`` in a random order that the issued events
     allow. ``weights`` by tensor id (a replica, ``attrs.replica_of``, gets its original's); ``check``
-    verifies the plan first. Returns the output tensors (f32), the memory and every tensor's address."""
+    verifies the plan first. ``num_sms`` and ``wgmma`` describe the device the registry picks kernels for
+    (``KernelLibrary.num_sms``, ``.wgmma``: on Hopper the wgmma build and clusters of 16), so its choices
+    there run here too. Returns the output tensors (f32), the memory and every tensor's address."""
     if check:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)
@@ -245,7 +248,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
         mem.view(addr[tid], a.nbytes, np.uint8)[:] = a.view(np.uint8).reshape(-1)
     counters = [mem.alloc(counter_bytes(graph)) for _ in arenas]
     prog = program(graph, plan, binding, addr.__getitem__, counters=counters, scratch=(mem.alloc,),
-                   gemv_norm_min=gemv_norm_min)
+                   gemv_norm_min=gemv_norm_min, num_sms=(num_sms,), wgmma=(wgmma,))
     for step in host_order(prog.steps, seed):
         for ln in prog.launches[step.node]:
             run_launch(mem, ln)

@@ -31,6 +31,7 @@ from plan_mutators import plan_with_offsets_of, plan_without_event, required_eve
 
 import memplan
 from memplan.examples import LLAMA_TINY, llama
+from runtime.binding import bind
 from runtime.emulate import emulate
 from runtime.kernels import (
     ATTN_FUSED_NAMES,
@@ -43,7 +44,7 @@ from runtime.kernels import (
     plan_launches,
 )
 from runtime.models import llama as L
-from runtime.step import plan_step, unfusable_groups
+from runtime.step import plan_step, program, unfusable_groups
 
 #: the tensor-core matrix kernels (the WMMA one takes the tiny config's matrices, too narrow for gemm_tc)
 TC_GEMMS = GEMM_TC_NAMES | {"gemm_wmma_f16_f32"}
@@ -114,6 +115,29 @@ def test_emulated_kernels_match_reference(batch, streams, fuse, gemv_norm):
         tid = f"l{li}.k_cache"
         got = mem.view(addr[tid], ref_caches[tid].size, np.float16).reshape(ref_caches[tid].shape)
         assert L.rel_err(got[cfg.ctx:cfg.ctx + batch], ref_caches[tid][cfg.ctx:cfg.ctx + batch]) < 10 * tol
+
+
+@pytest.mark.parametrize("batch", [4, 16, 40])
+def test_emulated_hopper_kernels_match_reference(batch):
+    """One layer of the 1B with the registry's Hopper choices (``wgmma``): the down projection in 16 K splits at
+    4 and 16 rows (fused with its add+norm), the wgmma build at 40; serial and 3-stream plans from
+    ``plan_step``, within the tensor cores' tolerance of the float64 reference, with the same kernels."""
+    cfg = L.config("tiny", batch=batch, hidden=2048, heads=32, kv_heads=8, ffn=8192, vocab=1000, ctx=9, layers=1)
+    g = L.build_graph(cfg, "runtime")
+    w, inp = L.make_weights(g, cfg, seed=3), L.make_inputs(cfg, seed=4)
+    ref = L.reference_forward(cfg, w, inp)[0]
+    plans = {"serial": plan_step(g, batch=batch), "multi": plan_step(g, L.multi_stream_schedule(g), batch=batch)}
+    kernels = {}
+    for name, plan in plans.items():
+        out, _, _ = emulate(g, plan, w, inp, wgmma=True)
+        assert L.rel_err(out["logits"], ref) < 5e-3, name
+        binding = bind(g, plan)
+        prog = program(g, plan, binding, lambda t: 1 << 40, counters=[1 << 41], scratch=(lambda n: 1 << 42,),
+                       wgmma=(True,))
+        kernels[name] = sorted(ln.kernel for lns in prog.launches.values() for ln in lns)
+    assert kernels["serial"] == kernels["multi"]
+    want = "gemm_tc16m_f16_f32" if batch <= 16 else "gemm_tc8g_f16_f32"
+    assert want in kernels["serial"], kernels["serial"]
 
 
 def test_emulation_detects_overlapping_offsets():
