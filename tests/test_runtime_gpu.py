@@ -209,6 +209,38 @@ def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
         fg.free()
 
 
+@pytest.mark.parametrize("launch", ["plain", "pdl"])
+def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
+    """The 16-block clusters under jitter: one 1B layer at batch 4, whose down projection (fused with its
+    add+norm) splits K over a cluster of 16 on Hopper (``ops.tc_choice``). The 3-stream plan under random
+    delays, KV rows poisoned, plain or with every kernel after a kernel programmatic, gives the serial
+    plan's bits every time."""
+    from runtime.executor import Executor, Jitter, Poison
+    from runtime.models import llama as L
+    from runtime.step import plan_step
+
+    cfg = L.config("tiny", batch=4, **ODD["1b-layer"])
+    g = L.build_graph(cfg, "runtime")
+    w, inp = L.make_weights(g, cfg, seed=9), L.make_inputs(cfg, seed=10)
+    ex = Executor(g, plan_step(g, batch=4), weights=w, inputs=inp, library=lib)
+    try:
+        base = _run(ex, "eager")
+    finally:
+        ex.free()
+    assert np.isfinite(base).all()
+    kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {"library": lib}
+    ex = Executor(g, plan_step(g, L.multi_stream_schedule(g), batch=4), weights=w, inputs=inp, **kw)
+    try:
+        kernels = {ln.kernel for lns in ex.node_launches.values() for ln in lns}
+        assert ("gemm_tc16m_f16_f32" in kernels) == lib.wgmma, sorted(kernels)
+        poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
+        for rep in range(JITTER_REPS):
+            out = _run(ex, "eager", poison=poison, jitter=Jitter(seed=300 + rep))
+            assert np.array_equal(out, base), f"jitter rep {rep}: multi-stream output differs"
+    finally:
+        ex.free()
+
+
 def _detects(lib, g, plan, w, inp, base, poison, late: tuple[str, ...] = ()) -> int:
     """Runs with random jitter, then (``late``) runs that delay only those nodes: the count that differ."""
     from runtime.executor import Executor, Jitter
