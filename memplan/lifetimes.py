@@ -174,28 +174,34 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
     stream's clock columns laid end to end, which costs streams x (nodes + accesses), not streams^2 x
     buffers (a 2000-branch fan-out on 1024 streams took minutes)."""
     B, S = first.shape
-    visible = np.zeros((B, S), dtype=SEQ)
-    live_from = np.empty((B, S), dtype=SEQ)
-    pb, ps = np.nonzero(last > 0)  # the (buffer, stream) pairs with an access
-    lasts, firsts = last[pb, ps], first[pb, ps]
+    # filled a stream (row) at a time, then laid out buffer-major: a column write of a (B, S) table strides
+    # over the whole of it, and at many streams those writes were most of the time
+    visible = np.zeros((S, B), dtype=SEQ)
+    live_from = np.empty((S, B), dtype=SEQ)
+    pb, ps = np.nonzero(last > 0)  # the (buffer, stream) pairs with an access, by buffer (row-major)
+    lasts, firsts = last[pb, ps].astype(np.int64), first[pb, ps].astype(np.int64)
     big = n_nodes + 2  # above every clock value and every count searched for
+    shift = ps * big
+    want_vis, want_lf = shift + lasts, shift + firsts + 1
+    starts = np.flatnonzero(np.r_[True, pb[1:] != pb[:-1]]) if len(pb) else pb
+    ub = pb[starts]  # each accessed buffer once; its pairs are pb[starts[k]:starts[k + 1]]
     for s0 in range(S):
         nodes_s0 = hb.stream_nodes[s0]
         n_s0 = len(nodes_s0)
-        live_from[:, s0] = n_s0
+        live_from[s0] = n_s0
         if not len(pb):
             continue
         # column s of this stream's clocks, shifted by s * big: one sorted array for every column
         cols = (hb.clock[nodes_s0].T + (np.arange(S, dtype=np.int64) * big)[:, None]).ravel()
-        shift = ps * big
-        vis = np.searchsorted(cols, shift + lasts, side="left") - ps * n_s0
-        lf = np.searchsorted(cols, shift + firsts + 1, side="left") - ps * n_s0
+        vis = np.searchsorted(cols, want_vis, side="left") - ps * n_s0
+        lf = np.searchsorted(cols, want_lf, side="left") - ps * n_s0
         own = ps == s0
         vis[own] = lasts[own]
         lf[own] = np.minimum(firsts[own], n_s0)
-        np.maximum.at(visible[:, s0], pb, vis.astype(SEQ))   # same dtype: ufunc.at's fast path
-        np.minimum.at(live_from[:, s0], pb, lf.astype(SEQ))
-    return visible, live_from
+        # per buffer, the largest / smallest over its pairs (a segmented reduction: ufunc.at was most of it)
+        visible[s0, ub] = np.maximum.reduceat(vis, starts)
+        live_from[s0, ub] = np.minimum(np.minimum.reduceat(lf, starts), n_s0)
+    return np.ascontiguousarray(visible.T), np.ascontiguousarray(live_from.T)
 
 
 def acc_nodes_of(ptr: np.ndarray, nodes: np.ndarray, b: int) -> np.ndarray:
