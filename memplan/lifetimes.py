@@ -174,10 +174,8 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
     stream's clock columns laid end to end, which costs streams x (nodes + accesses), not streams^2 x
     buffers (a 2000-branch fan-out on 1024 streams took minutes)."""
     B, S = first.shape
-    # filled a stream (row) at a time, then laid out buffer-major: a column write of a (B, S) table strides
-    # over the whole of it, and at many streams those writes were most of the time
-    visible = np.zeros((S, B), dtype=SEQ)
-    live_from = np.empty((S, B), dtype=SEQ)
+    visible = np.zeros((B, S), dtype=SEQ)
+    live_from = np.empty((B, S), dtype=SEQ)
     pb, ps = np.nonzero(last > 0)  # the (buffer, stream) pairs with an access, by buffer (row-major)
     lasts, firsts = last[pb, ps].astype(np.int64), first[pb, ps].astype(np.int64)
     big = n_nodes + 2  # above every clock value and every count searched for
@@ -188,7 +186,7 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
     for s0 in range(S):
         nodes_s0 = hb.stream_nodes[s0]
         n_s0 = len(nodes_s0)
-        live_from[s0] = n_s0
+        live_from[:, s0] = n_s0
         if not len(pb):
             continue
         # column s of this stream's clocks, shifted by s * big: one sorted array for every column
@@ -199,9 +197,9 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
         vis[own] = lasts[own]
         lf[own] = np.minimum(firsts[own], n_s0)
         # per buffer, the largest / smallest over its pairs (a segmented reduction: ufunc.at was most of it)
-        visible[s0, ub] = np.maximum.reduceat(vis, starts)
-        live_from[s0, ub] = np.minimum(np.minimum.reduceat(lf, starts), n_s0)
-    return np.ascontiguousarray(visible.T), np.ascontiguousarray(live_from.T)
+        visible[ub, s0] = np.maximum.reduceat(vis, starts)
+        live_from[ub, s0] = np.minimum(np.minimum.reduceat(lf, starts), n_s0)
+    return visible, live_from
 
 
 def acc_nodes_of(ptr: np.ndarray, nodes: np.ndarray, b: int) -> np.ndarray:
