@@ -109,8 +109,29 @@ class Occupancy:
         end = _align(end, self.alignment)
         k = bisect_right(pts, start) - 1
         last = len(pts) - 1
-        if end <= start or cov[k] or (k < last and pts[k + 1] < end):
+        if end <= start or (k < last and pts[k + 1] < end):
             self._change(start, end, 1)
+            return
+        if cov[k]:
+            # inside one covered segment [p, q) (not the tail: its cover is 0): [p, start) c, [start, end)
+            # c + 1, [end, q) c, merged with a neighbour of cover c + 1; no gap changes (every cover >= 1)
+            c, p, q = cov[k], pts[k], pts[k + 1]
+            seg_pts: list[int] = []
+            seg_cov: list[int] = []
+            if p < start:
+                seg_pts += [p, start]
+                seg_cov += [c, c + 1]
+            elif not (k > 0 and cov[k - 1] == c + 1):
+                seg_pts.append(start)
+                seg_cov.append(c + 1)
+            hi = k + 1
+            if end < q:
+                seg_pts.append(end)
+                seg_cov.append(c)
+            elif cov[k + 1] == c + 1:
+                hi = k + 2
+            pts[k:hi] = seg_pts
+            cov[k:hi] = seg_cov
             return
         # the common case: the block lands inside one free segment [p, q) (q: none for the tail)
         p = pts[k]
@@ -141,7 +162,51 @@ class Occupancy:
 
     def remove(self, start: int, end: int) -> None:
         """Drop one block added before with the same bounds."""
-        self._change(start, end, -1)
+        pts, cov = self.pts, self.cov
+        end = _align(end, self.alignment)
+        k = bisect_right(pts, start) - 1
+        last = len(pts) - 1
+        if end <= start or k == last or pts[k + 1] < end:
+            self._change(start, end, -1)
+            return
+        # the common case (greedy takes out the blocks that may share bytes and puts them back): the block
+        # lies inside one segment [p, q) of cover c >= 1, which becomes [p, start) c, [start, end) c - 1,
+        # [end, q) c, merged with a neighbour of cover c - 1; only a new cover 0 changes the gaps
+        c, p, q = cov[k], pts[k], pts[k + 1]
+        new, gaps = c - 1, self.gaps
+        seg_pts: list[int] = []
+        seg_cov: list[int] = []
+        gstart = start
+        if p < start:
+            seg_pts.append(p)
+            seg_cov.append(c)
+            seg_pts.append(start)
+            seg_cov.append(new)
+        elif k > 0 and cov[k - 1] == new:   # extends the segment before (interior: k - 1 < last)
+            gstart = pts[k - 1]
+            if new == 0:
+                del gaps[bisect_left(gaps, (p - gstart, gstart))]
+        else:
+            seg_pts.append(start)
+            seg_cov.append(new)
+        hi = k + 1
+        gend: int | None = q
+        if end < q:
+            gend = end
+            seg_pts.append(end)
+            seg_cov.append(c)
+        elif cov[k + 1] == new:             # runs on into the segment after: its start goes
+            hi = k + 2
+            if k + 1 == last:               # the open tail: no gap, the tail starts earlier
+                gend = None
+            else:
+                gend = pts[k + 2]
+                if new == 0:
+                    del gaps[bisect_left(gaps, (gend - q, q))]
+        pts[k:hi] = seg_pts
+        cov[k:hi] = seg_cov
+        if new == 0 and gend is not None:
+            insort(gaps, (gend - gstart, gstart))
 
     def best_fit(self, size: int) -> int:
         """``best_fit`` over the blocks held: smallest interior gap that fits, else the open tail."""
