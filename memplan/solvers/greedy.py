@@ -250,6 +250,8 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
     arrive: list[tuple[int, int, int]] = []   # (seen time, j, stream): the stream has seen all of j
     seen_by: dict[int, list[int]] = {}        # stream -> placed buffers it has seen (some maybe over)
     placed = np.zeros(n, dtype=bool)
+    starts = problem.order.has_start.tolist()
+    past_inputs = False   # a buffer that is not an input has been placed
     work = 0
     for i in order:
         size = sizes[i]
@@ -263,7 +265,12 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
             _, j, s = heapq.heappop(arrive)
             seen_by.setdefault(s, []).append(j)
         src = inplace_of.get(i)
-        if not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
+        if not regular[i] and starts[i] and not past_inputs and not any(placed[j] for j in partners.get(i, ())):
+            # an input while only inputs are placed (the sweep takes buffers by lower, inputs at 0): nothing
+            # precedes an input and it precedes no other input, so it conflicts with every placed buffer,
+            # all of which ``occ`` holds: listing them (``_place_listed``) was quadratic in the inputs
+            offsets[i] = _place(occ, src, size, sizes, offsets)
+        elif not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
             offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
@@ -287,6 +294,7 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
             for j in out:
                 occ.add(offsets[j], offsets[j] + sizes[j])
         placed[i] = True
+        past_inputs = past_inputs or not starts[i]
         occ.add(offsets[i], offsets[i] + size)
         heapq.heappush(gone, (upper[i], i))
         for s, t in seen[i].items():
@@ -344,6 +352,9 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
     expiry: list[list[tuple[int, int]]] = [[] for _ in range(S)]
     later: dict[tuple[int, int], list[tuple[int, int]]] = {}  # max-heaps of (-seen[j, s], j)
     placed = np.zeros(n, dtype=bool)
+    starts = o.has_start.tolist()
+    inputs = Occupancy(problem.alignment)   # every placed buffer while all are inputs (see _sweep_seen)
+    past_inputs = False
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -360,7 +371,9 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
                         if need[s][t] and sj[t] > d:
                             heapq.heappush(later.setdefault((s, t), []), (-sj[t], j))
         src = inplace_of.get(i)
-        if not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
+        if not regular[i] and starts[i] and not past_inputs and not any(placed[j] for j in partners.get(i, ())):
+            offsets[i] = _place(inputs, src, size, sizes, offsets)
+        elif not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
             offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
@@ -392,6 +405,9 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
             for j in away:
                 here.add(offsets[j], offsets[j] + sizes[j])
         placed[i] = True
+        past_inputs = past_inputs or not starts[i]
+        if not past_inputs:
+            inputs.add(offsets[i], offsets[i] + size)
         si = seen_l[i]
         for s in range(S):
             occ[s].add(offsets[i], offsets[i] + size)
