@@ -237,7 +237,9 @@ class BufferProblem:
         if self.compatible:
             n = max(len(self), 1)
             keys = np.minimum(a, b) * n + np.maximum(a, b)
-            keep &= ~np.isin(keys, self._compatible_keys())
+            ck = self._compatible_keys()   # sorted: a binary search, not np.isin's hashing of both per call
+            at = np.minimum(np.searchsorted(ck, keys), len(ck) - 1)
+            keep &= ck[at] != keys
         order = self.order
         if order is not None:
             keep &= ~(self._precedes(a, b) | self._precedes(b, a))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 
+import numpy as np
+
 
 def _align(x: int, a: int) -> int:
     return -(-x // a) * a
@@ -40,6 +42,19 @@ def first_fit(blocks: list[tuple[int, int]], size: int, alignment: int) -> int:
         if e < 0 or e - s >= size:
             return s
     raise AssertionError("unreachable")
+
+
+def first_fit_arrays(starts: np.ndarray, ends: np.ndarray, size: int, alignment: int) -> int:
+    """``first_fit`` over blocks given as int64 arrays, in bulk: for a buffer with thousands of blocks to
+    avoid (an in-place pair's side of the size planner), where the per-block loop was the whole cost."""
+    if len(starts) == 0:
+        return 0
+    o = np.lexsort((ends, starts))
+    s, e = starts[o], ends[o]
+    a = -(-e // alignment) * alignment
+    cursor = np.maximum.accumulate(np.concatenate(([0], a)))   # cursor[k]: before block k; cursor[-1]: the tail
+    fit = np.flatnonzero(s - cursor[:-1] >= size)              # gaps (s > cursor) long enough
+    return int(cursor[fit[0]]) if len(fit) else int(cursor[-1])
 
 
 def fits_at(blocks: list[tuple[int, int]], offset: int, size: int) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import WindowFit, first_fit
+from .placement import WindowFit, first_fit, first_fit_arrays
 
 #: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
 DENSE_OVERLAPS = 64
@@ -80,16 +80,18 @@ def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], o
         partners.setdefault(b, set()).add(a)
     fit = WindowFit(lower + upper, problem.alignment)
     placed = np.zeros(len(sizes), dtype=bool)
+    starts = np.zeros(len(sizes), dtype=np.int64)   # offsets, as an array for the partners' bulk first fit
     for i in order:
         size = sizes[i]
         if size == 0:
             continue
         li, ui = lower[i], upper[i]
         if i in partners:
-            near = np.flatnonzero(placed & (problem.lower < ui) & (problem.upper > li)).tolist()
-            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near if j not in partners[i]]
-            offsets[i] = first_fit(blocks, size, problem.alignment)
+            near = np.flatnonzero(placed & (problem.lower < ui) & (problem.upper > li))
+            near = near[~np.isin(near, np.fromiter(partners[i], dtype=np.int64))]
+            offsets[i] = first_fit_arrays(starts[near], starts[near] + problem.sizes[near], size, problem.alignment)
         else:
             offsets[i] = fit.first_fit(li, ui, size)
         fit.add(li, ui, offsets[i], offsets[i] + size)
+        starts[i] = offsets[i]
         placed[i] = True
