@@ -120,22 +120,43 @@ def test_conflict_pairs_are_the_conflict_relation():
         assert got == want, trial
 
 
-def test_a_wide_node_never_lists_pairs_of_its_outputs(monkeypatch):
-    """2,000 outputs (4,002 buffers, 2M overlapping pairs): serial and on graph_optimize's streams,
-    the planners list at most a few blocks and conflicting pairs per buffer, not one per pair."""
-    listed = {"blocks": 0, "pairs": 0}
-    gaps, pairs = placement.gaps, BufferProblem.conflict_pairs
+def _listed_blocks(monkeypatch) -> dict[str, int]:
+    """A dict whose "blocks" counts the blocks the planners walk in ``placement.gaps``, a per-block Python
+    loop: what listing every block a buffer must avoid shows up as."""
+    listed = {"blocks": 0}
+    gaps = placement.gaps
 
     def counting_gaps(blocks, alignment):
         listed["blocks"] += len(blocks)
         return gaps(blocks, alignment)
+
+    monkeypatch.setattr(placement, "gaps", counting_gaps)
+    return listed
+
+
+def _assert_plans_list_few_blocks(monkeypatch, g: memplan.Graph, streams_modes) -> None:
+    """``memplan.plan`` of ``g`` under each ``streams`` lists at most a few blocks per tensor."""
+    listed = _listed_blocks(monkeypatch)
+    for streams in streams_modes:
+        listed["blocks"] = 0
+        p = memplan.plan(g, streams=streams)
+        assert p.arena_bytes >= p.lower_bound_bytes > 0
+        assert listed["blocks"] <= 20 * len(g.tensors), (streams, listed)
+    monkeypatch.undo()
+
+
+def test_a_wide_node_never_lists_pairs_of_its_outputs(monkeypatch):
+    """2,000 outputs (4,002 buffers, 2M overlapping pairs): serial and on graph_optimize's streams,
+    the planners list at most a few blocks and conflicting pairs per buffer, not one per pair."""
+    listed = _listed_blocks(monkeypatch)
+    listed["pairs"] = 0
+    pairs = BufferProblem.conflict_pairs
 
     def counting_pairs(self, *args, **kw):
         out = pairs(self, *args, **kw)
         listed["pairs"] += len(out[0])
         return out
 
-    monkeypatch.setattr(placement, "gaps", counting_gaps)
     monkeypatch.setattr(BufferProblem, "conflict_pairs", counting_pairs)
     k = 2000
     g = wide_graph(k)
@@ -166,21 +187,7 @@ def test_many_inputs_are_placed_without_listing_each_other(monkeypatch):
     for a plan serial in 2 s). While only inputs are placed, every placed buffer is exactly what an input
     conflicts with, which the sweep's Occupancy already holds: the planners now list at most a few blocks
     per buffer, and place as the listing (and the pairwise sweeps) did."""
-    listed = {"blocks": 0}
-    gaps = placement.gaps
-
-    def counting_gaps(blocks, alignment):
-        listed["blocks"] += len(blocks)
-        return gaps(blocks, alignment)
-
-    monkeypatch.setattr(placement, "gaps", counting_gaps)
-    g = _inputs_graph(2000)
-    for streams in (4, "auto"):
-        listed.update(blocks=0)
-        p = memplan.plan(g, streams=streams)
-        assert p.arena_bytes >= p.lower_bound_bytes > 0
-        assert listed["blocks"] <= 20 * len(g.tensors), (streams, listed)
-    monkeypatch.setattr(placement, "gaps", gaps)
+    _assert_plans_list_few_blocks(monkeypatch, _inputs_graph(2000), (4, "auto"))
     small = _inputs_graph(300)
     sch = memplan.graph_optimize(small, 4)
     sch = getattr(sch, "schedule", sch)
@@ -214,21 +221,7 @@ def test_many_in_place_pairs_are_placed_in_bulk(monkeypatch):
     bound hashed the in-place pairs once per chunk). The first fit over those blocks now runs in bulk and the
     in-place test is a binary search: no block goes through the per-block ``gaps`` loop, and the size planner
     places as its pairwise path does."""
-    listed = {"blocks": 0}
-    gaps = placement.gaps
-
-    def counting_gaps(blocks, alignment):
-        listed["blocks"] += len(blocks)
-        return gaps(blocks, alignment)
-
-    monkeypatch.setattr(placement, "gaps", counting_gaps)
-    g = _inplace_inputs_graph(2000)
-    for streams in (None, 4):
-        listed.update(blocks=0)
-        p = memplan.plan(g, streams=streams)
-        assert p.arena_bytes >= p.lower_bound_bytes > 0
-        assert listed["blocks"] <= 20 * len(g.tensors), (streams, listed)
-    monkeypatch.setattr(placement, "gaps", gaps)
+    _assert_plans_list_few_blocks(monkeypatch, _inplace_inputs_graph(2000), (None, 4))
     small = _inplace_inputs_graph(300)
     prob = buffer_problem(small, memplan.build_happens_before(small, memplan.serial_schedule(small)))
     monkeypatch.setattr(size, "DENSE_OVERLAPS", 1 << 40)
