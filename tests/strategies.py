@@ -215,3 +215,22 @@ def view_chains(draw, max_nodes: int = 12) -> Graph:
             b.node(f"n{k}", "OP", [t, *extra], out, cost=cost, group=group, inplace=inplace)
         avail.append(out)
     return b.build()
+
+
+@st.composite
+def llama_shapes(draw, max_hidden: int = 1536) -> dict:
+    """Keyword overrides of ``runtime.models.llama.config``: a Llama step off the named configs' paths.
+
+    Head sizes the kernels take (multiples of 8, the common ones and odd ones such as 24 or 80), grouped
+    query attention from 1 to 8 heads per KV head, FFN widths and vocabularies that are not multiples of
+    anything (the fallback products), an empty or long cache, one or two layers. ``max_hidden`` keeps a CPU
+    run short.
+    """
+    d = draw(st.sampled_from([8, 16, 24, 32, 40, 64, 80, 96, 128, 256]))
+    kv = draw(st.integers(1, 4))
+    grp = draw(st.sampled_from([g for g in (1, 2, 3, 4, 5, 8) if d * kv * g <= max_hidden] or [1]))
+    kv = kv if d * kv * grp <= max_hidden else 1
+    return dict(hidden=d * kv * grp, heads=kv * grp, kv_heads=kv,
+                ffn=draw(st.one_of(st.integers(1, 140).map(lambda k: 8 * k), st.integers(3, 1100))),
+                vocab=draw(st.integers(1, 1100)), ctx=draw(st.sampled_from([0, 1, 7, 64, 300])),
+                layers=draw(st.integers(1, 2)))

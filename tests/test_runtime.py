@@ -28,6 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plan_mutators import plan_with_offsets_of, plan_without_event, required_events
+from strategies import llama_shapes
 
 import memplan
 from memplan.examples import LLAMA_TINY, llama
@@ -115,6 +116,24 @@ def test_emulated_kernels_match_reference(batch, streams, fuse, gemv_norm):
         tid = f"l{li}.k_cache"
         got = mem.view(addr[tid], ref_caches[tid].size, np.float16).reshape(ref_caches[tid].shape)
         assert L.rel_err(got[cfg.ctx:cfg.ctx + batch], ref_caches[tid][cfg.ctx:cfg.ctx + batch]) < 10 * tol
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(shape=llama_shapes(), batch=st.integers(1, 64),
+       fuse=st.sampled_from(L.FUSE_MODES), wgmma=st.booleans(), sms=st.sampled_from([132, 66, 8]))
+def test_emulated_random_llama_shapes_match_reference(shape, batch, fuse, wgmma, sms):
+    """Llama steps off the named configs (odd head sizes, grouped queries, ragged FFN widths and vocabularies,
+    an empty cache, batches 1-64) on whatever launches the registry picks for the device's SMs and
+    features: within tolerance of the float64 reference, and the 3-stream plan's bits equal the serial
+    plan's. A shape the kernels cannot take is refused by name (KernelError), never run wrong."""
+    cfg = L.config("tiny", batch=batch, **shape)
+    g = L.build_graph(cfg, fuse)
+    w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
+    ref = L.reference_forward(cfg, w, inp)[0]
+    outs = [emulate(g, plan_step(g, sched, batch=batch), w, inp, wgmma=wgmma, num_sms=sms)[0]["logits"]
+            for sched in (None, L.multi_stream_schedule(g))]
+    assert L.rel_err(outs[0], ref) < (1e-4 if batch == 1 else 5e-3), shape
+    assert np.array_equal(outs[0], outs[1]), shape
 
 
 @pytest.mark.parametrize("batch", [4, 16, 40])

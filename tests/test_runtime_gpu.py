@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import llama_shapes
 
 import memplan
 
@@ -176,6 +179,35 @@ def test_odd_shapes_match_the_reference(pdl_lib, shape, batch):
             ex.free()
     base = outs[("serial", "eager")]
     assert all(np.array_equal(o, base) for o in outs.values())
+
+
+@settings(max_examples=24, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=llama_shapes(max_hidden=2048), batch=st.integers(1, 64), fuse=st.sampled_from(["norms", "runtime"]))
+def test_random_llama_shapes_match_the_reference(pdl_lib, shape, batch, fuse):
+    """Llama steps off the named configs (odd head sizes, grouped queries, ragged FFN widths and
+    vocabularies, an empty cache, batches 1-64) on the device's own kernel choices: within tolerance of the
+    float64 reference, serial and 3-stream plans, eager and graph, PDL by the default policy, arena and the
+    step's cache rows poisoned with NaN first; every run bitwise equal to the serial eager one."""
+    from runtime.executor import Executor, Poison
+    from runtime.models import llama as L
+    from runtime.step import plan_step
+
+    cfg = L.config("tiny", batch=batch, **shape)
+    g = L.build_graph(cfg, fuse)
+    w, inp = L.make_weights(g, cfg, seed=11), L.make_inputs(cfg, seed=12)
+    ref = L.reference_forward(cfg, w, inp)[0]
+    outs = {}
+    for pname, sched in (("serial", None), ("multi", L.multi_stream_schedule(g))):
+        ex = Executor(g, plan_step(g, sched, batch=batch), weights=w, inputs=inp, library=pdl_lib)
+        try:
+            for mode in ("eager", "graph"):
+                outs[(pname, mode)] = out = _run(ex, mode, poison=Poison(ranges=L.kv_poison_ranges(g, cfg)))
+                err = L.rel_err(out, ref)
+                assert err < (1e-4 if batch == 1 else 5e-3), f"{shape} batch {batch} {pname}/{mode}: {err:.3g}"
+        finally:
+            ex.free()
+    base = outs[("serial", "eager")]
+    assert all(np.array_equal(o, base) for o in outs.values()), f"{shape} batch {batch}"
 
 
 @pytest.mark.parametrize("launch", ["plain", "pdl"])

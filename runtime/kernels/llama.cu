@@ -493,6 +493,15 @@ extern "C" __global__ void rope_set_rows_f16(const float* x, const int* pos, con
 #ifndef AF_PUSH
 #define AF_PUSH 1
 #endif
+// AF_START_SYNC: with AF_PUSH a block writes into block 0's shared memory before any cluster.sync, and CUDA
+// allows distributed shared memory accesses only to blocks known to have started (compute-sanitizer's
+// racecheck flagged every such store: "a block that might not have entered yet"). Every block arrives on the
+// cluster barrier first thing (relaxed: no memory ordering needed) and waits on it just before its first
+// remote store, by when every block has long started: the wait costs nothing, the stores become defined.
+// 0 only for the negative control of the GPU sanitizer test.
+#ifndef AF_START_SYNC
+#define AF_START_SYNC 1
+#endif
 __device__ __forceinline__ float dot8h(const uint4 raw, const float* qv) {
     const half2* kh = reinterpret_cast<const half2*>(&raw);
     float acc = 0.0f;
@@ -524,6 +533,9 @@ __device__ __forceinline__ void attn_fused_body(const float* q, const int* pos, 
                                                 int d_arg, float scale, float log2_base) {
     const int d = D ? D : d_arg;
     if (d != d_arg) __trap();                      // the registry launches each kernel for its own d
+#if AF_PUSH && AF_START_SYNC
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");   // waited on before the push
+#endif
     PDL_ENTER();
     __shared__ float sh[32];
     __shared__ float qs[256];
@@ -655,6 +667,9 @@ __device__ __forceinline__ void attn_fused_body(const float* q, const int* pos, 
     for (int c = 0; c < 8; c++) red[s * d + e8 * 8 + c] = acc[c];
     __syncthreads();
 #if AF_PUSH
+#if AF_START_SYNC
+    asm volatile("barrier.cluster.wait.aligned;" ::: "memory");   // every block of the cluster has started
+#endif
     float* cpart0 = cluster.map_shared_rank(cpart, 0);
     for (int e = tid; e < d; e += blockDim.x) {
         float r = 0.0f;
