@@ -1,0 +1,74 @@
+"""Hostile input, round 18: cases the earlier rounds (tests/test_hostile*.py) did not cover.
+
+Each test names the input, what memplan did with it, and what it must do: a ``memplan.errors`` exception
+(in the CLI one ``memplan: error:`` line and exit 2) naming the offending value, or the exact answer.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cli_contract import assert_bad_input, leftovers
+
+import memplan
+from memplan.cli import main
+
+
+def run(capsys, argv):
+    """``memplan argv`` in-process: (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # usage errors leave through argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- byte counts past 2**53 ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,want", [
+    ("9007199254740993", 2 ** 53 + 1),            # float() made it 2**53
+    ("9223372036854775295", 2 ** 63 - 513),      # float() made it 2**63 - 1024
+    ("9007199254740993B", 2 ** 53 + 1),
+    ("8796093022208001K", 8796093022208001 << 10),
+    ("1.5M", 3 << 19),
+    ("64K", 1 << 16),
+    ("0.5", 0),
+])
+def test_byte_counts_are_read_exactly(text, want):
+    """``--memory-budget``, ``--device-capacity`` and ``csv --capacity`` went through ``float``: an integer
+    above 2**53 lost its last bits (9007199254740993 was read as 9007199254740992)."""
+    from memplan.argtypes import size
+
+    assert size(text) == want
+
+
+def test_csv_capacity_past_2_53_that_fits_exactly(tmp_path, capsys):
+    """A buffer of 2**53 + 1 bytes and ``--capacity 9007199254740993``: refused with "no packing within
+    capacity 9007199254740992 found (none exists)", a capacity the user never gave and a wrong answer."""
+    c = tmp_path / "i.csv"
+    c.write_text(f"id,lower,upper,size\na,0,1,{2 ** 53 + 1}\n")
+    out = tmp_path / "o.csv"
+    code, _, err = run(capsys, ["csv", c, "-o", out, "-q", "--capacity", str(2 ** 53 + 1)])
+    assert code == 0, err
+    assert out.read_text().splitlines()[1] == f"a,0,1,{2 ** 53 + 1},0"
+    code, _, err = run(capsys, ["csv", c, "-o", tmp_path / "p.csv", "-q", "--capacity", str(2 ** 53)])
+    assert_bad_input(code, err, str(2 ** 53), "capacity")
+    assert not (tmp_path / "p.csv").exists() and not leftovers(tmp_path)
+
+
+def test_memory_budget_past_2_53_is_the_one_given(tmp_path, capsys):
+    """32 inputs of 2**48 bytes read by one node: an arena of 2**53 + 256 bytes. ``--memory-budget`` one
+    byte short of it was read as 2**53 + 256, and the plan that exceeds the budget given was written."""
+    g = tmp_path / "g.json"
+    b = memplan.GraphBuilder("big")
+    ins = [b.input(f"x{i}", 1 << 48) for i in range(32)]
+    b.node("n", "CONCAT", ins, b.output("y", 256))
+    memplan.save_graph(b.build(), str(g))
+    arena = memplan.plan(memplan.load_graph(str(g))).arena_bytes
+    assert arena == 2 ** 53 + 256
+    out = tmp_path / "p.json"
+    code, _, err = run(capsys, ["plan", g, "-o", out, "-q", "--memory-budget", str(arena - 1)])
+    assert_bad_input(code, err, f"memory budget of {arena - 1} B")
+    assert not out.exists()
+    code, _, err = run(capsys, ["plan", g, "-o", out, "-q", "--memory-budget", str(arena)])
+    assert code == 0, err
