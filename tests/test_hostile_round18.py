@@ -72,3 +72,23 @@ def test_memory_budget_past_2_53_is_the_one_given(tmp_path, capsys):
     assert not out.exists()
     code, _, err = run(capsys, ["plan", g, "-o", out, "-q", "--memory-budget", str(arena)])
     assert code == 0, err
+
+
+# --- library options past int64 ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("option,value,error", [
+    ("memory_budget", 2 ** 63, memplan.BudgetError),
+    ("memory_budget", 2 ** 64, memplan.BudgetError),
+    ("max_events", 2 ** 63, memplan.ScheduleError),
+    ("max_events", 10 ** 30, memplan.ScheduleError),
+])
+def test_plan_options_past_2_63_are_refused(tmp_path, option, value, error):
+    """``plan(memory_budget=2**64)`` (or ``max_events``) planned, and the plan's solver block carried the
+    value: a plan file with an integer outside the int64 range every plan integer keeps to (docs/format.md
+    "Limits"), which the CLI's own options refuse. The library refuses it too, naming the option."""
+    import handgraphs as H
+
+    with pytest.raises(error, match=option):
+        memplan.plan(H.qkv(), streams="auto", **{option: value})
+    ok = memplan.plan(H.qkv(), streams="auto", **{option: 2 ** 63 - 1})
+    assert ok.solver["schedule"][option] == 2 ** 63 - 1
