@@ -92,3 +92,53 @@ def test_plan_options_past_2_63_are_refused(tmp_path, option, value, error):
         memplan.plan(H.qkv(), streams="auto", **{option: value})
     ok = memplan.plan(H.qkv(), streams="auto", **{option: 2 ** 63 - 1})
     assert ok.solver["schedule"][option] == 2 ** 63 - 1
+
+
+# --- view_offset on a tensor that is no view ------------------------------------------------------------
+
+def _qkv_doc():
+    import handgraphs as H
+
+    return H.qkv().to_dict()
+
+
+@pytest.mark.parametrize("value,words", [
+    ("x", ["'q'", "view_offset", "'x'"]),
+    (-1, ["'q'", "view_offset", "-1"]),
+    (1.5, ["'q'", "view_offset", "1.5"]),
+    (True, ["'q'", "view_offset", "True"]),
+    (2 ** 70, ["'q'", "view_offset"]),
+    (512, ["'q'", "view_offset", "512", "view_of"]),
+])
+def test_view_offset_without_view_of(tmp_path, capsys, value, words):
+    """A tensor with a ``view_offset`` but no ``view_of`` (a dropped or misspelt ``view_of``) was planned as a
+    root of its own, silently, whatever the offset held: a string, -1, 2**70 (docs/format.md "Limits":
+    ``view_offset`` is an integer in 0 .. 2**48), or an offset into a parent it does not name."""
+    import json
+
+    doc = _qkv_doc()
+    next(t for t in doc["tensors"] if t["id"] == "q")["view_offset"] = value
+    g = tmp_path / "g.json"
+    g.write_text(json.dumps(doc))
+    out = tmp_path / "p.json"
+    code, _, err = run(capsys, ["plan", g, "-o", out])
+    assert_bad_input(code, err, "g.json", *words)
+    assert not out.exists() and not leftovers(tmp_path)
+    with pytest.raises(memplan.GraphError, match="view_offset"):
+        memplan.graph_from_dict(doc)
+    b = memplan.GraphBuilder("g")
+    b.tensor("x", 256, "input", view_offset=value)
+    b.node("n", "OP", ["x"], b.output("y", 256))
+    with pytest.raises(memplan.GraphError, match="'x'.*view_offset"):
+        b.build()
+
+
+@pytest.mark.parametrize("value", [0, None])
+def test_view_offset_zero_or_null_on_a_root_is_no_offset(tmp_path, value):
+    """A writer that emits ``"view_offset": 0`` (or null) beside no ``view_of`` for every tensor says nothing
+    wrong: such graphs still load, and mean the same as without the field."""
+    doc = _qkv_doc()
+    for t in doc["tensors"]:
+        t["view_offset"] = value
+    g = memplan.graph_from_dict(doc)
+    assert g == memplan.graph_from_dict(_qkv_doc())
