@@ -6,6 +6,10 @@ Each test names the input, what memplan did with it, and what it must do: a ``me
 
 from __future__ import annotations
 
+import os
+import signal
+from contextlib import contextmanager
+
 import pytest
 from cli_contract import assert_bad_input, leftovers
 
@@ -142,3 +146,49 @@ def test_view_offset_zero_or_null_on_a_root_is_no_offset(tmp_path, value):
         t["view_offset"] = value
     g = memplan.graph_from_dict(doc)
     assert g == memplan.graph_from_dict(_qkv_doc())
+
+
+# --- inputs whose read blocks ------------------------------------------------------------------------------
+
+@contextmanager
+def no_hang(seconds: int):
+    """Fail with ``Hang`` when the block runs past ``seconds``."""
+    def alarm(signum, frame):
+        raise Hang(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+class Hang(Exception):
+    pass
+
+
+@pytest.mark.skipif(not os.access("/proc/kmsg", os.R_OK), reason="needs a readable /proc/kmsg (root on Linux)")
+def test_a_regular_file_whose_read_blocks(tmp_path, capsys):
+    """``/proc/kmsg`` is a regular file of size 0 whose read waits for the next kernel message: ``memplan plan
+    /proc/kmsg`` (or ``verify``, ``csv``) hung. Inputs are read without blocking: one line naming the file."""
+    out = tmp_path / "o.json"
+    for argv in (["plan", "/proc/kmsg", "-o", out], ["show", "/proc/kmsg"], ["csv", "/proc/kmsg", "-o", out]):
+        with no_hang(20):
+            code, _, err = run(capsys, argv)
+        assert_bad_input(code, err, "/proc/kmsg")
+        assert not out.exists() and not leftovers(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_an_input_swapped_for_a_fifo_after_its_check(tmp_path, monkeypatch):
+    """``read_input`` checks the path is a regular file, then opens it: a file replaced by a FIFO in between
+    blocked that open forever (no writer). The open does not block; the empty read is an error naming it."""
+    import memplan.files as files
+
+    fifo = tmp_path / "g.json"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(files, "check_readable", lambda path, error, limit=files.MAX_FILE_BYTES: 0)
+    with no_hang(20), pytest.raises(memplan.GraphError, match="g.json"):
+        memplan.load_graph(str(fifo))
