@@ -49,10 +49,19 @@ def _parse(text: str, cast: Callable[[str], float], what: str):
 
 
 def size(text: str) -> int:
-    """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G (finite, below 2**63)."""
+    """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G (finite, below 2**63).
+
+    An integer is read as one, exactly: a float holds integers exactly only up to 2**53, and a capacity
+    or budget of 2**53 + 1 bytes read as 2**53 refuses a packing that fits. Only a fraction or an exponent
+    (1.5M, 1e9) goes through ``float``, rounded down to whole bytes."""
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
-    v = _parse(t[:-1] if mult > 1 else t, float, "a byte count") * mult
+    number = t[:-1] if mult > 1 else t
+    v: int | float
+    try:
+        v = int(number) * mult
+    except ValueError:
+        v = _parse(number, float, "a byte count") * mult
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan

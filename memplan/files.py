@@ -11,7 +11,8 @@ rewritten that way (the link stays, as with a shell redirection), and an output 
 or an existing read-only file is refused,
 never replaced by a file (the path ``-`` is standard output, as in
 ``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
-a reader accepts only regular files of at most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever).
+a reader accepts only regular files of at most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever),
+and reads them without blocking (``/proc/kmsg`` is a "regular" file whose read waits).
 """
 
 from __future__ import annotations
@@ -199,18 +200,31 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
 
 
 def read_limited(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
-    """Read an open binary file to its end, refusing more than ``limit`` bytes (a file that grew)."""
+    """Read an open binary file to its end, refusing more than ``limit`` bytes (a file that grew); on a
+    file opened without blocking, one whose read would wait is refused too."""
     data = f.read(limit + 1)
+    if data is None:  # non-blocking, and nothing to read yet
+        raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only regular "
+                    "files)")
     if len(data) > limit:
         raise error(f"{path}: over the {limit}-byte limit on input files")
     return data
 
 
+def _open_nonblocking(path: str, flags: int) -> int:
+    """``open``'s opener for inputs: the file descriptor opened with ``O_NONBLOCK`` where the OS has it."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
 def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of input file ``path``: a regular file of at most ``limit`` bytes, or ``error`` naming it."""
+    """The bytes of input file ``path``: a regular file of at most ``limit`` bytes, or ``error`` naming it.
+
+    Opened with ``O_NONBLOCK``, which a regular file's data ignores: a "regular" file whose read waits (a
+    kernel interface such as ``/proc/kmsg``), or a FIFO put in the file's place after ``check_readable``,
+    gives an error, never a hang."""
     check_readable(path, error, limit)
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", opener=_open_nonblocking) as f:
             return read_limited(f, path, error, limit)
     except MemplanError:
         raise

@@ -260,6 +260,9 @@ def _validate(g: Graph) -> None:
             raise GraphError(f"tensor {t.id!r}: size {_short(t.size)} is absurd (over {MAX_TENSOR_BYTES} bytes)")
         if t.view_of is None:
             total += t.size + pad
+            if not _is_int(t.view_offset) or t.view_offset != 0:  # a dropped or misspelt view_of: not a root
+                raise GraphError(f"tensor {t.id!r}: view_offset {_short(t.view_offset)} but no view_of (only a "
+                                 "view has an offset, in the parent view_of names)")
         elif not isinstance(t.view_of, str):
             raise GraphError(f"view {t.id!r}: view_of {_short(t.view_of)} is not a tensor id (a string)")
         elif not _is_int(t.view_offset) or not 0 <= t.view_offset <= MAX_TENSOR_BYTES:
@@ -471,8 +474,11 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     for td, tid, attrs in _entries(doc, "tensors", "tensor", source):
         if "size" not in td:
             raise GraphError(f"tensor {tid!r} has no 'size'")
+        view_offset = td.get("view_offset", 0)
+        if view_offset is None and td.get("view_of") is None:  # null beside no view_of: no offset, as if absent
+            view_offset = 0
         tensors.append(Tensor(id=tid, size=td["size"], kind=td.get("kind", "intermediate"), view_of=td.get("view_of"),
-                              view_offset=td.get("view_offset", 0), attrs=attrs))
+                              view_offset=view_offset, attrs=attrs))
     nodes = []
     for nd, nid, attrs in _entries(doc, "nodes", "node", source):
         ins = nd.get("inputs", [])

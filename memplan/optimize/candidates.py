@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import BudgetError, ScheduleError
 from ..graph import Graph
-from ..planfile import MAX_STREAMS
+from ..planfile import INT64, MAX_STREAMS
 from ..schedule import Schedule, check_schedule, serial_schedule
 from .budget import Reduced, candidate_pool, limit_events
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
@@ -29,13 +29,16 @@ MAX_GIVE_BACK_PLANS = 24
 
 
 def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | None:
-    """Validate the plan() options; return the stream cap (None: keep the given/serial schedule)."""
+    """Validate the plan() options; return the stream cap (None: keep the given/serial schedule).
+
+    ``memory_budget`` and ``max_events`` lie below 2**63, as the CLI's options do: both are written into
+    the plan's solver block, and every integer of a plan file fits an int64 (docs/format.md "Limits")."""
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
-                                      or memory_budget < 0):
-        raise BudgetError(f"memory_budget must be a non-negative byte count, not {memory_budget!r}")
+                                      or not 0 <= memory_budget < INT64):
+        raise BudgetError(f"memory_budget must be a non-negative byte count below 2**63, not {memory_budget!r}")
     if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
-                                   or max_events < 0):
-        raise ScheduleError(f"max_events must be a non-negative integer, not {max_events!r}")
+                                   or not 0 <= max_events < INT64):
+        raise ScheduleError(f"max_events must be a non-negative integer below 2**63, not {max_events!r}")
     if streams is None:
         return None
     if streams == "auto":

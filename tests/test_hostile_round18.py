@@ -1,0 +1,194 @@
+"""Hostile input, round 18: cases the earlier rounds (tests/test_hostile*.py) did not cover.
+
+Each test names the input, what memplan did with it, and what it must do: a ``memplan.errors`` exception
+(in the CLI one ``memplan: error:`` line and exit 2) naming the offending value, or the exact answer.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from contextlib import contextmanager
+
+import pytest
+from cli_contract import assert_bad_input, leftovers
+
+import memplan
+from memplan.cli import main
+
+
+def run(capsys, argv):
+    """``memplan argv`` in-process: (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # usage errors leave through argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- byte counts past 2**53 ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,want", [
+    ("9007199254740993", 2 ** 53 + 1),            # float() made it 2**53
+    ("9223372036854775295", 2 ** 63 - 513),      # float() made it 2**63 - 1024
+    ("9007199254740993B", 2 ** 53 + 1),
+    ("8796093022208001K", 8796093022208001 << 10),
+    ("1.5M", 3 << 19),
+    ("64K", 1 << 16),
+    ("0.5", 0),
+])
+def test_byte_counts_are_read_exactly(text, want):
+    """``--memory-budget``, ``--device-capacity`` and ``csv --capacity`` went through ``float``: an integer
+    above 2**53 lost its last bits (9007199254740993 was read as 9007199254740992)."""
+    from memplan.argtypes import size
+
+    assert size(text) == want
+
+
+def test_csv_capacity_past_2_53_that_fits_exactly(tmp_path, capsys):
+    """A buffer of 2**53 + 1 bytes and ``--capacity 9007199254740993``: refused with "no packing within
+    capacity 9007199254740992 found (none exists)", a capacity the user never gave and a wrong answer."""
+    c = tmp_path / "i.csv"
+    c.write_text(f"id,lower,upper,size\na,0,1,{2 ** 53 + 1}\n")
+    out = tmp_path / "o.csv"
+    code, _, err = run(capsys, ["csv", c, "-o", out, "-q", "--capacity", str(2 ** 53 + 1)])
+    assert code == 0, err
+    assert out.read_text().splitlines()[1] == f"a,0,1,{2 ** 53 + 1},0"
+    code, _, err = run(capsys, ["csv", c, "-o", tmp_path / "p.csv", "-q", "--capacity", str(2 ** 53)])
+    assert_bad_input(code, err, str(2 ** 53), "capacity")
+    assert not (tmp_path / "p.csv").exists() and not leftovers(tmp_path)
+
+
+def test_memory_budget_past_2_53_is_the_one_given(tmp_path, capsys):
+    """32 inputs of 2**48 bytes read by one node: an arena of 2**53 + 256 bytes. ``--memory-budget`` one
+    byte short of it was read as 2**53 + 256, and the plan that exceeds the budget given was written."""
+    g = tmp_path / "g.json"
+    b = memplan.GraphBuilder("big")
+    ins = [b.input(f"x{i}", 1 << 48) for i in range(32)]
+    b.node("n", "CONCAT", ins, b.output("y", 256))
+    memplan.save_graph(b.build(), str(g))
+    arena = memplan.plan(memplan.load_graph(str(g))).arena_bytes
+    assert arena == 2 ** 53 + 256
+    out = tmp_path / "p.json"
+    code, _, err = run(capsys, ["plan", g, "-o", out, "-q", "--memory-budget", str(arena - 1)])
+    assert_bad_input(code, err, f"memory budget of {arena - 1} B")
+    assert not out.exists()
+    code, _, err = run(capsys, ["plan", g, "-o", out, "-q", "--memory-budget", str(arena)])
+    assert code == 0, err
+
+
+# --- library options past int64 ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("option,value,error", [
+    ("memory_budget", 2 ** 63, memplan.BudgetError),
+    ("memory_budget", 2 ** 64, memplan.BudgetError),
+    ("max_events", 2 ** 63, memplan.ScheduleError),
+    ("max_events", 10 ** 30, memplan.ScheduleError),
+])
+def test_plan_options_past_2_63_are_refused(tmp_path, option, value, error):
+    """``plan(memory_budget=2**64)`` (or ``max_events``) planned, and the plan's solver block carried the
+    value: a plan file with an integer outside the int64 range every plan integer keeps to (docs/format.md
+    "Limits"), which the CLI's own options refuse. The library refuses it too, naming the option."""
+    import handgraphs as H
+
+    with pytest.raises(error, match=option):
+        memplan.plan(H.qkv(), streams="auto", **{option: value})
+    ok = memplan.plan(H.qkv(), streams="auto", **{option: 2 ** 63 - 1})
+    assert ok.solver["schedule"][option] == 2 ** 63 - 1
+
+
+# --- view_offset on a tensor that is no view ------------------------------------------------------------
+
+def _qkv_doc():
+    import handgraphs as H
+
+    return H.qkv().to_dict()
+
+
+@pytest.mark.parametrize("value,words", [
+    ("x", ["'q'", "view_offset", "'x'"]),
+    (-1, ["'q'", "view_offset", "-1"]),
+    (1.5, ["'q'", "view_offset", "1.5"]),
+    (True, ["'q'", "view_offset", "True"]),
+    (2 ** 70, ["'q'", "view_offset"]),
+    (512, ["'q'", "view_offset", "512", "view_of"]),
+])
+def test_view_offset_without_view_of(tmp_path, capsys, value, words):
+    """A tensor with a ``view_offset`` but no ``view_of`` (a dropped or misspelt ``view_of``) was planned as a
+    root of its own, silently, whatever the offset held: a string, -1, 2**70 (docs/format.md "Limits":
+    ``view_offset`` is an integer in 0 .. 2**48), or an offset into a parent it does not name."""
+    import json
+
+    doc = _qkv_doc()
+    next(t for t in doc["tensors"] if t["id"] == "q")["view_offset"] = value
+    g = tmp_path / "g.json"
+    g.write_text(json.dumps(doc))
+    out = tmp_path / "p.json"
+    code, _, err = run(capsys, ["plan", g, "-o", out])
+    assert_bad_input(code, err, "g.json", *words)
+    assert not out.exists() and not leftovers(tmp_path)
+    with pytest.raises(memplan.GraphError, match="view_offset"):
+        memplan.graph_from_dict(doc)
+    b = memplan.GraphBuilder("g")
+    b.tensor("x", 256, "input", view_offset=value)
+    b.node("n", "OP", ["x"], b.output("y", 256))
+    with pytest.raises(memplan.GraphError, match="'x'.*view_offset"):
+        b.build()
+
+
+@pytest.mark.parametrize("value", [0, None])
+def test_view_offset_zero_or_null_on_a_root_is_no_offset(tmp_path, value):
+    """A writer that emits ``"view_offset": 0`` (or null) beside no ``view_of`` for every tensor says nothing
+    wrong: such graphs still load, and mean the same as without the field."""
+    doc = _qkv_doc()
+    for t in doc["tensors"]:
+        t["view_offset"] = value
+    g = memplan.graph_from_dict(doc)
+    assert g == memplan.graph_from_dict(_qkv_doc())
+
+
+# --- inputs whose read blocks ------------------------------------------------------------------------------
+
+@contextmanager
+def no_hang(seconds: int):
+    """Fail with ``Hang`` when the block runs past ``seconds``."""
+    def alarm(signum, frame):
+        raise Hang(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+class Hang(Exception):
+    pass
+
+
+@pytest.mark.skipif(not os.access("/proc/kmsg", os.R_OK), reason="needs a readable /proc/kmsg (root on Linux)")
+def test_a_regular_file_whose_read_blocks(tmp_path, capsys):
+    """``/proc/kmsg`` is a regular file of size 0 whose read waits for the next kernel message: ``memplan plan
+    /proc/kmsg`` (or ``verify``, ``csv``) hung. Inputs are read without blocking: one line naming the file."""
+    out = tmp_path / "o.json"
+    for argv in (["plan", "/proc/kmsg", "-o", out], ["show", "/proc/kmsg"], ["csv", "/proc/kmsg", "-o", out]):
+        with no_hang(20):
+            code, _, err = run(capsys, argv)
+        assert_bad_input(code, err, "/proc/kmsg")
+        assert not out.exists() and not leftovers(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_an_input_swapped_for_a_fifo_after_its_check(tmp_path, monkeypatch):
+    """``read_input`` checks the path is a regular file, then opens it: a file replaced by a FIFO in between
+    blocked that open forever (no writer). The open does not block; the empty read is an error naming it."""
+    import memplan.files as files
+
+    fifo = tmp_path / "g.json"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(files, "check_readable", lambda path, error, limit=files.MAX_FILE_BYTES: 0)
+    with no_hang(20), pytest.raises(memplan.GraphError, match="g.json"):
+        memplan.load_graph(str(fifo))
