@@ -414,6 +414,17 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
 
 # -- shape inference --------------------------------------------------------------------------------
 
+def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]], applied: bool) -> None:
+    """``batch`` must set some input's leading dimension or agree with the model's: on a model whose every
+    leading dimension is fixed, a batch it cannot take would be ignored, and the user would get a graph of
+    another batch than the one asked for, silently."""
+    wrong = [(name, v) for name, v in static if v != batch]
+    if not applied and wrong:
+        raise GraphError(f"{source}: --batch {batch}: graph input {wrong[0][0]!r} has a fixed leading dimension "
+                         f"{wrong[0][1]} and no input's is symbolic or unknown, so the batch cannot be set "
+                         "(leave --batch out)")
+
+
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
            base_dir: str | None = None, unread: dict[str, str] | None = None):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
@@ -465,6 +476,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     mapping = dict(fixed)
     real_inputs = [vi for vi in g2.input if vi.name not in inits]
     if batch is not None:
+        static: list[tuple[str, int]] = []   # inputs whose leading dimension the model fixes
+        applied = False
         for vi in real_inputs:
             shape = vi.type.tensor_type.shape if vi.type.HasField("tensor_type") else None
             if shape is None or not shape.dim:
@@ -472,8 +485,13 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             d0 = shape.dim[0]
             if d0.dim_param:
                 mapping.setdefault(d0.dim_param, batch)
+                applied = True
             elif not d0.HasField("dim_value"):
                 d0.dim_value = batch
+                applied = True
+            else:
+                static.append((vi.name, d0.dim_value))
+        _check_batch_applies(source, batch, static, applied)
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
