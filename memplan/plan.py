@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import BudgetError, ScheduleError
+from .errors import BudgetError, ScheduleError, SolverError
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
@@ -68,6 +68,8 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     from .devices import check_capacity, check_devices
 
     check_graph(graph, "plan")
+    if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
+        raise SolverError(f"check must be True or False, not {check!r}")
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)

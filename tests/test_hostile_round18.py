@@ -192,3 +192,16 @@ def test_an_input_swapped_for_a_fifo_after_its_check(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "check_readable", lambda path, error, limit=files.MAX_FILE_BYTES: 0)
     with no_hang(20), pytest.raises(memplan.GraphError, match="g.json"):
         memplan.load_graph(str(fifo))
+
+
+# --- plan(check=...) -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [None, 0, 1, "no", "False"])
+def test_check_that_is_not_a_bool_is_refused(value):
+    """``check=None`` or ``0`` skipped the final verification by accident (falsy); ``"False"`` ran it."""
+    from memplan.examples import qkv_attention
+
+    g = qkv_attention()
+    with pytest.raises(memplan.MemplanError, match=r"check must be True or False"):
+        memplan.plan(g, check=value)
+    assert memplan.plan(g, check=False).arena_bytes == memplan.plan(g).arena_bytes
