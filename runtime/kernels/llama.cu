@@ -496,8 +496,10 @@ extern "C" __global__ void rope_set_rows_f16(const float* x, const int* pos, con
 // AF_START_SYNC: with AF_PUSH a block writes into block 0's shared memory before any cluster.sync, and CUDA
 // allows distributed shared memory accesses only to blocks known to have started (compute-sanitizer's
 // racecheck flagged every such store: "a block that might not have entered yet"). Every block arrives on the
-// cluster barrier first thing (relaxed: no memory ordering needed) and waits on it just before its first
-// remote store, by when every block has long started: the wait costs nothing, the stores become defined.
+// cluster barrier once it passed its PDL wait (relaxed: no memory ordering needed) and waits on it just
+// before its first remote store, by when every block has long started. It is not free: H200, same process,
+// CUDA graphs, 9 rounds (.wt-dev/ab_afsync.py), 1B batch 1 serial / 3-stream 0.8104 / 0.7630 ms without
+// it, 0.8172 / 0.7659 with it (0.8197 / 0.7735 arriving before the PDL wait instead); the 8B within noise.
 // 0 only for the negative control of the GPU sanitizer test.
 #ifndef AF_START_SYNC
 #define AF_START_SYNC 1
@@ -533,10 +535,10 @@ __device__ __forceinline__ void attn_fused_body(const float* q, const int* pos, 
                                                 int d_arg, float scale, float log2_base) {
     const int d = D ? D : d_arg;
     if (d != d_arg) __trap();                      // the registry launches each kernel for its own d
+    PDL_ENTER();
 #if AF_PUSH && AF_START_SYNC
     asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");   // waited on before the push
 #endif
-    PDL_ENTER();
     __shared__ float sh[32];
     __shared__ float qs[256];
     __shared__ float sc[AF_MAXCHUNK];
