@@ -16,10 +16,12 @@ from runtime.models import llama as L
 from runtime.step import plan_step
 
 #: (shape, batches): an odd head size on the generic kernels, a d = 64 model with grouped queries, one 1B
-#: layer (its down projection splits K over 16 blocks at 2-16 rows, the wgmma build from 33)
+#: layer (its down projection splits K over 16 blocks at 2-16 rows, the wgmma build from 33), one 8B layer
+#: (d = 128 attention kernels, the 8B's product splits and the wgmma build at 64 rows)
 CASES = [(dict(hidden=80, heads=5, kv_heads=1, ffn=203, vocab=1003, ctx=7, layers=1), (1, 5, 33)),
          (dict(hidden=768, heads=12, kv_heads=4, ffn=1048, vocab=131, ctx=64, layers=1), (1, 16)),
-         (dict(hidden=2048, heads=32, kv_heads=8, ffn=8192, vocab=100, ctx=9, layers=1), (1, 5, 33))]
+         (dict(hidden=2048, heads=32, kv_heads=8, ffn=8192, vocab=100, ctx=9, layers=1), (1, 5, 33)),
+         (dict(hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=512, ctx=40, layers=1), (1, 16, 64))]
 
 
 def main(options: list[str]) -> int:
