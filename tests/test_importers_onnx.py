@@ -867,3 +867,36 @@ def test_a_batch_the_model_cannot_take_is_refused_not_ignored(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--batch 8" in err and "'x'" in err
     assert not (tmp_path / "g.json").exists()
+
+
+def _calls_local_function(fn_opset, body):
+    fn = helper.make_function("local", "f", ["a"], ["b"], body, [helper.make_opsetid("", fn_opset)])
+    g = helper.make_graph([helper.make_node("f", ["x"], ["y"], domain="local")], "g",
+                          [helper.make_tensor_value_info("x", F, [1, 8])], [helper.make_tensor_value_info("y", F, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+                             functions=[fn])
+
+
+@pytest.mark.parametrize("opset", [0, -1, 99])
+def test_a_local_function_at_an_opset_onnx_does_not_define_is_refused(opset):
+    m = _calls_local_function(opset, [helper.make_node("Relu", ["a"], ["b"])])
+    with pytest.raises(GraphError, match=rf"local function local:f uses opset {opset} of the default ONNX domain"):
+        import_onnx(m)
+
+
+def test_a_local_function_at_an_older_opset_is_converted_and_its_body_planned():
+    """A body written for opset 11 (Squeeze with an ``axes`` attribute) in an opset-17 model: onnx's inliner
+    left such a call as one node unless asked to convert it, so the body's intermediate got no memory."""
+    m = _calls_local_function(11, [helper.make_node("Relu", ["a"], ["t"]), helper.make_node("Squeeze", ["t"], ["b"], axes=[0])])
+    g = import_onnx(m)
+    assert any(t.id.startswith("t") for t in g.tensors) and g.tensor("y").size == 8 * 4
+    memplan.verify(g, memplan.plan(g))
+
+
+def test_a_local_function_the_inliner_leaves_as_a_call_is_refused(monkeypatch):
+    from onnx import inliner
+
+    monkeypatch.setattr(inliner, "inline_local_functions", lambda model, **_kw: model)
+    m = _calls_local_function(17, [helper.make_node("Relu", ["a"], ["b"])])
+    with pytest.raises(GraphError, match="local function local:f could not be inlined"):
+        import_onnx(m)

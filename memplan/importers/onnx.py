@@ -307,19 +307,25 @@ def _check_opset(onnx, model) -> None:
     """The default domain's opset must be one this onnx release defines: shapes are inferred with the
     newest schema at or below it, so a model stamped with a future opset (99) would be sized by today's
     ops, silently, where a later version may change them (as Reshape, Squeeze, Split changed inputs to
-    attributes and back); opset 0 is no opset. Other domains are left to their own schemas."""
+    attributes and back); opset 0 is no opset. The same for each model-local function's own imports (its
+    body is inlined and sized like the graph's nodes). Other domains are left to their own schemas."""
     newest = onnx.defs.onnx_opset_version()
-    seen: dict[str, int] = {}
-    for o in model.opset_import:
-        if (o.domain or "") not in ("", "ai.onnx"):
-            continue
-        domain = ""
-        if domain in seen and seen[domain] != o.version:
-            raise GraphError(f"the model imports the default ONNX domain twice, at opsets {seen[domain]} and {o.version}")
-        seen[domain] = o.version
-        if not 1 <= o.version <= newest:
-            raise GraphError(f"the model uses opset {o.version} of the default ONNX domain; the installed onnx "
-                             f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+    owners = [("the model", model.opset_import)]
+    owners += [(f"local function {f.domain}:{f.name}" if f.domain else f"local function {f.name}", f.opset_import)
+               for f in model.functions]
+    for owner, imports in owners:
+        seen: dict[str, int] = {}
+        for o in imports:
+            if (o.domain or "") not in ("", "ai.onnx"):
+                continue
+            domain = ""
+            if domain in seen and seen[domain] != o.version:
+                raise GraphError(f"{owner} imports the default ONNX domain twice, at opsets {seen[domain]} and "
+                                 f"{o.version}")
+            seen[domain] = o.version
+            if not 1 <= o.version <= newest:
+                raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
+                                 f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
 
 
 def _inline_functions(onnx, model):
@@ -335,10 +341,21 @@ def _inline_functions(onnx, model):
     except ImportError:  # onnx < 1.16
         raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
     try:
-        return inliner.inline_local_functions(model)
+        try:   # a body written for another opset of the default domain is converted to the model's
+            inlined = inliner.inline_local_functions(model, convert_version=True)
+        except TypeError:   # an onnx without the option
+            inlined = inliner.inline_local_functions(model)
     except Exception as exc:  # a malformed function body
         msg = first_line(exc)
         raise GraphError(f"inlining the model's local functions failed: {msg}") from None
+    # the inliner leaves a call it cannot inline (a body at another opset it could not convert) as one node,
+    # whose body's intermediates would then get no memory: refuse it by name
+    left = sorted({(n.domain, n.op_type) for n in inlined.graph.node if (n.domain, n.op_type) in local})
+    if left:
+        domain, name = left[0]
+        raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
+                         "model's and could not be converted); convert the model to one opset first")
+    return inlined
 
 
 def _node_ids(g) -> list[str]:
