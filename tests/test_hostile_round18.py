@@ -7,11 +7,10 @@ Each test names the input, what memplan did with it, and what it must do: a ``me
 from __future__ import annotations
 
 import os
-import signal
-from contextlib import contextmanager
 
 import pytest
 from cli_contract import assert_bad_input, leftovers
+from test_hostile_api import no_hang
 
 import memplan
 from memplan.cli import main
@@ -149,25 +148,6 @@ def test_view_offset_zero_or_null_on_a_root_is_no_offset(tmp_path, value):
 
 
 # --- inputs whose read blocks ------------------------------------------------------------------------------
-
-@contextmanager
-def no_hang(seconds: int):
-    """Fail with ``Hang`` when the block runs past ``seconds``."""
-    def alarm(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-class Hang(Exception):
-    pass
-
 
 @pytest.mark.skipif(not os.access("/proc/kmsg", os.R_OK), reason="needs a readable /proc/kmsg (root on Linux)")
 def test_a_regular_file_whose_read_blocks(tmp_path, capsys):
