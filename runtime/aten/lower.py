@@ -246,7 +246,16 @@ def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views=None, 
             views[tid] = r
             if adopted is not None:
                 adopted.add(tid)
+        elif views is not None and tid is not None and _lazy_bits(r) != _lazy_bits(v):
+            # ``_conj``/``_neg_view``: the same bytes read conjugated or negated (a bit on the tensor, not
+            # in its layout, which the plan's view cannot carry): later nodes get torch's view with the bit
+            views[tid] = r
     return Launch(n.name, str(op), "view", None)
+
+
+def _lazy_bits(t) -> tuple[bool, bool]:
+    """A tensor's lazy conjugate and negative bits: views with them read their bytes transformed."""
+    return bool(t.is_conj()), bool(t.is_neg())
 
 
 def _tids(env: Mapping[str, Any]):

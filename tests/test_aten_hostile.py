@@ -1,0 +1,45 @@
+"""Hostile inputs for the ATen executor on the CPU (CI): models and calls that used to give wrong results
+silently, lose a mutation eager makes, or fail with a raw torch error. Each compiles on 1 and 3 streams
+with the arena poisoned and must equal eager bitwise, or be refused naming what it refuses."""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+
+
+def _same(out, ref) -> None:
+    outs, refs = (out, ref) if isinstance(ref, (tuple, list)) else ((out,), (ref,))
+    assert len(outs) == len(refs)
+    for a, b in zip(outs, refs):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert torch.equal(a, b), f"max diff {(a - b).abs().max()}"
+
+
+class ConjViews(nn.Module):
+    """Lazy conjugate and negative views (``_conj``, ``_neg_view`` through ``.imag``): the same bytes read
+    transformed, a bit on the tensor that a plain strided view of the arena does not carry; and a
+    ``resolve_conj`` that materializes one (a new tensor, though its schema says it may alias)."""
+
+    def forward(self, x):
+        y = x * 2
+        return x * x.conj() + 1, y.conj() @ x.t(), x.conj().imag * 1, torch.view_as_real(y.conj().resolve_conj())
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_conjugate_and_negative_views_keep_their_bit(streams):
+    """Was silently wrong: the arena's view of ``x.conj()`` was ``x`` (same address, shape, strides), so
+    ``x * x.conj()`` computed ``x * x``, and ``resolve_conj`` was planned as a view of its input."""
+    m = ConjViews()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 5, dtype=torch.complex64, generator=g)
+    c = compile(m, (x,), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(4, 5, dtype=torch.complex64, generator=g)
+        _same(c(x), m(x))
