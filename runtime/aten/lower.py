@@ -527,6 +527,10 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         alt = getattr(packet, op._overloadname, None) if packet is not None else None
         target = alt if alt is not None else op
     eager_folds = base == "matmul" and matmul_out_differs(torch, *(args[:2] if len(args) >= 2 else (None, None)))
+    if base == "linear" and len(args) >= 2 and isinstance(args[1], torch.Tensor):
+        # linear runs matmul(input, weight.t()) where the exact lowering does not apply (a non-contiguous
+        # input): with a parameter weight eager folds it to one mm, linear.out runs bmm (other rounding)
+        eager_folds = matmul_out_differs(torch, args[0], args[1].t())
     if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds:
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
