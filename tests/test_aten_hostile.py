@@ -71,3 +71,34 @@ def test_linear_on_a_non_contiguous_input_runs_what_eager_runs(streams):
         with torch.no_grad():
             _same(c(x), m(x))
 
+
+class TwoRandomBranches(nn.Module):
+    """Random ops on independent branches: a long chain before ``rand_like``, a short one with dropout and
+    ``randn_like`` (train-mode dropout). A multi-stream schedule put the short branch's ops first."""
+
+    def forward(self, x, y):
+        a = x
+        for _ in range(6):
+            a = (a @ a).tanh()
+        b = torch.rand_like(a) * a
+        c = nn.functional.dropout(y, 0.3, training=True)
+        for _ in range(6):
+            c = (c @ c).tanh()
+        return b, torch.randn_like(c) + c
+
+
+@pytest.mark.parametrize("streams", [1, 2, 3])
+def test_random_ops_draw_in_program_order_on_every_plan(streams):
+    """Was silently different from eager under the same seed on 2-3 streams (the schedule issued dropout
+    before rand_like): random ops now keep their program order in every schedule."""
+    m = TwoRandomBranches()
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(64, 64, generator=g) / 8, torch.randn(16, 16, generator=g) / 4
+    c = compile(m, (x, y), streams=streams, poison=True)
+    order = [n for n, _s in c.plan.order if n in ("rand_like", "dropout", "randn_like")]
+    assert order == ["rand_like", "dropout", "randn_like"]
+    for seed in (5, 6):
+        torch.manual_seed(seed)
+        out = c(x, y)
+        torch.manual_seed(seed)
+        _same(out, m(x, y))
