@@ -102,3 +102,55 @@ def test_random_ops_draw_in_program_order_on_every_plan(streams):
         out = c(x, y)
         torch.manual_seed(seed)
         _same(out, m(x, y))
+
+
+class WritesItsInputs(nn.Module):
+    """In-place writes into user inputs, as eager makes them: ``add_`` on one, an item assignment into a
+    row of another (then read again), ``copy_`` into a third; ``b`` is only read."""
+
+    def forward(self, x, y, z, b):
+        x.add_(1)
+        y[0] = 5.0
+        s = y.sum(0) * b
+        z.copy_(b * 2)
+        return x * 2, s, z + 1
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_inputs_the_program_writes_are_written_back_to_the_caller(streams):
+    """Was silently lost: the write landed in the arena copy only, so the caller's tensors kept their old
+    values where eager changes them (and a slot reused after the write left nothing to copy back)."""
+    m = WritesItsInputs()
+    g = torch.Generator().manual_seed(3)
+
+    def inputs():
+        return [torch.randn(4, 5, generator=g), torch.randn(3, 5, generator=g), torch.randn(5, generator=g),
+                torch.randn(5, generator=g)]
+
+    c = compile(m, tuple(inputs()), streams=streams, poison=True)
+    assert c.stats.input_writebacks == 3
+    for _ in range(2):
+        mine = inputs()
+        theirs = [t.clone() for t in mine]
+        _same(c(*mine), m(*theirs))
+        for a, b in zip(mine, theirs):
+            assert torch.equal(a, b)
+
+
+def test_an_input_written_in_place_may_not_share_memory_with_another():
+    """Eager's write through one argument shows in the other; the arena holds two copies: refused."""
+    from runtime.aten.errors import AtenExecutorError
+
+    class M(nn.Module):
+        def forward(self, x, y):
+            x.mul_(2)
+            return y + 1
+
+    a, b = torch.randn(4), torch.randn(4)
+    c = compile(M(), (a, b), streams=1)
+    t = torch.randn(4)
+    with pytest.raises(AtenExecutorError, match="inputs 'x' and 'y' share memory"):
+        c(t, t)
+    with pytest.raises(AtenExecutorError, match="share memory"):
+        c(t, t[:])
+    _same(c(a, b), b + 1)
