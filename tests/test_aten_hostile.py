@@ -154,3 +154,19 @@ def test_an_input_written_in_place_may_not_share_memory_with_another():
     with pytest.raises(AtenExecutorError, match="share memory"):
         c(t, t[:])
     _same(c(a, b), b + 1)
+
+
+def test_inputs_on_another_device_or_layout_are_named_at_the_call():
+    """A meta input was torch's NotImplementedError from ``copy_``, a sparse one its RuntimeError; an input
+    on another device than the program's was copied over silently (eager would refuse it)."""
+    from runtime.aten.errors import AtenExecutorError
+
+    m = nn.Linear(4, 3).eval()
+    x = torch.randn(2, 4)
+    c = compile(m, (x,), streams=1)
+    with pytest.raises(AtenExecutorError, match="input 'input' is a strided tensor on meta, the program runs"):
+        c(x.to("meta"))
+    with pytest.raises(AtenExecutorError, match="input 'input' is a sparse_coo tensor on cpu"):
+        c(x.to_sparse())
+    with torch.no_grad():
+        _same(c(x), m(x))

@@ -173,6 +173,13 @@ class Executor:
             if tuple(x.shape) != tuple(slot.shape) or x.dtype != slot.dtype:
                 raise AtenExecutorError(f"input {tid!r} is {tuple(x.shape)} {x.dtype}, the program was exported "
                                         f"with {tuple(slot.shape)} {slot.dtype}")
+            # eager would refuse these (or, on another device, compute there): copy_ took a meta or sparse
+            # tensor with a raw torch error and moved one of another device silently. A 0-dim CPU tensor
+            # is a scalar to eager's kernels on any device, so it may still be copied in
+            if x.layout != self.torch.strided or (x.device != slot.device and not (x.dim() == 0 and
+                                                                                    x.device.type == "cpu")):
+                raise AtenExecutorError(f"input {tid!r} is a {str(x.layout).removeprefix('torch.')} tensor on "
+                                        f"{x.device}, the program runs on dense tensors on {slot.device}")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
             for j, y in enumerate(tensors):
                 if j != k and _share_memory(tensors[k], y):
