@@ -456,6 +456,12 @@ def test_non_tensor_inputs_must_be_the_exported_values():
     (dict(device="garbage"), AtenExecutorError, "device 'garbage' is not a torch device"),
     (dict(device="cuda:64"), AtenExecutorError, "device 'cuda:64': torch sees"),
     (dict(kwargs=5), AtenExecutorError, "kwargs must be a mapping"),
+    (dict(verify=None), AtenExecutorError, "verify must be True or False, not None"),
+    (dict(cuda_graph="yes"), AtenExecutorError, "cuda_graph must be True or False"),
+    (dict(return_views=1), AtenExecutorError, "return_views must be True or False"),
+    (dict(poison="no"), AtenExecutorError, "poison must be True or False"),
+    (dict(plan="garbage"), AtenExecutorError, "plan must be a memplan Plan, not str"),
+    (dict(program="garbage"), AtenExecutorError, "program must be a Program"),
 ])
 def test_compile_options_are_checked_before_the_export(monkeypatch, kw, err, match):
     """Bad options are named before the export runs (seconds to minutes on a real model): ``streams=True``

@@ -391,7 +391,8 @@ _OFFSET0 = {"view", "_unsafe_view", "reshape", "reshape_as", "_reshape_alias", "
 #: ``lift_fresh_copy`` of a lifted constant returns the constant's storage; the real op copies it)
 _FRESH = {"lift_fresh_copy"}
 #: ops whose schema says "aliases its input" but which copy when no view can express the result
-_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "contiguous", "to", "type_as", "_reshape_alias"}
+_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "contiguous", "to", "type_as", "_reshape_alias", "resolve_conj",
+              "resolve_neg"}
 
 
 def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
@@ -434,6 +435,8 @@ def _aliases_here(torch, op: str, inp, out) -> bool:
         return False
     if base == "contiguous":
         return bool(inp.is_contiguous())
+    if base in ("resolve_conj", "resolve_neg"):  # a new tensor when there is a lazy bit to resolve
+        return not bool(inp.is_conj() if base == "resolve_conj" else inp.is_neg())
     if base in ("to", "type_as"):
         return tuple(inp.stride()) == tuple(out.stride())
     try:  # reshape-like: a view exactly when .view() can express it

@@ -67,6 +67,15 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     check_options(streams, memory_budget, None)   # memplan's own rules (a bool is no stream count)
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise AtenExecutorError(f"kwargs must be a mapping of keyword arguments, not {type(kwargs).__name__}")
+    for flag, value in (("cuda_graph", cuda_graph), ("return_views", return_views), ("poison", poison),
+                        ("verify", verify)):
+        if not isinstance(value, bool):  # verify=None skipped the verifier of a given plan by accident
+            raise AtenExecutorError(f"{flag} must be True or False, not {value!r}")
+    if plan is not None and not isinstance(plan, Plan):
+        raise AtenExecutorError(f"plan must be a memplan Plan, not {type(plan).__name__}")
+    if program is not None and not isinstance(program, Program):
+        raise AtenExecutorError(f"program must be a Program from an earlier compile (.program), not "
+                                f"{type(program).__name__}")
     if device is not None:
         device = check_device(torch, device)
     if not isinstance(example_inputs, tuple):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from memplan.planfile import Plan
@@ -22,7 +22,7 @@ from runtime.binding import bind
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, poison
-from .lower import lower_program
+from .lower import _mutated, lower_program
 from .program import Program, flatten_inputs
 from .streams import Issuer
 
@@ -41,6 +41,7 @@ class Stats:
     output_copies: int            # outputs copied out per call (0 with return_views)
     streams: int
     events: int
+    input_writebacks: int = 0     # user inputs the program writes in place, copied back to the caller per call
 
 
 class Executor:
@@ -61,10 +62,11 @@ class Executor:
         with torch.no_grad():  # inference: views made at build time must not track gradients either
             self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
                                           stream_of=stream_of)
+        self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
+        self._written = self._keep_written_inputs()
         self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
         self.return_views = return_views
         self.poison_arena = poison_arena
-        self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         self._caller_inputs: list = []
         self._storage = self.layout.arena.untyped_storage().data_ptr()
         self.calls = 0
@@ -77,11 +79,57 @@ class Executor:
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
             scratch_bytes=self.scratch.nbytes + sum(launch.scratch_bytes for launch in self.launches.values()),
             output_copies=0 if return_views else sum(1 for k, _ in program.user_outputs if k != "const"),
-            streams=max(plan.streams, 1), events=len(plan.events))
+            streams=max(plan.streams, 1), events=len(plan.events), input_writebacks=len(self._written))
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
         # of garbage indices would fault the device)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._captured = False
+
+    def _keep_written_inputs(self) -> dict[int, Any]:
+        """User inputs the program writes in place (``x.add_(1)``, ``x[0] = 5``, ``x.copy_(y)``): eager
+        writes the caller's tensor, the executor its arena copy. The last node that writes one (the importer
+        orders the writes of a root one after another) also copies the input's slot to a buffer of its own
+        right after it (the plan may reuse the slot once that node is done, and a CUDA graph needs a fixed
+        address); the call then copies each buffer into the caller's tensor. Returns {input index: buffer}."""
+        torch, graph = self.torch, self.program.graph
+        index = {tid: k for k, (_pos, tid) in enumerate(self.program.user_inputs)}
+        last: dict[int, str] = {}
+        for n in self.program.exported.graph.nodes:
+            if n.op != "call_function" or n.name not in graph.node_index:
+                continue
+            launch = self.launches.get(n.name)
+            if launch is None or launch.run is None:  # a view, or an in-place metadata op (no data written)
+                continue
+            env = self.program.env.get(n.name, {})
+            for _key, fx in _mutated(torch, n, getattr(n.target, "_schema", None)):
+                tids = env.get(fx)
+                for tid in tids if isinstance(tids, list) else [tids]:
+                    if isinstance(tid, str):
+                        root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
+                        if root in index:
+                            last[index[root]] = n.name
+        written: dict[int, Any] = {}
+        for k, node in sorted(last.items()):
+            slot = self._inputs[k]
+            buf = torch.empty_strided(tuple(slot.shape), tuple(slot.stride()), dtype=slot.dtype, device=self.device)
+            launch = self.launches[node]
+
+            def run(run=launch.run, buf=buf, slot=slot):
+                run()
+                buf.copy_(slot)
+            self.launches[node] = replace(launch, run=run)
+            written[k] = buf
+        return written
+
+    def _write_back(self, tensors: list) -> None:
+        """Copy each written input's final value into the caller's tensor, as eager leaves it."""
+        for k, buf in self._written.items():
+            try:
+                tensors[k].copy_(buf)
+            except RuntimeError as exc:
+                tid = self.program.user_inputs[k][1]
+                raise AtenExecutorError(f"input {tid!r} is written in place by the program, and the caller's "
+                                        f"tensor cannot take the result ({str(exc).splitlines()[0]})") from None
 
     @property
     def arena_bytes(self) -> int:
@@ -98,6 +146,7 @@ class Executor:
                 self.issuer.replay()
             else:
                 self.issuer.issue(delays)
+            self._write_back(tensors)
         self.calls += 1
         if self.calls == 1 and self.layout.arena.untyped_storage().data_ptr() != self._storage:
             raise AtenExecutorError("the arena's storage moved during a call: an out= op resized a view")
@@ -124,6 +173,20 @@ class Executor:
             if tuple(x.shape) != tuple(slot.shape) or x.dtype != slot.dtype:
                 raise AtenExecutorError(f"input {tid!r} is {tuple(x.shape)} {x.dtype}, the program was exported "
                                         f"with {tuple(slot.shape)} {slot.dtype}")
+            # eager would refuse these (or, on another device, compute there): copy_ took a meta or sparse
+            # tensor with a raw torch error and moved one of another device silently. A 0-dim CPU tensor
+            # is a scalar to eager's kernels on any device, so it may still be copied in
+            if x.layout != self.torch.strided or (x.device != slot.device and not (x.dim() == 0 and
+                                                                                    x.device.type == "cpu")):
+                raise AtenExecutorError(f"input {tid!r} is a {str(x.layout).removeprefix('torch.')} tensor on "
+                                        f"{x.device}, the program runs on dense tensors on {slot.device}")
+        for k in self._written:  # eager's write through one would show in the other; the arena has two copies
+            for j, y in enumerate(tensors):
+                if j != k and _share_memory(tensors[k], y):
+                    raise AtenExecutorError(f"inputs {self.program.user_inputs[k][1]!r} and "
+                                            f"{self.program.user_inputs[j][1]!r} share memory, and the program "
+                                            "writes the first in place: pass separate tensors")
+        for slot, x in zip(self._inputs, tensors):
             slot.copy_(x)
 
     def collect(self) -> Any:
@@ -145,3 +208,17 @@ class Executor:
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
         return pytree.tree_unflatten(flat, spec)
+
+
+def _share_memory(a: Any, b: Any) -> bool:
+    """Whether two tensors share bytes of one storage (a conservative test: their byte spans overlap)."""
+    if a.device != b.device or a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
+        return False
+    if a.numel() == 0 or b.numel() == 0:
+        return False
+
+    def span(t):
+        lo = t.data_ptr()
+        return lo, lo + (sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1) * t.element_size()
+    (a0, a1), (b0, b1) = span(a), span(b)
+    return a0 < b1 and b0 < a1

@@ -246,7 +246,16 @@ def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views=None, 
             views[tid] = r
             if adopted is not None:
                 adopted.add(tid)
+        elif views is not None and tid is not None and _lazy_bits(r) != _lazy_bits(v):
+            # ``_conj``/``_neg_view``: the same bytes read conjugated or negated (a bit on the tensor, not
+            # in its layout, which the plan's view cannot carry): later nodes get torch's view with the bit
+            views[tid] = r
     return Launch(n.name, str(op), "view", None)
+
+
+def _lazy_bits(t) -> tuple[bool, bool]:
+    """A tensor's lazy conjugate and negative bits: views with them read their bytes transformed."""
+    return bool(t.is_conj()), bool(t.is_neg())
 
 
 def _tids(env: Mapping[str, Any]):
@@ -518,6 +527,10 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         alt = getattr(packet, op._overloadname, None) if packet is not None else None
         target = alt if alt is not None else op
     eager_folds = base == "matmul" and matmul_out_differs(torch, *(args[:2] if len(args) >= 2 else (None, None)))
+    if base == "linear" and len(args) >= 2 and isinstance(args[1], torch.Tensor):
+        # linear runs matmul(input, weight.t()) where the exact lowering does not apply (a non-contiguous
+        # input): with a parameter weight eager folds it to one mm, linear.out runs bmm (other rounding)
+        eager_folds = matmul_out_differs(torch, args[0], args[1].t())
     if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds:
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:

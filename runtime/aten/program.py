@@ -68,6 +68,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
 
     source = exported if exported is not None else module
     ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
     state = dict(ep.state_dict)
@@ -133,6 +134,30 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
                    dict(trace.get("side", {})), tuple(user_consts))
+
+
+def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
+    """``graph`` with each random op (``dropout``, ``rand``, ``bernoulli_``...: torch's
+    ``nondeterministic_seeded`` tag) also reading the first result of the random op before it.
+
+    Why: they draw from one generator in the order they run, which no tensor edge records; a multi-stream
+    schedule could issue a later one first, and every random number (and output) then differed from eager
+    under the same seed. The extra read keeps their program order in every schedule, at the cost of a
+    result living until the next random op starts; the executor binds arguments from the program, not
+    from graph inputs, so nothing else changes."""
+    import dataclasses
+
+    seeded = [n.name for n in ep.graph.nodes if n.op == "call_function" and n.name in graph.node_index
+              and torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ())]
+    if len(seeded) < 2:
+        return graph
+    nodes = list(graph.nodes)
+    for prev, cur in zip(seeded, seeded[1:]):
+        k = graph.node_index[cur]
+        dep = graph.node(prev).outputs[0]
+        if dep not in nodes[k].inputs:
+            nodes[k] = dataclasses.replace(nodes[k], inputs=nodes[k].inputs + (dep,))
+    return Graph(graph.name, graph.tensors, tuple(nodes), graph.alignment)
 
 
 def _spec(torch, tid: str, val: Any) -> TensorSpec:

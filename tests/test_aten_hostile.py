@@ -1,0 +1,172 @@
+"""Hostile inputs for the ATen executor on the CPU (CI): models and calls that used to give wrong results
+silently, lose a mutation eager makes, or fail with a raw torch error. Each compiles on 1 and 3 streams
+with the arena poisoned and must equal eager bitwise, or be refused naming what it refuses."""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+
+
+def _same(out, ref) -> None:
+    outs, refs = (out, ref) if isinstance(ref, (tuple, list)) else ((out,), (ref,))
+    assert len(outs) == len(refs)
+    for a, b in zip(outs, refs):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert torch.equal(a, b), f"max diff {(a - b).abs().max()}"
+
+
+class ConjViews(nn.Module):
+    """Lazy conjugate and negative views (``_conj``, ``_neg_view`` through ``.imag``): the same bytes read
+    transformed, a bit on the tensor that a plain strided view of the arena does not carry; and a
+    ``resolve_conj`` that materializes one (a new tensor, though its schema says it may alias)."""
+
+    def forward(self, x):
+        y = x * 2
+        return x * x.conj() + 1, y.conj() @ x.t(), x.conj().imag * 1, torch.view_as_real(y.conj().resolve_conj())
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_conjugate_and_negative_views_keep_their_bit(streams):
+    """Was silently wrong: the arena's view of ``x.conj()`` was ``x`` (same address, shape, strides), so
+    ``x * x.conj()`` computed ``x * x``, and ``resolve_conj`` was planned as a view of its input."""
+    m = ConjViews()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 5, dtype=torch.complex64, generator=g)
+    c = compile(m, (x,), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(4, 5, dtype=torch.complex64, generator=g)
+        _same(c(x), m(x))
+
+
+class LinearOnAView(nn.Module):
+    """``nn.Linear`` on a transposed (non-contiguous) 3-D input, with and without bias: eager's ``linear``
+    runs ``matmul(input, weight.t())``, which folds to one ``mm`` because the weight requires grad;
+    ``linear.out`` runs ``bmm`` there."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(5, 4)
+        self.b = nn.Linear(5, 3, bias=False)
+
+    def forward(self, x):  # x: (5, 3, 5)
+        return self.a(x.transpose(0, 1)), self.b(x.transpose(0, 1))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_linear_on_a_non_contiguous_input_runs_what_eager_runs(streams):
+    """Was ~1e-7 off eager (the docs promise bitwise on the CPU): linear.out's bmm against eager's mm."""
+    torch.manual_seed(0)
+    m = LinearOnAView().eval()
+    g = torch.Generator().manual_seed(1)
+    c = compile(m, (torch.randn(5, 3, 5, generator=g),), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(5, 3, 5, generator=g)
+        with torch.no_grad():
+            _same(c(x), m(x))
+
+
+class TwoRandomBranches(nn.Module):
+    """Random ops on independent branches: a long chain before ``rand_like``, a short one with dropout and
+    ``randn_like`` (train-mode dropout). A multi-stream schedule put the short branch's ops first."""
+
+    def forward(self, x, y):
+        a = x
+        for _ in range(6):
+            a = (a @ a).tanh()
+        b = torch.rand_like(a) * a
+        c = nn.functional.dropout(y, 0.3, training=True)
+        for _ in range(6):
+            c = (c @ c).tanh()
+        return b, torch.randn_like(c) + c
+
+
+@pytest.mark.parametrize("streams", [1, 2, 3])
+def test_random_ops_draw_in_program_order_on_every_plan(streams):
+    """Was silently different from eager under the same seed on 2-3 streams (the schedule issued dropout
+    before rand_like): random ops now keep their program order in every schedule."""
+    m = TwoRandomBranches()
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(64, 64, generator=g) / 8, torch.randn(16, 16, generator=g) / 4
+    c = compile(m, (x, y), streams=streams, poison=True)
+    order = [n for n, _s in c.plan.order if n in ("rand_like", "dropout", "randn_like")]
+    assert order == ["rand_like", "dropout", "randn_like"]
+    for seed in (5, 6):
+        torch.manual_seed(seed)
+        out = c(x, y)
+        torch.manual_seed(seed)
+        _same(out, m(x, y))
+
+
+class WritesItsInputs(nn.Module):
+    """In-place writes into user inputs, as eager makes them: ``add_`` on one, an item assignment into a
+    row of another (then read again), ``copy_`` into a third; ``b`` is only read."""
+
+    def forward(self, x, y, z, b):
+        x.add_(1)
+        y[0] = 5.0
+        s = y.sum(0) * b
+        z.copy_(b * 2)
+        return x * 2, s, z + 1
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_inputs_the_program_writes_are_written_back_to_the_caller(streams):
+    """Was silently lost: the write landed in the arena copy only, so the caller's tensors kept their old
+    values where eager changes them (and a slot reused after the write left nothing to copy back)."""
+    m = WritesItsInputs()
+    g = torch.Generator().manual_seed(3)
+
+    def inputs():
+        return [torch.randn(4, 5, generator=g), torch.randn(3, 5, generator=g), torch.randn(5, generator=g),
+                torch.randn(5, generator=g)]
+
+    c = compile(m, tuple(inputs()), streams=streams, poison=True)
+    assert c.stats.input_writebacks == 3
+    for _ in range(2):
+        mine = inputs()
+        theirs = [t.clone() for t in mine]
+        _same(c(*mine), m(*theirs))
+        for a, b in zip(mine, theirs):
+            assert torch.equal(a, b)
+
+
+def test_an_input_written_in_place_may_not_share_memory_with_another():
+    """Eager's write through one argument shows in the other; the arena holds two copies: refused."""
+    from runtime.aten.errors import AtenExecutorError
+
+    class M(nn.Module):
+        def forward(self, x, y):
+            x.mul_(2)
+            return y + 1
+
+    a, b = torch.randn(4), torch.randn(4)
+    c = compile(M(), (a, b), streams=1)
+    t = torch.randn(4)
+    with pytest.raises(AtenExecutorError, match="inputs 'x' and 'y' share memory"):
+        c(t, t)
+    with pytest.raises(AtenExecutorError, match="share memory"):
+        c(t, t[:])
+    _same(c(a, b), b + 1)
+
+
+def test_inputs_on_another_device_or_layout_are_named_at_the_call():
+    """A meta input was torch's NotImplementedError from ``copy_``, a sparse one its RuntimeError; an input
+    on another device than the program's was copied over silently (eager would refuse it)."""
+    from runtime.aten.errors import AtenExecutorError
+
+    m = nn.Linear(4, 3).eval()
+    x = torch.randn(2, 4)
+    c = compile(m, (x,), streams=1)
+    with pytest.raises(AtenExecutorError, match="input 'input' is a strided tensor on meta, the program runs"):
+        c(x.to("meta"))
+    with pytest.raises(AtenExecutorError, match="input 'input' is a sparse_coo tensor on cpu"):
+        c(x.to_sparse())
+    with torch.no_grad():
+        _same(c(x), m(x))
