@@ -226,3 +226,15 @@ class StridesChainFlat(nn.Module):
     def forward(self, x):  # x: (1, 16, 32)
         y = self.a(self.proj(x).permute(0, 2, 1).reshape(1, 32, 4, 4))
         return self.lin(y.permute(0, 2, 3, 1).reshape(1, 4, 64))
+
+
+class WritesItsInputs(nn.Module):
+    """In-place writes into user inputs, as eager makes them: ``add_`` on one, an item assignment into a
+    row of another (then read again), ``copy_`` into a third; ``b`` is only read."""
+
+    def forward(self, x, y, z, b):
+        x.add_(1)
+        y[0] = 5.0
+        s = y.sum(0) * b
+        z.copy_(b * 2)
+        return x * 2, s, z + 1

@@ -431,3 +431,32 @@ def test_a_model_that_syncs_with_the_host_is_named_when_captured_and_the_context
     got = eager(*x)
     torch.cuda.synchronize()
     _close(torch, got.logits if hasattr(got, "logits") else got, want.logits if hasattr(want, "logits") else want)
+
+
+def test_inputs_the_program_writes_reach_the_caller_on_cuda(torch):
+    """Session 18's write-back of user inputs the program mutates (``add_``, an item assignment, ``copy_``), on
+    CUDA: 1 and 3 streams, eager issue and CUDA graph, arena poisoned, fresh inputs each call: outputs and
+    the caller's tensors afterwards bitwise equal to CUDA eager (the copy back must wait for every stream)."""
+    from aten_models import WritesItsInputs
+
+    from runtime.aten import compile
+
+    g = torch.Generator(device="cuda").manual_seed(4)
+
+    def inputs():
+        return [torch.randn(64, 256, device="cuda", generator=g), torch.randn(48, 256, device="cuda", generator=g),
+                torch.randn(256, device="cuda", generator=g), torch.randn(256, device="cuda", generator=g)]
+
+    module = WritesItsInputs()
+    for streams in (1, 3):
+        for graph in (False, True):
+            c = compile(module, tuple(inputs()), streams=streams, cuda_graph=graph, poison=True)
+            assert c.stats.input_writebacks == 3
+            for _ in range(3):
+                mine = inputs()
+                theirs = [t.clone() for t in mine]
+                got = c(*mine)
+                with torch.no_grad():
+                    want = module(*theirs)
+                assert all(torch.equal(a, b) for a, b in zip(got, want)), f"streams {streams}, graph {graph}"
+                assert all(torch.equal(a, b) for a, b in zip(mine, theirs)), f"streams {streams}, graph {graph}"

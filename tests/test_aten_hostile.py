@@ -9,6 +9,7 @@ from needs import need
 
 torch = need("torch")
 
+from aten_models import WritesItsInputs  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
@@ -102,18 +103,6 @@ def test_random_ops_draw_in_program_order_on_every_plan(streams):
         out = c(x, y)
         torch.manual_seed(seed)
         _same(out, m(x, y))
-
-
-class WritesItsInputs(nn.Module):
-    """In-place writes into user inputs, as eager makes them: ``add_`` on one, an item assignment into a
-    row of another (then read again), ``copy_`` into a third; ``b`` is only read."""
-
-    def forward(self, x, y, z, b):
-        x.add_(1)
-        y[0] = 5.0
-        s = y.sum(0) * b
-        z.copy_(b * 2)
-        return x * 2, s, z + 1
 
 
 @pytest.mark.parametrize("streams", [1, 3])
