@@ -869,6 +869,18 @@ def test_a_batch_the_model_cannot_take_is_refused_not_ignored(tmp_path, capsys):
     assert not (tmp_path / "g.json").exists()
 
 
+def test_a_batch_one_fixed_input_agrees_with_is_taken_whatever_the_others_lead_with():
+    """An input that is no batch (``Expand``'s shape, here of 2 dimensions) beside one of leading dimension 1:
+    ``batch=1`` is the model's batch and imports as before; the check refused it (bundled
+    ``test_expand_shape_model1`` with ``--batch 1``). A batch no input agrees with is still refused."""
+    nodes = [helper.make_node("Expand", ["x", "shape"], ["y"], name="ex")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [1, 3]), helper.make_tensor_value_info(
+        "shape", TensorProto.INT64, [2])], [helper.make_tensor_value_info("y", F, [1, 3])])
+    assert import_onnx(m, batch=1).tensor("y").size == import_onnx(m).tensor("y").size
+    with pytest.raises(GraphError, match=r"--batch 8: graph input 'x' has a fixed leading dimension 1"):
+        import_onnx(m, batch=8)
+
+
 def _calls_local_function(fn_opset, body):
     fn = helper.make_function("local", "f", ["a"], ["b"], body, [helper.make_opsetid("", fn_opset)])
     g = helper.make_graph([helper.make_node("f", ["x"], ["y"], domain="local")], "g",
