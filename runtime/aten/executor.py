@@ -63,6 +63,7 @@ class Executor:
             self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
                                           stream_of=stream_of)
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
+        self._export_devices = _export_devices(program)
         self._written = self._keep_written_inputs()
         self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
         self.return_views = return_views
@@ -175,9 +176,12 @@ class Executor:
                                         f"with {tuple(slot.shape)} {slot.dtype}")
             # eager would refuse these (or, on another device, compute there): copy_ took a meta or sparse
             # tensor with a raw torch error and moved one of another device silently. A 0-dim CPU tensor
-            # is a scalar to eager's kernels on any device, so it may still be copied in
-            if x.layout != self.torch.strided or (x.device != slot.device and not (x.dim() == 0 and
-                                                                                    x.device.type == "cpu")):
+            # is a scalar to eager's kernels on any device, and an input on the device it had in the export
+            # (a CPU index of a CUDA model, which eager takes) is what the program was made for: both are
+            # still copied in
+            exported_on = self._export_devices.get(tid)
+            if x.layout != self.torch.strided or (x.device not in (slot.device, exported_on)
+                                                  and not (x.dim() == 0 and x.device.type == "cpu")):
                 raise AtenExecutorError(f"input {tid!r} is a {str(x.layout).removeprefix('torch.')} tensor on "
                                         f"{x.device}, the program runs on dense tensors on {slot.device}")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
@@ -222,3 +226,14 @@ def _share_memory(a: Any, b: Any) -> bool:
         return lo, lo + (sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1) * t.element_size()
     (a0, a1), (b0, b1) = span(a), span(b)
     return a0 < b1 and b0 < a1
+
+
+def _export_devices(program: Program) -> dict[str, Any]:
+    """The device each user input had in the export (its placeholder's fake tensor), by graph input id."""
+    wanted = {tid for _pos, tid in program.user_inputs}
+    out: dict[str, Any] = {}
+    for n in program.exported.graph.nodes:
+        val = n.meta.get("val") if n.op == "placeholder" else None
+        if n.name in wanted and getattr(val, "device", None) is not None:
+            out[n.name] = val.device
+    return out
