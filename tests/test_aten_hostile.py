@@ -159,3 +159,33 @@ def test_inputs_on_another_device_or_layout_are_named_at_the_call():
         c(x.to_sparse())
     with torch.no_grad():
         _same(c(x), m(x))
+
+
+class ForeachInPlace(nn.Module):
+    """Ops that write their list arguments and return nothing (``_foreach_add_``): one on an intermediate and
+    a user input, one on the intermediate alone."""
+
+    def forward(self, x, y):
+        h = x * 3
+        torch._foreach_add_([h, y], 1.0)
+        torch._foreach_mul_([h], 2.0)
+        return h * 2, y + 0
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_ops_that_write_their_arguments_and_return_nothing_are_run(streams):
+    """Were dropped by the torch importer (no tensor result: "no memory"), so the outputs missed their writes
+    and the caller's input kept its old values, silently."""
+    g = torch.Generator().manual_seed(9)
+
+    def inputs():
+        return [torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)]
+
+    c = compile(ForeachInPlace(), tuple(inputs()), streams=streams, poison=True)
+    assert "_foreach_add_" in {n.op.split(".")[0] for n in c.program.graph.nodes}
+    assert c.stats.input_writebacks == 1
+    for _ in range(2):
+        mine = inputs()
+        theirs = [t.clone() for t in mine]
+        _same(c(*mine), ForeachInPlace()(*theirs))
+        assert all(torch.equal(a, b) for a, b in zip(mine, theirs))

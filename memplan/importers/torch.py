@@ -231,9 +231,11 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     in_ids.append(tid)
                     in_vals[tid] = a
         out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
-        if not any(isinstance(v, torch.Tensor) for v in out_vals):
-            continue  # shape arithmetic, asserts: no memory
         mutated = _mutated_args(torch, n)
+        if not any(isinstance(v, torch.Tensor) for v in out_vals) and not any(
+                isinstance(current.get(a), (str, list)) for a in mutated):
+            continue  # shape arithmetic, asserts: no memory (an op writing its tensor arguments and returning
+            # nothing, such as _foreach_add_, is a node: dropped, its writes were silently lost)
         op = _op_name(n.target)
         if trace is not None:
             trace["env"][n.name] = {a.name: current.get(a.name) for a in _flat_nodes(torch, (n.args, n.kwargs))}

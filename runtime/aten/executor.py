@@ -22,7 +22,7 @@ from runtime.binding import bind
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, poison
-from .lower import _mutated, lower_program
+from .lower import lower_program, written_args
 from .program import Program, flatten_inputs
 from .streams import Issuer
 
@@ -102,7 +102,7 @@ class Executor:
             if launch is None or launch.run is None:  # a view, or an in-place metadata op (no data written)
                 continue
             env = self.program.env.get(n.name, {})
-            for _key, fx in _mutated(torch, n, getattr(n.target, "_schema", None)):
+            for fx in written_args(torch, n):
                 tids = env.get(fx)
                 for tid in tids if isinstance(tids, list) else [tids]:
                     if isinstance(tid, str):
