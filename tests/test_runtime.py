@@ -125,7 +125,8 @@ def test_emulated_random_llama_shapes_match_reference(shape, batch, fuse, wgmma,
     """Llama steps off the named configs (odd head sizes, grouped queries, ragged FFN widths and vocabularies,
     an empty cache, batches 1-64) on whatever launches the registry picks for the device's SMs and
     features: within tolerance of the float64 reference, and the 3-stream plan's bits equal the serial
-    plan's. A shape the kernels cannot take is refused by name (KernelError), never run wrong."""
+    plan's. (Shapes the kernels cannot take, head sizes off multiples of 8, are not drawn: the registry
+    refuses them by name, ``test_head_sizes_the_kernels_cannot_take_are_a_kernel_error``.)"""
     cfg = L.config("tiny", batch=batch, **shape)
     g = L.build_graph(cfg, fuse)
     w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
@@ -946,13 +947,15 @@ def test_tensor_core_attention_step_stays_close_to_the_reference(batch):
 
 
 @pytest.mark.parametrize("fuse", L.FUSE_MODES)
-def test_more_heads_than_hidden_units_is_a_kernel_error(fuse):
-    """A config with more heads than hidden units has head size 0 (hidden // heads): plan_launches refuses
-    it with a KernelError naming the attention node, as it does any other head size its kernels cannot take,
-    not with a ZeroDivisionError from the 1/sqrt(d) scale."""
-    cfg = L.config("tiny", batch=2, heads=8, kv_heads=2, hidden=4, ctx=10, layers=1, ffn=64, vocab=32)
+@pytest.mark.parametrize("hidden,d", [(4, 0), (96, 12), (48, 6)])
+def test_head_sizes_the_kernels_cannot_take_are_a_kernel_error(fuse, hidden, d):
+    """A config with more heads than hidden units has head size 0 (hidden // heads), others a head size off
+    the multiples of 8 the attention kernels load in: plan_launches refuses each with a KernelError naming
+    the attention node and the head size (not a ZeroDivisionError from the 1/sqrt(d) scale, not a wrong run).
+    The random-shape tests draw only the sizes the kernels take."""
+    cfg = L.config("tiny", batch=2, heads=8, kv_heads=2, hidden=hidden, ctx=10, layers=1, ffn=64, vocab=32)
     g = L.build_graph(cfg, fuse)
-    with pytest.raises(KernelError, match=r"'l0\.kq'.*head dim 0"):
+    with pytest.raises(KernelError, match=rf"'l0\.kq'.*head dim {d}\b"):
         plan_launches(g, _addresses(g, memplan.plan(g)).__getitem__, counters=1 << 30, scratch=lambda n: 1 << 50)
 
 
