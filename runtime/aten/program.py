@@ -11,7 +11,7 @@ weights, buffers and constants (never copied: the program reads and writes them 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memplan.graph import Graph
@@ -145,8 +145,6 @@ def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
     under the same seed. The extra read keeps their program order in every schedule, at the cost of a
     result living until the next random op starts; the executor binds arguments from the program, not
     from graph inputs, so nothing else changes."""
-    import dataclasses
-
     seeded = [n.name for n in ep.graph.nodes if n.op == "call_function" and n.name in graph.node_index
               and torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ())]
     if len(seeded) < 2:
@@ -156,7 +154,7 @@ def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
         k = graph.node_index[cur]
         dep = graph.node(prev).outputs[0]
         if dep not in nodes[k].inputs:
-            nodes[k] = dataclasses.replace(nodes[k], inputs=nodes[k].inputs + (dep,))
+            nodes[k] = replace(nodes[k], inputs=nodes[k].inputs + (dep,))
     return Graph(graph.name, graph.tensors, tuple(nodes), graph.alignment)
 
 
