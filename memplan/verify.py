@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
-from operator import le
 from typing import Any
 
 from ._gc import paused
@@ -254,34 +253,33 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
             acc[r] = list(dict.fromkeys(lst + [e for ni in lst if ni in span for e in span[ni]]))
     starts = {r for r in range(T) if graph.tensors[r].kind == "input" and graph.root[r] == r}
     ends = {graph.root[t] for t in range(T) if graph.tensors[t].kind == "output"}
-    INF = 1 << 62
 
-    def last_vec(r: int) -> list[int]:
-        v = [0] * S
+    def last_per_stream(r: int) -> tuple[tuple[int, int], ...]:
+        """(stream, index of r's last access on it), for the streams r is accessed on (one or two, mostly)."""
+        v: dict[int, int] = {}
         for a in acc.get(r, ()):
-            if idx[a] > v[stream[a]]:
+            if idx[a] > v.get(stream[a], 0):
                 v[stream[a]] = idx[a]
-        return v
-
-    def seen_vec(r: int) -> list[int]:
-        """Per stream: how many nodes of it happen-before every access of r."""
-        v = [INF] * S
-        for b in acc.get(r, ()):
-            c = list(clock[b])
-            c[stream[b]] -= 1  # b itself does not happen-before b
-            v = list(map(min, v, c))
-        return v
+        return tuple(v.items())
 
     # roots are painted in order of first access, so queries are local: a bounded cache keeps the
     # verifier's memory flat on million-tensor graphs
-    last_of = lru_cache(maxsize=1 << 14)(last_vec)
-    seen_of = lru_cache(maxsize=1 << 14)(seen_vec)
+    last_of = lru_cache(maxsize=1 << 14)(last_per_stream)
 
     def before(a: int, b: int) -> bool:
-        """Every access of root a happens-before every access of root b."""
+        """Every access of root a happens-before every access of root b: on each stream s that a is
+        accessed on, every access x of b has counted a's last access there (``clock[x][s]``, less x
+        itself when x runs on s). Only a's streams are compared: on the others a has nothing to order.
+        (Comparing whole per-stream vectors cost O(streams) per pair and per access: 6.3 of 8 s verifying
+        50,000 nodes on 1024 streams.)"""
         if a in ends or b in starts:
             return False
-        return all(map(le, last_of(a), seen_of(b)))
+        xs = acc.get(b, ())
+        for s, last in last_of(a):
+            for x in xs:
+                if clock[x][s] - (stream[x] == s) < last:
+                    return False
+        return True
 
     inplace_pairs: dict[tuple[int, int], list[int]] = {}
     for ni, node in enumerate(nodes):
