@@ -115,6 +115,8 @@ def check_writable(path: str, label: str) -> None:
         return
     if os.path.isdir(path):
         raise MemplanError(f"{label} {path}: cannot write: is a directory")
+    if str(path).endswith(("/", os.sep)):   # "out.json/": a directory that is not there; the write would fail
+        raise MemplanError(f"{label} {path}: cannot write: a file path may not end with a slash")
     target = _target(path)
     why = _unwritable(target)
     if why:
@@ -252,9 +254,12 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """Refuse to write any output over an input, or two outputs to one file.
 
     ``inputs`` and ``outputs`` map a label for messages (``"graph"``, ``"-o"``) to a path; raises
-    ``MemplanError`` naming both, before anything is computed or written.
+    ``MemplanError`` naming both, before anything is computed or written. Each output must also be writable
+    (``check_writable``): a missing directory found only after a long import or solve wastes it.
     """
     outs = [(k, v) for k, v in outputs.items() if v]
+    for label, out in outs:
+        check_writable(out, label)
     for label, out in outs:
         for ilabel, inp in inputs.items():
             if inp and not is_stdout(out) and same_file(out, inp):

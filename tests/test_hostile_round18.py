@@ -202,3 +202,26 @@ def test_check_that_is_not_a_bool_is_refused(value):
     with pytest.raises(memplan.MemplanError, match=r"check must be True or False"):
         memplan.plan(g, check=value)
     assert memplan.plan(g, check=False).arena_bytes == memplan.plan(g).arena_bytes
+
+
+# --- outputs refused before the work ------------------------------------------------------------------
+
+@pytest.mark.parametrize("out", ["nodir/g.json", "g.json/"])
+def test_an_unwritable_output_is_refused_before_the_work(tmp_path, capsys, monkeypatch, out):
+    """``import``/``csv`` into a missing directory, or a path with a trailing slash, failed only after the
+    import or the solve (wasted, however long); every command now checks its outputs first."""
+    import memplan.importers.onnx as onnx_importer
+    import memplan.io.minimalloc as mm
+
+    def never(*_a, **_k):
+        raise AssertionError("the work ran before the output was checked")
+
+    monkeypatch.setattr(onnx_importer, "import_onnx", never)
+    monkeypatch.setattr(mm, "read_csv", never)
+    model, table = tmp_path / "m.onnx", tmp_path / "t.csv"
+    model.write_bytes(b"x")
+    table.write_text("id,lower,upper,size\nb0,0,1,8\n")
+    for argv in (["import", model, "-o", tmp_path / out], ["csv", table, "-o", tmp_path / out]):
+        code, _, err = run(capsys, [str(a) for a in argv[:-1]] + [str(argv[-1]) + ("/" if out.endswith("/") else "")])
+        assert_bad_input(code, err, "cannot write")
+        assert not leftovers(tmp_path)
