@@ -225,3 +225,16 @@ def test_an_unwritable_output_is_refused_before_the_work(tmp_path, capsys, monke
         code, _, err = run(capsys, [str(a) for a in argv[:-1]] + [str(argv[-1]) + ("/" if out.endswith("/") else "")])
         assert_bad_input(code, err, "cannot write")
         assert not leftovers(tmp_path)
+
+
+def test_a_csv_with_old_mac_line_ends_is_read(tmp_path, capsys):
+    """CR-only line ends (old Mac tools) failed with Python's "open the file in universal-newline mode?";
+    they are line ends, as CRLF and LF are, and a quoted field keeps its own."""
+    for name, text in (("cr.csv", "id,lower,upper,size\rb0,0,1,8\rb1,0,1,8\r"),
+                       ("crlf.csv", 'id,lower,upper,size\r\nb0,0,1,8\r\n"b\r\n1",0,1,8\r\n')):
+        src, out = tmp_path / name, tmp_path / f"o-{name}"
+        src.write_bytes(text.encode())
+        code, _, err = run(capsys, ["csv", src, "-o", out])
+        assert code == 0, err
+        assert out.read_text().splitlines()[1:3] == ["b0,0,1,8,0", "b1,0,1,8,8"] if name == "cr.csv" else \
+            out.read_bytes().endswith(b'"b\r\n1",0,1,8,8\n')

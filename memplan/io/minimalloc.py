@@ -53,7 +53,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     if text.startswith("\ufeff"):  # else the header's first name is "\ufeffid" and 'id' looks missing
         raise InputFormatError(f"{path}: line 1: starts with a byte-order mark (U+FEFF); save it as UTF-8 "
                                "without one")
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))   # \n, \r\n and old-Mac \r line ends, as csv wants
     try:
         header = next(reader)
     except StopIteration:
