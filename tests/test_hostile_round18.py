@@ -238,3 +238,13 @@ def test_a_csv_with_old_mac_line_ends_is_read(tmp_path, capsys):
         assert code == 0, err
         assert out.read_text().splitlines()[1:3] == ["b0,0,1,8,0", "b1,0,1,8,8"] if name == "cr.csv" else \
             out.read_bytes().endswith(b'"b\r\n1",0,1,8,8\n')
+
+
+def test_a_capacity_nothing_fits_is_named_by_the_csv(tmp_path, capsys):
+    """The error began with the solver's name ("search: no packing within capacity 8 ..."), the one CSV
+    error not naming its file."""
+    src = tmp_path / "t.csv"
+    src.write_text("id,lower,upper,size\nb0,0,1,8\nb1,0,1,8\n")
+    code, _, err = run(capsys, ["csv", src, "-o", tmp_path / "o.csv", "--capacity", "8"])
+    assert_bad_input(code, err, str(src))
+    assert "capacity 8" in err

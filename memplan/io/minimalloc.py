@@ -159,8 +159,8 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
     objective = Objective.MINIMIZE if minimize else Objective.FIT
     try:
         sol = solve(problem, solver, replace(options, objective=objective))
-    except SolverError as exc:
-        raise SolverError(f"{table.path}: {exc}") from None
+    except (SolverError, BudgetError) as exc:   # named by the file, as every other CSV error is
+        raise type(exc)(f"{table.path}: {exc}") from None
     if capacity is not None and sol.arena > capacity:
         raise BudgetError(f"{table.path}: no packing within capacity {capacity} found; best arena "
                           f"{sol.arena} (lower bound {problem.lower_bound})")
