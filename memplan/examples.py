@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import GraphError
 from .graph import Graph, GraphBuilder
 from .ops import roofline_us
 
@@ -111,6 +112,23 @@ class LlamaConfig:
     ctx: int = 512          # KV-cache positions already filled
     batch: int = 1          # tokens in this step (1: decode; >1: prefill or batched decode)
     name: str = "llama"
+
+    def __post_init__(self) -> None:
+        """Refuse a shape no Llama has, by field: heads=0 divided by zero deep in the builder, a hidden size
+        that is no multiple of the heads built attention views that do not cover the projections."""
+        least = {"layers": 0, "hidden": 1, "heads": 1, "kv_heads": 1, "ffn": 1, "vocab": 1, "ctx": 0, "batch": 1}
+        for name, lo in least.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise GraphError(f"LlamaConfig.{name} must be an integer >= {lo}, not {v!r}")
+        if self.heads % self.kv_heads:
+            raise GraphError(f"LlamaConfig: {self.heads} heads do not group over {self.kv_heads} KV heads "
+                             "(heads must be a multiple of kv_heads)")
+        if self.hidden % self.heads:
+            raise GraphError(f"LlamaConfig: hidden {self.hidden} is not a multiple of heads {self.heads} "
+                             "(the head size is hidden / heads)")
+        if not isinstance(self.name, str):
+            raise GraphError(f"LlamaConfig.name must be a string, not {self.name!r}")
 
 
 LLAMA_1B = LlamaConfig()

@@ -248,3 +248,24 @@ def test_a_capacity_nothing_fits_is_named_by_the_csv(tmp_path, capsys):
     code, _, err = run(capsys, ["csv", src, "-o", tmp_path / "o.csv", "--capacity", "8"])
     assert_bad_input(code, err, str(src))
     assert "capacity 8" in err
+
+
+# --- Llama configs ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field,value,words", [
+    ("heads", 0, "heads must be an integer >= 1"), ("kv_heads", 0, "kv_heads must be an integer >= 1"),
+    ("ffn", 0, "ffn must be an integer >= 1"), ("ctx", -1, "ctx must be an integer >= 0"),
+    ("hidden", -8, "hidden must be an integer >= 1"), ("hidden", 64.5, "hidden must be an integer"),
+    ("layers", "2", "layers must be an integer"), ("hidden", True, "hidden must be an integer"),
+    ("batch", 0, "batch must be an integer >= 1"), ("kv_heads", 3, "4 heads do not group over 3 KV heads"),
+    ("hidden", 66, "hidden 66 is not a multiple of heads 4"),
+    ("name", 5, "name must be a string")])
+def test_a_llama_config_no_llama_has_is_refused_by_field(field, value, words):
+    """``LlamaConfig`` took anything: heads=0 or ffn=0 divided by zero deep in the builder, ctx=-1 failed in
+    numpy, a hidden size that is no multiple of the heads built attention views short of the projections."""
+    from dataclasses import replace
+
+    from memplan.examples import LLAMA_TINY, llama
+
+    with pytest.raises(memplan.GraphError, match=words):
+        llama(replace(LLAMA_TINY, **{field: value}))
