@@ -1,0 +1,66 @@
+"""Hand-written graphs, weights and options that the runtime must refuse with an error naming the node,
+tensor or option (round 18): never a raw traceback from deep inside, a silent wrong result or an access
+past a tensor on the device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import memplan
+from runtime.emulate import emulate
+from runtime.kernels import KernelError, launches_for
+
+
+def _one(op, ins, out, **node):
+    """A graph of one node ``op``: ``ins`` / ``out`` are (id, size, attrs) of its inputs and output."""
+    b = memplan.GraphBuilder("one")
+    for tid, size, attrs in ins:
+        (b.weight if attrs.pop("weight", False) else b.input)(tid, size, **attrs)
+    b.node("n", op, [t for t, _, _ in ins], b.output(out[0], out[1], **out[2]), **node)
+    return b.build()
+
+
+F4 = dict(shape=[4], dtype="f32")
+BAD_NODES = {
+    # attrs that disagree with the byte size: the kernel would touch 32 bytes of a 16-byte tensor
+    "shape past size": (("SILU", [("x", 16, dict(shape=[8]))], ("y", 16, F4)), "'x' is 16 bytes, but its shape [8]"),
+    "output short": (("ADD", [("x", 16, F4), ("z", 16, F4)], ("y", 8, dict(shape=[2]))), "output 'y' has 2 elements"),
+    "zero dim": (("RMS_NORM", [("x", 0, dict(shape=[0]))], ("y", 0, dict(shape=[0]))), "'x' has shape [0]"),
+    "negative dim": (("SILU", [("x", 16, dict(shape=[-4]))], ("y", 16, F4)), "'x' has shape [-4]"),
+    "shape a string": (("SILU", [("x", 16, dict(shape="4"))], ("y", 16, F4)), "'x' has shape '4'"),
+    "f16 norm": (("RMS_NORM", [("x", 8, dict(shape=[4], dtype="f16"))], ("y", 8, dict(shape=[4], dtype="f16"))),
+                 "'x' is f16"),
+    "unknown dtype": (("SILU", [("x", 16, dict(shape=[4], dtype="bf16"))], ("y", 16, F4)), "dtype 'bf16'"),
+    "extra input": (("SILU", [("x", 16, F4), ("z", 16, F4)], ("y", 16, F4)), "SILU takes 1 input"),
+    "mask short": (("SOFT_MAX", [("x", 64, dict(shape=[2, 8])), ("m", 4, dict(shape=[1]))], ("y", 64, dict(shape=[2, 8]))),
+                   "mask 'm' needs 16"),
+    "odd rope": (("ROPE", [("x", 60, dict(shape=[1, 3, 5])), ("p", 4, dict(shape=[1], dtype="i32"))],
+                  ("y", 60, dict(shape=[1, 3, 5]))), "even head dim"),
+    "f32 positions": (("ROPE", [("x", 64, dict(shape=[2, 2, 4])), ("p", 8, dict(shape=[2]))],
+                       ("y", 64, dict(shape=[2, 2, 4]))), "2 i32 positions in 'p'"),
+    "K disagrees": (("MUL_MAT", [("w", 64, dict(shape=[4, 8], dtype="f16", weight=True)), ("x", 64, dict(shape=[1, 16]))],
+                     ("y", 32, dict(shape=[2, 4]))), "have 16 elements, the weight 'w' K=8"),
+    "K zero": (("MUL_MAT", [("w", 0, dict(shape=[4, 0], dtype="f16", weight=True)), ("x", 0, dict(shape=[1, 0]))],
+                ("y", 16, dict(shape=[1, 4]))), "'w' has shape [4, 0]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NODES))
+def test_node_attrs_the_kernels_cannot_honour_are_refused(case):
+    """Before: an IndexError or numpy broadcasting error from the emulator, a ZeroDivisionError from the
+    registry, or (inside an arena, or on the GPU) a silent read or write past the tensor."""
+    (op, ins, out), words = BAD_NODES[case]
+    g = _one(op, ins, out)
+    with pytest.raises(KernelError, match="node 'n'.*" + words.replace("[", r"\[").replace("]", r"\]")):
+        launches_for(g, lambda t: 1 << 40)
+    inputs = {t: np.zeros(max(s // 4, 0), np.float32) for t, s, a in ins
+              if not a.get("weight") and a.get("dtype", "f32") == "f32"}
+    with pytest.raises(KernelError, match="node 'n'"):
+        emulate(g, memplan.plan(g), {}, inputs)
+
+
+def test_consistent_hand_graph_still_runs():
+    g = _one("SILU", [("x", 16, dict(F4))], ("y", 16, dict(F4)))
+    outs, _, _ = emulate(g, memplan.plan(g), {}, {"x": np.zeros(4, np.float32)})
+    assert outs["y"].tolist() == [0.0] * 4
