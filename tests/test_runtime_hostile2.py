@@ -64,3 +64,40 @@ def test_consistent_hand_graph_still_runs():
     g = _one("SILU", [("x", 16, dict(F4))], ("y", 16, dict(F4)))
     outs, _, _ = emulate(g, memplan.plan(g), {}, {"x": np.zeros(4, np.float32)})
     assert outs["y"].tolist() == [0.0] * 4
+
+
+@pytest.fixture
+def tiny():
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny", batch=1)
+    g = L.build_graph(cfg)
+    return g, memplan.plan(g), L.make_weights(g, cfg, seed=0), L.make_inputs(cfg, seed=1)
+
+
+@pytest.mark.parametrize("bad,words", [(lambda a: a.astype(">f2"), ">f2 given, the graph says float16"),
+                                       (lambda a: a.view(np.int16), "int16 given"),
+                                       (lambda a: a[:1], "128 bytes given, the graph says 8192")])
+def test_weights_of_other_bits_or_bytes_are_refused(monkeypatch, tiny, bad, words):
+    """Before: a big-endian or int16 array of the right byte count was copied bit for bit and ran as garbage
+    (emulator and executor); a short one was a numpy broadcasting error in the emulator."""
+    import fake_cuda
+
+    g, plan, w, inp = tiny
+    hostile = {**w, "l0.wq": bad(w["l0.wq"])}
+    with pytest.raises(ValueError, match="weight 'l0.wq': " + words):
+        emulate(g, plan, hostile, inp)
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    with pytest.raises(ValueError, match="weight 'l0.wq': " + words):
+        Executor(g, plan, weights=hostile, inputs=inp)
+    with pytest.raises(ValueError, match="weight 'l0.wq': " + words):
+        Executor(g, plan, weights=w, inputs=inp).write_weight("l0.wq", bad(w["l0.wq"]))
+
+
+def test_emulate_refuses_unknown_weights(tiny):
+    """Before: the emulator ignored a weight name the graph lacks (the executors refuse it)."""
+    g, plan, w, inp = tiny
+    with pytest.raises(ValueError, match="weights 'l0.wqq': not a weight"):
+        emulate(g, plan, {**w, "l0.wqq": w["l0.wq"]}, inp)
