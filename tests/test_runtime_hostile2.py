@@ -139,3 +139,20 @@ def test_tools_refuse_without_pycuda_or_with_bad_values_in_one_line(tool, argv, 
     assert importlib.import_module(tool).main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("kw,words", [
+    (dict(gemv_norm_min="x"), "gemv_norm_min 'x'"), (dict(random_weights_seed="x"), "random_weights_seed 'x'"),
+    (dict(prefetch=[("l0.norm", "l0.wq", -16)]), "prefetch entry"), (dict(prefetch=[("l0.norm", "l0.wq")]), "prefetch entry"),
+    (dict(prefetch=("l0.norm", "l0.wq", 16)), "prefetch entry 'l0.norm'")])
+def test_executor_refuses_mistyped_options(monkeypatch, tiny, kw, words):
+    """Before: TypeErrors from the registry's comparison or the seed arithmetic, unpacking errors, and a
+    negative prefetch byte count accepted (a kernel told to load a negative number of lines)."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    g, plan, w, inp = tiny
+    with pytest.raises(ValueError, match=words):
+        Executor(g, plan, weights=w, inputs=inp, **kw)
