@@ -21,7 +21,6 @@ This is a benchmark, not a test: it asserts nothing except that every mode compu
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -37,6 +36,7 @@ from .cuda_util import event_seconds
 from .kernels.ops import PDL_OFF_ROWS
 from .models import llama as L
 from .step import plan_step
+from .tool_args import ToolParser
 from .torch_peer import READ_BYTES  # the same 4 GiB (far beyond L2) that PyTorch's read is timed on
 
 #: bytes the copy bandwidth copies
@@ -315,7 +315,7 @@ def summary(results: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.bench", description=__doc__.split("\n")[0])
+    ap = ToolParser(prog="python -m runtime.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--configs", default="1b,8b")
     ap.add_argument("--batches", default="1,4,16,64")
     ap.add_argument("--steps", type=int, default=50, help="graph replays per timed batch (at most)")

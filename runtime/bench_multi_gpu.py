@@ -8,7 +8,6 @@ step computes the one-GPU logits bit for bit.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -19,6 +18,7 @@ import numpy as np
 import memplan
 
 from .layout import layout
+from .tool_args import ToolParser
 
 
 def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int, log=print) -> dict:
@@ -68,7 +68,7 @@ def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.bench_multi_gpu", description="1 GPU vs a pipeline split "
+    ap = ToolParser(prog="python -m runtime.bench_multi_gpu", description="1 GPU vs a pipeline split "
                                  "over several GPUs: tokens/s, per-device arenas, bytes copied between devices")
     ap.add_argument("--configs", default="8b")
     ap.add_argument("--batches", default="1,32", help="1: decode; >1: prefill of that many tokens")

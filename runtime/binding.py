@@ -127,3 +127,16 @@ def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
     if a.nbytes != t.size:
         raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
     return a
+
+
+def host_weight(graph: Graph, rid: str, arr) -> np.ndarray:
+    """``arr`` as the contiguous host array copied into weight (or cache) root ``rid``'s bytes, or ValueError
+    naming it: another dtype than its ``dtype`` attr (same bytes, other bits: an int16 or big-endian ``>f2``
+    array was copied bit for bit and ran as garbage), or another byte count."""
+    a, t = np.ascontiguousarray(arr), graph.tensor(rid)
+    want = INPUT_DTYPES.get(t.attrs.get("dtype"))
+    if want is not None and a.dtype != want:
+        raise ValueError(f"weight {rid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
+    if a.nbytes != t.size:
+        raise ValueError(f"weight {rid!r}: {a.nbytes} bytes given, the graph says {t.size}")
+    return a

@@ -70,6 +70,27 @@ class Poison:
     ranges: tuple = ()   # objects with .tensor, .offset, .nbytes (runtime.models.llama.PoisonRange)
 
 
+def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[str, str, int], ...]:
+    """The executors' scalar options, before any allocation: a wrong type was a TypeError from deep inside
+    (the registry's comparison, the fill kernel's seed arithmetic), a malformed prefetch entry an unpacking
+    error, a negative byte count a prefetch kernel told to load a negative number of lines. Returns
+    ``prefetch`` as a tuple."""
+    def integral(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if not integral(gemv_norm_min):
+        raise ValueError(f"gemv_norm_min {gemv_norm_min!r}: expected an integer (weight elements)")
+    if seed is not None and not integral(seed):
+        raise ValueError(f"random_weights_seed {seed!r}: expected an integer or None")
+    out = tuple(prefetch)
+    for entry in out:
+        if (not isinstance(entry, (tuple, list)) or len(entry) != 3 or not all(isinstance(x, str) for x in entry[:2])
+                or not integral(entry[2]) or entry[2] < 0):
+            raise ValueError(f"prefetch entry {entry!r}: expected (after_node, weight, nbytes >= 0)")
+        graph.node(entry[0])
+    return out
+
+
 class CudaCore:
     """Arenas, weights, inputs, streams, events and the step program of one (graph, plan) on its GPUs."""
 
@@ -95,6 +116,7 @@ class CudaCore:
         self._ctxs = contexts
         if pdl_policy not in ("auto", "chain", "always", "off"):
             raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
+        prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch)
         if pdl_policy == "auto":
             pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph)) else "off"
         self.pdl_on, self.pdl_always = pdl_policy != "off", pdl_policy == "always"

@@ -18,7 +18,7 @@ import numpy as np
 
 from memplan import Graph
 
-from .binding import Binding, host_input
+from .binding import Binding, host_input, host_weight
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 
@@ -84,10 +84,7 @@ class DeviceMemory:
                     src = t.attrs.get("replica_of", rid)
                     ptr = self.weight_ptr[rid]
                     if src in weights:
-                        a = np.ascontiguousarray(weights[src])
-                        if a.nbytes != size:
-                            raise ValueError(f"weight {rid!r}: {a.nbytes} bytes given, the graph says {size}")
-                        cuda.memcpy_htod(ptr, a)
+                        cuda.memcpy_htod(ptr, host_weight(g, rid, weights[src]))
                     elif seed is not None and t.attrs.get("dtype") == "f16":
                         n = size // 2
                         scale = float(np.sqrt(3.0 / int(t.attrs["shape"][-1]))) if not src.endswith("_cache") else 1.0
@@ -117,11 +114,10 @@ class DeviceMemory:
         return out.reshape(shape) if shape else out
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
-        t, a = self.graph.tensor(tid), np.ascontiguousarray(arr)
+        t = self.graph.tensor(tid)
         if self.binding.places[tid].in_arena:
             raise ValueError(f"write_weight {tid!r}: an arena tensor ({t.kind}), not a weight or cache")
-        if a.nbytes != t.size:
-            raise ValueError(f"weight {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
+        a = host_weight(self.graph, tid, arr)
         with self.on(self.binding.places[tid].device):
             self.cuda.memcpy_htod(self.addr_of[tid], a)
 

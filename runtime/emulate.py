@@ -19,7 +19,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 
-from .binding import bind, host_input
+from .binding import bind, host_input, host_weight
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -237,11 +237,15 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
         for a, b in zip(arenas, binding.arena_bytes):
             mem.view(a, b // 4, np.float32)[:] = np.nan
     roots = {}
+    own = {rid for rid, _ in binding.own_roots}
+    # as the executors: a name that is no weight (a typo) is not silently left zero
+    if unknown := sorted(set(weights) - own - {graph.tensor(r).attrs.get("replica_of", r) for r in own}):
+        raise ValueError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {graph.name!r}")
     for rid, size in binding.own_roots:
         roots[rid] = mem.alloc(size)
         src = graph.tensor(rid).attrs.get("replica_of", rid)
         if src in weights:
-            mem.view(roots[rid], size, np.uint8)[:] = np.ascontiguousarray(weights[src]).view(np.uint8).reshape(-1)
+            mem.view(roots[rid], size, np.uint8)[:] = host_weight(graph, rid, weights[src]).view(np.uint8).reshape(-1)
     addr = {t.id: binding.address(t.id, arenas, roots) for t in graph.tensors}
     for tid, arr in inputs.items():
         a = host_input(graph, binding, tid, arr)

@@ -5,9 +5,20 @@ minutes into a run. Imports nothing that needs a GPU."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .models import llama as L
+
+
+class ToolParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake (an unknown option, a value its ``type`` refuses) is one line naming it,
+    ``NAME: error: ...`` as the tools' own checks print, and exit status 2 (argparse printed the usage first)."""
+
+    def error(self, message: str):
+        name = self.prog.removeprefix("python -m ").removeprefix("runtime.tools.")
+        print(f"{name}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
 
 
 class ToolArgError(ValueError):

@@ -735,6 +735,91 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
     raise KernelError(f"node {node.id!r}: no kernel for op {op!r}")
 
 
+#: bytes per element of the dtypes the kernels know (a tensor without a dtype attr is f32)
+DTYPE_BYTES = {"f32": 4, "f16": 2, "i32": 4}
+#: inputs per op with a kernel (each has one output)
+ARITY = {"ADD": 2, "MUL": 2, "SILU": 1, "RMS_NORM": 1, "CONT": 1, "ROPE": 2, "SET_ROWS": 2, "SOFT_MAX": 2,
+         "MUL_MAT": 2}
+
+
+def check_node(graph: Graph, ni: int) -> None:
+    """KernelError naming the node and tensor, before any launch is built, where the attrs of a node's
+    tensors disagree with what its kernel would touch. The kernels take every element count from the
+    ``shape`` attrs and never see a tensor's byte ``size``: a shape or dtype that disagrees with the size,
+    or an output with fewer elements than its kernel writes, would read or write past the tensor (into its
+    arena neighbours, or past an allocation on the device). Also refused: operand counts other than the
+    op's (an extra input was silently ignored, an extra output never written) and dims that are not
+    positive integers (zero divided, negative ones broadcast from deep inside numpy)."""
+    node = graph.nodes[ni]
+    op = node.op
+    if op in VIEW_OPS or op == COPY_OP or op not in ARITY:
+        return   # views and copies take byte sizes; an unknown op is node_launches' error
+    if len(node.inputs) != ARITY[op] or len(node.outputs) != 1:
+        raise KernelError(f"node {node.id!r}: {op} takes {ARITY[op]} input(s) and 1 output, not "
+                          f"{len(node.inputs)} and {len(node.outputs)}")
+    for tid in (*node.inputs, *node.outputs):
+        t = graph.tensor(tid)
+        dt = _dtype(graph, tid)
+        if dt not in DTYPE_BYTES:
+            raise KernelError(f"node {node.id!r}: tensor {tid!r} has dtype {dt!r}, which no kernel takes "
+                              f"(one of {', '.join(DTYPE_BYTES)})")
+        if "shape" not in t.attrs:
+            continue   # the ops that need it say so (_shape); CONT copies bytes
+        shp = t.attrs["shape"]
+        if (not isinstance(shp, (list, tuple)) or not shp
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shp)):
+            raise KernelError(f"node {node.id!r}: tensor {tid!r} has shape {shp!r}, not a list of positive integers")
+        if _numel(list(shp)) * DTYPE_BYTES[dt] != t.size:
+            raise KernelError(f"node {node.id!r}: tensor {tid!r} is {t.size} bytes, but its shape {list(shp)} of "
+                              f"{dt} is {_numel(list(shp)) * DTYPE_BYTES[dt]}")
+    ins, out = node.inputs, node.outputs[0]
+    if op == "CONT" or "shape" not in graph.tensor(out).attrs:
+        return
+    n_out = _numel(_shape(graph, out))
+
+    def need(n: int, what: str) -> None:
+        if n_out != n:
+            raise KernelError(f"node {node.id!r}: output {out!r} has {n_out} elements, the {op} kernel writes "
+                              f"{n} ({what})")
+
+    if op in ("ADD", "MUL", "SILU", "RMS_NORM", "ROPE", "SOFT_MAX"):
+        need(_numel(_shape(graph, ins[0])), f"those of {ins[0]!r}")
+    if op in ("RMS_NORM", "SILU"):
+        _require_f32(graph, node.id, (ins[0], out))
+    elif op == "ROPE":
+        shp = _shape(graph, ins[0])
+        if len(shp) != 3 or shp[2] % 2:
+            raise KernelError(f"node {node.id!r}: ROPE needs x of shape [tokens, heads, even head dim], not {shp}")
+        _require_f32(graph, node.id, (ins[0], out))
+        if _dtype(graph, ins[1]) != "i32" or _numel(_shape(graph, ins[1])) != shp[0]:
+            raise KernelError(f"node {node.id!r}: ROPE needs {shp[0]} i32 positions in {ins[1]!r}")
+    elif op == "SET_ROWS":
+        src, idx = ins
+        rows, dst = _numel(_shape(graph, idx)), _shape(graph, out)
+        if _dtype(graph, idx) != "i32" or _dtype(graph, src) != "f32" or _numel(_shape(graph, src)) % rows:
+            raise KernelError(f"node {node.id!r}: SET_ROWS needs f32 rows in {src!r} and one i32 index per row "
+                              f"in {idx!r}")
+        if n_out != dst[0] * dst[-1]:
+            raise KernelError(f"node {node.id!r}: SET_ROWS needs a destination [rows, columns], not {dst}")
+    elif op == "SOFT_MAX":
+        shp = _shape(graph, ins[0])
+        heads = shp[-2] if len(shp) >= 3 else 1
+        rows = _numel(shp) // shp[-1]
+        _require_f32(graph, node.id, (*ins, out))
+        if _numel(_shape(graph, ins[1])) != rows // heads * shp[-1]:
+            raise KernelError(f"node {node.id!r}: mask {ins[1]!r} needs {rows // heads * shp[-1]} elements "
+                              f"(one row of {shp[-1]} per token)")
+    elif op == "MUL_MAT":
+        sa, sb = _shape(graph, ins[0]), _shape(graph, ins[1])
+        if len(sa) == 2:
+            if sb[-1] != sa[1]:
+                raise KernelError(f"node {node.id!r}: MUL_MAT rows of {ins[1]!r} have {sb[-1]} elements, the "
+                                  f"weight {ins[0]!r} K={sa[1]}")
+            need(_numel(sb) // sa[1] * sa[0], f"{sa[0]} per row of {ins[1]!r}")
+        elif len(sa) == 3 and len(sb) == 3:
+            need(sb[0] * sb[1] * _shape(graph, out)[-1], "a row per token and head")
+
+
 def _require_f32(graph: Graph, nid: str, tids) -> None:
     for t in tids:
         if _dtype(graph, t) != "f32":

@@ -50,6 +50,8 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
     ``scratch`` such nodes run as planned and such groups node by node.
     ``nodes``: plan only these node indices (one device's part of a split graph); the others get no
     launch, and a group fuses only when all its members are among them."""
+    for ni in range(len(graph.nodes)) if nodes is None else sorted(nodes):
+        ops.check_node(graph, ni)   # before fusion too: a fused kernel trusts the same attrs
     out: list[list[Launch]] = [[] for _ in graph.nodes]
     fused: dict[int, tuple[int, ...]] = {}
     absorbed: set[int] = set()

@@ -11,10 +11,11 @@ printed beside the times.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
+
+from ..tool_args import ToolParser, int_list, need_pycuda
 
 
 def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:
@@ -78,7 +79,7 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.tools.attn_bench")
+    ap = ToolParser(prog="python -m runtime.tools.attn_bench")
     ap.add_argument("--dims", default="128,64", help="head dims")
     ap.add_argument("--batches", default="1,2,4,8,16,32,64")
     ap.add_argument("--ctx", type=int, default=512)
@@ -90,12 +91,13 @@ def main(argv=None) -> int:
     from ..kernels.ops import attention_launch
 
     try:   # every shape checked before the library compiles: a bad one is one line, not a trap on the GPU
-        dims, batches = ([int(x) for x in v.split(",")] for v in (a.dims, a.batches))
+        dims, batches = int_list(a.dims, "--dims"), int_list(a.batches, "--batches", lo=0)
         if a.ctx < 0:
             raise ValueError(f"--ctx {a.ctx} is negative")
         for d in dims:
             for B in batches:
                 attention_launch(*range(1, 7), B, a.ctx + B, 8, 32, d, 132)
+        need_pycuda()
     except (ValueError, KernelError) as exc:
         print(f"attn_bench: error: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,6 @@ comparison. (A cluster-of-8 add+RMS-norm for one row measured 3.0 us vs 2.7 us f
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..cuda_util import graph_us
 from ..kernels import KERNEL_SOURCE, SIGNATURES, Launch
+from ..tool_args import ToolArgError, ToolParser, config_list, need_pycuda, tool_error
 
 VARIANTS = {
     "old_combine": {"AF_VL": 0, "AF_PUSH": 0},
@@ -65,10 +65,15 @@ def _ref_attn(q, pos, K, V, mask, heads, G, d):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.tools.attn_tune")
+    ap = ToolParser(prog="python -m runtime.tools.attn_tune")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", default="attn_tune.json")
     a = ap.parse_args(argv)
+    try:   # an unknown variant ran as the default build, silently
+        config_list(a.variants, "--variants", known=["default", *VARIANTS], what="variant")
+        need_pycuda()
+    except ToolArgError as exc:
+        return tool_error("attn_tune", exc)
     import pycuda.autoprimaryctx  # noqa: F401
     import pycuda.driver as cuda
     from pycuda.compiler import compile as nvcc_compile

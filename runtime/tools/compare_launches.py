@@ -29,7 +29,6 @@ whether the GPUs will agree bit for bit. Pure CPU: no pycuda.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from memplan import Graph, Plan
 from ..kernels import Launch
 from ..kernels.ops import WRITES
 from ..step import Program, program_at, unfusable_groups
+from ..tool_args import ToolParser
 
 _BASE = 1 << 32
 
@@ -273,7 +273,7 @@ def emulate_pair(cfg, g: Graph, single: Plan, split, multi: Plan, *, seed: int =
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.tools.compare_launches",
+    ap = ToolParser(prog="python -m runtime.tools.compare_launches",
                                  description="the launches of a one-GPU plan and of its split over N devices, diffed")
     ap.add_argument("--config", default="8b")
     ap.add_argument("--batches", default="1,16,32")

@@ -13,7 +13,6 @@ over a 4 GiB read (``l2_prefetch``) in the same process: the read roofline.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -24,6 +23,7 @@ from ..bench import measure_read_bandwidth
 from ..cuda_util import graph_us
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
 from ..kernels.ops import GEMM_TC, PORTABLE_CLUSTER, TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
+from ..tool_args import ToolParser
 
 SHAPES = {
     "8b": {"q_o": (4096, 4096), "k_v": (1024, 4096), "gate_up": (14336, 4096), "down": (4096, 14336),
@@ -163,7 +163,7 @@ def run(lib, configs, rows, *, log=print) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.tools.gemm_bench", description=__doc__.split("\n")[0])
+    ap = ToolParser(prog="python -m runtime.tools.gemm_bench", description=__doc__.split("\n")[0])
     ap.add_argument("--configs", default="8b,1b")
     ap.add_argument("--rows", default="1,2,4,8,16,32,64")
     ap.add_argument("--out", default="gemm_bench.json")

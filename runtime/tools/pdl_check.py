@@ -8,18 +8,17 @@ tests run the same check with fewer replays; this is the long run.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from ..executor import Executor, Poison
 from ..kernels import KernelLibrary
 from ..models import llama as L
 from ..step import plan_step
+from ..tool_args import ToolParser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.tools.pdl_check")
+    ap = ToolParser(prog="python -m runtime.tools.pdl_check")
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--replays", type=int, default=5)
     ap.add_argument("--layers", type=int, default=2)

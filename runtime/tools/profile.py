@@ -9,13 +9,13 @@ their achieved bandwidth.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 
 from ..cuda_util import graph_us
 from ..models import llama as L
 from ..step import plan_step
+from ..tool_args import ToolParser
 
 
 def _key(ln):
@@ -63,7 +63,7 @@ def _base_kernel(r, rows):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.tools.profile")
+    ap = ToolParser(prog="python -m runtime.tools.profile")
     ap.add_argument("--configs", default="8b")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)

@@ -14,13 +14,13 @@ step's logits are bitwise those of its own serial plan.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import statistics
 import sys
 
 from ..kernels import ops
+from ..tool_args import ToolParser, config_list, need_pycuda
 
 #: constants that size compiled kernels or shared memory: changing them here would lie to the launches
 FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX"})
@@ -100,7 +100,7 @@ def run(lib, configs: list[str], batches: list[int], variants: list[tuple[str, d
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.tools.rule_ab", description=__doc__.split("\n")[0])
+    ap = ToolParser(prog="python -m runtime.tools.rule_ab", description=__doc__.split("\n")[0])
     ap.add_argument("--configs", default="8b")
     ap.add_argument("--batches", default="32")
     ap.add_argument("--variant", action="append", default=[], help="NAME:CONST=VALUE,... (repeat; first = base)")
@@ -109,12 +109,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="also write the rows as JSON (atomically)")
     a = ap.parse_args(argv)
     try:
+        configs = config_list(a.configs)
         variants = [parse_variant(v) for v in (a.variant or ["registry:"])]
         batches = [int(b) for b in a.batches.split(",")]
         if a.rounds < 1 or a.steps < 1 or any(b < 1 for b in batches):
             raise ValueError("--rounds, --steps and every batch must be at least 1")
         if len({n for n, _ in variants}) != len(variants):
             raise ValueError("--variant: two variants share a name")
+        need_pycuda()
     except ValueError as exc:
         print(f"rule_ab: error: {exc}", file=sys.stderr)
         return 2
@@ -124,7 +126,7 @@ def main(argv=None) -> int:
 
     lib = KernelLibrary(pdl=pdl_supported())
     bw = measure_read_bandwidth(lib, READ_BYTES)["bytes_per_s"]
-    rows = run(lib, a.configs.split(","), batches, variants, rounds=a.rounds, steps=a.steps, bandwidth=bw)
+    rows = run(lib, configs, batches, variants, rounds=a.rounds, steps=a.steps, bandwidth=bw)
     if a.out:
         from memplan.files import atomic_write_text
 
