@@ -107,6 +107,8 @@ class CudaCore:
         import pycuda.driver as cuda
 
         self.cuda = cuda
+        if not isinstance(check_plan, bool):   # "no" is truthy, 0 falsy: a typo must not decide the check
+            raise ValueError(f"check_plan {check_plan!r}: expected True or False")
         if check_plan:
             memplan.verify(graph, plan)
         self.graph, self.plan = graph, plan
@@ -354,8 +356,8 @@ class CudaCore:
         self._live()
         if not self._graphs:
             raise RuntimeError("no CUDA graph captured: call capture() first")
-        if n < 0:
-            raise ValueError(f"replay n={n}: expected at least 0")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"replay n={n!r}: expected an integer, at least 0")
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):

@@ -37,6 +37,8 @@ class DeviceMemory:
         self._allocs: list = []
         self.arena_sizes = [max(n, 256) for n in b.arena_bytes]
         self.arenas = [self.alloc(n, d) for d, n in enumerate(self.arena_sizes)]
+        if weights_from is not None:
+            _check_shared_weights(b, weights_from)
         self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}
         for rid, size in b.own_roots:
             if rid not in self.weight_ptr:
@@ -160,3 +162,17 @@ def _pushed(ctx, cuda):
         yield
     finally:
         cuda.Context.pop()
+
+
+def _check_shared_weights(binding: Binding, other: DeviceMemory) -> None:
+    """``weights_from`` must hold every weight and cache root of the graph, at its size, on its device: the
+    executor uses the other's pointers as they are, so a root of another size (another graph's executor: a
+    cache of another batch) would be read and written out of bounds, and a missing one left uninitialised."""
+    for rid, size in binding.own_roots:
+        if rid not in other.weight_ptr:
+            raise ValueError(f"weights_from: it has no weight {rid!r} (an executor of another graph?)")
+        theirs = other.graph.tensor(rid).size
+        d, d_theirs = binding.places[rid].device, other.binding.places[rid].device
+        if theirs != size or d != d_theirs:
+            raise ValueError(f"weights_from: weight {rid!r} is {theirs} bytes on device {d_theirs} there, {size} "
+                             f"bytes on device {d} here (an executor of another graph?)")

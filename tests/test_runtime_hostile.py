@@ -78,3 +78,35 @@ def test_compare_launches_bad_options_are_one_line_and_exit_2(argv, capsys):
     assert compare_launches.main(["--config", "tiny", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("compare_launches: error: ") and err.count("\n") == 1, err
+
+
+def test_executor_refuses_weights_from_another_graph_and_mistyped_flags(monkeypatch, tiny):
+    """``weights_from`` shares the other executor's weight and cache pointers as they are: one of another graph
+    (the same model at another batch: its caches have other row counts) would be read and written out of
+    bounds, a root it lacks left uninitialised; ``check_plan="no"`` was truthy; ``replay(1.5)`` a TypeError."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    cfg, g, w, inp = tiny
+    base = Executor(g, memplan.plan(g), weights=w, inputs=inp)
+    cfg2 = L.config("tiny", batch=2)
+    g2 = L.build_graph(cfg2)
+    with pytest.raises(ValueError, match=r"weights_from: weight 'l0\.k_cache' is \d+ bytes on device 0 there"):
+        Executor(g2, memplan.plan(g2), inputs=L.make_inputs(cfg2, seed=1), weights_from=base)
+    small = L.config("tiny", batch=1, layers=1)
+    g1 = L.build_graph(small)
+    other = Executor(g1, memplan.plan(g1), weights=L.make_weights(g1, small, seed=0))
+    with pytest.raises(ValueError, match=r"weights_from: it has no weight 'l1\."):
+        Executor(g, memplan.plan(g), inputs=inp, weights_from=other)
+    Executor(g, memplan.plan(g), inputs=inp, weights_from=base).free()   # the same graph: shared
+    for flag in ("no", 0, None):
+        with pytest.raises(ValueError, match="check_plan"):
+            Executor(g, memplan.plan(g), weights=w, inputs=inp, check_plan=flag)
+    base.capture()
+    for n in (1.5, "2", True):
+        with pytest.raises(ValueError, match="replay n="):
+            base.replay(n)
+    base.free()
+    other.free()
