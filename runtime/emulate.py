@@ -228,6 +228,10 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     verifies the plan first. ``num_sms`` and ``wgmma`` describe the device the registry picks kernels for
     (``KernelLibrary.num_sms``, ``.wgmma``: on Hopper the wgmma build and clusters of 16), so its choices
     there run here too. Returns the output tensors (f32), the memory and every tensor's address."""
+    for what, v, kind in (("graph", graph, Graph), ("plan", plan, Plan), ("weights", weights, Mapping),
+                          ("inputs", inputs, Mapping)):
+        if not isinstance(v, kind):   # (None was an AttributeError from deep inside)
+            raise ValueError(f"emulate: {what} must be a {kind.__name__}, not {type(v).__name__}")
     if check:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)

@@ -110,3 +110,12 @@ def test_executor_refuses_weights_from_another_graph_and_mistyped_flags(monkeypa
             base.replay(n)
     base.free()
     other.free()
+
+
+@pytest.mark.parametrize("arg", ["graph", "plan", "weights", "inputs"])
+def test_emulate_names_an_argument_of_the_wrong_kind(tiny, arg):
+    _cfg, g, w, inp = tiny
+    args = dict(graph=g, plan=memplan.plan(g), weights=w, inputs=inp)
+    args[arg] = None
+    with pytest.raises(ValueError, match=f"emulate: {arg} must be"):
+        emulate(**args)
