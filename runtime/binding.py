@@ -120,23 +120,23 @@ def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
     garbage), or another byte count (it would overwrite its arena neighbours)."""
     if tid not in binding.inputs:
         raise ValueError(f"input {tid!r}: not an input tensor of graph {graph.name!r}")
-    a, t = np.ascontiguousarray(arr), graph.tensor(tid)
-    want = INPUT_DTYPES.get(t.attrs.get("dtype"))
-    if want is not None and a.dtype != want:
-        raise ValueError(f"input {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
-    if a.nbytes != t.size:
-        raise ValueError(f"input {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
-    return a
+    return _host_array(graph, tid, arr, "input")
 
 
 def host_weight(graph: Graph, rid: str, arr) -> np.ndarray:
     """``arr`` as the contiguous host array copied into weight (or cache) root ``rid``'s bytes, or ValueError
     naming it: another dtype than its ``dtype`` attr (same bytes, other bits: an int16 or big-endian ``>f2``
     array was copied bit for bit and ran as garbage), or another byte count."""
-    a, t = np.ascontiguousarray(arr), graph.tensor(rid)
+    return _host_array(graph, rid, arr, "weight")
+
+
+def _host_array(graph: Graph, tid: str, arr, what: str) -> np.ndarray:
+    """``arr`` contiguous, with the dtype of ``tid``'s ``dtype`` attr (where ``INPUT_DTYPES`` has it) and its
+    byte count, or ValueError naming the ``what`` (input, weight) and ``tid``."""
+    a, t = np.ascontiguousarray(arr), graph.tensor(tid)
     want = INPUT_DTYPES.get(t.attrs.get("dtype"))
     if want is not None and a.dtype != want:
-        raise ValueError(f"weight {rid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
+        raise ValueError(f"{what} {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
     if a.nbytes != t.size:
-        raise ValueError(f"weight {rid!r}: {a.nbytes} bytes given, the graph says {t.size}")
+        raise ValueError(f"{what} {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
     return a

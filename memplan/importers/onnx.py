@@ -436,11 +436,10 @@ def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]],
     leading dimension is fixed, a batch it cannot take would be ignored, and the user would get a graph of
     another batch than the one asked for, silently. One input whose leading dimension equals ``batch`` is
     agreement: other inputs' leading dimensions need not be a batch (``Expand``'s shape, a ``[3]`` scale)."""
-    wrong = [(name, v) for name, v in static if v != batch]
-    if not applied and wrong and len(wrong) == len(static):
-        raise GraphError(f"{source}: --batch {batch}: graph input {wrong[0][0]!r} has a fixed leading dimension "
-                         f"{wrong[0][1]} and no input's is symbolic or unknown, so the batch cannot be set "
-                         "(leave --batch out)")
+    if not applied and static and all(v != batch for _name, v in static):
+        name, v = static[0]
+        raise GraphError(f"{source}: --batch {batch}: graph input {name!r} has a fixed leading dimension {v} and no "
+                         "input's is symbolic or unknown, so the batch cannot be set (leave --batch out)")
 
 
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,

@@ -231,7 +231,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     in_ids.append(tid)
                     in_vals[tid] = a
         out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
-        mutated = _mutated_args(torch, n)
+        mutated = written_args(torch, n)
         if not any(isinstance(v, torch.Tensor) for v in out_vals) and not any(
                 isinstance(current.get(a), (str, list)) for a in mutated):
             continue  # shape arithmetic, asserts: no memory (an op writing its tensor arguments and returning
@@ -369,8 +369,10 @@ def _flat_nodes(torch, obj) -> list:
     return out
 
 
-def _mutated_args(torch, n) -> set[str]:
-    """FX names of the arguments the op's schema writes (``Tensor(a!)``)."""
+def written_args(torch, n) -> set[str]:
+    """FX names of the arguments the op's schema writes (``Tensor(a!)``), each element of a written list too
+    (``_foreach_add_([x, y], 1)``: ``Tensor(a!)[]``). The ATen executor asks the same question of the same
+    nodes (which user inputs a program writes), so it uses this one definition."""
     schema = getattr(n.target, "_schema", None)
     if schema is None:
         return set()

@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind
 
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, poison
-from .lower import lower_program, written_args
+from .lower import lower_program
 from .program import Program, flatten_inputs
 from .streams import Issuer
 

@@ -206,22 +206,6 @@ def _mutated(torch, n, schema) -> list[tuple[int | str, str]]:
     return out
 
 
-def written_args(torch, n) -> list[str]:
-    """FX names of every tensor the op's schema writes, one per element of a written list too
-    (``_foreach_add_([x, y], 1)``: ``Tensor(a!)[]``), where ``_mutated`` keeps whole single arguments for
-    lowering."""
-    schema = getattr(n.target, "_schema", None)
-    if schema is None:
-        return []
-    out = []
-    for k, arg in enumerate(schema.arguments):
-        if arg.alias_info is None or not arg.alias_info.is_write:
-            continue
-        v = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[k] if k < len(n.args) else None)
-        out += [a.name for a in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(a, torch.fx.Node)]
-    return out
-
-
 def _same_view(a, b) -> bool:
     """Same dtype, shape, address and strides (a stride of a size-1 dimension does not matter)."""
     if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
