@@ -144,10 +144,12 @@ def test_tools_refuse_without_pycuda_or_with_bad_values_in_one_line(tool, argv, 
 @pytest.mark.parametrize("kw,words", [
     (dict(gemv_norm_min="x"), "gemv_norm_min 'x'"), (dict(random_weights_seed="x"), "random_weights_seed 'x'"),
     (dict(prefetch=[("l0.norm", "l0.wq", -16)]), "prefetch entry"), (dict(prefetch=[("l0.norm", "l0.wq")]), "prefetch entry"),
-    (dict(prefetch=("l0.norm", "l0.wq", 16)), "prefetch entry 'l0.norm'")])
+    (dict(prefetch=("l0.norm", "l0.wq", 16)), "prefetch entry 'l0.norm'"),
+    (dict(library="x"), "library 'x': expected a runtime.kernels.KernelLibrary")])
 def test_executor_refuses_mistyped_options(monkeypatch, tiny, kw, words):
-    """Before: TypeErrors from the registry's comparison or the seed arithmetic, unpacking errors, and a
-    negative prefetch byte count accepted (a kernel told to load a negative number of lines)."""
+    """Before: TypeErrors from the registry's comparison or the seed arithmetic, unpacking errors, a
+    negative prefetch byte count accepted (a kernel told to load a negative number of lines), and an
+    AttributeError deep in the build for a library that is not one."""
     import fake_cuda
 
     fake_cuda.install(monkeypatch)
