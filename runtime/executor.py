@@ -57,6 +57,8 @@ class Executor(CudaCore):
         a GEMV then the add+norm kernel (the same bits; default: never, which measured faster)."""
         if plan.devices > 1:
             raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
+        if library is not None and not isinstance(library, KernelLibrary):   # else an AttributeError mid-build
+            raise ValueError(f"library {library!r}: expected a runtime.kernels.KernelLibrary or None")
         def make_library(_device: int) -> KernelLibrary:   # after CudaCore has verified the plan
             return library or KernelLibrary(pdl=pdl_supported())
 
