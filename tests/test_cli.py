@@ -263,6 +263,20 @@ def test_usage_errors_exit_2(capsys):
         assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, command", [
+    (["verify", "g.json", "p.json", "extra"], "memplan verify"),
+    (["show", "p.json", "x", "y"], "memplan show"),
+    (["plan", "g.json", "-o", "p.json", "--bogus"], "memplan plan"),
+    (["bench", "planners", "--bogus"], "memplan bench planners"),
+])
+def test_unrecognized_arguments_name_the_commands_help(capsys, argv, command):
+    """A stray argument is a usage mistake of that command: its line points at the command's ``--help``
+    (as argparse's own errors do), not at ``memplan --help``."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert_bad_input(info.value.code, capsys.readouterr().err, "unrecognized arguments", f"(see '{command} --help')")
+
+
 def test_subprocess_entry_point(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
