@@ -40,8 +40,9 @@ def _inputs(args: argparse.Namespace):
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
-    from .memmap import save_memory_map
+    from .memmap import picture_format, save_memory_map
 
+    picture_format(args.output)  # before loading and verifying what may be a large graph
     graph, plan = _inputs(args)
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
