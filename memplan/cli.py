@@ -66,6 +66,9 @@ def _progress(args: argparse.Namespace):
 def _plan_extras(args: argparse.Namespace) -> dict:
     """Options that later pipeline stages (graph_optimize, budgets) add to ``plan``."""
     extras: dict = {}
+    if getattr(args, "max_events", None) is not None and getattr(args, "streams", None) is None:
+        raise MemplanError(f"--max-events {args.max_events} caps the events of a multi-stream schedule: give "
+                           "--streams N|auto too (without it the plan is serial and has no events)")
     for key in ("streams", "memory_budget", "max_events"):
         if getattr(args, key, None) is not None:
             extras[key] = getattr(args, key)
