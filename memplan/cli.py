@@ -66,6 +66,9 @@ def _progress(args: argparse.Namespace):
 def _plan_extras(args: argparse.Namespace) -> dict:
     """Options that later pipeline stages (graph_optimize, budgets) add to ``plan``."""
     extras: dict = {}
+    if getattr(args, "max_events", None) is not None and getattr(args, "streams", None) is None:
+        raise MemplanError(f"--max-events {args.max_events} caps the events of a multi-stream schedule: give "
+                           "--streams N|auto too (without it the plan is serial and has no events)")
     for key in ("streams", "memory_budget", "max_events"):
         if getattr(args, key, None) is not None:
             extras[key] = getattr(args, key)
@@ -319,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite, not an option
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite
     try:
         code = int(args.func(args) or 0)
         if sys.stdout is not None:  # (None: started with stdout closed)
@@ -342,6 +345,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
         _drop_stdout()
         return EXIT_BAD_INPUT
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` ran, ``memplan bench planners``'s for that suite: a usage
+    mistake names that command's ``--help``, as argparse's own errors do."""
+    for dest in ("command", "suite"):
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, dest, None)
+        if sub is None or name not in sub.choices:
+            break
+        parser = sub.choices[name]
+    return parser
 
 
 def _drop_stdout() -> None:

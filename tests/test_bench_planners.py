@@ -43,3 +43,21 @@ def test_minimalloc_rows_and_json(tmp_path, minimalloc_dir):
     assert [r["solver"] for r in rows] == ["ggml", "size"]
     assert all(r["problem"] == "A" and r["capacity"] == 1048576 and r["verified"] for r in rows)
     assert all(r["lower_bound"] == 1048576 for r in rows)
+
+
+def test_only_naming_no_problem_is_refused_before_running(capsys, minimalloc_dir):
+    """``--only`` with a typo is one error line naming it (and the problems there are), exit 2, before any
+    row runs: not an empty table and exit 0."""
+    from cli_contract import assert_bad_input
+
+    code = main(["bench", "planners", "--corpus", "examples", "--only", "qkv,ZZ", "--solvers", "ggml"])
+    out, err = capsys.readouterr()
+    assert_bad_input(code, err, "--only", "'ZZ'", "qkv")
+    assert out == ""
+    code = main(["bench", "planners", "--minimalloc", minimalloc_dir, "--corpus", "minimalloc", "--only", "qkv",
+                 "--solvers", "ggml"])  # a problem of another corpus part
+    assert_bad_input(code, capsys.readouterr().err, "'qkv'", "A")
+    assert main(["bench", "planners", "--minimalloc", minimalloc_dir, "--corpus", "minimalloc,examples",
+                 "--only", "A,qkv", "--solvers", "ggml"]) == 0
+    rows = [ln.split()[:2] for ln in capsys.readouterr().out.splitlines()[2:]]
+    assert {tuple(r) for r in rows} == {("minimalloc", "A"), ("examples", "qkv")}

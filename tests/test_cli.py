@@ -263,6 +263,33 @@ def test_usage_errors_exit_2(capsys):
         assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, command", [
+    (["verify", "g.json", "p.json", "extra"], "memplan verify"),
+    (["show", "p.json", "x", "y"], "memplan show"),
+    (["plan", "g.json", "-o", "p.json", "--bogus"], "memplan plan"),
+    (["bench", "planners", "--bogus"], "memplan bench planners"),
+])
+def test_unrecognized_arguments_name_the_commands_help(capsys, argv, command):
+    """A stray argument is a usage mistake of that command: its line points at the command's ``--help``
+    (as argparse's own errors do), not at ``memplan --help``."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert_bad_input(info.value.code, capsys.readouterr().err, "unrecognized arguments", f"(see '{command} --help')")
+
+
+def test_max_events_without_streams_is_refused(tmp_path, capsys):
+    """``--max-events`` caps a multi-stream schedule's events; alone the plan stayed serial with no events,
+    the option silently ignored. It is a one-line error now, and nothing is written."""
+    g = write_graph(tmp_path / "g.json", H.qkv())
+    out = tmp_path / "p.json"
+    code, _, err = run(capsys, "plan", g, "-o", str(out), "--max-events", "4")
+    assert_bad_input(code, err, "--max-events 4", "--streams")
+    assert not out.exists()
+    code, _, err = run(capsys, "plan", g, "-o", str(out), "--max-events", "4", "--streams", "auto", "-q")
+    assert code == 0, err
+    assert len(json.loads(out.read_text())["events"]) <= 4
+
+
 def test_subprocess_entry_point(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 

@@ -147,6 +147,23 @@ def test_cli_draw_and_trace(tmp_path, capsys):
     assert "wrong graph" in capsys.readouterr().err
 
 
+def test_cli_draw_refuses_stdout_and_a_bad_name_before_loading(tmp_path, capsys):
+    """``draw -o -`` is one line saying a picture needs a file name (not "unknown picture format ''"),
+    and a name with no picture format is refused before the graph and plan are read and verified."""
+    from cli_contract import assert_bad_input
+
+    gpath, ppath = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(examples.fanout_join15(), str(gpath))
+    assert main(["plan", str(gpath), "-o", str(ppath), "-q"]) == 0
+    capsys.readouterr()
+    code = main(["draw", str(gpath), str(ppath), "-o", "-"])
+    out, err = capsys.readouterr()
+    assert_bad_input(code, err, "stdout", ".png")
+    assert out == ""
+    code = main(["draw", str(gpath), str(tmp_path / "missing.json"), "-o", str(tmp_path / "m.gif")])
+    assert_bad_input(code, capsys.readouterr().err, "m.gif", "'gif'")
+
+
 def tutorial_blocks() -> tuple[list[str], list[str]]:
     """docs/tutorial.md's Python blocks and its `memplan ...` commands, in order."""
     import pathlib

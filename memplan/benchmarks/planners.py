@@ -66,9 +66,6 @@ def run(args: argparse.Namespace) -> list[dict]:
     only = {s.strip() for s in args.only.split(",")} if args.only else None
     rows: list[dict] = []
     csvs = _minimalloc_files(args.minimalloc) if "minimalloc" in corpus and args.minimalloc else []
-    _print_head()
-    if csvs:
-        rows += _minimalloc_rows(csvs, solvers, args.time_limit, only)
     graphs = []
     if "examples" in corpus:
         from ..examples import bundled
@@ -86,11 +83,32 @@ def run(args: argparse.Namespace) -> list[dict]:
         for k, n in enumerate(int(x) for x in args.sizes.split(",") if x.strip()):
             g = fanout_join(n, max_width=6, streams=args.streams, seed=k + 1)[0]
             graphs.append(("random", g.name, g))
+    if only is not None:  # checked before a run that may take hours: a typo is not an empty table
+        _check_only(only, [_csv_name(p) for p in csvs] + [name for _, name, _ in graphs], corpus)
+    _print_head()
+    if csvs:
+        rows += _minimalloc_rows(csvs, solvers, args.time_limit, only)
     for part, name, g in graphs:
         if only is not None and name not in only:
             continue
         rows += _graph_rows(part, name, g, solvers, args.time_limit, args.streams)
     return rows
+
+
+def _csv_name(path: str) -> str:
+    """A minimalloc problem's name: ``A`` for ``A.1048576.csv``."""
+    return os.path.basename(path)[:-4].partition(".")[0]
+
+
+def _check_only(only: set[str], names: list[str], corpus: set[str]) -> None:
+    """``--only``: every name must be a problem of the chosen corpus (else an error naming it)."""
+    from ..errors import MemplanError
+
+    unknown = sorted(only - set(names))
+    if unknown:
+        have = ", ".join(dict.fromkeys(names)) or "none"
+        raise MemplanError(f"--only: no problem named {', '.join(map(repr, unknown))} in the corpus "
+                           f"{','.join(sorted(corpus))} (its problems: {have})")
 
 
 def _minimalloc_files(directory: str) -> list[str]:
@@ -120,8 +138,7 @@ def _minimalloc_rows(paths: list[str], solvers: list[str], time_limit: float, on
 
     rows = []
     for path in paths:
-        stem = os.path.basename(path)[:-4]
-        name, _, cap = stem.partition(".")
+        name, _, cap = os.path.basename(path)[:-4].partition(".")
         if only is not None and name not in only:
             continue
         capacity = int(cap) if cap.isdigit() else None

@@ -30,19 +30,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_trace)
 
 
-def _inputs(args: argparse.Namespace):
-    """The graph and a safe plan made for it, after refusing an output that would overwrite either input."""
+def _inputs(args: argparse.Namespace, *, picture: bool = False):
+    """The graph and a safe plan made for it, after refusing an output that would overwrite either input
+    and (``picture``) an output name that gives no picture format: both before what may be a large graph
+    is loaded and verified."""
     from ..files import check_outputs
     from ..io import load_safe_pair
 
     check_outputs({"graph": args.graph, "plan": args.plan}, {"-o": args.output})
+    if picture:
+        from .memmap import picture_format
+
+        picture_format(args.output)
     return load_safe_pair(args.graph, args.plan)
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
     from .memmap import save_memory_map
 
-    graph, plan = _inputs(args)
+    graph, plan = _inputs(args, picture=True)
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
         print(f"{args.output}: memory map of {len(plan.tensors)} tensors", file=sys.stderr)

@@ -15,7 +15,7 @@ import io
 import os
 
 from ..errors import MemplanError
-from ..files import output_path
+from ..files import is_stdout, output_path
 from ..graph import Graph
 from ..planfile import Plan
 from ..show import human, printable
@@ -133,9 +133,18 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
     return buf.getvalue()
 
 
-def save_memory_map(graph: Graph, plan: Plan, path: str, **kw) -> None:
-    """Draw to ``path`` (format from its extension: .png, .svg or .pdf), atomically."""
+def picture_format(path: str) -> str:
+    """The picture format ``path``'s extension names (png, svg or pdf), else ``MemplanError``: ``-``
+    (stdout) names none, so a picture needs a file."""
+    if is_stdout(path):
+        raise MemplanError("-o -: a picture cannot go to stdout: its picture format comes from the file name "
+                           "(give a .png, .svg or .pdf file)")
     fmt = os.path.splitext(output_path(path))[1].lower().lstrip(".")
     if fmt not in FORMATS:
         raise MemplanError(f"{path}: unknown picture format {fmt!r} (use .png, .svg or .pdf)")
-    atomic_write_bytes(path, render_memory_map(graph, plan, fmt, **kw))
+    return fmt
+
+
+def save_memory_map(graph: Graph, plan: Plan, path: str, **kw) -> None:
+    """Draw to ``path`` (format from its extension: .png, .svg or .pdf), atomically."""
+    atomic_write_bytes(path, render_memory_map(graph, plan, picture_format(path), **kw))

@@ -1,0 +1,161 @@
+"""The user-facing docs stay true: README's Python runs, its command table is ``memplan --help``'s list,
+every option it names exists, and every ``memplan.x.y`` the docs name resolves as a user would write it.
+
+CPU only; the tutorial's commands are run by ``tests/test_viz.py::test_tutorial_runs`` and format.md's
+worked example by ``tests/test_cli.py::test_format_doc_worked_example_is_what_memplan_plan_writes``.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import os
+import re
+
+import pytest
+
+import memplan
+from memplan.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+
+
+def read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def code_blocks(text: str, lang: str) -> list[str]:
+    """The fenced blocks of ``text`` in language ``lang``, in order."""
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, re.S | re.M)
+
+
+def help_text(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+def listed_subcommands(help_out: str) -> set[str]:
+    """The subcommands (or suites) an argparse ``--help`` lists: the 4-space-indented names under its
+    positional COMMAND/SUITE argument (wrapped help lines are indented further)."""
+    return set(re.findall(r"^ {4}([a-z][\w-]*)(?: |$)", help_out, re.M))
+
+
+def command_table() -> list[str]:
+    """The first cells of README's "Command line" table, one string per row."""
+    text = read(README)
+    section = text[text.index("## Command line"):]
+    section = section[:section.index("\n## ", 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| `memplan ")]
+    assert rows, "README's command table is gone"
+    return [row.split(" | ")[0] for row in rows]
+
+
+def table_invocations() -> list[tuple[str, str]]:
+    """(subcommand, the invocation's text) for every ``memplan ...`` code span in the table's first column."""
+    found = []
+    for cell in command_table():
+        for span in re.findall(r"`(memplan [^`]+)`", cell):
+            found.append((span.split()[1], span.replace("\\|", "|")))
+    return found
+
+
+def test_readme_python_runs(tmp_path, monkeypatch, capsys):
+    """README's "Using it from Python" runs as shown, prints the arena and its bound, and writes the plan."""
+    blocks = code_blocks(read(README), "python")
+    assert blocks, "README has no Python example"
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+    printed = capsys.readouterr().out.split()
+    plan = memplan.load_plan("plan.json")
+    assert printed[:2] == [str(plan.arena_bytes), str(plan.lower_bound_bytes)]
+    assert plan.arena_bytes >= plan.lower_bound_bytes > 0
+
+
+def test_scheduling_doc_python_runs():
+    """docs/scheduling.md's first example: a budgeted multi-stream plan and its simulation."""
+    blocks = code_blocks(read(os.path.join(ROOT, "docs", "scheduling.md")), "python")
+    assert blocks
+    scope: dict = {}
+    exec(compile(blocks[0], "scheduling.md", "exec"), scope)
+    p, g = scope["p"], scope["g"]
+    assert p.solver["schedule"]["serial_arena_bytes"] > 0
+    assert p.arena_bytes <= int(1.05 * memplan.plan(g).arena_bytes)
+
+
+def test_readme_command_table_is_the_cli(capsys):
+    """Every subcommand in README's table is in ``memplan --help``, and every one there is in the table."""
+    in_table = {cmd for cmd, _ in table_invocations()}
+    in_help = listed_subcommands(help_text(capsys))
+    assert in_help, "could not read the subcommands off memplan --help"
+    assert in_table - in_help == set(), "README lists commands memplan does not have"
+    assert in_help - in_table == set(), "memplan has commands README's table does not list"
+
+
+def test_readme_command_table_options_exist(capsys):
+    """Every option an invocation in README's table names is in that subcommand's ``--help``, and the
+    solvers ``--solver`` lists are its choices."""
+    for cmd, span in table_invocations():
+        out = help_text(capsys, cmd)
+        for opt in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", span):
+            assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", out), f"{span!r}: {opt} not in memplan {cmd} --help"
+        listed = re.search(r"--solver ([\w|]+[\w])", span)
+        if listed:
+            choices = re.search(r"--solver \{([\w,]+)\}", out)
+            assert choices and set(listed.group(1).split("|")) == set(choices.group(1).split(",")), span
+
+
+def test_readme_bench_suites_are_the_cli(capsys):
+    """The suites README names for ``memplan bench SUITE`` are exactly ``memplan bench --help``'s."""
+    row = next(cell for cell in command_table() if "`memplan bench" in cell)
+    text = read(README)
+    line = next(ln for ln in text.splitlines() if ln.startswith(row))
+    named = set(re.findall(r"`(\w+)`", line.split(" | ")[1]))
+    assert named == listed_subcommands(help_text(capsys, "bench"))
+
+
+def _doc_names() -> list[tuple[str, str]]:
+    names = set()
+    for path in [README, *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]:
+        for m in re.finditer(r"`((?:memplan|runtime)(?:\.\w+)+)[`(\[]", read(path)):
+            names.add((m.group(1), os.path.relpath(path, ROOT)))
+    return sorted(names)
+
+
+def resolve(dotted: str) -> bool | str:
+    """Whether ``dotted`` works as a user writes it: attribute by attribute from the top package,
+    importing a submodule only where the attribute is not already there (``memplan.verify`` is the
+    function, so ``memplan.verify.check`` does not work). A missing optional dependency: its name."""
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], 1):
+        if not hasattr(obj, part):
+            try:
+                importlib.import_module(".".join(parts[:i + 1]))
+            except ModuleNotFoundError as exc:
+                if exc.name and exc.name.split(".")[0] not in ("memplan", "runtime"):
+                    return exc.name
+            except ImportError:
+                pass
+            if not hasattr(obj, part):
+                return False
+        obj = getattr(obj, part)
+    return True
+
+
+def test_resolve_catches_a_function_shadowing_its_module():
+    assert resolve("memplan.verify") is True
+    assert resolve("memplan.verify.check") is False  # the module's check is not the function's attribute
+    assert resolve("memplan.optimize.candidates.budget_tiers") is True
+    assert resolve("memplan.optimize.budget_tiers") is False
+
+
+def test_names_in_docs_resolve():
+    names = _doc_names()
+    assert len(names) > 20
+    broken = [(n, where) for n, where in names if resolve(n) is False]
+    assert broken == []
