@@ -8,6 +8,7 @@ schedules or lifetimes (DESIGN wall): they see sizes, intervals and the conflict
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..errors import SolverError
 from ..errors import short_repr as _short
@@ -54,6 +55,9 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
     check_options(options)
     sol = get_solver(solver)(problem, options)
     check_solution(problem, sol)
+    if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
+        # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
+        sol = replace(sol, status=Status.OPTIMAL)
     return sol
 
 
