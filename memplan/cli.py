@@ -82,6 +82,9 @@ def _plan_extras(args: argparse.Namespace) -> dict:
         if args.devices > 1 and not getattr(args, "graph_out", None):
             raise MemplanError(f"--devices {args.devices} plans a split graph (with COPY nodes): give "
                                "--graph-out SPLIT.json to write it, for 'memplan verify SPLIT.json PLAN.json'")
+        if args.devices > 1 and getattr(args, "memory_budget", None) is not None:   # (the library names its own
+            raise MemplanError(f"--memory-budget applies to one device's schedule; --devices {args.devices} "  # options)
+                               "plans one schedule per device: give --device-capacity BYTES instead")
         extras["devices"] = args.devices
     if getattr(args, "device_capacity", None) is not None:
         extras["device_capacity"] = args.device_capacity

@@ -26,3 +26,15 @@ def test_cli_devices_round_trip(tmp_cwd, capsys):
     assert main(["plan", "g.json", "-o", "p3.json", "--devices", "2", "--graph-out", "s3.json",
                  "--device-capacity", "100", "-q"]) == 2
     assert "device 0 needs" in capsys.readouterr().err
+
+
+def test_cli_devices_with_a_memory_budget_names_the_flags(tmp_cwd, capsys):
+    """The library's refusal names its keyword arguments (memory_budget, device_capacity); the command line
+    names its own flags, in one line, before any work or output."""
+    save_graph(llama(LLAMA_TINY), "g.json")
+    assert main(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json",
+                 "--memory-budget", "1000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--memory-budget" in err and "--device-capacity" in err, err
+    assert "memory_budget" not in err and not os.path.exists("p.json") and not os.path.exists("s.json")
+    assert main(["plan", "g.json", "-o", "p.json", "--devices", "1", "--memory-budget", "1000000", "-q"]) == 0
