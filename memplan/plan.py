@@ -70,6 +70,9 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {check!r}")
+    if max_events is not None and streams is None:   # alone it asked for nothing: the plan stayed serial
+        raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
+                            "give streams=N or 'auto' too (without it the plan is serial and has no events)")
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)

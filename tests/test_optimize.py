@@ -263,6 +263,8 @@ def test_explicit_schedule_wins_and_bad_options_are_named():
         memplan.plan(g, streams=0)
     with pytest.raises(memplan.ScheduleError, match="max_events"):
         memplan.plan(g, streams=2, max_events=-1)
+    with pytest.raises(memplan.ScheduleError, match="give streams=N or 'auto' too"):   # was silently serial
+        memplan.plan(g, max_events=3)
     with pytest.raises(BudgetError, match="memory_budget"):
         memplan.plan(g, streams=2, memory_budget=-5)
 
