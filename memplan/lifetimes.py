@@ -21,7 +21,7 @@ import numpy as np
 
 from ._gc import paused
 from .graph import Graph
-from .problem import BufferProblem, HBOrder, clique_lower_bound
+from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound
 from .schedule import HappensBefore
 
 #: the per-stream tables (buffers x streams: the largest arrays of a plan at many streams) hold positions
@@ -254,7 +254,7 @@ def aligned_lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: n
     bound = lower_bound(graph, hb, lt, sizes)
     a = graph.alignment
     if a > 1 and len(sizes):
-        rounded = -(-sizes // a) * a
+        rounded = align_up(sizes, a)
         pad = int((rounded - sizes).max())
         if pad:
             bound = max(bound, lower_bound(graph, hb, lt, rounded) - pad)

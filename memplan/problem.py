@@ -19,7 +19,9 @@ import numpy as np
 from .errors import SolverError
 
 
-def align_up(x: int, a: int) -> int:
+def align_up(x, a: int):
+    """``x`` rounded up to a multiple of ``a``: an int, or each element of an int array. The one place
+    sizes and offsets are rounded to the alignment."""
     return -(-x // a) * a
 
 
@@ -317,7 +319,7 @@ def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers:
     adj = problem.conflict_lists()
     sizes = problem.sizes.tolist()
     a = problem.alignment
-    rounded = [-(-s // a) * a for s in sizes]  # all but the highest clique member pad to alignment
+    rounded = [align_up(s, a) for s in sizes]  # all but the highest clique member pad to alignment
     nbr = [set(x) for x in adj]
     best = max(sizes)
     order = sorted(range(n), key=lambda i: (-sizes[i], i))[:seeds]
@@ -343,8 +345,7 @@ def _dense_clique(problem: BufferProblem, seeds: int, budget: int) -> int:
     step is a clique, so stopping when ``budget`` pair tests are spent only weakens the bound.
     """
     sizes, lower, upper = problem.sizes, problem.lower, problem.upper
-    a = problem.alignment
-    rounded = -(-sizes // a) * a
+    rounded = align_up(sizes, problem.alignment)
     by_size = np.lexsort((np.arange(len(problem)), -sizes))
     best = int(sizes.max())
     for v in by_size[:seeds].tolist():

@@ -4,8 +4,9 @@ The index stores one vector clock per node — ``clock[n, s]`` = how many nodes 
 happen-before-or-equal ``n`` — so it costs O(nodes x streams) memory and answers ``a HB b`` in O(1)
 (``clock[b, stream[a]] > seq[a]``). A reachability matrix would be O(n^2) and cannot hold 100k nodes.
 Because every stream's clock column is monotone along any other stream, "from which node of stream
-s on is X visible" is a binary search (``first_at_least``; lifetimes run it for all buffers at once)
-that turns cross-stream visibility into per-stream intervals.
+s on is X visible" is a binary search (``first_at_least``; lifetimes run the same search for all
+buffers at once, over the clock columns laid end to end) that turns cross-stream visibility into
+per-stream intervals.
 """
 
 from __future__ import annotations

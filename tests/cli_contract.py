@@ -17,6 +17,15 @@ def assert_bad_input(code, err, *words):
         assert w in lines[0], (w, err)
 
 
+def exit_code(main, argv):
+    """Run a CLI ``main`` in-process on ``argv`` (each item made a string): the code it returns, or the
+    code of the ``SystemExit`` argparse raises for a usage error."""
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
 def leftovers(directory):
     """Temporary files an interrupted atomic write would leave in ``directory``."""
     return [f for f in os.listdir(directory) if f.startswith(".memplan-")]

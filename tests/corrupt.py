@@ -20,6 +20,7 @@ import traceback
 from dataclasses import dataclass
 
 import handgraphs as H
+from cli_contract import exit_code
 
 import memplan
 from memplan.cli import main
@@ -237,10 +238,7 @@ def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
         if timeout:
             signal.alarm(timeout)
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-            try:
-                code = main(argv)
-            except SystemExit as exc:
-                code = exc.code
+            code = exit_code(main, argv)
     except Hang:
         problem, code = "hang", None
     except BaseException as exc:  # noqa: BLE001 - every escape is a finding

@@ -16,7 +16,7 @@ import sys
 
 import handgraphs as H
 import pytest
-from cli_contract import assert_bad_input, leftovers
+from cli_contract import assert_bad_input, exit_code, leftovers
 from needs import need
 
 import memplan
@@ -33,10 +33,7 @@ def refused(capsys, tmp_path, argv, *words, outputs=(), inputs=()):
     """Run ``memplan argv`` in-process; assert the hostile-input contract; return the error line."""
     before = snapshot(*inputs)
     existed = {str(o): os.path.exists(o) for o in outputs}
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # usage errors leave through argparse
-        code = exc.code
+    code = exit_code(main, argv)
     out, err = capsys.readouterr()
     assert_bad_input(code, err, *words)
     for o in outputs:
@@ -294,10 +291,7 @@ def test_torch_compare_options(capsys, argv, words):
     need("torch")
     from memplan.importers.torch_compare import main
 
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
+    code = exit_code(main, argv)
     out, err = capsys.readouterr()
     assert_bad_input(code, err, *words)
     assert out == ""

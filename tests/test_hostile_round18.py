@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from cli_contract import assert_bad_input, leftovers
+from cli_contract import assert_bad_input, exit_code, leftovers
 from test_hostile_api import no_hang
 
 import memplan
@@ -18,10 +18,7 @@ from memplan.cli import main
 
 def run(capsys, argv):
     """``memplan argv`` in-process: (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # usage errors leave through argparse
-        code = exc.code
+    code = exit_code(main, argv)
     out, err = capsys.readouterr()
     return code, out, err
 

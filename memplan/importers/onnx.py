@@ -132,7 +132,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             progress) -> Graph:
     fixed = _check_dims_option(batch, dims)
     _check_opset(onnx, model)
-    model = _inline_functions(onnx, model)
+    model = _inline_functions(model)
     g = model.graph
 
     _check_text(g)
@@ -143,7 +143,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     unread: dict[str, str] = {}  # small external initializers whose data could not be read -> why
     inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread)
-    shapes = _shapes(onnx, g, inferred, inits)
+    shapes = _shapes(g, inferred)
 
     input_names = [v.name for v in g.input if v.name not in inits]
     output_names = [v.name for v in g.output]
@@ -328,7 +328,7 @@ def _check_opset(onnx, model) -> None:
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
 
 
-def _inline_functions(onnx, model):
+def _inline_functions(model):
     """The model with its model-local functions inlined (a new model; the one given is not modified).
 
     A call of a local function is one node, but its body runs ops whose intermediates need memory: runtimes
@@ -793,7 +793,7 @@ def _evaluate(n, inputs: list, opsets: dict[str, int]):
         return None
 
 
-def _shapes(onnx, g, inferred, inits: set[str]) -> dict[str, tuple[int, tuple | None]]:
+def _shapes(g, inferred) -> dict[str, tuple[int, tuple | None]]:
     """value name -> (elem_type, dims) where dims hold ints, or dim_param strings / "" when unknown."""
     out: dict[str, tuple[int, tuple | None]] = {}
     for vi in list(inferred.value_info) + list(inferred.output) + list(inferred.input):
@@ -835,8 +835,7 @@ def _flops(n, in_shapes: list[tuple], out_shapes: list[tuple]) -> float:
     op = n.op_type
     out = _numel(out_shapes[0]) if out_shapes else 0
     if op in ("MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul") and in_shapes and in_shapes[0]:
-        a = in_shapes[0] if op != "QLinearMatMul" else in_shapes[0]
-        return 2.0 * out * a[-1]
+        return 2.0 * out * in_shapes[0][-1]
     if op == "Gemm" and in_shapes and len(in_shapes[0]) == 2:
         trans_a = any(x.name == "transA" and x.i for x in n.attribute)
         return 2.0 * out * in_shapes[0][0 if trans_a else 1]

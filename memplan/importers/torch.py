@@ -168,7 +168,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     def new_rec(tid: str, val, kind: str, where: str) -> _Rec:
         _check_strided(torch, val, where)
-        size, off, span = _extent(torch, val, where)
+        size, off, span = _extent(val, where)
         attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
         r = _Rec(tid, max(size, off + span), kind, attrs, StorageWeakRef(val.untyped_storage()), off, span)
         r.val = val
@@ -182,7 +182,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         return tid
 
     def make_view(tid: str, val, parent: str, where: str, whole: bool = False) -> _Rec:
-        _, off, span = _extent(torch, val, where)
+        _, off, span = _extent(val, where)
         p = recs[parent]
         if whole:
             off, span = p.off, p.size
@@ -459,7 +459,7 @@ def _check_strided(torch, val, where: str) -> None:
                          "tensors are supported)")
 
 
-def _extent(torch, val, where: str) -> tuple[int, int, int]:
+def _extent(val, where: str) -> tuple[int, int, int]:
     """(storage bytes, byte offset in the storage, bytes spanned) of a fake tensor."""
     shape = tuple(val.shape)
     for d in list(shape) + [val.storage_offset()]:

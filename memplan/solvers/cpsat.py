@@ -34,6 +34,7 @@ import numpy as np
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .decompose import components, subproblem
 from .options import SolveOptions
+from .start import best_start, known_bound
 
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
@@ -47,10 +48,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     wall_deadline = t0 + options.wall_seconds(limit)
-    lb = int(problem.lower_bound or 0)
-    if options.warm_start is not None:  # a bound another exact solver proved for this problem
-        lb = max(lb, int(options.warm_start.info.get("bound", 0)))
-    start = _best_start(problem, options)
+    lb = known_bound(problem, options)
+    start = best_start(problem, options)
     offsets = np.asarray(start.offsets, dtype=np.int64).copy()
     arena = arena_of(problem, offsets)
     info: dict = {"start": start.solver}
@@ -104,16 +103,6 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     if wall_fired:
         info["stopped"] = "wall_clock"
     return Solution(offsets, arena, "cpsat", status, int(bound), info)
-
-
-def _best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
-    from .greedy import solve as greedy
-    from .size import solve as by_size
-
-    cands = [greedy(problem, options), by_size(problem, options)]
-    if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
-        cands.append(options.warm_start)
-    return min(cands, key=lambda c: c.arena)
 
 
 def _ceil(x: float) -> int:

@@ -18,7 +18,7 @@ import bisect
 import numpy as np
 
 from ..errors import SolverError
-from ..problem import BufferProblem, Solution, Status, arena_of
+from ..problem import BufferProblem, Solution, Status, align_up, arena_of
 from .options import SolveOptions
 
 
@@ -73,7 +73,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                           "(use greedy, size, search or cpsat)")
     n = len(problem)
     align = int(problem.alignment)
-    sizes = [-(-int(s) // align) * align for s in problem.sizes.tolist()]
+    sizes = [align_up(int(s), align) for s in problem.sizes.tolist()]
     lower = problem.lower.tolist()
     upper = problem.upper.tolist()
     inplace_src = {out: src for out, src in problem.inplace}

@@ -6,9 +6,7 @@ from bisect import bisect_left, bisect_right, insort
 
 import numpy as np
 
-
-def _align(x: int, a: int) -> int:
-    return -(-x // a) * a
+from ..problem import align_up
 
 
 def gaps(blocks: list[tuple[int, int]], alignment: int) -> list[tuple[int, int]]:
@@ -19,7 +17,7 @@ def gaps(blocks: list[tuple[int, int]], alignment: int) -> list[tuple[int, int]]
     for s, e in blocks:
         if s > cursor:
             out.append((cursor, s))
-        cursor = max(cursor, _align(e, alignment))
+        cursor = max(cursor, align_up(e, alignment))
     out.append((cursor, -1))
     return out
 
@@ -51,7 +49,7 @@ def first_fit_arrays(starts: np.ndarray, ends: np.ndarray, size: int, alignment:
         return 0
     o = np.lexsort((ends, starts))
     s, e = starts[o], ends[o]
-    a = -(-e // alignment) * alignment
+    a = align_up(e, alignment)
     cursor = np.maximum.accumulate(np.concatenate(([0], a)))   # cursor[k]: before block k; cursor[-1]: the tail
     fit = np.flatnonzero(s - cursor[:-1] >= size)              # gaps (s > cursor) long enough
     return int(cursor[fit[0]]) if len(fit) else int(cursor[-1])
@@ -91,7 +89,7 @@ class Occupancy:
 
     def _change(self, start: int, end: int, delta: int) -> None:
         pts, cov = self.pts, self.cov
-        end = _align(end, self.alignment)
+        end = align_up(end, self.alignment)
         if end <= start:
             return
         lo = max(bisect_right(pts, start) - 2, 0)       # one segment of context on each side
@@ -121,7 +119,7 @@ class Occupancy:
 
     def add(self, start: int, end: int) -> None:
         pts, cov = self.pts, self.cov
-        end = _align(end, self.alignment)
+        end = align_up(end, self.alignment)
         k = bisect_right(pts, start) - 1
         last = len(pts) - 1
         if end <= start or (k < last and pts[k + 1] < end):
@@ -178,7 +176,7 @@ class Occupancy:
     def remove(self, start: int, end: int) -> None:
         """Drop one block added before with the same bounds."""
         pts, cov = self.pts, self.cov
-        end = _align(end, self.alignment)
+        end = align_up(end, self.alignment)
         k = bisect_right(pts, start) - 1
         last = len(pts) - 1
         if end <= start or k == last or pts[k + 1] < end:
@@ -260,7 +258,7 @@ class WindowFit:
         self.point: dict[int, tuple[list[int], list[int]]] = {}
 
     def add(self, lower: int, upper: int, start: int, end: int) -> None:
-        end = _align(end, self.alignment)
+        end = align_up(end, self.alignment)
         lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
         cover, point = self.cover, self.point
         v = lo

@@ -47,6 +47,7 @@ from ..errors import BudgetError, SolverError
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
+from .start import best_start, known_bound
 
 #: work budget (in seconds of ``time_limit``) when the caller gives none: the search is exact and
 #: could otherwise run long
@@ -69,13 +70,12 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     budget = WorkBudget(int(limit * params.nodes_per_second), options.wall_seconds(limit))
     progress = options.progress
     n = len(problem)
-    lb = int(problem.lower_bound or 0)
-    if options.warm_start is not None:  # a bound another exact solver proved for this problem
-        lb = max(lb, int(options.warm_start.info.get("bound", 0)))
+    lb = known_bound(problem, options)
     cap = problem.capacity
     feasible_only = options.objective == Objective.FIT and cap is not None
 
-    best_off, best = _start(problem, options)
+    start = best_start(problem, options)
+    best_off, best = np.asarray(start.offsets, dtype=np.int64), int(start.arena)
     if cap is not None and best > cap:
         best_off, best = None, cap + 1  # heuristics do not fit: the search must find one
     status = Status.FEASIBLE
@@ -131,18 +131,6 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     if budget.wall_fired:
         info["stopped"] = "wall_clock"
     return Solution(best_off, best, "search", status, proven, info)
-
-
-def _start(problem: BufferProblem, options: SolveOptions) -> tuple[np.ndarray, int]:
-    """The best heuristic plan (or the caller's warm start): the upper bound to beat."""
-    from . import size as size_solver
-    from .greedy import solve as greedy
-
-    cands = [greedy(problem, options), size_solver.solve(problem, options)]
-    if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
-        cands.append(options.warm_start)
-    best = min(cands, key=lambda c: c.arena)
-    return np.asarray(best.offsets, dtype=np.int64), int(best.arena)
 
 
 class _Minimiser:

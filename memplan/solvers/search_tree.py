@@ -14,7 +14,7 @@ from collections.abc import Generator
 import numpy as np
 
 from ..errors import SolverError
-from ..problem import BufferProblem
+from ..problem import BufferProblem, align_up
 from .options import SearchParams
 
 #: memory guard: buffers x sections they span (the section index is that big)
@@ -176,7 +176,7 @@ class PackingSearch:
         # with alignment every buffer below the top of a stack takes its size rounded up, so a
         # section needs its rounded sizes less the largest rounding slack among them
         al = self.align
-        self.asize = [-(-x // al) * al for x in self.size]
+        self.asize = [align_up(x, al) for x in self.size]
         asz = self.asize
         self.total0 = np.asarray([sum(asz[i] for i in c) - max([asz[i] - self.size[i] for i in c], default=0)
                                   for c in members], dtype=np.int64)
@@ -313,7 +313,7 @@ class PackingSearch:
             nb = adjn[b]
             un = nb[~placed[nb]]
             hat = len(un) > 0
-            h = -(-top // align) * align
+            h = align_up(top, align)
             old = moeff[un]
             new = np.maximum(old, h)
             moeff[un] = new

@@ -1,0 +1,30 @@
+"""Where the exact solvers start: the best heuristic plan as the arena to beat, and the best bound known.
+
+``search`` and ``cpsat`` both begin from the smaller of greedy's and size's plans (or the caller's warm
+start, when it is smaller and sized for this problem), and from the problem's lower bound raised to any
+bound another exact solver already proved (the warm start's ``info["bound"]``: ``auto`` runs them one
+after the other). Written once here, so that the two prove and compare against the same numbers.
+"""
+
+from __future__ import annotations
+
+from ..problem import BufferProblem, Solution
+from .greedy import solve as greedy
+from .options import SolveOptions
+from .size import solve as by_size
+
+
+def best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
+    """The smallest of greedy's plan, size's plan and the caller's warm start (the first listed on ties)."""
+    cands = [greedy(problem, options), by_size(problem, options)]
+    if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
+        cands.append(options.warm_start)
+    return min(cands, key=lambda c: c.arena)
+
+
+def known_bound(problem: BufferProblem, options: SolveOptions) -> int:
+    """The problem's lower bound, or the larger one another exact solver proved for it (the warm start's)."""
+    lb = int(problem.lower_bound or 0)
+    if options.warm_start is not None:
+        lb = max(lb, int(options.warm_start.info.get("bound", 0)))
+    return lb

@@ -1,0 +1,196 @@
+"""The import walls of docs/architecture.md, checked on the source and by importing.
+
+Each wall is a set of modules that must never reach a set of others. Reaching is read from the source
+text (``ast``), every ``import`` and ``from ... import`` statement, lazy ones inside functions included,
+and followed from module to module, so a wall also fails on a detour through a third module. Walls that
+allow a lazy import ("torch only on call") follow only the imports run when a module is imported: those
+outside every function and outside ``if TYPE_CHECKING:``. Importing a submodule also runs its package's
+``__init__``; that is Python's doing, not a dependency of the code, so it is not followed.
+
+- memplan never imports runtime; it loads torch, pycuda and onnx only on call;
+- solvers/ never reach graph, schedule or lifetimes: they see only a BufferProblem;
+- verify.py never reaches solvers, lifetimes, optimize or schedule;
+- optimize/ never reaches plan or solvers: it proposes schedules and never plans;
+- runtime/aten/ never imports pycuda; the rest of runtime/ (the pycuda executors) loads torch only on call;
+- nothing imports memplan.cli but ``python -m memplan`` (memplan/__main__.py).
+
+``test_each_wall_can_fail`` plants one import behind each wall in a copy of the tree and checks that the
+wall names it, so a wall that quietly stopped checking would fail too.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("memplan", "runtime")
+FRAMEWORKS = ("torch", "pycuda", "onnx")
+
+
+@dataclass(frozen=True)
+class Import:
+    target: str   # the module imported: ``from .x import f`` is ``pkg.x``; ``from . import sub`` is ``pkg.sub``
+    lazy: bool    # inside a function (or ``if TYPE_CHECKING:``): not run when the module is imported
+    line: int
+
+
+def _module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(root: Path, name: str) -> bool:
+    base = root.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def imports_of(root: Path, path: Path) -> list[Import]:
+    """Every import statement of one source file, relative ones resolved."""
+    name = _module_name(root, path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[Import] = []
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                inner = True
+            if isinstance(child, ast.Import):
+                found.extend(Import(a.name, inner, child.lineno) for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    up = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    base = ".".join(up + ([child.module] if child.module else []))
+                else:
+                    base = child.module or ""
+                for a in child.names:
+                    sub = f"{base}.{a.name}"
+                    found.append(Import(sub if _is_module(root, sub) else base, inner, child.lineno))
+            visit(child, inner)
+
+    visit(ast.parse(path.read_text(), filename=str(path)), False)
+    return found
+
+
+def import_graph(root: Path) -> dict[str, list[tuple[str, Import]]]:
+    """Module -> its imports, for every module of memplan/ and runtime/ under ``root``."""
+    graph: dict[str, list[tuple[str, Import]]] = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            graph[_module_name(root, path)] = [(str(path.relative_to(root)), i) for i in imports_of(root, path)]
+    return graph
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def reach(graph, start: Callable[[str], bool], banned: tuple[str, ...], *, lazy: bool = True) -> list[str]:
+    """Each import of a banned module reachable from a module ``start`` accepts, as the chain of imports
+    that leads to it: ``banned <- importer (file:line) <- ... <- a start module``."""
+    came: dict[str, tuple[str, str] | None] = {m: None for m in graph if start(m)}
+    todo = list(came)
+    breaks = []
+    while todo:
+        module = todo.pop(0)
+        for where, imp in graph.get(module, ()):
+            if imp.lazy and not lazy:
+                continue
+            if _within(imp.target, banned):
+                chain, at = [imp.target, f"{module} ({where}:{imp.line})"], came[module]
+                while at is not None:
+                    chain.append(f"{at[0]} ({at[1]})")
+                    at = came[at[0]]
+                breaks.append(" <- ".join(chain))
+            elif imp.target not in came:
+                came[imp.target] = (module, f"{where}:{imp.line}")
+                todo.append(imp.target)
+    return breaks
+
+
+def _in(*prefixes: str) -> Callable[[str], bool]:
+    return lambda m: _within(m, prefixes)
+
+
+#: name -> (who, what they never reach, whether lazy imports count)
+WALLS: dict[str, tuple[Callable[[str], bool], tuple[str, ...], bool]] = {
+    "memplan never imports runtime": (_in("memplan"), ("runtime",), True),
+    "memplan loads torch, pycuda and onnx only on call": (_in("memplan"), FRAMEWORKS, False),
+    "solvers see only a BufferProblem": (
+        _in("memplan.solvers"), ("memplan.graph", "memplan.schedule", "memplan.lifetimes"), True),
+    "verify shares no planner code": (
+        _in("memplan.verify"), ("memplan.solvers", "memplan.lifetimes", "memplan.optimize", "memplan.schedule"),
+        True),
+    "optimize never plans": (_in("memplan.optimize"), ("memplan.plan", "memplan.solvers"), True),
+    "runtime/aten never imports pycuda": (_in("runtime.aten"), ("pycuda",), True),
+    "the pycuda executors load torch only on call": (
+        lambda m: _within(m, ("runtime",)) and not _within(m, ("runtime.aten",)), ("torch",), False),
+    "nothing imports the CLI": (lambda m: m != "memplan.__main__", ("memplan.cli",), True),
+}
+
+
+def wall_breaks(root: Path, wall: str) -> list[str]:
+    start, banned, lazy = WALLS[wall]
+    return reach(import_graph(root), start, banned, lazy=lazy)
+
+
+@pytest.mark.parametrize("wall", WALLS)
+def test_wall_holds(wall):
+    breaks = wall_breaks(ROOT, wall)
+    assert not breaks, f"{wall}:\n" + "\n".join(breaks)
+
+
+#: wall -> (file, an import that breaks it): a direct break or a detour through another module
+PLANTS = {
+    "memplan never imports runtime": ("memplan/show.py", "def _f():\n    from runtime import binding\n"),
+    "memplan loads torch, pycuda and onnx only on call": ("memplan/importers/onnx.py", "import onnx\n"),
+    "solvers see only a BufferProblem": ("memplan/problem.py", "from .lifetimes import Lifetimes\n"),
+    "verify shares no planner code": ("memplan/planfile.py", "def _f():\n    from .optimize import cost\n"),
+    "optimize never plans": ("memplan/optimize/cost.py", "from ..solvers import solve\n"),
+    "runtime/aten never imports pycuda": ("runtime/binding.py", "def _f():\n    import pycuda.driver\n"),
+    "the pycuda executors load torch only on call": ("runtime/kernels/ops.py", "from torch import nn\n"),
+    "nothing imports the CLI": ("runtime/layout.py", "def _f():\n    from memplan import cli\n"),
+}
+
+
+def test_each_wall_can_fail(tmp_path):
+    assert set(PLANTS) == set(WALLS)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for wall, (file, line) in PLANTS.items():
+        path = tmp_path / file
+        clean = path.read_text()
+        path.write_text(clean + "\n" + line)
+        assert wall_breaks(tmp_path, wall), (wall, file)
+        path.write_text(clean)
+        assert wall_breaks(tmp_path, wall) == [], wall
+
+
+def test_a_break_names_its_chain(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / "memplan/problem.py"
+    path.write_text(path.read_text() + "\nfrom .lifetimes import Lifetimes\n")
+    (chain,) = wall_breaks(tmp_path, "solvers see only a BufferProblem")
+    assert chain.startswith("memplan.lifetimes <- memplan.problem (memplan/problem.py:"), chain
+
+
+def test_importing_all_of_memplan_loads_no_framework_and_no_runtime():
+    """The same wall by running it: every memplan module imported, none of runtime, torch, pycuda, onnx."""
+    code = ("import pkgutil, sys, importlib, memplan\n"
+            "for m in pkgutil.walk_packages(memplan.__path__, 'memplan.'):\n"
+            "    if m.name != 'memplan.__main__': importlib.import_module(m.name)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'runtime', 'torch', 'pycuda', 'onnx'}))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
