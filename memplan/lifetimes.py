@@ -145,11 +145,11 @@ def _seen_by_all(hb: HappensBefore, visible: np.ndarray, pos1: np.ndarray, n_nod
     """Per buffer, the latest over streams of the time from which the stream has seen all of its accesses
     (``n_nodes + 1``: never; an empty stream adds nothing). One table of every stream's times end to end,
     read row by row (a column per stream was a strided pass over the whole table each)."""
-    lens = np.array([len(x) for x in hb.stream_nodes], dtype=np.int64)
+    lens = np.array([len(x) for x in hb.stream_nodes], dtype=SEQ)
     # stream s0's times at base[s0] ..: its nodes' times, then "never"; an empty stream's one slot is 0
     times = np.concatenate([np.append(pos1[x], n_nodes + 1) if len(x) else np.zeros(1, dtype=np.int64)
                             for x in hb.stream_nodes] or [np.zeros(0, dtype=np.int64)])
-    base = np.concatenate([[0], np.cumsum(lens + 1)])[:-1]
+    base = np.concatenate([[0], np.cumsum(lens + 1, dtype=np.int64)])[:-1]
     upper = np.zeros(len(visible), dtype=np.int64)
     for rows in _row_blocks(len(visible), len(lens)):
         upper[rows] = times[base + np.minimum(visible[rows], lens)].max(axis=1, initial=0)
@@ -198,28 +198,28 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
     lasts, firsts = last[pb, ps].astype(np.int64), first[pb, ps].astype(np.int64)
     npairs = np.bincount(pb, minlength=B)
     big = n_nodes + 2  # above every clock value and every count searched for
-    # reach[s0, s]: the clock of s0's last node on s (0 for an empty s0): s0 ever sees an access at seq
-    # q of s iff q < reach
-    tails = np.array([x[-1] if len(x) else 0 for x in hb.stream_nodes], dtype=np.int64)
-    reach = np.where((lens > 0)[:, None], hb.clock[tails].astype(np.int64), 0)
     by_last = np.lexsort((lasts, ps))     # pairs by stream, then last access (then first)
     by_first = np.lexsort((firsts, ps))
     base = np.searchsorted(ps[by_last], np.arange(S + 1))   # stream s's pairs: [base[s], base[s + 1])
-    key = (np.arange(S, dtype=np.int64) * big)[None, :] + reach
-    n_vis = np.searchsorted(ps[by_last] * big + lasts[by_last], key, side="right") - base[None, :S]
-    n_lf = np.searchsorted(ps[by_first] * big + firsts[by_first], key, side="left") - base[None, :S]
-    np.fill_diagonal(n_vis, 0)   # a stream's own pairs are not searched
-    np.fill_diagonal(n_lf, 0)
+    key_last = ps[by_last] * big + lasts[by_last]
+    key_first = ps[by_first] * big + firsts[by_first]
+    stream_key = np.arange(S, dtype=np.int64) * big
     for s0 in np.flatnonzero(lens).tolist():
         n_s0 = int(lens[s0])
+        # s0 ever sees an access at seq q of stream s iff q < its last node's clock on s: of each stream's
+        # pairs, a prefix by last access is searched for ``visible``, one by first access for ``live_from``
+        key = stream_key + hb.clock[hb.stream_nodes[s0][-1]]
+        n_vis = np.searchsorted(key_last, key, side="right") - base[:S]
+        n_lf = np.searchsorted(key_first, key, side="left") - base[:S]
+        n_vis[s0] = n_lf[s0] = 0   # its own pairs are not searched
         own = by_last[base[s0]:base[s0 + 1]]
-        sv = by_last[_ranges(base[:S], n_vis[s0])]
-        sl = by_first[_ranges(base[:S], n_lf[s0])]
+        sv = by_last[_ranges(base[:S], n_vis)]
+        sl = by_first[_ranges(base[:S], n_lf)]
         if not (len(own) or len(sv) or len(sl)):
             continue
         vis_v = lf_v = np.zeros(0, dtype=np.int64)
         if len(sv) or len(sl):
-            used = np.flatnonzero((n_vis[s0] > 0) | (n_lf[s0] > 0))
+            used = np.flatnonzero((n_vis > 0) | (n_lf > 0))
             # column s of this stream's clocks (for the streams searched), shifted by its rank * big: one
             # sorted array for all of them
             cols = (hb.clock[np.ix_(hb.stream_nodes[s0], used)].T.astype(np.int64)
@@ -276,8 +276,8 @@ def lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: np.ndarra
     1024 streams."""
     if sizes is None:
         sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
-    lens = np.array([len(x) for x in hb.stream_nodes], dtype=np.int64)
-    base = np.concatenate([[0], np.cumsum(lens + 1)])   # stream s0's positions 0..n_s0 at base[s0] + q
+    lens = np.array([len(x) for x in hb.stream_nodes], dtype=SEQ)
+    base = np.concatenate([[0], np.cumsum(lens + 1, dtype=np.int64)])   # stream s0's 0..n_s0 at base[s0] + q
     diff = np.zeros(int(base[-1]), dtype=np.int64)
     for rows in _row_blocks(len(lt.roots), hb.num_streams):
         lo = np.minimum(lt.live_from[rows], lens)
@@ -297,7 +297,7 @@ def lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: np.ndarra
     return max(0, int(run[at_node].max())) if at_node.any() else 0
 
 
-def _row_blocks(rows: int, cols: int, cells: int = 1 << 22):
+def _row_blocks(rows: int, cols: int, cells: int = 1 << 18):
     """Slices of about ``cells`` table cells (at least one row each) covering ``rows`` rows: row-major
     reads of a buffers x streams table with bounded temporaries."""
     step = max(1, cells // max(cols, 1))
