@@ -99,8 +99,9 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
     assert n_nodes < NEVER // 2, "positions must fit the per-stream tables"
     first = np.full((B, S), NEVER, dtype=SEQ)
     last = np.zeros((B, S), dtype=SEQ)
-    np.minimum.at(first, (acc_b_a, a_stream), a_seq.astype(SEQ))
-    np.maximum.at(last, (acc_b_a, a_stream), (a_seq + 1).astype(SEQ))
+    cell = acc_b_a * S + a_stream   # flat indices: ufunc.at on one axis is numpy's fast path
+    np.minimum.at(first.reshape(-1), cell, a_seq.astype(SEQ))
+    np.maximum.at(last.reshape(-1), cell, (a_seq + 1).astype(SEQ))
 
     visible, live_from = _thresholds(hb, first, last, n_nodes)
     live_from[has_start] = 0
@@ -111,14 +112,7 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
     lower = np.full(B, n_nodes + 1, dtype=np.int64)
     np.minimum.at(lower, acc_b_a, pos1[acc_n_a])
     lower[has_start] = 0
-    upper = np.zeros(B, dtype=np.int64)
-    for s0 in range(S):
-        nodes_s0 = hb.stream_nodes[s0]
-        if len(nodes_s0) == 0:
-            continue
-        times = np.append(pos1[nodes_s0], n_nodes + 1)
-        v = np.minimum(visible[:, s0], len(nodes_s0))
-        np.maximum(upper, times[v], out=upper)
+    upper = _seen_by_all(hb, visible, pos1, n_nodes)
     np.maximum(upper, lower + 1, out=upper)
     upper[has_end] = n_nodes + 2
 
@@ -147,6 +141,21 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
     )
 
 
+def _seen_by_all(hb: HappensBefore, visible: np.ndarray, pos1: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Per buffer, the latest over streams of the time from which the stream has seen all of its accesses
+    (``n_nodes + 1``: never; an empty stream adds nothing). One table of every stream's times end to end,
+    read row by row (a column per stream was a strided pass over the whole table each)."""
+    lens = np.array([len(x) for x in hb.stream_nodes], dtype=SEQ)
+    # stream s0's times at base[s0] ..: its nodes' times, then "never"; an empty stream's one slot is 0
+    times = np.concatenate([np.append(pos1[x], n_nodes + 1) if len(x) else np.zeros(1, dtype=np.int64)
+                            for x in hb.stream_nodes] or [np.zeros(0, dtype=np.int64)])
+    base = np.concatenate([[0], np.cumsum(lens + 1, dtype=np.int64)])[:-1]
+    upper = np.zeros(len(visible), dtype=np.int64)
+    for rows in _row_blocks(len(visible), len(lens)):
+        upper[rows] = times[base + np.minimum(visible[rows], lens)].max(axis=1, initial=0)
+    return upper
+
+
 def _span_groups(graph: Graph, acc_n: np.ndarray, acc_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The accesses plus, for each one by a member of a group of several nodes, the same buffer accessed by
     the group's first and last members (listed order; a valid schedule runs a group consecutively on one
@@ -169,48 +178,88 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
     happened-before: the largest, over the streams ``s`` that access ``b``, of the first position whose
     clock on ``s`` has reached ``b``'s last access there (``last[b, s0]`` itself when ``s == s0``);
     ``live_from[b, s0]`` likewise the smallest first position that has seen one access of ``b``, capped
-    at the stream's length. A stream that does not access ``b`` adds nothing (0 and the length), so
-    only the accessing (buffer, stream) pairs are searched, and of those only the ones ``s0`` ever counts
-    that far: all at once per ``s0``, in the clock columns of their streams laid end to end, which costs
-    streams x (accesses + the reached nodes' columns), not streams^2 x buffers (a 2000-branch fan-out on
-    1024 streams took minutes)."""
+    at the stream's length. A stream that does not access ``b`` adds nothing (0 and the length).
+
+    Only the (buffer, stream) pairs that ``s0`` ever counts that far (its last node's clock on ``s``) are
+    searched; any other pair makes ``visible`` the stream's length and leaves ``live_from`` alone, which
+    is what both tables start from. Those pairs are a prefix of each stream's pairs sorted by access,
+    counted for every (``s0``, ``s``) at once, so the work is the searched pairs plus streams^2, not
+    streams x pairs (a per-``s0`` pass over every pair was most of lifetimes at 1024 streams)."""
     B, S = first.shape
-    visible = np.zeros((B, S), dtype=SEQ)
-    live_from = np.empty((B, S), dtype=SEQ)
+    lens = np.array([len(x) for x in hb.stream_nodes], dtype=np.int64)
+    assert len(lens) == S
+    visible = np.empty((B, S), dtype=SEQ)
+    visible[:] = lens.astype(SEQ)
+    live_from = visible.copy()
     pb, ps = np.nonzero(last > 0)  # the (buffer, stream) pairs with an access, by buffer (row-major)
+    visible[np.bincount(pb, minlength=B) == 0] = 0   # never accessed: visible everywhere from the start
+    if not len(pb):
+        return visible, live_from
     lasts, firsts = last[pb, ps].astype(np.int64), first[pb, ps].astype(np.int64)
+    npairs = np.bincount(pb, minlength=B)
     big = n_nodes + 2  # above every clock value and every count searched for
-    starts = np.flatnonzero(np.r_[True, pb[1:] != pb[:-1]]) if len(pb) else pb
-    ub = pb[starts]  # each accessed buffer once; its pairs are pb[starts[k]:starts[k + 1]]
-    for s0 in range(S):
-        nodes_s0 = hb.stream_nodes[s0]
-        n_s0 = len(nodes_s0)
-        live_from[:, s0] = n_s0
-        if not len(pb) or not n_s0:   # (an empty stream: every threshold 0, as the search below gave)
+    by_last = np.lexsort((lasts, ps))     # pairs by stream, then last access (then first)
+    by_first = np.lexsort((firsts, ps))
+    base = np.searchsorted(ps[by_last], np.arange(S + 1))   # stream s's pairs: [base[s], base[s + 1])
+    key_last = ps[by_last] * big + lasts[by_last]
+    key_first = ps[by_first] * big + firsts[by_first]
+    stream_key = np.arange(S, dtype=np.int64) * big
+    for s0 in np.flatnonzero(lens).tolist():
+        n_s0 = int(lens[s0])
+        # s0 ever sees an access at seq q of stream s iff q < its last node's clock on s: of each stream's
+        # pairs, a prefix by last access is searched for ``visible``, one by first access for ``live_from``
+        key = stream_key + hb.clock[hb.stream_nodes[s0][-1]]
+        n_vis = np.searchsorted(key_last, key, side="right") - base[:S]
+        n_lf = np.searchsorted(key_first, key, side="left") - base[:S]
+        n_vis[s0] = n_lf[s0] = 0   # its own pairs are not searched
+        own = by_last[base[s0]:base[s0 + 1]]
+        sv = by_last[_ranges(base[:S], n_vis)]
+        sl = by_first[_ranges(base[:S], n_lf)]
+        if not (len(own) or len(sv) or len(sl)):
             continue
-        own = ps == s0
-        # a pair on a stream s0 never counts that far (its last node's clock on s) is visible nowhere on s0:
-        # n_s0, as the search would say; only the others are searched, in the columns of their streams
-        # only (every pair, every column took 4 of 4.5 s of lifetimes at 50,000 nodes on 1024 streams)
-        reach = hb.clock[nodes_s0[-1]].astype(np.int64)[ps]
-        sv = np.flatnonzero(~own & (lasts <= reach))
-        sl = np.flatnonzero(~own & (firsts < reach))
-        vis = np.full(len(pb), n_s0, dtype=np.int64)
-        lf = np.full(len(pb), n_s0, dtype=np.int64)
+        vis_v = lf_v = np.zeros(0, dtype=np.int64)
         if len(sv) or len(sl):
-            used = np.unique(np.concatenate([ps[sv], ps[sl]]))
+            used = np.flatnonzero((n_vis > 0) | (n_lf > 0))
             # column s of this stream's clocks (for the streams searched), shifted by its rank * big: one
             # sorted array for all of them
-            cols = (hb.clock[nodes_s0][:, used].T + (np.arange(len(used), dtype=np.int64) * big)[:, None]).ravel()
+            cols = (hb.clock[np.ix_(hb.stream_nodes[s0], used)].T.astype(np.int64)
+                    + (np.arange(len(used), dtype=np.int64) * big)[:, None]).ravel()
             kv, kl = np.searchsorted(used, ps[sv]), np.searchsorted(used, ps[sl])
-            vis[sv] = np.searchsorted(cols, kv * big + lasts[sv], side="left") - kv * n_s0
-            lf[sl] = np.searchsorted(cols, kl * big + firsts[sl] + 1, side="left") - kl * n_s0
-        vis[own] = lasts[own]
-        lf[own] = np.minimum(firsts[own], n_s0)
-        # per buffer, the largest / smallest over its pairs (a segmented reduction: ufunc.at was most of it)
-        visible[ub, s0] = np.maximum.reduceat(vis, starts)
-        live_from[ub, s0] = np.minimum(np.minimum.reduceat(lf, starts), n_s0)
+            vis_v = np.searchsorted(cols, kv * big + lasts[sv], side="left") - kv * n_s0
+            lf_v = np.searchsorted(cols, kl * big + firsts[sl] + 1, side="left") - kl * n_s0
+        # per buffer with every pair own or searched, the largest (else the length, as filled)
+        if len(own) or len(sv):
+            b, v = _by_buffer(pb[np.concatenate([own, sv])], np.concatenate([lasts[own], vis_v]))
+            ub, starts, counts = _runs(b)
+            done = counts == npairs[ub]
+            visible[ub[done], s0] = np.maximum.reduceat(v, starts)[done]
+        # per buffer, the smallest over its own and searched pairs, capped at the length
+        b, v = _by_buffer(pb[np.concatenate([own, sl])], np.concatenate([np.minimum(firsts[own], n_s0), lf_v]))
+        ub, starts, _ = _runs(b)
+        live_from[ub, s0] = np.minimum(np.minimum.reduceat(v, starts), n_s0)
     return visible, live_from
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[k] .. starts[k] + counts[k] - 1`` for every k, concatenated (in bulk)."""
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    nz = np.flatnonzero(counts)
+    c = counts[nz]
+    return np.repeat(starts[nz] - (np.cumsum(c) - c), c) + np.arange(total)
+
+
+def _by_buffer(b: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``b`` and ``v`` sorted by buffer (a segmented reduction then takes each buffer's run)."""
+    o = np.argsort(b, kind="stable")
+    return b[o], v[o]
+
+
+def _runs(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct values of sorted ``b``, where each run starts, and its length (``b`` non-empty)."""
+    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    return b[starts], starts, np.diff(np.r_[starts, len(b)])
 
 
 def acc_nodes_of(ptr: np.ndarray, nodes: np.ndarray, b: int) -> np.ndarray:
@@ -218,29 +267,42 @@ def acc_nodes_of(ptr: np.ndarray, nodes: np.ndarray, b: int) -> np.ndarray:
 
 
 def lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray | None = None) -> int:
-    """The contract's bound: the largest total size of roots live at one node (``sizes`` overrides)."""
+    """The contract's bound: the largest total size of roots live at one node (``sizes`` overrides).
+
+    Root ``b`` is live on stream ``s0`` over positions ``[live_from, visible)`` (capped at the stream's
+    length): one running sum per stream, all streams laid end to end in one array (each stream's slice
+    sums to zero, so one cumulative sum serves them all). The tables are read row by row, a block of
+    buffers at a time: a column per stream read one buffer in every row and was most of the bound at
+    1024 streams."""
     if sizes is None:
         sizes = np.array([graph.tensors[t].size for t in lt.roots], dtype=np.int64)
-    best = 0
-    for s0 in range(hb.num_streams):
-        n_s0 = len(hb.stream_nodes[s0])
-        if n_s0 == 0:
-            continue
-        lo = np.minimum(lt.live_from[:, s0], n_s0)
-        hi = np.minimum(lt.visible[:, s0], n_s0)
-        keep = lo < hi
-        diff = np.zeros(n_s0 + 1, dtype=np.int64)
-        np.add.at(diff, lo[keep], sizes[keep])
-        np.add.at(diff, hi[keep], -sizes[keep])
-        # an input overwritten in place at n is not live at n; left out once, however many of
-        # n's outputs overwrite it (one node may list several in-place outputs over one input root)
-        for a, n in sorted({(a, n) for a, _b, n in lt.compatible}):
-            if hb.stream[n] == s0:
-                q = int(hb.seq[n])
-                diff[q] -= sizes[a]
-                diff[q + 1] += sizes[a]
-        best = max(best, int(np.cumsum(diff)[:-1].max()))
-    return best
+    lens = np.array([len(x) for x in hb.stream_nodes], dtype=SEQ)
+    base = np.concatenate([[0], np.cumsum(lens + 1, dtype=np.int64)])   # stream s0's 0..n_s0 at base[s0] + q
+    diff = np.zeros(int(base[-1]), dtype=np.int64)
+    for rows in _row_blocks(len(lt.roots), hb.num_streams):
+        lo = np.minimum(lt.live_from[rows], lens)
+        hi = np.minimum(lt.visible[rows], lens)
+        b, s0 = np.nonzero(lo < hi)
+        np.add.at(diff, base[s0] + lo[b, s0], sizes[rows][b])
+        np.add.at(diff, base[s0] + hi[b, s0], -sizes[rows][b])
+    # an input overwritten in place at n is not live at n; left out once, however many of
+    # n's outputs overwrite it (one node may list several in-place outputs over one input root)
+    for a, n in sorted({(a, n) for a, _b, n in lt.compatible}):
+        q = int(base[hb.stream[n]] + hb.seq[n])
+        diff[q] -= sizes[a]
+        diff[q + 1] += sizes[a]
+    run = np.cumsum(diff)
+    at_node = np.ones(len(run), dtype=bool)
+    at_node[base[1:] - 1] = False   # each stream's slot past its last node
+    return max(0, int(run[at_node].max())) if at_node.any() else 0
+
+
+def _row_blocks(rows: int, cols: int, cells: int = 1 << 18):
+    """Slices of about ``cells`` table cells (at least one row each) covering ``rows`` rows: row-major
+    reads of a buffers x streams table with bounded temporaries."""
+    step = max(1, cells // max(cols, 1))
+    for r in range(0, rows, step):
+        yield slice(r, min(r + step, rows))
 
 
 def aligned_lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray) -> int:

@@ -94,6 +94,19 @@ def test_thresholds_match_the_pairwise_search(data):
 
 @SETTINGS
 @given(st.data())
+def test_thresholds_on_many_streams_match_the_pairwise_search(data):
+    """As above with up to 12 streams, most of them seeing few others: the searched (buffer, stream) pairs
+    are counted per pair of streams from each stream's pairs sorted by access; most pairs are never searched."""
+    g = data.draw(graphs(max_nodes=16), label="graph")
+    order, stream_of = data.draw(schedules(g, 12), label="schedule")
+    hb = build_happens_before(g, memplan.schedule_with_events(g, order, stream_of))
+    lt = compute_lifetimes(g, hb)
+    visible, live_from = thresholds_one_stream_pair_at_a_time(hb, lt)
+    assert (lt.visible == visible).all() and (lt.live_from == live_from).all()
+
+
+@SETTINGS
+@given(st.data())
 def test_every_plan_is_safe_and_above_the_bound(data):
     g, order, _, sch = draw_scheduled(data)
     o, ev = as_lists(sch)

@@ -51,6 +51,31 @@ def test_occupancy_answers_as_best_fit_over_the_same_blocks():
             assert occ.fits_at(at, want) == placement.fits_at(blocks, at, want)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_without_answers_as_the_index_with_those_blocks_removed(data):
+    """``placement.Without`` (greedy's many-stream query, blocks left out without removing them) against the
+    plain reference: an ``Occupancy`` from which those blocks were removed."""
+    align = data.draw(st.sampled_from([1, 4, 16]))
+    occ, blocks = placement.Occupancy(align), []
+    for length, packed, at in data.draw(st.lists(st.tuples(st.integers(1, 60), st.booleans(), st.integers(0, 300)),
+                                               max_size=30)):
+        s = occ.best_fit(length) if packed else at // align * align
+        blocks.append((s, s + length))
+        occ.add(*blocks[-1])
+    out = [b for b, k in zip(blocks, data.draw(st.lists(st.booleans(), min_size=len(blocks), max_size=len(blocks))))
+           if k]
+    ref = placement.Occupancy(align)
+    for b in blocks:
+        ref.add(*b)
+    for b in out:
+        ref.remove(*b)
+    view = placement.Without(occ, out)
+    for want, at in data.draw(st.lists(st.tuples(st.integers(0, 80), st.integers(0, 400)), min_size=1, max_size=8)):
+        assert view.best_fit(max(want, 1)) == ref.best_fit(max(want, 1))
+        assert view.fits_at(at // align * align, want) == ref.fits_at(at // align * align, want)
+
+
 def test_bulk_first_fit_is_first_fit():
     for trial in range(2000):
         rng = random.Random(trial)

@@ -24,7 +24,7 @@ import numpy as np
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import Occupancy, best_fit, fits_at
+from .placement import Occupancy, Without, best_fit, fits_at
 
 #: interval problems with more overlapping pairs than this per buffer keep an ``Occupancy``
 DENSE_OVERLAPS = 16
@@ -84,7 +84,7 @@ def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offs
         live[i] = None
 
 
-def _place(occ: Occupancy, src: int | None, size: int, sizes: list[int], offsets: list[int]) -> int:
+def _place(occ: Occupancy | Without, src: int | None, size: int, sizes: list[int], offsets: list[int]) -> int:
     """Over its in-place input ``src`` when those bytes are free for it, else the best fit."""
     if src is not None and size <= sizes[src] and occ.fits_at(offsets[src], size):
         return offsets[src]
@@ -236,7 +236,8 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
     there (``seen[j, t] <= first[i, t]``). On ``i``'s home stream that first access is now, so the
     buffers that may precede ``i`` are those its home stream has seen by now (``seen_by``, filled as the
     sweep reaches each seen time); each is tested on ``i``'s other streams and, if it precedes ``i``,
-    left out of the Occupancy for ``i``'s query."""
+    left out of the Occupancy for ``i``'s query (``placement.Without``: read around, not removed and put
+    back, which was two index updates per seen buffer and per placement)."""
     first, seen, home, regular = sparse
     n = len(sizes)
     lower = problem.lower.tolist()
@@ -250,6 +251,7 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
     arrive: list[tuple[int, int, int]] = []   # (seen time, j, stream): the stream has seen all of j
     seen_by: dict[int, list[int]] = {}        # stream -> placed buffers it has seen (some maybe over)
     placed = np.zeros(n, dtype=bool)
+    block: list[tuple[int, int]] = [(0, 0)] * n   # (offset, end) of each placed buffer
     starts = problem.order.has_start.tolist()
     past_inputs = False   # a buffer that is not an input has been placed
     work = 0
@@ -283,19 +285,17 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
                 work += len(known) * (1 + len(others))
                 if work > budget:
                     return False
-                for j in known:
-                    sj = seen[j]
-                    if all(sj.get(t, INF) <= f for t, f in others):
-                        out.add(j)
+                if others:
+                    out.update(j for j in known if all(seen[j].get(t, INF) <= f for t, f in others))
+                else:   # accessed on its home stream only: everything that stream has seen precedes it
+                    out.update(known)
             out.update(j for j in partners.get(i, ()) if placed[j] and upper[j] > now)
-            for j in out:
-                occ.remove(offsets[j], offsets[j] + sizes[j])
-            offsets[i] = _place(occ, src, size, sizes, offsets)
-            for j in out:
-                occ.add(offsets[j], offsets[j] + sizes[j])
+            # the query as if ``out`` were taken out of ``occ``, without taking it out and putting it back
+            offsets[i] = _place(Without(occ, [block[j] for j in out]) if out else occ, src, size, sizes, offsets)
         placed[i] = True
         past_inputs = past_inputs or not starts[i]
-        occ.add(offsets[i], offsets[i] + size)
+        block[i] = (offsets[i], offsets[i] + size)
+        occ.add(*block[i])
         heapq.heappush(gone, (upper[i], i))
         for s, t in seen[i].items():
             if t < upper[i]:
