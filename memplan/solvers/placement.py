@@ -249,8 +249,7 @@ class Without:
     def __init__(self, occ: Occupancy, blocks: list[tuple[int, int]]) -> None:
         self.occ = occ
         pts, cov = occ.pts, occ.cov
-        a = occ.alignment
-        ends = [(s, -(-e // a) * a) for s, e in blocks]
+        ends = [(s, align_up(e, occ.alignment)) for s, e in blocks]
         events = sorted([(s, 1) for s, e in ends if e > s] + [(e, -1) for s, e in ends if e > s])
         freed: list[list[int]] = []   # maximal runs of newly free bytes, in order
         depth, prev = 0, 0
