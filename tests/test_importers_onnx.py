@@ -692,12 +692,60 @@ def test_an_unused_string_initializer_is_skipped_and_a_duplicate_one_named():
             import_onnx(_model([add], [x], [y], inits))
 
 
-def test_an_optional_value_is_named_with_its_article():
+def test_an_optional_holds_its_tensor_s_bytes():
     opt = helper.make_node("Optional", ["x"], ["o"], name="wrap")
     get = helper.make_node("OptionalGetElement", ["o"], ["y"], name="get")
     x, y = helper.make_tensor_value_info("x", F, [4]), helper.make_tensor_value_info("y", F, [4])
-    with pytest.raises(GraphError, match="is an optional, not a tensor"):
-        import_onnx(_model([opt, get], [x], [y], opset=18))
+    g = import_onnx(_model([opt, get], [x], [y], opset=18))
+    assert g.tensor("o").size == 16 and g.tensor("o").attrs == {"container": "optional"}
+    _plan_and_verify(g)
+
+
+def test_torch_split_as_split_to_sequence_is_planned():
+    """The dynamo exporter, unoptimized, writes ``torch.split`` as SplitToSequence -> SequenceAt (GPT-2's
+    qkv): the sequence was refused as "not a tensor". It holds its input's pieces: exactly its bytes."""
+    import numpy as np
+
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["qkv"], name="mm"),
+        helper.make_node("SplitToSequence", ["qkv", "split"], ["parts"], name="split", axis=2),
+        helper.make_node("SequenceAt", ["parts", "i0"], ["q"], name="q"),
+        helper.make_node("SequenceAt", ["parts", "i1"], ["k"], name="k"),
+        helper.make_node("Add", ["q", "k"], ["y"], name="add"),
+    ]
+    inits = [_w("w", 8, 12), numpy_helper.from_array(np.array([4, 4, 4], dtype="int64"), "split"),
+             numpy_helper.from_array(np.array(0, dtype="int64"), "i0"),
+             numpy_helper.from_array(np.array(1, dtype="int64"), "i1")]
+    g = import_onnx(_model(nodes, [helper.make_tensor_value_info("x", F, [1, 3, 8])],
+                           [helper.make_tensor_value_info("y", F, None)], inits, opset=18))
+    assert g.tensor("parts").size == g.tensor("qkv").size == 3 * 12 * 4
+    assert g.tensor("parts").attrs == {"container": "sequence"} and g.tensor("q").size == 3 * 4 * 4
+    _plan_and_verify(g)
+
+
+def test_sequences_built_from_tensors_hold_their_bytes():
+    empty = helper.make_node("SequenceEmpty", [], ["s0"], name="empty")
+    ins = helper.make_node("SequenceInsert", ["s0", "a"], ["s1"], name="insert")
+    both = helper.make_node("SequenceConstruct", ["a", "b"], ["s2"], name="construct")
+    alias = helper.make_node("Identity", ["s2"], ["s3"], name="alias")
+    at0 = helper.make_node("SequenceAt", ["s3", "zero"], ["y0"], name="at0")
+    a, b = helper.make_tensor_value_info("a", F, [2, 3]), helper.make_tensor_value_info("b", F, [2, 3])
+    outs = [helper.make_tensor_value_info("y0", F, None)]
+    zero = numpy_helper.from_array(__import__("numpy").array(0, dtype="int64"), "zero")
+    g = import_onnx(_model([empty, ins, both, alias, at0], [a, b], outs, [zero], opset=18))
+    assert [g.tensor(v).size for v in ("s0", "s1", "s2", "s3", "y0")] == [0, 24, 48, 48, 24]
+    assert g.tensor("s3").view_of == "s2"
+    _plan_and_verify(g)
+
+
+def test_a_sequence_no_shape_sizes_is_refused_by_node():
+    both = helper.make_node("SequenceConstruct", ["a", "a"], ["s"], name="construct")
+    erase = helper.make_node("SequenceErase", ["s"], ["s2"], name="erase")
+    at0 = helper.make_node("SequenceAt", ["s2", "zero"], ["y"], name="at0")
+    zero = numpy_helper.from_array(__import__("numpy").array(0, dtype="int64"), "zero")
+    with pytest.raises(GraphError, match=r"node 'erase' \(SequenceErase\): value 's2' is a sequence whose"):
+        import_onnx(_model([both, erase, at0], [helper.make_tensor_value_info("a", F, [2])],
+                           [helper.make_tensor_value_info("y", F, [2])], [zero], opset=18))
 
 
 def test_a_fold_is_sized_by_its_inputs_not_by_a_declared_shape():

@@ -34,6 +34,11 @@ from . import Progress, check_progress, first_line, node_cost
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+#: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
+#: its bytes are exactly theirs: op -> how many of its first inputs it holds (None: all of them). Others
+#: (SequenceErase, a custom op) make a container whose elements no shape tells: refused by name
+CONTAINER_OPS = {"SplitToSequence": 1, "SequenceConstruct": None, "SequenceEmpty": 0, "SequenceInsert": 2,
+                 "Optional": 1, "OptionalGetElement": 1, "Identity": 1}
 #: initializers up to this many elements keep their data for shape inference (Reshape shapes, axes)
 SMALL_INITIALIZER = 64
 
@@ -160,6 +165,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         if info is None:
             raise GraphError(f"{what}: value {vname!r} has no type or shape (shape inference could not find one)")
         elem, shape = info
+        if elem == -1 and vname in containers:
+            return containers[vname], (), -1
         if elem == -1:
             article = "an" if str(shape)[:1] in "aeiou" else "a"
             raise GraphError(f"{what}: value {vname!r} is {article} {shape}, not a tensor (only tensors are supported)")
@@ -188,7 +195,10 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     def add(vname: str, kind: str, what: str, view_of: str | None = None) -> None:
         size, shape, elem = sized(vname, what)
-        attrs = {"shape": list(shape), "dtype": _dtype_name(onnx, elem)}
+        if elem == -1:
+            attrs = {"container": shapes[vname][1]}
+        else:
+            attrs = {"shape": list(shape), "dtype": _dtype_name(onnx, elem)}
         tindex[vname] = len(tensors)
         tensors.append(Tensor(vname, size, kind, view_of, 0, attrs))
 
@@ -205,6 +215,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         if v in out_set:
             raise GraphError(f"graph output {v!r} is an initializer: no node produces it (unsupported)")
 
+    containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
     nodes: list[Node] = []
     total = len(g.node)
     for i, n in enumerate(g.node):
@@ -219,6 +230,9 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             continue
         ins = [v for v in n.input if v]
         outs = [v for v in n.output if v]
+        for o in outs:
+            if shapes.get(o, (0, None))[0] == -1:
+                containers[o] = _container_bytes(n, where, o, shapes[o][1], [tensors[tindex[v]].size for v in ins])
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
@@ -231,7 +245,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         if is_view:
             cost = 0.0
         else:
-            flops = _flops(n, [shapes[v][1] for v in ins], [shapes[v][1] for v in outs])
+            flops = _flops(n, [_dims(shapes[v]) for v in ins], [_dims(shapes[v]) for v in outs])
             cost = node_cost(flops, in_bytes + out_bytes)
         nodes.append(Node(nid, n.op_type, tuple(ins), tuple(outs), cost))
         if progress is not None:
@@ -240,6 +254,25 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
     return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
+
+
+def _container_bytes(n, where: str, out: str, kind: str, in_bytes: list[int]) -> int:
+    """The bytes of the sequence or optional ``out`` of node ``n``: those of the tensors it holds, which
+    are the node's inputs (``CONTAINER_OPS``), so that its size is exact and never estimated. The dynamo
+    exporter writes ``torch.split`` as SplitToSequence -> SequenceAt when it does not optimize; runtimes
+    keep the pieces, one tensor each, until the last SequenceAt (which copies one out). (No sequence holds a
+    sub-byte type, whose pieces would each round up: ONNX's type check refuses them.)"""
+    held = CONTAINER_OPS.get(n.op_type, -1) if n.domain in ("", "ai.onnx") else -1
+    if held == -1:
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise GraphError(f"{where}: value {out!r} is {article} {kind} whose elements' sizes no shape tells (only "
+                         f"tensors, and sequences or optionals made by {', '.join(sorted(CONTAINER_OPS))}, are supported)")
+    return sum(in_bytes if held is None else in_bytes[:held])
+
+
+def _dims(info: tuple) -> tuple:
+    """A value's dims for the cost estimate: a sequence or optional has none (its elements' are unknown)."""
+    return () if info[0] == -1 else info[1]
 
 
 def parse_dims(items: list[str] | None) -> dict[str, int]:
