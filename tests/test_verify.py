@@ -318,3 +318,45 @@ def test_explicit_schedule_gives_the_same_plan_as_schedule_with_events():
     doc = safe_doc(g, H.serial(g))
     sch = Schedule(tuple(e["node"] for e in doc["order"]), (0,) * 6, ())
     assert memplan.plan(g, sch, solver="greedy").to_dict() == doc
+
+
+def test_first_node_listed_twice_is_named_as_a_duplicate():
+    """Rule 1: a duplicate of the node at issue position 0 is reported (pos 0 is a real position, not "unset")."""
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    doc["order"].append({"node": "op0", "stream": 0})
+    found = expect_unsafe(g, doc, 1, "op0")
+    assert any("appears twice" in m for m in found), found
+
+
+def test_missing_nodes_are_named_and_counted():
+    """Rule 1: a node absent from order is reported as missing (with how many more), not by a side effect."""
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    one = copy.deepcopy(doc)
+    one["order"] = one["order"][:-1]
+    assert check(g, one) == [(1, "order is missing node 'op3'")]
+    two = copy.deepcopy(doc)
+    two["order"] = two["order"][:-2]
+    assert check(g, two) == [(1, "order is missing node 'op2' and 1 more")]
+
+
+def test_stream_equal_to_the_declared_count_is_rule_1():
+    """Rule 1 edge: streams run 0..streams-1, so a node on stream == plan.streams is outside the plan."""
+    g = H.diamond()
+    doc = safe_doc(g, H.serial(g))
+    assert doc["streams"] == 1
+    doc["order"][1]["stream"] = 1
+    found = expect_unsafe(g, doc, 1, "l")
+    assert any("outside 0..0" in m for m in found), found
+
+
+def test_findings_are_capped_at_max_reported():
+    """The findings list stops at exactly MAX_REPORTED entries, however many rules break."""
+    from memplan.verify import MAX_REPORTED
+    g = H.chain(n=MAX_REPORTED + 50)
+    doc = safe_doc(g, H.serial(g))
+    for e in doc["tensors"]:
+        e["offset"] += 8   # every root misaligned: one rule 4 finding each
+    doc["arena_bytes"] += 8
+    assert len(check(g, doc)) == MAX_REPORTED
