@@ -360,3 +360,24 @@ def test_findings_are_capped_at_max_reported():
         e["offset"] += 8   # every root misaligned: one rule 4 finding each
     doc["arena_bytes"] += 8
     assert len(check(g, doc)) == MAX_REPORTED
+
+
+def test_reads_of_the_graphs_first_tensor_are_checked():
+    """Rules 1 and 2 for a read of tensor index 0 (produced): index 0 is a real writer, not "no writer"."""
+    b = GraphBuilder("first-tensor")
+    b.intermediate("t", 256)  # tensor index 0, produced by p
+    b.input("x", 256)
+    b.node("p", "OP", ["x"], "t")
+    b.node("q", "OP", ["x"], b.intermediate("u", 256))
+    b.node("r", "OP", ["t", "u"], b.output("y", 256))
+    g = b.build()
+    assert g.tensor_index["t"] == 0
+    doc = safe_doc(g, H.streams(g, {"p": 1, "q": 0, "r": 0}))
+    assert doc["events"] == [{"after": "p", "before": "r"}]
+    no_event = copy.deepcopy(doc)
+    no_event["events"] = []
+    expect_unsafe(g, no_event, 2, "r", "t", "p")
+    late = copy.deepcopy(doc)
+    late["events"] = []
+    late["order"] = late["order"][1:] + late["order"][:1]  # q, r, then p: r reads t before p is issued
+    expect_unsafe(g, late, 1, "r", "p", "t")
