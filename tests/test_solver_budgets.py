@@ -102,6 +102,9 @@ def test_check_refuses_each_malformed_solution():
         check_solution(p, Solution(np.array([0]), 8, "short"))
     with pytest.raises(SolverError, match="'b' at negative offset -8"):
         check_solution(p, Solution(np.array([8, -8]), 16, "negative"))
+    p1 = BufferProblem(sizes=[8, 8], lower=[0, 2], upper=[2, 4], alignment=1, names=("a", "b"))
+    with pytest.raises(SolverError, match="'b' at negative offset -1"):  # -1 is negative; 0 is not
+        check_solution(p1, Solution(np.array([0, -1]), 8, "negative"))
     with pytest.raises(SolverError, match="'b' at offset 4, not a multiple of the alignment 8"):
         check_solution(p, Solution(np.array([0, 4]), 12, "misaligned"))
 

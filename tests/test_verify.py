@@ -381,3 +381,13 @@ def test_reads_of_the_graphs_first_tensor_are_checked():
     late["events"] = []
     late["order"] = late["order"][1:] + late["order"][:1]  # q, r, then p: r reads t before p is issued
     expect_unsafe(g, late, 1, "r", "p", "t")
+
+
+def test_event_naming_an_unknown_node_is_rule_1():
+    """Rule 1: an event whose after or before names no node of the graph is a finding, not a crash."""
+    g = H.qkv()
+    doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
+    for ev in ({"after": "ghost", "before": "attn"}, {"after": "mm_k", "before": "ghost"}):
+        d = copy.deepcopy(doc)
+        d["events"].append(ev)
+        expect_unsafe(g, d, 1, "ghost")
