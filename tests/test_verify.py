@@ -391,3 +391,15 @@ def test_event_naming_an_unknown_node_is_rule_1():
         d = copy.deepcopy(doc)
         d["events"].append(ev)
         expect_unsafe(g, d, 1, "ghost")
+
+
+def test_offset_of_minus_one_is_rule_4_at_alignment_one():
+    """Rule 4 edge: at alignment 1 every offset is aligned, so -1 is refused as negative (not by alignment)."""
+    b = GraphBuilder("neg", alignment=1)
+    b.input("x", 100)
+    b.node("n", "UNARY", ["x"], b.output("y", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "x")["offset"] = -1
+    found = expect_unsafe(g, doc, 4, "x")
+    assert any("non-negative" in m for m in found), found
