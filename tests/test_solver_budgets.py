@@ -124,6 +124,10 @@ def test_check_interval_sweep_edges():
         check_solution(p, Solution(np.array([0, 4]), 12, "two"))
     with pytest.raises(SolverError, match="'a' and 'b'"):
         check_solution(p, Solution(np.array([4, 0]), 12, "two"))
+    # the collision is with the neighbour just below, not with another live buffer
+    p = BufferProblem(sizes=[8, 8, 8], lower=[0, 0, 1], upper=[4, 4, 2], names=("a", "c", "b"))
+    with pytest.raises(SolverError, match="'a' and 'b'"):
+        check_solution(p, Solution(np.array([0, 100, 4]), 108, "three"))
 
 
 def test_check_general_problems_pairwise_up_to_the_limit():
