@@ -94,6 +94,58 @@ def test_check_refuses_an_overlap_and_names_the_buffers():
         check_solution(p, Solution(np.array([0, 8, 0]), 15, "liar"))
 
 
+def test_check_refuses_each_malformed_solution():
+    """check_solution: a wrong offset count, a negative or misaligned offset, each a SolverError naming it."""
+    p = BufferProblem(sizes=[8, 8], lower=[0, 2], upper=[2, 4], alignment=8, names=("a", "b"))
+    check_solution(p, Solution(np.array([0, 0]), 8, "fine"))  # apart in time: offset 0 twice is fine
+    with pytest.raises(SolverError, match="returned 1 offsets for 2 buffers"):
+        check_solution(p, Solution(np.array([0]), 8, "short"))
+    with pytest.raises(SolverError, match="'b' at negative offset -8"):
+        check_solution(p, Solution(np.array([8, -8]), 16, "negative"))
+    p1 = BufferProblem(sizes=[8, 8], lower=[0, 2], upper=[2, 4], alignment=1, names=("a", "b"))
+    with pytest.raises(SolverError, match="'b' at negative offset -1"):  # -1 is negative; 0 is not
+        check_solution(p1, Solution(np.array([0, -1]), 8, "negative"))
+    with pytest.raises(SolverError, match="'b' at offset 4, not a multiple of the alignment 8"):
+        check_solution(p, Solution(np.array([0, 4]), 12, "misaligned"))
+
+
+def test_check_interval_sweep_edges():
+    """The interval sweep: touching bytes or times, empty buffers and empty intervals are no collision;
+    two colliding buffers alone are one."""
+    # b (live from 1) below a, c (live from 2) above a: both touch a's bytes exactly
+    p = BufferProblem(sizes=[8, 8, 8], lower=[0, 1, 2], upper=[4, 4, 4])
+    check_solution(p, Solution(np.array([8, 0, 16]), 24, "touching"))
+    # a zero-size buffer inside a live one, and a buffer with an empty interval over it
+    p = BufferProblem(sizes=[8, 0, 8], lower=[0, 1, 2], upper=[4, 3, 2])
+    check_solution(p, Solution(np.array([0, 4, 0]), 8, "empty"))
+    # exactly two buffers, colliding
+    p = BufferProblem(sizes=[8, 8], lower=[0, 1], upper=[4, 2], names=("a", "b"))
+    with pytest.raises(SolverError, match="'a' and 'b'"):
+        check_solution(p, Solution(np.array([0, 4]), 12, "two"))
+    with pytest.raises(SolverError, match="'a' and 'b'"):
+        check_solution(p, Solution(np.array([4, 0]), 12, "two"))
+    # the collision is with the neighbour just below, not with another live buffer
+    p = BufferProblem(sizes=[8, 8, 8], lower=[0, 0, 1], upper=[4, 4, 2], names=("a", "c", "b"))
+    with pytest.raises(SolverError, match="'a' and 'b'"):
+        check_solution(p, Solution(np.array([0, 100, 4]), 108, "three"))
+
+
+def test_check_general_problems_pairwise_up_to_the_limit():
+    """A general (in-place) problem is checked by its conflict relation, pairwise up to PAIRWISE_LIMIT buffers
+    inclusive: its compatible pair may share bytes, other overlaps may not."""
+    from memplan.solvers.check import PAIRWISE_LIMIT
+
+    p = BufferProblem(sizes=[8, 8, 8], lower=[0, 0, 5], upper=[2, 2, 6], compatible=frozenset({(0, 1)}))
+    assert not p.is_interval
+    check_solution(p, Solution(np.array([0, 0, 0]), 8, "inplace"))
+    n = PAIRWISE_LIMIT
+    lower = np.arange(n)
+    lower[3] = 2  # buffers 2 and 3 are both live over [2, 3)
+    p = BufferProblem(sizes=np.ones(n, dtype=np.int64), lower=lower, upper=lower + 1, compatible=frozenset({(0, 1)}))
+    with pytest.raises(SolverError, match="'2' and '3'"):
+        check_solution(p, Solution(np.zeros(n, dtype=np.int64), 1, "clash"))
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 20), st.integers(1, 6), st.integers(0, 4), st.integers(0, 40)),
                 min_size=1, max_size=25))

@@ -318,3 +318,88 @@ def test_explicit_schedule_gives_the_same_plan_as_schedule_with_events():
     doc = safe_doc(g, H.serial(g))
     sch = Schedule(tuple(e["node"] for e in doc["order"]), (0,) * 6, ())
     assert memplan.plan(g, sch, solver="greedy").to_dict() == doc
+
+
+def test_first_node_listed_twice_is_named_as_a_duplicate():
+    """Rule 1: a duplicate of the node at issue position 0 is reported (pos 0 is a real position, not "unset")."""
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    doc["order"].append({"node": "op0", "stream": 0})
+    found = expect_unsafe(g, doc, 1, "op0")
+    assert any("appears twice" in m for m in found), found
+
+
+def test_missing_nodes_are_named_and_counted():
+    """Rule 1: a node absent from order is reported as missing (with how many more), not by a side effect."""
+    g = H.chain()
+    doc = safe_doc(g, H.serial(g))
+    one = copy.deepcopy(doc)
+    one["order"] = one["order"][:-1]
+    assert check(g, one) == [(1, "order is missing node 'op3'")]
+    two = copy.deepcopy(doc)
+    two["order"] = two["order"][:-2]
+    assert check(g, two) == [(1, "order is missing node 'op2' and 1 more")]
+
+
+def test_stream_equal_to_the_declared_count_is_rule_1():
+    """Rule 1 edge: streams run 0..streams-1, so a node on stream == plan.streams is outside the plan."""
+    g = H.diamond()
+    doc = safe_doc(g, H.serial(g))
+    assert doc["streams"] == 1
+    doc["order"][1]["stream"] = 1
+    found = expect_unsafe(g, doc, 1, "l")
+    assert any("outside 0..0" in m for m in found), found
+
+
+def test_findings_are_capped_at_max_reported():
+    """The findings list stops at exactly MAX_REPORTED entries, however many rules break."""
+    from memplan.verify import MAX_REPORTED
+    g = H.chain(n=MAX_REPORTED + 50)
+    doc = safe_doc(g, H.serial(g))
+    for e in doc["tensors"]:
+        e["offset"] += 8   # every root misaligned: one rule 4 finding each
+    doc["arena_bytes"] += 8
+    assert len(check(g, doc)) == MAX_REPORTED
+
+
+def test_reads_of_the_graphs_first_tensor_are_checked():
+    """Rules 1 and 2 for a read of tensor index 0 (produced): index 0 is a real writer, not "no writer"."""
+    b = GraphBuilder("first-tensor")
+    b.intermediate("t", 256)  # tensor index 0, produced by p
+    b.input("x", 256)
+    b.node("p", "OP", ["x"], "t")
+    b.node("q", "OP", ["x"], b.intermediate("u", 256))
+    b.node("r", "OP", ["t", "u"], b.output("y", 256))
+    g = b.build()
+    assert g.tensor_index["t"] == 0
+    doc = safe_doc(g, H.streams(g, {"p": 1, "q": 0, "r": 0}))
+    assert doc["events"] == [{"after": "p", "before": "r"}]
+    no_event = copy.deepcopy(doc)
+    no_event["events"] = []
+    expect_unsafe(g, no_event, 2, "r", "t", "p")
+    late = copy.deepcopy(doc)
+    late["events"] = []
+    late["order"] = late["order"][1:] + late["order"][:1]  # q, r, then p: r reads t before p is issued
+    expect_unsafe(g, late, 1, "r", "p", "t")
+
+
+def test_event_naming_an_unknown_node_is_rule_1():
+    """Rule 1: an event whose after or before names no node of the graph is a finding, not a crash."""
+    g = H.qkv()
+    doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
+    for ev in ({"after": "ghost", "before": "attn"}, {"after": "mm_k", "before": "ghost"}):
+        d = copy.deepcopy(doc)
+        d["events"].append(ev)
+        expect_unsafe(g, d, 1, "ghost")
+
+
+def test_offset_of_minus_one_is_rule_4_at_alignment_one():
+    """Rule 4 edge: at alignment 1 every offset is aligned, so -1 is refused as negative (not by alignment)."""
+    b = GraphBuilder("neg", alignment=1)
+    b.input("x", 100)
+    b.node("n", "UNARY", ["x"], b.output("y", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "x")["offset"] = -1
+    found = expect_unsafe(g, doc, 4, "x")
+    assert any("non-negative" in m for m in found), found
