@@ -421,3 +421,34 @@ def test_goals_are_read_off_the_run():
     md = bench.goals_markdown(bench.goals(_goal_results(1.0, 1.149, 1.499), 2.0, 1.0)).splitlines()
     assert md[2] == "| batch-1 roofline fraction (multi-stream) >= | 1b | 50.0% | 70% | no |"
     assert "| batch-16 step over the batch-1 step <= | 1b | 1.149x | 1.15x | yes |" in md
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_profile_on_a_fake_driver_reads_the_weights_each_product_streams(monkeypatch, tmp_path, batch):
+    """``runtime.tools.profile`` end to end on the fake driver (every event pair reads 1 ms) for the tiny
+    config: a product's bandwidth is the bytes of the weight matrices it is given over its time. Before, it
+    was the first input of the node its launch hangs on, an activation for a fused group (the 1B gate/up
+    pass was reported at 26 GB/s, its 67 MB in 20 us); the JSON is written atomically."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.tools import profile
+
+    out = tmp_path / "p.json"
+    assert profile.main(["--configs", "tiny", "--batch", str(batch), "--out", str(out)]) == 0
+    (res,) = json.loads(out.read_text())
+    g = L.build_graph(L.config("tiny", batch=batch))
+    weight = {t.id: t.size for t in g.tensors if t.kind == "weight"}
+
+    def gbps(node: str) -> list[float]:
+        return [r["GBps"] * 1e3 * r["us"] for r in res["rows"]
+                if r["example_node"] == node and "GBps" in r and not r["kernel"].endswith("_v")]
+
+    # the gate/up pass hangs on its group's last node (l0.glu, whose first input is an activation): at one
+    # row one SwiGLU GEMV streams both matrices; the tiny config's 4-row pass is two GEMMs then a SwiGLU
+    # kernel, each GEMM one matrix (GB/s is rounded to 0.1, the fake's launches take 20 us: bytes to 1000)
+    gate_up = weight["l0.w_gate"] + weight["l0.w_up"]
+    expect = [gate_up] if batch == 1 else [weight["l0.w_gate"], weight["l0.w_up"]]
+    assert gbps("l0.glu") == pytest.approx(expect, abs=1001)
+    assert gbps("l0.mm_q") == pytest.approx([weight["l0.wq"]], abs=1001)
+    assert all("GBps" not in r for r in res["rows"] if not r["kernel"].startswith(("gemv", "gemm")))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import statistics
 
+from memplan.files import atomic_write_text
+
 from ..cuda_util import graph_us
 from ..models import llama as L
 from ..step import plan_step
@@ -47,18 +49,26 @@ def profile(lib, name: str, batch: int, reps: int = 50, kernels: dict | None = N
             row = {"kernel": var.kernel + ("" if var is ln else "_v"), "args": [a for a in var.args if a < 1 << 32],
                    "example_node": nid, "count": count, "us": round(us, 3),
                    "total_us": round(us * count, 1), "grid": var.grid, "block": var.block}
-            if var.kernel.startswith("gemv") or var.kernel.startswith("gemm"):
-                n = g.tensor(g.node(nid).inputs[0]).size
+            n = _weight_bytes(g, ex.addr_of, var) if var.kernel.startswith(("gemv", "gemm")) else 0
+            if n:
                 row["GBps"] = round(n / us / 1e3, 1)
             rows.append(row)
     ex.free()
     rows.sort(key=lambda r: -r["total_us"])
-    base_total = sum(r["total_us"] for r in rows if r["kernel"] == _base_kernel(r, rows))
+    base_total = sum(r["total_us"] for r in rows if r["kernel"] == _base_kernel(r))
     return {"config": name, "batch": batch, "step_ms_graph_1stream": round(step, 4),
             "sum_of_kernels_ms": round(base_total / 1e3, 4), "rows": rows}
 
 
-def _base_kernel(r, rows):
+def _weight_bytes(graph, addr_of, launch) -> int:
+    """Bytes of the weight matrices a launch streams: the weights whose device address is one of its
+    arguments. Why not the node's first input: a fused group's launches hang on its last node (a MUL or
+    an add+norm), whose first input is an activation (the 1B gate/up pass read as 26 GB/s)."""
+    at = {addr_of[t.id]: t.size for t in graph.tensors if t.kind == "weight" and t.id in addr_of}
+    return sum(at.get(a, 0) for a in {a for a in launch.args if isinstance(a, int)})
+
+
+def _base_kernel(r) -> str | None:
     return r["kernel"] if not r["kernel"].endswith("_v") else None
 
 
@@ -90,8 +100,7 @@ def main(argv=None) -> int:
 
     variants = {"gemv_f16_f32": [gemv_rpb(1), gemv_rpb(2), gemv_rpb(8)]}
     res = [profile(lib, c, a.batch, kernels=variants, fuse=a.fuse) for c in configs]
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1)
+    atomic_write_text(a.out, json.dumps(res, indent=1))
     for r in res:
         print(f"{r['config']} b{r['batch']}: step {r['step_ms_graph_1stream']} ms, kernels sum {r['sum_of_kernels_ms']} ms")
         for row in r["rows"]:
