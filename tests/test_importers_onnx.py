@@ -960,3 +960,19 @@ def test_a_local_function_the_inliner_leaves_as_a_call_is_refused(monkeypatch):
     m = _calls_local_function(17, [helper.make_node("Relu", ["a"], ["b"])])
     with pytest.raises(GraphError, match="local function local:f could not be inlined"):
         import_onnx(m)
+
+
+def test_a_mistyped_dim_lists_the_inputs_dimensions_apart_from_inner_formulas():
+    """torch.onnx names inner dimensions by formula (``seq + 1``): a typo's hint lists the inputs'
+    symbolic dimensions first, the ones worth fixing, and the inner ones apart."""
+    nodes = [helper.make_node("Concat", ["x", "x1"], ["h"], name="cat", axis=1),
+             helper.make_node("Relu", ["h"], ["y"], name="relu")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, ["N", "seq", 16]),
+                       helper.make_tensor_value_info("x1", F, ["N", 1, 16])],
+               [helper.make_tensor_value_info("y", F, ["N", "seq + 1", 16])], [])
+    with pytest.raises(GraphError, match=r"no symbolic dimension 'sq' \(its inputs have: N, seq; inside it: seq \+ 1\)"):
+        import_onnx(m, dims={"sq": 3})
+    with pytest.raises(GraphError, match=r"no symbolic dimension 'M' \(its inputs have: N, seq\)$"):
+        import_onnx(symbolic_model(), dims={"M": 3})
+    g = import_onnx(m, batch=2, dims={"seq": 3})
+    assert g.tensor("y").attrs["shape"] == [2, 4, 16]

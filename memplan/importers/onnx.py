@@ -295,6 +295,18 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
 
 # -- checks before inference --------------------------------------------------------------------------
 
+def _dims_hint(inputs, params: set[str]) -> str:
+    """The symbolic dimensions a ``--dim`` may name, the graph inputs' first: exporters also name inner
+    dimensions by formula (torch.onnx's ``seq + 1``), which fixing the inputs' dimensions already decides."""
+    own = sorted({d.dim_param for vi in inputs if vi.type.HasField("tensor_type")
+                  for d in vi.type.tensor_type.shape.dim if d.dim_param})
+    inner = sorted(params - set(own))
+    if not params:
+        return "it has none"
+    return "; ".join(part for part in (own and f"its inputs have: {', '.join(own)}",
+                                       inner and f"inside it: {', '.join(inner)}") if part)
+
+
 def _check_dims_option(batch: int | None, dims: Mapping[str, int] | None) -> dict[str, int]:
     if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or not 0 <= batch <= MAX_DIM):
         raise GraphError(f"batch {batch!r} is not a non-negative integer below 2**63")
@@ -519,12 +531,12 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if vi.type.HasField("tensor_type"):
             params.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
+    real_inputs = [vi for vi in g2.input if vi.name not in inits]
     for k in fixed:
         if k not in params:
-            known = ", ".join(sorted(params)) or "none"
-            raise GraphError(f"{source}: --dim {k}: the model has no symbolic dimension {k!r} (it has: {known})")
+            raise GraphError(f"{source}: --dim {k}: the model has no symbolic dimension {k!r} "
+                             f"({_dims_hint(real_inputs, params)})")
     mapping = dict(fixed)
-    real_inputs = [vi for vi in g2.input if vi.name not in inits]
     if batch is not None:
         static: list[tuple[str, int]] = []   # inputs whose leading dimension the model fixes
         applied = False
