@@ -1,0 +1,80 @@
+"""The optimizer's shortcuts against the simple code they replace, on random graphs and schedules.
+
+- ``events.wait_pairs`` (sparse clocks on node indices) gives exactly ``schedule_with_events``'s events;
+- ``streams.fixed_order`` is the order ``list_schedule`` issues with every stream fixed, whatever they are;
+- a ``list_schedule`` run that leaves a stream unused is the same run with more streams (``optimize``
+  skips those repeats);
+- ``scored_schedule`` is ``to_schedule``'s old body (``schedule_with_events`` on the ids) and
+  ``schedule_makespan`` of the result.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import graphs, schedules, view_chains
+
+from memplan.optimize import streams as S
+from memplan.optimize.cost import CostModel, node_costs
+from memplan.optimize.events import wait_pairs
+from memplan.schedule import Event, schedule_with_events
+
+any_graph = st.one_of(graphs(max_nodes=12), view_chains())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_wait_pairs_are_schedule_with_events(data):
+    g = data.draw(any_graph)
+    order, stream_of = data.draw(schedules(g, max_streams=5))
+    want = schedule_with_events(g, order, stream_of)
+    idx = g.node_index
+    got = wait_pairs(g, [idx[n] for n in order], [stream_of[n] for n in order])
+    assert tuple(Event(g.nodes[a].id, g.nodes[b].id) for a, b in got) == want.events
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_fixed_order_is_list_schedule_with_every_stream_fixed(data):
+    g = data.draw(any_graph)
+    U = S.build_units(g, node_costs(g, CostModel()))
+    n = len(U.members)
+    k = data.draw(st.integers(1, 4))
+    fixed = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
+    ev = data.draw(st.sampled_from([0.0, 2.0]))
+    assert S.list_schedule(U, k, ev, fixed=fixed) == (list(U.fixed_order), fixed)
+
+
+@settings(max_examples=100, deadline=None)
+@given(any_graph, st.sampled_from([0.0, 2.0]))
+def test_a_run_leaving_a_stream_unused_is_the_run_on_more_streams(g, ev):
+    U = S.build_units(g, node_costs(g, CostModel()))
+    succs = S.unit_succs(U, 1 << 30)
+    pred = S.chain_cover(U, succs)
+    for kw in (dict(mode="eft"), dict(mode="est"), dict(listed=True), dict(mode="eft", chain_pred=pred)):
+        for k in range(1, 6):
+            o, s = S.list_schedule(U, k, ev, **kw)
+            if max(s, default=0) < k - 1:
+                for more in (k + 1, k + 3, 20):
+                    assert S.list_schedule(U, more, ev, **kw) == (o, s), (kw, k, more)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_scored_schedule_is_schedule_with_events_and_its_makespan(data):
+    g = data.draw(any_graph)
+    cost = node_costs(g, CostModel())
+    U = S.build_units(g, cost)
+    k = data.draw(st.integers(1, 4))
+    o, s = S.list_schedule(U, k, 2.0, mode=data.draw(st.sampled_from(["eft", "est"])))
+    renum: dict[int, int] = {}
+    ids, stream_of = [], {}
+    for u in o:
+        r = renum.setdefault(s[u], len(renum))
+        for m in U.members[u]:
+            ids.append(g.nodes[m].id)
+            stream_of[g.nodes[m].id] = r
+    want = schedule_with_events(g, ids, stream_of)
+    sched, ms = S.scored_schedule(g, U, o, s, cost, 2.0)
+    assert sched == want
+    assert ms == S.schedule_makespan(g, want, cost, 2.0)
