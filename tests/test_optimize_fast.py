@@ -2,7 +2,8 @@
 
 - ``events.wait_pairs`` (sparse clocks on node indices) gives exactly ``schedule_with_events``'s events;
 - ``streams.fixed_order`` is the order ``list_schedule`` issues with every stream fixed, whatever they are;
-- a ``list_schedule`` run that leaves a stream unused is the same run with more streams (``optimize``
+- a ``list_schedule`` run that leaves a stream unused is the same run with more streams, and an "eft" run
+  that ``list_schedule_twin`` finds choosing as "est" at every unit is the "est" run (``optimize``
   skips those repeats);
 - ``scored_schedule`` is ``to_schedule``'s old body (``schedule_with_events`` on the ids) and
   ``schedule_makespan`` of the result.
@@ -78,3 +79,30 @@ def test_scored_schedule_is_schedule_with_events_and_its_makespan(data):
     sched, ms = S.scored_schedule(g, U, o, s, cost, 2.0)
     assert sched == want
     assert ms == S.schedule_makespan(g, want, cost, 2.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.sampled_from([0.0, 0.1, 2.0]), st.integers(2, 6))
+def test_twin_says_when_est_is_eft(data, ev, k):
+    g = data.draw(any_graph)
+    # tenths and a few huge costs: starts that differ in the last bit give one finish after a huge cost,
+    # where "eft" goes on to the events and "est" takes the earlier start
+    cost = data.draw(st.lists(st.sampled_from([0.0, 0.1, 0.2, 0.7, 1e6]), min_size=len(g.nodes),
+                              max_size=len(g.nodes)))
+    U = S.build_units(g, cost)
+    o, s, same = S.list_schedule_twin(U, k, ev, mode="eft")
+    assert (o, s) == S.list_schedule(U, k, ev, mode="eft")
+    if same:
+        assert (o, s) == S.list_schedule(U, k, ev, mode="est")
+    assert S.list_schedule_twin(U, k, ev, mode="est")[2] is False
+
+
+def test_twin_sees_a_rounding_tie():
+    """Starts 0.29999999999999993 (a new stream, after an event) and 0.30000000000000004 (the producer's
+    stream) finish together after 1e6 us: "est" takes the earlier start, "eft" the stream needing no event."""
+    U = S.Units(members=((0,), (1,), (2,)), unit_of=(0, 1, 2), deps=((), (0,), (0,)), succs=((1, 2), (), ()),
+                cost=(0.1, 0.2, 1e6), rank=(1e6 + 0.1, 0.2, 1e6))
+    ev = 0.19999999999999996
+    o, s, same = S.list_schedule_twin(U, 2, ev, mode="eft", listed=True)
+    assert (o, s) == ([0, 1, 2], [0, 0, 0]) and not same
+    assert S.list_schedule(U, 2, ev, mode="est", listed=True) == ([0, 1, 2], [0, 0, 1])

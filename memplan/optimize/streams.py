@@ -169,7 +169,24 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     priority (depth-first like the author's order: frugal with memory). Returns (units in issue
     order, stream per unit).
     """
+    order, stream, _ = list_schedule_twin(U, k, event_us, mode=mode, fixed=fixed, chain_pred=chain_pred,
+                                          listed=listed, twin=False)
+    return order, stream
+
+
+def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
+                       fixed: Sequence[int] | None = None, chain_pred: Sequence[int] | None = None,
+                       listed: bool = False, twin: bool = True) -> tuple[list[int], list[int], bool]:
+    """``list_schedule`` and whether the same call in mode "est" gives the same result (``twin``; else False).
+
+    "eft" and "est" rank a unit's streams by its finish and its start; the finish is the start plus the
+    unit's cost, the same on every stream, so the two orders differ only where adding the cost rounds two
+    different starts to one finish. The "est" choice is kept beside the "eft" one while they agree: if
+    they agree on every unit, the runs are the same run, and ``optimize`` does not repeat it.
+    """
     n = len(U.members)
+    eft = mode == "eft"
+    twin = twin and eft
     indeg = [len(d) for d in U.deps]
     prio = [float(u) for u in range(n)] if listed else [-r for r in U.rank[:n]]
     heap = [(prio[u], u) for u in range(n) if indeg[u] == 0]
@@ -244,6 +261,8 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
         else:
             cands = indexed_candidates(ds)
         best = None
+        best_est = None
+        cu = U.cost[u]
         for s in cands:
             t = free[s]
             ks = know[s]
@@ -258,11 +277,17 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     t = end[d] + event_us
                 if sd not in latest or seq[d] > seq[latest[sd]]:
                     latest[sd] = d
-            key = (t + U.cost[u] if mode == "eft" else t, len(latest), free[s], s)
+            key = (t + cu if eft else t, len(latest), free[s], s)
             if best is None or key < best[0]:
                 best = (key, s, t, latest)
+            if twin:
+                key = (t, key[1], key[2], s)
+                if best_est is None or key < best_est:
+                    best_est = key
         assert best is not None
         _, s, t, latest = best
+        if twin and best_est[3] != s:  # type: ignore[index]
+            twin = False
         old = know[s]
         newk = dict(old)
         for d in latest.values():
@@ -294,7 +319,7 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     else:
                         last_on[v] = latest_per_stream(U.deps[v])
                         done.append(v)
-    return order, stream
+    return order, stream, twin
 
 
 def fixed_order(U: Units) -> list[int]:
@@ -497,28 +522,34 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
         # A run on k streams that left one unused is the run on any more streams too: it never had all k
         # in use, so every unit chose among the same streams (``min(k, used + 1)`` of them, or the same
         # index) as with more. Its repeats are duplicates, which the scoring below drops, so they are not run.
-        unsaturated: dict[str, tuple[list[int], list[int]]] = {}
+        unsaturated: dict[str, tuple[list[int], list[int], bool]] = {}
 
-        def run(family: str, k: int, **kw) -> tuple[list[int], list[int]]:
+        def run(family: str, k: int, **kw) -> tuple[list[int], list[int], bool]:
             if family in unsaturated:
                 return unsaturated[family]
-            o, s = list_schedule(U, k, **kw)
+            o, s, same = list_schedule_twin(U, k, **kw)
             if max(s, default=0) < k - 1:
-                unsaturated[family] = (o, s)
-            return o, s
+                unsaturated[family] = (o, s, same)
+            return o, s, same
 
         for k in ks:
+            est_is_eft: dict[float, tuple[list[int], list[int]]] = {}  # event scale -> the eft run it repeats
             for mode in modes:
                 for f in escale:
                     name = f"list-{mode}{'' if f else '-free'}"
-                    o, s = run(name, k, event_us=event_us * f, mode=mode)
+                    if mode == "est" and f in est_is_eft:
+                        o, s = est_is_eft[f]
+                    else:
+                        o, s, same = run(name, k, event_us=event_us * f, mode=mode, twin="est" in modes)
+                        if mode == "eft" and same:
+                            est_is_eft[f] = (o, s)
                     cands.append((f"{name}-k{k}", o, s))
-            o, s = run("listed", k, event_us=event_us, listed=True)
+            o, s, _ = run("listed", k, event_us=event_us, listed=True, twin=False)
             cands.append((f"listed-k{k}", o, s))
         if n <= CHAIN_COVER_UNITS:
             pred = chain_cover(U, unit_succs(U, CHAIN_COVER_STEPS * (len(U.deps) + sum(map(len, U.deps)))))
             for k in ks:
-                o, s = run("chains", k, event_us=event_us, mode="eft", chain_pred=pred)
+                o, s, _ = run("chains", k, event_us=event_us, mode="eft", chain_pred=pred, twin=False)
                 cands.append((f"chains-k{k}", o, s))
     seen: set[tuple] = set()
     scored: list[tuple[tuple, Candidate]] = []
