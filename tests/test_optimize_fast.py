@@ -5,6 +5,8 @@
 - a ``list_schedule`` run that leaves a stream unused is the same run with more streams, and an "eft" run
   that ``list_schedule_twin`` finds choosing as "est" at every unit is the "est" run (``optimize``
   skips those repeats);
+- ``events.Replay`` rerun from a marked position with other streams after it gives the events and the
+  makespan that ``wait_pairs`` and ``simulate_indices`` give the whole schedule (``score_forks``);
 - ``scored_schedule`` is ``to_schedule``'s old body (``schedule_with_events`` on the ids) and
   ``schedule_makespan`` of the result.
 """
@@ -17,7 +19,8 @@ from strategies import graphs, schedules, view_chains
 
 from memplan.optimize import streams as S
 from memplan.optimize.cost import CostModel, node_costs
-from memplan.optimize.events import wait_pairs
+from memplan.optimize.events import Replay, wait_pairs
+from memplan.optimize.timeline import simulate_indices
 from memplan.schedule import Event, schedule_with_events
 
 any_graph = st.one_of(graphs(max_nodes=12), view_chains())
@@ -106,3 +109,35 @@ def test_twin_sees_a_rounding_tie():
     o, s, same = S.list_schedule_twin(U, 2, ev, mode="eft", listed=True)
     assert (o, s) == ([0, 1, 2], [0, 0, 0]) and not same
     assert S.list_schedule(U, 2, ev, mode="est", listed=True) == ([0, 1, 2], [0, 0, 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.sampled_from([0.0, 2.0]))
+def test_replay_from_a_mark_is_the_whole_run(data, ev):
+    g = data.draw(any_graph)
+    cost = node_costs(g, CostModel())
+    order, stream_of = data.draw(schedules(g, max_streams=4))
+    idx = g.node_index
+    o = [idx[n] for n in order]
+    s = [stream_of[n] for n in order]
+    marks = sorted(set(data.draw(st.lists(st.integers(0, len(o) - 1), max_size=4)))) if o else []
+    replay = Replay(g, o, s, cost, ev, marks)
+
+    def whole(streams):
+        waits = wait_pairs(g, o, streams)
+        _, end = simulate_indices(o, streams, waits, cost, ev)
+        return len(waits), max(end, default=0.0)
+
+    assert (replay.events, replay.makespan) == whole(s)
+    for p in marks:
+        # streams may change from p on (a group keeps one stream: the strategy's streams per unit are
+        # redrawn for every node of a unit alike)
+        new = {}
+        for q in range(p, len(o)):
+            n = g.nodes[o[q]]
+            key = n.group if n.group is not None else n.id
+            if key not in new:
+                new[key] = data.draw(st.integers(0, 4))
+        s2 = s[:p] + [new[g.nodes[o[q]].group if g.nodes[o[q]].group is not None else g.nodes[o[q]].id]
+                      for q in range(p, len(o))]
+        assert replay.rerun(p, s2) == whole(s2)

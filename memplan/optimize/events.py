@@ -88,3 +88,111 @@ def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> li
         clock[v] = cur
         last[s] = cur
     return out
+
+
+class Replay:
+    """``wait_pairs`` and the simulated run (``timeline.simulate_indices``) of one issue order, kept at
+    marked positions, so that the same order with other streams from a marked position on is run from
+    there only: ``budget.score_forks`` gives back one fork at a time, and everything issued before the
+    fork's first unit keeps its stream, its events and its times.
+
+    ``order``: node indices; ``streams``: one per entry (any stream ids: only which nodes share one
+    matters); ``marks``: the positions ``rerun`` may start from. ``rerun(p, streams)`` gives (events,
+    makespan) of the order on ``streams``, which must equal this run's streams before position ``p``.
+    """
+
+    def __init__(self, graph: Graph, order: Sequence[int], streams: Sequence[int], cost: Sequence[float],
+                 event_us: float, marks: Sequence[int] = ()):
+        n_nodes = len(graph.nodes)
+        self.graph, self.order, self.cost, self.event_us = graph, list(order), cost, event_us
+        self.pos = [0] * n_nodes
+        for p, v in enumerate(order):
+            self.pos[v] = p
+        self.stream = [0] * n_nodes
+        for v, s in zip(order, streams):
+            self.stream[v] = s
+        self.seq = [0] * n_nodes
+        self.clock: list[dict[int, int]] = [{}] * n_nodes
+        self.end = [0.0] * n_nodes
+        self.marks: dict[int, tuple] = {p: () for p in marks}
+        self.events, self.makespan = self._run(0, self.stream, self.seq, self.clock, self.end, {}, {}, {}, 0, 0.0,
+                                               self.marks)
+
+    def rerun(self, p: int, streams: Sequence[int]) -> tuple[int, float]:
+        counts, last, free, events, top = self.marks[p]
+        stream = list(self.stream)
+        order = self.order
+        for q in range(p, len(order)):
+            stream[order[q]] = streams[q]
+        return self._run(p, stream, list(self.seq), list(self.clock), list(self.end), dict(counts), dict(last),
+                         dict(free), events, top, None)
+
+    def _run(self, p0: int, stream: list[int], seq: list[int], clock: list[dict[int, int]], end: list[float],
+             counts: dict[int, int], last: dict[int, dict[int, int]], free: dict[int, float], events: int,
+             top: float, marks: dict[int, tuple] | None) -> tuple[int, float]:
+        graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
+        tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
+
+        def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+            out = dict(a)
+            for s, w in b.items():
+                if s not in out or pos[w] > pos[out[s]]:
+                    out[s] = w
+            return out
+
+        fold = graph.fold_writers(lambda w: {stream[w]: w}, later)
+        for q in range(p0, len(order)):
+            if marks is not None and q in marks:
+                marks[q] = (dict(counts), dict(last), dict(free), events, top)
+            v = order[q]
+            s = stream[v]
+            deps: dict[int, int] = {}
+            for t in inputs[v]:
+                j = written[t]
+                if j < 0:
+                    continue
+                if tensors[j].view_of is None:
+                    w = producer[j]
+                    sw = stream[w]
+                    if sw not in deps or pos[w] > pos[deps[sw]]:
+                        deps[sw] = w
+                else:
+                    for sw, w in fold.of(t).items():
+                        if sw not in deps or pos[w] > pos[deps[sw]]:
+                            deps[sw] = w
+            cur = last.get(s)
+            if cur is None:
+                cur = {}
+            start = free.get(s, 0.0)
+            if s in deps:
+                del deps[s]
+            if deps:
+                copied = False
+                ds = list(deps.values())
+                if len(ds) > 1:
+                    ds.sort(key=lambda d: -pos[d])
+                for d in ds:
+                    sd = stream[d]
+                    if cur.get(sd, 0) <= seq[d]:
+                        events += 1
+                        if end[d] + event_us > start:
+                            start = end[d] + event_us
+                        if not copied:
+                            cur = dict(cur)
+                            copied = True
+                        for x, c in clock[d].items():
+                            if c > cur.get(x, 0):
+                                cur[x] = c
+                        cur[sd] = seq[d] + 1
+                        cur.pop(s, None)
+            c = counts.get(s, 0)
+            seq[v] = c
+            counts[s] = c + 1
+            clock[v] = cur
+            last[s] = cur
+            e = start + cost[v]
+            end[v] = e
+            free[s] = e
+            if e > top:
+                top = e
+        return events, top
