@@ -3,8 +3,8 @@
 - ``events.wait_pairs`` (sparse clocks on node indices) gives exactly ``schedule_with_events``'s events;
 - ``streams.fixed_order`` is the order ``list_schedule`` issues with every stream fixed, whatever they are;
 - a ``list_schedule`` run that leaves a stream unused is the same run with more streams, and an "eft" run
-  that ``list_schedule_twin`` finds choosing as "est" at every unit is the "est" run (``optimize``
-  skips those repeats);
+  that ``list_schedule_twin`` finds choosing as "est" (or as either with free events: the same stream and
+  start) at every unit is that run (``optimize`` skips those repeats);
 - ``events.Replay`` rerun from a marked position with other streams after it gives the events and the
   makespan that ``wait_pairs`` and ``simulate_indices`` give the whole schedule (``score_forks``);
 - ``scored_schedule`` is ``to_schedule``'s old body (``schedule_with_events`` on the ids) and
@@ -85,19 +85,21 @@ def test_scored_schedule_is_schedule_with_events_and_its_makespan(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.data(), st.sampled_from([0.0, 0.1, 2.0]), st.integers(2, 6))
-def test_twin_says_when_est_is_eft(data, ev, k):
+@given(st.data(), st.sampled_from([0.0, 0.1, 2.0]), st.integers(2, 6), st.booleans())
+def test_twins_say_when_other_runs_are_this_run(data, ev, k, listed):
     g = data.draw(any_graph)
     # tenths and a few huge costs: starts that differ in the last bit give one finish after a huge cost,
     # where "eft" goes on to the events and "est" takes the earlier start
     cost = data.draw(st.lists(st.sampled_from([0.0, 0.1, 0.2, 0.7, 1e6]), min_size=len(g.nodes),
                               max_size=len(g.nodes)))
     U = S.build_units(g, cost)
-    o, s, same = S.list_schedule_twin(U, k, ev, mode="eft")
-    assert (o, s) == S.list_schedule(U, k, ev, mode="eft")
-    if same:
-        assert (o, s) == S.list_schedule(U, k, ev, mode="est")
-    assert S.list_schedule_twin(U, k, ev, mode="est")[2] is False
+    o, s, (est, free, free_est) = S.list_schedule_twin(U, k, ev, mode="eft", listed=listed)
+    assert (o, s) == S.list_schedule(U, k, ev, mode="eft", listed=listed)
+    for same, kw in ((est, dict(mode="est", event_us=ev)), (free, dict(mode="eft", event_us=0.0)),
+                     (free_est, dict(mode="est", event_us=0.0))):
+        if same:
+            assert (o, s) == S.list_schedule(U, k, listed=listed, **kw), kw
+    assert S.list_schedule_twin(U, k, ev, mode="est")[2] == (False, False, False)
 
 
 def test_twin_sees_a_rounding_tie():
@@ -106,9 +108,12 @@ def test_twin_sees_a_rounding_tie():
     U = S.Units(members=((0,), (1,), (2,)), unit_of=(0, 1, 2), deps=((), (0,), (0,)), succs=((1, 2), (), ()),
                 cost=(0.1, 0.2, 1e6), rank=(1e6 + 0.1, 0.2, 1e6))
     ev = 0.19999999999999996
-    o, s, same = S.list_schedule_twin(U, 2, ev, mode="eft", listed=True)
-    assert (o, s) == ([0, 1, 2], [0, 0, 0]) and not same
+    o, s, (est, free, free_est) = S.list_schedule_twin(U, 2, ev, mode="eft", listed=True)
+    assert (o, s) == ([0, 1, 2], [0, 0, 0]) and not est
     assert S.list_schedule(U, 2, ev, mode="est", listed=True) == ([0, 1, 2], [0, 0, 1])
+    # with free events the third unit starts at 0.1 on the new stream: not this run either
+    assert not free and not free_est
+    assert S.list_schedule(U, 2, 0.0, mode="eft", listed=True) == ([0, 1, 2], [0, 0, 1])
 
 
 @settings(max_examples=300, deadline=None)

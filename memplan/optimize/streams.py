@@ -176,17 +176,21 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
 
 def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                        fixed: Sequence[int] | None = None, chain_pred: Sequence[int] | None = None,
-                       listed: bool = False, twin: bool = True) -> tuple[list[int], list[int], bool]:
-    """``list_schedule`` and whether the same call in mode "est" gives the same result (``twin``; else False).
+                       listed: bool = False, twin: bool = True) -> tuple[list[int], list[int], tuple[bool, bool, bool]]:
+    """``list_schedule`` and which other runs are this run (``twin``, mode "eft"; else all False): the same
+    call in mode "est", in mode "eft" with free events (``event_us`` 0), in mode "est" with free events.
 
     "eft" and "est" rank a unit's streams by its finish and its start; the finish is the start plus the
     unit's cost, the same on every stream, so the two orders differ only where adding the cost rounds two
-    different starts to one finish. The "est" choice is kept beside the "eft" one while they agree: if
-    they agree on every unit, the runs are the same run, and ``optimize`` does not repeat it.
+    different starts to one finish. Free events change a stream's start only where a new event would
+    bound it. Each other run's choice is kept beside this one's while it agrees: the same stream and (with
+    free events) the same start, so the same end time and clocks. If they agree on every unit, the runs
+    are the same run, and ``optimize`` does not repeat it.
     """
     n = len(U.members)
     eft = mode == "eft"
     twin = twin and eft
+    twin_free = twin_free_est = twin   # (while False, start times with free events are not kept)
     indeg = [len(d) for d in U.deps]
     prio = [float(u) for u in range(n)] if listed else [-r for r in U.rank[:n]]
     heap = [(prio[u], u) for u in range(n) if indeg[u] == 0]
@@ -261,14 +265,17 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         else:
             cands = indexed_candidates(ds)
         best = None
-        best_est = None
+        best_est = best_free = best_free_est = None
+        track_free = twin_free or twin_free_est
         cu = U.cost[u]
         for s in cands:
-            t = free[s]
+            t = t0 = free[s]
             ks = know[s]
             latest: dict[int, int] = {}
             for d in ds:
                 sd = stream[d]
+                if track_free and end[d] > t0:
+                    t0 = end[d]
                 if sd == s or ks.get(sd, 0) > seq[d]:
                     if end[d] > t:
                         t = end[d]
@@ -279,15 +286,27 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     latest[sd] = d
             key = (t + cu if eft else t, len(latest), free[s], s)
             if best is None or key < best[0]:
-                best = (key, s, t, latest)
+                best = (key, s, t, latest, t0)
             if twin:
-                key = (t, key[1], key[2], s)
-                if best_est is None or key < best_est:
-                    best_est = key
+                kt = (t, key[1], key[2], s)
+                if best_est is None or kt < best_est:
+                    best_est = kt
+            if twin_free:
+                kt = (t0 + cu, key[1], key[2], s)
+                if best_free is None or kt < best_free:
+                    best_free = kt
+            if twin_free_est:
+                kt = (t0, key[1], key[2], s)
+                if best_free_est is None or kt < best_free_est:
+                    best_free_est = kt
         assert best is not None
-        _, s, t, latest = best
+        _, s, t, latest, t0 = best
         if twin and best_est[3] != s:  # type: ignore[index]
             twin = False
+        if twin_free and (best_free[3] != s or t0 != t):  # type: ignore[index]
+            twin_free = False
+        if twin_free_est and (best_free_est[3] != s or t0 != t):  # type: ignore[index]
+            twin_free_est = False
         old = know[s]
         newk = dict(old)
         for d in latest.values():
@@ -319,7 +338,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     else:
                         last_on[v] = latest_per_stream(U.deps[v])
                         done.append(v)
-    return order, stream, twin
+    return order, stream, (twin, twin_free, twin_free_est)
 
 
 def fixed_order(U: Units) -> list[int]:
@@ -522,9 +541,9 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
         # A run on k streams that left one unused is the run on any more streams too: it never had all k
         # in use, so every unit chose among the same streams (``min(k, used + 1)`` of them, or the same
         # index) as with more. Its repeats are duplicates, which the scoring below drops, so they are not run.
-        unsaturated: dict[str, tuple[list[int], list[int], bool]] = {}
+        unsaturated: dict[str, tuple[list[int], list[int], tuple[bool, bool, bool]]] = {}
 
-        def run(family: str, k: int, **kw) -> tuple[list[int], list[int], bool]:
+        def run(family: str, k: int, **kw) -> tuple[list[int], list[int], tuple[bool, bool, bool]]:
             if family in unsaturated:
                 return unsaturated[family]
             o, s, same = list_schedule_twin(U, k, **kw)
@@ -533,16 +552,22 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
             return o, s, same
 
         for k in ks:
-            est_is_eft: dict[float, tuple[list[int], list[int]]] = {}  # event scale -> the eft run it repeats
+            repeats: dict[str, tuple[list[int], list[int]]] = {}  # family -> the run that is its run at k
             for mode in modes:
                 for f in escale:
                     name = f"list-{mode}{'' if f else '-free'}"
-                    if mode == "est" and f in est_is_eft:
-                        o, s = est_is_eft[f]
+                    if name in repeats:
+                        o, s = repeats[name]
                     else:
-                        o, s, same = run(name, k, event_us=event_us * f, mode=mode, twin="est" in modes)
-                        if mode == "eft" and same:
-                            est_is_eft[f] = (o, s)
+                        o, s, (est, free_eft, free_est) = run(name, k, event_us=event_us * f, mode=mode,
+                                                              twin=len(modes) > 1)
+                        if mode == "eft":
+                            twins = [(est, "list-est" if f else "list-est-free")]
+                            if f:
+                                twins += [(free_eft, "list-eft-free"), (free_est, "list-est-free")]
+                            for same, family in twins:
+                                if same:
+                                    repeats.setdefault(family, (o, s))
                     cands.append((f"{name}-k{k}", o, s))
             o, s, _ = run("listed", k, event_us=event_us, listed=True, twin=False)
             cands.append((f"listed-k{k}", o, s))
