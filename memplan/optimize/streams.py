@@ -317,7 +317,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     newk[x] = v
         count[s] += 1
         newk[s] = count[s]
-        knowers_new = [x for x in newk if x != s and x not in old]
+        knowers_new = [x for x in newk if x != s and x not in old] if latest else ()   # (none new without one)
         for x in knowers_new:
             knowers[x].append(s)
         know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
