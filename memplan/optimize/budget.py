@@ -23,11 +23,13 @@ even the serial plan fits, ``BudgetError`` names both numbers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..graph import Graph
 from ..schedule import Schedule, serial_schedule
-from .streams import Optimized, list_schedule, schedule_makespan, to_schedule
+from .events import Replay
+from .streams import Optimized, schedule_makespan, scored_schedule
 
 #: at most this many prefix lengths of the fork list become candidates
 MAX_PREFIXES = 48
@@ -92,28 +94,58 @@ def find_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[tuple[t
 def give_back(graph: Graph, opt: Optimized, schedule: Schedule,
               forks: list[tuple[tuple[int, ...], int]]) -> Schedule:
     """``schedule`` with every listed fork moved onto the stream it forked from."""
+    return _give_back(graph, opt, unit_streams(opt, schedule, graph)[1], forks, scored=False)[0]
+
+
+def _give_back(graph: Graph, opt: Optimized, ustream: list[int], forks: list[tuple[tuple[int, ...], int]],
+               scored: bool = True) -> tuple[Schedule, float]:
+    """``give_back`` from the schedule's stream per unit, with its simulated makespan if ``scored``.
+
+    The list scheduler with every stream fixed issues units in the same order whatever the streams
+    (``streams.fixed_order``), so that order is made once for all forks."""
     U = opt.units
-    _, ustream = unit_streams(opt, schedule, graph)
     assign = list(ustream)
     for units, src in forks:  # issue order: a fork's source is already where it will stay
         target = assign[src] if src not in units else 0
         for u in units:
             assign[u] = target
-    k = max(assign, default=0) + 1
-    o, s = list_schedule(U, k, opt.event_us, fixed=assign)
-    return to_schedule(graph, U, o, s)
+    return scored_schedule(graph, U, U.fixed_order, assign, opt.cost if scored else None, opt.event_us)
 
 
 def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
+    """Each fork of ``schedule`` scored against it: time saved, events saved, bytes touched.
+
+    Giving back one fork keeps every unit before its first one in the fixed-stream order where it was,
+    with the same events and times (``events.Replay``): each give-back is run from there, not from the
+    start, and scored without building its Schedule (the events' number and the makespan are the same
+    as ``give_back``'s schedule has)."""
     base = schedule_makespan(graph, schedule, opt.cost, opt.event_us)
     arena_root = [graph.root[t] for t in range(len(graph.tensors))]
+    U = opt.units
+    ustream = unit_streams(opt, schedule, graph)[1]
+    node_order: list[int] = []
+    first: list[int] = [0] * len(U.members)   # a unit's first position in node_order
+    for u in U.fixed_order:
+        first[u] = len(node_order)
+        node_order.extend(U.members[u])
+    node_unit = [U.unit_of[m] for m in node_order]
+    node_streams = [ustream[u] for u in node_unit]
+    forks = find_forks(graph, opt, schedule)
+    moved: list[tuple[int, int]] = []   # (first position of a moved unit or len(node_order), target)
+    for units, src in forks:
+        target = ustream[src] if src not in units else 0
+        moved.append((min((first[u] for u in units if ustream[u] != target), default=len(node_order)), target))
+    replay = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, [p for p, _ in moved])
     out = []
-    for units, src in find_forks(graph, opt, schedule):
-        alt = give_back(graph, opt, schedule, [(units, src)])
-        ms = schedule_makespan(graph, alt, opt.cost, opt.event_us)
+    for (units, src), (p, target) in zip(forks, moved):
+        if p == len(node_order):   # nothing moves
+            n_events, ms = replay.events, replay.makespan
+        else:
+            inside = set(units)
+            n_events, ms = replay.rerun(p, [target if u in inside else ustream[u] for u in node_unit])
         roots = {arena_root[t] for u in units for m in opt.units.members[u]
                  for t in graph.node_inputs[m] + graph.node_outputs[m] if graph.in_arena(t)}
-        out.append(Fork(units, src, max(ms - base, 0.0), len(schedule.events) - len(alt.events),
+        out.append(Fork(units, src, max(ms - base, 0.0), len(schedule.events) - n_events,
                         sum(graph.tensors[r].size for r in roots)))
     return out
 
@@ -128,17 +160,17 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
     pool: list[tuple[tuple, Reduced]] = []
     seen: set[tuple] = set()
 
-    def add(s: Schedule, given_back: int, total: int, name: str, ms: float | None = None) -> None:
+    def add(s: Schedule, ms: float | None, given_back: int, total: int, name: str) -> None:
         key = (s.order, s.streams)
         if key in seen or (max_events is not None and len(s.events) > max_events):
             return
         seen.add(key)
-        if ms is None:
+        if ms is None or math.isnan(ms):  # simulated only when kept
             ms = schedule_makespan(graph, s, opt.cost, opt.event_us)
         pool.append(((round(ms, 6), len(s.events), s.num_streams, len(pool)), Reduced(s, ms, given_back, total, name)))
 
     for c in opt.pool:
-        add(c.schedule, 0, 0, c.name, c.makespan_us)
+        add(c.schedule, c.makespan_us, 0, 0, c.name)
     forks = score_forks(graph, opt, opt.schedule)
     F = len(forks)
     prefixes = list(range(1, F + 1)) if F <= MAX_PREFIXES else sorted(
@@ -146,12 +178,13 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
     by_memory = sorted(forks, key=lambda f: (-(f.bytes / max(f.saves_us, 1e-9)), min(f.units)))
     by_events = sorted(forks, key=lambda f: (f.saves_us / f.events if f.events > 0 else float("inf"),
                                              min(f.units)))
+    ustream = unit_streams(opt, opt.schedule, graph)[1]
     for tag, order in (("memory", by_memory), ("events", by_events)):
         for m in prefixes:
             chosen = sorted(order[:m], key=lambda f: min(f.units))
-            add(give_back(graph, opt, opt.schedule, [(f.units, f.source) for f in chosen]), m, F,
+            add(*_give_back(graph, opt, ustream, [(f.units, f.source) for f in chosen], scored=False), m, F,
                 f"{opt.chosen}-give-back-{m}-by-{tag}")
-    add(serial_schedule(graph), F, F, "serial")
+    add(serial_schedule(graph), None, F, F, "serial")
     pool.sort(key=lambda x: x[0])
     return [r for _, r in pool]
 

@@ -32,13 +32,16 @@ Everything is deterministic: no randomness, ties broken by indices.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from .._gc import paused
 from ..graph import Graph, check_graph
-from ..schedule import Schedule, schedule_with_events
+from ..schedule import Event, Schedule
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
+from .events import wait_pairs
 from .timeline import simulate_indices
 
 #: above this many candidate streams, ``list_schedule`` tries only those a unit's start can differ on
@@ -77,6 +80,11 @@ class Units:
     cost: tuple[float, ...]
     rank: tuple[float, ...]
     view_unit: tuple[int, ...] = ()
+
+    @cached_property
+    def fixed_order(self) -> tuple[int, ...]:
+        """``fixed_order(self)``, made once (not a field: equality and hashing ignore it)."""
+        return tuple(fixed_order(self))
 
 
 def build_units(graph: Graph, cost: Sequence[float]) -> Units:
@@ -161,7 +169,28 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     priority (depth-first like the author's order: frugal with memory). Returns (units in issue
     order, stream per unit).
     """
+    order, stream, _ = list_schedule_twin(U, k, event_us, mode=mode, fixed=fixed, chain_pred=chain_pred,
+                                          listed=listed, twin=False)
+    return order, stream
+
+
+def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
+                       fixed: Sequence[int] | None = None, chain_pred: Sequence[int] | None = None,
+                       listed: bool = False, twin: bool = True) -> tuple[list[int], list[int], tuple[bool, bool, bool]]:
+    """``list_schedule`` and which other runs are this run (``twin``, mode "eft"; else all False): the same
+    call in mode "est", in mode "eft" with free events (``event_us`` 0), in mode "est" with free events.
+
+    "eft" and "est" rank a unit's streams by its finish and its start; the finish is the start plus the
+    unit's cost, the same on every stream, so the two orders differ only where adding the cost rounds two
+    different starts to one finish. Free events change a stream's start only where a new event would
+    bound it. Each other run's choice is kept beside this one's while it agrees: the same stream and (with
+    free events) the same start, so the same end time and clocks. If they agree on every unit, the runs
+    are the same run, and ``optimize`` does not repeat it.
+    """
     n = len(U.members)
+    eft = mode == "eft"
+    twin = twin and eft
+    twin_free = twin_free_est = twin   # (while False, start times with free events are not kept)
     indeg = [len(d) for d in U.deps]
     prio = [float(u) for u in range(n)] if listed else [-r for r in U.rank[:n]]
     heap = [(prio[u], u) for u in range(n) if indeg[u] == 0]
@@ -236,12 +265,17 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
         else:
             cands = indexed_candidates(ds)
         best = None
+        best_est = best_free = best_free_est = None
+        track_free = twin_free or twin_free_est
+        cu = U.cost[u]
         for s in cands:
-            t = free[s]
+            t = t0 = free[s]
             ks = know[s]
             latest: dict[int, int] = {}
             for d in ds:
                 sd = stream[d]
+                if track_free and end[d] > t0:
+                    t0 = end[d]
                 if sd == s or ks.get(sd, 0) > seq[d]:
                     if end[d] > t:
                         t = end[d]
@@ -250,11 +284,29 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     t = end[d] + event_us
                 if sd not in latest or seq[d] > seq[latest[sd]]:
                     latest[sd] = d
-            key = (t + U.cost[u] if mode == "eft" else t, len(latest), free[s], s)
+            key = (t + cu if eft else t, len(latest), free[s], s)
             if best is None or key < best[0]:
-                best = (key, s, t, latest)
+                best = (key, s, t, latest, t0)
+            if twin:
+                kt = (t, key[1], key[2], s)
+                if best_est is None or kt < best_est:
+                    best_est = kt
+            if twin_free:
+                kt = (t0 + cu, key[1], key[2], s)
+                if best_free is None or kt < best_free:
+                    best_free = kt
+            if twin_free_est:
+                kt = (t0, key[1], key[2], s)
+                if best_free_est is None or kt < best_free_est:
+                    best_free_est = kt
         assert best is not None
-        _, s, t, latest = best
+        _, s, t, latest, t0 = best
+        if twin and best_est[3] != s:  # type: ignore[index]
+            twin = False
+        if twin_free and (best_free[3] != s or t0 != t):  # type: ignore[index]
+            twin_free = False
+        if twin_free_est and (best_free_est[3] != s or t0 != t):  # type: ignore[index]
+            twin_free_est = False
         old = know[s]
         newk = dict(old)
         for d in latest.values():
@@ -265,7 +317,7 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     newk[x] = v
         count[s] += 1
         newk[s] = count[s]
-        knowers_new = [x for x in newk if x != s and x not in old]
+        knowers_new = [x for x in newk if x != s and x not in old] if latest else ()   # (none new without one)
         for x in knowers_new:
             knowers[x].append(s)
         know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
@@ -286,7 +338,33 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     else:
                         last_on[v] = latest_per_stream(U.deps[v])
                         done.append(v)
-    return order, stream
+    return order, stream, (twin, twin_free, twin_free_est)
+
+
+def fixed_order(U: Units) -> list[int]:
+    """The issue order ``list_schedule(U, k, e, fixed=...)`` returns, whatever the fixed streams: with every
+    unit pinned, placement only decides start times, and which units are ready (and so the order, highest
+    bottom level first) depends on the dependencies alone. ``budget.give_back`` moves each fork with it, so
+    the order is made once per unit graph (``Units.fixed_order``), not once per fork."""
+    n = len(U.members)
+    indeg = [len(d) for d in U.deps]
+    rank, succs = U.rank, U.succs
+    heap = [(-rank[u], u) for u in range(n) if indeg[u] == 0]
+    heapq.heapify(heap)
+    order: list[int] = []
+    while heap:
+        u = heapq.heappop(heap)[1]
+        order.append(u)
+        done = [u]
+        while done:
+            for v in succs[done.pop()]:
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    if v < n:
+                        heapq.heappush(heap, (-rank[v], v))
+                    else:
+                        done.append(v)
+    return order
 
 
 def unit_succs(U: Units, limit: int) -> list[list[int]]:
@@ -369,20 +447,43 @@ def chain_cover(U: Units, succs: Sequence[Sequence[int]]) -> list[int]:
     return match_pred
 
 
-def to_schedule(graph: Graph, U: Units, order: Sequence[int], ustream: Sequence[int]) -> Schedule:
-    """Expand units to nodes, renumber streams by first use, and add the fewest events."""
+def expand(U: Units, order: Sequence[int], ustream: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Units to node indices in issue order, with their streams renumbered by first use."""
     renum: dict[int, int] = {}
-    node_order: list[str] = []
-    stream_of: dict[str, int] = {}
+    node_order: list[int] = []
+    node_streams: list[int] = []
+    members = U.members
     for u in order:
         s = renum.setdefault(ustream[u], len(renum))
-        for m in U.members[u]:
-            nid = graph.nodes[m].id
-            node_order.append(nid)
-            stream_of[nid] = s
-    if len(renum) <= 1:  # one stream: nothing to synchronise (the unit order is topological)
-        return Schedule(tuple(node_order), (0,) * len(node_order), ())
-    return schedule_with_events(graph, node_order, stream_of)
+        ms = members[u]
+        node_order.extend(ms)
+        node_streams.extend([s] * len(ms))
+    return node_order, node_streams
+
+
+def scored_schedule(graph: Graph, U: Units, order: Sequence[int], ustream: Sequence[int],
+                    cost: Sequence[float] | None = None, event_us: float = 0.0) -> tuple[Schedule, float]:
+    """``to_schedule`` and, given ``cost``, its ``schedule_makespan`` (else NaN), both on node indices:
+    the events from ``events.wait_pairs`` (the same as ``schedule_with_events``, whose checks a schedule
+    built from units in a list scheduler's order needs not), simulated without looking ids up again."""
+    node_order, node_streams = expand(U, order, ustream)
+    ids = [nd.id for nd in graph.nodes]
+    sched_order = tuple(ids[m] for m in node_order)
+    if not node_streams or max(node_streams) == 0:
+        # one stream: nothing to synchronise (the unit order is topological)
+        sched, waits = Schedule(sched_order, (0,) * len(node_order), ()), []
+    else:
+        waits = wait_pairs(graph, node_order, node_streams)
+        sched = Schedule(sched_order, tuple(node_streams), tuple(Event(ids[a], ids[b]) for a, b in waits))
+    if cost is None:
+        return sched, math.nan
+    _, end = simulate_indices(node_order, node_streams, waits, cost, event_us)
+    return sched, max(end, default=0.0)
+
+
+def to_schedule(graph: Graph, U: Units, order: Sequence[int], ustream: Sequence[int]) -> Schedule:
+    """Expand units to nodes, renumber streams by first use, and add the fewest events."""
+    return scored_schedule(graph, U, order, ustream)[0]
 
 
 def schedule_makespan(graph: Graph, schedule: Schedule, cost: Sequence[float], event_us: float) -> float:
@@ -437,27 +538,55 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
                                         | {k for k in (12, 16, 24, 32, 48, 64) if k < top} | {top})
         modes = ("eft",) if large else ("eft", "est")
         escale = (1.0,) if large else (1.0, 0.0)
+        # A run on k streams that left one unused is the run on any more streams too: it never had all k
+        # in use, so every unit chose among the same streams (``min(k, used + 1)`` of them, or the same
+        # index) as with more. Its repeats are duplicates, which the scoring below drops, so they are not run.
+        unsaturated: dict[str, tuple[list[int], list[int], tuple[bool, bool, bool]]] = {}
+
+        def run(family: str, k: int, **kw) -> tuple[list[int], list[int], tuple[bool, bool, bool]]:
+            if family in unsaturated:
+                return unsaturated[family]
+            o, s, same = list_schedule_twin(U, k, **kw)
+            if max(s, default=0) < k - 1:
+                unsaturated[family] = (o, s, same)
+            return o, s, same
+
         for k in ks:
+            repeats: dict[str, tuple[list[int], list[int]]] = {}  # family -> the run that is its run at k
             for mode in modes:
                 for f in escale:
-                    o, s = list_schedule(U, k, event_us * f, mode=mode)
-                    cands.append((f"list-{mode}{'' if f else '-free'}-k{k}", o, s))
-            o, s = list_schedule(U, k, event_us, listed=True)
+                    name = f"list-{mode}{'' if f else '-free'}"
+                    if name in repeats:
+                        o, s = repeats[name]
+                    else:
+                        o, s, (est, free_eft, free_est) = run(name, k, event_us=event_us * f, mode=mode,
+                                                              twin=len(modes) > 1)
+                        if mode == "eft":
+                            twins = [(est, "list-est" if f else "list-est-free")]
+                            if f:
+                                twins += [(free_eft, "list-eft-free"), (free_est, "list-est-free")]
+                            for same, family in twins:
+                                if same:
+                                    repeats.setdefault(family, (o, s))
+                    cands.append((f"{name}-k{k}", o, s))
+            o, s, _ = run("listed", k, event_us=event_us, listed=True, twin=False)
             cands.append((f"listed-k{k}", o, s))
         if n <= CHAIN_COVER_UNITS:
             pred = chain_cover(U, unit_succs(U, CHAIN_COVER_STEPS * (len(U.deps) + sum(map(len, U.deps)))))
             for k in ks:
-                o, s = list_schedule(U, k, event_us, mode="eft", chain_pred=pred)
+                o, s, _ = run("chains", k, event_us=event_us, mode="eft", chain_pred=pred, twin=False)
                 cands.append((f"chains-k{k}", o, s))
     seen: set[tuple] = set()
     scored: list[tuple[tuple, Candidate]] = []
     for i, (name, o, s) in enumerate(cands):
-        sched = to_schedule(graph, U, o, s)
-        key = (sched.order, sched.streams)
+        # the schedule's (order, streams) follow from the units' order and streams renumbered by first
+        # use, one to one: duplicates are dropped before their events are found
+        renum: dict[int, int] = {}
+        key = (tuple(o), tuple([renum.setdefault(s[u], len(renum)) for u in o]))
         if key in seen:
             continue
         seen.add(key)
-        ms = schedule_makespan(graph, sched, cost, event_us)
+        sched, ms = scored_schedule(graph, U, o, s, cost, event_us)
         rank_key = (round(ms, 6), len(sched.events), sched.num_streams, i)
         scored.append((rank_key, Candidate(name, sched, ms)))
     scored.sort(key=lambda x: x[0])

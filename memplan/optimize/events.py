@@ -1,0 +1,198 @@
+"""The fewest events of a candidate schedule, on node indices: ``schedule_with_events`` for the optimizer.
+
+``schedule.schedule_with_events`` (the public one) takes node ids, checks the schedule and keeps a dense
+vector clock per node: one row of every stream for each node, copied and maxed with numpy. The optimizer
+calls it for every candidate it scores and for every fork ``budget`` gives back, on schedules it built
+itself (topological by construction, streams numbered by first use), where those costs were most of its
+time. ``wait_pairs`` makes the same choices on indices with *sparse* clocks shared along a stream: a node
+that waits on no event has the clock of the node before it on its stream (plus its own count, which is
+its sequence number and is kept implicitly), so only an event copies a clock, and a copy holds only the
+streams it knows of. ``tests/test_optimize_events.py`` checks it against ``schedule_with_events``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..graph import Graph
+
+
+def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
+    """The events ``schedule_with_events`` gives node indices ``order`` on ``streams`` (one per entry),
+    as (after, before) node-index pairs in the same order. ``order`` must be a topological issue order
+    (every read after its chain's writers) and keep fusion groups whole: it is not checked."""
+    n_nodes = len(graph.nodes)
+    pos = [0] * n_nodes
+    stream = [0] * n_nodes
+    for p, (v, s) in enumerate(zip(order, streams)):
+        pos[v] = p
+        stream[v] = s
+    tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
+
+    def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+        out = dict(a)
+        for s, w in b.items():
+            if s not in out or pos[w] > pos[out[s]]:
+                out[s] = w
+        return out
+
+    # tensors written through a view chain need the fold (memoized per view); the rest have one writer
+    fold = graph.fold_writers(lambda w: {stream[w]: w}, later)
+    seq = [0] * n_nodes
+    counts: dict[int, int] = {}
+    # clock[v]: for each stream other than v's own, how many of its nodes happen-before v (absent: none);
+    # v's own count is seq[v] + 1. Never changed once made: the next node of the stream may share it.
+    clock: list[dict[int, int]] = [{}] * n_nodes  # (every entry replaced before it is read)
+    last: dict[int, dict[int, int]] = {}
+    out: list[tuple[int, int]] = []
+    for v, s in zip(order, streams):
+        deps: dict[int, int] = {}
+        for t in inputs[v]:
+            j = written[t]
+            if j < 0:
+                continue
+            if tensors[j].view_of is None:
+                w = producer[j]
+                sw = stream[w]
+                if sw not in deps or pos[w] > pos[deps[sw]]:
+                    deps[sw] = w
+            else:
+                for sw, w in fold.of(t).items():
+                    if sw not in deps or pos[w] > pos[deps[sw]]:
+                        deps[sw] = w
+        cur = last.get(s)
+        if cur is None:
+            cur = {}
+        if s in deps:
+            del deps[s]
+        if deps:
+            copied = False
+            ds = list(deps.values())
+            if len(ds) > 1:
+                ds.sort(key=lambda d: -pos[d])
+            for d in ds:
+                sd = stream[d]
+                if cur.get(sd, 0) <= seq[d]:  # not yet implied by the events taken so far
+                    out.append((d, v))
+                    if not copied:
+                        cur = dict(cur)
+                        copied = True
+                    for x, c in clock[d].items():
+                        if c > cur.get(x, 0):
+                            cur[x] = c
+                    cur[sd] = seq[d] + 1   # (d's own count: more than any clock it is merged with held)
+                    cur.pop(s, None)       # (v's own count is implicit)
+        c = counts.get(s, 0)
+        seq[v] = c
+        counts[s] = c + 1
+        clock[v] = cur
+        last[s] = cur
+    return out
+
+
+class Replay:
+    """``wait_pairs`` and the simulated run (``timeline.simulate_indices``) of one issue order, kept at
+    marked positions, so that the same order with other streams from a marked position on is run from
+    there only: ``budget.score_forks`` gives back one fork at a time, and everything issued before the
+    fork's first unit keeps its stream, its events and its times.
+
+    ``order``: node indices; ``streams``: one per entry (any stream ids: only which nodes share one
+    matters); ``marks``: the positions ``rerun`` may start from. ``rerun(p, streams)`` gives (events,
+    makespan) of the order on ``streams``, which must equal this run's streams before position ``p``.
+    """
+
+    def __init__(self, graph: Graph, order: Sequence[int], streams: Sequence[int], cost: Sequence[float],
+                 event_us: float, marks: Sequence[int] = ()):
+        n_nodes = len(graph.nodes)
+        self.graph, self.order, self.cost, self.event_us = graph, list(order), cost, event_us
+        self.pos = [0] * n_nodes
+        for p, v in enumerate(order):
+            self.pos[v] = p
+        self.stream = [0] * n_nodes
+        for v, s in zip(order, streams):
+            self.stream[v] = s
+        self.seq = [0] * n_nodes
+        self.clock: list[dict[int, int]] = [{}] * n_nodes
+        self.end = [0.0] * n_nodes
+        self.marks: dict[int, tuple] = {p: () for p in marks}
+        self.events, self.makespan = self._run(0, self.stream, self.seq, self.clock, self.end, {}, {}, {}, 0, 0.0,
+                                               self.marks)
+
+    def rerun(self, p: int, streams: Sequence[int]) -> tuple[int, float]:
+        counts, last, free, events, top = self.marks[p]
+        stream = list(self.stream)
+        order = self.order
+        for q in range(p, len(order)):
+            stream[order[q]] = streams[q]
+        return self._run(p, stream, list(self.seq), list(self.clock), list(self.end), dict(counts), dict(last),
+                         dict(free), events, top, None)
+
+    def _run(self, p0: int, stream: list[int], seq: list[int], clock: list[dict[int, int]], end: list[float],
+             counts: dict[int, int], last: dict[int, dict[int, int]], free: dict[int, float], events: int,
+             top: float, marks: dict[int, tuple] | None) -> tuple[int, float]:
+        graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
+        tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
+
+        def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+            out = dict(a)
+            for s, w in b.items():
+                if s not in out or pos[w] > pos[out[s]]:
+                    out[s] = w
+            return out
+
+        fold = graph.fold_writers(lambda w: {stream[w]: w}, later)
+        for q in range(p0, len(order)):
+            if marks is not None and q in marks:
+                marks[q] = (dict(counts), dict(last), dict(free), events, top)
+            v = order[q]
+            s = stream[v]
+            deps: dict[int, int] = {}
+            for t in inputs[v]:
+                j = written[t]
+                if j < 0:
+                    continue
+                if tensors[j].view_of is None:
+                    w = producer[j]
+                    sw = stream[w]
+                    if sw not in deps or pos[w] > pos[deps[sw]]:
+                        deps[sw] = w
+                else:
+                    for sw, w in fold.of(t).items():
+                        if sw not in deps or pos[w] > pos[deps[sw]]:
+                            deps[sw] = w
+            cur = last.get(s)
+            if cur is None:
+                cur = {}
+            start = free.get(s, 0.0)
+            if s in deps:
+                del deps[s]
+            if deps:
+                copied = False
+                ds = list(deps.values())
+                if len(ds) > 1:
+                    ds.sort(key=lambda d: -pos[d])
+                for d in ds:
+                    sd = stream[d]
+                    if cur.get(sd, 0) <= seq[d]:
+                        events += 1
+                        if end[d] + event_us > start:
+                            start = end[d] + event_us
+                        if not copied:
+                            cur = dict(cur)
+                            copied = True
+                        for x, c in clock[d].items():
+                            if c > cur.get(x, 0):
+                                cur[x] = c
+                        cur[sd] = seq[d] + 1
+                        cur.pop(s, None)
+            c = counts.get(s, 0)
+            seq[v] = c
+            counts[s] = c + 1
+            clock[v] = cur
+            last[s] = cur
+            e = start + cost[v]
+            end[v] = e
+            free[s] = e
+            if e > top:
+                top = e
+        return events, top
