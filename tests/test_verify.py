@@ -403,3 +403,55 @@ def test_offset_of_minus_one_is_rule_4_at_alignment_one():
     entry(doc, "x")["offset"] = -1
     found = expect_unsafe(g, doc, 4, "x")
     assert any("non-negative" in m for m in found), found
+
+
+@pytest.mark.parametrize("members", [2, 3])
+def test_fused_group_brackets_a_late_members_read_at_the_groups_first_member(members):
+    """fused_groups: x, read only by the group's last member, counts as accessed at its first member a."""
+    # v (stream 1) is done before x's producer p3, and p3's event into the group lets the last member
+    # read x; node by node v may take x's bytes. Fused, x is touched at a, which v does not reach: rule 3.
+    b = GraphBuilder("fused-first", alignment=1)
+    b.input("i", 100)
+    b.node("p1", "OP", ["i"], b.intermediate("v", 100))
+    b.node("p2", "OP", ["v"], b.intermediate("w", 100))
+    b.node("p3", "OP", ["i"], b.intermediate("x", 100))
+    b.node("a", "OP", ["i"], b.intermediate("ta", 100), group="g")
+    if members == 3:
+        b.node("b", "OP", ["ta"], b.intermediate("tb", 100), group="g")
+    b.node("c", "OP", ["tb" if members == 3 else "ta", "x", "w"], b.output("y", 100), group="g")
+    g = b.build()
+    ids = [n.id for n in g.nodes]
+    sched = Schedule(tuple(ids), (1, 1, 1) + (0,) * members, (memplan.Event("p3", ids[4]),))
+    doc = memplan.plan(g, sched, solver="greedy", fused_groups=True).to_dict()
+    assert entry(doc, "x")["offset"] != entry(doc, "v")["offset"]
+    entry(doc, "x")["offset"] = entry(doc, "v")["offset"]
+    memplan.verify(g, doc)
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc, fused_groups=True)
+    assert [(r, "'v'" in m and "'x'" in m) for r, m in info.value.violations] == [(3, True)]
+
+
+@pytest.mark.parametrize("members", [2, 3])
+def test_fused_group_brackets_an_early_members_read_at_the_groups_last_member(members):
+    """fused_groups: u, read only by the group's first member a, counts as accessed at its last member."""
+    # a -> q lets z (stream 1) take u's bytes node by node; fused, u is touched until the group's last
+    # member, which q does not wait for: rule 3.
+    b = GraphBuilder("fused-last", alignment=1)
+    b.input("i", 100)
+    b.node("p0", "OP", ["i"], b.intermediate("u", 100))
+    b.node("a", "OP", ["u"], b.intermediate("ta", 100), group="g")
+    if members == 3:
+        b.node("b", "OP", ["ta"], b.intermediate("tb", 100), group="g")
+    b.node("c", "OP", ["tb" if members == 3 else "ta"], b.output("y", 100), group="g")
+    b.node("q", "OP", ["i"], b.intermediate("z", 100))
+    b.node("r", "OP", ["z"], b.output("y2", 100))
+    g = b.build()
+    ids = [n.id for n in g.nodes]
+    sched = Schedule(tuple(ids), (0,) * (members + 1) + (1, 1), (memplan.Event("a", "q"),))
+    doc = memplan.plan(g, sched, solver="greedy", fused_groups=True).to_dict()
+    assert entry(doc, "z")["offset"] != entry(doc, "u")["offset"]
+    entry(doc, "z")["offset"] = entry(doc, "u")["offset"]
+    memplan.verify(g, doc)
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc, fused_groups=True)
+    assert [(r, "'u'" in m and "'z'" in m) for r, m in info.value.violations] == [(3, True)]
