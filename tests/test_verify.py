@@ -455,3 +455,42 @@ def test_fused_group_brackets_an_early_members_read_at_the_groups_last_member(me
     with pytest.raises(memplan.UnsafePlan) as info:
         memplan.verify(g, doc, fused_groups=True)
     assert [(r, "'u'" in m and "'z'" in m) for r, m in info.value.violations] == [(3, True)]
+
+
+def test_output_is_live_to_the_end_though_its_accesses_precede_the_other_roots():
+    """An output's bytes are never handed on: z after y's only access still may not take them."""
+    b = GraphBuilder("output-end", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], b.output("y", 100))
+    b.node("b", "OP", ["x"], b.intermediate("z", 100))
+    b.node("c", "OP", ["z"], b.output("o", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "z")["offset"] = entry(doc, "y")["offset"]
+    expect_unsafe(g, doc, 3, "y", "z")
+
+
+def test_two_inputs_may_not_share_bytes_though_their_reads_are_ordered():
+    """Inputs are all written by the host before the run: x2, read only after x1's last read, may not take x1's bytes."""
+    b = GraphBuilder("inputs-start", alignment=1)
+    b.input("x1", 100)
+    b.input("x2", 100)
+    b.node("a", "OP", ["x1"], b.intermediate("t", 100))
+    b.node("b", "OP", ["x2", "t"], b.output("o", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "x2")["offset"] = entry(doc, "x1")["offset"]
+    expect_unsafe(g, doc, 3, "x1", "x2")
+
+
+def test_inplace_exception_does_not_hand_on_an_outputs_bytes():
+    """inplace {z: y} with y an output: z may not take y's bytes, y must survive to the end."""
+    b = GraphBuilder("inplace-output", alignment=1)
+    b.input("x", 100)
+    b.node("p", "OP", ["x"], b.output("y", 100))
+    b.node("n", "OP", ["y"], b.intermediate("z", 100), inplace={"z": "y"})
+    b.node("c", "OP", ["z"], b.output("o", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "z")["offset"] = entry(doc, "y")["offset"]
+    expect_unsafe(g, doc, 3, "y", "z")
