@@ -494,3 +494,18 @@ def test_inplace_exception_does_not_hand_on_an_outputs_bytes():
     doc = safe_doc(g, H.serial(g))
     entry(doc, "z")["offset"] = entry(doc, "y")["offset"]
     expect_unsafe(g, doc, 3, "y", "z")
+
+
+def test_a_zero_byte_root_overlaps_nothing_and_a_one_byte_root_is_painted():
+    """Rule 3 on sizes 0 and 1: an empty root inside a live one is safe; two live 1-byte roots on one byte are not."""
+    b = GraphBuilder("tiny", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], [b.intermediate("e", 0), b.intermediate("p", 1)])
+    b.node("b", "OP", ["x", "e"], b.intermediate("q", 1))
+    b.node("c", "OP", ["p", "q"], b.output("y", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "e")["offset"] = entry(doc, "x")["offset"] + 50
+    assert check(g, doc) == []
+    entry(doc, "q")["offset"] = entry(doc, "p")["offset"]
+    expect_unsafe(g, doc, 3, "p", "q")
