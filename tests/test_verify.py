@@ -509,3 +509,15 @@ def test_a_zero_byte_root_overlaps_nothing_and_a_one_byte_root_is_painted():
     assert check(g, doc) == []
     entry(doc, "q")["offset"] = entry(doc, "p")["offset"]
     expect_unsafe(g, doc, 3, "p", "q")
+
+
+def test_an_unread_input_may_share_bytes_with_the_first_nodes_output():
+    """Inputs are painted before everything (the first node's output is checked against them, not the reverse)."""
+    b = GraphBuilder("unread-input", alignment=1)
+    b.node("n0", "OP", [], b.intermediate("t", 100))  # t is listed before x
+    b.input("x", 100)
+    b.node("n1", "OP", ["t"], b.output("y", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "t")["offset"] = entry(doc, "x")["offset"]
+    assert check(g, doc) == []
