@@ -521,3 +521,29 @@ def test_an_unread_input_may_share_bytes_with_the_first_nodes_output():
     doc = safe_doc(g, H.serial(g))
     entry(doc, "t")["offset"] = entry(doc, "x")["offset"]
     assert check(g, doc) == []
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_partly_overwritten_root_keeps_its_uncovered_bytes(side):
+    """Painting keeps the left and right remnants of a root that a later root covers only partly."""
+    # A is handed on to B (A's accesses come first), which covers one end of A; C, on another stream
+    # with no event, sits on A's other end only: an unordered overlap of A and C.
+    b = GraphBuilder("remnants", alignment=1)
+    b.input("x", 10)
+    b.node("n1", "OP", ["x"], b.intermediate("A", 100))
+    b.node("n2", "OP", ["A"], b.intermediate("D", 10))
+    b.node("n3", "OP", ["x"], b.intermediate("B", 100))
+    b.node("m1", "OP", ["x"], b.intermediate("C", 50))
+    b.node("n4", "OP", ["B", "D"], b.output("y", 10))
+    b.node("m2", "OP", ["C"], b.output("z", 10))
+    g = b.build()
+    doc = safe_doc(g, H.streams(g, {"n1": 0, "n2": 0, "n3": 0, "m1": 1, "n4": 0, "m2": 1}))
+    offsets = {"x": 0, "D": 1000, "y": 1100, "z": 1200}
+    offsets.update({"A": 10, "B": 60, "C": 10} if side == "left" else {"A": 60, "B": 10, "C": 110})
+    for t, off in offsets.items():
+        entry(doc, t)["offset"] = off
+    doc["arena_bytes"] = max(doc["arena_bytes"], 1210)
+    assert [r for r, _ in check(g, doc)] == [3]
+    expect_unsafe(g, doc, 3, "A", "C")
+    entry(doc, "C")["offset"] = 300  # and without C the hand-over of A to B is safe
+    assert check(g, doc) == []
