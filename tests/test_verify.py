@@ -547,3 +547,21 @@ def test_a_partly_overwritten_root_keeps_its_uncovered_bytes(side):
     expect_unsafe(g, doc, 3, "A", "C")
     entry(doc, "C")["offset"] = 300  # and without C the hand-over of A to B is safe
     assert check(g, doc) == []
+
+
+def test_a_written_view_of_the_graphs_first_tensor_is_checked():
+    """Rules 1 and 2 through a view chain whose root is tensor index 0: the chain walk does not stop at index 0."""
+    b = GraphBuilder("first-root", alignment=1)
+    b.intermediate("t", 100)  # tensor index 0, produced by p
+    b.input("x", 100)
+    b.view("w", "t", 50, 50)
+    b.node("p", "OP", ["x"], "t")
+    b.node("s", "SET", ["x"], "w")
+    b.node("r", "OP", ["w"], b.output("y", 100))
+    g = b.build()
+    assert g.tensor_index["t"] == 0
+    doc = safe_doc(g, H.streams(g, {"p": 1, "s": 0, "r": 0}))
+    assert doc["events"] == [{"after": "p", "before": "r"}]
+    no_event = copy.deepcopy(doc)
+    no_event["events"] = []
+    expect_unsafe(g, no_event, 2, "r", "w", "p")
