@@ -569,3 +569,19 @@ def test_written_views_of_the_graphs_first_tensor_are_checked():
     no_event["events"] = []
     expect_unsafe(g, no_event, 2, "r1", "w1", "p")
     expect_unsafe(g, no_event, 2, "r2", "w2", "p")  # w2's chain meets t already memoized
+
+
+def test_an_interrupted_fusion_group_is_one_finding():
+    """A group interrupted by two nodes of its stream is reported once, naming the first."""
+    b = GraphBuilder("fused2", alignment=1)
+    b.input("x", 10)
+    b.node("f1", "A", ["x"], b.intermediate("a", 10), group="g")
+    b.node("f2", "B", ["a"], b.intermediate("c", 10), group="g")
+    b.node("o1", "C", ["x"], b.intermediate("d", 10))
+    b.node("o2", "C", ["x"], b.intermediate("e", 10))
+    b.node("end", "D", ["c", "d", "e"], b.output("y", 10))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    doc["order"] = [doc["order"][i] for i in (0, 2, 3, 1, 4)]  # f1, o1, o2, f2, end
+    assert [m for r, m in check(g, doc) if r == 1] == [
+        "fusion group 'g' is interrupted by 'o1' on stream 0"]
