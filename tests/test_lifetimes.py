@@ -206,3 +206,22 @@ def test_per_stream_tables_are_32_bit_and_match_the_hb_relation():
                 want = next((q for q, n in enumerate(nodes) if all(hb.hb(a, n) for a in acc)), len(nodes))
             if want is not None and not lt.has_start[b]:
                 assert min(int(lt.visible[b, s]), len(nodes)) == want, (b, s)
+
+
+def test_an_output_view_of_a_weight_keeps_no_arena_buffer_to_the_end():
+    """An output view whose root is a weight marks no buffer has_end (not the last one by a -1 index)."""
+    b = GraphBuilder("weight-output-view", alignment=1)
+    b.input("x", 100)
+    b.weight("cache", 1000)
+    b.view("kc", "cache", 100, kind="output")
+    b.node("proj", "OP", ["x"], b.intermediate("k", 100))
+    b.node("set", "SET_ROWS", ["k"], "kc")
+    b.node("use", "OP", ["x"], b.output("y", 100))
+    b.node("mk", "OP", ["x"], b.intermediate("z", 300))  # the last arena root
+    b.node("end", "OP", ["z"], b.output("y2", 100))
+    g = b.build()
+    sch = H.serial(g)
+    hb, lt, _ = setup(g, sch)
+    assert lt.has_end.tolist() == [t in ("y", "y2") for t in names(g, lt)]
+    order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
+    assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events) == 500
