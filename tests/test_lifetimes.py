@@ -217,8 +217,9 @@ def test_an_output_view_of_a_weight_keeps_no_arena_buffer_to_the_end():
     b.node("proj", "OP", ["x"], b.intermediate("k", 100))
     b.node("set", "SET_ROWS", ["k"], "kc")
     b.node("use", "OP", ["x"], b.output("y", 100))
+    b.output("y2", 100)
     b.node("mk", "OP", ["x"], b.intermediate("z", 300))  # the last arena root
-    b.node("end", "OP", ["z"], b.output("y2", 100))
+    b.node("end", "OP", ["z"], "y2")
     g = b.build()
     sch = H.serial(g)
     hb, lt, _ = setup(g, sch)
