@@ -226,3 +226,32 @@ def test_an_output_view_of_a_weight_keeps_no_arena_buffer_to_the_end():
     assert lt.has_end.tolist() == [t in ("y", "y2") for t in names(g, lt)]
     order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
     assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events) == 500
+
+
+def test_inputs_of_a_graph_without_nodes_get_overlapping_intervals():
+    """With no nodes, each input's interval is still [0, 1): the solvers must keep the inputs apart."""
+    b = GraphBuilder("no-nodes", alignment=1)
+    b.input("x", 100)
+    b.input("x2", 100)
+    g = b.build()
+    _, lt, problem = setup(g, memplan.serial_schedule(g))
+    assert lt.lower.tolist() == [0, 0] and lt.upper.tolist() == [1, 1]
+    p = memplan.plan(g)
+    assert p.arena_bytes == 200
+    memplan.verify(g, p)
+
+
+def test_inplace_output_may_be_buffer_zero():
+    """The in-place pair is found when the output's root is the first buffer (index 0 is a buffer, not "none")."""
+    b = GraphBuilder("inplace-first", alignment=1)
+    b.intermediate("t", 100)  # buffer 0
+    b.input("x", 100)
+    b.node("mk", "OP", ["x"], b.intermediate("u", 100))
+    b.node("relu", "RELU", ["u"], "t", inplace={"t": "u"})
+    b.node("end", "OP", ["t"], b.output("y", 100))
+    g = b.build()
+    hb, lt, problem = setup(g, H.serial(g))
+    n = names(g, lt)
+    assert n[0] == "t"
+    assert [(n[a], n[b], g.nodes[k].id) for a, b, k in lt.compatible] == [("u", "t", "relu")]
+    assert lower_bound(g, hb, lt) == 200  # at relu: x is done, u is overwritten in place
