@@ -255,3 +255,21 @@ def test_inplace_output_may_be_buffer_zero():
     assert n[0] == "t"
     assert [(n[a], n[b], g.nodes[k].id) for a, b, k in lt.compatible] == [("u", "t", "relu")]
     assert lower_bound(g, hb, lt) == 200  # at relu: x is done, u is overwritten in place
+
+
+def test_inplace_into_a_weights_view_pairs_no_buffer():
+    """inplace {kc: u} with kc a view of a weight: no compatible pair (not the last buffer by a -1 index)."""
+    b = GraphBuilder("inplace-weight", alignment=1)
+    b.input("x", 100)
+    b.weight("cache", 1000)
+    b.view("kc", "cache", 100)
+    b.output("y", 100)
+    b.node("mk", "OP", ["x"], b.intermediate("u", 100))
+    b.node("set", "SET_ROWS", ["u"], ["kc", b.intermediate("z", 100)], inplace={"kc": "u"})  # z: the last buffer
+    b.node("end", "OP", ["z", "kc"], "y")
+    g = b.build()
+    sch = H.serial(g)
+    hb, lt, problem = setup(g, sch)
+    assert names(g, lt)[-1] == "z" and lt.compatible == () and problem.inplace == ()
+    order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
+    assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events) == 200
