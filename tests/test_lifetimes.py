@@ -273,3 +273,18 @@ def test_inplace_into_a_weights_view_pairs_no_buffer():
     assert names(g, lt)[-1] == "z" and lt.compatible == () and problem.inplace == ()
     order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
     assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events) == 200
+
+
+def test_serial_intervals_are_first_access_to_the_next_node():
+    """Serial intervals: lower = first access time (inputs 0); upper = the next node's time (n + 1 after the last node), n + 2 for outputs."""
+    for g in (H.chain(), H.views(), H.inplace()):
+        sch = H.serial(g)
+        _, lt, _ = setup(g, sch)
+        n = len(g.nodes)
+        acc = ref.accesses(g)
+        time = {nid: p + 1 for p, nid in enumerate(sch.order)}
+        for b, r in enumerate(names(g, lt)):
+            real = [time[x] for x in acc[r] if x in time]
+            lower = 0 if ref.START in acc[r] else min(real)
+            upper = n + 2 if ref.END in acc[r] else max(real) + 1 if real else 1
+            assert (int(lt.lower[b]), int(lt.upper[b])) == (lower, max(upper, lower + 1)), (g.name, r)
