@@ -229,13 +229,14 @@ def test_an_output_view_of_a_weight_keeps_no_arena_buffer_to_the_end():
 
 
 def test_inputs_of_a_graph_without_nodes_get_overlapping_intervals():
-    """With no nodes, each input's interval is still [0, 1): the solvers must keep the inputs apart."""
+    """With no nodes, each input's interval is still [0, 1) (the solvers keep the inputs apart); no node, no live set: bound 0."""
     b = GraphBuilder("no-nodes", alignment=1)
     b.input("x", 100)
     b.input("x2", 100)
     g = b.build()
-    _, lt, problem = setup(g, memplan.serial_schedule(g))
+    hb, lt, problem = setup(g, memplan.serial_schedule(g))
     assert lt.lower.tolist() == [0, 0] and lt.upper.tolist() == [1, 1]
+    assert lower_bound(g, hb, lt) == ref.lower_bound(g, [], []) == 0
     p = memplan.plan(g)
     assert p.arena_bytes == 200
     memplan.verify(g, p)
@@ -288,3 +289,27 @@ def test_serial_intervals_are_first_access_to_the_next_node():
             lower = 0 if ref.START in acc[r] else min(real)
             upper = n + 2 if ref.END in acc[r] else max(real) + 1 if real else 1
             assert (int(lt.lower[b]), int(lt.upper[b])) == (lower, max(upper, lower + 1)), (g.name, r)
+
+
+def test_live_tables_and_bound_match_brute_force_on_fan_out_joins():
+    """live_from / visible per (root, stream) and the per-node bound, against the reference's explicit HB on fan-out/join DAGs."""
+    from memplan.generators import fanout_join
+    from memplan.lifetimes import NEVER
+
+    for seed in range(12):
+        g, sch = fanout_join(24, max_width=4, streams=3, seed=seed)
+        hb, lt, _ = setup(g, sch)
+        order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
+        closure = ref.happens_before(order, events)
+        acc = ref.accesses(g)
+        for b, r in enumerate(names(g, lt)):
+            real = [x for x in acc[r] if x not in (ref.START, ref.END)]
+            for s0, nodes in enumerate(hb.stream_nodes):
+                ids = [g.nodes[int(n)].id for n in nodes]
+                lf = 0 if ref.START in acc[r] else next(
+                    (q for q, m in enumerate(ids) if any(x == m or closure(x, m) for x in real)), len(ids))
+                vis = NEVER if ref.END in acc[r] else next(  # every access strictly before
+                    (q for q, m in enumerate(ids) if all(closure(x, m) for x in real)), len(ids))
+                assert (min(int(lt.live_from[b, s0]), len(ids)), int(lt.visible[b, s0])) == (lf, vis), (seed, r, s0)
+        assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events), seed
+
