@@ -313,3 +313,15 @@ def test_live_tables_and_bound_match_brute_force_on_fan_out_joins():
                 assert (min(int(lt.live_from[b, s0]), len(ids)), int(lt.visible[b, s0])) == (lf, vis), (seed, r, s0)
         assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events), seed
 
+
+
+def test_alignment_two_sharpens_the_bound():
+    """At alignment 2, three live 1-byte roots need 5 bytes (2 + 2 + 1), which the bound proves and a plan meets."""
+    b = GraphBuilder("align2", alignment=2)
+    b.input("x", 1)
+    b.node("a", "OP", ["x"], b.intermediate("t", 1))
+    b.node("b", "OP", ["x", "t"], b.output("y", 1))
+    g = b.build()
+    hb, lt, problem = setup(g, H.serial(g))
+    assert lower_bound(g, hb, lt) == 3 and problem.lower_bound == 5
+    assert memplan.plan(g).arena_bytes == 5
