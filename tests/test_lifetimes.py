@@ -325,3 +325,22 @@ def test_alignment_two_sharpens_the_bound():
     hb, lt, problem = setup(g, H.serial(g))
     assert lower_bound(g, hb, lt) == 3 and problem.lower_bound == 5
     assert memplan.plan(g).arena_bytes == 5
+
+
+def test_restricted_upper_falls_back_when_a_foreign_access_comes_later():
+    """restrict_lifetimes keeps the all-streams upper when a kept buffer is accessed on another stream after these streams begin."""
+    import numpy as np
+
+    from memplan.lifetimes import restrict_lifetimes
+
+    b = GraphBuilder("foreign-late", alignment=1)
+    b.input("x", 100)
+    b.node("n0", "OP", ["x"], b.intermediate("t", 100))
+    b.node("n1", "OP", ["t"], b.intermediate("u", 100))
+    b.node("n2", "OP", ["x"], b.intermediate("v", 100))
+    b.node("n3", "OP", ["u", "v"], b.output("y", 100))
+    g = b.build()
+    sch = H.streams(g, {"n0": 1, "n1": 0, "n2": 1, "n3": 1})
+    hb, lt, _ = setup(g, sch)
+    keep = np.ones(len(lt.roots), dtype=bool)
+    assert restrict_lifetimes(lt, keep, hb, [1]).upper.tolist() == lt.upper.tolist()
