@@ -400,3 +400,13 @@ def test_offset_in_root_adds_up_a_chain_of_views():
     b.node("n", "OP", inputs=["w"], outputs=["y"])
     g = b.build()
     assert [g.offset_in_root(g.tensor_index[t]) for t in ("x", "v", "w", "y")] == [0, 16, 20, 0]
+
+
+@pytest.mark.parametrize("target", [5, ["x"]])
+def test_inplace_entry_with_a_non_id_input_is_malformed(target):
+    """inplace {"y": 5} or {"y": ["x"]} is a GraphError naming a malformed entry (not "not an input", not a TypeError)."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "x", "size": 4, "kind": "input"}, {"id": "y", "size": 4, "kind": "output"}],
+           "nodes": [{"id": "n", "op": "OP", "inputs": ["x"], "outputs": ["y"], "inplace": {"y": target}}]}
+    with pytest.raises(GraphError, match="malformed inplace entry"):
+        graph_from_dict(doc)
