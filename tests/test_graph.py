@@ -410,3 +410,22 @@ def test_inplace_entry_with_a_non_id_input_is_malformed(target):
            "nodes": [{"id": "n", "op": "OP", "inputs": ["x"], "outputs": ["y"], "inplace": {"y": target}}]}
     with pytest.raises(GraphError, match="malformed inplace entry"):
         graph_from_dict(doc)
+
+
+def test_view_of_that_is_not_a_string_is_named():
+    """A view_of that is not a tensor id (a list) is a GraphError saying so, not a TypeError from the id lookup."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "x", "size": 4, "kind": "input"},
+                       {"id": "v", "size": 4, "kind": "intermediate", "view_of": ["x"], "view_offset": 0}],
+           "nodes": []}
+    with pytest.raises(GraphError, match="is not a tensor id"):
+        graph_from_dict(doc)
+
+
+def test_root_bytes_adding_up_to_exactly_2_63_are_refused():
+    """The total limit is exclusive: 2**15 roots of 2**48 bytes at alignment 1 sum to 2**63 and are refused."""
+    b = GraphBuilder("exact-total", alignment=1)
+    for k in range(1 << 15):
+        b.input(f"x{k}", 1 << 48)
+    with pytest.raises(GraphError, match="2\\*\\*63"):
+        b.build()
