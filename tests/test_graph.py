@@ -429,3 +429,27 @@ def test_root_bytes_adding_up_to_exactly_2_63_are_refused():
         b.input(f"x{k}", 1 << 48)
     with pytest.raises(GraphError, match="2\\*\\*63"):
         b.build()
+
+
+def _one_node(**node):
+    return {"format": "memplan.graph/1", "name": "g",
+            "tensors": [{"id": "x", "size": 4, "kind": "input"}, {"id": "y", "size": 4, "kind": "output"}],
+            "nodes": [{"id": "n", "op": "OP", "inputs": ["x"], "outputs": ["y"], **node}]}
+
+
+@pytest.mark.parametrize("node,words", [
+    ({"op": 5}, "op must be a string"),
+    ({"id": ""}, "node #0 has no string id"),
+])
+def test_node_op_and_id_must_be_strings(node, words):
+    """A non-string op or an empty node id: GraphErrors naming them."""
+    with pytest.raises(GraphError, match=words):
+        graph_from_dict(_one_node(**node))
+
+
+def test_cost_limit_is_inclusive():
+    """A cost of exactly MAX_COST_US is accepted; just above is refused."""
+    from memplan.graph import MAX_COST_US
+    assert graph_from_dict(_one_node(cost=MAX_COST_US)).nodes[0].cost == MAX_COST_US
+    with pytest.raises(GraphError, match="cost"):
+        graph_from_dict(_one_node(cost=MAX_COST_US * 2))
