@@ -453,3 +453,18 @@ def test_cost_limit_is_inclusive():
     assert graph_from_dict(_one_node(cost=MAX_COST_US)).nodes[0].cost == MAX_COST_US
     with pytest.raises(GraphError, match="cost"):
         graph_from_dict(_one_node(cost=MAX_COST_US * 2))
+
+
+def test_a_view_listed_before_its_parent_still_depends_on_the_parents_producer():
+    """Graph.written / writers follow a view to a parent listed after it (not the parent's not-yet-computed -1)."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "v", "size": 2, "kind": "intermediate", "view_of": "t", "view_offset": 2},
+                       {"id": "x", "size": 4, "kind": "input"}, {"id": "t", "size": 4, "kind": "intermediate"},
+                       {"id": "y", "size": 4, "kind": "output"}],
+           "nodes": [{"id": "p", "op": "OP", "inputs": ["x"], "outputs": ["t"]},
+                     {"id": "r", "op": "OP", "inputs": ["v"], "outputs": ["y"]}]}
+    g = graph_from_dict(doc)
+    assert g.written[0] == 2 and g.writers(0) == [0]
+    doc["nodes"].reverse()  # r before p: reads v before its root is written
+    with pytest.raises(GraphError, match="'r' reads tensor 'v'"):
+        graph_from_dict(doc)
