@@ -400,3 +400,71 @@ def test_offset_in_root_adds_up_a_chain_of_views():
     b.node("n", "OP", inputs=["w"], outputs=["y"])
     g = b.build()
     assert [g.offset_in_root(g.tensor_index[t]) for t in ("x", "v", "w", "y")] == [0, 16, 20, 0]
+
+
+@pytest.mark.parametrize("target", [5, ["x"]])
+def test_inplace_entry_with_a_non_id_input_is_malformed(target):
+    """inplace {"y": 5} or {"y": ["x"]} is a GraphError naming a malformed entry (not "not an input", not a TypeError)."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "x", "size": 4, "kind": "input"}, {"id": "y", "size": 4, "kind": "output"}],
+           "nodes": [{"id": "n", "op": "OP", "inputs": ["x"], "outputs": ["y"], "inplace": {"y": target}}]}
+    with pytest.raises(GraphError, match="malformed inplace entry"):
+        graph_from_dict(doc)
+
+
+def test_view_of_that_is_not_a_string_is_named():
+    """A view_of that is not a tensor id (a list) is a GraphError saying so, not a TypeError from the id lookup."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "x", "size": 4, "kind": "input"},
+                       {"id": "v", "size": 4, "kind": "intermediate", "view_of": ["x"], "view_offset": 0}],
+           "nodes": []}
+    with pytest.raises(GraphError, match="is not a tensor id"):
+        graph_from_dict(doc)
+
+
+def test_root_bytes_adding_up_to_exactly_2_63_are_refused():
+    """The total limit is exclusive: 2**15 roots of 2**48 bytes at alignment 1 sum to 2**63 and are refused."""
+    b = GraphBuilder("exact-total", alignment=1)
+    for k in range(1 << 15):
+        b.input(f"x{k}", 1 << 48)
+    with pytest.raises(GraphError, match="2\\*\\*63"):
+        b.build()
+
+
+def _one_node(**node):
+    return {"format": "memplan.graph/1", "name": "g",
+            "tensors": [{"id": "x", "size": 4, "kind": "input"}, {"id": "y", "size": 4, "kind": "output"}],
+            "nodes": [{"id": "n", "op": "OP", "inputs": ["x"], "outputs": ["y"], **node}]}
+
+
+@pytest.mark.parametrize("node,words", [
+    ({"op": 5}, "op must be a string"),
+    ({"id": ""}, "node #0 has no string id"),
+])
+def test_node_op_and_id_must_be_strings(node, words):
+    """A non-string op or an empty node id: GraphErrors naming them."""
+    with pytest.raises(GraphError, match=words):
+        graph_from_dict(_one_node(**node))
+
+
+def test_cost_limit_is_inclusive():
+    """A cost of exactly MAX_COST_US is accepted; just above is refused."""
+    from memplan.graph import MAX_COST_US
+    assert graph_from_dict(_one_node(cost=MAX_COST_US)).nodes[0].cost == MAX_COST_US
+    with pytest.raises(GraphError, match="cost"):
+        graph_from_dict(_one_node(cost=MAX_COST_US * 2))
+
+
+def test_a_view_listed_before_its_parent_still_depends_on_the_parents_producer():
+    """Graph.written / writers follow a view to a parent listed after it (not the parent's not-yet-computed -1)."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "v", "size": 2, "kind": "intermediate", "view_of": "t", "view_offset": 2},
+                       {"id": "x", "size": 4, "kind": "input"}, {"id": "t", "size": 4, "kind": "intermediate"},
+                       {"id": "y", "size": 4, "kind": "output"}],
+           "nodes": [{"id": "p", "op": "OP", "inputs": ["x"], "outputs": ["t"]},
+                     {"id": "r", "op": "OP", "inputs": ["v"], "outputs": ["y"]}]}
+    g = graph_from_dict(doc)
+    assert g.written[0] == 2 and g.writers(0) == [0]
+    doc["nodes"].reverse()  # r before p: reads v before its root is written
+    with pytest.raises(GraphError, match="'r' reads tensor 'v'"):
+        graph_from_dict(doc)

@@ -206,3 +206,141 @@ def test_per_stream_tables_are_32_bit_and_match_the_hb_relation():
                 want = next((q for q, n in enumerate(nodes) if all(hb.hb(a, n) for a in acc)), len(nodes))
             if want is not None and not lt.has_start[b]:
                 assert min(int(lt.visible[b, s]), len(nodes)) == want, (b, s)
+
+
+def test_an_output_view_of_a_weight_keeps_no_arena_buffer_to_the_end():
+    """An output view whose root is a weight marks no buffer has_end (not the last one by a -1 index)."""
+    b = GraphBuilder("weight-output-view", alignment=1)
+    b.input("x", 100)
+    b.weight("cache", 1000)
+    b.view("kc", "cache", 100, kind="output")
+    b.node("proj", "OP", ["x"], b.intermediate("k", 100))
+    b.node("set", "SET_ROWS", ["k"], "kc")
+    b.node("use", "OP", ["x"], b.output("y", 100))
+    b.output("y2", 100)
+    b.node("mk", "OP", ["x"], b.intermediate("z", 300))  # the last arena root
+    b.node("end", "OP", ["z"], "y2")
+    g = b.build()
+    sch = H.serial(g)
+    hb, lt, _ = setup(g, sch)
+    assert lt.has_end.tolist() == [t in ("y", "y2") for t in names(g, lt)]
+    order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
+    assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events) == 500
+
+
+def test_inputs_of_a_graph_without_nodes_get_overlapping_intervals():
+    """With no nodes, each input's interval is still [0, 1) (the solvers keep the inputs apart); no node, no live set: bound 0."""
+    b = GraphBuilder("no-nodes", alignment=1)
+    b.input("x", 100)
+    b.input("x2", 100)
+    g = b.build()
+    hb, lt, problem = setup(g, memplan.serial_schedule(g))
+    assert lt.lower.tolist() == [0, 0] and lt.upper.tolist() == [1, 1]
+    assert lower_bound(g, hb, lt) == ref.lower_bound(g, [], []) == 0
+    p = memplan.plan(g)
+    assert p.arena_bytes == 200
+    memplan.verify(g, p)
+
+
+def test_inplace_output_may_be_buffer_zero():
+    """The in-place pair is found when the output's root is the first buffer (index 0 is a buffer, not "none")."""
+    b = GraphBuilder("inplace-first", alignment=1)
+    b.intermediate("t", 100)  # buffer 0
+    b.input("x", 100)
+    b.node("mk", "OP", ["x"], b.intermediate("u", 100))
+    b.node("relu", "RELU", ["u"], "t", inplace={"t": "u"})
+    b.node("end", "OP", ["t"], b.output("y", 100))
+    g = b.build()
+    hb, lt, problem = setup(g, H.serial(g))
+    n = names(g, lt)
+    assert n[0] == "t"
+    assert [(n[a], n[b], g.nodes[k].id) for a, b, k in lt.compatible] == [("u", "t", "relu")]
+    assert lower_bound(g, hb, lt) == 200  # at relu: x is done, u is overwritten in place
+
+
+def test_inplace_into_a_weights_view_pairs_no_buffer():
+    """inplace {kc: u} with kc a view of a weight: no compatible pair (not the last buffer by a -1 index)."""
+    b = GraphBuilder("inplace-weight", alignment=1)
+    b.input("x", 100)
+    b.weight("cache", 1000)
+    b.view("kc", "cache", 100)
+    b.output("y", 100)
+    b.node("mk", "OP", ["x"], b.intermediate("u", 100))
+    b.node("set", "SET_ROWS", ["u"], ["kc", b.intermediate("z", 100)], inplace={"kc": "u"})  # z: the last buffer
+    b.node("end", "OP", ["z", "kc"], "y")
+    g = b.build()
+    sch = H.serial(g)
+    hb, lt, problem = setup(g, sch)
+    assert names(g, lt)[-1] == "z" and lt.compatible == () and problem.inplace == ()
+    order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
+    assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events) == 200
+
+
+def test_serial_intervals_are_first_access_to_the_next_node():
+    """Serial intervals: lower = first access time (inputs 0); upper = the next node's time (n + 1 after the last node), n + 2 for outputs."""
+    for g in (H.chain(), H.views(), H.inplace()):
+        sch = H.serial(g)
+        _, lt, _ = setup(g, sch)
+        n = len(g.nodes)
+        acc = ref.accesses(g)
+        time = {nid: p + 1 for p, nid in enumerate(sch.order)}
+        for b, r in enumerate(names(g, lt)):
+            real = [time[x] for x in acc[r] if x in time]
+            lower = 0 if ref.START in acc[r] else min(real)
+            upper = n + 2 if ref.END in acc[r] else max(real) + 1 if real else 1
+            assert (int(lt.lower[b]), int(lt.upper[b])) == (lower, max(upper, lower + 1)), (g.name, r)
+
+
+def test_live_tables_and_bound_match_brute_force_on_fan_out_joins():
+    """live_from / visible per (root, stream) and the per-node bound, against the reference's explicit HB on fan-out/join DAGs."""
+    from memplan.generators import fanout_join
+    from memplan.lifetimes import NEVER
+
+    for seed in range(12):
+        g, sch = fanout_join(24, max_width=4, streams=3, seed=seed)
+        hb, lt, _ = setup(g, sch)
+        order, events = list(zip(sch.order, sch.streams)), [(e.after, e.before) for e in sch.events]
+        closure = ref.happens_before(order, events)
+        acc = ref.accesses(g)
+        for b, r in enumerate(names(g, lt)):
+            real = [x for x in acc[r] if x not in (ref.START, ref.END)]
+            for s0, nodes in enumerate(hb.stream_nodes):
+                ids = [g.nodes[int(n)].id for n in nodes]
+                lf = 0 if ref.START in acc[r] else next(
+                    (q for q, m in enumerate(ids) if any(x == m or closure(x, m) for x in real)), len(ids))
+                vis = NEVER if ref.END in acc[r] else next(  # every access strictly before
+                    (q for q, m in enumerate(ids) if all(closure(x, m) for x in real)), len(ids))
+                assert (min(int(lt.live_from[b, s0]), len(ids)), int(lt.visible[b, s0])) == (lf, vis), (seed, r, s0)
+        assert lower_bound(g, hb, lt) == ref.lower_bound(g, order, events), seed
+
+
+
+def test_alignment_two_sharpens_the_bound():
+    """At alignment 2, three live 1-byte roots need 5 bytes (2 + 2 + 1), which the bound proves and a plan meets."""
+    b = GraphBuilder("align2", alignment=2)
+    b.input("x", 1)
+    b.node("a", "OP", ["x"], b.intermediate("t", 1))
+    b.node("b", "OP", ["x", "t"], b.output("y", 1))
+    g = b.build()
+    hb, lt, problem = setup(g, H.serial(g))
+    assert lower_bound(g, hb, lt) == 3 and problem.lower_bound == 5
+    assert memplan.plan(g).arena_bytes == 5
+
+
+def test_restricted_upper_falls_back_when_a_foreign_access_comes_later():
+    """restrict_lifetimes keeps the all-streams upper when a kept buffer is accessed on another stream after these streams begin."""
+    import numpy as np
+
+    from memplan.lifetimes import restrict_lifetimes
+
+    b = GraphBuilder("foreign-late", alignment=1)
+    b.input("x", 100)
+    b.node("n0", "OP", ["x"], b.intermediate("t", 100))
+    b.node("n1", "OP", ["t"], b.intermediate("u", 100))
+    b.node("n2", "OP", ["x"], b.intermediate("v", 100))
+    b.node("n3", "OP", ["u", "v"], b.output("y", 100))
+    g = b.build()
+    sch = H.streams(g, {"n0": 1, "n1": 0, "n2": 1, "n3": 1})
+    hb, lt, _ = setup(g, sch)
+    keep = np.ones(len(lt.roots), dtype=bool)
+    assert restrict_lifetimes(lt, keep, hb, [1]).upper.tolist() == lt.upper.tolist()

@@ -119,6 +119,8 @@ def _chain_schedule(order=None, streams=None, events=()):
     (None, (0, 0, 0, 0), (Event("op0", "op2"),), ["'op0'", "'op2'", "itself"]),
     (None, (0, 1, 0, 1), (Event("op0", "op1"), Event("op2", "op1"), Event("op1", "op2")), ["'op2'", "'op1'", "waited before"]),
     (None, (0, 0, 0), (), ["length"]),
+    (None, (0, 1, 1, 1), (("op0", "op1"),), ["event #0", "tuple"]),  # not an Event
+    (None, (0, 1, 1, 1), (Event(0, "op1"),), ["event #0", "not an Event(after, before)"]),  # an Event of a non-id
 ])
 def test_schedule_errors(order, streams, events, names):
     g, s = _chain_schedule(order, streams, events)

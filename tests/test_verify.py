@@ -403,3 +403,185 @@ def test_offset_of_minus_one_is_rule_4_at_alignment_one():
     entry(doc, "x")["offset"] = -1
     found = expect_unsafe(g, doc, 4, "x")
     assert any("non-negative" in m for m in found), found
+
+
+@pytest.mark.parametrize("members", [2, 3])
+def test_fused_group_brackets_a_late_members_read_at_the_groups_first_member(members):
+    """fused_groups: x, read only by the group's last member, counts as accessed at its first member a."""
+    # v (stream 1) is done before x's producer p3, and p3's event into the group lets the last member
+    # read x; node by node v may take x's bytes. Fused, x is touched at a, which v does not reach: rule 3.
+    b = GraphBuilder("fused-first", alignment=1)
+    b.input("i", 100)
+    b.node("p1", "OP", ["i"], b.intermediate("v", 100))
+    b.node("p2", "OP", ["v"], b.intermediate("w", 100))
+    b.node("p3", "OP", ["i"], b.intermediate("x", 100))
+    b.node("a", "OP", ["i"], b.intermediate("ta", 100), group="g")
+    if members == 3:
+        b.node("b", "OP", ["ta"], b.intermediate("tb", 100), group="g")
+    b.node("c", "OP", ["tb" if members == 3 else "ta", "x", "w"], b.output("y", 100), group="g")
+    g = b.build()
+    ids = [n.id for n in g.nodes]
+    sched = Schedule(tuple(ids), (1, 1, 1) + (0,) * members, (memplan.Event("p3", ids[4]),))
+    doc = memplan.plan(g, sched, solver="greedy", fused_groups=True).to_dict()
+    assert entry(doc, "x")["offset"] != entry(doc, "v")["offset"]
+    entry(doc, "x")["offset"] = entry(doc, "v")["offset"]
+    memplan.verify(g, doc)
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc, fused_groups=True)
+    assert [(r, "'v'" in m and "'x'" in m) for r, m in info.value.violations] == [(3, True)]
+
+
+@pytest.mark.parametrize("members", [2, 3])
+def test_fused_group_brackets_an_early_members_read_at_the_groups_last_member(members):
+    """fused_groups: u, read only by the group's first member a, counts as accessed at its last member."""
+    # a -> q lets z (stream 1) take u's bytes node by node; fused, u is touched until the group's last
+    # member, which q does not wait for: rule 3.
+    b = GraphBuilder("fused-last", alignment=1)
+    b.input("i", 100)
+    b.node("p0", "OP", ["i"], b.intermediate("u", 100))
+    b.node("a", "OP", ["u"], b.intermediate("ta", 100), group="g")
+    if members == 3:
+        b.node("b", "OP", ["ta"], b.intermediate("tb", 100), group="g")
+    b.node("c", "OP", ["tb" if members == 3 else "ta"], b.output("y", 100), group="g")
+    b.node("q", "OP", ["i"], b.intermediate("z", 100))
+    b.node("r", "OP", ["z"], b.output("y2", 100))
+    g = b.build()
+    ids = [n.id for n in g.nodes]
+    sched = Schedule(tuple(ids), (0,) * (members + 1) + (1, 1), (memplan.Event("a", "q"),))
+    doc = memplan.plan(g, sched, solver="greedy", fused_groups=True).to_dict()
+    assert entry(doc, "z")["offset"] != entry(doc, "u")["offset"]
+    entry(doc, "z")["offset"] = entry(doc, "u")["offset"]
+    memplan.verify(g, doc)
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc, fused_groups=True)
+    assert [(r, "'u'" in m and "'z'" in m) for r, m in info.value.violations] == [(3, True)]
+
+
+def test_output_is_live_to_the_end_though_its_accesses_precede_the_other_roots():
+    """An output's bytes are never handed on: z after y's only access still may not take them."""
+    b = GraphBuilder("output-end", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], b.output("y", 100))
+    b.node("b", "OP", ["x"], b.intermediate("z", 100))
+    b.node("c", "OP", ["z"], b.output("o", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "z")["offset"] = entry(doc, "y")["offset"]
+    expect_unsafe(g, doc, 3, "y", "z")
+
+
+def test_two_inputs_may_not_share_bytes_though_their_reads_are_ordered():
+    """Inputs are all written by the host before the run: x2, read only after x1's last read, may not take x1's bytes."""
+    b = GraphBuilder("inputs-start", alignment=1)
+    b.input("x1", 100)
+    b.input("x2", 100)
+    b.node("a", "OP", ["x1"], b.intermediate("t", 100))
+    b.node("b", "OP", ["x2", "t"], b.output("o", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "x2")["offset"] = entry(doc, "x1")["offset"]
+    expect_unsafe(g, doc, 3, "x1", "x2")
+
+
+def test_inplace_exception_does_not_hand_on_an_outputs_bytes():
+    """inplace {z: y} with y an output: z may not take y's bytes, y must survive to the end."""
+    b = GraphBuilder("inplace-output", alignment=1)
+    b.input("x", 100)
+    b.node("p", "OP", ["x"], b.output("y", 100))
+    b.node("n", "OP", ["y"], b.intermediate("z", 100), inplace={"z": "y"})
+    b.node("c", "OP", ["z"], b.output("o", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "z")["offset"] = entry(doc, "y")["offset"]
+    expect_unsafe(g, doc, 3, "y", "z")
+
+
+def test_a_zero_byte_root_overlaps_nothing_and_a_one_byte_root_is_painted():
+    """Rule 3 on sizes 0 and 1: an empty root inside a live one is safe; two live 1-byte roots on one byte are not."""
+    b = GraphBuilder("tiny", alignment=1)
+    b.input("x", 100)
+    b.node("a", "OP", ["x"], [b.intermediate("e", 0), b.intermediate("p", 1)])
+    b.node("b", "OP", ["x", "e"], b.intermediate("q", 1))
+    b.node("c", "OP", ["p", "q"], b.output("y", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "e")["offset"] = entry(doc, "x")["offset"] + 50
+    assert check(g, doc) == []
+    entry(doc, "q")["offset"] = entry(doc, "p")["offset"]
+    expect_unsafe(g, doc, 3, "p", "q")
+
+
+def test_an_unread_input_may_share_bytes_with_the_first_nodes_output():
+    """Inputs are painted before everything (the first node's output is checked against them, not the reverse)."""
+    b = GraphBuilder("unread-input", alignment=1)
+    b.node("n0", "OP", [], b.intermediate("t", 100))  # t is listed before x
+    b.input("x", 100)
+    b.node("n1", "OP", ["t"], b.output("y", 100))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    entry(doc, "t")["offset"] = entry(doc, "x")["offset"]
+    assert check(g, doc) == []
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_partly_overwritten_root_keeps_its_uncovered_bytes(side):
+    """Painting keeps the left and right remnants of a root that a later root covers only partly."""
+    # A is handed on to B (A's accesses come first), which covers one end of A; C, on another stream
+    # with no event, sits on A's other end only: an unordered overlap of A and C.
+    b = GraphBuilder("remnants", alignment=1)
+    b.input("x", 10)
+    b.node("n1", "OP", ["x"], b.intermediate("A", 100))
+    b.node("n2", "OP", ["A"], b.intermediate("D", 10))
+    b.node("n3", "OP", ["x"], b.intermediate("B", 100))
+    b.node("m1", "OP", ["x"], b.intermediate("C", 50))
+    b.node("n4", "OP", ["B", "D"], b.output("y", 10))
+    b.node("m2", "OP", ["C"], b.output("z", 10))
+    g = b.build()
+    doc = safe_doc(g, H.streams(g, {"n1": 0, "n2": 0, "n3": 0, "m1": 1, "n4": 0, "m2": 1}))
+    offsets = {"x": 0, "D": 1000, "y": 1100, "z": 1200}
+    offsets.update({"A": 10, "B": 60, "C": 10} if side == "left" else {"A": 60, "B": 10, "C": 110})
+    for t, off in offsets.items():
+        entry(doc, t)["offset"] = off
+    doc["arena_bytes"] = max(doc["arena_bytes"], 1210)
+    assert [r for r, _ in check(g, doc)] == [3]
+    expect_unsafe(g, doc, 3, "A", "C")
+    entry(doc, "C")["offset"] = 300  # and without C the hand-over of A to B is safe
+    assert check(g, doc) == []
+
+
+def test_written_views_of_the_graphs_first_tensor_are_checked():
+    """Rules 1 and 2 through view chains whose root is tensor index 0, walked and then memoized (index 0 is a writer)."""
+    b = GraphBuilder("first-root", alignment=1)
+    b.intermediate("t", 100)  # tensor index 0, produced by p
+    b.input("x", 100)
+    b.view("w1", "t", 50, 0)
+    b.view("w2", "t", 50, 50)
+    b.node("p", "OP", ["x"], "t")
+    b.node("s1", "SET", ["x"], "w1")
+    b.node("r1", "OP", ["w1"], b.output("y1", 100))
+    b.node("s2", "SET", ["x"], "w2")
+    b.node("r2", "OP", ["w2"], b.output("y2", 100))
+    g = b.build()
+    assert g.tensor_index["t"] == 0
+    doc = safe_doc(g, H.streams(g, {"p": 1, "s1": 0, "r1": 0, "s2": 0, "r2": 0}))
+    assert doc["events"] == [{"after": "p", "before": "r1"}]
+    no_event = copy.deepcopy(doc)
+    no_event["events"] = []
+    expect_unsafe(g, no_event, 2, "r1", "w1", "p")
+    expect_unsafe(g, no_event, 2, "r2", "w2", "p")  # w2's chain meets t already memoized
+
+
+def test_an_interrupted_fusion_group_is_one_finding():
+    """A group interrupted by two nodes of its stream is reported once, naming the first."""
+    b = GraphBuilder("fused2", alignment=1)
+    b.input("x", 10)
+    b.node("f1", "A", ["x"], b.intermediate("a", 10), group="g")
+    b.node("f2", "B", ["a"], b.intermediate("c", 10), group="g")
+    b.node("o1", "C", ["x"], b.intermediate("d", 10))
+    b.node("o2", "C", ["x"], b.intermediate("e", 10))
+    b.node("end", "D", ["c", "d", "e"], b.output("y", 10))
+    g = b.build()
+    doc = safe_doc(g, H.serial(g))
+    doc["order"] = [doc["order"][i] for i in (0, 2, 3, 1, 4)]  # f1, o1, o2, f2, end
+    assert [m for r, m in check(g, doc) if r == 1] == [
+        "fusion group 'g' is interrupted by 'o1' on stream 0"]
