@@ -352,6 +352,37 @@ def test_multi_device_plan_without_device_fields_is_rejected():
         plan_from_dict(doc)
 
 
+def test_plan_in_code_with_too_few_device_arenas_is_a_finding_not_a_crash():
+    """A Plan built in code listing fewer device arenas than devices gets a rule-4 finding and nothing else."""
+    import dataclasses
+    split, p = plan_devices(llama(LLAMA_TINY), 2)
+    short = dataclasses.replace(p, device_arena_bytes=p.device_arena_bytes[:1])
+    findings = check(split.graph, short)
+    assert findings == [(4, "plan has 2 devices but 1 device_arena_bytes")], findings
+
+
+@pytest.mark.parametrize("field", ["node_devices", "tensor_devices"])
+def test_plan_in_code_missing_one_device_entry_is_caught(field):
+    """A Plan built in code with one order or tensor device fewer than its entries is one rule-4 finding."""
+    import dataclasses
+    split, p = plan_devices(llama(LLAMA_TINY), 2)
+    short = dataclasses.replace(p, **{field: getattr(p, field)[:-1]})
+    findings = check(split.graph, short)
+    assert findings == [(4, "a multi-device plan needs a device for every order entry and every tensor")], findings
+
+
+@pytest.mark.parametrize("device", [2, -1])
+def test_node_on_a_device_outside_the_plan_is_the_only_finding(device):
+    """A device-0 node given device 2 or -1 of 2 is one rule-1 finding, not also a cross-device access."""
+    import dataclasses
+    split, p = plan_devices(llama(LLAMA_TINY), 2)
+    assert p.order[1][0] == "l0.norm_w" and p.node_devices[:2] == (0, 0)
+    nd = list(p.node_devices)
+    nd[1] = device
+    findings = check(split.graph, dataclasses.replace(p, node_devices=tuple(nd)))
+    assert findings == [(1, f"node 'l0.norm_w' runs on device {device}, outside 0..1")], findings
+
+
 # ---- single device unchanged ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", GOLDEN)

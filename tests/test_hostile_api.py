@@ -388,6 +388,17 @@ def test_hand_made_plan_objects_are_checked_by_simulate_and_pictures(change):
             call()
 
 
+def test_hand_made_plan_integers_stop_below_2_to_the_63():
+    """A Plan built in code with arena_bytes 2**63 is refused by verify and save (2**63 - 1 is accepted)."""
+    from memplan.planfile import check_plan_fields
+
+    p = memplan.plan(H.qkv())
+    check_plan_fields(dataclasses.replace(p, arena_bytes=2 ** 63 - 1))
+    for key in ("arena_bytes", "lower_bound_bytes"):
+        with pytest.raises(memplan.PlanFormatError, match=key):
+            check_plan_fields(dataclasses.replace(p, **{key: 2 ** 63}))
+
+
 # --- saving -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
