@@ -383,6 +383,18 @@ def test_node_on_a_device_outside_the_plan_is_the_only_finding(device):
     assert findings == [(1, f"node 'l0.norm_w' runs on device {device}, outside 0..1")], findings
 
 
+@pytest.mark.parametrize("device", [2, -1])
+def test_tensor_on_a_device_outside_the_plan_is_the_only_finding(device):
+    """A tensor given device 2 or -1 of 2 is one rule-4 finding: the device checks stop there, no crash."""
+    import dataclasses
+    split, p = plan_devices(llama(LLAMA_TINY), 2)
+    assert p.tensors[2][0] == "kv_idx" and p.tensor_devices[2] == 0
+    td = list(p.tensor_devices)
+    td[2] = device
+    findings = check(split.graph, dataclasses.replace(p, tensor_devices=tuple(td)))
+    assert findings == [(4, f"tensor 'kv_idx' lives on device {device}, outside 0..1")], findings
+
+
 # ---- single device unchanged ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", GOLDEN)

@@ -399,6 +399,17 @@ def test_hand_made_plan_integers_stop_below_2_to_the_63():
             check_plan_fields(dataclasses.replace(p, **{key: 2 ** 63}))
 
 
+@pytest.mark.parametrize("key", ["arena_bytes", "lower_bound_bytes"])
+def test_hand_made_plan_byte_counts_are_not_negative(key):
+    """A Plan built in code with arena_bytes or lower_bound_bytes -1 is refused (0 is accepted)."""
+    from memplan.planfile import check_plan_fields
+
+    p = memplan.plan(H.qkv())
+    check_plan_fields(dataclasses.replace(p, **{key: 0}))
+    with pytest.raises(memplan.PlanFormatError, match=f"{key}.*-1"):
+        check_plan_fields(dataclasses.replace(p, **{key: -1}))
+
+
 # --- saving -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
