@@ -395,6 +395,18 @@ def test_tensor_on_a_device_outside_the_plan_is_the_only_finding(device):
     assert findings == [(4, f"tensor 'kv_idx' lives on device {device}, outside 0..1")], findings
 
 
+def test_unknown_or_missing_tensor_in_a_multi_device_plan_is_reported_once():
+    """An extra unknown tensor or a dropped one (with its device) gives only its rule-4 findings, no crash."""
+    import dataclasses
+    split, p = plan_devices(llama(LLAMA_TINY), 2)
+    extra = dataclasses.replace(p, tensors=p.tensors + (("zz", 0, 256),), tensor_devices=p.tensor_devices + (1,))
+    assert check(split.graph, extra) == [(4, "plan places unknown tensor 'zz'")]
+    assert p.tensors[0][0] == "inp" and p.tensor_devices[0] == 0
+    dropped = dataclasses.replace(p, tensors=p.tensors[1:], tensor_devices=p.tensor_devices[1:])
+    assert check(split.graph, dropped) == [(4, "plan does not place tensor 'inp'"),
+                                           (4, "tensor 'inp' lives in the arena but has no offset")]
+
+
 # ---- single device unchanged ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", GOLDEN)

@@ -410,6 +410,15 @@ def test_hand_made_plan_byte_counts_are_not_negative(key):
         check_plan_fields(dataclasses.replace(p, **{key: -1}))
 
 
+def test_hand_made_plan_with_zero_devices_is_refused(tmp_path):
+    """A Plan built in code with devices=0 is refused by verify and save, as a file with devices 0 is."""
+    bad = dataclasses.replace(memplan.plan(H.qkv()), devices=0)
+    for call in (lambda: memplan.verify(H.qkv(), bad), lambda: bad.save(str(tmp_path / "p.json"))):
+        with pytest.raises(memplan.PlanFormatError, match="'devices'.*0"):
+            call()
+    assert os.listdir(tmp_path) == []
+
+
 # --- saving -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
