@@ -462,6 +462,17 @@ def test_capacity_shapes_the_split_and_counts_the_arena():
         memplan.plan(g, device_capacity=total + p1.arena_bytes - 1)
 
 
+def test_capacity_exactly_the_need_is_enough():
+    """A device_capacity equal to a device's weights (split) or its weights plus arena (plan) is accepted."""
+    g = llama(LLAMA_TINY)
+    balanced = split_devices(g, 2)
+    exact = split_devices(g, 2, device_capacity=max(balanced.weight_bytes))
+    assert exact.stages == balanced.stages and exact.weight_bytes == balanced.weight_bytes
+    split, p = plan_devices(g, 2)
+    need = max(w + a for w, a in zip(split.weight_bytes, p.device_arena_bytes))
+    assert memplan.plan(g, devices=2, device_capacity=need).to_json() == p.to_json()
+
+
 def test_bad_options():
     g = llama(LLAMA_TINY)
     with pytest.raises(memplan.ScheduleError, match="devices"):

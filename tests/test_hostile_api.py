@@ -419,6 +419,18 @@ def test_hand_made_plan_with_zero_devices_is_refused(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_hand_made_plan_event_with_a_non_string_before_is_refused():
+    """A Plan built in code whose event names a node by an int in 'before' is refused, not just in 'after'."""
+    from memplan.planfile import check_plan_fields
+
+    p = memplan.plan(H.qkv())
+    first = p.order[0][0]
+    with pytest.raises(memplan.PlanFormatError, match=r"events\[0\]"):
+        check_plan_fields(dataclasses.replace(p, events=((first, 5),)))
+    with pytest.raises(memplan.PlanFormatError, match=r"events\[0\]"):
+        check_plan_fields(dataclasses.replace(p, events=((5, first),)))
+
+
 # --- saving -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
