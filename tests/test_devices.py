@@ -483,6 +483,23 @@ def test_bad_options():
         split_devices(g, 2, device_capacity=-1)
 
 
+@pytest.mark.parametrize("cap", [-1, 2.5, "4096", True])
+def test_device_capacity_that_is_not_a_byte_count_is_refused_as_such(cap):
+    """device_capacity -1, a float, a string or a bool is refused by name, before any split or plan."""
+    g = llama(LLAMA_TINY)
+    for call in (lambda: split_devices(g, 2, device_capacity=cap), lambda: memplan.plan(g, device_capacity=cap)):
+        with pytest.raises(BudgetError, match="non-negative byte count"):
+            call()
+
+
+def test_device_capacity_zero_is_a_capacity_the_weights_do_not_fit():
+    """device_capacity 0 is a byte count: the error names the device that does not fit, not the argument."""
+    g = llama(LLAMA_TINY)
+    for call in (lambda: split_devices(g, 2, device_capacity=0), lambda: memplan.plan(g, device_capacity=0)):
+        with pytest.raises(BudgetError, match="device 0 needs"):
+            call()
+
+
 def test_pinned_cache_is_never_split_from_its_readers():
     # a KV-cache-like weight written through a view by one node and read by a later one: no cut between
     b = GraphBuilder("kv")

@@ -431,6 +431,14 @@ def test_hand_made_plan_event_with_a_non_string_before_is_refused():
         check_plan_fields(dataclasses.replace(p, events=((5, first),)))
 
 
+def test_hand_made_plan_with_every_offset_null_passes_the_field_check():
+    """check_plan_fields accepts a Plan whose tensors all have offset None (all weights), not a crash on min([])."""
+    from memplan.planfile import check_plan_fields
+
+    p = memplan.plan(H.qkv())
+    check_plan_fields(dataclasses.replace(p, tensors=tuple((t, None, s) for t, _o, s in p.tensors)))
+
+
 # --- saving -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [None, 3, True, b"p.json", ["p.json"]])
