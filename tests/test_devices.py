@@ -137,6 +137,16 @@ def test_partition_even_split_and_empty_graph():
     assert partition([1.0, 1.0], [0, 0], [True, True], 4) == ((0, 1), (1, 2), (2, 2), (2, 2))
 
 
+def test_partition_capacity_error_names_the_device_and_units_that_do_not_fit():
+    """The BudgetError names the first device whose greedy stage cannot fit, with its true units and bytes."""
+    # unit 0 alone fills device 0 exactly; the last device is left with units 1..2
+    with pytest.raises(BudgetError, match=r"device 1 needs 10 B of weights \(units 1\.\.2\)"):
+        partition([1.0] * 3, [5, 5, 5], [True] * 3, 2, 5)
+    # no cut after unit 0: device 0's smallest stage is units 0..1
+    with pytest.raises(BudgetError, match=r"device 0 needs 6 B of weights \(units 0\.\.1\)"):
+        partition([1.0] * 3, [3, 3, 3], [False, True, True], 2, 5)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(g=graphs(max_nodes=9), n=st.integers(1, 4))
 def test_split_of_random_graphs_is_within_one_unit_of_the_optimal_partition(g, n):

@@ -925,3 +925,45 @@ def test_text_output_keeps_spaces_of_other_scripts(tmp_path, capsys):
     assert main(["show", str(p)]) == 0
     out = capsys.readouterr().out
     assert name in out and "x\u3000in" in out, out
+
+
+# --- plan-file fields: types and limits, named with the file --------------------------------------------
+
+def _plan_doc():
+    return memplan.plan(H.qkv()).to_dict()
+
+
+@pytest.mark.parametrize("key,value", [("alignment", 256.0), ("arena_bytes", "10240"), ("streams", None),
+                                       ("lower_bound_bytes", [0])])
+def test_plan_file_field_of_the_wrong_type_is_a_format_error(key, value):
+    """A plan file whose alignment is 256.0 (or a count is a string, null, a list) is a PlanFormatError naming it."""
+    from memplan.planfile import plan_from_dict
+
+    doc = _plan_doc()
+    doc[key] = value
+    with pytest.raises(memplan.PlanFormatError, match=f"odd.json: field '{key}' is missing or not a"):
+        plan_from_dict(doc, source="odd.json")
+
+
+def test_plan_file_counts_stop_below_2_to_the_63():
+    """A plan file with arena_bytes 2**63 is refused; 2**63 - 1 loads."""
+    from memplan.planfile import plan_from_dict
+
+    doc = _plan_doc()
+    doc["arena_bytes"] = 2 ** 63 - 1
+    assert plan_from_dict(doc).arena_bytes == 2 ** 63 - 1
+    doc["arena_bytes"] = 2 ** 63
+    with pytest.raises(memplan.PlanFormatError, match="'arena_bytes' is 9223372036854775808, outside 0..9223372036854775807"):
+        plan_from_dict(doc)
+
+
+@pytest.mark.parametrize("offset", [1.5, "0", True])
+def test_plan_file_bad_offset_is_named_with_the_file_and_entry(offset):
+    """A non-integer tensor offset is refused naming the file, the tensors entry and the tensor."""
+    from memplan.planfile import plan_from_dict
+
+    doc = _plan_doc()
+    doc["tensors"][2]["offset"] = offset
+    tid = doc["tensors"][2]["id"]
+    with pytest.raises(memplan.PlanFormatError, match=rf"^odd.json: tensors\[2\] \('{tid}'\): 'offset' is not an integer"):
+        plan_from_dict(doc, source="odd.json")
