@@ -967,3 +967,41 @@ def test_plan_file_bad_offset_is_named_with_the_file_and_entry(offset):
     tid = doc["tensors"][2]["id"]
     with pytest.raises(memplan.PlanFormatError, match=rf"^odd.json: tensors\[2\] \('{tid}'\): 'offset' is not an integer"):
         plan_from_dict(doc, source="odd.json")
+
+
+def test_plan_file_entry_integers_are_the_int64_range():
+    """An offset or stream of -2**63 loads (verify judges it); 2**63 is refused naming the file and entry."""
+    from memplan.planfile import plan_from_dict
+
+    for key, field in (("tensors", "offset"), ("order", "stream")):
+        doc = _plan_doc()
+        doc[key][1][field] = -2 ** 63
+        assert plan_from_dict(doc, source="odd.json")
+        doc[key][1][field] = 2 ** 63
+        with pytest.raises(memplan.PlanFormatError, match=rf"^odd.json: {key}\[1\] .*'{field}' is not an integer"):
+            plan_from_dict(doc, source="odd.json")
+
+
+def test_multi_device_plan_file_limits():
+    """devices runs 1..1024 and device fields are int64: 1024 devices and -2**63 load, 1025 and 2**63 do not."""
+    from memplan.examples import LLAMA_TINY, llama
+    from memplan.planfile import plan_from_dict
+
+    _, p = memplan.plan_devices(llama(LLAMA_TINY), 2)
+    doc = p.to_dict()
+    wide = dict(doc, devices=1024, device_arena_bytes=[0] * 1024)
+    assert plan_from_dict(wide).devices == 1024
+    with pytest.raises(memplan.PlanFormatError, match="'devices' is not an integer in 1..1024"):
+        plan_from_dict(dict(doc, devices=1025, device_arena_bytes=[0] * 1025))
+    for where in ("arena", "order", "tensor"):
+        for value, ok in ((-2 ** 63, True), (2 ** 63, False)):
+            d = json.loads(json.dumps(doc))
+            if where == "arena":
+                d["device_arena_bytes"][0] = value
+            else:
+                d["order" if where == "order" else "tensors"][0]["device"] = value
+            if ok:
+                assert plan_from_dict(d)
+            else:
+                with pytest.raises(memplan.PlanFormatError, match="is not an integer within"):
+                    plan_from_dict(d)
