@@ -1005,3 +1005,15 @@ def test_multi_device_plan_file_limits():
             else:
                 with pytest.raises(memplan.PlanFormatError, match="is not an integer within"):
                     plan_from_dict(d)
+
+
+@pytest.mark.parametrize("key,value,limits", [("alignment", 0, "1..9223372036854775807"), ("streams", 0, "1..1024"),
+                                              ("streams", 1025, "1..1024"), ("lower_bound_bytes", -1, "0..")])
+def test_plan_file_counts_out_of_range(key, value, limits):
+    """A plan file with alignment 0, streams 0 or 1025, or a negative lower bound is refused naming the range."""
+    from memplan.planfile import plan_from_dict
+
+    doc = _plan_doc()
+    doc[key] = value
+    with pytest.raises(memplan.PlanFormatError, match=f"field '{key}' is {value}, outside {limits}"):
+        plan_from_dict(doc)
