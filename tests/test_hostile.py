@@ -1017,3 +1017,67 @@ def test_plan_file_counts_out_of_range(key, value, limits):
     doc[key] = value
     with pytest.raises(memplan.PlanFormatError, match=f"field '{key}' is {value}, outside {limits}"):
         plan_from_dict(doc)
+
+
+def test_plan_mismatches_name_the_first_wrong_thing_once_and_stop_at_the_limit():
+    """plan_mismatches: one finding for a single missing node or for bad events (either end), at most limit."""
+    import dataclasses
+
+    from memplan.planfile import plan_mismatches
+
+    g = H.qkv()
+    p = memplan.plan(g)
+    assert plan_mismatches(g, dataclasses.replace(p, order=p.order[1:])) == [
+        (1, "plan has no entry for graph node 'norm' (wrong graph?)")]
+    for events in ((("norm", "nope"), ("x", "y")), (("nope", "norm"),)):
+        a, b = events[0]
+        assert plan_mismatches(g, dataclasses.replace(p, events=events)) == [
+            (1, f"event {a!r}->{b!r} names a node the graph does not have (wrong graph?)")]
+    nodes = dataclasses.replace(p, order=p.order + tuple((f"u{i}", 0) for i in range(5)))
+    assert [m for _, m in plan_mismatches(g, nodes, limit=3)] == [
+        f"plan names node 'u{i}', which graph 'qkv' does not have (wrong graph?)" for i in range(3)]
+    tensors = dataclasses.replace(p, tensors=p.tensors + tuple((f"t{i}", 0, 1) for i in range(5)))
+    assert [m for _, m in plan_mismatches(g, tensors, limit=3)] == [
+        f"plan places tensor 't{i}', which graph 'qkv' does not have (wrong graph?)" for i in range(3)]
+
+
+@pytest.mark.parametrize("devices", ["2", 2.0, True, 0, None])
+def test_plan_file_devices_that_is_not_a_device_count(devices):
+    """A plan file's devices must be an integer in 1..1024: "2", 2.0, true, 0 and null are refused."""
+    from memplan.planfile import plan_from_dict
+
+    doc = dict(_plan_doc(), devices=devices)
+    with pytest.raises(memplan.PlanFormatError, match="'devices' is not an integer in 1..1024"):
+        plan_from_dict(doc)
+
+
+def test_plan_with_too_few_device_entries_writes_minus_one():
+    """A Plan built in code with a device list shorter than order/tensors writes -1 for the rest (verify rejects it)."""
+    import dataclasses
+
+    from memplan.examples import LLAMA_TINY, llama
+
+    _, p = memplan.plan_devices(llama(LLAMA_TINY), 2)
+    doc = dataclasses.replace(p, node_devices=p.node_devices[:-1], tensor_devices=p.tensor_devices[:-1]).to_dict()
+    assert doc["order"][-1]["device"] == -1 and doc["tensors"][-1]["device"] == -1
+    assert [e["device"] for e in doc["order"][:-1]] == list(p.node_devices[:-1])
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.update(device_arena_bytes=d["device_arena_bytes"][:1]),
+    lambda d: d.update(device_arena_bytes=None),
+    lambda d: d["order"][0].update(device="1"),
+    lambda d: d["tensors"][0].update(device=1.0),
+    lambda d: d["tensors"][0].update(device=True),
+    lambda d: d.update(device_arena_bytes=[True, 0]),
+])
+def test_multi_device_plan_file_with_malformed_device_fields(change):
+    """device_arena_bytes must list one integer per device, and each device field be an integer (no str, float, bool)."""
+    from memplan.examples import LLAMA_TINY, llama
+    from memplan.planfile import plan_from_dict
+
+    _, p = memplan.plan_devices(llama(LLAMA_TINY), 2)
+    doc = json.loads(json.dumps(p.to_dict()))
+    change(doc)
+    with pytest.raises(memplan.PlanFormatError, match="device"):
+        plan_from_dict(doc)
