@@ -553,3 +553,15 @@ def test_progress_that_is_not_callable_is_refused_on_entry():
 
     with pytest.raises(memplan.errors.GraphError, match="progress"):
         from_torch(torch.nn.ReLU(), (torch.ones(2),), progress=3)
+
+
+def test_hand_made_plan_entry_integers_stop_below_2_to_the_63():
+    """A Plan built in code with an offset or stream of 2**63 is refused; -2**63 passes the field check."""
+    from memplan.planfile import check_plan_fields
+
+    p = memplan.plan(H.qkv())
+    check_plan_fields(_with_offset(p, "q", -2 ** 63))
+    with pytest.raises(memplan.PlanFormatError, match="'q'.*offset"):
+        check_plan_fields(_with_offset(p, "q", 2 ** 63))
+    with pytest.raises(memplan.PlanFormatError, match="order.*stream"):
+        check_plan_fields(dataclasses.replace(p, order=((p.order[0][0], 2 ** 63),) + p.order[1:]))
