@@ -31,6 +31,13 @@ def entry(doc, tid):
     return next(e for e in doc["tensors"] if e["id"] == tid)
 
 
+def sharing(graph, taker, owner) -> dict:
+    """The serial plan's safe doc, with ``taker`` moved onto ``owner``'s offset (the usual planted reuse)."""
+    doc = safe_doc(graph, H.serial(graph))
+    entry(doc, taker)["offset"] = entry(doc, owner)["offset"]
+    return doc
+
+
 def test_missing_event_is_rule_2():
     g = H.qkv()
     doc = safe_doc(g, H.streams(g, H.QKV_STREAMS))
@@ -465,8 +472,7 @@ def test_output_is_live_to_the_end_though_its_accesses_precede_the_other_roots()
     b.node("b", "OP", ["x"], b.intermediate("z", 100))
     b.node("c", "OP", ["z"], b.output("o", 100))
     g = b.build()
-    doc = safe_doc(g, H.serial(g))
-    entry(doc, "z")["offset"] = entry(doc, "y")["offset"]
+    doc = sharing(g, "z", "y")
     expect_unsafe(g, doc, 3, "y", "z")
 
 
@@ -478,8 +484,7 @@ def test_two_inputs_may_not_share_bytes_though_their_reads_are_ordered():
     b.node("a", "OP", ["x1"], b.intermediate("t", 100))
     b.node("b", "OP", ["x2", "t"], b.output("o", 100))
     g = b.build()
-    doc = safe_doc(g, H.serial(g))
-    entry(doc, "x2")["offset"] = entry(doc, "x1")["offset"]
+    doc = sharing(g, "x2", "x1")
     expect_unsafe(g, doc, 3, "x1", "x2")
 
 
@@ -491,8 +496,7 @@ def test_inplace_exception_does_not_hand_on_an_outputs_bytes():
     b.node("n", "OP", ["y"], b.intermediate("z", 100), inplace={"z": "y"})
     b.node("c", "OP", ["z"], b.output("o", 100))
     g = b.build()
-    doc = safe_doc(g, H.serial(g))
-    entry(doc, "z")["offset"] = entry(doc, "y")["offset"]
+    doc = sharing(g, "z", "y")
     expect_unsafe(g, doc, 3, "y", "z")
 
 
@@ -518,8 +522,7 @@ def test_an_unread_input_may_share_bytes_with_the_first_nodes_output():
     b.input("x", 100)
     b.node("n1", "OP", ["t"], b.output("y", 100))
     g = b.build()
-    doc = safe_doc(g, H.serial(g))
-    entry(doc, "t")["offset"] = entry(doc, "x")["offset"]
+    doc = sharing(g, "t", "x")
     assert check(g, doc) == []
 
 

@@ -7,7 +7,7 @@ itself (topological by construction, streams numbered by first use), where those
 time. ``wait_pairs`` makes the same choices on indices with *sparse* clocks shared along a stream: a node
 that waits on no event has the clock of the node before it on its stream (plus its own count, which is
 its sequence number and is kept implicitly), so only an event copies a clock, and a copy holds only the
-streams it knows of. ``tests/test_optimize_events.py`` checks it against ``schedule_with_events``.
+streams it knows of. ``tests/test_optimize_fast.py`` checks it against ``schedule_with_events``.
 """
 
 from __future__ import annotations
@@ -20,74 +20,9 @@ from ..graph import Graph
 def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
     """The events ``schedule_with_events`` gives node indices ``order`` on ``streams`` (one per entry),
     as (after, before) node-index pairs in the same order. ``order`` must be a topological issue order
-    (every read after its chain's writers) and keep fusion groups whole: it is not checked."""
-    n_nodes = len(graph.nodes)
-    pos = [0] * n_nodes
-    stream = [0] * n_nodes
-    for p, (v, s) in enumerate(zip(order, streams)):
-        pos[v] = p
-        stream[v] = s
-    tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
-
-    def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
-        out = dict(a)
-        for s, w in b.items():
-            if s not in out or pos[w] > pos[out[s]]:
-                out[s] = w
-        return out
-
-    # tensors written through a view chain need the fold (memoized per view); the rest have one writer
-    fold = graph.fold_writers(lambda w: {stream[w]: w}, later)
-    seq = [0] * n_nodes
-    counts: dict[int, int] = {}
-    # clock[v]: for each stream other than v's own, how many of its nodes happen-before v (absent: none);
-    # v's own count is seq[v] + 1. Never changed once made: the next node of the stream may share it.
-    clock: list[dict[int, int]] = [{}] * n_nodes  # (every entry replaced before it is read)
-    last: dict[int, dict[int, int]] = {}
-    out: list[tuple[int, int]] = []
-    for v, s in zip(order, streams):
-        deps: dict[int, int] = {}
-        for t in inputs[v]:
-            j = written[t]
-            if j < 0:
-                continue
-            if tensors[j].view_of is None:
-                w = producer[j]
-                sw = stream[w]
-                if sw not in deps or pos[w] > pos[deps[sw]]:
-                    deps[sw] = w
-            else:
-                for sw, w in fold.of(t).items():
-                    if sw not in deps or pos[w] > pos[deps[sw]]:
-                        deps[sw] = w
-        cur = last.get(s)
-        if cur is None:
-            cur = {}
-        if s in deps:
-            del deps[s]
-        if deps:
-            copied = False
-            ds = list(deps.values())
-            if len(ds) > 1:
-                ds.sort(key=lambda d: -pos[d])
-            for d in ds:
-                sd = stream[d]
-                if cur.get(sd, 0) <= seq[d]:  # not yet implied by the events taken so far
-                    out.append((d, v))
-                    if not copied:
-                        cur = dict(cur)
-                        copied = True
-                    for x, c in clock[d].items():
-                        if c > cur.get(x, 0):
-                            cur[x] = c
-                    cur[sd] = seq[d] + 1   # (d's own count: more than any clock it is merged with held)
-                    cur.pop(s, None)       # (v's own count is implicit)
-        c = counts.get(s, 0)
-        seq[v] = c
-        counts[s] = c + 1
-        clock[v] = cur
-        last[s] = cur
-    return out
+    (every read after its chain's writers) and keep fusion groups whole: it is not checked. One pass of
+    ``Replay``'s loop (its simulated times unused), so the choice of events is written once."""
+    return Replay(graph, order, streams, [0.0] * len(graph.nodes), 0.0, record=True).pairs
 
 
 class Replay:
@@ -102,7 +37,7 @@ class Replay:
     """
 
     def __init__(self, graph: Graph, order: Sequence[int], streams: Sequence[int], cost: Sequence[float],
-                 event_us: float, marks: Sequence[int] = ()):
+                 event_us: float, marks: Sequence[int] = (), record: bool = False):
         n_nodes = len(graph.nodes)
         self.graph, self.order, self.cost, self.event_us = graph, list(order), cost, event_us
         self.pos = [0] * n_nodes
@@ -115,8 +50,10 @@ class Replay:
         self.clock: list[dict[int, int]] = [{}] * n_nodes
         self.end = [0.0] * n_nodes
         self.marks: dict[int, tuple] = {p: () for p in marks}
+        #: with ``record``: the events taken, as (after, before) node-index pairs (``wait_pairs``)
+        self.pairs: list[tuple[int, int]] | None = [] if record else None
         self.events, self.makespan = self._run(0, self.stream, self.seq, self.clock, self.end, {}, {}, {}, 0, 0.0,
-                                               self.marks)
+                                               self.marks, self.pairs)
 
     def rerun(self, p: int, streams: Sequence[int]) -> tuple[int, float]:
         counts, last, free, events, top = self.marks[p]
@@ -125,11 +62,15 @@ class Replay:
         for q in range(p, len(order)):
             stream[order[q]] = streams[q]
         return self._run(p, stream, list(self.seq), list(self.clock), list(self.end), dict(counts), dict(last),
-                         dict(free), events, top, None)
+                         dict(free), events, top, None, None)
 
     def _run(self, p0: int, stream: list[int], seq: list[int], clock: list[dict[int, int]], end: list[float],
              counts: dict[int, int], last: dict[int, dict[int, int]], free: dict[int, float], events: int,
-             top: float, marks: dict[int, tuple] | None) -> tuple[int, float]:
+             top: float, marks: dict[int, tuple] | None, pairs: list[tuple[int, int]] | None
+             ) -> tuple[int, float]:
+        """Issue ``order`` from position ``p0`` on: latest writer per other stream, an event for each one
+        the stream's clock does not already imply (latest first), clocks shared along a stream and copied
+        only when an event merges another's in; times as ``timeline.simulate_indices`` gives them."""
         graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
         tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
 
@@ -173,8 +114,10 @@ class Replay:
                     ds.sort(key=lambda d: -pos[d])
                 for d in ds:
                     sd = stream[d]
-                    if cur.get(sd, 0) <= seq[d]:
+                    if cur.get(sd, 0) <= seq[d]:  # not yet implied by the events taken so far
                         events += 1
+                        if pairs is not None:
+                            pairs.append((d, v))
                         if end[d] + event_us > start:
                             start = end[d] + event_us
                         if not copied:
@@ -183,8 +126,8 @@ class Replay:
                         for x, c in clock[d].items():
                             if c > cur.get(x, 0):
                                 cur[x] = c
-                        cur[sd] = seq[d] + 1
-                        cur.pop(s, None)
+                        cur[sd] = seq[d] + 1   # (d's own count: more than any clock it is merged with held)
+                        cur.pop(s, None)       # (v's own count is implicit)
             c = counts.get(s, 0)
             seq[v] = c
             counts[s] = c + 1
