@@ -17,6 +17,7 @@ from .errors import (
                      UnsafePlan,
 )
 from .graph import Graph, GraphBuilder, Node, Tensor, graph_from_dict
+from .importers import from_torch
 from .io import load_graph, load_plan, save_graph, save_plan
 from .optimize import CostModel, graph_optimize
 from .plan import Planned, plan, plan_devices, plan_graph
@@ -36,17 +37,4 @@ __all__ = [
     "schedule_with_events", "serial_schedule", "verify",
     "CostModel", "Simulation", "graph_optimize", "simulate",
 ]
-
-
-def from_torch(module, example_inputs=(), **kwargs) -> Graph:
-    """A torch module's forward pass as a Graph, via ``torch.export`` (torch is imported on call).
-
-    See ``memplan.importers.torch.from_torch`` for the options and the mapping.
-    """
-    from .importers.torch import from_torch as _from_torch
-
-    return _from_torch(module, example_inputs, **kwargs)
-
-
-__all__ += ["from_torch"]
-__all__ += ["DeviceSplit", "Planned", "plan_devices", "plan_graph", "split_devices"]
+__all__ += ["from_torch", "DeviceSplit", "Planned", "plan_devices", "plan_graph", "split_devices"]

@@ -241,10 +241,10 @@ def test_registry_choices_and_errors():
     assert mul_mat_launch(1, 2, 3, 16, 96, 64).kernel == "gemm_wmma_f16_f32"   # no gemm_tc tile fits 96 rows
     assert mul_mat_launch(1, 2, 3, 16, 4095, 4096).kernel == "gemm_naive_f16_f32"
     assert mul_mat_launch(1, 2, 3, 65, 4096, 4096).kernel == "gemm_naive_f16_f32"
-    assert gemv_rows_per_block(512, 132, 4096) == 1 and gemv_rows_per_block(128256, 132, 4096) == 8
-    assert gemv_rows_per_block(14336, 132, 4096) == 8 and gemv_rows_per_block(4096, 132, 14336) == 8
-    assert gemv_rows_per_block(1024, 132, 4096) == 2 and gemv_rows_per_block(2048, 132, 2048) == 4
-    assert gemv_rows_per_block(32000, 132, 2048) == 8 and gemv_rows_per_block(8192, 132, 2048) == 8
+    assert gemv_rows_per_block(512, 132) == 1 and gemv_rows_per_block(128256, 132) == 8
+    assert gemv_rows_per_block(14336, 132) == 8 and gemv_rows_per_block(4096, 132) == 8
+    assert gemv_rows_per_block(1024, 132) == 2 and gemv_rows_per_block(2048, 132) == 4
+    assert gemv_rows_per_block(32000, 132) == 8 and gemv_rows_per_block(8192, 132) == 8
     b = memplan.GraphBuilder("bad")
     b.input("x", 16, shape=[4], dtype="f32")
     b.node("n", "FROB", ["x"], b.output("y", 16, shape=[4], dtype="f32"))
@@ -1204,3 +1204,15 @@ def test_plan_step_gives_serial_and_multi_stream_plans_the_same_kernels(kw, batc
     g = L.build_graph(L.config("tiny", batch=batch, **kw), "runtime")
     sched = L.multi_stream_schedule(g)
     assert _kernels(g, plan_step(g, batch=batch)) == _kernels(g, plan_step(g, sched, batch=batch))
+
+
+def test_kv_poison_ranges_refuse_another_configs_graph():
+    """A jitter test poisons the cache rows the step writes; ranges from another config (a larger batch,
+    a longer context) would fall past the cache and the poison would test nothing."""
+    cfg, g, _w, _inp = _tiny(2, seed=1)
+    assert {r.tensor for r in L.kv_poison_ranges(g, cfg)} == {f"l{i}.{c}_cache" for i in range(cfg.layers)
+                                                              for c in "kv"}
+    for other in (replace(cfg, batch=cfg.batch + cfg.ctx), replace(cfg, ctx=cfg.ctx * 4),
+                  replace(cfg, layers=cfg.layers + 1)):
+        with pytest.raises(ValueError, match="poison range"):
+            L.kv_poison_ranges(g, other)

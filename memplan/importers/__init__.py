@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..errors import GraphError
-from ..graph import MAX_COST_US
+from ..graph import MAX_COST_US, Graph
 from ..ops import roofline_us
 
 #: ``progress(done, total)``: called once per imported node; cheap when throttled by ``tty_progress``.
@@ -77,8 +77,9 @@ def import_onnx(*args, **kwargs):
     return impl(*args, **kwargs)
 
 
-def from_torch(*args, **kwargs):
-    """``memplan.importers.torch.from_torch`` (loaded on call: needs the ``torch`` extra)."""
+def from_torch(module, example_inputs=(), **kwargs) -> Graph:
+    """A torch module's forward pass as a Graph, via ``torch.export``: ``memplan.importers.torch.from_torch``
+    (loaded on call: needs the ``torch`` extra), also ``memplan.from_torch``."""
     from .torch import from_torch as impl
 
-    return impl(*args, **kwargs)
+    return impl(module, example_inputs, **kwargs)

@@ -107,7 +107,7 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
     nb = tail.block[0]
     if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256 and N * K >= gemv_norm_min
             and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
-        rpb = gemv_rows_per_block(N, num_sms, K)
+        rpb = gemv_rows_per_block(N, num_sms)
         return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
     return [mul_mat_launch(addr(Wt), addr(xg), product, M, N, K, num_sms, wgmma), tail]
@@ -128,7 +128,7 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False) -> 
     M = _numel(_shape(graph, x)) // K
     y = mul.outputs[0]
     # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
-    rpb = max(2, gemv_rows_per_block(N, num_sms, K))
+    rpb = max(2, gemv_rows_per_block(N, num_sms))
     if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
         return [Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]

@@ -172,12 +172,12 @@ def _ew_grid(n: int, block: int = 256) -> tuple[int, int, int]:
     return (max(1, min(math.ceil(n / block), 8192)), 1, 1)
 
 
-def gemv_rows_per_block(n_rows: int, num_sms: int, k: int = 0) -> int:
+def gemv_rows_per_block(n_rows: int, num_sms: int) -> int:
     """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead). More
     rows per block means fewer warps per row, so each warp streams a longer run of its row with its loads
     always in flight; on the H200 8 rows beat 2 on every large matrix (lm_head 245 vs 265 us, down 29.9
     vs 32.0, q 10.6 vs 12.0: runtime.tools.profile, docs/runtime.md), where the H100 had favoured 2 for
-    the largest. ``k`` is accepted for callers that pass it; the rule does not need it."""
+    the largest. K does not enter: a long row only lengthens each warp's stream."""
     for rpb in (8, 4, 2):
         if math.ceil(n_rows / rpb) >= 2 * num_sms:
             return rpb
@@ -609,7 +609,7 @@ def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132, wgmma: bool = False) -> Launch:
     """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive."""
     if M == 1 and K % 8 == 0:
-        rpb = gemv_rows_per_block(N, num_sms, K)
+        rpb = gemv_rows_per_block(N, num_sms)
         return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
     choice = tc_choice(M, N, K, num_sms, wgmma) if 2 <= M <= 64 else None
     if choice is not None:

@@ -259,7 +259,15 @@ class PoisonRange:
 
 
 def kv_poison_ranges(graph: Graph, cfg: LlamaConfig) -> tuple[PoisonRange, ...]:
+    """The cache rows ``cfg``'s step writes, checked against ``graph``: a range past its cache tensor (a
+    graph built from another config) would poison a neighbour's bytes or none at all, and a jitter test
+    would then pass without having tested the cache reads."""
     dm = dims(cfg)
     row = dm["kvd"] * 2
-    return tuple(PoisonRange(f"l{li}.{c}_cache", cfg.ctx * row, cfg.batch * row)
-                 for li in range(cfg.layers) for c in ("k", "v"))
+    out = tuple(PoisonRange(f"l{li}.{c}_cache", cfg.ctx * row, cfg.batch * row)
+                for li in range(cfg.layers) for c in ("k", "v"))
+    for r in out:
+        ti = graph.tensor_index.get(r.tensor)
+        if ti is None or r.offset + r.nbytes > graph.tensors[ti].size:
+            raise ValueError(f"poison range {r} does not lie inside tensor {r.tensor!r} of graph {graph.name!r}")
+    return out
