@@ -11,6 +11,7 @@ from .errors import (
                      GraphError,
                      InputFormatError,
                      MemplanError,
+                     OptionError,
                      PlanFormatError,
                      ScheduleError,
                      SolverError,
@@ -31,7 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetError", "BufferProblem", "Event", "Graph", "GraphBuilder", "GraphError", "HappensBefore",
-    "InputFormatError", "MemplanError", "Node", "Plan", "PlanFormatError", "Schedule", "ScheduleError",
+    "InputFormatError", "MemplanError", "OptionError", "Node", "Plan", "PlanFormatError", "Schedule", "ScheduleError",
     "Solution", "SolverError", "Tensor", "UnsafePlan", "build_happens_before", "graph_from_dict",
     "load_graph", "load_plan", "plan", "plan_from_dict", "save_graph", "save_plan",
     "schedule_with_events", "serial_schedule", "verify",

@@ -35,6 +35,11 @@ class BudgetError(MemplanError):
     """No plan fits the requested memory budget or capacity."""
 
 
+class OptionError(MemplanError, TypeError):
+    """A keyword option the function does not take (``memplan.plan(graph, alignmnet=...)``): memplan's own
+    error naming the option and the valid ones, and still the ``TypeError`` Python would have raised."""
+
+
 class UnsafePlan(MemplanError):
     """The verifier found a plan that breaks the contract's safety rules.
 

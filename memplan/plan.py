@@ -9,6 +9,8 @@ the trade-off. Every plan ``plan()`` returns has passed the independent verifier
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import BudgetError, ScheduleError, SolverError
+from .errors import BudgetError, OptionError, ScheduleError, SolverError, short_repr
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
@@ -52,7 +54,19 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's
     weights plus arena (BudgetError naming the device). All options: see ``plan_graph``.
     """
+    _check_options(options)
     return plan_graph(graph, schedule, solver, **options).plan
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """OptionError for a keyword ``plan_graph`` does not take: through ``plan(**options)`` Python's own
+    TypeError names ``plan_graph``, a function the caller never called, and suggests nothing."""
+    known = [k for k, p in inspect.signature(plan_graph).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    for key in options:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise OptionError(f"plan() got an unknown option {short_repr(key)}{hint}; options: {', '.join(known)}")
 
 
 @paused

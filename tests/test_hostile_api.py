@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import memplan
-from memplan import Event, Schedule
+from memplan import Event, Schedule, examples
 from memplan.schedule import check_schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -565,3 +565,16 @@ def test_hand_made_plan_entry_integers_stop_below_2_to_the_63():
         check_plan_fields(_with_offset(p, "q", 2 ** 63))
     with pytest.raises(memplan.PlanFormatError, match="order.*stream"):
         check_plan_fields(dataclasses.replace(p, order=((p.order[0][0], 2 ** 63),) + p.order[1:]))
+
+
+@pytest.mark.parametrize("key, near", [("stream", "streams"), ("timelimit", "time_limit"), ("alignment", None),
+                                       ("memory-budget", "memory_budget")])
+def test_plan_names_an_unknown_option(key, near):
+    """``plan(**options)`` forwards to ``plan_graph``; an unknown key is memplan's OptionError (still a
+    TypeError) naming the key and the nearest option, not Python's message about ``plan_graph``."""
+    with pytest.raises(memplan.OptionError) as info:
+        memplan.plan(examples.diamond(), **{key: 2})
+    msg = str(info.value)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, memplan.MemplanError)
+    assert repr(key) in msg and "plan_graph" not in msg and "streams" in msg
+    assert (f"did you mean {near!r}" in msg) if near else "did you mean" not in msg
