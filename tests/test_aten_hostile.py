@@ -105,6 +105,43 @@ def test_random_ops_draw_in_program_order_on_every_plan(streams):
         _same(out, m(x, y))
 
 
+class RandomInsideCond(nn.Module):
+    """A random op inside ``torch.cond``'s branch (one higher-order node) and ``rand_like`` at the end of a
+    long chain: critical-path-first schedules on 2-3 streams issued the cond first."""
+
+    def forward(self, x, y):
+        a = x
+        for _ in range(6):
+            a = (a @ a).tanh()
+        b = torch.rand_like(a) * a
+
+        def drop(c):
+            return nn.functional.dropout(c, 0.5, training=True) * 2
+
+        def keep(c):
+            return c - 1
+
+        c = torch.cond(y.sum() > -1e9, drop, keep, (y,))
+        for _ in range(8):
+            c = (c @ c).tanh()
+        return b, c
+
+
+@pytest.mark.parametrize("streams", [1, 2, 3])
+def test_random_ops_inside_cond_draw_in_program_order(streams):
+    """Was silently different from eager on 2-3 streams: only top-level random ops were ordered, so the
+    cond holding a dropout ran before ``rand_like``."""
+    m = RandomInsideCond()
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(64, 64, generator=g) / 8, torch.randn(16, 16, generator=g) / 4
+    c = compile(m, (x, y), streams=streams, poison=True)
+    assert [n for n, _s in c.plan.order if n in ("rand_like", "cond")] == ["rand_like", "cond"]
+    torch.manual_seed(5)
+    out = c(x, y)
+    torch.manual_seed(5)
+    _same(out, m(x, y))
+
+
 @pytest.mark.parametrize("streams", [1, 3])
 def test_inputs_the_program_writes_are_written_back_to_the_caller(streams):
     """Was silently lost: the write landed in the arena copy only, so the caller's tensors kept their old

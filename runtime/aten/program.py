@@ -138,15 +138,16 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
 
 def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
     """``graph`` with each random op (``dropout``, ``rand``, ``bernoulli_``...: torch's
-    ``nondeterministic_seeded`` tag) also reading the first result of the random op before it.
+    ``nondeterministic_seeded`` tag; or a higher-order op such as ``torch.cond`` whose branches hold one)
+    also reading the first result of the random op before it.
 
     Why: they draw from one generator in the order they run, which no tensor edge records; a multi-stream
     schedule could issue a later one first, and every random number (and output) then differed from eager
     under the same seed. The extra read keeps their program order in every schedule, at the cost of a
     result living until the next random op starts; the executor binds arguments from the program, not
     from graph inputs, so nothing else changes."""
-    seeded = [n.name for n in ep.graph.nodes if n.op == "call_function" and n.name in graph.node_index
-              and torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ())]
+    seeded = [n.name for n in ep.graph.nodes if n.name in graph.node_index
+              and graph.node(n.name).outputs and _draws(torch, ep.graph_module, n)]
     if len(seeded) < 2:
         return graph
     nodes = list(graph.nodes)
@@ -156,6 +157,33 @@ def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
         if dep not in nodes[k].inputs:
             nodes[k] = replace(nodes[k], inputs=nodes[k].inputs + (dep,))
     return Graph(graph.name, graph.tensors, tuple(nodes), graph.alignment)
+
+
+def _draws(torch, owner: Any, node: Any, depth: int = 0) -> bool:
+    """Whether ``node`` draws from the generator: a seeded op, or a higher-order op (``cond``, ``map``,
+    ``while_loop``) one of whose subgraphs (``get_attr`` arguments of ``owner``) holds one at any depth."""
+    if node.op != "call_function":
+        return False
+    if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
+        return True
+    if not isinstance(node.target, torch._ops.HigherOrderOperator) or depth > 32:
+        return False
+    for arg in _flat_nodes(torch, (node.args, node.kwargs)):
+        if arg.op != "get_attr":
+            continue
+        sub = owner
+        for part in str(arg.target).split("."):
+            sub = getattr(sub, part, None)
+        if isinstance(sub, torch.fx.GraphModule) and any(_draws(torch, sub, n, depth + 1) for n in sub.graph.nodes):
+            return True
+    return False
+
+
+def _flat_nodes(torch, tree: Any) -> list[Any]:
+    """The fx nodes anywhere in ``tree`` (nested args and kwargs)."""
+    out: list[Any] = []
+    torch.fx.node.map_arg(tree, out.append)
+    return out
 
 
 def _spec(torch, tid: str, val: Any) -> TensorSpec:
