@@ -18,7 +18,6 @@ from .ops import (
     GEMM_WG_NAMES,
     NONPORTABLE_CLUSTER_NAMES,
     SMEM_LIMITS,
-    TC_BUILD,
     TC_MAX_ROWS,
     TC_WARP_ROWS,
     KernelError,
@@ -113,10 +112,10 @@ class KernelLibrary:
         self.pdl = pdl
         self.num_sms = dev.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
         self.options = tuple(options)
-        fixed = [o for o in self.options if o.split("=")[0] in ("-DWG_HSTAGES", "-DWG_STAGES", "-DWG_XSTAGES")]
+        fixed = [o for o in self.options if o.split("=")[0] in ("-DWG_WT", "-DWG_STAGES", "-DWG_XSTAGES")]
         if fixed:   # ops.tc_smem_bytes and the tensor maps' boxes are sized for llama.cu's own values
             raise KernelError(f"KernelLibrary(options=...): {fixed[0]} changes the wgmma build's shape, which "
-                              "runtime.kernels.ops (WG_STAGES, WG_HSTAGES, WG_XSTAGES) fixes; change those")
+                              "runtime.kernels.ops (WG_STAGES, WG_XSTAGES, TC_WARP_ROWS['g']) fixes; change those")
         self.cubin = nvcc_compile(source.read_text(), arch=arch, no_extern_c=True, options=["-O3", *self.options])
         self.module = cuda.module_from_buffer(self.cubin)
         self.funcs = {}
@@ -244,7 +243,7 @@ class KernelLibrary:
         wgmma reads) and one for x ([M, K] f32, boxes of 64 x 64, rows past M read as zero), then y, M, N, K
         (llama.cu GEMM_WG_KERNELS)."""
         *weights, x, y, M, N, K = ln.args
-        rows = 8 * TC_WARP_ROWS[TC_BUILD[ln.kernel]]   # a block's weight rows (SwiGLU: half gate, half up rows)
+        rows = 8 * TC_WARP_ROWS["g"]   # a block's weight rows (SwiGLU: half from the gate, half from the up matrix)
         box = rows // 2 if len(weights) == 2 else rows
         maps = [self._tmap(w, N, K, box) for w in weights] + [self._tmap(x, M, K, None)]
         scalars = [ctypes.c_void_p(y), ctypes.c_int(M), ctypes.c_int(N), ctypes.c_int(K)]

@@ -1777,17 +1777,12 @@ __device__ __forceinline__ void gemm_tc_body(const half* __restrict__ W, const h
 // + 0..3: this build's bits differ from theirs, but every plan of a graph launches the same build for the
 // same product, and its SwiGLU twin adds each row's products exactly as its plain kernel does (the K split
 // is the same, the cluster adds the partial tiles in rank order from zero, as gemm_tc_store does).
-// Warpgroup wg holds weight rows 64 (WT wg + h), h < WT, of the block (WT m64 tiles).
-// Two shapes (ops.WG_BUILDS): "g", WT = 2 (256 weight rows per block) on a ring of WG_STAGES stages, and "h",
-// WT = 1 (128 rows) on a ring of WG_HSTAGES: the same bytes in flight per block, so a matrix of few tiles
-// (the hidden-size ones, N = 2048: 8 tiles of 256) spreads over twice the blocks. The two add every output's
-// products in the same order (the K split is the cluster's, the stages and k16 steps in order), so for the same
-// cluster size they give the same bits.
+// Warpgroup wg holds weight rows 64 (WG_WT wg + h), h < WG_WT, of the block (two m64 tiles).
 // Arguments: tensor maps (runtime.kernels.library: weights [N, K] f16 in boxes of 64 k x 256 rows, SW 128;
-// x [M, K] f32 in boxes of 64 x 64), y, M, N, K; needs M <= 64, N % (128 WT) == 0 (SW: N % (64 WT)), K % 64 == 0, K >= 64 CL
-// and tc_smem_bytes(M, build) of dynamic shared memory (ops.py).
-#ifndef WG_HSTAGES
-#define WG_HSTAGES 8
+// x [M, K] f32 in boxes of 64 x 64), y, M, N, K; needs M <= 64, N % 256 == 0 (SW: N % 128), K % 64 == 0, K >= 64 CL
+// and tc_smem_bytes(M, "g") of dynamic shared memory (ops.py).
+#ifndef WG_WT
+#define WG_WT 2
 #endif
 #ifndef WG_STAGES
 #define WG_STAGES 4
@@ -1834,11 +1829,11 @@ __device__ __forceinline__ void tma_load_2d(unsigned dst, const TmaMap* map, int
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
                  ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar) : "memory");
 }
-template <int CL, bool SW, int WT, int S>
+template <int CL, bool SW>
 __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2, const TmaMap* tx, float* y, int M,
                                              int N, int K) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int NT = 256, BN = 128 * WT, SX = WG_XSTAGES, KT = WG_KT;
+    constexpr int WT = WG_WT, NT = 256, BN = 128 * WT, S = WG_STAGES, SX = WG_XSTAGES, KT = WG_KT;
     constexpr int WB = BN * KT * 2, XF = 64 * KT * 4, XH = 64 * KT * 2;   // bytes per stage: W, f32 x, f16 x
     static_assert(S >= 2 && SX >= 2 && KT * 2 == 128, "gemm_wg: 128-byte rows, two stages at least");
     extern __shared__ __align__(16) unsigned char tc_smem[];
@@ -2048,32 +2043,28 @@ GEMM_TC_BUILDS(8, 8, (256))
 // K in 16 and each warp's chain of dependent weight loads is half as long
 #define TC_CLUSTER_16 __cluster_dims__(16, 1, 1)
 GEMM_TC_BUILDS(16, 16, (256))
-// the wgmma builds "g" and "h" (gemm_wg_body; sm_90a): tensor maps for W (and the SwiGLU pass's up matrix) and x
-#define GEMM_WG_KERNELS(NAME, CL, WT, S)                                                                    \
+// the wgmma build "g" (gemm_wg_body; sm_90a): tensor maps for W (and the SwiGLU pass's up matrix) and x
+#define GEMM_WG_KERNELS(NAME, CL)                                                                           \
     extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__(256, 1)                                     \
     NAME##_f16_f32(const __grid_constant__ TmaMap tw, const __grid_constant__ TmaMap tx, float* y, int M, int N, \
                    int K) {                                                                                  \
-        gemm_wg_body<CL, false, WT, S>(&tw, nullptr, &tx, y, M, N, K);                                       \
+        gemm_wg_body<CL, false>(&tw, nullptr, &tx, y, M, N, K);                                              \
     }                                                                                                        \
     extern "C" __global__ void TC_CLUSTER_##CL __launch_bounds__(256, 1)                                     \
     NAME##_swiglu_f16_f32(const __grid_constant__ TmaMap tg, const __grid_constant__ TmaMap tu,              \
                           const __grid_constant__ TmaMap tx, float* y, int M, int N, int K) {                \
-        gemm_wg_body<CL, true, WT, S>(&tg, &tu, &tx, y, M, N, K);                                            \
+        gemm_wg_body<CL, true>(&tg, &tu, &tx, y, M, N, K);                                                   \
     }
+GEMM_WG_KERNELS(gemm_tcg, 1)
+GEMM_WG_KERNELS(gemm_tc2g, 2)
+GEMM_WG_KERNELS(gemm_tc4g, 4)
+GEMM_WG_KERNELS(gemm_tc8g, 8)
 #define TC_CLUSTER_3 __cluster_dims__(3, 1, 1)
 #define TC_CLUSTER_5 __cluster_dims__(5, 1, 1)
 #define TC_CLUSTER_6 __cluster_dims__(6, 1, 1)
-// sizes between the powers of two: one wave of SMs (ops._wg_split)
-#define GEMM_WG_BUILDS(CL, SFX)                                                                              \
-    GEMM_WG_KERNELS(gemm_tc##SFX##g, CL, 2, WG_STAGES)                                                       \
-    GEMM_WG_KERNELS(gemm_tc##SFX##h, CL, 1, WG_HSTAGES)
-GEMM_WG_BUILDS(1, )
-GEMM_WG_BUILDS(2, 2)
-GEMM_WG_BUILDS(3, 3)
-GEMM_WG_BUILDS(4, 4)
-GEMM_WG_BUILDS(5, 5)
-GEMM_WG_BUILDS(6, 6)
-GEMM_WG_BUILDS(8, 8)
+GEMM_WG_KERNELS(gemm_tc3g, 3)   // sizes between the powers of two: one wave of SMs (ops._wg_split)
+GEMM_WG_KERNELS(gemm_tc5g, 5)
+GEMM_WG_KERNELS(gemm_tc6g, 6)
 
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,

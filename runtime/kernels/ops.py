@@ -85,15 +85,10 @@ MEMCPY = "memcpy"
 #: super-tiles); "w" up to 64 rows, 16 weight rows per warp (128-wide); "t" up to 64 rows, 32 weight rows per
 #: warp (64-wide); "m" up to 32 rows, 32 weight rows per warp (128-wide); "g" up to 64 rows, Hopper's
 #: warpgroup products (wgmma, sm_90a only: ``KernelLibrary.wgmma``), weights and x copied by TMA through
-#: shared-memory rings of 64-wide stages, 8-warp blocks of 256 weight rows (llama.cu gemm_wg_body); "h" the
-#: same in blocks of 128 weight rows on a ring twice as deep (the same bytes in flight, twice the blocks)
-TC_BUILDS = ("", "w", "t", "m", "g", "h")
-#: the wgmma builds (tensor maps, sm_90a); for the same cluster size they give the same bits
-WG_BUILDS = ("g", "h")
-#: the wgmma builds' weight ring stages (llama.cu WG_STAGES, WG_HSTAGES) and x ring stages (WG_XSTAGES)
+#: shared-memory rings of 64-wide stages, 8-warp blocks of 256 weight rows (llama.cu gemm_wg_body)
+TC_BUILDS = ("", "w", "t", "m", "g")
+#: the wgmma build's weight and x ring stages (llama.cu WG_STAGES, WG_XSTAGES)
 WG_STAGES = 4
-WG_HSTAGES = 8
-WG_RING = {"g": WG_STAGES, "h": WG_HSTAGES}
 WG_XSTAGES = 4
 #: the tensor-core GEMM per (cluster size, build): K split over a cluster of that many blocks
 #: the wgmma build's cluster sizes: between the powers of two too, so a K split can fill one wave of SMs
@@ -103,21 +98,21 @@ WG_CLUSTERS = (1, 2, 3, 4, 5, 6, 8)
 TC_CLUSTERS = (1, 2, 4, 8, 16)
 PORTABLE_CLUSTER = 8
 GEMM_TC = {(cl, w): f"gemm_tc{'' if cl == 1 else cl}{w}_f16_f32" for w in TC_BUILDS
-           for cl in (WG_CLUSTERS if w in WG_BUILDS else TC_CLUSTERS)}
+           for cl in (WG_CLUSTERS if w == "g" else TC_CLUSTERS)}
 #: the same reading gate and up matrices in one pass, with the SwiGLU epilogue (args Wg, Wu, x, y, M, N, K)
 GEMM_TC_SWIGLU = {k: v.replace("_f16_f32", "_swiglu_f16_f32") for k, v in GEMM_TC.items()}
 GEMM_TC_NAMES = frozenset(GEMM_TC.values()) | frozenset(GEMM_TC_SWIGLU.values())
 #: the wgmma build's kernels: launched with tensor maps (``KernelLibrary``), on sm_90a only
-GEMM_WG_NAMES = frozenset(v for (_cl, w), v in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items()) if w in WG_BUILDS)
+GEMM_WG_NAMES = frozenset(v for (_cl, w), v in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items()) if w == "g")
 #: the kernels compiled with a cluster of more than PORTABLE_CLUSTER blocks
 NONPORTABLE_CLUSTER_NAMES = frozenset(v for (cl, _w), v in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())
                                       if cl > PORTABLE_CLUSTER)
 #: the build (one of TC_BUILDS) of every gemm_tc kernel, plain or SwiGLU
 TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())}
 #: k per super-tile of each build, the most rows of x it takes, and weight rows per warp
-TC_ST = {"": 256, "w": 128, "t": 64, "m": 128, "g": 64, "h": 64}
-TC_MAX_ROWS = {"": 16, "w": 64, "t": 64, "m": 32, "g": 64, "h": 64}
-TC_WARP_ROWS = {"": 16, "w": 16, "t": 32, "m": 32, "g": 32, "h": 16}
+TC_ST = {"": 256, "w": 128, "t": 64, "m": 128, "g": 64}
+TC_MAX_ROWS = {"": 16, "w": 64, "t": 64, "m": 32, "g": 64}
+TC_WARP_ROWS = {"": 16, "w": 16, "t": 32, "m": 32, "g": 32}
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
 WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
@@ -307,9 +302,8 @@ def tc_smem_bytes(M: int, build: str) -> int:
     the rows of x one block takes (the build's most; more rows are split over blocks), or a cluster's
     partial tile (those rows by an 8-warp block's weight rows) if that is more."""
     st = TC_ST[build]
-    if build in WG_BUILDS:   # the ring (weights, f32 x, an mbarrier each), two f16 x stages and 1 KB to align, any M
-        return (WG_RING[build] * (8 * TC_WARP_ROWS[build] * st * 2 + 8) + WG_XSTAGES * (64 * st * 4 + 8)
-                + 2 * 64 * st * 2 + 1024)
+    if build == "g":   # the ring (weights, f32 x, an mbarrier each), two f16 x stages and 1 KB to align, any M
+        return WG_STAGES * (8 * TC_WARP_ROWS["g"] * st * 2 + 8) + WG_XSTAGES * (64 * st * 4 + 8) + 2 * 64 * st * 2 + 1024
     mb = min(M, TC_MAX_ROWS[build])
     mp = 16 * math.ceil(mb / 16)   # a block's rows of x
     return max(mp * st * 4 + 2 * mp * (st + 32) * 2, mb * 8 * TC_WARP_ROWS[build] * 4)
@@ -343,9 +337,8 @@ def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int, build: str | None 
     runtime's graphs hand MUL_MAT no offset views."""
     build = tc_build(M) if build is None else build
     # the wgmma build splits K's 64-k stages as evenly as they go (llama.cu gemm_wg_body); the others evenly
-    wg = build in WG_BUILDS
-    k_ok = K % TC_ST[build] == 0 and K // TC_ST[build] >= cl if wg else K % (TC_ST[build] * cl) == 0
-    return (warps in ((8,) if wg else (4, 8)) and 1 <= M <= 64 and N > 0 and K > 0 and N % (TC_WARP_ROWS[build] * warps) == 0
+    k_ok = K % TC_ST[build] == 0 and K // TC_ST[build] >= cl if build == "g" else K % (TC_ST[build] * cl) == 0
+    return (warps in ((8,) if build == "g" else (4, 8)) and 1 <= M <= 64 and N > 0 and K > 0 and N % (TC_WARP_ROWS[build] * warps) == 0
             and k_ok and (cl, build) in GEMM_TC)
 
 
@@ -386,10 +379,10 @@ def _swiglu_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) ->
     if choice is None:
         return None
     build, warps, cl = choice
-    if build in WG_BUILDS:   # the wgmma builds' bits are their own: their twin, in the same split
+    if build == "g":   # the wgmma build's bits are its own: its twin, in the same split
         return choice
     pair = tc_choice(M, 2 * N, K, num_sms, wgmma)
-    if pair is not None and pair[0] in WG_BUILDS:
+    if pair is not None and pair[0] == "g":
         pair = None
     if pair is not None and pair[2] == cl and N % (TC_WARP_ROWS[pair[0]] // 2 * pair[1]) == 0:
         return pair
@@ -438,7 +431,7 @@ def tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tupl
     block and each block a long stream (``TC_SPLIT16_MIN_K``), where clusters of 16 can be launched
     (``wgmma``: Hopper and cuda.bindings, which set the kernels' non-portable cluster attribute)."""
     choice = _tc_choice(M, N, K, num_sms, wgmma)
-    if (wgmma and M <= TC_MAX_ROWS[""] and choice is not None and choice[0] not in WG_BUILDS and choice[2] == 8
+    if (wgmma and M <= TC_MAX_ROWS[""] and choice is not None and choice[0] != "g" and choice[2] == 8
             and K // 8 >= TC_SPLIT16_MIN_K):
         build, warps, _cl = choice
         blocks = gemm_tc_launch(0, 0, 0, M, N, K, warps, 8, build).grid[0]

@@ -22,7 +22,7 @@ import numpy as np
 from ..bench import measure_read_bandwidth
 from ..cuda_util import graph_us
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
-from ..kernels.ops import GEMM_TC, PORTABLE_CLUSTER, TC_BUILDS, WG_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
+from ..kernels.ops import GEMM_TC, PORTABLE_CLUSTER, TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
 from ..tool_args import ToolParser
 
 SHAPES = {
@@ -38,7 +38,7 @@ def _first_then_others(chosen: Launch | None, make, M: int, N: int, K: int, wgmm
     (every build; above its most rows of x, in groups) and launches something else."""
     out = [chosen] if chosen is not None else []
     seen = {(chosen.kernel, chosen.grid, chosen.block)} if chosen is not None else set()
-    for build in [b for b in TC_BUILDS if b not in WG_BUILDS or wgmma]:
+    for build in [b for b in TC_BUILDS if b != "g" or wgmma]:
         # the build's compiled cluster sizes; past 8 (non-portable) only where the library launches them
         for cl in sorted(c for c, w in GEMM_TC if w == build and (c <= PORTABLE_CLUSTER or wgmma)):
             for warps in (8, 4):
