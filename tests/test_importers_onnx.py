@@ -610,6 +610,22 @@ def test_an_unknown_dimension_named_by_onnx_is_not_offered_as_a_dim_option():
     assert g.tensor("y").attrs["shape"] == [1, 3]
 
 
+@pytest.mark.parametrize("declared", [["n"], [3]], ids=["named", "traced"])
+def test_a_size_declared_for_a_data_dependent_output_is_never_planned(declared):
+    """torch.onnx.export of ``torch.unique`` declares the result's length as a name (``u0``); the error
+    told the user to pass ``--dim u0=VALUE``, and with it the import planned that length for a result
+    whose length the input's values decide (a longer one at run time overruns its slot). A length the
+    exporter traced from its example is the same guess."""
+    x = helper.make_tensor_value_info("x", F, [10])
+    nodes = [helper.make_node("Unique", ["x"], ["y"], name="uniq"), helper.make_node("Relu", ["y"], ["r"], name="r")]
+    outputs = [helper.make_tensor_value_info("y", F, declared), helper.make_tensor_value_info("r", F, declared)]
+    m = _model(nodes, [x], outputs, value_info=[helper.make_tensor_value_info("y", F, declared)])
+    for dims in ({}, {"n": 3}) if declared == ["n"] else ({},):
+        with pytest.raises(GraphError, match=r"node 'uniq' \(Unique\): value 'y' dimension 0 is unknown") as err:
+            import_onnx(m, dims=dims)
+        assert "--dim" not in str(err.value) and "run time" in str(err.value)
+
+
 def test_small_external_initializers_are_read_for_shapes(tmp_path):
     """A model saved with all its data external (``size_threshold=0``) keeps its Reshape shapes there
     too: the importer never read them, so the Reshape's output had unknown dimensions and the import

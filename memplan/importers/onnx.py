@@ -34,6 +34,10 @@ from . import Progress, check_progress, first_line, node_cost
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+#: standard ops whose output length depends on the values of their input, not its shape: a size the model
+#: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
+#: input only, so it is never planned (a longer result at run time would overrun its slot)
+DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression"})
 #: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
 #: its bytes are exactly theirs: op -> how many of its first inputs it holds (None: all of them). Others
 #: (SequenceErase, a custom op) make a container whose elements no shape tells: refused by name
@@ -159,6 +163,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     declared_dims = {vi.name: [d.dim_param for d in vi.type.tensor_type.shape.dim]
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
+    data_dependent = _data_dependent_outputs(g)
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
@@ -181,6 +186,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 # only a name the model declares can be fixed; ONNX names the others (unk__0) itself
                 declared = declared_dims.get(vname, ())
                 d = d if d in dim_names else declared[i] if i < len(declared) else ""
+                if vname in data_dependent:  # a --dim would plan one input's length (see DATA_DEPENDENT_OPS)
+                    d = ""
                 hint = (f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else
                         ": it depends on values computed at run time (a data-dependent op such as NonZero or "
                         "Unique, or a shape computation ONNX cannot follow), so no size can be planned")
@@ -487,6 +494,12 @@ def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]],
                          "input's is symbolic or unknown, so the batch cannot be set (leave --batch out)")
 
 
+def _data_dependent_outputs(g) -> set[str]:
+    """The values made by a standard op of ``DATA_DEPENDENT_OPS``: no declared size of theirs is planned."""
+    return {o for n in g.node if n.op_type in DATA_DEPENDENT_OPS and n.domain in ("", "ai.onnx")
+            for o in n.output if o}
+
+
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
            base_dir: str | None = None, unread: dict[str, str] | None = None):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
@@ -554,11 +567,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied)
+    data_dependent = _data_dependent_outputs(g)
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
         for d in vi.type.tensor_type.shape.dim:
-            if d.dim_param:
+            if vi.name in data_dependent:
+                d.Clear()  # only inference may size it: the declared size held for the traced input only
+            elif d.dim_param:
                 if d.dim_param in mapping:
                     d.dim_value = mapping[d.dim_param]
                 elif vi.name not in declared:

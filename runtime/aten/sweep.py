@@ -3,7 +3,7 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~45 (torchvision, timm and tiny ``transformers`` architectures, half-precision variants),
+few, this sweep ~80 (torchvision, timm and tiny ``transformers`` architectures, half-precision variants),
 the measure docs/aten.md quotes. Models whose package (torchvision, timm) or config class is missing are
 SKIP-MISSING.
 
@@ -100,11 +100,22 @@ def tv(fn, **kw):
     def make():
         need("torchvision")
         from torchvision import models
-        for mod in (models, models.segmentation, models.video):
+        for mod in (models, models.segmentation, models.video, models.optical_flow):
             if hasattr(mod, fn):
                 return getattr(mod, fn)(weights=None, **kw)
         raise Missing(f"torchvision has no {fn}")
     return make
+
+
+class Call(nn.Module):
+    """``m(*inputs, **fixed)``: a forward argument that is no tensor (RAFT's ``num_flow_updates``) fixed."""
+
+    def __init__(self, m, **fixed):
+        super().__init__()
+        self.m, self.fixed = m, fixed
+
+    def forward(self, *xs):
+        return self.m(*xs, **self.fixed)
 
 
 def timm_model(name, **kw):
@@ -219,6 +230,63 @@ CASES = [
     Case("swin_t", tv("swin_t"), IMG),
     Case("vit_b_16", tv("vit_b_16", image_size=64), IMG),
     Case("r3d_18", tv("r3d_18"), img(1, 3, 4, 32, 32)),
+    # session 20 (CPU: all bitwise on 1 and 3 streams): more decoders, encoder-decoders, encoders, vision and
+    # speech towers, torchvision CNNs, optical flow and video
+    Case("bloom", hf("BloomConfig", "BloomForCausalLM", "eager", fixed=NOCACHE, hidden_size=64, n_layer=2, n_head=4,
+                     vocab_size=128, **TOKENS), ids(2, 6)),
+    Case("codegen", hf("CodeGenConfig", "CodeGenForCausalLM", "eager", fixed=NOCACHE, n_embd=64, n_layer=2, n_head=4,
+                       rotary_dim=8, n_positions=64, n_ctx=64, vocab_size=128, **TOKENS), ids(1, 6)),
+    Case("gptj", hf("GPTJConfig", "GPTJForCausalLM", "eager", fixed=NOCACHE, n_embd=64, n_layer=2, n_head=4,
+                    rotary_dim=8, n_positions=64, vocab_size=128, **TOKENS), ids(2, 5)),
+    Case("gpt_bigcode", hf("GPTBigCodeConfig", "GPTBigCodeForCausalLM", "sdpa", fixed=NOCACHE, n_embd=64, n_layer=2,
+                           n_head=4, n_positions=64, vocab_size=128, multi_query=True, **TOKENS), ids(2, 6)),
+    Case("mpt", hf("MptConfig", "MptForCausalLM", "eager", fixed=NOCACHE, d_model=64, n_layers=2, n_heads=4,
+                   vocab_size=128, max_seq_len=64, **TOKENS), ids(1, 6)),
+    Case("olmo2", causal("Olmo2Config", "Olmo2ForCausalLM", **TOKENS), ids(2, 6)),
+    Case("xglm", hf("XGLMConfig", "XGLMForCausalLM", "eager", fixed=NOCACHE, d_model=64, num_layers=2,
+                    attention_heads=4, ffn_dim=128, vocab_size=128, max_position_embeddings=64, **TOKENS), ids(2, 6)),
+    Case("stablelm", causal("StableLmConfig", "StableLmForCausalLM", **TOKENS), ids(1, 6)),
+    Case("persimmon", causal("PersimmonConfig", "PersimmonForCausalLM", num_key_value_heads=DROP, **TOKENS),
+         ids(1, 6)),
+    Case("cohere", causal("CohereConfig", "CohereForCausalLM", **TOKENS), ids(1, 6)),
+    Case("pegasus", hf("PegasusConfig", "PegasusForConditionalGeneration", "sdpa", max_position_embeddings=64,
+                       decoder_start_token_id=1, **BART, **SEQ2SEQ, **TOKENS), ids(2, 6, 3)),
+    Case("marian", hf("MarianConfig", "MarianMTModel", "sdpa", max_position_embeddings=64, decoder_start_token_id=1,
+                      **BART, **SEQ2SEQ, **TOKENS), ids(1, 5, 4)),
+    Case("mbart", hf("MBartConfig", "MBartForConditionalGeneration", "sdpa", max_position_embeddings=64,
+                     decoder_start_token_id=1, **BART, **SEQ2SEQ, **TOKENS), ids(1, 6, 4)),
+    Case("albert", encoder("AlbertConfig", "AlbertModel", embedding_size=32), ids(2, 6)),
+    Case("deberta_v2", encoder("DebertaV2Config", "DebertaV2Model", "eager"), ids(2, 6)),
+    Case("xlm_roberta_mask", encoder("XLMRobertaConfig", "XLMRobertaModel", names=("input_ids", "attention_mask"),
+                                     max_position_embeddings=130), ids_mask(2, 6)),
+    Case("deit", vision("DeiTConfig", "DeiTModel"), img(2, 3, 32, 32)),
+    Case("yolos", hf("YolosConfig", "YolosForObjectDetection", "sdpa", names=("pixel_values",),
+                     fields=("logits", "pred_boxes"), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=128, image_size=[32, 32], patch_size=8, num_detection_tokens=5),
+         img(1, 3, 32, 32)),
+    Case("swin_hf", hf("SwinConfig", "SwinModel", "eager", names=("pixel_values",),
+                       fields=("last_hidden_state", "pooler_output"), image_size=32, patch_size=2, embed_dim=16,
+                       depths=[1, 1], num_heads=[2, 2], window_size=4), img(1, 3, 32, 32)),
+    Case("mobilevit", hf("MobileViTConfig", "MobileViTModel", "eager", names=("pixel_values",),
+                         fields=("last_hidden_state", "pooler_output"), image_size=64, hidden_sizes=[16, 24, 32],
+                         neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64]), IMG),
+    Case("wav2vec2", hf("Wav2Vec2Config", "Wav2Vec2Model", "eager", names=("input_values",),
+                        fields=("last_hidden_state",), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=128, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3),
+                        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4), img(1, 400)),
+    Case("googlenet", tv("googlenet", aux_logits=False, init_weights=True), IMG),
+    Case("inception_v3", tv("inception_v3", aux_logits=False, init_weights=True), img(1, 3, 80, 80)),
+    Case("mnasnet0_5", tv("mnasnet0_5"), IMG),
+    Case("alexnet", tv("alexnet"), IMG),
+    Case("vgg11", tv("vgg11"), img(1, 3, 32, 32)),
+    Case("resnext50", tv("resnext50_32x4d"), img(1, 3, 32, 32)),
+    Case("mobilenet_v2", tv("mobilenet_v2"), IMG),
+    Case("fcn_resnet50", tv("fcn_resnet50", weights_backbone=None, num_classes=3, aux_loss=True), img(1, 3, 32, 32)),
+    Case("raft_small", lambda: Call(tv("raft_small")(), num_flow_updates=2),
+         lambda g, dev, dt: tuple(torch.randn(1, 3, 128, 128, generator=g, device=dev).to(dt) for _ in range(2))),
+    Case("swin_v2_t", tv("swin_v2_t"), IMG),
+    Case("swin3d_t", tv("swin3d_t"), img(1, 3, 4, 32, 32)),
+    Case("mc3_18", tv("mc3_18"), img(1, 3, 4, 32, 32)),
 ]
 _by_name = {c.name: c for c in CASES}
 CASES += [replace(_by_name[n], name=f"{n}_{tag}", dtype=dt, cuda_only=True)  # half-precision variants
