@@ -288,8 +288,16 @@ def per_node_bound(graph: dict[str, Any], plan: dict[str, Any]) -> int:
 
 def optimal_arena(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool = False,
                   max_roots: int = 7) -> int | None:
-    """The smallest arena of any safe placement under ``plan``'s schedule (order, streams, events), by
-    brute force; None above ``max_roots`` arena roots of nonzero size (per device; the largest device's).
+    """The smallest ``arena_bytes`` of any safe placement under ``plan``'s schedule (the largest device's
+    optimum, see ``optimal_arenas``), or None when a device has too many roots to try."""
+    per = optimal_arenas(graph, plan, fused_groups=fused_groups, max_roots=max_roots)
+    return None if per is None else max(per.values(), default=0)
+
+
+def optimal_arenas(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool = False,
+                   max_roots: int = 7) -> dict[int, int] | None:
+    """Per device, the smallest arena of any safe placement under ``plan``'s schedule (order, streams,
+    events), by brute force; None above ``max_roots`` arena roots of nonzero size on one device.
 
     Two roots may share bytes exactly when rule 3 lets them (``findings`` decides, on the pair alone). Any
     placement can be pushed down, root by root, to the lowest aligned offset clear of the roots it may not
@@ -311,7 +319,7 @@ def optimal_arena(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: 
     align = max(plan["alignment"], m.graph_alignment)
     if align % min(plan["alignment"], m.graph_alignment):
         return None   # two alignments that do not divide: first-fit on their lcm would be a guess
-    best_all = 0
+    per: dict[int, int] = {}
     for dev in sorted({m.tensor_device[r] for r in roots}):
         rs = [r for r in roots if m.tensor_device[r] == dev]
         if len(rs) > max_roots:
@@ -333,5 +341,5 @@ def optimal_arena(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: 
                 if best is not None and top >= best:
                     break
             best = top if best is None else min(best, top)
-        best_all = max(best_all, best or 0)
-    return best_all
+        per[dev] = best or 0
+    return per
