@@ -247,7 +247,7 @@ def _validate(g: Graph) -> None:
 
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment
-    pad = g.alignment - 1
+    align = g.alignment
     for i, t in enumerate(g.tensors):
         _register_id(tindex, "tensor", i, t.id)
         if not isinstance(t.kind, str) or t.kind not in KINDS:
@@ -259,7 +259,7 @@ def _validate(g: Graph) -> None:
         if t.size > MAX_TENSOR_BYTES:
             raise GraphError(f"tensor {t.id!r}: size {_short(t.size)} is absurd (over {MAX_TENSOR_BYTES} bytes)")
         if t.view_of is None:
-            total += t.size + pad
+            total += -(-t.size // align) * align
             if not _is_int(t.view_offset) or t.view_offset != 0:  # a dropped or misspelt view_of: not a root
                 raise GraphError(f"tensor {t.id!r}: view_offset {_short(t.view_offset)} but no view_of (only a "
                                  "view has an offset, in the parent view_of names)")

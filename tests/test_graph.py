@@ -431,6 +431,24 @@ def test_root_bytes_adding_up_to_exactly_2_63_are_refused():
         b.build()
 
 
+
+def test_root_total_counts_each_size_rounded_up_not_padded():
+    """The limit counts each root rounded up to the alignment (docs/format.md "Limits"), so sizes that
+    are already multiples cost nothing extra: 2**15 - 1 roots of 2**48 bytes at alignment 2**48 come to
+    2**63 - 2**48 bytes and are accepted (each was counted as 2**49 - 1 bytes, the graph refused with a
+    total near 2**64 that no rounding gives); one more root makes exactly 2**63, refused naming that total."""
+    def roots(n: int) -> GraphBuilder:
+        b = GraphBuilder("aligned-total", alignment=1 << 48)
+        for k in range(n):
+            b.input(f"x{k}", 1 << 48)
+        b.tensor("empty", 0)   # a zero-size root rounds to 0 bytes
+        b.node("n", "OP", ["x0"], ["empty"])
+        return b
+
+    assert len(roots((1 << 15) - 1).build().tensors) == 1 << 15
+    with pytest.raises(GraphError, match=f"add up to {1 << 63} bytes"):
+        roots(1 << 15).build()
+
 def _one_node(**node):
     return {"format": "memplan.graph/1", "name": "g",
             "tensors": [{"id": "x", "size": 4, "kind": "input"}, {"id": "y", "size": 4, "kind": "output"}],

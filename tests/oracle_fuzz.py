@@ -1,0 +1,226 @@
+"""Strategies and plan corruptions for the oracle comparison (tests/test_oracle.py)."""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+from hypothesis import strategies as st
+
+from memplan import Graph, GraphBuilder
+
+
+@st.composite
+def dags(draw, max_nodes: int = 10) -> Graph:
+    """Random DAGs in the shapes that stress reuse: wide fan-outs, deep chains, diamonds (joins of two
+    recent tensors), views (plain and node-produced, chained), in-place chains, zero-size tensors,
+    several inputs and outputs, weights, and view-writes into earlier roots."""
+    b = GraphBuilder("dag", alignment=draw(st.sampled_from([1, 16, 256])))
+    size = st.one_of(st.sampled_from([0, 256, 512, 1024]), st.integers(0, 700))
+    avail: list[tuple[str, int]] = []
+    roots: list[tuple[str, int]] = []
+    for i in range(draw(st.integers(1, 3))):
+        s = draw(size)
+        avail.append((b.input(f"x{i}", s), s))
+        roots.append(avail[-1])
+    if draw(st.booleans()):
+        avail.append((b.weight("w", 512), 512))
+    k = 0
+    for n in range(draw(st.integers(1, max_nodes))):
+        shape = draw(st.sampled_from(["chain", "chain", "fan", "join", "view", "inplace", "setrows", "viewop"]))
+        last = avail[-1]
+        if shape == "chain":
+            ins = [last]
+        elif shape == "fan":   # read an early tensor again: fan-out
+            ins = [draw(st.sampled_from(avail[: max(1, len(avail) // 2)]))]
+        elif shape == "join":
+            ins = draw(st.lists(st.sampled_from(avail[-4:]), min_size=2, max_size=3))
+        else:
+            ins = [draw(st.sampled_from(avail))]
+        nid = f"n{n}"
+        if shape == "view" and ins[0][1] > 0:   # an unproduced view, read by this node
+            pid, ps = ins[0]
+            vs = draw(st.integers(0, ps))
+            vid = b.view(f"v{k}", pid, vs, draw(st.integers(0, ps - vs)),
+                         kind=draw(st.sampled_from(["intermediate"] * 5 + ["output"])))
+            k += 1
+            ins = [(vid, vs)]
+        if shape == "setrows" and roots:   # write a slice of an existing root (KV cache style)
+            pid, ps = draw(st.sampled_from(roots))
+            vs = draw(st.integers(0, ps))
+            out = b.view(f"v{k}", pid, vs, ps - vs)
+            k += 1
+            b.node(nid, "SET_ROWS", [t for t, _ in ins], [out], cost=1.0)
+            avail.append((out, vs))
+            continue
+        if shape == "viewop":   # a node producing a reshape view of its input
+            pid, ps = ins[0]
+            out = b.view(f"v{k}", pid, ps)
+            k += 1
+            b.node(nid, "RESHAPE", [pid], [out], cost=0.0)
+            avail.append((out, ps))
+            continue
+        outs = []
+        for _ in range(draw(st.integers(1, 2))):
+            s = draw(size)
+            outs.append((b.tensor(f"t{k}", s, draw(st.sampled_from(["intermediate"] * 4 + ["output"]))), s))
+            k += 1
+        inplace = {outs[0][0]: ins[0][0]} if shape == "inplace" else None
+        b.node(nid, "OP", [t for t, _ in ins], [t for t, _ in outs], inplace=inplace,
+               cost=float(draw(st.integers(0, 9))))
+        avail.extend(outs)
+        roots.extend(outs)
+    return b.build()
+
+
+def _roots(graph: dict[str, Any]) -> list[str]:
+    return [t["id"] for t in graph["tensors"] if t.get("view_of") is None and t["kind"] != "weight"]
+
+
+def _set_root_offset(graph: dict[str, Any], plan: dict[str, Any], root: str, off: int, views: bool = True) -> None:
+    """Move ``root`` to ``off``, and (``views``) its views along with it."""
+    offs = {e["id"]: e for e in plan["tensors"]}
+    delta = off - offs[root]["offset"]
+    parent = {t["id"]: t.get("view_of") for t in graph["tensors"]}
+
+    def root_of(t: str) -> str:
+        while parent[t] is not None:
+            t = parent[t]
+        return t
+
+    for t in graph["tensors"]:
+        if t["id"] == root or (views and root_of(t["id"]) == root):
+            if offs[t["id"]]["offset"] is not None:
+                offs[t["id"]]["offset"] += delta
+
+
+MUTATIONS = ("onto_root", "onto_root_views_stay", "drop_event", "swap_order", "move_stream", "shrink_arena",
+             "misalign", "bump_alignment", "backward_event", "event_same_stream", "swap_offsets", "negative",
+             "view_offset", "add_event", "null_offset", "node_device", "tensor_device", "device_arena")
+
+
+def corrupt(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.Random) -> dict[str, Any] | None:
+    """A copy of ``plan`` corrupted one way (``how``, one of MUTATIONS), or None where it does not apply.
+    The result may still be safe (moving a tensor onto one it never meets is fine): the oracle judges."""
+    p = copy.deepcopy(plan)
+    roots = [r for r in _roots(graph) if any(e["id"] == r and e["offset"] is not None for e in p["tensors"])]
+    offs = {e["id"]: e for e in p["tensors"]}
+    if how in ("onto_root", "onto_root_views_stay", "swap_offsets") and len(roots) >= 2:
+        a, b = rnd.sample(roots, 2)
+        if how == "swap_offsets":
+            oa, ob = offs[a]["offset"], offs[b]["offset"]
+            _set_root_offset(graph, p, a, ob)
+            _set_root_offset(graph, p, b, oa)
+        else:
+            _set_root_offset(graph, p, a, offs[b]["offset"], views=how == "onto_root")
+        p["arena_bytes"] = max([p["arena_bytes"]] + [e["offset"] + e["size"] for e in p["tensors"]
+                                                      if e["offset"] is not None])
+        if "device_arena_bytes" in p:
+            p["device_arena_bytes"] = [p["arena_bytes"]] * len(p["device_arena_bytes"])
+        return p
+    if how == "drop_event" and p["events"]:
+        del p["events"][rnd.randrange(len(p["events"]))]
+        return p
+    if how == "swap_order" and len(p["order"]) >= 2:
+        i = rnd.randrange(len(p["order"]) - 1)
+        p["order"][i], p["order"][i + 1] = p["order"][i + 1], p["order"][i]
+        return p
+    if how == "move_stream" and p["streams"] >= 2:
+        e = rnd.choice(p["order"])
+        e["stream"] = (e["stream"] + rnd.randrange(1, p["streams"])) % p["streams"]
+        return p
+    if how == "shrink_arena" and p["arena_bytes"] > 0:
+        p["arena_bytes"] -= rnd.choice([1, p["arena_bytes"]])
+        if "device_arena_bytes" in p:
+            p["device_arena_bytes"] = [min(a, p["arena_bytes"]) for a in p["device_arena_bytes"]]
+        return p
+    if how == "misalign" and roots:
+        r = rnd.choice(roots)
+        _set_root_offset(graph, p, r, offs[r]["offset"] + rnd.choice([1, 8, 128]))
+        p["arena_bytes"] += 256
+        if "device_arena_bytes" in p:
+            p["device_arena_bytes"] = [a + 256 for a in p["device_arena_bytes"]]
+        return p
+    if how == "bump_alignment":
+        p["alignment"] = rnd.choice([p["alignment"] * 2, 3, 1])
+        return p
+    if how in ("backward_event", "event_same_stream", "add_event") and len(p["order"]) >= 2:
+        i, j = sorted(rnd.sample(range(len(p["order"])), 2))
+        a, b = p["order"][i]["node"], p["order"][j]["node"]
+        if how == "backward_event":
+            a, b = b, a
+        if how == "event_same_stream":
+            same = [(x["node"], y["node"]) for k, x in enumerate(p["order"]) for y in p["order"][k + 1:]
+                    if x["stream"] == y["stream"]]
+            if not same:
+                return None
+            a, b = rnd.choice(same)
+        p["events"].append({"after": a, "before": b})
+        return p
+    if how == "negative" and roots:
+        r = rnd.choice(roots)
+        _set_root_offset(graph, p, r, -rnd.choice([256, p["alignment"]]))
+        return p
+    if how == "view_offset":
+        views = [e for e in p["tensors"] if e["offset"] is not None and e["id"] not in roots]
+        if not views:
+            return None
+        rnd.choice(views)["offset"] += rnd.choice([-1, 1, 256])
+        return p
+    if how == "null_offset" and roots:
+        offs[rnd.choice(roots)]["offset"] = None
+        return p
+    if p.get("devices", 1) > 1 and p["order"]:
+        if how == "node_device":
+            e = rnd.choice(p["order"])
+            e["device"] = (e["device"] + 1) % p["devices"]
+            return p
+        if how == "tensor_device":
+            e = rnd.choice(p["tensors"])
+            e["device"] = (e["device"] + 1) % p["devices"]
+            return p
+        if how == "device_arena":
+            d = rnd.randrange(p["devices"])
+            p["device_arena_bytes"][d] = max(0, p["device_arena_bytes"][d] - rnd.choice([1, 256]))
+            return p
+    return None
+
+
+def random_placement(graph: dict[str, Any], plan: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
+    """``plan`` with a random subset of its events (plus a few random forward ones) and every root at a
+    random aligned slot of a small arena, views following their roots: mostly unsafe plans, some safe,
+    with partial overlaps of every kind, for the verifier and the oracle to judge alike."""
+    q = copy.deepcopy(plan)
+    q["events"] = [e for e in q["events"] if rnd.random() < 0.7]
+    order = q["order"]
+    for _ in range(rnd.randrange(3)):
+        if len(order) >= 2:
+            i, j = sorted(rnd.sample(range(len(order)), 2))
+            if order[i]["stream"] != order[j]["stream"]:
+                q["events"].append({"after": order[i]["node"], "before": order[j]["node"]})
+    tensors = {t["id"]: t for t in graph["tensors"]}
+    align = max(q["alignment"], graph.get("alignment", 256))
+    biggest = max([t["size"] for t in graph["tensors"]] + [1])
+    slots = rnd.randrange(1, 5)
+    step = max(align, -(-biggest // slots // align) * align)
+    offset: dict[str, int | None] = {}
+
+    def place(t: str) -> int | None:
+        if t not in offset:
+            parent = tensors[t].get("view_of")
+            if parent is None:
+                offset[t] = None if tensors[t]["kind"] == "weight" else rnd.randrange(slots) * step
+            else:
+                p = place(parent)
+                offset[t] = None if p is None else p + tensors[t].get("view_offset", 0)
+        return offset[t]
+
+    for e in q["tensors"]:
+        e["offset"] = place(e["id"])
+    q["arena_bytes"] = max([e["offset"] + e["size"] for e in q["tensors"] if e["offset"] is not None] + [0])
+    if rnd.random() < 0.8:
+        q["lower_bound_bytes"] = 0
+    if "device_arena_bytes" in q:
+        q["device_arena_bytes"] = [q["arena_bytes"]] * q["devices"]
+    return q
