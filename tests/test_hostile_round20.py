@@ -214,3 +214,24 @@ def test_pt2_import_errors_name_the_file(tmp_path, capsys):
     code, _, err = run(capsys, ["import", path, "-o", out, "-q"])
     assert_bad_input(code, err, f"{path}: ", "'x'")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("dup", [False, True])
+def test_csv_header_of_many_columns_is_linear(tmp_path, capsys, dup):
+    """A minimalloc CSV whose header has 100,000 extra columns (1 MB, far below the 1 GiB input limit): the
+    duplicate-column check called ``header.index`` per column, quadratic, and ``memplan csv`` ran for
+    minutes. Extra columns are kept; a repeated one is named."""
+    from test_hostile_api import no_hang
+
+    extra = [f"c{i}" for i in range(100_000)] + (["c5"] if dup else [])
+    c = tmp_path / "i.csv"
+    c.write_text(",".join(["id", "lower", "upper", "size", *extra]) + "\n"
+                 + ",".join(["a", "0", "1", "8", *("x" * len(extra))]) + "\n")
+    out = tmp_path / "o.csv"
+    with no_hang(10):
+        code, _, err = run(capsys, ["csv", c, "-o", out, "-q"])
+    if dup:
+        assert_bad_input(code, err, "i.csv", "'c5' appears twice")
+    else:
+        assert code == 0, err
+        assert out.read_text().splitlines()[1].endswith(",x,0")
