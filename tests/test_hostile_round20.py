@@ -235,3 +235,34 @@ def test_csv_header_of_many_columns_is_linear(tmp_path, capsys, dup):
     else:
         assert code == 0, err
         assert out.read_text().splitlines()[1].endswith(",x,0")
+
+
+@pytest.mark.parametrize("how", ["refused", "chmod"])
+def test_plan_with_one_unwritable_output_writes_neither(tmp_path, capsys, monkeypatch, how):
+    """``memplan plan G -o DIR/p.json --graph-out g.json`` where DIR exists but takes no new file (read-only,
+    sysfs, a read-only mount; root passes every permission bit): the check saw only that DIR exists, so
+    the graph was written and then the plan failed: exit 2 with half the result on disk."""
+    g = tmp_path / "g.json"
+    memplan.save_graph(H.qkv(), str(g))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if how == "chmod":
+        if os.geteuid() == 0:
+            pytest.skip("root creates files in a read-only directory")
+        ro.chmod(0o555)
+    else:
+        from memplan import files
+
+        real = files.tempfile.mkstemp
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if os.path.samefile(dir, ro):
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(files.tempfile, "mkstemp", mkstemp)
+    split = tmp_path / "split.json"
+    for argv in (["-o", ro / "p.json", "--graph-out", split], ["-o", tmp_path / "p.json", "--graph-out", ro / "s.json"]):
+        code, _, err = run(capsys, ["plan", g, *argv, "-q"])
+        assert_bad_input(code, err, "ro", "cannot write", "Permission denied")
+        assert sorted(os.listdir(tmp_path)) == ["g.json", "ro"] and os.listdir(ro) == []
