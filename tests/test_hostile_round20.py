@@ -266,3 +266,33 @@ def test_plan_with_one_unwritable_output_writes_neither(tmp_path, capsys, monkey
         code, _, err = run(capsys, ["plan", g, *argv, "-q"])
         assert_bad_input(code, err, "ro", "cannot write", "Permission denied")
         assert sorted(os.listdir(tmp_path)) == ["g.json", "ro"] and os.listdir(ro) == []
+
+
+_TERM_DURING_WRITE = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import memplan.files
+real = os.fsync
+def fsync(fd):  # SIGTERM arrives while the output is being written
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real(fd)
+memplan.files.os.fsync = fsync
+from memplan.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
+    """``timeout`` or ``kill`` (SIGTERM) while ``memplan plan`` wrote its output: Python's default ended the
+    process where it stood, and ``.memplan-*.tmp`` stayed beside the output. The write removes it, the
+    output is untouched, and the exit code is still 128 + SIGTERM, with one line saying so."""
+    g = tmp_path / "g.json"
+    memplan.save_graph(H.qkv(), str(g))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p.json").write_text("old")
+    r = subprocess.run([sys.executable, "-c", _TERM_DURING_WRITE.format(root=ROOT), "plan", g, "-o", out / "p.json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 128 + 15, r.stderr
+    assert r.stderr == "memplan: error: terminated\n"
+    assert os.listdir(out) == ["p.json"] and (out / "p.json").read_text() == "old"
