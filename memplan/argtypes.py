@@ -119,6 +119,20 @@ def dim(text: str) -> int:
     return n
 
 
+def alignment(text: str) -> int:
+    """A graph alignment: a power of two up to 2**48 (``graph.check_alignment``), refused here naming the
+    option, before an import that may take minutes (it was refused after, naming the model file)."""
+    from .errors import GraphError
+    from .graph import check_alignment
+
+    n = _parse(text, int, "an integer")
+    try:
+        check_alignment(n)
+    except GraphError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return n
+
+
 def seconds(text: str) -> float:
     v = _parse(text, float, "a number of seconds")
     if not 0 < v <= MAX_TIME:  # also nan

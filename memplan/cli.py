@@ -8,6 +8,7 @@ and exit code 2, before any output is written; an output path that names an inpu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -141,16 +142,23 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     from .examples import bundled
+    from .files import check_writable, is_stdout
     from .io import save_graph
 
+    if is_stdout(args.output):  # (it made a directory named '-')
+        raise MemplanError("example -o -: the examples are several files and need a directory, not stdout "
+                           "(./- names a directory '-')")
     try:
         os.makedirs(args.output, exist_ok=True)
     except OSError as exc:
         raise MemplanError(f"cannot create directory {args.output}: {exc.strerror}") from None
-    for stem, graph in bundled().items():
-        path = os.path.join(args.output, f"{stem}.json")
-        save_graph(graph, path)
-        _out(path)
+    graphs = bundled()
+    paths = {stem: os.path.join(args.output, f"{stem}.json") for stem in graphs}
+    for path in paths.values():  # all writable before the first is written: a failure leaves no half set
+        check_writable(path, "example")
+    for stem, graph in graphs.items():
+        save_graph(graph, paths[stem])
+        _out(paths[stem])
     return 0
 
 
@@ -322,6 +330,46 @@ COMMANDS = (_register_plan, _register_verify_show_example, _register_bench, _reg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with _readers_may_leave():
+        try:
+            with _terminate_as_exception():
+                return _main(argv)
+        except _Terminated as exc:   # (outside _main: a SIGTERM while an error line is printed ends here too)
+            argtypes.print_error("terminated")
+            return 128 + exc.signum
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the main thread stands (not an Exception: nothing on the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _terminate_as_exception():
+    """SIGTERM (``timeout``, ``kill``, a batch scheduler) as ``_Terminated`` while a command runs, instead of
+    Python's default of ending the process where it stands: a write under way then removes its temporary file
+    (``.memplan-*.tmp`` was left beside the output), and the exit code is still 128 + 15. Only the main
+    thread may set a handler (memplan's ``main`` called from another thread keeps the default)."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise _Terminated(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
@@ -346,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
         argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
-        _drop_stdout()
+        _drop(sys.stdout)
         return EXIT_BAD_INPUT
 
 
@@ -362,13 +410,64 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return parser
 
 
-def _drop_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's flush at exit does not fail again with a traceback."""
+def _drop(stream) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so that Python's flush at exit does not fail again with
+    a traceback (or "Exception ignored") on text still buffered for it."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
     except (OSError, ValueError, AttributeError):  # no file descriptor (captured in-process): nothing to drop
         pass
+
+
+class _ReaderGone:
+    """stdout or stderr while a command runs: once a write finds the pipe's reader gone (EPIPE: ``| head -1``
+    read what it wanted), the rest of the text is dropped and the command goes on to finish its work.
+
+    Why: the text memplan prints is a report beside the work (the paths ``example`` wrote, ``bench``'s table
+    before its ``--json``, ``plan --progress``); a broken pipe escaping from a ``print`` stopped the command
+    halfway (``example`` wrote 1 of its 9 graphs, ``bench --json`` none) and still exited 0; on stderr it
+    was a traceback and exit 1 instead of the error's exit 2. A document written to stdout (``-o -``) goes
+    through ``buffer`` and still fails loudly when nobody reads it. Other errors (a full disk) are raised."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.gone = True
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _readers_may_leave():
+    """stdout and stderr as ``_ReaderGone`` for one ``main`` (each restored after; one whose reader went is
+    pointed at /dev/null, so Python's own flush at exit finds nothing to fail on)."""
+    saved = sys.stdout, sys.stderr
+    wrapped = tuple(None if s is None else _ReaderGone(s) for s in saved)
+    sys.stdout, sys.stderr = wrapped
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        for w in wrapped:
+            if w is not None and w.gone:
+                _drop(w._stream)
 
 
 if __name__ == "__main__":

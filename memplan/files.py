@@ -124,6 +124,26 @@ def check_writable(path: str, label: str) -> None:
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
+    why = _cannot_create_in(directory)
+    if why:
+        raise MemplanError(f"{label} {path}: cannot write: {why} (in {directory})")
+
+
+def _cannot_create_in(directory: str) -> str | None:
+    """Why ``atomic_write_bytes`` could not create its temporary file in ``directory``, or None: found by
+    creating one and removing it. Permission bits do not tell (root passes ``os.access`` where sysfs or a
+    read-only mount refuses), and a command with two outputs (``plan -o P --graph-out G``) wrote the one
+    and then failed on the other, leaving half its result."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+    return None
 
 
 def _target(path: str) -> str:

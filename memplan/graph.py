@@ -237,13 +237,20 @@ class WriterFold:
         return acc
 
 
+def check_alignment(alignment: object) -> None:
+    """``GraphError`` unless ``alignment`` is a graph's alignment: a power of two of at most
+    ``MAX_TENSOR_BYTES``. Shared by the graph check and by the importers and ``--alignment``, which check it
+    before a long import rather than after it (and name the option, not the model)."""
+    if not _is_int(alignment) or alignment <= 0 or alignment & (alignment - 1):
+        raise GraphError(f"alignment {alignment!r} is not a positive power of two")
+    if alignment > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
+        raise GraphError(f"alignment {alignment} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+
+
 def _validate(g: Graph) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
-    if not _is_int(g.alignment) or g.alignment <= 0 or g.alignment & (g.alignment - 1):
-        raise GraphError(f"alignment {g.alignment!r} is not a positive power of two")
-    if g.alignment > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
-        raise GraphError(f"alignment {g.alignment} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+    check_alignment(g.alignment)
 
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment

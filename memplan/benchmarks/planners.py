@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Llama decoder layers (default 16)")
     p.add_argument("--streams", type=argtypes.at_most(argtypes.MAX_STREAMS, "streams"), default=4,
                    help="streams for the multi-stream schedules (default 4)")
-    p.add_argument("--only", default=None, help="comma-separated problem names to run (e.g. A,C,K)")
+    p.add_argument("--only", default=None, type=argtypes.comma_list(str),  # ('' named nothing and ran all)
+                   help="comma-separated problem names to run (e.g. A,C,K)")
 
 
 def inputs(args: argparse.Namespace) -> dict[str, str]:
@@ -63,7 +64,7 @@ def inputs(args: argparse.Namespace) -> dict[str, str]:
 def run(args: argparse.Namespace) -> list[dict]:
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
     corpus = {c.strip() for c in args.corpus.split(",")}
-    only = {s.strip() for s in args.only.split(",")} if args.only else None
+    only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only is not None else None
     rows: list[dict] = []
     csvs = _minimalloc_files(args.minimalloc) if "minimalloc" in corpus and args.minimalloc else []
     graphs = []

@@ -171,24 +171,26 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
 
 
 def run(args: argparse.Namespace) -> list[dict]:
+    cases = ([("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
+             + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains])
+    runs = [(kind, n, mode) for kind, n in cases for mode in args.mode if mode != "natural" or kind == "fanout"]
+    if not runs:  # an empty table and exit 0 read as a run that passed
+        from ..errors import MemplanError
+
+        raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain or --chains some sizes "
+                           "(--mode natural measures only --nodes)")
     rows = []
     cols = " ".join(f"{p + ' s':>9}" for p in PHASES)
     print(f"{'graph':>6} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "
           f"{'arena/LB':>9} {'peak MiB':>9}")
-    cases = ([("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
-             + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains])
-    for kind, n in cases:
-        for mode in args.mode:
-            if mode == "natural" and kind != "fanout":
-                continue
-            cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver,
-                   str(args.streams)]
-            row = json.loads(_run_case(cmd, f"{kind} {n} {mode}"))
-            rows.append(row)
-            ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
-            times = " ".join(f"{row.get(p + '_s', 0.0):>9.2f}" for p in PHASES)
-            print(f"{kind:>6} {n:>9} {mode:>7} {row['tensors']:>9} {row['streams']:>7} {times} "
-                  f"{row['total_s']:>8.2f} {ratio:>9.4f} {row['peak_rss_mib']:>9.0f}", flush=True)
+    for kind, n, mode in runs:
+        cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver, str(args.streams)]
+        row = json.loads(_run_case(cmd, f"{kind} {n} {mode}"))
+        rows.append(row)
+        ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
+        times = " ".join(f"{row.get(p + '_s', 0.0):>9.2f}" for p in PHASES)
+        print(f"{kind:>6} {n:>9} {mode:>7} {row['tensors']:>9} {row['streams']:>7} {times} "
+              f"{row['total_s']:>8.2f} {ratio:>9.4f} {row['peak_rss_mib']:>9.0f}", flush=True)
     return rows
 
 

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
                     help="fix a symbolic dimension by name (repeatable)")
     sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
-    sp.add_argument("--alignment", type=argtypes.dim, default=256, help="arena alignment in bytes (default 256)")
+    sp.add_argument("--alignment", type=argtypes.alignment, default=256, help="arena alignment in bytes (default 256)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
     sp.set_defaults(func=cmd_import)
 
@@ -40,7 +40,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise GraphError(f"{args.model}: --batch/--dim apply to ONNX models; a .pt2 program has fixed sizes")
         from .torch import load_exported
 
-        graph = from_torch(load_exported(args.model), name=args.name, alignment=args.alignment, progress=progress)
+        program = load_exported(args.model)
+        try:
+            graph = from_torch(program, name=args.name, alignment=args.alignment, progress=progress)
+        except GraphError as exc:  # it names the program's node or tensor; the file is named here (the
+            msg = str(exc)         # program does not know it), as the ONNX importer names its model
+            raise GraphError(msg if msg.startswith(f"{args.model}: ") else f"{args.model}: {msg}") from None
     else:
         graph = import_onnx(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
                             alignment=args.alignment, progress=progress)

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError
 from ..files import check_readable
-from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
+from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
@@ -118,6 +118,7 @@ def import_onnx(
     passed in is never modified.
     """
     check_progress(progress, "import_onnx")
+    check_alignment(alignment)  # before the model is read and inferred, not after
     onnx = _need_onnx()
     source = "model"
     if isinstance(model, (str, os.PathLike)):

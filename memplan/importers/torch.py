@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError
 from ..files import check_readable
-from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor
+from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
@@ -56,6 +56,7 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
     check_progress(progress, "from_torch")
+    check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
     return _from_exported(torch, ep, name if name is not None else default, alignment, progress)
@@ -74,6 +75,7 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     returned as it is (which ``from_torch`` refuses: no node produces it) is no graph output here; its FX
     name is in ``trace["input_outputs"]``, for the executor to return the caller's tensor.
     """
+    check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
     trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set()}

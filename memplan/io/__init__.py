@@ -39,6 +39,8 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     except UnicodeDecodeError:
         raise error(f"{path}: not UTF-8 text") from None
     del data  # the text alone while parsing: a large file is not held twice more
+    if text.startswith("\ufeff"):  # refused as the CSV reader does; json said "decode using utf-8-sig"
+        raise error(f"{path}: starts with a byte-order mark (U+FEFF); save it as UTF-8 without one")
     try:
         return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
