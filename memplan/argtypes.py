@@ -148,10 +148,12 @@ def microseconds(text: str) -> float:
 
 
 def factor(text: str) -> float:
-    """A finite multiple >= 0 (e.g. of an arena), at most ``MAX_TIME``."""
+    """A finite multiple >= 1 of the serial arena, at most ``MAX_TIME``: a budget below the serial plan's
+    arena fits no schedule, which the benchmark would only find out after planning every graph."""
     v = _parse(text, float, "a number")
-    if not 0 <= v <= MAX_TIME:  # also nan and inf
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 and at most {MAX_TIME:g}: {text!r}")
+    if not 1 <= v <= MAX_TIME:  # also nan and inf
+        raise argparse.ArgumentTypeError(f"must be a multiple of the serial arena, a finite number >= 1 and at most "
+                                         f"{MAX_TIME:g}: {text!r}")
     return v
 
 

@@ -47,13 +47,18 @@ class UnsafePlan(MemplanError):
     ``str()`` shows the first few.
     """
 
-    def __init__(self, violations: list[tuple[int, str]]):
+    def __init__(self, violations: list[tuple[int, str]], where: str | None = None):
         self.violations = list(violations)
+        self.where = where
         shown = "; ".join(f"rule {r}: {m}" for r, m in self.violations[:5])
         more = len(self.violations) - 5
         if more > 0:
             shown += f"; and {more} more"
-        super().__init__(f"unsafe plan: {shown}")
+        super().__init__(f"{where + ': ' if where else ''}unsafe plan: {shown}")
+
+    def at(self, where: str) -> UnsafePlan:
+        """The same finding, its message led by ``where`` (the plan file a command read), same type."""
+        return type(self)(self.violations, where)
 
 
 class PlanMismatch(PlanFormatError, UnsafePlan):

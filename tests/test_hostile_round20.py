@@ -296,3 +296,36 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
     assert r.returncode == 128 + 15, r.stderr
     assert r.stderr == "memplan: error: terminated\n"
     assert os.listdir(out) == ["p.json"] and (out / "p.json").read_text() == "old"
+
+
+@pytest.mark.parametrize("cmd", ["verify", "simulate"])
+@pytest.mark.parametrize("bad", ["overlap", "other_graph"])
+def test_an_unsafe_plan_names_the_plan_file(tmp_path, capsys, cmd, bad):
+    """Was ``memplan: error: unsafe plan: ...`` with no file: a script checking many plans could not tell
+    which one. Now the refused plan's path leads the line (type and findings unchanged)."""
+    ex = tmp_path / "ex"
+    assert exit_code(main, ["example", "-o", ex]) == 0
+    p = tmp_path / "plan.json"
+    assert exit_code(main, ["plan", ex / "qkv.json", "-o", p, "-q"]) == 0
+    doc = json.loads(p.read_text())
+    if bad == "overlap":   # two intermediates with overlapping lives moved onto one offset
+        placed = [t for t in doc["tensors"] if t["offset"] is not None]
+        for t in placed:
+            t["offset"] = 0
+        graph = ex / "qkv.json"
+    else:
+        graph = ex / "moe.json"
+    p.write_text(json.dumps(doc))
+    capsys.readouterr()
+    code, _out, err = run(capsys, [cmd, graph, p])
+    assert_bad_input(code, err, f"{p}: unsafe plan: rule ")
+
+
+def test_bench_schedule_refuses_a_budget_below_the_serial_arena(capsys):
+    """Was planned for every graph and then refused as 'over the memory budget of 0 B', naming no option: a
+    budget factor below 1 fits no schedule. Now argparse refuses ``--budget`` before any work."""
+    for text in ("0", "0.5", "0.999"):
+        code, _out, err = run(capsys, ["bench", "schedule", "--budget", text])
+        assert_bad_input(code, err, "--budget", "serial arena")
+    code, _out, err = run(capsys, ["bench", "schedule", "--budget", "1", "--help"])
+    assert code == 0

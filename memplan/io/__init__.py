@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GraphError, MemplanError, PlanFormatError
+from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan
 from ..files import MAX_FILE_BYTES, atomic_write_bytes, atomic_write_text, read_input
 from ..graph import Graph, check_graph, graph_from_dict
 from ..planfile import Plan, json_writable, plan_from_dict
@@ -157,8 +157,11 @@ def load_safe_pair(graph_path: str, plan_path: str, *, fused_groups: bool = Fals
     from ..verify import verify
 
     graph, plan = load_graph(graph_path), load_plan(plan_path)
-    check_plan_for(graph, plan)
-    verify(graph, plan, fused_groups=fused_groups)
+    try:
+        check_plan_for(graph, plan)
+        verify(graph, plan, fused_groups=fused_groups)
+    except UnsafePlan as exc:   # the command's one line names the file it refuses
+        raise exc.at(str(plan_path)) from None
     return graph, plan
 
 
