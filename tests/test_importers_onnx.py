@@ -935,6 +935,16 @@ def test_a_batch_the_model_cannot_take_is_refused_not_ignored(tmp_path, capsys):
     assert not (tmp_path / "g.json").exists()
 
 
+def test_batch_and_dim_fixing_one_dimension_must_agree():
+    """``--dim N=1 --batch 2`` on an input leading with ``N`` silently took N=1 (``--dim`` won, the batch was
+    dropped). Now two different values for one dimension are refused naming the input and both options; the
+    same value from both is taken."""
+    with pytest.raises(GraphError, match=r"input 'x' dimension 0 \('N'\) is fixed twice: --batch 2 and --dim N=1"):
+        import_onnx(symbolic_model(), batch=2, dims={"N": 1, "seq": 5})
+    both = import_onnx(symbolic_model(), batch=3, dims={"N": 3, "seq": 5})
+    assert both.tensor("x").size == import_onnx(symbolic_model(), batch=3, dims={"seq": 5}).tensor("x").size
+
+
 def test_a_batch_one_fixed_input_agrees_with_is_taken_whatever_the_others_lead_with():
     """An input that is no batch (``Expand``'s shape, here of 2 dimensions) beside one of leading dimension 1:
     ``batch=1`` is the model's batch and imports as before; the check refused it (bundled

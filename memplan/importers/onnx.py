@@ -560,6 +560,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                 continue
             d0 = shape.dim[0]
             if d0.dim_param:
+                if fixed.get(d0.dim_param, batch) != batch:   # both options fix it: which one was meant?
+                    raise GraphError(f"{source}: graph input {vi.name!r} dimension 0 ({d0.dim_param!r}) is fixed "
+                                     f"twice: --batch {batch} and --dim {d0.dim_param}={fixed[d0.dim_param]}; "
+                                     "give one")
                 mapping.setdefault(d0.dim_param, batch)
                 applied = True
             elif not d0.HasField("dim_value"):
