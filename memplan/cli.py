@@ -352,14 +352,19 @@ def _terminate_as_exception():
     """SIGTERM (``timeout``, ``kill``, a batch scheduler) as ``_Terminated`` while a command runs, instead of
     Python's default of ending the process where it stands: a write under way then removes its temporary file
     (``.memplan-*.tmp`` was left beside the output), and the exit code is still 128 + 15. Only the main
-    thread may set a handler (memplan's ``main`` called from another thread keeps the default)."""
+    thread may set a handler (memplan's ``main`` called from another thread keeps the default), and only
+    over the default: a SIGTERM the parent made ignored (``trap '' TERM``, inherited across exec) stays
+    ignored, and a handler of a program calling ``main`` (or one installed outside Python, which could not
+    be put back) stays in charge; taking either over ended the command, or swallowed the caller's signal
+    into a return value."""
     import signal
     import threading
 
     def handler(signum, frame):
         raise _Terminated(signum)
 
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL):
         yield
         return
     old = signal.signal(signal.SIGTERM, handler)

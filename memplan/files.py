@@ -133,16 +133,19 @@ def _cannot_create_in(directory: str) -> str | None:
     """Why ``atomic_write_bytes`` could not create its temporary file in ``directory``, or None: found by
     creating one and removing it. Permission bits do not tell (root passes ``os.access`` where sysfs or a
     read-only mount refuses), and a command with two outputs (``plan -o P --graph-out G``) wrote the one
-    and then failed on the other, leaving half its result."""
+    and then failed on the other, leaving half its result. The probe is removed whatever stops the check
+    (SIGTERM is an exception while the CLI runs), as ``atomic_write_bytes`` removes its temporary file."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
     except OSError as exc:
         return exc.strerror or str(exc)
-    os.close(fd)
     try:
-        os.unlink(tmp)
-    except OSError:
-        pass
+        os.close(fd)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
     return None
 
 

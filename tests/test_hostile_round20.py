@@ -298,6 +298,7 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
     assert os.listdir(out) == ["p.json"] and (out / "p.json").read_text() == "old"
 
 
+<<<<<<< HEAD
 @pytest.mark.parametrize("cmd", ["verify", "simulate"])
 @pytest.mark.parametrize("bad", ["overlap", "other_graph"])
 def test_an_unsafe_plan_names_the_plan_file(tmp_path, capsys, cmd, bad):
@@ -329,3 +330,71 @@ def test_bench_schedule_refuses_a_budget_below_the_serial_arena(capsys):
         assert_bad_input(code, err, "--budget", "serial arena")
     code, _out, err = run(capsys, ["bench", "schedule", "--budget", "1", "--help"])
     assert code == 0
+=======
+# --- SIGTERM taken over only where it would end the process (review of round 20) ---------------------------
+
+def _plan_with_sigterm_during_write(tmp_path, monkeypatch, capsys) -> tuple[int, str]:
+    """``memplan plan`` in this process with SIGTERM sent to it while its output is written."""
+    import signal
+
+    g = tmp_path / "g.json"
+    memplan.save_graph(H.qkv(), str(g))
+    real = os.fsync
+
+    def fsync(fd):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    code, _, err = run(capsys, ["plan", g, "-o", tmp_path / "p.json", "-q"])
+    monkeypatch.setattr(os, "fsync", real)
+    return code, err
+
+
+@pytest.mark.parametrize("disposition", ["ignored", "caller's handler"])
+def test_sigterm_the_process_does_not_die_of_is_left_alone(tmp_path, monkeypatch, capsys, disposition):
+    """``main`` installed its SIGTERM handler over any disposition: a SIGTERM the parent had made ignored
+    (``trap '' TERM``, ``nohup``-like wrappers: inherited across exec) ended the command with exit 143, and
+    a program calling ``main`` with its own handler had its signal swallowed into a return value (its
+    handler never ran). Both are left in charge; the command finishes."""
+    import signal
+
+    seen: list[int] = []
+    mine = signal.SIG_IGN if disposition == "ignored" else (lambda signum, frame: seen.append(signum))
+    old = signal.signal(signal.SIGTERM, mine)
+    try:
+        code, err = _plan_with_sigterm_during_write(tmp_path, monkeypatch, capsys)
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert (code, err) == (0, "")
+    assert memplan.load_plan(str(tmp_path / "p.json")).arena_bytes > 0 and not leftovers(tmp_path)
+    assert seen == ([] if disposition == "ignored" else [signal.SIGTERM])
+
+
+def test_the_output_directory_probe_is_removed_when_interrupted(tmp_path, monkeypatch):
+    """``check_writable`` creates and removes a probe file in the output's directory; a SIGTERM (an exception
+    while the CLI runs) between the two left ``.memplan-*.tmp`` there."""
+    from memplan import files
+    from memplan.cli import _Terminated
+
+    real_mkstemp, real_close = files.tempfile.mkstemp, os.close
+    probes: list[int] = []
+
+    def mkstemp(*args, **kwargs):
+        fd, path = real_mkstemp(*args, **kwargs)
+        probes.append(fd)
+        return fd, path
+
+    def close(fd):
+        real_close(fd)
+        if fd in probes:
+            raise _Terminated(15)
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "close", close)
+    with pytest.raises(_Terminated):
+        files.check_writable(str(tmp_path / "p.json"), "-o")
+    monkeypatch.setattr(os, "close", real_close)
+    assert probes and os.listdir(tmp_path) == []
+>>>>>>> h20-review
