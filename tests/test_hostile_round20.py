@@ -298,7 +298,6 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
     assert os.listdir(out) == ["p.json"] and (out / "p.json").read_text() == "old"
 
 
-<<<<<<< HEAD
 @pytest.mark.parametrize("cmd", ["verify", "simulate"])
 @pytest.mark.parametrize("bad", ["overlap", "other_graph"])
 def test_an_unsafe_plan_names_the_plan_file(tmp_path, capsys, cmd, bad):
@@ -330,7 +329,8 @@ def test_bench_schedule_refuses_a_budget_below_the_serial_arena(capsys):
         assert_bad_input(code, err, "--budget", "serial arena")
     code, _out, err = run(capsys, ["bench", "schedule", "--budget", "1", "--help"])
     assert code == 0
-=======
+
+
 # --- SIGTERM taken over only where it would end the process (review of round 20) ---------------------------
 
 def _plan_with_sigterm_during_write(tmp_path, monkeypatch, capsys) -> tuple[int, str]:
@@ -397,4 +397,3 @@ def test_the_output_directory_probe_is_removed_when_interrupted(tmp_path, monkey
         files.check_writable(str(tmp_path / "p.json"), "-o")
     monkeypatch.setattr(os, "close", real_close)
     assert probes and os.listdir(tmp_path) == []
->>>>>>> h20-review
