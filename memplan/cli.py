@@ -331,47 +331,7 @@ COMMANDS = (_register_plan, _register_verify_show_example, _register_bench, _reg
 
 def main(argv: Sequence[str] | None = None) -> int:
     with _readers_may_leave():
-        try:
-            with _terminate_as_exception():
-                return _main(argv)
-        except _Terminated as exc:   # (outside _main: a SIGTERM while an error line is printed ends here too)
-            argtypes.print_error("terminated")
-            return 128 + exc.signum
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised where the main thread stands (not an Exception: nothing on the way swallows it)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _terminate_as_exception():
-    """SIGTERM (``timeout``, ``kill``, a batch scheduler) as ``_Terminated`` while a command runs, instead of
-    Python's default of ending the process where it stands: a write under way then removes its temporary file
-    (``.memplan-*.tmp`` was left beside the output), and the exit code is still 128 + 15. Only the main
-    thread may set a handler (memplan's ``main`` called from another thread keeps the default), and only
-    over the default: a SIGTERM the parent made ignored (``trap '' TERM``, inherited across exec) stays
-    ignored, and a handler of a program calling ``main`` (or one installed outside Python, which could not
-    be put back) stays in charge; taking either over ended the command, or swallowed the caller's signal
-    into a return value."""
-    import signal
-    import threading
-
-    def handler(signum, frame):
-        raise _Terminated(signum)
-
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL):
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+        return _main(argv)
 
 
 def _main(argv: Sequence[str] | None) -> int:

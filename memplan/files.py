@@ -7,7 +7,8 @@ writer share one code path without import cycles.
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
 failed or interrupted run never leaves a half-written file; an output that is a symlink has its target
-rewritten that way (the link stays, as with a shell redirection), and an output that is a FIFO, a device
+rewritten that way (the link stays, as with a shell redirection; a SIGTERM during the write takes effect
+right after it: ``sigterm_held``), and an output that is a FIFO, a device
 or an existing read-only file is refused,
 never replaced by a file (the path ``-`` is standard output, as in
 ``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
@@ -17,10 +18,14 @@ and reads them without blocking (``/proc/kmsg`` is a "regular" file whose read w
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 
 from .errors import MemplanError
 
@@ -41,6 +46,33 @@ def is_stdout(path) -> bool:
     return isinstance(path, str) and path == STDOUT
 
 
+@contextlib.contextmanager
+def sigterm_held() -> Iterator[None]:
+    """A SIGTERM that comes while a temporary file of ours exists takes effect the moment it is gone:
+    ``timeout`` or ``kill`` during a write then ends the process (by SIGTERM, as before) right after the
+    rename or the removal, never leaving ``.memplan-*.tmp`` beside the output. Only for these few system
+    calls, and only where SIGTERM has its default disposition in the main thread: a SIGTERM ignored by the
+    parent or handled by a caller stays theirs, and at any other time (a long C++ solve included, where a
+    Python handler would wait for the solve to return) SIGTERM ends the process at once."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    came: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        _checkpoint()   # a signal caught during the last system call is handled here, before the default returns
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if came:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _checkpoint() -> None:
+    """A Python call: the interpreter runs pending signal handlers on entering one."""
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path`` (over the
     file it links to, when ``path`` is a symlink); ``-``: write it to standard output."""
@@ -53,25 +85,26 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     if why:
         raise MemplanError(f"cannot write {path}: {why}")
     directory = os.path.dirname(os.path.abspath(target))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; give the file the mode a plain open would
-        os.replace(tmp, target)
-    except BaseException as exc:
+    with sigterm_held():
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
+            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+        except OSError as exc:
             raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
-        raise
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; give the file the mode a plain open would
+            os.replace(tmp, target)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
+            raise
 
 
 def _write_stdout(data: bytes) -> None:
@@ -134,18 +167,20 @@ def _cannot_create_in(directory: str) -> str | None:
     creating one and removing it. Permission bits do not tell (root passes ``os.access`` where sysfs or a
     read-only mount refuses), and a command with two outputs (``plan -o P --graph-out G``) wrote the one
     and then failed on the other, leaving half its result. The probe is removed whatever stops the check
-    (SIGTERM is an exception while the CLI runs), as ``atomic_write_bytes`` removes its temporary file."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    try:
-        os.close(fd)
-    finally:
+    (an exception, or a SIGTERM held back until it is gone: ``sigterm_held``), as ``atomic_write_bytes``
+    removes its temporary file."""
+    with sigterm_held():
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        try:
+            os.close(fd)
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return None
 
 
