@@ -38,6 +38,19 @@ SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 #: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
 #: input only, so it is never planned (a longer result at run time would overrun its slot)
 DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression"})
+#: standard ops whose output shape follows the *values* of these inputs (a Reshape's target shape, a Range's
+#: limit, a Slice's ends...): when such an input is computed from the values a graph input carries at run
+#: time (not from shapes alone, as ``Shape`` / ``Size`` give them), the output's size is data-dependent too
+SHAPE_INPUTS = {
+    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Range": (0, 1, 2), "ConstantOfShape": (0,),
+    "Slice": (1, 2, 3, 4), "TopK": (1,), "OneHot": (1,), "Resize": (2, 3), "Upsample": (1,), "Pad": (1, 3),
+    "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2), "DFT": (1,),
+    "MaxUnpool": (2,), **{op: (1,) for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+                                            "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+                                            "ReduceSumSquare")},
+}
+#: ops whose output values depend only on their input's shape
+SHAPE_OF_OPS = frozenset({"Shape", "Size"})
 #: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
 #: its bytes are exactly theirs: op -> how many of its first inputs it holds (None: all of them). Others
 #: (SequenceErase, a custom op) make a container whose elements no shape tells: refused by name
@@ -496,9 +509,36 @@ def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]],
 
 
 def _data_dependent_outputs(g) -> set[str]:
-    """The values made by a standard op of ``DATA_DEPENDENT_OPS``: no declared size of theirs is planned."""
-    return {o for n in g.node if n.op_type in DATA_DEPENDENT_OPS and n.domain in ("", "ai.onnx")
-            for o in n.output if o}
+    """The values whose size depends on what the graph inputs hold at run time, not only on their shapes: no
+    declared size of theirs is planned (it is a traced example's: a longer result would overrun its slot).
+
+    One pass in node order (ONNX lists nodes topologically) with two marks: *valued* (computed from the
+    values of a graph input, or from a data-dependent shape) and *sized* (the shape itself is data-dependent).
+    An output is sized when its op is in ``DATA_DEPENDENT_OPS``, when one of its ``SHAPE_INPUTS`` is valued,
+    or when any input is sized (a shape carried on); valued when any input is valued or sized, except that
+    ``Shape`` / ``Size`` of a tensor whose size is fixed give fixed values. Initializers and constants are
+    neither: a Reshape to ``Concat(Shape(x)[0], 64)`` stays planned, a Range to ``ReduceMax(x)`` does not."""
+    inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    valued = {v.name for v in g.input if v.name not in inits}
+    sized: set[str] = set()
+    for n in g.node:
+        ins = [i for i in n.input if i]
+        standard = n.domain in ("", "ai.onnx")
+        any_sized = any(i in sized for i in ins)
+        if standard and n.op_type in SHAPE_OF_OPS:
+            out_valued, out_sized = any_sized, False
+        else:
+            controls = SHAPE_INPUTS.get(n.op_type, ()) if standard else ()
+            out_sized = (any_sized or (standard and n.op_type in DATA_DEPENDENT_OPS)
+                         or any(k < len(n.input) and n.input[k] in valued for k in controls))
+            out_valued = any_sized or any(i in valued for i in ins)
+        for o in n.output:
+            if o:
+                if out_valued:
+                    valued.add(o)
+                if out_sized:
+                    sized.add(o)
+    return sized
 
 
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
