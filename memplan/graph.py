@@ -70,13 +70,6 @@ class Graph:
     ``root_offset[t]`` the byte offset of ``t`` inside that root (views of views add up theirs),
     ``written[t]`` the nearest tensor on ``t``'s view chain (``t`` itself, its parent, ... its root)
     that has a producer, or -1, ``node_inputs[n]`` / ``node_outputs[n]`` tensor indices.
-
-    ``overwrites[n]``: for each view ``n`` produces, the producer of the nearest written tensor above it
-    when that node is listed before ``n`` and ``n`` reads neither the view's parent nor that tensor (a
-    ``SET_ROWS`` writing a slot of a tensor another node made). The contract orders readers after writers
-    (rule 2), not two writers of the same bytes: the scheduler (``graph_optimize``, ``schedule_with_events``)
-    also keeps these writes in their listed order, so the later-listed one lands last, as on one stream.
-    Empty for the usual view op, which reads its parent, and for views of weights and inputs.
     """
 
     name: str
@@ -91,8 +84,6 @@ class Graph:
     written: tuple[int, ...] = field(init=False, repr=False, compare=False)
     node_inputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
     node_outputs: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
-    #: per node, the earlier-listed nodes whose writes it overwrites without reading them (``overwrites``)
-    overwrites: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, cls in (("tensors", Tensor), ("nodes", Node)):
@@ -414,29 +405,6 @@ def _validate(g: Graph) -> None:
     object.__setattr__(g, "written", tuple(written))
     object.__setattr__(g, "node_inputs", tuple(node_inputs))
     object.__setattr__(g, "node_outputs", tuple(node_outputs))
-    object.__setattr__(g, "overwrites", tuple(_overwrites(g.tensors, tindex, producer, written, node_inputs,
-                                                          node_outputs)))
-
-
-def _overwrites(tensors, tindex: dict[str, int], producer, written, node_inputs, node_outputs) -> list[tuple[int, ...]]:
-    """``Graph.overwrites``: one step per view a node produces (the nearest writer above it, which is in turn
-    ordered after the ones above it, by its reads or by this rule), so a chain of written views costs O(k)."""
-    out: list[tuple[int, ...]] = []
-    for ni, outs in enumerate(node_outputs):
-        found: list[int] = []
-        for o in outs:
-            parent = tensors[o].view_of
-            if parent is None:
-                continue
-            p = tindex[parent]
-            j = written[p]
-            if j < 0 or p in node_inputs[ni] or j in node_inputs[ni]:
-                continue
-            w = producer[j]
-            if w < ni and w not in found:
-                found.append(w)
-        out.append(tuple(found))
-    return out
 
 
 def _chain_producers(tensors, tindex: dict[str, int], producer: list[int]) -> tuple[list[int], list[int]]:

@@ -263,9 +263,6 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
             on = latest_on.of(t)
             if on is not None:
                 deps = later(deps, on)
-        for w in graph.overwrites[n]:   # earlier writes it lays over without reading them
-            if node_pos[w] < node_pos[n]:   # (issued first: a schedule that swapped them keeps its order)
-                deps = later(deps, {streams[node_pos[w]]: w})
         for d in sorted(deps.values(), key=lambda d: -node_pos[d]):
             sd = stream[d]
             if sd != s and cur[sd] <= seq[d]:  # not yet implied by the events taken so far

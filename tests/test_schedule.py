@@ -9,7 +9,6 @@ import reference as ref
 
 import memplan
 from memplan import Event, Schedule, ScheduleError, build_happens_before, schedule_with_events, serial_schedule
-from memplan.examples import bundled
 from memplan.schedule import check_schedule
 
 
@@ -177,52 +176,3 @@ def test_schedule_with_events_non_integer_stream_is_schedule_error(bad):
     g = H.chain()
     with pytest.raises(ScheduleError, match="'op1'"):
         schedule_with_events(g, ["op0", "op1", "op2", "op3"], {"op0": 0, "op1": bad, "op2": 0, "op3": 0})
-
-
-def _slot_writer_graph(order=("P", "W", "R2", "R1")):
-    """P makes x; W writes a slot of x (a view) without reading x, as a SET_ROWS would; R2 reads the slot,
-    R1 all of x. One stream runs W's write after P's: the slot holds W's data."""
-    b = memplan.GraphBuilder("slot")
-    b.tensor("a", 1024, kind="input")
-    b.tensor("x", 1024)
-    b.tensor("v", 256, view_of="x", view_offset=256)
-    b.tensor("y", 256, kind="output")
-    b.tensor("z", 1024, kind="output")
-    nodes = {"P": (["a"], ["x"]), "W": (["a"], ["v"]), "R2": (["v"], ["y"]), "R1": (["x"], ["z"])}
-    for n in order:
-        b.node(n, "OP", inputs=nodes[n][0], outputs=nodes[n][1])
-    return b.build()
-
-
-@pytest.mark.parametrize("streams", [2, 3, "auto"])
-def test_a_slot_writer_stays_after_the_producer_it_overwrites(streams):
-    """Was a race graph_optimize made: W (writing a slot of x without reading it) went to another stream
-    than P (making all of x) with no event between them, so P's write could land over W's and R2 read P's
-    bytes. The contract's rule 2 orders only readers after writers; the scheduler now also keeps W after P
-    (``Graph.overwrites``), with an event when they run on different streams."""
-    g = _slot_writer_graph()
-    assert g.overwrites[g.node_index["W"]] == (g.node_index["P"],)
-    p = memplan.plan(g, streams=streams)
-    hb = build_happens_before(g, Schedule(tuple(n for n, _ in p.order), tuple(s for _, s in p.order),
-                                          tuple(Event(a, b) for a, b in p.events)))
-    assert hb.hb(g.node_index["P"], g.node_index["W"])
-    # a schedule given with the two on different streams gets the event
-    s = schedule_with_events(g, ["P", "W", "R2", "R1"], {"P": 0, "W": 1, "R2": 1, "R1": 0})
-    assert Event("P", "W") in s.events
-    closure_matches(g, s)
-
-
-def test_the_usual_views_add_no_order():
-    """A view op that reads its parent, and a write into a view of a weight or an input: nothing to add
-    (their reads order them, or nothing wrote the bytes before them)."""
-    for g in (H.qkv(), H.views(), H.kv_cache(), H.inplace(), H.cache_product(), *bundled().values(),
-              _slot_writer_graph(("W", "P", "R2", "R1"))):
-        assert all(o == () for o in g.overwrites), g.name
-    b = memplan.GraphBuilder("cache")
-    b.tensor("cache", 4096, kind="weight")
-    b.tensor("slot", 256, view_of="cache", view_offset=512)
-    b.tensor("row", 256, kind="input")
-    b.tensor("out", 4096, kind="output")
-    b.node("set_rows", "SET_ROWS", inputs=["row"], outputs=["slot"])
-    b.node("attn", "ATTN", inputs=["slot"], outputs=["out"])
-    assert b.build().overwrites == ((), ())

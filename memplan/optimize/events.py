@@ -73,7 +73,6 @@ class Replay:
         only when an event merges another's in; times as ``timeline.simulate_indices`` gives them."""
         graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
         tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
-        overwrites = graph.overwrites
 
         def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
             out = dict(a)
@@ -102,10 +101,6 @@ class Replay:
                     for sw, w in fold.of(t).items():
                         if sw not in deps or pos[w] > pos[deps[sw]]:
                             deps[sw] = w
-            for w in overwrites[v]:   # earlier writes this node lays over without reading (Graph.overwrites)
-                sw = stream[w]
-                if sw not in deps or pos[w] > pos[deps[sw]]:
-                    deps[sw] = w
             cur = last.get(s)
             if cur is None:
                 cur = {}

@@ -96,7 +96,6 @@ def build_units(graph: Graph, cost: Sequence[float]) -> Units:
             unit_of[m] = u
     tensors, producer, inputs, written, tindex = (graph.tensors, graph.producer, graph.node_inputs, graph.written,
                                                   graph.tensor_index)
-    overwrites = graph.overwrites
     view_node: dict[int, int] = {}  # written view (tensor) -> its node
     view_deps: list[tuple[int, ...]] = []
     view_unit: list[int] = []
@@ -137,8 +136,6 @@ def build_units(graph: Graph, cost: Sequence[float]) -> Units:
                         found.update(unit_of[w] for w in graph.writers(t))  # (the unit is not its own)
                     else:
                         found.add(node_of(j))
-        for m in ms:   # writes this unit lays over earlier ones it does not read (Graph.overwrites)
-            found.update(unit_of[w] for w in overwrites[m])
         found.discard(u)
         deps.append(tuple(sorted(found)))
     deps += view_deps
