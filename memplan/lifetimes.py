@@ -125,6 +125,8 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
                 continue
             if graph.producer[int(arena_roots[b])] != n:  # contract: n produces out's root
                 continue
+            if any(root[o] == root[graph.tensor_index[i_id]] for o in graph.node_outputs[n]):
+                continue  # n also writes in's root (a view of it): that write would land on out's bytes
             # accesses are in issue order: a's latest first and b's earliest first, so a node that is
             # not a's last access fails at once (many in-place readers of one root's views were
             # quadratic); only the one that is scans them all

@@ -285,7 +285,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     for ni, node in enumerate(nodes):
         for o_id, i_id in node.inplace:
             a, b = graph.root[graph.tensor_index[i_id]], graph.root[graph.tensor_index[o_id]]
-            if graph.producer[b] == ni:
+            # n must produce out's root, and not write in's root too (a view output: it would land on out)
+            if graph.producer[b] == ni and all(graph.root[o] != a for o in graph.node_outputs[ni]):
                 inplace_pairs.setdefault((a, b), []).append(ni)
 
     def inplace_ok(a: int, b: int) -> bool:

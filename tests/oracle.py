@@ -111,9 +111,12 @@ class _Model:
 
     def inplace_nodes(self, a: str, b: str) -> list[str]:
         """Nodes ``n`` with ``inplace {out: in}``, ``in``'s root ``a``, that produce ``b`` itself (interp:
-        the producer of out's root, not of a view into it)."""
+        the producer of out's root, not of a view into it; and interp: n writes no view of ``a``, which would
+        land on out's bytes)."""
         out = []
         for n in self.order:
+            if any(self.root(o) == a for o in self.nodes[n]["outputs"]):
+                continue
             for o, i in (self.nodes[n].get("inplace") or {}).items():
                 if self.root(i) == a and self.root(o) == b and self.producer.get(b) == n:
                     out.append(n)

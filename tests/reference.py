@@ -119,10 +119,13 @@ def all_before(hb: HB, acc_a: list[str], acc_b: list[str]) -> bool:
 
 
 def inplace_nodes(graph, a: str, b: str) -> list[str]:
-    """Nodes with ``inplace {out: in}``, root(in) == a, root(out) == b, producing root b."""
+    """Nodes with ``inplace {out: in}``, root(in) == a, root(out) == b, producing root b and writing no
+    view of root a."""
     producer = {o: n.id for n in graph.nodes for o in n.outputs}
     out = []
     for n in graph.nodes:
+        if any(root_of(graph, o) == a for o in n.outputs):
+            continue
         for o, i in n.inplace:
             if root_of(graph, i) == a and root_of(graph, o) == b and producer.get(b) == n.id:
                 out.append(n.id)

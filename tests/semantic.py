@@ -12,8 +12,8 @@ Execution model
       root's bytes at the tensor's own plan offset; views included), *finish* writes every output, view
       outputs too, with a fingerprint (pseudo-random bytes seeded by a hash of the node id, the output id
       and everything the node read) over the whole byte range, then reads its inputs again. The second read
-      catches a node clobbering its own input; it is skipped for an input the node names in ``inplace``
-      (it may write its output over that one). Finishing is what a stream's next node and an event wait on.
+      catches a node clobbering its own input; it is skipped for an input whose root is the root of one the
+      node names in ``inplace`` (rule 3's exception lets the output cover any bytes of that root). Finishing is what a stream's next node and an event wait on.
     * Interleavings: each stream runs its nodes in issue order; a node starts when its stream is idle and
       every event it waits on was recorded (``after`` finished). A wait on an event recorded later in
       issue order is a no-op, as in CUDA. Policies: seeded random choices, atomic or overlapping; a fixed
@@ -24,12 +24,12 @@ Execution model
 What is compared: every node's reads (before and after its writes) and the final bytes of every ``output``
 tensor. **Excluded** are the bytes whose value the contract leaves open, which the run may legally see
 differently from the serial order: a byte is compared only when every other node that writes it is ordered
-with the reader by the orders *every* valid plan has -- the data dependencies along view chains (rule 2),
-fusion groups (rule 1) and memplan's documented order of two writers of the same bytes
-(``Graph.overwrites``) -- and the writers before the reader are ordered among themselves. So a node reading
-a root, or a sibling view, of bytes that another node writes through its own view is not compared at those
-bytes ("A write through one view does not order readers of another", docs/format.md), nor is a byte that two
-unordered writers both write. The graphs are not restricted; ``Analysis.masked_fraction`` reports how much
+with the reader by the orders *every* valid plan has -- the data dependencies along view chains (rule 2)
+and fusion groups (rule 1) -- and the writers before the reader are ordered among themselves. So a node
+reading a root, or a sibling view, of bytes that another node writes through its own view is not compared at
+those bytes, nor is a byte that two unordered writers both write (a view writer that does not read the tensor
+it writes into races with that tensor's producer): "A write through one view does not order readers of
+another", docs/format.md. The graphs are not restricted; ``Analysis.masked_fraction`` reports how much
 is excluded, so a test can make sure the check is not vacuous. Reads of weights nobody writes are compared
 by name (they cannot change and are never in the arena).
 """
@@ -98,7 +98,6 @@ def analyse(graph: Graph) -> Analysis:
     for n in range(len(g.nodes)):
         for t in g.node_inputs[n]:
             preds[n].update(w for w in g.writers(t) if w != n)
-        preds[n].update(g.overwrites[n])
     for members in g.groups().values():
         for x, y in itertools.pairwise(members):
             preds[y].add(x)
@@ -207,9 +206,11 @@ class Machine:
             size = self.g.tensors[oi].size
             buf, off = self.place(oi)
             buf[off:off + size] = _pattern(_digest(node.id, o, *got), size)
-        overwritten = {i for _, i in node.inplace}
+        # the in-place exception is root-wide (rule 3): the output may cover any bytes of the named input's
+        # root, so reads of that root through the node's other inputs are not re-checked either
+        overwritten = {self.g.root[self.g.tensor_index[i]] for _, i in node.inplace}
         for i, t in enumerate(node.inputs):
-            if t not in overwritten:
+            if self.g.root[self.g.node_inputs[n][i]] not in overwritten:
                 self.reads[node.id, t + f"#{i}", "after"] = self.read(n, i)
 
     def outcome(self) -> Outcome:
