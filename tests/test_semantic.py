@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import findings
 from oracle_fuzz import dags
-from strategies import graphs, view_chains
+from strategies import graphs, schedules, view_chains
 
 import memplan
 from memplan import GraphBuilder, examples
@@ -54,7 +54,8 @@ def test_bundled_plans_compute_the_serial_result(name: str) -> None:
         except memplan.BudgetError:
             continue
         a = an if p.graph is g else semantic.analyse(p.graph)
-        assert semantic.check(p.graph, p.plan, analysis=a) == [], (name, opts)
+        fused = opts.get("fused_groups", False)
+        assert semantic.check(p.graph, p.plan, analysis=a, fused_groups=fused) == [], (name, opts)
 
 
 @pytest.mark.parametrize("opts", [dict(streams="auto"), dict(streams=3, solver="greedy")])
@@ -69,7 +70,19 @@ def test_llama_1b_decode(opts: dict) -> None:
 @given(st.one_of(dags(12), graphs(10), view_chains(12)), st.sampled_from(OPTIONS))
 def test_random_plans_compute_the_serial_result(g: memplan.Graph, opts: dict) -> None:
     p = planned(g, **opts)
-    assert semantic.check(p.graph, p.plan) == [], (g.to_dict(), opts)
+    fused = opts.get("fused_groups", False)
+    assert semantic.check(p.graph, p.plan, fused_groups=fused) == [], (g.to_dict(), opts)
+
+
+@SETTINGS
+@given(st.one_of(dags(12), graphs(10), view_chains(12)), st.data(), st.sampled_from(["greedy", "size", "auto"]),
+       st.booleans())
+def test_plans_of_random_schedules_compute_the_serial_result(g: memplan.Graph, data, solver: str,
+                                                              fused: bool) -> None:
+    """Random issue orders and stream assignments, events from ``schedule_with_events``."""
+    order, stream_of = data.draw(schedules(g, 4))
+    p = memplan.plan(g, memplan.schedule_with_events(g, order, stream_of), solver=solver, fused_groups=fused)
+    assert semantic.check(g, p, fused_groups=fused) == [], (g.to_dict(), order, stream_of)
 
 
 # -- the check can fail --------------------------------------------------------------------------------
@@ -161,6 +174,20 @@ def test_unordered_cross_view_bytes_are_excluded_and_only_they() -> None:
     an = semantic.analyse(b.build())
     assert an.read_mask == {(0, 0): [], (1, 0): [(128, 192)], (2, 0): []}
     assert 0 < an.masked_fraction < 1
+
+
+def test_a_plan_not_made_for_fused_groups_fails_the_fused_check() -> None:
+    """With ``fused_groups`` a group may run as one kernel, so every member's inputs must last to its end:
+    a plan made without the option reuses the first member's input inside the group."""
+    b = GraphBuilder("fused3", alignment=256)
+    b.input("x", 1024)
+    b.node("a", "OP", ["x"], b.intermediate("t1", 1024), group="g")
+    b.node("b", "OP", ["t1"], b.intermediate("t2", 1024), group="g")
+    b.node("c", "OP", ["t2"], b.output("y", 1024), group="g")
+    g = b.build()
+    plain, fused = memplan.plan(g), memplan.plan(g, fused_groups=True)
+    assert semantic.check(g, plain) == [] and semantic.check(g, fused, fused_groups=True) == []
+    assert semantic.check(g, plain, fused_groups=True) != []
 
 
 def test_views_are_read_at_the_plan_s_own_view_offsets() -> None:
