@@ -19,7 +19,7 @@ from memplan.planfile import Plan
 
 from .errors import AtenExecutorError
 from .executor import Executor, Stats
-from .program import Program, load_program
+from .program import Program, flatten_inputs, load_program
 
 
 @dataclass
@@ -82,6 +82,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     if program is None:
         program = load_program(module, example_inputs, kwargs)
+    else:
+        check_program(torch, program, module, example_inputs, kwargs)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)
@@ -115,3 +117,21 @@ def check_device(torch: Any, device: Any) -> Any:
         if dev.index is not None and dev.index >= count:
             raise AtenExecutorError(f"device {device!r}: torch sees {count} CUDA device(s)")
     return dev
+
+
+def check_program(torch: Any, program: Program, module: Any, example_inputs: tuple, kwargs: dict | None) -> None:
+    """A reused ``program`` must be this module's export for these inputs: one of another module ran that
+    module's weights, and example inputs of other shapes compiled a program every call then refused."""
+    if isinstance(module, torch.nn.Module):
+        own = {id(t) for _n, t in module.named_parameters(remove_duplicate=False)}
+        other = [wid for wid, w in program.weights.items() if isinstance(w, torch.nn.Parameter) and id(w) not in own]
+        if other:
+            raise AtenExecutorError(f"program is not an export of this {type(module).__name__}: its weight "
+                                    f"{other[0]!r} is no parameter of the module (compile it without program=)")
+    if example_inputs or kwargs:
+        tensors = flatten_inputs(program, example_inputs, kwargs)
+        for (_pos, tid), x in zip(program.user_inputs, tensors):
+            spec = program.specs[tid]
+            if tuple(x.shape) != spec.shape or x.dtype != spec.dtype:
+                raise AtenExecutorError(f"example input {tid!r} is {tuple(x.shape)} {x.dtype}, the program was "
+                                        f"exported with {spec.shape} {spec.dtype} (compile it without program=)")

@@ -11,6 +11,7 @@ node wrote shows up in the output.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -66,6 +67,10 @@ class Executor:
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         self._export_devices = _export_devices(program)
         self._written = self._keep_written_inputs()
+        self._written_weights = self._weights_written()
+        # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
+        # each other's intermediates and returned wrong results, silently
+        self._lock = threading.Lock()
         self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
         self.return_views = return_views
         self.poison_arena = poison_arena
@@ -123,6 +128,25 @@ class Executor:
             written[k] = buf
         return written
 
+    def _weights_written(self) -> dict[str, Any]:
+        """The weights (buffers, caches) the program writes in place, by graph id: an input sharing memory
+        with one sees eager's write (the arena holds a copy, loaded before it)."""
+        torch, graph = self.torch, self.program.graph
+        out: dict[str, Any] = {}
+        for n in self.program.exported.graph.nodes:
+            launch = self.launches.get(n.name) if n.op == "call_function" else None
+            if launch is None or launch.run is None:
+                continue
+            env = self.program.env.get(n.name, {})
+            for fx in written_args(torch, n):
+                tids = env.get(fx)
+                for tid in tids if isinstance(tids, list) else [tids]:
+                    if isinstance(tid, str):
+                        root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
+                        if root in self.program.weights:
+                            out[root] = self.program.weights[root]
+        return out
+
     def _write_back(self, tensors: list) -> None:
         """Copy each written input's final value into the caller's tensor, as eager leaves it."""
         for k, buf in self._written.items():
@@ -138,7 +162,24 @@ class Executor:
         return self.layout.arena_bytes
 
     def __call__(self, *args: Any, delays: Mapping[str, int] | None = None, **kwargs: Any) -> Any:
+        if delays is not None:
+            self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
+        with self._lock:
+            return self._call(tensors, delays)
+
+    def _check_delays(self, delays: Any) -> None:
+        """``delays`` names planned nodes and GPU cycle counts (``delays=5`` or a typo'd node was ignored)."""
+        if not isinstance(delays, Mapping):
+            raise AtenExecutorError(f"delays must be a mapping of node -> GPU cycles, not {type(delays).__name__}")
+        for node, cycles in delays.items():
+            if node not in self.program.graph.node_index:
+                raise AtenExecutorError(f"delays: node {node!r} is not a node of graph {self.program.graph.name!r}")
+            if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0:
+                raise AtenExecutorError(f"delays: node {node!r}: {cycles!r} is not a non-negative number of "
+                                        "GPU cycles")
+
+    def _call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
         with self.torch.no_grad():
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:
@@ -185,14 +226,31 @@ class Executor:
                                                   and not (x.dim() == 0 and x.device.type == "cpu")):
                 raise AtenExecutorError(f"input {tid!r} is a {str(x.layout).removeprefix('torch.')} tensor on "
                                         f"{x.device}, the program runs on dense tensors on {slot.device}")
+        for k in self._written:  # eager refuses to write a tensor whose elements share memory (an expand):
+            # found at the write-back, after the program had run and written its buffers, it came too late
+            if getattr(self.torch, "_debug_has_internal_overlap", lambda t: 0)(tensors[k]) == 1:
+                raise AtenExecutorError(f"input {self.program.user_inputs[k][1]!r} is written in place by the "
+                                        "program, and elements of the caller's tensor share memory (an expand?): "
+                                        "pass a tensor that owns its elements (.clone())")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
             for j, y in enumerate(tensors):
                 if j != k and _share_memory(tensors[k], y):
                     raise AtenExecutorError(f"inputs {self.program.user_inputs[k][1]!r} and "
                                             f"{self.program.user_inputs[j][1]!r} share memory, and the program "
                                             "writes the first in place: pass separate tensors")
+        for k, ((_pos, tid), x) in enumerate(zip(self.program.user_inputs, tensors)):
+            for wid in self._weights_shared(k, x):
+                raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}, and the program "
+                                        "writes one of them in place (eager's write would show in the other; "
+                                        "the arena holds a copy): pass a separate tensor")
         for slot, x in zip(self._inputs, tensors):
             slot.copy_(x)
+
+    def _weights_shared(self, k: int, x: Any) -> list[str]:
+        """The weights user input ``k`` (the caller's ``x``) shares memory with where that matters: any
+        weight when the program writes the input, the weights it writes otherwise."""
+        pool = self.program.weights if k in self._written else self._written_weights
+        return [wid for wid, w in pool.items() if isinstance(w, self.torch.Tensor) and _share_memory(x, w)]
 
     def collect(self) -> Any:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure."""

@@ -201,8 +201,9 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
 
     leaves, spec = pytree.tree_flatten((tuple(args), dict(kwargs or {})))
     if program.in_spec is not None and spec != program.in_spec:
-        raise AtenExecutorError(f"call arguments have structure {spec}, the program was exported with "
-                                f"{program.in_spec}")
+        raise AtenExecutorError(f"call arguments {_shape_of(args, kwargs)} do not match the export's "
+                                f"{_shape_of(*pytree.tree_unflatten(['*'] * program.in_spec.num_leaves, program.in_spec))}"
+                                " (same positional arguments, keywords and nesting; * is one value)")
     for pos, name, value in program.user_consts:
         x = leaves[pos] if pos < len(leaves) else None
         if isinstance(x, torch.Tensor) or not (x is value or x == value):
@@ -216,3 +217,19 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
             raise AtenExecutorError(f"input {tid!r} (argument leaf {pos}) must be a tensor, got {type(x).__name__}")
         out.append(x)
     return out
+
+
+def _shape_of(args: Any, kwargs: Any) -> str:
+    """A call's argument structure on one line, ``(*, [*, *], k=*)``: the pytree spec's repr spans lines
+    and reads as internals."""
+    def show(x: Any) -> str:
+        if isinstance(x, (tuple, list)):
+            inner = ", ".join(show(v) for v in x)
+            return f"({inner}{',' if isinstance(x, tuple) and len(x) == 1 else ''})" if isinstance(x, tuple) \
+                else f"[{inner}]"
+        if isinstance(x, dict):
+            return "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in x.items()) + "}"
+        return "*"
+    pos = ", ".join(show(v) for v in tuple(args))
+    kw = ", ".join(f"{k}={show(v)}" for k, v in dict(kwargs or {}).items())
+    return f"({pos}{', ' if pos and kw else ''}{kw})"
