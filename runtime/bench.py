@@ -405,7 +405,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-extra", action="store_true", help="skip the prefetch and multi-stream eager modes")
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
-    from .tool_args import ToolArgError, at_least, config_list, fuse_list, int_list, need_pycuda, tool_error
+    from .tool_args import ToolArgError, at_least, config_list, fuse_list, int_list, need_pycuda, out_path, tool_error
 
     try:
         fuses, configs, batches = fuse_list(args.fuse), config_list(args.configs), int_list(args.batches, "--batches")
@@ -413,6 +413,7 @@ def main(argv=None) -> int:
             at_least(v, opt, 1)
         if not args.timed_ms > 0:
             raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")
+        out_path(args.out)
         need_pycuda()
     except ToolArgError as exc:
         return tool_error("runtime.bench", exc)

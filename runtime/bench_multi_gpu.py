@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import memplan
+from memplan.files import atomic_write_text
 
 from .layout import layout
 from .tool_args import ToolParser
@@ -77,12 +78,13 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="multi_gpu_bench.json")
     args = ap.parse_args(argv)
-    from .tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, tool_error
+    from .tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, out_path, tool_error
 
     try:
         configs, batches = config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.devices, "--devices"), (args.steps, "--steps"), (args.rounds, "--rounds")):
             at_least(v, opt, 1)
+        out_path(args.out)
         need_pycuda()
     except ToolArgError as exc:
         return tool_error("bench_multi_gpu", exc)
@@ -99,8 +101,7 @@ def main(argv=None) -> int:
             r = bench_config(name, b, args.devices, steps=args.steps, rounds=args.rounds)
             results.append(r)
             print(json.dumps(r), flush=True)
-            with open(args.out, "w") as f:
-                json.dump(results, f, indent=1)
+            atomic_write_text(args.out, json.dumps(results, indent=1))
     print("| config | batch | mode | ms/step | tokens/s |")
     print("| --- | --- | --- | --- | --- |")
     for r in results:

@@ -60,6 +60,20 @@ def at_least(value: int | float, option: str, lo: int | float) -> None:
         raise ToolArgError(f"{option} {value}: expected at least {lo}")
 
 
+def out_path(path: str | None, option: str = "--out") -> None:
+    """Refuse, before a run of minutes, an output the run could not write at its end (a missing directory,
+    a directory, a read-only file): the results were lost after the whole run."""
+    if not path:
+        return
+    from memplan.errors import MemplanError
+    from memplan.files import check_writable
+
+    try:
+        check_writable(path, option)
+    except MemplanError as exc:
+        raise ToolArgError(str(exc)) from None
+
+
 def need_pycuda() -> None:
     """The GPU stack these tools run on (the ``cuda`` extra: pycuda and a CUDA driver)."""
     try:

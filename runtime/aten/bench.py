@@ -16,7 +16,6 @@ Results go to a JSON file, rewritten after every model, so a run cut short keeps
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -24,6 +23,7 @@ import time
 import traceback
 from typing import Any
 
+from runtime.tool_args import ToolParser
 from runtime.torch_timing import event_ms
 
 from .bench_models import CNNS, LLM_SIZES, build
@@ -225,7 +225,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m runtime.aten.bench", description=__doc__.splitlines()[0])
+    p = ToolParser(prog="python -m runtime.aten.bench", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--quick", action="store_true", help="tiny models (smoke run)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
@@ -235,6 +235,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stop-after", type=float, default=None, help="start no model after this many seconds")
     a = p.parse_args(argv)
     import torch
+
+    from memplan.errors import MemplanError
+    from memplan.files import atomic_write_text, check_writable
+
+    known = list(CNNS) + list(LLM_SIZES)
+    try:   # before the models run: a missing directory lost every result at the first write, an unknown
+        # model was a traceback per name and exit 0, and --stop-after nan ran every model
+        check_writable(a.out, "--out")
+        for option, text, extra in (("--models", a.models, ()), ("--compile", a.compile, ("none",))):
+            for name in text.split(","):
+                if name not in known and name not in extra:
+                    raise MemplanError(f"{option} {text!r}: unknown model {name!r} (choose from {', '.join(known)})")
+        if a.stop_after is not None and not 0 <= a.stop_after < float("inf"):
+            raise MemplanError(f"--stop-after {a.stop_after}: expected a number of seconds")
+    except MemplanError as exc:
+        print(f"runtime.aten.bench: error: {exc}", file=sys.stderr)
+        return 2
 
     if a.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: use --device cpu --quick", file=sys.stderr)
@@ -264,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
         if a.device == "cuda":
             torch.cuda.empty_cache()
-        with open(a.out, "w") as f:
-            json.dump({"env": env, "results": results}, f, indent=1)
+        atomic_write_text(a.out, json.dumps({"env": env, "results": results}, indent=1))
     print(table(results))
     return 0
 

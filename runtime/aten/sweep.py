@@ -34,12 +34,13 @@ import torch
 from torch import nn
 from torch.utils import _pytree as pytree
 
-from memplan.errors import GraphError
-from memplan.files import atomic_write_text
+from memplan.errors import GraphError, MemplanError
+from memplan.files import atomic_write_text, check_writable
 from runtime.aten import compile as aten_compile
 from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
+from runtime.tool_args import ToolParser
 
 STICKY = ("device-side assert", "illegal memory access", "unspecified launch failure", "misaligned address",
           "illegal instruction")
@@ -446,14 +447,17 @@ def run_case(case, dev, modes, emit) -> None:
 
 
 def _budget(text: str) -> float:
-    v = float(text)
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
     if not 0 < v < 1e7:   # nan and inf fail too
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 1e7)")
     return v
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.aten.sweep", description=__doc__.splitlines()[0])
+    ap = ToolParser(prog="python -m runtime.aten.sweep", description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     ap.add_argument("--only", default="", help="comma-separated model names (see --list)")
     ap.add_argument("--budget", type=_budget, default=240.0, help="seconds; no model starts after that")
@@ -468,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
     except AtenExecutorError as exc:
         print(f"python -m runtime.aten.sweep: --device: {exc}", file=sys.stderr)
         return 2
+    if a.out:
+        try:   # before the models run (minutes): a missing directory lost every result at the end
+            check_writable(a.out, "--out")
+        except MemplanError as exc:
+            print(f"python -m runtime.aten.sweep: {exc}", file=sys.stderr)
+            return 2
     if dev.type == "cuda":
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -477,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in CASES if dev.type == "cuda" or not c.cuda_only]
     if a.only:
         names = [n.strip() for n in a.only.split(",") if n.strip()]
+        if not names:   # "--only ," ran no model and reported an empty success
+            print(f"python -m runtime.aten.sweep: --only {a.only!r}: no model names (see --list)", file=sys.stderr)
+            return 2
         unknown = sorted(set(names) - set(_by_name) - {c.name for c in CASES})
         if unknown:
             print(f"python -m runtime.aten.sweep: --only: unknown models {', '.join(unknown)} (see --list)",

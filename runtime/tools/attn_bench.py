@@ -15,7 +15,7 @@ import json
 import statistics
 import sys
 
-from ..tool_args import ToolParser, int_list, need_pycuda
+from ..tool_args import ToolParser, int_list, need_pycuda, out_path
 
 
 def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:
@@ -97,6 +97,7 @@ def main(argv=None) -> int:
         for d in dims:
             for B in batches:
                 attention_launch(*range(1, 7), B, a.ctx + B, 8, 32, d, 132)
+        out_path(a.out)
         need_pycuda()
     except (ValueError, KernelError) as exc:
         print(f"attn_bench: error: {exc}", file=sys.stderr)

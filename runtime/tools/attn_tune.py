@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cuda_util import graph_us
 from ..kernels import KERNEL_SOURCE, SIGNATURES, Launch
-from ..tool_args import ToolArgError, ToolParser, config_list, need_pycuda, tool_error
+from ..tool_args import ToolArgError, ToolParser, config_list, need_pycuda, out_path, tool_error
 
 VARIANTS = {
     "old_combine": {"AF_VL": 0, "AF_PUSH": 0},
@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:   # an unknown variant ran as the default build, silently
         config_list(a.variants, "--variants", known=["default", *VARIANTS], what="variant")
+        out_path(a.out)
         need_pycuda()
     except ToolArgError as exc:
         return tool_error("attn_tune", exc)
@@ -145,8 +146,9 @@ def main(argv=None) -> int:
                 us = _time(fs, seq, stream)
                 results["attention"][f"unfused/{key}"] = {"us": us}
                 print(f"attn {'unfused (5)':14s} {key}: {us:7.3f} us", flush=True)
-    with open(a.out, "w") as f:
-        json.dump(results, f, indent=1)
+    from memplan.files import atomic_write_text
+
+    atomic_write_text(a.out, json.dumps(results, indent=1))
     return 0
 
 

@@ -168,10 +168,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="1,2,4,8,16,32,64")
     ap.add_argument("--out", default="gemm_bench.json")
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, config_list, int_list, need_pycuda, tool_error
+    from ..tool_args import ToolArgError, config_list, int_list, need_pycuda, out_path, tool_error
 
     try:
         configs, rows = config_list(a.configs, known=SHAPES), int_list(a.rows, "--rows", hi=64)
+        out_path(a.out)
         need_pycuda()
     except ToolArgError as exc:
         return tool_error("gemm_bench", exc)
@@ -179,8 +180,9 @@ def main(argv=None) -> int:
 
     lib = KernelLibrary()
     res = run(lib, configs, rows)
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1)
+    from memplan.files import atomic_write_text
+
+    atomic_write_text(a.out, json.dumps(res, indent=1))
     bad = [r for r in res["rows"] if not (r["bitwise_repeat"] and r["fence_intact"] and r["finite"]
                                           and r["rel_err"] < (1e-6 if r["kernel"] == "gemv_f16_f32" else 5e-5))]
     print(f"{len(res['rows'])} launches checked, {len(bad)} failed")

@@ -20,7 +20,7 @@ import statistics
 import sys
 
 from ..kernels import ops
-from ..tool_args import ToolParser, config_list, need_pycuda
+from ..tool_args import ToolParser, config_list, need_pycuda, out_path
 
 #: constants that size compiled kernels or shared memory: changing them here would lie to the launches
 FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX"})
@@ -116,6 +116,7 @@ def main(argv=None) -> int:
             raise ValueError("--rounds, --steps and every batch must be at least 1")
         if len({n for n, _ in variants}) != len(variants):
             raise ValueError("--variant: two variants share a name")
+        out_path(a.out)
         need_pycuda()
     except ValueError as exc:
         print(f"rule_ab: error: {exc}", file=sys.stderr)
