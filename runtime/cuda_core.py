@@ -82,7 +82,10 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
         raise ValueError(f"gemv_norm_min {gemv_norm_min!r}: expected an integer (weight elements)")
     if seed is not None and not integral(seed):
         raise ValueError(f"random_weights_seed {seed!r}: expected an integer or None")
-    out = tuple(prefetch)
+    try:
+        out = tuple(prefetch)
+    except TypeError:
+        raise ValueError(f"prefetch {prefetch!r}: expected an iterable of (after_node, weight, nbytes)") from None
     for entry in out:
         if (not isinstance(entry, (tuple, list)) or len(entry) != 3 or not all(isinstance(x, str) for x in entry[:2])
                 or not integral(entry[2]) or entry[2] < 0):
@@ -109,6 +112,16 @@ class CudaCore:
         self.cuda = cuda
         if not isinstance(check_plan, bool):   # "no" is truthy, 0 falsy: a typo must not decide the check
             raise ValueError(f"check_plan {check_plan!r}: expected True or False")
+        # the wrong kind of argument was an AttributeError from deep inside the build (a plan dict, a path)
+        if not isinstance(graph, Graph):
+            raise ValueError(f"graph {type(graph).__name__}: expected a memplan Graph")
+        if not isinstance(plan, Plan):
+            raise ValueError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
+        for name, arg in (("weights", weights), ("inputs", inputs)):
+            if arg is not None and not isinstance(arg, Mapping):
+                raise ValueError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")
+        if weights_from is not None and not isinstance(weights_from, CudaCore):
+            raise ValueError(f"weights_from {type(weights_from).__name__}: expected another executor or None")
         if check_plan:
             memplan.verify(graph, plan)
         self.graph, self.plan = graph, plan
@@ -207,6 +220,8 @@ class CudaCore:
 
     def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
         self._live()
+        if not isinstance(inputs, Mapping):
+            raise ValueError(f"set_inputs {type(inputs).__name__}: expected a mapping of input id -> array")
         self.mem.set_inputs(inputs)
 
     def read(self, tid: str, dtype=np.float32) -> np.ndarray:
@@ -226,6 +241,10 @@ class CudaCore:
         """Before anything is issued: a freed executor, jitter on nodes the graph lacks, poison ranges outside
         their tensor (a memset there would corrupt another allocation)."""
         self._live()
+        if jitter is not None and not isinstance(jitter, Jitter):   # an AttributeError from the issue before
+            raise ValueError(f"jitter {jitter!r}: expected a runtime.executor.Jitter or None")
+        if poison is not None and not isinstance(poison, Poison):
+            raise ValueError(f"poison {poison!r}: expected a runtime.executor.Poison or None")
         if jitter is not None:
             for nid in jitter.only:
                 self.graph.node(nid)
@@ -401,7 +420,8 @@ class CudaCore:
         self._live()
         if mode not in ("eager", "graph"):
             raise ValueError(f"time_steps mode {mode!r}: expected 'eager' or 'graph'")
-        if steps < 1 or repeats < 1 or warmup < 0:
+        if (any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (steps, repeats, warmup))
+                or steps < 1 or repeats < 1 or warmup < 0):
             raise ValueError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
                              "repeats at least 1, warmup at least 0")
         if mode == "graph" and not self._graphs:

@@ -100,8 +100,9 @@ class DeviceMemory:
                 cuda.Context.synchronize()
 
     def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
-        for tid, arr in inputs.items():
-            a = host_input(self.graph, self.binding, tid, arr)
+        """All checked before any is copied: a bad one after a good one left the call half-loaded."""
+        checked = [(tid, host_input(self.graph, self.binding, tid, arr)) for tid, arr in inputs.items()]
+        for tid, a in checked:
             d, ptr, _size = self.inputs[tid]
             with self.on(d):
                 self.cuda.memcpy_htod(ptr, a)

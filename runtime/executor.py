@@ -55,6 +55,8 @@ class Executor(CudaCore):
         where latency-bound kernels leave the memory idle. ``gemv_norm_min``: fused MUL_MAT+ADD+RMS_NORM+MUL
         groups whose weight has at least this many elements run as one GEMV+add+norm kernel, the others as
         a GEMV then the add+norm kernel (the same bits; default: never, which measured faster)."""
+        if not isinstance(plan, Plan):   # plan.devices was an AttributeError for a plan dict or path
+            raise ValueError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
         if plan.devices > 1:
             raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
         if library is not None and not isinstance(library, KernelLibrary):   # else an AttributeError mid-build

@@ -37,10 +37,10 @@ from torch.utils import _pytree as pytree
 from memplan.errors import GraphError, MemplanError
 from memplan.files import atomic_write_text, check_writable
 from runtime.aten import compile as aten_compile
+from runtime.aten.bench import ToolParser
 from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
-from runtime.tool_args import ToolParser
 
 STICKY = ("device-side assert", "illegal memory access", "unspecified launch failure", "misaligned address",
           "illegal instruction")
