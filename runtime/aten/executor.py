@@ -68,6 +68,8 @@ class Executor:
         self._export_devices = _export_devices(program)
         self._written = self._keep_written_inputs()
         self._written_weights = self._weights_written()
+        self._any_weight_spans = _spans_by_storage(self.torch, self.program.weights) if self._written else {}
+        self._written_weight_spans = _spans_by_storage(self.torch, self._written_weights)
         # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
         # each other's intermediates and returned wrong results, silently
         self._lock = threading.Lock()
@@ -248,9 +250,14 @@ class Executor:
 
     def _weights_shared(self, k: int, x: Any) -> list[str]:
         """The weights user input ``k`` (the caller's ``x``) shares memory with where that matters: any
-        weight when the program writes the input, the weights it writes otherwise."""
-        pool = self.program.weights if k in self._written else self._written_weights
-        return [wid for wid, w in pool.items() if isinstance(w, self.torch.Tensor) and _share_memory(x, w)]
+        weight when the program writes the input, the weights it writes otherwise. Looked up by storage
+        (indexed once): a call checks only the weights on ``x``'s own storage, not every weight (a decode step
+        writing its KV-cache inputs would otherwise compare each with all the model's weights every call)."""
+        index = self._any_weight_spans if k in self._written else self._written_weight_spans
+        if not index or x.numel() == 0:
+            return []
+        lo, hi = _span(x)
+        return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ()) if lo < b and a < hi]
 
     def collect(self) -> Any:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure."""
@@ -273,18 +280,34 @@ class Executor:
         return pytree.tree_unflatten(flat, spec)
 
 
+def _span(t: Any) -> tuple[int, int]:
+    """The byte range a (non-empty) tensor's elements lie in."""
+    lo = t.data_ptr()
+    return lo, lo + (sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1) * t.element_size()
+
+
 def _share_memory(a: Any, b: Any) -> bool:
     """Whether two tensors share bytes of one storage (a conservative test: their byte spans overlap)."""
     if a.device != b.device or a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
         return False
     if a.numel() == 0 or b.numel() == 0:
         return False
-
-    def span(t):
-        lo = t.data_ptr()
-        return lo, lo + (sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1) * t.element_size()
-    (a0, a1), (b0, b1) = span(a), span(b)
+    (a0, a1), (b0, b1) = _span(a), _span(b)
     return a0 < b1 and b0 < a1
+
+
+def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, list[tuple[str, int, int]]]:
+    """{(device, storage address): [(weight id, first byte, past last byte)]} of the non-empty tensors."""
+    out: dict[tuple, list[tuple[str, int, int]]] = {}
+    for wid, w in weights.items():
+        if not isinstance(w, torch.Tensor) or w.numel() == 0:
+            continue
+        try:
+            key = (w.device, w.untyped_storage().data_ptr())
+        except (RuntimeError, NotImplementedError):   # no storage of its own (sparse): no input can share it
+            continue
+        out.setdefault(key, []).append((wid, *_span(w)))
+    return out
 
 
 def _export_devices(program: Program) -> dict[str, Any]:
