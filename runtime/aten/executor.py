@@ -66,8 +66,10 @@ class Executor:
                                           stream_of=stream_of)
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         self._export_devices = _export_devices(program)
-        self._written = self._keep_written_inputs()
-        self._written_weights = self._weights_written()
+        writes = self._root_writes()
+        self._written = self._keep_written_inputs(writes)
+        self._written_weights = {root: self.program.weights[root] for _node, root in writes
+                                 if root in self.program.weights}
         self._any_weight_spans = _spans_by_storage(self.torch, self.program.weights) if self._written else {}
         self._written_weight_spans = _spans_by_storage(self.torch, self._written_weights)
         # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
@@ -94,15 +96,12 @@ class Executor:
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._captured = False
 
-    def _keep_written_inputs(self) -> dict[int, Any]:
-        """User inputs the program writes in place (``x.add_(1)``, ``x[0] = 5``, ``x.copy_(y)``): eager
-        writes the caller's tensor, the executor its arena copy. The last node that writes one (the importer
-        orders the writes of a root one after another) also copies the input's slot to a buffer of its own
-        right after it (the plan may reuse the slot once that node is done, and a CUDA graph needs a fixed
-        address); the call then copies each buffer into the caller's tensor. Returns {input index: buffer}."""
+    def _root_writes(self) -> list[tuple[str, str]]:
+        """(node, root id) for every root a launched node writes in place, in program order: the user inputs
+        among them are copied back to the caller (``_keep_written_inputs``), the weights among them make an
+        input sharing their memory an error (eager's write would show in the other; the arena holds a copy)."""
         torch, graph = self.torch, self.program.graph
-        index = {tid: k for k, (_pos, tid) in enumerate(self.program.user_inputs)}
-        last: dict[int, str] = {}
+        out: list[tuple[str, str]] = []
         for n in self.program.exported.graph.nodes:
             if n.op != "call_function" or n.name not in graph.node_index:
                 continue
@@ -114,9 +113,21 @@ class Executor:
                 tids = env.get(fx)
                 for tid in tids if isinstance(tids, list) else [tids]:
                     if isinstance(tid, str):
-                        root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
-                        if root in index:
-                            last[index[root]] = n.name
+                        out.append((n.name, graph.tensors[graph.root[graph.tensor_index[tid]]].id))
+        return out
+
+    def _keep_written_inputs(self, writes: list[tuple[str, str]]) -> dict[int, Any]:
+        """User inputs the program writes in place (``x.add_(1)``, ``x[0] = 5``, ``x.copy_(y)``): eager
+        writes the caller's tensor, the executor its arena copy. The last node that writes one (the importer
+        orders the writes of a root one after another) also copies the input's slot to a buffer of its own
+        right after it (the plan may reuse the slot once that node is done, and a CUDA graph needs a fixed
+        address); the call then copies each buffer into the caller's tensor. Returns {input index: buffer}."""
+        torch = self.torch
+        index = {tid: k for k, (_pos, tid) in enumerate(self.program.user_inputs)}
+        last: dict[int, str] = {}
+        for node, root in writes:
+            if root in index:
+                last[index[root]] = node
         written: dict[int, Any] = {}
         for k, node in sorted(last.items()):
             slot = self._inputs[k]
@@ -129,25 +140,6 @@ class Executor:
             self.launches[node] = replace(launch, run=run)
             written[k] = buf
         return written
-
-    def _weights_written(self) -> dict[str, Any]:
-        """The weights (buffers, caches) the program writes in place, by graph id: an input sharing memory
-        with one sees eager's write (the arena holds a copy, loaded before it)."""
-        torch, graph = self.torch, self.program.graph
-        out: dict[str, Any] = {}
-        for n in self.program.exported.graph.nodes:
-            launch = self.launches.get(n.name) if n.op == "call_function" else None
-            if launch is None or launch.run is None:
-                continue
-            env = self.program.env.get(n.name, {})
-            for fx in written_args(torch, n):
-                tids = env.get(fx)
-                for tid in tids if isinstance(tids, list) else [tids]:
-                    if isinstance(tid, str):
-                        root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
-                        if root in self.program.weights:
-                            out[root] = self.program.weights[root]
-        return out
 
     def _write_back(self, tensors: list) -> None:
         """Copy each written input's final value into the caller's tensor, as eager leaves it."""
