@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -219,6 +220,22 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
             raise ScheduleError(f"fusion group {gname!r} is interrupted by node {between[0]!r} on stream {s}")
 
 
+def merge_latest(pos, a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    """Two maps {stream: its latest-issued writer} (``pos``: issue position by node), merged."""
+    out = dict(a)
+    for s, w in b.items():
+        if s not in out or pos[w] > pos[out[s]]:
+            out[s] = w
+    return out
+
+
+def writers_by_stream(graph: Graph, pos, stream):
+    """Per tensor, {stream: the latest-issued writer along its view chain} (``Graph.fold_writers``; ``pos`` and
+    ``stream`` by node index): the writers an event may have to wait for, one per stream. Shared by
+    ``schedule_with_events`` and ``optimize.events.Replay``, which must choose the same events."""
+    return graph.fold_writers(lambda w: {stream[w]: w}, partial(merge_latest, pos))
+
+
 def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[str, int]) -> Schedule:
     """A schedule for the given order and streams with the fewest events its data needs.
 
@@ -245,17 +262,10 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     streams = tuple(int(s) for s in raw)
     S = (max(streams) + 1) if streams else 1
     node_pos = {graph.node_index[nid]: p for p, nid in enumerate(order)}
+    node_stream = {graph.node_index[nid]: s for nid, s in zip(order, streams)}
     events: list[Event] = []
-
-    def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
-        """Two maps {stream: its latest-issued writer}, merged."""
-        out = dict(a)
-        for s, w in b.items():
-            if s not in out or node_pos[w] > node_pos[out[s]]:
-                out[s] = w
-        return out
-
-    latest_on = graph.fold_writers(lambda w: {streams[node_pos[w]]: w}, later)
+    later = partial(merge_latest, node_pos)
+    latest_on = writers_by_stream(graph, node_pos, node_stream)
 
     def needed(n: int, s: int, cur: np.ndarray, stream: list[int], seq: list[int]):
         deps: dict[int, int] = {}

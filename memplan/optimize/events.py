@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..graph import Graph
+from ..schedule import writers_by_stream
 
 
 def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
@@ -73,15 +74,7 @@ class Replay:
         only when an event merges another's in; times as ``timeline.simulate_indices`` gives them."""
         graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
         tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
-
-        def later(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
-            out = dict(a)
-            for s, w in b.items():
-                if s not in out or pos[w] > pos[out[s]]:
-                    out[s] = w
-            return out
-
-        fold = graph.fold_writers(lambda w: {stream[w]: w}, later)
+        fold = writers_by_stream(graph, pos, stream)
         for q in range(p0, len(order)):
             if marks is not None and q in marks:
                 marks[q] = (dict(counts), dict(last), dict(free), events, top)
