@@ -26,18 +26,24 @@ MAX_NODES = 10 ** 7
 MAX_LAYERS = 1024
 
 
-def print_error(message: str) -> None:
-    """``memplan: error: ...`` on stderr as one line, whatever the message (a library's exception text
-    from deep inside, an id or a path from the input) contains: what is not printable is escaped."""
+def print_error(message: str, who: str = "memplan") -> None:
+    """``memplan: error: ...`` (``who``: the command) on stderr as one line, whatever the message (a library's
+    exception text from deep inside, an id or a path from the input) contains: what is not printable is
+    escaped."""
     line = printable(" / ".join(part.strip() for part in str(message).splitlines() if part.strip()))
-    print(f"memplan: error: {line}", file=sys.stderr)
+    print(f"{who}: error: {line}", file=sys.stderr)
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line naming it and where to find help (exit 2)."""
+    """argparse, but a usage mistake is one line naming it and where to find help (exit 2). ``who`` starts
+    the line (the runtime's tools give their own name)."""
+
+    def __init__(self, *args, who: str = "memplan", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.who = who
 
     def error(self, message: str):
-        print_error(f"{message} (see '{self.prog} --help')")
+        print_error(f"{message} (see '{self.prog} --help')", self.who)
         raise SystemExit(2)
 
 

@@ -5,20 +5,21 @@ minutes into a run. Imports nothing that needs a GPU."""
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from memplan.argtypes import OneLineParser
 
 from .models import llama as L
 
 
-class ToolParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake (an unknown option, a value its ``type`` refuses) is one line naming it,
-    ``NAME: error: ...`` as the tools' own checks print, and exit status 2 (argparse printed the usage first)."""
+class ToolParser(OneLineParser):
+    """memplan's one-line usage errors (an unknown option, a value its ``type`` refuses: ``NAME: error: ...``
+    as the tools' own checks print, exit status 2), named after the tool (``prog`` without ``python -m`` and
+    ``runtime.tools.``)."""
 
-    def error(self, message: str):
-        name = self.prog.removeprefix("python -m ").removeprefix("runtime.tools.")
-        print(f"{name}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
-        raise SystemExit(2)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.who = self.prog.removeprefix("python -m ").removeprefix("runtime.tools.")
 
 
 class ToolArgError(ValueError):

@@ -16,7 +16,6 @@ Results go to a JSON file, rewritten after every model, so a run cut short keeps
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -24,6 +23,7 @@ import time
 import traceback
 from typing import Any
 
+from memplan.argtypes import OneLineParser
 from runtime.torch_timing import event_ms
 
 from .bench_models import CNNS, LLM_SIZES, build
@@ -31,17 +31,6 @@ from .bench_models import CNNS, LLM_SIZES, build
 DEFAULT_MODELS = ("inception_v3-b1", "qwen2-moe-decode", "llama-1b-decode", "googlenet-b1", "inception_v3-b8",
                   "googlenet-b8", "llama-8b-decode")
 DEFAULT_COMPILE = ("inception_v3-b1", "googlenet-b1", "qwen2-moe-decode", "llama-1b-decode")
-
-
-class ToolParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line naming it and exit status 2 (argparse printed its usage
-    lines first), as ``runtime.tool_args.ToolParser`` for the GPU tools: that module is behind the wall
-    that keeps pycuda out of ``runtime/aten``."""
-
-    def error(self, message: str):
-        name = self.prog.removeprefix("python -m ")
-        print(f"{name}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def _timer(torch, device: str, fn, budget_s: float = 0.4, reps: int = 5) -> float:
@@ -236,7 +225,8 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = ToolParser(prog="python -m runtime.aten.bench", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m runtime.aten.bench", description=__doc__.splitlines()[0],
+                      who="runtime.aten.bench")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--quick", action="store_true", help="tiny models (smoke run)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),

@@ -34,10 +34,10 @@ import torch
 from torch import nn
 from torch.utils import _pytree as pytree
 
+from memplan.argtypes import OneLineParser
 from memplan.errors import GraphError, MemplanError
 from memplan.files import atomic_write_text, check_writable
 from runtime.aten import compile as aten_compile
-from runtime.aten.bench import ToolParser
 from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
@@ -457,7 +457,8 @@ def _budget(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = ToolParser(prog="python -m runtime.aten.sweep", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python -m runtime.aten.sweep", description=__doc__.splitlines()[0],
+                       who="runtime.aten.sweep")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     ap.add_argument("--only", default="", help="comma-separated model names (see --list)")
     ap.add_argument("--budget", type=_budget, default=240.0, help="seconds; no model starts after that")
