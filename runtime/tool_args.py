@@ -5,9 +5,7 @@ minutes into a run. Imports nothing that needs a GPU."""
 
 from __future__ import annotations
 
-import sys
-
-from memplan.argtypes import OneLineParser
+from memplan.argtypes import OneLineParser, print_error
 
 from .models import llama as L
 
@@ -85,5 +83,5 @@ def need_pycuda() -> None:
 
 def tool_error(prog: str, exc: Exception) -> int:
     """Print ``prog: error: ...`` (one line) and give the exit status, 2."""
-    print(f"{prog}: error: {exc}", file=sys.stderr)
+    print_error(str(exc), prog)
     return 2

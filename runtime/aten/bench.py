@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any
 
-from memplan.argtypes import OneLineParser
+from memplan.argtypes import OneLineParser, print_error
 from runtime.torch_timing import event_ms
 
 from .bench_models import CNNS, LLM_SIZES, build
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.stop_after is not None and not 0 <= a.stop_after < float("inf"):
             raise MemplanError(f"--stop-after {a.stop_after}: expected a number of seconds")
     except MemplanError as exc:
-        print(f"runtime.aten.bench: error: {exc}", file=sys.stderr)
+        print_error(str(exc), "runtime.aten.bench")
         return 2
 
     if a.device == "cuda" and not torch.cuda.is_available():

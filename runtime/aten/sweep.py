@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils import _pytree as pytree
 
-from memplan.argtypes import OneLineParser
+from memplan.argtypes import OneLineParser, print_error
 from memplan.errors import GraphError, MemplanError
 from memplan.files import atomic_write_text, check_writable
 from runtime.aten import compile as aten_compile
@@ -471,13 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dev = check_device(torch, a.device)
     except AtenExecutorError as exc:
-        print(f"python -m runtime.aten.sweep: --device: {exc}", file=sys.stderr)
+        print_error(f"--device: {exc}", "runtime.aten.sweep")
         return 2
     if a.out:
         try:   # before the models run (minutes): a missing directory lost every result at the end
             check_writable(a.out, "--out")
         except MemplanError as exc:
-            print(f"python -m runtime.aten.sweep: {exc}", file=sys.stderr)
+            print_error(str(exc), "runtime.aten.sweep")
             return 2
     if dev.type == "cuda":
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
