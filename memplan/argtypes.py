@@ -46,6 +46,13 @@ class OneLineParser(argparse.ArgumentParser):
         print_error(f"{message} (see '{self.prog} --help')", self.who)
         raise SystemExit(2)
 
+    def _print_message(self, message: str, file=None) -> None:
+        """argparse's, without its ``except OSError: pass``: ``--help`` into a full disk was lost with exit 0.
+        The caller decides what a failed write means (``memplan.cli``: one error line, exit 2)."""
+        file = file or sys.stderr   # (stdout closed: argparse's choice, stderr)
+        if message and file is not None:
+            file.write(message)
+
 
 def _parse(text: str, cast: Callable[[str], float], what: str):
     try:

@@ -336,7 +336,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:   # --help printed (or a usage error): the help is the command's output, and
+        if exc.code == 0 and sys.stdout is not None:   # one that could not be written is an error (argparse
+            try:                                       # dropped the write's error and exited 0)
+                sys.stdout.flush()
+            except OSError as err:
+                return _stdout_failed(err)
+        raise
+    except OSError as exc:  # the help's own write failing (OneLineParser passes it on)
+        return _stdout_failed(exc)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
         _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite
     try:
@@ -358,9 +368,16 @@ def _main(argv: Sequence[str] | None) -> int:
              "options need more memory than the machine has)")
         return EXIT_BAD_INPUT
     except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
-        argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
+        return _stdout_failed(exc)  # (a full disk, a terminal gone; stderr's own failures are dropped)
+
+
+def _stdout_failed(exc: OSError) -> int:
+    """A write to stdout failed: one error line, exit 2, and stdout pointed at /dev/null (so Python's flush at
+    exit does not fail again on what is still buffered)."""
+    argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")
+    if sys.stdout is not None:
         _drop(sys.stdout)
-        return EXIT_BAD_INPUT
+    return EXIT_BAD_INPUT
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -388,7 +405,9 @@ def _drop(stream) -> None:
 
 class _ReaderGone:
     """stdout or stderr while a command runs: once a write finds the pipe's reader gone (EPIPE: ``| head -1``
-    read what it wanted), the rest of the text is dropped and the command goes on to finish its work.
+    read what it wanted), the rest of the text is dropped and the command goes on to finish its work. On
+    stderr any failing write does that (``2>/dev/full``: ENOSPC), as there is nowhere left to report it: the
+    command still ends with its own exit code (it was a hidden traceback, exit 1, after the work was done).
 
     Why: the text memplan prints is a report beside the work (the paths ``example`` wrote, ``bench``'s table
     before its ``--json``, ``plan --progress``); a broken pipe escaping from a ``print`` stopped the command
@@ -396,15 +415,16 @@ class _ReaderGone:
     was a traceback and exit 1 instead of the error's exit 2. A document written to stdout (``-o -``) goes
     through ``buffer`` and still fails loudly when nobody reads it. Other errors (a full disk) are raised."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, drops: tuple[type[Exception], ...] = (BrokenPipeError,)) -> None:
         self._stream = stream
+        self._drops = drops
         self.gone = False
 
     def write(self, text: str) -> int:
         if not self.gone:
             try:
                 return self._stream.write(text)
-            except BrokenPipeError:
+            except self._drops:
                 self.gone = True
         return len(text)
 
@@ -412,7 +432,7 @@ class _ReaderGone:
         if not self.gone:
             try:
                 self._stream.flush()
-            except BrokenPipeError:
+            except self._drops:
                 self.gone = True
 
     def __getattr__(self, name: str):
@@ -424,7 +444,8 @@ def _readers_may_leave():
     """stdout and stderr as ``_ReaderGone`` for one ``main`` (each restored after; one whose reader went is
     pointed at /dev/null, so Python's own flush at exit finds nothing to fail on)."""
     saved = sys.stdout, sys.stderr
-    wrapped = tuple(None if s is None else _ReaderGone(s) for s in saved)
+    wrapped = tuple(None if s is None else _ReaderGone(s, drops) for s, drops in
+                    zip(saved, ((BrokenPipeError,), (OSError, ValueError))))   # (ValueError: stderr closed)
     sys.stdout, sys.stderr = wrapped
     try:
         yield
