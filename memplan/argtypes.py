@@ -74,7 +74,10 @@ def size(text: str) -> int:
     try:
         v = int(number) * mult
     except ValueError:
-        v = _parse(number, float, "a byte count") * mult
+        try:
+            v = float(number) * mult
+        except ValueError:   # the text as given: 'K' is no byte count ('' named nothing)
+            raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan
@@ -157,7 +160,7 @@ def microseconds(text: str) -> float:
     v = _parse(text, float, "a number of microseconds")
     if not 0 <= v <= MAX_TIME:
         raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
-    return v
+    return v + 0.0   # -0 is 0 ('-0' printed "at -0 us")
 
 
 def factor(text: str) -> float:

@@ -188,7 +188,14 @@ def _target(path: str) -> str:
     """The file a write to ``path`` replaces: ``path`` itself, or where its chain of symlinks ends. As with a
     shell redirection, a write through a link rewrites the file it points to (a dangling link's target is
     created) and leaves the link a link: a rename over the link would replace the link itself."""
-    return os.path.realpath(path) if os.path.islink(path) else path
+    if not os.path.islink(path):
+        return path
+    real = os.path.realpath(path)
+    if not os.path.lexists(real) and os.path.exists(path):
+        # a link the kernel follows to something no path names: ``/dev/stdout`` on a pipe reads back as
+        # ``/proc/PID/fd/pipe:[N]`` (refused for a missing directory before), a deleted file's fd link
+        return path
+    return real
 
 
 def _unwritable(target: str) -> str | None:
@@ -197,8 +204,14 @@ def _unwritable(target: str) -> str | None:
     where a plain open would write into it. A file without write permission (no write bit at all, which holds
     for root too, or none for this user): the rename needs only the directory's, and ``cp`` or a shell
     redirection refuses it. A link still: ``realpath`` stops where links loop."""
-    if os.path.islink(target):
-        return "a loop of symbolic links"
+    if os.path.islink(target):   # a loop, or a link to what no path names (``_target``)
+        try:
+            st = os.stat(target)
+        except OSError:
+            return "a loop of symbolic links"
+        if stat.S_ISREG(st.st_mode):
+            return "a link to a file that no path names (deleted, or open only as a file descriptor)"
+        return NOT_REGULAR
     try:
         st = os.stat(target)
     except OSError:  # a new file, or one the write itself will name the trouble with
@@ -247,6 +260,9 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        if is_stdout(path):   # '-' is stdout for an output; an input is always a file
+            raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
+                        "./- names a file called '-')") from None
         raise error(f"{path}: no such file") from None
     except OSError as exc:
         raise error(f"{path}: {exc.strerror}") from None

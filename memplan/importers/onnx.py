@@ -361,6 +361,8 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
             n = int(val)
         except ValueError:
             raise GraphError(f"--dim {item!r}: value {val!r} is not an integer") from None
+        if not 0 <= n <= MAX_DIM:   # named by the option, not by the model the check would be made on later
+            raise GraphError(f"--dim {item!r}: value {n} is not in 0..2**63-1")
         if key in out and out[key] != n:   # a typo'd repeat must not silently override the first value
             raise GraphError(f"--dim {item!r}: {key!r} is already {out[key]}")
         out[key] = n
