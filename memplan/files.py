@@ -157,21 +157,24 @@ def check_writable(path: str, label: str) -> None:
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
-    why = _cannot_create_in(directory)
+    why = _cannot_create_in(directory, len(os.fsencode(os.path.basename(target))))
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why} (in {directory})")
 
 
-def _cannot_create_in(directory: str) -> str | None:
+def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
     """Why ``atomic_write_bytes`` could not create its temporary file in ``directory``, or None: found by
     creating one and removing it. Permission bits do not tell (root passes ``os.access`` where sysfs or a
     read-only mount refuses), and a command with two outputs (``plan -o P --graph-out G``) wrote the one
     and then failed on the other, leaving half its result. The probe is removed whatever stops the check
     (an exception, or a SIGTERM held back until it is gone: ``sigterm_held``), as ``atomic_write_bytes``
-    removes its temporary file."""
+    removes its temporary file. The probe's name is as long as the output's (``name_bytes``), so that a name
+    over the file system's limit is refused here too (``-o`` of 300 characters failed only at the write,
+    after ``--graph-out`` had been written)."""
+    suffix = ".tmp".rjust(max(4, name_bytes - len(".memplan-") - 8), "x")   # (mkstemp adds 8 characters)
     with sigterm_held():
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=suffix, dir=directory)
         except OSError as exc:
             return exc.strerror or str(exc)
         try:
