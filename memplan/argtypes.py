@@ -47,11 +47,23 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
     def _print_message(self, message: str, file=None) -> None:
-        """argparse's, without its ``except OSError: pass``: ``--help`` into a full disk was lost with exit 0.
-        The caller decides what a failed write means (``memplan.cli``: one error line, exit 2)."""
+        """argparse's, but a help that cannot be written (``--help > /dev/full``) is one error line and exit 2:
+        argparse dropped every OSError, and the help was lost with exit 0. Flushed here, so a failure shows
+        before the exit, not in Python's flush after it. A reader that left (``| head -1``) took what it wanted,
+        and a stderr that fails has nowhere to report it: both stay silent, as argparse has them."""
         file = file or sys.stderr   # (stdout closed: argparse's choice, stderr)
-        if message and file is not None:
+        if not message or file is None:
+            return
+        try:
             file.write(message)
+            file.flush()
+        except BrokenPipeError:
+            pass
+        except OSError as exc:
+            if file is sys.stderr:
+                return
+            print_error(f"cannot write to stdout: {exc.strerror or exc}", self.who)
+            raise SystemExit(2) from None
 
 
 def _parse(text: str, cast: Callable[[str], float], what: str):

@@ -336,17 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    try:
-        args, extra = parser.parse_known_args(argv)
-    except SystemExit as exc:   # --help printed (or a usage error): the help is the command's output, and
-        if exc.code == 0 and sys.stdout is not None:   # one that could not be written is an error (argparse
-            try:                                       # dropped the write's error and exited 0)
-                sys.stdout.flush()
-            except OSError as err:
-                return _stdout_failed(err)
-        raise
-    except OSError as exc:  # the help's own write failing (OneLineParser passes it on)
-        return _stdout_failed(exc)
+    args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
         _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite
     try:
