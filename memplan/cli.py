@@ -358,16 +358,9 @@ def _main(argv: Sequence[str] | None) -> int:
              "options need more memory than the machine has)")
         return EXIT_BAD_INPUT
     except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
-        return _stdout_failed(exc)  # (a full disk, a terminal gone; stderr's own failures are dropped)
-
-
-def _stdout_failed(exc: OSError) -> int:
-    """A write to stdout failed: one error line, exit 2, and stdout pointed at /dev/null (so Python's flush at
-    exit does not fail again on what is still buffered)."""
-    argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")
-    if sys.stdout is not None:
-        _drop(sys.stdout)
-    return EXIT_BAD_INPUT
+        argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone;
+        _drop(sys.stdout)                                      # stderr's own failures are dropped: _ReaderGone)
+        return EXIT_BAD_INPUT
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
