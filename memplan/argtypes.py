@@ -46,6 +46,25 @@ class OneLineParser(argparse.ArgumentParser):
         print_error(f"{message} (see '{self.prog} --help')", self.who)
         raise SystemExit(2)
 
+    def _print_message(self, message: str, file=None) -> None:
+        """argparse's, but a help that cannot be written (``--help > /dev/full``) is one error line and exit 2:
+        argparse dropped every OSError, and the help was lost with exit 0. Flushed here, so a failure shows
+        before the exit, not in Python's flush after it. A reader that left (``| head -1``) took what it wanted,
+        and a stderr that fails has nowhere to report it: both stay silent, as argparse has them."""
+        file = file or sys.stderr   # (stdout closed: argparse's choice, stderr)
+        if not message or file is None:
+            return
+        try:
+            file.write(message)
+            file.flush()
+        except BrokenPipeError:
+            pass
+        except OSError as exc:
+            if file is sys.stderr:
+                return
+            print_error(f"cannot write to stdout: {exc.strerror or exc}", self.who)
+            raise SystemExit(2) from None
+
 
 def _parse(text: str, cast: Callable[[str], float], what: str):
     try:
@@ -67,7 +86,10 @@ def size(text: str) -> int:
     try:
         v = int(number) * mult
     except ValueError:
-        v = _parse(number, float, "a byte count") * mult
+        try:
+            v = float(number) * mult
+        except ValueError:   # the text as given: 'K' is no byte count ('' named nothing)
+            raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan
@@ -150,7 +172,7 @@ def microseconds(text: str) -> float:
     v = _parse(text, float, "a number of microseconds")
     if not 0 <= v <= MAX_TIME:
         raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
-    return v
+    return v + 0.0   # -0 is 0 ('-0' printed "at -0 us")
 
 
 def factor(text: str) -> float:

@@ -358,8 +358,8 @@ def _main(argv: Sequence[str] | None) -> int:
              "options need more memory than the machine has)")
         return EXIT_BAD_INPUT
     except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
-        argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone)
-        _drop(sys.stdout)
+        argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone;
+        _drop(sys.stdout)                                      # stderr's own failures are dropped: _ReaderGone)
         return EXIT_BAD_INPUT
 
 
@@ -388,7 +388,9 @@ def _drop(stream) -> None:
 
 class _ReaderGone:
     """stdout or stderr while a command runs: once a write finds the pipe's reader gone (EPIPE: ``| head -1``
-    read what it wanted), the rest of the text is dropped and the command goes on to finish its work.
+    read what it wanted), the rest of the text is dropped and the command goes on to finish its work. On
+    stderr any failing write does that (``2>/dev/full``: ENOSPC), as there is nowhere left to report it: the
+    command still ends with its own exit code (it was a hidden traceback, exit 1, after the work was done).
 
     Why: the text memplan prints is a report beside the work (the paths ``example`` wrote, ``bench``'s table
     before its ``--json``, ``plan --progress``); a broken pipe escaping from a ``print`` stopped the command
@@ -396,15 +398,16 @@ class _ReaderGone:
     was a traceback and exit 1 instead of the error's exit 2. A document written to stdout (``-o -``) goes
     through ``buffer`` and still fails loudly when nobody reads it. Other errors (a full disk) are raised."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, drops: tuple[type[Exception], ...] = (BrokenPipeError,)) -> None:
         self._stream = stream
+        self._drops = drops
         self.gone = False
 
     def write(self, text: str) -> int:
         if not self.gone:
             try:
                 return self._stream.write(text)
-            except BrokenPipeError:
+            except self._drops:
                 self.gone = True
         return len(text)
 
@@ -412,7 +415,7 @@ class _ReaderGone:
         if not self.gone:
             try:
                 self._stream.flush()
-            except BrokenPipeError:
+            except self._drops:
                 self.gone = True
 
     def __getattr__(self, name: str):
@@ -424,7 +427,8 @@ def _readers_may_leave():
     """stdout and stderr as ``_ReaderGone`` for one ``main`` (each restored after; one whose reader went is
     pointed at /dev/null, so Python's own flush at exit finds nothing to fail on)."""
     saved = sys.stdout, sys.stderr
-    wrapped = tuple(None if s is None else _ReaderGone(s) for s in saved)
+    wrapped = tuple(None if s is None else _ReaderGone(s, drops) for s, drops in
+                    zip(saved, ((BrokenPipeError,), (OSError, ValueError))))   # (ValueError: stderr closed)
     sys.stdout, sys.stderr = wrapped
     try:
         yield

@@ -157,21 +157,24 @@ def check_writable(path: str, label: str) -> None:
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
-    why = _cannot_create_in(directory)
+    why = _cannot_create_in(directory, len(os.fsencode(os.path.basename(target))))
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why} (in {directory})")
 
 
-def _cannot_create_in(directory: str) -> str | None:
+def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
     """Why ``atomic_write_bytes`` could not create its temporary file in ``directory``, or None: found by
     creating one and removing it. Permission bits do not tell (root passes ``os.access`` where sysfs or a
     read-only mount refuses), and a command with two outputs (``plan -o P --graph-out G``) wrote the one
     and then failed on the other, leaving half its result. The probe is removed whatever stops the check
     (an exception, or a SIGTERM held back until it is gone: ``sigterm_held``), as ``atomic_write_bytes``
-    removes its temporary file."""
+    removes its temporary file. The probe's name is as long as the output's (``name_bytes``), so that a name
+    over the file system's limit is refused here too (``-o`` of 300 characters failed only at the write,
+    after ``--graph-out`` had been written)."""
+    suffix = ".tmp".rjust(max(4, name_bytes - len(".memplan-") - 8), "x")   # (mkstemp adds 8 characters)
     with sigterm_held():
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=suffix, dir=directory)
         except OSError as exc:
             return exc.strerror or str(exc)
         try:
@@ -188,7 +191,14 @@ def _target(path: str) -> str:
     """The file a write to ``path`` replaces: ``path`` itself, or where its chain of symlinks ends. As with a
     shell redirection, a write through a link rewrites the file it points to (a dangling link's target is
     created) and leaves the link a link: a rename over the link would replace the link itself."""
-    return os.path.realpath(path) if os.path.islink(path) else path
+    if not os.path.islink(path):
+        return path
+    real = os.path.realpath(path)
+    if not os.path.lexists(real) and os.path.exists(path):
+        # a link the kernel follows to something no path names: ``/dev/stdout`` on a pipe reads back as
+        # ``/proc/PID/fd/pipe:[N]`` (refused for a missing directory before), a deleted file's fd link
+        return path
+    return real
 
 
 def _unwritable(target: str) -> str | None:
@@ -197,8 +207,14 @@ def _unwritable(target: str) -> str | None:
     where a plain open would write into it. A file without write permission (no write bit at all, which holds
     for root too, or none for this user): the rename needs only the directory's, and ``cp`` or a shell
     redirection refuses it. A link still: ``realpath`` stops where links loop."""
-    if os.path.islink(target):
-        return "a loop of symbolic links"
+    if os.path.islink(target):   # a loop, or a link to what no path names (``_target``)
+        try:
+            st = os.stat(target)
+        except OSError:
+            return "a loop of symbolic links"
+        if stat.S_ISREG(st.st_mode):
+            return "a link to a file that no path names (deleted, or open only as a file descriptor)"
+        return NOT_REGULAR
     try:
         st = os.stat(target)
     except OSError:  # a new file, or one the write itself will name the trouble with
@@ -247,6 +263,9 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        if is_stdout(path):   # '-' is stdout for an output; an input is always a file
+            raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
+                        "./- names a file called '-')") from None
         raise error(f"{path}: no such file") from None
     except OSError as exc:
         raise error(f"{path}: {exc.strerror}") from None

@@ -48,7 +48,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise GraphError(msg if msg.startswith(f"{args.model}: ") else f"{args.model}: {msg}") from None
     else:
         graph = import_onnx(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
-                            alignment=args.alignment, progress=progress)
+                            alignment=args.alignment, progress=progress, outputs={"-o": args.output})
     save_graph(graph, args.output)
     if not args.quiet:
         views = sum(t.view_of is not None for t in graph.tensors)

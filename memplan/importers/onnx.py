@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError
-from ..files import check_readable
+from ..files import check_outputs, check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 
@@ -37,18 +37,25 @@ SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 #: standard ops whose output length depends on the values of their input, not its shape: a size the model
 #: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
 #: input only, so it is never planned (a longer result at run time would overrun its slot)
-DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression"})
+DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression",
+                                "ImageDecoder"})  # (its height and width are the encoded image's)
 #: standard ops whose output shape follows the *values* of these inputs (a Reshape's target shape, a Range's
 #: limit, a Slice's ends...): when such an input is computed from the values a graph input carries at run
 #: time (not from shapes alone, as ``Shape`` / ``Size`` give them), the output's size is data-dependent too
 SHAPE_INPUTS = {
     "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Range": (0, 1, 2), "ConstantOfShape": (0,),
     "Slice": (1, 2, 3, 4), "TopK": (1,), "OneHot": (1,), "Resize": (2, 3), "Upsample": (1,), "Pad": (1, 3),
-    "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2), "DFT": (1,),
-    "MaxUnpool": (2,), **{op: (1,) for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+    "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2),
+    "MaxUnpool": (2,), "DFT": (1, 2),  # (dft_length; axis since opset 20)
+    "STFT": (1, 3), "AffineGrid": (1,), "MelWeightMatrix": (0, 1),
+    **{op: (0,) for op in ("BlackmanWindow", "HannWindow", "HammingWindow")},   # (the window's length)
+    **{op: (1,) for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
                                             "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                                             "ReduceSumSquare")},
 }
+#: ops whose shape inputs moved between opsets: (first opset of the layout, its SHAPE_INPUTS), newest first
+#: (Resize-10's scales are input 1, where Resize-11 put the roi, which sizes nothing)
+SHAPE_INPUTS_BEFORE = {"Resize": ((11, (2, 3)), (10, (1,)))}
 #: ops whose output values depend only on their input's shape
 SHAPE_OF_OPS = frozenset({"Shape", "Size"})
 #: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
@@ -108,6 +115,45 @@ def load_model(path: str):
     return model
 
 
+def external_data_files(model, folder: str) -> dict[str, str]:
+    """``{path: tensor name}`` of every file the model's external data lives in (initializers, sparse ones,
+    Constant and other attribute tensors, in subgraphs and local functions too), each location joined to the
+    model's ``folder``: the model's own files, which no output may replace. Locations are taken as written,
+    even those the importer would refuse to read (outside the folder): an output must not replace them either."""
+    onnx = _need_onnx()
+    found: dict[str, str] = {}
+
+    def tensor(t) -> None:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            location = next((e.value for e in t.external_data if e.key == "location"), "")
+            if location and isinstance(location, str) and "\0" not in location:   # (else it names no file)
+                found.setdefault(os.path.join(folder, location), t.name)
+
+    def graph(g) -> None:
+        for t in g.initializer:
+            tensor(t)
+        for st in g.sparse_initializer:
+            tensor(st.values)
+            tensor(st.indices)
+        nodes(g.node)
+
+    def nodes(ns) -> None:
+        for n in ns:
+            for a in n.attribute:
+                for t in [a.t, *a.tensors]:
+                    tensor(t)
+                for st in [a.sparse_tensor, *a.sparse_tensors]:
+                    tensor(st.values)
+                    tensor(st.indices)
+                for sub in [a.g, *a.graphs]:
+                    graph(sub)
+
+    graph(model.graph)
+    for f in model.functions:
+        nodes(f.node)
+    return found
+
+
 def _check_has_graph(model, source: str) -> None:
     """A model without nodes or outputs is no model (what protobuf makes of an empty or foreign message),
     whether it came from a file or from the caller: importing it would give an empty graph."""
@@ -123,12 +169,15 @@ def import_onnx(
     name: str | None = None,
     alignment: int = DEFAULT_ALIGNMENT,
     progress: Progress | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> Graph:
     """Build a validated Graph from an ONNX model (a path or an ``onnx.ModelProto``).
 
     ``dims`` fixes symbolic dimensions by name; ``batch`` fixes the leading dimension of every graph
     input that is symbolic or unknown (an explicit ``dims`` entry for the same name wins). The model
-    passed in is never modified.
+    passed in is never modified. ``outputs`` (label -> path, as ``files.check_outputs`` takes them): the
+    files the caller will write the result to, refused before the import when one is a file the model's
+    external data lives in (``memplan import m.onnx -o weights.bin`` replaced the model's weights).
     """
     check_progress(progress, "import_onnx")
     check_alignment(alignment)  # before the model is read and inferred, not after
@@ -138,6 +187,10 @@ def import_onnx(
         source = os.fspath(model)
         model = load_model(source)
         default_name = os.path.splitext(os.path.basename(source))[0]
+        if outputs:
+            check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
+                           for path, name in external_data_files(model, os.path.dirname(source)).items()},
+                          dict(outputs))
     else:
         if not isinstance(model, onnx.ModelProto):
             raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")
@@ -177,7 +230,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     declared_dims = {vi.name: [d.dim_param for d in vi.type.tensor_type.shape.dim]
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
-    data_dependent = _data_dependent_outputs(g)
+    data_dependent = _data_dependent_outputs(g, _default_opset(model))
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
@@ -308,6 +361,8 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
             n = int(val)
         except ValueError:
             raise GraphError(f"--dim {item!r}: value {val!r} is not an integer") from None
+        if not 0 <= n <= MAX_DIM:   # named by the option, not by the model the check would be made on later
+            raise GraphError(f"--dim {item!r}: value {n} is not in 0..2**63-1")
         if key in out and out[key] != n:   # a typo'd repeat must not silently override the first value
             raise GraphError(f"--dim {item!r}: {key!r} is already {out[key]}")
         out[key] = n
@@ -392,6 +447,11 @@ def _check_opset(onnx, model) -> None:
             if not 1 <= o.version <= newest:
                 raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+
+
+def _default_opset(model) -> int:
+    """The model's opset of the default ONNX domain (``_check_opset`` made sure there is at most one)."""
+    return next((o.version for o in model.opset_import if (o.domain or "") in ("", "ai.onnx")), 1)
 
 
 def _inline_functions(model):
@@ -508,7 +568,15 @@ def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]],
                          "input's is symbolic or unknown, so the batch cannot be set (leave --batch out)")
 
 
-def _data_dependent_outputs(g) -> set[str]:
+def _shape_inputs(op: str, opset: int) -> tuple[int, ...]:
+    """The inputs of standard op ``op`` whose values size its outputs, at the model's ``opset``."""
+    for since, controls in SHAPE_INPUTS_BEFORE.get(op, ()):
+        if opset >= since:
+            return controls
+    return SHAPE_INPUTS.get(op, ())
+
+
+def _data_dependent_outputs(g, opset: int) -> set[str]:
     """The values whose size depends on what the graph inputs hold at run time, not only on their shapes: no
     declared size of theirs is planned (it is a traced example's: a longer result would overrun its slot).
 
@@ -528,7 +596,7 @@ def _data_dependent_outputs(g) -> set[str]:
         if standard and n.op_type in SHAPE_OF_OPS:
             out_valued, out_sized = any_sized, False
         else:
-            controls = SHAPE_INPUTS.get(n.op_type, ()) if standard else ()
+            controls = _shape_inputs(n.op_type, opset) if standard else ()
             out_sized = (any_sized or (standard and n.op_type in DATA_DEPENDENT_OPS)
                          or any(k < len(n.input) and n.input[k] in valued for k in controls))
             out_valued = any_sized or any(i in valued for i in ins)
@@ -612,7 +680,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied)
-    data_dependent = _data_dependent_outputs(g)
+    data_dependent = _data_dependent_outputs(g, _default_opset(model))
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue

@@ -11,8 +11,11 @@ PolyCollection for all boxes, so 10k-tensor graphs draw in seconds; edges are dr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import warnings
+from collections.abc import Iterator
 
 from ..errors import MemplanError
 from ..files import is_stdout, output_path
@@ -109,8 +112,19 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
                 Line2D([], [], color="#B22222", linestyle=":", label="arena")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
+    with _no_glyph_warnings():
+        fig.tight_layout()
     return fig
+
+
+@contextlib.contextmanager
+def _no_glyph_warnings() -> Iterator[None]:
+    """Silence matplotlib's "Glyph N missing from font(s)" warnings: ids, graph names and titles are the
+    user's text in any script, the box then shows the font's placeholder, and the warning (two lines with a
+    source line each, once per glyph and per layout pass) went to stderr even under ``memplan draw -q``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        yield
 
 
 def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes:
@@ -126,7 +140,7 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
     import matplotlib
 
     try:
-        with matplotlib.rc_context({"svg.hashsalt": "memplan"}):  # stable SVG ids: byte-identical output
+        with matplotlib.rc_context({"svg.hashsalt": "memplan"}), _no_glyph_warnings():  # stable SVG ids
             fig.savefig(buf, format=fmt, metadata=meta)
     except (RuntimeError, OverflowError, ValueError) as exc:  # e.g. FreeType's "raster overflow"
         raise MemplanError(f"matplotlib cannot draw this plan of {graph.name!r} ({type(exc).__name__}: {exc})") from None
