@@ -135,9 +135,17 @@ def output_path(path) -> str:
     if isinstance(path, (str, os.PathLike)):
         p = os.fspath(path)
         if isinstance(p, str):
+            check_no_nul(p, MemplanError, "cannot write ")
             return p
     raise MemplanError(f"cannot write to {type(path).__name__} {str(path)[:40]!r}: expected a file path "
                        "(a str or os.PathLike)")
+
+
+def check_no_nul(path: str, error: type[MemplanError], lead: str = "") -> None:
+    """``error`` naming ``path`` when it holds a NUL character, which no file name can: every ``os`` call
+    raised a bare ``ValueError`` ("embedded null byte") that named neither the path nor memplan."""
+    if "\x00" in path:
+        raise error(f"{lead}{path!r}: a file path cannot contain a NUL character")
 
 
 def check_writable(path: str, label: str) -> None:
@@ -146,6 +154,7 @@ def check_writable(path: str, label: str) -> None:
     (``label`` names the option)."""
     if is_stdout(path):
         return
+    check_no_nul(os.fspath(path), MemplanError, f"{label} ")
     if os.path.isdir(path):
         raise MemplanError(f"{label} {path}: cannot write: is a directory")
     if str(path).endswith(("/", os.sep)):   # "out.json/": a directory that is not there; the write would fail
@@ -244,6 +253,7 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
 
     Checked before opening, so a FIFO (whose open would block) or a device is never opened.
     """
+    check_no_nul(path, error)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -303,7 +313,7 @@ def same_file(a: str, b: str) -> bool:
         return True
     try:
         sa, sb = os.stat(a), os.stat(b)
-    except OSError:
+    except (OSError, ValueError):   # (ValueError: a NUL in a path, which names no file)
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 

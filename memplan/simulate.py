@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PlanFormatError, ScheduleError
+from .errors import PlanFormatError, ScheduleError, named_options
 from .graph import MAX_COST_US, Graph, check_graph
 from .optimize.cost import CostModelLike, node_costs
 from .optimize.timeline import simulate_indices
@@ -39,6 +39,7 @@ class Simulation:
         return self.serial_us / self.makespan_us if self.makespan_us > 0 else 1.0
 
 
+@named_options
 def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | None = None) -> Simulation:
     """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order, and
     ``PlanMismatch`` for a Plan made for another graph (safety is not checked: ``verify`` does that).

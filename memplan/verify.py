@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._gc import paused
-from .errors import PlanFormatError, UnsafePlan
+from .errors import PlanFormatError, UnsafePlan, named_options
 from .graph import Graph, check_graph
 from .ops import COPY_OP
 from .planfile import Plan, check_plan_fields, plan_from_dict
@@ -30,6 +30,7 @@ from .planfile import Plan, check_plan_fields, plan_from_dict
 MAX_REPORTED = 200
 
 
+@named_options
 def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> None:
     """Raise ``UnsafePlan`` listing every rule the plan breaks; return None when it is safe.
     ``fused_groups``: also prove the plan safe for a backend that runs each fusion group as one kernel
@@ -40,6 +41,7 @@ def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fa
         raise UnsafePlan(problems)
 
 
+@named_options
 @paused
 def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> list[tuple[int, str]]:
     """All findings as ``(rule, message)``; empty when the plan is safe (see ``verify``)."""
