@@ -309,11 +309,13 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
 def same_file(a: str, b: str) -> bool:
     """Whether paths ``a`` and ``b`` name one file: the same real path (through symlinks), or the
     same device and inode (hard links, bind mounts)."""
+    if "\x00" in a or "\x00" in b:   # names no file (and os raises ValueError on it)
+        return False
     if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:
         sa, sb = os.stat(a), os.stat(b)
-    except (OSError, ValueError):   # (ValueError: a NUL in a path, which names no file)
+    except OSError:
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
