@@ -211,11 +211,11 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                     raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
                                           f"({_short(v)})")
     try:
-        order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}")) for e in need("order", list))
+        order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}", source)) for e in need("order", list))
         events = tuple((str(e["after"]), str(e["before"])) for e in need("events", list))
         tensors = tuple(
-            (str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}"),
-             _int(e["size"], f"size of {e['id']!r}"))
+            (str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}", source),
+             _int(e["size"], f"size of {e['id']!r}", source))
             for e in need("tensors", list)
         )
     except (KeyError, TypeError) as exc:
@@ -329,17 +329,19 @@ def _read_devices(doc: dict[str, Any], source: str):
     arenas = doc.get("device_arena_bytes")
     if not isinstance(arenas, list) or len(arenas) != devices:
         raise PlanFormatError(f"{source}: field 'device_arena_bytes' must list {devices} byte counts")
-    device_arena = tuple(_int(a, f"device_arena_bytes[{d}]") for d, a in enumerate(arenas))
+    device_arena = tuple(_int(a, f"device_arena_bytes[{d}]", source) for d, a in enumerate(arenas))
     try:
-        node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}") for e in doc["order"])
-        tensor_devices = tuple(_int(e["device"], f"device of tensor {e.get('id')!r}") for e in doc["tensors"])
+        node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}", source)
+                             for e in doc["order"])
+        tensor_devices = tuple(_int(e["device"], f"device of tensor {e.get('id')!r}", source) for e in doc["tensors"])
     except (KeyError, TypeError, AttributeError) as exc:
         raise PlanFormatError(f"{source}: a multi-device plan needs a 'device' in every order and tensor entry "
                               f"(missing {exc})") from None
     return devices, node_devices, tensor_devices, device_arena
 
 
-def _int(v: Any, what: str) -> int:
+def _int(v: Any, what: str, source: str = "plan") -> int:
+    """``v`` if it is an integer within ±2**63, else PlanFormatError naming ``what`` in ``source`` (the file)."""
     if not isinstance(v, int) or isinstance(v, bool) or not -INT64 <= v < INT64:
-        raise PlanFormatError(f"plan: {what} is not an integer within ±2**63 ({_short(v)})")
+        raise PlanFormatError(f"{source}: {what} is not an integer within ±2**63 ({_short(v)})")
     return v

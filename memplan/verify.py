@@ -350,6 +350,8 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
     for d, a in enumerate(plan.device_arena_bytes):
         if a > plan.arena_bytes:
             bad(4, f"device {d}'s arena of {a} bytes exceeds arena_bytes {plan.arena_bytes}")
+        elif a < 0:   # a byte count (a device without tensors was accepted with -5)
+            bad(4, f"device {d}'s arena of {a} bytes is negative")
     if len(plan.node_devices) != len(plan.order) or len(plan.tensor_devices) != len(plan.tensors):
         bad(4, "a multi-device plan needs a device for every order entry and every tensor")
         return None
