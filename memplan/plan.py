@@ -74,13 +74,12 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     may run each group as one kernel that reads any member's input while it writes any member's output
     (the contract's rules are node by node; such a plan satisfies them too)."""
     from .devices import check_capacity, check_devices
+    from .optimize.candidates import check_options as check_stream_options
 
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {check!r}")
-    if max_events is not None and streams is None:   # alone it asked for nothing: the plan stayed serial
-        raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
-                            "give streams=N or 'auto' too (without it the plan is serial and has no events)")
+    check_stream_options(streams, memory_budget, max_events)   # before any work, devices or not
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)

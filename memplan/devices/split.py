@@ -109,7 +109,7 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
         if not members[d]:
             ranges.append((base, base))
             continue
-        if cap is None and max_events is None:
+        if cap is None:
             sched = Schedule(tuple(split.nodes[m].id for m in members[d]), (0,) * len(members[d]))
         else:
             sched = graph_optimize(device_subgraph(split, members[d]), cap or 1, cost_model=cost_model,
