@@ -310,6 +310,7 @@ def _validate(g: Graph) -> None:
         for c in reversed(chain):   # from the view next to j down to i: each adds its own offset
             off += g.tensors[c].view_offset
             root[c], root_offset[c], state[c] = r, off, 2
+            _check_view_kind(g.tensors[c], g.tensors[r])
 
     nindex: dict[str, int] = {}
     producer = [-1] * len(g.tensors)
@@ -405,6 +406,17 @@ def _validate(g: Graph) -> None:
     object.__setattr__(g, "written", tuple(written))
     object.__setattr__(g, "node_inputs", tuple(node_inputs))
     object.__setattr__(g, "node_outputs", tuple(node_outputs))
+
+
+def _check_view_kind(view: Tensor, root: Tensor) -> None:
+    """A view of kind input or weight lies in a root of its own kind: an input's bytes are written by the
+    host before the run and a weight's live outside the arena, so in another root they were planned (a
+    weight given an arena offset) or overwritten by the root's producer without a word."""
+    if view.kind in ("input", "weight") and root.kind != view.kind:
+        def an(kind: str) -> str:
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+        raise GraphError(f"view {view.id!r} is {an(view.kind)} but its root {root.id!r} is {an(root.kind)}: a view "
+                         f"of kind {view.kind!r} must lie in a root of that kind (or be an 'intermediate' view)")
 
 
 def _chain_producers(tensors, tindex: dict[str, int], producer: list[int]) -> tuple[list[int], list[int]]:
