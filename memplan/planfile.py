@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PlanFormatError, PlanMismatch
 from .errors import short_repr as _short
-from .files import atomic_write_text
+from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -81,10 +81,14 @@ class Plan:
     def to_json(self, *, timings: bool = False) -> str:
         doc = self.to_dict(timings=timings)
         try:
-            return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
-        except (TypeError, ValueError) as exc:  # a solver block or extra field from code: NaN, a numpy scalar, a set
-            key = next((k for k, v in doc.items() if not json_writable(v)), None)
-            raise PlanFormatError(f"plan: field {key!r} is not JSON ({exc})") from None
+            text = json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
+            if json_depth(text.encode(), MAX_JSON_DEPTH) <= MAX_JSON_DEPTH:   # the reader's own measure
+                return text
+        except (TypeError, ValueError, RecursionError):
+            pass
+        # a solver block or extra field from code: NaN, a numpy scalar, a set, nested too deep
+        key = next((k for k, v in doc.items() if not json_writable(v, depth=1)), None)
+        raise PlanFormatError(f"plan: field {key!r} is not JSON that load_plan reads back ({json_trouble(doc)})")
 
     def save(self, path: str, *, timings: bool = False) -> None:
         """Write ``to_json`` to ``path`` atomically (``memplan.save_plan`` is this same call); a Plan whose
@@ -93,14 +97,44 @@ class Plan:
         atomic_write_text(path, self.to_json(timings=timings))
 
 
-def json_writable(value: Any) -> bool:
-    """Whether ``json`` writes ``value`` as JSON that the loaders read back (no NaN or Infinity, no numpy
-    scalar or set): the probe that names the field (plan) or entry (graph) a save cannot write."""
+def json_writable(value: Any, depth: int = 0) -> bool:
+    """Whether ``json`` writes ``value`` as JSON that the loaders read back (``json_trouble``): the probe
+    that names the field (plan) or entry (graph) a save cannot write."""
+    return json_trouble(value, depth) is None
+
+
+def json_trouble(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is no JSON the loaders read back, or None: NaN or Infinity, a numpy scalar or a set
+    (``json``'s words), or arrays and objects nested more than ``MAX_JSON_DEPTH`` deep counting the
+    ``depth`` levels around it (the file was written, then refused; far deeper, ``json`` hit Python's
+    recursion limit)."""
+    if depth + nesting(value, MAX_JSON_DEPTH - depth) > MAX_JSON_DEPTH:
+        return f"nested more than {MAX_JSON_DEPTH} levels deep in the file"
     try:
         json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return True
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def nesting(value: Any, stop: int) -> int:
+    """How deep lists, tuples and dicts nest in ``value`` (``[1]`` is 1, as in JSON text), found without
+    recursion; it stops counting once past ``stop`` (a cycle is infinitely deep)."""
+    best = 0
+    stack = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        elif not isinstance(v, (list, tuple)):
+            continue
+        d += 1
+        if d > best:
+            best = d
+            if best > stop:
+                return best
+        stack.extend((x, d) for x in v)
+    return best
 
 
 def check_plan_fields(plan: Plan, source: str = "plan") -> None:

@@ -378,3 +378,50 @@ def test_verify_agrees_with_the_oracle_on_odd_graphs(seed):
         assert (got == []) == (want == []), (got[:3], want[:3])
     for opts in ({}, {"streams": 2}):
         assert findings(gd, memplan.plan(g, **opts).to_dict()) == []
+
+
+# --- (9) documents nested too deep to load back -------------------------------------------------------------------
+
+def _nested(depth: int):
+    x: object = 1
+    for _ in range(depth):
+        x = [x]
+    return x
+
+
+@pytest.mark.parametrize("depth", [61, 100_000])
+@pytest.mark.parametrize("where", ["tensor", "node"])
+def test_attrs_nested_too_deep_are_not_saved(tmp_path, where, depth):
+    """``attrs`` nested 61 deep in a tensor were saved into a graph file that ``load_graph`` then refused
+    ("JSON nested more than 64 levels deep"); 100,000 deep, ``json`` raised RecursionError. The save is
+    refused naming the tensor or node, and nothing is written."""
+    b = GraphBuilder("g")
+    b.input("x", 256, **({"deep": _nested(depth)} if where == "tensor" else {}))
+    b.node("n", "OP", ["x"], b.output("y", 256), **({"deep": _nested(depth)} if where == "node" else {}))
+    with pytest.raises(memplan.GraphError, match=f"{where} '[xn]'.*nested more than 64 levels"):
+        memplan.save_graph(b.build(), str(tmp_path / "g.json"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_attrs_nested_as_deep_as_a_file_may_be_load_back(tmp_path):
+    """The control: the deepest attrs a graph file holds (64 levels in all) save and load back."""
+    b = GraphBuilder("g")
+    b.input("x", 256, deep=_nested(60))
+    b.node("n", "OP", ["x"], b.output("y", 256))
+    memplan.save_graph(b.build(), str(tmp_path / "g.json"))
+    assert memplan.load_graph(str(tmp_path / "g.json")).tensor("x").attrs["deep"] == _nested(60)
+
+
+@pytest.mark.parametrize("field", ["solver", "extra"])
+@pytest.mark.parametrize("depth", [64, 100_000])
+def test_plan_fields_nested_too_deep_are_not_saved(tmp_path, field, depth):
+    """A Plan built in code with a solver block (or extra field) nested deeper than a plan file may be was
+    saved and then refused by ``load_plan``, or raised RecursionError; a PlanFormatError names the field."""
+    p = memplan.plan(H.qkv())
+    bad = dataclasses.replace(p, **{field: {"deep": _nested(depth)}})
+    with pytest.raises(memplan.PlanFormatError, match=f"field '{'solver' if field == 'solver' else 'deep'}'.*nested"):
+        memplan.save_plan(bad, str(tmp_path / "p.json"))
+    assert list(tmp_path.iterdir()) == []
+    ok = dataclasses.replace(p, **{field: {"deep": _nested(62)}})
+    memplan.save_plan(ok, str(tmp_path / "p.json"))
+    assert memplan.load_plan(str(tmp_path / "p.json")).to_json() == ok.to_json()
