@@ -425,3 +425,28 @@ def test_plan_fields_nested_too_deep_are_not_saved(tmp_path, field, depth):
     ok = dataclasses.replace(p, **{field: {"deep": _nested(62)}})
     memplan.save_plan(ok, str(tmp_path / "p.json"))
     assert memplan.load_plan(str(tmp_path / "p.json")).to_json() == ok.to_json()
+
+
+# --- (10) graphs built in code ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("node,words", [
+    (memplan.Node("n", "OP", None, ("y",)), "inputs must be a tuple of tensor ids, not NoneType"),
+    (memplan.Node("n", "OP", ("x",), ("y",), inplace=None), "inplace must be a tuple of .* pairs, not NoneType"),
+    (memplan.Node("n", "OP", ("x",), ("y",), inplace={"y": "x"}), "inplace must be a tuple of .* pairs, not dict"),
+    (memplan.Node("n", "OP", ("x",), ("y",), attrs=[1]), "attrs must be a mapping, not list"),
+])
+def test_nodes_built_in_code(node, words):
+    """``memplan.Node(..., inputs=None)`` (or ``inplace=None``) was a TypeError from inside the graph check; a
+    dict for ``inplace`` was read key by key ("malformed inplace entry 'y'"); a list for ``attrs`` failed only
+    in ``save_graph``."""
+    with pytest.raises(memplan.GraphError, match=f"node 'n': {words}"):
+        memplan.Graph("g", (memplan.Tensor("x", 8, "input"), memplan.Tensor("y", 8, "output")), (node,))
+
+
+def test_tensor_attrs_and_builder_kinds():
+    """``Tensor(attrs=[1])`` failed in ``save_graph`` with a TypeError; ``GraphBuilder.input("x", n, kind=...)``
+    raised Python's TypeError about ``tensor()``."""
+    with pytest.raises(memplan.GraphError, match="tensor 'x': attrs must be a mapping"):
+        memplan.Graph("g", (memplan.Tensor("x", 8, "input", attrs=[1]),), ())
+    with pytest.raises(memplan.GraphError, match="tensor 'x': weight\\(\\) makes a weight tensor; kind='input'"):
+        GraphBuilder("g").weight("x", 8, kind="input")
