@@ -450,3 +450,19 @@ def test_tensor_attrs_and_builder_kinds():
         memplan.Graph("g", (memplan.Tensor("x", 8, "input", attrs=[1]),), ())
     with pytest.raises(memplan.GraphError, match="tensor 'x': weight\\(\\) makes a weight tensor; kind='input'"):
         GraphBuilder("g").weight("x", 8, kind="input")
+
+
+@pytest.mark.parametrize("make", [lambda n: np.zeros(n, dtype=np.int64), lambda n: tuple(np.int64(0) for _ in range(n)),
+                                  lambda n: [np.uint8(0)] * n])
+def test_a_schedule_with_numpy_stream_ids_plans(tmp_path, make):
+    """``Schedule(order, np.zeros(n, dtype=np.int64))`` passed the schedule check (numpy integers are stream
+    ids), then ``plan()`` failed at the very end: "plan: field 'streams' is not an integer in 1..1024 (int64)",
+    a field the caller never wrote. The stream ids are Python ints from the start."""
+    g = H.qkv()
+    order = tuple(n.id for n in g.nodes)
+    s = memplan.Schedule(order, make(len(order)))
+    assert all(type(x) is int for x in s.streams)
+    p = memplan.plan(g, s)
+    assert p.streams == 1 and p.tensors == memplan.plan(g).tensors
+    memplan.save_plan(p, str(tmp_path / "p.json"))
+    assert memplan.load_plan(str(tmp_path / "p.json")).to_json() == p.to_json()
