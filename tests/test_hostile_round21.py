@@ -466,3 +466,21 @@ def test_a_schedule_with_numpy_stream_ids_plans(tmp_path, make):
     assert p.streams == 1 and p.tensors == memplan.plan(g).tensors
     memplan.save_plan(p, str(tmp_path / "p.json"))
     assert memplan.load_plan(str(tmp_path / "p.json")).to_json() == p.to_json()
+
+
+def test_lifetimes_of_another_graphs_happens_before():
+    """``compute_lifetimes(graph, hb)`` / ``buffer_problem`` with the happens-before of another graph (or
+    None) failed inside with an IndexError or AttributeError; ``fused_groups=1`` was taken for True."""
+    from memplan.lifetimes import buffer_problem, compute_lifetimes
+    from memplan.schedule import build_happens_before, serial_schedule
+
+    g, other = H.qkv(), H.diamond()
+    hb = build_happens_before(g, serial_schedule(g))
+    for call in (lambda: compute_lifetimes(other, hb), lambda: buffer_problem(other, hb)):
+        with pytest.raises(memplan.ScheduleError, match="happens-before has 6 nodes, graph 'diamond' has 4"):
+            call()
+    with pytest.raises(memplan.ScheduleError, match="needs a memplan HappensBefore"):
+        compute_lifetimes(g, None)
+    with pytest.raises(memplan.SolverError, match="fused_groups must be True or False"):
+        compute_lifetimes(g, hb, fused_groups=1)
+    assert buffer_problem(g, hb).lower_bound == memplan.plan(g).lower_bound_bytes
