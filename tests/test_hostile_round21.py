@@ -484,3 +484,27 @@ def test_lifetimes_of_another_graphs_happens_before():
     with pytest.raises(memplan.SolverError, match="fused_groups must be True or False"):
         compute_lifetimes(g, hb, fused_groups=1)
     assert buffer_problem(g, hb).lower_bound == memplan.plan(g).lower_bound_bytes
+
+
+def test_semantic_model_records_a_fused_groups_events_after_the_kernel():
+    """tests/semantic.py, fused mode, re-read a group's inputs at the group's end (one kernel) but let a waiter
+    on another stream start right after the member its event follows: ``n10`` then wrote a view of ``in0``
+    while the group, still "running", read it, and the suite failed now and then on random schedules (a
+    plan the planner cannot change: every tensor here is a view of ``in0``). A kernel records its events when
+    it ends; the model now does too."""
+    import semantic
+
+    b = GraphBuilder("fused-event", alignment=1)
+    b.input("in0", 256)
+    b.view("v0", "in0", 256)
+    b.view("v5", "v0", 256)
+    b.view("v7", "in0", 128, 128)
+    b.view("v10", "in0", 256)
+    b.node("n0", "RESHAPE", ["in0"], ["v0"])
+    b.node("n5", "RESHAPE", ["v0"], ["v5"], group="g0")
+    b.node("n7", "SET_ROWS", ["in0"], ["v7"], group="g0")
+    b.node("n10", "RESHAPE", ["in0", "v5"], ["v10"])
+    g = b.build()
+    s = memplan.schedule_with_events(g, ["n0", "n5", "n10", "n7"], {"n0": 0, "n5": 0, "n7": 0, "n10": 1})
+    assert s.events == (memplan.Event("n5", "n10"),)
+    assert semantic.check(g, memplan.plan(g, s, fused_groups=True), fused_groups=True) == []
