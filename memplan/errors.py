@@ -6,6 +6,12 @@ exit code 2, so messages must name the offending node, tensor, field or file.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
 
 class MemplanError(Exception):
     """Base of every error memplan raises on purpose."""
@@ -38,6 +44,35 @@ class BudgetError(MemplanError):
 class OptionError(MemplanError, TypeError):
     """A keyword option the function does not take (``memplan.plan(graph, alignmnet=...)``): memplan's own
     error naming the option and the valid ones, and still the ``TypeError`` Python would have raised."""
+
+
+def check_option_names(what: str, given: Iterable[str], known: Sequence[str]) -> None:
+    """OptionError for the first name in ``given`` that is not in ``known``, naming it, the nearest known
+    option and the list: the one check of every public entry point's keywords (Python's TypeError names
+    no alternative, and through ``plan(**options)`` it named a function the caller never called)."""
+    for key in given:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise OptionError(f"{what}() got an unknown option {short_repr(key)}{hint}; options: {', '.join(known)}")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def named_options(func: _F) -> _F:
+    """``func`` with its keyword arguments checked by ``check_option_names`` against its own parameters
+    (a misspelt ``plan_graph(g, stream=2)`` is an OptionError suggesting ``streams``, not a TypeError)."""
+    params = inspect.signature(func).parameters.values()
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    name = func.__name__
+
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check_option_names(name, kwargs, known)
+        return func(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 class UnsafePlan(MemplanError):

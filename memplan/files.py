@@ -2,8 +2,9 @@
 
 Why a module of its own: the plan document (planfile.py), the graph/plan/CSV readers (io/) and the
 pictures (viz/) all write files, and the CLI must refuse an output that would overwrite one of its
-inputs. Keeping these few functions below everything else (they import only ``errors``) lets every
-writer share one code path without import cycles.
+inputs. Keeping these few functions below everything else (they import only ``errors``, and numpy) lets
+every writer share one code path without import cycles. The JSON nesting limit (``MAX_JSON_DEPTH``,
+``json_depth``) lives here too: the readers refuse deeper files and the writers never write one.
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
 failed or interrupted run never leaves a half-written file; an output that is a symlink has its target
@@ -27,10 +28,15 @@ import tempfile
 import threading
 from collections.abc import Iterator
 
+import numpy as np
+
 from .errors import MemplanError
 
 #: the largest input file memplan reads (graph or plan JSON, minimalloc CSV): 1 GiB
 MAX_FILE_BYTES = 1 << 30
+#: arrays and objects nested deeper than this are refused in a JSON input (graph and plan documents need
+#: about 5), and never written (a file memplan wrote must load back)
+MAX_JSON_DEPTH = 64
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -135,9 +141,17 @@ def output_path(path) -> str:
     if isinstance(path, (str, os.PathLike)):
         p = os.fspath(path)
         if isinstance(p, str):
+            check_no_nul(p, MemplanError, "cannot write ")
             return p
     raise MemplanError(f"cannot write to {type(path).__name__} {str(path)[:40]!r}: expected a file path "
                        "(a str or os.PathLike)")
+
+
+def check_no_nul(path: str, error: type[MemplanError], lead: str = "") -> None:
+    """``error`` naming ``path`` when it holds a NUL character, which no file name can: every ``os`` call
+    raised a bare ``ValueError`` ("embedded null byte") that named neither the path nor memplan."""
+    if "\x00" in path:
+        raise error(f"{lead}{path!r}: a file path cannot contain a NUL character")
 
 
 def check_writable(path: str, label: str) -> None:
@@ -146,6 +160,7 @@ def check_writable(path: str, label: str) -> None:
     (``label`` names the option)."""
     if is_stdout(path):
         return
+    check_no_nul(os.fspath(path), MemplanError, f"{label} ")
     if os.path.isdir(path):
         raise MemplanError(f"{label} {path}: cannot write: is a directory")
     if str(path).endswith(("/", os.sep)):   # "out.json/": a directory that is not there; the write would fail
@@ -260,6 +275,7 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
 
     Checked before opening, so a FIFO (whose open would block) or a device is never opened.
     """
+    check_no_nul(path, error)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -318,6 +334,8 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
 def same_file(a: str, b: str) -> bool:
     """Whether paths ``a`` and ``b`` name one file: the same real path (through symlinks), or the
     same device and inode (hard links, bind mounts)."""
+    if "\x00" in a or "\x00" in b:   # names no file (and os raises ValueError on it)
+        return False
     if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:
@@ -348,3 +366,31 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
                 raise MemplanError(f"{la} and {lb} both write to stdout (-): one output would be lost")
             if not (is_stdout(a) or is_stdout(b)) and same_file(a, b):
                 raise MemplanError(f"{la} {a} and {lb} {b} name the same file: one output would be lost")
+
+
+#: every byte except the ones that open or close a string, array or object
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+
+
+def json_depth(data: bytes, stop: int | None = None) -> int:
+    """The deepest nesting of arrays and objects in JSON ``data``, without parsing it (and without
+    recursion). Brackets inside strings do not count. Scans in chunks with numpy; stops early once
+    the depth passes ``stop``. Malformed JSON gives some number: the parser judges it afterwards."""
+    if b"\\" in data:  # drop escaped backslashes, then escaped quotes: what is left delimits strings
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    a = np.frombuffer(data.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+    depth = best = 0
+    in_string = 0
+    chunk = 1 << 22
+    for k in range(0, len(a), chunk):
+        c = a[k:k + chunk]
+        parity = (np.cumsum(c == 34, dtype=np.int64) + in_string) & 1  # 1: inside a string
+        outside = parity == 0
+        step = ((c == 91) | (c == 123)) & outside
+        step = step.astype(np.int64) - (((c == 93) | (c == 125)) & outside)
+        level = np.cumsum(step) + depth
+        best = max(best, int(level.max()))
+        depth, in_string = int(level[-1]), int(parity[-1])
+        if stop is not None and best > stop:
+            break
+    return best

@@ -257,6 +257,8 @@ def _validate(g: Graph) -> None:
     align = g.alignment
     for i, t in enumerate(g.tensors):
         _register_id(tindex, "tensor", i, t.id)
+        if t.attrs is not None and not isinstance(t.attrs, Mapping):   # save_graph raised TypeError on a list
+            raise GraphError(f"tensor {t.id!r}: attrs must be a mapping, not {type(t.attrs).__name__} {_short(t.attrs)}")
         if not isinstance(t.kind, str) or t.kind not in KINDS:
             raise GraphError(f"tensor {t.id!r}: unknown kind {_short(t.kind)} (expected one of {', '.join(KINDS)})")
         if not _is_int(t.size):
@@ -310,6 +312,7 @@ def _validate(g: Graph) -> None:
         for c in reversed(chain):   # from the view next to j down to i: each adds its own offset
             off += g.tensors[c].view_offset
             root[c], root_offset[c], state[c] = r, off, 2
+            _check_view_kind(g.tensors[c], g.tensors[r])
 
     nindex: dict[str, int] = {}
     producer = [-1] * len(g.tensors)
@@ -319,9 +322,15 @@ def _validate(g: Graph) -> None:
         _register_id(nindex, "node", ni, n.id)
         if not isinstance(n.op, str):
             raise GraphError(f"node {n.id!r}: op must be a string")
-        for what, ids in (("inputs", n.inputs), ("outputs", n.outputs)):
+        for what, ids in (("inputs", n.inputs), ("outputs", n.outputs), ("inplace", n.inplace)):
             if isinstance(ids, str):  # its characters would be taken for tensor ids
                 raise GraphError(f"node {n.id!r}: {what} must be a tuple of tensor ids, not the string {_short(ids)}")
+            if not isinstance(ids, (tuple, list)):   # a Node built in code: None was a TypeError, a set unordered
+                raise GraphError(f"node {n.id!r}: {what} must be a tuple"
+                                 f"{' of (output, input) pairs' if what == 'inplace' else ' of tensor ids'}, not "
+                                 f"{type(ids).__name__} {_short(ids)}")
+        if n.attrs is not None and not isinstance(n.attrs, Mapping):
+            raise GraphError(f"node {n.id!r}: attrs must be a mapping, not {type(n.attrs).__name__} {_short(n.attrs)}")
         if n.cost is not None and (
             isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not 0 <= n.cost <= MAX_COST_US
         ):
@@ -405,6 +414,20 @@ def _validate(g: Graph) -> None:
     object.__setattr__(g, "written", tuple(written))
     object.__setattr__(g, "node_inputs", tuple(node_inputs))
     object.__setattr__(g, "node_outputs", tuple(node_outputs))
+
+
+def _check_view_kind(view: Tensor, root: Tensor) -> None:
+    """A view of kind input or weight lies in a root of its own kind: an input's bytes are written by the
+    host before the run and a weight's live outside the arena, so in another root they were planned (a
+    weight given an arena offset) or overwritten by the root's producer without a word."""
+    if view.kind in ("input", "weight") and root.kind != view.kind:
+        raise GraphError(f"view {view.id!r} is {_an(view.kind)} but its root {root.id!r} is {_an(root.kind)}: a view "
+                         f"of kind {view.kind!r} must lie in a root of that kind (or be an 'intermediate' view)")
+
+
+def _an(kind: str) -> str:
+    """A tensor kind with its article: "an input", "a weight"."""
+    return f"{'an' if kind[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {kind}"
 
 
 def _chain_producers(tensors, tindex: dict[str, int], producer: list[int]) -> tuple[list[int], list[int]]:
@@ -524,16 +547,22 @@ class GraphBuilder:
         return id
 
     def input(self, id: str, size: int, **attrs: Any) -> str:
-        return self.tensor(id, size, "input", **attrs)
+        return self._of_kind("input", id, size, attrs)
 
     def weight(self, id: str, size: int, **attrs: Any) -> str:
-        return self.tensor(id, size, "weight", **attrs)
+        return self._of_kind("weight", id, size, attrs)
 
     def intermediate(self, id: str, size: int, **attrs: Any) -> str:
-        return self.tensor(id, size, "intermediate", **attrs)
+        return self._of_kind("intermediate", id, size, attrs)
 
     def output(self, id: str, size: int, **attrs: Any) -> str:
-        return self.tensor(id, size, "output", **attrs)
+        return self._of_kind("output", id, size, attrs)
+
+    def _of_kind(self, kind: str, id: str, size: int, attrs: dict[str, Any]) -> str:
+        if "kind" in attrs:   # b.input("x", n, kind="weight"): Python's TypeError about tensor() before
+            raise GraphError(f"tensor {id!r}: {kind}() makes {_an(kind)} tensor; kind={_short(attrs['kind'])} "
+                             "contradicts it (GraphBuilder.tensor takes a kind)")
+        return self.tensor(id, size, kind, **attrs)
 
     def view(self, id: str, parent: str, size: int, offset: int = 0, kind: str = "intermediate",
              **attrs: Any) -> str:

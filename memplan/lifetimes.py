@@ -16,11 +16,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
 from ._gc import paused
-from .graph import Graph
+from .errors import ScheduleError, SolverError, named_options
+from .graph import Graph, check_graph
 from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound
 from .schedule import HappensBefore
 
@@ -51,6 +53,19 @@ class Lifetimes:
         return self.acc_nodes[self.acc_ptr[b]:self.acc_ptr[b + 1]]
 
 
+def check_happens_before(graph: Graph, hb: Any, what: str) -> None:
+    """ScheduleError unless ``hb`` is a ``HappensBefore`` with a clock per node of ``graph`` (a Graph): one of
+    another graph, or None, failed deep inside with an IndexError or AttributeError."""
+    check_graph(graph, what)
+    if not isinstance(hb, HappensBefore):
+        raise ScheduleError(f"{what} needs a memplan HappensBefore (memplan.build_happens_before(graph, schedule)), "
+                            f"not {type(hb).__name__}")
+    if len(hb.pos) != len(graph.nodes):
+        raise ScheduleError(f"{what}: the happens-before has {len(hb.pos)} nodes, graph {graph.name!r} has "
+                            f"{len(graph.nodes)} (built for another graph?)")
+
+
+@named_options
 @paused
 def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = False) -> Lifetimes:
     """``fused_groups``: every access by a member of a fusion group counts as an access by the group's first
@@ -58,6 +73,9 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
     the group as one kernel may then read any of its inputs while it writes any of its outputs (which the
     contract, node by node, does not promise). In-place pairs inside a group of several nodes then never
     share bytes."""
+    check_happens_before(graph, hb, "compute_lifetimes")
+    if not isinstance(fused_groups, bool):
+        raise SolverError(f"fused_groups must be True or False, not {fused_groups!r}")
     n_nodes = len(graph.nodes)
     S = hb.num_streams
     root = graph.root
@@ -377,6 +395,7 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None
     )
 
 
+@named_options
 def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
                    roots=None, streams=None) -> BufferProblem:
     """The graph's planning problem: one buffer per arena root, HB conflicts, in-place pairs.
@@ -384,6 +403,7 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
     ``roots`` (graph tensor indices), when given, keeps only those roots' buffers (one device's arena),
     and ``streams`` names that device's streams (see ``restrict_lifetimes``).
     """
+    check_happens_before(graph, hb, "buffer_problem")
     if lt is None:
         lt = compute_lifetimes(graph, hb)
     if roots is not None:

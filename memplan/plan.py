@@ -9,7 +9,6 @@ the trade-off. Every plan ``plan()`` returns has passed the independent verifier
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import time
 from dataclasses import dataclass, replace
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import BudgetError, OptionError, ScheduleError, SolverError, short_repr
+from .errors import BudgetError, ScheduleError, SolverError, check_option_names, named_options
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
@@ -54,21 +53,16 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's
     weights plus arena (BudgetError naming the device). All options: see ``plan_graph``.
     """
-    _check_options(options)
+    check_option_names("plan", options, _plan_options())
     return plan_graph(graph, schedule, solver, **options).plan
 
 
-def _check_options(options: dict[str, Any]) -> None:
-    """OptionError for a keyword ``plan_graph`` does not take: through ``plan(**options)`` Python's own
-    TypeError names ``plan_graph``, a function the caller never called, and suggests nothing."""
-    known = [k for k, p in inspect.signature(plan_graph).parameters.items() if p.kind is p.KEYWORD_ONLY]
-    for key in options:
-        if key not in known:
-            near = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise OptionError(f"plan() got an unknown option {short_repr(key)}{hint}; options: {', '.join(known)}")
+def _plan_options() -> list[str]:
+    """The keyword options ``plan(**options)`` forwards to ``plan_graph`` (its keyword-only parameters)."""
+    return [k for k, p in inspect.signature(plan_graph).parameters.items() if p.kind is p.KEYWORD_ONLY]
 
 
+@named_options
 @paused
 def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *,
                time_limit: float | None = None, seed: int = 0, workers: int = 1, progress=None,
@@ -80,13 +74,12 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     may run each group as one kernel that reads any member's input while it writes any member's output
     (the contract's rules are node by node; such a plan satisfies them too)."""
     from .devices import check_capacity, check_devices
+    from .optimize.candidates import check_options as check_stream_options
 
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {check!r}")
-    if max_events is not None and streams is None:   # alone it asked for nothing: the plan stayed serial
-        raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
-                            "give streams=N or 'auto' too (without it the plan is serial and has no events)")
+    check_stream_options(streams, memory_budget, max_events)   # before any work, devices or not
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)
@@ -115,6 +108,7 @@ def _not_fully_checked(p: Plan) -> bool:
     return sum(1 for _t, off, _s in p.tensors if off is not None) > PAIRWISE_LIMIT
 
 
+@named_options
 def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,
                  device_capacity: int | None = None, streams: int | str | None = None,
                  max_events: int | None = None, cost_model=None):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PlanFormatError, PlanMismatch
 from .errors import short_repr as _short
-from .files import atomic_write_text
+from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -81,10 +81,14 @@ class Plan:
     def to_json(self, *, timings: bool = False) -> str:
         doc = self.to_dict(timings=timings)
         try:
-            return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
-        except (TypeError, ValueError) as exc:  # a solver block or extra field from code: NaN, a numpy scalar, a set
-            key = next((k for k, v in doc.items() if not json_writable(v)), None)
-            raise PlanFormatError(f"plan: field {key!r} is not JSON ({exc})") from None
+            text = json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
+            if json_depth(text.encode(), MAX_JSON_DEPTH) <= MAX_JSON_DEPTH:   # the reader's own measure
+                return text
+        except (TypeError, ValueError, RecursionError):
+            pass
+        # a solver block or extra field from code: NaN, a numpy scalar, a set, nested too deep
+        key = next((k for k, v in doc.items() if not json_writable(v, depth=1)), None)
+        raise PlanFormatError(f"plan: field {key!r} is not JSON that load_plan reads back ({json_trouble(doc)})")
 
     def save(self, path: str, *, timings: bool = False) -> None:
         """Write ``to_json`` to ``path`` atomically (``memplan.save_plan`` is this same call); a Plan whose
@@ -93,14 +97,44 @@ class Plan:
         atomic_write_text(path, self.to_json(timings=timings))
 
 
-def json_writable(value: Any) -> bool:
-    """Whether ``json`` writes ``value`` as JSON that the loaders read back (no NaN or Infinity, no numpy
-    scalar or set): the probe that names the field (plan) or entry (graph) a save cannot write."""
+def json_writable(value: Any, depth: int = 0) -> bool:
+    """Whether ``json`` writes ``value`` as JSON that the loaders read back (``json_trouble``): the probe
+    that names the field (plan) or entry (graph) a save cannot write."""
+    return json_trouble(value, depth) is None
+
+
+def json_trouble(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is no JSON the loaders read back, or None: NaN or Infinity, a numpy scalar or a set
+    (``json``'s words), or arrays and objects nested more than ``MAX_JSON_DEPTH`` deep counting the
+    ``depth`` levels around it (the file was written, then refused; far deeper, ``json`` hit Python's
+    recursion limit)."""
+    if depth + nesting(value, MAX_JSON_DEPTH - depth) > MAX_JSON_DEPTH:
+        return f"nested more than {MAX_JSON_DEPTH} levels deep in the file"
     try:
         json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return True
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def nesting(value: Any, stop: int) -> int:
+    """How deep lists, tuples and dicts nest in ``value`` (``[1]`` is 1, as in JSON text), found without
+    recursion; it stops counting once past ``stop`` (a cycle is infinitely deep)."""
+    best = 0
+    stack = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        elif not isinstance(v, (list, tuple)):
+            continue
+        d += 1
+        if d > best:
+            best = d
+            if best > stop:
+                return best
+        stack.extend((x, d) for x in v)
+    return best
 
 
 def check_plan_fields(plan: Plan, source: str = "plan") -> None:
@@ -211,11 +245,11 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                     raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
                                           f"({_short(v)})")
     try:
-        order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}")) for e in need("order", list))
+        order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}", source)) for e in need("order", list))
         events = tuple((str(e["after"]), str(e["before"])) for e in need("events", list))
         tensors = tuple(
-            (str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}"),
-             _int(e["size"], f"size of {e['id']!r}"))
+            (str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}", source),
+             _int(e["size"], f"size of {e['id']!r}", source))
             for e in need("tensors", list)
         )
     except (KeyError, TypeError) as exc:
@@ -329,17 +363,19 @@ def _read_devices(doc: dict[str, Any], source: str):
     arenas = doc.get("device_arena_bytes")
     if not isinstance(arenas, list) or len(arenas) != devices:
         raise PlanFormatError(f"{source}: field 'device_arena_bytes' must list {devices} byte counts")
-    device_arena = tuple(_int(a, f"device_arena_bytes[{d}]") for d, a in enumerate(arenas))
+    device_arena = tuple(_int(a, f"device_arena_bytes[{d}]", source) for d, a in enumerate(arenas))
     try:
-        node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}") for e in doc["order"])
-        tensor_devices = tuple(_int(e["device"], f"device of tensor {e.get('id')!r}") for e in doc["tensors"])
+        node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}", source)
+                             for e in doc["order"])
+        tensor_devices = tuple(_int(e["device"], f"device of tensor {e.get('id')!r}", source) for e in doc["tensors"])
     except (KeyError, TypeError, AttributeError) as exc:
         raise PlanFormatError(f"{source}: a multi-device plan needs a 'device' in every order and tensor entry "
                               f"(missing {exc})") from None
     return devices, node_devices, tensor_devices, device_arena
 
 
-def _int(v: Any, what: str) -> int:
+def _int(v: Any, what: str, source: str = "plan") -> int:
+    """``v`` if it is an integer within ±2**63, else PlanFormatError naming ``what`` in ``source`` (the file)."""
     if not isinstance(v, int) or isinstance(v, bool) or not -INT64 <= v < INT64:
-        raise PlanFormatError(f"plan: {what} is not an integer within ±2**63 ({_short(v)})")
+        raise PlanFormatError(f"{source}: {what} is not an integer within ±2**63 ({_short(v)})")
     return v

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SolverError
+from .errors import SolverError, short_repr
 
 
 def align_up(x, a: int):
@@ -115,12 +115,11 @@ class BufferProblem:
 
     def __post_init__(self) -> None:
         for name in ("sizes", "lower", "upper"):
-            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
+            object.__setattr__(self, name, _int_column(self, name))
         n = len(self.sizes)
         if len(self.lower) != n or len(self.upper) != n:
             raise SolverError("buffer problem: sizes, lower and upper differ in length")
-        if self.alignment <= 0 or self.alignment & (self.alignment - 1):
-            raise SolverError(f"buffer problem: alignment {self.alignment} is not a power of two")
+        _check_fields(self)
         if self.lower_bound is None:
             # the peak of live bytes is a bound only when overlap in time means conflict: HB-ordered or
             # in-place pairs may share bytes (graph plans pass their own, HB-aware bound)
@@ -132,6 +131,12 @@ class BufferProblem:
 
     def name(self, i: int) -> str:
         return self.names[i] if self.names is not None else str(i)
+
+    def name_of(self, i: int) -> str:
+        """``name(i)`` quoted for an error message, before ``names`` itself is known to be well formed."""
+        names = self.names
+        ok = isinstance(names, tuple) and i < len(names) and isinstance(names[i], str)
+        return repr(names[i]) if ok else f"#{i}"
 
     @property
     def is_interval(self) -> bool:
@@ -393,6 +398,81 @@ def _clique_search(nbr: list[set[int]], sizes: list[int], rounded: list[int], in
 
     expand(0, 0, order)
     return best
+
+
+def _int_column(problem: BufferProblem, name: str) -> np.ndarray:
+    """``problem.<name>`` as a 1-D int64 array of non-negative integers, or SolverError naming the field and
+    the first bad buffer: a float size was truncated (1.5 bytes planned as 1), a string parsed, NaN or
+    2**63 raised numpy's ValueError or OverflowError, and a negative size blamed the solver."""
+    values = getattr(problem, name)
+    if not isinstance(values, np.ndarray):   # a list from code: its items as given (numpy would make 2**63 a float)
+        try:
+            items = list(values)
+        except TypeError:
+            raise SolverError(f"buffer problem: {name} must be a list of integers, not {short_repr(values)}") from None
+        for k, v in enumerate(items):
+            whole = isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer())
+            if not whole or isinstance(v, (bool, np.bool_)) or not 0 <= v < 1 << 63:
+                raise SolverError(f"buffer problem: {name}[{k}] ({problem.name_of(k)}) is {short_repr(v)}, not an "
+                                  "integer in 0..2**63-1")
+        return np.array([int(v) for v in items], dtype=np.int64)
+    a = values
+    if a.ndim != 1:
+        raise SolverError(f"buffer problem: {name} must be a flat list of integers (it has shape {a.shape})")
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if a.dtype.kind == "f":   # whole numbers in a float array (np.zeros(k)) are integers; 1.5 or NaN is not
+        bad = np.flatnonzero(~np.isfinite(a) | (a != np.floor(a)) | (a < 0) | (a >= 2.0 ** 63))
+        if len(bad):
+            k = int(bad[0])
+            raise SolverError(f"buffer problem: {name}[{k}] ({problem.name_of(k)}) is {a[k].item()!r}, not an "
+                              "integer in 0..2**63-1")
+        return a.astype(np.int64)
+    if a.dtype.kind not in "iu":   # bool, str, object, ...
+        raise SolverError(f"buffer problem: {name} must be integers, not an array of {a.dtype}")
+    if a.dtype.kind == "u" and int(a.max()) >= 1 << 63:
+        k = int(np.argmax(a))
+        raise SolverError(f"buffer problem: {name}[{k}] ({problem.name_of(k)}) is {int(a[k])}, over 2**63-1")
+    a = a.astype(np.int64, copy=False)
+    if int(a.min()) < 0:
+        k = int(np.argmin(a))
+        raise SolverError(f"buffer problem: {name}[{k}] ({problem.name_of(k)}) is negative ({int(a[k])})")
+    return a
+
+
+def _check_fields(p: BufferProblem) -> None:
+    """SolverError naming the first field of ``p`` (built in code, a public class) the solvers cannot take:
+    each used to fail inside a solver (an IndexError, a TypeError) or plan silently wrong."""
+    n = len(p.sizes)
+
+    def count(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if not count(p.alignment) or p.alignment <= 0 or p.alignment & (p.alignment - 1) or p.alignment > 1 << 48:
+        raise SolverError(f"buffer problem: alignment {short_repr(p.alignment)} is not a power of two up to 2**48")
+    object.__setattr__(p, "alignment", int(p.alignment))
+    bad = np.flatnonzero(p.lower > p.upper)
+    if len(bad):
+        k = int(bad[0])
+        raise SolverError(f"buffer problem: buffer {k} ({p.name_of(k)}) ends at {int(p.upper[k])}, before its "
+                          f"lower {int(p.lower[k])}")
+    if n and int(p.sizes.max()) > (((1 << 63) - 1) // n):   # the total might pass int64: add it up exactly
+        total = sum(int(x) + (-int(x)) % p.alignment for x in p.sizes.tolist())
+        if total >= 1 << 63:
+            raise SolverError(f"buffer problem: the sizes add up to {total} bytes (rounded up to the alignment), "
+                              "over the 2**63-byte limit of every offset")
+    for name in ("capacity", "lower_bound"):
+        v = getattr(p, name)
+        if v is not None and (not count(v) or not 0 <= v < 1 << 63):
+            raise SolverError(f"buffer problem: {name} {short_repr(v)} is not a byte count in 0..2**63-1")
+    if p.names is not None and (not isinstance(p.names, tuple) or len(p.names) != n
+                                or not all(isinstance(x, str) for x in p.names)):
+        raise SolverError(f"buffer problem: names must be a tuple of {n} strings (one per buffer)")
+    for name in ("compatible", "inplace"):
+        for pair in getattr(p, name):
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(count(i) and 0 <= i < n for i in pair)):
+                raise SolverError(f"buffer problem: {name} entry {short_repr(pair)} is not a pair of buffer indices "
+                                  f"in 0..{n - 1}")
 
 
 def interval_lower_bound(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> int:

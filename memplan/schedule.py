@@ -43,8 +43,16 @@ class Schedule:
         # lists given for the tuples are taken as tuples: schedules are compared and used as dict keys
         for name in ("order", "streams", "events"):
             v = getattr(self, name)
-            if isinstance(v, (list, np.ndarray)):
+            if isinstance(v, np.ndarray):
+                object.__setattr__(self, name, tuple(v.tolist()))   # Python ints, not numpy scalars
+            elif isinstance(v, list):
                 object.__setattr__(self, name, tuple(v))
+        # numpy stream ids (which check_schedule accepts) as Python ints: they reached the plan's
+        # ``streams`` and ``order``, which a plan file holds as JSON integers, and plan() failed at the end
+        # naming a field the caller never wrote
+        streams = self.streams
+        if isinstance(streams, tuple) and any(isinstance(x, np.integer) for x in streams):
+            object.__setattr__(self, "streams", tuple(int(x) if isinstance(x, np.integer) else x for x in streams))
 
     @property
     def num_streams(self) -> int:

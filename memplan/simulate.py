@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PlanFormatError, ScheduleError
+from .errors import PlanFormatError, named_options
 from .graph import MAX_COST_US, Graph, check_graph
 from .optimize.cost import CostModelLike, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
-from .schedule import Schedule
+from .schedule import Event, Schedule, check_schedule
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Simulation:
         return self.serial_us / self.makespan_us if self.makespan_us > 0 else 1.0
 
 
+@named_options
 def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | None = None) -> Simulation:
     """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order, and
     ``PlanMismatch`` for a Plan made for another graph (safety is not checked: ``verify`` does that).
@@ -55,22 +56,15 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     if isinstance(plan, Plan):
         check_plan_for(graph, plan)  # a plan made for another graph is refused, not simulated
     model = check_cost_model(cost_model) if cost_model is not None else CostModel(**_recorded_event_us(plan))
-    if isinstance(plan, Schedule):
-        order = list(plan.order)
-        streams = list(plan.streams)
-        events = [(e.after, e.before) for e in plan.events]
-    else:
-        order = [n for n, _ in plan.order]
-        streams = [s for _, s in plan.order]
-        events = list(plan.events)
+    schedule = plan if isinstance(plan, Schedule) else Schedule(
+        tuple(n for n, _ in plan.order), tuple(s for _, s in plan.order), tuple(Event(a, b) for a, b in plan.events))
+    # a bad order (a reader issued before its writer, an event waited before it is recorded, a stream id
+    # outside 0..1023) has no meaningful makespan: it was simulated, and a reversed order "ran" in the serial time
+    check_schedule(graph, schedule)
+    order, streams = list(schedule.order), list(schedule.streams)
     idx = graph.node_index
-    try:
-        order_i = [idx[n] for n in order]
-        waits = [(idx[a], idx[b]) for a, b in events]
-    except KeyError as exc:
-        raise ScheduleError(f"simulate: plan names unknown node {exc.args[0]!r}") from None
-    if len(set(order_i)) != len(graph.nodes) or len(order_i) != len(graph.nodes):
-        raise ScheduleError("simulate: the plan's order is not a permutation of the graph's nodes")
+    order_i = [idx[n] for n in order]
+    waits = [(idx[e.after], idx[e.before]) for e in schedule.events]
     cost = node_costs(graph, model)
     start, end = simulate_indices(order_i, streams, waits, cost, event_latency(model))
     nodes = graph.nodes

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._gc import paused
-from .errors import PlanFormatError, UnsafePlan
+from .errors import PlanFormatError, UnsafePlan, named_options
 from .graph import Graph, check_graph
 from .ops import COPY_OP
 from .planfile import Plan, check_plan_fields, plan_from_dict
@@ -30,6 +30,7 @@ from .planfile import Plan, check_plan_fields, plan_from_dict
 MAX_REPORTED = 200
 
 
+@named_options
 def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> None:
     """Raise ``UnsafePlan`` listing every rule the plan breaks; return None when it is safe.
     ``fused_groups``: also prove the plan safe for a backend that runs each fusion group as one kernel
@@ -40,6 +41,7 @@ def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fa
         raise UnsafePlan(problems)
 
 
+@named_options
 @paused
 def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> list[tuple[int, str]]:
     """All findings as ``(rule, message)``; empty when the plan is safe (see ``verify``)."""
@@ -348,6 +350,8 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
     for d, a in enumerate(plan.device_arena_bytes):
         if a > plan.arena_bytes:
             bad(4, f"device {d}'s arena of {a} bytes exceeds arena_bytes {plan.arena_bytes}")
+        elif a < 0:   # a byte count (a device without tensors was accepted with -5)
+            bad(4, f"device {d}'s arena of {a} bytes is negative")
     if len(plan.node_devices) != len(plan.order) or len(plan.tensor_devices) != len(plan.tensors):
         bad(4, "a multi-device plan needs a device for every order entry and every tensor")
         return None

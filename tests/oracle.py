@@ -227,6 +227,8 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool 
         out.append((4, "lower_bound_bytes exceeds arena_bytes"))
     if m.devices > 1 and max(plan["device_arena_bytes"]) > plan["arena_bytes"]:
         out.append((4, "a device arena exceeds arena_bytes"))
+    if m.devices > 1 and min(plan["device_arena_bytes"]) < 0:   # interp: a byte count, as arena_bytes is
+        out.append((4, "a device arena is negative"))
     if m.devices > 1:   # interp (multi-device): one device per stream, nodes touch their own device only
         dev_of_stream: dict[int, set[int]] = {}
         for n in m.order:

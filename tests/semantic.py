@@ -21,7 +21,9 @@ Execution model
       started before anything finishes; the stream furthest behind / furthest ahead.
     * Reference: the listed order, one buffer per root, atomic nodes.
     * ``fused_groups=True`` (for plans made with that option): a group may run as one kernel, so the last
-      member also re-reads every member's inputs, which must have lasted to the group's end.
+      member also re-reads every member's inputs, which must have lasted to the group's end; and an event
+      recorded after a member is recorded after the kernel, so its waiter starts once the last member is done
+      (it started mid-group, and a view it wrote into a root the group still read was taken for the plan's race).
 
 Known gap, left open as a contract question: rule 3's in-place exception is root-wide, so a node with
 ``inplace {out: in}`` may get ``out`` over bytes of ``in``'s root that it reads through *another* input (the
@@ -384,10 +386,14 @@ def run_plan(an: Analysis, plan: Plan, policy: Policy, seed: int = 0, fused: boo
     queues: list[list[int]] = [[] for _ in range(plan.streams)]
     for nid, s in plan.order:
         queues[s].append(g.node_index[nid])
+    # fused: a group runs as one kernel, so an event recorded after any member is recorded after the kernel,
+    # when its last member is done (a reader on another stream never sees the group half run)
+    kernel_end = {m: ms[-1] for ms in g.groups().values() for m in ms} if fused else {}
     waits: dict[int, list[int]] = {}
     for a, b in plan.events:
         if pos[a] < pos[b]:   # a wait on an event recorded later is a no-op
-            waits.setdefault(g.node_index[b], []).append(g.node_index[a])
+            ai = g.node_index[a]
+            waits.setdefault(g.node_index[b], []).append(kernel_end.get(ai, ai))
     st = State(queues, [0] * plan.streams, [None] * plan.streams, set(), waits)
     rnd = random.Random(seed)
     total = len(plan.order)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetError, ScheduleError
+from ..errors import BudgetError, ScheduleError, named_options
 from ..graph import Graph, check_graph
 from ..planfile import MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
@@ -57,6 +57,7 @@ def check_devices(n: Any) -> int:
     return n
 
 
+@named_options
 def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int | None = None,
                   streams: int | str | None = None, max_events: int | None = None) -> DeviceSplit:
     """Split ``graph`` into ``n`` pipeline stages, one per device, and schedule each device.
@@ -108,7 +109,7 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
         if not members[d]:
             ranges.append((base, base))
             continue
-        if cap is None and max_events is None:
+        if cap is None:
             sched = Schedule(tuple(split.nodes[m].id for m in members[d]), (0,) * len(members[d]))
         else:
             sched = graph_optimize(device_subgraph(split, members[d]), cap or 1, cost_model=cost_model,

@@ -12,18 +12,14 @@ import json
 import os  # (also: tests patch os.replace through here; the writer lives in memplan.files)
 from typing import Any
 
-import numpy as np
-
 from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan
-from ..files import MAX_FILE_BYTES, atomic_write_bytes, atomic_write_text, read_input
+from ..files import MAX_FILE_BYTES, MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_text, json_depth, read_input
 from ..graph import Graph, check_graph, graph_from_dict
-from ..planfile import Plan, json_writable, plan_from_dict
+from ..planfile import Plan, json_trouble, json_writable, plan_from_dict
 
 __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
            "load_graph", "load_plan", "read_json", "save_graph", "save_plan"]
 
-#: arrays and objects nested deeper than this are refused (graph and plan documents need about 5)
-MAX_JSON_DEPTH = 64
 
 
 def read_json(path: str, error: type[MemplanError]) -> Any:
@@ -79,34 +75,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     raise _DuplicateKey(f"key {key!r} appears twice in one object{where} (a repeated key is ambiguous)")
 
 
-#: every byte except the ones that open or close a string, array or object
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
-
-
-def json_depth(data: bytes, stop: int | None = None) -> int:
-    """The deepest nesting of arrays and objects in JSON ``data``, without parsing it (and without
-    recursion). Brackets inside strings do not count. Scans in chunks with numpy; stops early once
-    the depth passes ``stop``. Malformed JSON gives some number: the parser judges it afterwards."""
-    if b"\\" in data:  # drop escaped backslashes, then escaped quotes: what is left delimits strings
-        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    a = np.frombuffer(data.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
-    depth = best = 0
-    in_string = 0
-    chunk = 1 << 22
-    for k in range(0, len(a), chunk):
-        c = a[k:k + chunk]
-        parity = (np.cumsum(c == 34, dtype=np.int64) + in_string) & 1  # 1: inside a string
-        outside = parity == 0
-        step = ((c == 91) | (c == 123)) & outside
-        step = step.astype(np.int64) - (((c == 93) | (c == 125)) & outside)
-        level = np.cumsum(step) + depth
-        best = max(best, int(level.max()))
-        depth, in_string = int(level[-1]), int(parity[-1])
-        if stop is not None and best > stop:
-            break
-    return best
-
-
 def _path(path, error) -> str:
     """A file path (str or os.PathLike); an int would be taken for a file descriptor."""
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
@@ -129,8 +97,11 @@ def save_graph(graph: Graph, path: str) -> None:
     doc = graph.to_dict()
     try:
         text = json.dumps(doc, indent=1, allow_nan=False)
-    except (TypeError, ValueError) as exc:  # free-form attrs from code: NaN, a numpy scalar, a set
-        raise GraphError(f"{_unwritable(doc)}: attrs are not JSON that load_graph reads back ({exc})") from None
+        deep = json_depth(text.encode(), MAX_JSON_DEPTH) > MAX_JSON_DEPTH   # the reader's own measure
+    except (TypeError, ValueError, RecursionError):
+        deep = True
+    if deep:   # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep
+        raise GraphError(f"{_unwritable(doc)}: attrs are not JSON that load_graph reads back ({json_trouble(doc)})")
     atomic_write_text(path, text + "\n")
 
 
@@ -138,7 +109,7 @@ def _unwritable(doc: dict[str, Any]) -> str:
     """The first tensor or node of a graph document that ``json`` cannot write (without NaN), named."""
     for key, what in (("tensors", "tensor"), ("nodes", "node")):
         for e in doc[key]:
-            if not json_writable(e):
+            if not json_writable(e, depth=2):   # (inside the document and its list)
                 return f"{what} {e['id']!r}"
     return f"graph {doc['name']!r}"
 

@@ -9,10 +9,12 @@ least time per byte (``budget.py``). Baselines (serial, llama.cpp's Q/K/V fork) 
 
 from __future__ import annotations
 
+from ..errors import named_options
 from .cost import DEFAULT_EVENT_US, CostModel, CostModelLike, node_costs
 from .streams import Optimized, optimize
 
 
+@named_options
 def graph_optimize(graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None,
                    max_events: int | None = None):
     """The fastest schedule (simulated) of ``graph`` on at most ``max_streams`` streams.

@@ -29,7 +29,8 @@ MAX_GIVE_BACK_PLANS = 24
 
 
 def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | None:
-    """Validate the plan() options; return the stream cap (None: keep the given/serial schedule).
+    """Validate the plan() options (``plan_graph``, ``plan_devices`` and ``split_devices`` alike); return the
+    stream cap (None: keep the given/serial schedule).
 
     ``memory_budget`` and ``max_events`` lie below 2**63, as the CLI's options do: both are written into
     the plan's solver block, and every integer of a plan file fits an int64 (docs/format.md "Limits")."""
@@ -40,6 +41,9 @@ def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | No
                                    or not 0 <= max_events < INT64):
         raise ScheduleError(f"max_events must be a non-negative integer below 2**63, not {max_events!r}")
     if streams is None:
+        if max_events is not None:   # alone it asked for nothing: the plan stayed serial, without events
+            raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
+                                "give streams=N or 'auto' too (without it the plan is serial and has no events)")
         return None
     if streams == "auto":
         return AUTO_MAX_STREAMS

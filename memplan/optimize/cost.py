@@ -10,6 +10,7 @@ launch overhead. Anything with ``event_us`` and ``node_us(graph, n)`` can replac
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -48,6 +49,21 @@ class CostModel:
     flop_per_us: float = FLOP_PER_US
     floor_us: float = KERNEL_FLOOR_US
     use_graph_costs: bool = True
+
+    def __post_init__(self) -> None:
+        """ScheduleError naming a field no run time can come from: a rate of 0 divided by zero deep in the
+        scheduler, and a negative or NaN rate or floor gave negative or meaningless run times silently.
+        (``event_us`` is checked where any model comes in, ``check_cost_model``: other models have one too.)"""
+        for name in ("hbm_bytes_per_us", "flop_per_us"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < float(v) < math.inf:
+                raise ScheduleError(f"CostModel: {name} {_short(v)} is not a finite positive rate")
+        f = self.floor_us
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= float(f) <= MAX_COST_US:
+            raise ScheduleError(f"CostModel: floor_us {_short(f)} is not a finite non-negative number of "
+                                f"microseconds (at most {MAX_COST_US:g})")
+        if not isinstance(self.use_graph_costs, bool):
+            raise ScheduleError(f"CostModel: use_graph_costs must be True or False, not {_short(self.use_graph_costs)}")
 
     def node_us(self, graph: Graph, n: int) -> float:
         node = graph.nodes[n]
@@ -112,11 +128,11 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
     out = []
     for n in range(len(graph.nodes)):
         raw = model.node_us(graph, n)
-        try:
-            c = float(raw)
-        except (TypeError, ValueError):  # a complex, a None, a string that is not a number
-            c = float("nan")
-        if not c >= 0 or c == float("inf"):
-            raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {_short(raw)}")
-        out.append(c)
+        # a real number (numpy's included) in 0 .. MAX_COST_US, as a graph's own costs: a string or a bool was
+        # taken for one, and 1e308 made the makespans infinite (a plan whose JSON could not be written)
+        ok = isinstance(raw, numbers.Real) and not isinstance(raw, bool) and 0 <= float(raw) <= MAX_COST_US
+        if not ok:
+            raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {_short(raw)} (expected "
+                                f"a number of microseconds in 0..{MAX_COST_US:g})")
+        out.append(float(raw))
     return out

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .._gc import paused
+from ..errors import named_options
 from ..graph import Graph, check_graph
 from ..schedule import Event, Schedule
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
@@ -516,6 +517,7 @@ class Optimized:
     event_us: float
 
 
+@named_options
 @paused
 def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None) -> Optimized:
     """Every candidate schedule for ``graph`` on at most ``max_streams`` streams; the best kept."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from ..errors import SolverError
+from ..errors import SolverError, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status
 from .check import check_solution
@@ -49,6 +49,7 @@ def check_options(options) -> SolveOptions:
     return options
 
 
+@named_options
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
     buffers (a solver bug). Exact solvers raise BudgetError when nothing fits ``problem.capacity``."""

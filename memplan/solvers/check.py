@@ -42,6 +42,9 @@ def check_solution(problem: BufferProblem, sol: Solution) -> None:
         a, b = clash
         raise SolverError(f"solver {sol.solver!r} overlapped conflicting buffers {problem.name(a)!r} and "
                           f"{problem.name(b)!r} (a solver bug)")
+    if sol.arena < int(problem.lower_bound or 0):   # (a hand-made problem's bound: it then read OPTIMAL)
+        raise SolverError(f"solver {sol.solver!r} packed the buffers in {sol.arena} bytes, below the problem's "
+                          f"proven lower bound of {problem.lower_bound} bytes: the bound or the packing is wrong")
 
 
 def _interval_collision(problem: BufferProblem, off: np.ndarray) -> tuple[int, int] | None:
