@@ -334,7 +334,9 @@ def _validate(g: Graph) -> None:
         if n.cost is not None and (
             isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not 0 <= n.cost <= MAX_COST_US
         ):
-            raise GraphError(f"node {n.id!r}: cost {_short(n.cost)} is not a finite non-negative number of "
+            kind = "" if isinstance(n.cost, (int, float)) and not isinstance(n.cost, bool) else \
+                f" ({type(n.cost).__name__}: give a Python int or float)"
+            raise GraphError(f"node {n.id!r}: cost {_short(n.cost)}{kind} is not a finite non-negative number of "
                              f"microseconds (at most {MAX_COST_US:g})")
         ins = []
         for tid in n.inputs:

@@ -508,3 +508,20 @@ def test_semantic_model_records_a_fused_groups_events_after_the_kernel():
     s = memplan.schedule_with_events(g, ["n0", "n5", "n10", "n7"], {"n0": 0, "n5": 0, "n7": 0, "n10": 1})
     assert s.events == (memplan.Event("n5", "n10"),)
     assert semantic.check(g, memplan.plan(g, s, fused_groups=True), fused_groups=True) == []
+
+
+def test_a_numpy_integer_cost_is_named_for_its_type():
+    """np.float64 is a float and is taken; np.int64 is no int: refused, and the message says why (it used to
+    call 3 'not a finite non-negative number')."""
+    def build(cost):
+        b = memplan.GraphBuilder("c")
+        b.input("x", 16)
+        b.node("n", "ADD", ["x"], b.output("y", 16), cost=cost)
+        return b.build()
+
+    assert build(np.float64(3.0)).node("n").cost == 3.0
+    with pytest.raises(memplan.GraphError, match=r"node 'n': cost .*int64: give a Python int or float"):
+        build(np.int64(3))
+    with pytest.raises(memplan.GraphError) as info:
+        build(-1.0)
+    assert "give a Python" not in str(info.value)
