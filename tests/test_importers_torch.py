@@ -121,6 +121,38 @@ def test_export_failure_is_a_graph_error():
         memplan.from_torch(Bad(), (torch.randn(3),))
 
 
+def test_export_failure_leaves_out_torchs_partial_graph_dump(capsys):
+    """On a data-dependent guard torch.export prints the whole graph traced so far to sys.stderr (Longformer:
+    500 lines) before raising: the one-line GraphError is all that is left; other stderr output passes."""
+    class Bad(nn.Module):
+        def forward(self, x):
+            y = torch.relu(x) * 2
+            if y.sum() > 0:
+                return y + 1
+            return y - 1
+
+    with pytest.raises(GraphError, match="torch.export failed for Bad"):
+        memplan.from_torch(Bad(), (torch.randn(3),))
+    err = capsys.readouterr().err
+    assert "def forward" not in err and "aten.relu" not in err, err[:300]
+
+
+@pytest.mark.parametrize("how", ["nonzero", "tolist"])
+def test_a_data_dependent_size_is_named_as_such(how):
+    """A size computed from a tensor's values (an unbacked symbol: JetMoE's ``split`` by ``.tolist()`` expert
+    counts) is refused as data-dependent, not with "export with concrete example inputs" (they were)."""
+    class DataDependent(nn.Module):
+        def forward(self, x):
+            if how == "nonzero":
+                return torch.nonzero(x > 0).float().sum(0)
+            counts = (x > 0).sum(1).tolist()
+            return torch.cat([p.sum(0, keepdim=True) for p in x.flatten().split(counts)])
+
+    with pytest.raises(GraphError, match=r"node '\w+' \(.*\): data-dependent size u\d+ .*values") as info:
+        memplan.from_torch(DataDependent(), (torch.randn(2, 3),))
+    assert "concrete example inputs" not in str(info.value)
+
+
 def test_compare_prints_json_without_cuda(capsys):
     from memplan.importers.torch_compare import main
 

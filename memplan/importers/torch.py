@@ -92,7 +92,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
         try:
-            ep = torch.export.export(module, example_inputs, kwargs=kwargs, strict=strict)
+            with _partial_graph_dropped(torch):
+                ep = torch.export.export(module, example_inputs, kwargs=kwargs, strict=strict)
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = first_line(exc)
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
@@ -116,6 +117,36 @@ def load_exported(path: str):
             return torch.export.load(path)
     except Exception as exc:
         raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
+
+
+@contextlib.contextmanager
+def _partial_graph_dropped(torch):
+    """Run ``torch.export.export`` without the partial graph it prints on failure.
+
+    Why: on a data-dependent guard (``if x.any():``, ``.item()`` deciding a branch) export ``print``s the
+    whole FX graph traced so far to ``sys.stderr`` (hundreds of lines) before it raises; our GraphError
+    says what failed in one line, and a CLI or sweep over models drowned in the dump. Everything else
+    export writes to ``sys.stderr`` (warnings) is passed on, only that one dump (the exception's own
+    ``partial_fx_graph``) is left out."""
+    import io
+    import sys
+
+    real, buf = sys.stderr, io.StringIO()
+    sys.stderr = buf
+    try:
+        yield
+    except BaseException as exc:
+        sys.stderr = real
+        text, dump = buf.getvalue(), getattr(exc, "partial_fx_graph", None)
+        if isinstance(dump, str) and dump:
+            text = text.replace(dump + "\n", "")
+        real.write(text)
+        raise
+    else:
+        sys.stderr = real
+        real.write(buf.getvalue())
+    finally:
+        sys.stderr = real
 
 
 @contextlib.contextmanager
@@ -461,13 +492,29 @@ def _check_strided(torch, val, where: str) -> None:
                          "tensors are supported)")
 
 
+def _symbolic(d: Any) -> str:
+    """Why a symbolic size cannot be planned, in words that fit where it came from.
+
+    Export makes two kinds of symbols: backed ones (``s0``) for dimensions declared dynamic, which concrete
+    example inputs remove; and unbacked ones (``u0``) for sizes computed from a tensor's *values*
+    (``nonzero``, ``.tolist()`` split sizes, ``.item()``), which no example input removes: telling the user
+    to export with concrete inputs (they did) was wrong for those."""
+    try:
+        data_dependent = any(str(sym).startswith("u") for sym in d.node.expr.free_symbols)
+    except AttributeError:
+        data_dependent = False
+    if data_dependent:
+        return (f"data-dependent size {d} (computed from a tensor's values, e.g. nonzero, .tolist() or .item(); "
+                "a plan needs every size before the model runs)")
+    return f"symbolic size {d} (dynamic shapes are not supported; export with concrete example inputs)"
+
+
 def _extent(val, where: str) -> tuple[int, int, int]:
     """(storage bytes, byte offset in the storage, bytes spanned) of a fake tensor."""
     shape = tuple(val.shape)
     for d in list(shape) + [val.storage_offset()]:
         if not isinstance(d, int):
-            raise GraphError(f"{where}: symbolic size {d} (dynamic shapes are not supported; export with "
-                             "concrete example inputs)")
+            raise GraphError(f"{where}: {_symbolic(d)}")
     item = val.element_size()
     off = val.storage_offset() * item
     numel = math.prod(shape) if shape else 1

@@ -155,10 +155,47 @@ def encoder(cfg_cls, model_cls, attn="sdpa", names=("input_ids",), **kw):
     return hf(cfg_cls, model_cls, attn, names=names, fields=("last_hidden_state",), **{**cfg, **kw})
 
 
-def vision(cfg_cls, model_cls, attn="sdpa"):
-    return hf(cfg_cls, model_cls, attn, names=("pixel_values",), fields=("last_hidden_state", "pooler_output"),
-              hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=32,
-              patch_size=8)
+def vision(cfg_cls, model_cls, attn="sdpa", fields=("last_hidden_state", "pooler_output"), **kw):
+    cfg = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=32,
+               patch_size=8)
+    return hf(cfg_cls, model_cls, attn, names=("pixel_values",), fields=fields, **{**cfg, **kw})
+
+
+def pixels(cfg_cls, model_cls, fields=("last_hidden_state", "pooler_output"), attn="eager", **cfg):
+    """A vision model whose config is no ViT's (CNNs, hierarchical transformers): ``cfg`` in full."""
+    return hf(cfg_cls, model_cls, attn, names=("pixel_values",), fields=fields, **cfg)
+
+
+def tvq(fn, **kw):
+    """A torchvision quantizable model in float mode (QuantStub/DeQuantStub, FloatFunctional adds)."""
+    def make():
+        need("torchvision")
+        from torchvision.models import quantization
+        if not hasattr(quantization, fn):
+            raise Missing(f"torchvision.models.quantization has no {fn}")
+        return getattr(quantization, fn)(weights=None, quantize=False, **kw)
+    return make
+
+
+class Feats(nn.Module):
+    """A backbone that returns a dict of feature maps (an FPN's): its values, in key order."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return tuple(self.m(x).values())
+
+
+def tv_fpn(backbone, **kw):
+    def make():
+        need("torchvision")
+        from torchvision.models.detection import backbone_utils as bu
+        if backbone.startswith("mobilenet"):
+            return Feats(bu.mobilenet_backbone(backbone_name=backbone, weights=None, fpn=True, **kw))
+        return Feats(bu.resnet_fpn_backbone(backbone_name=backbone, weights=None, **kw))
+    return make
 
 
 SEQ2SEQ = dict(names=("input_ids", "decoder_input_ids"), fixed=NOCACHE, vocab_size=128)
@@ -168,6 +205,8 @@ MOE_Q2 = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, sh
 MLA = dict(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=16, first_k_dense_replace=1,
            n_shared_experts=1, q_lora_rank=None, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8,
            v_head_dim=16, n_group=1, topk_group=1, num_key_value_heads=4)
+AUDIO = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, conv_dim=(16, 16),
+             conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
 IMG = img(1, 3, 64, 64)
 
 # cheap and important first; the largest graphs (export and planning take longest) last
@@ -288,6 +327,147 @@ CASES = [
     Case("swin_v2_t", tv("swin_v2_t"), IMG),
     Case("swin3d_t", tv("swin3d_t"), img(1, 3, 4, 32, 32)),
     Case("mc3_18", tv("mc3_18"), img(1, 3, 4, 32, 32)),
+    # session 21 (CPU: see docs/aten.md): more families
+    Case("segformer", pixels("SegformerConfig", "SegformerForSemanticSegmentation", ("logits",),
+                             num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[16, 32],
+                             patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 2], mlp_ratios=[2, 2],
+                             decoder_hidden_size=32, num_labels=3), IMG),
+    Case("dinov2", vision("Dinov2Config", "Dinov2Model"), img(1, 3, 32, 32)),
+    Case("beit", vision("BeitConfig", "BeitModel", use_relative_position_bias=True, use_mean_pooling=True),
+         img(1, 3, 32, 32)),
+    Case("data2vec_vision", vision("Data2VecVisionConfig", "Data2VecVisionModel", use_relative_position_bias=True,
+                                   use_mean_pooling=True), img(1, 3, 32, 32)),
+    Case("levit", pixels("LevitConfig", "LevitModel", image_size=64, hidden_sizes=[32, 48, 64],
+                         num_attention_heads=[2, 3, 4], depths=[1, 1, 1], key_dim=[8, 8, 8],
+                         down_ops=[["Subsample", 8, 4, 4, 2, 2], ["Subsample", 8, 6, 4, 2, 2]]), img(2, 3, 64, 64)),
+    Case("poolformer", pixels("PoolFormerConfig", "PoolFormerModel", ("last_hidden_state",), depths=[1, 1, 1, 1],
+                              hidden_sizes=[8, 16, 24, 32]), IMG),
+    Case("convnextv2", pixels("ConvNextV2Config", "ConvNextV2Model", hidden_sizes=[8, 16, 24, 32],
+                              depths=[1, 1, 1, 1]), IMG),
+    Case("efficientnet_hf", pixels("EfficientNetConfig", "EfficientNetModel", image_size=64, width_coefficient=0.25,
+                                   depth_coefficient=0.3, hidden_dim=64), IMG),
+    Case("regnet_hf", pixels("RegNetConfig", "RegNetModel", embedding_size=16, hidden_sizes=[16, 32, 48, 64],
+                             depths=[1, 1, 1, 1], groups_width=8, layer_type="y"), IMG),
+    Case("resnet_hf", pixels("ResNetConfig", "ResNetModel", embedding_size=16, hidden_sizes=[16, 32, 48, 64],
+                             depths=[1, 1, 1, 1], layer_type="bottleneck", downsample_in_bottleneck=True), IMG),
+    Case("bit", pixels("BitConfig", "BitModel", embedding_size=16, hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1],
+                       num_groups=4, global_padding="SAME", embedding_dynamic_padding=True), IMG),
+    Case("focalnet", pixels("FocalNetConfig", "FocalNetModel", image_size=32, embed_dim=16, depths=[1, 1],
+                            hidden_sizes=[16, 32], focal_levels=[2, 2], focal_windows=[3, 3], use_layerscale=True,
+                            use_post_layernorm_in_modulation=True, normalize_modulator=True), img(1, 3, 32, 32)),
+    Case("glpn", pixels("GLPNConfig", "GLPNForDepthEstimation", ("predicted_depth",), depths=[1, 1, 1, 1],
+                        hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 1, 2, 2], decoder_hidden_size=16),
+         IMG),
+    Case("dpt", hf("DPTConfig", "DPTForDepthEstimation", "eager", names=("pixel_values",),
+                   fields=("predicted_depth",), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=128, image_size=32, patch_size=8, backbone_out_indices=[0, 1],
+                   neck_hidden_sizes=[16, 32], reassemble_factors=[2, 1], fusion_hidden_size=16,
+                   head_in_index=-1), img(1, 3, 32, 32)),
+    Case("mobilenet_v2_hf", pixels("MobileNetV2Config", "MobileNetV2Model", image_size=64, depth_multiplier=0.35),
+         IMG),
+    Case("mobilenet_v1_hf", pixels("MobileNetV1Config", "MobileNetV1Model", image_size=64, depth_multiplier=0.25),
+         IMG),
+    Case("electra", encoder("ElectraConfig", "ElectraModel", embedding_size=32), ids(2, 6)),
+    Case("mpnet", encoder("MPNetConfig", "MPNetModel", "eager"), ids(2, 6)),
+    Case("funnel", hf("FunnelConfig", "FunnelModel", "eager", fields=("last_hidden_state",), block_sizes=[1, 1],
+                      num_decoder_layers=1, d_model=64, n_head=4, d_head=16, d_inner=128, vocab_size=128),
+         ids(2, 8)),
+    Case("fnet", encoder("FNetConfig", "FNetModel", "eager", num_attention_heads=DROP), ids(1, 8)),
+    Case("squeezebert", encoder("SqueezeBertConfig", "SqueezeBertModel", "eager", embedding_size=64), ids(2, 6)),
+    Case("layoutlm", encoder("LayoutLMConfig", "LayoutLMModel", "eager"), ids(1, 6)),
+    Case("data2vec_text", encoder("Data2VecTextConfig", "Data2VecTextModel", max_position_embeddings=130),
+         ids(1, 6)),
+    Case("canine", encoder("CanineConfig", "CanineModel", "eager", vocab_size=DROP, num_hash_buckets=64,
+                           local_transformer_stride=4, max_position_embeddings=64, downsampling_rate=2),
+         ids(1, 8)),
+    Case("big_bird", encoder("BigBirdConfig", "BigBirdModel", "eager", attention_type="original_full",
+                             max_position_embeddings=64), ids(2, 6)),
+    Case("longformer", encoder("LongformerConfig", "LongformerModel", "eager", attention_window=[4, 4],
+                               max_position_embeddings=64, **TOKENS), ids(1, 8)),
+    Case("t5_encoder", hf("T5Config", "T5EncoderModel", "eager", fields=("last_hidden_state",), d_model=64, d_ff=128,
+                          num_layers=2, num_heads=4, d_kv=16, vocab_size=128, feed_forward_proj="gated-gelu"),
+         ids(2, 6)),
+    Case("m2m_100", hf("M2M100Config", "M2M100ForConditionalGeneration", "sdpa", max_position_embeddings=64,
+                       decoder_start_token_id=1, **BART, **SEQ2SEQ, **TOKENS), ids(1, 6, 4)),
+    Case("blenderbot", hf("BlenderbotConfig", "BlenderbotForConditionalGeneration", "sdpa",
+                          max_position_embeddings=64, decoder_start_token_id=1, **BART, **SEQ2SEQ, **TOKENS),
+         ids(1, 6, 4)),
+    Case("prophetnet", hf("ProphetNetConfig", "ProphetNetForConditionalGeneration", "eager", hidden_size=64,
+                          encoder_ffn_dim=128, decoder_ffn_dim=128, num_encoder_layers=2, num_decoder_layers=2,
+                          num_encoder_attention_heads=4, num_decoder_attention_heads=4, max_position_embeddings=64,
+                          relative_max_distance=16, **SEQ2SEQ), ids(1, 6, 4)),
+    Case("switch_transformers", hf("SwitchTransformersConfig", "SwitchTransformersEncoderModel", "eager",
+                                   fields=("last_hidden_state",), d_model=64, d_kv=16, d_ff=128, num_layers=2,
+                                   num_sparse_encoder_layers=1, num_heads=4, num_experts=4, expert_capacity=8,
+                                   vocab_size=128, encoder_sparse_step=2), ids(1, 6)),
+    Case("speech_to_text_encoder", hf("Speech2TextConfig", "Speech2TextModel", "sdpa", names=("input_features",),
+                                      fields=("last_hidden_state",), sub="encoder", input_feat_per_channel=16,
+                                      conv_channels=32, max_source_positions=64, vocab_size=128, **BART, **TOKENS),
+         img(1, 40, 16)),
+    Case("hubert", hf("HubertConfig", "HubertModel", "eager", names=("input_values",), fields=("last_hidden_state",),
+                      **AUDIO), img(1, 400)),
+    Case("wavlm", hf("WavLMConfig", "WavLMModel", "eager", names=("input_values",), fields=("last_hidden_state",),
+                     num_buckets=32, max_bucket_distance=64, **AUDIO), img(1, 400)),
+    Case("data2vec_audio", hf("Data2VecAudioConfig", "Data2VecAudioModel", "eager", names=("input_values",),
+                              fields=("last_hidden_state",), conv_pos_kernel_size=5, num_conv_pos_embeddings=2,
+                              **{k: v for k, v in AUDIO.items() if k != "num_conv_pos_embeddings"}),
+         img(1, 400)),
+    Case("sew", hf("SEWConfig", "SEWModel", "eager", names=("input_values",), fields=("last_hidden_state",),
+                   squeeze_factor=2, **AUDIO), img(1, 400)),
+    Case("unispeech", hf("UniSpeechConfig", "UniSpeechModel", "eager", names=("input_values",),
+                         fields=("last_hidden_state",), **AUDIO), img(1, 400)),
+    Case("granite", causal("GraniteConfig", "GraniteForCausalLM", embedding_multiplier=2.0, residual_multiplier=0.5,
+                           attention_multiplier=0.2, logits_scaling=4.0, **TOKENS), ids(1, 6)),
+    Case("granitemoe", causal("GraniteMoeConfig", "GraniteMoeForCausalLM", num_local_experts=4,
+                              num_experts_per_tok=2, **TOKENS), ids(1, 5)),
+    Case("jetmoe", causal("JetMoeConfig", "JetMoeForCausalLM", "eager", kv_channels=16, num_local_experts=4,
+                          num_experts_per_tok=2, num_attention_heads=DROP, **TOKENS), ids(1, 5)),
+    Case("phimoe", causal("PhimoeConfig", "PhimoeForCausalLM", num_local_experts=4, num_experts_per_tok=2, **TOKENS),
+         ids(1, 5)),
+    Case("starcoder2", causal("Starcoder2Config", "Starcoder2ForCausalLM", sliding_window=4, **TOKENS), ids(1, 6)),
+    Case("nemotron", causal("NemotronConfig", "NemotronForCausalLM", **TOKENS), ids(1, 6)),
+    Case("helium", causal("HeliumConfig", "HeliumForCausalLM", head_dim=16, **TOKENS), ids(1, 6)),
+    Case("glm", causal("GlmConfig", "GlmForCausalLM", head_dim=16, **TOKENS), ids(1, 6)),
+    Case("exaone4", causal("Exaone4Config", "Exaone4ForCausalLM", sliding_window=4, sliding_window_pattern=2,
+                           **TOKENS), ids(1, 6)),
+    Case("smollm3", causal("SmolLM3Config", "SmolLM3ForCausalLM", **TOKENS), ids(1, 6)),
+    Case("llama3_rope", causal("LlamaConfig", "LlamaForCausalLM", rope_parameters={
+        "rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 32}), ids(1, 6)),
+    Case("qwen2_yarn", causal("Qwen2Config", "Qwen2ForCausalLM", rope_parameters={
+        "rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 32}),
+         ids(1, 6)),
+    Case("qwen2_vl_text", hf("Qwen2VLTextConfig", "Qwen2VLTextModel", "sdpa", fields=("last_hidden_state",),
+                             fixed=NOCACHE, **{**LM, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                                                      "mrope_section": [2, 3, 3]}}), ids(1, 6)),
+    Case("jamba", causal("JambaConfig", "JambaForCausalLM", "eager", num_experts=2, expert_layer_period=2,
+                         expert_layer_offset=1, attn_layer_period=2, attn_layer_offset=1, use_mamba_kernels=False,
+                         mamba_d_state=8, mamba_dt_rank=8, **TOKENS), ids(1, 6)),
+    Case("falcon_mamba", hf("FalconMambaConfig", "FalconMambaModel", "eager", fields=("last_hidden_state",),
+                            fixed=NOCACHE, hidden_size=64, state_size=8, num_hidden_layers=2, vocab_size=128,
+                            expand=2, conv_kernel=4, use_mambapy=False), ids(1, 6)),
+    Case("rwkv", hf("RwkvConfig", "RwkvModel", "eager", fields=("last_hidden_state",), fixed=NOCACHE,
+                    hidden_size=64, num_hidden_layers=2, attention_hidden_size=64, intermediate_size=128,
+                    vocab_size=128, context_length=32), ids(1, 6)),
+    Case("recurrent_gemma", hf("RecurrentGemmaConfig", "RecurrentGemmaForCausalLM", "eager", fixed=NOCACHE,
+                               hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+                               num_key_value_heads=2, head_dim=16, lru_width=64, attention_window_size=8,
+                               vocab_size=128, **TOKENS), ids(1, 6)),
+    Case("efficientnet_v2_s", tv("efficientnet_v2_s"), IMG),
+    Case("maxvit_t", tv("maxvit_t", input_size=(64, 64)), IMG),
+    Case("regnet_x_400mf", tv("regnet_x_400mf"), IMG),
+    Case("wide_resnet50_2", tv("wide_resnet50_2"), img(1, 3, 32, 32)),
+    Case("shufflenet_v2_x1_0", tv("shufflenet_v2_x1_0"), IMG),
+    Case("mobilenet_v3_large", tv("mobilenet_v3_large"), IMG),
+    Case("s3d", tv("s3d"), img(1, 3, 8, 64, 64)),
+    Case("r2plus1d_18", tv("r2plus1d_18"), img(1, 3, 4, 32, 32)),
+    Case("q_resnet18", tvq("resnet18"), IMG),
+    Case("q_mobilenet_v3_large", tvq("mobilenet_v3_large"), IMG),
+    Case("q_inception_v3", tvq("inception_v3", aux_logits=False, init_weights=True), img(1, 3, 80, 80)),
+    Case("q_shufflenet_v2", tvq("shufflenet_v2_x0_5"), IMG),
+    Case("fpn_mobilenet_v3", tv_fpn("mobilenet_v3_large", trainable_layers=0), IMG),
+    Case("fpn_resnet18", tv_fpn("resnet18", trainable_layers=0), IMG),
+    Case("mvit_v2_s", tv("mvit_v2_s"), img(1, 3, 16, 224, 224)),
 ]
 _by_name = {c.name: c for c in CASES}
 CASES += [replace(_by_name[n], name=f"{n}_{tag}", dtype=dt, cuda_only=True)  # half-precision variants
