@@ -500,8 +500,11 @@ def test_the_model_sweep_runs_on_the_cpu_and_refuses_bad_options(tmp_path, capsy
     budget that is no number of seconds are one line and exit 2."""
     import json
 
+    from runtime.aten.sweep import CASES
     from runtime.aten.sweep import main as sweep
 
+    names = [c.name for c in CASES]  # a repeated name would shadow a case in --only and the JSON results
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
     out = tmp_path / "sweep.json"
     assert sweep(["--device", "cpu", "--only", "llama", "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
