@@ -238,3 +238,22 @@ class WritesItsInputs(nn.Module):
         s = y.sum(0) * b
         z.copy_(b * 2)
         return x * 2, s, z + 1
+
+
+class ChannelsLastGroupNorm(nn.Module):
+    """HF BiT with channels-last inputs: torch 2.14's CPU ``group_norm`` and ``roll`` keep a channels-last
+    input's format, their fake kernels return contiguous results, so the plan laid those results out
+    contiguous; the convolution after them (contiguous weights) then ran on a contiguous input where
+    eager's ran channels-last (other rounding, ~1e-6) unless those results take the real kernels' layout."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 32, 3, padding=1)
+        self.gn = nn.GroupNorm(4, 32)
+        self.b = nn.Conv2d(32, 32, 3, padding=1)
+        self.c = nn.Conv2d(32, 16, 3, padding=1)
+
+    def forward(self, x):  # x: channels-last (2, 8, 12, 12)
+        y = self.b(self.gn(self.a(x)).relu())
+        return self.c(torch.roll(y, 1, 2))
+

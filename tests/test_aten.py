@@ -21,6 +21,7 @@ need("transformers")
 from aten_models import (  # noqa: E402
     CNN,
     MLP,
+    ChannelsLastGroupNorm,
     DetachInPlace,
     MetadataInPlace,
     ParamMatmul,
@@ -51,6 +52,8 @@ MODELS = {
     "strides_chain_inplace": (lambda: StridesChainInPlace().eval(), lambda g: (torch.randn(1, 16, 32, generator=g),)),
     "strides_chain_metadata": (lambda: StridesChainMetadata().eval(), lambda g: (torch.randn(1, 16, 32, generator=g),)),
     "video_pool": (lambda: VideoPool().eval(), lambda g: (torch.randn(1, 3, 8, 4, 4, generator=g),)),
+    "channels_last_group_norm": (lambda: ChannelsLastGroupNorm().eval(), lambda g: (
+        torch.randn(2, 8, 12, 12, generator=g).contiguous(memory_format=torch.channels_last),)),
     # half-precision batch norm: the CPU kernel keeps its saved statistics in f16, the meta kernel in f32
     "scalar_consts": (lambda: ScalarConstants(), lambda g: (torch.randn(4, 6, generator=g),)),
     "cnn_f16": (lambda: CNN().eval().half(), lambda g: (torch.randn(2, 3, 32, 32, generator=g).half(),)),

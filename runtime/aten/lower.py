@@ -158,6 +158,9 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
         if adopted_in:  # its result takes torch's layout for those inputs, not the fake one
             _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
             out_views = [views[t] for t in outs]
+        if ctx.adopt and _drops_channels_last(torch, args, kwargs, out_views):  # (the fake kernel's layout)
+            _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
+            out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
                              ctx, name, side)
@@ -311,6 +314,12 @@ def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target
             res = _flat_results(torch, op(*fa, **fk))
     except Exception:  # no fake kernel: keep the plan's layout
         return
+    _take_layouts(torch, res, outs, tensor_outs, views, ctx)
+
+
+def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target) -> None:
+    """Where result ``res[k]`` (torch's) has other strides than its planned view and both fill the same
+    bytes (dense, same address), later nodes get the view in torch's order (``ctx.adopted``)."""
     for k, tid in zip(tensor_outs, outs):
         r, v = res[k], views[tid]
         if not isinstance(r, torch.Tensor) or tuple(r.shape) != tuple(v.shape) or r.dtype != v.dtype:
@@ -321,6 +330,52 @@ def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target
             continue
         views[tid] = v.as_strided(tuple(v.shape), tuple(r.stride()), v.storage_offset())
         ctx.adopted.add(tid)
+
+
+def _channels_last(torch, t) -> bool:
+    """A 4-D or 5-D tensor laid out channels-last (and not also contiguous: a size-1 dimension can make
+    one layout both)."""
+    if not isinstance(t, torch.Tensor) or t.dim() not in (4, 5) or t.is_contiguous():
+        return False
+    return t.is_contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
+
+
+def _drops_channels_last(torch, args, kwargs, out_views) -> bool:
+    """Whether the op reads a channels-last tensor and the plan (the export's fake tensors) lays a 4-D or
+    5-D result contiguous: where the fake kernel and the device's real one may disagree."""
+    if not any(isinstance(v, torch.Tensor) and v.dim() in (4, 5) and v.is_contiguous() and v.numel() > 0
+               for v in out_views):
+        return False
+    return any(_channels_last(torch, a) for a in torch.utils._pytree.tree_leaves((args, kwargs)))
+
+
+def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target) -> None:
+    """Lay out a result as the device's real kernel does where its fake kernel lays it out otherwise.
+
+    Why: some CPU kernels keep a channels-last input's format where their fake (meta) kernels return a
+    contiguous result (``group_norm``, ``roll``, ``channel_shuffle`` in torch 2.14). The export's fake
+    tensor, so the plan's view, is contiguous; the executor wrote eager's values in that order, and the
+    convolution after it then ran on a contiguous input where eager's ran channels-last: other rounding
+    (HF BiT with channels-last inputs, 2.7e-6). The op runs once here, at build time, on zero-filled
+    stand-ins of its arguments with their layouts (never on the arena: garbage indices could fault), to
+    learn the real layout; where it differs and both fill the same bytes, later nodes get it
+    (``_take_layouts``). Ops that draw random numbers are left alone (a draw here would shift eager's
+    stream), as is any op the stand-ins make fail."""
+    if torch.Tag.nondeterministic_seeded in getattr(op, "tags", ()) or isinstance(op, torch._ops.HigherOrderOperator):
+        return   # (a higher-order op's subgraph may draw too)
+
+    def stand_in(a):
+        if not isinstance(a, torch.Tensor):
+            return a
+        return torch.empty_strided(tuple(a.shape), tuple(a.stride()), dtype=a.dtype, device=a.device).zero_()
+
+    try:
+        sa, sk = torch.utils._pytree.tree_map(stand_in, (args, kwargs))
+        with torch.no_grad():
+            res = _flat_results(torch, op(*sa, **sk))
+    except Exception:  # keep the plan's layout
+        return
+    _take_layouts(torch, res, outs, tensor_outs, views, ctx)
 
 
 def _adopt_written(schema, n, env, views, outs, tensor_outs, adopted: set[str]) -> None:
