@@ -257,3 +257,35 @@ class ChannelsLastGroupNorm(nn.Module):
         y = self.b(self.gn(self.a(x)).relu())
         return self.c(torch.roll(y, 1, 2))
 
+
+class TransposedBatchNorm(nn.Module):
+    """A speech model's (batch, time, channels) activations transposed into an eval ``BatchNorm1d``: its CPU
+    kernel returns a contiguous result where its fake kernel keeps the transposed order, so the plan laid it
+    out transposed, and the sum over time after it added in another order than eager's (~1e-4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 32)
+        self.bn = nn.BatchNorm1d(32)
+        with torch.no_grad():
+            self.bn.running_mean.normal_()
+            self.bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x):  # x: (2, 301, 16)
+        return self.bn(self.lin(x).transpose(1, 2)).sum(-1)
+
+
+class ComplexRotary(nn.Module):
+    """DeepSeek-V2's rotary embedding: a complex view of a query laid out as torch lays it (its size-1 batch
+    stride adopted); making a fake tensor of it fails in torch's fake mode, which logged a traceback per node."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(32, 32)
+        self.register_buffer("freqs", torch.polar(torch.ones(6, 4), torch.randn(6, 4)))
+
+    def forward(self, x):  # x: (1, 6, 32)
+        q = self.q(x).view(1, 6, 4, 8).transpose(1, 2)
+        qc = torch.view_as_complex(q.float().reshape(1, 4, 6, 4, 2))
+        return torch.view_as_real(qc * self.freqs).flatten(3).transpose(1, 2).reshape(1, 6, 32)
+

@@ -20,7 +20,9 @@ ATen launch stands, as long as it writes the same views.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,7 +160,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
         if adopted_in:  # its result takes torch's layout for those inputs, not the fake one
             _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
             out_views = [views[t] for t in outs]
-        if ctx.adopt and _drops_channels_last(torch, args, kwargs, out_views):  # (the fake kernel's layout)
+        if ctx.adopt and _fake_layout_suspect(torch, op, args, kwargs, out_views):
             _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
             out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
@@ -308,13 +310,29 @@ def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target
         ctx.fake.append(FakeTensorMode(allow_non_fake_inputs=True))
     mode = ctx.fake[0]
     try:
-        fa, fk = torch.utils._pytree.tree_map(
-            lambda a: mode.from_tensor(a) if isinstance(a, torch.Tensor) else a, (args, kwargs))
-        with mode:
-            res = _flat_results(torch, op(*fa, **fk))
-    except Exception:  # no fake kernel: keep the plan's layout
+        with _quiet("torch._subclasses.fake_tensor"):
+            fa, fk = torch.utils._pytree.tree_map(
+                lambda a: mode.from_tensor(a) if isinstance(a, torch.Tensor) else a, (args, kwargs))
+            with mode:
+                res = _flat_results(torch, op(*fa, **fk))
+    except Exception:  # no fake kernel (or no fake tensor of an input, a complex view): the plan's layout stays
         return
     _take_layouts(torch, res, outs, tensor_outs, views, ctx)
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Logger ``name`` off for the block: torch's fake-tensor mode logs a whole traceback at error level
+    for a kernel that fails on fake tensors (making a fake tensor of a complex view runs one: 36 lines for
+    DeepSeek-V2's rotary ``view_as_complex``) before raising; a failed layout probe is expected and handled
+    (the plan's layout stays)."""
+    logger = logging.getLogger(name)
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target) -> None:
@@ -332,31 +350,32 @@ def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target) -> No
         ctx.adopted.add(tid)
 
 
-def _channels_last(torch, t) -> bool:
-    """A 4-D or 5-D tensor laid out channels-last (and not also contiguous: a size-1 dimension can make
-    one layout both)."""
-    if not isinstance(t, torch.Tensor) or t.dim() not in (4, 5) or t.is_contiguous():
-        return False
-    return t.is_contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
+def _permuted(t) -> bool:
+    """A dense tensor of two or more elements in an order other than the contiguous one (a transpose,
+    channels-last): the inputs whose results' layouts a fake kernel may compute otherwise than the real one."""
+    return t.dim() >= 2 and t.numel() > 1 and not t.is_contiguous() and _dense(t)
 
 
-def _drops_channels_last(torch, args, kwargs, out_views) -> bool:
-    """Whether the op reads a channels-last tensor and the plan (the export's fake tensors) lays a 4-D or
-    5-D result contiguous: where the fake kernel and the device's real one may disagree."""
-    if not any(isinstance(v, torch.Tensor) and v.dim() in (4, 5) and v.is_contiguous() and v.numel() > 0
-               for v in out_views):
+def _fake_layout_suspect(torch, op, args, kwargs, out_views) -> bool:
+    """Whether the op's real kernel may lay out a result otherwise than the export's fake kernel did: a
+    non-pointwise op (pointwise ones share TensorIterator's layout logic with their fake kernels) reading a
+    permuted tensor, with a dense result of two or more dimensions."""
+    if torch.Tag.pointwise in getattr(op, "tags", ()):
         return False
-    return any(_channels_last(torch, a) for a in torch.utils._pytree.tree_leaves((args, kwargs)))
+    if not any(isinstance(v, torch.Tensor) and v.dim() >= 2 and v.numel() > 1 and _dense(v) for v in out_views):
+        return False
+    return any(isinstance(a, torch.Tensor) and _permuted(a) for a in torch.utils._pytree.tree_leaves((args, kwargs)))
 
 
 def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target) -> None:
     """Lay out a result as the device's real kernel does where its fake kernel lays it out otherwise.
 
     Why: some CPU kernels keep a channels-last input's format where their fake (meta) kernels return a
-    contiguous result (``group_norm``, ``roll``, ``channel_shuffle`` in torch 2.14). The export's fake
-    tensor, so the plan's view, is contiguous; the executor wrote eager's values in that order, and the
-    convolution after it then ran on a contiguous input where eager's ran channels-last: other rounding
-    (HF BiT with channels-last inputs, 2.7e-6). The op runs once here, at build time, on zero-filled
+    contiguous result (``group_norm``, ``roll``, ``channel_shuffle`` in torch 2.14), and eval ``batch_norm``
+    returns a contiguous result where its fake kernel keeps a transposed input's order. The export's fake
+    tensor, so the plan's view, had the other layout; the executor wrote eager's values in that order, and
+    the op after it then ran on another layout than eager's: other rounding (HF BiT with channels-last
+    inputs, 2.7e-6 after the next convolution; a sum over a transposed batch norm's time axis, 1e-4). The op runs once here, at build time, on zero-filled
     stand-ins of its arguments with their layouts (never on the arena: garbage indices could fault), to
     learn the real layout; where it differs and both fill the same bytes, later nodes get it
     (``_take_layouts``). Ops that draw random numbers are left alone (a draw here would shift eager's
