@@ -161,7 +161,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
             out_views = [views[t] for t in outs]
         if ctx.adopt and _fake_layout_suspect(torch, op, args, kwargs, out_views):
-            _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
+            _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx, program.weights.values())
             out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
@@ -367,7 +367,7 @@ def _fake_layout_suspect(torch, op, args, kwargs, out_views) -> bool:
     return any(isinstance(a, torch.Tensor) and _permuted(a) for a in torch.utils._pytree.tree_leaves((args, kwargs)))
 
 
-def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target) -> None:
+def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target, weights=()) -> None:
     """Lay out a result as the device's real kernel does where its fake kernel lays it out otherwise.
 
     Why: some CPU kernels keep a channels-last input's format where their fake (meta) kernels return a
@@ -375,16 +375,19 @@ def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: T
     returns a contiguous result where its fake kernel keeps a transposed input's order. The export's fake
     tensor, so the plan's view, had the other layout; the executor wrote eager's values in that order, and
     the op after it then ran on another layout than eager's: other rounding (HF BiT with channels-last
-    inputs, 2.7e-6 after the next convolution; a sum over a transposed batch norm's time axis, 1e-4). The op runs once here, at build time, on zero-filled
-    stand-ins of its arguments with their layouts (never on the arena: garbage indices could fault), to
-    learn the real layout; where it differs and both fill the same bytes, later nodes get it
-    (``_take_layouts``). Ops that draw random numbers are left alone (a draw here would shift eager's
-    stream), as is any op the stand-ins make fail."""
+    inputs, 2.7e-6 after the next convolution; a sum over a transposed batch norm's time axis, 1e-4).
+
+    The op runs once here, at build time, on zero-filled stand-ins of its arena arguments with their
+    layouts (never on the arena: garbage indices could fault), to learn the real layout; where it differs
+    and both fill the same bytes, later nodes get it (``_take_layouts``). Ops that draw random numbers are
+    left alone (a draw here would shift eager's stream), as is any op the stand-ins make fail."""
     if torch.Tag.nondeterministic_seeded in getattr(op, "tags", ()) or isinstance(op, torch._ops.HigherOrderOperator):
         return   # (a higher-order op's subgraph may draw too)
 
-    def stand_in(a):
-        if not isinstance(a, torch.Tensor):
+    own = {w.untyped_storage().data_ptr() for w in weights if isinstance(w, torch.Tensor)}
+
+    def stand_in(a):  # the module's weights are real data (and may be large): they stand for themselves
+        if not isinstance(a, torch.Tensor) or (a.numel() and a.untyped_storage().data_ptr() in own):
             return a
         return torch.empty_strided(tuple(a.shape), tuple(a.stride()), dtype=a.dtype, device=a.device).zero_()
 
