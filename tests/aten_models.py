@@ -265,14 +265,16 @@ class TransposedBatchNorm(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.lin = nn.Linear(16, 32)
-        self.bn = nn.BatchNorm1d(32)
+        self.lin, self.wide = nn.Linear(16, 32), nn.Linear(16, 48)
+        self.bn, self.bn2 = nn.BatchNorm1d(32), nn.BatchNorm1d(32)
         with torch.no_grad():
-            self.bn.running_mean.normal_()
-            self.bn.running_var.uniform_(0.5, 2.0)
+            for bn in (self.bn, self.bn2):
+                bn.running_mean.normal_()
+                bn.running_var.uniform_(0.5, 2.0)
 
-    def forward(self, x):  # x: (2, 301, 16)
-        return self.bn(self.lin(x).transpose(1, 2)).sum(-1)
+    def forward(self, x):  # x: (2, 301, 16); the second one reads a slice of a transpose (not dense)
+        a = self.bn(self.lin(x).transpose(1, 2)).sum(-1)
+        return torch.cat((a, self.bn2(self.wide(x).transpose(1, 2)[:, 8:40]).sum(-1)), 1)
 
 
 class ComplexRotary(nn.Module):

@@ -350,21 +350,21 @@ def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target) -> No
         ctx.adopted.add(tid)
 
 
-def _permuted(t) -> bool:
-    """A dense tensor of two or more elements in an order other than the contiguous one (a transpose,
-    channels-last): the inputs whose results' layouts a fake kernel may compute otherwise than the real one."""
-    return t.dim() >= 2 and t.numel() > 1 and not t.is_contiguous() and _dense(t)
+def _unordered(t) -> bool:
+    """A tensor of two or more elements not in contiguous order (a transpose, channels-last, a strided
+    slice): the inputs whose results' layouts a fake kernel may compute otherwise than the real one."""
+    return t.dim() >= 2 and t.numel() > 1 and not t.is_contiguous()
 
 
 def _fake_layout_suspect(torch, op, args, kwargs, out_views) -> bool:
     """Whether the op's real kernel may lay out a result otherwise than the export's fake kernel did: a
     non-pointwise op (pointwise ones share TensorIterator's layout logic with their fake kernels) reading a
-    permuted tensor, with a dense result of two or more dimensions."""
+    tensor not in contiguous order, with a dense result of two or more dimensions."""
     if torch.Tag.pointwise in getattr(op, "tags", ()):
         return False
     if not any(isinstance(v, torch.Tensor) and v.dim() >= 2 and v.numel() > 1 and _dense(v) for v in out_views):
         return False
-    return any(isinstance(a, torch.Tensor) and _permuted(a) for a in torch.utils._pytree.tree_leaves((args, kwargs)))
+    return any(isinstance(a, torch.Tensor) and _unordered(a) for a in torch.utils._pytree.tree_leaves((args, kwargs)))
 
 
 def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target, weights=()) -> None:
