@@ -421,10 +421,12 @@ def _validate(g: Graph) -> None:
 def _check_view_kind(view: Tensor, root: Tensor) -> None:
     """A view of kind input or weight lies in a root of its own kind: an input's bytes are written by the
     host before the run and a weight's live outside the arena, so in another root they were planned (a
-    weight given an arena offset) or overwritten by the root's producer without a word."""
+    weight given an arena offset) or overwritten by the root's producer without a word. Views of kind
+    intermediate or output may lie in any root: an output view of a weight (a KV-cache slot a step
+    returns) is never planned, and a weight lives the whole run, as an output must."""
     if view.kind in ("input", "weight") and root.kind != view.kind:
         raise GraphError(f"view {view.id!r} is {_an(view.kind)} but its root {root.id!r} is {_an(root.kind)}: a view "
-                         f"of kind {view.kind!r} must lie in a root of that kind (or be an 'intermediate' view)")
+                         f"of kind {view.kind!r} must lie in a root of that kind (or be an 'intermediate' or 'output' view)")
 
 
 def _an(kind: str) -> str:

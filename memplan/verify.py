@@ -35,7 +35,10 @@ def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fa
     """Raise ``UnsafePlan`` listing every rule the plan breaks; return None when it is safe.
     ``fused_groups``: also prove the plan safe for a backend that runs each fusion group as one kernel
     (rule 3 with every access by a member of a group counted as an access by all of it: its first and
-    last members bracket it), as ``plan(..., fused_groups=True)`` promises."""
+    last members bracket it), as ``plan(..., fused_groups=True)`` promises. The launch model it assumes:
+    the group's kernel is issued at its members' place in ``order`` and every event recorded after one of
+    its members is recorded after the kernel (an event cannot be recorded in the middle of a kernel), so a
+    waiter on such an event waits for the whole group; ``runtime/`` issues groups exactly so."""
     problems = check(graph, plan, fused_groups=fused_groups)
     if problems:
         raise UnsafePlan(problems)

@@ -108,6 +108,30 @@ def test_a_failed_layout_probe_logs_nothing(capfd):
     assert "failed while attempting to run meta" not in err and "Traceback" not in err, err[:400]
 
 
+def test_the_layout_probe_never_runs_a_custom_op():
+    """The build-time layout probe runs an op once more on zero stand-ins; a ``torch.library`` op may have
+    effects beyond its result (here: a log of its calls), so only ATen's own ops are probed."""
+    calls = []
+
+    @torch.library.custom_op("memplan_test::noted", mutates_args=())
+    def noted(x: torch.Tensor) -> torch.Tensor:
+        calls.append(float(x.abs().sum()))
+        return x.contiguous() * 1.0
+
+    @noted.register_fake
+    def _(x):
+        return torch.empty_like(x)   # keeps x's (transposed) order: a suspect for the probe
+
+    class Noted(torch.nn.Module):
+        def forward(self, x):
+            return noted(x.transpose(1, 2)) + 1
+
+    x = torch.randn(2, 3, 4)
+    c = compile(Noted(), (x,), streams=1)
+    assert calls == []
+    assert torch.equal(c(x), x.transpose(1, 2) + 1) and len(calls) == 1
+
+
 def test_copies_are_few_and_named():
     """Ops without an out= form are the only copies: attention and the MoE custom op, per layer."""
     torch.manual_seed(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from decimal import Decimal
 
 import handgraphs as H
 import numpy as np
@@ -205,6 +206,15 @@ def test_a_cost_model_run_time_out_of_range(us):
                  lambda: memplan.simulate(g, memplan.plan(g), _Fixed(us))):
         with pytest.raises(memplan.ScheduleError, match="'norm' the run time"):
             call()
+
+
+@pytest.mark.parametrize("us", [np.array(3.0), Decimal("3"), np.float32(3), np.int64(3)])
+def test_a_cost_model_may_compute_in_any_number_type(us):
+    """What ``float()`` takes is a run time (a 0-d numpy array, a ``Decimal``, numpy scalars): the range check
+    that refuses strings and bools must not refuse these (a 0-d array was refused for a while)."""
+    g = examples.bundled()["qkv"]
+    p = memplan.plan(g)
+    assert memplan.simulate(g, p, _Fixed(us)) == memplan.simulate(g, p, _Fixed(3.0))
 
 
 @pytest.mark.parametrize("field,value", [("hbm_bytes_per_us", 0), ("flop_per_us", 0), ("hbm_bytes_per_us", -1.0),

@@ -137,6 +137,35 @@ def test_export_failure_leaves_out_torchs_partial_graph_dump(capsys):
     assert "def forward" not in err and "aten.relu" not in err, err[:300]
 
 
+def test_an_export_with_stderr_closed_still_imports(monkeypatch, capsys):
+    """``2>&-`` leaves ``sys.stderr`` None: passing export's held stderr text on to it failed an import that
+    worked ("'NoneType' object has no attribute 'write'"); so did a stderr that refuses writes."""
+    import sys
+    import warnings
+
+    class Warns(nn.Module):
+        def forward(self, x):
+            print("export wrote this", file=sys.stderr)   # text held during the export, passed on after
+            return torch.relu(x) + 1
+
+    class Full:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            pass
+
+    for err in (None, Full()):
+        monkeypatch.setattr(sys, "stderr", err)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = memplan.from_torch(Warns(), (torch.randn(3),))
+        assert sys.stderr is err and len(g.nodes) >= 2
+    monkeypatch.undo()
+    memplan.from_torch(Warns(), (torch.randn(3),))
+    assert "export wrote this" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("how", ["nonzero", "tolist"])
 def test_a_data_dependent_size_is_named_as_such(how):
     """A size computed from a tensor's values (an unbacked symbol: JetMoE's ``split`` by ``.tolist()`` expert

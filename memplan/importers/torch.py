@@ -127,11 +127,21 @@ def _partial_graph_dropped(torch):
     whole FX graph traced so far to ``sys.stderr`` (hundreds of lines) before it raises; our GraphError
     says what failed in one line, and a CLI or sweep over models drowned in the dump. Everything else
     export writes to ``sys.stderr`` (warnings) is passed on, only that one dump (the exception's own
-    ``partial_fx_graph``) is left out."""
+    ``partial_fx_graph``) is left out. What export writes is held until it returns (``sys.stderr`` is
+    swapped for the call: not thread-safe, like any redirect of it), and passing it on is best effort: a
+    closed stderr (``2>&-`` leaves ``sys.stderr`` None) or a full one must not fail an export that worked."""
     import io
     import sys
 
     real, buf = sys.stderr, io.StringIO()
+
+    def pass_on(text: str) -> None:
+        if real is not None and text:
+            try:
+                real.write(text)
+            except (OSError, ValueError):   # a closed or full stream: the text is lost, the result is not
+                pass
+
     sys.stderr = buf
     try:
         yield
@@ -140,11 +150,11 @@ def _partial_graph_dropped(torch):
         text, dump = buf.getvalue(), getattr(exc, "partial_fx_graph", None)
         if isinstance(dump, str) and dump:
             text = text.replace(dump + "\n", "")
-        real.write(text)
+        pass_on(text)
         raise
     else:
         sys.stderr = real
-        real.write(buf.getvalue())
+        pass_on(buf.getvalue())
     finally:
         sys.stderr = real
 

@@ -128,11 +128,23 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
     out = []
     for n in range(len(graph.nodes)):
         raw = model.node_us(graph, n)
-        # a real number (numpy's included) in 0 .. MAX_COST_US, as a graph's own costs: a string or a bool was
-        # taken for one, and 1e308 made the makespans infinite (a plan whose JSON could not be written)
-        ok = isinstance(raw, numbers.Real) and not isinstance(raw, bool) and 0 <= float(raw) <= MAX_COST_US
-        if not ok:
+        us = _microseconds(raw)
+        if us is None:
             raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {_short(raw)} (expected "
                                 f"a number of microseconds in 0..{MAX_COST_US:g})")
-        out.append(float(raw))
+        out.append(us)
     return out
+
+
+def _microseconds(raw) -> float | None:
+    """``raw`` as a run time in 0 .. MAX_COST_US, or None. Anything ``float()`` takes counts (numpy scalars
+    and 0-d arrays, ``Decimal``: a user's cost model may compute in any of them) but a string or a bool,
+    which ``float()`` would turn into a number nobody meant; 1e308 made the makespans infinite (a plan whose
+    JSON could not be written)."""
+    if isinstance(raw, (bool, str, bytes)):
+        return None
+    try:
+        us = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return us if 0 <= us <= MAX_COST_US else None

@@ -67,6 +67,8 @@ class Target:
     #: that leaves a later view op no planned place: the layouts the plan made, as before session 16)
     adopt: bool = True
     fake: list = field(default_factory=list)  # a FakeTensorMode, made on first use
+    #: storages of the module's weights (``_adopt_real_layout``'s probes pass them as they are), made on first use
+    weight_ptrs: list = field(default_factory=list)
 
     def reads_adopted(self, env: Mapping[str, Any]) -> bool:
         """Whether a node with argument names ``env`` reads a tensor laid out as torch lays it."""
@@ -161,7 +163,10 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
             out_views = [views[t] for t in outs]
         if ctx.adopt and _fake_layout_suspect(torch, op, args, kwargs, out_views):
-            _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx, program.weights.values())
+            if not ctx.weight_ptrs:
+                ctx.weight_ptrs.append(frozenset(w.untyped_storage().data_ptr() for w in program.weights.values()
+                                                 if isinstance(w, torch.Tensor)))
+            _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx, ctx.weight_ptrs[0])
             out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
@@ -359,15 +364,18 @@ def _unordered(t) -> bool:
 def _fake_layout_suspect(torch, op, args, kwargs, out_views) -> bool:
     """Whether the op's real kernel may lay out a result otherwise than the export's fake kernel did: a
     non-pointwise op (pointwise ones share TensorIterator's layout logic with their fake kernels) reading a
-    tensor not in contiguous order, with a dense result of two or more dimensions."""
-    if torch.Tag.pointwise in getattr(op, "tags", ()):
+    tensor not in contiguous order, with a dense result of two or more dimensions. Only ATen's own ops: the
+    probe runs the op once more at build time, and a custom op (``torch.library``) may have effects beyond
+    its result (I/O, counters, caches) that a call on zeros must not trigger."""
+    if torch.Tag.pointwise in getattr(op, "tags", ()) or getattr(op, "namespace", None) != "aten":
         return False
     if not any(isinstance(v, torch.Tensor) and v.dim() >= 2 and v.numel() > 1 and _dense(v) for v in out_views):
         return False
     return any(isinstance(a, torch.Tensor) and _unordered(a) for a in torch.utils._pytree.tree_leaves((args, kwargs)))
 
 
-def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target, weights=()) -> None:
+def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target,
+                       own: frozenset = frozenset()) -> None:
     """Lay out a result as the device's real kernel does where its fake kernel lays it out otherwise.
 
     Why: some CPU kernels keep a channels-last input's format where their fake (meta) kernels return a
@@ -383,8 +391,6 @@ def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: T
     left alone (a draw here would shift eager's stream), as is any op the stand-ins make fail."""
     if torch.Tag.nondeterministic_seeded in getattr(op, "tags", ()) or isinstance(op, torch._ops.HigherOrderOperator):
         return   # (a higher-order op's subgraph may draw too)
-
-    own = {w.untyped_storage().data_ptr() for w in weights if isinstance(w, torch.Tensor)}
 
     def stand_in(a):  # the module's weights are real data (and may be large): they stand for themselves
         if not isinstance(a, torch.Tensor) or (a.numel() and a.untyped_storage().data_ptr() in own):
