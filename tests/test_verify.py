@@ -304,12 +304,13 @@ def test_inplace_exception_needs_producer_of_out_root():
 
 def test_output_view_keeps_root_to_the_end():
     # y is an output view into t's root: t must survive to the end, so z (produced after t's last
-    # reader) may not take t's bytes, although t's accesses all precede z's.
+    # access) may not take t's bytes, although t's accesses all precede z's (b reads x, not t: were it
+    # t's reader, b would access both roots and the overlap would be refused without the output's end).
     b = GraphBuilder("outview", alignment=1)
     b.input("x", 100)
     b.node("a", "OP", ["x"], b.intermediate("t", 100))
     b.view("y", "t", 50, 50, kind="output")
-    b.node("b", "OP", ["t"], b.intermediate("z", 100))
+    b.node("b", "OP", ["x"], b.intermediate("z", 100))
     b.node("c", "OP", ["z"], b.output("o", 100))
     g = b.build()
     doc = safe_doc(g, H.serial(g))
