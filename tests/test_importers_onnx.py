@@ -591,6 +591,32 @@ def test_shapes_computed_by_ops_onnx_data_propagation_skips_are_folded():
     assert import_onnx(vit_like_shapes_model(), batch=5).tensor("y").attrs["shape"] == [5, 3, 64]
 
 
+def test_folded_nodes_run_at_the_models_opset():
+    """torch.onnx's exporter at opset 11 (LSTM's initial state: ConstantOfShape(Concat(3, Unsqueeze(
+    Shape(x)[1]), 16))) writes Unsqueeze-11, whose axes are an attribute. onnx's reference evaluator
+    ignores the opset for a lone node and ran Unsqueeze-13, which failed: nothing after it was folded
+    and the import refused a plain model ("dimension 0 is unknown ... depends on values computed at run
+    time"). Each fold runs at the model's opset."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shp"]),
+        helper.make_node("Gather", ["shp", "one"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n"], ["n1"], axes=[0]),
+        helper.make_node("Concat", ["three", "n1", "sixteen"], ["zshape"], axis=0),
+        helper.make_node("ConstantOfShape", ["zshape"], ["y"], name="zeros"),
+    ]
+
+    def m(opset):
+        return _model(nodes, [helper.make_tensor_value_info("x", F, [5, "batch", 8])],
+                      [helper.make_tensor_value_info("y", F, None)],
+                      [_i64("one", 1, scalar=True), _i64("three", 3), _i64("sixteen", 16)], opset=opset)
+
+    for opset, batch in ((11, 2), (11, 7), (9, 4)):
+        g = import_onnx(m(opset), dims={"batch": batch})
+        assert g.tensor("y").attrs["shape"] == [3, batch, 16], opset
+        assert g.tensor("y").size == 3 * batch * 16 * 4
+        memplan.verify(g, memplan.plan(g))
+
+
 def test_an_unknown_dimension_named_by_onnx_is_not_offered_as_a_dim_option():
     """NonZero's length depends on the data: ONNX names the dimension ``unk__0`` itself. The error told
     the user to pass ``--dim unk__0=VALUE``, which is then refused (the model has no such dimension)."""

@@ -951,16 +951,28 @@ def _shape_of(n, shape: tuple[int, ...]):
 
 def _evaluate(n, inputs: list, opsets: dict[str, int]):
     """The outputs of node ``n`` on ``inputs`` (None for an omitted optional input), or None when the
-    reference evaluator cannot run it."""
+    reference evaluator cannot run it.
+
+    The node is run inside a one-node model that imports the model's ``opsets``: onnx's evaluator ignores
+    ``opsets`` for a bare NodeProto and runs every op at the newest opset, so an old model's Unsqueeze-11
+    (``axes`` an attribute) failed as Unsqueeze-13 and its shape computation was never folded (every
+    tensor after it refused as unknown), and an op whose meaning changed would have been run by the wrong
+    version's rules."""
     import warnings
 
     import numpy as np
+    from onnx import TypeProto, helper
     from onnx.reference import ReferenceEvaluator
 
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):  # a division by zero is its value's business
             warnings.simplefilter("ignore")
-            ev = ReferenceEvaluator(n, opsets=opsets)
+            ins = [v for v in dict.fromkeys(n.input) if v]
+            graph = helper.make_graph([n], "fold", [helper.make_value_info(v, TypeProto()) for v in ins],
+                                      [helper.make_value_info(o, TypeProto()) for o in n.output if o])
+            imports = {**opsets, "ai.onnx": opsets[""]}   # (a node may name the default domain either way)
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in imports.items()])
+            ev = ReferenceEvaluator(model)
             feeds = {v: x for v, x in zip(n.input, inputs) if v}
             return list(ev.run(None, feeds))
     except Exception:  # noqa: BLE001 - an op the evaluator lacks or refuses: left to shape inference
