@@ -80,12 +80,9 @@ class Plan:
 
     def to_json(self, *, timings: bool = False) -> str:
         doc = self.to_dict(timings=timings)
-        try:
-            text = json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
-            if json_depth(text.encode(), MAX_JSON_DEPTH) <= MAX_JSON_DEPTH:   # the reader's own measure
-                return text
-        except (TypeError, ValueError, RecursionError):
-            pass
+        text = json_text(doc)
+        if text is not None:
+            return text + "\n"
         # a solver block or extra field from code: NaN, a numpy scalar, a set, nested too deep
         key = next((k for k, v in doc.items() if not json_writable(v, depth=1)), None)
         raise PlanFormatError(f"plan: field {key!r} is not JSON that load_plan reads back ({json_trouble(doc)})")
@@ -95,6 +92,17 @@ class Plan:
         fields ``load_plan`` would refuse (``check_plan_fields``) is not written."""
         check_plan_fields(self)
         atomic_write_text(path, self.to_json(timings=timings))
+
+
+def json_text(doc: Any) -> str | None:
+    """``doc`` as the indented JSON memplan writes, or None when the loaders would not read it back (NaN, a
+    numpy scalar, a set, or nesting past ``MAX_JSON_DEPTH`` by the reader's own measure): the one dump of
+    ``save_graph`` and ``Plan.to_json``, whose callers then name the entry or field at fault."""
+    try:
+        text = json.dumps(doc, indent=1, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text if json_depth(text.encode(), MAX_JSON_DEPTH) <= MAX_JSON_DEPTH else None
 
 
 def json_writable(value: Any, depth: int = 0) -> bool:

@@ -94,6 +94,15 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
     return out
 
 
+def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
+    """ValueError unless ``graph`` is a memplan Graph and ``plan`` a memplan Plan: the wrong kind of argument
+    (a plan dict, a path) was an AttributeError from deep inside the build. Every executor checks this first."""
+    if not isinstance(graph, Graph):
+        raise ValueError(f"graph {type(graph).__name__}: expected a memplan Graph")
+    if not isinstance(plan, Plan):
+        raise ValueError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
+
+
 class CudaCore:
     """Arenas, weights, inputs, streams, events and the step program of one (graph, plan) on its GPUs."""
 
@@ -112,11 +121,7 @@ class CudaCore:
         self.cuda = cuda
         if not isinstance(check_plan, bool):   # "no" is truthy, 0 falsy: a typo must not decide the check
             raise ValueError(f"check_plan {check_plan!r}: expected True or False")
-        # the wrong kind of argument was an AttributeError from deep inside the build (a plan dict, a path)
-        if not isinstance(graph, Graph):
-            raise ValueError(f"graph {type(graph).__name__}: expected a memplan Graph")
-        if not isinstance(plan, Plan):
-            raise ValueError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
+        check_graph_and_plan(graph, plan)
         for name, arg in (("weights", weights), ("inputs", inputs)):
             if arg is not None and not isinstance(arg, Mapping):
                 raise ValueError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")

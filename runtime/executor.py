@@ -23,7 +23,7 @@ import numpy as np
 
 from memplan import Graph, Plan
 
-from .cuda_core import CudaCore, Jitter, Poison
+from .cuda_core import CudaCore, Jitter, Poison, check_graph_and_plan
 from .kernels import GEMV_NORM_OFF, KernelLibrary
 from .kernels.library import pdl_supported
 
@@ -55,8 +55,7 @@ class Executor(CudaCore):
         where latency-bound kernels leave the memory idle. ``gemv_norm_min``: fused MUL_MAT+ADD+RMS_NORM+MUL
         groups whose weight has at least this many elements run as one GEMV+add+norm kernel, the others as
         a GEMV then the add+norm kernel (the same bits; default: never, which measured faster)."""
-        if not isinstance(plan, Plan):   # plan.devices was an AttributeError for a plan dict or path
-            raise ValueError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
+        check_graph_and_plan(graph, plan)   # before plan.devices below
         if plan.devices > 1:
             raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
         if library is not None and not isinstance(library, KernelLibrary):   # else an AttributeError mid-build

@@ -113,7 +113,7 @@ def load_exported(path: str):
     check_readable(path, InputFormatError, 1 << 62)
     torch = _need_torch()
     try:
-        with _logger_off("torch.export"):
+        with logger_off("torch.export"):
             return torch.export.load(path)
     except Exception as exc:
         raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
@@ -160,9 +160,11 @@ def _partial_graph_dropped(torch):
 
 
 @contextlib.contextmanager
-def _logger_off(name: str):
-    """Silence logger ``name`` for the block: ``torch.export.load`` logs a warning with a whole traceback
-    to stderr before it raises on a file that is no archive, and the error we raise says it in one line."""
+def logger_off(name: str):
+    """Silence logger ``name`` for the block. Why: torch logs a whole traceback for failures its callers
+    handle (``torch.export.load`` before it raises on a file that is no archive, which our error says in one
+    line; the fake-tensor mode for a kernel that fails on fake tensors, which ``runtime.aten``'s layout probe
+    expects)."""
     logger = logging.getLogger(name)
     was = logger.disabled
     logger.disabled = True

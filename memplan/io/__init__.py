@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan
 from ..files import MAX_FILE_BYTES, MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_text, json_depth, read_input
 from ..graph import Graph, check_graph, graph_from_dict
-from ..planfile import Plan, json_trouble, json_writable, plan_from_dict
+from ..planfile import Plan, json_text, json_trouble, json_writable, plan_from_dict
 
 __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
            "load_graph", "load_plan", "read_json", "save_graph", "save_plan"]
@@ -95,12 +95,8 @@ def load_graph(path: str) -> Graph:
 def save_graph(graph: Graph, path: str) -> None:
     check_graph(graph, "save_graph")
     doc = graph.to_dict()
-    try:
-        text = json.dumps(doc, indent=1, allow_nan=False)
-        deep = json_depth(text.encode(), MAX_JSON_DEPTH) > MAX_JSON_DEPTH   # the reader's own measure
-    except (TypeError, ValueError, RecursionError):
-        deep = True
-    if deep:   # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep
+    text = json_text(doc)
+    if text is None:   # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep
         raise GraphError(f"{_unwritable(doc)}: attrs are not JSON that load_graph reads back ({json_trouble(doc)})")
     atomic_write_text(path, text + "\n")
 

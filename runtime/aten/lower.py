@@ -20,12 +20,12 @@ ATen launch stands, as long as it writes the same views.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from memplan.importers.torch import logger_off
 
 from .errors import AtenExecutorError
 from .exact import Scratch, exact_lowering, matmul_out_differs
@@ -315,7 +315,10 @@ def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target
         ctx.fake.append(FakeTensorMode(allow_non_fake_inputs=True))
     mode = ctx.fake[0]
     try:
-        with _quiet("torch._subclasses.fake_tensor"):
+        # the fake-tensor mode logs a whole traceback at error level for a kernel that fails on fake tensors
+        # (making a fake tensor of a complex view runs one: 36 lines for DeepSeek-V2's rotary
+        # view_as_complex) before raising; a failed probe is expected here (the plan's layout stays)
+        with logger_off("torch._subclasses.fake_tensor"):
             fa, fk = torch.utils._pytree.tree_map(
                 lambda a: mode.from_tensor(a) if isinstance(a, torch.Tensor) else a, (args, kwargs))
             with mode:
@@ -323,21 +326,6 @@ def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target
     except Exception:  # no fake kernel (or no fake tensor of an input, a complex view): the plan's layout stays
         return
     _take_layouts(torch, res, outs, tensor_outs, views, ctx)
-
-
-@contextlib.contextmanager
-def _quiet(name: str):
-    """Logger ``name`` off for the block: torch's fake-tensor mode logs a whole traceback at error level
-    for a kernel that fails on fake tensors (making a fake tensor of a complex view runs one: 36 lines for
-    DeepSeek-V2's rotary ``view_as_complex``) before raising; a failed layout probe is expected and handled
-    (the plan's layout stays)."""
-    logger = logging.getLogger(name)
-    was = logger.disabled
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = was
 
 
 def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target) -> None:
