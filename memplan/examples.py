@@ -136,7 +136,8 @@ LLAMA_8B = LlamaConfig(layers=32, hidden=4096, heads=32, kv_heads=8, ffn=14336, 
 LLAMA_TINY = LlamaConfig(layers=2, hidden=64, heads=4, kv_heads=2, ffn=128, vocab=96, ctx=8)
 
 
-def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "norms") -> Graph:
+def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "norms",
+          f16_acts: bool = False) -> Graph:
     """One forward step of a Llama-style model at ggml granularity.
 
     Per layer: RMS_NORM*w, Q/K/V MUL_MAT, ROPE on Q and K, SET_ROWS of K and V into the persistent
@@ -152,9 +153,23 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
     SOFT_MAX, KQV and CONT (one decode-attention kernel); to keep those groups contiguous it lists K's
     and V's cache writes before Q's ROPE. The ops, tensors and
     data dependencies are the same in every mode.
+
+    ``f16_acts``: the layers' activations that only feed weight products (the normed ``xa`` and ``ha``, the
+    SwiGLU output ``gu``) are f16, as the products round them anyway: a product then streams half the
+    activation bytes (the GPU runtime's choice at 17-64 tokens). Their MULs then write a fresh tensor, not
+    their f32 input in place (an f16 element over an f32 one is no in-place update), and the graph's name
+    says ``-f16x``. The final norm's ``fa`` stays f32: its residual input dies in its group, so a plan may
+    put ``fa`` over it, which a kernel writing half-width rows could not do.
     """
     if fuse not in ("norms", "runtime"):
         raise ValueError(f"llama: fuse={fuse!r}, expected 'norms' or 'runtime'")
+    if not isinstance(f16_acts, bool):
+        raise ValueError(f"llama: f16_acts={f16_acts!r}, expected True or False")
+    xdt = "f16" if f16_acts else "f32"
+
+    def over(out: str, inp: str) -> dict[str, str] | None:
+        """The in-place pair of a MUL whose output may be an f16 activation."""
+        return None if f16_acts else {out: inp}
     rt = fuse_norms and fuse == "runtime"
     carry: str | None = None   # runtime fusion: the group of the previous residual ADD
     B, H, nh, nkv = cfg.batch, cfg.hidden, cfg.heads, cfg.kv_heads
@@ -162,7 +177,7 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
     kvd = nkv * d
     n_kv = cfg.ctx + B
     cache_rows = cfg.ctx + max(B, 1)
-    b = GraphBuilder(f"{cfg.name}-L{cfg.layers}-b{B}")
+    b = GraphBuilder(f"{cfg.name}-L{cfg.layers}-b{B}" + ("-f16x" if f16_acts else ""))
 
     def act(tid: str, shape: list[int], dtype: str = "f32", kind: str = "intermediate") -> str:
         return b.tensor(tid, _nbytes(shape, dtype), kind, shape=shape, dtype=dtype)
@@ -195,8 +210,8 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
         weight(p + "v_cache", [cache_rows, kvd], "f16")
         g = (carry or p + "attn_norm_f") if fuse_norms else None
         b.node(p + "norm", "RMS_NORM", [x], act(p + "xn", [B, H]), cost=ew_cost(2 * B * H * F32), group=g)
-        b.node(p + "norm_w", "MUL", [p + "xn", p + "attn_norm"], act(p + "xa", [B, H]),
-               cost=ew_cost(2 * B * H * F32), group=g, inplace={p + "xa": p + "xn"})
+        b.node(p + "norm_w", "MUL", [p + "xn", p + "attn_norm"], act(p + "xa", [B, H], xdt),
+               cost=ew_cost(2 * B * H * F32), group=g, inplace=over(p + "xa", p + "xn"))
         b.node(p + "mm_q", "MUL_MAT", [p + "wq", p + "xa"], act(p + "q", [B, H]), cost=mm_cost(H, H, B))
         b.node(p + "mm_k", "MUL_MAT", [p + "wk", p + "xa"], act(p + "k", [B, kvd]), cost=mm_cost(H, kvd, B))
         b.node(p + "mm_v", "MUL_MAT", [p + "wv", p + "xa"], act(p + "v", [B, kvd]), cost=mm_cost(H, kvd, B))
@@ -236,8 +251,8 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
                inplace={p + "h": p + "o"}, group=g if rt else None)
         b.node(p + "ffn_norm", "RMS_NORM", [p + "h"], act(p + "hn", [B, H]), cost=ew_cost(2 * B * H * F32),
                group=g)
-        b.node(p + "ffn_norm_w", "MUL", [p + "hn", p + "ffn_norm"], act(p + "ha", [B, H]),
-               cost=ew_cost(2 * B * H * F32), group=g, inplace={p + "ha": p + "hn"})
+        b.node(p + "ffn_norm_w", "MUL", [p + "hn", p + "ffn_norm"], act(p + "ha", [B, H], xdt),
+               cost=ew_cost(2 * B * H * F32), group=g, inplace=over(p + "ha", p + "hn"))
         F = cfg.ffn
         g = p + "swiglu_f" if rt else None
         # up to 64 tokens gate and up read their weights in one kernel (the runtime's GEMV / gemm_tc SwiGLU
@@ -249,8 +264,8 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
                group=gm)
         b.node(p + "silu", "SILU", [p + "gate"], act(p + "gact", [B, F]), cost=ew_cost(2 * B * F * F32),
                inplace={p + "gact": p + "gate"}, group=g)
-        b.node(p + "glu", "MUL", [p + "gact", p + "up"], act(p + "gu", [B, F]), cost=ew_cost(3 * B * F * F32),
-               inplace={p + "gu": p + "gact"}, group=g)
+        b.node(p + "glu", "MUL", [p + "gact", p + "up"], act(p + "gu", [B, F], xdt), cost=ew_cost(3 * B * F * F32),
+               inplace=over(p + "gu", p + "gact"), group=g)
         carry = p + "res2_f" if rt else None
         b.node(p + "mm_down", "MUL_MAT", [p + "w_down", p + "gu"], act(p + "down", [B, H]), cost=mm_cost(F, H, B),
                group=carry)

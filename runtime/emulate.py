@@ -31,6 +31,7 @@ from .kernels import (
     Launch,
     counter_bytes,
 )
+from .kernels.ops import NAIVE_F16X, NAIVE_SWIGLU_F16X, WS_NAMES, WS_PLAIN
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -61,21 +62,39 @@ def _f32(mem: Memory, a: int, n: int) -> np.ndarray:
     return mem.view(a, n, np.float32)
 
 
+def _out(mem: Memory, a: int, n: int, half: bool) -> np.ndarray:
+    """An output of n elements: f32, or f16 for the ``_f16`` twins (numpy rounds to nearest even, as
+    ``__float2half_rn`` does)."""
+    return mem.view(a, n, np.float16 if half else np.float32)
+
+
 def run_launch(mem: Memory, ln: Launch) -> None:
     k, a = ln.kernel, ln.args
-    if k in ("rms_norm_f32", "rms_norm4_f32"):
+    half = k.endswith("_f32_f16") or k in (*WS_NAMES, NAIVE_SWIGLU_F16X) and k != WS_PLAIN
+    if k in ("rms_norm_f32", "rms_norm4_f32", "rms_norm4_f32_f16"):
         x, w, y, H, nw, eps = a
         rows = ln.grid[0]
         xv = _f32(mem, x, rows * H).reshape(rows, H).copy()
         out = xv / np.sqrt(np.mean(xv * xv, axis=1, keepdims=True) + np.float32(eps))
         if w:
             out = out * np.tile(_f32(mem, w, nw), H // nw + 1)[:H]
-        _f32(mem, y, rows * H)[:] = out.reshape(-1)
-    elif k == "binary_f32":
+        _out(mem, y, rows * H, half)[:] = out.reshape(-1)
+    elif k in ("binary_f32", "binary_f32_f16"):
         x, b, y, n, nb, op = a
         u = _f32(mem, x, n).copy()
         v = np.tile(_f32(mem, b, nb), n // nb)
-        _f32(mem, y, n)[:] = u + v if op == 0 else u * v
+        _out(mem, y, n, half)[:] = u + v if op == 0 else u * v
+    elif k in (WS_PLAIN, NAIVE_F16X):   # f16 x (f16_acts graphs)
+        W, x, y, M, N, K = a[:6]
+        Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
+        xv = mem.view(x, M * K, np.float16).reshape(M, K).astype(np.float32)
+        _f32(mem, y, M * N)[:] = (xv @ Wv.T).reshape(-1)
+    elif k in WS_NAMES or k == NAIVE_SWIGLU_F16X:   # f16 x, gate and up in one pass, f16 y
+        Wg, Wu, x, y, M, N, K = a[:7]
+        xv = mem.view(x, M * K, np.float16).reshape(M, K).astype(np.float32)
+        g = xv @ mem.view(Wg, N * K, np.float16).reshape(N, K).astype(np.float32).T
+        u = xv @ mem.view(Wu, N * K, np.float16).reshape(N, K).astype(np.float32).T
+        _out(mem, y, M * N, True)[:] = (g / (1.0 + np.exp(-g)) * u).reshape(-1)
     elif k == "silu_f32":
         x, y, n = a
         u = _f32(mem, x, n).copy()
@@ -138,14 +157,14 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         if k == "gemm_wmma_f16_f32" or k in GEMM_TC.values():   # tensor cores: x rounded to f16
             xv = xv.astype(np.float16).astype(np.float32)
         _f32(mem, y, M * N)[:] = (xv @ Wv.T).reshape(-1)
-    elif k == "add_rms_norm4_f32":
+    elif k in ("add_rms_norm4_f32", "add_rms_norm4_f32_f16"):
         x, r, h, w, y, H, nw, eps = a
         rows = ln.grid[0]
         hv = (_f32(mem, x, rows * H) + _f32(mem, r, rows * H)).reshape(rows, H)
         out = hv / np.sqrt(np.mean(hv * hv, axis=1, keepdims=True) + np.float32(eps))
         out = out * np.tile(_f32(mem, w, nw), H // nw)
         _f32(mem, h, rows * H)[:] = hv.reshape(-1)
-        _f32(mem, y, rows * H)[:] = out.reshape(-1)
+        _out(mem, y, rows * H, half)[:] = out.reshape(-1)
     elif k == "gemv_add_rms_f16_f32":
         W, x, r, h, w, y, _counter, N, K, _rpb, nw, _nb, eps = a
         Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
@@ -165,10 +184,10 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         g = xv @ mem.view(Wg, N * K, np.float16).reshape(N, K).astype(np.float32).T
         u = xv @ mem.view(Wu, N * K, np.float16).reshape(N, K).astype(np.float32).T
         _f32(mem, y, M * N)[:] = (g / (1.0 + np.exp(-g)) * u).reshape(-1)
-    elif k == "swiglu_f32":
+    elif k in ("swiglu_f32", "swiglu_f32_f16"):
         g, u, y, n = a
         gv = _f32(mem, g, n).copy()
-        _f32(mem, y, n)[:] = gv / (1.0 + np.exp(-gv)) * _f32(mem, u, n)
+        _out(mem, y, n, half)[:] = gv / (1.0 + np.exp(-gv)) * _f32(mem, u, n)
     elif k == "rope_set_rows_f16":
         x, pos, idx, dst, B, heads, d, nrows, log2_base = a
         xv = _rope32(_f32(mem, x, B * heads * d).reshape(B, heads, d), mem.view(pos, B, np.int32), log2_base)

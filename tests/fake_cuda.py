@@ -22,7 +22,7 @@ import numpy as np
 
 from runtime.emulate import Memory, run_launch
 from runtime.kernels import Launch
-from runtime.kernels.ops import NONPORTABLE_CLUSTER_NAMES
+from runtime.kernels.ops import NONPORTABLE_CLUSTER_NAMES, WS_BUILDS, WS_NAMES
 
 SUCCESS = "CUDA_SUCCESS"
 
@@ -253,9 +253,10 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
                                                     CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED="non_portable")
     cu.CUlaunchAttributeID = types.SimpleNamespace(
         CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION="programmatic",
-        CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT="carveout")
+        CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT="carveout",
+        CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION="cluster")
     cu.CUlaunchConfig = lambda: types.SimpleNamespace()
-    cu.CUlaunchAttribute = lambda: types.SimpleNamespace(value=types.SimpleNamespace())
+    cu.CUlaunchAttribute = lambda: types.SimpleNamespace(value=types.SimpleNamespace(clusterDim=types.SimpleNamespace()))
     cu.cuModuleLoadData = lambda cubin: (SUCCESS, ("module", cubin))
     cu.cuModuleGetFunction = lambda mod, name: (SUCCESS, name.decode())
     drv.func_attrs = {}   # (kernel, attribute) -> value, as the library set them
@@ -310,14 +311,35 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
         assert maps[-1][1:7] == [K, M, 64, 64, 4, 0], (func, maps[-1])
         return (*[mp[0] for mp in maps], y, M, N, K)
 
+    def ws_args(func, params):
+        """(W..., x, y, M, N, K, CL) back from a gemm_ws launch's void* array, checking its tensor maps: weights
+        [N, K] f16 swizzled in boxes of 64 k x the block's rows (SwiGLU: half of them from each matrix), x
+        [M, K] f16 swizzled in boxes of 64 x 64 (llama.cu gemm_ws_body)."""
+        n = 3 if "swiglu" in func else 2
+        slots = (ctypes.c_void_p * (n + 5)).from_address(params)
+        maps = [list((ctypes.c_uint64 * 16).from_address(slots[i])) for i in range(n)]
+        y = ctypes.c_void_p.from_address(slots[n]).value
+        M, N, K, cl = (ctypes.c_int.from_address(slots[n + 1 + i]).value for i in range(4))
+        nc, wt, _st = WS_BUILDS[func]
+        for mp in maps[:-1]:
+            assert mp[1:7] == [K, N, 64, 64 * wt * nc // (2 if n == 3 else 1), 2, 128], (func, mp)
+        assert maps[-1][1:7] == [K, M, 64, 64, 2, 128], (func, maps[-1])
+        return (*[mp[0] for mp in maps], y, M, N, K, cl)
+
     def launch_ex(c, func, params, extra):
         attrs = {a.id: a.value for a in getattr(c, "attrs", [])}
-        assert len(attrs) == len(getattr(c, "attrs", [])) == getattr(c, "numAttrs", 0) and set(attrs) <= {"programmatic", "carveout"}
+        assert len(attrs) == len(getattr(c, "attrs", [])) == getattr(c, "numAttrs", 0)
+        assert set(attrs) <= {"programmatic", "carveout", "cluster"}
+        assert ("cluster" in attrs) == (func in WS_NAMES), func   # gemm_ws alone takes its cluster at launch
         pdl = "programmatic" in attrs
         assert not pdl or attrs["programmatic"].programmaticStreamSerializationAllowed
         carveout = attrs["carveout"].sharedMemCarveout if "carveout" in attrs else -1
         assert carveout == -1 or 0 <= carveout <= 100
-        if isinstance(params, int):   # a void* array (the wgmma build)
+        if isinstance(params, int) and func in WS_NAMES:   # a void* array (gemm_ws)
+            args = ws_args(func, params)
+            cd = attrs["cluster"].clusterDim
+            assert (cd.x, cd.y, cd.z) == (args[-1], 1, 1) and c.gridDimX % args[-1] == 0, (func, cd)
+        elif isinstance(params, int):   # a void* array (the wgmma build)
             args = wg_args(func, params)
         else:
             args, types_ = params

@@ -240,12 +240,12 @@ def test_split_plan_launches_the_one_gpu_kernels(name, fuse, batch, streams):
 def test_launch_comparison_sees_a_group_that_fuses_in_one_plan_only(monkeypatch):
     """The tool's negative control: without the staged add+norm kernels (the code before the fix), the 8B
     batch-32 one-GPU plan runs the stage-boundary add+norm group node by node and the split plan fuses it,
-    and the comparison names exactly that group's nodes."""
+    and the comparison names exactly that group's nodes (the f32-activation graph, whose plans have it)."""
     from runtime.kernels import fused
     from runtime.tools.compare_launches import compare_plans, one_and_split
 
     monkeypatch.setattr(fused, "_stage_add_rms", lambda *a, **k: None)
-    _cfg, g, single, split, multi = one_and_split("8b", 32, 2, "runtime")
+    _cfg, g, single, split, multi = one_and_split("8b", 32, 2, "runtime", f16_acts=False)
     c = compare_plans(g, single, split.graph, multi)
     assert [d[0] for d in c.differing] == ["l16.mm_down", "l16.res2", "l17.norm", "l17.norm_w"]
     one, two = c.differing[-1][1], c.differing[-1][2]

@@ -32,7 +32,6 @@ from strategies import llama_shapes
 
 import memplan
 from memplan.examples import LLAMA_TINY, llama
-from runtime.binding import bind
 from runtime.emulate import emulate
 from runtime.kernels import (
     ATTN_FUSED_NAMES,
@@ -45,15 +44,15 @@ from runtime.kernels import (
     plan_launches,
 )
 from runtime.models import llama as L
-from runtime.step import plan_step, program, unfusable_groups
+from runtime.step import plan_step, program_at, unfusable_groups
 
 #: the tensor-core matrix kernels (the WMMA one takes the tiny config's matrices, too narrow for gemm_tc)
 TC_GEMMS = GEMM_TC_NAMES | {"gemm_wmma_f16_f32"}
 
 
-def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE):
+def _tiny(batch=1, seed=0, fuse=L.DEFAULT_FUSE, f16_acts=None):
     cfg = L.config("tiny", batch=batch)
-    g = L.build_graph(cfg, fuse)
+    g = L.build_graph(cfg, fuse, f16_acts)
     return cfg, g, L.make_weights(g, cfg, seed=seed), L.make_inputs(cfg, seed=seed + 1)
 
 
@@ -151,13 +150,17 @@ def test_emulated_hopper_kernels_match_reference(batch):
     for name, plan in plans.items():
         out, _, _ = emulate(g, plan, w, inp, wgmma=True)
         assert L.rel_err(out["logits"], ref) < 5e-3, name
-        binding = bind(g, plan)
-        prog = program(g, plan, binding, lambda t: 1 << 40, counters=[1 << 41], scratch=(lambda n: 1 << 42,),
-                       wgmma=(True,))
+        top = [1 << 40]
+
+        def alloc(n: int, _label: str, top=top) -> int:   # distinct 256-aligned stand-in addresses
+            top[0] += (n + 511) // 256 * 256
+            return top[0]
+        prog, _addr = program_at(g, plan, alloc, wgmma=True)
         kernels[name] = sorted(ln.kernel for lns in prog.launches.values() for ln in lns)
     assert kernels["serial"] == kernels["multi"]
-    want = "gemm_tc16m_f16_f32" if batch <= 16 else "gemm_tc8g_f16_f32"
-    assert want in kernels["serial"], kernels["serial"]
+    # 17-64 tokens: f16 activations into the products (gemm_ws, the SwiGLU pass writing f16 for down)
+    want = ["gemm_tc16m_f16_f32"] if batch <= 16 else ["gemm_ws_f16x", "gemm_ws2_swiglu_f16x", "add_rms_norm4_f32_f16"]
+    assert set(want) <= set(kernels["serial"]), kernels["serial"]
 
 
 def test_emulation_detects_overlapping_offsets():
@@ -389,18 +392,22 @@ def test_shifted_inplace_output_reads_a_staged_copy(fuse):
     assert L.rel_err(out["logits"], ref) < 5e-3
 
 
-def test_overlapped_add_norm_group_reads_a_copied_residual():
+@pytest.mark.parametrize("f16_acts", [False, True])
+def test_overlapped_add_norm_group_reads_a_copied_residual(f16_acts):
     """Tiny batch 32, 3-stream plan: an add+norm group whose output overlaps its residual input (another
     address) still fuses, reading a scratch copy of the residual made just before on its stream; the
-    emulation gives the serial plan's bits, in the plan's order and in random orders, and the reference."""
-    cfg, g, w, inp = _tiny(32, seed=2, fuse="runtime")
+    emulation gives the serial plan's bits, in the plan's order and in random orders, and the reference.
+    With f16 activations (the runtime's graph at 17-64 tokens) the same, the norm writing f16."""
+    cfg, g, w, inp = _tiny(32, seed=2, fuse="runtime", f16_acts=f16_acts)
     multi = memplan.plan(g, L.multi_stream_schedule(g))
     addr = _addresses(g, multi)
     bufs = []
     per_node, fused = plan_launches(g, addr.__getitem__, scratch=lambda n: bufs.append(n) or (1 << 50) + 8192 * len(bufs))
     assert len(fused) == len(g.groups())
-    staged = [lns for lns in per_node if [ln.kernel for ln in lns][1:] == ["copy_u32", "add_rms_norm4_f32"]
-              and lns[0].kernel in TC_GEMMS]
+    norm = "add_rms_norm4_f32_f16" if f16_acts else "add_rms_norm4_f32"
+    gemms = TC_GEMMS | {"gemm_naive_f16x"}   # (no wgmma here: the f16-x product is the naive one)
+    staged = [lns for lns in per_node if [ln.kernel for ln in lns][1:] == ["copy_u32", norm]
+              and lns[0].kernel in gemms]
     assert staged
     for gemm, copy, norm in staged:
         assert copy.args[1] >= 1 << 50 and norm.args[1] == copy.args[1] and norm.args[0] == gemm.args[2]
@@ -410,22 +417,25 @@ def test_overlapped_add_norm_group_reads_a_copied_residual():
     assert L.rel_err(want, L.reference_forward(cfg, w, inp)[0]) < 5e-3
 
 
-def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel():
+@pytest.mark.parametrize("f16_acts", [False, True])
+def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel(f16_acts):
     """Issue 16: a lone RMS_NORM (a norm group run node by node) uses the float4 kernel at the block size of
     the fused add+norm and norm kernels, so its sum of squares runs in their order (it used the scalar
-    kernel, 1024 threads at 8B sizes: a group that fused in one plan and not in another gave other bits)."""
+    kernel, 1024 threads at 8B sizes: a group that fused in one plan and not in another gave other bits).
+    With f16 activations the norm's MUL rounds to f16 as the fused kernel's f16 twin does."""
     cfg = L.config("8b", batch=32)
-    g = L.build_graph(cfg, "runtime")
+    g = L.build_graph(cfg, "runtime", f16_acts)
     plan = memplan.plan(g)
     addr = _addresses(g, plan).__getitem__
     fused = plan_launches(g, addr, scratch=lambda n: 1 << 50)[0]
     alone = plan_launches(g, addr, no_fuse=frozenset({"l16.res2_f"}))[0]
     (norm,) = alone[g.node_index["l17.norm"]]
     gemm, add_norm = fused[g.node_index["l17.norm_w"]]
-    assert norm.kernel == "rms_norm4_f32" and add_norm.kernel == "add_rms_norm4_f32"
+    sfx = "_f16" if f16_acts else ""
+    assert norm.kernel == "rms_norm4_f32" and add_norm.kernel == "add_rms_norm4_f32" + sfx
     assert (norm.grid, norm.block) == (add_norm.grid, add_norm.block) and norm.args[1] == 0
-    assert [ln.kernel for ln in alone[g.node_index["l17.norm_w"]]] == ["binary_f32"]
-    assert gemm.kernel in GEMM_TC_NAMES
+    assert [ln.kernel for ln in alone[g.node_index["l17.norm_w"]]] == ["binary_f32" + sfx]
+    assert gemm.kernel in (GEMM_TC_NAMES | {"gemm_naive_f16x"})
 
 
 def test_weight_product_rows_counts_weight_streams_only():
@@ -1090,9 +1100,11 @@ def test_products_of_written_f16_intermediates_never_start_early():
 def test_plan_step_pays_for_fused_groups_only_where_a_group_would_stage(name, batch):
     """Where the ordinary plan runs the same kernels (1B at batch 64: it stages no add+norm input), a
     ``fused_groups`` plan buys nothing and costs arena (1B batch 64: 12.2 MB serial / 13.1 MB 3-stream
-    against 8.7 MB): ``runtime.step.plan_step`` then returns the ordinary plan."""
+    against 8.7 MB): ``runtime.step.plan_step`` then returns the ordinary plan. (The f32-activation graph:
+    with f16 activations the 1B's ordinary plan at 64 happens to overlap an attention output with its input,
+    and the fused plan is the one that runs every group as one kernel.)"""
     cfg = L.config(name, batch=batch)
-    g = L.build_graph(cfg, "runtime")
+    g = L.build_graph(cfg, "runtime", f16_acts=False)
     for sched in (None, L.multi_stream_schedule(g)):
         step, plain = plan_step(g, sched, batch=batch), memplan.plan(g, sched)
         assert step.to_json() == plain.to_json()

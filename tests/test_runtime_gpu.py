@@ -211,10 +211,11 @@ def test_random_llama_shapes_match_the_reference(pdl_lib, shape, batch, fuse):
 
 
 @pytest.mark.parametrize("launch", ["plain", "pdl"])
-@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("batch", [1, 16, 40])
 @pytest.mark.parametrize("fuse", ["norms", "runtime"])
 def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
-    """Batch 16 runs the wide config: its matrix products are tensor-core GEMMs split over clusters.
+    """Batch 16 runs the wide config: its matrix products are tensor-core GEMMs split over clusters; batch
+    40 too, and its runtime-fused graph carries f16 activations into gemm_ws (a producer warp, mbarriers).
     "pdl": every kernel that follows a kernel on its stream (jitter spins included) is a programmatic
     dependent launch, and the plain serial bits must still come out every time."""
     from runtime.executor import Executor, Jitter, Poison
@@ -387,7 +388,7 @@ def test_streams_match_serial_at_scale(lib, pdl_lib, batch, fuse):
         base_ex.free()
 
 
-@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("batch", [1, 16, 40])
 def test_negative_control_pdl_without_wait_is_detected(lib, batch):
     """The same kernels compiled without ``griddepcontrol.wait`` (``-DPDL_NO_WAIT``): launched plainly
     they still give the serial bits (so the build is not what differs); launched as programmatic
@@ -882,3 +883,84 @@ def test_negative_control_early_product_of_a_written_weight(pdl_lib):
     it is written (NaN, poisoned) in some replay."""
     want, got = _cache_product_runs(pdl_lib, False, 30)
     assert any(not np.array_equal(out, want) for out in got), "the early GEMV never read a stale row"
+
+
+@pytest.mark.parametrize("cl", [1, 2, 3, 4, 8])
+def test_ws_gemm_matches_numpy(lib, cl):
+    """gemm_ws (f16 x, sm_90a) at cluster sizes 1-8, plain and both SwiGLU builds, on widths that are no
+    multiple of a block's rows and K that is no multiple of 64 (the tensor maps' zero fill), rows 1-64, with
+    the output poisoned and fenced: within 1e-5 (SwiGLU, f16 out: 2e-3) of float64 on the same f16 operands,
+    every row < M written and nothing past it, two runs bitwise equal (partial tiles added in rank order)."""
+    import pycuda.driver as cuda
+
+    from runtime.kernels import Launch
+    from runtime.kernels.ops import WS_BUILDS, WS_PLAIN
+
+    if not lib.wgmma:
+        pytest.skip("gemm_ws needs sm_90a and cuda.bindings")
+    rng = np.random.default_rng(40 + cl)
+    fence = 512
+    s = cuda.Stream()
+    bufs = []
+    try:
+        for N, K in ((200, 64 * 2 * cl + 8), (1000, 2048), (64, 64 * 3 * cl)):
+            Wg, Wu = ((rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float16) for _ in range(2))
+            dg, du = cuda.to_device(Wg), cuda.to_device(Wu)
+            y = cuda.mem_alloc(64 * N * 4 + fence * 4)
+            bufs += [dg, du, y]
+            for M in (1, 17, 33, 64):
+                xh = (rng.standard_normal((M, K)) * 2).astype(np.float16)
+                x = cuda.to_device(xh)
+                bufs.append(x)
+                xr = xh.astype(np.float64)
+                g, u = xr @ Wg.astype(np.float64).T, xr @ Wu.astype(np.float64).T
+                for name, (nc, wt, _st) in WS_BUILDS.items():
+                    sw = name != WS_PLAIN
+                    rows = 64 * wt * nc
+                    tiles = -(-(2 * N if sw else N) // rows)
+                    args = (int(dg), int(du)) if sw else (int(dg),)
+                    ln = Launch(name, (tiles * cl, 1, 1), (32 + 128 * nc, 1, 1), (*args, int(x), int(y), M, N, K, cl))
+                    ref, nbytes, dt = (g / (1 + np.exp(-g)) * u, 2, np.float16) if sw else (g, 4, np.float32)
+                    outs = []
+                    for _ in range(2):
+                        cuda.memset_d32(y, 0xFFFFFFFF, 64 * N + fence)   # all-ones: NaN in f32 and in f16
+                        lib.launch(ln, s, pdl=False)
+                        s.synchronize()
+                        got = np.empty((64 * N + fence) * 4 // nbytes, dt)
+                        cuda.memcpy_dtoh(got, y)
+                        outs.append(got)
+                    out = outs[0][:M * N].reshape(M, N).astype(np.float64)
+                    what = f"{name} CL{cl} M={M} N={N} K={K}"
+                    assert np.all(np.isfinite(out)), f"{what}: unwritten outputs"
+                    assert np.all(np.isnan(outs[0][M * N:].astype(np.float32))), f"{what}: wrote past row M"
+                    err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+                    assert err < (2e-3 if sw else 1e-5), f"{what}: rel err {err:.3g}"
+                    assert np.array_equal(outs[0], outs[1], equal_nan=True), f"{what}: two runs differ"
+    finally:
+        for b in bufs:
+            b.free()
+
+
+def test_f16_activation_step_uses_gemm_ws(lib):
+    """The runtime's graph at 17-64 tokens carries f16 activations into its products: on the H200 the step's
+    products are gemm_ws launches (the SwiGLU pass writing f16 for down), its logits within the tensor
+    cores' tolerance of the float64 reference and bit for bit those of the 3-stream plan."""
+    from runtime.executor import Executor
+    from runtime.step import plan_step
+
+    if not lib.wgmma:
+        pytest.skip("gemm_ws needs sm_90a and cuda.bindings")
+    L, cfg, g, w, inp = _setup(48, seed=11, fuse="runtime", wide=True)
+    assert g.tensor("l0.ha").attrs["dtype"] == "f16" and g.tensor("l0.gu").attrs["dtype"] == "f16"
+    ref = L.reference_forward(cfg, w, inp)[0]
+    outs = []
+    for sched in (None, L.multi_stream_schedule(g)):
+        ex = Executor(g, plan_step(g, sched, batch=48), weights=w, inputs=inp, library=lib)
+        try:
+            kernels = {ln.kernel for lns in ex.node_launches.values() for ln in lns}
+            assert {"gemm_ws_f16x", "gemm_ws2_swiglu_f16x", "add_rms_norm4_f32_f16"} <= kernels, sorted(kernels)
+            outs.append(_run(ex, "graph"))
+        finally:
+            ex.free()
+    assert L.rel_err(outs[0], ref) < 5e-3
+    assert np.array_equal(outs[0], outs[1])

@@ -27,6 +27,7 @@ from .ops import (
     _alias_ok,
     _dtype,
     _ew_grid,
+    _f16_out_ok,
     _numel,
     _overlaps,
     _rms_norm,
@@ -35,7 +36,9 @@ from .ops import (
     attention_launch,
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
+    mul_mat_f16x_launch,
     mul_mat_launch,
+    swiglu_f16x_launch,
 )
 
 
@@ -49,11 +52,37 @@ def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, wgmma: bool
     if ops == ("MUL_MAT", "ADD", "RMS_NORM", "MUL"):
         return _mm_add_rms(graph, addr, nodes, num_sms, counter, gemv_norm_min, scratch, wgmma)
     if ops == ("MUL_MAT", "MUL_MAT", "SILU", "MUL"):
-        return _mm_swiglu(graph, addr, nodes, num_sms, wgmma)
+        return _mm_swiglu(graph, addr, nodes, num_sms, wgmma, scratch)
     ln = _fused_one(graph, addr, nodes, ops, num_sms)
     if ln is None and ops == ("ADD", "RMS_NORM", "MUL"):
         return _stage_add_rms(graph, addr, nodes, scratch, internal=())
+    if ln is None and "SOFT_MAX" in ops:
+        return _stage_attention(graph, addr, nodes, ops, scratch, num_sms)
     return [ln] if ln is not None else None
+
+
+def _stage_attention(graph: Graph, addr, nodes, ops, scratch, num_sms: int) -> list[Launch] | None:
+    """An attention group whose output the plan overlaps with an input at another address (the planner may:
+    q, and on a split graph the device's copies of pos and mask, can be dead once the group read them): the
+    launches that read scratch copies of those inputs, made just before on the group's stream, so that every
+    plan of a graph runs the same attention kernel (issue 16; the one-GPU and the split plan of the 1B at 32
+    tokens differed here once its activations were f16). None if the group fails for another reason too."""
+    if scratch is None:
+        return None
+    inside = {t for n in nodes for t in n.outputs}
+    out = nodes[-1].outputs[0]
+    reads = [t for t in dict.fromkeys(t for n in nodes for t in n.inputs) if t not in inside]
+    staged = [t for t in reads if graph.in_arena(graph.tensor_index[t]) and _overlaps(graph, addr, out, t)]
+    if not staged or any(graph.tensor(t).size % 4 for t in staged):
+        return None
+    stand_in = {t: -(k + 1) << 48 for k, t in enumerate(staged)}   # below every real address
+    ln = _fused_one(graph, lambda t: stand_in.get(t) or addr(t), nodes, ops, num_sms)
+    if ln is None:
+        return None
+    bufs = {stand_in[t]: scratch(graph.tensor(t).size) for t in staged}
+    ln = replace(ln, args=tuple(bufs.get(a, a) if isinstance(a, int) else a for a in ln.args))
+    return [Launch("copy_u32", _ew_grid(graph.tensor(t).size // 4), (256, 1, 1),
+                   (addr(t), bufs[stand_in[t]], graph.tensor(t).size // 4)) for t in staged] + [ln]
 
 
 def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch] | None:
@@ -89,10 +118,11 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
         return None
     Wt, xg = mm.inputs
     sw = _shape(graph, Wt)
-    if len(sw) != 2 or _dtype(graph, Wt) != "f16" or _dtype(graph, xg) != "f32":
+    if len(sw) != 2 or _dtype(graph, Wt) != "f16" or _dtype(graph, xg) not in ("f32", "f16"):
         return None
     N, K = sw
     M = _numel(_shape(graph, xg)) // K
+    mul_mat = mul_mat_f16x_launch if _dtype(graph, xg) == "f16" else mul_mat_launch
     product = addr(mm.outputs[0])
     tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
     if tail is None:
@@ -102,24 +132,25 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
         if staged is None:
             return None
         *copies, tail = staged
-        return [mul_mat_launch(addr(Wt), addr(xg), tail.args[0], M, N, K, num_sms, wgmma), *copies, tail]
+        return [mul_mat(addr(Wt), addr(xg), tail.args[0], M, N, K, num_sms, wgmma), *copies, tail]
     xa, r, h, w, y, H, nw, eps = tail.args
     nb = tail.block[0]
-    if (counter and M == 1 and K % 8 == 0 and N == H and nb <= 256 and N * K >= gemv_norm_min
+    if (counter and M == 1 and K % 8 == 0 and mul_mat is mul_mat_launch and N == H and nb <= 256 and N * K >= gemv_norm_min
             and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
         rpb = gemv_rows_per_block(N, num_sms)
         return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
                        (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
-    return [mul_mat_launch(addr(Wt), addr(xg), product, M, N, K, num_sms, wgmma), tail]
+    return [mul_mat(addr(Wt), addr(xg), product, M, N, K, num_sms, wgmma), tail]
 
 
-def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False) -> list[Launch] | None:
+def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
+               scratch: Callable[[int], int] | None = None) -> list[Launch] | None:
     mg, mu, si, mul = nodes
     (Wg, x), (Wu, xu) = mg.inputs, mu.inputs
     if (x != xu or si.inputs[0] != mg.outputs[0] or tuple(mul.inputs) != (si.outputs[0], mu.outputs[0])
             or _shape(graph, Wg) != _shape(graph, Wu) or len(_shape(graph, Wg)) != 2):
         return None
-    if any(_dtype(graph, t) != "f16" for t in (Wg, Wu)) or _dtype(graph, x) != "f32":
+    if any(_dtype(graph, t) != "f16" for t in (Wg, Wu)) or _dtype(graph, x) not in ("f32", "f16"):
         return None
     tail = _fused_one(graph, addr, nodes[2:], ("SILU", "MUL"))
     if tail is None:
@@ -127,6 +158,18 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False) -> 
     N, K = _shape(graph, Wg)
     M = _numel(_shape(graph, x)) // K
     y = mul.outputs[0]
+    if _dtype(graph, x) == "f16":   # f16_acts: one pass writing f16 (gemm_ws), or two products and the tail
+        xs = graph.tensor(x).size
+        if _dtype(graph, y) == "f16" and _f16_out_ok(graph, addr, y, [x]):
+            return [swiglu_f16x_launch(addr(Wg), addr(Wu), addr(x), addr(y), M, N, K, num_sms, wgmma)]
+        if _dtype(graph, y) == "f16" and scratch is not None and xs % 4 == 0:
+            # y overlaps x (blocks would write y while others still read x): the pass reads a copy of x made
+            # just before on its stream, so every plan of the graph runs the same kernel (issue 16's rule)
+            buf = scratch(xs)
+            return [Launch("copy_u32", _ew_grid(xs // 4), (256, 1, 1), (addr(x), buf, xs // 4)),
+                    swiglu_f16x_launch(addr(Wg), addr(Wu), buf, addr(y), M, N, K, num_sms, wgmma)]
+        return [mul_mat_f16x_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
+                mul_mat_f16x_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
     # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
     rpb = max(2, gemv_rows_per_block(N, num_sms))
     if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
@@ -146,7 +189,13 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         if (len(b.inputs) == 2 and b.inputs[0] == a.outputs[0] and graph.tensor(b.inputs[1]).kind == "weight"
                 and (_rows(graph, a.inputs[0]) == 1
                      or _alias_ok(graph, addr, [b.outputs[0]], [a.inputs[0], b.inputs[1]]))):
-            return _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])
+            ln = _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])
+            if _dtype(graph, b.outputs[0]) != "f16":
+                return ln
+            # f16 y: the float4 kernel's f16 twin, never over its input (half-width rows)
+            if ln.kernel != "rms_norm4_f32" or not _f16_out_ok(graph, addr, b.outputs[0], [a.inputs[0]]):
+                return None
+            return replace(ln, kernel="rms_norm4_f32_f16")
         return None
     if ops == ("ADD", "RMS_NORM", "MUL"):
         add, nrm, mul = nodes
@@ -161,14 +210,17 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         if (_numel(_shape(graph, r)) != _numel(shp) or _numel(_shape(graph, h)) != _numel(shp) or H % 4
                 or H // 4 > 4 * 1024 or nw % 4 or H % nw):
             return None
-        if any(_dtype(graph, t) != "f32" for t in (x, r, h, w, y)):
+        half = _dtype(graph, y) == "f16"   # f16_acts: y feeds products only
+        if any(_dtype(graph, t) != "f32" for t in (x, r, h, w)) or _dtype(graph, y) not in ("f32", "f16"):
             return None
         # h and y are written after the block barrier (one block per row: at one row they may overlap the
         # inputs anywhere); y must never overlap h, which outlives the kernel
         if not _alias_ok(graph, addr, [y], [h]) or (rows > 1 and not _alias_ok(graph, addr, [h, y], [x, r, w])):
             return None
+        if half and (_overlaps(graph, addr, y, h) or (rows > 1 and not _f16_out_ok(graph, addr, y, [x, r, w]))):
+            return None
         block = min(1024, max(32, 32 * math.ceil(H / 16 / 32)))
-        return Launch("add_rms_norm4_f32", (rows, 1, 1), (block, 1, 1),
+        return Launch("add_rms_norm4_f32_f16" if half else "add_rms_norm4_f32", (rows, 1, 1), (block, 1, 1),
                       (addr(x), addr(r), addr(h), addr(w), addr(y), H, nw, RMS_EPS))
     if ops == ("SILU", "MUL"):
         si, mul = nodes
@@ -176,9 +228,12 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         n = _numel(_shape(graph, g))
         if mul.inputs[0] != si.outputs[0] or _numel(_shape(graph, u)) != n or _numel(_shape(graph, y)) != n:
             return None
-        if any(_dtype(graph, t) != "f32" for t in (g, u, y)) or not _alias_ok(graph, addr, [y], [g, u]):
+        half = _dtype(graph, y) == "f16"
+        if any(_dtype(graph, t) != "f32" for t in (g, u)) or _dtype(graph, y) not in ("f32", "f16"):
             return None
-        return Launch("swiglu_f32", _ew_grid(n), (256, 1, 1), (addr(g), addr(u), addr(y), n))
+        if not _alias_ok(graph, addr, [y], [g, u]) or (half and not _f16_out_ok(graph, addr, y, [g, u])):
+            return None
+        return Launch("swiglu_f32_f16" if half else "swiglu_f32", _ew_grid(n), (256, 1, 1), (addr(g), addr(u), addr(y), n))
     if ops == ("ROPE", "SET_ROWS"):
         ro, sr = nodes
         x, pos = ro.inputs

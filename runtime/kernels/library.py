@@ -20,6 +20,8 @@ from .ops import (
     SMEM_LIMITS,
     TC_MAX_ROWS,
     TC_WARP_ROWS,
+    WS_BUILDS,
+    WS_NAMES,
     KernelError,
     Launch,
     dynamic_smem,
@@ -56,6 +58,13 @@ SIGNATURES = {
     # (the wgmma build takes tensor maps by value: launched through cuda.bindings, ``_launch_ex``)
     **{name: "PPPiii" for name in GEMM_TC.values() if name not in GEMM_WG_NAMES},
     **{name: "PPPPiii" for name in GEMM_TC_SWIGLU.values() if name not in GEMM_WG_NAMES},
+    "binary_f32_f16": "PPPqqi",
+    "rms_norm4_f32_f16": "PPPiif",
+    "add_rms_norm4_f32_f16": "PPPPPiif",
+    "swiglu_f32_f16": "PPPq",
+    "gemm_naive_f16x": "PPPiii",
+    "gemm_naive_swiglu_f16x": "PPPPiii",
+    # (gemm_ws takes tensor maps by value and a cluster size at launch: ``_launch_ex``)
     "spin": "q",
     "l2_prefetch": "PqP",
     "weight_stream": "PqPqPi",
@@ -139,7 +148,7 @@ class KernelLibrary:
             self._carveout_attr = getattr(cu.CUlaunchAttributeID, "CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT",
                                           None)
             self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
-            names = {**SIGNATURES, **{n: "" for n in (GEMM_WG_NAMES if self.wgmma else ())}}
+            names = {**SIGNATURES, **{n: "" for n in ((GEMM_WG_NAMES | WS_NAMES) if self.wgmma else ())}}
             for name, sig in names.items():
                 func = check(cu.cuModuleGetFunction(self._cu_module, name.encode()), f"cuModuleGetFunction({name})")
                 if name in SMEM_LIMITS:
@@ -179,7 +188,7 @@ class KernelLibrary:
         whether the previous operation on the stream was a kernel and the policy allows it: see
         ``Executor``; plain by default, so a new caller never gets a programmatic edge by accident)."""
         smem = dynamic_smem(ln)
-        if ln.kernel in GEMM_WG_NAMES:
+        if ln.kernel in GEMM_WG_NAMES or ln.kernel in WS_NAMES:
             if not self.wgmma:
                 raise KernelError(f"{ln.kernel} needs sm_90a and cuda.bindings (KernelLibrary.wgmma is False here)")
             self._launch_ex(ln, stream, smem, self.pdl and pdl)
@@ -217,6 +226,11 @@ class KernelLibrary:
                 attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
                 attr.value.programmaticStreamSerializationAllowed = 1
                 attrs.append(attr)
+            if ln.kernel in WS_NAMES:   # gemm_ws: its K split is the launch's cluster (its last argument)
+                attr = cu.CUlaunchAttribute()
+                attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
+                attr.value.clusterDim.x, attr.value.clusterDim.y, attr.value.clusterDim.z = ln.args[-1], 1, 1
+                attrs.append(attr)
             if ln.carveout >= 0 and self._carveout_attr is not None:
                 attr = cu.CUlaunchAttribute()
                 attr.id = self._carveout_attr
@@ -226,8 +240,8 @@ class KernelLibrary:
                 c.attrs = attrs
                 c.numAttrs = len(attrs)
             func, types = self._cu_funcs[ln.kernel]
-            if ln.kernel in GEMM_WG_NAMES:   # a void* array's address; the config keeps what it points into
-                keep = self._wg_params(ln)
+            if ln.kernel in GEMM_WG_NAMES or ln.kernel in WS_NAMES:   # a void* array's address (kept in the config)
+                keep = self._ws_params(ln) if ln.kernel in WS_NAMES else self._wg_params(ln)
                 params = ctypes.addressof(keep[0])
             else:
                 keep, params = None, (ln.args, types)
@@ -248,6 +262,20 @@ class KernelLibrary:
         maps = [self._tmap(w, N, K, box) for w in weights] + [self._tmap(x, M, K, None)]
         scalars = [ctypes.c_void_p(y), ctypes.c_int(M), ctypes.c_int(N), ctypes.c_int(K)]
         ptrs = (ctypes.c_void_p * (len(maps) + 4))(*[int(m.getPtr()) for m in maps],
+                                                    *[ctypes.addressof(v) for v in scalars])
+        return ptrs, maps, scalars
+
+    def _ws_params(self, ln: Launch) -> tuple:
+        """gemm_ws's kernel parameters as a ``void*`` array: a tensor map per weight matrix ([N, K] f16, boxes
+        of 64 k x the block's rows, SwiGLU half of them, 128-byte swizzle), one for the f16 x ([M, K], boxes of
+        64 x 64, swizzled: wgmma reads it where TMA puts it), then y, M, N, K and the cluster size."""
+        *weights, x, y, M, N, K, cl = ln.args
+        nc, wt, _st = WS_BUILDS[ln.kernel]
+        rows = 64 * wt * nc
+        box = rows // 2 if len(weights) == 2 else rows
+        maps = [self._tmap(w, N, K, box) for w in weights] + [self._tmap(x, M, K, 64)]
+        scalars = [ctypes.c_void_p(y), ctypes.c_int(M), ctypes.c_int(N), ctypes.c_int(K), ctypes.c_int(cl)]
+        ptrs = (ctypes.c_void_p * (len(maps) + 5))(*[int(m.getPtr()) for m in maps],
                                                     *[ctypes.addressof(v) for v in scalars])
         return ptrs, maps, scalars
 

@@ -134,14 +134,25 @@ __device__ __forceinline__ void norm_weight_early(const float* w, int H, int nw,
 
 // The same with float4 loads, at most 4 per thread kept in registers: one read of x. Needs H % 4 == 0,
 // H / 4 <= 4 * blockDim.x and (with w) nw % 4 == 0.
-extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+// float4 i of a row: stored as is, or rounded to four f16 (8 bytes)
+__device__ __forceinline__ void store4(float* y, int i, float4 v) { reinterpret_cast<float4*>(y)[i] = v; }
+__device__ __forceinline__ void store4(half* y, int i, float4 v) {
+    __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+    uint2 u;
+    u.x = *reinterpret_cast<unsigned*>(&lo);
+    u.y = *reinterpret_cast<unsigned*>(&hi);
+    reinterpret_cast<uint2*>(y)[i] = u;
+}
+
+template <typename TY>
+__device__ __forceinline__ void rms_norm4_body(const float* x, const float* w, TY* y, int H, int nw, float eps) {
     pdl_start();
     float4 we[4];
     norm_weight_early(w, H, nw, we);   // before the PDL wait (NORM_W_EARLY, above)
     pdl_wait();
     __shared__ float sh[32];
     const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
-    float4* yr = reinterpret_cast<float4*>(y + (long long)blockIdx.x * H);
+    TY* yr = y + (long long)blockIdx.x * H;
     const int H4 = H >> 2;
     float4 v[4];
     float ss = 0.0f;
@@ -162,18 +173,35 @@ extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* 
                 const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
                 o.x *= wv.x; o.y *= wv.y; o.z *= wv.z; o.w *= wv.w;
             }
-            yr[i] = o;
+            store4(yr, i, o);
         }
     }
 }
 
+extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+    rms_norm4_body(x, w, y, H, nw, eps);
+}
+// y in f16 (f16_acts graphs: the norm feeds products only); the f32 kernel's values, rounded
+extern "C" __global__ void rms_norm4_f32_f16(const float* x, const float* w, half* y, int H, int nw, float eps) {
+    rms_norm4_body(x, w, y, H, nw, eps);
+}
+
 // ADD (op 0) / MUL (op 1) with b broadcast over a's leading dims (b has nb elements). y may alias a.
-extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, long long n, long long nb, int op) {
+// The _f16 twin rounds y to f16 (an f16 activation that feeds a product: f16_acts graphs); y must not
+// overlap a then (its elements are half as wide: element i would land on a's element i / 2).
+template <typename TY>
+__device__ __forceinline__ void binary_body(const float* a, const float* b, TY* y, long long n, long long nb, int op) {
     PDL_ENTER();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const float u = a[i], v = b[nb == n ? i : i % nb];
-        y[i] = op == 0 ? u + v : u * v;
+        y[i] = (TY)(op == 0 ? u + v : u * v);
     }
+}
+extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, long long n, long long nb, int op) {
+    binary_body(a, b, y, n, nb, op);
+}
+extern "C" __global__ void binary_f32_f16(const float* a, const float* b, half* y, long long n, long long nb, int op) {
+    binary_body(a, b, y, n, nb, op);
 }
 
 extern "C" __global__ void silu_f32(const float* x, float* y, long long n) {
@@ -387,8 +415,9 @@ attn_kqv_cl_f16(const half* V, const float* p, float* out, int n_kv, int kv_head
 // per thread (H % 4 == 0, H / 4 <= 4 * blockDim.x, nw % 4 == 0). Both outputs are written after the
 // block barrier, when the block has read its row: at one row, h and y may overlap a and b anywhere.
 // Bitwise equal to binary_f32 (ADD) then rms_norm4_f32 (with w) at the same block size.
-extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, float* h, const float* w, float* y,
-                                             int H, int nw, float eps) {
+template <typename TY>
+__device__ __forceinline__ void add_rms_norm4_body(const float* a, const float* b, float* h, const float* w, TY* y,
+                                                   int H, int nw, float eps) {
     pdl_start();
     float4 we[4];
     norm_weight_early(w, H, nw, we);
@@ -398,7 +427,7 @@ extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, flo
     const float4* ar = reinterpret_cast<const float4*>(a + base);
     const float4* br = reinterpret_cast<const float4*>(b + base);
     float4* hr = reinterpret_cast<float4*>(h + base);
-    float4* yr = reinterpret_cast<float4*>(y + base);
+    TY* yr = y + base;
     const int H4 = H >> 2;
     float4 v[4];
     float ss = 0.0f;
@@ -420,21 +449,35 @@ extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, flo
         if (i < H4) {
             const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
             hr[i] = v[c];
-            yr[i] = make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
-                                v[c].w * scale * wv.w);
+            store4(yr, i, make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
+                                      v[c].w * scale * wv.w));
         }
     }
 }
 
+extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, float* h, const float* w, float* y,
+                                             int H, int nw, float eps) {
+    add_rms_norm4_body(a, b, h, w, y, H, nw, eps);
+}
+// y in f16 (f16_acts graphs); h stays f32 (the residual stream)
+extern "C" __global__ void add_rms_norm4_f32_f16(const float* a, const float* b, float* h, const float* w, half* y,
+                                                 int H, int nw, float eps) {
+    add_rms_norm4_body(a, b, h, w, y, H, nw, eps);
+}
+
 // SILU then MUL (SwiGLU): y = silu(g) * u; y may alias g.
-extern "C" __global__ void swiglu_f32(const float* g, const float* u, float* y, long long n) {
+template <typename TY>
+__device__ __forceinline__ void swiglu_body(const float* g, const float* u, TY* y, long long n) {
     PDL_ENTER();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const float v = g[i];
         const float s = v / (1.0f + expf(-v));
-        y[i] = s * u[i];
+        y[i] = (TY)(s * u[i]);
     }
 }
+extern "C" __global__ void swiglu_f32(const float* g, const float* u, float* y, long long n) { swiglu_body(g, u, y, n); }
+// y in f16 (f16_acts graphs: it feeds the down projection); must not overlap g or u
+extern "C" __global__ void swiglu_f32_f16(const float* g, const float* u, half* y, long long n) { swiglu_body(g, u, y, n); }
 
 // ROPE then SET_ROWS: dst[idx[b], h * d + e] = f16(rope(x)[b, h, e]); x [B, heads, d]; one thread per pair.
 extern "C" __global__ void rope_set_rows_f16(const float* x, const int* pos, const int* idx, half* dst, int B,
@@ -2065,6 +2108,204 @@ GEMM_WG_KERNELS(gemm_tc8g, 8)
 GEMM_WG_KERNELS(gemm_tc3g, 3)   // sizes between the powers of two: one wave of SMs (ops._wg_split)
 GEMM_WG_KERNELS(gemm_tc5g, 5)
 GEMM_WG_KERNELS(gemm_tc6g, 6)
+
+// gemm_ws: the product for 2..64 rows of an f16 x (f16_acts graphs: the norms, the SwiGLU pass and the
+// attention write the activations that feed products in f16), warp-specialised (sm_90a).
+// Why (session 22, H200, docs/runtime.md): a block of the "g" build above stages f32 x and rounds it itself,
+// and its one thread that issues the copies waits at every stage's block barrier; here one producer warp
+// streams weights and x through a ring of S stages (full / empty mbarriers, no block barrier in the loop)
+// and x arrives in f16, TMA'd straight into the swizzled layout wgmma reads: half the x bytes per stage, no
+// rounding pass. The same pipeline fed f32 x (rounded by the consumers) was barely faster than the "g"
+// build: the x bytes are what bounded it. 1B step at 64 rows, q / o / gate-up+SwiGLU / down chained with PDL
+// in a graph: 46.9 us per layer against 65.7 for the f32-x launches.
+// NC consumer warpgroups of WT m64 weight tiles (BN = 64 WT NC weight rows per block), one producer warp
+// (block 128 NC + 32). Stage j: weights k in [64 j, 64 j + 64) of the block's rows (SW: BN / 2 gate rows,
+// then the same up rows: a warpgroup's tile 0 is gate rows 64 wg, tile 1 the same up rows, so one thread
+// holds both sums of an output) and the same k of the 64 x rows (rows past M and k past K read as zero: the
+// tensor maps' bounds). K is split over a cluster of CL blocks (the launch's cluster dimension; argument CL
+// says the same and is checked), partial tiles added in rank order through distributed shared memory, as
+// gemm_tc_store does: deterministic, no atomics. Bits: k in natural order, 16 per instruction, like "g".
+// SW writes y [M, N] in f16 (OUTH), the plain kernel f32. Needs K % 8 == 0 (16-byte rows for TMA), M <= 64.
+#ifndef WS_STAGES1
+#define WS_STAGES1 8
+#endif
+template <int NC, int WT, int S, bool SW, bool OUTH>
+__device__ __forceinline__ void gemm_ws_body(const TmaMap* tw, const TmaMap* tw2, const TmaMap* tx, void* yv, int M,
+                                             int N, int K, int CLarg) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int BN = 64 * WT * NC, WB = BN * 128, XB = 64 * 128, SB = WB + XB;
+    static_assert(!SW || WT == 2, "gemm_ws SwiGLU: a warpgroup's tile 0 is gate rows, tile 1 the same up rows");
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    const unsigned raw = (unsigned)__cvta_generic_to_shared(tc_smem), base = (raw + 1023) & ~1023u;
+    unsigned char* sm = tc_smem + (base - raw);
+    const unsigned full = base + S * SB, empty = full + 8 * S;
+    cg::cluster_group cluster = cg::this_cluster();
+    const int CL = (int)cluster.num_blocks(), rank = (int)cluster.block_rank();
+    if (CL != CLarg || blockDim.x != 128 * NC + 32) __trap();   // launched as ops.gemm_ws_launch says
+    const int tile = (int)(blockIdx.x / CL), n0 = tile * BN, ob = tile * (BN / 2);
+    const int TK = (K + 63) / 64, kbeg = rank * TK / CL * 64, T = (rank + 1) * TK / CL - rank * TK / CL;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wg = warp >> 2;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full + 8 * s) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty + 8 * s), "r"(NC * 128) : "memory");
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+#if WG_TRIGGER
+    pdl_start();
+#endif
+    auto issue_w = [&](int j, int s) {   // weights never depend on earlier kernels: issued before the PDL wait
+        if (SW) {
+            tma_load_2d(base + s * SB, tw, kbeg + j * 64, ob, full + 8 * s);
+            tma_load_2d(base + s * SB + WB / 2, tw2, kbeg + j * 64, ob, full + 8 * s);
+        } else {
+            tma_load_2d(base + s * SB, tw, kbeg + j * 64, n0, full + 8 * s);
+        }
+    };
+    float d[WT][32];
+    if (wg == NC) {                      // the producer warp: one lane issues every copy
+        if (lane == 0) {
+            const int P = T < S ? T : S;
+            for (int j = 0; j < P; j++) {
+                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full + 8 * j), "r"(SB) : "memory");
+                issue_w(j, j);
+            }
+            pdl_wait();
+            for (int j = 0; j < P; j++) tma_load_2d(base + j * SB + WB, tx, kbeg + j * 64, 0, full + 8 * j);
+            for (int j = S; j < T; j++) {
+                const int s = j % S;
+                mbar_wait(empty + 8 * s, ((j / S) - 1) & 1);   // both warpgroups' products of stage j - S are done
+                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full + 8 * s), "r"(SB) : "memory");
+                issue_w(j, s);
+                tma_load_2d(base + s * SB + WB, tx, kbeg + j * 64, 0, full + 8 * s);
+            }
+        } else {
+            pdl_wait();
+        }
+    } else {
+        pdl_wait();                      // (the output may be an earlier kernel's input: write after it)
+#pragma unroll
+        for (int h = 0; h < WT; h++)
+#pragma unroll
+            for (int i = 0; i < 32; i++) d[h][i] = 0.0f;
+#pragma unroll 1
+        for (int j = 0; j < T; j++) {
+            const int s = j % S;
+            mbar_wait(full + 8 * s, (j / S) & 1);
+            const unsigned wb = base + s * SB, xb = wb + WB;
+            asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+            for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+                for (int h = 0; h < WT; h++)
+                    wg_mma_64x64(d[h], wg_desc_sw128(wb + (SW ? h * NC + wg : WT * wg + h) * 64 * 128 + 32 * ks),
+                                 wg_desc_sw128(xb + 32 * ks));
+            asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");   // stage j - 1's products are done
+            if (j > 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty + 8 * ((j - 1) % S)) : "memory");
+        }
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+        for (int h = 0; h < WT; h++) wg_fence_acc(d[h]);
+    }
+    __syncthreads();                     // every copy landed and was read: the epilogue reuses the ring
+    // d[h][i]: weight row 16 (warp % 4) + g + 8 ((i >> 1) & 1) of tile h's 64, x row 8 (i >> 2) + 2 tq + (i & 1)
+    const int g = lane >> 2, tq = lane & 3;
+    auto lrow = [&](int i) { return 16 * (warp & 3) + g + 8 * ((i >> 1) & 1); };
+    auto xrow = [&](int i) { return (i >> 2) * 8 + 2 * tq + (i & 1); };
+    auto put = [&](int m, int n, float v) {
+        if (OUTH) reinterpret_cast<half*>(yv)[(long long)m * N + n] = __float2half_rn(v);
+        else reinterpret_cast<float*>(yv)[(long long)m * N + n] = v;
+    };
+    if (CL == 1) {
+        if (wg < NC) {
+#pragma unroll
+            for (int i = 0; i < 32; i++) {
+                if (xrow(i) >= M) continue;
+                if (SW) {
+                    const int n = ob + 64 * wg + lrow(i);
+                    if (n < N) put(xrow(i), n, silu_mul(d[0][i], d[1][i]));
+                } else {
+#pragma unroll
+                    for (int h = 0; h < WT; h++) {
+                        const int n = n0 + 64 * (WT * wg + h) + lrow(i);
+                        if (n < N) put(xrow(i), n, d[h][i]);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    float* red = reinterpret_cast<float*>(sm);   // [M][BN] partial tile (SW: gate rows, then the same up rows)
+    if (wg < NC) {
+#pragma unroll
+        for (int h = 0; h < WT; h++)
+#pragma unroll
+            for (int i = 0; i < 32; i++)
+                if (xrow(i) < M) red[xrow(i) * BN + (SW ? h * NC + wg : WT * wg + h) * 64 + lrow(i)] = d[h][i];
+    }
+    cluster.sync();
+    const int NT = blockDim.x, OUT = SW ? BN / 2 : BN;
+    for (int i = rank * NT + threadIdx.x; i < M * OUT; i += CL * NT) {
+        const int m = i / OUT, c = i % OUT, n = (SW ? ob : n0) + c;
+        float gs = 0.0f, us = 0.0f;
+#pragma unroll 1
+        for (int q = 0; q < CL; q++) {
+            const float* pq = cluster.map_shared_rank(red, q);
+            gs += pq[m * BN + c];
+            if (SW) us += pq[m * BN + OUT + c];
+        }
+        if (n < N) put(m, n, SW ? silu_mul(gs, us) : gs);
+    }
+    cluster.sync();                      // keep this block's shared memory until the others read it
+#else
+    __trap();
+#endif
+}
+// the builds (ops.WS_BUILDS): plain BN 64 (one consumer warpgroup, 8 stages), SwiGLU BN 128 (64 gate + 64 up
+// rows, one warpgroup, 8 stages) and BN 256 (two warpgroups, 4 stages); cluster size from the launch
+extern "C" __global__ void __launch_bounds__(160, 1)
+gemm_ws_f16x(const __grid_constant__ TmaMap tw, const __grid_constant__ TmaMap tx, float* y, int M, int N, int K, int CL) {
+    gemm_ws_body<1, 1, WS_STAGES1, false, false>(&tw, nullptr, &tx, y, M, N, K, CL);
+}
+extern "C" __global__ void __launch_bounds__(160, 1)
+gemm_ws2_swiglu_f16x(const __grid_constant__ TmaMap tg, const __grid_constant__ TmaMap tu,
+                     const __grid_constant__ TmaMap tx, half* y, int M, int N, int K, int CL) {
+    gemm_ws_body<1, 2, 8, true, true>(&tg, &tu, &tx, y, M, N, K, CL);
+}
+extern "C" __global__ void __launch_bounds__(288, 1)
+gemm_ws4_swiglu_f16x(const __grid_constant__ TmaMap tg, const __grid_constant__ TmaMap tu,
+                     const __grid_constant__ TmaMap tx, half* y, int M, int N, int K, int CL) {
+    gemm_ws_body<2, 2, 4, true, true>(&tg, &tu, &tx, y, M, N, K, CL);
+}
+
+// f16 x without Hopper's features (or K % 8 != 0): one thread per output, the slow always-correct path;
+// the _swiglu one writes silu(x Wg^T) * (x Wu^T) in f16
+extern "C" __global__ void gemm_naive_f16x(const half* __restrict__ W, const half* x, float* y, int M, int N, int K) {
+    PDL_ENTER();
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= (long long)M * N) return;
+    const int m = (int)(i / N), n = (int)(i % N);
+    float s = 0.0f;
+    for (int k = 0; k < K; k++) s += __half2float(W[(long long)n * K + k]) * __half2float(x[(long long)m * K + k]);
+    y[i] = s;
+}
+extern "C" __global__ void gemm_naive_swiglu_f16x(const half* __restrict__ Wg, const half* __restrict__ Wu, const half* x,
+                                                  half* y, int M, int N, int K) {
+    PDL_ENTER();
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= (long long)M * N) return;
+    const int m = (int)(i / N), n = (int)(i % N);
+    float gs = 0.0f, us = 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float xv = __half2float(x[(long long)m * K + k]);
+        gs += __half2float(Wg[(long long)n * K + k]) * xv;
+        us += __half2float(Wu[(long long)n * K + k]) * xv;
+    }
+    y[i] = __float2half_rn(silu_mul(gs, us));
+}
 
 // Any shape: one thread per output. The slow, always-correct path.
 extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,

@@ -113,6 +113,23 @@ TC_BUILD = {name: w for (_cl, w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.ite
 TC_ST = {"": 256, "w": 128, "t": 64, "m": 128, "g": 64}
 TC_MAX_ROWS = {"": 16, "w": 64, "t": 64, "m": 32, "g": 64}
 TC_WARP_ROWS = {"": 16, "w": 16, "t": 32, "m": 32, "g": 32}
+#: gemm_ws (llama.cu gemm_ws_body, sm_90a): the products of an f16 x (f16_acts graphs), warp-specialised, per
+#: kernel (consumer warpgroups, m64 weight tiles per warpgroup, ring stages): plain BN 64; SwiGLU BN 128 / 256
+WS_BUILDS = {"gemm_ws_f16x": (1, 1, 8), "gemm_ws2_swiglu_f16x": (1, 2, 8), "gemm_ws4_swiglu_f16x": (2, 2, 4)}
+WS_PLAIN = "gemm_ws_f16x"
+WS_NAMES = frozenset(WS_BUILDS)
+#: the always-correct products of an f16 x (no sm_90a, K % 8, unaligned rows, more than 64 rows)
+NAIVE_F16X = "gemm_naive_f16x"
+NAIVE_SWIGLU_F16X = "gemm_naive_swiglu_f16x"
+
+
+def ws_smem_bytes(name: str) -> int:
+    """A gemm_ws launch's dynamic shared memory: the ring (weights and f16 x per stage, two mbarriers each)
+    and 1 KB to align the swizzled tiles."""
+    nc, wt, st = WS_BUILDS[name]
+    return st * (64 * wt * nc * 128 + 64 * 128) + 16 * st + 1024
+
+
 #: per kernel: the positions of the arguments it writes a tensor through (what a fused group materialises)
 WRITES = {
     "rms_norm_f32": (2,), "rms_norm4_f32": (2,), "binary_f32": (2,), "silu_f32": (1,), "copy_u32": (1,),
@@ -122,6 +139,8 @@ WRITES = {
     "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
     **{name: (2,) for name in GEMM_TC.values()}, **{name: (3,) for name in GEMM_TC_SWIGLU.values()},
     **{name: (5,) for name in sorted(ATTN_MMA_NAMES | ATTN_FUSED_NAMES)},
+    "binary_f32_f16": (2,), "rms_norm4_f32_f16": (2,), "add_rms_norm4_f32_f16": (2, 4), "swiglu_f32_f16": (2,),
+    WS_PLAIN: (2,), "gemm_ws2_swiglu_f16x": (3,), "gemm_ws4_swiglu_f16x": (3,), NAIVE_F16X: (2,), NAIVE_SWIGLU_F16X: (3,),
 }
 
 
@@ -130,7 +149,8 @@ WRITES = {
 #: multiplied by a 2-D MUL_MAT, ggml's KQV) must not start before its predecessor ends.
 EARLY_READS = {
     "gemv_f16_f32": (0,), "gemv_add_rms_f16_f32": (0,), "gemv_swiglu_f16_f32": (0, 1),
-    "add_rms_norm4_f32": (3,), "rms_norm4_f32": (1,),
+    "add_rms_norm4_f32": (3,), "rms_norm4_f32": (1,), "add_rms_norm4_f32_f16": (3,), "rms_norm4_f32_f16": (1,),
+    WS_PLAIN: (0,), "gemm_ws2_swiglu_f16x": (0, 1), "gemm_ws4_swiglu_f16x": (0, 1),
     **{name: (0,) for name in GEMM_TC.values()}, **{name: (0, 1) for name in GEMM_TC_SWIGLU.values()},
 }
 
@@ -314,13 +334,16 @@ def tc_smem_bytes(M: int, build: str) -> int:
 TC_SMEM_MAX = max(tc_smem_bytes(TC_MAX_ROWS[b], b) for b in TC_BUILDS)
 #: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
 #: (set as the kernel's limit when the library loads)
-SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES}, **{name: attn_mma_smem(name) for name in ATTN_MMA_NAMES}}
+SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES},
+               **{name: attn_mma_smem(name) for name in ATTN_MMA_NAMES}, **{name: ws_smem_bytes(name) for name in WS_NAMES}}
 
 
 def dynamic_smem(ln: Launch) -> int:
     """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc and attn_mma)."""
     if ln.kernel in ATTN_MMA_NAMES:
         return attn_mma_smem(ln.kernel)
+    if ln.kernel in WS_NAMES:
+        return ws_smem_bytes(ln.kernel)
     build = TC_BUILD.get(ln.kernel)
     if build is None:
         return 0
@@ -620,6 +643,57 @@ def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int 
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
 
 
+#: gemm_ws cluster sizes: at most the portable 8 (``ws_cluster``)
+WS_MAX_CLUSTER = PORTABLE_CLUSTER
+
+
+def ws_cluster(tiles: int, K: int, num_sms: int) -> int:
+    """The K split of a gemm_ws launch of ``tiles`` weight tiles. Few tiles: enough blocks for about 64 SMs
+    (1B K/V at 64 rows: 5.3 us in 8 x 8 blocks, 6.4 in 8 x 4); many: one block per tile unless K is long
+    enough that a split still streams 40 stages per block and one wave holds it (clusters of 3 or more are
+    placed per GPC: a wave of them holds about 3/4 of the SMs). H200, 64 rows, us (session 22): 1B q/o
+    7.8 (32 blocks) vs 9.3 (64); 1B down 15.8 (32 x 3) vs 17.9 (x 2) vs 21.8 (x 4); 8B down 36.2 (64 x 2) vs
+    41.9 (x 1) vs 45.4 (x 3)."""
+    tk = -(-K // 64)
+    if tiles < 32:
+        return max(1, min(WS_MAX_CLUSTER, -(-64 // tiles), tk // 2))
+    cl = 1
+    while (cl < WS_MAX_CLUSTER and tk / (cl + 1) >= 40
+           and tiles * (cl + 1) <= (num_sms if cl + 1 <= 2 else 0.75 * num_sms)):
+        cl += 1
+    return cl
+
+
+def _ws_ok(M: int, K: int, addrs, wgmma: bool) -> bool:
+    """Whether gemm_ws takes the product: sm_90a, at most 64 rows, 16-byte rows and 16-byte aligned
+    operands (the tensor maps' requirements)."""
+    return wgmma and 1 <= M <= 64 and K % 8 == 0 and all(a % 16 == 0 for a in addrs)
+
+
+def mul_mat_f16x_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132,
+                        wgmma: bool = False) -> Launch:
+    """f16 W [N, K] times an f16 x [M, K] -> f32 y [M, N]: gemm_ws (sm_90a, up to 64 rows), else naive."""
+    if _ws_ok(M, K, (W, x), wgmma):
+        tiles = -(-N // 64)
+        cl = ws_cluster(tiles, K, num_sms)
+        return Launch(WS_PLAIN, (tiles * cl, 1, 1), (32 + 128 * WS_BUILDS[WS_PLAIN][0], 1, 1), (W, x, y, M, N, K, cl))
+    return Launch(NAIVE_F16X, (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
+
+
+def swiglu_f16x_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132,
+                       wgmma: bool = False) -> Launch:
+    """silu(x Wg^T) * (x Wu^T) -> f16 y [M, N] for an f16 x, gate and up [N, K] read in one pass: gemm_ws's
+    SwiGLU builds (blocks of 64 gate + 64 up rows while they fit one wave, else 128 + 128: 1B 22.8 us, 8B
+    62.7 at 64 rows, against 27.1 and 67.1 for the f32-x pass), else naive."""
+    if _ws_ok(M, K, (Wg, Wu, x), wgmma):
+        name = "gemm_ws2_swiglu_f16x" if -(-2 * N // 128) <= num_sms else "gemm_ws4_swiglu_f16x"
+        nc, wt, _st = WS_BUILDS[name]
+        tiles = -(-2 * N // (64 * wt * nc))
+        cl = ws_cluster(tiles, K, num_sms)
+        return Launch(name, (tiles * cl, 1, 1), (32 + 128 * nc, 1, 1), (Wg, Wu, x, y, M, N, K, cl))
+    return Launch(NAIVE_SWIGLU_F16X, (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (Wg, Wu, x, y, M, N, K))
+
+
 #: rows of x (a step's weight products') at which its kernels launch plainly by default
 #: (``Executor(pdl_policy="auto")``; programmatic dependent launch at every other count). Measured side by
 #: side on the H200 (multi-stream graphs, docs/runtime.md): PDL gained at batch 1 (8B 4%, 1B 9%, session 8)
@@ -668,6 +742,13 @@ def _alias_ok(graph: Graph, addr, writes, reads) -> bool:
     return not any(addr(r) != addr(w) and _overlaps(graph, addr, w, r) for w in writes for r in reads)
 
 
+def _f16_out_ok(graph: Graph, addr, y: str, reads) -> bool:
+    """An f16 output (f16_acts graphs) may not overlap what its kernel reads at all, in place included: its
+    elements are half as wide, so element i lands on an f32 input's element i / 2, which another thread
+    may not have read yet."""
+    return not any(_overlaps(graph, addr, y, r) for r in reads)
+
+
 def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:
     shp = _shape(graph, x)
     H = shp[-1]
@@ -695,11 +776,17 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
     if op == "RMS_NORM":
         return [_rms_norm(graph, addr, ins[0], None, outs[0])]
     if op in ("ADD", "MUL"):
-        _require_f32(graph, node.id, (*ins, outs[0]))
+        _require_f32(graph, node.id, ins)
+        half = _dtype(graph, outs[0]) == "f16"
+        if not half:
+            _require_f32(graph, node.id, outs)
+        elif not _f16_out_ok(graph, addr, outs[0], ins):
+            raise KernelError(f"node {node.id!r}: its f16 output {outs[0]!r} overlaps an f32 input (no kernel "
+                              "writes half-width elements over the ones it reads)")
         n, nb = _numel(_shape(graph, ins[0])), _numel(_shape(graph, ins[1]))
         if nb == 0 or n % nb:
             raise KernelError(f"node {node.id!r}: cannot broadcast {nb} elements over {n}")
-        return [Launch("binary_f32", _ew_grid(n), (256, 1, 1),
+        return [Launch("binary_f32_f16" if half else "binary_f32", _ew_grid(n), (256, 1, 1),
                        (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, nb, 0 if op == "ADD" else 1))]
     if op == "SILU":
         n = _numel(_shape(graph, ins[0]))
@@ -831,13 +918,16 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> 
     a, b = node.inputs
     y = node.outputs[0]
     sa, sb, sy = _shape(graph, a), _shape(graph, b), _shape(graph, y)
-    if _dtype(graph, a) != "f16" or _dtype(graph, b) != "f32":
-        raise KernelError(f"node {node.id!r}: MUL_MAT needs f16 x f32 (got {_dtype(graph, a)} x {_dtype(graph, b)})")
+    xh = _dtype(graph, b) == "f16" and len(sa) == 2   # an f16 activation (f16_acts graphs)
+    if _dtype(graph, a) != "f16" or (_dtype(graph, b) != "f32" and not xh) or _dtype(graph, y) != "f32":
+        raise KernelError(f"node {node.id!r}: MUL_MAT needs f16 x f32 -> f32, or f16 weights [N, K] x f16 -> f32 "
+                          f"(got {_dtype(graph, a)} x {_dtype(graph, b)} -> {_dtype(graph, y)})")
     if len(sa) == 2:
         N, K = sa
         if _numel(sb) % K:
             raise KernelError(f"node {node.id!r}: x has {_numel(sb)} elements, not a multiple of K={K}")
-        return mul_mat_launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms, wgmma)
+        launch = mul_mat_f16x_launch if xh else mul_mat_launch
+        return launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms, wgmma)
     if len(sa) == 3 and len(sb) == 3 and len(sy) == 3:
         R, G, D = sa
         B, heads, X = sb

@@ -56,9 +56,19 @@ DEFAULT_FUSE = "runtime"
 FUSE_MODES = ("norms", "runtime")
 
 
-def build_graph(cfg: LlamaConfig, fuse: str = DEFAULT_FUSE) -> Graph:
-    """The memplan graph of one step with the given fusion groups (``memplan.examples.llama``)."""
-    return llama(cfg, fuse=fuse)
+#: token counts whose runtime-fused graphs carry f16 activations into the products (``build_graph``)
+F16_ACTS_ROWS = range(17, 65)
+
+
+def build_graph(cfg: LlamaConfig, fuse: str = DEFAULT_FUSE, f16_acts: bool | None = None) -> Graph:
+    """The memplan graph of one step with the given fusion groups (``memplan.examples.llama``).
+    ``f16_acts`` None: f16 activations into the products (``llama(f16_acts=True)``) for runtime-fused
+    graphs of 17-64 tokens, where gemm_ws streams them (H200, 1B at 64 rows: the layer's four products
+    46.9 us against 65.7 with f32 activations; docs/runtime.md session 22); at 1-16 tokens the GEMV and
+    the register builds read f32 x as fast, and the batch-1 step stays as it was."""
+    if f16_acts is None:
+        f16_acts = fuse == "runtime" and cfg.batch in F16_ACTS_ROWS
+    return llama(cfg, fuse=fuse, f16_acts=f16_acts)
 
 
 def dims(cfg: LlamaConfig) -> dict[str, int]:

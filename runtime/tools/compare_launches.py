@@ -243,13 +243,15 @@ def compare_plans(graph_a: Graph, plan_a: Plan, graph_b: Graph, plan_b: Plan, *,
     return Comparison(ta, tb, tuple(differing))
 
 
-def one_and_split(name: str, batch: int, devices: int, fuse: str, *, streams=None, **overrides):
-    """The graph of a config, its one-GPU serial plan (as ``runtime.bench_multi_gpu`` plans it) and its
-    split over ``devices`` (``memplan.plan_devices``): (graph, single plan, split, split plan)."""
+def one_and_split(name: str, batch: int, devices: int, fuse: str, *, streams=None, f16_acts: bool | None = None,
+                  **overrides):
+    """The graph of a config (``f16_acts`` as ``build_graph`` takes it), its one-GPU serial plan (as
+    ``runtime.bench_multi_gpu`` plans it) and its split over ``devices`` (``memplan.plan_devices``):
+    (graph, single plan, split, split plan)."""
     from ..models import llama as L
 
     cfg = L.config(name, batch=batch, **overrides)
-    g = L.build_graph(cfg, fuse)
+    g = L.build_graph(cfg, fuse, f16_acts)
     split, multi = memplan.plan_devices(g, devices, streams=streams)
     return cfg, g, memplan.plan(g), split, multi
 
