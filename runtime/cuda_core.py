@@ -38,7 +38,7 @@ from .binding import bind
 from .cuda_util import EVENT_DISABLE_TIMING, STREAM_NON_BLOCKING, capture_graph, destroy_graph, launch_graph
 from .device_memory import DeviceMemory, on_device
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
-from .kernels.ops import pdl_by_default, weight_product_rows
+from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
 from .step import program
 
@@ -138,7 +138,7 @@ class CudaCore:
             raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
         prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch)
         if pdl_policy == "auto":
-            pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph)) else "off"
+            pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph), weight_products_read_f16(graph)) else "off"
         self.pdl_on, self.pdl_always = pdl_policy != "off", pdl_policy == "always"
         self.libs: list[KernelLibrary] = []
         for d in range(self.devices):

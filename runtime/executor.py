@@ -47,8 +47,8 @@ class Executor(CudaCore):
         launches a kernel with programmatic serialization only when the previous operation on its stream
         was a kernel launch (not a copy, memset or event wait); "always" uses it for every kernel (kept for
         ``runtime.tools.pdl_check``); "off" never; "auto" is "chain" unless the graph's weight products
-        have a number of rows of x in ``ops.PDL_OFF_ROWS`` (17 to 32, where it measured slower on the 8B),
-        then "off".
+        have a number of rows of x in ``ops.PDL_OFF_ROWS`` (17 to 32, where it measured slower on the 8B) and
+        none reads an f16 x (the f16-activation graphs: gemm_ws gains from PDL there), then "off".
         ``prefetch``: ``(after_node, weight, nbytes)`` triples; after ``after_node`` is issued, an extra
         stream (forked from it by an event) pulls the first ``nbytes`` of ``weight`` into L2. Weights
         are never written by a step, so this adds no hazard; it only moves HBM traffic into phases

@@ -485,7 +485,7 @@ def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
     from runtime.kernels import KernelLibrary
     from runtime.kernels.ops import PDL_OFF_ROWS, weight_product_rows
 
-    cfg, g, w, inp = _tiny(batch, seed=6)
+    cfg, g, w, inp = _tiny(batch, seed=6, f16_acts=False)   # (f16 activations take PDL at every row count)
     assert (weight_product_rows(g) in PDL_OFF_ROWS) == (batch == 24)
     plan = memplan.plan(g, L.multi_stream_schedule(g))
     want = emulate(g, plan, w, inp)[0]["logits"]
@@ -512,6 +512,18 @@ def test_pdl_launches_on_a_fake_driver(monkeypatch, batch, policy, want_pdl):
     ex.replay(2)
     assert np.array_equal(ex.read("logits"), want)
     ex.free()
+
+
+def test_auto_pdl_policy_takes_pdl_for_f16_activations_at_every_row_count():
+    """"auto" leaves PDL off at 17-32 rows of f32 x only: the runtime's f16-activation graph at 24 tokens
+    (gemm_ws streams its weights before its PDL wait) launches with PDL; the f32 graph does not."""
+    from runtime.kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
+
+    for f16, want in ((True, True), (False, False)):
+        _cfg, g, _w, _inp = _tiny(24, f16_acts=f16)
+        assert weight_products_read_f16(g) == f16
+        assert pdl_by_default(weight_product_rows(g), weight_products_read_f16(g)) == want
+    assert not weight_products_read_f16(_tiny(1)[1]) and pdl_by_default(1)
 
 
 def test_registry_wgmma_rule():

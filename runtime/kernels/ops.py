@@ -700,13 +700,24 @@ def swiglu_f16x_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int,
 #: and 16 (8B 0.4%, 1B 4.5%); session 16, with one split per step and the wgmma build triggering early
 #: (``WG_TRIGGER``, as built): at 48 / 64 rows 8B 1.2% / 1.4%, 1B 4.1% / 4.0% faster; at 24 / 32 rows the
 #: 8B 0.9% / 1.0% slower, the 1B 2.2% / 1.8% faster (without the trigger: 8B 2.4% / 3.5% slower, 1B 3.8% /
-#: 2.3% faster): a wash, left plain as before.
+#: 2.3% faster): a wash, left plain as before. Session 22: a step whose products read f16 x (gemm_ws, which
+#: streams its weights before its PDL wait) takes PDL at these rows too: 1B at 24 / 32 rows 1.243 / 1.262 ms
+#: plain, 1.109 / 1.149 with PDL (3 streams, one process).
 PDL_OFF_ROWS = range(17, 33)
 
 
-def pdl_by_default(rows: int) -> bool:
-    """Whether a step whose weight products have ``rows`` rows of x launches with PDL by default."""
-    return rows not in PDL_OFF_ROWS
+def pdl_by_default(rows: int, f16_x: bool = False) -> bool:
+    """Whether a step whose weight products have ``rows`` rows of x (``f16_x``: some of them an f16 x, the
+    runtime's f16-activation graphs) launches with PDL by default."""
+    return f16_x or rows not in PDL_OFF_ROWS
+
+
+def weight_products_read_f16(graph: Graph) -> bool:
+    """Whether a MUL_MAT by a 2-D weight in ``graph`` multiplies an f16 x (gemm_ws or its naive twin)."""
+    return any(n.op == "MUL_MAT" and len(n.inputs) == 2 and graph.tensors[graph.root[graph.node_inputs[ni][0]]].kind == "weight"
+               and len(graph.tensor(n.inputs[0]).attrs.get("shape", ())) == 2
+               and graph.tensor(n.inputs[1]).attrs.get("dtype") == "f16"
+               for ni, n in enumerate(graph.nodes))
 
 
 def weight_product_rows(graph: Graph) -> int:
