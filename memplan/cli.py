@@ -188,7 +188,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argtypes.OneLineParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
+    p = argtypes.CommandParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(sub)
