@@ -71,9 +71,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     if fmt == "pt2":
         if args.batch is not None or args.dim:
             raise GraphError(f"{args.model}: --batch/--dim apply to ONNX models; a .pt2 program has fixed sizes")
+        from ..errors import InputFormatError
         from .torch import load_exported
 
-        program = load_exported(args.model)
+        try:
+            program = load_exported(args.model)
+        except InputFormatError as exc:   # a zip archive by another name (a zipped ONNX model?): say why torch
+            if args.model.lower().endswith(".pt2"):   # was asked
+                raise
+            raise InputFormatError(f"{exc}; it was read as one because it is a zip archive (memplan import "
+                                   "reads an ONNX model only from its protobuf file, *.onnx)") from None
         try:
             graph = from_torch(program, name=args.name, alignment=args.alignment, progress=progress)
         except GraphError as exc:  # it names the program's node or tensor; the file is named here (the
