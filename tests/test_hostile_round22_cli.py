@@ -234,3 +234,23 @@ def test_a_torch_export_program_is_recognised_by_its_content(tmp_path, capfd):
         assert exit_code(main, ["import", tmp_path / name, "-o", out, "-q"]) == 0
         assert capfd.readouterr().err == ""
         assert len(memplan.load_graph(str(out)).nodes) >= 2
+
+
+# --- 5. '--' ends the options ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["plan", "{g}", "-o", "{p}", "--"], ["plan", "-o", "{p}", "--", "{g}"]])
+def test_a_double_dash_that_ends_the_options_is_accepted(tmp_path, capsys, graph_file, argv):
+    """``memplan plan G -o P --`` was refused as "unrecognized arguments: --": Python 3.11's subcommands
+    hand on the '--', and with nothing after it came back as an extra argument."""
+    p = tmp_path / "p.json"
+    argv = [a.format(g=graph_file, p=p) for a in argv]
+    assert exit_code(main, argv) == 0, capsys.readouterr().err
+    memplan.verify(memplan.load_graph(str(graph_file)), memplan.load_plan(str(p)))
+
+
+@pytest.mark.parametrize("tail, word", [(["--", "extra"], "extra"), (["--", "--"], "--")])
+def test_arguments_after_a_double_dash_are_still_checked(tmp_path, capsys, graph_file, tail, word):
+    p = tmp_path / "p.json"
+    code, _, err = run(capsys, ["plan", graph_file, "-o", p, *tail])
+    assert_bad_input(code, err, f"unrecognized arguments: {word}")
+    assert not p.exists()
