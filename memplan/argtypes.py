@@ -107,6 +107,13 @@ class CommandParser(OneLineParser):
 
     once = True
 
+    def _get_values(self, action, arg_strings):
+        """argparse's, but a '--' before a subcommand's name is dropped: Python 3.11 hands it to the
+        subcommand choice (``memplan -- plan G -o P`` was "invalid choice: '--'"); later Pythons drop it."""
+        if action.nargs == argparse.PARSER and arg_strings[:1] == ["--"]:
+            arg_strings = arg_strings[1:]
+        return super()._get_values(action, arg_strings)
+
 
 #: an integer as memplan reads one: ASCII digits, an optional '-' (so that '-1' is named a negative count).
 #: ``int()`` also takes '1_000', other scripts' digits ('١٢') and surrounding whitespace, which no option

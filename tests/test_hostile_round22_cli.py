@@ -238,10 +238,12 @@ def test_a_torch_export_program_is_recognised_by_its_content(tmp_path, capfd):
 
 # --- 5. '--' ends the options ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv", [["plan", "{g}", "-o", "{p}", "--"], ["plan", "-o", "{p}", "--", "{g}"]])
+@pytest.mark.parametrize("argv", [["plan", "{g}", "-o", "{p}", "--"], ["plan", "-o", "{p}", "--", "{g}"],
+                                  ["--", "plan", "{g}", "-o", "{p}"]])
 def test_a_double_dash_that_ends_the_options_is_accepted(tmp_path, capsys, graph_file, argv):
-    """``memplan plan G -o P --`` was refused as "unrecognized arguments: --": Python 3.11's subcommands
-    hand on the '--', and with nothing after it came back as an extra argument."""
+    """``memplan plan G -o P --`` was refused as "unrecognized arguments: --", ``memplan -- plan G -o P`` as
+    "invalid choice: '--'": Python 3.11's subcommands hand on the '--' (as an extra argument, or as the
+    subcommand's name)."""
     p = tmp_path / "p.json"
     argv = [a.format(g=graph_file, p=p) for a in argv]
     assert exit_code(main, argv) == 0, capsys.readouterr().err
@@ -254,3 +256,5 @@ def test_arguments_after_a_double_dash_are_still_checked(tmp_path, capsys, graph
     code, _, err = run(capsys, ["plan", graph_file, "-o", p, *tail])
     assert_bad_input(code, err, f"unrecognized arguments: {word}")
     assert not p.exists()
+    code, _, err = run(capsys, ["--", "--", "plan", graph_file, "-o", p])   # the second '--' is no command
+    assert_bad_input(code, err, "invalid choice: '--'")
