@@ -8,6 +8,7 @@ options with these, so a value means the same and fails the same way everywhere:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 
@@ -34,13 +35,47 @@ def print_error(message: str, who: str = "memplan") -> None:
     print(f"{who}: error: {line}", file=sys.stderr)
 
 
+class StoreOnce(argparse._StoreAction):
+    """argparse's ``store``, but an option given twice is refused (``-o a.json -o b.json`` kept the last and
+    wrote one file where the user may have meant two; ``--seed 1 --seed 2`` ran one seed), and so is a value
+    repeated in one list option (``--nodes 100 100`` ran the same case twice): every list option is a set.
+    What the option was given is kept in a private set on the namespace, as argparse keeps its own state."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string is not None:
+            given = namespace.__dict__.setdefault("_memplan_given", set())
+            if self.dest in given:
+                parser.error(f"argument {'/'.join(self.option_strings)}: given twice (the second time as "
+                             f"{option_string} {_shown(values)}): give it once")
+            given.add(self.dest)
+        if isinstance(values, list):
+            first: dict = {}
+            for v in values:
+                if v in first:
+                    parser.error(f"argument {'/'.join(self.option_strings) or self.dest}: repeated value "
+                                 f"{_shown(v)} (each value at most once)")
+                first[v] = v
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _shown(values) -> str:
+    """An option's value(s) as the user typed them, for a message."""
+    return " ".join(map(str, values)) if isinstance(values, list) else str(values)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line naming it and where to find help (exit 2). ``who`` starts
     the line (the runtime's tools give their own name)."""
 
+    #: whether options store with ``StoreOnce`` (``CommandParser``)
+    once = False
+
     def __init__(self, *args, who: str = "memplan", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.who = who
+        if self.once:
+            self.register("action", None, StoreOnce)
+            self.register("action", "store", StoreOnce)
 
     def error(self, message: str):
         print_error(f"{message} (see '{self.prog} --help')", self.who)
@@ -66,11 +101,48 @@ class OneLineParser(argparse.ArgumentParser):
             raise SystemExit(2) from None
 
 
-def _parse(text: str, cast: Callable[[str], float], what: str):
+class CommandParser(OneLineParser):
+    """The ``memplan`` command's parser (and its subcommands', which argparse makes of the same class): also
+    an option given twice, or a list option with a repeated value, is a usage mistake (``StoreOnce``)."""
+
+    once = True
+
+    def _get_values(self, action, arg_strings):
+        """argparse's, but a '--' before a subcommand's name is dropped: Python 3.11 hands it to the
+        subcommand choice (``memplan -- plan G -o P`` was "invalid choice: '--'"); later Pythons drop it."""
+        if action.nargs == argparse.PARSER and arg_strings[:1] == ["--"]:
+            arg_strings = arg_strings[1:]
+        return super()._get_values(action, arg_strings)
+
+
+#: an integer as memplan reads one: ASCII digits, an optional '-' (so that '-1' is named a negative count).
+#: ``int()`` also takes '1_000', other scripts' digits ('١٢') and surrounding whitespace, which no option
+#: means (a pasted '\u0661' or ' 5' is a mistake to name, not a number to guess)
+_INT = re.compile(r"-?[0-9]+")
+#: a real number: the same digits, a fraction and an exponent; ``float()`` also takes 'nan', 'inf', 'infinity'
+_REAL = r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_FLOAT = re.compile(_REAL)
+#: a byte count: a number with an optional binary suffix K, M, G or T (and an optional i, B: KiB, KB)
+_SIZE = re.compile(rf"(?P<number>{_REAL})(?:(?P<unit>[KMGT])I?)?B?", re.IGNORECASE)
+_DIGITS = "plain ASCII decimal digits"
+
+
+def integer(text: str, what: str = "an integer") -> int:
+    """``text`` as an int if it is one written in ASCII decimal (``_INT``), else ``ArgumentTypeError``
+    naming ``what``; shared with ``--dim NAME=VALUE``."""
+    if not _INT.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r} ({_DIGITS})")
     try:
-        return cast(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        return int(text)
+    except ValueError:   # more digits than Python converts (4300)
+        raise argparse.ArgumentTypeError(f"not {what}: {len(text)} digits are too many") from None
+
+
+def real(text: str, what: str) -> float:
+    """``text`` as a float if it is a number written in ASCII (``_FLOAT``: no 'nan', 'inf', '1_0')."""
+    if not _FLOAT.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r} ({_DIGITS}, an optional fraction and exponent)")
+    return float(text)
 
 
 def size(text: str) -> int:
@@ -78,18 +150,17 @@ def size(text: str) -> int:
 
     An integer is read as one, exactly: a float holds integers exactly only up to 2**53, and a capacity
     or budget of 2**53 + 1 bytes read as 2**53 refuses a packing that fits. Only a fraction or an exponent
-    (1.5M, 1e9) goes through ``float``, rounded down to whole bytes."""
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
-    number = t[:-1] if mult > 1 else t
+    (1.5M, 1e9) goes through ``float``, rounded down to whole bytes. Digits are ASCII, as for counts."""
+    m = _SIZE.fullmatch(text)
+    if not m:   # the text as given: 'K' is no byte count ('' named nothing)
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r} ({_DIGITS} and an optional K, M, G or T)")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get((m["unit"] or "").upper(), 1)
+    number = m["number"]
     v: int | float
-    try:
-        v = int(number) * mult
-    except ValueError:
-        try:
-            v = float(number) * mult
-        except ValueError:   # the text as given: 'K' is no byte count ('' named nothing)
-            raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
+    if _INT.fullmatch(number):
+        v = integer(number, "a byte count") * mult
+    else:
+        v = float(number) * mult
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan
@@ -98,7 +169,7 @@ def size(text: str) -> int:
 
 
 def count(text: str) -> int:
-    n = _parse(text, int, "a count")
+    n = integer(text, "a count")
     if n < 0:
         raise argparse.ArgumentTypeError(f"negative count: {text!r}")
     if n >= MAX_BYTES:
@@ -127,13 +198,13 @@ def at_most(top: int, what: str) -> Callable[[str], int]:
 
 def streams(text: str) -> int | str:
     """A stream count (N >= 1) or 'auto'."""
-    if text.strip().lower() == "auto":
+    if text.lower() == "auto":
         return "auto"
     return at_most(MAX_STREAMS, "streams")(text)
 
 
 def seed(text: str) -> int:
-    n = _parse(text, int, "an integer")
+    n = integer(text)
     if not 0 <= n < 1 << 31:
         raise argparse.ArgumentTypeError(f"seed {text!r} is not in 0..2**31-1")
     return n
@@ -141,7 +212,7 @@ def seed(text: str) -> int:
 
 def dim(text: str) -> int:
     """A non-negative integer below 2**63 (ONNX dimensions are int64)."""
-    n = _parse(text, int, "an integer")
+    n = integer(text)
     if not 0 <= n < MAX_BYTES:
         raise argparse.ArgumentTypeError(f"{text!r} is not in 0..2**63-1")
     return n
@@ -153,7 +224,7 @@ def alignment(text: str) -> int:
     from .errors import GraphError
     from .graph import check_alignment
 
-    n = _parse(text, int, "an integer")
+    n = integer(text)
     try:
         check_alignment(n)
     except GraphError as exc:
@@ -162,14 +233,14 @@ def alignment(text: str) -> int:
 
 
 def seconds(text: str) -> float:
-    v = _parse(text, float, "a number of seconds")
+    v = real(text, "a number of seconds")
     if not 0 < v <= MAX_TIME:  # also nan
         raise argparse.ArgumentTypeError(f"seconds must be a number above 0 and at most {MAX_TIME:g}: {text!r}")
     return v
 
 
 def microseconds(text: str) -> float:
-    v = _parse(text, float, "a number of microseconds")
+    v = real(text, "a number of microseconds")
     if not 0 <= v <= MAX_TIME:
         raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
     return v + 0.0   # -0 is 0 ('-0' printed "at -0 us")
@@ -178,7 +249,7 @@ def microseconds(text: str) -> float:
 def factor(text: str) -> float:
     """A finite multiple >= 1 of the serial arena, at most ``MAX_TIME``: a budget below the serial plan's
     arena fits no schedule, which the benchmark would only find out after planning every graph."""
-    v = _parse(text, float, "a number")
+    v = real(text, "a number")
     if not 1 <= v <= MAX_TIME:  # also nan and inf
         raise argparse.ArgumentTypeError(f"must be a multiple of the serial arena, a finite number >= 1 and at most "
                                          f"{MAX_TIME:g}: {text!r}")
@@ -197,13 +268,24 @@ def choice(names: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def comma_list(item: Callable[[str], object]) -> Callable[[str], str]:
-    """Comma-separated values that ``item`` each accepts (at least one); the text itself is returned."""
+    """Comma-separated values that ``item`` each accepts (at least one, each at most once: a list option is a
+    set, and ``--solvers greedy,greedy`` ran every case twice); the text itself is returned. Values are taken
+    as written between the commas, as every option's value is: ' 50' is no count and ' greedy' no solver."""
     def parse(text: str) -> str:
-        parts = [x for x in text.split(",") if x.strip()]
-        if not parts:
+        parts = text.split(",")
+        if not any(x.strip() for x in parts):
             raise argparse.ArgumentTypeError(f"no values in {text!r}")
+        seen: dict[object, str] = {}
         for x in parts:
-            item(x.strip())
+            if not x:
+                raise argparse.ArgumentTypeError(f"an empty value in {text!r} (a stray comma?)")
+            if x != x.strip():
+                raise argparse.ArgumentTypeError(f"value {x!r} in {text!r} has spaces around it")
+            v = item(x)
+            if v in seen:
+                same = f" (the same as {seen[v]!r})" if seen[v] != x else ""
+                raise argparse.ArgumentTypeError(f"repeated value {x!r}{same} in {text!r} (each value at most once)")
+            seen[v] = x
         return text
 
     parse.__name__ = "list"

@@ -188,7 +188,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argtypes.OneLineParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
+    p = argtypes.CommandParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(sub)
@@ -337,6 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--" in extra and extra.count("--") == given.count("--"):   # the first '--', which ends the options:
+        extra.remove("--")   # Python 3.11's subcommands hand it on, and with no argument after it it came back
+                             # as "unrecognized arguments: --" (plan G -o P -- was refused)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
         _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite
     try:

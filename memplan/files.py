@@ -311,6 +311,13 @@ def _open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
+def open_input(path: str):
+    """Input file ``path`` opened for binary reading with ``O_NONBLOCK`` (``_open_nonblocking``): for a reader
+    that takes a file object (torch.export's), so that a FIFO put in the place of the checked file after
+    ``check_readable`` is no wait."""
+    return open(path, "rb", opener=_open_nonblocking)
+
+
 def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of input file ``path``: a regular file of at most ``limit`` bytes, or ``error`` naming it.
 
@@ -329,6 +336,26 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
         raise error(f"{path}: is a directory") from None
     except OSError as exc:
         raise error(f"{path}: {exc.strerror}") from None
+
+
+def read_head(path: str, n: int, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The first ``n`` bytes (fewer in a shorter file) of input file ``path``, checked and opened as
+    ``read_input`` does (a regular file of at most ``limit`` bytes, never a blocking open or read): enough to
+    recognise a format by its content without reading a model of gigabytes."""
+    check_readable(path, error, limit)
+    try:
+        with open_input(path) as f:
+            head = f.read(n)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise error(f"{path}: {exc.strerror}") from None
+    if head is None:
+        raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only regular "
+                    "files)")
+    return head
 
 
 def same_file(a: str, b: str) -> bool:

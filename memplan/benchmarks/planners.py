@@ -39,18 +39,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time limit of each exact solve in seconds (default 60)")
     p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS),
                    type=argtypes.comma_list(argtypes.choice(SOLVER_NAMES)),
-                   help=f"comma-separated solvers (default {','.join(DEFAULT_SOLVERS)})")
+                   help=f"comma-separated solvers, each at most once (default {','.join(DEFAULT_SOLVERS)})")
     p.add_argument("--corpus", default=",".join(CORPUS), type=argtypes.comma_list(argtypes.choice(CORPUS)),
-                   help="comma-separated parts: minimalloc, examples, llama, random (default all)")
+                   help="comma-separated parts, each at most once: minimalloc, examples, llama, random (default all)")
     p.add_argument("--sizes", default="500,2000,5000",
                    type=argtypes.comma_list(argtypes.at_most(argtypes.MAX_NODES, "nodes")),
-                   help="random DAG sizes in nodes (default 500,2000,5000)")
+                   help="comma-separated random DAG sizes in nodes, each at most once (default 500,2000,5000)")
     p.add_argument("--layers", type=argtypes.at_most(argtypes.MAX_LAYERS, "layers"), default=16,
                    help="Llama decoder layers (default 16)")
     p.add_argument("--streams", type=argtypes.at_most(argtypes.MAX_STREAMS, "streams"), default=4,
                    help="streams for the multi-stream schedules (default 4)")
     p.add_argument("--only", default=None, type=argtypes.comma_list(str),  # ('' named nothing and ran all)
-                   help="comma-separated problem names to run (e.g. A,C,K)")
+                   help="comma-separated problem names to run, each at most once (e.g. A,C,K)")
 
 
 def inputs(args: argparse.Namespace) -> dict[str, str]:

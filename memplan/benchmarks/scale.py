@@ -40,18 +40,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     nodes = argtypes.at_most(argtypes.MAX_NODES, "nodes")
     p.add_argument("--nodes", type=nodes, nargs="*", default=[10_000, 100_000, 1_000_000],
-                   help="fan-out/join graphs of these many nodes")
+                   help="fan-out/join graphs of these many nodes (each size at most once)")
     p.add_argument("--wide", type=nodes, nargs="*", default=[],
-                   help="graphs with one node of this many outputs (e.g. --wide 5000 40000)")
+                   help="graphs with one node of this many outputs (e.g. --wide 5000 40000; each at most once)")
     p.add_argument("--chain", type=nodes, nargs="*", default=[],
-                   help="chains of this many view ops, each view read (e.g. --nodes --chain 10000 100000)")
+                   help="chains of this many view ops, each view read (e.g. --nodes --chain 10000 100000; each at most once)")
     p.add_argument("--chains", type=nodes, nargs="*", default=[],
                    help="graphs of this many independent ten-node chains (e.g. --nodes --chains 1000 "
-                        "--mode auto --streams 1024)")
+                        "--mode auto --streams 1024; each at most once)")
     p.add_argument("--streams", type=argtypes.streams, default="auto",
                    help="the stream cap of --mode auto (default: auto, as memplan plan: up to 8)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
-                   help="schedules: serial, graph_optimize --streams auto, the generator's own 4 streams")
+                   help="schedules, each at most once: serial, graph_optimize --streams auto, the generator's own 4 streams")
     p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
                    help="offset solver (default: auto, as memplan plan)")
 

@@ -6,14 +6,46 @@ Kept out of cli.py so the CLI stays a list of registrations; onnx is imported on
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import argtypes
 
+#: the formats ``memplan import`` reads, by the file's extension in any case (``.ONNX`` too)
+EXTENSIONS = {".onnx": "onnx", ".pt2": "pt2"}
+#: the first bytes of a zip archive: every ``torch.export.save`` file is one, and no ONNX file starts so (its
+#: first byte is a field of ModelProto, which has no field 10, the field 'P' would start)
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def model_format(path: str) -> str:
+    """``"onnx"`` or ``"pt2"``: which loader reads the model at ``path``.
+
+    A zip archive is a torch.export program whatever its name (a ``.PT2``, a ``.bin``, no extension): its
+    first bytes say so, cheaply and reliably. An ONNX protobuf has no such mark (protobuf reads most bytes
+    as some message), so only its extension, ``.onnx`` in any case, makes a file an ONNX model; any other
+    name is refused naming the extensions understood, not parsed as a protobuf on a guess (a graph JSON
+    given to ``import`` by mistake was "not a readable ONNX model (DecodeError ...)")."""
+    from ..errors import InputFormatError
+    from ..files import read_head
+
+    head = read_head(path, len(ZIP_MAGIC), InputFormatError, 1 << 62)   # (size: each loader's own limit)
+    ext = os.path.splitext(path)[1]
+    if head == ZIP_MAGIC:
+        return "pt2"
+    if ext.lower() in EXTENSIONS:
+        return EXTENSIONS[ext.lower()]
+    raise InputFormatError(f"{path}: unknown model format ({f'extension {ext!r}' if ext else 'no extension'} and "
+                           "not a zip archive): memplan import reads ONNX models named *.onnx and torch.export "
+                           "programs (*.pt2, or any file torch.export.save wrote); rename an ONNX model to end "
+                           "in .onnx")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("import", help="import an ONNX model (or a torch.export .pt2 file) as graph JSON")
-    sp.add_argument("model", type=argtypes.path, help="model file: .onnx, or .pt2 (torch.export.save)")
+    sp.add_argument("model", type=argtypes.path,
+                    help="model file: .onnx (ONNX), or .pt2 (torch.export.save; also recognised by its content, "
+                         "a zip archive); extensions in any case")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="graph JSON to write (atomically)")
     sp.add_argument("--batch", type=argtypes.dim, default=None, metavar="N",
                     help="fix the leading dimension of every graph input that is symbolic")
@@ -33,14 +65,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     from . import from_torch, tty_progress
     from .onnx import import_onnx, parse_dims
 
-    check_outputs({"model": args.model}, {"-o": args.output})   # the loaders check the model is a regular file
+    check_outputs({"model": args.model}, {"-o": args.output})
+    fmt = model_format(args.model)   # (which checks the model is a regular file, as the loaders do again)
     progress = tty_progress("import", quiet=args.quiet)
-    if args.model.endswith(".pt2"):
+    if fmt == "pt2":
         if args.batch is not None or args.dim:
             raise GraphError(f"{args.model}: --batch/--dim apply to ONNX models; a .pt2 program has fixed sizes")
+        from ..errors import InputFormatError
         from .torch import load_exported
 
-        program = load_exported(args.model)
+        try:
+            program = load_exported(args.model)
+        except InputFormatError as exc:   # a zip archive by another name (a zipped ONNX model?): say why torch
+            if args.model.lower().endswith(".pt2"):   # was asked
+                raise
+            raise InputFormatError(f"{exc}; it was read as one because it is a zip archive (memplan import "
+                                   "reads an ONNX model only from its protobuf file, *.onnx)") from None
         try:
             graph = from_torch(program, name=args.name, alignment=args.alignment, progress=progress)
         except GraphError as exc:  # it names the program's node or tensor; the file is named here (the

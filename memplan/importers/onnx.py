@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,6 +98,8 @@ def _nbytes(bits: int, dims: tuple[int, ...]) -> int:
 MAX_ONNX_BYTES = 1 << 31
 #: dimensions (``--batch``, ``--dim``) are int64 in ONNX
 MAX_DIM = (1 << 63) - 1
+#: a ``--dim`` value as written: ASCII digits (a "-" only to name a negative value out of range)
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 def load_model(path: str):
@@ -207,6 +210,7 @@ def import_onnx(
 def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
             progress) -> Graph:
     fixed = _check_dims_option(batch, dims)
+    _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     model = _inline_functions(model)
     g = model.graph
@@ -354,13 +358,13 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in items or ():
         key, sep, val = item.partition("=")
-        key = key.strip()
+        key, val = key.strip(), val.strip(" ")   # (spaces around '=' are the syntax's; the value's digits are ASCII)
         if not sep or not key:
             raise GraphError(f"--dim {item!r}: expected NAME=VALUE")
-        try:
-            n = int(val)
-        except ValueError:
-            raise GraphError(f"--dim {item!r}: value {val!r} is not an integer") from None
+        if not _DECIMAL.fullmatch(val):   # int() also takes ' 4', '1_0' and other scripts' digits ('٤')
+            raise GraphError(f"--dim {item!r}: value {val!r} is not an integer (plain ASCII decimal digits)")
+        # (past int()'s 4300 digits, out of range all the same)
+        n = int(val) if len(val) < 100 else (-1 if val[0] == "-" else MAX_DIM + 1)
         if not 0 <= n <= MAX_DIM:   # named by the option, not by the model the check would be made on later
             raise GraphError(f"--dim {item!r}: value {n} is not in 0..2**63-1")
         if key in out and out[key] != n:   # a typo'd repeat must not silently override the first value
@@ -422,6 +426,21 @@ def _check_text(g) -> None:
     for what, v in _names(g):
         if isinstance(v, bytes):
             raise GraphError(f"{what} {v!r} is not valid UTF-8")
+
+
+def _check_ir_version(onnx, model) -> None:
+    """The model's IR version must be one this onnx release reads (1..``onnx.IR_VERSION``). The IR version
+    says how the file's fields are to be read (IR 4 let initializers stop being graph inputs, IR 10 added
+    per-value metadata, later ones new types and attributes): shape inference ran on a model stamped with a
+    future version as if it were today's, silently, and one without a version (0: the field is missing, as in
+    a hand-made or truncated model) is no valid model at all; onnx's own checker refuses both."""
+    v = model.ir_version
+    if v <= 0:
+        raise GraphError(f"the model has no valid IR version (ir_version {v}; an ONNX file always sets one): not a "
+                         "model onnx can read")
+    if v > onnx.IR_VERSION:
+        raise GraphError(f"the model's IR version {v} is newer than the installed onnx {onnx.__version__} reads "
+                         f"(IR 1..{onnx.IR_VERSION}): a newer onnx may know it")
 
 
 def _check_opset(onnx, model) -> None:

@@ -31,7 +31,7 @@ import operator
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError
-from ..files import check_readable
+from ..files import check_readable, open_input
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 from .torch_ops import flops as _flops
@@ -109,12 +109,18 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
 
 def load_exported(path: str):
     """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file): a regular file of any size
-    (a FIFO would block the reader), checked before torch is needed."""
+    (a FIFO would block the reader), checked before torch is needed. Given to torch as an open file, not a
+    path: torch reads a path only if it ends in ``.pt2`` (``.PT2`` or another name logged a warning on a quiet
+    stderr, which torch says will become an error), and the file opened is the one that was checked."""
     check_readable(path, InputFormatError, 1 << 62)
     torch = _need_torch()
     try:
-        with logger_off("torch.export"):
-            return torch.export.load(path)
+        f = open_input(path)   # (a FIFO put in its place: no wait)
+    except OSError as exc:
+        raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        with logger_off("torch.export"), f:
+            return torch.export.load(f)
     except Exception as exc:
         raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
 

@@ -168,7 +168,7 @@ def _device(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     from .. import argtypes
 
-    ap = argtypes.OneLineParser(prog="python -m memplan.importers.torch_compare",
+    ap = argtypes.CommandParser(prog="python -m memplan.importers.torch_compare",
                                 description=__doc__.split("\n")[0])
     ap.add_argument("model", choices=MODELS + ("all",))
     ap.add_argument("--batch", type=argtypes.at_most(MAX_BATCH, "batch"), default=8)
