@@ -155,7 +155,7 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
     data dependencies are the same in every mode.
 
     ``f16_acts``: the layers' activations that only feed weight products (the normed ``xa`` and ``ha``, the
-    SwiGLU output ``gu``) are f16, as the products round them anyway: a product then streams half the
+    attention output ``attn``, the SwiGLU output ``gu``) are f16, as the products round them anyway: a product then streams half the
     activation bytes (the GPU runtime's choice at 17-64 tokens). Their MULs then write a fresh tensor, not
     their f32 input in place (an f16 element over an f32 one is no in-place update), and the graph's name
     says ``-f16x``. The final norm's ``fa`` stays f32: its residual input dies in its group, so a plan may
@@ -242,7 +242,7 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
                cost=ew_cost(2 * B * nh * n_kv * F32), inplace={p + "kq_p": p + "kq_s"}, group=ga)
         b.node(p + "kqv", "MUL_MAT", [p + "vview", p + "kq_p"], act(p + "kqv_o", [B, nh, d]),
                cost=roofline_us(2.0 * B * nh * n_kv * d, attn_bytes), group=ga)
-        b.node(p + "cont", "CONT", [p + "kqv_o"], act(p + "attn", [B, H]), cost=ew_cost(2 * B * H * F32),
+        b.node(p + "cont", "CONT", [p + "kqv_o"], act(p + "attn", [B, H], xdt), cost=ew_cost(2 * B * H * F32),
                group=ga)
         g = p + "ffn_norm_f" if fuse_norms else None
         b.node(p + "mm_o", "MUL_MAT", [p + "wo", p + "attn"], act(p + "o", [B, H]), cost=mm_cost(H, H, B),

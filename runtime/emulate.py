@@ -31,7 +31,7 @@ from .kernels import (
     Launch,
     counter_bytes,
 )
-from .kernels.ops import NAIVE_F16X, NAIVE_SWIGLU_F16X, WS_NAMES, WS_PLAIN
+from .kernels.ops import ATTN_MMA_H_NAMES, NAIVE_F16X, NAIVE_SWIGLU_F16X, WS_NAMES, WS_PLAIN
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -196,7 +196,10 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         for b in range(B):
             if 0 <= iv[b] < nrows:
                 dv[iv[b]] = xv[b].reshape(-1).astype(np.float16)
-    elif k in ("attn_batch_f16", "attn_batch1_f16") or k in ATTN_MMA_NAMES or k in ATTN_FUSED_NAMES:
+    elif k == "cast_f32_f16":
+        x, y, n = a
+        _out(mem, y, n, True)[:] = _f32(mem, x, n)
+    elif k in ("attn_batch_f16", "attn_batch1_f16") or k in ATTN_MMA_NAMES or k in ATTN_MMA_H_NAMES or k in ATTN_FUSED_NAMES:
         if k in ATTN_FUSED_NAMES:
             q, pos, K, V, m, out, n_kv, G, heads, D, scale, log2_base = a
             B = ln.grid[0] // ATTN_CLUSTER // heads
@@ -208,7 +211,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         g = np.arange(heads) // (heads // G)
         Kv = mem.view(K, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
         Vv = mem.view(V, n_kv * G * D, np.float16).reshape(n_kv, G, D).astype(np.float32)[:, g, :]
-        tc = k in ATTN_MMA_NAMES        # tensor cores: q (scaled first) and the probabilities rounded to f16
+        tc = k in ATTN_MMA_NAMES or k in ATTN_MMA_H_NAMES   # tensor cores: q (scaled first), probabilities f16
         if tc:
             z = np.einsum("bhd,jhd->bhj", (qv * np.float32(scale)).astype(np.float16).astype(np.float32), Kv)
         else:
@@ -217,7 +220,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         s = e.sum(axis=-1, keepdims=True)
         p = (e.astype(np.float16).astype(np.float32) if tc else e) / s
-        _f32(mem, out, B * heads * D)[:] = np.einsum("bhj,jhd->bhd", p, Vv).reshape(-1)
+        _out(mem, out, B * heads * D, k in ATTN_MMA_H_NAMES)[:] = np.einsum("bhj,jhd->bhd", p, Vv).reshape(-1)
     elif k in ("spin", "weight_stream"):   # no outputs (weight_stream only reads weights)
         pass
     else:

@@ -266,22 +266,23 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     Vt, mask = kqv.inputs[0], sm.inputs[1]
     out = kqv.outputs[0]
     if cont is not None:
-        if cont.inputs[0] != out or graph.tensor(cont.outputs[0]).size != graph.tensor(out).size:
+        if cont.inputs[0] != out or _numel(_shape(graph, cont.outputs[0])) != _numel(_shape(graph, out)):
             return None
         out = cont.outputs[0]
+    out_f16 = _dtype(graph, out) == "f16"   # f16_acts: the attention output feeds the o projection only
     sk, sv, sq = _shape(graph, Kt), _shape(graph, Vt), _shape(graph, q_in)
     if len(sk) != 3 or len(sq) != 3 or sk != sv or _dtype(graph, Kt) != "f16" or _dtype(graph, Vt) != "f16":
         return None
     n_kv, G, D = sk
     B, heads, Dq = sq
     if (Dq != D or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
-            or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) != "f32"):
+            or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) not in ("f32", "f16")):
         return None
     reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
-    if not _alias_ok(graph, addr, [out], reads):
+    if not _alias_ok(graph, addr, [out], reads) or (out_f16 and not _f16_out_ok(graph, addr, out, reads)):
         return None
     try:   # the head sizes, group and cache lengths some attention kernel takes (attention_launch decides)
         return attention_launch(addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
-                                B, n_kv, G, heads, D, num_sms)
+                                B, n_kv, G, heads, D, num_sms, out_f16=out_f16)
     except KernelError:
         return None

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..cuda_util import check
 from .ops import (
     ATTN_FUSED_NAMES,
+    ATTN_MMA_H_NAMES,
     ATTN_MMA_NAMES,
     GEMM_TC,
     GEMM_TC_SWIGLU,
@@ -49,7 +50,8 @@ SIGNATURES = {
     **{name: "PPPPPPiiiiff" for name in sorted(ATTN_FUSED_NAMES)},
     "attn_batch_f16": "PPPPPPiiiiiff",
     "attn_batch1_f16": "PPPPPPiiiiiff",
-    **{name: "PPPPPPiiiiiff" for name in sorted(ATTN_MMA_NAMES)},
+    **{name: "PPPPPPiiiiiff" for name in sorted(ATTN_MMA_NAMES | ATTN_MMA_H_NAMES)},
+    "cast_f32_f16": "PPq",
     "gemv_f16_f32": "PPPiii",
     "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
     "gemv_swiglu_f16_f32": "PPPPiii",

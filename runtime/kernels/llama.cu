@@ -212,6 +212,14 @@ extern "C" __global__ void silu_f32(const float* x, float* y, long long n) {
     }
 }
 
+// CONT of f32 into f16 (an f16_acts graph's attention output, its group run node by node): y must not
+// overlap x (half-width elements)
+extern "C" __global__ void cast_f32_f16(const float* x, half* y, long long n) {
+    PDL_ENTER();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = __float2half_rn(x[i]);
+}
+
 // CONT of a contiguous tensor: a copy of n 32-bit words.
 extern "C" __global__ void copy_u32(const unsigned int* x, unsigned int* y, long long n) {
     PDL_ENTER();
@@ -1013,9 +1021,11 @@ __device__ __forceinline__ void ldmatrix_x4_trans(unsigned* r, const void* row) 
 // instructions per 16-row step with d at run time, a third of them copy addresses, branches over unrolled
 // head-size loops and register moves), 0 for any other d.
 // W: warps per block (4, or 8 to halve each warp's chain of cache steps where the grid leaves SMs to spare)
-template <int CL, int D, int W>
+// TO: the output's type (half: the f16_acts graphs' attention output, which feeds the o projection only;
+// the f32 values rounded once, so the same bits as the float kernel's output rounded to f16)
+template <int CL, int D, int W, typename TO = float>
 __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, const half* Kc, const half* Vc,
-                                              const float* mask, float* out, int B, int n_kv, int kv_heads,
+                                              const float* mask, TO* out, int B, int n_kv, int kv_heads,
                                               int heads, int d_arg, float scale, float log2_base) {
     extern __shared__ __align__(16) unsigned char am_smem[];
     __shared__ __align__(16) half qh[AM_QB * AM_LD];
@@ -1278,7 +1288,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
     if (CL == 1) {
         if (qi < nq) {
             const float inv = 1.0f / L;
-            for (int c = cg8; c < d; c += CG) out[((long long)b * heads + h) * d + c] = wo[i * AM_OS + c] * inv;
+            for (int c = cg8; c < d; c += CG) out[((long long)b * heads + h) * d + c] = (TO)(wo[i * AM_OS + c] * inv);
         }
         return;
     }
@@ -1307,7 +1317,7 @@ __device__ __forceinline__ void attn_mma_body(const float* q, const int* pos, co
             float o = 0.0f;
 #pragma unroll
             for (int r = 0; r < CL; r++) o += cluster.map_shared_rank(wo, r)[i * AM_OS + c] * cw[r][i];
-            out[((long long)b * heads + h) * d + c] = o * cinv[i];
+            out[((long long)b * heads + h) * d + c] = (TO)(o * cinv[i]);
         }
     }
     cluster.sync();                                        // keep every block's shared memory until all read it
@@ -2039,6 +2049,11 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
     NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
          int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
         attn_mma_body<CL, D, W>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
+    }                                                                                                        \
+    extern "C" __global__ void ATTR __launch_bounds__(32 * W)                                                \
+    NAME##h(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, half* out, int B, \
+            int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                        \
+        attn_mma_body<CL, D, W, half>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
     }
 #define ATTN_MMA_KERNELS(CL, SFX, ATTR)                                                                      \
     ATTN_MMA_KERNEL(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                     \

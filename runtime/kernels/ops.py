@@ -52,6 +52,9 @@ ATTN_MMA_SPEC = {(cl, d): _attn_mma_name(cl, d) for cl in ATTN_MMA for d in ATTN
 ATTN_MMA_W8 = {(cl, d): _attn_mma_name(cl, d, 8) for cl in ATTN_MMA for d in ATTN_MMA_DIMS}
 ATTN_MMA_W8_NAMES = frozenset(ATTN_MMA_W8.values())
 ATTN_MMA_NAMES = frozenset(ATTN_MMA.values()) | frozenset(ATTN_MMA_SPEC.values()) | ATTN_MMA_W8_NAMES
+#: ... each with a twin writing its output in f16 (name + "h": the f16_acts graphs' attention output)
+ATTN_MMA_H = {name: name + "h" for name in sorted(ATTN_MMA_NAMES)}
+ATTN_MMA_H_NAMES = frozenset(ATTN_MMA_H.values())
 ATTN_MMA_ROWS = 16
 ATTN_MMA_MIN_ROWS = 8
 #: attn_mma: blocks per SM the cache-row split may fill (``attn_mma_cluster``)
@@ -139,6 +142,7 @@ WRITES = {
     "gemv_f16_f32": (2,), "gemv_add_rms_f16_f32": (3, 5), "gemv_swiglu_f16_f32": (3,), "gemm_wmma_f16_f32": (2,), "gemm_naive_f16_f32": (2,), MEMCPY: (1,),
     **{name: (2,) for name in GEMM_TC.values()}, **{name: (3,) for name in GEMM_TC_SWIGLU.values()},
     **{name: (5,) for name in sorted(ATTN_MMA_NAMES | ATTN_FUSED_NAMES)},
+    **{name: (5,) for name in sorted(ATTN_MMA_H_NAMES)}, "cast_f32_f16": (1,),
     "binary_f32_f16": (2,), "rms_norm4_f32_f16": (2,), "add_rms_norm4_f32_f16": (2, 4), "swiglu_f32_f16": (2,),
     WS_PLAIN: (2,), "gemm_ws2_swiglu_f16x": (3,), "gemm_ws4_swiglu_f16x": (3,), NAIVE_F16X: (2,), NAIVE_SWIGLU_F16X: (3,),
 }
@@ -244,7 +248,8 @@ def attn_mma_kernel(cl: int, d: int, warps: int = 4) -> str:
 
 
 def attn_mma_smem(name: str) -> int:
-    """Dynamic shared memory of an attn_mma kernel: two K/V stages per warp."""
+    """Dynamic shared memory of an attn_mma kernel (or its f16-output twin): two K/V stages per warp."""
+    name = name[:-1] if name in ATTN_MMA_H_NAMES else name
     return ATTN_MMA_SMEM_W8 if name in ATTN_MMA_W8_NAMES else ATTN_MMA_SMEM
 
 
@@ -267,14 +272,15 @@ def attention_on_tensor_cores(B: int, grp: int, D: int) -> bool:
 
 
 def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: int, n_kv: int, G: int, heads: int,
-                     D: int, num_sms: int) -> Launch:
+                     D: int, num_sms: int, out_f16: bool = False) -> Launch:
     """The decode-attention kernel (ROPE of q at ``pos`` unless 0, scaled KQ + mask, softmax, KQV) for B
     tokens, ``heads`` query heads over G KV heads of size D and ``n_kv`` cache rows: tensor cores
     (attn_mma) for 2+ tokens once a KV head has ATTN_MMA_MIN_ROWS query rows and D is a multiple of 16 up
     to 128 (batch 1 keeps attn_fused_f16's f32 q and probabilities, and its accuracy); attn_batch* for
     other head sizes with many query rows per KV head; else attn_fused_f16. The one rule the registry and
     ``runtime.tools.attn_bench`` share. KernelError for a shape no kernel takes (the fused group checks
-    the same before it asks; a direct caller gets the error instead of a launch that would trap)."""
+    the same before it asks; a direct caller gets the error instead of a launch that would trap).
+    ``out_f16``: the output in f16 (attn_mma's twins; KernelError where another kernel would be needed)."""
     if B < 1 or n_kv < 1 or G < 1 or heads < G or heads % G or D < 8 or D % 8:
         raise KernelError(f"attention: no kernel for {B} tokens, {heads} heads over {G} KV heads of size {D} "
                           f"and {n_kv} cache rows (needs heads a multiple of the KV heads, d a positive multiple of 8)")
@@ -288,7 +294,12 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
     if attention_on_tensor_cores(B, grp, D):
         qblocks = math.ceil(B * grp / ATTN_MMA_ROWS)
         cl, warps = attn_mma_split(qblocks * G, n_kv, num_sms, D)
-        return Launch(attn_mma_kernel(cl, D, warps), (cl * qblocks, G, 1), (32 * warps, 1, 1), ptrs + (B, *scalars))
+        name = attn_mma_kernel(cl, D, warps)
+        return Launch(ATTN_MMA_H[name] if out_f16 else name, (cl * qblocks, G, 1), (32 * warps, 1, 1),
+                      ptrs + (B, *scalars))
+    if out_f16:
+        raise KernelError(f"attention: an f16 output at {B} tokens, {grp} query rows per KV head and head size {D} "
+                          "needs the tensor-core kernel (2+ tokens, 8+ rows per KV head, d a multiple of 16 up to 128)")
     if B * grp >= 4 * ATTN_BATCH_ROWS and D <= 128:   # several tokens: read each KV head once per block
         qblocks = math.ceil(B * grp / ATTN_BATCH_ROWS)
         split = qblocks * G < num_sms // 2
@@ -335,12 +346,13 @@ TC_SMEM_MAX = max(tc_smem_bytes(TC_MAX_ROWS[b], b) for b in TC_BUILDS)
 #: the most dynamic shared memory of each kernel that asks for more than the 48 KB a block gets unasked
 #: (set as the kernel's limit when the library loads)
 SMEM_LIMITS = {**{name: tc_smem_bytes(TC_MAX_ROWS[TC_BUILD[name]], TC_BUILD[name]) for name in GEMM_TC_NAMES},
-               **{name: attn_mma_smem(name) for name in ATTN_MMA_NAMES}, **{name: ws_smem_bytes(name) for name in WS_NAMES}}
+               **{name: attn_mma_smem(name) for name in ATTN_MMA_NAMES | ATTN_MMA_H_NAMES},
+               **{name: ws_smem_bytes(name) for name in WS_NAMES}}
 
 
 def dynamic_smem(ln: Launch) -> int:
     """Bytes of dynamic shared memory ``ln`` is launched with (0 for every kernel but gemm_tc and attn_mma)."""
-    if ln.kernel in ATTN_MMA_NAMES:
+    if ln.kernel in ATTN_MMA_NAMES or ln.kernel in ATTN_MMA_H_NAMES:
         return attn_mma_smem(ln.kernel)
     if ln.kernel in WS_NAMES:
         return ws_smem_bytes(ln.kernel)
@@ -804,6 +816,12 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
         return [Launch("silu_f32", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
     if op == "CONT":
         size = graph.tensor(outs[0]).size
+        if _dtype(graph, outs[0]) == "f16" and _dtype(graph, ins[0]) == "f32":   # f16_acts: rounds as it copies
+            n = size // 2
+            if graph.tensor(ins[0]).size != 4 * n or size % 2 or not _f16_out_ok(graph, addr, outs[0], ins):
+                raise KernelError(f"node {node.id!r}: a CONT from f32 to f16 needs as many elements in and out and "
+                                  "an output that does not overlap its input")
+            return [Launch("cast_f32_f16", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
         if size % 4 or graph.tensor(ins[0]).size != size:
             raise KernelError(f"node {node.id!r}: CONT needs equal sizes that are a multiple of 4 bytes")
         return [Launch("copy_u32", _ew_grid(size // 4), (256, 1, 1), (addr(ins[0]), addr(outs[0]), size // 4))]
