@@ -9,11 +9,11 @@ A ``Graph`` that exists is valid: the constructor runs every check of the graph 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from .errors import GraphError
+from .errors import GraphError, as_int
 from .errors import short_repr as _short
 
 GRAPH_FORMAT = "memplan.graph/1"
@@ -241,16 +241,48 @@ def check_alignment(alignment: object) -> None:
     """``GraphError`` unless ``alignment`` is a graph's alignment: a power of two of at most
     ``MAX_TENSOR_BYTES``. Shared by the graph check and by the importers and ``--alignment``, which check it
     before a long import rather than after it (and name the option, not the model)."""
-    if not _is_int(alignment) or alignment <= 0 or alignment & (alignment - 1):
-        raise GraphError(f"alignment {alignment!r} is not a positive power of two")
-    if alignment > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
+    a = as_int(alignment)   # a numpy integer too (``Graph`` stores it as a plain int)
+    if a is None or a <= 0 or a & (a - 1):
+        raise GraphError(f"alignment {_short(alignment)} is not a positive power of two")
+    if a > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
         raise GraphError(f"alignment {alignment} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+
+
+def _plain_numbers(g: Graph) -> None:
+    """``g``'s integers as plain ints: the alignment, each tensor's size and view offset, and a node cost
+    that is an integer to Python (``errors.as_int``: numpy integers from shape arithmetic), and a float
+    subclass cost (``np.float64``) as a float. Values that are no integer stay, for ``_validate`` to name.
+    Stored plain, the graph's and its plans' JSON are the bytes plain ints give, and no int64 arithmetic on
+    them can wrap around. Tensors and nodes that need it are replaced (one type test each otherwise)."""
+    if type(g.alignment) is not int and as_int(g.alignment) is not None:
+        object.__setattr__(g, "alignment", as_int(g.alignment))
+    tensors = list(g.tensors)
+    changed = False
+    for i, t in enumerate(tensors):
+        if type(t.size) is not int or type(t.view_offset) is not int:
+            size, off = as_int(t.size), as_int(t.view_offset)
+            tensors[i] = replace(t, size=t.size if size is None else size, view_offset=t.view_offset if off is None else off)
+            changed = True
+    if changed:
+        object.__setattr__(g, "tensors", tuple(tensors))
+    nodes = list(g.nodes)
+    changed = False
+    for i, n in enumerate(nodes):
+        c = n.cost
+        if c is not None and type(c) is not int and type(c) is not float:
+            cost = float(c) if isinstance(c, float) else as_int(c)
+            if cost is not None:
+                nodes[i] = replace(n, cost=cost)
+                changed = True
+    if changed:
+        object.__setattr__(g, "nodes", tuple(nodes))
 
 
 def _validate(g: Graph) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
     check_alignment(g.alignment)
+    _plain_numbers(g)
 
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment

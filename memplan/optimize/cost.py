@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..errors import ScheduleError
+from ..errors import ScheduleError, named_fields
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -35,6 +35,7 @@ class CostModelLike(Protocol):
         ...
 
 
+@named_fields
 @dataclass(frozen=True)
 class CostModel:
     """The default model: graph ``cost`` when given, else an H100-like roofline estimate.
@@ -123,17 +124,36 @@ def event_latency(model: CostModelLike) -> float:
 
 
 def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
-    """Every node's run time under ``model`` (default ``CostModel()``), by node index."""
+    """Every node's run time under ``model`` (default ``CostModel()``), by node index.
+
+    An exception a user's ``node_us`` raises propagates as itself, with a note naming the node being costed
+    (``add_note``: shown under the traceback): it came from the caller's own code, so it keeps its type and
+    traceback, and every ``except KeyError:`` around ``plan()`` still catches it. Wrapping it in a memplan error
+    would have named the node in the message but changed what callers catch; bare, nothing said which node."""
     model = model if model is not None else CostModel()
     out = []
     for n in range(len(graph.nodes)):
-        raw = model.node_us(graph, n)
+        try:
+            raw = model.node_us(graph, n)
+        except Exception as exc:
+            _note(exc, f"(raised by {type(model).__name__}.node_us costing node {_short(graph.nodes[n].id)}, "
+                       f"index {n}, of graph {_short(graph.name)})")
+            raise
         us = _microseconds(raw)
         if us is None:
             raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {_short(raw)} (expected "
                                 f"a number of microseconds in 0..{MAX_COST_US:g})")
         out.append(us)
     return out
+
+
+def _note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` (Python 3.11+), or the same list where that method is missing (3.10)."""
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]   # type: ignore[attr-defined]
 
 
 def _microseconds(raw) -> float | None:

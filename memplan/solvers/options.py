@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ..errors import SolverError
+from ..errors import SolverError, named_fields, plain_int
 from ..problem import Solution
 
 #: the longest time limit accepted (about 31 years: beyond it is a typo, not a budget)
@@ -50,6 +50,7 @@ class SearchParams:
     nodes_per_second: int = 10_000
 
 
+@named_fields
 @dataclass(frozen=True)
 class SolveOptions:
     """``time_limit``: seconds of work for the exact solvers, as a deterministic budget (None: heuristics
@@ -68,6 +69,8 @@ class SolveOptions:
     fused_groups: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("time_limit", "wall_limit", "workers", "seed"):   # numpy integers as plain ints
+            object.__setattr__(self, name, plain_int(getattr(self, name)))
         for name in ("time_limit", "wall_limit"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS):
