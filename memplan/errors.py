@@ -10,6 +10,7 @@ import difflib
 import functools
 import inspect
 import operator
+import reprlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -152,6 +153,16 @@ class PlanMismatch(PlanFormatError, UnsafePlan):
 
 
 def short_repr(x, limit: int = 60) -> str:
-    """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values."""
-    r = repr(x)
+    """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values. A value whose
+    ``repr`` fails (a list nested thousands deep from Python: RecursionError, where the message was to
+    name it; an object whose ``__repr__`` raises) is shown by ``reprlib``, which stops at a few levels."""
+    try:
+        r = repr(x)
+    except Exception:   # RecursionError included
+        if isinstance(x, int):   # over Python's 4300-digit limit of int -> str
+            return f"<an integer of {x.bit_length()} bits>"
+        try:
+            r = reprlib.repr(x)
+        except Exception:
+            r = f"<{type(x).__name__} object>"
     return r if len(r) <= limit else r[:limit - 3] + "..."

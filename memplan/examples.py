@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import GraphError, as_int, named_fields
+from .errors import short_repr as _short
 from .graph import Graph, GraphBuilder
 from .ops import roofline_us
 
@@ -130,7 +131,7 @@ class LlamaConfig:
             raise GraphError(f"LlamaConfig: hidden {self.hidden} is not a multiple of heads {self.heads} "
                              "(the head size is hidden / heads)")
         if not isinstance(self.name, str):
-            raise GraphError(f"LlamaConfig.name must be a string, not {self.name!r}")
+            raise GraphError(f"LlamaConfig.name must be a string, not {_short(self.name)}")
 
 
 LLAMA_1B = LlamaConfig()

@@ -534,8 +534,8 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     if not isinstance(doc, dict):
         raise GraphError(f"{source}: top level must be a JSON object")
     fmt = doc.get("format")
-    if fmt != GRAPH_FORMAT:
-        raise GraphError(f"{source}: unknown format {fmt!r} (expected {GRAPH_FORMAT!r})")
+    if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
+        raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r})")
     tensors = []
     for td, tid, attrs in _entries(doc, "tensors", "tensor", source):
         if "size" not in td:

@@ -242,8 +242,8 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     """Parse a plan document, rejecting structural problems (the verifier judges safety)."""
     if not isinstance(doc, dict):
         raise PlanFormatError(f"{source}: top level must be a JSON object")
-    if doc.get("format") != PLAN_FORMAT:
-        raise PlanFormatError(f"{source}: unknown format {doc.get('format')!r} (expected {PLAN_FORMAT!r})")
+    if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
+        raise PlanFormatError(f"{source}: unknown format {_short(doc.get('format'))} (expected {PLAN_FORMAT!r})")
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:
         v = doc.get(key)
@@ -273,7 +273,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                     raise PlanFormatError(f"{source}: {key}[{i}] has no {f!r}")
             for f in ids:
                 if not isinstance(e[f], str):
-                    raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({e[f]!r})")
+                    raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({_short(e[f])})")
             for f in ints:
                 v = e[f]
                 if not (v is None and f == "offset") and (as_int(v) is None or not -INT64 <= as_int(v) < INT64):

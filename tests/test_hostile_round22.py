@@ -171,3 +171,33 @@ def test_an_exception_in_a_cost_callback_names_the_node(exc):
         assert info.value is exc
         assert any("_Raising.node_us costing node 'mm_k'" in n and "'qkv'" in n for n in info.value.__notes__)
         exc.__notes__.clear()
+
+
+def _deep(n):
+    x = 0
+    for _ in range(n):
+        x = [x]
+    return x
+
+
+@pytest.mark.parametrize("call,error,words", [
+    (lambda g: memplan.plan(g, memory_budget=10 ** 5000), memplan.BudgetError, "integer of 16610 bits"),
+    (lambda g: memplan.plan(g, seed=-(10 ** 5000)), memplan.SolverError, "seed must be"),
+    (lambda g: memplan.plan(g, streams=_deep(5000)), memplan.ScheduleError, r"not \[\[\["),
+    (lambda g: memplan.split_devices(g, _deep(5000)), memplan.ScheduleError, "devices must be"),
+    (lambda g: memplan.verify(g, memplan.plan(g), fused_groups=_deep(5000)), memplan.PlanFormatError, "fused_groups"),
+    (lambda g: memplan.graph_from_dict({**g.to_dict(), "format": _deep(5000)}), memplan.GraphError, "unknown format"),
+    (lambda g: memplan.graph_from_dict({**g.to_dict(), "format": np.array([1, 2])}), memplan.GraphError, "format"),
+    (lambda g: memplan.plan_from_dict({**memplan.plan(g).to_dict(), "format": np.array([1, 2])}),
+     memplan.PlanFormatError, "unknown format"),
+    (lambda g: memplan.graph_from_dict({**g.to_dict(), "tensors": [{"id": "x", "size": _deep(5000)}]}),
+     memplan.GraphError, "tensor 'x': size"),
+])
+def test_messages_about_hostile_python_values(call, error, words):
+    """The message naming a bad value failed to be made: ``repr`` of an integer over 4300 digits is a
+    ValueError, of a list nested thousands deep a RecursionError (a Python caller's values: files are refused
+    at 64 levels), and a numpy array compared with the format string is ambiguous (ValueError). Each is the
+    memplan error it was meant to be, the value shown short."""
+    with pytest.raises(error, match=words) as info:
+        call(H.qkv())
+    assert len(str(info.value)) < 400
