@@ -472,7 +472,15 @@ def _check_fields(p: BufferProblem) -> None:
                                 or not all(isinstance(x, str) for x in p.names)):
         raise SolverError(f"buffer problem: names must be a tuple of {n} strings (one per buffer)")
     for name in ("compatible", "inplace"):
-        for pair in getattr(p, name):
+        pairs = getattr(p, name)
+        try:
+            iter(pairs)
+        except TypeError:
+            pairs = None
+        if pairs is None or isinstance(pairs, (str, bytes)):   # None, 3 or a 0-d array was a TypeError
+            raise SolverError(f"buffer problem: {name} must be a collection of (i, j) pairs of buffer indices, "
+                              f"not {short_repr(getattr(p, name))}")
+        for pair in pairs:
             if not (isinstance(pair, tuple) and len(pair) == 2 and all(count(i) and 0 <= i < n for i in pair)):
                 raise SolverError(f"buffer problem: {name} entry {short_repr(pair)} is not a pair of buffer indices "
                                   f"in 0..{n - 1}")

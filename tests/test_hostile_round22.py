@@ -7,6 +7,7 @@ raises. Each test names the input, what memplan did with it, and what it does no
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 
@@ -123,7 +124,6 @@ def test_numpy_integers_in_plan_documents_and_plans_built_in_python():
     doc["arena_bytes"], doc["streams"] = np.uint64(doc["arena_bytes"]), np.int64(doc["streams"])
     memplan.verify(g, doc)
     assert memplan.plan_from_dict(doc).to_json() == p.to_json()
-    import dataclasses
     q = dataclasses.replace(p, arena_bytes=np.int64(p.arena_bytes),
                             tensors=tuple((t, None if o is None else np.int64(o), np.int64(s)) for t, o, s in p.tensors),
                             order=tuple((n, np.int64(s)) for n, s in p.order))
@@ -201,3 +201,36 @@ def test_messages_about_hostile_python_values(call, error, words):
     with pytest.raises(error, match=words) as info:
         call(H.qkv())
     assert len(str(info.value)) < 400
+
+
+def _problem():
+    return BufferProblem(sizes=[8, 8], lower=[0, 1], upper=[2, 3], alignment=8)
+
+
+@pytest.mark.parametrize("call,error,words", [
+    (lambda g: memplan.plan(g, solver=np.array(["a", "b"])), memplan.SolverError, "unknown solver"),
+    (lambda g: memplan.plan(g, solver=10 ** 5000), memplan.SolverError, "unknown solver <an integer"),
+    (lambda g: memplan.plan(g, streams=np.array([1, 2])), memplan.ScheduleError, "streams must be an integer"),
+    (lambda g: solve(dataclasses.replace(_problem(), compatible=None)), memplan.SolverError, "compatible must be"),
+    (lambda g: solve(dataclasses.replace(_problem(), inplace=3)), memplan.SolverError, "inplace must be"),
+    (lambda g: solve(dataclasses.replace(_problem(), inplace=np.array(3))), memplan.SolverError, "inplace must be"),
+    (lambda g: memplan.plan(g, memplan.Schedule(tuple(n.id for n in g.nodes), (0,) * len(g.nodes), np.array(3))),
+     memplan.ScheduleError, "must be tuples"),
+])
+def test_hostile_options_and_fields_found_by_fuzzing(call, error, words):
+    """A numpy array as ``solver`` or ``streams`` was compared with a name elementwise (ValueError: "truth value
+    of an array ... is ambiguous"), a 4301-digit solver name could not be shown (ValueError); a BufferProblem's
+    ``compatible``/``inplace`` of None, 3 or a 0-d array, and a Schedule's events as a 0-d array, were
+    TypeErrors from iterating them. Each is the memplan error naming the option or field."""
+    with pytest.raises(error, match=words):
+        call(H.qkv())
+
+
+def test_schedule_stream_ids_are_any_integer():
+    """``Schedule`` made numpy stream ids plain ints but not a 0-d array or an IntEnum, which the plan then
+    carried into its JSON (and refused at the end)."""
+    g = H.qkv()
+    order = tuple(n.id for n in g.nodes)
+    s = memplan.Schedule(order, tuple([np.array(0)] * (len(order) - 1) + [_Two.TWO - 2]))
+    assert all(type(x) is int for x in s.streams)
+    assert memplan.plan(g, s).to_json() == memplan.plan(g, memplan.Schedule(order, (0,) * len(order))).to_json()

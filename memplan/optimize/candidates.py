@@ -46,7 +46,7 @@ def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | No
             raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
                                 "give streams=N or 'auto' too (without it the plan is serial and has no events)")
         return None
-    if streams == "auto":
+    if isinstance(streams, str) and streams == "auto":   # (an array compares elementwise)
         return AUTO_MAX_STREAMS
     if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= MAX_STREAMS:
         raise ScheduleError(f"streams must be an integer in 1..{MAX_STREAMS} or 'auto', not {_short(streams)}")
