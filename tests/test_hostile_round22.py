@@ -234,3 +234,22 @@ def test_schedule_stream_ids_are_any_integer():
     s = memplan.Schedule(order, tuple([np.array(0)] * (len(order) - 1) + [_Two.TWO - 2]))
     assert all(type(x) is int for x in s.streams)
     assert memplan.plan(g, s).to_json() == memplan.plan(g, memplan.Schedule(order, (0,) * len(order))).to_json()
+
+
+class _BytesPath:
+    def __fspath__(self):
+        return b"/tmp/x.json"
+
+
+@pytest.mark.parametrize("path", [10 ** 5000, _deep(5000), "g\ud800.json", _BytesPath()],
+                         ids=["huge-int", "deep-list", "surrogate", "bytes-pathlike"])
+def test_hostile_paths_from_python(tmp_path, path):
+    """A path argument whose message could not be made (a 4301-digit int: ValueError; a deeply nested list:
+    RecursionError), a str with a lone surrogate (UnicodeEncodeError from every os call) and a PathLike giving
+    bytes: each is refused by the loaders and savers with memplan's error, and nothing is written."""
+    g = H.qkv()
+    p = memplan.plan(g)
+    for call in (lambda: memplan.load_graph(path), lambda: memplan.load_plan(path),
+                 lambda: memplan.save_graph(g, path), lambda: memplan.save_plan(p, path)):
+        with pytest.raises(memplan.MemplanError):
+            call()
