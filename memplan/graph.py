@@ -531,6 +531,8 @@ def _entries(doc: dict, key: str, what: str, source: str):
 
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields."""
+    if not isinstance(source, str):   # the label every message starts with
+        raise GraphError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):
         raise GraphError(f"{source}: top level must be a JSON object")
     fmt = doc.get("format")

@@ -240,6 +240,8 @@ def _entries_ok(entries, key: str) -> bool:
 
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     """Parse a plan document, rejecting structural problems (the verifier judges safety)."""
+    if not isinstance(source, str):   # the label every message starts with
+        raise PlanFormatError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):
         raise PlanFormatError(f"{source}: top level must be a JSON object")
     if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise

@@ -253,3 +253,18 @@ def test_hostile_paths_from_python(tmp_path, path):
                  lambda: memplan.save_graph(g, path), lambda: memplan.save_plan(p, path)):
         with pytest.raises(memplan.MemplanError):
             call()
+
+
+@pytest.mark.parametrize("call,error,words", [
+    (lambda: memplan.CostModel(floor_us=10 ** 400), memplan.ScheduleError, "floor_us"),
+    (lambda: memplan.CostModel(hbm_bytes_per_us=10 ** 400), memplan.ScheduleError, "hbm_bytes_per_us"),
+    (lambda: memplan.graph_optimize(H.qkv(), 2, cost_model=memplan.CostModel(event_us=-(10 ** 400))),
+     memplan.ScheduleError, "event_us"),
+    (lambda: memplan.graph_from_dict({}, source=10 ** 5000), memplan.GraphError, "source must be a string"),
+    (lambda: memplan.plan_from_dict({}, source=_deep(5000)), memplan.PlanFormatError, "source must be a string"),
+])
+def test_cost_model_numbers_too_large_for_a_float_and_hostile_sources(call, error, words):
+    """``CostModel(floor_us=10**400)`` (or such an ``event_us``) raised OverflowError converting it to a float;
+    a ``source`` label that is no string failed while the message naming the document was being made."""
+    with pytest.raises(error, match=words):
+        call()

@@ -57,10 +57,10 @@ class CostModel:
         (``event_us`` is checked where any model comes in, ``check_cost_model``: other models have one too.)"""
         for name in ("hbm_bytes_per_us", "flop_per_us"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < float(v) < math.inf:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < _float(v) < math.inf:
                 raise ScheduleError(f"CostModel: {name} {_short(v)} is not a finite positive rate")
         f = self.floor_us
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= float(f) <= MAX_COST_US:
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= _float(f) <= MAX_COST_US:
             raise ScheduleError(f"CostModel: floor_us {_short(f)} is not a finite non-negative number of "
                                 f"microseconds (at most {MAX_COST_US:g})")
         if not isinstance(self.use_graph_costs, bool):
@@ -117,7 +117,7 @@ def event_latency(model: CostModelLike) -> float:
     (the cap of a node's cost: every sum of latencies stays finite)."""
     e = model.event_us
     # any real number but a bool: numpy scalars (latencies from measurements) included
-    if isinstance(e, bool) or not isinstance(e, numbers.Real) or not 0 <= float(e) <= MAX_COST_US:
+    if isinstance(e, bool) or not isinstance(e, numbers.Real) or not 0 <= _float(e) <= MAX_COST_US:
         raise ScheduleError(f"cost model: event_us {_short(e)} is not a finite non-negative number of "
                             f"microseconds (at most {MAX_COST_US:g})")
     return float(e)
@@ -145,6 +145,15 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
                                 f"a number of microseconds in 0..{MAX_COST_US:g})")
         out.append(us)
     return out
+
+
+def _float(v: numbers.Real) -> float:
+    """``float(v)``, or infinity for an integer too large for a float (``10**400``: OverflowError), which
+    every range check here then refuses by name."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def _note(exc: BaseException, note: str) -> None:
