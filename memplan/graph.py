@@ -245,7 +245,7 @@ def check_alignment(alignment: object) -> None:
     if a is None or a <= 0 or a & (a - 1):
         raise GraphError(f"alignment {_short(alignment)} is not a positive power of two")
     if a > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
-        raise GraphError(f"alignment {alignment} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+        raise GraphError(f"alignment {_short(a)} is absurd (over {MAX_TENSOR_BYTES} bytes)")
 
 
 def _plain_numbers(g: Graph) -> None:
@@ -256,25 +256,24 @@ def _plain_numbers(g: Graph) -> None:
     them can wrap around. Tensors and nodes that need it are replaced (one type test each otherwise)."""
     if type(g.alignment) is not int and as_int(g.alignment) is not None:
         object.__setattr__(g, "alignment", as_int(g.alignment))
-    tensors = list(g.tensors)
-    changed = False
-    for i, t in enumerate(tensors):
-        if type(t.size) is not int or type(t.view_offset) is not int:
+    odd = [i for i, t in enumerate(g.tensors) if type(t.size) is not int or type(t.view_offset) is not int]
+    if odd:
+        tensors = list(g.tensors)
+        for i in odd:
+            t = tensors[i]
             size, off = as_int(t.size), as_int(t.view_offset)
-            tensors[i] = replace(t, size=t.size if size is None else size, view_offset=t.view_offset if off is None else off)
-            changed = True
-    if changed:
+            tensors[i] = replace(t, size=t.size if size is None else size,
+                                 view_offset=t.view_offset if off is None else off)
         object.__setattr__(g, "tensors", tuple(tensors))
-    nodes = list(g.nodes)
-    changed = False
-    for i, n in enumerate(nodes):
-        c = n.cost
-        if c is not None and type(c) is not int and type(c) is not float:
+    odd = [i for i, n in enumerate(g.nodes) if n.cost is not None and type(n.cost) is not int
+           and type(n.cost) is not float]
+    if odd:
+        nodes = list(g.nodes)
+        for i in odd:
+            c = nodes[i].cost
             cost = float(c) if isinstance(c, float) else as_int(c)
             if cost is not None:
-                nodes[i] = replace(n, cost=cost)
-                changed = True
-    if changed:
+                nodes[i] = replace(nodes[i], cost=cost)
         object.__setattr__(g, "nodes", tuple(nodes))
 
 

@@ -182,6 +182,7 @@ def _deep(n):
 
 @pytest.mark.parametrize("call,error,words", [
     (lambda g: memplan.plan(g, memory_budget=10 ** 5000), memplan.BudgetError, "integer of 16610 bits"),
+    (lambda g: memplan.Graph("g", (), (), alignment=2 ** 20000), memplan.GraphError, "alignment <an integer"),
     (lambda g: memplan.plan(g, seed=-(10 ** 5000)), memplan.SolverError, "seed must be"),
     (lambda g: memplan.plan(g, streams=_deep(5000)), memplan.ScheduleError, r"not \[\[\["),
     (lambda g: memplan.split_devices(g, _deep(5000)), memplan.ScheduleError, "devices must be"),
