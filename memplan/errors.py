@@ -64,7 +64,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def named_options(func: _F) -> _F:
     """``func`` with its keyword arguments checked by ``check_option_names`` against its own parameters
-    (a misspelt ``plan_graph(g, stream=2)`` is an OptionError suggesting ``streams``, not a TypeError)."""
+    (a misspelt ``plan_graph(g, stream=2)`` is an OptionError suggesting ``streams``, not a TypeError).
+    Every argument that is an integer to Python (``as_int``: a numpy integer) arrives as a plain int, so an
+    entry point's checks and the JSON it writes see one kind of integer (``plan(g, streams=np.int64(2))``
+    was refused naming ``streams``, while numpy stream ids in a Schedule were taken)."""
     params = inspect.signature(func).parameters.values()
     known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     name = func.__name__
