@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import operator
+import reprlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -62,7 +64,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def named_options(func: _F) -> _F:
     """``func`` with its keyword arguments checked by ``check_option_names`` against its own parameters
-    (a misspelt ``plan_graph(g, stream=2)`` is an OptionError suggesting ``streams``, not a TypeError)."""
+    (a misspelt ``plan_graph(g, stream=2)`` is an OptionError suggesting ``streams``, not a TypeError).
+    Every argument that is an integer to Python (``as_int``: a numpy integer) arrives as a plain int, so an
+    entry point's checks and the JSON it writes see one kind of integer (``plan(g, streams=np.int64(2))``
+    was refused naming ``streams``, while numpy stream ids in a Schedule were taken)."""
     params = inspect.signature(func).parameters.values()
     known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     name = func.__name__
@@ -70,9 +75,55 @@ def named_options(func: _F) -> _F:
     @functools.wraps(func)
     def checked(*args: Any, **kwargs: Any) -> Any:
         check_option_names(name, kwargs, known)
-        return func(*args, **kwargs)
+        return func(*plain_ints(args), **{k: plain_int(v) for k, v in kwargs.items()})
 
     return checked  # type: ignore[return-value]
+
+
+def named_fields(cls: type) -> type:
+    """``cls`` (a dataclass) whose constructor refuses an unknown keyword as ``check_option_names`` does:
+    ``CostModel(even_us=3)`` was Python's TypeError, naming no alternative and no memplan error."""
+    init = cls.__init__   # type: ignore[misc]
+    params = list(inspect.signature(init).parameters.values())[1:]   # without self
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    @functools.wraps(init)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> None:
+        check_option_names(cls.__name__, kwargs, known)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = checked   # type: ignore[misc]
+    return cls
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` as a plain ``int`` when Python takes it as an integer (``operator.index``: ints, numpy
+    integer scalars and 0-d integer arrays, IntEnums) and it is not a bool; else None (a float, even 2.0,
+    a string such as "10", None, anything else). The one test of every integer a Python caller gives the
+    library: numpy integers were refused as sizes and options while they were taken as stream ids, and a
+    numpy value stored as given would be written as no JSON (or wrap around in int64 arithmetic)."""
+    if type(value) is int:
+        return value
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(operator.index(value))
+    except Exception:   # no __index__ (TypeError), or a hostile one that raises anything else
+        return None
+
+
+def plain_int(value: Any) -> Any:
+    """``value`` as a plain ``int`` when ``as_int`` takes it, else ``value`` itself (for its own check to
+    name): how an entry point's integer arguments arrive as the ints its checks and JSON expect."""
+    if type(value) is int or isinstance(value, (bool, float, str)) or value is None:
+        return value
+    v = as_int(value)
+    return value if v is None else v
+
+
+def plain_ints(values: tuple) -> tuple:
+    """``plain_int`` of each of ``values``."""
+    return tuple(plain_int(v) for v in values)
 
 
 class UnsafePlan(MemplanError):
@@ -105,6 +156,16 @@ class PlanMismatch(PlanFormatError, UnsafePlan):
 
 
 def short_repr(x, limit: int = 60) -> str:
-    """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values."""
-    r = repr(x)
+    """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values. A value whose
+    ``repr`` fails (a list nested thousands deep from Python: RecursionError, where the message was to
+    name it; an object whose ``__repr__`` raises) is shown by ``reprlib``, which stops at a few levels."""
+    try:
+        r = repr(x)
+    except Exception:   # RecursionError included
+        if isinstance(x, int):   # over Python's 4300-digit limit of int -> str
+            return f"<an integer of {x.bit_length()} bits>"
+        try:
+            r = reprlib.repr(x)
+        except Exception:
+            r = f"<{type(x).__name__} object>"
     return r if len(r) <= limit else r[:limit - 3] + "..."

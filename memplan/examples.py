@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import GraphError
+from .errors import GraphError, as_int, named_fields
+from .errors import short_repr as _short
 from .graph import Graph, GraphBuilder
 from .ops import roofline_us
 
@@ -101,6 +102,7 @@ def views_inplace(size: int = 4096) -> Graph:
     return b.build()
 
 
+@named_fields
 @dataclass(frozen=True)
 class LlamaConfig:
     layers: int = 16
@@ -118,9 +120,10 @@ class LlamaConfig:
         that is no multiple of the heads built attention views that do not cover the projections."""
         least = {"layers": 0, "hidden": 1, "heads": 1, "kv_heads": 1, "ffn": 1, "vocab": 1, "ctx": 0, "batch": 1}
         for name, lo in least.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise GraphError(f"LlamaConfig.{name} must be an integer >= {lo}, not {v!r}")
+            v = as_int(getattr(self, name))   # a numpy integer as the plain int it equals
+            if v is None or v < lo:
+                raise GraphError(f"LlamaConfig.{name} must be an integer >= {lo}, not {getattr(self, name)!r}")
+            object.__setattr__(self, name, v)
         if self.heads % self.kv_heads:
             raise GraphError(f"LlamaConfig: {self.heads} heads do not group over {self.kv_heads} KV heads "
                              "(heads must be a multiple of kv_heads)")
@@ -128,7 +131,7 @@ class LlamaConfig:
             raise GraphError(f"LlamaConfig: hidden {self.hidden} is not a multiple of heads {self.heads} "
                              "(the head size is hidden / heads)")
         if not isinstance(self.name, str):
-            raise GraphError(f"LlamaConfig.name must be a string, not {self.name!r}")
+            raise GraphError(f"LlamaConfig.name must be a string, not {_short(self.name)}")
 
 
 LLAMA_1B = LlamaConfig()

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .errors import MemplanError
+from .errors import MemplanError, short_repr
 
 #: the largest input file memplan reads (graph or plan JSON, minimalloc CSV): 1 GiB
 MAX_FILE_BYTES = 1 << 30
@@ -143,7 +143,7 @@ def output_path(path) -> str:
         if isinstance(p, str):
             check_no_nul(p, MemplanError, "cannot write ")
             return p
-    raise MemplanError(f"cannot write to {type(path).__name__} {str(path)[:40]!r}: expected a file path "
+    raise MemplanError(f"cannot write to {type(path).__name__} {short_repr(path, 40)}: expected a file path "
                        "(a str or os.PathLike)")
 
 
@@ -152,6 +152,11 @@ def check_no_nul(path: str, error: type[MemplanError], lead: str = "") -> None:
     raised a bare ``ValueError`` ("embedded null byte") that named neither the path nor memplan."""
     if "\x00" in path:
         raise error(f"{lead}{path!r}: a file path cannot contain a NUL character")
+    try:   # a lone surrogate from Python ('\ud800'): every os call raised UnicodeEncodeError
+        os.fsencode(path)
+    except UnicodeEncodeError as exc:
+        raise error(f"{lead}{short_repr(path)}: a file path cannot hold {short_repr(path[exc.start:exc.end])} "
+                    f"(not encodable as a file name)") from None
 
 
 def check_writable(path: str, label: str) -> None:

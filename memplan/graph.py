@@ -9,11 +9,11 @@ A ``Graph`` that exists is valid: the constructor runs every check of the graph 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from .errors import GraphError
+from .errors import GraphError, as_int
 from .errors import short_repr as _short
 
 GRAPH_FORMAT = "memplan.graph/1"
@@ -241,16 +241,47 @@ def check_alignment(alignment: object) -> None:
     """``GraphError`` unless ``alignment`` is a graph's alignment: a power of two of at most
     ``MAX_TENSOR_BYTES``. Shared by the graph check and by the importers and ``--alignment``, which check it
     before a long import rather than after it (and name the option, not the model)."""
-    if not _is_int(alignment) or alignment <= 0 or alignment & (alignment - 1):
-        raise GraphError(f"alignment {alignment!r} is not a positive power of two")
-    if alignment > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
-        raise GraphError(f"alignment {alignment} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+    a = as_int(alignment)   # a numpy integer too (``Graph`` stores it as a plain int)
+    if a is None or a <= 0 or a & (a - 1):
+        raise GraphError(f"alignment {_short(alignment)} is not a positive power of two")
+    if a > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan
+        raise GraphError(f"alignment {_short(a)} is absurd (over {MAX_TENSOR_BYTES} bytes)")
+
+
+def _plain_numbers(g: Graph) -> None:
+    """``g``'s integers as plain ints: the alignment, each tensor's size and view offset, and a node cost
+    that is an integer to Python (``errors.as_int``: numpy integers from shape arithmetic), and a float
+    subclass cost (``np.float64``) as a float. Values that are no integer stay, for ``_validate`` to name.
+    Stored plain, the graph's and its plans' JSON are the bytes plain ints give, and no int64 arithmetic on
+    them can wrap around. Tensors and nodes that need it are replaced (one type test each otherwise)."""
+    if type(g.alignment) is not int and as_int(g.alignment) is not None:
+        object.__setattr__(g, "alignment", as_int(g.alignment))
+    odd = [i for i, t in enumerate(g.tensors) if type(t.size) is not int or type(t.view_offset) is not int]
+    if odd:
+        tensors = list(g.tensors)
+        for i in odd:
+            t = tensors[i]
+            size, off = as_int(t.size), as_int(t.view_offset)
+            tensors[i] = replace(t, size=t.size if size is None else size,
+                                 view_offset=t.view_offset if off is None else off)
+        object.__setattr__(g, "tensors", tuple(tensors))
+    odd = [i for i, n in enumerate(g.nodes) if n.cost is not None and type(n.cost) is not int
+           and type(n.cost) is not float]
+    if odd:
+        nodes = list(g.nodes)
+        for i in odd:
+            c = nodes[i].cost
+            cost = float(c) if isinstance(c, float) else as_int(c)
+            if cost is not None:
+                nodes[i] = replace(nodes[i], cost=cost)
+        object.__setattr__(g, "nodes", tuple(nodes))
 
 
 def _validate(g: Graph) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
     check_alignment(g.alignment)
+    _plain_numbers(g)
 
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment
@@ -499,11 +530,13 @@ def _entries(doc: dict, key: str, what: str, source: str):
 
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields."""
+    if not isinstance(source, str):   # the label every message starts with
+        raise GraphError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):
         raise GraphError(f"{source}: top level must be a JSON object")
     fmt = doc.get("format")
-    if fmt != GRAPH_FORMAT:
-        raise GraphError(f"{source}: unknown format {fmt!r} (expected {GRAPH_FORMAT!r})")
+    if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
+        raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r})")
     tensors = []
     for td, tid, attrs in _entries(doc, "tensors", "tensor", source):
         if "size" not in td:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._gc import paused
 from .errors import ScheduleError, SolverError, named_options
+from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound
 from .schedule import HappensBefore
@@ -75,7 +76,7 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
     share bytes."""
     check_happens_before(graph, hb, "compute_lifetimes")
     if not isinstance(fused_groups, bool):
-        raise SolverError(f"fused_groups must be True or False, not {fused_groups!r}")
+        raise SolverError(f"fused_groups must be True or False, not {_short(fused_groups)}")
     n_nodes = len(graph.nodes)
     S = hb.num_streams
     root = graph.root

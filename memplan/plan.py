@@ -18,6 +18,7 @@ import numpy as np
 
 from ._gc import paused
 from .errors import BudgetError, ScheduleError, SolverError, check_option_names, named_options
+from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
@@ -78,7 +79,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
 
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
-        raise SolverError(f"check must be True or False, not {check!r}")
+        raise SolverError(f"check must be True or False, not {_short(check)}")
     check_stream_options(streams, memory_budget, max_events)   # before any work, devices or not
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch
+from .errors import PlanFormatError, PlanMismatch, as_int
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 
@@ -47,6 +47,15 @@ class Plan:
     node_devices: tuple[int, ...] = ()
     tensor_devices: tuple[int, ...] = ()
     device_arena_bytes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        """The scalar integer fields as plain ints when they are integers to Python (``errors.as_int``: numpy
+        integers from a caller's arithmetic); ``check_plan_fields`` does the same for the entries and refuses
+        what is no integer."""
+        for key in ("alignment", "arena_bytes", "lower_bound_bytes", "streams", "devices"):
+            v = getattr(self, key)
+            if type(v) is not int and as_int(v) is not None:
+                object.__setattr__(self, key, as_int(v))
 
     @property
     def ratio(self) -> float:
@@ -99,7 +108,7 @@ def json_text(doc: Any) -> str | None:
     numpy scalar, a set, or nesting past ``MAX_JSON_DEPTH`` by the reader's own measure): the one dump of
     ``save_graph`` and ``Plan.to_json``, whose callers then name the entry or field at fault."""
     try:
-        text = json.dumps(doc, indent=1, allow_nan=False)
+        text = json.dumps(doc, indent=1, allow_nan=False, default=_json_int)
     except (TypeError, ValueError, RecursionError):
         return None
     return text if json_depth(text.encode(), MAX_JSON_DEPTH) <= MAX_JSON_DEPTH else None
@@ -119,10 +128,20 @@ def json_trouble(value: Any, depth: int = 0) -> str | None:
     if depth + nesting(value, MAX_JSON_DEPTH - depth) > MAX_JSON_DEPTH:
         return f"nested more than {MAX_JSON_DEPTH} levels deep in the file"
     try:
-        json.dumps(value, allow_nan=False)
+        json.dumps(value, allow_nan=False, default=_json_int)
     except (TypeError, ValueError) as exc:
         return str(exc)
     return None
+
+
+def _json_int(value: Any) -> int:
+    """``json``'s fallback for what it cannot write: an integer to Python (``errors.as_int``: a numpy integer
+    in a graph's ``attrs.shape`` or a solver block) is written as the plain int it equals, the same bytes; any
+    other object is still json's TypeError naming its type (a numpy float, a set)."""
+    v = as_int(value)
+    if v is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return v
 
 
 def nesting(value: Any, stop: int) -> int:
@@ -149,10 +168,12 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
     """Raise ``PlanFormatError`` unless every field of ``plan`` has the type and range ``plan_from_dict``
     demands of a file: a Plan built in code (not loaded) may hold a float offset, a string stream or a
     malformed entry, which the verifier would misjudge or crash on and whose file could not be read back."""
-    def integer(v: Any, what: str, low: int = -INT64, top: int = INT64 - 1) -> None:
-        if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= top:
+    def integer(v: Any, what: str, low: int = -INT64, top: int = INT64 - 1) -> int:
+        i = as_int(v)
+        if i is None or not low <= i <= top:
             raise PlanFormatError(f"{source}: {what} is not an integer in {'±2**63' if low < 0 else f'{low}..{top}'} "
                                   f"({type(v).__name__} {_short(v)})")
+        return i
 
     if not isinstance(plan.graph, str):
         raise PlanFormatError(f"{source}: field 'graph' is not a string ({type(plan.graph).__name__})")
@@ -168,23 +189,28 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
             raise PlanFormatError(f"{source}: field {key!r} is not a tuple ({type(entries).__name__})")
         if _entries_ok(entries, key):
             continue
+        plain = []   # the entries with plain ints (a numpy integer is one), written back below
         for i, e in enumerate(entries):  # the first bad entry, named
             if not isinstance(e, (tuple, list)) or len(e) != len(fields):
                 raise PlanFormatError(f"{source}: {key}[{i}] is not a ({', '.join(fields)}) tuple ({_short(e)})")
             if not isinstance(e[0], str) or (key == "events" and not isinstance(e[1], str)):
                 raise PlanFormatError(f"{source}: {key}[{i}]: {fields[0]!r} is not a string ({_short(e)})")
             if key == "order":
-                integer(e[1], f"order[{i}] ({e[0]!r}): 'stream'")
+                e = (e[0], integer(e[1], f"order[{i}] ({e[0]!r}): 'stream'"))
             elif key == "tensors":
-                if e[1] is not None:
-                    integer(e[1], f"tensors[{i}] ({e[0]!r}): 'offset'")
-                integer(e[2], f"tensors[{i}] ({e[0]!r}): 'size'")
+                off = None if e[1] is None else integer(e[1], f"tensors[{i}] ({e[0]!r}): 'offset'")
+                e = (e[0], off, integer(e[2], f"tensors[{i}] ({e[0]!r}): 'size'"))
+            plain.append(tuple(e))
+        object.__setattr__(plan, key, tuple(plain))   # equal values: what the plan means is unchanged
     for key in ("node_devices", "tensor_devices", "device_arena_bytes"):
         values = getattr(plan, key)
         if not isinstance(values, (tuple, list)):
             raise PlanFormatError(f"{source}: field {key!r} is not a tuple ({type(values).__name__})")
-        for i, v in enumerate(values):
-            integer(v, f"{key}[{i}]")
+        if any(type(v) is not int for v in values):
+            object.__setattr__(plan, key, tuple(integer(v, f"{key}[{i}]") for i, v in enumerate(values)))
+        else:
+            for i, v in enumerate(values):
+                integer(v, f"{key}[{i}]")
     for key in ("solver", "extra"):
         if not isinstance(getattr(plan, key), Mapping):
             raise PlanFormatError(f"{source}: field {key!r} is not a mapping ({type(getattr(plan, key)).__name__})")
@@ -214,13 +240,17 @@ def _entries_ok(entries, key: str) -> bool:
 
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     """Parse a plan document, rejecting structural problems (the verifier judges safety)."""
+    if not isinstance(source, str):   # the label every message starts with
+        raise PlanFormatError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):
         raise PlanFormatError(f"{source}: top level must be a JSON object")
-    if doc.get("format") != PLAN_FORMAT:
-        raise PlanFormatError(f"{source}: unknown format {doc.get('format')!r} (expected {PLAN_FORMAT!r})")
+    if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
+        raise PlanFormatError(f"{source}: unknown format {_short(doc.get('format'))} (expected {PLAN_FORMAT!r})")
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:
         v = doc.get(key)
+        if typ is int and as_int(v) is not None:   # a numpy integer in a document built in Python too
+            return as_int(v)
         if not isinstance(v, typ) or isinstance(v, bool):
             raise PlanFormatError(f"{source}: field {key!r} is missing or not a {getattr(typ, '__name__', typ)}")
         return v
@@ -245,11 +275,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                     raise PlanFormatError(f"{source}: {key}[{i}] has no {f!r}")
             for f in ids:
                 if not isinstance(e[f], str):
-                    raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({e[f]!r})")
+                    raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({_short(e[f])})")
             for f in ints:
                 v = e[f]
-                if not (v is None and f == "offset") and (not isinstance(v, int) or isinstance(v, bool)
-                                                          or not -INT64 <= v < INT64):
+                if not (v is None and f == "offset") and (as_int(v) is None or not -INT64 <= as_int(v) < INT64):
                     raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
                                           f"({_short(v)})")
     try:
@@ -363,9 +392,10 @@ def _with_devices(doc: dict[str, Any], plan: Plan) -> dict[str, Any]:
 
 def _read_devices(doc: dict[str, Any], source: str):
     """The multi-device fields of a plan document (defaults: one device, nothing per entry)."""
-    devices = doc.get("devices", 1)
-    if not isinstance(devices, int) or isinstance(devices, bool) or not 1 <= devices <= MAX_STREAMS:
-        raise PlanFormatError(f"{source}: field 'devices' is not an integer in 1..{MAX_STREAMS} ({_short(devices)})")
+    given = doc.get("devices", 1)
+    devices = as_int(given)
+    if devices is None or not 1 <= devices <= MAX_STREAMS:
+        raise PlanFormatError(f"{source}: field 'devices' is not an integer in 1..{MAX_STREAMS} ({_short(given)})")
     if devices == 1:
         return 1, (), (), ()
     arenas = doc.get("device_arena_bytes")
@@ -384,6 +414,7 @@ def _read_devices(doc: dict[str, Any], source: str):
 
 def _int(v: Any, what: str, source: str = "plan") -> int:
     """``v`` if it is an integer within ±2**63, else PlanFormatError naming ``what`` in ``source`` (the file)."""
-    if not isinstance(v, int) or isinstance(v, bool) or not -INT64 <= v < INT64:
+    i = as_int(v)   # a numpy integer in a document built in Python: the plain int it equals
+    if i is None or not -INT64 <= i < INT64:
         raise PlanFormatError(f"{source}: {what} is not an integer within ±2**63 ({_short(v)})")
-    return v
+    return i

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SolverError, short_repr
+from .errors import SolverError, as_int, short_repr
 
 
 def align_up(x, a: int):
@@ -446,11 +446,12 @@ def _check_fields(p: BufferProblem) -> None:
     n = len(p.sizes)
 
     def count(v: Any) -> bool:
-        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+        return as_int(v) is not None
 
-    if not count(p.alignment) or p.alignment <= 0 or p.alignment & (p.alignment - 1) or p.alignment > 1 << 48:
+    a = as_int(p.alignment)
+    if a is None or a <= 0 or a & (a - 1) or a > 1 << 48:
         raise SolverError(f"buffer problem: alignment {short_repr(p.alignment)} is not a power of two up to 2**48")
-    object.__setattr__(p, "alignment", int(p.alignment))
+    object.__setattr__(p, "alignment", a)
     bad = np.flatnonzero(p.lower > p.upper)
     if len(bad):
         k = int(bad[0])
@@ -463,13 +464,23 @@ def _check_fields(p: BufferProblem) -> None:
                               "over the 2**63-byte limit of every offset")
     for name in ("capacity", "lower_bound"):
         v = getattr(p, name)
-        if v is not None and (not count(v) or not 0 <= v < 1 << 63):
+        if v is not None and (not count(v) or not 0 <= as_int(v) < 1 << 63):
             raise SolverError(f"buffer problem: {name} {short_repr(v)} is not a byte count in 0..2**63-1")
+        if v is not None:
+            object.__setattr__(p, name, as_int(v))
     if p.names is not None and (not isinstance(p.names, tuple) or len(p.names) != n
                                 or not all(isinstance(x, str) for x in p.names)):
         raise SolverError(f"buffer problem: names must be a tuple of {n} strings (one per buffer)")
     for name in ("compatible", "inplace"):
-        for pair in getattr(p, name):
+        pairs = getattr(p, name)
+        try:
+            iter(pairs)
+        except TypeError:
+            pairs = None
+        if pairs is None or isinstance(pairs, (str, bytes)):   # None, 3 or a 0-d array was a TypeError
+            raise SolverError(f"buffer problem: {name} must be a collection of (i, j) pairs of buffer indices, "
+                              f"not {short_repr(getattr(p, name))}")
+        for pair in pairs:
             if not (isinstance(pair, tuple) and len(pair) == 2 and all(count(i) and 0 <= i < n for i in pair)):
                 raise SolverError(f"buffer problem: {name} entry {short_repr(pair)} is not a pair of buffer indices "
                                   f"in 0..{n - 1}")

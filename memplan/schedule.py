@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError
+from .errors import ScheduleError, plain_int
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS
@@ -43,7 +43,7 @@ class Schedule:
         # lists given for the tuples are taken as tuples: schedules are compared and used as dict keys
         for name in ("order", "streams", "events"):
             v = getattr(self, name)
-            if isinstance(v, np.ndarray):
+            if isinstance(v, np.ndarray) and v.ndim:   # (a 0-d array is no sequence: check_schedule names it)
                 object.__setattr__(self, name, tuple(v.tolist()))   # Python ints, not numpy scalars
             elif isinstance(v, list):
                 object.__setattr__(self, name, tuple(v))
@@ -51,8 +51,8 @@ class Schedule:
         # ``streams`` and ``order``, which a plan file holds as JSON integers, and plan() failed at the end
         # naming a field the caller never wrote
         streams = self.streams
-        if isinstance(streams, tuple) and any(isinstance(x, np.integer) for x in streams):
-            object.__setattr__(self, "streams", tuple(int(x) if isinstance(x, np.integer) else x for x in streams))
+        if isinstance(streams, tuple) and any(type(x) is not int for x in streams):   # (any ``as_int`` takes)
+            object.__setattr__(self, "streams", tuple(plain_int(x) for x in streams))
 
     @property
     def num_streams(self) -> int:

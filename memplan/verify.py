@@ -23,6 +23,7 @@ from typing import Any
 
 from ._gc import paused
 from .errors import PlanFormatError, UnsafePlan, named_options
+from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .ops import COPY_OP
 from .planfile import Plan, check_plan_fields, plan_from_dict
@@ -50,7 +51,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     """All findings as ``(rule, message)``; empty when the plan is safe (see ``verify``)."""
     check_graph(graph, "verify")
     if not isinstance(fused_groups, bool):
-        raise PlanFormatError(f"verify: fused_groups must be True or False, not {fused_groups!r}")
+        raise PlanFormatError(f"verify: fused_groups must be True or False, not {_short(fused_groups)}")
     if isinstance(plan, dict):
         plan = plan_from_dict(plan)
     if not isinstance(plan, Plan):

@@ -520,9 +520,10 @@ def test_semantic_model_records_a_fused_groups_events_after_the_kernel():
     assert semantic.check(g, memplan.plan(g, s, fused_groups=True), fused_groups=True) == []
 
 
-def test_a_numpy_integer_cost_is_named_for_its_type():
-    """np.float64 is a float and is taken; np.int64 is no int: refused, and the message says why (it used to
-    call 3 'not a finite non-negative number')."""
+def test_a_numpy_float32_cost_is_named_for_its_type():
+    """np.float64 is a float and is taken, and so is np.int64 (an integer: ``errors.as_int``, round 22) as the
+    plain number; np.float32 is neither: refused, and the message says why (it used to call 3 'not a finite
+    non-negative number')."""
     def build(cost):
         b = memplan.GraphBuilder("c")
         b.input("x", 16)
@@ -530,8 +531,10 @@ def test_a_numpy_integer_cost_is_named_for_its_type():
         return b.build()
 
     assert build(np.float64(3.0)).node("n").cost == 3.0
-    with pytest.raises(memplan.GraphError, match=r"node 'n': cost .*int64: give a Python int or float"):
-        build(np.int64(3))
+    assert type(build(np.float64(3.0)).node("n").cost) is float
+    assert type(build(np.int64(3)).node("n").cost) is int
+    with pytest.raises(memplan.GraphError, match=r"node 'n': cost .*float32: give a Python int or float"):
+        build(np.float32(3))
     with pytest.raises(memplan.GraphError) as info:
         build(-1.0)
     assert "give a Python" not in str(info.value)

@@ -10,6 +10,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from ..errors import BudgetError, ScheduleError
+from ..errors import short_repr as _short
 
 
 def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequence[bool], n: int,
@@ -30,7 +31,7 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
     """
     U = len(cost)
     if n < 1:
-        raise ScheduleError(f"devices must be a positive integer, not {n!r}")
+        raise ScheduleError(f"devices must be a positive integer, not {_short(n)}")
     if U == 0:
         return ((0, 0),) * n
     pc = [0.0] * (U + 1)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BudgetError, ScheduleError, named_options
+from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..planfile import MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
@@ -53,7 +54,7 @@ class DeviceSplit:
 def check_devices(n: Any) -> int:
     """The device count, or ScheduleError naming the bad value (the one place it is validated)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STREAMS:
-        raise ScheduleError(f"devices must be an integer in 1..{MAX_STREAMS}, not {n!r}")
+        raise ScheduleError(f"devices must be an integer in 1..{MAX_STREAMS}, not {_short(n)}")
     return n
 
 
@@ -140,4 +141,4 @@ def check_capacity(graph: Graph, plan: Plan, device_capacity: int) -> None:
 def _check_capacity_arg(device_capacity: Any) -> None:
     if device_capacity is not None and (isinstance(device_capacity, bool) or not isinstance(device_capacity, int)
                                         or device_capacity < 0):
-        raise BudgetError(f"device_capacity must be a non-negative byte count, not {device_capacity!r}")
+        raise BudgetError(f"device_capacity must be a non-negative byte count, not {_short(device_capacity)}")

@@ -12,7 +12,7 @@ import json
 import os  # (also: tests patch os.replace through here; the writer lives in memplan.files)
 from typing import Any
 
-from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan
+from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, short_repr
 from ..files import MAX_FILE_BYTES, MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_text, json_depth, read_input
 from ..graph import Graph, check_graph, graph_from_dict
 from ..planfile import Plan, json_text, json_trouble, json_writable, plan_from_dict
@@ -78,8 +78,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _path(path, error) -> str:
     """A file path (str or os.PathLike); an int would be taken for a file descriptor."""
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
-        raise error(f"expected a file path, not {type(path).__name__} {str(path)[:40]!r}")
-    return os.fspath(path)
+        raise error(f"expected a file path, not {type(path).__name__} {short_repr(path, 40)}")
+    p = os.fspath(path)
+    if not isinstance(p, str):   # a PathLike of bytes: every message below joins it to text
+        raise error(f"expected a file path as text, not {type(p).__name__} {short_repr(p, 40)}")
+    return p
 
 
 def load_graph(path: str) -> Graph:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..errors import short_repr as _short
 from ..graph import Graph
 from ..schedule import Schedule, serial_schedule
 from .events import Replay
@@ -194,7 +195,7 @@ def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
     from ..errors import ScheduleError
 
     if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0:
-        raise ScheduleError(f"max_events must be a non-negative integer, not {max_events!r}")
+        raise ScheduleError(f"max_events must be a non-negative integer, not {_short(max_events)}")
     if len(opt.schedule.events) <= max_events:
         return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
     return candidate_pool(graph, opt, max_events)[0]

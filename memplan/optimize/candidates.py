@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BudgetError, ScheduleError
+from ..errors import short_repr as _short
 from ..graph import Graph
 from ..planfile import INT64, MAX_STREAMS
 from ..schedule import Schedule, check_schedule, serial_schedule
@@ -36,19 +37,19 @@ def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | No
     the plan's solver block, and every integer of a plan file fits an int64 (docs/format.md "Limits")."""
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
                                       or not 0 <= memory_budget < INT64):
-        raise BudgetError(f"memory_budget must be a non-negative byte count below 2**63, not {memory_budget!r}")
+        raise BudgetError(f"memory_budget must be a non-negative byte count below 2**63, not {_short(memory_budget)}")
     if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
                                    or not 0 <= max_events < INT64):
-        raise ScheduleError(f"max_events must be a non-negative integer below 2**63, not {max_events!r}")
+        raise ScheduleError(f"max_events must be a non-negative integer below 2**63, not {_short(max_events)}")
     if streams is None:
         if max_events is not None:   # alone it asked for nothing: the plan stayed serial, without events
             raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
                                 "give streams=N or 'auto' too (without it the plan is serial and has no events)")
         return None
-    if streams == "auto":
+    if isinstance(streams, str) and streams == "auto":   # (an array compares elementwise)
         return AUTO_MAX_STREAMS
     if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= MAX_STREAMS:
-        raise ScheduleError(f"streams must be an integer in 1..{MAX_STREAMS} or 'auto', not {streams!r}")
+        raise ScheduleError(f"streams must be an integer in 1..{MAX_STREAMS} or 'auto', not {_short(streams)}")
     return streams
 
 

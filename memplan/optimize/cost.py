@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..errors import ScheduleError
+from ..errors import ScheduleError, named_fields
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -35,6 +35,7 @@ class CostModelLike(Protocol):
         ...
 
 
+@named_fields
 @dataclass(frozen=True)
 class CostModel:
     """The default model: graph ``cost`` when given, else an H100-like roofline estimate.
@@ -56,10 +57,10 @@ class CostModel:
         (``event_us`` is checked where any model comes in, ``check_cost_model``: other models have one too.)"""
         for name in ("hbm_bytes_per_us", "flop_per_us"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < float(v) < math.inf:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < _float(v) < math.inf:
                 raise ScheduleError(f"CostModel: {name} {_short(v)} is not a finite positive rate")
         f = self.floor_us
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= float(f) <= MAX_COST_US:
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= _float(f) <= MAX_COST_US:
             raise ScheduleError(f"CostModel: floor_us {_short(f)} is not a finite non-negative number of "
                                 f"microseconds (at most {MAX_COST_US:g})")
         if not isinstance(self.use_graph_costs, bool):
@@ -116,24 +117,52 @@ def event_latency(model: CostModelLike) -> float:
     (the cap of a node's cost: every sum of latencies stays finite)."""
     e = model.event_us
     # any real number but a bool: numpy scalars (latencies from measurements) included
-    if isinstance(e, bool) or not isinstance(e, numbers.Real) or not 0 <= float(e) <= MAX_COST_US:
+    if isinstance(e, bool) or not isinstance(e, numbers.Real) or not 0 <= _float(e) <= MAX_COST_US:
         raise ScheduleError(f"cost model: event_us {_short(e)} is not a finite non-negative number of "
                             f"microseconds (at most {MAX_COST_US:g})")
     return float(e)
 
 
 def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
-    """Every node's run time under ``model`` (default ``CostModel()``), by node index."""
+    """Every node's run time under ``model`` (default ``CostModel()``), by node index.
+
+    An exception a user's ``node_us`` raises propagates as itself, with a note naming the node being costed
+    (``add_note``: shown under the traceback): it came from the caller's own code, so it keeps its type and
+    traceback, and every ``except KeyError:`` around ``plan()`` still catches it. Wrapping it in a memplan error
+    would have named the node in the message but changed what callers catch; bare, nothing said which node."""
     model = model if model is not None else CostModel()
     out = []
     for n in range(len(graph.nodes)):
-        raw = model.node_us(graph, n)
+        try:
+            raw = model.node_us(graph, n)
+        except Exception as exc:
+            _note(exc, f"(raised by {type(model).__name__}.node_us costing node {_short(graph.nodes[n].id)}, "
+                       f"index {n}, of graph {_short(graph.name)})")
+            raise
         us = _microseconds(raw)
         if us is None:
             raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {_short(raw)} (expected "
                                 f"a number of microseconds in 0..{MAX_COST_US:g})")
         out.append(us)
     return out
+
+
+def _float(v: numbers.Real) -> float:
+    """``float(v)``, or infinity for an integer too large for a float (``10**400``: OverflowError), which
+    every range check here then refuses by name."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
+def _note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` (Python 3.11+), or the same list where that method is missing (3.10)."""
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]   # type: ignore[attr-defined]
 
 
 def _microseconds(raw) -> float | None:

@@ -39,6 +39,7 @@ from functools import cached_property
 
 from .._gc import paused
 from ..errors import named_options
+from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..schedule import Event, Schedule
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
@@ -525,7 +526,7 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
 
     check_graph(graph, "graph_optimize")
     if isinstance(max_streams, bool) or not isinstance(max_streams, int) or max_streams < 1:
-        raise ScheduleError(f"max_streams must be a positive integer, not {max_streams!r}")
+        raise ScheduleError(f"max_streams must be a positive integer, not {_short(max_streams)}")
     model = check_cost_model(cost_model)
     event_us = event_latency(model)
     cost = node_costs(graph, model)

@@ -25,6 +25,8 @@ EXACT = ("search", "cpsat")
 
 def get_solver(name: str) -> Solver:
     """The unchecked solve function registered under ``name`` (imported lazily: cpsat needs ortools)."""
+    if not isinstance(name, str) or name not in SOLVER_NAMES:   # (a numpy array compared elementwise)
+        raise SolverError(f"unknown solver {_short(name)} (choose from {', '.join(SOLVER_NAMES)})")
     if name == "greedy":
         from .greedy import solve
     elif name == "size":
@@ -38,7 +40,7 @@ def get_solver(name: str) -> Solver:
     elif name == "search":
         from .search import solve
     else:
-        raise SolverError(f"unknown solver {name!r} (choose from {', '.join(SOLVER_NAMES)})")
+        raise SolverError(f"unknown solver {_short(name)} (choose from {', '.join(SOLVER_NAMES)})")
     return solve
 
 

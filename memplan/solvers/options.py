@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ..errors import SolverError
+from ..errors import SolverError, named_fields, plain_int
+from ..errors import short_repr as _short
 from ..problem import Solution
 
 #: the longest time limit accepted (about 31 years: beyond it is a typo, not a budget)
@@ -50,6 +51,7 @@ class SearchParams:
     nodes_per_second: int = 10_000
 
 
+@named_fields
 @dataclass(frozen=True)
 class SolveOptions:
     """``time_limit``: seconds of work for the exact solvers, as a deterministic budget (None: heuristics
@@ -68,16 +70,18 @@ class SolveOptions:
     fused_groups: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("time_limit", "wall_limit", "workers", "seed"):   # numpy integers as plain ints
+            object.__setattr__(self, name, plain_int(getattr(self, name)))
         for name in ("time_limit", "wall_limit"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS):
-                raise SolverError(f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, not {v!r}")
+                raise SolverError(f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, not {_short(v)}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 1024:
-            raise SolverError(f"workers must be an integer in 1..1024, not {self.workers!r}")
+            raise SolverError(f"workers must be an integer in 1..1024, not {_short(self.workers)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 31:
-            raise SolverError(f"seed must be an integer in 0..2**31-1, not {self.seed!r}")
+            raise SolverError(f"seed must be an integer in 0..2**31-1, not {_short(self.seed)}")
         if not isinstance(self.fused_groups, bool):
-            raise SolverError(f"fused_groups must be True or False, not {self.fused_groups!r}")
+            raise SolverError(f"fused_groups must be True or False, not {_short(self.fused_groups)}")
         if self.progress is not None and not callable(self.progress):   # first called deep in a solve
             raise SolverError(f"progress must be a callable taking one message or None, not {type(self.progress).__name__}")
 
