@@ -144,6 +144,40 @@ __device__ __forceinline__ void store4(half* y, int i, float4 v) {
     reinterpret_cast<uint2*>(y)[i] = u;
 }
 
+extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+    pdl_start();
+    float4 we[4];
+    norm_weight_early(w, H, nw, we);   // before the PDL wait (NORM_W_EARLY, above)
+    pdl_wait();
+    __shared__ float sh[32];
+    const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
+    float4* yr = reinterpret_cast<float4*>(y + (long long)blockIdx.x * H);
+    const int H4 = H >> 2;
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        v[c] = i < H4 ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)H + eps);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (i < H4) {
+            float4 o = make_float4(v[c].x * scale, v[c].y * scale, v[c].z * scale, v[c].w * scale);
+            if (w != nullptr) {
+                const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+                o.x *= wv.x; o.y *= wv.y; o.z *= wv.z; o.w *= wv.w;
+            }
+            yr[i] = o;
+        }
+    }
+}
+
+// the f16-output twin's body (the same arithmetic; the f32 kernel above keeps its own code and codegen)
 template <typename TY>
 __device__ __forceinline__ void rms_norm4_body(const float* x, const float* w, TY* y, int H, int nw, float eps) {
     pdl_start();
@@ -178,9 +212,6 @@ __device__ __forceinline__ void rms_norm4_body(const float* x, const float* w, T
     }
 }
 
-extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
-    rms_norm4_body(x, w, y, H, nw, eps);
-}
 // y in f16 (f16_acts graphs: the norm feeds products only); the f32 kernel's values, rounded
 extern "C" __global__ void rms_norm4_f32_f16(const float* x, const float* w, half* y, int H, int nw, float eps) {
     rms_norm4_body(x, w, y, H, nw, eps);
@@ -423,6 +454,46 @@ attn_kqv_cl_f16(const half* V, const float* p, float* out, int n_kv, int kv_head
 // per thread (H % 4 == 0, H / 4 <= 4 * blockDim.x, nw % 4 == 0). Both outputs are written after the
 // block barrier, when the block has read its row: at one row, h and y may overlap a and b anywhere.
 // Bitwise equal to binary_f32 (ADD) then rms_norm4_f32 (with w) at the same block size.
+extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, float* h, const float* w, float* y,
+                                             int H, int nw, float eps) {
+    pdl_start();
+    float4 we[4];
+    norm_weight_early(w, H, nw, we);
+    pdl_wait();
+    __shared__ float sh[32];
+    const long long base = (long long)blockIdx.x * H;
+    const float4* ar = reinterpret_cast<const float4*>(a + base);
+    const float4* br = reinterpret_cast<const float4*>(b + base);
+    float4* hr = reinterpret_cast<float4*>(h + base);
+    float4* yr = reinterpret_cast<float4*>(y + base);
+    const int H4 = H >> 2;
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        v[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (i < H4) {
+            const float4 u = ar[i], t = br[i];
+            v[c] = make_float4(u.x + t.x, u.y + t.y, u.z + t.z, u.w + t.w);
+        }
+        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)H + eps);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (i < H4) {
+            const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+            hr[i] = v[c];
+            yr[i] = make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
+                                v[c].w * scale * wv.w);
+        }
+    }
+}
+
+// the f16-output twin's body (the same arithmetic; the f32 kernel above keeps its own code and codegen)
 template <typename TY>
 __device__ __forceinline__ void add_rms_norm4_body(const float* a, const float* b, float* h, const float* w, TY* y,
                                                    int H, int nw, float eps) {
@@ -463,10 +534,6 @@ __device__ __forceinline__ void add_rms_norm4_body(const float* a, const float* 
     }
 }
 
-extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, float* h, const float* w, float* y,
-                                             int H, int nw, float eps) {
-    add_rms_norm4_body(a, b, h, w, y, H, nw, eps);
-}
 // y in f16 (f16_acts graphs); h stays f32 (the residual stream)
 extern "C" __global__ void add_rms_norm4_f32_f16(const float* a, const float* b, float* h, const float* w, half* y,
                                                  int H, int nw, float eps) {
