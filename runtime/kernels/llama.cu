@@ -134,16 +134,6 @@ __device__ __forceinline__ void norm_weight_early(const float* w, int H, int nw,
 
 // The same with float4 loads, at most 4 per thread kept in registers: one read of x. Needs H % 4 == 0,
 // H / 4 <= 4 * blockDim.x and (with w) nw % 4 == 0.
-// float4 i of a row: stored as is, or rounded to four f16 (8 bytes)
-__device__ __forceinline__ void store4(float* y, int i, float4 v) { reinterpret_cast<float4*>(y)[i] = v; }
-__device__ __forceinline__ void store4(half* y, int i, float4 v) {
-    __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
-    uint2 u;
-    u.x = *reinterpret_cast<unsigned*>(&lo);
-    u.y = *reinterpret_cast<unsigned*>(&hi);
-    reinterpret_cast<uint2*>(y)[i] = u;
-}
-
 extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
     pdl_start();
     float4 we[4];
@@ -177,62 +167,13 @@ extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* 
     }
 }
 
-// the f16-output twin's body (the same arithmetic; the f32 kernel above keeps its own code and codegen)
-template <typename TY>
-__device__ __forceinline__ void rms_norm4_body(const float* x, const float* w, TY* y, int H, int nw, float eps) {
-    pdl_start();
-    float4 we[4];
-    norm_weight_early(w, H, nw, we);   // before the PDL wait (NORM_W_EARLY, above)
-    pdl_wait();
-    __shared__ float sh[32];
-    const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
-    TY* yr = y + (long long)blockIdx.x * H;
-    const int H4 = H >> 2;
-    float4 v[4];
-    float ss = 0.0f;
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        v[c] = i < H4 ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
-    }
-    ss = block_sum(ss, sh);
-    const float scale = rsqrtf(ss / (float)H + eps);
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        if (i < H4) {
-            float4 o = make_float4(v[c].x * scale, v[c].y * scale, v[c].z * scale, v[c].w * scale);
-            if (w != nullptr) {
-                const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
-                o.x *= wv.x; o.y *= wv.y; o.z *= wv.z; o.w *= wv.w;
-            }
-            store4(yr, i, o);
-        }
-    }
-}
-
-// y in f16 (f16_acts graphs: the norm feeds products only); the f32 kernel's values, rounded
-extern "C" __global__ void rms_norm4_f32_f16(const float* x, const float* w, half* y, int H, int nw, float eps) {
-    rms_norm4_body(x, w, y, H, nw, eps);
-}
-
 // ADD (op 0) / MUL (op 1) with b broadcast over a's leading dims (b has nb elements). y may alias a.
-// The _f16 twin rounds y to f16 (an f16 activation that feeds a product: f16_acts graphs); y must not
-// overlap a then (its elements are half as wide: element i would land on a's element i / 2).
-template <typename TY>
-__device__ __forceinline__ void binary_body(const float* a, const float* b, TY* y, long long n, long long nb, int op) {
+extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, long long n, long long nb, int op) {
     PDL_ENTER();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const float u = a[i], v = b[nb == n ? i : i % nb];
-        y[i] = (TY)(op == 0 ? u + v : u * v);
+        y[i] = op == 0 ? u + v : u * v;
     }
-}
-extern "C" __global__ void binary_f32(const float* a, const float* b, float* y, long long n, long long nb, int op) {
-    binary_body(a, b, y, n, nb, op);
-}
-extern "C" __global__ void binary_f32_f16(const float* a, const float* b, half* y, long long n, long long nb, int op) {
-    binary_body(a, b, y, n, nb, op);
 }
 
 extern "C" __global__ void silu_f32(const float* x, float* y, long long n) {
@@ -241,14 +182,6 @@ extern "C" __global__ void silu_f32(const float* x, float* y, long long n) {
         const float v = x[i];
         y[i] = v / (1.0f + expf(-v));
     }
-}
-
-// CONT of f32 into f16 (an f16_acts graph's attention output, its group run node by node): y must not
-// overlap x (half-width elements)
-extern "C" __global__ void cast_f32_f16(const float* x, half* y, long long n) {
-    PDL_ENTER();
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        y[i] = __float2half_rn(x[i]);
 }
 
 // CONT of a contiguous tensor: a copy of n 32-bit words.
@@ -493,66 +426,15 @@ extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, flo
     }
 }
 
-// the f16-output twin's body (the same arithmetic; the f32 kernel above keeps its own code and codegen)
-template <typename TY>
-__device__ __forceinline__ void add_rms_norm4_body(const float* a, const float* b, float* h, const float* w, TY* y,
-                                                   int H, int nw, float eps) {
-    pdl_start();
-    float4 we[4];
-    norm_weight_early(w, H, nw, we);
-    pdl_wait();
-    __shared__ float sh[32];
-    const long long base = (long long)blockIdx.x * H;
-    const float4* ar = reinterpret_cast<const float4*>(a + base);
-    const float4* br = reinterpret_cast<const float4*>(b + base);
-    float4* hr = reinterpret_cast<float4*>(h + base);
-    TY* yr = y + base;
-    const int H4 = H >> 2;
-    float4 v[4];
-    float ss = 0.0f;
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        v[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (i < H4) {
-            const float4 u = ar[i], t = br[i];
-            v[c] = make_float4(u.x + t.x, u.y + t.y, u.z + t.z, u.w + t.w);
-        }
-        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
-    }
-    ss = block_sum(ss, sh);
-    const float scale = rsqrtf(ss / (float)H + eps);
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        if (i < H4) {
-            const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
-            hr[i] = v[c];
-            store4(yr, i, make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
-                                      v[c].w * scale * wv.w));
-        }
-    }
-}
-
-// y in f16 (f16_acts graphs); h stays f32 (the residual stream)
-extern "C" __global__ void add_rms_norm4_f32_f16(const float* a, const float* b, float* h, const float* w, half* y,
-                                                 int H, int nw, float eps) {
-    add_rms_norm4_body(a, b, h, w, y, H, nw, eps);
-}
-
 // SILU then MUL (SwiGLU): y = silu(g) * u; y may alias g.
-template <typename TY>
-__device__ __forceinline__ void swiglu_body(const float* g, const float* u, TY* y, long long n) {
+extern "C" __global__ void swiglu_f32(const float* g, const float* u, float* y, long long n) {
     PDL_ENTER();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const float v = g[i];
         const float s = v / (1.0f + expf(-v));
-        y[i] = (TY)(s * u[i]);
+        y[i] = s * u[i];
     }
 }
-extern "C" __global__ void swiglu_f32(const float* g, const float* u, float* y, long long n) { swiglu_body(g, u, y, n); }
-// y in f16 (f16_acts graphs: it feeds the down projection); must not overlap g or u
-extern "C" __global__ void swiglu_f32_f16(const float* g, const float* u, half* y, long long n) { swiglu_body(g, u, y, n); }
 
 // ROPE then SET_ROWS: dst[idx[b], h * d + e] = f16(rope(x)[b, h, e]); x [B, heads, d]; one thread per pair.
 extern "C" __global__ void rope_set_rows_f16(const float* x, const int* pos, const int* idx, half* dst, int B,
@@ -2116,11 +1998,6 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
     NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
          int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
         attn_mma_body<CL, D, W>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
-    }                                                                                                        \
-    extern "C" __global__ void ATTR __launch_bounds__(32 * W)                                                \
-    NAME##h(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, half* out, int B, \
-            int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                        \
-        attn_mma_body<CL, D, W, half>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
     }
 #define ATTN_MMA_KERNELS(CL, SFX, ATTR)                                                                      \
     ATTN_MMA_KERNEL(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                     \
@@ -2190,6 +2067,219 @@ GEMM_WG_KERNELS(gemm_tc8g, 8)
 GEMM_WG_KERNELS(gemm_tc3g, 3)   // sizes between the powers of two: one wave of SMs (ops._wg_split)
 GEMM_WG_KERNELS(gemm_tc5g, 5)
 GEMM_WG_KERNELS(gemm_tc6g, 6)
+
+// Any shape: one thread per output. The slow, always-correct path.
+extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,
+                                              float* y, int M, int N, int K) {
+    PDL_ENTER();
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= (long long)M * N) return;
+    const int m = (int)(i / N), n = (int)(i % N);
+    const half* w = W + (long long)n * K;
+    const float* xr = x + (long long)m * K;
+    float acc = 0.0f;
+    for (int k = 0; k < K; k++) acc = fmaf(__half2float(w[k]), xr[k], acc);
+    y[i] = acc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test and setup helpers.
+
+// Pull `nbytes` of a weight into L2 (16-byte L2-only loads, 4 in flight per thread); a side stream runs
+// it while latency-bound kernels (attention) leave HBM idle, so the next GEMV finds its weights in L2.
+// Weights are never written by the step, so this needs no ordering beyond the stream fork and join.
+extern "C" __global__ void l2_prefetch(const uint4* p, long long n16, unsigned int* sink) {
+    PDL_ENTER();                             // (always launched plainly today; the wait keeps the rule uniform)
+    unsigned int acc = 0;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n16; i += 4 * stride) {
+        const uint4 a = __ldcg(p + i), b = __ldcg(p + i + stride), c = __ldcg(p + i + 2 * stride),
+                    d = __ldcg(p + i + 3 * stride);
+        acc ^= a.x ^ b.y ^ c.z ^ d.w;
+    }
+    for (; i < n16; i += stride) acc ^= __ldcg(p + i).x;
+    if (acc == 0x9e3779b9u && sink != nullptr) sink[0] = acc;   // keeps the loads; practically never taken
+}
+
+// A read of weight bytes shaped like a weight product but computing nothing (runtime.tools.bound): the
+// concatenation of p1 [n1] and p2 [n2] (16-byte units) streamed grid-stride, 4 loads in flight per thread.
+// early != 0 loads before the PDL wait (at the end; only weights are read, so nothing is racy): a bound on
+// what a product could gain from overlapping its whole stream with the kernels before it.
+extern "C" __global__ void weight_stream(const uint4* p1, long long n1, const uint4* p2, long long n2,
+                                         unsigned int* sink, int early) {
+    pdl_start();
+    if (!early) pdl_wait();
+    unsigned int acc = 0;
+    const long long n16 = n1 + n2, stride = (long long)gridDim.x * blockDim.x;
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n16; i += 4 * stride) {
+        uint4 v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const long long j = i + u * stride;
+            v[u] = __ldcs(j < n1 ? p1 + j : p2 + (j - n1));
+        }
+        acc ^= v[0].x ^ v[1].y ^ v[2].z ^ v[3].w;
+    }
+    for (; i < n16; i += stride) acc ^= __ldcs(i < n1 ? p1 + i : p2 + (i - n1)).x;
+    if (early) pdl_wait();
+    if (acc == 0x9e3779b9u && sink != nullptr) sink[0] = acc;   // keeps the loads; practically never taken
+}
+
+// Busy-wait about `cycles` SM clocks: the jitter mode puts one before a node to shake interleavings.
+extern "C" __global__ void spin(long long cycles) {
+    PDL_ENTER();
+    const long long t0 = clock64();
+    while (clock64() - t0 < cycles) {
+    }
+}
+
+__device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+// p[i] = f16(uniform(-scale, scale)), counter-based so the result does not depend on the launch shape.
+extern "C" __global__ void fill_uniform_f16(half* p, unsigned long long n, unsigned long long seed, float scale) {
+    PDL_ENTER();
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long r = splitmix64(seed * 0x100000001b3ULL + i);
+        const float u = (float)(r >> 40) * (1.0f / 16777216.0f);
+        p[i] = __float2half((2.0f * u - 1.0f) * scale);
+    }
+}
+
+// =============================================================================================
+// The f16-activation kernels (session 22), after every kernel above: the kernels the other steps run keep
+// the places in the module they had (the 1B batch-1 3-stream step measured 0.786 ms against 0.765 with these
+// interleaved among them: the same launches, the same PTX per kernel; H200, alternating processes).
+
+// float4 i of a row: stored as is, or rounded to four f16 (8 bytes)
+__device__ __forceinline__ void store4(float* y, int i, float4 v) { reinterpret_cast<float4*>(y)[i] = v; }
+__device__ __forceinline__ void store4(half* y, int i, float4 v) {
+    __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+    uint2 u;
+    u.x = *reinterpret_cast<unsigned*>(&lo);
+    u.y = *reinterpret_cast<unsigned*>(&hi);
+    reinterpret_cast<uint2*>(y)[i] = u;
+}
+
+// rms_norm4_f32's arithmetic with y of type TY (rms_norm4_f32 keeps its own code)
+template <typename TY>
+__device__ __forceinline__ void rms_norm4_body(const float* x, const float* w, TY* y, int H, int nw, float eps) {
+    pdl_start();
+    float4 we[4];
+    norm_weight_early(w, H, nw, we);   // before the PDL wait (NORM_W_EARLY, above)
+    pdl_wait();
+    __shared__ float sh[32];
+    const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
+    TY* yr = y + (long long)blockIdx.x * H;
+    const int H4 = H >> 2;
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        v[c] = i < H4 ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)H + eps);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (i < H4) {
+            float4 o = make_float4(v[c].x * scale, v[c].y * scale, v[c].z * scale, v[c].w * scale);
+            if (w != nullptr) {
+                const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+                o.x *= wv.x; o.y *= wv.y; o.z *= wv.z; o.w *= wv.w;
+            }
+            store4(yr, i, o);
+        }
+    }
+}
+
+// y in f16 (f16_acts graphs: the norm feeds products only); the f32 kernel's values, rounded
+extern "C" __global__ void rms_norm4_f32_f16(const float* x, const float* w, half* y, int H, int nw, float eps) {
+    rms_norm4_body(x, w, y, H, nw, eps);
+}
+
+// add_rms_norm4_f32's arithmetic with y of type TY (add_rms_norm4_f32 keeps its own code)
+template <typename TY>
+__device__ __forceinline__ void add_rms_norm4_body(const float* a, const float* b, float* h, const float* w, TY* y,
+                                                   int H, int nw, float eps) {
+    pdl_start();
+    float4 we[4];
+    norm_weight_early(w, H, nw, we);
+    pdl_wait();
+    __shared__ float sh[32];
+    const long long base = (long long)blockIdx.x * H;
+    const float4* ar = reinterpret_cast<const float4*>(a + base);
+    const float4* br = reinterpret_cast<const float4*>(b + base);
+    float4* hr = reinterpret_cast<float4*>(h + base);
+    TY* yr = y + base;
+    const int H4 = H >> 2;
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        v[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (i < H4) {
+            const float4 u = ar[i], t = br[i];
+            v[c] = make_float4(u.x + t.x, u.y + t.y, u.z + t.z, u.w + t.w);
+        }
+        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
+    }
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / (float)H + eps);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = threadIdx.x + c * blockDim.x;
+        if (i < H4) {
+            const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
+            hr[i] = v[c];
+            store4(yr, i, make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
+                                      v[c].w * scale * wv.w));
+        }
+    }
+}
+
+// y in f16 (f16_acts graphs); h stays f32 (the residual stream)
+extern "C" __global__ void add_rms_norm4_f32_f16(const float* a, const float* b, float* h, const float* w, half* y,
+                                                 int H, int nw, float eps) {
+    add_rms_norm4_body(a, b, h, w, y, H, nw, eps);
+}
+
+// binary_f32 and swiglu_f32 with y rounded to f16 (f16_acts graphs); y must not overlap the inputs (its
+// elements are half as wide: element i would land on an input's element i / 2)
+extern "C" __global__ void binary_f32_f16(const float* a, const float* b, half* y, long long n, long long nb, int op) {
+    PDL_ENTER();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const float u = a[i], v = b[nb == n ? i : i % nb];
+        y[i] = __float2half_rn(op == 0 ? u + v : u * v);
+    }
+}
+extern "C" __global__ void swiglu_f32_f16(const float* g, const float* u, half* y, long long n) {
+    PDL_ENTER();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const float v = g[i];
+        const float s = v / (1.0f + expf(-v));
+        y[i] = __float2half_rn(s * u[i]);
+    }
+}
+
+// CONT of f32 into f16 (an f16_acts graph's attention output, its group run node by node): y must not
+// overlap x (half-width elements)
+extern "C" __global__ void cast_f32_f16(const float* x, half* y, long long n) {
+    PDL_ENTER();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = __float2half_rn(x[i]);
+}
 
 // gemm_ws: the product for 2..64 rows of an f16 x (f16_acts graphs: the norms, the SwiGLU pass and the
 // attention write the activations that feed products in f16), warp-specialised (sm_90a).
@@ -2389,87 +2479,20 @@ extern "C" __global__ void gemm_naive_swiglu_f16x(const half* __restrict__ Wg, c
     y[i] = __float2half_rn(silu_mul(gs, us));
 }
 
-// Any shape: one thread per output. The slow, always-correct path.
-extern "C" __global__ void gemm_naive_f16_f32(const half* __restrict__ W, const float* x,
-                                              float* y, int M, int N, int K) {
-    PDL_ENTER();
-    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    if (i >= (long long)M * N) return;
-    const int m = (int)(i / N), n = (int)(i % N);
-    const half* w = W + (long long)n * K;
-    const float* xr = x + (long long)m * K;
-    float acc = 0.0f;
-    for (int k = 0; k < K; k++) acc = fmaf(__half2float(w[k]), xr[k], acc);
-    y[i] = acc;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Test and setup helpers.
-
-// Pull `nbytes` of a weight into L2 (16-byte L2-only loads, 4 in flight per thread); a side stream runs
-// it while latency-bound kernels (attention) leave HBM idle, so the next GEMV finds its weights in L2.
-// Weights are never written by the step, so this needs no ordering beyond the stream fork and join.
-extern "C" __global__ void l2_prefetch(const uint4* p, long long n16, unsigned int* sink) {
-    PDL_ENTER();                             // (always launched plainly today; the wait keeps the rule uniform)
-    unsigned int acc = 0;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    for (; i + 3 * stride < n16; i += 4 * stride) {
-        const uint4 a = __ldcg(p + i), b = __ldcg(p + i + stride), c = __ldcg(p + i + 2 * stride),
-                    d = __ldcg(p + i + 3 * stride);
-        acc ^= a.x ^ b.y ^ c.z ^ d.w;
+// attn_mma's f16-output twins (name + "h", ops.ATTN_MMA_H): the same bodies, the output rounded to f16
+#define ATTN_MMA_H_KERNEL(NAME, CL, D, W, ATTR)                                                              \
+    extern "C" __global__ void ATTR __launch_bounds__(32 * W)                                                \
+    NAME##h(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, half* out, int B, \
+            int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                        \
+        attn_mma_body<CL, D, W, half>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
     }
-    for (; i < n16; i += stride) acc ^= __ldcg(p + i).x;
-    if (acc == 0x9e3779b9u && sink != nullptr) sink[0] = acc;   // keeps the loads; practically never taken
-}
-
-// A read of weight bytes shaped like a weight product but computing nothing (runtime.tools.bound): the
-// concatenation of p1 [n1] and p2 [n2] (16-byte units) streamed grid-stride, 4 loads in flight per thread.
-// early != 0 loads before the PDL wait (at the end; only weights are read, so nothing is racy): a bound on
-// what a product could gain from overlapping its whole stream with the kernels before it.
-extern "C" __global__ void weight_stream(const uint4* p1, long long n1, const uint4* p2, long long n2,
-                                         unsigned int* sink, int early) {
-    pdl_start();
-    if (!early) pdl_wait();
-    unsigned int acc = 0;
-    const long long n16 = n1 + n2, stride = (long long)gridDim.x * blockDim.x;
-    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    for (; i + 3 * stride < n16; i += 4 * stride) {
-        uint4 v[4];
-#pragma unroll
-        for (int u = 0; u < 4; u++) {
-            const long long j = i + u * stride;
-            v[u] = __ldcs(j < n1 ? p1 + j : p2 + (j - n1));
-        }
-        acc ^= v[0].x ^ v[1].y ^ v[2].z ^ v[3].w;
-    }
-    for (; i < n16; i += stride) acc ^= __ldcs(i < n1 ? p1 + i : p2 + (i - n1)).x;
-    if (early) pdl_wait();
-    if (acc == 0x9e3779b9u && sink != nullptr) sink[0] = acc;   // keeps the loads; practically never taken
-}
-
-// Busy-wait about `cycles` SM clocks: the jitter mode puts one before a node to shake interleavings.
-extern "C" __global__ void spin(long long cycles) {
-    PDL_ENTER();
-    const long long t0 = clock64();
-    while (clock64() - t0 < cycles) {
-    }
-}
-
-__device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-// p[i] = f16(uniform(-scale, scale)), counter-based so the result does not depend on the launch shape.
-extern "C" __global__ void fill_uniform_f16(half* p, unsigned long long n, unsigned long long seed, float scale) {
-    PDL_ENTER();
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
-        const unsigned long long r = splitmix64(seed * 0x100000001b3ULL + i);
-        const float u = (float)(r >> 40) * (1.0f / 16777216.0f);
-        p[i] = __float2half((2.0f * u - 1.0f) * scale);
-    }
-}
+#define ATTN_MMA_H_KERNELS(CL, SFX, ATTR)                                                                    \
+    ATTN_MMA_H_KERNEL(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                   \
+    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d64_f16, CL, 64, 4, ATTR)                                              \
+    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d128_f16, CL, 128, 4, ATTR)                                            \
+    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d64w8_f16, CL, 64, 8, ATTR)                                            \
+    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d128w8_f16, CL, 128, 8, ATTR)
+ATTN_MMA_H_KERNELS(1, , )
+ATTN_MMA_H_KERNELS(2, 2, __cluster_dims__(2, 1, 1))
+ATTN_MMA_H_KERNELS(4, 4, __cluster_dims__(4, 1, 1))
+ATTN_MMA_H_KERNELS(8, 8, __cluster_dims__(8, 1, 1))
