@@ -158,6 +158,10 @@ class CudaCore:
                                counters=[m.counters(d) for d in range(self.devices)],
                                scratch=[partial(m.alloc, device=d) for d in range(self.devices)],
                                gemv_norm_min=gemv_norm_min)
+        for d in range(self.devices):   # the on-demand kernels this step launches: loaded now, not mid-capture
+            with on_device(cuda, contexts, d):
+                self.libs[d].preload({ln.kernel for s in self.program.steps if s.device == d
+                                      for ln in self.program.launches[s.node]})
         self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
         self.fused_groups = self.program.fused_groups
         self._stages = stage_order(lay) if self.devices > 1 else [0]

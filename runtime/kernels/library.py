@@ -50,8 +50,7 @@ SIGNATURES = {
     **{name: "PPPPPPiiiiff" for name in sorted(ATTN_FUSED_NAMES)},
     "attn_batch_f16": "PPPPPPiiiiiff",
     "attn_batch1_f16": "PPPPPPiiiiiff",
-    **{name: "PPPPPPiiiiiff" for name in sorted(ATTN_MMA_NAMES | ATTN_MMA_H_NAMES)},
-    "cast_f32_f16": "PPq",
+    **{name: "PPPPPPiiiiiff" for name in sorted(ATTN_MMA_NAMES)},
     "gemv_f16_f32": "PPPiii",
     "gemv_add_rms_f16_f32": "PPPPPPPiiiiif",
     "gemv_swiglu_f16_f32": "PPPPiii",
@@ -60,21 +59,47 @@ SIGNATURES = {
     # (the wgmma build takes tensor maps by value: launched through cuda.bindings, ``_launch_ex``)
     **{name: "PPPiii" for name in GEMM_TC.values() if name not in GEMM_WG_NAMES},
     **{name: "PPPPiii" for name in GEMM_TC_SWIGLU.values() if name not in GEMM_WG_NAMES},
-    "binary_f32_f16": "PPPqqi",
-    "rms_norm4_f32_f16": "PPPiif",
-    "add_rms_norm4_f32_f16": "PPPPPiif",
-    "swiglu_f32_f16": "PPPq",
-    "gemm_naive_f16x": "PPPiii",
-    "gemm_naive_swiglu_f16x": "PPPPiii",
-    # (gemm_ws takes tensor maps by value and a cluster size at launch: ``_launch_ex``)
     "spin": "q",
     "l2_prefetch": "PqP",
     "weight_stream": "PqPqPi",
     "fill_uniform_f16": "PQQf",
+    # the f16-activation kernels last (llama.cu keeps them last too): loading a function places its code in
+    # device memory, and with 20 of these loaded among the others the 1B batch-1 3-stream step measured
+    # 0.785 ms against 0.763 (same launches, same code; H200, alternating processes, session 22)
+    "binary_f32_f16": "PPPqqi",
+    "rms_norm4_f32_f16": "PPPiif",
+    "add_rms_norm4_f32_f16": "PPPPPiif",
+    "swiglu_f32_f16": "PPPq",
+    "cast_f32_f16": "PPq",
+    "gemm_naive_f16x": "PPPiii",
+    "gemm_naive_swiglu_f16x": "PPPPiii",
+    **{name: "PPPPPPiiiiiff" for name in sorted(ATTN_MMA_H_NAMES)},
+    # (gemm_ws takes tensor maps by value and a cluster size at launch: ``_launch_ex``)
 }
 
 
 _CTYPES = {"P": "c_void_p", "i": "c_int", "q": "c_longlong", "Q": "c_ulonglong", "f": "c_float"}
+
+#: the f16-activation kernels (17-64 token steps): loaded at their first launch, not with the library. Why:
+#: each function the library loads places its code in device memory, and with these 31 loaded as well the
+#: 1B batch-1 3-stream step measured 0.785 ms against 0.763 (the same launches and the same code for every
+#: kernel it runs; H200, alternating processes, session 22; not profiled further)
+ON_DEMAND = frozenset({"binary_f32_f16", "rms_norm4_f32_f16", "add_rms_norm4_f32_f16", "swiglu_f32_f16", "cast_f32_f16",
+                       "gemm_naive_f16x", "gemm_naive_swiglu_f16x", *ATTN_MMA_H_NAMES, *WS_NAMES})
+
+
+class _OnDemand(dict):
+    """Loaded functions by name; a name in ``lazy`` is loaded (``load(name)``) at its first lookup."""
+
+    def __init__(self, load, lazy) -> None:
+        super().__init__()
+        self._load, self._lazy = load, frozenset(lazy)
+
+    def __missing__(self, name: str):
+        if name not in self._lazy:
+            raise KeyError(name)
+        value = self[name] = self._load(name)
+        return value
 
 
 def pdl_supported() -> bool:
@@ -129,13 +154,17 @@ class KernelLibrary:
                               "runtime.kernels.ops (WG_STAGES, WG_XSTAGES, TC_WARP_ROWS['g']) fixes; change those")
         self.cubin = nvcc_compile(source.read_text(), arch=arch, no_extern_c=True, options=["-O3", *self.options])
         self.module = cuda.module_from_buffer(self.cubin)
-        self.funcs = {}
-        for name, sig in SIGNATURES.items():
+        def load_py(name: str):
             f = self.module.get_function(name)
-            f.prepare(sig)
+            f.prepare(SIGNATURES[name])
             if name in SMEM_LIMITS:   # over the 48 KB a block gets without asking
                 f.set_attribute(cuda.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, SMEM_LIMITS[name])
-            self.funcs[name] = f
+            return f
+
+        self.funcs = _OnDemand(load_py, ON_DEMAND & set(SIGNATURES))
+        for name in SIGNATURES:
+            if name not in ON_DEMAND:
+                self.funcs[name] = load_py(name)
         self._cu_funcs: dict = {}
         self._configs: dict = {}
         self._tmaps: dict = {}
@@ -151,7 +180,9 @@ class KernelLibrary:
                                           None)
             self._cu_module = check(cu.cuModuleLoadData(self.cubin), "cuModuleLoadData")
             names = {**SIGNATURES, **{n: "" for n in ((GEMM_WG_NAMES | WS_NAMES) if self.wgmma else ())}}
-            for name, sig in names.items():
+
+            def load_cu(name: str):
+                sig = names.get(name, "")
                 func = check(cu.cuModuleGetFunction(self._cu_module, name.encode()), f"cuModuleGetFunction({name})")
                 if name in SMEM_LIMITS:
                     check(cu.cuFuncSetAttribute(
@@ -161,7 +192,12 @@ class KernelLibrary:
                     check(cu.cuFuncSetAttribute(
                         func, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1),
                         f"cuFuncSetAttribute({name})")
-                self._cu_funcs[name] = (func, tuple(getattr(ctypes, _CTYPES[c]) for c in sig))
+                return func, tuple(getattr(ctypes, _CTYPES[c]) for c in sig)
+
+            self._cu_funcs = _OnDemand(load_cu, ON_DEMAND & set(names))
+            for name in names:
+                if name not in ON_DEMAND:
+                    self._cu_funcs[name] = load_cu(name)
             if self.wgmma:
                 self.wgmma = self._holds_cluster_of_16()
 
@@ -180,6 +216,15 @@ class KernelLibrary:
                          "cuOccupancyMaxActiveClusters") >= 1
         except Exception:  # noqa: BLE001 - a driver without the query, or one that refuses the size
             return False
+
+    def preload(self, names) -> None:
+        """Loads the on-demand functions (``ON_DEMAND``) among ``names`` now, through both launch paths: the
+        executor calls it while it builds a step, so no function is first loaded inside a stream capture."""
+        for name in set(names) & ON_DEMAND:
+            if name in SIGNATURES:
+                self.funcs[name]
+            if self._cu is not None and (name in SIGNATURES or (self.wgmma and name in WS_NAMES)):
+                self._cu_funcs[name]
 
     def with_pdl(self, pdl: bool) -> KernelLibrary:
         """The same kernels launched the other way (compiles again; cheap with pycuda's cache)."""
