@@ -330,9 +330,16 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
     kernel interface such as ``/proc/kmsg``), or a FIFO put in the file's place after ``check_readable``,
     gives an error, never a hang."""
     check_readable(path, error, limit)
+    with _input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
+        return read_limited(f, path, error, limit)
+
+
+@contextlib.contextmanager
+def _input_errors(path: str, error: type[MemplanError]):
+    """Opening or reading input file ``path``: the OS's errors as ``error`` naming the path (memplan's own
+    errors pass through)."""
     try:
-        with open(path, "rb", opener=_open_nonblocking) as f:
-            return read_limited(f, path, error, limit)
+        yield
     except MemplanError:
         raise
     except FileNotFoundError:
@@ -348,15 +355,8 @@ def read_head(path: str, n: int, error: type[MemplanError], limit: int = MAX_FIL
     ``read_input`` does (a regular file of at most ``limit`` bytes, never a blocking open or read): enough to
     recognise a format by its content without reading a model of gigabytes."""
     check_readable(path, error, limit)
-    try:
-        with open_input(path) as f:
-            head = f.read(n)
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise error(f"{path}: {exc.strerror}") from None
+    with _input_errors(path, error), open_input(path) as f:
+        head = f.read(n)
     if head is None:
         raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only regular "
                     "files)")

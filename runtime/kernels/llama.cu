@@ -132,16 +132,28 @@ __device__ __forceinline__ void norm_weight_early(const float* w, int H, int nw,
     }
 }
 
+// float4 i of a row: stored as is, or rounded to four f16 (8 bytes)
+__device__ __forceinline__ void store4(float* y, int i, float4 v) { reinterpret_cast<float4*>(y)[i] = v; }
+__device__ __forceinline__ void store4(half* y, int i, float4 v) {
+    __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+    uint2 u;
+    u.x = *reinterpret_cast<unsigned*>(&lo);
+    u.y = *reinterpret_cast<unsigned*>(&hi);
+    reinterpret_cast<uint2*>(y)[i] = u;
+}
+
 // The same with float4 loads, at most 4 per thread kept in registers: one read of x. Needs H % 4 == 0,
-// H / 4 <= 4 * blockDim.x and (with w) nw % 4 == 0.
-extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+// H / 4 <= 4 * blockDim.x and (with w) nw % 4 == 0. y of type TY: float, or half for the f16-output twin
+// (f16_acts graphs; at the end of this file)
+template <typename TY>
+__device__ __forceinline__ void rms_norm4_body(const float* x, const float* w, TY* y, int H, int nw, float eps) {
     pdl_start();
     float4 we[4];
     norm_weight_early(w, H, nw, we);   // before the PDL wait (NORM_W_EARLY, above)
     pdl_wait();
     __shared__ float sh[32];
     const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
-    float4* yr = reinterpret_cast<float4*>(y + (long long)blockIdx.x * H);
+    TY* yr = y + (long long)blockIdx.x * H;
     const int H4 = H >> 2;
     float4 v[4];
     float ss = 0.0f;
@@ -162,9 +174,14 @@ extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* 
                 const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
                 o.x *= wv.x; o.y *= wv.y; o.z *= wv.z; o.w *= wv.w;
             }
-            yr[i] = o;
+            store4(yr, i, o);
         }
     }
+}
+
+// y in f16 (f16_acts graphs: the norm feeds products only); the f32 kernel's values, rounded
+extern "C" __global__ void rms_norm4_f32(const float* x, const float* w, float* y, int H, int nw, float eps) {
+    rms_norm4_body(x, w, y, H, nw, eps);
 }
 
 // ADD (op 0) / MUL (op 1) with b broadcast over a's leading dims (b has nb elements). y may alias a.
@@ -387,8 +404,10 @@ attn_kqv_cl_f16(const half* V, const float* p, float* out, int n_kv, int kv_head
 // per thread (H % 4 == 0, H / 4 <= 4 * blockDim.x, nw % 4 == 0). Both outputs are written after the
 // block barrier, when the block has read its row: at one row, h and y may overlap a and b anywhere.
 // Bitwise equal to binary_f32 (ADD) then rms_norm4_f32 (with w) at the same block size.
-extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, float* h, const float* w, float* y,
-                                             int H, int nw, float eps) {
+// y of type TY: float, or half for the f16-output twin (f16_acts graphs; at the end of this file)
+template <typename TY>
+__device__ __forceinline__ void add_rms_norm4_body(const float* a, const float* b, float* h, const float* w, TY* y,
+                                                   int H, int nw, float eps) {
     pdl_start();
     float4 we[4];
     norm_weight_early(w, H, nw, we);
@@ -398,7 +417,7 @@ extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, flo
     const float4* ar = reinterpret_cast<const float4*>(a + base);
     const float4* br = reinterpret_cast<const float4*>(b + base);
     float4* hr = reinterpret_cast<float4*>(h + base);
-    float4* yr = reinterpret_cast<float4*>(y + base);
+    TY* yr = y + base;
     const int H4 = H >> 2;
     float4 v[4];
     float ss = 0.0f;
@@ -420,10 +439,16 @@ extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, flo
         if (i < H4) {
             const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
             hr[i] = v[c];
-            yr[i] = make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
-                                v[c].w * scale * wv.w);
+            store4(yr, i, make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
+                                      v[c].w * scale * wv.w));
         }
     }
+}
+
+// y in f16 (f16_acts graphs); h stays f32 (the residual stream)
+extern "C" __global__ void add_rms_norm4_f32(const float* a, const float* b, float* h, const float* w, float* y,
+                                             int H, int nw, float eps) {
+    add_rms_norm4_body(a, b, h, w, y, H, nw, eps);
 }
 
 // SILU then MUL (SwiGLU): y = silu(g) * u; y may alias g.
@@ -1993,18 +2018,21 @@ __device__ __forceinline__ void gemm_wg_body(const TmaMap* tw, const TmaMap* tw2
 // cluster size and usual head size (d = 64, 128; ops.ATTN_MMA_DIMS) whose body knows d at compile time (its
 // own kernel, not a branch of the generic one: ncu counted instruction-fetch stalls once one kernel held the
 // three bodies). The same arithmetic in the same order, so the same bits for the same d.
-#define ATTN_MMA_KERNEL(NAME, CL, D, W, ATTR)                                                                \
+// (TO: the output's type; the f16-output twins, name + "h", are instantiated at the end of this file)
+#define ATTN_MMA_KERNEL_T(NAME, CL, D, W, ATTR, TO)                                                          \
     extern "C" __global__ void ATTR __launch_bounds__(32 * W)                                                \
-    NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, float* out, int B, \
+    NAME(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, TO* out, int B,   \
          int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                           \
-        attn_mma_body<CL, D, W>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base);  \
+        attn_mma_body<CL, D, W, TO>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
     }
-#define ATTN_MMA_KERNELS(CL, SFX, ATTR)                                                                      \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                     \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_d64_f16, CL, 64, 4, ATTR)                                                \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_d128_f16, CL, 128, 4, ATTR)                                              \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_d64w8_f16, CL, 64, 8, ATTR)                                              \
-    ATTN_MMA_KERNEL(attn_mma##SFX##_d128w8_f16, CL, 128, 8, ATTR)
+#define ATTN_MMA_KERNEL(NAME, CL, D, W, ATTR) ATTN_MMA_KERNEL_T(NAME, CL, D, W, ATTR, float)
+#define ATTN_MMA_KERNEL_SET(K, CL, SFX, ATTR)                                                                \
+    K(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                                   \
+    K(attn_mma##SFX##_d64_f16, CL, 64, 4, ATTR)                                                              \
+    K(attn_mma##SFX##_d128_f16, CL, 128, 4, ATTR)                                                            \
+    K(attn_mma##SFX##_d64w8_f16, CL, 64, 8, ATTR)                                                            \
+    K(attn_mma##SFX##_d128w8_f16, CL, 128, 8, ATTR)
+#define ATTN_MMA_KERNELS(CL, SFX, ATTR) ATTN_MMA_KERNEL_SET(ATTN_MMA_KERNEL, CL, SFX, ATTR)
 ATTN_MMA_KERNELS(1, , )
 ATTN_MMA_KERNELS(2, 2, __cluster_dims__(2, 1, 1))
 ATTN_MMA_KERNELS(4, 4, __cluster_dims__(4, 1, 1))
@@ -2154,102 +2182,14 @@ extern "C" __global__ void fill_uniform_f16(half* p, unsigned long long n, unsig
 }
 
 // =============================================================================================
-// The f16-activation kernels (session 22), after every kernel above: the kernels the other steps run keep
-// the places in the module they had (the 1B batch-1 3-stream step measured 0.786 ms against 0.765 with these
-// interleaved among them: the same launches, the same PTX per kernel; H200, alternating processes).
+// The f16-activation kernels (session 22), kept together: the library loads them only for a step that
+// launches them (runtime.kernels.library.ON_DEMAND; loaded with the library, the 1B batch-1 3-stream step
+// measured 0.785 ms against 0.763, with the same launches and the same code for every kernel it runs).
 
-// float4 i of a row: stored as is, or rounded to four f16 (8 bytes)
-__device__ __forceinline__ void store4(float* y, int i, float4 v) { reinterpret_cast<float4*>(y)[i] = v; }
-__device__ __forceinline__ void store4(half* y, int i, float4 v) {
-    __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
-    uint2 u;
-    u.x = *reinterpret_cast<unsigned*>(&lo);
-    u.y = *reinterpret_cast<unsigned*>(&hi);
-    reinterpret_cast<uint2*>(y)[i] = u;
-}
-
-// rms_norm4_f32's arithmetic with y of type TY (rms_norm4_f32 keeps its own code)
-template <typename TY>
-__device__ __forceinline__ void rms_norm4_body(const float* x, const float* w, TY* y, int H, int nw, float eps) {
-    pdl_start();
-    float4 we[4];
-    norm_weight_early(w, H, nw, we);   // before the PDL wait (NORM_W_EARLY, above)
-    pdl_wait();
-    __shared__ float sh[32];
-    const float4* xr = reinterpret_cast<const float4*>(x + (long long)blockIdx.x * H);
-    TY* yr = y + (long long)blockIdx.x * H;
-    const int H4 = H >> 2;
-    float4 v[4];
-    float ss = 0.0f;
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        v[c] = i < H4 ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
-    }
-    ss = block_sum(ss, sh);
-    const float scale = rsqrtf(ss / (float)H + eps);
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        if (i < H4) {
-            float4 o = make_float4(v[c].x * scale, v[c].y * scale, v[c].z * scale, v[c].w * scale);
-            if (w != nullptr) {
-                const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
-                o.x *= wv.x; o.y *= wv.y; o.z *= wv.z; o.w *= wv.w;
-            }
-            store4(yr, i, o);
-        }
-    }
-}
-
-// y in f16 (f16_acts graphs: the norm feeds products only); the f32 kernel's values, rounded
 extern "C" __global__ void rms_norm4_f32_f16(const float* x, const float* w, half* y, int H, int nw, float eps) {
     rms_norm4_body(x, w, y, H, nw, eps);
 }
 
-// add_rms_norm4_f32's arithmetic with y of type TY (add_rms_norm4_f32 keeps its own code)
-template <typename TY>
-__device__ __forceinline__ void add_rms_norm4_body(const float* a, const float* b, float* h, const float* w, TY* y,
-                                                   int H, int nw, float eps) {
-    pdl_start();
-    float4 we[4];
-    norm_weight_early(w, H, nw, we);
-    pdl_wait();
-    __shared__ float sh[32];
-    const long long base = (long long)blockIdx.x * H;
-    const float4* ar = reinterpret_cast<const float4*>(a + base);
-    const float4* br = reinterpret_cast<const float4*>(b + base);
-    float4* hr = reinterpret_cast<float4*>(h + base);
-    TY* yr = y + base;
-    const int H4 = H >> 2;
-    float4 v[4];
-    float ss = 0.0f;
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        v[c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (i < H4) {
-            const float4 u = ar[i], t = br[i];
-            v[c] = make_float4(u.x + t.x, u.y + t.y, u.z + t.z, u.w + t.w);
-        }
-        ss += v[c].x * v[c].x + v[c].y * v[c].y + v[c].z * v[c].z + v[c].w * v[c].w;
-    }
-    ss = block_sum(ss, sh);
-    const float scale = rsqrtf(ss / (float)H + eps);
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int i = threadIdx.x + c * blockDim.x;
-        if (i < H4) {
-            const float4 wv = NORM_W_EARLY ? we[c] : reinterpret_cast<const float4*>(w)[i % (nw >> 2)];
-            hr[i] = v[c];
-            store4(yr, i, make_float4(v[c].x * scale * wv.x, v[c].y * scale * wv.y, v[c].z * scale * wv.z,
-                                      v[c].w * scale * wv.w));
-        }
-    }
-}
-
-// y in f16 (f16_acts graphs); h stays f32 (the residual stream)
 extern "C" __global__ void add_rms_norm4_f32_f16(const float* a, const float* b, float* h, const float* w, half* y,
                                                  int H, int nw, float eps) {
     add_rms_norm4_body(a, b, h, w, y, H, nw, eps);
@@ -2480,18 +2420,8 @@ extern "C" __global__ void gemm_naive_swiglu_f16x(const half* __restrict__ Wg, c
 }
 
 // attn_mma's f16-output twins (name + "h", ops.ATTN_MMA_H): the same bodies, the output rounded to f16
-#define ATTN_MMA_H_KERNEL(NAME, CL, D, W, ATTR)                                                              \
-    extern "C" __global__ void ATTR __launch_bounds__(32 * W)                                                \
-    NAME##h(const float* q, const int* pos, const half* Kc, const half* Vc, const float* mask, half* out, int B, \
-            int n_kv, int kv_heads, int heads, int d, float scale, float log2_base) {                        \
-        attn_mma_body<CL, D, W, half>(q, pos, Kc, Vc, mask, out, B, n_kv, kv_heads, heads, d, scale, log2_base); \
-    }
-#define ATTN_MMA_H_KERNELS(CL, SFX, ATTR)                                                                    \
-    ATTN_MMA_H_KERNEL(attn_mma##SFX##_f16, CL, 0, 4, ATTR)                                                   \
-    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d64_f16, CL, 64, 4, ATTR)                                              \
-    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d128_f16, CL, 128, 4, ATTR)                                            \
-    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d64w8_f16, CL, 64, 8, ATTR)                                            \
-    ATTN_MMA_H_KERNEL(attn_mma##SFX##_d128w8_f16, CL, 128, 8, ATTR)
+#define ATTN_MMA_H_KERNEL(NAME, CL, D, W, ATTR) ATTN_MMA_KERNEL_T(NAME##h, CL, D, W, ATTR, half)
+#define ATTN_MMA_H_KERNELS(CL, SFX, ATTR) ATTN_MMA_KERNEL_SET(ATTN_MMA_H_KERNEL, CL, SFX, ATTR)
 ATTN_MMA_H_KERNELS(1, , )
 ATTN_MMA_H_KERNELS(2, 2, __cluster_dims__(2, 1, 1))
 ATTN_MMA_H_KERNELS(4, 4, __cluster_dims__(4, 1, 1))
