@@ -1274,3 +1274,22 @@ def test_f16_activation_kernels_load_when_a_step_needs_them(monkeypatch):
         assert np.array_equal(ex.read("logits"), emulate(g, ex.plan, w, inp)[0]["logits"])
         assert loaded(lib) == used
         ex.free()
+
+
+def test_llama_f16_acts_graph():
+    """``memplan.examples.llama(f16_acts=True)``: the activations that only feed weight products (``xa``,
+    ``ha``, ``attn``, ``gu``) are f16 and written by MULs/CONTs without in-place pairs (an f16 element over an
+    f32 one is no in-place update), ``fa`` stays f32, the name says so; serial and 3-stream plans verify; a
+    non-bool value is refused."""
+    cfg = L.config("tiny", batch=24)
+    g = llama(cfg, fuse="runtime", f16_acts=True)
+    assert g.name.endswith("-f16x") and not llama(cfg, fuse="runtime").name.endswith("-f16x")
+    f16 = {t.id for t in g.tensors if t.kind == "intermediate" and t.view_of is None and t.attrs.get("dtype") == "f16"}
+    assert f16 == {f"l{i}.{n}" for i in range(cfg.layers) for n in ("xa", "ha", "attn", "gu")}
+    assert g.tensor("fa").attrs["dtype"] == "f32"
+    for n in g.nodes:
+        assert not (set(n.outputs) & f16 and n.inplace), n.id
+    for sched in (None, L.multi_stream_schedule(g)):
+        memplan.verify(g, memplan.plan(g, sched))
+    with pytest.raises(ValueError, match="f16_acts"):
+        llama(cfg, f16_acts="yes")
