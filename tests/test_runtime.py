@@ -1293,3 +1293,127 @@ def test_llama_f16_acts_graph():
         memplan.verify(g, memplan.plan(g, sched))
     with pytest.raises(ValueError, match="f16_acts"):
         llama(cfg, f16_acts="yes")
+
+
+def _product_group(kind: str, M: int, xdt: str, ydt: str, *, inplace: bool = False) -> memplan.Graph:
+    """A user's fusion group that starts with weight products (N = K = 64): ``swiglu`` (gate and up of x, SILU,
+    MUL) or ``addnorm`` (product, ADD of r, RMS_NORM, MUL by nw), its last output ``y`` in ``ydt`` copied to
+    an output without a shape (read back as bytes); ``inplace``: addnorm's product over its x."""
+    N = K = 64
+    eb = {"f32": 4, "f16": 2}
+    b = memplan.GraphBuilder(f"{kind}-{M}-{xdt}-{ydt}")
+    b.tensor("x", eb[xdt] * M * K, "input", shape=[M, K], dtype=xdt)
+
+    def act(tid, dt="f32"):
+        return b.tensor(tid, eb[dt] * M * N, "intermediate", shape=[M, N], dtype=dt)
+    if kind == "swiglu":
+        for w in ("wg", "wu"):
+            b.tensor(w, 2 * N * K, "weight", shape=[N, K], dtype="f16")
+        b.node("mg", "MUL_MAT", ["wg", "x"], act("g"), group="s")
+        b.node("mu", "MUL_MAT", ["wu", "x"], act("u"), group="s")
+        b.node("si", "SILU", ["g"], act("ga"), group="s", inplace={"ga": "g"})
+        b.node("mul", "MUL", ["ga", "u"], act("y", ydt), group="s")
+    else:
+        b.tensor("r", 4 * M * N, "input", shape=[M, N], dtype="f32")
+        b.tensor("w", 2 * N * K, "weight", shape=[N, K], dtype="f16")
+        b.tensor("nw", 4 * N, "weight", shape=[N], dtype="f32")
+        b.node("mm", "MUL_MAT", ["w", "x"], act("o"), group="s", inplace={"o": "x"} if inplace else None)
+        b.node("add", "ADD", ["o", "r"], act("h"), group="s", inplace={"h": "o"})
+        b.node("nrm", "RMS_NORM", ["h"], act("hn"), group="s")
+        b.node("mul", "MUL", ["hn", "nw"], act("y", ydt), group="s")
+    b.node("c", "CONT", ["y"], b.tensor("out", eb[ydt] * M * N, "output", dtype=ydt))
+    return b.build()
+
+
+def _run_product_group(kind: str, g, plan, **kw):
+    """The group's ``y`` by the emulator and by numpy (float64 over the same f16-rounded operands)."""
+    rng = np.random.default_rng(3)
+    M = g.tensor("x").attrs["shape"][0]
+    x = rng.standard_normal((M, 64)).astype(g.tensor("x").attrs["dtype"] == "f16" and np.float16 or np.float32)
+    w = {k: (rng.standard_normal((64, 64)) * 0.1).astype(np.float16) for k in (("wg", "wu") if kind == "swiglu" else ("w",))}
+    inp = {"x": x}
+    xd = x.astype(np.float64)
+    if kind == "swiglu":
+        gs, us = xd @ w["wg"].astype(np.float64).T, xd @ w["wu"].astype(np.float64).T
+        want = gs / (1 + np.exp(-gs)) * us
+    else:
+        w["nw"] = rng.standard_normal(64).astype(np.float32)
+        inp["r"] = rng.standard_normal((M, 64)).astype(np.float32)
+        h = xd @ w["w"].astype(np.float64).T + inp["r"]
+        want = h / np.sqrt((h * h).mean(1, keepdims=True) + 1e-5) * w["nw"]
+    _, mem, addr = emulate(g, plan, w, inp, **kw)
+    dt = np.float16 if g.tensor("out").attrs["dtype"] == "f16" else np.float32
+    return mem.view(addr["out"], want.size, dt).astype(np.float64).reshape(want.shape), want
+
+
+@pytest.mark.parametrize("kind,M,gemv_norm", [("swiglu", 1, False), ("swiglu", 17, False), ("addnorm", 1, True)])
+@pytest.mark.parametrize("xdt", ["f32", "f16"])
+def test_product_groups_with_an_f16_output_write_f16(kind, M, gemv_norm, xdt):
+    """A user's gate/up+SwiGLU or product+add+norm group whose last output is f16: with an f32 x the group's
+    one-pass kernels (``gemv_swiglu_f16_f32``, ``gemm_tc_swiglu``, ``gemv_add_rms_f16_f32``) write f32 y, so
+    they are not chosen (they were once the f16 tails existed: f32 elements over an f16 tensor, past its
+    end); every device's choice gives the numpy values."""
+    g = _product_group(kind, M, xdt, "f16")
+    plan = memplan.plan(g, fused_groups=True)
+    for wgmma in (False, True):
+        got, want = _run_product_group(kind, g, plan, wgmma=wgmma, gemv_norm_min=0 if gemv_norm else GEMV_NORM_OFF)
+        assert np.abs(got - want).max() < 1e-2 * np.abs(want).max(), wgmma
+
+
+@pytest.mark.parametrize("xdt", ["f32", "f16"])
+def test_a_product_over_its_own_x_reads_a_copy(xdt):
+    """A product the plan puts in place over its x (a user's in-place pair, here at the same address): every
+    product kernel writes rows of y while other blocks still read x, so x is copied to scratch first and the
+    product reads the copy (its group, product+add+norm, then runs node by node); the values are numpy's.
+    (The emulator cannot race: the check is on the launches' arguments.)"""
+    kind = "addnorm"
+    g = _product_group(kind, 17, xdt, "f32", inplace=True)
+    plan = memplan.plan(g)
+    y = g.node("mm").outputs[0]
+    for wgmma in (False, True):
+        nxt = iter(range(1 << 44, 1 << 62, 1 << 36))
+        prog, addr = program_at(g, plan, lambda n, label, nxt=nxt: next(nxt), wgmma=wgmma)
+        assert addr[y] == addr["x"]   # (the premise: the plan does put the product over x)
+        reads = [ln.args[1] for lns in prog.launches.values() for ln in lns if ln.kernel in TC_GEMMS
+                 or ln.kernel.startswith(("gemm", "gemv"))]
+        assert reads and addr["x"] not in reads, (wgmma, reads)
+        got, want = _run_product_group(kind, g, plan, wgmma=wgmma)
+        assert np.abs(got - want).max() < 1e-2 * np.abs(want).max(), wgmma
+
+
+def test_a_fused_norm_takes_only_an_f32_weight_that_tiles_its_rows():
+    """RMS_NORM+MUL as one kernel reads w as f32, one copy per row: an f16 w (read past its end) or one that
+    broadcasts over more than a row (binary_f32 tiles it over the flattened rows) is left to the nodes, which
+    refuse the first by name and compute the second as the graph says."""
+    def graph(wdt, nw):
+        b = memplan.GraphBuilder(f"norm-{wdt}-{nw}")
+        b.tensor("x", 4 * 2 * 64, "input", shape=[2, 64], dtype="f32")
+        b.tensor("nw", {"f32": 4, "f16": 2}[wdt] * nw, "weight", shape=[nw], dtype=wdt)
+        b.node("n", "RMS_NORM", ["x"], b.tensor("xn", 4 * 128, "intermediate", shape=[2, 64]), group="g")
+        b.node("m", "MUL", ["xn", "nw"], b.tensor("y", 4 * 128, "output", shape=[2, 64]), group="g")
+        return b.build()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 64)).astype(np.float32)
+    g = graph("f16", 64)
+    with pytest.raises(KernelError, match="'m'.*'nw' is f16"):
+        emulate(g, memplan.plan(g), {"nw": np.ones(64, np.float16)}, {"x": x})
+    g = graph("f32", 128)
+    nw = rng.standard_normal(128).astype(np.float32)
+    out = emulate(g, memplan.plan(g), {"nw": nw}, {"x": x})[0]["y"]
+    want = (x / np.sqrt((x * x).mean(1, keepdims=True) + 1e-5)).reshape(-1) * nw
+    assert np.allclose(out.reshape(-1), want, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_products_read_f16_leaves_a_malformed_shape_to_the_registry():
+    """``weight_products_read_f16`` runs before the registry checks the graph (the executor's 'auto' PDL
+    rule): a weight's shape attr that is no list is the registry's KernelError naming the node, not a
+    TypeError from this query."""
+    from runtime.kernels.ops import weight_products_read_f16
+
+    b = memplan.GraphBuilder("bad-shape")
+    b.node("mm", "MUL_MAT", [b.weight("w", 2 * 64 * 32, shape=5, dtype="f16"), b.input("x", 2 * 4 * 32, shape=[4, 32], dtype="f16")],
+           b.output("y", 4 * 4 * 64, shape=[4, 64]))
+    g = b.build()
+    assert weight_products_read_f16(g) is False
+    with pytest.raises(KernelError, match="'mm'.*'w'"):
+        launches_for(g, lambda t: 1 << 20)

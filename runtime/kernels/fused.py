@@ -123,6 +123,8 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
     N, K = sw
     M = _numel(_shape(graph, xg)) // K
     mul_mat = mul_mat_f16x_launch if _dtype(graph, xg) == "f16" else mul_mat_launch
+    if _overlaps(graph, addr, mm.outputs[0], xg):   # (in place: run node by node, where x is copied first)
+        return None
     product = addr(mm.outputs[0])
     tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
     if tail is None:
@@ -135,7 +137,9 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
         return [mul_mat(addr(Wt), addr(xg), tail.args[0], M, N, K, num_sms, wgmma), *copies, tail]
     xa, r, h, w, y, H, nw, eps = tail.args
     nb = tail.block[0]
-    if (counter and M == 1 and K % 8 == 0 and mul_mat is mul_mat_launch and N == H and nb <= 256 and N * K >= gemv_norm_min
+    # (the GEMV's add+norm epilogue reads f32 x and writes f32 y: not for an f16 x or y, f16_acts or a user's)
+    if (counter and M == 1 and K % 8 == 0 and mul_mat is mul_mat_launch and tail.kernel == "add_rms_norm4_f32"
+            and N == H and nb <= 256 and N * K >= gemv_norm_min
             and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
         rpb = gemv_rows_per_block(N, num_sms)
         return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
@@ -158,6 +162,8 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
     N, K = _shape(graph, Wg)
     M = _numel(_shape(graph, x)) // K
     y = mul.outputs[0]
+    if any(_overlaps(graph, addr, t, x) for t in (mg.outputs[0], mu.outputs[0])):   # a product in place over x
+        return None
     if _dtype(graph, x) == "f16":   # f16_acts: one pass writing f16 (gemm_ws), or two products and the tail
         xs = graph.tensor(x).size
         if _dtype(graph, y) == "f16" and _f16_out_ok(graph, addr, y, [x]):
@@ -170,6 +176,9 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
                     swiglu_f16x_launch(addr(Wg), addr(Wu), buf, addr(y), M, N, K, num_sms, wgmma)]
         return [mul_mat_f16x_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
                 mul_mat_f16x_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
+    if _dtype(graph, y) != "f32":   # the one-pass f32-x kernels write f32 y: two products, then the f16 tail
+        return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
+                mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
     # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
     rpb = max(2, gemv_rows_per_block(N, num_sms))
     if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
@@ -186,7 +195,10 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     if ops == ("RMS_NORM", "MUL"):
         a, b = nodes
         # one block per row writes y after a block barrier: any overlap with its own row is safe
+        # (the kernel reads f32 w, one copy per row: what binary_f32 would broadcast only if it tiles a row)
         if (len(b.inputs) == 2 and b.inputs[0] == a.outputs[0] and graph.tensor(b.inputs[1]).kind == "weight"
+                and _dtype(graph, b.inputs[1]) == "f32" and _dtype(graph, b.outputs[0]) in ("f32", "f16")
+                and _shape(graph, a.inputs[0])[-1] % _numel(_shape(graph, b.inputs[1])) == 0
                 and (_rows(graph, a.inputs[0]) == 1
                      or _alias_ok(graph, addr, [b.outputs[0]], [a.inputs[0], b.inputs[1]]))):
             ln = _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])

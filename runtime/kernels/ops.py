@@ -726,8 +726,9 @@ def pdl_by_default(rows: int, f16_x: bool = False) -> bool:
 
 def weight_products_read_f16(graph: Graph) -> bool:
     """Whether a MUL_MAT by a 2-D weight in ``graph`` multiplies an f16 x (gemm_ws or its naive twin)."""
+    # (a shape attr that is no list is the registry's KernelError later, not a TypeError here)
     return any(n.op == "MUL_MAT" and len(n.inputs) == 2 and graph.tensors[graph.root[graph.node_inputs[ni][0]]].kind == "weight"
-               and len(graph.tensor(n.inputs[0]).attrs.get("shape", ())) == 2
+               and isinstance(shp := graph.tensor(n.inputs[0]).attrs.get("shape"), (list, tuple)) and len(shp) == 2
                and graph.tensor(n.inputs[1]).attrs.get("dtype") == "f16"
                for ni, n in enumerate(graph.nodes))
 

@@ -73,9 +73,12 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         if ni in absorbed or (nodes is not None and ni not in nodes):
             continue
         try:
-            out[ni] = node_launches(graph, addr, ni, num_sms, wgmma)
-            if scratch is not None and out[ni]:
-                out[ni] = _stage_shifted_inplace(graph, addr, node, out[ni], scratch)
+            if node.op == "MUL_MAT" and scratch is not None:
+                out[ni] = _stage_product_input(graph, addr, ni, scratch, num_sms, wgmma)
+            else:
+                out[ni] = node_launches(graph, addr, ni, num_sms, wgmma)
+                if scratch is not None and out[ni]:
+                    out[ni] = _stage_shifted_inplace(graph, addr, node, out[ni], scratch)
         except KernelError:
             raise
         except (KeyError, IndexError, ValueError) as exc:
@@ -139,6 +142,27 @@ def _materialises_what_others_read(graph: Graph, addr, members, lns: list[Launch
             if needed and addr(graph.tensors[ti].id) not in written:
                 return False
     return True
+
+
+def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgmma: bool) -> list[Launch]:
+    """A MUL_MAT whose output the plan puts over an input (an in-place pair, at the same address too): every
+    product kernel writes rows of y while other blocks still read x (or the cache), so each such input is
+    copied to scratch first and the product reads the copy (built again over the copy's address: y may start
+    where x does, so no argument can be swapped by value)."""
+    node = graph.nodes[ni]
+    y = node.outputs[0]
+    staged = [i for o, i in node.inplace if o == y and _overlaps(graph, addr, y, i)]
+    if not staged:
+        return node_launches(graph, addr, ni, num_sms, wgmma)
+    bufs, copies = {}, []
+    for i in dict.fromkeys(staged):
+        si = graph.tensor(i).size
+        if si % 4:
+            raise KernelError(f"node {node.id!r}: its output {y!r} overlaps its input {i!r} of {si} bytes, not "
+                              "whole words (a product never writes over what it reads: the input is copied first)")
+        bufs[i] = scratch(si)
+        copies.append(Launch("copy_u32", _ew_grid(si // 4), (256, 1, 1), (addr(i), bufs[i], si // 4)))
+    return copies + node_launches(graph, lambda t: bufs.get(t) or addr(t), ni, num_sms, wgmma)
 
 
 def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch) -> list[Launch]:
