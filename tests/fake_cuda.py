@@ -134,6 +134,9 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
 
     class Module:
         def get_function(self, name):
+            # a function first loaded inside a stream capture may load its module's code there (CUDA's lazy
+            # loading): the library loads its on-demand kernels before (``KernelLibrary.preload``)
+            assert drv.capturing is None, f"function {name} loaded inside a stream capture"
             return Function(name)
 
     class Context:
@@ -258,7 +261,11 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
     cu.CUlaunchConfig = lambda: types.SimpleNamespace()
     cu.CUlaunchAttribute = lambda: types.SimpleNamespace(value=types.SimpleNamespace(clusterDim=types.SimpleNamespace()))
     cu.cuModuleLoadData = lambda cubin: (SUCCESS, ("module", cubin))
-    cu.cuModuleGetFunction = lambda mod, name: (SUCCESS, name.decode())
+
+    def get_function(mod, name):
+        assert drv.capturing is None, f"function {name.decode()} loaded inside a stream capture"
+        return (SUCCESS, name.decode())
+    cu.cuModuleGetFunction = get_function
     drv.func_attrs = {}   # (kernel, attribute) -> value, as the library set them
 
     def set_attr(func, attr, value):

@@ -111,6 +111,13 @@ def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch]
                    (addr(t), bufs[stand_in[t]], graph.tensor(t).size // 4)) for t in staged if t not in internal] + [tail]
 
 
+def _product_over_x(graph: Graph, addr, mm) -> bool:
+    """Whether the plan put a product's output over its x (only an in-place pair lets it: the contract): its
+    kernel would write rows of y while other blocks still read x; node by node, the registry copies x first."""
+    y, x = mm.outputs[0], mm.inputs[1]
+    return (y, x) in mm.inplace and _overlaps(graph, addr, y, x)
+
+
 def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0,
                 scratch: Callable[[int], int] | None = None, wgmma: bool = False) -> list[Launch] | None:
     mm, add = nodes[0], nodes[1]
@@ -123,7 +130,7 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
     N, K = sw
     M = _numel(_shape(graph, xg)) // K
     mul_mat = mul_mat_f16x_launch if _dtype(graph, xg) == "f16" else mul_mat_launch
-    if _overlaps(graph, addr, mm.outputs[0], xg):   # (in place: run node by node, where x is copied first)
+    if _product_over_x(graph, addr, mm):   # (node by node, where x is copied first)
         return None
     product = addr(mm.outputs[0])
     tail = _fused_one(graph, addr, nodes[1:], ("ADD", "RMS_NORM", "MUL"))
@@ -162,7 +169,7 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
     N, K = _shape(graph, Wg)
     M = _numel(_shape(graph, x)) // K
     y = mul.outputs[0]
-    if any(_overlaps(graph, addr, t, x) for t in (mg.outputs[0], mu.outputs[0])):   # a product in place over x
+    if _product_over_x(graph, addr, mg) or _product_over_x(graph, addr, mu):
         return None
     if _dtype(graph, x) == "f16":   # f16_acts: one pass writing f16 (gemm_ws), or two products and the tail
         xs = graph.tensor(x).size
