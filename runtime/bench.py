@@ -396,7 +396,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-torch-compile", action="store_true", help="skip the PyTorch torch.compile + graph mode")
     ap.add_argument("--no-pdl", action="store_true",
                     help="launch every kernel plainly (default: programmatic dependent launch where the executor's "
-                         "'auto' policy takes it, decode at every batch but runtime.kernels.ops.PDL_OFF_ROWS)")
+                         "'auto' policy takes it: every batch but runtime.kernels.ops.PDL_OFF_ROWS, those too where the "
+                         "products read f16 activations, as the 17-64 token graphs do)")
     ap.add_argument("--pdl-ab", action="store_true",
                     help="also time every graph with plain launches (modes suffixed '+nopdl'), side by side")
     ap.add_argument("--fuse", default="runtime",
@@ -439,7 +440,8 @@ def main(argv=None) -> int:
             "read_bandwidth_bytes_per_s": rd["bytes_per_s"], "torch_read_bandwidth_bytes_per_s": torch_rd,
             "read_bandwidth_kernel": f"l2_prefetch grid {rd['grid']} x block {rd['block']}",
             "read_bytes": READ_BYTES, "copy_bandwidth_bytes_per_s": copy_bw,
-            "pdl": f"auto (off at {PDL_OFF_ROWS.start}-{PDL_OFF_ROWS.stop - 1} rows)" if lib.pdl else "off"}
+            "pdl": (f"auto (off at {PDL_OFF_ROWS.start}-{PDL_OFF_ROWS.stop - 1} rows unless the products read f16 x)"
+                    if lib.pdl else "off")}
     results = []
     for name in configs:
         for b in batches:

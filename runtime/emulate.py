@@ -282,6 +282,9 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     for step in host_order(prog.steps, seed):
         for ln in prog.launches[step.node]:
             run_launch(mem, ln)
-    outs = {t: _f32(mem, addr[t], graph.tensor(t).size // 4).copy().reshape(graph.tensor(t).attrs.get("shape", [-1]))
+    # (an f16 output, as a MUL may now write: its values as f32, not its bytes read as half as many f32)
+    outs = {t: (mem.view(addr[t], graph.tensor(t).size // 2, np.float16).astype(np.float32)
+                if graph.tensor(t).attrs.get("dtype") == "f16" else _f32(mem, addr[t], graph.tensor(t).size // 4).copy()
+                ).reshape(graph.tensor(t).attrs.get("shape", [-1]))
             for t in binding.outputs}
     return outs, mem, addr

@@ -1417,3 +1417,15 @@ def test_weight_products_read_f16_leaves_a_malformed_shape_to_the_registry():
     assert weight_products_read_f16(g) is False
     with pytest.raises(KernelError, match="'mm'.*'w'"):
         launches_for(g, lambda t: 1 << 20)
+
+
+def test_emulate_returns_an_f16_output_as_its_values():
+    """A user's graph whose output is f16 (a MUL may write one now): ``emulate`` returns its values as f32
+    in its shape (it read the bytes as half as many f32 and failed to shape them)."""
+    b = memplan.GraphBuilder("f16-out")
+    b.node("m", "MUL", [b.input("a", 4 * 24, shape=[2, 12]), b.input("c", 4 * 12, shape=[12])],
+           b.output("y", 2 * 24, shape=[2, 12], dtype="f16"))
+    g = b.build()
+    a, c = np.linspace(-3, 3, 24, dtype=np.float32).reshape(2, 12), np.linspace(0.5, 2, 12, dtype=np.float32)
+    out = emulate(g, memplan.plan(g), {}, {"a": a, "c": c})[0]["y"]
+    assert out.dtype == np.float32 and np.array_equal(out, (a * c).astype(np.float16).astype(np.float32))
