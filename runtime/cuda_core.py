@@ -233,8 +233,9 @@ class CudaCore:
             raise ValueError(f"set_inputs {type(inputs).__name__}: expected a mapping of input id -> array")
         self.mem.set_inputs(inputs)
 
-    def read(self, tid: str, dtype=np.float32) -> np.ndarray:
-        """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr."""
+    def read(self, tid: str, dtype=None) -> np.ndarray:
+        """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr; as ``dtype``, by default
+        the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
         self._live()
         return self.mem.read(tid, dtype)
 

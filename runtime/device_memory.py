@@ -18,7 +18,7 @@ import numpy as np
 
 from memplan import Graph
 
-from .binding import Binding, host_input, host_weight
+from .binding import INPUT_DTYPES, Binding, host_input, host_weight
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 
@@ -107,9 +107,15 @@ class DeviceMemory:
             with self.on(d):
                 self.cuda.memcpy_htod(ptr, a)
 
-    def read(self, tid: str, dtype=np.float32) -> np.ndarray:
-        """Copy a tensor back (after a synchronize); shaped by its ``shape`` attr."""
+    def read(self, tid: str, dtype=None) -> np.ndarray:
+        """Copy a tensor back (after a synchronize); shaped by its ``shape`` attr. ``dtype`` None: the
+        tensor's own (its ``dtype`` attr, f32 without one), so an f16 tensor is not read as half as many f32."""
         t = self.graph.tensor(tid)
+        if dtype is None:
+            name = t.attrs.get("dtype", "f32")
+            if name not in INPUT_DTYPES:
+                raise ValueError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: pass dtype=")
+            dtype = INPUT_DTYPES[name]
         out = np.empty(t.size // np.dtype(dtype).itemsize, dtype=dtype)
         with self.on(self.binding.places[tid].device):
             self.cuda.memcpy_dtoh(out, self.addr_of[tid])

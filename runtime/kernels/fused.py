@@ -20,6 +20,7 @@ from dataclasses import replace
 from memplan import Graph
 
 from .ops import (
+    ATTN_MMA_NAMES,
     RMS_EPS,
     ROPE_BASE,
     KernelError,
@@ -33,6 +34,7 @@ from .ops import (
     _rms_norm,
     _rows,
     _shape,
+    aligned,
     attention_launch,
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
@@ -45,8 +47,16 @@ from .ops import (
 def fused_launch(graph: Graph, addr, members, *, num_sms: int = 132, wgmma: bool = False, counter: int = 0,
                  gemv_norm_min: int = 0, scratch: Callable[[int], int] | None = None) -> list[Launch] | None:
     """The launches of a whole fusion group (one kernel, or a GEMM and one kernel), or None if its op
-    sequence, shapes or planned overlaps are not supported. ``scratch(nbytes)``: a fresh device buffer, for
-    the inputs of an add+norm group that its outputs overlap (see ``_stage_add_rms``); None: no staging."""
+    sequence, shapes or planned overlaps are not supported, or if a pointer is not aligned as its kernels
+    need (``ops.ALIGN``: a user's view at an odd offset; node by node, the registry then takes kernels that
+    need less, or names the node no kernel computes). ``scratch(nbytes)``: a fresh device buffer, for the
+    inputs of an add+norm group that its outputs overlap (see ``_stage_add_rms``); None: no staging."""
+    lns = _fused_launch(graph, addr, members, num_sms, wgmma, counter, gemv_norm_min, scratch)
+    return lns if lns is None or all(aligned(ln) for ln in lns) else None
+
+
+def _fused_launch(graph: Graph, addr, members, num_sms: int, wgmma: bool, counter: int, gemv_norm_min: int,
+                  scratch: Callable[[int], int] | None) -> list[Launch] | None:
     nodes = [graph.nodes[m] for m in members]
     ops = tuple(n.op for n in nodes)
     if ops == ("MUL_MAT", "ADD", "RMS_NORM", "MUL"):
@@ -149,8 +159,10 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
             and N == H and nb <= 256 and N * K >= gemv_norm_min
             and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
         rpb = gemv_rows_per_block(N, num_sms)
-        return [Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
-                       (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))]
+        one = Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
+                     (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))
+        if aligned(one):   # (else the product alone takes the naive kernel, ``mul_mat_launch``)
+            return [one]
     return [mul_mat(addr(Wt), addr(xg), product, M, N, K, num_sms, wgmma), tail]
 
 
@@ -188,11 +200,13 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
                 mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
     # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
     rpb = max(2, gemv_rows_per_block(N, num_sms))
-    if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]):
-        return [Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
-                       (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))]
+    gemv = Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
+                  (addr(Wg), addr(Wu), addr(x), addr(y), N, K, rpb))
+    if M == 1 and K % 8 == 0 and _alias_ok(graph, addr, [y], [x]) and aligned(gemv):
+        return [gemv]
     one = gemm_tc_swiglu_launch(addr(Wg), addr(Wu), addr(x), addr(y), M, N, K, num_sms, wgmma=wgmma)
-    if one is not None and not _overlaps(graph, addr, y, x):   # blocks write y while others still read x
+    # (blocks write y while others still read x; operands off 16 bytes: the products take the naive kernel)
+    if one is not None and not _overlaps(graph, addr, y, x) and aligned(one):
         return [one]   # both matrices in one pass: the GEMMs' bits then swiglu_f32's
     return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
             mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
@@ -239,8 +253,9 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         if half and (_overlaps(graph, addr, y, h) or (rows > 1 and not _f16_out_ok(graph, addr, y, [x, r, w]))):
             return None
         block = min(1024, max(32, 32 * math.ceil(H / 16 / 32)))
-        return Launch("add_rms_norm4_f32_f16" if half else "add_rms_norm4_f32", (rows, 1, 1), (block, 1, 1),
-                      (addr(x), addr(r), addr(h), addr(w), addr(y), H, nw, RMS_EPS))
+        ln = Launch("add_rms_norm4_f32_f16" if half else "add_rms_norm4_f32", (rows, 1, 1), (block, 1, 1),
+                    (addr(x), addr(r), addr(h), addr(w), addr(y), H, nw, RMS_EPS))
+        return ln if aligned(ln) else None   # (float4 rows: node by node, the scalar norm kernel)
     if ops == ("SILU", "MUL"):
         si, mul = nodes
         g, u, y = si.inputs[0], mul.inputs[1], mul.outputs[0]
@@ -301,7 +316,11 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     if not _alias_ok(graph, addr, [out], reads) or (out_f16 and not _f16_out_ok(graph, addr, out, reads)):
         return None
     try:   # the head sizes, group and cache lengths some attention kernel takes (attention_launch decides)
-        return attention_launch(addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
-                                B, n_kv, G, heads, D, num_sms, out_f16=out_f16)
+        args = (addr(q_in), addr(pos) if pos else 0, addr(Kt), addr(Vt), addr(mask), addr(out),
+                B, n_kv, G, heads, D, num_sms)
+        ln = attention_launch(*args, out_f16=out_f16)
+        if not aligned(ln) and not out_f16 and ln.kernel in ATTN_MMA_NAMES:   # (a q view on 4 bytes, not 8)
+            ln = attention_launch(*args, tensor_cores=False)
+        return ln
     except KernelError:
         return None

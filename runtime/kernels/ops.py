@@ -9,7 +9,7 @@ checks) are shared with the fused kernels of ``runtime.kernels.fused``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from memplan import Graph
 from memplan.ops import COPY_OP, VIEW_OPS
@@ -159,6 +159,34 @@ EARLY_READS = {
 }
 
 
+#: per kernel: the byte alignment each of its pointer arguments needs, by argument position (llama.cu; a
+#: position past the tuple is no pointer). Scalar accesses need their element's alignment (f32, i32: 4; f16:
+#: 2); vector ones 8 (uint2 / float2 / a half4 store) or 16 (float4, uint4, cp.async of 16 bytes, TMA tensor
+#: maps' base addresses); wmma's load_matrix_sync 32. A misaligned vector access faults on the GPU: the
+#: registry takes a kernel these allow (``aligned``) or refuses the node (``registry.plan_launches``). Arena
+#: offsets are multiples of the graph's alignment (256 by default, but 1 is allowed) and a view may start at
+#: any byte of its root, so a user's graph can hand any kernel any address. (Row strides: the shape rules
+#: that pick each kernel keep them multiples of the same alignment: H % 4, K % 8, d % 8.)
+ALIGN: dict[str, tuple[int, ...]] = {
+    "rms_norm_f32": (4, 4, 4), "rms_norm4_f32": (16, 16, 16), "rms_norm4_f32_f16": (16, 16, 8),
+    "binary_f32": (4, 4, 4), "binary_f32_f16": (4, 4, 2), "silu_f32": (4, 4), "copy_u32": (4, 4),
+    "cast_f32_f16": (4, 2), "rope_f32": (4, 4, 4), "set_rows_f32_f16": (4, 4, 2), "softmax_mask_f32": (4, 4, 4),
+    "attn_kq_f16": (8, 16, 4), "attn_kqv_f16": (16, 4, 4), "attn_kqv_cl_f16": (16, 4, 4),
+    "add_rms_norm4_f32": (16, 16, 16, 16, 16), "add_rms_norm4_f32_f16": (16, 16, 16, 16, 8),
+    "swiglu_f32": (4, 4, 4), "swiglu_f32_f16": (4, 4, 2), "rope_set_rows_f16": (4, 4, 4, 2),
+    # q, pos, K, V, mask, out: K and V by 16-byte loads (attn_mma: cp.async), attn_mma's q by float2
+    **{name: (4, 4, 16, 16, 4, 4) for name in sorted(ATTN_FUSED_NAMES | {"attn_batch_f16", "attn_batch1_f16"})},
+    **{name: (8, 4, 16, 16, 4, 4) for name in sorted(ATTN_MMA_NAMES)},
+    **{name: (8, 4, 16, 16, 4, 2) for name in sorted(ATTN_MMA_H_NAMES)},
+    "gemv_f16_f32": (16, 16, 4), "gemv_swiglu_f16_f32": (16, 16, 16, 4),
+    "gemv_add_rms_f16_f32": (16, 16, 4, 16, 16, 16, 4),   # W, x, r, h, w, y, counter
+    "gemm_wmma_f16_f32": (32, 16, 4), "gemm_naive_f16_f32": (2, 4, 4),
+    **{name: (16, 16, 4) for name in GEMM_TC.values()}, **{name: (16, 16, 16, 4) for name in GEMM_TC_SWIGLU.values()},
+    WS_PLAIN: (16, 16, 4), "gemm_ws2_swiglu_f16x": (16, 16, 16, 2), "gemm_ws4_swiglu_f16x": (16, 16, 16, 2),
+    NAIVE_F16X: (2, 2, 4), NAIVE_SWIGLU_F16X: (2, 2, 2, 2), MEMCPY: (1, 1),
+}
+
+
 class KernelError(ValueError):
     """A node the registry has no kernel for (names the node)."""
 
@@ -175,6 +203,20 @@ class Launch:
     args: tuple
     early: bool = True
     carveout: int = -1
+
+
+def misaligned(ln: Launch) -> tuple[int, int] | None:
+    """(argument position, bytes) of the first pointer argument of ``ln`` not aligned as its kernel needs
+    (``ALIGN``), or None."""
+    for i, need in enumerate(ALIGN.get(ln.kernel, ())):
+        if ln.args[i] % need:
+            return i, need
+    return None
+
+
+def aligned(ln: Launch) -> bool:
+    """Whether every pointer argument of ``ln`` is aligned as its kernel needs (``ALIGN``)."""
+    return misaligned(ln) is None
 
 
 def _shape(graph: Graph, tid: str) -> list[int]:
@@ -272,7 +314,7 @@ def attention_on_tensor_cores(B: int, grp: int, D: int) -> bool:
 
 
 def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: int, n_kv: int, G: int, heads: int,
-                     D: int, num_sms: int, out_f16: bool = False) -> Launch:
+                     D: int, num_sms: int, out_f16: bool = False, tensor_cores: bool = True) -> Launch:
     """The decode-attention kernel (ROPE of q at ``pos`` unless 0, scaled KQ + mask, softmax, KQV) for B
     tokens, ``heads`` query heads over G KV heads of size D and ``n_kv`` cache rows: tensor cores
     (attn_mma) for 2+ tokens once a KV head has ATTN_MMA_MIN_ROWS query rows and D is a multiple of 16 up
@@ -280,18 +322,20 @@ def attention_launch(q: int, pos: int, K: int, V: int, mask: int, out: int, B: i
     other head sizes with many query rows per KV head; else attn_fused_f16. The one rule the registry and
     ``runtime.tools.attn_bench`` share. KernelError for a shape no kernel takes (the fused group checks
     the same before it asks; a direct caller gets the error instead of a launch that would trap).
-    ``out_f16``: the output in f16 (attn_mma's twins; KernelError where another kernel would be needed)."""
+    ``out_f16``: the output in f16 (attn_mma's twins; KernelError where another kernel would be needed).
+    ``tensor_cores`` False: never attn_mma (whose float2 loads need q on 8 bytes; the others read it by words)."""
     if B < 1 or n_kv < 1 or G < 1 or heads < G or heads % G or D < 8 or D % 8:
         raise KernelError(f"attention: no kernel for {B} tokens, {heads} heads over {G} KV heads of size {D} "
                           f"and {n_kv} cache rows (needs heads a multiple of the KV heads, d a positive multiple of 8)")
-    if not attention_on_tensor_cores(B, heads // G, D) and not attn_fused_takes(D, n_kv):
+    mma = tensor_cores and attention_on_tensor_cores(B, heads // G, D)
+    if not mma and not attn_fused_takes(D, n_kv):
         raise KernelError(f"attention: head size {D} at {B} tokens and {n_kv} cache rows needs d / 8 a power of "
                           f"two up to 32 and at most {ATTN_CLUSTER * ATTN_MAXCHUNK} cache rows (or the tensor-core "
                           f"kernel: 2+ tokens, {ATTN_MMA_MIN_ROWS}+ query rows per KV head, d a multiple of 16 up to 128)")
     grp = heads // G
     scalars = (n_kv, G, heads, D, 1.0 / math.sqrt(D), math.log2(ROPE_BASE))
     ptrs = (q, pos, K, V, mask, out)
-    if attention_on_tensor_cores(B, grp, D):
+    if mma:
         qblocks = math.ceil(B * grp / ATTN_MMA_ROWS)
         cl, warps = attn_mma_split(qblocks * G, n_kv, num_sms, D)
         name = attn_mma_kernel(cl, D, warps)
@@ -368,8 +412,8 @@ def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int, build: str | None 
     over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block); ``build`` defaults to the
     one that takes M rows in one block (the narrow build takes any M up to 64 in groups of 16; the wgmma
     build splits K's 64-k stages as evenly as they go, over any of WG_CLUSTERS). W and x
-    must also start on 16 bytes, as for every vector kernel here: arena offsets are 256-aligned and the
-    runtime's graphs hand MUL_MAT no offset views."""
+    must also start on 16 bytes, as for every vector kernel here (``ALIGN``; ``mul_mat_launch`` takes the
+    naive kernel for operands that do not)."""
     build = tc_build(M) if build is None else build
     # the wgmma build splits K's 64-k stages as evenly as they go (llama.cu gemm_wg_body); the others evenly
     k_ok = K % TC_ST[build] == 0 and K // TC_ST[build] >= cl if build == "g" else K % (TC_ST[build] * cl) == 0
@@ -642,16 +686,28 @@ def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, 
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132, wgmma: bool = False) -> Launch:
-    """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive."""
+    """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive (also
+    for W or x not aligned as the faster kernels' vector loads need: ``_or_naive``)."""
     if M == 1 and K % 8 == 0:
         rpb = gemv_rows_per_block(N, num_sms)
-        return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
+        return _or_naive(Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb)),
+                         M, N, K)
     choice = tc_choice(M, N, K, num_sms, wgmma) if 2 <= M <= 64 else None
     if choice is not None:
         build, warps, cl = choice
-        return gemm_tc_launch(W, x, y, M, N, K, warps, cl, build)
+        return _or_naive(gemm_tc_launch(W, x, y, M, N, K, warps, cl, build), M, N, K)
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
-        return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
+        return _or_naive(Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K)), M, N, K)
+    return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
+
+
+def _or_naive(ln: Launch, M: int, N: int, K: int) -> Launch:
+    """``ln``, or, where a pointer it reads by vector loads is not aligned as they need (``ALIGN``: a user's
+    view at an odd offset, a graph of alignment under 16), gemm_naive_f16_f32 on the same arguments: one
+    thread per output, element loads (the GEMV, gemm_tc and gemm_wmma would fault)."""
+    if aligned(ln):
+        return ln
+    W, x, y = ln.args[:3]
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
 
 
@@ -781,9 +837,12 @@ def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:
     args = (addr(x), addr(w) if w else 0, addr(y), H, nw, RMS_EPS)
     # float4 path, at most 4 float4 per thread; also for a lone RMS_NORM (no w): then a norm group run node
     # by node (RMS_NORM, then MUL) sums the squares in the order of its fused kernels, bit for bit
+    # (x, w or y not on 16 bytes, or an f16 y not on 8: its float4 accesses would fault; the scalar kernel)
     if H % 4 == 0 and H // 4 <= 4 * 1024 and (w is None or nw % 4 == 0):
         block = min(1024, max(32, 32 * math.ceil(H / 16 / 32)))
-        return Launch("rms_norm4_f32", (rows, 1, 1), (block, 1, 1), args)
+        four = Launch("rms_norm4_f32", (rows, 1, 1), (block, 1, 1), args)
+        if aligned(replace(four, kernel="rms_norm4_f32_f16") if _dtype(graph, y) == "f16" else four):
+            return four
     block = min(1024, max(32, 32 * math.ceil(H / 4 / 32)))
     return Launch("rms_norm_f32", (rows, 1, 1), (block, 1, 1), args)
 

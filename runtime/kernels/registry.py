@@ -83,9 +83,37 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
             raise
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
+    _aligned_as_the_kernels_need(graph, addr, out, fused)
     _no_early_reads_of_written_tensors(graph, addr, out, fused)
     _one_carveout_beside_tensor_cores(out)
     return out, fused
+
+
+def _aligned_as_the_kernels_need(graph: Graph, addr, out: list[list[Launch]], fused: dict[int, tuple[int, ...]]) -> None:
+    """KernelError naming the node and tensor where a launch's pointer is not aligned as its kernel needs
+    (``ops.ALIGN``): a misaligned access faults on the GPU (a crash of the whole process). The kernel choices
+    before took a slower kernel where one needs less (the scalar norm, the naive products, a group node by
+    node); what is left has none: an element off its own alignment (an f32 at an odd offset), or a KV cache
+    that the attention kernels read 16 bytes at a time."""
+    for ni, lns in enumerate(out):
+        for ln in lns:
+            bad = ops.misaligned(ln)
+            if bad is None:
+                continue
+            pos, need = bad
+            a = ln.args[pos]
+            node = graph.nodes[ni]
+            tids = [t for m in fused.get(ni, (ni,)) for t in (*graph.node_inputs[m], *graph.node_outputs[m])]
+            ti = next((t for t in tids if addr(graph.tensors[t].id) == a), None)
+            if ti is None:   # (a scratch copy: allocations are aligned, so this is defensive)
+                what = f"argument {pos} of {ln.kernel}"
+            else:
+                r = graph.root[ti]
+                where = (f"a view at byte offset {graph.root_offset[ti]} of {graph.tensors[r].id!r}" if r != ti
+                         else f"a root in a graph of {graph.alignment}-byte alignment")
+                what = f"tensor {graph.tensors[ti].id!r} ({where})"
+            raise KernelError(f"node {node.id!r} ({node.op}): {what} is at byte offset {a % need} from a "
+                              f"{need}-byte boundary; the {ln.kernel} kernel needs {need}-byte alignment")
 
 
 def _one_carveout_beside_tensor_cores(out: list[list[Launch]]) -> None:
