@@ -39,7 +39,7 @@ from .ops import (
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
     mul_mat_f16x_launch,
-    mul_mat_launch,
+    product_launch,
     swiglu_f16x_launch,
 )
 
@@ -139,7 +139,7 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
         return None
     N, K = sw
     M = _numel(_shape(graph, xg)) // K
-    mul_mat = mul_mat_f16x_launch if _dtype(graph, xg) == "f16" else mul_mat_launch
+    mul_mat = mul_mat_f16x_launch if _dtype(graph, xg) == "f16" else product_launch
     if _product_over_x(graph, addr, mm):   # (node by node, where x is copied first)
         return None
     product = addr(mm.outputs[0])
@@ -155,13 +155,13 @@ def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm
     xa, r, h, w, y, H, nw, eps = tail.args
     nb = tail.block[0]
     # (the GEMV's add+norm epilogue reads f32 x and writes f32 y: not for an f16 x or y, f16_acts or a user's)
-    if (counter and M == 1 and K % 8 == 0 and mul_mat is mul_mat_launch and tail.kernel == "add_rms_norm4_f32"
+    if (counter and M == 1 and K % 8 == 0 and mul_mat is product_launch and tail.kernel == "add_rms_norm4_f32"
             and N == H and nb <= 256 and N * K >= gemv_norm_min
             and _alias_ok(graph, addr, [add.outputs[0]], [xg, add.inputs[1], Wt])):
         rpb = gemv_rows_per_block(N, num_sms)
         one = Launch("gemv_add_rms_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1),
                      (addr(Wt), addr(xg), r, h, w, y, counter, N, K, rpb, nw, nb, eps))
-        if aligned(one):   # (else the product alone takes the naive kernel, ``mul_mat_launch``)
+        if aligned(one):   # (else the product alone takes the naive kernel, ``product_launch``)
             return [one]
     return [mul_mat(addr(Wt), addr(xg), product, M, N, K, num_sms, wgmma), tail]
 
@@ -196,8 +196,8 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
         return [mul_mat_f16x_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
                 mul_mat_f16x_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
     if _dtype(graph, y) != "f32":   # the one-pass f32-x kernels write f32 y: two products, then the f16 tail
-        return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
-                mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
+        return [product_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
+                product_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
     # rows per block as for one GEMV (then the sums are those of gemv_f16_f32 bit for bit), at least 2
     rpb = max(2, gemv_rows_per_block(N, num_sms))
     gemv = Launch("gemv_swiglu_f16_f32", (math.ceil(2 * N / rpb), 1, 1), (256, 1, 1),
@@ -208,8 +208,8 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
     # (blocks write y while others still read x; operands off 16 bytes: the products take the naive kernel)
     if one is not None and not _overlaps(graph, addr, y, x) and aligned(one):
         return [one]   # both matrices in one pass: the GEMMs' bits then swiglu_f32's
-    return [mul_mat_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
-            mul_mat_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
+    return [product_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
+            product_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
 
 
 def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | None:

@@ -412,7 +412,7 @@ def gemm_tc_fits(M: int, N: int, K: int, warps: int, cl: int, build: str | None 
     over ``cl`` blocks (llama.cu: whole W tiles, whole super-tiles per block); ``build`` defaults to the
     one that takes M rows in one block (the narrow build takes any M up to 64 in groups of 16; the wgmma
     build splits K's 64-k stages as evenly as they go, over any of WG_CLUSTERS). W and x
-    must also start on 16 bytes, as for every vector kernel here (``ALIGN``; ``mul_mat_launch`` takes the
+    must also start on 16 bytes, as for every vector kernel here (``ALIGN``; ``product_launch`` takes the
     naive kernel for operands that do not)."""
     build = tc_build(M) if build is None else build
     # the wgmma build splits K's 64-k stages as evenly as they go (llama.cu gemm_wg_body); the others evenly
@@ -686,28 +686,28 @@ def _rows_split(M: int, N: int, K: int, num_sms: int, build: str) -> tuple[int, 
 
 
 def mul_mat_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132, wgmma: bool = False) -> Launch:
-    """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive (also
-    for W or x not aligned as the faster kernels' vector loads need: ``_or_naive``)."""
+    """f16 W [N, K] times f32 x [M, K] -> y [M, N]: GEMV at batch 1, tensor cores up to 64, else naive (by
+    shape alone: ``product_launch`` also asks the addresses)."""
     if M == 1 and K % 8 == 0:
         rpb = gemv_rows_per_block(N, num_sms)
-        return _or_naive(Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb)),
-                         M, N, K)
+        return Launch("gemv_f16_f32", (math.ceil(N / rpb), 1, 1), (256, 1, 1), (W, x, y, N, K, rpb))
     choice = tc_choice(M, N, K, num_sms, wgmma) if 2 <= M <= 64 else None
     if choice is not None:
         build, warps, cl = choice
-        return _or_naive(gemm_tc_launch(W, x, y, M, N, K, warps, cl, build), M, N, K)
+        return gemm_tc_launch(W, x, y, M, N, K, warps, cl, build)
     if 1 <= M <= 64 and N % 16 == 0 and K % 64 == 0:
-        return _or_naive(Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K)), M, N, K)
+        return Launch("gemm_wmma_f16_f32", (N // 16, 1, 1), (128, 1, 1), (W, x, y, M, N, K))
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
 
 
-def _or_naive(ln: Launch, M: int, N: int, K: int) -> Launch:
-    """``ln``, or, where a pointer it reads by vector loads is not aligned as they need (``ALIGN``: a user's
-    view at an odd offset, a graph of alignment under 16), gemm_naive_f16_f32 on the same arguments: one
-    thread per output, element loads (the GEMV, gemm_tc and gemm_wmma would fault)."""
+def product_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms: int = 132, wgmma: bool = False) -> Launch:
+    """``mul_mat_launch`` at these addresses: its kernel, or gemm_naive_f16_f32 on the same arguments where a
+    pointer it reads by vector loads is not aligned as they need (``ALIGN``: a user's view at an odd offset,
+    a graph of alignment under 16; the GEMV, gemm_tc and gemm_wmma would fault). One thread per output,
+    element loads. (``mul_mat_launch`` itself is the shape rule that tools and tests ask with any address.)"""
+    ln = mul_mat_launch(W, x, y, M, N, K, num_sms, wgmma)
     if aligned(ln):
         return ln
-    W, x, y = ln.args[:3]
     return Launch("gemm_naive_f16_f32", (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
 
 
@@ -1015,7 +1015,7 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> 
         N, K = sa
         if _numel(sb) % K:
             raise KernelError(f"node {node.id!r}: x has {_numel(sb)} elements, not a multiple of K={K}")
-        launch = mul_mat_f16x_launch if xh else mul_mat_launch
+        launch = mul_mat_f16x_launch if xh else product_launch
         return launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms, wgmma)
     if len(sa) == 3 and len(sb) == 3 and len(sy) == 3:
         R, G, D = sa

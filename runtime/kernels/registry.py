@@ -49,7 +49,8 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
     outputs overlap its inputs reads scratch copies and still fuses (``runtime.kernels.fused``). Without
     ``scratch`` such nodes run as planned and such groups node by node.
     ``nodes``: plan only these node indices (one device's part of a split graph); the others get no
-    launch, and a group fuses only when all its members are among them."""
+    launch, and a group fuses only when all its members are among them. Every launch's pointers are
+    aligned as its kernel needs (``ops.ALIGN``), else KernelError names the node and tensor."""
     for ni in range(len(graph.nodes)) if nodes is None else sorted(nodes):
         ops.check_node(graph, ni)   # before fusion too: a fused kernel trusts the same attrs
     out: list[list[Launch]] = [[] for _ in graph.nodes]
