@@ -356,3 +356,18 @@ def test_executor_read_takes_the_tensors_own_dtype(monkeypatch):
     assert ex.read("z").dtype == np.float32 and ex.read("x").dtype == np.float32
     assert np.array_equal(ex.read("y", np.uint16), x.astype(np.float16).view(np.uint16))   # an explicit dtype wins
     ex.free()
+
+
+@pytest.mark.parametrize("off", [0, 2, 4])
+def test_a_cont_of_f16_off_a_word_is_a_device_copy(off):
+    """copy_u32 moves words: an f16 CONT whose input or output is off 4 bytes is a device-to-device copy
+    (any alignment) where they do not overlap; the bytes are the input's."""
+    b = memplan.GraphBuilder(f"cont-{off}")
+    b.tensor("buf", 2 * 64 + 8, "input", shape=[68], dtype="f16")
+    b.view("x", "buf", 2 * 64, offset=off, shape=[64], dtype="f16")
+    b.node("c", "CONT", ["x"], b.tensor("y", 2 * 64, "output", shape=[64], dtype="f16"))
+    g = b.build()
+    assert _kernels(g) == {"c": ["memcpy" if off % 4 else "copy_u32"]}
+    buf = RNG.standard_normal(68).astype(np.float16)
+    out = emulate(g, memplan.plan(g), {}, {"buf": buf})[0]["y"]
+    assert np.array_equal(out, buf[off // 2: off // 2 + 64].astype(np.float32))

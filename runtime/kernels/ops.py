@@ -884,7 +884,10 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
             return [Launch("cast_f32_f16", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
         if size % 4 or graph.tensor(ins[0]).size != size:
             raise KernelError(f"node {node.id!r}: CONT needs equal sizes that are a multiple of 4 bytes")
-        return [Launch("copy_u32", _ew_grid(size // 4), (256, 1, 1), (addr(ins[0]), addr(outs[0]), size // 4))]
+        ln = Launch("copy_u32", _ew_grid(size // 4), (256, 1, 1), (addr(ins[0]), addr(outs[0]), size // 4))
+        if not aligned(ln) and not _overlaps(graph, addr, outs[0], ins[0]):   # (f16 views off a word)
+            return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]   # any alignment
+        return [ln]
     if op == "ROPE":
         B, heads, d = _shape(graph, ins[0])
         n = B * heads * d // 2
