@@ -19,14 +19,14 @@ torch = need("torch")
 need("transformers")
 
 from aten_models import (  # noqa: E402
-    BatchStrideConv,
     CNN,
     MLP,
+    BatchStrideConv,
     ChannelsLastGroupNorm,
     ComplexRotary,
     DetachInPlace,
-    MetadataInPlace,
     InPlaceApart,
+    MetadataInPlace,
     ParamMatmul,
     PyramidPool,
     ScalarConstants,
