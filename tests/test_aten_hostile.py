@@ -239,13 +239,15 @@ class StorageOffsets(nn.Module):
         c = (x + 1)[2:].as_strided((2,), (3,), 3) * 1      # of a slice: still from its storage's start
         w = x - 1
         w.as_strided_((2, 3), (1, 2), 1)
-        return a, b, c, w * 1
+        d = torch.as_strided_scatter(y, x[:2], (2,), (3,), 1)
+        return a, b, c, w * 1, d
 
 
 @pytest.mark.parametrize("streams", [1, 3])
 def test_as_strided_storage_offsets_count_from_the_tensors_own_storage(streams):
     """The arena view of ``y`` starts at its planned offset: ``as_strided(.., 1)`` named arena element 1 (a
-    view refused as 256 bytes off), and ``as_strided_copy`` read another tensor's bytes, silently."""
+    view refused as 256 bytes off); ``as_strided_copy`` read another tensor's bytes and ``as_strided_scatter``
+    scattered nothing, silently."""
     c = compile(StorageOffsets(), (torch.arange(8.0),), streams=streams, poison=True)
     for seed in (1, 2):
         x = torch.randn(8, generator=torch.Generator().manual_seed(seed))

@@ -38,7 +38,7 @@ _FACTORY = {"dtype", "layout", "device", "pin_memory"}
 #: refuses ``detach_`` on a view, which every arena tensor is: their result is the view op's instead
 _METADATA_ONLY = {"detach_", "unsqueeze_", "squeeze_", "transpose_", "t_", "swapdims_", "swapaxes_", "as_strided_"}
 #: ops whose ``storage_offset`` argument counts from the start of the input's storage (``_rebase_storage_offset``)
-_STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy"}
+_STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter"}
 #: Python dunder ops without an out= overload, and the op that has one
 _ALIASES = {"__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor"}
 
