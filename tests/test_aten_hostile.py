@@ -272,3 +272,21 @@ def test_zero_size_dimensions_run_as_eager(streams):
     c = compile(m, (x,), streams=streams, poison=True)
     with torch.no_grad():
         _same(c(x), m(x))
+
+
+class QR(nn.Module):
+    def forward(self, x, t):
+        q, r = torch.linalg.qr(x @ x.mT + x)
+        q2, r2 = torch.linalg.qr(t)                    # tall: Q does not fit the m x n workspace
+        return q, r, q2, r2
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_results_an_out_kernel_must_not_see_in_one_storage_run_apart(streams):
+    """``linalg_qr.out`` asks whether Q and R are the same tensor by their storage: in the arena they are, so R
+    came back as its poisoned bytes made upper-triangular (NaN), and a tall input failed torch's internal assert."""
+    g = torch.Generator().manual_seed(3)
+    x, t = torch.randn(4, 4, generator=g), torch.randn(5, 3, generator=g)
+    c = compile(QR(), (x, t), streams=streams, poison=True)
+    assert c.executor.launches["linalg_qr"].kind == "copy"
+    _same(c(x, t), QR()(x, t))

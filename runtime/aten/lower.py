@@ -39,6 +39,10 @@ _FACTORY = {"dtype", "layout", "device", "pin_memory"}
 _METADATA_ONLY = {"detach_", "unsqueeze_", "squeeze_", "transpose_", "t_", "swapdims_", "swapaxes_", "as_strided_"}
 #: ops whose ``storage_offset`` argument counts from the start of the input's storage (``_rebase_storage_offset``)
 _STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter"}
+#: ops whose out= kernels take two results in one storage for the same tensor (``is_alias_of``): every arena
+#: view shares the arena's storage. ``linalg_qr.out`` then triangularised R's old bytes (poison: NaN) and
+#: returned a wrong R, or failed an internal assert (a tall matrix). They run functionally, results copied.
+_OUTS_APART = {"linalg_qr"}
 #: Python dunder ops without an out= overload, and the op that has one
 _ALIASES = {"__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor"}
 
@@ -679,7 +683,7 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         # linear runs matmul(input, weight.t()) where the exact lowering does not apply (a non-contiguous
         # input): with a parameter weight eager folds it to one mm, linear.out runs bmm (other rounding)
         eager_folds = matmul_out_differs(torch, args[0], args[1].t())
-    if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds:
+    if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds and base not in _OUTS_APART:
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
