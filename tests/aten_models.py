@@ -291,3 +291,53 @@ class ComplexRotary(nn.Module):
         qc = torch.view_as_complex(q.float().reshape(1, 4, 6, 4, 2))
         return torch.view_as_real(qc * self.freqs).flatten(3).transpose(1, 2).reshape(1, 6, 32)
 
+
+
+class PyramidPool(nn.Module):
+    """UperNet's pyramid pooling over a ConvNeXt's channels-last features: pooled to 1x1, the fake tensors give
+    the (1, C, 1, 1) results strides (C, 1, C, C) (contiguous and channels-last at once to torch), the CPU's
+    eval ``batch_norm`` returns (C, 1, 1, 1); the plan kept the fake strides, so the bilinear upsampling ran
+    channels-last and the convolution after the ``cat`` on another layout than eager's (~5e-7)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8)
+        self.out = nn.Conv2d(16, 8, 3, padding=1)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-1, 1)
+            self.bn.running_var.uniform_(0.5, 2)
+
+    def forward(self, x):  # x: (1, H, W, C)
+        f = x.permute(0, 3, 1, 2)
+        p = nn.functional.relu(self.bn(self.conv(nn.functional.adaptive_avg_pool2d(f, 1))))
+        up = nn.functional.interpolate(p, size=f.shape[2:], mode="bilinear", align_corners=False)
+        return self.out(torch.cat([f, up], 1))
+
+
+class InPlaceApart(nn.Module):
+    """Swin2SR's upsampler: tokens reshaped to an image (the fake convolution's result is channels-last, the
+    CPU's contiguous: adopted), then ``leaky_relu_``, whose result the plan puts apart from its input: it kept
+    the fake channels-last order where eager's result is the input itself, so the next convolution ran on
+    another layout (~2e-7)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(8, 16, 3, padding=1), nn.Conv2d(16, 8, 3, padding=1)
+
+    def forward(self, t):  # t: (1, 36, 8)
+        x = t.transpose(1, 2).reshape(1, 8, 6, 6)
+        return self.c2(nn.functional.leaky_relu_(self.c1(x), 0.1))
+
+
+class BatchStrideConv(nn.Module):
+    """Tokens reshaped to a (1, C, H, W) image, then an elementwise op and a convolution: torch's view and the
+    CPU's ``add`` give the batch dimension stride C, export's fake tensors C*H*W. With the latter the input is
+    channels-last to torch, with the former not: the convolution ran channels-last where eager's did not
+    (~2e-7), until results over tensors laid out as torch lays them take the real kernel's strides."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(8, 16, 3, padding=1), nn.Conv2d(16, 8, 3, padding=1)
+
+    def forward(self, t):  # t: (1, 36, 8)
+        return self.c2(self.c1(t.transpose(1, 2).reshape(1, 8, 6, 6) + 0))

@@ -21,11 +21,14 @@ need("transformers")
 from aten_models import (  # noqa: E402
     CNN,
     MLP,
+    BatchStrideConv,
     ChannelsLastGroupNorm,
     ComplexRotary,
     DetachInPlace,
+    InPlaceApart,
     MetadataInPlace,
     ParamMatmul,
+    PyramidPool,
     ScalarConstants,
     SizeOneStrides,
     StridesChain,
@@ -58,6 +61,8 @@ MODELS = {
         torch.randn(2, 8, 12, 12, generator=g).contiguous(memory_format=torch.channels_last),)),
     "transposed_batch_norm": (lambda: TransposedBatchNorm().eval(), lambda g: (torch.randn(2, 301, 16, generator=g),)),
     "complex_rotary": (lambda: ComplexRotary().eval(), lambda g: (torch.randn(1, 6, 32, generator=g),)),
+    "pyramid_pool": (lambda: PyramidPool().eval(), lambda g: (torch.randn(1, 5, 5, 8, generator=g),)),
+    "batch_stride_conv": (lambda: BatchStrideConv().eval(), lambda g: (torch.randn(1, 36, 8, generator=g),)),
     # half-precision batch norm: the CPU kernel keeps its saved statistics in f16, the meta kernel in f32
     "scalar_consts": (lambda: ScalarConstants(), lambda g: (torch.randn(4, 6, generator=g),)),
     "cnn_f16": (lambda: CNN().eval().half(), lambda g: (torch.randn(2, 3, 32, 32, generator=g).half(),)),
@@ -557,3 +562,35 @@ def test_the_model_sweep_runs_on_the_cpu_and_refuses_bad_options(tmp_path, capsy
     with pytest.raises(SystemExit) as exit_:
         sweep(["--budget", "nan"])
     assert exit_.value.code == 2
+
+
+def _apart_plan(graph, plan):
+    """``plan``'s schedule with every arena root at bytes of its own: in-place results land apart from their
+    inputs (the functional form writes them), which the planner's own plans rarely do on small models."""
+    offs, at = {}, 0
+    for ti, t in enumerate(graph.tensors):
+        if graph.is_root(ti) and graph.in_arena(ti):
+            offs[t.id] = at
+            at += -(-max(t.size, 1) // 256) * 256
+    tensors = []
+    for tid, off, size in plan.tensors:
+        ti = graph.tensor_index[tid]
+        root = graph.tensors[graph.root[ti]].id
+        tensors.append((tid, None if off is None else offs[root] + graph.offset_in_root(ti), size))
+    return replace(plan, arena_bytes=max(at, 1), lower_bound_bytes=0, tensors=tuple(tensors))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_in_place_result_placed_apart_takes_its_inputs_real_layout(streams):
+    """Swin2SR (3e-8): a convolution's result took the CPU kernel's contiguous layout (the fake one is
+    channels-last); ``leaky_relu_`` over it, placed apart, ran as ``leaky_relu`` out into a view in the fake
+    order, where eager's result is the input itself; the next convolution then ran channels-last."""
+    torch.manual_seed(0)
+    m, x = InPlaceApart().eval(), torch.randn(1, 36, 8)
+    c = compile(m, (x,), streams=streams)
+    apart = compile(m, (x,), plan=_apart_plan(c.graph, c.plan), program=c.program, poison=True)
+    memplan.verify(apart.graph, apart.plan)
+    assert apart.executor.launches["leaky_relu_"].kind == "out"
+    for seed in (1, 2):
+        x = torch.randn(1, 36, 8, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(apart(x), _eager(m, (x,)))

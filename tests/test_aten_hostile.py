@@ -226,3 +226,67 @@ def test_ops_that_write_their_arguments_and_return_nothing_are_run(streams):
         theirs = [t.clone() for t in mine]
         _same(c(*mine), ForeachInPlace()(*theirs))
         assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+
+
+class StorageOffsets(nn.Module):
+    """``as_strided`` with a storage offset on intermediates: the offset counts from the start of the
+    tensor's storage, eager's own, here the arena."""
+
+    def forward(self, x):
+        y = x * 2
+        a = y.as_strided((2, 2), (4, 2), 1) + 0
+        b = torch.ops.aten.as_strided_copy(y, (3,), (2,), 2)
+        c = (x + 1)[2:].as_strided((2,), (3,), 3) * 1      # of a slice: still from its storage's start
+        w = x - 1
+        w.as_strided_((2, 3), (1, 2), 1)
+        d = torch.as_strided_scatter(y, x[:2], (2,), (3,), 1)
+        return a, b, c, w * 1, d
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_as_strided_storage_offsets_count_from_the_tensors_own_storage(streams):
+    """The arena view of ``y`` starts at its planned offset: ``as_strided(.., 1)`` named arena element 1 (a
+    view refused as 256 bytes off); ``as_strided_copy`` read another tensor's bytes and ``as_strided_scatter``
+    scattered nothing, silently."""
+    c = compile(StorageOffsets(), (torch.arange(8.0),), streams=streams, poison=True)
+    for seed in (1, 2):
+        x = torch.randn(8, generator=torch.Generator().manual_seed(seed))
+        _same(c(x), StorageOffsets()(x))
+
+
+class NoFeatures(nn.Module):
+    """A linear layer over zero input features (a bias alone) and a product with K = 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(0, 6)
+
+    def forward(self, x):
+        return self.lin(x[:, :0]), x[:, :0] @ torch.ones(0, 5), torch.cat([x, x[:0]])
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_zero_size_dimensions_run_as_eager(streams):
+    """``linear`` folded its input with ``view(-1, 0)``, ambiguous for 0 elements: a false refusal."""
+    m, x = NoFeatures(), torch.randn(3, 4)
+    c = compile(m, (x,), streams=streams, poison=True)
+    with torch.no_grad():
+        _same(c(x), m(x))
+
+
+class QR(nn.Module):
+    def forward(self, x, t):
+        q, r = torch.linalg.qr(x @ x.mT + x)
+        q2, r2 = torch.linalg.qr(t)                    # tall: Q does not fit the m x n workspace
+        return q, r, q2, r2
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_results_an_out_kernel_must_not_see_in_one_storage_run_apart(streams):
+    """``linalg_qr.out`` asks whether Q and R are the same tensor by their storage: in the arena they are, so R
+    came back as its poisoned bytes made upper-triangular (NaN), and a tall input failed torch's internal assert."""
+    g = torch.Generator().manual_seed(3)
+    x, t = torch.randn(4, 4, generator=g), torch.randn(5, 3, generator=g)
+    c = compile(QR(), (x, t), streams=streams, poison=True)
+    assert c.executor.launches["linalg_qr"].kind == "copy"
+    _same(c(x, t), QR()(x, t))

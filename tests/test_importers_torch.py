@@ -137,6 +137,38 @@ def test_export_failure_leaves_out_torchs_partial_graph_dump(capsys):
     assert "def forward" not in err and "aten.relu" not in err, err[:300]
 
 
+def test_a_shape_error_while_exporting_logs_no_traceback(capfd):
+    """A kernel that fails on fake tensors while export traces (Nystromformer's landmark broadcast): torch's
+    fake-tensor mode logged the kernel's whole traceback (30+ lines) at error level before the GraphError."""
+    class Bad(nn.Module):
+        def forward(self, x):
+            return x + x[:2]
+
+    with pytest.raises(GraphError, match="torch.export failed for Bad: Attempting to broadcast"):
+        memplan.from_torch(Bad(), (torch.randn(3, 4),))
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "failed while attempting to run meta" not in err, err[:300]
+
+
+def test_to_with_copy_true_is_no_view():
+    """``.to(..., copy=True)`` copies even where the layout would let it alias: the importer took it for a
+    view of its input (the schema says it may alias), so VideoMAE's copy of its sinusoid table was a view of
+    the constant and a user input's copy a view of the input (a plan would let a write to it hit the input)."""
+    class Copies(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = torch.randn(2, 3)
+
+        def forward(self, x):
+            b = x.to(torch.float32, copy=True)
+            b.add_(1)
+            return self.c.to(x.device, copy=True) + b, x.to(torch.float32) * 2
+
+    g = memplan.from_torch(Copies(), (torch.randn(2, 3),))
+    views = {n.id: g.tensor(n.outputs[0]).view_of for n in g.nodes if n.op.startswith("to.")}
+    assert len(views) == 3 and sorted(v for v in views.values() if v) == ["x"], views  # x.to(float32) aliases
+
+
 def test_an_export_with_stderr_closed_still_imports(monkeypatch, capsys):
     """``2>&-`` leaves ``sys.stderr`` None: passing export's held stderr text on to it failed an import that
     worked ("'NoneType' object has no attribute 'write'"); so did a stderr that refuses writes."""

@@ -92,7 +92,9 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
         try:
-            with _partial_graph_dropped(torch):
+            # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
+            # lines, at error level before export raises what our GraphError says in one line)
+            with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
                 ep = torch.export.export(module, example_inputs, kwargs=kwargs, strict=strict)
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = first_line(exc)
@@ -313,7 +315,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                 # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
                 # alias only when they can (reshape of a non-viewable layout copies)
                 cand = current.get(declared[k])
-                if cand in in_vals and _aliases_here(torch, op, in_vals[cand].meta["val"], v):
+                if cand in in_vals and _aliases_here(torch, op, in_vals[cand].meta["val"], v, n):
                     alias = cand
                     # loaded fake tensors lose their storage offset: a slice-like view then claims
                     # its whole parent (a true range, if a loose one), never a wrong offset
@@ -481,12 +483,17 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
     return (out + [None] * n_out)[:n_out]
 
 
-def _aliases_here(torch, op: str, inp, out) -> bool:
-    """Whether a schema-declared alias really is one (only in doubt for the may-copy ops)."""
+def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
+    """Whether a schema-declared alias really is one (only in doubt for the may-copy ops). ``n``: the FX
+    node, whose ``copy=True`` makes ``to`` copy whatever the layouts (``.to(device, copy=True)``, as
+    VideoMAE copies its sinusoid table: taken for a view of it, the executor found torch's result at
+    another address than the plan's and refused the model)."""
     base = op.split(".")[0]
     if base not in _MAY_ALIAS:
         return True
-    if inp.dtype != out.dtype:
+    if inp.dtype != out.dtype or inp.device != out.device:
+        return False
+    if base == "to" and n is not None and _schema_arg(n, "copy") is True:
         return False
     if base == "contiguous":
         return bool(inp.is_contiguous())
@@ -500,6 +507,17 @@ def _aliases_here(torch, op: str, inp, out) -> bool:
         return True
     except RuntimeError:
         return False
+
+
+def _schema_arg(n: Any, name: str) -> Any:
+    """The value FX node ``n`` passes for its op's argument ``name`` (keyword or by position), else None."""
+    if name in n.kwargs:
+        return n.kwargs[name]
+    schema = getattr(n.target, "_schema", None)
+    for k, arg in enumerate(schema.arguments if schema is not None else ()):
+        if arg.name == name:
+            return n.args[k] if k < len(n.args) else None
+    return None
 
 
 def _check_strided(torch, val, where: str) -> None:

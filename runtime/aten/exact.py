@@ -24,6 +24,7 @@ do not hold, and the generic path (``out=`` overload, else a counted copy) takes
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -132,7 +133,10 @@ def _linear(torch, named, out) -> Exact | None:
     x, w, b = named["input"], named["weight"], named.get("bias")
     if not (out.is_contiguous() and x.is_contiguous() and x.dim() >= 2):
         return None
-    x2, o2 = x.view(-1, x.shape[-1]), out.view(-1, out.shape[-1])
+    # the folded sizes spelled out: ``view(-1, 0)`` of an input with no features (0 elements) is ambiguous
+    # and raised, where eager's linear runs (the bias alone)
+    rows = math.prod(x.shape[:-1])
+    x2, o2 = x.view(rows, x.shape[-1]), out.view(rows, out.shape[-1])
     if b is None:  # linear without bias: matmul(x, w.t()), which folds to mm
         return "exact", functools.partial(torch.ops.aten.mm.out, x2, w.t(), out=o2), 0
     if x.dim() <= 3:  # with bias: addmm on the folded input

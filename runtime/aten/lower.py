@@ -37,6 +37,12 @@ _FACTORY = {"dtype", "layout", "device", "pin_memory"}
 #: stand they would rewrite the arena's own view objects (or a parameter's ``requires_grad``), and torch
 #: refuses ``detach_`` on a view, which every arena tensor is: their result is the view op's instead
 _METADATA_ONLY = {"detach_", "unsqueeze_", "squeeze_", "transpose_", "t_", "swapdims_", "swapaxes_", "as_strided_"}
+#: ops whose ``storage_offset`` argument counts from the start of the input's storage (``_rebase_storage_offset``)
+_STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter"}
+#: ops whose out= kernels take two results in one storage for the same tensor (``is_alias_of``): every arena
+#: view shares the arena's storage. ``linalg_qr.out`` then triangularised R's old bytes (poison: NaN) and
+#: returned a wrong R, or failed an internal assert (a tall matrix). They run functionally, results copied.
+_OUTS_APART = {"linalg_qr"}
 #: Python dunder ops without an out= overload, and the op that has one
 _ALIASES = {"__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor"}
 
@@ -137,12 +143,24 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
     name = str(op)
     env = program.env.get(n.name, {})
     adopted_in = ctx.reads_adopted(env)
-    if adopted_in and gn.inplace:  # a result in place over an input laid out as torch lays it: the same view
+    if adopted_in and gn.inplace:  # a result in place over an input laid out as torch lays it: its layout
         for o, i in gn.inplace:
-            if i in ctx.adopted and _same_bytes(views[o], views[i]):
+            if i not in ctx.adopted:
+                continue
+            if _same_bytes(views[o], views[i]):   # the same view
                 views[o] = views[i]
-                ctx.adopted.add(o)
+            elif _same_shape(views[o], views[i]) and _dense(views[o]) and _dense(views[i]):
+                # placed apart (``leaky_relu_`` run as ``leaky_relu`` out): eager's result is the input
+                # itself, in its layout, so the result's bytes take that order too (Swin2SR: 3e-8 after the
+                # next convolution, which ran on the export's channels-last order)
+                vo, vi = views[o], views[i]
+                views[o] = vo.as_strided(tuple(vi.shape), tuple(vi.stride()), vo.storage_offset())
+            else:
+                continue
+            ctx.adopted.add(o)
     args, kwargs = _bind(torch, n, env, views, root=program.exported.graph_module)
+    if _base(op) in _STORAGE_OFFSET_OPS:
+        args, kwargs = _rebase_storage_offset(torch, n, program, env, views, args, kwargs)
     val = n.meta.get("val")
     out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
     tensor_outs = [k for k, v in enumerate(out_vals) if isinstance(v, torch.Tensor)]
@@ -159,14 +177,20 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
         if outs and all(graph.tensor(t).view_of is not None for t in outs):
             return _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views, outs, ctx.adopted,
                                adopted_in)
-        if adopted_in:  # its result takes torch's layout for those inputs, not the fake one
+        probed = False
+        if adopted_in and _probe_allowed(torch, op):
+            # its result takes torch's layout for those inputs: the real kernel's, learned on stand-ins (the
+            # fake kernels lay out size-1 dimensions otherwise: an elementwise op over a (1, C, H, W) view
+            # with batch stride C keeps it for real, the fake gives C*H*W, and a convolution after it
+            # picks channels-last from the one and not the other)
+            probed = _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx,
+                                        _weight_ptrs(torch, program, ctx))
+        if adopted_in and not probed:  # no real probe: the fake kernel's layout for those inputs
             _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx)
-            out_views = [views[t] for t in outs]
-        if ctx.adopt and _fake_layout_suspect(torch, op, args, kwargs, out_views):
-            if not ctx.weight_ptrs:
-                ctx.weight_ptrs.append(frozenset(w.untyped_storage().data_ptr() for w in program.weights.values()
-                                                 if isinstance(w, torch.Tensor)))
-            _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx, ctx.weight_ptrs[0])
+        out_views = [views[t] for t in outs]
+        if ctx.adopt and not probed and _fake_layout_suspect(torch, op, args, kwargs, out_views):
+            _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx,
+                               _weight_ptrs(torch, program, ctx))
             out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
@@ -175,6 +199,30 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
         raise
     except Exception as exc:
         raise AtenExecutorError(f"cannot lower: {type(exc).__name__}: {exc}", n.name, name) from exc
+
+
+def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], views: Mapping[str, Any],
+                           args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """``as_strided``'s ``storage_offset`` counts from the start of its input's *storage*. In eager that is
+    the input's root tensor's own storage; here it is the arena, where the root starts at its planned
+    offset: the same number would read bytes of another tensor (a view 256 bytes off, refused). Shift it
+    by where the input's storage bytes start here relative to eager's (the fake tensor's storage offset)."""
+    schema = n.target._schema
+    names = [a.name for a in schema.arguments]
+    k = names.index("storage_offset")
+    given = kwargs.get("storage_offset") if "storage_offset" in kwargs else (args[k] if k < len(args) else None)
+    fx = n.args[0] if n.args else n.kwargs.get("self")
+    tid = env.get(getattr(fx, "name", None))
+    if given is None or not isinstance(tid, str) or tid not in program.specs or tid not in views:
+        return args, kwargs   # no offset given: the input's own, the same in both
+    v, spec = views[tid], program.specs[tid]
+    delta, rest = divmod(int(v.storage_offset()) * v.element_size() - spec.byte_offset, v.element_size())
+    if rest:
+        raise AtenExecutorError(f"input {tid!r} starts {rest} bytes off its element size in the arena: "
+                                "as_strided's storage offset cannot be moved there", n.name, str(n.target))
+    if "storage_offset" in kwargs:
+        return args, {**kwargs, "storage_offset": given + delta}
+    return (*args[:k], given + delta, *args[k + 1:]), kwargs
 
 
 def _bind(torch, n, env: Mapping[str, Any], views: Mapping[str, Any], override: Mapping[str, str] | None = None,
@@ -328,14 +376,16 @@ def _adopt_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target
     _take_layouts(torch, res, outs, tensor_outs, views, ctx)
 
 
-def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target) -> None:
+def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target, size_one: bool = False) -> None:
     """Where result ``res[k]`` (torch's) has other strides than its planned view and both fill the same
-    bytes (dense, same address), later nodes get the view in torch's order (``ctx.adopted``)."""
+    bytes (dense, same address), later nodes get the view in torch's order (``ctx.adopted``). ``size_one``:
+    ``res`` came from the real kernel, so a size-1 dimension's stride counts too (kernels that follow
+    ``suggest_memory_format`` read it: ``_unordered``); a fake kernel's strides there are no evidence."""
     for k, tid in zip(tensor_outs, outs):
         r, v = res[k], views[tid]
         if not isinstance(r, torch.Tensor) or tuple(r.shape) != tuple(v.shape) or r.dtype != v.dtype:
             continue
-        if all(sr == sv for size, sr, sv in zip(v.shape, r.stride(), v.stride()) if size != 1):
+        if all(sr == sv for size, sr, sv in zip(v.shape, r.stride(), v.stride()) if size_one or size != 1):
             continue
         if not (_dense(r) and _dense(v)):
             continue
@@ -345,8 +395,37 @@ def _take_layouts(torch, res: list, outs, tensor_outs, views, ctx: Target) -> No
 
 def _unordered(t) -> bool:
     """A tensor of two or more elements not in contiguous order (a transpose, channels-last, a strided
-    slice): the inputs whose results' layouts a fake kernel may compute otherwise than the real one."""
-    return t.dim() >= 2 and t.numel() > 1 and not t.is_contiguous()
+    slice), or in contiguous order with another stride than a contiguous tensor's for a size-1 dimension:
+    the inputs whose results' layouts a fake kernel may compute otherwise than the real one. Why the
+    second: such a tensor is both contiguous and channels-last to torch (``(1, C, 1, 1)`` with strides
+    ``(C, 1, C, C)``), and kernels that follow ``suggest_memory_format`` see channels-last; CPU eval
+    ``batch_norm`` returns it contiguous where its fake kernel keeps those strides, so the bilinear
+    upsampling after it (UperNet's pyramid pooling) ran channels-last, another rounding than eager's."""
+    if t.dim() < 2 or t.numel() <= 1:
+        return False
+    if not t.is_contiguous():
+        return True
+    expected, strides = 1, []
+    for size in reversed(t.shape):
+        strides.append(expected)
+        expected *= size
+    return tuple(t.stride()) != tuple(reversed(strides))
+
+
+def _weight_ptrs(torch, program: Program, ctx: Target) -> frozenset:
+    """The storages of the module's weights (made once per program): probes pass those as they are."""
+    if not ctx.weight_ptrs:
+        ctx.weight_ptrs.append(frozenset(w.untyped_storage().data_ptr() for w in program.weights.values()
+                                         if isinstance(w, torch.Tensor)))
+    return ctx.weight_ptrs[0]
+
+
+def _probe_allowed(torch, op) -> bool:
+    """Whether ``_adopt_real_layout`` may run ``op`` once at build time on stand-ins: ATen's own ops that
+    draw no random numbers (a draw would shift eager's stream; a custom op may have effects beyond its result;
+    a higher-order op's subgraph may draw)."""
+    return (getattr(op, "namespace", None) == "aten" and not isinstance(op, torch._ops.HigherOrderOperator)
+            and torch.Tag.nondeterministic_seeded not in getattr(op, "tags", ()))
 
 
 def _fake_layout_suspect(torch, op, args, kwargs, out_views) -> bool:
@@ -363,7 +442,7 @@ def _fake_layout_suspect(torch, op, args, kwargs, out_views) -> bool:
 
 
 def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: Target,
-                       own: frozenset = frozenset()) -> None:
+                       own: frozenset = frozenset()) -> bool:
     """Lay out a result as the device's real kernel does where its fake kernel lays it out otherwise.
 
     Why: some CPU kernels keep a channels-last input's format where their fake (meta) kernels return a
@@ -376,9 +455,10 @@ def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: T
     The op runs once here, at build time, on zero-filled stand-ins of its arena arguments with their
     layouts (never on the arena: garbage indices could fault), to learn the real layout; where it differs
     and both fill the same bytes, later nodes get it (``_take_layouts``). Ops that draw random numbers are
-    left alone (a draw here would shift eager's stream), as is any op the stand-ins make fail."""
-    if torch.Tag.nondeterministic_seeded in getattr(op, "tags", ()) or isinstance(op, torch._ops.HigherOrderOperator):
-        return   # (a higher-order op's subgraph may draw too)
+    left alone (a draw here would shift eager's stream), as is any op the stand-ins make fail. Returns
+    whether the probe ran. Here a size-1 dimension's stride counts (``_take_layouts``): it is the real one."""
+    if not _probe_allowed(torch, op):
+        return False
 
     def stand_in(a):  # the module's weights are real data (and may be large): they stand for themselves
         if not isinstance(a, torch.Tensor) or (a.numel() and a.untyped_storage().data_ptr() in own):
@@ -390,8 +470,9 @@ def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: T
         with torch.no_grad():
             res = _flat_results(torch, op(*sa, **sk))
     except Exception:  # keep the plan's layout
-        return
-    _take_layouts(torch, res, outs, tensor_outs, views, ctx)
+        return False
+    _take_layouts(torch, res, outs, tensor_outs, views, ctx, size_one=True)
+    return True
 
 
 def _adopt_written(schema, n, env, views, outs, tensor_outs, adopted: set[str]) -> None:
@@ -602,7 +683,7 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         # linear runs matmul(input, weight.t()) where the exact lowering does not apply (a non-contiguous
         # input): with a parameter weight eager folds it to one mm, linear.out runs bmm (other rounding)
         eager_folds = matmul_out_differs(torch, args[0], args[1].t())
-    if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds:
+    if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds and base not in _OUTS_APART:
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
