@@ -290,3 +290,26 @@ def test_results_an_out_kernel_must_not_see_in_one_storage_run_apart(streams):
     c = compile(QR(), (x, t), streams=streams, poison=True)
     assert c.executor.launches["linalg_qr"].kind == "copy"
     _same(c(x, t), QR()(x, t))
+
+
+class AdoptedSliceStorageOffsets(nn.Module):
+    """``as_strided`` of a channel slice of a result torch lays out channels-last (CPU ``roll`` keeps the
+    input's format, its fake kernel returns it contiguous): the slice's storage offset is 2 for torch and
+    2*H*W for the export, and the offset must count from the root's start, not from the slice's."""
+
+    def forward(self, x):
+        z = torch.roll(x, 1, 2)[:, 2:]
+        return z.as_strided((4,), (1,), 5) * 1, torch.ops.aten.as_strided_copy(z, (3,), (2,), 7)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_as_strided_of_a_view_over_an_adopted_layout_counts_from_the_root(streams):
+    """The storage offset was moved by the slice's storage offset less the export's: on torch's layout those
+    differ, and both results read other elements than eager's, silently."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 8, 4, 4, generator=g).contiguous(memory_format=torch.channels_last)
+    m = AdoptedSliceStorageOffsets()
+    c = compile(m, (x,), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(2, 8, 4, 4, generator=g).contiguous(memory_format=torch.channels_last)
+        _same(c(x), m(x))

@@ -206,7 +206,11 @@ def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], v
     """``as_strided``'s ``storage_offset`` counts from the start of its input's *storage*. In eager that is
     the input's root tensor's own storage; here it is the arena, where the root starts at its planned
     offset: the same number would read bytes of another tensor (a view 256 bytes off, refused). Shift it
-    by where the input's storage bytes start here relative to eager's (the fake tensor's storage offset)."""
+    by where the input's root starts in the arena (its storage's byte 0). Why the root's place and not the
+    input view's storage offset less its fake one: a view over a tensor laid out as torch lays it
+    (``ctx.adopted``) has torch's storage offset, not the fake's (a channel slice of a channels-last result:
+    2 where the fake says 2*H*W), and the difference then moved the window off eager's bytes. A weight (or a
+    view of one) is the module's own tensor in its own storage: the offset stands as eager gives it."""
     schema = n.target._schema
     names = [a.name for a in schema.arguments]
     k = names.index("storage_offset")
@@ -215,8 +219,14 @@ def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], v
     tid = env.get(getattr(fx, "name", None))
     if given is None or not isinstance(tid, str) or tid not in program.specs or tid not in views:
         return args, kwargs   # no offset given: the input's own, the same in both
-    v, spec = views[tid], program.specs[tid]
-    delta, rest = divmod(int(v.storage_offset()) * v.element_size() - spec.byte_offset, v.element_size())
+    graph = program.graph
+    ti = graph.tensor_index[tid]
+    if not graph.in_arena(ti):
+        return args, kwargs
+    root = graph.tensors[graph.root[ti]].id
+    rv = views[root]
+    start = int(rv.storage_offset()) * rv.element_size() - program.specs[root].byte_offset  # root's byte 0
+    delta, rest = divmod(start, views[tid].element_size())
     if rest:
         raise AtenExecutorError(f"input {tid!r} starts {rest} bytes off its element size in the arena: "
                                 "as_strided's storage offset cannot be moved there", n.name, str(n.target))
