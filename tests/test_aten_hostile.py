@@ -313,3 +313,39 @@ def test_as_strided_of_a_view_over_an_adopted_layout_counts_from_the_root(stream
     for _ in range(2):
         x = torch.randn(2, 8, 4, 4, generator=g).contiguous(memory_format=torch.channels_last)
         _same(c(x), m(x))
+
+
+class TrainBatchNormChannelsLast(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(4)
+        self.inorm = nn.InstanceNorm2d(4, track_running_stats=True)
+
+    def forward(self, x):
+        return self.bn(x) * 1, self.inorm(x) * 1
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_the_layout_probe_never_moves_a_modules_buffers(streams):
+    """Train-mode ``batch_norm``/``instance_norm`` update their running statistics though their schemas
+    declare no write; the layout probe (a channels-last input) ran them on the module's own buffers at
+    build time: one update more than eager's, before and after every call."""
+    import copy
+
+    g = torch.Generator().manual_seed(5)
+    torch.manual_seed(0)
+    m = TrainBatchNormChannelsLast().train()
+    with torch.no_grad():
+        m.bn.running_mean.uniform_(-1, 1)
+        m.inorm.running_var.uniform_(0.5, 2)
+    ref = copy.deepcopy(m)
+    x = torch.randn(2, 4, 5, 5, generator=g).contiguous(memory_format=torch.channels_last)
+    c = compile(m, (x,), streams=streams, poison=True)
+    for name, b in ref.named_buffers():
+        assert torch.equal(dict(m.named_buffers())[name], b), name
+    for _ in range(2):
+        x = torch.randn(2, 4, 5, 5, generator=g).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            _same(c(x), ref(x))
+        for name, b in ref.named_buffers():
+            assert torch.equal(dict(m.named_buffers())[name], b), name

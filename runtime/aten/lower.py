@@ -470,10 +470,18 @@ def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: T
     if not _probe_allowed(torch, op):
         return False
 
-    def stand_in(a):  # the module's weights are real data (and may be large): they stand for themselves
-        if not isinstance(a, torch.Tensor) or (a.numel() and a.untyped_storage().data_ptr() in own):
+    def stand_in(a):
+        if not isinstance(a, torch.Tensor):
             return a
-        return torch.empty_strided(tuple(a.shape), tuple(a.stride()), dtype=a.dtype, device=a.device).zero_()
+        fresh = torch.empty_strided(tuple(a.shape), tuple(a.stride()), dtype=a.dtype, device=a.device)
+        if not (a.numel() and a.untyped_storage().data_ptr() in own):
+            return fresh.zero_()
+        # the module's weights are real data: a Parameter that requires grad (the large ones: projections,
+        # embeddings) stands for itself, as its requires_grad steers kernels (matmul folds such an operand);
+        # buffers and frozen weights are copied, as an op may write them though its schema declares no
+        # write: train-mode ``batch_norm`` updates its running statistics (a probe over a channels-last
+        # input moved them once more at build time, and every later call's from there)
+        return a if a.requires_grad else fresh.copy_(a)
 
     try:
         sa, sk = torch.utils._pytree.tree_map(stand_in, (args, kwargs))
