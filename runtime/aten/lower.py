@@ -481,7 +481,11 @@ def _adopt_real_layout(torch, op, args, kwargs, outs, tensor_outs, views, ctx: T
         # buffers and frozen weights are copied, as an op may write them though its schema declares no
         # write: train-mode ``batch_norm`` updates its running statistics (a probe over a channels-last
         # input moved them once more at build time, and every later call's from there)
-        return a if a.requires_grad else fresh.copy_(a)
+        if a.requires_grad:
+            return a
+        n = fresh.untyped_storage().nbytes() // fresh.element_size()   # its span: a copy of an expanded
+        fresh.as_strided((n,), (1,), 0).copy_(a.as_strided((n,), (1,)))  # buffer cannot write one element twice
+        return fresh
 
     try:
         sa, sk = torch.utils._pytree.tree_map(stand_in, (args, kwargs))
