@@ -70,7 +70,7 @@ def _out(mem: Memory, a: int, n: int, half: bool) -> np.ndarray:
 
 def run_launch(mem: Memory, ln: Launch) -> None:
     k, a = ln.kernel, ln.args
-    half = k.endswith("_f32_f16") or k in (*WS_NAMES, NAIVE_SWIGLU_F16X) and k != WS_PLAIN
+    half = k.endswith("_f32_f16")   # the f16-output twins of the norm, elementwise and SwiGLU kernels
     if k in ("rms_norm_f32", "rms_norm4_f32", "rms_norm4_f32_f16"):
         x, w, y, H, nw, eps = a
         rows = ln.grid[0]

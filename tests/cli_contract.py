@@ -26,6 +26,15 @@ def exit_code(main, argv):
         return exc.code
 
 
+def run_memplan(capsys, argv):
+    """``memplan argv`` in-process: (exit code, stdout, stderr)."""
+    from memplan.cli import main
+
+    code = exit_code(main, argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def leftovers(directory):
     """Temporary files an interrupted atomic write would leave in ``directory``."""
     return [f for f in os.listdir(directory) if f.startswith(".memplan-")]

@@ -78,6 +78,16 @@ def byte_overlap(plan: memplan.Plan, a: str, b: str) -> bool:
 
 
 @pytest.fixture
+def graph_file(tmp_path):
+    """A graph file (handgraphs.qkv) the CLI tests read."""
+    import handgraphs
+
+    g = tmp_path / "g.json"
+    memplan.save_graph(handgraphs.qkv(), str(g))
+    return g
+
+
+@pytest.fixture
 def tmp_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path

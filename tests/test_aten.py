@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import pytest
 from needs import need
+from plan_mutators import plan_with_roots_apart
 
 torch = need("torch")
 need("transformers")
@@ -564,22 +565,6 @@ def test_the_model_sweep_runs_on_the_cpu_and_refuses_bad_options(tmp_path, capsy
     assert exit_.value.code == 2
 
 
-def _apart_plan(graph, plan):
-    """``plan``'s schedule with every arena root at bytes of its own: in-place results land apart from their
-    inputs (the functional form writes them), which the planner's own plans rarely do on small models."""
-    offs, at = {}, 0
-    for ti, t in enumerate(graph.tensors):
-        if graph.is_root(ti) and graph.in_arena(ti):
-            offs[t.id] = at
-            at += -(-max(t.size, 1) // 256) * 256
-    tensors = []
-    for tid, off, size in plan.tensors:
-        ti = graph.tensor_index[tid]
-        root = graph.tensors[graph.root[ti]].id
-        tensors.append((tid, None if off is None else offs[root] + graph.offset_in_root(ti), size))
-    return replace(plan, arena_bytes=max(at, 1), lower_bound_bytes=0, tensors=tuple(tensors))
-
-
 @pytest.mark.parametrize("streams", [1, 3])
 def test_an_in_place_result_placed_apart_takes_its_inputs_real_layout(streams):
     """Swin2SR (3e-8): a convolution's result took the CPU kernel's contiguous layout (the fake one is
@@ -588,7 +573,7 @@ def test_an_in_place_result_placed_apart_takes_its_inputs_real_layout(streams):
     torch.manual_seed(0)
     m, x = InPlaceApart().eval(), torch.randn(1, 36, 8)
     c = compile(m, (x,), streams=streams)
-    apart = compile(m, (x,), plan=_apart_plan(c.graph, c.plan), program=c.program, poison=True)
+    apart = compile(m, (x,), plan=plan_with_roots_apart(c.graph, c.plan), program=c.program, poison=True)
     memplan.verify(apart.graph, apart.plan)
     assert apart.executor.launches["leaky_relu_"].kind == "out"
     for seed in (1, 2):

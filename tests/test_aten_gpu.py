@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import pytest
 from needs import need
+from plan_mutators import plan_with_roots_apart
 from reference import happens_before
 
 pytestmark = pytest.mark.gpu(backend="torch")
@@ -227,22 +228,6 @@ def _issue_gemms(torch, streams, work, outs, delay: bool) -> None:
         cur.wait_stream(s)
 
 
-def _no_reuse_plan(graph, plan):
-    """``plan``'s schedule with every arena root at its own bytes: after a call every node's result is
-    still in the arena, to compare node by node."""
-    offs, at = {}, 0
-    for ti, t in enumerate(graph.tensors):
-        if graph.is_root(ti) and graph.in_arena(ti):
-            offs[t.id] = at
-            at += -(-max(t.size, 1) // 256) * 256
-    tensors = []
-    for tid, off, size in plan.tensors:
-        ti = graph.tensor_index[tid]
-        root = graph.tensors[graph.root[ti]].id
-        tensors.append((tid, None if off is None else offs[root] + graph.offset_in_root(ti), size))
-    return replace(plan, arena_bytes=max(at, 1), lower_bound_bytes=0, tensors=tuple(tensors))
-
-
 def _torch_values(torch, program, inputs) -> dict:
     """Every FX value of the exported program as torch computes it (cloned when computed)."""
     vals: dict = {}
@@ -272,7 +257,7 @@ def test_every_node_equals_torch_eager_and_captured(torch, name, captured):
     from runtime.aten import compile
 
     module, inputs, one, multi = _pair(torch, name, cuda_graph=False)
-    plan = _no_reuse_plan(multi.graph, multi.plan)
+    plan = plan_with_roots_apart(multi.graph, multi.plan)
     c = compile(module, inputs(), plan=plan, program=multi.program, cuda_graph=captured, poison=True)
     x = inputs()
     x_before = [t.clone() for t in x]

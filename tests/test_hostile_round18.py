@@ -9,19 +9,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from cli_contract import assert_bad_input, exit_code, leftovers
+from cli_contract import assert_bad_input, leftovers
+from cli_contract import run_memplan as run
 from test_hostile_api import no_hang
 
 import memplan
-from memplan.cli import main
-
-
-def run(capsys, argv):
-    """``memplan argv`` in-process: (exit code, stdout, stderr)."""
-    code = exit_code(main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 # --- byte counts past 2**53 ----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import sys
 import handgraphs as H
 import pytest
 from cli_contract import assert_bad_input, exit_code, leftovers
+from cli_contract import run_memplan as run
 
 import memplan
 from memplan.cli import main
@@ -24,11 +25,6 @@ from memplan.cli import main
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
-
-def run(capsys, argv):
-    code = exit_code(main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def closed_pipe() -> int:

@@ -14,27 +14,13 @@ import json
 import os
 import warnings
 
-import handgraphs as H
 import pytest
 from cli_contract import assert_bad_input, exit_code, leftovers
+from cli_contract import run_memplan as run
 from needs import need
 
 import memplan
 from memplan.cli import main
-
-
-def run(capsys, argv):
-    code = exit_code(main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def graph_file(tmp_path):
-    g = tmp_path / "g.json"
-    memplan.save_graph(H.qkv(), str(g))
-    return g
-
 
 # --- ONNX: the model's own files and sizes that follow input values -------------------------------------
 

@@ -36,6 +36,7 @@ from .ops import (
     _shape,
     aligned,
     attention_launch,
+    copy_launch,
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
     mul_mat_f16x_launch,
@@ -71,6 +72,23 @@ def _fused_launch(graph: Graph, addr, members, num_sms: int, wgmma: bool, counte
     return [ln] if ln is not None else None
 
 
+def _staged(graph: Graph, addr, staged, build, scratch, internal=()) -> list[Launch] | None:
+    """The launch ``build(addr)`` makes when every tensor in ``staged`` is read from a fresh scratch copy, with
+    a ``copy_u32`` into each copy before it (a bit-for-bit copy on the same stream, where the kernel would
+    have read it) except for the tensors in ``internal`` (an earlier launch of the group writes that copy
+    itself: the caller does that). Built first over stand-in addresses below every real one, so nothing is
+    allocated for a launch that ``build`` refuses (None), then the stand-ins are swapped for the buffers."""
+    if not staged or any(graph.tensor(t).size % 4 for t in staged):
+        return None
+    stand_in = {t: -(k + 1) << 48 for k, t in enumerate(staged)}
+    ln = build(lambda t: stand_in.get(t) or addr(t))
+    if ln is None:
+        return None
+    bufs = {stand_in[t]: scratch(graph.tensor(t).size) for t in staged}
+    ln = replace(ln, args=tuple(bufs.get(a, a) if isinstance(a, int) else a for a in ln.args))
+    return [copy_launch(addr(t), bufs[stand_in[t]], graph.tensor(t).size) for t in staged if t not in internal] + [ln]
+
+
 def _stage_attention(graph: Graph, addr, nodes, ops, scratch, num_sms: int) -> list[Launch] | None:
     """An attention group whose output the plan overlaps with an input at another address (the planner may:
     q, and on a split graph the device's copies of pos and mask, can be dead once the group read them): the
@@ -83,42 +101,22 @@ def _stage_attention(graph: Graph, addr, nodes, ops, scratch, num_sms: int) -> l
     out = nodes[-1].outputs[0]
     reads = [t for t in dict.fromkeys(t for n in nodes for t in n.inputs) if t not in inside]
     staged = [t for t in reads if graph.in_arena(graph.tensor_index[t]) and _overlaps(graph, addr, out, t)]
-    if not staged or any(graph.tensor(t).size % 4 for t in staged):
-        return None
-    stand_in = {t: -(k + 1) << 48 for k, t in enumerate(staged)}   # below every real address
-    ln = _fused_one(graph, lambda t: stand_in.get(t) or addr(t), nodes, ops, num_sms)
-    if ln is None:
-        return None
-    bufs = {stand_in[t]: scratch(graph.tensor(t).size) for t in staged}
-    ln = replace(ln, args=tuple(bufs.get(a, a) if isinstance(a, int) else a for a in ln.args))
-    return [Launch("copy_u32", _ew_grid(graph.tensor(t).size // 4), (256, 1, 1),
-                   (addr(t), bufs[stand_in[t]], graph.tensor(t).size // 4)) for t in staged] + [ln]
+    return _staged(graph, addr, staged, lambda a: _fused_one(graph, a, nodes, ops, num_sms), scratch)
 
 
 def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch] | None:
     """ADD+RMS_NORM+MUL over several rows whose outputs h or y overlap its inputs x or r at another address
     (block r would overwrite rows that other blocks still read): the launches that read those inputs from
-    fresh scratch buffers instead — a ``copy_u32`` into each first (a bit-for-bit copy on the same stream,
-    where the kernel would have read it), except for inputs in ``internal`` (produced by an earlier launch
-    of the group, which then writes the scratch buffer itself; the caller does that). Returns the copies
-    then the add+norm launch, or None (no scratch, one row, or an overlap that staging does not remove)."""
+    fresh scratch buffers instead (``_staged``; the inputs in ``internal`` are produced by an earlier launch
+    of the group, which then writes the scratch buffer itself). Returns the copies then the add+norm launch,
+    or None (no scratch, one row, or an overlap that staging does not remove)."""
     add, _nrm, mul = nodes
     h, y = add.outputs[0], mul.outputs[0]
     if scratch is None or _rows(graph, add.inputs[0]) == 1 or not _alias_ok(graph, addr, [y], [h]):
         return None
     staged = [t for t in dict.fromkeys(add.inputs) if not _alias_ok(graph, addr, [h, y], [t])]
-    if not staged or any(graph.tensor(t).size % 4 for t in staged):
-        return None
-    # built with stand-in addresses below every real one (so nothing is allocated for a group that fails),
-    # then the stand-ins swapped for the scratch buffers, as _stage_shifted_inplace swaps its copy in
-    stand_in = {t: -(k + 1) << 48 for k, t in enumerate(staged)}
-    tail = _fused_one(graph, lambda t: stand_in.get(t) or addr(t), nodes, ("ADD", "RMS_NORM", "MUL"))
-    if tail is None:
-        return None
-    bufs = {stand_in[t]: scratch(graph.tensor(t).size) for t in staged}
-    tail = replace(tail, args=tuple(bufs.get(a, a) if isinstance(a, int) else a for a in tail.args))
-    return [Launch("copy_u32", _ew_grid(graph.tensor(t).size // 4), (256, 1, 1),
-                   (addr(t), bufs[stand_in[t]], graph.tensor(t).size // 4)) for t in staged if t not in internal] + [tail]
+    return _staged(graph, addr, staged, lambda a: _fused_one(graph, a, nodes, ("ADD", "RMS_NORM", "MUL")), scratch,
+                   internal)
 
 
 def _product_over_x(graph: Graph, addr, mm) -> bool:
@@ -184,15 +182,15 @@ def _mm_swiglu(graph: Graph, addr, nodes, num_sms: int, wgmma: bool = False,
     if _product_over_x(graph, addr, mg) or _product_over_x(graph, addr, mu):
         return None
     if _dtype(graph, x) == "f16":   # f16_acts: one pass writing f16 (gemm_ws), or two products and the tail
-        xs = graph.tensor(x).size
         if _dtype(graph, y) == "f16" and _f16_out_ok(graph, addr, y, [x]):
             return [swiglu_f16x_launch(addr(Wg), addr(Wu), addr(x), addr(y), M, N, K, num_sms, wgmma)]
-        if _dtype(graph, y) == "f16" and scratch is not None and xs % 4 == 0:
+        if _dtype(graph, y) == "f16" and scratch is not None:
             # y overlaps x (blocks would write y while others still read x): the pass reads a copy of x made
             # just before on its stream, so every plan of the graph runs the same kernel (issue 16's rule)
-            buf = scratch(xs)
-            return [Launch("copy_u32", _ew_grid(xs // 4), (256, 1, 1), (addr(x), buf, xs // 4)),
-                    swiglu_f16x_launch(addr(Wg), addr(Wu), buf, addr(y), M, N, K, num_sms, wgmma)]
+            staged = _staged(graph, addr, [x], lambda a: swiglu_f16x_launch(a(Wg), a(Wu), a(x), a(y), M, N, K, num_sms,
+                                                                            wgmma), scratch)
+            if staged is not None:
+                return staged
         return [mul_mat_f16x_launch(addr(Wg), addr(x), addr(mg.outputs[0]), M, N, K, num_sms, wgmma),
                 mul_mat_f16x_launch(addr(Wu), addr(x), addr(mu.outputs[0]), M, N, K, num_sms, wgmma), tail]
     if _dtype(graph, y) != "f32":   # the one-pass f32-x kernels write f32 y: two products, then the f16 tail

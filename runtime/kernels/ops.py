@@ -238,6 +238,12 @@ def _ew_grid(n: int, block: int = 256) -> tuple[int, int, int]:
     return (max(1, min(math.ceil(n / block), 8192)), 1, 1)
 
 
+def copy_launch(src: int, dst: int, nbytes: int) -> Launch:
+    """A bit-for-bit copy of ``nbytes`` (whole 32-bit words) from ``src`` to ``dst`` on the launching stream:
+    a CONT, and every staging copy a kernel then reads instead of bytes its own output overlaps."""
+    return Launch("copy_u32", _ew_grid(nbytes // 4), (256, 1, 1), (src, dst, nbytes // 4))
+
+
 def gemv_rows_per_block(n_rows: int, num_sms: int) -> int:
     """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead). More
     rows per block means fewer warps per row, so each warp streams a longer run of its row with its loads
@@ -884,7 +890,7 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
             return [Launch("cast_f32_f16", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
         if size % 4 or graph.tensor(ins[0]).size != size:
             raise KernelError(f"node {node.id!r}: CONT needs equal sizes that are a multiple of 4 bytes")
-        ln = Launch("copy_u32", _ew_grid(size // 4), (256, 1, 1), (addr(ins[0]), addr(outs[0]), size // 4))
+        ln = copy_launch(addr(ins[0]), addr(outs[0]), size)
         if not aligned(ln) and not _overlaps(graph, addr, outs[0], ins[0]):   # (f16 views off a word)
             return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]   # any alignment
         return [ln]

@@ -16,7 +16,7 @@ from memplan import Graph
 
 from . import ops
 from .fused import fused_launch
-from .ops import EARLY_READS, GEMM_TC_NAMES, MEMCPY, WRITES, KernelError, Launch, _ew_grid, _overlaps, node_launches
+from .ops import EARLY_READS, GEMM_TC_NAMES, MEMCPY, WRITES, KernelError, Launch, _overlaps, copy_launch, node_launches
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, wgmma: bool = False,
@@ -190,7 +190,7 @@ def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgm
             raise KernelError(f"node {node.id!r}: its output {y!r} overlaps its input {i!r} of {si} bytes, not "
                               "whole words (a product never writes over what it reads: the input is copied first)")
         bufs[i] = scratch(si)
-        copies.append(Launch("copy_u32", _ew_grid(si // 4), (256, 1, 1), (addr(i), bufs[i], si // 4)))
+        copies.append(copy_launch(addr(i), bufs[i], si))
     return copies + node_launches(graph, lambda t: bufs.get(t) or addr(t), ni, num_sms, wgmma)
 
 
@@ -204,6 +204,6 @@ def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch)
             if si % 4:
                 raise KernelError(f"node {node.id!r}: in-place input {i!r} of {si} bytes is not whole words")
             buf = scratch(si)
-            lns = [Launch("copy_u32", _ew_grid(si // 4), (256, 1, 1), (ai, buf, si // 4))] + [
+            lns = [copy_launch(ai, buf, si)] + [
                 replace(ln, args=tuple(buf if isinstance(a, int) and a == ai else a for a in ln.args)) for ln in lns]
     return lns
