@@ -279,8 +279,8 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
     weight("w_out", [cfg.vocab, H])
     g = carry or "final_norm"
     b.node("out_norm", "RMS_NORM", [x], act("fn", [B, H]), cost=ew_cost(2 * B * H * F32), group=g)
-    b.node("out_norm_w", "MUL", ["fn", "out_norm"], act("fa", [B, H]), cost=ew_cost(2 * B * H * F32),
-           group=g, inplace={"fa": "fn"})
+    b.node("out_norm_w", "MUL", ["fn", "out_norm"], act("fa", [B, H], xdt), cost=ew_cost(2 * B * H * F32),
+           group=g, inplace=over("fa", "fn"))
     b.node("lm_head", "MUL_MAT", ["w_out", "fa"], act("logits", [B, cfg.vocab], kind="output"),
            cost=mm_cost(H, cfg.vocab, B))
     return b.build()

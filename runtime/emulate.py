@@ -31,7 +31,7 @@ from .kernels import (
     Launch,
     counter_bytes,
 )
-from .kernels.ops import ATTN_MMA_H_NAMES, NAIVE_F16X, NAIVE_SWIGLU_F16X, WS_NAMES, WS_PLAIN
+from .kernels.ops import ATTN_MMA_H_NAMES, NAIVE_F16X, NAIVE_SWIGLU_F16X, WS_NAMES, WS_PLAIN_NAMES
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -84,7 +84,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         u = _f32(mem, x, n).copy()
         v = np.tile(_f32(mem, b, nb), n // nb)
         _out(mem, y, n, half)[:] = u + v if op == 0 else u * v
-    elif k in (WS_PLAIN, NAIVE_F16X):   # f16 x (f16_acts graphs)
+    elif k in WS_PLAIN_NAMES or k == NAIVE_F16X:   # f16 x (f16_acts graphs)
         W, x, y, M, N, K = a[:6]
         Wv = mem.view(W, N * K, np.float16).reshape(N, K).astype(np.float32)
         xv = mem.view(x, M * K, np.float16).reshape(M, K).astype(np.float32)

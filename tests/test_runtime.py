@@ -43,6 +43,7 @@ from runtime.kernels import (
     mul_mat_launch,
     plan_launches,
 )
+from runtime.kernels import fused as fused_mod
 from runtime.models import llama as L
 from runtime.step import plan_step, program_at, unfusable_groups
 
@@ -415,6 +416,39 @@ def test_overlapped_add_norm_group_reads_a_copied_residual(f16_acts):
     for seed in (None, 0, 1, 2):
         assert np.array_equal(emulate(g, multi, w, inp, seed=seed)[0]["logits"], want), seed
     assert L.rel_err(want, L.reference_forward(cfg, w, inp)[0]) < 5e-3
+
+
+@pytest.mark.parametrize("shift", [0, 256])
+def test_final_norm_writes_f16_over_its_dying_residual(shift):
+    """An f16 ``fa`` (f16_acts graphs) that a plan puts over the final residual (its last reader is the final
+    norm, in ``fa``'s own group: safe by the contract, and what a planner may do) at the same address or
+    partly over it: the group still runs as one kernel, writing the residual into a scratch buffer nothing
+    reads (its f16 rows would land on residual rows other blocks still read); the emulation gives the
+    serial plan's bits. A residual that a later node reads is never sent away."""
+    cfg, g, w, inp = _tiny(32, seed=3, fuse="runtime", f16_acts=True)
+    last = f"l{cfg.layers - 1}.out"
+    base = memplan.plan(g)
+    offs = base.offsets()
+    end = -(-base.arena_bytes // 256) * 256   # (the logits apart, so that only fa moves onto the residual)
+    at = {"fa": offs[last] + shift, "logits": end}
+    tensors = tuple((tid, at.get(tid, off), size) for tid, off, size in base.tensors)
+    plan = replace(base, tensors=tensors, arena_bytes=end + g.tensor("logits").size)
+    memplan.verify(g, plan)
+    addr = _addresses(g, plan)
+    bufs = []
+    per_node, fused = plan_launches(g, addr.__getitem__, scratch=lambda n: bufs.append(n) or (1 << 50) + 8192 * len(bufs))
+    assert len(fused) == len(g.groups())
+    lns = per_node[g.node_index["out_norm_w"]]
+    norm = lns[-1]
+    assert norm.kernel == "add_rms_norm4_f32_f16" and norm.args[4] == addr["fa"]
+    assert norm.args[2] >= 1 << 50 and norm.args[2] != addr[last]   # the residual sent to scratch
+    assert "copy_u32" not in [ln.kernel for ln in lns]                # and nothing copied into it
+    want = emulate(g, base, w, inp)[0]["logits"]
+    assert np.array_equal(emulate(g, plan, w, inp)[0]["logits"], want)
+    # (a layer's residual outlives its group: never sent away)
+    h = "l0.out"
+    assert not fused_mod._dies_in(g, h, [g.nodes[m] for m in g.groups()["l0.res2_f"]])
+    assert fused_mod._dies_in(g, last, [g.nodes[m] for m in g.groups()[g.nodes[g.node_index["out_norm_w"]].group]])
 
 
 @pytest.mark.parametrize("f16_acts", [False, True])
@@ -1278,15 +1312,14 @@ def test_f16_activation_kernels_load_when_a_step_needs_them(monkeypatch):
 
 def test_llama_f16_acts_graph():
     """``memplan.examples.llama(f16_acts=True)``: the activations that only feed weight products (``xa``,
-    ``ha``, ``attn``, ``gu``) are f16 and written by MULs/CONTs without in-place pairs (an f16 element over an
-    f32 one is no in-place update), ``fa`` stays f32, the name says so; serial and 3-stream plans verify; a
-    non-bool value is refused."""
+    ``ha``, ``attn``, ``gu``, the final norm's ``fa``) are f16 and written by MULs/CONTs without in-place pairs
+    (an f16 element over an f32 one is no in-place update), the name says so; serial and 3-stream plans
+    verify; a non-bool value is refused."""
     cfg = L.config("tiny", batch=24)
     g = llama(cfg, fuse="runtime", f16_acts=True)
     assert g.name.endswith("-f16x") and not llama(cfg, fuse="runtime").name.endswith("-f16x")
     f16 = {t.id for t in g.tensors if t.kind == "intermediate" and t.view_of is None and t.attrs.get("dtype") == "f16"}
-    assert f16 == {f"l{i}.{n}" for i in range(cfg.layers) for n in ("xa", "ha", "attn", "gu")}
-    assert g.tensor("fa").attrs["dtype"] == "f32"
+    assert f16 == {f"l{i}.{n}" for i in range(cfg.layers) for n in ("xa", "ha", "attn", "gu")} | {"fa"}
     for n in g.nodes:
         assert not (set(n.outputs) & f16 and n.inplace), n.id
     for sched in (None, L.multi_stream_schedule(g)):

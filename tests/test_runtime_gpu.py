@@ -894,7 +894,7 @@ def test_ws_gemm_matches_numpy(lib, cl):
     import pycuda.driver as cuda
 
     from runtime.kernels import Launch
-    from runtime.kernels.ops import WS_BUILDS, WS_PLAIN
+    from runtime.kernels.ops import WS_BUILDS, WS_PLAIN_NAMES
 
     if not lib.wgmma:
         pytest.skip("gemm_ws needs sm_90a and cuda.bindings")
@@ -915,7 +915,7 @@ def test_ws_gemm_matches_numpy(lib, cl):
                 xr = xh.astype(np.float64)
                 g, u = xr @ Wg.astype(np.float64).T, xr @ Wu.astype(np.float64).T
                 for name, (nc, wt, _st) in WS_BUILDS.items():
-                    sw = name != WS_PLAIN
+                    sw = name not in WS_PLAIN_NAMES
                     rows = 64 * wt * nc
                     tiles = -(-(2 * N if sw else N) // rows)
                     args = (int(dg), int(du)) if sw else (int(dg),)

@@ -112,11 +112,31 @@ def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch]
     or None (no scratch, one row, or an overlap that staging does not remove)."""
     add, _nrm, mul = nodes
     h, y = add.outputs[0], mul.outputs[0]
-    if scratch is None or _rows(graph, add.inputs[0]) == 1 or not _alias_ok(graph, addr, [y], [h]):
+    if scratch is None or _rows(graph, add.inputs[0]) == 1:
         return None
-    staged = [t for t in dict.fromkeys(add.inputs) if not _alias_ok(graph, addr, [h, y], [t])]
+    # y over h: only where h dies in the group (the final norm's residual, under an f16 y that is no in-place
+    # pair); then the kernel writes h into a scratch buffer that nothing reads after it
+    away = not _alias_ok(graph, addr, [y], [h]) or (_dtype(graph, y) == "f16" and _overlaps(graph, addr, y, h))
+    if away and not _dies_in(graph, h, nodes):
+        return None
+    f16 = _dtype(graph, y) == "f16"
+    staged = [t for t in dict.fromkeys(add.inputs)
+              if (_overlaps(graph, addr, y, t) if f16 else not _alias_ok(graph, addr, [y], [t]))
+              or (not away and not _alias_ok(graph, addr, [h], [t]))]
+    if away:
+        staged, internal = [*staged, h], (*internal, h)
     return _staged(graph, addr, staged, lambda a: _fused_one(graph, a, nodes, ("ADD", "RMS_NORM", "MUL")), scratch,
                    internal)
+
+
+def _dies_in(graph: Graph, t: str, nodes) -> bool:
+    """Whether nothing outside ``nodes`` reads ``t`` or shares its bytes: a root of no view, not an output
+    of the graph, read by the group's nodes alone."""
+    ti = graph.tensor_index[t]
+    members = {n.id for n in nodes}
+    return (graph.tensor(t).kind == "intermediate" and graph.is_root(ti)
+            and not any(graph.root[j] == ti and j != ti for j in range(len(graph.tensors)))
+            and all(n.id in members for n in graph.nodes if t in n.inputs))
 
 
 def _product_over_x(graph: Graph, addr, mm) -> bool:

@@ -2376,11 +2376,21 @@ __device__ __forceinline__ void gemm_ws_body(const TmaMap* tw, const TmaMap* tw2
     __trap();
 #endif
 }
-// the builds (ops.WS_BUILDS): plain BN 64 (one consumer warpgroup, 8 stages), SwiGLU BN 128 (64 gate + 64 up
-// rows, one warpgroup, 8 stages) and BN 256 (two warpgroups, 4 stages); cluster size from the launch
+// the builds (ops.WS_BUILDS): plain BN 64 (one consumer warpgroup, 8 stages), 128 (one warpgroup of two tiles,
+// 8 stages) and 256 (two warpgroups, 4 stages: more weight rows per x byte, for products wider than a wave of
+// 64-row blocks, the LM head), SwiGLU BN 128 (64 gate + 64 up rows, one warpgroup, 8 stages) and BN 256 (two
+// warpgroups, 4 stages); cluster size from the launch
 extern "C" __global__ void __launch_bounds__(160, 1)
 gemm_ws_f16x(const __grid_constant__ TmaMap tw, const __grid_constant__ TmaMap tx, float* y, int M, int N, int K, int CL) {
     gemm_ws_body<1, 1, WS_STAGES1, false, false>(&tw, nullptr, &tx, y, M, N, K, CL);
+}
+extern "C" __global__ void __launch_bounds__(160, 1)
+gemm_ws2_f16x(const __grid_constant__ TmaMap tw, const __grid_constant__ TmaMap tx, float* y, int M, int N, int K, int CL) {
+    gemm_ws_body<1, 2, 8, false, false>(&tw, nullptr, &tx, y, M, N, K, CL);
+}
+extern "C" __global__ void __launch_bounds__(288, 1)
+gemm_ws4_f16x(const __grid_constant__ TmaMap tw, const __grid_constant__ TmaMap tx, float* y, int M, int N, int K, int CL) {
+    gemm_ws_body<2, 2, 4, false, false>(&tw, nullptr, &tx, y, M, N, K, CL);
 }
 extern "C" __global__ void __launch_bounds__(160, 1)
 gemm_ws2_swiglu_f16x(const __grid_constant__ TmaMap tg, const __grid_constant__ TmaMap tu,

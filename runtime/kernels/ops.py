@@ -117,9 +117,13 @@ TC_ST = {"": 256, "w": 128, "t": 64, "m": 128, "g": 64}
 TC_MAX_ROWS = {"": 16, "w": 64, "t": 64, "m": 32, "g": 64}
 TC_WARP_ROWS = {"": 16, "w": 16, "t": 32, "m": 32, "g": 32}
 #: gemm_ws (llama.cu gemm_ws_body, sm_90a): the products of an f16 x (f16_acts graphs), warp-specialised, per
-#: kernel (consumer warpgroups, m64 weight tiles per warpgroup, ring stages): plain BN 64; SwiGLU BN 128 / 256
-WS_BUILDS = {"gemm_ws_f16x": (1, 1, 8), "gemm_ws2_swiglu_f16x": (1, 2, 8), "gemm_ws4_swiglu_f16x": (2, 2, 4)}
+#: kernel (consumer warpgroups, m64 weight tiles per warpgroup, ring stages): plain BN 64 / 128 / 256; SwiGLU BN
+#: 128 / 256
+WS_BUILDS = {"gemm_ws_f16x": (1, 1, 8), "gemm_ws2_f16x": (1, 2, 8), "gemm_ws4_f16x": (2, 2, 4),
+             "gemm_ws2_swiglu_f16x": (1, 2, 8), "gemm_ws4_swiglu_f16x": (2, 2, 4)}
 WS_PLAIN = "gemm_ws_f16x"
+#: the plain builds (one weight matrix, f32 y)
+WS_PLAIN_NAMES = frozenset({WS_PLAIN, "gemm_ws2_f16x", "gemm_ws4_f16x"})
 WS_NAMES = frozenset(WS_BUILDS)
 #: the always-correct products of an f16 x (no sm_90a, K % 8, unaligned rows, more than 64 rows)
 NAIVE_F16X = "gemm_naive_f16x"
@@ -144,7 +148,7 @@ WRITES = {
     **{name: (5,) for name in sorted(ATTN_MMA_NAMES | ATTN_FUSED_NAMES)},
     **{name: (5,) for name in sorted(ATTN_MMA_H_NAMES)}, "cast_f32_f16": (1,),
     "binary_f32_f16": (2,), "rms_norm4_f32_f16": (2,), "add_rms_norm4_f32_f16": (2, 4), "swiglu_f32_f16": (2,),
-    WS_PLAIN: (2,), "gemm_ws2_swiglu_f16x": (3,), "gemm_ws4_swiglu_f16x": (3,), NAIVE_F16X: (2,), NAIVE_SWIGLU_F16X: (3,),
+    **{name: (2,) for name in sorted(WS_PLAIN_NAMES)}, "gemm_ws2_swiglu_f16x": (3,), "gemm_ws4_swiglu_f16x": (3,), NAIVE_F16X: (2,), NAIVE_SWIGLU_F16X: (3,),
 }
 
 
@@ -154,7 +158,7 @@ WRITES = {
 EARLY_READS = {
     "gemv_f16_f32": (0,), "gemv_add_rms_f16_f32": (0,), "gemv_swiglu_f16_f32": (0, 1),
     "add_rms_norm4_f32": (3,), "rms_norm4_f32": (1,), "add_rms_norm4_f32_f16": (3,), "rms_norm4_f32_f16": (1,),
-    WS_PLAIN: (0,), "gemm_ws2_swiglu_f16x": (0, 1), "gemm_ws4_swiglu_f16x": (0, 1),
+    **{name: (0,) for name in sorted(WS_PLAIN_NAMES)}, "gemm_ws2_swiglu_f16x": (0, 1), "gemm_ws4_swiglu_f16x": (0, 1),
     **{name: (0,) for name in GEMM_TC.values()}, **{name: (0, 1) for name in GEMM_TC_SWIGLU.values()},
 }
 
@@ -182,7 +186,7 @@ ALIGN: dict[str, tuple[int, ...]] = {
     "gemv_add_rms_f16_f32": (16, 16, 4, 16, 16, 16, 4),   # W, x, r, h, w, y, counter
     "gemm_wmma_f16_f32": (32, 16, 4), "gemm_naive_f16_f32": (2, 4, 4),
     **{name: (16, 16, 4) for name in GEMM_TC.values()}, **{name: (16, 16, 16, 4) for name in GEMM_TC_SWIGLU.values()},
-    WS_PLAIN: (16, 16, 4), "gemm_ws2_swiglu_f16x": (16, 16, 16, 2), "gemm_ws4_swiglu_f16x": (16, 16, 16, 2),
+    **{name: (16, 16, 4) for name in sorted(WS_PLAIN_NAMES)}, "gemm_ws2_swiglu_f16x": (16, 16, 16, 2), "gemm_ws4_swiglu_f16x": (16, 16, 16, 2),
     NAIVE_F16X: (2, 2, 4), NAIVE_SWIGLU_F16X: (2, 2, 2, 2), MEMCPY: (1, 1),
 }
 
@@ -722,20 +726,31 @@ WS_MAX_CLUSTER = PORTABLE_CLUSTER
 
 
 def ws_cluster(tiles: int, K: int, num_sms: int) -> int:
-    """The K split of a gemm_ws launch of ``tiles`` weight tiles. Few tiles: enough blocks for about 64 SMs
-    (1B K/V at 64 rows: 5.3 us in 8 x 8 blocks, 6.4 in 8 x 4); many: one block per tile unless K is long
+    """The K split of a gemm_ws launch of ``tiles`` weight tiles. Few tiles (K and V): split in two. Alone
+    they ran fastest over about 64 SMs (1B K/V at 64 rows: 5.3 us in 8 x 8 blocks, 6.4 in 8 x 4), but in a
+    step they run beside q on the side streams, and their blocks took q's SMs: H200, 3-stream step, same
+    process (session 23), 1B at 17 / 24 / 32 / 48 / 64 rows 1.044 / 1.102 / 1.075 / 1.124 / 1.163 ms with 64
+    blocks each, 1.018 / 1.028 / 1.033 / 1.055 / 1.085 split in two, 1.018 / 1.035 / 1.056 / 1.039 / 1.063
+    unsplit; 8B at 32 / 64 5.060 / 5.220 -> 4.980 / 5.066 (split in two). One stream pays 0-5% for it (1B
+    at 32: 1.167 -> 1.191; 8B 5.451 -> 5.516). Many tiles: one block per tile unless K is long
     enough that a split still streams 40 stages per block and one wave holds it (clusters of 3 or more are
     placed per GPC: a wave of them holds about 3/4 of the SMs). H200, 64 rows, us (session 22): 1B q/o
     7.8 (32 blocks) vs 9.3 (64); 1B down 15.8 (32 x 3) vs 17.9 (x 2) vs 21.8 (x 4); 8B down 36.2 (64 x 2) vs
     41.9 (x 1) vs 45.4 (x 3)."""
     tk = -(-K // 64)
     if tiles < 32:
-        return max(1, min(WS_MAX_CLUSTER, -(-64 // tiles), tk // 2))
+        return max(1, min(2, tk // 2))
     cl = 1
     while (cl < WS_MAX_CLUSTER and tk / (cl + 1) >= 40
            and tiles * (cl + 1) <= (num_sms if cl + 1 <= 2 else 0.75 * num_sms)):
         cl += 1
     return cl
+
+
+def ws_plain_build(N: int, num_sms: int) -> str:
+    """The plain gemm_ws build of an N-row product: 64-row blocks while one wave holds them; wider products
+    (an LM head) take 256-row blocks, which read each x byte once per 256 weight rows instead of 64."""
+    return WS_PLAIN if -(-N // 64) <= num_sms else "gemm_ws4_f16x"
 
 
 def _ws_ok(M: int, K: int, addrs, wgmma: bool) -> bool:
@@ -748,9 +763,11 @@ def mul_mat_f16x_launch(W: int, x: int, y: int, M: int, N: int, K: int, num_sms:
                         wgmma: bool = False) -> Launch:
     """f16 W [N, K] times an f16 x [M, K] -> f32 y [M, N]: gemm_ws (sm_90a, up to 64 rows), else naive."""
     if _ws_ok(M, K, (W, x), wgmma):
-        tiles = -(-N // 64)
+        name = ws_plain_build(N, num_sms)
+        nc, wt, _st = WS_BUILDS[name]
+        tiles = -(-N // (64 * wt * nc))
         cl = ws_cluster(tiles, K, num_sms)
-        return Launch(WS_PLAIN, (tiles * cl, 1, 1), (32 + 128 * WS_BUILDS[WS_PLAIN][0], 1, 1), (W, x, y, M, N, K, cl))
+        return Launch(name, (tiles * cl, 1, 1), (32 + 128 * nc, 1, 1), (W, x, y, M, N, K, cl))
     return Launch(NAIVE_F16X, (math.ceil(M * N / 128), 1, 1), (128, 1, 1), (W, x, y, M, N, K))
 
 
