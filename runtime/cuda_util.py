@@ -36,18 +36,30 @@ def check(result, what: str):
 
 def capture_graph(stream, issue: Callable[[], None]) -> tuple:
     """Record what ``issue()`` puts on ``stream`` (and on the streams it forks from it) into a CUDA graph;
-    returns ``(graph, graph_exec)``, instantiated."""
+    returns ``(graph, graph_exec)``, instantiated. Python's cyclic garbage collector is held off meanwhile:
+    a collection inside the capture that reaches an unreachable cycle holding device memory (an earlier
+    executor's, a tool's buffers) frees it there, a call the capture mode forbids, and the capture is
+    invalidated (H200, ``runtime.bench`` over 8B batches 1, 16, 32 then 64: the batch-64 capture failed with
+    CUDA_ERROR_STREAM_CAPTURE_INVALIDATED at a later launch; the same batch alone ran)."""
+    import gc
+
     from cuda.bindings import driver as cu
 
     h = cu.CUstream(int(stream.handle))
-    check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-          "cuStreamBeginCapture")
+    was_on = gc.isenabled()
+    gc.disable()
     try:
-        issue()
-    except BaseException:
-        cu.cuStreamEndCapture(h)
-        raise
-    graph = check(cu.cuStreamEndCapture(h), "cuStreamEndCapture")
+        check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+              "cuStreamBeginCapture")
+        try:
+            issue()
+        except BaseException:
+            cu.cuStreamEndCapture(h)
+            raise
+        graph = check(cu.cuStreamEndCapture(h), "cuStreamEndCapture")
+    finally:
+        if was_on:
+            gc.enable()
     instantiate = getattr(cu, "cuGraphInstantiateWithFlags", None) or cu.cuGraphInstantiate  # 12.x | 13.x
     return graph, check(instantiate(graph, 0), "cuGraphInstantiate")
 

@@ -36,6 +36,9 @@ class Driver:
         self.ctx_stack: list[int] = []
         self.capturing: list | None = None
         self.capture_stream = None
+        #: device pointers freed (a pycuda allocation's ``free`` or its garbage collection) inside a capture,
+        #: which CUDA's capture modes forbid (the capture is invalidated)
+        self.freed_in_capture: list[int] = []
         self.streams: list = []
         self.events = 0
         #: (kernel, carveout percent or -1) of every cuLaunchKernelEx, in issue order
@@ -82,7 +85,18 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
             return self.ptr
 
         def free(self):
+            if self.ptr is None:
+                return
+            if drv.capturing is not None:
+                drv.freed_in_capture.append(self.ptr)
             drv.op("free", self.ptr)
+            self.ptr = None
+
+        def __del__(self):   # pycuda frees a collected allocation
+            try:
+                self.free()
+            except Exception:   # (at interpreter exit)
+                pass
 
     class Stream:
         def __init__(self, flags=0):

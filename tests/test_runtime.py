@@ -792,6 +792,46 @@ def test_executor_on_a_fake_driver_computes_the_emulated_bits(monkeypatch, strea
         Executor(g, plan, pdl_policy="sometimes")
 
 
+def test_capture_holds_off_the_garbage_collector(monkeypatch):
+    """An unreachable cycle holding device memory (an earlier executor's, a tool's buffer) must not be
+    collected inside a stream capture: its free there invalidates the capture (H200: the 8B batch-64 bench
+    capture failed after three other batches). With the collector set to run at every allocation, a capture
+    frees nothing; the same cycle is collected afterwards."""
+    import gc
+
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    import pycuda.driver as cuda
+
+    from runtime.executor import Executor
+
+    cfg, g, w, inp = _tiny(1, seed=5)
+    ex = Executor(g, memplan.plan(g), weights=w, inputs=inp)
+    launch, made = ex.lib.launch, []
+
+    def launch_making_garbage(*args, **kw):   # the first launch inside the capture leaves a cycle behind
+        if drv.capturing is not None and not made:
+            cycle = [cuda.mem_alloc(256)]
+            cycle.append(cycle)
+            made.append(int(cycle[0]))
+            del cycle
+            _ = [[] for _ in range(100)]   # allocations: a collection is due
+        return launch(*args, **kw)
+
+    monkeypatch.setattr(ex.lib, "launch", launch_making_garbage)
+    old = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        ex.capture()
+    finally:
+        gc.set_threshold(*old)
+    assert made and drv.freed_in_capture == []
+    gc.collect()
+    assert ("free", made[0]) in [t[1:3] for t in drv.trace]   # collected after the capture
+    ex.free()
+
+
 def test_gate_and_up_run_as_one_tensor_core_pass_above_batch_one():
     """Batch 16 on matrices wide enough for gemm_tc: each layer's gate/up group is one launch reading both
     matrices (no gate or up tensor written, no swiglu_f32), in the serial and the 3-stream plan, and the
