@@ -23,7 +23,8 @@ MAX_WORKERS = 1024
 MAX_TIME = 1e9
 #: nodes of a generated benchmark graph (``memplan bench``: the scale suite's largest is 10**6)
 MAX_NODES = 10 ** 7
-#: decoder layers of a generated Llama graph (real models have at most a few hundred)
+#: decoder layers of a generated Llama graph (real models have at most a few hundred): ``examples.MAX_LAYERS``,
+#: repeated here so that parsing options loads no graph code
 MAX_LAYERS = 1024
 
 

@@ -1,0 +1,55 @@
+"""Hostile input, round 23: the library API from Python.
+
+Stream caps beyond what a schedule may hold, a user's progress callback that raises, and hostile graph and
+plan documents. Each test names the input, what memplan did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import memplan
+from memplan import GraphBuilder
+from memplan.optimize import optimize
+
+
+def _wide(n: int) -> memplan.Graph:
+    """``n`` independent nodes reading one input: as many streams as nodes could run at once."""
+    b = GraphBuilder(f"wide{n}")
+    b.input("x", 256)
+    for i in range(n):
+        b.node(f"n{i}", "UNARY", ["x"], b.output(f"y{i}", 256), cost=10.0)
+    return b.build()
+
+
+@pytest.mark.parametrize("bad", [1025, 10 ** 9, 2 ** 63, 2 ** 100, 0, -1, 2.0, True, "4", None])
+def test_graph_optimize_max_streams_is_bounded_like_plan_streams(bad):
+    """``graph_optimize(g, 2000)`` on a graph of 1100 parallel nodes returned a Schedule on 1100 streams,
+    stream ids a Schedule may not hold (0..1023): ``plan(g, schedule=...)`` then refused "node 'n1024':
+    stream 1024", a node the caller never chose. ``max_streams`` is now 1..1024, as ``plan(streams=)``."""
+    g = _wide(3)
+    with pytest.raises(memplan.ScheduleError, match=r"max_streams must be an integer in 1\.\.1024"):
+        memplan.graph_optimize(g, bad)
+    with pytest.raises(memplan.ScheduleError, match="max_streams"):
+        optimize(g, bad)
+
+
+def test_the_largest_stream_cap_gives_a_schedule_plan_accepts():
+    from memplan.schedule import check_schedule
+
+    g = _wide(1030)
+    sched = memplan.graph_optimize(g, 1024)
+    assert sched.num_streams == 1024
+    check_schedule(g, sched)   # what plan(g, schedule=sched) checks first
+
+
+def test_llama_config_layers_are_bounded():
+    """``examples.llama(LlamaConfig(layers=10**9))`` built ~23 nodes per layer until memory ran out (the CLI's
+    ``--layers`` stopped at 1024, the library did not): now a GraphError naming the field, on construction."""
+    from memplan import argtypes, examples
+
+    for bad in (1025, 10 ** 9, 2 ** 63):
+        with pytest.raises(memplan.GraphError, match=r"LlamaConfig\.layers must be at most 1024"):
+            examples.LlamaConfig(layers=bad)
+    assert examples.LlamaConfig(layers=1024).layers == 1024
+    assert argtypes.MAX_LAYERS == examples.MAX_LAYERS
