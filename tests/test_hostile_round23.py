@@ -53,3 +53,44 @@ def test_llama_config_layers_are_bounded():
             examples.LlamaConfig(layers=bad)
     assert examples.LlamaConfig(layers=1024).layers == 1024
     assert argtypes.MAX_LAYERS == examples.MAX_LAYERS
+
+
+class _Boom(Exception):
+    """What a user's callback raises: its own type, which memplan must neither swallow nor wrap."""
+
+
+def _raising(*args):
+    raise _Boom("the caller's own failure")
+
+
+@pytest.mark.parametrize("solver,caller", [("search", "search solver"), ("cpsat", "cpsat solver")])
+def test_a_progress_callback_that_raises_propagates_with_a_note(solver, caller):
+    """A ``progress`` that raised came out bare from deep inside the solver (CP-SAT's solution callback, the
+    search's round loop), its traceback through their internals and nothing saying it was the progress
+    callback. Now the same exception propagates, noted (as a cost model's ``node_us`` error is)."""
+    from memplan.generators import fanout_join
+
+    g, _ = fanout_join(30, seed=1)   # serially, the heuristics end above the bound: the solver reports
+    with pytest.raises(_Boom, match="the caller's own failure") as info:
+        memplan.plan(g, solver=solver, time_limit=2, progress=_raising)
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1 and "progress callback _raising" in notes[0] and caller in notes[0], notes
+
+
+def test_an_import_progress_that_raises_propagates_with_a_note():
+    from needs import need
+
+    onnx = need("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx import import_onnx
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m", [x], [y])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert onnx is not None
+    with pytest.raises(_Boom) as info:
+        import_onnx(model, progress=_raising)
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1 and "progress callback _raising" in notes[0] and "import_onnx" in notes[0], notes

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import GraphError, InputFormatError, MemplanError
+from ..errors import GraphError, InputFormatError, MemplanError, report_progress
 from ..files import check_outputs, check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
@@ -327,7 +327,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             cost = node_cost(flops, in_bytes + out_bytes)
         nodes.append(Node(nid, n.op_type, tuple(ins), tuple(outs), cost))
         if progress is not None:
-            progress(i + 1, total)
+            report_progress(progress, i + 1, total, caller="import_onnx (nodes imported, of all)")
     for v in output_names:
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
