@@ -94,3 +94,64 @@ def test_an_import_progress_that_raises_propagates_with_a_note():
         import_onnx(model, progress=_raising)
     notes = getattr(info.value, "__notes__", [])
     assert len(notes) == 1 and "progress callback _raising" in notes[0] and "import_onnx" in notes[0], notes
+
+
+@pytest.mark.parametrize("kw,words", [
+    (dict(ladder_rungs=10 ** 9), "ladder_rungs must be an integer in 0..1024"),   # a billion tries per round
+    (dict(ladder_rungs=1.5), "ladder_rungs"),                  # range(1.5): a TypeError deep in the search
+    (dict(restart_nodes=0), "restart_nodes"), (dict(nodes_per_second=-1), "nodes_per_second"),
+    (dict(nodes_per_second=10 ** 30), "nodes_per_second"),
+    (dict(preorders=("WAQ",)), "'WAQ' is not a preorder"),     # 'Q' was skipped: index order, silently
+    (dict(preorders=("WW",)), "'WW' is not a preorder"),
+    (dict(preorders=()), "preorders must be a tuple of 1..16"),  # searched nothing until the wall clock
+    (dict(preorders="WAT"), "preorders must be a tuple"),        # three one-letter preorders
+    (dict(preorders=("WAT", "WAT")), "twice"),
+    (dict(restart_jitter=float("nan")), "restart_jitter"), (dict(restarts="no"), "restarts must be True or False"),
+])
+def test_search_params_refuse_values_the_search_would_misuse(kw, words):
+    from memplan.solvers import SearchParams
+
+    with pytest.raises(memplan.SolverError, match=words):
+        SearchParams(**kw)
+
+
+def test_search_params_keep_valid_values():
+    from memplan.solvers import SearchParams
+
+    p = SearchParams(preorders=["TAW", "Z"], ladder_rungs=0, restart_jitter=0)
+    assert p.preorders == ("TAW", "Z") and p.ladder_rungs == 0
+    with pytest.raises(memplan.OptionError, match="'ladder_rung'.*'ladder_rungs'"):
+        SearchParams(ladder_rung=3)
+
+
+@pytest.mark.parametrize("kw,words", [
+    (dict(search={"ladder_rungs": 3}), "search must be a memplan SearchParams, not dict"),   # AttributeError
+    (dict(objective="max"), "objective must be one of minimize, fit"),     # was a silent minimise
+    (dict(warm_start=[0, 0]), "warm_start must be a memplan Solution"),  # AttributeError in the solver
+])
+def test_solve_options_refuse_mistyped_fields(kw, words):
+    from memplan.solvers import SolveOptions
+
+    with pytest.raises(memplan.SolverError, match=words):
+        SolveOptions(**kw)
+
+
+def test_solve_options_take_an_objective_by_name():
+    from memplan.solvers import Objective, SolveOptions
+
+    assert SolveOptions(objective="fit").objective is Objective.FIT
+
+
+def test_a_warm_start_that_is_no_packing_is_named():
+    """A caller's warm start whose buffers overlap (arena below every real packing) became the plan to beat,
+    was returned, and the final check blamed "a solver bug" under the caller's own solver name."""
+    import numpy as np
+
+    from memplan import BufferProblem, Solution
+    from memplan.solvers import SolveOptions, solve
+
+    p = BufferProblem(sizes=[16, 16], lower=[0, 0], upper=[2, 2], names=("a", "b"))
+    lie = Solution(np.array([0, 0]), 16, "mine")
+    for solver in ("search", "cpsat"):
+        with pytest.raises(memplan.SolverError, match="warm_start is no packing of this problem.*'a' and 'b'"):
+            solve(p, solver, SolveOptions(time_limit=1, warm_start=lie))
