@@ -155,3 +155,31 @@ def test_a_warm_start_that_is_no_packing_is_named():
     for solver in ("search", "cpsat"):
         with pytest.raises(memplan.SolverError, match="warm_start is no packing of this problem.*'a' and 'b'"):
             solve(p, solver, SolveOptions(time_limit=1, warm_start=lie))
+
+
+def _symbolic_onnx():
+    from needs import need
+
+    need("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m", [x], [y])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_import_onnx_takes_numpy_integers_and_names_unknown_options():
+    """``import_onnx(m, batch=np.int64(3))`` and ``dims={"N": np.int64(3)}`` were refused ("is not a
+    non-negative integer"), where every other entry point takes a numpy integer as the int it equals; a
+    misspelt ``import_onnx(m, bach=3)`` was Python's bare TypeError, not an OptionError naming ``batch``."""
+    import numpy as np
+
+    from memplan.importers import import_onnx
+
+    m = _symbolic_onnx()
+    for kw in (dict(batch=np.int64(3)), dict(dims={"N": np.int64(3)}), dict(batch=3)):
+        g = import_onnx(m, **kw)
+        assert g.tensor("x").size == 48 and type(g.tensor("x").size) is int
+    with pytest.raises(memplan.OptionError, match="'bach'.*did you mean 'batch'"):
+        import_onnx(m, bach=3)
