@@ -183,3 +183,18 @@ def test_import_onnx_takes_numpy_integers_and_names_unknown_options():
         assert g.tensor("x").size == 48 and type(g.tensor("x").size) is int
     with pytest.raises(memplan.OptionError, match="'bach'.*did you mean 'batch'"):
         import_onnx(m, bach=3)
+
+
+@pytest.mark.parametrize("bad", ["no", 0, None, 1.0])
+def test_save_plan_timings_must_be_a_bool(tmp_path, bad):
+    """``save_plan(p, path, timings="no")`` wrote the solver's seconds (any non-empty text is true), breaking
+    the byte-identical output the caller asked to keep; ``None`` and 0 dropped them. Nothing is written now."""
+    import handgraphs as H
+
+    p = memplan.plan(H.diamond())
+    path = tmp_path / "p.json"
+    with pytest.raises(memplan.PlanFormatError, match="timings must be True or False"):
+        memplan.save_plan(p, str(path), timings=bad)
+    assert not path.exists()
+    memplan.save_plan(p, str(path), timings=False)
+    assert "seconds" not in path.read_text()
