@@ -198,3 +198,10 @@ def test_save_plan_timings_must_be_a_bool(tmp_path, bad):
     assert not path.exists()
     memplan.save_plan(p, str(path), timings=False)
     assert "seconds" not in path.read_text()
+
+
+def test_from_torch_names_an_unknown_option():
+    """``memplan.from_torch(m, x, alignmnet=64)`` was Python's TypeError ("unexpected keyword argument"),
+    checked only after torch was imported; now an OptionError naming the nearest option, before anything."""
+    with pytest.raises(memplan.OptionError, match="from_torch.*'alignmnet'.*did you mean 'alignment'"):
+        memplan.from_torch(object(), (), alignmnet=64)
