@@ -9,6 +9,7 @@ many seconds here; the wall clock (``wall_limit``) is only a safety stop, and a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -89,8 +90,8 @@ class SearchParams:
                                   f"{_short(getattr(self, name))}")
             object.__setattr__(self, name, v)
         j = self.restart_jitter
-        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j <= 1:   # (nan too)
-            raise SolverError(f"SearchParams.restart_jitter must be a number in 0..1, not {_short(j)}")
+        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j < math.inf:   # (nan too)
+            raise SolverError(f"SearchParams.restart_jitter must be a finite number >= 0, not {_short(j)}")
 
 
 @named_fields
