@@ -82,6 +82,24 @@ class OneLineParser(argparse.ArgumentParser):
         print_error(f"{message} (see '{self.prog} --help')", self.who)
         raise SystemExit(2)
 
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, with '--' as POSIX has it for each command (memplan's and the runtime tools'): the
+        first '--' among a command's own arguments ends its options and is no argument; every later one is
+        an argument (a positional, or one unrecognized). A command and its subcommand each have their own first '--' (``memplan -- plan G
+        -o P --``): the subcommand's arguments are parsed by its own parser, as argparse does.
+
+        Why here: Python 3.11 (and 3.12/3.13 before their fixes) drops that first '--' only when a positional
+        follows it; with none (``plan G -o P --``) it came back as an unrecognized argument, and ``main``'s
+        count of the '--'s in the whole command line missed it once a '--' also stood before the command
+        (``memplan -- plan G -o P --`` was refused). Each parser sees only its own arguments: the first
+        '--' was dropped when every '--' it was given is accounted for by the extras and the values parsed."""
+        given = list(sys.argv[1:] if args is None else args)
+        ns, extras = super().parse_known_args(given, namespace)
+        dashes = given.count("--")
+        if dashes and extras.count("--") + _dashes_in(ns) == dashes:   # the ending '--' is still there
+            extras.remove("--")
+        return ns, extras
+
     def _print_message(self, message: str, file=None) -> None:
         """argparse's, but a help that cannot be written (``--help > /dev/full``) is one error line and exit 2:
         argparse dropped every OSError, and the help was lost with exit 0. Flushed here, so a failure shows
@@ -114,24 +132,6 @@ class CommandParser(OneLineParser):
         if action.nargs == argparse.PARSER and arg_strings[:1] == ["--"]:
             arg_strings = arg_strings[1:]
         return super()._get_values(action, arg_strings)
-
-    def parse_known_args(self, args=None, namespace=None):
-        """argparse's, with '--' as POSIX has it for each command: the first '--' among a command's own
-        arguments ends its options and is no argument; every later one is an argument (a positional, or
-        one unrecognized). A command and its subcommand each have their own first '--' (``memplan -- plan G
-        -o P --``): the subcommand's arguments are parsed by its own parser, as argparse does.
-
-        Why here: Python 3.11 (and 3.12/3.13 before their fixes) drops that first '--' only when a positional
-        follows it; with none (``plan G -o P --``) it came back as an unrecognized argument, and ``main``'s
-        count of the '--'s in the whole command line missed it once a '--' also stood before the command
-        (``memplan -- plan G -o P --`` was refused). Each parser sees only its own arguments: the first
-        '--' was dropped when every '--' it was given is accounted for by the extras and the values parsed."""
-        given = list(sys.argv[1:] if args is None else args)
-        ns, extras = super().parse_known_args(given, namespace)
-        dashes = given.count("--")
-        if dashes and extras.count("--") + _dashes_in(ns) == dashes:   # the ending '--' is still there
-            extras.remove("--")
-        return ns, extras
 
 
 def _dashes_in(namespace: argparse.Namespace) -> int:

@@ -89,3 +89,15 @@ def test_after_the_first_double_dash_everything_is_an_argument(tmp_path, capsys,
     code, _, err = run(capsys, ["--", "plan", graph_file, "-o", p, *tail])
     assert_bad_input(code, err, word)
     assert not p.exists()
+
+
+def test_a_runtime_tool_takes_a_double_dash_after_its_options(capsys):
+    """``python -m runtime.tools.bound --rounds 1 --`` was "unrecognized arguments: --": the tools' parser
+    shares memplan's one-line errors, and now its '--'. A second '--' is still an argument it does not take."""
+    from runtime.tool_args import ToolParser
+
+    ap = ToolParser(prog="python -m runtime.tools.t")
+    ap.add_argument("--rounds", type=int, default=3)
+    assert ap.parse_args(["--rounds", "2", "--"]).rounds == 2
+    code, err = _tool(capsys, "runtime.tools.bound", ["--rounds", "1", "--", "--"])
+    assert code == 2 and err.count("\n") == 1 and "unrecognized arguments: --" in err, err
