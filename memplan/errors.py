@@ -193,5 +193,21 @@ def report_progress(progress: Callable[..., Any], *args: Any, caller: str) -> No
         name = getattr(progress, "__qualname__", None) or type(progress).__name__
         add_note(exc, f"(raised by the progress callback {name} called by {caller} with "
                       f"{', '.join(map(short_repr, args))})")
+        mark_callers(exc)
         raise
+
+
+def mark_callers(exc: BaseException) -> None:
+    """Mark ``exc`` as raised by the caller's own callback (``from_callback``), so that no memplan code that
+    handles its own errors of that type takes it for one: ``auto`` gives up on an exact solver that raises a
+    SolverError or BudgetError and keeps the heuristic plan, which swallowed a progress callback's."""
+    try:
+        exc.__memplan_callback__ = True   # type: ignore[attr-defined]
+    except (AttributeError, TypeError):   # an exception type with __slots__: nothing to mark
+        pass
+
+
+def from_callback(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of a caller's callback (``mark_callers``): to re-raise, never to handle."""
+    return getattr(exc, "__memplan_callback__", False) is True
 

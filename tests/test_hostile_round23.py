@@ -205,3 +205,49 @@ def test_from_torch_names_an_unknown_option():
     checked only after torch was imported; now an OptionError naming the nearest option, before anything."""
     with pytest.raises(memplan.OptionError, match="from_torch.*'alignmnet'.*did you mean 'alignment'"):
         memplan.from_torch(object(), (), alignmnet=64)
+
+
+@pytest.mark.parametrize("kind", ["SolverError", "BudgetError"])
+def test_auto_does_not_swallow_a_progress_callbacks_memplan_error(kind):
+    """``auto`` gives up on an exact solver that raises a SolverError or BudgetError: a progress callback that
+    raised one (its own nested planning failing) was swallowed, and its message written into the returned
+    plan's solver block as ``search_error`` / ``cpsat_error``. Now it propagates as itself."""
+    from memplan.generators import fanout_join
+
+    g, _ = fanout_join(30, seed=1)
+    err = getattr(memplan, kind)("the caller's own failure")
+
+    def progress(msg: str) -> None:
+        raise err
+
+    with pytest.raises(getattr(memplan, kind)) as info:
+        memplan.plan(g, solver="auto", time_limit=2, progress=progress)
+    assert info.value is err and "progress callback" in info.value.__notes__[0]
+
+
+def test_solve_table_passes_a_progress_callbacks_error_on_as_itself(tmp_path):
+    """``io.minimalloc.solve_table`` renamed every SolverError by the CSV file, rebuilding it: a progress
+    callback's own error lost its identity (and any subclass its type)."""
+    from problems import random_intervals
+
+    from memplan.io.minimalloc import read_csv, solve_table
+    from memplan.solvers import SolveOptions
+
+    class Mine(memplan.SolverError):
+        def __init__(self) -> None:
+            super().__init__("mine")
+
+    p = random_intervals()   # a search that reports progress before it ends
+    lines = ["id,lower,upper,size"] + [f"b{i},{lo},{hi},{size}" for i, (lo, hi, size)
+                                       in enumerate(zip(p.lower.tolist(), p.upper.tolist(), p.sizes.tolist()))]
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(lines) + "\n")
+    table = read_csv(str(path))
+    err = Mine()
+
+    def progress(msg: str) -> None:
+        raise err
+
+    with pytest.raises(Mine) as info:
+        solve_table(table, None, solver="search", options=SolveOptions(time_limit=2, progress=progress))
+    assert info.value is err

@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..errors import ScheduleError, add_note, named_fields
+from ..errors import ScheduleError, add_note, mark_callers, named_fields
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -138,6 +138,7 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
         except Exception as exc:
             add_note(exc, f"(raised by {type(model).__name__}.node_us costing node {_short(graph.nodes[n].id)}, "
                        f"index {n}, of graph {_short(graph.name)})")
+            mark_callers(exc)
             raise
         us = _microseconds(raw)
         if us is None:
