@@ -85,8 +85,9 @@ class OneLineParser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         """argparse's, with '--' as POSIX has it for each command (memplan's and the runtime tools'): the
         first '--' among a command's own arguments ends its options and is no argument; every later one is
-        an argument (a positional, or one unrecognized). A command and its subcommand each have their own first '--' (``memplan -- plan G
-        -o P --``): the subcommand's arguments are parsed by its own parser, as argparse does.
+        an argument (a positional, or one unrecognized). A command and its subcommand each have their own
+        first '--' (``memplan -- plan G -o P --``): the subcommand's arguments are parsed by its own parser,
+        as argparse does.
 
         Why here: Python 3.11 (and 3.12/3.13 before their fixes) drops that first '--' only when a positional
         follows it; with none (``plan G -o P --``) it came back as an unrecognized argument, and ``main``'s

@@ -210,4 +210,3 @@ def mark_callers(exc: BaseException) -> None:
 def from_callback(exc: BaseException) -> bool:
     """Whether ``exc`` came out of a caller's callback (``mark_callers``): to re-raise, never to handle."""
     return getattr(exc, "__memplan_callback__", False) is True
-

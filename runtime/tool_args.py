@@ -6,6 +6,7 @@ minutes into a run. Imports nothing that needs a GPU."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from memplan.argtypes import OneLineParser, print_error
 from memplan.argtypes import integer as strict
@@ -62,9 +63,12 @@ def real(text: str, option: str) -> float:
     """``text`` as a finite float written as the ``memplan`` command reads one (``memplan.argtypes.real``:
     ASCII digits, an optional fraction and exponent; ``float()`` also took 'nan', 'inf' and '１.５')."""
     try:
-        return strict_real(str(text), "a number")
+        v = strict_real(str(text), "a number")
     except argparse.ArgumentTypeError as exc:
         raise ToolArgError(f"{option} {text}: {exc}") from None
+    if not math.isfinite(v):   # '1e999' is written as a number, and is infinite
+        raise ToolArgError(f"{option} {text}: not a finite number")
+    return v
 
 
 def config_list(text: str, option: str = "--configs", known=None, what: str = "config") -> list[str]:

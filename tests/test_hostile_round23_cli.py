@@ -41,6 +41,7 @@ def _tool(capsys, tool: str, argv: list[str]) -> tuple[int, str]:
     # single numbers: type=int / type=float
     ("runtime.bench", ["--rounds", "\uff15"], ["--rounds", "not an integer"]),
     ("runtime.bench", ["--timed-ms", "inf"], ["--timed-ms", "not a number"]),
+    ("runtime.bench", ["--timed-ms", "1e999"], ["--timed-ms", "not a finite number"]),
     ("runtime.bench_multi_gpu", ["--devices", " 2"], ["--devices", "not an integer"]),
     ("runtime.tools.attn_bench", ["--ctx", "5_12"], ["--ctx", "not an integer"]),
     ("runtime.tools.bound", ["--rounds", "\u0663"], ["--rounds", "not an integer"]),

@@ -137,7 +137,7 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
             raw = model.node_us(graph, n)
         except Exception as exc:
             add_note(exc, f"(raised by {type(model).__name__}.node_us costing node {_short(graph.nodes[n].id)}, "
-                       f"index {n}, of graph {_short(graph.name)})")
+                          f"index {n}, of graph {_short(graph.name)})")
             mark_callers(exc)
             raise
         us = _microseconds(raw)
