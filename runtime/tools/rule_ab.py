@@ -47,14 +47,14 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
             raise ValueError(f"--variant {name}: {key!r} is not a numeric constant of runtime.kernels.ops")
         if key in FIXED:
             raise ValueError(f"--variant {name}: {key} sizes compiled kernels; change it in llama.cu and ops together")
-        kind = "an integer" if isinstance(cur, int) else "a finite number"
+        kind = "an integer" if isinstance(cur, int) else "a number"
         try:   # read as the memplan command reads numbers: int()/float() took '１６', 'nan' and 'inf'
             v = strict(val.strip()) if isinstance(cur, int) else strict_real(val.strip(), kind)
         except argparse.ArgumentTypeError:
             v = None
         if v is None or not math.isfinite(v):   # ('1e999': infinite)
             raise ValueError(f"--variant {name}: {key}={val.strip()!r} is not {kind} (plain ASCII decimal "
-                             "digits)")
+                             f"digits{'' if isinstance(cur, int) else ', finite'})")
         consts[key] = v
     return name.strip(), consts
 
