@@ -23,7 +23,8 @@ MAX_WORKERS = 1024
 MAX_TIME = 1e9
 #: nodes of a generated benchmark graph (``memplan bench``: the scale suite's largest is 10**6)
 MAX_NODES = 10 ** 7
-#: decoder layers of a generated Llama graph (real models have at most a few hundred)
+#: decoder layers of a generated Llama graph (real models have at most a few hundred): ``examples.MAX_LAYERS``,
+#: repeated here so that parsing options loads no graph code
 MAX_LAYERS = 1024
 
 
@@ -81,6 +82,25 @@ class OneLineParser(argparse.ArgumentParser):
         print_error(f"{message} (see '{self.prog} --help')", self.who)
         raise SystemExit(2)
 
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, with '--' as POSIX has it for each command (memplan's and the runtime tools'): the
+        first '--' among a command's own arguments ends its options and is no argument; every later one is
+        an argument (a positional, or one unrecognized). A command and its subcommand each have their own
+        first '--' (``memplan -- plan G -o P --``): the subcommand's arguments are parsed by its own parser,
+        as argparse does.
+
+        Why here: Python 3.11 (and 3.12/3.13 before their fixes) drops that first '--' only when a positional
+        follows it; with none (``plan G -o P --``) it came back as an unrecognized argument, and ``main``'s
+        count of the '--'s in the whole command line missed it once a '--' also stood before the command
+        (``memplan -- plan G -o P --`` was refused). Each parser sees only its own arguments: the first
+        '--' was dropped when every '--' it was given is accounted for by the extras and the values parsed."""
+        given = list(sys.argv[1:] if args is None else args)
+        ns, extras = super().parse_known_args(given, namespace)
+        dashes = given.count("--")
+        if dashes and extras.count("--") + _dashes_in(ns) == dashes:   # the ending '--' is still there
+            extras.remove("--")
+        return ns, extras
+
     def _print_message(self, message: str, file=None) -> None:
         """argparse's, but a help that cannot be written (``--help > /dev/full``) is one error line and exit 2:
         argparse dropped every OSError, and the help was lost with exit 0. Flushed here, so a failure shows
@@ -113,6 +133,17 @@ class CommandParser(OneLineParser):
         if action.nargs == argparse.PARSER and arg_strings[:1] == ["--"]:
             arg_strings = arg_strings[1:]
         return super()._get_values(action, arg_strings)
+
+
+def _dashes_in(namespace: argparse.Namespace) -> int:
+    """How many '--' the parsed values hold (a positional ``--``: ``plan -o P -- --`` plans the file '--')."""
+    n = 0
+    for v in vars(namespace).values():
+        if isinstance(v, str):
+            n += v == "--"
+        elif isinstance(v, list):
+            n += sum(x == "--" for x in v if isinstance(x, str))
+    return n
 
 
 #: an integer as memplan reads one: ASCII digits, an optional '-' (so that '-1' is named a negative count).

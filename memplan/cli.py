@@ -336,11 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    given = list(sys.argv[1:] if argv is None else argv)
-    if "--" in extra and extra.count("--") == given.count("--"):   # the first '--', which ends the options:
-        extra.remove("--")   # Python 3.11's subcommands hand it on, and with no argument after it it came back
-                             # as "unrecognized arguments: --" (plan G -o P -- was refused)
+    args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
         _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite
     try:

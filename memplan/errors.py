@@ -169,3 +169,44 @@ def short_repr(x, limit: int = 60) -> str:
         except Exception:
             r = f"<{type(x).__name__} object>"
     return r if len(r) <= limit else r[:limit - 3] + "..."
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` (Python 3.11+), or the same list where that method is missing (3.10)."""
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]   # type: ignore[attr-defined]
+
+
+def report_progress(progress: Callable[..., Any], *args: Any, caller: str) -> None:
+    """``progress(*args)``: a user's progress callback, called deep inside a solve or an import.
+
+    What it raises propagates as itself, with a note naming the callback and ``caller`` (as a cost model's
+    ``node_us`` error does): it came from the caller's own code, so it keeps its type and traceback and every
+    ``except`` around ``plan()`` still catches it; bare, its traceback ran through solver internals and nothing
+    said it was the progress callback. ``KeyboardInterrupt`` passes untouched: a solve keeps its best plan."""
+    try:
+        progress(*args)
+    except Exception as exc:
+        name = getattr(progress, "__qualname__", None) or type(progress).__name__
+        add_note(exc, f"(raised by the progress callback {name} called by {caller} with "
+                      f"{', '.join(map(short_repr, args))})")
+        mark_callers(exc)
+        raise
+
+
+def mark_callers(exc: BaseException) -> None:
+    """Mark ``exc`` as raised by the caller's own callback (``from_callback``), so that no memplan code that
+    handles its own errors of that type takes it for one: ``auto`` gives up on an exact solver that raises a
+    SolverError or BudgetError and keeps the heuristic plan, which swallowed a progress callback's."""
+    try:
+        exc.__memplan_callback__ = True   # type: ignore[attr-defined]
+    except (AttributeError, TypeError):   # an exception type with __slots__: nothing to mark
+        pass
+
+
+def from_callback(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of a caller's callback (``mark_callers``): to re-raise, never to handle."""
+    return getattr(exc, "__memplan_callback__", False) is True

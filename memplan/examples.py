@@ -102,6 +102,12 @@ def views_inplace(size: int = 4096) -> Graph:
     return b.build()
 
 
+#: the most decoder layers a ``LlamaConfig`` may have (real models have at most a few hundred): the graph has
+#: ~23 nodes per layer, so ``layers=10**9`` built nodes until memory ran out. ``memplan bench``'s ``--layers``
+#: (``argtypes.MAX_LAYERS``) has the same bound
+MAX_LAYERS = 1024
+
+
 @named_fields
 @dataclass(frozen=True)
 class LlamaConfig:
@@ -123,6 +129,8 @@ class LlamaConfig:
             v = as_int(getattr(self, name))   # a numpy integer as the plain int it equals
             if v is None or v < lo:
                 raise GraphError(f"LlamaConfig.{name} must be an integer >= {lo}, not {getattr(self, name)!r}")
+            if name == "layers" and v > MAX_LAYERS:
+                raise GraphError(f"LlamaConfig.layers must be at most {MAX_LAYERS}, not {_short(v)}")
             object.__setattr__(self, name, v)
         if self.heads % self.kv_heads:
             raise GraphError(f"LlamaConfig: {self.heads} heads do not group over {self.kv_heads} KV heads "

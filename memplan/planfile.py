@@ -69,6 +69,8 @@ class Plan:
         return dict(self.order)
 
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
+        if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
+            raise PlanFormatError(f"timings must be True or False, not {_short(timings)}")
         solver = {k: v for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
         doc = dict(self.extra)
         doc.update({

@@ -36,7 +36,7 @@ from .cuda_util import event_seconds
 from .kernels.ops import PDL_OFF_ROWS
 from .models import llama as L
 from .step import plan_step
-from .tool_args import ToolParser
+from .tool_args import ToolParser, count_arg
 from .torch_peer import READ_BYTES  # the same 4 GiB (far beyond L2) that PyTorch's read is timed on
 
 #: bytes the copy bandwidth copies
@@ -387,11 +387,11 @@ def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--configs", default="1b,8b")
     ap.add_argument("--batches", default="1,4,16,64")
-    ap.add_argument("--steps", type=int, default=50, help="graph replays per timed batch (at most)")
-    ap.add_argument("--eager-steps", type=int, default=5, help="eager steps per timed batch (at most)")
-    ap.add_argument("--timed-ms", type=float, default=250.0,
+    ap.add_argument("--steps", type=count_arg, default=50, help="graph replays per timed batch (at most)")
+    ap.add_argument("--eager-steps", type=count_arg, default=5, help="eager steps per timed batch (at most)")
+    ap.add_argument("--timed-ms", default="250",
                     help="fewer steps per timed batch where the 1-stream graph step says it would exceed this")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median over them)")
+    ap.add_argument("--rounds", type=count_arg, default=5, help="interleaved timing rounds (median over them)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-torch-compile", action="store_true", help="skip the PyTorch torch.compile + graph mode")
     ap.add_argument("--no-pdl", action="store_true",
@@ -407,11 +407,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
     from .tool_args import ToolArgError, at_least, config_list, fuse_list, int_list, need_pycuda, out_path, tool_error
+    from .tool_args import real as real_option
 
     try:
         fuses, configs, batches = fuse_list(args.fuse), config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.steps, "--steps"), (args.eager_steps, "--eager-steps"), (args.rounds, "--rounds")):
             at_least(v, opt, 1)
+        args.timed_ms = real_option(args.timed_ms, "--timed-ms")
         if not args.timed_ms > 0:
             raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")
         out_path(args.out)

@@ -19,7 +19,7 @@ import memplan
 from memplan.files import atomic_write_text
 
 from .layout import layout
-from .tool_args import ToolParser
+from .tool_args import ToolParser, count_arg
 
 
 def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int, log=print) -> dict:
@@ -73,9 +73,9 @@ def main(argv=None) -> int:
                                  "over several GPUs: tokens/s, per-device arenas, bytes copied between devices")
     ap.add_argument("--configs", default="8b")
     ap.add_argument("--batches", default="1,32", help="1: decode; >1: prefill of that many tokens")
-    ap.add_argument("--devices", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--devices", type=count_arg, default=2)
+    ap.add_argument("--steps", type=count_arg, default=20)
+    ap.add_argument("--rounds", type=count_arg, default=5)
     ap.add_argument("--out", default="multi_gpu_bench.json")
     args = ap.parse_args(argv)
     from .tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, out_path, tool_error

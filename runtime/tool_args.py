@@ -5,7 +5,12 @@ minutes into a run. Imports nothing that needs a GPU."""
 
 from __future__ import annotations
 
+import argparse
+import math
+
 from memplan.argtypes import OneLineParser, print_error
+from memplan.argtypes import integer as strict
+from memplan.argtypes import real as strict_real
 
 from .models import llama as L
 
@@ -25,18 +30,45 @@ class ToolArgError(ValueError):
 
 
 def int_list(text: str, option: str, *, lo: int = 1, hi: int | None = None) -> list[int]:
-    """``"1,4,16"`` -> ``[1, 4, 16]``; every value an integer in ``lo .. hi``."""
+    """``"1,4,16"`` -> ``[1, 4, 16]``; every value an integer in ``lo .. hi``, read as the ``memplan`` command
+    reads one (``memplan.argtypes.integer``: ASCII decimal digits, no spaces around them). Python's ``int()``
+    also took '１６', '٣', '1_6' and ' 16', which no one means and the command refuses."""
     out = []
     for part in str(text).split(","):
         try:
-            v = int(part.strip())
-        except ValueError:
-            raise ToolArgError(f"{option} {text!r}: {part.strip()!r} is not an integer") from None
+            v = strict(part)
+        except argparse.ArgumentTypeError as exc:
+            why = "plain ASCII decimal digits" if "digits are too many" not in str(exc) else str(exc)
+            raise ToolArgError(f"{option} {text!r}: {part!r} is not an integer ({why})") from None
         if v < lo or (hi is not None and v > hi):
             want = f"at least {lo}" if hi is None else f"{lo}..{hi}"
             raise ToolArgError(f"{option} {text!r}: {v} is not {want}")
         out.append(v)
     return out
+
+
+def count_arg(text: str) -> int:
+    """An argparse ``type`` for a tool's single integer option (``--rounds``, ``--ctx``, ``--devices``), read as
+    ``int_list`` reads each value (``type=int`` took '１６'); argparse makes a refusal its one line, exit 2."""
+    v = strict(text)
+    if abs(v) >= 1 << 63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not below 2**63 in size")
+    return v
+
+
+count_arg.__name__ = "integer"
+
+
+def real(text: str, option: str) -> float:
+    """``text`` as a finite float written as the ``memplan`` command reads one (``memplan.argtypes.real``:
+    ASCII digits, an optional fraction and exponent; ``float()`` also took 'nan', 'inf' and '１.５')."""
+    try:
+        v = strict_real(str(text), "a number")
+    except argparse.ArgumentTypeError as exc:
+        raise ToolArgError(f"{option} {text}: {exc}") from None
+    if not math.isfinite(v):   # '1e999' is written as a number, and is infinite
+        raise ToolArgError(f"{option} {text}: not a finite number")
+    return v
 
 
 def config_list(text: str, option: str = "--configs", known=None, what: str = "config") -> list[str]:

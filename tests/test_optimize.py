@@ -323,4 +323,4 @@ def test_bad_stream_counts_and_models_are_named():
         graph_optimize(g, 2, cost_model=_TableModel({}, event_us=float("nan")))
     with pytest.raises(memplan.ScheduleError, match="mm_q"):
         graph_optimize(g, 2, cost_model=_TableModel({"mm_q": -1.0}, event_us=1.0))
-    assert graph_optimize(g, 10_000).num_streams == 3  # a huge cap is harmless
+    assert graph_optimize(g, 1024).num_streams == 3  # the largest cap is harmless on a small graph

@@ -80,6 +80,13 @@ def import_onnx(*args, **kwargs):
 def from_torch(module, example_inputs=(), **kwargs) -> Graph:
     """A torch module's forward pass as a Graph, via ``torch.export``: ``memplan.importers.torch.from_torch``
     (loaded on call: needs the ``torch`` extra), also ``memplan.from_torch``."""
+    import inspect
+
+    from ..errors import check_option_names
     from .torch import from_torch as impl
 
+    # a misspelt option (``alignmnet=``) was Python's TypeError: named here, with the nearest option, as every
+    # entry point does (not ``named_options``: a bare 0-d integer tensor as the example input must stay one)
+    known = [p.name for p in inspect.signature(impl).parameters.values() if p.kind == p.KEYWORD_ONLY]
+    check_option_names("from_torch", kwargs, known)
     return impl(module, example_inputs, **kwargs)

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import GraphError, InputFormatError, MemplanError
+from ..errors import GraphError, InputFormatError, MemplanError, as_int, named_options, report_progress
 from ..files import check_outputs, check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
@@ -164,6 +164,7 @@ def _check_has_graph(model, source: str) -> None:
         raise InputFormatError(f"{source}: not an ONNX model (it has no graph: no nodes and no outputs)")
 
 
+@named_options
 def import_onnx(
     model: Any,
     *,
@@ -327,7 +328,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             cost = node_cost(flops, in_bytes + out_bytes)
         nodes.append(Node(nid, n.op_type, tuple(ins), tuple(outs), cost))
         if progress is not None:
-            progress(i + 1, total)
+            report_progress(progress, i + 1, total, caller="import_onnx (nodes imported, of all)")
     for v in output_names:
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
@@ -394,9 +395,10 @@ def _check_dims_option(batch: int | None, dims: Mapping[str, int] | None) -> dic
         raise GraphError(f"dims must be a mapping of dimension names to sizes, not {type(dims).__name__}")
     fixed = {}
     for k, v in (dims or {}).items():
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_DIM:
+        n = as_int(v)   # a numpy integer as the int it equals, as every other integer option takes it
+        if n is None or not 0 <= n <= MAX_DIM:
             raise GraphError(f"dimension {k!r}: value {v!r} is not a non-negative integer below 2**63")
-        fixed[str(k)] = v
+        fixed[str(k)] = n
     return fixed
 
 

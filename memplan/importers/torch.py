@@ -30,7 +30,7 @@ import math
 import operator
 from typing import Any
 
-from ..errors import GraphError, InputFormatError, MemplanError
+from ..errors import GraphError, InputFormatError, MemplanError, report_progress
 from ..files import check_readable, open_input
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
@@ -377,7 +377,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             cost = node_cost(_flops(torch, op, n, out_vals), nbytes)
         nodes.append(Node(n.name, op, tuple(in_ids), tuple(outs), cost, tuple(inplace)))
         if progress is not None:
-            progress(i + 1, total)
+            report_progress(progress, i + 1, total, caller="from_torch (nodes imported, of all)")
 
     for fx_name in out_names:
         tid = current.get(fx_name)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import BudgetError, InputFormatError, SolverError
+from ..errors import BudgetError, InputFormatError, SolverError, from_callback
 from ..files import atomic_write_text, read_input
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, SolveOptions, solve
@@ -162,6 +162,8 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
     try:
         sol = solve(problem, solver, replace(options, objective=objective))
     except (SolverError, BudgetError) as exc:   # named by the file, as every other CSV error is
+        if from_callback(exc):   # the caller's progress callback raised it: passed on as it is
+            raise
         raise type(exc)(f"{table.path}: {exc}") from None
     if capacity is not None and sol.arena > capacity:
         raise BudgetError(f"{table.path}: no packing within capacity {capacity} found; best arena "

@@ -17,7 +17,8 @@ from .streams import Optimized, optimize
 @named_options
 def graph_optimize(graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None,
                    max_events: int | None = None):
-    """The fastest schedule (simulated) of ``graph`` on at most ``max_streams`` streams.
+    """The fastest schedule (simulated) of ``graph`` on at most ``max_streams`` streams (an integer in
+    1..1024, the most a plan may declare; never more streams than nodes are used).
 
     Fusion groups stay consecutive on one stream; events are the fewest happens-before allows and
     are recorded before they are waited. ``max_events`` caps the number of events by giving back

@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..errors import ScheduleError, named_fields
+from ..errors import ScheduleError, add_note, mark_callers, named_fields
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -136,8 +136,9 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
         try:
             raw = model.node_us(graph, n)
         except Exception as exc:
-            _note(exc, f"(raised by {type(model).__name__}.node_us costing node {_short(graph.nodes[n].id)}, "
-                       f"index {n}, of graph {_short(graph.name)})")
+            add_note(exc, f"(raised by {type(model).__name__}.node_us costing node {_short(graph.nodes[n].id)}, "
+                          f"index {n}, of graph {_short(graph.name)})")
+            mark_callers(exc)
             raise
         us = _microseconds(raw)
         if us is None:
@@ -154,15 +155,6 @@ def _float(v: numbers.Real) -> float:
         return float(v)
     except OverflowError:
         return math.inf if v > 0 else -math.inf
-
-
-def _note(exc: BaseException, note: str) -> None:
-    """``exc.add_note(note)`` (Python 3.11+), or the same list where that method is missing (3.10)."""
-    add = getattr(exc, "add_note", None)
-    if add is not None:
-        add(note)
-    else:
-        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]   # type: ignore[attr-defined]
 
 
 def _microseconds(raw) -> float | None:

@@ -41,6 +41,7 @@ from .._gc import paused
 from ..errors import named_options
 from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
+from ..planfile import MAX_STREAMS
 from ..schedule import Event, Schedule
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .events import wait_pairs
@@ -521,12 +522,15 @@ class Optimized:
 @named_options
 @paused
 def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None) -> Optimized:
-    """Every candidate schedule for ``graph`` on at most ``max_streams`` streams; the best kept."""
+    """Every candidate schedule for ``graph`` on at most ``max_streams`` streams (1 .. ``MAX_STREAMS``,
+    1024, as ``plan(streams=...)``); the best kept."""
     from ..errors import ScheduleError
 
     check_graph(graph, "graph_optimize")
-    if isinstance(max_streams, bool) or not isinstance(max_streams, int) or max_streams < 1:
-        raise ScheduleError(f"max_streams must be a positive integer, not {_short(max_streams)}")
+    if isinstance(max_streams, bool) or not isinstance(max_streams, int) or not 1 <= max_streams <= MAX_STREAMS:
+        # the bound of plan(streams=...) and of a plan file: a wider graph on more streams got stream ids a
+        # Schedule may not hold (plan(graph, schedule=graph_optimize(graph, 2000)) refused a node's stream)
+        raise ScheduleError(f"max_streams must be an integer in 1..{MAX_STREAMS}, not {_short(max_streams)}")
     model = check_cost_model(cost_model)
     event_us = event_latency(model)
     cost = node_costs(graph, model)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import BudgetError, SolverError
+from ..errors import BudgetError, SolverError, from_callback
 from ..problem import BufferProblem, Solution, Status
 from .options import Objective, SolveOptions
 
@@ -62,6 +62,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
             try:
                 sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best))
             except (BudgetError, SolverError) as exc:
+                if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
+                    raise
                 info[f"{name}_error"] = str(exc)
                 continue
             tried[name] = sol.arena

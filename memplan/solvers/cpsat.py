@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from ..errors import report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .decompose import components, subproblem
 from .options import SolveOptions
@@ -219,8 +220,9 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         def on_solution_callback(self) -> None:
             best["units"] = [self.value(u) for u in units]
             if options.progress is not None:
-                options.progress(f"cpsat {label}: best arena {int(round(self.objective_value))}, "
-                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s")
+                report_progress(options.progress, f"cpsat {label}: best arena {int(round(self.objective_value))}, "
+                                f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
+                                caller="the cpsat solver")
 
     status = solver.solve(m, _Progress())
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):

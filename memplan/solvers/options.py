@@ -9,16 +9,24 @@ many seconds here; the wall clock (``wall_limit``) is only a safety stop, and a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ..errors import SolverError, named_fields, plain_int
+from ..errors import SolverError, as_int, named_fields, plain_int
 from ..errors import short_repr as _short
 from ..problem import Solution
 
 #: the longest time limit accepted (about 31 years: beyond it is a typo, not a budget)
 MAX_SECONDS = 1e9
+#: ``SearchParams`` bounds: each preorder is a copy of the search state; each rung a try per round;
+#: node counts fit an int64 however long the time limit
+PREORDER_LETTERS = "WATZ"
+MAX_PREORDERS = 16
+MAX_RUNGS = 1024
+MAX_NODES = (1 << 63) - 1
+MAX_NODES_PER_SECOND = 10 ** 9
 
 
 class Objective(str, Enum):
@@ -28,6 +36,7 @@ class Objective(str, Enum):
     FIT = "fit"
 
 
+@named_fields
 @dataclass(frozen=True)
 class SearchParams:
     """The exact search's switches, one per idea (as minimalloc's ``SolverParams``); defaults are the
@@ -49,6 +58,40 @@ class SearchParams:
     dynamic_decomposition: bool = True
     #: search nodes per second of ``time_limit`` (the deterministic work budget; calibrated here)
     nodes_per_second: int = 10_000
+
+    def __post_init__(self) -> None:
+        """Refuse, naming the field, a value the search would misuse: each switch is read deep inside a solve,
+        where ``ladder_rungs=10**9`` drew a billion random capacities per round (a hang), 1.5 was a TypeError
+        from ``range``, a preorder letter outside W, A, T, Z was skipped (the buffers taken in index order,
+        silently), ``preorders=()`` searched nothing until the wall clock stopped it, and a string
+        ``preorders="WAT"`` was three one-letter preorders."""
+        order = self.preorders
+        if isinstance(order, list):
+            order = tuple(order)
+            object.__setattr__(self, "preorders", order)
+        if not isinstance(order, tuple) or not 1 <= len(order) <= MAX_PREORDERS:
+            raise SolverError(f"SearchParams.preorders must be a tuple of 1..{MAX_PREORDERS} preorders such as "
+                              f"('WAT', 'TAW'), not {_short(order)}")
+        for key in order:
+            if (not isinstance(key, str) or not key or set(key) - set(PREORDER_LETTERS)
+                    or len(set(key)) != len(key)):
+                raise SolverError(f"SearchParams.preorders: {_short(key)} is not a preorder (letters of "
+                                  f"{PREORDER_LETTERS!r}, each at most once: W width, A area, T section total, Z size)")
+        if len(set(order)) != len(order):
+            raise SolverError(f"SearchParams.preorders: {_short(order)} lists a preorder twice")
+        for name in ("bound_first", "restarts", "hatless_pruning", "dynamic_decomposition"):
+            if not isinstance(getattr(self, name), bool):
+                raise SolverError(f"SearchParams.{name} must be True or False, not {_short(getattr(self, name))}")
+        for name, lo, hi in (("ladder_rungs", 0, MAX_RUNGS), ("restart_nodes", 1, MAX_NODES),
+                             ("nodes_per_second", 1, MAX_NODES_PER_SECOND)):
+            v = as_int(getattr(self, name))
+            if v is None or not lo <= v <= hi:
+                raise SolverError(f"SearchParams.{name} must be an integer in {lo}..{hi}, not "
+                                  f"{_short(getattr(self, name))}")
+            object.__setattr__(self, name, v)
+        j = self.restart_jitter
+        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j < math.inf:   # (nan too)
+            raise SolverError(f"SearchParams.restart_jitter must be a finite number >= 0, not {_short(j)}")
 
 
 @named_fields
@@ -82,6 +125,17 @@ class SolveOptions:
             raise SolverError(f"seed must be an integer in 0..2**31-1, not {_short(self.seed)}")
         if not isinstance(self.fused_groups, bool):
             raise SolverError(f"fused_groups must be True or False, not {_short(self.fused_groups)}")
+        if not isinstance(self.search, SearchParams):   # read deep inside the search: an AttributeError there
+            raise SolverError(f"search must be a memplan SearchParams, not {type(self.search).__name__} "
+                              f"{_short(self.search)}")
+        if not isinstance(self.objective, Objective):   # 'fit' is Objective.FIT; 'max' was a silent minimise
+            try:
+                object.__setattr__(self, "objective", Objective(self.objective))
+            except (ValueError, TypeError):
+                raise SolverError(f"objective must be one of {', '.join(o.value for o in Objective)}, not "
+                                  f"{_short(self.objective)}") from None
+        if self.warm_start is not None and not isinstance(self.warm_start, Solution):
+            raise SolverError(f"warm_start must be a memplan Solution or None, not {type(self.warm_start).__name__}")
         if self.progress is not None and not callable(self.progress):   # first called deep in a solve
             raise SolverError(f"progress must be a callable taking one message or None, not {type(self.progress).__name__}")
 

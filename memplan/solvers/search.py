@@ -43,7 +43,7 @@ from enum import Enum
 
 import numpy as np
 
-from ..errors import BudgetError, SolverError
+from ..errors import BudgetError, SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
@@ -112,8 +112,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                     if m.nodes() - spent >= 2 * on_bound:
                         break
             if progress is not None:
-                progress(f"search: best arena {m.best if m.best_off is not None else '-'}, bound {m.proven}, "
-                         f"{time.perf_counter() - t0:.1f}s, {m.nodes()} nodes")
+                report_progress(progress, f"search: best arena {m.best if m.best_off is not None else '-'}, "
+                                f"bound {m.proven}, {time.perf_counter() - t0:.1f}s, {m.nodes()} nodes",
+                                caller="the search solver")
     except KeyboardInterrupt:
         interrupted = True
     proven, best, best_off = m.proven, m.best, m.best_off

@@ -8,7 +8,9 @@ after the other). Written once here, so that the two prove and compare against t
 
 from __future__ import annotations
 
+from ..errors import SolverError
 from ..problem import BufferProblem, Solution
+from .check import check_solution
 from .greedy import solve as greedy
 from .options import SolveOptions
 from .size import solve as by_size
@@ -18,6 +20,10 @@ def best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
     """The smallest of greedy's plan, size's plan and the caller's warm start (the first listed on ties)."""
     cands = [greedy(problem, options), by_size(problem, options)]
     if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
+        try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
+            check_solution(problem, options.warm_start)
+        except SolverError as exc:
+            raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
         cands.append(options.warm_start)
     return min(cands, key=lambda c: c.arena)
 

@@ -15,7 +15,7 @@ import json
 import statistics
 import sys
 
-from ..tool_args import ToolParser, int_list, need_pycuda, out_path
+from ..tool_args import ToolParser, count_arg, int_list, need_pycuda, out_path
 
 
 def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.attn_bench")
     ap.add_argument("--dims", default="128,64", help="head dims")
     ap.add_argument("--batches", default="1,2,4,8,16,32,64")
-    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--ctx", type=count_arg, default=512)
     ap.add_argument("--out", default="attn_bench.json")
     a = ap.parse_args(argv)
     from memplan.files import atomic_write_text

@@ -27,7 +27,7 @@ from ..kernels import Launch
 from ..kernels.ops import GEMM_TC, GEMM_TC_SWIGLU
 from ..models import llama as L
 from ..step import plan_step
-from ..tool_args import ToolParser
+from ..tool_args import ToolParser, count_arg
 
 #: kernels that are not weight products (removed by ``gemv_only``)
 NOT_PRODUCTS = re.compile(r"^(attn|rope|add_rms|rms_norm|swiglu_f32|binary|unary|cont|set_rows|silu|softmax|copy)")
@@ -108,7 +108,7 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print, batch: in
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.bound")
     ap.add_argument("--configs", default="1b,8b")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=count_arg, default=3)
     ap.add_argument("--batches", default="1", help="comma-separated rows per step (default 1)")
     ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
     a = ap.parse_args(argv)

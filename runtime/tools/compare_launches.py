@@ -39,7 +39,7 @@ from memplan import Graph, Plan
 from ..kernels import Launch
 from ..kernels.ops import WRITES
 from ..step import Program, program_at, unfusable_groups
-from ..tool_args import ToolParser
+from ..tool_args import ToolParser, count_arg
 
 _BASE = 1 << 32
 
@@ -279,11 +279,11 @@ def main(argv=None) -> int:
                                  description="the launches of a one-GPU plan and of its split over N devices, diffed")
     ap.add_argument("--config", default="8b")
     ap.add_argument("--batches", default="1,16,32")
-    ap.add_argument("--devices", type=int, default=2)
+    ap.add_argument("--devices", type=count_arg, default=2)
     ap.add_argument("--fuse", default="runtime,norms")
     ap.add_argument("--streams", default=None, help="per-device streams of the split plan (default: serial)")
-    ap.add_argument("--layers", type=int, default=None, help="override the config's layers")
-    ap.add_argument("--vocab", type=int, default=None, help="override the config's vocabulary")
+    ap.add_argument("--layers", type=count_arg, default=None, help="override the config's layers")
+    ap.add_argument("--vocab", type=count_arg, default=None, help="override the config's vocabulary")
     ap.add_argument("--emulate", action="store_true", help="also emulate both plans on the CPU and compare outputs")
     ap.add_argument("--list", action="store_true", help="print every differing node's launches")
     args = ap.parse_args(argv)

@@ -14,14 +14,14 @@ from ..executor import Executor, Poison
 from ..kernels import KernelLibrary
 from ..models import llama as L
 from ..step import plan_step
-from ..tool_args import ToolParser
+from ..tool_args import ToolParser, count_arg
 
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.pdl_check")
     ap.add_argument("--batches", default="1,16")
-    ap.add_argument("--replays", type=int, default=5)
-    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--replays", type=count_arg, default=5)
+    ap.add_argument("--layers", type=count_arg, default=2)
     a = ap.parse_args(argv)
     from ..tool_args import ToolArgError, at_least, int_list, need_pycuda, tool_error
 

@@ -17,7 +17,7 @@ from memplan.files import atomic_write_text
 from ..cuda_util import graph_us
 from ..models import llama as L
 from ..step import plan_step
-from ..tool_args import ToolParser
+from ..tool_args import ToolParser, count_arg
 
 
 def _key(ln):
@@ -75,7 +75,7 @@ def _base_kernel(r) -> str | None:
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.profile")
     ap.add_argument("--configs", default="8b")
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--batch", type=count_arg, default=1)
     ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
     ap.add_argument("--out", default="runtime_profile.json")
     a = ap.parse_args(argv)

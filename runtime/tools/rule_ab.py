@@ -14,13 +14,18 @@ step's logits are bitwise those of its own serial plan.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
+import math
 import statistics
 import sys
 
+from memplan.argtypes import integer as strict
+from memplan.argtypes import real as strict_real
+
 from ..kernels import ops
-from ..tool_args import ToolParser, config_list, need_pycuda, out_path
+from ..tool_args import ToolParser, config_list, count_arg, int_list, need_pycuda, out_path
 
 #: constants that size compiled kernels or shared memory: changing them here would lie to the launches
 FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX"})
@@ -42,11 +47,15 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
             raise ValueError(f"--variant {name}: {key!r} is not a numeric constant of runtime.kernels.ops")
         if key in FIXED:
             raise ValueError(f"--variant {name}: {key} sizes compiled kernels; change it in llama.cu and ops together")
-        try:
-            consts[key] = type(cur)(val.strip())
-        except ValueError:
-            kind = "an integer" if isinstance(cur, int) else "a number"
-            raise ValueError(f"--variant {name}: {key}={val.strip()!r} is not {kind}") from None
+        kind = "an integer" if isinstance(cur, int) else "a number"
+        try:   # read as the memplan command reads numbers: int()/float() took '１６', 'nan' and 'inf'
+            v = strict(val.strip()) if isinstance(cur, int) else strict_real(val.strip(), kind)
+        except argparse.ArgumentTypeError:
+            v = None
+        if v is None or not math.isfinite(v):   # ('1e999': infinite)
+            raise ValueError(f"--variant {name}: {key}={val.strip()!r} is not {kind} (plain ASCII decimal "
+                             f"digits{'' if isinstance(cur, int) else ', finite'})")
+        consts[key] = v
     return name.strip(), consts
 
 
@@ -104,16 +113,16 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", default="8b")
     ap.add_argument("--batches", default="32")
     ap.add_argument("--variant", action="append", default=[], help="NAME:CONST=VALUE,... (repeat; first = base)")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--rounds", type=count_arg, default=2)
+    ap.add_argument("--steps", type=count_arg, default=40)
     ap.add_argument("--out", default=None, help="also write the rows as JSON (atomically)")
     a = ap.parse_args(argv)
     try:
         configs = config_list(a.configs)
         variants = [parse_variant(v) for v in (a.variant or ["registry:"])]
-        batches = [int(b) for b in a.batches.split(",")]
-        if a.rounds < 1 or a.steps < 1 or any(b < 1 for b in batches):
-            raise ValueError("--rounds, --steps and every batch must be at least 1")
+        batches = int_list(a.batches, "--batches")
+        if a.rounds < 1 or a.steps < 1:
+            raise ValueError("--rounds and --steps must be at least 1")
         if len({n for n, _ in variants}) != len(variants):
             raise ValueError("--variant: two variants share a name")
         out_path(a.out)
