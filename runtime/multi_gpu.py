@@ -39,6 +39,24 @@ from memplan import Graph, Plan
 from .cuda_core import CudaCore
 from .kernels import KernelLibrary
 
+#: (driver module, device ordinal) -> that device's primary context, retained once for the process, as
+#: ``pycuda.autoprimaryctx`` retains device 0's. Why not one per executor: a retained context's pycuda wrapper
+#: releases it when collected, and an executor's wrappers sit in reference cycles that the garbage collector
+#: reaches at any later allocation, possibly while another executor has the same device's context pushed
+#: (H200 x2: the second of two two-GPU tests in one process failed now and then with "cuFuncSetBlockShape
+#: failed: invalid resource handle" on its first launch; it passed alone and with the collector off). A
+#: process-wide resource, so a process-wide cache; keyed by the driver module so a test's fake driver gets
+#: its own.
+_PRIMARY: dict[tuple[object, int], object] = {}
+
+
+def _primary_context(cuda, ordinal: int):
+    key = (cuda, ordinal)
+    ctx = _PRIMARY.get(key)
+    if ctx is None:
+        ctx = _PRIMARY[key] = cuda.Device(ordinal).retain_primary_context()
+    return ctx
+
 
 class MultiGpuExecutor(CudaCore):
     """Arenas, weights, streams, events and kernels of one multi-device (split graph, plan)."""
@@ -53,7 +71,7 @@ class MultiGpuExecutor(CudaCore):
         if cuda.Device.count() < first_device + D:
             raise RuntimeError(f"plan needs {D} GPUs, {cuda.Device.count()} visible")
         devs = [cuda.Device(first_device + d) for d in range(D)]
-        ctxs = [dev.retain_primary_context() for dev in devs]
+        ctxs = [_primary_context(cuda, first_device + d) for d in range(D)]
         for a in range(D):
             for b in range(D):
                 if a != b and devs[a].can_access_peer(devs[b]):

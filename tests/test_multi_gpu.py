@@ -152,7 +152,8 @@ def test_two_gpu_run_matches_one_gpu(streams):
 def test_multi_gpu_executor_on_a_fake_driver(monkeypatch, n, streams):
     """``MultiGpuExecutor`` itself on a fake pycuda (``tests/fake_cuda.py``: each launch emulated at once,
     checked to run in its stream's device context): eager and per-device graphs replayed in stage order
-    give the one-device emulated logits bit for bit; the one-GPU executor refuses a split plan."""
+    give the one-device emulated logits bit for bit; a second executor reuses the retained primary
+    contexts; the one-GPU executor refuses a split plan."""
     import fake_cuda
     import numpy as np
 
@@ -180,6 +181,11 @@ def test_multi_gpu_executor_on_a_fake_driver(monkeypatch, n, streams):
     assert copies, "no device-to-device copy issued on device 0"
     assert drv.ctx_stack == []
     many.free()
+    # a later executor pushes the same retained contexts: no context wrapper is left for the collector,
+    # whose release of it could land while another executor has that device's context pushed
+    again = MultiGpuExecutor(split.graph, p, inputs=inp, weights=w)
+    assert len(again._ctxs) == n and all(a is b for a, b in zip(again._ctxs, many._ctxs))
+    again.free()
     with pytest.raises(ValueError, match="devices"):
         Executor(split.graph, p)
 
