@@ -36,3 +36,63 @@ def test_a_warm_starts_claimed_bound_is_never_trusted(solver):
     assert sol.lower_bound <= 272 and sol.info["bound"] <= 272
     assert sol.status != Status.OPTIMAL or sol.arena == 272
     assert sol.arena == 272   # (the exact solvers find it well within their budget)
+
+
+def _diamond_plan():
+    from memplan.examples import diamond
+
+    g = diamond()
+    return g, memplan.plan(g)
+
+
+@pytest.mark.parametrize("top", [None, "3", 2.5, -1, True, [1]])
+def test_describe_names_a_bad_top(top):
+    """``memplan.show.describe(plan, top=None)`` (or "3", 2.5) was a TypeError from a comparison deep inside;
+    ``top=-1`` listed nothing, silently. Now a MemplanError naming ``top``."""
+    from memplan.show import describe
+
+    _, p = _diamond_plan()
+    with pytest.raises(memplan.MemplanError, match="describe: top must be an integer >= 0"):
+        describe(p, top=top)
+    assert "largest tensors" in describe(p, top=2) and "largest tensors" not in describe(p, top=0)
+
+
+def test_show_and_viz_helpers_name_what_is_not_a_graph_or_plan():
+    """``describe(graph)``, ``describe(None)``, ``check_pairing(g, None)``, ``render_memory_map(plan, graph)``:
+    AttributeErrors ('Graph' object has no attribute 'order'); now memplan's errors naming the function."""
+    from memplan.show import describe, human
+    from memplan.viz import check_pairing, root_spans
+
+    g, p = _diamond_plan()
+    for bad in (None, g, p.to_dict()):
+        with pytest.raises(memplan.PlanFormatError, match="describe needs a memplan Plan"):
+            describe(bad)
+        with pytest.raises(memplan.PlanFormatError, match="check_pairing needs a memplan Plan"):
+            check_pairing(g, bad)
+    with pytest.raises(memplan.GraphError, match="check_pairing needs a memplan Graph"):
+        check_pairing(p, g)
+    with pytest.raises(memplan.MemplanError, match="root_spans: x0 gives no position for node 'a'"):
+        root_spans(g, p, {}, {}, 0.0, 1.0)
+    for bad in (None, "5", float("nan"), True):
+        with pytest.raises(memplan.MemplanError, match="human: n must be a number of bytes"):
+            human(bad)
+    with pytest.raises(memplan.MemplanError, match="too large"):
+        human(10 ** 400)   # OverflowError before
+    assert human(3072) == "3.00 KiB"
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(size=(0, 0)), "size must be"),          # numpy LinAlgError
+    (dict(size=(1e9, 5)), "size must be"),        # a pybind11 TypeError from Agg
+    (dict(size=None), "size must be"),
+    (dict(size=(float("nan"), 3)), "size must be"),
+    (dict(time="no"), "time must be True or False"),   # drew the simulated timeline
+    (dict(title=5), "title must be a string or None"),
+    (dict(sizes=(3, 3)), "unknown option 'sizes' .*did you mean 'size'"),   # Python's TypeError
+])
+def test_memory_map_options_are_named(kw, match):
+    from memplan.viz.memmap import render_memory_map
+
+    g, p = _diamond_plan()
+    with pytest.raises(memplan.MemplanError, match=match):
+        render_memory_map(g, p, "svg", **kw)
