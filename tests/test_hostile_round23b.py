@@ -96,3 +96,64 @@ def test_memory_map_options_are_named(kw, match):
     g, p = _diamond_plan()
     with pytest.raises(memplan.MemplanError, match=match):
         render_memory_map(g, p, "svg", **kw)
+
+
+class _Boom(Exception):
+    pass
+
+
+class _RaisingLatency:
+    """A cost model whose ``event_us`` is a property that raises (a measured table that failed to load)."""
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+    def node_us(self, graph, n):
+        return 1.0
+
+    @property
+    def event_us(self):
+        raise self.exc
+
+
+class _BadFloat:
+    def __float__(self):
+        raise _Boom("no float")
+
+
+class _BadFloatModel:
+    event_us = 2.0
+
+    def node_us(self, graph, n):
+        return _BadFloat()
+
+
+def _entry_points():
+    from memplan.examples import diamond
+
+    g = diamond()
+    p = memplan.plan(g)
+    return [lambda m: memplan.plan(g, streams=2, cost_model=m), lambda m: memplan.simulate(g, p, m),
+            lambda m: memplan.plan(g, devices=2, cost_model=m), lambda m: memplan.graph_optimize(g, 2, cost_model=m)]
+
+
+@pytest.mark.parametrize("exc", [_Boom("no latency"), AttributeError("table not loaded")])
+def test_an_event_us_property_that_raises_is_named_in_a_note(exc):
+    """A cost model's ``event_us`` property that raised came out bare from the protocol's ``isinstance`` (no note:
+    nothing named the hook, unlike ``node_us``); one raising AttributeError made the model "have no event_us"
+    (a ScheduleError hiding the caller's own error). Both propagate as themselves with a note naming the hook."""
+    for call in _entry_points():
+        with pytest.raises(type(exc)) as info:
+            call(_RaisingLatency(exc))
+        assert info.value is exc
+        assert any("_RaisingLatency.event_us" in n for n in getattr(exc, "__notes__", ()))
+        exc.__notes__ = []
+
+
+def test_a_run_time_whose_float_raises_is_named_as_node_us():
+    """``node_us`` returning an object whose ``__float__`` raises: that error came out bare (only TypeError,
+    ValueError and OverflowError were taken as "not a run time"); now it carries node_us's note."""
+    for call in _entry_points():
+        with pytest.raises(_Boom) as info:
+            call(_BadFloatModel())
+        assert any("_BadFloatModel.node_us costing node 'a'" in n for n in info.value.__notes__)
