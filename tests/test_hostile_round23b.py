@@ -157,3 +157,54 @@ def test_a_run_time_whose_float_raises_is_named_as_node_us():
         with pytest.raises(_Boom) as info:
             call(_BadFloatModel())
         assert any("_BadFloatModel.node_us costing node 'a'" in n for n in info.value.__notes__)
+
+
+def _onnx_model(leading, path=None):
+    """x[leading, 4] -> Relu -> y: a symbolic leading dimension ("N") or a fixed one (2)."""
+    from needs import need
+
+    onnx = need("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [leading, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [leading, 4])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m", [x], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    if path is not None:
+        onnx.save(m, str(path))
+    return m
+
+
+@pytest.mark.parametrize("leading, kw, python_words", [
+    ("N", {}, "pass dims={'N': VALUE} or batch=N"),
+    ("N", dict(dims={"M": 3}), "dims['M']: the model has no symbolic dimension 'M'"),
+    ("N", dict(batch=2, dims={"N": 1}), "fixed twice: batch=2 and dims={'N': 1}"),
+    (2, dict(batch=8), "batch=8: graph input 'x' has a fixed leading dimension 2"),
+    ("N", dict(dims={1: 3}), "dims: key 1 is not a dimension name"),   # taken as the name "1" before
+    ("N", dict(dims={"N": -1}), "dims['N']: value -1 is not a non-negative integer"),
+])
+def test_import_onnx_names_its_python_arguments_not_the_cli_options(leading, kw, python_words):
+    """``import_onnx(m)`` on a symbolic model said "pass --dim N=VALUE or --batch N": options of ``memplan
+    import``, which a Python caller does not have. The library now names ``dims=``/``batch=``; the classes are
+    unchanged (GraphError)."""
+    from memplan.importers import import_onnx
+
+    with pytest.raises(memplan.GraphError) as err:
+        import_onnx(_onnx_model(leading), **kw)
+    assert python_words in str(err.value) and "--" not in str(err.value)
+
+
+@pytest.mark.parametrize("leading, argv, cli_words", [
+    ("N", [], "pass --dim N=VALUE or --batch N"),
+    ("N", ["--dim", "M=3"], "--dim M: the model has no symbolic dimension 'M'"),
+    ("N", ["--batch", "2", "--dim", "N=1"], "fixed twice: --batch 2 and --dim N=1"),
+    (2, ["--batch", "8"], "--batch 8: graph input 'x' has a fixed leading dimension 2"),
+])
+def test_memplan_import_keeps_naming_its_options(tmp_path, capsys, leading, argv, cli_words):
+    from memplan.cli import main
+
+    model = tmp_path / "m.onnx"
+    _onnx_model(leading, model)
+    assert main(["import", str(model), "-o", str(tmp_path / "g.json"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and cli_words in err and "dims=" not in err
