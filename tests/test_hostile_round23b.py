@@ -208,3 +208,36 @@ def test_memplan_import_keeps_naming_its_options(tmp_path, capsys, leading, argv
     assert main(["import", str(model), "-o", str(tmp_path / "g.json"), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and cli_words in err and "dims=" not in err
+
+
+def test_more_devices_than_a_graph_has_stages_are_refused():
+    """``plan(llama_tiny, devices=1024)`` (49 nodes) returned a "safe" plan with 988 empty devices (0-byte
+    arenas, no stream). More devices than the graph can be cut into is now a ScheduleError naming ``devices``
+    and the most it can use, from every entry point; that many is planned with no device empty."""
+    from memplan.devices import split_devices
+    from memplan.examples import LLAMA_TINY, chain, llama
+
+    g = llama(LLAMA_TINY)
+    for call in (lambda n: memplan.plan(g, devices=n), lambda n: memplan.plan_devices(g, n),
+                 lambda n: split_devices(g, n)):
+        for n in (37, 1024):
+            with pytest.raises(memplan.ScheduleError, match=rf"devices={n} is more than graph .*ask for at most 36"):
+                call(n)
+    p = memplan.plan(g, devices=36)
+    assert p.devices == 36 and all(a > 0 for a in p.device_arena_bytes)
+    assert sorted(set(p.node_devices)) == list(range(36))
+    with pytest.raises(memplan.ScheduleError, match="devices=5 is more than graph 'chain4' can use: it has 4 nodes"):
+        memplan.plan(chain(), devices=5)
+
+
+def test_memplan_plan_refuses_more_devices_than_stages(tmp_path, capsys):
+    from memplan.cli import main
+    from memplan.examples import LLAMA_TINY, llama
+
+    graph = tmp_path / "g.json"
+    memplan.save_graph(llama(LLAMA_TINY), str(graph))
+    out, split = tmp_path / "p.json", tmp_path / "s.json"
+    assert main(["plan", str(graph), "-o", str(out), "--graph-out", str(split), "--devices", "1024"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "devices=1024" in err and "at most 36" in err
+    assert not out.exists() and not split.exists()
