@@ -241,3 +241,49 @@ def test_memplan_plan_refuses_more_devices_than_stages(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "devices=1024" in err and "at most 36" in err
     assert not out.exists() and not split.exists()
+
+
+def _table():
+    from memplan.io.minimalloc import parse_csv
+
+    return parse_csv("id,lower,upper,size\na,0,1,8\nb,0,1,8\nc,1,2,8\n")
+
+
+@pytest.mark.parametrize("offsets, match", [
+    ([0], "offsets must be 3 integers, one per row"),            # wrote a one-row table, silently
+    ([0, 8, 0, 16], "offsets must be 3 integers, one per row"),  # the extra offset was dropped, silently
+    ([0, 0, 0], "offsets overlap buffers 'a' and 'b'"),          # written as a solution
+    ([0, 8, -1], "buffer 'c': offset -1 is not in 0..2\\*\\*63-1"),
+    ([0.0, 8.0, 0.0], "offsets must be 3 integers"),
+    (None, "offsets must be 3 integers"),                        # TypeError: 'NoneType' object is not iterable
+])
+def test_format_csv_writes_only_a_packing_of_the_table(offsets, match, tmp_path):
+    """``io.minimalloc.format_csv``/``write_csv`` with offsets that are no packing of the table: too few rows
+    were written (zip), too many dropped, an overlap written as a solution. Now a SolverError, nothing written."""
+    from memplan.io.minimalloc import format_csv, write_csv
+
+    with pytest.raises(memplan.SolverError, match=match):
+        format_csv(_table(), offsets)
+    with pytest.raises(memplan.SolverError, match=match):
+        write_csv(str(tmp_path / "out.csv"), _table(), offsets)
+    assert not (tmp_path / "out.csv").exists()
+    assert format_csv(_table(), [0, 8, 0]).splitlines()[1:] == ["a,0,1,8,0", "b,0,1,8,8", "c,1,2,8,0"]
+
+
+def test_csv_readers_name_what_is_not_text_or_a_path(tmp_path):
+    """``parse_csv(None)``/``parse_csv(b"...")``: AttributeError/TypeError; ``read_csv(pathlib.Path(...))``: a
+    TypeError from the path checks ('PosixPath' is not iterable); ``format_csv(None, ...)``: AttributeError."""
+    import pathlib
+
+    from memplan.io.minimalloc import format_csv, parse_csv, read_csv
+
+    for bad in (None, b"id,lower,upper,size\n"):
+        with pytest.raises(memplan.InputFormatError, match="parse_csv needs the CSV as text"):
+            parse_csv(bad)
+    with pytest.raises(memplan.InputFormatError, match="format_csv needs a CsvTable"):
+        format_csv(None, [0])
+    f = tmp_path / "t.csv"
+    f.write_text("id,lower,upper,size\na,0,1,8\n")
+    assert read_csv(pathlib.Path(f)).ids == ("a",) and read_csv(pathlib.Path(f)).path == str(f)
+    with pytest.raises(memplan.InputFormatError, match="expected a file path"):
+        read_csv(5)
