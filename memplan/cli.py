@@ -271,7 +271,8 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
                     help="latency of one cross-stream event for the scheduler's cost model")
     sp.add_argument("--devices", type=argtypes.at_most(argtypes.MAX_STREAMS, "devices"), default=None, metavar="N",
-                    help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1)")
+                    help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1; "
+                         "at most the stages the graph can be cut into: no device is left empty)")
     sp.add_argument("--device-capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="memory per device for weights plus arena (e.g. 80G); error naming the device if over")
     sp.add_argument("--graph-out", type=argtypes.path, default=None, metavar="SPLIT.json",

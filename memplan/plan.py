@@ -326,7 +326,7 @@ def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, seri
 def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: float, *, streams, max_events,
                   cost_model, device_capacity) -> Planned:
     from .devices import split_devices
-    from .optimize.cost import CostModel, node_costs
+    from .optimize.cost import CostModel, event_latency, node_costs
     from .optimize.streams import schedule_makespan
 
     split = split_devices(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
@@ -345,7 +345,7 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         "copies": split.copies,
         "copy_bytes": split.copy_bytes,
         "cross_device_events": len(split.cross_events),
-        "makespan_us": round(schedule_makespan(g, split.schedule, node_costs(g, model), float(model.event_us)), 3),
+        "makespan_us": round(schedule_makespan(g, split.schedule, node_costs(g, model), event_latency(model)), 3),
         "serial_makespan_us": round(sum(node_costs(graph, model)), 3),
     }
     block["seconds"] = seconds

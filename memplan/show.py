@@ -3,12 +3,32 @@ for a terminal or a font (the CLI's output and error lines, the memory map's lab
 
 from __future__ import annotations
 
+import math
 import unicodedata
 
-from .planfile import Plan
+from .errors import MemplanError, PlanFormatError, as_int
+from .errors import short_repr as _short
+from .planfile import Plan, check_plan_fields
+
+
+def check_plan_arg(plan: object, what: str) -> Plan:
+    """``plan`` if it is a well-formed ``Plan`` (``check_plan_fields``), else ``PlanFormatError`` naming ``what``
+    (the function): a graph, a dict or None handed to ``describe`` was an AttributeError from deep inside."""
+    if not isinstance(plan, Plan):
+        raise PlanFormatError(f"{what} needs a memplan Plan (memplan.load_plan or memplan.plan_from_dict reads "
+                              f"one), not {type(plan).__name__}")
+    check_plan_fields(plan)
+    return plan
 
 
 def human(n: int) -> str:
+    """``n`` bytes in the largest binary unit under 1024 of it (``human(3072) == '3.00 KiB'``)."""
+    if not (isinstance(n, float) and math.isfinite(n)):
+        if as_int(n) is None:   # None, a string: Python's "bad operand type for abs()"
+            raise MemplanError(f"human: n must be a number of bytes, not {type(n).__name__} {_short(n)}")
+        n = as_int(n)
+        if abs(n) >= 1 << 1000:   # no float holds it: Python's OverflowError at the first division
+            raise MemplanError(f"human: n is too large to show in TiB ({_short(n)})")
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
@@ -29,7 +49,15 @@ def printable(text) -> str:
 
 
 def describe(plan: Plan, top: int = 10) -> str:
-    """The summary ``memplan show`` prints, line by line ``printable`` (ids and names from the plan file)."""
+    """The summary ``memplan show`` prints, line by line ``printable`` (ids and names from the plan file),
+    with the ``top`` largest arena tensors (an integer >= 0: None, a float or a string was a TypeError from a
+    comparison deep inside, and a negative count listed nothing, silently)."""
+    check_plan_arg(plan, "describe")
+    count = as_int(top)
+    if count is None or count < 0:
+        raise MemplanError(f"describe: top must be an integer >= 0 (how many of the largest tensors to list), "
+                           f"not {type(top).__name__} {_short(top)}")
+    top = count
     per_stream: dict[int, int] = {}
     for _, s in plan.order:
         per_stream[s] = per_stream.get(s, 0) + 1

@@ -29,12 +29,31 @@ class ToolArgError(ValueError):
     """A tool option that cannot run; the message names it."""
 
 
+def _values(text: str, option: str, read) -> list:
+    """The comma-separated values of ``text``, each ``read(part)``, as the ``memplan`` command takes a list
+    (``memplan.argtypes.comma_list``): a list option is a set, so a repeated value (``--configs tiny,tiny``,
+    ``--batches 16,016``) is refused naming it (each ran twice, its rows reported twice); so are an empty value
+    (``1,,4``: a stray comma) and spaces around one (``1b, 8b``, stripped before for names only)."""
+    text = str(text)
+    seen: dict = {}
+    for part in text.split(","):
+        if not part:
+            raise ToolArgError(f"{option} {text!r}: an empty value (a stray comma?)")
+        if part != part.strip():
+            raise ToolArgError(f"{option} {text!r}: value {part!r} has spaces around it")
+        v = read(part)
+        if v in seen:
+            same = f" (the same as {seen[v]!r})" if seen[v] != part else ""
+            raise ToolArgError(f"{option} {text!r}: repeated value {part!r}{same} (each value at most once)")
+        seen[v] = part
+    return list(seen)
+
+
 def int_list(text: str, option: str, *, lo: int = 1, hi: int | None = None) -> list[int]:
     """``"1,4,16"`` -> ``[1, 4, 16]``; every value an integer in ``lo .. hi``, read as the ``memplan`` command
-    reads one (``memplan.argtypes.integer``: ASCII decimal digits, no spaces around them). Python's ``int()``
-    also took '１６', '٣', '1_6' and ' 16', which no one means and the command refuses."""
-    out = []
-    for part in str(text).split(","):
+    reads one (``memplan.argtypes.integer``: ASCII decimal digits, no spaces around them), each at most once.
+    Python's ``int()`` also took '１６', '٣', '1_6' and ' 16', which no one means and the command refuses."""
+    def read(part: str) -> int:
         try:
             v = strict(part)
         except argparse.ArgumentTypeError as exc:
@@ -43,8 +62,9 @@ def int_list(text: str, option: str, *, lo: int = 1, hi: int | None = None) -> l
         if v < lo or (hi is not None and v > hi):
             want = f"at least {lo}" if hi is None else f"{lo}..{hi}"
             raise ToolArgError(f"{option} {text!r}: {v} is not {want}")
-        out.append(v)
-    return out
+        return v
+
+    return _values(text, option, read)
 
 
 def count_arg(text: str) -> int:
@@ -72,13 +92,15 @@ def real(text: str, option: str) -> float:
 
 
 def config_list(text: str, option: str = "--configs", known=None, what: str = "config") -> list[str]:
-    """Comma-separated names of ``known`` (default: ``runtime.models.llama.CONFIGS``)."""
+    """Comma-separated names of ``known`` (default: ``runtime.models.llama.CONFIGS``), each at most once."""
     known = L.CONFIGS if known is None else known
-    names = [p.strip() for p in str(text).split(",")]
-    for name in names:
+
+    def read(name: str) -> str:
         if name not in known:
             raise ToolArgError(f"{option} {text!r}: unknown {what} {name!r} (choose from {', '.join(known)})")
-    return names
+        return name
+
+    return _values(text, option, read)
 
 
 def fuse_list(text: str, option: str = "--fuse") -> list[str]:

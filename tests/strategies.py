@@ -13,6 +13,17 @@ from hypothesis import strategies as st
 from memplan import Graph, GraphBuilder
 
 
+def fit_devices(graph: Graph, opts: dict) -> dict:
+    """``opts`` with ``devices`` lowered to the most stages ``graph`` can be cut into: more devices than that
+    are refused by name (``devices.split.check_stages``), and random graphs may have a single node."""
+    if opts.get("devices", 1) <= 1:
+        return opts
+    from memplan.devices import cut_constraints, units_of
+    from memplan.devices.split import max_stages
+
+    return dict(opts, devices=min(opts["devices"], max_stages(cut_constraints(graph, units_of(graph))[0])))
+
+
 @st.composite
 def graphs(draw, max_nodes: int = 9) -> Graph:
     alignment = draw(st.sampled_from([1, 8, 64, 256]))

@@ -15,13 +15,14 @@ import os
 
 import pytest
 from conftest import expect_unsafe
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import graphs
 
 import memplan
 from memplan import BudgetError, GraphBuilder, plan_devices
 from memplan.devices import COPY_OP, cut_constraints, partition, split_devices, units_of
+from memplan.devices.split import max_stages
 from memplan.examples import LLAMA_1B, LLAMA_TINY, bundled, llama
 from memplan.optimize import node_costs
 from memplan.planfile import plan_from_dict
@@ -154,10 +155,15 @@ def test_split_of_random_graphs_is_within_one_unit_of_the_optimal_partition(g, n
     units = units_of(g)
     allowed, weight = cut_constraints(g, units)
     ucost = [sum(cost[m] for m in ms) for ms in units]
+    if n > max_stages(allowed):   # a device would run nothing: refused naming devices
+        with pytest.raises(memplan.ScheduleError, match=f"devices={n} is more than graph"):
+            split_devices(g, n)
+        return
     opt = brute_force(ucost, weight, allowed, n, None)
     split = split_devices(g, n)
     assert max(split.stage_cost_us) <= opt + max(ucost) + 1e-6
     assert sum(split.stage_cost_us) == pytest.approx(sum(ucost))
+    assert all(a < b for a, b in split.stages)   # no device left empty
 
 
 @pytest.mark.parametrize("n", [2, 4])
@@ -208,9 +214,15 @@ def assert_split_faithful(g, split):
         assert lo <= split.schedule.stream_of()[nid] < hi  # device d owns a contiguous stream range
 
 
+def _stages(g) -> int:
+    """The most devices ``g`` can be split over with none empty."""
+    return max_stages(cut_constraints(g, units_of(g))[0])
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(g=graphs(max_nodes=9), n=st.integers(1, 4), streams=st.sampled_from([None, 2]))
 def test_every_multi_device_plan_verifies(g, n, streams):
+    n = min(n, _stages(g))   # (more devices than stages: refused, test_more_devices_than_stages_are_refused)
     split, p = plan_devices(g, n, solver="greedy", streams=streams)
     assert check(split.graph, p) == []
     assert_split_faithful(g, split)
@@ -233,6 +245,10 @@ def test_every_multi_device_plan_verifies(g, n, streams):
 @pytest.mark.parametrize("streams", [None, 2, "auto"])
 def test_bundled_multi_device_plans_verify(name, n, streams):
     g = bundled()[name]
+    if n > _stages(g):   # 'views': 4 nodes, 3 stages (its view op is fused with its producer)
+        with pytest.raises(memplan.ScheduleError, match=f"devices={n} is more than graph"):
+            plan_devices(g, n, streams=streams)
+        return
     split, p = plan_devices(g, n, streams=streams)
     memplan.verify(split.graph, p)
     assert_split_faithful(g, split)
@@ -325,6 +341,8 @@ def test_tensor_past_its_device_arena_is_caught():
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(g=graphs(max_nodes=9), n=st.integers(2, 4), data=st.data())
 def test_moving_an_accessed_tensor_to_another_device_is_caught(g, n, data):
+    assume(_stages(g) >= 2)
+    n = min(n, _stages(g))
     split, p = plan_devices(g, n, solver="greedy")
     sg = split.graph
     accessed = sorted({sg.tensors[sg.root[t]].id for m in range(len(sg.nodes)) if sg.nodes[m].op != COPY_OP
@@ -577,6 +595,8 @@ def _device_problems(g, n, streams, own_streams):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(g=graphs(max_nodes=9), n=st.integers(2, 4), streams=st.sampled_from([None, 2]))
 def test_own_stream_intervals_keep_the_exact_conflicts(g, n, streams):
+    assume(_stages(g) >= 2)
+    n = min(n, _stages(g))
     # bounding each device's intervals by its own streams only drops pairs that are ordered anyway
     for tight, loose in zip(_device_problems(g, n, streams, True), _device_problems(g, n, streams, False)):
         assert tight.conflict_lists() == loose.conflict_lists()

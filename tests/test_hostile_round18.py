@@ -205,7 +205,7 @@ def test_an_unwritable_output_is_refused_before_the_work(tmp_path, capsys, monke
     def never(*_a, **_k):
         raise AssertionError("the work ran before the output was checked")
 
-    monkeypatch.setattr(onnx_importer, "import_onnx", never)
+    monkeypatch.setattr(onnx_importer, "import_spelled", never)   # (what `memplan import` calls)
     monkeypatch.setattr(mm, "read_csv", never)
     model, table = tmp_path / "m.onnx", tmp_path / "t.csv"
     model.write_bytes(b"x")

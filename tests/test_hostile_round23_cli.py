@@ -28,7 +28,7 @@ def _tool(capsys, tool: str, argv: list[str]) -> tuple[int, str]:
     ("runtime.bench", ["--batches", "\uff11\uff16"], ["--batches", "is not an integer", "ASCII"]),
     ("runtime.bench_multi_gpu", ["--batches", "1,\u0663"], ["--batches", "is not an integer"]),
     ("runtime.tools.gemm_bench", ["--rows", "1_6"], ["--rows", "'1_6' is not an integer"]),
-    ("runtime.tools.bound", ["--batches", "1, 4"], ["--batches", "' 4' is not an integer"]),
+    ("runtime.tools.bound", ["--batches", "1, 4"], ["--batches", "' 4' has spaces around it"]),
     ("runtime.tools.pdl_check", ["--batches", "\u0661"], ["--batches", "is not an integer"]),
     ("runtime.tools.attn_bench", ["--dims", "\uff16\uff14"], ["--dims", "is not an integer"]),
     ("runtime.tools.compare_launches", ["--batches", "\uff12"], ["--batches", "is not an integer"]),

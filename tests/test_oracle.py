@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import findings, optimal_arena, per_node_bound
 from oracle_fuzz import MUTATIONS, corrupt, dags, random_placement
-from strategies import graphs, schedules, view_chains
+from strategies import fit_devices, graphs, schedules, view_chains
 
 import memplan
 from memplan import examples, generators
@@ -160,7 +160,7 @@ def test_returned_plans_pass_the_oracle(data):
         opts = dict(schedule=memplan.schedule_with_events(g, order, stream_of),
                     solver=data.draw(st.sampled_from(["auto", "greedy", "size", "search"])))
     else:
-        opts = dict(data.draw(st.sampled_from(OPTIONS), label="options"))
+        opts = fit_devices(g, dict(data.draw(st.sampled_from(OPTIONS), label="options")))
     if data.draw(st.integers(0, 4), label="budget") == 0:
         serial, free = memplan.plan(g).arena_bytes, memplan.plan(g, streams="auto").arena_bytes
         opts = dict(streams="auto", memory_budget=data.draw(st.integers(min(serial, free), max(serial, free))))
@@ -178,7 +178,7 @@ def test_returned_plans_pass_the_oracle(data):
 @given(st.data())
 def test_verify_agrees_with_the_oracle_on_corrupted_plans(data):
     g = data.draw(any_graph(), label="graph")
-    opts = dict(data.draw(st.sampled_from(OPTIONS), label="options"))
+    opts = fit_devices(g, dict(data.draw(st.sampled_from(OPTIONS), label="options")))
     opts.pop("solver", None), opts.pop("time_limit", None)
     planned = memplan.plan_graph(g, **opts)
     gd, pd = planned.graph.to_dict(), planned.plan.to_dict()
@@ -196,7 +196,7 @@ def test_verify_agrees_with_the_oracle_on_corrupted_plans(data):
 def test_verify_agrees_with_the_oracle_on_random_placements(data):
     g = data.draw(any_graph(12), label="graph")
     if data.draw(st.integers(0, 3), label="devices") == 0:
-        planned = memplan.plan_graph(g, devices=data.draw(st.integers(2, 3)), streams=2)
+        planned = memplan.plan_graph(g, **fit_devices(g, dict(devices=data.draw(st.integers(2, 3)), streams=2)))
         graph, pd = planned.graph, planned.plan.to_dict()
     else:
         order, stream_of = data.draw(schedules(g, 5), label="schedule")

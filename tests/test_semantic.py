@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import findings
 from oracle_fuzz import dags
-from strategies import graphs, schedules, view_chains
+from strategies import fit_devices, graphs, schedules, view_chains
 
 import memplan
 from memplan import GraphBuilder, examples
@@ -40,7 +40,7 @@ def small_examples() -> dict[str, memplan.Graph]:
 
 
 def planned(graph: memplan.Graph, **opts) -> memplan.Planned:
-    return memplan.plan_graph(graph, **opts)
+    return memplan.plan_graph(graph, **fit_devices(graph, opts))
 
 
 @pytest.mark.parametrize("name", sorted(small_examples()))

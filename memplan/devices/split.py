@@ -22,7 +22,7 @@ class DeviceSplit:
     ``tensor_device``: the same, by index of ``graph``. ``schedule``: device 0's nodes, then device 1's,
     ...; device ``d`` runs on the global streams ``range(*stream_ranges[d])``; its events include the
     cross-device ones (``cross_events``). ``stages``: the original graph's node index ranges
-    ``(start, stop)`` per device (empty when a device got nothing). ``stage_cost_us`` and
+    ``(start, stop)`` per device (never empty: ``check_stages`` refuses more devices than stages). ``stage_cost_us`` and
     ``weight_bytes`` exclude copies; ``copy_bytes`` is what crosses devices per step.
     """
 
@@ -51,6 +51,28 @@ class DeviceSplit:
 
 
 
+def max_stages(allowed: list[bool]) -> int:
+    """The most non-empty pipeline stages a graph can be cut into: one, plus one per unit a stage may end
+    after (``cut_constraints``) other than the last."""
+    return 1 + sum(allowed[:-1])
+
+
+def check_stages(graph: Graph, n: int, allowed: list[bool]) -> None:
+    """ScheduleError naming ``devices`` when ``graph`` cannot give each of ``n`` devices a node: ``plan(g,
+    devices=1024)`` on a 49-node graph returned a "safe" plan of 988 empty devices (each an arena of 0 bytes,
+    no stream, its weights nowhere), which a runtime would set up for nothing. A fusion group, or a tensor
+    written through a view (a KV cache) with all its accesses, stays on one device, so a graph may have fewer
+    stages than nodes. With at most ``max_stages`` devices, ``partition`` leaves no device empty."""
+    most = max_stages(allowed)
+    if n > most:
+        nodes = len(graph.nodes)
+        why = (f"it has {nodes} node{'s' * (nodes != 1)}" if most >= nodes else
+               f"its {nodes} nodes can be cut into at most {most} stages (a fusion group, or a tensor written "
+               "through a view such as a KV cache, keeps its nodes on one device)")
+        raise ScheduleError(f"devices={n} is more than graph {_short(graph.name)} can use: {why}, so "
+                            f"{n - most} device(s) would run nothing; ask for at most {most}")
+
+
 def check_devices(n: Any) -> int:
     """The device count, or ScheduleError naming the bad value (the one place it is validated)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STREAMS:
@@ -75,9 +97,10 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     check_devices(n)
     _check_capacity_arg(device_capacity)
     cap = check_options(streams, None, max_events)
-    cost = node_costs(graph, check_cost_model(cost_model))
     units = units_of(graph)
     allowed, weight = cut_constraints(graph, units)
+    check_stages(graph, n, allowed)
+    cost = node_costs(graph, check_cost_model(cost_model))
     ucost = [sum(cost[m] for m in ms) for ms in units]
     stages_u = partition(ucost, weight, allowed, n, device_capacity, cut_bytes=crossing_bytes(graph, units))
     node_dev = [0] * len(graph.nodes)

@@ -63,7 +63,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from ..io import save_graph
     from ..show import human
     from . import from_torch, tty_progress
-    from .onnx import import_onnx, parse_dims
+    from .onnx import CLI, import_spelled, parse_dims
 
     check_outputs({"model": args.model}, {"-o": args.output})
     fmt = model_format(args.model)   # (which checks the model is a regular file, as the loaders do again)
@@ -87,8 +87,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             msg = str(exc)         # program does not know it), as the ONNX importer names its model
             raise GraphError(msg if msg.startswith(f"{args.model}: ") else f"{args.model}: {msg}") from None
     else:
-        graph = import_onnx(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
-                            alignment=args.alignment, progress=progress, outputs={"-o": args.output})
+        graph = import_spelled(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
+                               alignment=args.alignment, progress=progress, outputs={"-o": args.output},
+                               spelling=CLI)   # its messages name --dim and --batch, the options given
     save_graph(graph, args.output)
     if not args.quiet:
         views = sum(t.view_of is not None for t in graph.tensors)

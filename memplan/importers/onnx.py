@@ -24,9 +24,11 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError, as_int, named_options, report_progress
+from ..errors import short_repr as _short
 from ..files import check_outputs, check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
@@ -164,6 +166,32 @@ def _check_has_graph(model, source: str) -> None:
         raise InputFormatError(f"{source}: not an ONNX model (it has no graph: no nodes and no outputs)")
 
 
+@dataclass(frozen=True)
+class Spelling:
+    """How the import's messages name its two size options: as the Python arguments of ``import_onnx``
+    (``dims={'N': VALUE}``, ``batch=N``), or as ``memplan import``'s options (``--dim N=VALUE``, ``--batch N``).
+    A library caller told to "pass --dim N=VALUE" was told about an option its call does not have."""
+
+    cli: bool = False
+
+    def dim(self, name: str, value: object = "VALUE") -> str:
+        return f"--dim {name}={value}" if self.cli else f"dims={{{name!r}: {value}}}"
+
+    def dim_key(self, name: str) -> str:
+        return f"--dim {name}" if self.cli else f"dims[{name!r}]"
+
+    def batch(self, value: object = "N") -> str:
+        return f"--batch {value}" if self.cli else f"batch={value}"
+
+    @property
+    def batch_option(self) -> str:
+        return "--batch" if self.cli else "batch"
+
+
+PYTHON = Spelling(cli=False)
+CLI = Spelling(cli=True)
+
+
 @named_options
 def import_onnx(
     model: Any,
@@ -183,6 +211,15 @@ def import_onnx(
     files the caller will write the result to, refused before the import when one is a file the model's
     external data lives in (``memplan import m.onnx -o weights.bin`` replaced the model's weights).
     """
+    return import_spelled(model, batch=batch, dims=dims, name=name, alignment=alignment, progress=progress,
+                          outputs=outputs, spelling=PYTHON)
+
+
+def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | None, name: str | None,
+                   alignment: int, progress: Progress | None, outputs: Mapping[str, str] | None,
+                   spelling: Spelling) -> Graph:
+    """``import_onnx``, its messages naming the size options as ``spelling`` says (``CLI`` for ``memplan
+    import``, which has checked its own arguments; ``PYTHON`` for ``import_onnx``)."""
     check_progress(progress, "import_onnx")
     check_alignment(alignment)  # before the model is read and inferred, not after
     onnx = _need_onnx()
@@ -202,14 +239,15 @@ def import_onnx(
         default_name = model.graph.name or "onnx"
     try:
         base_dir = os.path.dirname(os.path.abspath(source)) if source != "model" else None
-        return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress)
+        return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress,
+                       spelling)
     except GraphError as exc:
         msg = str(exc)
         raise GraphError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
 
 
 def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
-            progress) -> Graph:
+            progress, spelling: Spelling) -> Graph:
     fixed = _check_dims_option(batch, dims)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
@@ -223,7 +261,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_structure(g, node_ids, inits)
 
     unread: dict[str, str] = {}  # small external initializers whose data could not be read -> why
-    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread)
+    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling)
     shapes = _shapes(g, inferred)
 
     input_names = [v.name for v in g.input if v.name not in inits]
@@ -260,7 +298,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 d = d if d in dim_names else declared[i] if i < len(declared) else ""
                 if vname in data_dependent:  # a --dim would plan one input's length (see DATA_DEPENDENT_OPS)
                     d = ""
-                hint = (f" (symbolic {d!r}: pass --dim {d}=VALUE)" if d else
+                hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else
                         ": it depends on values computed at run time (a data-dependent op such as NonZero or "
                         "Unique, or a shape computation ONNX cannot follow), so no size can be planned")
                 if unread:  # the likelier cause: a shape constant whose data is not there
@@ -389,16 +427,20 @@ def _dims_hint(inputs, params: set[str]) -> str:
 
 
 def _check_dims_option(batch: int | None, dims: Mapping[str, int] | None) -> dict[str, int]:
+    """The ``dims`` a Python caller gave, checked and named as the arguments they are (the CLI's ``--dim`` and
+    ``--batch`` were checked by its parser): a key that is no string (``{1: 4}``) was taken as the name "1"."""
     if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or not 0 <= batch <= MAX_DIM):
-        raise GraphError(f"batch {batch!r} is not a non-negative integer below 2**63")
+        raise GraphError(f"batch={_short(batch)} is not a non-negative integer below 2**63")
     if dims is not None and not isinstance(dims, Mapping):
         raise GraphError(f"dims must be a mapping of dimension names to sizes, not {type(dims).__name__}")
     fixed = {}
     for k, v in (dims or {}).items():
+        if not isinstance(k, str) or not k:
+            raise GraphError(f"dims: key {_short(k)} is not a dimension name (a non-empty string)")
         n = as_int(v)   # a numpy integer as the int it equals, as every other integer option takes it
         if n is None or not 0 <= n <= MAX_DIM:
-            raise GraphError(f"dimension {k!r}: value {v!r} is not a non-negative integer below 2**63")
-        fixed[str(k)] = n
+            raise GraphError(f"dims[{k!r}]: value {_short(v)} is not a non-negative integer below 2**63")
+        fixed[k] = n
     return fixed
 
 
@@ -578,15 +620,17 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
 
 # -- shape inference --------------------------------------------------------------------------------
 
-def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]], applied: bool) -> None:
+def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]], applied: bool,
+                         spelling: Spelling) -> None:
     """``batch`` must set some input's leading dimension or agree with the model's: on a model whose every
     leading dimension is fixed, a batch it cannot take would be ignored, and the user would get a graph of
     another batch than the one asked for, silently. One input whose leading dimension equals ``batch`` is
     agreement: other inputs' leading dimensions need not be a batch (``Expand``'s shape, a ``[3]`` scale)."""
     if not applied and static and all(v != batch for _name, v in static):
         name, v = static[0]
-        raise GraphError(f"{source}: --batch {batch}: graph input {name!r} has a fixed leading dimension {v} and no "
-                         "input's is symbolic or unknown, so the batch cannot be set (leave --batch out)")
+        raise GraphError(f"{source}: {spelling.batch(batch)}: graph input {name!r} has a fixed leading dimension "
+                         f"{v} and no input's is symbolic or unknown, so the batch cannot be set (leave "
+                         f"{spelling.batch_option} out)")
 
 
 def _shape_inputs(op: str, opset: int) -> tuple[int, ...]:
@@ -631,7 +675,7 @@ def _data_dependent_outputs(g, opset: int) -> set[str]:
 
 
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
-           base_dir: str | None = None, unread: dict[str, str] | None = None):
+           base_dir: str | None = None, unread: dict[str, str] | None = None, spelling: Spelling = PYTHON):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
 
     Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
@@ -677,7 +721,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     real_inputs = [vi for vi in g2.input if vi.name not in inits]
     for k in fixed:
         if k not in params:
-            raise GraphError(f"{source}: --dim {k}: the model has no symbolic dimension {k!r} "
+            raise GraphError(f"{source}: {spelling.dim_key(k)}: the model has no symbolic dimension {k!r} "
                              f"({_dims_hint(real_inputs, params)})")
     mapping = dict(fixed)
     if batch is not None:
@@ -691,7 +735,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             if d0.dim_param:
                 if fixed.get(d0.dim_param, batch) != batch:   # both options fix it: which one was meant?
                     raise GraphError(f"{source}: graph input {vi.name!r} dimension 0 ({d0.dim_param!r}) is fixed "
-                                     f"twice: --batch {batch} and --dim {d0.dim_param}={fixed[d0.dim_param]}; "
+                                     f"twice: {spelling.batch(batch)} and "
+                                     f"{spelling.dim(d0.dim_param, fixed[d0.dim_param])}; "
                                      "give one")
                 mapping.setdefault(d0.dim_param, batch)
                 applied = True
@@ -700,7 +745,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                 applied = True
             else:
                 static.append((vi.name, d0.dim_value))
-        _check_batch_applies(source, batch, static, applied)
+        _check_batch_applies(source, batch, static, applied, spelling)
     data_dependent = _data_dependent_outputs(g, _default_opset(model))
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
@@ -725,10 +770,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         for i, d in enumerate(tt.shape.dim):
             if not d.HasField("dim_value"):
                 if d.dim_param:
-                    how = f"pass --dim {d.dim_param}=VALUE" + (" or --batch N" if i == 0 else "")
+                    how = f"pass {spelling.dim(d.dim_param)}" + (f" or {spelling.batch()}" if i == 0 else "")
                     raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is symbolic "
                                      f"({d.dim_param!r}) and not fixed: {how}")
-                how = "pass --batch N" if i == 0 else "the model must give it"
+                how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
     inferred = _run_inference(onnx, m2, source)
     for _ in range(MAX_FOLD_ROUNDS):

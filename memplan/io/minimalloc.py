@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError, from_callback
+from ..errors import short_repr as _short
 from ..files import atomic_write_text, read_input
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, SolveOptions, solve
+from ..solvers.check import overlap
 
 REQUIRED = ("id", "lower", "upper", "size")
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
@@ -50,6 +53,13 @@ class CsvTable:
 
 def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     """Parse minimalloc CSV text; ``path`` names the source in error messages."""
+    if not isinstance(text, str):   # (None: an AttributeError; bytes: a TypeError about startswith)
+        raise InputFormatError(f"parse_csv needs the CSV as text (a str; read_csv reads a file), not "
+                               f"{type(text).__name__}")
+    if isinstance(path, os.PathLike):   # (read_csv's path as the caller gave it)
+        path = os.fspath(path)
+    if not isinstance(path, str):
+        raise InputFormatError(f"parse_csv: path must be a string naming the source, not {type(path).__name__}")
     if text.startswith("\ufeff"):  # else the header's first name is "\ufeffid" and 'id' looks missing
         raise InputFormatError(f"{path}: line 1: starts with a byte-order mark (U+FEFF); save it as UTF-8 "
                                "without one")
@@ -129,6 +139,9 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
 
 def read_csv(path: str) -> CsvTable:
     """Parse a minimalloc CSV file: a regular file of at most ``MAX_FILE_BYTES`` (docs/format.md "Limits")."""
+    from . import _path
+
+    path = _path(path, InputFormatError)   # a PathLike as its text (a TypeError from the file checks before)
     try:
         text = read_input(path, InputFormatError).decode("utf-8")
     except UnicodeDecodeError:
@@ -137,14 +150,45 @@ def read_csv(path: str) -> CsvTable:
 
 
 def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
-    """The input columns plus ``offset`` (replacing an ``offset`` column the input already had)."""
+    """The input columns plus ``offset`` (replacing an ``offset`` column the input already had).
+
+    ``offsets`` must be a packing of the table: one non-negative integer per row, no two buffers live at one
+    time overlapping (SolverError naming them). Fewer offsets than rows wrote a table cut short and more
+    were dropped, both silently, and an overlapping packing was written as a solution."""
+    if not isinstance(table, CsvTable):
+        raise InputFormatError(f"format_csv needs a CsvTable (parse_csv or read_csv reads one), not "
+                               f"{type(table).__name__}")
+    off = _offsets(table, offsets)
+    problem = table.problem()
+    clash = overlap(problem, off)
+    if clash is not None:
+        a, b = clash
+        raise SolverError(f"{table.path}: offsets overlap buffers {problem.name(a)!r} and {problem.name(b)!r}, "
+                          "which are live at the same time: no packing")
     keep = [k for k, h in enumerate(table.header) if h != "offset"]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow([table.header[k] for k in keep] + ["offset"])
-    for row, off in zip(table.rows, np.asarray(offsets).tolist()):
-        w.writerow([row[k].strip() for k in keep] + [int(off)])
+    for row, o in zip(table.rows, off.tolist()):
+        w.writerow([row[k].strip() for k in keep] + [o])
     return out.getvalue()
+
+
+def _offsets(table: CsvTable, offsets) -> np.ndarray:
+    """``offsets`` as int64, one per row, each in ``0 .. 2**63 - 1`` with its buffer's end (SolverError)."""
+    try:
+        arr = np.asarray(offsets)
+    except Exception:   # (a ragged nesting: numpy's ValueError)
+        arr = np.asarray(None)
+    n = len(table.rows)
+    if arr.ndim != 1 or len(arr) != n or (n and arr.dtype.kind not in "iu"):
+        raise SolverError(f"{table.path}: offsets must be {n} integers, one per row, not {_short(offsets)}")
+    big = arr.astype(object) + table.sizes.astype(object) if n else arr
+    if n and ((arr < 0).any() or max(big) >= MAX_VALUE):
+        i = int(np.flatnonzero((arr < 0) | (big >= MAX_VALUE))[0])
+        raise SolverError(f"{table.path}: buffer {table.ids[i]!r}: offset {int(arr[i])} is not in 0..2**63-1 "
+                          "with its size")
+    return arr.astype(np.int64)
 
 
 def write_csv(path: str, table: CsvTable, offsets: np.ndarray) -> None:

@@ -10,10 +10,12 @@ launch overhead. Anything with ``event_us`` and ``node_us(graph, n)`` can replac
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ..errors import ScheduleError, add_note, mark_callers, named_fields
 from ..errors import short_repr as _short
@@ -98,6 +100,34 @@ def _matmul_flops(graph: Graph, n: int) -> float:
         return 0.0
 
 
+_T = TypeVar("_T")
+
+
+def from_hook(model: object, hook: str, what: str, get: Callable[[], _T]) -> _T:
+    """``get()``, which runs a user cost model's ``hook`` (``node_us``, ``event_us``: a method, a property, a
+    returned number's ``__float__``). What it raises propagates as itself with a note naming the hook, the
+    model and ``what`` it was asked (``add_note``, as for a progress callback): it came from the caller's own
+    code, so it keeps its type and traceback and every ``except`` around ``plan()`` still catches it; bare,
+    nothing said which hook of which model raised, and an ``event_us`` property's error said nothing at all."""
+    try:
+        return get()
+    except Exception as exc:
+        add_note(exc, f"(raised by {type(model).__name__}.{hook} {what})")
+        mark_callers(exc)
+        raise
+
+
+def _has(model: object, name: str) -> bool:
+    """Whether ``model`` has attribute ``name``, without running a property (``inspect.getattr_static``):
+    the protocol's ``isinstance`` ran the ``event_us`` property, whose error escaped bare from the check, and
+    whose AttributeError made a model "have no event_us". A dynamic attribute (``__getattr__``) is asked."""
+    try:
+        inspect.getattr_static(model, name)
+        return True
+    except AttributeError:
+        return from_hook(model, name, "(looked up)", lambda: hasattr(model, name))
+
+
 def check_cost_model(model: object) -> CostModelLike:
     """``model`` (None: the default ``CostModel()``) if it is a cost model whose ``event_us`` is a number
     in ``0 .. MAX_COST_US``, else ScheduleError naming it. Checked where a model comes in: a NaN or
@@ -105,7 +135,8 @@ def check_cost_model(model: object) -> CostModelLike:
     could not be read back)."""
     if model is None:
         return CostModel()
-    if not isinstance(model, CostModelLike):
+    if not (_has(model, "event_us") and _has(model, "node_us")
+            and from_hook(model, "node_us", "(looked up)", lambda: callable(model.node_us))):
         raise ScheduleError(f"cost_model must have event_us and node_us(graph, n) (a memplan.CostModel), "
                             f"not {type(model).__name__} {_short(model)}")
     event_latency(model)
@@ -114,13 +145,17 @@ def check_cost_model(model: object) -> CostModelLike:
 
 def event_latency(model: CostModelLike) -> float:
     """``model.event_us`` as a float, or ScheduleError unless it is a number in ``0 .. MAX_COST_US``
-    (the cap of a node's cost: every sum of latencies stays finite)."""
-    e = model.event_us
+    (the cap of a node's cost: every sum of latencies stays finite). Read once per call: what a user's
+    property raises carries a note naming it (``from_hook``)."""
+    what = "(the cost model's cross-stream event latency)"
+    e = from_hook(model, "event_us", what, lambda: model.event_us)
     # any real number but a bool: numpy scalars (latencies from measurements) included
-    if isinstance(e, bool) or not isinstance(e, numbers.Real) or not 0 <= _float(e) <= MAX_COST_US:
+    us = math.nan if isinstance(e, bool) or not isinstance(e, numbers.Real) else from_hook(
+        model, "event_us", what, lambda: _float(e))
+    if not 0 <= us <= MAX_COST_US:
         raise ScheduleError(f"cost model: event_us {_short(e)} is not a finite non-negative number of "
                             f"microseconds (at most {MAX_COST_US:g})")
-    return float(e)
+    return us
 
 
 def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
@@ -133,14 +168,9 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
     model = model if model is not None else CostModel()
     out = []
     for n in range(len(graph.nodes)):
-        try:
-            raw = model.node_us(graph, n)
-        except Exception as exc:
-            add_note(exc, f"(raised by {type(model).__name__}.node_us costing node {_short(graph.nodes[n].id)}, "
-                          f"index {n}, of graph {_short(graph.name)})")
-            mark_callers(exc)
-            raise
-        us = _microseconds(raw)
+        what = f"costing node {_short(graph.nodes[n].id)}, index {n}, of graph {_short(graph.name)}"
+        raw = from_hook(model, "node_us", what, lambda: model.node_us(graph, n))   # noqa: B023 (called at once)
+        us = from_hook(model, "node_us", what, lambda: _microseconds(raw))   # noqa: B023 (its result's __float__)
         if us is None:
             raise ScheduleError(f"cost model gave node {graph.nodes[n].id!r} the run time {_short(raw)} (expected "
                                 f"a number of microseconds in 0..{MAX_COST_US:g})")

@@ -60,7 +60,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                 break
             share = options.time_limit * (first_share if k == 0 else 1.0 - first_share)
             try:
-                sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best))
+                # the bound an exact solver proved along with ``best`` goes on as ``proven`` (the library's own,
+                # passed beside the warm start: a warm start's bound is never read, it may be a caller's claim)
+                sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best),
+                                       proven=int(best.info.get("bound", 0)))
             except (BudgetError, SolverError) as exc:
                 if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
                     raise

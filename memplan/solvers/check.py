@@ -36,8 +36,7 @@ def check_solution(problem: BufferProblem, sol: Solution) -> None:
     if arena_of(problem, off) != sol.arena:
         raise SolverError(f"solver {sol.solver!r} reported arena {sol.arena}, but its offsets span "
                           f"{arena_of(problem, off)} (a solver bug)")
-    clash = _interval_collision(problem, off) if problem.is_interval else (
-        find_collision(problem, off) if n <= PAIRWISE_LIMIT else None)
+    clash = overlap(problem, off)
     if clash is not None:
         a, b = clash
         raise SolverError(f"solver {sol.solver!r} overlapped conflicting buffers {problem.name(a)!r} and "
@@ -45,6 +44,14 @@ def check_solution(problem: BufferProblem, sol: Solution) -> None:
     if sol.arena < int(problem.lower_bound or 0):   # (a hand-made problem's bound: it then read OPTIMAL)
         raise SolverError(f"solver {sol.solver!r} packed the buffers in {sol.arena} bytes, below the problem's "
                           f"proven lower bound of {problem.lower_bound} bytes: the bound or the packing is wrong")
+
+
+def overlap(problem: BufferProblem, off: np.ndarray) -> tuple[int, int] | None:
+    """Two conflicting buffers whose bytes ``off`` overlaps, or None: by a sweep for interval problems, pairwise
+    for general ones up to ``PAIRWISE_LIMIT`` buffers (None above it: ``memplan.verify`` checks graph plans)."""
+    if problem.is_interval:
+        return _interval_collision(problem, off)
+    return find_collision(problem, off) if len(problem) <= PAIRWISE_LIMIT else None
 
 
 def _interval_collision(problem: BufferProblem, off: np.ndarray) -> tuple[int, int] | None:

@@ -43,13 +43,13 @@ DEFAULT_TIME_LIMIT = 10.0
 MAX_COMPONENT = 50_000
 
 
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0) -> Solution:
     from ortools.sat.python import cp_model  # lazily: memplan works without ortools until cpsat runs
 
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     wall_deadline = t0 + options.wall_seconds(limit)
-    lb = known_bound(problem, options)
+    lb = known_bound(problem, proven)
     start = best_start(problem, options)
     offsets = np.asarray(start.offsets, dtype=np.int64).copy()
     arena = arena_of(problem, offsets)

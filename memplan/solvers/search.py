@@ -58,7 +58,7 @@ DEFAULT_TIME_LIMIT = 60.0
 MAX_PAIRS = 5_000_000
 
 
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0) -> Solution:
     """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``)."""
     pairs = problem.overlap_count()
     if pairs > MAX_PAIRS:
@@ -70,7 +70,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     budget = WorkBudget(int(limit * params.nodes_per_second), options.wall_seconds(limit))
     progress = options.progress
     n = len(problem)
-    lb = known_bound(problem, options)
+    lb = known_bound(problem, proven)
     cap = problem.capacity
     feasible_only = options.objective == Objective.FIT and cap is not None
 

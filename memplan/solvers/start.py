@@ -2,8 +2,11 @@
 
 ``search`` and ``cpsat`` both begin from the smaller of greedy's and size's plans (or the caller's warm
 start, when it is smaller and sized for this problem), and from the problem's lower bound raised to any
-bound another exact solver already proved (the warm start's ``info["bound"]``: ``auto`` runs them one
-after the other). Written once here, so that the two prove and compare against the same numbers.
+bound another exact solver of this library already proved (``proven``: ``auto`` runs them one after the
+other and hands the first one's bound on). A warm start's own ``info["bound"]`` or ``lower_bound`` is never
+read: it is the caller's claim, and a claim above the true optimum made a heuristic packing "OPTIMAL" (the
+solve stopped at once, its gap 0) — a status and gap must rest only on bounds this library proved.
+Written once here, so that the two prove and compare against the same numbers.
 """
 
 from __future__ import annotations
@@ -28,9 +31,7 @@ def best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
     return min(cands, key=lambda c: c.arena)
 
 
-def known_bound(problem: BufferProblem, options: SolveOptions) -> int:
-    """The problem's lower bound, or the larger one another exact solver proved for it (the warm start's)."""
-    lb = int(problem.lower_bound or 0)
-    if options.warm_start is not None:
-        lb = max(lb, int(options.warm_start.info.get("bound", 0)))
-    return lb
+def known_bound(problem: BufferProblem, proven: int = 0) -> int:
+    """The problem's lower bound, or the larger one another exact solver of this library proved for it
+    (``proven``, from ``auto``; never a caller's warm start, whose bound is only a claim)."""
+    return max(int(problem.lower_bound or 0), int(proven))

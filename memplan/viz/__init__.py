@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import PlanFormatError
+from ..errors import MemplanError, PlanFormatError
 from ..files import atomic_write_bytes  # noqa: F401  (viz writers use the one atomic writer)
-from ..graph import Graph
+from ..graph import Graph, check_graph
 from ..planfile import Plan, check_plan_for
+from ..show import check_plan_arg
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,11 @@ class Span:
     stream: int
 
 
-def check_pairing(graph: Graph, plan: Plan) -> None:
-    """The plan must be made for the graph (``planfile.check_plan_for``; safety is the verifier's job)."""
+def check_pairing(graph: Graph, plan: Plan, what: str = "check_pairing") -> None:
+    """The plan must be made for the graph (``planfile.check_plan_for``; safety is the verifier's job), and
+    both must be memplan's (a None or a dict was an AttributeError naming neither argument nor ``what``)."""
+    check_graph(graph, what)
+    check_plan_arg(plan, what)
     check_plan_for(graph, plan)
 
 
@@ -40,8 +44,16 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
 
     Inputs start at ``x_start`` (written before the run), outputs end at ``x_end`` (read after it).
     The colour stream is the stream of the root's first access. The callers (``trace_events``,
-    ``memory_map_figure``) have checked that the plan is made for the graph (``check_pairing``).
+    ``memory_map_figure``) have checked that the plan is made for the graph (``check_pairing``); it is
+    checked again for a direct caller, whose ``x0``/``x1`` that miss a node are named (KeyErrors before).
     """
+    check_pairing(graph, plan, "root_spans")
+    for what, xs in (("x0", x0), ("x1", x1)):
+        if not isinstance(xs, Mapping):
+            raise MemplanError(f"root_spans: {what} must be a mapping of node id to position, not {type(xs).__name__}")
+        missing = next((n.id for n in graph.nodes if n.id not in xs), None)
+        if missing is not None:
+            raise MemplanError(f"root_spans: {what} gives no position for node {missing!r}")
     offsets = plan.offsets()
     stream_of = plan.stream_of()
     root = graph.root

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import warnings
 from collections.abc import Iterator
 
-from ..errors import MemplanError
+from ..errors import MemplanError, check_option_names
+from ..errors import short_repr as _short
 from ..files import is_stdout, output_path
 from ..graph import Graph
 from ..planfile import Plan
@@ -29,6 +31,11 @@ EDGE_LIMIT = 1500
 #: graphs with at most this many boxes get tensor names written into the larger boxes
 LABEL_LIMIT = 200
 FORMATS = ("png", "svg", "pdf")
+#: a picture's sides in inches (100 dots each): Agg draws at most 2**16 dots a side, and a side under an inch
+#: leaves no room for the axes; the area cap keeps one picture's pixels under about 400 MB
+MIN_INCHES, MAX_INCHES, MAX_AREA = 1.0, 600.0, 10_000.0
+#: the keyword options of ``memory_map_figure`` that ``render_memory_map``/``save_memory_map`` pass on
+FIGURE_OPTIONS = ("time", "title", "size")
 
 
 def _need_matplotlib():
@@ -50,6 +57,8 @@ def _unit(nbytes: int) -> tuple[float, str]:
 def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: str | None = None,
                       size: tuple[float, float] = (11.0, 5.5)):
     """A matplotlib Figure of the plan's arena (not yet saved)."""
+    check_pairing(graph, plan, "memory_map_figure")
+    _check_figure_options(time, title, size)
     Figure = _need_matplotlib()
     from matplotlib.collections import PolyCollection
     from matplotlib.lines import Line2D
@@ -117,6 +126,21 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     return fig
 
 
+def _check_figure_options(time: object, title: object, size: object) -> None:
+    """MemplanError naming the option: ``size=(0, 0)`` was numpy's LinAlgError, ``(1e9, 5)`` a pybind11
+    TypeError from Agg, ``time="no"`` drew the simulated timeline, ``title=5`` was drawn as "5"."""
+    if not isinstance(time, bool):
+        raise MemplanError(f"memory map: time must be True or False, not {_short(time)}")
+    if title is not None and not isinstance(title, str):
+        raise MemplanError(f"memory map: title must be a string or None, not {type(title).__name__} {_short(title)}")
+    ok = isinstance(size, (tuple, list)) and len(size) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        and MIN_INCHES <= v <= MAX_INCHES for v in size)
+    if not ok or size[0] * size[1] > MAX_AREA:
+        raise MemplanError(f"memory map: size must be (width, height) in inches, each {MIN_INCHES:g}..{MAX_INCHES:g} "
+                           f"and their product at most {MAX_AREA:g}, not {_short(size)}")
+
+
 @contextlib.contextmanager
 def _no_glyph_warnings() -> Iterator[None]:
     """Silence matplotlib's "Glyph N missing from font(s)" warnings: ids, graph names and titles are the
@@ -129,7 +153,8 @@ def _no_glyph_warnings() -> Iterator[None]:
 
 def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes:
     """The memory map as PNG/SVG/PDF bytes (deterministic for PNG and SVG: no timestamps)."""
-    if fmt not in FORMATS:
+    check_option_names("render_memory_map", kw, FIGURE_OPTIONS)
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise MemplanError(f"unknown picture format {fmt!r} (choose from {', '.join(FORMATS)})")
     fig = memory_map_figure(graph, plan, **kw)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -161,4 +186,5 @@ def picture_format(path: str) -> str:
 
 def save_memory_map(graph: Graph, plan: Plan, path: str, **kw) -> None:
     """Draw to ``path`` (format from its extension: .png, .svg or .pdf), atomically."""
+    check_option_names("save_memory_map", kw, FIGURE_OPTIONS)
     atomic_write_bytes(path, render_memory_map(graph, plan, picture_format(path), **kw))

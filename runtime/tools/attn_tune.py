@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="attn_tune.json")
     a = ap.parse_args(argv)
     try:   # an unknown variant ran as the default build, silently
-        config_list(a.variants, "--variants", known=["default", *VARIANTS], what="variant")
+        variants = config_list(a.variants, "--variants", known=["default", *VARIANTS], what="variant")
         out_path(a.out)
         need_pycuda()
     except ToolArgError as exc:
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         dev["s"] = cuda.mem_alloc(heads * n_kv * 4)
         dev["o2"] = cuda.mem_alloc(heads * d * 4)
         bufs[key] = (dev, _ref_attn(q, pos[0], K[:n_kv], V[:n_kv], mask, heads, G, d))
-    for vname in ["default"] + a.variants.split(","):
+    for vname in ["default"] + [v for v in variants if v != "default"]:   # (the default build once)
         defs = VARIANTS.get(vname, {})
         fs = module(defs)
         cl = defs.get("AF_CL", 8)

@@ -42,6 +42,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
     for item in filter(None, (s.strip() for s in body.split(","))):
         key, eq, val = item.partition("=")
         key = key.strip()
+        if key in consts:   # the last value won, silently: a list option names each thing at most once
+            raise ValueError(f"--variant {name}: {key} is set twice (each constant at most once)")
         cur = getattr(ops, key, None)
         if not eq or not key.isupper() or isinstance(cur, bool) or not isinstance(cur, (int, float)):
             raise ValueError(f"--variant {name}: {key!r} is not a numeric constant of runtime.kernels.ops")
