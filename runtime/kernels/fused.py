@@ -108,21 +108,26 @@ def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch]
     """ADD+RMS_NORM+MUL over several rows whose outputs h or y overlap its inputs x or r at another address
     (block r would overwrite rows that other blocks still read): the launches that read those inputs from
     fresh scratch buffers instead (``_staged``; the inputs in ``internal`` are produced by an earlier launch
-    of the group, which then writes the scratch buffer itself). Returns the copies then the add+norm launch,
-    or None (no scratch, one row, or an overlap that staging does not remove)."""
+    of the group, which then writes the scratch buffer itself); and, at any number of rows, one whose y the
+    plan put over an h that dies in the group: h then goes to a scratch buffer. Returns the copies then the
+    add+norm launch, or None (no scratch, one row without y over h, or an overlap that staging does not remove)."""
     add, _nrm, mul = nodes
     h, y = add.outputs[0], mul.outputs[0]
-    if scratch is None or _rows(graph, add.inputs[0]) == 1:
+    if scratch is None:
         return None
     # y over h: only where h dies in the group (the final norm's residual, under an f16 y that is no in-place
-    # pair); then the kernel writes h into a scratch buffer that nothing reads after it
+    # pair); then the kernel writes h into a scratch buffer that nothing reads after it. At one row too: the
+    # block reads its inputs before its barrier, but writes h and y after it in no order between threads
     away = not _alias_ok(graph, addr, [y], [h]) or (_dtype(graph, y) == "f16" and _overlaps(graph, addr, y, h))
     if away and not _dies_in(graph, h, nodes):
         return None
+    one_row = _rows(graph, add.inputs[0]) == 1   # (any overlap with the inputs is safe: nothing to stage)
+    if one_row and not away:
+        return None
     f16 = _dtype(graph, y) == "f16"
-    staged = [t for t in dict.fromkeys(add.inputs)
-              if (_overlaps(graph, addr, y, t) if f16 else not _alias_ok(graph, addr, [y], [t]))
-              or (not away and not _alias_ok(graph, addr, [h], [t]))]
+    staged = [t for t in dict.fromkeys(add.inputs) if not one_row
+              and ((_overlaps(graph, addr, y, t) if f16 else not _alias_ok(graph, addr, [y], [t]))
+                   or (not away and not _alias_ok(graph, addr, [h], [t])))]
     if away:
         staged, internal = [*staged, h], (*internal, h)
     return _staged(graph, addr, staged, lambda a: _fused_one(graph, a, nodes, ("ADD", "RMS_NORM", "MUL")), scratch,
