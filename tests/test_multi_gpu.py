@@ -244,17 +244,18 @@ def test_split_plan_launches_the_one_gpu_kernels(name, fuse, batch, streams):
 
 
 @pytest.mark.parametrize("devices", [2, 3])
-@pytest.mark.parametrize("batch", [1, 17, 48, 64])
-@pytest.mark.parametrize("name", ["1b", "8b"])
-def test_split_plan_launches_the_one_gpu_kernels_of_f16_activations(name, batch, devices):
+@pytest.mark.parametrize("name, fuse, batch", [(n, "runtime", b) for n in ("1b", "8b") for b in (1, 17, 48, 64)]
+                         + [("8b", "norms", b) for b in (1, 32)])
+def test_split_plan_launches_the_one_gpu_kernels_of_f16_activations(name, fuse, batch, devices):
     """The same on the f16-activation graphs (``llama(f16_acts=True)``: the runtime's at 17-64 tokens, a
-    user's at one) as a Hopper registry launches them (``wgmma``: gemm_ws, its K/V split and 256-row LM
-    head build), serial and 3-stream splits over 2 and 3 devices. At one row the 8B's 3-device split fused
-    the final add+norm group (its f16 ``fa`` over the dying residual in the one-GPU plan only)."""
+    user's at one and with norm fusion only) as a Hopper registry launches them (``wgmma``: gemm_ws, its K/V
+    split and 256-row LM head build), serial and 3-stream splits over 2 and 3 devices. The 8B's 3-device
+    split fused the final norm group where its one-GPU plan, with the f16 ``fa`` over the dying residual,
+    ran it node by node: the add+norm group at one row, the norm group (``fuse="norms"``) at any."""
     from runtime.tools.compare_launches import compare_plans, one_and_split
 
     for streams in (None, 3):
-        _cfg, g, single, split, multi = one_and_split(name, batch, devices, "runtime", streams=streams, f16_acts=True)
+        _cfg, g, single, split, multi = one_and_split(name, batch, devices, fuse, streams=streams, f16_acts=True)
         c = compare_plans(g, single, split.graph, multi, wgmma=True)
         assert c.same, (streams, c.differing[:2])
         assert c.a.fused_groups == c.b.fused_groups
@@ -262,7 +263,8 @@ def test_split_plan_launches_the_one_gpu_kernels_of_f16_activations(name, batch,
         for r in c.a.rows:
             by_node.setdefault(r.node, []).append(r.kernel)
         # the final norm fused (launched at its last member) and the LM head on the 256-row build
-        assert "out_norm" not in by_node and by_node["out_norm_w"][-1] == "add_rms_norm4_f32_f16", by_node["out_norm_w"]
+        norm = "add_rms_norm4_f32_f16" if fuse == "runtime" else "rms_norm4_f32_f16"
+        assert "out_norm" not in by_node and by_node["out_norm_w"][-1] == norm, by_node["out_norm_w"]
         assert by_node["lm_head"] == ["gemm_ws4_f16x"]
 
 

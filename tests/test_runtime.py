@@ -455,6 +455,38 @@ def test_final_norm_writes_f16_over_its_dying_residual(batch, shift):
     assert fused_mod._dies_in(g, last, [g.nodes[m] for m in g.groups()[g.nodes[g.node_index["out_norm_w"]].group]])
 
 
+@pytest.mark.parametrize("batch, shift", [(32, 0), (32, 256), (1, 0)])
+def test_final_norm_group_fuses_under_an_f16_output_over_its_input(batch, shift):
+    """Norm fusion only (``fuse="norms"``, f16 activations): a plan that puts the f16 ``fa`` over the final
+    residual, the norm's input x, which dies in the group. Over several rows the norm kernel reads a copy of
+    x (its half-width rows of y would land on rows of x other blocks still read); at one row it reads x
+    itself (the block holds its row in registers before its barrier); either way the group runs as one
+    kernel, as in the plans that keep them apart, and the emulation gives the serial plan's bits. (The 8B's
+    serial one-GPU plan ran it node by node and its 3-device split as one kernel.)"""
+    cfg, g, w, inp = _tiny(batch, seed=3, fuse="norms", f16_acts=True)
+    last = f"l{cfg.layers - 1}.out"
+    base = memplan.plan(g)
+    offs = base.offsets()
+    end = -(-base.arena_bytes // 256) * 256
+    at = {"fa": offs[last] + shift, "logits": end}
+    plan = replace(base, tensors=tuple((tid, at.get(tid, off), size) for tid, off, size in base.tensors),
+                   arena_bytes=end + g.tensor("logits").size)
+    memplan.verify(g, plan)
+    addr = _addresses(g, plan)
+    bufs = []
+    per_node, fused = plan_launches(g, addr.__getitem__, scratch=lambda n: bufs.append(n) or (1 << 50) + 8192 * len(bufs))
+    assert g.node_index["out_norm_w"] in fused
+    lns = per_node[g.node_index["out_norm_w"]]
+    assert lns[-1].kernel == "rms_norm4_f32_f16" and lns[-1].args[2] == addr["fa"]
+    if batch > 1:
+        assert [ln.kernel for ln in lns] == ["copy_u32", "rms_norm4_f32_f16"]
+        assert lns[0].args[:2] == (addr[last], lns[-1].args[0]) and lns[-1].args[0] >= 1 << 50
+    else:
+        assert len(lns) == 1 and lns[0].args[0] == addr[last]
+    want = emulate(g, base, w, inp)[0]["logits"]
+    assert np.array_equal(emulate(g, plan, w, inp)[0]["logits"], want)
+
+
 @pytest.mark.parametrize("f16_acts", [False, True])
 def test_a_norm_group_run_node_by_node_sums_as_its_fused_kernel(f16_acts):
     """Issue 16: a lone RMS_NORM (a norm group run node by node) uses the float4 kernel at the block size of

@@ -8,7 +8,8 @@ that is only safe between separate kernels): that group then runs node by node. 
 the choice of kernels does not depend on the plan's offsets: an add+norm group over several rows whose
 outputs overlap its inputs (the planner shifts the residual ADD's in-place output into its input) reads
 those inputs from scratch copies (``scratch``) and still runs as one kernel (issue 16: a one-GPU and a
-two-GPU plan of one graph then run the same kernels, and compute the same bits).
+two-GPU plan of one graph then run the same kernels, and compute the same bits); so do a norm group, an
+attention group and an f16 x's SwiGLU pass whose output overlaps an input.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def _fused_launch(graph: Graph, addr, members, num_sms: int, wgmma: bool, counte
     ln = _fused_one(graph, addr, nodes, ops, num_sms)
     if ln is None and ops == ("ADD", "RMS_NORM", "MUL"):
         return _stage_add_rms(graph, addr, nodes, scratch, internal=())
+    if ln is None and ops == ("RMS_NORM", "MUL"):
+        return _stage_norm(graph, addr, nodes, scratch)
     if ln is None and "SOFT_MAX" in ops:
         return _stage_attention(graph, addr, nodes, ops, scratch, num_sms)
     return [ln] if ln is not None else None
@@ -102,6 +105,19 @@ def _stage_attention(graph: Graph, addr, nodes, ops, scratch, num_sms: int) -> l
     reads = [t for t in dict.fromkeys(t for n in nodes for t in n.inputs) if t not in inside]
     staged = [t for t in reads if graph.in_arena(graph.tensor_index[t]) and _overlaps(graph, addr, out, t)]
     return _staged(graph, addr, staged, lambda a: _fused_one(graph, a, nodes, ops, num_sms), scratch)
+
+
+def _stage_norm(graph: Graph, addr, nodes, scratch) -> list[Launch] | None:
+    """RMS_NORM+MUL over several rows whose output y the plan put over its input x at another address, or at
+    any address in f16 (its rows are half as wide: row r lands on x's row r / 2, which another block still
+    reads; what a planner may do where x dies in the group, as the final norm's residual under an f16 ``fa``
+    of ``llama(f16_acts=True)``): the copy of x to scratch and the norm reading it, so that every plan of a
+    graph runs the same kernel (issue 16's rule). None if the group fails for another reason too."""
+    a, b = nodes
+    x, y = a.inputs[0], b.outputs[0]
+    if scratch is None or _rows(graph, x) == 1 or not _overlaps(graph, addr, y, x):
+        return None
+    return _staged(graph, addr, [x], lambda ad: _fused_one(graph, ad, nodes, ("RMS_NORM", "MUL")), scratch)
 
 
 def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch] | None:
@@ -248,8 +264,10 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
             ln = _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])
             if _dtype(graph, b.outputs[0]) != "f16":
                 return ln
-            # f16 y: the float4 kernel's f16 twin, never over its input (half-width rows)
-            if ln.kernel != "rms_norm4_f32" or not _f16_out_ok(graph, addr, b.outputs[0], [a.inputs[0]]):
+            # f16 y: the float4 kernel's f16 twin, over several rows never over its input (half-width rows
+            # land on rows other blocks still read; one block holds its row in registers before its barrier)
+            if ln.kernel != "rms_norm4_f32" or (_rows(graph, a.inputs[0]) > 1
+                                                and not _f16_out_ok(graph, addr, b.outputs[0], [a.inputs[0]])):
                 return None
             return replace(ln, kernel="rms_norm4_f32_f16")
         return None
