@@ -868,6 +868,43 @@ def test_capture_holds_off_the_garbage_collector(monkeypatch):
     ex.free()
 
 
+def test_capture_restores_the_garbage_collector_on_every_exit(monkeypatch):
+    """``capture_graph`` turns the cyclic collector back on however the capture ends: ``issue`` raising, the
+    capture invalidated (a device free inside it: the fake driver fails its end, as CUDA does), or a clean
+    capture; a collector the caller had turned off stays off."""
+    import gc
+
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    import pycuda.driver as cuda
+
+    from runtime.cuda_util import CudaError, capture_graph
+
+    s = cuda.Stream()
+    buf = cuda.mem_alloc(256)
+
+    def boom():
+        assert not gc.isenabled()
+        raise ValueError("boom")
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="boom"):
+        capture_graph(s, boom)
+    assert gc.isenabled() and drv.capturing is None
+    with pytest.raises(CudaError, match="INVALIDATED"):
+        capture_graph(s, buf.free)
+    assert gc.isenabled() and drv.capturing is None
+    capture_graph(s, lambda: None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        capture_graph(s, lambda: None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_gate_and_up_run_as_one_tensor_core_pass_above_batch_one():
     """Batch 16 on matrices wide enough for gemm_tc: each layer's gate/up group is one launch reading both
     matrices (no gate or up tensor written, no swiglu_f32), in the serial and the 3-stream plan, and the
