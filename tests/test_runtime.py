@@ -596,6 +596,34 @@ def test_auto_pdl_policy_takes_pdl_for_f16_activations_at_every_row_count():
     assert not weight_products_read_f16(_tiny(1)[1]) and pdl_by_default(1)
 
 
+def test_gemm_ws_launch_rules_give_launches_the_kernel_computes_in_full():
+    """Every gemm_ws launch the registry's rules give (plain 64- and 256-row builds, SwiGLU 128 and 256; K
+    and V split in two, wide products over K) for rows 1-64, N no multiple of a block's rows and K no
+    multiple of 64, on GPUs of 1 to 132 SMs, is one llama.cu's gemm_ws_body computes in full
+    (``emulate.check_ws_launch``: block, cluster, rows, blocks covering N); no cluster splits K into more
+    parts than it has 64-k stages. The check refuses a launch one block short, or of another build's block."""
+    from runtime.emulate import check_ws_launch
+    from runtime.kernels.ops import WS_NAMES, mul_mat_f16x_launch, swiglu_f16x_launch
+
+    seen = set()
+    for sms in (1, 8, 132):
+        for M in (1, 17, 64):
+            for N in (8, 200, 1000, 8448, 8449, 20000):
+                for K in (8, 72, 200, 4104):
+                    for ln in (mul_mat_f16x_launch(16, 32, 48, M, N, K, sms, True),
+                               swiglu_f16x_launch(16, 32, 48, 64, M, N, K, sms, True)):
+                        assert ln.kernel in WS_NAMES, ln
+                        check_ws_launch(ln)
+                        assert ln.args[-1] <= -(-K // 64), ln
+                        seen.add((ln.kernel, ln.args[-1] > 1))
+    assert {k for k, _ in seen} == WS_NAMES - {"gemm_ws2_f16x"} and (("gemm_ws4_f16x", True) in seen)
+    ln = mul_mat_f16x_launch(16, 32, 48, 40, 20000, 4104, 132, True)
+    assert ln.kernel == "gemm_ws4_f16x"
+    for bad in (replace(ln, grid=(ln.grid[0] - ln.args[-1], 1, 1)), replace(ln, block=(160, 1, 1))):
+        with pytest.raises(ValueError, match="gemm_ws4_f16x"):
+            check_ws_launch(bad)
+
+
 def test_registry_wgmma_rule():
     """With the wgmma build (``KernelLibrary.wgmma``), 33..64 rows of x take it on matrices whose K splits
     over enough blocks (0.4 per SM, 8 stages of 64 k each at least): a matrix of few tiles in as many blocks
