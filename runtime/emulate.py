@@ -31,7 +31,15 @@ from .kernels import (
     Launch,
     counter_bytes,
 )
-from .kernels.ops import ATTN_MMA_H_NAMES, NAIVE_F16X, NAIVE_SWIGLU_F16X, WS_NAMES, WS_PLAIN_NAMES
+from .kernels.ops import (
+    ATTN_MMA_H_NAMES,
+    NAIVE_F16X,
+    NAIVE_SWIGLU_F16X,
+    PORTABLE_CLUSTER,
+    WS_BUILDS,
+    WS_NAMES,
+    WS_PLAIN_NAMES,
+)
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -68,8 +76,30 @@ def _out(mem: Memory, a: int, n: int, half: bool) -> np.ndarray:
     return mem.view(a, n, np.float16 if half else np.float32)
 
 
+def check_ws_launch(ln: Launch) -> None:
+    """ValueError unless a gemm_ws launch is one that llama.cu's gemm_ws_body computes in full: its block (128
+    threads per consumer warpgroup and a producer warp: the kernel traps otherwise), a portable cluster that
+    divides the grid, at most 64 rows of x (one 64-row box), 16-byte rows (K % 8: the tensor maps) and blocks
+    of BN weight rows (SwiGLU: BN / 2 outputs) that cover N. The emulation computes every output; the kernel
+    writes only what its blocks cover, so a launch rule that gave too few blocks would pass unseen."""
+    nc, wt, _st = WS_BUILDS[ln.kernel]
+    *_, M, N, K, cl = ln.args
+    outs = 64 * wt * nc // (1 if ln.kernel in WS_PLAIN_NAMES else 2)   # outputs per block
+    bad = ("its block" if tuple(ln.block) != (32 + 128 * nc, 1, 1)
+           else f"cluster {cl}" if not 1 <= cl <= PORTABLE_CLUSTER or ln.grid[0] % cl or tuple(ln.grid[1:]) != (1, 1)
+           else f"{M} rows" if not 1 <= M <= 64
+           else f"K {K}" if K % 8
+           else f"{ln.grid[0] // cl} blocks of {outs} outputs for N {N}" if ln.grid[0] // cl * outs < N
+           else None)
+    if bad is not None:
+        raise ValueError(f"{ln.kernel} grid={ln.grid} block={ln.block} args {ln.args[-4:]}: {bad} is not a launch "
+                         "gemm_ws_body computes in full")
+
+
 def run_launch(mem: Memory, ln: Launch) -> None:
     k, a = ln.kernel, ln.args
+    if k in WS_NAMES:
+        check_ws_launch(ln)
     half = k.endswith("_f32_f16")   # the f16-output twins of the norm, elementwise and SwiGLU kernels
     if k in ("rms_norm_f32", "rms_norm4_f32", "rms_norm4_f32_f16"):
         x, w, y, H, nw, eps = a

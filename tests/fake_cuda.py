@@ -37,8 +37,9 @@ class Driver:
         self.capturing: list | None = None
         self.capture_stream = None
         #: device pointers freed (a pycuda allocation's ``free`` or its garbage collection) inside a capture,
-        #: which CUDA's capture modes forbid (the capture is invalidated)
+        #: which CUDA's capture modes forbid: as there, the capture is invalidated (its end fails)
         self.freed_in_capture: list[int] = []
+        self.frees_before_capture = 0
         self.streams: list = []
         self.events = 0
         #: (kernel, carveout percent or -1) of every cuLaunchKernelEx, in issue order
@@ -249,12 +250,15 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
         assert drv.capturing is None, "nested capture"
         drv.op("begin_capture", int(h))
         drv.capturing, drv.capture_stream = [], int(h)
+        drv.frees_before_capture = len(drv.freed_in_capture)
         return (SUCCESS,)
 
     def end(h):
         assert drv.capture_stream == int(h), "capture ended on another stream"
         ops, drv.capturing, drv.capture_stream = drv.capturing, None, None
         drv.op("end_capture", int(h), len(ops))
+        if len(drv.freed_in_capture) > drv.frees_before_capture:   # as CUDA: a free invalidates the capture
+            return ("CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", None)
         return (SUCCESS, ("graph", ops))
 
     def launch(exe, h):

@@ -225,7 +225,7 @@ def test_poisoned_per_device_graphs_keep_the_copies_they_receive(monkeypatch):
 # -- issue 16: the split plan launches the one-GPU plan's kernels -------------------------------------------
 
 @pytest.mark.parametrize("streams", [None, 2])
-@pytest.mark.parametrize("batch", [1, 16, 32])
+@pytest.mark.parametrize("batch", [1, 16, 17, 32, 48, 64])
 @pytest.mark.parametrize("fuse", ["runtime", "norms"])
 @pytest.mark.parametrize("name", ["tiny", "1b", "8b"])
 def test_split_plan_launches_the_one_gpu_kernels(name, fuse, batch, streams):
@@ -241,6 +241,31 @@ def test_split_plan_launches_the_one_gpu_kernels(name, fuse, batch, streams):
     assert c.a.fused_groups == c.b.fused_groups == len(g.groups())
     assert not c.a.unfusable and not c.b.unfusable
     assert c.b.copies == len(split.graph.nodes) - len(g.nodes) and c.a.copies == 0
+
+
+@pytest.mark.parametrize("devices", [2, 3])
+@pytest.mark.parametrize("name, fuse, batch", [(n, "runtime", b) for n in ("1b", "8b") for b in (1, 17, 48, 64)]
+                         + [("8b", "norms", b) for b in (1, 32)])
+def test_split_plan_launches_the_one_gpu_kernels_of_f16_activations(name, fuse, batch, devices):
+    """The same on the f16-activation graphs (``llama(f16_acts=True)``: the runtime's at 17-64 tokens, a
+    user's at one and with norm fusion only) as a Hopper registry launches them (``wgmma``: gemm_ws, its K/V
+    split and 256-row LM head build), serial and 3-stream splits over 2 and 3 devices. The 8B's 3-device
+    split fused the final norm group where its one-GPU plan, with the f16 ``fa`` over the dying residual,
+    ran it node by node: the add+norm group at one row, the norm group (``fuse="norms"``) at any."""
+    from runtime.tools.compare_launches import compare_plans, one_and_split
+
+    for streams in (None, 3):
+        _cfg, g, single, split, multi = one_and_split(name, batch, devices, fuse, streams=streams, f16_acts=True)
+        c = compare_plans(g, single, split.graph, multi, wgmma=True)
+        assert c.same, (streams, c.differing[:2])
+        assert c.a.fused_groups == c.b.fused_groups
+        by_node: dict[str, list[str]] = {}
+        for r in c.a.rows:
+            by_node.setdefault(r.node, []).append(r.kernel)
+        # the final norm fused (launched at its last member) and the LM head on the 256-row build
+        norm = "add_rms_norm4_f32_f16" if fuse == "runtime" else "rms_norm4_f32_f16"
+        assert "out_norm" not in by_node and by_node["out_norm_w"][-1] == norm, by_node["out_norm_w"]
+        assert by_node["lm_head"] == ["gemm_ws4_f16x"]
 
 
 def test_launch_comparison_sees_a_group_that_fuses_in_one_plan_only(monkeypatch):

@@ -418,14 +418,16 @@ def test_overlapped_add_norm_group_reads_a_copied_residual(f16_acts):
     assert L.rel_err(want, L.reference_forward(cfg, w, inp)[0]) < 5e-3
 
 
-@pytest.mark.parametrize("shift", [0, 256])
-def test_final_norm_writes_f16_over_its_dying_residual(shift):
+@pytest.mark.parametrize("batch, shift", [(32, 0), (32, 256), (1, 0)])
+def test_final_norm_writes_f16_over_its_dying_residual(batch, shift):
     """An f16 ``fa`` (f16_acts graphs) that a plan puts over the final residual (its last reader is the final
     norm, in ``fa``'s own group: safe by the contract, and what a planner may do) at the same address or
     partly over it: the group still runs as one kernel, writing the residual into a scratch buffer nothing
-    reads (its f16 rows would land on residual rows other blocks still read); the emulation gives the
-    serial plan's bits. A residual that a later node reads is never sent away."""
-    cfg, g, w, inp = _tiny(32, seed=3, fuse="runtime", f16_acts=True)
+    reads (its f16 rows would land on residual rows other blocks still read; at one row the block's threads
+    write h and y after its barrier in no order); the emulation gives the serial plan's bits. A residual
+    that a later node reads is never sent away. (At one row the 8B's serial one-GPU plan of
+    ``llama(f16_acts=True)`` ran this group node by node, its 3-device split as one kernel.)"""
+    cfg, g, w, inp = _tiny(batch, seed=3, fuse="runtime", f16_acts=True)
     last = f"l{cfg.layers - 1}.out"
     base = memplan.plan(g)
     offs = base.offsets()
@@ -437,7 +439,9 @@ def test_final_norm_writes_f16_over_its_dying_residual(shift):
     addr = _addresses(g, plan)
     bufs = []
     per_node, fused = plan_launches(g, addr.__getitem__, scratch=lambda n: bufs.append(n) or (1 << 50) + 8192 * len(bufs))
-    assert len(fused) == len(g.groups())
+    assert g.node_index["out_norm_w"] in fused
+    if batch > 1:   # (one row of f16 attention output has no fused kernel: node by node in every plan)
+        assert len(fused) == len(g.groups())
     lns = per_node[g.node_index["out_norm_w"]]
     norm = lns[-1]
     assert norm.kernel == "add_rms_norm4_f32_f16" and norm.args[4] == addr["fa"]
@@ -449,6 +453,38 @@ def test_final_norm_writes_f16_over_its_dying_residual(shift):
     h = "l0.out"
     assert not fused_mod._dies_in(g, h, [g.nodes[m] for m in g.groups()["l0.res2_f"]])
     assert fused_mod._dies_in(g, last, [g.nodes[m] for m in g.groups()[g.nodes[g.node_index["out_norm_w"]].group]])
+
+
+@pytest.mark.parametrize("batch, shift", [(32, 0), (32, 256), (1, 0)])
+def test_final_norm_group_fuses_under_an_f16_output_over_its_input(batch, shift):
+    """Norm fusion only (``fuse="norms"``, f16 activations): a plan that puts the f16 ``fa`` over the final
+    residual, the norm's input x, which dies in the group. Over several rows the norm kernel reads a copy of
+    x (its half-width rows of y would land on rows of x other blocks still read); at one row it reads x
+    itself (the block holds its row in registers before its barrier); either way the group runs as one
+    kernel, as in the plans that keep them apart, and the emulation gives the serial plan's bits. (The 8B's
+    serial one-GPU plan ran it node by node and its 3-device split as one kernel.)"""
+    cfg, g, w, inp = _tiny(batch, seed=3, fuse="norms", f16_acts=True)
+    last = f"l{cfg.layers - 1}.out"
+    base = memplan.plan(g)
+    offs = base.offsets()
+    end = -(-base.arena_bytes // 256) * 256
+    at = {"fa": offs[last] + shift, "logits": end}
+    plan = replace(base, tensors=tuple((tid, at.get(tid, off), size) for tid, off, size in base.tensors),
+                   arena_bytes=end + g.tensor("logits").size)
+    memplan.verify(g, plan)
+    addr = _addresses(g, plan)
+    bufs = []
+    per_node, fused = plan_launches(g, addr.__getitem__, scratch=lambda n: bufs.append(n) or (1 << 50) + 8192 * len(bufs))
+    assert g.node_index["out_norm_w"] in fused
+    lns = per_node[g.node_index["out_norm_w"]]
+    assert lns[-1].kernel == "rms_norm4_f32_f16" and lns[-1].args[2] == addr["fa"]
+    if batch > 1:
+        assert [ln.kernel for ln in lns] == ["copy_u32", "rms_norm4_f32_f16"]
+        assert lns[0].args[:2] == (addr[last], lns[-1].args[0]) and lns[-1].args[0] >= 1 << 50
+    else:
+        assert len(lns) == 1 and lns[0].args[0] == addr[last]
+    want = emulate(g, base, w, inp)[0]["logits"]
+    assert np.array_equal(emulate(g, plan, w, inp)[0]["logits"], want)
 
 
 @pytest.mark.parametrize("f16_acts", [False, True])
@@ -558,6 +594,34 @@ def test_auto_pdl_policy_takes_pdl_for_f16_activations_at_every_row_count():
         assert weight_products_read_f16(g) == f16
         assert pdl_by_default(weight_product_rows(g), weight_products_read_f16(g)) == want
     assert not weight_products_read_f16(_tiny(1)[1]) and pdl_by_default(1)
+
+
+def test_gemm_ws_launch_rules_give_launches_the_kernel_computes_in_full():
+    """Every gemm_ws launch the registry's rules give (plain 64- and 256-row builds, SwiGLU 128 and 256; K
+    and V split in two, wide products over K) for rows 1-64, N no multiple of a block's rows and K no
+    multiple of 64, on GPUs of 1 to 132 SMs, is one llama.cu's gemm_ws_body computes in full
+    (``emulate.check_ws_launch``: block, cluster, rows, blocks covering N); no cluster splits K into more
+    parts than it has 64-k stages. The check refuses a launch one block short, or of another build's block."""
+    from runtime.emulate import check_ws_launch
+    from runtime.kernels.ops import WS_NAMES, mul_mat_f16x_launch, swiglu_f16x_launch
+
+    seen = set()
+    for sms in (1, 8, 132):
+        for M in (1, 17, 64):
+            for N in (8, 200, 1000, 8448, 8449, 20000):
+                for K in (8, 72, 200, 4104):
+                    for ln in (mul_mat_f16x_launch(16, 32, 48, M, N, K, sms, True),
+                               swiglu_f16x_launch(16, 32, 48, 64, M, N, K, sms, True)):
+                        assert ln.kernel in WS_NAMES, ln
+                        check_ws_launch(ln)
+                        assert ln.args[-1] <= -(-K // 64), ln
+                        seen.add((ln.kernel, ln.args[-1] > 1))
+    assert {k for k, _ in seen} == WS_NAMES - {"gemm_ws2_f16x"} and (("gemm_ws4_f16x", True) in seen)
+    ln = mul_mat_f16x_launch(16, 32, 48, 40, 20000, 4104, 132, True)
+    assert ln.kernel == "gemm_ws4_f16x"
+    for bad in (replace(ln, grid=(ln.grid[0] - ln.args[-1], 1, 1)), replace(ln, block=(160, 1, 1))):
+        with pytest.raises(ValueError, match="gemm_ws4_f16x"):
+            check_ws_launch(bad)
 
 
 def test_registry_wgmma_rule():
@@ -830,6 +894,43 @@ def test_capture_holds_off_the_garbage_collector(monkeypatch):
     gc.collect()
     assert ("free", made[0]) in [t[1:3] for t in drv.trace]   # collected after the capture
     ex.free()
+
+
+def test_capture_restores_the_garbage_collector_on_every_exit(monkeypatch):
+    """``capture_graph`` turns the cyclic collector back on however the capture ends: ``issue`` raising, the
+    capture invalidated (a device free inside it: the fake driver fails its end, as CUDA does), or a clean
+    capture; a collector the caller had turned off stays off."""
+    import gc
+
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    import pycuda.driver as cuda
+
+    from runtime.cuda_util import CudaError, capture_graph
+
+    s = cuda.Stream()
+    buf = cuda.mem_alloc(256)
+
+    def boom():
+        assert not gc.isenabled()
+        raise ValueError("boom")
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="boom"):
+        capture_graph(s, boom)
+    assert gc.isenabled() and drv.capturing is None
+    with pytest.raises(CudaError, match="INVALIDATED"):
+        capture_graph(s, buf.free)
+    assert gc.isenabled() and drv.capturing is None
+    capture_graph(s, lambda: None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        capture_graph(s, lambda: None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_gate_and_up_run_as_one_tensor_core_pass_above_batch_one():

@@ -964,3 +964,44 @@ def test_f16_activation_step_uses_gemm_ws(lib):
             ex.free()
     assert L.rel_err(outs[0], ref) < 5e-3
     assert np.array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("H", [64, 2048, 4096])
+def test_one_row_norms_write_f16_over_their_own_inputs(lib, H):
+    """The one-row cases the registry fuses with an f16 y over the group's input (``runtime.kernels.fused``:
+    a plan's final ``fa`` over the residual, ``llama(f16_acts=True)`` at one token): rms_norm4_f32_f16 with y
+    at x, and add_rms_norm4_f32_f16 with y at its first input and h in a buffer of its own (the scratch the
+    registry sends a dying h to) give the bits of the same launches into separate buffers, every time: the
+    block holds its row in registers before its barrier and writes only after it."""
+    import math
+
+    import pycuda.driver as cuda
+
+    from runtime.kernels import Launch
+    from runtime.kernels.ops import RMS_EPS
+
+    rng = np.random.default_rng(H)
+    block = (min(1024, max(32, 32 * math.ceil(H / 16 / 32))), 1, 1)
+    a, r = (rng.standard_normal(H).astype(np.float32) for _ in range(2))
+    w = cuda.to_device(rng.standard_normal(H).astype(np.float32))
+    da, dr, dh, dy = cuda.to_device(a), cuda.to_device(r), cuda.mem_alloc(4 * H), cuda.mem_alloc(2 * H)
+    s = cuda.Stream()
+    bufs = [w, da, dr, dh, dy]
+    try:
+        for kernel, args in (("rms_norm4_f32_f16", lambda x, y: (x, int(w), y, H, H, RMS_EPS)),
+                             ("add_rms_norm4_f32_f16", lambda x, y: (x, int(dr), int(dh), int(w), y, H, H, RMS_EPS))):
+            cuda.memcpy_htod(da, a)
+            lib.launch(Launch(kernel, (1, 1, 1), block, args(int(da), int(dy))), s, pdl=False)
+            s.synchronize()
+            want = np.empty(H, np.float16)
+            cuda.memcpy_dtoh(want, dy)
+            for _ in range(20):
+                cuda.memcpy_htod(da, a)
+                lib.launch(Launch(kernel, (1, 1, 1), block, args(int(da), int(da))), s, pdl=False)
+                s.synchronize()
+                got = np.empty(H, np.float16)
+                cuda.memcpy_dtoh(got, da)
+                assert np.array_equal(got, want), kernel
+    finally:
+        for b in bufs:
+            b.free()

@@ -8,7 +8,8 @@ that is only safe between separate kernels): that group then runs node by node. 
 the choice of kernels does not depend on the plan's offsets: an add+norm group over several rows whose
 outputs overlap its inputs (the planner shifts the residual ADD's in-place output into its input) reads
 those inputs from scratch copies (``scratch``) and still runs as one kernel (issue 16: a one-GPU and a
-two-GPU plan of one graph then run the same kernels, and compute the same bits).
+two-GPU plan of one graph then run the same kernels, and compute the same bits); so do a norm group, an
+attention group and an f16 x's SwiGLU pass whose output overlaps an input.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def _fused_launch(graph: Graph, addr, members, num_sms: int, wgmma: bool, counte
     ln = _fused_one(graph, addr, nodes, ops, num_sms)
     if ln is None and ops == ("ADD", "RMS_NORM", "MUL"):
         return _stage_add_rms(graph, addr, nodes, scratch, internal=())
+    if ln is None and ops == ("RMS_NORM", "MUL"):
+        return _stage_norm(graph, addr, nodes, scratch)
     if ln is None and "SOFT_MAX" in ops:
         return _stage_attention(graph, addr, nodes, ops, scratch, num_sms)
     return [ln] if ln is not None else None
@@ -104,25 +107,43 @@ def _stage_attention(graph: Graph, addr, nodes, ops, scratch, num_sms: int) -> l
     return _staged(graph, addr, staged, lambda a: _fused_one(graph, a, nodes, ops, num_sms), scratch)
 
 
+def _stage_norm(graph: Graph, addr, nodes, scratch) -> list[Launch] | None:
+    """RMS_NORM+MUL over several rows whose output y the plan put over its input x at another address, or at
+    any address in f16 (its rows are half as wide: row r lands on x's row r / 2, which another block still
+    reads; what a planner may do where x dies in the group, as the final norm's residual under an f16 ``fa``
+    of ``llama(f16_acts=True)``): the copy of x to scratch and the norm reading it, so that every plan of a
+    graph runs the same kernel (issue 16's rule). None if the group fails for another reason too."""
+    a, b = nodes
+    x, y = a.inputs[0], b.outputs[0]
+    if scratch is None or _rows(graph, x) == 1 or not _overlaps(graph, addr, y, x):
+        return None
+    return _staged(graph, addr, [x], lambda ad: _fused_one(graph, ad, nodes, ("RMS_NORM", "MUL")), scratch)
+
+
 def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch] | None:
     """ADD+RMS_NORM+MUL over several rows whose outputs h or y overlap its inputs x or r at another address
     (block r would overwrite rows that other blocks still read): the launches that read those inputs from
     fresh scratch buffers instead (``_staged``; the inputs in ``internal`` are produced by an earlier launch
-    of the group, which then writes the scratch buffer itself). Returns the copies then the add+norm launch,
-    or None (no scratch, one row, or an overlap that staging does not remove)."""
+    of the group, which then writes the scratch buffer itself); and, at any number of rows, one whose y the
+    plan put over an h that dies in the group: h then goes to a scratch buffer. Returns the copies then the
+    add+norm launch, or None (no scratch, one row without y over h, or an overlap that staging does not remove)."""
     add, _nrm, mul = nodes
     h, y = add.outputs[0], mul.outputs[0]
-    if scratch is None or _rows(graph, add.inputs[0]) == 1:
+    if scratch is None:
         return None
     # y over h: only where h dies in the group (the final norm's residual, under an f16 y that is no in-place
-    # pair); then the kernel writes h into a scratch buffer that nothing reads after it
+    # pair); then the kernel writes h into a scratch buffer that nothing reads after it. At one row too: the
+    # block reads its inputs before its barrier, but writes h and y after it in no order between threads
     away = not _alias_ok(graph, addr, [y], [h]) or (_dtype(graph, y) == "f16" and _overlaps(graph, addr, y, h))
     if away and not _dies_in(graph, h, nodes):
         return None
+    one_row = _rows(graph, add.inputs[0]) == 1   # (any overlap with the inputs is safe: nothing to stage)
+    if one_row and not away:
+        return None
     f16 = _dtype(graph, y) == "f16"
-    staged = [t for t in dict.fromkeys(add.inputs)
-              if (_overlaps(graph, addr, y, t) if f16 else not _alias_ok(graph, addr, [y], [t]))
-              or (not away and not _alias_ok(graph, addr, [h], [t]))]
+    staged = [t for t in dict.fromkeys(add.inputs) if not one_row
+              and ((_overlaps(graph, addr, y, t) if f16 else not _alias_ok(graph, addr, [y], [t]))
+                   or (not away and not _alias_ok(graph, addr, [h], [t])))]
     if away:
         staged, internal = [*staged, h], (*internal, h)
     return _staged(graph, addr, staged, lambda a: _fused_one(graph, a, nodes, ("ADD", "RMS_NORM", "MUL")), scratch,
@@ -243,8 +264,10 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
             ln = _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])
             if _dtype(graph, b.outputs[0]) != "f16":
                 return ln
-            # f16 y: the float4 kernel's f16 twin, never over its input (half-width rows)
-            if ln.kernel != "rms_norm4_f32" or not _f16_out_ok(graph, addr, b.outputs[0], [a.inputs[0]]):
+            # f16 y: the float4 kernel's f16 twin, over several rows never over its input (half-width rows
+            # land on rows other blocks still read; one block holds its row in registers before its barrier)
+            if ln.kernel != "rms_norm4_f32" or (_rows(graph, a.inputs[0]) > 1
+                                                and not _f16_out_ok(graph, addr, b.outputs[0], [a.inputs[0]])):
                 return None
             return replace(ln, kernel="rms_norm4_f32_f16")
         return None
