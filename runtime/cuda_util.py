@@ -9,7 +9,10 @@ Nothing here imports pycuda or cuda.bindings at module import: only when a helpe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+import threading
+from collections.abc import Callable, Iterator
 
 #: flags of pycuda events and streams the executors create
 EVENT_DISABLE_TIMING = 0x2
@@ -17,6 +20,35 @@ STREAM_NON_BLOCKING = 0x1
 #: poison patterns: f32 and f16 quiet NaN
 F32_NAN = 0x7FC00000
 F16_NAN = 0x7E00
+
+
+class _GcHold:
+    """Python's cyclic collector held off while any capture runs, in any thread: the first hold turns it off
+    (if it was on), the last release turns it back on. The collector is process-wide, so the count is too
+    (two threads capturing at once: the first to finish must not turn it back on under the other)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holds = 0
+        self._was_on = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._holds == 0:
+                self._was_on = gc.isenabled()
+                gc.disable()
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                if self._holds == 0 and self._was_on:
+                    gc.enable()
+
+
+_gc_held = _GcHold()
 
 
 class CudaError(RuntimeError):
@@ -41,14 +73,10 @@ def capture_graph(stream, issue: Callable[[], None]) -> tuple:
     executor's, a tool's buffers) frees it there, a call the capture mode forbids, and the capture is
     invalidated (H200, ``runtime.bench`` over 8B batches 1, 16, 32 then 64: the batch-64 capture failed with
     CUDA_ERROR_STREAM_CAPTURE_INVALIDATED at a later launch; the same batch alone ran)."""
-    import gc
-
     from cuda.bindings import driver as cu
 
     h = cu.CUstream(int(stream.handle))
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc_held():
         check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
               "cuStreamBeginCapture")
         try:
@@ -57,9 +85,6 @@ def capture_graph(stream, issue: Callable[[], None]) -> tuple:
             cu.cuStreamEndCapture(h)
             raise
         graph = check(cu.cuStreamEndCapture(h), "cuStreamEndCapture")
-    finally:
-        if was_on:
-            gc.enable()
     instantiate = getattr(cu, "cuGraphInstantiateWithFlags", None) or cu.cuGraphInstantiate  # 12.x | 13.x
     return graph, check(instantiate(graph, 0), "cuGraphInstantiate")
 

@@ -933,6 +933,33 @@ def test_capture_restores_the_garbage_collector_on_every_exit(monkeypatch):
         gc.enable()
 
 
+def test_overlapping_captures_in_two_threads_keep_the_collector_off_until_both_end():
+    """Two threads capturing at once (the collector is process-wide): the first to end must not turn it back
+    on under the other; the last one does."""
+    import gc
+    import threading
+
+    from runtime.cuda_util import _gc_held
+
+    first_in, first_out, states = threading.Event(), threading.Event(), []
+
+    def first():
+        with _gc_held():
+            first_in.set()
+            first_out.wait(5)
+
+    assert gc.isenabled()
+    t = threading.Thread(target=first)
+    t.start()
+    first_in.wait(5)
+    with _gc_held():
+        first_out.set()
+        t.join(5)
+        states.append(gc.isenabled())   # the first hold has ended, this one has not
+    states.append(gc.isenabled())
+    assert states == [False, True]
+
+
 def test_gate_and_up_run_as_one_tensor_core_pass_above_batch_one():
     """Batch 16 on matrices wide enough for gemm_tc: each layer's gate/up group is one launch reading both
     matrices (no gate or up tensor written, no swiglu_f32), in the serial and the 3-stream plan, and the
