@@ -99,7 +99,12 @@ class HBOrder:
 
 @dataclass(frozen=True)
 class BufferProblem:
-    """Sizes, time intervals and the conflict relation of a set of buffers."""
+    """Sizes, time intervals and the conflict relation of a set of buffers.
+
+    ``lower_bound`` is a promise: no packing is smaller. The solvers stop when they reach it and call that
+    packing OPTIMAL, so a caller who passes one must have proven it (None: the library's own interval bound
+    for interval problems, else 0). Graph plans pass the happens-before-aware bound ``memplan.lifetimes``
+    proves; a warm start's bound is never taken (``memplan.solvers.start``)."""
 
     sizes: np.ndarray
     lower: np.ndarray
