@@ -361,9 +361,47 @@ class WindowFit:
                   without: Sequence[tuple[int, int, int, int]] = ()) -> int:
         """Lowest aligned offset clear of every placed block meeting ``[lower, upper)`` except those in
         ``without`` (``(lower, upper, start, end)`` of blocks added before; needs ``counted``)."""
+        if without:
+            return self._first_fit_without(lower, upper, size, without)
         cover, point = self.cover, self.point
         lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
-        keys: list[tuple[bool, int]] = []   # (point?, node) of each union read
+        sets = []
+        v = lo
+        while v:
+            if v in cover:
+                sets.append(cover[v])
+            v >>= 1
+        lo += 1
+        while lo < hi:
+            if lo & 1:
+                if lo in point:
+                    sets.append(point[lo])
+                lo += 1
+            if hi & 1:
+                hi -= 1
+                if hi in point:
+                    sets.append(point[hi])
+            lo >>= 1
+            hi >>= 1
+        sets.sort(key=_span_key)  # the unions ending lowest first (measured: fewest passes on wide nodes)
+        x = 0
+        moved = True
+        while moved:  # until one pass finds every union clear of [x, x + size)
+            moved = False
+            for starts, ends in sets:
+                j = bisect_left(starts, x + size) - 1   # the last range starting before x + size
+                while j >= 0 and ends[j] > x:
+                    x = ends[j]
+                    moved = True
+                    j = bisect_left(starts, x + size, j + 1) - 1
+        return x
+
+    def _first_fit_without(self, lower: int, upper: int, size: int,
+                           without: Sequence[tuple[int, int, int, int]]) -> int:
+        """``first_fit`` with the unions that hold ``without`` blocks read less their holes."""
+        cover, point = self.cover, self.point
+        lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
+        keys: list[tuple[bool, int]] = []   # (point?, node) of each union read, as first_fit reads them
         v = lo
         while v:
             if v in cover:
@@ -381,12 +419,12 @@ class WindowFit:
                     keys.append((True, phi))
             plo >>= 1
             phi >>= 1
-        holes = self._holes(lo, hi, keys, without) if without else {}
+        holes = self._holes(lo, hi, keys, without)
         sets = [(point if p else cover)[v] + (holes.get((p, v)),) for p, v in keys]
-        sets.sort(key=_span_key)  # the unions ending lowest first (measured: fewest passes on wide nodes)
+        sets.sort(key=_span_key)
         x = 0
         moved = True
-        while moved:  # until one pass finds every union clear of [x, x + size)
+        while moved:
             moved = False
             for starts, ends, gone in sets:
                 if gone is not None:   # a union less the bytes only left-out blocks cover
@@ -395,7 +433,7 @@ class WindowFit:
                         x, moved = y, True
                         y = _blocked_to(starts, ends, gone, x, size)
                     continue
-                j = bisect_left(starts, x + size) - 1   # the last range starting before x + size
+                j = bisect_left(starts, x + size) - 1
                 while j >= 0 and ends[j] > x:
                     x = ends[j]
                     moved = True
