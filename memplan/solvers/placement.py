@@ -469,13 +469,13 @@ class WindowFit:
             depth, prev = 0, 0
             for x, d in events:
                 if depth and x > prev:   # the left-out blocks cover [prev, x) ``depth`` times
-                    k = bisect_right(pts, prev) - 1
+                    k = bisect_right(pts, prev) - 1   # >= 0: the node holds these blocks
                     while k < len(pts) and pts[k] < x:
-                        c = cov[k] if k >= 0 else 0
-                        assert c >= depth, "a left-out block the union does not hold"
+                        c = cov[k]
+                        assert k >= 0 and c >= depth, "a left-out block the union does not hold"
                         if c == depth:
-                            s = max(pts[k], prev) if k >= 0 else prev
-                            e = min(pts[k + 1], x) if k + 1 < len(pts) else x
+                            s = max(pts[k], prev)
+                            e = min(pts[k + 1], x)   # not the last segment: its cover is 0
                             if he and he[-1] == s:
                                 he[-1] = e
                             else:
