@@ -137,6 +137,9 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
 
     compatible = []
     for n, node in enumerate(graph.nodes):
+        # the roots n writes, once per node: testing each pair against every output was quadratic on a node
+        # with thousands of in-place pairs
+        written = {root[o] for o in graph.node_outputs[n]} if node.inplace else set()
         for o_id, i_id in node.inplace:
             a = int(buf_of[root[graph.tensor_index[i_id]]])
             b = int(buf_of[root[graph.tensor_index[o_id]]])
@@ -144,7 +147,7 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
                 continue
             if graph.producer[int(arena_roots[b])] != n:  # contract: n produces out's root
                 continue
-            if any(root[o] == root[graph.tensor_index[i_id]] for o in graph.node_outputs[n]):
+            if root[graph.tensor_index[i_id]] in written:
                 continue  # n also writes in's root (a view of it): that write would land on out's bytes
             # accesses are in issue order: a's latest first and b's earliest first, so a node that is
             # not a's last access fails at once (many in-place readers of one root's views were

@@ -702,6 +702,7 @@ def test_bench_suite_missing_a_dependency_names_it(tmp_path, capsys, monkeypatch
     (["scale", "--chain", "-5"], "--chain"),                     # a chain of -5 view ops, silently
     (["scale", "--nodes", str(10 ** 30)], "--nodes"),
     (["scale", "--chains", "0"], "--chains"),
+    (["scale", "--inplace", "0"], "--inplace"),
     (["scale", "--streams", "1025"], "--streams"),
     (["devices", "--streams", "abc"], "--streams"),              # ValueError traceback
     (["devices", "--devices", "0"], "--devices"),

@@ -32,6 +32,7 @@ from memplan.cli import main
     (["planners", "--corpus", "examples", "--only", "qkv,qkv"], ["--only", "repeated", "'qkv'"]),
     (["scale", "--nodes", "100", "100", "--mode", "serial"], ["--nodes", "repeated", "100"]),
     (["scale", "--nodes", "--wide", "10", "10"], ["--wide", "repeated", "10"]),
+    (["scale", "--nodes", "--inplace", "10", "--inplace-shape", "one", "one"], ["--inplace-shape", "repeated", "one"]),
     (["scale", "--nodes", "100", "--mode", "serial", "serial"], ["--mode", "repeated", "serial"]),
     (["devices", "--models", "tiny", "tiny"], ["--models", "repeated", "tiny"]),
     (["devices", "--models", "tiny", "--devices", "2", "2"], ["--devices", "repeated", "2"]),

@@ -11,12 +11,13 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import draw_scheduled
 
 import memplan
-from memplan.benchmarks.scale import wide_graph
+from memplan.benchmarks.scale import INPLACE_SHAPES, inplace_graph, wide_graph
 from memplan.lifetimes import buffer_problem
 from memplan.problem import BufferProblem
 from memplan.solvers import greedy, placement, size
@@ -76,18 +77,63 @@ def test_without_answers_as_the_index_with_those_blocks_removed(data):
         assert view.fits_at(at // align * align, want) == ref.fits_at(at // align * align, want)
 
 
-def test_bulk_first_fit_is_first_fit():
-    for trial in range(2000):
-        rng = random.Random(trial)
-        align = rng.choice([1, 4, 16, 256])
-        blocks = []
-        for _ in range(rng.randint(0, 30)):
-            st = rng.randrange(0, 600) // align * align if rng.random() < 0.8 else rng.randrange(0, 600)
-            blocks.append((st, st + rng.randint(1, 120)))
-        size = rng.randint(1, 200)
-        s = np.array([b[0] for b in blocks], dtype=np.int64)
-        e = np.array([b[1] for b in blocks], dtype=np.int64)
-        assert placement.first_fit_arrays(s, e, size, align) == placement.first_fit(list(blocks), size, align), trial
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_window_fit_leaving_blocks_out_is_first_fit_over_the_rest(data):
+    """``WindowFit.first_fit(without=...)`` (the size planner's in-place partners, left out of the query)
+    against the plain reference: ``first_fit`` over the listed blocks that meet the window, less those left
+    out. Blocks are packed by the index (as the planner places them) or put anywhere, overlapping."""
+    align = data.draw(st.sampled_from([1, 4, 16]))
+    horizon = data.draw(st.integers(2, 12))
+    spans = st.tuples(st.integers(0, horizon - 1), st.integers(1, horizon))
+    specs = data.draw(st.lists(st.tuples(spans, st.integers(1, 60), st.booleans(), st.integers(0, 300)), max_size=30))
+    queries = data.draw(st.lists(st.tuples(spans, st.integers(1, 80)), min_size=1, max_size=6))
+    times = [t for (lo, n), *_ in specs + queries for t in (lo, lo + n)]
+    fit = placement.WindowFit(times, align, counted=True)
+    blocks: list[tuple[int, int, int, int]] = []
+    for (lo, n), length, packed, at in specs:
+        s = fit.first_fit(lo, lo + n, length) if packed else at // align * align
+        blocks.append((lo, lo + n, s, s + length))
+        fit.add(*blocks[-1])
+    for (lo, n), length in queries:
+        hi = lo + n
+        keep = data.draw(st.lists(st.booleans(), min_size=len(blocks), max_size=len(blocks)))
+        out = [b for b, k in zip(blocks, keep) if not k]
+        rest = [(s, e) for (bl, bu, s, e), k in zip(blocks, keep) if k and bl < hi and bu > lo]
+        assert fit.first_fit(lo, hi, length, out) == placement.first_fit(rest, length, align)
+
+
+def _random_inplace_problem(rng: random.Random) -> BufferProblem:
+    """Many in-place pairs: buffer ``b`` starting when its partner ``a`` ends (one node overwriting ``a``),
+    some partners shared (views of one root overwritten in place), and sizes that tie."""
+    n, horizon = rng.randint(2, 40), rng.randint(2, 12)
+    lower = [rng.randrange(horizon) for _ in range(n)]
+    upper = [lo + rng.randint(1, horizon) for lo in lower]
+    sizes = [rng.choice([0, 8, 16, 16, 100, 256, 300]) for _ in range(n)]
+    pairs = set()
+    hub = rng.randrange(n)
+    for _ in range(rng.randint(1, n)):
+        a, b = rng.sample(range(n), 2)
+        if rng.random() < 0.3:
+            a = hub if b != hub else a
+        if rng.random() < 0.7:   # b starts where a ends (a's last access writes b): they meet at one time
+            lower[b] = max(upper[a] - 1, 0)
+            upper[b] = max(upper[b], lower[b] + 1)
+        pairs.add((min(a, b), max(a, b)))
+    return BufferProblem(sizes=sizes, lower=lower, upper=upper, alignment=rng.choice([1, 8, 256]),
+                         compatible=frozenset(pairs), inplace=tuple((b, a) for a, b in pairs))
+
+
+def test_window_fit_places_in_place_pairs_as_the_pairwise_size_planner(monkeypatch):
+    """The size planner's windows route leaves each buffer's placed partners out of its ``WindowFit`` query;
+    the pairwise route drops them from the conflicting pairs: the same placements."""
+    for trial in range(300):
+        p = _random_inplace_problem(random.Random(trial))
+        monkeypatch.setattr(size, "DENSE_OVERLAPS", 1 << 40)
+        pairwise = size.solve(p).offsets.tolist()
+        monkeypatch.setattr(size, "DENSE_OVERLAPS", -1)
+        assert size.dense_route(p) == "windows"
+        assert size.solve(p).offsets.tolist() == pairwise, trial
 
 
 def _random_interval_problem(rng: random.Random) -> BufferProblem:
@@ -243,9 +289,9 @@ def test_many_in_place_pairs_are_placed_in_bulk(monkeypatch):
     """Every buffer of an in-place pair may overlap its partner, so the size planner's window index (which
     cannot leave one block out) lists its blocks: 20,000 nodes that each overwrite their input took 204 s
     serial and over 300 s on 4 streams (each of 40,000 buffers walked ~20,000 blocks in Python; the clique
-    bound hashed the in-place pairs once per chunk). The first fit over those blocks now runs in bulk and the
-    in-place test is a binary search: no block goes through the per-block ``gaps`` loop, and the size planner
-    places as its pairwise path does."""
+    bound hashed the in-place pairs once per chunk). The window index now leaves a buffer's partners out of
+    its query and the in-place test is a binary search: no block goes through the per-block ``gaps`` loop,
+    and the size planner places as its pairwise path does."""
     _assert_plans_list_few_blocks(monkeypatch, _inplace_inputs_graph(2000), (None, 4))
     small = _inplace_inputs_graph(300)
     prob = buffer_problem(small, memplan.build_happens_before(small, memplan.serial_schedule(small)))
@@ -285,3 +331,20 @@ def test_greedy_on_many_streams_allocates_per_pair_not_per_stream(monkeypatch):
         tracemalloc.stop()
     # the stream-by-stream sweep took 24 times one 8-byte word per (buffer, stream), this sweep about 0.6
     assert peak < 8 * len(p) * S, peak  # (the same placements: test_dense_sweeps_place_as_the_pairwise_ones)
+
+
+@pytest.mark.parametrize("shape", INPLACE_SHAPES)
+def test_bench_in_place_shapes_place_as_the_pairwise_size_planner(monkeypatch, shape):
+    """``memplan bench scale --inplace``'s shapes (one node of many in-place pairs, four such nodes, one node
+    over views of one root): the size planner's window route, which leaves partners out of its index
+    queries, places as the pairwise route, and every output is allowed over its own input only."""
+    g = inplace_graph(300, shape)
+    prob = buffer_problem(g, memplan.build_happens_before(g, memplan.serial_schedule(g)))
+    assert len(prob.compatible) == 300
+    monkeypatch.setattr(size, "DENSE_OVERLAPS", 1 << 40)
+    pairwise = size.solve(prob).offsets.tolist()
+    monkeypatch.setattr(size, "DENSE_OVERLAPS", -1)
+    assert size.dense_route(prob) == "windows" and size.solve(prob).offsets.tolist() == pairwise
+    monkeypatch.undo()
+    p = memplan.plan(g, solver="size")
+    assert p.arena_bytes == p.lower_bound_bytes

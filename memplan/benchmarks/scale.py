@@ -10,6 +10,9 @@ Two graph families:
 - ``--chains C ...``: C independent chains of ten nodes each from one input (10 C nodes): with
   ``--streams 1024`` every chain may take a stream of its own, the shape that made many-stream planning
   cost every stream per buffer pair and per unit (docs/benchmarks.md, "Many streams").
+- ``--inplace K ...``: K in-place pairs (``inplace_graph``): one node overwriting K inputs in place
+  (``--inplace-shape one``), four such nodes of K/4 pairs (``spread``) or one node overwriting K views of
+  one root (``views``), the shapes whose size planner and in-place checks were quadratic in K.
 
 Each graph is planned under each ``--mode``: ``serial`` (``memplan plan``), ``auto``
 (``memplan plan --streams auto``: ``graph_optimize`` on up to 8 streams, or ``--streams N``, then, as ``plan()`` does,
@@ -48,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=nodes, nargs="*", default=[],
                    help="graphs of this many independent ten-node chains (e.g. --nodes --chains 1000 "
                         "--mode auto --streams 1024; each at most once)")
+    p.add_argument("--inplace", type=nodes, nargs="*", default=[],
+                   help="graphs with this many in-place pairs (e.g. --nodes --inplace 8000 50000 --mode serial "
+                        "--solver size; each at most once)")
+    p.add_argument("--inplace-shape", nargs="+", default=["one"], choices=INPLACE_SHAPES,
+                   help="shapes of --inplace, each at most once: one node (default), four nodes (spread), "
+                        "one node over views of one root (views)")
     p.add_argument("--streams", type=argtypes.streams, default="auto",
                    help="the stream cap of --mode auto (default: auto, as memplan plan: up to 8)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
@@ -91,6 +100,44 @@ def chain_graph(k: int):
             b.node(f"c{i}", "UNARY", [v], b.output(f"y{i}", 256), cost=5.0)
         prev = v
     b.node("c", "UNARY", [prev], b.output("y", 4096), cost=10.0)
+    return b.build()
+
+
+INPLACE_SHAPES = ("one", "spread", "views")
+
+
+def inplace_graph(k: int, shape: str = "one", *, seed: int = 0):
+    """``k`` in-place pairs: a SPLIT node makes ``k`` tensors, UPDATE nodes write output ``o{i}`` in place
+    over input ``a{i}`` (a ``_foreach_add_``), a CONCAT joins the outputs. ``shape``: ``one`` (one UPDATE
+    node with all ``k`` pairs), ``spread`` (four UPDATE nodes of ``k / 4`` pairs each, one after another),
+    ``views`` (one UPDATE node over ``k`` views of one big SPLIT result: every pair shares that root). The
+    shape whose in-place placement in the size planner was quadratic (docs/benchmarks.md)."""
+    from ..generators import SIZES
+    from ..graph import GraphBuilder
+
+    if shape not in INPLACE_SHAPES:
+        raise ValueError(f"inplace_graph: shape must be one of {INPLACE_SHAPES}, not {shape!r}")
+    rng = random.Random(seed)
+    b = GraphBuilder(f"inplace-{shape}-{k}")
+    b.input("x", 4096)
+    sizes = [rng.choice(SIZES) for _ in range(k)]
+    if shape == "views":
+        root = b.intermediate("a", sum(sizes))
+        ins, at = [], 0
+        for i, size in enumerate(sizes):
+            ins.append(b.view(f"a{i}", root, size, at))
+            at += size
+        b.node("split", "SPLIT", ["x"], [root], cost=10.0)
+    else:
+        ins = [b.intermediate(f"a{i}", size) for i, size in enumerate(sizes)]
+        b.node("split", "SPLIT", ["x"], ins, cost=10.0)
+    outs = [b.intermediate(f"o{i}", size) for i, size in enumerate(sizes)]
+    parts = 4 if shape == "spread" else 1
+    for p in range(parts):
+        lo, hi = k * p // parts, k * (p + 1) // parts
+        b.node(f"update{p}", "UPDATE", ins[lo:hi], outs[lo:hi], cost=float(hi - lo),
+               inplace={outs[i]: ins[i] for i in range(lo, hi)})
+    b.node("join", "CONCAT", outs, b.output("y", 4096), cost=10.0)
     return b.build()
 
 
@@ -145,6 +192,8 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
         graph, natural = chain_graph(n), None
     elif kind == "chains":
         graph, natural = chains_graph(n), None
+    elif kind.startswith("inplace-"):
+        graph, natural = inplace_graph(n, kind[len("inplace-"):]), None
     else:
         graph, natural = fanout_join(n, streams=4)
     row["tensors"] = len(graph.tensors)
@@ -172,16 +221,17 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
 
 def run(args: argparse.Namespace) -> list[dict]:
     cases = ([("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
-             + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains])
+             + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains]
+             + [(f"inplace-{shape}", k) for k in args.inplace for shape in args.inplace_shape])
     runs = [(kind, n, mode) for kind, n in cases for mode in args.mode if mode != "natural" or kind == "fanout"]
     if not runs:  # an empty table and exit 0 read as a run that passed
         from ..errors import MemplanError
 
-        raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain or --chains some sizes "
+        raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains or --inplace some sizes "
                            "(--mode natural measures only --nodes)")
     rows = []
     cols = " ".join(f"{p + ' s':>9}" for p in PHASES)
-    print(f"{'graph':>6} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "
+    print(f"{'graph':>14} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "
           f"{'arena/LB':>9} {'peak MiB':>9}")
     for kind, n, mode in runs:
         cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver, str(args.streams)]
@@ -189,7 +239,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         rows.append(row)
         ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
         times = " ".join(f"{row.get(p + '_s', 0.0):>9.2f}" for p in PHASES)
-        print(f"{kind:>6} {n:>9} {mode:>7} {row['tensors']:>9} {row['streams']:>7} {times} "
+        print(f"{kind:>14} {n:>9} {mode:>7} {row['tensors']:>9} {row['streams']:>7} {times} "
               f"{row['total_s']:>8.2f} {ratio:>9.4f} {row['peak_rss_mib']:>9.0f}", flush=True)
     return rows
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-
-import numpy as np
+from collections.abc import Sequence
 
 from ..problem import align_up
 
@@ -40,19 +39,6 @@ def first_fit(blocks: list[tuple[int, int]], size: int, alignment: int) -> int:
         if e < 0 or e - s >= size:
             return s
     raise AssertionError("unreachable")
-
-
-def first_fit_arrays(starts: np.ndarray, ends: np.ndarray, size: int, alignment: int) -> int:
-    """``first_fit`` over blocks given as int64 arrays, in bulk: for a buffer with thousands of blocks to
-    avoid (an in-place pair's side of the size planner), where the per-block loop was the whole cost."""
-    if len(starts) == 0:
-        return 0
-    o = np.lexsort((ends, starts))
-    s, e = starts[o], ends[o]
-    a = align_up(e, alignment)
-    cursor = np.maximum.accumulate(np.concatenate(([0], a)))   # cursor[k]: before block k; cursor[-1]: the tail
-    fit = np.flatnonzero(s - cursor[:-1] >= size)              # gaps (s > cursor) long enough
-    return int(cursor[fit[0]]) if len(fit) else int(cursor[-1])
 
 
 def fits_at(blocks: list[tuple[int, int]], offset: int, size: int) -> bool:
@@ -324,9 +310,16 @@ class WindowFit:
     ancestor, so the canonical nodes of ``(lo, hi)`` hold those starting inside). ``first_fit``
     leapfrogs over these O(log n) unions and returns what ``placement.first_fit`` would over the
     blocks themselves. Blocks are never removed (greedy-by-size only adds).
+
+    ``first_fit(..., without=...)`` leaves some placed blocks out (a buffer's in-place partners, which it
+    may overlap). Each block meeting the window lies in exactly one union the query reads (the one
+    canonical node on the path to ``lo``, or of ``(lo, hi)``, that holds it), so only those unions change:
+    with ``counted``, every node also keeps how many blocks cover each byte (``_count_add``), and the
+    bytes that only left-out blocks cover there become holes in that union. Listing every placed block
+    beside each partner instead was quadratic on a node with thousands of in-place pairs.
     """
 
-    def __init__(self, times, alignment: int) -> None:
+    def __init__(self, times, alignment: int, counted: bool = False) -> None:
         coords = sorted(set(times))
         self.rank = {t: k for k, t in enumerate(coords)}
         size = 1
@@ -336,26 +329,40 @@ class WindowFit:
         self.alignment = alignment
         self.cover: dict[int, tuple[list[int], list[int]]] = {}
         self.point: dict[int, tuple[list[int], list[int]]] = {}
+        # with ``counted``: per node, cover counts as (boundaries, blocks covering [pts[k], pts[k + 1]))
+        self.cover_n: dict[int, tuple[list[int], list[int]]] | None = {} if counted else None
+        self.point_n: dict[int, tuple[list[int], list[int]]] | None = {} if counted else None
 
     def add(self, lower: int, upper: int, start: int, end: int) -> None:
         end = align_up(end, self.alignment)
         lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
-        cover, point = self.cover, self.point
+        cover, point, cover_n, point_n = self.cover, self.point, self.cover_n, self.point_n
         v = lo
         while lo < hi:
             if lo & 1:
                 _union_add(cover, lo, start, end)
+                if cover_n is not None:
+                    _count_add(cover_n, lo, start, end)
                 lo += 1
             if hi & 1:
                 hi -= 1
                 _union_add(cover, hi, start, end)
+                if cover_n is not None:
+                    _count_add(cover_n, hi, start, end)
             lo >>= 1
             hi >>= 1
         while v:
             _union_add(point, v, start, end)
+            if point_n is not None:
+                _count_add(point_n, v, start, end)
             v >>= 1
 
-    def first_fit(self, lower: int, upper: int, size: int) -> int:
+    def first_fit(self, lower: int, upper: int, size: int,
+                  without: Sequence[tuple[int, int, int, int]] = ()) -> int:
+        """Lowest aligned offset clear of every placed block meeting ``[lower, upper)`` except those in
+        ``without`` (``(lower, upper, start, end)`` of blocks added before; needs ``counted``)."""
+        if without:
+            return self._first_fit_without(lower, upper, size, without)
         cover, point = self.cover, self.point
         lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
         sets = []
@@ -389,9 +396,175 @@ class WindowFit:
                     j = bisect_left(starts, x + size, j + 1) - 1
         return x
 
+    def _first_fit_without(self, lower: int, upper: int, size: int,
+                           without: Sequence[tuple[int, int, int, int]]) -> int:
+        """``first_fit`` with the unions that hold ``without`` blocks read less their holes."""
+        cover, point = self.cover, self.point
+        lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
+        keys: list[tuple[bool, int]] = []   # (point?, node) of each union read, as first_fit reads them
+        v = lo
+        while v:
+            if v in cover:
+                keys.append((False, v))
+            v >>= 1
+        plo, phi = lo + 1, hi
+        while plo < phi:
+            if plo & 1:
+                if plo in point:
+                    keys.append((True, plo))
+                plo += 1
+            if phi & 1:
+                phi -= 1
+                if phi in point:
+                    keys.append((True, phi))
+            plo >>= 1
+            phi >>= 1
+        holes = self._holes(lo, hi, keys, without)
+        sets = [(point if p else cover)[v] + (holes.get((p, v)),) for p, v in keys]
+        sets.sort(key=_span_key)
+        x = 0
+        moved = True
+        while moved:
+            moved = False
+            for starts, ends, gone in sets:
+                if gone is not None:   # a union less the bytes only left-out blocks cover
+                    y = _blocked_to(starts, ends, gone, x, size)
+                    while y is not None:
+                        x, moved = y, True
+                        y = _blocked_to(starts, ends, gone, x, size)
+                    continue
+                j = bisect_left(starts, x + size) - 1
+                while j >= 0 and ends[j] > x:
+                    x = ends[j]
+                    moved = True
+                    j = bisect_left(starts, x + size, j + 1) - 1
+        return x
 
-def _span_key(u: tuple[list[int], list[int]]) -> int:
+    def _holes(self, lo: int, hi: int, keys: list[tuple[bool, int]],
+               without: Sequence[tuple[int, int, int, int]]) -> dict[tuple[bool, int], tuple[list[int], list[int]]]:
+        """Per union read by a query over leaves ``[lo, hi)``: the bytes that only ``without`` blocks cover
+        there, as sorted disjoint, non-touching ``(starts, ends)``."""
+        assert self.cover_n is not None and self.point_n is not None, "first_fit(without=...) needs counted=True"
+        read = set(keys)
+        left_out: dict[tuple[bool, int], list[tuple[int, int]]] = {}
+        for lower, upper, start, end in without:
+            end = align_up(end, self.alignment)
+            if end <= start:
+                continue
+            a, b = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
+            if a <= lo < b:      # live at lo: in the one canonical node of [a, b) above leaf lo
+                key = (False, _canonical_above(a, b, lo))
+            elif lo < a < hi:    # starts inside (lo, hi): in the one canonical node of (lo, hi) above it
+                key = (True, _canonical_above(lo + 1, hi, a))
+            else:                # outside the window: not an obstacle anyway
+                continue
+            assert key in read, "a left-out block that was never added"
+            left_out.setdefault(key, []).append((start, end))
+        out = {}
+        for key, blocks in left_out.items():
+            pts, cov = (self.point_n if key[0] else self.cover_n)[key[1]]
+            events = sorted([(s, 1) for s, _ in blocks] + [(e, -1) for _, e in blocks])
+            hs: list[int] = []
+            he: list[int] = []
+            depth, prev = 0, 0
+            for x, d in events:
+                if depth and x > prev:   # the left-out blocks cover [prev, x) ``depth`` times
+                    k = bisect_right(pts, prev) - 1   # >= 0: the node holds these blocks
+                    while k < len(pts) and pts[k] < x:
+                        c = cov[k]
+                        assert k >= 0 and c >= depth, "a left-out block the union does not hold"
+                        if c == depth:
+                            s = max(pts[k], prev)
+                            e = min(pts[k + 1], x)   # not the last segment: its cover is 0
+                            if he and he[-1] == s:
+                                he[-1] = e
+                            else:
+                                hs.append(s)
+                                he.append(e)
+                        k += 1
+                depth += d
+                prev = x
+            if hs:
+                out[key] = (hs, he)
+        return out
+
+
+def _span_key(u: tuple) -> int:
     return u[1][-1]
+
+
+def _canonical_above(a: int, b: int, leaf: int) -> int:
+    """The node of the canonical decomposition of leaves ``[a, b)`` that holds ``leaf`` (``a <= leaf < b``)."""
+    while a < b:
+        if a & 1:
+            if _holds(a, leaf):
+                return a
+            a += 1
+        if b & 1:
+            b -= 1
+            if _holds(b, leaf):
+                return b
+        a >>= 1
+        b >>= 1
+    raise AssertionError("unreachable: the leaf lies in [a, b)")
+
+
+def _holds(node: int, leaf: int) -> bool:
+    """``node`` is ``leaf`` or one of its ancestors."""
+    shift = leaf.bit_length() - node.bit_length()
+    return shift >= 0 and leaf >> shift == node
+
+
+def _blocked_to(starts: list[int], ends: list[int], gone: tuple[list[int], list[int]], x: int, size: int) -> int | None:
+    """Where ``[x, x + size)`` next could start past the union's ranges less the holes ``gone``: the end of
+    the covered piece holding the highest covered byte in ``[x, x + size)``, or None if there is none."""
+    hs, he = gone
+    j = bisect_left(starts, x + size) - 1
+    while j >= 0 and ends[j] > x:
+        lo, hi = max(x, starts[j]), min(x + size, ends[j])
+        y = hi - 1                               # the highest byte of range j in [x, x + size)
+        k = bisect_right(hs, y) - 1
+        if k >= 0 and he[k] > y:                 # inside a hole: the byte just below it (holes never touch)
+            y = hs[k] - 1
+        if y >= lo:
+            k = bisect_right(hs, y)
+            return min(hs[k], ends[j]) if k < len(hs) else ends[j]
+        j -= 1
+    return None
+
+
+def _count_add(counts: dict, node: int, a: int, b: int) -> None:
+    """Add ``[a, b)`` to the cover counts ``counts[node]`` (boundaries, blocks covering each segment;
+    nothing before the first boundary or after the last)."""
+    u = counts.get(node)
+    if u is None:
+        counts[node] = ([a, b], [1, 0])
+        return
+    pts, cov = u
+    if a >= pts[-1]:   # past every block (first fit packs upward): the common case
+        if a == pts[-1]:
+            cov[-1] = 1
+            pts.append(b)
+            cov.append(0)
+        else:
+            pts += [a, b]
+            cov += [1, 0]
+        return
+    k = bisect_right(pts, a) - 1
+    if k < 0:
+        pts.insert(0, a)
+        cov.insert(0, 0)
+        k = 0
+    elif pts[k] != a:
+        pts.insert(k + 1, a)
+        cov.insert(k + 1, cov[k])
+        k += 1
+    m = bisect_left(pts, b, k)
+    if m == len(pts) or pts[m] != b:
+        pts.insert(m, b)
+        cov.insert(m, cov[m - 1])
+    for t in range(k, m):
+        cov[t] += 1
 
 
 def _union_add(unions: dict, node: int, a: int, b: int) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import WindowFit, first_fit, first_fit_arrays
+from .placement import WindowFit, first_fit
 
 #: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
 DENSE_OVERLAPS = 64
@@ -70,28 +70,25 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
 
 def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int]) -> None:
     """The same placements on interval problems with many buffers live at once: a ``WindowFit``
-    finds the first fit among the placed buffers overlapping each one without listing them. A buffer
-    with an in-place partner (which it may overlap) lists its blocks instead."""
+    finds the first fit among the placed buffers overlapping each one without listing them; a buffer
+    with in-place partners (which it may overlap) leaves their blocks out of the query."""
     lower = problem.lower.tolist()
     upper = problem.upper.tolist()
-    partners: dict[int, set[int]] = {}
-    for a, b in problem.compatible:
-        partners.setdefault(a, set()).add(b)
-        partners.setdefault(b, set()).add(a)
-    fit = WindowFit(lower + upper, problem.alignment)
-    placed = np.zeros(len(sizes), dtype=bool)
-    starts = np.zeros(len(sizes), dtype=np.int64)   # offsets, as an array for the partners' bulk first fit
+    partners: dict[int, list[int]] = {}
+    for a, b in sorted(problem.compatible):
+        partners.setdefault(a, []).append(b)
+        partners.setdefault(b, []).append(a)
+    fit = WindowFit(lower + upper, problem.alignment, counted=bool(partners))
+    placed = [False] * len(sizes)
     for i in order:
         size = sizes[i]
         if size == 0:
             continue
         li, ui = lower[i], upper[i]
         if i in partners:
-            near = np.flatnonzero(placed & (problem.lower < ui) & (problem.upper > li))
-            near = near[~np.isin(near, np.fromiter(partners[i], dtype=np.int64))]
-            offsets[i] = first_fit_arrays(starts[near], starts[near] + problem.sizes[near], size, problem.alignment)
+            without = [(lower[j], upper[j], offsets[j], offsets[j] + sizes[j]) for j in partners[i] if placed[j]]
+            offsets[i] = fit.first_fit(li, ui, size, without)
         else:
             offsets[i] = fit.first_fit(li, ui, size)
         fit.add(li, ui, offsets[i], offsets[i] + size)
-        starts[i] = offsets[i]
         placed[i] = True
