@@ -42,6 +42,7 @@ def _cases():
         ("as_strided_scatter", {"size": [2, 3], "stride": [8, 2], "storage_offset": 3}, (2, 3)),
         ("as_strided_scatter", {"size": [3, 2], "stride": [10, 1], "storage_offset": 0}, (3, 2)),
         ("as_strided_scatter", {"size": [4], "stride": [3], "storage_offset": 55}, (4,)),
+        ("as_strided_scatter", {"size": [3], "stride": [4], "storage_offset": 74}, (3,)),
     ]
 
 
@@ -211,3 +212,46 @@ def test_a_scatter_copies_its_input_not_the_arena():
     assert len(runs) == 4
     for run in runs:
         assert copy_bytes(torch, run) <= 3 * 64 * 64 * 4
+
+
+class IndexFamily(nn.Module):
+    """``index_put_``/``scatter_``/``index_copy_``/``masked_scatter_``/``index_add_`` and their functional
+    forms beside a 4 MiB live intermediate."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("big", torch.randn(1 << 20, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x, i):
+        keep = self.big * 2
+        a = (x * 2)[1:]
+        a.index_put_((i,), x[0] * 3)
+        b = x + 1
+        b.scatter_(0, i.view(-1, 1).expand(-1, 64), x[:2])
+        c = x - 1
+        c.index_copy_(0, i, x[:2] * 2)
+        d = x * 5
+        d.masked_scatter_(x > 0, x.flatten())
+        e = torch.index_put(x * 7, (i,), x[1])
+        f = torch.scatter(x * 9, 0, i.view(-1, 1).expand(-1, 64), x[:2])
+        g = torch.ops.aten._unsafe_index_put(x * 3, (i,), x[2])
+        h = x * 2
+        h.index_add_(0, i, x[:2])
+        return a * 1, b * 1, c * 1, d * 1, e, f, g, h * 1, keep[:2]
+
+
+def test_index_put_and_scatter_families_copy_their_tensor_not_the_arena():
+    """Their functional kernels clone ``self`` alone (not its storage): in place, placed apart (the roots
+    apart plan runs most of them functionally), or functional, each launch copies at most twice its
+    64x64 tensor (clone + result copy), never the 4 MiB arena; and equals eager bitwise."""
+    m, x, i = IndexFamily(), torch.randn(64, 64), torch.tensor([3, 7])
+    c = compile(m, (x, i), streams=1)
+    apart = compile(m, (x, i), plan=plan_with_roots_apart(c.graph, c.plan), program=c.program, poison=True)
+    for p in (c, apart):
+        assert p.arena_bytes >= 4 << 20
+        _same(p(x, i), m(x.clone(), i))
+        runs = [ln.run for ln in p.executor.launches.values()
+                if ln.run is not None and any(k in ln.op for k in ("index", "scatter"))]
+        assert len(runs) == 8
+        for run in runs:
+            assert copy_bytes(torch, run) <= 2 * 64 * 64 * 4
