@@ -165,8 +165,8 @@ def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int)
     Why: eager's functional kernel runs ``clone_preserve_strides(self)``, a clone of ``self``'s whole
     storage (so that ``as_strided_scatter``'s storage offset keeps its meaning), then ``view.copy_(src)``.
     In eager that storage is ``self``'s own tensor; here every arena view's storage is the arena, and the
-    ``out=`` forms (torch's functional + copy) cloned the whole arena per call (128 MiB per scatter of a
-    64x64 tensor beside a 64 MiB live one). Only ``self``'s own elements reach the result, so only those
+    ``out=`` forms (torch's functional + copy) cloned the whole arena per call (64 MiB per scatter of a
+    64x64 tensor in a 64 MiB arena). Only ``self``'s own elements reach the result, so only those
     are copied. The result is written directly where it overlaps neither ``self`` (unless it is ``self``'s
     very view: nothing to move then) nor ``src`` (else ``src`` would be overwritten before it is read);
     otherwise through a temporary from ``scratch`` (one more copy, counted: kind ``copy``).

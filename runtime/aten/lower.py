@@ -53,7 +53,7 @@ class Launch:
 
     node: str
     op: str
-    kind: str  # "view" | "out" | "inplace" | "copy" (functional, then copied) | "exact" | "fill" | "noop"
+    kind: str  # "view" | "out" | "inplace" | "copy" (functional then copied, or through a temporary) | "exact" | "fill" | "noop"
     run: Callable[[], Any] | None
     copies: int = 0  # result copies into the arena per call (functional runs, torch's functional out=)
     scratch_bytes: int = 0  # memory the launch keeps outside the arena (side results the plan has no tensor for)
