@@ -11,6 +11,10 @@ do not hold, and the generic path (``out=`` overload, else a counted copy) takes
 - ``linear`` -> ``addmm``/``mm`` out on the folded input (what ``linear`` runs for contiguous inputs);
 - ``embedding`` -> ``index_select`` out; ``relu`` -> ``clamp_min`` out; ``__and__`` etc. -> ``bitwise_*``;
 - CUDA ``conv2d``/``convolution`` on the cuDNN backend -> ``cudnn_convolution`` out (+ bias ``add_``);
+- ``slice_scatter``, ``select_scatter``, ``diagonal_scatter``, ``as_strided_scatter`` -> the input copied into
+  the result, then ``src`` into the result's view (their functional kernels clone the input's whole
+  *storage* first, and every arena view's storage is the arena: their ``out=`` forms copied the whole
+  arena per call);
 - ``adaptive_avg_pool2d`` to 1x1 and ``adaptive_avg_pool3d`` to 1x1x1 -> ``mean`` out over the pooled
   dimensions (what they run; their ``out=`` overloads run the pooling kernel, other rounding);
 - eval ``batch_norm`` -> ``native_batch_norm`` out; ``max_pool2d`` -> ``max_pool2d_with_indices`` out. These
@@ -36,8 +40,16 @@ FILLS: dict[str, int | None] = {"new_ones": 1, "ones": 1, "ones_like": 1, "new_z
                                 "new_empty": None, "empty": None, "empty_like": None, "new_empty_strided": None,
                                 "empty_strided": None}
 FULL = {"new_full", "full", "full_like"}
+#: ops whose functional kernel clones its input's whole storage (``clone_preserve_strides``) and copies
+#: ``src`` into a view of the clone: the view op (``torch.ops.aten`` overload) and its arguments after ``self``
+SCATTERS: dict[str, tuple[str, str, tuple[tuple[str, Any], ...]]] = {
+    "slice_scatter": ("slice", "Tensor", (("dim", 0), ("start", None), ("end", None), ("step", 1))),
+    "select_scatter": ("select", "int", (("dim", None), ("index", None))),
+    "diagonal_scatter": ("diagonal", "default", (("offset", 0), ("dim1", 0), ("dim2", 1))),
+}
 
-Exact = tuple[str, Callable[[], Any] | None, int]  # (kind, run, scratch bytes)
+#: (kind, run, scratch bytes); kind "copy": the lowering copies its result once more (through a temporary)
+Exact = tuple[str, Callable[[], Any] | None, int]
 
 
 class Scratch:
@@ -90,6 +102,8 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         return ("fill", functools.partial(out.fill_, v), 0) if isinstance(v, (bool, int, float)) else None
     if base == "relu" and isinstance(x, torch.Tensor):  # relu.out is functional + copy; relu runs this
         return "exact", functools.partial(torch.ops.aten.clamp_min.out, x, 0, out=out), 0
+    if base in SCATTERS or base == "as_strided_scatter":
+        return _scatter(torch, base, named, out, scratch, stream)
     if base == "linear":
         return _linear(torch, named, out)
     if base == "embedding":
@@ -142,6 +156,137 @@ def _linear(torch, named, out) -> Exact | None:
     if x.dim() <= 3:  # with bias: addmm on the folded input
         return "exact", functools.partial(torch.ops.aten.addmm.out, b, x2, w.t(), out=o2), 0
     return None
+
+
+def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int) -> Exact | None:
+    """``*_scatter(self, src, ...)`` into ``out``: ``self``'s elements, then ``src`` into the view of them
+    the op names, each element copied once, as eager's kernel copies it (the same ``copy_``: bitwise).
+
+    Why: eager's functional kernel runs ``clone_preserve_strides(self)``, a clone of ``self``'s whole
+    storage (so that ``as_strided_scatter``'s storage offset keeps its meaning), then ``view.copy_(src)``.
+    In eager that storage is ``self``'s own tensor; here every arena view's storage is the arena, and the
+    ``out=`` forms (torch's functional + copy) cloned the whole arena per call (64 MiB per scatter of a
+    64x64 tensor in a 64 MiB arena). Only ``self``'s own elements reach the result, so only those
+    are copied. The result is written directly where it overlaps neither ``self`` (unless it is ``self``'s
+    very view: nothing to move then) nor ``src`` (else ``src`` would be overwritten before it is read);
+    otherwise through a temporary from ``scratch`` (one more copy, counted: kind ``copy``).
+    ``as_strided_scatter``'s window is in storage coordinates: it is written directly only when ``self``
+    is dense, the result has ``self``'s strides and the window lies inside ``self``'s bytes (then a
+    storage position maps to the same position in the result); otherwise the temporary spans ``self`` and
+    the window, positions outside ``self`` are written there and dropped, as eager drops them. None where
+    eager does something else (an input with internal overlap: it clones that contiguously; a window or
+    ``src`` shape that eager refuses): the generic path, eager's own kernel, runs then."""
+    x, src = named.get("self"), named.get("src")
+    if not (isinstance(x, torch.Tensor) and isinstance(src, torch.Tensor)) or x.dtype != out.dtype:
+        return None
+    if x.device != out.device or src.device != out.device or tuple(x.shape) != tuple(out.shape):
+        return None
+    if not (_apart(x) and _apart(out)):
+        return None
+    if base == "as_strided_scatter":
+        return _as_strided_scatter(torch, named, x, src, out, scratch, stream)
+    vname, overload, params = SCATTERS[base]
+    vop = getattr(getattr(torch.ops.aten, vname), overload)
+    rest = tuple(named.get(k, default) for k, default in params)
+
+    def window(t):
+        return vop(t, *rest)
+    try:
+        if tuple(window(x).shape) != tuple(src.shape):
+            return None   # eager refuses it: its error, from the generic path
+    except Exception:
+        return None
+    if not _overlap(out, src) and (_same_place(out, x) or not _overlap(out, x)):
+        dst = window(out)
+        if _same_place(out, x):   # the result over its input, element for element: it is there already
+            return "exact", functools.partial(dst.copy_, src), 0
+        return "exact", functools.partial(_copy_then_scatter, out, x, dst, src), 0
+    tmp, own = _temp(torch, tuple(x.shape), x.dtype, out.device, scratch, stream)
+    return "copy", functools.partial(_copy_then_scatter, tmp, x, window(tmp), src, out), own
+
+
+def _as_strided_scatter(torch, named, x, src, out, scratch: Scratch | None, stream: int) -> Exact | None:
+    size, stride = [int(v) for v in named["size"]], [int(v) for v in named["stride"]]
+    off = named.get("storage_offset")
+    off = x.storage_offset() if off is None else int(off)
+    try:
+        w = x.as_strided(size, stride, off)   # a view only: where the window lies in x's storage
+    except Exception:
+        return None
+    if tuple(w.shape) != tuple(src.shape) or not _apart(w) or w.numel() == 0:
+        return None
+    x0 = x.storage_offset()
+    x1 = x0 + _extent(x)
+    w0 = off
+    w1 = w0 + _extent(w)
+    if (_dense_strided(x) and not _overlap(out, src) and w0 >= x0 and w1 <= x1
+            and all(a == b for n, a, b in zip(x.shape, x.stride(), out.stride()) if n != 1)):
+        same = _same_place(out, x)
+        if same or not _overlap(out, x):
+            dst = out.as_strided(size, stride, out.storage_offset() + off - x0)
+            if same:
+                return "exact", functools.partial(dst.copy_, src), 0
+            return "exact", functools.partial(_copy_then_scatter, out, x, dst, src), 0
+    lo, hi = min(x0, w0), max(x1, w1)
+    flat, own = _temp(torch, (hi - lo,), x.dtype, out.device, scratch, stream)
+    base = flat.storage_offset() - lo
+    tx = flat.as_strided(tuple(x.shape), tuple(x.stride()), base + x0)
+    tw = flat.as_strided(size, stride, base + off)
+    return "copy", functools.partial(_copy_then_scatter, tx, x, tw, src, out), own
+
+
+def _copy_then_scatter(dst, x, window, src, out=None) -> None:
+    """``dst`` = ``x``, ``window`` (a view of ``dst``) = ``src``; then ``out`` = ``dst`` where ``dst`` is a
+    temporary."""
+    dst.copy_(x)
+    window.copy_(src)
+    if out is not None:
+        out.copy_(dst)
+
+
+def _temp(torch, shape: tuple[int, ...], dtype, device, scratch: Scratch | None, stream: int):
+    """A contiguous temporary for one launch: shared scratch of its stream where there is one."""
+    if scratch is not None:
+        return scratch.take(stream, shape, dtype), 0
+    t = torch.empty(shape, dtype=dtype, device=device)
+    return t, t.nbytes
+
+
+def _extent(t) -> int:
+    """Elements from a tensor's first element to one past its last (strides >= 0; 0 when empty)."""
+    if t.numel() == 0:
+        return 0
+    return sum((s - 1) * st for s, st in zip(t.shape, t.stride())) + 1
+
+
+def _apart(t) -> bool:
+    """No two elements share memory, by a sufficient test: each dimension (by increasing stride) steps
+    past everything the smaller ones reach. Other layouts (interleaved, expanded) count as overlapping."""
+    reach = 0
+    for size, stride in sorted((d for d in zip(t.shape, t.stride()) if d[0] > 1), key=lambda d: d[1]):
+        if stride <= reach:
+            return False
+        reach += (size - 1) * stride
+    return True
+
+
+def _dense_strided(t) -> bool:
+    """Every position from its first element to its last is one of its elements (no gaps, no overlap)."""
+    return t.numel() == _extent(t)
+
+
+def _overlap(a, b) -> bool:
+    """Whether the byte ranges of two tensors' elements (first to last) intersect."""
+    if a.numel() == 0 or b.numel() == 0:
+        return False
+    a0, b0 = a.data_ptr(), b.data_ptr()
+    return a0 < b0 + _extent(b) * b.element_size() and b0 < a0 + _extent(a) * a.element_size()
+
+
+def _same_place(a, b) -> bool:
+    """The same elements at the same addresses (a stride of a size-1 dimension does not matter)."""
+    return (a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and a.data_ptr() == b.data_ptr()
+            and all(p == q for n, p, q in zip(a.shape, a.stride(), b.stride()) if n != 1))
 
 
 def _cudnn_conv(torch, named, out) -> Exact | None:

@@ -38,7 +38,7 @@ class Stats:
     kinds: Mapping[str, int]      # launches per kind (out, inplace, exact, fill, copy, view)
     copies_per_call: int          # result copies: ops without an out= form, run functionally then copied
     copy_nodes: tuple[str, ...]   # the nodes (and ops) that cost those copies
-    scratch_bytes: int            # side-result buffers outside the arena (pool indices, BN statistics)
+    scratch_bytes: int            # buffers outside the arena (pool indices, BN statistics, scatter temporaries)
     input_copies: int             # user inputs copied into the arena per call
     output_copies: int            # outputs copied out per call (0 with return_views)
     streams: int

@@ -53,7 +53,7 @@ class Launch:
 
     node: str
     op: str
-    kind: str  # "view" | "out" | "inplace" | "copy" (functional, then copied) | "exact" | "fill" | "noop"
+    kind: str  # "view" | "out" | "inplace" | "copy" (functional then copied, or through a temporary) | "exact" | "fill" | "noop"
     run: Callable[[], Any] | None
     copies: int = 0  # result copies into the arena per call (functional runs, torch's functional out=)
     scratch_bytes: int = 0  # memory the launch keeps outside the arena (side results the plan has no tensor for)
@@ -694,7 +694,7 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         exact = exact_lowering(torch, base, named, out_views, ctx.device_type, ctx.scratch, stream, side)
         if exact is not None:
             kind, run, scratch = exact
-            return Launch(node, name, kind, run, 0, scratch)
+            return Launch(node, name, kind, run, 1 if kind == "copy" else 0, scratch)
     target = op
     if base in _ALIASES and hasattr(op, "_overloadname"):
         packet = getattr(torch.ops.aten, _ALIASES[base], None)

@@ -1,0 +1,257 @@
+"""The ``*_scatter`` ops (``slice_scatter``, ``select_scatter``, ``diagonal_scatter``, ``as_strided_scatter``)
+in the ATen executor: bitwise eager's result, copying only the input's own elements.
+
+Why: torch's functional kernels clone the input's whole *storage* before scattering; every arena view's
+storage is the arena, so their ``out=`` forms copied the whole arena per call. The exact lowering copies
+the input's elements into the result and ``src`` into the result's window; a wrong span (an offset off,
+a window mapped onto the wrong bytes, a temporary too small) shows here as a wrong value, a byte written
+outside the result, or a poisoned (NaN) element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from needs import need
+from plan_mutators import plan_with_roots_apart
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+import memplan  # noqa: E402
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.bench_scatter import build_module, copy_bytes  # noqa: E402
+from runtime.aten.exact import Scratch, exact_lowering  # noqa: E402
+
+A = torch.ops.aten
+N = 400  # elements of the shared buffer standing for the arena
+
+
+def _cases():
+    """(op, named args but ``self``/``src``, src shape) per op, for a (6, 8) input."""
+    return [
+        ("slice_scatter", {"dim": 1, "start": 2, "end": 7, "step": 2}, (6, 3)),
+        ("slice_scatter", {"dim": 0, "start": 1}, (5, 8)),
+        ("select_scatter", {"dim": 0, "index": 4}, (8,)),
+        ("select_scatter", {"dim": 1, "index": -1}, (6,)),
+        ("diagonal_scatter", {"offset": 1, "dim1": 0, "dim2": 1}, (6,)),
+        ("diagonal_scatter", {"offset": -2, "dim1": 1, "dim2": 0}, (6,)),
+        # windows in storage coordinates: inside the input's bytes, reaching before it, and after it
+        ("as_strided_scatter", {"size": [2, 3], "stride": [8, 2], "storage_offset": 3}, (2, 3)),
+        ("as_strided_scatter", {"size": [3, 2], "stride": [10, 1], "storage_offset": 0}, (3, 2)),
+        ("as_strided_scatter", {"size": [4], "stride": [3], "storage_offset": 55}, (4,)),
+        ("as_strided_scatter", {"size": [3], "stride": [4], "storage_offset": 74}, (3,)),
+    ]
+
+
+def _inputs(buf, layout: str):
+    """The (6, 8) input at storage offset 20 of ``buf``: contiguous, a transposed copy, or a strided slice."""
+    if layout == "contiguous":
+        return buf.as_strided((6, 8), (8, 1), 20)
+    if layout == "transposed":
+        return buf.as_strided((6, 8), (1, 6), 20)
+    return buf.as_strided((6, 8), (10, 1), 20)   # rows 10 apart: two elements of gap after each row
+
+
+def _placements(x, src):
+    """Where the result goes in the buffer: apart, over the input exactly, partly over it, over ``src``."""
+    yield "apart", 250, tuple(x.stride())
+    yield "input", x.storage_offset(), tuple(x.stride())
+    yield "partly", x.storage_offset() + 5, (8, 1)
+    yield "src", src.storage_offset(), (8, 1)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+def test_the_lowering_equals_eager_and_writes_only_its_result(layout):
+    """Every op, input layout and result placement in one shared buffer (the arena): the result equals
+    eager's, with the input its own tensor in a storage of its own (``as_strided_scatter``: a storage like
+    the buffer, as the input's root is in eager), and no byte outside the result changes."""
+    g = torch.Generator().manual_seed(0)
+    kinds = set()
+    for op, kw, src_shape in _cases():
+        for where in ("apart", "input", "partly", "src"):
+            buf = torch.randn(N, generator=g)
+            x = _inputs(buf, layout)
+            src = buf.as_strided(src_shape, torch.empty(src_shape).stride(), 150)
+            off, stride = next((o, s) for w, o, s in _placements(x, src) if w == where)
+            out = buf.as_strided((6, 8), stride, off)
+            # eager: the input in a storage of its own (a copy of the whole buffer: the input's root)
+            root = buf.clone()
+            ref = getattr(A, op)(root.as_strided(x.shape, x.stride(), x.storage_offset()), src.clone(), **kw)
+            before = buf.clone()
+            got = exact_lowering(torch, op, {"self": x, "src": src, **kw}, [out], "cpu", Scratch(torch, "cpu"))
+            assert got is not None, (op, kw, where)
+            kind, run, _ = got
+            kinds.add(kind)
+            run()
+            assert torch.equal(out, ref), (op, kw, where)
+            idx = torch.arange(N).as_strided(out.shape, out.stride(), out.storage_offset()).flatten()
+            mask = torch.ones(N, dtype=torch.bool)
+            mask[idx] = False
+            assert torch.equal(buf[mask], before[mask]), f"{op} {kw} ({where}) wrote outside its result"
+    assert kinds == {"exact", "copy"}
+
+
+def test_inputs_eager_clones_otherwise_take_the_generic_path():
+    """An expanded input (internal overlap: eager clones it contiguously, which moves
+    ``as_strided_scatter``'s storage offsets) and a ``src`` of the wrong shape (eager's error) are left to
+    eager's kernel."""
+    x = torch.randn(1, 8).expand(6, 8)
+    out = torch.empty(6, 8)
+    assert exact_lowering(torch, "as_strided_scatter", {"self": x, "src": torch.randn(2), "size": [2],
+                                                        "stride": [1], "storage_offset": 0}, [out], "cpu") is None
+    assert exact_lowering(torch, "slice_scatter", {"self": torch.randn(6, 8), "src": torch.randn(6, 4), "dim": 1,
+                                                   "start": 0, "end": 3}, [out], "cpu") is None
+
+
+class Scatters(nn.Module):
+    """Scatters into intermediates: a view with a storage offset, a transposed (non-contiguous) view, a
+    window reaching outside its input's bytes; ``src`` a view of the input; results written in place
+    afterwards (``add_``) while the inputs are still read."""
+
+    def forward(self, x):
+        a = x * 2
+        v = (a + 1)[1:, 2:]                                   # storage offset, rows with gaps
+        s1 = torch.slice_scatter(v, x[1:, :3] * 3, 1, 0, 6, 2)
+        s1.add_(1)                                            # the scatter's result, written in place
+        t = (x - 1).t()                                       # transposed
+        s2 = torch.select_scatter(t, t[2] * 2, 0, 5)           # src: a row of the input itself
+        s3 = torch.diagonal_scatter(v, x[0, :4], -1)
+        w = x * 4
+        s4 = torch.as_strided_scatter(w[2:], x[:3, :3] + 1, (3, 3), (8, 1), 3)   # window starts before w[2:]
+        s5 = torch.as_strided_scatter(w, x[:2, :2], (2, 2), (9, 2), 20)
+        s5.mul_(3)
+        return s1, s2, s3, s4, s5, v * 1, t + 0, w.sum()
+
+
+class DiesAtTheScatter(nn.Module):
+    """Each scatter's input and ``src`` are read by it alone: a plan may put the result over either."""
+
+    def forward(self, x):
+        a = x * 2
+        s = x[:, :3] + 1
+        y = torch.slice_scatter(a, s, 1, 2, 5)
+        b = x - 1
+        z = torch.select_scatter(b, x[0] * 5, 0, 3)
+        c = x * 3
+        d = torch.as_strided_scatter(c, x[1, :4] - 2, (4,), (2,), 5)
+        return y * 1, z * 1, d * 1
+
+
+def _same(out, ref) -> None:
+    for a, b in zip(out, ref):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert torch.equal(a, b), f"max diff {(a - b).abs().max()}"
+
+
+def _check(c, m, shape=(6, 8)) -> None:
+    for seed in (1, 2):
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+        _same(c(x), m(x))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_scatters_into_views_equal_eager_bitwise(streams):
+    """Poisoned arena, 1 and 3 streams, the planner's plan and one with every root apart (stale values
+    stay where a wrong span would read them): bitwise eager. No scatter runs torch's out= form, which
+    cloned the arena."""
+    m = Scatters()
+    c = compile(m, (torch.randn(6, 8),), streams=streams, poison=True)
+    _check(c, m)
+    apart = compile(m, (torch.randn(6, 8),), plan=plan_with_roots_apart(c.graph, c.plan), program=c.program)
+    memplan.verify(apart.graph, apart.plan)
+    _check(apart, m)
+    kinds = {ln.op.split(".")[1]: ln.kind for ln in c.executor.launches.values() if "scatter" in ln.op}
+    assert set(kinds) == {"slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter"}
+    assert set(kinds.values()) <= {"exact", "copy"}
+
+
+def _move_root_onto(graph, plan, root: str, onto: str, shift: int = 0):
+    """``plan`` with root ``root`` (and its views) moved to where root ``onto`` starts, plus ``shift`` bytes."""
+    offs = dict(plan.offsets())
+    delta = offs[onto] + shift - offs[root]
+    tensors = []
+    for tid, off, size in plan.tensors:
+        if off is not None and graph.tensors[graph.root[graph.tensor_index[tid]]].id == root:
+            off += delta
+        tensors.append((tid, off, size))
+    arena = max([o + s for _t, o, s in tensors if o is not None] + [plan.arena_bytes])
+    return replace(plan, arena_bytes=arena, tensors=tuple(tensors))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+@pytest.mark.parametrize("onto,shift", [("self", 0), ("self", 12), ("src", 0)])
+def test_a_result_planned_over_its_input_or_src_equals_eager(streams, onto, shift):
+    """The plan puts each scatter's result exactly over its input, 12 bytes into it, or over ``src`` (both
+    read by the scatter alone; the verifier refuses it: no ``inplace``). The result must still be eager's:
+    the input's elements and ``src`` are read before the result's bytes are written."""
+    m = DiesAtTheScatter()
+    c = compile(m, (torch.randn(6, 8),), streams=streams)
+    g, plan = c.graph, plan_with_roots_apart(c.graph, c.plan)
+    for n in g.nodes:
+        if "scatter" not in n.op:
+            continue
+        k = 0 if onto == "self" else 1
+        src_root = g.tensors[g.root[g.tensor_index[n.inputs[k]]]].id
+        plan = _move_root_onto(g, plan, n.outputs[0], src_root, shift)
+    moved = compile(m, (torch.randn(6, 8),), plan=plan, verify=False, program=c.program, poison=True)
+    _check(moved, m)
+
+
+def test_a_scatter_copies_its_input_not_the_arena():
+    """The benchmark's model (a 4 MiB live intermediate, scatters on 64x64 ones): torch's profiler counts
+    the bytes every ``copy_`` kernel of the scatter launches writes; cloning the arena was 4 MiB+ each."""
+    m = build_module(torch, 1, 1 << 20)
+    x = torch.randn(64, 64)
+    c = compile(m, (x,), streams=1)
+    assert c.arena_bytes >= 4 << 20
+    _same(c(x), m(x))
+    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
+    assert len(runs) == 4
+    for run in runs:
+        assert copy_bytes(torch, run) <= 3 * 64 * 64 * 4
+
+
+class IndexFamily(nn.Module):
+    """``index_put_``/``scatter_``/``index_copy_``/``masked_scatter_``/``index_add_`` and their functional
+    forms beside a 4 MiB live intermediate."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("big", torch.randn(1 << 20, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x, i):
+        keep = self.big * 2
+        a = (x * 2)[1:]
+        a.index_put_((i,), x[0] * 3)
+        b = x + 1
+        b.scatter_(0, i.view(-1, 1).expand(-1, 64), x[:2])
+        c = x - 1
+        c.index_copy_(0, i, x[:2] * 2)
+        d = x * 5
+        d.masked_scatter_(x > 0, x.flatten())
+        e = torch.index_put(x * 7, (i,), x[1])
+        f = torch.scatter(x * 9, 0, i.view(-1, 1).expand(-1, 64), x[:2])
+        g = torch.ops.aten._unsafe_index_put(x * 3, (i,), x[2])
+        h = x * 2
+        h.index_add_(0, i, x[:2])
+        return a * 1, b * 1, c * 1, d * 1, e, f, g, h * 1, keep[:2]
+
+
+def test_index_put_and_scatter_families_copy_their_tensor_not_the_arena():
+    """Their functional kernels clone ``self`` alone (not its storage): in place, placed apart (the roots
+    apart plan runs most of them functionally), or functional, each launch copies at most twice its
+    64x64 tensor (clone + result copy), never the 4 MiB arena; and equals eager bitwise."""
+    m, x, i = IndexFamily(), torch.randn(64, 64), torch.tensor([3, 7])
+    c = compile(m, (x, i), streams=1)
+    apart = compile(m, (x, i), plan=plan_with_roots_apart(c.graph, c.plan), program=c.program, poison=True)
+    for p in (c, apart):
+        assert p.arena_bytes >= 4 << 20
+        _same(p(x, i), m(x.clone(), i))
+        runs = [ln.run for ln in p.executor.launches.values()
+                if ln.run is not None and any(k in ln.op for k in ("index", "scatter"))]
+        assert len(runs) == 8
+        for run in runs:
+            assert copy_bytes(torch, run) <= 2 * 64 * 64 * 4
