@@ -23,6 +23,7 @@ from torch import nn  # noqa: E402
 import memplan  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.bench_scatter import build_module, copy_bytes  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 from runtime.aten.exact import Scratch, exact_lowering  # noqa: E402
 
 A = torch.ops.aten
@@ -255,3 +256,103 @@ def test_index_put_and_scatter_families_copy_their_tensor_not_the_arena():
         assert len(runs) == 8
         for run in runs:
             assert copy_bytes(torch, run) <= 2 * 64 * 64 * 4
+
+
+@pytest.mark.parametrize("view", ["conj", "neg"])
+def test_a_result_over_a_conjugate_view_of_its_input_resolves_the_view(view):
+    """The plan puts the result on the very bytes of its input, but the input is a conjugate (negative)
+    view of them: its elements are not those bytes, so the result is not "there already" (``src`` alone
+    was copied, and the result kept the unconjugated bytes)."""
+    g = torch.Generator().manual_seed(5)
+    for op, kw, src_shape in [("select_scatter", {"dim": 0, "index": 2}, (8,)),
+                              ("diagonal_scatter", {"offset": 1}, (6,))]:
+        buf = torch.randn(N, dtype=torch.complex64, generator=g)
+        raw = buf.as_strided((6, 8), (8, 1), 20)
+        x = raw.conj() if view == "conj" else torch._neg_view(raw)
+        src = buf.as_strided(src_shape, (1,), 150)
+        ref = getattr(A, op)(x.clone(), src.clone(), **kw)
+        got = exact_lowering(torch, op, {"self": x, "src": src, **kw}, [raw], "cpu", Scratch(torch, "cpu"))
+        assert got is not None
+        got[1]()
+        assert torch.equal(raw, ref), (op, view)
+
+
+class MathBitViews(nn.Module):
+    """``as_strided_scatter``/``as_strided_copy`` of conjugate and negative views at a storage offset: eager
+    resolves such a view into a new tensor before these kernels run, so the window's offset counts from
+    that tensor's start, not from the view's storage (shifted to the arena, it took other elements or fell
+    outside); beside a ``slice_scatter`` of one."""
+
+    def forward(self, x):
+        c = torch.complex(x, x * 2)[1:]
+        src = torch.complex(x[0, :3], x[1, :3])
+        return tuple(torch.view_as_real(t * 1) for t in (
+            torch.as_strided_scatter(c.conj(), src, (3,), (7,), 3),
+            torch.as_strided_scatter(torch._neg_view(c), src, (3,), (7,), 3),
+            torch.as_strided_copy(c.conj(), (3,), (7,), 10),
+            torch.slice_scatter(c.conj(), torch.complex(x[:5, :3], x[1:, :3]), 1, 2, 5)))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_as_strided_ops_on_conjugate_views_take_eagers_window(streams):
+    m = MathBitViews()
+    c = compile(m, (torch.randn(6, 8),), streams=streams, poison=True)
+    _check(c, m)
+    _check(compile(m, (torch.randn(6, 8),), plan=plan_with_roots_apart(c.graph, c.plan), program=c.program), m)
+
+
+class ParamScatter(nn.Module):
+    """``as_strided_scatter`` of a parameter's transpose (eager asserts against a non-contiguous input that
+    requires grad, under no_grad too) and of a contiguous slice of it (eager computes)."""
+
+    def __init__(self, transposed: bool):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(6, 8, generator=torch.Generator().manual_seed(0)))
+        self.transposed = transposed
+
+    def forward(self, x):
+        w = self.w.t() if self.transposed else self.w[1:]
+        return torch.as_strided_scatter(w, x[:3] + 1, (3,), (2,), 9) * 1
+
+
+def test_as_strided_scatter_of_a_parameter_view_refuses_what_eager_refuses():
+    """Eager's error for the transposed parameter, named by node (the lowering computed a result); the
+    contiguous slice still equals eager."""
+    x = torch.randn(6)
+    m = ParamScatter(True)
+    with pytest.raises(RuntimeError, match="contiguous inputs"), torch.no_grad():
+        m(x)
+    c = compile(m, (x,))
+    with pytest.raises(AtenExecutorError, match="as_strided_scatter.*contiguous inputs"):
+        c(x)
+    m = ParamScatter(False)
+    with torch.no_grad():
+        _same([compile(m, (x,))(x)], [m(x)])
+
+
+class ScattersOverScatters(nn.Module):
+    """Scatters whose inputs have one layout twice (torch's fake-tensor cache rebuilt the second's result at
+    storage offset 0, in a storage of its elements alone), then ``as_strided_scatter`` windows over their
+    results counted in the storage eager gives them: their input's, the window starting before them."""
+
+    def forward(self, x):
+        outs = []
+        for k, f in enumerate((2, 3)):
+            a = x * f
+            y = torch.as_strided_scatter(a[1:], x[k, :3] + 1, (3,), (2,), 9)
+            z = torch.select_scatter(a[2:, 1:], x[k, :7] + 2, 0, 1)
+            outs += [torch.as_strided_scatter(y, x[2, :2] + 5, (2,), (3,), 4) * 1,
+                     torch.as_strided_scatter(z, x[3, :2] + 6, (2,), (3,), 1) * 1]
+        return tuple(outs)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_scatters_over_scatter_results_with_one_layout_twice_equal_eager(streams):
+    """Each scatter result's storage offset in the graph is eager's, however many with its layout were
+    traced before (in this export or an earlier one): both copies of each get the same spec, and the
+    windows over them take eager's elements, bitwise."""
+    m = ScattersOverScatters()
+    c = compile(m, (torch.randn(6, 8),), streams=streams)
+    offsets = [c.program.specs[n.outputs[0]].byte_offset for n in c.graph.nodes if "scatter" in n.op]
+    assert offsets[:4] == offsets[4:] and all(offsets), offsets
+    _check(c, m)

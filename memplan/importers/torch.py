@@ -94,7 +94,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         try:
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
-            with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
+            with (_partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"),
+                  _fake_cache_off(torch)):
                 ep = torch.export.export(module, example_inputs, kwargs=kwargs, strict=strict)
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = first_line(exc)
@@ -102,7 +103,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         default = type(module).__name__
     if decompose:
         try:
-            ep = ep.run_decompositions()
+            with _fake_cache_off(torch):
+                ep = ep.run_decompositions()
         except Exception as exc:
             first = first_line(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
@@ -125,6 +127,26 @@ def load_exported(path: str):
             return torch.export.load(f)
     except Exception as exc:
         raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
+
+
+def _fake_cache_off(torch):
+    """Trace without torch's fake-tensor dispatch cache.
+
+    Why: a result the cache rebuilds is a fresh tensor at storage offset 0 whose storage spans its
+    elements alone, whatever the kernel gave (torch 2.14 ``_get_output_tensor_from_cache_entry`` restores
+    an offset and a storage for views only). The ``*_scatter`` ops are no views, yet eager's result (and the
+    uncached fake) keeps its input's storage offset in a storage as large as the input's: so the second
+    ``as_strided_scatter`` or ``select_scatter`` with the same input layout, in one export or a later one in
+    the process, had other storage offsets, another root size and other byte offsets in the graph than the
+    first, and an ``as_strided`` window over that result (its storage offset counts in that storage) landed
+    on other elements than eager's. Tracing costs more without it (about a third on a transformer)."""
+    try:
+        from torch._dynamo import config
+    except ImportError:
+        return contextlib.nullcontext()
+    if not hasattr(config, "fake_tensor_cache_enabled"):
+        return contextlib.nullcontext()
+    return config.patch(fake_tensor_cache_enabled=False)
 
 
 @contextlib.contextmanager

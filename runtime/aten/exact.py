@@ -175,7 +175,10 @@ def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int)
     storage position maps to the same position in the result); otherwise the temporary spans ``self`` and
     the window, positions outside ``self`` are written there and dropped, as eager drops them. None where
     eager does something else (an input with internal overlap: it clones that contiguously; a window or
-    ``src`` shape that eager refuses): the generic path, eager's own kernel, runs then."""
+    ``src`` shape that eager refuses; ``as_strided_scatter`` of a non-contiguous input that requires grad, a
+    parameter's transpose, which eager's kernel asserts against, or of a conjugate or negative view, which
+    eager resolves into a new tensor first, the window's storage offset counting from that one): the
+    generic path, eager's own kernel, runs then."""
     x, src = named.get("self"), named.get("src")
     if not (isinstance(x, torch.Tensor) and isinstance(src, torch.Tensor)) or x.dtype != out.dtype:
         return None
@@ -206,6 +209,10 @@ def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int)
 
 
 def _as_strided_scatter(torch, named, x, src, out, scratch: Scratch | None, stream: int) -> Exact | None:
+    if x.requires_grad and not x.is_contiguous():
+        return None   # eager refuses it (an assert, grad mode or not): its error, from the generic path
+    if x.is_conj() or x.is_neg():
+        return None   # eager scatters into a resolved copy of x, the offset counting from its start (lower.py)
     size, stride = [int(v) for v in named["size"]], [int(v) for v in named["stride"]]
     off = named.get("storage_offset")
     off = x.storage_offset() if off is None else int(off)
@@ -284,8 +291,11 @@ def _overlap(a, b) -> bool:
 
 
 def _same_place(a, b) -> bool:
-    """The same elements at the same addresses (a stride of a size-1 dimension does not matter)."""
+    """The same elements at the same addresses (a stride of a size-1 dimension does not matter), read the
+    same way: a conjugate or negative view (``conj()``, ``_neg_view``) of the bytes has other elements
+    than the bytes (its bit is resolved by a copy), so a result over one is not "there already"."""
     return (a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and a.data_ptr() == b.data_ptr()
+            and a.is_conj() == b.is_conj() and a.is_neg() == b.is_neg()
             and all(p == q for n, p, q in zip(a.shape, a.stride(), b.stride()) if n != 1))
 
 

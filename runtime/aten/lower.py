@@ -223,6 +223,8 @@ def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], v
     ti = graph.tensor_index[tid]
     if not graph.in_arena(ti):
         return args, kwargs
+    if _offset_in_a_copy(torch, _base(n.target), views[tid]):
+        return args, kwargs
     root = graph.tensors[graph.root[ti]].id
     rv = views[root]
     start = int(rv.storage_offset()) * rv.element_size() - program.specs[root].byte_offset  # root's byte 0
@@ -233,6 +235,19 @@ def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], v
     if "storage_offset" in kwargs:
         return args, {**kwargs, "storage_offset": given + delta}
     return (*args[:k], given + delta, *args[k + 1:]), kwargs
+
+
+def _offset_in_a_copy(torch, base: str, x) -> bool:
+    """Whether eager's ``as_strided_copy``/``as_strided_scatter`` of ``x`` runs on a fresh copy of ``x``, its
+    storage offset then counting from that copy's start, not from ``x``'s storage (nothing to shift): a
+    conjugate or negative view (torch's math-bit fallback resolves it into a new tensor before these
+    kernels run; views keep it), or for ``as_strided_scatter`` one whose elements share memory (an expand:
+    its kernel clones that, ``clone_preserve_strides``)."""
+    if base not in ("as_strided_copy", "as_strided_scatter"):
+        return False
+    if x.is_conj() or x.is_neg():
+        return True
+    return base == "as_strided_scatter" and torch._debug_has_internal_overlap(x) == 1
 
 
 def _bind(torch, n, env: Mapping[str, Any], views: Mapping[str, Any], override: Mapping[str, str] | None = None,
