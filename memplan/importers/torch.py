@@ -94,17 +94,16 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         try:
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
-            with (_partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"),
-                  _fake_cache_off(torch)):
-                ep = torch.export.export(module, example_inputs, kwargs=kwargs, strict=strict)
+            with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
+                ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
+                                                                strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = first_line(exc)
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         default = type(module).__name__
     if decompose:
         try:
-            with _fake_cache_off(torch):
-                ep = ep.run_decompositions()
+            ep = _traced(torch, ep.run_decompositions)
         except Exception as exc:
             first = first_line(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
@@ -129,17 +128,51 @@ def load_exported(path: str):
         raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
 
 
-def _fake_cache_off(torch):
-    """Trace without torch's fake-tensor dispatch cache.
+#: non-view ops whose result keeps its input's storage offset, in a storage like the input's (torch's
+#: ``clone_preserve_strides``): results torch's fake-tensor cache rebuilds otherwise (``_traced``)
+_KEEPS_STORAGE = frozenset({"slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter"})
 
-    Why: a result the cache rebuilds is a fresh tensor at storage offset 0 whose storage spans its
-    elements alone, whatever the kernel gave (torch 2.14 ``_get_output_tensor_from_cache_entry`` restores
-    an offset and a storage for views only). The ``*_scatter`` ops are no views, yet eager's result (and the
-    uncached fake) keeps its input's storage offset in a storage as large as the input's: so the second
-    ``as_strided_scatter`` or ``select_scatter`` with the same input layout, in one export or a later one in
-    the process, had other storage offsets, another root size and other byte offsets in the graph than the
-    first, and an ``as_strided`` window over that result (its storage offset counts in that storage) landed
-    on other elements than eager's. Tracing costs more without it (about a third on a transformer)."""
+
+def _traced(torch, trace):
+    """``trace()`` (an export, or a decomposition of one), traced again without torch's fake-tensor
+    dispatch cache where the cache may have rebuilt a result wrong.
+
+    Why: the cache rebuilds a non-view result as a fresh tensor at storage offset 0 in a storage of its
+    elements alone, whatever the kernel gave (torch 2.14, ``_get_output_tensor_from_cache_entry``: offsets
+    and storages restored for views only). A ``*_scatter`` result keeps its input's storage offset in a
+    storage like its input's (eager's and the uncached fake's), so the second one traced with an input
+    layout at an offset (twice in one model, or in an earlier import in the process) had another storage
+    offset and root size in the graph than the first: the same module imported twice gave different
+    graphs, and an ``as_strided_scatter`` window over such a result (its storage offset counts in that
+    storage) took other elements than eager's. Only then (a ``*_scatter`` of an input at an offset or
+    in a larger storage: where a rebuilt result can differ) is it traced again, uncached: tracing without
+    the cache costs about a third more on a transformer, and most models have no such scatter."""
+    ep = trace()
+    if any(_rebuilt_may_differ(torch, n) for n in ep.graph.nodes):
+        with _fake_cache_off(torch):
+            ep = trace()
+    return ep
+
+
+def _rebuilt_may_differ(torch, n) -> bool:
+    """Whether FX node ``n`` is a ``_KEEPS_STORAGE`` op whose input lies at a storage offset or in a storage
+    larger than its elements (a cache-rebuilt result, at offset 0 in a storage of its elements alone,
+    differs from the kernel's there only)."""
+    if n.op != "call_function" or _op_name(n.target).split(".")[0] not in _KEEPS_STORAGE or not n.args:
+        return False
+    x = getattr(n.args[0], "meta", {}).get("val")
+    if not isinstance(x, torch.Tensor):
+        return False
+    try:
+        storage, off, span = _extent(x, n.name)
+    except Exception:   # symbolic: the import refuses it anyway
+        return False
+    return off != 0 or storage > span
+
+
+def _fake_cache_off(torch):
+    """A context without torch's fake-tensor dispatch cache (for the fake modes made inside it), where this
+    torch has one (``_traced``)."""
     try:
         from torch._dynamo import config
     except ImportError:
