@@ -149,3 +149,25 @@ def test_verify_agrees_with_the_oracle_on_inplace_dense_graphs(data):
         except memplan.MemplanError:
             ok = False
         assert ok == (findings(gd, q) == []), findings(gd, q)
+
+
+@pytest.mark.parametrize("size", [(np.int64(8), np.int64(4)), (np.float32(8.0), 4), np.array([8, 4]), [8, 4.5]])
+def test_memory_map_size_takes_numpy_numbers(size):
+    """``render_memory_map(g, p, size=(np.int64(8), 4))`` (or a numpy array) drew before this session's size
+    check, which then refused every numpy number as "size must be (width, height) in inches"."""
+    pytest.importorskip("matplotlib")
+    from memplan import examples
+    from memplan.viz.memmap import render_memory_map
+
+    g = examples.diamond()
+    assert render_memory_map(g, memplan.plan(g), "svg", size=size).startswith(b"<?xml")
+
+
+@pytest.mark.parametrize("size", [((1, 2), 3), np.array([[8, 4]]), (True, 4), (np.int64(0), 4)])
+def test_memory_map_size_refusals_name_it(size):
+    from memplan import examples
+    from memplan.viz.memmap import render_memory_map
+
+    g = examples.diamond()
+    with pytest.raises(memplan.MemplanError, match="size must be"):
+        render_memory_map(g, memplan.plan(g), "svg", size=size)
