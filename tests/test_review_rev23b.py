@@ -171,3 +171,16 @@ def test_memory_map_size_refusals_name_it(size):
     g = examples.diamond()
     with pytest.raises(memplan.MemplanError, match="size must be"):
         render_memory_map(g, memplan.plan(g), "svg", size=size)
+
+
+def test_search_restart_jitter_takes_numpy_numbers():
+    """``SearchParams(restart_jitter=np.float32(0.2))`` searched before this session's field checks, which then
+    refused it ("must be a finite number >= 0"); numpy reals are taken as the float they equal."""
+    from memplan.solvers import SearchParams, SolveOptions
+
+    params = SearchParams(restart_jitter=np.float32(0.25))
+    assert type(params.restart_jitter) is float and params.restart_jitter == 0.25
+    p = BufferProblem(np.array([4, 4, 8]), np.array([0, 1, 2]), np.array([2, 3, 4]))
+    assert solve(p, "search", SolveOptions(time_limit=0.1, search=params)).arena == 12
+    with pytest.raises(memplan.SolverError, match="restart_jitter"):
+        SearchParams(restart_jitter=np.float64("nan"))
