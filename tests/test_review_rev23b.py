@@ -184,3 +184,46 @@ def test_search_restart_jitter_takes_numpy_numbers():
     assert solve(p, "search", SolveOptions(time_limit=0.1, search=params)).arena == 12
     with pytest.raises(memplan.SolverError, match="restart_jitter"):
         SearchParams(restart_jitter=np.float64("nan"))
+
+
+# --- '--' as an option's value (``--devices=--``): Python 3.11's argparse dropped it, leaving [] -------------
+
+@pytest.mark.parametrize("option, words", [("--devices", ["--devices", "not a count: '--'"]),
+                                           ("--streams", ["--streams", "not a count"]),
+                                           ("--time-limit", ["--time-limit", "not a number"]),
+                                           ("--solver", ["--solver", "invalid choice: '--'"])])
+def test_an_options_value_double_dash_is_named_by_the_option(tmp_path, capsys, graph_file, option, words):
+    """``memplan plan G -o P --devices=--`` was a TypeError traceback ('>' between list and int): argparse 3.11
+    removed the '--' from the option's own value and stored [], past its type check (``--solver=--``: "unknown
+    solver []"). The value is the text '--', refused by the option's type as any other text."""
+    from cli_contract import assert_bad_input
+    from cli_contract import run_memplan as run
+
+    p = tmp_path / "p.json"
+    code, _, err = run(capsys, ["plan", str(graph_file), "-o", str(p), f"{option}=--"])
+    assert_bad_input(code, err, *words)
+    assert not p.exists()
+
+
+def test_an_options_value_double_dash_is_its_text(tmp_path, capsys, graph_file, monkeypatch):
+    """``--out=--`` names the file '--' (it was [], "cannot write to list []"), and that value is no '--'
+    argument: a '--' after it still ends the options (``plan G --out=-- --`` was "unrecognized arguments")."""
+    from cli_contract import run_memplan as run
+
+    monkeypatch.chdir(tmp_path)
+    for tail in ([], ["--"]):
+        code, _, err = run(capsys, ["plan", str(graph_file), "--out=--", *tail])
+        assert code == 0, err
+        memplan.verify(memplan.load_graph(str(graph_file)), memplan.load_plan(str(tmp_path / "--")))
+        (tmp_path / "--").unlink()
+
+
+def test_a_runtime_tools_option_value_double_dash_is_named(capsys):
+    """The runtime tools share the parser: ``--rounds=--`` was [] and then "--rounds []: expected at least 1"."""
+    from cli_contract import exit_code
+
+    from runtime.tools import bound
+
+    code = exit_code(bound.main, ["--rounds=--"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--rounds" in err and "'--'" in err, err
