@@ -64,6 +64,19 @@ def _shown(values) -> str:
     return " ".join(map(str, values)) if isinstance(values, list) else str(values)
 
 
+def _strips_option_dashes() -> bool:
+    """Whether this Python's argparse drops a '--' from an option's own value: 3.11 does (and 3.12 before its
+    fix), so ``--devices=--`` stored ``[]``, past the option's type check (a TypeError traceback from
+    ``plan``; ``--solver=--`` "unknown solver []"; ``--graph-out=--`` ignored). Asked of argparse itself, so a
+    Python that keeps the value gets nothing added."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--x")
+    return probe.parse_known_args(["--x=--"])[0].x != "--"
+
+
+_STRIPS_OPTION_DASHES = _strips_option_dashes()
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line naming it and where to find help (exit 2). ``who`` starts
     the line (the runtime's tools give their own name)."""
@@ -97,9 +110,16 @@ class OneLineParser(argparse.ArgumentParser):
         given = list(sys.argv[1:] if args is None else args)
         ns, extras = super().parse_known_args(given, namespace)
         dashes = given.count("--")
-        if dashes and extras.count("--") + _dashes_in(ns) == dashes:   # the ending '--' is still there
-            extras.remove("--")
+        if dashes and extras.count("--") + _dashes_in(ns, _positional_dests(self)) == dashes:
+            extras.remove("--")   # the ending '--' is still there
         return ns, extras
+
+    def _get_values(self, action, arg_strings):
+        """argparse's, but an option's value '--' (``--devices=--``) is the text '--', as POSIX and later
+        Pythons have it: it goes to the option's type and is named there (``_STRIPS_OPTION_DASHES``)."""
+        if _STRIPS_OPTION_DASHES and action.option_strings and "--" in arg_strings:
+            arg_strings = ["--", *arg_strings]   # the one '--' argparse removes
+        return super()._get_values(action, arg_strings)
 
     def _print_message(self, message: str, file=None) -> None:
         """argparse's, but a help that cannot be written (``--help > /dev/full``) is one error line and exit 2:
@@ -135,15 +155,31 @@ class CommandParser(OneLineParser):
         return super()._get_values(action, arg_strings)
 
 
-def _dashes_in(namespace: argparse.Namespace) -> int:
-    """How many '--' the parsed values hold (a positional ``--``: ``plan -o P -- --`` plans the file '--')."""
+def _dashes_in(namespace: argparse.Namespace, dests: set[str]) -> int:
+    """How many '--' the positionals ``dests`` hold (``plan -o P -- --`` plans the file '--'). An option's
+    value '--' (``--out=--``) came from no '--' argument of its own, so it is not counted: counted, it took the
+    place of the ending '--' (``plan G --out=-- --`` was "unrecognized arguments: --")."""
     n = 0
-    for v in vars(namespace).values():
+    for k, v in vars(namespace).items():
+        if k not in dests:
+            continue
         if isinstance(v, str):
             n += v == "--"
         elif isinstance(v, list):
             n += sum(x == "--" for x in v if isinstance(x, str))
     return n
+
+
+def _positional_dests(parser: argparse.ArgumentParser) -> set[str]:
+    """The dests of ``parser``'s positionals and of its subcommands' (whose values its namespace receives)."""
+    dests: set[str] = set()
+    for action in parser._actions:
+        if not action.option_strings:
+            dests.add(action.dest)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                dests |= _positional_dests(sub)
+    return dests
 
 
 #: an integer as memplan reads one: ASCII digits, an optional '-' (so that '-1' is named a negative count).

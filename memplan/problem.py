@@ -485,10 +485,19 @@ def _check_fields(p: BufferProblem) -> None:
         if pairs is None or isinstance(pairs, (str, bytes)):   # None, 3 or a 0-d array was a TypeError
             raise SolverError(f"buffer problem: {name} must be a collection of (i, j) pairs of buffer indices, "
                               f"not {short_repr(getattr(p, name))}")
+        pairs = tuple(pairs)   # (a generator is read twice below)
         for pair in pairs:
             if not (isinstance(pair, tuple) and len(pair) == 2 and all(count(i) and 0 <= i < n for i in pair)):
                 raise SolverError(f"buffer problem: {name} entry {short_repr(pair)} is not a pair of buffer indices "
                                   f"in 0..{n - 1}")
+        if name == "compatible":
+            # unordered, each pair once, as ``conflicts`` reads it: a (1, 0) was a partner to the heuristics
+            # and a conflict to the checker ("overlapped conflicting buffers: a solver bug"), and (0, 1) beside
+            # (1, 0) listed one partner twice to the size planner's window index (an AssertionError)
+            object.__setattr__(p, name, frozenset((min(i, j), max(i, j)) for i, j in
+                                                  ((as_int(x), as_int(y)) for x, y in pairs)))
+        else:
+            object.__setattr__(p, name, pairs)
 
 
 def interval_lower_bound(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> int:

@@ -10,9 +10,12 @@ many seconds here; the wall clock (``wall_limit``) is only a safety stop, and a 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+
+import numpy as np
 
 from ..errors import SolverError, as_int, named_fields, plain_int
 from ..errors import short_repr as _short
@@ -89,9 +92,10 @@ class SearchParams:
                 raise SolverError(f"SearchParams.{name} must be an integer in {lo}..{hi}, not "
                                   f"{_short(getattr(self, name))}")
             object.__setattr__(self, name, v)
-        j = self.restart_jitter
-        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j < math.inf:   # (nan too)
+        j = self.restart_jitter   # any real number, numpy's too (np.float32(0.2) was taken before this check)
+        if isinstance(j, (bool, np.bool_)) or not isinstance(j, numbers.Real) or not 0 <= float(j) < math.inf:
             raise SolverError(f"SearchParams.restart_jitter must be a finite number >= 0, not {_short(j)}")
+        object.__setattr__(self, "restart_jitter", float(j))
 
 
 @named_fields

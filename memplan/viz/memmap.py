@@ -14,9 +14,12 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Iterator
+
+import numpy as np
 
 from ..errors import MemplanError, check_option_names
 from ..errors import short_repr as _short
@@ -58,7 +61,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
                       size: tuple[float, float] = (11.0, 5.5)):
     """A matplotlib Figure of the plan's arena (not yet saved)."""
     check_pairing(graph, plan, "memory_map_figure")
-    _check_figure_options(time, title, size)
+    size = _check_figure_options(time, title, size)
     Figure = _need_matplotlib()
     from matplotlib.collections import PolyCollection
     from matplotlib.lines import Line2D
@@ -126,19 +129,21 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     return fig
 
 
-def _check_figure_options(time: object, title: object, size: object) -> None:
+def _check_figure_options(time: object, title: object, size: object) -> tuple[float, float]:
     """MemplanError naming the option: ``size=(0, 0)`` was numpy's LinAlgError, ``(1e9, 5)`` a pybind11
     TypeError from Agg, ``time="no"`` drew the simulated timeline, ``title=5`` was drawn as "5"."""
     if not isinstance(time, bool):
         raise MemplanError(f"memory map: time must be True or False, not {_short(time)}")
     if title is not None and not isinstance(title, str):
         raise MemplanError(f"memory map: title must be a string or None, not {type(title).__name__} {_short(title)}")
-    ok = isinstance(size, (tuple, list)) and len(size) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        and MIN_INCHES <= v <= MAX_INCHES for v in size)
-    if not ok or size[0] * size[1] > MAX_AREA:
+    # any two real numbers, numpy's too (``size=(np.int64(8), 4)``, an array: matplotlib takes them), as floats
+    sides = list(size) if isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1) else []
+    inches = [float(v) for v in sides if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))]
+    ok = len(sides) == len(inches) == 2 and all(math.isfinite(v) and MIN_INCHES <= v <= MAX_INCHES for v in inches)
+    if not ok or inches[0] * inches[1] > MAX_AREA:
         raise MemplanError(f"memory map: size must be (width, height) in inches, each {MIN_INCHES:g}..{MAX_INCHES:g} "
                            f"and their product at most {MAX_AREA:g}, not {_short(size)}")
+    return inches[0], inches[1]
 
 
 @contextlib.contextmanager
