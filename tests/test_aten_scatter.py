@@ -356,3 +356,37 @@ def test_scatters_over_scatter_results_with_one_layout_twice_equal_eager(streams
     offsets = [c.program.specs[n.outputs[0]].byte_offset for n in c.graph.nodes if "scatter" in n.op]
     assert offsets[:4] == offsets[4:] and all(offsets), offsets
     _check(c, m)
+
+
+class ExpandedScatter(nn.Module):
+    """``as_strided_scatter`` of expanded inputs (a row broadcast down, a column across), its result then
+    read by an elementwise op, views (a row, a transpose), an in-place write through a view and a second
+    ``as_strided_scatter`` over it."""
+
+    def forward(self, x):
+        row = torch.relu(x[:1]).expand(4, 8)        # strides (0, 1)
+        col = torch.relu(x[:, :1]).expand(6, 5)     # strides (8, 0)
+        r = torch.as_strided_scatter(row, x[1, :6].reshape(2, 3) + 1, (2, 3), (3, 1), 1)
+        c = torch.as_strided_scatter(col, x[2, :6].reshape(3, 2) - 1, (3, 2), (1, 6), 2)
+        r[2:].mul_(3)
+        again = torch.as_strided_scatter(r, x[3, :4] * 2, (4,), (9,), 3)
+        return r * 1, r[1] + 1, c.t().cumsum(1), c * 2, again + 1
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_as_strided_scatter_of_an_expanded_input_gets_eagers_dense_result(streams):
+    """Eager's kernel clones an expanded input into a dense tensor of its own before scattering; torch's fake
+    kernel kept the input's expanded strides and few bytes, so the graph gave the result a slot of the
+    input's size and the executor refused it at the call (torch: "more than one element of the written-to
+    tensor refers to a single memory location") where eager computes. Now the result has a dense slot of its
+    full size, the views of it torch's layout of it: bitwise eager, also with every root apart."""
+    m = ExpandedScatter()
+    c = compile(m, (torch.randn(6, 8),), streams=streams, poison=True)
+    for node, shape in (("as_strided_scatter", (4, 8)), ("as_strided_scatter_1", (6, 5))):
+        t = c.graph.tensor(c.graph.node(node).outputs[0])
+        assert t.view_of is None and t.size >= 4 * shape[0] * shape[1], t
+    _check(c, m)
+    apart = compile(m, (torch.randn(6, 8),), plan=plan_with_roots_apart(c.graph, c.plan), program=c.program,
+                    poison=True)
+    memplan.verify(apart.graph, apart.plan)
+    _check(apart, m)

@@ -380,3 +380,19 @@ def test_a_pt2_that_is_no_zip_archive_is_one_error_line(tmp_path, capfd, data):
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and err.startswith("memplan: error: ") and "not a torch.export program" in err
     assert not (tmp_path / "g.json").exists()
+
+
+def test_contiguous_into_another_memory_format_is_a_copy():
+    """``contiguous(memory_format=channels_last)`` returns its input itself only where the input is contiguous
+    in *that* format: the importer asked about the default format, so a contiguous intermediate's
+    channels-last copy was a view of it in the graph (a plan could place a write to it over the input)."""
+    class Formats(nn.Module):
+        def forward(self, x):
+            h = torch.relu(x)
+            a = h.contiguous(memory_format=torch.channels_last)
+            c = torch.relu(x.unsqueeze(2)).contiguous(memory_format=torch.channels_last_3d)
+            return a + 1, c * 2
+
+    g = memplan.from_torch(Formats(), (torch.randn(2, 3, 4, 5),))
+    views = {n.id: g.tensor(n.outputs[0]).view_of for n in g.nodes if n.op.startswith("contiguous")}
+    assert views == {"contiguous": None, "contiguous_1": None}, views

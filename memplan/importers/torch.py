@@ -273,6 +273,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     last_write: dict[str, str] = {}
     readers_since: dict[str, list[str]] = {}
     nodes: list[Node] = []
+    #: tensors laid out otherwise than their fake tensors (``_overlap_scatter_result``), and views of them
+    relaid: set[str] = set()
 
     def new_rec(tid: str, val, kind: str, where: str) -> _Rec:
         _check_strided(torch, val, where)
@@ -362,6 +364,10 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             if tid in recs:
                 tid = f"{tid}.{k}"
             _check_strided(torch, v, where)
+            fixed = _overlap_scatter_result(torch, op, n, v)
+            if fixed is not v:
+                v = fixed
+                relaid.add(tid)
             sref = StorageWeakRef(v.untyped_storage())
             whole = False
             alias = None if op.split(".")[0] in _FRESH else next(
@@ -370,15 +376,21 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                 # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
                 # alias only when they can (reshape of a non-viewable layout copies)
                 cand = current.get(declared[k])
-                if cand in in_vals and _aliases_here(torch, op, in_vals[cand].meta["val"], v, n):
+                if cand in in_vals and _aliases_here(
+                        torch, op, recs[cand].val if cand in relaid else in_vals[cand].meta["val"], v, n):
                     alias = cand
                     # loaded fake tensors lose their storage offset: a slice-like view then claims
                     # its whole parent (a true range, if a loose one), never a wrong offset
                     whole = op.split(".")[0] not in _OFFSET0 and not mutated
-            if alias is not None and in_vals[alias].name in mutated:
-                r_alias = recs[alias]
-                simple = (r_alias.view_of is None and r_alias.kind == "intermediate"
-                          and views_of_root.get(alias, 0) == 0)
+            writes = alias is not None and in_vals[alias].name in mutated
+            simple = writes and (recs[alias].view_of is None and recs[alias].kind == "intermediate"
+                                 and views_of_root.get(alias, 0) == 0)
+            if alias is not None and alias in relaid:
+                # a view of (or an in-place write to) a tensor the export lays out otherwise than torch: its
+                # fake tensor was derived from that layout; torch's, from the corrected one
+                v, whole = _view_on_layouts(torch, n, k, alias, recs, current, relaid, where, simple), False
+                relaid.add(tid)
+            if writes:
                 if simple:
                     new_rec(tid, v, "intermediate", where)
                     inplace.append((tid, alias))
@@ -454,6 +466,74 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         trace["fake"].update((t, recs[t].val) for t in order)
         trace["values"].update(current)
     return Graph(name, tensors, tuple(nodes), alignment)
+
+
+def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
+    """The result of ``as_strided_scatter`` laid out as eager's kernel lays it out, where torch's fake kernel
+    gives it another layout: over an input whose elements share memory (an ``expand``).
+
+    Why: eager's kernel starts from ``clone_preserve_strides(input)``, which cannot keep an overlapping
+    layout (a copy into it would write one element twice) and clones such an input into a dense tensor of
+    its own (``clone()``'s layout, the window's storage offset counting from its start). The fake kernel
+    (torch 2.14's ``prims.as_strided_scatter``) keeps the input's strides and storage: the result got the
+    expanded strides and a slot of the input's few bytes, and an executor writing eager's result there
+    was refused by torch ("more than one element of the written-to tensor refers to a single memory
+    location"), where eager computes. The views of the result and in-place writes to it, whose fake tensors
+    were derived from the fake layout, are laid out again from the corrected one (``_view_on_layouts``)."""
+    if op.split(".")[0] != "as_strided_scatter" or not n.args:
+        return v
+    x = getattr(n.args[0], "meta", {}).get("val")
+    if not isinstance(x, torch.Tensor):
+        return v
+    try:
+        if torch._debug_has_internal_overlap(x) != 1:  # 1: MemOverlap::Yes
+            return v
+        shape = tuple(int(s) for s in v.shape)
+        stride = tuple(int(s) for s in x.stride())
+    except Exception:   # symbolic: the import refuses it anyway
+        return v
+    # clone()'s layout of the input's, computed by torch's own rule (meta tensors: no data)
+    want = torch.empty_strided(shape, stride, dtype=v.dtype, device="meta").clone().stride()
+    if tuple(v.stride()) == tuple(want) and v.storage_offset() == 0 and \
+            v.untyped_storage().nbytes() >= math.prod(shape) * v.element_size():
+        return v    # a fake kernel that lays it out as eager does
+    mode = getattr(v, "fake_mode", None)
+    with mode if mode is not None else contextlib.nullcontext():
+        return torch.empty_strided(shape, want, dtype=v.dtype, device=v.device if mode is not None else "meta")
+
+
+def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dict, relaid: set,
+                     where: str, fresh: bool) -> Any:
+    """Output ``k`` of view or in-place node ``n`` of ``alias`` (a ``relaid`` tensor), laid out as torch lays
+    it out over the corrected layouts: the op runs once more on meta tensors of its arguments (``relaid``
+    ones in their corrected layout). A view shares ``alias``'s storage; ``fresh``: an in-place result that
+    is a new tensor of the graph, with a storage of its own. A GraphError where the op fails there."""
+    def meta(a):
+        t = current.get(a.name)
+        val = recs[t].val if isinstance(t, str) and t in relaid else a.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            return val
+        n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
+        return torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
+            tuple(val.shape), tuple(val.stride()), val.storage_offset())
+
+    try:
+        args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), meta)
+        res = n.target(*args, **kwargs)
+        r = res[k] if isinstance(res, (list, tuple)) else res
+        base = recs[alias].val
+        if not isinstance(r, torch.Tensor) or r.dtype != base.dtype:
+            raise TypeError(f"result {k} is no {base.dtype} tensor")
+        mode = getattr(base, "fake_mode", None)
+        with mode if mode is not None else contextlib.nullcontext():
+            if not fresh:   # a view: in the alias's storage
+                return base.as_strided(tuple(r.shape), tuple(r.stride()), r.storage_offset())
+            own = torch.empty(int(base.untyped_storage().nbytes()) // base.element_size(), dtype=base.dtype,
+                              device=base.device)
+            return own.as_strided(tuple(r.shape), tuple(r.stride()), r.storage_offset())
+    except Exception as exc:
+        raise GraphError(f"{where}: cannot lay out this view of {alias!r} (an as_strided_scatter result "
+                         f"the export lays out otherwise than torch): {first_line(exc)}") from None
 
 
 def _op_name(target) -> str:
@@ -550,8 +630,9 @@ def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
         return False
     if base == "to" and n is not None and _schema_arg(n, "copy") is True:
         return False
-    if base == "contiguous":
-        return bool(inp.is_contiguous())
+    if base == "contiguous":  # torch returns the input itself only if it is contiguous in the format asked
+        fmt = _schema_arg(n, "memory_format") if n is not None else None
+        return bool(inp.is_contiguous(memory_format=fmt if fmt is not None else torch.contiguous_format))
     if base in ("resolve_conj", "resolve_neg"):  # a new tensor when there is a lazy bit to resolve
         return not bool(inp.is_conj() if base == "resolve_conj" else inp.is_neg())
     if base in ("to", "type_as"):
