@@ -257,13 +257,9 @@ def test_cli_imports_a_pt2_file(tmp_path, capsys):
     assert g.name == "views" and g.tensor("permute").view_of == "view"
     direct = memplan.from_torch(ep, name="views")
     assert g.nodes == direct.nodes
-    # a loaded program has lost its storage offsets: slices claim their whole parent, nothing else differs
-    differ = {a.id for a, b in zip(g.tensors, direct.tensors) if a != b}
-    assert differ == {"slice_1", "getitem", "getitem_1"}
-    for tid in differ:
-        t, parent = g.tensor(tid), g.tensor(g.tensor(tid).view_of)
-        assert (t.view_of, t.view_offset, t.size) == (direct.tensor(tid).view_of, 0, parent.size)
-    assert memplan.plan(g).arena_bytes == memplan.plan(direct).arena_bytes
+    # a loaded program's fake tensors lost their storage offsets; the importer lays its views out again
+    assert g.to_dict() == direct.to_dict()
+    assert any(direct.tensor(t).view_offset > 0 for t in ("slice_1", "getitem", "getitem_1"))
     capsys.readouterr()
     assert main(["import", str(path), "-o", str(out), "--batch", "2"]) == 2
     assert "--batch/--dim apply to ONNX" in capsys.readouterr().err

@@ -275,6 +275,11 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     nodes: list[Node] = []
     #: tensors laid out otherwise than their fake tensors (``_overlap_scatter_result``), and views of them
     relaid: set[str] = set()
+    #: tensors whose fake tensor is not their place in their storage: ``relaid`` ones, and the views of a
+    #: loaded program laid out again (its fake tensors all lie at storage offset 0 of storages of their own)
+    laid: set[str] = set()
+    #: views of a loaded program that could not be laid out again (``_view_on_layouts``): whole-parent views
+    loose: set[str] = set()
 
     def new_rec(tid: str, val, kind: str, where: str) -> _Rec:
         _check_strided(torch, val, where)
@@ -294,13 +299,17 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     def make_view(tid: str, val, parent: str, where: str, whole: bool = False) -> _Rec:
         _, off, span = _extent(val, where)
         p = recs[parent]
+        # a view's graph bytes are its own elements' range of the storage; a root's, the storage's bytes
+        # 0..size (where its elements start at an offset: a *_scatter of a view, clone_preserve_strides)
+        start = p.off if p.view_of is not None else 0
         if whole:
-            off, span = p.off, p.size
-        if not (p.off <= off and off + span <= p.off + p.span):
+            off, span = start, p.size
+        if not (start <= off and off + span <= start + (p.span if p.view_of is not None else p.size)):
             parent = root_of(parent)  # outside its direct parent (e.g. an expand); place it in the root
             p = recs[parent]
-        if p.off <= off and off + span <= p.off + p.size:
-            voff, vsize = off - p.off, span
+            start = 0
+        if start <= off and off + span <= start + p.size:
+            voff, vsize = off - start, span
         else:
             voff, vsize = 0, p.size
         attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
@@ -368,8 +377,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             if fixed is not v:
                 v = fixed
                 relaid.add(tid)
+                laid.add(tid)
             sref = StorageWeakRef(v.untyped_storage())
-            whole = False
+            whole = unshared = False
             alias = None if op.split(".")[0] in _FRESH else next(
                 (t for t in in_ids if recs[t].storage == sref), None)
             if alias is None and k < len(declared) and declared[k] is not None:
@@ -377,19 +387,42 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                 # alias only when they can (reshape of a non-viewable layout copies)
                 cand = current.get(declared[k])
                 if cand in in_vals and _aliases_here(
-                        torch, op, recs[cand].val if cand in relaid else in_vals[cand].meta["val"], v, n):
-                    alias = cand
-                    # loaded fake tensors lose their storage offset: a slice-like view then claims
-                    # its whole parent (a true range, if a loose one), never a wrong offset
-                    whole = op.split(".")[0] not in _OFFSET0 and not mutated
+                        torch, op, recs[cand].val if cand in laid else in_vals[cand].meta["val"], v, n):
+                    alias, unshared = cand, True
             writes = alias is not None and in_vals[alias].name in mutated
             simple = writes and (recs[alias].view_of is None and recs[alias].kind == "intermediate"
                                  and views_of_root.get(alias, 0) == 0)
-            if alias is not None and alias in relaid:
-                # a view of (or an in-place write to) a tensor the export lays out otherwise than torch: its
-                # fake tensor was derived from that layout; torch's, from the corrected one
-                v, whole = _view_on_layouts(torch, n, k, alias, recs, current, relaid, where, simple), False
-                relaid.add(tid)
+            if alias is None and op.split(".")[0] in _KEEPS_STORAGE and n.args:
+                # a result at its input's storage offset, in a storage like its input's: laid out again
+                # where the input's fake tensor is not its real layout (a relaid one, a loaded view)
+                src = current.get(getattr(n.args[0], "name", None))
+                if isinstance(src, str) and src in laid and src not in relaid:
+                    v = _view_on_layouts(torch, n, k, src, recs, current, laid, where, True, like=v)
+                    laid.add(tid)
+            if alias is not None and alias in loose:
+                whole = True   # a view of a view placed loosely: loose too
+            elif alias is not None and (alias in laid or unshared):
+                # a view of (or an in-place write to) a tensor the export lays out otherwise than torch (its
+                # fake tensor was derived from that layout; torch's, from the corrected one), or one whose
+                # fake tensor has lost its place in its parent's storage: deserialized fake tensors (a
+                # program loaded from .pt2) share no storage and all lie at storage offset 0, so `x[1][2:]`
+                # was imported as covering its whole parent and the executor refused torch's real view
+                try:
+                    # (a loaded program's own fake tensor keeps its shape and strides: torch's would differ
+                    # in size-1 dimensions only, which the executor tells apart from the export's itself)
+                    v = _view_on_layouts(torch, n, k, alias, recs, current, laid, where, simple,
+                                         like=None if alias in relaid else v)
+                except GraphError:
+                    if alias in relaid or not unshared:
+                        raise
+                    # (no meta kernel, symbolic sizes) the view claims its whole parent: a true range, if a
+                    # loose one, never a wrong offset; so do the views of it
+                    whole = True
+                    loose.add(tid)
+                else:
+                    laid.add(tid)
+                    if alias in relaid:
+                        relaid.add(tid)
             if writes:
                 if simple:
                     new_rec(tid, v, "intermediate", where)
@@ -503,11 +536,13 @@ def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
 
 
 def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dict, relaid: set,
-                     where: str, fresh: bool) -> Any:
-    """Output ``k`` of view or in-place node ``n`` of ``alias`` (a ``relaid`` tensor), laid out as torch lays
-    it out over the corrected layouts: the op runs once more on meta tensors of its arguments (``relaid``
-    ones in their corrected layout). A view shares ``alias``'s storage; ``fresh``: an in-place result that
-    is a new tensor of the graph, with a storage of its own. A GraphError where the op fails there."""
+                     where: str, fresh: bool, like: Any = None) -> Any:
+    """Output ``k`` of view or in-place node ``n`` of ``alias`` (a ``relaid`` tensor, or one of a loaded
+    program, whose fake tensors lost their storage offsets), laid out as torch lays it out over the corrected
+    layouts: the op runs once more on meta tensors of its arguments (``relaid`` ones in their corrected
+    layout). A view shares ``alias``'s storage; ``fresh``: an in-place result that
+    is a new tensor of the graph, with a storage of its own. ``like``: a tensor whose shape and strides the
+    result takes (only its storage offset is torch's). A GraphError where the op fails there."""
     def meta(a):
         t = current.get(a.name)
         val = recs[t].val if isinstance(t, str) and t in relaid else a.meta.get("val")
@@ -522,18 +557,24 @@ def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dic
         res = n.target(*args, **kwargs)
         r = res[k] if isinstance(res, (list, tuple)) else res
         base = recs[alias].val
-        if not isinstance(r, torch.Tensor) or r.dtype != base.dtype:
+        if not isinstance(r, torch.Tensor) or (fresh and r.dtype != base.dtype):
             raise TypeError(f"result {k} is no {base.dtype} tensor")
+        shape, stride = (tuple(r.shape), tuple(r.stride())) if like is None else (tuple(like.shape),
+                                                                                   tuple(like.stride()))
         mode = getattr(base, "fake_mode", None)
         with mode if mode is not None else contextlib.nullcontext():
-            if not fresh:   # a view: in the alias's storage
-                return base.as_strided(tuple(r.shape), tuple(r.stride()), r.storage_offset())
+            if not fresh:   # a view: in the alias's storage (in its own dtype: view_as_complex, view(dtype))
+                if r.dtype != base.dtype:
+                    n_el = int(base.untyped_storage().nbytes()) // base.element_size()
+                    base = base.as_strided((n_el,), (1,), 0).view(r.dtype)
+                return base.as_strided(shape, stride, r.storage_offset())
             own = torch.empty(int(base.untyped_storage().nbytes()) // base.element_size(), dtype=base.dtype,
                               device=base.device)
-            return own.as_strided(tuple(r.shape), tuple(r.stride()), r.storage_offset())
+            return own.as_strided(shape, stride, r.storage_offset())
     except Exception as exc:
-        raise GraphError(f"{where}: cannot lay out this view of {alias!r} (an as_strided_scatter result "
-                         f"the export lays out otherwise than torch): {first_line(exc)}") from None
+        raise GraphError(f"{where}: cannot lay out this view of {alias!r} again on meta tensors (an "
+                         f"as_strided_scatter result the export lays out otherwise than torch, or a view in a "
+                         f"loaded program): {first_line(exc)}") from None
 
 
 def _op_name(target) -> str:
