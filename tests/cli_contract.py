@@ -35,6 +35,21 @@ def run_memplan(capsys, argv):
     return code, out, err
 
 
+def run_tool(capsys, tool, argv):
+    """``python -m tool argv`` (a runtime tool) in-process: (exit code, stderr)."""
+    import importlib
+
+    code = exit_code(importlib.import_module(tool).main, argv)
+    return code, capsys.readouterr().err
+
+
+def assert_tool_refused(code, err, *words):
+    """A runtime tool refused bad input: exit code 2, one error line containing every word, no traceback."""
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, (w, err)
+
+
 def leftovers(directory):
     """Temporary files an interrupted atomic write would leave in ``directory``."""
     return [f for f in os.listdir(directory) if f.startswith(".memplan-")]

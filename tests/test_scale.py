@@ -124,18 +124,6 @@ def _random_inplace_problem(rng: random.Random) -> BufferProblem:
                          compatible=frozenset(pairs), inplace=tuple((b, a) for a, b in pairs))
 
 
-def test_window_fit_places_in_place_pairs_as_the_pairwise_size_planner(monkeypatch):
-    """The size planner's windows route leaves each buffer's placed partners out of its ``WindowFit`` query;
-    the pairwise route drops them from the conflicting pairs: the same placements."""
-    for trial in range(300):
-        p = _random_inplace_problem(random.Random(trial))
-        monkeypatch.setattr(size, "DENSE_OVERLAPS", 1 << 40)
-        pairwise = size.solve(p).offsets.tolist()
-        monkeypatch.setattr(size, "DENSE_OVERLAPS", -1)
-        assert size.dense_route(p) == "windows"
-        assert size.solve(p).offsets.tolist() == pairwise, trial
-
-
 def _random_interval_problem(rng: random.Random) -> BufferProblem:
     n, horizon = rng.randint(1, 50), rng.randint(2, 30)
     lower = [rng.randrange(horizon) for _ in range(n)]
@@ -148,9 +136,13 @@ def _random_interval_problem(rng: random.Random) -> BufferProblem:
                          compatible=compatible, inplace=tuple((b, a) for a, b in compatible))
 
 
-def test_window_fit_places_as_the_pairwise_size_planner(monkeypatch):
+@pytest.mark.parametrize("make", [_random_interval_problem, _random_inplace_problem])
+def test_window_fit_places_as_the_pairwise_size_planner(monkeypatch, make):
+    """The size planner's windows route places as its pairwise route, on interval problems and on problems
+    full of in-place pairs (the windows route leaves each buffer's placed partners out of its ``WindowFit``
+    query; the pairwise route drops them from the conflicting pairs)."""
     for trial in range(300):
-        p = _random_interval_problem(random.Random(trial))
+        p = make(random.Random(trial))
         monkeypatch.setattr(size, "DENSE_OVERLAPS", 1 << 40)
         pairwise = size.solve(p).offsets.tolist()
         monkeypatch.setattr(size, "DENSE_OVERLAPS", -1)

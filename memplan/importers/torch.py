@@ -535,17 +535,17 @@ def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
         return torch.empty_strided(shape, want, dtype=v.dtype, device=v.device if mode is not None else "meta")
 
 
-def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dict, relaid: set,
+def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dict, laid: set,
                      where: str, fresh: bool, like: Any = None) -> Any:
-    """Output ``k`` of view or in-place node ``n`` of ``alias`` (a ``relaid`` tensor, or one of a loaded
-    program, whose fake tensors lost their storage offsets), laid out as torch lays it out over the corrected
-    layouts: the op runs once more on meta tensors of its arguments (``relaid`` ones in their corrected
-    layout). A view shares ``alias``'s storage; ``fresh``: an in-place result that
+    """Output ``k`` of view or in-place node ``n`` of ``alias`` (a tensor in ``laid``: laid out otherwise than
+    its fake tensor, or one of a loaded program, whose fake tensors lost their storage offsets), laid out as
+    torch lays it out over the corrected layouts: the op runs once more on meta tensors of its arguments
+    (those in ``laid`` in their corrected layout). A view shares ``alias``'s storage; ``fresh``: an in-place result that
     is a new tensor of the graph, with a storage of its own. ``like``: a tensor whose shape and strides the
     result takes (only its storage offset is torch's). A GraphError where the op fails there."""
     def meta(a):
         t = current.get(a.name)
-        val = recs[t].val if isinstance(t, str) and t in relaid else a.meta.get("val")
+        val = recs[t].val if isinstance(t, str) and t in laid else a.meta.get("val")
         if not isinstance(val, torch.Tensor):
             return val
         n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())

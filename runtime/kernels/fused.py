@@ -134,13 +134,13 @@ def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch]
     # y over h: only where h dies in the group (the final norm's residual, under an f16 y that is no in-place
     # pair); then the kernel writes h into a scratch buffer that nothing reads after it. At one row too: the
     # block reads its inputs before its barrier, but writes h and y after it in no order between threads
-    away = not _alias_ok(graph, addr, [y], [h]) or (_dtype(graph, y) == "f16" and _overlaps(graph, addr, y, h))
+    f16 = _dtype(graph, y) == "f16"
+    away = not _alias_ok(graph, addr, [y], [h]) or (f16 and _overlaps(graph, addr, y, h))
     if away and not _dies_in(graph, h, nodes):
         return None
     one_row = _rows(graph, add.inputs[0]) == 1   # (any overlap with the inputs is safe: nothing to stage)
     if one_row and not away:
         return None
-    f16 = _dtype(graph, y) == "f16"
     staged = [t for t in dict.fromkeys(add.inputs) if not one_row
               and ((_overlaps(graph, addr, y, t) if f16 else not _alias_ok(graph, addr, [y], [t]))
                    or (not away and not _alias_ok(graph, addr, [h], [t])))]

@@ -125,6 +125,8 @@ WS_PLAIN = "gemm_ws_f16x"
 #: the plain builds (one weight matrix, f32 y)
 WS_PLAIN_NAMES = frozenset({WS_PLAIN, "gemm_ws2_f16x", "gemm_ws4_f16x"})
 WS_NAMES = frozenset(WS_BUILDS)
+#: the SwiGLU builds (gate and up matrices, f16 y)
+WS_SWIGLU_NAMES = WS_NAMES - WS_PLAIN_NAMES
 #: the always-correct products of an f16 x (no sm_90a, K % 8, unaligned rows, more than 64 rows)
 NAIVE_F16X = "gemm_naive_f16x"
 NAIVE_SWIGLU_F16X = "gemm_naive_swiglu_f16x"
@@ -148,7 +150,7 @@ WRITES = {
     **{name: (5,) for name in sorted(ATTN_MMA_NAMES | ATTN_FUSED_NAMES)},
     **{name: (5,) for name in sorted(ATTN_MMA_H_NAMES)}, "cast_f32_f16": (1,),
     "binary_f32_f16": (2,), "rms_norm4_f32_f16": (2,), "add_rms_norm4_f32_f16": (2, 4), "swiglu_f32_f16": (2,),
-    **{name: (2,) for name in sorted(WS_PLAIN_NAMES)}, "gemm_ws2_swiglu_f16x": (3,), "gemm_ws4_swiglu_f16x": (3,), NAIVE_F16X: (2,), NAIVE_SWIGLU_F16X: (3,),
+    **{name: (2,) for name in sorted(WS_PLAIN_NAMES)}, **{name: (3,) for name in sorted(WS_SWIGLU_NAMES)}, NAIVE_F16X: (2,), NAIVE_SWIGLU_F16X: (3,),
 }
 
 
@@ -158,7 +160,7 @@ WRITES = {
 EARLY_READS = {
     "gemv_f16_f32": (0,), "gemv_add_rms_f16_f32": (0,), "gemv_swiglu_f16_f32": (0, 1),
     "add_rms_norm4_f32": (3,), "rms_norm4_f32": (1,), "add_rms_norm4_f32_f16": (3,), "rms_norm4_f32_f16": (1,),
-    **{name: (0,) for name in sorted(WS_PLAIN_NAMES)}, "gemm_ws2_swiglu_f16x": (0, 1), "gemm_ws4_swiglu_f16x": (0, 1),
+    **{name: (0,) for name in sorted(WS_PLAIN_NAMES)}, **{name: (0, 1) for name in sorted(WS_SWIGLU_NAMES)},
     **{name: (0,) for name in GEMM_TC.values()}, **{name: (0, 1) for name in GEMM_TC_SWIGLU.values()},
 }
 
@@ -186,7 +188,7 @@ ALIGN: dict[str, tuple[int, ...]] = {
     "gemv_add_rms_f16_f32": (16, 16, 4, 16, 16, 16, 4),   # W, x, r, h, w, y, counter
     "gemm_wmma_f16_f32": (32, 16, 4), "gemm_naive_f16_f32": (2, 4, 4),
     **{name: (16, 16, 4) for name in GEMM_TC.values()}, **{name: (16, 16, 16, 4) for name in GEMM_TC_SWIGLU.values()},
-    **{name: (16, 16, 4) for name in sorted(WS_PLAIN_NAMES)}, "gemm_ws2_swiglu_f16x": (16, 16, 16, 2), "gemm_ws4_swiglu_f16x": (16, 16, 16, 2),
+    **{name: (16, 16, 4) for name in sorted(WS_PLAIN_NAMES)}, **{name: (16, 16, 16, 2) for name in sorted(WS_SWIGLU_NAMES)},
     NAIVE_F16X: (2, 2, 4), NAIVE_SWIGLU_F16X: (2, 2, 2, 2), MEMCPY: (1, 1),
 }
 
