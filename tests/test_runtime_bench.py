@@ -319,7 +319,14 @@ def test_bound_on_a_fake_driver(monkeypatch, tmp_path):
     assert bound.main(["--configs", "tiny", "--rounds", "1", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res[0]["config"] == "tiny" and set(res[0]["ms"]) == {
-        f"{p}:{v}" for p in ("serial", "multi") for v in bound.variants(4)}
+        f"{p}:{v}" for p in ("serial", "multi") for v in bound.variants(4)} | {"serial:no_side"}
+    # no_side drops what the hand-made multi-stream plan runs beside stream 0: K's and V's branches
+    from runtime.models import llama as L
+    from runtime.step import plan_step
+
+    g = L.build_graph(L.config("tiny", batch=1), "runtime")
+    side = bound.side_nodes(plan_step(g, L.multi_stream_schedule(g, "hand"), batch=1))
+    assert side == {f"l{i}.{s}" for i in range(2) for s in ("mm_k", "rope_k", "set_k", "mm_v", "set_v")}
     g1 = Launch("gemv_f16_f32", (8, 1, 1), (256, 1, 1), (100, 200, 300, 64, 512, 8))
     sw = Launch("gemv_swiglu_f16_f32", (8, 1, 1), (256, 1, 1), (100, 400, 200, 300, 64, 512, 8))
     norm = Launch("add_rms_norm4_f32", (1, 1, 1), (128, 1, 1), (1, 2, 3, 4, 5, 64, 64, 1e-5))

@@ -11,7 +11,11 @@ plan and every other launch unchanged:
 - ``stream_early``: the same read started before the PDL wait: what overlapping a product's whole weight
   stream with the kernels before it could give (no real product can consume weights before its x exists,
   so this is a bound, not a design);
-- ``full_stream`` / ``full_stream_early``: every other kernel kept, the products replaced as above.
+- ``full_stream`` / ``full_stream_early``: every other kernel kept, the products replaced as above;
+- ``no_side`` (one-stream plan only): without the launches the hand-made multi-stream plan puts on its side
+  streams (K's and V's products, ROPE and SET_ROWS): the step a multi-stream plan would give if its side
+  streams and their joins cost nothing, so ``serial:full / serial:no_side`` bounds what side streams can
+  gain over one stream with these kernels.
 
 Session 13 (H200, 1B batch 1, one stream): full 0.853 ms, gemv_only 0.664, stream 0.612, stream_early 0.527,
 full_stream 0.817, full_stream_early 0.709; the roofline at 4.54 TB/s is 0.458 (docs/runtime.md).
@@ -76,6 +80,11 @@ def variants(num_sms: int) -> dict:
     }
 
 
+def side_nodes(multi_plan) -> frozenset[str]:
+    """The nodes ``multi_plan`` issues beside stream 0 (``no_side`` drops their launches)."""
+    return frozenset(n for n, s in multi_plan.order if s != 0)
+
+
 def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print, batch: int = 1) -> dict:
     """Per plan (serial, the hand-made multi-stream one) and variant: ms per step (median of ``rounds``)."""
     from ..executor import Executor
@@ -85,6 +94,7 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print, batch: in
     plans = {"serial": plan_step(g, batch=batch),
              "multi": plan_step(g, L.multi_stream_schedule(g, "hand"), batch=batch)}
     out = {"config": name, "batch": batch, "weight_bytes": L.weight_bytes(g), "ms": {}}
+    side = side_nodes(plans["multi"])
     ref = None
     for pk, p in plans.items():
         ex = Executor(g, p, inputs=L.make_inputs(cfg, seed=1), library=lib,
@@ -92,9 +102,12 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print, batch: in
         ref = ref or ex
         launches = ex.program.launches
         orig = dict(launches)
+        table = variants(lib.num_sms)
+        if pk == "serial":
+            table["no_side"] = None
         try:
-            for vk, f in variants(lib.num_sms).items():
-                launches.update({k: f(v) for k, v in orig.items()})
+            for vk, f in table.items():
+                launches.update({k: (() if k in side else v) if f is None else f(v) for k, v in orig.items()})
                 ex.release_graph()
                 ex.capture()
                 t = [statistics.median(ex.time_steps("graph", steps=steps, repeats=3)) for _ in range(rounds)]
