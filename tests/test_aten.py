@@ -641,3 +641,45 @@ def test_copies_into_a_memory_format_equal_eager_bitwise(how, fmt, then, dims, c
             assert torch.equal(out, ref), f"max diff {(out - ref).abs().max()}"
             if then == "view":
                 assert out.stride() == ref.stride()
+
+
+class OneChannelTo(torch.nn.Module):
+    """``to(memory_format=...)`` of a one-channel, one-pixel intermediate: its contiguous and channels-last
+    strides are one, and torch's ``to`` still copies it (its input's suggested format is the default)."""
+
+    def __init__(self, fmt):
+        super().__init__()
+        self.fmt = fmt
+        self.conv = (torch.nn.Conv2d if fmt == CL else torch.nn.Conv3d)(1, 4, 1)
+
+    def forward(self, x):
+        y = torch.relu(x).to(memory_format=self.fmt)
+        return self.conv(y), y.mul_(2) + 1
+
+
+@pytest.mark.parametrize("fmt", [CL, CL3], ids=["channels_last", "channels_last_3d"])
+@pytest.mark.parametrize("saved", [False, True], ids=["in_memory", "loaded"])
+def test_to_a_memory_format_its_input_has_strides_for_is_a_copy(fmt, saved):
+    """Was refused at compile ("torch's view is (2, 1, 1, 1) strides (1, 1, 1, 1) at A, the plan's ... at
+    B"): the importer took ``to(memory_format=...)`` for a view wherever its input had the result's strides,
+    and a (N, 1, 1, 1) tensor has them in both formats; torch's ``to`` aliases only where the input's
+    suggested format is the one asked for. A plan could have put the in-place write to the copy over
+    its input. Now a copy, bitwise eager, in memory and loaded from a .pt2."""
+    import io
+
+    torch.manual_seed(0)
+    m = OneChannelTo(fmt).eval()
+    shape = (2, 1, 1, 1) if fmt == CL else (2, 1, 1, 1, 1)
+    x = torch.randn(*shape)
+    program = torch.export.export(m, (x,))
+    if saved:
+        buf = io.BytesIO()
+        torch.export.save(program, buf)
+        buf.seek(0)
+        program = torch.export.load(buf)
+    c = compile(program, (x,), streams=1, poison=True)
+    assert c.graph.tensor("to").view_of is None
+    for seed in (1, 2):
+        xs = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+        out, ref = c(xs), _eager(m, (xs,))
+        assert all(torch.equal(o, r) and o.stride() == r.stride() for o, r in zip(out, ref))

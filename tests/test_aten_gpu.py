@@ -445,3 +445,25 @@ def test_inputs_the_program_writes_reach_the_caller_on_cuda(torch):
                     want = module(*theirs)
                 assert all(torch.equal(a, b) for a, b in zip(got, want)), f"streams {streams}, graph {graph}"
                 assert all(torch.equal(a, b) for a, b in zip(mine, theirs)), f"streams {streams}, graph {graph}"
+
+
+def test_calls_on_two_caller_streams_do_not_overlap_on_the_device(torch):
+    """The per-program lock orders only the host's issue: a call on caller stream s2 copied its inputs into
+    the arena while the previous call, issued on s1 and delayed on the device, still read them (its output
+    was the second call's). Each call now waits on the device for the one before, whatever its stream."""
+    from runtime.aten import compile
+
+    module, inputs = _model(torch, "mlp")
+    x1, x2 = inputs(), inputs()
+    c = compile(module, x1, streams=1, cuda_graph=False)
+    ref1, ref2 = c(*x1), c(*x2)
+    first = c.plan.order[0][0]
+    torch.cuda.synchronize()
+    s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
+    with torch.cuda.stream(s1):
+        out1 = c(*x1, delays={first: 50_000_000})   # tens of ms before its first kernel
+    with torch.cuda.stream(s2):
+        out2 = c(*x2)
+    torch.cuda.synchronize()
+    assert torch.equal(out2, ref2)
+    assert torch.equal(out1, ref1), "the second call's inputs reached the first call's kernels"

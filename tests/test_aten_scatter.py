@@ -44,15 +44,23 @@ def _cases():
         ("as_strided_scatter", {"size": [3, 2], "stride": [10, 1], "storage_offset": 0}, (3, 2)),
         ("as_strided_scatter", {"size": [4], "stride": [3], "storage_offset": 55}, (4,)),
         ("as_strided_scatter", {"size": [3], "stride": [4], "storage_offset": 74}, (3,)),
+        # an interleaved window (positions 21 23 25 24 26 28: distinct, not apart dimension by dimension) and
+        # zero-size windows, one far outside the input's bytes
+        ("as_strided_scatter", {"size": [2, 3], "stride": [3, 2], "storage_offset": 21}, (2, 3)),
+        ("as_strided_scatter", {"size": [0, 3], "stride": [1, 1], "storage_offset": 300}, (0, 3)),
+        ("slice_scatter", {"dim": 1, "start": 3, "end": 3}, (6, 0)),
     ]
 
 
 def _inputs(buf, layout: str):
-    """The (6, 8) input at storage offset 20 of ``buf``: contiguous, a transposed copy, or a strided slice."""
+    """The (6, 8) input at storage offset 20 of ``buf``: contiguous, a transposed copy, a strided slice, or
+    interleaved (its elements distinct, its rows overlapping in extent)."""
     if layout == "contiguous":
         return buf.as_strided((6, 8), (8, 1), 20)
     if layout == "transposed":
         return buf.as_strided((6, 8), (1, 6), 20)
+    if layout == "interleaved":   # rows 16 apart, elements 3 apart: each row reaches into the next one's
+        return buf.as_strided((6, 8), (16, 3), 20)
     return buf.as_strided((6, 8), (10, 1), 20)   # rows 10 apart: two elements of gap after each row
 
 
@@ -64,7 +72,7 @@ def _placements(x, src):
     yield "src", src.storage_offset(), (8, 1)
 
 
-@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided", "interleaved"])
 def test_the_lowering_equals_eager_and_writes_only_its_result(layout):
     """Every op, input layout and result placement in one shared buffer (the arena): the result equals
     eager's, with the input its own tensor in a storage of its own (``as_strided_scatter``: a storage like
@@ -390,3 +398,41 @@ def test_as_strided_scatter_of_an_expanded_input_gets_eagers_dense_result(stream
                     poison=True)
     memplan.verify(apart.graph, apart.plan)
     _check(apart, m)
+
+
+class OddWindows(nn.Module):
+    """Scatters eager runs but the exact lowering used to leave to eager's kernel (which cloned the whole
+    arena): an interleaved window, a zero-size window far outside its input, and an interleaved input
+    (rows 100 apart, elements 3 apart: distinct elements, no dimension stepping past the other), beside a
+    4 MiB live intermediate."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("big", torch.randn(1 << 20, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x):  # x: (64, 64)
+        keep = self.big * 2
+        y = x * 2
+        a = torch.as_strided_scatter(y, x[:2, :3] + 1, (2, 3), (3, 2), 5)
+        b = torch.as_strided_scatter(y + 1, x[:0, :3], (0, 3), (1, 1), 100_000)
+        v = (x - 1).as_strided((16, 64), (100, 3), 7)
+        c = torch.slice_scatter(v, x[:16, :8] * 3, 1, 0, 8)
+        return a * 1, b * 1, c * 1, keep[:4]
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_interleaved_and_zero_size_windows_copy_their_input_not_the_arena(streams):
+    """Each of these scatters cloned the whole arena per call (4 MiB+: interleaved layouts failed the
+    lowering's dimension-by-dimension test of distinct elements, a zero-size window was refused outright);
+    now each copies its input's elements and ``src``, bitwise eager."""
+    m = OddWindows()
+    x = torch.randn(64, 64)
+    c = compile(m, (x,), streams=streams, poison=True)
+    assert c.arena_bytes >= 4 << 20
+    for seed in (1, 2):
+        xs = torch.randn(64, 64, generator=torch.Generator().manual_seed(seed))
+        _same(c(xs), m(xs))
+    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
+    assert len(runs) == 3
+    for run in runs:
+        assert copy_bytes(torch, run) <= 3 * 64 * 64 * 4

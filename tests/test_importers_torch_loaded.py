@@ -125,3 +125,50 @@ def test_views_of_a_scatter_result_at_a_storage_offset_run_as_eager():
     assert (g.tensor("slice_scatter").size, g.tensor("slice_3").view_offset) == (128, 40)
     c = compile(ScattersOfViews(), (x,), streams=1, poison=True)
     assert all(torch.equal(o, r) for o, r in zip(c(x), ScattersOfViews()(x)))
+
+
+class StateOutsideTheStateDict(nn.Module):
+    """A non-persistent buffer (no state-dict entry: an export keeps it among its constants) and a lifted
+    tensor constant (a plain tensor attribute), beside a persistent buffer and parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+        self.register_buffer("scale", torch.randn(8), persistent=False)
+        self.register_buffer("shift", torch.randn(8))
+        self.offset = torch.randn(8)
+
+    def forward(self, x):
+        return self.lin(x) * self.scale + self.offset - self.shift
+
+
+def test_exported_programs_with_state_outside_the_state_dict_run_as_eager():
+    """Was refused (``weight 'b_scale' (scale) is in neither the state dict nor the program's constants``):
+    the executor looked a buffer up in the state dict only, and took the module's own non-persistent
+    buffers only when given the module; an ExportedProgram, in memory or loaded from a .pt2, has them only
+    among its constants."""
+    torch.manual_seed(0)
+    m, x = StateOutsideTheStateDict().eval(), torch.randn(4, 8)
+    ep = torch.export.export(m, (x,))
+    with torch.no_grad():
+        ref = m(x)
+    for program in (ep, _saved_and_loaded(ep)):
+        assert torch.equal(compile(program, (x,), streams=1, poison=True)(x), ref)
+
+
+def test_a_loaded_decoder_with_a_rotary_embedding_runs_as_eager():
+    """A transformers Llama saved and loaded back: its rotary ``inv_freq`` is a non-persistent buffer
+    (was refused as a missing weight); the executor's logits equal eager's and the in-memory program's."""
+    need("transformers")
+    from aten_models import tiny_lm
+
+    lm, ids = tiny_lm("llama"), torch.randint(0, 128, (1, 8), generator=torch.Generator().manual_seed(1))
+    ep = torch.export.export(lm, (ids,))
+    loaded = _saved_and_loaded(ep)
+    assert "lm.model.rotary_emb.inv_freq" not in loaded.state_dict    # the case: only among the constants
+    assert "lm.model.rotary_emb.inv_freq" in loaded.constants
+    with torch.no_grad():
+        ref = lm(ids)
+    assert memplan.from_torch(loaded).to_dict() == memplan.from_torch(ep).to_dict()
+    outs = [compile(p, (ids,), streams=1, poison=True)(ids) for p in (ep, loaded)]
+    assert torch.equal(outs[0], ref) and torch.equal(outs[1], ref)

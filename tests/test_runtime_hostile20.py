@@ -47,6 +47,49 @@ def test_calls_from_several_threads_run_one_at_a_time():
     assert not wrong
 
 
+_CALLBACK: dict = {}
+
+
+@torch.library.custom_op("memplan_test::call_back", mutates_args=())
+def _call_back(x: torch.Tensor) -> torch.Tensor:
+    c = _CALLBACK.get("c")
+    return c(x) if c is not None else x * 2
+
+
+@_call_back.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+class CallsBack(nn.Module):
+    def forward(self, x):
+        return torch.ops.memplan_test.call_back(x + 1) - 1
+
+
+def test_a_call_from_inside_its_own_call_is_refused_not_a_deadlock():
+    """Was a hang: an op of the program (a custom op) calling the compiled program itself waited forever on
+    the lock its own call held. Now an AtenExecutorError; the program stays usable."""
+    c = compile(CallsBack(), (torch.randn(3),), streams=1)
+    _CALLBACK["c"] = c
+    results: list = []
+
+    def call() -> None:
+        try:
+            results.append(c(torch.ones(3)))
+        except AtenExecutorError as exc:
+            results.append(exc)
+
+    try:
+        t = threading.Thread(target=call, daemon=True)   # daemon: on the old code it never ends
+        t.start()
+        t.join(20)
+        assert not t.is_alive(), "the nested call deadlocked"
+    finally:
+        _CALLBACK.clear()
+    assert isinstance(results[0], AtenExecutorError) and "from inside its own call" in str(results[0])
+    assert torch.equal(c(torch.ones(3)), torch.full((3,), 3.0))
+
+
 class WritesInput(nn.Module):
     def __init__(self):
         super().__init__()

@@ -676,6 +676,14 @@ def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
         return bool(inp.is_contiguous(memory_format=fmt if fmt is not None else torch.contiguous_format))
     if base in ("resolve_conj", "resolve_neg"):  # a new tensor when there is a lazy bit to resolve
         return not bool(inp.is_conj() if base == "resolve_conj" else inp.is_neg())
+    fmt = _schema_arg(n, "memory_format") if base == "to" and n is not None else None
+    if fmt is not None and fmt != torch.preserve_format:
+        # torch's ``to`` returns its input only where the input's *suggested* memory format is the one asked
+        # for (``to_will_alias``), which equal strides do not tell: a (N, 1, 1, 1) tensor's contiguous and
+        # channels-last strides are one, and ``to(memory_format=torch.channels_last)`` copies it. Asked of
+        # torch itself, on a meta tensor of the input's layout
+        probe = torch.empty_strided(tuple(inp.shape), tuple(inp.stride()), dtype=inp.dtype, device="meta")
+        return probe.to(memory_format=fmt) is probe
     if base in ("to", "type_as"):
         return tuple(inp.stride()) == tuple(out.stride())
     try:  # reshape-like: a view exactly when .view() can express it

@@ -184,7 +184,7 @@ def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int)
         return None
     if x.device != out.device or src.device != out.device or tuple(x.shape) != tuple(out.shape):
         return None
-    if not (_apart(x) and _apart(out)):
+    if not (_distinct(x) and _distinct(out)):
         return None
     if base == "as_strided_scatter":
         return _as_strided_scatter(torch, named, x, src, out, scratch, stream)
@@ -220,8 +220,17 @@ def _as_strided_scatter(torch, named, x, src, out, scratch: Scratch | None, stre
         w = x.as_strided(size, stride, off)   # a view only: where the window lies in x's storage
     except Exception:
         return None
-    if tuple(w.shape) != tuple(src.shape) or not _apart(w) or w.numel() == 0:
-        return None
+    if tuple(w.shape) != tuple(src.shape) or not _distinct(w):
+        return None   # a window whose elements share memory: eager's copy_ into it refuses (its error)
+    if w.numel() == 0:
+        # nothing scattered: the result is the input's elements wherever the window lies (eager's clone of
+        # the storage, read back at the input's place); the window's reach no longer decides the path
+        if _same_place(out, x):
+            return "exact", _nothing, 0
+        if not _overlap(out, x):
+            return "exact", functools.partial(out.copy_, x), 0
+        tmp, own = _temp(torch, tuple(x.shape), x.dtype, out.device, scratch, stream)
+        return "copy", functools.partial(_copy_then_scatter, tmp, x, tmp.as_strided(size, stride, 0), src, out), own
     x0 = x.storage_offset()
     x1 = x0 + _extent(x)
     w0 = off
@@ -275,6 +284,34 @@ def _apart(t) -> bool:
             return False
         reach += (size - 1) * stride
     return True
+
+
+#: most elements whose positions ``_distinct`` lists to decide a layout ``_apart`` cannot (build time only)
+_LIST_AT_MOST = 1 << 22
+
+
+def _distinct(t) -> bool:
+    """No two elements share memory, exactly where ``_apart``'s sufficient test cannot tell: an interleaved
+    layout (``(2, 3)`` with strides ``(3, 2)``: positions 0 2 4 3 5 7, all distinct; torch's own test says
+    "too hard" and eager's kernels take it as apart) is decided by listing its elements' positions, once
+    at build time. Such an input or window went to eager's kernel, which cloned the whole arena per call."""
+    if _apart(t):
+        return True
+    n = t.numel()
+    if n > _LIST_AT_MOST or any(st == 0 for size, st in zip(t.shape, t.stride()) if size > 1):
+        return False
+    import torch
+
+    pos = torch.zeros((), dtype=torch.int64)
+    for d, (size, st) in enumerate(zip(t.shape, t.stride())):
+        shape = [1] * t.dim()
+        shape[d] = size
+        pos = pos + torch.arange(size, dtype=torch.int64).mul_(st).reshape(shape)
+    return int(pos.flatten().unique().numel()) == n
+
+
+def _nothing() -> None:
+    """A launch with nothing to do that still is one (a zero-size window scattered over its input in place)."""
 
 
 def _dense_strided(t) -> bool:

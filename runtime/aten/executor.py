@@ -73,8 +73,15 @@ class Executor:
         self._any_weight_spans = _spans_by_storage(self.torch, self.program.weights) if self._written else {}
         self._written_weight_spans = _spans_by_storage(self.torch, self._written_weights)
         # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
-        # each other's intermediates and returned wrong results, silently
+        # each other's intermediates and returned wrong results, silently. ``_owner``: the thread inside a
+        # call, so that a call from within one (a custom op of the program calling it) is an error, not a
+        # deadlock on the lock. On CUDA the lock orders only the host's issue: ``_last_call`` (recorded on
+        # the caller's stream after a call's output copies) is waited on by the next call's caller stream,
+        # which may be another thread's, before it writes the arena (else its input copies and kernels ran
+        # on the device beside the previous call's)
         self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._last_call = torch.cuda.Event() if self.device.type == "cuda" else None
         self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
         self.return_views = return_views
         self.poison_arena = poison_arena
@@ -159,8 +166,15 @@ class Executor:
         if delays is not None:
             self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
+        if self._owner == threading.get_ident():
+            raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
+                                    "program calling it?): calls run one at a time in its one arena")
         with self._lock:
-            return self._call(tensors, delays)
+            self._owner = threading.get_ident()
+            try:
+                return self._call(tensors, delays)
+            finally:
+                self._owner = None
 
     def _check_delays(self, delays: Any) -> None:
         """``delays`` names planned nodes and GPU cycle counts (``delays=5`` or a typo'd node was ignored)."""
@@ -174,6 +188,16 @@ class Executor:
                                         "GPU cycles")
 
     def _call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
+        if self._last_call is None:
+            return self._run_call(tensors, delays)
+        stream = self.torch.cuda.current_stream(self.device)
+        stream.wait_event(self._last_call)   # the previous call's device work, from whichever stream it came
+        try:
+            return self._run_call(tensors, delays)
+        finally:   # after the output copies (and whatever a failed call enqueued)
+            self._last_call.record(self.torch.cuda.current_stream(self.device))
+
+    def _run_call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
         with self.torch.no_grad():
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:

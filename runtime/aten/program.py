@@ -93,9 +93,11 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
             continue
         if arg not in graph.tensor_index:
             continue
+        # a non-persistent buffer (a rotary embedding's ``inv_freq``) is no state-dict entry: an export keeps
+        # it among its constants, so an ExportedProgram (in memory or loaded from a .pt2) has it only there
         src = state if s.kind in (InputKind.PARAMETER, InputKind.BUFFER) else consts
-        if s.target not in src and s.target in state:
-            src = state
+        if s.target not in src:
+            src = next((d for d in (state, consts) if s.target in d), src)
         if s.target not in src:
             raise AtenExecutorError(f"weight {arg!r} ({s.target}) is in neither the state dict nor the "
                                     "program's constants")
