@@ -25,10 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from memplan.importers.torch import logger_off
+from memplan.importers.torch import logger_off, written_args
 
 from .errors import AtenExecutorError
-from .exact import Scratch, exact_lowering, matmul_out_differs
+from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
 from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
@@ -75,6 +75,10 @@ class Target:
     fake: list = field(default_factory=list)  # a FakeTensorMode, made on first use
     #: storages of the module's weights (``_adopt_real_layout``'s probes pass them as they are), made on first use
     weight_ptrs: list = field(default_factory=list)
+    #: program constants no node writes (``fixed_constants``), made on first use; and the device copies of
+    #: the ones a copy-family op reads from another device (source tensor id -> copy, ``_constant_on_device``)
+    constants: list = field(default_factory=list)
+    moved: dict = field(default_factory=dict)
 
     def reads_adopted(self, env: Mapping[str, Any]) -> bool:
         """Whether a node with argument names ``env`` reads a tensor laid out as torch lays it."""
@@ -166,6 +170,8 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
     tensor_outs = [k for k, v in enumerate(out_vals) if isinstance(v, torch.Tensor)]
     outs = list(gn.outputs[:len(tensor_outs)])
     out_views = [views[t] for t in outs]
+    if _base(op) in COPIES and out_views:
+        args, kwargs = _constant_on_device(torch, program, n, env, args, kwargs, out_views[0], ctx)
     schema = getattr(op, "_schema", None)
     mutated = _mutated(torch, n, schema)
     if adopted_in and mutated and not gn.inplace:
@@ -199,6 +205,72 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
         raise
     except Exception as exc:
         raise AtenExecutorError(f"cannot lower: {type(exc).__name__}: {exc}", n.name, name) from exc
+
+
+def fixed_constants(torch, program: Program) -> frozenset[str]:
+    """Graph ids of the program's constants that no node writes: lifted ``CONSTANT_TENSOR`` inputs (a plain
+    tensor attribute, a tensor made in ``forward``) and ``get_attr`` tensors. Never parameters or buffers (a
+    user may update those between calls, and the program reads them where they are), never user inputs.
+    A constant that an op writes (its schema says so), or that a higher-order op (``torch.cond``: no
+    schema to say) takes, is left out: its value may change while the program runs."""
+    from torch.export.graph_signature import InputKind
+
+    ep, graph = program.exported, program.graph
+    ids = {s.arg.name for s in ep.graph_signature.input_specs
+           if s.kind == InputKind.CONSTANT_TENSOR and getattr(s.arg, "name", None) is not None}
+    ids |= {n.name for n in ep.graph.nodes if n.op == "get_attr"}
+    ids &= {tid for tid in program.weights if tid in graph.tensor_index}
+
+    def root(tid: str) -> str:
+        return graph.tensors[graph.root[graph.tensor_index[tid]]].id
+
+    for n in ep.graph.nodes:
+        if n.op != "call_function":
+            continue
+        env = program.env.get(n.name, {})
+        if not isinstance(n.target, torch._ops.OpOverload):   # a higher-order op (no schema), getitem
+            ids -= {root(t) for t in _tids(env) if t in graph.tensor_index}
+            continue
+        for fx in written_args(torch, n):
+            tids = env.get(fx)
+            for t in tids if isinstance(tids, list) else [tids]:
+                if isinstance(t, str) and t in graph.tensor_index:
+                    ids.discard(root(t))
+    return frozenset(ids)
+
+
+def constant_source(torch, program: Program, n, env: Mapping[str, Any], ctx: Target) -> str | None:
+    """The tensor id of node ``n``'s first argument (a copy-family op's source) where it is a program
+    constant no node writes, or a view of one (``detach``, a slice...); else None."""
+    fx = n.args[0] if n.args else n.kwargs.get("self", n.kwargs.get("input"))
+    tid = env.get(getattr(fx, "name", None))
+    graph = program.graph
+    if not isinstance(tid, str) or tid not in graph.tensor_index:
+        return None
+    if not ctx.constants:
+        ctx.constants.append(fixed_constants(torch, program))
+    root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
+    return tid if root in ctx.constants[0] else None
+
+
+def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args: tuple, kwargs: dict, out,
+                        ctx: Target) -> tuple[tuple, dict]:
+    """A copy-family op (``type_as``, ``_to_copy``, ``to``, ``clone``...) reading a fixed program constant
+    (``constant_source``) on another device than its result reads that constant moved to the result's
+    device once, here. Why: a plain tensor attribute is no buffer, so ``module.to("cuda")`` leaves it on the
+    CPU (VideoMAE's sinusoid table), and eager copies the fixed table host to device every call: a CUDA
+    graph cannot capture a copy from pageable host memory. The one difference from eager: an in-place
+    change of that CPU tensor after ``compile`` is not seen (eager would copy the new values)."""
+    x = args[0] if args else None
+    if not (isinstance(x, torch.Tensor) and isinstance(out, torch.Tensor) and x.device != out.device):
+        return args, kwargs
+    tid = constant_source(torch, program, n, env, ctx)
+    if tid is None:
+        return args, kwargs
+    moved = ctx.moved.get((tid, out.device))
+    if moved is None:
+        moved = ctx.moved[(tid, out.device)] = x.to(out.device)
+    return (moved, *args[1:]), kwargs
 
 
 def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], views: Mapping[str, Any],

@@ -20,6 +20,7 @@ capture stream but ours. They live as long as the process (a few per executor), 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,9 @@ from runtime.binding import Step
 
 from .errors import AtenExecutorError
 from .lower import Launch
+
+#: ``cudaStreamCaptureStatus``: a stream not capturing, capturing, or part of a capture an operation invalidated
+CAPTURE_NONE, CAPTURE_ACTIVE, CAPTURE_INVALIDATED = 0, 1, 2
 
 
 class Issuer:
@@ -44,7 +48,11 @@ class Issuer:
         self.ops = tuple(launches[s.node].op for s in self.steps)
         self.capturing = False
         self.graph: Any = None
+        #: the current stream's capture status (``CAPTURE_*``), or None where no CUDA binding answers: asked
+        #: after each launch while capturing only, so that the node that invalidated a capture is the one named
+        self.capture_status: Callable[[], int | None] = lambda: None
         if self.cuda:
+            self.capture_status = functools.partial(stream_capture_status, torch, self.device)
             self.streams = [private_stream(torch, self.device) for _ in range(max(n_streams, 1))]
             self.events = [torch.cuda.Event() for _ in range(n_events)]
             self.fork = torch.cuda.Event()
@@ -113,6 +121,16 @@ class Issuer:
                     "(data-dependent sizes, .item(), .tolist()) needs cuda_graph=False", self.steps[k].node,
                     self.ops[k]) from exc
             raise AtenExecutorError(f"failed: {first}", self.steps[k].node, self.ops[k]) from exc
+        if self.capturing and self.capture_status() == CAPTURE_INVALIDATED:
+            # Why ask after every launch: an op can do what CUDA forbids while a stream captures (a copy from
+            # pageable host memory, a synchronization, work on the legacy stream) and not check the error it
+            # got; the capture is then invalid, and the *next* node that checks raises "operation failed due
+            # to a previous error during capture", blaming itself. Asked only while capturing (once per
+            # compile): the eager path and replays pay nothing.
+            raise AtenExecutorError(
+                "cannot be captured into a CUDA graph (it invalidated the capture without raising: an operation "
+                "CUDA forbids while a stream captures, such as a copy from pageable host memory or a "
+                "synchronization); it needs cuda_graph=False", self.steps[k].node, self.ops[k])
 
     def capture(self) -> None:
         """Capture one whole call into a CUDA graph. The caller warms up first (a few eager calls, each
@@ -147,6 +165,41 @@ class Issuer:
 
     def replay(self) -> None:
         self.graph.replay()
+
+
+def stream_capture_status(torch, device: Any) -> int | None:
+    """``cudaStreamIsCapturing`` of ``device``'s current stream (``CAPTURE_*``), None where no binding
+    answers. torch's own ``is_current_stream_capturing`` says True for an invalidated capture too."""
+    query = _capture_query(torch)
+    return None if query is None else query(int(torch.cuda.current_stream(device).cuda_stream))
+
+
+@functools.cache
+def _capture_query(torch) -> Callable[[int], int | None] | None:
+    """``cudaStreamIsCapturing`` through ``cuda.bindings`` where it is installed, else through the CUDA runtime
+    library torch loaded (ctypes); None where neither is found."""
+    try:
+        from cuda.bindings import runtime as cudart
+
+        def query(handle: int) -> int | None:
+            err, status = cudart.cudaStreamIsCapturing(handle)
+            return int(status) if int(err) == 0 else None
+        return query
+    except ImportError:
+        pass
+    import ctypes
+
+    major = str(getattr(torch.version, "cuda", None) or "").split(".")[0]
+    try:
+        fn = ctypes.CDLL(f"libcudart.so.{major}").cudaStreamIsCapturing
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)], ctypes.c_int
+
+    def query_ctypes(handle: int) -> int | None:
+        status = ctypes.c_int(-1)
+        return status.value if fn(ctypes.c_void_p(handle), ctypes.byref(status)) == 0 else None
+    return query_ctypes
 
 
 def private_stream(torch, device: Any) -> Any:
