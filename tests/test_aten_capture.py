@@ -161,7 +161,11 @@ def test_the_node_that_invalidated_a_capture_is_named_not_the_next_one():
     with pytest.raises(AtenExecutorError, match=r"node 'breaks' \(aten\.breaks\): cannot be captured into a "
                                                 r"CUDA graph \(it invalidated the capture.*cuda_graph=False"):
         issuer.issue()
-    assert state["asked"] == 2   # after 'fine' and after 'breaks'
+    assert state["asked"] == 4   # before and after 'fine' and 'breaks'
+    # invalidated between launches (the executor's own event work): the node about to run is named, as such
+    state["invalid"] = True
+    with pytest.raises(AtenExecutorError, match=r"node 'fine' .*invalidated before this node ran"):
+        issuer.issue()
     issuer.capture_status = lambda: None
     state["invalid"] = False
     with pytest.raises(AtenExecutorError, match=r"node 'next' .*a previous error during capture"):

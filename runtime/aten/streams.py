@@ -111,6 +111,11 @@ class Issuer:
 
     def _run(self, k: int, run: Callable[[], Any]) -> None:
         """Run step ``k``'s launch; an op that fails is named (node and op), not a torch traceback."""
+        if self.capturing and self.capture_status() == CAPTURE_INVALIDATED:   # after the last launch was asked
+            raise AtenExecutorError(
+                "cannot be captured into a CUDA graph: the capture was invalidated before this node ran, after "
+                "the previous node's launch (by the event waits and records between them)", self.steps[k].node,
+                self.ops[k])
         try:
             run()
         except RuntimeError as exc:
