@@ -257,7 +257,7 @@ def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args
                         ctx: Target) -> tuple[tuple, dict]:
     """A copy-family op (``type_as``, ``_to_copy``, ``to``, ``clone``...) reading a fixed program constant
     (``constant_source``) on another device than its result reads that constant moved to the result's
-    device once, here. Why: a plain tensor attribute is no buffer, so ``module.to("cuda")`` leaves it on the
+    device (in its dtype) once, here. Why: a plain tensor attribute is no buffer, so ``module.to("cuda")`` leaves it on the
     CPU (VideoMAE's sinusoid table), and eager copies the fixed table host to device every call: a CUDA
     graph cannot capture a copy from pageable host memory. The one difference from eager: an in-place
     change of that CPU tensor after ``compile`` is not seen (eager would copy the new values)."""
@@ -267,9 +267,12 @@ def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args
     tid = constant_source(torch, program, n, env, ctx)
     if tid is None:
         return args, kwargs
-    moved = ctx.moved.get((tid, out.device))
+    # in the result's dtype too: eager's copy between host and device casts on the host (``copy_`` runs
+    # ``.to(dtype)`` there first), and so does this one, once
+    key = (tid, out.device, out.dtype)
+    moved = ctx.moved.get(key)
     if moved is None:
-        moved = ctx.moved[(tid, out.device)] = x.to(out.device)
+        moved = ctx.moved[key] = x.to(device=out.device, dtype=out.dtype)
     return (moved, *args[1:]), kwargs
 
 
