@@ -114,6 +114,50 @@ def test_a_constant_the_program_writes_is_not_moved():
         assert torch.equal(c(x), ref(x))
 
 
+class SharedStorageTables(nn.Module):
+    """Plain attributes over memory something else writes: ``b`` a view of ``a`` (two lifted constants, one
+    storage) that the program writes in place, and ``t`` a ``detach`` of a parameter (which a user updates)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.zeros(4, 8, dtype=torch.float64)
+        self.b = self.a[:2]
+        self.w = nn.Parameter(torch.randn(4, 8, dtype=torch.float64))
+        self.t = self.w.detach()
+
+    def forward(self, x):
+        self.b.add_(1)
+        return x + self.a.type_as(x) + self.t.type_as(x)
+
+
+def test_a_constant_over_memory_something_writes_is_not_moved():
+    """Was moved once (stale on CUDA from the second call on): ``a`` and ``b`` are two constants of one
+    storage, and only ``b`` was seen written; ``t`` shares the parameter's storage, and the analysis saw
+    only graph identities. Whether a write reaches a constant is a question of storage."""
+    m = SharedStorageTables()
+    x = torch.randn(4, 8)
+    c = compile(m, (x,), streams=1, poison=True)
+    assert {s.arg.name for s in c.program.exported.graph_signature.input_specs
+            if s.kind.name == "CONSTANT_TENSOR"} == {"c_a", "c_b", "c_t"}
+    assert fixed_constants(torch, c.program) == frozenset()
+    ctx = Target("cpu", frozenset())
+    views = c.executor.layout.views
+    for name, n in _copy_nodes(c.program).items():
+        env = c.program.env[name]
+        src = views[env[n.args[0].name]]
+        out = torch.empty(tuple(views[name].shape), dtype=views[name].dtype, device="meta")
+        assert _constant_on_device(torch, c.program, n, env, (src, *n.args[1:]), {}, out, ctx)[0][0] is src
+    ref = SharedStorageTables()
+    ref.a.copy_(m.a)
+    ref.w.data.copy_(m.w.data)
+    for _ in range(2):
+        assert torch.equal(c(x), ref(x))
+    with torch.no_grad():
+        m.w.add_(1)
+        ref.w.add_(1)
+    assert torch.equal(c(x), ref(x))
+
+
 def _issuer(runs: dict):
     from memplan.graph import GraphBuilder
     from memplan.planfile import Plan

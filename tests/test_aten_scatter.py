@@ -436,3 +436,46 @@ def test_interleaved_and_zero_size_windows_copy_their_input_not_the_arena(stream
     assert len(runs) == 3
     for run in runs:
         assert copy_bytes(torch, run) <= 3 * 64 * 64 * 4
+
+
+class ZeroSizeExpandedWindow(nn.Module):
+    """A zero-size ``as_strided_scatter`` window with a zero stride (``(0, 3)`` strides ``(1, 0)``), which
+    eager takes (no element, none shared), beside a 4 MiB live intermediate."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("big", torch.randn(1 << 20, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x):  # x: (64, 64)
+        keep = self.big * 2
+        b = torch.as_strided_scatter(x + 1, x[:0, :3], (0, 3), (1, 0), 7)
+        return b * 1, keep[:4]
+
+
+def test_a_zero_size_window_with_a_zero_stride_copies_its_input_not_the_arena():
+    """The element-listing test took a zero-size layout with a zero stride for overlapping, so eager's
+    kernel ran and cloned the whole arena (4 MiB+) per call for a scatter of nothing."""
+    m = ZeroSizeExpandedWindow()
+    x = torch.randn(64, 64)
+    c = compile(m, (x,), streams=1, poison=True)
+    for seed in (1, 2):
+        xs = torch.randn(64, 64, generator=torch.Generator().manual_seed(seed))
+        _same(c(xs), m(xs))
+    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
+    assert len(runs) == 1 and copy_bytes(torch, runs[0]) <= 2 * 64 * 64 * 4
+
+
+def test_layouts_past_the_listing_cap_run_eagers_kernel_and_equal_eager(monkeypatch):
+    """Past ``_LIST_AT_MOST`` elements an interleaved layout is not listed: eager's kernel runs (the whole
+    arena cloned, but eager's result), here with the cap at 4 elements."""
+    from runtime.aten import exact
+
+    monkeypatch.setattr(exact, "_LIST_AT_MOST", 4)
+    m = OddWindows()
+    x = torch.randn(64, 64)
+    c = compile(m, (x,), streams=1, poison=True)
+    for seed in (1, 2):
+        xs = torch.randn(64, 64, generator=torch.Generator().manual_seed(seed))
+        _same(c(xs), m(xs))
+    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
+    assert sum(copy_bytes(torch, run) > 4 << 20 for run in runs) == 2   # the two interleaved ones

@@ -90,6 +90,40 @@ def test_a_call_from_inside_its_own_call_is_refused_not_a_deadlock():
     assert torch.equal(c(torch.ones(3)), torch.full((3,), 3.0))
 
 
+def test_a_call_inside_the_callers_own_capture_neither_waits_on_nor_records_the_call_event(monkeypatch):
+    """H200: a program compiled with ``cuda_graph=False`` and called inside the user's ``torch.cuda.graph``
+    (after a warm-up call) failed with "operation failed due to a previous error during capture": its
+    caller stream waited on the event the previous call recorded outside the capture, which invalidates it
+    (and an event recorded inside a capture cannot be waited on outside it). Emulated on the CPU: a
+    stand-in event and caller stream, the capture status of the caller's stream given."""
+    import runtime.aten.executor as E
+
+    m = nn.Sequential(nn.Linear(4, 4)).eval()
+    c = compile(m, (torch.randn(2, 4),), streams=1)
+    log: list[str] = []
+
+    class Event:
+        def record(self, stream) -> None:
+            log.append("record")
+
+    class Stream:
+        def wait_event(self, event) -> None:
+            log.append("wait")
+
+    capturing = {"now": False}
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+    monkeypatch.setattr(E, "caller_capturing", lambda torch, device: capturing["now"], raising=False)
+    monkeypatch.setattr(c.executor, "_last_call", Event())
+    x = torch.randn(2, 4)
+    c(x)
+    assert log == ["wait", "record"]   # an ordinary call: after the previous one, on the device too
+    capturing["now"] = True
+    log.clear()
+    with torch.no_grad():
+        assert torch.equal(c(x), m(x))
+    assert log == []
+
+
 class WritesInput(nn.Module):
     def __init__(self):
         super().__init__()

@@ -295,9 +295,9 @@ def _distinct(t) -> bool:
     layout (``(2, 3)`` with strides ``(3, 2)``: positions 0 2 4 3 5 7, all distinct; torch's own test says
     "too hard" and eager's kernels take it as apart) is decided by listing its elements' positions, once
     at build time. Such an input or window went to eager's kernel, which cloned the whole arena per call."""
-    if _apart(t):
-        return True
     n = t.numel()
+    if n == 0 or _apart(t):
+        return True   # no elements, none shared (a zero-size window with a zero stride: eager takes it)
     if n > _LIST_AT_MOST or any(st == 0 for size, st in zip(t.shape, t.stride()) if size > 1):
         return False
     import torch

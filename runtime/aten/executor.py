@@ -26,7 +26,7 @@ from .exact import Scratch
 from .layout import build_layout, poison
 from .lower import lower_program
 from .program import Program, flatten_inputs
-from .streams import Issuer
+from .streams import CAPTURE_NONE, Issuer, stream_capture_status
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,12 @@ class Executor:
                                         "GPU cycles")
 
     def _call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
-        if self._last_call is None:
+        if self._last_call is None or caller_capturing(self.torch, self.device):
+            # inside the caller's own CUDA-graph capture the call is recorded, not run: waiting there on an
+            # event recorded outside the capture invalidates it (a program called in a user's
+            # ``torch.cuda.graph`` failed with "operation failed due to a previous error during capture"),
+            # and recording it there would make the next uncaptured call's wait an error too. The replays'
+            # order against other calls is the capturer's, as for any work it captures
             return self._run_call(tensors, delays)
         stream = self.torch.cuda.current_stream(self.device)
         stream.wait_event(self._last_call)   # the previous call's device work, from whichever stream it came
@@ -335,3 +340,10 @@ def _export_devices(program: Program) -> dict[str, Any]:
         if n.name in wanted and getattr(val, "device", None) is not None:
             out[n.name] = val.device
     return out
+
+
+def caller_capturing(torch, device: Any) -> bool:
+    """Whether ``device``'s current stream (the caller's) is capturing a CUDA graph: asked of CUDA for that
+    stream, else of torch for the current device's."""
+    status = stream_capture_status(torch, device)
+    return bool(torch.cuda.is_current_stream_capturing()) if status is None else status != CAPTURE_NONE

@@ -224,19 +224,31 @@ def fixed_constants(torch, program: Program) -> frozenset[str]:
     def root(tid: str) -> str:
         return graph.tensors[graph.root[graph.tensor_index[tid]]].id
 
+    written: set[str] = set()
     for n in ep.graph.nodes:
         if n.op != "call_function":
             continue
         env = program.env.get(n.name, {})
         if not isinstance(n.target, torch._ops.OpOverload):   # a higher-order op (no schema), getitem
-            ids -= {root(t) for t in _tids(env) if t in graph.tensor_index}
+            written |= {root(t) for t in _tids(env) if t in graph.tensor_index}
             continue
         for fx in written_args(torch, n):
             tids = env.get(fx)
             for t in tids if isinstance(tids, list) else [tids]:
                 if isinstance(t, str) and t in graph.tensor_index:
-                    ids.discard(root(t))
-    return frozenset(ids)
+                    written.add(root(t))
+    # Storage, not graph identity, decides what a write reaches: two plain attributes over one storage
+    # (``self.b = self.a[:2]``) are two lifted constants, and ``b.add_`` changes ``a``; a constant over a
+    # parameter's or buffer's storage (``self.t = self.w.detach()``) changes with every update of it. Such
+    # a constant is not fixed: moved once, it would be read stale
+    unfixed = {_storage_key(program.weights[t]) for t in program.weights if t not in ids or t in written}
+    return frozenset(t for t in ids if t not in written and _storage_key(program.weights[t]) not in unfixed)
+
+
+def _storage_key(t: Any) -> tuple[str, int]:
+    """Which memory a weight lives in: its storage's device and address (an empty one is no memory)."""
+    ptr = t.untyped_storage().data_ptr()
+    return str(t.device), ptr if ptr else -id(t)
 
 
 def constant_source(torch, program: Program, n, env: Mapping[str, Any], ctx: Target) -> str | None:
