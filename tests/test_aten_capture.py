@@ -90,7 +90,7 @@ def test_only_constants_no_node_writes_are_moved_once_to_the_results_device():
             if name in constant_reads:
                 assert args[0].device.type == "meta" and tuple(args[0].shape) == tuple(src.shape)
                 assert args[0].dtype == out.dtype == torch.float32 != src.dtype   # cast on the host, as eager
-                assert args[0] is ctx.moved[(sources[name], out.device, out.dtype)]
+                assert args[0] is ctx.moved[(sources[name], out.device, out.dtype)][1]
             else:
                 assert args[0] is src   # a parameter, a buffer, an intermediate: read where it is, every call
     assert len(ctx.moved) == 2
@@ -237,3 +237,33 @@ def test_a_cpu_constant_read_by_copies_is_captured_and_equals_eager_on_cuda(stre
         torch.cuda.synchronize()
         assert torch.equal(got, want)
     assert c.executor._captured
+    # the user changes the CPU table in place: eager copies the new values, and so do the replays
+    m.table.mul_(-3.0)
+    with torch.no_grad():
+        want = m(x)
+    got = c(x)
+    torch.cuda.synchronize()
+    assert torch.equal(got, want)
+
+
+def test_a_moved_constant_changed_in_place_is_copied_again_before_the_next_call():
+    """A constant moved to the device once (``_constant_on_device``) follows in-place changes of its CPU
+    tensor: its version counter moved, so the next call copies it again (cast on the host, as the first
+    copy and eager's); an unchanged one is not copied again. On the CPU nothing is moved, so the entry is
+    planted here (a float64 source, a float32 "device" copy)."""
+    c = compile(AttributeTable().eval(), (torch.randn(4, 8),), streams=1)
+    ex = c.executor
+    assert ex._moved == []   # one device: nothing moved
+    src = torch.randn(4, 8, dtype=torch.float64)
+    dst = src.to(torch.float32)
+    ex._moved = [[src.detach(), dst, src._version]]
+    before = dst.data_ptr()
+    dst.fill_(7.0)   # a stale marker: no copy when the source did not change
+    ex._refresh_moved()
+    assert torch.all(dst == 7.0)
+    src.mul_(2.0)    # through the base: the detached view shares its version counter
+    ex._refresh_moved()
+    assert torch.equal(dst, src.to(torch.float32)) and dst.data_ptr() == before   # in place: graphs keep reading it
+    dst.fill_(7.0)
+    ex._refresh_moved()   # copied once per change
+    assert torch.all(dst == 7.0)

@@ -61,9 +61,13 @@ class Executor:
             self.layout = build_layout(program, self.binding, self.device)
         self.scratch = Scratch(torch, self.device)
         stream_of = {s.node: s.stream for s in self.binding.steps}
+        #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
+        self._moved: list[list] = []
+        moved: list = []
         with torch.no_grad():  # inference: views made at build time must not track gradients either
             self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
-                                          stream_of=stream_of)
+                                          stream_of=stream_of, moved=moved)
+        self._moved = [[src, dst, src._version] for src, dst in moved]
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         self._export_devices = _export_devices(program)
         writes = self._root_writes()
@@ -202,8 +206,22 @@ class Executor:
         finally:   # after the output copies (and whatever a failed call enqueued)
             self._last_call.record(self.torch.cuda.current_stream(self.device))
 
+    def _refresh_moved(self) -> None:
+        """Copy again each program constant moved to the device at build time (``lower._constant_on_device``)
+        whose CPU tensor was changed in place since (its version counter moved): eager copies it every call,
+        so a user's ``module.table.mul_(2)`` between calls must show. Not inside the caller's own capture (a
+        copy from pageable host memory cannot be captured: the replays read the copy as it then is)."""
+        if not self._moved or (self.device.type == "cuda" and caller_capturing(self.torch, self.device)):
+            return
+        for entry in self._moved:
+            src, dst, version = entry
+            if src._version != version:
+                dst.copy_(src.to(dst.dtype))   # cast on the host first, as the first copy (and eager) did
+                entry[2] = src._version
+
     def _run_call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
         with self.torch.no_grad():
+            self._refresh_moved()
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:
                 if not self._captured:

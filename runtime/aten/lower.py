@@ -86,16 +86,22 @@ class Target:
 
 
 def lower_program(program: Program, views: Mapping[str, Any], device_type: str, *,
-                  scratch: Scratch | None = None, stream_of: Mapping[str, int] | None = None) -> dict[str, Launch]:
+                  scratch: Scratch | None = None, stream_of: Mapping[str, int] | None = None,
+                  moved: list | None = None) -> dict[str, Launch]:
     """A Launch for every graph node (keyed by node id); AtenExecutorError names any FX node the executor
     cannot run, never skipping one silently. ``scratch`` and ``stream_of`` let launches of one stream
-    share buffers for side results nobody reads."""
+    share buffers for side results nobody reads. ``moved`` receives (source, device copy) for every program
+    constant the launches read moved to another device (``_constant_on_device``): the executor refreshes a
+    copy whose source changed in place since."""
     import torch
 
     planned = dict(views)
     ctx = Target(device_type, autogen_outs(torch), scratch, stream_of)
     try:
-        return _lower_program(torch, program, views, ctx)
+        launches = _lower_program(torch, program, views, ctx)
+        if moved is not None:
+            moved.extend(ctx.moved.values())
+        return launches
     except AtenExecutorError:
         # torch's layout for results over tensors it lays out otherwise than the export (_adopt_layout) can
         # leave a later view op without a view in the plan's bytes (a permute then reshape that torch copies):
@@ -104,8 +110,11 @@ def lower_program(program: Program, views: Mapping[str, Any], device_type: str, 
             raise
         views.clear()
         views.update(planned)
-        return _lower_program(torch, program, views,
-                              Target(device_type, autogen_outs(torch), scratch, stream_of, adopt=False))
+        ctx = Target(device_type, autogen_outs(torch), scratch, stream_of, adopt=False)
+        launches = _lower_program(torch, program, views, ctx)
+        if moved is not None:
+            moved.extend(ctx.moved.values())
+        return launches
 
 
 def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Target) -> dict[str, Launch]:
@@ -271,8 +280,9 @@ def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args
     (``constant_source``) on another device than its result reads that constant moved to the result's
     device (in its dtype) once, here. Why: a plain tensor attribute is no buffer, so ``module.to("cuda")`` leaves it on the
     CPU (VideoMAE's sinusoid table), and eager copies the fixed table host to device every call: a CUDA
-    graph cannot capture a copy from pageable host memory. The one difference from eager: an in-place
-    change of that CPU tensor after ``compile`` is not seen (eager would copy the new values)."""
+    graph cannot capture a copy from pageable host memory. An in-place change of that CPU tensor after
+    ``compile`` bumps its version counter, and the executor copies it again before the next call or replay
+    (``Executor._refresh_moved``); a write through ``.data`` (no version bump) is not seen."""
     x = args[0] if args else None
     if not (isinstance(x, torch.Tensor) and isinstance(out, torch.Tensor) and x.device != out.device):
         return args, kwargs
@@ -282,10 +292,10 @@ def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args
     # in the result's dtype too: eager's copy between host and device casts on the host (``copy_`` runs
     # ``.to(dtype)`` there first), and so does this one, once
     key = (tid, out.device, out.dtype)
-    moved = ctx.moved.get(key)
-    if moved is None:
-        moved = ctx.moved[key] = x.to(device=out.device, dtype=out.dtype)
-    return (moved, *args[1:]), kwargs
+    entry = ctx.moved.get(key)
+    if entry is None:
+        entry = ctx.moved[key] = (x, x.to(device=out.device, dtype=out.dtype))
+    return (entry[1], *args[1:]), kwargs
 
 
 def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], views: Mapping[str, Any],
