@@ -80,7 +80,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
-    check_stream_options(streams, memory_budget, max_events)   # before any work, devices or not
+    check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)

@@ -1,0 +1,34 @@
+"""Hostile input, round 24: graphs, schedules and options at the edges of the contract.
+
+Each test names the input, what memplan did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import memplan
+from memplan import examples
+from memplan.schedule import schedule_with_events
+
+
+def _qkv_on_four_streams():
+    g = examples.bundled()["qkv"]
+    order = tuple(n.id for n in g.nodes)
+    streams = {"norm": 0, "mm_q": 1, "mm_k": 2, "mm_v": 3, "attn": 0, "mm_o": 0}
+    return g, schedule_with_events(g, order, streams)
+
+
+@pytest.mark.parametrize("streams", [None, 2, "auto"])
+def test_max_events_checks_a_given_schedule(streams):
+    """``plan(g, schedule=s, streams=2, max_events=0)`` with a schedule of 6 events returned that schedule's
+    plan, 6 events, its solver block reporting ``max_events: 0`` beside them; without ``streams`` the call was
+    refused with "give streams=N too", after which the cap was ignored. A given schedule is now checked
+    against ``max_events`` (as against a memory budget), never changed: over the cap it is a ScheduleError."""
+    g, s = _qkv_on_four_streams()
+    assert len(s.events) == 6
+    opts = {} if streams is None else {"streams": streams}
+    with pytest.raises(memplan.ScheduleError, match=r"given schedule has 6 events, over max_events=5"):
+        memplan.plan(g, schedule=s, max_events=5, **opts)
+    p = memplan.plan(g, schedule=s, max_events=6, **opts)
+    assert len(p.events) == 6 and p.solver["schedule"]["max_events"] == 6
