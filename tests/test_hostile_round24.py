@@ -32,3 +32,22 @@ def test_max_events_checks_a_given_schedule(streams):
         memplan.plan(g, schedule=s, max_events=5, **opts)
     p = memplan.plan(g, schedule=s, max_events=6, **opts)
     assert len(p.events) == 6 and p.solver["schedule"]["max_events"] == 6
+
+
+@pytest.mark.parametrize("extra", [{"devices": 2, "device_arena_bytes": [1, 2]}, {"devices": 3}])
+def test_extra_fields_cannot_name_plan_fields(tmp_path, extra):
+    """A single-device Plan with ``extra={"devices": 2, ...}`` (built in code) verified, and ``save`` wrote a file
+    declaring two devices, which ``load_plan`` then refused ("needs a 'device' in every order and tensor
+    entry"). ``extra`` holds only fields the format does not define: such a Plan is a PlanFormatError naming
+    the field, and nothing is written."""
+    import dataclasses
+
+    g = examples.bundled()["qkv"]
+    bad = dataclasses.replace(memplan.plan(g), extra=extra)
+    for call in (lambda: bad.save(str(tmp_path / "p.json")), bad.to_json):
+        with pytest.raises(memplan.PlanFormatError, match=r"field 'extra' holds 'dev"):
+            call()
+    assert list(tmp_path.iterdir()) == []
+    ok = dataclasses.replace(memplan.plan(g), extra={"note": 1})   # an unknown field round-trips
+    ok.save(str(tmp_path / "ok.json"))
+    assert memplan.load_plan(str(tmp_path / "ok.json")).extra == {"note": 1}
