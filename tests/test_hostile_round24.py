@@ -51,3 +51,19 @@ def test_extra_fields_cannot_name_plan_fields(tmp_path, extra):
     ok = dataclasses.replace(memplan.plan(g), extra={"note": 1})   # an unknown field round-trips
     ok.save(str(tmp_path / "ok.json"))
     assert memplan.load_plan(str(tmp_path / "ok.json")).extra == {"note": 1}
+
+
+def test_an_inplace_output_is_paired_once(tmp_path):
+    """``Node(inplace=(("y", "x"), ("y", "z")))`` (a Node built in code; JSON and GraphBuilder take a map) was
+    accepted: the plan put y over x, and ``save_graph`` wrote ``{"y": "z"}``, so the saved plan was unsafe
+    for the saved graph (rule 3: x and y overlap). Each output is paired once (GraphError naming it)."""
+    from memplan.graph import Graph, Node, Tensor
+
+    ts = (Tensor("x", 256, "input"), Tensor("z", 256, "input"), Tensor("y", 256), Tensor("o", 256, "output"))
+    m = Node("m", "OP", ("y", "z"), ("o",))
+    for pairs in ((("y", "x"), ("y", "z")), (("y", "x"), ("y", "x"))):
+        with pytest.raises(memplan.GraphError, match=r"node 'n': inplace output 'y' is paired twice"):
+            Graph("g", ts, (Node("n", "OP", ("x", "z"), ("y",), inplace=pairs), m))
+    g = Graph("g", ts, (Node("n", "OP", ("x", "z"), ("y",), inplace=(("y", "x"),)), m))
+    memplan.save_graph(g, str(tmp_path / "g.json"))
+    memplan.verify(memplan.load_graph(str(tmp_path / "g.json")), memplan.plan(g))
