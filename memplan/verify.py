@@ -268,19 +268,32 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                 v[stream[a]] = idx[a]
         return tuple(v.items())
 
+    def first_per_stream(b: int) -> tuple[int, ...]:
+        """b's first access on each stream it is accessed on. Along a stream the clocks only grow, so an
+        access of b counts on any stream at least what b's first access on its own stream counts: the
+        first ones stand for all of them."""
+        v: dict[int, int] = {}
+        for x in acc.get(b, ()):
+            if stream[x] not in v or idx[x] < idx[v[stream[x]]]:
+                v[stream[x]] = x
+        return tuple(v.values())
+
     # roots are painted in order of first access, so queries are local: a bounded cache keeps the
     # verifier's memory flat on million-tensor graphs
     last_of = lru_cache(maxsize=1 << 14)(last_per_stream)
+    first_of = lru_cache(maxsize=1 << 14)(first_per_stream)
 
     def before(a: int, b: int) -> bool:
         """Every access of root a happens-before every access of root b: on each stream s that a is
         accessed on, every access x of b has counted a's last access there (``clock[x][s]``, less x
-        itself when x runs on s). Only a's streams are compared: on the others a has nothing to order.
+        itself when x runs on s); b's first access on each of its streams stands for the rest there
+        (``first_per_stream``). Only a's streams are compared: on the others a has nothing to order.
         (Comparing whole per-stream vectors cost O(streams) per pair and per access: 6.3 of 8 s verifying
-        50,000 nodes on 1024 streams.)"""
+        50,000 nodes on 1024 streams; every access of b, per a: 34 s for 32,000 roots b's range covered,
+        b read by 32,000 nodes.)"""
         if a in ends or b in starts:
             return False
-        xs = acc.get(b, ())
+        xs = first_of(b)
         for s, last in last_of(a):
             for x in xs:
                 if clock[x][s] - (stream[x] == s) < last:
