@@ -108,3 +108,50 @@ def test_a_root_over_many_earlier_roots_verifies_in_linear_time():
     g, plan = _many_small_then_one_big(50, late=7)
     with pytest.raises(memplan.UnsafePlan, match=r"tensors 'x7' and 'B' overlap"):
         memplan.verify(g, plan)
+
+
+def _group_pair():
+    b = memplan.GraphBuilder("g")
+    x = b.input("x", 256)
+    b.node("a", "OP", [x], b.intermediate("t", 256), group="G")
+    b.node("c", "OP", ["t"], b.output("y", 256), group="G")
+    b.node("d", "OP", [x], b.output("z", 256))
+    return b.build()
+
+
+def test_an_unknown_node_inside_a_fusion_group_is_a_finding():
+    """A Plan (built in code) whose order names an unknown node between a fusion group's members:
+    ``memplan.verify`` raised KeyError from its group check, which read the node's index from the order.
+    The group check now walks each stream's own nodes; the unknown node is a rule 1 finding."""
+    import dataclasses
+
+    g = _group_pair()
+    p = memplan.plan(g)
+    bad = dataclasses.replace(p, order=(("a", 0), ("zzz", 0), ("c", 0), ("d", 0)))
+    with pytest.raises(memplan.UnsafePlan, match=r"order names unknown node 'zzz'"):
+        memplan.verify(g, bad)
+
+
+@pytest.mark.parametrize("order,streams,who", [
+    (("a", "d", "c"), (0, 0, 0), "'d' on stream 0"),     # interrupted on its own stream
+    (("a", "d", "c"), (0, 1, 0), None),                  # another stream's node between: fine
+    (("d", "a", "c"), (0, 0, 0), None),
+])
+def test_fusion_group_interruptions_are_found_on_the_groups_stream(order, streams, who):
+    """The group checks (verify's and ``check_schedule``'s) walk each stream's nodes in issue order, not the
+    whole issue order between a group's members (which cost streams x nodes): same findings."""
+    from memplan.schedule import Schedule, check_schedule
+    from memplan.verify import check
+
+    g = _group_pair()
+    s = Schedule(order, streams, ())
+    if who is None:
+        check_schedule(g, s)
+    else:
+        with pytest.raises(memplan.ScheduleError, match=f"interrupted by node {who}"):
+            check_schedule(g, s)
+    p = memplan.plan(g)
+    found = check(g, memplan.Plan(p.graph, p.alignment, p.arena_bytes, p.lower_bound_bytes, max(streams) + 1,
+                                  tuple(zip(order, streams)), (), p.tensors))
+    interrupted = [m for r, m in found if "interrupted" in m]
+    assert interrupted == ([] if who is None else [f"fusion group 'G' is interrupted by {who}"])
