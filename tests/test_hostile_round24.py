@@ -199,3 +199,32 @@ def test_painting_the_arena_from_the_top_down_is_linear():
         for i in range(k):
             assert paint.paint((k - i) * 256, (k - i) * 256 + 256, i) == []
     assert paint.paint(0, (k + 1) * 256, k)[:3] == [k - 1, k - 2, k - 3]
+
+
+def _fan(k: int):
+    b = memplan.GraphBuilder("fan")
+    x = b.input("x", 256)
+    for i in range(k):
+        b.node(f"n{i}", "OP", [x], b.output(f"t{i}", 256))
+    return b.build()
+
+
+def test_cpsat_refuses_more_overlapping_pairs_than_it_can_hold():
+    """10,000 outputs of one input on two streams (50M overlapping buffer pairs, the heuristic plan not proven
+    optimal): ``--solver cpsat`` (and ``auto`` with a time limit, which runs it) built conflict lists and
+    cliques of Python objects per pair, past 8 GB before any model (at 32,000 the process was killed for
+    memory). CP-SAT now refuses past ``cpsat.MAX_PAIRS`` pairs as the search does past its own limit: a
+    SolverError naming the count, and ``auto`` keeps its heuristic plan, noting why in the solver block."""
+    from needs import need
+    from test_hostile_api import no_hang
+
+    from memplan.solvers.cpsat import MAX_PAIRS
+
+    need("ortools")
+    g = _fan(10_000)
+    with no_hang(30), pytest.raises(memplan.SolverError, match=r"cpsat: 10001 buffers with \d+ overlapping pairs, "
+                                                               rf"over CP-SAT's limit of {MAX_PAIRS}.*use greedy or size"):
+        memplan.plan(g, solver="cpsat", streams=2, time_limit=1)
+    with no_hang(30):
+        p = memplan.plan(g, solver="auto", streams=2, time_limit=1)
+    assert "CP-SAT's limit" in p.solver["cpsat_error"] and p.arena_bytes == 256 * 10_001
