@@ -393,10 +393,15 @@ def _validate(g: Graph) -> None:
         node_outputs.append(tuple(outs))
         outset = set(n.outputs)
         inset = set(n.inputs)
+        paired: set[str] = set()
         for pair in n.inplace:
             if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
                 raise GraphError(f"node {n.id!r}: malformed inplace entry {_short(pair)} (expected output: input ids)")
             o, i = pair
+            if o in paired:   # a Node built in code: the JSON map (save_graph) keeps one of them, another graph
+                raise GraphError(f"node {n.id!r}: inplace output {o!r} is paired twice (inplace maps each output "
+                                 "to one input)")
+            paired.add(o)
             if o not in outset:
                 raise GraphError(f"node {n.id!r}: inplace output {o!r} is not an output of the node")
             if i not in inset:

@@ -48,8 +48,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     give the same plan (a wall-clock safety stop, reported in the solver block, is the exception).
     ``streams`` (N or "auto") schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if even serial does not); ``max_events``
-    caps the events. A ``schedule`` given explicitly wins over ``streams``. The solver block's
-    ``"schedule"`` entry reports simulated makespans and serial vs concurrent arenas.
+    caps the events. A ``schedule`` given explicitly wins over ``streams``; ``memory_budget`` and
+    ``max_events`` check it, never change it. The solver block's ``"schedule"`` entry reports simulated
+    makespans and serial vs concurrent arenas.
     ``devices`` > 1 splits the graph into pipeline stages, one arena per device; the plan then refers
     to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's
     weights plus arena (BudgetError naming the device). All options: see ``plan_graph``.
@@ -80,7 +81,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
-    check_stream_options(streams, memory_budget, max_events)   # before any work, devices or not
+    check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)

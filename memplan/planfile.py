@@ -26,6 +26,10 @@ MAX_STREAMS = 1024
 INT64 = 1 << 63
 #: solver fields that vary run to run; kept out of the JSON unless timings are asked for
 TIMING_FIELDS = ("seconds",)
+#: the top-level fields a plan document defines (the format's and the multi-device ones); ``Plan.extra`` holds
+#: only the others, the fields readers ignore
+PLAN_FIELDS = frozenset({"format", "graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order",
+                         "events", "tensors", "solver", "devices", "device_arena_bytes"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,12 @@ class Plan:
         if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
             raise PlanFormatError(f"timings must be True or False, not {_short(timings)}")
         solver = {k: v for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
+        # an extra field that names a plan field: a single-device plan with extra {"devices": 2} was written
+        # as a file declaring two devices, which load_plan refused (or one of its fields read otherwise)
+        clash = sorted(k for k in self.extra if k in PLAN_FIELDS) if isinstance(self.extra, Mapping) else ()
+        if clash:
+            raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
+                                  "only fields memplan.plan/1 does not define)")
         doc = dict(self.extra)
         doc.update({
             "format": PLAN_FORMAT,
@@ -293,8 +303,6 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         )
     except (KeyError, TypeError) as exc:
         raise PlanFormatError(f"{source}: malformed order/events/tensors entry (missing {exc})") from None
-    known = {"format", "graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order",
-             "events", "tensors", "solver", "devices", "device_arena_bytes"}
     devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
     return Plan(
         graph=str(doc.get("graph", "")),
@@ -306,7 +314,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         events=events,
         tensors=tensors,
         solver=doc.get("solver") if isinstance(doc.get("solver"), dict) else {},
-        extra={k: v for k, v in doc.items() if k not in known},
+        extra={k: v for k, v in doc.items() if k not in PLAN_FIELDS},
         devices=devices, node_devices=node_devices, tensor_devices=tensor_devices,
         device_arena_bytes=device_arena,
     )

@@ -213,7 +213,17 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
             raise ScheduleError(
                 f"event {e.after!r}->{e.before!r} is waited before it is recorded (a silent race in CUDA)"
             )
-    for gname, members in graph.groups().items():
+    groups = graph.groups()
+    # each stream's nodes in issue order, and each node's place there: the nodes of a group's stream issued
+    # between its first and last members are a slice of that list, scanned up to the first outsider (the
+    # whole issue order between them was quadratic: 512 groups issued round-robin over 512 streams)
+    on_stream: dict[int, list[str]] = {}
+    place: dict[str, int] = {}
+    for nid, s in (zip(order, streams) if groups else ()):
+        seq = on_stream.setdefault(s, [])
+        place[nid] = len(seq)
+        seq.append(nid)
+    for gname, members in groups.items():
         ids = [graph.nodes[m].id for m in members]
         ss = {stream_of[i] for i in ids}
         if len(ss) != 1:
@@ -223,9 +233,10 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
             raise ScheduleError(f"fusion group {gname!r} is not issued in its listed order")
         s = ss.pop()
         inside = set(ids)  # a set: a list made this check quadratic in the group's length
-        between = [nid for nid in order[ps[0]:ps[-1] + 1] if stream_of[nid] == s and nid not in inside]
-        if between:
-            raise ScheduleError(f"fusion group {gname!r} is interrupted by node {between[0]!r} on stream {s}")
+        seq = on_stream[s]
+        for k in range(place[ids[0]], place[ids[-1]] + 1):
+            if seq[k] not in inside:
+                raise ScheduleError(f"fusion group {gname!r} is interrupted by node {seq[k]!r} on stream {s}")
 
 
 def merge_latest(pos, a: dict[int, int], b: dict[int, int]) -> dict[int, int]:

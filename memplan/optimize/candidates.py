@@ -29,12 +29,13 @@ AUTO_MAX_STREAMS = 8
 MAX_GIVE_BACK_PLANS = 24
 
 
-def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | None:
+def check_options(streams: Any, memory_budget: Any, max_events: Any, *, given: bool = False) -> int | None:
     """Validate the plan() options (``plan_graph``, ``plan_devices`` and ``split_devices`` alike); return the
     stream cap (None: keep the given/serial schedule).
 
     ``memory_budget`` and ``max_events`` lie below 2**63, as the CLI's options do: both are written into
-    the plan's solver block, and every integer of a plan file fits an int64 (docs/format.md "Limits")."""
+    the plan's solver block, and every integer of a plan file fits an int64 (docs/format.md "Limits").
+    ``given``: a schedule was given, whose events ``max_events`` checks (``candidates``) without ``streams``."""
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
                                       or not 0 <= memory_budget < INT64):
         raise BudgetError(f"memory_budget must be a non-negative byte count below 2**63, not {_short(memory_budget)}")
@@ -42,7 +43,7 @@ def check_options(streams: Any, memory_budget: Any, max_events: Any) -> int | No
                                    or not 0 <= max_events < INT64):
         raise ScheduleError(f"max_events must be a non-negative integer below 2**63, not {_short(max_events)}")
     if streams is None:
-        if max_events is not None:   # alone it asked for nothing: the plan stayed serial, without events
+        if max_events is not None and not given:   # alone it asked for nothing: the plan stayed serial, without events
             raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
                                 "give streams=N or 'auto' too (without it the plan is serial and has no events)")
         return None
@@ -82,12 +83,17 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
                cost_model: CostModelLike | None = None) -> Candidates:
     """The schedule ``memplan.plan`` plans first: ``schedule`` if given, else serial unless
     ``streams`` / ``max_events`` ask for ``graph_optimize`` (with at most ``max_events`` events)."""
-    cap = check_options(streams, memory_budget, max_events)
+    cap = check_options(streams, memory_budget, max_events, given=schedule is not None)
     model = check_cost_model(cost_model)
     if schedule is not None or (cap is None and max_events is None):
         method = "given" if schedule is not None else "serial"
         if schedule is not None:  # before it is planned: the plans are keyed by (hashing) its fields
             check_schedule(graph, schedule)
+            # checked, never changed, as a memory budget is: a plan with more events than the cap its solver
+            # block reports (max_events=0 beside 6 events) broke the caller's limit without a word
+            if max_events is not None and len(schedule.events) > max_events:
+                raise ScheduleError(f"graph {graph.name!r}: the given schedule has {len(schedule.events)} events, "
+                                    f"over max_events={max_events} (a given schedule is checked, never changed)")
         sched = schedule if schedule is not None else serial_schedule(graph)
         cost, event_us = tuple(node_costs(graph, model)), event_latency(model)
         # not simulated here: a given schedule is simulated once planned (``Candidates.makespan``)

@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from ..errors import report_progress
+from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .decompose import components, subproblem
 from .options import SolveOptions
@@ -41,6 +41,10 @@ from .start import best_start, known_bound
 DEFAULT_TIME_LIMIT = 10.0
 #: larger components keep their heuristic plan (building the model alone would outlast any limit)
 MAX_COMPONENT = 50_000
+#: the most overlapping buffer pairs CP-SAT takes on: its conflict lists and cliques keep Python lists and sets
+#: per pair (about 150 bytes each), so 10,000 outputs of one input on two streams (50M pairs) took more than
+#: 8 GB before a model was built, and 32,000 were killed for memory; greedy and size handle such problems
+MAX_PAIRS = 10_000_000
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0) -> Solution:
@@ -56,6 +60,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     info: dict = {"start": start.solver}
     if arena <= lb or len(problem) == 0:
         return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
+    pairs = problem.overlap_count()   # (no pairs built: the conflict lists below cost memory per pair)
+    if pairs > MAX_PAIRS:
+        raise SolverError(f"cpsat: {len(problem)} buffers with {pairs} overlapping pairs, over CP-SAT's limit of "
+                          f"{MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy or size")
     adj = problem.conflict_lists()
     comps = components(problem, adj)
     sizes = problem.sizes

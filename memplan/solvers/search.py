@@ -54,7 +54,7 @@ from .start import best_start, known_bound
 DEFAULT_TIME_LIMIT = 60.0
 #: the most overlapping buffer pairs the search takes on: it keeps Python lists per conflicting pair
 #: (about 150 bytes each), so 8000 buffers live at once took 5 GB and 30000 more memory than a machine
-#: has; greedy, size and CP-SAT handle such problems in bulk
+#: has; greedy and size handle such problems in bulk (CP-SAT up to its own ``cpsat.MAX_PAIRS``)
 MAX_PAIRS = 5_000_000
 
 
@@ -62,8 +62,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``)."""
     pairs = problem.overlap_count()
     if pairs > MAX_PAIRS:
+        from .cpsat import MAX_PAIRS as CPSAT_PAIRS  # (no ortools import: cpsat loads it when it solves)
+
+        also = " or cpsat" if pairs <= CPSAT_PAIRS else ""   # (past its own limit cpsat refuses too)
         raise SolverError(f"search: {len(problem)} buffers with {pairs} overlapping pairs, over the search's limit "
-                          f"of {MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy, size or cpsat")
+                          f"of {MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy, size{also}")
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     params = options.search
