@@ -209,6 +209,30 @@ def test_a_result_planned_over_its_input_or_src_equals_eager(streams, onto, shif
     _check(moved, m)
 
 
+def _equals_eager_on_fresh_inputs(m, streams: int):
+    """``m`` compiled (poisoned arena) on ``streams`` streams, checked bitwise against eager on two fresh
+    64x64 inputs."""
+    c = compile(m, (torch.randn(64, 64),), streams=streams, poison=True)
+    for seed in (1, 2):
+        xs = torch.randn(64, 64, generator=torch.Generator().manual_seed(seed))
+        _same(c(xs), m(xs))
+    return c
+
+
+def _scatter_runs(c) -> list:
+    """The run of each scatter launch of compiled program ``c``."""
+    return [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
+
+
+def _each_scatter_copies_at_most(c, n: int, limit: int) -> None:
+    """``c`` has ``n`` scatter launches, and none copies more than ``limit`` bytes (cloning the arena,
+    4 MiB+ beside the tests' live intermediate, would)."""
+    runs = _scatter_runs(c)
+    assert len(runs) == n
+    for run in runs:
+        assert copy_bytes(torch, run) <= limit
+
+
 def test_a_scatter_copies_its_input_not_the_arena():
     """The benchmark's model (a 4 MiB live intermediate, scatters on 64x64 ones): torch's profiler counts
     the bytes every ``copy_`` kernel of the scatter launches writes; cloning the arena was 4 MiB+ each."""
@@ -217,10 +241,7 @@ def test_a_scatter_copies_its_input_not_the_arena():
     c = compile(m, (x,), streams=1)
     assert c.arena_bytes >= 4 << 20
     _same(c(x), m(x))
-    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
-    assert len(runs) == 4
-    for run in runs:
-        assert copy_bytes(torch, run) <= 3 * 64 * 64 * 4
+    _each_scatter_copies_at_most(c, 4, 3 * 64 * 64 * 4)
 
 
 class IndexFamily(nn.Module):
@@ -426,16 +447,9 @@ def test_interleaved_and_zero_size_windows_copy_their_input_not_the_arena(stream
     lowering's dimension-by-dimension test of distinct elements, a zero-size window was refused outright);
     now each copies its input's elements and ``src``, bitwise eager."""
     m = OddWindows()
-    x = torch.randn(64, 64)
-    c = compile(m, (x,), streams=streams, poison=True)
+    c = _equals_eager_on_fresh_inputs(m, streams)
     assert c.arena_bytes >= 4 << 20
-    for seed in (1, 2):
-        xs = torch.randn(64, 64, generator=torch.Generator().manual_seed(seed))
-        _same(c(xs), m(xs))
-    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
-    assert len(runs) == 3
-    for run in runs:
-        assert copy_bytes(torch, run) <= 3 * 64 * 64 * 4
+    _each_scatter_copies_at_most(c, 3, 3 * 64 * 64 * 4)
 
 
 class ZeroSizeExpandedWindow(nn.Module):
@@ -456,13 +470,8 @@ def test_a_zero_size_window_with_a_zero_stride_copies_its_input_not_the_arena():
     """The element-listing test took a zero-size layout with a zero stride for overlapping, so eager's
     kernel ran and cloned the whole arena (4 MiB+) per call for a scatter of nothing."""
     m = ZeroSizeExpandedWindow()
-    x = torch.randn(64, 64)
-    c = compile(m, (x,), streams=1, poison=True)
-    for seed in (1, 2):
-        xs = torch.randn(64, 64, generator=torch.Generator().manual_seed(seed))
-        _same(c(xs), m(xs))
-    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
-    assert len(runs) == 1 and copy_bytes(torch, runs[0]) <= 2 * 64 * 64 * 4
+    c = _equals_eager_on_fresh_inputs(m, 1)
+    _each_scatter_copies_at_most(c, 1, 2 * 64 * 64 * 4)
 
 
 def test_layouts_past_the_listing_cap_run_eagers_kernel_and_equal_eager(monkeypatch):
@@ -472,10 +481,6 @@ def test_layouts_past_the_listing_cap_run_eagers_kernel_and_equal_eager(monkeypa
 
     monkeypatch.setattr(exact, "_LIST_AT_MOST", 4)
     m = OddWindows()
-    x = torch.randn(64, 64)
-    c = compile(m, (x,), streams=1, poison=True)
-    for seed in (1, 2):
-        xs = torch.randn(64, 64, generator=torch.Generator().manual_seed(seed))
-        _same(c(xs), m(xs))
-    runs = [ln.run for ln in c.executor.launches.values() if "scatter" in ln.op]
+    c = _equals_eager_on_fresh_inputs(m, 1)
+    runs = _scatter_runs(c)
     assert sum(copy_bytes(torch, run) > 4 << 20 for run in runs) == 2   # the two interleaved ones
