@@ -187,14 +187,16 @@ def corrupt(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.R
     return None
 
 
-def random_placement(graph: dict[str, Any], plan: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
-    """``plan`` with a random subset of its events (plus a few random forward ones) and every root at a
-    random aligned slot of a small arena, views following their roots: mostly unsafe plans, some safe,
-    with partial overlaps of every kind, for the verifier and the oracle to judge alike."""
+def random_placement(graph: dict[str, Any], plan: dict[str, Any], rnd: random.Random,
+                     keep_events: bool = False) -> dict[str, Any]:
+    """``plan`` with a random subset of its events (plus a few random forward ones; ``keep_events``: all of
+    them, none added) and every root at a random aligned slot of a small arena, views following their roots:
+    mostly unsafe plans, some safe, with partial overlaps of every kind, for the verifier and the oracle to
+    judge alike."""
     q = copy.deepcopy(plan)
-    q["events"] = [e for e in q["events"] if rnd.random() < 0.7]
+    q["events"] = [e for e in q["events"] if keep_events or rnd.random() < 0.7]
     order = q["order"]
-    for _ in range(rnd.randrange(3)):
+    for _ in range(0 if keep_events else rnd.randrange(3)):
         if len(order) >= 2:
             i, j = sorted(rnd.sample(range(len(order)), 2))
             if order[i]["stream"] != order[j]["stream"]:
@@ -224,3 +226,140 @@ def random_placement(graph: dict[str, Any], plan: dict[str, Any], rnd: random.Ra
     if "device_arena_bytes" in q:
         q["device_arena_bytes"] = [q["arena_bytes"]] * q["devices"]
     return q
+
+
+def multistream_graph(rnd: random.Random, max_nodes: int = 30) -> dict[str, Any]:
+    """A random graph (JSON dict) in the shapes the verifier's shortcuts lean on: roots read by many nodes
+    (fans, which land on several streams), views read and produced (RESHAPE), in-place chains, SET_ROWS
+    writes into views of earlier roots and of weights, COPY nodes, outputs and inputs, and fusion groups
+    (runs of consecutive nodes)."""
+    tensors: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    size_of: dict[str, int] = {}
+    roots: list[str] = []    # arena roots, for SET_ROWS targets
+    avail: list[str] = []    # tensors a node may read
+
+    def tensor(kind: str, size: int, **view: Any) -> str:
+        tid = f"t{len(tensors)}"
+        tensors.append({"id": tid, "size": size, "kind": kind, **view})
+        size_of[tid] = size
+        return tid
+
+    for _ in range(rnd.randint(1, 3)):
+        roots.append(tensor("input", rnd.choice([0, 256, 512, 1024])))
+        avail.append(roots[-1])
+    weights = [tensor("weight", 1024)] if rnd.random() < 0.5 else []
+    avail += weights
+    n_nodes, groups = rnd.randint(3, max_nodes), 0
+    while len(nodes) < n_nodes:
+        run = rnd.choice([2, 3]) if rnd.random() < 0.15 else 1
+        group = None if run == 1 else f"g{groups}"
+        groups += run > 1
+        for _ in range(run):
+            shape = rnd.choice(["chain", "fan", "fan", "join", "view", "inplace", "inplace", "setrows", "viewop",
+                                "copy"])
+            if shape == "chain":
+                ins = [avail[-1]]
+            elif shape == "fan":   # an early tensor read again: readers on several streams
+                ins = [rnd.choice(avail[: max(1, len(avail) // 2)])]
+            elif shape == "join":
+                ins = rnd.sample(avail[-5:], min(len(avail[-5:]), rnd.randint(2, 3)))
+            else:
+                ins = [rnd.choice(avail)]
+            node: dict[str, Any] = {"id": f"n{len(nodes)}", "op": "OP", "inputs": ins, "outputs": [], "cost": 1.0}
+            if group is not None:
+                node["group"] = group
+            if shape == "setrows":   # a KV-cache style write into a slice of an earlier root or a weight
+                parent = rnd.choice(roots + weights)
+                vo = rnd.randint(0, size_of[parent])
+                node["op"], node["outputs"] = "SET_ROWS", [tensor("intermediate", size_of[parent] - vo,
+                                                                  view_of=parent, view_offset=vo)]
+                avail.append(node["outputs"][0])
+            elif shape == "viewop":   # a node producing a reshape view of its input
+                node["op"], node["outputs"] = "RESHAPE", [tensor("intermediate", size_of[ins[0]],
+                                                                 view_of=ins[0], view_offset=0)]
+                avail.append(node["outputs"][0])
+            else:
+                if shape == "view" and size_of[ins[0]] > 0:   # an unproduced view, read by this node
+                    vo = rnd.randint(0, size_of[ins[0]])
+                    node["inputs"] = [tensor(rnd.choice(["intermediate"] * 4 + ["output"]),
+                                             rnd.randint(0, size_of[ins[0]] - vo), view_of=ins[0], view_offset=vo)]
+                for _ in range(rnd.choice([1, 1, 2])):
+                    node["outputs"].append(tensor(rnd.choice(["intermediate"] * 4 + ["output"]),
+                                                  rnd.choice([0, 256, 512, 768, 1024])))
+                if shape == "inplace":
+                    node["inplace"] = {node["outputs"][0]: node["inputs"][0]}
+                if shape == "copy":
+                    node["op"] = "COPY"
+                avail += node["outputs"]
+                roots += node["outputs"]
+            node["inputs"] = list(dict.fromkeys(node["inputs"]))
+            nodes.append(node)
+    return {"format": "memplan.graph/1", "name": "ms", "alignment": rnd.choice([1, 256]), "tensors": tensors,
+            "nodes": nodes}
+
+
+def multistream_plan(graph: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
+    """A plan for ``graph`` on up to 8 streams: a random list schedule issuing each fusion group as a unit on
+    one stream (mostly), other streams' nodes (rarely its own stream's) issued between its members; most cross-stream data
+    dependencies get an event, plus random forward events (from and to mid-group members too); roots at
+    random slots of a small arena (heavy reuse), views with them. Mostly unsafe, many safe."""
+    parent = {t["id"]: t.get("view_of") for t in graph["tensors"]}
+    producer = {o: n["id"] for n in graph["nodes"] for o in n["outputs"]}
+    deps: dict[str, set[str]] = {}
+    for n in graph["nodes"]:
+        d = deps[n["id"]] = set()
+        for t in n["inputs"] + n["outputs"]:
+            while t is not None:
+                if producer.get(t, n["id"]) != n["id"]:
+                    d.add(producer[t])
+                t = parent[t]
+    ids = [n["id"] for n in graph["nodes"]]
+    group_of = {n["id"]: n.get("group") for n in graph["nodes"]}
+    members: dict[str, list[str]] = {}
+    for nid in ids:
+        if group_of[nid] is not None:
+            members.setdefault(group_of[nid], []).append(nid)
+    streams = rnd.choice([1, 2, 3, 4, 6, 8])
+    stream = {nid: rnd.randrange(streams) for nid in ids}
+    for ms in members.values():
+        if rnd.random() < 0.9:
+            for m in ms:
+                stream[m] = stream[ms[0]]
+    order: list[str] = []
+    issued: set[str] = set()
+    left = list(ids)
+
+    def issue(nid: str) -> None:
+        order.append(nid)
+        issued.add(nid)
+        left.remove(nid)
+
+    while left:
+        ready = [n for n in left if deps[n] <= issued and (
+            group_of[n] is None or (members[group_of[n]][0] == n
+                                    and set().union(*(deps[m] for m in members[group_of[n]])) - set(
+                                        members[group_of[n]]) <= issued))]
+        if not ready:   # a group member a non-member waits on: issue by data alone (the group breaks)
+            ready = [n for n in left if deps[n] <= issued]
+        n = rnd.choice(ready)
+        if group_of[n] is None or members[group_of[n]][0] != n:
+            issue(n)
+            continue
+        for m in [m for m in members[group_of[n]] if m in left]:
+            issue(m)
+            own = rnd.random() < 0.1   # now and then one on the group's own stream: it breaks the group
+            others = [x for x in left if deps[x] <= issued and group_of[x] is None and (own or stream[x] != stream[m])]
+            if others and rnd.random() < 0.4:
+                issue(rnd.choice(others))
+    events = [(d, n) for n in order for d in sorted(deps[n]) if stream[d] != stream[n] and rnd.random() < 0.85]
+    for _ in range(rnd.randrange(2 * len(order))):
+        i, j = sorted(rnd.sample(range(len(order)), 2)) if len(order) > 1 else (0, 0)
+        if stream[order[i]] != stream[order[j]]:
+            events.append((order[i], order[j]))
+    plan = {"format": "memplan.plan/1", "graph": graph["name"], "alignment": 256 if graph["alignment"] == 256 else 1,
+            "arena_bytes": 0, "lower_bound_bytes": 0, "streams": streams,
+            "order": [{"node": n, "stream": stream[n]} for n in order],
+            "events": [{"after": a, "before": b} for a, b in dict.fromkeys(events)],
+            "tensors": [{"id": t["id"], "offset": 0, "size": t["size"]} for t in graph["tensors"]], "solver": {}}
+    return random_placement(graph, plan, rnd, keep_events=True)
