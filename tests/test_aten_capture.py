@@ -21,6 +21,7 @@ torch = need("torch")
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
+from runtime.aten import executor as executor_mod  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 from runtime.aten.lower import Target, _constant_on_device, constant_source, fixed_constants  # noqa: E402
 
@@ -266,4 +267,10 @@ def test_a_moved_constant_changed_in_place_is_copied_again_before_the_next_call(
     assert torch.equal(dst, src.to(torch.float32)) and dst.data_ptr() == before   # in place: graphs keep reading it
     dst.fill_(7.0)
     ex._refresh_moved()   # copied once per change
+    assert torch.all(dst == 7.0)
+    # an inference tensor keeps no version counter (asking raises): never copied again, no error
+    with torch.inference_mode():
+        frozen = torch.randn(4, 8, dtype=torch.float64)
+    ex._moved = [[frozen, dst, executor_mod._version(frozen)]]
+    ex._refresh_moved()
     assert torch.all(dst == 7.0)

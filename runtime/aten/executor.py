@@ -67,7 +67,7 @@ class Executor:
         with torch.no_grad():  # inference: views made at build time must not track gradients either
             self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
                                           stream_of=stream_of, moved=moved)
-        self._moved = [[src, dst, src._version] for src, dst in moved]
+        self._moved = [[src, dst, _version(src)] for src, dst in moved]
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         self._export_devices = _export_devices(program)
         writes = self._root_writes()
@@ -215,9 +215,10 @@ class Executor:
             return
         for entry in self._moved:
             src, dst, version = entry
-            if src._version != version:
+            now = _version(src)
+            if now != version:
                 dst.copy_(src.to(dst.dtype))   # cast on the host first, as the first copy (and eager) did
-                entry[2] = src._version
+                entry[2] = now
 
     def _run_call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
         with self.torch.no_grad():
@@ -358,6 +359,15 @@ def _export_devices(program: Program) -> dict[str, Any]:
         if n.name in wanted and getattr(val, "device", None) is not None:
             out[n.name] = val.device
     return out
+
+
+def _version(t: Any) -> int | None:
+    """``t``'s version counter, None for an inference tensor (made under ``torch.inference_mode``: it keeps
+    none, and asking raises; such a tensor cannot be changed in place outside inference mode either)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return None
 
 
 def caller_capturing(torch, device: Any) -> bool:
