@@ -8,6 +8,7 @@ options with these, so a value means the same and fails the same way everywhere:
 from __future__ import annotations
 
 import argparse
+import decimal
 import re
 import sys
 from collections.abc import Callable
@@ -216,18 +217,20 @@ def size(text: str) -> int:
     """Bytes with an optional binary suffix: 512, 64K, 1.5M, 2G (finite, below 2**63).
 
     An integer is read as one, exactly: a float holds integers exactly only up to 2**53, and a capacity
-    or budget of 2**53 + 1 bytes read as 2**53 refuses a packing that fits. Only a fraction or an exponent
-    (1.5M, 1e9) goes through ``float``, rounded down to whole bytes. Digits are ASCII, as for counts."""
+    or budget of 2**53 + 1 bytes read as 2**53 refuses a packing that fits. A fraction or an exponent
+    (1.5M, 1e9, 9007199254740993.0) is read as a decimal, exactly too, and rounded down to whole bytes.
+    Digits are ASCII, as for counts."""
     m = _SIZE.fullmatch(text)
     if not m:   # the text as given: 'K' is no byte count ('' named nothing)
         raise argparse.ArgumentTypeError(f"not a byte count: {text!r} ({_DIGITS} and an optional K, M, G or T)")
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get((m["unit"] or "").upper(), 1)
     number = m["number"]
-    v: int | float
+    v: int | decimal.Decimal
     if _INT.fullmatch(number):
         v = integer(number, "a byte count") * mult
-    else:
-        v = float(number) * mult
+    else:   # exact: enough digits for the number times the unit (a Decimal keeps 1e-99999 small)
+        with decimal.localcontext(decimal.Context(prec=len(number) + 20, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)):
+            v = decimal.Decimal(number) * mult
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan

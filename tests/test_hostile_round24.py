@@ -228,3 +228,21 @@ def test_cpsat_refuses_more_overlapping_pairs_than_it_can_hold():
     with no_hang(30):
         p = memplan.plan(g, solver="auto", streams=2, time_limit=1)
     assert "CP-SAT's limit" in p.solver["cpsat_error"] and p.arena_bytes == 256 * 10_001
+
+
+def test_a_byte_count_with_a_fraction_or_exponent_is_read_exactly():
+    """``--memory-budget 9007199254740993.0`` was read through a float: 2**53 + 1 came out 2**53, a budget
+    one byte low (integers were already exact). A fraction or exponent is now a decimal, floored once;
+    huge or tiny exponents stay cheap (no big integer built) and past 2**63 is refused as before."""
+    import argparse
+
+    from memplan.argtypes import size
+
+    assert size("9007199254740993.0") == 2**53 + 1
+    assert size("9007199254740993e0") == 2**53 + 1
+    assert size("0.99999999999999999999") == 0      # a float rounds it up to 1.0
+    assert size("1.5M") == 3 << 19 and size("0.5K") == 512 and size("2.5") == 2
+    assert size("1e-99999999") == 0
+    for text in ("1e999999999", "9.3e18", "1e19"):
+        with pytest.raises(argparse.ArgumentTypeError, match="below 2\\*\\*63"):
+            size(text)
