@@ -136,8 +136,12 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
         if cap is None:
             sched = Schedule(tuple(split.nodes[m].id for m in members[d]), (0,) * len(members[d]))
         else:
-            sched = graph_optimize(device_subgraph(split, members[d]), cap or 1, cost_model=cost_model,
-                                   max_events=max_events)
+            # ``streams`` is per device, but stream ids are the plan's, numbered on across devices, and a plan
+            # holds at most MAX_STREAMS: a device gets no more than leaves one for each later device (2 devices
+            # with streams=1024 and 600 branches each failed with "stream 1024 is not an integer in 0..1023")
+            later = sum(1 for e in range(d + 1, n) if members[e])
+            sched = graph_optimize(device_subgraph(split, members[d]), min(cap, MAX_STREAMS - base - later),
+                                   cost_model=cost_model, max_events=max_events)
         for nid, s in zip(sched.order, sched.streams):
             order.append(nid)
             stream_of[nid] = base + int(s)
