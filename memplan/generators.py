@@ -16,7 +16,12 @@ SIZES = (1024, 4096, 16384, 65536)
 
 def fanout_join(n_nodes: int, *, max_width: int = 4, streams: int = 4, seed: int = 0,
                 chain: int = 2) -> tuple[Graph, Schedule]:
-    """A DAG of fan-out/join blocks: each branch is a short chain, branches join into one tensor."""
+    """A DAG of fan-out/join blocks: each branch is a short chain, branches join into one tensor.
+
+    Returns ``(graph, schedule)``: the schedule is the generator's own, each block's branches dealt out
+    over ``streams`` streams with the fewest events, so benchmarks can plan a multi-stream schedule that
+    ``graph_optimize`` did not choose (``bench scale --mode natural``); take ``[0]`` for the graph alone.
+    """
     rng = random.Random(seed)
     b = GraphBuilder(f"fanout-join-{n_nodes}-s{seed}")
     b.input("x", 4096)

@@ -534,7 +534,8 @@ def _entries(doc: dict, key: str, what: str, source: str):
 
 
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
-    """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields."""
+    """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields (a ``GraphError``
+    whose message starts with ``source``: the file name, for a document read from one)."""
     if not isinstance(source, str):   # the label every message starts with
         raise GraphError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):

@@ -72,6 +72,13 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                max_events: int | None = None, cost_model=None, devices: int | None = None,
                device_capacity: int | None = None, fused_groups: bool = False) -> Planned:
     """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1).
+
+    Every keyword option, as ``plan()`` takes it: ``time_limit`` (seconds, a deterministic work budget
+    for the exact solvers), ``seed`` (the exact solvers' randomised choices), ``workers`` (CP-SAT threads;
+    1 is deterministic), ``progress`` (a callable taking one progress message, as ``memplan plan
+    --progress`` prints), ``check`` (False skips the final ``verify`` when the solvers' own check covered
+    every pair: benchmarks timing the planner alone), ``streams``, ``memory_budget``, ``max_events``, ``cost_model`` (the scheduler's and the
+    simulator's, ``memplan.CostModel`` by default), ``devices`` and ``device_capacity`` (see ``plan()``).
     ``fused_groups``: keep every tensor a fusion group touches live across the whole group, so a backend
     may run each group as one kernel that reads any member's input while it writes any member's output
     (the contract's rules are node by node; such a plan satisfies them too)."""
@@ -115,7 +122,8 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
                  device_capacity: int | None = None, streams: int | str | None = None,
                  max_events: int | None = None, cost_model=None):
     """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
-    (``split_devices`` validates ``n``.)"""
+    (``split_devices`` validates ``n``.) ``solver`` and ``options`` (``SolveOptions``) plan each device's
+    arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'."""
     check_graph(graph, "plan_devices")
     options = SolveOptions() if options is None else options
     planned = _plan_devices(graph, n, solver, options, time.perf_counter(), streams=streams,

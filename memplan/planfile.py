@@ -34,6 +34,13 @@ PLAN_FIELDS = frozenset({"format", "graph", "alignment", "arena_bytes", "lower_b
 
 @dataclass(frozen=True)
 class Plan:
+    """A ``memplan.plan/1`` document (docs/format.md) as an immutable value: ``order`` is ``(node, stream)``
+    in issue order, ``events`` ``(after, before)``, ``tensors`` ``(id, offset or None, size)``; ``solver``
+    says how the offsets were found, and ``extra`` keeps the fields of a read file that memplan does not
+    know (``to_dict`` writes them back, so another tool's additions survive a round trip). ``plan()``
+    returns one only after ``verify`` passed; one read from a file or built by hand is merely well-formed
+    until ``verify(graph, plan)`` judges it."""
+
     graph: str
     alignment: int
     arena_bytes: int
@@ -251,7 +258,8 @@ def _entries_ok(entries, key: str) -> bool:
 
 
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
-    """Parse a plan document, rejecting structural problems (the verifier judges safety)."""
+    """Parse a plan document, rejecting structural problems (the verifier judges safety); messages
+    start with ``source``, the file name for a document read from one."""
     if not isinstance(source, str):   # the label every message starts with
         raise PlanFormatError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):

@@ -61,3 +61,15 @@ def test_only_naming_no_problem_is_refused_before_running(capsys, minimalloc_dir
                  "--only", "A,qkv", "--solvers", "ggml"]) == 0
     rows = [ln.split()[:2] for ln in capsys.readouterr().out.splitlines()[2:]]
     assert {tuple(r) for r in rows} == {("minimalloc", "A"), ("examples", "qkv")}
+
+
+def test_a_graph_without_concurrency_gets_one_row_per_solver():
+    """docs/benchmarks.md: rows with 1 stream where graph_optimize found no useful concurrency are not
+    repeated (a chain's optimised schedule is its serial one; repeated rows share one key in the JSON)."""
+    from memplan.examples import bundled
+
+    graphs = bundled()
+    rows = planners._graph_rows("examples", "chain", graphs["chain"], ["size", "greedy"], 1.0, 4)
+    assert [(r["streams"], r["solver"]) for r in rows] == [(1, "size"), (1, "greedy")]
+    rows = planners._graph_rows("examples", "qkv", graphs["qkv"], ["size"], 1.0, 4)
+    assert [r["streams"] for r in rows] == [1, 3]   # a real multi-stream schedule keeps its rows

@@ -159,3 +159,94 @@ def test_names_in_docs_resolve():
     assert len(names) > 20
     broken = [(n, where) for n, where in names if resolve(n) is False]
     assert broken == []
+
+
+def sh_commands(block: str) -> list[list[str]]:
+    """The ``memplan ...`` command lines of a ``sh`` block, split as a shell would, comments dropped."""
+    import shlex
+
+    lines = [shlex.split(line, comments=True) for line in block.splitlines()]
+    return [argv for argv in lines if argv]
+
+
+def test_scheduling_doc_commands_run(tmp_path, monkeypatch, capsys):
+    """docs/scheduling.md's shell block runs as written in an empty directory: every file it reads is
+    one it (or ``memplan example``) wrote first, and every option is taken."""
+    blocks = code_blocks(read(os.path.join(ROOT, "docs", "scheduling.md")), "sh")
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for argv in sh_commands(blocks[0]):
+        assert argv[0] == "memplan", argv
+        assert main(argv[1:]) == 0, (argv, capsys.readouterr().err)
+    out = capsys.readouterr().out
+    assert "makespan" in out and "speedup" in out
+
+
+def test_format_doc_verify_message_is_what_verify_prints(tmp_path, monkeypatch, capsys):
+    """The unsafe-plan line docs/format.md quotes is the start of what ``memplan verify`` prints for its
+    worked example with the ``mm_k -> attn`` event removed (the file name included)."""
+    import json
+
+    text = read(os.path.join(ROOT, "docs", "format.md"))
+    quoted = re.search(r"`(memplan: error: [^`]*unsafe plan: rule 2: [^`]*)`", text).group(1)
+    section = text[text.index("## Worked example"):]
+    graph_doc = json.loads(section.split("```json\n")[1].split("```", 1)[0])
+    (tmp_path / "qkv.json").write_text(json.dumps(graph_doc))
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "qkv.json", "-o", "full.json", "--streams", "3", "-q"]) == 0
+    doc = json.loads((tmp_path / "full.json").read_text())
+    doc["events"] = [e for e in doc["events"] if e != {"after": "mm_k", "before": "attn"}]
+    (tmp_path / "plan.json").write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["verify", "qkv.json", "plan.json"]) == 2
+    assert capsys.readouterr().err.startswith(quoted)
+
+
+def _public_callables():
+    import inspect
+
+    for name in memplan.__all__:
+        obj = getattr(memplan, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            yield name, obj
+
+
+def test_public_api_has_docstrings():
+    """``help(memplan.X)`` says what X is for: a dataclass without a docstring shows only its generated
+    signature (``Plan(graph: str, ...)``), a function without one shows nothing."""
+    bare = [name for name, obj in _public_callables()
+            if not (obj.__doc__ or "").strip() or obj.__doc__.startswith(f"{obj.__name__}(")]
+    assert bare == []
+
+
+def test_public_functions_document_their_keyword_options():
+    """Every keyword-only option of a public function is named in its docstring, so an option added
+    to a signature cannot go undocumented (``plan()`` sends its reader to ``plan_graph`` for all of them)."""
+    import inspect
+
+    missing = []
+    for name, obj in _public_callables():
+        if inspect.isfunction(obj):
+            doc = inspect.getdoc(obj) or ""
+            for p in inspect.signature(obj).parameters.values():
+                if p.kind is p.KEYWORD_ONLY and f"``{p.name}``" not in doc:
+                    missing.append(f"{name}: {p.name}")
+    assert missing == []
+
+
+def test_format_doc_names_every_bench_list_option(capsys):
+    """docs/format.md's limits name every ``memplan bench`` option that takes a set of values (each at
+    most once): a list option added to a suite is added to the rule's list too."""
+    text = read(os.path.join(ROOT, "docs", "format.md"))
+    cell = re.search(r"a list option \(([^)]*)\) is a set", text).group(1)
+    named = set(re.findall(r"`(--[\w-]+)`", cell))
+    listed = set()
+    for suite in listed_subcommands(help_text(capsys, "bench")):
+        out = help_text(capsys, "bench", suite)
+        options = re.split(r"\n  (?=-)", out.split("options:", 1)[1])
+        for entry in options:
+            opt = re.match(r"(--[\w-]+)", entry.strip())
+            if opt and ("each at most once" in " ".join(entry.split()) or re.search(r"\.\.\.\]", entry)):
+                listed.add(opt.group(1))
+    assert listed, "could not read the list options off memplan bench --help"
+    assert listed - named == set()

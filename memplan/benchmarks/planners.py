@@ -182,7 +182,11 @@ def _graph_rows(part: str, name: str, g, solvers: list[str], time_limit: float, 
     from ..verify import verify
 
     rows = []
-    for sched in (serial_schedule(g), graph_optimize(g, streams)):
+    serial = serial_schedule(g)
+    multi = graph_optimize(g, streams)
+    # A graph where graph_optimize finds no useful concurrency gets the serial schedule back: its rows
+    # would repeat the serial ones under the same (problem, streams, solver) key, so they are left out.
+    for sched in (serial,) if multi == serial else (serial, multi):
         buffers = sum(1 for t in range(len(g.tensors)) if g.root[t] == t and g.in_arena(t))
         for s in solvers:
             t0, c0 = time.perf_counter(), time.process_time()

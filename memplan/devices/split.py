@@ -87,7 +87,8 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
 
     ``streams`` / ``max_events`` mean what they mean for ``plan()``, per device (None: each device runs
     its nodes serially, in listed order). ``device_capacity`` bounds each device's weight bytes
-    (BudgetError naming the device otherwise).
+    (BudgetError naming the device otherwise). ``cost_model`` (default ``memplan.CostModel``) gives the node
+    costs the stages are balanced by and the per-device schedules are made with.
     """
     from ..optimize import graph_optimize, node_costs
     from ..optimize.candidates import check_options

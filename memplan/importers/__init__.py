@@ -78,8 +78,10 @@ def import_onnx(*args, **kwargs):
 
 
 def from_torch(module, example_inputs=(), **kwargs) -> Graph:
-    """A torch module's forward pass as a Graph, via ``torch.export``: ``memplan.importers.torch.from_torch``
-    (loaded on call: needs the ``torch`` extra), also ``memplan.from_torch``."""
+    """A torch module's forward pass as a Graph, via ``torch.export`` (``module`` may be an
+    ``ExportedProgram``). The keyword options (``kwargs``, ``name``, ``alignment``, ``strict``,
+    ``decompose``, ``progress``) are ``memplan.importers.torch.from_torch``'s, which is loaded only on
+    call so that ``import memplan`` needs no torch (the ``torch`` extra)."""
     import inspect
 
     from ..errors import check_option_names

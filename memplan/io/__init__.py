@@ -86,6 +86,8 @@ def _path(path, error) -> str:
 
 
 def load_graph(path: str) -> Graph:
+    """Read and validate a ``memplan.graph/1`` file (docs/format.md): the file is anyone's input, so every
+    reader limit applies and a ``GraphError`` names the file and the bad field, node or tensor."""
     path = _path(path, GraphError)
     doc = read_json(path, GraphError)
     try:
@@ -96,6 +98,8 @@ def load_graph(path: str) -> Graph:
 
 
 def save_graph(graph: Graph, path: str) -> None:
+    """Write ``graph`` as ``memplan.graph/1`` JSON, atomically: a graph whose ``attrs`` ``load_graph`` could
+    not read back (NaN, numpy scalars, sets) is refused naming the entry, so every saved file loads."""
     check_graph(graph, "save_graph")
     doc = graph.to_dict()
     text = json_text(doc)
@@ -114,6 +118,8 @@ def _unwritable(doc: dict[str, Any]) -> str:
 
 
 def load_plan(path: str) -> Plan:
+    """Read a ``memplan.plan/1`` file, refusing a malformed one (``PlanFormatError``). Its safety is not
+    judged here: a plan belongs to a graph, so ``verify(graph, plan)`` does that."""
     path = _path(path, PlanFormatError)
     return plan_from_dict(read_json(path, PlanFormatError), source=path)
 
@@ -136,6 +142,8 @@ def load_safe_pair(graph_path: str, plan_path: str, *, fused_groups: bool = Fals
 
 
 def save_plan(plan: Plan, path: str, *, timings: bool = False) -> None:
+    """Write ``plan`` as ``memplan.plan/1`` JSON, atomically (``Plan.save``). Without ``timings`` the solver
+    block leaves out wall-clock seconds, so the same graph and options give byte-identical files."""
     if not isinstance(plan, Plan):
         raise PlanFormatError(f"save_plan needs a memplan Plan (not a Graph or a dict: plan_from_dict reads one), "
                               f"not {type(plan).__name__}")

@@ -9,20 +9,27 @@ least time per byte (``budget.py``). Baselines (serial, llama.cpp's Q/K/V fork) 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import named_options
 from .cost import DEFAULT_EVENT_US, CostModel, CostModelLike, node_costs
 from .streams import Optimized, optimize
 
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from ..schedule import Schedule
+
 
 @named_options
-def graph_optimize(graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None,
-                   max_events: int | None = None):
+def graph_optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None,
+                   max_events: int | None = None) -> Schedule:
     """The fastest schedule (simulated) of ``graph`` on at most ``max_streams`` streams (an integer in
     1..1024, the most a plan may declare; never more streams than nodes are used).
 
     Fusion groups stay consecutive on one stream; events are the fewest happens-before allows and
     are recorded before they are waited. ``max_events`` caps the number of events by giving back
-    the concurrency that buys the least time per event.
+    the concurrency that buys the least time per event. ``cost_model`` (default ``CostModel()``: graph
+    costs, else a roofline, 2 us per event) is what "fastest" is simulated under.
     """
     from .budget import limit_events
 
