@@ -83,3 +83,36 @@ def test_the_order_is_a_schedule_of_the_graph(g):
         at = [pos[g.nodes[m].id] for m in members]
         assert at == list(range(at[0], at[0] + len(at)))
     assert memory_order(g) == s
+
+
+def test_a_cycle_through_chain_vertices_falls_back_to_every_writer_listed(monkeypatch):
+    """``_chain_preds`` stands for a view chain's writers by one vertex per written tensor; a unit writing
+    above a view it reads would make that a cycle (check_graph refuses the graphs we could build for it).
+    ``_greedy`` reports a cycle as None, and ``memory_order`` then lists every writer (``_explicit_preds``):
+    the same schedule here, where both relations give one order."""
+    from memplan.optimize import memorder
+
+    g = two_branches(2)
+    units = g.units()
+    assert memorder._greedy(g, units, {0: {1}, 1: {0}, **{u: set() for u in range(2, len(units))}}) is None
+    want = memory_order(g)
+    monkeypatch.setattr(memorder, "_chain_preds", lambda graph, us, uo: {0: {1}, 1: {0}})
+    assert memory_order(g) == want
+
+
+def test_a_deep_view_chain_is_ordered_in_linear_time():
+    """Listing every writer of a 100,000-view chain for every reader is quadratic (minutes); the chain
+    vertices keep it linear. A count of steps, not a clock: the writers walked stay within a few per node."""
+    from memplan.benchmarks.scale import chain_graph
+
+    g = chain_graph(20000)
+    calls = {"n": 0}
+    real = g.writers
+
+    def counting(t):
+        calls["n"] += 1
+        return real(t)
+
+    object.__setattr__(g, "writers", counting)
+    s = memory_order(g)
+    assert len(s.order) == len(g.nodes) and calls["n"] == 0

@@ -30,17 +30,72 @@ def memory_order(graph: Graph) -> Schedule:
     for u, members in enumerate(units):
         for m in members:
             unit_of[m] = u
-    preds: list[set[int]] = [set() for _ in units]
+    order = _greedy(graph, units, _chain_preds(graph, units, unit_of))
+    if order is None:   # a unit writing a view above one it reads (through another unit's write): a chain
+        order = _greedy(graph, units, _explicit_preds(graph, units, unit_of))   # vertex made a cycle
+    assert order is not None, "the graph's data dependencies form a cycle (check_graph refuses those)"
+    nodes = tuple(graph.nodes[m].id for u in order for m in units[u])
+    return Schedule(nodes, (0,) * len(nodes), ())
+
+
+def _explicit_preds(graph: Graph, units: list[list[int]], unit_of: list[int]) -> dict[int, set[int]]:
+    """Each unit's rule-2 data dependencies as units, every writer listed (O(depth) per read)."""
+    return {u: {unit_of[d] for m in members for d in data_dependencies(graph, m) if unit_of[d] != u}
+            for u, members in enumerate(units)}
+
+
+def _chain_preds(graph: Graph, units: list[list[int]], unit_of: list[int]) -> dict[int, set[int]]:
+    """The same order relation without listing every writer of a deep view chain for every reader
+    (``Graph.writers`` is O(depth) per read: a 5,000-view chain took 3 s, quadratic): a zero-cost vertex
+    per written tensor j (``len(units) + j``) stands for "every writer along j's chain is issued"; it
+    waits for j's producer and for the vertex of the next written tensor up the chain, and a reader
+    waits for it. A unit's own writes at the bottom of a chain it reads are skipped (a fused group's
+    members); one higher up makes a cycle, which ``_greedy`` reports."""
+    U = len(units)
+    tensors, written, tindex = graph.tensors, graph.written, graph.tensor_index
+    preds: dict[int, set[int]] = {}
+
+    def up(j: int) -> int:
+        parent = tensors[j].view_of
+        return -1 if parent is None else written[tindex[parent]]
+
+    def chain_vertex(j: int) -> int:
+        top = j
+        while j >= 0 and U + j not in preds:
+            preds[U + j] = {unit_of[graph.producer[j]]}
+            k = up(j)
+            if k >= 0:
+                preds[U + j].add(U + k)
+            j = k
+        return U + top
+
     for u, members in enumerate(units):
+        ps = preds.setdefault(u, set())
         for m in members:
-            preds[u].update(unit_of[d] for d in data_dependencies(graph, m) if unit_of[d] != u)
-    succs: list[list[int]] = [[] for _ in units]
-    for u, ps in enumerate(preds):
+            for t in graph.node_inputs[m]:
+                j = written[t]
+                while j >= 0 and unit_of[graph.producer[j]] == u:
+                    j = up(j)
+                if j >= 0:
+                    ps.add(chain_vertex(j))
+    return preds
+
+
+def _greedy(graph: Graph, units: list[list[int]], preds: dict[int, set[int]]) -> list[int] | None:
+    """Units in the greedy low-memory order under ``preds`` (vertex -> the vertices it waits for; those
+    from ``len(units)`` on are zero-cost chain vertices), or None if ``preds`` has a cycle."""
+    U = len(units)
+    tensors = graph.tensors
+    succs: dict[int, list[int]] = {}
+    waiting: dict[int, int] = {}
+    for v in sorted(preds):
+        ps = preds[v] - {v}
+        waiting[v] = len(ps)
         for p in sorted(ps):
-            succs[p].append(u)
-    # arena roots that are neither inputs nor outputs: made live by their first toucher, freed by their last
-    def counted(r: int) -> bool:
-        return graph.in_arena(r) and graph.tensors[r].kind == "intermediate"
+            succs.setdefault(p, []).append(v)
+
+    def counted(r: int) -> bool:   # arena roots but inputs and outputs (live throughout)
+        return graph.in_arena(r) and tensors[r].kind == "intermediate"
 
     touches: list[list[int]] = []   # per unit: the counted roots it reads or writes (each once)
     users: dict[int, int] = {}      # root -> units that touch it, not yet issued
@@ -52,30 +107,42 @@ def memory_order(graph: Graph) -> Schedule:
             users[r] = users.get(r, 0) + 1
     live: set[int] = set()
 
-    def delta(u: int) -> int:
+    def delta(u: int) -> int:   # live bytes after issuing u, minus before
         d = 0
         for r in touches[u]:
             if r not in live:
-                d += graph.tensors[r].size
+                d += tensors[r].size
             if users[r] == 1:
-                d -= graph.tensors[r].size
+                d -= tensors[r].size
         return d
 
-    waiting = [len(ps) for ps in preds]
     touching: dict[int, list[int]] = {}   # root -> ready units touching it (their delta moves with it)
-    stamp = [0] * len(units)
+    stamp = [0] * U
     heap: list[tuple[int, int, int]] = []
+    issued = [False] * U
 
     def push(u: int) -> None:
         stamp[u] += 1
         heapq.heappush(heap, (delta(u), u, stamp[u]))
 
-    issued = [False] * len(units)
-    for u in range(len(units)):
-        if waiting[u] == 0:
-            for r in touches[u]:
-                touching.setdefault(r, []).append(u)
-            push(u)
+    def release(v: int) -> None:
+        """``v``'s dependencies are all issued: a unit becomes ready, a chain vertex passes it on at once."""
+        stack = [v]
+        while stack:
+            w = stack.pop()
+            if w < U:
+                for r in touches[w]:
+                    touching.setdefault(r, []).append(w)
+                push(w)
+                continue
+            for x in succs.get(w, ()):
+                waiting[x] -= 1
+                if waiting[x] == 0:
+                    stack.append(x)
+
+    for v in sorted(waiting):
+        if waiting[v] == 0:
+            release(v)
     order: list[int] = []
     while heap:
         _d, u, s = heapq.heappop(heap)
@@ -86,17 +153,14 @@ def memory_order(graph: Graph) -> Schedule:
         changed: set[int] = set()
         for r in touches[u]:
             users[r] -= 1
+            made_live = r not in live
             live.add(r)
-            if users[r] <= 1:   # made live, or one toucher left who now frees it: those units' deltas moved
+            if made_live or users[r] == 1:   # others no longer make it live, or the one left now frees it
                 changed.update(v for v in touching.get(r, ()) if not issued[v])
         for v in sorted(changed):
             push(v)
-        for v in succs[u]:
+        for v in succs.get(u, ()):
             waiting[v] -= 1
             if waiting[v] == 0:
-                for r in touches[v]:
-                    touching.setdefault(r, []).append(v)
-                push(v)
-    assert len(order) == len(units), "the graph's data dependencies form a cycle (check_graph refuses those)"
-    nodes = tuple(graph.nodes[m].id for u in order for m in units[u])
-    return Schedule(nodes, (0,) * len(nodes), ())
+                release(v)
+    return order if len(order) == U else None
