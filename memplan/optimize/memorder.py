@@ -31,8 +31,8 @@ def memory_order(graph: Graph) -> Schedule:
         for m in members:
             unit_of[m] = u
     order = _greedy(graph, units, _chain_preds(graph, units, unit_of))
-    if order is None:   # a unit writing a view above one it reads (through another unit's write): a chain
-        order = _greedy(graph, units, _explicit_preds(graph, units, unit_of))   # vertex made a cycle
+    if order is None:   # a safety net only: ``_chain_preds`` waits for writers of earlier units alone
+        order = _greedy(graph, units, _explicit_preds(graph, units, unit_of))
     assert order is not None, "the graph's data dependencies form a cycle (check_graph refuses those)"
     nodes = tuple(graph.nodes[m].id for u in order for m in units[u])
     return Schedule(nodes, (0,) * len(nodes), ())
@@ -49,11 +49,16 @@ def _chain_preds(graph: Graph, units: list[list[int]], unit_of: list[int]) -> di
     (``Graph.writers`` is O(depth) per read: a 5,000-view chain took 3 s, quadratic): a zero-cost vertex
     per written tensor j (``len(units) + j``) stands for "every writer along j's chain is issued"; it
     waits for j's producer and for the vertex of the next written tensor up the chain, and a reader
-    waits for it. A unit's own writes at the bottom of a chain it reads are skipped (a fused group's
-    members); one higher up makes a cycle, which ``_greedy`` reports."""
+    waits for it. A unit that writes on a chain it reads (a fused group's members, or a member writing
+    a view above one another unit wrote) must not wait for itself: its reads list the writers one by one
+    up to its own topmost write there (a fold of the latest-listed writer finds it, memoized per view),
+    and take the vertex above it. So the relation has no cycle: every writer a unit waits for, directly
+    or through vertices, is listed in an earlier unit. (Taking the vertex below a unit's own write made a
+    cycle, and the fallback listed every writer for every read of the graph: quadratic, 15 s at 8k views.)"""
     U = len(units)
     tensors, written, tindex = graph.tensors, graph.written, graph.tensor_index
     preds: dict[int, set[int]] = {}
+    latest = graph.fold_writers(lambda w: w, max)   # the last-listed writer on a tensor's chain
 
     def up(j: int) -> int:
         parent = tensors[j].view_of
@@ -71,10 +76,13 @@ def _chain_preds(graph: Graph, units: list[list[int]], unit_of: list[int]) -> di
 
     for u, members in enumerate(units):
         ps = preds.setdefault(u, set())
+        first = members[0]   # writers listed from here on are this unit's (the listed order is topological)
         for m in members:
             for t in graph.node_inputs[m]:
                 j = written[t]
-                while j >= 0 and unit_of[graph.producer[j]] == u:
+                while j >= 0 and latest.of(j) >= first:   # this unit writes at j or above: list j's writer
+                    if unit_of[graph.producer[j]] != u:
+                        ps.add(unit_of[graph.producer[j]])
                     j = up(j)
                 if j >= 0:
                     ps.add(chain_vertex(j))
