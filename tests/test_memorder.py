@@ -1,8 +1,9 @@
 """The memory budget's last resort: a serial order that keeps fewer bytes live (``optimize.memorder``).
 
 Before it, a budget the listed order missed was a ``BudgetError`` even where another order of the same
-graph fits (round 24's brute force found one for about 40% of such refusals on tiny graphs). It is tried
-only after every other candidate, so plans that were made before do not change."""
+graph fits (planning every serial order of the units finds one for 168 of 592 such refusals on tiny
+random graphs; the greedy plans 157). It is tried only after every other candidate, so plans that were
+made before do not change."""
 
 from __future__ import annotations
 
@@ -153,3 +154,37 @@ def test_a_group_writing_above_a_view_it_reads_makes_no_cycle(monkeypatch):
     big = memplan.graph_from_dict(dict(chain, tensors=d["tensors"] + chain["tensors"][1:],
                                        nodes=d["nodes"] + chain["nodes"]))
     check_schedule(big, memory_order(big))
+
+
+def test_an_output_made_early_counts_for_the_rest_of_the_run():
+    """A node with no inputs that makes a big output changes nothing but that output's lifetime: from its
+    producer to the end. Taking outputs for live throughout (never counted), the greedy issued it first
+    and kept the output beside every branch (2 MiB, over the budget); last, it needs about one branch's."""
+    g = two_branches(3)
+    d = g.to_dict()
+    d["tensors"].append({"id": "table", "size": 1 << 20, "kind": "output"})
+    d["nodes"].append({"id": "fill", "op": "FILL", "inputs": [], "outputs": ["table"]})
+    g = memplan.graph_from_dict(d)
+    s = memory_order(g)
+    assert s.order[0] != "fill" and s.order[-1] == "fill"
+    budget = (1 << 20) + 4096
+    assert memplan.plan(g).arena_bytes > budget
+    p = memplan.plan(g, memory_budget=budget)
+    assert p.arena_bytes <= budget and p.solver["schedule"]["candidate"] == LOW_MEMORY
+
+
+def test_an_input_read_early_is_freed():
+    """An input is live until its last reader (CONTRACT.md): the node that reads a big input frees it, so
+    the greedy runs it before a node with a big scratch result. Taking inputs for live throughout, it ran
+    the scratch node first (its result dies at once: no change after it) with the input still live."""
+    b = GraphBuilder("input-freed")
+    b.input("x", 256)
+    b.input("big_in", 1 << 20)
+    b.node("scratch", "OP", ["x"], [b.intermediate("tmp", 1 << 20), b.intermediate("t", 256)])
+    b.node("read", "SUM", ["big_in"], [b.intermediate("s", 512)])
+    b.node("join", "ADD", ["t", "s"], [b.output("y", 256)])
+    g = b.build()
+    assert memory_order(g).order == ("read", "scratch", "join")
+    budget = (1 << 20) + 4096
+    assert memplan.plan(g).arena_bytes > budget
+    assert memplan.plan(g, memory_budget=budget).arena_bytes <= budget
