@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-EXTRA = {"torch": "torch", "transformers": "torch", "onnx": "onnx", "matplotlib": "plot", "pycuda": "cuda"}
+EXTRA = {"torch": "torch", "transformers": "torch", "onnx": "onnx", "onnxruntime": "dev", "matplotlib": "plot", "pycuda": "cuda"}
 
 
 def need(module: str) -> ModuleType:

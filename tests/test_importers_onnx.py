@@ -1066,3 +1066,30 @@ def test_a_mistyped_dim_lists_the_inputs_dimensions_apart_from_inner_formulas():
         import_onnx(symbolic_model(), dims={"M": 3})
     g = import_onnx(m, batch=2, dims={"seq": 3})
     assert g.tensor("y").attrs["shape"] == [2, 4, 16]
+
+
+def test_an_omitted_attribute_is_sized_at_its_schema_default_stft_onesided():
+    """STFT's ``onesided`` defaults to 1 (frame_length // 2 + 1 bins, as onnxruntime returns) but ONNX's
+    inference function read an omitted one as 0: 16 bins were planned for a 9-bin output (1920 bytes for
+    1080), and a model declaring the right 9 was refused as inconsistent."""
+    import numpy as np
+
+    def stft(declared, **attrs):
+        node = helper.make_node("STFT", ["signal", "step", "", "flen"], ["out"], name="stft", **attrs)
+        inits = [numpy_helper.from_array(np.array(8, np.int64), "step"),
+                 numpy_helper.from_array(np.array(16, np.int64), "flen")]
+        return _model([node], [helper.make_tensor_value_info("signal", F, [1, 128, 1])],
+                      [helper.make_tensor_value_info("out", F, declared)], inits)
+
+    for declared in (None, [1, 15, 9, 2]):
+        assert import_onnx(stft(declared)).tensor("out").size == 15 * 9 * 2 * 4
+    assert import_onnx(stft(None, onesided=1)).tensor("out").size == 15 * 9 * 2 * 4
+    assert import_onnx(stft(None, onesided=0)).tensor("out").size == 15 * 16 * 2 * 4
+
+
+def test_a_function_op_without_its_defaulted_attribute_imports():
+    """MeanVarianceNormalization without ``axes`` (default [0, 2, 3]): ONNX's inference of its function
+    body, which reads ``axes`` by reference, failed ("One and only one of the attributes 'value'...")."""
+    m = _model([helper.make_node("MeanVarianceNormalization", ["x"], ["y"], name="mvn")],
+               [helper.make_tensor_value_info("x", F, [3, 3, 3, 1])], [helper.make_tensor_value_info("y", F, None)])
+    assert import_onnx(m).tensor("y").size == 27 * 4

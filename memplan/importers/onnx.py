@@ -689,6 +689,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2 = m2.graph
     g2.name = g.name
     g2.node.extend(g.node)
+    _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
     g2.input.extend(v for v in g.input)
     g2.output.extend(g.output)
     g2.value_info.extend(g.value_info)
@@ -781,6 +782,33 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             break
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:
+    """Write out, on the nodes of ``g2`` (the copy given to shape inference), every attribute a node omits
+    whose schema has a default.
+
+    Why: ONNX's shape inference functions read an omitted attribute with a default of their own, which is
+    not always the schema's. STFT's ``onesided`` defaults to 1 (onnxruntime and the reference evaluator
+    return ``frame_length // 2 + 1`` frequency bins) but its inference function takes 0 and infers
+    ``frame_length`` bins: a size no runtime allocates, and the refusal of a model that declares the right
+    one. Written out, the attribute is read at the spec's value by every inference function."""
+    defaults: dict[tuple[str, str], list] = {}
+    for n in g2.node:
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        key = (domain, n.op_type)
+        if key not in defaults:
+            defaults[key] = []
+            if domain in opsets:
+                try:
+                    schema = onnx.defs.get_schema(n.op_type, opsets[domain], domain)
+                except Exception:  # noqa: BLE001 - no schema (a custom op): nothing to write
+                    pass
+                else:
+                    defaults[key] = [a.default_value for a in schema.attributes.values()
+                                     if a.default_value.type != onnx.AttributeProto.UNDEFINED]
+        have = {a.name for a in n.attribute}
+        n.attribute.extend(d for d in defaults[key] if d.name not in have)
 
 
 def _read_small_external(onnx, t, base_dir: str | None):
