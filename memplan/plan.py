@@ -242,9 +242,8 @@ def _jsonable(v: Any) -> bool:
 
 def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, options: SolveOptions, t0: float, *,
                      streams, memory_budget, max_events, cost_model) -> Plan:
-    from .optimize.budget import Reduced
     from .optimize.candidates import MAX_GIVE_BACK_PLANS, budget_tiers, candidates
-    from .optimize.memorder import LOW_MEMORY, memory_order
+    from .optimize.memorder import LOW_MEMORY
 
     cands = candidates(graph, schedule=schedule, streams=streams, memory_budget=memory_budget,
                        max_events=max_events, cost_model=cost_model)
@@ -256,41 +255,24 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
             plans[key] = solve_schedule(graph, s, solver, options, t0=t0)
         return plans[key]
 
-    def low_memory() -> tuple[Reduced | None, str]:
-        """The last resort once the listed serial order is over the budget: a serial order that keeps fewer
-        bytes live (``optimize.memorder``); (it if its plan fits, else None; a note for the error)."""
-        s = memory_order(graph)
-        if s.order == tuple(n.id for n in graph.nodes):
-            return None, ""
-        arena = planned(s).arena_bytes
-        if arena > memory_budget:
-            return None, f" (a low-memory serial order needs {arena} B)"
-        return Reduced(s, cands.serial_us, 0, 0, LOW_MEMORY), ""
-
     chosen = cands.first
     first = planned(chosen.schedule)
     if memory_budget is not None and first.arena_bytes > memory_budget:
-        if cands.optimized is None:
-            found, note = low_memory() if schedule is None else (None, "")
-            if found is None:
-                what = "the given schedule" if schedule is not None else "the serial plan"
-                raise BudgetError(f"graph {graph.name!r}: {what} needs an arena of {first.arena_bytes} B, over the "
-                                  f"memory budget of {memory_budget} B{note}")
-        else:
-            own, give_backs, serial = budget_tiers(graph, cands, max_events)
-            found = next((r for r in own if planned(r.schedule).arena_bytes <= memory_budget), None)
-            limit = found.makespan_us if found is not None else float("inf")
-            faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
-            found = next((r for r in faster if planned(r.schedule).arena_bytes <= memory_budget), found)
-            if found is None:
-                if planned(serial.schedule).arena_bytes <= memory_budget:
-                    found = serial
-                else:
-                    found, note = low_memory()
-                    if found is None:
-                        raise BudgetError(f"graph {graph.name!r}: even the serial plan needs an arena of "
-                                          f"{planned(serial.schedule).arena_bytes} B, over the memory budget of "
-                                          f"{memory_budget} B{note}")
+        if schedule is not None:   # checked, never changed
+            raise BudgetError(f"graph {graph.name!r}: the given schedule needs an arena of {first.arena_bytes} B, "
+                              f"over the memory budget of {memory_budget} B")
+        own, give_backs, last = budget_tiers(graph, cands, max_events)
+        found = next((r for r in own if planned(r.schedule).arena_bytes <= memory_budget), None)
+        limit = found.makespan_us if found is not None else float("inf")
+        faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
+        found = next((r for r in faster if planned(r.schedule).arena_bytes <= memory_budget), found)
+        found = found or next((r for r in last if planned(r.schedule).arena_bytes <= memory_budget), None)
+        if found is None:
+            serial, *low = last
+            what = "even the serial plan" if cands.optimized is not None else "the serial plan"
+            note = "".join(f" (a low-memory serial order needs {planned(r.schedule).arena_bytes} B)" for r in low)
+            raise BudgetError(f"graph {graph.name!r}: {what} needs an arena of {planned(serial.schedule).arena_bytes} B, "
+                              f"over the memory budget of {memory_budget} B{note}")
         chosen = found
     result = planned(chosen.schedule)
     serial_arena = _serial_arena(graph, chosen.schedule if chosen.name != LOW_MEMORY else serial_schedule(graph),

@@ -20,6 +20,7 @@ from ..planfile import INT64, MAX_STREAMS
 from ..schedule import Schedule, check_schedule, serial_schedule
 from .budget import Reduced, candidate_pool, limit_events
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
+from .memorder import LOW_MEMORY, memory_order
 from .streams import Optimized, optimize, schedule_makespan
 
 #: how many streams ``streams="auto"`` may use at most
@@ -105,17 +106,21 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
 
 
 def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None
-                 ) -> tuple[tuple[Reduced, ...], tuple[Reduced, ...], Reduced]:
+                 ) -> tuple[tuple[Reduced, ...], tuple[Reduced, ...], tuple[Reduced, ...]]:
     """Alternatives to ``cands.first`` when its arena is over a memory budget, in the order to plan them.
 
-    (own, give_backs, serial): the optimizer's own candidates (every stream count and strategy, fastest
+    (own, give_backs, last): the optimizer's own candidates (every stream count and strategy, fastest
     first: planned until one fits), then fork give-backs (fastest first: those faster than the fitting
-    one are planned, at most ``MAX_GIVE_BACK_PLANS``), and the serial schedule as the last resort.
+    one are planned, at most ``MAX_GIVE_BACK_PLANS``), and the last resorts: the listed serial schedule,
+    then a serial order that keeps fewer bytes live (``memorder``, where it differs from the listed one).
     """
-    serial = Reduced(serial_schedule(graph), cands.serial_us, 0, 0, "serial")
+    serial = serial_schedule(graph)
+    low = memory_order(graph)
+    last = (Reduced(serial, cands.serial_us, 0, 0, "serial"),) + (
+        (Reduced(low, cands.serial_us, 0, 0, LOW_MEMORY),) if low.order != serial.order else ())
     if cands.optimized is None:
-        return (), (), serial
+        return (), (), last
     pool = candidate_pool(graph, cands.optimized, max_events)
     own = tuple(r for r in pool if r.forks_total == 0)
     give_backs = tuple(r for r in pool if r.forks_total != 0 and r.name != "serial")
-    return own, give_backs, serial
+    return own, give_backs, last

@@ -20,7 +20,8 @@ from __future__ import annotations
 import heapq
 
 from ..graph import Graph
-from ..schedule import Schedule, data_dependencies
+from ..schedule import Schedule
+from .streams import Units, build_units
 
 #: the candidate name ``memplan.plan`` reports for this order (solver block, ``schedule.candidate``)
 LOW_MEMORY = "serial-low-memory"
@@ -28,94 +29,32 @@ LOW_MEMORY = "serial-low-memory"
 
 def memory_order(graph: Graph) -> Schedule:
     """The greedy low-memory serial schedule of ``graph`` (one stream, no events)."""
-    units = graph.units()
-    unit_of = [0] * len(graph.nodes)
-    for u, members in enumerate(units):
-        for m in members:
-            unit_of[m] = u
-    order = _greedy(graph, units, _chain_preds(graph, units, unit_of))
-    if order is None:   # a safety net only: ``_chain_preds`` waits for writers of earlier units alone
-        order = _greedy(graph, units, _explicit_preds(graph, units, unit_of))
-    assert order is not None, "the graph's data dependencies form a cycle (check_graph refuses those)"
-    nodes = tuple(graph.nodes[m].id for u in order for m in units[u])
+    # the optimizer's unit graph: fusion groups whole, and rule 2's dependencies through one zero-cost node
+    # per written view (a deep view chain costs O(k) edges, not k^2 / 2: ``streams.Units``)
+    units = build_units(graph, [0.0] * len(graph.nodes))
+    order = _greedy(graph, units)
+    nodes = tuple(graph.nodes[m].id for u in order for m in units.members[u])
     return Schedule(nodes, (0,) * len(nodes), ())
 
 
-def _explicit_preds(graph: Graph, units: list[list[int]], unit_of: list[int]) -> dict[int, set[int]]:
-    """Each unit's rule-2 data dependencies as units, every writer listed (O(depth) per read)."""
-    return {u: {unit_of[d] for m in members for d in data_dependencies(graph, m) if unit_of[d] != u}
-            for u, members in enumerate(units)}
-
-
-def _chain_preds(graph: Graph, units: list[list[int]], unit_of: list[int]) -> dict[int, set[int]]:
-    """The same order relation without listing every writer of a deep view chain for every reader
-    (``Graph.writers`` is O(depth) per read: a 5,000-view chain took 3 s, quadratic): a zero-cost vertex
-    per written tensor j (``len(units) + j``) stands for "every writer along j's chain is issued"; it
-    waits for j's producer and for the vertex of the next written tensor up the chain, and a reader
-    waits for it. A unit that writes on a chain it reads (a fused group's members, or a member writing
-    a view above one another unit wrote) must not wait for itself: its reads list the writers one by one
-    up to its own topmost write there (a fold of the latest-listed writer finds it, memoized per view),
-    and take the vertex above it. So the relation has no cycle: every writer a unit waits for, directly
-    or through vertices, is listed in an earlier unit. (Taking the vertex below a unit's own write made a
-    cycle, and the fallback listed every writer for every read of the graph: quadratic, 15 s at 8k views.)"""
-    U = len(units)
-    tensors, written, tindex = graph.tensors, graph.written, graph.tensor_index
-    preds: dict[int, set[int]] = {}
-    latest = graph.fold_writers(lambda w: w, max)   # the last-listed writer on a tensor's chain
-
-    def up(j: int) -> int:
-        parent = tensors[j].view_of
-        return -1 if parent is None else written[tindex[parent]]
-
-    def chain_vertex(j: int) -> int:
-        top = j
-        while j >= 0 and U + j not in preds:
-            preds[U + j] = {unit_of[graph.producer[j]]}
-            k = up(j)
-            if k >= 0:
-                preds[U + j].add(U + k)
-            j = k
-        return U + top
-
-    for u, members in enumerate(units):
-        ps = preds.setdefault(u, set())
-        first = members[0]   # writers listed from here on are this unit's (the listed order is topological)
-        for m in members:
-            for t in graph.node_inputs[m]:
-                j = written[t]
-                while j >= 0 and latest.of(j) >= first:   # this unit writes at j or above: list j's writer
-                    if unit_of[graph.producer[j]] != u:
-                        ps.add(unit_of[graph.producer[j]])
-                    j = up(j)
-                if j >= 0:
-                    ps.add(chain_vertex(j))
-    return preds
-
-
-def _greedy(graph: Graph, units: list[list[int]], preds: dict[int, set[int]]) -> list[int] | None:
-    """Units in the greedy low-memory order under ``preds`` (vertex -> the vertices it waits for; those
-    from ``len(units)`` on are zero-cost chain vertices), or None if ``preds`` has a cycle."""
-    U = len(units)
+def _greedy(graph: Graph, units: Units) -> list[int]:
+    """The units (``units.members`` indices) in the greedy low-memory order; view nodes (from
+    ``len(units.members)`` on) pass their readiness on at once."""
+    U = len(units.members)
     tensors = graph.tensors
-    succs: dict[int, list[int]] = {}
-    waiting: dict[int, int] = {}
-    for v in sorted(preds):
-        ps = preds[v] - {v}
-        waiting[v] = len(ps)
-        for p in sorted(ps):
-            succs.setdefault(p, []).append(v)
-
-    def counted(r: int) -> bool:   # arena roots (an input is live from the start, an output to the end)
-        return graph.in_arena(r)
+    succs = units.succs
+    waiting = [len(d) for d in units.deps]
 
     def frees(r: int) -> bool:     # its last access frees it (an output's lasts to the end of the run)
         return tensors[r].kind != "output"
 
-    touches: list[list[int]] = []   # per unit: the counted roots it reads or writes (each once)
+    # per unit: the arena roots it reads or writes, each once (an input is live from the start, an output
+    # to the end)
+    touches: list[list[int]] = []
     users: dict[int, int] = {}      # root -> units that touch it, not yet issued
-    for members in units:
+    for members in units.members:
         roots = sorted({graph.root[t] for m in members for t in graph.node_inputs[m] + graph.node_outputs[m]
-                        if counted(graph.root[t])})
+                        if graph.in_arena(graph.root[t])})
         touches.append(roots)
         for r in roots:
             users[r] = users.get(r, 0) + 1
@@ -149,12 +88,12 @@ def _greedy(graph: Graph, units: list[list[int]], preds: dict[int, set[int]]) ->
                     touching.setdefault(r, []).append(w)
                 push(w)
                 continue
-            for x in succs.get(w, ()):
+            for x in succs[w]:
                 waiting[x] -= 1
                 if waiting[x] == 0:
                     stack.append(x)
 
-    for v in sorted(waiting):
+    for v in range(len(waiting)):
         if waiting[v] == 0:
             release(v)
     order: list[int] = []
@@ -173,8 +112,9 @@ def _greedy(graph: Graph, units: list[list[int]], preds: dict[int, set[int]]) ->
                 changed.update(v for v in touching.get(r, ()) if not issued[v])
         for v in sorted(changed):
             push(v)
-        for v in succs.get(u, ()):
+        for v in succs[u]:
             waiting[v] -= 1
             if waiting[v] == 0:
                 release(v)
-    return order if len(order) == U else None
+    assert len(order) == U, "the graph's data dependencies form a cycle (check_graph refuses those)"
+    return order

@@ -61,13 +61,12 @@ class Executor:
             self.layout = build_layout(program, self.binding, self.device)
         self.scratch = Scratch(torch, self.device)
         stream_of = {s.node: s.stream for s in self.binding.steps}
-        #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
-        self._moved: list[list] = []
         moved: list = []
         with torch.no_grad():  # inference: views made at build time must not track gradients either
             self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
                                           stream_of=stream_of, moved=moved)
-        self._moved = [[src, dst, _version(src)] for src, dst in moved]
+        #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
+        self._moved: list[list] = [[src, dst, _version(src)] for src, dst in moved]
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         self._export_devices = _export_devices(program)
         writes = self._root_writes()

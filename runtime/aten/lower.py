@@ -99,9 +99,6 @@ def lower_program(program: Program, views: Mapping[str, Any], device_type: str, 
     ctx = Target(device_type, autogen_outs(torch), scratch, stream_of)
     try:
         launches = _lower_program(torch, program, views, ctx)
-        if moved is not None:
-            moved.extend(ctx.moved.values())
-        return launches
     except AtenExecutorError:
         # torch's layout for results over tensors it lays out otherwise than the export (_adopt_layout) can
         # leave a later view op without a view in the plan's bytes (a permute then reshape that torch copies):
@@ -112,9 +109,9 @@ def lower_program(program: Program, views: Mapping[str, Any], device_type: str, 
         views.update(planned)
         ctx = Target(device_type, autogen_outs(torch), scratch, stream_of, adopt=False)
         launches = _lower_program(torch, program, views, ctx)
-        if moved is not None:
-            moved.extend(ctx.moved.values())
-        return launches
+    if moved is not None:
+        moved.extend(ctx.moved.values())
+    return launches
 
 
 def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Target) -> dict[str, Launch]:
