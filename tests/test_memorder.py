@@ -86,12 +86,8 @@ def test_the_order_is_a_schedule_of_the_graph(g):
     assert memory_order(g) == s
 
 
-def test_a_deep_view_chain_is_ordered_in_linear_time():
-    """Listing every writer of a 100,000-view chain for every reader is quadratic (minutes); the chain
-    vertices keep it linear. A count of steps, not a clock: the writers walked stay within a few per node."""
-    from memplan.benchmarks.scale import chain_graph
-
-    g = chain_graph(20000)
+def _count_writers(g: memplan.Graph) -> dict:
+    """Count ``g.writers`` calls (each walks a view chain: O(depth)) in the returned dict's "n"."""
     calls = {"n": 0}
     real = g.writers
 
@@ -100,6 +96,16 @@ def test_a_deep_view_chain_is_ordered_in_linear_time():
         return real(t)
 
     object.__setattr__(g, "writers", counting)
+    return calls
+
+
+def test_a_deep_view_chain_is_ordered_in_linear_time():
+    """Listing every writer of a 100,000-view chain for every reader is quadratic (minutes); the chain
+    vertices keep it linear. A count of steps, not a clock: the writers walked stay within a few per node."""
+    from memplan.benchmarks.scale import chain_graph
+
+    g = chain_graph(20000)
+    calls = _count_writers(g)
     s = memory_order(g)
     assert len(s.order) == len(g.nodes) and calls["n"] == 0
 
@@ -134,14 +140,7 @@ def test_a_group_writing_above_a_view_it_reads_makes_no_cycle():
     d = g.to_dict()
     big = memplan.graph_from_dict(dict(chain, tensors=d["tensors"] + chain["tensors"][1:],
                                        nodes=d["nodes"] + chain["nodes"]))
-    calls = {"n": 0}
-    real = big.writers
-
-    def counting(t):
-        calls["n"] += 1
-        return real(t)
-
-    object.__setattr__(big, "writers", counting)
+    calls = _count_writers(big)
     check_schedule(big, memory_order(big))
     assert calls["n"] <= 2
 
