@@ -10,6 +10,8 @@ arena executor must make every result land at its planned offset instead. Per no
   ``out=`` form writes it there instead (or a counted copy moves the input first);
 - a few ops get exact kernel-for-kernel lowerings (``linear`` -> ``addmm``/``mm`` out, ``embedding`` ->
   ``index_select`` out, copies and casts -> ``copy_``, factories -> ``fill_``);
+- an op whose eager CUDA kernel reads a device value on the host (``masked_fill`` with a 0-dim device
+  value, transformers' ``grouped_mm_fallback``) gets a lowering a CUDA graph can capture (``capturable.py``);
 - otherwise the op's ``out=`` overload (found by schema) writes into the planned views;
 - an op with no ``out=`` form runs functionally and its results are copied into place: ``Launch.copies``
   counts them (and out= overloads that torch itself implements as functional + copy).
@@ -27,6 +29,7 @@ from typing import Any
 
 from memplan.importers.torch import logger_off, written_args
 
+from .capturable import capturable_lowering
 from .errors import AtenExecutorError
 from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
 from .program import Program
@@ -801,6 +804,8 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         named.update(kwargs)
         stream = (ctx.stream_of or {}).get(node, 0)
         exact = exact_lowering(torch, base, named, out_views, ctx.device_type, ctx.scratch, stream, side)
+        if exact is None:
+            exact = capturable_lowering(torch, op, named, out_views, ctx.device_type)
         if exact is not None:
             kind, run, scratch = exact
             return Launch(node, name, kind, run, 1 if kind == "copy" else 0, scratch)

@@ -1,0 +1,207 @@
+"""Ops whose eager CUDA kernel reads device values on the host, lowered so that a CUDA graph captures them
+(``runtime/aten/capturable.py``).
+
+- ``masked_fill`` with a 0-dim value tensor on the device (SEW-D: a ``torch.tensor(finfo.min)`` constant the
+  executor moved to the GPU; eager's kernel then calls ``.item()``) runs as ``where``: the same bits.
+- transformers' ``grouped_mm_fallback`` (f32/f16 MoE experts: Mixtral, GraniteMoE...) reads its group ends with
+  ``.tolist()``; while capturing, every expert's product over all rows, masked per row on the device.
+The arithmetic is checked on the CPU against the eager ops (small integers, so every product is exact and the
+comparison bitwise whatever the GEMM kernel), including empty, decreasing and short groups; the lowering's
+choice with a ``meta`` stand-in for the device; the captured runs on the GPU (marker ``gpu``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from runtime.aten import capturable  # noqa: E402
+
+
+def _int_floats(g, *shape, dtype=torch.float32):
+    return torch.randint(-3, 4, shape, generator=g).to(dtype)
+
+
+def _eager_grouped_mm(x, w, offs):
+    """transformers' fallback as it runs (kept here so the test needs no transformers)."""
+    out = torch.zeros(x.shape[0], w.shape[2], dtype=x.dtype)
+    start = 0
+    for i, end in enumerate(offs.tolist()):
+        if start == end:
+            continue
+        torch.mm(x[start:end], w[i], out=out[start:end])
+        start = end
+    return out
+
+
+@pytest.mark.parametrize("ends", [[2, 2, 5, 7], [0, 3, 3, 7], [4, 2, 6, 7], [1, 2, 3, 4], [7, 7, 7, 7],
+                                  [0, 0, 0, 0], [3, 9, 9, 12]])
+def test_masked_grouped_mm_equals_eager_bitwise(ends):
+    g = torch.Generator().manual_seed(len(ends) + sum(ends))
+    S, K, N, E = 7, 16, 12, len(ends)
+    x, w = _int_floats(g, S, K), _int_floats(g, E, K, N)
+    offs = torch.tensor(ends, dtype=torch.int32)
+    want = _eager_grouped_mm(x, w, offs)
+    out = torch.full((S, N), float("nan"))   # poisoned, as a planned arena slot is
+    capturable.grouped_mm_masked(torch, x, w, offs, out, torch.empty(S, N), torch.arange(S))
+    assert torch.equal(out, want), (ends, (out - want).abs().max())
+
+
+def test_masked_grouped_mm_takes_a_transposed_weight_view():
+    g = torch.Generator().manual_seed(9)
+    x, w = _int_floats(g, 6, 8), _int_floats(g, 3, 10, 8).transpose(1, 2)   # (E, K, N) over (E, N, K) storage
+    offs = torch.tensor([2, 5, 6])
+    out = torch.empty(6, 10)
+    capturable.grouped_mm_masked(torch, x, w, offs, out, torch.empty(6, 10), torch.arange(6))
+    assert torch.equal(out, _eager_grouped_mm(x, w, offs))
+
+
+class _Op:
+    """Stands for the custom op object: its ``str`` is what the lowering matches, calling it runs eager."""
+
+    def __init__(self, name, fn):
+        self.name, self.fn = name, fn
+
+    def __str__(self):
+        return self.name
+
+    def __call__(self, *a):
+        return self.fn(*a)
+
+
+def test_grouped_mm_launch_runs_eager_outside_a_capture_and_masked_inside(monkeypatch):
+    g = torch.Generator().manual_seed(4)
+    x, w = _int_floats(g, 5, 8), _int_floats(g, 2, 8, 4)
+    offs = torch.tensor([3, 5])
+    calls = []
+    op = _Op("transformers.grouped_mm_fallback.default", lambda *a: calls.append(1) or _eager_grouped_mm(*a))
+    out = torch.empty(5, 4)
+    low = capturable._grouped_mm(torch, op, {"input": x, "weight": w, "offs": offs}, out)
+    kind, run, scratch = low
+    assert kind == "copy" and scratch > 0
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    run()
+    assert calls == [1] and torch.equal(out, _eager_grouped_mm(x, w, offs))
+    out.fill_(float("nan"))
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+    run()
+    assert calls == [1], "inside a capture the eager op (a host read) must not run"
+    assert torch.equal(out, _eager_grouped_mm(x, w, offs))
+
+
+def test_masked_fill_as_where_is_eager_bitwise():
+    g = torch.Generator().manual_seed(2)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.bool):
+        x = torch.randn(2, 3, 4, generator=g).to(dtype)
+        mask = torch.rand(1, 3, 1, generator=g) > 0.5
+        value = torch.tensor(torch.finfo(dtype).min if dtype.is_floating_point else 1).to(dtype)
+        out = torch.empty(2, 3, 4, dtype=dtype)
+        kind, run, _ = capturable._masked_fill(torch, {"self": x, "mask": mask, "value": value}, out)
+        run()
+        assert kind == "exact" and torch.equal(out, x.masked_fill(mask, value)), dtype
+
+
+def test_lowering_choice_on_a_device_stand_in():
+    """Only on CUDA, only a same-device 0-dim value of the input's dtype, only an out of the result's shape."""
+    m = torch.device("meta")
+    x, mask = torch.empty(2, 4, device=m), torch.empty(1, 4, dtype=torch.bool, device=m)
+    named = {"self": x, "mask": mask, "value": torch.empty((), device=m)}
+    op = _Op("aten.masked_fill.Tensor", None)
+    out = torch.empty(2, 4, device=m)
+    assert capturable.capturable_lowering(torch, op, named, [out], "cuda")[0] == "exact"
+    assert capturable.capturable_lowering(torch, op, named, [out], "cpu") is None
+    for bad in ({"value": torch.empty(())},                                  # on the CPU: eager has no sync
+                {"value": torch.empty((), dtype=torch.float64, device=m)},  # another dtype
+                {"value": torch.empty(1, device=m)},                        # not 0-dim: eager's error
+                {"mask": torch.empty(1, 4, device=m)}):                     # not a bool mask
+        assert capturable.capturable_lowering(torch, op, {**named, **bad}, [out], "cuda") is None
+    assert capturable.capturable_lowering(torch, op, named, [torch.empty(4, 2, device=m)],
+                                          "cuda") is None
+    scalar = _Op("aten.masked_fill.Scalar", None)
+    assert capturable.capturable_lowering(torch, scalar, {**named, "value": 1.0}, [out], "cuda") is None
+    gm = _Op("transformers.grouped_mm_fallback.default", None)
+    args = {"input": torch.empty(5, 8, device=m), "weight": torch.empty(3, 8, 4, device=m),
+            "offs": torch.empty(3, dtype=torch.int32, device=m)}
+    assert capturable.capturable_lowering(torch, gm, args, [torch.empty(5, 4, device=m)],
+                                          "cuda")[0] == "copy"
+    assert capturable.capturable_lowering(torch, gm, {**args, "offs": torch.empty(2, device=m)},
+                                          [torch.empty(5, 4, device=m)], "cuda") is None
+    other = _Op("mylib.grouped_mm_fallback.default", None)   # somebody else's op of that name: left alone
+    assert capturable.capturable_lowering(torch, other, args, [torch.empty(5, 4, device=m)],
+                                          "cuda") is None
+
+
+class _FinfoMask(torch.nn.Module):
+    """SEW-D's mask: ``masked_fill`` with ``torch.tensor(finfo.min)``, a constant lifted by export."""
+
+    def forward(self, x, keep):
+        s = x @ x.transpose(-1, -2)
+        s = s.masked_fill(~keep, torch.tensor(torch.finfo(s.dtype).min))
+        return s.softmax(-1)
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("streams", [1, 3])
+def test_finfo_masked_fill_is_captured_bitwise_on_cuda(streams):
+    """SEW-D on the H200: "operation not permitted when stream is capturing" at its ``masked_fill``."""
+    from runtime.aten import compile
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    g = torch.Generator(device="cuda").manual_seed(1)
+    m = _FinfoMask().cuda()
+
+    def inputs():
+        return (torch.randn(2, 6, 8, device="cuda", generator=g),
+                torch.rand(2, 1, 6, device="cuda", generator=g) > 0.3)
+    c = compile(m, inputs(), streams=streams, cuda_graph=True, poison=True)
+    for _ in range(3):
+        x = inputs()
+        got = c(*x)
+        torch.cuda.synchronize()
+        assert torch.equal(got, m(*x))
+    assert c.executor._captured
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("streams", [1, "auto"])
+def test_f32_mixtral_is_captured_close_to_eager(streams):
+    """f32 Mixtral's experts export as ``grouped_mm_fallback`` (``.tolist()``), which refused every CUDA-graph
+    mode. Captured now: replays of fresh ids (other routings each time) close to eager."""
+    need("transformers")
+    from aten_models import tiny_lm
+
+    from runtime.aten import compile
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    m = tiny_lm("mixtral").cuda()
+    g = torch.Generator(device="cuda").manual_seed(3)
+    ids = torch.randint(0, 128, (2, 16), device="cuda", generator=g)
+    c = compile(m, (ids,), streams=streams, cuda_graph=True, poison=True)
+    for _ in range(3):
+        ids = torch.randint(0, 128, (2, 16), device="cuda", generator=g)
+        with torch.no_grad():
+            want = m(ids)
+        got = c(ids)
+        torch.cuda.synchronize()
+        assert c.executor._captured and not torch.isnan(got).any()
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_exported_mixtral_experts_op_is_the_one_lowered():
+    """The lowering matches the op object a real export holds (f32 Mixtral, transformers' custom op), with the
+    argument names its schema gives: a renamed op or argument would silently fall back to the host read."""
+    need("transformers")
+    from aten_models import tiny_lm
+
+    ep = torch.export.export(tiny_lm("mixtral"), (torch.randint(0, 128, (1, 4)),))
+    nodes = [n for n in ep.graph.nodes if n.op == "call_function" and "grouped_mm" in str(n.target)]
+    assert nodes
+    meta = torch.device("meta")
+    for n in nodes:
+        names = [a.name for a in n.target._schema.arguments]
+        named = {k: a.meta["val"].to(meta) for k, a in zip(names, n.args)}
+        out = n.meta["val"].to(meta)
+        low = capturable.capturable_lowering(torch, n.target, named, [out], "cuda")
+        assert low is not None and low[0] == "copy", str(n.target)
