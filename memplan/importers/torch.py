@@ -325,7 +325,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     graph_nodes = list(ep.graph.nodes)
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
-        where = f"node {n.name!r} ({n.target})"
+        where = f"node {n.name!r} ({_target_name(n.target)})"
         val = n.meta.get("val")
         if n.op in ("placeholder", "get_attr"):
             if isinstance(val, torch.Tensor):
@@ -337,6 +337,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             continue
         if n.op != "call_function":
             raise GraphError(f"{where}: unsupported FX op {n.op!r}")
+        _check_not_vmapped(n, where)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
@@ -577,6 +578,14 @@ def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dic
                          f"loaded program): {first_line(exc)}") from None
 
 
+def _target_name(target) -> str:
+    """An FX target as messages name it: an ATen op as torch prints it (``aten.add.Tensor``), a Python function
+    by its qualified name (its repr carries a memory address: messages differed from run to run)."""
+    if callable(target) and not hasattr(target, "_schema") and hasattr(target, "__qualname__"):
+        return f"{getattr(target, '__module__', None) or '?'}.{target.__qualname__}"
+    return str(target)
+
+
 def _op_name(target) -> str:
     s = str(target)
     s = s[len("aten."):] if s.startswith("aten.") else s
@@ -707,10 +716,38 @@ def _schema_arg(n: Any, name: str) -> Any:
 
 def _check_strided(torch, val, where: str) -> None:
     """Only dense (strided) tensors have one storage whose bytes a plan can place: a sparse or other
-    layout's ``untyped_storage()`` raises ``NotImplementedError``."""
+    layout's ``untyped_storage()`` raises ``NotImplementedError``, and so does a strided wrapper tensor that
+    has no storage of its own (a functorch batched tensor): both are GraphErrors naming the node, not a raw
+    ``NotImplementedError`` out of the importer."""
     if val.layout != torch.strided:
         raise GraphError(f"{where}: a {str(val.layout).removeprefix('torch.')} tensor (only dense, strided "
                          "tensors are supported)")
+    try:
+        val.untyped_storage()
+    except (NotImplementedError, RuntimeError) as exc:
+        raise GraphError(f"{where}: a {type(val).__name__} with no storage of its own ({first_line(exc)}; "
+                         "only dense tensors with a storage can be planned)") from None
+
+
+#: functorch's pre-dispatch vmap ops (``torch._functorch.predispatch``) that turn a tensor into a batched one
+_VMAP_ENTRY = frozenset({"_add_batch_dim"})
+
+
+def _check_not_vmapped(n: Any, where: str) -> None:
+    """Refuse ``torch.vmap`` inside the program (a user's ``vmap``, ``associative_scan``'s generic mode).
+
+    Why: export keeps vmap as pre-dispatch ops; between ``_add_batch_dim`` and ``_remove_batch_dim`` every
+    value is a functorch batched tensor, whose fake tensor is the *logical* per-example tensor, not the
+    memory its kernels write (a whole batch). In memory the fake tensors have no storage (the importer
+    raised a raw ``NotImplementedError``); loaded from a ``.pt2`` they read as small plain tensors, which a
+    plan would have placed too small. ``run_decompositions()`` removes the vmap (its ops become batched ATen
+    ops on plain tensors), and that program imports and runs."""
+    target = n.target
+    if getattr(target, "__module__", "") == "torch._functorch.predispatch" and \
+            getattr(target, "__name__", "") in _VMAP_ENTRY:
+        raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
+                         "its batched tensors have no plannable layout; import the decomposed program "
+                         "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
 
 
 def _symbolic(d: Any) -> str:
