@@ -349,3 +349,29 @@ def test_the_layout_probe_never_moves_a_modules_buffers(streams):
             _same(c(x), ref(x))
         for name, b in ref.named_buffers():
             assert torch.equal(dict(m.named_buffers())[name], b), name
+
+
+class AssertsOnAnItem(nn.Module):
+    """XLM's and FlauBERT's ``assert lengths.max().item() <= slen``: export keeps ``item`` -> ``le`` ->
+    ``_assert_scalar``, a data-dependent scalar no size or tensor depends on (``torch._check`` exports the same)."""
+
+    def forward(self, x, ids):
+        n = (ids != 0).sum(1).max().item()
+        torch._check(n <= ids.shape[1])   # (a plain assert here: pytest rewrites it, export then refuses it)
+        return x * 2 + ids
+
+
+class ScalesByAnItem(nn.Module):
+    def forward(self, x, ids):
+        return x * (ids != 0).sum(1).max().item()
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_data_dependent_scalar_only_asserted_on_runs(streams):
+    """Such a program was refused whole ("a non-tensor value (SymInt) that 'le' uses"), as if a size
+    depended on it; one whose tensors use the scalar still is, naming the node."""
+    m, x, ids = AssertsOnAnItem(), torch.randn(2, 6), torch.randint(0, 3, (2, 6))
+    c = compile(m, (x, ids), streams=streams, poison=True)
+    _same(c(x, ids), m(x, ids))
+    with pytest.raises(Exception, match=r"node 'item' .*non-tensor value \(SymInt\) that 'mul' uses"):
+        compile(ScalesByAnItem(), (x, ids), streams=streams)
