@@ -375,3 +375,41 @@ def test_a_data_dependent_scalar_only_asserted_on_runs(streams):
     _same(c(x, ids), m(x, ids))
     with pytest.raises(Exception, match=r"node 'item' .*non-tensor value \(SymInt\) that 'mul' uses"):
         compile(ScalesByAnItem(), (x, ids), streams=streams)
+
+
+class UpdatesItsState(nn.Module):
+    """Buffers and an input updated in place: a counter, a running mean (train-mode batch norm), a window
+    written through an index, and the caller's tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(6)
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("window", torch.zeros(6))
+
+    def forward(self, x, acc):
+        self.calls += 1
+        self.window[1:3] = x[0, :2]
+        acc.add_(x.sum(0))
+        return self.bn(x) * self.calls + self.window
+
+
+def test_a_functionalized_programs_state_updates_reach_its_buffers_and_inputs(streams=3):
+    """``run_decompositions()`` functionalizes: ``buf.add_(1)`` becomes an output the caller must copy into the
+    buffer (``BUFFER_MUTATION``, ``USER_INPUT_MUTATION``). Such programs were refused ("export without
+    functionalization"), so no decomposed program with state ran; now each update is copied into place after
+    the call, and three calls equal eager's outputs, buffers and inputs."""
+    m, ref = UpdatesItsState().train(), UpdatesItsState().train()
+    ref.load_state_dict(m.state_dict())
+    x, acc = torch.randn(4, 6), torch.randn(6)
+    ep = torch.export.export(m, (x, acc.clone())).run_decompositions()
+    c = compile(ep, (x, acc.clone()), streams=streams, poison=True)
+    assert (c.stats.buffer_writebacks, c.stats.input_writebacks) == (5, 1)
+    a, b = acc.clone(), acc.clone()
+    for _ in range(3):
+        x = torch.randn(4, 6)
+        with torch.no_grad():
+            _same(c(x, a), ref(x, b))
+        assert torch.equal(a, b)
+        for name, t in ref.state_dict().items():
+            assert torch.equal(ep.state_dict[name], t), name
