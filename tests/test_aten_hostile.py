@@ -413,3 +413,41 @@ def test_a_functionalized_programs_state_updates_reach_its_buffers_and_inputs(st
         assert torch.equal(a, b)
         for name, t in ref.state_dict().items():
             assert torch.equal(ep.state_dict[name], t), name
+
+
+class CountsAndProjects(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+        self.register_buffer("calls", torch.zeros(6))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.lin(x).relu() + self.calls
+
+
+def test_an_exported_program_with_dynamic_shapes_takes_the_example_inputs_sizes():
+    """A program exported with ``torch.export.Dim`` was refused whatever inputs came with it ("symbolic size
+    s77 ... export with concrete example inputs": they were). Given example inputs it is specialized to their
+    sizes (its module exported again: the same ops, the same weight and buffer tensors), and each size
+    runs as the dynamic program does; without inputs, or outside the Dim's range, it is a GraphError."""
+    import copy
+
+    from memplan import from_torch
+    from memplan.errors import GraphError
+
+    ep = torch.export.export(CountsAndProjects(), (torch.randn(4, 6),),
+                             dynamic_shapes={"x": {0: torch.export.Dim("batch", max=64)}})
+    ref = copy.deepcopy(ep).module()
+    for batch in (3, 5):
+        x = torch.randn(batch, 6)
+        c = compile(ep, (x,), streams=3, poison=True)
+        with torch.no_grad():
+            _same(c(x), ref(x))
+        assert torch.equal(ep.state_dict["calls"], ref.calls)
+    with pytest.raises(GraphError, match=r"node 'x' \(x\): symbolic size s\d+ .*give an ExportedProgram with dynamic "
+                                         r"shapes example inputs"):
+        from_torch(ep)
+    with pytest.raises(GraphError, match=r"specializing the exported program's dynamic shapes to the example inputs "
+                                         r"failed: .*<= 64"):
+        from_torch(ep, (torch.randn(100, 6),))

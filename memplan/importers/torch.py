@@ -19,7 +19,8 @@ Mapping:
   ``<node>.save_invstd`` that no node reads: their bytes are planned, live for that one node, and are
   reused right away (torch's own allocator holds them for the same instant);
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
-Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs.
+Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs; an ExportedProgram
+with dynamic dimensions is specialized to the example inputs given with it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
                progress: Progress | None = None) -> Graph:
     """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
 
-    ``module`` may also be an ``ExportedProgram`` (then ``example_inputs`` is ignored). ``decompose``
+    ``module`` may also be an ``ExportedProgram``: ``example_inputs`` (and ``kwargs``) then only give the sizes of
+    its dynamic dimensions (``torch.export.Dim``), and are ignored where it has none. ``decompose``
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
@@ -88,6 +90,19 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"
+        if (example_inputs != () or kwargs) and _has_dynamic_inputs(torch, ep):
+            # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
+            # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
+            # every size, and the caller named them
+            if not isinstance(example_inputs, tuple):
+                example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            try:
+                with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
+                    ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
+                                                                    kwargs=kwargs, strict=strict))
+            except Exception as exc:
+                raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
+                                 f"failed: {first_line(exc)}") from None
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
@@ -108,6 +123,16 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             first = first_line(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
+
+
+def _has_dynamic_inputs(torch, ep) -> bool:
+    """Whether a placeholder of ``ep`` (a user input) has a symbolic size, stride or storage offset."""
+    for n in ep.graph.nodes:
+        val = n.meta.get("val") if n.op == "placeholder" else None
+        if isinstance(val, torch.Tensor) and any(
+                not isinstance(d, int) for d in (*val.shape, *val.stride(), val.storage_offset())):
+            return True
+    return False
 
 
 def load_exported(path: str):
@@ -764,7 +789,8 @@ def _symbolic(d: Any) -> str:
     if data_dependent:
         return (f"data-dependent size {d} (computed from a tensor's values, e.g. nonzero, .tolist() or .item(); "
                 "a plan needs every size before the model runs)")
-    return f"symbolic size {d} (dynamic shapes are not supported; export with concrete example inputs)"
+    return (f"symbolic size {d} (dynamic shapes are not supported: export with concrete example inputs and no "
+            "dynamic_shapes, or give an ExportedProgram with dynamic shapes example inputs, whose sizes it then takes)")
 
 
 def _extent(val, where: str) -> tuple[int, int, int]:
