@@ -78,7 +78,10 @@ class Executor:
         # like the inputs an unfunctionalized one writes in place; its buffers', into the buffers
         self._buffer_updates: list[tuple[Any, tuple]] = []
         for kind, name, into, src in program.mutations:
-            if kind == "input" and src[0] in ("arena", "weight"):
+            if kind == "input":
+                if src[0] not in ("arena", "weight") or into in self._written:
+                    raise AtenExecutorError(f"user input {name!r}: its functionalized update is {src[0]} "
+                                            f"{src[1]!r}, which the executor cannot copy back (no planned tensor)")
                 self._written[into] = self._source(src)
             elif kind == "buffer":
                 self._buffer_updates.append((into, src))
