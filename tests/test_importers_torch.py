@@ -414,3 +414,16 @@ def test_vmap_inside_the_program_is_a_graph_error_naming_its_node(tmp_path):
             memplan.from_torch(source, (x,))
     g = memplan.from_torch(Vmapped(), (x,), decompose=True)
     assert all(n.op.split(".")[0] in ("sin", "mul") for n in g.nodes)
+
+
+class LeastSquares(nn.Module):
+    def forward(self, x):
+        return torch.linalg.lstsq(x, x[:, :2]).solution
+
+
+def test_an_op_fake_tensors_cannot_size_is_named_with_the_reason():
+    """torch's DynamicOutputShapeException says only the op's name: the error read "torch.export failed for
+    LeastSquares: aten.linalg_lstsq.default", neither what nor why."""
+    with pytest.raises(GraphError, match=r"^torch\.export failed for LeastSquares: aten\.linalg_lstsq\.default: its "
+                                         r"output shape depends on its input's values .*\(DynamicOutputShapeException\)$"):
+        memplan.from_torch(LeastSquares(), (torch.randn(4, 6),))

@@ -102,7 +102,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                                                                     kwargs=kwargs, strict=strict))
             except Exception as exc:
                 raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
-                                 f"failed: {first_line(exc)}") from None
+                                 f"failed: {_export_failure(exc)}") from None
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
@@ -113,16 +113,35 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
-            first = first_line(exc)
+            first = _export_failure(exc)
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         default = type(module).__name__
     if decompose:
         try:
             ep = _traced(torch, ep.run_decompositions)
         except Exception as exc:
-            first = first_line(exc)
+            first = _export_failure(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
+
+
+#: fake-tensor exceptions whose message is the op's name alone, and what they mean
+_FAKE_FAILURES = {
+    "DynamicOutputShapeException": "its output shape depends on its input's values (no fake kernel can size it)",
+    "DataDependentOutputException": "its output depends on its input's values (no fake kernel can compute it)",
+    "UnsupportedOperatorException": "no fake kernel (meta implementation) for it",
+}
+
+
+def _export_failure(exc: BaseException) -> str:
+    """An export failure in one line. Why not ``first_line`` alone: torch's fake-tensor exceptions carry only
+    the op's name (``linalg_lstsq``: "torch.export failed for M: aten.linalg_lstsq.default"), which said
+    neither what failed nor why."""
+    first = first_line(exc)
+    why = _FAKE_FAILURES.get(type(exc).__name__)
+    if why is not None and " " not in first:
+        return f"{first}: {why} ({type(exc).__name__})"
+    return first
 
 
 def _has_dynamic_inputs(torch, ep) -> bool:
