@@ -349,3 +349,105 @@ def test_the_layout_probe_never_moves_a_modules_buffers(streams):
             _same(c(x), ref(x))
         for name, b in ref.named_buffers():
             assert torch.equal(dict(m.named_buffers())[name], b), name
+
+
+class AssertsOnAnItem(nn.Module):
+    """XLM's and FlauBERT's ``assert lengths.max().item() <= slen``: export keeps ``item`` -> ``le`` ->
+    ``_assert_scalar``, a data-dependent scalar no size or tensor depends on (``torch._check`` exports the same)."""
+
+    def forward(self, x, ids):
+        n = (ids != 0).sum(1).max().item()
+        torch._check(n <= ids.shape[1])   # (a plain assert here: pytest rewrites it, export then refuses it)
+        return x * 2 + ids
+
+
+class ScalesByAnItem(nn.Module):
+    def forward(self, x, ids):
+        return x * (ids != 0).sum(1).max().item()
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_data_dependent_scalar_only_asserted_on_runs(streams):
+    """Such a program was refused whole ("a non-tensor value (SymInt) that 'le' uses"), as if a size
+    depended on it; one whose tensors use the scalar still is, naming the node."""
+    m, x, ids = AssertsOnAnItem(), torch.randn(2, 6), torch.randint(0, 3, (2, 6))
+    c = compile(m, (x, ids), streams=streams, poison=True)
+    _same(c(x, ids), m(x, ids))
+    with pytest.raises(Exception, match=r"node 'item' .*non-tensor value \(SymInt\) that 'mul' uses"):
+        compile(ScalesByAnItem(), (x, ids), streams=streams)
+
+
+class UpdatesItsState(nn.Module):
+    """Buffers and an input updated in place: a counter, a running mean (train-mode batch norm), a window
+    written through an index, and the caller's tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(6)
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("window", torch.zeros(6))
+
+    def forward(self, x, acc):
+        self.calls += 1
+        self.window[1:3] = x[0, :2]
+        acc.add_(x.sum(0))
+        return self.bn(x) * self.calls + self.window
+
+
+def test_a_functionalized_programs_state_updates_reach_its_buffers_and_inputs(streams=3):
+    """``run_decompositions()`` functionalizes: ``buf.add_(1)`` becomes an output the caller must copy into the
+    buffer (``BUFFER_MUTATION``, ``USER_INPUT_MUTATION``). Such programs were refused ("export without
+    functionalization"), so no decomposed program with state ran; now each update is copied into place after
+    the call, and three calls equal eager's outputs, buffers and inputs."""
+    m, ref = UpdatesItsState().train(), UpdatesItsState().train()
+    ref.load_state_dict(m.state_dict())
+    x, acc = torch.randn(4, 6), torch.randn(6)
+    ep = torch.export.export(m, (x, acc.clone())).run_decompositions()
+    c = compile(ep, (x, acc.clone()), streams=streams, poison=True)
+    assert (c.stats.buffer_writebacks, c.stats.input_writebacks) == (5, 1)
+    a, b = acc.clone(), acc.clone()
+    for _ in range(3):
+        x = torch.randn(4, 6)
+        with torch.no_grad():
+            _same(c(x, a), ref(x, b))
+        assert torch.equal(a, b)
+        for name, t in ref.state_dict().items():
+            assert torch.equal(ep.state_dict[name], t), name
+
+
+class CountsAndProjects(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+        self.register_buffer("calls", torch.zeros(6))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.lin(x).relu() + self.calls
+
+
+def test_an_exported_program_with_dynamic_shapes_takes_the_example_inputs_sizes():
+    """A program exported with ``torch.export.Dim`` was refused whatever inputs came with it ("symbolic size
+    s77 ... export with concrete example inputs": they were). Given example inputs it is specialized to their
+    sizes (its module exported again: the same ops, the same weight and buffer tensors), and each size
+    runs as the dynamic program does; without inputs, or outside the Dim's range, it is a GraphError."""
+    import copy
+
+    from memplan import from_torch
+    from memplan.errors import GraphError
+
+    ep = torch.export.export(CountsAndProjects(), (torch.randn(4, 6),),
+                             dynamic_shapes={"x": {0: torch.export.Dim("batch", max=64)}})
+    ref = copy.deepcopy(ep).module()
+    for batch in (3, 5):
+        x = torch.randn(batch, 6)
+        c = compile(ep, (x,), streams=3, poison=True)
+        with torch.no_grad():
+            _same(c(x), ref(x))
+        assert torch.equal(ep.state_dict["calls"], ref.calls)
+    with pytest.raises(GraphError, match=r"node 'x' \(x\): symbolic size s\d+ .*give an ExportedProgram with dynamic "
+                                         r"shapes example inputs"):
+        from_torch(ep)
+    with pytest.raises(GraphError, match=r"specializing the exported program's dynamic shapes to the example inputs "
+                                         r"failed: .*<= 64"):
+        from_torch(ep, (torch.randn(100, 6),))

@@ -392,3 +392,38 @@ def test_contiguous_into_another_memory_format_is_a_copy():
     g = memplan.from_torch(Formats(), (torch.randn(2, 3, 4, 5),))
     views = {n.id: g.tensor(n.outputs[0]).view_of for n in g.nodes if n.op.startswith("contiguous")}
     assert views == {"contiguous": None, "contiguous_1": None}, views
+
+
+class Vmapped(nn.Module):
+    def forward(self, x):
+        return torch.vmap(lambda r: r.sin() * 2)(x)
+
+
+def test_vmap_inside_the_program_is_a_graph_error_naming_its_node(tmp_path):
+    """Export keeps ``torch.vmap`` as pre-dispatch ops whose values are functorch batched tensors: in memory
+    they have no storage (a raw ``NotImplementedError`` out of the importer), loaded from a .pt2 they read as
+    per-example tensors a batch too small. Both are refused naming the node and saying what imports; the
+    decomposed program (plain batched ATen ops) imports."""
+    x = torch.randn(4, 6)
+    ep = torch.export.export(Vmapped(), (x,))
+    path = tmp_path / "v.pt2"
+    torch.export.save(ep, str(path))
+    for source in (Vmapped(), ep, torch.export.load(str(path))):
+        with pytest.raises(GraphError, match=r"node '_add_batch_dim' \(torch\._functorch\.predispatch\._add_batch_dim\)"
+                                             r": torch\.vmap inside the program.*decompose=True"):
+            memplan.from_torch(source, (x,))
+    g = memplan.from_torch(Vmapped(), (x,), decompose=True)
+    assert all(n.op.split(".")[0] in ("sin", "mul") for n in g.nodes)
+
+
+class LeastSquares(nn.Module):
+    def forward(self, x):
+        return torch.linalg.lstsq(x, x[:, :2]).solution
+
+
+def test_an_op_fake_tensors_cannot_size_is_named_with_the_reason():
+    """torch's DynamicOutputShapeException says only the op's name: the error read "torch.export failed for
+    LeastSquares: aten.linalg_lstsq.default", neither what nor why."""
+    with pytest.raises(GraphError, match=r"^torch\.export failed for LeastSquares: aten\.linalg_lstsq\.default: its "
+                                         r"output shape depends on its input's values .*\(DynamicOutputShapeException\)$"):
+        memplan.from_torch(LeastSquares(), (torch.randn(4, 6),))

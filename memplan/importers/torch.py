@@ -19,7 +19,8 @@ Mapping:
   ``<node>.save_invstd`` that no node reads: their bytes are planned, live for that one node, and are
   reused right away (torch's own allocator holds them for the same instant);
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
-Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs.
+Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs; an ExportedProgram
+with dynamic dimensions is specialized to the example inputs given with it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
                progress: Progress | None = None) -> Graph:
     """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
 
-    ``module`` may also be an ``ExportedProgram`` (then ``example_inputs`` is ignored). ``decompose``
+    ``module`` may also be an ``ExportedProgram``: ``example_inputs`` (and ``kwargs``) then only give the sizes of
+    its dynamic dimensions (``torch.export.Dim``), and are ignored where it has none. ``decompose``
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
@@ -88,6 +90,19 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"
+        if (example_inputs != () or kwargs) and _has_dynamic_inputs(torch, ep):
+            # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
+            # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
+            # every size, and the caller named them
+            if not isinstance(example_inputs, tuple):
+                example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            try:
+                with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
+                    ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
+                                                                    kwargs=kwargs, strict=strict))
+            except Exception as exc:
+                raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
+                                 f"failed: {_export_failure(exc)}") from None
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
@@ -98,16 +113,45 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
-            first = first_line(exc)
+            first = _export_failure(exc)
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         default = type(module).__name__
     if decompose:
         try:
             ep = _traced(torch, ep.run_decompositions)
         except Exception as exc:
-            first = first_line(exc)
+            first = _export_failure(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
+
+
+#: fake-tensor exceptions whose message is the op's name alone, and what they mean
+_FAKE_FAILURES = {
+    "DynamicOutputShapeException": "its output shape depends on its input's values (no fake kernel can size it)",
+    "DataDependentOutputException": "its output depends on its input's values (no fake kernel can compute it)",
+    "UnsupportedOperatorException": "no fake kernel (meta implementation) for it",
+}
+
+
+def _export_failure(exc: BaseException) -> str:
+    """An export failure in one line. Why not ``first_line`` alone: torch's fake-tensor exceptions carry only
+    the op's name (``linalg_lstsq``: "torch.export failed for M: aten.linalg_lstsq.default"), which said
+    neither what failed nor why."""
+    first = first_line(exc)
+    why = _FAKE_FAILURES.get(type(exc).__name__)
+    if why is not None and " " not in first:
+        return f"{first}: {why} ({type(exc).__name__})"
+    return first
+
+
+def _has_dynamic_inputs(torch, ep) -> bool:
+    """Whether a placeholder of ``ep`` (a user input) has a symbolic size, stride or storage offset."""
+    for n in ep.graph.nodes:
+        val = n.meta.get("val") if n.op == "placeholder" else None
+        if isinstance(val, torch.Tensor) and any(
+                not isinstance(d, int) for d in (*val.shape, *val.stride(), val.storage_offset())):
+            return True
+    return False
 
 
 def load_exported(path: str):
@@ -325,7 +369,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     graph_nodes = list(ep.graph.nodes)
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
-        where = f"node {n.name!r} ({n.target})"
+        where = f"node {n.name!r} ({_target_name(n.target)})"
         val = n.meta.get("val")
         if n.op in ("placeholder", "get_attr"):
             if isinstance(val, torch.Tensor):
@@ -337,6 +381,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             continue
         if n.op != "call_function":
             raise GraphError(f"{where}: unsupported FX op {n.op!r}")
+        _check_not_vmapped(n, where)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
@@ -577,6 +622,14 @@ def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dic
                          f"loaded program): {first_line(exc)}") from None
 
 
+def _target_name(target) -> str:
+    """An FX target as messages name it: an ATen op as torch prints it (``aten.add.Tensor``), a Python function
+    by its qualified name (its repr carries a memory address: messages differed from run to run)."""
+    if callable(target) and not hasattr(target, "_schema") and hasattr(target, "__qualname__"):
+        return f"{getattr(target, '__module__', None) or '?'}.{target.__qualname__}"
+    return str(target)
+
+
 def _op_name(target) -> str:
     s = str(target)
     s = s[len("aten."):] if s.startswith("aten.") else s
@@ -707,10 +760,38 @@ def _schema_arg(n: Any, name: str) -> Any:
 
 def _check_strided(torch, val, where: str) -> None:
     """Only dense (strided) tensors have one storage whose bytes a plan can place: a sparse or other
-    layout's ``untyped_storage()`` raises ``NotImplementedError``."""
+    layout's ``untyped_storage()`` raises ``NotImplementedError``, and so does a strided wrapper tensor that
+    has no storage of its own (a functorch batched tensor): both are GraphErrors naming the node, not a raw
+    ``NotImplementedError`` out of the importer."""
     if val.layout != torch.strided:
         raise GraphError(f"{where}: a {str(val.layout).removeprefix('torch.')} tensor (only dense, strided "
                          "tensors are supported)")
+    try:
+        val.untyped_storage()
+    except (NotImplementedError, RuntimeError) as exc:
+        raise GraphError(f"{where}: a {type(val).__name__} with no storage of its own ({first_line(exc)}; "
+                         "only dense tensors with a storage can be planned)") from None
+
+
+#: functorch's pre-dispatch vmap ops (``torch._functorch.predispatch``) that turn a tensor into a batched one
+_VMAP_ENTRY = frozenset({"_add_batch_dim"})
+
+
+def _check_not_vmapped(n: Any, where: str) -> None:
+    """Refuse ``torch.vmap`` inside the program (a user's ``vmap``, ``associative_scan``'s generic mode).
+
+    Why: export keeps vmap as pre-dispatch ops; between ``_add_batch_dim`` and ``_remove_batch_dim`` every
+    value is a functorch batched tensor, whose fake tensor is the *logical* per-example tensor, not the
+    memory its kernels write (a whole batch). In memory the fake tensors have no storage (the importer
+    raised a raw ``NotImplementedError``); loaded from a ``.pt2`` they read as small plain tensors, which a
+    plan would have placed too small. ``run_decompositions()`` removes the vmap (its ops become batched ATen
+    ops on plain tensors), and that program imports and runs."""
+    target = n.target
+    if getattr(target, "__module__", "") == "torch._functorch.predispatch" and \
+            getattr(target, "__name__", "") in _VMAP_ENTRY:
+        raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
+                         "its batched tensors have no plannable layout; import the decomposed program "
+                         "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
 
 
 def _symbolic(d: Any) -> str:
@@ -727,7 +808,8 @@ def _symbolic(d: Any) -> str:
     if data_dependent:
         return (f"data-dependent size {d} (computed from a tensor's values, e.g. nonzero, .tolist() or .item(); "
                 "a plan needs every size before the model runs)")
-    return f"symbolic size {d} (dynamic shapes are not supported; export with concrete example inputs)"
+    return (f"symbolic size {d} (dynamic shapes are not supported: export with concrete example inputs and no "
+            "dynamic_shapes, or give an ExportedProgram with dynamic shapes example inputs, whose sizes it then takes)")
 
 
 def _extent(val, where: str) -> tuple[int, int, int]:

@@ -44,6 +44,7 @@ class Stats:
     streams: int
     events: int
     input_writebacks: int = 0     # user inputs the program writes in place, copied back to the caller per call
+    buffer_writebacks: int = 0    # a functionalized program's buffer updates, copied into the buffers per call
 
 
 class Executor:
@@ -73,6 +74,18 @@ class Executor:
         self._written = self._keep_written_inputs(writes)
         self._written_weights = {root: self.program.weights[root] for _node, root in writes
                                  if root in self.program.weights}
+        # a functionalized program's updates: its inputs' final values are outputs, copied back per call
+        # like the inputs an unfunctionalized one writes in place; its buffers', into the buffers
+        self._buffer_updates: list[tuple[Any, tuple]] = []
+        for kind, name, into, src in program.mutations:
+            if kind == "input":
+                if src[0] not in ("arena", "weight") or into in self._written:
+                    raise AtenExecutorError(f"user input {name!r}: its functionalized update is {src[0]} "
+                                            f"{src[1]!r}, which the executor cannot copy back (no planned tensor)")
+                self._written[into] = self._source(src)
+            elif kind == "buffer":
+                self._buffer_updates.append((into, src))
+                self._written_weights[name] = into
         self._any_weight_spans = _spans_by_storage(self.torch, self.program.weights) if self._written else {}
         self._written_weight_spans = _spans_by_storage(self.torch, self._written_weights)
         # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
@@ -100,7 +113,8 @@ class Executor:
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
             scratch_bytes=self.scratch.nbytes + sum(launch.scratch_bytes for launch in self.launches.values()),
             output_copies=0 if return_views else sum(1 for k, _ in program.user_outputs if k != "const"),
-            streams=max(plan.streams, 1), events=len(plan.events), input_writebacks=len(self._written))
+            streams=max(plan.streams, 1), events=len(plan.events), input_writebacks=len(self._written),
+            buffer_writebacks=len(self._buffer_updates))
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
         # of garbage indices would fault the device)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
@@ -150,6 +164,21 @@ class Executor:
             self.launches[node] = replace(launch, run=run)
             written[k] = buf
         return written
+
+    def _source(self, src: tuple) -> Any:
+        """The tensor an output source names (``Program.user_outputs``): an arena view or a weight."""
+        kind, v = src
+        if kind == "weight":
+            return self.layout.views.get(v, self.program.weights.get(v))
+        return self.layout.views[v]
+
+    def _update_buffers(self, tensors: list) -> None:
+        """Copy a functionalized program's new buffer values into the buffers, as eager's in-place ops leave
+        them. Why after the call: the program reads each buffer's old value and only returns the new one
+        (``BUFFER_MUTATION`` outputs, which live in the arena to the end of the call)."""
+        for into, src in self._buffer_updates:
+            value = self._caller_inputs[src[1]] if src[0] == "input" else self._source(src)
+            into.copy_(value)
 
     def _write_back(self, tensors: list) -> None:
         """Copy each written input's final value into the caller's tensor, as eager leaves it."""
@@ -231,6 +260,7 @@ class Executor:
             else:
                 self.issuer.issue(delays)
             self._write_back(tensors)
+            self._update_buffers(tensors)
         self.calls += 1
         if self.calls == 1 and self.layout.arena.untyped_storage().data_ptr() != self._storage:
             raise AtenExecutorError("the arena's storage moved during a call: an out= op resized a view")

@@ -133,7 +133,7 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
                                              and any(isinstance(v, torch.Tensor) for v in val)):
             raise AtenExecutorError("produces a tensor the graph has no node for", n.name, str(n.target))
         users = [u for u in n.users if u.op != "output"]
-        if val is not None and users:
+        if val is not None and users and not _only_asserted(torch, n):
             raise AtenExecutorError(f"produces a non-tensor value ({type(val).__name__}) that "
                                     f"{users[0].name!r} uses: the executor runs only static-shape programs",
                                     n.name, str(n.target))
@@ -142,6 +142,37 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
     if missing:
         raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
     return launches
+
+
+#: runtime checks of export's (a guard on a data-dependent value): not run, like the shape asserts
+_ASSERTS = ("_assert_scalar", "_assert_async", "sym_constrain_range", "sym_constrain_range_for_size")
+
+
+def _only_asserted(torch, n: Any, depth: int = 0) -> bool:
+    """Whether non-tensor value ``n`` (an ``item()``'s SymInt) feeds only export's runtime asserts, through
+    symbolic arithmetic and comparisons (``u0 <= 6`` -> ``_assert_scalar``), and no op that computes a tensor.
+
+    Why: XLM and FlauBERT ``assert lengths.max().item() <= slen``; export keeps that as ``item`` -> ``le`` ->
+    ``_assert_scalar``, and the whole model was refused ("a non-tensor value ... static-shape programs")
+    although no size or tensor depends on it. Such asserts are not run, as export's shape asserts are not
+    (the plan fixed every size already)."""
+    if depth > 64:
+        return False
+    for u in n.users:
+        if u.op == "output":
+            return False
+        if u.op != "call_function":
+            return False
+        if _base(u.target).split(".")[0] in _ASSERTS:
+            continue
+        val = u.meta.get("val")
+        if not isinstance(val, (torch.SymInt, torch.SymBool, torch.SymFloat, int, bool, float)) or \
+                isinstance(u.target, torch._ops.OpOverload) and u.target._schema.returns and \
+                any(str(r.type).startswith("Tensor") for r in u.target._schema.returns):
+            return False
+        if not _only_asserted(torch, u, depth + 1):
+            return False
+    return True
 
 
 def _base(target: Any) -> str:

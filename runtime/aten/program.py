@@ -55,6 +55,11 @@ class Program:
     #: (position among the flattened call leaves, name, value) of each non-tensor user input: export
     #: specialized the program to that value, so a call must pass the same
     user_consts: tuple[tuple[int, str, Any], ...] = ()
+    #: a functionalized program's state updates (``run_decompositions()`` turns ``buf.add_(x)`` into an
+    #: output ``BUFFER_MUTATION``): ("buffer", its name, the module's tensor, source) or ("input", its graph
+    #: id, user input index, source), ``source`` as in ``user_outputs``; the executor copies each into place
+    #: after every call
+    mutations: tuple[tuple[str, str, Any, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -114,28 +119,48 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     out_node = next(n for n in ep.graph.nodes if n.op == "output")
     flat_out = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
     user_outputs: list[Any] = []
+    mutations: list[tuple[str, str, Any, Any]] = []
+
+    def source(a: Any) -> Any:
+        """Where an output's value lies: ("const", value), ("input", k), ("weight"|"arena", tensor id)."""
+        if not isinstance(a, torch.fx.Node):
+            return ("const", a)
+        tid = trace["values"].get(a.name)
+        if a.name in trace["input_outputs"]:
+            return ("input", next(k for k, (_p, t) in enumerate(user_inputs) if t == tid))
+        if not isinstance(tid, str):
+            raise AtenExecutorError(f"output {a.name!r} is not one tensor (a {type(tid).__name__})")
+        ti = graph.tensor_index[tid]
+        root = graph.tensors[graph.root[ti]]
+        return ("weight" if root.kind == "weight" else "arena", tid)
+
     for s, a in zip(sig.output_specs, flat_out):
+        if s.kind == OutputKind.BUFFER_MUTATION:
+            where = s.target
+            src = source(a)
+            into = state.get(where) if where in state else consts.get(where)
+            if not isinstance(into, torch.Tensor) or src[0] == "const":
+                raise AtenExecutorError(f"output {getattr(s.arg, 'name', s.arg)!r} updates buffer {where!r}, "
+                                        "which is in neither the state dict nor the program's constants")
+            mutations.append(("buffer", where, into, src))
+            continue
+        if s.kind == OutputKind.USER_INPUT_MUTATION:
+            k = next((k for k, (_p, t) in enumerate(user_inputs) if t == s.target), None)
+            src = source(a)
+            if k is None or src[0] == "const":
+                raise AtenExecutorError(f"output {getattr(s.arg, 'name', s.arg)!r} updates user input "
+                                        f"{s.target!r}, which is no tensor input of the program")
+            mutations.append(("input", s.target, k, src))
+            continue
         if s.kind != OutputKind.USER_OUTPUT:
-            if s.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION):
-                raise AtenExecutorError(f"output {getattr(s.arg, 'name', s.arg)!r} is a functionalized "
-                                        f"{s.kind.name.lower()}: export without functionalization (the "
-                                        "default torch.export.export keeps in-place ops)")
             continue
         if not isinstance(a, torch.fx.Node):
             user_outputs.append(("const", a))
             continue
-        tid = trace["values"].get(a.name)
-        if a.name in trace["input_outputs"]:
-            user_outputs.append(("input", next(k for k, (_p, t) in enumerate(user_inputs) if t == tid)))
-            continue
-        if not isinstance(tid, str):
-            raise AtenExecutorError(f"user output {a.name!r} is not one tensor (a {type(tid).__name__})")
-        ti = graph.tensor_index[tid]
-        root = graph.tensors[graph.root[ti]]
-        user_outputs.append(("weight" if root.kind == "weight" else "arena", tid))
+        user_outputs.append(source(a))
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
-                   dict(trace.get("side", {})), tuple(user_consts))
+                   dict(trace.get("side", {})), tuple(user_consts), tuple(mutations))
 
 
 def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
