@@ -205,3 +205,34 @@ def test_the_exported_mixtral_experts_op_is_the_one_lowered():
         out = n.meta["val"].to(meta)
         low = capturable.capturable_lowering(torch, n.target, named, [out], "cuda")
         assert low is not None and low[0] == "copy", str(n.target)
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_functionalized_state_updates_on_cuda(cuda_graph):
+    """A functionalized program's buffer and input updates (copied into place after each call, outside any
+    replay) on CUDA, captured or not: three calls equal the program's own eager run (``ep.module()``: the same
+    decomposed kernels; eager's cuDNN batch norm is another) in outputs, buffers and the caller's input."""
+    import copy
+
+    from test_aten_hostile import UpdatesItsState
+
+    from runtime.aten import compile
+
+    m = UpdatesItsState().train().cuda()
+    g = torch.Generator(device="cuda").manual_seed(6)
+    x, acc = torch.randn(4, 6, device="cuda", generator=g), torch.randn(6, device="cuda", generator=g)
+    ep = torch.export.export(m, (x, acc.clone())).run_decompositions()
+    ref = copy.deepcopy(ep).module()
+    c = compile(ep, (x, acc.clone()), streams=3, poison=True, cuda_graph=cuda_graph)
+    a, b = acc.clone(), acc.clone()
+    for _ in range(3):
+        x = torch.randn(4, 6, device="cuda", generator=g)
+        got = c(x, a)
+        with torch.no_grad():
+            want = ref(x, b)
+        torch.cuda.synchronize()
+        assert torch.equal(got, want) and torch.equal(a, b)
+        for name, t in ref.state_dict().items():
+            assert torch.equal(ep.state_dict[name], t), name
+    assert c.executor._captured == cuda_graph
