@@ -1211,3 +1211,37 @@ def test_which_sequence_element_a_graph_input_picks_is_data_dependent():
     m = _model(nodes, ins, [helper.make_tensor_value_info("y", F, [2, 1])])
     with pytest.raises(GraphError, match=r"node 'at' \(SequenceAt\): value 'y' dimension 1 is unknown.*run time"):
         import_onnx(m)
+
+
+def test_a_declared_shape_the_fixed_dimensions_contradict_is_explained():
+    """torch.onnx.export(dynamo=True) of vit_b_16 from a batch-1 example declares the input's batch symbolic
+    but every intermediate's as 1 (torch.export specializes size 1): imported at batch 2, the refusal only
+    relayed ONNX's "Inferred shape and existing shape differ in dimension 0: (2) vs (1)" for a node. It now
+    names the value, its declared shape, the dimensions fixed and what to do."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"), helper.make_node("Neg", ["r"], ["y"], name="neg")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, ["N", 4])], [helper.make_tensor_value_info("y", F, None)],
+               value_info=[helper.make_tensor_value_info("r", F, [1, 4])])
+    with pytest.raises(GraphError, match=r"node name: relu.*output 'r' is declared \[1, 4\], which the dimensions "
+                                         r"fixed \(N=2\) contradict.*import it at that size"):
+        import_onnx(m, dims={"N": 2})
+    assert import_onnx(m, batch=1).tensor("r").size == 16
+
+
+def test_an_unsized_output_of_an_op_onnx_does_not_define_says_so():
+    """onnxruntime's optimized models hold its fused ops (com.microsoft's FusedConv, and SimplifiedLayerNormalization
+    in the default domain): a value they make without a declared shape was refused as having "no type or shape
+    (shape inference could not find one)", or an unknown dimension blamed on "values computed at run time"."""
+    x = helper.make_tensor_value_info("x", F, [2, 4])
+    for domain, op in (("com.microsoft", "QuickGelu"), ("", "SimplifiedLayerNormalization")):
+        nodes = [helper.make_node(op, ["x"], ["g"], name="fused", domain=domain),
+                 helper.make_node("Relu", ["g"], ["y"], name="relu")]
+        imports = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+        name = f"{domain}:{op}" if domain else op
+        for declared in (None, [2, None]):
+            vi = [] if declared is None else [helper.make_tensor_value_info("g", F, declared)]
+            m = helper.make_model(helper.make_graph(nodes, "m", [x], [helper.make_tensor_value_info("y", F, None)],
+                                                    value_info=vi), opset_imports=imports, ir_version=8)
+            with pytest.raises(GraphError, match=rf"node 'fused' \({op}\): value 'g' .*{name} is not an op onnx "
+                                                 "defines") as err:
+                import_onnx(m)
+            assert "run time" not in str(err.value)

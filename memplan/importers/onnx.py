@@ -279,11 +279,17 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
     data_dependent = _data_dependent_outputs(g, _default_opset(model))
+    # values made by ops onnx does not define (onnxruntime's fused ops: com.microsoft's, and its
+    # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
+    custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
+              if not onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
         if info is None:
-            raise GraphError(f"{what}: value {vname!r} has no type or shape (shape inference could not find one)")
+            why = (f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it, and the "
+                   "model declares none in value_info" if vname in custom else "shape inference could not find one")
+            raise GraphError(f"{what}: value {vname!r} has no type or shape ({why})")
         elem, shape = info
         if elem == -1 and vname in containers:
             return containers[vname], (), -1
@@ -306,6 +312,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                     d = ""
                 hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {RUN_TIME}, so no size can be "
                         "planned" if vname in data_dependent else
+                        f": {custom[vname]} is not an op onnx defines, so its shape inference cannot size it, and "
+                        "the model declares no size for this dimension" if vname in custom else
                         ": ONNX's shape inference could not derive it from the node's inputs, although it does not "
                         "depend on values the graph inputs carry at run time (an op, dtype or attribute beyond what "
                         "onnx's inference and the importer's constant folding follow), so no size can be planned")
@@ -784,12 +792,36 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
-    inferred = _run_inference(onnx, m2, source)
+    try:
+        inferred = _run_inference(onnx, m2, source)
+    except GraphError as exc:
+        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
     for _ in range(MAX_FOLD_ROUNDS):
         if _all_static(inferred) or not _fold_round(onnx, m2, inferred):
             break
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
+    """Why shape inference found a declared shape contradicted, where dimensions were fixed (``mapping``): the
+    outputs the model declares for the node ONNX names, and the likely cause. torch.export specializes a
+    dimension whose example size is 1 to 1 inside the graph while the exported input keeps it symbolic: at
+    any other size the model's own shapes (and its Reshape targets) are wrong, and onnxruntime fails too."""
+    found = re.search(r"node name: ([^)]*)\)", msg)
+    if not mapping or "differ in dimension" not in msg or not found:
+        return ""
+    declared = {vi.name: [d.dim_value if d.HasField("dim_value") else d.dim_param or "?"
+                          for d in vi.type.tensor_type.shape.dim]
+                for vi in list(g2.value_info) + list(g2.output) if vi.type.tensor_type.HasField("shape")}
+    node = next((n for n in g2.node if n.name == found.group(1)), None)
+    outs = [f"{o!r} is declared {declared[o]}" for o in (node.output if node is not None else ()) if o in declared]
+    if not outs:
+        return ""
+    fixed = ", ".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+    return (f"; its output {', '.join(outs)}, which the dimensions fixed ({fixed}) contradict: the model was "
+            "likely exported with that dimension fixed at its example's size (torch.export does so for a "
+            "size of 1) and runs at that size only: import it at that size, or export it from a larger example")
 
 
 def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:
