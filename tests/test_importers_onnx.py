@@ -1093,3 +1093,155 @@ def test_a_function_op_without_its_defaulted_attribute_imports():
     m = _model([helper.make_node("MeanVarianceNormalization", ["x"], ["y"], name="mvn")],
                [helper.make_tensor_value_info("x", F, [3, 3, 3, 1])], [helper.make_tensor_value_info("y", F, None)])
     assert import_onnx(m).tensor("y").size == 27 * 4
+
+
+def _unsized_model(nodes, inputs, out, opset=21, inits=()):
+    """A model whose output ``out`` (and every intermediate) has no declared shape: inference must size it."""
+    return _model(nodes, inputs, [helper.make_tensor_value_info(out, F, None)], inits, opset=opset)
+
+
+@pytest.mark.parametrize("opset", [21, 5])
+def test_a_shape_preserving_op_onnx_does_not_infer_is_sized_from_its_input(opset):
+    """GroupNormalization-21 (a context-dependent function without an inference function) and the opset-1..5
+    activations (no inference function) got no shape from ONNX: an output without a declared shape, and every
+    value after it, was refused ("has no shape"). Their output has their input's shape, as the spec says."""
+    import numpy as np
+
+    x = helper.make_tensor_value_info("x", F, [2, 4, 3, 3])
+    if opset == 21:
+        inits = [numpy_helper.from_array(np.ones(2, np.float32), v) for v in ("scale", "bias")]
+        first = helper.make_node("GroupNormalization", ["x", "scale", "bias"], ["g"], name="gn", num_groups=2)
+    else:
+        inits = []
+        first = helper.make_node("Sigmoid", ["x"], ["g"], name="sig")
+    nodes = [first, helper.make_node("Relu", ["g"], ["r"], name="relu"),
+             helper.make_node("Transpose", ["r"], ["y"], name="t", perm=[3, 2, 1, 0])]
+    g = import_onnx(_unsized_model(nodes, [x], "y", opset, inits))
+    assert g.tensor("g").attrs["shape"] == [2, 4, 3, 3] and g.tensor("g").size == 72 * 4
+    assert g.tensor("y").attrs["shape"] == [3, 3, 4, 2]
+    _plan_and_verify(g)
+
+
+def test_maxunpool_with_a_known_output_shape_is_sized_by_it():
+    """MaxUnpool's ``output_shape`` input, a constant or computed from shapes (``Shape(x)``, as exporters write
+    it): ONNX's inference checks that input and returns without a shape, so the output was refused."""
+    import numpy as np
+
+    ins = [helper.make_tensor_value_info("x", F, [1, 1, 4, 4]), helper.make_tensor_value_info("big", F, [1, 1, 5, 5])]
+    pool = helper.make_node("MaxPool", ["x"], ["p", "idx"], name="pool", kernel_shape=[2, 2], strides=[2, 2])
+    for how in ("constant", "shape"):
+        make = [] if how == "constant" else [helper.make_node("Shape", ["big"], ["osh"], name="sh")]
+        inits = [numpy_helper.from_array(np.array([1, 1, 5, 5], np.int64), "osh")] if how == "constant" else []
+        nodes = [pool, *make, helper.make_node("MaxUnpool", ["p", "idx", "osh"], ["u"], name="unpool",
+                                               kernel_shape=[2, 2], strides=[2, 2]),
+                 helper.make_node("Relu", ["u"], ["y"], name="relu")]
+        g = import_onnx(_unsized_model(nodes, ins, "y", 11, inits))
+        assert g.tensor("u").attrs["shape"] == [1, 1, 5, 5] and g.tensor("y").size == 25 * 4, how
+        assert g.tensor("idx").attrs["dtype"] == "int64"
+        _plan_and_verify(g)
+
+
+def test_sequence_elements_of_known_shapes_size_concat_and_sequence_at():
+    """ONNX merges a sequence's tensors into one shape: a ConcatFromSequence of tensors that differ along the
+    axis, or of a count inference does not carry, and a SequenceAt of them, got unknown dimensions and were
+    refused. The importer follows which tensors the sequence holds (SequenceConstruct, SequenceInsert at a
+    constant position, SplitToSequence) and sizes them as the spec does."""
+    import numpy as np
+
+    ins = [helper.make_tensor_value_info(v, F, [2, n, 4]) for v, n in (("a", 1), ("b", 3), ("c", 2))]
+    nodes = [helper.make_node("SequenceConstruct", ["a", "b"], ["s"], name="mk"),
+             helper.make_node("SequenceInsert", ["s", "c", "zero"], ["s2"], name="ins"),   # [c, a, b]
+             helper.make_node("ConcatFromSequence", ["s2"], ["cat"], name="cat", axis=1),
+             helper.make_node("SequenceAt", ["s2", "last"], ["at"], name="at"),
+             helper.make_node("SplitToSequence", ["cat", "two"], ["sp"], name="split", axis=1),   # 2, 2, 2
+             helper.make_node("ConcatFromSequence", ["sp"], ["st"], name="stack", axis=-1, new_axis=1),
+             helper.make_node("Concat", ["at", "at"], ["both"], name="both", axis=1),
+             helper.make_node("Flatten", ["st"], ["f1"], name="f1", axis=0),
+             helper.make_node("Flatten", ["both"], ["f2"], name="f2", axis=0),
+             helper.make_node("Concat", ["f1", "f2"], ["y"], name="y", axis=1)]
+    inits = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in (("zero", 0), ("last", -1), ("two", 2))]
+    g = import_onnx(_unsized_model(nodes, ins, "y", 17, inits))
+    assert g.tensor("cat").attrs["shape"] == [2, 6, 4]
+    assert g.tensor("at").attrs["shape"] == [2, 3, 4]   # b, the last after the insert at the front
+    assert g.tensor("st").attrs["shape"] == [2, 2, 4, 3]
+    assert g.tensor("y").size == (48 + 48) * 4
+    _plan_and_verify(g)
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT16, TensorProto.BFLOAT16])
+def test_a_half_precision_constant_range_is_planned(dtype):
+    """Range-27 takes float16/bfloat16, whose lengths ONNX's inference does not compute: a Range of
+    constants was refused as depending "on values computed at run time". Its length is the spec's (the
+    function body's float32 arithmetic: ceil((5 - 1) / 1.5) = 3)."""
+    inits = [helper.make_tensor(k, dtype, [], [v]) for k, v in (("s", 1.0), ("l", 5.0), ("d", 1.5))]
+    nodes = [helper.make_node("Range", ["s", "l", "d"], ["r"], name="range"),
+             helper.make_node("Cast", ["r"], ["y"], name="cast", to=F)]
+    m = _model(nodes, [], [helper.make_tensor_value_info("y", F, None)], inits, opset=27)
+    m.ir_version = onnx.IR_VERSION
+    g = import_onnx(m)
+    assert g.tensor("r").attrs["shape"] == [3] and g.tensor("r").size == 6 and g.tensor("y").size == 12
+
+
+def test_an_unknown_size_that_no_input_value_decides_is_not_blamed_on_run_time():
+    """A Range whose limit comes from a large initializer (its data is never read, so nothing folds it) has
+    an unknown length although no graph input's value decides it: the refusal said it "depends on values
+    computed at run time", sending the user after a data dependence the model does not have."""
+    import numpy as np
+
+    i64 = TensorProto.INT64
+    nodes = [helper.make_node("ReduceMax", ["w"], ["mx"], name="mx", keepdims=0),
+             helper.make_node("Cast", ["mx"], ["limit"], name="cast", to=i64),
+             helper.make_node("Range", ["zero", "limit", "one"], ["r"], name="range")]
+    inits = [numpy_helper.from_array(np.arange(100, dtype=np.float32), "w"),
+             helper.make_tensor("zero", i64, [], [0]), helper.make_tensor("one", i64, [], [1])]
+    m = _model(nodes, [], [helper.make_tensor_value_info("r", i64, None)], inits)
+    with pytest.raises(GraphError, match=r"node 'range' \(Range\): value 'r' dimension 0 is unknown") as err:
+        import_onnx(m)
+    assert "run time" not in str(err.value).split("although")[0] and "does not depend" in str(err.value)
+
+
+def test_which_sequence_element_a_graph_input_picks_is_data_dependent():
+    """``SequenceAt(SequenceConstruct(a, b), pos)`` with ``pos`` a graph input: the declared [2, 1] (a's, the
+    traced example's) was planned, 8 bytes for a result of 24 when ``pos`` picks b. The position of
+    SequenceAt / SequenceInsert / SequenceErase and SplitToSequence's split now size their outputs."""
+    ins = [helper.make_tensor_value_info(v, F, [2, n]) for v, n in (("a", 1), ("b", 3))]
+    ins.append(helper.make_tensor_value_info("pos", TensorProto.INT64, []))
+    nodes = [helper.make_node("SequenceConstruct", ["a", "b"], ["s"], name="mk"),
+             helper.make_node("SequenceAt", ["s", "pos"], ["y"], name="at")]
+    m = _model(nodes, ins, [helper.make_tensor_value_info("y", F, [2, 1])])
+    with pytest.raises(GraphError, match=r"node 'at' \(SequenceAt\): value 'y' dimension 1 is unknown.*run time"):
+        import_onnx(m)
+
+
+def test_a_declared_shape_the_fixed_dimensions_contradict_is_explained():
+    """torch.onnx.export(dynamo=True) of vit_b_16 from a batch-1 example declares the input's batch symbolic
+    but every intermediate's as 1 (torch.export specializes size 1): imported at batch 2, the refusal only
+    relayed ONNX's "Inferred shape and existing shape differ in dimension 0: (2) vs (1)" for a node. It now
+    names the value, its declared shape, the dimensions fixed and what to do."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"), helper.make_node("Neg", ["r"], ["y"], name="neg")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, ["N", 4])], [helper.make_tensor_value_info("y", F, None)],
+               value_info=[helper.make_tensor_value_info("r", F, [1, 4])])
+    with pytest.raises(GraphError, match=r"node name: relu.*output 'r' is declared \[1, 4\], which the dimensions "
+                                         r"fixed \(N=2\) contradict.*import it at that size"):
+        import_onnx(m, dims={"N": 2})
+    assert import_onnx(m, batch=1).tensor("r").size == 16
+
+
+def test_an_unsized_output_of_an_op_onnx_does_not_define_says_so():
+    """onnxruntime's optimized models hold its fused ops (com.microsoft's FusedConv, and SimplifiedLayerNormalization
+    in the default domain): a value they make without a declared shape was refused as having "no type or shape
+    (shape inference could not find one)", or an unknown dimension blamed on "values computed at run time"."""
+    x = helper.make_tensor_value_info("x", F, [2, 4])
+    for domain, op in (("com.microsoft", "QuickGelu"), ("", "SimplifiedLayerNormalization")):
+        nodes = [helper.make_node(op, ["x"], ["g"], name="fused", domain=domain),
+                 helper.make_node("Relu", ["g"], ["y"], name="relu")]
+        imports = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+        name = f"{domain}:{op}" if domain else op
+        for declared in (None, [2, None]):
+            vi = [] if declared is None else [helper.make_tensor_value_info("g", F, declared)]
+            m = helper.make_model(helper.make_graph(nodes, "m", [x], [helper.make_tensor_value_info("y", F, None)],
+                                                    value_info=vi), opset_imports=imports, ir_version=8)
+            with pytest.raises(GraphError, match=rf"node 'fused' \({op}\): value 'g' .*{name} is not an op onnx "
+                                                 "defines") as err:
+                import_onnx(m)
+            assert "run time" not in str(err.value)

@@ -51,11 +51,16 @@ SHAPE_INPUTS = {
     "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2),
     "MaxUnpool": (2,), "DFT": (1, 2),  # (dft_length; axis since opset 20)
     "STFT": (1, 3), "AffineGrid": (1,), "MelWeightMatrix": (0, 1),
+    # (which tensor of a sequence, and so its shape: the pieces of a split, the element taken, the order)
+    "SplitToSequence": (1,), "SequenceAt": (1,), "SequenceInsert": (2,), "SequenceErase": (1,),
     **{op: (0,) for op in ("BlackmanWindow", "HannWindow", "HammingWindow")},   # (the window's length)
     **{op: (1,) for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
                                             "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                                             "ReduceSumSquare")},
 }
+#: why a data-dependent value (``_data_dependent_outputs``) has no size
+RUN_TIME = ("it depends on values computed at run time from what the graph inputs hold (through a data-dependent op such as NonZero or "
+            "Unique, or an input that sizes an output: a Reshape's shape, a Range's limit...)")
 #: ops whose shape inputs moved between opsets: (first opset of the layout, its SHAPE_INPUTS), newest first
 #: (Resize-10's scales are input 1, where Resize-11 put the roi, which sizes nothing)
 SHAPE_INPUTS_BEFORE = {"Resize": ((11, (2, 3)), (10, (1,)))}
@@ -274,11 +279,17 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
     data_dependent = _data_dependent_outputs(g, _default_opset(model))
+    # values made by ops onnx does not define (onnxruntime's fused ops: com.microsoft's, and its
+    # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
+    custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
+              if not onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
         if info is None:
-            raise GraphError(f"{what}: value {vname!r} has no type or shape (shape inference could not find one)")
+            why = (f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it, and the "
+                   "model declares none in value_info" if vname in custom else "shape inference could not find one")
+            raise GraphError(f"{what}: value {vname!r} has no type or shape ({why})")
         elem, shape = info
         if elem == -1 and vname in containers:
             return containers[vname], (), -1
@@ -290,7 +301,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
                              "byte size (unsupported)")
         if shape is None:
-            raise GraphError(f"{what}: value {vname!r} has no shape (shape inference could not find its rank)")
+            why = RUN_TIME if vname in data_dependent else "shape inference could not find its rank"
+            raise GraphError(f"{what}: value {vname!r} has no shape: {why}")
         for i, d in enumerate(shape):
             if not isinstance(d, int):
                 # only a name the model declares can be fixed; ONNX names the others (unk__0) itself
@@ -298,9 +310,13 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 d = d if d in dim_names else declared[i] if i < len(declared) else ""
                 if vname in data_dependent:  # a --dim would plan one input's length (see DATA_DEPENDENT_OPS)
                     d = ""
-                hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else
-                        ": it depends on values computed at run time (a data-dependent op such as NonZero or "
-                        "Unique, or a shape computation ONNX cannot follow), so no size can be planned")
+                hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {RUN_TIME}, so no size can be "
+                        "planned" if vname in data_dependent else
+                        f": {custom[vname]} is not an op onnx defines, so its shape inference cannot size it, and "
+                        "the model declares no size for this dimension" if vname in custom else
+                        ": ONNX's shape inference could not derive it from the node's inputs, although it does not "
+                        "depend on values the graph inputs carry at run time (an op, dtype or attribute beyond what "
+                        "onnx's inference and the importer's constant folding follow), so no size can be planned")
                 if unread:  # the likelier cause: a shape constant whose data is not there
                     k, why = next(iter(unread.items()))
                     more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
@@ -776,12 +792,36 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
-    inferred = _run_inference(onnx, m2, source)
+    try:
+        inferred = _run_inference(onnx, m2, source)
+    except GraphError as exc:
+        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
     for _ in range(MAX_FOLD_ROUNDS):
         if _all_static(inferred) or not _fold_round(onnx, m2, inferred):
             break
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
+    """Why shape inference found a declared shape contradicted, where dimensions were fixed (``mapping``): the
+    outputs the model declares for the node ONNX names, and the likely cause. torch.export specializes a
+    dimension whose example size is 1 to 1 inside the graph while the exported input keeps it symbolic: at
+    any other size the model's own shapes (and its Reshape targets) are wrong, and onnxruntime fails too."""
+    found = re.search(r"node name: ([^)]*)\)", msg)
+    if not mapping or "differ in dimension" not in msg or not found:
+        return ""
+    declared = {vi.name: [d.dim_value if d.HasField("dim_value") else d.dim_param or "?"
+                          for d in vi.type.tensor_type.shape.dim]
+                for vi in list(g2.value_info) + list(g2.output) if vi.type.tensor_type.HasField("shape")}
+    node = next((n for n in g2.node if n.name == found.group(1)), None)
+    outs = [f"{o!r} is declared {declared[o]}" for o in (node.output if node is not None else ()) if o in declared]
+    if not outs:
+        return ""
+    fixed = ", ".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+    return (f"; its output {', '.join(outs)}, which the dimensions fixed ({fixed}) contradict: the model was "
+            "likely exported with that dimension fixed at its example's size (torch.export does so for a "
+            "size of 1) and runs at that size only: import it at that size, or export it from a larger example")
 
 
 def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:
@@ -903,11 +943,15 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
 
 
 def _all_static(g) -> bool:
+    """Every value a node makes has a static shape: a value inference left out of ``value_info`` (an op
+    without an inference function: GroupNormalization-21) is not static, and is left to a fold round."""
+    typed = set()
     for vi in list(g.value_info) + list(g.output):
         tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
         if tt is None or not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
             return False
-    return True
+        typed.add(vi.name)
+    return all(not o or o in typed for n in g.node if n.op_type != "Constant" for o in n.output)
 
 
 def _static_shapes(g) -> dict[str, tuple[int, ...]]:
@@ -942,6 +986,8 @@ def _fold_round(onnx, m2, inferred) -> bool:
     opsets.setdefault("", opsets.get("ai.onnx", 1))
     changed = False
     nodes = []
+    seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
+    filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
     for n in g2.node:
         nodes.append(n)
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute):
@@ -950,11 +996,17 @@ def _fold_round(onnx, m2, inferred) -> bool:
         evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
         if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
             own = _infer_node(onnx, n, shapes, elems, values, opsets[""])
+            for o, found in _spec_shapes(n, shapes, elems, values, seqs).items():
+                if o not in own:   # where ONNX's inference gives none, the spec's rule for this op
+                    own[o] = found
+                    if o not in shapes:
+                        filled[o] = found
             for o, (shape, elem) in own.items():
                 if o in shapes and shapes[o] != shape:   # a declared shape the values contradict
                     raise GraphError(f"value {o!r} has shape {shapes[o]} in the model, but its {n.op_type} "
                                      f"node makes it {shape} from its inputs")
                 shapes[o], elems[o] = shape, elem
+        _track_sequence(n, shapes, elems, values, seqs)
         if n.op_type in _NO_FOLD:
             continue
         if evaluated and not all(not o or o in own for o in n.output):
@@ -989,7 +1041,151 @@ def _fold_round(onnx, m2, inferred) -> bool:
     if changed:
         del g2.node[:]
         g2.node.extend(nodes)
-    return changed
+    if filled:   # declared to the next inference, which sizes what follows from them
+        declared = {vi.name: vi for vi in list(g2.output) + list(g2.value_info)}
+        for o, (shape, elem) in filled.items():
+            tp = onnx.helper.make_tensor_type_proto(elem, shape)
+            if o in declared:
+                declared[o].type.CopyFrom(tp)
+            else:
+                g2.value_info.append(onnx.helper.make_value_info(o, tp))
+    return changed or bool(filled)
+
+
+#: standard ops whose first output has the shape and dtype of their first input, in every opset: where ONNX
+#: gives it no shape (GroupNormalization-21, a context-dependent function without an inference function; the
+#: opset-1..5 versions of the activations, which had none), the input's is the output's, as the spec says
+SAME_SHAPE_OPS = frozenset({
+    "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "BatchNormalization", "BitwiseNot", "Ceil", "Celu",
+    "Clip", "Cos", "Cosh", "CumSum", "Dropout", "Elu", "Erf", "Exp", "Floor", "Gelu", "GroupNormalization",
+    "Hardmax", "HardSigmoid", "HardSwish", "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Log",
+    "LogSoftmax", "LpNormalization", "LRN", "MeanVarianceNormalization", "Mish", "Neg", "Not", "PRelu",
+    "Reciprocal", "Relu", "ReverseSequence", "RMSNormalization", "Round", "Scatter", "ScatterElements", "ScatterND",
+    "Selu", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
+    "ThresholdedRelu", "Trilu"})
+
+
+def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict:
+    """``{output: (static shape, elem type)}`` of standard node ``n`` by the spec's own rule, for the ops whose
+    outputs ONNX's inference leaves unsized although what sizes them is known: ``SAME_SHAPE_OPS``; MaxUnpool
+    with an ``output_shape`` input of known value (its inference checks that input and returns); a
+    float16/bfloat16 Range of known values (onnx computes lengths for the other types only); SequenceAt and
+    ConcatFromSequence over a sequence whose tensors are known (``seqs``: ONNX merges its elements into one
+    shape, so a dimension they differ in, and the count of them, is lost). Empty when nothing applies."""
+    import numpy as np
+
+    op, ins = n.op_type, list(n.input)
+    first = ins[0] if ins and ins[0] in shapes and elems.get(ins[0]) else None
+    out = n.output[0] if n.output else ""
+    if not out:
+        return {}
+
+    def value(k: int):
+        v = values.get(ins[k]) if k < len(ins) and ins[k] else None
+        return None if v is None or v.dtype.kind not in "iu" else v
+
+    if op in SAME_SHAPE_OPS and first:
+        return {out: (shapes[first], elems[first])}
+    if op == "MaxUnpool" and first:
+        target = value(2)
+        if target is not None and target.ndim == 1 and len(target) == len(shapes[first]) and (target >= 0).all():
+            return {out: (tuple(int(d) for d in target), elems[first])}
+    if op == "Range" and len(ins) == 3 and all(v in values for v in ins) and elems.get(ins[0]) in (10, 16):
+        # Range-27's function body: the length in float32 arithmetic, max(ceil((limit - start) / delta), 0)
+        start, limit, delta = (np.float32(np.asarray(values[v]).astype(np.float32)) for v in ins)
+        with np.errstate(all="ignore"):
+            count = np.ceil((limit - start) / delta)
+        if np.isfinite(count):
+            return {out: ((max(int(count), 0),), elems[ins[0]])}
+    held = seqs.get(ins[0]) if ins else None
+    if held is None:
+        return {}
+    if op == "SequenceAt":
+        at = value(1)
+        if at is not None and at.size == 1 and -len(held) <= int(at) < len(held):
+            return {out: held[int(at)]}
+    if op == "ConcatFromSequence" and held and len({e for _, e in held}) == 1:
+        attrs = {a.name: a.i for a in n.attribute}
+        axis, new_axis, rank = attrs.get("axis", 0), attrs.get("new_axis", 0), len(held[0][0])
+        if new_axis and len({s for s, _ in held}) == 1 and -rank - 1 <= axis <= rank:
+            axis += rank + 1 if axis < 0 else 0
+            return {out: (held[0][0][:axis] + (len(held),) + held[0][0][axis:], held[0][1])}
+        if not new_axis and -rank <= axis < rank and all(len(s) == rank for s, _ in held):
+            axis += rank if axis < 0 else 0
+            rest = {s[:axis] + s[axis + 1:] for s, _ in held}
+            if len(rest) == 1:
+                shape = held[0][0]
+                return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
+    return {}
+
+
+def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> None:
+    """Record in ``seqs`` the tensors (shape, elem type) the sequence node ``n`` makes, in order, where all of
+    them are known: so that SequenceAt and ConcatFromSequence of it are sized (``_spec_shapes``)."""
+    op, ins = n.op_type, [v for v in n.input]
+    out = n.output[0] if n.output else ""
+    if not out:
+        return
+
+    def tensor(v: str):
+        return (shapes[v], elems[v]) if v in shapes and elems.get(v) else None
+
+    def position(k: int, length: int, extra: int):
+        if k >= len(ins) or not ins[k]:
+            return length - 1 + extra
+        v = values.get(ins[k])
+        if v is None or v.dtype.kind not in "iu" or v.size != 1 or not -length <= int(v) < length + extra:
+            return None
+        return int(v) + (length if int(v) < 0 else 0)
+
+    held = None
+    if op == "SequenceEmpty":
+        held = []
+    elif op == "SequenceConstruct":
+        items = [tensor(v) for v in ins]
+        held = None if None in items else items
+    elif op == "Identity" and ins and ins[0] in seqs:
+        held = list(seqs[ins[0]])
+    elif op == "SequenceInsert" and len(ins) >= 2 and ins[0] in seqs and tensor(ins[1]):
+        at = position(2, len(seqs[ins[0]]), 1)
+        if at is not None:
+            held = list(seqs[ins[0]])
+            held.insert(at, tensor(ins[1]))
+    elif op == "SequenceErase" and ins and ins[0] in seqs and seqs[ins[0]]:
+        at = position(1, len(seqs[ins[0]]), 0)
+        if at is not None:
+            held = list(seqs[ins[0]])
+            del held[at]
+    elif op == "SplitToSequence" and ins and tensor(ins[0]):
+        held = _split_pieces(n, *tensor(ins[0]), values.get(ins[1]) if len(ins) > 1 and ins[1] else None,
+                             len(ins) > 1 and bool(ins[1]))
+    if held is not None:
+        seqs[out] = held
+
+
+def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool):
+    """The tensors SplitToSequence makes of a ``shape`` tensor: ``split`` (its value; None when ``given``
+    but unknown) a scalar chunk length (the last chunk shorter) or 1-D lengths; absent, pieces of length 1,
+    the axis dropped unless ``keepdims``. None when unknown or invalid."""
+    attrs = {a.name: a.i for a in n.attribute}
+    axis, keepdims, rank = attrs.get("axis", 0), attrs.get("keepdims", 1), len(shape)
+    if not -rank <= axis < rank or (given and (split is None or split.dtype.kind not in "iu")):
+        return None
+    axis += rank if axis < 0 else 0
+    length = shape[axis]
+    if not given:
+        piece = shape[:axis] + ((1,) if keepdims else ()) + shape[axis + 1:]
+        return [(piece, elem)] * length
+    if split.ndim == 0:
+        step = int(split)
+        if step <= 0:
+            return None
+        lengths = [min(step, length - i) for i in range(0, length, step)]
+    elif split.ndim == 1 and (split >= 0).all() and int(split.sum()) == length:
+        lengths = [int(d) for d in split]
+    else:
+        return None
+    return [(shape[:axis] + (d,) + shape[axis + 1:], elem) for d in lengths]
 
 
 def _infer_node(onnx, n, shapes: dict, elems: dict, values: dict, opset: int) -> dict:
