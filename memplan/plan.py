@@ -83,12 +83,14 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     may run each group as one kernel that reads any member's input while it writes any member's output
     (the contract's rules are node by node; such a plan satisfies them too)."""
     from .devices import check_capacity, check_devices
+    from .devices.split import check_capacity_arg
     from .optimize.candidates import check_options as check_stream_options
 
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
     check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
+    check_capacity_arg(device_capacity)
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)

@@ -1,0 +1,129 @@
+"""Hostile input, round 25: the library API and its JSON formats (cases the earlier rounds did not cover).
+
+Each test names the input, what memplan did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+
+import memplan
+from memplan import examples
+
+graph_module = importlib.import_module("memplan.graph")
+plan_module = importlib.import_module("memplan.plan")   # (``memplan.plan`` is also the function)
+
+# ---- numbers past a double's range in a JSON file ----------------------------------------------------------
+
+
+def _write(path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def _graph_text(**node_fields) -> str:
+    doc = examples.bundled()["qkv"].to_dict()
+    doc["nodes"][0].update(node_fields)
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize("literal", ["1e400", "-1e999", "1.5e309"])
+@pytest.mark.parametrize("where, key", [
+    ({"attrs": {"eps": 12345.5}}, "['attrs']['eps'] of 'norm'"),
+    ({"attrs": {"s": [1, [{"e": 12345.5}]]}}, "['attrs']['s']['e'] of 'norm'"),
+    ({"cost": 12345.5}, "['cost'] of 'norm'"),
+])
+def test_a_graph_number_past_a_double_is_refused_on_reading(tmp_path, literal, where, key):
+    """``1e400`` is a JSON number Python reads as infinity: in a node's ``attrs`` it was loaded without a word,
+    and the graph (or the split graph of ``--devices``) could not be saved again, failing after the whole plan
+    with "attrs are not JSON that load_graph reads back" that named neither the file nor the number."""
+    path = _write(tmp_path / "g.json", _graph_text(**where).replace("12345.5", literal))
+    with pytest.raises(memplan.GraphError) as exc:
+        memplan.load_graph(path)
+    assert str(exc.value).startswith(f"{path}: key {key}: the number {literal} is beyond the range of a double")
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d.update(x=12345.5), "['x']"),
+    (lambda d: d["solver"].update(x=[1, {"y": 12345.5}]), "['solver']['x']['y']"),
+    (lambda d: d["order"][0].update(note={"z": 12345.5}), "['order']['note']['z']"),
+])
+def test_a_plan_number_past_a_double_is_refused_on_reading(tmp_path, edit, key):
+    """The same in a plan file's free-form fields (an extra field, the solver block): ``load_plan`` took it and
+    ``save_plan`` of the loaded plan was refused."""
+    doc = memplan.plan(examples.bundled()["qkv"]).to_dict()
+    edit(doc)
+    path = _write(tmp_path / "p.json", json.dumps(doc).replace("12345.5", "1e400"))
+    with pytest.raises(memplan.PlanFormatError) as exc:
+        memplan.load_plan(path)
+    assert str(exc.value).startswith(f"{path}: key {key}: the number 1e400 is beyond the range of a double")
+
+
+@pytest.mark.parametrize("text", ["1e400", "[1, [2e999]]"])
+def test_a_document_that_is_a_number_past_a_double(tmp_path, text):
+    path = _write(tmp_path / "g.json", text)
+    with pytest.raises(memplan.GraphError, match=r"the number .* is beyond the range of a double"):
+        memplan.load_graph(path)
+
+
+def test_numbers_within_a_double_still_load(tmp_path):
+    """The controls: the largest finite doubles and an underflow to zero are numbers, loaded and saved back."""
+    path = _write(tmp_path / "g.json", _graph_text(attrs={"big": 1.7e308, "tiny": 1e-400}, cost=1e-400))
+    g = memplan.load_graph(path)
+    assert g.nodes[0].attrs["big"] == 1.7e308 and g.nodes[0].attrs["tiny"] == 0.0
+    memplan.save_graph(g, str(tmp_path / "g2.json"))
+    assert memplan.load_graph(str(tmp_path / "g2.json")).nodes[0].attrs["big"] == 1.7e308
+
+
+# ---- device_capacity: checked on entry, below 2**63 ----------------------------------------------------------
+
+@pytest.mark.parametrize("capacity", [-1, 2 ** 63, 2 ** 100])
+def test_device_capacity_is_checked_before_the_solve(monkeypatch, capacity):
+    """A single-device ``plan(g, device_capacity=-1)`` solved the whole graph (with a time limit: spent it) and
+    only then refused the capacity; 2**63 and past were taken (``memory_budget`` and ``--device-capacity`` stop
+    below 2**63)."""
+    def no_solve(*args, **kwargs):
+        raise AssertionError("solved before the options were checked")
+
+    monkeypatch.setattr(plan_module, "solve_schedule", no_solve)
+    with pytest.raises(memplan.BudgetError, match=r"device_capacity must be a non-negative byte count below 2\*\*63"):
+        memplan.plan(examples.bundled()["qkv"], device_capacity=capacity)
+
+
+def test_the_largest_device_capacity_plans():
+    g = examples.bundled()["llama-tiny"]
+    assert memplan.plan(g, device_capacity=2 ** 63 - 1).arena_bytes > 0
+    assert memplan.plan_graph(g, devices=2, device_capacity=2 ** 63 - 1).plan.devices == 2
+
+
+# ---- a device split past a graph limit -------------------------------------------------------------------------
+
+def test_a_split_past_the_byte_limit_names_the_devices(monkeypatch):
+    """The COPY tensors of a device split add bytes: a graph just within the 2**63-byte total came back as
+    "the tensors' sizes add up to ... over the 2**63-byte limit", about a graph the caller never wrote (a
+    chain of 32,767 tensors of 2**48 bytes). Checked here with the limit lowered, as the message is the point."""
+    b = memplan.GraphBuilder("big")
+    prev = b.input("x", 1 << 20)
+    for i in range(6):
+        t = b.intermediate(f"t{i}", 1 << 20)
+        b.node(f"n{i}", "OP", [prev], t, cost=1.0)
+        prev = t
+    b.node("last", "OP", [prev], b.output("y", 1 << 20), cost=1.0)
+    g = b.build()
+    monkeypatch.setattr(graph_module, "MAX_TOTAL_BYTES", 8 * (1 << 20) + 1)   # the graph fits, a copy does not
+    with pytest.raises(memplan.GraphError, match=r"^split over 2 devices, graph 'big' with its 1 COPY tensor\(s\) "
+                                                 r"breaks a graph limit: .*2\*\*63-byte limit \(give fewer devices\)"):
+        memplan.plan_graph(g, devices=2)
+    assert memplan.plan(g).arena_bytes > 0   # one device: no copies
+
+
+def test_a_produced_weight_is_a_weight():
+    b = memplan.GraphBuilder("w")
+    b.input("x", 256)
+    b.weight("w", 256)
+    b.node("a", "OP", ["x"], "w")
+    with pytest.raises(memplan.GraphError, match=r"tensor 'w' is a weight but node 'a' produces it"):
+        b.build()
