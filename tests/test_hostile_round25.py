@@ -127,3 +127,54 @@ def test_a_produced_weight_is_a_weight():
     b.node("a", "OP", ["x"], "w")
     with pytest.raises(memplan.GraphError, match=r"tensor 'w' is a weight but node 'a' produces it"):
         b.build()
+
+
+# ---- keys that json writes as the same text ----------------------------------------------------------------
+
+def _tiny_plan() -> memplan.Plan:
+    b = memplan.GraphBuilder("g")
+    b.input("x", 256)
+    b.node("a", "OP", ["x"], b.output("y", 256))
+    return memplan.plan(b.build())
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"extra": {1: 2, "1": 3}}, "extra", "keys 1 and '1' are both written as '1'"),
+    ({"solver": {"name": "x", True: 1, "true": 2}}, "solver", "keys True and 'true' are both written as 'true'"),
+    ({"extra": {"z": [{None: 1, "null": 2}]}}, "z", "keys None and 'null' are both written as 'null'"),
+    ({"extra": {"z": {1.5: 1, "1.5": 2}}}, "z", "keys 1.5 and '1.5' are both written as '1.5'"),
+])
+def test_a_plan_whose_keys_json_writes_twice_is_not_saved(tmp_path, change, field, words):
+    """``json`` writes a key that is no string as text: a Plan built in code with ``extra={1: 2, "1": 3}`` (or such a
+    solver block) was saved as a file repeating the key "1", which ``load_plan`` refuses (a repeated key is
+    ambiguous): a file memplan wrote and could not read."""
+    import dataclasses
+
+    q = dataclasses.replace(_tiny_plan(), **change)
+    path = tmp_path / "p.json"
+    with pytest.raises(memplan.PlanFormatError, match=rf"^plan: field '{field}' is not JSON that load_plan reads back"):
+        memplan.save_plan(q, str(path))
+    with pytest.raises(memplan.PlanFormatError) as exc:
+        q.to_json()
+    assert words in str(exc.value)
+    assert not path.exists()
+
+
+def test_keys_that_are_no_strings_but_written_once_still_save(tmp_path):
+    """The control: an int key alone is written as its text and reads back as that string."""
+    import dataclasses
+
+    q = dataclasses.replace(_tiny_plan(), extra={1: 2, "z": {None: 1}})
+    memplan.save_plan(q, str(tmp_path / "p.json"))
+    assert memplan.load_plan(str(tmp_path / "p.json")).extra == {"1": 2, "z": {"null": 1}}
+
+
+def test_graph_attrs_whose_keys_json_writes_twice_are_not_saved(tmp_path):
+    b = memplan.GraphBuilder("g")
+    b.input("x", 256, m={1: "a", "1": "b"})
+    b.node("a", "OP", ["x"], b.output("y", 256))
+    path = tmp_path / "g.json"
+    with pytest.raises(memplan.GraphError, match=r"^tensor 'x': attrs are not JSON that load_graph reads back "
+                                                 r"\(keys 1 and '1' are both written as '1'\)"):
+        memplan.save_graph(b.build(), str(path))
+    assert not path.exists()

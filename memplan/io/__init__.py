@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, short_repr
 from ..files import MAX_FILE_BYTES, MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_text, json_depth, read_input
 from ..graph import Graph, check_graph, graph_from_dict
-from ..planfile import Plan, json_text, json_trouble, json_writable, plan_from_dict
+from ..planfile import Plan, json_text, json_trouble, json_writable, key_trouble, plan_from_dict
 
 __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
            "load_graph", "load_plan", "read_json", "save_graph", "save_plan"]
@@ -182,7 +182,8 @@ def save_graph(graph: Graph, path: str) -> None:
     check_graph(graph, "save_graph")
     doc = graph.to_dict()
     text = json_text(doc)
-    if text is None:   # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep
+    # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep, a key written twice (``key_trouble``)
+    if text is None or any(key_trouble(e["attrs"]) for part in ("tensors", "nodes") for e in doc[part] if "attrs" in e):
         raise GraphError(f"{_unwritable(doc)}: attrs are not JSON that load_graph reads back ({json_trouble(doc)})")
     atomic_write_text(path, text + "\n")
 
