@@ -178,3 +178,27 @@ def test_graph_attrs_whose_keys_json_writes_twice_are_not_saved(tmp_path):
                                                  r"\(keys 1 and '1' are both written as '1'\)"):
         memplan.save_graph(b.build(), str(path))
     assert not path.exists()
+
+
+# ---- a memory budget no candidate can meet --------------------------------------------------------------------
+
+def test_a_budget_below_every_bound_solves_no_candidate(monkeypatch):
+    """``plan(g, streams="auto", memory_budget=B)`` with ``B`` below every candidate schedule's proven lower bound
+    solved each candidate in turn before refusing (20 solves for 30 outputs of one input; a 2,000-output fan took
+    30 s to refuse). A candidate whose bound is over the budget cannot fit (every solution is checked to be at least
+    its bound): it is no longer solved. The first plan and the serial one the refusal quotes still are."""
+    calls = []
+    real = plan_module.solve
+    monkeypatch.setattr(plan_module, "solve", lambda *a, **k: calls.append(1) or real(*a, **k))
+    b = memplan.GraphBuilder("fan")
+    b.input("x", 256)
+    for i in range(30):
+        b.node(f"n{i}", "OP", ["x"], b.output(f"o{i}", 256))
+    g = b.build()
+    arena = memplan.plan(g, streams="auto").arena_bytes
+    calls.clear()
+    with pytest.raises(memplan.BudgetError, match=rf"even the serial plan needs an arena of {arena} B, over the "
+                                                  rf"memory budget of {arena - 1} B"):
+        memplan.plan(g, streams="auto", memory_budget=arena - 1)
+    assert len(calls) == 2
+    assert memplan.plan(g, streams="auto", memory_budget=arena).arena_bytes == arena   # the control
