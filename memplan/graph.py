@@ -386,7 +386,7 @@ def _validate(g: Graph) -> None:
                 )
             kind = g.tensors[t].kind
             if kind in ("input", "weight"):
-                raise GraphError(f"tensor {tid!r} is an {kind} but node {n.id!r} produces it")
+                raise GraphError(f"tensor {tid!r} is {'an' if kind == 'input' else 'a'} {kind} but node {n.id!r} produces it")
             producer[t] = ni
             outs.append(t)
         node_inputs.append(tuple(ins))

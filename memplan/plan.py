@@ -83,12 +83,14 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     may run each group as one kernel that reads any member's input while it writes any member's output
     (the contract's rules are node by node; such a plan satisfies them too)."""
     from .devices import check_capacity, check_devices
+    from .devices.split import check_capacity_arg
     from .optimize.candidates import check_options as check_stream_options
 
     check_graph(graph, "plan")
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
     check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
+    check_capacity_arg(device_capacity)
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)
@@ -137,11 +139,13 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
 @paused
 def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
                    options: SolveOptions = SolveOptions(), *, split=None, t0: float | None = None,
-                   phases: dict[str, float] | None = None) -> Plan:
+                   phases: dict[str, float] | None = None, over: int | None = None) -> Plan | None:
     """The pipeline for one schedule: happens-before, lifetimes, one buffer problem per device, the
     checked solve, and the Plan (not yet verified). With ``split`` (a ``DeviceSplit`` whose graph and
     schedule these are) every device gets its own problem and arena. ``phases``, if given, receives
-    the seconds of each step (for ``memplan bench scale``)."""
+    the seconds of each step (for ``memplan bench scale``). ``over`` (one device): None, unsolved, when the
+    problem's proven lower bound is above it: no plan of this schedule fits a memory budget of ``over``
+    bytes (every solution is checked to be at least that bound), so the budget's search need not solve it."""
     t0 = time.perf_counter() if t0 is None else t0
     clock = _Phases(phases)
     hb = build_happens_before(graph, schedule)
@@ -161,6 +165,8 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         problem = buffer_problem(graph, hb, lt, **kw)
         clock.lap("problem")
+        if over is not None and split is None and int(problem.lower_bound or 0) > over:
+            return None
         parts.append((problem, solve(problem, solver, options)))
         if bounds is not None:
             bounds.append(int(buffer_problem(graph, hb, plain, **kw).lower_bound or 0))
@@ -247,13 +253,22 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
 
     cands = candidates(graph, schedule=schedule, streams=streams, memory_budget=memory_budget,
                        max_events=max_events, cost_model=cost_model)
-    plans: dict[tuple, Plan] = {}
+    plans: dict[tuple, Plan | None] = {}   # None: not solved, its lower bound is over the budget (``fits``)
 
     def planned(s: Schedule) -> Plan:
         key = (s.order, s.streams, s.events)
-        if key not in plans:
+        if plans.get(key) is None:
             plans[key] = solve_schedule(graph, s, solver, options, t0=t0)
         return plans[key]
+
+    def fits(s: Schedule) -> bool:
+        """Whether ``s``'s plan fits the memory budget. A schedule whose proven lower bound is over it is not
+        solved (``over``): a budget no candidate meets solved every one of them (21 solves of a 2,000-output
+        fan whose bound alone is over the budget, 30 s, for the one serial arena the refusal quotes)."""
+        key = (s.order, s.streams, s.events)
+        if key not in plans:
+            plans[key] = solve_schedule(graph, s, solver, options, t0=t0, over=memory_budget)
+        return plans[key] is not None and plans[key].arena_bytes <= memory_budget
 
     chosen = cands.first
     first = planned(chosen.schedule)
@@ -262,11 +277,11 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
             raise BudgetError(f"graph {graph.name!r}: the given schedule needs an arena of {first.arena_bytes} B, "
                               f"over the memory budget of {memory_budget} B")
         own, give_backs, last = budget_tiers(graph, cands, max_events)
-        found = next((r for r in own if planned(r.schedule).arena_bytes <= memory_budget), None)
+        found = next((r for r in own if fits(r.schedule)), None)
         limit = found.makespan_us if found is not None else float("inf")
         faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
-        found = next((r for r in faster if planned(r.schedule).arena_bytes <= memory_budget), found)
-        found = found or next((r for r in last if planned(r.schedule).arena_bytes <= memory_budget), None)
+        found = next((r for r in faster if fits(r.schedule)), found)
+        found = found or next((r for r in last if fits(r.schedule)), None)
         if found is None:
             serial, *low = last
             what = "even the serial plan" if cands.optimized is not None else "the serial plan"
@@ -275,6 +290,8 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
                               f"over the memory budget of {memory_budget} B{note}")
         chosen = found
     result = planned(chosen.schedule)
+    if chosen.name == LOW_MEMORY:   # the report's serial arena is the listed order's, solved as ever (``fits``
+        planned(serial_schedule(graph))   # may have stopped at its bound)
     serial_arena = _serial_arena(graph, chosen.schedule if chosen.name != LOW_MEMORY else serial_schedule(graph),
                                  plans, solver, options, t0)
     block = _schedule_block(graph, cands, chosen, first, result, serial_arena, streams=streams,
@@ -287,7 +304,7 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     return replace(result, solver=solver_block)
 
 
-def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan], solver: str, options: SolveOptions,
+def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,
                   t0: float) -> int:
     """The serial schedule's arena, for the report: from a plan already made, else from a heuristic solve
     (never a second exact solve: with a time limit that would double the work for one number)."""
@@ -295,7 +312,7 @@ def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan], solv
         return plans[(chosen.order, chosen.streams, chosen.events)].arena_bytes
     s = serial_schedule(graph)
     key = (s.order, s.streams, s.events)
-    if key in plans:
+    if plans.get(key) is not None:   # (None: its bound was over a memory budget, never solved)
         return plans[key].arena_bytes
     cheap = solver not in EXACT and not (solver == "auto" and options.time_limit is not None)
     return solve_schedule(graph, s, solver if cheap else "auto",

@@ -109,10 +109,11 @@ class Plan:
     def to_json(self, *, timings: bool = False) -> str:
         doc = self.to_dict(timings=timings)
         text = json_text(doc)
-        if text is not None:
+        # the free-form fields (the solver block, extra fields: from code) may write a key twice (``key_trouble``)
+        if text is not None and not key_trouble({k: v for k, v in doc.items() if k not in ("order", "events", "tensors")}):
             return text + "\n"
-        # a solver block or extra field from code: NaN, a numpy scalar, a set, nested too deep
-        key = next((k for k, v in doc.items() if not json_writable(v, depth=1)), None)
+        # a solver block or extra field from code: NaN, a numpy scalar, a set, nested too deep, a key written twice
+        key = next((k for k, v in doc.items() if not json_writable(v, depth=1)), "extra")   # (else: extra's own keys)
         raise PlanFormatError(f"plan: field {key!r} is not JSON that load_plan reads back ({json_trouble(doc)})")
 
     def save(self, path: str, *, timings: bool = False) -> None:
@@ -150,7 +151,40 @@ def json_trouble(value: Any, depth: int = 0) -> str | None:
         json.dumps(value, allow_nan=False, default=_json_int)
     except (TypeError, ValueError) as exc:
         return str(exc)
+    return key_trouble(value)
+
+
+def key_trouble(value: Any) -> str | None:
+    """Why ``json`` writes an object of ``value`` with one key twice, or None. It writes a key that is no string
+    as text (``1`` as "1", ``True`` as "true", ``None`` as "null"), so ``{1: a, "1": b}`` in a graph's ``attrs`` or
+    a plan's ``solver`` block (from code) became a file repeating "1", which the loaders refuse (a repeated key
+    is ambiguous). Call it on what ``json.dumps`` has written: a cyclic value would never end here."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if any(type(k) is not str for k in v):
+                names: dict[str, Any] = {}
+                for k in v:
+                    name = _json_key(k)
+                    if name in names:
+                        return f"keys {names[name]!r} and {k!r} are both written as {name!r}"
+                    names[name] = k
+            stack.extend(x for x in v.values() if isinstance(x, (dict, list, tuple)))
+        elif isinstance(v, (list, tuple)):
+            stack.extend(x for x in v if isinstance(x, (dict, list, tuple)))
     return None
+
+
+def _json_key(key: Any) -> str:
+    """The text ``json`` writes for a key (it writes only these types; others fail ``json.dumps`` first)."""
+    if isinstance(key, str):
+        return key
+    if key is True or key is False or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, float):
+        return float.__repr__(key)
+    return int.__repr__(key)
 
 
 def _json_int(value: Any) -> int:

@@ -261,6 +261,35 @@ def _run_case(cmd: list[str], case: str) -> str:
     raise MemplanError(f"bench scale: case {case} failed ({how}{': ' + why[-1] if why else ''})")
 
 
+CASE_KINDS = ("fanout", "wide", "chain", "chains", *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
+
+
+def child_main(argv: list[str] | None = None) -> int:
+    """One case, in the child process ``run`` starts: ``KIND N MODE [SOLVER [STREAMS]]``, its row as one JSON
+    line. Parsed like every memplan command line: a wrong or missing argument (a user running the module by
+    hand) was an IndexError or ValueError traceback, and an unknown kind silently measured a fan-out graph."""
+    from .. import argtypes
+    from ..errors import MemplanError
+    from ..solvers import SOLVER_NAMES
+
+    p = argtypes.OneLineParser(prog="python -m memplan.benchmarks.scale", who="memplan.benchmarks.scale",
+                               description="One case of 'memplan bench scale' (run that command for the suite).")
+    p.add_argument("kind", choices=CASE_KINDS)
+    p.add_argument("n", type=argtypes.at_most(argtypes.MAX_NODES, "nodes"))
+    p.add_argument("mode", choices=("serial", "auto", "natural"))
+    p.add_argument("solver", nargs="?", default="auto", choices=SOLVER_NAMES)
+    p.add_argument("streams", nargs="?", default="auto", type=argtypes.streams)
+    args = p.parse_args(argv)
+    if args.mode == "natural" and args.kind != "fanout":
+        p.error("argument mode: natural needs a generated schedule (kind fanout only)")
+    try:
+        row = measure(args.kind, args.n, args.mode, args.solver, args.streams)
+    except MemplanError as exc:
+        argtypes.print_error(str(exc), p.who)
+        return 2
+    print(json.dumps(row))
+    return 0
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4],
-                             sys.argv[5] if len(sys.argv) > 5 else "auto")))
+    sys.exit(child_main())

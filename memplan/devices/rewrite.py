@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ScheduleError
+from ..errors import GraphError, ScheduleError
 from ..graph import Graph, Node, Tensor
 from ..ops import COPY_OP
 
@@ -208,7 +208,12 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
         for node, src in copy_nodes.get(d, ()):
             nodes.append(node)
             ndev.append(src)
-    split = Graph(graph.name, tuple(tensors), tuple(nodes), graph.alignment)
+    try:
+        split = Graph(graph.name, tuple(tensors), tuple(nodes), graph.alignment)
+    except GraphError as exc:   # the copies' bytes took a graph within the limits past them: say so
+        copies = len(tensors) - first_copy
+        raise GraphError(f"split over {n} devices, graph {graph.name!r} with its {copies} COPY tensor(s) breaks a "
+                         f"graph limit: {exc} (give fewer devices)") from None
     return split, ndev, new_tdev, list(range(first_copy, len(tensors)))
 
 

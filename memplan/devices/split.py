@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import BudgetError, ScheduleError, named_options
 from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
-from ..planfile import MAX_STREAMS, Plan
+from ..planfile import INT64, MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
 from .partition import partition
 from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, units_of
@@ -96,7 +96,7 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
 
     check_graph(graph, "split_devices")
     check_devices(n)
-    _check_capacity_arg(device_capacity)
+    check_capacity_arg(device_capacity)
     cap = check_options(streams, None, max_events)
     units = units_of(graph)
     allowed, weight = cut_constraints(graph, units)
@@ -159,14 +159,17 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
 
 def check_capacity(graph: Graph, plan: Plan, device_capacity: int) -> None:
     """Single-device ``device_capacity``: the graph's weights plus the plan's arena must fit."""
-    _check_capacity_arg(device_capacity)
+    check_capacity_arg(device_capacity)
     weights = sum(t.size for i, t in enumerate(graph.tensors) if t.kind == "weight" and graph.root[i] == i)
     if weights + plan.arena_bytes > device_capacity:
         raise BudgetError(f"device 0 needs {weights} B of weights plus an arena of {plan.arena_bytes} B = "
                           f"{weights + plan.arena_bytes} B, over the device_capacity of {device_capacity} B")
 
 
-def _check_capacity_arg(device_capacity: Any) -> None:
+def check_capacity_arg(device_capacity: Any) -> None:
+    """``device_capacity`` is None or a byte count below 2**63, as ``memory_budget`` and the CLI's
+    ``--device-capacity`` are: ``plan()`` checks it on entry (a single-device plan checked it only after the
+    whole solve, so ``device_capacity=-1`` with a time limit spent that limit first, and 2**100 was taken)."""
     if device_capacity is not None and (isinstance(device_capacity, bool) or not isinstance(device_capacity, int)
-                                        or device_capacity < 0):
-        raise BudgetError(f"device_capacity must be a non-negative byte count, not {_short(device_capacity)}")
+                                        or not 0 <= device_capacity < INT64):
+        raise BudgetError(f"device_capacity must be a non-negative byte count below 2**63, not {_short(device_capacity)}")

@@ -9,13 +9,14 @@ hostile file gives a one-line error naming it, never a traceback or a hang.
 from __future__ import annotations
 
 import json
+import math
 import os  # (also: tests patch os.replace through here; the writer lives in memplan.files)
 from typing import Any
 
 from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, short_repr
 from ..files import MAX_FILE_BYTES, MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_text, json_depth, read_input
 from ..graph import Graph, check_graph, graph_from_dict
-from ..planfile import Plan, json_text, json_trouble, json_writable, plan_from_dict
+from ..planfile import Plan, json_text, json_trouble, json_writable, key_trouble, plan_from_dict
 
 __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
            "load_graph", "load_plan", "read_json", "save_graph", "save_plan"]
@@ -25,8 +26,9 @@ __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_wri
 def read_json(path: str, error: type[MemplanError]) -> Any:
     """Parse a JSON file within the documented limits (docs/format.md "Limits"), or raise ``error``
     naming the file: a regular file of at most ``MAX_FILE_BYTES``, nested at most ``MAX_JSON_DEPTH``
-    deep, without ``NaN``/``Infinity`` (not JSON), integers too long to parse, or a key repeated in one
-    object (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
+    deep, without ``NaN``/``Infinity`` (not JSON), numbers beyond a double's range (``1e400``: Python reads it
+    as infinity, which no writer writes back), integers too long to parse, or a key repeated in one object
+    (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
     data = read_input(path, error)
     if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
@@ -37,8 +39,10 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     del data  # the text alone while parsing: a large file is not held twice more
     if text.startswith("\ufeff"):  # refused as the CSV reader does; json said "decode using utf-8-sig"
         raise error(f"{path}: starts with a byte-order mark (U+FEFF); save it as UTF-8 without one")
+    numbers = _Numbers()
     try:
-        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        doc = json.loads(text, parse_constant=_no_constant, parse_float=numbers.parse,
+                         object_pairs_hook=numbers.unique_keys)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except _NotJson as exc:
@@ -49,6 +53,10 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         raise error(f"{path}: JSON nested too deeply") from None
     except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
         raise error(f"{path}: a number has too many digits (integers must lie below 2**63)") from None
+    found = numbers.where(doc) if numbers.seen else None
+    if found is not None:   # in a top-level field (an object without an id), or the document is an array
+        raise error(f"{path}: {_out_of_range_message(*found)}")
+    return doc
 
 
 class _NotJson(ValueError):
@@ -70,9 +78,80 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         return d
     seen: set[str] = set()
     key = next(k for k, _ in pairs if k in seen or seen.add(k))
+    raise _DuplicateKey(f"key {key!r} appears twice in one object{_of(d)} (a repeated key is ambiguous)")
+
+
+def _of(d: dict[str, Any]) -> str:
+    """`` of 'ID'`` for an object with a string ``id`` (a tensor, a node), else nothing."""
     eid = d.get("id")
-    where = f" of {eid!r}" if isinstance(eid, str) else ""
-    raise _DuplicateKey(f"key {key!r} appears twice in one object{where} (a repeated key is ambiguous)")
+    return f" of {eid!r}" if isinstance(eid, str) else ""
+
+
+_DOUBLE_RANGE = "JSON numbers are read as doubles, finite up to about 1.8e308"
+
+
+class _OutOfRange:
+    """A number literal past a double's range (``1e400``), held in its text until the object holding it is
+    complete and can be named: ``float`` made it ``inf``, which passed every reader of a free-form field
+    (``attrs``, a plan's ``solver`` block or extra fields) and was then refused when the file was written
+    back (``--graph-out`` after a whole multi-device plan), naming no input."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _Numbers:
+    """The number hooks of one ``read_json`` call. ``parse`` reads a fraction or exponent as a float, or as an
+    ``_OutOfRange`` beyond a double; ``unique_keys`` is ``_unique_keys``, and once such a literal was seen it
+    finds where: an object holding one (in a field, an array or an object within) is refused when it has an
+    ``id`` (a tensor, a node), named with the keys down to the number; an object without one is remembered for
+    the object around it, and the document's top level is looked at once parsed (``where``)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.held: dict[int, tuple[str, str]] = {}   # id() of an object holding one -> (its subscripts, the text)
+
+    def parse(self, text: str) -> float | _OutOfRange:
+        v = float(text)
+        if math.isfinite(v):
+            return v
+        self.seen = True
+        return _OutOfRange(text)
+
+    def unique_keys(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = _unique_keys(pairs)
+        if self.seen:
+            for key, value in pairs:
+                found = self.where(value)
+                if found is not None:
+                    at, text = f"[{key!r}]{found[0]}", found[1]
+                    if isinstance(d.get("id"), str):
+                        raise _DuplicateKey(_out_of_range_message(at, text, _of(d)))
+                    self.held[id(d)] = (at, text)
+                    break
+        return d
+
+    def where(self, value: Any) -> tuple[str, str] | None:
+        """(the subscripts from ``value`` down to an out-of-range number in it, its text), or None. Arrays are
+        walked (their indices are left out); an object was looked at, and remembered, by its own hook."""
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, _OutOfRange):
+                return "", v.text
+            if isinstance(v, dict):
+                if id(v) in self.held:
+                    return self.held[id(v)]
+            elif isinstance(v, list):
+                stack.extend(reversed(v))
+        return None
+
+
+def _out_of_range_message(at: str, text: str, of: str = "") -> str:
+    """The message for the number ``text`` past a double's range at the subscripts ``at`` (of an object ``of``)."""
+    return f"{'key ' + at + of + ': ' if at else ''}the number {text} is beyond the range of a double ({_DOUBLE_RANGE})"
 
 
 def _path(path, error) -> str:
@@ -103,7 +182,8 @@ def save_graph(graph: Graph, path: str) -> None:
     check_graph(graph, "save_graph")
     doc = graph.to_dict()
     text = json_text(doc)
-    if text is None:   # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep
+    # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep, a key written twice (``key_trouble``)
+    if text is None or any(key_trouble(e["attrs"]) for part in ("tensors", "nodes") for e in doc[part] if "attrs" in e):
         raise GraphError(f"{_unwritable(doc)}: attrs are not JSON that load_graph reads back ({json_trouble(doc)})")
     atomic_write_text(path, text + "\n")
 
