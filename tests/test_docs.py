@@ -285,3 +285,27 @@ def test_format_doc_multi_device_excerpt_is_what_memplan_plan_writes(tmp_path, m
             assert shown and all(t in doc["tensors"] for t in shown), shown
         else:
             assert doc[key] == value, key
+
+
+def test_benchmarks_doc_device_rows_are_what_bench_devices_measures():
+    """docs/benchmarks.md's ``memplan bench devices`` table: its 1B rows (the 8B ones take longer) are what
+    the suite measures now, cell by cell as the suite prints them."""
+    from memplan.benchmarks.devices import measure, model_graph
+
+    text = read(os.path.join(ROOT, "docs", "benchmarks.md"))
+    section = text[text.index("## Pipeline splits over devices"):]
+    rows = [line.strip("| ").split(" | ") for line in section.splitlines() if line.startswith("| llama-1b")]
+    assert len(rows) == 4
+    singles: dict = {}
+    for label, n, balance, costs, weights, arenas, single, copy_kib, xev, step, single_us in rows:
+        name = label.removeprefix("llama-")
+        graph, _ = model_graph(name)
+        if name not in singles:
+            singles[name] = memplan.plan(graph)
+        r = measure(graph, label, int(n), single=singles[name])
+        got = [f"{r['balance']:.3f}", "/".join(f"{c:.0f}" for c in r["stage_cost_us"]),
+               "/".join(f"{w / (1 << 30):.2f}" for w in r["weight_bytes"]),
+               "/".join(f"{a / (1 << 20):.2f}" for a in r["device_arena_bytes"]),
+               f"{r['single_arena_bytes'] / (1 << 20):.2f}", f"{r['copy_bytes'] / 1024:.1f}", str(r["cross_events"]),
+               f"{r['makespan_us']:.1f}", f"{r['single_makespan_us']:.1f}"]
+        assert got == [balance, costs, weights, arenas, single, copy_kib, xev, step, single_us], (label, n)
