@@ -201,7 +201,8 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("plan", help="plan arena offsets for a graph and write plan JSON")
     sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="plan JSON to write (atomically)")
-    sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
+    sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
+                    help="offset solver (default auto: the heuristics, and with --time-limit the exact solvers)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0)
     sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
@@ -316,7 +317,8 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="fit within this many bytes (exit 2 if no packing is found); default: minimise")
     sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")
-    sp.add_argument("--solver", default="search", choices=SOLVER_NAMES)
+    sp.add_argument("--solver", default="search", choices=SOLVER_NAMES,
+                    help="offset solver (default search: minimalloc's branch and bound)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0)
     sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1)

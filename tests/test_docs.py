@@ -250,3 +250,62 @@ def test_format_doc_names_every_bench_list_option(capsys):
                 listed.add(opt.group(1))
     assert listed, "could not read the list options off memplan bench --help"
     assert listed - named == set()
+
+
+def test_readme_api_table_is_memplan_all():
+    """README's "Python API" table names every name ``memplan.__all__`` exports, and each name in its
+    first column is one of them (a name dropped from the package, or added without a line, fails)."""
+    text = read(README)
+    section = text[text.index("## Python API"):]
+    section = section[:section.index("\n## ", 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = {name for row in rows for name in re.findall(r"`(\w+)`", row.split(" | ")[0])}
+    mentioned = set(re.findall(r"`(\w+)`", section))
+    assert listed - set(memplan.__all__) == set(), "README's API table names what memplan does not export"
+    assert set(memplan.__all__) - mentioned == set(), "memplan exports names README's API table leaves out"
+
+
+def test_format_doc_multi_device_excerpt_is_what_memplan_plan_writes(tmp_path, monkeypatch):
+    """docs/format.md's multi-device plan excerpt is ``memplan plan`` of the bundled chain graph over two
+    devices: its fields in the file's order, its order and events, and every tensor entry it shows."""
+    import json
+
+    text = read(os.path.join(ROOT, "docs", "format.md"))
+    section = text[text.index("## Multi-device plans"):]
+    excerpt = json.loads(section.split("```json\n")[1].split("```", 1)[0])
+    monkeypatch.chdir(tmp_path)
+    assert main(["example", "-o", "ex"]) == 0
+    assert main(["plan", "ex/chain.json", "-o", "plan.json", "--devices", "2", "--graph-out", "split.json",
+                 "-q"]) == 0
+    doc = json.loads((tmp_path / "plan.json").read_text())
+    assert [k for k in doc if k in excerpt] == list(excerpt)
+    for key, value in excerpt.items():
+        if key == "tensors":
+            shown = [t for t in value if t != "..."]
+            assert shown and all(t in doc["tensors"] for t in shown), shown
+        else:
+            assert doc[key] == value, key
+
+
+def test_benchmarks_doc_device_rows_are_what_bench_devices_measures():
+    """docs/benchmarks.md's ``memplan bench devices`` table: its 1B rows (the 8B ones take longer) are what
+    the suite measures now, cell by cell as the suite prints them."""
+    from memplan.benchmarks.devices import measure, model_graph
+
+    text = read(os.path.join(ROOT, "docs", "benchmarks.md"))
+    section = text[text.index("## Pipeline splits over devices"):]
+    rows = [line.strip("| ").split(" | ") for line in section.splitlines() if line.startswith("| llama-1b")]
+    assert len(rows) == 4
+    singles: dict = {}
+    for label, n, balance, costs, weights, arenas, single, copy_kib, xev, step, single_us in rows:
+        name = label.removeprefix("llama-")
+        graph, _ = model_graph(name)
+        if name not in singles:
+            singles[name] = memplan.plan(graph)
+        r = measure(graph, label, int(n), single=singles[name])
+        got = [f"{r['balance']:.3f}", "/".join(f"{c:.0f}" for c in r["stage_cost_us"]),
+               "/".join(f"{w / (1 << 30):.2f}" for w in r["weight_bytes"]),
+               "/".join(f"{a / (1 << 20):.2f}" for a in r["device_arena_bytes"]),
+               f"{r['single_arena_bytes'] / (1 << 20):.2f}", f"{r['copy_bytes'] / 1024:.1f}", str(r["cross_events"]),
+               f"{r['makespan_us']:.1f}", f"{r['single_makespan_us']:.1f}"]
+        assert got == [balance, costs, weights, arenas, single, copy_kib, xev, step, single_us], (label, n)

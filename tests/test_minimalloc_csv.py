@@ -24,6 +24,22 @@ def test_parse_and_problem():
     assert p.sizes.tolist() == [4] * 5 and p.upper.tolist() == [3, 9, 9, 21, 21]
 
 
+@pytest.mark.parametrize("solver", ["auto", "greedy", "size", "search", "cpsat", "ggml"])
+def test_solve_names_a_problem_that_is_no_buffer_problem(solver):
+    """``solvers.solve`` of a CSV table (not its ``problem()``), None or a list is a SolverError naming what
+    it got, whatever the solver: each solver failed on it with its own TypeError or AttributeError."""
+    from memplan.errors import SolverError
+    from memplan.solvers import solve
+
+    table = parse_csv(TEXT, "x.csv")
+    with pytest.raises(SolverError, match=r"BufferProblem, not CsvTable .*pass table\.problem\(\)"):
+        solve(table, solver)
+    for bad in (None, [1, 2]):
+        with pytest.raises(SolverError, match=f"BufferProblem, not {type(bad).__name__}"):
+            solve(bad, solver)
+    assert solve(table.problem(), solver).arena >= 12
+
+
 def test_output_repeats_input_columns_plus_offset():
     t = parse_csv("size,id,upper,lower,note\n4,a,2,0,x\n4,b,3,1,y\n", "y.csv")
     sol = solve_table(t, 8)

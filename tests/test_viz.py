@@ -180,6 +180,7 @@ def test_tutorial_runs(tmp_path, monkeypatch, capsys):
     """docs/tutorial.md: its ONNX and API Python blocks and every `memplan ...` command run as written."""
     need("onnx")
     need("matplotlib")
+    import pathlib
     import re
     import shlex
 
@@ -191,6 +192,12 @@ def test_tutorial_runs(tmp_path, monkeypatch, capsys):
         assert main(shlex.split(cmd)[1:]) == 0, cmd
     out = capsys.readouterr().out
     assert re.search(r"streams +[2-9]", out) and "plan.json: safe" in out
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "tutorial.md").read_text()
+    shown = [ln for ln in re.search(r"```\n(graph +encoder\n.*?)```", text, re.S).group(1).splitlines() if ln != "..."]
+    assert len(shown) >= 8 and set(shown) <= set(out.splitlines()), "tutorial's `memplan show` output is stale"
+    quoted = re.search(r"^    (memplan: error: encoder\.onnx: .*)$", text, re.M).group(1)
+    assert main(["import", "encoder.onnx", "-o", "unbatched.json"]) == 2
+    assert capsys.readouterr().err.strip() == quoted and not (tmp_path / "unbatched.json").exists()
     trace = json.loads((tmp_path / "trace.json").read_text())
     assert any(e["ph"] == "s" for e in trace["traceEvents"])
     assert (tmp_path / "memmap-time.png").stat().st_size > 5000

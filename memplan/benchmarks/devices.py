@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar="N", help="device counts to split over, each at most once (default 2 4)")
     p.add_argument("--streams", type=argtypes.streams, default=None,
                    help="per-device streams (N or auto; default serial)")
-    p.add_argument("--solver", default="auto", choices=SOLVER_NAMES)
+    p.add_argument("--solver", default="auto", choices=SOLVER_NAMES, help="offset solver (default auto)")
 
 
 def model_graph(name: str):

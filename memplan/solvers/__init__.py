@@ -55,6 +55,9 @@ def check_options(options) -> SolveOptions:
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
     buffers (a solver bug). Exact solvers raise BudgetError when nothing fits ``problem.capacity``."""
+    if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
+        raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
+                          + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
     check_options(options)
     sol = get_solver(solver)(problem, options)
     check_solution(problem, sol)
