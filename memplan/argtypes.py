@@ -222,7 +222,8 @@ def size(text: str) -> int:
     Digits are ASCII, as for counts."""
     m = _SIZE.fullmatch(text)
     if not m:   # the text as given: 'K' is no byte count ('' named nothing)
-        raise argparse.ArgumentTypeError(f"not a byte count: {text!r} ({_DIGITS} and an optional K, M, G or T)")
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r} ({_DIGITS}, an optional fraction and exponent, "
+                                         "and an optional K, M, G or T)")
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get((m["unit"] or "").upper(), 1)
     number = m["number"]
     v: int | decimal.Decimal
