@@ -415,6 +415,49 @@ def test_a_functionalized_programs_state_updates_reach_its_buffers_and_inputs(st
             assert torch.equal(ep.state_dict[name], t), name
 
 
+class BufferTakesTheInputsOldValue(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("buf", torch.zeros(6))
+
+    def forward(self, x, acc):
+        self.buf.copy_(acc)   # functionalized: the buffer's new value is the placeholder acc (its old value)
+        acc.add_(1)
+        return x + self.buf
+
+
+class BufferTakesAnotherBuffersOldValue(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.arange(12.).view(2, 6))   # registered first: its update is first
+        self.register_buffer("a", torch.zeros(6))
+
+    def forward(self, x):
+        self.a.copy_(self.b[1])   # a's new value is a view of b's old value
+        self.b.add_(1)
+        return x + self.a
+
+
+@pytest.mark.parametrize("module", [BufferTakesTheInputsOldValue, BufferTakesAnotherBuffersOldValue])
+def test_a_state_update_whose_source_another_update_overwrites(module):
+    """A functionalized update whose new value is the old value of state another update writes (the caller's
+    input, another buffer): the updates were copied one after another, so the buffer took the other's *new*
+    value (``buf`` = ``acc + 1``, ``a`` = ``b[1] + 1``). The sources are read before any copy now."""
+    m, ref = module(), module()
+    x = torch.randn(6)
+    ins = (x, torch.randn(6)) if module is BufferTakesTheInputsOldValue else (x,)
+    ep = torch.export.export(m, tuple(t.clone() for t in ins)).run_decompositions()
+    c = compile(ep, tuple(t.clone() for t in ins), streams=1, poison=True)
+    mine, theirs = [t.clone() for t in ins], [t.clone() for t in ins]
+    for _ in range(2):
+        mine[0], theirs[0] = (x := torch.randn(6)), x.clone()
+        with torch.no_grad():
+            _same(c(*mine), ref(*theirs))
+        assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+        for name, t in ref.state_dict().items():
+            assert torch.equal(ep.state_dict[name], t), name
+
+
 class CountsAndProjects(nn.Module):
     def __init__(self):
         super().__init__()
