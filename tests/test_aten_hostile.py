@@ -458,6 +458,39 @@ def test_a_state_update_whose_source_another_update_overwrites(module):
             assert torch.equal(ep.state_dict[name], t), name
 
 
+class StepsItsParameter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(16))
+        self.lin = nn.Linear(16, 16)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.w.mul_(0.5).add_(x[0])   # the new value: no later node reads it
+        for _ in range(3):
+            x = self.lin(x).tanh()         # later intermediates that may take its bytes
+        return x
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_functionalized_parameter_update_reaches_the_parameter(streams):
+    """A parameter written in place under no_grad is a ``PARAMETER_MUTATION`` output once functionalized: it was
+    skipped as "not a user output" (the parameter never changed, and the importer planned its new value as an
+    intermediate no one reads). Now it is a planned output copied into the parameter after each call."""
+    m, ref = StepsItsParameter(), StepsItsParameter()
+    ref.load_state_dict(m.state_dict())
+    ep = torch.export.export(m, (torch.randn(1, 16),)).run_decompositions()
+    c = compile(ep, (torch.randn(1, 16),), streams=streams, poison=True)
+    assert c.stats.buffer_writebacks == 1
+    g, (_kind, _name, _into, (_where, tid)) = c.program.graph, c.program.mutations[0]
+    assert g.tensors[g.root[g.tensor_index[tid]]].kind == "output"   # lives to the end of the call
+    for _ in range(3):   # (1, 16): the later intermediates are the new value's size, so could take its bytes
+        x = torch.randn(1, 16)
+        with torch.no_grad():
+            _same(c(x), ref(x))
+        assert torch.equal(ep.state_dict["w"], ref.w)
+
+
 class CountsAndProjects(nn.Module):
     def __init__(self):
         super().__init__()

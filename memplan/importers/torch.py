@@ -304,7 +304,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     if s.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
                     and hasattr(s.arg, "name")}
     out_names = [s.arg.name for s in sig.output_specs
-                 if s.kind in (OutputKind.USER_OUTPUT, OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION)
+                 if s.kind in (OutputKind.USER_OUTPUT, OutputKind.BUFFER_MUTATION, OutputKind.PARAMETER_MUTATION,
+                               OutputKind.USER_INPUT_MUTATION)
                  and hasattr(s.arg, "name")]
 
     recs: dict[str, _Rec] = {}
