@@ -103,6 +103,26 @@ def test_masked_fill_as_where_is_eager_bitwise():
         assert kind == "exact" and torch.equal(out, x.masked_fill(mask, value)), dtype
 
 
+@pytest.mark.parametrize(("dtype", "raw"), [
+    (torch.float32, [0x7F800001, -0x007FFFFF, 0x7FC12345, -0x80000000]),   # signalling (both signs), payload, -0.0
+    (torch.float16, [0x7C01, -0x03FF, 0x7E01, -0x0200, -0x8000]),          # sNaN, -sNaN, payload, -qNaN, -0.0
+    (torch.bfloat16, [0x7F81, -0x0040, 0x7FC1, -0x8000]),                  # sNaN, -qNaN, payload, -0.0
+    (torch.float64, [0x7FF0000000000001, -0x8000000000000000])])
+def test_masked_fill_with_a_nan_value_fills_eagers_bits(dtype, raw):
+    """Eager's kernel fills with ``value.item()`` converted back on the host: a NaN comes back quieted (float32),
+    as ``0x7E00`` with its sign (half) or ``0x7FC0`` (bfloat16); ``where`` alone copied the value's own bits.
+    The CPU kernel takes the same host conversion as the CUDA one."""
+    as_int = {2: torch.int16, 4: torch.int32, 8: torch.int64}[dtype.itemsize]
+    x = torch.randn(3, 4).to(dtype)
+    mask = torch.tensor([[True], [False], [True]])
+    for r in raw:
+        value = torch.tensor(r, dtype=as_int).view(dtype)
+        out = torch.empty(3, 4, dtype=dtype)
+        kind, run, _ = capturable._masked_fill(torch, {"self": x, "mask": mask, "value": value}, out)
+        run()
+        assert torch.equal(out.view(as_int), x.masked_fill(mask, value).view(as_int)), (dtype, hex(r))
+
+
 def test_lowering_choice_on_a_device_stand_in():
     """Only on CUDA, only a same-device 0-dim value of the input's dtype, only an out of the result's shape."""
     m = torch.device("meta")

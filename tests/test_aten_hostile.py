@@ -415,6 +415,82 @@ def test_a_functionalized_programs_state_updates_reach_its_buffers_and_inputs(st
             assert torch.equal(ep.state_dict[name], t), name
 
 
+class BufferTakesTheInputsOldValue(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("buf", torch.zeros(6))
+
+    def forward(self, x, acc):
+        self.buf.copy_(acc)   # functionalized: the buffer's new value is the placeholder acc (its old value)
+        acc.add_(1)
+        return x + self.buf
+
+
+class BufferTakesAnotherBuffersOldValue(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.arange(12.).view(2, 6))   # registered first: its update is first
+        self.register_buffer("a", torch.zeros(6))
+
+    def forward(self, x):
+        self.a.copy_(self.b[1])   # a's new value is a view of b's old value
+        self.b.add_(1)
+        return x + self.a
+
+
+@pytest.mark.parametrize("module", [BufferTakesTheInputsOldValue, BufferTakesAnotherBuffersOldValue])
+def test_a_state_update_whose_source_another_update_overwrites(module):
+    """A functionalized update whose new value is the old value of state another update writes (the caller's
+    input, another buffer): the updates were copied one after another, so the buffer took the other's *new*
+    value (``buf`` = ``acc + 1``, ``a`` = ``b[1] + 1``). The sources are read before any copy now."""
+    m, ref = module(), module()
+    x = torch.randn(6)
+    ins = (x, torch.randn(6)) if module is BufferTakesTheInputsOldValue else (x,)
+    ep = torch.export.export(m, tuple(t.clone() for t in ins)).run_decompositions()
+    c = compile(ep, tuple(t.clone() for t in ins), streams=1, poison=True)
+    mine, theirs = [t.clone() for t in ins], [t.clone() for t in ins]
+    for _ in range(2):
+        mine[0], theirs[0] = (x := torch.randn(6)), x.clone()
+        with torch.no_grad():
+            _same(c(*mine), ref(*theirs))
+        assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+        for name, t in ref.state_dict().items():
+            assert torch.equal(ep.state_dict[name], t), name
+
+
+class StepsItsParameter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(16))
+        self.lin = nn.Linear(16, 16)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.w.mul_(0.5).add_(x[0])   # the new value: no later node reads it
+        for _ in range(3):
+            x = self.lin(x).tanh()         # later intermediates that may take its bytes
+        return x
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_functionalized_parameter_update_reaches_the_parameter(streams):
+    """A parameter written in place under no_grad is a ``PARAMETER_MUTATION`` output once functionalized: it was
+    skipped as "not a user output" (the parameter never changed, and the importer planned its new value as an
+    intermediate no one reads). Now it is a planned output copied into the parameter after each call."""
+    m, ref = StepsItsParameter(), StepsItsParameter()
+    ref.load_state_dict(m.state_dict())
+    ep = torch.export.export(m, (torch.randn(1, 16),)).run_decompositions()
+    c = compile(ep, (torch.randn(1, 16),), streams=streams, poison=True)
+    assert c.stats.buffer_writebacks == 1
+    g, (_kind, _name, _into, (_where, tid)) = c.program.graph, c.program.mutations[0]
+    assert g.tensors[g.root[g.tensor_index[tid]]].kind == "output"   # lives to the end of the call
+    for _ in range(3):   # (1, 16): the later intermediates are the new value's size, so could take its bytes
+        x = torch.randn(1, 16)
+        with torch.no_grad():
+            _same(c(x), ref(x))
+        assert torch.equal(ep.state_dict["w"], ref.w)
+
+
 class CountsAndProjects(nn.Module):
     def __init__(self):
         super().__init__()

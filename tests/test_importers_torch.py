@@ -427,3 +427,48 @@ def test_an_op_fake_tensors_cannot_size_is_named_with_the_reason():
     with pytest.raises(GraphError, match=r"^torch\.export failed for LeastSquares: aten\.linalg_lstsq\.default: its "
                                          r"output shape depends on its input's values .*\(DynamicOutputShapeException\)$"):
         memplan.from_torch(LeastSquares(), (torch.randn(4, 6),))
+
+
+class StepsUnderNoGrad(nn.Module):
+    def __init__(self, view: bool):
+        super().__init__()
+        self.w, self.view = nn.Parameter(torch.zeros(6)), view
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.w.add_(1)
+            y = self.w if self.view else torch.zeros(6)   # the block returns a view of what it wrote, or not
+        return x + self.w + y
+
+
+class LocalsUnderNoGrad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(6))
+
+    def forward(self, x):
+        with torch.no_grad():
+            y = torch.zeros(6)
+            y[0] = 2                        # writes only what the block made
+            v = self.w[1:3]                 # and returns a view of an operand it does not write
+        with torch.autocast("cpu", enabled=False):
+            z = x * 2
+        return x + y + z + v.sum()
+
+
+@pytest.mark.parametrize("view", [True, False])
+def test_an_in_place_write_inside_a_no_grad_block_is_a_graph_error(view):
+    """``with torch.no_grad(): self.w.add_(1)`` in forward exports as ``wrap_with_set_grad_enabled`` over a
+    subgraph whose write the importer did not see: with the block returning a view of ``w`` the node was a
+    view (the ATen executor ran it once, at compile: every call returned the first call's result); otherwise no
+    edge ordered the write against ``w``'s other readers. Refused naming the node; the decomposed program
+    (the write inlined) imports; a block writing only its own tensors still imports."""
+    x = torch.randn(6)
+    with pytest.raises(GraphError, match=r"node '\w+' \(wrap_with_set_grad_enabled\): writes its operand in place "
+                                         r"inside a torch\.no_grad\(\)/autocast block \(subgraph node 'add_'\).*"
+                                         r"decompose=True"):
+        memplan.from_torch(StepsUnderNoGrad(view), (x,))
+    g = memplan.from_torch(StepsUnderNoGrad(view), (x,), decompose=True)
+    assert not any("wrap_with" in n.op for n in g.nodes)
+    g = memplan.from_torch(LocalsUnderNoGrad(), (x,))
+    assert sum("wrap_with" in n.op for n in g.nodes) == 2

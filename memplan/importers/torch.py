@@ -304,7 +304,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     if s.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
                     and hasattr(s.arg, "name")}
     out_names = [s.arg.name for s in sig.output_specs
-                 if s.kind in (OutputKind.USER_OUTPUT, OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION)
+                 if s.kind in (OutputKind.USER_OUTPUT, OutputKind.BUFFER_MUTATION, OutputKind.PARAMETER_MUTATION,
+                               OutputKind.USER_INPUT_MUTATION)
                  and hasattr(s.arg, "name")]
 
     recs: dict[str, _Rec] = {}
@@ -382,6 +383,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if n.op != "call_function":
             raise GraphError(f"{where}: unsupported FX op {n.op!r}")
         _check_not_vmapped(n, where)
+        _check_block_writes(torch, ep.graph_module, n, where)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
@@ -792,6 +794,63 @@ def _check_not_vmapped(n: Any, where: str) -> None:
         raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
                          "its batched tensors have no plannable layout; import the decomposed program "
                          "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
+
+
+def _check_block_writes(torch, owner: Any, n: Any, where: str) -> None:
+    """Refuse a higher-order op whose subgraph writes one of its operands in place: a ``torch.no_grad()`` or
+    ``autocast`` block in ``forward`` (``with torch.no_grad(): self.w.add_(1)``) exports as
+    ``wrap_with_set_grad_enabled`` / ``wrap_with_autocast`` over a subgraph this importer does not look into.
+
+    Why: the write was invisible. Where the block returned a view of the written tensor, the node was taken for
+    a view, which the ATen executor runs once at build time: the parameter was written once, at ``compile``, and
+    never by a call (every call returned the first call's result, silently). Otherwise nothing ordered the
+    write against the written tensor's other readers. ``run_decompositions()`` inlines such blocks (their
+    writes become ordinary in-place ops, or state updates once functionalized), and that program imports."""
+    written = _block_write(torch, owner, n)
+    if written is not None:
+        raise GraphError(f"{where}: writes its operand in place inside a torch.no_grad()/autocast block (subgraph "
+                         f"node {written!r}), which cannot be planned as one op; import the decomposed program "
+                         "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
+
+
+def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
+    """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
+    memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to
+    tensors the subgraph makes itself are its own business."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    if n.op != "call_function" or not isinstance(n.target, torch._ops.HigherOrderOperator) or depth > 32:
+        return None
+    for arg in _flat_nodes(torch, (n.args, n.kwargs)):
+        if arg.op != "get_attr":
+            continue
+        sub = owner
+        for part in str(arg.target).split("."):
+            sub = getattr(sub, part, None)
+        if not isinstance(sub, torch.fx.GraphModule):
+            continue
+        inputs = set()
+        for p in sub.graph.nodes:
+            val = p.meta.get("val")
+            if p.op == "placeholder" and isinstance(val, torch.Tensor):
+                try:
+                    inputs.add(StorageWeakRef(val.untyped_storage()))
+                except (NotImplementedError, RuntimeError):
+                    pass
+        nodes = {m.name: m for m in sub.graph.nodes}
+        for m in sub.graph.nodes:
+            for name in written_args(torch, m):
+                val = nodes[name].meta.get("val") if name in nodes else None
+                try:
+                    hit = not isinstance(val, torch.Tensor) or StorageWeakRef(val.untyped_storage()) in inputs
+                except (NotImplementedError, RuntimeError):
+                    hit = True
+                if hit:
+                    return m.name
+            inner = _block_write(torch, sub, m, depth + 1)
+            if inner is not None:
+                return inner
+    return None
 
 
 def _symbolic(d: Any) -> str:

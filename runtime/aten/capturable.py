@@ -7,8 +7,9 @@ Each lowering here computes the same result with device work alone:
 
 - ``masked_fill`` with a 0-dim ``value`` tensor on the result's device (a constant the executor moved to the
   device, SEW-D's ``finfo.min``): eager's CUDA kernel reads ``value.item()``; ``where(mask, value, self)``
-  picks the same element bits with no host read, so it replaces it in every mode (bitwise eager's result,
-  one host round trip fewer per call);
+  picks the same element bits with no host read (a NaN value first made what eager's host conversion makes
+  of it: ``_host_nan``), so it replaces it in every mode (bitwise eager's result, one host round trip fewer
+  per call);
 - ``transformers::grouped_mm_fallback`` (the experts' product transformers exports for weights that are not
   bfloat16: Mixtral, GraniteMoE, DeepSeek-V3... in float32 or float16): eager reads the group ends with
   ``offs.tolist()`` and runs one ``mm`` per non-empty group. Outside a capture the launch runs exactly that
@@ -52,7 +53,30 @@ def _masked_fill(torch, named: Mapping[str, Any], out) -> Lowering | None:
         return None
     if mask.dtype != torch.bool or tuple(torch.broadcast_shapes(mask.shape, x.shape)) != tuple(out.shape):
         return None
-    return "exact", lambda: torch.where(mask, value, x, out=out), 0
+    if x.dtype.is_complex or (x.dtype.is_floating_point and x.dtype.itemsize == 1):
+        return None   # how the host conversion leaves their NaNs is not modelled (``_host_nan``): eager's kernel
+    nan = _host_nan(torch, x.dtype)
+    if nan is None:
+        return "exact", lambda: torch.where(mask, value, x, out=out), 0
+    as_int, keep, ones = nan
+
+    def run():
+        # eager's kernel fills with ``value.item()`` converted back to the dtype on the host, which quiets a
+        # NaN (and in half precision drops its payload, in bfloat16 its sign too): the same here, on the device
+        bits = value.view(as_int)
+        torch.where(mask, torch.where(value.isnan(), ((bits & keep) | ones).view(value.dtype), value), x, out=out)
+    return "exact", run, 0
+
+
+def _host_nan(torch, dtype) -> tuple[Any, int, int] | None:
+    """How eager's ``masked_fill`` leaves a NaN value of ``dtype``, as (integer dtype of its width, bits kept,
+    bits set), or None where it keeps the NaN's bits. Why: its kernel reads ``value.item()`` (a double) and
+    converts it back with c10's host conversions: float32 via double quiets a signalling NaN (payload kept),
+    half's ``fp16_ieee_from_fp32_value`` gives ``0x7E00`` with the sign, bfloat16's ``round_to_nearest_even``
+    gives ``0x7FC0``; float64 and integers come back as they were. ``where`` copies the value's bits as they
+    are, so a NaN with a payload or a sign filled other bits than eager's."""
+    return {torch.float32: (torch.int32, -1, 0x00400000), torch.float16: (torch.int16, -0x8000, 0x7E00),
+            torch.bfloat16: (torch.int16, 0, 0x7FC0)}.get(dtype)
 
 
 def _grouped_mm(torch, op, named: Mapping[str, Any], out) -> Lowering | None:

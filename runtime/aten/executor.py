@@ -76,7 +76,7 @@ class Executor:
                                  if root in self.program.weights}
         # a functionalized program's updates: its inputs' final values are outputs, copied back per call
         # like the inputs an unfunctionalized one writes in place; its buffers', into the buffers
-        self._buffer_updates: list[tuple[Any, tuple]] = []
+        self._buffer_updates: list[tuple[Any, tuple, bool]] = []
         for kind, name, into, src in program.mutations:
             if kind == "input":
                 if src[0] not in ("arena", "weight") or into in self._written:
@@ -84,8 +84,9 @@ class Executor:
                                             f"{src[1]!r}, which the executor cannot copy back (no planned tensor)")
                 self._written[into] = self._source(src)
             elif kind == "buffer":
-                self._buffer_updates.append((into, src))
+                self._buffer_updates.append((into, src, False))
                 self._written_weights[name] = into
+        self._buffer_updates = [(into, src, self._overwritten_source(src)) for into, src, _ in self._buffer_updates]
         self._any_weight_spans = _spans_by_storage(self.torch, self.program.weights) if self._written else {}
         self._written_weight_spans = _spans_by_storage(self.torch, self._written_weights)
         # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
@@ -172,12 +173,35 @@ class Executor:
             return self.layout.views.get(v, self.program.weights.get(v))
         return self.layout.views[v]
 
-    def _update_buffers(self, tensors: list) -> None:
+    def _overwritten_source(self, src: tuple) -> bool:
+        """Whether a buffer update's source may be overwritten by the state copies that end a call before it is
+        read: a caller's input the write-back overwrites (``self.buf.copy_(acc); acc.add_(1)``: the buffer takes
+        ``acc``'s old value, the placeholder), or a module tensor that another (or its own) update targets
+        (``self.a.copy_(self.b[1]); self.b.add_(1)``: ``a`` takes a view of ``b``'s old value)."""
+        if src[0] == "input":
+            return src[1] in self._written
+        if src[0] != "weight":
+            return False   # an arena tensor: no state copy writes the arena
+        value = self._source(src)
+        return any(_share_memory(value, into) for into, _src, _snap in self._buffer_updates)
+
+    def _buffer_values(self, tensors: list) -> list[tuple[Any, Any]]:
+        """(buffer, its new value) per update of a functionalized program, read before any of the state copies
+        that end a call: a source those copies may overwrite is cloned first (``_overwritten_source``). Copied
+        one after another as they were, a buffer took another update's *new* value where the program gave it
+        the old one."""
+        out = []
+        for into, src, snapshot in self._buffer_updates:
+            value = tensors[src[1]] if src[0] == "input" else self._source(src)
+            out.append((into, value.clone() if snapshot else value))
+        return out
+
+    @staticmethod
+    def _update_buffers(values: list[tuple[Any, Any]]) -> None:
         """Copy a functionalized program's new buffer values into the buffers, as eager's in-place ops leave
         them. Why after the call: the program reads each buffer's old value and only returns the new one
         (``BUFFER_MUTATION`` outputs, which live in the arena to the end of the call)."""
-        for into, src in self._buffer_updates:
-            value = self._caller_inputs[src[1]] if src[0] == "input" else self._source(src)
+        for into, value in values:
             into.copy_(value)
 
     def _write_back(self, tensors: list) -> None:
@@ -259,8 +283,9 @@ class Executor:
                 self.issuer.replay()
             else:
                 self.issuer.issue(delays)
+            updates = self._buffer_values(tensors)   # before the write-back: a source may be a written input
             self._write_back(tensors)
-            self._update_buffers(tensors)
+            self._update_buffers(updates)
         self.calls += 1
         if self.calls == 1 and self.layout.arena.untyped_storage().data_ptr() != self._storage:
             raise AtenExecutorError("the arena's storage moved during a call: an out= op resized a view")

@@ -56,7 +56,8 @@ class Program:
     #: specialized the program to that value, so a call must pass the same
     user_consts: tuple[tuple[int, str, Any], ...] = ()
     #: a functionalized program's state updates (``run_decompositions()`` turns ``buf.add_(x)`` into an
-    #: output ``BUFFER_MUTATION``): ("buffer", its name, the module's tensor, source) or ("input", its graph
+    #: output ``BUFFER_MUTATION``, a parameter's ``PARAMETER_MUTATION``): ("buffer", its name, the module's
+    #: tensor, source) or ("input", its graph
     #: id, user input index, source), ``source`` as in ``user_outputs``; the executor copies each into place
     #: after every call
     mutations: tuple[tuple[str, str, Any, Any], ...] = ()
@@ -135,12 +136,15 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         return ("weight" if root.kind == "weight" else "arena", tid)
 
     for s, a in zip(sig.output_specs, flat_out):
-        if s.kind == OutputKind.BUFFER_MUTATION:
+        # a parameter written in place under no_grad (``with torch.no_grad(): self.w.add_(1)``) is a state update
+        # as a buffer's is: skipped as "not a user output", the parameter was never written
+        if s.kind in (OutputKind.BUFFER_MUTATION, OutputKind.PARAMETER_MUTATION):
             where = s.target
             src = source(a)
             into = state.get(where) if where in state else consts.get(where)
             if not isinstance(into, torch.Tensor) or src[0] == "const":
-                raise AtenExecutorError(f"output {getattr(s.arg, 'name', s.arg)!r} updates buffer {where!r}, "
+                what = "buffer" if s.kind == OutputKind.BUFFER_MUTATION else "parameter"
+                raise AtenExecutorError(f"output {getattr(s.arg, 'name', s.arg)!r} updates {what} {where!r}, "
                                         "which is in neither the state dict nor the program's constants")
             mutations.append(("buffer", where, into, src))
             continue
