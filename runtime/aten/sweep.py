@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from memplan.argtypes import OneLineParser, print_error
+from memplan.argtypes import real as strict_real
 from memplan.errors import GraphError, MemplanError
 from memplan.files import atomic_write_text, check_writable
 from runtime.aten import compile as aten_compile
@@ -1037,9 +1038,10 @@ def run_case(case, dev, modes, emit) -> None:
 
 
 def _budget(text: str) -> float:
+    """Seconds as ``memplan`` reads a number (``float()`` also took '１', ' 5' and '1_0')."""
     try:
-        v = float(text)
-    except ValueError:
+        v = strict_real(text, "a number")
+    except argparse.ArgumentTypeError:
         v = float("nan")
     if not 0 < v < 1e7:   # nan and inf fail too
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 1e7)")

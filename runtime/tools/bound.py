@@ -125,11 +125,21 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="1", help="comma-separated rows per step (default 1)")
     ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, out_path, tool_error
+    from ..tool_args import (
+        ToolArgError,
+        at_least,
+        config_list,
+        int_list,
+        llama_graphs,
+        need_pycuda,
+        out_path,
+        tool_error,
+    )
 
     try:
         configs, batches = config_list(a.configs), int_list(a.batches, "--batches")
         at_least(a.rounds, "--rounds", 1)
+        llama_graphs(configs, batches)
         out_path(a.out)
         need_pycuda()
     except ToolArgError as exc:

@@ -79,11 +79,12 @@ def main(argv=None) -> int:
     ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
     ap.add_argument("--out", default="runtime_profile.json")
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, at_least, config_list, need_pycuda, out_path, tool_error
+    from ..tool_args import ToolArgError, at_least, config_list, llama_graphs, need_pycuda, out_path, tool_error
 
     try:
         configs = config_list(a.configs)
         at_least(a.batch, "--batch", 1)
+        llama_graphs(configs, [a.batch], [a.fuse])
         out_path(a.out)
         need_pycuda()
     except ToolArgError as exc:
