@@ -162,12 +162,16 @@ def llama_graphs(configs, batches, fuses=(L.DEFAULT_FUSE,), **overrides) -> None
 
 def out_path(path: str | None, option: str = "--out") -> None:
     """Refuse, before a run of minutes, an output the run could not write at its end (a missing directory,
-    a directory, a read-only file): the results were lost after the whole run."""
+    a directory, a read-only file): the results were lost after the whole run. '-' (standard output, to
+    ``memplan``) is refused too: these tools print their progress there, and some rewrite the file after every
+    row, so the JSON came out as several documents between progress lines."""
     if not path:
         return
     from memplan.errors import MemplanError
-    from memplan.files import check_writable
+    from memplan.files import check_writable, is_stdout
 
+    if is_stdout(path):
+        raise ToolArgError(f"{option} -: the progress goes to standard output; give a file name")
     try:
         check_writable(path, option)
     except MemplanError as exc:

@@ -139,7 +139,9 @@ OUT_TOOLS = ("runtime.bench", "runtime.bench_multi_gpu", "runtime.tools.attn_tun
              "runtime.aten.bench")
 BAD += [(t, ["--out", out], words) for t in OUT_TOOLS for out, words in (
     (".", ["--out .", "is a directory"]), ("no/x.json", ["--out no/x.json", "no directory"]),
-    ("x.json/", ["--out x.json/", "may not end with a slash"]))]
+    ("x.json/", ["--out x.json/", "may not end with a slash"]),
+    ("-", ["--out -", "give a file name"]))]   # (the JSON came out between the progress lines, once per row)
+BAD += [("runtime.aten.sweep", ["--device", "cpu", "--out", "-"], ["--out -", "give a file name"])]
 
 
 @pytest.mark.parametrize("tool,argv,words", BAD, ids=[f"{t.split('.')[-1]}:{' '.join(a)[:40]}" for t, a, _ in BAD])
