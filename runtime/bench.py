@@ -32,7 +32,7 @@ import numpy as np
 
 from memplan.files import atomic_write_text
 
-from .cuda_util import event_seconds
+from .cuda_util import event_seconds, need_pycuda
 from .kernels.ops import PDL_OFF_ROWS
 from .models import llama as L
 from .step import plan_step
@@ -413,7 +413,6 @@ def main(argv=None) -> int:
         fuse_list,
         int_list,
         llama_graphs,
-        need_pycuda,
         out_path,
         tool_error,
     )

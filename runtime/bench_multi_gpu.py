@@ -18,6 +18,7 @@ import numpy as np
 import memplan
 from memplan.files import atomic_write_text
 
+from .cuda_util import need_pycuda
 from .layout import layout
 from .tool_args import ToolParser, count_arg
 
@@ -87,7 +88,6 @@ def main(argv=None) -> int:
         config_list,
         int_list,
         llama_graphs,
-        need_pycuda,
         out_path,
         tool_error,
     )

@@ -178,14 +178,6 @@ def out_path(path: str | None, option: str = "--out") -> None:
         raise ToolArgError(str(exc)) from None
 
 
-def need_pycuda() -> None:
-    """The GPU stack these tools run on (the ``cuda`` extra: pycuda and a CUDA driver)."""
-    try:
-        import pycuda.driver  # noqa: F401
-    except ImportError as exc:
-        raise ToolArgError(f"needs pycuda and an NVIDIA GPU (pip install -e '.[cuda]'): {exc}") from None
-
-
 def need_torch_cuda(hint: str = "") -> None:
     """A CUDA device that torch sees (the tools that run PyTorch on the GPU): without one, torch's own
     error was a traceback from its first allocation ("Found no NVIDIA driver"), after the models were built."""

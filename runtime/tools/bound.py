@@ -27,6 +27,7 @@ import json
 import re
 import statistics
 
+from ..cuda_util import need_pycuda
 from ..kernels import Launch
 from ..kernels.ops import GEMM_TC, GEMM_TC_SWIGLU
 from ..models import llama as L
@@ -131,7 +132,6 @@ def main(argv=None) -> int:
         config_list,
         int_list,
         llama_graphs,
-        need_pycuda,
         out_path,
         tool_error,
     )
