@@ -32,7 +32,7 @@ import numpy as np
 
 from memplan.files import atomic_write_text
 
-from .cuda_util import event_seconds
+from .cuda_util import event_seconds, need_pycuda
 from .kernels.ops import PDL_OFF_ROWS
 from .models import llama as L
 from .step import plan_step
@@ -406,7 +406,16 @@ def main(argv=None) -> int:
     ap.add_argument("--no-extra", action="store_true", help="skip the prefetch and multi-stream eager modes")
     ap.add_argument("--out", default="runtime_bench.json")
     args = ap.parse_args(argv)
-    from .tool_args import ToolArgError, at_least, config_list, fuse_list, int_list, need_pycuda, out_path, tool_error
+    from .tool_args import (
+        ToolArgError,
+        at_least,
+        config_list,
+        fuse_list,
+        int_list,
+        llama_graphs,
+        out_path,
+        tool_error,
+    )
     from .tool_args import real as real_option
 
     try:
@@ -416,6 +425,7 @@ def main(argv=None) -> int:
         args.timed_ms = real_option(args.timed_ms, "--timed-ms")
         if not args.timed_ms > 0:
             raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")
+        llama_graphs(configs, batches, fuses)
         out_path(args.out)
         need_pycuda()
     except ToolArgError as exc:

@@ -18,6 +18,7 @@ import numpy as np
 import memplan
 from memplan.files import atomic_write_text
 
+from .cuda_util import need_pycuda
 from .layout import layout
 from .tool_args import ToolParser, count_arg
 
@@ -78,12 +79,25 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=count_arg, default=5)
     ap.add_argument("--out", default="multi_gpu_bench.json")
     args = ap.parse_args(argv)
-    from .tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, out_path, tool_error
+    from memplan.planfile import MAX_STREAMS
+
+    from .tool_args import (
+        ToolArgError,
+        at_least,
+        at_most,
+        config_list,
+        int_list,
+        llama_graphs,
+        out_path,
+        tool_error,
+    )
 
     try:
         configs, batches = config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.devices, "--devices"), (args.steps, "--steps"), (args.rounds, "--rounds")):
             at_least(v, opt, 1)
+        at_most(args.devices, "--devices", MAX_STREAMS)
+        llama_graphs(configs, batches)
         out_path(args.out)
         need_pycuda()
     except ToolArgError as exc:
@@ -92,8 +106,8 @@ def main(argv=None) -> int:
 
     cuda.init()
     if cuda.Device.count() < args.devices:
-        print(f"needs {args.devices} GPUs, {cuda.Device.count()} visible", file=sys.stderr)
-        return 2
+        return tool_error("bench_multi_gpu", ToolArgError(f"--devices {args.devices}: needs {args.devices} GPUs, "
+                                                          f"{cuda.Device.count()} visible"))
     results = []
     for name in configs:
         for b in batches:

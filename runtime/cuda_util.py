@@ -132,3 +132,15 @@ def graph_us(stream, issue_once: Callable[[], None], *, reps: int = 50, trials: 
         return [t * 1e6 / reps for t in event_seconds(stream, lambda: launch_graph(exe, stream), trials)]
     finally:
         destroy_graph(graph, exe)
+
+
+def need_pycuda() -> None:
+    """The GPU stack the runtime's tools run on (the ``cuda`` extra: pycuda and a CUDA driver), as a
+    ``runtime.tool_args.ToolArgError`` (one line, exit 2). Here, not in ``tool_args``: ``runtime.aten``'s tools
+    share that module, and ``runtime.aten`` never imports pycuda (tests/test_walls.py)."""
+    from .tool_args import ToolArgError
+
+    try:
+        import pycuda.driver  # noqa: F401
+    except ImportError as exc:
+        raise ToolArgError(f"needs pycuda and an NVIDIA GPU (pip install -e '.[cuda]'): {exc}") from None

@@ -79,6 +79,21 @@ def count_arg(text: str) -> int:
 count_arg.__name__ = "integer"
 
 
+def count_in(lo: int, hi: int | None = None):
+    """An argparse ``type`` for a single integer option that has a range (``--batch``, ``--iters``): read as
+    ``count_arg`` reads one, and a value outside ``lo .. hi`` refused by argparse as one line, exit 2, before
+    anything runs. Plain ``type=int`` let ``--reps 0`` reach a division by zero, ``--scatters 10**20`` loop
+    for ever and ``--batch -1`` end in a library traceback minutes later."""
+    def read(text: str) -> int:
+        v = count_arg(text)
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{v} is not " + (f"at least {lo}" if hi is None else f"in {lo}..{hi}"))
+        return v
+
+    read.__name__ = "integer"
+    return read
+
+
 def real(text: str, option: str) -> float:
     """``text`` as a finite float written as the ``memplan`` command reads one (``memplan.argtypes.real``:
     ASCII digits, an optional fraction and exponent; ``float()`` also took 'nan', 'inf' and '１.５')."""
@@ -103,6 +118,15 @@ def config_list(text: str, option: str = "--configs", known=None, what: str = "c
     return _values(text, option, read)
 
 
+def one_name(text: str, option: str, known=None, what: str = "config") -> str:
+    """One name of ``known`` (``--config 8b``): a list where the option takes one name (``8b,1b``) is named
+    as such, not reported as an unknown name or run on the first only."""
+    if "," in str(text):
+        raise ToolArgError(f"{option} {text!r}: one {what}, not a list")
+    (name,) = config_list(text, option, known=known, what=what)
+    return name
+
+
 def fuse_list(text: str, option: str = "--fuse") -> list[str]:
     """Comma-separated fusion modes of ``runtime.models.llama.FUSE_MODES``."""
     return config_list(text, option, known=L.FUSE_MODES, what="mode")
@@ -113,26 +137,54 @@ def at_least(value: int | float, option: str, lo: int | float) -> None:
         raise ToolArgError(f"{option} {value}: expected at least {lo}")
 
 
+def at_most(value: int | float, option: str, hi: int | float) -> None:
+    """The upper end of a range (``--devices`` at most ``MAX_STREAMS``, as memplan plans)."""
+    if not value <= hi:
+        raise ToolArgError(f"{option} {value}: expected at most {hi}")
+
+
+def llama_graphs(configs, batches, fuses=(L.DEFAULT_FUSE,), **overrides) -> None:
+    """Build each (config, batch, fusion) step graph the run would build, before anything needs a GPU: what
+    memplan refuses there (a batch whose tensors are absurdly large, ``--layers`` over ``MAX_LAYERS``) is one
+    line naming the options, not a traceback after the kernels compiled or the GPU was filled. Graphs are
+    cheap (an 8B step builds in ~15 ms); nothing is kept."""
+    from memplan.errors import MemplanError
+
+    for name in configs:
+        for batch in batches:
+            for fuse in fuses:
+                try:
+                    L.build_graph(L.config(name, batch=batch, **overrides), fuse=fuse)
+                except MemplanError as exc:
+                    over = "".join(f" --{k} {v}" for k, v in overrides.items())
+                    raise ToolArgError(f"config {name} at batch {batch}{over}: {exc}") from None
+
+
 def out_path(path: str | None, option: str = "--out") -> None:
     """Refuse, before a run of minutes, an output the run could not write at its end (a missing directory,
-    a directory, a read-only file): the results were lost after the whole run."""
+    a directory, a read-only file): the results were lost after the whole run. '-' (standard output, to
+    ``memplan``) is refused too: these tools print their progress there, and some rewrite the file after every
+    row, so the JSON came out as several documents between progress lines."""
     if not path:
         return
     from memplan.errors import MemplanError
-    from memplan.files import check_writable
+    from memplan.files import check_writable, is_stdout
 
+    if is_stdout(path):
+        raise ToolArgError(f"{option} -: the progress goes to standard output; give a file name")
     try:
         check_writable(path, option)
     except MemplanError as exc:
         raise ToolArgError(str(exc)) from None
 
 
-def need_pycuda() -> None:
-    """The GPU stack these tools run on (the ``cuda`` extra: pycuda and a CUDA driver)."""
-    try:
-        import pycuda.driver  # noqa: F401
-    except ImportError as exc:
-        raise ToolArgError(f"needs pycuda and an NVIDIA GPU (pip install -e '.[cuda]'): {exc}") from None
+def need_torch_cuda(hint: str = "") -> None:
+    """A CUDA device that torch sees (the tools that run PyTorch on the GPU): without one, torch's own
+    error was a traceback from its first allocation ("Found no NVIDIA driver"), after the models were built."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ToolArgError(f"needs an NVIDIA GPU: torch sees no CUDA device here{hint}")
 
 
 def tool_error(prog: str, exc: Exception) -> int:

@@ -17,7 +17,6 @@ and compiler stay out of the pycuda runtime's process.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import statistics
@@ -279,15 +278,32 @@ def run(name: str, batch: int, steps: int, rounds: int, *, compile: bool = True)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.torch_peer")
-    ap.add_argument("--config", default="1b")
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=5)
+    from .models import llama as L
+    from .tool_args import (
+        ToolArgError,
+        ToolParser,
+        count_in,
+        llama_graphs,
+        need_torch_cuda,
+        one_name,
+        tool_error,
+    )
+
+    ap = ToolParser(prog="python -m runtime.torch_peer")
+    ap.add_argument("--config", default="1b", help=f"one of {', '.join(L.CONFIGS)}")
+    ap.add_argument("--batch", type=count_in(1), default=1)
+    ap.add_argument("--steps", type=count_in(1), default=50)
+    ap.add_argument("--rounds", type=count_in(1), default=5)
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile + CUDA graph mode")
     ap.add_argument("--read-bandwidth-only", action="store_true",
                     help="only measure PyTorch's read of 4 GiB (bytes/s) and print that")
     a = ap.parse_args(argv)
+    try:   # an unknown config, --batch 0 or a machine without a GPU were tracebacks (torch's, after the build)
+        if not a.read_bandwidth_only:
+            llama_graphs([one_name(a.config, "--config", L.CONFIGS)], [a.batch])
+        need_torch_cuda()
+    except ToolArgError as exc:
+        return tool_error("runtime.torch_peer", exc)
     if a.read_bandwidth_only:
         import torch
 

@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any
 
-from memplan.argtypes import OneLineParser, print_error
+from memplan.argtypes import OneLineParser
 from runtime.torch_timing import event_ms
 
 from .bench_models import CNNS, LLM_SIZES, build
@@ -233,30 +233,32 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"comma list of {', '.join(list(CNNS) + list(LLM_SIZES))}")
     p.add_argument("--compile", default=",".join(DEFAULT_COMPILE), help="models to also torch.compile ('none')")
     p.add_argument("--out", default="aten_bench.json")
-    p.add_argument("--stop-after", type=float, default=None, help="start no model after this many seconds")
+    p.add_argument("--stop-after", default=None, help="start no model after this many seconds")
     a = p.parse_args(argv)
     import torch
 
-    from memplan.errors import MemplanError
-    from memplan.files import atomic_write_text, check_writable
+    from memplan.files import atomic_write_text
+
+    from ..tool_args import ToolArgError, config_list, need_torch_cuda, out_path, tool_error
+    from ..tool_args import real as real_option
 
     known = list(CNNS) + list(LLM_SIZES)
     try:   # before the models run: a missing directory lost every result at the first write, an unknown
-        # model was a traceback per name and exit 0, and --stop-after nan ran every model
-        check_writable(a.out, "--out")
-        for option, text, extra in (("--models", a.models, ()), ("--compile", a.compile, ("none",))):
-            for name in text.split(","):
-                if name not in known and name not in extra:
-                    raise MemplanError(f"{option} {text!r}: unknown model {name!r} (choose from {', '.join(known)})")
-        if a.stop_after is not None and not 0 <= a.stop_after < float("inf"):
-            raise MemplanError(f"--stop-after {a.stop_after}: expected a number of seconds")
-    except MemplanError as exc:
-        print_error(str(exc), "runtime.aten.bench")
-        return 2
-
-    if a.device == "cuda" and not torch.cuda.is_available():
-        print("no CUDA device: use --device cpu --quick", file=sys.stderr)
-        return 2
+        # model was a traceback per name and exit 0, --stop-after nan ran every model, a repeated model ran
+        # twice (its rows twice in the table), and --stop-after '１' was read as 1
+        out_path(a.out)
+        models = config_list(a.models, "--models", known=known, what="model")
+        compiled = config_list(a.compile, "--compile", known=[*known, "none"], what="model")
+        if "none" in compiled and len(compiled) > 1:
+            raise ToolArgError(f"--compile {a.compile!r}: 'none' stands alone")
+        if a.stop_after is not None:
+            a.stop_after = real_option(a.stop_after, "--stop-after")
+            if a.stop_after < 0:
+                raise ToolArgError(f"--stop-after {a.stop_after}: expected a number of seconds >= 0")
+        if a.device == "cuda":
+            need_torch_cuda(" (use --device cpu --quick)")
+    except ToolArgError as exc:
+        return tool_error("runtime.aten.bench", exc)
     t0 = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -269,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     results: list[dict[str, Any]] = []
-    compile_set = set(a.compile.split(",")) if a.compile != "none" else set()
-    for name in a.models.split(","):
+    compile_set = set(compiled) - {"none"}
+    for name in models:
         if a.stop_after is not None and time.perf_counter() - t0 > a.stop_after:
             log(f"{name}: skipped (past --stop-after)")
             continue

@@ -11,7 +11,6 @@ The model here keeps a large intermediate live (a large arena) while it scatters
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
@@ -66,17 +65,28 @@ def ms_per_call(fn, reps: int) -> float:
     return (time.perf_counter() - t) * 1e3 / reps
 
 
+#: the largest --big-mib (1 TiB) and --scatters (each round is four scatters, exported and planned as one
+#: graph): beyond them a run is no measurement (an allocation or an export that never ends), and --big-mib
+#: 10**20 overflowed torch's size argument
+MAX_BIG_MIB, MAX_SCATTERS, MAX_REPS = 1 << 20, 1024, 10 ** 6
+
+
 def main(argv: list[str] | None = None) -> int:
+    from memplan.planfile import MAX_STREAMS
+
+    from ..tool_args import ToolParser, count_in
+
+    ap = ToolParser(prog="python -m runtime.aten.bench_scatter", description=__doc__.splitlines()[0])
+    ap.add_argument("--big-mib", type=count_in(0, MAX_BIG_MIB), default=64,
+                    help="size of the large live intermediate (MiB)")
+    ap.add_argument("--scatters", type=count_in(1, MAX_SCATTERS), default=4, help="rounds of four scatters each")
+    ap.add_argument("--reps", type=count_in(1, MAX_REPS), default=10)
+    ap.add_argument("--streams", type=count_in(1, MAX_STREAMS), default=1)
+    a = ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it
     import torch
 
     from . import compile as aten_compile
 
-    ap = argparse.ArgumentParser(prog="python -m runtime.aten.bench_scatter", description=__doc__.splitlines()[0])
-    ap.add_argument("--big-mib", type=int, default=64, help="size of the large live intermediate (MiB)")
-    ap.add_argument("--scatters", type=int, default=4, help="rounds of four scatters each")
-    ap.add_argument("--reps", type=int, default=10)
-    ap.add_argument("--streams", type=int, default=1)
-    a = ap.parse_args(argv)
     torch.manual_seed(0)
     x = torch.randn(64, 64)
     m = build_module(torch, a.scatters, a.big_mib * 1024 * 1024 // 4)

@@ -8,7 +8,6 @@ gap that is not in kernel time is launch or dependency gaps inside the captured 
 
 from __future__ import annotations
 
-import argparse
 import collections
 
 
@@ -35,17 +34,26 @@ def kernel_us(torch, fn, iters: int) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
+    from ..tool_args import ToolArgError, ToolParser, count_in, need_torch_cuda, one_name, tool_error
+    from .bench_models import CNNS, LLM_SIZES
+
+    models = (*CNNS, *LLM_SIZES)
+    ap = ToolParser(prog="python -m runtime.aten.profile_gap")
+    ap.add_argument("model", nargs="?", default="inception_v3-b1", help=f"one of {', '.join(models)}")
+    ap.add_argument("--iters", type=count_in(1), default=20)
+    ap.add_argument("--top", type=count_in(1), default=25, help="kernel names listed")
+    a = ap.parse_args(argv)
+    try:   # an unknown model, --iters 0 (a division by zero) or no GPU were tracebacks, after the imports
+        one_name(a.model, "model", models, what="model")
+        need_torch_cuda()
+    except ToolArgError as exc:
+        return tool_error("runtime.aten.profile_gap", exc)
     import torch
 
     from . import compile as aten_compile
     from .bench_models import build
     from .program import load_program
 
-    ap = argparse.ArgumentParser(prog="python -m runtime.aten.profile_gap")
-    ap.add_argument("model", nargs="?", default="inception_v3-b1")
-    ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--top", type=int, default=25)
-    a = ap.parse_args(argv)
     bm = build(a.model, "cuda", torch.bfloat16, False)
     program = load_program(bm.module, bm.args, bm.kwargs, exported=bm.exported)
     exported = program.exported.module()

@@ -35,12 +35,14 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from memplan.argtypes import OneLineParser, print_error
-from memplan.errors import GraphError, MemplanError
-from memplan.files import atomic_write_text, check_writable
+from memplan.argtypes import real as strict_real
+from memplan.errors import GraphError
+from memplan.files import atomic_write_text
 from runtime.aten import compile as aten_compile
 from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
+from runtime.tool_args import ToolArgError, out_path
 
 STICKY = ("device-side assert", "illegal memory access", "unspecified launch failure", "misaligned address",
           "illegal instruction")
@@ -1037,9 +1039,10 @@ def run_case(case, dev, modes, emit) -> None:
 
 
 def _budget(text: str) -> float:
+    """Seconds as ``memplan`` reads a number (``float()`` also took '１', ' 5' and '1_0')."""
     try:
-        v = float(text)
-    except ValueError:
+        v = strict_real(text, "a number")
+    except argparse.ArgumentTypeError:
         v = float("nan")
     if not 0 < v < 1e7:   # nan and inf fail too
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 1e7)")
@@ -1065,8 +1068,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if a.out:
         try:   # before the models run (minutes): a missing directory lost every result at the end
-            check_writable(a.out, "--out")
-        except MemplanError as exc:
+            out_path(a.out)
+        except ToolArgError as exc:
             print_error(str(exc), "runtime.aten.sweep")
             return 2
     if dev.type == "cuda":

@@ -15,7 +15,8 @@ import json
 import statistics
 import sys
 
-from ..tool_args import ToolParser, count_arg, int_list, need_pycuda, out_path
+from ..cuda_util import need_pycuda
+from ..tool_args import ToolParser, count_arg, int_list, out_path
 
 
 def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:

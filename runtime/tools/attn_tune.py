@@ -16,9 +16,9 @@ import statistics
 
 import numpy as np
 
-from ..cuda_util import graph_us
+from ..cuda_util import graph_us, need_pycuda
 from ..kernels import KERNEL_SOURCE, SIGNATURES, Launch
-from ..tool_args import ToolArgError, ToolParser, config_list, need_pycuda, out_path, tool_error
+from ..tool_args import ToolArgError, ToolParser, config_list, out_path, tool_error
 
 VARIANTS = {
     "old_combine": {"AF_VL": 0, "AF_PUSH": 0},

@@ -27,6 +27,7 @@ import json
 import re
 import statistics
 
+from ..cuda_util import need_pycuda
 from ..kernels import Launch
 from ..kernels.ops import GEMM_TC, GEMM_TC_SWIGLU
 from ..models import llama as L
@@ -125,11 +126,20 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="1", help="comma-separated rows per step (default 1)")
     ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, at_least, config_list, int_list, need_pycuda, out_path, tool_error
+    from ..tool_args import (
+        ToolArgError,
+        at_least,
+        config_list,
+        int_list,
+        llama_graphs,
+        out_path,
+        tool_error,
+    )
 
     try:
         configs, batches = config_list(a.configs), int_list(a.batches, "--batches")
         at_least(a.rounds, "--rounds", 1)
+        llama_graphs(configs, batches)
         out_path(a.out)
         need_pycuda()
     except ToolArgError as exc:

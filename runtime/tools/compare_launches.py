@@ -288,25 +288,33 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print every differing node's launches")
     args = ap.parse_args(argv)
     over = {k: v for k, v in (("layers", args.layers), ("vocab", args.vocab)) if v is not None}
-    from ..tool_args import ToolArgError, at_least, config_list, fuse_list, int_list, tool_error
+    from memplan.planfile import MAX_STREAMS
+
+    from ..tool_args import ToolArgError, at_least, at_most, fuse_list, int_list, llama_graphs, one_name, tool_error
 
     try:   # every option checked first: a bad one is one line and exit 2, not a traceback or a silent run
         streams = args.streams
         if streams not in (None, "auto"):
             if "," in streams:
                 raise ToolArgError(f"--streams {streams!r}: one number, or auto")
-            (streams,) = int_list(streams, "--streams")
-        config_list(args.config, "--config")
+            (streams,) = int_list(streams, "--streams", hi=MAX_STREAMS)
+        one_name(args.config, "--config")
         batches, fuses = int_list(args.batches, "--batches"), fuse_list(args.fuse)
         at_least(args.devices, "--devices", 1)
+        at_most(args.devices, "--devices", MAX_STREAMS)
         for k, v in over.items():
             at_least(v, f"--{k}", 1)
+        llama_graphs([args.config], batches, fuses, **over)   # (--layers 10**12, --vocab 10**15: memplan's refusals)
     except ToolArgError as exc:
         return tool_error("compare_launches", exc)
     report = []
     for fuse in fuses:
         for batch in batches:
-            cfg, g, single, split, multi = one_and_split(args.config, batch, args.devices, fuse, streams=streams, **over)
+            try:   # what only the split can tell (--devices 1000: more stages than the graph has) is one line
+                cfg, g, single, split, multi = one_and_split(args.config, batch, args.devices, fuse, streams=streams,
+                                                             **over)
+            except memplan.MemplanError as exc:
+                return tool_error("compare_launches", exc)
             c = compare_plans(g, single, split.graph, multi)
             r = {"config": args.config, **over, "batch": batch, "fuse": fuse, "devices": args.devices,
                  "same_launches": c.same, "differing_nodes": [d[0] for d in c.differing],

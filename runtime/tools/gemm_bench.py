@@ -20,7 +20,7 @@ import statistics
 import numpy as np
 
 from ..bench import measure_read_bandwidth
-from ..cuda_util import graph_us
+from ..cuda_util import graph_us, need_pycuda
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
 from ..kernels.ops import GEMM_TC, PORTABLE_CLUSTER, TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
 from ..tool_args import ToolParser
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="1,2,4,8,16,32,64")
     ap.add_argument("--out", default="gemm_bench.json")
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, config_list, int_list, need_pycuda, out_path, tool_error
+    from ..tool_args import ToolArgError, config_list, int_list, out_path, tool_error
 
     try:
         configs, rows = config_list(a.configs, known=SHAPES), int_list(a.rows, "--rows", hi=64)

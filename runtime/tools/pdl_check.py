@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cuda_util import need_pycuda
 from ..executor import Executor, Poison
 from ..kernels import KernelLibrary
 from ..models import llama as L
@@ -23,12 +24,13 @@ def main(argv=None) -> int:
     ap.add_argument("--replays", type=count_arg, default=5)
     ap.add_argument("--layers", type=count_arg, default=2)
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, at_least, int_list, need_pycuda, tool_error
+    from ..tool_args import ToolArgError, at_least, int_list, llama_graphs, tool_error
 
     try:
         batches = int_list(a.batches, "--batches")
         at_least(a.replays, "--replays", 1)
         at_least(a.layers, "--layers", 1)
+        llama_graphs(["8b"], batches, layers=a.layers)
         need_pycuda()
     except ToolArgError as exc:
         return tool_error("pdl_check", exc)

@@ -14,7 +14,7 @@ import statistics
 
 from memplan.files import atomic_write_text
 
-from ..cuda_util import graph_us
+from ..cuda_util import graph_us, need_pycuda
 from ..models import llama as L
 from ..step import plan_step
 from ..tool_args import ToolParser, count_arg
@@ -79,11 +79,12 @@ def main(argv=None) -> int:
     ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
     ap.add_argument("--out", default="runtime_profile.json")
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, at_least, config_list, need_pycuda, out_path, tool_error
+    from ..tool_args import ToolArgError, at_least, config_list, llama_graphs, out_path, tool_error
 
     try:
         configs = config_list(a.configs)
         at_least(a.batch, "--batch", 1)
+        llama_graphs(configs, [a.batch], [a.fuse])
         out_path(a.out)
         need_pycuda()
     except ToolArgError as exc:

@@ -24,8 +24,9 @@ import sys
 from memplan.argtypes import integer as strict
 from memplan.argtypes import real as strict_real
 
+from ..cuda_util import need_pycuda
 from ..kernels import ops
-from ..tool_args import ToolParser, config_list, count_arg, int_list, need_pycuda, out_path
+from ..tool_args import ToolParser, config_list, count_arg, int_list, llama_graphs, out_path
 
 #: constants that size compiled kernels or shared memory: changing them here would lie to the launches
 FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX"})
@@ -127,6 +128,7 @@ def main(argv=None) -> int:
             raise ValueError("--rounds and --steps must be at least 1")
         if len({n for n, _ in variants}) != len(variants):
             raise ValueError("--variant: two variants share a name")
+        llama_graphs(configs, batches)
         out_path(a.out)
         need_pycuda()
     except ValueError as exc:
