@@ -154,6 +154,8 @@ class BufferProblem:
             return False
         if self.lower[i] >= self.upper[j] or self.lower[j] >= self.upper[i]:
             return False
+        if self.lower[i] == self.upper[i] or self.lower[j] == self.upper[j]:   # [t, t) is live at no time
+            return False
         if (min(i, j), max(i, j)) in self.compatible:
             return False
         if self.order is not None and self.order.ordered(i, j):
@@ -193,13 +195,21 @@ class BufferProblem:
         """Buffers by (lower, index): the order every interval sweep here and in the solvers uses."""
         return np.lexsort((np.arange(len(self)), self.lower))
 
+    def _live_sweep(self) -> np.ndarray:
+        """``sweep_order`` less the buffers that conflict with nothing: no bytes, or an empty interval
+        (``lower == upper``). Why the second: the sweeps pair a buffer with every later-starting one that
+        starts before it ends, so an empty interval starting inside another's was paired with it, a
+        conflict ``conflicts`` denies; the exact solvers then proved bounds of a stricter problem and
+        called a packing above the true optimum OPTIMAL."""
+        idx = self.sweep_order()
+        return idx[(self.sizes[idx] > 0) & (self.upper[idx] > self.lower[idx])]
+
     def overlap_count(self) -> int:
         """How many pairs of non-empty buffers have overlapping intervals (O(n log n), no pairs built)."""
         cached = self.__dict__.get("_overlap_count")
         if cached is not None:
             return cached
-        idx = self.sweep_order()
-        idx = idx[self.sizes[idx] > 0]
+        idx = self._live_sweep()
         lo = self.lower[idx]
         ends = np.searchsorted(lo, self.upper[idx], side="left")
         count = int(np.maximum(ends - np.arange(len(idx)) - 1, 0).sum())
@@ -224,8 +234,7 @@ class BufferProblem:
         return pairs
 
     def _conflict_pairs(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = self.sweep_order()
-        idx = idx[self.sizes[idx] > 0]
+        idx = self._live_sweep()
         m = len(idx)
         lo = self.lower[idx]
         ends = np.searchsorted(lo, self.upper[idx], side="left")
@@ -570,7 +579,7 @@ def find_collision(problem: BufferProblem, offsets: np.ndarray) -> tuple[int, in
     a = idx[rows]
     b = idx[rows + 1 + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
     lower, upper = problem.lower, problem.upper
-    keep = (lower[a] < upper[b]) & (lower[b] < upper[a])
+    keep = (lower[a] < upper[b]) & (lower[b] < upper[a]) & (lower[a] < upper[a]) & (lower[b] < upper[b])
     a, b = a[keep], b[keep]
     keep = problem._conflict_mask(a, b)
     if not keep.any():

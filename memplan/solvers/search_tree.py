@@ -110,8 +110,11 @@ class PackingSearch:
         self.n = n = len(problem)
         self.size = problem.sizes.tolist()
         self.align = int(problem.alignment)
-        self.active = [i for i in range(n) if self.size[i] > 0]
         lower, upper = problem.lower, problem.upper
+        # a buffer with no bytes or an empty interval conflicts with nothing: it rests at offset 0 and spans
+        # no section (one with lower == upper had an empty section range, a ValueError in ``_keys``)
+        self.active = [i for i in range(n) if self.size[i] > 0 and upper[i] > lower[i]]
+        self.largest = max(self.size, default=0)   # every buffer's top counts in the arena, active or not
         act = np.asarray(self.active, dtype=np.int64)
         ends = np.unique(upper[act]) if len(act) else np.zeros(0, dtype=np.int64)
         self.nsec = len(ends)
@@ -216,7 +219,7 @@ class PackingSearch:
         self.floor = np.zeros(self.nsec, dtype=np.int64)
         self.total = self.total0.copy()
         self.cuts = self.cuts0.copy()
-        if any(self.size[i] > cap for i in self.active):
+        if self.largest > cap:
             return None
         ok = True
         for lo, hi, bufs in self._partitions():
