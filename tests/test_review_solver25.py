@@ -10,6 +10,7 @@ all orders is the optimum).
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -92,3 +93,22 @@ def problems(draw) -> BufferProblem:
 @given(problems(), st.sampled_from(SOLVER_NAMES), st.sampled_from([None, 0.05]))
 def test_optimal_means_optimal(p, solver, time_limit):
     assert_claims_true(p, solver, SolveOptions(time_limit=time_limit))
+
+
+# ---- time limits: CP-SAT's deterministic time, calibrated ---------------------------------------------------
+
+def test_cpsat_time_limit_is_about_seconds(minimalloc_dir):
+    """A limit of L seconds ran about 10 L on minimalloc's A (CP-SAT's deterministic "seconds" run ~10 wall
+    seconds each on its NoOverlap2D model), so a limit of 3 s ran into the wall-clock safety stop (4 L + 10 s)
+    and the plan depended on the clock. Now the limit, plus the heuristics and the model's build, bounds the
+    time, with room for a loaded machine; and the plan repeats."""
+    import time
+
+    from memplan.io.minimalloc import read_csv
+
+    p = read_csv(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv")).problem()
+    t = time.perf_counter()
+    sol = solve(p, "cpsat", SolveOptions(time_limit=0.5))
+    assert time.perf_counter() - t < 3.0 and "stopped" not in sol.info
+    again = solve(p, "cpsat", SolveOptions(time_limit=0.5))
+    assert again.arena == sol.arena and np.array_equal(again.offsets, sol.offsets)

@@ -16,8 +16,8 @@ The formulation is chosen to scale:
 - identical buffers (same size, interval and conflicts) are ordered by index (symmetry breaking);
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
   above by the best heuristic plan, which is also given as a hint (warm start);
-- the time limit is CP-SAT's *deterministic* time, shared out by what earlier components used, and one
-  worker and a fixed seed by default (several workers search interleaved), so the same input gives the
+- the time limit is CP-SAT's *deterministic* time (``DETERMINISTIC_PER_SECOND`` of it per second), shared
+  out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved), so the same input gives the
   same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
 
 Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far. The
@@ -39,6 +39,11 @@ from .start import best_start, known_bound
 
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
+#: CP-SAT deterministic time per second of ``time_limit`` (as the search's ``nodes_per_second``). CP-SAT's
+#: deterministic "seconds" took 1.7 to 11 wall seconds each here (the minimalloc set, NoOverlap2D and clique
+#: models alike), so a limit of 3 s ran 22 s, into the wall-clock safety stop, and the plan then depended on
+#: the clock; calibrated to the slowest measured, so that a limit is an upper bound on the time, about
+DETERMINISTIC_PER_SECOND = 0.1
 #: larger components keep their heuristic plan (building the model alone would outlast any limit)
 MAX_COMPONENT = 50_000
 #: the most overlapping buffer pairs CP-SAT takes on: its conflict lists and cliques keep Python lists and sets
@@ -71,7 +76,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     todo = sorted((k for k in range(len(comps)) if comp_arena[k] > lb), key=lambda k: -comp_arena[k])
     bound = lb
     solved = 0
-    spent = 0.0  # deterministic time used so far
+    spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
         share = (limit - spent) / (len(todo) - rank)
@@ -154,7 +159,8 @@ def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int
 
 def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
                      wall: float, options: SolveOptions, label: str, t0: float):
-    """(offsets or None, proven bound on the component's arena (>= target), deterministic time used,
+    """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
+    of ``time_limit``),
     why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock")."""
     n = len(sub)
     align = int(sub.alignment)
@@ -213,7 +219,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(wall, 0.01)
-    solver.parameters.max_deterministic_time = max(time_limit, 0.01)
+    solver.parameters.max_deterministic_time = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
     solver.parameters.num_workers = max(1, int(options.workers))
     solver.parameters.interleave_search = options.workers > 1  # several workers, still deterministic
     solver.parameters.random_seed = int(options.seed)
@@ -244,7 +250,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         bound = lower
     if status == cp_model.OPTIMAL:
         bound = int(round(solver.objective_value))
-    used = float(solver.deterministic_time)
+    used = float(solver.deterministic_time) / DETERMINISTIC_PER_SECOND   # seconds of the time limit
     stopped = None
     if status in (cp_model.FEASIBLE, cp_model.UNKNOWN) and used < 0.9 * time_limit:
         # it stopped before its work budget: the wall clock, or Ctrl-C caught by CP-SAT
