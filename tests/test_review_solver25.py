@@ -112,3 +112,17 @@ def test_cpsat_time_limit_is_about_seconds(minimalloc_dir):
     assert time.perf_counter() - t < 3.0 and "stopped" not in sol.info
     again = solve(p, "cpsat", SolveOptions(time_limit=0.5))
     assert again.arena == sol.arena and np.array_equal(again.offsets, sol.offsets)
+
+
+def test_time_limit_takes_any_real_number_of_seconds():
+    """``np.float32(0.5)`` was refused as "must be a number of seconds above 0" (np.float64, a float, was taken);
+    zero, negative, NaN and infinite limits stay refused, by name."""
+    from fractions import Fraction
+
+    from memplan.errors import SolverError
+
+    assert SolveOptions(time_limit=np.float32(0.5), wall_limit=Fraction(3, 2)).time_limit == 0.5
+    assert SolveOptions(wall_limit=Fraction(3, 2)).wall_limit == 1.5
+    for bad in (0, -1.0, float("nan"), float("inf"), np.float32("nan"), np.float32(0), True, "1"):
+        with pytest.raises(SolverError, match="time_limit"):
+            SolveOptions(time_limit=bad)

@@ -14,6 +14,7 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from fractions import Fraction
 
 import numpy as np
 
@@ -121,6 +122,9 @@ class SolveOptions:
             object.__setattr__(self, name, plain_int(getattr(self, name)))
         for name in ("time_limit", "wall_limit"):
             v = getattr(self, name)
+            if isinstance(v, (np.floating, Fraction)):   # np.float32(0.5) was "not a number above 0"
+                v = float(v)
+                object.__setattr__(self, name, v)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS):
                 raise SolverError(f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, not {_short(v)}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 1024:
