@@ -40,10 +40,11 @@ from .start import best_start, known_bound
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
 #: CP-SAT deterministic time per second of ``time_limit`` (as the search's ``nodes_per_second``). CP-SAT's
-#: deterministic "seconds" took 1.7 to 11 wall seconds each here (the minimalloc set, NoOverlap2D and clique
-#: models alike), so a limit of 3 s ran 22 s, into the wall-clock safety stop, and the plan then depended on
-#: the clock; calibrated to the slowest measured, so that a limit is an upper bound on the time, about
-DETERMINISTIC_PER_SECOND = 0.1
+#: deterministic "seconds" took 1.7 to 11 wall seconds each here (about 5 on most models: the minimalloc set,
+#: NoOverlap2D and clique models alike, and small multi-stream graphs), so a limit of 3 s ran 22 s, into the
+#: wall-clock safety stop, and the plan then depended on the clock. At 0.15 a limit runs 0.3 to 1.6 times
+#: its length (the search's ``nodes_per_second`` about 1.4 on the same problems).
+DETERMINISTIC_PER_SECOND = 0.15
 #: larger components keep their heuristic plan (building the model alone would outlast any limit)
 MAX_COMPONENT = 50_000
 #: the most overlapping buffer pairs CP-SAT takes on: its conflict lists and cliques keep Python lists and sets
