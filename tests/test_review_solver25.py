@@ -145,3 +145,39 @@ def test_search_budget_counts_the_work_of_large_nodes(minimalloc_dir):
     assert sol.status != Status.OPTIMAL and "stopped" not in sol.info
     assert sol.info["nodes"] < 0.5 * 10_000 / 3   # plain nodes spent the whole 5,000
     assert time.perf_counter() - t < 10
+
+
+def test_auto_hands_the_first_exact_solvers_bound_on(monkeypatch):
+    """``auto`` handed the second exact solver the bound the first proved only when the first also found a
+    better plan (the bound was read from the best plan's ``info``); a bound proven without a better plan was
+    lost to the second, which had to prove it again."""
+    import memplan.solvers as solvers
+    from memplan.solvers import auto
+
+    # not an interval problem (an in-place pair): cpsat runs first, then search; the bound 0 is far below
+    p = BufferProblem(sizes=np.array([4, 4, 4]), lower=np.array([0, 0, 1]), upper=np.array([2, 3, 3]),
+                      compatible=frozenset({(0, 2)}))
+    real = solvers.get_solver
+    seen: dict[str, int] = {}
+
+    def spy(name):
+        inner = real(name)
+        if name == "greedy":   # a poor start, so that both exact solvers run
+            return lambda problem, options: type(inner(problem, options))(
+                np.array([0, 4, 8]), 12, "greedy", Status.HEURISTIC, 0, {})
+        if name not in ("cpsat", "search"):
+            return inner
+
+        def run(problem, options, *, proven=0):
+            seen[name] = proven
+            if name == "cpsat":   # proved 5 (the optimum is 8), no better plan than its warm start
+                w = options.warm_start
+                return type(w)(w.offsets, w.arena, "cpsat", Status.FEASIBLE, 5, {"bound": 5, "gap": 0.5})
+            return inner(problem, options, proven=proven)
+        return run
+
+    monkeypatch.setattr(solvers, "get_solver", spy)
+    monkeypatch.setattr(auto, "HEURISTICS", ("greedy",))
+    sol = auto.solve(p, SolveOptions(time_limit=0.5))
+    assert seen == {"cpsat": 0, "search": 5}
+    assert sol.arena == brute_optimum(p) == 8 and sol.status == Status.OPTIMAL

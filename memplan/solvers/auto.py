@@ -60,10 +60,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                 break
             share = options.time_limit * (first_share if k == 0 else 1.0 - first_share)
             try:
-                # the bound an exact solver proved along with ``best`` goes on as ``proven`` (the library's own,
-                # passed beside the warm start: a warm start's bound is never read, it may be a caller's claim)
+                # the largest bound an exact solver proved so far goes on as ``proven`` (the library's own, passed
+                # beside the warm start: a warm start's bound is never read, it may be a caller's claim) -- also
+                # when that solver found no better plan (``best.info`` then had no bound, and 0 was handed on)
                 sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best),
-                                       proven=int(best.info.get("bound", 0)))
+                                       proven=int(bound))
             except (BudgetError, SolverError) as exc:
                 if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
                     raise
