@@ -253,8 +253,10 @@ class BufferProblem:
         return np.concatenate(out_a), np.concatenate(out_b)
 
     def _conflict_mask(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Which of the overlapping pairs ``(a[k], b[k])`` conflict (not ordered, not in-place)."""
-        keep = np.ones(len(a), dtype=bool)
+        """Which of the overlapping pairs ``(a[k], b[k])`` conflict (not ordered, not in-place, neither interval
+        empty: ``lower == upper`` is live at no time, though it lies inside the other's interval)."""
+        lower, upper = self.lower, self.upper
+        keep = (lower[a] < upper[a]) & (lower[b] < upper[b])
         if self.compatible:
             n = max(len(self), 1)
             keys = np.minimum(a, b) * n + np.maximum(a, b)
@@ -579,7 +581,7 @@ def find_collision(problem: BufferProblem, offsets: np.ndarray) -> tuple[int, in
     a = idx[rows]
     b = idx[rows + 1 + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
     lower, upper = problem.lower, problem.upper
-    keep = (lower[a] < upper[b]) & (lower[b] < upper[a]) & (lower[a] < upper[a]) & (lower[b] < upper[b])
+    keep = (lower[a] < upper[b]) & (lower[b] < upper[a])
     a, b = a[keep], b[keep]
     keep = problem._conflict_mask(a, b)
     if not keep.any():

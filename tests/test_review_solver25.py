@@ -75,6 +75,11 @@ def test_an_empty_interval_conflicts_with_nothing(solver):
     z = BufferProblem(sizes=np.array([9, 16, 17]), lower=np.array([0, 4, 4]), upper=np.array([5, 7, 4]))
     assert not any(z.conflicts(i, 2) for i in range(2)) and z.conflict_lists()[2] == []
     assert z.overlap_count() == 1
+    # the clique bounds (the graph's and the dense one) counted an empty interval with the one around it
+    from memplan.problem import _dense_clique, clique_lower_bound
+
+    inside = BufferProblem(sizes=np.array([10, 20]), lower=np.array([0, 4]), upper=np.array([9, 4]))
+    assert clique_lower_bound(inside) == _dense_clique(inside, 8, 1000) == brute_optimum(inside) == 20
 
 
 @st.composite
