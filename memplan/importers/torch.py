@@ -813,22 +813,33 @@ def _check_block_writes(torch, owner: Any, n: Any, where: str) -> None:
                          "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
 
 
-def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
-    """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
-    memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to
-    tensors the subgraph makes itself are its own business."""
-    from torch.multiprocessing.reductions import StorageWeakRef
-
-    if n.op != "call_function" or not isinstance(n.target, torch._ops.HigherOrderOperator) or depth > 32:
-        return None
+def subgraphs(torch, owner: Any, n: Any) -> list:
+    """The subgraphs a higher-order op node ``n`` (``cond``, ``map``, ``while_loop``, ``wrap_with_*``) runs: its
+    ``get_attr`` operands resolved on ``owner`` (the module that holds them), in argument order; [] for any other
+    node. Shared by the importer and the ATen executor, which both look into them (writes, random draws)."""
+    if n.op != "call_function" or not isinstance(n.target, torch._ops.HigherOrderOperator):
+        return []
+    found = []
     for arg in _flat_nodes(torch, (n.args, n.kwargs)):
         if arg.op != "get_attr":
             continue
         sub = owner
         for part in str(arg.target).split("."):
             sub = getattr(sub, part, None)
-        if not isinstance(sub, torch.fx.GraphModule):
-            continue
+        if isinstance(sub, torch.fx.GraphModule):
+            found.append(sub)
+    return found
+
+
+def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
+    """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
+    memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to
+    tensors the subgraph makes itself are its own business."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    if depth > 32:
+        return None
+    for sub in subgraphs(torch, owner, n):
         inputs = set()
         for p in sub.graph.nodes:
             val = p.meta.get("val")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memplan.graph import Graph
+from memplan.importers.torch import subgraphs
 
 from .errors import AtenExecutorError
 
@@ -197,24 +198,9 @@ def _draws(torch, owner: Any, node: Any, depth: int = 0) -> bool:
         return False
     if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
         return True
-    if not isinstance(node.target, torch._ops.HigherOrderOperator) or depth > 32:
+    if depth > 32:
         return False
-    for arg in _flat_nodes(torch, (node.args, node.kwargs)):
-        if arg.op != "get_attr":
-            continue
-        sub = owner
-        for part in str(arg.target).split("."):
-            sub = getattr(sub, part, None)
-        if isinstance(sub, torch.fx.GraphModule) and any(_draws(torch, sub, n, depth + 1) for n in sub.graph.nodes):
-            return True
-    return False
-
-
-def _flat_nodes(torch, tree: Any) -> list[Any]:
-    """The fx nodes anywhere in ``tree`` (nested args and kwargs)."""
-    out: list[Any] = []
-    torch.fx.node.map_arg(tree, out.append)
-    return out
+    return any(_draws(torch, sub, n, depth + 1) for sub in subgraphs(torch, owner, node) for n in sub.graph.nodes)
 
 
 def _spec(torch, tid: str, val: Any) -> TensorSpec:
