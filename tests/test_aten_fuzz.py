@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from needs import need
 
@@ -89,6 +90,31 @@ def apply_step(env: list, step: tuple, weights: dict) -> None:
         env.append(t.unsqueeze(p[0]))
     elif kind == "add_":
         t.add_(env[p[0]]) if p[0] is not None else t.add_(1.5)
+    elif kind == "unary_":
+        getattr(t, p[0])()
+    elif kind == "fill_":
+        t.fill_(p[0])
+    elif kind == "div_":
+        t.div_(env[p[0]])
+    elif kind == "meta_":   # in-place metadata ops: the value itself changes shape/strides
+        if p[0] == "transpose_":
+            t.transpose_(p[1], p[2])
+        elif p[0] == "unsqueeze_":
+            t.unsqueeze_(p[1])
+        else:
+            t.squeeze_(p[1])
+    elif kind == "select_copy_":
+        t.select(p[0], p[1]).copy_(env[p[2]].reshape(-1)[:1].reshape(()))
+    elif kind == "diagonal":
+        env.append(t.diagonal(0, p[0], p[1]))
+    elif kind == "flip":
+        env.append(t.flip(p[0]))
+    elif kind == "squeeze":
+        env.append(t.squeeze(p[0]))
+    elif kind == "as_strided":
+        env.append(t.as_strided(p[0], p[1], p[2]))
+    elif kind == "channels_last":
+        env.append(t.contiguous(memory_format=torch.channels_last))
     elif kind == "mul_":
         t.mul_(p[0])
     elif kind == "clamp_":
@@ -171,8 +197,10 @@ def _draw_step(draw, env: list, roots: list, linears: dict) -> tuple | None:
         "unary", "binary", "binary_reduced", "view_flat", "view_split", "reshape", "transpose", "permute",
         "slice", "select", "expand", "unsqueeze", "add_", "mul_", "clamp_", "copy_slice_", "masked_fill_",
         "index_put_", "cat", "stack", "split", "matmul", "matmul_t", "linear", "reduce", "softmax", "where",
-        "index_select", "gather", "contiguous", "clone", "cast"]))
-    if kind in ("add_", "mul_", "clamp_", "copy_slice_", "masked_fill_", "index_put_") and roots[a] == "input":
+        "index_select", "gather", "contiguous", "clone", "cast", "unary_", "fill_", "div_", "meta_",
+        "select_copy_", "diagonal", "flip", "squeeze", "as_strided", "channels_last"]))
+    if kind in ("add_", "mul_", "clamp_", "copy_slice_", "masked_fill_", "index_put_", "unary_", "fill_", "div_",
+                "meta_", "select_copy_") and roots[a] == "input":
         return None   # writes go to intermediates and views of them, never the caller's inputs
     if kind == "unary":
         return (kind, a, draw(st.sampled_from(sorted(UNARY))))
@@ -211,6 +239,44 @@ def _draw_step(draw, env: list, roots: list, linears: dict) -> tuple | None:
         return (kind, a, draw(st.integers(0, nd)))
     if kind == "add_":
         return (kind, a, draw(st.sampled_from([None, other])))
+    if kind == "unary_":
+        return (kind, a, draw(st.sampled_from(["relu_", "sigmoid_", "neg_", "exp_", "zero_", "abs_"])))
+    if kind == "fill_":
+        return (kind, a, draw(st.sampled_from([0.0, 2.5, -1.0])))
+    if kind == "div_":
+        return (kind, a, other)
+    if kind == "meta_":
+        op = draw(st.sampled_from(["transpose_", "unsqueeze_", "squeeze_"]))
+        if op == "unsqueeze_":
+            return (kind, a, op, draw(st.integers(0, nd)))
+        if nd == 0:
+            return None
+        return (kind, a, op, draw(st.integers(0, nd - 1)), draw(st.integers(0, nd - 1)))
+    if kind in ("select_copy_", "diagonal", "flip", "squeeze") and nd == 0:
+        return None
+    if kind == "select_copy_":
+        dim = draw(st.integers(0, nd - 1))
+        return (kind, a, dim, draw(st.integers(0, max(shape[dim] - 1, 0))), other)
+    if kind == "diagonal":
+        if nd < 2:
+            return None
+        d0, d1 = draw(st.permutations(range(nd)))[:2]
+        return (kind, a, d0, d1)
+    if kind == "flip":
+        return (kind, a, tuple(sorted(set(draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=2))))))
+    if kind == "squeeze":
+        return (kind, a, draw(st.integers(0, nd - 1)))
+    if kind == "as_strided":
+        if not t.is_contiguous() or t._base is not None or t.numel() < 2:
+            return None
+        size = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+        stride = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        off = draw(st.integers(0, 1))
+        if off + (size[0] - 1) * stride[0] + (size[1] - 1) * stride[1] >= t.numel():
+            return None
+        return (kind, a, size, stride, off)
+    if kind == "channels_last":
+        return (kind, a) if nd == 4 else None
     if kind == "mul_":
         return (kind, a, draw(st.sampled_from([0.5, -2.0, 3.0])))
     if kind == "clamp_":
@@ -283,14 +349,14 @@ def _aliases_input(t: torch.Tensor, inputs: tuple) -> bool:
 def programs(draw):
     """(module, input shapes, steps) of a random program that runs eagerly on its example inputs."""
     n_inputs = draw(st.integers(1, 2))
-    shapes = [tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))) for _ in range(n_inputs)]
+    shapes = [tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))) for _ in range(n_inputs)]
     xs = tuple(torch.randn(s) for s in shapes)
     env, steps, linears = [x.clone() for x in xs], [], {}
     inputs = tuple(env)
     roots = ["input"] * n_inputs
     target = draw(st.integers(3, 12))
     tries = 0
-    while len(steps) < target and tries < 60:
+    while len(steps) < target and tries < 80:
         tries += 1
         trial_linears = dict(linears)
         step = _draw_step(draw, env, roots, trial_linears)
@@ -338,6 +404,7 @@ def _same(out: torch.Tensor, ref: torch.Tensor) -> bool:
 def test_random_programs_equal_eager_bitwise(prog):
     module, shapes = prog
     note(f"steps={module.steps} outputs={module.outputs} shapes={shapes}")
+    event(f"{len(module.steps)} steps")
     example = tuple(torch.randn(s) for s in shapes)
     compiled = []
     for streams in (1, 3):
@@ -350,6 +417,7 @@ def test_random_programs_equal_eager_bitwise(prog):
             assert "node " in msg, f"a refusal that names no node: {msg}"
             REFUSALS[msg.split(":")[0]] += 1
             print("REFUSAL:", msg)
+            event("refused")
             return
         compiled.append(c)
     for _ in range(2):
@@ -365,6 +433,40 @@ def test_random_programs_equal_eager_bitwise(prog):
                 assert _same(o, r), f"output {i} ({c.plan.streams} streams) differs from eager"
             for i, (x, e) in enumerate(zip(run_in, eager_in)):
                 assert _same(x, e), f"input {i} ({c.plan.streams} streams) left otherwise than eager leaves it"
+
+
+def _collapsed(plan):
+    """The plan with every planned tensor at offset 0: unsafe wherever two values are live at once."""
+    tensors = tuple((tid, 0 if off is not None else None, size) for tid, off, size in plan.tensors)
+    arena = max([size for _t, off, size in tensors if off is not None] + [1])
+    return replace(plan, arena_bytes=arena, tensors=tensors)
+
+
+def test_the_fuzzer_sees_an_unsafe_plan():
+    """Negative control: the same programs run on a plan that puts every tensor at offset 0 (verifier off)
+    must differ from eager somewhere, else the property above could not fail."""
+    caught: list = []
+
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(programs())
+    def run(prog):
+        module, shapes = prog
+        example = tuple(torch.randn(s) for s in shapes)
+        try:
+            good = compile(module, example, streams=1, poison=True)
+            bad = compile(module, example, plan=_collapsed(good.plan), verify=False, poison=True,
+                          program=good.program)
+            out = bad(*example)
+        except (AtenExecutorError, GraphError, RuntimeError) as exc:
+            caught.append(f"refused: {str(exc)[:80]}")
+            return
+        with torch.no_grad():
+            ref = module(*example)
+        caught.append(not all(_same(o, r) for o, r in zip(out, ref)))
+
+    run()
+    assert any(c is True for c in caught), f"{caught}: no program noticed every tensor planned at offset 0"
 
 
 if __name__ == "__main__":  # pragma: no cover
