@@ -469,6 +469,34 @@ def test_random_programs_equal_eager_bitwise(prog, layouts):
                 assert _same(x, e), f"input {i} ({c.plan.streams} streams) left otherwise than eager leaves it"
 
 
+class _VectorMatrix(torch.nn.Module):
+    """``vector @ matrix`` and ``linear`` of a vector, with and without bias (found by the fuzzer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3, bias=False)
+
+    def forward(self, v, m):
+        return v @ m, self.a(v), self.b(v)
+
+
+def test_vector_matrix_products_run_eagers_mm_without_resizing_the_planned_result(capfd):
+    """``matmul.out`` of a vector and a matrix resized the planned 1-D result to 2-D and back each call
+    (torch's deprecation warning on stderr every call; an error once torch stops resizing): it runs as
+    eager's ``matmul`` does, ``mm`` of the vector as one row into the result as one row."""
+    m = _VectorMatrix()
+    v, w = torch.randn(4), torch.randn(4, 5)
+    for streams in (1, 3):
+        c = compile(m, (v, w), streams=streams, poison=True)
+        assert c.stats.kinds.get("out", 0) == 0, c.stats.kinds
+        for _ in range(2):
+            v, w = torch.randn(4), torch.randn(4, 5)
+            with torch.no_grad():
+                ref = m(v, w)
+            assert all(_same(o, r) for o, r in zip(c(v, w), ref))
+    assert "resized" not in capfd.readouterr().err
+
+
 def _collapsed(plan):
     """The plan with every planned tensor at offset 0: unsafe wherever two values are live at once."""
     tensors = tuple((tid, 0 if off is not None else None, size) for tid, off, size in plan.tensors)

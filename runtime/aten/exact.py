@@ -106,6 +106,8 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         return _scatter(torch, base, named, out, scratch, stream)
     if base == "linear":
         return _linear(torch, named, out)
+    if base == "matmul":
+        return _vector_matrix(torch, x, named.get("other"), out)
     if base == "embedding":
         w, idx = named["weight"], named["indices"]
         if not (out.is_contiguous() and idx.is_contiguous()):
@@ -143,8 +145,27 @@ def matmul_out_differs(torch, a, b) -> bool:
     return any(stride[i] != stride[i + 1] * shape[i + 1] for i in range(big.dim() - 2))
 
 
+def _vector_matrix(torch, a, b, out, bias=None) -> Exact | None:
+    """``vector @ matrix`` as eager's ``matmul`` runs it: ``mm`` of the vector as one row, into the result as
+    one row (then ``add_`` of ``linear``'s bias). ``matmul.out`` runs that ``mm`` into its ``out`` itself,
+    resizing the planned 1-D view to 2-D and back every call: torch's deprecation warning on stderr each
+    call, and an error once torch stops resizing outputs that have elements."""
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dim() == 1 and b.dim() == 2):
+        return None
+    mm = functools.partial(torch.ops.aten.mm.out, a.unsqueeze(0), b, out=out.unsqueeze(0))
+    if bias is None:
+        return "exact", mm, 0
+
+    def run() -> None:
+        mm()
+        out.add_(bias)
+    return "exact", run, 0
+
+
 def _linear(torch, named, out) -> Exact | None:
     x, w, b = named["input"], named["weight"], named.get("bias")
+    if isinstance(x, torch.Tensor) and x.dim() == 1:  # linear of a vector: matmul(x, w.t()) (+ add_(bias))
+        return _vector_matrix(torch, x, w.t(), out, b)
     if not (out.is_contiguous() and x.is_contiguous() and x.dim() >= 2):
         return None
     # the folded sizes spelled out: ``view(-1, 0)`` of an input with no features (0 elements) is ambiguous
