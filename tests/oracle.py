@@ -308,8 +308,6 @@ def optimal_arenas(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups:
     placement can be pushed down, root by root, to the lowest aligned offset clear of the roots it may not
     share with, without breaking another rule; so some order of the roots placed first-fit is optimal, and
     trying every order finds the optimum."""
-    from itertools import permutations
-
     m = _Model(graph, plan)
     roots = [t for t, d in m.tensors.items() if d.get("view_of") is None and d["kind"] != "weight"
              and d["size"] > 0]
@@ -330,21 +328,30 @@ def optimal_arenas(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups:
         if len(rs) > max_roots:
             return None
         apart = {(a, b) for a in rs for b in rs if a != b and not may_share(a, b)}
-        best = None
-        for perm in permutations(rs):
-            placed: list[tuple[int, int, str]] = []
-            top = 0
-            for r in perm:
-                size = m.tensors[r]["size"]
-                off = 0
-                for lo, hi, _o in sorted(p for p in placed if (p[2], r) in apart):
-                    if off + size <= lo:
-                        break
-                    off = max(off, -(-hi // align) * align)
-                placed.append((off, off + size, r))
-                top = max(top, off + size)
-                if best is not None and top >= best:
-                    break
-            best = top if best is None else min(best, top)
-        per[dev] = best or 0
+        per[dev] = least_first_fit({r: m.tensors[r]["size"] for r in rs}, apart, align)
     return per
+
+
+def least_first_fit(sizes: dict, apart: set, align: int) -> int:
+    """The smallest arena over every order of placing ``sizes`` (key -> bytes) first-fit at ``align``-aligned
+    offsets, keys in ``apart`` pairs never sharing bytes. Why every order: any packing can be pushed down, item
+    by item, to the lowest aligned offset clear of the items it may not share with, so some first-fit order is
+    optimal. 0 for no items."""
+    from itertools import permutations
+
+    best: int | None = None
+    for perm in permutations(sizes):
+        placed: list[tuple[int, int, Any]] = []
+        top = 0
+        for r in perm:
+            size, off = sizes[r], 0
+            for lo, hi, _o in sorted((p for p in placed if (p[2], r) in apart), key=lambda p: (p[0], p[1])):
+                if off + size <= lo:
+                    break
+                off = max(off, -(-hi // align) * align)
+            placed.append((off, off + size, r))
+            top = max(top, off + size)
+            if best is not None and top >= best:
+                break
+        best = top if best is None else min(best, top)
+    return best or 0

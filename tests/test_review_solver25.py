@@ -9,13 +9,13 @@ all orders is the optimum).
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracle import least_first_fit
 
 from memplan.problem import BufferProblem
 from memplan.solvers import SOLVER_NAMES, SolveOptions, Status, solve
@@ -25,25 +25,9 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 def brute_optimum(p: BufferProblem) -> int:
     """The smallest arena of any packing of ``p`` (every buffer's top counts, conflicting or not)."""
-    a = p.alignment
     idx = [i for i in range(len(p)) if p.sizes[i] > 0]
     apart = {(i, j) for i in idx for j in idx if p.conflicts(i, j)}
-    best: int | None = None
-    for perm in itertools.permutations(idx):
-        placed: list[tuple[int, int, int]] = []
-        top = 0
-        for r in perm:
-            s, off = int(p.sizes[r]), 0
-            for lo, hi, _ in sorted(x for x in placed if (x[2], r) in apart):
-                if off + s <= lo:
-                    break
-                off = max(off, -(-hi // a) * a)
-            placed.append((off, off + s, r))
-            top = max(top, off + s)
-            if best is not None and top >= best:
-                break
-        best = top if best is None else min(best, top)
-    return best or 0
+    return least_first_fit({i: int(p.sizes[i]) for i in idx}, apart, p.alignment)
 
 
 def assert_claims_true(p: BufferProblem, solver: str, options: SolveOptions) -> None:

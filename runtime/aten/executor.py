@@ -76,7 +76,7 @@ class Executor:
                                  if root in self.program.weights}
         # a functionalized program's updates: its inputs' final values are outputs, copied back per call
         # like the inputs an unfunctionalized one writes in place; its buffers', into the buffers
-        self._buffer_updates: list[tuple[Any, tuple, bool]] = []
+        updates: list[tuple[Any, tuple]] = []
         for kind, name, into, src in program.mutations:
             if kind == "input":
                 if src[0] not in ("arena", "weight") or into in self._written:
@@ -84,9 +84,11 @@ class Executor:
                                             f"{src[1]!r}, which the executor cannot copy back (no planned tensor)")
                 self._written[into] = self._source(src)
             elif kind == "buffer":
-                self._buffer_updates.append((into, src, False))
+                updates.append((into, src))
                 self._written_weights[name] = into
-        self._buffer_updates = [(into, src, self._overwritten_source(src)) for into, src, _ in self._buffer_updates]
+        #: (buffer, source, whether the source is snapshotted before the state copies: ``_overwritten_source``)
+        self._buffer_updates: list[tuple[Any, tuple, bool]] = [
+            (into, src, self._overwritten_source(src, updates)) for into, src in updates]
         self._any_weight_spans = _spans_by_storage(self.torch, self.program.weights) if self._written else {}
         self._written_weight_spans = _spans_by_storage(self.torch, self._written_weights)
         # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
@@ -173,7 +175,7 @@ class Executor:
             return self.layout.views.get(v, self.program.weights.get(v))
         return self.layout.views[v]
 
-    def _overwritten_source(self, src: tuple) -> bool:
+    def _overwritten_source(self, src: tuple, updates: list[tuple[Any, tuple]]) -> bool:
         """Whether a buffer update's source may be overwritten by the state copies that end a call before it is
         read: a caller's input the write-back overwrites (``self.buf.copy_(acc); acc.add_(1)``: the buffer takes
         ``acc``'s old value, the placeholder), or a module tensor that another (or its own) update targets
@@ -183,7 +185,7 @@ class Executor:
         if src[0] != "weight":
             return False   # an arena tensor: no state copy writes the arena
         value = self._source(src)
-        return any(_share_memory(value, into) for into, _src, _snap in self._buffer_updates)
+        return any(_share_memory(value, into) for into, _src in updates)
 
     def _buffer_values(self, tensors: list) -> list[tuple[Any, Any]]:
         """(buffer, its new value) per update of a functionalized program, read before any of the state copies

@@ -165,10 +165,10 @@ def _only_asserted(torch, n: Any, depth: int = 0) -> bool:
             return False
         if _base(u.target).split(".")[0] in _ASSERTS:
             continue
-        val = u.meta.get("val")
-        if not isinstance(val, (torch.SymInt, torch.SymBool, torch.SymFloat, int, bool, float)) or \
-                isinstance(u.target, torch._ops.OpOverload) and u.target._schema.returns and \
-                any(str(r.type).startswith("Tensor") for r in u.target._schema.returns):
+        if not isinstance(u.meta.get("val"), (torch.SymInt, torch.SymBool, torch.SymFloat, int, bool, float)):
+            return False   # the value reaches a tensor (or something else the plan would have to know)
+        returns = u.target._schema.returns if isinstance(u.target, torch._ops.OpOverload) else ()
+        if any(str(r.type).startswith("Tensor") for r in returns):
             return False
         if not _only_asserted(torch, u, depth + 1):
             return False
