@@ -27,7 +27,7 @@ using namespace nvcuda;
 // so a launch's ramp overlaps its predecessor's tail. Launched without the PDL attribute, both
 // instructions are no-ops, so one cubin serves plain and PDL launches with the same bits.
 // (The first PDL experiment raced on the H100 with activations read through ld.global.nc and an older
-// kernel set, cause not established: docs/runtime.md. `runtime.tools.pdl_check` and the GPU tests check
+// kernel set, cause not established: docs/runtime_log.md. `runtime.tools.pdl_check` and the GPU tests check
 // this one, so far on the H200.)
 // PDL_NO_WAIT compiles the wait out: only the GPU tests' negative control builds that.
 __device__ __forceinline__ void pdl_start() {
@@ -396,7 +396,7 @@ attn_kqv_cl_f16(const half* V, const float* p, float* out, int n_kv, int kv_head
 // ---------------------------------------------------------------------------------------------
 // Fused kernels for the fusion groups of memplan.examples.llama(fuse="runtime"): one launch per group
 // instead of one per node, because at batch 1 these ops are latency-bound and the launch gaps between
-// them inside a CUDA graph cost as much as the ops themselves (docs/runtime.md). The registry
+// them inside a CUDA graph cost as much as the ops themselves (docs/runtime_log.md). The registry
 // (runtime/kernels.py) only fuses a group when no byte a kernel writes is read by another thread of
 // it (outputs disjoint from inputs, or in place at the same address).
 
@@ -2223,7 +2223,7 @@ extern "C" __global__ void cast_f32_f16(const float* x, half* y, long long n) {
 
 // gemm_ws: the product for 2..64 rows of an f16 x (f16_acts graphs: the norms, the SwiGLU pass and the
 // attention write the activations that feed products in f16), warp-specialised (sm_90a).
-// Why (session 22, H200, docs/runtime.md): a block of the "g" build above stages f32 x and rounds it itself,
+// Why (session 22, H200, docs/runtime_log.md): a block of the "g" build above stages f32 x and rounds it itself,
 // and its one thread that issues the copies waits at every stage's block barrier; here one producer warp
 // streams weights and x through a ring of S stages (full / empty mbarriers, no block barrier in the loop)
 // and x arrives in f16, TMA'd straight into the swizzled layout wgmma reads: half the x bytes per stage, no

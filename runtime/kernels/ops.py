@@ -254,7 +254,7 @@ def gemv_rows_per_block(n_rows: int, num_sms: int) -> int:
     """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead). More
     rows per block means fewer warps per row, so each warp streams a longer run of its row with its loads
     always in flight; on the H200 8 rows beat 2 on every large matrix (lm_head 245 vs 265 us, down 29.9
-    vs 32.0, q 10.6 vs 12.0: runtime.tools.profile, docs/runtime.md), where the H100 had favoured 2 for
+    vs 32.0, q 10.6 vs 12.0: runtime.tools.profile, docs/runtime_log.md), where the H100 had favoured 2 for
     the largest. K does not enter: a long row only lengthens each warp's stream."""
     for rpb in (8, 4, 2):
         if math.ceil(n_rows / rpb) >= 2 * num_sms:
@@ -541,7 +541,7 @@ def _tc_choice(M: int, N: int, K: int, num_sms: int, wgmma: bool = False) -> tup
     32 rows above), and on the widest (six 32-row tiles per SM: LM heads) the "t" build (32 x 64) above 32
     rows. Other matrices take the narrow build in groups of 16 rows (each weight tile from HBM once, its
     groups neighbours in launch order, and G times from L2; ``_rows_split``). ``runtime.tools.gemm_bench``
-    on the H200, weights rotated so L2 holds none (docs/runtime.md): 8B lm_head at 64 rows 377 vs 454 us
+    on the H200, weights rotated so L2 holds none (docs/runtime_log.md): 8B lm_head at 64 rows 377 vs 454 us
     (the 16-row-per-warp 64-row build), 32 rows 268 vs 322; 8B FFN gate 54 vs 60 and 37 vs 43. Any other
     build that fits if the chosen one does not. With ``wgmma`` (sm_90a, ``KernelLibrary.wgmma``), above 32
     rows a matrix whose K splits over enough blocks takes the wgmma build, from 17 rows a matrix of few tiles
@@ -789,7 +789,7 @@ def swiglu_f16x_launch(Wg: int, Wu: int, x: int, y: int, M: int, N: int, K: int,
 
 #: rows of x (a step's weight products') at which its kernels launch plainly by default
 #: (``Executor(pdl_policy="auto")``; programmatic dependent launch at every other count). Measured side by
-#: side on the H200 (multi-stream graphs, docs/runtime.md): PDL gained at batch 1 (8B 4%, 1B 9%, session 8)
+#: side on the H200 (multi-stream graphs, docs/runtime_log.md): PDL gained at batch 1 (8B 4%, 1B 9%, session 8)
 #: and 16 (8B 0.4%, 1B 4.5%); session 16, with one split per step and the wgmma build triggering early
 #: (``WG_TRIGGER``, as built): at 48 / 64 rows 8B 1.2% / 1.4%, 1B 4.1% / 4.0% faster; at 24 / 32 rows the
 #: 8B 0.9% / 1.0% slower, the 1B 2.2% / 1.8% faster (without the trigger: 8B 2.4% / 3.5% slower, 1B 3.8% /

@@ -64,7 +64,7 @@ def build_graph(cfg: LlamaConfig, fuse: str = DEFAULT_FUSE, f16_acts: bool | Non
     """The memplan graph of one step with the given fusion groups (``memplan.examples.llama``).
     ``f16_acts`` None: f16 activations into the products (``llama(f16_acts=True)``) for runtime-fused
     graphs of 17-64 tokens, where gemm_ws streams them (H200, 1B at 64 rows: the layer's four products
-    46.9 us against 65.7 with f32 activations; docs/runtime.md session 22); at 1-16 tokens the GEMV and
+    46.9 us against 65.7 with f32 activations; docs/runtime_log.md session 22); at 1-16 tokens the GEMV and
     the register builds read f32 x as fast, and the batch-1 step stays as it was."""
     if f16_acts is None:
         f16_acts = fuse == "runtime" and cfg.batch in F16_ACTS_ROWS

@@ -18,7 +18,7 @@ plan and every other launch unchanged:
   gain over one stream with these kernels.
 
 Session 13 (H200, 1B batch 1, one stream): full 0.853 ms, gemv_only 0.664, stream 0.612, stream_early 0.527,
-full_stream 0.817, full_stream_early 0.709; the roofline at 4.54 TB/s is 0.458 (docs/runtime.md).
+full_stream 0.817, full_stream_early 0.709; the roofline at 4.54 TB/s is 0.458 (docs/runtime_log.md).
 """
 
 from __future__ import annotations
