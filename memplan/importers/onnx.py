@@ -588,6 +588,42 @@ def _node_ids(g) -> list[str]:
     return ids
 
 
+def _declared_type(vi) -> tuple[int, list | None] | None:
+    """``(elem type, dims)`` a value_info declares (dims: ints, or None for a symbolic or unknown one; the
+    list None when no shape is given), or None when it declares no tensor type."""
+    if not vi.type.HasField("tensor_type"):
+        return None
+    tt = vi.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim] if tt.HasField("shape") else None
+    return tt.elem_type, dims
+
+
+def _show_type(elem: int, dims: list | None) -> str:
+    shape = "of unknown rank" if dims is None else ["?" if d is None else d for d in dims]
+    return f"{_dtype_name(_need_onnx(), elem)} {shape}"
+
+
+def _check_declarations(g) -> None:
+    """A value declared more than once (graph input, graph output, ``value_info``) must not be declared with
+    two types or shapes. ONNX's inference checks a declaration against what it infers, but an op it does not
+    define (a custom or ``com.microsoft`` op) is sized by its declaration alone, and which of two conflicting
+    ones was taken depended on their order: ``[3]`` then ``[1000]`` planned 4,000 bytes, the reverse 12."""
+    seen: dict[str, tuple[int, list | None]] = {}
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        this = _declared_type(vi)
+        if this is None:
+            continue
+        first = seen.setdefault(vi.name, this)
+        (e1, d1), (e2, d2) = first, this
+        clash = (e1 and e2 and e1 != e2) or (d1 is not None and d2 is not None and (
+            len(d1) != len(d2) or any(a is not None and b is not None and a != b for a, b in zip(d1, d2))))
+        if clash:
+            raise GraphError(f"value {vi.name!r} is declared twice with different types or shapes "
+                             f"({_show_type(e1, d1)} and {_show_type(e2, d2)}): which one the runtime makes is unknown")
+        # (what the two say together: the first's where the second adds nothing)
+        seen[vi.name] = (e1 or e2, d2 if d1 is None else [a if a is not None else b for a, b in zip(d1, d2 or d1)])
+
+
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
     for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
@@ -599,6 +635,11 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
         if what != "graph output" and len(set(values)) != len(values):   # (an output may be listed twice)
             dup = next(v for i, v in enumerate(values) if v in values[:i])
             raise GraphError(f"{what} {dup!r} is declared twice (ONNX names each value once)")
+    _check_declarations(g)
+    both = {t.name for t in g.initializer} & {t.values.name for t in g.sparse_initializer}
+    if both:   # two weights of one name: which one a reader means (and its size) is anyone's guess
+        raise GraphError(f"initializer {min(both)!r} is declared twice, as a dense and as a sparse initializer "
+                         "(ONNX names each value once)")
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
@@ -706,7 +747,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2.name = g.name
     g2.node.extend(g.node)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
-    g2.input.extend(v for v in g.input)
+    g2.input.extend(_typed_by_initializers(onnx, g, source))
     g2.output.extend(g.output)
     g2.value_info.extend(g.value_info)
     declared = {v.name for v in g.input}
@@ -724,7 +765,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             g2.initializer.append(t)
         elif t.name not in declared:
             g2.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
-        else:  # a declared input too (IR < 4): drop its data, keep its declaration
+        else:  # a declared input too (IR < 4): drop its data, keep its declaration (typed by its dims)
             pass
     for st in g.sparse_initializer:
         if st.values.name not in declared:
@@ -732,7 +773,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     # which names exist, to catch typos in --dim
     params: set[str] = set()
-    for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
+    for vi in list(g.input) + list(g2.output) + list(g2.value_info):
         if vi.type.HasField("tensor_type"):
             params.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
     real_inputs = [vi for vi in g2.input if vi.name not in inits]
@@ -801,6 +842,37 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             break
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _typed_by_initializers(onnx, g, source: str) -> list:
+    """The graph inputs of ``g`` for shape inference, each that is also an initializer (an input with a default
+    value: IR < 4 lists every initializer so) typed by the initializer's own dtype and dims.
+
+    Why: runtimes run such an input with the initializer's data unless the caller feeds another, and
+    onnxruntime takes its shape from the initializer, not from the declaration. A declaration with a symbolic
+    dimension (``["N"]``) left every value after it unknown, or, with ``N`` fixed by ``--dim`` for the other
+    inputs, planned them at that size while the runtime made them the initializer's (``--dim N=1`` on a
+    100-element initializer: 4 bytes planned for a 400-byte result). A declared fixed dimension or dtype the
+    initializer contradicts is refused, as onnxruntime refuses it."""
+    inits = {t.name: (t.data_type, tuple(t.dims)) for t in g.initializer}
+    inits.update((st.values.name, (st.values.data_type, tuple(st.dims))) for st in g.sparse_initializer)
+    out = []
+    for vi in g.input:
+        if vi.name not in inits:
+            out.append(vi)
+            continue
+        elem, dims = inits[vi.name]
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if tt is not None and tt.elem_type and tt.elem_type != elem:
+            raise GraphError(f"{source}: graph input {vi.name!r} is declared {_dtype_name(onnx, tt.elem_type)} but "
+                             f"its initializer is {_dtype_name(onnx, elem)}")
+        if tt is not None and tt.HasField("shape"):
+            declared = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in tt.shape.dim]
+            if len(declared) != len(dims) or any(isinstance(d, int) and d != k for d, k in zip(declared, dims)):
+                raise GraphError(f"{source}: graph input {vi.name!r} is declared with shape {declared} but its "
+                                 f"initializer has dims {list(dims)}")
+        out.append(onnx.helper.make_tensor_value_info(vi.name, elem, list(dims)))
+    return out
 
 
 def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
