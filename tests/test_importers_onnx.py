@@ -1310,3 +1310,37 @@ def test_a_value_declared_twice_with_different_shapes_is_refused(order, where):
     if where == "value_info":
         m.graph.value_info.append(helper.make_tensor_value_info("y", F, [order[1]]))
     assert {t.id: t.size for t in import_onnx(m).tensors}["y"] == 4 * order[1]
+
+
+@pytest.mark.parametrize("op", ["Constant", "ConstantOfShape"])
+def test_a_constant_s_external_data_is_read_from_the_model_s_folder_only(tmp_path, monkeypatch, op):
+    """A Constant (or a ConstantOfShape's fill) whose tensor lives in an external file was folded with onnx's
+    loader, which read the file relative to the working directory: a ``shape.bin`` there (not in the model's
+    folder) decided the Reshape's shape. Only the model's folder is read, as for initializers."""
+    import numpy as np
+
+    folder, cwd = tmp_path / "model", tmp_path / "cwd"
+    folder.mkdir()
+    cwd.mkdir()
+    (cwd / "shape.bin").write_bytes(np.array([3, 2], "<i8").tobytes())
+    monkeypatch.chdir(cwd)
+    t = TensorProto(name="v", data_type=TensorProto.INT64, dims=[2 if op == "Constant" else 1],
+                    data_location=TensorProto.EXTERNAL)
+    t.external_data.add(key="location", value="shape.bin")
+    t.external_data.add(key="length", value=str(8 * t.dims[0]))
+    if op == "Constant":   # (Abs: not followed by ONNX's data propagation, so folded by the importer)
+        nodes = [helper.make_node("Constant", [], ["s0"], value=t), helper.make_node("Abs", ["s0"], ["s"])]
+    else:   # [fill] + [-1]: the file's first number
+        nodes = [helper.make_node("ConstantOfShape", ["one"], ["s0"], value=t),
+                 helper.make_node("Concat", ["s0", "rest"], ["s"], axis=0)]
+    nodes.append(helper.make_node("Reshape", ["x", "s"], ["y"], name="r"))
+    inits = [numpy_helper.from_array(np.array([1], np.int64), "one"), numpy_helper.from_array(np.array([-1], np.int64),
+                                                                                               "rest")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [6])], [helper.make_tensor_value_info("y", F, None)],
+               inits)
+    onnx.save(m, str(folder / "m.onnx"))
+    with pytest.raises(GraphError, match="'y' dimension 0 is unknown.*the 'value' tensor of node .*not a file in the model's folder"):
+        import_onnx(str(folder / "m.onnx"))
+    (folder / "shape.bin").write_bytes(np.array([2, 3], "<i8").tobytes())
+    y = {t.id: t for t in import_onnx(str(folder / "m.onnx")).tensors}["y"]
+    assert y.attrs["shape"] == [2, 3]

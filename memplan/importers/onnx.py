@@ -265,7 +265,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     node_ids = _node_ids(g)
     _check_structure(g, node_ids, inits)
 
-    unread: dict[str, str] = {}  # small external initializers whose data could not be read -> why
+    unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling)
     shapes = _shapes(g, inferred)
 
@@ -320,7 +320,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 if unread:  # the likelier cause: a shape constant whose data is not there
                     k, why = next(iter(unread.items()))
                     more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
-                    hint += f"; note: the external data of initializer {k!r}{more} was not read: {why}"
+                    hint += f"; note: the external data of {k}{more} was not read: {why}"
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
             if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
@@ -746,6 +746,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2 = m2.graph
     g2.name = g.name
     g2.node.extend(g.node)
+    _read_small_attribute_tensors(onnx, g2, base_dir, unread)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
     g2.input.extend(_typed_by_initializers(onnx, g, source))
     g2.output.extend(g.output)
@@ -758,7 +759,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             loaded = _read_small_external(onnx, t, base_dir)
             if isinstance(loaded, str):
                 if unread is not None:
-                    unread[t.name] = loaded
+                    unread[f"initializer {t.name!r}"] = loaded
             else:
                 t, external = loaded, False
         if small and not external:
@@ -954,6 +955,34 @@ def _read_small_external(onnx, t, base_dir: str | None):
     return copy
 
 
+def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None) -> None:
+    """Read in, on the nodes of ``g2`` (the copy given to shape inference), the external data of every small
+    tensor attribute (a ``Constant``'s value, a ``ConstantOfShape``'s fill), as ``_read_small_external`` reads
+    small initializers: only from a file in the model's folder. Folding such a node evaluated its tensor with
+    onnx's loader, which read the data file relative to the working directory, not the model's folder: any
+    file there (or a named pipe, which blocks) decided a Reshape's shape. One that cannot be read stays
+    external, so that its node is never folded (``_external_attribute``), and is recorded in ``unread``."""
+    for n in g2.node:
+        for a in n.attribute:
+            for t in [a.t] if a.HasField("t") else list(a.tensors):
+                if t.data_location != onnx.TensorProto.EXTERNAL or math.prod(t.dims) > SMALL_INITIALIZER:
+                    continue
+                loaded = _read_small_external(onnx, t, base_dir)
+                if isinstance(loaded, str):
+                    if unread is not None:
+                        unread[f"the {a.name!r} tensor of node {n.name or n.op_type!r}"] = loaded
+                else:
+                    t.CopyFrom(loaded)
+                    t.data_location = onnx.TensorProto.DEFAULT
+                    del t.external_data[:]
+
+
+def _external_attribute(onnx, n) -> bool:
+    """Whether a tensor attribute of node ``n`` still has its data in an external file (see above)."""
+    return any(t.data_location == onnx.TensorProto.EXTERNAL
+               for a in n.attribute for t in ([a.t] if a.HasField("t") else list(a.tensors)))
+
+
 def _outside_folder(base_dir: str, location: str) -> str:
     """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
     regular file inside ``base_dir`` by a relative path, through no symbolic link. Checked before anything
@@ -1062,8 +1091,8 @@ def _fold_round(onnx, m2, inferred) -> bool:
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
     for n in g2.node:
         nodes.append(n)
-        if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute):
-            continue
+        if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
+            continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
         own = None   # the outputs' shapes from this node's inputs alone (and their values, where folded)
         evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
         if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
@@ -1288,9 +1317,12 @@ def _infer_node(onnx, n, shapes: dict, elems: dict, values: dict, opset: int) ->
 
 
 def _to_array(t):
-    """``[numpy value]`` of a TensorProto, or None when numpy cannot hold it (bad data, exotic dtype)."""
-    from onnx import numpy_helper
+    """``[numpy value]`` of a TensorProto, or None when numpy cannot hold it (bad data, exotic dtype) or its data
+    is in an external file (onnx's loader would read it relative to the working directory)."""
+    from onnx import TensorProto, numpy_helper
 
+    if t.data_location == TensorProto.EXTERNAL:
+        return None
     try:
         return [numpy_helper.to_array(t)]
     except Exception:  # noqa: BLE001 - not folded: left to shape inference
