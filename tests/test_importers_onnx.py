@@ -1344,3 +1344,18 @@ def test_a_constant_s_external_data_is_read_from_the_model_s_folder_only(tmp_pat
     (folder / "shape.bin").write_bytes(np.array([2, 3], "<i8").tobytes())
     y = {t.id: t for t in import_onnx(str(folder / "m.onnx")).tensors}["y"]
     assert y.attrs["shape"] == [2, 3]
+
+
+@pytest.mark.parametrize("imports", [[""], ["ai.onnx"], ["", "ai.onnx"]])
+def test_the_default_domain_spelled_ai_onnx_imports(imports):
+    """``ai.onnx`` names the default domain (onnxruntime runs such nodes under either import), but onnx's shape
+    inference knows it only as "": a node of domain ``ai.onnx`` failed inference or was left unsized."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], domain="ai.onnx"),
+             helper.make_node("Shape", ["r"], ["s"], domain="ai.onnx"),
+             helper.make_node("Cast", ["s"], ["s2"], to=TensorProto.INT64, domain="ai.onnx"),   # (folded)
+             helper.make_node("Reshape", ["r", "s2"], ["y"], domain="ai.onnx")]
+    g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", F, [2, 3])],
+                          [helper.make_tensor_value_info("y", F, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid(d, 17) for d in imports], ir_version=8)
+    sizes = {t.id: (t.size, t.view_of) for t in import_onnx(m).tensors}
+    assert sizes == {"x": (24, None), "r": (24, None), "s": (16, None), "s2": (16, None), "y": (24, "r")}

@@ -741,11 +741,11 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g = model.graph
     m2 = onnx.ModelProto()
     m2.ir_version = model.ir_version
-    m2.opset_import.extend(model.opset_import)
     m2.functions.extend(model.functions)
     g2 = m2.graph
     g2.name = g.name
     g2.node.extend(g.node)
+    _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
     g2.input.extend(_typed_by_initializers(onnx, g, source))
@@ -953,6 +953,25 @@ def _read_small_external(onnx, t, base_dir: str | None):
     if len(copy.raw_data) != want:
         return f"its data file holds {len(copy.raw_data)} bytes for it, not {want}"
     return copy
+
+
+def _default_domain_as_empty(onnx, model, m2) -> None:
+    """Give ``m2`` (the copy for shape inference, its nodes copied) the model's opset imports, and name the
+    default domain "" in them and on its nodes, where the model spells it ``ai.onnx``.
+
+    Why: ``ai.onnx`` is the default domain's name (onnxruntime runs a ``Relu`` of domain ``ai.onnx`` under an
+    import of ``""``, and the reverse), but onnx's shape inference knows the default domain only as "": such a
+    node failed inference ("No opset import for domain ai.onnx") or was left without a shape, and the model
+    was refused. ``_check_opset`` made sure the two spellings name one version."""
+    seen = set()
+    for o in model.opset_import:
+        domain = "" if o.domain == "ai.onnx" else o.domain
+        if domain not in seen:
+            seen.add(domain)
+            m2.opset_import.append(onnx.helper.make_opsetid(domain, o.version))
+    for n in m2.graph.node:
+        if n.domain == "ai.onnx":
+            n.domain = ""
 
 
 def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None) -> None:
