@@ -1245,3 +1245,117 @@ def test_an_unsized_output_of_an_op_onnx_does_not_define_says_so():
                                                  "defines") as err:
                 import_onnx(m)
             assert "run time" not in str(err.value)
+
+
+def test_an_initializer_listed_as_a_graph_input_is_sized_by_its_own_dims():
+    """IR < 4 lists every initializer as a graph input; runtimes run it with the initializer's data and shape
+    (onnxruntime takes the shape from the initializer). A symbolic declaration (``["N"]``) sized what follows
+    by ``dims`` instead: 4 bytes planned for a 400-byte result. A contradicting declaration is refused."""
+    import numpy as np
+
+    w = numpy_helper.from_array(np.ones(100, np.float32), "w")
+    nodes = [helper.make_node("Relu", ["w"], ["y"], name="r"), helper.make_node("Add", ["y", "x"], ["z"], name="a")]
+    out = [helper.make_tensor_value_info("z", F, None)]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, ["N"]), helper.make_tensor_value_info("w", F, ["N"])],
+               out, [w])
+    g = import_onnx(m, dims={"N": 1})
+    sizes = {t.id: t.size for t in g.tensors}
+    assert (sizes["x"], sizes["w"], sizes["y"], sizes["z"]) == (4, 400, 400, 400)
+    m = _model(nodes[:1], [helper.make_tensor_value_info("w", F, ["N"])], [helper.make_tensor_value_info("y", F, None)],
+               [w])
+    assert {t.id: t.size for t in import_onnx(m).tensors}["y"] == 400   # (was: 'N' left unknown)
+    for declared, what in (([1], r"declared with shape \[1\] but its initializer has dims \[100\]"),
+                           ([100, 1], r"declared with shape \[100, 1\]"), (["N", 1], r"declared with shape \[.N., 1\]")):
+        m = _model(nodes[:1], [helper.make_tensor_value_info("w", F, declared)],
+                   [helper.make_tensor_value_info("y", F, None)], [w])
+        with pytest.raises(GraphError, match=f"graph input 'w' is {what}"):
+            import_onnx(m)
+    m = _model(nodes[:1], [helper.make_tensor_value_info("w", TensorProto.DOUBLE, [100])],
+               [helper.make_tensor_value_info("y", F, None)], [w])
+    with pytest.raises(GraphError, match="graph input 'w' is declared double but its initializer is float"):
+        import_onnx(m)
+
+
+def test_a_dense_and_a_sparse_initializer_of_one_name_are_refused_by_name():
+    import numpy as np
+
+    sparse = helper.make_sparse_tensor(numpy_helper.from_array(np.ones(2, np.float32), "w"),
+                                       numpy_helper.from_array(np.array([0, 3], np.int64), "i"), [4])
+    m = _model([helper.make_node("Add", ["x", "w"], ["y"])], [helper.make_tensor_value_info("x", F, [4])],
+               [helper.make_tensor_value_info("y", F, [4])], [_w("w", 4)])
+    m.graph.sparse_initializer.append(sparse)
+    with pytest.raises(GraphError, match="initializer 'w' is declared twice, as a dense and as a sparse"):
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("order", [(3, 1000), (1000, 3)])
+@pytest.mark.parametrize("where", ["value_info", "output"])
+def test_a_value_declared_twice_with_different_shapes_is_refused(order, where):
+    """An op onnx does not define is sized by its declaration alone: of two that conflict, the one taken
+    depended on their order (4,000 bytes planned, or 12)."""
+    first, second = (helper.make_tensor_value_info("y", F, [n]) for n in order)
+    nodes = [helper.make_node("Foo", ["x"], ["y"], domain="my.dom", name="foo")]
+    outputs = [second] if where == "output" else [helper.make_tensor_value_info("z", F, None)]
+    if where == "value_info":
+        nodes.append(helper.make_node("Relu", ["y"], ["z"]))
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [2])], outputs,
+               value_info=[first] if where == "output" else [first, second])
+    m.opset_import.append(helper.make_opsetid("my.dom", 1))
+    a, b = order if where == "value_info" else order[::-1]   # (graph outputs are read before value_info)
+    with pytest.raises(GraphError, match=rf"value 'y' is declared twice .*\(float \[{a}\] and float \[{b}\]"):
+        import_onnx(m)
+    # declarations that agree, or where one leaves a dimension open, are one declaration
+    m.graph.value_info[0].CopyFrom(helper.make_tensor_value_info("y", F, ["n"]))
+    del m.graph.value_info[1:]
+    if where == "value_info":
+        m.graph.value_info.append(helper.make_tensor_value_info("y", F, [order[1]]))
+    assert {t.id: t.size for t in import_onnx(m).tensors}["y"] == 4 * order[1]
+
+
+@pytest.mark.parametrize("op", ["Constant", "ConstantOfShape"])
+def test_a_constant_s_external_data_is_read_from_the_model_s_folder_only(tmp_path, monkeypatch, op):
+    """A Constant (or a ConstantOfShape's fill) whose tensor lives in an external file was folded with onnx's
+    loader, which read the file relative to the working directory: a ``shape.bin`` there (not in the model's
+    folder) decided the Reshape's shape. Only the model's folder is read, as for initializers."""
+    import numpy as np
+
+    folder, cwd = tmp_path / "model", tmp_path / "cwd"
+    folder.mkdir()
+    cwd.mkdir()
+    (cwd / "shape.bin").write_bytes(np.array([3, 2], "<i8").tobytes())
+    monkeypatch.chdir(cwd)
+    t = TensorProto(name="v", data_type=TensorProto.INT64, dims=[2 if op == "Constant" else 1],
+                    data_location=TensorProto.EXTERNAL)
+    t.external_data.add(key="location", value="shape.bin")
+    t.external_data.add(key="length", value=str(8 * t.dims[0]))
+    if op == "Constant":   # (Abs: not followed by ONNX's data propagation, so folded by the importer)
+        nodes = [helper.make_node("Constant", [], ["s0"], value=t), helper.make_node("Abs", ["s0"], ["s"])]
+    else:   # [fill] + [-1]: the file's first number
+        nodes = [helper.make_node("ConstantOfShape", ["one"], ["s0"], value=t),
+                 helper.make_node("Concat", ["s0", "rest"], ["s"], axis=0)]
+    nodes.append(helper.make_node("Reshape", ["x", "s"], ["y"], name="r"))
+    inits = [numpy_helper.from_array(np.array([1], np.int64), "one"), numpy_helper.from_array(np.array([-1], np.int64),
+                                                                                               "rest")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [6])], [helper.make_tensor_value_info("y", F, None)],
+               inits)
+    onnx.save(m, str(folder / "m.onnx"))
+    with pytest.raises(GraphError, match="'y' dimension 0 is unknown.*the 'value' tensor of node .*not a file in the model's folder"):
+        import_onnx(str(folder / "m.onnx"))
+    (folder / "shape.bin").write_bytes(np.array([2, 3], "<i8").tobytes())
+    y = {t.id: t for t in import_onnx(str(folder / "m.onnx")).tensors}["y"]
+    assert y.attrs["shape"] == [2, 3]
+
+
+@pytest.mark.parametrize("imports", [[""], ["ai.onnx"], ["", "ai.onnx"]])
+def test_the_default_domain_spelled_ai_onnx_imports(imports):
+    """``ai.onnx`` names the default domain (onnxruntime runs such nodes under either import), but onnx's shape
+    inference knows it only as "": a node of domain ``ai.onnx`` failed inference or was left unsized."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], domain="ai.onnx"),
+             helper.make_node("Shape", ["r"], ["s"], domain="ai.onnx"),
+             helper.make_node("Cast", ["s"], ["s2"], to=TensorProto.INT64, domain="ai.onnx"),   # (folded)
+             helper.make_node("Reshape", ["r", "s2"], ["y"], domain="ai.onnx")]
+    g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", F, [2, 3])],
+                          [helper.make_tensor_value_info("y", F, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid(d, 17) for d in imports], ir_version=8)
+    sizes = {t.id: (t.size, t.view_of) for t in import_onnx(m).tensors}
+    assert sizes == {"x": (24, None), "r": (24, None), "s": (16, None), "s2": (16, None), "y": (24, "r")}

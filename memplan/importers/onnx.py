@@ -265,7 +265,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     node_ids = _node_ids(g)
     _check_structure(g, node_ids, inits)
 
-    unread: dict[str, str] = {}  # small external initializers whose data could not be read -> why
+    unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling)
     shapes = _shapes(g, inferred)
 
@@ -320,7 +320,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 if unread:  # the likelier cause: a shape constant whose data is not there
                     k, why = next(iter(unread.items()))
                     more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
-                    hint += f"; note: the external data of initializer {k!r}{more} was not read: {why}"
+                    hint += f"; note: the external data of {k}{more} was not read: {why}"
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
             if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
@@ -588,6 +588,42 @@ def _node_ids(g) -> list[str]:
     return ids
 
 
+def _declared_type(vi) -> tuple[int, list | None] | None:
+    """``(elem type, dims)`` a value_info declares (dims: ints, or None for a symbolic or unknown one; the
+    list None when no shape is given), or None when it declares no tensor type."""
+    if not vi.type.HasField("tensor_type"):
+        return None
+    tt = vi.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim] if tt.HasField("shape") else None
+    return tt.elem_type, dims
+
+
+def _show_type(elem: int, dims: list | None) -> str:
+    shape = "of unknown rank" if dims is None else ["?" if d is None else d for d in dims]
+    return f"{_dtype_name(_need_onnx(), elem)} {shape}"
+
+
+def _check_declarations(g) -> None:
+    """A value declared more than once (graph input, graph output, ``value_info``) must not be declared with
+    two types or shapes. ONNX's inference checks a declaration against what it infers, but an op it does not
+    define (a custom or ``com.microsoft`` op) is sized by its declaration alone, and which of two conflicting
+    ones was taken depended on their order: ``[3]`` then ``[1000]`` planned 4,000 bytes, the reverse 12."""
+    seen: dict[str, tuple[int, list | None]] = {}
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        this = _declared_type(vi)
+        if this is None:
+            continue
+        first = seen.setdefault(vi.name, this)
+        (e1, d1), (e2, d2) = first, this
+        clash = (e1 and e2 and e1 != e2) or (d1 is not None and d2 is not None and (
+            len(d1) != len(d2) or any(a is not None and b is not None and a != b for a, b in zip(d1, d2))))
+        if clash:
+            raise GraphError(f"value {vi.name!r} is declared twice with different types or shapes "
+                             f"({_show_type(e1, d1)} and {_show_type(e2, d2)}): which one the runtime makes is unknown")
+        # (what the two say together: the first's where the second adds nothing)
+        seen[vi.name] = (e1 or e2, d2 if d1 is None else [a if a is not None else b for a, b in zip(d1, d2 or d1)])
+
+
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
     for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
@@ -599,6 +635,11 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
         if what != "graph output" and len(set(values)) != len(values):   # (an output may be listed twice)
             dup = next(v for i, v in enumerate(values) if v in values[:i])
             raise GraphError(f"{what} {dup!r} is declared twice (ONNX names each value once)")
+    _check_declarations(g)
+    both = {t.name for t in g.initializer} & {t.values.name for t in g.sparse_initializer}
+    if both:   # two weights of one name: which one a reader means (and its size) is anyone's guess
+        raise GraphError(f"initializer {min(both)!r} is declared twice, as a dense and as a sparse initializer "
+                         "(ONNX names each value once)")
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
@@ -700,13 +741,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g = model.graph
     m2 = onnx.ModelProto()
     m2.ir_version = model.ir_version
-    m2.opset_import.extend(model.opset_import)
     m2.functions.extend(model.functions)
     g2 = m2.graph
     g2.name = g.name
     g2.node.extend(g.node)
+    _default_domain_as_empty(onnx, model, m2)
+    _read_small_attribute_tensors(onnx, g2, base_dir, unread)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
-    g2.input.extend(v for v in g.input)
+    g2.input.extend(_typed_by_initializers(onnx, g, source))
     g2.output.extend(g.output)
     g2.value_info.extend(g.value_info)
     declared = {v.name for v in g.input}
@@ -717,14 +759,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             loaded = _read_small_external(onnx, t, base_dir)
             if isinstance(loaded, str):
                 if unread is not None:
-                    unread[t.name] = loaded
+                    unread[f"initializer {t.name!r}"] = loaded
             else:
                 t, external = loaded, False
         if small and not external:
             g2.initializer.append(t)
         elif t.name not in declared:
             g2.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
-        else:  # a declared input too (IR < 4): drop its data, keep its declaration
+        else:  # a declared input too (IR < 4): drop its data, keep its declaration (typed by its dims)
             pass
     for st in g.sparse_initializer:
         if st.values.name not in declared:
@@ -732,7 +774,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     # which names exist, to catch typos in --dim
     params: set[str] = set()
-    for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
+    for vi in list(g.input) + list(g2.output) + list(g2.value_info):
         if vi.type.HasField("tensor_type"):
             params.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
     real_inputs = [vi for vi in g2.input if vi.name not in inits]
@@ -801,6 +843,37 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             break
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _typed_by_initializers(onnx, g, source: str) -> list:
+    """The graph inputs of ``g`` for shape inference, each that is also an initializer (an input with a default
+    value: IR < 4 lists every initializer so) typed by the initializer's own dtype and dims.
+
+    Why: runtimes run such an input with the initializer's data unless the caller feeds another, and
+    onnxruntime takes its shape from the initializer, not from the declaration. A declaration with a symbolic
+    dimension (``["N"]``) left every value after it unknown, or, with ``N`` fixed by ``--dim`` for the other
+    inputs, planned them at that size while the runtime made them the initializer's (``--dim N=1`` on a
+    100-element initializer: 4 bytes planned for a 400-byte result). A declared fixed dimension or dtype the
+    initializer contradicts is refused, as onnxruntime refuses it."""
+    inits = {t.name: (t.data_type, tuple(t.dims)) for t in g.initializer}
+    inits.update((st.values.name, (st.values.data_type, tuple(st.dims))) for st in g.sparse_initializer)
+    out = []
+    for vi in g.input:
+        if vi.name not in inits:
+            out.append(vi)
+            continue
+        elem, dims = inits[vi.name]
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if tt is not None and tt.elem_type and tt.elem_type != elem:
+            raise GraphError(f"{source}: graph input {vi.name!r} is declared {_dtype_name(onnx, tt.elem_type)} but "
+                             f"its initializer is {_dtype_name(onnx, elem)}")
+        if tt is not None and tt.HasField("shape"):
+            declared = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in tt.shape.dim]
+            if len(declared) != len(dims) or any(isinstance(d, int) and d != k for d, k in zip(declared, dims)):
+                raise GraphError(f"{source}: graph input {vi.name!r} is declared with shape {declared} but its "
+                                 f"initializer has dims {list(dims)}")
+        out.append(onnx.helper.make_tensor_value_info(vi.name, elem, list(dims)))
+    return out
 
 
 def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
@@ -880,6 +953,53 @@ def _read_small_external(onnx, t, base_dir: str | None):
     if len(copy.raw_data) != want:
         return f"its data file holds {len(copy.raw_data)} bytes for it, not {want}"
     return copy
+
+
+def _default_domain_as_empty(onnx, model, m2) -> None:
+    """Give ``m2`` (the copy for shape inference, its nodes copied) the model's opset imports, and name the
+    default domain "" in them and on its nodes, where the model spells it ``ai.onnx``.
+
+    Why: ``ai.onnx`` is the default domain's name (onnxruntime runs a ``Relu`` of domain ``ai.onnx`` under an
+    import of ``""``, and the reverse), but onnx's shape inference knows the default domain only as "": such a
+    node failed inference ("No opset import for domain ai.onnx") or was left without a shape, and the model
+    was refused. ``_check_opset`` made sure the two spellings name one version."""
+    seen = set()
+    for o in model.opset_import:
+        domain = "" if o.domain == "ai.onnx" else o.domain
+        if domain not in seen:
+            seen.add(domain)
+            m2.opset_import.append(onnx.helper.make_opsetid(domain, o.version))
+    for n in m2.graph.node:
+        if n.domain == "ai.onnx":
+            n.domain = ""
+
+
+def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None) -> None:
+    """Read in, on the nodes of ``g2`` (the copy given to shape inference), the external data of every small
+    tensor attribute (a ``Constant``'s value, a ``ConstantOfShape``'s fill), as ``_read_small_external`` reads
+    small initializers: only from a file in the model's folder. Folding such a node evaluated its tensor with
+    onnx's loader, which read the data file relative to the working directory, not the model's folder: any
+    file there (or a named pipe, which blocks) decided a Reshape's shape. One that cannot be read stays
+    external, so that its node is never folded (``_external_attribute``), and is recorded in ``unread``."""
+    for n in g2.node:
+        for a in n.attribute:
+            for t in [a.t] if a.HasField("t") else list(a.tensors):
+                if t.data_location != onnx.TensorProto.EXTERNAL or math.prod(t.dims) > SMALL_INITIALIZER:
+                    continue
+                loaded = _read_small_external(onnx, t, base_dir)
+                if isinstance(loaded, str):
+                    if unread is not None:
+                        unread[f"the {a.name!r} tensor of node {n.name or n.op_type!r}"] = loaded
+                else:
+                    t.CopyFrom(loaded)
+                    t.data_location = onnx.TensorProto.DEFAULT
+                    del t.external_data[:]
+
+
+def _external_attribute(onnx, n) -> bool:
+    """Whether a tensor attribute of node ``n`` still has its data in an external file (see above)."""
+    return any(t.data_location == onnx.TensorProto.EXTERNAL
+               for a in n.attribute for t in ([a.t] if a.HasField("t") else list(a.tensors)))
 
 
 def _outside_folder(base_dir: str, location: str) -> str:
@@ -990,8 +1110,8 @@ def _fold_round(onnx, m2, inferred) -> bool:
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
     for n in g2.node:
         nodes.append(n)
-        if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute):
-            continue
+        if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
+            continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
         own = None   # the outputs' shapes from this node's inputs alone (and their values, where folded)
         evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
         if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
@@ -1216,9 +1336,12 @@ def _infer_node(onnx, n, shapes: dict, elems: dict, values: dict, opset: int) ->
 
 
 def _to_array(t):
-    """``[numpy value]`` of a TensorProto, or None when numpy cannot hold it (bad data, exotic dtype)."""
-    from onnx import numpy_helper
+    """``[numpy value]`` of a TensorProto, or None when numpy cannot hold it (bad data, exotic dtype) or its data
+    is in an external file (onnx's loader would read it relative to the working directory)."""
+    from onnx import TensorProto, numpy_helper
 
+    if t.data_location == TensorProto.EXTERNAL:
+        return None
     try:
         return [numpy_helper.to_array(t)]
     except Exception:  # noqa: BLE001 - not folded: left to shape inference
