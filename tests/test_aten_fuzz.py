@@ -46,8 +46,10 @@ INT_OPS = ("floor_divide", "remainder", "bitwise_and", "bitwise_or", "bitwise_xo
 EINSUMS = {   # equations by (t.dim(), other.dim()); None: one operand
     (1, 1): ["i,i->", "i,j->ij"], (2, 2): ["ij,jk->ik", "ij,ij->i", "ij,kj->ik", "ij,ij->"],
     (2, 1): ["ij,j->i"], (3, 3): ["bij,bjk->bik", "bij,bkj->bik", "bij,bij->b"],
-    (4, 4): ["bhld,bhmd->bhlm", "bhlm,bhmd->bhld"], None: ["...ij->...ji", "ii->i", "ij->", "i...->..."],
+    (4, 4): ["bhld,bhmd->bhlm", "bhlm,bhmd->bhld"],
 }
+EINSUMS_1 = {1: ["i->", "i...->..."], 2: ["ij->ji", "ii->i", "ij->", "...ij->...ji"], 3: ["bij->bji", "bii->bi", "...ij->...j"],
+             4: ["...ij->...ji", "bhld->bld"]}
 UNARY = {
     "neg": torch.neg, "abs": torch.abs, "exp": torch.exp, "sin": torch.sin, "relu": torch.relu,
     "sigmoid": torch.sigmoid, "tanh": torch.tanh, "sqrt": torch.sqrt, "log": torch.log,
@@ -169,7 +171,7 @@ def apply_step(env: list, step: tuple, weights: dict) -> None:
     elif kind == "gather":
         env.append(torch.gather(t, p[0], _const(p[1], p[2], t, torch.int64)))
     elif kind == "conv":    # conv1d / conv2d: weight, bias, stride, padding, dilation, groups
-        w = weights[p[0]]
+        w = weights[p[0]]   # conv1d of (C, L) or (N, C, L), conv2d of (C, H, W) or (N, C, H, W)
         conv = F.conv1d if w.dim() == 3 else F.conv2d
         env.append(conv(t, w, weights.get(p[1]), p[2], p[3], p[4], p[5]))
     elif kind == "layer_norm":
@@ -194,9 +196,10 @@ def apply_step(env: list, step: tuple, weights: dict) -> None:
         env.append(F.scaled_dot_product_attention(t, kv, kv, attn_mask=mask, is_causal=is_causal, scale=scale))
     elif kind == "embedding":    # rows of the value itself, by constant indices
         env.append(F.embedding(_const(p[0], p[1], t, torch.int64), t))
-    elif kind == "embedding_ids":  # the value (integers) as indices into a weight: data-dependent rows
-        w = weights[p[0]]
-        env.append(F.embedding(t.abs() % w.shape[0], w))
+    elif kind == "embedding_ids":  # indices computed from the value (data-dependent rows): integers modulo
+        w = weights[p[0]]         # the rows, floats' ranks along their last dimension
+        ids = torch.argsort(t, dim=-1, stable=True) if t.is_floating_point() else t.abs() % w.shape[0]
+        env.append(F.embedding(ids, w))
     elif kind in ("scatter_", "scatter_add_"):
         dim, idx, ishape, o = p
         index = _const(idx, ishape, t, torch.int64)
@@ -224,17 +227,26 @@ def apply_step(env: list, step: tuple, weights: dict) -> None:
     elif kind == "pad":
         env.append(F.pad(t, p[0], mode=p[1], value=p[2] if p[1] == "constant" else None))
     elif kind == "interpolate":
-        mode, size, align = p
-        env.append(F.interpolate(t, size=size, mode=mode, align_corners=align))
-    elif kind == "bmm":
-        env.append(torch.bmm(t, env[p[0]]))
-    elif kind == "baddbmm":
-        env.append(torch.baddbmm(t, env[p[0]], env[p[1]], beta=p[2], alpha=p[3]))
+        mode, size, align = p   # a (C, L) value as a batch of one
+        env.append(F.interpolate(t if t.dim() > 2 else t[None], size=size, mode=mode, align_corners=align))
+    elif kind in ("bmm", "baddbmm"):   # t (a batch of matrices) times another value, or times its own transpose
+        u = env[p[0]]
+        if not (u.dim() == 3 and u.shape[:2] == (t.shape[0], t.shape[2])):
+            u = t.transpose(1, 2)
+        if kind == "bmm":
+            env.append(torch.bmm(t, u))
+        else:
+            bias = env[p[1]]
+            want = (t.shape[0], t.shape[1], u.shape[2])
+            env.append(torch.baddbmm(bias if bias.shape == want else t[..., :1], t, u, beta=p[2], alpha=p[3]))
     elif kind == "einsum":
         env.append(torch.einsum(p[1], t) if p[0] is None else torch.einsum(p[1], t, env[p[0]]))
     elif kind == "clamp":      # bounds: numbers or other values (broadcast)
-        lo = env[p[0]] if isinstance(p[0], int) else p[1]
-        env.append(torch.clamp(t, min=lo, max=p[2]) if p[2] is not None else torch.clamp(t, min=lo))
+        if p[0] is None:
+            env.append(torch.clamp(t, min=p[1], max=p[2]))
+        else:   # a tensor bound takes a tensor other bound
+            hi = None if p[2] is None else _const(p[2], (), t, t.dtype)
+            env.append(torch.clamp(t, min=env[p[0]], max=hi))
     elif kind == "pow":
         env.append(torch.pow(t, env[p[0]] if p[1] else p[0]))
     elif kind == "int_op":   # floor_divide, remainder, bitwise ops; integer divisors kept nonzero
@@ -245,6 +257,8 @@ def apply_step(env: list, step: tuple, weights: dict) -> None:
         env.append(getattr(torch, op)(t, u))
     elif kind == "bitwise_not":
         env.append(torch.bitwise_not(t))
+    elif kind == "compare":    # booleans for the integer ops (and a mask)
+        env.append(getattr(torch, p[0])(t, env[p[1]] if p[1] is not None else 0))
     elif kind == "chunk":
         env.append(t.chunk(p[0], p[1])[p[2]])
     elif kind == "unbind":
@@ -304,7 +318,7 @@ class Fuzzed(torch.nn.Module):
 NEW_KINDS = [
     "conv", "layer_norm", "group_norm", "batch_norm", "log_softmax", "sdpa", "embedding", "embedding_ids",
     "scatter_", "scatter_add_", "index_add_", "cumsum", "topk", "sort", "pad", "interpolate", "bmm", "baddbmm",
-    "einsum", "clamp", "pow", "int_op", "bitwise_not", "chunk", "unbind", "roll", "repeat", "tile", "narrow"]
+    "einsum", "clamp", "pow", "int_op", "bitwise_not", "compare", "chunk", "unbind", "roll", "repeat", "tile", "narrow"]
 WRITES = ("add_", "mul_", "clamp_", "copy_slice_", "masked_fill_", "index_put_", "unary_", "fill_", "div_",
           "meta_", "select_copy_", "scatter_", "scatter_add_", "index_add_")
 
@@ -502,10 +516,13 @@ def _draw_new_step(draw, kind: str, a: int, t: torch.Tensor, other: int, env: li
     scatters, sorting, padding, resampling, batched products, integer arithmetic, chunking), or None."""
     nd, shape = t.dim(), tuple(t.shape)
     if kind == "bitwise_not":
-        return (kind, a)
+        return None if t.is_floating_point() else (kind, a)
+    if kind == "compare":
+        return (kind, a, draw(st.sampled_from(["gt", "le", "eq", "ne"])), draw(st.sampled_from([other, None])))
     if kind == "int_op":
-        scalar = draw(st.sampled_from([None, None, 3, 5, True]))
-        return (kind, a, draw(st.sampled_from(INT_OPS)), other, scalar)
+        ops = INT_OPS[:2] if t.is_floating_point() else INT_OPS
+        scalar = draw(st.sampled_from([None, None, 3, 5, True] if t.dtype == torch.bool else [None, None, 3, -2]))
+        return (kind, a, draw(st.sampled_from(ops)), other, scalar)
     if kind == "pow":
         if draw(st.booleans()):
             return (kind, a, other, True)
@@ -516,12 +533,14 @@ def _draw_new_step(draw, kind: str, a: int, t: torch.Tensor, other: int, env: li
     if kind == "einsum":
         o = env[other]
         unary = draw(st.booleans())
-        eqs = EINSUMS.get(None if unary else (nd, o.dim()))
+        eqs = EINSUMS_1.get(nd) if unary else EINSUMS.get((nd, o.dim()))
         if not eqs:
             return None
         return (kind, a, None if unary else other, draw(st.sampled_from(eqs)))
+    if kind in ("bmm", "baddbmm") and nd != 3:
+        return None
     if kind == "bmm":
-        return (kind, a, other) if nd == 3 else None
+        return (kind, a, other)
     if kind == "baddbmm":
         return (kind, a, other, draw(st.integers(0, len(env) - 1)), draw(st.sampled_from([0.0, 1.0, 0.5])),
                 draw(st.sampled_from([1.0, -2.0])))
@@ -536,21 +555,30 @@ def _draw_new_step(draw, kind: str, a: int, t: torch.Tensor, other: int, env: li
             return None
         return (kind, a, draw(st.lists(st.integers(0, shape[0] - 1), min_size=numel, max_size=numel)), ishape)
     if kind == "embedding_ids":
-        dt_int = t.dtype in (torch.int64, torch.int32)
-        return (kind, a, param((draw(st.integers(1, 6)), draw(st.integers(1, 4))))) if dt_int else None
-    if nd == 0:
+        if t.is_floating_point():
+            if nd == 0 or shape[-1] == 0:
+                return None
+            rows = shape[-1]
+        else:
+            rows = draw(st.integers(1, 6))
+        return (kind, a, param((rows, draw(st.integers(1, 4)))))
+    if nd == 0 or (kind in ("conv", "layer_norm", "group_norm", "batch_norm", "sdpa", "interpolate")
+                   and not t.is_floating_point()):
         return None
     dim = draw(st.integers(0, nd - 1))
     if kind == "conv":
-        if nd not in (3, 4) or shape[1] == 0:
+        if nd not in (2, 3, 4):
             return None
-        c = shape[1]
+        spatial = draw(st.sampled_from([s for s in (1, 2) if nd - s in (1, 2)]))
+        c = shape[nd - spatial - 1]
+        if c == 0:
+            return None
         groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
         k = draw(st.integers(1, 3))
         stride, dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
         padding = draw(st.sampled_from([0, 1, "same"])) if stride == 1 else draw(st.integers(0, 1))
         out = groups * draw(st.integers(1, 2))
-        w = param((out, c // groups) + (k,) * (nd - 2))
+        w = param((out, c // groups) + (k,) * spatial)
         return (kind, a, w, param((out,)) if draw(st.booleans()) else None, stride, padding, dilation, groups)
     if kind == "layer_norm":
         k = draw(st.integers(1, min(nd, 2)))
@@ -606,15 +634,15 @@ def _draw_new_step(draw, kind: str, a: int, t: torch.Tensor, other: int, env: li
     if kind == "sort":
         return (kind, a, dim, draw(st.booleans()))
     if kind == "pad":
-        mode = draw(st.sampled_from(["constant", "constant", "reflect", "replicate", "circular"]))
-        k = draw(st.integers(1, min(nd, 2)))
+        mode = draw(st.sampled_from(["constant", "constant"] + (["reflect", "replicate", "circular"] if nd > 1 else [])))
+        k = draw(st.integers(1, min(nd if mode == "constant" else nd - 1, 2)))   # reflect...: a batch dim
         pads = tuple(draw(st.lists(st.integers(-1 if mode == "constant" else 0, 2), min_size=2 * k, max_size=2 * k)))
         return (kind, a, pads, mode, draw(st.sampled_from([0.0, -3.5])))
     if kind == "interpolate":
-        if nd not in (3, 4):
+        if nd not in (2, 3, 4):
             return None
         mode = draw(st.sampled_from(["nearest", "nearest-exact"] + (["bilinear"] if nd == 4 else ["linear"])))
-        size = tuple(draw(st.integers(1, 6)) for _ in range(nd - 2))
+        size = tuple(draw(st.integers(1, 6)) for _ in range(max(nd, 3) - 2))
         align = draw(st.booleans()) if "linear" in mode else None
         return (kind, a, mode, size, align)
     if kind == "chunk":
