@@ -707,9 +707,9 @@ def programs(draw, gpu: bool = False):
         linears = trial_linears
         steps.append(step)
     assume(steps)
-    n_out = draw(st.integers(1, 3))
-    outputs = [(draw(st.integers(0, len(env) - 1)), draw(st.sampled_from(["", "", "t", "row", "expand", "flat"])))
-               for _ in range(n_out)]
+    # the last value always (else export drops most steps as dead code), and up to two others
+    picks = [len(env) - 1] + [draw(st.integers(0, len(env) - 1)) for _ in range(draw(st.integers(0, 2)))]
+    outputs = [(i, draw(st.sampled_from(["", "", "t", "row", "expand", "flat"]))) for i in picks]
     module = Fuzzed(n_inputs, steps, outputs, linears)
     module.dtypes = dtypes
     return module, shapes
@@ -792,6 +792,8 @@ def test_random_programs_equal_eager_bitwise(capfd, prog, layouts):
     module, shapes = prog
     note(f"steps={module.steps} outputs={module.outputs} shapes={shapes} dtypes={module.dtypes}")
     event(f"{len(module.steps)} steps")
+    for kind in sorted({k for k, *_ in module.steps}):
+        event(f"step {kind}")
     if any(k.endswith("_") for k, *_ in module.steps):
         event("writes in place")
     example = tuple(torch.randn(s, dtype=DTYPES[d]) for s, d in zip(shapes, module.dtypes))
