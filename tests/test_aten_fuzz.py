@@ -957,6 +957,32 @@ def test_vector_matrix_products_run_eagers_mm_without_resizing_the_planned_resul
     assert "resized" not in capfd.readouterr().err
 
 
+class _ZeroWidthEmbedding(torch.nn.Module):
+    """Rows of width 0 (a weight of shape ``(n, 0)``), looked up by constant and by computed indices."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(4, 0))
+
+    def forward(self, x):
+        return F.embedding(torch.tensor([[0, 3], [1, 1]]), x), F.embedding(x.sum(-1).abs().long() % 4, self.w)
+
+
+def test_an_embedding_with_rows_of_width_zero_runs_as_eager():
+    """``embedding`` of a weight whose rows have width 0 was refused at build time ("cannot reshape tensor
+    of 0 elements into shape [-1, 0]"): its ``index_select`` out= view inferred the row count (found by the
+    fuzzer)."""
+    m = _ZeroWidthEmbedding()
+    x = torch.randn(5, 0)
+    for streams in (1, 3):
+        c = compile(m, (x,), streams=streams, poison=True)
+        with torch.no_grad():
+            ref = m(x)
+        out = c(x)
+        assert [tuple(o.shape) for o in out] == [(2, 2, 0), (5, 0)]
+        assert all(_same(o, r) for o, r in zip(out, ref))
+
+
 def _collapsed(plan):
     """The plan with every planned tensor at offset 0: unsafe wherever two values are live at once."""
     tensors = tuple((tid, 0 if off is not None else None, size) for tid, off, size in plan.tensors)
