@@ -1,20 +1,25 @@
-"""Property-based fuzzing of the ATen executor on the CPU: random small torch programs equal eager bit for bit.
+"""Property-based fuzzing of the ATen executor: random small torch programs equal eager bit for bit (CPU),
+and every plan's bits equal the 1-stream plan's (CUDA).
 
 Why: the hand-written models of ``test_aten.py`` cover the lowerings someone thought of; the bugs live in the
 combinations nobody wrote down (an in-place write through a transposed slice of a cast intermediate, a view of
 an input returned beside a reduction...). Each example is an ``nn.Module`` whose ``forward`` replays 3-12 random
-steps drawn from a menu of views, in-place ops on intermediates (and on views of them), elementwise ops with
-broadcasting, reductions, ``cat``/``stack``/``split``, ``matmul``/``linear``, ``where``, ``index_select``/``gather``,
-copies and dtype casts. It is exported, compiled with ``streams=1`` and ``streams=3`` and a poisoned arena, and
-called twice with fresh inputs; every output must equal eager's (dtype, shape, every element; NaN where eager
-has NaN) and the caller's inputs must be left as eager leaves them.
+steps drawn from a menu of views, in-place ops on intermediates (and on views of them), elementwise and integer
+ops with broadcasting, reductions, ``cat``/``stack``/``split``/``chunk``/``unbind``, products (``matmul``,
+``linear``, ``bmm``, ``baddbmm``, ``einsum``), convolutions, norms, attention, embeddings, scatters, ``cumsum``,
+``topk``/``sort``, padding, resampling, copies and dtype casts, on f32/f64/f16/bf16 inputs. It is exported,
+compiled with ``streams=1`` and ``streams=3`` and a poisoned arena, and called twice with fresh inputs; every
+output must equal eager's (dtype, shape, every element; NaN where eager has NaN) and the caller's inputs must be
+left as eager leaves them.
 
 Steps are drawn while running them eagerly on the example inputs, so a step eager itself refuses (shapes that
 do not broadcast, an in-place write into an expanded view) is dropped at draw time rather than wasting an
 example. Programs ``torch.export`` rejects are skipped; an executor refusal (``AtenExecutorError`` or
 ``GraphError``) passes only if it names a node (``REFUSALS`` collects them; run with ``-s`` to see them).
 
-``MEMPLAN_FUZZ_EXAMPLES=300 python -m pytest tests/test_aten_fuzz.py -s`` runs a longer campaign.
+``MEMPLAN_FUZZ_EXAMPLES=400 python -m pytest tests/test_aten_fuzz.py -s --hypothesis-show-statistics`` runs a
+longer CPU campaign; ``MEMPLAN_FUZZ_GPU_EXAMPLES=400 python -m pytest tests/test_aten_fuzz.py -m gpu -s`` a CUDA
+one (``check_modes``, below).
 """
 
 from __future__ import annotations
