@@ -24,6 +24,7 @@ one (``check_modes``, below).
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import Counter
 from dataclasses import replace
@@ -31,6 +32,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from needs import need
 
 torch = need("torch")
@@ -835,13 +837,30 @@ GPU_EXAMPLES = int(os.environ.get("MEMPLAN_FUZZ_GPU_EXAMPLES", "40"))
 MODES = ((1, False), (3, False), (1, True), (3, True))
 
 
+def _event(msg: str) -> None:
+    """``hypothesis.event``, a no-op outside a Hypothesis test (the unit test of ``_close_to_eager``)."""
+    try:
+        event(msg)
+    except InvalidArgument:
+        pass
+
+
 def _close_to_eager(out: torch.Tensor, ref: torch.Tensor, what: str, exact: bool) -> None:
     """``out`` equals eager's ``ref``: bitwise where ``exact`` (the CPU runs eager's kernels), else to
-    rounding (integers and booleans exactly); a CUDA result that is only close is an event."""
+    rounding. Integers and booleans on CUDA come from floats too (``x > 0``, ranks, casts), and a float one
+    rounding off eager's flips one now and then: at most 1% of them (at least one) may differ. Every result
+    that is only close is an event."""
     if _same(out, ref):
         return
     assert not exact, f"{what} differs from eager"
-    event("close to eager, not bitwise")
+    assert out.dtype == ref.dtype and out.shape == ref.shape, f"{what}: {out.dtype}{tuple(out.shape)} from eager's " \
+                                                             f"{ref.dtype}{tuple(ref.shape)}"
+    if not ref.is_floating_point():
+        _event("integer result off eager")
+        wrong = int((out != ref).sum())
+        assert wrong <= max(1, ref.numel() // 100), f"{what}: {wrong} of {ref.numel()} differ from eager"
+        return
+    _event("close to eager, not bitwise")
     tol = {"rtol": 1e-4, "atol": 1e-4} if ref.dtype in (torch.float32, torch.float64) else {}
     torch.testing.assert_close(out, ref, equal_nan=True, msg=lambda m: f"{what} not close to eager: {m}", **tol)
 
@@ -862,8 +881,10 @@ def check_modes(module, shapes: list, layouts: list, device: str, rng, capfd=Non
         xs, eager_in = _fresh_inputs(module, shapes, layouts, device)
         with torch.no_grad():
             ref = module(*eager_in)
-        runs = [(k, None) for k in compiled] + [((3, False), {n: rng.randrange(10_000, 400_000) for n in
-                                                            rng.sample(nodes, max(1, len(nodes) // 4))})]
+        runs = [(k, None) for k in compiled]
+        if nodes:   # ~0.01-0.2 ms of GPU sleep before a quarter of the nodes, on whatever stream each runs
+            runs.append(((3, False), {n: rng.randrange(10_000, 400_000)
+                                      for n in rng.sample(nodes, max(1, len(nodes) // 4))}))
         base = None
         for key, delays in runs:
             c = compiled.get(key)
@@ -895,6 +916,20 @@ def check_modes(module, shapes: list, layouts: list, device: str, rng, capfd=Non
                 assert _same(o, b), f"{what}: {'output' if i < len(ref) else 'input'} {i} differs from 1 stream"
 
 
+def test_the_cuda_comparison_with_eager_is_as_strict_as_documented():
+    """``_close_to_eager``'s CUDA branch, which only the GPU test reaches otherwise: rounding passes on CUDA
+    and fails on the CPU; a wrong value, a wrong shape, or many flipped integers fail everywhere."""
+    t = torch.tensor
+    _close_to_eager(t([1.0, 2.0]), t([1.0, 2.00001]), "rounding", exact=False)
+    _close_to_eager(t([True] * 99 + [False]), t([True] * 100), "one flip in 100", exact=False)
+    _close_to_eager(t([1.0, float("nan")]), t([1.0, float("nan")]), "nan", exact=True)
+    for out, ref, exact in [(t([1.0, 2.0]), t([1.0, 2.00001]), True), (t([1.0]), t([1.1]), False),
+                            (t([1.0]), t([1.0, 1.0]), False), (t([3] * 10), t([2] * 10), False),
+                            (t([1.0], dtype=torch.float16), t([1.0]), False)]:
+        with pytest.raises(AssertionError):
+            _close_to_eager(out, ref, "wrong", exact)
+
+
 @settings(max_examples=2, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 @given(programs(gpu=True), st.lists(st.sampled_from(["contiguous", "reversed", "offset"]), min_size=2, max_size=2),
        st.randoms(use_true_random=False))
@@ -915,6 +950,7 @@ def test_random_programs_on_cuda_equal_one_stream_bitwise(capfd, prog, layouts, 
     module, shapes = prog
     note(f"steps={module.steps} outputs={module.outputs} shapes={shapes} dtypes={module.dtypes}")
     _deterministic_cuda()
+    gc.collect()   # the last example's executors (their graphs and arenas) go before this one's come
     module.to("cuda")
     try:   # a step the CPU ran that CUDA has no kernel for (rare) is no example
         with torch.no_grad():
