@@ -930,7 +930,7 @@ def test_the_cuda_comparison_with_eager_is_as_strict_as_documented():
             _close_to_eager(out, ref, "wrong", exact)
 
 
-@settings(max_examples=2, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=4, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 @given(programs(gpu=True), st.lists(st.sampled_from(["contiguous", "reversed", "offset"]), min_size=2, max_size=2),
        st.randoms(use_true_random=False))
 def test_the_cuda_mode_check_on_the_cpu(capfd, prog, layouts, rng):
