@@ -112,8 +112,9 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         w, idx = named["weight"], named["indices"]
         if not (out.is_contiguous() and idx.is_contiguous()):
             return None
+        # the rows counted, not inferred (-1): a weight with rows of width 0 leaves -1 ambiguous
         return "exact", functools.partial(torch.ops.aten.index_select.out, w, 0, idx.view(-1),
-                                          out=out.view(-1, w.shape[-1])), 0
+                                          out=out.view(idx.numel(), w.shape[-1])), 0
     if base in ("conv2d", "convolution") and device_type == "cuda":
         return _cudnn_conv(torch, named, out)
     if base == "batch_norm":
