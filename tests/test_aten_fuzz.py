@@ -1086,3 +1086,33 @@ def test_the_cuda_fuzzer_sees_an_unsafe_plan():
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__, "-s"])
+
+
+class _EmptyBatchNorm(torch.nn.Module):
+    """Eval batch norm of an input with no elements (no channels, or no rows), as the CUDA fuzzer drew it."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(channels))
+        self.register_buffer("var", torch.ones(channels))
+
+    def forward(self, x):
+        return torch.nn.functional.batch_norm(x, self.mean, self.var, training=False) + 1
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu(backend="torch"))])
+@pytest.mark.parametrize("shape", [(5, 0, 4), (0, 3, 4), (0, 3), (2, 3, 0)])
+def test_eval_batch_norm_of_an_empty_input_runs_as_eager(device, shape):
+    """CUDA's ``native_batch_norm.out`` (the exact lowering of eval ``batch_norm``) failed on an empty input:
+    "cannot reshape tensor of 0 elements into shape [5, 0, -1]" with no channels, and a floating point
+    exception that killed the process with none of the rows. Eager's batch norm returns early there."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    m = _EmptyBatchNorm(shape[1]).to(device)
+    x = torch.randn(shape, device=device)
+    for streams in (1, 3):
+        c = compile(m, (x,), streams=streams, poison=True)
+        with torch.no_grad():
+            ref = m(x)
+        out = c(x)
+        assert out.shape == ref.shape and out.dtype == ref.dtype

@@ -412,6 +412,10 @@ def _batch_norm(torch, named, out, scratch: Scratch | None = None, stream: int =
     x, rm, rv = named["input"], named.get("running_mean"), named.get("running_var")
     if named.get("training", True) or rm is None or rv is None:
         return None
+    if x.numel() == 0:
+        # CUDA's native_batch_norm.out views an empty input as [N, C, -1] (an error when C is 0) or divides
+        # by zero on the host (SIGFPE, the process dies); eager's batch_norm returns the empty result early
+        return None
     side = side or {}
     args = (x, named.get("weight"), named.get("bias"), rm, rv, False, float(named["momentum"]), float(named["eps"]))
     _o, m, s = torch.ops.aten.native_batch_norm.default(*(_meta(torch, a) for a in args))
