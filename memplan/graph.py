@@ -27,8 +27,33 @@ MAX_TOTAL_BYTES = 1 << 63
 #: Node costs above this many microseconds (about 31 years) are a unit mistake; it keeps every sum
 #: of costs finite.
 MAX_COST_US = 1e15
+
+
+class _NoAttrs(Mapping):
+    """The type of ``NO_ATTRS``: an empty, read-only mapping that pickles and copies as that one object. It was
+    a ``MappingProxyType``, which neither ``pickle`` nor ``copy.deepcopy`` takes, so no Graph, Tensor or Node
+    without attrs could be sent to a worker process or deep-copied (a TypeError about a mappingproxy)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+    def __reduce__(self) -> str:
+        return "NO_ATTRS"   # pickle and copy: this module's NO_ATTRS itself
+
+
 #: One shared empty attrs mapping: a dict per tensor would cost ~64 bytes x millions of tensors.
-NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+NO_ATTRS: Mapping[str, Any] = _NoAttrs()
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,11 +302,38 @@ def _plain_numbers(g: Graph) -> None:
         object.__setattr__(g, "nodes", tuple(nodes))
 
 
+def _own_containers(g: Graph) -> None:
+    """Each node's ``inputs``, ``outputs`` and ``inplace`` given as lists (a Node built in code) as plain tuples, and
+    ``attrs=None`` as no attrs. A list stayed the caller's own: appending to it after ``build()`` changed the
+    validated graph under its indices (``node.inputs`` named a tensor ``node_inputs`` did not, ``to_dict`` wrote
+    another graph) and made the frozen Graph unhashable; ``attrs=None`` passed the check and then failed as an
+    AttributeError wherever the cost model read a shape (``plan(streams="auto")`` of a MUL_MAT). Only nodes and
+    tensors that need it are replaced (one type test each otherwise)."""
+    odd = [i for i, t in enumerate(g.tensors) if t.attrs is None]
+    if odd:
+        tensors = list(g.tensors)
+        for i in odd:
+            tensors[i] = replace(tensors[i], attrs=NO_ATTRS)
+        object.__setattr__(g, "tensors", tuple(tensors))
+    odd = [i for i, n in enumerate(g.nodes) if n.attrs is None or type(n.inputs) is not tuple
+           or type(n.outputs) is not tuple or type(n.inplace) is not tuple]
+    if odd:
+        nodes = list(g.nodes)
+        for i in odd:
+            n = nodes[i]
+            # (a list or a tuple subclass; what is neither stays, for ``_validate`` to name)
+            nodes[i] = replace(n, attrs=NO_ATTRS if n.attrs is None else n.attrs,
+                               **{k: tuple(getattr(n, k)) for k in ("inputs", "outputs", "inplace")
+                                  if isinstance(getattr(n, k), (tuple, list)) and type(getattr(n, k)) is not tuple})
+        object.__setattr__(g, "nodes", tuple(nodes))
+
+
 def _validate(g: Graph) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
     check_alignment(g.alignment)
     _plain_numbers(g)
+    _own_containers(g)
 
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment

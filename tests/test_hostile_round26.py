@@ -1,0 +1,175 @@
+"""Hostile input, round 26: the library's Python surface (values built in code, copies, pickles, worker processes).
+
+Each test names the input, what memplan did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import json
+import multiprocessing
+import pickle
+
+import pytest
+
+import memplan
+from memplan import Graph, Node, Tensor, examples
+from memplan.errors import PlanMismatch, UnsafePlan
+
+# ---- nodes and tensors built in code: lists and None where the JSON path gives tuples and mappings ------------
+
+
+def _chain(inputs, outputs, attrs=None) -> Graph:
+    return Graph("g", (Tensor("x", 256, "input", attrs=attrs), Tensor("w", 256, "weight", attrs=attrs),
+                       Tensor("y", 256, "output", attrs=attrs)),
+                 (Node("mm", "MUL_MAT", inputs, outputs, attrs=attrs),))
+
+
+def test_a_node_list_given_in_code_is_not_the_graphs():
+    """``Node("n", "OP", ins, outs)`` with lists: the Graph kept the caller's lists, so appending to one after the
+    graph was built changed the "validated, immutable" graph under its indices (``node.inputs`` named a tensor
+    ``node_inputs`` did not, ``save_graph`` wrote a graph that did not load) and ``hash(graph)`` was a TypeError.
+    The graph now holds tuples of its own."""
+    ins, outs = ["x", "w"], ["y"]
+    g = _chain(ins, outs)
+    ins.append("nosuch")
+    outs.append("nosuch")
+    assert g.nodes[0].inputs == ("x", "w") and g.nodes[0].outputs == ("y",)
+    assert type(g.nodes[0].inputs) is tuple and type(g.nodes[0].outputs) is tuple
+    hash(g)
+    again = memplan.graph_from_dict(json.loads(json.dumps(g.to_dict())))
+    assert again == g
+    inplace = [("y", "x")]
+    g = Graph("g", (Tensor("x", 256, "input"), Tensor("y", 256, "output")),
+              (Node("n", "OP", ("x",), ("y",), inplace=inplace),))
+    inplace.append(("y", "nosuch"))
+    assert g.nodes[0].inplace == (("y", "x"),)
+
+
+def test_what_is_no_tuple_or_list_is_still_refused():
+    """The control: only lists (and tuple subclasses) become tuples; a string or a set is still named."""
+    with pytest.raises(memplan.GraphError, match="not the string"):
+        _chain("x", ("y",))
+    with pytest.raises(memplan.GraphError, match="must be a tuple"):
+        _chain({"x"}, ("y",))
+
+
+@pytest.mark.parametrize("options", [{}, {"streams": "auto"}, {"devices": 2}])
+def test_attrs_none_given_in_code_is_no_attrs(options):
+    """``Tensor(..., attrs=None)`` / ``Node(..., attrs=None)`` passed the graph check, then ``plan()`` of a
+    ``MUL_MAT`` failed with an AttributeError (``'NoneType' object has no attribute 'get'``) where the cost
+    model read the shape. None is now no attrs, as it is in a file."""
+    tensors = [Tensor("x", 256, "input", attrs=None), Tensor("w", 256, "weight", attrs=None)]
+    nodes = []
+    last = "x"
+    for i in range(3):
+        tensors.append(Tensor(f"t{i}", 256, "output" if i == 2 else "intermediate", attrs=None))
+        nodes.append(Node(f"n{i}", "MUL_MAT", (last, "w"), (f"t{i}",), attrs=None))
+        last = f"t{i}"
+    g = Graph("g", tuple(tensors), tuple(nodes))
+    planned = memplan.plan_graph(g, **options)
+    memplan.simulate(planned.graph, planned.plan)
+    assert all(t.attrs == {} for t in g.tensors) and all(n.attrs == {} for n in g.nodes)
+
+
+# ---- copies and pickles ---------------------------------------------------------------------------------------
+
+
+def test_graphs_tensors_and_nodes_pickle_and_deep_copy():
+    """Every tensor and node without attrs shares one empty read-only mapping, a ``MappingProxyType``, which
+    neither ``pickle`` nor ``copy.deepcopy`` takes: no graph from ``load_graph``, the builder or a document could
+    be sent to a worker process or deep-copied ("cannot pickle 'mappingproxy' object"). It is now a mapping of
+    its own that pickles as itself."""
+    g = examples.bundled()["qkv"]
+    assert any(not t.attrs for t in g.tensors)
+    for clone in (copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))):
+        for part in (g, g.tensors[0], g.nodes[0]):
+            assert clone(part) == part
+        g2 = clone(g)
+        assert g2.tensors[0].attrs is g.tensors[0].attrs or g2.tensors[0].attrs == g.tensors[0].attrs
+        assert memplan.plan(g2, streams=2).to_json() == memplan.plan(g, streams=2).to_json()
+    empty = g.tensors[[bool(t.attrs) for t in g.tensors].index(False)].attrs
+    assert empty == {} and dict(empty) == {} and not empty and "shape" not in empty
+    assert pickle.loads(pickle.dumps(empty)) is empty and copy.deepcopy(empty) is empty
+
+
+def _unsafe_findings() -> UnsafePlan:
+    g = examples.bundled()["qkv"]
+    doc = json.loads(memplan.plan(g, streams=2).to_json())
+    doc["events"] = []
+    with pytest.raises(UnsafePlan) as info:
+        memplan.verify(g, doc)
+    return info.value
+
+
+def test_an_unsafe_plan_error_pickles_with_its_findings():
+    """``UnsafePlan`` (and ``PlanMismatch``) pickled as their message and were rebuilt by calling the class with
+    it, which read the message as findings: "not enough values to unpack". Each now pickles and copies as its
+    findings, its place and its notes."""
+    exc = _unsafe_findings().at("p.json")
+    exc.add_note("a note")
+    for clone in (copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))):
+        again = clone(exc)
+        assert type(again) is UnsafePlan and str(again) == str(exc)
+        assert again.violations == exc.violations and again.where == "p.json" and again.__notes__ == ["a note"]
+    mismatch = PlanMismatch([(1, "order names unknown node 'z'")], "p.json")
+    again = pickle.loads(pickle.dumps(mismatch))
+    assert type(again) is PlanMismatch and str(again) == str(mismatch)
+
+
+def _verify_without_events(_: int) -> None:
+    g = examples.bundled()["qkv"]
+    doc = json.loads(memplan.plan(g, streams=2).to_json())
+    doc["events"] = []
+    memplan.verify(g, doc)
+
+
+def test_a_plan_judged_unsafe_in_a_worker_process_reaches_the_caller():
+    """The case that made it matter: ``verify`` raising ``UnsafePlan`` in a ``ProcessPoolExecutor`` broke the
+    pool (``BrokenProcessPool``, the findings lost); in a ``multiprocessing.Pool`` the result thread died
+    unpickling it and ``get()`` waited for ever."""
+    ctx = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        with pytest.raises(UnsafePlan, match="rule 2"):
+            pool.submit(_verify_without_events, 0).result(timeout=60)
+
+
+# ---- plans that share their free-form blocks with a caller's document ---------------------------------------
+
+
+def test_a_plan_keeps_its_own_solver_block_and_extra_fields():
+    """``plan_from_dict(doc)`` kept ``doc``'s solver block and extra fields themselves, and ``to_dict()`` handed
+    out the plan's nested objects: editing either document afterwards (to write a variant) changed the plan and
+    its JSON. Each now has its own copies."""
+    g = examples.bundled()["moe"]
+    made = memplan.plan(g, streams="auto")
+    before = made.to_json()
+    made.to_dict()["solver"]["schedule"]["method"] = "edited"
+    assert made.to_json() == before
+    doc = json.loads(before)
+    doc["tool"] = {"runs": [1, 2]}
+    loaded = memplan.plan_from_dict(doc)
+    text = loaded.to_json()
+    doc["solver"]["name"] = "edited"
+    doc["tool"]["runs"].append(3)
+    loaded.to_dict()["tool"]["runs"].append(4)
+    assert loaded.to_json() == text and loaded.extra == {"tool": {"runs": [1, 2]}}
+
+
+def test_a_shared_or_cyclic_extra_value_is_copied_as_it_is():
+    """The copy keeps the shape of what it copies: a list twice inside stays one list, a cycle stays a cycle (and
+    is refused when saved, as before), and nesting past the recursion limit is copied without recursing."""
+    from memplan.planfile import own_json
+
+    shared = [1]
+    cyclic: list = []
+    cyclic.append(cyclic)
+    out = own_json({"a": shared, "b": shared, "c": cyclic})
+    assert out["a"] is out["b"] and out["a"] is not shared and out["c"][0] is out["c"]
+    deep: list = []
+    cur = deep
+    for _ in range(100_000):
+        cur.append([])
+        cur = cur[0]
+    assert own_json(deep) is not deep
