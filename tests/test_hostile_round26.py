@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import pickle
 
+import numpy as np
 import pytest
 
 import memplan
@@ -173,3 +174,25 @@ def test_a_shared_or_cyclic_extra_value_is_copied_as_it_is():
         cur.append([])
         cur = cur[0]
     assert own_json(deep) is not deep
+
+
+# ---- attrs from code that the cost model reads ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape, known", [(np.array([8, 8]), True), (np.array(5), False), (np.array([]), False),
+                                          ([8, 8], True), ((8, np.int64(8)), True), ("8x8", False), (None, False)])
+def test_a_shape_attr_that_is_a_numpy_array_is_read_as_a_shape(shape, known):
+    """``b.input("x", n, shape=np.array([8, 8]))`` beside a ``MUL_MAT``: ``plan()`` (any schedule) and
+    ``simulate`` failed with numpy's "The truth value of an array with more than one element is ambiguous",
+    where the cost model asked whether the shape was empty. It reads the array as the shape it is; what is no
+    shape still costs the node by its bytes, as before."""
+    b = memplan.GraphBuilder("g")
+    b.input("x", 256, shape=shape)
+    b.weight("w", 256, shape=shape)
+    b.node("mm", "MUL_MAT", ["x", "w"], b.output("y", 256, shape=shape))
+    b.node("mm2", "MUL_MAT", ["x", "w"], b.output("y2", 256, shape=shape))
+    g = b.build()
+    for options in ({}, {"streams": "auto"}):
+        memplan.simulate(g, memplan.plan(g, **options))
+    cost = memplan.CostModel(flop_per_us=1.0, floor_us=0.0, hbm_bytes_per_us=1e9).node_us(g, 0)
+    assert cost == (2.0 * 64 * 8 if known else 768 / 1e9)   # 2*M*N*K flops, else the bytes it touches
