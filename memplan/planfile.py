@@ -67,6 +67,10 @@ class Plan:
             v = getattr(self, key)
             if type(v) is not int and as_int(v) is not None:
                 object.__setattr__(self, key, as_int(v))
+        # the free-form blocks as copies of their own: a plan kept the solver block and extra objects it was given
+        # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
+        for key in ("solver", "extra"):
+            object.__setattr__(self, key, own_json(getattr(self, key)))
 
     @property
     def ratio(self) -> float:
@@ -386,10 +390,8 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         order=order,
         events=events,
         tensors=tensors,
-        # copies: the plan kept the caller's solver block and extra objects, which a later edit of the document
-        # changed under it (and under its JSON)
-        solver=own_json(doc.get("solver")) if isinstance(doc.get("solver"), dict) else {},
-        extra={k: own_json(v) for k, v in doc.items() if k not in PLAN_FIELDS},
+        solver=doc.get("solver") if isinstance(doc.get("solver"), dict) else {},   # (Plan copies both)
+        extra={k: v for k, v in doc.items() if k not in PLAN_FIELDS},
         devices=devices, node_devices=node_devices, tensor_devices=tensor_devices,
         device_arena_bytes=device_arena,
     )

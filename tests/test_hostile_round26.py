@@ -157,6 +157,11 @@ def test_a_plan_keeps_its_own_solver_block_and_extra_fields():
     doc["tool"]["runs"].append(3)
     loaded.to_dict()["tool"]["runs"].append(4)
     assert loaded.to_json() == text and loaded.extra == {"tool": {"runs": [1, 2]}}
+    solver, extra = {"name": "mine", "notes": ["a"]}, {"tool": {"runs": [1]}}
+    built = memplan.Plan("g", 1, 0, 0, 1, (), (), (), solver=solver, extra=extra)   # a Plan made in code
+    solver["notes"].append("b")
+    extra["tool"]["runs"].append(2)
+    assert built.solver == {"name": "mine", "notes": ["a"]} and built.extra == {"tool": {"runs": [1]}}
 
 
 def test_a_shared_or_cyclic_extra_value_is_copied_as_it_is():
