@@ -621,8 +621,10 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
             inplace = {}
         elif not isinstance(inplace, dict):
             raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}, not {_short(inplace)}")
+        # the keys as they are (JSON's are strings): ``str()`` of a key from code made ``{5: "x"}`` the pair of tensor
+        # "5", where ``"outputs": [5]`` is refused as no tensor id; the graph check names a key that is no string
         nodes.append(Node(id=nid, op=nd.get("op", ""), inputs=tuple(ins), outputs=tuple(outs), cost=nd.get("cost"),
-                          inplace=tuple((str(o), i) for o, i in inplace.items()), group=nd.get("group"), attrs=attrs))
+                          inplace=tuple(inplace.items()), group=nd.get("group"), attrs=attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
     return Graph(name=doc.get("name", ""), tensors=tuple(tensors), nodes=tuple(nodes), alignment=alignment)
 

@@ -263,3 +263,17 @@ def test_many_in_place_overwrites_of_one_input_verify_in_linear_time():
         (f"b{i}", n + i if i < n - 1 else 0, 1) for i in range(n)), arena_bytes=2 * n)
     with no_hang(10):
         memplan.verify(g, last)   # the last reader's output alone over ``a``: the exception holds
+
+
+@pytest.mark.parametrize("key", [5, True, None])
+def test_an_inplace_key_from_code_that_is_no_string_is_refused(key):
+    """``graph_from_dict`` of a document built in Python with ``"inplace": {5: "x"}`` took the key through
+    ``str()``: the pair of tensor "5" (True: "True"), where ``"outputs": [5]`` is refused as no tensor id. The key
+    is now checked as it is, and named."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "x", "size": 256, "kind": "input"}, {"id": str(key), "size": 256, "kind": "output"}],
+           "nodes": [{"id": "n", "op": "OP", "inputs": ["x"], "outputs": [str(key)], "inplace": {key: "x"}}]}
+    with pytest.raises(memplan.GraphError, match=r"node 'n': malformed inplace entry \(" + str(key)):
+        memplan.graph_from_dict(doc)
+    doc["nodes"][0]["inplace"] = {str(key): "x"}
+    assert memplan.graph_from_dict(doc).nodes[0].inplace == ((str(key), "x"),)
