@@ -49,6 +49,16 @@ class _NoAttrs(Mapping):
     def __repr__(self) -> str:
         return "{}"
 
+    # what a MappingProxyType (and a dict) also answer, so code written against either keeps working
+    def copy(self) -> dict:
+        return {}
+
+    def __or__(self, other: Any) -> Any:
+        return dict(other) if isinstance(other, Mapping) else NotImplemented
+
+    def __ror__(self, other: Any) -> Any:
+        return dict(other) if isinstance(other, Mapping) else NotImplemented
+
     def __reduce__(self) -> str:
         return "NO_ATTRS"   # pickle and copy: this module's NO_ATTRS itself
 

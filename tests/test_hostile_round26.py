@@ -94,6 +94,7 @@ def test_graphs_tensors_and_nodes_pickle_and_deep_copy():
     empty = g.tensors[[bool(t.attrs) for t in g.tensors].index(False)].attrs
     assert empty == {} and dict(empty) == {} and not empty and "shape" not in empty
     assert pickle.loads(pickle.dumps(empty)) is empty and copy.deepcopy(empty) is empty
+    assert empty.copy() == {} and empty | {"a": 1} == {"a": 1} == {"a": 1} | empty   # as a mappingproxy answers
 
 
 def _unsafe_findings() -> UnsafePlan:
