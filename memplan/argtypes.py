@@ -37,6 +37,13 @@ def print_error(message: str, who: str = "memplan") -> None:
     print(f"{who}: error: {line}", file=sys.stderr)
 
 
+def print_note(text: str) -> None:
+    """A command's summary line (``OUT: arena ...``) on stderr, ``printable``: it leads with an output path, which
+    may hold an ANSI escape (the terminal obeyed it) or a newline (the one line became two), as an error
+    message's path may (``print_error``) and ``memplan example``'s paths on stdout already were escaped."""
+    print(printable(text), file=sys.stderr)
+
+
 class StoreOnce(argparse._StoreAction):
     """argparse's ``store``, but an option given twice is refused (``-o a.json -o b.json`` kept the last and
     wrote one file where the user may have meant two; ``--seed 1 --seed 2`` ran one seed), and so is a value

@@ -49,10 +49,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _save_split_graph(args, planned.graph)
     p.save(args.output, timings=args.timings)
     if not args.quiet:
-        print(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
-              f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), "
-              f"solver {p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s",
-              file=sys.stderr)
+        argtypes.print_note(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
+                            f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), solver "
+                            f"{p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s")
     return 0
 
 
@@ -300,9 +299,9 @@ def cmd_csv(args: argparse.Namespace) -> int:
     sol = solve_table(table, args.capacity, solver=args.solver, options=options, minimize=args.minimize or None)
     write_csv(args.output, table, sol.offsets)
     if not args.quiet:
-        print(f"{args.output}: {len(table.ids)} buffers, arena {sol.arena}"
-              + (f" within capacity {args.capacity}" if args.capacity is not None else "")
-              + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}", file=sys.stderr)
+        argtypes.print_note(f"{args.output}: {len(table.ids)} buffers, arena {sol.arena}"
+                            + (f" within capacity {args.capacity}" if args.capacity is not None else "")
+                            + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}")
     return 0
 
 

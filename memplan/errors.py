@@ -142,6 +142,13 @@ class UnsafePlan(MemplanError):
             shown += f"; and {more} more"
         super().__init__(f"{where + ': ' if where else ''}unsafe plan: {shown}")
 
+    def __reduce__(self):
+        """Pickled as its findings, not as its message: ``Exception`` pickles ``args`` (the one message) and calls
+        the class with it, which ``__init__`` read as findings and failed. So a plan judged unsafe in a worker
+        process broke a ``ProcessPoolExecutor`` (BrokenProcessPool, the finding lost) and hung a
+        ``multiprocessing.Pool`` for good (its result thread died unpickling it). Notes ride along (``__dict__``)."""
+        return type(self), (self.violations, self.where), self.__dict__
+
     def at(self, where: str) -> UnsafePlan:
         """The same finding, its message led by ``where`` (the plan file a command read), same type."""
         return type(self)(self.violations, where)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -27,8 +28,43 @@ MAX_TOTAL_BYTES = 1 << 63
 #: Node costs above this many microseconds (about 31 years) are a unit mistake; it keeps every sum
 #: of costs finite.
 MAX_COST_US = 1e15
+
+
+class _NoAttrs(Mapping):
+    """The type of ``NO_ATTRS``: an empty, read-only mapping that pickles and copies as that one object. It was
+    a ``MappingProxyType``, which neither ``pickle`` nor ``copy.deepcopy`` takes, so no Graph, Tensor or Node
+    without attrs could be sent to a worker process or deep-copied (a TypeError about a mappingproxy)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+    # what a MappingProxyType (and a dict) also answer, so code written against either keeps working
+    def copy(self) -> dict:
+        return {}
+
+    def __or__(self, other: Any) -> Any:
+        return dict(other) if isinstance(other, Mapping) else NotImplemented
+
+    def __ror__(self, other: Any) -> Any:
+        return dict(other) if isinstance(other, Mapping) else NotImplemented
+
+    def __reduce__(self) -> str:
+        return "NO_ATTRS"   # pickle and copy: this module's NO_ATTRS itself
+
+
 #: One shared empty attrs mapping: a dict per tensor would cost ~64 bytes x millions of tensors.
-NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+NO_ATTRS: Mapping[str, Any] = _NoAttrs()
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,11 +313,43 @@ def _plain_numbers(g: Graph) -> None:
         object.__setattr__(g, "nodes", tuple(nodes))
 
 
+def _types(items: tuple, attr: str) -> set[type]:
+    """The types of ``attr`` over ``items``, in C loops (a million nodes in ~0.05 s, a Python loop took 0.4 s)."""
+    return set(map(type, map(attrgetter(attr), items)))
+
+
+def _own_containers(g: Graph) -> None:
+    """Each node's ``inputs``, ``outputs`` and ``inplace`` given as lists (a Node built in code) as plain tuples, and
+    ``attrs=None`` as no attrs. A list stayed the caller's own: appending to it after ``build()`` changed the
+    validated graph under its indices (``node.inputs`` named a tensor ``node_inputs`` did not, ``to_dict`` wrote
+    another graph) and made the frozen Graph unhashable; ``attrs=None`` passed the check and then failed as an
+    AttributeError wherever the cost model read a shape (``plan(streams="auto")`` of a MUL_MAT). Only nodes and
+    tensors that need it are replaced (the rest cost a few C-level passes)."""
+    if type(None) in _types(g.tensors, "attrs"):
+        odd = [i for i, t in enumerate(g.tensors) if t.attrs is None]
+        tensors = list(g.tensors)
+        for i in odd:
+            tensors[i] = replace(tensors[i], attrs=NO_ATTRS)
+        object.__setattr__(g, "tensors", tuple(tensors))
+    if type(None) in _types(g.nodes, "attrs") or any(_types(g.nodes, k) - {tuple} for k in ("inputs", "outputs", "inplace")):
+        odd = [i for i, n in enumerate(g.nodes) if n.attrs is None or type(n.inputs) is not tuple
+               or type(n.outputs) is not tuple or type(n.inplace) is not tuple]
+        nodes = list(g.nodes)
+        for i in odd:
+            n = nodes[i]
+            # (a list or a tuple subclass; what is neither stays, for ``_validate`` to name)
+            nodes[i] = replace(n, attrs=NO_ATTRS if n.attrs is None else n.attrs,
+                               **{k: tuple(getattr(n, k)) for k in ("inputs", "outputs", "inplace")
+                                  if isinstance(getattr(n, k), (tuple, list)) and type(getattr(n, k)) is not tuple})
+        object.__setattr__(g, "nodes", tuple(nodes))
+
+
 def _validate(g: Graph) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
     check_alignment(g.alignment)
     _plain_numbers(g)
+    _own_containers(g)
 
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment
@@ -563,8 +631,10 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
             inplace = {}
         elif not isinstance(inplace, dict):
             raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}, not {_short(inplace)}")
+        # the keys as they are (JSON's are strings): ``str()`` of a key from code made ``{5: "x"}`` the pair of tensor
+        # "5", where ``"outputs": [5]`` is refused as no tensor id; the graph check names a key that is no string
         nodes.append(Node(id=nid, op=nd.get("op", ""), inputs=tuple(ins), outputs=tuple(outs), cost=nd.get("cost"),
-                          inplace=tuple((str(o), i) for o, i in inplace.items()), group=nd.get("group"), attrs=attrs))
+                          inplace=tuple(inplace.items()), group=nd.get("group"), attrs=attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
     return Graph(name=doc.get("name", ""), tensors=tuple(tensors), nodes=tuple(nodes), alignment=alignment)
 

@@ -67,6 +67,10 @@ class Plan:
             v = getattr(self, key)
             if type(v) is not int and as_int(v) is not None:
                 object.__setattr__(self, key, as_int(v))
+        # the free-form blocks as copies of their own: a plan kept the solver block and extra objects it was given
+        # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
+        for key in ("solver", "extra"):
+            object.__setattr__(self, key, own_json(getattr(self, key)))
 
     @property
     def ratio(self) -> float:
@@ -82,14 +86,16 @@ class Plan:
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
         if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
             raise PlanFormatError(f"timings must be True or False, not {_short(timings)}")
-        solver = {k: v for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
+        # copies of the free-form blocks' objects and arrays: a caller editing the returned document (to write a
+        # variant) edited this plan's solver block and extra fields, and so its JSON, through the shared nesting
+        solver = {k: own_json(v) for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
         # an extra field that names a plan field: a single-device plan with extra {"devices": 2} was written
         # as a file declaring two devices, which load_plan refused (or one of its fields read otherwise)
         clash = sorted(k for k in self.extra if k in PLAN_FIELDS) if isinstance(self.extra, Mapping) else ()
         if clash:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")
-        doc = dict(self.extra)
+        doc = {k: own_json(v) for k, v in self.extra.items()}
         doc.update({
             "format": PLAN_FORMAT,
             "graph": self.graph,
@@ -121,6 +127,35 @@ class Plan:
         fields ``load_plan`` would refuse (``check_plan_fields``) is not written."""
         check_plan_fields(self)
         atomic_write_text(path, self.to_json(timings=timings))
+
+
+def own_json(value: Any) -> Any:
+    """``value`` with each of its JSON objects and arrays (dicts and lists, nested) copied, its other values
+    shared: what a Plan keeps of, or hands out as, a free-form block, so that neither side's later edits reach
+    the other. Iterative, and each container copied once (a list twice inside stays one list, a cycle a
+    cycle): a block from code may nest past the recursion limit, and is refused only when saved."""
+    if not isinstance(value, (dict, list)):
+        return value
+    copies: dict[int, Any] = {}
+    todo: list[tuple[Any, Any]] = []
+
+    def shell(v: Any) -> Any:
+        new: Any = {} if isinstance(v, dict) else []
+        copies[id(v)] = new
+        todo.append((v, new))
+        return new
+
+    top = shell(value)
+    while todo:
+        src, dst = todo.pop()
+        for k, v in (src.items() if isinstance(src, dict) else enumerate(src)):
+            if isinstance(v, (dict, list)):
+                v = copies[id(v)] if id(v) in copies else shell(v)
+            if isinstance(dst, dict):
+                dst[k] = v
+            else:
+                dst.append(v)
+    return top
 
 
 def json_text(doc: Any) -> str | None:
@@ -355,7 +390,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         order=order,
         events=events,
         tensors=tensors,
-        solver=doc.get("solver") if isinstance(doc.get("solver"), dict) else {},
+        solver=doc.get("solver") if isinstance(doc.get("solver"), dict) else {},   # (Plan copies both)
         extra={k: v for k, v in doc.items() if k not in PLAN_FIELDS},
         devices=devices, node_devices=node_devices, tensor_devices=tensor_devices,
         device_arena_bytes=device_arena,

@@ -168,8 +168,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     for ni in by_pos:
         s = stream[ni]
         c = list(tip[s])
-        for a in waits.get(ni, ()):
-            if clock[a]:
+        for a in _last_per_stream(waits.get(ni, ()), stream, idx, pos):
+            if clock[a] and c[stream[a]] < idx[a]:   # (else a is counted already, and so is all it counts)
                 c = [x if x > y else y for x, y in zip(c, clock[a])]
         c[s] += 1
         idx[ni] = c[s]
@@ -323,11 +323,18 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                 inplace_pairs.setdefault((a, b), []).append(ni)
 
     def inplace_ok(a: int, b: int) -> bool:
+        """Some node ``n`` that overwrites in's root ``a`` with out's root ``b`` is ``a``'s last access and ``b``'s
+        first: every other access of ``a`` happens-before ``n`` (on each stream, ``a``'s last access there is
+        counted by ``n``'s clock; on ``n``'s own stream that is ``n`` or an earlier node), and ``n`` happens-before
+        every other access of ``b`` (``b``'s first access on each stream counts ``n``, or is ``n``: along a stream
+        the clocks only grow). By those per-stream summaries, not access by access: walking ``a``'s readers for
+        each overlapping ``b`` was quadratic (10,000 nodes each overwriting a slice of one input took 7 s)."""
+        if a in ends or b in starts:
+            return False
         for n in inplace_pairs.get((a, b), ()):
-            if a in ends or b in starts:
-                continue
-            if all(x == n or hb(x, n) for x in acc.get(a, ())) and all(
-                    x == n or hb(n, x) for x in acc.get(b, ())):
+            cn, sn, inn = clock[n], stream[n], idx[n]
+            if all(cn[s] >= last for s, last in last_of(a)) and all(
+                    x == n or clock[x][sn] >= inn for x in first_of(b)):
                 return True
         return False
 
@@ -352,6 +359,23 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                            f"the arena but not every access of one happens-before every access of the other"
                            + (" (fusion groups counted as one kernel)" if fused_groups else ""))
     return out
+
+
+def _last_per_stream(waited: list[int], stream: list[int], idx: list[int], pos: list[int]) -> list[int]:
+    """Of the nodes a node waits on (its events' ``after``, all issued before it), the last on each stream, the
+    latest issued first: a stream's nodes run in order, so the clock of its last one counts all its earlier
+    ones, and joining theirs too changes nothing; and a node the joined clocks count already adds nothing either
+    (the caller skips it), which the latest-first order makes likely. Joining every event cost O(streams) each:
+    a plan file repeating one event a million times (35 MB) took 44 s to verify on 1024 streams; now the joins
+    are at most one per stream and node, and a node waiting on every earlier one joins one clock."""
+    if len(waited) < 2:
+        return waited
+    last: dict[int, int] = {}
+    for a in waited:
+        b = last.get(stream[a])
+        if b is None or idx[a] > idx[b]:
+            last[stream[a]] = a
+    return sorted(last.values(), key=pos.__getitem__, reverse=True)
 
 
 class _Painting:

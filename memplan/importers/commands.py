@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from .. import argtypes
 
@@ -95,6 +94,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         views = sum(t.view_of is not None for t in graph.tensors)
         weights = sum(t.size for t in graph.tensors if t.kind == "weight" and t.view_of is None)
         arena = sum(t.size for i, t in enumerate(graph.tensors) if graph.is_root(i) and t.kind != "weight")
-        print(f"{args.output}: {len(graph.nodes)} nodes, {len(graph.tensors)} tensors ({views} views), "
-              f"weights {human(weights)}, arena tensors {human(arena)} in total", file=sys.stderr)
+        argtypes.print_note(f"{args.output}: {len(graph.nodes)} nodes, {len(graph.tensors)} tensors ({views} views), "
+                            f"weights {human(weights)}, arena tensors {human(arena)} in total")
     return 0

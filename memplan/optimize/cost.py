@@ -89,9 +89,11 @@ def _matmul_flops(graph: Graph, n: int) -> float:
         return 0.0
     a_shape = graph.tensors[ins[0]].attrs.get("shape")
     o_shape = graph.tensors[outs[0]].attrs.get("shape")
-    if not a_shape or not o_shape:
-        return 0.0
     try:
+        # ``len``, not truth: a shape from code may be a numpy array, whose truth is a ValueError (plan() failed
+        # with "The truth value of an array ... is ambiguous")
+        if a_shape is None or o_shape is None or not len(a_shape) or not len(o_shape):
+            return 0.0
         out_elems = 1
         for s in o_shape:
             out_elems *= int(s)

@@ -6,7 +6,6 @@ Kept out of cli.py so the CLI stays a list of registrations; matplotlib loads on
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .. import argtypes
 
@@ -51,7 +50,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
     graph, plan = _inputs(args, picture=True)
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
-        print(f"{args.output}: memory map of {len(plan.tensors)} tensors", file=sys.stderr)
+        argtypes.print_note(f"{args.output}: memory map of {len(plan.tensors)} tensors")
     return 0
 
 
@@ -61,6 +60,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     graph, plan = _inputs(args)
     save_trace(graph, plan, args.output)
     if not args.quiet:
-        print(f"{args.output}: trace of {len(plan.order)} nodes on {plan.streams} stream(s); "
-              "open it in https://ui.perfetto.dev", file=sys.stderr)
+        argtypes.print_note(f"{args.output}: trace of {len(plan.order)} nodes on {plan.streams} stream(s); "
+                            "open it in https://ui.perfetto.dev")
     return 0
