@@ -400,19 +400,26 @@ def _clique_search(nbr: list[set[int]], sizes: list[int], rounded: list[int], in
     expansions = 0
     order = sorted((i for i in range(len(sizes)) if sizes[i] > 0), key=lambda i: (-rounded[i], i))
 
-    def expand(total: int, pad: int, cand: list[int]) -> None:
-        nonlocal best, expansions
+    # an explicit stack, not recursion: a clique of a few thousand buffers (one node reading all of them on
+    # several streams) nests one level per member, past Python's recursion limit. Each frame is
+    # [total, pad, candidates, next index, room]; it visits the branches in the order the recursion did.
+    def enter(total: int, pad: int, cand: list[int]) -> list:
+        nonlocal best
         best = max(best, total - pad)
-        room = sum(rounded[c] for c in cand)
-        for k, v in enumerate(cand):
-            if expansions >= budget or total + room - pad <= best:
-                return
-            expansions += 1
-            rest = [u for u in cand[k + 1:] if u in nbr[v]]
-            expand(total + rounded[v], max(pad, rounded[v] - sizes[v]), rest)
-            room -= rounded[v]
+        return [total, pad, cand, 0, sum(rounded[c] for c in cand)]
 
-    expand(0, 0, order)
+    stack = [enter(0, 0, order)]
+    while stack:
+        frame = stack[-1]
+        total, pad, cand, k, room = frame
+        if k >= len(cand) or expansions >= budget or total + room - pad <= best:
+            stack.pop()
+            continue
+        v = cand[k]
+        expansions += 1
+        frame[3], frame[4] = k + 1, room - rounded[v]
+        rest = [u for u in cand[k + 1:] if u in nbr[v]]
+        stack.append(enter(total + rounded[v], max(pad, rounded[v] - sizes[v]), rest))
     return best
 
 
