@@ -403,3 +403,26 @@ def test_devices_replicate_a_weight_view_chain_deeper_than_the_recursion_limit()
     views = [t for t in g.tensors if t.id.startswith("v") and "@dev1" in t.id]
     assert len(views) == 2000
     assert g.tensor("v0@dev1").view_of == "w@dev1" and g.tensor("v1999@dev1").view_of == "v1998@dev1"
+
+
+def test_a_deep_search_keeps_no_list_of_every_unplaced_buffer_per_frame():
+    # 1,500 buffers each live over 9 steps, four of them 1 GiB: no time cut frees up, so the first dive is
+    # 1,500 frames deep. Each frame listed and sorted all unplaced buffers (84 MiB here, 6 GB at 10,000
+    # buffers); now a frame holds only the next few candidates
+    import tracemalloc
+
+    from memplan.solvers import SolveOptions, solve
+
+    n = 1500
+    rng = np.random.default_rng(0)
+    sizes = rng.choice([1, 16, 64, 256], n)
+    sizes[:: n // 4] = 1 << 30
+    p = BufferProblem(sizes=sizes, lower=np.arange(n), upper=np.arange(n) + 9, alignment=256)
+    tracemalloc.start()
+    try:
+        sol = solve(p, "search", SolveOptions(time_limit=0.1))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sol.arena < (1 << 30) + 4096
+    assert peak < 30 << 20, peak
