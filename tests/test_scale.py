@@ -426,3 +426,36 @@ def test_a_deep_search_keeps_no_list_of_every_unplaced_buffer_per_frame():
         tracemalloc.stop()
     assert sol.arena < (1 << 30) + 4096
     assert peak < 30 << 20, peak
+
+
+def test_scoring_forks_under_a_memory_budget_replays_a_window_per_fork(monkeypatch):
+    # every fork's give-back was replayed from its first unit to the end: quadratic in the nodes (a 10,000-node
+    # fan-out/join DAG under memory_budget took 130 s). Past MAX_REPLAY_STEPS each replays a window
+    from memplan.generators import fanout_join
+    from memplan.optimize import budget, events
+
+    g = fanout_join(600)[0]
+    serial = memplan.plan(g).arena_bytes
+    steps: list[int] = []
+    rerun, rerun_window = events.Replay.rerun, events.Replay.rerun_window
+
+    def counted(self, p, streams):
+        steps.append(len(self.order) - p)
+        return rerun(self, p, streams)
+
+    def counted_window(self, p, stop, streams):
+        steps.append(stop - p)
+        return rerun_window(self, p, stop, streams)
+
+    monkeypatch.setattr(events.Replay, "rerun", counted)
+    monkeypatch.setattr(events.Replay, "rerun_window", counted_window)
+    exact = memplan.plan(g, streams="auto", memory_budget=serial)
+    exact_steps, forks = sum(steps), len(steps)
+    steps.clear()
+    monkeypatch.setattr(budget, "MAX_REPLAY_STEPS", 0)
+    monkeypatch.setattr(budget, "REPLAY_WINDOW", 8)
+    windowed = memplan.plan(g, streams="auto", memory_budget=serial)
+    assert forks > 100 and len(steps) == forks
+    assert exact_steps > forks * len(g.nodes) // 4       # the exact scores: forks x nodes
+    assert sum(steps) < forks * 40                       # windows: a few dozen positions each
+    assert windowed.arena_bytes <= serial and exact.arena_bytes <= serial
