@@ -38,7 +38,7 @@ MAX_PREFIXES = 48
 #: nodes (each from the fork's first unit to the end: quadratic in the nodes, as forks grow with them); past it,
 #: each replays a window of ``REPLAY_WINDOW`` positions after its last moved unit (``Replay.rerun_window``)
 MAX_REPLAY_STEPS = 2_000_000
-REPLAY_WINDOW = 512
+REPLAY_WINDOW = 128
 
 
 @dataclass(frozen=True)
