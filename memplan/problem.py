@@ -341,10 +341,25 @@ def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers:
     sizes = problem.sizes.tolist()
     a = problem.alignment
     rounded = [align_up(s, a) for s in sizes]  # all but the highest clique member pad to alignment
-    nbr = [set(x) for x in adj]
     best = max(sizes)
     order = sorted(range(n), key=lambda i: (-sizes[i], i))[:seeds]
-    for v in order:
+    if n <= BITSET_BUFFERS:
+        # the candidates as bits of one Python int per buffer: narrowing them is a word-wise AND, where
+        # intersecting sets cost a hash probe per candidate, O(clique^2) per seed: 14 s of a 19 s plan of
+        # one node reading 1,900 buffers on three streams. Same cliques, same order
+        bits = _neighbour_bits(adj, n)
+        for v in order:
+            cand = bits[v]
+            total, pad = rounded[v], rounded[v] - sizes[v]
+            for u in sorted(adj[v], key=lambda i: (-sizes[i], i)):
+                if cand >> u & 1:
+                    total += rounded[u]
+                    pad = max(pad, rounded[u] - sizes[u])
+                    cand &= bits[u]
+            best = max(best, total - pad)
+        del bits
+    nbr = [set(x) for x in adj] if n > BITSET_BUFFERS or n <= exact_buffers else []
+    for v in order if n > BITSET_BUFFERS else ():
         cand = nbr[v]
         total, pad = rounded[v], rounded[v] - sizes[v]
         for u in sorted(cand, key=lambda i: (-sizes[i], i)):
@@ -386,6 +401,22 @@ def _dense_clique(problem: BufferProblem, seeds: int, budget: int) -> int:
             cand = rest[problem._conflict_mask(np.full(len(rest), u), rest)]
         best = max(best, total - pad)
     return best
+
+
+#: ``clique_lower_bound`` keeps each buffer's neighbours as an n-bit int up to this many buffers (n^2 / 8 bytes:
+#: 2 MiB), as sets above it
+BITSET_BUFFERS = 4096
+
+
+def _neighbour_bits(adj: list[list[int]], n: int) -> list[int]:
+    """Each buffer's neighbours in the conflict graph as the set bits of one int (bit ``u`` for buffer ``u``)."""
+    out = []
+    row = np.zeros(n, dtype=bool)
+    for nb in adj:
+        row[nb] = True
+        out.append(int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little"))
+        row[nb] = False
+    return out
 
 
 def _clique_search(nbr: list[set[int]], sizes: list[int], rounded: list[int], incumbent: int,

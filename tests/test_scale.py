@@ -459,3 +459,18 @@ def test_scoring_forks_under_a_memory_budget_replays_a_window_per_fork(monkeypat
     assert exact_steps > forks * len(g.nodes) // 4       # the exact scores: forks x nodes
     assert sum(steps) < forks * 40                       # windows: a few dozen positions each
     assert windowed.arena_bytes <= serial and exact.arena_bytes <= serial
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clique_bound_with_neighbour_bits_is_the_bound_with_sets(monkeypatch, seed):
+    from memplan import problem as P
+    from memplan.generators import fanout_join
+    from memplan.schedule import build_happens_before
+
+    rng = random.Random(seed)
+    g, sched = fanout_join(rng.randint(50, 300), seed=seed, max_width=rng.randint(2, 8))
+    prob = buffer_problem(g, build_happens_before(g, sched))
+    bits = P.clique_lower_bound(prob)
+    monkeypatch.setattr(P, "BITSET_BUFFERS", 0)
+    assert P.clique_lower_bound(prob) == bits
+    assert bits > 0
