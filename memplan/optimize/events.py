@@ -74,7 +74,7 @@ class Replay:
     def rerun_window(self, p: int, stop: int, streams: Sequence[int]) -> tuple[int, float]:
         """``rerun``'s (events, makespan) estimated from positions ``p`` to ``stop`` only (``streams``: one per
         position of that window): the events after ``stop`` are this run's, and the delay at ``stop`` (the
-        window's latest end past this run's latest end there) is carried to the end.
+        window's latest end past this run's latest end there) is carried to the end; a window to the end is exact.
 
         Why: ``rerun`` replays everything after ``p`` and copies the per-node state, O(nodes) per give-back,
         so scoring every fork of a 10,000-node schedule replayed tens of millions of nodes (minutes under a
@@ -91,6 +91,8 @@ class Replay:
         finally:
             for v, (s, q, c, e) in zip(nodes, saved):
                 stream[v], seq[v], clock[v], end[v] = s, q, c, e
+        if stop == len(self.order):   # nothing after the window: exactly ``rerun``'s
+            return n_events, top
         return (n_events + self.events - self.events_at[stop],
                 self.makespan + max(0.0, top - self.top_at[stop]))
 
