@@ -146,3 +146,10 @@ def test_replay_from_a_mark_is_the_whole_run(data, ev):
         s2 = s[:p] + [new[g.nodes[o[q]].group if g.nodes[o[q]].group is not None else g.nodes[o[q]].id]
                       for q in range(p, len(o))]
         assert replay.rerun(p, s2) == whole(s2)
+        # a window reaching the end is the whole rerun, and leaves the replay as it was
+        assert replay.rerun_window(p, len(o), s2[p:]) == whole(s2)
+        assert replay.rerun(p, s2) == whole(s2)
+        stop = data.draw(st.integers(p, len(o)))
+        ev_w, ms_w = replay.rerun_window(p, stop, s2[p:stop])
+        assert (replay.events, replay.makespan) == whole(s)
+        assert ev_w >= 0 and (stop == len(o) or ms_w >= replay.makespan)

@@ -340,3 +340,137 @@ def test_bench_in_place_shapes_place_as_the_pairwise_size_planner(monkeypatch, s
     monkeypatch.undo()
     p = memplan.plan(g, solver="size")
     assert p.arena_bytes == p.lower_bound_bytes
+
+
+# --- session 26: recursion depth ---------------------------------------------------------------
+
+
+def _brute_clique(nbr, sizes, rounded) -> int:
+    """The heaviest clique's value (rounded sizes less the largest rounding), by every subset."""
+    best = 0
+    n = len(sizes)
+    for mask in range(1, 1 << n):
+        members = [i for i in range(n) if mask >> i & 1 and sizes[i] > 0]
+        if all(b in nbr[a] for a in members for b in members if a != b) and members:
+            best = max(best, sum(rounded[i] for i in members) - max(rounded[i] - sizes[i] for i in members))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.floats(0, 1), st.lists(st.sampled_from([0, 1, 100, 256, 300, 512]), min_size=9,
+                                                    max_size=9), st.randoms(use_true_random=False))
+def test_clique_search_finds_the_heaviest_clique(n, density, sizes, rnd):
+    from memplan.problem import _clique_search
+
+    sizes = sizes[:n]
+    rounded = [-(-s // 256) * 256 for s in sizes]
+    nbr: list[set[int]] = [set() for _ in range(n)]
+    for a in range(n):
+        for b in range(a + 1, n):
+            if rnd.random() < density:
+                nbr[a].add(b)
+                nbr[b].add(a)
+    assert _clique_search(nbr, sizes, rounded, 0, budget=10 ** 6) == _brute_clique(nbr, sizes, rounded)
+
+
+def test_clique_search_on_a_clique_deeper_than_the_recursion_limit():
+    # one node reading 1,500 buffers on several streams: every pair conflicts; the size-1 buffer listed last
+    # pads most, so no branch is cut before the search is 1,500 members deep (was RecursionError)
+    from memplan.problem import _clique_search
+
+    n = 1500
+    sizes = [256] * (n - 1) + [1]
+    nbr = [set(range(n)) - {i} for i in range(n)]
+    assert _clique_search(nbr, sizes, [256] * n, 0, budget=20_000) == 256 * n - 255
+
+
+def test_devices_replicate_a_weight_view_chain_deeper_than_the_recursion_limit():
+    # a node on the second device reads the last of 2,000 chained views of a weight: each view is replicated
+    # there, each after its parent (was RecursionError)
+    b = memplan.GraphBuilder("deep-weight-views")
+    b.input("x", 4096)
+    b.weight("w", 1 << 20)
+    prev = "w"
+    for i in range(2000):
+        prev = b.view(f"v{i}", prev, 1 << 20, kind="weight")
+    src = "x"
+    for i in range(6):
+        t = b.output("y", 4096) if i == 5 else b.intermediate(f"t{i}", 4096)
+        b.node(f"n{i}", "MUL_MAT", [src, prev if i == 5 else "w"], t, cost=10.0)
+        src = t
+    planned = memplan.plan_graph(b.build(), devices=2)
+    g = planned.graph
+    views = [t for t in g.tensors if t.id.startswith("v") and "@dev1" in t.id]
+    assert len(views) == 2000
+    assert g.tensor("v0@dev1").view_of == "w@dev1" and g.tensor("v1999@dev1").view_of == "v1998@dev1"
+
+
+def test_a_deep_search_keeps_no_list_of_every_unplaced_buffer_per_frame():
+    # 1,500 buffers each live over 9 steps, four of them 1 GiB: no time cut frees up, so the first dive is
+    # 1,500 frames deep. Each frame listed and sorted all unplaced buffers (84 MiB here, 6 GB at 10,000
+    # buffers); now a frame holds only the next few candidates
+    import tracemalloc
+
+    from memplan.solvers import SolveOptions, solve
+
+    n = 1500
+    rng = np.random.default_rng(0)
+    sizes = rng.choice([1, 16, 64, 256], n)
+    sizes[:: n // 4] = 1 << 30
+    p = BufferProblem(sizes=sizes, lower=np.arange(n), upper=np.arange(n) + 9, alignment=256)
+    tracemalloc.start()
+    try:
+        sol = solve(p, "search", SolveOptions(time_limit=0.1))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sol.arena < (1 << 30) + 4096
+    assert peak < 30 << 20, peak
+
+
+def test_scoring_forks_under_a_memory_budget_replays_a_window_per_fork(monkeypatch):
+    # every fork's give-back was replayed from its first unit to the end: quadratic in the nodes (a 10,000-node
+    # fan-out/join DAG under memory_budget took 130 s). Past MAX_REPLAY_STEPS each replays a window
+    from memplan.generators import fanout_join
+    from memplan.optimize import budget, events
+
+    g = fanout_join(600)[0]
+    serial = memplan.plan(g).arena_bytes
+    steps: list[int] = []
+    rerun, rerun_window = events.Replay.rerun, events.Replay.rerun_window
+
+    def counted(self, p, streams):
+        steps.append(len(self.order) - p)
+        return rerun(self, p, streams)
+
+    def counted_window(self, p, stop, streams):
+        steps.append(stop - p)
+        return rerun_window(self, p, stop, streams)
+
+    monkeypatch.setattr(events.Replay, "rerun", counted)
+    monkeypatch.setattr(events.Replay, "rerun_window", counted_window)
+    exact = memplan.plan(g, streams="auto", memory_budget=serial)
+    exact_steps, forks = sum(steps), len(steps)
+    steps.clear()
+    monkeypatch.setattr(budget, "MAX_REPLAY_STEPS", 0)
+    monkeypatch.setattr(budget, "REPLAY_WINDOW", 8)
+    windowed = memplan.plan(g, streams="auto", memory_budget=serial)
+    assert forks > 100 and len(steps) == forks
+    assert exact_steps > forks * len(g.nodes) // 4       # the exact scores: forks x nodes
+    assert sum(steps) < forks * 40                       # windows: a few dozen positions each
+    assert windowed.arena_bytes <= serial and exact.arena_bytes <= serial
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clique_bound_with_neighbour_bits_is_the_bound_with_sets(monkeypatch, seed):
+    from memplan import problem as P
+    from memplan.generators import fanout_join
+    from memplan.schedule import build_happens_before
+
+    rng = random.Random(seed)
+    g, sched = fanout_join(rng.randint(50, 300), seed=seed, max_width=rng.randint(2, 8))
+    prob = buffer_problem(g, build_happens_before(g, sched))
+    bits = P.clique_lower_bound(prob)
+    monkeypatch.setattr(P, "BITSET_BUFFERS", 0)
+    assert P.clique_lower_bound(prob) == bits
+    assert bits > 0

@@ -149,19 +149,29 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
     replica_dev: list[int] = []
 
     def replicate(t: int, d: int) -> str:
-        """A read-only weight (or a view of one) read on device ``d``: the same bytes loaded there too."""
-        if (t, d) in copy_of:
-            return copy_of[(t, d)]
-        orig = graph.tensors[t]
-        rid = copy_of[(t, d)] = _unique(f"{orig.id}@dev{d}", taken_t)
-        if orig.view_of is None:
-            replicas.append(Tensor(rid, orig.size, "weight", attrs=with_device(orig.attrs, d, replica_of=orig.id)))
-        else:
-            parent = replicate(graph.tensor_index[orig.view_of], d)
-            replicas.append(Tensor(rid, orig.size, "intermediate", view_of=parent, view_offset=orig.view_offset,
-                                   attrs=with_device(orig.attrs, d, replica_of=orig.id)))
-        replica_dev.append(d)
-        return rid
+        """A read-only weight (or a view of one) read on device ``d``: the same bytes loaded there too.
+
+        Walks up the view chain in a loop (names taken from ``t`` up), then adds the replicas from the top
+        down, each view after its parent: recursion hit Python's limit on a chain a few thousand views deep."""
+        chain: list[int] = []
+        j = t
+        while (j, d) not in copy_of:
+            orig = graph.tensors[j]
+            copy_of[(j, d)] = _unique(f"{orig.id}@dev{d}", taken_t)
+            chain.append(j)
+            if orig.view_of is None:
+                break
+            j = graph.tensor_index[orig.view_of]
+        for j in reversed(chain):
+            orig, rid = graph.tensors[j], copy_of[(j, d)]
+            if orig.view_of is None:
+                replicas.append(Tensor(rid, orig.size, "weight", attrs=with_device(orig.attrs, d, replica_of=orig.id)))
+            else:
+                parent = copy_of[(graph.tensor_index[orig.view_of], d)]
+                replicas.append(Tensor(rid, orig.size, "intermediate", view_of=parent, view_offset=orig.view_offset,
+                                       attrs=with_device(orig.attrs, d, replica_of=orig.id)))
+            replica_dev.append(d)
+        return copy_of[(t, d)]
 
     for m, node in enumerate(graph.nodes):
         d = node_dev[m]

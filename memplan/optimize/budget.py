@@ -34,6 +34,11 @@ from .streams import Optimized, schedule_makespan, scored_schedule
 
 #: at most this many prefix lengths of the fork list become candidates
 MAX_PREFIXES = 48
+#: ``score_forks`` replays every fork's give-back exactly while all of them together replay at most this many
+#: nodes (each from the fork's first unit to the end: quadratic in the nodes, as forks grow with them); past it,
+#: each replays a window of ``REPLAY_WINDOW`` positions after its last moved unit (``Replay.rerun_window``)
+MAX_REPLAY_STEPS = 2_000_000
+REPLAY_WINDOW = 128
 
 
 @dataclass(frozen=True)
@@ -137,13 +142,20 @@ def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
         target = ustream[src] if src not in units else 0
         moved.append((min((first[u] for u in units if ustream[u] != target), default=len(node_order)), target))
     replay = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, [p for p, _ in moved])
+    N = len(node_order)
+    exact = sum(N - p for p, _ in moved) <= MAX_REPLAY_STEPS
     out = []
     for (units, src), (p, target) in zip(forks, moved):
-        if p == len(node_order):   # nothing moves
+        if p == N:   # nothing moves
             n_events, ms = replay.events, replay.makespan
-        else:
+        elif exact:
             inside = set(units)
             n_events, ms = replay.rerun(p, [target if u in inside else ustream[u] for u in node_unit])
+        else:   # the scores only rank forks for the candidates, whose schedules are then planned in full
+            inside = set(units)
+            stop = min(N, max(first[u] + len(U.members[u]) for u in units) + REPLAY_WINDOW)
+            n_events, ms = replay.rerun_window(p, stop, [target if u in inside else ustream[u]
+                                                         for u in node_unit[p:stop]])
         roots = {arena_root[t] for u in units for m in opt.units.members[u]
                  for t in graph.node_inputs[m] + graph.node_outputs[m] if graph.in_arena(t)}
         out.append(Fork(units, src, max(ms - base, 0.0), len(schedule.events) - n_events,

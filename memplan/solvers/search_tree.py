@@ -280,7 +280,11 @@ class PackingSearch:
         self.nodes_left -= 1
         if self.nodes_left < 0:
             raise Abort
-        un_b, un_p = ordering  # unplaced buffers of this subproblem and their preorder positions
+        # the subproblem's buffers in preorder and their positions, shared by all its frames: the unplaced ones
+        # are those not ``placed`` (a frame's own copy of them kept O(depth x buffers) memory on the stack)
+        pre_b, pre_p = ordering
+        left = ~self.placed[pre_b]
+        un_b, un_p = pre_b[left], pre_p[left]
         self.scanned += len(un_b)
         if (self.nodes & 255) == 0:
             extra, self.scanned = divmod(self.scanned, UNPLACED_PER_NODE)
@@ -292,10 +296,9 @@ class PackingSearch:
             for b in bufs:
                 self.sol[b] = asg[b]
             return True
-        offs = moeff[un_b]
-        min_height = int((offs + self.sizes[un_b]).min())
-        srt = np.argsort(offs * (len(bufs) + 1) + un_p, kind="stable")
-        cand = zip(offs[srt].tolist(), un_p[srt].tolist(), un_b[srt].tolist())
+        min_height = int((moeff[un_b] + self.sizes[un_b]).min())
+        del left, un_b, un_p  # not kept in the frame while its children run
+        cand = self._candidates(ordering, len(bufs) + 1, min_offset, min_p, min_height)
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
@@ -307,10 +310,6 @@ class PackingSearch:
             fullest = np.flatnonzero(seg == t1)
             k_first, k_last = int(fullest[0]) + lo, int(fullest[-1]) + lo
         for o, p, b in cand:
-            if o < min_offset or (o == min_offset and p < min_p):
-                continue
-            if o >= min_height:
-                break  # candidates are sorted by offset: every later one leaves a gap too
             sb = size[b]
             top = o + sb
             if top > cap:
@@ -352,8 +351,7 @@ class PackingSearch:
                     least = np.minimum.reduceat(moeff[fl], st)
                     ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
                 if ok:
-                    keep = un_b != b
-                    found = yield self._decompose(lo, hi, bufs, (un_b[keep], un_p[keep]), o, p, b)
+                    found = yield self._decompose(lo, hi, bufs, ordering, o, p, b)
             floor[sec] = old_floor
             total[sec] += asb
             moeff[un] = old
@@ -366,6 +364,38 @@ class PackingSearch:
                 break
         self.backtracks += 1
         return False
+
+    def _candidates(self, ordering, stride: int, min_offset: int, min_p: int, min_height: int):
+        """The buffers ``_search`` tries at a node, ``(offset, position, buffer)`` by offset then preorder
+        position: only those at or above the node's offset (canonical order) and below the lowest top (one
+        at or above it leaves a gap), made in batches that double, each the next smallest keys.
+
+        Why batches: a node mostly succeeds with its first candidates, and a frame that listed every one
+        kept O(depth x unplaced) Python ints on the stack of a deep search (10,000 buffers in a chain:
+        6 GB, most of the time in ``tolist``). Each batch after the first is made when the one before is
+        used up, that is when the node has undone its last try: the state is the node's own again, so
+        the batches continue the one order of the node's state."""
+        pre_b, pre_p = ordering
+        last, k = -1, 32
+        while True:
+            left = ~self.placed[pre_b]
+            un_b, un_p = pre_b[left], pre_p[left]
+            offs = self.moeff[un_b]
+            key = offs * stride + un_p
+            at = np.flatnonzero((offs < min_height) & (key > last)
+                                & ((offs > min_offset) | ((offs == min_offset) & (un_p >= min_p))))
+            more = len(at) > k
+            if more:
+                at = at[np.argpartition(key[at], k - 1)[:k]]
+            at = at[np.argsort(key[at])]
+            batch = list(zip(offs[at].tolist(), un_p[at].tolist(), un_b[at].tolist()))
+            if more:
+                last = int(key[at[-1]])
+            del left, un_b, un_p, offs, key, at
+            yield from batch
+            if not more:
+                return
+            k *= 2
 
     def _decompose(self, lo, hi, bufs, ordering, o, p, b) -> bool:
         self.sol[b] = o
