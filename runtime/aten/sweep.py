@@ -3,7 +3,7 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~300 (torchvision, timm and tiny ``transformers`` architectures, half-precision variants),
+few, this sweep ~390 (torchvision, timm and tiny ``transformers`` architectures, half-precision variants),
 the measure docs/aten.md quotes. Models whose package (torchvision, timm) or config class is missing are
 SKIP-MISSING.
 
