@@ -262,10 +262,48 @@ def test_cli_imports_a_pt2_file(tmp_path, capsys):
     assert any(direct.tensor(t).view_offset > 0 for t in ("slice_1", "getitem", "getitem_1"))
     capsys.readouterr()
     assert main(["import", str(path), "-o", str(out), "--batch", "2"]) == 2
-    assert "--batch/--dim apply to ONNX" in capsys.readouterr().err
+    assert "this program has none (it was exported with fixed sizes)" in capsys.readouterr().err
     (tmp_path / "junk.pt2").write_bytes(b"junk")
     assert main(["import", str(tmp_path / "junk.pt2"), "-o", str(out)]) == 2
     assert "not a torch.export program" in capsys.readouterr().err
+
+
+class TwoInputs(nn.Module):
+    def forward(self, x, *, ids):
+        return x.cumsum(1) * 2, ids.sum(-1)
+
+
+def test_cli_fixes_a_dynamic_pt2_programs_sizes(tmp_path, capsys):
+    """A .pt2 saved with dynamic shapes: ``memplan import --batch/--dim`` fix its symbols, as they do an ONNX
+    model's, and the graph is the one a fixed-size export gives. (They were refused: "--batch/--dim apply to
+    ONNX models; a .pt2 program has fixed sizes", while the import without them said to give example inputs,
+    which the CLI cannot: such a file could not be imported at all.)"""
+    from memplan.cli import main
+
+    b, t = torch.export.Dim("b", max=64), torch.export.Dim("t", max=64)
+    x, ids = torch.randn(2, 5), torch.zeros(2, 3, dtype=torch.long)
+    ep = torch.export.export(TwoInputs(), (x,), {"ids": ids}, dynamic_shapes={"x": {0: b, 1: t}, "ids": {0: b}})
+    path, out = tmp_path / "dyn.pt2", tmp_path / "g.json"
+    torch.export.save(ep, str(path))
+    loaded = torch.export.load(str(path))
+    sym = {n.name: [str(d) for d in n.meta["val"].shape] for n in loaded.graph.nodes if n.op == "placeholder"}
+    batch, seq = sym["x"]
+    assert sym["ids"] == [batch, "3"]
+    assert main(["import", str(path), "-o", str(out), "-q"]) == 2
+    assert "fix its sizes with --batch N or --dim SYMBOL=N" in capsys.readouterr().err
+    assert main(["import", str(path), "-o", str(out), "-q", "--batch", "4"]) == 2   # seq is still open
+    assert f"input 'x': symbolic size {seq} (fix it with --dim {seq}=N" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["import", str(path), "-o", str(out), "-q", "--batch", "4", "--dim", f"{seq}=7"]) == 0
+    fixed = memplan.from_torch(TwoInputs(), (torch.randn(4, 7),), kwargs={"ids": torch.zeros(4, 3, dtype=torch.long)})
+    got = memplan.load_graph(str(out))
+    assert [(x.id, x.size, x.kind) for x in got.tensors] == [(x.id, x.size, x.kind) for x in fixed.tensors]
+    assert got.tensor("x").size == 4 * 7 * 4 and got.tensor("ids").size == 4 * 3 * 8
+    for bad, why in ((["--dim", "s999=2"], "--dim s999: the program has no such symbolic dimension"),
+                     (["--batch", "2", "--dim", f"{batch}=3"], f"--batch 2 and --dim {batch}=3 disagree")):
+        assert main(["import", str(path), "-o", str(tmp_path / "h.json"), "-q", "--dim", f"{seq}=7", *bad]) == 2
+        err = capsys.readouterr().err
+        assert why in err and err.count("\n") == 1
 
 
 class CacheUpdate(nn.Module):

@@ -68,10 +68,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     fmt = model_format(args.model)   # (which checks the model is a regular file, as the loaders do again)
     progress = tty_progress("import", quiet=args.quiet)
     if fmt == "pt2":
-        if args.batch is not None or args.dim:
-            raise GraphError(f"{args.model}: --batch/--dim apply to ONNX models; a .pt2 program has fixed sizes")
         from ..errors import InputFormatError
-        from .torch import load_exported
+        from .torch import load_exported, sized_inputs
+
+        dims = parse_dims(args.dim)   # (a malformed --dim is refused before torch loads the program)
 
         try:
             program = load_exported(args.model)
@@ -80,10 +80,20 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise
             raise InputFormatError(f"{exc}; it was read as one because it is a zip archive (memplan import "
                                    "reads an ONNX model only from its protobuf file, *.onnx)") from None
+        example: tuple = ()
+        kwargs = None
+        if args.batch is not None or dims:   # a dynamic program's symbolic sizes fixed (a fixed one has none)
+            try:
+                example, kwargs = sized_inputs(program, args.batch, dims)
+            except GraphError as exc:
+                raise GraphError(f"{args.model}: {exc}") from None
         try:
-            graph = from_torch(program, name=args.name, alignment=args.alignment, progress=progress)
+            graph = from_torch(program, example, kwargs=kwargs or None, name=args.name, alignment=args.alignment,
+                               progress=progress)
         except GraphError as exc:  # it names the program's node or tensor; the file is named here (the
             msg = str(exc)         # program does not know it), as the ONNX importer names its model
+            if "symbolic size s" in msg and args.batch is None and not dims:   # (the API's advice, for the CLI)
+                msg = msg.split(" (dynamic shapes")[0] + " (a dynamic program: fix its sizes with --batch N or --dim SYMBOL=N)"
             raise GraphError(msg if msg.startswith(f"{args.model}: ") else f"{args.model}: {msg}") from None
     else:
         graph = import_spelled(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,

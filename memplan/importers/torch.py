@@ -154,6 +154,71 @@ def _has_dynamic_inputs(torch, ep) -> bool:
     return False
 
 
+def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` of zero tensors sized as a dynamic ``ExportedProgram``'s user inputs with its symbolic
+    dimensions fixed: ``batch`` for the leading one of every input whose first dimension is symbolic,
+    ``dims`` by the symbol's name (``s31``; a saved program keeps no ``Dim`` names). Why: ``memplan import
+    x.pt2`` has no example inputs to specialize a dynamic program with (``from_torch(ep, inputs)`` does), so
+    ``--batch`` / ``--dim`` make them, as they fix an ONNX model's symbolic dimensions. Values do not matter:
+    the export that specializes the program runs on fake tensors, and the dynamic export already ran without
+    data-dependent branches."""
+    torch = _need_torch()
+    from torch.utils import _pytree as pytree
+
+    if not _has_dynamic_inputs(torch, ep):
+        raise GraphError("--batch/--dim fix symbolic dimensions; this program has none (it was exported with fixed "
+                         "sizes)")
+    known = dict(dims)
+    users = [n for n in ep.graph.nodes if n.op == "placeholder"
+             and n.name in set(ep.graph_signature.user_inputs)]
+    if batch is not None:   # the leading symbol of each input names the batch: bind it first
+        for n in users:
+            val = n.meta.get("val")
+            if isinstance(val, torch.Tensor) and val.dim() and not isinstance(val.shape[0], int):
+                expr = val.shape[0].node.expr
+                if expr.is_Symbol:
+                    if known.setdefault(str(expr), batch) != batch:
+                        raise GraphError(f"--batch {batch} and --dim {expr}={dims[str(expr)]} disagree: {expr} is "
+                                         f"input '{n.name}'s leading dimension")
+    unused = sorted(set(dims) - {str(s) for n in users for d in _sizes_of(torch, n.meta.get("val"))
+                                 for s in getattr(getattr(getattr(d, "node", None), "expr", None),
+                                                  "free_symbols", ())})
+    if unused:
+        raise GraphError(f"--dim {unused[0]}: the program has no such symbolic dimension "
+                         f"(it has: {', '.join(_symbols(torch, users)) or 'none'})")
+
+    def size(d: Any, where: str) -> int:
+        if isinstance(d, int):
+            return d
+        expr = d.node.expr
+        missing = sorted(str(s) for s in expr.free_symbols if str(s) not in known)
+        if missing:
+            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {missing[0]}=N, or with "
+                             "--batch N where it is an input's leading dimension)")
+        return int(expr.subs({s: known[str(s)] for s in expr.free_symbols}))
+
+    leaves = []
+    for n in users:
+        val = n.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            leaves.append(torch.zeros([size(d, n.name) for d in val.shape], dtype=val.dtype))
+        elif isinstance(val, torch.SymInt):
+            leaves.append(size(val, n.name))
+        else:
+            leaves.append(val)
+    args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
+    return tuple(args), dict(kwargs)
+
+
+def _sizes_of(torch, val: Any) -> list:
+    return list(val.shape) if isinstance(val, torch.Tensor) else [val] if isinstance(val, torch.SymInt) else []
+
+
+def _symbols(torch, users: list) -> list[str]:
+    return sorted({str(s) for n in users for d in _sizes_of(torch, n.meta.get("val")) if not isinstance(d, int)
+                   for s in d.node.expr.free_symbols})
+
+
 def load_exported(path: str):
     """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file): a regular file of any size
     (a FIFO would block the reader), checked before torch is needed. Given to torch as an open file, not a
