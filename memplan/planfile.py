@@ -86,12 +86,17 @@ class Plan:
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
         if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
             raise PlanFormatError(f"timings must be True or False, not {_short(timings)}")
+        # a Plan built in code with a block that is no mapping: named here, as ``save`` (``check_plan_fields``)
+        # names it; ``.items()`` below raised a bare AttributeError (extra as a list of pairs worked once)
+        for key in ("solver", "extra"):
+            if not isinstance(getattr(self, key), Mapping):
+                raise PlanFormatError(f"plan: field {key!r} is not a mapping ({type(getattr(self, key)).__name__})")
         # copies of the free-form blocks' objects and arrays: a caller editing the returned document (to write a
         # variant) edited this plan's solver block and extra fields, and so its JSON, through the shared nesting
         solver = {k: own_json(v) for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
         # an extra field that names a plan field: a single-device plan with extra {"devices": 2} was written
         # as a file declaring two devices, which load_plan refused (or one of its fields read otherwise)
-        clash = sorted(k for k in self.extra if k in PLAN_FIELDS) if isinstance(self.extra, Mapping) else ()
+        clash = sorted(k for k in self.extra if k in PLAN_FIELDS)
         if clash:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")
