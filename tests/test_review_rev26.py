@@ -6,6 +6,7 @@ is the exact replay; windowed plans verify and are deterministic); and the Plan'
 from __future__ import annotations
 
 import copy
+import os
 import random
 from dataclasses import replace
 
@@ -22,7 +23,8 @@ from memplan import GraphBuilder, generators
 from memplan.optimize import budget
 from memplan.optimize.events import Replay
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SCALE = int(os.environ.get("MEMPLAN_PROPERTY_SCALE", "1"))
+SETTINGS = settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _accepted(graph: memplan.Graph, plan: dict, fused: bool = False) -> bool:
