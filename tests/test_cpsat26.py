@@ -52,8 +52,8 @@ def test_cpsat_keeps_the_heuristic_plan_of_a_component_whose_model_outlasts_the_
 
     monkeypatch.setattr(cpsat, "_solve_component", recorder)
     p = _tiled_a(minimalloc_dir, in_place=in_place)
-    assert p.is_interval != in_place and p.overlap_count() >= cpsat.MODEL_COST_MIN_PAIRS
     est = cpsat.model_seconds(p)
+    assert p.is_interval != in_place and est >= cpsat.MODEL_COST_MIN_SECONDS
     start = best_start(p, SolveOptions())
     sol = solve(p, "cpsat", SolveOptions(time_limit=est / 2))
     assert calls == [] and sol.info["skipped_components"] == 1 and sol.info["solved_components"] == 0
@@ -64,14 +64,18 @@ def test_cpsat_keeps_the_heuristic_plan_of_a_component_whose_model_outlasts_the_
 
 
 def test_model_cost_rule_leaves_small_components_alone(minimalloc_dir):
-    """Below ``MODEL_COST_MIN_PAIRS`` a component is always solved however short its share, so the plans of the
-    minimalloc set (at most 29k pairs) and of the bundled examples are what they were; the clique model is
-    estimated dearer than the NoOverlap2D one of the same pairs, and the estimate grows faster than the pairs."""
+    """A component estimated below ``MODEL_COST_MIN_SECONDS`` is always solved however short its share, so the plans
+    of the minimalloc set (at most 454 buffers, 29k pairs) and of the bundled examples are what they were; the
+    estimate grows with the model, and above the floor it is compared with the share."""
     a = read_csv(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv")).problem()
-    assert a.overlap_count() < cpsat.MODEL_COST_MIN_PAIRS and not cpsat.too_costly(a, 1e-9)
+    assert cpsat.model_seconds(a) < cpsat.MODEL_COST_MIN_SECONDS and not cpsat.too_costly(a, 1e-9)
+    worst = BufferProblem(sizes=np.ones(454, dtype=np.int64), lower=np.zeros(454, dtype=np.int64),
+                          upper=np.ones(454, dtype=np.int64))   # 454 buffers, every pair overlapping
+    assert worst.overlap_count() == 454 * 453 // 2 and not cpsat.too_costly(worst, 1e-9)
     small, big = _tiled_a(minimalloc_dir, 6), _tiled_a(minimalloc_dir, 12)
-    assert cpsat.model_seconds(big) / big.overlap_count() > cpsat.model_seconds(small) / small.overlap_count()
-    assert cpsat.model_seconds(_tiled_a(minimalloc_dir, in_place=True)) > cpsat.model_seconds(big)
+    est = cpsat.model_seconds(small)
+    assert cpsat.MODEL_COST_MIN_SECONDS <= est < cpsat.model_seconds(big)
+    assert cpsat.too_costly(small, 0.99 * est) and not cpsat.too_costly(small, 1.01 * est)
 
 
 def test_plan_from_dict_refuses_a_solver_field_that_is_no_object():

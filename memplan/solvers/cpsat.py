@@ -54,34 +54,40 @@ MAX_COMPONENT = 50_000
 #: per pair (about 150 bytes each), so 10,000 outputs of one input on two streams (50M pairs) took more than
 #: 8 GB before a model was built, and 32,000 were killed for memory; greedy and size handle such problems
 MAX_PAIRS = 10_000_000
-#: The estimated wall seconds of building a component's model and CP-SAT's presolve, ``a P + b P^2`` for ``P``
-#: overlapping buffer pairs, for the NoOverlap2D model of interval components (``True``) and the clique model of the
-#: others (``False``). Neither counts in CP-SAT's deterministic time, so a limit bounded only the search after them:
-#: one 10,000-buffer component (1.3M pairs) at ``time_limit=1`` ran 9.5 s as a NoOverlap2D model (6.4 s of it in
-#: CP-SAT's presolve merging NoOverlaps; it stopped there, the budget spent) and 25 s as a clique model (most of it
-#: growing the cliques in Python), and returned the heuristic plan all the same. Fitted to the time beyond the search
-#: on 1,000-20,000-buffer components (126k-1.3M pairs: tiled minimalloc problems, fan-out/join graphs on 4 streams)
-#: on a loaded 2-core machine; the cost per pair grows with the pairs (1-6 and 6-18 us).
-MODEL_COST = {True: (1.5e-6, 3.7e-12), False: (7e-6, 8.5e-12)}
-#: components with fewer overlapping pairs are always solved (their model costs well under a second): the rule never
-#: touches the plans of such problems (the minimalloc set has at most 29k pairs, the bundled examples far fewer)
-MODEL_COST_MIN_PAIRS = 50_000
+#: The estimated wall seconds of building a component's model, CP-SAT's presolve and its first steps along the hint,
+#: ``a N + b P + c P^2`` for ``N`` buffers and ``P`` overlapping pairs, for the NoOverlap2D model of interval
+#: components (``True``) and the clique model of the others (``False``). These steps count little or nothing in
+#: CP-SAT's deterministic time, so a limit bounded only the search after them: at ``time_limit=1`` one
+#: 10,000-buffer component ran 9.5 s as a NoOverlap2D model of 1.3M pairs (6.4 s of it in the presolve merging
+#: NoOverlaps, which then stopped, its budget spent) and 25 s as a clique model (most of it growing the cliques in
+#: Python), and 10,000 tiny buffers beside four of 1 GiB (90k pairs) 5.6 s (1.7 s presolve, 3.2 s following the
+#: hint); each returned the heuristic plan. Fitted on the 2-core machine at load 2-5 to 1,000-20,000-buffer
+#: components (tiled minimalloc problems, the same with in-place pairs, fan-out/join graphs on 3-4 streams, the
+#: tiny+huge chain); the cost per pair grows with the pairs, and the NoOverlap2D model's per buffer (its propagation
+#: along the hint) is the larger.
+MODEL_COST = {True: (5e-4, 1.5e-6, 3.7e-12), False: (1.5e-4, 7e-6, 8.5e-12)}
+#: components whose model is estimated below this many seconds are always solved, however short their share: the
+#: overrun stays below it, and the rule never touches the plans of such problems (the minimalloc set is at most
+#: 0.25 s, the bundled examples and hand graphs 0.12 s; any interval problem of up to 454 buffers 0.42 s)
+MODEL_COST_MIN_SECONDS = 0.5
 
 
 def model_seconds(sub: BufferProblem) -> float:
-    """The estimated wall seconds of building ``sub``'s CP-SAT model and presolving it: a function of its size
-    alone, so that the decision made from it (``too_costly``) repeats on any machine and load."""
-    a, b = MODEL_COST[bool(sub.is_interval)]
+    """The estimated wall seconds of building ``sub``'s CP-SAT model, presolving it and following the hint
+    (``MODEL_COST``): a function of its size alone, so that the decision made from it (``too_costly``) repeats on
+    any machine and load."""
+    a, b, c = MODEL_COST[bool(sub.is_interval)]
     pairs = sub.overlap_count()
-    return pairs * (a + b * pairs)
+    return a * len(sub) + pairs * (b + c * pairs)
 
 
 def too_costly(sub: BufferProblem, share: float) -> bool:
     """Whether the component ``sub`` keeps its heuristic offsets instead of a CP-SAT solve given ``share`` seconds of
-    the time limit: when its model's estimated cost alone exceeds the share. CP-SAT's search would get nothing done
-    within the limit (its presolve uses up the deterministic budget), so the solve took several times the limit and
-    gave the heuristic plan back; skipping it keeps the limit, deterministically (no clock is read)."""
-    return sub.overlap_count() >= MODEL_COST_MIN_PAIRS and model_seconds(sub) > share
+    the time limit: when its model's estimated cost alone exceeds the share (and ``MODEL_COST_MIN_SECONDS``). The
+    solve took several times the limit there and gave the heuristic plan back (CP-SAT's budget went to its presolve
+    and the hint); skipping it keeps the limit, deterministically (no clock is read)."""
+    cost = model_seconds(sub)
+    return cost >= MODEL_COST_MIN_SECONDS and cost > share
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0) -> Solution:
