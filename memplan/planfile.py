@@ -357,6 +357,9 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
 
     if not isinstance(doc.get("graph", ""), str):
         raise PlanFormatError(f"{source}: field 'graph' is not a string (the graph's name)")
+    # the contract's solver block is an object; a list or string there was silently read as {} (its content lost)
+    if "solver" in doc and not isinstance(doc["solver"], dict):
+        raise PlanFormatError(f"{source}: field 'solver' is not an object ({_short(doc['solver'])})")
 
     # each entry named by list and index (and its node or tensor), with the file name, before parsing
     for key, ids, ints in (("order", ("node",), ("stream",)), ("events", ("after", "before"), ()),
@@ -395,7 +398,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         order=order,
         events=events,
         tensors=tensors,
-        solver=doc.get("solver") if isinstance(doc.get("solver"), dict) else {},   # (Plan copies both)
+        solver=doc.get("solver", {}),   # (checked above; Plan copies both)
         extra={k: v for k, v in doc.items() if k not in PLAN_FIELDS},
         devices=devices, node_devices=node_devices, tensor_devices=tensor_devices,
         device_arena_bytes=device_arena,

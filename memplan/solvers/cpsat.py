@@ -19,6 +19,9 @@ The formulation is chosen to scale:
 - the time limit is CP-SAT's *deterministic* time (``DETERMINISTIC_PER_SECOND`` of it per second), shared
   out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved), so the same input gives the
   same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
+- a component whose model would take longer to build and presolve than its share of the limit (an estimate from
+  its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
+  heuristic offsets, counted in ``info["skipped_components"]``, so that large problems keep the limit too.
 
 Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far. The
 result is never worse than the best heuristic, and ``info`` carries the proven ``bound`` and ``gap``.
@@ -51,6 +54,40 @@ MAX_COMPONENT = 50_000
 #: per pair (about 150 bytes each), so 10,000 outputs of one input on two streams (50M pairs) took more than
 #: 8 GB before a model was built, and 32,000 were killed for memory; greedy and size handle such problems
 MAX_PAIRS = 10_000_000
+#: The estimated wall seconds of building a component's model, CP-SAT's presolve and its first steps along the hint,
+#: ``a N + b P + c P^2`` for ``N`` buffers and ``P`` overlapping pairs, for the NoOverlap2D model of interval
+#: components (``True``) and the clique model of the others (``False``). These steps count little or nothing in
+#: CP-SAT's deterministic time, so a limit bounded only the search after them: at ``time_limit=1`` one
+#: 10,000-buffer component ran 9.5 s as a NoOverlap2D model of 1.3M pairs (6.4 s of it in the presolve merging
+#: NoOverlaps, which then stopped, its budget spent) and 25 s as a clique model (most of it growing the cliques in
+#: Python), and 10,000 tiny buffers beside four of 1 GiB (90k pairs) 5.6 s (1.7 s presolve, 3.2 s following the
+#: hint); each returned the heuristic plan. Fitted on the 2-core machine at load 2-5 to 1,000-20,000-buffer
+#: components (tiled minimalloc problems, the same with in-place pairs, fan-out/join graphs on 3-4 streams, the
+#: tiny+huge chain); the cost per pair grows with the pairs, and the NoOverlap2D model's per buffer (its propagation
+#: along the hint) is the larger.
+MODEL_COST = {True: (5e-4, 1.5e-6, 3.7e-12), False: (1.5e-4, 7e-6, 8.5e-12)}
+#: components whose model is estimated below this many seconds are always solved, however short their share: the
+#: overrun stays below it, and the rule never touches the plans of such problems (the minimalloc set is at most
+#: 0.25 s, the bundled examples and hand graphs 0.12 s; any interval problem of up to 454 buffers 0.42 s)
+MODEL_COST_MIN_SECONDS = 0.5
+
+
+def model_seconds(sub: BufferProblem) -> float:
+    """The estimated wall seconds of building ``sub``'s CP-SAT model, presolving it and following the hint
+    (``MODEL_COST``): a function of its size alone, so that the decision made from it (``too_costly``) repeats on
+    any machine and load."""
+    a, b, c = MODEL_COST[bool(sub.is_interval)]
+    pairs = sub.overlap_count()
+    return a * len(sub) + pairs * (b + c * pairs)
+
+
+def too_costly(sub: BufferProblem, share: float) -> bool:
+    """Whether the component ``sub`` keeps its heuristic offsets instead of a CP-SAT solve given ``share`` seconds of
+    the time limit: when its model's estimated cost alone exceeds the share (and ``MODEL_COST_MIN_SECONDS``). The
+    solve took several times the limit there and gave the heuristic plan back (CP-SAT's budget went to its presolve
+    and the hint); skipping it keeps the limit, deterministically (no clock is read)."""
+    cost = model_seconds(sub)
+    return cost >= MODEL_COST_MIN_SECONDS and cost > share
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0) -> Solution:
@@ -76,7 +113,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     comp_arena = [int((offsets[c] + sizes[c]).max()) for c in comps]
     todo = sorted((k for k in range(len(comps)) if comp_arena[k] > lb), key=lambda k: -comp_arena[k])
     bound = lb
-    solved = 0
+    solved = skipped = 0
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
@@ -86,9 +123,18 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
             wall_fired = True
             break
         idx = comps[k]
-        if share <= 0.01 or len(idx) > MAX_COMPONENT:
-            continue  # keeps its heuristic offsets (too large to build a model, or no work left)
-        sub = subproblem(problem, idx)
+        if share <= 0.01:
+            continue  # keeps its heuristic offsets (no work left)
+        sub = None if len(idx) > MAX_COMPONENT else subproblem(problem, idx)
+        if sub is None or too_costly(sub, share):
+            # keeps its heuristic offsets: too large to build a model, or building and presolving it would outlast
+            # its share of the limit (its bound stays the proven one, so status and gap say what is left)
+            skipped += 1
+            if options.progress is not None:
+                report_progress(options.progress, f"cpsat component {rank + 1}/{len(todo)} ({len(idx)} buffers): "
+                                f"kept the heuristic plan (its model would outlast the {share:.2f}s share)",
+                                caller="the cpsat solver")
+            continue
         try:
             res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, wall=wall_left,
                                    options=options, label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)",
@@ -113,6 +159,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     status = Status.OPTIMAL if arena <= bound else Status.FEASIBLE
     info.update({"bound": int(bound), "gap": round((arena - bound) / max(arena, 1), 6),
                  "components": len(comps), "solved_components": solved})
+    if skipped:
+        info["skipped_components"] = skipped
     if interrupted:
         info["interrupted"] = True
     if wall_fired:
