@@ -343,33 +343,23 @@ def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers:
     rounded = [align_up(s, a) for s in sizes]  # all but the highest clique member pad to alignment
     best = max(sizes)
     order = sorted(range(n), key=lambda i: (-sizes[i], i))[:seeds]
-    if n <= BITSET_BUFFERS:
-        # the candidates as bits of one Python int per buffer: narrowing them is a word-wise AND, where
-        # intersecting sets cost a hash probe per candidate, O(clique^2) per seed: 14 s of a 19 s plan of
-        # one node reading 1,900 buffers on three streams. Same cliques, same order
-        bits = _neighbour_bits(adj, n)
-        for v in order:
-            cand = bits[v]
-            total, pad = rounded[v], rounded[v] - sizes[v]
-            for u in sorted(adj[v], key=lambda i: (-sizes[i], i)):
-                if cand >> u & 1:
-                    total += rounded[u]
-                    pad = max(pad, rounded[u] - sizes[u])
-                    cand &= bits[u]
-            best = max(best, total - pad)
-        del bits
-    nbr = [set(x) for x in adj] if n > BITSET_BUFFERS or n <= exact_buffers else []
-    for v in order if n > BITSET_BUFFERS else ():
+    # up to BITSET_BUFFERS the candidates are bits of one Python int per buffer: narrowing them is a word-wise AND,
+    # where intersecting sets cost a hash probe per candidate, O(clique^2) per seed (14 s of a 19 s plan of one
+    # node reading 1,900 buffers on three streams). Same cliques, same order either way
+    bitsets = n <= BITSET_BUFFERS
+    nbr: list = _neighbour_bits(adj, n) if bitsets else [set(x) for x in adj]
+    for v in order:
         cand = nbr[v]
         total, pad = rounded[v], rounded[v] - sizes[v]
-        for u in sorted(cand, key=lambda i: (-sizes[i], i)):
-            if u in cand:
+        for u in sorted(adj[v], key=lambda i: (-sizes[i], i)):
+            if (cand >> u & 1) if bitsets else (u in cand):
                 total += rounded[u]
                 pad = max(pad, rounded[u] - sizes[u])
                 cand = cand & nbr[u]
         best = max(best, total - pad)
     if n <= exact_buffers:
-        best = max(best, _clique_search(nbr, sizes, rounded, best, budget=exact_budget))
+        sets = [set(x) for x in adj] if bitsets else nbr
+        best = max(best, _clique_search(sets, sizes, rounded, best, budget=exact_budget))
     return best
 
 
