@@ -256,6 +256,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     fixed = _check_dims_option(batch, dims)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
+    _check_functions(onnx, model)
+    model = _check_function_opsets(onnx, model)
     model = _inline_functions(model)
     g = model.graph
 
@@ -504,28 +506,153 @@ def _check_ir_version(onnx, model) -> None:
 
 
 def _check_opset(onnx, model) -> None:
-    """The default domain's opset must be one this onnx release defines: shapes are inferred with the
-    newest schema at or below it, so a model stamped with a future opset (99) would be sized by today's
-    ops, silently, where a later version may change them (as Reshape, Squeeze, Split changed inputs to
-    attributes and back); opset 0 is no opset. The same for each model-local function's own imports (its
-    body is inlined and sized like the graph's nodes). Other domains are left to their own schemas."""
+    """Each domain is imported at one version, by the model and by each model-local function, and the default
+    domain's is one this onnx release defines.
+
+    Why: shapes are inferred with the newest schema at or below the imported version, so a model stamped with a
+    future opset (99) would be sized by today's ops, silently, where a later version may change them (as
+    Reshape, Squeeze, Split changed inputs to attributes and back); opset 0 is no opset. A domain listed twice
+    at two versions names no version at all: onnx.proto says a function "can rely on at most one version" of a
+    domain, and for a model the spec's "highest version" and onnxruntime (which takes the last one listed)
+    disagree, so which schema sizes its ops (``ai.onnx.ml``'s LabelEncoder-1 or -4...) is unknown. A local
+    function's body is inlined and sized like the graph's nodes, so its imports are checked the same way
+    (``_check_function_opsets`` checks them against the model's)."""
     newest = onnx.defs.onnx_opset_version()
     owners = [("the model", model.opset_import)]
-    owners += [(f"local function {f.domain}:{f.name}" if f.domain else f"local function {f.name}", f.opset_import)
-               for f in model.functions]
+    owners += [(f"local function {_function_name(f)}", f.opset_import) for f in model.functions]
     for owner, imports in owners:
         seen: dict[str, int] = {}
         for o in imports:
-            if (o.domain or "") not in ("", "ai.onnx"):
-                continue
-            domain = ""
+            default = (o.domain or "") in ("", "ai.onnx")
+            domain = "" if default else o.domain
             if domain in seen and seen[domain] != o.version:
-                raise GraphError(f"{owner} imports the default ONNX domain twice, at opsets {seen[domain]} and "
-                                 f"{o.version}")
+                what = "the default ONNX domain" if default else f"domain {domain!r}"
+                raise GraphError(f"{owner} imports {what} twice, at opsets {seen[domain]} and {o.version}: which "
+                                 "version its ops follow is unknown (ONNX allows one version of a domain)")
             seen[domain] = o.version
-            if not 1 <= o.version <= newest:
+            if default and not 1 <= o.version <= newest:
                 raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+
+
+def _function_name(f) -> str:
+    """A model-local function as messages name it: ``domain:name``, and its overload where it has one."""
+    name = f"{f.domain}:{f.name}" if f.domain else f.name
+    return f"{name} (overload {f.overload!r})" if getattr(f, "overload", "") else name
+
+
+def _check_function_opsets(onnx, model):
+    """A local function that imports a domain other than the default one at another version than the model
+    must bind each of its ops of that domain to the schema the model's version gives; the model returned (a
+    copy where any import changes) has such a function import the model's version, which onnx's inliner
+    needs to inline it (it converts only the default domain).
+
+    Why: inlined, the body's nodes are inferred (and run) at the model's version of their domain. onnx.proto
+    allows the two versions to differ only where "the operator schema returned for op_type, domain, version
+    combination for both the versions should be same": a body written for ``ai.onnx.ml`` 1 whose LabelEncoder
+    changed by the model's version 4 would be sized by rules it was not written for. (The default domain's
+    body is converted to the model's opset while inlining.) An op onnx defines no schema for (a runtime's
+    custom op) cannot be shown to agree, and is refused too."""
+    model_v = {o.domain: o.version for o in model.opset_import if (o.domain or "") not in ("", "ai.onnx")}
+    local = {(f.domain, f.name) for f in model.functions}
+    aligned = None
+    for k, f in enumerate(model.functions):
+        own = {o.domain: o.version for o in f.opset_import if (o.domain or "") not in ("", "ai.onnx")}
+        for n in f.node:
+            d = n.domain
+            if d not in own or d not in model_v or own[d] == model_v[d] or (d, n.op_type) in local:
+                continue
+            where = (f"local function {_function_name(f)} imports domain {d!r} at version {own[d]} and the model "
+                     f"at version {model_v[d]}, and its node {n.name or n.op_type!r} ({d}:{n.op_type})")
+            try:
+                a = onnx.defs.get_schema(n.op_type, own[d], d).since_version
+                b = onnx.defs.get_schema(n.op_type, model_v[d], d).since_version
+            except Exception:  # noqa: BLE001 - no schema at one of the versions
+                raise GraphError(f"{where} has no schema onnx defines at both versions, so whether they agree "
+                                 "is unknown; import the domain at one version") from None
+            if a != b:
+                raise GraphError(f"{where} follows {d}:{n.op_type}-{a} in the function but -{b} in the model: "
+                                 "import the domain at one version")
+        if any(d in model_v and v != model_v[d] for d, v in own.items()):
+            if aligned is None:
+                aligned = onnx.ModelProto()
+                aligned.CopyFrom(model)
+            for o in aligned.functions[k].opset_import:
+                if o.domain in model_v:
+                    o.version = model_v[o.domain]
+    return model if aligned is None else aligned
+
+
+def _check_functions(onnx, model) -> None:
+    """Every call of a model-local function names one the model defines, and every function the model defines
+    is well formed: each output made by a node of its body (not one of its inputs), each value its nodes read
+    an input of the function or an output of an earlier node of the body. Errors name the function and node.
+
+    Why: onnx's inliner checks none of this. A call of a function that does not exist (a typo, another
+    overload) was imported as an op nobody defines, sized by the model's declaration alone (onnxruntime fails:
+    "is not a registered function/op"); a function whose output is its input, or an output no body node makes,
+    was inlined to nothing, and the import failed with "graph output 'y' is produced by no node" naming
+    neither; a body that reads a name it does not define bound it to the caller's value of that name
+    (functions have no outer scope). onnxruntime refuses such functions, called or not."""
+    funcs: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in model.functions:
+        overloads = funcs.setdefault((f.domain, f.name), {})
+        overload = getattr(f, "overload", "")
+        if overload in overloads:
+            raise GraphError(f"local function {_function_name(f)} is defined twice")
+        overloads[overload] = f
+    if not funcs:
+        return
+    domains = {d for d, _ in funcs}
+    caller: dict[int, str] = {}   # id of a function -> the first graph node that calls it (for messages)
+    graph_ids = _node_ids(model.graph)
+    callers = [(f"node {nid!r}", n) for nid, n in zip(graph_ids, model.graph.node)]
+    callers += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n)
+                for f in model.functions for n in f.node]
+    for who, n in callers:
+        if n.domain not in domains:
+            continue
+        overloads = funcs.get((n.domain, n.op_type))
+        overload = getattr(n, "overload", "")
+        if overloads is None:
+            if onnx.defs.has(n.op_type, n.domain):
+                continue
+            names = ", ".join(sorted(name for d, name in funcs if d == n.domain))
+            raise GraphError(f"{who} calls {n.domain}:{n.op_type}, which is no local function of the model (its "
+                             f"functions in domain {n.domain!r}: {names}) and no op onnx defines")
+        if overload not in overloads:
+            have = ", ".join(repr(o) for o in sorted(overloads))
+            raise GraphError(f"{who} calls local function {n.domain}:{n.op_type} overload {overload!r}, which the "
+                             f"model does not define (its overloads: {have})")
+        f = overloads[overload]
+        caller.setdefault(id(f), who)
+        if len(n.input) > len(f.input) or len(n.output) > len(f.output):
+            raise GraphError(f"{who} calls local function {_function_name(f)} with {len(n.input)} inputs and "
+                             f"{len(n.output)} outputs; it takes {len(f.input)} and returns {len(f.output)}")
+    for f in model.functions:
+        name = f"local function {_function_name(f)}"
+        if id(f) in caller:
+            name += f" (called by {caller[id(f)]})"
+        defined = set(f.input)
+        for i, n in enumerate(f.node):
+            label = repr(n.name) if n.name else f"#{i} ({n.op_type})"
+            for v in n.input:
+                if v and v not in defined:
+                    raise GraphError(f"{name}: its node {label} reads {v!r}, which is "
+                                     "no input of the function and no output of an earlier node of its body "
+                                     "(a function sees no value of its caller's)")
+            for o in n.output:
+                if o and o in defined:
+                    raise GraphError(f"{name}: value {o!r} is produced twice in its body (or is one of its inputs)")
+                defined.add(o)
+        for o in f.output:
+            if not o:
+                raise GraphError(f"{name} has an output with an empty name")
+            if o in f.input:
+                raise GraphError(f"{name} returns its input {o!r} as its output, unsupported (onnxruntime refuses "
+                                 "it too): make the output with an Identity node in its body")
+            if o not in defined:
+                raise GraphError(f"{name}: its output {o!r} is made by no node of its body")
 
 
 def _default_opset(model) -> int:
@@ -649,6 +776,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
                                  "control flow (If/Loop/Scan) is not supported; inline or unroll it first")
         if n.op_type in SUBGRAPH_OPS:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) is control flow: not supported")
+        _check_resize_axes(n, node_ids[i])
         for o in n.output:
             if not o:
                 continue
@@ -673,6 +801,23 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) reads {v!r} before its producer "
                              f"{node_ids[p]!r} runs ({what}; ONNX requires topological node order)")
         defined.update(o for o in n.output if o)
+
+
+def _check_resize_axes(n, nid: str) -> None:
+    """A Resize that keeps the aspect ratio (``keep_aspect_ratio_policy`` not ``stretch``) over negative ``axes``
+    is refused: its output's size is not one that runtimes agree on. ONNX's inference (and the spec) count the
+    axes from the end and scale them by one ratio; onnxruntime 1.32 leaves those dimensions at the input's size
+    (``[1, 1, 3, 5]`` to ``sizes=[7, 4], axes=[-2, -1]``, ``not_larger``: planned [1, 1, 2, 4], 32 bytes, where
+    onnxruntime writes 60); onnx's reference evaluator fails. Positive axes size the same everywhere."""
+    if n.op_type != "Resize" or n.domain not in ("", "ai.onnx"):
+        return
+    attrs = {a.name: a for a in n.attribute}
+    policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
+    policy = policy.decode("utf-8", "replace") if isinstance(policy, bytes) else str(policy)
+    if policy != "stretch" and "axes" in attrs and any(a < 0 for a in attrs["axes"].ints):
+        raise GraphError(f"node {nid!r} (Resize) keeps the aspect ratio ({policy!r}) over negative axes "
+                         f"{list(attrs['axes'].ints)}, whose output size runtimes disagree on (onnxruntime leaves "
+                         "them at the input's size): write the axes as non-negative")
 
 
 # -- shape inference --------------------------------------------------------------------------------
@@ -1110,6 +1255,12 @@ def _fold_round(onnx, m2, inferred) -> bool:
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
     for n in g2.node:
         nodes.append(n)
+        if n.domain == "ai.onnx.ml":   # sized by the spec's rule where ONNX's inference gives no shape
+            for o, found in _ml_shapes(n, shapes, elems).items():
+                if o not in shapes:
+                    filled[o] = found
+                    shapes[o], elems[o] = found
+            continue
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
             continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
         own = None   # the outputs' shapes from this node's inputs alone (and their values, where folded)
@@ -1236,6 +1387,47 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
             if len(rest) == 1:
                 shape = held[0][0]
                 return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
+    return {}
+
+
+#: ``ai.onnx.ml`` ops whose output has its input's shape, where ONNX's inference gives none: op -> the output's
+#: elem type (None: the input's), the input ranks the runtime takes (None: any). Normalizer and Scaler always
+#: return float (their spec's ``tensor(float)``), whatever they read; Normalizer takes [C] or [N, C] only
+_ML_SAME_SHAPE = {"Normalizer": (1, (1, 2)), "Scaler": (1, None), "Imputer": (None, None)}
+
+
+def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
+    """``{output: (static shape, elem type)}`` of ``ai.onnx.ml`` node ``n`` by its spec's rule, for the ops
+    ONNX's shape inference leaves unsized (Normalizer, Scaler, Imputer, LinearRegressor, SVMRegressor,
+    FeatureVectorizer: none of them has an inference function; ArrayFeatureExtractor of a vector or with a
+    scalar index). Each rule was checked against onnxruntime's outputs: a regressor or feature vector of a
+    1-D input ``[C]`` is one row, ``[1, ...]``, as is ArrayFeatureExtractor's of a vector. Empty where no rule
+    applies (the value is then refused as unsized)."""
+    ins = list(n.input)
+    out = n.output[0] if n.output else ""
+    if not out or not ins or ins[0] not in shapes or not elems.get(ins[0]):
+        return {}
+    shape, elem = shapes[ins[0]], elems[ins[0]]
+    attrs = {a.name: a for a in n.attribute}
+    rows = (1,) if len(shape) == 1 else shape[:1]   # a regressor's examples: [C] is one, [N, C] N
+    op = n.op_type
+    if op in _ML_SAME_SHAPE:
+        out_elem, ranks = _ML_SAME_SHAPE[op]
+        if ranks is None or len(shape) in ranks:
+            return {out: (shape, out_elem or elem)}
+    elif op in ("LinearRegressor", "SVMRegressor") and len(shape) in (1, 2):
+        targets = attrs["targets"].i if op == "LinearRegressor" and "targets" in attrs else 1
+        if targets >= 1:
+            return {out: (rows + (targets,), 1)}
+    elif op == "FeatureVectorizer":
+        widths = list(attrs["inputdimensions"].ints) if "inputdimensions" in attrs else []
+        sized = [shapes.get(v) for v in ins]
+        if (len(widths) == len(ins) and all(w >= 0 for w in widths) and None not in sized
+                and all(len(s) >= 1 for s in sized)
+                and len({(1,) if len(s) == 1 else s[:1] for s in sized}) == 1):
+            return {out: (rows + (sum(widths),), 1)}
+    elif op == "ArrayFeatureExtractor" and len(shape) >= 1 and len(ins) > 1 and ins[1] in shapes:
+        return {out: (((1,) if len(shape) == 1 else shape[:-1]) + (math.prod(shapes[ins[1]]),), elem)}
     return {}
 
 
