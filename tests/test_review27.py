@@ -167,3 +167,28 @@ def test_every_cli_option_says_what_it_does_and_the_docs_name_it():
                 unnamed.append(f"memplan {name} {label}")
     assert bare == []
     assert unnamed == []
+
+
+def test_show_of_a_split_plan_says_which_device_each_arena_and_offset_is_in(example_files, tmp_path, capsys):
+    """``memplan show`` of a ``--devices 2`` plan listed offsets of two arenas side by side with nothing to
+    tell them apart (two tensors at offset 0 of the same size looked like a clash) and only the largest
+    arena: it now gives each device's arena and the device of each stream and listed tensor. One-device
+    output is unchanged (no device lines or columns)."""
+    out, split = str(tmp_path / "plan.json"), str(tmp_path / "split.json")
+    assert plan_file(capsys, example_files["llama-tiny"], out, "--devices", "2", "--graph-out", split)[0] == 0
+    code, text, err = run_memplan(capsys, ["show", out, "--top", "100"])
+    assert code == 0, err
+    with open(out) as f:
+        doc = json.load(f)
+    arenas = ", ".join(f"{d}:{a} B" for d, a in enumerate(doc["device_arena_bytes"]))
+    assert f"devices      2  (arena per device: {arenas})" in text
+    device_of = {e["id"]: e["device"] for e in doc["tensors"]}
+    listed = re.findall(r"^  (\S+) +\d+ +\d+ +(\d+)$", text, re.M)
+    assert listed and all(device_of[t] == int(d) for t, d in listed)
+    assert {int(d) for _, d in listed} == {0, 1}
+    stream_device = {e["stream"]: e["device"] for e in doc["order"]}
+    rows = re.findall(r"^ +(\d+) +(\d+) +\d+ +\d+ +\d+  \S+ \.\. \S+$", text, re.M)
+    assert rows and all(stream_device[int(s)] == int(d) for s, d in rows)
+    assert plan_file(capsys, example_files["llama-tiny"], out, "--streams", "2")[0] == 0
+    code, text, _ = run_memplan(capsys, ["show", out])
+    assert code == 0 and "device" not in text
