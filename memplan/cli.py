@@ -266,8 +266,10 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
                     help="schedule onto up to N CUDA streams (at most 1024; auto: up to 8) with graph_optimize "
                          "(default: serial); never more streams than nodes")
     sp.add_argument("--memory-budget", type=argtypes.size, default=None, metavar="BYTES",
-                    help="give back concurrency until the arena fits (e.g. 64M); error if serial does not")
-    sp.add_argument("--max-events", type=argtypes.count, default=None, metavar="N", help="at most N cross-stream events")
+                    help="give back concurrency until the arena fits (e.g. 64M); without --streams, one stream in "
+                         "the listed or a low-memory order; error if no serial order tried fits")
+    sp.add_argument("--max-events", type=argtypes.count, default=None, metavar="N",
+                    help="at most N cross-stream events (with --streams)")
     sp.add_argument("--fused-groups", action="store_true",
                     help="keep every tensor a fusion group touches live across the whole group, so a backend "
                          "may run each group as one kernel")
