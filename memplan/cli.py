@@ -17,6 +17,8 @@ from . import argtypes
 from .errors import MemplanError
 
 EXIT_BAD_INPUT = 2
+#: ``--seed`` of ``plan`` and ``csv``: only the exact solvers draw random numbers (heuristics never do)
+SEED_HELP = "seed of the exact solvers' randomised choices (search restarts, CP-SAT); default 0"
 
 
 def _out(text: str) -> None:
@@ -116,8 +118,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _register_simulate(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("simulate", help="estimated makespan of a plan (and the serial one) under the cost model")
-    sp.add_argument("graph", type=argtypes.path)
-    sp.add_argument("plan", type=argtypes.path)
+    sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
+    sp.add_argument("plan", type=argtypes.path, help="plan JSON made for that graph")
     sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
                     help="latency of one cross-stream event in microseconds (default: the cost model's)")
     sp.set_defaults(func=cmd_simulate)
@@ -203,11 +205,11 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
                     help="offset solver (default auto: the heuristics, and with --time-limit the exact solvers)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=argtypes.seed, default=0)
+    sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
     sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
                     help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
-    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.set_defaults(func=cmd_plan)
     add_plan_options(sp)
@@ -215,19 +217,20 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
 
 def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("verify", help="prove a plan safe for a graph, or list what breaks")
-    sp.add_argument("graph", type=argtypes.path)
-    sp.add_argument("plan", type=argtypes.path)
+    sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
+    sp.add_argument("plan", type=argtypes.path, help="plan JSON made for that graph")
     sp.add_argument("--fused-groups", action="store_true",
                     help="also prove it safe when each fusion group runs as one kernel (see plan --fused-groups)")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
-    sp.add_argument("plan", type=argtypes.path)
+    sp.add_argument("plan", type=argtypes.path, help="plan JSON (memplan.plan/1)")
     sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
-    sp.add_argument("-o", "--output", type=argtypes.path, required=True, metavar="DIR")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, metavar="DIR",
+                    help="directory to write them into (made if missing), one GRAPH.json each")
     sp.set_defaults(func=cmd_example)
 
 
@@ -260,11 +263,13 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
 def add_plan_options(sp: argparse.ArgumentParser) -> None:
     """Hook for options of later pipeline stages (streams, budgets)."""
     sp.add_argument("--streams", type=argtypes.streams, default=None, metavar="N|auto",
-                    help="schedule onto up to N CUDA streams (at most 1024) with graph_optimize (default: serial); "
-                         "never more streams than nodes")
+                    help="schedule onto up to N CUDA streams (at most 1024; auto: up to 8) with graph_optimize "
+                         "(default: serial); never more streams than nodes")
     sp.add_argument("--memory-budget", type=argtypes.size, default=None, metavar="BYTES",
-                    help="give back concurrency until the arena fits (e.g. 64M); error if serial does not")
-    sp.add_argument("--max-events", type=argtypes.count, default=None, metavar="N", help="at most N cross-stream events")
+                    help="give back concurrency until the arena fits (e.g. 64M); without --streams, one stream in "
+                         "the listed or a low-memory order; error if no serial order tried fits")
+    sp.add_argument("--max-events", type=argtypes.count, default=None, metavar="N",
+                    help="at most N cross-stream events (with --streams)")
     sp.add_argument("--fused-groups", action="store_true",
                     help="keep every tensor a fusion group touches live across the whole group, so a backend "
                          "may run each group as one kernel")
@@ -319,10 +324,11 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--solver", default="search", choices=SOLVER_NAMES,
                     help="offset solver (default search: minimalloc's branch and bound)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=argtypes.seed, default=0)
-    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1)
+    sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
+    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
+                    help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
-    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
     sp.set_defaults(func=cmd_csv)
 
 

@@ -46,8 +46,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     ``time_limit`` is given), "greedy", "size", "search", "cpsat" or "ggml" (the serial baseline,
     for comparison only). ``time_limit`` is a deterministic work budget: the same input and options
     give the same plan (a wall-clock safety stop, reported in the solver block, is the exception).
-    ``streams`` (N or "auto") schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
-    gives concurrency back until the arena fits (BudgetError if even serial does not); ``max_events``
+    ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
+    gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
+    one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
     caps the events. A ``schedule`` given explicitly wins over ``streams``; ``memory_budget`` and
     ``max_events`` check it, never change it. The solver block's ``"schedule"`` entry reports simulated
     makespans and serial vs concurrent arenas.

@@ -69,6 +69,7 @@ def describe(plan: Plan, top: int = 10) -> str:
         f"streams      {plan.streams}  (nodes per stream: "
         + ", ".join(f"{s}:{c}" for s, c in sorted(per_stream.items())) + ")",
         f"events       {len(plan.events)}",
+        *_device_lines(plan),
         "solver       " + ", ".join(f"{k}={v}" for k, v in plan.solver.items() if not isinstance(v, (dict, list))),
     ]
     for k, v in plan.solver.items():
@@ -76,13 +77,32 @@ def describe(plan: Plan, top: int = 10) -> str:
             lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in v.items()))
     lines.extend(_schedule_lines(plan.solver.get("schedule")))
     lines.extend(_stream_table(plan))
-    placed = sorted((t for t in plan.tensors if t[1] is not None), key=lambda t: (-t[2], t[0]))
+    devices = _tensor_devices(plan)
+    placed = sorted((t + (d,) for t, d in zip(plan.tensors, devices) if t[1] is not None),
+                    key=lambda t: (-t[2], t[0]))
     if placed and top > 0:
-        lines.append(f"largest tensors (of {len(placed)} in the arena):")
-        lines.append(f"  {'tensor':<32} {'offset':>14} {'size':>14}")
-        for tid, off, size in placed[:top]:
-            lines.append(f"  {tid:<32} {off:>14} {size:>14}")
+        # several devices: each has its own arena, so an offset means nothing without the device it is in
+        where = plan.devices > 1
+        lines.append(f"largest tensors (of {len(placed)} in the {'arenas' if where else 'arena'}):")
+        lines.append(f"  {'tensor':<32} {'offset':>14} {'size':>14}" + (f" {'device':>6}" if where else ""))
+        for tid, off, size, dev in placed[:top]:
+            lines.append(f"  {tid:<32} {off:>14} {size:>14}" + (f" {dev:>6}" if where else ""))
     return "\n".join(map(printable, lines))
+
+
+def _tensor_devices(plan: Plan) -> tuple[int, ...]:
+    """Each ``tensors`` entry's device (all 0 on one device, where the plan lists none)."""
+    if plan.devices > 1 and len(plan.tensor_devices) == len(plan.tensors):
+        return plan.tensor_devices
+    return (0,) * len(plan.tensors)
+
+
+def _device_lines(plan: Plan) -> list[str]:
+    """A multi-device plan's arena per device (``arena`` above is the largest): one line, none on one device."""
+    if plan.devices <= 1:
+        return []
+    arenas = ", ".join(f"{d}:{a} B" for d, a in enumerate(plan.device_arena_bytes))
+    return [f"devices      {plan.devices}  (arena per device: {arenas})"]
 
 
 def _schedule_lines(block) -> list[str]:
@@ -114,8 +134,12 @@ def _stream_table(plan: Plan) -> list[str]:
         if a in stream_of and b in stream_of:
             rows[stream_of[a]][1] += 1
             rows[stream_of[b]][2] += 1
-    out = ["per stream:", f"  {'stream':>6} {'nodes':>7} {'records':>8} {'waits':>6}  first .. last"]
+    where = plan.devices > 1 and len(plan.node_devices) == len(plan.order)
+    device_of = {nid: d for (nid, _), d in zip(plan.order, plan.node_devices)} if where else {}
+    out = ["per stream:", f"  {'stream':>6}" + (f" {'device':>6}" if where else "")
+           + f" {'nodes':>7} {'records':>8} {'waits':>6}  first .. last"]
     for s in sorted(rows):
         n, rec, wait, first, last = rows[s]
-        out.append(f"  {s:>6} {n:>7} {rec:>8} {wait:>6}  {first} .. {last}")
+        out.append(f"  {s:>6}" + (f" {device_of[first]:>6}" if where else "")
+                   + f" {n:>7} {rec:>8} {wait:>6}  {first} .. {last}")
     return out

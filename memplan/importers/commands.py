@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_import)
 
 
+def _default_name(args: argparse.Namespace) -> str:
+    """``--name``, else the model file's stem, whichever importer reads it: ``--help`` promises the stem, and
+    the plan's ``graph`` field then says which model it is (a program alone only knows "exported")."""
+    return args.name if args.name is not None else os.path.splitext(os.path.basename(args.model))[0]
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from ..errors import GraphError
     from ..files import check_outputs
@@ -88,8 +94,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             except GraphError as exc:
                 raise GraphError(f"{args.model}: {exc}") from None
         try:
-            graph = from_torch(program, example, kwargs=kwargs or None, name=args.name, alignment=args.alignment,
-                               progress=progress)
+            graph = from_torch(program, example, kwargs=kwargs or None, name=_default_name(args),
+                               alignment=args.alignment, progress=progress)
         except GraphError as exc:  # it names the program's node or tensor; the file is named here (the
             msg = str(exc)         # program does not know it), as the ONNX importer names its model
             if "symbolic size s" in msg and args.batch is None and not dims:   # (the API's advice, for the CLI)

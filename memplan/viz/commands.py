@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("plan", type=argtypes.path, help="plan JSON of that graph")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="picture to write: .png, .svg or .pdf")
     sp.add_argument("--time", action="store_true", help="x axis: simulated time instead of issue order")
-    sp.add_argument("--title", default=None)
-    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("--title", default=None,
+                    help="title above the picture (default: the graph's name, arena, lower bound, streams and events)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     sp.set_defaults(func=cmd_draw)
 
     sp = sub.add_parser("trace", help="write a Chrome/Perfetto trace of the plan's simulated schedule")
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("plan", type=argtypes.path, help="plan JSON of that graph")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True,
                     help="trace JSON to write (open in ui.perfetto.dev)")
-    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     sp.set_defaults(func=cmd_trace)
 
 
