@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch, as_int
+from .errors import PlanFormatError, PlanMismatch, as_int, plain_str
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 
@@ -270,6 +270,7 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
 
     if not isinstance(plan.graph, str):
         raise PlanFormatError(f"{source}: field 'graph' is not a string ({type(plan.graph).__name__})")
+    object.__setattr__(plan, "graph", plain_str(plan.graph))
     integer(plan.alignment, "field 'alignment'", 1)  # every root offset is a multiple of it
     for key in ("arena_bytes", "lower_bound_bytes"):
         integer(getattr(plan, key), f"field {key!r}", 0)
@@ -288,11 +289,14 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
                 raise PlanFormatError(f"{source}: {key}[{i}] is not a ({', '.join(fields)}) tuple ({_short(e)})")
             if not isinstance(e[0], str) or (key == "events" and not isinstance(e[1], str)):
                 raise PlanFormatError(f"{source}: {key}[{i}]: {fields[0]!r} is not a string ({_short(e)})")
+            # ids of a str subclass as plain str: what the file says, not what the class's ``==`` or ``<`` makes of them
             if key == "order":
-                e = (e[0], integer(e[1], f"order[{i}] ({e[0]!r}): 'stream'"))
+                e = (plain_str(e[0]), integer(e[1], f"order[{i}] ({e[0]!r}): 'stream'"))
             elif key == "tensors":
                 off = None if e[1] is None else integer(e[1], f"tensors[{i}] ({e[0]!r}): 'offset'")
-                e = (e[0], off, integer(e[2], f"tensors[{i}] ({e[0]!r}): 'size'"))
+                e = (plain_str(e[0]), off, integer(e[2], f"tensors[{i}] ({e[0]!r}): 'size'"))
+            else:
+                e = (plain_str(e[0]), plain_str(e[1]))
             plain.append(tuple(e))
         object.__setattr__(plan, key, tuple(plain))   # equal values: what the plan means is unchanged
     for key in ("node_devices", "tensor_devices", "device_arena_bytes"):
@@ -379,10 +383,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                     raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
                                           f"({_short(v)})")
     try:
-        order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}", source)) for e in need("order", list))
-        events = tuple((str(e["after"]), str(e["before"])) for e in need("events", list))
+        order = tuple((plain_str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}", source)) for e in need("order", list))
+        events = tuple((plain_str(e["after"]), plain_str(e["before"])) for e in need("events", list))
         tensors = tuple(
-            (str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}", source),
+            (plain_str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}", source),
              _int(e["size"], f"size of {e['id']!r}", source))
             for e in need("tensors", list)
         )
@@ -390,7 +394,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         raise PlanFormatError(f"{source}: malformed order/events/tensors entry (missing {exc})") from None
     devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
     return Plan(
-        graph=str(doc.get("graph", "")),
+        graph=plain_str(doc.get("graph", "")),
         alignment=count("alignment", low=1),
         arena_bytes=count("arena_bytes"),
         lower_bound_bytes=count("lower_bound_bytes"),
