@@ -217,9 +217,11 @@ def key_trouble(value: Any) -> str | None:
 
 
 def _json_key(key: Any) -> str:
-    """The text ``json`` writes for a key (it writes only these types; others fail ``json.dumps`` first)."""
+    """The text ``json`` writes for a key (it writes only these types; others fail ``json.dumps`` first). A key of a
+    ``str`` subclass is its characters as a plain str (``plain_str``): two keys ``"a"`` of a class that compares by
+    identity were two keys here, and the file repeating "a" was written, then refused by the loaders."""
     if isinstance(key, str):
-        return key
+        return plain_str(key)
     if key is True or key is False or key is None:
         return {True: "true", False: "false", None: "null"}[key]
     if isinstance(key, float):

@@ -402,3 +402,37 @@ def test_plan_integers_at_the_int64_edge_round_trip():
            "tensors": [{"id": "x", "offset": -(1 << 63), "size": top}, {"id": "w", "offset": None, "size": 0}],
            "solver": {"big": 1 << 100}, "extra": [1 << 64]}
     assert plan_from_dict(json.loads(json.dumps(doc))).to_dict() == doc
+
+
+# ---- found while hunting: keys of a str subclass, a lone carriage return in a CSV id --------------------------
+
+
+def test_attrs_keys_of_a_str_subclass_that_json_writes_twice_are_refused(tmp_path):
+    """Two attrs keys ``Ident("a")`` are two keys to Python and one to JSON: ``save_graph`` wrote a file repeating
+    "a", which ``load_graph`` refused. The save is refused now, naming the tensor and the key, as ``{1: .., "1": ..}``
+    was; a plan's solver block likewise."""
+    b = GraphBuilder("g")
+    b.node("n", "OP", [b.input("x", 8, meta={Ident("a"): 1, Ident("a"): 2})], b.output("y", 8))
+    g = b.build()
+    with pytest.raises(GraphError, match="tensor 'x'.*'a'"):
+        memplan.save_graph(g, str(tmp_path / "g.json"))
+    assert not (tmp_path / "g.json").exists()
+    p = dataclasses.replace(memplan.plan(_fork(), solver="greedy"), solver={Ident("k"): 1, Ident("k"): 2})
+    with pytest.raises(memplan.errors.PlanFormatError, match="'solver'"):
+        p.to_json()
+
+
+@pytest.mark.parametrize("cell", ["a\rb", "\u00e9\r\u00e9\r"])
+def test_a_csv_id_holding_a_carriage_return_reads_back(cell, tmp_path):
+    """``format_csv`` (``memplan csv -o``) wrote an id holding a lone "\\r" (quoted in the input) bare: ``csv`` quotes
+    only the characters of its "\\n" line terminator, the reader takes "\\r" for a line end, and the solution file
+    split that row in two ("1 fields, expected 5"). Such a row is written quoted."""
+    from memplan.io.minimalloc import format_csv, parse_csv
+
+    quoted = cell.replace('"', '""')
+    table = parse_csv(f'id,lower,upper,size\n"{quoted}",0,2,8\nb,1,3,8\n')
+    text = format_csv(table, np.array([0, 8]))
+    back = parse_csv(text)
+    assert back.ids == table.ids and back.rows[1] == ("b", "1", "3", "8", "8")
+    assert format_csv(back, np.array([0, 8])) == text
+    assert text.endswith("\nb,1,3,8,8\n")   # rows without one are written as before
