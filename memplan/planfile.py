@@ -96,7 +96,8 @@ class Plan:
         solver = {k: own_json(v) for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
         # an extra field that names a plan field: a single-device plan with extra {"devices": 2} was written
         # as a file declaring two devices, which load_plan refused (or one of its fields read otherwise)
-        clash = sorted(k for k in self.extra if k in PLAN_FIELDS)
+        # (a key of a str subclass by its characters, as json writes it: ``Ident("devices")`` hashed past the set)
+        clash = sorted(plain_str(k) for k in self.extra if isinstance(k, str) and plain_str(k) in PLAN_FIELDS)
         if clash:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")

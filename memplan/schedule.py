@@ -288,7 +288,7 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     check_graph(graph, "schedule_with_events")
     if isinstance(order, str) or not isinstance(order, Iterable):  # a str would be read as its characters
         raise ScheduleError(f"order must be a sequence of node ids, not {type(order).__name__} {_short(order)}")
-    order = tuple(order)
+    order = tuple(map(plain_str, order))   # ids of a str subclass by their characters, as the graph keeps its own
     if not isinstance(stream_of, Mapping):
         raise ScheduleError(f"stream_of must map node ids to streams, not {type(stream_of).__name__}")
     # check the raw values first: a missing node or a stream of 1.5, "1" or True is a ScheduleError

@@ -436,3 +436,22 @@ def test_a_csv_id_holding_a_carriage_return_reads_back(cell, tmp_path):
     assert back.ids == table.ids and back.rows[1] == ("b", "1", "3", "8", "8")
     assert format_csv(back, np.array([0, 8])) == text
     assert text.endswith("\nb,1,3,8,8\n")   # rows without one are written as before
+
+
+def test_schedule_with_events_reads_an_order_of_a_str_subclass_by_its_characters():
+    """``schedule_with_events(g, [Ident("a"), ...], {"a": 0, ...})`` looked the stream up by the subclass's hash and
+    refused node 'a' for a stream ``None`` the caller never gave; the order is read by its characters now."""
+    g = _fork()
+    s = memplan.schedule_with_events(g, [Ident("a"), "c", "d"], {"a": 0, "c": 1, "d": 0})
+    assert s == memplan.schedule_with_events(g, ["a", "c", "d"], {"a": 0, "c": 1, "d": 0})
+    assert type(s.order[0]) is str
+
+
+def test_an_extra_field_of_a_str_subclass_naming_a_plan_field_is_refused(tmp_path):
+    """``extra={Ident("devices"): 2}`` passed the check that an extra field names no plan field (the set lookup used
+    the subclass's hash) and a single-device plan was saved as a file declaring two devices, which ``load_plan``
+    refused ("'device_arena_bytes' must list 2 byte counts")."""
+    p = dataclasses.replace(memplan.plan(_fork(), solver="greedy"), extra={Ident("devices"): 2})
+    with pytest.raises(memplan.errors.PlanFormatError, match="extra.*'devices'"):
+        p.save(str(tmp_path / "p.json"))
+    assert not (tmp_path / "p.json").exists()
