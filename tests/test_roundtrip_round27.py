@@ -455,3 +455,32 @@ def test_an_extra_field_of_a_str_subclass_naming_a_plan_field_is_refused(tmp_pat
     with pytest.raises(memplan.errors.PlanFormatError, match="extra.*'devices'"):
         p.save(str(tmp_path / "p.json"))
     assert not (tmp_path / "p.json").exists()
+
+
+_JSON_LEAF = (st.none() | st.booleans() | st.integers(-(1 << 80), 1 << 80) | st.floats(allow_nan=False, allow_infinity=False)
+              | st.text(st.characters(blacklist_categories=("Cs",)), max_size=4) | st.sampled_from(["\ud800", "e\u0301"]))
+_JSON = st.recursive(_JSON_LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+                     max_leaves=8)
+
+
+@SETTINGS
+@given(st.data())
+def test_documents_with_random_attrs_round_trip(tmp_path_factory, data):
+    """A document whose tensors and nodes carry random JSON attrs (unicode keys, integers past int64, -0.0, the
+    smallest subnormal, nesting): ``graph_from_dict`` then ``to_dict`` gives it back, as does ``save_graph`` then
+    ``load_graph``; the graph shares no object with either document."""
+    g = data.draw(graphs(max_nodes=4))
+    doc = g.to_dict()
+    for entry in doc["tensors"] + doc["nodes"]:
+        attrs = data.draw(st.dictionaries(st.text(max_size=4), _JSON, max_size=3))
+        if attrs:
+            entry["attrs"] = attrs
+    text = json.dumps(doc)
+    g2 = graph_from_dict(doc)
+    assert g2.to_dict() == doc
+    path = str(tmp_path_factory.mktemp("docs") / "g.json")
+    memplan.save_graph(g2, path)
+    assert memplan.load_graph(path).to_dict() == doc
+    for entry in doc["tensors"] + doc["nodes"]:   # the caller's edits stay the caller's
+        entry.setdefault("attrs", {})["edited"] = [1]
+    assert json.dumps(g2.to_dict()) == text
