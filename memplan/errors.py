@@ -121,6 +121,14 @@ def plain_int(value: Any) -> Any:
     return value if v is None else v
 
 
+def plain_str(value: Any) -> Any:
+    """``value`` as a plain ``str`` when it is an instance of a ``str`` subclass (its characters, as ``json``
+    writes them: ``str()`` would call an overriding ``__str__``), else ``value`` itself. An id that is a subclass
+    may compare or hash unlike its characters (two equal-looking ids taken as distinct, a custom ``__lt__``), so a
+    graph or schedule built from such ids meant something other than the JSON it saves."""
+    return str.__str__(value) if isinstance(value, str) and type(value) is not str else value
+
+
 def plain_ints(values: tuple) -> tuple:
     """``plain_int`` of each of ``values``."""
     return tuple(plain_int(v) for v in values)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from .errors import GraphError, as_int
+from .errors import GraphError, as_int, plain_str
 from .errors import short_repr as _short
+from .planfile import own_json
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -106,6 +108,16 @@ class Graph:
     ``root_offset[t]`` the byte offset of ``t`` inside that root (views of views add up theirs),
     ``written[t]`` the nearest tensor on ``t``'s view chain (``t`` itself, its parent, ... its root)
     that has a producer, or -1, ``node_inputs[n]`` / ``node_outputs[n]`` tensor indices.
+
+    Identity: the graph keeps each ``Tensor`` and ``Node`` it is given as that very object when it is already
+    in plain form (tuples, plain ints and floats, plain ``str`` ids, a mapping or ``NO_ATTRS`` for attrs). One
+    that is not (lists for tuples, a numpy size or cost, ``attrs=None``, an id of a ``str`` subclass) is
+    replaced by its plain equivalent, since a frozen object cannot be fixed in place and keeping the caller's
+    list or subclass let the graph change, or mean other than its JSON, after validation. So ``graph.nodes[i] is
+    node`` (and ``==``: a list is not equal to a tuple) holds only for plain objects: find a node or tensor by its
+    id (``graph.node(nid)``, ``graph.tensor(tid)``, ``node_index``), as the rest of memplan does, never by the
+    object handed in. ``attrs`` are not copied here (a Graph built in code shares them with its Tensors and
+    Nodes); ``graph_from_dict`` and ``to_dict``, which cross the JSON boundary, copy them.
     """
 
     name: str
@@ -202,6 +214,9 @@ class Graph:
         return {g: tuple(v) for g, v in out.items()}
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``memplan.graph/1`` document of this graph, sharing no object and no array with it: each ``attrs``
+        is copied down to its last nested list (a shallow copy let a caller editing the document, to write a
+        variant, edit the graph's shapes, and so its cost model and its later documents)."""
         tensors = []
         for t in self.tensors:
             d: dict[str, Any] = {"id": t.id, "size": t.size, "kind": t.kind}
@@ -209,7 +224,7 @@ class Graph:
                 d["view_of"] = t.view_of
                 d["view_offset"] = t.view_offset
             if t.attrs:
-                d["attrs"] = dict(t.attrs)
+                d["attrs"] = _own_attrs(t.attrs)
             tensors.append(d)
         nodes = []
         for n in self.nodes:
@@ -221,7 +236,7 @@ class Graph:
             if n.group is not None:
                 d["group"] = n.group
             if n.attrs:
-                d["attrs"] = dict(n.attrs)
+                d["attrs"] = _own_attrs(n.attrs)
             nodes.append(d)
         return {
             "format": GRAPH_FORMAT,
@@ -230,6 +245,23 @@ class Graph:
             "tensors": tensors,
             "nodes": nodes,
         }
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _own_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict of ``attrs`` that shares none of its nested JSON objects or arrays (``planfile.own_json``):
+    what ``graph_from_dict`` keeps of a caller's document and ``to_dict`` hands out, so neither side's later edits
+    reach the other. The common attrs (scalars and flat lists of them: a shape, a dtype) are copied in C loops,
+    at a third of ``own_json``'s cost per tensor; anything nested deeper goes through ``own_json``."""
+    d = dict(attrs)
+    for k, v in d.items():
+        if isinstance(v, (dict, list)):
+            if type(v) is not list or not set(map(type, v)) <= _SCALARS:
+                return own_json(d)
+            d[k] = v.copy()   # (a value replaced, no key added: the iteration stays valid)
+    return d
 
 
 def check_graph(graph: Any, what: str) -> Graph:
@@ -344,12 +376,66 @@ def _own_containers(g: Graph) -> None:
         object.__setattr__(g, "nodes", tuple(nodes))
 
 
+def _str_subclass(types: set[type]) -> bool:
+    """Whether ``types`` holds a subclass of ``str`` (not ``str`` itself)."""
+    return any(t is not str and issubclass(t, str) for t in types)
+
+
+def _plain_strings(g: Graph) -> None:
+    """Every id, kind, op and group name of ``g`` that is an instance of a ``str`` subclass as the plain ``str``
+    of its characters (``errors.plain_str``), and the graph's name. Such an id (from code) may hash or compare
+    unlike its characters: two tensors ``"x"`` whose class compares by identity passed as distinct, were saved as
+    a file repeating the id ``"x"`` and refused by ``load_graph``; a class that compares case-blind read tensor
+    ``"x"`` for an input ``"X"``. Made plain, the graph means what its JSON says (and such a graph is refused here,
+    naming the id), so save, load and plan give the same bytes. Only entries holding one are replaced (the rest
+    cost a few C-level passes over the types)."""
+    if _str_subclass({type(g.name)}):
+        object.__setattr__(g, "name", plain_str(g.name))
+    if any(_str_subclass(_types(g.tensors, k)) for k in ("id", "kind", "view_of")):
+        tensors = list(g.tensors)
+        for i, t in enumerate(tensors):
+            if _str_subclass({type(t.id), type(t.kind), type(t.view_of)}):
+                tensors[i] = replace(t, id=plain_str(t.id), kind=plain_str(t.kind), view_of=plain_str(t.view_of))
+        object.__setattr__(g, "tensors", tuple(tensors))
+
+    def listed(key: str) -> set[type]:   # the types of the ids in each node's tuple ``key`` (what is no tuple: later)
+        try:   # in C; an entry that is no iterable (``_validate`` names it) sends it through the filtered loop
+            return set(map(type, chain.from_iterable(map(attrgetter(key), g.nodes))))
+        except TypeError:
+            return set(map(type, chain.from_iterable(v for v in map(attrgetter(key), g.nodes) if type(v) is tuple)))
+
+    try:
+        pairs = _str_subclass(set(map(type, chain.from_iterable(chain.from_iterable(map(attrgetter("inplace"), g.nodes))))))
+    except TypeError:
+        pairs = _str_subclass(set(map(type, chain.from_iterable(
+            p for ip in map(attrgetter("inplace"), g.nodes) if type(ip) is tuple for p in ip if type(p) is tuple))))
+    if pairs or any(_str_subclass(_types(g.nodes, k)) for k in ("id", "op", "group")) \
+            or _str_subclass(listed("inputs")) or _str_subclass(listed("outputs")):
+        nodes = list(g.nodes)
+        for i, n in enumerate(nodes):
+            ids = {type(n.id), type(n.op), type(n.group)}
+            for key in ("inputs", "outputs"):
+                v = getattr(n, key)
+                ids |= set(map(type, v)) if type(v) is tuple else set()
+            if pairs and type(n.inplace) is tuple:
+                ids |= set(map(type, chain.from_iterable(p for p in n.inplace if type(p) is tuple)))
+            if _str_subclass(ids):
+                ip = n.inplace
+                if type(ip) is tuple:
+                    ip = tuple(tuple(map(plain_str, p)) if type(p) is tuple else p for p in ip)
+                nodes[i] = replace(n, id=plain_str(n.id), op=plain_str(n.op), group=plain_str(n.group), inplace=ip,
+                                   **{k: tuple(map(plain_str, getattr(n, k))) for k in ("inputs", "outputs")
+                                      if type(getattr(n, k)) is tuple})
+        object.__setattr__(g, "nodes", tuple(nodes))
+
+
 def _validate(g: Graph) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
     check_alignment(g.alignment)
     _plain_numbers(g)
     _own_containers(g)
+    _plain_strings(g)
 
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment
@@ -580,8 +666,9 @@ def _register_id(index: dict[str, int], what: str, i: int, eid: Any) -> None:
     index[eid] = i
 
 
-def _entries(doc: dict, key: str, what: str, source: str):
-    """(entry, id, attrs) of each object in ``doc[key]``, naming a malformed one by list and index."""
+def _entries(doc: dict, key: str, what: str, source: str, owned: bool):
+    """(entry, id, attrs) of each object in ``doc[key]``, naming a malformed one by list and index; each attrs a
+    copy of its own (``_own_attrs``) unless the document is ``owned`` (parsed for this call alone)."""
     entries = doc.get(key)
     if not isinstance(entries, list):
         raise GraphError(f"{source}: {key!r} must be a list")
@@ -597,13 +684,20 @@ def _entries(doc: dict, key: str, what: str, source: str):
             attrs = NO_ATTRS
         elif not isinstance(attrs, (dict, MappingProxyType)):
             raise GraphError(f"{what} {eid!r}: 'attrs' must be an object, not {_short(attrs)}")
-        out.append((e, eid, attrs or NO_ATTRS))
+        out.append((e, eid, NO_ATTRS if not attrs else attrs if owned and type(attrs) is dict else _own_attrs(attrs)))
     return out
 
 
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields (a ``GraphError``
-    whose message starts with ``source``: the file name, for a document read from one)."""
+    whose message starts with ``source``: the file name, for a document read from one). The graph keeps
+    copies of the ``attrs`` objects (nested lists included): the caller's later edits of ``doc`` do not reach it."""
+    return graph_from_doc(doc, source=source, owned=False)
+
+
+def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
+    """``graph_from_dict``; ``owned``: ``doc`` was parsed for this call and nobody else holds it (``load_graph``),
+    so its ``attrs`` are kept as they are, not copied (a microsecond per tensor of a million-tensor file)."""
     if not isinstance(source, str):   # the label every message starts with
         raise GraphError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):
@@ -612,7 +706,7 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
         raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r})")
     tensors = []
-    for td, tid, attrs in _entries(doc, "tensors", "tensor", source):
+    for td, tid, attrs in _entries(doc, "tensors", "tensor", source, owned):
         if "size" not in td:
             raise GraphError(f"tensor {tid!r} has no 'size'")
         view_offset = td.get("view_offset", 0)
@@ -621,7 +715,7 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
         tensors.append(Tensor(id=tid, size=td["size"], kind=td.get("kind", "intermediate"), view_of=td.get("view_of"),
                               view_offset=view_offset, attrs=attrs))
     nodes = []
-    for nd, nid, attrs in _entries(doc, "nodes", "node", source):
+    for nd, nid, attrs in _entries(doc, "nodes", "node", source, owned):
         ins = nd.get("inputs", [])
         outs = nd.get("outputs", [])
         if not isinstance(ins, list) or not isinstance(outs, list):

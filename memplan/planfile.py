@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch, as_int
+from .errors import PlanFormatError, PlanMismatch, as_int, plain_str
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 
@@ -96,7 +96,8 @@ class Plan:
         solver = {k: own_json(v) for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
         # an extra field that names a plan field: a single-device plan with extra {"devices": 2} was written
         # as a file declaring two devices, which load_plan refused (or one of its fields read otherwise)
-        clash = sorted(k for k in self.extra if k in PLAN_FIELDS)
+        # (a key of a str subclass by its characters, as json writes it: ``Ident("devices")`` hashed past the set)
+        clash = sorted(plain_str(k) for k in self.extra if isinstance(k, str) and plain_str(k) in PLAN_FIELDS)
         if clash:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")
@@ -217,9 +218,11 @@ def key_trouble(value: Any) -> str | None:
 
 
 def _json_key(key: Any) -> str:
-    """The text ``json`` writes for a key (it writes only these types; others fail ``json.dumps`` first)."""
+    """The text ``json`` writes for a key (it writes only these types; others fail ``json.dumps`` first). A key of a
+    ``str`` subclass is its characters as a plain str (``plain_str``): two keys ``"a"`` of a class that compares by
+    identity were two keys here, and the file repeating "a" was written, then refused by the loaders."""
     if isinstance(key, str):
-        return key
+        return plain_str(key)
     if key is True or key is False or key is None:
         return {True: "true", False: "false", None: "null"}[key]
     if isinstance(key, float):
@@ -270,6 +273,7 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
 
     if not isinstance(plan.graph, str):
         raise PlanFormatError(f"{source}: field 'graph' is not a string ({type(plan.graph).__name__})")
+    object.__setattr__(plan, "graph", plain_str(plan.graph))
     integer(plan.alignment, "field 'alignment'", 1)  # every root offset is a multiple of it
     for key in ("arena_bytes", "lower_bound_bytes"):
         integer(getattr(plan, key), f"field {key!r}", 0)
@@ -288,11 +292,14 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
                 raise PlanFormatError(f"{source}: {key}[{i}] is not a ({', '.join(fields)}) tuple ({_short(e)})")
             if not isinstance(e[0], str) or (key == "events" and not isinstance(e[1], str)):
                 raise PlanFormatError(f"{source}: {key}[{i}]: {fields[0]!r} is not a string ({_short(e)})")
+            # ids of a str subclass as plain str: what the file says, not what the class's ``==`` or ``<`` makes of them
             if key == "order":
-                e = (e[0], integer(e[1], f"order[{i}] ({e[0]!r}): 'stream'"))
+                e = (plain_str(e[0]), integer(e[1], f"order[{i}] ({e[0]!r}): 'stream'"))
             elif key == "tensors":
                 off = None if e[1] is None else integer(e[1], f"tensors[{i}] ({e[0]!r}): 'offset'")
-                e = (e[0], off, integer(e[2], f"tensors[{i}] ({e[0]!r}): 'size'"))
+                e = (plain_str(e[0]), off, integer(e[2], f"tensors[{i}] ({e[0]!r}): 'size'"))
+            else:
+                e = (plain_str(e[0]), plain_str(e[1]))
             plain.append(tuple(e))
         object.__setattr__(plan, key, tuple(plain))   # equal values: what the plan means is unchanged
     for key in ("node_devices", "tensor_devices", "device_arena_bytes"):
@@ -379,10 +386,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                     raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
                                           f"({_short(v)})")
     try:
-        order = tuple((str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}", source)) for e in need("order", list))
-        events = tuple((str(e["after"]), str(e["before"])) for e in need("events", list))
+        order = tuple((plain_str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}", source)) for e in need("order", list))
+        events = tuple((plain_str(e["after"]), plain_str(e["before"])) for e in need("events", list))
         tensors = tuple(
-            (str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}", source),
+            (plain_str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}", source),
              _int(e["size"], f"size of {e['id']!r}", source))
             for e in need("tensors", list)
         )
@@ -390,7 +397,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         raise PlanFormatError(f"{source}: malformed order/events/tensors entry (missing {exc})") from None
     devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
     return Plan(
-        graph=str(doc.get("graph", "")),
+        graph=plain_str(doc.get("graph", "")),
         alignment=count("alignment", low=1),
         arena_bytes=count("arena_bytes"),
         lower_bound_bytes=count("lower_bound_bytes"),

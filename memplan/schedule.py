@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, plain_int
+from .errors import ScheduleError, plain_int, plain_str
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS
@@ -53,6 +53,23 @@ class Schedule:
         streams = self.streams
         if isinstance(streams, tuple) and any(type(x) is not int for x in streams):   # (any ``as_int`` takes)
             object.__setattr__(self, "streams", tuple(plain_int(x) for x in streams))
+        # node ids of a str subclass as plain str (``errors.plain_str``), as the graph keeps its own: one whose
+        # ``==`` differs from its characters' found a node the plan's JSON then did not name
+        if isinstance(self.order, tuple) and any(t is not str and issubclass(t, str) for t in set(map(type, self.order))):
+            object.__setattr__(self, "order", tuple(map(plain_str, self.order)))
+        events = self.events
+        if isinstance(events, tuple) and events and set(map(type, events)) == {Event}:
+            if any(type(e.after) is not str or type(e.before) is not str for e in events):
+                events = tuple(Event(plain_str(e.after), plain_str(e.before)) for e in events)
+            # one event per (after, before), the first kept: the contract's happens-before is the same with a
+            # repeat, but plan() wrote it twice, the runtime recorded and waited it twice, and max_events counted
+            # it twice (a given schedule was refused for an event it holds once)
+            try:
+                events = tuple(dict.fromkeys(events))
+            except TypeError:   # an Event of unhashable fields: check_schedule names it
+                pass
+            if len(events) != len(self.events) or any(a is not b for a, b in zip(events, self.events)):
+                object.__setattr__(self, "events", events)
 
     @property
     def num_streams(self) -> int:
@@ -271,7 +288,7 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     check_graph(graph, "schedule_with_events")
     if isinstance(order, str) or not isinstance(order, Iterable):  # a str would be read as its characters
         raise ScheduleError(f"order must be a sequence of node ids, not {type(order).__name__} {_short(order)}")
-    order = tuple(order)
+    order = tuple(map(plain_str, order))   # ids of a str subclass by their characters, as the graph keeps its own
     if not isinstance(stream_of, Mapping):
         raise ScheduleError(f"stream_of must map node ids to streams, not {type(stream_of).__name__}")
     # check the raw values first: a missing node or a stream of 1.5, "1" or True is a ScheduleError

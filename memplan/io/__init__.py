@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, short_repr
 from ..files import MAX_FILE_BYTES, MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_text, json_depth, read_input
-from ..graph import Graph, check_graph, graph_from_dict
+from ..graph import Graph, check_graph, graph_from_doc
 from ..planfile import Plan, json_text, json_trouble, json_writable, key_trouble, plan_from_dict
 
 __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_write_text", "json_depth",
@@ -170,7 +170,7 @@ def load_graph(path: str) -> Graph:
     path = _path(path, GraphError)
     doc = read_json(path, GraphError)
     try:
-        return graph_from_dict(doc, source=path)
+        return graph_from_doc(doc, source=path, owned=True)   # (read_json's document is this call's alone)
     except GraphError as exc:
         msg = str(exc)
         raise GraphError(msg if msg.startswith(path) else f"{path}: {msg}") from None

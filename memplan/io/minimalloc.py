@@ -167,10 +167,26 @@ def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
                           "which are live at the same time: no packing")
     keep = [k for k, h in enumerate(table.header) if h != "offset"]
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow([table.header[k] for k in keep] + ["offset"])
+    plain = csv.writer(out, lineterminator="\n")
+    # ``csv`` quotes a cell holding the delimiter, a quote or a character of the line terminator ("\n"), not one
+    # holding a lone "\r", which its reader (and ``parse_csv``) takes for a line end: an id "a\rb" (quoted in the
+    # input) was written bare and the solution file split its row in two. Such a row is quoted as for a "\r\n"
+    # terminator (the cells holding "\r" or "\n" too) and ended by "\n", as every row.
+    row_buf = io.StringIO()
+    crlf = csv.writer(row_buf, lineterminator="\r\n")
+
+    def put(cells: list) -> None:
+        if not any("\r" in c for c in cells if isinstance(c, str)):
+            plain.writerow(cells)
+            return
+        row_buf.seek(0)
+        row_buf.truncate()
+        crlf.writerow(cells)
+        out.write(row_buf.getvalue()[:-2] + "\n")
+
+    put([table.header[k] for k in keep] + ["offset"])
     for row, o in zip(table.rows, off.tolist()):
-        w.writerow([row[k].strip() for k in keep] + [o])
+        put([row[k].strip() for k in keep] + [o])
     return out.getvalue()
 
 
