@@ -383,6 +383,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             if shapes.get(o, (0, None))[0] == -1:
                 containers[o] = _container_bytes(n, where, o, shapes[o][1], [tensors[tindex[v]].size for v in ins],
                                                  seq_bytes.get(o))
+        _check_slice1(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
@@ -404,6 +405,27 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
     return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
+
+
+def _check_slice1(n, where: str, shapes: dict) -> None:
+    """A Slice-1 (``starts`` / ``ends`` / ``axes`` attributes) is sized by the rule onnxruntime runs it with
+    (``_slice1_shape``): attributes it refuses (an axis out of range or repeated, lengths that differ) are refused
+    here too, where ONNX's inference planned the input's shape for them (``axes=[2]`` of a matrix), and an
+    inferred shape that differs from the rule's is refused rather than planned."""
+    if n.op_type != "Slice" or n.domain not in ("", "ai.onnx") or len(n.input) != 1 or not n.output:
+        return
+    elem, shape = shapes.get(n.input[0], (0, None))
+    if not n.output[0] or shape is None or not all(isinstance(d, int) for d in shape):
+        return
+    found = _slice1_shape(n, n.output[0], shape, elem)
+    attrs = {a.name: list(a.ints) for a in n.attribute if a.name in ("starts", "ends", "axes")}
+    if not found:
+        raise GraphError(f"{where}: its attributes {attrs} are not valid for an input of shape {list(shape)} (an axis "
+                         "out of range or repeated, or lists of different lengths): onnxruntime refuses it")
+    inferred = shapes.get(n.output[0], (0, None))[1]
+    if inferred is not None and all(isinstance(d, int) for d in inferred) and tuple(inferred) != found[n.output[0]][0]:
+        raise GraphError(f"{where}: value {n.output[0]!r} is inferred {list(inferred)}, but a slice {attrs} of "
+                         f"{list(shape)} is {list(found[n.output[0]][0])}")
 
 
 def _container_bytes(n, where: str, out: str, kind: str, in_bytes: list[int], held_bytes: list[int] | None) -> int:
@@ -1992,7 +2014,12 @@ def _shapes(g, inferred) -> dict[str, tuple[int, tuple | None]]:
         shape = None
         if tt.HasField("shape"):
             shape = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in tt.shape.dim)
-        out[vi.name] = (tt.elem_type, shape)
+        elem, had = out.get(vi.name, (0, None))
+        if isinstance(had, tuple) and (shape is None or len(shape) == len(had)):
+            # declared twice (a graph output typed without a shape, value_info with one): what the two say
+            # together, not the last one alone (``_check_declarations`` refused two that disagree)
+            shape = had if shape is None else tuple(a if isinstance(a, int) else b for a, b in zip(shape, had))
+        out[vi.name] = (tt.elem_type or elem, shape)
     for t in g.initializer:
         out[t.name] = (t.data_type, tuple(t.dims))
     for st in g.sparse_initializer:
