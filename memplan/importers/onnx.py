@@ -1497,8 +1497,12 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
                 except Exception:  # noqa: BLE001 - not a value it knows
                     return None
 
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            for k, found in rule(attrs, shapes, elems, value).items():
+            try:
+                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+                sized = rule(attrs, shapes, elems, value)
+            except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
+                sized = {}
+            for k, found in sized.items():
                 o = node.output[k] if k < len(node.output) else ""
                 if o and o in inst.known_vi_ and found[0]:
                     inst.known_vi_[o].CopyFrom(onnx.helper.make_tensor_value_info(o, found[0], list(found[1])))
