@@ -68,7 +68,8 @@ SHAPE_INPUTS_BEFORE = {"Resize": ((11, (2, 3)), (10, (1,)))}
 SHAPE_OF_OPS = frozenset({"Shape", "Size"})
 #: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
 #: its bytes are exactly theirs: op -> how many of its first inputs it holds (None: all of them). Others
-#: (SequenceErase, a custom op) make a container whose elements no shape tells: refused by name
+#: (SequenceErase) hold the tensors the importer followed into them where it knows them all
+#: (``_track_sequence``); a custom op's container, or one of unknown tensors, is refused by name
 CONTAINER_OPS = {"SplitToSequence": 1, "SequenceConstruct": None, "SequenceEmpty": 0, "SequenceInsert": 2,
                  "Optional": 1, "OptionalGetElement": 1, "Identity": 1}
 #: initializers up to this many elements keep their data for shape inference (Reshape shapes, axes)
@@ -1731,7 +1732,8 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
     """``{output: (static shape, elem type)}`` of standard node ``n`` by the spec's own rule, for the ops whose
     outputs ONNX's inference leaves unsized although what sizes them is known: ``SAME_SHAPE_OPS``; MaxUnpool
     with an ``output_shape`` input of known value (its inference checks that input and returns); a
-    float16/bfloat16 Range of known values (onnx computes lengths for the other types only); SequenceAt and
+    float16/bfloat16 Range of known values (onnx computes lengths for the other types only); a Slice-1
+    (``_slice1_shape``: ONNX's inference gives up on negative axes and clamped bounds); SequenceAt and
     ConcatFromSequence over a sequence whose tensors are known (``seqs``: ONNX merges its elements into one
     shape, so a dimension they differ in, and the count of them, is lost). Empty when nothing applies."""
     import numpy as np
