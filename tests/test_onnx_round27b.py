@@ -349,3 +349,19 @@ def test_erasing_at_an_unknown_position_of_alike_tensors_is_sized():
     g = import_onnx(m)
     assert _sizes(g, ["s2", "s3", "y"]) == {"s2": 48, "s3": 72, "y": 72}
     assert _run(m, {"pos": np.array(1, np.int64)})["y"] == 72
+
+
+def test_where_memplans_rule_gives_no_size_onnxruntimes_wrong_one_is_not_taken():
+    """GroupQueryAttention whose ``num_heads`` is a string (onnxruntime refuses the model): memplan's rule gives
+    nothing, and onnxruntime's own (the past's length) is not planned in its place; an op after it is sized."""
+    node, ins, inits, _ = CASES["GroupQueryAttention"]
+    bad = helper.make_node("GroupQueryAttention", list(node.input), list(node.output), name="gqa", domain=MS,
+                           num_heads="4", kv_num_heads=2)
+    after = helper.make_node("QuickGelu", ["q"], ["qq"], domain=MS)
+    m = _model([bad, after], [V(n, e, s) for n, e, s in ins], [V(o, F, None) for o in ("h", "pk_out", "pv_out", "qq")],
+               inits)
+    with pytest.raises(GraphError, match=r"node 'gqa' \(GroupQueryAttention\): value 'pk_out' has no shape: "
+                                         "com.microsoft:GroupQueryAttention is onnxruntime's op, which neither"):
+        import_onnx(m)
+    m.graph.value_info.extend([V("pk_out", F, [1, 2, 7, 8]), V("pv_out", F, [1, 2, 7, 8])])
+    assert _sizes(import_onnx(m), ["pk_out", "qq"]) == {"pk_out": 448, "qq": 384}

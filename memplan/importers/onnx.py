@@ -1466,6 +1466,9 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
 ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
              "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
              "GroupQueryAttention": _group_query_attention}
+#: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
+#: size, attributes onnxruntime refuses), onnxruntime's is not taken either
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2), "GroupQueryAttention": (1, 2)}
 
 
 def _ort_hooks(onnx, inst, also: dict) -> dict:
@@ -1503,6 +1506,12 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
                 sized = rule(attrs, shapes, elems, value)
             except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
                 sized = {}
+            for k in ORT_WRONG.get(node.op_type, ()):
+                o = node.output[k] if k < len(node.output) else ""
+                vi = inst.known_vi_.get(o) if o else None
+                if vi is not None and k not in sized and vi.type.tensor_type.HasField("shape"):
+                    for j, d in enumerate(vi.type.tensor_type.shape.dim):   # unknown from here on, not wrong
+                        d.dim_param = f"memplan_unsized_{o}_{j}"
             for k, found in sized.items():
                 o = node.output[k] if k < len(node.output) else ""
                 if o and o in inst.known_vi_ and found[0]:
