@@ -68,7 +68,8 @@ SHAPE_INPUTS_BEFORE = {"Resize": ((11, (2, 3)), (10, (1,)))}
 SHAPE_OF_OPS = frozenset({"Shape", "Size"})
 #: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
 #: its bytes are exactly theirs: op -> how many of its first inputs it holds (None: all of them). Others
-#: (SequenceErase, a custom op) make a container whose elements no shape tells: refused by name
+#: (SequenceErase) hold the tensors the importer followed into them where it knows them all
+#: (``_track_sequence``); a custom op's container, or one of unknown tensors, is refused by name
 CONTAINER_OPS = {"SplitToSequence": 1, "SequenceConstruct": None, "SequenceEmpty": 0, "SequenceInsert": 2,
                  "Optional": 1, "OptionalGetElement": 1, "Identity": 1}
 #: initializers up to this many elements keep their data for shape inference (Reshape shapes, axes)
@@ -268,7 +269,9 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_structure(g, node_ids, inits)
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
-    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling)
+    ort_state: dict[str, bool] = {}   # whether onnxruntime's shape inference was there to size its own ops
+    seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
+    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, ort_state, seq_bytes)
     shapes = _shapes(g, inferred)
 
     input_names = [v.name for v in g.input if v.name not in inits]
@@ -285,12 +288,23 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
     custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
               if not onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
+    ort_ops = {o for n in g.node if _is_ort_op(onnx, n) for o in n.output if o}
+
+    def unsized(vname: str) -> str:
+        """Why the output of an op onnx does not define has no size: which inference was tried."""
+        if vname not in ort_ops:
+            return f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it"
+        if ort_state.get("available"):
+            return (f"{custom[vname]} is onnxruntime's op, which neither onnx's nor onnxruntime's shape inference "
+                    "could size here")
+        return (f"{custom[vname]} is onnxruntime's op, which onnx's shape inference cannot size (with onnxruntime "
+                "installed, memplan sizes it by onnxruntime's shape inference: pip install onnxruntime)")
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
         if info is None:
-            why = (f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it, and the "
-                   "model declares none in value_info" if vname in custom else "shape inference could not find one")
+            why = (f"{unsized(vname)}, and the model declares none in value_info" if vname in custom
+                   else "shape inference could not find one")
             raise GraphError(f"{what}: value {vname!r} has no type or shape ({why})")
         elem, shape = info
         if elem == -1 and vname in containers:
@@ -303,7 +317,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
                              "byte size (unsupported)")
         if shape is None:
-            why = RUN_TIME if vname in data_dependent else "shape inference could not find its rank"
+            why = (RUN_TIME if vname in data_dependent else f"{unsized(vname)}, and the model declares none"
+                   if vname in custom else "shape inference could not find its rank")
             raise GraphError(f"{what}: value {vname!r} has no shape: {why}")
         for i, d in enumerate(shape):
             if not isinstance(d, int):
@@ -314,8 +329,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                     d = ""
                 hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {RUN_TIME}, so no size can be "
                         "planned" if vname in data_dependent else
-                        f": {custom[vname]} is not an op onnx defines, so its shape inference cannot size it, and "
-                        "the model declares no size for this dimension" if vname in custom else
+                        f": {unsized(vname)}, and the model declares no size for this dimension" if vname in custom
+                        else
                         ": ONNX's shape inference could not derive it from the node's inputs, although it does not "
                         "depend on values the graph inputs carry at run time (an op, dtype or attribute beyond what "
                         "onnx's inference and the importer's constant folding follow), so no size can be planned")
@@ -367,7 +382,9 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         outs = [v for v in n.output if v]
         for o in outs:
             if shapes.get(o, (0, None))[0] == -1:
-                containers[o] = _container_bytes(n, where, o, shapes[o][1], [tensors[tindex[v]].size for v in ins])
+                containers[o] = _container_bytes(n, where, o, shapes[o][1], [tensors[tindex[v]].size for v in ins],
+                                                 seq_bytes.get(o))
+        _check_slice1(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
@@ -391,13 +408,37 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
 
 
-def _container_bytes(n, where: str, out: str, kind: str, in_bytes: list[int]) -> int:
+def _check_slice1(n, where: str, shapes: dict) -> None:
+    """A Slice-1 (``starts`` / ``ends`` / ``axes`` attributes) is sized by the rule onnxruntime runs it with
+    (``_slice1_shape``): attributes it refuses (an axis out of range or repeated, lengths that differ) are refused
+    here too, where ONNX's inference planned the input's shape for them (``axes=[2]`` of a matrix), and an
+    inferred shape that differs from the rule's is refused rather than planned."""
+    if n.op_type != "Slice" or n.domain not in ("", "ai.onnx") or len(n.input) != 1 or not n.output:
+        return
+    elem, shape = shapes.get(n.input[0], (0, None))
+    if not n.output[0] or shape is None or not all(isinstance(d, int) for d in shape):
+        return
+    found = _slice1_shape(n, n.output[0], shape, elem)
+    attrs = {a.name: list(a.ints) for a in n.attribute if a.name in ("starts", "ends", "axes")}
+    if not found:
+        raise GraphError(f"{where}: its attributes {attrs} are not valid for an input of shape {list(shape)} (an axis "
+                         "out of range or repeated, or lists of different lengths): onnxruntime refuses it")
+    inferred = shapes.get(n.output[0], (0, None))[1]
+    if inferred is not None and all(isinstance(d, int) for d in inferred) and tuple(inferred) != found[n.output[0]][0]:
+        raise GraphError(f"{where}: value {n.output[0]!r} is inferred {list(inferred)}, but a slice {attrs} of "
+                         f"{list(shape)} is {list(found[n.output[0]][0])}")
+
+
+def _container_bytes(n, where: str, out: str, kind: str, in_bytes: list[int], held_bytes: list[int] | None) -> int:
     """The bytes of the sequence or optional ``out`` of node ``n``: those of the tensors it holds, which
     are the node's inputs (``CONTAINER_OPS``), so that its size is exact and never estimated. The dynamo
     exporter writes ``torch.split`` as SplitToSequence -> SequenceAt when it does not optimize; runtimes
     keep the pieces, one tensor each, until the last SequenceAt (which copies one out). (No sequence holds a
-    sub-byte type, whose pieces would each round up: ONNX's type check refuses them.)"""
+    sub-byte type, whose pieces would each round up: ONNX's type check refuses them.) Another op's sequence
+    (SequenceErase's) holds ``held_bytes``, the bytes of the tensors the importer followed into it, where known."""
     held = CONTAINER_OPS.get(n.op_type, -1) if n.domain in ("", "ai.onnx") else -1
+    if held == -1 and held_bytes is not None and n.domain in ("", "ai.onnx"):
+        return sum(held_bytes)
     if held == -1:
         article = "an" if kind[:1] in "aeiou" else "a"
         raise GraphError(f"{where}: value {out!r} is {article} {kind} whose elements' sizes no shape tells (only "
@@ -877,12 +918,16 @@ def _data_dependent_outputs(g, opset: int) -> set[str]:
 
 
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
-           base_dir: str | None = None, unread: dict[str, str] | None = None, spelling: Spelling = PYTHON):
+           base_dir: str | None = None, unread: dict[str, str] | None = None, spelling: Spelling = PYTHON,
+           ort_state: dict | None = None, seq_bytes: dict | None = None):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
 
     Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
     their external data file when they have one (``base_dir``: the model's folder); one that cannot be read
-    is recorded in ``unread``, for the error about the dimension it leaves unknown."""
+    is recorded in ``unread``, for the error about the dimension it leaves unknown. The outputs of
+    onnxruntime's own ops are sized by its inference where it is installed (``_size_ort_ops``; whether it is:
+    ``ort_state["available"]``); ``seq_bytes`` receives the byte sizes of the tensors each sequence holds,
+    where all of them are known (``_fold_round``)."""
     g = model.graph
     m2 = onnx.ModelProto()
     m2.ir_version = model.ir_version
@@ -979,12 +1024,15 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
+    ort = _size_ort_ops(onnx, m2, source, data_dependent)
+    if ort_state is not None:
+        ort_state["available"] = ort
     try:
         inferred = _run_inference(onnx, m2, source)
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
     for _ in range(MAX_FOLD_ROUNDS):
-        if _all_static(inferred) or not _fold_round(onnx, m2, inferred):
+        if _all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes):
             break
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
@@ -1184,6 +1232,354 @@ def _run_inference(onnx, m2, source: str, folded: bool = False):
     return out.graph
 
 
+# -- onnxruntime's own ops ------------------------------------------------------------------------------
+#
+# Models optimized by onnxruntime or optimum hold its fused ops (com.microsoft's Attention, SkipLayerNormalization,
+# MatMulNBits, RotaryEmbedding...; SimplifiedLayerNormalization in the default domain). onnx defines none of
+# them, so its inference leaves their outputs to what the model declares: a wrong declaration planned a slot of
+# the wrong size (too small: the kernel overruns it), a missing one was refused. onnxruntime ships a shape
+# inference that knows them; where onnxruntime is installed, it sizes them, and a declaration that disagrees
+# is refused by name.
+
+#: onnxruntime's ops: those of its domain, and the ones it defines in the default domain. Only these are sized
+#: by its inference, whose rules go by op name alone (another domain's "Attention" is no concern of theirs)
+ORT_DOMAIN = "com.microsoft"
+ORT_DEFAULT_DOMAIN_OPS = frozenset({"SimplifiedLayerNormalization"})
+#: onnxruntime's SymbolicShapeInference class once looked for (``[None]`` where it is not installed)
+_ORT_INFERENCE: list = []
+
+
+def _ort_symbolic():
+    """onnxruntime's ``SymbolicShapeInference`` class, or None where onnxruntime (or sympy, which it needs) is not
+    installed. Loaded lazily, never when ``memplan`` is imported, and as its own file: importing it as
+    ``onnxruntime.tools.symbolic_shape_infer`` runs ``onnxruntime.tools/__init__``, which imports torch where torch
+    is installed (1.5 s and its memory for a module that needs only onnx, numpy and sympy)."""
+    if _ORT_INFERENCE:
+        return _ORT_INFERENCE[0]
+    import importlib.util
+    import logging
+
+    found = None
+    try:
+        spec = importlib.util.find_spec("onnxruntime")   # (locates the package without importing it)
+    except (ImportError, ValueError):
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(folder, "tools", "symbolic_shape_infer.py")
+        if not os.path.isfile(path):
+            continue
+        try:
+            mspec = importlib.util.spec_from_file_location("memplan._onnxruntime_symbolic_shape_infer", path)
+            module = importlib.util.module_from_spec(mspec)
+            mspec.loader.exec_module(module)
+            found = module.SymbolicShapeInference
+            # its warnings ("unsupported broadcast...") are not the user's business: memplan's errors say what
+            # matters, and the CLI writes one line on stderr or none
+            quiet = logging.getLogger(module.__name__)
+            quiet.addHandler(logging.NullHandler())
+            quiet.propagate = False
+        except Exception:  # noqa: BLE001 - sympy missing, an onnxruntime whose file differs: not there
+            found = None
+        break
+    _ORT_INFERENCE.append(found)
+    return found
+
+
+def _is_ort_op(onnx, n) -> bool:
+    """Whether node ``n`` is one of onnxruntime's own ops (``ORT_DOMAIN``'s, ``ORT_DEFAULT_DOMAIN_OPS``), not onnx's."""
+    if n.domain == ORT_DOMAIN:
+        return not onnx.defs.has(n.op_type, n.domain)
+    return n.domain in ("", "ai.onnx") and n.op_type in ORT_DEFAULT_DOMAIN_OPS and not onnx.defs.has(n.op_type, "")
+
+
+def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """``{value: (elem type, static dims)}`` of the outputs of onnxruntime's own ops in ``m2``, as onnxruntime's
+    symbolic shape inference makes them (the ones it leaves symbolic or untyped are absent).
+
+    It runs on a copy of ``m2`` cut to what it can follow: a node it has no rule for (an op of another domain)
+    is replaced by its outputs as graph inputs, typed as the model declares them (the nodes after one it does
+    not declare are left out), so that one such op does not end its pass. Its declared ``value_info`` is not
+    given to it (it would not be checked, but copied). Its private loop is driven here rather than through its
+    ``infer_shapes``, which saves the model to ``sym_shape_infer_temp.onnx`` in the working directory whenever
+    some value stays symbolic, as data-dependent ones do."""
+    g2 = m2.graph
+    inst = cls(2**31 - 1, False, False, 0)
+    inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also)}
+    known_ops = set(inst.dispatcher_)
+    declared = {vi.name: vi for vi in list(g2.value_info) + list(g2.output)}
+    cut = onnx.ModelProto()
+    cut.ir_version = m2.ir_version
+    cut.opset_import.extend(m2.opset_import)
+    cg = cut.graph
+    cg.name = g2.name
+    cg.input.extend(g2.input)
+    cg.initializer.extend(g2.initializer)
+    unknown: set[str] = set()
+    wanted: list[str] = []
+    for n in g2.node:
+        outs = [o for o in n.output if o]
+        if any(v in unknown for v in n.input if v):
+            unknown.update(outs)
+            continue
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        if onnx.defs.has(n.op_type, domain) or (_is_ort_op(onnx, n) and n.op_type in known_ops):
+            cg.node.append(n)
+            if _is_ort_op(onnx, n):
+                wanted.extend(outs)
+            continue
+        for o in outs:   # an op it cannot size: its outputs as the model declares them
+            vi = declared.get(o)
+            if vi is not None and vi.type.WhichOneof("value"):
+                cg.input.append(vi)
+            else:
+                unknown.add(o)
+    if not wanted:
+        return {}
+    cg.output.extend(onnx.ValueInfoProto(name=o) for o in dict.fromkeys(wanted))
+    found: dict[str, tuple[int, tuple[int, ...]]] = {}
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inst._preprocess(cut)
+            for _ in range(4):   # (it repeats a pass only to merge symbols, which it is not asked to)
+                if not inst.run_ or inst._infer_impl():
+                    break
+    except Exception:  # noqa: BLE001 - an op its rules fail on: what it sized before that still stands
+        pass
+    for o in wanted:
+        vi = getattr(inst, "known_vi_", {}).get(o)
+        if vi is None or vi.type.WhichOneof("value") != "tensor_type":
+            continue
+        tt = vi.type.tensor_type
+        if tt.elem_type and tt.HasField("shape") and all(d.HasField("dim_value") and d.dim_value >= 0
+                                                         for d in tt.shape.dim):
+            found[o] = (tt.elem_type, tuple(d.dim_value for d in tt.shape.dim))
+    return found
+
+
+def _fused_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """FusedMatMul: MatMul of its inputs, each with its last two axes swapped where ``transA`` / ``transB`` say
+    (onnxruntime's inference has no rule for it). ``transBatchA`` / ``transBatchB`` have none here either."""
+    import numpy as np
+
+    if len(shapes) < 2 or shapes[0] is None or shapes[1] is None or attrs.get("transBatchA") or attrs.get("transBatchB"):
+        return {}
+    a, b = list(shapes[0]), list(shapes[1])
+    for s, t in ((a, attrs.get("transA")), (b, attrs.get("transB"))):
+        if t:
+            if len(s) < 2:
+                return {}
+            s[-1], s[-2] = s[-2], s[-1]
+    if not a or not b:
+        return {}
+    one_a, one_b = len(a) == 1, len(b) == 1
+    a, b = ([1] + a if one_a else a), (b + [1] if one_b else b)
+    if a[-1] != b[-2]:
+        return {}
+    try:
+        batch = list(np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])))
+    except ValueError:
+        return {}
+    return {0: (elems[0], tuple(batch + ([] if one_a else [a[-2]]) + ([] if one_b else [b[-1]])))}
+
+
+def _skip_layer_norm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """(Skip)(Simplified)LayerNormalization's outputs: the input's shape, and its ``mean`` / ``inv_std_var`` float
+    of the input's shape with the last axis 1, as onnxruntime's kernels write them (its inference leaves those
+    two unsized)."""
+    x = shapes[0] if shapes else None
+    if not x:
+        return {}
+    stat = (1, tuple(x[:-1]) + (1,))   # (float: the kernels' type U, whatever the input's type)
+    return {0: (elems[0], tuple(x)), 1: stat, 2: stat, 3: (elems[0], tuple(x))}
+
+
+def _multi_head_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MultiHeadAttention: output ``[B, S, num_heads * v_head]``, present key / value ``[B, num_heads, P + L,
+    head]`` of the key's / value's own head size (onnxruntime's inference took the value's for both, and gave
+    none for a 4-D key). Query ``[B, S, H]`` or packed ``[B, S, N, 3, h]``; key ``[B, L, H]``, ``[B, N, L, h]`` or
+    packed with the value ``[B, L, N, 2, h]``; past key / value (inputs 6, 7) ``[B, N, P, h]``."""
+    n = attrs.get("num_heads", 0)
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    q, k, v = get(0), get(1), get(2)
+    if n <= 0 or q is None:
+        return {}
+    if len(q) == 5 and k is None and v is None:
+        batch, seq, length, hk, hv = q[0], q[1], q[1], q[4], q[4]
+    elif len(q) == 3 and k is not None:
+        batch, seq = q[0], q[1]
+        if len(k) == 5 and v is None:
+            length, hk, hv = k[1], k[4], k[4]
+        elif len(k) == 4 and v is not None and len(v) == 4:
+            length, hk, hv = k[2], k[3], v[3]
+        elif len(k) == 3 and v is not None and len(v) == 3 and k[2] % n == 0 and v[2] % n == 0:
+            length, hk, hv = k[1], k[2] // n, v[2] // n
+        else:
+            return {}
+    else:
+        return {}
+    past = get(6)
+    total = length + (past[2] if past is not None and len(past) == 4 else 0)
+    return {0: (elems[0], (batch, seq, n * hv)), 1: (elems[0], (batch, n, total, hk)),
+            2: (elems[0], (batch, n, total, hv))}
+
+
+def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GroupQueryAttention's present key / value ``[B, kv_num_heads, T, head]``: onnxruntime's kernels make ``T``
+    ``max(P, total_sequence_length)`` for a past of ``P``, where ``total_sequence_length`` must be ``P + L`` (a
+    cache that grows by the ``L`` new tokens) or at most ``P`` (a cache of fixed size). Its inference took ``P``:
+    a growing cache's present overran that by ``L`` tokens. Where ``total_sequence_length`` is a value known here
+    that is ``T``; where it is not (a graph input), ``P + L``, the largest onnxruntime accepts; a declared ``P``,
+    right for a cache of fixed size, is then accepted (``[..., "also"]``) but not planned."""
+    n, kv = attrs.get("num_heads", 0), attrs.get("kv_num_heads", 0)
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    q, k = get(0), get(1)
+    if n <= 0 or kv <= 0 or q is None or len(q) != 3:
+        return {}
+    if k is not None and len(k) == 3 and k[2] % kv == 0:
+        head, length = k[2] // kv, k[1]
+    elif k is None and q[2] % (n + 2 * kv) == 0:
+        head, length = q[2] // (n + 2 * kv), q[1]
+    else:
+        return {}
+    past = get(3)
+    p = past[2] if past is not None and len(past) == 4 else 0
+    total = value(6)
+    also: tuple = ()
+    if total is None:
+        t = p + length
+        also = ((q[0], kv, p, head),) if p > 0 else ()
+    elif total == p + length or length <= total <= p:
+        t = max(p, total)
+    else:
+        return {0: (elems[0], (q[0], q[1], n * head))}   # (onnxruntime refuses the node: its presents unsized)
+    present = (elems[0], (q[0], kv, t, head), also)
+    return {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
+
+
+#: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
+#: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py): op -> rule(attributes,
+#: static input shapes (None: absent or not static), input elem types, value(i) of a constant scalar input)
+#: -> {output index: (elem, dims) or (elem, dims, other dims a declaration may have)}
+ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
+             "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
+             "GroupQueryAttention": _group_query_attention}
+#: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
+#: size, attributes onnxruntime refuses), onnxruntime's is not taken either
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2), "GroupQueryAttention": (1, 2)}
+
+
+def _ort_hooks(onnx, inst, also: dict) -> dict:
+    """``ORT_RULES`` as handlers for onnxruntime's inference ``inst`` (its ``dispatcher_``): each runs the
+    handler it replaces, if any, then writes the outputs its rule sizes; ``also`` receives the other
+    declarations a rule accepts."""
+    def handler(rule, original):
+        def run(node):
+            if original is not None:
+                try:
+                    original(node)
+                except Exception:  # noqa: BLE001 - its rule failed: ours may still size the outputs
+                    pass
+            shapes, elems = [], []
+            for name in node.input:
+                vi = inst.known_vi_.get(name) if name else None
+                tt = vi.type.tensor_type if vi is not None and vi.type.HasField("tensor_type") else None
+                static = (tt is not None and tt.HasField("shape")
+                          and all(d.HasField("dim_value") for d in tt.shape.dim))
+                shapes.append(tuple(d.dim_value for d in tt.shape.dim) if static else None)
+                elems.append(tt.elem_type if tt is not None else 0)
+
+            def value(i: int):
+                if i >= len(node.input) or not node.input[i]:
+                    return None
+                try:
+                    v = inst._try_get_value(node, i)
+                    v = v[0] if isinstance(v, list) and len(v) == 1 else v
+                    return int(v) if v is not None and str(v).lstrip("-").isdigit() else None
+                except Exception:  # noqa: BLE001 - not a value it knows
+                    return None
+
+            try:
+                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+                sized = rule(attrs, shapes, elems, value)
+            except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
+                sized = {}
+            for k in ORT_WRONG.get(node.op_type, ()):
+                o = node.output[k] if k < len(node.output) else ""
+                vi = inst.known_vi_.get(o) if o else None
+                if vi is not None and k not in sized and vi.type.tensor_type.HasField("shape"):
+                    for j, d in enumerate(vi.type.tensor_type.shape.dim):   # unknown from here on, not wrong
+                        d.dim_param = f"memplan_unsized_{o}_{j}"
+            for k, found in sized.items():
+                o = node.output[k] if k < len(node.output) else ""
+                if o and o in inst.known_vi_ and found[0]:
+                    inst.known_vi_[o].CopyFrom(onnx.helper.make_tensor_value_info(o, found[0], list(found[1])))
+                    if len(found) > 2:
+                        also[o] = found[2]
+        return run
+
+    table = getattr(inst, "dispatcher_", {})
+    return {op: handler(rule, table.get(op)) for op, rule in ORT_RULES.items()}
+
+
+def _fits(declared: list, dims: tuple) -> bool:
+    """Whether a declared shape (None for a dimension it leaves open) admits ``dims``."""
+    return len(declared) == len(dims) and all(a is None or a == b for a, b in zip(declared, dims))
+
+
+def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
+    """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
+    shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
+    the model's that disagrees, naming the node and value. False where onnxruntime is not installed (the
+    model's declarations are then taken as before: the only size there is). A value whose size depends on what
+    the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it."""
+    ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
+    if not ort_nodes:
+        return True
+    cls = _ort_symbolic()
+    if cls is None:
+        return False
+    also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
+    found = _ort_inferred(onnx, cls, m2, also)
+    if not found:
+        return True
+    g2 = m2.graph
+    ids = _node_ids(g2)
+    declared: dict[str, list] = {}
+    for vi in list(g2.value_info) + list(g2.output):
+        declared.setdefault(vi.name, []).append(vi)
+    for i, n in ort_nodes:
+        op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+        for o in n.output:
+            if not o or o not in found or o in data_dependent:
+                continue
+            elem, dims = found[o]
+            for vi in declared.get(o, ()):
+                kind = vi.type.WhichOneof("value")
+                tt = vi.type.tensor_type
+                if kind is None or (kind == "tensor_type" and not tt.elem_type and not tt.HasField("shape")):
+                    continue
+                have = ([d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+                        if tt.HasField("shape") else None)
+                if (kind != "tensor_type" or (tt.elem_type and tt.elem_type != elem)
+                        or (have is not None and not any(_fits(have, s) for s in (dims, *also.get(o, ()))))):
+                    shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
+                    by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
+                          if n.op_type in ORT_RULES else "onnxruntime's shape inference")
+                    raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {shown}, but {by} "
+                                     f"makes it {_show_type(elem, list(dims))}: a plan of the declared size would not "
+                                     "hold what onnxruntime writes; correct or remove the declaration")
+            tp = onnx.helper.make_tensor_type_proto(elem, list(dims))
+            if o in declared:
+                for vi in declared[o]:
+                    vi.type.CopyFrom(tp)
+            else:
+                g2.value_info.append(onnx.helper.make_value_info(o, tp))
+    return True
+
+
 # -- folding of shape computations --------------------------------------------------------------------
 #
 # ONNX's data propagation follows Shape -> Gather -> Concat -> Reshape, but not Div, Cast, Equal, Where,
@@ -1231,8 +1627,9 @@ def _static_shapes(g) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _fold_round(onnx, m2, inferred) -> bool:
-    """Replace, in ``m2``, every foldable node by a Constant of its value; True when any was replaced."""
+def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
+    """Replace, in ``m2``, every foldable node by a Constant of its value; True when any was replaced.
+    ``seq_bytes`` (cleared first) receives the bytes of each tensor of every sequence whose tensors are known."""
     import numpy as np
     from onnx import numpy_helper
 
@@ -1309,6 +1706,10 @@ def _fold_round(onnx, m2, inferred) -> bool:
             nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
                          for o, r in zip(n.output, result) if o)
             changed = True
+    if seq_bytes is not None:
+        seq_bytes.clear()
+        seq_bytes.update((v, [_nbytes(_BITS[e], shape) for shape, e in held]) for v, held in seqs.items()
+                         if all(e in _BITS for _, e in held))
     if changed:
         del g2.node[:]
         g2.node.extend(nodes)
@@ -1340,7 +1741,8 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
     """``{output: (static shape, elem type)}`` of standard node ``n`` by the spec's own rule, for the ops whose
     outputs ONNX's inference leaves unsized although what sizes them is known: ``SAME_SHAPE_OPS``; MaxUnpool
     with an ``output_shape`` input of known value (its inference checks that input and returns); a
-    float16/bfloat16 Range of known values (onnx computes lengths for the other types only); SequenceAt and
+    float16/bfloat16 Range of known values (onnx computes lengths for the other types only); a Slice-1
+    (``_slice1_shape``: ONNX's inference gives up on negative axes and clamped bounds); SequenceAt and
     ConcatFromSequence over a sequence whose tensors are known (``seqs``: ONNX merges its elements into one
     shape, so a dimension they differ in, and the count of them, is lost). Empty when nothing applies."""
     import numpy as np
@@ -1357,6 +1759,8 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
 
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
+    if op == "Slice" and first and len(ins) == 1:
+        return _slice1_shape(n, out, shapes[first], elems[first])
     if op == "MaxUnpool" and first:
         target = value(2)
         if target is not None and target.ndim == 1 and len(target) == len(shapes[first]) and (target >= 0).all():
@@ -1388,6 +1792,30 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
                 shape = held[0][0]
                 return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
     return {}
+
+
+def _slice1_shape(n, out: str, shape: tuple[int, ...], elem: int) -> dict:
+    """``{out: (shape, elem)}`` of a Slice-1 (``starts``/``ends``/``axes`` attributes) of a ``shape`` input, by
+    the rule onnxruntime runs it with: a negative axis counts from the end, a negative start or end from the end
+    of its dimension, and both are then clamped to the dimension. ONNX's inference of Slice-1 gives up on a
+    negative axis, and on a start or end it has to clamp (``starts=[-100]``), although nothing of either depends
+    on what the inputs hold. Empty where the attributes are invalid (different lengths, an axis out of range or
+    repeated): left unsized, as onnxruntime refuses them."""
+    attrs = {a.name: list(a.ints) for a in n.attribute}
+    starts, ends = attrs.get("starts"), attrs.get("ends")
+    rank = len(shape)
+    axes = attrs.get("axes", list(range(len(starts or ()))))
+    if starts is None or ends is None or not len(starts) == len(ends) == len(axes):
+        return {}
+    axes = [a + rank if a < 0 else a for a in axes]
+    if any(not 0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+        return {}
+    dims = list(shape)
+    for a, start, end in zip(axes, starts, ends):
+        d = shape[a]
+        start, end = (min(max(v + d if v < 0 else v, 0), d) for v in (start, end))
+        dims[a] = max(end - start, 0)
+    return {out: (tuple(dims), elem)}
 
 
 #: ``ai.onnx.ml`` ops whose output has its input's shape, where ONNX's inference gives none: op -> the output's
@@ -1460,11 +1888,15 @@ def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> N
         held = list(seqs[ins[0]])
     elif op == "SequenceInsert" and len(ins) >= 2 and ins[0] in seqs and tensor(ins[1]):
         at = position(2, len(seqs[ins[0]]), 1)
+        if at is None and all(t == tensor(ins[1]) for t in seqs[ins[0]]):
+            at = len(seqs[ins[0]])   # (a position not known, where every tensor is alike, changes nothing)
         if at is not None:
             held = list(seqs[ins[0]])
             held.insert(at, tensor(ins[1]))
     elif op == "SequenceErase" and ins and ins[0] in seqs and seqs[ins[0]]:
         at = position(1, len(seqs[ins[0]]), 0)
+        if at is None and len(set(seqs[ins[0]])) == 1:
+            at = 0
         if at is not None:
             held = list(seqs[ins[0]])
             del held[at]
@@ -1597,7 +2029,12 @@ def _shapes(g, inferred) -> dict[str, tuple[int, tuple | None]]:
         shape = None
         if tt.HasField("shape"):
             shape = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in tt.shape.dim)
-        out[vi.name] = (tt.elem_type, shape)
+        elem, had = out.get(vi.name, (0, None))
+        if isinstance(had, tuple) and (shape is None or len(shape) == len(had)):
+            # declared twice (a graph output typed without a shape, value_info with one): what the two say
+            # together, not the last one alone (``_check_declarations`` refused two that disagree)
+            shape = had if shape is None else tuple(a if isinstance(a, int) else b for a, b in zip(shape, had))
+        out[vi.name] = (tt.elem_type or elem, shape)
     for t in g.initializer:
         out[t.name] = (t.data_type, tuple(t.dims))
     for st in g.sparse_initializer:
