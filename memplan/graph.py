@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from itertools import chain
 from operator import attrgetter
 from types import MappingProxyType
@@ -175,6 +176,29 @@ class Graph:
             parent = tensors[j].view_of
             j = -1 if parent is None else written[tindex[parent]]
         return out
+
+    @cached_property
+    def input_writers(self) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+        """Per node, (the producers of its inputs written at their root, its inputs written through a view): the
+        writers a node depends on split by how they are found (``producer`` of ``written``, or ``fold_writers``
+        along the chain), made once per graph. Why: the optimizer replays the issue order of every candidate
+        schedule (``optimize.events.Replay``), and looking each input's writer up again on every replay was most
+        of a 50,000-node ``memory_budget`` plan's time."""
+        written, producer, tensors = self.written, self.producer, self.tensors
+        out = []
+        for ins in self.node_inputs:
+            direct: list[int] = []
+            viewed: list[int] = []
+            for t in ins:
+                j = written[t]
+                if j < 0:
+                    continue
+                if tensors[j].view_of is None:
+                    direct.append(producer[j])
+                else:
+                    viewed.append(t)
+            out.append((tuple(dict.fromkeys(direct)), tuple(viewed)))   # (each producer once, in order)
+        return tuple(out)
 
     def fold_writers(self, leaf: Callable[[int], Any], join: Callable[[Any, Any], Any]) -> WriterFold:
         """``leaf(w)`` of every writer ``w`` along a tensor's view chain (``writers``), combined by

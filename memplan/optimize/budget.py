@@ -104,7 +104,7 @@ def give_back(graph: Graph, opt: Optimized, schedule: Schedule,
 
 
 def _give_back(graph: Graph, opt: Optimized, ustream: list[int], forks: list[tuple[tuple[int, ...], int]],
-               scored: bool = True) -> tuple[Schedule, float]:
+               scored: bool = True, event_cache: dict | None = None) -> tuple[Schedule, float]:
     """``give_back`` from the schedule's stream per unit, with its simulated makespan if ``scored``.
 
     The list scheduler with every stream fixed issues units in the same order whatever the streams
@@ -115,7 +115,7 @@ def _give_back(graph: Graph, opt: Optimized, ustream: list[int], forks: list[tup
         target = assign[src] if src not in units else 0
         for u in units:
             assign[u] = target
-    return scored_schedule(graph, U, U.fixed_order, assign, opt.cost if scored else None, opt.event_us)
+    return scored_schedule(graph, U, U.fixed_order, assign, opt.cost if scored else None, opt.event_us, event_cache)
 
 
 def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
@@ -192,10 +192,13 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
     by_events = sorted(forks, key=lambda f: (f.saves_us / f.events if f.events > 0 else float("inf"),
                                              min(f.units)))
     ustream = unit_streams(opt, opt.schedule, graph)[1]
+    made: dict = {}   # the give-backs' Event objects, shared (``scored_schedule``)
     for tag, order in (("memory", by_memory), ("events", by_events)):
+        firsts = [min(f.units) for f in order]   # (forks are disjoint: each first unit is its own)
         for m in prefixes:
-            chosen = sorted(order[:m], key=lambda f: min(f.units))
-            add(*_give_back(graph, opt, ustream, [(f.units, f.source) for f in chosen], scored=False), m, F,
+            chosen = [order[k] for k in sorted(range(m), key=firsts.__getitem__)]   # in issue order
+            # scored: the makespan comes with the events, from the same pass (``scored_schedule``)
+            add(*_give_back(graph, opt, ustream, [(f.units, f.source) for f in chosen], event_cache=made), m, F,
                 f"{opt.chosen}-give-back-{m}-by-{tag}")
     add(serial_schedule(graph), None, F, F, "serial")
     pool.sort(key=lambda x: x[0])

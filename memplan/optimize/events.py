@@ -104,42 +104,42 @@ class Replay:
         the stream's clock does not already imply (latest first), clocks shared along a stream and copied
         only when an event merges another's in; times as ``timeline.simulate_indices`` gives them."""
         graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
-        tensors, producer, written, inputs = graph.tensors, graph.producer, graph.written, graph.node_inputs
+        writers = graph.input_writers
         fold = writers_by_stream(graph, pos, stream)
         events_at, top_at = self.events_at, self.top_at
-        for q in range(p0, len(order) if stop is None else stop):
+        empty: dict[int, int] = {}   # (a stream's first clock: shared, as every clock is copied before it changes)
+        for q, v in enumerate(order[p0:stop], p0):
             if marks is not None:
                 events_at.append(events)
                 top_at.append(top)
                 if q in marks:
                     marks[q] = (dict(counts), dict(last), dict(free), events, top)
-            v = order[q]
             s = stream[v]
-            deps: dict[int, int] = {}
-            for t in inputs[v]:
-                j = written[t]
-                if j < 0:
-                    continue
-                if tensors[j].view_of is None:
-                    w = producer[j]
+            direct, viewed = writers[v]
+            if viewed or len(direct) > 1:
+                # the latest writer per other stream (one writer on another stream, the common case, needs no dict)
+                deps: dict[int, int] = {}
+                for w in direct:
                     sw = stream[w]
                     if sw not in deps or pos[w] > pos[deps[sw]]:
                         deps[sw] = w
-                else:
+                for t in viewed:
                     for sw, w in fold.of(t).items():
                         if sw not in deps or pos[w] > pos[deps[sw]]:
                             deps[sw] = w
-            cur = last.get(s)
-            if cur is None:
-                cur = {}
-            start = free.get(s, 0.0)
-            if s in deps:
-                del deps[s]
-            if deps:
-                copied = False
+                if s in deps:
+                    del deps[s]
                 ds = list(deps.values())
                 if len(ds) > 1:
                     ds.sort(key=lambda d: -pos[d])
+            elif direct and stream[direct[0]] != s:
+                ds = direct
+            else:
+                ds = ()
+            cur = last.get(s, empty)
+            start = free.get(s, 0.0)
+            if ds:
+                copied = False
                 for d in ds:
                     sd = stream[d]
                     if cur.get(sd, 0) <= seq[d]:  # not yet implied by the events taken so far
@@ -156,11 +156,12 @@ class Replay:
                                 cur[x] = c
                         cur[sd] = seq[d] + 1   # (d's own count: more than any clock it is merged with held)
                         cur.pop(s, None)       # (v's own count is implicit)
+                if copied:
+                    last[s] = cur
             c = counts.get(s, 0)
             seq[v] = c
             counts[s] = c + 1
             clock[v] = cur
-            last[s] = cur
             e = start + cost[v]
             end[v] = e
             free[s] = e

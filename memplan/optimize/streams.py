@@ -44,7 +44,7 @@ from ..graph import Graph, check_graph
 from ..planfile import MAX_STREAMS
 from ..schedule import Event, Schedule
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
-from .events import wait_pairs
+from .events import Replay, wait_pairs
 from .timeline import simulate_indices
 
 #: above this many candidate streams, ``list_schedule`` tries only those a unit's start can differ on
@@ -465,16 +465,36 @@ def expand(U: Units, order: Sequence[int], ustream: Sequence[int]) -> tuple[list
 
 
 def scored_schedule(graph: Graph, U: Units, order: Sequence[int], ustream: Sequence[int],
-                    cost: Sequence[float] | None = None, event_us: float = 0.0) -> tuple[Schedule, float]:
+                    cost: Sequence[float] | None = None, event_us: float = 0.0,
+                    event_cache: dict[tuple[int, int], Event] | None = None) -> tuple[Schedule, float]:
     """``to_schedule`` and, given ``cost``, its ``schedule_makespan`` (else NaN), both on node indices:
     the events from ``events.wait_pairs`` (the same as ``schedule_with_events``, whose checks a schedule
-    built from units in a list scheduler's order needs not), simulated without looking ids up again."""
+    built from units in a list scheduler's order needs not), simulated without looking ids up again.
+    ``event_cache``: ``Event`` objects by node-index pair, shared by schedules built one after another (a fork
+    give-back has most of its 30,000 events in common with the others, and making an ``Event`` costs a
+    microsecond; they are immutable, so sharing them changes nothing)."""
     node_order, node_streams = expand(U, order, ustream)
     ids = [nd.id for nd in graph.nodes]
     sched_order = tuple(ids[m] for m in node_order)
     if not node_streams or max(node_streams) == 0:
         # one stream: nothing to synchronise (the unit order is topological)
         sched, waits = Schedule(sched_order, (0,) * len(node_order), ()), []
+    elif cost is not None:
+        # the events and the makespan from one pass (``Replay`` times nodes as ``simulate_indices`` does, the same
+        # float operations on the same waits: the same makespan, bit for bit), not a second pass to simulate
+        replay = Replay(graph, node_order, node_streams, cost, event_us, record=True)
+        waits = replay.pairs
+        if event_cache is None:
+            evs = tuple(Event(ids[a], ids[b]) for a, b in waits)
+        else:
+            made = []
+            for ab in waits:
+                e = event_cache.get(ab)
+                if e is None:
+                    e = event_cache[ab] = Event(ids[ab[0]], ids[ab[1]])
+                made.append(e)
+            evs = tuple(made)
+        return Schedule(sched_order, tuple(node_streams), evs), replay.makespan
     else:
         waits = wait_pairs(graph, node_order, node_streams)
         sched = Schedule(sched_order, tuple(node_streams), tuple(Event(ids[a], ids[b]) for a, b in waits))

@@ -30,6 +30,8 @@ result is never worse than the best heuristic, and ``info`` carries the proven `
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 
 import numpy as np
@@ -268,11 +270,13 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(wall, 0.01)
-    solver.parameters.max_deterministic_time = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
+    budget = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
+    solver.parameters.max_deterministic_time = budget
     solver.parameters.num_workers = max(1, int(options.workers))
     solver.parameters.interleave_search = options.workers > 1  # several workers, still deterministic
     solver.parameters.random_seed = int(options.seed)
-    solver.parameters.catch_sigint_signal = True
+    # Ctrl-C is caught by ``_run``, not by CP-SAT: its handler left SIGINT at SIG_DFL when the solve ended
+    solver.parameters.catch_sigint_signal = False
 
     best: dict = {}
 
@@ -287,7 +291,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
                                 caller="the cpsat solver")
 
-    status = solver.solve(m, _Progress())
+    status, interrupted = _run(solver, m, _Progress())
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         off = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
         bound = _ceil(solver.best_objective_bound)
@@ -299,9 +303,73 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         bound = lower
     if status == cp_model.OPTIMAL:
         bound = int(round(solver.objective_value))
-    used = float(solver.deterministic_time) / DETERMINISTIC_PER_SECOND   # seconds of the time limit
-    stopped = None
-    if status in (cp_model.FEASIBLE, cp_model.UNKNOWN) and used < 0.9 * time_limit:
-        # it stopped before its work budget: the wall clock, or Ctrl-C caught by CP-SAT
-        stopped = "wall_clock" if solver.wall_time >= 0.9 * wall else "interrupted"
-    return off, max(bound, min(lower, ub)), used, stopped
+    det = float(solver.deterministic_time)
+    stopped = stop_reason(finished=status in (cp_model.OPTIMAL, cp_model.INFEASIBLE), interrupted=interrupted,
+                          deterministic_time=det, budget=budget)
+    if stopped == "wall_clock" and options.progress is not None:
+        report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
+                        f"{det:.3g} of its {budget:.3g} deterministic seconds"
+                        f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
+                        caller="the cpsat solver")
+    return off, max(bound, min(lower, ub)), det / DETERMINISTIC_PER_SECOND, stopped
+
+
+def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float, budget: float) -> str | None:
+    """Why one CP-SAT solve ended before it had proven its answer, from what memplan knows for certain: None when it
+    finished (optimal or infeasible) or spent its deterministic ``budget``; "interrupted" when ``_run`` caught a
+    Ctrl-C; else "wall_clock". No clock is read: a solve is stopped before its work budget only by the wall-clock
+    limit (``max_time_in_seconds``) or by a Ctrl-C, and memplan catches Ctrl-C itself. The clock was read here
+    before (a stop short of 90% of the budget and of 90% of the wall limit was taken for a Ctrl-C), and CP-SAT's
+    time limit stops as soon as it *predicts* that the next step would pass the wall limit (from the longest step
+    so far): a 10,011-buffer NoOverlap2D model at ``time_limit=3`` stopped after its presolve (one 9.5 s step
+    merging NoOverlaps, 12.6 s of its 22 s wall limit, 0.06 of 0.45 deterministic seconds, no search run) and was
+    reported "interrupted", so ``cpsat`` skipped its other components and ``auto`` its search."""
+    if interrupted:
+        return "interrupted"
+    if finished or deterministic_time >= 0.9 * budget:
+        return None
+    return "wall_clock"
+
+
+def _run(solver, model, callback) -> tuple[int, bool]:
+    """(status, whether a Ctrl-C stopped it) of ``solver.solve(model, callback)``, run in a worker thread while this
+    one waits. Why: CP-SAT's own Ctrl-C handler (``catch_sigint_signal``) stopped the search but left no trace of it
+    in the response, so an early stop was told from a Ctrl-C by the clock (wrongly: ``stop_reason``), and when the
+    solve ended it reset SIGINT to SIG_DFL, so any later Ctrl-C in the process killed it (no KeyboardInterrupt, no
+    best plan kept). Here, in the main thread, a SIGINT handler of memplan's stops the search (``stop_search``) and
+    records it for the duration of the solve, then Python's handler is put back; a second Ctrl-C raises
+    KeyboardInterrupt at once (the solve then ends in the background, within its limits). A caller's own SIGINT
+    handler is left alone. What the solve raises (a progress callback's exception) is raised here, as itself.
+    Only the thread differs: the work, and so the result, is the same."""
+    box: dict = {}
+    done = threading.Event()
+    stops: list[int] = []
+
+    def on_sigint(signum, frame) -> None:
+        stops.append(signum)
+        solver.stop_search()
+        if len(stops) > 1:
+            raise KeyboardInterrupt
+
+    def work() -> None:
+        try:
+            box["status"] = solver.solve(model, callback)
+        except BaseException as exc:   # re-raised in the caller's thread below
+            box["error"] = exc
+        finally:
+            done.set()
+
+    own = (threading.current_thread() is threading.main_thread()
+           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, on_sigint) if own else None
+    try:
+        threading.Thread(target=work, name="memplan-cpsat", daemon=True).start()
+        while not done.wait(0.1):
+            if stops:   # (again each turn: a stop asked before the solve began is not kept)
+                solver.stop_search()
+    finally:
+        if own:
+            signal.signal(signal.SIGINT, previous)
+    if "error" in box:
+        raise box["error"]
+    return box["status"], bool(stops)
