@@ -20,6 +20,7 @@ so importing a model costs memory proportional to its structure, not to its weig
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -1245,17 +1246,14 @@ def _run_inference(onnx, m2, source: str, folded: bool = False):
 #: by its inference, whose rules go by op name alone (another domain's "Attention" is no concern of theirs)
 ORT_DOMAIN = "com.microsoft"
 ORT_DEFAULT_DOMAIN_OPS = frozenset({"SimplifiedLayerNormalization"})
-#: onnxruntime's SymbolicShapeInference class once looked for (``[None]`` where it is not installed)
-_ORT_INFERENCE: list = []
 
 
+@functools.cache  # (looked for once per process: the answer is a fact about the installation)
 def _ort_symbolic():
     """onnxruntime's ``SymbolicShapeInference`` class, or None where onnxruntime (or sympy, which it needs) is not
     installed. Loaded lazily, never when ``memplan`` is imported, and as its own file: importing it as
     ``onnxruntime.tools.symbolic_shape_infer`` runs ``onnxruntime.tools/__init__``, which imports torch where torch
     is installed (1.5 s and its memory for a module that needs only onnx, numpy and sympy)."""
-    if _ORT_INFERENCE:
-        return _ORT_INFERENCE[0]
     import importlib.util
     import logging
 
@@ -1281,7 +1279,6 @@ def _ort_symbolic():
         except Exception:  # noqa: BLE001 - sympy missing, an onnxruntime whose file differs: not there
             found = None
         break
-    _ORT_INFERENCE.append(found)
     return found
 
 
