@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memplan.errors import PlanFormatError
+from memplan.errors import GraphError, PlanFormatError
 from memplan.graph import Graph
-from memplan.planfile import Plan
+from memplan.planfile import Plan, check_plan_for
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,16 @@ class Binding:
 
 def bind(graph: Graph, plan: Plan) -> Binding:
     """Places and steps of ``plan`` over ``graph``; PlanFormatError names an arena tensor the plan
-    gives no offset, or an order entry naming no node of the graph."""
+    gives no offset, or an order entry naming no node of the graph, and ``memplan.errors.PlanMismatch`` (a
+    PlanFormatError) a plan made for another graph. Why here: every executor binds through this, and the
+    emulator and ``runtime.step.program_at`` (which do not verify unless asked) bound a plan of another graph
+    (the batch-4 tiny step's plan for the batch-1 graph: the other sizes' offsets, overlapping tensors) and
+    computed wrong bits silently. A plan that is merely unsafe still binds (the negative controls need it)."""
+    if not isinstance(graph, Graph):   # (None was an AttributeError from deep inside)
+        raise GraphError(f"bind: graph must be a memplan Graph, not {type(graph).__name__}")
+    if not isinstance(plan, Plan):
+        raise PlanFormatError(f"bind: plan must be a memplan Plan (memplan.plan, load_plan), not {type(plan).__name__}")
+    check_plan_for(graph, plan)
     offsets = plan.offsets()
     devices = max(plan.devices, 1)
     tensor_device = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices)) if devices > 1 else {}

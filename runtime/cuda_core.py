@@ -35,7 +35,14 @@ import memplan
 from memplan import Graph, Plan
 
 from .binding import bind
-from .cuda_util import EVENT_DISABLE_TIMING, STREAM_NON_BLOCKING, capture_graph, destroy_graph, launch_graph
+from .cuda_util import (
+    EVENT_DISABLE_TIMING,
+    STREAM_NON_BLOCKING,
+    capture_graph,
+    destroy_graph,
+    import_pycuda,
+    launch_graph,
+)
 from .device_memory import DeviceMemory, on_device
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
@@ -116,8 +123,7 @@ class CudaCore:
         one pycuda context per device, pushed while that device's work is issued (None: one device, the
         current context). The other arguments, ``pdl_policy`` among them, are the executors'
         (``runtime.executor.Executor``)."""
-        import pycuda.driver as cuda
-
+        cuda = import_pycuda(f"runtime: {type(self).__name__}")
         self.cuda = cuda
         if not isinstance(check_plan, bool):   # "no" is truthy, 0 falsy: a typo must not decide the check
             raise ValueError(f"check_plan {check_plan!r}: expected True or False")

@@ -134,6 +134,35 @@ def graph_us(stream, issue_once: Callable[[], None], *, reps: int = 50, trials: 
         destroy_graph(graph, exe)
 
 
+class GpuStackMissing(ImportError):
+    """pycuda, or a CUDA device it can open, is missing where a pycuda executor or a ``KernelLibrary`` is
+    created. An ImportError (what a missing module is), so ``except ImportError`` still catches it; its
+    message names what needs it and what to install, where Python's said only "No module named 'pycuda'"
+    from inside ``runtime.cuda_core``."""
+
+
+#: what to install for the pycuda executors and the tools
+GPU_STACK = "pycuda and an NVIDIA GPU (pip install -e '.[cuda]')"
+
+
+def import_pycuda(who: str, context: bool = False):
+    """``pycuda.driver``, or GpuStackMissing naming ``who`` needs it and what to install. ``context``: also
+    ``pycuda.autoprimaryctx`` (retains and pushes the device's primary context), whose import fails with
+    pycuda's own error where the driver finds no device ("cuInit failed: no CUDA-capable device")."""
+    try:
+        import pycuda.driver as cuda
+    except ImportError as exc:
+        raise GpuStackMissing(f"{who} needs {GPU_STACK}: {exc}") from None
+    if context:
+        try:
+            import pycuda.autoprimaryctx  # noqa: F401
+        except ImportError as exc:
+            raise GpuStackMissing(f"{who} needs {GPU_STACK}: {exc}") from None
+        except Exception as exc:   # pycuda's LogicError / RuntimeError from cuInit or the context
+            raise GpuStackMissing(f"{who} found no usable CUDA device ({type(exc).__name__}: {exc})") from None
+    return cuda
+
+
 def need_pycuda() -> None:
     """The GPU stack the runtime's tools run on (the ``cuda`` extra: pycuda and a CUDA driver), as a
     ``runtime.tool_args.ToolArgError`` (one line, exit 2). Here, not in ``tool_args``: ``runtime.aten``'s tools
@@ -143,4 +172,4 @@ def need_pycuda() -> None:
     try:
         import pycuda.driver  # noqa: F401
     except ImportError as exc:
-        raise ToolArgError(f"needs pycuda and an NVIDIA GPU (pip install -e '.[cuda]'): {exc}") from None
+        raise ToolArgError(f"needs {GPU_STACK}: {exc}") from None

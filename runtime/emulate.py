@@ -40,6 +40,7 @@ from .kernels.ops import (
     WS_NAMES,
     WS_PLAIN_NAMES,
 )
+from .kernels.registry import launch_problem
 from .step import host_order, program
 
 _BASE = 1 << 32
@@ -100,6 +101,10 @@ def run_launch(mem: Memory, ln: Launch) -> None:
     k, a = ln.kernel, ln.args
     if k in WS_NAMES:
         check_ws_launch(ln)
+    # the emulation computes every output whatever the grid; the kernel only what its launch covers, within
+    # CUDA's limits: a launch it would not compute in full (or the GPU would refuse) must not pass here
+    if (problem := launch_problem(ln)) is not None:
+        raise ValueError(f"{k} grid={ln.grid} block={ln.block}: {problem}")
     half = k.endswith("_f32_f16")   # the f16-output twins of the norm, elementwise and SwiGLU kernels
     if k in ("rms_norm_f32", "rms_norm4_f32", "rms_norm4_f32_f16"):
         x, w, y, H, nw, eps = a

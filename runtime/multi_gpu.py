@@ -37,6 +37,7 @@ import numpy as np
 from memplan import Graph, Plan
 
 from .cuda_core import CudaCore
+from .cuda_util import import_pycuda
 from .kernels import KernelLibrary
 
 #: (driver module, device ordinal) -> that device's primary context, retained once for the process, as
@@ -64,8 +65,8 @@ class MultiGpuExecutor(CudaCore):
     def __init__(self, graph: Graph, plan: Plan, *, inputs: Mapping[str, np.ndarray] | None = None,
                  weights: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  first_device: int = 0, check_plan: bool = True):
-        import pycuda.autoprimaryctx  # noqa: F401  (as KernelLibrary does; imported before any push of ours)
-        import pycuda.driver as cuda
+        # (the primary context as KernelLibrary takes it, imported before any push of ours)
+        cuda = import_pycuda("runtime: MultiGpuExecutor", context=True)
 
         D = max(plan.devices, 1)
         if cuda.Device.count() < first_device + D:

@@ -74,7 +74,7 @@ MAX_BIG_MIB, MAX_SCATTERS, MAX_REPS = 1 << 20, 1024, 10 ** 6
 def main(argv: list[str] | None = None) -> int:
     from memplan.planfile import MAX_STREAMS
 
-    from ..tool_args import ToolParser, count_in
+    from ..tool_args import ToolArgError, ToolParser, count_in, tool_error
 
     ap = ToolParser(prog="python -m runtime.aten.bench_scatter", description=__doc__.splitlines()[0])
     ap.add_argument("--big-mib", type=count_in(0, MAX_BIG_MIB), default=64,
@@ -89,8 +89,14 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(0)
     x = torch.randn(64, 64)
-    m = build_module(torch, a.scatters, a.big_mib * 1024 * 1024 // 4)
-    step = aten_compile(m, (x,), streams=a.streams)
+    try:   # (the machine's memory: --big-mib 100000 was torch's allocator traceback)
+        m = build_module(torch, a.scatters, a.big_mib * 1024 * 1024 // 4)
+        step = aten_compile(m, (x,), streams=a.streams)
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+            raise
+        return tool_error(ap.who, ToolArgError(f"--big-mib {a.big_mib}: cannot allocate the intermediate "
+                                               f"({str(exc).splitlines()[0][:160]})"))
     rec: dict[str, Any] = {"arena_MiB": round(step.arena_bytes / 2**20, 1), "scatter_calls": 4 * a.scatters}
     got, ref = step(x), m(x)
     rec["bitwise"] = all(torch.equal(p, q) for p, q in zip(got, ref))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 from pathlib import Path
 
-from ..cuda_util import check
+from ..cuda_util import check, import_pycuda
 from .ops import (
     ATTN_FUSED_NAMES,
     ATTN_MMA_H_NAMES,
@@ -130,8 +130,8 @@ class KernelLibrary:
         if pdl and not pdl_supported():
             raise KernelError("KernelLibrary(pdl=True) launches through cuda.bindings, which is not installed "
                               "(pip install cuda-python, or pdl=False)")
-        import pycuda.autoprimaryctx  # noqa: F401  (retains and pushes the primary context once)
-        import pycuda.driver as cuda
+        # (pycuda.autoprimaryctx retains and pushes the primary context once)
+        cuda = import_pycuda("runtime: KernelLibrary", context=True)
         from pycuda.compiler import compile as nvcc_compile
 
         dev = cuda.Context.get_device()

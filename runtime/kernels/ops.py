@@ -211,6 +211,137 @@ class Launch:
     carveout: int = -1
 
 
+#: CUDA's launch limits: grid x up to 2**31 - 1 blocks, y and z up to 65535; at most 1024 threads per block
+GRID_X_MAX = (1 << 31) - 1
+GRID_YZ_MAX = 65535
+BLOCK_THREADS_MAX = 1024
+#: the most dynamic shared memory a block may ask for (Hopper: 227 KB)
+SMEM_MAX = 227 * 1024
+INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+#: per gemm_tc kernel its cluster size; per attn_mma kernel (cluster size, head size compiled in or 0, warps)
+_TC_CLUSTER = {name: cl for (cl, _w), name in (*GEMM_TC.items(), *GEMM_TC_SWIGLU.items())}
+_MMA_SHAPE = {**{name: (cl, 0, 4) for cl, name in ATTN_MMA.items()},
+              **{name: (cl, d, 4) for (cl, d), name in ATTN_MMA_SPEC.items()},
+              **{name: (cl, d, 8) for (cl, d), name in ATTN_MMA_W8.items()}}
+
+
+def _chunks(n: int, most: int) -> list[tuple[int, int]]:
+    """(first, count) of ``n`` items in runs of at most ``most``: a launch per run where a grid dimension
+    counts the items."""
+    return [(i, min(most, n - i)) for i in range(0, n, most)]
+
+
+def launch_problem(ln: Launch, signature: str | None = None) -> str | None:
+    """What makes ``ln`` a launch its kernel does not compute in full (llama.cu's "Needs ..." and "grid ..."
+    comments), or None: CUDA's launch limits (``GRID_X_MAX``, ``GRID_YZ_MAX``, ``BLOCK_THREADS_MAX``),
+    integer arguments that fit the kernel's parameter types (``signature``, ``library.SIGNATURES``: "i" is a
+    32-bit int), and per kernel the shape rules it states. Why: the emulator computes every output of a
+    launch whatever its grid, and the GPU refuses a grid past its limits only when the step runs (or traps
+    in the kernel); a launch rule that broke a kernel's precondition would pass every CPU test unseen. The
+    registry refuses such a launch naming the node (``registry.plan_launches``), the emulator asks it of every
+    launch it runs, and the launch-rule property tests ask it of every rule's result."""
+    k, a, (gx, gy, gz), (bx, by, bz) = ln.kernel, ln.args, ln.grid, ln.block
+    if not (1 <= gx <= GRID_X_MAX and 1 <= gy <= GRID_YZ_MAX and 1 <= gz <= GRID_YZ_MAX):
+        return f"grid {ln.grid} is past CUDA's limits (x 1..{GRID_X_MAX}, y and z 1..{GRID_YZ_MAX})"
+    if not (min(bx, by, bz) >= 1 and bx * by * bz <= BLOCK_THREADS_MAX and bz <= 64):
+        return f"block {ln.block} is past CUDA's limits (1..{BLOCK_THREADS_MAX} threads)"
+    for i, c in enumerate(signature or ""):
+        if c == "i" and i < len(a) and not INT32[0] <= a[i] <= INT32[1]:
+            return f"argument {i} ({a[i]}) does not fit the kernel's 32-bit int"
+    if k == MEMCPY:
+        return None
+    threads = bx * by * bz
+    if k in ("rms_norm_f32", "rms_norm4_f32", "rms_norm4_f32_f16"):
+        H, nw = a[3], a[4]
+        if threads % 32:
+            return f"block of {threads} threads is not whole warps (its block reduction)"
+        if k != "rms_norm_f32" and (H % 4 or H // 4 > 4 * threads or (a[1] and nw % 4)):
+            return f"H {H} (nw {nw}) over {threads} threads: needs H % 4 == 0, H / 4 <= 4 x threads, nw % 4 == 0"
+    elif k in ("add_rms_norm4_f32", "add_rms_norm4_f32_f16"):
+        H, nw = a[5], a[6]
+        if threads % 32 or H % 4 or H // 4 > 4 * threads or nw % 4:
+            return f"H {H} (nw {nw}) over {threads} threads: needs H % 4 == 0, H / 4 <= 4 x threads, nw % 4 == 0"
+    elif k in ("gemv_f16_f32", "gemv_swiglu_f16_f32"):
+        N, K, rpb = a[-3:]
+        rows = 2 * N if k == "gemv_swiglu_f16_f32" else N
+        if threads != 256 or K % 8 or rpb not in (1, 2, 4, 8) or (k == "gemv_swiglu_f16_f32" and rpb % 2):
+            return f"K {K}, {rpb} rows per block, block {ln.block}: needs K % 8 == 0, rpb of 1, 2, 4, 8 (even for SwiGLU), 256 threads"
+        if gx != math.ceil(rows / rpb):
+            return f"grid {gx} for {rows} rows at {rpb} per block"
+    elif k == "gemv_add_rms_f16_f32":
+        N, K, rpb, nw, nb = a[7], a[8], a[9], a[10], a[11]
+        if threads != 256 or K % 8 or rpb not in (1, 2, 4, 8) or N % 4 or N // 4 > 4 * nb or nb > threads or nw % 4:
+            return f"N {N}, K {K}, nb {nb}, nw {nw}: needs K % 8, N % 4 == 0, N / 4 <= 4 nb, nb <= 256, nw % 4 == 0"
+        if gx != math.ceil(N / rpb):
+            return f"grid {gx} for {N} rows at {rpb} per block"
+    elif k == "gemm_wmma_f16_f32":
+        M, N, K = a[3:6]
+        if not 1 <= M <= 64 or N % 16 or K % 64 or gx != N // 16 or threads != 128:
+            return f"M {M}, N {N}, K {K}, grid {ln.grid}: needs 1 <= M <= 64, N % 16 == 0, K % 64 == 0, grid N / 16, 128 threads"
+    elif k in TC_BUILD:
+        build = TC_BUILD[k]
+        cl = _TC_CLUSTER[k]
+        swiglu = k in GEMM_TC_SWIGLU.values()
+        M, N, K = a[4:7] if swiglu else a[3:6]
+        warps = threads // 32
+        rows = 2 * N if swiglu else N
+        bn = TC_WARP_ROWS[build] * warps
+        if build == "g":
+            ok = warps == 8 and N % (128 if swiglu else 256) == 0 and K % 64 == 0 and K >= 64 * cl
+        else:
+            ok = warps in (4, 8) and rows % bn == 0 and K % (TC_ST[build] * cl) == 0
+        if not (ok and 1 <= M <= 64 and threads % 32 == 0):
+            return f"M {M}, N {N}, K {K}, {warps} warps, cluster {cl}: not a shape the {build!r} build takes"
+        if gx != rows // bn * tc_groups(M, build) * cl:
+            return f"grid {gx} for {rows} weight rows in blocks of {bn}, {tc_groups(M, build)} row groups, cluster {cl}"
+        if dynamic_smem(ln) > min(SMEM_LIMITS[k], SMEM_MAX):
+            return f"{dynamic_smem(ln)} bytes of shared memory, over the kernel's {SMEM_LIMITS[k]}"
+    elif k in WS_NAMES:
+        nc, wt, _st = WS_BUILDS[k]
+        *_, M, N, K, cl = a
+        outs = 64 * wt * nc // (1 if k in WS_PLAIN_NAMES else 2)
+        if tuple(ln.block) != (32 + 128 * nc, 1, 1):
+            return "its block"
+        if not 1 <= cl <= PORTABLE_CLUSTER or gx % cl or (gy, gz) != (1, 1):
+            return f"cluster {cl}"
+        if not 1 <= M <= 64 or K % 8:
+            return f"{M} rows, K {K}"
+        if gx // cl * outs < N:
+            return f"{gx // cl} blocks of {outs} outputs for N {N}"
+    elif k in ATTN_MMA_NAMES or k in ATTN_MMA_H_NAMES:
+        B, n_kv, G, heads, D = a[6:11]
+        base = k[:-1] if k in ATTN_MMA_H_NAMES else k
+        cl, fixed, warps = _MMA_SHAPE[base]
+        if not attn_mma_takes(D) or (fixed and D != fixed) or threads != 32 * warps or heads % G:
+            return f"head size {D}, {threads} threads: needs d % 16 == 0, 0 < d <= 128 (the kernel's own d), {32 * warps} threads"
+        if (gx, gy) != (cl * math.ceil(B * (heads // G) / ATTN_MMA_ROWS), G):
+            return f"grid {ln.grid} for {B} tokens x {heads // G} heads per KV head over {G} KV heads, cluster {cl}"
+    elif k in ATTN_FUSED_NAMES:
+        n_kv, G, heads, D = a[6:10]
+        fixed = next((dd for dd, name in ATTN_FUSED.items() if name == k), 0)
+        if not attn_fused_takes(D, n_kv) or (fixed and D != fixed) or threads != 256 or gx % (ATTN_CLUSTER * heads):
+            return f"head size {D}, {n_kv} cache rows, grid {ln.grid}: not what attn_fused takes"
+    elif k in ("attn_batch_f16", "attn_batch1_f16"):
+        B, n_kv, G, heads, D = a[6:11]
+        cl = ATTN_BATCH_CLUSTER if k == "attn_batch_f16" else 1
+        if D % 8 or not 0 < D <= 128 or threads != 256 or heads % G:
+            return f"head size {D}: needs d % 8 == 0, d <= 128, 256 threads"
+        if (gx, gy) != (cl * math.ceil(B * (heads // G) / ATTN_BATCH_ROWS), G):
+            return f"grid {ln.grid} for {B} tokens x {heads // G} heads per KV head over {G} KV heads"
+    elif k == "attn_kq_f16":
+        n_kv, G, D = a[3], a[4], a[6]
+        if D % 4 or threads != 256 or gx != math.ceil(n_kv / 8) or gy % G:
+            return f"head size {D}, {n_kv} cache rows, grid {ln.grid}: needs d % 4 == 0, grid (ceil(n_kv / 8), B x G)"
+    elif k in ("attn_kqv_f16", "attn_kqv_cl_f16"):
+        D = a[6]
+        most = 512 if k == "attn_kqv_cl_f16" else 8192
+        if D % 8 or not 0 < D <= most or threads % (D // 8) or (k == "attn_kqv_cl_f16" and threads != 512):
+            return f"head size {D}, {threads} threads: needs d % 8 == 0, d <= {most}, whole d / 8 slices"
+    return None
+
+
 def misaligned(ln: Launch) -> tuple[int, int] | None:
     """(argument position, bytes) of the first pointer argument of ``ln`` not aligned as its kernel needs
     (``ALIGN``), or None."""
@@ -925,8 +1056,11 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
         dst = _shape(graph, outs[0])
         if _dtype(graph, outs[0]) != "f16" or dst[-1] != cols:
             raise KernelError(f"node {node.id!r}: SET_ROWS needs an f16 destination with {cols} columns")
-        return [Launch("set_rows_f32_f16", (math.ceil(cols / 256), rows, 1), (256, 1, 1),
-                       (addr(src), addr(idx), addr(outs[0]), cols, dst[0]))]
+        # a block row per source row (blockIdx.y): more rows than a grid's y holds go in several launches,
+        # each over its rows of src and idx (a prefill of 65536+ tokens was an invalid launch on the GPU)
+        return [Launch("set_rows_f32_f16", (math.ceil(cols / 256), n, 1), (256, 1, 1),
+                       (addr(src) + 4 * r0 * cols, addr(idx) + 4 * r0, addr(outs[0]), cols, dst[0]))
+                for r0, n in _chunks(rows, GRID_YZ_MAX)]
     if op == "SOFT_MAX":
         shp = _shape(graph, ins[0])
         n = shp[-1]
@@ -935,7 +1069,8 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
         return [Launch("softmax_mask_f32", (_numel(shp) // n, 1, 1), (256, 1, 1),
                        (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, heads))]
     if op == "MUL_MAT":
-        return [_mul_mat(graph, addr, ni, num_sms, wgmma)]
+        ln = _mul_mat(graph, addr, ni, num_sms, wgmma)
+        return ln if isinstance(ln, list) else [ln]
     raise KernelError(f"node {node.id!r}: no kernel for op {op!r}")
 
 
@@ -1030,7 +1165,7 @@ def _require_f32(graph: Graph, nid: str, tids) -> None:
             raise KernelError(f"node {nid!r}: tensor {t!r} is {_dtype(graph, t)}, the kernel needs f32")
 
 
-def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> Launch:
+def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> Launch | list[Launch]:
     node = graph.nodes[ni]
     a, b = node.inputs
     y = node.outputs[0]
@@ -1058,9 +1193,12 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> 
             kqv = not kq
         if (kq or kqv) and (D % 8 or D < 8):
             raise KernelError(f"node {node.id!r}: head dim {D} must be a positive multiple of 8")
-        if kq:
-            return Launch("attn_kq_f16", (math.ceil(R / 8), B * G, 1), (256, 1, 1),
-                          (addr(a), addr(b), addr(y), R, G, heads, D, 1.0 / math.sqrt(D)))
+        if kq:   # blockIdx.y is (token, KV head): tokens past what a grid's y holds go in further launches
+            per = max(1, GRID_YZ_MAX // G)
+            lns = [Launch("attn_kq_f16", (math.ceil(R / 8), n * G, 1), (256, 1, 1),
+                          (addr(a), addr(b) + 4 * b0 * heads * D, addr(y) + 4 * b0 * heads * R, R, G, heads, D,
+                           1.0 / math.sqrt(D))) for b0, n in _chunks(B, per)]
+            return lns[0] if len(lns) == 1 else lns
         if kqv:
             d8 = D // 8
             if D > 1024:

@@ -9,6 +9,7 @@ the caller records their events after the fused launch (``runtime.step``).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Collection
 from dataclasses import replace
 
@@ -16,6 +17,7 @@ from memplan import Graph
 
 from . import ops
 from .fused import fused_launch
+from .library import SIGNATURES
 from .ops import EARLY_READS, GEMM_TC_NAMES, MEMCPY, WRITES, KernelError, Launch, _overlaps, copy_launch, node_launches
 
 
@@ -50,7 +52,13 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
     ``scratch`` such nodes run as planned and such groups node by node.
     ``nodes``: plan only these node indices (one device's part of a split graph); the others get no
     launch, and a group fuses only when all its members are among them. Every launch's pointers are
-    aligned as its kernel needs (``ops.ALIGN``), else KernelError names the node and tensor."""
+    aligned as its kernel needs (``ops.ALIGN``), else KernelError names the node and tensor; and every launch
+    is one its kernel computes in full within CUDA's limits (``check_launch``), else KernelError names the node."""
+    if isinstance(num_sms, bool) or not isinstance(num_sms, numbers.Integral) or num_sms < 1:
+        # (a string was a TypeError deep in a launch rule; 0 or a fraction sized the launches silently)
+        raise ValueError(f"num_sms {num_sms!r}: expected a positive integer (the device's SM count)")
+    if not isinstance(wgmma, bool):
+        raise ValueError(f"wgmma {wgmma!r}: expected True or False")
     for ni in range(len(graph.nodes)) if nodes is None else sorted(nodes):
         ops.check_node(graph, ni)   # before fusion too: a fused kernel trusts the same attrs
     out: list[list[Launch]] = [[] for _ in graph.nodes]
@@ -85,9 +93,21 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         except (KeyError, IndexError, ValueError) as exc:
             raise KernelError(f"node {node.id!r} ({node.op}): cannot build its kernel ({exc})") from None
     _aligned_as_the_kernels_need(graph, addr, out, fused)
+    for ni, lns in enumerate(out):
+        for ln in lns:
+            problem = launch_problem(ln)
+            if problem is not None:
+                node = graph.nodes[ni]
+                raise KernelError(f"node {node.id!r} ({node.op}): no launch of {ln.kernel} computes it: {problem}")
     _no_early_reads_of_written_tensors(graph, addr, out, fused)
     _one_carveout_beside_tensor_cores(out)
     return out, fused
+
+
+def launch_problem(ln: Launch) -> str | None:
+    """``ops.launch_problem`` with the kernel's parameter types (``library.SIGNATURES``): why ``ln`` is not a
+    launch its kernel computes in full, or None."""
+    return ops.launch_problem(ln, SIGNATURES.get(ln.kernel))
 
 
 def _aligned_as_the_kernels_need(graph: Graph, addr, out: list[list[Launch]], fused: dict[int, tuple[int, ...]]) -> None:
@@ -204,6 +224,14 @@ def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch)
             if si % 4:
                 raise KernelError(f"node {node.id!r}: in-place input {i!r} of {si} bytes is not whole words")
             buf = scratch(si)
-            lns = [copy_launch(ai, buf, si)] + [
-                replace(ln, args=tuple(buf if isinstance(a, int) and a == ai else a for a in ln.args)) for ln in lns]
+            lns = [copy_launch(ai, buf, si)] + [_read_from(ln, ai, si, buf) for ln in lns]
     return lns
+
+
+def _read_from(ln: Launch, at: int, nbytes: int, buf: int) -> Launch:
+    """``ln`` reading the ``nbytes`` at ``at`` from their copy at ``buf``: every pointer argument it reads
+    through (the leading ``ops.ALIGN`` arguments, less those in ``WRITES``) that points into them, not only one
+    equal to ``at``: a node split over several launches (``ops._chunks``) points inside its input."""
+    reads = [p for p in range(len(ops.ALIGN.get(ln.kernel, ()))) if p not in WRITES.get(ln.kernel, ())]
+    return replace(ln, args=tuple(buf + (a - at) if p in reads and at <= a < at + nbytes else a
+                                  for p, a in enumerate(ln.args)))
