@@ -8,19 +8,25 @@ arena and must equal eager bitwise, outputs and the caller's inputs."""
 
 from __future__ import annotations
 
+import copy
 import io
+import os
 import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import strategies as st
 from needs import need
 
 torch = need("torch")
 
+import test_aten_fuzz as fz  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from memplan.importers.torch import from_torch  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.torch import from_torch, trace_torch  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 
 
@@ -146,3 +152,60 @@ def test_memplan_import_of_a_pt2_plans_the_bytes_of_the_program_in_memory(tmp_pa
     from memplan.io import load_graph
 
     assert _shape(load_graph(str(tmp_path / "g.json"))) == _shape(from_torch(ep, name="m"))
+
+
+# --- the fuzzer's random programs, loaded ------------------------------------------------------------------
+# ``memplan import x.pt2`` and ``compile(torch.export.load(...))`` see a program whose fake tensors share no
+# storage: each random program of ``test_aten_fuzz`` (with buffers updated in ``forward`` too) must import from
+# its loaded copy exactly as from the export in memory, and run from both as eager does, call after call.
+# ``MEMPLAN_FUZZ_LOADED_EXAMPLES=300`` runs a campaign.
+
+LOADED_EXAMPLES = int(os.environ.get("MEMPLAN_FUZZ_LOADED_EXAMPLES", "5"))
+
+
+@settings(max_examples=LOADED_EXAMPLES, deadline=None, derandomize=LOADED_EXAMPLES <= 20,
+          suppress_health_check=list(HealthCheck))
+@given(fz.programs(stateful=True), st.lists(st.sampled_from(fz.LAYOUTS), min_size=2, max_size=2))
+def test_random_programs_loaded_from_pt2_import_and_run_as_in_memory(prog, layouts):
+    module, shapes = prog
+    note(f"steps={module.steps} outputs={module.outputs} shapes={shapes} dtypes={module.dtypes}")
+    if any(k == "state_" for k, *_ in module.steps):
+        event("updates a buffer")
+    example = tuple(torch.randn(s, dtype=fz.DTYPES[d]) for s, d in zip(shapes, module.dtypes))
+    pristine = copy.deepcopy(module)   # each run below starts from this state: eager's, and each program's
+    try:
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(copy.deepcopy(pristine), example), saved)
+    except Exception as exc:   # what export or its serializer refuses is no example
+        event(f"export/save rejects: {str(exc)[:50]}")
+        assume(False)
+
+    def program(how: str):
+        if how == "live":
+            return torch.export.export(copy.deepcopy(pristine), example)
+        saved.seek(0)
+        return torch.export.load(saved)
+
+    try:   # (trace_torch: the executor's import, which takes a program returning its input as it is)
+        live = trace_torch(program("live"))[1]
+    except GraphError as exc:
+        assert "node " in str(exc)
+        event(f"import refuses: {str(exc)[:90]}")
+        return
+    event("imported and run")
+    assert _shape(trace_torch(program("loaded"))[1]) == _shape(live)
+    calls = [fz._fresh_inputs(module, shapes, layouts, "cpu") for _ in range(2)]
+    for how in ("live", "loaded"):
+        for streams in (1, 3):
+            eager, c = copy.deepcopy(pristine), compile(program(how), example, streams=streams, poison=True)
+            for k, (xs, eager_in) in enumerate(calls):
+                what = f"{how}, {streams} streams, call {k}"
+                ex, cx = tuple(x.clone() for x in eager_in), tuple(fz._fresh_like(x) for x in xs)
+                with torch.no_grad():
+                    ref = eager(*ex)
+                out = c(*cx)
+                assert len(out) == len(ref)
+                for i, (o, r) in enumerate(zip(out, ref)):
+                    assert fz._same(o, r), f"{what}: output {i} differs from eager"
+                for i, (x, e) in enumerate(zip(cx, ex)):
+                    assert fz._same(x, e), f"{what}: input {i} left otherwise than eager leaves it"
