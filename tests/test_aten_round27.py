@@ -11,8 +11,6 @@ from __future__ import annotations
 import copy
 import io
 import os
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, note, settings
@@ -146,12 +144,46 @@ def test_memplan_import_of_a_pt2_plans_the_bytes_of_the_program_in_memory(tmp_pa
     m = ReturnsItsInput().eval()
     ep = torch.export.export(m, (torch.randn(4, 4), torch.randn(4, 4)))
     torch.export.save(ep, tmp_path / "m.pt2")
-    r = subprocess.run([sys.executable, "-m", "memplan", "import", str(tmp_path / "m.pt2"), "-o",
-                        str(tmp_path / "g.json"), "-q"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    from memplan.cli import main
     from memplan.io import load_graph
 
+    assert main(["import", str(tmp_path / "m.pt2"), "-o", str(tmp_path / "g.json"), "-q"]) == 0
+
     assert _shape(load_graph(str(tmp_path / "g.json"))) == _shape(from_torch(ep, name="m"))
+
+
+def _import_error(tmp_path, capfd, path) -> str:
+    """The one line ``memplan import`` writes for ``path`` (exit 2, no graph written)."""
+    from memplan.cli import main
+
+    capfd.readouterr()
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json")]) == 2
+    err = capfd.readouterr().err   # (capfd: what torch's C++ writes to file descriptor 2 too)
+    assert err.count("\n") == 1 and err.startswith("memplan: error: "), err
+    assert not (tmp_path / "g.json").exists()
+    return err
+
+
+def test_a_pt2_torch_cannot_read_says_why_in_its_one_line(tmp_path, capfd):
+    """``torch.export.load`` logs why it gave up on an archive and raises "Please check the warnings above",
+    which the CLI keeps quiet: the one line said to look at warnings nobody was shown. It names the cause."""
+    import zipfile
+
+    torch.save({"w": torch.zeros(2)}, tmp_path / "checkpoint.pt2")   # a torch.save checkpoint: a zip archive
+    err = _import_error(tmp_path, capfd, tmp_path / "checkpoint.pt2")
+    assert "warnings above" not in err and "archive_format" in err
+    with zipfile.ZipFile(tmp_path / "other.pt2", "w") as z:
+        z.writestr("notes.txt", "no program")
+    err = _import_error(tmp_path, capfd, tmp_path / "other.pt2")
+    assert "warnings above" not in err and "notes.txt" in err
+    buf = io.BytesIO()
+    torch.export.save(torch.export.export(ReturnsItsInput(), (torch.randn(4, 4), torch.randn(4, 4))), buf)
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(tmp_path / "no_model.pt2", "w") as z:
+        for name in src.namelist():
+            if not name.endswith("models/model.json"):
+                z.writestr(name, src.read(name))
+    err = _import_error(tmp_path, capfd, tmp_path / "no_model.pt2")
+    assert "warnings above" not in err and "no exported program" in err
 
 
 # --- the fuzzer's random programs, loaded ------------------------------------------------------------------

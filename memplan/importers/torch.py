@@ -230,11 +230,45 @@ def load_exported(path: str):
         f = open_input(path)   # (a FIFO put in its place: no wait)
     except OSError as exc:
         raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
+    held = _HeldErrors()
     try:
-        with logger_off("torch.export"), f:
+        with _held_by(logging.getLogger("torch.export"), held), f:
             return torch.export.load(f)
     except Exception as exc:
-        raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
+        why = f"{type(exc).__name__}: {first_line(exc)}"
+        if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
+            why = held.last or "no exported program in the archive (a zip file torch.export.save did not write)"
+        raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+class _HeldErrors(logging.Handler):
+    """The last exception a logger logged, as one line (``last``).
+
+    Why: ``torch.export.load`` logs the error that made it give up on an archive (``file in archive is not
+    in a subdirectory``, ``failed locating file archive_format``: a ``torch.save`` checkpoint) and raises
+    "Please check the warnings above", which the importer keeps off stderr; the one line names the cause."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            self.last = f"{type(exc).__name__}: {first_line(exc)}"
+
+
+@contextlib.contextmanager
+def _held_by(logger: logging.Logger, handler: logging.Handler):
+    """For the block, ``logger``'s records (all levels) go to ``handler`` alone: none reaches stderr."""
+    saved = (logger.disabled, logger.propagate, logger.handlers[:], logger.level)
+    logger.disabled, logger.propagate, logger.handlers[:] = False, False, [handler]
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.disabled, logger.propagate, logger.handlers[:] = saved[0], saved[1], saved[2]
+        logger.setLevel(saved[3])
 
 
 #: non-view ops whose result keeps its input's storage offset, in a storage like the input's (torch's
