@@ -37,8 +37,19 @@ def _loaded(ep):
 
 
 def _shape(graph) -> tuple:
-    """What a plan is made of: every tensor's size, kind and place in its parent, every node's edges."""
-    return (tuple((t.id, t.size, t.kind, t.view_of, t.view_offset) for t in graph.tensors),
+    """What a plan is made of: every tensor's size, kind and bytes in its root (a view of ``x`` at offset 0
+    of ``x``'s size and ``x`` itself are one place: which of the two a view names as parent is no matter),
+    every node's edges."""
+    by_id = {t.id: t for t in graph.tensors}
+
+    def place(t) -> tuple:
+        off = 0
+        while t.view_of is not None:
+            off += t.view_offset
+            t = by_id[t.view_of]
+        return t.id, off
+
+    return (tuple((t.id, t.size, t.kind, place(t)) for t in graph.tensors),
             tuple((n.id, n.inputs, n.outputs, n.inplace) for n in graph.nodes))
 
 
@@ -150,6 +161,38 @@ def test_memplan_import_of_a_pt2_plans_the_bytes_of_the_program_in_memory(tmp_pa
     assert main(["import", str(tmp_path / "m.pt2"), "-o", str(tmp_path / "g.json"), "-q"]) == 0
 
     assert _shape(load_graph(str(tmp_path / "g.json"))) == _shape(from_torch(ep, name="m"))
+
+
+class ReducedLosses(nn.Module):
+    """Losses reduced to a 0-d result beside values still live after them (a training step's forward)."""
+
+    def __init__(self, loss: str, reduction: str):
+        super().__init__()
+        self.loss, self.reduction = loss, reduction
+
+    def forward(self, x, y):
+        h = x * 2
+        g = y - 1
+        loss = getattr(F, self.loss)(h, g, reduction=self.reduction)
+        return loss, h + g, loss * 3
+
+
+@pytest.mark.parametrize("loss", ["mse_loss", "huber_loss", "smooth_l1_loss", "soft_margin_loss", "l1_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_reduced_losses_write_only_their_planned_bytes(loss, reduction):
+    """Their out= kernels (CPU) resize the 0-d result to the input's shape, write the elementwise loss there,
+    then reduce and resize back: over the planned values after the loss's slot (wrong results, silently), or
+    past the arena's end (the call refused: "the arena's storage moved"). They run functionally now."""
+    m = ReducedLosses(loss, reduction)
+    for dtype in (torch.float32, torch.bfloat16):
+        x, y = torch.randn(24, 32, dtype=dtype), torch.randn(24, 32, dtype=dtype)
+        for streams in (1, 3):
+            c = compile(m, (x, y), streams=streams, poison=True)
+            for _ in range(2):
+                x, y = torch.randn(24, 32, dtype=dtype), torch.randn(24, 32, dtype=dtype)
+                out, ref = c(x, y), m(x, y)
+                for o, r in zip(out, ref):
+                    assert o.dtype == r.dtype and o.shape == r.shape and torch.equal(o, r)
 
 
 def _import_error(tmp_path, capfd, path) -> str:
