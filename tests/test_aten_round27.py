@@ -227,6 +227,14 @@ def test_a_pt2_torch_cannot_read_says_why_in_its_one_line(tmp_path, capfd):
                 z.writestr(name, src.read(name))
     err = _import_error(tmp_path, capfd, tmp_path / "no_model.pt2")
     assert "warnings above" not in err and "no exported program" in err
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(tmp_path / "custom_op.pt2", "w") as z:
+        for name in src.namelist():   # a program using an op this process has not registered (a custom op)
+            data = src.read(name)
+            if name.endswith("models/model.json"):
+                data = data.replace(b"torch.ops.aten.mul.Tensor", b"torch.ops.memplan_nolib27.twice.default")
+            z.writestr(name, data)
+    err = _import_error(tmp_path, capfd, tmp_path / "custom_op.pt2")
+    assert "memplan_nolib27.twice" in err and "Node(" not in err and "custom op" in err
 
 
 # --- the fuzzer's random programs, loaded ------------------------------------------------------------------

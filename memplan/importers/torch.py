@@ -254,8 +254,17 @@ class _HeldErrors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None:
-            self.last = f"{type(exc).__name__}: {first_line(exc)}"
+        if exc is None:
+            return
+        while exc.__cause__ is not None:   # the innermost cause says what failed ("failed deserializing node
+            exc = exc.__cause__            # Node(...)" wraps "failed to resolve torch.ops.lib.op")
+        text = first_line(exc)
+        if len(text) > 200 and ". " in text[:200]:   # its first sentence: the rest dumps the serialized node
+            text = text[:text.index(". ") + 1]
+        self.last = f"{type(exc).__name__}: {text}"
+        if "failed to resolve" in text:
+            self.last += (" (an op this process does not have, a custom op: load the program in Python after "
+                          "importing the library that registers it, and import it with memplan.from_torch)")
 
 
 @contextlib.contextmanager
