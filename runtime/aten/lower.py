@@ -838,8 +838,8 @@ def _out_stays_in_its_bytes(torch, op, out_op, out_names, args, kwargs, out_view
     at the call. ``structured`` in native_functions.yaml does not rule it out (``mse_loss.out`` is).
 
     Only a kernel with an argument of more elements than its largest result can need more room than its
-    results (scratch of an input's shape); such a one runs once here on zero-filled stand-ins, each result
-    in a storage of exactly its bytes. A storage that grew or moved says the kernel wrote past them, and the
+    results (scratch of an input's shape); such a one runs once here on zero-filled stand-ins of its arena
+    arguments (weights as they are), each result in a storage of exactly its bytes. A storage that grew or moved says the kernel wrote past them, and the
     op runs functionally, its result copied in (counted). Once per overload and layout of arguments and
     results; never autogen'd overloads (functional + copy: the result sized once), ops that draw random
     numbers or are not ATen's own (as the layout probe), nor where the stand-ins make the kernel fail (no
@@ -861,8 +861,11 @@ def _out_stays_in_its_bytes(torch, op, out_op, out_names, args, kwargs, out_view
     if key in ctx.out_probes:
         return ctx.out_probes[key]
 
-    def stand_in(a):
-        if not isinstance(a, torch.Tensor):
+    arena = {v.untyped_storage().data_ptr() for v in out_views}
+
+    def stand_in(a):   # arena values (garbage now: indices could fault) as zeros; the module's weights (an
+        # embedding table: not copied) as they are, as the kernel only reads its arguments
+        if not isinstance(a, torch.Tensor) or a.untyped_storage().data_ptr() not in arena:
             return a
         return torch.empty_strided(tuple(a.shape), tuple(a.stride()), dtype=a.dtype, device=a.device).zero_()
 
