@@ -7,7 +7,9 @@ an input returned beside a reduction...). Each example is an ``nn.Module`` whose
 steps drawn from a menu of views, in-place ops on intermediates (and on views of them), elementwise and integer
 ops with broadcasting, reductions, ``cat``/``stack``/``split``/``chunk``/``unbind``, products (``matmul``,
 ``linear``, ``bmm``, ``baddbmm``, ``einsum``), convolutions, norms, attention, embeddings, scatters, ``cumsum``,
-``topk``/``sort``, padding, resampling, copies and dtype casts, on f32/f64/f16/bf16 inputs. It is exported,
+``topk``/``sort``, padding, resampling, copies and dtype casts, composite ops that return their input or views
+of it (eval dropouts, ``broadcast_tensors``, ``type_as``), ``torch.cond``, on f32/f64/f16/bf16 inputs (contiguous,
+reversed, at an offset, channels-last). It is exported,
 compiled with ``streams=1`` and ``streams=3`` and a poisoned arena, and called twice with fresh inputs; every
 output must equal eager's (dtype, shape, every element; NaN where eager has NaN) and the caller's inputs must be
 left as eager leaves them.
@@ -47,6 +49,7 @@ REFUSALS: Counter = Counter()
 F = torch.nn.functional
 DTYPES = {"f32": torch.float32, "f64": torch.float64, "f16": torch.float16, "bf16": torch.bfloat16}
 CASTS = {**DTYPES, "i64": torch.int64, "i32": torch.int32, "bool": torch.bool}
+LAYOUTS = ["contiguous", "reversed", "offset", "channels_last"]   # of the caller's inputs (``_fresh``)
 MAX_LIST = 64       # the longest constant (indices, a mask) a step draws element by element
 MAX_NUMEL = 4096    # the largest value a step may make (repeat, outer products and padding compound)
 INT_OPS = ("floor_divide", "remainder", "bitwise_and", "bitwise_or", "bitwise_xor")
@@ -70,10 +73,11 @@ BINARY = {
 
 def _weight(shape: tuple, seed: int, dtype: str = "f32", role: str = "param") -> torch.Tensor:
     """A weight (linear/conv weight, norm scale: ``role`` "param") or running statistic (a buffer: "mean",
-    or "var", positive) made from its step's parameters, so the eager draw and the module share it."""
+    or "var", positive; "state": an f32 buffer ``forward`` updates) made from its step's parameters, so the
+    eager draw and the module share it."""
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(shape, generator=g)
-    return (w.abs() + 0.5 if role == "var" else w).to(DTYPES[dtype])
+    return (w.abs() + 0.5 if role == "var" else w).to(DTYPES[dtype] if role != "state" else torch.float32)
 
 
 def _const(values: list, shape: tuple, like: torch.Tensor, dtype=None) -> torch.Tensor:
@@ -284,6 +288,20 @@ def apply_step(env: list, step: tuple, weights: dict) -> None:
         env.append(t.clone())
     elif kind == "cast":
         env.append(t.to(CASTS[p[0]]))
+    elif kind == "dropout_eval":   # eval dropout and its kin return their input itself (no alias in their schema)
+        env.append(getattr(F, p[0])(t, 0.25, training=False))
+    elif kind == "broadcast":      # expands of both, another composite op returning views
+        env.extend(torch.broadcast_tensors(t, env[p[0]]))
+    elif kind == "type_as":        # the input itself where the dtypes agree, else a cast
+        env.append(t.type_as(env[p[0]]))
+    elif kind == "cond":           # a data-dependent branch; the other value read inside both branches
+        u = env[p[2]]
+        env.append(torch.cond(t.sum() > 0, lambda a, b: UNARY[p[0]](a) + b.float().sum().to(a.dtype),
+                              lambda a, b: UNARY[p[1]](a) - b.float().mean().to(a.dtype), (t, u)))
+    elif kind == "state_":         # a buffer updated in forward (a running statistic, a counter) and read
+        buf = weights[p[0]]
+        buf.mul_(0.5).add_(t.float().sum().to(buf.dtype))
+        env.append(buf * 1)
     else:  # pragma: no cover - a typo in the menu
         raise AssertionError(kind)
 
@@ -325,7 +343,8 @@ class Fuzzed(torch.nn.Module):
 NEW_KINDS = [
     "conv", "layer_norm", "group_norm", "batch_norm", "log_softmax", "sdpa", "embedding", "embedding_ids",
     "scatter_", "scatter_add_", "index_add_", "cumsum", "topk", "sort", "pad", "interpolate", "bmm", "baddbmm",
-    "einsum", "clamp", "pow", "int_op", "bitwise_not", "compare", "chunk", "unbind", "roll", "repeat", "tile", "narrow"]
+    "einsum", "clamp", "pow", "int_op", "bitwise_not", "compare", "chunk", "unbind", "roll", "repeat", "tile", "narrow",
+    "dropout_eval", "broadcast", "type_as", "cond"]
 WRITES = ("add_", "mul_", "clamp_", "copy_slice_", "masked_fill_", "index_put_", "unary_", "fill_", "div_",
           "meta_", "select_copy_", "scatter_", "scatter_add_", "index_add_")
 
@@ -350,10 +369,12 @@ def _distinct_index(draw, shape: tuple, dim: int, gpu: bool) -> tuple[list, tupl
     return [(off + (k // inner) % ishape[dim]) % shape[dim] for k in range(n)], ishape
 
 
-def _draw_step(draw, env: list, roots: list, linears: dict, gpu: bool = False) -> tuple | None:
+def _draw_step(draw, env: list, roots: list, linears: dict, gpu: bool = False, stateful: bool = False
+               ) -> tuple | None:
     """One step's parameters, chosen from the shapes of the pool's current values (None: nothing fits).
     ``gpu``: only steps whose result CUDA computes the same way every time (no duplicate scatter indices,
-    no tie order of ``topk``'s indices)."""
+    no tie order of ``topk``'s indices). ``stateful``: buffers updated in ``forward`` too (``state_``), for
+    harnesses that give eager and each compiled program a module of their own."""
     n = len(env)
     a = draw(st.integers(0, n - 1))
     t = env[a]
@@ -371,12 +392,15 @@ def _draw_step(draw, env: list, roots: list, linears: dict, gpu: bool = False) -
         "slice", "select", "expand", "unsqueeze", "add_", "mul_", "clamp_", "copy_slice_", "masked_fill_",
         "index_put_", "cat", "stack", "split", "matmul", "matmul_t", "linear", "reduce", "softmax", "where",
         "index_select", "gather", "contiguous", "clone", "cast", "unary_", "fill_", "div_", "meta_",
-        "select_copy_", "diagonal", "flip", "squeeze", "as_strided", "channels_last"] + NEW_KINDS))
+        "select_copy_", "diagonal", "flip", "squeeze", "as_strided", "channels_last"] + NEW_KINDS
+        + (["state_"] if stateful else [])))
     if kind in WRITES and roots[a] == "input" and (kind == "meta_" or not draw(st.booleans())):
         # writes mostly go to intermediates and views of them; sometimes to the caller's inputs. Never a
         # metadata write (``x.transpose_``) to an input: torch.export fails on it, or (zero-size inputs)
         # exports a program that leaves the caller's tensor as it was
         return None
+    if kind == "state_":
+        return (kind, a, param((draw(st.integers(1, 3)),), "state"))
     if kind in NEW_KINDS:
         return _draw_new_step(draw, kind, a, t, other, env, param, gpu)
     if kind == "unary":
@@ -524,6 +548,15 @@ def _draw_new_step(draw, kind: str, a: int, t: torch.Tensor, other: int, env: li
     nd, shape = t.dim(), tuple(t.shape)
     if kind == "bitwise_not":
         return None if t.is_floating_point() else (kind, a)
+    if kind == "dropout_eval":
+        return (kind, a, draw(st.sampled_from(["dropout", "alpha_dropout", "feature_alpha_dropout"])))
+    if kind in ("broadcast", "type_as"):
+        return (kind, a, other)
+    if kind == "cond":
+        if not t.is_floating_point():
+            return None
+        ops = sorted(UNARY)
+        return (kind, a, draw(st.sampled_from(ops)), draw(st.sampled_from(ops)), other)
     if kind == "compare":
         return (kind, a, draw(st.sampled_from(["gt", "le", "eq", "ne"])), draw(st.sampled_from([other, None])))
     if kind == "int_op":
@@ -674,9 +707,10 @@ def _aliases_input(t: torch.Tensor, inputs: tuple) -> bool:
 
 
 @st.composite
-def programs(draw, gpu: bool = False):
+def programs(draw, gpu: bool = False, stateful: bool = False):
     """(module, input shapes) of a random program that runs eagerly on its example inputs; the inputs'
-    dtypes are ``module.dtypes``. ``gpu``: steps CUDA computes the same way on every run (``_draw_step``)."""
+    dtypes are ``module.dtypes``. ``gpu``: steps CUDA computes the same way on every run; ``stateful``:
+    buffers updated in ``forward`` (``_draw_step``)."""
     n_inputs = draw(st.integers(1, 2))
     sizes = st.integers(1, 5) | st.just(0) if draw(st.integers(0, 7)) == 0 else st.integers(1, 5)
     shapes = [tuple(draw(st.lists(sizes, min_size=1, max_size=4))) for _ in range(n_inputs)]
@@ -690,7 +724,7 @@ def programs(draw, gpu: bool = False):
     while len(steps) < target and tries < 80:
         tries += 1
         trial_linears = dict(linears)
-        step = _draw_step(draw, env, roots, trial_linears, gpu)
+        step = _draw_step(draw, env, roots, trial_linears, gpu, stateful)
         if step is None:
             continue
         weights = {k: _weight(*v) for k, v in trial_linears.items()}
@@ -735,14 +769,16 @@ def _same(out: torch.Tensor, ref: torch.Tensor) -> bool:
 
 
 def _fresh(shape: tuple, layout: str, dtype: str = "f32", device: str = "cpu") -> torch.Tensor:
-    """A fresh input of ``shape``: contiguous, with its dimensions reversed in memory, or at an offset into a
-    larger buffer (a caller's slice): the executor copies inputs in, and must write back the ones the program
-    mutates into the caller's own layout."""
+    """A fresh input of ``shape``: contiguous, with its dimensions reversed in memory, at an offset into a
+    larger buffer (a caller's slice), or channels-last (4-D; others contiguous): the executor copies inputs
+    in, and must write back the ones the program mutates into the caller's own layout."""
     kw = {"dtype": DTYPES[dtype], "device": device}
     if layout == "reversed":
         return torch.randn(shape[::-1], **kw).permute(*range(len(shape) - 1, -1, -1))
     if layout == "offset":
         return torch.randn((3,) + tuple(shape), **kw)[1]
+    if layout == "channels_last" and len(shape) == 4:
+        return torch.randn(shape, **kw).contiguous(memory_format=torch.channels_last)
     return torch.randn(shape, **kw)
 
 
@@ -794,7 +830,7 @@ def _fresh_inputs(module, shapes: list, layouts: list, device: str) -> tuple[tup
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 20,
           suppress_health_check=list(HealthCheck))
-@given(programs(), st.lists(st.sampled_from(["contiguous", "reversed", "offset"]), min_size=2, max_size=2))
+@given(programs(), st.lists(st.sampled_from(LAYOUTS), min_size=2, max_size=2))
 def test_random_programs_equal_eager_bitwise(capfd, prog, layouts):
     module, shapes = prog
     note(f"steps={module.steps} outputs={module.outputs} shapes={shapes} dtypes={module.dtypes}")
@@ -931,7 +967,7 @@ def test_the_cuda_comparison_with_eager_is_as_strict_as_documented():
 
 
 @settings(max_examples=4, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
-@given(programs(gpu=True), st.lists(st.sampled_from(["contiguous", "reversed", "offset"]), min_size=2, max_size=2),
+@given(programs(gpu=True), st.lists(st.sampled_from(LAYOUTS), min_size=2, max_size=2),
        st.randoms(use_true_random=False))
 def test_the_cuda_mode_check_on_the_cpu(capfd, prog, layouts, rng):
     """``check_modes`` (graphs and delays accepted, then ignored) run on the CPU: the CUDA test's code path
@@ -944,7 +980,7 @@ def test_the_cuda_mode_check_on_the_cpu(capfd, prog, layouts, rng):
 @pytest.mark.gpu(backend="torch")
 @settings(max_examples=GPU_EXAMPLES, deadline=None, derandomize=GPU_EXAMPLES <= 40,
           suppress_health_check=list(HealthCheck))
-@given(programs(gpu=True), st.lists(st.sampled_from(["contiguous", "reversed", "offset"]), min_size=2, max_size=2),
+@given(programs(gpu=True), st.lists(st.sampled_from(LAYOUTS), min_size=2, max_size=2),
        st.randoms(use_true_random=False))
 def test_random_programs_on_cuda_equal_one_stream_bitwise(capfd, prog, layouts, rng):
     module, shapes = prog

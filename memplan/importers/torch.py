@@ -230,11 +230,54 @@ def load_exported(path: str):
         f = open_input(path)   # (a FIFO put in its place: no wait)
     except OSError as exc:
         raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
+    held = _HeldErrors()
     try:
-        with logger_off("torch.export"), f:
+        with _held_by(logging.getLogger("torch.export"), held), f:
             return torch.export.load(f)
     except Exception as exc:
-        raise InputFormatError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
+        why = f"{type(exc).__name__}: {first_line(exc)}"
+        if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
+            why = held.last or "no exported program in the archive (a zip file torch.export.save did not write)"
+        raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+class _HeldErrors(logging.Handler):
+    """The last exception a logger logged, as one line (``last``).
+
+    Why: ``torch.export.load`` logs the error that made it give up on an archive (``file in archive is not
+    in a subdirectory``, ``failed locating file archive_format``: a ``torch.save`` checkpoint) and raises
+    "Please check the warnings above", which the importer keeps off stderr; the one line names the cause."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return
+        while exc.__cause__ is not None:   # the innermost cause says what failed ("failed deserializing node
+            exc = exc.__cause__            # Node(...)" wraps "failed to resolve torch.ops.lib.op")
+        text = first_line(exc)
+        if len(text) > 200 and ". " in text[:200]:   # its first sentence: the rest dumps the serialized node
+            text = text[:text.index(". ") + 1]
+        self.last = f"{type(exc).__name__}: {text}"
+        if "failed to resolve" in text:
+            self.last += (" (an op this process does not have, a custom op: load the program in Python after "
+                          "importing the library that registers it, and import it with memplan.from_torch)")
+
+
+@contextlib.contextmanager
+def _held_by(logger: logging.Logger, handler: logging.Handler):
+    """For the block, ``logger``'s records (all levels) go to ``handler`` alone: none reaches stderr."""
+    saved = (logger.disabled, logger.propagate, logger.handlers[:], logger.level)
+    logger.disabled, logger.propagate, logger.handlers[:] = False, False, [handler]
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.disabled, logger.propagate, logger.handlers[:] = saved[0], saved[1], saved[2]
+        logger.setLevel(saved[3])
 
 
 #: non-view ops whose result keeps its input's storage offset, in a storage like the input's (torch's
@@ -433,6 +476,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         return r
 
     graph_nodes = list(ep.graph.nodes)
+    kept = _storages_kept(torch, graph_nodes)
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
         where = f"node {n.name!r} ({_target_name(n.target)})"
@@ -477,6 +521,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         forced: set[str] = set()  # roots this node writes in place where it stands
         getitem_names = {u.args[1]: u.name for u in n.users if u.target is operator.getitem}
         declared = _declared_aliases(torch, n, len(out_vals))
+        probed: list | None = None
         for k, v in enumerate(out_vals):
             if not isinstance(v, torch.Tensor):
                 ids.append(None)
@@ -500,6 +545,14 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                 cand = current.get(declared[k])
                 if cand in in_vals and _aliases_here(
                         torch, op, recs[cand].val if cand in laid else in_vals[cand].meta["val"], v, n):
+                    alias, unshared = cand, True
+            elif alias is None and not kept:
+                # storages not shared, and no schema to say: a composite op that returns its input or a view
+                # of it (eval dropout, einsum "ij->ji", broadcast_tensors) is asked of torch on meta tensors
+                if probed is None:
+                    probed = _probed_aliases(torch, n, len(out_vals), current, recs, laid)
+                cand = current.get(probed[k]) if probed[k] is not None else None
+                if cand in in_vals:
                     alias, unshared = cand, True
             writes = alias is not None and in_vals[alias].name in mutated
             simple = writes and (recs[alias].view_of is None and recs[alias].kind == "intermediate"
@@ -655,17 +708,9 @@ def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dic
     (those in ``laid`` in their corrected layout). A view shares ``alias``'s storage; ``fresh``: an in-place result that
     is a new tensor of the graph, with a storage of its own. ``like``: a tensor whose shape and strides the
     result takes (only its storage offset is torch's). A GraphError where the op fails there."""
-    def meta(a):
-        t = current.get(a.name)
-        val = recs[t].val if isinstance(t, str) and t in laid else a.meta.get("val")
-        if not isinstance(val, torch.Tensor):
-            return val
-        n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
-        return torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
-            tuple(val.shape), tuple(val.stride()), val.storage_offset())
-
     try:
-        args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), meta)
+        args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs),
+                                             lambda a: _meta_arg(torch, a, current, recs, laid))
         res = n.target(*args, **kwargs)
         r = res[k] if isinstance(res, (list, tuple)) else res
         base = recs[alias].val
@@ -687,6 +732,18 @@ def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dic
         raise GraphError(f"{where}: cannot lay out this view of {alias!r} again on meta tensors (an "
                          f"as_strided_scatter result the export lays out otherwise than torch, or a view in a "
                          f"loaded program): {first_line(exc)}") from None
+
+
+def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
+    """FX argument ``a`` as a meta tensor of its layout (the corrected one, for a tensor in ``laid``), in a
+    storage of its own; a non-tensor value as it is."""
+    t = current.get(a.name)
+    val = recs[t].val if isinstance(t, str) and t in laid else a.meta.get("val")
+    if not isinstance(val, torch.Tensor):
+        return val
+    n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
+    return torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
+        tuple(val.shape), tuple(val.stride()), val.storage_offset())
 
 
 def _target_name(target) -> str:
@@ -777,6 +834,70 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
         else:
             out.extend([wildcard] * n_out)
     return (out + [None] * n_out)[:n_out]
+
+
+def _storages_kept(torch, graph_nodes: list) -> bool:
+    """Whether the program's fake tensors share storages as torch's do (an export in memory), judged by its
+    first view op (``view``, ``slice``...: the schema says its result aliases its input); False for a program
+    loaded from ``.pt2`` (each fake tensor has a storage of its own) and for one with no view op.
+
+    Why: only where storages are lost must aliases the schema does not declare be asked of torch
+    (``_probed_aliases``), which costs a meta run of the op; where they are kept, they say it already."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    for n in graph_nodes:
+        if n.op != "call_function" or _op_name(n.target).split(".")[0] in _MAY_ALIAS:
+            continue
+        val = n.meta.get("val")
+        declared = _declared_aliases(torch, n, 1) if isinstance(val, torch.Tensor) else [None]
+        src = next((a for a in n.all_input_nodes if a.name == declared[0]), None)
+        x = src.meta.get("val") if src is not None else None
+        if isinstance(x, torch.Tensor) and x.layout == torch.strided and val.layout == torch.strided:
+            try:
+                return StorageWeakRef(val.untyped_storage()) == StorageWeakRef(x.untyped_storage())
+            except (NotImplementedError, RuntimeError):   # no storage (a batched tensor): the next one
+                continue
+    return False
+
+
+def _probed_aliases(torch, n: Any, n_out: int, current: dict, recs: dict, laid: set) -> list[str | None]:
+    """Per output of FX node ``n``: the FX name of the argument whose memory torch's op returns (the argument
+    itself or a view of it), run on meta tensors of its arguments; None for a new tensor.
+
+    Why: a composite ATen op may return its input, or a view of it, with no alias in its schema (eval
+    ``dropout`` and its kin return their input; ``einsum("ij->ji")`` a permute; ``broadcast_tensors`` and
+    ``meshgrid`` expands; ``type_as`` and ``sum_to_size`` their input where nothing changes). In memory
+    their fake results share storage with the input; loaded from ``.pt2`` they share nothing, and each was
+    imported as a new tensor: planned bytes of its own eager never allocates, and an in-place write through
+    the result (``F.dropout(x, training=False).add_(1)``) never reached ``x``. Only ATen ops with a composite
+    (decomposing) kernel and no alias in their schema are asked: other kernels return what their schema
+    says. A failure on meta tensors (no meta kernel) leaves the result new, as before."""
+    none: list[str | None] = [None] * n_out
+    schema = getattr(n.target, "_schema", None)
+    if schema is None or not schema.name.startswith("aten::") or any(r.alias_info is not None
+                                                                       for r in schema.returns):
+        return none
+    full = schema.name + (f".{schema.overload_name}" if schema.overload_name else "")
+    if not torch._C._dispatch_has_kernel_for_dispatch_key(full, "CompositeImplicitAutograd"):
+        return none
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    owners: dict = {}
+
+    def meta(a):
+        t = _meta_arg(torch, a, current, recs, laid)
+        if isinstance(t, torch.Tensor):
+            owners.setdefault(StorageWeakRef(t.untyped_storage()), a.name)
+        return t
+
+    try:
+        args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), meta)
+        res = n.target(*args, **kwargs)
+        res = list(res) if isinstance(res, (list, tuple)) else [res]
+        return [owners.get(StorageWeakRef(r.untyped_storage())) if isinstance(r, torch.Tensor)
+                and r.layout == torch.strided else None for r in res[:n_out]] + none[len(res):]
+    except Exception:
+        return none
 
 
 def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:

@@ -22,6 +22,7 @@ ATen launch stands, as long as it writes the same views.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,9 @@ class Target:
     #: the ones a copy-family op reads from another device (source tensor id -> copy, ``_constant_on_device``)
     constants: list = field(default_factory=list)
     moved: dict = field(default_factory=dict)
+    #: (out= overload, argument layouts) -> whether its kernel writes its results' bytes alone
+    #: (``_out_stays_in_its_bytes``)
+    out_probes: dict = field(default_factory=dict)
 
     def reads_adopted(self, env: Mapping[str, Any]) -> bool:
         """Whether a node with argument names ``env`` reads a tensor laid out as torch lays it."""
@@ -817,11 +821,88 @@ def autogen_outs(torch) -> frozenset[str]:
     return frozenset(names)
 
 
+def _overload(op) -> str:
+    """``name.overload`` as native_functions.yaml spells an op (``mse_loss.out``; ``default``: the name alone)."""
+    return op._schema.name.removeprefix("aten::") + (f".{op._overloadname}" if op._overloadname != "default" else "")
+
+
+def _out_stays_in_its_bytes(torch, op, out_op, out_names, args, kwargs, out_views, ctx: Target) -> bool:
+    """Whether ``out_op`` (the out= overload of functional ``op``) writes nothing but its results' elements,
+    as the executor's plan assumes.
+
+    Why: a hand-written out= kernel may use its result as scratch of another size. The reduced losses
+    (``mse_loss``, ``huber_loss``, ``smooth_l1_loss``, ``soft_margin_loss`` with ``reduction`` mean or sum,
+    torch 2.14 CPU) resize their 0-d result to the input's shape, write the elementwise loss there, reduce,
+    and resize it back: on an arena view, the input's size in bytes past the 4-byte slot, over whatever the
+    plan put there (silently wrong results), or, near the arena's end, a grown storage the executor refused
+    at the call. ``structured`` in native_functions.yaml does not rule it out (``mse_loss.out`` is).
+
+    Only a kernel with an argument of more elements than its largest result can need more room than its
+    results (scratch of an input's shape); such a one runs once here on zero-filled stand-ins of its arena
+    arguments (weights as they are), each result in a storage of exactly its bytes. A storage that grew or moved says the kernel wrote past them, and the
+    op runs functionally, its result copied in (counted). Once per overload and layout of arguments and
+    results; never autogen'd overloads (functional + copy: the result sized once), ops that draw random
+    numbers or are not ATen's own (as the layout probe), nor where the stand-ins make the kernel fail (no
+    verdict: the out= form, as before)."""
+    name = _overload(out_op)
+    if name in ctx.autogen or not _probe_allowed(torch, op):
+        return True
+    leaves = torch.utils._pytree.tree_leaves((args, kwargs))
+    most = max((v.numel() for v in out_views), default=0)
+    if not any(isinstance(x, torch.Tensor) and x.numel() > most for x in leaves):
+        return True
+
+    def layout(x):   # (no storage offset: the stand-ins have none, and a model's layers differ in theirs alone)
+        if isinstance(x, torch.Tensor):
+            return ("T", tuple(x.shape), tuple(x.stride()), x.dtype, x.device.type)
+        return repr(x)
+
+    key = (name, tuple(layout(x) for x in leaves), tuple(layout(v) for v in out_views))
+    if key in ctx.out_probes:
+        return ctx.out_probes[key]
+
+    arena = {v.untyped_storage().data_ptr() for v in out_views}
+
+    def stand_in(a):   # arena values (garbage now: indices could fault) as zeros; the module's weights (an
+        # embedding table: not copied) as they are, as the kernel only reads its arguments
+        if not isinstance(a, torch.Tensor) or a.untyped_storage().data_ptr() not in arena:
+            return a
+        return torch.empty_strided(tuple(a.shape), tuple(a.stride()), dtype=a.dtype, device=a.device).zero_()
+
+    def own_storage(v):   # exactly the bytes of v's elements, from offset 0
+        span = 1 + sum((n - 1) * st for n, st in zip(v.shape, v.stride())) if v.numel() else 0
+        return torch.zeros(span, dtype=v.dtype, device=v.device).as_strided(tuple(v.shape), tuple(v.stride()), 0)
+
+    verdict = True
+    try:
+        sa, sk = torch.utils._pytree.tree_map(stand_in, (args, kwargs))
+        outs = [own_storage(v) for v in out_views]
+        before = [(o.untyped_storage().data_ptr(), o.untyped_storage().nbytes()) for o in outs]
+        call = _out_call(torch, op, out_op, out_names, sa, sk, outs)
+        if call is not None:
+            with torch.no_grad(), _resize_warnings_off(torch):
+                call()
+            verdict = before == [(o.untyped_storage().data_ptr(), o.untyped_storage().nbytes()) for o in outs]
+    except Exception:   # no verdict: the out= form, as before
+        verdict = True
+    ctx.out_probes[key] = verdict
+    return verdict
+
+
+@contextlib.contextmanager
+def _resize_warnings_off(torch):
+    """torch's "An output with one or more elements was resized" warning, off for a probe that expects it (a
+    call's own warning still reaches the caller)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _hidden_copies(out_op, autogen: frozenset[str]) -> int:
     """Result copies inside an out= overload that torch implements as functional + copy."""
-    name = out_op._schema.name.removeprefix("aten::") + (
-        f".{out_op._overloadname}" if out_op._overloadname != "default" else "")
-    return len(out_op._schema.returns) if name in autogen else 0
+    return len(out_op._schema.returns) if _overload(out_op) in autogen else 0
 
 
 def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_vals: int, ctx: Target,
@@ -854,7 +935,8 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
-            if call is not None:
+            if call is not None and _out_stays_in_its_bytes(torch, target, out_op, names, args, kwargs, out_views,
+                                                            ctx):
                 return Launch(node, name, "out", call, _hidden_copies(out_op, ctx.autogen))
     if not callable(op):
         raise AtenExecutorError("is not callable", node, name)
