@@ -289,7 +289,9 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
         limit = found.makespan_us if found is not None else float("inf")
         faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
         found = next((r for r in faster if fits(r.schedule)), found)
-        found = found or next((r for r in last if fits(r.schedule)), None)
+        # the last resorts are planned in full: a refusal quotes both arenas, a low-memory order's report the
+        # serial one, so ``fits`` stopping at the budget would only make them be planned twice
+        found = found or next((r for r in last if planned(r.schedule).arena_bytes <= memory_budget), None)
         if found is None:
             serial, *low = last
             what = "even the serial plan" if cands.optimized is not None else "the serial plan"
