@@ -24,7 +24,7 @@ from .lifetimes import buffer_problem, compute_lifetimes
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status
 from .schedule import Schedule, build_happens_before, serial_schedule
-from .solvers import EXACT, SolveOptions, check_options, solve
+from .solvers import EXACT, SolveOptions, check_options, heuristics_over, solve
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
@@ -146,7 +146,10 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     schedule these are) every device gets its own problem and arena. ``phases``, if given, receives
     the seconds of each step (for ``memplan bench scale``). ``over`` (one device): None, unsolved, when the
     problem's proven lower bound is above it: no plan of this schedule fits a memory budget of ``over``
-    bytes (every solution is checked to be at least that bound), so the budget's search need not solve it."""
+    bytes (every solution is checked to be at least that bound), so the budget's search need not solve it;
+    None too when ``solver`` runs heuristics only and each of them, stopped at its first buffer past ``over``
+    bytes, would end over it (``solvers.heuristics_over``): the plan it would return does not fit either. So
+    a plan is made only for a schedule that fits (the same plan as without ``over``)."""
     t0 = time.perf_counter() if t0 is None else t0
     clock = _Phases(phases)
     hb = build_happens_before(graph, schedule)
@@ -166,7 +169,8 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         problem = buffer_problem(graph, hb, lt, **kw)
         clock.lap("problem")
-        if over is not None and split is None and int(problem.lower_bound or 0) > over:
+        if over is not None and split is None and (int(problem.lower_bound or 0) > over
+                                                   or heuristics_over(problem, solver, options, over)):
             return None
         parts.append((problem, solve(problem, solver, options)))
         if bounds is not None:
@@ -265,7 +269,10 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     def fits(s: Schedule) -> bool:
         """Whether ``s``'s plan fits the memory budget. A schedule whose proven lower bound is over it is not
         solved (``over``): a budget no candidate meets solved every one of them (21 solves of a 2,000-output
-        fan whose bound alone is over the budget, 30 s, for the one serial arena the refusal quotes)."""
+        fan whose bound alone is over the budget, 30 s, for the one serial arena the refusal quotes). Nor is
+        one whose heuristics pass the budget (``heuristics_over``): planning 24 give-backs in full that did
+        not fit was most of a budgeted 50,000-node plan. ``planned`` solves such a schedule in full if its
+        plan is needed after all (the refusal's serial arena)."""
         key = (s.order, s.streams, s.events)
         if key not in plans:
             plans[key] = solve_schedule(graph, s, solver, options, t0=t0, over=memory_budget)
@@ -282,7 +289,9 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
         limit = found.makespan_us if found is not None else float("inf")
         faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
         found = next((r for r in faster if fits(r.schedule)), found)
-        found = found or next((r for r in last if fits(r.schedule)), None)
+        # the last resorts are planned in full: a refusal quotes both arenas, a low-memory order's report the
+        # serial one, so ``fits`` stopping at the budget would only make them be planned twice
+        found = found or next((r for r in last if planned(r.schedule).arena_bytes <= memory_budget), None)
         if found is None:
             serial, *low = last
             what = "even the serial plan" if cands.optimized is not None else "the serial plan"

@@ -13,8 +13,10 @@ from dataclasses import replace
 from ..errors import SolverError, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status
+from .auto import HEURISTICS
 from .check import check_solution
 from .options import Objective, SearchParams, SolveOptions
+from .placement import ArenaOver
 
 Solver = Callable[[BufferProblem, SolveOptions], Solution]
 
@@ -67,5 +69,32 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
     return sol
 
 
+def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, over: int) -> bool | None:
+    """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
+    True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
+    which keeps the smaller of greedy's and size's arenas), None for any other (an exact solver may still fit).
+
+    Why: a memory budget plans candidate schedules until one fits, and only the one that fits is kept. Each
+    heuristic runs with ``over`` (``placement.CappedOffsets``) and stops at the first buffer it places past it,
+    usually early: a candidate that does not fit costs a fraction of its solve. Nothing is returned to keep;
+    the schedule that fits is solved in full, as before, so the plan is the same."""
+    check_options(options)
+    if not isinstance(solver, str):   # (``solve`` names what it is instead)
+        return None
+    if solver == "auto" and options.time_limit is None:
+        names: tuple[str, ...] = HEURISTICS
+    elif solver in ("greedy", "size"):
+        names = (solver,)
+    else:
+        return None
+    for name in names:
+        try:
+            get_solver(name)(problem, options, over=over)
+        except ArenaOver:
+            continue
+        return False
+    return True
+
+
 __all__ = ["EXACT", "Objective", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
-           "check_options", "check_solution", "get_solver", "solve"]
+           "check_options", "check_solution", "get_solver", "heuristics_over", "solve"]

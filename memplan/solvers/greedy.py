@@ -24,7 +24,7 @@ import numpy as np
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import Occupancy, Without, best_fit, fits_at
+from .placement import ArenaOver, CappedOffsets, Occupancy, Without, best_fit, fits_at
 
 #: interval problems with more overlapping pairs than this per buffer keep an ``Occupancy``
 DENSE_OVERLAPS = 16
@@ -39,10 +39,12 @@ SEEN_WORK = 4
 
 
 @paused
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, over: int | None = None) -> Solution:
+    """``over``: raise ``placement.ArenaOver`` once the arena is known to exceed that many bytes (for
+    ``solvers.heuristics_over``: the same placements, stopped at the first buffer that ends past it)."""
     n = len(problem)
     sizes = problem.sizes.tolist()
-    offsets = [0] * n
+    offsets = [0] * n if over is None else CappedOffsets(n, sizes, over)
     inplace_of = {out: inp for out, inp in problem.inplace}
     order = problem.sweep_order().tolist()
     if problem.order is None:
@@ -53,12 +55,18 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         sparse = _sparse_stream_times(problem) if dense else None
         if sparse is None:
             _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
-        elif not _sweep_seen(problem, sparse, order, sizes, offsets, inplace_of,
-                             SEEN_WORK * n * max(problem.order.first.shape[1], 1)):
-            offsets[:] = [0] * n  # too many buffers seen and still live: the sweep stream by stream
-            _sweep_streams(problem, _stream_times(problem), order, sizes, offsets, inplace_of)
+        else:   # (a plain list: this sweep may give up and start over, its partial offsets prove nothing)
+            seen_offsets = [0] * n
+            if _sweep_seen(problem, sparse, order, sizes, seen_offsets, inplace_of,
+                           SEEN_WORK * n * max(problem.order.first.shape[1], 1)):
+                offsets[:] = seen_offsets
+            else:   # too many buffers seen and still live: the sweep stream by stream
+                _sweep_streams(problem, _stream_times(problem), order, sizes, offsets, inplace_of)
     off = np.asarray(offsets, dtype=np.int64)
-    return Solution(off, arena_of(problem, off), "greedy", Status.HEURISTIC, int(problem.lower_bound or 0))
+    arena = arena_of(problem, off)
+    if over is not None and arena > over:
+        raise ArenaOver(-1)
+    return Solution(off, arena, "greedy", Status.HEURISTIC, int(problem.lower_bound or 0))
 
 
 def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],

@@ -8,6 +8,31 @@ from collections.abc import Sequence
 from ..problem import align_up
 
 
+class ArenaOver(Exception):
+    """A heuristic given ``over`` stopped early: a buffer it placed ends past ``over`` bytes, so its finished
+    arena would be over them too (``CappedOffsets``). Control flow between a heuristic and
+    ``solvers.heuristics_over``, never a user's error."""
+
+
+class CappedOffsets(list):
+    """A heuristic's offset list that raises ``ArenaOver`` as soon as a buffer is placed past ``over`` bytes.
+
+    Why: a memory budget plans candidate schedules until one fits, and most of them do not. The heuristics
+    place every buffer once and never move it, so the arena (the highest end placed) only grows: the first
+    buffer to end past the budget proves the finished plan over it, usually a few hundred buffers into tens of
+    thousands. Writing through this list is the only change to a sweep, so its placements stay the same.
+    A sweep that may start over (``greedy._sweep_seen``) gets a plain list instead."""
+
+    def __init__(self, n: int, sizes: list[int], over: int) -> None:
+        super().__init__([0] * n)
+        self.sizes, self.over = sizes, over
+
+    def __setitem__(self, i, value) -> None:   # (slices too: ``offsets[:] = ...`` resets a sweep)
+        if isinstance(i, int) and value + self.sizes[i] > self.over:
+            raise ArenaOver(i)
+        super().__setitem__(i, value)
+
+
 def gaps(blocks: list[tuple[int, int]], alignment: int) -> list[tuple[int, int]]:
     """Free aligned ``(start, end)`` gaps between ``(start, end)`` blocks; the last is open (end -1)."""
     blocks.sort()

@@ -16,7 +16,7 @@ import numpy as np
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import WindowFit, first_fit
+from .placement import ArenaOver, CappedOffsets, WindowFit, first_fit
 
 #: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
 DENSE_OVERLAPS = 64
@@ -45,10 +45,12 @@ def dense_route(problem: BufferProblem) -> str:
 
 
 @paused
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, over: int | None = None) -> Solution:
+    """``over``: raise ``placement.ArenaOver`` once the arena is known to exceed that many bytes (for
+    ``solvers.heuristics_over``: the same placements, stopped at the first buffer that ends past it)."""
     n = len(problem)
     sizes = problem.sizes.tolist()
-    offsets = [0] * n
+    offsets = [0] * n if over is None else CappedOffsets(n, sizes, over)
     order = np.lexsort((np.arange(n), problem.lower, -problem.sizes)).tolist()
     if dense_route(problem) != "pairs":
         _place_windows(problem, order, sizes, offsets)
@@ -65,7 +67,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
             offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
             placed[i] = True
     off = np.asarray(offsets, dtype=np.int64)
-    return Solution(off, arena_of(problem, off), "size", Status.HEURISTIC, int(problem.lower_bound or 0))
+    arena = arena_of(problem, off)
+    if over is not None and arena > over:
+        raise ArenaOver(-1)
+    return Solution(off, arena, "size", Status.HEURISTIC, int(problem.lower_bound or 0))
 
 
 def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int]) -> None:
