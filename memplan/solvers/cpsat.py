@@ -29,6 +29,7 @@ result is never worse than the best heuristic, and ``info`` carries the proven `
 
 from __future__ import annotations
 
+import contextvars
 import math
 import signal
 import threading
@@ -340,7 +341,8 @@ def _run(solver, model, callback) -> tuple[int, bool]:
     records it for the duration of the solve, then Python's handler is put back; a second Ctrl-C raises
     KeyboardInterrupt at once (the solve then ends in the background, within its limits). A caller's own SIGINT
     handler is left alone. What the solve raises (a progress callback's exception) is raised here, as itself.
-    Only the thread differs: the work, and so the result, is the same."""
+    Only the thread differs: the work, and so the result, is the same; the worker runs in a copy of the caller's
+    ``contextvars`` context, so a progress callback reading a ContextVar the caller set sees its value."""
     box: dict = {}
     done = threading.Event()
     stops: list[int] = []
@@ -363,7 +365,9 @@ def _run(solver, model, callback) -> tuple[int, bool]:
            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     previous = signal.signal(signal.SIGINT, on_sigint) if own else None
     try:
-        threading.Thread(target=work, name="memplan-cpsat", daemon=True).start()
+        # in a copy of the caller's context: the progress callback runs in the worker thread, and CP-SAT (one
+        # worker) called it in the caller's thread before, where it read the caller's ContextVars
+        threading.Thread(target=contextvars.copy_context().run, args=(work,), name="memplan-cpsat", daemon=True).start()
         while not done.wait(0.1):
             if stops:   # (again each turn: a stop asked before the solve began is not kept)
                 solver.stop_search()
