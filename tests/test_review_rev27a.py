@@ -2,7 +2,8 @@
 
 - CP-SAT now solves in a worker thread (``cpsat._run``, for its Ctrl-C handling), so the progress callback runs
   there: before, with one worker, CP-SAT called it in the caller's thread, where it saw the caller's ContextVars.
-  The worker now runs in a copy of the caller's context.
+  The worker now runs in a copy of the caller's context. A solve left by a second Ctrl-C is stopped even when
+  both came before its search began.
 - ``heuristics_over`` skipping candidates under a memory budget must change no plan and no refusal: checked
   against full planning (the shortcut turned off) on random graphs, stream counts and budgets.
 """
@@ -11,6 +12,10 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +28,7 @@ from memplan.errors import BudgetError
 from memplan.solvers import SolveOptions, solve
 
 plan_module = importlib.import_module("memplan.plan")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CALLER = contextvars.ContextVar("rev27a_caller", default="unset")
 
@@ -57,3 +63,36 @@ def test_a_budget_gives_the_plan_or_refusal_of_full_planning(graph, streams, sol
         mp.setattr(plan_module, "heuristics_over", lambda *a: None)
         full = _plan_or_refusal(graph, **kw)
     assert fast == full
+
+
+def test_a_solve_left_by_a_second_ctrl_c_before_its_search_began_still_stops():
+    """A second Ctrl-C makes ``cpsat._run`` stop waiting (the plan comes back "interrupted") while the solve ends in
+    the background. Both Ctrl-Cs before CP-SAT's search began (a large model still loading): the stop was asked
+    of a solve not yet started, which CP-SAT does not keep, and nobody asked again, so the abandoned solve ran its
+    whole wall-clock limit on the caller's cores. (A subprocess: real SIGINTs.)"""
+    code = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        sys.path.insert(0, "tests")
+        from problems import random_intervals
+        from ortools.sat.python import cp_model
+        from memplan.solvers import SolveOptions, solve
+        real = cp_model.CpSolver.solve
+        def slow(self, *a, **k):   # a model that takes a while to load: both Ctrl-Cs come before the search
+            time.sleep(0.6)
+            return real(self, *a, **k)
+        cp_model.CpSolver.solve = slow
+        def kicks():
+            time.sleep(0.2); os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1); os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=kicks, daemon=True).start()
+        sol = solve(random_intervals(seed=3, n=400), "cpsat", SolveOptions(time_limit=30))
+        print("interrupted", sol.info.get("interrupted"), flush=True)
+        deadline = time.time() + 4
+        while time.time() < deadline and any(t.name == "memplan-cpsat" for t in threading.enumerate()):
+            time.sleep(0.05)
+        print("still solving", any(t.name == "memplan-cpsat" for t in threading.enumerate()), flush=True)
+    """)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
+    assert r.stdout.split("\n")[:2] == ["interrupted True", "still solving False"], r.stdout

@@ -332,6 +332,14 @@ def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float,
     return "wall_clock"
 
 
+def _stop_until(solver, done: threading.Event) -> None:
+    """``solver.stop_search()`` now and every 0.1 s until ``done`` is set: what ``_run`` does while it waits, for
+    a solve it no longer waits for."""
+    solver.stop_search()
+    while not done.wait(0.1):
+        solver.stop_search()
+
+
 def _run(solver, model, callback) -> tuple[int, bool]:
     """(status, whether a Ctrl-C stopped it) of ``solver.solve(model, callback)``, run in a worker thread while this
     one waits. Why: CP-SAT's own Ctrl-C handler (``catch_sigint_signal``) stopped the search but left no trace of it
@@ -339,7 +347,7 @@ def _run(solver, model, callback) -> tuple[int, bool]:
     solve ended it reset SIGINT to SIG_DFL, so any later Ctrl-C in the process killed it (no KeyboardInterrupt, no
     best plan kept). Here, in the main thread, a SIGINT handler of memplan's stops the search (``stop_search``) and
     records it for the duration of the solve, then Python's handler is put back; a second Ctrl-C raises
-    KeyboardInterrupt at once (the solve then ends in the background, within its limits). A caller's own SIGINT
+    KeyboardInterrupt at once (the solve then ends in the background: ``_stop_until`` stops it). A caller's own SIGINT
     handler is left alone. What the solve raises (a progress callback's exception) is raised here, as itself.
     Only the thread differs: the work, and so the result, is the same; the worker runs in a copy of the caller's
     ``contextvars`` context, so a progress callback reading a ContextVar the caller set sees its value."""
@@ -374,6 +382,10 @@ def _run(solver, model, callback) -> tuple[int, bool]:
     finally:
         if own:
             signal.signal(signal.SIGINT, previous)
+        if not done.is_set():
+            # left by a second Ctrl-C (or another exception): the solve goes on in the background, and a stop asked
+            # before it began is lost, so it is asked again until it ends (it ran out its whole wall-clock limit)
+            threading.Thread(target=_stop_until, args=(solver, done), name="memplan-cpsat-stop", daemon=True).start()
     if "error" in box:
         raise box["error"]
     return box["status"], bool(stops)
