@@ -1456,16 +1456,59 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
     return {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
 
 
+def _gather_block_quantized(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GatherBlockQuantized: ``data`` gathered along ``gather_axis`` by ``indices``, in the scales' type. Data of
+    type uint8 packs ``8 // bits`` values per byte along its last axis, which the output has unpacked (a 4-bit
+    ``[V, K / 2]`` table gives ``[..., K]``); onnxruntime takes uint8 data only with ``gather_axis`` 0 and
+    ``quantize_axis`` its last. onnxruntime's inference sized it as a Gather of the packed bytes along ``axis``
+    (an attribute the op does not have): half the bytes its kernel writes for 4 bits, and the wrong axis."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    data, idx = get(0), get(1)
+    if data is None or idx is None or not data or len(elems) < 3 or not elems[2]:
+        return {}
+    rank = len(data)
+    gax, qax = attrs.get("gather_axis", 0), attrs.get("quantize_axis", 1)
+    gax, qax = (gax + rank if gax < 0 else gax), (qax + rank if qax < 0 else qax)
+    if not 0 <= gax < rank or not 0 <= qax < rank or gax == qax:
+        return {}
+    dims = list(data)
+    if elems[0] == 2:   # uint8: packed
+        bits = attrs.get("bits", 4)
+        if gax != 0 or qax != rank - 1 or not isinstance(bits, int) or bits not in (2, 4, 8):
+            return {}
+        dims[-1] *= 8 // bits
+    return {0: (elems[2], tuple(dims[:gax]) + tuple(idx) + tuple(dims[gax + 1:]))}
+
+
+def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """UnfoldTensor: the windows of ``size`` every ``step`` along axis ``dim`` (default -1, the last): that axis
+    becomes the count of windows, ``(d - size) // step + 1``, and a last axis of ``size`` is added. onnxruntime's
+    inference counted a negative ``dim`` other than -1 from the end of the output (one axis more): ``dim=-3``
+    of ``[3, 5, 4]`` was planned ``[3, 5, 1, 2]``, 192 bytes where the kernel writes ``[2, 5, 4, 2]``, 320."""
+    x = shapes[0] if shapes else None
+    size, step, dim = attrs.get("size"), attrs.get("step", 1), attrs.get("dim", -1)
+    if not x or not all(isinstance(a, int) for a in (size, step, dim)):
+        return {}
+    dim = dim + len(x) if dim < 0 else dim
+    if not 0 <= dim < len(x) or size <= 0 or step <= 0 or size > x[dim]:
+        return {}
+    dims = list(x)
+    dims[dim] = (x[dim] - size) // step + 1
+    return {0: (elems[0], tuple(dims) + (size,))}
+
+
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
 #: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py): op -> rule(attributes,
 #: static input shapes (None: absent or not static), input elem types, value(i) of a constant scalar input)
 #: -> {output index: (elem, dims) or (elem, dims, other dims a declaration may have)}
 ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
              "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
-             "GroupQueryAttention": _group_query_attention}
+             "GroupQueryAttention": _group_query_attention, "GatherBlockQuantized": _gather_block_quantized,
+             "UnfoldTensor": _unfold_tensor}
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
-ORT_WRONG = {"MultiHeadAttention": (0, 1, 2), "GroupQueryAttention": (1, 2)}
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
+             "UnfoldTensor": (0,)}
 
 
 def _ort_hooks(onnx, inst, also: dict) -> dict:
