@@ -89,3 +89,17 @@ def test_unfold_tensor_onnxruntime_refuses_is_refused():
     m = _model(helper.make_node("UnfoldTensor", ["x"], ["y"], domain=MS, dim=-2, size=6), [V("x", T.FLOAT, [3, 5, 4])])
     with pytest.raises(GraphError, match=r"value 'y' has no shape: com.microsoft:UnfoldTensor"):
         import_onnx(m)
+
+
+def test_a_declaration_larger_than_onnxruntime_writes_is_refused_for_what_it_is():
+    """A value of onnxruntime's op declared larger than its kernel writes: refused (what follows would be sized by
+    that shape), and the message no longer says the plan would be too small to hold it."""
+    node = helper.make_node("Gelu", ["x"], ["y"], name="gelu", domain=MS)
+    m = _model(node, [V("x", T.FLOAT, [2, 3])])
+    m.graph.value_info.append(V("y", T.FLOAT, [2, 6]))
+    with pytest.raises(GraphError, match=r"node 'gelu' \(com.microsoft:Gelu\): value 'y' is declared float \[2, 6\], "
+                                         r"but onnxruntime's shape inference makes it float \[2, 3\]: larger than"):
+        import_onnx(m)
+    m.graph.value_info[0].CopyFrom(V("y", T.FLOAT, [2, 2]))
+    with pytest.raises(GraphError, match=r"would not hold what onnxruntime writes"):
+        import_onnx(m)

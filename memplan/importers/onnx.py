@@ -1608,9 +1608,17 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
                     shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
                     by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
                           if n.op_type in ORT_RULES else "onnxruntime's shape inference")
+                    # (a declaration at least as large would hold it, but the nodes after it would be sized by a
+                    # shape that never occurs: refused as well, and said so)
+                    larger = (kind == "tensor_type" and have is not None and None not in have
+                              and (tt.elem_type or elem) in _BITS and elem in _BITS
+                              and _nbytes(_BITS[tt.elem_type or elem], have) >= _nbytes(_BITS[elem], dims))
+                    why = ("larger than onnxruntime writes, what follows it would be sized by a shape that never occurs"
+                           if larger else
+                           "a plan of the declared size would not hold what onnxruntime writes")
                     raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {shown}, but {by} "
-                                     f"makes it {_show_type(elem, list(dims))}: a plan of the declared size would not "
-                                     "hold what onnxruntime writes; correct or remove the declaration")
+                                     f"makes it {_show_type(elem, list(dims))}: {why}; correct or remove the "
+                                     "declaration")
             tp = onnx.helper.make_tensor_type_proto(elem, list(dims))
             if o in declared:
                 for vi in declared[o]:
