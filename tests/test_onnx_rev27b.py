@@ -103,3 +103,17 @@ def test_a_declaration_larger_than_onnxruntime_writes_is_refused_for_what_it_is(
     m.graph.value_info[0].CopyFrom(V("y", T.FLOAT, [2, 2]))
     with pytest.raises(GraphError, match=r"would not hold what onnxruntime writes"):
         import_onnx(m)
+
+
+def test_an_onnxruntime_op_after_a_shape_only_memplans_folding_finds_is_sized():
+    """Gelu of a Reshape whose target is Sqrt of the input's shape: onnx's inference and onnxruntime's leave it
+    unknown, memplan's folding finds [2, 2, 64]; onnxruntime's inference is run again after the fold (it was run
+    once, before, and the Gelu refused as unsized)."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"], end=2), helper.make_node("Cast", ["s"], ["sf"], to=T.FLOAT),
+             helper.make_node("Sqrt", ["sf"], ["sq"]), helper.make_node("Cast", ["sq"], ["si"], to=T.INT64),
+             helper.make_node("Concat", ["si", "c"], ["tgt"], axis=0), helper.make_node("Reshape", ["x", "tgt"], ["r"]),
+             helper.make_node("Gelu", ["r"], ["y"], domain=MS)]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [4, 4, 16])], [V("y", T.FLOAT, None)],
+                          initializer=[numpy_helper.from_array(np.array([64], np.int64), "c")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)], ir_version=8)
+    assert import_onnx(m).tensor("y").size == 1024 == _written(m, {"x": np.ones((4, 4, 16), np.float32)})

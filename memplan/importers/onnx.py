@@ -1035,8 +1035,17 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for _ in range(MAX_FOLD_ROUNDS):
         if _all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes):
             break
+        if ort and _ort_outputs_unsized(onnx, m2, inferred):
+            # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
+            _size_ort_ops(onnx, m2, source, data_dependent)
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _ort_outputs_unsized(onnx, m2, inferred) -> bool:
+    """Whether some output of onnxruntime's own ops in ``m2`` has no static shape in ``inferred``."""
+    static = _static_shapes(inferred)
+    return any(o and o not in static for n in m2.graph.node if _is_ort_op(onnx, n) for o in n.output)
 
 
 def _typed_by_initializers(onnx, g, source: str) -> list:
