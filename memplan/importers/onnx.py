@@ -1035,8 +1035,17 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for _ in range(MAX_FOLD_ROUNDS):
         if _all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes):
             break
+        if ort and _ort_outputs_unsized(onnx, m2, inferred):
+            # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
+            _size_ort_ops(onnx, m2, source, data_dependent)
         inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _ort_outputs_unsized(onnx, m2, inferred) -> bool:
+    """Whether some output of onnxruntime's own ops in ``m2`` has no static shape in ``inferred``."""
+    static = _static_shapes(inferred)
+    return any(o and o not in static for n in m2.graph.node if _is_ort_op(onnx, n) for o in n.output)
 
 
 def _typed_by_initializers(onnx, g, source: str) -> list:
@@ -1456,16 +1465,59 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
     return {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
 
 
+def _gather_block_quantized(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GatherBlockQuantized: ``data`` gathered along ``gather_axis`` by ``indices``, in the scales' type. Data of
+    type uint8 packs ``8 // bits`` values per byte along its last axis, which the output has unpacked (a 4-bit
+    ``[V, K / 2]`` table gives ``[..., K]``); onnxruntime takes uint8 data only with ``gather_axis`` 0 and
+    ``quantize_axis`` its last. onnxruntime's inference sized it as a Gather of the packed bytes along ``axis``
+    (an attribute the op does not have): half the bytes its kernel writes for 4 bits, and the wrong axis."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    data, idx = get(0), get(1)
+    if data is None or idx is None or not data or len(elems) < 3 or not elems[2]:
+        return {}
+    rank = len(data)
+    gax, qax = attrs.get("gather_axis", 0), attrs.get("quantize_axis", 1)
+    gax, qax = (gax + rank if gax < 0 else gax), (qax + rank if qax < 0 else qax)
+    if not 0 <= gax < rank or not 0 <= qax < rank or gax == qax:
+        return {}
+    dims = list(data)
+    if elems[0] == 2:   # uint8: packed
+        bits = attrs.get("bits", 4)
+        if gax != 0 or qax != rank - 1 or not isinstance(bits, int) or bits not in (2, 4, 8):
+            return {}
+        dims[-1] *= 8 // bits
+    return {0: (elems[2], tuple(dims[:gax]) + tuple(idx) + tuple(dims[gax + 1:]))}
+
+
+def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """UnfoldTensor: the windows of ``size`` every ``step`` along axis ``dim`` (default -1, the last): that axis
+    becomes the count of windows, ``(d - size) // step + 1``, and a last axis of ``size`` is added. onnxruntime's
+    inference counted a negative ``dim`` other than -1 from the end of the output (one axis more): ``dim=-3``
+    of ``[3, 5, 4]`` was planned ``[3, 5, 1, 2]``, 192 bytes where the kernel writes ``[2, 5, 4, 2]``, 320."""
+    x = shapes[0] if shapes else None
+    size, step, dim = attrs.get("size"), attrs.get("step", 1), attrs.get("dim", -1)
+    if not x or not all(isinstance(a, int) for a in (size, step, dim)):
+        return {}
+    dim = dim + len(x) if dim < 0 else dim
+    if not 0 <= dim < len(x) or size <= 0 or step <= 0 or size > x[dim]:
+        return {}
+    dims = list(x)
+    dims[dim] = (x[dim] - size) // step + 1
+    return {0: (elems[0], tuple(dims) + (size,))}
+
+
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
 #: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py): op -> rule(attributes,
 #: static input shapes (None: absent or not static), input elem types, value(i) of a constant scalar input)
 #: -> {output index: (elem, dims) or (elem, dims, other dims a declaration may have)}
 ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
              "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
-             "GroupQueryAttention": _group_query_attention}
+             "GroupQueryAttention": _group_query_attention, "GatherBlockQuantized": _gather_block_quantized,
+             "UnfoldTensor": _unfold_tensor}
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
-ORT_WRONG = {"MultiHeadAttention": (0, 1, 2), "GroupQueryAttention": (1, 2)}
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
+             "UnfoldTensor": (0,)}
 
 
 def _ort_hooks(onnx, inst, also: dict) -> dict:
@@ -1565,9 +1617,17 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
                     shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
                     by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
                           if n.op_type in ORT_RULES else "onnxruntime's shape inference")
+                    # (a declaration at least as large would hold it, but the nodes after it would be sized by a
+                    # shape that never occurs: refused as well, and said so)
+                    larger = (kind == "tensor_type" and have is not None and None not in have
+                              and (tt.elem_type or elem) in _BITS and elem in _BITS
+                              and _nbytes(_BITS[tt.elem_type or elem], have) >= _nbytes(_BITS[elem], dims))
+                    why = ("larger than onnxruntime writes, what follows it would be sized by a shape that never occurs"
+                           if larger else
+                           "a plan of the declared size would not hold what onnxruntime writes")
                     raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {shown}, but {by} "
-                                     f"makes it {_show_type(elem, list(dims))}: a plan of the declared size would not "
-                                     "hold what onnxruntime writes; correct or remove the declaration")
+                                     f"makes it {_show_type(elem, list(dims))}: {why}; correct or remove the "
+                                     "declaration")
             tp = onnx.helper.make_tensor_type_proto(elem, list(dims))
             if o in declared:
                 for vi in declared[o]:
