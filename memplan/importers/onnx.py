@@ -386,6 +386,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 containers[o] = _container_bytes(n, where, o, shapes[o][1], [tensors[tindex[v]].size for v in ins],
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
+        _check_ml_node(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
@@ -428,6 +429,45 @@ def _check_slice1(n, where: str, shapes: dict) -> None:
     if inferred is not None and all(isinstance(d, int) for d in inferred) and tuple(inferred) != found[n.output[0]][0]:
         raise GraphError(f"{where}: value {n.output[0]!r} is inferred {list(inferred)}, but a slice {attrs} of "
                          f"{list(shape)} is {list(found[n.output[0]][0])}")
+
+
+#: ``ai.onnx.ml`` ops onnxruntime runs only on inputs of some ranks: op -> (lowest, highest or None), why
+_ML_RANKS = {"Normalizer": (1, 2, "[C] or [N, C]"), "LinearRegressor": (1, 2, "[C] or [N, C]"),
+             "Scaler": (1, None, "at least one dimension"), "Imputer": (1, None, "at least one dimension")}
+
+
+def _check_ml_node(n, where: str, shapes: dict) -> None:
+    """An ``ai.onnx.ml`` node onnxruntime refuses is refused here by its rule, naming the node.
+
+    Why: these ops have no ONNX shape inference (or one that checks less than the runtime): a Normalizer of a
+    3-D input was refused only as "shape inference could not find its rank", a Scaler of a scalar was planned
+    as a scalar, and a LinearClassifier with no ``intercepts`` was planned with a ``[N, 0]`` score, though
+    onnxruntime refuses each (the classifier's rules below are those its kernel checks when loading)."""
+    if n.domain != "ai.onnx.ml":
+        return
+    op = n.op_type
+    if op in _ML_RANKS and n.input and n.input[0]:
+        shape = shapes.get(n.input[0], (0, None))[1]
+        low, high, takes = _ML_RANKS[op]
+        if shape is not None and (len(shape) < low or high is not None and len(shape) > high):
+            raise GraphError(f"{where}: its input {n.input[0]!r} has rank {len(shape)} ({list(shape)}), but {op} "
+                             f"takes {takes} (onnxruntime refuses it too)")
+    if op == "LinearClassifier":
+        attrs = {a.name: a for a in n.attribute}
+        count = len(attrs["intercepts"].floats) if "intercepts" in attrs else 0
+        # the kernel takes the string labels where there are any, else the integer ones
+        strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
+        n_labels = strings or (len(attrs["classlabels_ints"].ints) if "classlabels_ints" in attrs else 0)
+        labels = f"{n_labels} ({'classlabels_strings' if strings else 'classlabels_ints'})"
+        coefficients = len(attrs["coefficients"].floats) if "coefficients" in attrs else 0
+        why = ("it has no intercepts (one per class: its score would have no column)" if count == 0 else
+               f"it has one intercept (binary) but {labels} class labels, not 2" if count == 1 and n_labels not in (0, 2)
+               else f"its {count} intercepts define {count} classes but it has {labels if n_labels else 'no'} class labels"
+               if count > 1 and n_labels < count else
+               f"its {coefficients} coefficients are no multiple of its {count} classes (intercepts)"
+               if coefficients % count else "")
+        if why:
+            raise GraphError(f"{where}: {why}; onnxruntime refuses the model")
 
 
 def _container_bytes(n, where: str, out: str, kind: str, in_bytes: list[int], held_bytes: list[int] | None) -> int:
@@ -714,6 +754,7 @@ def _inline_functions(model):
         from onnx import inliner
     except ImportError:  # onnx < 1.16
         raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
+    model = _import_function_domains(model)
     try:
         try:   # a body written for another opset of the default domain is converted to the model's
             inlined = inliner.inline_local_functions(model, convert_version=True)
@@ -730,6 +771,48 @@ def _inline_functions(model):
         raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
                          "model's and could not be converted); convert the model to one opset first")
     return inlined
+
+
+def _import_function_domains(model):
+    """The model (a copy where any import is added) importing each domain a local function it calls imports
+    but the model does not, at the function's version; two called functions importing such a domain at two
+    versions are refused, naming both.
+
+    Why: a function's body may use a domain (``com.microsoft``) the model never imports; onnxruntime runs such
+    a model, but once inlined the body's nodes stand in the graph, whose inference then refused them with
+    onnx's "No opset import for domain ..." naming no node. The user's ModelProto is never modified."""
+    funcs: dict[tuple[str, str], list] = {}
+    for f in model.functions:
+        funcs.setdefault((f.domain, f.name), []).append(f)
+    have = {"" if (o.domain or "") in ("", "ai.onnx") else o.domain for o in model.opset_import}
+    todo = [(n.domain, n.op_type) for n in model.graph.node if (n.domain, n.op_type) in funcs]
+    seen: set[tuple[str, str]] = set()
+    added: dict[str, tuple[int, str]] = {}   # domain -> (version, the function importing it)
+    while todo:
+        key = todo.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        for f in funcs[key]:
+            todo.extend((n.domain, n.op_type) for n in f.node if (n.domain, n.op_type) in funcs)
+            for o in f.opset_import:
+                d = "" if (o.domain or "") in ("", "ai.onnx") else o.domain
+                if d in have or d in {fd for fd, _ in funcs}:
+                    continue
+                if d in added and added[d][0] != o.version:
+                    raise GraphError(f"local functions {added[d][1]} and {_function_name(f)} import domain "
+                                     f"{d or 'ai.onnx'!r} at versions {added[d][0]} and {o.version}, which the model "
+                                     "does not import: which version their ops follow is unknown; import it in the "
+                                     "model at one version")
+                added.setdefault(d, (o.version, _function_name(f)))
+    if not added:
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for d, (version, _) in sorted(added.items()):
+        o = copy.opset_import.add()
+        o.domain, o.version = d, version
+    return copy
 
 
 def _node_ids(g) -> list[str]:
