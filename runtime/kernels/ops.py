@@ -1069,8 +1069,7 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
         return [Launch("softmax_mask_f32", (_numel(shp) // n, 1, 1), (256, 1, 1),
                        (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, heads))]
     if op == "MUL_MAT":
-        ln = _mul_mat(graph, addr, ni, num_sms, wgmma)
-        return ln if isinstance(ln, list) else [ln]
+        return _mul_mat(graph, addr, ni, num_sms, wgmma)
     raise KernelError(f"node {node.id!r}: no kernel for op {op!r}")
 
 
@@ -1165,7 +1164,7 @@ def _require_f32(graph: Graph, nid: str, tids) -> None:
             raise KernelError(f"node {nid!r}: tensor {t!r} is {_dtype(graph, t)}, the kernel needs f32")
 
 
-def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> Launch | list[Launch]:
+def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     node = graph.nodes[ni]
     a, b = node.inputs
     y = node.outputs[0]
@@ -1179,7 +1178,7 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> 
         if _numel(sb) % K:
             raise KernelError(f"node {node.id!r}: x has {_numel(sb)} elements, not a multiple of K={K}")
         launch = mul_mat_f16x_launch if xh else product_launch
-        return launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms, wgmma)
+        return [launch(addr(a), addr(b), addr(y), _numel(sb) // K, N, K, num_sms, wgmma)]
     if len(sa) == 3 and len(sb) == 3 and len(sy) == 3:
         R, G, D = sa
         B, heads, X = sb
@@ -1198,14 +1197,14 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> 
             lns = [Launch("attn_kq_f16", (math.ceil(R / 8), n * G, 1), (256, 1, 1),
                           (addr(a), addr(b) + 4 * b0 * heads * D, addr(y) + 4 * b0 * heads * R, R, G, heads, D,
                            1.0 / math.sqrt(D))) for b0, n in _chunks(B, per)]
-            return lns[0] if len(lns) == 1 else lns
+            return lns
         if kqv:
             d8 = D // 8
             if D > 1024:
                 raise KernelError(f"node {node.id!r}: head dim {D} is over 1024")
             if D <= 512 and 512 % d8 == 0:   # a cluster of 4 blocks per head (Hopper)
-                return Launch("attn_kqv_cl_f16", (4 * B * heads, 1, 1), (512, 1, 1),
-                              (addr(a), addr(b), addr(y), R, G, heads, D))
-            return Launch("attn_kqv_f16", (B * heads, 1, 1), ((1024 // d8) * d8, 1, 1),
-                          (addr(a), addr(b), addr(y), R, G, heads, D))
+                return [Launch("attn_kqv_cl_f16", (4 * B * heads, 1, 1), (512, 1, 1),
+                               (addr(a), addr(b), addr(y), R, G, heads, D))]
+            return [Launch("attn_kqv_f16", (B * heads, 1, 1), ((1024 // d8) * d8, 1, 1),
+                           (addr(a), addr(b), addr(y), R, G, heads, D))]
     raise KernelError(f"node {node.id!r}: no MUL_MAT kernel for shapes {sa} x {sb} -> {sy}")
