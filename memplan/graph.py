@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import GraphError, as_int, plain_str
 from .errors import short_repr as _short
-from .planfile import own_json
+from .jsoncopy import own_json
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -275,7 +275,7 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _own_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict of ``attrs`` that shares none of its nested JSON objects or arrays (``planfile.own_json``):
+    """A plain dict of ``attrs`` that shares none of its nested JSON objects or arrays (``jsoncopy.own_json``):
     what ``graph_from_dict`` keeps of a caller's document and ``to_dict`` hands out, so neither side's later edits
     reach the other. The common attrs (scalars and flat lists of them: a shape, a dtype) are copied in C loops,
     at a third of ``own_json``'s cost per tensor; anything nested deeper goes through ``own_json``."""

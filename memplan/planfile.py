@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import PlanFormatError, PlanMismatch, as_int, plain_str
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
+from .jsoncopy import own_json
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -133,35 +134,6 @@ class Plan:
         fields ``load_plan`` would refuse (``check_plan_fields``) is not written."""
         check_plan_fields(self)
         atomic_write_text(path, self.to_json(timings=timings))
-
-
-def own_json(value: Any) -> Any:
-    """``value`` with each of its JSON objects and arrays (dicts and lists, nested) copied, its other values
-    shared: what a Plan keeps of, or hands out as, a free-form block, so that neither side's later edits reach
-    the other. Iterative, and each container copied once (a list twice inside stays one list, a cycle a
-    cycle): a block from code may nest past the recursion limit, and is refused only when saved."""
-    if not isinstance(value, (dict, list)):
-        return value
-    copies: dict[int, Any] = {}
-    todo: list[tuple[Any, Any]] = []
-
-    def shell(v: Any) -> Any:
-        new: Any = {} if isinstance(v, dict) else []
-        copies[id(v)] = new
-        todo.append((v, new))
-        return new
-
-    top = shell(value)
-    while todo:
-        src, dst = todo.pop()
-        for k, v in (src.items() if isinstance(src, dict) else enumerate(src)):
-            if isinstance(v, (dict, list)):
-                v = copies[id(v)] if id(v) in copies else shell(v)
-            if isinstance(dst, dict):
-                dst[k] = v
-            else:
-                dst.append(v)
-    return top
 
 
 def json_text(doc: Any) -> str | None:

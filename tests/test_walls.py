@@ -41,6 +41,7 @@ class Import:
     target: str   # the module imported: ``from .x import f`` is ``pkg.x``; ``from . import sub`` is ``pkg.sub``
     lazy: bool    # inside a function (or ``if TYPE_CHECKING:``): not run when the module is imported
     line: int
+    in_function: bool = False   # lazy because it sits in a function (not only under ``if TYPE_CHECKING:``)
 
 
 def _module_name(root: Path, path: Path) -> str:
@@ -59,13 +60,14 @@ def imports_of(root: Path, path: Path) -> list[Import]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: list[Import] = []
 
-    def visit(node: ast.AST, lazy: bool) -> None:
+    def visit(node: ast.AST, lazy: bool, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
-            inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            func = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            inner = lazy or func
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
                 inner = True
             if isinstance(child, ast.Import):
-                found.extend(Import(a.name, inner, child.lineno) for a in child.names)
+                found.extend(Import(a.name, inner, child.lineno, func) for a in child.names)
             elif isinstance(child, ast.ImportFrom):
                 if child.level:
                     up = package.split(".")[: len(package.split(".")) - child.level + 1]
@@ -74,10 +76,10 @@ def imports_of(root: Path, path: Path) -> list[Import]:
                     base = child.module or ""
                 for a in child.names:
                     sub = f"{base}.{a.name}"
-                    found.append(Import(sub if _is_module(root, sub) else base, inner, child.lineno))
-            visit(child, inner)
+                    found.append(Import(sub if _is_module(root, sub) else base, inner, child.lineno, func))
+            visit(child, inner, func)
 
-    visit(ast.parse(path.read_text(), filename=str(path)), False)
+    visit(ast.parse(path.read_text(), filename=str(path)), False, False)
     return found
 
 
@@ -194,3 +196,36 @@ def test_importing_all_of_memplan_loads_no_framework_and_no_runtime():
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def import_circles(root: Path, package: str = "memplan") -> list[list[str]]:
+    """Circles among ``package``'s modules, reading every import outside a function (those under
+    ``if TYPE_CHECKING:`` too: a type a module names is a tie to it, and a circle of ties makes two modules one).
+    Each circle once, as the modules on it, starting at the least name."""
+    graph = import_graph(root)
+    edges = {m: sorted({i.target for _, i in imps if not i.in_function and _within(i.target, (package,))
+                        and i.target != m and i.target in graph})
+             for m, imps in graph.items() if _within(m, (package,))}
+    circles: set[tuple[str, ...]] = set()
+    for start in sorted(edges):
+        todo = [(start, [start])]
+        while todo:
+            at, path = todo.pop()
+            for nxt in edges.get(at, ()):
+                if nxt == start:
+                    i = path.index(min(path))
+                    circles.add(tuple(path[i:] + path[:i]))
+                elif nxt not in path and nxt > start:
+                    todo.append((nxt, path + [nxt]))
+    return [list(c) for c in sorted(circles)]
+
+
+def test_memplan_modules_form_no_circle(tmp_path):
+    """DESIGN.md's data flows one way; farm-studio counts a ``TYPE_CHECKING`` import as a tie, and so does this.
+    A planted circle (graph <-> planfile, as it was before ``jsoncopy``) shows the check can fail."""
+    assert import_circles(ROOT) == []
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / "memplan/graph.py"
+    path.write_text(path.read_text() + "\nfrom .planfile import json_text\n")
+    assert import_circles(tmp_path) == [["memplan.graph", "memplan.planfile"]]
