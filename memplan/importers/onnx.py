@@ -1648,6 +1648,28 @@ def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {0: (elems[0], tuple(dims) + (size,))}
 
 
+def _as_standard(op: str, inputs: int):
+    """A rule for onnxruntime's fusion of standard op ``op`` with an activation (FusedConv: Conv then Relu...;
+    FusedGemm): its output is ``op``'s, so ONNX's inference of ``op`` on the first ``inputs`` inputs sizes it, with
+    the attributes ``op`` has (the fused activation's are dropped). onnxruntime's inference has no rule for them:
+    every model its optimizer saved from a model of symbolic batch was refused at its first FusedConv, whose
+    declared output size (symbolic) cannot be fixed by a ``--batch``."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        import onnx
+
+        if len(shapes) < inputs or any(s is None for s in shapes[:inputs]) or not all(elems[:inputs]):
+            return {}
+        schema = onnx.defs.get_schema(op, onnx.defs.onnx_opset_version(), "")
+        names = [f"in{k}" for k in range(inputs)]
+        node = onnx.helper.make_node(op, names, ["out"], **{k: v for k, v in attrs.items() if k in schema.attributes})
+        types = {v: onnx.helper.make_tensor_type_proto(elems[k], shapes[k]) for k, v in enumerate(names)}
+        tt = onnx.shape_inference.infer_node_outputs(schema, node, types)["out"].tensor_type
+        if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+            return {}
+        return {0: (elems[0], tuple(d.dim_value for d in tt.shape.dim))}
+    return rule
+
+
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
 #: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py): op -> rule(attributes,
 #: static input shapes (None: absent or not static), input elem types, value(i) of a constant scalar input)
@@ -1655,7 +1677,8 @@ def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
 ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
              "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
              "GroupQueryAttention": _group_query_attention, "GatherBlockQuantized": _gather_block_quantized,
-             "UnfoldTensor": _unfold_tensor}
+             "UnfoldTensor": _unfold_tensor, "FusedConv": _as_standard("Conv", 2),
+             "FusedGemm": _as_standard("Gemm", 2)}
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
