@@ -218,3 +218,29 @@ def test_fused_conv_and_gemm_are_sized_as_the_standard_op(op, attrs, x, w, y):
                   [numpy_helper.from_array(_r.random(w).astype(np.float32), "w")])
     # onnxruntime writes y of these shapes (float) for x of batch 2
     assert _sizes(import_onnx(m, dims={"N": 2}))["y"] == (y, 4 * int(np.prod(y)))
+
+
+# -- a graph node of a domain the model does not import ----------------------------------------------------------
+
+def _one_node(node, imports):
+    g = helper.make_graph([node], "g", [V("X", T.FLOAT, [2, 3])], [V("Y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in imports], ir_version=10)
+
+
+def test_com_microsoft_node_the_model_does_not_import_is_planned():
+    # onnxruntime runs it (com.microsoft at its one version): Y [2, 3] float; was refused with onnx's
+    # "No opset import for domain com.microsoft"
+    m = _one_node(helper.make_node("Gelu", ["X"], ["Y"], domain=MS, name="gg"), [("", 17)])
+    before = m.SerializeToString()
+    assert _sizes(import_onnx(m))["Y"] == ([2, 3], 24)
+    assert m.SerializeToString() == before   # the import is added to a copy
+
+
+@pytest.mark.parametrize("node, imports, op, domain", [
+    (helper.make_node("Relu", ["X"], ["Y"], name="r"), [(MS, 1)], "Relu", "ai.onnx"),
+    (helper.make_node("Normalizer", ["X"], ["Y"], domain=ML, name="r", norm="L2"), [("", 17)], "ai.onnx.ml:Normalizer",
+     "ai.onnx.ml"),
+])
+def test_node_of_a_domain_of_unknown_version_is_refused_naming_it(node, imports, op, domain):
+    with pytest.raises(GraphError, match=rf"node 'r' \({op}\) is of domain '{domain}', which the model does not import"):
+        import_onnx(_one_node(node, imports))

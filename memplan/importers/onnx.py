@@ -260,6 +260,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     _check_functions(onnx, model)
+    model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
     model = _inline_functions(model)
     g = model.graph
@@ -663,6 +664,41 @@ def _check_opset(onnx, model) -> None:
             if default and not 1 <= o.version <= newest:
                 raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+
+
+#: domains of which onnxruntime has one version only: a model that uses one without importing it runs at that
+#: version (onnxruntime fills a domain the model does not import with its newest version)
+SINGLE_VERSION_DOMAINS = {"com.microsoft": 1}
+
+
+def _check_node_domains(model):
+    """The model (a copy where an import is added) importing the domain of each of its graph's nodes: a node of a
+    domain it does not import is refused naming the node, except ``com.microsoft``, imported at its one version.
+
+    Why: onnxruntime runs such a node at its own newest version of the domain; onnx's inference refused it with
+    "No opset import for domain com.microsoft" naming the node only by its ONNX name (or not at all, unnamed).
+    ``com.microsoft`` has one version, so the version onnxruntime runs is known; the default domain's and
+    ``ai.onnx.ml``'s newest differ between onnxruntime and onnx releases, so which rules size the node is not."""
+    imported = {"" if (o.domain or "") in ("", "ai.onnx") else o.domain for o in model.opset_import}
+    local = {f.domain for f in model.functions}
+    missing: dict[str, int] = {}
+    for nid, n in zip(_node_ids(model.graph), model.graph.node):
+        domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
+        if domain in imported or domain in local or domain in missing:
+            continue
+        if domain not in SINGLE_VERSION_DOMAINS:
+            op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+            raise GraphError(f"node {nid!r} ({op}) is of domain {domain or 'ai.onnx'!r}, which the model does not "
+                             "import: which version of it sizes the node is unknown (onnxruntime takes its own newest, "
+                             "onnx has no rule); import the domain at the version the model was written for")
+        missing[domain] = SINGLE_VERSION_DOMAINS[domain]
+    if not missing:
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for d, version in sorted(missing.items()):
+        copy.opset_import.append(_need_onnx().helper.make_opsetid(d, version))
+    return copy
 
 
 def _function_name(f) -> str:
