@@ -10,7 +10,8 @@ Mapping:
 - initializers (and ``Constant`` nodes, which every runtime folds into initializers) -> ``weight``;
 - graph inputs -> ``input``; graph outputs -> ``output``; every other value -> ``intermediate``;
 - Reshape, Squeeze, Unsqueeze, Flatten, Identity -> the output is a view (``view_of`` the data input,
-  offset 0) produced by the op's node, as ggml does, because every runtime executes them as views;
+  offset 0) produced by the op's node, as ggml does, because every runtime executes them as views; so is an
+  output an onnxruntime kernel requires to share its input's buffer (SparseAttention's present key / value);
 - node order is the model's (the ONNX spec requires it topological; it is checked, not assumed);
 - node ``cost``: roofline microseconds from a FLOP and byte estimate per op.
 
@@ -259,6 +260,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     _check_functions(onnx, model)
+    model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
     model = _inline_functions(model)
     g = model.graph
@@ -391,9 +393,15 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
                              f"{ins[0]!r} has {tensors[tindex[ins[0]]].size}: not a valid {n.op_type}")
+        shared = _shared_buffers(n)
+        for o, v in shared.items():
+            if sized(o, where)[0] != tensors[tindex[v]].size:
+                raise GraphError(f"{where}: onnxruntime's {n.op_type} writes its output {o!r} into the buffer of its "
+                                 f"input {v!r} (it refuses to run unless the two share one), but {o!r} has "
+                                 f"{sized(o, where)[0]} bytes and {v!r} {tensors[tindex[v]].size}")
         for o in outs:
             kind = "output" if o in out_set else "intermediate"
-            add(o, kind, where, view_of=ins[0] if is_view else None)
+            add(o, kind, where, view_of=ins[0] if is_view else shared.get(o))
         in_bytes = sum(tensors[tindex[v]].size for v in dict.fromkeys(ins))
         out_bytes = sum(tensors[tindex[v]].size for v in outs)
         if is_view:
@@ -408,6 +416,25 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
     return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
+
+
+#: onnxruntime's ops whose kernel requires some outputs to share their input's buffer: op -> ((output index,
+#: input index), ...). SparseAttention appends the new keys and values to its cache in place and refuses to
+#: run ("past_key->DataRaw() == present_key->DataRaw() ... was false") when present and past are two buffers
+SHARED_BUFFER_OPS = {"SparseAttention": ((1, 3), (2, 4))}
+
+
+def _shared_buffers(n) -> dict[str, str]:
+    """``{output: input}`` of node ``n`` that its kernel requires to be one buffer (``SHARED_BUFFER_OPS``).
+
+    Why: planned as two tensors, each got its own slot, a plan onnxruntime refuses to run. The contract's
+    ``inplace`` only allows the sharing (a planner may or may not take it); a view is the sharing itself: the
+    output is made a view (offset 0) of the input, produced by the node, so the input's memory holds it and
+    lives until its last reader, as the kernel writes it. Its size must then be the input's (checked by the
+    caller)."""
+    pairs = SHARED_BUFFER_OPS.get(n.op_type, ()) if n.domain == ORT_DOMAIN else ()
+    return {n.output[o]: n.input[i] for o, i in pairs
+            if o < len(n.output) and n.output[o] and i < len(n.input) and n.input[i]}
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:
@@ -433,6 +460,7 @@ def _check_slice1(n, where: str, shapes: dict) -> None:
 
 #: ``ai.onnx.ml`` ops onnxruntime runs only on inputs of some ranks: op -> (lowest, highest or None), why
 _ML_RANKS = {"Normalizer": (1, 2, "[C] or [N, C]"), "LinearRegressor": (1, 2, "[C] or [N, C]"),
+             "SVMRegressor": (1, 2, "[C] or [N, C]"), "SVMClassifier": (1, 2, "[C] or [N, C]"),
              "Scaler": (1, None, "at least one dimension"), "Imputer": (1, None, "at least one dimension")}
 
 
@@ -442,7 +470,9 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
     Why: these ops have no ONNX shape inference (or one that checks less than the runtime): a Normalizer of a
     3-D input was refused only as "shape inference could not find its rank", a Scaler of a scalar was planned
     as a scalar, and a LinearClassifier with no ``intercepts`` was planned with a ``[N, 0]`` score, though
-    onnxruntime refuses each (the classifier's rules below are those its kernel checks when loading)."""
+    onnxruntime refuses each (the classifier's rules below are those its kernel checks when loading). A linear
+    model with fewer coefficients than its classes (targets) times the input's features is refused as its kernel
+    refuses it when run (``_check_linear_coefficients``): planned, it failed only at run time."""
     if n.domain != "ai.onnx.ml":
         return
     op = n.op_type
@@ -468,6 +498,25 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
                if coefficients % count else "")
         if why:
             raise GraphError(f"{where}: {why}; onnxruntime refuses the model")
+        _check_linear_coefficients(n, where, shapes, coefficients, count, "classes (intercepts)")
+    if op == "LinearRegressor":
+        attrs = {a.name: a for a in n.attribute}
+        targets = attrs["targets"].i if "targets" in attrs else 1
+        coefficients = len(attrs["coefficients"].floats) if "coefficients" in attrs else 0
+        _check_linear_coefficients(n, where, shapes, coefficients, targets, "targets")
+
+
+def _check_linear_coefficients(n, where: str, shapes: dict, coefficients: int, rows: int, what: str) -> None:
+    """LinearClassifier / LinearRegressor: onnxruntime's kernel reads ``rows`` x features coefficients (features:
+    the last dimension of a ``[C]`` or ``[N, C]`` input) and fails at run time when there are fewer ("coefficients
+    size (4) is less than class_count (2) * num_features (3)"); more are accepted (the rest unread)."""
+    shape = shapes.get(n.input[0], (0, None))[1] if n.input and n.input[0] else None
+    if shape is None or len(shape) not in (1, 2) or not isinstance(shape[-1], int):
+        return
+    if coefficients < rows * shape[-1]:
+        raise GraphError(f"{where}: it has {coefficients} coefficients, fewer than its {rows} {what} times the "
+                         f"{shape[-1]} features of its input {n.input[0]!r} ({list(shape)}); onnxruntime refuses to "
+                         "run it")
 
 
 def _container_bytes(n, where: str, out: str, kind: str, in_bytes: list[int], held_bytes: list[int] | None) -> int:
@@ -617,6 +666,41 @@ def _check_opset(onnx, model) -> None:
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
 
 
+#: domains of which onnxruntime has one version only: a model that uses one without importing it runs at that
+#: version (onnxruntime fills a domain the model does not import with its newest version)
+SINGLE_VERSION_DOMAINS = {"com.microsoft": 1}
+
+
+def _check_node_domains(model):
+    """The model (a copy where an import is added) importing the domain of each of its graph's nodes: a node of a
+    domain it does not import is refused naming the node, except ``com.microsoft``, imported at its one version.
+
+    Why: onnxruntime runs such a node at its own newest version of the domain; onnx's inference refused it with
+    "No opset import for domain com.microsoft" naming the node only by its ONNX name (or not at all, unnamed).
+    ``com.microsoft`` has one version, so the version onnxruntime runs is known; the default domain's and
+    ``ai.onnx.ml``'s newest differ between onnxruntime and onnx releases, so which rules size the node is not."""
+    imported = {"" if (o.domain or "") in ("", "ai.onnx") else o.domain for o in model.opset_import}
+    local = {f.domain for f in model.functions}
+    missing: dict[str, int] = {}
+    for nid, n in zip(_node_ids(model.graph), model.graph.node):
+        domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
+        if domain in imported or domain in local or domain in missing:
+            continue
+        if domain not in SINGLE_VERSION_DOMAINS:
+            op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+            raise GraphError(f"node {nid!r} ({op}) is of domain {domain or 'ai.onnx'!r}, which the model does not "
+                             "import: which version of it sizes the node is unknown (onnxruntime takes its own newest, "
+                             "onnx has no rule); import the domain at the version the model was written for")
+        missing[domain] = SINGLE_VERSION_DOMAINS[domain]
+    if not missing:
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for d, version in sorted(missing.items()):
+        copy.opset_import.append(_need_onnx().helper.make_opsetid(d, version))
+    return copy
+
+
 def _function_name(f) -> str:
     """A model-local function as messages name it: ``domain:name``, and its overload where it has one."""
     name = f"{f.domain}:{f.name}" if f.domain else f.name
@@ -675,7 +759,9 @@ def _check_functions(onnx, model) -> None:
     "is not a registered function/op"); a function whose output is its input, or an output no body node makes,
     was inlined to nothing, and the import failed with "graph output 'y' is produced by no node" naming
     neither; a body that reads a name it does not define bound it to the caller's value of that name
-    (functions have no outer scope). onnxruntime refuses such functions, called or not."""
+    (functions have no outer scope); a body node of a domain the function does not import (``com.microsoft``
+    the model does not import either) failed in onnx's inference with "No opset import for domain" naming neither,
+    and one the model imports was planned. onnxruntime refuses such functions, called or not."""
     funcs: dict[tuple[str, str], dict[str, Any]] = {}
     for f in model.functions:
         overloads = funcs.setdefault((f.domain, f.name), {})
@@ -716,8 +802,16 @@ def _check_functions(onnx, model) -> None:
         if id(f) in caller:
             name += f" (called by {caller[id(f)]})"
         defined = set(f.input)
+        imported = {"" if (o.domain or "") in ("", "ai.onnx") else o.domain for o in f.opset_import}
         for i, n in enumerate(f.node):
             label = repr(n.name) if n.name else f"#{i} ({n.op_type})"
+            domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
+            if domain not in imported:
+                op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+                raise GraphError(f"{name}: its node {repr(n.name) + f' ({op})' if n.name else f'#{i} ({op})'} is of "
+                                 f"domain {domain or 'ai.onnx'!r}, which the function does not import (a function "
+                                 "binds its ops by its own opset_import, not the model's; onnxruntime refuses it: "
+                                 "\"No opset registered for domain\")")
             for v in n.input:
                 if v and v not in defined:
                     raise GraphError(f"{name}: its node {label} reads {v!r}, which is "
@@ -1488,7 +1582,8 @@ def _skip_layer_norm(attrs: dict, shapes: list, elems: list, value) -> dict:
 def _multi_head_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
     """MultiHeadAttention: output ``[B, S, num_heads * v_head]``, present key / value ``[B, num_heads, P + L,
     head]`` of the key's / value's own head size (onnxruntime's inference took the value's for both, and gave
-    none for a 4-D key). Query ``[B, S, H]`` or packed ``[B, S, N, 3, h]``; key ``[B, L, H]``, ``[B, N, L, h]`` or
+    none for a 4-D key), and the optional ``qk`` scores ``[B, num_heads, S, P + L]`` (its inference gave them
+    none: refused as unsized), in the query's type or the one the model declares (``ORT_DECLARED_TYPES``). Query ``[B, S, H]`` or packed ``[B, S, N, 3, h]``; key ``[B, L, H]``, ``[B, N, L, h]`` or
     packed with the value ``[B, L, N, 2, h]``; past key / value (inputs 6, 7) ``[B, N, P, h]``."""
     n = attrs.get("num_heads", 0)
     get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
@@ -1512,7 +1607,7 @@ def _multi_head_attention(attrs: dict, shapes: list, elems: list, value) -> dict
     past = get(6)
     total = length + (past[2] if past is not None and len(past) == 4 else 0)
     return {0: (elems[0], (batch, seq, n * hv)), 1: (elems[0], (batch, n, total, hk)),
-            2: (elems[0], (batch, n, total, hv))}
+            2: (elems[0], (batch, n, total, hv)), 3: (elems[0], (batch, n, seq, total))}
 
 
 def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -1589,6 +1684,28 @@ def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {0: (elems[0], tuple(dims) + (size,))}
 
 
+def _as_standard(op: str, inputs: int):
+    """A rule for onnxruntime's fusion of standard op ``op`` with an activation (FusedConv: Conv then Relu...;
+    FusedGemm): its output is ``op``'s, so ONNX's inference of ``op`` on the first ``inputs`` inputs sizes it, with
+    the attributes ``op`` has (the fused activation's are dropped). onnxruntime's inference has no rule for them:
+    every model its optimizer saved from a model of symbolic batch was refused at its first FusedConv, whose
+    declared output size (symbolic) cannot be fixed by a ``--batch``."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        import onnx
+
+        if len(shapes) < inputs or any(s is None for s in shapes[:inputs]) or not all(elems[:inputs]):
+            return {}
+        schema = onnx.defs.get_schema(op, onnx.defs.onnx_opset_version(), "")
+        names = [f"in{k}" for k in range(inputs)]
+        node = onnx.helper.make_node(op, names, ["out"], **{k: v for k, v in attrs.items() if k in schema.attributes})
+        types = {v: onnx.helper.make_tensor_type_proto(elems[k], shapes[k]) for k, v in enumerate(names)}
+        tt = onnx.shape_inference.infer_node_outputs(schema, node, types)["out"].tensor_type
+        if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+            return {}
+        return {0: (elems[0], tuple(d.dim_value for d in tt.shape.dim))}
+    return rule
+
+
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
 #: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py): op -> rule(attributes,
 #: static input shapes (None: absent or not static), input elem types, value(i) of a constant scalar input)
@@ -1596,11 +1713,18 @@ def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
 ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
              "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
              "GroupQueryAttention": _group_query_attention, "GatherBlockQuantized": _gather_block_quantized,
-             "UnfoldTensor": _unfold_tensor}
+             "UnfoldTensor": _unfold_tensor, "FusedConv": _as_standard("Conv", 2),
+             "FusedGemm": _as_standard("Gemm", 2)}
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
-ORT_WRONG = {"MultiHeadAttention": (0, 1, 2), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
              "UnfoldTensor": (0,)}
+
+
+#: outputs of onnxruntime's ops whose type the kernel takes from the model, any of these: op -> {output index:
+#: elem types}. MultiHeadAttention's ``qk`` has its own type parameter (``QK``): a float16 model may declare it
+#: float, and the kernel then writes float (twice the bytes of the query's type that its rule gives)
+ORT_DECLARED_TYPES = {"MultiHeadAttention": {3: (1, 10, 16)}}
 
 
 def _ort_hooks(onnx, inst, also: dict) -> dict:
@@ -1688,9 +1812,12 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
             if not o or o not in found or o in data_dependent:
                 continue
             elem, dims = found[o]
+            free = ORT_DECLARED_TYPES.get(n.op_type, {}).get(list(n.output).index(o), ())
             for vi in declared.get(o, ()):
                 kind = vi.type.WhichOneof("value")
                 tt = vi.type.tensor_type
+                if kind == "tensor_type" and tt.elem_type in free:
+                    elem = tt.elem_type   # (the type the kernel writes: the model's, not the rule's)
                 if kind is None or (kind == "tensor_type" and not tt.elem_type and not tt.HasField("shape")):
                     continue
                 have = ([d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
