@@ -75,7 +75,9 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     PlanFormatError) a plan made for another graph. Why here: every executor binds through this, and the
     emulator and ``runtime.step.program_at`` (which do not verify unless asked) bound a plan of another graph
     (the batch-4 tiny step's plan for the batch-1 graph: the other sizes' offsets, overlapping tensors) and
-    computed wrong bits silently. A plan that is merely unsafe still binds (the negative controls need it)."""
+    computed wrong bits silently. PlanFormatError too for an arena tensor outside its device's arena (an edited
+    offset or ``arena_bytes``): no negative control needs that, and an executor run with ``check_plan=False``
+    wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it)."""
     if not isinstance(graph, Graph):   # (None was an AttributeError from deep inside)
         raise GraphError(f"bind: graph must be a memplan Graph, not {type(graph).__name__}")
     if not isinstance(plan, Plan):
@@ -114,6 +116,12 @@ def bind(graph: Graph, plan: Plan) -> Binding:
         arena = tuple(max(int(b), 1) for b in plan.device_arena_bytes)
     else:
         arena = (max(int(plan.arena_bytes), 1),) + (1,) * (devices - 1)
+    for t in graph.tensors:
+        p = places[t.id]
+        if p.in_arena and not 0 <= p.offset <= p.offset + t.size <= arena[p.device]:
+            where = f"device {p.device}'s arena" if devices > 1 else "the arena"
+            raise PlanFormatError(f"plan {plan.graph!r} puts tensor {t.id!r} at [{p.offset}, {p.offset + t.size}), "
+                                  f"outside {where} of {arena[p.device]} bytes: its kernels would write out of bounds")
     inputs = tuple(t.id for t in graph.tensors if t.kind == "input" and t.view_of is None)
     outputs = tuple(t.id for t in graph.tensors if t.kind == "output")
     return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs)

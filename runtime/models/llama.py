@@ -211,6 +211,9 @@ def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], input
     dm = dims(cfg)
     B, H, d, n_kv = dm["B"], dm["H"], dm["d"], dm["n_kv"]
     nh, nkv = cfg.heads, cfg.kv_heads
+    if d % 2:   # (a numpy broadcast error from _rope before; the kernels refuse such a ROPE too)
+        raise ValueError(f"reference_forward: config {cfg.name!r} has an odd head size {d} (hidden {H} / heads {nh}): "
+                         "ROPE rotates pairs of elements")
     grp = nh // nkv
     f64 = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if not k.endswith("_cache")}
     caches = {k: np.array(v, dtype=np.float16, copy=True) for k, v in weights.items() if k.endswith("_cache")}
