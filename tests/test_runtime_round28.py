@@ -5,6 +5,7 @@ of multi-stream against serial plans over random small Llama-like configs."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -206,3 +207,48 @@ def test_multi_stream_plans_compute_the_serial_plans_bits(case, order_seed):
     for name in plans:
         assert np.array_equal(out[name], out["serial"]), name
     assert L.rel_err(out["serial"], L.reference_forward(cfg, w, inp)[0]) < 5e-3
+
+
+# --- the multi-GPU executor's arguments --------------------------------------------------------------------------
+
+def test_multi_gpu_executor_names_a_bad_first_device_or_plan(monkeypatch):
+    """``first_device=-1`` reached ``cuda.Device(-1)`` (pycuda's "invalid device ordinal" on a GPU), '0' was a
+    TypeError, 1.5 read as "plan needs 2 GPUs, 2 visible"; a plan dict an AttributeError on ``plan.devices``."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch, devices=2)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    g = L.build_graph(L.config("tiny", batch=2))
+    split, multi = memplan.plan_devices(g, 2)
+    for bad in (-1, "0", 1.5, True):
+        with pytest.raises(ValueError, match=rf"first_device {bad!r}: expected a GPU index >= 0"):
+            MultiGpuExecutor(split.graph, multi, first_device=bad)
+    with pytest.raises(ValueError, match="plan dict: expected a memplan Plan"):
+        MultiGpuExecutor(split.graph, {})
+    with pytest.raises(RuntimeError, match=r"plan needs 2 GPUs from first_device 1 \(GPUs 1..2\), 2 visible"):
+        MultiGpuExecutor(split.graph, multi, first_device=1)
+    MultiGpuExecutor(split.graph, multi, first_device=0).free()
+
+
+# --- rule_ab variants that the kernels cannot run ----------------------------------------------------------------
+
+@pytest.mark.parametrize("variant,says", [
+    ("a:ATTN_CLUSTER=1", "ATTN_CLUSTER sizes compiled kernels or is a CUDA limit"),
+    ("a:ATTN_MMA_ROWS=1", "ATTN_MMA_ROWS sizes compiled kernels"),
+    ("a:GRID_YZ_MAX=1000000000", "GRID_YZ_MAX sizes compiled kernels or is a CUDA limit"),
+    ("a:TC_STEP_CARVEOUT=150", "config 8b at batch 8: node 'l0.norm_w' gets a launch of rms_norm4_f32 .*carveout 150% "
+                               "is past CUDA's 0..100"),
+    ("a:ROPE_BASE=0", "config 8b at batch 8: the registry cannot build the step .*'l0.rope_q'")])
+def test_rule_ab_refuses_a_variant_whose_launches_the_kernels_cannot_run(capsys, variant, says):
+    """A constant compiled into llama.cu (ATTN_CLUSTER is AF_CL: at 1, attn_fused got an eighth of its blocks and
+    computed part of its output) or one of CUDA's limits (raised, it let past-limit launches through) is refused
+    like WG_STAGES; a value the registry cannot build the step with, or one that makes it build a launch CUDA
+    refuses, is found on the CPU before the kernels compile (it was a traceback, or CUDA's invalid value, on
+    the GPU). Exit 2, one line naming the variant."""
+    from runtime.tools import rule_ab
+
+    assert rule_ab.main(["--configs", "8b", "--batches", "8", "--variant", "base:", "--variant", variant]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("rule_ab: error: --variant a:"), err
+    assert re.search(says, err), err
