@@ -76,8 +76,8 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     emulator and ``runtime.step.program_at`` (which do not verify unless asked) bound a plan of another graph
     (the batch-4 tiny step's plan for the batch-1 graph: the other sizes' offsets, overlapping tensors) and
     computed wrong bits silently. PlanFormatError too for an arena tensor outside its device's arena (an edited
-    offset or ``arena_bytes``): no negative control needs that, and an executor run with ``check_plan=False``
-    wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it)."""
+    offset or ``arena_bytes``), and for a node or tensor on a device the plan does not have: no negative
+    control needs those, and an executor run with ``check_plan=False`` wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it)."""
     if not isinstance(graph, Graph):   # (None was an AttributeError from deep inside)
         raise GraphError(f"bind: graph must be a memplan Graph, not {type(graph).__name__}")
     if not isinstance(plan, Plan):
@@ -87,6 +87,16 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     devices = max(plan.devices, 1)
     tensor_device = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices)) if devices > 1 else {}
     node_device = dict(zip((n for n, _s in plan.order), plan.node_devices)) if devices > 1 else {}
+    if devices > 1:   # (unverified: a node on device 7 of 2 was a KeyError, a tensor on -1 the last device's arena)
+        if len(plan.node_devices) != len(plan.order) or len(plan.tensor_devices) != len(plan.tensors):
+            raise PlanFormatError(f"plan {plan.graph!r} spans {devices} devices but gives {len(plan.node_devices)} node "
+                                  f"and {len(plan.tensor_devices)} tensor devices for {len(plan.order)} order entries "
+                                  f"and {len(plan.tensors)} tensors")
+        for what, per in (("node", node_device), ("tensor", tensor_device)):
+            for name, d in per.items():
+                if not 0 <= d < devices:
+                    raise PlanFormatError(f"plan {plan.graph!r} puts {what} {name!r} on device {d}, outside "
+                                          f"0..{devices - 1}")
     places: dict[str, Place] = {}
     own: list[tuple[str, int]] = []
     for ti, t in enumerate(graph.tensors):
@@ -112,7 +122,10 @@ def bind(graph: Graph, plan: Plan) -> Binding:
             raise PlanFormatError(f"plan {plan.graph!r} orders node {nid!r}, which graph {graph.name!r} lacks")
         steps.append(Step(nid, int(s), node_device.get(nid, 0), tuple(waits.get(nid, ())),
                           tuple(records.get(nid, ()))))
-    if devices > 1 and plan.device_arena_bytes:
+    if devices > 1 and len(plan.device_arena_bytes) != devices:
+        raise PlanFormatError(f"plan {plan.graph!r} spans {devices} devices but lists {len(plan.device_arena_bytes)} "
+                              "device_arena_bytes")
+    if devices > 1:
         arena = tuple(max(int(b), 1) for b in plan.device_arena_bytes)
     else:
         arena = (max(int(plan.arena_bytes), 1),) + (1,) * (devices - 1)

@@ -82,6 +82,33 @@ def test_a_device_arena_too_small_for_its_tensors_is_refused():
     bind(split.graph, multi)
 
 
+def _on_device(plan, key: str, name: str, device: int):
+    names = [e[0] for e in (plan.order if key == "node_devices" else plan.tensors)]
+    per = list(getattr(plan, key))
+    per[names.index(name)] = device
+    return replace(plan, **{key: tuple(per)})
+
+
+@pytest.mark.parametrize("key,name,device", [("node_devices", "l1.mm_q", 7), ("node_devices", "l1.mm_q", -1),
+                                             ("tensor_devices", "l1.q", 2), ("tensor_devices", "l1.q", -1)])
+def test_a_node_or_tensor_on_a_device_the_plan_lacks_is_refused(key, name, device):
+    """A split plan edited to put a node on device 7 (or -1) of 2 was a KeyError from the emulator; a tensor on
+    device 2 an IndexError, and on -1 the last device's arena (Python's negative index), computed silently."""
+    cfg = L.config("tiny", batch=2)
+    g = L.build_graph(cfg)
+    split, multi = memplan.plan_devices(g, 2)
+    bad = _on_device(multi, key, name, device)
+    what = "node" if key == "node_devices" else "tensor"
+    for call in (lambda: bind(split.graph, bad),
+                 lambda: emulate(split.graph, bad, L.make_weights(g, cfg, 1), L.make_inputs(cfg, 2))):
+        with pytest.raises(PlanFormatError, match=rf"puts {what} '{name}' on device {device}, outside 0..1"):
+            call()
+    with pytest.raises(PlanFormatError, match="spans 2 devices but lists 1 device_arena_bytes"):
+        bind(split.graph, replace(multi, device_arena_bytes=multi.device_arena_bytes[:1]))
+    with pytest.raises(PlanFormatError, match="spans 2 devices but gives"):
+        bind(split.graph, replace(multi, tensor_devices=multi.tensor_devices[:-1]))
+
+
 # --- launches past their node's tensors ------------------------------------------------------------------------
 
 def test_the_emulator_refuses_a_launch_past_its_nodes_tensors(monkeypatch, tiny4):
