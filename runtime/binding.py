@@ -24,7 +24,7 @@ import numpy as np
 
 from memplan.errors import GraphError, PlanFormatError
 from memplan.graph import Graph
-from memplan.planfile import Plan, check_plan_for
+from memplan.planfile import MAX_STREAMS, Plan, check_plan_for
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,8 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     for nid, s in plan.order:
         if nid not in graph.node_index:
             raise PlanFormatError(f"plan {plan.graph!r} orders node {nid!r}, which graph {graph.name!r} lacks")
+        if not 0 <= s < MAX_STREAMS:   # (-1 ran on the executor's last stream: Python's negative index)
+            raise PlanFormatError(f"plan {plan.graph!r} runs node {nid!r} on stream {s}, outside 0..{MAX_STREAMS - 1}")
         steps.append(Step(nid, int(s), node_device.get(nid, 0), tuple(waits.get(nid, ())),
                           tuple(records.get(nid, ()))))
     if devices > 1 and len(plan.device_arena_bytes) != devices:

@@ -109,6 +109,22 @@ def test_a_node_or_tensor_on_a_device_the_plan_lacks_is_refused(key, name, devic
         bind(split.graph, replace(multi, tensor_devices=multi.tensor_devices[:-1]))
 
 
+@pytest.mark.parametrize("stream", [-1, 1 << 20])
+def test_a_node_on_a_negative_or_absurd_stream_is_refused(monkeypatch, tiny4, stream):
+    """Unverified, a node on stream -1 ran on the executor's last stream (Python's negative index: another
+    stream's program order than the plan's), and one on stream 2**20 had the executor create a million streams."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    cfg, g, plan, w, inp = tiny4
+    bad = replace(plan, order=tuple((n, stream if n == "l1.mm_k" else s) for n, s in plan.order))
+    for call in (lambda: Executor(g, bad, weights=w, inputs=inp, check_plan=False), lambda: emulate(g, bad, w, inp)):
+        with pytest.raises(PlanFormatError, match=rf"runs node 'l1.mm_k' on stream {stream}, outside 0..1023"):
+            call()
+
+
 # --- launches past their node's tensors ------------------------------------------------------------------------
 
 def test_the_emulator_refuses_a_launch_past_its_nodes_tensors(monkeypatch, tiny4):
