@@ -310,6 +310,14 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
                           ("inputs", inputs, Mapping)):
         if not isinstance(v, kind):   # (None was an AttributeError from deep inside)
             raise ValueError(f"emulate: {what} must be a {kind.__name__}, not {type(v).__name__}")
+    # (as the executors check theirs: poison="no" or check="yes" decided by truthiness, a string gemv_norm_min
+    # was a TypeError from the registry's comparison, a float seed reordered silently as another seed)
+    for what, v in (("poison", poison), ("check", check)):
+        if not isinstance(v, bool):
+            raise ValueError(f"emulate: {what} {v!r}: expected True or False")
+    for what, v, none_ok in (("gemv_norm_min", gemv_norm_min, False), ("seed", seed, True)):
+        if not (none_ok and v is None) and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+            raise ValueError(f"emulate: {what} {v!r}: expected an integer{' or None' if none_ok else ''}")
     if check:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)

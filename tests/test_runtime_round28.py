@@ -125,6 +125,20 @@ def test_a_node_on_a_negative_or_absurd_stream_is_refused(monkeypatch, tiny4, st
             call()
 
 
+@pytest.mark.parametrize("kw,words", [(dict(poison="no"), "poison 'no': expected True or False"),
+                                      (dict(check="yes"), "check 'yes': expected True or False"),
+                                      (dict(gemv_norm_min="x"), "gemv_norm_min 'x': expected an integer"),
+                                      (dict(gemv_norm_min=None), "gemv_norm_min None: expected an integer"),
+                                      (dict(seed=1.5), "seed 1.5: expected an integer or None"),
+                                      (dict(seed=[1]), r"seed \[1\]: expected an integer or None")])
+def test_emulate_names_an_option_of_the_wrong_kind(tiny4, kw, words):
+    """As the executors check theirs: ``poison="no"`` poisoned and ``check="yes"`` verified (truthy), a string
+    or None ``gemv_norm_min`` was a TypeError from the registry's comparison, a float seed ran some order."""
+    cfg, g, plan, w, inp = tiny4
+    with pytest.raises(ValueError, match=words):
+        emulate(g, plan, w, inp, **kw)
+
+
 # --- launches past their node's tensors ------------------------------------------------------------------------
 
 def test_the_emulator_refuses_a_launch_past_its_nodes_tensors(monkeypatch, tiny4):
