@@ -201,6 +201,17 @@ def test_reference_forward_of_an_odd_head_size_is_refused_by_name(hidden, heads,
         L.reference_forward(cfg, L.make_weights(g, cfg), L.make_inputs(cfg))
 
 
+def test_weights_and_inputs_of_another_config_are_named():
+    """``make_weights`` of a graph whose KV cache has fewer rows than the config's ctx, and ``reference_forward``
+    of another batch's inputs, were numpy broadcast and reshape errors."""
+    c1 = L.config("tiny", batch=1)
+    g1 = L.build_graph(c1)
+    with pytest.raises(ValueError, match=r"cache 'l0.k_cache' .* has 9 rows, fewer than config .*ctx 20"):
+        L.make_weights(g1, L.config("tiny", batch=1, ctx=20))
+    with pytest.raises(ValueError, match=r"input 'inp' has shape \(1, 64\), config .* at batch 2 needs \(2, 64\)"):
+        L.reference_forward(L.config("tiny", batch=2), L.make_weights(g1, c1), L.make_inputs(c1))
+
+
 # --- compare_launches over chunked launches --------------------------------------------------------------------
 
 def test_compare_launches_names_pointers_inside_a_tensor_by_tensor_not_arena_offset():
