@@ -24,7 +24,7 @@ import numpy as np
 
 from memplan.errors import GraphError, PlanFormatError
 from memplan.graph import Graph
-from memplan.planfile import Plan, check_plan_for
+from memplan.planfile import MAX_STREAMS, Plan, check_plan_for
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,9 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     PlanFormatError) a plan made for another graph. Why here: every executor binds through this, and the
     emulator and ``runtime.step.program_at`` (which do not verify unless asked) bound a plan of another graph
     (the batch-4 tiny step's plan for the batch-1 graph: the other sizes' offsets, overlapping tensors) and
-    computed wrong bits silently. A plan that is merely unsafe still binds (the negative controls need it)."""
+    computed wrong bits silently. PlanFormatError too for an arena tensor outside its device's arena (an edited
+    offset or ``arena_bytes``), and for a node or tensor on a device the plan does not have: no negative
+    control needs those, and an executor run with ``check_plan=False`` wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it)."""
     if not isinstance(graph, Graph):   # (None was an AttributeError from deep inside)
         raise GraphError(f"bind: graph must be a memplan Graph, not {type(graph).__name__}")
     if not isinstance(plan, Plan):
@@ -85,6 +87,16 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     devices = max(plan.devices, 1)
     tensor_device = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices)) if devices > 1 else {}
     node_device = dict(zip((n for n, _s in plan.order), plan.node_devices)) if devices > 1 else {}
+    if devices > 1:   # (unverified: a node on device 7 of 2 was a KeyError, a tensor on -1 the last device's arena)
+        if len(plan.node_devices) != len(plan.order) or len(plan.tensor_devices) != len(plan.tensors):
+            raise PlanFormatError(f"plan {plan.graph!r} spans {devices} devices but gives {len(plan.node_devices)} node "
+                                  f"and {len(plan.tensor_devices)} tensor devices for {len(plan.order)} order entries "
+                                  f"and {len(plan.tensors)} tensors")
+        for what, per in (("node", node_device), ("tensor", tensor_device)):
+            for name, d in per.items():
+                if not 0 <= d < devices:
+                    raise PlanFormatError(f"plan {plan.graph!r} puts {what} {name!r} on device {d}, outside "
+                                          f"0..{devices - 1}")
     places: dict[str, Place] = {}
     own: list[tuple[str, int]] = []
     for ti, t in enumerate(graph.tensors):
@@ -108,12 +120,23 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     for nid, s in plan.order:
         if nid not in graph.node_index:
             raise PlanFormatError(f"plan {plan.graph!r} orders node {nid!r}, which graph {graph.name!r} lacks")
+        if not 0 <= s < MAX_STREAMS:   # (-1 ran on the executor's last stream: Python's negative index)
+            raise PlanFormatError(f"plan {plan.graph!r} runs node {nid!r} on stream {s}, outside 0..{MAX_STREAMS - 1}")
         steps.append(Step(nid, int(s), node_device.get(nid, 0), tuple(waits.get(nid, ())),
                           tuple(records.get(nid, ()))))
-    if devices > 1 and plan.device_arena_bytes:
+    if devices > 1 and len(plan.device_arena_bytes) != devices:
+        raise PlanFormatError(f"plan {plan.graph!r} spans {devices} devices but lists {len(plan.device_arena_bytes)} "
+                              "device_arena_bytes")
+    if devices > 1:
         arena = tuple(max(int(b), 1) for b in plan.device_arena_bytes)
     else:
         arena = (max(int(plan.arena_bytes), 1),) + (1,) * (devices - 1)
+    for t in graph.tensors:
+        p = places[t.id]
+        if p.in_arena and not 0 <= p.offset <= p.offset + t.size <= arena[p.device]:
+            where = f"device {p.device}'s arena" if devices > 1 else "the arena"
+            raise PlanFormatError(f"plan {plan.graph!r} puts tensor {t.id!r} at [{p.offset}, {p.offset + t.size}), "
+                                  f"outside {where} of {arena[p.device]} bytes: its kernels would write out of bounds")
     inputs = tuple(t.id for t in graph.tensors if t.kind == "input" and t.view_of is None)
     outputs = tuple(t.id for t in graph.tensors if t.kind == "output")
     return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs)

@@ -46,12 +46,24 @@ from .step import host_order, program
 _BASE = 1 << 32
 
 
+class OutOfBounds(IndexError):
+    """An access ``Memory`` refuses; ``addr``: where it starts."""
+
+    def __init__(self, addr: int, message: str) -> None:
+        super().__init__(message)
+        self.addr = addr
+
+
 class Memory:
-    """Allocations at fake device addresses, each a uint8 buffer."""
+    """Allocations at fake device addresses, each a uint8 buffer. ``bounds``: when set, the only byte ranges
+    ``[start, end)`` an access may touch (``emulate`` sets each step's: its node's planned tensors, scratch
+    and counters), so a launch that reads or writes past its tensors but inside the arena is refused instead
+    of silently touching a neighbour's bytes."""
 
     def __init__(self) -> None:
         self.bufs: list[tuple[int, np.ndarray]] = []
         self.next = _BASE
+        self.bounds: list[tuple[int, int]] | None = None
 
     def alloc(self, nbytes: int) -> int:
         addr = self.next
@@ -61,10 +73,12 @@ class Memory:
 
     def view(self, addr: int, count: int, dtype) -> np.ndarray:
         nbytes = count * np.dtype(dtype).itemsize
+        if self.bounds is not None and not any(lo <= addr and addr + nbytes <= hi for lo, hi in self.bounds):
+            raise OutOfBounds(addr, f"access [{addr:#x}, +{nbytes}) outside the planned bytes of the tensors it may touch")
         for base, buf in self.bufs:
             if base <= addr and addr + nbytes <= base + len(buf):
                 return buf[addr - base: addr - base + nbytes].view(dtype)
-        raise IndexError(f"access [{addr:#x}, +{nbytes}) outside every allocation")
+        raise OutOfBounds(addr, f"access [{addr:#x}, +{nbytes}) outside every allocation")
 
 
 def _f32(mem: Memory, a: int, n: int) -> np.ndarray:
@@ -262,6 +276,13 @@ def run_launch(mem: Memory, ln: Launch) -> None:
         raise NotImplementedError(k)
 
 
+def _whose(graph: Graph, addr: Mapping[str, int], start: int) -> str:
+    """The tensors whose planned bytes a refused access starts in: the neighbour it would have read or
+    overwritten."""
+    hit = sorted(t.id for t in graph.tensors if addr[t.id] <= start < addr[t.id] + t.size)
+    return f"it starts in {', '.join(map(repr, hit))}" if hit else "it starts in no tensor"
+
+
 def _rope32(x: np.ndarray, pos: np.ndarray, log2_base: float) -> np.ndarray:
     """ROPE (ggml normal mode) of x [B, heads, d] in float32, as rope_f32 computes it."""
     B, heads, d = x.shape
@@ -289,6 +310,14 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
                           ("inputs", inputs, Mapping)):
         if not isinstance(v, kind):   # (None was an AttributeError from deep inside)
             raise ValueError(f"emulate: {what} must be a {kind.__name__}, not {type(v).__name__}")
+    # (as the executors check theirs: poison="no" or check="yes" decided by truthiness, a string gemv_norm_min
+    # was a TypeError from the registry's comparison, a float seed reordered silently as another seed)
+    for what, v in (("poison", poison), ("check", check)):
+        if not isinstance(v, bool):
+            raise ValueError(f"emulate: {what} {v!r}: expected True or False")
+    for what, v, none_ok in (("gemv_norm_min", gemv_norm_min, False), ("seed", seed, True)):
+        if not (none_ok and v is None) and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+            raise ValueError(f"emulate: {what} {v!r}: expected an integer{' or None' if none_ok else ''}")
     if check:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)
@@ -314,9 +343,23 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     counters = [mem.alloc(counter_bytes(graph)) for _ in arenas]
     prog = program(graph, plan, binding, addr.__getitem__, counters=counters, scratch=(mem.alloc,),
                    gemv_norm_min=gemv_norm_min, num_sms=(num_sms,), wgmma=(wgmma,))
+    # each step's launches may touch only its node's (a fused group's: every member's) planned tensors, and
+    # the buffers that are no arena and no weight root (group counters, scratch copies)
+    planned = {a for a, _ in mem.bufs[:len(arenas) + len(roots)]}
+    private = [(a, a + len(buf)) for a, buf in mem.bufs if a not in planned]
+    members: dict[str, list[str]] = {}
+    for m, last in prog.finished_by.items():
+        members.setdefault(last, []).append(m)
     for step in host_order(prog.steps, seed):
-        for ln in prog.launches[step.node]:
-            run_launch(mem, ln)
+        tids = dict.fromkeys(t for m in members.get(step.node, ()) for t in (*graph.node(m).inputs, *graph.node(m).outputs))
+        mem.bounds = [(addr[t], addr[t] + graph.tensor(t).size) for t in tids] + private
+        try:
+            for ln in prog.launches[step.node]:
+                run_launch(mem, ln)
+        except OutOfBounds as exc:
+            raise ValueError(f"node {step.node!r}: {ln.kernel} grid={ln.grid}: {exc} ({_whose(graph, addr, exc.addr)})") from None
+        finally:
+            mem.bounds = None
     # (an f16 output, as a MUL may now write: its values as f32, not its bytes read as half as many f32)
     outs = {t: (mem.view(addr[t], graph.tensor(t).size // 2, np.float16).astype(np.float32)
                 if graph.tensor(t).attrs.get("dtype") == "f16" else _f32(mem, addr[t], graph.tensor(t).size // 4).copy()

@@ -30,13 +30,14 @@ unless two devices are present. The benchmark is ``runtime.bench_multi_gpu``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
 
 from memplan import Graph, Plan
 
-from .cuda_core import CudaCore
+from .cuda_core import CudaCore, check_graph_and_plan
 from .cuda_util import import_pycuda
 from .kernels import KernelLibrary
 
@@ -67,10 +68,15 @@ class MultiGpuExecutor(CudaCore):
                  first_device: int = 0, check_plan: bool = True):
         # (the primary context as KernelLibrary takes it, imported before any push of ours)
         cuda = import_pycuda("runtime: MultiGpuExecutor", context=True)
-
+        check_graph_and_plan(graph, plan)   # before plan.devices (a plan dict was an AttributeError)
+        if isinstance(first_device, bool) or not isinstance(first_device, numbers.Integral) or first_device < 0:
+            # (-1 reached cuda.Device(-1), '0' a TypeError, 1.5 a count that read as "needs 2 GPUs, 2 visible")
+            raise ValueError(f"first_device {first_device!r}: expected a GPU index >= 0")
+        first_device = int(first_device)
         D = max(plan.devices, 1)
         if cuda.Device.count() < first_device + D:
-            raise RuntimeError(f"plan needs {D} GPUs, {cuda.Device.count()} visible")
+            raise RuntimeError(f"plan needs {D} GPUs from first_device {first_device} (GPUs {first_device}.."
+                               f"{first_device + D - 1}), {cuda.Device.count()} visible")
         devs = [cuda.Device(first_device + d) for d in range(D)]
         ctxs = [_primary_context(cuda, first_device + d) for d in range(D)]
         for a in range(D):

@@ -247,6 +247,8 @@ def launch_problem(ln: Launch, signature: str | None = None) -> str | None:
         return f"grid {ln.grid} is past CUDA's limits (x 1..{GRID_X_MAX}, y and z 1..{GRID_YZ_MAX})"
     if not (min(bx, by, bz) >= 1 and bx * by * bz <= BLOCK_THREADS_MAX and bz <= 64):
         return f"block {ln.block} is past CUDA's limits (1..{BLOCK_THREADS_MAX} threads)"
+    if ln.carveout > 100:   # (negative: the driver's choice; TC_STEP_CARVEOUT=150 was CUDA's invalid value at launch)
+        return f"shared memory carveout {ln.carveout}% is past CUDA's 0..100"
     for i, c in enumerate(signature or ""):
         if c == "i" and i < len(a) and not INT32[0] <= a[i] <= INT32[1]:
             return f"argument {i} ({a[i]}) does not fit the kernel's 32-bit int"

@@ -161,9 +161,15 @@ def launch_table(graph: Graph, plan: Plan, *, num_sms: int = 132, wgmma: bool = 
 
         def names(a: int, pool: set[str]) -> tuple[str, int] | None:
             ts = [t for t in at.get(a, ()) if t in pool]
-            if not ts:
+            if ts:
+                return "|".join(sorted({_original(graph, t) for t in ts})), max(graph.tensor(t).size for t in ts)
+            # a pointer inside a tensor (a node split over several launches, ``ops._chunks``): the tensor and the
+            # offset, not the arena offset, which differs between the plans and made equal launches differ
+            inside = sorted((t, a - addr[t]) for t in pool if addr[t] < a < addr[t] + graph.tensor(t).size)
+            if not inside:
                 return None
-            return "|".join(sorted({_original(graph, t) for t in ts})), max(graph.tensor(t).size for t in ts)
+            return ("|".join(sorted({f"{_original(graph, t)}+{off}" for t, off in inside})),
+                    max(graph.tensor(t).size - off for t, off in inside))
 
         vals: dict[int, object] = {}       # address -> the value there, as this node left it so far
         pending: list[tuple[list, list, Launch]] = []

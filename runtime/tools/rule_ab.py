@@ -28,8 +28,12 @@ from ..cuda_util import need_pycuda
 from ..kernels import ops
 from ..tool_args import ToolParser, config_list, count_arg, int_list, llama_graphs, out_path
 
-#: constants that size compiled kernels or shared memory: changing them here would lie to the launches
-FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX"})
+#: constants that size compiled kernels or shared memory (llama.cu's AF_CL, AF_MAXCHUNK, AB_QB, AB_CL, AM_QB
+#: among them), or that are CUDA's limits: changing them here would lie to the launches (ATTN_CLUSTER=1 gave
+#: attn_fused a grid of an eighth of its blocks, and GRID_YZ_MAX=10**9 let past-limit launches through)
+FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8", "TC_SMEM_MAX",
+                   "ATTN_CLUSTER", "ATTN_MAXCHUNK", "ATTN_BATCH_ROWS", "ATTN_BATCH_CLUSTER", "ATTN_MMA_ROWS",
+                   "GRID_X_MAX", "GRID_YZ_MAX", "BLOCK_THREADS_MAX", "SMEM_MAX", "PORTABLE_CLUSTER"})
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
@@ -49,7 +53,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
         if not eq or not key.isupper() or isinstance(cur, bool) or not isinstance(cur, (int, float)):
             raise ValueError(f"--variant {name}: {key!r} is not a numeric constant of runtime.kernels.ops")
         if key in FIXED:
-            raise ValueError(f"--variant {name}: {key} sizes compiled kernels; change it in llama.cu and ops together")
+            raise ValueError(f"--variant {name}: {key} sizes compiled kernels or is a CUDA limit; change it in llama.cu "
+                             "and ops together")
         kind = "an integer" if isinstance(cur, int) else "a number"
         try:   # read as the memplan command reads numbers: int()/float() took '１６', 'nan' and 'inf'
             v = strict(val.strip()) if isinstance(cur, int) else strict_real(val.strip(), kind)
@@ -60,6 +65,45 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
                              f"digits{'' if isinstance(cur, int) else ', finite'})")
         consts[key] = v
     return name.strip(), consts
+
+
+def check_variants(configs: list[str], batches: list[int], variants: list[tuple[str, dict]]) -> None:
+    """ValueError naming the variant, config and batch where a variant's constants leave the registry unable to
+    build the step (a 0 that it divides by, a negative size) or make it build a launch its kernel does not
+    compute in full (``launch_problem`` with the constants as compiled: ATTN_MMA_MIN_ROWS or a split threshold
+    may move freely, a launch past what the kernel takes may not). Built on the CPU over fake addresses, both
+    plans ``bench_config`` times, for both builds (wgmma or not), before the kernels compile: the run reached
+    these only on the GPU, as a traceback minutes in or a launch that computed part of its output."""
+    from ..kernels.registry import launch_problem
+    from ..models import llama as L
+    from ..step import plan_step, program_at
+
+    for name, consts in variants:
+        for cfg_name in configs:
+            for batch in batches:
+                where = f"--variant {name}: config {cfg_name} at batch {batch}"
+                g = L.build_graph(L.config(cfg_name, batch=batch))
+                alloc = _fake_addresses()
+                progs = []
+                try:
+                    with patched(consts):
+                        for sched in (None, L.multi_stream_schedule(g)):
+                            p = plan_step(g, sched, batch=batch)
+                            progs += [program_at(g, p, alloc, wgmma=wg)[0] for wg in (False, True)]
+                except Exception as exc:   # (ZeroDivisionError, KernelError, ...: whatever the rules raise)
+                    raise ValueError(f"{where}: the registry cannot build the step ({type(exc).__name__}: {exc})") from None
+                for prog in progs:
+                    for nid, lns in prog.launches.items():
+                        for ln in lns:
+                            if (problem := launch_problem(ln)) is not None:
+                                raise ValueError(f"{where}: node {nid!r} gets a launch of {ln.kernel} its kernel does "
+                                                 f"not compute in full ({problem})")
+
+
+def _fake_addresses():
+    """``alloc(nbytes, label)`` over device-like addresses, every allocation apart (``runtime.step._kernels``)."""
+    nxt = iter(range(1 << 44, 1 << 62, 1 << 36))
+    return lambda nbytes, label: next(nxt)
 
 
 @contextlib.contextmanager
@@ -129,6 +173,7 @@ def main(argv=None) -> int:
         if len({n for n, _ in variants}) != len(variants):
             raise ValueError("--variant: two variants share a name")
         llama_graphs(configs, batches)
+        check_variants(configs, batches, variants)
         out_path(a.out)
         need_pycuda()
     except ValueError as exc:
