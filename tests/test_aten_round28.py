@@ -105,3 +105,31 @@ def test_dfine_detector_equals_eager_bitwise_on_one_and_three_streams():
         out = step(x)
         for a, b in zip(out, ref):
             assert torch.equal(a, b)
+
+
+class ChecksItsInput(nn.Module):
+    """A runtime check on a tensor's values (transformers' ``torch_compilable_check``, in D-FINE and DEIMv2):
+    the export keeps an ``item`` and scalar asserts on an unbacked symbol that the saved graph no longer names."""
+
+    def forward(self, x):
+        torch._check_tensor_all(x.abs() >= 0)
+        return x * 2
+
+
+def test_memplan_import_of_a_pt2_with_a_value_check_is_quiet(tmp_path, capfd):
+    """Loading such a program, torch's deserializer logs "Symbol u0 did not appear in the graph that was
+    deserialized" from a logger with a stderr handler of its own: a line of torch's internals that ``-q``
+    printed for every such model. It is held with the loader's other messages; the graph is imported."""
+    from memplan.cli import main
+    from memplan.io import load_graph
+
+    torch.export.save(torch.export.export(ChecksItsInput(), (torch.randn(4),)), tmp_path / "m.pt2")
+    capfd.readouterr()
+    assert main(["import", str(tmp_path / "m.pt2"), "-o", str(tmp_path / "g.json"), "-q"]) == 0
+    assert capfd.readouterr().err == ""
+    assert load_graph(str(tmp_path / "g.json")).tensors
+    # the logger is as it was after the load: a program loaded outside memplan still warns as torch does
+    import logging
+
+    serde = logging.getLogger("torch._export.serde.serialize")
+    assert serde.level == logging.NOTSET and not serde.propagate and serde.handlers
