@@ -223,7 +223,12 @@ def load_exported(path: str):
     """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file): a regular file of any size
     (a FIFO would block the reader), checked before torch is needed. Given to torch as an open file, not a
     path: torch reads a path only if it ends in ``.pt2`` (``.PT2`` or another name logged a warning on a quiet
-    stderr, which torch says will become an error), and the file opened is the one that was checked."""
+    stderr, which torch says will become an error), and the file opened is the one that was checked. Both
+    ``torch.export`` and the deserializer's own logger (``torch._export.serde.serialize``, which torch gives a
+    stderr handler of its own) are held: a program with a runtime
+    check on a tensor's values (transformers' ``torch_compilable_check``, ``torch._check_tensor_all``) loads with
+    "Symbol u0 did not appear in the graph that was deserialized" logged at warning level, a line of torch's
+    internals on the quiet CLI's stderr for every such model (D-FINE, DEIMv2)."""
     check_readable(path, InputFormatError, 1 << 62)
     torch = _need_torch()
     try:
@@ -232,7 +237,8 @@ def load_exported(path: str):
         raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
     held = _HeldErrors()
     try:
-        with _held_by(logging.getLogger("torch.export"), held), f:
+        with _held_by(logging.getLogger("torch.export"), held), \
+                _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f:
             return torch.export.load(f)
     except Exception as exc:
         why = f"{type(exc).__name__}: {first_line(exc)}"
@@ -268,11 +274,13 @@ class _HeldErrors(logging.Handler):
 
 
 @contextlib.contextmanager
-def _held_by(logger: logging.Logger, handler: logging.Handler):
-    """For the block, ``logger``'s records (all levels) go to ``handler`` alone: none reaches stderr."""
+def _held_by(logger: logging.Logger, handler: logging.Handler, level: int = logging.DEBUG):
+    """For the block, ``logger``'s records (``level`` and up: all by default) go to ``handler`` alone: none
+    reaches stderr. A chatty logger is held from ``WARNING`` up: at ``DEBUG`` the deserializer logs every
+    node it reads, work for nothing."""
     saved = (logger.disabled, logger.propagate, logger.handlers[:], logger.level)
     logger.disabled, logger.propagate, logger.handlers[:] = False, False, [handler]
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(level)
     try:
         yield
     finally:

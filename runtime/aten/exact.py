@@ -172,12 +172,34 @@ def _linear(torch, named, out) -> Exact | None:
     # the folded sizes spelled out: ``view(-1, 0)`` of an input with no features (0 elements) is ambiguous
     # and raised, where eager's linear runs (the bias alone)
     rows = math.prod(x.shape[:-1])
+    if isinstance(w, torch.Tensor) and w.dim() == 1:
+        return _linear_vector_weight(torch, x, w, b, out, rows)
+    if not (isinstance(w, torch.Tensor) and w.dim() == 2):
+        return None
     x2, o2 = x.view(rows, x.shape[-1]), out.view(rows, out.shape[-1])
     if b is None:  # linear without bias: matmul(x, w.t()), which folds to mm
         return "exact", functools.partial(torch.ops.aten.mm.out, x2, w.t(), out=o2), 0
     if x.dim() <= 3:  # with bias: addmm on the folded input
         return "exact", functools.partial(torch.ops.aten.addmm.out, b, x2, w.t(), out=o2), 0
     return None
+
+
+def _linear_vector_weight(torch, x, w, b, out, rows: int) -> Exact | None:
+    """``linear`` with a 1-D weight (D-FINE's box-distribution integral, ``F.linear(probs, project)``): the
+    result has the input's leading dimensions alone, one number per row. Eager runs ``matmul(x, w.t())``, ``w.t()``
+    being ``w``, and ``matmul`` of a 2-D-or-more input with a vector is ``mv`` of the folded input (``add_``
+    of a bias after it); so does this, into the result as one vector. With a bias and a 2-D (or contiguous
+    3-D) input eager runs ``addmm``, which refuses a vector: the generic path gives eager's error."""
+    if b is not None and x.dim() <= 3:
+        return None
+    mv = functools.partial(torch.ops.aten.mv.out, x.view(rows, x.shape[-1]), w, out=out.view(rows))
+    if b is None:
+        return "exact", mv, 0
+
+    def run() -> None:
+        mv()
+        out.add_(b)
+    return "exact", run, 0
 
 
 def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int) -> Exact | None:

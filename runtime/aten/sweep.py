@@ -307,6 +307,25 @@ S2M = dict(names=("input_ids", "attention_mask", "decoder_input_ids"), fixed=NOC
 T5S = dict(d_model=64, d_ff=128, num_layers=2, num_heads=4, d_kv=16, decoder_start_token_id=0)
 MLA_Q = {**MLA, "q_lora_rank": 16}  # (DeepSeek-V3.2 and later configs take no q_lora_rank=None)
 
+RTD = dict(names=("pixel_values",), fields=("logits", "pred_boxes"), d_model=32, encoder_hidden_dim=32,
+           encoder_in_channels=[32, 48, 64], feat_strides=[8, 16, 32], encoder_layers=1, decoder_layers=2,
+           num_queries=10, encoder_ffn_dim=64, decoder_ffn_dim=64, decoder_in_channels=[32, 32, 32],
+           num_feature_levels=3, hidden_expansion=0.5, use_pretrained_backbone=False, use_timm_backbone=False,
+           backbone=None, backbone_config={"model_type": "rt_detr_resnet", "embedding_size": 16,
+                                           "hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 1, 1],
+                                           "layer_type": "basic", "out_features": ["stage2", "stage3", "stage4"]})
+
+
+def boxes(b, t, side=0, vocab=128):
+    """Token ids and their boxes (x0, y0, x1, y1 in 0..1000), and an image of ``side`` pixels where one is read."""
+    def f(g, dev, dt):
+        x0 = torch.randint(0, 500, (b, t, 2), generator=g, device=dev)
+        out = (torch.randint(3, vocab, (b, t), generator=g, device=dev),
+               torch.cat([x0, x0 + torch.randint(0, 400, (b, t, 2), generator=g, device=dev)], -1))
+        return out + ((torch.randn(b, 3, side, side, generator=g, device=dev).to(dt),) if side else ())
+    return f
+
+
 # cheap and important first; the largest graphs (export and planning take longest) last
 CASES = [
     Case("resnet18", tv("resnet18"), img(2, 3, 64, 64)),
@@ -1152,6 +1171,29 @@ CASES = [
     Case("ssdlite_head", tv_det("ssdlite320_mobilenet_v3_large"), IMG),  # (resized to 320 x 320 inside)
     Case("maskrcnn_v2_head", tv_det("maskrcnn_resnet50_fpn_v2", min_size=64, max_size=64), IMG),
     Case("keypointrcnn_head", tv_det("keypointrcnn_resnet50_fpn", min_size=64, max_size=64), IMG),
+    # session 28 (CPU: all bitwise on 1 and 3 streams once linear with a 1-D weight lowered): whole RT-DETR-family
+    # detectors (D-FINE and DEIMv2 integrate box distributions with F.linear(probs, vector)), document models
+    Case("rt_detr", hf("RTDetrConfig", "RTDetrForObjectDetection", "eager", **RTD), IMG),
+    Case("rt_detr_v2", hf("RTDetrV2Config", "RTDetrV2ForObjectDetection", "eager", **RTD), img(2, 3, 64, 96)),
+    Case("dfine", hf("DFineConfig", "DFineForObjectDetection", "eager", **RTD), IMG),
+    Case("deimv2", hf("Deimv2Config", "Deimv2ForObjectDetection", "eager", **RTD), IMG),
+    Case("deformable_detr", hf("DeformableDetrConfig", "DeformableDetrForObjectDetection", "eager",
+                               names=("pixel_values",), fields=("logits", "pred_boxes"), d_model=32, encoder_layers=1,
+                               decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+                               encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_feature_levels=3,
+                               backbone_config={**RTD["backbone_config"], "model_type": "resnet"},
+                               use_pretrained_backbone=False, use_timm_backbone=False, backbone=None,
+                               disable_custom_kernels=True), IMG),
+    Case("pp_ocrv5_mobile_det", pixels("PPOCRV5MobileDetConfig", "PPOCRV5MobileDetForObjectDetection",
+                                       ("last_hidden_state",)), IMG),
+    Case("layoutlmv3", hf("LayoutLMv3Config", "LayoutLMv3Model", "eager", names=("input_ids", "bbox", "pixel_values"),
+                          fields=("last_hidden_state",), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=128, vocab_size=128, max_position_embeddings=66, input_size=32,
+                          patch_size=8, coordinate_size=8, shape_size=16, pad_token_id=1, rel_pos_bins=8,
+                          max_rel_pos=16, rel_2d_pos_bins=8, max_rel_2d_pos=32), boxes(2, 5, 32)),
+    Case("lilt", hf("LiltConfig", "LiltModel", "eager", names=("input_ids", "bbox"), fields=("last_hidden_state",),
+                    hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128,
+                    max_position_embeddings=66, channel_shrink_ratio=4, pad_token_id=1), boxes(2, 6)),
 ]
 _by_name = {c.name: c for c in CASES}
 CASES += [replace(_by_name[n], name=f"{n}_{tag}", dtype=dt, cuda_only=True)  # half-precision variants
