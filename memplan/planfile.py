@@ -164,6 +164,82 @@ def own_json(value: Any) -> Any:
     return top
 
 
+def plain_json(value: Any) -> Any:
+    """``value`` as the JSON value ``json`` writes of it, in plain Python types and sharing no container with it:
+    what a ``Graph`` keeps of the ``attrs`` a caller gives in code. Each dict (or other mapping) becomes a dict,
+    each list or tuple a list, each ``str``/``int``/``float`` subclass (a str-mixin or int enum, ``np.float64``)
+    its plain value, a numpy integer or bool its Python one, a key its JSON text (``1`` as "1"). Why: the graph
+    then equals the graph read back from its own JSON, so both plan to the same bytes, and a caller's later edit
+    of the object it passed (a shape list appended to) cannot change a validated graph. What JSON cannot hold (a
+    set, NaN, an object) is kept as it is, for ``save_graph`` to name; so are the keys of a mapping two of whose
+    keys JSON writes alike (``{1: a, "1": b}``), which ``save_graph`` refuses. Iterative, each container copied
+    once (a cycle stays a cycle), like ``own_json``."""
+    if not isinstance(value, (Mapping, list, tuple)):
+        return _plain_scalar(value)
+    copies: dict[int, Any] = {}
+    todo: list[tuple[Any, Any]] = []
+
+    def shell(v: Any) -> Any:
+        new: Any = {} if isinstance(v, Mapping) else []
+        copies[id(v)] = new
+        todo.append((v, new))
+        return new
+
+    keep = [value]   # every container seen stays alive until the end, so no ``id`` is reused
+    top = shell(value)
+    while todo:
+        src, dst = todo.pop()
+        keep.append(src)
+        if isinstance(dst, dict):
+            items = list(src.items())
+            keys = [_plain_key(k) for k, _ in items]
+            if len(set(keys)) < len(keys):   # two keys JSON writes alike: left for save_graph to name
+                keys = [k for k, _ in items]
+            for k, (_, v) in zip(keys, items):
+                dst[k] = (copies[id(v)] if id(v) in copies else shell(v)) if isinstance(v, (Mapping, list, tuple)) \
+                    else _plain_scalar(v)
+        else:
+            for v in src:
+                dst.append((copies[id(v)] if id(v) in copies else shell(v)) if isinstance(v, (Mapping, list, tuple))
+                           else _plain_scalar(v))
+    return top
+
+
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_scalar(v: Any) -> Any:
+    """A JSON scalar as the plain value ``json`` writes (see ``plain_json``); anything else as it is."""
+    if type(v) in _PLAIN_SCALARS:
+        return v
+    if isinstance(v, str):
+        return str.__str__(v)
+    if isinstance(v, float):
+        return float.__float__(v)   # its value, as ``json`` writes it (an overriding ``__float__`` is not asked)
+    if isinstance(v, int):
+        return int.__int__(v)
+    i = as_int(v)   # a numpy integer: ``json_text`` writes it as this int
+    if i is not None:
+        return i
+    if type(v).__module__ == "numpy" and hasattr(v, "item") and getattr(v, "ndim", None) == 0:
+        try:
+            item = v.item()   # np.bool_, np.float32: the Python value
+        except Exception:
+            return v
+        if type(item) in (bool, float):
+            return item
+    return v
+
+
+def _plain_key(k: Any) -> Any:
+    """A mapping key as the text ``json`` writes for it, when it writes one; else the key itself."""
+    if type(k) is str:
+        return k
+    if isinstance(k, (str, int, float)) or k is None:
+        return _json_key(k)
+    return k
+
+
 def json_text(doc: Any) -> str | None:
     """``doc`` as the indented JSON memplan writes, or None when the loaders would not read it back (NaN, a
     numpy scalar, a set, or nesting past ``MAX_JSON_DEPTH`` by the reader's own measure): the one dump of
