@@ -128,8 +128,10 @@ class Graph:
     tensors: tuple[Tensor, ...]
     nodes: tuple[Node, ...]
     alignment: int = DEFAULT_ALIGNMENT
-    tensor_index: dict[str, int] = field(init=False, repr=False, compare=False)
-    node_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    #: id -> index, read-only views (``MappingProxyType``): as plain dicts, a caller's ``g.tensor_index["x"] = 5``
+    #: (or ``del``, ``clear``) broke an immutable, validated graph under every later plan and check.
+    tensor_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    node_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
     producer: tuple[int, ...] = field(init=False, repr=False, compare=False)
     root: tuple[int, ...] = field(init=False, repr=False, compare=False)
     root_offset: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -160,6 +162,21 @@ class Graph:
             object.__setattr__(g, key, value)
         _validate(g, attrs_owned=True)
         return g
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle and ``copy`` state: the indexes as dicts (a ``MappingProxyType`` pickles and deep-copies as
+        neither), made read-only views again by ``__setstate__``."""
+        state = dict(self.__dict__)
+        for key in ("tensor_index", "node_index"):
+            if key in state:
+                state[key] = dict(state[key])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key in ("tensor_index", "node_index"):
+            if key in state:
+                state[key] = MappingProxyType(dict(state[key]))
+        self.__dict__.update(state)
 
     # -- convenience -------------------------------------------------------------------------
     def tensor(self, tid: str) -> Tensor:
@@ -681,8 +698,8 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             )
         seen_groups[n.group] = ni
 
-    object.__setattr__(g, "tensor_index", tindex)
-    object.__setattr__(g, "node_index", nindex)
+    object.__setattr__(g, "tensor_index", MappingProxyType(tindex))
+    object.__setattr__(g, "node_index", MappingProxyType(nindex))
     object.__setattr__(g, "producer", tuple(producer))
     object.__setattr__(g, "root", tuple(root))
     object.__setattr__(g, "root_offset", tuple(root_offset))

@@ -152,3 +152,29 @@ def test_cyclic_and_deep_attrs_are_copied_without_recursion():
     a = b.build().tensor("x").attrs
     assert a["loop"] is not loop and a["loop"][0] is a["loop"]
     assert a["deep"][0] is not deep
+
+
+# ---- the indexes: read-only ------------------------------------------------------------------------------------
+
+
+def test_graph_indexes_are_read_only_and_still_pickle():
+    """``tensor_index`` / ``node_index`` were the graph's plain dicts: ``g.tensor_index["y"] = 0`` made ``g.tensor("y")``
+    the input and every later plan or check of the "immutable" graph wrong. They are read-only views now, and the
+    graph still pickles and copies (a ``MappingProxyType`` alone does neither)."""
+    import copy
+    import pickle
+
+    g = _matmul_graph([8, 8], [8, 8])
+    for index, key in ((g.tensor_index, "o"), (g.node_index, "mm1")):
+        with pytest.raises(TypeError):
+            index[key] = 0
+        with pytest.raises((TypeError, AttributeError)):
+            index.clear()
+        with pytest.raises(TypeError):
+            del index[key]
+    assert g.tensor("o").id == "o" and g.node("mm1").id == "mm1"
+    for h in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g), copy.copy(g)):
+        assert h == g and dict(h.tensor_index) == dict(g.tensor_index) and dict(h.node_index) == dict(g.node_index)
+        with pytest.raises(TypeError):
+            h.tensor_index["o"] = 0
+        assert _plan_json(h) == _plan_json(g)
