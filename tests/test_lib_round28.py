@@ -178,3 +178,22 @@ def test_graph_indexes_are_read_only_and_still_pickle():
         with pytest.raises(TypeError):
             h.tensor_index["o"] = 0
         assert _plan_json(h) == _plan_json(g)
+
+
+# ---- runtime.step.plan_step: the batch is the graph's -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("graph_batch, asked", [(4, 1), (1, 4), (4, 16)])
+def test_plan_step_refuses_a_batch_that_is_not_the_graphs(graph_batch, asked):
+    """``plan_step(graph, batch=...)`` took the batch on trust: a 4-row step planned as ``batch=1`` came back as the
+    ordinary plan (its fused add+norm groups then stage copies every step), a 1-row step as ``batch=4`` was planned
+    twice. A batch other than the rows the graph's weight products multiply is refused, naming both."""
+    from runtime.models import llama as L
+    from runtime.step import plan_step
+
+    g = L.build_graph(L.config("tiny", batch=graph_batch))
+    with pytest.raises(ValueError, match=rf"batch={asked} .* step of {graph_batch} rows"):
+        plan_step(g, batch=asked)
+    assert plan_step(g, batch=graph_batch).to_json() == plan_step(g, batch=np.int64(graph_batch)).to_json()
+    with pytest.raises(GraphError, match="plan_step needs a memplan Graph"):
+        plan_step(g.to_dict(), batch=graph_batch)
