@@ -197,3 +197,130 @@ def test_plan_step_refuses_a_batch_that_is_not_the_graphs(graph_batch, asked):
     assert plan_step(g, batch=graph_batch).to_json() == plan_step(g, batch=np.int64(graph_batch)).to_json()
     with pytest.raises(GraphError, match="plan_step needs a memplan Graph"):
         plan_step(g.to_dict(), batch=graph_batch)
+
+
+# ---- CP-SAT and Ctrl-C off the main thread (decided: documented, see ``cpsat._run``) ------------------------------
+
+
+def test_ctrl_c_off_the_main_thread_or_under_asyncio_is_as_documented():
+    """``cpsat._run``'s documented rule: memplan handles Ctrl-C only in the main thread under Python's own handler.
+    From a worker thread it installs nothing (SIGINT stays the caller's), the KeyboardInterrupt reaches the main
+    thread, and the solve runs to its limit and returns a plan not marked "interrupted". Under ``asyncio.run`` the
+    loop's handler stays in place; its second Ctrl-C raises KeyboardInterrupt out of ``plan`` (the solve is then
+    stopped in the background: the process exits normally). A subprocess: the signals would hit the test run."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import asyncio, os, signal, threading
+        import memplan
+        from memplan.generators import fanout_join
+        g, _ = fanout_join(30, seed=1)
+        seen, out = [], {}
+        def progress(msg):
+            if not seen:
+                seen.append(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+                os.kill(os.getpid(), signal.SIGINT)
+        done = threading.Event()   # (not Thread.join: a join a KeyboardInterrupt breaks may not wait again)
+        def work():
+            try:
+                out["p"] = memplan.plan(g, solver="cpsat", time_limit=2, progress=progress)
+            except BaseException as exc:
+                out["p"] = exc
+            done.set()
+        threading.Thread(target=work).start()
+        try:
+            while not done.wait(0.05):
+                pass
+            print("no KeyboardInterrupt")
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt in the main thread")
+        done.wait()
+        p = out["p"]
+        print("thread", seen, type(p).__name__, getattr(p, "solver", {}).get("interrupted"),
+              signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)
+        sent = []
+        def twice(msg):
+            if not sent:
+                sent.append(signal.getsignal(signal.SIGINT) is not signal.default_int_handler)
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+        async def main():
+            return memplan.plan(g, solver="cpsat", time_limit=2, progress=twice)
+        try:
+            asyncio.run(main())
+            print("asyncio returned")
+        except KeyboardInterrupt:
+            print("asyncio KeyboardInterrupt", sent, flush=True)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root, env=env)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
+    assert r.stdout.split("\n")[:3] == ["KeyboardInterrupt in the main thread", "thread [True] Plan None True",
+                                        "asyncio KeyboardInterrupt [True]"], r.stdout
+
+
+# ---- memory_budget: the candidate pool replays prefixes from where they differ, and makes schedules on demand ----
+
+
+def _fixed_order_replay_inputs(n: int, seed: int):
+    from memplan.generators import fanout_join
+    from memplan.optimize.budget import unit_streams
+    from memplan.optimize.streams import expand, optimize
+
+    g = fanout_join(n, max_width=6, seed=seed)[0]
+    opt = optimize(g, 4)
+    ustream = unit_streams(opt, opt.schedule, g)[1]
+    return g, opt, ustream, expand(opt.units, opt.units.fixed_order, ustream)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_replay_branches_are_full_replays(seed):
+    """``Replay.branch`` (a run continued from a mark of another run, with other streams from there on) gives the
+    events, event pairs and makespan of a full ``Replay`` of its streams, bit for bit, also two branches deep with a
+    mark that lies before the second branch's start (taken from the run it branched off)."""
+    import random
+
+    from memplan.optimize.events import Replay
+
+    g, opt, _, (order, streams) = _fixed_order_replay_inputs(200, seed)
+    rng = random.Random(seed)
+    N = len(order)
+    p1, p2 = sorted(rng.sample(range(1, N), 2))[::-1]   # p1 > p2: the second branch starts before the first
+    s1 = streams[:p1] + [rng.randrange(4) for _ in range(N - p1)]
+    s2 = s1[:p2] + [rng.randrange(4) for _ in range(N - p2)]
+    base = Replay(g, order, streams, opt.cost, opt.event_us, [p1, p2], record=True)
+    b1 = base.branch(p1, s1, [p2])
+    b2 = b1.branch(p2, s2, [N])
+    b3 = b2.branch(N, s2)   # the same streams: nothing replayed
+    for br, st in ((b1, s1), (b2, s2), (b3, s2)):
+        full = Replay(g, order, st, opt.cost, opt.event_us, record=True)
+        assert (br.events, br.makespan, br.pairs) == (full.events, full.makespan, full.pairs)
+
+
+def test_candidate_pool_makes_only_the_schedules_it_is_asked_for(monkeypatch):
+    """``candidate_pool`` built every fork give-back's Schedule (a full replay, the ids and every Event) though a
+    memory budget plans at most ``MAX_GIVE_BACK_PLANS`` of them; now a give-back's schedule is made when asked for,
+    from the events its replay found: the same schedule (order, streams, events), makespan and pool order."""
+    from memplan.optimize import budget
+    from memplan.optimize.streams import schedule_makespan
+    from memplan.schedule import schedule_with_events
+
+    g, opt, _, _ = _fixed_order_replay_inputs(400, 5)
+    calls = []
+    real = budget.scored_schedule
+    monkeypatch.setattr(budget, "scored_schedule", lambda *a, **k: calls.append(1) or real(*a, **k))
+    pool = budget.candidate_pool(g, opt)
+    lazy = [r for r in pool if isinstance(r, budget._LazyReduced)]
+    assert len(lazy) > 10 and not calls
+    keys = []
+    for r in pool:
+        s = r.schedule
+        assert r.makespan_us == schedule_makespan(g, s, opt.cost, opt.event_us)
+        assert s == schedule_with_events(g, list(s.order), dict(zip(s.order, s.streams)))
+        keys.append((round(r.makespan_us, 6), len(s.events), s.num_streams))
+    assert keys == sorted(keys) and len({(r.schedule.order, r.schedule.streams) for r in pool}) == len(pool)
+    assert not calls   # (the schedules came from the replays' events)
