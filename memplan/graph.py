@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import GraphError, as_int, plain_str
 from .errors import short_repr as _short
-from .jsoncopy import own_json
+from .jsoncopy import own_json, plain_json
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -117,16 +117,21 @@ class Graph:
     list or subclass let the graph change, or mean other than its JSON, after validation. So ``graph.nodes[i] is
     node`` (and ``==``: a list is not equal to a tuple) holds only for plain objects: find a node or tensor by its
     id (``graph.node(nid)``, ``graph.tensor(tid)``, ``node_index``), as the rest of memplan does, never by the
-    object handed in. ``attrs`` are not copied here (a Graph built in code shares them with its Tensors and
-    Nodes); ``graph_from_dict`` and ``to_dict``, which cross the JSON boundary, copy them.
+    object handed in. ``attrs`` are the graph's own: each non-empty one is copied down to its last nested list, in
+    plain JSON types (``jsoncopy.plain_json``: a tuple as a list, an ``IntEnum`` or numpy number as its Python value,
+    a str subclass as its characters), so a Tensor or Node with attrs is always replaced. The caller's later edits
+    of what it passed cannot change the graph, and the graph equals the one read back from its own JSON (both
+    plan to the same bytes). ``to_dict`` hands out copies in turn.
     """
 
     name: str
     tensors: tuple[Tensor, ...]
     nodes: tuple[Node, ...]
     alignment: int = DEFAULT_ALIGNMENT
-    tensor_index: dict[str, int] = field(init=False, repr=False, compare=False)
-    node_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    #: id -> index, read-only views (``MappingProxyType``): as plain dicts, a caller's ``g.tensor_index["x"] = 5``
+    #: (or ``del``, ``clear``) broke an immutable, validated graph under every later plan and check.
+    tensor_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    node_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
     producer: tuple[int, ...] = field(init=False, repr=False, compare=False)
     root: tuple[int, ...] = field(init=False, repr=False, compare=False)
     root_offset: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -146,7 +151,32 @@ class Graph:
                     raise GraphError(f"{cls.__name__.lower()} #{i} is not a memplan {cls.__name__} "
                                      f"({type(x).__name__} {_short(x)})")
             object.__setattr__(self, name, items)
-        _validate(self)
+        _validate(self, attrs_owned=False)
+
+    @classmethod
+    def _of_owned_attrs(cls, name: Any, tensors: tuple, nodes: tuple, alignment: Any) -> Graph:
+        """A Graph whose Tensors' and Nodes' ``attrs`` are already plain JSON objects nobody else holds (a document
+        ``load_graph`` parsed, or ``graph_from_dict``'s copies): the same checks, without copying them again."""
+        g = cls.__new__(cls)
+        for key, value in (("name", name), ("tensors", tensors), ("nodes", nodes), ("alignment", alignment)):
+            object.__setattr__(g, key, value)
+        _validate(g, attrs_owned=True)
+        return g
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle and ``copy`` state: the indexes as dicts (a ``MappingProxyType`` pickles and deep-copies as
+        neither), made read-only views again by ``__setstate__``."""
+        state = dict(self.__dict__)
+        for key in ("tensor_index", "node_index"):
+            if key in state:
+                state[key] = dict(state[key])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key in ("tensor_index", "node_index"):
+            if key in state:
+                state[key] = MappingProxyType(dict(state[key]))
+        self.__dict__.update(state)
 
     # -- convenience -------------------------------------------------------------------------
     def tensor(self, tid: str) -> Tensor:
@@ -272,6 +302,25 @@ class Graph:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """``attrs`` as a dict of its own in plain JSON types (``jsoncopy.plain_json``): what a Graph keeps. The common
+    attrs (string keys, plain scalars and flat lists of them: a shape, a dtype) are copied in C loops; anything else
+    (a tuple, a numpy number, a str subclass, a nested object) goes through ``plain_json``."""
+    if type(attrs) is dict and set(map(type, attrs)) <= _STR:
+        d = attrs.copy()
+        for k, v in d.items():
+            if type(v) in _SCALARS:
+                continue
+            if type(v) is not list or not set(map(type, v)) <= _SCALARS:
+                return plain_json(attrs)
+            d[k] = v.copy()   # (a value replaced, no key added: the iteration stays valid)
+        return d
+    return plain_json(attrs)
+
+
+_STR = frozenset({str})
 
 
 def _own_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,6 +449,31 @@ def _own_containers(g: Graph) -> None:
         object.__setattr__(g, "nodes", tuple(nodes))
 
 
+def _plain_attrs_of(g: Graph) -> None:
+    """Each Tensor's and Node's ``attrs`` as the graph's own plain copy (``_plain_attrs``; an empty one as
+    ``NO_ATTRS``), the Tensor or Node replaced. The graph kept the caller's objects: appending to a shape list
+    after ``build()`` changed the validated graph (its cost model, its JSON), and a tuple, an ``IntEnum`` or a numpy
+    number in attrs made a graph unequal to the one read back from its own JSON. What is no mapping stays, for
+    ``_validate`` to name. Tensors and nodes without attrs are kept (one C-level pass finds them)."""
+    for name, make in (("tensors", _with_tensor_attrs), ("nodes", _with_node_attrs)):
+        items = getattr(g, name)
+        odd = [i for i, a in enumerate(map(attrgetter("attrs"), items))
+               if a is not NO_ATTRS and (type(a) is dict or isinstance(a, Mapping))]
+        if odd:
+            items = list(items)
+            for i in odd:
+                items[i] = make(items[i], _plain_attrs(items[i].attrs) or NO_ATTRS)
+            object.__setattr__(g, name, tuple(items))
+
+
+def _with_tensor_attrs(t: Tensor, attrs: Mapping[str, Any]) -> Tensor:
+    return Tensor(t.id, t.size, t.kind, t.view_of, t.view_offset, attrs)
+
+
+def _with_node_attrs(n: Node, attrs: Mapping[str, Any]) -> Node:
+    return Node(n.id, n.op, n.inputs, n.outputs, n.cost, n.inplace, n.group, attrs)
+
+
 def _str_subclass(types: set[type]) -> bool:
     """Whether ``types`` holds a subclass of ``str`` (not ``str`` itself)."""
     return any(t is not str and issubclass(t, str) for t in types)
@@ -453,12 +527,14 @@ def _plain_strings(g: Graph) -> None:
         object.__setattr__(g, "nodes", tuple(nodes))
 
 
-def _validate(g: Graph) -> None:
+def _validate(g: Graph, *, attrs_owned: bool) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
     check_alignment(g.alignment)
     _plain_numbers(g)
     _own_containers(g)
+    if not attrs_owned:
+        _plain_attrs_of(g)
     _plain_strings(g)
 
     tindex: dict[str, int] = {}
@@ -622,8 +698,8 @@ def _validate(g: Graph) -> None:
             )
         seen_groups[n.group] = ni
 
-    object.__setattr__(g, "tensor_index", tindex)
-    object.__setattr__(g, "node_index", nindex)
+    object.__setattr__(g, "tensor_index", MappingProxyType(tindex))
+    object.__setattr__(g, "node_index", MappingProxyType(nindex))
     object.__setattr__(g, "producer", tuple(producer))
     object.__setattr__(g, "root", tuple(root))
     object.__setattr__(g, "root_offset", tuple(root_offset))
@@ -692,7 +768,7 @@ def _register_id(index: dict[str, int], what: str, i: int, eid: Any) -> None:
 
 def _entries(doc: dict, key: str, what: str, source: str, owned: bool):
     """(entry, id, attrs) of each object in ``doc[key]``, naming a malformed one by list and index; each attrs a
-    copy of its own (``_own_attrs``) unless the document is ``owned`` (parsed for this call alone)."""
+    plain copy of its own (``_plain_attrs``) unless the document is ``owned`` (parsed for this call alone)."""
     entries = doc.get(key)
     if not isinstance(entries, list):
         raise GraphError(f"{source}: {key!r} must be a list")
@@ -708,7 +784,8 @@ def _entries(doc: dict, key: str, what: str, source: str, owned: bool):
             attrs = NO_ATTRS
         elif not isinstance(attrs, (dict, MappingProxyType)):
             raise GraphError(f"{what} {eid!r}: 'attrs' must be an object, not {_short(attrs)}")
-        out.append((e, eid, NO_ATTRS if not attrs else attrs if owned and type(attrs) is dict else _own_attrs(attrs)))
+        out.append((e, eid, NO_ATTRS if not attrs else attrs if owned and type(attrs) is dict else
+                    _plain_attrs(attrs) or NO_ATTRS))
     return out
 
 
@@ -754,7 +831,7 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
         nodes.append(Node(id=nid, op=nd.get("op", ""), inputs=tuple(ins), outputs=tuple(outs), cost=nd.get("cost"),
                           inplace=tuple(inplace.items()), group=nd.get("group"), attrs=attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
-    return Graph(name=doc.get("name", ""), tensors=tuple(tensors), nodes=tuple(nodes), alignment=alignment)
+    return Graph._of_owned_attrs(doc.get("name", ""), tuple(tensors), tuple(nodes), alignment)
 
 
 class GraphBuilder:

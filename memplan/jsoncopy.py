@@ -1,4 +1,5 @@
-"""Copies of free-form JSON blocks (node ``attrs``, a plan's solver block and extra fields).
+"""Copies of free-form JSON blocks (node ``attrs``, a plan's solver block and extra fields), and their plain
+JSON form (``plain_json``: what ``json`` writes of a value, in plain Python types).
 
 Why a module of its own: the graph (``graph.py``) and the plan document (``planfile.py``) both keep blocks a
 caller hands them, and neither may share a nested dict or list with the caller, or a later edit on one side
@@ -7,7 +8,10 @@ would reach the other. Below both of them, it lets each import it without either
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from .errors import as_int, plain_str
 
 
 def own_json(value: Any) -> Any:
@@ -37,3 +41,92 @@ def own_json(value: Any) -> Any:
             else:
                 dst.append(v)
     return top
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` as the JSON value ``json`` writes of it, in plain Python types and sharing no container with it:
+    what a ``Graph`` keeps of the ``attrs`` a caller gives in code. Each dict (or other mapping) becomes a dict,
+    each list or tuple a list, each ``str``/``int``/``float`` subclass (a str-mixin or int enum, ``np.float64``)
+    its plain value, a numpy integer or bool its Python one, a key its JSON text (``1`` as "1"). Why: the graph
+    then equals the graph read back from its own JSON, so both plan to the same bytes, and a caller's later edit
+    of the object it passed (a shape list appended to) cannot change a validated graph. What JSON cannot hold (a
+    set, NaN, an object) is kept as it is, for ``save_graph`` to name; so are the keys of a mapping two of whose
+    keys JSON writes alike (``{1: a, "1": b}``), which ``save_graph`` refuses. Iterative, each container copied
+    once (a cycle stays a cycle), like ``own_json``."""
+    if not isinstance(value, (Mapping, list, tuple)):
+        return _plain_scalar(value)
+    copies: dict[int, Any] = {}
+    todo: list[tuple[Any, Any]] = []
+
+    def shell(v: Any) -> Any:
+        new: Any = {} if isinstance(v, Mapping) else []
+        copies[id(v)] = new
+        todo.append((v, new))
+        return new
+
+    keep = [value]   # every container seen stays alive until the end, so no ``id`` is reused
+    top = shell(value)
+    while todo:
+        src, dst = todo.pop()
+        keep.append(src)
+        if isinstance(dst, dict):
+            items = list(src.items())
+            keys = [_plain_key(k) for k, _ in items]
+            if len(set(keys)) < len(keys):   # two keys JSON writes alike: left for save_graph to name
+                keys = [k for k, _ in items]
+            for k, (_, v) in zip(keys, items):
+                dst[k] = (copies[id(v)] if id(v) in copies else shell(v)) if isinstance(v, (Mapping, list, tuple)) \
+                    else _plain_scalar(v)
+        else:
+            for v in src:
+                dst.append((copies[id(v)] if id(v) in copies else shell(v)) if isinstance(v, (Mapping, list, tuple))
+                           else _plain_scalar(v))
+    return top
+
+
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_scalar(v: Any) -> Any:
+    """A JSON scalar as the plain value ``json`` writes (see ``plain_json``); anything else as it is."""
+    if type(v) in _PLAIN_SCALARS:
+        return v
+    if isinstance(v, str):
+        return str.__str__(v)
+    if isinstance(v, float):
+        return float.__float__(v)   # its value, as ``json`` writes it (an overriding ``__float__`` is not asked)
+    if isinstance(v, int):
+        return int.__int__(v)
+    i = as_int(v)   # a numpy integer: ``json_text`` writes it as this int
+    if i is not None:
+        return i
+    if type(v).__module__ == "numpy" and hasattr(v, "item") and getattr(v, "ndim", None) == 0:
+        try:
+            item = v.item()   # np.bool_, np.float32: the Python value
+        except Exception:
+            return v
+        if type(item) in (bool, float):
+            return item
+    return v
+
+
+def _plain_key(k: Any) -> Any:
+    """A mapping key as the text ``json`` writes for it, when it writes one; else the key itself."""
+    if type(k) is str:
+        return k
+    if isinstance(k, (str, int, float)) or k is None:
+        return json_key(k)
+    return k
+
+
+def json_key(key: Any) -> str:
+    """The text ``json`` writes for a key (it writes only these types; others fail ``json.dumps`` first). A key of a
+    ``str`` subclass is its characters as a plain str (``plain_str``): two keys ``"a"`` of a class that compares by
+    identity were two keys here, and the file repeating "a" was written, then refused by the loaders."""
+    if isinstance(key, str):
+        return plain_str(key)
+    if key is True or key is False or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, float):
+        return float.__repr__(key)
+    return int.__repr__(key)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import PlanFormatError, PlanMismatch, as_int, plain_str
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
+from .jsoncopy import json_key as _json_key
 from .jsoncopy import own_json
 
 if TYPE_CHECKING:
@@ -187,19 +188,6 @@ def key_trouble(value: Any) -> str | None:
         elif isinstance(v, (list, tuple)):
             stack.extend(x for x in v if isinstance(x, (dict, list, tuple)))
     return None
-
-
-def _json_key(key: Any) -> str:
-    """The text ``json`` writes for a key (it writes only these types; others fail ``json.dumps`` first). A key of a
-    ``str`` subclass is its characters as a plain str (``plain_str``): two keys ``"a"`` of a class that compares by
-    identity were two keys here, and the file repeating "a" was written, then refused by the loaders."""
-    if isinstance(key, str):
-        return plain_str(key)
-    if key is True or key is False or key is None:
-        return {True: "true", False: "false", None: "null"}[key]
-    if isinstance(key, float):
-        return float.__repr__(key)
-    return int.__repr__(key)
 
 
 def _json_int(value: Any) -> int:

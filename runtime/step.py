@@ -24,9 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from memplan import Graph, Plan, Schedule, plan
+from memplan.graph import check_graph
 
 from .binding import Binding, Step, bind
 from .kernels import GEMV_NORM_OFF, Launch, counter_bytes, plan_launches
+from .kernels.ops import weight_product_rows
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,19 @@ def plan_step(graph: Graph, schedule: Schedule | None = None, *, batch: int) -> 
     without them the 1B step at batch 4 / 16 measured 1.069 / 1.121 ms against 1.039 / 1.099 (H200, 3
     streams, one process). Where both plans run the same kernels the option buys nothing and costs arena:
     at one row every fused kernel tolerates any overlap (one block per row writes after its barrier), and
-    the 1B's ordinary plans at batch 64 stage nothing, where ``fused_groups`` would take 1.40x their arena."""
+    the 1B's ordinary plans at batch 64 stage nothing, where ``fused_groups`` would take 1.40x their arena.
+
+    ``batch`` must be the graph's own: the rows its weight products multiply (``kernels.ops.weight_product_rows``),
+    else a ValueError naming both. It was taken on trust, so a batch-16 graph planned as ``batch=1`` got the
+    ordinary plan, whose overlapped add+norm groups then staged copies every step (the slower plan above), and
+    a batch-1 graph planned as ``batch=16`` was planned twice for nothing. A graph without weight products
+    (rows 0) says nothing about its batch and is not checked."""
     if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
         raise ValueError(f"plan_step: batch {batch!r} is not a positive number of rows")
+    rows = weight_product_rows(check_graph(graph, "plan_step"))
+    if rows and rows != batch:
+        raise ValueError(f"plan_step: batch={batch} but graph {graph.name!r} is a step of {rows} rows (its weight "
+                         f"products multiply {rows} rows of x); pass batch={rows} or the graph of batch {batch}")
     ordinary = plan(graph, schedule)
     if batch <= 1:
         return ordinary

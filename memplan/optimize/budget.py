@@ -24,13 +24,17 @@ even the serial plan fits, ``BudgetError`` names both numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
 
 from ..errors import short_repr as _short
 from ..graph import Graph
-from ..schedule import Schedule, serial_schedule
+from ..schedule import Event, Schedule, serial_schedule
 from .events import Replay
-from .streams import Optimized, schedule_makespan, scored_schedule
+from .streams import Optimized, expand, schedule_makespan, scored_schedule
 
 #: at most this many prefix lengths of the fork list become candidates
 MAX_PREFIXES = 48
@@ -110,11 +114,7 @@ def _give_back(graph: Graph, opt: Optimized, ustream: list[int], forks: list[tup
     The list scheduler with every stream fixed issues units in the same order whatever the streams
     (``streams.fixed_order``), so that order is made once for all forks."""
     U = opt.units
-    assign = list(ustream)
-    for units, src in forks:  # issue order: a fork's source is already where it will stay
-        target = assign[src] if src not in units else 0
-        for u in units:
-            assign[u] = target
+    assign = _assign(ustream, forks)   # (issue order: a fork's source is already where it will stay)
     return scored_schedule(graph, U, U.fixed_order, assign, opt.cost if scored else None, opt.event_us, event_cache)
 
 
@@ -193,16 +193,95 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
                                              min(f.units)))
     ustream = unit_streams(opt, opt.schedule, graph)[1]
     made: dict = {}   # the give-backs' Event objects, shared (``scored_schedule``)
+    U = opt.units
+    ids = [nd.id for nd in graph.nodes]
+    node_order = expand(U, U.fixed_order, ustream)[0]   # (the fixed-stream order: every give-back's)
+    order_ids = tuple(ids[m] for m in node_order)
     for tag, order in (("memory", by_memory), ("events", by_events)):
         firsts = [min(f.units) for f in order]   # (forks are disjoint: each first unit is its own)
-        for m in prefixes:
-            chosen = [order[k] for k in sorted(range(m), key=firsts.__getitem__)]   # in issue order
-            # scored: the makespan comes with the events, from the same pass (``scored_schedule``)
-            add(*_give_back(graph, opt, ustream, [(f.units, f.source) for f in chosen], event_cache=made), m, F,
-                f"{opt.chosen}-give-back-{m}-by-{tag}")
+        # each prefix scored by a Replay branched off the previous prefix's where their streams first differ
+        # (``Replay.branch``), its Schedule made only if it is planned (``_LazyReduced``): making all of them
+        # (96 at 50,000 nodes, each a full replay, 50,000 ids and 30,000 events) was most of the pool's time
+        forks_of = [[(f.units, f.source) for f in (order[k] for k in sorted(range(m), key=firsts.__getitem__))]
+                    for m in prefixes]   # (each prefix's forks in issue order)
+        streams_of = [expand(U, U.fixed_order, _assign(ustream, fs))[1] for fs in forks_of]
+        # where each prefix's streams first differ from the next one's: every later branch starts at one of them
+        starts = [_first_difference(a, b) for a, b in zip(streams_of, streams_of[1:])]
+        prev: Replay | None = None
+        for k, (m, forks_m, node_streams) in enumerate(zip(prefixes, forks_of, streams_of)):
+            name = f"{opt.chosen}-give-back-{m}-by-{tag}"
+            mark = starts[k:]
+            if not node_streams or max(node_streams) == 0:   # one stream: ``scored_schedule``'s own simulation
+                add(*_give_back(graph, opt, ustream, forks_m, event_cache=made), m, F, name)
+                prev = None
+                continue
+            if prev is None:
+                prev = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, mark, record=True)
+            else:
+                prev = prev.branch(starts[k - 1], node_streams, mark)
+            key = (order_ids, tuple(node_streams))
+            if key in seen or (max_events is not None and prev.events > max_events):
+                continue
+            seen.add(key)
+            ms = prev.makespan
+            waits = np.array(prev.pairs, dtype=np.int64).reshape(-1, 2)   # (kept compact: 30,000 pairs each)
+            pool.append(((round(ms, 6), prev.events, max(node_streams) + 1, len(pool)),
+                         _LazyReduced(partial(_schedule_of, key, waits, ids, made), ms, m, F, name)))
     add(serial_schedule(graph), None, F, F, "serial")
     pool.sort(key=lambda x: x[0])
     return [r for _, r in pool]
+
+
+def _schedule_of(key: tuple[tuple[str, ...], tuple[int, ...]], waits: np.ndarray, ids: list[str],
+                 made: dict[tuple[int, int], Event]) -> Schedule:
+    """The Schedule of issue order and streams ``key`` with the events ``waits`` ((after, before) node indices, as
+    ``Replay`` takes them): what ``scored_schedule`` makes of the same replay, its ``Event`` objects shared."""
+    evs = []
+    for ab in map(tuple, waits.tolist()):
+        e = made.get(ab)
+        if e is None:
+            e = made[ab] = Event(ids[ab[0]], ids[ab[1]])
+        evs.append(e)
+    return Schedule(key[0], key[1], tuple(evs))
+
+
+class _LazyReduced(Reduced):
+    """A fork give-back whose ``schedule`` is made when first asked for: a memory budget plans only the fastest of
+    them (``MAX_GIVE_BACK_PLANS``), so the rest need only the makespan and the number of events, which
+    ``candidate_pool`` has from its replay. The schedule made is the one ``candidate_pool`` built for every
+    give-back before (the same order, streams and events, from the same replay)."""
+
+    def __init__(self, make: Callable[[], Schedule], makespan_us: float, forks_serialised: int,
+                 forks_total: int, name: str = ""):
+        for key, value in (("_make", make), ("makespan_us", makespan_us), ("forks_serialised", forks_serialised),
+                           ("forks_total", forks_total), ("name", name)):
+            object.__setattr__(self, key, value)
+
+    @property
+    def schedule(self) -> Schedule:   # type: ignore[override]
+        made = self.__dict__.get("_schedule")
+        if made is None:
+            made = self._make()
+            object.__setattr__(self, "_schedule", made)
+        return made
+
+
+def _assign(ustream: list[int], forks: list[tuple[tuple[int, ...], int]]) -> list[int]:
+    """The stream of each unit with ``forks`` (in issue order) given back: ``_give_back``'s assignment."""
+    assign = list(ustream)
+    for units, src in forks:
+        target = assign[src] if src not in units else 0
+        for u in units:
+            assign[u] = target
+    return assign
+
+
+def _first_difference(a: list[int], b: list[int]) -> int:
+    """The first position where ``a`` and ``b`` (of one length) differ, or their length."""
+    if a == b:
+        return len(a)
+    x, y = np.asarray(a), np.asarray(b)
+    return int(np.flatnonzero(x != y)[0])
 
 
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:

@@ -71,6 +71,34 @@ class Replay:
         return self._run(p, stream, list(self.seq), list(self.clock), list(self.end), dict(counts), dict(last),
                          dict(free), events, top, None, None)
 
+    def branch(self, p: int, streams: Sequence[int], marks: Sequence[int] = ()) -> Replay:
+        """The Replay of this order on ``streams`` (one per position, equal to this run's before position ``p``, one
+        of its marks), run from ``p`` only, with ``marks`` of its own (those before ``p`` must be marks of this run
+        too): its (``events``, ``makespan``) are a full
+        ``Replay``'s, the same operations on the same state. Why: ``budget.candidate_pool`` scores each prefix of a
+        fork list, and a prefix differs from the one before it only from its new forks' first unit on, so a chain
+        of branches replays each prefix from there, not from the start. Its ``pairs`` (when this run records them)
+        are a full run's: this run's before ``p``, then its own."""
+        counts, last, free, events, top = self.marks[p]
+        new = object.__new__(Replay)
+        new.graph, new.order, new.pos, new.cost, new.event_us = self.graph, self.order, self.pos, self.cost, self.event_us
+        stream = new.stream = list(self.stream)
+        order = self.order
+        for q in range(p, len(order)):
+            stream[order[q]] = streams[q]
+        new.seq, new.clock, new.end = list(self.seq), list(self.clock), list(self.end)
+        # a mark before ``p`` is this run's state there (the streams agree up to ``p``), which this run has
+        new.marks = {q: () if q >= p else self.marks[q] for q in marks}
+        # the events taken before ``p`` are this run's first ``events`` (they are listed in issue order)
+        new.pairs = None if self.pairs is None else self.pairs[:events]
+        new.events_at, new.top_at = self.events_at[:p], self.top_at[:p]   # (aligned: this run had marks)
+        new.events, new.makespan = new._run(p, stream, new.seq, new.clock, new.end, dict(counts), dict(last), dict(free),
+                                            events, top, new.marks, new.pairs)
+        if marks:
+            new.events_at.append(new.events)
+            new.top_at.append(new.makespan)
+        return new
+
     def rerun_window(self, p: int, stop: int, streams: Sequence[int]) -> tuple[int, float]:
         """``rerun``'s (events, makespan) estimated from positions ``p`` to ``stop`` only (``streams``: one per
         position of that window): the events after ``stop`` are this run's, and the delay at ``stop`` (the
@@ -167,4 +195,6 @@ class Replay:
             free[s] = e
             if e > top:
                 top = e
+        if marks is not None and stop is None and len(order) in marks:   # the end: a branch of the same streams
+            marks[len(order)] = (dict(counts), dict(last), dict(free), events, top)
         return events, top

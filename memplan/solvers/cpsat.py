@@ -23,8 +23,10 @@ The formulation is chosen to scale:
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
   heuristic offsets, counted in ``info["skipped_components"]``, so that large problems keep the limit too.
 
-Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far. The
-result is never worse than the best heuristic, and ``info`` carries the proven ``bound`` and ``gap``.
+Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far (see ``_run`` for
+where: the main thread under Python's own SIGINT handler; off the main thread, or under a handler of the caller's
+such as asyncio's, the solve runs to its time limit). The result is never worse than the best heuristic, and
+``info`` carries the proven ``bound`` and ``gap``.
 """
 
 from __future__ import annotations
@@ -350,7 +352,18 @@ def _run(solver, model, callback) -> tuple[int, bool]:
     KeyboardInterrupt at once (the solve then ends in the background: ``_stop_until`` stops it). A caller's own SIGINT
     handler is left alone. What the solve raises (a progress callback's exception) is raised here, as itself.
     Only the thread differs: the work, and so the result, is the same; the worker runs in a copy of the caller's
-    ``contextvars`` context, so a progress callback reading a ContextVar the caller set sees its value."""
+    ``contextvars`` context, so a progress callback reading a ContextVar the caller set sees its value.
+
+    Where Ctrl-C does not stop the solve, by design: called off the main thread (``memplan.plan`` in a worker thread,
+    ``asyncio.to_thread``, an executor), memplan installs no handler (only the main thread may, and only it receives
+    SIGINT): Python's KeyboardInterrupt goes to the main thread as ever, and this solve runs to its time limit (its
+    wall-clock safety stop, ``SolveOptions.wall_seconds``, bounds it) and returns its plan, not marked
+    "interrupted". Under a SIGINT handler of the caller's (``asyncio.run`` installs one) the handler is left in
+    place: memplan replacing it would take the caller's own Ctrl-C semantics away. asyncio's first Ctrl-C cancels its
+    main task, seen when ``plan`` returns; its second raises KeyboardInterrupt here, which stops the solve (in the
+    background, asked until it ends) and propagates. A stop polled from another thread would need the caller's
+    cooperation anyway, and a hidden global handler could not be installed from a worker thread at all.
+    ``tests/test_lib_round28.py`` runs both cases."""
     box: dict = {}
     done = threading.Event()
     stops: list[int] = []
