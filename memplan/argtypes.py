@@ -200,6 +200,9 @@ _FLOAT = re.compile(_REAL)
 #: a byte count: a number with an optional binary suffix K, M, G or T (and an optional i, B: KiB, KB)
 _SIZE = re.compile(rf"(?P<number>{_REAL})(?:(?P<unit>[KMGT])I?)?B?", re.IGNORECASE)
 _DIGITS = "plain ASCII decimal digits"
+#: a byte count's decimal exponent beyond which it is past 2**63 (above) or below one byte (below) whatever its unit
+#: (2**63 < 1e19, a unit <= 2**40 < 1e13): decided before any arithmetic, whose exponent range Decimal caps
+_SIZE_DIGITS = 40
 
 
 def integer(text: str, what: str = "an integer") -> int:
@@ -236,14 +239,37 @@ def size(text: str) -> int:
     v: int | decimal.Decimal
     if _INT.fullmatch(number):
         v = integer(number, "a byte count") * mult
-    else:   # exact: enough digits for the number times the unit (a Decimal keeps 1e-99999 small)
-        with decimal.localcontext(decimal.Context(prec=len(number) + 20, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)):
-            v = decimal.Decimal(number) * mult
+    else:   # exact: enough digits for the number times the unit
+        v = _decimal_bytes(number, mult, text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan
         raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
     return int(v)
+
+
+def _decimal_bytes(number: str, mult: int, text: str) -> decimal.Decimal:
+    """``number`` (``_REAL``, with a fraction or an exponent) times ``mult``, exactly. Its exponent is read as a
+    Python int and judged before any Decimal sees it: Decimal refuses exponents past about 10**18 with
+    ``InvalidOperation`` (a traceback from ``--memory-budget 1e99999999999999999999``), so a number past 2**63
+    or below one byte whatever its unit is decided from the exponent alone."""
+    mantissa, _, exp = number.lower().partition("e")
+    digits = exp.lstrip("+-").lstrip("0")
+    if len(digits) > 18:   # (int() of thousands of digits raises; the sign is all that matters here)
+        e = -(10 ** 19) if exp.startswith("-") else 10 ** 19
+    else:
+        e = int(exp or 0)
+    m = decimal.Decimal(mantissa)   # (no exponent: exact, at most the text's digits)
+    if m < 0:
+        raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
+    if not m:
+        return m
+    if m.adjusted() + e > _SIZE_DIGITS:
+        raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
+    if m.adjusted() + e < -_SIZE_DIGITS:
+        return decimal.Decimal(0)   # below one byte: rounded down
+    with decimal.localcontext(decimal.Context(prec=len(number) + 20, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)):
+        return m.scaleb(e) * mult
 
 
 def count(text: str) -> int:
