@@ -53,9 +53,10 @@ class StoreOnce(argparse._StoreAction):
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         if option_string is not None:
             given = namespace.__dict__.setdefault("_memplan_given", set())
-            if self.dest in given:
+            if self.dest in given:   # quoted as typed ('5', '2G'), not as parsed ('5.0', '2147483648')
+                typed = parser.__dict__.get("_memplan_typed", values)
                 parser.error(f"argument {'/'.join(self.option_strings)}: given twice (the second time as "
-                             f"{option_string} {_shown(values)}): give it once")
+                             f"{option_string} {_shown(typed)}): give it once")
             given.add(self.dest)
         if isinstance(values, list):
             first: dict = {}
@@ -127,6 +128,8 @@ class OneLineParser(argparse.ArgumentParser):
         Pythons have it: it goes to the option's type and is named there (``_STRIPS_OPTION_DASHES``)."""
         if _STRIPS_OPTION_DASHES and action.option_strings and "--" in arg_strings:
             arg_strings = ["--", *arg_strings]   # the one '--' argparse removes
+        # the text of the option being parsed, for ``StoreOnce``'s message (argparse calls the action next)
+        self._memplan_typed = arg_strings[0] if len(arg_strings) == 1 and action.nargs is None else list(arg_strings)
         return super()._get_values(action, arg_strings)
 
     def _print_message(self, message: str, file=None) -> None:

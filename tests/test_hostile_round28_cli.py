@@ -38,3 +38,14 @@ def test_a_byte_count_below_one_byte_by_any_exponent_rounds_down_to_zero(value):
     # within decimal's range nothing changed: exact, rounded down
     assert size("1.5K") == 1536 and size("9007199254740993.0") == 9007199254740993 and size("1.5") == 1
     assert size("9.223372036854775807e18") == 2 ** 63 - 1
+
+
+@pytest.mark.parametrize(("first", "second"), [("--time-limit", "5"), ("--memory-budget", "2G"),
+                                               ("--streams", "2"), ("--event-us", "1e1")])
+def test_an_option_given_twice_is_quoted_as_typed(tmp_path, capsys, first, second):
+    """The second value was quoted as parsed: ``--time-limit 5`` as "5.0", ``--memory-budget 2G`` as
+    "2147483648", not as the user typed it."""
+    g = tmp_path / "g.json"
+    save_graph(chain(), str(g))
+    code, _, err = run_memplan(capsys, ["plan", g, "-o", tmp_path / "p.json", first, second, first, second])
+    assert_bad_input(code, err, first, f"the second time as {first} {second})")
