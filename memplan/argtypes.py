@@ -53,9 +53,10 @@ class StoreOnce(argparse._StoreAction):
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         if option_string is not None:
             given = namespace.__dict__.setdefault("_memplan_given", set())
-            if self.dest in given:
+            if self.dest in given:   # quoted as typed ('5', '2G'), not as parsed ('5.0', '2147483648')
+                typed = parser.__dict__.get("_memplan_typed", values)
                 parser.error(f"argument {'/'.join(self.option_strings)}: given twice (the second time as "
-                             f"{option_string} {_shown(values)}): give it once")
+                             f"{option_string} {_shown(typed)}): give it once")
             given.add(self.dest)
         if isinstance(values, list):
             first: dict = {}
@@ -127,6 +128,8 @@ class OneLineParser(argparse.ArgumentParser):
         Pythons have it: it goes to the option's type and is named there (``_STRIPS_OPTION_DASHES``)."""
         if _STRIPS_OPTION_DASHES and action.option_strings and "--" in arg_strings:
             arg_strings = ["--", *arg_strings]   # the one '--' argparse removes
+        # the text of the option being parsed, for ``StoreOnce``'s message (argparse calls the action next)
+        self._memplan_typed = arg_strings[0] if len(arg_strings) == 1 and action.nargs is None else list(arg_strings)
         return super()._get_values(action, arg_strings)
 
     def _print_message(self, message: str, file=None) -> None:
@@ -200,6 +203,9 @@ _FLOAT = re.compile(_REAL)
 #: a byte count: a number with an optional binary suffix K, M, G or T (and an optional i, B: KiB, KB)
 _SIZE = re.compile(rf"(?P<number>{_REAL})(?:(?P<unit>[KMGT])I?)?B?", re.IGNORECASE)
 _DIGITS = "plain ASCII decimal digits"
+#: a byte count's decimal exponent beyond which it is past 2**63 (above) or below one byte (below) whatever its unit
+#: (2**63 < 1e19, a unit <= 2**40 < 1e13): decided before any arithmetic, whose exponent range Decimal caps
+_SIZE_DIGITS = 40
 
 
 def integer(text: str, what: str = "an integer") -> int:
@@ -236,14 +242,37 @@ def size(text: str) -> int:
     v: int | decimal.Decimal
     if _INT.fullmatch(number):
         v = integer(number, "a byte count") * mult
-    else:   # exact: enough digits for the number times the unit (a Decimal keeps 1e-99999 small)
-        with decimal.localcontext(decimal.Context(prec=len(number) + 20, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)):
-            v = decimal.Decimal(number) * mult
+    else:   # exact: enough digits for the number times the unit
+        v = _decimal_bytes(number, mult, text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan
         raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
     return int(v)
+
+
+def _decimal_bytes(number: str, mult: int, text: str) -> decimal.Decimal:
+    """``number`` (``_REAL``, with a fraction or an exponent) times ``mult``, exactly. Its exponent is read as a
+    Python int and judged before any Decimal sees it: Decimal refuses exponents past about 10**18 with
+    ``InvalidOperation`` (a traceback from ``--memory-budget 1e99999999999999999999``), so a number past 2**63
+    or below one byte whatever its unit is decided from the exponent alone."""
+    mantissa, _, exp = number.lower().partition("e")
+    digits = exp.lstrip("+-").lstrip("0")
+    if len(digits) > 18:   # (int() of thousands of digits raises; the sign is all that matters here)
+        e = -(10 ** 19) if exp.startswith("-") else 10 ** 19
+    else:
+        e = int(exp or 0)
+    m = decimal.Decimal(mantissa)   # (no exponent: exact, at most the text's digits)
+    if m < 0:
+        raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
+    if not m:
+        return m
+    if m.adjusted() + e > _SIZE_DIGITS:
+        raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
+    if m.adjusted() + e < -_SIZE_DIGITS:
+        return decimal.Decimal(0)   # below one byte: rounded down
+    with decimal.localcontext(decimal.Context(prec=len(number) + 20, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)):
+        return m.scaleb(e) * mult
 
 
 def count(text: str) -> int:

@@ -8,6 +8,7 @@ same input and options give byte-identical files.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,11 @@ class Plan:
 
     @property
     def ratio(self) -> float:
-        """Arena over lower bound (1.0 is optimal for this schedule)."""
-        return self.arena_bytes / self.lower_bound_bytes if self.lower_bound_bytes else 1.0
+        """Arena over lower bound (1.0 is optimal for this schedule). A bound of 0 under a nonzero arena proves
+        nothing about it: infinite (1.0 said such a plan, a hand-made one with ``lower_bound_bytes`` 0, was optimal)."""
+        if not self.lower_bound_bytes:
+            return 1.0 if not self.arena_bytes else math.inf
+        return self.arena_bytes / self.lower_bound_bytes
 
     def offsets(self) -> dict[str, int | None]:
         return {tid: off for tid, off, _ in self.tensors}
