@@ -323,6 +323,17 @@ def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 _STR = frozenset({str})
 
 
+def _read_attrs(what: str, eid: Any, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``_plain_attrs`` of one Tensor's or Node's ``attrs`` (an empty one as ``NO_ATTRS``), a failure to read them
+    named by the tensor or node. Why: ``plain_json`` asks every mapping for its ``items()`` and walks every list,
+    and a caller's object may raise there (a ``Mapping`` whose ``items`` or ``__getitem__`` fails, a dict
+    subclass whose ``items()`` is no iterable): a raw ``RuntimeError``/``TypeError`` from ``build()`` named nothing."""
+    try:
+        return _plain_attrs(attrs) or NO_ATTRS
+    except Exception as exc:   # (the caller's own code: any exception; KeyboardInterrupt passes)
+        raise GraphError(f"{what} {_short(eid)}: attrs cannot be read as JSON ({_short(exc)})") from None
+
+
 def _own_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """A plain dict of ``attrs`` that shares none of its nested JSON objects or arrays (``jsoncopy.own_json``):
     what ``graph_from_dict`` keeps of a caller's document and ``to_dict`` hands out, so neither side's later edits
@@ -455,14 +466,14 @@ def _plain_attrs_of(g: Graph) -> None:
     after ``build()`` changed the validated graph (its cost model, its JSON), and a tuple, an ``IntEnum`` or a numpy
     number in attrs made a graph unequal to the one read back from its own JSON. What is no mapping stays, for
     ``_validate`` to name. Tensors and nodes without attrs are kept (one C-level pass finds them)."""
-    for name, make in (("tensors", _with_tensor_attrs), ("nodes", _with_node_attrs)):
+    for name, what, make in (("tensors", "tensor", _with_tensor_attrs), ("nodes", "node", _with_node_attrs)):
         items = getattr(g, name)
         odd = [i for i, a in enumerate(map(attrgetter("attrs"), items))
                if a is not NO_ATTRS and (type(a) is dict or isinstance(a, Mapping))]
         if odd:
             items = list(items)
             for i in odd:
-                items[i] = make(items[i], _plain_attrs(items[i].attrs) or NO_ATTRS)
+                items[i] = make(items[i], _read_attrs(what, items[i].id, items[i].attrs))
             object.__setattr__(g, name, tuple(items))
 
 
@@ -785,7 +796,7 @@ def _entries(doc: dict, key: str, what: str, source: str, owned: bool):
         elif not isinstance(attrs, (dict, MappingProxyType)):
             raise GraphError(f"{what} {eid!r}: 'attrs' must be an object, not {_short(attrs)}")
         out.append((e, eid, NO_ATTRS if not attrs else attrs if owned and type(attrs) is dict else
-                    _plain_attrs(attrs) or NO_ATTRS))
+                    _read_attrs(what, eid, attrs)))
     return out
 
 
