@@ -8,6 +8,7 @@ would reach the other. Below both of them, it lets each import it without either
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -111,8 +112,11 @@ def _plain_scalar(v: Any) -> Any:
 
 
 def _plain_key(k: Any) -> Any:
-    """A mapping key as the text ``json`` writes for it, when it writes one; else the key itself."""
+    """A mapping key as the text ``json`` writes for it, when it writes one; else the key itself (a NaN or infinite
+    float too: memplan's writer refuses those, as it refuses NaN values, so ``save_graph`` names the tensor)."""
     if type(k) is str:
+        return k
+    if isinstance(k, float) and not math.isfinite(k):
         return k
     if isinstance(k, (str, int, float)) or k is None:
         return json_key(k)

@@ -123,3 +123,17 @@ def test_replay_branch_chains_equal_full_replays(g, data):
         full = Replay(g, order, streams, cost, event_us, record=True)
         assert (run.events, run.makespan, run.pairs) == (full.events, full.makespan, full.pairs)
         assert (run.events, run.makespan) == expected
+
+
+@pytest.mark.parametrize("key", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_float_attr_keys_are_still_refused_by_save_graph(tmp_path, key):
+    """plain_json turns keys into the text json writes; json refuses NaN/inf keys (allow_nan=False), so the graph
+    must keep them for save_graph to name the tensor, as before attrs were normalised (they were saved as "nan")."""
+    b = GraphBuilder("g")
+    b.input("x", 64, meta={key: 1})
+    b.node("n", "RELU", ["x"], "y")
+    b.output("y", 64)
+    g = b.build()
+    with pytest.raises(GraphError, match="tensor 'x'"):
+        memplan.save_graph(g, str(tmp_path / "g.json"))
+    assert not (tmp_path / "g.json").exists()
