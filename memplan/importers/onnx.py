@@ -370,6 +370,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
     nodes: list[Node] = []
+    shared_at: list[tuple[int, str, dict[str, str]]] = []  # nodes whose outputs share an input's buffer
     total = len(g.node)
     for i, n in enumerate(g.node):
         nid = node_ids[i]
@@ -410,11 +411,14 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             flops = _flops(n, [_dims(shapes[v]) for v in ins], [_dims(shapes[v]) for v in outs])
             cost = node_cost(flops, in_bytes + out_bytes)
         nodes.append(Node(nid, n.op_type, tuple(ins), tuple(outs), cost))
+        if shared:
+            shared_at.append((len(nodes) - 1, where, shared))
         if progress is not None:
             report_progress(progress, i + 1, total, caller="import_onnx (nodes imported, of all)")
     for v in output_names:
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
+    _check_shared_buffers(tensors, tindex, nodes, shared_at)
     return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
 
 
@@ -435,6 +439,65 @@ def _shared_buffers(n) -> dict[str, str]:
     pairs = SHARED_BUFFER_OPS.get(n.op_type, ()) if n.domain == ORT_DOMAIN else ()
     return {n.output[o]: n.input[i] for o, i in pairs
             if o < len(n.output) and n.output[o] and i < len(n.input) and n.input[i]}
+
+
+def _check_shared_buffers(tensors: list[Tensor], tindex: dict[str, int], nodes: list[Node],
+                          shared_at: list[tuple[int, str, dict[str, str]]]) -> None:
+    """Each input whose buffer a node overwrites in place (``_shared_buffers``: its output a view of it) must hold
+    nothing any other node, or the model's outputs, reads as its own value: its bytes are the node's output once
+    the node runs. Refused, naming the node and the value: an input that is an initializer or Constant (a weight:
+    the node would write into the model's constants), one also read by another node or a graph output (of it,
+    or of a view of its memory not made from the node's output), or one two outputs share (past key and value
+    one tensor, or two nodes' caches).
+
+    Why: the contract orders a read of a buffer before nothing that writes a view of it (only reads after
+    writes), so such a reader could run before or after the overwrite, on any stream, and a second writer
+    clobbered the first's output; each was planned and verified, and computed other bits than the model
+    (onnxruntime runs such a node only on a cache the caller binds as both past and present, read by it
+    alone)."""
+    def chain(j: int) -> list[int]:   # j, its parent, ... its root
+        out = [j]
+        while tensors[out[-1]].view_of is not None:
+            out.append(tindex[tensors[out[-1]].view_of])
+        return out
+
+    if not shared_at:
+        return
+    chains = [chain(j) for j in range(len(tensors))]
+    claimed: dict[int, tuple[str, str]] = {}   # root -> (node, input) that overwrites it
+    for _k, where, shared in shared_at:
+        for o, v in shared.items():
+            root = chains[tindex[v]][-1]
+            if tensors[root].kind == "weight":
+                raise GraphError(f"{where}: it writes its output {o!r} into the buffer of its input {v!r}, which "
+                                 "is an initializer or Constant (a weight): a model's constants are read-only "
+                                 "(onnxruntime runs it only on a cache bound as both past and present)")
+            if root in claimed:
+                raise GraphError(f"{where}: it writes its output {o!r} into the buffer of its input {v!r}, which "
+                                 f"{claimed[root][0]} also writes its output into (through {claimed[root][1]!r}): "
+                                 "one output would overwrite the other")
+            claimed[root] = (where, v)
+    presents = {tindex[o] for _k, _w, shared in shared_at for o in shared}
+    for k, where, shared in shared_at:
+        for o, v in shared.items():
+            above = chains[tindex[v]]
+            # the tensors on the root that hold the old bytes (not the node's output or a view made from it)
+            old = {j for j, c in enumerate(chains) if c[-1] == above[-1] and presents.isdisjoint(c)}
+            makers = set(above)   # the nodes making past (or a view above it) run before the node
+            for m, node in enumerate(nodes):
+                if m == k or any(tindex[x] in makers for x in node.outputs):
+                    continue
+                for x in node.inputs:
+                    if tindex[x] in old:
+                        raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} "
+                                         f"shares that buffer), but node {node.id!r} ({node.op}) also reads "
+                                         f"{x!r}, the old bytes of that buffer: it could read them after the "
+                                         "overwrite; give that reader a copy")
+            for j in old:
+                if tensors[j].kind == "output":
+                    raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} shares "
+                                     f"that buffer), but graph output {tensors[j].id!r} is the old bytes of that "
+                                     "buffer: it would end holding the node's output")
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:

@@ -1,0 +1,81 @@
+"""Review of round 28's importer and runtime changes (rev28b): SparseAttention's cache, written in place, may be
+read by no one else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from needs import need
+
+onnx = need("onnx")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+MS = "com.microsoft"
+KV, HD, M = 1, 16, 32
+
+
+def _sa(name, pk, pv, outs):
+    return helper.make_node("SparseAttention", ["q", "k", "v", pk, pv, "rows", "cols", "tot", "ktot"], outs, domain=MS,
+                            num_heads=2, kv_num_heads=KV, sparse_block_size=16, name=name)
+
+
+_INITS = [numpy_helper.from_array(np.array([[0, 1, 3]], np.int32), "rows"),
+          numpy_helper.from_array(np.array([[0, 0, 1]], np.int32), "cols"),
+          numpy_helper.from_array(np.array(3, np.int32), "tot"), numpy_helper.from_array(np.array([3], np.int32), "ktot")]
+_QKV = [V("q", T.FLOAT, [1, 3, 2 * HD]), V("k", T.FLOAT, [1, 3, KV * HD]), V("v", T.FLOAT, [1, 3, KV * HD])]
+_CACHE = [V("pk", T.FLOAT, [1, KV, M, HD]), V("pv", T.FLOAT, [1, KV, M, HD])]
+_OUT3 = ["o", "presk", "presv"]
+
+
+def _model(nodes, ins, outs, inits=()):
+    g = helper.make_graph(nodes, "g", ins, [V(o, T.FLOAT, None) for o in outs], initializer=_INITS + list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)], ir_version=8)
+
+
+_ZEROS = np.zeros((1, KV, M, HD), np.float32)
+_RELU = helper.make_node("Relu", ["pk"], ["r"], name="relu")
+
+
+@pytest.mark.parametrize("nodes, ins, outs, inits, why", [
+    # the cache an initializer: present was a view of a weight, the node writing into the model's constants
+    ([_sa("sa", "pk", "pv", _OUT3)], _QKV, _OUT3,
+     [numpy_helper.from_array(_ZEROS, "pk"), numpy_helper.from_array(_ZEROS, "pv")],
+     r"its input 'pk', which is an initializer or Constant"),
+    # another node reads the old cache, after or before the overwrite: unordered against it on other streams
+    ([_sa("sa", "pk", "pv", _OUT3), _RELU], _QKV + _CACHE, _OUT3 + ["r"], [],
+     r"node 'relu' \(Relu\) also reads 'pk', the old bytes"),
+    ([_RELU, _sa("sa", "pk", "pv", _OUT3)], _QKV + _CACHE, _OUT3 + ["r"], [],
+     r"node 'relu' \(Relu\) also reads 'pk', the old bytes"),
+    # two SparseAttentions on one cache: the second read what the first overwrote, and overwrote its present
+    ([_sa("sa", "pk", "pv", _OUT3), _sa("sb", "pk", "pv", ["o2", "presk2", "presv2"])], _QKV + _CACHE,
+     _OUT3 + ["o2"], [], r"'presk2' into the buffer of its input 'pk', which node 'sa' \(SparseAttention\) also"),
+    # one tensor as past key and past value: both presents written into one buffer
+    ([_sa("sa", "pk", "pk", _OUT3)], _QKV + _CACHE[:1], _OUT3, [], r"'presv' into the buffer of its input 'pk', "
+     r"which node 'sa' \(SparseAttention\) also writes"),
+    # the cache (made by a node) is also a graph output: it would end holding present
+    ([helper.make_node("Relu", ["pk0"], ["pk"], name="mk"), _sa("sa", "pk", "pv", _OUT3)],
+     _QKV + [V("pk0", T.FLOAT, [1, KV, M, HD]), _CACHE[1]], _OUT3 + ["pk"], [], r"graph output 'pk' is the old bytes"),
+])
+def test_sparse_attention_cache_read_elsewhere_is_refused(nodes, ins, outs, inits, why):
+    # each was planned and verified: the contract orders no read of a buffer before a write of a view of it
+    need("onnxruntime")
+    with pytest.raises(GraphError, match=rf"node 's[ab]' \(SparseAttention\): .*{why}"):
+        import_onnx(_model(nodes, ins, outs, inits))
+
+
+def test_sparse_attention_cache_read_by_it_alone_is_planned():
+    need("onnxruntime")
+    # the cache made by a node (read by the node making it), present read by a later node: still planned
+    m = _model([helper.make_node("Relu", ["pk0"], ["pk"], name="mk"), _sa("sa", "pk", "pv", _OUT3),
+                helper.make_node("Relu", ["presk"], ["r"], name="relu")],
+               _QKV + [V("pk0", T.FLOAT, [1, KV, M, HD]), _CACHE[1]], ["o", "presv", "r"])
+    g = import_onnx(m)
+    assert g.tensor("presk").view_of == "pk" and g.tensor("presv").view_of == "pv"
+    memplan.verify(g, memplan.plan(g, solver="greedy"))
