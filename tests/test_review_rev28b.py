@@ -79,3 +79,53 @@ def test_sparse_attention_cache_read_by_it_alone_is_planned():
     g = import_onnx(m)
     assert g.tensor("presk").view_of == "pk" and g.tensor("presv").view_of == "pv"
     memplan.verify(g, memplan.plan(g, solver="greedy"))
+
+
+# -- Conv / FusedConv: what onnxruntime's ConvAttributes refuses, ONNX's inference sized ----------------------------
+
+@pytest.mark.parametrize("attrs, x, w, why", [
+    # "Dilation not supported for AutoPadType::SAME_UPPER or AutoPadType::SAME_LOWER"
+    ({"auto_pad": "SAME_UPPER", "dilations": [2, 1]}, [2, 6, 9, 8], [6, 6, 3, 2], r"auto_pad SAME_UPPER with dilations"),
+    ({"auto_pad": "SAME_LOWER", "dilations": [1, 3], "strides": [2, 3]}, [2, 6, 9, 8], [6, 6, 3, 2],
+     r"auto_pad SAME_LOWER with dilations"),
+    # "Input channels C is not equal to kernel channels * group"
+    ({"group": 4}, [2, 6, 9, 8], [6, 2, 3, 3], r"input 'x' has 6 channels, not its weight 'w''s 2 per group times group 4"),
+    ({}, [2, 6, 9, 8], [6, 3, 3, 3], r"6 channels, not its weight 'w''s 3 per group times group 1"),
+    # "Output channels M is not divisible by group"
+    ({"group": 2}, [2, 6, 9, 8], [5, 3, 3, 3], r"weight 'w' has 5 output channels, not divisible by group 2"),
+    # "kernel_shape is not compatible with W shape"
+    ({"kernel_shape": [2, 2]}, [2, 6, 9, 8], [6, 6, 3, 3], r"kernel_shape \[2, 2\] is not its weight's \[3, 3\]"),
+    # "Invalid input shape: {2,2}": an input smaller than the (dilated) kernel, planned as a zero-sized output
+    ({}, [2, 6, 2, 2], [6, 6, 3, 3], r"padded, 2 along dimension 2, smaller than its kernel's 3"),
+    ({"dilations": [1, 3], "pads": [0, 1, 0, 1]}, [2, 6, 4, 4], [6, 6, 3, 3], r"padded, 6 along dimension 3, smaller "
+     r"than its kernel's 7"),
+    ({"auto_pad": "VALID", "pads": [1, 1, 1, 1]}, [2, 6, 2, 2], [6, 6, 3, 3], r"smaller than its kernel's 3"),
+])
+@pytest.mark.parametrize("op, domain", [("Conv", ""), ("FusedConv", MS)])
+def test_conv_onnxruntime_refuses_is_refused(op, domain, attrs, x, w, why):
+    need("onnxruntime")
+    if op == "FusedConv":
+        attrs = {**attrs, "activation": "Relu"}
+    if attrs.get("auto_pad") == "VALID":
+        attrs = {k: v for k, v in attrs.items() if k != "pads"}
+    node = helper.make_node(op, ["x", "w"], ["y"], domain=domain, name="c", **attrs)
+    g = helper.make_graph([node], "g", [V("x", T.FLOAT, x)], [V("y", T.FLOAT, None)],
+                          initializer=[numpy_helper.from_array(np.ones(w, np.float32), "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)], ir_version=8)
+    with pytest.raises(GraphError, match=rf"node 'c' \({op}\): its .*{why}.*onnxruntime refuses to run it"):
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("attrs, x, w, y", [
+    # onnxruntime runs each: y of these shapes
+    ({"group": 3, "auto_pad": "SAME_UPPER", "strides": [2, 3]}, [2, 6, 9, 8], [6, 2, 3, 2], [2, 6, 5, 3]),
+    ({"dilations": [2, 1], "pads": [1, 0, 2, 1]}, [2, 6, 9, 8], [6, 6, 3, 2], [2, 6, 8, 8]),
+    ({"auto_pad": "VALID"}, [2, 6, 3, 3], [6, 6, 3, 3], [2, 6, 1, 1]),
+    ({"pads": [1, 1, 1, 1]}, [2, 6, 1, 1], [6, 6, 3, 3], [2, 6, 1, 1]),
+])
+def test_conv_onnxruntime_runs_is_planned(attrs, x, w, y):
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", **attrs)
+    g = helper.make_graph([node], "g", [V("x", T.FLOAT, x)], [V("y", T.FLOAT, None)],
+                          initializer=[numpy_helper.from_array(np.ones(w, np.float32), "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert import_onnx(m).tensor("y").attrs["shape"] == y

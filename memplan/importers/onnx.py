@@ -390,6 +390,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
         _check_ml_node(n, where, shapes)
+        _check_conv(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
@@ -498,6 +499,54 @@ def _check_shared_buffers(tensors: list[Tensor], tindex: dict[str, int], nodes: 
                     raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} shares "
                                      f"that buffer), but graph output {tensors[j].id!r} is the old bytes of that "
                                      "buffer: it would end holding the node's output")
+
+
+def _check_conv(n, where: str, shapes: dict) -> None:
+    """A Conv (or onnxruntime's FusedConv, sized as one) whose input, weight and attributes onnxruntime's kernel
+    refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
+    refused as it is, naming the node: ONNX's inference checks none of these and sized an output onnxruntime
+    never writes (a weight of the wrong channel count or ``kernel_shape``, a dilated ``SAME_*`` padding, an
+    input smaller than the dilated kernel: a zero-sized output). Checked only where the shapes are static."""
+    if not ((n.op_type == "Conv" and n.domain in ("", "ai.onnx")) or (n.op_type == "FusedConv"
+                                                                       and n.domain == ORT_DOMAIN)):
+        return
+    if len(n.input) < 2 or not n.input[0] or not n.input[1]:
+        return
+    x, w = (shapes.get(v, (0, None))[1] for v in n.input[:2])
+    if not isinstance(x, tuple) or not isinstance(w, tuple) or not all(isinstance(d, int) for d in (*x, *w)):
+        return
+    attrs = {a.name: a for a in n.attribute}
+    ints = (lambda k, default: list(attrs[k].ints) if k in attrs else default)   # noqa: E731
+    group = attrs["group"].i if "group" in attrs else 1
+    auto_pad = attrs["auto_pad"].s.decode(errors="replace") if "auto_pad" in attrs else "NOTSET"
+    why = ""
+    if len(x) != len(w):
+        why = f"its input {n.input[0]!r} ({list(x)}) and weight {n.input[1]!r} ({list(w)}) differ in rank"
+    elif len(x) < 3:
+        return   # (ONNX's inference refuses it)
+    elif group < 1 or x[1] != w[1] * group:
+        why = (f"its input {n.input[0]!r} has {x[1]} channels, not its weight {n.input[1]!r}'s {w[1]} per group "
+               f"times group {group}")
+    elif w[0] % group:
+        why = f"its weight {n.input[1]!r} has {w[0]} output channels, not divisible by group {group}"
+    elif "kernel_shape" in attrs and ints("kernel_shape", []) != list(w[2:]):
+        why = f"its kernel_shape {ints('kernel_shape', [])} is not its weight's {list(w[2:])}"
+    else:
+        spatial = len(x) - 2
+        dil, pads = ints("dilations", [1] * spatial), ints("pads", [0] * 2 * spatial)
+        if len(dil) != spatial or len(pads) != 2 * spatial:
+            return   # (ONNX's inference refuses it)
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER") and any(d != 1 for d in dil):
+            why = f"its auto_pad {auto_pad} with dilations {dil} (onnxruntime supports only dilation 1 there)"
+        elif auto_pad in ("NOTSET", "VALID"):
+            total = [0] * spatial if auto_pad == "VALID" else [pads[i] + pads[i + spatial] for i in range(spatial)]
+            small = [i for i in range(spatial) if x[2 + i] + total[i] < dil[i] * (w[2 + i] - 1) + 1]
+            if small:
+                i = small[0]
+                why = (f"its input {n.input[0]!r} ({list(x)}) is, padded, {x[2 + i] + total[i]} along dimension "
+                       f"{2 + i}, smaller than its kernel's {dil[i] * (w[2 + i] - 1) + 1} (dilated): an empty output")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:
