@@ -129,3 +129,44 @@ def test_conv_onnxruntime_runs_is_planned(attrs, x, w, y):
                           initializer=[numpy_helper.from_array(np.ones(w, np.float32), "w")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     assert import_onnx(m).tensor("y").attrs["shape"] == y
+
+
+# -- SVMs: onnxruntime's kernel takes exactly its support vectors' (or linear coefficients') feature count --------
+
+_K = dict(kernel_type="LINEAR", kernel_params=[0.001, 0.0, 3.0], rho=[0.0])
+_SVR = dict(_K, n_supports=2, support_vectors=[1.0] * 6, coefficients=[1.0, 1.0])
+_SVR_LINEAR = dict(_K, n_supports=0, coefficients=[1.0] * 3)
+_SVC = dict(_K, vectors_per_class=[1, 1], support_vectors=[1.0] * 6, coefficients=[1.0, 1.0], classlabels_ints=[0, 1])
+_SVC_LINEAR = dict(_K, coefficients=[1.0] * 6, classlabels_ints=[0, 1], rho=[0.0, 0.0])
+
+
+def _svm(op, shape, attrs):
+    outs = ["Y"] if op == "SVMRegressor" else ["L", "Y"]
+    decl = {"L": [shape[0] if len(shape) == 2 else 1], "Y": [shape[0] if len(shape) == 2 else 1, 2]}
+    node = helper.make_node(op, ["X"], outs, domain="ai.onnx.ml", name="n", **attrs)
+    g = helper.make_graph([node], "g", [V("X", T.FLOAT, shape)],
+                          [V(o, T.INT64 if o == "L" else T.FLOAT, decl[o] if op == "SVMClassifier" else None)
+                           for o in outs])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
+                             ir_version=8)
+
+
+@pytest.mark.parametrize("op, attrs, whence", [("SVMRegressor", _SVR, "its 2 support vectors have"),
+                                               ("SVMRegressor", _SVR_LINEAR, r"its coefficients \(a linear SVM\) take"),
+                                               ("SVMClassifier", _SVC, "its 2 support vectors have"),
+                                               ("SVMClassifier", _SVC_LINEAR, r"its coefficients \(a linear SVM\) take")])
+@pytest.mark.parametrize("shape", [[2, 2], [2, 4], [4]])
+def test_svm_of_another_feature_count_is_refused(op, attrs, whence, shape):
+    # onnxruntime: "Invalid input for SVMRegressor: expected feature_count=3, actual num_features=4" when run
+    with pytest.raises(GraphError, match=rf"node 'n' \({op}\): {whence} 3 features, but its input 'X' .* has "
+                                         rf"{shape[-1]}; onnxruntime refuses"):
+        import_onnx(_svm(op, shape, attrs))
+
+
+@pytest.mark.parametrize("op, attrs", [("SVMRegressor", _SVR), ("SVMRegressor", _SVR_LINEAR), ("SVMClassifier", _SVC),
+                                       ("SVMClassifier", _SVC_LINEAR)])
+@pytest.mark.parametrize("shape", [[2, 3], [3]])
+def test_svm_of_its_feature_count_is_planned(op, attrs, shape):
+    # onnxruntime runs each: Y [N, 1] (regressor) or [N, 2] (classifier)
+    y = import_onnx(_svm(op, shape, attrs)).tensor("Y").attrs["shape"]
+    assert y == [shape[0] if len(shape) == 2 else 1, 1 if op == "SVMRegressor" else 2]

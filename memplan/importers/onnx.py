@@ -616,6 +616,34 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
         targets = attrs["targets"].i if "targets" in attrs else 1
         coefficients = len(attrs["coefficients"].floats) if "coefficients" in attrs else 0
         _check_linear_coefficients(n, where, shapes, coefficients, targets, "targets")
+    if op in ("SVMRegressor", "SVMClassifier"):
+        _check_svm_features(n, where, shapes)
+
+
+def _check_svm_features(n, where: str, shapes: dict) -> None:
+    """SVMRegressor / SVMClassifier: onnxruntime's kernel takes exactly the features its support vectors have
+    (``support_vectors`` over their count: ``n_supports``, or the sum of ``vectors_per_class``), or, with none
+    (a linear SVM), its ``coefficients`` over its classes (one for the regressor; ``classlabels_*``, at least one,
+    for the classifier), and fails at run time on an input whose last dimension differs ("Invalid input for
+    SVMRegressor: expected feature_count=3, actual num_features=4"); planned, such a model failed only when run."""
+    shape = shapes.get(n.input[0], (0, None))[1] if n.input and n.input[0] else None
+    if shape is None or len(shape) not in (1, 2) or not isinstance(shape[-1], int):
+        return
+    attrs = {a.name: a for a in n.attribute}
+    floats = (lambda k: len(attrs[k].floats) if k in attrs else 0)   # noqa: E731
+    if n.op_type == "SVMRegressor":
+        vectors, classes = (attrs["n_supports"].i if "n_supports" in attrs else 0), 1
+    else:
+        vectors = sum(attrs["vectors_per_class"].ints) if "vectors_per_class" in attrs else 0
+        classes = (len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0) or \
+            (len(attrs["classlabels_ints"].ints) if "classlabels_ints" in attrs else 0) or 1
+    if vectors > 0:
+        features, whence = floats("support_vectors") // vectors, f"its {vectors} support vectors have"
+    else:
+        features, whence = floats("coefficients") // classes, "its coefficients (a linear SVM) take"
+    if shape[-1] != features:
+        raise GraphError(f"{where}: {whence} {features} features, but its input {n.input[0]!r} ({list(shape)}) has "
+                         f"{shape[-1]}; onnxruntime refuses to run it")
 
 
 def _check_linear_coefficients(n, where: str, shapes: dict, coefficients: int, rows: int, what: str) -> None:
