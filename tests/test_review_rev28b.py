@@ -170,3 +170,36 @@ def test_svm_of_its_feature_count_is_planned(op, attrs, shape):
     # onnxruntime runs each: Y [N, 1] (regressor) or [N, 2] (classifier)
     y = import_onnx(_svm(op, shape, attrs)).tensor("Y").attrs["shape"]
     assert y == [shape[0] if len(shape) == 2 else 1, 1 if op == "SVMRegressor" else 2]
+
+
+# -- domains: com.microsoft exists at opset 1 alone; a local function's domain must be imported to be called ------
+
+def _gelu_model(imports, funcs=(), node=None):
+    node = node or helper.make_node("Gelu", ["X"], ["Y"], domain=MS, name="gg")
+    g = helper.make_graph([node], "g", [V("X", T.FLOAT, [2, 3])], [V("Y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in imports], functions=list(funcs),
+                             ir_version=10)
+
+
+@pytest.mark.parametrize("version", [0, 2])
+def test_com_microsoft_at_another_opset_is_refused(version):
+    # onnxruntime: "Current official support for domain com.microsoft is till opset 1" (2); "com.microsoft:Gelu(-1)
+    # is not a registered function/op" (0); both were sized by its opset-1 rules
+    with pytest.raises(GraphError, match=rf"the model imports domain 'com.microsoft' at opset {version}; onnxruntime "
+                                         r"defines only opset 1"):
+        import_onnx(_gelu_model([("", 17), (MS, version)]))
+    fn = helper.make_function("local", "F", ["x"], ["y"], [helper.make_node("Gelu", ["x"], ["y"], domain=MS)],
+                              [helper.make_opsetid("", 17), helper.make_opsetid(MS, version)])
+    with pytest.raises(GraphError, match=rf"local function local:F imports domain 'com.microsoft' at opset {version}"):
+        import_onnx(_gelu_model([("", 17), ("local", 1)], [fn], helper.make_node("F", ["X"], ["Y"], domain="local")))
+
+
+def test_call_of_a_local_function_whose_domain_the_model_does_not_import_is_refused():
+    # onnxruntime: "No opset import for domain 'local'"; inlined, it was planned
+    fn = helper.make_function("local", "F", ["x"], ["y"], [helper.make_node("Relu", ["x"], ["y"])],
+                              [helper.make_opsetid("", 17)])
+    call = helper.make_node("F", ["X"], ["Y"], domain="local", name="call")
+    with pytest.raises(GraphError, match=r"node 'call' \(local:F\) calls a model-local function of domain 'local', "
+                                         r"which the model does not import"):
+        import_onnx(_gelu_model([("", 17)], [fn], call))
+    assert import_onnx(_gelu_model([("", 17), ("local", 1)], [fn], call)).tensor("Y").attrs["shape"] == [2, 3]

@@ -804,6 +804,11 @@ def _check_opset(onnx, model) -> None:
             if default and not 1 <= o.version <= newest:
                 raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+            if domain in SINGLE_VERSION_DOMAINS and o.version != SINGLE_VERSION_DOMAINS[domain]:
+                # (sized at its one version, silently, where onnxruntime refuses the model: "Current official
+                # support for domain com.microsoft is till opset 1", or at 0 none of its ops registered)
+                raise GraphError(f"{owner} imports domain {domain!r} at opset {o.version}; onnxruntime defines only "
+                                 f"opset {SINGLE_VERSION_DOMAINS[domain]} of it and refuses the model")
 
 
 #: domains of which onnxruntime has one version only: a model that uses one without importing it runs at that
@@ -813,7 +818,8 @@ SINGLE_VERSION_DOMAINS = {"com.microsoft": 1}
 
 def _check_node_domains(model):
     """The model (a copy where an import is added) importing the domain of each of its graph's nodes: a node of a
-    domain it does not import is refused naming the node, except ``com.microsoft``, imported at its one version.
+    domain it does not import is refused naming the node (a call of a model-local function too, as onnxruntime
+    refuses it), except ``com.microsoft``, imported at its one version.
 
     Why: onnxruntime runs such a node at its own newest version of the domain; onnx's inference refused it with
     "No opset import for domain com.microsoft" naming the node only by its ONNX name (or not at all, unnamed).
@@ -824,8 +830,12 @@ def _check_node_domains(model):
     missing: dict[str, int] = {}
     for nid, n in zip(_node_ids(model.graph), model.graph.node):
         domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
-        if domain in imported or domain in local or domain in missing:
+        if domain in imported or domain in missing:
             continue
+        if domain in local:   # (inlined, it was planned; onnxruntime refuses: "No opset import for domain 'local'")
+            raise GraphError(f"node {nid!r} ({n.domain}:{n.op_type}) calls a model-local function of domain "
+                             f"{domain!r}, which the model does not import; onnxruntime refuses the model (import "
+                             "the domain)")
         if domain not in SINGLE_VERSION_DOMAINS:
             op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
             raise GraphError(f"node {nid!r} ({op}) is of domain {domain or 'ai.onnx'!r}, which the model does not "
