@@ -479,21 +479,25 @@ def _check_shared_buffers(tensors: list[Tensor], tindex: dict[str, int], nodes: 
                                  "one output would overwrite the other")
             claimed[root] = (where, v)
     presents = {tindex[o] for _k, _w, shared in shared_at for o in shared}
+    readers: dict[int, list[int]] = {}   # tensor -> the nodes reading it, in order
+    for m, node in enumerate(nodes):
+        for x in dict.fromkeys(node.inputs):
+            readers.setdefault(tindex[x], []).append(m)
     for k, where, shared in shared_at:
         for o, v in shared.items():
             above = chains[tindex[v]]
             # the tensors on the root that hold the old bytes (not the node's output or a view made from it)
             old = {j for j, c in enumerate(chains) if c[-1] == above[-1] and presents.isdisjoint(c)}
             makers = set(above)   # the nodes making past (or a view above it) run before the node
-            for m, node in enumerate(nodes):
-                if m == k or any(tindex[x] in makers for x in node.outputs):
-                    continue
-                for x in node.inputs:
-                    if tindex[x] in old:
-                        raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} "
-                                         f"shares that buffer), but node {node.id!r} ({node.op}) also reads "
-                                         f"{x!r}, the old bytes of that buffer: it could read them after the "
-                                         "overwrite; give that reader a copy")
+            for j in sorted(old):
+                for m in readers.get(j, ()):
+                    node = nodes[m]
+                    if m == k or any(tindex[x] in makers for x in node.outputs):
+                        continue
+                    raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} "
+                                     f"shares that buffer), but node {node.id!r} ({node.op}) also reads "
+                                     f"{tensors[j].id!r}, the old bytes of that buffer: it could read them after the "
+                                     "overwrite; give that reader a copy")
             for j in old:
                 if tensors[j].kind == "output":
                     raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} shares "
