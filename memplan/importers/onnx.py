@@ -370,6 +370,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
     nodes: list[Node] = []
+    shared_at: list[tuple[int, str, dict[str, str]]] = []  # nodes whose outputs share an input's buffer
     total = len(g.node)
     for i, n in enumerate(g.node):
         nid = node_ids[i]
@@ -389,6 +390,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
         _check_ml_node(n, where, shapes)
+        _check_conv(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
@@ -410,11 +412,14 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             flops = _flops(n, [_dims(shapes[v]) for v in ins], [_dims(shapes[v]) for v in outs])
             cost = node_cost(flops, in_bytes + out_bytes)
         nodes.append(Node(nid, n.op_type, tuple(ins), tuple(outs), cost))
+        if shared:
+            shared_at.append((len(nodes) - 1, where, shared))
         if progress is not None:
             report_progress(progress, i + 1, total, caller="import_onnx (nodes imported, of all)")
     for v in output_names:
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
+    _check_shared_buffers(tensors, tindex, nodes, shared_at)
     return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
 
 
@@ -435,6 +440,117 @@ def _shared_buffers(n) -> dict[str, str]:
     pairs = SHARED_BUFFER_OPS.get(n.op_type, ()) if n.domain == ORT_DOMAIN else ()
     return {n.output[o]: n.input[i] for o, i in pairs
             if o < len(n.output) and n.output[o] and i < len(n.input) and n.input[i]}
+
+
+def _check_shared_buffers(tensors: list[Tensor], tindex: dict[str, int], nodes: list[Node],
+                          shared_at: list[tuple[int, str, dict[str, str]]]) -> None:
+    """Each input whose buffer a node overwrites in place (``_shared_buffers``: its output a view of it) must hold
+    nothing any other node, or the model's outputs, reads as its own value: its bytes are the node's output once
+    the node runs. Refused, naming the node and the value: an input that is an initializer or Constant (a weight:
+    the node would write into the model's constants), one also read by another node or a graph output (of it,
+    or of a view of its memory not made from the node's output), or one two outputs share (past key and value
+    one tensor, or two nodes' caches).
+
+    Why: the contract orders a read of a buffer before nothing that writes a view of it (only reads after
+    writes), so such a reader could run before or after the overwrite, on any stream, and a second writer
+    clobbered the first's output; each was planned and verified, and computed other bits than the model
+    (onnxruntime runs such a node only on a cache the caller binds as both past and present, read by it
+    alone)."""
+    def chain(j: int) -> list[int]:   # j, its parent, ... its root
+        out = [j]
+        while tensors[out[-1]].view_of is not None:
+            out.append(tindex[tensors[out[-1]].view_of])
+        return out
+
+    if not shared_at:
+        return
+    chains = [chain(j) for j in range(len(tensors))]
+    claimed: dict[int, tuple[str, str]] = {}   # root -> (node, input) that overwrites it
+    for _k, where, shared in shared_at:
+        for o, v in shared.items():
+            root = chains[tindex[v]][-1]
+            if tensors[root].kind == "weight":
+                raise GraphError(f"{where}: it writes its output {o!r} into the buffer of its input {v!r}, which "
+                                 "is an initializer or Constant (a weight): a model's constants are read-only "
+                                 "(onnxruntime runs it only on a cache bound as both past and present)")
+            if root in claimed:
+                raise GraphError(f"{where}: it writes its output {o!r} into the buffer of its input {v!r}, which "
+                                 f"{claimed[root][0]} also writes its output into (through {claimed[root][1]!r}): "
+                                 "one output would overwrite the other")
+            claimed[root] = (where, v)
+    presents = {tindex[o] for _k, _w, shared in shared_at for o in shared}
+    readers: dict[int, list[int]] = {}   # tensor -> the nodes reading it, in order
+    for m, node in enumerate(nodes):
+        for x in dict.fromkeys(node.inputs):
+            readers.setdefault(tindex[x], []).append(m)
+    for k, where, shared in shared_at:
+        for o, v in shared.items():
+            above = chains[tindex[v]]
+            # the tensors on the root that hold the old bytes (not the node's output or a view made from it)
+            old = {j for j, c in enumerate(chains) if c[-1] == above[-1] and presents.isdisjoint(c)}
+            makers = set(above)   # the nodes making past (or a view above it) run before the node
+            for j in sorted(old):
+                for m in readers.get(j, ()):
+                    node = nodes[m]
+                    if m == k or any(tindex[x] in makers for x in node.outputs):
+                        continue
+                    raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} "
+                                     f"shares that buffer), but node {node.id!r} ({node.op}) also reads "
+                                     f"{tensors[j].id!r}, the old bytes of that buffer: it could read them after the "
+                                     "overwrite; give that reader a copy")
+            for j in old:
+                if tensors[j].kind == "output":
+                    raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} shares "
+                                     f"that buffer), but graph output {tensors[j].id!r} is the old bytes of that "
+                                     "buffer: it would end holding the node's output")
+
+
+def _check_conv(n, where: str, shapes: dict) -> None:
+    """A Conv (or onnxruntime's FusedConv, sized as one) whose input, weight and attributes onnxruntime's kernel
+    refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
+    refused as it is, naming the node: ONNX's inference checks none of these and sized an output onnxruntime
+    never writes (a weight of the wrong channel count or ``kernel_shape``, a dilated ``SAME_*`` padding, an
+    input smaller than the dilated kernel: a zero-sized output). Checked only where the shapes are static."""
+    if not ((n.op_type == "Conv" and n.domain in ("", "ai.onnx")) or (n.op_type == "FusedConv"
+                                                                       and n.domain == ORT_DOMAIN)):
+        return
+    if len(n.input) < 2 or not n.input[0] or not n.input[1]:
+        return
+    x, w = (shapes.get(v, (0, None))[1] for v in n.input[:2])
+    if not isinstance(x, tuple) or not isinstance(w, tuple) or not all(isinstance(d, int) for d in (*x, *w)):
+        return
+    attrs = {a.name: a for a in n.attribute}
+    ints = (lambda k, default: list(attrs[k].ints) if k in attrs else default)   # noqa: E731
+    group = attrs["group"].i if "group" in attrs else 1
+    auto_pad = attrs["auto_pad"].s.decode(errors="replace") if "auto_pad" in attrs else "NOTSET"
+    why = ""
+    if len(x) != len(w):
+        why = f"its input {n.input[0]!r} ({list(x)}) and weight {n.input[1]!r} ({list(w)}) differ in rank"
+    elif len(x) < 3:
+        return   # (ONNX's inference refuses it)
+    elif group < 1 or x[1] != w[1] * group:
+        why = (f"its input {n.input[0]!r} has {x[1]} channels, not its weight {n.input[1]!r}'s {w[1]} per group "
+               f"times group {group}")
+    elif w[0] % group:
+        why = f"its weight {n.input[1]!r} has {w[0]} output channels, not divisible by group {group}"
+    elif "kernel_shape" in attrs and ints("kernel_shape", []) != list(w[2:]):
+        why = f"its kernel_shape {ints('kernel_shape', [])} is not its weight's {list(w[2:])}"
+    else:
+        spatial = len(x) - 2
+        dil, pads = ints("dilations", [1] * spatial), ints("pads", [0] * 2 * spatial)
+        if len(dil) != spatial or len(pads) != 2 * spatial:
+            return   # (ONNX's inference refuses it)
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER") and any(d != 1 for d in dil):
+            why = f"its auto_pad {auto_pad} with dilations {dil} (onnxruntime supports only dilation 1 there)"
+        elif auto_pad in ("NOTSET", "VALID"):
+            total = [0] * spatial if auto_pad == "VALID" else [pads[i] + pads[i + spatial] for i in range(spatial)]
+            small = [i for i in range(spatial) if x[2 + i] + total[i] < dil[i] * (w[2 + i] - 1) + 1]
+            if small:
+                i = small[0]
+                why = (f"its input {n.input[0]!r} ({list(x)}) is, padded, {x[2 + i] + total[i]} along dimension "
+                       f"{2 + i}, smaller than its kernel's {dil[i] * (w[2 + i] - 1) + 1} (dilated): an empty output")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:
@@ -504,6 +620,34 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
         targets = attrs["targets"].i if "targets" in attrs else 1
         coefficients = len(attrs["coefficients"].floats) if "coefficients" in attrs else 0
         _check_linear_coefficients(n, where, shapes, coefficients, targets, "targets")
+    if op in ("SVMRegressor", "SVMClassifier"):
+        _check_svm_features(n, where, shapes)
+
+
+def _check_svm_features(n, where: str, shapes: dict) -> None:
+    """SVMRegressor / SVMClassifier: onnxruntime's kernel takes exactly the features its support vectors have
+    (``support_vectors`` over their count: ``n_supports``, or the sum of ``vectors_per_class``), or, with none
+    (a linear SVM), its ``coefficients`` over its classes (one for the regressor; ``classlabels_*``, at least one,
+    for the classifier), and fails at run time on an input whose last dimension differs ("Invalid input for
+    SVMRegressor: expected feature_count=3, actual num_features=4"); planned, such a model failed only when run."""
+    shape = shapes.get(n.input[0], (0, None))[1] if n.input and n.input[0] else None
+    if shape is None or len(shape) not in (1, 2) or not isinstance(shape[-1], int):
+        return
+    attrs = {a.name: a for a in n.attribute}
+    floats = (lambda k: len(attrs[k].floats) if k in attrs else 0)   # noqa: E731
+    if n.op_type == "SVMRegressor":
+        vectors, classes = (attrs["n_supports"].i if "n_supports" in attrs else 0), 1
+    else:
+        vectors = sum(attrs["vectors_per_class"].ints) if "vectors_per_class" in attrs else 0
+        classes = (len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0) or \
+            (len(attrs["classlabels_ints"].ints) if "classlabels_ints" in attrs else 0) or 1
+    if vectors > 0:
+        features, whence = floats("support_vectors") // vectors, f"its {vectors} support vectors have"
+    else:
+        features, whence = floats("coefficients") // classes, "its coefficients (a linear SVM) take"
+    if shape[-1] != features:
+        raise GraphError(f"{where}: {whence} {features} features, but its input {n.input[0]!r} ({list(shape)}) has "
+                         f"{shape[-1]}; onnxruntime refuses to run it")
 
 
 def _check_linear_coefficients(n, where: str, shapes: dict, coefficients: int, rows: int, what: str) -> None:
@@ -664,6 +808,11 @@ def _check_opset(onnx, model) -> None:
             if default and not 1 <= o.version <= newest:
                 raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+            if domain in SINGLE_VERSION_DOMAINS and o.version != SINGLE_VERSION_DOMAINS[domain]:
+                # (sized at its one version, silently, where onnxruntime refuses the model: "Current official
+                # support for domain com.microsoft is till opset 1", or at 0 none of its ops registered)
+                raise GraphError(f"{owner} imports domain {domain!r} at opset {o.version}; onnxruntime defines only "
+                                 f"opset {SINGLE_VERSION_DOMAINS[domain]} of it and refuses the model")
 
 
 #: domains of which onnxruntime has one version only: a model that uses one without importing it runs at that
@@ -673,7 +822,8 @@ SINGLE_VERSION_DOMAINS = {"com.microsoft": 1}
 
 def _check_node_domains(model):
     """The model (a copy where an import is added) importing the domain of each of its graph's nodes: a node of a
-    domain it does not import is refused naming the node, except ``com.microsoft``, imported at its one version.
+    domain it does not import is refused naming the node (a call of a model-local function too, as onnxruntime
+    refuses it), except ``com.microsoft``, imported at its one version.
 
     Why: onnxruntime runs such a node at its own newest version of the domain; onnx's inference refused it with
     "No opset import for domain com.microsoft" naming the node only by its ONNX name (or not at all, unnamed).
@@ -684,8 +834,12 @@ def _check_node_domains(model):
     missing: dict[str, int] = {}
     for nid, n in zip(_node_ids(model.graph), model.graph.node):
         domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
-        if domain in imported or domain in local or domain in missing:
+        if domain in imported or domain in missing:
             continue
+        if domain in local:   # (inlined, it was planned; onnxruntime refuses: "No opset import for domain 'local'")
+            raise GraphError(f"node {nid!r} ({n.domain}:{n.op_type}) calls a model-local function of domain "
+                             f"{domain!r}, which the model does not import; onnxruntime refuses the model (import "
+                             "the domain)")
         if domain not in SINGLE_VERSION_DOMAINS:
             op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
             raise GraphError(f"node {nid!r} ({op}) is of domain {domain or 'ai.onnx'!r}, which the model does not "
