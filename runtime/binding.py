@@ -117,11 +117,15 @@ def bind(graph: Graph, plan: Plan) -> Binding:
         records.setdefault(a, []).append(i)
         waits.setdefault(b, []).append(i)
     steps = []
+    # the streams the plan declares bound its ids (an executor makes one CUDA stream per id up to the largest): a
+    # node on stream 500 of a 2-stream plan made 501 streams; -1 ran on the executor's last (a negative index)
+    declared = plan.streams if isinstance(plan.streams, int) and 1 <= plan.streams <= MAX_STREAMS else MAX_STREAMS
     for nid, s in plan.order:
         if nid not in graph.node_index:
             raise PlanFormatError(f"plan {plan.graph!r} orders node {nid!r}, which graph {graph.name!r} lacks")
-        if not 0 <= s < MAX_STREAMS:   # (-1 ran on the executor's last stream: Python's negative index)
-            raise PlanFormatError(f"plan {plan.graph!r} runs node {nid!r} on stream {s}, outside 0..{MAX_STREAMS - 1}")
+        if not 0 <= s < declared:
+            raise PlanFormatError(f"plan {plan.graph!r} runs node {nid!r} on stream {s}, outside 0..{declared - 1} "
+                                  f"(the plan declares {plan.streams} streams)")
         steps.append(Step(nid, int(s), node_device.get(nid, 0), tuple(waits.get(nid, ())),
                           tuple(records.get(nid, ()))))
     if devices > 1 and len(plan.device_arena_bytes) != devices:

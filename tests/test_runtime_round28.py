@@ -109,7 +109,7 @@ def test_a_node_or_tensor_on_a_device_the_plan_lacks_is_refused(key, name, devic
         bind(split.graph, replace(multi, tensor_devices=multi.tensor_devices[:-1]))
 
 
-@pytest.mark.parametrize("stream", [-1, 1 << 20])
+@pytest.mark.parametrize("stream", [-1, 1 << 20, 3, 500])
 def test_a_node_on_a_negative_or_absurd_stream_is_refused(monkeypatch, tiny4, stream):
     """Unverified, a node on stream -1 ran on the executor's last stream (Python's negative index: another
     stream's program order than the plan's), and one on stream 2**20 had the executor create a million streams."""
@@ -121,7 +121,8 @@ def test_a_node_on_a_negative_or_absurd_stream_is_refused(monkeypatch, tiny4, st
     cfg, g, plan, w, inp = tiny4
     bad = replace(plan, order=tuple((n, stream if n == "l1.mm_k" else s) for n, s in plan.order))
     for call in (lambda: Executor(g, bad, weights=w, inputs=inp, check_plan=False), lambda: emulate(g, bad, w, inp)):
-        with pytest.raises(PlanFormatError, match=rf"runs node 'l1.mm_k' on stream {stream}, outside 0..1023"):
+        with pytest.raises(PlanFormatError, match=rf"runs node 'l1.mm_k' on stream {stream}, outside "
+                                                  rf"0..{plan.streams - 1} \(the plan declares {plan.streams} streams"):
             call()
 
 
