@@ -8,6 +8,10 @@ reported as the serial arena, and ``arena_vs_serial`` read 1.0 beside an arena s
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import graphs
+
 import memplan
 from memplan import GraphBuilder
 
@@ -31,7 +35,7 @@ def assert_serial_is_listed(graph: memplan.Graph, plan: memplan.Plan, solver: st
     block = plan.solver["schedule"]
     serial = memplan.plan(graph, solver=solver).arena_bytes
     assert block["serial_arena_bytes"] == serial
-    assert block["arena_vs_serial"] == round(plan.arena_bytes / serial, 4)
+    assert block["arena_vs_serial"] == (round(plan.arena_bytes / serial, 4) if serial else 1.0)
 
 
 def test_a_given_one_stream_order_is_not_the_serial_plan():
@@ -68,3 +72,21 @@ def test_a_budget_met_by_a_one_stream_give_back_reports_the_listed_serial_arena(
     assert [n for n, _ in p.order] != [n.id for n in g.nodes]
     assert p.arena_bytes == 1932
     assert_serial_is_listed(g, p)   # was 1932 and 1.0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_serial_arena_is_the_listed_plans_under_any_budget(data):
+    """With a heuristic solver the report's serial arena is exactly the listed order's plan, whichever schedule
+    a budget picks (the listed order, another one-stream order, several streams)."""
+    g = data.draw(graphs(7), label="graph")
+    solver = data.draw(st.sampled_from(["auto", "greedy", "size"]), label="solver")
+    serial = memplan.plan(g, solver=solver).arena_bytes
+    free = memplan.plan(g, solver=solver, streams="auto").arena_bytes
+    budget = data.draw(st.integers(min(serial, free) // 2, max(serial, free)), label="budget")
+    try:
+        p = memplan.plan(g, solver=solver, streams="auto", memory_budget=budget)
+    except memplan.BudgetError:
+        return
+    assert p.arena_bytes <= budget
+    assert_serial_is_listed(g, p, solver)
