@@ -302,8 +302,7 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     result = planned(chosen.schedule)
     if chosen.name == LOW_MEMORY:   # the report's serial arena is the listed order's, solved as ever (``fits``
         planned(serial_schedule(graph))   # may have stopped at its bound)
-    serial_arena = _serial_arena(graph, chosen.schedule if chosen.name != LOW_MEMORY else serial_schedule(graph),
-                                 plans, solver, options, t0)
+    serial_arena = _serial_arena(graph, chosen.schedule, plans, solver, options, t0)
     block = _schedule_block(graph, cands, chosen, first, result, serial_arena, streams=streams,
                             schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
     solver_block = dict(result.solver)
@@ -316,12 +315,15 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
 
 def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,
                   t0: float) -> int:
-    """The serial schedule's arena, for the report: from a plan already made, else from a heuristic solve
-    (never a second exact solve: with a time limit that would double the work for one number)."""
-    if chosen.num_streams == 1:
-        return plans[(chosen.order, chosen.streams, chosen.events)].arena_bytes
+    """The serial schedule's arena (the listed order on one stream), for the report: from a plan already made,
+    else from a heuristic solve (never a second exact solve: with a time limit that would double the work for one
+    number). ``chosen`` is that schedule only when its order is the listed one: a schedule on one stream in
+    another order (a give-back of every fork, an optimizer's candidate that used one stream, a given one) has
+    another arena, and reporting it as the serial one made ``arena_vs_serial`` 1.0 beside a smaller arena."""
     s = serial_schedule(graph)
     key = (s.order, s.streams, s.events)
+    if (chosen.order, chosen.streams, chosen.events) == key:
+        return plans[key].arena_bytes
     if plans.get(key) is not None:   # (None: its bound was over a memory budget, never solved)
         return plans[key].arena_bytes
     cheap = solver not in EXACT and not (solver == "auto" and options.time_limit is not None)
