@@ -391,6 +391,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_slice1(n, where, shapes)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
+        _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "
@@ -592,14 +593,35 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
     if n.domain != "ai.onnx.ml":
         return
     op = n.op_type
+    attrs = {a.name: a for a in n.attribute}
     if op in _ML_RANKS and n.input and n.input[0]:
         shape = shapes.get(n.input[0], (0, None))[1]
         low, high, takes = _ML_RANKS[op]
         if shape is not None and (len(shape) < low or high is not None and len(shape) > high):
             raise GraphError(f"{where}: its input {n.input[0]!r} has rank {len(shape)} ({list(shape)}), but {op} "
                              f"takes {takes} (onnxruntime refuses it too)")
+    elem = shapes.get(n.input[0], (0, None))[0] if n.input and n.input[0] else 0
+    if op in _ML_FLOAT_ONLY and elem and elem != 1:
+        raise GraphError(f"{where}: its input {n.input[0]!r} is {_ML_TYPE_NAMES.get(elem, f'type {elem}')}, but "
+                         f"onnxruntime runs {op} on float only (no kernel for another type, on any provider: "
+                         "onnxruntime's ai.onnx.ml ops are CPU ones); Cast it to float first")
+    if op == "LinearRegressor" and "targets" in attrs and attrs["targets"].i < 1:
+        raise GraphError(f"{where}: its attribute targets is {attrs['targets'].i}, but it must be at least 1 (one "
+                         "column of output per target); onnxruntime refuses the model")
+    if op == "SVMClassifier":
+        strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
+        classes = strings or (len(attrs["classlabels_ints"].ints) if "classlabels_ints" in attrs else 0)
+        per_class = list(attrs["vectors_per_class"].ints) if "vectors_per_class" in attrs else []
+        floats = (lambda k: len(attrs[k].floats) if k in attrs else 0)   # noqa: E731
+        why = ("it has no class labels (classlabels_ints or classlabels_strings)" if classes == 0 else
+               f"its vectors_per_class has {len(per_class)} entries, not one per class ({classes})"
+               if sum(per_class) > 0 and len(per_class) != classes else
+               f"its prob_a has {floats('prob_a')} entries and its prob_b {floats('prob_b')}"
+               if floats("prob_a") != floats("prob_b") else "")
+        if why:
+            raise GraphError(f"{where}: {why}; onnxruntime refuses the model")
+    _check_ml_declared(n, where, shapes)
     if op == "LinearClassifier":
-        attrs = {a.name: a for a in n.attribute}
         count = len(attrs["intercepts"].floats) if "intercepts" in attrs else 0
         # the kernel takes the string labels where there are any, else the integer ones
         strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
@@ -616,12 +638,35 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
             raise GraphError(f"{where}: {why}; onnxruntime refuses the model")
         _check_linear_coefficients(n, where, shapes, coefficients, count, "classes (intercepts)")
     if op == "LinearRegressor":
-        attrs = {a.name: a for a in n.attribute}
         targets = attrs["targets"].i if "targets" in attrs else 1
         coefficients = len(attrs["coefficients"].floats) if "coefficients" in attrs else 0
         _check_linear_coefficients(n, where, shapes, coefficients, targets, "targets")
     if op in ("SVMRegressor", "SVMClassifier"):
         _check_svm_features(n, where, shapes)
+
+
+def _check_ml_declared(n, where: str, shapes: dict) -> None:
+    """An ``ai.onnx.ml`` output the spec's rule sizes (``_ml_shapes``) that the model declares of another shape is
+    refused, naming the node: ONNX's inference has no rule for these ops, so the declaration was planned as given,
+    and onnxruntime writes the rule's shape whatever the model declares (a LinearRegressor of 2 targets declared
+    ``[2, 1]`` was planned 8 bytes; onnxruntime writes ``[2, 2]``, 16, past the slot)."""
+    static = {v: tuple(info[1]) for v, info in shapes.items()
+              if isinstance(info[1], tuple) and all(isinstance(d, int) for d in info[1])}
+    elems = {v: info[0] for v, info in shapes.items() if info[0] and info[0] != -1}
+    for o, (dims, _elem) in _ml_shapes(n, static, elems).items():
+        have = shapes.get(o, (0, None))[1]
+        if isinstance(have, tuple) and (len(have) != len(dims) or any(isinstance(a, int) and a != b
+                                                                       for a, b in zip(have, dims))):
+            raise GraphError(f"{where}: value {o!r} is declared {list(have)}, but onnxruntime's {n.op_type} writes "
+                             f"it {list(dims)} for its input {n.input[0]!r} ({list(static.get(n.input[0], ()))}) "
+                             "and attributes: a plan of the declared size would not hold it; correct or remove "
+                             "the declaration")
+
+
+#: ``ai.onnx.ml`` ops onnxruntime has a kernel for only of float input (its CPU registry; its other providers
+#: register none of that domain), though the spec allows double, int32 and int64
+_ML_FLOAT_ONLY = frozenset({"LinearRegressor", "SVMRegressor"})
+_ML_TYPE_NAMES = {10: "float16", 11: "double", 6: "int32", 7: "int64", 16: "bfloat16"}
 
 
 def _check_svm_features(n, where: str, shapes: dict) -> None:
@@ -1838,6 +1883,10 @@ def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {0: (elems[0], tuple(dims) + (size,))}
 
 
+#: onnxruntime's fusions of a standard op with an activation: op -> (the standard op, its inputs that size it)
+AS_STANDARD = {"FusedConv": ("Conv", 2), "FusedGemm": ("Gemm", 2)}
+
+
 def _as_standard(op: str, inputs: int):
     """A rule for onnxruntime's fusion of standard op ``op`` with an activation (FusedConv: Conv then Relu...;
     FusedGemm): its output is ``op``'s, so ONNX's inference of ``op`` on the first ``inputs`` inputs sizes it, with
@@ -1845,30 +1894,102 @@ def _as_standard(op: str, inputs: int):
     every model its optimizer saved from a model of symbolic batch was refused at its first FusedConv, whose
     declared output size (symbolic) cannot be fixed by a ``--batch``."""
     def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
-        import onnx
-
         if len(shapes) < inputs or any(s is None for s in shapes[:inputs]) or not all(elems[:inputs]):
             return {}
-        schema = onnx.defs.get_schema(op, onnx.defs.onnx_opset_version(), "")
-        names = [f"in{k}" for k in range(inputs)]
-        node = onnx.helper.make_node(op, names, ["out"], **{k: v for k, v in attrs.items() if k in schema.attributes})
-        types = {v: onnx.helper.make_tensor_type_proto(elems[k], shapes[k]) for k, v in enumerate(names)}
-        tt = onnx.shape_inference.infer_node_outputs(schema, node, types)["out"].tensor_type
-        if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
-            return {}
-        return {0: (elems[0], tuple(d.dim_value for d in tt.shape.dim))}
+        dims = _standard_inference(op, attrs, shapes[:inputs], elems[:inputs])
+        return {} if dims is None else {0: (elems[0], dims)}
     return rule
 
 
+def _standard_inference(op: str, attrs: dict, shapes: list, elems: list) -> tuple[int, ...] | None:
+    """The static output shape ONNX's inference of standard op ``op`` gives for these inputs and attributes (those
+    ``op`` has), None where it gives none; raises onnx's error where it refuses them (``pads`` of the wrong
+    length), as onnxruntime's own check of its fused op does."""
+    import onnx
+
+    schema = onnx.defs.get_schema(op, onnx.defs.onnx_opset_version(), "")
+    names = [f"in{k}" for k in range(len(shapes))]
+    node = onnx.helper.make_node(op, names, ["out"], **{k: v for k, v in attrs.items() if k in schema.attributes})
+    types = {v: onnx.helper.make_tensor_type_proto(elems[k], shapes[k]) for k, v in enumerate(names)}
+    tt = onnx.shape_inference.infer_node_outputs(schema, node, types)["out"].tensor_type
+    if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+        return None
+    return tuple(d.dim_value for d in tt.shape.dim)
+
+
+def _check_as_standard(n, where: str, shapes: dict) -> None:
+    """onnxruntime's fusion of a standard op (FusedConv, FusedGemm: ``AS_STANDARD``) whose attributes or inputs
+    ONNX's inference of that op refuses is refused naming the node, as a Conv or Gemm is: onnxruntime checks its
+    fused op by that inference when it loads it ("Attribute pads has incorrect size"). Sized by the same rule, it
+    was refused only as unsized, or, where the model declared its output, planned."""
+    if n.domain != ORT_DOMAIN or n.op_type not in AS_STANDARD:
+        return
+    op, inputs = AS_STANDARD[n.op_type]
+    if len(n.input) < inputs or not all(n.input[:inputs]):
+        return
+    given = [shapes.get(v, (0, None)) for v in n.input[:inputs]]
+    if not all(isinstance(s, tuple) and all(isinstance(d, int) for d in s) and e > 0 for e, s in given):
+        return
+    import onnx
+
+    try:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        _standard_inference(op, attrs, [s for _, s in given], [e for e, _ in given])
+    except Exception as exc:  # noqa: BLE001 - onnx's InferenceError (or an attribute of the wrong kind)
+        raise GraphError(f"{where}: ONNX's inference of the {op} it fuses refuses it: {first_line(exc)}; "
+                         "onnxruntime refuses it too") from None
+
+
+def _same_shape(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """onnxruntime's elementwise ops (QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, Inverse, its Trilu): the
+    output has the first input's shape and type. Its inference has no rule for them: a declaration was planned as
+    given (a QLinearSigmoid of ``[2, 3, 4]`` declared ``[2, 3, 2]`` was planned 12 bytes; the kernel writes 24)."""
+    x = shapes[0] if shapes else None
+    return {} if x is None or not elems[0] else {0: (elems[0], tuple(x))}
+
+
+def _matmul_to(elem_input: int):
+    """onnxruntime's quantized MatMuls (DynamicQuantizeMatMul, MatMulIntegerToFloat): a MatMul of inputs 0 and 1
+    (ONNX's inference of MatMul), written in the type of input ``elem_input`` (the float input A; A's scale).
+    Its inference has no rule for them: a declaration was planned as given."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        if len(shapes) <= elem_input or shapes[0] is None or shapes[1] is None or not elems[elem_input]:
+            return {}
+        dims = _standard_inference("MatMul", {}, shapes[:2], [1, 1])   # (the shapes only: A may be uint8)
+        return {} if dims is None else {0: (elems[elem_input], dims)}
+    return rule
+
+
+def _cdist(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """CDist: the distances ``[M, N]`` between the rows of A ``[M, K]`` and B ``[N, K]``, in A's type."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    if a is None or b is None or len(a) != 2 or len(b) != 2 or a[1] != b[1]:
+        return {}
+    return {0: (elems[0], (a[0], b[0]))}
+
+
+def _expand_dims(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """ExpandDims: the input with a dimension of 1 inserted at ``axis`` (its scalar second input; negative from the
+    end of the output), where that value is known."""
+    x, axis = (shapes[0] if shapes else None), value(1)
+    if x is None or axis is None or not -len(x) - 1 <= axis <= len(x):
+        return {}
+    axis += len(x) + 1 if axis < 0 else 0
+    return {0: (elems[0], tuple(x[:axis]) + (1,) + tuple(x[axis:]))}
+
+
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
-#: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py): op -> rule(attributes,
-#: static input shapes (None: absent or not static), input elem types, value(i) of a constant scalar input)
-#: -> {output index: (elem, dims) or (elem, dims, other dims a declaration may have)}
+#: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py, test_onnx_left28.py): op ->
+#: rule(attributes, static input shapes (None: absent or not static), input elem types, value(i) of a constant
+#: scalar input) -> {output index: (elem, dims) or (elem, dims, other dims a declaration may have)}
 ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
              "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
              "GroupQueryAttention": _group_query_attention, "GatherBlockQuantized": _gather_block_quantized,
-             "UnfoldTensor": _unfold_tensor, "FusedConv": _as_standard("Conv", 2),
-             "FusedGemm": _as_standard("Gemm", 2)}
+             "UnfoldTensor": _unfold_tensor, "FusedConv": _as_standard(*AS_STANDARD["FusedConv"]),
+             "FusedGemm": _as_standard(*AS_STANDARD["FusedGemm"]), "QLinearSigmoid": _same_shape,
+             "QLinearLeakyRelu": _same_shape, "QLinearSoftmax": _same_shape, "Inverse": _same_shape,
+             "Trilu": _same_shape, "TransposeMatMul": _fused_matmul, "DynamicQuantizeMatMul": _matmul_to(0),
+             "MatMulIntegerToFloat": _matmul_to(2), "CDist": _cdist, "ExpandDims": _expand_dims}
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
@@ -1877,8 +1998,11 @@ ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), 
 
 #: outputs of onnxruntime's ops whose type the kernel takes from the model, any of these: op -> {output index:
 #: elem types}. MultiHeadAttention's ``qk`` has its own type parameter (``QK``): a float16 model may declare it
-#: float, and the kernel then writes float (twice the bytes of the query's type that its rule gives)
-ORT_DECLARED_TYPES = {"MultiHeadAttention": {3: (1, 10, 16)}}
+#: float, and the kernel then writes float (twice the bytes of the query's type that its rule gives). Its kernels
+#: take QK float or float16 only (CPU: float, or the query's float16; CUDA: either, for a query of either): a
+#: ``qk`` declared bfloat16 runs nowhere and is refused; float16 in a float model runs on CUDA (CPU refuses it,
+#: "Tensor type mismatch") and is planned as CUDA writes it
+ORT_DECLARED_TYPES = {"MultiHeadAttention": {3: (1, 10)}}
 
 
 def _ort_hooks(onnx, inst, also: dict) -> dict:
@@ -1972,6 +2096,13 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
                 tt = vi.type.tensor_type
                 if kind == "tensor_type" and tt.elem_type in free:
                     elem = tt.elem_type   # (the type the kernel writes: the model's, not the rule's)
+                elif kind == "tensor_type" and free and tt.elem_type and tt.elem_type != elem:
+                    takes = " or ".join(_dtype_name(onnx, e) for e in free)
+                    have_type = _dtype_name(onnx, tt.elem_type)
+                    raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {have_type}, but "
+                                     f"onnxruntime's {n.op_type} kernels write it only as {takes} (no provider has one "
+                                     f"writing {have_type} for an input of {_dtype_name(onnx, elem)}); declare it "
+                                     f"{takes}")
                 if kind is None or (kind == "tensor_type" and not tt.elem_type and not tt.HasField("shape")):
                     continue
                 have = ([d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
@@ -2248,7 +2379,7 @@ _ML_SAME_SHAPE = {"Normalizer": (1, (1, 2)), "Scaler": (1, None), "Imputer": (No
 def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
     """``{output: (static shape, elem type)}`` of ``ai.onnx.ml`` node ``n`` by its spec's rule, for the ops
     ONNX's shape inference leaves unsized (Normalizer, Scaler, Imputer, LinearRegressor, SVMRegressor,
-    FeatureVectorizer: none of them has an inference function; ArrayFeatureExtractor of a vector or with a
+    SVMClassifier, FeatureVectorizer: none of them has an inference function; ArrayFeatureExtractor of a vector or with a
     scalar index). Each rule was checked against onnxruntime's outputs: a regressor or feature vector of a
     1-D input ``[C]`` is one row, ``[1, ...]``, as is ArrayFeatureExtractor's of a vector. Empty where no rule
     applies (the value is then refused as unsized)."""
@@ -2268,6 +2399,17 @@ def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
         targets = attrs["targets"].i if op == "LinearRegressor" and "targets" in attrs else 1
         if targets >= 1:
             return {out: (rows + (targets,), 1)}
+    elif op == "SVMClassifier" and len(shape) in (1, 2) and len(n.output) >= 2 and n.output[1]:
+        # onnxruntime's kernel: labels [N] (strings where it has string labels, else int64); scores [N, classes],
+        # except an SVM of support vectors without probabilities (prob_a), which writes one score per pair of
+        # classes (classes * (classes - 1) / 2), or 2 for two classes or one: its post_transform changes no size
+        strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
+        classes = strings or (len(attrs["classlabels_ints"].ints) if "classlabels_ints" in attrs else 0)
+        vectors = sum(attrs["vectors_per_class"].ints) if "vectors_per_class" in attrs else 0
+        probabilities = "prob_a" in attrs and len(attrs["prob_a"].floats) > 0
+        if classes >= 1:
+            width = classes if vectors <= 0 or probabilities else max(classes * (classes - 1) // 2, 2)
+            return {out: (rows, 8 if strings else 7), n.output[1]: (rows + (width,), 1)}
     elif op == "FeatureVectorizer":
         widths = list(attrs["inputdimensions"].ints) if "inputdimensions" in attrs else []
         sized = [shapes.get(v) for v in ins]
