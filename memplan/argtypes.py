@@ -55,8 +55,10 @@ class StoreOnce(argparse._StoreAction):
             given = namespace.__dict__.setdefault("_memplan_given", set())
             if self.dest in given:   # quoted as typed ('5', '2G'), not as parsed ('5.0', '2147483648')
                 typed = parser.__dict__.get("_memplan_typed", values)
+                # a list option given no values (nargs="*": ``--wide --wide``) read "as --wide ": no value shown
+                second = f"{option_string} {_shown(typed)}" if typed != [] else f"{option_string} with no values"
                 parser.error(f"argument {'/'.join(self.option_strings)}: given twice (the second time as "
-                             f"{option_string} {_shown(typed)}): give it once")
+                             f"{second}): give it once")
             given.add(self.dest)
         if isinstance(values, list):
             first: dict = {}

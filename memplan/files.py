@@ -176,10 +176,22 @@ def check_writable(path: str, label: str) -> None:
         raise MemplanError(f"{label} {path}: cannot write: {why}")
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
-        raise MemplanError(f"{label} {path}: cannot write: no directory {directory}")
+        raise MemplanError(f"{label} {path}: cannot write: {_no_directory(directory)}")
     why = _cannot_create_in(directory, len(os.fsencode(os.path.basename(target))))
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why} (in {directory})")
+
+
+def _no_directory(directory: str) -> str:
+    """Why ``directory`` (which is no directory) cannot hold a file: missing, or it or the nearest of its parents
+    that exists is something else. Why: ``-o out.json/x`` beside an existing file ``out.json`` was refused as
+    "no directory out.json", while a file of that name is there; the message names what is in the way."""
+    p = directory
+    while not os.path.lexists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    if os.path.lexists(p) and not os.path.isdir(p):
+        return f"{p} is not a directory" if p == directory else f"no directory {directory} ({p} is not a directory)"
+    return f"no directory {directory}"
 
 
 def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
@@ -241,15 +253,31 @@ def _unwritable(target: str) -> str | None:
         return None
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         return NOT_REGULAR
-    if stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):
+    if stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222:
         return READ_ONLY
+    if stat.S_ISREG(st.st_mode) and not os.access(target, os.W_OK):
+        # write bits, but no write: a read-only mount (root included), or bits for another user; "the file is
+        # read-only" said the first of a file whose mode allows writing
+        return READ_ONLY_FS if _read_only_fs(target) else NO_WRITE_PERMISSION
     return None
+
+
+def _read_only_fs(path: str) -> bool:
+    """Whether ``path`` lies on a file system mounted read-only (False where the OS cannot tell)."""
+    try:
+        return bool(os.statvfs(path).f_flag & getattr(os, "ST_RDONLY", 0))
+    except (OSError, AttributeError):
+        return False
 
 
 #: why an output that is a FIFO or a device is refused
 NOT_REGULAR = "not a regular file (memplan writes outputs as regular files, atomically; '-' writes to stdout)"
 #: why an existing output file without write permission is refused
 READ_ONLY = "the file is read-only (memplan does not replace a file it may not write)"
+#: why an existing output file on a read-only mount is refused (its mode may allow writing)
+READ_ONLY_FS = "the file is on a read-only file system"
+#: why an existing output file with write bits for others only is refused
+NO_WRITE_PERMISSION = "no permission to write the file (memplan does not replace a file it may not write)"
 
 
 def _mode_for(path: str) -> int:

@@ -234,15 +234,21 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
                    "streams": list(split.stream_ranges[d]), "nodes": split.node_device.count(d),
                    "stage_cost_us": split.stage_cost_us[d]} for d, (p, s) in enumerate(parts)]
     names = sorted({s.solver for _, s in parts})
-    statuses = {str(s.status) for _, s in parts}
-    block = {"name": names[0] if len(names) == 1 else "+".join(names),
-             "status": statuses.pop() if len(statuses) == 1 else str(Status.HEURISTIC),
+    # the status and gap hold for every device: the weakest device's claim (OPTIMAL with FEASIBLE is FEASIBLE, an
+    # exact solver's bound on each; any mix was HEURISTIC, a claim of none) and the largest device's gap, each
+    # arena against its own bound, so that OPTIMAL goes with gap 0 (docs/format.md "Multi-device plans")
+    weakest = min((s.status for _, s in parts), key=_STATUS_RANK.index, default=Status.OPTIMAL)
+    block = {"name": names[0] if len(names) == 1 else "+".join(names), "status": str(weakest),
              "gap": max(p["gap"] for p in per_device), "per_device": per_device, "seconds": round(seconds, 4)}
     node_dev = {graph.nodes[i].id: d for i, d in enumerate(split.node_device)}
     return Plan(arena_bytes=max(dev_arena, default=0),
                 lower_bound_bytes=max((p["lower_bound_bytes"] for p in per_device), default=0), solver=block,
                 devices=split.devices, node_devices=tuple(node_dev[nid] for nid in schedule.order),
                 tensor_devices=tuple(split.tensor_device), device_arena_bytes=tuple(dev_arena), **common)
+
+
+#: the statuses from the weakest claim to the strongest (``Status``)
+_STATUS_RANK = (Status.HEURISTIC, Status.FEASIBLE, Status.OPTIMAL)
 
 
 def _jsonable(v: Any) -> bool:
@@ -294,10 +300,15 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
         found = found or next((r for r in last if planned(r.schedule).arena_bytes <= memory_budget), None)
         if found is None:
             serial, *low = last
-            what = "even the serial plan" if cands.optimized is not None else "the serial plan"
             note = "".join(f" (a low-memory serial order needs {planned(r.schedule).arena_bytes} B)" for r in low)
+            # the serial arenas only: "even the serial plan needs N" said no schedule tried needed less, while a
+            # candidate stopped at the budget (its bound, or ``heuristics_over``) has no arena, and one may have
+            # needed less than N; planning them to the end for the message would undo that shortcut
+            what, others = ("no schedule tried fits: the serial plan", "; the other candidates tried are over it "
+                            "too (each may be stopped once past the budget, so their arenas are not quoted)"
+                            ) if cands.optimized is not None else ("the serial plan", "")
             raise BudgetError(f"graph {graph.name!r}: {what} needs an arena of {planned(serial.schedule).arena_bytes} B, "
-                              f"over the memory budget of {memory_budget} B{note}")
+                              f"over the memory budget of {memory_budget} B{note}{others}")
         chosen = found
     result = planned(chosen.schedule)
     if chosen.name == LOW_MEMORY:   # the report's serial arena is the listed order's, solved as ever (``fits``

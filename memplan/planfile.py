@@ -35,6 +35,17 @@ PLAN_FIELDS = frozenset({"format", "graph", "alignment", "arena_bytes", "lower_b
                          "events", "tensors", "solver", "devices", "device_arena_bytes"})
 
 
+def _own_block(key: str, value: Any) -> Any:
+    """``own_json(value)`` of the free-form field ``key`` ("solver" or "extra"), a mapping read as a dict. Why:
+    a block from code is the caller's object, and one that cannot be read (a dict subclass whose ``items()``
+    raises, at any depth) raised that raw exception from ``Plan(...)`` or ``to_json``, naming no field; it is a
+    PlanFormatError naming the field. A value that is no mapping is kept, for ``to_dict``/``save`` to name."""
+    try:
+        return own_json(dict(value.items()) if isinstance(value, Mapping) and type(value) is not dict else value)
+    except Exception as exc:   # (the caller's own code: any exception; KeyboardInterrupt passes)
+        raise PlanFormatError(f"plan: field {key!r} cannot be read as JSON ({_short(exc)})") from None
+
+
 @dataclass(frozen=True)
 class Plan:
     """A ``memplan.plan/1`` document (docs/format.md) as an immutable value: ``order`` is ``(node, stream)``
@@ -73,7 +84,7 @@ class Plan:
         # the free-form blocks as copies of their own: a plan kept the solver block and extra objects it was given
         # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
         for key in ("solver", "extra"):
-            object.__setattr__(self, key, own_json(getattr(self, key)))
+            object.__setattr__(self, key, _own_block(key, getattr(self, key)))
 
     @property
     def ratio(self) -> float:
@@ -99,7 +110,7 @@ class Plan:
                 raise PlanFormatError(f"plan: field {key!r} is not a mapping ({type(getattr(self, key)).__name__})")
         # copies of the free-form blocks' objects and arrays: a caller editing the returned document (to write a
         # variant) edited this plan's solver block and extra fields, and so its JSON, through the shared nesting
-        solver = {k: own_json(v) for k, v in self.solver.items() if timings or k not in TIMING_FIELDS}
+        solver = {k: v for k, v in _own_block("solver", self.solver).items() if timings or k not in TIMING_FIELDS}
         # an extra field that names a plan field: a single-device plan with extra {"devices": 2} was written
         # as a file declaring two devices, which load_plan refused (or one of its fields read otherwise)
         # (a key of a str subclass by its characters, as json writes it: ``Ident("devices")`` hashed past the set)
@@ -107,7 +118,7 @@ class Plan:
         if clash:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")
-        doc = {k: own_json(v) for k, v in self.extra.items()}
+        doc = _own_block("extra", self.extra)
         doc.update({
             "format": PLAN_FORMAT,
             "graph": self.graph,
