@@ -28,6 +28,9 @@ class Span:
     x0: float
     x1: float
     stream: int
+    #: the device whose arena holds the bytes (0 on one device): each device of a split plan has its own arena,
+    #: so two spans overlap only when they are on the same device
+    device: int = 0
 
 
 def check_pairing(graph: Graph, plan: Plan, what: str = "check_pairing") -> None:
@@ -56,6 +59,7 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
             raise MemplanError(f"root_spans: {what} gives no position for node {missing!r}")
     offsets = plan.offsets()
     stream_of = plan.stream_of()
+    device_of = tensor_devices(plan)
     root = graph.root
     lo: dict[int, float] = {}
     hi: dict[int, float] = {}
@@ -86,7 +90,17 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
             raise PlanFormatError(f"plan gives no offset for arena tensor {tensor.id!r}")
         start = x_start if tensor.kind == "input" else lo.get(t, x_start)
         end = x_end if t in ends else hi.get(t, start)
-        spans.append(Span(tensor.id, off, tensor.size, start, end, first_stream.get(t, (0, 0))[1]))
+        spans.append(Span(tensor.id, off, tensor.size, start, end, first_stream.get(t, (0, 0))[1],
+                          device_of.get(tensor.id, 0)))
     return spans
+
+
+def tensor_devices(plan: Plan) -> dict[str, int]:
+    """Each tensor's device by id (empty on one device: every tensor is on device 0). A split plan's offsets
+    are into its own device's arena, so a picture or a live-bytes count that mixed devices showed tensors of
+    two devices at one offset as overlapping, and summed bytes that no one arena holds."""
+    if plan.devices <= 1 or len(plan.tensor_devices) != len(plan.tensors):
+        return {}
+    return {t[0]: d for t, d in zip(plan.tensors, plan.tensor_devices)}
 
 

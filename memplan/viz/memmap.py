@@ -80,6 +80,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         xlabel = "issue order (node position)"
     spans = root_spans(graph, plan, x0, x1, 0.0, x_end)
     scale, unit = _unit(max(plan.arena_bytes, plan.lower_bound_bytes, 1))
+    arenas, bounds, base = _device_bands(plan)
 
     fig = Figure(figsize=size, dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -92,29 +93,37 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     for sp in spans:
         if sp.size == 0:
             continue
-        y0, y1 = sp.offset / scale, (sp.offset + sp.size) / scale
+        y0, y1 = (base[sp.device] + sp.offset) / scale, (base[sp.device] + sp.offset + sp.size) / scale
         w0, w1 = sp.x0, max(sp.x1, sp.x0 + x_end * 1e-4)
         verts.append(((w0, y0), (w1, y0), (w1, y1), (w0, y1)))
         colours.append(colour[sp.stream])
     many = len(verts) > EDGE_LIMIT
     if len(verts) <= LABEL_LIMIT:  # small graphs: name the boxes big enough to hold a label
-        top = max(plan.arena_bytes, 1) / scale
+        top = max(base[-1] + max(arenas[-1], bounds[-1] or 0), 1) / scale
         for sp in spans:
             h, w = sp.size / scale, sp.x1 - sp.x0
             if h >= 0.045 * top and w >= 0.07 * max(x_end, 1e-9):
-                ax.text((sp.x0 + sp.x1) / 2, (sp.offset + sp.size / 2) / scale, printable(sp.tensor), ha="center",
+                ax.text((sp.x0 + sp.x1) / 2, (base[sp.device] + sp.offset + sp.size / 2) / scale, printable(sp.tensor),
+                        ha="center",
                         va="center", fontsize=6.5, clip_on=True, parse_math=False)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
                           linewidths=0.0 if many else 0.4, alpha=0.85)
     ax.add_collection(coll)
-    lb = plan.lower_bound_bytes / scale
-    arena = plan.arena_bytes / scale
-    ax.axhline(lb, color="black", linestyle="--", linewidth=1.2)
-    ax.axhline(arena, color="#B22222", linestyle=":", linewidth=1.0)
+    for b, a, lb in zip(base, arenas, bounds):   # one band per device (one band on one device)
+        if lb is not None:
+            ax.axhline((b + lb) / scale, color="black", linestyle="--", linewidth=1.2)
+        ax.axhline((b + a) / scale, color="#B22222", linestyle=":", linewidth=1.0)
     ax.set_xlim(0, max(x_end, 1e-9))
-    ax.set_ylim(0, max(arena, lb, 1e-9) * 1.05)
+    ax.set_ylim(0, max((base[-1] + max(arenas[-1], bounds[-1] or 0)) / scale, 1e-9) * 1.05)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"arena offset ({unit})")
+    if len(base) == 1:
+        ax.set_ylabel(f"arena offset ({unit})")
+    else:   # each device's own offsets, from 0 at the bottom of its band
+        ax.set_ylabel(f"arena offset ({unit}) per device, device 0 at the bottom")
+        ticks = [y / scale for b, a in zip(base, arenas) for y in (b, b + a)]
+        ax.set_yticks(ticks, [lab for d, a in enumerate(arenas) for lab in (f"dev {d}: 0", f"{a / scale:g}")])
+        for b in base[1:]:
+            ax.axhline(b / scale, color="#888888", linestyle="-", linewidth=0.8)
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     ax.set_title(printable(title or (f"{plan.graph or graph.name}: arena {human(plan.arena_bytes)} / lower bound "
                                      f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
@@ -127,6 +136,29 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     with _no_glyph_warnings():
         fig.tight_layout()
     return fig
+
+
+def _device_bands(plan: Plan) -> tuple[list[int], list[int | None], list[int]]:
+    """Per device: its arena, its lower bound (None where the plan does not give it) and the byte at which its
+    band starts. One device: the plan's arena and bound at 0. A split plan's devices each have an arena of their
+    own, offsets from 0 in each: drawn on one axis, a tensor of device 1 sat on those of device 0 at the same
+    offsets, as if the plan overlapped them; so each device gets a band of its own, stacked upwards."""
+    if plan.devices <= 1 or len(plan.device_arena_bytes) != plan.devices:
+        return [plan.arena_bytes], [plan.lower_bound_bytes], [0]
+    arenas = list(plan.device_arena_bytes)
+    per = plan.solver.get("per_device")
+    found: dict[int, int] = {}
+    for e in per if isinstance(per, list) else ():
+        if isinstance(e, dict) and type(e.get("device")) is int and type(e.get("lower_bound_bytes")) is int:
+            found[e["device"]] = e["lower_bound_bytes"]
+    # (the solver block is free text to a reader: a bound above its own arena, which no plan has, is not drawn)
+    bounds = [lb if lb is not None and 0 <= lb <= a else None for a, lb in zip(arenas, map(found.get, range(len(arenas))))]
+    gap = max(max(arenas), 1) // 20 + 1
+    base, at = [], 0
+    for a in arenas:
+        base.append(at)
+        at += a + gap
+    return arenas, bounds, base
 
 
 def _check_figure_options(time: object, title: object, size: object) -> tuple[float, float]:
@@ -157,7 +189,8 @@ def _no_glyph_warnings() -> Iterator[None]:
 
 
 def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes:
-    """The memory map as PNG/SVG/PDF bytes (deterministic for PNG and SVG: no timestamps)."""
+    """The memory map as PNG/SVG/PDF bytes, deterministic in every format: no timestamps (a PDF carried its
+    ``CreationDate``, so the same plan drawn a second later gave other bytes), and SVG ids from a fixed salt."""
     check_option_names("render_memory_map", kw, FIGURE_OPTIONS)
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise MemplanError(f"unknown picture format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -166,7 +199,7 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {}
+    meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {"CreationDate": None}
     import matplotlib
 
     try:

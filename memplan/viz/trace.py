@@ -73,20 +73,24 @@ def trace_events(graph: Graph, plan: Plan) -> dict[str, Any]:
 
 def _live_counter(graph: Graph, plan: Plan, start: dict[str, float], end: dict[str, float],
                   makespan: float) -> list[dict[str, Any]]:
-    """Counter events: total bytes of root tensors between their first and last access."""
-    delta: dict[float, int] = {}
+    """Counter events: total bytes of root tensors between their first and last access, one counter per device
+    of a split plan ("arena live bytes (device d)"): each device has its own arena, and one sum over all of them
+    went past the (largest) arena a safe plan's live bytes never exceed."""
+    deltas: dict[int, dict[float, int]] = {}
     for sp in root_spans(graph, plan, start, end, 0.0, makespan):
         if sp.size == 0:
             continue
         a, b = _r(sp.x0), _r(sp.x1)
+        delta = deltas.setdefault(sp.device, {})
         delta[a] = delta.get(a, 0) + sp.size
         delta[b] = delta.get(b, 0) - sp.size  # a release at t comes before an acquire at t (summed)
     out = []
-    live = 0
-    for t in sorted(delta):
-        live += delta[t]
-        out.append({"name": "arena live bytes", "ph": "C", "ts": t, "pid": PID, "tid": 0,
-                    "args": {"live": live}})
+    for d in sorted(deltas):
+        name = "arena live bytes" if plan.devices <= 1 else f"arena live bytes (device {d})"
+        live = 0
+        for t in sorted(deltas[d]):
+            live += deltas[d][t]
+            out.append({"name": name, "ph": "C", "ts": t, "pid": PID, "tid": 0, "args": {"live": live}})
     return out
 
 

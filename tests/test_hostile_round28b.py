@@ -1,0 +1,110 @@
+"""Hostile round 28b: the secondary surfaces (draw, trace, simulate) on what earlier rounds did not try."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from needs import need
+
+import memplan
+from memplan import CostModel, GraphBuilder
+
+
+def _two_stage(big: int = 8192, small: int = 256, y: int = 4096) -> memplan.Graph:
+    """A chain of four ``big`` tensors then two ``small`` ones, and an input ``y`` that only the last node reads:
+    split over two devices, ``y`` lands on device 1 at the offsets device 0's chain uses in its own arena."""
+    b = GraphBuilder("two-stage", alignment=256)
+    b.input("x", big)
+    b.input("y", y)
+    prev = "x"
+    for i, size in enumerate([big] * 4 + [small] * 2):
+        b.node(f"n{i}", "X", [prev], b.intermediate(f"a{i}", size))
+        prev = f"a{i}"
+    b.node("last", "ADD", [prev, "y"], b.output("out", small))
+    return b.build()
+
+
+def test_pdf_memory_map_is_byte_identical_whenever_it_is_drawn(monkeypatch):
+    """The PDF carried its ``CreationDate``: the same plan drawn a second later gave other bytes (PNG and SVG
+    were already deterministic). matplotlib reads the date from ``SOURCE_DATE_EPOCH`` when it is set."""
+    need("matplotlib")
+    from memplan.viz.memmap import render_memory_map
+
+    g = _two_stage(1024, 256, 256)
+    p = memplan.plan(g)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    first = render_memory_map(g, p, "pdf")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")
+    assert render_memory_map(g, p, "pdf") == first
+
+
+def test_cost_model_class_instead_of_an_instance_is_named():
+    """``cost_model=CostModel`` (the class) has ``event_us`` and ``node_us`` too, so it passed the check, and the
+    first ``node_us(graph, n)`` was a raw TypeError ("missing 1 required positional argument: 'n'")."""
+    g = _two_stage(1024, 256, 256)
+    p = memplan.plan(g, streams=2)
+    with pytest.raises(memplan.ScheduleError, match=r"not the class CostModel \(give CostModel\(\.\.\.\)\)"):
+        memplan.simulate(g, p, CostModel)
+    with pytest.raises(memplan.ScheduleError, match="not the class CostModel"):
+        memplan.plan(g, streams=2, cost_model=CostModel)
+
+    class Static:   # a class whose node_us needs no instance is a model as it is
+        event_us = 1.0
+
+        @staticmethod
+        def node_us(graph, n):
+            return 3.0
+
+    assert memplan.simulate(g, p, Static).makespan_us == 3.0 * len(g.nodes)
+
+
+def test_trace_counts_live_bytes_per_device():
+    """A split plan's devices each have their own arena: the one "arena live bytes" counter summed all of them,
+    20,480 B live over a plan whose largest arena is 16,384 B (the counter of a safe plan never passes its
+    arena). Now one counter per device, each within its device's arena; one device keeps its one counter."""
+    from memplan.viz.trace import trace_events
+
+    split, p = memplan.plan_devices(_two_stage(), 2)
+    counters = [e for e in trace_events(split.graph, p)["traceEvents"] if e["ph"] == "C"]
+    by_name: dict[str, int] = {}
+    for e in counters:
+        by_name[e["name"]] = max(by_name.get(e["name"], 0), e["args"]["live"])
+    assert by_name == {f"arena live bytes (device {d})": a for d, a in enumerate(p.device_arena_bytes)}
+    assert max(by_name.values()) <= p.arena_bytes
+
+    g = _two_stage()
+    one = [e for e in trace_events(g, memplan.plan(g))["traceEvents"] if e["ph"] == "C"]
+    assert {e["name"] for e in one} == {"arena live bytes"}
+
+
+def _boxes(fig) -> list[tuple[float, float, float, float]]:
+    from matplotlib.collections import PolyCollection
+
+    (coll,) = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    out = []
+    for path in coll.get_paths():
+        xs, ys = path.vertices[:, 0], path.vertices[:, 1]
+        out.append((xs.min(), xs.max(), ys.min(), ys.max()))
+    return out
+
+
+@pytest.mark.parametrize("time", [False, True])
+def test_memory_map_of_a_split_plan_overlaps_no_boxes(time):
+    """Each device's offsets count from 0 in its own arena: drawn on one axis, device 1's input ``y`` sat on
+    device 0's ``x``, ``a1`` and ``a3`` at the same offsets, a picture of an overlap the verified plan does not
+    have. Each device now has a band of its own; no two boxes of a safe plan overlap."""
+    need("matplotlib")
+    from memplan.viz import root_spans
+    from memplan.viz.memmap import memory_map_figure
+
+    split, p = memplan.plan_devices(_two_stage(), 2)
+    pos = {nid: float(k) for k, (nid, _) in enumerate(p.order)}
+    spans = root_spans(split.graph, p, pos, {k: v + 1 for k, v in pos.items()}, 0.0, float(len(p.order)))
+    assert {s.tensor: s.device for s in spans}["y"] == 1 and {s.device for s in spans} == {0, 1}
+    boxes = _boxes(memory_map_figure(split.graph, p, time=time))
+    assert len(boxes) == len(spans)
+    eps = 1e-9
+    for (ax0, ax1, ay0, ay1), (bx0, bx1, by0, by1) in itertools.combinations(boxes, 2):
+        overlap = ax0 < bx1 - eps and bx0 < ax1 - eps and ay0 < by1 - eps and by0 < ay1 - eps
+        assert not overlap, ((ax0, ax1, ay0, ay1), (bx0, bx1, by0, by1))
