@@ -108,3 +108,22 @@ def test_memory_map_of_a_split_plan_overlaps_no_boxes(time):
     for (ax0, ax1, ay0, ay1), (bx0, bx1, by0, by1) in itertools.combinations(boxes, 2):
         overlap = ax0 < bx1 - eps and bx0 < ax1 - eps and ay0 < by1 - eps and by0 < ay1 - eps
         assert not overlap, ((ax0, ax1, ay0, ay1), (bx0, bx1, by0, by1))
+
+
+@pytest.mark.parametrize("device", [5, -1])
+def test_pictures_of_a_plan_putting_a_tensor_on_no_device_name_it(device):
+    """An unverified split plan (``plan_from_dict``) with a tensor on device 5 of 2 has no band to draw it in
+    (an IndexError), and device -1 (Python's last band) would be drawn on the wrong device: both are named."""
+    from memplan.viz.trace import trace_events
+
+    split, p = memplan.plan_devices(_two_stage(), 2)
+    doc = p.to_dict()
+    doc["tensors"][0]["device"] = device
+    bad = memplan.plan_from_dict(doc)
+    with pytest.raises(memplan.PlanFormatError, match=rf"tensor {p.tensors[0][0]!r} on device {device}, not one"):
+        trace_events(split.graph, bad)
+    need("matplotlib")
+    from memplan.viz.memmap import render_memory_map
+
+    with pytest.raises(memplan.PlanFormatError, match=f"on device {device}"):
+        render_memory_map(split.graph, bad, "svg")

@@ -101,6 +101,10 @@ def tensor_devices(plan: Plan) -> dict[str, int]:
     two devices at one offset as overlapping, and summed bytes that no one arena holds."""
     if plan.devices <= 1 or len(plan.tensor_devices) != len(plan.tensors):
         return {}
+    for t, d in zip(plan.tensors, plan.tensor_devices):   # (unverified: a device 5 of 2, or -1, has no arena)
+        if not 0 <= d < plan.devices:
+            raise PlanFormatError(f"plan puts tensor {t[0]!r} on device {d}, not one of its {plan.devices} devices "
+                                  f"(0..{plan.devices - 1})")
     return {t[0]: d for t, d in zip(plan.tensors, plan.tensor_devices)}
 
 
