@@ -127,3 +127,48 @@ def test_pictures_of_a_plan_putting_a_tensor_on_no_device_name_it(device):
 
     with pytest.raises(memplan.PlanFormatError, match=f"on device {device}"):
         render_memory_map(split.graph, bad, "svg")
+
+
+def _csv_dir(tmp_path, files: dict[str, str]) -> str:
+    d = tmp_path / "mm"
+    d.mkdir()
+    for name, text in files.items():
+        (d / name).write_text(text)
+    return str(d)
+
+
+GOOD_CSV = "id,lower,upper,size\na,0,2,8\nb,1,3,8\n"
+
+
+def test_bench_planners_reads_every_csv_before_the_first_solve(tmp_path, capsys):
+    """A malformed CSV was an error only when its turn came: after the table had begun and every problem
+    before it had been solved (at 60 s an exact solve, hours into a run). Now nothing runs."""
+    from cli_contract import assert_bad_input
+
+    from memplan.cli import main
+
+    d = _csv_dir(tmp_path, {"A.csv": GOOD_CSV, "B.csv": "id,lower,upper\n"})
+    code = main(["bench", "planners", "--minimalloc", d, "--corpus", "minimalloc", "--solvers", "greedy"])
+    out, err = capsys.readouterr()
+    assert_bad_input(code, err, "B.csv", "missing column 'size'")
+    assert out == ""
+    # --only leaves the malformed one out: it is not read
+    assert main(["bench", "planners", "--minimalloc", d, "--corpus", "minimalloc", "--solvers", "greedy",
+                 "--only", "A"]) == 0
+    assert [ln.split()[:2] for ln in capsys.readouterr().out.splitlines()[2:]] == [["minimalloc", "A"]]
+
+
+def test_bench_planners_prints_a_problem_name_as_printable_text(tmp_path, capsys):
+    """A problem's name is its CSV's file name: an ANSI escape in it ("x\\x1b[2J": clear the screen) was printed
+    to the terminal as it was. The JSON keeps the name as it is."""
+    import json
+
+    from memplan.cli import main
+
+    d = _csv_dir(tmp_path, {"x\x1b[2Jevil.csv": GOOD_CSV})
+    out_json = tmp_path / "rows.json"
+    assert main(["bench", "planners", "--minimalloc", d, "--corpus", "minimalloc", "--solvers", "greedy",
+                 "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "x\\x1b[2Jevil" in out
+    assert [r["problem"] for r in json.loads(out_json.read_text())] == ["x\x1b[2Jevil"]
