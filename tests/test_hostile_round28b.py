@@ -172,3 +172,25 @@ def test_bench_planners_prints_a_problem_name_as_printable_text(tmp_path, capsys
     out = capsys.readouterr().out
     assert "\x1b" not in out and "x\\x1b[2Jevil" in out
     assert [r["problem"] for r in json.loads(out_json.read_text())] == ["x\x1b[2Jevil"]
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"options": {}}, "options must be a memplan SolveOptions, not dict"),
+    ({"minimize": "no"}, "minimize must be True, False or None"),
+    ({"minimize": 1}, "minimize must be True, False or None"),
+])
+def test_solve_table_names_a_bad_option(kw, match):
+    """``options={}`` was a raw TypeError from ``dataclasses.replace``; ``minimize="no"`` (truthy) minimised."""
+    from memplan.io.minimalloc import parse_csv, solve_table
+
+    table = parse_csv(GOOD_CSV)
+    with pytest.raises(memplan.SolverError, match=match):
+        solve_table(table, 100, **kw)
+
+
+def test_solve_table_options_none_is_the_default_and_a_non_table_is_named():
+    from memplan.io.minimalloc import parse_csv, solve_table
+
+    assert solve_table(parse_csv(GOOD_CSV), options=None).arena == 16
+    with pytest.raises(memplan.SolverError, match="solve_table needs a CsvTable .* not str"):
+        solve_table("id,lower,upper,size\n")
