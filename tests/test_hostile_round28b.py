@@ -194,3 +194,23 @@ def test_solve_table_options_none_is_the_default_and_a_non_table_is_named():
     assert solve_table(parse_csv(GOOD_CSV), options=None).arena == 16
     with pytest.raises(memplan.SolverError, match="solve_table needs a CsvTable .* not str"):
         solve_table("id,lower,upper,size\n")
+
+
+def test_memory_map_labels_long_ids_and_names_by_their_start():
+    """matplotlib lays out every character of a label, clipped or not: twelve boxes named by 50 KB ids took 48 s
+    to draw (and made a 46 MB SVG), 200 (``LABEL_LIMIT``) would take minutes. A box's label is its id's first
+    ``LABEL_CHARS`` characters, the default title's graph name its first ``NAME_CHARS``."""
+    need("matplotlib")
+    from memplan.viz.memmap import LABEL_CHARS, NAME_CHARS, memory_map_figure
+
+    b = GraphBuilder("G" * 3000, alignment=256)
+    prev = b.input("x", 256)
+    ids = [f"{i}" + "W" * 2000 for i in range(3)]
+    for i, t in enumerate(ids):
+        b.node(f"n{i}", "X", [prev], b.output(t, 4096) if i == 2 else b.intermediate(t, 4096))
+        prev = t
+    g = b.build()
+    ax = memory_map_figure(g, memplan.plan(g)).axes[0]
+    labels = [t.get_text() for t in ax.texts]
+    assert sorted(labels) == sorted(t[:LABEL_CHARS - 1] + "\u2026" for t in ids)
+    assert ax.get_title().startswith("G" * (NAME_CHARS - 1) + "\u2026: arena ")

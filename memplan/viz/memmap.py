@@ -33,6 +33,10 @@ from . import atomic_write_bytes, check_pairing, root_spans
 EDGE_LIMIT = 1500
 #: graphs with at most this many boxes get tensor names written into the larger boxes
 LABEL_LIMIT = 200
+#: the most characters of a tensor id written in its box (and of the graph's name in the default title): a box
+#: is at most the picture's width, and matplotlib lays out every character it is given, clipped or not (twelve
+#: boxes named by 50 KB ids took 48 s to draw, 200 would take minutes)
+LABEL_CHARS, NAME_CHARS = 64, 200
 FORMATS = ("png", "svg", "pdf")
 #: a picture's sides in inches (100 dots each): Agg draws at most 2**16 dots a side, and a side under an inch
 #: leaves no room for the axes; the area cap keeps one picture's pixels under about 400 MB
@@ -103,9 +107,9 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         for sp in spans:
             h, w = sp.size / scale, sp.x1 - sp.x0
             if h >= 0.045 * top and w >= 0.07 * max(x_end, 1e-9):
-                ax.text((sp.x0 + sp.x1) / 2, (base[sp.device] + sp.offset + sp.size / 2) / scale, printable(sp.tensor),
-                        ha="center",
-                        va="center", fontsize=6.5, clip_on=True, parse_math=False)
+                ax.text((sp.x0 + sp.x1) / 2, (base[sp.device] + sp.offset + sp.size / 2) / scale,
+                        _clip(printable(sp.tensor), LABEL_CHARS), ha="center", va="center", fontsize=6.5,
+                        clip_on=True, parse_math=False)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
                           linewidths=0.0 if many else 0.4, alpha=0.85)
     ax.add_collection(coll)
@@ -125,7 +129,8 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         for b in base[1:]:
             ax.axhline(b / scale, color="#888888", linestyle="-", linewidth=0.8)
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
-    ax.set_title(printable(title or (f"{plan.graph or graph.name}: arena {human(plan.arena_bytes)} / lower bound "
+    name = _clip(plan.graph or graph.name, NAME_CHARS)
+    ax.set_title(printable(title or (f"{name}: arena {human(plan.arena_bytes)} / lower bound "
                                      f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
                                      f"{plan.streams} stream(s), {len(plan.events)} event(s)")), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
@@ -136,6 +141,11 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     with _no_glyph_warnings():
         fig.tight_layout()
     return fig
+
+
+def _clip(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters, the last an ellipsis where it was longer."""
+    return text if len(text) <= most else text[:most - 1] + "\u2026"
 
 
 def _device_bands(plan: Plan) -> tuple[list[int], list[int | None], list[int]]:
