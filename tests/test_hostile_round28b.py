@@ -214,3 +214,28 @@ def test_memory_map_labels_long_ids_and_names_by_their_start():
     labels = [t.get_text() for t in ax.texts]
     assert sorted(labels) == sorted(t[:LABEL_CHARS - 1] + "\u2026" for t in ids)
     assert ax.get_title().startswith("G" * (NAME_CHARS - 1) + "\u2026: arena ")
+
+
+@pytest.mark.parametrize(("build", "match"), [
+    (lambda E: E.chain(2.5), r"chain: n must be an integer >= 1, not 2.5"),
+    (lambda E: E.chain(0), r"chain: n must be an integer >= 1, not 0"),   # no node writes its output y
+    (lambda E: E.chain(None), r"chain: n must be"),
+    (lambda E: E.moe(0), r"moe: experts must be an integer >= 1, not 0"),   # an IndexError
+    (lambda E: E.moe(-3), r"moe: experts must be"),
+    (lambda E: E.views_inplace(None), r"views_inplace: size must be an integer >= 0, not None"),
+    (lambda E: E.qkv_attention(None, 5), r"qkv_attention: hidden must be"),
+    (lambda E: E.llama(None), r"llama: cfg must be a LlamaConfig, not NoneType"),   # an AttributeError
+    (lambda E: E.llama(E.LLAMA_TINY, fuse="all"), r"llama: fuse='all', expected 'norms' or 'runtime'"),
+    (lambda E: E.llama(E.LLAMA_TINY, fuse=None), r"llama: fuse=None"),
+    (lambda E: E.llama(E.LLAMA_TINY, f16_acts="yes"), r"llama: f16_acts='yes', expected True or False"),
+    (lambda E: E.llama(E.LLAMA_TINY, fuse_norms="no"), r"llama: fuse_norms='no', expected True or False"),  # fused
+])
+def test_example_builders_name_a_bad_argument(build, match):
+    """The example builders' arguments are a caller's: each bad one is a GraphError (a ValueError too, as the
+    llama options' plain ValueErrors were) naming it, not a raw TypeError, IndexError or AttributeError, nor a
+    graph of another shape."""
+    from memplan import examples
+
+    with pytest.raises(memplan.GraphError, match=match):
+        build(examples)
+    assert examples.chain(1).nodes[0].outputs == ("y",) and len(examples.moe(1).nodes) == 4
