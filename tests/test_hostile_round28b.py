@@ -239,3 +239,28 @@ def test_example_builders_name_a_bad_argument(build, match):
     with pytest.raises(memplan.GraphError, match=match):
         build(examples)
     assert examples.chain(1).nodes[0].outputs == ("y",) and len(examples.moe(1).nodes) == 4
+
+
+def test_in_place_output_over_part_of_its_input_is_drawn_and_counted_once():
+    """The contract lets a node's in-place output take any of its input's bytes, not only its offset: with the
+    output (512 B at 0) over the input (256 B at 256), the input's box ran on through the node that overwrites
+    it, over the output's, and the trace counted both: 768 B live in a safe plan's arena of 512 B."""
+    from memplan.viz import root_spans
+    from memplan.viz.trace import trace_events
+
+    b = GraphBuilder("inplace-shift", alignment=1)
+    b.input("in0", 256)
+    b.input("in1", 256)
+    b.node("n0", "RESHAPE", ["in0"], b.view("v0", "in0", 256), cost=1.0)
+    b.node("n1", "OP", ["in1"], b.output("t", 512), cost=1.0, inplace={"t": "in1"})
+    g = b.build()
+    p = memplan.plan_from_dict({
+        "format": "memplan.plan/1", "graph": g.name, "alignment": 1, "arena_bytes": 512, "lower_bound_bytes": 512,
+        "streams": 1, "order": [{"node": "n0", "stream": 0}, {"node": "n1", "stream": 0}], "events": [],
+        "tensors": [{"id": "in0", "offset": 0, "size": 256}, {"id": "in1", "offset": 256, "size": 256},
+                    {"id": "v0", "offset": 0, "size": 256}, {"id": "t", "offset": 0, "size": 512}]})
+    memplan.verify(g, p)
+    spans = {s.tensor: s for s in root_spans(g, p, {"n0": 0.0, "n1": 1.0}, {"n0": 1.0, "n1": 2.0}, 0.0, 2.0)}
+    assert spans["in1"].x1 == 1.0 and spans["t"].x0 == 1.0   # in1 is free once n1 starts
+    live = [e["args"]["live"] for e in trace_events(g, p)["traceEvents"] if e["ph"] == "C"]
+    assert max(live) == 512

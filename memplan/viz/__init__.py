@@ -74,11 +74,17 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
                 hi[r] = b
             if r not in first_stream or a < first_stream[r][0]:
                 first_stream[r] = (a, s)
-    for n in graph.nodes:  # a buffer overwritten in place is free once its last node starts
+    # a buffer overwritten in place is free once its last node starts. The contract lets the output take any bytes
+    # of the input's there, not only its offset: an output at another offset that still overlapped the input
+    # (an output of 512 B at 0 over an input at 256) was drawn over it at that node, and counted twice in the
+    # trace's live bytes (768 B live in an arena of 512)
+    for n in graph.nodes:
         for o_id, i_id in n.inplace:
             ri, ro = root[graph.tensor_index[i_id]], root[graph.tensor_index[o_id]]
-            same = ri != ro and offsets.get(graph.tensors[ri].id) == offsets.get(graph.tensors[ro].id)
-            if same and hi.get(ri) == x1[n.id]:
+            oi, oo = offsets.get(graph.tensors[ri].id), offsets.get(graph.tensors[ro].id)
+            shared = (ri != ro and oi is not None and oo is not None
+                      and oi < oo + graph.tensors[ro].size and oo < oi + graph.tensors[ri].size)
+            if shared and hi.get(ri) == x1[n.id]:
                 hi[ri] = x0[n.id]
     ends = {root[t] for t, tensor in enumerate(graph.tensors) if tensor.kind == "output"}
     spans = []
