@@ -264,3 +264,24 @@ def test_in_place_output_over_part_of_its_input_is_drawn_and_counted_once():
     assert spans["in1"].x1 == 1.0 and spans["t"].x0 == 1.0   # in1 is free once n1 starts
     live = [e["args"]["live"] for e in trace_events(g, p)["traceEvents"] if e["ph"] == "C"]
     assert max(live) == 512
+
+
+def test_trace_slices_on_one_stream_never_overlap():
+    """Each slice's start and length were rounded to the nanosecond apart, so a node's end could lie 1 ns past
+    the next node's start on its stream (costs of 0.6 ns: the second slice ended at 0.002 us, the third began at
+    0.001): slices that do not nest, which trace viewers refuse or draw one inside the other."""
+    from decimal import Decimal
+
+    from memplan.viz.trace import trace_events
+
+    b = GraphBuilder("ns")
+    prev = b.input("x", 256)
+    for i in range(6):
+        b.node(f"n{i}", "X", [prev], b.output(f"t{i}", 256) if i == 5 else b.intermediate(f"t{i}", 256), cost=0.0006)
+        prev = f"t{i}"
+    g = b.build()
+    slices = sorted((Decimal(repr(e["ts"])), Decimal(repr(e["ts"])) + Decimal(repr(e["dur"])))
+                    for e in trace_events(g, memplan.plan(g))["traceEvents"] if e["ph"] == "X")
+    assert len(slices) == 6
+    for (_, end), (start, _) in itertools.pairwise(slices):
+        assert end <= start
