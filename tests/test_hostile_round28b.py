@@ -285,3 +285,21 @@ def test_trace_slices_on_one_stream_never_overlap():
     assert len(slices) == 6
     for (_, end), (start, _) in itertools.pairwise(slices):
         assert end <= start
+
+
+def test_memory_map_of_many_devices_labels_a_few_bands():
+    """Each band's two tick labels and three lines, for 300 devices, made a black smear of overlapping labels
+    and a grey picture; past ``BAND_LINES`` devices every few bands' start is labelled and no band lines drawn."""
+    need("matplotlib")
+    from memplan.viz.memmap import BAND_LINES, memory_map_figure
+
+    b = GraphBuilder("long-chain", alignment=256)
+    prev = b.input("x", 256)
+    for i in range(40):
+        b.node(f"n{i}", "X", [prev], b.output(f"t{i}", 256) if i == 39 else b.intermediate(f"t{i}", 256), cost=1.0)
+        prev = f"t{i}"
+    split, p = memplan.plan_devices(b.build(), 20)
+    ax = memory_map_figure(split.graph, p).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert 1 < len(labels) <= BAND_LINES and labels[0] == "dev 0"
+    assert not ax.get_lines()   # (axhline: a Line2D each)

@@ -37,6 +37,9 @@ LABEL_LIMIT = 200
 #: is at most the picture's width, and matplotlib lays out every character it is given, clipped or not (twelve
 #: boxes named by 50 KB ids took 48 s to draw, 200 would take minutes)
 LABEL_CHARS, NAME_CHARS = 64, 200
+#: a split plan of at most this many devices gets each band's arena and lower-bound lines and tick labels; more
+#: get a tick at every few bands' start
+BAND_LINES = 16
 FORMATS = ("png", "svg", "pdf")
 #: a picture's sides in inches (100 dots each): Agg draws at most 2**16 dots a side, and a side under an inch
 #: leaves no room for the axes; the area cap keeps one picture's pixels under about 400 MB
@@ -113,7 +116,8 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
                           linewidths=0.0 if many else 0.4, alpha=0.85)
     ax.add_collection(coll)
-    for b, a, lb in zip(base, arenas, bounds):   # one band per device (one band on one device)
+    # one band per device (one band on one device); past BAND_LINES devices the lines would grey the picture out
+    for b, a, lb in zip(base, arenas, bounds) if len(base) <= BAND_LINES else ():
         if lb is not None:
             ax.axhline((b + lb) / scale, color="black", linestyle="--", linewidth=1.2)
         ax.axhline((b + a) / scale, color="#B22222", linestyle=":", linewidth=1.0)
@@ -124,10 +128,16 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         ax.set_ylabel(f"arena offset ({unit})")
     else:   # each device's own offsets, from 0 at the bottom of its band
         ax.set_ylabel(f"arena offset ({unit}) per device, device 0 at the bottom")
-        ticks = [y / scale for b, a in zip(base, arenas) for y in (b, b + a)]
-        ax.set_yticks(ticks, [lab for d, a in enumerate(arenas) for lab in (f"dev {d}: 0", f"{a / scale:g}")])
-        for b in base[1:]:
-            ax.axhline(b / scale, color="#888888", linestyle="-", linewidth=0.8)
+        if len(base) <= BAND_LINES:   # each band's 0 and its arena
+            ticks = [y / scale for b, a in zip(base, arenas) for y in (b, b + a)]
+            labels = [lab for d, a in enumerate(arenas) for lab in (f"dev {d}: 0", f"{a / scale:g}")]
+            for b in base[1:]:
+                ax.axhline(b / scale, color="#888888", linestyle="-", linewidth=0.8)
+        else:   # where some of the bands begin, no more labels than fit
+            step = -(-len(base) // BAND_LINES)
+            ticks = [base[d] / scale for d in range(0, len(base), step)]
+            labels = [f"dev {d}" for d in range(0, len(base), step)]
+        ax.set_yticks(ticks, labels)
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     name = _clip(plan.graph or graph.name, NAME_CHARS)
     ax.set_title(printable(title or (f"{name}: arena {human(plan.arena_bytes)} / lower bound "
@@ -135,8 +145,9 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
                                      f"{plan.streams} stream(s), {len(plan.events)} event(s)")), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:10]]
-    handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
-                Line2D([], [], color="#B22222", linestyle=":", label="arena")]
+    if len(base) <= BAND_LINES:
+        handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
+                    Line2D([], [], color="#B22222", linestyle=":", label="arena")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
     with _no_glyph_warnings():
         fig.tight_layout()
