@@ -27,7 +27,18 @@ def _fold(b: GraphBuilder, first: str, size: int, steps: list[tuple[str, str, tu
         prev = out
 
 
+def _whole(func: str, name: str, value: object, least: int) -> int:
+    """``value`` as a plain int if it is an integer >= ``least``, else GraphError naming the argument: a count or
+    size of another type was a raw TypeError from ``range`` or arithmetic (``chain(2.5)``, ``views_inplace(None)``),
+    ``moe(0)`` an IndexError, and ``chain(0)`` a graph without its output ``y``."""
+    v = as_int(value)
+    if v is None or v < least:
+        raise GraphError(f"{func}: {name} must be an integer >= {least}, not {_short(value)}")
+    return v
+
+
 def chain(n: int = 4, size: int = 1024) -> Graph:
+    n = _whole("chain", "n", n, 1)
     b = GraphBuilder(f"chain{n}")
     _fold(b, b.input("x", size), size, [(f"op{i}", "UNARY", (), f"t{i}", 10.0) for i in range(n)])
     return b.build()
@@ -45,6 +56,7 @@ def diamond(size: int = 1024) -> Graph:
 
 def qkv_attention(hidden: int = 4096, kv: int = 1024) -> Graph:
     """Norm, then Q/K/V projections fanning out and joining in attention."""
+    hidden, kv = _whole("qkv_attention", "hidden", hidden, 0), _whole("qkv_attention", "kv", kv, 0)
     b = GraphBuilder("qkv")
     b.input("x", hidden)
     for w, n in (("wq", hidden), ("wk", kv), ("wv", kv), ("wo", hidden)):
@@ -72,6 +84,7 @@ def fanout_join15(size: int = 1024) -> Graph:
 
 def moe(experts: int = 8, size: int = 4096) -> Graph:
     """A router fanning out to independent experts whose outputs are summed."""
+    experts = _whole("moe", "experts", experts, 1)
     b = GraphBuilder(f"moe{experts}")
     b.input("x", size)
     b.node("router", "MUL_MAT", ["x"], b.intermediate("h", size), cost=5.0)
@@ -90,6 +103,7 @@ def moe(experts: int = 8, size: int = 4096) -> Graph:
 
 def views_inplace(size: int = 4096) -> Graph:
     """Reshape/permute view chains, an in-place op and a fused pair."""
+    size = _whole("views_inplace", "size", size, 0)
     b = GraphBuilder("views")
     b.input("x", size)
     b.node("mm", "MUL_MAT", ["x"], b.intermediate("m", size), cost=10.0)
@@ -172,10 +186,15 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
     says ``-f16x``. The final norm's ``fa`` stays f32: its residual input dies in its group, so a plan may
     put ``fa`` over it, which a kernel writing half-width rows could not do.
     """
-    if fuse not in ("norms", "runtime"):
-        raise ValueError(f"llama: fuse={fuse!r}, expected 'norms' or 'runtime'")
-    if not isinstance(f16_acts, bool):
-        raise ValueError(f"llama: f16_acts={f16_acts!r}, expected True or False")
+    # GraphError (a ValueError too): a plain ValueError was no memplan error, so the CLI and callers catching
+    # MemplanError missed it; a config of another kind was an AttributeError, fuse_norms="no" fused
+    if not isinstance(cfg, LlamaConfig):
+        raise GraphError(f"llama: cfg must be a LlamaConfig, not {type(cfg).__name__} {_short(cfg)}")
+    if not isinstance(fuse, str) or fuse not in ("norms", "runtime"):
+        raise GraphError(f"llama: fuse={_short(fuse)}, expected 'norms' or 'runtime'")
+    for name, flag in (("fuse_norms", fuse_norms), ("f16_acts", f16_acts)):
+        if not isinstance(flag, bool):
+            raise GraphError(f"llama: {name}={_short(flag)}, expected True or False")
     xdt = "f16" if f16_acts else "f32"
 
     def over(out: str, inp: str) -> dict[str, str] | None:

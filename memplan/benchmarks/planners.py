@@ -86,9 +86,12 @@ def run(args: argparse.Namespace) -> list[dict]:
             graphs.append(("random", g.name, g))
     if only is not None:  # checked before a run that may take hours: a typo is not an empty table
         _check_only(only, [_csv_name(p) for p in csvs] + [name for _, name, _ in graphs], corpus)
+    # every CSV read (and so checked) before the first solve: a malformed problem was an error only when its
+    # turn came, after the table had begun and the problems before it had been solved (hours, at 60 s each)
+    tables = _read_tables(csvs, only)
     _print_head()
-    if csvs:
-        rows += _minimalloc_rows(csvs, solvers, args.time_limit, only)
+    if tables:
+        rows += _minimalloc_rows(tables, solvers, args.time_limit)
     for part, name, g in graphs:
         if only is not None and name not in only:
             continue
@@ -132,18 +135,21 @@ def _minimalloc_files(directory: str) -> list[str]:
     return [os.path.join(chal, f) for f in names]
 
 
-def _minimalloc_rows(paths: list[str], solvers: list[str], time_limit: float, only) -> list[dict]:
-    from ..errors import SolverError
+def _read_tables(paths: list[str], only) -> list:
+    """The CSV problems the run solves (those ``--only`` names, when given), each read and checked."""
     from ..io.minimalloc import read_csv
+
+    return [read_csv(path) for path in paths if only is None or _csv_name(path) in only]
+
+
+def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> list[dict]:
+    from ..errors import SolverError
     from ..solvers import Objective, SolveOptions, solve
 
     rows = []
-    for path in paths:
-        name, _, cap = os.path.basename(path)[:-4].partition(".")
-        if only is not None and name not in only:
-            continue
+    for table in tables:
+        name, _, cap = os.path.basename(table.path)[:-4].partition(".")
         capacity = int(cap) if cap.isdigit() else None
-        table = read_csv(path)
         runs = []
         for s in solvers:
             if s == "search" and capacity is not None:
@@ -231,11 +237,14 @@ def _print_head() -> None:
 
 def _emit(rows: list[dict], r: dict) -> None:
     """Keep the row and print it at once (long runs show progress)."""
+    from ..show import printable
+
     rows.append(r)
     arena = "-" if r["arena"] is None else str(r["arena"])
     ratio = "-" if r["ratio"] is None else f"{r['ratio']:.4f}"
     proven = "-" if r["proven_bound"] is None else str(r["proven_bound"])
-    print(f"{r['corpus']:<10} {r['problem'][:22]:<22} {r['buffers']:>5} {r['streams']:>3} {r['solver']:<10} "
+    # (a problem's name is its CSV's file name: an ANSI escape or a control character in it reached the terminal)
+    print(f"{r['corpus']:<10} {printable(r['problem'])[:22]:<22} {r['buffers']:>5} {r['streams']:>3} {r['solver']:<10} "
           f"{arena:>11} {r['lower_bound']:>11} {ratio:>8} {proven:>11} {r['status']:<9} {r['seconds']:>8.2f} "
           f"{r.get('cpu_seconds', 0.0):>8.2f}",
           flush=True)

@@ -24,7 +24,7 @@ from ..errors import BudgetError, InputFormatError, SolverError, from_callback
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, read_input
 from ..problem import BufferProblem, Solution
-from ..solvers import Objective, SolveOptions, solve
+from ..solvers import Objective, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 
 REQUIRED = ("id", "lower", "upper", "size")
@@ -212,9 +212,20 @@ def write_csv(path: str, table: CsvTable, offsets: np.ndarray) -> None:
 
 
 def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "search",
-                options: SolveOptions = SolveOptions(), *, minimize: bool | None = None) -> Solution:
+                options: SolveOptions | None = None, *, minimize: bool | None = None) -> Solution:
     """Offsets for a CSV problem: within ``capacity`` (first packing found), or the smallest arena
-    when there is no capacity (or ``minimize=True``). Raises ``BudgetError`` if nothing fits."""
+    when there is no capacity (or ``minimize=True``). Raises ``BudgetError`` if nothing fits.
+
+    ``options`` None is ``SolveOptions()``; anything else but a SolveOptions, a ``minimize`` other than
+    True/False/None, or a ``table`` that is no CsvTable is a SolverError naming it (``options=None`` was a raw
+    TypeError from ``dataclasses.replace``, ``minimize="no"`` minimised, a str table an AttributeError)."""
+    if not isinstance(table, CsvTable):
+        raise SolverError(f"solve_table needs a CsvTable (parse_csv or read_csv reads one), not "
+                          f"{type(table).__name__} {_short(table)}")
+    options = SolveOptions() if options is None else check_options(options)
+    if minimize is not None and not isinstance(minimize, bool):
+        raise SolverError(f"{table.path}: minimize must be True, False or None (None: minimise when there is "
+                          f"no capacity), not {_short(minimize)}")
     if minimize is None:
         minimize = capacity is None
     problem = table.problem(capacity)

@@ -137,6 +137,12 @@ def check_cost_model(model: object) -> CostModelLike:
     could not be read back)."""
     if model is None:
         return CostModel()
+    if isinstance(model, type) and inspect.isfunction(inspect.getattr_static(model, "node_us", None)):
+        # the class (``cost_model=CostModel``) has both names too, but its ``node_us`` then misses ``self``: a
+        # raw TypeError ("missing 1 required positional argument: 'n'") named no option. (A class whose
+        # ``node_us`` is a static or class method is a model as it is.)
+        raise ScheduleError(f"cost_model must be a cost model object, not the class {model.__name__} "
+                            f"(give {model.__name__}(...))")
     if not (_has(model, "event_us") and _has(model, "node_us")
             and from_hook(model, "node_us", "(looked up)", lambda: callable(model.node_us))):
         raise ScheduleError(f"cost_model must have event_us and node_us(graph, n) (a memplan.CostModel), "

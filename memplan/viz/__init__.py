@@ -28,6 +28,9 @@ class Span:
     x0: float
     x1: float
     stream: int
+    #: the device whose arena holds the bytes (0 on one device): each device of a split plan has its own arena,
+    #: so two spans overlap only when they are on the same device
+    device: int = 0
 
 
 def check_pairing(graph: Graph, plan: Plan, what: str = "check_pairing") -> None:
@@ -56,6 +59,7 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
             raise MemplanError(f"root_spans: {what} gives no position for node {missing!r}")
     offsets = plan.offsets()
     stream_of = plan.stream_of()
+    device_of = tensor_devices(plan)
     root = graph.root
     lo: dict[int, float] = {}
     hi: dict[int, float] = {}
@@ -70,11 +74,17 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
                 hi[r] = b
             if r not in first_stream or a < first_stream[r][0]:
                 first_stream[r] = (a, s)
-    for n in graph.nodes:  # a buffer overwritten in place is free once its last node starts
+    # a buffer overwritten in place is free once its last node starts. The contract lets the output take any bytes
+    # of the input's there, not only its offset: an output at another offset that still overlapped the input
+    # (an output of 512 B at 0 over an input at 256) was drawn over it at that node, and counted twice in the
+    # trace's live bytes (768 B live in an arena of 512)
+    for n in graph.nodes:
         for o_id, i_id in n.inplace:
             ri, ro = root[graph.tensor_index[i_id]], root[graph.tensor_index[o_id]]
-            same = ri != ro and offsets.get(graph.tensors[ri].id) == offsets.get(graph.tensors[ro].id)
-            if same and hi.get(ri) == x1[n.id]:
+            oi, oo = offsets.get(graph.tensors[ri].id), offsets.get(graph.tensors[ro].id)
+            shared = (ri != ro and oi is not None and oo is not None
+                      and oi < oo + graph.tensors[ro].size and oo < oi + graph.tensors[ri].size)
+            if shared and hi.get(ri) == x1[n.id]:
                 hi[ri] = x0[n.id]
     ends = {root[t] for t, tensor in enumerate(graph.tensors) if tensor.kind == "output"}
     spans = []
@@ -86,7 +96,21 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
             raise PlanFormatError(f"plan gives no offset for arena tensor {tensor.id!r}")
         start = x_start if tensor.kind == "input" else lo.get(t, x_start)
         end = x_end if t in ends else hi.get(t, start)
-        spans.append(Span(tensor.id, off, tensor.size, start, end, first_stream.get(t, (0, 0))[1]))
+        spans.append(Span(tensor.id, off, tensor.size, start, end, first_stream.get(t, (0, 0))[1],
+                          device_of.get(tensor.id, 0)))
     return spans
+
+
+def tensor_devices(plan: Plan) -> dict[str, int]:
+    """Each tensor's device by id (empty on one device: every tensor is on device 0). A split plan's offsets
+    are into its own device's arena, so a picture or a live-bytes count that mixed devices showed tensors of
+    two devices at one offset as overlapping, and summed bytes that no one arena holds."""
+    if plan.devices <= 1 or len(plan.tensor_devices) != len(plan.tensors):
+        return {}
+    for t, d in zip(plan.tensors, plan.tensor_devices):   # (unverified: a device 5 of 2, or -1, has no arena)
+        if not 0 <= d < plan.devices:
+            raise PlanFormatError(f"plan puts tensor {t[0]!r} on device {d}, not one of its {plan.devices} devices "
+                                  f"(0..{plan.devices - 1})")
+    return {t[0]: d for t, d in zip(plan.tensors, plan.tensor_devices)}
 
 

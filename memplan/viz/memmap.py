@@ -33,6 +33,13 @@ from . import atomic_write_bytes, check_pairing, root_spans
 EDGE_LIMIT = 1500
 #: graphs with at most this many boxes get tensor names written into the larger boxes
 LABEL_LIMIT = 200
+#: the most characters of a tensor id written in its box (and of the graph's name in the default title): a box
+#: is at most the picture's width, and matplotlib lays out every character it is given, clipped or not (twelve
+#: boxes named by 50 KB ids took 48 s to draw, 200 would take minutes)
+LABEL_CHARS, NAME_CHARS = 64, 200
+#: a split plan of at most this many devices gets each band's arena and lower-bound lines and tick labels; more
+#: get a tick at every few bands' start
+BAND_LINES = 16
 FORMATS = ("png", "svg", "pdf")
 #: a picture's sides in inches (100 dots each): Agg draws at most 2**16 dots a side, and a side under an inch
 #: leaves no room for the axes; the area cap keeps one picture's pixels under about 400 MB
@@ -80,6 +87,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         xlabel = "issue order (node position)"
     spans = root_spans(graph, plan, x0, x1, 0.0, x_end)
     scale, unit = _unit(max(plan.arena_bytes, plan.lower_bound_bytes, 1))
+    arenas, bounds, base = _device_bands(plan)
 
     fig = Figure(figsize=size, dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -92,41 +100,86 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     for sp in spans:
         if sp.size == 0:
             continue
-        y0, y1 = sp.offset / scale, (sp.offset + sp.size) / scale
+        y0, y1 = (base[sp.device] + sp.offset) / scale, (base[sp.device] + sp.offset + sp.size) / scale
         w0, w1 = sp.x0, max(sp.x1, sp.x0 + x_end * 1e-4)
         verts.append(((w0, y0), (w1, y0), (w1, y1), (w0, y1)))
         colours.append(colour[sp.stream])
     many = len(verts) > EDGE_LIMIT
     if len(verts) <= LABEL_LIMIT:  # small graphs: name the boxes big enough to hold a label
-        top = max(plan.arena_bytes, 1) / scale
+        top = max(base[-1] + max(arenas[-1], bounds[-1] or 0), 1) / scale
         for sp in spans:
             h, w = sp.size / scale, sp.x1 - sp.x0
             if h >= 0.045 * top and w >= 0.07 * max(x_end, 1e-9):
-                ax.text((sp.x0 + sp.x1) / 2, (sp.offset + sp.size / 2) / scale, printable(sp.tensor), ha="center",
-                        va="center", fontsize=6.5, clip_on=True, parse_math=False)
+                ax.text((sp.x0 + sp.x1) / 2, (base[sp.device] + sp.offset + sp.size / 2) / scale,
+                        _clip(printable(sp.tensor), LABEL_CHARS), ha="center", va="center", fontsize=6.5,
+                        clip_on=True, parse_math=False)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
                           linewidths=0.0 if many else 0.4, alpha=0.85)
     ax.add_collection(coll)
-    lb = plan.lower_bound_bytes / scale
-    arena = plan.arena_bytes / scale
-    ax.axhline(lb, color="black", linestyle="--", linewidth=1.2)
-    ax.axhline(arena, color="#B22222", linestyle=":", linewidth=1.0)
+    # one band per device (one band on one device); past BAND_LINES devices the lines would grey the picture out
+    for b, a, lb in zip(base, arenas, bounds) if len(base) <= BAND_LINES else ():
+        if lb is not None:
+            ax.axhline((b + lb) / scale, color="black", linestyle="--", linewidth=1.2)
+        ax.axhline((b + a) / scale, color="#B22222", linestyle=":", linewidth=1.0)
     ax.set_xlim(0, max(x_end, 1e-9))
-    ax.set_ylim(0, max(arena, lb, 1e-9) * 1.05)
+    ax.set_ylim(0, max((base[-1] + max(arenas[-1], bounds[-1] or 0)) / scale, 1e-9) * 1.05)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"arena offset ({unit})")
+    if len(base) == 1:
+        ax.set_ylabel(f"arena offset ({unit})")
+    else:   # each device's own offsets, from 0 at the bottom of its band
+        ax.set_ylabel(f"arena offset ({unit}) per device, device 0 at the bottom")
+        if len(base) <= BAND_LINES:   # each band's 0 and its arena
+            ticks = [y / scale for b, a in zip(base, arenas) for y in (b, b + a)]
+            labels = [lab for d, a in enumerate(arenas) for lab in (f"dev {d}: 0", f"{a / scale:g}")]
+            for b in base[1:]:
+                ax.axhline(b / scale, color="#888888", linestyle="-", linewidth=0.8)
+        else:   # where some of the bands begin, no more labels than fit
+            step = -(-len(base) // BAND_LINES)
+            ticks = [base[d] / scale for d in range(0, len(base), step)]
+            labels = [f"dev {d}" for d in range(0, len(base), step)]
+        ax.set_yticks(ticks, labels)
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
-    ax.set_title(printable(title or (f"{plan.graph or graph.name}: arena {human(plan.arena_bytes)} / lower bound "
+    name = _clip(plan.graph or graph.name, NAME_CHARS)
+    ax.set_title(printable(title or (f"{name}: arena {human(plan.arena_bytes)} / lower bound "
                                      f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
                                      f"{plan.streams} stream(s), {len(plan.events)} event(s)")), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:10]]
-    handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
-                Line2D([], [], color="#B22222", linestyle=":", label="arena")]
+    if len(base) <= BAND_LINES:
+        handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
+                    Line2D([], [], color="#B22222", linestyle=":", label="arena")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
     with _no_glyph_warnings():
         fig.tight_layout()
     return fig
+
+
+def _clip(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters, the last an ellipsis where it was longer."""
+    return text if len(text) <= most else text[:most - 1] + "\u2026"
+
+
+def _device_bands(plan: Plan) -> tuple[list[int], list[int | None], list[int]]:
+    """Per device: its arena, its lower bound (None where the plan does not give it) and the byte at which its
+    band starts. One device: the plan's arena and bound at 0. A split plan's devices each have an arena of their
+    own, offsets from 0 in each: drawn on one axis, a tensor of device 1 sat on those of device 0 at the same
+    offsets, as if the plan overlapped them; so each device gets a band of its own, stacked upwards."""
+    if plan.devices <= 1 or len(plan.device_arena_bytes) != plan.devices:
+        return [plan.arena_bytes], [plan.lower_bound_bytes], [0]
+    arenas = list(plan.device_arena_bytes)
+    per = plan.solver.get("per_device")
+    found: dict[int, int] = {}
+    for e in per if isinstance(per, list) else ():
+        if isinstance(e, dict) and type(e.get("device")) is int and type(e.get("lower_bound_bytes")) is int:
+            found[e["device"]] = e["lower_bound_bytes"]
+    # (the solver block is free text to a reader: a bound above its own arena, which no plan has, is not drawn)
+    bounds = [lb if lb is not None and 0 <= lb <= a else None for a, lb in zip(arenas, map(found.get, range(len(arenas))))]
+    gap = max(max(arenas), 1) // 20 + 1
+    base, at = [], 0
+    for a in arenas:
+        base.append(at)
+        at += a + gap
+    return arenas, bounds, base
 
 
 def _check_figure_options(time: object, title: object, size: object) -> tuple[float, float]:
@@ -157,7 +210,8 @@ def _no_glyph_warnings() -> Iterator[None]:
 
 
 def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes:
-    """The memory map as PNG/SVG/PDF bytes (deterministic for PNG and SVG: no timestamps)."""
+    """The memory map as PNG/SVG/PDF bytes, deterministic in every format: no timestamps (a PDF carried its
+    ``CreationDate``, so the same plan drawn a second later gave other bytes), and SVG ids from a fixed salt."""
     check_option_names("render_memory_map", kw, FIGURE_OPTIONS)
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise MemplanError(f"unknown picture format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -166,7 +220,7 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {}
+    meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {"CreationDate": None}
     import matplotlib
 
     try:
