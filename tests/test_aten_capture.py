@@ -159,7 +159,7 @@ def test_a_constant_over_memory_something_writes_is_not_moved():
     assert torch.equal(c(x), ref(x))
 
 
-def _issuer(runs: dict):
+def _issuer(runs: dict, device: str = "cpu"):
     from memplan.graph import GraphBuilder
     from memplan.planfile import Plan
     from runtime.aten.lower import Launch
@@ -178,7 +178,7 @@ def _issuer(runs: dict):
     g = b.build()
     plan = Plan("chain", 512, 512, 512, 1, tuple(order), (), tuple(tensors))
     launches = {name: Launch(name, f"aten.{name}", "copy", run, 0) for name, run in runs.items()}
-    return Issuer(bind(g, plan).steps, launches, 1, "cpu", 0)
+    return Issuer(bind(g, plan).steps, launches, 1, device, 0)
 
 
 def test_the_node_that_invalidated_a_capture_is_named_not_the_next_one():
@@ -274,3 +274,27 @@ def test_a_moved_constant_changed_in_place_is_copied_again_before_the_next_call(
     ex._moved = [[frozen, dst, executor_mod._version(frozen)]]
     ex._refresh_moved()
     assert torch.all(dst == 7.0)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_a_capture_that_failed_leaves_the_callers_random_ops_working():
+    """A program that cannot be captured (here a step that synchronizes the device while its stream captures)
+    is refused naming its node, and the caller's CUDA state is as before: torch's ``capture_end`` raised before
+    ending the default generator's capture, and every later ``torch.randn`` on the device failed ("Offset
+    increment outside graph capture encountered unexpectedly": the CUDA fuzzer's later examples, all of them)."""
+    import torch
+
+    from runtime.aten.streams import CAPTURE_NONE, stream_capture_status
+
+    good = _issuer({"a": lambda: None}, "cuda")
+    bad = _issuer({"a": lambda: None, "syncs": lambda: torch.cuda.synchronize()}, "cuda")
+    before = torch.randn(4, device="cuda")   # the generator is in use before the capture (as in any program)
+    with pytest.raises(AtenExecutorError, match=r"node 'syncs' \(aten\.syncs\): cannot be captured"):
+        bad.capture()
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()
+    assert stream_capture_status(torch, torch.device("cuda")) in (None, CAPTURE_NONE)
+    after = torch.randn(4, device="cuda")   # raised before the fix
+    assert after.isfinite().all() and not torch.equal(before, after)
+    good.capture()   # and a later capture still works
+    good.replay()
+    torch.cuda.synchronize()

@@ -42,6 +42,7 @@ torch = need("torch")
 from memplan.errors import GraphError  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
+from runtime.aten.streams import CAPTURE_NONE, stream_capture_status  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MEMPLAN_FUZZ_EXAMPLES", "6"))
 REFUSALS: Counter = Counter()
@@ -994,7 +995,24 @@ def test_random_programs_on_cuda_equal_one_stream_bitwise(capfd, prog, layouts, 
     except (RuntimeError, NotImplementedError) as exc:
         event(f"eager CUDA refuses: {str(exc)[:60]}")
         assume(False)
-    check_modes(module, shapes, layouts, "cuda", rng, capfd)
+    try:
+        check_modes(module, shapes, layouts, "cuda", rng, capfd)
+    finally:
+        _no_cuda_state_left()
+
+
+def _no_cuda_state_left() -> None:
+    """After an example, the caller's CUDA state is as it was: the default stream current, no capture open on
+    it. A capture left open made every later CUDA op of the process fail (``torch.randn``: "Offset increment
+    outside graph capture encountered unexpectedly", every later example): the example that left it must fail."""
+    current = torch.cuda.current_stream()
+    assert current == torch.cuda.default_stream(), f"the example left stream {current} current"
+    status = stream_capture_status(torch, "cuda")
+    assert status in (None, CAPTURE_NONE), f"the example left a CUDA stream capture open (status {status})"
+    try:   # the default generator handed back (a failed capture's end left it capturing: see streams.py)
+        torch.randn(1, device="cuda")
+    except RuntimeError as exc:
+        raise AssertionError(f"the example left CUDA's random ops failing: {exc}") from exc
 
 
 def _deterministic_cuda() -> None:

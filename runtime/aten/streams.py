@@ -158,6 +158,7 @@ class Issuer:
                     failed = exc
         except RuntimeError as exc:   # ending the capture failed: the failing op invalidated it
             torch.cuda.set_stream(caller)   # torch.cuda.graph leaves its stream current when that happens
+            release_generator(torch, self.device)
             if failed is None:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise AtenExecutorError(f"CUDA graph capture failed ({first}); try cuda_graph=False") from exc
@@ -170,6 +171,21 @@ class Issuer:
 
     def replay(self) -> None:
         self.graph.replay()
+
+
+def release_generator(torch, device: Any) -> None:
+    """Hand ``device``'s default CUDA generator back after a capture whose end failed. torch's ``capture_end``
+    raises before it ends the generator's capture (``capture_epilogue``) when the capture was invalidated: the
+    generator then believes it is still capturing, and every later random op on that device, the caller's
+    own included, fails ("Offset increment outside graph capture encountered unexpectedly"; found by the CUDA
+    fuzzer: one program that could not be captured broke every later example). A copy of its state (same seed
+    and offset, not capturing) takes its place; where this torch has no such call the generator is left alone."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    gen = torch.cuda.default_generators[index]
+    try:
+        gen.graphsafe_set_state(gen.clone_state())
+    except (AttributeError, RuntimeError):
+        pass
 
 
 def stream_capture_status(torch, device: Any) -> int | None:
