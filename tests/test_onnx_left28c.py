@@ -196,3 +196,18 @@ def test_unique_indices_are_sized_and_its_values_left_to_run_time():
     model.graph.output.pop(-1)
     planned = {t.id: (t.attrs.get("shape"), t.size) for t in import_onnx(model).tensors}
     assert planned["I"] == ([6], 48)
+
+
+@pytest.mark.parametrize("op", ["QLinearAdd", "QLinearMul"])
+def test_qlinear_binary_op_declared_other_than_written_is_refused(op):
+    # sized by onnxruntime's own inference (a broadcast): a declaration that disagrees is refused all the same
+    need("onnxruntime")
+    ins = [("A", T.UINT8, [2, 1, 4]), ("B", T.UINT8, [3, 1])]
+    inits = _q("a") + _q("b") + _q("y")
+    inputs = ["A", "as", "az", "B", "bs", "bz", "ys", "yz"]
+    model = _model(op, ins, [("Y", T.UINT8, None)], inits, inputs)
+    assert _ort_run(model, ins) == [([2, 3, 4], 24)]
+    assert {t.id: t.size for t in import_onnx(model).tensors}["Y"] == 24
+    with pytest.raises(GraphError, match=rf"node 'n' \(com.microsoft:{op}\): value 'Y' is declared .*\[2, 1, 4\], "
+                                         r"but onnxruntime's shape inference makes it .*\[2, 3, 4\]"):
+        import_onnx(_model(op, ins, [("Y", T.UINT8, [2, 1, 4])], inits, inputs))
