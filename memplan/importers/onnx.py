@@ -44,6 +44,9 @@ SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 #: input only, so it is never planned (a longer result at run time would overrun its slot)
 DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression",
                                 "ImageDecoder"})  # (its height and width are the encoded image's)
+#: onnxruntime's (``com.microsoft``) ops with outputs of data-dependent length: op -> those outputs' indices (its
+#: Unique's ``y`` and ``counts`` have one entry per distinct value; its ``idx`` one per input element)
+ORT_DATA_DEPENDENT = {"Unique": (0, 2)}
 #: standard ops whose output shape follows the *values* of these inputs (a Reshape's target shape, a Range's
 #: limit, a Slice's ends...): when such an input is computed from the values a graph input carries at run
 #: time (not from shapes alone, as ``Shape`` / ``Size`` give them), the output's size is data-dependent too
@@ -1267,7 +1270,7 @@ def _data_dependent_outputs(g, opset: int) -> set[str]:
 
     One pass in node order (ONNX lists nodes topologically) with two marks: *valued* (computed from the
     values of a graph input, or from a data-dependent shape) and *sized* (the shape itself is data-dependent).
-    An output is sized when its op is in ``DATA_DEPENDENT_OPS``, when one of its ``SHAPE_INPUTS`` is valued,
+    An output is sized when its op is in ``DATA_DEPENDENT_OPS`` (or it is one ``ORT_DATA_DEPENDENT`` names), when one of its ``SHAPE_INPUTS`` is valued,
     or when any input is sized (a shape carried on); valued when any input is valued or sized, except that
     ``Shape`` / ``Size`` of a tensor whose size is fixed give fixed values. Initializers and constants are
     neither: a Reshape to ``Concat(Shape(x)[0], 64)`` stays planned, a Range to ``ReduceMax(x)`` does not."""
@@ -1285,11 +1288,12 @@ def _data_dependent_outputs(g, opset: int) -> set[str]:
             out_sized = (any_sized or (standard and n.op_type in DATA_DEPENDENT_OPS)
                          or any(k < len(n.input) and n.input[k] in valued for k in controls))
             out_valued = any_sized or any(i in valued for i in ins)
-        for o in n.output:
+        ort_sized = ORT_DATA_DEPENDENT.get(n.op_type, ()) if n.domain == "com.microsoft" else ()
+        for k, o in enumerate(n.output):
             if o:
                 if out_valued:
                     valued.add(o)
-                if out_sized:
+                if out_sized or k in ort_sized:
                     sized.add(o)
     return sized
 
@@ -1978,8 +1982,153 @@ def _expand_dims(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {0: (elems[0], tuple(x[:axis]) + (1,) + tuple(x[axis:]))}
 
 
+def _channels_last_op(op: str, sized_by: tuple[int, ...], elem_input: int | None = None, nhwc: bool = False):
+    """onnxruntime's quantized / layout forms of a standard op whose output is ``op``'s (ONNX's inference of
+    ``op`` on inputs ``sized_by``, with the attributes ``op`` has): QLinearConv (x, w), QLinearAveragePool,
+    NhwcMaxPool, MaxpoolWithMask. Where ``channels_last`` is set (NhwcMaxPool: always) the first input and the
+    output are ``[N, spatial..., C]``: moved to ``[N, C, spatial...]`` for the inference and back. Written in the
+    type of input ``elem_input`` where it is given (QLinearConv: its ``y_zero_point``), else the first input's.
+    onnxruntime's inference has no rule for them: a declaration was planned as given (a QLinearConv declared a
+    row short of what its kernel writes overran its slot)."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        if len(shapes) <= max(sized_by) or any(shapes[k] is None for k in sized_by) or not elems[0]:
+            return {}
+        x = tuple(shapes[sized_by[0]])
+        last = nhwc or attrs.get("channels_last", 0) == 1
+        if last:
+            if len(x) < 3:
+                return {}
+            x = (x[0], x[-1]) + x[1:-1]
+        ins = [x] + [tuple(shapes[k]) for k in sized_by[1:]]
+        dims = _standard_inference(op, attrs, ins, [1] * len(ins))
+        if dims is None:
+            return {}
+        if last:
+            dims = (dims[0],) + tuple(dims[2:]) + (dims[1],)
+        e = elems[elem_input] if elem_input is not None and elem_input < len(elems) and elems[elem_input] else elems[0]
+        return {0: (e, dims)}
+    return rule
+
+
+def _qlinear_global_average_pool(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QLinearGlobalAveragePool: every spatial axis of the input becomes 1 (``[N, C, 1, 1]``; with
+    ``channels_last``, ``[N, 1, 1, C]``), in the input's type."""
+    x = shapes[0] if shapes else None
+    if x is None or len(x) < 3 or not elems[0]:
+        return {}
+    if attrs.get("channels_last", 0) == 1:
+        return {0: (elems[0], (x[0],) + (1,) * (len(x) - 2) + (x[-1],))}
+    return {0: (elems[0], (x[0], x[1]) + (1,) * (len(x) - 2))}
+
+
+def _qgemm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QGemm: Gemm of A (input 0) and B (input 3), ``transA`` / ``transB`` applied; quantized in its
+    ``y_zero_point``'s type where it has one (input 8), else float: onnxruntime's kernel writes float for a
+    ``y_scale`` (input 7) given alone, too."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 3))
+    if a is None or b is None or len(a) != 2 or len(b) != 2:
+        return {}
+    m = a[1] if attrs.get("transA", 0) else a[0]
+    ka = a[0] if attrs.get("transA", 0) else a[1]
+    kb, n = (b[1], b[0]) if attrs.get("transB", 0) else (b[0], b[1])
+    if ka != kb:
+        return {}
+    return {0: (elems[8] if len(elems) > 8 and elems[8] else 1, (m, n))}
+
+
+def _qlinear_concat(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QLinearConcat: inputs ``Y_scale, Y_zero_point`` then a ``(X, X_scale, X_zero_point)`` triple per tensor,
+    concatenated along ``axis``, written in ``Y_zero_point``'s type."""
+    xs = shapes[2::3]
+    axis = attrs.get("axis")
+    if not xs or any(x is None for x in xs) or len(elems) < 2 or not elems[1] or not isinstance(axis, int):
+        return {}
+    rank = len(xs[0])
+    axis += rank if axis < 0 else 0
+    if not 0 <= axis < rank or any(len(x) != rank or any(x[d] != xs[0][d] for d in range(rank) if d != axis)
+                                   for x in xs):
+        return {}
+    dims = list(xs[0])
+    dims[axis] = sum(x[axis] for x in xs)
+    return {0: (elems[1], tuple(dims))}
+
+
+def _broadcast(shapes: list) -> tuple[int, ...] | None:
+    """The numpy broadcast of ``shapes``, None where they do not broadcast."""
+    import numpy as np
+
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(*[tuple(s) for s in shapes]))
+    except ValueError:
+        return None
+
+
+def _qlinear_where(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QLinearWhere: the broadcast of ``condition`` (0), ``X`` (1) and ``Y`` (4), in ``z_zero_point``'s type (8)."""
+    if len(shapes) < 9 or any(shapes[k] is None for k in (0, 1, 4)) or not elems[8]:
+        return {}
+    dims = _broadcast([shapes[0], shapes[1], shapes[4]])
+    return {} if dims is None else {0: (elems[8], dims)}
+
+
+def _grid_sample(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """com.microsoft's GridSample: ``X [N, C, H, W]`` sampled at ``grid [N, H_out, W_out, 2]`` gives ``[N, C,
+    H_out, W_out]``, in X's type."""
+    x, grid = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    if x is None or grid is None or len(x) != 4 or len(grid) != 4 or grid[3] != 2 or grid[0] != x[0]:
+        return {}
+    return {0: (elems[0], (x[0], x[1], grid[1], grid[2]))}
+
+
+def _crop_and_resize(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """CropAndResize: ``[num_rois, C, crop_height, crop_width]`` for ``X [N, C, H, W]``, ``rois [num_rois, 4]``
+    and ``crop_size`` (input 3, two values), where those values are known."""
+    x, rois = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    crop = value(3, many=True)
+    if x is None or rois is None or len(x) != 4 or len(rois) != 2 or crop is None or len(crop) != 2:
+        return {}
+    return {0: (elems[0], (rois[0], x[1], crop[0], crop[1]))}
+
+
+def _qattention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QAttention: ``input [B, S, H]``, ``weight [H, 3 * H_out]``: output ``[B, S, H_out]`` in ``input_scale``'s
+    type (input 3, float); ``present`` ``[2, B, num_heads, P + S, H_out / num_heads]`` for a ``past`` (input 8)
+    ``[2, B, num_heads, P, head]``."""
+    heads = attrs.get("num_heads", 0)
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, w = get(0), get(1)
+    if heads <= 0 or x is None or w is None or len(x) != 3 or len(w) != 2 or w[1] % 3 or len(elems) < 4:
+        return {}
+    hidden = w[1] // 3
+    e = elems[3] or 1
+    out = {0: (e, (x[0], x[1], hidden))}
+    past = get(8)
+    if hidden % heads == 0:
+        p = past[3] if past is not None and len(past) == 5 else 0
+        out[1] = (e, (2, x[0], heads, p + x[1], hidden // heads))
+    return out
+
+
+def _qembed_layer_norm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QEmbedLayerNormalization: ``input_ids [B, S]`` and a word embedding ``[V, H]`` (input 2) give the layer
+    norm's ``[B, S, H]`` in the scales' float type (input 8) and the mask index ``[B]`` int32."""
+    ids, word = (shapes[k] if k < len(shapes) else None for k in (0, 2))
+    if ids is None or word is None or len(ids) != 2 or len(word) != 2:
+        return {}
+    e = elems[8] if len(elems) > 8 and elems[8] else 1
+    return {0: (e, (ids[0], ids[1], word[1])), 1: (6, (ids[0],))}
+
+
+def _unique_indices(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """com.microsoft's Unique of a 1-D ``x [N]``: its ``idx`` (output 1) is int64 ``[N]``; its ``y`` and ``counts``
+    (0, 2) have as many entries as ``x`` has distinct values, known only at run time (``ORT_DATA_DEPENDENT``)."""
+    x = shapes[0] if shapes else None
+    return {} if x is None or len(x) != 1 else {1: (7, tuple(x))}
+
+
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
-#: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py, test_onnx_left28.py): op ->
+#: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py, test_onnx_left28.py,
+#: test_onnx_left28c.py): op ->
 #: rule(attributes, static input shapes (None: absent or not static), input elem types, value(i) of a constant
 #: scalar input) -> {output index: (elem, dims) or (elem, dims, other dims a declaration may have)}
 ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
@@ -1989,7 +2138,14 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "FusedGemm": _as_standard(*AS_STANDARD["FusedGemm"]), "QLinearSigmoid": _same_shape,
              "QLinearLeakyRelu": _same_shape, "QLinearSoftmax": _same_shape, "Inverse": _same_shape,
              "Trilu": _same_shape, "TransposeMatMul": _fused_matmul, "DynamicQuantizeMatMul": _matmul_to(0),
-             "MatMulIntegerToFloat": _matmul_to(2), "CDist": _cdist, "ExpandDims": _expand_dims}
+             "MatMulIntegerToFloat": _matmul_to(2), "CDist": _cdist, "ExpandDims": _expand_dims,
+             "QLinearConv": _channels_last_op("Conv", (0, 3), 7), "QGemm": _qgemm,
+             "QLinearAveragePool": _channels_last_op("AveragePool", (0,)),
+             "QLinearGlobalAveragePool": _qlinear_global_average_pool, "QLinearConcat": _qlinear_concat,
+             "QLinearWhere": _qlinear_where, "NhwcMaxPool": _channels_last_op("MaxPool", (0,), nhwc=True),
+             "MaxpoolWithMask": _channels_last_op("MaxPool", (0,)), "GridSample": _grid_sample,
+             "CropAndResize": _crop_and_resize, "QAttention": _qattention,
+             "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices}
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
@@ -2025,11 +2181,17 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
                 shapes.append(tuple(d.dim_value for d in tt.shape.dim) if static else None)
                 elems.append(tt.elem_type if tt is not None else 0)
 
-            def value(i: int):
+            def value(i: int, many: bool = False):
+                """Input ``i``'s known constant: a scalar int, or (``many``) a tuple of ints; None where unknown."""
                 if i >= len(node.input) or not node.input[i]:
                     return None
                 try:
                     v = inst._try_get_value(node, i)
+                    if many:
+                        v = list(v.flatten()) if hasattr(v, "flatten") else v
+                        items = v if isinstance(v, list) else [v]
+                        return (tuple(int(x) for x in items)
+                                if v is not None and all(str(x).lstrip("-").isdigit() for x in items) else None)
                     v = v[0] if isinstance(v, list) and len(v) == 1 else v
                     return int(v) if v is not None and str(v).lstrip("-").isdigit() else None
                 except Exception:  # noqa: BLE001 - not a value it knows
