@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import GraphError, as_int, named_fields
 from .errors import short_repr as _short
 from .graph import Graph, GraphBuilder
@@ -192,9 +194,11 @@ def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "
         raise GraphError(f"llama: cfg must be a LlamaConfig, not {type(cfg).__name__} {_short(cfg)}")
     if not isinstance(fuse, str) or fuse not in ("norms", "runtime"):
         raise GraphError(f"llama: fuse={_short(fuse)}, expected 'norms' or 'runtime'")
+    # (numpy's bool is a bool: ``fuse_norms=np.True_``, from a config array, was taken before these checks)
     for name, flag in (("fuse_norms", fuse_norms), ("f16_acts", f16_acts)):
-        if not isinstance(flag, bool):
+        if not isinstance(flag, (bool, np.bool_)):
             raise GraphError(f"llama: {name}={_short(flag)}, expected True or False")
+    fuse_norms, f16_acts = bool(fuse_norms), bool(f16_acts)
     xdt = "f16" if f16_acts else "f32"
 
     def over(out: str, inp: str) -> dict[str, str] | None:

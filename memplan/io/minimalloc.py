@@ -223,9 +223,11 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
         raise SolverError(f"solve_table needs a CsvTable (parse_csv or read_csv reads one), not "
                           f"{type(table).__name__} {_short(table)}")
     options = SolveOptions() if options is None else check_options(options)
-    if minimize is not None and not isinstance(minimize, bool):
+    if minimize is not None and not isinstance(minimize, (bool, np.bool_)):
         raise SolverError(f"{table.path}: minimize must be True, False or None (None: minimise when there is "
                           f"no capacity), not {_short(minimize)}")
+    if minimize is not None:   # (numpy's bool too: ``minimize=np.True_`` was taken before the check above)
+        minimize = bool(minimize)
     if minimize is None:
         minimize = capacity is None
     problem = table.problem(capacity)

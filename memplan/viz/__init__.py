@@ -105,8 +105,16 @@ def tensor_devices(plan: Plan) -> dict[str, int]:
     """Each tensor's device by id (empty on one device: every tensor is on device 0). A split plan's offsets
     are into its own device's arena, so a picture or a live-bytes count that mixed devices showed tensors of
     two devices at one offset as overlapping, and summed bytes that no one arena holds."""
-    if plan.devices <= 1 or len(plan.tensor_devices) != len(plan.tensors):
+    if plan.devices <= 1:
         return {}
+    # (unverified: a split plan from code without a device per tensor drew every tensor in device 0's band and
+    # summed all devices in its counter; without a device arena each, the picture was a raw IndexError)
+    if len(plan.tensor_devices) != len(plan.tensors):
+        raise PlanFormatError(f"plan of {plan.devices} devices gives {len(plan.tensor_devices)} tensor devices for "
+                              f"its {len(plan.tensors)} tensors (field 'tensor_devices': one per tensor)")
+    if len(plan.device_arena_bytes) != plan.devices:
+        raise PlanFormatError(f"plan of {plan.devices} devices gives {len(plan.device_arena_bytes)} device arenas "
+                              f"(field 'device_arena_bytes': one per device)")
     for t, d in zip(plan.tensors, plan.tensor_devices):   # (unverified: a device 5 of 2, or -1, has no arena)
         if not 0 <= d < plan.devices:
             raise PlanFormatError(f"plan puts tensor {t[0]!r} on device {d}, not one of its {plan.devices} devices "
