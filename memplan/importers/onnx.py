@@ -1747,16 +1747,16 @@ def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, 
 
 def _fused_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
     """FusedMatMul: MatMul of its inputs, each with its last two axes swapped where ``transA`` / ``transB`` say
-    (onnxruntime's inference has no rule for it). ``transBatchA`` / ``transBatchB`` have none here either."""
+    (onnxruntime's inference has no rule for it). ``transBatchA`` / ``transBatchB`` have none here either. A 1-D
+    input has no axes to swap: onnxruntime's kernel ignores its flag (``[K]`` with ``transA`` is still the vector
+    ``[K]``), so it is sized as MatMul sizes it rather than refused as unsized."""
     import numpy as np
 
     if len(shapes) < 2 or shapes[0] is None or shapes[1] is None or attrs.get("transBatchA") or attrs.get("transBatchB"):
         return {}
     a, b = list(shapes[0]), list(shapes[1])
     for s, t in ((a, attrs.get("transA")), (b, attrs.get("transB"))):
-        if t:
-            if len(s) < 2:
-                return {}
+        if t and len(s) >= 2:
             s[-1], s[-2] = s[-2], s[-1]
     if not a or not b:
         return {}
