@@ -109,8 +109,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     graph, plan = load_safe_pair(args.graph, args.plan)
     sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
-    _out(f"makespan     {sim.makespan_us:.3f} us on {len(set(sim.stream_of.values()))} stream(s), "
-          f"{sim.num_events} event(s) at {sim.event_us:g} us")
+    # a graph without nodes runs on no stream: "on 0 stream(s)" read as a plan that dropped its streams
+    used = len(set(sim.stream_of.values()))
+    where = f"on {used} stream(s)" if used else "(no nodes to run)"
+    _out(f"makespan     {sim.makespan_us:.3f} us {where}, {sim.num_events} event(s) at {sim.event_us:g} us")
     _out(f"serial       {sim.serial_us:.3f} us")
     _out(f"speedup      x{sim.speedup:.3f}")
     return 0

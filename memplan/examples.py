@@ -32,7 +32,8 @@ def _fold(b: GraphBuilder, first: str, size: int, steps: list[tuple[str, str, tu
 def _whole(func: str, name: str, value: object, least: int) -> int:
     """``value`` as a plain int if it is an integer >= ``least``, else GraphError naming the argument: a count or
     size of another type was a raw TypeError from ``range`` or arithmetic (``chain(2.5)``, ``views_inplace(None)``),
-    ``moe(0)`` an IndexError, and ``chain(0)`` a graph without its output ``y``."""
+    ``moe(0)`` an IndexError, and ``chain(0)`` a graph without its output ``y``. A bad ``size`` was refused
+    only by the builder, naming tensor ``x`` rather than the argument the caller gave."""
     v = as_int(value)
     if v is None or v < least:
         raise GraphError(f"{func}: {name} must be an integer >= {least}, not {_short(value)}")
@@ -40,13 +41,14 @@ def _whole(func: str, name: str, value: object, least: int) -> int:
 
 
 def chain(n: int = 4, size: int = 1024) -> Graph:
-    n = _whole("chain", "n", n, 1)
+    n, size = _whole("chain", "n", n, 1), _whole("chain", "size", size, 0)
     b = GraphBuilder(f"chain{n}")
     _fold(b, b.input("x", size), size, [(f"op{i}", "UNARY", (), f"t{i}", 10.0) for i in range(n)])
     return b.build()
 
 
 def diamond(size: int = 1024) -> Graph:
+    size = _whole("diamond", "size", size, 0)
     b = GraphBuilder("diamond")
     b.input("x", size)
     b.node("a", "UNARY", ["x"], b.intermediate("ta", size), cost=10.0)
@@ -74,6 +76,7 @@ def qkv_attention(hidden: int = 4096, kv: int = 1024) -> Graph:
 
 def fanout_join15(size: int = 1024) -> Graph:
     """1 -> 3 fan-out; branches 1 and 2 join into "1.5", which then joins branch 3."""
+    size = _whole("fanout_join15", "size", size, 0)
     b = GraphBuilder("fanout15")
     b.input("x", size)
     b.node("src", "UNARY", ["x"], b.intermediate("s", size), cost=5.0)
@@ -86,7 +89,7 @@ def fanout_join15(size: int = 1024) -> Graph:
 
 def moe(experts: int = 8, size: int = 4096) -> Graph:
     """A router fanning out to independent experts whose outputs are summed."""
-    experts = _whole("moe", "experts", experts, 1)
+    experts, size = _whole("moe", "experts", experts, 1), _whole("moe", "size", size, 0)
     b = GraphBuilder(f"moe{experts}")
     b.input("x", size)
     b.node("router", "MUL_MAT", ["x"], b.intermediate("h", size), cost=5.0)

@@ -237,10 +237,19 @@ def picture_format(path: str) -> str:
     if is_stdout(path):
         raise MemplanError("-o -: a picture cannot go to stdout: its picture format comes from the file name "
                            "(give a .png, .svg or .pdf file)")
-    fmt = os.path.splitext(output_path(path))[1].lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise MemplanError(f"{path}: unknown picture format {fmt!r} (use .png, .svg or .pdf)")
-    return fmt
+    base = os.path.basename(output_path(path))
+    fmt = os.path.splitext(base)[1].lower().lstrip(".")
+    if fmt in FORMATS:
+        return fmt
+    # a name with no extension was "unknown picture format ''"; ``-o .png`` is one too (a leading dot starts a
+    # hidden file's name, as ``import`` reads ``.onnx`` and the OS lists it), so say what is missing
+    if base.startswith(".") and base[1:].lower() in FORMATS:
+        raise MemplanError(f"{path}: the file name {base!r} has no stem, only an extension (give a name such as "
+                           f"plan{base})")
+    if not fmt:
+        raise MemplanError(f"{path}: the file name has no extension to give the picture format (end it in .png, "
+                           ".svg or .pdf)")
+    raise MemplanError(f"{path}: unknown picture format {fmt!r} (use .png, .svg or .pdf)")
 
 
 def save_memory_map(graph: Graph, plan: Plan, path: str, **kw) -> None:
