@@ -22,26 +22,7 @@ def own_json(value: Any) -> Any:
     cycle): a block from code may nest past the recursion limit, and is refused only when saved."""
     if not isinstance(value, (dict, list)):
         return value
-    copies: dict[int, Any] = {}
-    todo: list[tuple[Any, Any]] = []
-
-    def shell(v: Any) -> Any:
-        new: Any = {} if isinstance(v, dict) else []
-        copies[id(v)] = new
-        todo.append((v, new))
-        return new
-
-    top = shell(value)
-    while todo:
-        src, dst = todo.pop()
-        for k, v in (src.items() if isinstance(src, dict) else enumerate(src)):
-            if isinstance(v, (dict, list)):
-                v = copies[id(v)] if id(v) in copies else shell(v)
-            if isinstance(dst, dict):
-                dst[k] = v
-            else:
-                dst.append(v)
-    return top
+    return _copy_tree(value, (dict, list), _same, _same)
 
 
 def plain_json(value: Any) -> Any:
@@ -56,32 +37,44 @@ def plain_json(value: Any) -> Any:
     once (a cycle stays a cycle), like ``own_json``."""
     if not isinstance(value, (Mapping, list, tuple)):
         return _plain_scalar(value)
+    return _copy_tree(value, (Mapping, list, tuple), _plain_scalar, _plain_key)
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _copy_tree(value: Any, containers: tuple, scalar: Any, key: Any) -> Any:
+    """The walk both copies share: each container of ``containers`` in ``value`` copied once (a mapping as a dict,
+    the others as lists), its scalars passed through ``scalar`` and its keys through ``key`` (unless two keys
+    come out alike: then the keys stay as given, for the writer to name). Iterative (no recursion limit), and
+    a container met twice is one copy (a cycle stays a cycle); every container seen is kept alive to the end,
+    so no ``id`` is reused by a temporary."""
     copies: dict[int, Any] = {}
     todo: list[tuple[Any, Any]] = []
 
-    def shell(v: Any) -> Any:
-        new: Any = {} if isinstance(v, Mapping) else []
-        copies[id(v)] = new
-        todo.append((v, new))
-        return new
+    def copy_of(v: Any) -> Any:
+        if not isinstance(v, containers):
+            return scalar(v)
+        if id(v) not in copies:
+            copies[id(v)] = new = {} if isinstance(v, Mapping) else []
+            todo.append((v, new))
+        return copies[id(v)]
 
-    keep = [value]   # every container seen stays alive until the end, so no ``id`` is reused
-    top = shell(value)
+    keep = [value]
+    top = copy_of(value)
     while todo:
         src, dst = todo.pop()
         keep.append(src)
         if isinstance(dst, dict):
             items = list(src.items())
-            keys = [_plain_key(k) for k, _ in items]
-            if len(set(keys)) < len(keys):   # two keys JSON writes alike: left for save_graph to name
+            keys = [key(k) for k, _ in items]
+            if len(set(keys)) < len(keys):   # two keys written alike: left for the writer to name
                 keys = [k for k, _ in items]
             for k, (_, v) in zip(keys, items):
-                dst[k] = (copies[id(v)] if id(v) in copies else shell(v)) if isinstance(v, (Mapping, list, tuple)) \
-                    else _plain_scalar(v)
+                dst[k] = copy_of(v)
         else:
-            for v in src:
-                dst.append((copies[id(v)] if id(v) in copies else shell(v)) if isinstance(v, (Mapping, list, tuple))
-                           else _plain_scalar(v))
+            dst.extend(copy_of(v) for v in src)
     return top
 
 

@@ -153,12 +153,17 @@ def _vector_matrix(torch, a, b, out, bias=None) -> Exact | None:
     call, and an error once torch stops resizing outputs that have elements."""
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dim() == 1 and b.dim() == 2):
         return None
-    mm = functools.partial(torch.ops.aten.mm.out, a.unsqueeze(0), b, out=out.unsqueeze(0))
+    return _then_bias(functools.partial(torch.ops.aten.mm.out, a.unsqueeze(0), b, out=out.unsqueeze(0)), out, bias)
+
+
+def _then_bias(product: Callable[[], Any], out, bias) -> Exact:
+    """``product`` into ``out``, then ``out.add_(bias)`` where there is one: eager's ``matmul`` path of a
+    vector operand (``mm`` or ``mv``) followed by ``linear``'s separate bias add."""
     if bias is None:
-        return "exact", mm, 0
+        return "exact", product, 0
 
     def run() -> None:
-        mm()
+        product()
         out.add_(bias)
     return "exact", run, 0
 
@@ -192,14 +197,8 @@ def _linear_vector_weight(torch, x, w, b, out, rows: int) -> Exact | None:
     3-D) input eager runs ``addmm``, which refuses a vector: the generic path gives eager's error."""
     if b is not None and x.dim() <= 3:
         return None
-    mv = functools.partial(torch.ops.aten.mv.out, x.view(rows, x.shape[-1]), w, out=out.view(rows))
-    if b is None:
-        return "exact", mv, 0
-
-    def run() -> None:
-        mv()
-        out.add_(b)
-    return "exact", run, 0
+    return _then_bias(functools.partial(torch.ops.aten.mv.out, x.view(rows, x.shape[-1]), w, out=out.view(rows)),
+                      out, b)
 
 
 def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int) -> Exact | None:
