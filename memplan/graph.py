@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import GraphError, as_int, plain_str
 from .errors import short_repr as _short
-from .jsoncopy import own_json, plain_json
+from .jsoncopy import plain_json
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -269,7 +269,7 @@ class Graph:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``memplan.graph/1`` document of this graph, sharing no object and no array with it: each ``attrs``
-        is copied down to its last nested list (a shallow copy let a caller editing the document, to write a
+        is copied down to its last nested list (``_plain_attrs``; a shallow copy let a caller editing the document, to write a
         variant, edit the graph's shapes, and so its cost model and its later documents)."""
         tensors = []
         for t in self.tensors:
@@ -278,7 +278,7 @@ class Graph:
                 d["view_of"] = t.view_of
                 d["view_offset"] = t.view_offset
             if t.attrs:
-                d["attrs"] = _own_attrs(t.attrs)
+                d["attrs"] = _plain_attrs(t.attrs)
             tensors.append(d)
         nodes = []
         for n in self.nodes:
@@ -290,7 +290,7 @@ class Graph:
             if n.group is not None:
                 d["group"] = n.group
             if n.attrs:
-                d["attrs"] = _own_attrs(n.attrs)
+                d["attrs"] = _plain_attrs(n.attrs)
             nodes.append(d)
         return {
             "format": GRAPH_FORMAT,
@@ -332,20 +332,6 @@ def _read_attrs(what: str, eid: Any, attrs: Mapping[str, Any]) -> Mapping[str, A
         return _plain_attrs(attrs) or NO_ATTRS
     except Exception as exc:   # (the caller's own code: any exception; KeyboardInterrupt passes)
         raise GraphError(f"{what} {_short(eid)}: attrs cannot be read as JSON ({_short(exc)})") from None
-
-
-def _own_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict of ``attrs`` that shares none of its nested JSON objects or arrays (``jsoncopy.own_json``):
-    what ``graph_from_dict`` keeps of a caller's document and ``to_dict`` hands out, so neither side's later edits
-    reach the other. The common attrs (scalars and flat lists of them: a shape, a dtype) are copied in C loops,
-    at a third of ``own_json``'s cost per tensor; anything nested deeper goes through ``own_json``."""
-    d = dict(attrs)
-    for k, v in d.items():
-        if isinstance(v, (dict, list)):
-            if type(v) is not list or not set(map(type, v)) <= _SCALARS:
-                return own_json(d)
-            d[k] = v.copy()   # (a value replaced, no key added: the iteration stays valid)
-    return d
 
 
 def check_graph(graph: Any, what: str) -> Graph:
