@@ -24,7 +24,7 @@ import numpy as np
 
 from memplan.errors import GraphError, PlanFormatError
 from memplan.graph import Graph
-from memplan.planfile import MAX_STREAMS, Plan, check_plan_for
+from memplan.planfile import Plan, check_plan_for
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,9 @@ def bind(graph: Graph, plan: Plan) -> Binding:
         waits.setdefault(b, []).append(i)
     steps = []
     # the streams the plan declares bound its ids (an executor makes one CUDA stream per id up to the largest): a
-    # node on stream 500 of a 2-stream plan made 501 streams; -1 ran on the executor's last (a negative index)
-    declared = plan.streams if isinstance(plan.streams, int) and 1 <= plan.streams <= MAX_STREAMS else MAX_STREAMS
+    # node on stream 500 of a 2-stream plan made 501 streams; -1 ran on the executor's last (a negative index).
+    # (``check_plan_for`` above made ``streams`` an int in 1..MAX_STREAMS.)
+    declared = plan.streams
     for nid, s in plan.order:
         if nid not in graph.node_index:
             raise PlanFormatError(f"plan {plan.graph!r} orders node {nid!r}, which graph {graph.name!r} lacks")
