@@ -206,7 +206,10 @@ def launch_table(graph: Graph, plan: Plan, *, num_sms: int = 132, wgmma: bool = 
                     reads[k] = (r[2], 0)
         for reads, wvals, ln, scalars in pending:
             wr = []
-            for v in wvals:
+            for k, v in enumerate(wvals):
+                if v[2] is None and any(u[1] == v[1] for u in wvals[k + 1:]):
+                    wr.append(("(unread)", 0))   # a later operand of the launch writes the same address: that one
+                    continue                     # is what readers see (a dying output planned under a live one)
                 if v[2] is None:
                     v[2], size = names(v[1], needed) or ("(unread)", 0)   # nothing reads it: no effect
                     wr.append((v[2], size))
