@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -125,4 +124,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .tool_args import run_main
+
+    raise SystemExit(run_main(main, "bench_multi_gpu"))

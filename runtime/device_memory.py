@@ -23,6 +23,27 @@ from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 
 
+class DeviceOutOfMemory(MemoryError):
+    """The GPU has no room for one of a plan's allocations; the message names the device, the bytes and the
+    graph. pycuda's own error said only "cuMemAlloc failed: out of memory", a traceback from the tools."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device (or host) allocation failing for lack of memory: Python's ``MemoryError``,
+    pycuda's ``MemoryError`` (not a subclass of it), torch's ``OutOfMemoryError``, or a driver call's
+    ``CUDA_ERROR_OUT_OF_MEMORY`` (``runtime.cuda_util.CudaError``)."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"MemoryError", "OutOfMemoryError"}) or "CUDA_ERROR_OUT_OF_MEMORY" in str(exc)
+
+
+def _free_text(cuda) -> str:
+    try:
+        free, total = cuda.mem_get_info()
+    except Exception:   # (the query itself may fail on a device in trouble: the message stays useful)
+        return "free memory unknown"
+    return f"{free} B free of {total}"
+
+
 class DeviceMemory:
     """The allocations of one (graph, plan) and every copy into or out of them."""
 
@@ -57,7 +78,14 @@ class DeviceMemory:
 
     def alloc(self, nbytes: int, device: int = 0) -> int:
         with self.on(device):
-            a = self.cuda.mem_alloc(nbytes)
+            try:
+                a = self.cuda.mem_alloc(nbytes)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                raise DeviceOutOfMemory(f"device {device}: cannot allocate {nbytes} B for graph "
+                                        f"{self.graph.name!r} ({_free_text(self.cuda)}; {len(self._allocs)} "
+                                        f"allocations of this plan made): {exc}") from None
         self._allocs.append(a)
         return int(a)
 

@@ -191,3 +191,19 @@ def tool_error(prog: str, exc: Exception) -> int:
     """Print ``prog: error: ...`` (one line) and give the exit status, 2."""
     print_error(str(exc), prog)
     return 2
+
+
+def run_main(main, prog: str, argv=None) -> int:
+    """``main(argv)``, with a GPU (or host) running out of memory mid-run as one line and exit status 2 (what
+    to lower is the tool's own sizes: ``--batches``, ``--ctx``, ``--layers``), as a bad option is, instead of
+    a traceback from the allocation after minutes of setup. Any other failure still raises: it is a bug."""
+    from .device_memory import is_out_of_memory
+
+    try:
+        return main(argv)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        return tool_error(prog, ToolArgError(f"out of memory: {exc} (try fewer or smaller --batches / --ctx / "
+                                             "--layers)"))
+

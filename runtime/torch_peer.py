@@ -314,4 +314,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .tool_args import run_main
+
+    raise SystemExit(run_main(main, "runtime.torch_peer"))

@@ -17,3 +17,68 @@ def test_launch_comparison_names_a_dying_output_under_a_live_one_the_same(name, 
     assert c.same, c.differing[:2]
     last = [r for r in c.b.rows if r.node == "out_norm_w"][-1]
     assert [w[0] for w in last.writes] == ["(unread)", "fa"]
+
+
+class _PycudaMemoryError(Exception):   # pycuda's MemoryError is no subclass of Python's
+    pass
+
+
+_PycudaMemoryError.__name__ = "MemoryError"
+
+
+@pytest.mark.parametrize("exc", [_PycudaMemoryError("cuMemAlloc failed: out of memory"), MemoryError(),
+                                 RuntimeError("cuGraphInstantiate failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)")])
+def test_a_tool_out_of_gpu_memory_is_one_line_and_exit_2(exc, capsys):
+    """A run out of GPU memory (``--batches 65536`` of the 8B builds a graph and plans it: only the
+    allocation fails) ended in a traceback from pycuda after the kernels compiled."""
+    from runtime.tool_args import run_main
+
+    def main(argv):
+        raise exc
+
+    assert run_main(main, "runtime.bench") == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("runtime.bench: error: out of memory"), err
+
+
+def test_a_tool_bug_still_raises():
+    """Only memory exhaustion is mapped: any other failure is a bug and keeps its traceback."""
+    from runtime.tool_args import run_main
+
+    def main(argv):
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        run_main(main, "runtime.bench")
+
+
+def test_every_tool_entry_point_maps_out_of_memory():
+    """Each ``python -m`` tool of the runtime runs its ``main`` through ``run_main``."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "runtime"
+    mains = [p for p in root.rglob("*.py") if 'if __name__ == "__main__":' in p.read_text()]
+    assert len(mains) >= 15
+    for p in mains:
+        tail = p.read_text().split('if __name__ == "__main__":', 1)[1]
+        assert re.search(r"run_main\(main, \"[\w.]+\"\)", tail), p
+
+
+def test_device_memory_names_the_failed_allocation():
+    """``DeviceMemory.alloc`` turns the driver's bare "out of memory" into an error naming the device, the bytes
+    and the graph (a ``MemoryError`` still, for callers that catch that)."""
+    import types
+
+    from runtime.device_memory import DeviceMemory, DeviceOutOfMemory
+
+    def mem_alloc(n):
+        raise _PycudaMemoryError("cuMemAlloc failed: out of memory")
+
+    dm = DeviceMemory.__new__(DeviceMemory)
+    dm.cuda = types.SimpleNamespace(mem_alloc=mem_alloc, mem_get_info=lambda: (10, 100))
+    dm.graph = types.SimpleNamespace(name="g")
+    dm._ctxs, dm._allocs = None, []
+    with pytest.raises(DeviceOutOfMemory, match=r"device 0: cannot allocate 123 B for graph 'g' \(10 B free of 100"):
+        dm.alloc(123)
+    assert issubclass(DeviceOutOfMemory, MemoryError)

@@ -290,4 +290,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..tool_args import run_main
+
+    raise SystemExit(run_main(main, "runtime.aten.bench"))

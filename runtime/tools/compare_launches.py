@@ -30,7 +30,6 @@ whether the GPUs will agree bit for bit. Pure CPU: no pycuda.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 
 import memplan
@@ -345,4 +344,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..tool_args import run_main
+
+    raise SystemExit(run_main(main, "compare_launches"))
