@@ -408,12 +408,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from .tool_args import (
         ToolArgError,
-        at_least,
         config_list,
         fuse_list,
         int_list,
         llama_graphs,
         out_path,
+        repeats,
         tool_error,
     )
     from .tool_args import real as real_option
@@ -421,7 +421,7 @@ def main(argv=None) -> int:
     try:
         fuses, configs, batches = fuse_list(args.fuse), config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.steps, "--steps"), (args.eager_steps, "--eager-steps"), (args.rounds, "--rounds")):
-            at_least(v, opt, 1)
+            repeats(v, opt)
         args.timed_ms = real_option(args.timed_ms, "--timed-ms")
         if not args.timed_ms > 0:
             raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")

@@ -88,13 +88,15 @@ def main(argv=None) -> int:
         int_list,
         llama_graphs,
         out_path,
+        repeats,
         tool_error,
     )
 
     try:
         configs, batches = config_list(args.configs), int_list(args.batches, "--batches")
-        for v, opt in ((args.devices, "--devices"), (args.steps, "--steps"), (args.rounds, "--rounds")):
-            at_least(v, opt, 1)
+        at_least(args.devices, "--devices", 1)
+        for v, opt in ((args.steps, "--steps"), (args.rounds, "--rounds")):
+            repeats(v, opt)
         at_most(args.devices, "--devices", MAX_STREAMS)
         llama_graphs(configs, batches)
         out_path(args.out)

@@ -137,6 +137,17 @@ def at_least(value: int | float, option: str, lo: int | float) -> None:
         raise ToolArgError(f"{option} {value}: expected at least {lo}")
 
 
+#: the most timing rounds, replays or steps a tool runs per measurement: more is no measurement anyone
+#: waits for (10**18 rounds ran until killed, an apparent hang), and a typo's extra digits are caught
+MAX_REPEATS = 100_000
+
+
+def repeats(value: int, option: str) -> None:
+    """A repeat count (``--rounds``, ``--steps``, ``--replays``): 1 .. ``MAX_REPEATS``."""
+    at_least(value, option, 1)
+    at_most(value, option, MAX_REPEATS)
+
+
 def at_most(value: int | float, option: str, hi: int | float) -> None:
     """The upper end of a range (``--devices`` at most ``MAX_STREAMS``, as memplan plans)."""
     if not value <= hi:

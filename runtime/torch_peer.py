@@ -280,6 +280,7 @@ def run(name: str, batch: int, steps: int, rounds: int, *, compile: bool = True)
 def main(argv=None) -> int:
     from .models import llama as L
     from .tool_args import (
+        MAX_REPEATS,
         ToolArgError,
         ToolParser,
         count_in,
@@ -292,8 +293,8 @@ def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.torch_peer")
     ap.add_argument("--config", default="1b", help=f"one of {', '.join(L.CONFIGS)}")
     ap.add_argument("--batch", type=count_in(1), default=1)
-    ap.add_argument("--steps", type=count_in(1), default=50)
-    ap.add_argument("--rounds", type=count_in(1), default=5)
+    ap.add_argument("--steps", type=count_in(1, MAX_REPEATS), default=50)
+    ap.add_argument("--rounds", type=count_in(1, MAX_REPEATS), default=5)
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile + CUDA graph mode")
     ap.add_argument("--read-bandwidth-only", action="store_true",
                     help="only measure PyTorch's read of 4 GiB (bytes/s) and print that")

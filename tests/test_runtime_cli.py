@@ -69,7 +69,7 @@ BAD = [
     *[(t, ["--bogus"], ["unrecognized arguments: --bogus"]) for t in TOOLS],
     # runtime.torch_peer: plain argparse (usage lines), type=int; --batch 0 / an unknown config were tracebacks
     ("runtime.torch_peer", ["--batch", "0"], ["--batch", "0 is not at least 1"]),
-    ("runtime.torch_peer", ["--steps", "-1"], ["--steps", "-1 is not at least 1"]),
+    ("runtime.torch_peer", ["--steps", "-1"], ["--steps", "-1 is not in 1.."]),
     ("runtime.torch_peer", ["--rounds", "\uff15"], ["--rounds", "not an integer"]),
     ("runtime.torch_peer", ["--batch", HUGE], ["--batch", "below 2**63"]),
     ("runtime.torch_peer", ["--batch", "100000000000"], ["batch 100000000000", "absurd"]),
@@ -89,7 +89,7 @@ BAD = [
     # runtime.aten.profile_gap: an unknown model and --iters 0 were tracebacks
     ("runtime.aten.profile_gap", ["nosuch"], ["model 'nosuch'", "unknown model"]),
     ("runtime.aten.profile_gap", ["googlenet-b1,googlenet-b8"], ["one model, not a list"]),
-    ("runtime.aten.profile_gap", ["--iters", "0"], ["--iters", "0 is not at least 1"]),
+    ("runtime.aten.profile_gap", ["--iters", "0"], ["--iters", "0 is not in 1.."]),
     ("runtime.aten.profile_gap", ["--top", "-3"], ["--top", "-3 is not at least 1"]),
     ("runtime.aten.profile_gap", ["a", "b"], ["unrecognized arguments: b"]),
     # runtime.tools.compare_launches (runs on the CPU): memplan's refusals were tracebacks, exit 1

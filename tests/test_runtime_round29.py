@@ -82,3 +82,29 @@ def test_device_memory_names_the_failed_allocation():
     with pytest.raises(DeviceOutOfMemory, match=r"device 0: cannot allocate 123 B for graph 'g' \(10 B free of 100"):
         dm.alloc(123)
     assert issubclass(DeviceOutOfMemory, MemoryError)
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("runtime.bench", ["--rounds", "1000000000000"]),
+    ("runtime.bench", ["--steps", "100001"]),
+    ("runtime.bench", ["--eager-steps", "10000000"]),
+    ("runtime.bench_multi_gpu", ["--rounds", "999999999"]),
+    ("runtime.tools.bound", ["--rounds", "10000000000"]),
+    ("runtime.tools.pdl_check", ["--replays", "100000000"]),
+    ("runtime.tools.rule_ab", ["--steps", "100000000"]),
+    ("runtime.torch_peer", ["--rounds", "100000000"]),
+    ("runtime.aten.profile_gap", ["--iters", "100000000"]),
+])
+def test_repeat_counts_have_a_ceiling(tool, args, capsys):
+    """A repeat count beyond ``MAX_REPEATS`` (a typo's extra digits; 10**12 rounds ran until killed) is one
+    line naming the option, exit 2, before anything runs."""
+    import importlib
+
+    from runtime.tool_args import MAX_REPEATS
+
+    main = importlib.import_module(tool).main
+    with pytest.raises(SystemExit) as e:
+        raise SystemExit(main(args))
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and args[0] in err and str(MAX_REPEATS) in err.replace("..", " "), err

@@ -34,13 +34,13 @@ def kernel_us(torch, fn, iters: int) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    from ..tool_args import ToolArgError, ToolParser, count_in, need_torch_cuda, one_name, tool_error
+    from ..tool_args import MAX_REPEATS, ToolArgError, ToolParser, count_in, need_torch_cuda, one_name, tool_error
     from .bench_models import CNNS, LLM_SIZES
 
     models = (*CNNS, *LLM_SIZES)
     ap = ToolParser(prog="python -m runtime.aten.profile_gap")
     ap.add_argument("model", nargs="?", default="inception_v3-b1", help=f"one of {', '.join(models)}")
-    ap.add_argument("--iters", type=count_in(1), default=20)
+    ap.add_argument("--iters", type=count_in(1, MAX_REPEATS), default=20)
     ap.add_argument("--top", type=count_in(1), default=25, help="kernel names listed")
     a = ap.parse_args(argv)
     try:   # an unknown model, --iters 0 (a division by zero) or no GPU were tracebacks, after the imports

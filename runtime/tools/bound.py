@@ -128,17 +128,17 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     from ..tool_args import (
         ToolArgError,
-        at_least,
         config_list,
         int_list,
         llama_graphs,
         out_path,
+        repeats,
         tool_error,
     )
 
     try:
         configs, batches = config_list(a.configs), int_list(a.batches, "--batches")
-        at_least(a.rounds, "--rounds", 1)
+        repeats(a.rounds, "--rounds")
         llama_graphs(configs, batches)
         out_path(a.out)
         need_pycuda()

@@ -24,11 +24,11 @@ def main(argv=None) -> int:
     ap.add_argument("--replays", type=count_arg, default=5)
     ap.add_argument("--layers", type=count_arg, default=2)
     a = ap.parse_args(argv)
-    from ..tool_args import ToolArgError, at_least, int_list, llama_graphs, tool_error
+    from ..tool_args import ToolArgError, at_least, int_list, llama_graphs, repeats, tool_error
 
     try:
         batches = int_list(a.batches, "--batches")
-        at_least(a.replays, "--replays", 1)
+        repeats(a.replays, "--replays")
         at_least(a.layers, "--layers", 1)
         llama_graphs(["8b"], batches, layers=a.layers)
         need_pycuda()

@@ -26,7 +26,7 @@ from memplan.argtypes import real as strict_real
 
 from ..cuda_util import need_pycuda
 from ..kernels import ops
-from ..tool_args import ToolParser, config_list, count_arg, int_list, llama_graphs, out_path
+from ..tool_args import ToolParser, config_list, count_arg, int_list, llama_graphs, out_path, repeats
 
 #: constants that size compiled kernels or shared memory (llama.cu's AF_CL, AF_MAXCHUNK, AB_QB, AB_CL, AM_QB
 #: among them), or that are CUDA's limits: changing them here would lie to the launches (ATTN_CLUSTER=1 gave
@@ -168,8 +168,8 @@ def main(argv=None) -> int:
         configs = config_list(a.configs)
         variants = [parse_variant(v) for v in (a.variant or ["registry:"])]
         batches = int_list(a.batches, "--batches")
-        if a.rounds < 1 or a.steps < 1:
-            raise ValueError("--rounds and --steps must be at least 1")
+        repeats(a.rounds, "--rounds")
+        repeats(a.steps, "--steps")
         if len({n for n, _ in variants}) != len(variants):
             raise ValueError("--variant: two variants share a name")
         llama_graphs(configs, batches)
