@@ -122,3 +122,34 @@ def test_set_or_resize_of_a_user_input_or_a_weight_is_refused_naming_the_node(mo
     (changing with every later call), and a grown input failed in the next op with a shape mismatch."""
     with pytest.raises(AtenExecutorError, match=rf"node '(set_|resize_)' \(aten\.(set_|resize_)[.a-zA-Z_]*\): {what}"):
         compile(module, inputs, streams=1)
+
+
+class ReturnsExpansions(nn.Module):
+    """Outputs that are views whose elements share memory: of an intermediate, of the input, of a weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(8))
+
+    def forward(self, x):
+        y = x + 1
+        return y.expand(100000, 100000, 8), x.expand(100000, 100000, 8), self.w.expand(3, 8), y.expand(2, 8) * 1
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_expanded_output_is_returned_as_eager_returns_it_not_written_out_densely(streams):
+    """eager returns the 32 bytes under ``y.expand(100000, 100000, 8)`` as a view; the executor's output copy
+    (``clone()``) wrote its 8e10 elements densely and failed in torch's allocator ("you tried to allocate
+    320000000000 bytes"); smaller expansions returned dense copies of all their elements."""
+    m = ReturnsExpansions()
+    step = compile(m, (torch.randn(8),), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(8)
+        with torch.no_grad():
+            ref = m(x)
+        out = step(x)
+        for k, (a, b) in enumerate(zip(out, ref)):
+            assert a.shape == b.shape and a.stride() == b.stride()
+            assert k == 3 or a.untyped_storage().nbytes() == 32   # the dense product: its 64 bytes
+            assert torch.equal(a[(0,) * (a.dim() - 1)], b[(0,) * (b.dim() - 1)])
+            assert torch.equal(a[(-1,) * (a.dim() - 1)], b[(-1,) * (b.dim() - 1)])

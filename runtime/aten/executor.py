@@ -372,10 +372,10 @@ class Executor:
                 continue
             if kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
                 x = self._caller_inputs[v]
-                flat.append(x if self.return_views else x.detach().clone())
+                flat.append(x if self.return_views else _copy_out(self.torch, x))
                 continue
             t = self.layout.views[v]
-            flat.append(t if self.return_views else t.detach().clone())
+            flat.append(t if self.return_views else _copy_out(self.torch, t))
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
@@ -385,6 +385,17 @@ class Executor:
 def _internal_overlap(torch: Any, t: Any) -> bool:
     """Whether some elements of ``t`` share memory (torch's own test, which ``copy_`` into ``t`` applies)."""
     return getattr(torch, "_debug_has_internal_overlap", lambda _t: 0)(t) == 1
+
+
+def _copy_out(torch: Any, t: Any) -> Any:
+    """A copy of output view ``t`` for the caller: ``clone()``, but for a view whose elements share memory
+    (``y.expand(1000, 1000, 8)``: eager returns those 32 bytes as a view), a copy of the bytes it spans, viewed
+    with its strides. ``clone()`` wrote every element out densely: 32 MB for that one, and for
+    ``expand(100000, 100000, 8)`` torch's raw "can't allocate memory: you tried to allocate 320000000000 bytes"."""
+    if t.numel() == 0 or not _internal_overlap(torch, t):
+        return t.detach().clone()
+    n = sum((k - 1) * st for k, st in zip(t.shape, t.stride())) + 1
+    return t.detach().as_strided((n,), (1,)).clone().as_strided(tuple(t.shape), tuple(t.stride()), 0)
 
 
 def _copy_overlapping(slot: Any, x: Any, tid: str) -> None:
