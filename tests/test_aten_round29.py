@@ -153,3 +153,42 @@ def test_an_expanded_output_is_returned_as_eager_returns_it_not_written_out_dens
             assert k == 3 or a.untyped_storage().nbytes() == 32   # the dense product: its 64 bytes
             assert torch.equal(a[(0,) * (a.dim() - 1)], b[(0,) * (b.dim() - 1)])
             assert torch.equal(a[(-1,) * (a.dim() - 1)], b[(-1,) * (b.dim() - 1)])
+
+
+def _lying_op(name: str, real, fake):
+    """A ``torch.library`` custom op whose kernel returns ``real(x)`` while its fake implementation (what export
+    plans by) says ``fake(x)``."""
+    def kernel(x: torch.Tensor) -> torch.Tensor:
+        return real(x)
+    op = torch.library.custom_op(f"memplan_round29::{name}", kernel, mutates_args=())
+    op.register_fake(fake)
+    return op
+
+
+_LIARS = {
+    "broadcasts": _lying_op("broadcasts", lambda x: x[:1] * 2, torch.empty_like),
+    "other_dtype": _lying_op("other_dtype", lambda x: x.double(), torch.empty_like),
+    "larger": _lying_op("larger", lambda x: torch.cat([x, x]), torch.empty_like),
+}
+
+
+class CallsALiar(nn.Module):
+    def __init__(self, op):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x):
+        return self.op(x * 1)
+
+
+@pytest.mark.parametrize("liar,real", [("broadcasts", r"\(1, 4\) torch.float32"),
+                                       ("other_dtype", r"\(3, 4\) torch.float64"),
+                                       ("larger", r"\(6, 4\) torch.float32")])
+def test_a_custom_op_whose_result_is_not_its_fake_is_refused_naming_the_node(liar, real):
+    """Its result is copied into the view planned from the fake: ``copy_`` broadcast a (1, 4) result over the
+    (3, 4) slot and cast a float64 one to float32 without a word (eager returns the (1, 4) and the float64), and
+    refused a larger one only as "The size of tensor a (3) must match the size of tensor b (6)"."""
+    step = compile(CallsALiar(_LIARS[liar]), (torch.randn(3, 4),), streams=1)
+    with pytest.raises(AtenExecutorError, match=rf"node '{liar}' \(memplan_round29\.{liar}\.default\): result 0 is "
+                                                rf"{real}, but the export's fake kernel said \(3, 4\) torch.float32"):
+        step(torch.randn(3, 4))

@@ -984,5 +984,18 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         res = op(*args, **kwargs)
         res = list(res) if isinstance(res, (list, tuple)) else [res]
         for k, v in pairs:
+            _check_result(torch, res[k], v, k, node, name)
             v.copy_(res[k])
     return Launch(node, name, "copy", run, len(out_views))
+
+
+def _check_result(torch, r: Any, v: Any, k: int, node: str, name: str) -> None:
+    """A functional result must be what the export's fake kernel said, whose bytes were planned: ``copy_``
+    broadcast a smaller one over the planned view and cast one of another dtype without a word (a custom op
+    whose fake implementation lies), and refused a larger one only as "The size of tensor a (3) must match the
+    size of tensor b (6)"."""
+    if not isinstance(r, torch.Tensor) or tuple(r.shape) != tuple(v.shape) or r.dtype != v.dtype:
+        what = f"{tuple(r.shape)} {r.dtype}" if isinstance(r, torch.Tensor) else type(r).__name__
+        raise AtenExecutorError(f"result {k} is {what}, but the export's fake kernel said {tuple(v.shape)} "
+                                f"{v.dtype} (planned so): the op's fake implementation disagrees with its kernel",
+                                node, name)
