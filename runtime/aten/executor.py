@@ -69,6 +69,9 @@ class Executor:
         #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
         self._moved: list[list] = [[src, dst, _version(src)] for src, dst in moved]
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
+        #: per input slot, whether its elements share memory (an input exported expanded: stride 0): copy_ refuses
+        #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
+        self._overlapping = [_internal_overlap(torch, slot) for slot in self._inputs]
         self._export_devices = _export_devices(program)
         writes = self._root_writes()
         self._written = self._keep_written_inputs(writes)
@@ -341,8 +344,11 @@ class Executor:
                 raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}, and the program "
                                         "writes one of them in place (eager's write would show in the other; "
                                         "the arena holds a copy): pass a separate tensor")
-        for slot, x in zip(self._inputs, tensors):
-            slot.copy_(x)
+        for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, tensors, self._overlapping):
+            if shared:
+                _copy_overlapping(slot, x, tid)
+            else:
+                slot.copy_(x)
 
     def _weights_shared(self, k: int, x: Any) -> list[str]:
         """The weights user input ``k`` (the caller's ``x``) shares memory with where that matters: any
@@ -366,14 +372,50 @@ class Executor:
                 continue
             if kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
                 x = self._caller_inputs[v]
-                flat.append(x if self.return_views else x.detach().clone())
+                flat.append(x if self.return_views else _copy_out(self.torch, x))
                 continue
             t = self.layout.views[v]
-            flat.append(t if self.return_views else t.detach().clone())
+            flat.append(t if self.return_views else _copy_out(self.torch, t))
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
         return pytree.tree_unflatten(flat, spec)
+
+
+def _internal_overlap(torch: Any, t: Any) -> bool:
+    """Whether some elements of ``t`` share memory (torch's own test, which ``copy_`` into ``t`` applies)."""
+    return getattr(torch, "_debug_has_internal_overlap", lambda _t: 0)(t) == 1
+
+
+def _copy_out(torch: Any, t: Any) -> Any:
+    """A copy of output view ``t`` for the caller: ``clone()``, but for a view whose elements share memory
+    (``y.expand(1000, 1000, 8)``: eager returns those 32 bytes as a view), a copy of the bytes it spans, viewed
+    with its strides. ``clone()`` wrote every element out densely: 32 MB for that one, and for
+    ``expand(100000, 100000, 8)`` torch's raw "can't allocate memory: you tried to allocate 320000000000 bytes"."""
+    if t.numel() == 0 or not _internal_overlap(torch, t):
+        return t.detach().clone()
+    n = sum((k - 1) * st for k, st in zip(t.shape, t.stride())) + 1
+    return t.detach().as_strided((n,), (1,)).clone().as_strided(tuple(t.shape), tuple(t.stride()), 0)
+
+
+def _copy_overlapping(slot: Any, x: Any, tid: str) -> None:
+    """Load input ``tid``'s caller tensor ``x`` into a slot whose elements share memory.
+
+    Why: export keeps an input's strides, so an input exported expanded (``torch.randn(4, 1).expand(4, 4)``:
+    stride 0) has a planned slot of the expanded layout's few bytes, and ``slot.copy_(x)`` raised torch's
+    "more than one element of the written-to tensor refers to a single memory location" at every call. A
+    caller's tensor with the same strides holds its elements at the same relative bytes: its span is copied
+    as it is. One laid out otherwise may hold more distinct values than the slot can: refused, naming it."""
+    same = all(a == b for n, a, b in zip(x.shape, x.stride(), slot.stride()) if n != 1)
+    if not same:
+        raise AtenExecutorError(f"input {tid!r} was exported with strides {tuple(slot.stride())}, whose elements "
+                                f"share memory (an expand), and its planned slot holds only those; this call's "
+                                f"tensor has strides {tuple(x.stride())}: pass one laid out alike (expand it the "
+                                "same way), or compile with an example input that owns its elements")
+    if slot.numel() == 0:
+        return
+    n = (sum((k - 1) * st for k, st in zip(x.shape, x.stride())) + 1)
+    slot.as_strided((n,), (1,)).copy_(x.as_strided((n,), (1,)))
 
 
 def _span(t: Any) -> tuple[int, int]:

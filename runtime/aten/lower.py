@@ -41,6 +41,11 @@ _FACTORY = {"dtype", "layout", "device", "pin_memory"}
 #: stand they would rewrite the arena's own view objects (or a parameter's ``requires_grad``), and torch
 #: refuses ``detach_`` on a view, which every arena tensor is: their result is the view op's instead
 _METADATA_ONLY = {"detach_", "unsqueeze_", "squeeze_", "transpose_", "t_", "swapdims_", "swapaxes_", "as_strided_"}
+#: in-place ops that make their tensor name other bytes (``set_``: another tensor's; ``resize_``: more or fewer of
+#: its own), writing none. Run as they stand on an arena view they rewrote that view object, which every later
+#: call reuses (a second call's ``copy_`` into it failed on the new shape), or pointed a module's buffer into
+#: the arena (``self.b.set_(x)``: the buffer then changed with every call)
+_REBINDING = {"set_", "resize_", "resize_as_"}
 #: ops whose ``storage_offset`` argument counts from the start of the input's storage (``_rebase_storage_offset``)
 _STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter"}
 #: ops whose out= kernels take two results in one storage for the same tensor (``is_alias_of``): every arena
@@ -671,6 +676,8 @@ def _same_shape(a, b) -> bool:
 
 def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch:
     op, name = n.target, str(n.target)
+    if _base(op) == "set_" or (_base(op) in _REBINDING and not gn.inplace):
+        return _lower_rebinding(torch, program, n, gn, env, views, args)
     if _base(op) in _METADATA_ONLY:
         adopted_in = ctx.reads_adopted(env)
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
@@ -702,6 +709,38 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return Launch(n.name, name, "copy", run_apart, 1)
     raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
                             "functional form", n.name, name)
+
+
+def _lower_rebinding(torch, program: Program, n, gn, env, views, args) -> Launch:
+    """``set_`` (and ``resize_``/``resize_as_`` with no result of their own): the importer made the result a
+    view of the bytes the tensor names afterwards (``set_``'s source; the tensor's own root, sized by its grown
+    storage), so nothing runs where that view is the plan's. Refused, naming the node, where the tensor is a
+    user input or a weight (eager rebinds or resizes the caller's tensor or the module's buffer itself, which
+    an arena copy cannot do), and for ``set_`` from a storage (no tensor to take the bytes of)."""
+    name, base = str(n.target), _base(n.target)
+    graph = program.graph
+    tid = env.get(getattr(n.args[0], "name", None))
+    root = graph.tensors[graph.root[graph.tensor_index[tid]]] if isinstance(tid, str) else None
+    if root is None or root.kind in ("input", "weight"):
+        what = "its tensor" if root is None else f"{'user input' if root.kind == 'input' else 'weight'} {root.id!r}"
+        raise AtenExecutorError(f"{base} makes {what} name other memory: eager changes the caller's tensor or the "
+                                "module's own, which the executor cannot (unsupported: it runs on an arena copy, and a "
+                                "module tensor pointed into the arena would change with every call)", n.name, name)
+    if base == "set_":
+        if n.target is not torch.ops.aten.set_.source_Tensor:
+            raise AtenExecutorError("set_ to a storage or to nothing (unsupported: only set_(tensor))", n.name, name)
+        r = args[1]
+    else:
+        size = tuple(args[1]) if base == "resize_" else tuple(args[1].shape)
+        fmt = n.kwargs.get("memory_format") or torch.contiguous_format
+        stride = torch.empty(size, device="meta", memory_format=fmt).stride()
+        r = args[0].as_strided(size, stride, args[0].storage_offset())
+    vo = views[gn.outputs[0]]
+    if not _same_view(r, vo):
+        raise AtenExecutorError(f"torch's result is {tuple(r.shape)} strides {tuple(r.stride())} at "
+                                f"{r.data_ptr():#x}, the plan's is {tuple(vo.shape)} strides {tuple(vo.stride())} "
+                                f"at {vo.data_ptr():#x}", n.name, name)
+    return Launch(n.name, name, "noop", None)
 
 
 def _lower_metadata(torch, n, gn, views, args, kwargs, adopted: set[str] | None = None,
@@ -945,5 +984,18 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         res = op(*args, **kwargs)
         res = list(res) if isinstance(res, (list, tuple)) else [res]
         for k, v in pairs:
+            _check_result(torch, res[k], v, k, node, name)
             v.copy_(res[k])
     return Launch(node, name, "copy", run, len(out_views))
+
+
+def _check_result(torch, r: Any, v: Any, k: int, node: str, name: str) -> None:
+    """A functional result must be what the export's fake kernel said, whose bytes were planned: ``copy_``
+    broadcast a smaller one over the planned view and cast one of another dtype without a word (a custom op
+    whose fake implementation lies), and refused a larger one only as "The size of tensor a (3) must match the
+    size of tensor b (6)"."""
+    if not isinstance(r, torch.Tensor) or tuple(r.shape) != tuple(v.shape) or r.dtype != v.dtype:
+        what = f"{tuple(r.shape)} {r.dtype}" if isinstance(r, torch.Tensor) else type(r).__name__
+        raise AtenExecutorError(f"result {k} is {what}, but the export's fake kernel said {tuple(v.shape)} "
+                                f"{v.dtype} (planned so): the op's fake implementation disagrees with its kernel",
+                                node, name)
