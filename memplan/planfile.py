@@ -119,6 +119,14 @@ class Plan:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")
         doc = _own_block("extra", self.extra)
+        try:
+            return self._with_fields(doc, solver)
+        except (TypeError, ValueError):   # a Plan built in code: an entry list that is none, ``devices`` no integer
+            check_plan_fields(self)       # names the field (it was the raw error, naming none)
+            raise
+
+    def _with_fields(self, doc: dict[str, Any], solver: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` (the extra fields) with the plan's own fields, in the document's order."""
         doc.update({
             "format": PLAN_FORMAT,
             "graph": self.graph,

@@ -57,3 +57,21 @@ def test_a_builder_node_takes_no_set_of_tensor_ids(where):
     ins, outs = ({"a", "b"}, ["y", "z"]) if where == "inputs" else (["a", "b"], {"y", "z"})
     with pytest.raises(memplan.GraphError, match=f"node 'n': {where} .*no order"):
         b.node("n", "SUB", ins, outs)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("order", 5), ("order", (("n0",),)), ("events", (1,)), ("events", None), ("tensors", ((1, 2),)),
+    ("tensors", np.array(3)), ("devices", None), ("devices", "2"), ("devices", np.array([1, 2])),
+])
+def test_a_plan_built_in_code_with_a_malformed_field_is_named_by_to_dict(field, value):
+    """``Plan.to_dict`` / ``to_json`` of a Plan made in code whose ``order``, ``events`` or ``tensors`` is no
+    list of entries, or whose ``devices`` is no integer, raised a raw TypeError or ValueError ("'int' object is
+    not iterable", "'>' not supported between instances of 'NoneType' and 'int'") naming no field; ``save``
+    named it (``check_plan_fields``), and so does ``to_dict`` now."""
+    from dataclasses import replace
+
+    g = _parallel(2)
+    p = replace(memplan.plan(g), **{field: value})
+    for write in (p.to_dict, p.to_json):
+        with pytest.raises(memplan.PlanFormatError, match=field):
+            write()
