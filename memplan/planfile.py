@@ -81,6 +81,12 @@ class Plan:
             v = getattr(self, key)
             if type(v) is not int and as_int(v) is not None:
                 object.__setattr__(self, key, as_int(v))
+        # lists given for the tuples (and list entries) as tuples: a caller's list kept by the plan let an edit after
+        # ``verify`` change the verified plan (an offset moved, a node put on another stream) and what ``save`` wrote
+        for key in ("order", "events", "tensors", "node_devices", "tensor_devices", "device_arena_bytes"):
+            v = getattr(self, key)
+            if isinstance(v, list) or (type(v) is tuple and list in set(map(type, v))):
+                object.__setattr__(self, key, tuple(tuple(e) if isinstance(e, list) else e for e in v))
         # the free-form blocks as copies of their own: a plan kept the solver block and extra objects it was given
         # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
         for key in ("solver", "extra"):

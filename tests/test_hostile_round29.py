@@ -75,3 +75,24 @@ def test_a_plan_built_in_code_with_a_malformed_field_is_named_by_to_dict(field, 
     for write in (p.to_dict, p.to_json):
         with pytest.raises(memplan.PlanFormatError, match=field):
             write()
+
+
+def test_a_plan_built_from_lists_keeps_none_of_the_callers_lists():
+    """``Plan(order=[...], tensors=[[id, off, size], ...])`` (a plan written in code, or from JSON-like lists) kept the
+    caller's lists: after ``verify`` passed, editing them (an offset moved onto a live neighbour, a node moved to
+    another stream) changed the verified Plan, so its ``save`` wrote a plan no one had verified. The Graph already takes lists as tuples; the Plan now does too."""
+    g = _parallel(2)
+    good = memplan.plan(g)
+    order = [list(e) for e in good.order]
+    tensors = [list(e) for e in good.tensors]
+    events = [list(e) for e in good.events]
+    devices = [0] * len(order)
+    p = memplan.Plan(good.graph, good.alignment, good.arena_bytes, good.lower_bound_bytes, good.streams,
+                     order, events, tensors, node_devices=devices)
+    memplan.verify(g, p)
+    tensors[1][1] = tensors[2][1]   # y0 onto y1: both outputs, live together
+    order[0][1] = 7
+    tensors.append(["ghost", 0, 1])
+    devices[0] = 5
+    assert p.tensors == good.tensors and p.order == good.order and p.node_devices == (0, 0)
+    memplan.verify(g, p)
