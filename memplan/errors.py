@@ -11,7 +11,7 @@ import functools
 import inspect
 import operator
 import reprlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, KeysView, Sequence, Set
 from typing import Any, TypeVar
 
 
@@ -127,6 +127,18 @@ def plain_str(value: Any) -> Any:
     may compare or hash unlike its characters (two equal-looking ids taken as distinct, a custom ``__lt__``), so a
     graph or schedule built from such ids meant something other than the JSON it saves."""
     return str.__str__(value) if isinstance(value, str) and type(value) is not str else value
+
+
+def unordered(value: Any) -> str | None:
+    """Why ``value`` is no sequence to take items from in order, or None: a set or frozenset (any ``Set`` but a
+    dict's keys, which keep the dict's order), or a 0-d numpy array, which claims ``__iter__`` but cannot be
+    iterated. Why: where memplan takes a sequence (an issue order, a node's operands) a set iterates in an order
+    that depends on the process's string hash seed, so the same call gave another plan or graph JSON each run."""
+    if isinstance(value, Set) and not isinstance(value, KeysView):
+        return "it has no order of its own"
+    if getattr(value, "ndim", None) == 0 and type(value).__module__ == "numpy":
+        return "a 0-d array holds no sequence"
+    return None
 
 
 def plain_ints(values: tuple) -> tuple:

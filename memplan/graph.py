@@ -16,7 +16,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from .errors import GraphError, as_int, plain_str
+from .errors import GraphError, as_int, plain_str, unordered
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
 
@@ -892,6 +892,10 @@ def _id_tuple(nid: Any, what: str, ids: Any) -> tuple:
     """A builder's ``inputs``/``outputs``: one id as a string (not its characters), or an iterable of ids."""
     if isinstance(ids, str):
         return (ids,)
+    why = unordered(ids)   # a set: its order (the op's operand order, the graph's JSON) changed with the hash seed
+    if why:
+        raise GraphError(f"node {nid!r}: {what} must be a tensor id or a list of them, not {type(ids).__name__} "
+                         f"{_short(ids)} ({why})")
     try:
         return tuple(ids)
     except TypeError:

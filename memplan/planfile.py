@@ -81,6 +81,12 @@ class Plan:
             v = getattr(self, key)
             if type(v) is not int and as_int(v) is not None:
                 object.__setattr__(self, key, as_int(v))
+        # lists given for the tuples (and list entries) as tuples: a caller's list kept by the plan let an edit after
+        # ``verify`` change the verified plan (an offset moved, a node put on another stream) and what ``save`` wrote
+        for key in ("order", "events", "tensors", "node_devices", "tensor_devices", "device_arena_bytes"):
+            v = getattr(self, key)
+            if isinstance(v, list) or (type(v) is tuple and list in set(map(type, v))):
+                object.__setattr__(self, key, tuple(tuple(e) if isinstance(e, list) else e for e in v))
         # the free-form blocks as copies of their own: a plan kept the solver block and extra objects it was given
         # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
         for key in ("solver", "extra"):
@@ -119,6 +125,14 @@ class Plan:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")
         doc = _own_block("extra", self.extra)
+        try:
+            return self._with_fields(doc, solver)
+        except (TypeError, ValueError):   # a Plan built in code: an entry list that is none, ``devices`` no integer
+            check_plan_fields(self)       # names the field (it was the raw error, naming none)
+            raise
+
+    def _with_fields(self, doc: dict[str, Any], solver: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` (the extra fields) with the plan's own fields, in the document's order."""
         doc.update({
             "format": PLAN_FORMAT,
             "graph": self.graph,

@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, plain_int, plain_str
+from .errors import ScheduleError, plain_int, plain_str, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS
@@ -286,8 +286,10 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     the clock counts past ``d*`` on ``sd``, so ``d`` is found implied and given no event.
     """
     check_graph(graph, "schedule_with_events")
-    if isinstance(order, str) or not isinstance(order, Iterable):  # a str would be read as its characters
-        raise ScheduleError(f"order must be a sequence of node ids, not {type(order).__name__} {_short(order)}")
+    why = unordered(order)
+    if isinstance(order, str) or not isinstance(order, Iterable) or why:  # a str would be read as its characters
+        raise ScheduleError(f"order must be a sequence of node ids, not {type(order).__name__} {_short(order)}"
+                            + (f" ({why})" if why else ""))
     order = tuple(map(plain_str, order))   # ids of a str subclass by their characters, as the graph keeps its own
     if not isinstance(stream_of, Mapping):
         raise ScheduleError(f"stream_of must map node ids to streams, not {type(stream_of).__name__}")
