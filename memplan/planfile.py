@@ -335,7 +335,10 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     if not isinstance(doc, dict):
         raise PlanFormatError(f"{source}: top level must be a JSON object")
     if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
-        raise PlanFormatError(f"{source}: unknown format {_short(doc.get('format'))} (expected {PLAN_FORMAT!r})")
+        fmt = doc.get("format")
+        hint = (" (this is a graph, where a plan is expected: are two file arguments swapped?)"
+                if isinstance(fmt, str) and fmt.startswith("memplan.graph/") else "")
+        raise PlanFormatError(f"{source}: unknown format {_short(fmt)} (expected {PLAN_FORMAT!r}){hint}")
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:
         v = doc.get(key)

@@ -108,3 +108,31 @@ def test_repeat_counts_have_a_ceiling(tool, args, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and args[0] in err and str(MAX_REPEATS) in err.replace("..", " "), err
+
+
+def test_swapped_graph_and_plan_files_are_named_as_such(tmp_path):
+    """``memplan verify PLAN GRAPH`` said only "unknown format 'memplan.plan/1'"; a plan given where a
+    graph is expected (and the other way round) now says what it is and asks whether two arguments are
+    swapped. Another unknown format gets no such hint."""
+    import json
+
+    import memplan
+    from memplan.errors import GraphError, PlanFormatError
+
+    b = memplan.GraphBuilder("g")
+    b.input("x", 256)
+    b.node("a", "UNARY", ["x"], b.output("y", 256))
+    g = b.build()
+    plan = memplan.plan(g)
+    gp, pp = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(g, gp)
+    plan.save(pp)
+    with pytest.raises(GraphError, match=r"this is a plan, where a graph is expected: are two file arguments swapped"):
+        memplan.load_graph(pp)
+    with pytest.raises(PlanFormatError, match=r"this is a graph, where a plan is expected"):
+        memplan.load_plan(gp)
+    other = tmp_path / "o.json"
+    other.write_text(json.dumps({"format": "other/1"}))
+    with pytest.raises(GraphError) as e:
+        memplan.load_graph(other)
+    assert "file arguments" not in str(e.value)
