@@ -1014,6 +1014,8 @@ def _check_functions(onnx, model) -> None:
                                  f"domain {domain or 'ai.onnx'!r}, which the function does not import (a function "
                                  "binds its ops by its own opset_import, not the model's; onnxruntime refuses it: "
                                  "\"No opset registered for domain\")")
+            if id(f) in caller:
+                _check_no_subgraph(n, f"{name}: its node {n.name!r} ({n.op_type})" if n.name else f"{name}: its node {label}")
             for v in n.input:
                 if v and v not in defined:
                     raise GraphError(f"{name}: its node {label} reads {v!r}, which is "
@@ -1172,6 +1174,19 @@ def _check_declarations(g) -> None:
         seen[vi.name] = (e1 or e2, d2 if d1 is None else [a if a is not None else b for a, b in zip(d1, d2 or d1)])
 
 
+def _check_no_subgraph(n, who: str) -> None:
+    """Refuse a node with a subgraph (``If``, ``Loop``, ``Scan``...), ``who`` naming it as the user knows it.
+
+    Why a function body is checked before inlining: once inlined, an unnamed body node is ``<op>_<index>`` of the
+    inlined graph, a name the user's model does not have (a call's ``If`` was refused as ``'If_0'``)."""
+    for a in n.attribute:
+        if a.type in (5, 10) or a.g.ByteSize() or len(a.graphs):  # GRAPH, GRAPHS
+            raise GraphError(f"{who} has a subgraph (attribute {a.name!r}): control flow (If/Loop/Scan) is not "
+                             "supported; inline or unroll it first")
+    if n.op_type in SUBGRAPH_OPS:
+        raise GraphError(f"{who} is control flow: not supported")
+
+
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
     for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
@@ -1191,12 +1206,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
-        for a in n.attribute:
-            if a.type in (5, 10) or a.g.ByteSize() or len(a.graphs):  # GRAPH, GRAPHS
-                raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) has a subgraph (attribute {a.name!r}): "
-                                 "control flow (If/Loop/Scan) is not supported; inline or unroll it first")
-        if n.op_type in SUBGRAPH_OPS:
-            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) is control flow: not supported")
+        _check_no_subgraph(n, f"node {node_ids[i]!r} ({n.op_type})")
         _check_resize_axes(n, node_ids[i])
         for o in n.output:
             if not o:
