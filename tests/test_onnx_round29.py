@@ -1,15 +1,17 @@
 """ONNX importer, round 29: control flow inside a model-local function is refused naming the call and the body
-node as the model has them (not a name made up for the inlined graph)."""
+node as the model has them (not a name made up for the inlined graph); a size that follows small tensors whose
+external data was not read is refused, not taken from the model's unchecked declaration."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from needs import need
 
 onnx = need("onnx")
 
 from onnx import TensorProto as T  # noqa: E402
-from onnx import helper  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
@@ -44,3 +46,58 @@ def test_control_flow_in_a_function_nobody_calls_is_not_refused():
     m = _calls_a_function_with_if()
     m.graph.node[0].CopyFrom(helper.make_node("Relu", ["x"], ["y"], name="call"))
     assert {t.id: t.size for t in import_onnx(m).tensors}["y"] == 16
+
+
+# -- sizes that follow small tensors whose external data is not there ----------------------------------------------
+
+def _expand_model(declared, *, shape_as="initializer"):
+    """``E = Expand(X[1, 3], shp = [4, 3])``, ``Y = Relu(E)``, with ``E`` declared ``declared`` in value_info and
+    the shape an initializer or a Constant node; ``A = Add(X, b)`` with a small weight ``b`` that sizes nothing."""
+    shp = numpy_helper.from_array(np.array([4, 3], np.int64), "shp")
+    nodes = [helper.make_node("Expand", ["X", "shp"], ["E"], name="ex"), helper.make_node("Relu", ["E"], ["Y"], name="r"),
+             helper.make_node("Add", ["X", "b"], ["A"], name="add")]
+    inits = [numpy_helper.from_array(np.ones((1, 3), np.float32), "b")]
+    if shape_as == "initializer":
+        inits.append(shp)
+    else:
+        nodes.insert(0, helper.make_node("Constant", [], ["shp"], name="c", value=shp))
+    g = helper.make_graph(nodes, "g", [V("X", T.FLOAT, [1, 3])], [V("Y", T.FLOAT, None), V("A", T.FLOAT, None)],
+                          inits, value_info=[V("E", T.FLOAT, declared)] if declared else [])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _saved_without_data(tmp_path, model):
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, location="w.bin", size_threshold=0,
+                    convert_attribute=True)
+    (tmp_path / "w.bin").unlink()
+    return str(path)
+
+
+@pytest.mark.parametrize("declared", [[2, 3], [4, 3]])
+def test_a_size_following_unread_external_data_is_refused_not_taken_from_the_declaration(tmp_path, declared):
+    # was: E planned as declared (24 bytes for [2, 3], where Expand writes 48); with the data file there the
+    # wrong declaration is refused by inference, so a missing file turned a refusal into a silent overrun.
+    # The message names the tensor E's size follows, not the unread weight b that sizes nothing.
+    with pytest.raises(GraphError, match=r"node 'ex' \(Expand\): value 'E' dimension 0 is unknown .*its size follows "
+                                         r"values held in external data: initializer 'shp', not read \(.*'w\.bin'"):
+        import_onnx(_saved_without_data(tmp_path, _expand_model(declared)))
+
+
+def test_a_size_following_an_unread_constant_attribute_is_refused_by_node(tmp_path):
+    with pytest.raises(GraphError, match=r"node name: ex.*shp"):
+        import_onnx(_saved_without_data(tmp_path, _expand_model([2, 3], shape_as="constant")))
+
+
+def test_unread_external_data_that_sizes_nothing_still_imports(tmp_path):
+    m = _expand_model([4, 3])
+    m.graph.node.remove(m.graph.node[0])   # no Expand: b (unread) only feeds an Add
+    m.graph.node.remove(m.graph.node[0])
+    del m.graph.initializer[1], m.graph.value_info[:], m.graph.output[0]
+    assert {t.id: t.size for t in import_onnx(_saved_without_data(tmp_path, m)).tensors}["A"] == 12
+
+
+def test_a_size_following_external_data_that_is_read_is_planned(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save_model(_expand_model([4, 3]), str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
+    assert {t.id: t.size for t in import_onnx(str(path)).tensors}["E"] == 48
