@@ -1620,10 +1620,31 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
                     if unread is not None:
                         unread[which] = loaded
                     hidden.update((o, which) for o in n.output if o)
+                    if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and a.name == "value":
+                        _as_unknown_value(onnx, g2, n, t)
+                        break
                 else:
                     t.CopyFrom(loaded)
                     t.data_location = onnx.TensorProto.DEFAULT
                     del t.external_data[:]
+
+
+def _as_unknown_value(onnx, g2, n, t) -> None:
+    """Make the ``Constant`` node ``n`` of ``g2`` an ``Identity`` of a new graph input typed as its tensor ``t``:
+    a value of known type and shape whose data inference does not know.
+
+    Why: ``t``'s data could not be read; left external, onnx's data propagation failed on it ("Cannot parse
+    data from external tensors. Please load external data into raw data") where it sizes a Reshape or Expand,
+    and the import stopped with that advice instead of naming the tensor and why it was not read. The node
+    stays (as an Identity) so that ``g2``'s nodes keep the model's positions."""
+    taken = {v for m in g2.node for v in list(m.input) + list(m.output)} | {v.name for v in g2.input}
+    name = f"{n.output[0]}::unread"
+    while name in taken:
+        name += "_"
+    g2.input.append(onnx.helper.make_tensor_value_info(name, t.data_type, list(t.dims)))
+    n.op_type = "Identity"
+    del n.attribute[:]
+    n.input.append(name)
 
 
 def _external_attribute(onnx, n) -> bool:
