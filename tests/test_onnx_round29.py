@@ -105,3 +105,37 @@ def test_a_size_following_external_data_that_is_read_is_planned(tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save_model(_expand_model([4, 3]), str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
     assert {t.id: t.size for t in import_onnx(str(path)).tensors}["E"] == 48
+
+
+# -- an exported model against what onnxruntime allocates (tests/onnx_oracle.py) -------------------------------------
+
+def test_a_tiny_exported_decoder_step_is_sized_as_onnxruntime_allocates(tmp_path):
+    """A torch.onnx export (TorchScript exporter, opset 14) of one decoder step with a KV cache, dynamic batch, new
+    tokens and past length: every value onnxruntime makes at batch 2, 3 new tokens and 4 (then 0) past ones has
+    the planned size. The session-29 sweep ran this check on 200+ exported, quantized, float16 and converted models."""
+    torch = need("torch")
+    need("onnxruntime")
+    from onnx_oracle import feeds_for, ort_sizes, size_mismatches
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.out, self.norm = torch.nn.Linear(16, 48), torch.nn.Linear(16, 16), torch.nn.LayerNorm(16)
+
+        def forward(self, x, past_k, past_v):
+            b, t, _ = x.shape
+            q, k, v = self.qkv(self.norm(x)).view(b, t, 3, 2, 8).permute(2, 0, 3, 1, 4)
+            k, v = torch.cat([past_k, k], 2), torch.cat([past_v, v], 2)
+            a = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5, -1) @ v
+            return self.out(a.transpose(1, 2).reshape(b, t, 16)) + x, k, v
+
+    path = str(tmp_path / "step.onnx")
+    axes = {"x": {0: "batch", 1: "seq"}, "past_k": {0: "batch", 2: "past"}, "past_v": {0: "batch", 2: "past"}}
+    torch.onnx.export(Step().eval(), (torch.rand(1, 2, 16), torch.rand(1, 2, 3, 8), torch.rand(1, 2, 3, 8)), path,
+                      dynamo=False, opset_version=14, input_names=list(axes), dynamic_axes=axes)
+    model = onnx.load(path)
+    for past in (4, 0):
+        dims = {"batch": 2, "seq": 3, "past": past}
+        real = ort_sizes(model, feeds_for(model, dims), strict=True)
+        compared, bad = size_mismatches(import_onnx(path, dims=dims), real)
+        assert not bad and compared > 20, (compared, bad)
