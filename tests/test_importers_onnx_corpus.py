@@ -28,7 +28,8 @@ from needs import need
 onnx = need("onnx")
 ort = need("onnxruntime")
 
-from onnx import helper, numpy_helper  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+from onnx_oracle import ort_sizes, size_mismatches  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import _default_opset, _shape_inputs, import_onnx  # noqa: E402
@@ -37,13 +38,6 @@ from memplan.importers.onnx import _default_opset, _shape_inputs, import_onnx  #
 STRIDE = 4
 #: the on-disk model folders of onnx's backend test data taken whole (small models)
 DISK = ("simple", "pytorch-operator")
-#: bits per element of onnxruntime's output type names
-ORT_BITS = {"float": 32, "uint8": 8, "int8": 8, "uint16": 16, "int16": 16, "int32": 32, "int64": 64, "bool": 8,
-            "float16": 16, "double": 64, "uint32": 32, "uint64": 64, "bfloat16": 16, "complex64": 64,
-            "complex128": 128, "float8e4m3fn": 8, "float8e4m3fnuz": 8, "float8e5m2": 8, "float8e5m2fnuz": 8,
-            "int4": 4, "uint4": 4, "float4e2m1": 4, "int2": 2, "uint2": 2}
-
-
 @functools.cache
 def _corpus() -> tuple:
     """``(name, model, inputs)`` of the sample: onnx's node cases one in STRIDE, and the DISK folders."""
@@ -109,36 +103,6 @@ def _constant_shapes(model, feeds: dict):
     return m, {k: v for k, v in feeds.items() if k not in controls}
 
 
-def _real(model, feeds: dict):
-    """``{value: bytes}`` onnxruntime produced for every node output (graph outputs first tried with every
-    intermediate exposed, else alone), or None where onnxruntime cannot run the model."""
-    exposed = onnx.ModelProto()
-    exposed.CopyFrom(model)
-    outs = {o.name for o in exposed.graph.output}
-    for o in dict.fromkeys(o for n in exposed.graph.node for o in n.output if o and o not in outs):
-        exposed.graph.output.append(helper.ValueInfoProto(name=o))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.log_severity_level = 4
-    for m in (exposed, model):
-        try:
-            s = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            values = s.run(None, feeds)
-        except Exception:  # noqa: BLE001 - an op or dtype onnxruntime lacks: not the importer's business
-            continue
-        return {o.name: _nbytes(v, o.type) for o, v in zip(s.get_outputs(), values)}
-    return None
-
-
-def _nbytes(value, type_name: str) -> int:
-    if isinstance(value, list):   # a sequence: the tensors it holds
-        return sum(_nbytes(v, "") for v in value)
-    a = np.asarray(value)
-    bits = ORT_BITS.get(type_name[len("tensor("):-1]) if type_name.startswith("tensor(") else None
-    return (a.size * bits + 7) // 8 if bits else a.nbytes
-
-
 def _compare(name: str, model, feeds: dict, real: dict) -> tuple[int, list[str]]:
     """(values compared, mismatches) of ``model`` imported as declared and with symbolic inputs."""
     compared, mismatches = 0, []
@@ -152,12 +116,9 @@ def _compare(name: str, model, feeds: dict, real: dict) -> tuple[int, list[str]]
             g = import_onnx(m, dims=dims or None)
         except GraphError:
             continue   # refused by name: fine
-        for t in g.tensors:
-            if t.id in real and t.kind != "input":
-                compared += 1
-                if t.size != real[t.id]:
-                    mismatches.append(f"{name} ({variant}): {t.id!r} planned {t.size} B, onnxruntime "
-                                      f"made {real[t.id]} B ({dict(t.attrs)})")
+        got, bad = size_mismatches(g, real, f"{name} ({variant}): ")
+        compared += got
+        mismatches += bad
     return compared, mismatches
 
 
@@ -174,7 +135,7 @@ def test_the_importers_sizes_are_what_onnxruntime_allocates():
         if constant is not None:
             variants.append((", shapes constant", constant))
         for label, (m, f) in variants:
-            real = _real(m, f)
+            real = ort_sizes(m, f)
             if real is None:
                 continue
             got, found = _compare(f"{name}{label}", m, f, real)

@@ -25,7 +25,7 @@ import functools
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,9 +275,11 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_structure(g, node_ids, inits)
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
+    hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
     ort_state: dict[str, bool] = {}   # whether onnxruntime's shape inference was there to size its own ops
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
-    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, ort_state, seq_bytes)
+    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, ort_state, seq_bytes,
+                      hidden)
     shapes = _shapes(g, inferred)
 
     input_names = [v.name for v in g.input if v.name not in inits]
@@ -289,7 +291,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     declared_dims = {vi.name: [d.dim_param for d in vi.type.tensor_type.shape.dim]
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
-    data_dependent = _data_dependent_outputs(g, _default_opset(model))
+    data_dependent = _data_dependent_outputs(g, _default_opset(model), hidden)
+    unread_sized = data_dependent - _data_dependent_outputs(g, _default_opset(model)) if hidden else set()
     # values made by ops onnx does not define (onnxruntime's fused ops: com.microsoft's, and its
     # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
     custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
@@ -323,8 +326,9 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
                              "byte size (unsupported)")
         if shape is None:
-            why = (RUN_TIME if vname in data_dependent else f"{unsized(vname)}, and the model declares none"
-                   if vname in custom else "shape inference could not find its rank")
+            why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else RUN_TIME if vname in data_dependent else
+                   f"{unsized(vname)}, and the model declares none" if vname in custom else
+                   "shape inference could not find its rank")
             raise GraphError(f"{what}: value {vname!r} has no shape: {why}")
         for i, d in enumerate(shape):
             if not isinstance(d, int):
@@ -333,14 +337,15 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 d = d if d in dim_names else declared[i] if i < len(declared) else ""
                 if vname in data_dependent:  # a --dim would plan one input's length (see DATA_DEPENDENT_OPS)
                     d = ""
-                hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {RUN_TIME}, so no size can be "
+                hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {_unread_why(g, vname, hidden, unread)}"
+                        if vname in unread_sized else f": {RUN_TIME}, so no size can be "
                         "planned" if vname in data_dependent else
                         f": {unsized(vname)}, and the model declares no size for this dimension" if vname in custom
                         else
                         ": ONNX's shape inference could not derive it from the node's inputs, although it does not "
                         "depend on values the graph inputs carry at run time (an op, dtype or attribute beyond what "
                         "onnx's inference and the importer's constant folding follow), so no size can be planned")
-                if unread:  # the likelier cause: a shape constant whose data is not there
+                if unread and vname not in unread_sized:  # the likelier cause: a shape constant not read
                     k, why = next(iter(unread.items()))
                     more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
                     hint += f"; note: the external data of {k}{more} was not read: {why}"
@@ -1014,6 +1019,8 @@ def _check_functions(onnx, model) -> None:
                                  f"domain {domain or 'ai.onnx'!r}, which the function does not import (a function "
                                  "binds its ops by its own opset_import, not the model's; onnxruntime refuses it: "
                                  "\"No opset registered for domain\")")
+            if id(f) in caller:
+                _check_no_subgraph(n, f"{name}: its node {n.name!r} ({n.op_type})" if n.name else f"{name}: its node {label}")
             for v in n.input:
                 if v and v not in defined:
                     raise GraphError(f"{name}: its node {label} reads {v!r}, which is "
@@ -1172,6 +1179,19 @@ def _check_declarations(g) -> None:
         seen[vi.name] = (e1 or e2, d2 if d1 is None else [a if a is not None else b for a, b in zip(d1, d2 or d1)])
 
 
+def _check_no_subgraph(n, who: str) -> None:
+    """Refuse a node with a subgraph (``If``, ``Loop``, ``Scan``...), ``who`` naming it as the user knows it.
+
+    Why a function body is checked before inlining: once inlined, an unnamed body node is ``<op>_<index>`` of the
+    inlined graph, a name the user's model does not have (a call's ``If`` was refused as ``'If_0'``)."""
+    for a in n.attribute:
+        if a.type in (5, 10) or a.g.ByteSize() or len(a.graphs):  # GRAPH, GRAPHS
+            raise GraphError(f"{who} has a subgraph (attribute {a.name!r}): control flow (If/Loop/Scan) is not "
+                             "supported; inline or unroll it first")
+    if n.op_type in SUBGRAPH_OPS:
+        raise GraphError(f"{who} is control flow: not supported")
+
+
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
     for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
@@ -1191,12 +1211,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
-        for a in n.attribute:
-            if a.type in (5, 10) or a.g.ByteSize() or len(a.graphs):  # GRAPH, GRAPHS
-                raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) has a subgraph (attribute {a.name!r}): "
-                                 "control flow (If/Loop/Scan) is not supported; inline or unroll it first")
-        if n.op_type in SUBGRAPH_OPS:
-            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) is control flow: not supported")
+        _check_no_subgraph(n, f"node {node_ids[i]!r} ({n.op_type})")
         _check_resize_axes(n, node_ids[i])
         for o in n.output:
             if not o:
@@ -1264,7 +1279,7 @@ def _shape_inputs(op: str, opset: int) -> tuple[int, ...]:
     return SHAPE_INPUTS.get(op, ())
 
 
-def _data_dependent_outputs(g, opset: int) -> set[str]:
+def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> set[str]:
     """The values whose size depends on what the graph inputs hold at run time, not only on their shapes: no
     declared size of theirs is planned (it is a traced example's: a longer result would overrun its slot).
 
@@ -1273,9 +1288,12 @@ def _data_dependent_outputs(g, opset: int) -> set[str]:
     An output is sized when its op is in ``DATA_DEPENDENT_OPS`` (or it is one ``ORT_DATA_DEPENDENT`` names), when one of its ``SHAPE_INPUTS`` is valued,
     or when any input is sized (a shape carried on); valued when any input is valued or sized, except that
     ``Shape`` / ``Size`` of a tensor whose size is fixed give fixed values. Initializers and constants are
-    neither: a Reshape to ``Concat(Shape(x)[0], 64)`` stays planned, a Range to ``ReduceMax(x)`` does not."""
+    neither: a Reshape to ``Concat(Shape(x)[0], 64)`` stays planned, a Range to ``ReduceMax(x)`` does not.
+    ``hidden`` values (small tensors whose external data was not read) are valued too: a shape computed from
+    one is as unknown to the importer as one computed from an input, and the model's declaration of it is
+    no more checked (an Expand to an unread shape constant declared half its size was planned at that)."""
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    valued = {v.name for v in g.input if v.name not in inits}
+    valued = {v.name for v in g.input if v.name not in inits} | set(hidden)
     sized: set[str] = set()
     for n in g.node:
         ins = [i for i in n.input if i]
@@ -1298,9 +1316,30 @@ def _data_dependent_outputs(g, opset: int) -> set[str]:
     return sized
 
 
+def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
+    """Why ``vname``, sized by small tensors whose external data was not read, has no size: the first of those
+    it is computed from, and why it was not read (``hidden``: value -> which tensor; ``unread``: which -> why,
+    as ``_infer`` records them)."""
+    producer = {o: n for n in g.node for o in n.output if o}
+    seen, todo, found = {vname}, [vname], []
+    while todo:   # back from vname through the nodes that compute it
+        v = todo.pop()
+        if v in hidden and hidden[v] not in found:
+            found.append(hidden[v])
+        for i in producer[v].input if v in producer else ():
+            if i and i not in seen:
+                seen.add(i)
+                todo.append(i)
+    k = min(found) if found else next(iter(unread))
+    why = unread[k]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (f"its size follows values held in external data: {k}{more}, not read ({why}), so no size can be "
+            "planned (the model's declared one cannot be checked against them)")
+
+
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
            base_dir: str | None = None, unread: dict[str, str] | None = None, spelling: Spelling = PYTHON,
-           ort_state: dict | None = None, seq_bytes: dict | None = None):
+           ort_state: dict | None = None, seq_bytes: dict | None = None, hidden: dict[str, str] | None = None):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
 
     Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
@@ -1308,7 +1347,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     is recorded in ``unread``, for the error about the dimension it leaves unknown. The outputs of
     onnxruntime's own ops are sized by its inference where it is installed (``_size_ort_ops``; whether it is:
     ``ort_state["available"]``); ``seq_bytes`` receives the byte sizes of the tensors each sequence holds,
-    where all of them are known (``_fold_round``)."""
+    where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
+    (each unread initializer, and the outputs of a node with an unread tensor attribute), each with its key in
+    ``unread``."""
+    hidden = {} if hidden is None else hidden
     g = model.graph
     m2 = onnx.ModelProto()
     m2.ir_version = model.ir_version
@@ -1317,7 +1359,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2.name = g.name
     g2.node.extend(g.node)
     _default_domain_as_empty(onnx, model, m2)
-    _read_small_attribute_tensors(onnx, g2, base_dir, unread)
+    _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
     g2.input.extend(_typed_by_initializers(onnx, g, source))
     g2.output.extend(g.output)
@@ -1331,6 +1373,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             if isinstance(loaded, str):
                 if unread is not None:
                     unread[f"initializer {t.name!r}"] = loaded
+                hidden[t.name] = f"initializer {t.name!r}"
             else:
                 t, external = loaded, False
         if small and not external:
@@ -1376,7 +1419,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied, spelling)
-    data_dependent = _data_dependent_outputs(g, _default_opset(model))
+    data_dependent = _data_dependent_outputs(g, _default_opset(model), hidden)
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
@@ -1557,13 +1600,15 @@ def _default_domain_as_empty(onnx, model, m2) -> None:
             n.domain = ""
 
 
-def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None) -> None:
+def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None,
+                                  hidden: dict[str, str]) -> None:
     """Read in, on the nodes of ``g2`` (the copy given to shape inference), the external data of every small
     tensor attribute (a ``Constant``'s value, a ``ConstantOfShape``'s fill), as ``_read_small_external`` reads
     small initializers: only from a file in the model's folder. Folding such a node evaluated its tensor with
     onnx's loader, which read the data file relative to the working directory, not the model's folder: any
     file there (or a named pipe, which blocks) decided a Reshape's shape. One that cannot be read stays
-    external, so that its node is never folded (``_external_attribute``), and is recorded in ``unread``."""
+    external, so that its node is never folded (``_external_attribute``), and is recorded in ``unread`` (its
+    node's outputs in ``hidden``)."""
     for n in g2.node:
         for a in n.attribute:
             for t in [a.t] if a.HasField("t") else list(a.tensors):
@@ -1571,12 +1616,35 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
                     continue
                 loaded = _read_small_external(onnx, t, base_dir)
                 if isinstance(loaded, str):
+                    which = f"the {a.name!r} tensor of node {n.name or n.op_type!r}"
                     if unread is not None:
-                        unread[f"the {a.name!r} tensor of node {n.name or n.op_type!r}"] = loaded
+                        unread[which] = loaded
+                    hidden.update((o, which) for o in n.output if o)
+                    if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and a.name == "value":
+                        _as_unknown_value(onnx, g2, n, t)
+                        break
                 else:
                     t.CopyFrom(loaded)
                     t.data_location = onnx.TensorProto.DEFAULT
                     del t.external_data[:]
+
+
+def _as_unknown_value(onnx, g2, n, t) -> None:
+    """Make the ``Constant`` node ``n`` of ``g2`` an ``Identity`` of a new graph input typed as its tensor ``t``:
+    a value of known type and shape whose data inference does not know.
+
+    Why: ``t``'s data could not be read; left external, onnx's data propagation failed on it ("Cannot parse
+    data from external tensors. Please load external data into raw data") where it sizes a Reshape or Expand,
+    and the import stopped with that advice instead of naming the tensor and why it was not read. The node
+    stays (as an Identity) so that ``g2``'s nodes keep the model's positions."""
+    taken = {v for m in g2.node for v in list(m.input) + list(m.output)} | {v.name for v in g2.input}
+    name = f"{n.output[0]}::unread"
+    while name in taken:
+        name += "_"
+    g2.input.append(onnx.helper.make_tensor_value_info(name, t.data_type, list(t.dims)))
+    n.op_type = "Identity"
+    del n.attribute[:]
+    n.input.append(name)
 
 
 def _external_attribute(onnx, n) -> bool:

@@ -1,0 +1,105 @@
+"""What onnxruntime really allocates for an ONNX model, to check the importer's planned sizes against.
+
+Why: a planned size smaller than what an op writes is a buffer overrun in every plan made from it, and
+a hand-worked expected size shares the author's mistake with the rule under test. onnxruntime's CPU
+provider runs the model on concrete inputs with every node output exposed as a graph output (graph
+optimizations off, so no value is fused away), and each value's byte size is what the importer must
+have planned. Used by the corpus test and by the round-29 exporter checks; import it from tests
+(``from onnx_oracle import ort_sizes, size_mismatches``) after ``need("onnxruntime")``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper
+
+#: bits per element of onnxruntime's output type names (sub-byte types pack, as the importer plans them)
+ORT_BITS = {"float": 32, "uint8": 8, "int8": 8, "uint16": 16, "int16": 16, "int32": 32, "int64": 64, "bool": 8,
+            "float16": 16, "double": 64, "uint32": 32, "uint64": 64, "bfloat16": 16, "complex64": 64,
+            "complex128": 128, "float8e4m3fn": 8, "float8e4m3fnuz": 8, "float8e5m2": 8, "float8e5m2fnuz": 8,
+            "int4": 4, "uint4": 4, "float4e2m1": 4, "int2": 2, "uint2": 2}
+
+
+def nbytes(value, type_name: str) -> int:
+    """Bytes of one value onnxruntime returned (a sequence: the tensors it holds)."""
+    if isinstance(value, list):
+        return sum(nbytes(v, "") for v in value)
+    a = np.asarray(value)
+    bits = ORT_BITS.get(type_name[len("tensor("):-1]) if type_name.startswith("tensor(") else None
+    return (a.size * bits + 7) // 8 if bits else a.nbytes
+
+
+def exposed(model):
+    """A copy of ``model`` with every node output of its main graph also a graph output (untyped, so
+    onnxruntime takes each value's own type); the original is not modified."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    outs = {o.name for o in m.graph.output}
+    for o in dict.fromkeys(o for n in m.graph.node for o in n.output if o and o not in outs):
+        m.graph.output.append(helper.ValueInfoProto(name=o))
+    return m
+
+
+def _session(model, path: str | None):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.log_severity_level = 4
+    if path is not None:   # external data resolves against the model file's folder
+        onnx.save_model(model, path)
+        return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def ort_sizes(model, feeds: dict, *, path: str | None = None, strict: bool = False) -> dict[str, int] | None:
+    """``{value: bytes}`` onnxruntime produced for every node output of ``model`` fed ``feeds`` (with every
+    intermediate exposed; failing that, the graph outputs alone), or None where onnxruntime cannot run the
+    model (``strict``: raise instead). ``path``: where to write the exposed model first, for a model whose
+    external data files lie in that folder."""
+    last = None
+    for m in (exposed(model), model):
+        try:
+            s = _session(m, path)
+            values = s.run(None, feeds)
+        except Exception as exc:  # noqa: BLE001 - an op or dtype onnxruntime lacks: not the importer's business
+            last = exc
+            continue
+        return {o.name: nbytes(v, o.type) for o, v in zip(s.get_outputs(), values)}
+    if strict:
+        raise AssertionError(f"onnxruntime cannot run the model: {last}")
+    return None
+
+
+def size_mismatches(graph, real: dict[str, int], label: str = "") -> tuple[int, list[str]]:
+    """(values compared, one line per value whose planned size differs from onnxruntime's) of an imported
+    ``graph`` against ``real`` (``ort_sizes``); graph inputs are the caller's and are not compared."""
+    compared, bad = 0, []
+    for t in graph.tensors:
+        if t.id in real and t.kind != "input":
+            compared += 1
+            if t.size != real[t.id]:
+                bad.append(f"{label}{t.id!r}: planned {t.size} B, onnxruntime made {real[t.id]} B "
+                           f"({dict(t.attrs)})")
+    return compared, bad
+
+
+def feeds_for(model, dims: dict[str, int] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Concrete inputs for every graph input that is not an initializer: symbolic dimensions from ``dims``
+    (by name; 1 where it does not name them), floats random in [0, 1), integers and booleans ones (valid
+    token ids, masks and positions for the exported language models)."""
+    rng = np.random.default_rng(seed)
+    inits = {t.name for t in model.graph.initializer}
+    out = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else (dims or {}).get(d.dim_param, 1) for d in tt.shape.dim]
+        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if np.issubdtype(dtype, np.floating):
+            out[vi.name] = rng.random(shape).astype(dtype)
+        else:
+            out[vi.name] = np.ones(shape, dtype)
+    return out
