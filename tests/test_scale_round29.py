@@ -122,3 +122,75 @@ def test_fork_windows_with_inherited_writers_are_the_fresh_windows(g, rnd):
         fresh = Replay(g, order, streams, cost, 2.0, marks)
         fresh._inherited = lambda p: None   # (the fold starts empty, as before session 29)
         assert inherited == fresh.rerun_window(p, stop, window)
+
+
+def test_bench_scale_measures_the_new_shapes(capsys):
+    import json
+
+    from memplan.benchmarks import scale
+
+    for kind, n, tensors in (("random", 60, 64), ("experts", 5, 31), ("io", 40, 80)):
+        assert scale.child_main([kind, str(n), "serial"]) == 0
+        row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert row["graph"] == kind and row["tensors"] == tensors and row["arena"] >= row["lower_bound"] > 0
+
+
+def test_random_dag_reads_two_to_eight_recent_tensors():
+    from memplan.benchmarks.scale import random_dag
+
+    g = random_dag(3000)
+    made = {t.id: k for k, t in enumerate(g.tensors)}
+    for node in g.nodes[:-1]:
+        assert 1 <= len(node.inputs) <= 8   # (2-8 draws; a repeated draw is read once)
+        assert all(made[node.outputs[0]] - made[t] <= 1024 + 4 for t in node.inputs)
+    assert sum(len(nd.inputs) for nd in g.nodes) > 4 * len(g.nodes)
+
+
+def test_json_text_of_a_large_graph_holds_a_few_times_its_text(monkeypatch):
+    # Python's indenting encoder gathered a 20,000-node graph's JSON as ~40 small strings per entry before
+    # joining them: 9.5 times the text at once (2.3 GB to save a 1M-node graph); by entry it is 3.7 times
+    import tracemalloc
+
+    from memplan import planfile
+    from memplan.generators import fanout_join
+
+    doc = fanout_join(20000)[0].to_dict()
+    monkeypatch.setattr(planfile, "json_depth", lambda data, stop=None: 0)   # (its fixed-size scan apart)
+    tracemalloc.start()
+    try:
+        text = planfile.json_text(doc)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert text is not None and peak < 5 * len(text)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=False)
+                     | st.text(max_size=6), lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), _JSON, max_size=4), st.lists(_JSON, max_size=40),
+       st.integers(0, 2500), st.sampled_from([1, 3, 1000]))
+def test_json_text_by_entry_is_json_dumps(doc, entries, at, by):
+    """The same text as ``json.dumps(doc, indent=1)`` (or the same refusal, None), whatever the entries hold:
+    newlines and quotes in strings, nested lists and objects, empty ones, and non-finite floats."""
+    import json
+
+    from memplan import planfile
+
+    doc = dict(doc)
+    doc["entries"] = (entries * (at // max(len(entries), 1) + 1))[:at] if entries else []
+    if at % 7 == 0 and doc["entries"]:
+        doc["entries"][at // 2 % len(doc["entries"])] = {"x": float("inf")}
+    try:
+        want: str | None = json.dumps(doc, indent=1, allow_nan=False, default=planfile._json_int)
+    except ValueError:
+        want = None
+    saved, planfile.BY_ENTRY = planfile.BY_ENTRY, by
+    try:
+        assert planfile._by_entry(doc) or len(doc["entries"]) <= by
+        assert planfile.json_text(doc) == want
+    finally:
+        planfile.BY_ENTRY = saved
