@@ -350,12 +350,17 @@ class WriterFold:
     every writer for every read costs O(k^2). Valid while ``leaf`` of those writers does not change.
     """
 
-    def __init__(self, graph: Graph, leaf: Callable[[int], Any], join: Callable[[Any, Any], Any]):
+    def __init__(self, graph: Graph, leaf: Callable[[int], Any], join: Callable[[Any, Any], Any],
+                 known: Callable[[int], Any] | None = None):
         self.graph, self.leaf, self.join = graph, leaf, join
         self.memo: dict[int, Any] = {}
+        #: ``known(j)``: the value of written tensor ``j`` when another fold already holds it (None: not known).
+        #: Why: a replay of a short window of positions (``optimize.events.Replay.rerun_window``) reads views at
+        #: the end of long chains; walking each chain up to its root again in every window was O(chain) per window
+        self.known = known
 
     def of(self, t: int) -> Any:
-        g, memo = self.graph, self.memo
+        g, memo, known = self.graph, self.memo, self.known
         tensors, written, tindex = g.tensors, g.written, g.tensor_index
         j = written[t]
         if j < 0:
@@ -364,6 +369,11 @@ class WriterFold:
             return self.leaf(g.producer[j])
         chain = []
         while j >= 0 and j not in memo:  # up to a view already known, or past the root
+            if known is not None:
+                v = known(j)
+                if v is not None:
+                    memo[j] = v
+                    break
             chain.append(j)
             parent = tensors[j].view_of
             j = -1 if parent is None else written[tindex[parent]]

@@ -1,6 +1,6 @@
 """Scale: plan time per pipeline phase and peak memory, on 10k..1M-node graphs and very wide nodes.
 
-Two graph families:
+Graph families (one case per size, each in a process of its own):
 
 - ``--nodes N ...``: ``memplan.generators.fanout_join`` DAGs of N nodes (about N tensors);
 - ``--wide K ...``: one node with K outputs, each read by its own node, whose K results one node
@@ -10,6 +10,12 @@ Two graph families:
 - ``--chains C ...``: C independent chains of ten nodes each from one input (10 C nodes): with
   ``--streams 1024`` every chain may take a stream of its own, the shape that made many-stream planning
   cost every stream per buffer pair and per unit (docs/benchmarks.md, "Many streams").
+- ``--random N ...``: random DAGs of N nodes, each reading 2-8 of the 64 tensors made last (1% of reads reach
+  back up to 1,024), the shape of a network with local skip connections (``random_dag``);
+- ``--experts E ...``: a router fanning out to E independent three-node experts whose results are summed one
+  by one (``memplan.examples.moe``, 4 E nodes): many small branches, every expert's result live until its sum;
+- ``--io N ...``: N nodes, each reading a graph input of its own and writing a graph output of its own (2 N
+  tensors, every input live from the start and every output to the end);
 - ``--inplace K ...``: K in-place pairs (``inplace_graph``): one node overwriting K inputs in place
   (``--inplace-shape one``), four such nodes of K/4 pairs (``spread``) or one node overwriting K views of
   one root (``views``), the shapes whose size planner and in-place checks were quadratic in K.
@@ -51,6 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=nodes, nargs="*", default=[],
                    help="graphs of this many independent ten-node chains (e.g. --nodes --chains 1000 "
                         "--mode auto --streams 1024; each at most once)")
+    p.add_argument("--random", type=nodes, nargs="*", default=[],
+                   help="random DAGs of this many nodes, 2-8 inputs each (e.g. --nodes --random 10000 100000; each at most once)")
+    p.add_argument("--experts", type=nodes, nargs="*", default=[],
+                   help="MoE graphs of this many three-node experts (e.g. --nodes --experts 2500 25000; each at most once)")
+    p.add_argument("--io", type=nodes, nargs="*", default=[],
+                   help="graphs of this many input -> node -> output triples (e.g. --nodes --io 10000; each at most once)")
     p.add_argument("--inplace", type=nodes, nargs="*", default=[],
                    help="graphs with this many in-place pairs (e.g. --nodes --inplace 8000 50000 --mode serial "
                         "--solver size; each at most once)")
@@ -156,6 +168,39 @@ def chains_graph(c: int):
     return b.build()
 
 
+def random_dag(n: int, *, window: int = 64, seed: int = 0):
+    """``n`` nodes (four inputs), node ``i`` reading 2-8 distinct tensors among the ``window`` made last, 1% of
+    reads among the last 1,024 (local skip connections: few tensors live at once, as in a real network)."""
+    from ..generators import SIZES
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    b = GraphBuilder(f"random-{n}")
+    made = [b.input(f"x{i}", 4096) for i in range(4)]
+    for i in range(n - 1):
+        ins = set()
+        for _ in range(rng.randint(2, 8)):
+            lo = max(0, len(made) - (1024 if rng.random() < 0.01 else window))
+            ins.add(made[rng.randrange(lo, len(made))])
+        made.append(b.intermediate(f"t{i}", rng.choice(SIZES)))
+        b.node(f"n{i}", "OP", sorted(ins), made[-1], cost=float(rng.randint(2, 40)))
+    b.node("out", "OUT", [made[-1]], b.output("y", 4096), cost=2.0)
+    return b.build()
+
+
+def io_graph(n: int, *, seed: int = 0):
+    """``n`` nodes ``x{i} -> n{i} -> y{i}``, each input and output a graph input and output of its own."""
+    from ..generators import SIZES
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    b = GraphBuilder(f"io-{n}")
+    for i in range(n):
+        x = b.input(f"x{i}", rng.choice(SIZES))
+        b.node(f"n{i}", "OP", [x], b.output(f"y{i}", rng.choice(SIZES)), cost=float(rng.randint(2, 40)))
+    return b.build()
+
+
 def _plan_phases(graph, schedule, solver: str, row: dict, check: bool = True) -> None:
     """``plan.solve_schedule`` (the one pipeline ``plan()`` runs) with its phases, then the verifier."""
     from ..plan import solve_schedule
@@ -192,6 +237,14 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
         graph, natural = chain_graph(n), None
     elif kind == "chains":
         graph, natural = chains_graph(n), None
+    elif kind == "random":
+        graph, natural = random_dag(n), None
+    elif kind == "experts":
+        from ..examples import moe
+
+        graph, natural = moe(n, 1024), None
+    elif kind == "io":
+        graph, natural = io_graph(n), None
     elif kind.startswith("inplace-"):
         graph, natural = inplace_graph(n, kind[len("inplace-"):]), None
     else:
@@ -222,12 +275,15 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
 def run(args: argparse.Namespace) -> list[dict]:
     cases = ([("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
              + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains]
+             + [("random", k) for k in args.random] + [("experts", k) for k in args.experts]
+             + [("io", k) for k in args.io]
              + [(f"inplace-{shape}", k) for k in args.inplace for shape in args.inplace_shape])
     runs = [(kind, n, mode) for kind, n in cases for mode in args.mode if mode != "natural" or kind == "fanout"]
     if not runs:  # an empty table and exit 0 read as a run that passed
         from ..errors import MemplanError
 
-        raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains or --inplace some sizes "
+        raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains, --random, --experts, "
+                           "--io or --inplace some sizes "
                            "(--mode natural measures only --nodes)")
     rows = []
     cols = " ".join(f"{p + ' s':>9}" for p in PHASES)
@@ -261,7 +317,7 @@ def _run_case(cmd: list[str], case: str) -> str:
     raise MemplanError(f"bench scale: case {case} failed ({how}{': ' + why[-1] if why else ''})")
 
 
-CASE_KINDS = ("fanout", "wide", "chain", "chains", *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
+CASE_KINDS = ("fanout", "wide", "chain", "chains", "random", "experts", "io", *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
 
 
 def child_main(argv: list[str] | None = None) -> int:

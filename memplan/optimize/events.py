@@ -12,9 +12,9 @@ streams it knows of. ``tests/test_optimize_fast.py`` checks it against ``schedul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ..graph import Graph
+from ..graph import Graph, WriterFold
 from ..schedule import writers_by_stream
 
 
@@ -41,6 +41,7 @@ class Replay:
                  event_us: float, marks: Sequence[int] = (), record: bool = False):
         n_nodes = len(graph.nodes)
         self.graph, self.order, self.cost, self.event_us = graph, list(order), cost, event_us
+        self.reach: WriterFold | None = None   # (made by ``_inherited`` when first needed)
         self.pos = [0] * n_nodes
         for p, v in enumerate(order):
             self.pos[v] = p
@@ -82,6 +83,7 @@ class Replay:
         counts, last, free, events, top = self.marks[p]
         new = object.__new__(Replay)
         new.graph, new.order, new.pos, new.cost, new.event_us = self.graph, self.order, self.pos, self.cost, self.event_us
+        new.reach = self.reach   # (positions only: the same order)
         stream = new.stream = list(self.stream)
         order = self.order
         for q in range(p, len(order)):
@@ -115,7 +117,7 @@ class Replay:
             stream[v] = s
         try:
             n_events, top = self._run(p, stream, seq, clock, end, dict(counts), dict(last), dict(free), events, top,
-                                      None, None, stop)
+                                      None, None, stop, self._inherited(p))
         finally:
             for v, (s, q, c, e) in zip(nodes, saved):
                 stream[v], seq[v], clock[v], end[v] = s, q, c, e
@@ -124,16 +126,36 @@ class Replay:
         return (n_events + self.events - self.events_at[stop],
                 self.makespan + max(0.0, top - self.top_at[stop]))
 
+    def _inherited(self, p: int) -> Callable[[int], dict[int, int] | None]:
+        """``WriterFold.known`` for a run whose streams are this run's before position ``p``: this run's
+        {stream: latest writer} of a view whose writers along its chain are all issued before ``p`` (the same
+        writers on the same streams), else None. Why: ``rerun_window`` replays a window of ~128 positions, and
+        a fresh fold walked each view chain read there up to its root: O(chain) per window, quadratic over the
+        forks of a chain of written views (a 10,000-node view chain's pool: 10 s, 9.7M merges)."""
+        if self.reach is None:   # per written tensor, the latest position of a writer along its chain
+            self.reach = self.graph.fold_writers(self.pos.__getitem__, max)
+        mine, reach = self.fold.memo, self.reach
+
+        def known(j: int) -> dict[int, int] | None:
+            return mine.get(j) if reach.of(j) < p else None
+        return known
+
     def _run(self, p0: int, stream: list[int], seq: list[int], clock: list[dict[int, int]], end: list[float],
              counts: dict[int, int], last: dict[int, dict[int, int]], free: dict[int, float], events: int,
              top: float, marks: dict[int, tuple] | None, pairs: list[tuple[int, int]] | None,
-             stop: int | None = None) -> tuple[int, float]:
+             stop: int | None = None, known: Callable[[int], dict[int, int] | None] | None = None
+             ) -> tuple[int, float]:
         """Issue ``order`` from position ``p0`` on: latest writer per other stream, an event for each one
         the stream's clock does not already imply (latest first), clocks shared along a stream and copied
-        only when an event merges another's in; times as ``timeline.simulate_indices`` gives them."""
+        only when an event merges another's in; times as ``timeline.simulate_indices`` gives them. A run of
+        this Replay's own (``marks`` given) keeps its writer fold (``fold``) for ``_inherited``; ``known`` is
+        one such fold's, for a window's run."""
         graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
         writers = graph.input_writers
         fold = writers_by_stream(graph, pos, stream)
+        fold.known = known
+        if marks is not None:
+            self.fold = fold
         events_at, top_at = self.events_at, self.top_at
         empty: dict[int, int] = {}   # (a stream's first clock: shared, as every clock is copied before it changes)
         for q, v in enumerate(order[p0:stop], p0):
