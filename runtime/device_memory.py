@@ -21,19 +21,12 @@ from memplan import Graph
 from .binding import INPUT_DTYPES, Binding, host_input, host_weight
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
+from .oom import is_out_of_memory
 
 
 class DeviceOutOfMemory(MemoryError):
     """The GPU has no room for one of a plan's allocations; the message names the device, the bytes and the
     graph. pycuda's own error said only "cuMemAlloc failed: out of memory", a traceback from the tools."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is a device (or host) allocation failing for lack of memory: Python's ``MemoryError``,
-    pycuda's ``MemoryError`` (not a subclass of it), torch's ``OutOfMemoryError``, or a driver call's
-    ``CUDA_ERROR_OUT_OF_MEMORY`` (``runtime.cuda_util.CudaError``)."""
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"MemoryError", "OutOfMemoryError"}) or "CUDA_ERROR_OUT_OF_MEMORY" in str(exc)
 
 
 def _free_text(cuda) -> str:

@@ -208,7 +208,7 @@ def run_main(main, prog: str, argv=None) -> int:
     """``main(argv)``, with a GPU (or host) running out of memory mid-run as one line and exit status 2 (what
     to lower is the tool's own sizes: ``--batches``, ``--ctx``, ``--layers``), as a bad option is, instead of
     a traceback from the allocation after minutes of setup. Any other failure still raises: it is a bug."""
-    from .device_memory import is_out_of_memory
+    from .oom import is_out_of_memory
 
     try:
         return main(argv)
