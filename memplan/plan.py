@@ -398,6 +398,7 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         "cross_device_events": len(split.cross_events),
         "makespan_us": round(schedule_makespan(g, split.schedule, node_costs(g, model), event_latency(model)), 3),
         "serial_makespan_us": round(sum(node_costs(graph, model)), 3),
+        "event_us": _r(event_latency(model)),   # what ``simulate`` reproduces the makespan with
     }
     block["seconds"] = seconds
     return Planned(g, replace(result, solver=block), split)
