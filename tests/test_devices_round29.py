@@ -85,3 +85,28 @@ def test_cli_simulate_of_a_split_plan_agrees_with_the_plan(tmp_cwd, capsys):
     out = capsys.readouterr().out
     assert f"makespan     {block['makespan_us']:.3f} us" in out and "at 20 us" in out, out
     assert f"serial       {block['serial_makespan_us']:.3f} us" in out, out
+
+
+# ---- partitions of zero-cost nodes ---------------------------------------------------------------------
+
+def _chain(units: int, cost: float) -> memplan.Graph:
+    b = GraphBuilder("chain", alignment=1)
+    b.input("x0", 16)
+    for i in range(units):
+        out = b.intermediate(f"x{i + 1}", 16) if i < units - 1 else b.output(f"x{i + 1}", 16)
+        b.node(f"n{i}", "OP", [f"x{i}"], out, cost=cost)
+    return b.build()
+
+
+def test_the_fewest_bytes_refinement_is_skipped_where_its_dp_would_be_devices_times_units_squared(monkeypatch):
+    """Zero-cost nodes (views, ``cost=0``) make every stage fit the cost limit, so the fewest-bytes DP took
+    devices x units^2 / 2 steps: 2,000 of them on 32 devices took 56 s, 3,000 on 1,024 hours. Its steps are
+    now counted first and it runs only within ``REFINE_MAX_STEPS``; nodes with costs keep it (about units^2)."""
+    part = sys.modules["memplan.devices.partition"]   # (the package's ``partition`` is the function)
+    calls = []
+    real = part._fewest_bytes
+    monkeypatch.setattr(part, "_fewest_bytes", lambda *a, **k: calls.append(a) or real(*a, **k))
+    split = memplan.devices.split_devices(_chain(2000, 0.0), 32)
+    assert calls == [] and all(a < b for a, b in split.stages)
+    memplan.devices.split_devices(_chain(2000, 1.0), 32)
+    assert len(calls) == 1   # (the refinement still runs where stages are a few units long)

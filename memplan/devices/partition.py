@@ -100,8 +100,9 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
             wlo = mid + 1
     ends = greedy(t_star, whi) or ends
     stages = [(s, e + 1) for s, e in zip([0] + [x + 1 for x in ends[:-1]], ends)]
-    if cut_bytes is not None and U * U <= REFINE_MAX_UNITS ** 2:
-        limit = t_star + (max(float(c) for c in cost) if slack is None else float(slack))
+    limit = t_star + (max(float(c) for c in cost) if slack is None else float(slack))
+    if cut_bytes is not None and U <= REFINE_MAX_UNITS and (
+            (n - 1) * _candidate_stages(pc, pw, allowed_end, limit, cap) <= REFINE_MAX_STEPS):
         refined = _fewest_bytes(pc, pw, allowed_end, n, limit, cap, cut_bytes)
         if refined is not None and len(refined) >= len(stages):
             stages = refined
@@ -126,6 +127,25 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
 
 #: the crossing-bytes refinement is quadratic in the units; larger graphs keep the minimax split
 REFINE_MAX_UNITS = 3000
+#: and its DP takes (devices - 1) x (stages within the cost limit) steps, which is about units^2 where stages
+#: are a few units long, but devices x units^2 / 2 where they may be anything (zero-cost nodes: views, or
+#: ``cost=0``): 2,000 such nodes on 32 devices took 56 s, 3,000 on 1,024 hours. Above this many steps
+#: (a few seconds) the minimax split is kept too.
+REFINE_MAX_STEPS = 2 * REFINE_MAX_UNITS ** 2
+
+
+def _candidate_stages(pc: list[float], pw: list[int], allowed_end: Sequence[bool], limit: float, cap: int) -> int:
+    """How many (start, end) stages ``_fewest_bytes`` tries per stage count: for each unit a stage may end
+    after, the stages ending there within cost ``limit`` and weight ``cap`` (two pointers: prefix sums grow)."""
+    U = len(pc) - 1
+    tol = limit * (1 + 1e-12) + 1e-12
+    total, s = 0, 0
+    for i in range(U):
+        while pc[i + 1] - pc[s] > tol or pw[i + 1] - pw[s] > cap:
+            s += 1
+        if allowed_end[i] or i == U - 1:
+            total += i - s + 2   # (the loop also tries the first start past the limit)
+    return total
 
 
 def _fewest_bytes(pc: list[float], pw: list[int], allowed_end: Sequence[bool], n: int, limit: float, cap: int,
