@@ -110,3 +110,90 @@ def test_the_fewest_bytes_refinement_is_skipped_where_its_dp_would_be_devices_ti
     assert calls == [] and all(a < b for a, b in split.stages)
     memplan.devices.split_devices(_chain(2000, 1.0), 32)
     assert len(calls) == 1   # (the refinement still runs where stages are a few units long)
+
+
+# ---- weights read on several devices (replicas) count against each device's capacity --------------------
+
+def _union_weight(a: int, b: int, weight, shared) -> int:
+    """Stage a..b-1's weight bytes: each weight it reads once, a shared one first read earlier as its replica."""
+    return sum(weight[a:b]) + sum(size for size, units in shared if units[0] < a and any(a <= u < b for u in units))
+
+
+def _brute_force_with_replicas(cost, weight, allowed, n, cap, shared):
+    import itertools
+
+    U, best = len(cost), None
+    cuts = [i for i in range(U - 1) if allowed[i]]
+    for k in range(0, min(n - 1, len(cuts)) + 1):
+        for cs in itertools.combinations(cuts, k):
+            bounds = [0] + [c + 1 for c in cs] + [U]
+            stages = list(zip(bounds, bounds[1:]))
+            if cap is not None and any(_union_weight(a, b, weight, shared) > cap for a, b in stages):
+                continue
+            worst = max(sum(cost[a:b]) for a, b in stages)
+            best = worst if best is None else min(best, worst)
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_partition_counts_a_shared_weights_replica_on_every_stage_that_reads_it(data):
+    """Against brute force over every contiguous split, a stage's weight being every weight it reads (a weight
+    first read on an earlier stage is a replica here): the minimax cost, within the capacity, or BudgetError
+    exactly when no split fits. Before, a weight counted only at its first reader: a split whose later stage
+    was over the capacity with its replica was taken and then refused, while another split fit."""
+    U = data.draw(st.integers(2, 8))
+    cost = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0]), min_size=U, max_size=U))
+    weight = data.draw(st.lists(st.integers(0, 20), min_size=U, max_size=U))
+    shared = []
+    for _ in range(data.draw(st.integers(0, 2))):
+        units = sorted(data.draw(st.sets(st.integers(0, U - 1), min_size=2, max_size=U)))
+        size = data.draw(st.integers(1, 40))
+        weight[units[0]] += size
+        shared.append((size, units))
+    allowed = data.draw(st.lists(st.booleans(), min_size=U, max_size=U))
+    n = data.draw(st.integers(1, 4))
+    cap = data.draw(st.one_of(st.none(), st.integers(0, 150)))
+    cut = data.draw(st.one_of(st.none(), st.lists(st.integers(0, 100), min_size=U, max_size=U)))
+    part = sys.modules["memplan.devices.partition"].partition
+    want = _brute_force_with_replicas(cost, weight, allowed, n, cap, shared)
+    if want is None:
+        with pytest.raises(memplan.BudgetError, match=r"device \d+ needs (\d+) B of weights .* over the device_capacity"):
+            part(cost, weight, allowed, n, cap, cut_bytes=cut, shared=shared)
+        return
+    stages = part(cost, weight, allowed, n, cap, cut_bytes=cut, shared=shared)
+    assert [u for a, b in stages for u in range(a, b)] == list(range(U))
+    assert all(b == U or allowed[b - 1] for a, b in stages if b > a)
+    assert cap is None or all(_union_weight(a, b, weight, shared) <= cap for a, b in stages)
+    slack = max(cost) if cut is not None else 0.0
+    assert max(sum(cost[a:b]) for a, b in stages) <= want + slack + 1e-9
+
+
+def _tied(layer_kib: list[int]) -> memplan.Graph:
+    """An embedding table read first and again by the output head (tied weights), layers of the given weights."""
+    b = GraphBuilder("tied", alignment=1)
+    b.input("tok", 64)
+    b.weight("emb", 64 << 10)
+    b.node("embed", "GET_ROWS", ["emb", "tok"], b.intermediate("x0", 1024), cost=10.0)
+    for i, kib in enumerate(layer_kib):
+        b.weight(f"w{i}", kib << 10)
+        b.node(f"mm{i}", "MUL_MAT", [f"w{i}", f"x{i}"], b.intermediate(f"x{i + 1}", 1024), cost=10.0)
+    b.node("head", "MUL_MAT", ["emb", f"x{len(layer_kib)}"], b.output("logits", 4096), cost=10.0)
+    return b.build()
+
+
+def test_a_split_that_fits_with_the_tied_embeddings_replica_is_found():
+    """Device 1 of the cost-balanced split holds 90 KiB of layers plus the 64 KiB replica of the embedding
+    table; with 130 KiB per device the cut moves (97 KiB and 124 KiB fit). It was refused, "device 1 needs
+    157696 B of weights ... over the device_capacity of 133120 B", and the plan the same."""
+    g = _tied([1, 1, 1, 30, 30, 30])
+    cap = 130 << 10
+    split = memplan.devices.split_devices(g, 2, device_capacity=cap)
+    assert max(split.weight_bytes) <= cap and split.graph.tensor("emb@dev1").attrs["replica_of"] == "emb"
+    s2, p = plan_devices(g, 2, device_capacity=cap + 4096)
+    memplan.verify(s2.graph, p)
+    assert all(w + a <= cap + 4096 for w, a in zip(s2.weight_bytes, p.device_arena_bytes))
+    # where no split fits (each device holds the table: 64 KiB + 3 x 16 KiB at best), the refusal is by name
+    with pytest.raises(memplan.BudgetError, match=r"device \d needs \d+ B of weights"):
+        memplan.devices.split_devices(_tied([16] * 6), 2, device_capacity=(112 << 10) - 1)
+    assert max(memplan.devices.split_devices(_tied([16] * 6), 2, device_capacity=112 << 10).weight_bytes) == 112 << 10
