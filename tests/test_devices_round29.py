@@ -197,3 +197,76 @@ def test_a_split_that_fits_with_the_tied_embeddings_replica_is_found():
     with pytest.raises(memplan.BudgetError, match=r"device \d needs \d+ B of weights"):
         memplan.devices.split_devices(_tied([16] * 6), 2, device_capacity=(112 << 10) - 1)
     assert max(memplan.devices.split_devices(_tied([16] * 6), 2, device_capacity=112 << 10).weight_bytes) == 112 << 10
+
+
+# ---- determinism across hash seeds ----------------------------------------------------------------------
+
+_PLAN_SPLITS = """
+import hashlib, sys
+sys.path.insert(0, "tests")
+import memplan
+from memplan.examples import bundled
+from test_devices_round29 import _tied
+h = hashlib.sha256()
+for g in [bundled()[n] for n in ("llama-tiny", "moe", "views", "qkv")] + [_tied([1, 1, 1, 30, 30, 30])]:
+    for n, streams in ((2, None), (3, "auto")):
+        n = min(n, 3 if g.name == "views" else n)
+        pl = memplan.plan_graph(g, devices=n, streams=streams)
+        h.update(pl.plan.to_json().encode() + repr(pl.graph.to_dict()).encode())
+print(h.hexdigest())
+"""
+
+
+def test_split_plans_and_graphs_are_byte_identical_across_hash_seeds():
+    """Same input, same bytes: the plan JSON and the split graph do not depend on Python's string hashing."""
+    outs = set()
+    for seed in ("1", "4242"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=ROOT)
+        r = subprocess.run([sys.executable, "-c", _PLAN_SPLITS], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout)
+    assert len(outs) == 1
+
+
+# ---- hand-edited split plans: memplan verify refuses them --------------------------------------------------
+
+def _edited(doc: dict, how: str) -> dict:
+    d = json.loads(json.dumps(doc))
+    copy = next(e["node"] for e in d["order"] if e["node"] == "copy:l0.out@dev1")
+    if how == "tensor on another device":
+        next(t for t in d["tensors"] if t["id"] == "l0.out@dev1")["device"] = 0
+    elif how == "device arena one byte short":
+        d["device_arena_bytes"][1] -= 1
+    elif how == "cross-device event removed":
+        d["events"] = [e for e in d["events"] if e["after"] != copy]
+    elif how == "copy issued before its producer":
+        k = next(i for i, e in enumerate(d["order"]) if e["node"] == copy)
+        d["order"].insert(0, d["order"].pop(k))
+    elif how == "copy on a stream of the other device":
+        e = next(e for e in d["order"] if e["node"] == copy)
+        e["stream"], e["device"] = 1, 1
+    elif how == "device fields dropped":
+        del d["devices"], d["device_arena_bytes"]
+        for e in d["order"] + d["tensors"]:
+            del e["device"]
+    return d
+
+
+@pytest.mark.parametrize("how,says", [
+    ("tensor on another device", "rule 4: node 'l1.norm' on device 1 accesses 'l0.out@dev1' on device 0"),
+    ("device arena one byte short", "ends past device 1's arena"),
+    ("cross-device event removed", "rule 2: node 'l1.norm' reads 'l0.out@dev1' but its writer 'copy:l0.out@dev1'"),
+    ("copy issued before its producer", "rule 1: node 'copy:l0.out@dev1' is issued before 'l0.res2'"),
+    ("copy on a stream of the other device", "'copy:l0.out@dev1'->'l1.norm' joins stream 1 to itself"),
+    ("device fields dropped", "rule 3: tensors"),   # one arena for both devices: the offsets overlap
+])
+def test_cli_verify_refuses_a_hand_edited_split_plan(tmp_cwd, capsys, how, says):
+    save_graph(llama(LLAMA_TINY), "g.json")
+    assert main(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json", "-q"]) == 0
+    with open("bad.json", "w") as f:
+        json.dump(_edited(json.load(open("p.json")), how), f)
+    capsys.readouterr()
+    assert main(["verify", "s.json", "bad.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unsafe plan" in err and says in err, err
+    assert main(["verify", "s.json", "p.json"]) == 0
