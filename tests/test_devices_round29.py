@@ -270,3 +270,21 @@ def test_cli_verify_refuses_a_hand_edited_split_plan(tmp_cwd, capsys, how, says)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unsafe plan" in err and says in err, err
     assert main(["verify", "s.json", "p.json"]) == 0
+
+
+def test_the_ggml_baseline_over_several_devices_is_refused_for_what_it_is(tmp_cwd, capsys, monkeypatch):
+    """``solver="ggml"`` plans one serial stream; a split always has several (each device's, and COPY nodes
+    writing the next device's arena from the sender's stream). It was refused only after the whole split, as
+    "this problem has several streams", to a user who had asked for none; now before the split, naming devices."""
+    calls = []
+    real = memplan.devices.split_devices
+    monkeypatch.setattr(memplan.devices, "split_devices", lambda *a, **k: calls.append(a) or real(*a, **k))
+    g = llama(LLAMA_TINY)
+    with pytest.raises(memplan.SolverError, match=r"solver 'ggml' plans one serial stream, and a split over 2 devices"):
+        memplan.plan(g, devices=2, solver="ggml")
+    assert calls == []
+    assert memplan.plan(g, devices=1, solver="ggml").to_json() == memplan.plan(g, solver="ggml").to_json()
+    save_graph(g, "g.json")
+    assert main(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json", "--solver", "ggml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2 devices" in err and not os.path.exists("p.json")
