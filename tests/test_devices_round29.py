@@ -288,3 +288,30 @@ def test_the_ggml_baseline_over_several_devices_is_refused_for_what_it_is(tmp_cw
     assert main(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json", "--solver", "ggml"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "2 devices" in err and not os.path.exists("p.json")
+
+
+# ---- the CPU emulator: the tiny llama's split against one device ------------------------------------------
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("streams,max_events", [("auto", None), (2, 0)])
+def test_emulated_tiny_llama_split_matches_one_device_with_auto_streams_and_no_events(n, streams, max_events):
+    """The kernels' CPU emulation over NaN-poisoned per-device arenas: a split on "auto" streams per device, or
+    on two with no event among one device's streams (the cross-device ones come on top), computes the one-device
+    logits bit for bit, in the plan's order and in random orders its events allow. (test_multi_gpu covers
+    serial and 2-stream splits.)"""
+    import numpy as np
+
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny", batch=2)
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=3), L.make_inputs(cfg, seed=4)
+    want = emulate(g, memplan.plan(g), w, inp)[0]["logits"]
+    assert np.isfinite(want).all()
+    split, p = plan_devices(g, n, streams=streams, max_events=max_events)
+    own = [(e.after, e.before) for e in split.schedule.events if e not in split.cross_events]
+    assert max_events is None or len(own) <= max_events
+    for seed in (None, 0, 1):
+        got = emulate(split.graph, p, w, inp, seed=seed, check=True)[0]["logits"]
+        assert np.array_equal(got, want), seed
