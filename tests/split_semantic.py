@@ -14,18 +14,17 @@ contract leaves unordered) are excluded here too, by the original node's input.
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 from semantic import (
     Analysis,
     Deadlock,
     Outcome,
-    State,
     _digest,
     _pattern,
     analyse,
     differences,
+    drive,
+    plan_memory,
     policies,
     reference,
 )
@@ -45,14 +44,9 @@ class _SplitMachine:
 
     def __init__(self, an: Analysis, split: Graph, plan: Plan):
         self.an, self.g, self.s = an, an.graph, split
-        offsets = plan.offsets()
-        device = dict(zip((t for t, _, _ in plan.tensors), plan.tensor_devices, strict=True)) if plan.devices > 1 else {}
-        sizes = list(plan.device_arena_bytes) if plan.devices > 1 else [plan.arena_bytes]
-        self.arenas = [np.frombuffer(_pattern(_digest("arena", str(d)), n), dtype=np.uint8).copy()
-                       for d, n in enumerate(sizes)]
+        self.offsets, self.device, self.arenas = plan_memory(plan)
         self.weights = {r: np.zeros(t.size, dtype=np.uint8) for r, t in enumerate(split.tensors)
                         if split.is_root(r) and t.kind == "weight"}
-        self.offsets, self.device = offsets, device
         self.reads: dict[tuple[str, str, str], bytes] = {}
         self.seen: dict[int, list] = {}
 
@@ -129,33 +123,7 @@ class _SplitMachine:
 
 def run_split(an: Analysis, split: Graph, plan: Plan, policy, seed: int = 0) -> Outcome:
     """One run of the split ``plan`` in the interleaving ``policy`` picks (``semantic.run_plan``'s model)."""
-    m = _SplitMachine(an, split, plan)
-    m.host_inputs()
-    pos = {nid: k for k, (nid, _) in enumerate(plan.order)}
-    queues: list[list[int]] = [[] for _ in range(plan.streams)]
-    for nid, st in plan.order:
-        queues[st].append(split.node_index[nid])
-    waits: dict[int, list[int]] = {}
-    for a, b in plan.events:
-        if pos[a] < pos[b]:
-            waits.setdefault(split.node_index[b], []).append(split.node_index[a])
-    st = State(queues, [0] * plan.streams, [None] * plan.streams, set(), waits)
-    rnd = random.Random(seed)
-    while len(st.finished) < len(plan.order):
-        if not st.startable() and not st.busy():
-            raise Deadlock(f"plan deadlocks after {len(st.finished)} of {len(plan.order)} nodes")
-        kind, s = policy(st, rnd)
-        if kind in ("start", "run"):
-            n = st.queues[s][st.started[s]]
-            st.started[s] += 1
-            st.running[s] = n
-            m.start(n)
-        if kind in ("finish", "run"):
-            n = st.running[s]
-            m.finish(n)
-            st.running[s] = None
-            st.finished.add(n)
-    return m.outcome()
+    return drive(split, plan, _SplitMachine(an, split, plan), policy, seed)
 
 
 def check_split(graph: Graph, split: Graph, plan: Plan, *, randoms: int = 4, holds: int | None = 12,

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from split_semantic import check_split
 from strategies import fit_devices, graphs
+from test_devices import brute_force
 
 import memplan
 from memplan import GraphBuilder, plan_devices
@@ -119,22 +120,6 @@ def _union_weight(a: int, b: int, weight, shared) -> int:
     return sum(weight[a:b]) + sum(size for size, units in shared if units[0] < a and any(a <= u < b for u in units))
 
 
-def _brute_force_with_replicas(cost, weight, allowed, n, cap, shared):
-    import itertools
-
-    U, best = len(cost), None
-    cuts = [i for i in range(U - 1) if allowed[i]]
-    for k in range(0, min(n - 1, len(cuts)) + 1):
-        for cs in itertools.combinations(cuts, k):
-            bounds = [0] + [c + 1 for c in cs] + [U]
-            stages = list(zip(bounds, bounds[1:]))
-            if cap is not None and any(_union_weight(a, b, weight, shared) > cap for a, b in stages):
-                continue
-            worst = max(sum(cost[a:b]) for a, b in stages)
-            best = worst if best is None else min(best, worst)
-    return best
-
-
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_partition_counts_a_shared_weights_replica_on_every_stage_that_reads_it(data):
@@ -156,7 +141,7 @@ def test_partition_counts_a_shared_weights_replica_on_every_stage_that_reads_it(
     cap = data.draw(st.one_of(st.none(), st.integers(0, 150)))
     cut = data.draw(st.one_of(st.none(), st.lists(st.integers(0, 100), min_size=U, max_size=U)))
     part = sys.modules["memplan.devices.partition"].partition
-    want = _brute_force_with_replicas(cost, weight, allowed, n, cap, shared)
+    want = brute_force(cost, weight, allowed, n, cap, lambda a, b: _union_weight(a, b, weight, shared))
     if want is None:
         with pytest.raises(memplan.BudgetError, match=r"device \d+ needs (\d+) B of weights .* over the device_capacity"):
             part(cost, weight, allowed, n, cap, cut_bytes=cut, shared=shared)
