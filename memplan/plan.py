@@ -380,6 +380,12 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
     from .optimize.cost import CostModel, event_latency, node_costs
     from .optimize.streams import schedule_makespan
 
+    if solver == "ggml" and n > 1:
+        # before the split: the solver refused it only after all of it, as "this problem has several streams",
+        # to a user who had asked for none
+        raise SolverError(f"solver 'ggml' plans one serial stream, and a split over {n} devices has several: each "
+                          "device's own, and its COPY nodes write the next device's arena from the sending device's "
+                          "stream (use greedy, size, search or cpsat)")
     split = split_devices(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
                           max_events=max_events)
     g = split.graph
@@ -398,6 +404,7 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         "cross_device_events": len(split.cross_events),
         "makespan_us": round(schedule_makespan(g, split.schedule, node_costs(g, model), event_latency(model)), 3),
         "serial_makespan_us": round(sum(node_costs(graph, model)), 3),
+        "event_us": _r(event_latency(model)),   # what ``simulate`` reproduces the makespan with
     }
     block["seconds"] = seconds
     return Planned(g, replace(result, solver=block), split)

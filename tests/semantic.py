@@ -341,8 +341,9 @@ def policies(plan: Plan, randoms: int = 4, holds: int | None = None, seed: int =
     them, drawn with ``seed``) and ``randoms`` seeded random runs."""
     streams = plan.streams
     out: list[tuple[str, Policy]] = [("behind", progress_policy(False)), ("ahead", progress_policy(True))]
-    perms = list(itertools.permutations(range(streams)))
-    if len(perms) > 6:
+    # (every permutation only for up to 3 streams: listing them first took 20 GB at 12 streams)
+    perms = list(itertools.permutations(range(streams))) if streams <= 3 else []
+    if streams > 3:
         rnd = random.Random(streams)
         perms = [tuple(range(streams)), tuple(reversed(range(streams)))] + [
             tuple(rnd.sample(range(streams), streams)) for _ in range(4)]
@@ -363,14 +364,19 @@ def policies(plan: Plan, randoms: int = 4, holds: int | None = None, seed: int =
     return out
 
 
-def run_plan(an: Analysis, plan: Plan, policy: Policy, seed: int = 0, fused: bool = False) -> Outcome:
-    """One run of ``plan`` in the interleaving ``policy`` picks."""
-    g = an.graph
-    offsets = plan.offsets()
+def plan_memory(plan: Plan) -> tuple[dict[str, int], dict[str, int], list[np.ndarray]]:
+    """A run's arena memory: (offset by tensor id, device by tensor id, one junk-filled arena per device)."""
     device = dict(zip((t for t, _, _ in plan.tensors), plan.tensor_devices, strict=True)) if plan.devices > 1 else {}
     sizes = list(plan.device_arena_bytes) if plan.devices > 1 else [plan.arena_bytes]
     arenas = [np.frombuffer(_pattern(_digest("arena", str(d)), s), dtype=np.uint8).copy()
               for d, s in enumerate(sizes)]
+    return plan.offsets(), device, arenas
+
+
+def run_plan(an: Analysis, plan: Plan, policy: Policy, seed: int = 0, fused: bool = False) -> Outcome:
+    """One run of ``plan`` in the interleaving ``policy`` picks."""
+    g = an.graph
+    offsets, device, arenas = plan_memory(plan)
     weights = {r: np.zeros(t.size, dtype=np.uint8) for r, t in enumerate(g.tensors)
                if g.is_root(r) and t.kind == "weight" and r not in an.constant}
 
@@ -381,14 +387,22 @@ def run_plan(an: Analysis, plan: Plan, policy: Policy, seed: int = 0, fused: boo
         tid = g.tensors[t].id
         return arenas[device.get(tid, 0)], offsets[tid]
     m = Machine(an, place, fused)
+    # fused: a group runs as one kernel, so an event recorded after any member is recorded after the kernel,
+    # when its last member is done (a reader on another stream never sees the group half run)
+    kernel_end = {m: ms[-1] for ms in g.groups().values() for m in ms} if fused else {}
+    return drive(g, plan, m, policy, seed, kernel_end)
+
+
+def drive(g: Graph, plan: Plan, m, policy: Policy, seed: int = 0, kernel_end: dict[int, int] | None = None) -> Outcome:
+    """Run machine ``m`` (``host_inputs``, ``start``, ``finish``, ``outcome`` by node index of ``g``) through
+    ``plan``'s streams and events in the interleaving ``policy`` picks; ``kernel_end``: an event recorded after
+    a node is recorded after that node instead (a fused group's last member)."""
+    kernel_end = kernel_end or {}
     m.host_inputs()
     pos = {nid: k for k, (nid, _) in enumerate(plan.order)}
     queues: list[list[int]] = [[] for _ in range(plan.streams)]
     for nid, s in plan.order:
         queues[s].append(g.node_index[nid])
-    # fused: a group runs as one kernel, so an event recorded after any member is recorded after the kernel,
-    # when its last member is done (a reader on another stream never sees the group half run)
-    kernel_end = {m: ms[-1] for ms in g.groups().values() for m in ms} if fused else {}
     waits: dict[int, list[int]] = {}
     for a, b in plan.events:
         if pos[a] < pos[b]:   # a wait on an event recorded later is a no-op

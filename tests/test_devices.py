@@ -34,16 +34,18 @@ GOLDEN = ["diamond", "qkv", "views", "moe", "llama-tiny", "fanout15"]
 
 # ---- partition vs brute force ----------------------------------------------------------------------
 
-def brute_force(cost, weight, allowed, n, cap):
-    """The smallest max stage cost over every contiguous split into at most n non-empty stages."""
+def brute_force(cost, weight, allowed, n, cap, stage_weight=None):
+    """The smallest max stage cost over every contiguous split into at most n non-empty stages
+    (``stage_weight(a, b)``: the weight bytes of stage ``a..b-1``, by default ``sum(weight[a:b])``)."""
     U = len(cost)
+    stage_weight = stage_weight or (lambda a, b: sum(weight[a:b]))
     best = None
     cut_points = [i for i in range(U - 1) if allowed[i]]
     for k in range(0, min(n - 1, len(cut_points)) + 1):
         for cuts in itertools.combinations(cut_points, k):
             bounds = [0] + [c + 1 for c in cuts] + [U]
             stages = list(zip(bounds, bounds[1:]))
-            if cap is not None and any(sum(weight[a:b]) > cap for a, b in stages):
+            if cap is not None and any(stage_weight(a, b) > cap for a, b in stages):
                 continue
             worst = max(sum(cost[a:b]) for a, b in stages)
             best = worst if best is None else min(best, worst)

@@ -20,7 +20,8 @@ How:
    cache written by SET_ROWS) — so such a root and all its accesses stay on one device: a buffer is
    never written on two devices. A read-only weight read on several devices (tied embeddings) is
    replicated: each later device loads its own ``name@devN`` (kind ``weight``, ``attrs.replica_of``),
-   counted in that device's weight bytes; weights are never copied per step.
+   counted in that device's weight bytes (the stage split counts them against ``device_capacity``: a
+   ``shared_weights`` replica); weights are never copied per step.
 2. *Copies.* Every other tensor lives on the device of its producer (an ``input`` on the first device
    that reads it). A node reading a tensor that lives on an earlier device reads a copy instead: a
    ``COPY`` node whose output is a new ``intermediate`` tensor on the reader's device (one copy per
@@ -63,10 +64,11 @@ from .rewrite import (
     device_subgraph,
     insert_copies,
     pinned_roots,
+    shared_weights,
     units_of,
 )
 from .split import DeviceSplit, check_capacity, check_devices, split_devices
 
 __all__ = ["COPY_FLOOR_US", "COPY_OP", "DeviceSplit", "LINK_BYTES_PER_US", "check_capacity", "check_devices",
            "copy_cost_us", "crossing_bytes", "cut_constraints", "device_subgraph", "insert_copies", "partition",
-           "pinned_roots", "split_devices", "units_of"]
+           "pinned_roots", "shared_weights", "split_devices", "units_of"]

@@ -6,7 +6,7 @@ graph, so it can be tested exhaustively against brute force on small lists.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 from ..errors import BudgetError, ScheduleError
@@ -15,7 +15,8 @@ from ..errors import short_repr as _short
 
 def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequence[bool], n: int,
               capacity: int | None = None, cut_bytes: Sequence[int] | None = None,
-              slack: float | None = None) -> tuple[tuple[int, int], ...]:
+              slack: float | None = None,
+              shared: Sequence[tuple[int, Sequence[int]]] = ()) -> tuple[tuple[int, int], ...]:
     """Split units ``0..U-1`` into ``n`` contiguous stages ``(start, stop)``.
 
     Minimises the largest stage cost, then the largest stage weight, subject to every stage's weight
@@ -28,6 +29,10 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
     cost is within ``slack`` (default: the largest unit's cost) of the optimum may be taken instead,
     and the one crossing the fewest bytes is (then the most even costs, then weights): a split at a
     layer boundary copies one residual, a split inside a layer copies several activations.
+
+    ``shared``: weights read by more than one unit, as ``(bytes, the units that read them, ascending)``; their
+    bytes are in ``weight`` at the first of those units. A stage that reads one but starts after its first unit
+    holds a replica (tied embeddings), so its weight is that of every weight it reads (``_StageWeights``).
     """
     U = len(cost)
     if n < 1:
@@ -46,11 +51,12 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
             last = i
         prev_end[i] = last
     cap = pw[U] if capacity is None else int(capacity)
+    sw = _StageWeights(pw, shared)
 
     def furthest(s: int, T: float, W: int) -> int:
         """The furthest allowed end of a stage starting at ``s`` within cost T and weight W, or -1."""
         i_c = bisect_right(pc, pc[s] + T * (1 + 1e-12) + 1e-12, lo=s) - 2
-        i_w = bisect_right(pw, pw[s] + W, lo=s) - 2
+        i_w = sw.last_within(s, W)
         i = min(i_c, i_w, U - 1)
         if i < s:
             return -1
@@ -71,7 +77,7 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
         return ends
 
     if greedy(float("inf"), cap) is None:
-        _capacity_error(pw, prev_end, U, n, cap, furthest)
+        _capacity_error(sw, prev_end, U, n, cap, furthest)
     # the smallest feasible cost threshold, by bisection between a lower bound and the total
     lo, hi = max(max(float(c) for c in cost), pc[U] / n), pc[U]
     if greedy(lo, cap) is not None:
@@ -100,9 +106,10 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
             wlo = mid + 1
     ends = greedy(t_star, whi) or ends
     stages = [(s, e + 1) for s, e in zip([0] + [x + 1 for x in ends[:-1]], ends)]
-    if cut_bytes is not None and U * U <= REFINE_MAX_UNITS ** 2:
-        limit = t_star + (max(float(c) for c in cost) if slack is None else float(slack))
-        refined = _fewest_bytes(pc, pw, allowed_end, n, limit, cap, cut_bytes)
+    limit = t_star + (max(float(c) for c in cost) if slack is None else float(slack))
+    if cut_bytes is not None and U <= REFINE_MAX_UNITS and (
+            (n - 1) * _candidate_stages(pc, pw, allowed_end, limit, cap) <= REFINE_MAX_STEPS):
+        refined = _fewest_bytes(pc, sw, allowed_end, n, limit, cap, cut_bytes)
         if refined is not None and len(refined) >= len(stages):
             stages = refined
     # use every device: split the costliest splittable stage at its most balanced allowed end
@@ -126,13 +133,33 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
 
 #: the crossing-bytes refinement is quadratic in the units; larger graphs keep the minimax split
 REFINE_MAX_UNITS = 3000
+#: and its DP takes (devices - 1) x (stages within the cost limit) steps, which is about units^2 where stages
+#: are a few units long, but devices x units^2 / 2 where they may be anything (zero-cost nodes: views, or
+#: ``cost=0``): 2,000 such nodes on 32 devices took 56 s, 3,000 on 1,024 hours. Above this many steps
+#: (a few seconds) the minimax split is kept too.
+REFINE_MAX_STEPS = 2 * REFINE_MAX_UNITS ** 2
 
 
-def _fewest_bytes(pc: list[float], pw: list[int], allowed_end: Sequence[bool], n: int, limit: float, cap: int,
+def _candidate_stages(pc: list[float], pw: list[int], allowed_end: Sequence[bool], limit: float, cap: int) -> int:
+    """How many (start, end) stages ``_fewest_bytes`` tries per stage count: for each unit a stage may end
+    after, the stages ending there within cost ``limit`` and weight ``cap`` (two pointers: prefix sums grow)."""
+    U = len(pc) - 1
+    tol = limit * (1 + 1e-12) + 1e-12
+    total, s = 0, 0
+    for i in range(U):
+        while pc[i + 1] - pc[s] > tol or pw[i + 1] - pw[s] > cap:
+            s += 1
+        if allowed_end[i] or i == U - 1:
+            total += i - s + 2   # (the loop also tries the first start past the limit)
+    return total
+
+
+def _fewest_bytes(pc: list[float], sw: _StageWeights, allowed_end: Sequence[bool], n: int, limit: float, cap: int,
                   cut_bytes: Sequence[int]) -> list[tuple[int, int]] | None:
     """Stages with cost <= limit and weight <= cap minimising (crossing bytes, sum of squared stage
     costs, sum of squared stage weights), with as many stages as possible up to ``n`` (a DP over ends)."""
     U = len(pc) - 1
+    pw = sw.pw
     tol = limit * (1 + 1e-12) + 1e-12
     ok_end = [bool(allowed_end[i]) or i == U - 1 for i in range(U)]
     best: list[list[tuple | None]] = [[None] * U for _ in range(n + 1)]
@@ -149,8 +176,9 @@ def _fewest_bytes(pc: list[float], pw: list[int], allowed_end: Sequence[bool], n
             if not ok_end[i]:
                 continue
             cb = int(cut_bytes[i]) if i < U - 1 else 0
+            grow = sw.growing(i)
             for j in range(i - 1, -1, -1):  # the stage is units j+1..i; it only grows as j falls
-                c, w = pc[i + 1] - pc[j + 1], pw[i + 1] - pw[j + 1]
+                c, w = pc[i + 1] - pc[j + 1], grow(j + 1)
                 if c > tol or w > cap:
                     break
                 p = prev[j]
@@ -171,7 +199,7 @@ def _fewest_bytes(pc: list[float], pw: list[int], allowed_end: Sequence[bool], n
     return None
 
 
-def _capacity_error(pw: list[int], prev_end: list[int], U: int, n: int, cap: int, furthest) -> None:
+def _capacity_error(sw: _StageWeights, prev_end: list[int], U: int, n: int, cap: int, furthest) -> None:
     """Name the first device whose weights cannot fit, filling devices greedily from the front."""
     s = 0
     for d in range(n):
@@ -181,7 +209,72 @@ def _capacity_error(pw: list[int], prev_end: list[int], U: int, n: int, cap: int
                 end = U - 1
             else:
                 end = next(i for i in range(s, U) if prev_end[i] >= s)
-            raise BudgetError(f"device {d} needs {pw[end + 1] - pw[s]} B of weights (units {s}..{end}), "
+            need = sw.of(s, end)
+            note = "with weights also read on earlier devices, replicated; " if need > sw.pw[end + 1] - sw.pw[s] else ""
+            raise BudgetError(f"device {d} needs {need} B of weights ({note}units {s}..{end}), "
                               f"over the device_capacity of {cap} B")
         s = e + 1
     raise BudgetError(f"the weights do not fit {n} devices of {cap} B")  # pragma: no cover
+
+
+class _StageWeights:
+    """The weight bytes of a stage of units ``s..e``: every weight it reads, each once (``pw``: prefix sums of the
+    bytes each unit brings first), plus a replica of each ``shared`` weight whose first reader is before ``s`` and
+    that some unit in ``s..e`` reads. Counting a weight at its first reader only took a tied embedding's replica
+    on a later device for free: the split then overran ``device_capacity`` there and was refused, while another
+    split fit. Without shared weights every query is the prefix-sum one."""
+
+    def __init__(self, pw: list[int], shared: Sequence[tuple[int, Sequence[int]]]):
+        self.pw = pw
+        self.shared = [(int(size), list(units)) for size, units in shared if size > 0 and len(units) > 1]
+        self.at: dict[int, list[int]] = {}   # unit -> the shared weights (indices) it reads
+        for k, (_size, units) in enumerate(self.shared):
+            for u in units:
+                self.at.setdefault(u, []).append(k)
+
+    def _replicas(self, s: int) -> list[tuple[int, int]]:
+        """(the first unit at or after ``s`` that reads it, bytes) of each shared weight first read before ``s``."""
+        out = []
+        for size, units in self.shared:
+            if units[0] < s:
+                k = bisect_left(units, s)
+                if k < len(units):
+                    out.append((units[k], size))
+        return sorted(out)
+
+    def of(self, s: int, e: int) -> int:
+        """The weight bytes of stage ``s..e``."""
+        return self.pw[e + 1] - self.pw[s] + sum(size for u, size in self._replicas(s) if u <= e)
+
+    def last_within(self, s: int, W: int) -> int:
+        """The last unit ``e`` such that stage ``s..e`` holds at most ``W`` bytes (below ``s`` if none does): the
+        bytes grow with ``e``, by a replica's at the unit that first reads it."""
+        pw, extra = self.pw, 0
+        for u, size in self._replicas(s) if self.shared else ():
+            e = bisect_right(pw, pw[s] + W - extra, lo=s) - 2
+            if e < u:
+                return e
+            extra += size
+        return bisect_right(pw, pw[s] + W - extra, lo=s) - 2
+
+    def growing(self, e: int):
+        """``w(s)``: the weight bytes of stage ``s..e`` for ``s`` falling from ``e`` by one each call (the DP's
+        inner loop), a replica counted from the last reader at or before ``e`` until its first reader joins."""
+        pw = self.pw
+        if not self.shared:
+            return lambda s: pw[e + 1] - pw[s]
+        seen: set[int] = set()
+        extra = 0
+
+        def w(s: int) -> int:
+            nonlocal extra
+            for k in self.at.get(s, ()):
+                size, units = self.shared[k]
+                if k not in seen:
+                    seen.add(k)
+                    if units[0] < s:
+                        extra += size
+                elif units[0] == s:   # its first reader joined: counted in pw from now on
+                    extra -= size
+            return pw[e + 1] - pw[s] + extra
+        return w

@@ -57,8 +57,8 @@ def pinned_roots(graph: Graph) -> set[int]:
 
 def cut_constraints(graph: Graph, units: list[list[int]]) -> tuple[list[bool], list[int]]:
     """Per unit: whether a stage may end after it, and the weight bytes it brings (a weight's bytes
-    count at its first accessing unit; unread weights at unit 0; replicas on later devices are not
-    counted here: ``split_devices`` checks the capacity again with them)."""
+    count at its first accessing unit; unread weights at unit 0; the replicas a cut makes of a weight read
+    by several units are ``shared_weights``', which ``partition`` counts on every stage reading them)."""
     U = len(units)
     pinned = pinned_roots(graph)
     first, last = _root_spans(graph, units, lambda r: r in pinned or graph.tensors[r].kind == "weight")
@@ -77,6 +77,23 @@ def cut_constraints(graph: Graph, units: list[list[int]]) -> tuple[list[bool], l
         if tensor.kind == "weight" and graph.root[t] == t:
             weight[first.get(t, 0)] += tensor.size
     return allowed, weight[:U] if U else []
+
+
+def shared_weights(graph: Graph, units: list[list[int]]) -> list[tuple[int, list[int]]]:
+    """``(bytes, the units that read it, ascending)`` of each read-only weight root read by more than one unit
+    (through any view): a stage cut between two of them replicates it (``insert_copies``), so ``partition`` counts
+    it on every stage that reads it. (A weight written through a view is pinned, never cut, never replicated.)"""
+    pinned = pinned_roots(graph)
+    readers: dict[int, list[int]] = {}
+    for u, ms in enumerate(units):
+        for m in ms:
+            for t in graph.node_inputs[m]:
+                r = graph.root[t]
+                if graph.tensors[r].kind == "weight" and r not in pinned:
+                    us = readers.setdefault(r, [])
+                    if not us or us[-1] != u:
+                        us.append(u)
+    return [(graph.tensors[r].size, us) for r, us in readers.items() if len(us) > 1]
 
 
 def crossing_bytes(graph: Graph, units: list[list[int]]) -> list[int]:

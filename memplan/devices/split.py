@@ -11,7 +11,7 @@ from ..graph import Graph, check_graph
 from ..planfile import INT64, MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
 from .partition import partition
-from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, units_of
+from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, shared_weights, units_of
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,8 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     check_stages(graph, n, allowed)
     cost = node_costs(graph, check_cost_model(cost_model))
     ucost = [sum(cost[m] for m in ms) for ms in units]
-    stages_u = partition(ucost, weight, allowed, n, device_capacity, cut_bytes=crossing_bytes(graph, units))
+    stages_u = partition(ucost, weight, allowed, n, device_capacity, cut_bytes=crossing_bytes(graph, units),
+                         shared=shared_weights(graph, units))
     node_dev = [0] * len(graph.nodes)
     stages: list[tuple[int, int]] = []
     for d, (a, b) in enumerate(stages_u):
