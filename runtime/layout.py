@@ -19,6 +19,7 @@ from memplan import Graph, Plan
 from memplan.ops import COPY_OP
 
 from .binding import Binding, bind
+from .kernels.ops import copy_problem
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ def layout(graph: Graph, plan: Plan, *, check: bool = True, binding: Binding | N
     for s in b.steps:
         stream_device.setdefault(s.stream, s.device)
     streams = tuple(tuple(sorted(s for s, d in stream_device.items() if d == dev)) for dev in range(D))
+    for ni, n in enumerate(graph.nodes):
+        if n.op == COPY_OP:
+            copy_problem(graph, ni)
     copies = tuple(CopyOp(n.id, n.inputs[0], n.outputs[0], tensor_device[n.inputs[0]], tensor_device[n.outputs[0]],
                           graph.tensor(n.outputs[0]).size) for n in graph.nodes if n.op == COPY_OP)
     cross = tuple((a, b) for a, b in plan.events if node_device[a] != node_device[b])

@@ -136,3 +136,33 @@ def test_swapped_graph_and_plan_files_are_named_as_such(tmp_path):
     with pytest.raises(GraphError) as e:
         memplan.load_graph(other)
     assert "file arguments" not in str(e.value)
+
+
+@pytest.mark.parametrize("ins, outs, out_size, words", [
+    (["x", "y"], ["z"], 256, "COPY takes 1 input and 1 output, not 2 and 1"),
+    (["x"], ["z", "w"], 256, "COPY takes 1 input and 1 output, not 1 and 2"),
+    ([], ["z"], 256, "COPY takes 1 input and 1 output, not 0 and 1"),
+    (["x"], ["z"], 512, "COPY writes 512 bytes into 'z' from 'x' of 256 bytes"),
+])
+def test_runtime_refuses_a_copy_node_it_cannot_run(ins, outs, out_size, words):
+    """The contract lets a hand-made graph's COPY node have any operands and the verifier accepts it; the
+    runtime copies the output's bytes from the first input, so a second input was ignored, a second output
+    never written, no input a raw IndexError in ``layout``, a larger output read past its input. Both the
+    multi-GPU layout and the registry's node check refuse them naming the node."""
+    import memplan
+    from runtime.kernels.ops import KernelError, check_node
+    from runtime.layout import layout
+
+    b = memplan.GraphBuilder("copies")
+    b.input("x", 256)
+    b.input("y", 256)
+    o = [b.output(t, out_size) for t in outs]
+    b.node("c", "COPY", ins, o)
+    if not ins:
+        b.node("r", "UNARY", ["x", "y"], b.output("r_out", 256))
+    g = b.build()
+    p = memplan.plan(g)
+    with pytest.raises(KernelError, match=words.replace("(", r"\(")):
+        layout(g, p)
+    with pytest.raises(KernelError, match="node 'c'"):
+        check_node(g, [n.id for n in g.nodes].index("c"))

@@ -1082,6 +1082,21 @@ ARITY = {"ADD": 2, "MUL": 2, "SILU": 1, "RMS_NORM": 1, "CONT": 1, "ROPE": 2, "SE
          "MUL_MAT": 2}
 
 
+def copy_problem(graph: Graph, ni: int) -> None:
+    """A ``COPY`` node moves one tensor's bytes into one tensor (``memplan.devices`` makes them so); the
+    contract lets a hand-made graph give it other operands, which the verifier accepts. The runtime copies
+    the output's size from the first input: a second input was never read, a second output never written,
+    none at all was a raw IndexError, and an output larger than its input read past the input."""
+    node = graph.nodes[ni]
+    if len(node.inputs) != 1 or len(node.outputs) != 1:
+        raise KernelError(f"node {node.id!r}: COPY takes 1 input and 1 output, not {len(node.inputs)} and "
+                          f"{len(node.outputs)}")
+    src, dst = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    if dst.size > src.size:
+        raise KernelError(f"node {node.id!r}: COPY writes {dst.size} bytes into {dst.id!r} from {src.id!r} of "
+                          f"{src.size} bytes (it would read past it)")
+
+
 def check_node(graph: Graph, ni: int) -> None:
     """KernelError naming the node and tensor, before any launch is built, where the attrs of a node's
     tensors disagree with what its kernel would touch. The kernels take every element count from the
@@ -1092,8 +1107,11 @@ def check_node(graph: Graph, ni: int) -> None:
     positive integers (zero divided, negative ones broadcast from deep inside numpy)."""
     node = graph.nodes[ni]
     op = node.op
-    if op in VIEW_OPS or op == COPY_OP or op not in ARITY:
-        return   # views and copies take byte sizes; an unknown op is node_launches' error
+    if op == COPY_OP:
+        copy_problem(graph, ni)
+        return
+    if op in VIEW_OPS or op not in ARITY:
+        return   # views take byte sizes; an unknown op is node_launches' error
     if len(node.inputs) != ARITY[op] or len(node.outputs) != 1:
         raise KernelError(f"node {node.id!r}: {op} takes {ARITY[op]} input(s) and 1 output, not "
                           f"{len(node.inputs)} and {len(node.outputs)}")
