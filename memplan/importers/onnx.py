@@ -1359,7 +1359,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2.name = g.name
     g2.node.extend(g.node)
     _default_domain_as_empty(onnx, model, m2)
-    _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden)
+    _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
     g2.input.extend(_typed_by_initializers(onnx, g, source))
     g2.output.extend(g.output)
@@ -1601,14 +1601,15 @@ def _default_domain_as_empty(onnx, model, m2) -> None:
 
 
 def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None,
-                                  hidden: dict[str, str]) -> None:
+                                  hidden: dict[str, str], g) -> None:
     """Read in, on the nodes of ``g2`` (the copy given to shape inference), the external data of every small
     tensor attribute (a ``Constant``'s value, a ``ConstantOfShape``'s fill), as ``_read_small_external`` reads
     small initializers: only from a file in the model's folder. Folding such a node evaluated its tensor with
     onnx's loader, which read the data file relative to the working directory, not the model's folder: any
     file there (or a named pipe, which blocks) decided a Reshape's shape. One that cannot be read stays
     external, so that its node is never folded (``_external_attribute``), and is recorded in ``unread`` (its
-    node's outputs in ``hidden``)."""
+    node's outputs in ``hidden``). ``g``: the model's graph, whose value names the new inputs stay clear of."""
+    taken: set[str] | None = None   # every value name, gathered once (per unread Constant it was quadratic)
     for n in g2.node:
         for a in n.attribute:
             for t in [a.t] if a.HasField("t") else list(a.tensors):
@@ -1621,7 +1622,8 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
                         unread[which] = loaded
                     hidden.update((o, which) for o in n.output if o)
                     if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and a.name == "value":
-                        _as_unknown_value(onnx, g2, n, t)
+                        taken = _value_names(g) if taken is None else taken
+                        _as_unknown_value(onnx, g2, n, t, taken)
                         break
                 else:
                     t.CopyFrom(loaded)
@@ -1629,18 +1631,29 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
                     del t.external_data[:]
 
 
-def _as_unknown_value(onnx, g2, n, t) -> None:
+def _value_names(g) -> set[str]:
+    """Every value name graph ``g`` uses: its nodes' inputs and outputs, its inputs, outputs, initializers and
+    declarations."""
+    names = {v for n in g.node for v in (*n.input, *n.output)}
+    names.update(v.name for v in (*g.input, *g.output, *g.value_info))
+    names.update(t.name for t in g.initializer)
+    names.update(t.values.name for t in g.sparse_initializer)
+    return names
+
+
+def _as_unknown_value(onnx, g2, n, t, taken: set[str]) -> None:
     """Make the ``Constant`` node ``n`` of ``g2`` an ``Identity`` of a new graph input typed as its tensor ``t``:
-    a value of known type and shape whose data inference does not know.
+    a value of known type and shape whose data inference does not know. ``taken``: the value names in use
+    (``_value_names``), the new input's added.
 
     Why: ``t``'s data could not be read; left external, onnx's data propagation failed on it ("Cannot parse
     data from external tensors. Please load external data into raw data") where it sizes a Reshape or Expand,
     and the import stopped with that advice instead of naming the tensor and why it was not read. The node
     stays (as an Identity) so that ``g2``'s nodes keep the model's positions."""
-    taken = {v for m in g2.node for v in list(m.input) + list(m.output)} | {v.name for v in g2.input}
     name = f"{n.output[0]}::unread"
     while name in taken:
         name += "_"
+    taken.add(name)
     g2.input.append(onnx.helper.make_tensor_value_info(name, t.data_type, list(t.dims)))
     n.op_type = "Identity"
     del n.attribute[:]
