@@ -46,6 +46,15 @@ def _own_block(key: str, value: Any) -> Any:
         raise PlanFormatError(f"plan: field {key!r} cannot be read as JSON ({_short(exc)})") from None
 
 
+def _owned_entries(value: Any) -> Any:
+    """``value`` (a Plan's entry list) as a tuple holding no list, when it is or holds a list (of any list or tuple
+    class: a tuple subclass of lists, or a tuple of list subclasses, kept the caller's lists, which an edit after
+    ``verify`` changed); anything else as it is, for ``check_plan_fields`` to judge. One pass over the entry types."""
+    if isinstance(value, list) or (isinstance(value, tuple) and any(issubclass(t, list) for t in set(map(type, value)))):
+        return tuple(tuple(e) if isinstance(e, list) else e for e in value)
+    return value
+
+
 @dataclass(frozen=True)
 class Plan:
     """A ``memplan.plan/1`` document (docs/format.md) as an immutable value: ``order`` is ``(node, stream)``
@@ -84,9 +93,7 @@ class Plan:
         # lists given for the tuples (and list entries) as tuples: a caller's list kept by the plan let an edit after
         # ``verify`` change the verified plan (an offset moved, a node put on another stream) and what ``save`` wrote
         for key in ("order", "events", "tensors", "node_devices", "tensor_devices", "device_arena_bytes"):
-            v = getattr(self, key)
-            if isinstance(v, list) or (type(v) is tuple and list in set(map(type, v))):
-                object.__setattr__(self, key, tuple(tuple(e) if isinstance(e, list) else e for e in v))
+            object.__setattr__(self, key, _owned_entries(getattr(self, key)))
         # the free-form blocks as copies of their own: a plan kept the solver block and extra objects it was given
         # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
         for key in ("solver", "extra"):
