@@ -290,7 +290,11 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     if isinstance(order, str) or not isinstance(order, Iterable) or why:  # a str would be read as its characters
         raise ScheduleError(f"order must be a sequence of node ids, not {type(order).__name__} {_short(order)}"
                             + (f" ({why})" if why else ""))
-    order = tuple(map(plain_str, order))   # ids of a str subclass by their characters, as the graph keeps its own
+    try:   # an iterable that cannot be iterated (a 0-d torch tensor, as a 0-d numpy array above): named, not raw
+        order = tuple(map(plain_str, order))   # ids of a str subclass by their characters, as the graph keeps its own
+    except TypeError as exc:
+        raise ScheduleError(f"order must be a sequence of node ids, not {type(order).__name__} {_short(order)} "
+                            f"({_short(exc)})") from None
     if not isinstance(stream_of, Mapping):
         raise ScheduleError(f"stream_of must map node ids to streams, not {type(stream_of).__name__}")
     # check the raw values first: a missing node or a stream of 1.5, "1" or True is a ScheduleError
