@@ -71,3 +71,23 @@ def test_the_value_names_are_gathered_once_however_many_constants_are_unread(tmp
     graph = import_onnx(_saved(tmp_path, _chain_of_unread_constants(20)))
     assert {t.id: t.size for t in graph.tensors}["a19"] == 12
     assert len(calls) == 1
+
+
+def test_a_model_proto_without_its_data_is_told_how_to_give_it(tmp_path):
+    """Round 29 refuses a size that follows an unread small tensor: a ModelProto loaded without its external data
+    (``onnx.load(path, load_external_data=False)``, as one does for a large model; the dynamo exporter puts even
+    its Reshape shapes there) imported before, sized by the model's declarations, and is now refused. The message
+    said only that the folder is unknown; it says what to pass instead."""
+    model = _chain_of_unread_constants(0)
+    shp = numpy_helper.from_array(np.array([4, 3], np.int64), "shp")
+    model.graph.node.extend([helper.make_node("Expand", ["X", "shp"], ["E"], name="ex")])
+    model.graph.initializer.append(shp)
+    model.graph.output[0].CopyFrom(V("E", T.FLOAT, [4, 3]))
+    path = str(tmp_path / "m.onnx")
+    onnx.save_model(model, path, save_as_external_data=True, location="w.bin", size_threshold=0)
+    assert {t.id: t.size for t in import_onnx(path).tensors}["E"] == 48
+    with pytest.raises(GraphError, match=r"initializer 'shp', not read \(the model was passed as a ModelProto, so its "
+                                         r"folder is unknown: pass the model's path, or a ModelProto loaded with its "
+                                         r"external data\)"):
+        import_onnx(onnx.load(path, load_external_data=False))
+    assert {t.id: t.size for t in import_onnx(onnx.load(path)).tensors}["E"] == 48

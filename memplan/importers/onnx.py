@@ -1557,7 +1557,8 @@ def _read_small_external(onnx, t, base_dir: str | None):
 
     bits = _BITS.get(t.data_type)
     if base_dir is None:
-        return "the model was passed as a ModelProto, so its folder is unknown"
+        return ("the model was passed as a ModelProto, so its folder is unknown: pass the model's path, or a "
+                "ModelProto loaded with its external data")
     if bits is None:
         return f"dtype {_dtype_name(onnx, t.data_type)}"
     want = _nbytes(bits, tuple(t.dims))
