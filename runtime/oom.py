@@ -9,6 +9,11 @@ from __future__ import annotations
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is a device (or host) allocation failing for lack of memory: Python's ``MemoryError``,
     pycuda's ``MemoryError`` (not a subclass of it), torch's ``OutOfMemoryError``, or a driver call's
-    ``CUDA_ERROR_OUT_OF_MEMORY`` (``runtime.cuda_util.CudaError``)."""
+    ``CUDA_ERROR_OUT_OF_MEMORY`` (``runtime.cuda_util.CudaError``), or torch's plain RuntimeError from a library
+    that could not allocate (cuBLAS, cuDNN: "CUDA error: out of memory", ``*_STATUS_ALLOC_FAILED``)."""
     names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"MemoryError", "OutOfMemoryError"}) or "CUDA_ERROR_OUT_OF_MEMORY" in str(exc)
+    if names & {"MemoryError", "OutOfMemoryError"}:
+        return True
+    text = str(exc)   # torch raises cuBLAS / cuDNN / NCCL exhaustion as a plain RuntimeError
+    return any(s in text for s in ("CUDA_ERROR_OUT_OF_MEMORY", "CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED",
+                                   "CUDNN_STATUS_ALLOC_FAILED", "NCCL error: unhandled cuda error"))

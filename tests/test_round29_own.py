@@ -27,7 +27,10 @@ _PycudaMemoryError.__name__ = "MemoryError"
 
 
 @pytest.mark.parametrize("exc", [_PycudaMemoryError("cuMemAlloc failed: out of memory"), MemoryError(),
-                                 RuntimeError("cuGraphInstantiate failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)")])
+                                 RuntimeError("cuGraphInstantiate failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)"),
+                                 RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
+                                 RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously "
+                                              "reported")])
 def test_a_tool_out_of_gpu_memory_is_one_line_and_exit_2(exc, capsys):
     """A run out of GPU memory (``--batches 65536`` of the 8B builds a graph and plans it: only the
     allocation fails) ended in a traceback from pycuda after the kernels compiled."""
