@@ -45,8 +45,7 @@ def test_occupancy_answers_as_best_fit_over_the_same_blocks():
             fresh = placement.Occupancy(align)
             for b in blocks:
                 fresh._change(b[0], b[1], 1)
-            assert [list(v) for v in (occ.pts, occ.cov, occ.gaps)] == [list(v) for v in (fresh.pts, fresh.cov, fresh.gaps)], \
-                (trial, blocks)
+            assert (occ.pts, occ.cov, occ.gaps) == (fresh.pts, fresh.cov, fresh.gaps), (trial, blocks)
             want = rng.randint(1, 50)
             assert occ.best_fit(want) == placement.best_fit(list(blocks), want, align)
             at = rng.randrange(0, 220) // align * align

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
-
-from sortedcontainers import SortedDict, SortedList
 
 from ..problem import align_up
 
@@ -81,57 +79,49 @@ class Occupancy:
     what ``gaps`` sees, so ``best_fit`` answers what ``best_fit(blocks, ...)`` would over the same
     blocks, in O(log n) instead of sorting every live block for every buffer. Blocks may overlap
     (a coverage count per segment); starts are expected aligned, as every solver's offsets are.
-    The segments and gaps live in ``sortedcontainers``: sorted Python lists moved every later entry on
-    each insert and delete, quadratic when most buffers are live at once (100,000 of them: ~10 s).
     """
 
-    __slots__ = ("alignment", "seg", "pts", "cov", "gaps")
+    __slots__ = ("alignment", "pts", "cov", "gaps")
 
     def __init__(self, alignment: int = 1) -> None:
         self.alignment = alignment
-        self.seg = SortedDict({0: 0})   # segment boundary -> blocks covering [it, the next one); the last is open
-        self.pts = self.seg.keys()      # (read-only views by position: segment k is [pts[k], pts[k + 1]))
-        self.cov = self.seg.values()    # adjacent segments never have equal cover
-        self.gaps = SortedList()        # (length, start) of every interior segment with cover 0
+        self.pts = [0]          # segment boundaries; segment k is [pts[k], pts[k+1]), the last is open
+        self.cov = [0]          # blocks covering each segment; adjacent segments never have equal cover
+        self.gaps: list[tuple[int, int]] = []  # (length, start) of every interior segment with cover 0
 
     def _gap(self, k: int, add: bool) -> None:
         pts = self.pts
         if k + 1 < len(pts) and self.cov[k] == 0:
             g = (pts[k + 1] - pts[k], pts[k])
             if add:
-                self.gaps.add(g)
+                insort(self.gaps, g)
             else:
-                self.gaps.remove(g)
-
-    def _splice(self, k: int, hi: int, new_pts: list[int], new_cov: list[int]) -> None:
-        """Segments ``k .. hi - 1`` become ``new_pts`` with ``new_cov`` (boundaries within the same bytes)."""
-        seg = self.seg
-        for p in self.pts[k:hi]:
-            if p not in new_pts:
-                del seg[p]
-        for p, c in zip(new_pts, new_cov):
-            seg[p] = c
+                del self.gaps[bisect_left(self.gaps, g)]
 
     def _change(self, start: int, end: int, delta: int) -> None:
-        seg, pts, cov = self.seg, self.pts, self.cov
+        pts, cov = self.pts, self.cov
         end = align_up(end, self.alignment)
         if end <= start:
             return
-        lo = max(seg.bisect_right(start) - 2, 0)       # one segment of context on each side
-        hi = min(seg.bisect_right(end), len(pts) - 1)
+        lo = max(bisect_right(pts, start) - 2, 0)       # one segment of context on each side
+        hi = min(bisect_right(pts, end), len(pts) - 1)
         for k in range(lo, hi + 1):
             self._gap(k, False)
         for p in (start, end):
-            k = seg.bisect_right(p) - 1
+            k = bisect_right(pts, p) - 1
             if pts[k] != p:
-                seg[p] = cov[k]
+                pts.insert(k + 1, p)
+                cov.insert(k + 1, cov[k])
                 hi += 1
-        for p in list(seg.irange(start, end, inclusive=(True, False))):
-            seg[p] += delta
+        k = bisect_left(pts, start)
+        while pts[k] < end:
+            cov[k] += delta
+            k += 1
         k = max(lo, 1)
         while k <= hi and k < len(pts):
             if cov[k] == cov[k - 1]:
-                del seg[pts[k]]
+                del pts[k]
+                del cov[k]
                 hi -= 1
             else:
                 k += 1
@@ -139,9 +129,9 @@ class Occupancy:
             self._gap(k, True)
 
     def add(self, start: int, end: int) -> None:
-        seg, pts, cov = self.seg, self.pts, self.cov
+        pts, cov = self.pts, self.cov
         end = align_up(end, self.alignment)
-        k = seg.bisect_right(start) - 1
+        k = bisect_right(pts, start) - 1
         last = len(pts) - 1
         if end <= start or (k < last and pts[k + 1] < end):
             self._change(start, end, 1)
@@ -164,7 +154,8 @@ class Occupancy:
                 seg_cov.append(c)
             elif cov[k + 1] == c + 1:
                 hi = k + 2
-            self._splice(k, hi, seg_pts, seg_cov)
+            pts[k:hi] = seg_pts
+            cov[k:hi] = seg_cov
             return
         # the common case: the block lands inside one free segment [p, q) (q: none for the tail)
         p = pts[k]
@@ -173,30 +164,31 @@ class Occupancy:
         if p < start:
             new_pts.append(p)
             new_cov.append(0)
-            gaps.add((start - p, p))
+            insort(gaps, (start - p, p))
         if not (p == start and k > 0 and cov[k - 1] == 1):  # else the block extends the run before
             new_pts.append(start)
             new_cov.append(1)
         span = 1
         if k < last:
             q = pts[k + 1]
-            gaps.remove((q - p, p))
+            del gaps[bisect_left(gaps, (q - p, p))]
             if end < q:
                 new_pts.append(end)
                 new_cov.append(0)
-                gaps.add((q - end, end))
+                insort(gaps, (q - end, end))
             elif cov[k + 1] == 1:  # the run after starts where the block ends: one run
                 span = 2
         else:
             new_pts.append(end)
             new_cov.append(0)
-        self._splice(k, k + span, new_pts, new_cov)
+        pts[k:k + span] = new_pts
+        cov[k:k + span] = new_cov
 
     def remove(self, start: int, end: int) -> None:
         """Drop one block added before with the same bounds."""
-        seg, pts, cov = self.seg, self.pts, self.cov
+        pts, cov = self.pts, self.cov
         end = align_up(end, self.alignment)
-        k = seg.bisect_right(start) - 1
+        k = bisect_right(pts, start) - 1
         last = len(pts) - 1
         if end <= start or k == last or pts[k + 1] < end:
             self._change(start, end, -1)
@@ -217,7 +209,7 @@ class Occupancy:
         elif k > 0 and cov[k - 1] == new:   # extends the segment before (interior: k - 1 < last)
             gstart = pts[k - 1]
             if new == 0:
-                gaps.remove((p - gstart, gstart))
+                del gaps[bisect_left(gaps, (p - gstart, gstart))]
         else:
             seg_pts.append(start)
             seg_cov.append(new)
@@ -234,19 +226,20 @@ class Occupancy:
             else:
                 gend = pts[k + 2]
                 if new == 0:
-                    gaps.remove((gend - q, q))
-        self._splice(k, hi, seg_pts, seg_cov)
+                    del gaps[bisect_left(gaps, (gend - q, q))]
+        pts[k:hi] = seg_pts
+        cov[k:hi] = seg_cov
         if new == 0 and gend is not None:
-            gaps.add((gend - gstart, gstart))
+            insort(gaps, (gend - gstart, gstart))
 
     def best_fit(self, size: int) -> int:
         """``best_fit`` over the blocks held: smallest interior gap that fits, else the open tail."""
-        k = self.gaps.bisect_left((size, -1))
+        k = bisect_left(self.gaps, (size, -1))
         return self.gaps[k][1] if k < len(self.gaps) else self.pts[-1]
 
     def fits_at(self, offset: int, size: int) -> bool:
         """``fits_at`` over the blocks held (``offset`` aligned)."""
-        k = self.seg.bisect_right(offset) - 1
+        k = bisect_right(self.pts, offset) - 1
         return self.cov[k] == 0 and (k + 1 == len(self.pts) or self.pts[k + 1] >= offset + size)
 
 
@@ -273,7 +266,7 @@ class Without:
         depth, prev = 0, 0
         for x, d in events:
             if depth and x > prev:   # the left-out blocks cover [prev, x) ``depth`` times
-                k = occ.seg.bisect_right(prev) - 1
+                k = bisect_right(pts, prev) - 1
                 while pts[k] < x:
                     lo, hi = max(pts[k], prev), min(pts[k + 1], x)
                     assert cov[k] >= depth, "a left-out block the index does not hold"
@@ -290,12 +283,12 @@ class Without:
         self.tail = pts[-1]
         last = len(pts) - 1
         for lo, hi in freed:
-            k = occ.seg.bisect_right(lo - 1) - 1 if lo > 0 else -1
+            k = bisect_right(pts, lo - 1) - 1 if lo > 0 else -1
             if k >= 0 and cov[k] == 0 and pts[k + 1] == lo:   # a free segment of the index just before
                 lo = pts[k]
                 self.dropped.add(lo)
             end: int | None = hi
-            k = occ.seg.bisect_right(hi) - 1
+            k = bisect_right(pts, hi) - 1
             if pts[k] == hi and cov[k] == 0:                  # a free segment of the index just after
                 if k == last:
                     end = None
@@ -313,7 +306,7 @@ class Without:
     def best_fit(self, size: int) -> int:
         """``Occupancy.best_fit`` after the blocks were taken out: smallest gap that fits, else the tail."""
         gaps, dropped = self.occ.gaps, self.dropped
-        k = gaps.bisect_left((size, -1))
+        k = bisect_left(gaps, (size, -1))
         while k < len(gaps) and gaps[k][1] in dropped:
             k += 1
         best = gaps[k] if k < len(gaps) else None
