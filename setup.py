@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["memplan", "memplan.*", "runtime", "runtime.*"]),
     package_data={"runtime": ["kernels/*.cu"]},
-    install_requires=["numpy>=1.23", "ortools>=9.8"],
+    install_requires=["numpy>=1.23", "ortools>=9.8", "sortedcontainers>=2.4"],
     extras_require={
         "cuda": ["pycuda>=2024.1"],
         "dev": ["pytest>=7", "hypothesis>=6.80", "ruff>=0.4", "onnxruntime>=1.16"],

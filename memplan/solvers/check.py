@@ -7,9 +7,8 @@ verifier checks again; for minimalloc CSV problems, which have no graph, this is
 
 from __future__ import annotations
 
-from bisect import bisect_left
-
 import numpy as np
+from sortedcontainers import SortedList
 
 from ..errors import SolverError
 from ..problem import BufferProblem, Solution, arena_of, find_collision
@@ -58,7 +57,9 @@ def _interval_collision(problem: BufferProblem, off: np.ndarray) -> tuple[int, i
     """Two time-overlapping buffers whose bytes overlap, by one sweep over time (O(n log n) searches).
 
     The live buffers never overlap each other (else the sweep has already stopped), so a new buffer
-    can only collide with its neighbours in offset order.
+    can only collide with its neighbours in offset order, and no two share an offset. Their offsets
+    are a ``SortedList``: a plain sorted list moved every later offset on each insert and delete,
+    quadratic when most buffers are live at once (100,000 inputs and outputs: 23 s of a 48 s plan).
     """
     sizes, lower, upper = problem.sizes, problem.lower, problem.upper
     live = np.flatnonzero((sizes > 0) & (upper > lower))
@@ -69,20 +70,21 @@ def _interval_collision(problem: BufferProblem, off: np.ndarray) -> tuple[int, i
     kinds = np.concatenate([np.zeros(len(live), np.int64), np.ones(len(live), np.int64)])
     who = np.concatenate([live, live])
     order = np.lexsort((who, kinds, times))
-    starts: list[int] = []   # offsets of live buffers, sorted
-    owners: list[int] = []
+    starts = SortedList()    # offsets of live buffers
+    owner: dict[int, int] = {}   # the live buffer at each of them
     offs, ends = off.tolist(), (off + sizes).tolist()
     for k, i in zip(kinds[order].tolist(), who[order].tolist()):
         o = offs[i]
-        p = bisect_left(starts, o)
         if k == 0:
-            assert owners[p] == i, "live buffers never share an offset"
-            del starts[p], owners[p]
+            ended = owner.pop(o)
+            assert ended == i, "live buffers never share an offset"
+            starts.remove(o)
             continue
-        if p > 0 and ends[owners[p - 1]] > o:
-            return tuple(sorted((owners[p - 1], i)))
+        p = starts.bisect_left(o)
+        if p > 0 and ends[owner[starts[p - 1]]] > o:
+            return tuple(sorted((owner[starts[p - 1]], i)))
         if p < len(starts) and starts[p] < ends[i]:
-            return tuple(sorted((owners[p], i)))
-        starts.insert(p, o)
-        owners.insert(p, i)
+            return tuple(sorted((owner[starts[p]], i)))
+        starts.add(o)
+        owner[o] = i
     return None
