@@ -192,3 +192,21 @@ def test_a_custom_op_whose_result_is_not_its_fake_is_refused_naming_the_node(lia
     with pytest.raises(AtenExecutorError, match=rf"node '{liar}' \(memplan_round29\.{liar}\.default\): result 0 is "
                                                 rf"{real}, but the export's fake kernel said \(3, 4\) torch.float32"):
         step(torch.randn(3, 4))
+
+
+class _OutResized(nn.Module):
+    """An ``out=`` tensor of the wrong size, which eager resizes (with a warning): ``mm`` into 2 elements of a
+    2 x 2 result (several resized outs, ``max(dim, out=(v, i))``, stay refused naming the node)."""
+
+    def forward(self, a, b):
+        y = torch.mm(a, b, out=torch.empty(2))
+        return y * 2, y
+
+
+@pytest.mark.filterwarnings("ignore:An output with one or more elements was resized")
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_out_call_into_a_tensor_it_must_resize_runs_its_functional_op(streams):
+    """The export keeps ``aten.mm.out`` writing its resized ``out``, a result partly over that tensor; the
+    executor refused it "the op has no functional form", which ``mm.default`` is. The out= overload's
+    functional twin now computes it apart and the result is copied into place."""
+    _equal_eager(_OutResized(), lambda: (torch.randn(2, 3), torch.randn(3, 2)), streams)

@@ -691,9 +691,11 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
     if _same_view(vo, vi):
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
     overlap = _overlaps(vo, vi)
-    functional = _functional_of(torch, op)
+    functional, fkwargs = _functional_of(torch, op), kwargs
+    if functional is None:   # mm.out into an ``out`` it must resize: mm, then copied into the planned result
+        functional, fkwargs = _functional_of_out(op, kwargs)
     if functional is not None and not overlap:  # relu_(x) placed apart from x: relu(x) into the result
-        launch = _lower_result(torch, n.name, functional, args, kwargs, [vo], [0], 1, ctx, name)
+        launch = _lower_result(torch, n.name, functional, args, fkwargs, [vo], [0], 1, ctx, name)
         if launch.kind != "copy":
             return launch
     if not overlap:  # move the input to the result's place, then write it there
@@ -704,7 +706,7 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
             op(*a2, **k2)
         return Launch(n.name, name, "copy", run, 1)
     if functional is not None:  # partly over its input: compute apart, then copy into place (counted)
-        def run_apart(vo=vo, f=functional, args=args, kwargs=kwargs):
+        def run_apart(vo=vo, f=functional, args=args, kwargs=fkwargs):
             vo.copy_(f(*args, **kwargs))
         return Launch(n.name, name, "copy", run_apart, 1)
     raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
@@ -789,6 +791,27 @@ def _functional_of(torch, op):
     ns = getattr(torch.ops, op.namespace, None)
     fpacket = getattr(ns, packet.__name__[:-1], None) if ns is not None else None
     return getattr(fpacket, op._overloadname, None) if fpacket is not None else None
+
+
+def _functional_of_out(op, kwargs: dict) -> tuple[Any, dict]:
+    """``mm.out`` -> (``mm.default``, ``kwargs`` without ``out``): the overload of the same packet whose
+    arguments are the out= overload's other arguments, with one result per out argument ((None, kwargs) where
+    there is none). An exported ``out=`` call whose out tensor is resized (``torch.mm(a, b, out=empty(2))``)
+    reaches the executor as an in-place result partly over that tensor; the functional op computes it apart."""
+    schema, packet = getattr(op, "_schema", None), getattr(op, "overloadpacket", None)
+    if schema is None or packet is None:
+        return None, kwargs
+    outs = [a.name for a in schema.arguments if a.is_out]
+    if not outs:
+        return None, kwargs
+    ins = [(a.name, str(a.type)) for a in schema.arguments if not a.is_out]
+    for oname in packet.overloads():
+        cand = getattr(packet, oname)
+        cs = cand._schema
+        if (not any(a.is_out for a in cs.arguments) and [(a.name, str(a.type)) for a in cs.arguments] == ins
+                and len(cs.returns) == len(outs)):
+            return cand, {k: v for k, v in kwargs.items() if k not in outs}
+    return None, kwargs
 
 
 def _find_out(torch, op, n_returns: int) -> tuple[Any, tuple[str, ...]]:
