@@ -141,6 +141,16 @@ def unordered(value: Any) -> str | None:
     return None
 
 
+def swapped_hint(fmt: Any, expected: str) -> str:
+    """Where a memplan ``expected`` document ("graph" or "plan") was read and ``fmt`` is the other one's format
+    tag, the note for its error: the likeliest cause is two file arguments given the other way round
+    (``memplan verify PLAN GRAPH``). Else ''."""
+    other = "plan" if expected == "graph" else "graph"
+    if isinstance(fmt, str) and fmt.startswith(f"memplan.{other}/"):
+        return f" (this is a {other}, where a {expected} is expected: are two file arguments swapped?)"
+    return ""
+
+
 def plain_ints(values: tuple) -> tuple:
     """``plain_int`` of each of ``values``."""
     return tuple(plain_int(v) for v in values)

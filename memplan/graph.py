@@ -16,7 +16,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from .errors import GraphError, as_int, plain_str, unordered
+from .errors import GraphError, as_int, plain_str, swapped_hint, unordered
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
 
@@ -803,12 +803,6 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     return graph_from_doc(doc, source=source, owned=False)
 
 
-def _is_plan_format(fmt: Any) -> bool:
-    """A plan document's format tag (``memplan.plan/...``) where a graph was expected: the likeliest cause is
-    two file arguments given the other way round (``memplan verify PLAN GRAPH``)."""
-    return isinstance(fmt, str) and fmt.startswith("memplan.plan/")
-
-
 def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
     """``graph_from_dict``; ``owned``: ``doc`` was parsed for this call and nobody else holds it (``load_graph``),
     so its ``attrs`` are kept as they are, not copied (a microsecond per tensor of a million-tensor file)."""
@@ -818,8 +812,8 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
         raise GraphError(f"{source}: top level must be a JSON object")
     fmt = doc.get("format")
     if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
-        hint = " (this is a plan, where a graph is expected: are two file arguments swapped?)" if _is_plan_format(fmt) else ""
-        raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r}){hint}")
+        raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r})"
+                         + swapped_hint(fmt, "graph"))
     tensors = []
     for td, tid, attrs in _entries(doc, "tensors", "tensor", source, owned):
         if "size" not in td:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch, as_int, plain_str
+from .errors import PlanFormatError, PlanMismatch, as_int, plain_str, swapped_hint
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
@@ -376,9 +376,8 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         raise PlanFormatError(f"{source}: top level must be a JSON object")
     if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
         fmt = doc.get("format")
-        hint = (" (this is a graph, where a plan is expected: are two file arguments swapped?)"
-                if isinstance(fmt, str) and fmt.startswith("memplan.graph/") else "")
-        raise PlanFormatError(f"{source}: unknown format {_short(fmt)} (expected {PLAN_FORMAT!r}){hint}")
+        raise PlanFormatError(f"{source}: unknown format {_short(fmt)} (expected {PLAN_FORMAT!r})"
+                              + swapped_hint(fmt, "plan"))
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:
         v = doc.get(key)

@@ -217,4 +217,3 @@ def run_main(main, prog: str, argv=None) -> int:
             raise
         return tool_error(prog, ToolArgError(f"out of memory: {exc} (try fewer or smaller --batches / --ctx / "
                                              "--layers)"))
-

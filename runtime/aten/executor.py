@@ -394,7 +394,7 @@ def _copy_out(torch: Any, t: Any) -> Any:
     ``expand(100000, 100000, 8)`` torch's raw "can't allocate memory: you tried to allocate 320000000000 bytes"."""
     if t.numel() == 0 or not _internal_overlap(torch, t):
         return t.detach().clone()
-    n = sum((k - 1) * st for k, st in zip(t.shape, t.stride())) + 1
+    n = _elements_spanned(t)
     return t.detach().as_strided((n,), (1,)).clone().as_strided(tuple(t.shape), tuple(t.stride()), 0)
 
 
@@ -414,14 +414,19 @@ def _copy_overlapping(slot: Any, x: Any, tid: str) -> None:
                                 "same way), or compile with an example input that owns its elements")
     if slot.numel() == 0:
         return
-    n = (sum((k - 1) * st for k, st in zip(x.shape, x.stride())) + 1)
+    n = _elements_spanned(x)
     slot.as_strided((n,), (1,)).copy_(x.as_strided((n,), (1,)))
+
+
+def _elements_spanned(t: Any) -> int:
+    """How many elements a (non-empty) tensor's first to last element span, with its strides."""
+    return sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1
 
 
 def _span(t: Any) -> tuple[int, int]:
     """The byte range a (non-empty) tensor's elements lie in."""
     lo = t.data_ptr()
-    return lo, lo + (sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1) * t.element_size()
+    return lo, lo + _elements_spanned(t) * t.element_size()
 
 
 def _share_memory(a: Any, b: Any) -> bool:
