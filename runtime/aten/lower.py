@@ -211,7 +211,9 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             else:
                 continue
             ctx.adopted.add(o)
-    args, kwargs = _bind(torch, n, env, views, root=program.exported.graph_module)
+    # only the arguments read the moved copies: the later steps write ``views`` itself
+    read = views if _base(op) in COPIES else _constants_moved_for(torch, program, env, gn, views, ctx)
+    args, kwargs = _bind(torch, n, env, read, root=program.exported.graph_module)
     if _base(op) in _STORAGE_OFFSET_OPS:
         args, kwargs = _rebase_storage_offset(torch, n, program, env, views, args, kwargs)
     val = n.meta.get("val")
@@ -336,6 +338,38 @@ def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args
     if entry is None:
         entry = ctx.moved[key] = (x, x.to(device=out.device, dtype=out.dtype))
     return (entry[1], *args[1:]), kwargs
+
+
+def _constants_moved_for(torch, program: Program, env: Mapping[str, Any], gn, views: Mapping[str, Any],
+                         ctx: Target) -> Mapping[str, Any]:
+    """``views`` with each fixed program constant (or view of one) that node ``gn`` reads from another device
+    than its planned results replaced by that constant moved to the results' device, in its own dtype, once.
+    Why: a module's plain tensor attribute stays on the CPU through ``module.to("cuda")`` and eager works it
+    on the host before copying the result over (torchvision's SSD anchors: ``clamp`` of a CPU table, then
+    ``.to(device)``); here every result of such an op lives in the device arena, and an op cannot mix
+    devices. The values are the same on either device for the ops such host work uses (exact elementwise,
+    cat, repeat). The executor copies a moved constant again after an in-place change of its CPU tensor
+    (``Executor._refresh_moved``), as for ``_constant_on_device``."""
+    outs = [views[t] for t in gn.outputs if t in views]
+    device = next((v.device for v in outs if isinstance(v, torch.Tensor)), None)
+    if device is None:
+        return views
+    moved: dict[str, Any] = {}
+    for tid in _tids(env):
+        x = views.get(tid)
+        if tid in moved or not isinstance(x, torch.Tensor) or x.device == device:
+            continue
+        if not ctx.constants:
+            ctx.constants.append(fixed_constants(torch, program))
+        graph = program.graph
+        if tid not in graph.tensor_index or graph.tensors[graph.root[graph.tensor_index[tid]]].id not in ctx.constants[0]:
+            continue
+        key = (tid, device, x.dtype)
+        entry = ctx.moved.get(key)
+        if entry is None:
+            entry = ctx.moved[key] = (x, x.to(device=device))
+        moved[tid] = entry[1]
+    return {**views, **moved} if moved else views
 
 
 def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], views: Mapping[str, Any],
