@@ -21,6 +21,7 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind
 
+from . import hostfold
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, poison
@@ -63,11 +64,14 @@ class Executor:
         self.scratch = Scratch(torch, self.device)
         stream_of = {s.node: s.stream for s in self.binding.steps}
         moved: list = []
+        #: host work on fixed constants done once (``hostfold``), and its sources' versions: ``_refresh_moved``
+        self._folds: list = []
         with torch.no_grad():  # inference: views made at build time must not track gradients either
             self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
-                                          stream_of=stream_of, moved=moved)
+                                          stream_of=stream_of, moved=moved, folds=self._folds)
         #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
         self._moved: list[list] = [[src, dst, _version(src)] for src, dst in moved]
+        self._fold_versions: list = [[_version(s) for s in f.sources] for f in self._folds]
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         #: per input slot, whether its elements share memory (an input exported expanded: stride 0): copy_ refuses
         #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
@@ -268,8 +272,11 @@ class Executor:
         whose CPU tensor was changed in place since (its version counter moved): eager copies it every call,
         so a user's ``module.table.mul_(2)`` between calls must show. Not inside the caller's own capture (a
         copy from pageable host memory cannot be captured: the replays read the copy as it then is)."""
-        if not self._moved or (self.device.type == "cuda" and caller_capturing(self.torch, self.device)):
+        if not (self._moved or self._folds) or (self.device.type == "cuda"
+                                                 and caller_capturing(self.torch, self.device)):
             return
+        if self._folds:
+            hostfold.refresh(self._folds, self._fold_versions, _version)
         for entry in self._moved:
             src, dst, version = entry
             now = _version(src)

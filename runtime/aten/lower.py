@@ -33,6 +33,7 @@ from memplan.importers.torch import logger_off, written_args
 from .capturable import capturable_lowering
 from .errors import AtenExecutorError
 from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
+from .hostfold import fold, foldable
 from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
@@ -91,6 +92,9 @@ class Target:
     #: (out= overload, argument layouts) -> whether its kernel writes its results' bytes alone
     #: (``_out_stays_in_its_bytes``)
     out_probes: dict = field(default_factory=dict)
+    #: host work on fixed constants done once (``hostfold``): tensor id -> host value, and the folds in order
+    host: dict = field(default_factory=dict)
+    folds: list = field(default_factory=list)
 
     def reads_adopted(self, env: Mapping[str, Any]) -> bool:
         """Whether a node with argument names ``env`` reads a tensor laid out as torch lays it."""
@@ -99,12 +103,12 @@ class Target:
 
 def lower_program(program: Program, views: Mapping[str, Any], device_type: str, *,
                   scratch: Scratch | None = None, stream_of: Mapping[str, int] | None = None,
-                  moved: list | None = None) -> dict[str, Launch]:
+                  moved: list | None = None, folds: list | None = None) -> dict[str, Launch]:
     """A Launch for every graph node (keyed by node id); AtenExecutorError names any FX node the executor
     cannot run, never skipping one silently. ``scratch`` and ``stream_of`` let launches of one stream
     share buffers for side results nobody reads. ``moved`` receives (source, device copy) for every program
     constant the launches read moved to another device (``_constant_on_device``): the executor refreshes a
-    copy whose source changed in place since."""
+    copy whose source changed in place since; ``folds`` the host work done once (``hostfold.HostFold``)."""
     import torch
 
     planned = dict(views)
@@ -123,6 +127,8 @@ def lower_program(program: Program, views: Mapping[str, Any], device_type: str, 
         launches = _lower_program(torch, program, views, ctx)
     if moved is not None:
         moved.extend(ctx.moved.values())
+    if folds is not None:
+        folds.extend(ctx.folds)
     return launches
 
 
@@ -133,7 +139,8 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
         if n.op != "call_function":
             continue
         if n.name in graph.node_index:
-            launches[n.name] = _lower(torch, program, n, views, ctx)
+            folded = _lower_folded(torch, program, n, views, ctx)
+            launches[n.name] = folded if folded is not None else _lower(torch, program, n, views, ctx)
             continue
         val = n.meta.get("val")
         if n.target.__name__ == "getitem" if hasattr(n.target, "__name__") else False:
@@ -338,6 +345,38 @@ def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args
     if entry is None:
         entry = ctx.moved[key] = (x, x.to(device=out.device, dtype=out.dtype))
     return (entry[1], *args[1:]), kwargs
+
+
+def _lower_folded(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) -> Launch | None:
+    """Host work on fixed constants (``hostfold``): computed once here as eager computes it, and copied
+    into its planned bytes every call; None where the node is lowered as any other (a folded view too:
+    its bytes are its base's)."""
+    if not foldable(torch, n, ctx.device_type):
+        return None
+    graph = program.graph
+    gn = graph.node(n.name)
+    if len(gn.outputs) != 1:
+        return None
+    env = program.env.get(n.name, {})
+    if ctx.reads_adopted(env):
+        return None
+    if not ctx.constants:
+        ctx.constants.append(fixed_constants(torch, program))
+
+    def is_constant(tid: str) -> bool:
+        return tid in graph.tensor_index and graph.tensors[graph.root[graph.tensor_index[tid]]].id in ctx.constants[0]
+
+    out = gn.outputs[0]
+    is_view = graph.tensor(out).view_of is not None
+    found = fold(torch, n, list(_tids(env)), out, views, ctx.host, is_constant,
+                 lambda values: _bind(torch, n, env, values, root=program.exported.graph_module), is_view)
+    if found is None:
+        return None
+    ctx.folds.append(found)
+    if is_view or found.device is None:
+        return None
+    target, value = views[out], found.device
+    return Launch(n.name, str(n.target), "copy", lambda: target.copy_(value), copies=1)
 
 
 def _constants_moved_for(torch, program: Program, env: Mapping[str, Any], gn, views: Mapping[str, Any],
