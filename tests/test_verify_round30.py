@@ -238,8 +238,9 @@ def test_inplace_chain_across_streams():
 
 
 def test_output_view_of_an_input_keeps_the_input_to_the_end():
-    """A graph output that is a view of a graph input: the input's bytes may not be reused after its last
-    reader (the same plan is safe when the view is an intermediate)."""
+    """A graph output that is a view of a graph input keeps the input's bytes to the end: ``y`` may not take
+    them after ``n``, the input's last reader, as it may when the view is an intermediate (and ``t`` over
+    ``x`` while ``n`` reads ``x`` is unsafe either way)."""
     def graph(kind: str) -> memplan.Graph:
         b = GraphBuilder("alias_io", alignment=256)
         b.input("x", 512)
