@@ -1,0 +1,115 @@
+"""The command line, round 30: options that the other options leave without effect.
+
+Each test names the input, what the command did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_contract import assert_bad_input, run_memplan
+
+import memplan
+from memplan import examples
+from memplan.cli import main
+
+CSV = "id,lower,upper,size\n0,0,2,4\n1,1,3,4\n2,2,4,8\n"
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    c = tmp_path / "p.csv"
+    c.write_text(CSV)
+    return c
+
+
+# ---- 1. an option accepted and then without effect ---------------------------------------------------------
+
+#: (command, extra options, words of the refusal): each was accepted and ignored, the output written as without it
+IDLE = [
+    # greedy's (or auto's heuristics') one pass, with nothing said about the option
+    ("plan", ["--solver", "greedy", "--time-limit", "60"], ["--time-limit 60", "--solver greedy"]),
+    ("plan", ["--solver", "size", "--time-limit", "1"], ["--time-limit 1", "--solver size"]),
+    ("plan", ["--solver", "ggml", "--time-limit", "1"], ["--time-limit 1", "--solver ggml"]),
+    ("plan", ["--solver", "greedy", "--seed", "7"], ["--seed 7", "--solver greedy"]),
+    ("plan", ["--seed", "7"], ["--seed 7", "--solver auto without --time-limit"]),
+    ("plan", ["--seed", "0"], ["--seed 0", "--solver auto without --time-limit"]),   # given, though the default
+    ("plan", ["--solver", "search", "--workers", "4"], ["--workers 4", "--solver search", "CP-SAT"]),
+    ("plan", ["--workers", "4"], ["--workers 4", "--solver auto without --time-limit"]),
+    ("plan", ["--solver", "size", "--workers", "1"], ["--workers 1", "--solver size"]),
+    ("plan", ["--solver", "greedy", "--progress"], ["--progress", "--solver greedy"]),
+    ("plan", ["--progress"], ["--progress", "--solver auto without --time-limit"]),
+    ("plan", ["--solver", "search", "--progress", "-q"], ["--progress", "-q/--quiet"]),
+    # the scheduler's event latency, for a serial plan (no events): the same plan, byte for byte
+    ("plan", ["--event-us", "20"], ["--event-us 20", "without --streams"]),
+    ("plan", ["--event-us", "0", "--memory-budget", "1M"], ["--event-us 0", "without --streams"]),
+    ("csv", ["--solver", "greedy", "--time-limit", "5"], ["--time-limit 5", "--solver greedy"]),
+    ("csv", ["--workers", "2"], ["--workers 2", "--solver search"]),          # the default solver is the search
+    ("csv", ["--solver", "auto", "--seed", "3"], ["--seed 3", "--solver auto without --time-limit"]),
+    ("csv", ["--progress", "-q"], ["--progress", "-q/--quiet"]),
+    # without --capacity every solver minimises; with one, only the search (and auto with a time limit) stops
+    # at the first fit: cpsat always minimises and the heuristics make one packing either way
+    ("csv", ["--minimize"], ["--minimize", "without --capacity"]),
+    ("csv", ["--capacity", "64", "--minimize", "--solver", "cpsat"], ["--minimize", "--solver cpsat"]),
+    ("csv", ["--capacity", "64", "--minimize", "--solver", "greedy"], ["--minimize", "--solver greedy"]),
+    ("csv", ["--capacity", "64", "--minimize", "--solver", "auto"], ["--minimize", "--solver auto without --time-limit"]),
+]
+
+
+@pytest.mark.parametrize("command, extra, words", IDLE)
+def test_an_option_without_effect_is_refused(tmp_path, capsys, graph_file, csv_file, command, extra, words):
+    source, out = (graph_file, tmp_path / "p.json") if command == "plan" else (csv_file, tmp_path / "o.csv")
+    code, _, err = run_memplan(capsys, [command, source, "-o", out, *extra])
+    assert_bad_input(code, err, *words, "has no effect")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [
+    ["--solver", "cpsat", "--time-limit", "0.2", "--seed", "3", "--workers", "2"],
+    ["--solver", "search", "--time-limit", "0.2", "--seed", "3"],
+    ["--time-limit", "0.2", "--seed", "3", "--workers", "2"],        # auto with a time limit runs both exact ones
+    ["--solver", "search", "--progress"],
+    ["--streams", "2", "--event-us", "20"],
+    ["--devices", "2", "--graph-out", "{split}", "--event-us", "20"],   # the split's cross-device events
+])
+def test_plan_keeps_options_that_take_effect(tmp_path, capsys, graph_file, extra):
+    extra = [x.replace("{split}", str(tmp_path / "s.json")) for x in extra]
+    code, _, err = run_memplan(capsys, ["plan", graph_file, "-o", tmp_path / "p.json", "-q" if "--progress" not in
+                                        extra else "--timings", *extra])
+    assert code == 0, err
+
+
+def test_event_us_with_devices_changes_the_plan(tmp_path, capsys):
+    """Why ``--event-us`` stays allowed with ``--devices N`` and no ``--streams``: the split's cross-device
+    events are timed with it (the solver block's makespan)."""
+    g = tmp_path / "g.json"
+    memplan.save_graph(examples.llama(examples.LLAMA_TINY), str(g))
+    spans = []
+    for us in ("0", "50"):
+        p = tmp_path / f"p{us}.json"
+        assert main(["plan", str(g), "-o", str(p), "-q", "--devices", "2", "--graph-out", str(tmp_path / "s.json"),
+                     "--event-us", us]) == 0
+        spans.append(json.loads(p.read_text())["solver"]["split"]["makespan_us"])
+    assert spans[0] < spans[1]
+
+
+@pytest.mark.parametrize("extra", [
+    ["--solver", "search", "--seed", "4"],
+    ["--capacity", "64", "--minimize"],
+    ["--capacity", "64", "--minimize", "--solver", "auto", "--time-limit", "0.2"],
+    ["--solver", "cpsat", "--workers", "2", "--time-limit", "0.2"],
+])
+def test_csv_keeps_options_that_take_effect(tmp_path, capsys, csv_file, extra):
+    code, _, err = run_memplan(capsys, ["csv", csv_file, "-o", tmp_path / "o.csv", "-q", *extra])
+    assert code == 0, err
+
+
+def test_an_idle_option_is_refused_before_the_graph_is_read(tmp_path, capsys):
+    """A usage mistake is named first: ``--max-events`` without ``--streams`` was refused only after the graph
+    had been read (a missing graph was reported instead); the new refusals come first too."""
+    missing = tmp_path / "missing.json"
+    for extra, words in ((["--max-events", "3"], ["--max-events 3", "--streams"]),
+                         (["--solver", "greedy", "--seed", "1"], ["--seed 1"])):
+        code, _, err = run_memplan(capsys, ["plan", missing, "-o", tmp_path / "p.json", *extra])
+        assert_bad_input(code, err, *words)
