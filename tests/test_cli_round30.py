@@ -1,4 +1,5 @@
-"""The command line, round 30: options that the other options leave without effect.
+"""The command line, round 30: options that the other options leave without effect, ``bench`` selections
+that ran more than was selected.
 
 Each test names the input, what the command did with it, and what it does now.
 """
@@ -113,3 +114,96 @@ def test_an_idle_option_is_refused_before_the_graph_is_read(tmp_path, capsys):
                          (["--solver", "greedy", "--seed", "1"], ["--seed 1"])):
         code, _, err = run_memplan(capsys, ["plan", missing, "-o", tmp_path / "p.json", *extra])
         assert_bad_input(code, err, *words)
+
+
+# ---- 1. bench planners: options of a part not chosen ----------------------------------------------------------
+
+@pytest.fixture
+def no_planner_runs(monkeypatch):
+    """``bench planners`` with its solves replaced by nothing: the checks before the run are what is tested."""
+    from memplan.benchmarks import planners
+
+    ran = []
+    monkeypatch.setattr(planners, "_graph_rows", lambda part, name, *a: ran.append(name) or [])
+    monkeypatch.setattr(planners, "_minimalloc_rows", lambda tables, *a: ran.extend(t.path for t in tables) or [])
+    return ran
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--corpus", "llama", "--sizes", "100"], ["--sizes 100", "--corpus llama", "random"]),
+    (["--corpus", "random", "--sizes", "50", "--layers", "2"], ["--layers 2", "--corpus random", "llama"]),
+    (["--corpus", "examples", "--minimalloc", "{data}"], ["--minimalloc", "--corpus examples", "minimalloc"]),
+    (["--corpus", "minimalloc", "--minimalloc", "{data}", "--streams", "2"], ["--streams 2", "--corpus minimalloc"]),
+    (["--corpus", "examples", "--solvers", "greedy,size", "--time-limit", "5"],
+     ["--time-limit 5", "--solvers greedy,size"]),
+])
+def test_bench_planners_refuses_an_option_without_effect(capsys, no_planner_runs, minimalloc_dir, argv, words):
+    argv = [a.replace("{data}", minimalloc_dir) for a in argv]
+    code, out, err = run_memplan(capsys, ["bench", "planners", *argv])
+    assert_bad_input(code, err, *words)
+    assert no_planner_runs == [] and out == ""
+
+
+def test_bench_planners_minimalloc_chosen_without_problems(capsys, monkeypatch, no_planner_runs):
+    """``--corpus minimalloc`` where the default problem directory is missing and none was given printed the
+    table's head and nothing else, exit 0."""
+    from memplan.benchmarks import planners
+
+    monkeypatch.setattr(planners, "_default_minimalloc", lambda: None)
+    code, out, err = run_memplan(capsys, ["bench", "planners", "--corpus", "minimalloc"])
+    assert_bad_input(code, err, "--corpus minimalloc", "--minimalloc DIR")
+    assert out == ""
+
+
+def test_bench_planners_keeps_options_of_chosen_parts(capsys, no_planner_runs):
+    code, _, err = run_memplan(capsys, ["bench", "planners", "--corpus", "random,llama", "--sizes", "40",
+                                        "--layers", "1", "--streams", "2", "--solvers", "greedy,search",
+                                        "--time-limit", "1"])
+    assert code == 0, err
+    assert len(no_planner_runs) == 3   # llama decode and prefill, one random graph
+
+
+# ---- 2. bench scale: a selection runs only what it selects --------------------------------------------------
+
+@pytest.fixture
+def scale_cases(monkeypatch):
+    """``bench scale`` with each case's child process replaced by a row: the cases it would run, in order."""
+    from memplan.benchmarks import scale
+
+    ran = []
+
+    def fake(cmd, case):
+        ran.append(tuple(cmd[3:6]))
+        return json.dumps({"arena": 1, "lower_bound": 1, "tensors": 1, "streams": 1, "total_s": 0.0,
+                           "peak_rss_mib": 1.0})
+
+    monkeypatch.setattr(scale, "_run_case", fake)
+    return ran
+
+
+@pytest.mark.parametrize("argv, cases", [
+    # ran the three default fan-out/join graphs (up to a million nodes, minutes each) before the chosen ones
+    (["--inplace", "8", "--mode", "serial"], [("inplace-one", "8", "serial")]),
+    (["--wide", "5", "--chain", "6", "--mode", "serial"], [("wide", "5", "serial"), ("chain", "6", "serial")]),
+    (["--io", "7", "--mode", "auto"], [("io", "7", "auto")]),
+    # as before: --nodes with no sizes clears the defaults, --nodes N runs N, nothing named runs the defaults
+    (["--nodes", "--experts", "3", "--mode", "serial"], [("experts", "3", "serial")]),
+    (["--nodes", "50", "--random", "9", "--mode", "serial"], [("fanout", "50", "serial"), ("random", "9", "serial")]),
+    (["--mode", "serial"], [("fanout", "10000", "serial"), ("fanout", "100000", "serial"),
+                            ("fanout", "1000000", "serial")]),
+])
+def test_bench_scale_runs_only_what_is_selected(capsys, scale_cases, argv, cases):
+    code, _, err = run_memplan(capsys, ["bench", "scale", *argv])
+    assert code == 0, err
+    assert scale_cases == cases
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--nodes", "50", "--mode", "serial", "--streams", "4"], ["--streams 4", "--mode serial", "auto"]),
+    (["--nodes", "50", "--inplace-shape", "spread"], ["--inplace-shape spread", "without --inplace"]),
+    (["--wide", "5", "--mode", "serial", "natural"], ["--mode natural", "without --nodes"]),
+])
+def test_bench_scale_refuses_an_option_without_effect(capsys, scale_cases, argv, words):
+    code, out, err = run_memplan(capsys, ["bench", "scale", *argv])
+    assert_bad_input(code, err, *words, "has no effect")
+    assert scale_cases == [] and out == ""
