@@ -182,12 +182,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     from .examples import bundled
-    from .files import check_writable, is_stdout
+    from .files import check_no_nul, check_writable, is_stdout
     from .io import save_graph
 
     if is_stdout(args.output):  # (it made a directory named '-')
         raise MemplanError("example -o -: the examples are several files and need a directory, not stdout "
                            "(./- names a directory '-')")
+    check_no_nul(args.output, MemplanError, "example -o ")   # (os.makedirs: a raw ValueError)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):   # ("cannot create directory: File exists")
+        raise MemplanError(f"example -o {args.output}: not a directory (a file of that name is there; the examples "
+                           "are several files and need a directory)")
     try:
         os.makedirs(args.output, exist_ok=True)
     except OSError as exc:

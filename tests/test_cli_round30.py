@@ -1,12 +1,17 @@
 """The command line, round 30: options that the other options leave without effect, ``bench`` selections
-that ran more than was selected.
+that ran more than was selected, and hostile files and paths.
 
 Each test names the input, what the command did with it, and what it does now.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import json
+import lzma
+import zipfile
 
 import pytest
 from cli_contract import assert_bad_input, run_memplan
@@ -207,3 +212,82 @@ def test_bench_scale_refuses_an_option_without_effect(capsys, scale_cases, argv,
     code, out, err = run_memplan(capsys, ["bench", "scale", *argv])
     assert_bad_input(code, err, *words, "has no effect")
     assert scale_cases == [] and out == ""
+
+
+# ---- 3. hostile files and paths ------------------------------------------------------------------------------
+
+def _packed(data: bytes) -> dict[str, tuple[bytes, list[str]]]:
+    """``data`` made unreadable as text in each way a user may hand it in, and the words its refusal names."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("g.json", data)
+    text = data.decode()
+    return {
+        "gzip": (gzip.compress(data), ["gzip-compressed", "gunzip"]),
+        "bzip2": (bz2.compress(data), ["bzip2-compressed"]),
+        "xz": (lzma.compress(data), ["xz-compressed"]),
+        "zip": (buf.getvalue(), ["zip archive"]),
+        "utf16": (text.encode("utf-16"), ["UTF-16 text", "save it as UTF-8"]),
+        "utf32": (text.encode("utf-32"), ["UTF-32 text"]),
+        "utf16le": (text.encode("utf-16-le"), ["NUL byte (at byte 1)", "UTF-16"]),
+        "nul": (data[:5] + b"\x00" + data[5:], ["NUL byte (at byte 5)"]),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_packed(b"{}")))
+def test_a_graph_plan_or_csv_that_is_not_utf8_text_is_named(tmp_path, capsys, graph_file, csv_file, kind):
+    """Compressed, zipped, UTF-16/32 or NUL-holding inputs were "not UTF-8 text", a nesting depth read from binary
+    data, or the parser's complaint about the first bytes (a UTF-16 CSV: "missing column 'id'"; a UTF-16 graph
+    without a byte-order mark: "Expecting property name enclosed in double quotes"); a CSV with a NUL in an id was
+    planned and the NUL written out. Now one line says what the file is and what to do."""
+    plan = tmp_path / "plan.json"
+    assert main(["plan", str(graph_file), "-o", str(plan), "-q"]) == 0
+    for src, argv in ((graph_file, lambda f: ["plan", f, "-o", tmp_path / "o.json"]),
+                      (plan, lambda f: ["show", f]),
+                      (csv_file, lambda f: ["csv", f, "-o", tmp_path / "o.csv"])):
+        data, words = _packed(src.read_bytes())[kind]
+        bad = tmp_path / f"bad{src.suffix}"
+        bad.write_bytes(data)
+        code, _, err = run_memplan(capsys, argv(bad))
+        assert_bad_input(code, err, str(bad), *words)
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.csv").exists()
+
+
+def test_the_library_reader_names_a_compressed_graph(tmp_path, graph_file):
+    bad = tmp_path / "g.json.gz"
+    bad.write_bytes(gzip.compress(graph_file.read_bytes()))
+    with pytest.raises(memplan.GraphError, match="gzip-compressed"):
+        memplan.load_graph(str(bad))
+
+
+def test_text_that_starts_like_bzip2_is_still_read(tmp_path, capsys):
+    """bzip2's mark is three letters a CSV header may start with: only the full block mark counts."""
+    c = tmp_path / "c.csv"
+    c.write_text("BZh,id,lower,upper,size\nx,0,0,2,4\n")
+    code, _, err = run_memplan(capsys, ["csv", c, "-o", tmp_path / "o.csv", "-q"])
+    assert code == 0, err
+
+
+def test_import_names_a_compressed_model(tmp_path, capsys):
+    """``memplan import model.onnx.gz`` renamed ``.onnx``: "not a readable ONNX model (DecodeError: Error parsing
+    message with type 'onnx.ModelProto')"; now it says gzip and what to do, before onnx is loaded."""
+    m = tmp_path / "m.onnx"
+    m.write_bytes(gzip.compress(b"\x08\x07" * 50))
+    code, _, err = run_memplan(capsys, ["import", m, "-o", tmp_path / "g.json"])
+    assert_bad_input(code, err, "m.onnx", "gzip-compressed")
+
+
+def test_example_into_a_path_with_a_nul(tmp_path, capsys):
+    """``memplan example -o $'a\\0b'`` (a path from a program): a raw ValueError traceback, "embedded null byte"."""
+    code, _, err = run_memplan(capsys, ["example", "-o", str(tmp_path / "a\x00b")])
+    assert_bad_input(code, err, "NUL")
+
+
+def test_example_into_a_file(tmp_path, capsys):
+    """``memplan example -o FILE``: "cannot create directory FILE: File exists", which read as a directory that
+    exists; now it says a file is in the way."""
+    f = tmp_path / "f"
+    f.write_text("keep")
+    code, _, err = run_memplan(capsys, ["example", "-o", f])
+    assert_bad_input(code, err, str(f), "not a directory", "a file")
+    assert f.read_text() == "keep"
