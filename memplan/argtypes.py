@@ -70,6 +70,23 @@ class StoreOnce(argparse._StoreAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+def given(args: argparse.Namespace, dest: str) -> bool:
+    """Whether option ``dest`` was on the command line, not left at its default: ``StoreOnce`` records each
+    option it stores (so ``--seed 0`` is given, though 0 is the default), and a flag is given when it is set.
+    Why: an option that the other options leave without effect is refused (``idle``) only when the user gave
+    it; a default never asked for anything."""
+    return dest in getattr(args, "_memplan_given", ()) or getattr(args, dest, None) is True
+
+
+def idle(option: str, where: str, why: str) -> None:
+    """Refuse ``option``, which has no effect ``where`` (``"with --solver greedy"``, ``"without --streams"``:
+    the options as the user typed them), saying ``why``: an option accepted and then ignored reads as one that
+    did its work (``--time-limit 60 --solver greedy`` ran greedy's one pass and said nothing)."""
+    from .errors import MemplanError
+
+    raise MemplanError(f"{option} has no effect {where}: {why}")
+
+
 def _shown(values) -> str:
     """An option's value(s) as the user typed them, for a message."""
     return " ".join(map(str, values)) if isinstance(values, list) else str(values)

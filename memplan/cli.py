@@ -42,6 +42,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
     from .files import check_outputs
 
+    _check_solver_options(args)
+    _check_plan_options(args)
     # before planning, both outputs writable: neither is written when the other cannot be
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
@@ -65,12 +67,47 @@ def _progress(args: argparse.Namespace):
     return lambda msg: print(f"memplan: {msg}", file=sys.stderr, flush=True)
 
 
+def _check_solver_options(args: argparse.Namespace) -> None:
+    """``plan`` and ``csv``: refuse a solver option the chosen solver never reads (``argtypes.idle``). Only the
+    exact solvers (search, cpsat; auto adds both with ``--time-limit``) take a work budget, draw random numbers
+    and report progress, and only CP-SAT runs threads; the heuristics (greedy, size, ggml) make one pass."""
+    from .solvers import EXACT
+
+    solver, limit = args.solver, args.time_limit
+    exact = solver in EXACT or (solver == "auto" and limit is not None)
+    where = f"with --solver {solver}" + (" without --time-limit" if solver == "auto" else "")
+    heuristic = ("it runs the heuristics only (auto adds the exact solvers search and cpsat with --time-limit)"
+                 if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
+    if limit is not None and not exact:
+        argtypes.idle(f"--time-limit {limit:g}", where, f"it is the exact solvers' work budget; {heuristic}")
+    if argtypes.given(args, "seed") and not exact:
+        argtypes.idle(f"--seed {args.seed}", where, f"it seeds the exact solvers' random choices; {heuristic}")
+    if argtypes.given(args, "workers") and not (solver == "cpsat" or (solver == "auto" and limit is not None)):
+        argtypes.idle(f"--workers {args.workers}", where, "it is CP-SAT's thread count (--solver cpsat, or auto "
+                      f"with --time-limit); {heuristic if not exact else 'the search runs on one thread'}")
+    if args.progress and args.quiet:
+        argtypes.idle("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
+    if args.progress and not exact:
+        argtypes.idle("--progress", where, f"only the exact solvers report progress; {heuristic}")
+
+
+def _check_plan_options(args: argparse.Namespace) -> None:
+    """``plan``: refuse a scheduling option that the others leave without effect (``argtypes.idle``), before
+    the graph is read: both are options of a multi-stream or multi-device schedule, and without ``--streams``
+    (or ``--devices`` > 1 for ``--event-us``: the split's cross-device events) the plan is one serial stream
+    with no events to cap or to time."""
+    if args.max_events is not None and args.streams is None:
+        raise MemplanError(f"--max-events {args.max_events} caps the events of a multi-stream schedule: give "
+                           "--streams N|auto too (without it the plan is serial and has no events)")
+    if args.event_us is not None and args.streams is None and (args.devices or 1) <= 1:
+        argtypes.idle(f"--event-us {args.event_us:g}", "without --streams", "it is the latency of a cross-stream "
+                      "event, and without --streams (or --devices N) the plan is serial and has no events: give "
+                      "--streams N|auto too")
+
+
 def _plan_extras(args: argparse.Namespace) -> dict:
     """Options that later pipeline stages (graph_optimize, budgets) add to ``plan``."""
     extras: dict = {}
-    if getattr(args, "max_events", None) is not None and getattr(args, "streams", None) is None:
-        raise MemplanError(f"--max-events {args.max_events} caps the events of a multi-stream schedule: give "
-                           "--streams N|auto too (without it the plan is serial and has no events)")
     for key in ("streams", "memory_budget", "max_events"):
         if getattr(args, key, None) is not None:
             extras[key] = getattr(args, key)
@@ -145,12 +182,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     from .examples import bundled
-    from .files import check_writable, is_stdout
+    from .files import check_no_nul, check_writable, is_stdout
     from .io import save_graph
 
     if is_stdout(args.output):  # (it made a directory named '-')
         raise MemplanError("example -o -: the examples are several files and need a directory, not stdout "
                            "(./- names a directory '-')")
+    check_no_nul(args.output, MemplanError, "example -o ")   # (os.makedirs: a raw ValueError)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):   # ("cannot create directory: File exists")
+        raise MemplanError(f"example -o {args.output}: not a directory (a file of that name is there; the examples "
+                           "are several files and need a directory)")
     try:
         os.makedirs(args.output, exist_ok=True)
     except OSError as exc:
@@ -300,6 +341,9 @@ def cmd_csv(args: argparse.Namespace) -> int:
     from .io.minimalloc import read_csv, solve_table, write_csv
     from .solvers import SolveOptions
 
+    _check_solver_options(args)
+    if args.minimize:
+        _check_minimize(args)
     check_outputs({"input CSV": args.input}, {"-o": args.output})
     table = read_csv(args.input)
     options = SolveOptions(time_limit=args.time_limit, seed=args.seed, workers=args.workers, progress=_progress(args))
@@ -310,6 +354,17 @@ def cmd_csv(args: argparse.Namespace) -> int:
                             + (f" within capacity {args.capacity}" if args.capacity is not None else "")
                             + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}")
     return 0
+
+
+def _check_minimize(args: argparse.Namespace) -> None:
+    """``csv --minimize``: it turns a capacity's first fit into a smallest arena, which only the solvers that stop
+    at a fit do differently (search, and auto with --time-limit); without --capacity every solver minimises."""
+    if args.capacity is None:
+        argtypes.idle("--minimize", "without --capacity", "without a capacity to fit the arena is always minimised")
+    if args.solver != "search" and not (args.solver == "auto" and args.time_limit is not None):
+        argtypes.idle("--minimize", f"with --solver {args.solver}" + (" without --time-limit" if args.solver == "auto"
+                      else ""), "only the search (and auto with --time-limit) stops at the first packing within "
+                      f"--capacity; {args.solver} packs the same either way")
 
 
 def _register_csv(sub: argparse._SubParsersAction) -> None:

@@ -391,6 +391,48 @@ def read_head(path: str, n: int, error: type[MemplanError], limit: int = MAX_FIL
     return head
 
 
+#: the first bytes of compressed data, and what to do about it: a reader of text or of a model sees only noise
+COMPRESSED = ((b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
+              (b"\xfd7zXZ\x00", "xz-compressed: decompress it first (unxz)"),
+              (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (unzstd)"),
+              (b"BZh", "bzip2-compressed: decompress it first (bunzip2)"))
+#: byte-order marks of the wide encodings, longest first (UTF-32's little-endian mark starts with UTF-16's)
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+              (b"\xfe\xff", "UTF-16"))
+
+
+def compressed(head: bytes) -> str | None:
+    """What compression ``head`` (a file's first bytes) shows, and what to do, or None. bzip2's "BZh" is
+    taken only with its block-size digit and block mark, since a text file may start with those letters."""
+    for magic, why in COMPRESSED:
+        if head.startswith(magic) and (magic != b"BZh" or head[3:10].startswith(tuple(
+                b"%d1AY&SY" % d for d in range(1, 10)))):
+            return why
+    return None
+
+
+def text_trouble(data: bytes) -> str | None:
+    """Why ``data``, a text input's bytes (graph or plan JSON, minimalloc CSV), is no UTF-8 text where its first
+    bytes or a NUL byte tell, or None (the decoder and the parser judge the rest): compressed data, a zip
+    archive, UTF-16 or UTF-32 text (by its byte-order mark), or a NUL byte, which no text holds (UTF-16 text
+    without a mark has one in every ASCII character). Why: these were "not UTF-8 text", a nesting depth found in
+    binary data, or a parser's complaint about the first bytes (a UTF-16 CSV was "missing column 'id'"), naming
+    neither what the file is nor what to do."""
+    why = compressed(data[:10])
+    if why:
+        return why
+    if data.startswith(b"PK\x03\x04"):
+        return "a zip archive, not text (extract the file from it first)"
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return f"{name} text (it starts with a {name} byte-order mark): save it as UTF-8"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return (f"holds a NUL byte (at byte {nul}), which no text file does: binary data, or UTF-16/UTF-32 text "
+                "without a byte-order mark (save it as UTF-8)")
+    return None
+
+
 def same_file(a: str, b: str) -> bool:
     """Whether paths ``a`` and ``b`` name one file: the same real path (through symlinks), or the
     same device and inode (hard links, bind mounts)."""

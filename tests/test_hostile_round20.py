@@ -88,7 +88,8 @@ def test_errors_and_progress_on_a_stderr_nobody_reads(tmp_path):
     try:
         bad = memplan_cli(["plan", tmp_path / "missing.json", "-o", out], stdout=subprocess.PIPE, stderr=w)
         usage = memplan_cli(["plan", g], stdout=subprocess.PIPE, stderr=w)
-        good = memplan_cli(["plan", g, "-o", out, "--progress", "--streams", "auto"], stdout=subprocess.PIPE, stderr=w)
+        good = memplan_cli(["plan", g, "-o", out, "--progress", "--streams", "auto",
+                           "--solver", "search"], stdout=subprocess.PIPE, stderr=w)
     finally:
         os.close(w)
     assert (bad.returncode, usage.returncode) == (2, 2)

@@ -241,7 +241,7 @@ def test_a_stderr_that_takes_nothing(graph_file, tmp_path, monkeypatch):
     the plan, 2 for bad input and for a usage mistake."""
     monkeypatch.setattr("sys.stderr", _Full())
     p = tmp_path / "p.json"
-    assert exit_code(main, ["plan", graph_file, "-o", p, "--progress"]) == 0
+    assert exit_code(main, ["plan", graph_file, "-o", p, "--progress", "--solver", "search"]) == 0
     assert memplan.load_plan(str(p)).arena_bytes > 0
     assert exit_code(main, ["plan", tmp_path / "missing.json", "-o", tmp_path / "q.json"]) == 2
     assert exit_code(main, ["plan", graph_file, "-o", tmp_path / "q.json", "--bogus"]) == 2

@@ -64,6 +64,7 @@ def inputs(args: argparse.Namespace) -> dict[str, str]:
 def run(args: argparse.Namespace) -> list[dict]:
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
     corpus = {c.strip() for c in args.corpus.split(",")}
+    _check_options(args, corpus, solvers)
     only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only is not None else None
     rows: list[dict] = []
     csvs = _minimalloc_files(args.minimalloc) if "minimalloc" in corpus and args.minimalloc else []
@@ -97,6 +98,34 @@ def run(args: argparse.Namespace) -> list[dict]:
             continue
         rows += _graph_rows(part, name, g, solvers, args.time_limit, args.streams)
     return rows
+
+
+#: the options that shape one part of the corpus only: option, its dest, the part
+_PART_OPTIONS = (("--minimalloc", "minimalloc", "minimalloc"), ("--sizes", "sizes", "random"),
+                 ("--layers", "layers", "llama"))
+
+
+def _check_options(args: argparse.Namespace, corpus: set[str], solvers: list[str]) -> None:
+    """Refuse an option the chosen corpus and solvers leave without effect (``argtypes.idle``), and an explicit
+    ``--corpus minimalloc`` with no problems to read, before the run (hours): ``--sizes 100 --corpus llama`` ran
+    no random graph, and ``--corpus minimalloc`` without the problems' directory printed an empty table, exit 0."""
+    from .. import argtypes
+    from ..errors import MemplanError
+
+    chosen = f"with --corpus {args.corpus}"
+    for option, dest, part in _PART_OPTIONS:
+        if argtypes.given(args, dest) and part not in corpus:
+            argtypes.idle(f"{option} {getattr(args, dest)}", chosen, f"it shapes the {part} part, which is not "
+                          f"chosen (add {part} to --corpus)")
+    if argtypes.given(args, "streams") and not corpus - {"minimalloc"}:
+        argtypes.idle(f"--streams {args.streams}", chosen, "it schedules the graphs (examples, llama, random); a "
+                      "minimalloc problem has its lifetimes fixed and no streams")
+    if argtypes.given(args, "time_limit") and not set(solvers) & set(EXACT):
+        argtypes.idle(f"--time-limit {args.time_limit:g}", f"with --solvers {args.solvers}", "it is the work budget "
+                      f"of the exact solvers ({', '.join(EXACT)}), and none of them is chosen")
+    if argtypes.given(args, "corpus") and "minimalloc" in corpus and not args.minimalloc:
+        raise MemplanError("--corpus minimalloc: no minimalloc problems to read: give --minimalloc DIR (the default, "
+                           "../shared/data/minimalloc next to the project, is not there)")
 
 
 def _csv_name(path: str) -> str:

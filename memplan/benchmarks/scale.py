@@ -41,6 +41,10 @@ import sys
 import time
 
 PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
+#: ``--nodes`` when no graph family is named: a selection (``--inplace 8000``) runs only what it names
+DEFAULT_NODES = (10_000, 100_000, 1_000_000)
+#: the graph families besides ``--nodes``, by their options' dests
+FAMILIES = ("wide", "chain", "chains", "random", "experts", "io", "inplace")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,23 +52,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..solvers import SOLVER_NAMES
 
     nodes = argtypes.at_most(argtypes.MAX_NODES, "nodes")
-    p.add_argument("--nodes", type=nodes, nargs="*", default=[10_000, 100_000, 1_000_000],
-                   help="fan-out/join graphs of these many nodes (each size at most once)")
+    p.add_argument("--nodes", type=nodes, nargs="*", default=None,
+                   help="fan-out/join graphs of these many nodes (each size at most once; default "
+                        f"{' '.join(map(str, DEFAULT_NODES))} when no other graph family is given)")
     p.add_argument("--wide", type=nodes, nargs="*", default=[],
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000; each at most once)")
     p.add_argument("--chain", type=nodes, nargs="*", default=[],
-                   help="chains of this many view ops, each view read (e.g. --nodes --chain 10000 100000; each at most once)")
+                   help="chains of this many view ops, each view read (e.g. --chain 10000 100000; each at most once)")
     p.add_argument("--chains", type=nodes, nargs="*", default=[],
-                   help="graphs of this many independent ten-node chains (e.g. --nodes --chains 1000 "
+                   help="graphs of this many independent ten-node chains (e.g. --chains 1000 "
                         "--mode auto --streams 1024; each at most once)")
     p.add_argument("--random", type=nodes, nargs="*", default=[],
-                   help="random DAGs of this many nodes, 2-8 inputs each (e.g. --nodes --random 10000 100000; each at most once)")
+                   help="random DAGs of this many nodes, 2-8 inputs each (e.g. --random 10000 100000; each at most once)")
     p.add_argument("--experts", type=nodes, nargs="*", default=[],
-                   help="MoE graphs of this many three-node experts (e.g. --nodes --experts 2500 25000; each at most once)")
+                   help="MoE graphs of this many three-node experts (e.g. --experts 2500 25000; each at most once)")
     p.add_argument("--io", type=nodes, nargs="*", default=[],
-                   help="graphs of this many input -> node -> output triples (e.g. --nodes --io 10000; each at most once)")
+                   help="graphs of this many input -> node -> output triples (e.g. --io 10000; each at most once)")
     p.add_argument("--inplace", type=nodes, nargs="*", default=[],
-                   help="graphs with this many in-place pairs (e.g. --nodes --inplace 8000 50000 --mode serial "
+                   help="graphs with this many in-place pairs (e.g. --inplace 8000 50000 --mode serial "
                         "--solver size; each at most once)")
     p.add_argument("--inplace-shape", nargs="+", default=["one"], choices=INPLACE_SHAPES,
                    help="shapes of --inplace, each at most once: one node (default), four nodes (spread), "
@@ -272,8 +277,33 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
 
 
+def _nodes(args: argparse.Namespace) -> list[int]:
+    """The fan-out/join sizes to run: ``--nodes``, else the defaults when no other family was given (``--inplace
+    8000`` also ran the three default fan-out/join graphs, the largest of a million nodes, before its own)."""
+    if args.nodes is not None:
+        return list(args.nodes)
+    return [] if any(getattr(args, f) for f in FAMILIES) else list(DEFAULT_NODES)
+
+
+def _check_options(args: argparse.Namespace, has_fanout: bool) -> None:
+    """Refuse an option the others leave without effect (``argtypes.idle``): ``--streams`` caps mode auto only,
+    ``--inplace-shape`` shapes the ``--inplace`` graphs only, mode natural runs fan-out/join graphs only."""
+    from .. import argtypes
+
+    if argtypes.given(args, "streams") and "auto" not in args.mode:
+        argtypes.idle(f"--streams {args.streams}", f"with --mode {' '.join(args.mode)}", "it is the stream cap of "
+                      "mode auto (add auto to --mode)")
+    if argtypes.given(args, "inplace_shape") and not args.inplace:
+        argtypes.idle(f"--inplace-shape {' '.join(args.inplace_shape)}", "without --inplace sizes", "it shapes the "
+                      "--inplace graphs (give --inplace K ...)")
+    if "natural" in args.mode and not has_fanout:
+        argtypes.idle("--mode natural", "without --nodes sizes", "it runs the fan-out/join generator's own "
+                      "schedule, and the other families have none (give --nodes N ..., or drop natural)")
+
+
 def run(args: argparse.Namespace) -> list[dict]:
-    cases = ([("fanout", n) for n in args.nodes] + [("wide", k) for k in args.wide]
+    nodes = _nodes(args)
+    cases = ([("fanout", n) for n in nodes] + [("wide", k) for k in args.wide]
              + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains]
              + [("random", k) for k in args.random] + [("experts", k) for k in args.experts]
              + [("io", k) for k in args.io]
@@ -285,6 +315,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains, --random, --experts, "
                            "--io or --inplace some sizes "
                            "(--mode natural measures only --nodes)")
+    _check_options(args, bool(nodes))
     rows = []
     cols = " ".join(f"{p + ' s':>9}" for p in PHASES)
     print(f"{'graph':>14} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "

@@ -26,12 +26,15 @@ def model_format(path: str) -> str:
     name is refused naming the extensions understood, not parsed as a protobuf on a guess (a graph JSON
     given to ``import`` by mistake was "not a readable ONNX model (DecodeError ...)")."""
     from ..errors import InputFormatError
-    from ..files import read_head
+    from ..files import compressed, read_head
 
-    head = read_head(path, len(ZIP_MAGIC), InputFormatError, 1 << 62)   # (size: each loader's own limit)
+    head = read_head(path, 10, InputFormatError, 1 << 62)   # (size: each loader's own limit)
     ext = os.path.splitext(path)[1]
-    if head == ZIP_MAGIC:
+    if head.startswith(ZIP_MAGIC):
         return "pt2"
+    packed = compressed(head)
+    if packed:   # (protobuf read it as noise: "not a readable ONNX model (DecodeError ...)")
+        raise InputFormatError(f"{path}: {packed}")
     if ext.lower() in EXTENSIONS:
         return EXTENSIONS[ext.lower()]
     raise InputFormatError(f"{path}: unknown model format ({f'extension {ext!r}' if ext else 'no extension'} and "

@@ -14,7 +14,15 @@ import os  # (also: tests patch os.replace through here; the writer lives in mem
 from typing import Any
 
 from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, short_repr
-from ..files import MAX_FILE_BYTES, MAX_JSON_DEPTH, atomic_write_bytes, atomic_write_text, json_depth, read_input
+from ..files import (
+    MAX_FILE_BYTES,
+    MAX_JSON_DEPTH,
+    atomic_write_bytes,
+    atomic_write_text,
+    json_depth,
+    read_input,
+    text_trouble,
+)
 from ..graph import Graph, check_graph, graph_from_doc
 from ..planfile import Plan, json_text, json_trouble, json_writable, key_trouble, plan_from_dict
 
@@ -30,6 +38,9 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     as infinity, which no writer writes back), integers too long to parse, or a key repeated in one object
     (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
     data = read_input(path, error)
+    why = text_trouble(data)
+    if why:
+        raise error(f"{path}: {why}")
     if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:

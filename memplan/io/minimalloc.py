@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError, from_callback
 from ..errors import short_repr as _short
-from ..files import atomic_write_text, read_input
+from ..files import atomic_write_text, read_input, text_trouble
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, SolveOptions, check_options, solve
 from ..solvers.check import overlap
@@ -142,8 +142,12 @@ def read_csv(path: str) -> CsvTable:
     from . import _path
 
     path = _path(path, InputFormatError)   # a PathLike as its text (a TypeError from the file checks before)
+    data = read_input(path, InputFormatError)
+    why = text_trouble(data)
+    if why:
+        raise InputFormatError(f"{path}: {why}")
     try:
-        text = read_input(path, InputFormatError).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputFormatError(f"{path}: not UTF-8 text") from None
     return parse_csv(text, path)
