@@ -87,6 +87,14 @@ def idle(option: str, where: str, why: str) -> None:
     raise MemplanError(f"{option} has no effect {where}: {why}")
 
 
+def unused(option: str, where: str, why: str) -> None:
+    """Warn, on one stderr line, that ``option`` has no effect ``where``, and go on. Why a warning and not
+    ``idle``'s refusal for the solver and scheduling options of ``plan`` and ``csv``: scripts sweep solvers with
+    one shared ``--time-limit``/``--seed`` (the exact solvers read them, the heuristics do not), and a refusal
+    would stop the sweep at its first heuristic; said once, the option no longer reads as one that did work."""
+    print(f"memplan: warning: {printable(f'{option} has no effect {where}: {why}')}; ignored", file=sys.stderr)
+
+
 def _shown(values) -> str:
     """An option's value(s) as the user typed them, for a message."""
     return " ".join(map(str, values)) if isinstance(values, list) else str(values)

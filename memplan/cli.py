@@ -68,7 +68,7 @@ def _progress(args: argparse.Namespace):
 
 
 def _check_solver_options(args: argparse.Namespace) -> None:
-    """``plan`` and ``csv``: refuse a solver option the chosen solver never reads (``argtypes.idle``). Only the
+    """``plan`` and ``csv``: warn of a solver option the chosen solver never reads (``argtypes.unused``). Only the
     exact solvers (search, cpsat; auto adds both with ``--time-limit``) take a work budget, draw random numbers
     and report progress, and only CP-SAT runs threads; the heuristics (greedy, size, ggml) make one pass."""
     from .solvers import EXACT
@@ -79,28 +79,28 @@ def _check_solver_options(args: argparse.Namespace) -> None:
     heuristic = ("it runs the heuristics only (auto adds the exact solvers search and cpsat with --time-limit)"
                  if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
     if limit is not None and not exact:
-        argtypes.idle(f"--time-limit {limit:g}", where, f"it is the exact solvers' work budget; {heuristic}")
+        argtypes.unused(f"--time-limit {limit:g}", where, f"it is the exact solvers' work budget; {heuristic}")
     if argtypes.given(args, "seed") and not exact:
-        argtypes.idle(f"--seed {args.seed}", where, f"it seeds the exact solvers' random choices; {heuristic}")
+        argtypes.unused(f"--seed {args.seed}", where, f"it seeds the exact solvers' random choices; {heuristic}")
     if argtypes.given(args, "workers") and not (solver == "cpsat" or (solver == "auto" and limit is not None)):
-        argtypes.idle(f"--workers {args.workers}", where, "it is CP-SAT's thread count (--solver cpsat, or auto "
+        argtypes.unused(f"--workers {args.workers}", where, "it is CP-SAT's thread count (--solver cpsat, or auto "
                       f"with --time-limit); {heuristic if not exact else 'the search runs on one thread'}")
     if args.progress and args.quiet:
-        argtypes.idle("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
+        argtypes.unused("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
     if args.progress and not exact:
-        argtypes.idle("--progress", where, f"only the exact solvers report progress; {heuristic}")
+        argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
 
 
 def _check_plan_options(args: argparse.Namespace) -> None:
-    """``plan``: refuse a scheduling option that the others leave without effect (``argtypes.idle``), before
-    the graph is read: both are options of a multi-stream or multi-device schedule, and without ``--streams``
+    """``plan``: refuse ``--max-events`` and warn of ``--event-us`` (``argtypes.unused``) where the other options
+    leave them without effect, before the graph is read: both are options of a multi-stream or multi-device schedule, and without ``--streams``
     (or ``--devices`` > 1 for ``--event-us``: the split's cross-device events) the plan is one serial stream
     with no events to cap or to time."""
     if args.max_events is not None and args.streams is None:
         raise MemplanError(f"--max-events {args.max_events} caps the events of a multi-stream schedule: give "
                            "--streams N|auto too (without it the plan is serial and has no events)")
     if args.event_us is not None and args.streams is None and (args.devices or 1) <= 1:
-        argtypes.idle(f"--event-us {args.event_us:g}", "without --streams", "it is the latency of a cross-stream "
+        argtypes.unused(f"--event-us {args.event_us:g}", "without --streams", "it is the latency of a cross-stream "
                       "event, and without --streams (or --devices N) the plan is serial and has no events: give "
                       "--streams N|auto too")
 
@@ -357,12 +357,12 @@ def cmd_csv(args: argparse.Namespace) -> int:
 
 
 def _check_minimize(args: argparse.Namespace) -> None:
-    """``csv --minimize``: it turns a capacity's first fit into a smallest arena, which only the solvers that stop
-    at a fit do differently (search, and auto with --time-limit); without --capacity every solver minimises."""
+    """``csv --minimize``: warned of where it has no effect (``argtypes.unused``). It turns a capacity's first fit
+    into a smallest arena, which only the solvers that stop at a fit do differently (search, and auto with --time-limit); without --capacity every solver minimises."""
     if args.capacity is None:
-        argtypes.idle("--minimize", "without --capacity", "without a capacity to fit the arena is always minimised")
+        argtypes.unused("--minimize", "without --capacity", "without a capacity to fit the arena is always minimised")
     if args.solver != "search" and not (args.solver == "auto" and args.time_limit is not None):
-        argtypes.idle("--minimize", f"with --solver {args.solver}" + (" without --time-limit" if args.solver == "auto"
+        argtypes.unused("--minimize", f"with --solver {args.solver}" + (" without --time-limit" if args.solver == "auto"
                       else ""), "only the search (and auto with --time-limit) stops at the first packing within "
                       f"--capacity; {args.solver} packs the same either way")
 
