@@ -5,7 +5,11 @@ poisoned arena, bitwise).
 - ``torch.max(x, 1, out=(v, i))``, ``torch.sort(..., out=...)``, ``torch.topk(..., out=...)``: every out the
   call resizes (or the plan places apart) is an in-place result of its own; two of them were refused as
   "2 in-place results over 2 written arguments (unsupported)". They run as the functional twin's out=
-  overload into the planned results."""
+  overload into the planned results.
+- Serving steps (the sweep's ``SERVING`` cases: static KV caches the caller owns written in place, prefill and
+  decode, a full sliding window's roll, MoE, a DynamicCache, LoRA adapters, a beam step, a 4-D float mask) equal
+  the exported program bitwise on 3 streams and memplan's "auto" plan; data-dependent MoE routing is refused
+  naming the node."""
 
 from __future__ import annotations
 
@@ -14,24 +18,10 @@ from needs import need
 
 torch = need("torch")
 
+from test_aten_round29 import _equal_eager  # noqa: E402  (each call on fresh inputs equals eager, bitwise)
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
-
-
-def _equal_eager(module, make_inputs, streams, calls: int = 3):
-    """Compile on ``make_inputs()``, then each call on fresh inputs equals eager bitwise."""
-    step = compile(module, make_inputs(), streams=streams, poison=True)
-    for _ in range(calls):
-        xs = make_inputs()
-        with torch.no_grad():
-            ref = module(*xs)
-        out = step(*xs)
-        ref, out = (ref, out) if isinstance(ref, tuple) else ((ref,), (out,))
-        assert len(out) == len(ref)
-        for a, b in zip(out, ref):
-            assert a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
-    return step
 
 
 def _max(x, outs):
@@ -99,3 +89,71 @@ class SortsIntoItsInput(nn.Module):
 @pytest.mark.parametrize("streams", [1, 3])
 def test_an_out_that_is_also_the_input_the_op_reads(streams):
     _equal_eager(SortsIntoItsInput(), lambda: (torch.randn(4, 8),), streams)
+
+
+# ---------------------------------------------------------------- inference-serving programs
+
+def _run_serving(name: str, streams):
+    """The sweep's serving case ``name`` compiled on ``streams`` (or memplan's "auto" plan, which ``compile``
+    makes serial on a CPU), poisoned arena: outputs and the caches it writes equal the exported program's,
+    bitwise, on two calls (eager takes transformers' other mask path: close to it)."""
+    import memplan
+    from runtime.aten import sweep
+    from runtime.aten.program import load_program
+
+    need("transformers")
+    case = sweep._by_name[name]
+    torch.manual_seed(0)
+    model = case.make().eval()
+    g = torch.Generator().manual_seed(1)
+    x0 = case.inputs(g, torch.device("cpu"), torch.float32)
+    program = load_program(model, tuple(t.clone() for t in x0))
+    plan = memplan.plan(program.graph, streams="auto") if streams == "auto" else None
+    step = compile(model, x0, streams=1 if plan else streams, plan=plan, program=program, poison=True)
+    reference = program.exported.module()
+    for _ in range(2):
+        xs = case.inputs(g, torch.device("cpu"), torch.float32)
+        mine, theirs, eager = ([t.clone() for t in xs] for _k in range(3))
+        out = step(*mine)
+        with torch.no_grad():
+            ref, ref_eager = reference(*theirs), model(*eager)
+        for a, b, e in zip(out, ref, ref_eager):
+            assert a.shape == b.shape and torch.equal(a, b)
+            torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-5)
+        assert all(torch.equal(a, b) for a, b in zip(mine, theirs))   # the caches written in place
+    return step
+
+
+@pytest.mark.parametrize("name,streams", [("llama_kv_decode", 3), ("llama_kv_decode", "auto"),
+                                          ("qwen2_kv_prefill", 3), ("mistral_kv_window_full", 3),
+                                          ("qwen2_moe_kv_decode", "auto"), ("llama_dyn_decode", 3),
+                                          ("qwen2_beam_step", 3), ("llama_lora_kv_decode", "auto"),
+                                          ("llama_mask4d", 3)])
+def test_serving_steps_match_the_exported_program_bitwise(name, streams):
+    step = _run_serving(name, streams)
+    if streams == "auto":
+        assert step.plan.streams > 1   # a multi-stream plan, run in issue order on the CPU
+
+
+class RoutesByWhere(nn.Module):
+    """An MoE dispatch written with data-dependent shapes (``torch.where`` of the top-k choice per expert)."""
+
+    def __init__(self, d: int = 8, experts: int = 3):
+        super().__init__()
+        self.gate = nn.Linear(d, experts)
+        self.experts = nn.ModuleList(nn.Linear(d, d) for _ in range(experts))
+
+    def forward(self, x):
+        w, sel = self.gate(x).softmax(-1).topk(2, -1)
+        out = torch.zeros_like(x)
+        for i, ex in enumerate(self.experts):
+            tok, slot = torch.where(sel == i)
+            out.index_add_(0, tok, ex(x[tok]) * w[tok, slot, None])
+        return out
+
+
+def test_data_dependent_routing_is_refused_naming_the_node():
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match=r"node 'where' \(aten\.where\.default\): data-dependent size"):
+        compile(RoutesByWhere().eval(), (torch.randn(5, 8),), streams=1)
