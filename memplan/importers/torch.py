@@ -96,6 +96,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             # every size, and the caller named them
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            _check_ranges(torch, ep, example_inputs, kwargs)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
                     ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
@@ -152,6 +153,45 @@ def _has_dynamic_inputs(torch, ep) -> bool:
                 not isinstance(d, int) for d in (*val.shape, *val.stride(), val.storage_offset())):
             return True
     return False
+
+
+def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> None:
+    """Refuse example inputs whose sizes lie outside a dynamic program's range constraints, naming the input,
+    the dimension and the range. Why: re-exporting ``ep.module()`` checks some bounds (a size above ``max``
+    failed as torch's "Guard failed: x.size()[0] <= 64") but not a ``Dim`` whose ``min`` is 2, torch's
+    default, which then accepted a size of 1 and planned a program whose ops were traced for sizes >= 2
+    (export may specialize on that: a broadcast, a squeeze). A binding is read off each dimension that is
+    one symbol; every constraint whose symbols are all bound is then checked."""
+    from torch.utils import _pytree as pytree
+
+    leaves = pytree.tree_leaves((tuple(example_inputs), dict(kwargs or {})))
+    users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
+    bound: dict[Any, tuple[int, str]] = {}   # symbol -> (size, where it was read)
+    for n, x in zip(users, leaves):
+        val = n.meta.get("val")
+        if not (isinstance(val, torch.Tensor) and isinstance(x, torch.Tensor)) or val.dim() != x.dim():
+            continue   # (the export that specializes the program names a wrong structure or rank)
+        for k, (d, size) in enumerate(zip(val.shape, x.shape)):
+            expr = getattr(getattr(d, "node", None), "expr", None)
+            if expr is not None and expr.is_Symbol:
+                bound.setdefault(expr, (int(size), f"input '{n.name}' dimension {k}"))
+    for expr, vr in (getattr(ep, "range_constraints", None) or {}).items():
+        if not expr.free_symbols or not all(s in bound for s in expr.free_symbols):
+            continue
+        value = expr.subs({s: bound[s][0] for s in expr.free_symbols})
+        if bool(value < vr.lower) or bool(value > vr.upper):
+            where = bound[expr][1] if expr in bound else f"{expr} (from {bound[next(iter(expr.free_symbols))][1]})"
+            raise GraphError(f"{where} is {value}, outside the exported program's range "
+                             f"[{_bound(vr.lower)}, {_bound(vr.upper)}] "
+                             f"for its dynamic dimension {expr}: give an example size inside it (or export again "
+                             "with that Dim's min/max)")
+
+
+def _bound(b: Any) -> str:
+    """A range bound as a number, or ``inf`` (torch's ``int_oo``, which ``int()`` cannot take though it says it is
+    finite)."""
+    text = str(b)
+    return text.replace("int_oo", "inf").replace("oo", "inf") if "oo" in text else str(int(b))
 
 
 def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tuple, dict]:

@@ -756,6 +756,10 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
+    if len(gn.inplace) == len(mutated) > 1:
+        several = _lower_several_outs(torch, n, gn, env, views, args, kwargs, mutated, ctx)
+        if several is not None:
+            return several
     if len(gn.inplace) != 1 or len(mutated) != 1:
         raise AtenExecutorError(f"{len(gn.inplace)} in-place results over {len(mutated)} written arguments "
                                 "(unsupported)", n.name, name)
@@ -784,6 +788,59 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return Launch(n.name, name, "copy", run_apart, 1)
     raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
                             "functional form", n.name, name)
+
+
+def _lower_several_outs(torch, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch | None:
+    """An ``out=`` call with several outs (``torch.max(x, 1, out=(v, i))``, ``sort``, ``topk``) whose results
+    the importer gave tensors of their own (``inplace`` pairs: each out resized, or placed apart): where every
+    result is its out's very view, the op itself; else the functional twin (``max.dim``) into the planned
+    results, by its out= overload where no out is also an input of the call, or computed apart and each
+    result copied into place (counted). None where the written arguments are not all out arguments or the op
+    has no functional twin (the caller's error names the node)."""
+    name = str(n.target)
+    schema = n.target._schema
+    out_names = [a.name for a in schema.arguments if a.is_out]
+    arg_names = [a.name for a in schema.arguments]
+    written = {env.get(fx): (key if isinstance(key, str) else arg_names[key]) for key, fx in mutated}
+    if len(written) != len(mutated) or not all(a in out_names for a in written.values()):
+        return None
+    by_result: dict[int, str] = {}
+    for o, i in gn.inplace:
+        arg = written.get(i)
+        if arg is None:
+            return None
+        by_result[out_names.index(arg)] = o
+    if sorted(by_result) != list(range(len(out_names))):
+        return None
+    vos = [views[by_result[k]] for k in range(len(out_names))]
+    if all(_same_view(views[o], views[i]) for o, i in gn.inplace):
+        return Launch(n.name, name, "inplace", functools.partial(n.target, *args, **kwargs))
+    functional, fkwargs = _functional_of_out(n.target, kwargs)
+    if functional is None:
+        return None
+    ins = [v for a, v in zip(schema.arguments, n.args) if not a.is_out]
+    ins += [v for k, v in n.kwargs.items() if k not in out_names]
+    read = {x.name for v in ins for x in _fx_nodes(torch, v)} & {fx for _key, fx in mutated}
+    if not read:  # (the functional twin reads no out: each result may land on any out's bytes)
+        launch = _lower_result(torch, n.name, functional, args, fkwargs, vos, list(range(len(vos))), len(vos),
+                               ctx, name)
+        if launch.kind != "copy":
+            return launch
+
+    def run_apart(f=functional, args=args, kwargs=fkwargs, vos=tuple(vos)):
+        res = _flat_results(torch, f(*args, **kwargs))
+        for k, (r, vo) in enumerate(zip(res, vos)):
+            _check_result(torch, r, vo, k, n.name, name)
+        for r, vo in zip(res, vos):
+            vo.copy_(r)
+    return Launch(n.name, name, "copy", run_apart, len(vos))
+
+
+def _fx_nodes(torch, v: Any) -> list:
+    """The FX nodes in an argument (a node, or a list or tuple of them)."""
+    if isinstance(v, torch.fx.Node):
+        return [v]
+    return [x for a in v for x in _fx_nodes(torch, a)] if isinstance(v, (list, tuple)) else []
 
 
 def _lower_rebinding(torch, program: Program, n, gn, env, views, args) -> Launch:

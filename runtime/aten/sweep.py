@@ -3,7 +3,8 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~390 (torchvision, timm and tiny ``transformers`` architectures, half-precision variants),
+few, this sweep ~400 (torchvision, timm and tiny ``transformers`` architectures, serving steps over KV caches the
+caller owns, half-precision variants),
 the measure docs/aten.md quotes. Models whose package (torchvision, timm) or config class is missing are
 SKIP-MISSING.
 
@@ -125,19 +126,24 @@ def timm_model(name, **kw):
     return lambda: need("timm").create_model(name, pretrained=False, **kw)
 
 
+def hf_model(cfg_cls, model_cls, attn, **cfg):
+    """A ``transformers`` model of ``model_cls`` on a ``cfg_cls(**cfg)`` with attention ``attn``, random weights."""
+    tf = need("transformers")
+    for name in (cfg_cls, model_cls):
+        if not hasattr(tf, name):
+            raise Missing(f"transformers {tf.__version__} has no {name}")
+    c = getattr(tf, cfg_cls)(**{k: v for k, v in cfg.items() if v is not DROP})
+    cls = getattr(tf, model_cls)
+    try:
+        return cls._from_config(c, attn_implementation=attn)
+    except Exception:
+        c._attn_implementation = attn
+        return cls(c)
+
+
 def hf(cfg_cls, model_cls, attn, names=("input_ids",), fields=("logits",), sub=None, fixed=None, **cfg):
     def make():
-        tf = need("transformers")
-        for name in (cfg_cls, model_cls):
-            if not hasattr(tf, name):
-                raise Missing(f"transformers {tf.__version__} has no {name}")
-        c = getattr(tf, cfg_cls)(**{k: v for k, v in cfg.items() if v is not DROP})
-        cls = getattr(tf, model_cls)
-        try:
-            m = cls._from_config(c, attn_implementation=attn)
-        except Exception:
-            c._attn_implementation = attn
-            m = cls(c)
+        m = hf_model(cfg_cls, model_cls, attn, **cfg)
         return Out((getattr(m, sub) if sub else m).eval(), names, fields, **(fixed or {}))
     return make
 
@@ -324,6 +330,154 @@ def boxes(b, t, side=0, vocab=128):
                torch.cat([x0, x0 + torch.randint(0, 400, (b, t, 2), generator=g, device=dev)], -1))
         return out + ((torch.randn(b, 3, side, side, generator=g, device=dev).to(dt),) if side else ())
     return f
+
+
+# ---------------------------------------------------------------- inference-serving programs (session 30)
+
+class KVStep(nn.Module):
+    """One serving step over a static KV cache the caller owns: ``(ids, pos, k0, v0, k1, v1, ...)`` -> (last
+    token's logits, the caches). Each layer's cache is a user input written in place (``index_copy_``; the
+    sliding-window layers of a full window ``roll`` + ``index_put_`` + ``copy_``), so the program returns inputs it
+    mutates. ``filled``: the tokens a sliding-window layer already holds (a Python int: export specializes it)."""
+
+    def __init__(self, m, cache_len: int, filled: int = 0):
+        super().__init__()
+        self.m, self.cache_len, self.filled = m, cache_len, filled
+
+    def forward(self, input_ids, pos, *kv):
+        tf = need("transformers")
+        cache = tf.StaticCache(max_cache_len=self.cache_len, config=self.m.config.get_text_config())
+        for i, layer in enumerate(cache.layers[:len(kv) // 2]):
+            layer.keys, layer.values = kv[2 * i], kv[2 * i + 1]
+            layer.batch_size, layer.num_heads, _, layer.k_head_dim = kv[2 * i].shape
+            layer.v_head_dim, layer.device = kv[2 * i + 1].shape[-1], kv[0].device
+            layer.cumulative_length = pos.clone()
+            layer.cumulative_length_int = self.filled
+            layer.is_initialized = True
+        logits = self.m(input_ids=input_ids, cache=cache, use_cache=True).logits
+        return (logits[:, -1, :], *kv)
+
+
+class DynStep(nn.Module):
+    """One decode step over a ``DynamicCache`` built from past ``(k, v)`` inputs: (greedy token, last logits, every
+    layer's grown ``k``, ``v``: ``cat`` results)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids, *past):
+        tf = need("transformers")
+        cache = tf.DynamicCache(config=self.m.config.get_text_config())
+        for i in range(len(past) // 2):
+            cache.update(past[2 * i], past[2 * i + 1], i)
+        out = self.m(input_ids=input_ids, cache=cache, use_cache=True)
+        grown = [t for layer in out.cache.layers for t in (layer.keys, layer.values)]
+        return (out.logits[:, -1:].argmax(-1), out.logits[:, -1], *grown)
+
+
+class Beam(nn.Module):
+    """A beam-search step: the caches reordered by ``beam_idx`` (``index_select``), a ``KVStep``, then the best
+    ``beams`` (beam, token) pairs by ``topk`` over every beam's log-probabilities and the ids ``gather``ed."""
+
+    def __init__(self, m, cache_len: int):
+        super().__init__()
+        self.step = KVStep(m, cache_len)
+
+    def forward(self, input_ids, pos, beam_idx, scores, *kv):
+        logits, *kv = self.step(input_ids, pos, *[t.index_select(0, beam_idx) for t in kv])
+        top, idx = (torch.log_softmax(logits, -1) + scores[:, None]).view(-1).topk(input_ids.shape[0])
+        beam = torch.div(idx, logits.shape[-1], rounding_mode="floor")
+        return top, beam, idx % logits.shape[-1], torch.gather(input_ids, 0, beam[:, None]), *kv
+
+
+class LoRA(nn.Module):
+    """A LoRA adapter over a linear layer (peft's ``lora.Linear`` in eval, unmerged): ``base(x) + B(A(x)) * s``."""
+
+    def __init__(self, base: nn.Linear, rank: int = 4, alpha: int = 8):
+        super().__init__()
+        self.base, self.scale = base, alpha / rank
+        self.A = nn.Linear(base.in_features, rank, bias=False)
+        self.B = nn.Linear(rank, base.out_features, bias=False)
+        nn.init.normal_(self.B.weight, std=0.02)
+
+    def forward(self, x):
+        return self.base(x) + self.B(self.A(x)) * self.scale
+
+
+class Masked(nn.Module):
+    """Logits of the last token under a caller's 4-D float attention mask (``(B, 1, T, T)``, 0 or -inf)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids, mask):
+        return self.m(input_ids=input_ids, attention_mask=mask, use_cache=False).logits[:, -1]
+
+
+def served(wrap, cfg_cls, model_cls, attn="sdpa", lora=False, **kw):
+    """A tiny causal LM (``LM`` with ``kw``) wrapped for serving by ``wrap(model)``; ``lora``: adapters on every
+    attention's q and v projections."""
+    def make():
+        m = hf_model(cfg_cls, model_cls, attn, **{**LM, **TOKENS, **kw}).eval()
+        if lora:
+            for layer in m.model.layers:
+                layer.self_attn.q_proj = LoRA(layer.self_attn.q_proj)
+                layer.self_attn.v_proj = LoRA(layer.self_attn.v_proj)
+        return wrap(m)
+    return make
+
+
+def cache_step(b, t, pos, lens=(8, 8), heads=2, head_dim=16, vocab=128, beam=False):
+    """(ids (b, t), pos, [beam_idx, scores,] one k and one v per layer of (b, heads, len, head_dim)); no pos where
+    ``pos`` is None (a ``DynStep``'s past)."""
+    def f(g, dev, dt):
+        first = (torch.randint(3, vocab, (b, t), generator=g, device=dev),)
+        first += (torch.tensor(pos, device=dev),) if pos is not None else ()
+        if beam:
+            first += (torch.randint(0, b, (b,), generator=g, device=dev), torch.randn(b, generator=g, device=dev).to(dt))
+        return first + tuple(torch.randn(b, heads, n, head_dim, generator=g, device=dev).to(dt) for n in lens
+                             for _kv in range(2))
+    return f
+
+
+def mask4d(b, t, vocab=128):
+    """Ids and a causal 4-D float mask whose second row also hides its first two (left-padded) positions."""
+    def f(g, dev, dt):
+        mask = torch.full((b, 1, t, t), float("-inf"), device=dev).triu(1)
+        mask[1:, :, 2:, :2] = float("-inf")
+        return torch.randint(3, vocab, (b, t), generator=g, device=dev), mask.to(dt)
+    return f
+
+
+SERVED_MOE = dict(num_experts=4, num_experts_per_tok=2)
+# (against eager these are close, not bitwise, where transformers takes another attention-mask or GQA path while
+# torch.export traces it: ``is_torchdynamo_exporting``; tests/test_aten_round30.py compares them with the exported
+# program, bitwise)
+SERVING = [
+    Case("llama_kv_decode", served(lambda m: KVStep(m, 8), "LlamaConfig", "LlamaForCausalLM"), cache_step(1, 1, 5)),
+    Case("qwen2_kv_prefill", served(lambda m: KVStep(m, 8), "Qwen2Config", "Qwen2ForCausalLM"), cache_step(1, 5, 0)),
+    Case("mistral_kv_window_full", served(lambda m: KVStep(m, 8, filled=7), "MistralConfig", "MistralForCausalLM",
+                                          sliding_window=4), cache_step(1, 1, 7, lens=(4, 4))),
+    Case("gemma2_kv_decode", served(lambda m: KVStep(m, 8, filled=7), "Gemma2Config", "Gemma2ForCausalLM", "eager",
+                                    head_dim=16, sliding_window=4), cache_step(1, 1, 7, lens=(4, 8))),
+    Case("qwen2_moe_kv_decode", served(lambda m: KVStep(m, 8), "Qwen2MoeConfig", "Qwen2MoeForCausalLM", **MOE_Q2),
+         cache_step(1, 1, 3)),
+    Case("mixtral_kv_prefill", served(lambda m: KVStep(m, 8), "MixtralConfig", "MixtralForCausalLM",
+                                      num_local_experts=4, num_experts_per_tok=2, intermediate_size=64),
+         cache_step(1, 4, 2)),
+    Case("olmoe_kv_decode", served(lambda m: KVStep(m, 8), "OlmoeConfig", "OlmoeForCausalLM", **SERVED_MOE),
+         cache_step(1, 1, 6)),
+    Case("llama_dyn_decode", served(DynStep, "LlamaConfig", "LlamaForCausalLM"), cache_step(2, 1, None, lens=(3, 3))),
+    Case("mistral_dyn_window", served(DynStep, "MistralConfig", "MistralForCausalLM", sliding_window=4),
+         cache_step(2, 1, None, lens=(3, 3))),
+    Case("llama_lora_kv_decode", served(lambda m: KVStep(m, 8), "LlamaConfig", "LlamaForCausalLM", lora=True),
+         cache_step(1, 1, 4)),
+    Case("qwen2_beam_step", served(lambda m: Beam(m, 8), "Qwen2Config", "Qwen2ForCausalLM"),
+         cache_step(3, 1, 3, beam=True)),
+    Case("llama_mask4d", served(Masked, "LlamaConfig", "LlamaForCausalLM"), mask4d(2, 5)),
+]
 
 
 # cheap and important first; the largest graphs (export and planning take longest) last
@@ -1195,11 +1349,13 @@ CASES = [
                     hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128,
                     max_position_embeddings=66, channel_shrink_ratio=4, pad_token_id=1), boxes(2, 6)),
 ]
+CASES += SERVING
 _by_name = {c.name: c for c in CASES}
 CASES += [replace(_by_name[n], name=f"{n}_{tag}", dtype=dt, cuda_only=True)  # half-precision variants
           for n, tag, dt in [("llama", "bf16", torch.bfloat16), ("qwen2_moe", "bf16", torch.bfloat16),
                              ("mixtral", "bf16", torch.bfloat16), ("gpt2", "f16", torch.float16),
-                             ("resnet18", "f16", torch.float16)]]
+                             ("resnet18", "f16", torch.float16), ("llama_kv_decode", "bf16", torch.bfloat16),
+                             ("mixtral_kv_prefill", "bf16", torch.bfloat16)]]
 
 
 # ---------------------------------------------------------------- comparing
@@ -1279,7 +1435,7 @@ def run_mode(model, program, x0, calls, refs, case, dev, streams, graph) -> dict
     info = {"streams": c.plan.streams, "copies": c.stats.copies_per_call, "arena": c.arena_bytes}
     verdict, worst = "bitwise", 0.0
     for x, ref in zip(calls, refs):
-        out = c(*x)
+        out = c(*[t.clone() for t in x])   # (a serving step writes its cache inputs: each mode gets them unwritten)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         v, d = compare(out, ref, case.dtype)
