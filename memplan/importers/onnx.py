@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import GraphError, InputFormatError, MemplanError, as_int, named_options, report_progress
+from ..errors import GraphError, InputFormatError, MemplanError, OptionError, as_int, named_options, report_progress
 from ..errors import short_repr as _short
 from ..files import check_outputs, check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
@@ -213,6 +213,7 @@ def import_onnx(
     alignment: int = DEFAULT_ALIGNMENT,
     progress: Progress | None = None,
     outputs: Mapping[str, str] | None = None,
+    external_data_dir: str | os.PathLike | None = None,
 ) -> Graph:
     """Build a validated Graph from an ONNX model (a path or an ``onnx.ModelProto``).
 
@@ -221,35 +222,54 @@ def import_onnx(
     passed in is never modified. ``outputs`` (label -> path, as ``files.check_outputs`` takes them): the
     files the caller will write the result to, refused before the import when one is a file the model's
     external data lives in (``memplan import m.onnx -o weights.bin`` replaced the model's weights).
+    ``external_data_dir``: for a ModelProto loaded without its external data (``onnx.load(path,
+    load_external_data=False)``), the folder of the file it was loaded from, where its small shape tensors'
+    data is read as for a model given by path; without it, a size that follows such a tensor is refused.
     """
     return import_spelled(model, batch=batch, dims=dims, name=name, alignment=alignment, progress=progress,
-                          outputs=outputs, spelling=PYTHON)
+                          outputs=outputs, spelling=PYTHON, external_data_dir=external_data_dir)
+
+
+def _check_external_data_dir(model: Any, folder: Any) -> str:
+    """``external_data_dir`` as a path (``os.fspath``): given only with a ModelProto (a model read from a path
+    has its folder), naming an existing directory. Why: a misspelt folder read nothing, and every size that
+    follows an external shape tensor was refused as if no folder had been given, blaming the ModelProto."""
+    if isinstance(model, (str, os.PathLike)):
+        raise OptionError("import_onnx: external_data_dir is for a ModelProto; a model given by its path reads its "
+                          "external data from the path's folder (leave external_data_dir out)")
+    path = os.fspath(folder) if isinstance(folder, (str, os.PathLike)) else folder
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise OptionError(f"import_onnx: external_data_dir {_short(path)} is not a folder's path")
+    if not os.path.isdir(path):
+        raise OptionError(f"import_onnx: external_data_dir {path!r} is not a folder")
+    return path
 
 
 def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | None, name: str | None,
                    alignment: int, progress: Progress | None, outputs: Mapping[str, str] | None,
-                   spelling: Spelling) -> Graph:
+                   spelling: Spelling, external_data_dir: str | os.PathLike | None = None) -> Graph:
     """``import_onnx``, its messages naming the size options as ``spelling`` says (``CLI`` for ``memplan
     import``, which has checked its own arguments; ``PYTHON`` for ``import_onnx``)."""
     check_progress(progress, "import_onnx")
     check_alignment(alignment)  # before the model is read and inferred, not after
     onnx = _need_onnx()
     source = "model"
+    folder = None if external_data_dir is None else _check_external_data_dir(model, external_data_dir)
+    base_dir = None if folder is None else os.path.abspath(folder)
     if isinstance(model, (str, os.PathLike)):
         source = os.fspath(model)
         model = load_model(source)
         default_name = os.path.splitext(os.path.basename(source))[0]
-        if outputs:
-            check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
-                           for path, name in external_data_files(model, os.path.dirname(source)).items()},
-                          dict(outputs))
+        folder, base_dir = os.path.dirname(source), os.path.dirname(os.path.abspath(source))
     else:
         if not isinstance(model, onnx.ModelProto):
             raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")
         _check_has_graph(model, source)
         default_name = model.graph.name or "onnx"
+    if outputs and folder is not None:
+        check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
+                       for path, name in external_data_files(model, folder).items()}, dict(outputs))
     try:
-        base_dir = os.path.dirname(os.path.abspath(source)) if source != "model" else None
         return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress,
                        spelling)
     except GraphError as exc:
@@ -276,9 +296,10 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
-    ort_state: dict[str, bool] = {}   # whether onnxruntime's shape inference was there to size its own ops
+    facts: dict[str, Any] = {}   # what _infer found: "ort" (whether onnxruntime's shape inference was there
+    #                              to size its own ops), "data_dependent" (a DataDependent)
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
-    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, ort_state, seq_bytes,
+    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden)
     shapes = _shapes(g, inferred)
 
@@ -291,8 +312,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     declared_dims = {vi.name: [d.dim_param for d in vi.type.tensor_type.shape.dim]
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
-    data_dependent = _data_dependent_outputs(g, _default_opset(model), hidden)
-    unread_sized = data_dependent - _data_dependent_outputs(g, _default_opset(model)) if hidden else set()
+    data_dependent, unread_sized = facts["data_dependent"].sized, facts["data_dependent"].by_unread
     # values made by ops onnx does not define (onnxruntime's fused ops: com.microsoft's, and its
     # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
     custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
@@ -303,7 +323,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         """Why the output of an op onnx does not define has no size: which inference was tried."""
         if vname not in ort_ops:
             return f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it"
-        if ort_state.get("available"):
+        if facts.get("ort"):
             return (f"{custom[vname]} is onnxruntime's op, which neither onnx's nor onnxruntime's shape inference "
                     "could size here")
         return (f"{custom[vname]} is onnxruntime's op, which onnx's shape inference cannot size (with onnxruntime "
@@ -1279,7 +1299,17 @@ def _shape_inputs(op: str, opset: int) -> tuple[int, ...]:
     return SHAPE_INPUTS.get(op, ())
 
 
-def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> set[str]:
+@dataclass(frozen=True)
+class DataDependent:
+    """The values whose size depends on run-time data (``sized``), and those of them only the unread small
+    tensors make so (``by_unread``: computed from ``hidden`` values, not from a graph input's values or a
+    data-dependent op), which the errors blame on the unread data rather than on run time."""
+
+    sized: frozenset[str]
+    by_unread: frozenset[str]
+
+
+def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> DataDependent:
     """The values whose size depends on what the graph inputs hold at run time, not only on their shapes: no
     declared size of theirs is planned (it is a traced example's: a longer result would overrun its slot).
 
@@ -1291,29 +1321,36 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> set[
     neither: a Reshape to ``Concat(Shape(x)[0], 64)`` stays planned, a Range to ``ReduceMax(x)`` does not.
     ``hidden`` values (small tensors whose external data was not read) are valued too: a shape computed from
     one is as unknown to the importer as one computed from an input, and the model's declaration of it is
-    no more checked (an Expand to an unread shape constant declared half its size was planned at that)."""
+    no more checked (an Expand to an unread shape constant declared half its size was planned at that).
+
+    The same pass carries both marks twice, with and without ``hidden`` (the second only where there are
+    hidden values), so the graph is walked once per import: it was walked three times, each a fifth of the
+    import of a 5,000-node chain."""
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    valued = {v.name for v in g.input if v.name not in inits} | set(hidden)
-    sized: set[str] = set()
+    base = {v.name for v in g.input if v.name not in inits}
+    tracks = [(base | set(hidden), set())] + ([(set(base), set())] if hidden else [])
     for n in g.node:
         ins = [i for i in n.input if i]
         standard = n.domain in ("", "ai.onnx")
-        any_sized = any(i in sized for i in ins)
-        if standard and n.op_type in SHAPE_OF_OPS:
-            out_valued, out_sized = any_sized, False
-        else:
-            controls = _shape_inputs(n.op_type, opset) if standard else ()
-            out_sized = (any_sized or (standard and n.op_type in DATA_DEPENDENT_OPS)
-                         or any(k < len(n.input) and n.input[k] in valued for k in controls))
-            out_valued = any_sized or any(i in valued for i in ins)
+        shape_of = standard and n.op_type in SHAPE_OF_OPS
+        controls = () if shape_of or not standard else _shape_inputs(n.op_type, opset)
+        by_op = standard and n.op_type in DATA_DEPENDENT_OPS and not shape_of
         ort_sized = ORT_DATA_DEPENDENT.get(n.op_type, ()) if n.domain == "com.microsoft" else ()
-        for k, o in enumerate(n.output):
-            if o:
-                if out_valued:
-                    valued.add(o)
-                if out_sized or k in ort_sized:
-                    sized.add(o)
-    return sized
+        for valued, sized in tracks:
+            any_sized = any(i in sized for i in ins)
+            if shape_of:
+                out_valued, out_sized = any_sized, False
+            else:
+                out_sized = any_sized or by_op or any(k < len(n.input) and n.input[k] in valued for k in controls)
+                out_valued = any_sized or any(i in valued for i in ins)
+            for k, o in enumerate(n.output):
+                if o:
+                    if out_valued:
+                        valued.add(o)
+                    if out_sized or k in ort_sized:
+                        sized.add(o)
+    sized = tracks[0][1]
+    return DataDependent(frozenset(sized), frozenset(sized - tracks[1][1]) if hidden else frozenset())
 
 
 def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
@@ -1339,14 +1376,15 @@ def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -
 
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
            base_dir: str | None = None, unread: dict[str, str] | None = None, spelling: Spelling = PYTHON,
-           ort_state: dict | None = None, seq_bytes: dict | None = None, hidden: dict[str, str] | None = None):
+           facts: dict | None = None, seq_bytes: dict | None = None, hidden: dict[str, str] | None = None):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
 
     Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
     their external data file when they have one (``base_dir``: the model's folder); one that cannot be read
     is recorded in ``unread``, for the error about the dimension it leaves unknown. The outputs of
     onnxruntime's own ops are sized by its inference where it is installed (``_size_ort_ops``; whether it is:
-    ``ort_state["available"]``); ``seq_bytes`` receives the byte sizes of the tensors each sequence holds,
+    ``facts["ort"]``); ``facts["data_dependent"]`` receives the model's data-dependent values
+    (``_data_dependent_outputs``, computed once per import, here); ``seq_bytes`` receives the byte sizes of the tensors each sequence holds,
     where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
     (each unread initializer, and the outputs of a node with an unread tensor attribute), each with its key in
     ``unread``."""
@@ -1419,7 +1457,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied, spelling)
-    data_dependent = _data_dependent_outputs(g, _default_opset(model), hidden)
+    facts = {} if facts is None else facts
+    facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden)
+    data_dependent = facts["data_dependent"].sized
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
@@ -1448,9 +1488,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
-    ort = _size_ort_ops(onnx, m2, source, data_dependent)
-    if ort_state is not None:
-        ort_state["available"] = ort
+    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
     try:
         inferred = _run_inference(onnx, m2, source)
     except GraphError as exc:
@@ -1557,8 +1595,8 @@ def _read_small_external(onnx, t, base_dir: str | None):
 
     bits = _BITS.get(t.data_type)
     if base_dir is None:
-        return ("the model was passed as a ModelProto, so its folder is unknown: pass the model's path, or a "
-                "ModelProto loaded with its external data")
+        return ("the model was passed as a ModelProto, so its folder is unknown: pass the model's path, "
+                "external_data_dir=its folder, or a ModelProto loaded with its external data")
     if bits is None:
         return f"dtype {_dtype_name(onnx, t.data_type)}"
     want = _nbytes(bits, tuple(t.dims))
