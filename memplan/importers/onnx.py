@@ -2072,6 +2072,45 @@ def _same_shape(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {} if x is None or not elems[0] else {0: (elems[0], tuple(x))}
 
 
+def _shape_of_input(k: int):
+    """onnxruntime's ops whose output has input ``k``'s shape and type (GatedRMSNorm, GatedAdd, SampleOp,
+    MRotaryEmbedding of their first; NGramRepeatBlock of its scores, input 1). Its inference has no rule for
+    them: a declaration was planned as given (a SampleOp of ``[2, 3]`` declared ``[1, 1]`` was planned 4 bytes;
+    the kernel writes 24)."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x = shapes[k] if k < len(shapes) else None
+        return {} if x is None or not elems[k] else {0: (elems[k], tuple(x))}
+    return rule
+
+
+def _murmur_hash3(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MurmurHash3: one 32-bit hash per element of its input (of any type, strings too): uint32 where ``positive``
+    (its default, 1), int32 otherwise."""
+    x = shapes[0] if shapes else None
+    return {} if x is None else {0: (12 if attrs.get("positive", 1) else 6, tuple(x))}
+
+
+def _matmul_bnb4(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MatMulBnb4: ``A [..., K]`` times the 4-bit ``B`` of ``N`` columns (its attributes ``K`` and ``N``; B is a flat
+    byte array) gives ``[..., N]`` in A's type."""
+    a, k, n = (shapes[0] if shapes else None), attrs.get("K"), attrs.get("N")
+    if not a or not isinstance(n, int) or n < 0 or a[-1] != k:
+        return {}
+    return {0: (elems[0], tuple(a[:-1]) + (n,))}
+
+
+def _dynamic_quantize_lstm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """DynamicQuantizeLSTM: ONNX's LSTM of ``X [seq, batch, input]`` (its quantized weights transposed): ``Y
+    [seq, directions, batch, hidden_size]``, ``Y_h`` and ``Y_c`` ``[directions, batch, hidden_size]`` in X's type,
+    two directions where ``direction`` is ``bidirectional``."""
+    x, hidden = (shapes[0] if shapes else None), attrs.get("hidden_size")
+    if x is None or len(x) != 3 or not isinstance(hidden, int) or hidden <= 0:
+        return {}
+    dirs = 2 if attrs.get("direction", b"forward") in (b"bidirectional", "bidirectional") else 1
+    last = (elems[0], (dirs, x[1], hidden))
+    return {0: (elems[0], (x[0], dirs, x[1], hidden)), 1: last, 2: last}
+
+
 def _matmul_to(elem_input: int):
     """onnxruntime's quantized MatMuls (DynamicQuantizeMatMul, MatMulIntegerToFloat): a MatMul of inputs 0 and 1
     (ONNX's inference of MatMul), written in the type of input ``elem_input`` (the float input A; A's scale).
@@ -2265,7 +2304,24 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "QLinearWhere": _qlinear_where, "NhwcMaxPool": _channels_last_op("MaxPool", (0,), nhwc=True),
              "MaxpoolWithMask": _channels_last_op("MaxPool", (0,)), "GridSample": _grid_sample,
              "CropAndResize": _crop_and_resize, "QAttention": _qattention,
-             "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices}
+             "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices,
+             **{op: _shape_of_input(0) for op in ("GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding")},
+             "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
+             "DynamicQuantizeLSTM": _dynamic_quantize_lstm}
+#: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
+#: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
+#: not taken from a declaration nothing checks
+ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
+                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM"})
+#: onnxruntime's ops with a CPU kernel that no shape inference sizes and memplan has no rule for (each too
+#: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
+#: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
+#: (a declaration of half the size was planned at that, the kernel writing past it)
+ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
+                         "ConvTransposeWithDynamicPads", "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch",
+                         "LinearAttention", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
+                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
+                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding"})
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
@@ -2345,6 +2401,35 @@ def _fits(declared: list, dims: tuple) -> bool:
     return len(declared) == len(dims) and all(a is None or a == b for a, b in zip(declared, dims))
 
 
+def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
+    """Refuse the first node of ``ORT_UNSIZED`` among ``ort_nodes`` (``(index, node)`` of onnxruntime's ops in
+    ``g2``), naming it and its op, whether or not onnxruntime is installed: nothing sizes its outputs but the
+    model's declaration, which nothing checks."""
+    for i, n in ort_nodes:
+        if n.op_type in ORT_UNSIZED:
+            outs = [o for o in n.output if o]
+            raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): neither onnx's nor "
+                             f"onnxruntime's shape inference sizes onnxruntime's {n.op_type}, and memplan has no rule "
+                             f"for it checked against its kernel, so its output {outs[0] if outs else ''!r} could "
+                             "only be planned at the size the model declares, which nothing checks (unsupported)")
+
+
+def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependent: Collection[str]) -> None:
+    """Refuse an output of an ``ORT_RULED_ONLY`` op that its rule did not size (``found``: what onnxruntime's
+    inference and memplan's rules sized), naming the node, op and value: before round 30 such an output was
+    planned at its declaration, and the rule is the only check of one. A data-dependent value is left to
+    that refusal."""
+    for i, n in ort_nodes:
+        if n.op_type not in ORT_RULED_ONLY:
+            continue
+        for o in n.output:
+            if o and o not in found and o not in data_dependent:
+                raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): memplan's rule for "
+                                 f"{n.op_type} (checked against onnxruntime's kernel) cannot size its output {o!r} "
+                                 "from these inputs (one of unknown shape or type, or attributes the kernel "
+                                 "refuses), and a declared size is not checked (unsupported)")
+
+
 def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
     """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
     shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
@@ -2354,11 +2439,13 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
     ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
     if not ort_nodes:
         return True
+    _refuse_unsized_ort_ops(m2.graph, ort_nodes, source)
     cls = _ort_symbolic()
     if cls is None:
         return False
     also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
     found = _ort_inferred(onnx, cls, m2, also)
+    _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent)
     if not found:
         return True
     g2 = m2.graph
