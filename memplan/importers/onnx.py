@@ -293,6 +293,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     inits = set(init_names)
     node_ids = _node_ids(g)
     _check_structure(g, node_ids, inits)
+    _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
+                                              for o in model.opset_import})
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
@@ -1257,6 +1259,37 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) reads {v!r} before its producer "
                              f"{node_ids[p]!r} runs ({what}; ONNX requires topological node order)")
         defined.update(o for o in n.output if o)
+
+
+def _check_required_names(onnx, g, node_ids: list[str], opsets: dict[str, int]) -> None:
+    """An empty name marks an omitted *optional* input or output; one in the place of a required one (a formal
+    parameter the op's schema marks single) is refused, naming the node, the place and the parameter.
+
+    Why: ``Add(X, "")`` or a ``Relu`` whose one output is ``""`` was imported and planned (a node reading only
+    ``X``; a node writing nothing), while onnx's checker and onnxruntime refuse the model ("input 1 is marked
+    single but has an empty string"): a plan of a model no runtime runs. Ops onnx has no schema for (custom
+    domains, onnxruntime's own) are left as they are: their own runtime judges them."""
+    schemas: dict[tuple[str, str], Any] = {}
+    for i, n in enumerate(g.node):
+        if all(n.input) and all(n.output):
+            continue
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        key = (domain, n.op_type)
+        if key not in schemas:
+            try:
+                schemas[key] = onnx.defs.get_schema(n.op_type, opsets.get(domain, 0), domain)
+            except Exception:  # noqa: BLE001 - no schema at that version (a custom op): not ours to judge
+                schemas[key] = None
+        schema = schemas[key]
+        if schema is None:
+            continue
+        single = onnx.defs.OpSchema.FormalParameterOption.Single
+        for what, names, params in (("input", n.input, schema.inputs), ("output", n.output, schema.outputs)):
+            for k, v in enumerate(names):
+                if not v and k < len(params) and params[k].option == single:
+                    raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {what} #{k} is empty, but {what} "
+                                     f"{params[k].name!r} of {n.op_type}-{schema.since_version} is required (an empty "
+                                     "name marks an omitted optional one; onnxruntime refuses the model too)")
 
 
 def _check_resize_axes(n, nid: str) -> None:
