@@ -1533,7 +1533,20 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _size_ort_ops(onnx, m2, source, data_dependent)
         inferred = _run_inference(onnx, m2, source, folded=True)
+    if ort and _ort_outputs_unsized(onnx, m2, inferred):
+        # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
+        # once more, the standard ops onnx sized given to it as sized
+        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
+        inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _static_infos(g) -> dict:
+    """``{value: ValueInfoProto}`` of the values graph ``g`` (an inferred one) gives a dtype and static shape."""
+    return {vi.name: vi for vi in list(g.value_info) + list(g.output)
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type
+            and vi.type.tensor_type.HasField("shape")
+            and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)}
 
 
 def _ort_outputs_unsized(onnx, m2, inferred) -> bool:
@@ -1831,14 +1844,18 @@ def _is_ort_op(onnx, n) -> bool:
     return n.domain in ("", "ai.onnx") and n.op_type in ORT_DEFAULT_DOMAIN_OPS and not onnx.defs.has(n.op_type, "")
 
 
-def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, ...]]]:
+def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
     """``{value: (elem type, static dims)}`` of the outputs of onnxruntime's own ops in ``m2``, as onnxruntime's
     symbolic shape inference makes them (the ones it leaves symbolic or untyped are absent).
 
     It runs on a copy of ``m2`` cut to what it can follow: a node it has no rule for (an op of another domain)
     is replaced by its outputs as graph inputs, typed as the model declares them (the nodes after one it does
     not declare are left out), so that one such op does not end its pass. Its declared ``value_info`` is not
-    given to it (it would not be checked, but copied). Its private loop is driven here rather than through its
+    given to it (it would not be checked, but copied). ``known`` (value -> ValueInfoProto of static shape, from
+    onnx's inference): a standard node all of whose outputs are known is given as those outputs, typed, unless
+    one is a small integer tensor (a shape, an axis: a value the rules may read); onnxruntime's pass stops at
+    the first op its rules fail on (its Expand of a shape it cannot follow), which left every op of its own
+    after that one unsized, and the model refused, where onnxruntime runs it. Its private loop is driven here rather than through its
     ``infer_shapes``, which saves the model to ``sym_shape_infer_temp.onnx`` in the working directory whenever
     some value stays symbolic, as data-dependent ones do."""
     g2 = m2.graph
@@ -1861,6 +1878,9 @@ def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, 
             unknown.update(outs)
             continue
         domain = "" if n.domain == "ai.onnx" else n.domain
+        if known and outs and onnx.defs.has(n.op_type, domain) and all(_given_sized(known.get(o)) for o in outs):
+            cg.input.extend(known[o] for o in outs)
+            continue
         if onnx.defs.has(n.op_type, domain) or (_is_ort_op(onnx, n) and n.op_type in known_ops):
             cg.node.append(n)
             if _is_ort_op(onnx, n):
@@ -1896,6 +1916,19 @@ def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, 
                                                          for d in tt.shape.dim):
             found[o] = (tt.elem_type, tuple(d.dim_value for d in tt.shape.dim))
     return found
+
+
+#: integer types: a small tensor of one may be a value onnxruntime's rules read (a shape, an axis)
+_INTEGER_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
+
+
+def _given_sized(vi) -> bool:
+    """Whether a value onnx's inference sized (``vi``; None: it did not) may be given to onnxruntime's inference as
+    a typed input in place of its node: not a small integer tensor, whose data its rules may need."""
+    if vi is None:
+        return False
+    tt = vi.type.tensor_type
+    return not (tt.elem_type in _INTEGER_TYPES and math.prod(d.dim_value for d in tt.shape.dim) <= SMALL_INITIALIZER)
 
 
 def _fused_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -2463,12 +2496,13 @@ def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependen
                                  "refuses), and a declared size is not checked (unsupported)")
 
 
-def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
+def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict | None = None) -> bool:
     """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
     shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
     the model's that disagrees, naming the node and value. False where onnxruntime is not installed (the
     model's declarations are then taken as before: the only size there is). A value whose size depends on what
-    the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it."""
+    the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it.
+    ``known``: values onnx's inference sized, handed to onnxruntime's as sized (``_ort_inferred``)."""
     ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
     if not ort_nodes:
         return True
@@ -2477,7 +2511,7 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
     if cls is None:
         return False
     also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
-    found = _ort_inferred(onnx, cls, m2, also)
+    found = _ort_inferred(onnx, cls, m2, also, known or {})
     _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent)
     if not found:
         return True
