@@ -1417,8 +1417,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     is recorded in ``unread``, for the error about the dimension it leaves unknown. The outputs of
     onnxruntime's own ops are sized by its inference where it is installed (``_size_ort_ops``; whether it is:
     ``facts["ort"]``); ``facts["data_dependent"]`` receives the model's data-dependent values
-    (``_data_dependent_outputs``, computed once per import, here); ``seq_bytes`` receives the byte sizes of the tensors each sequence holds,
-    where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
+    (``_data_dependent_outputs``, computed once per import, here); ``seq_bytes`` receives the byte sizes of
+    the tensors each sequence holds, where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
     (each unread initializer, and the outputs of a node with an unread tensor attribute), each with its key in
     ``unread``."""
     hidden = {} if hidden is None else hidden
@@ -1855,8 +1855,8 @@ def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[
     onnx's inference): a standard node all of whose outputs are known is given as those outputs, typed, unless
     one is a small integer tensor (a shape, an axis: a value the rules may read); onnxruntime's pass stops at
     the first op its rules fail on (its Expand of a shape it cannot follow), which left every op of its own
-    after that one unsized, and the model refused, where onnxruntime runs it. Its private loop is driven here rather than through its
-    ``infer_shapes``, which saves the model to ``sym_shape_infer_temp.onnx`` in the working directory whenever
+    after that one unsized, and the model refused, where onnxruntime runs it. Its private loop is driven here
+    rather than through its ``infer_shapes``, which saves the model to ``sym_shape_infer_temp.onnx`` in the working directory whenever
     some value stays symbolic, as data-dependent ones do."""
     g2 = m2.graph
     inst = cls(2**31 - 1, False, False, 0)
@@ -2130,23 +2130,19 @@ def _check_as_standard(n, where: str, shapes: dict) -> None:
                          "onnxruntime refuses it too") from None
 
 
-def _same_shape(attrs: dict, shapes: list, elems: list, value) -> dict:
-    """onnxruntime's elementwise ops (QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, Inverse, its Trilu): the
-    output has the first input's shape and type. Its inference has no rule for them: a declaration was planned as
-    given (a QLinearSigmoid of ``[2, 3, 4]`` declared ``[2, 3, 2]`` was planned 12 bytes; the kernel writes 24)."""
-    x = shapes[0] if shapes else None
-    return {} if x is None or not elems[0] else {0: (elems[0], tuple(x))}
-
-
 def _shape_of_input(k: int):
-    """onnxruntime's ops whose output has input ``k``'s shape and type (GatedRMSNorm, GatedAdd, SampleOp,
-    MRotaryEmbedding of their first; NGramRepeatBlock of its scores, input 1). Its inference has no rule for
-    them: a declaration was planned as given (a SampleOp of ``[2, 3]`` declared ``[1, 1]`` was planned 4 bytes;
-    the kernel writes 24)."""
+    """A rule for onnxruntime's ops whose output has input ``k``'s shape and type: its elementwise ops
+    (QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, Inverse, its Trilu, GatedRMSNorm, GatedAdd, SampleOp,
+    MRotaryEmbedding: their first input's), NGramRepeatBlock (its scores', input 1). Its inference has no rule for
+    them: a declaration was planned as given (a QLinearSigmoid of ``[2, 3, 4]`` declared ``[2, 3, 2]`` was planned
+    12 bytes, the kernel writes 24; a SampleOp of ``[2, 3]`` declared ``[1, 1]`` 4 bytes of 24)."""
     def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
         x = shapes[k] if k < len(shapes) else None
         return {} if x is None or not elems[k] else {0: (elems[k], tuple(x))}
     return rule
+
+
+_same_shape = _shape_of_input(0)
 
 
 def _murmur_hash3(attrs: dict, shapes: list, elems: list, value) -> dict:
