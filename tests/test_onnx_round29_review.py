@@ -87,7 +87,8 @@ def test_a_model_proto_without_its_data_is_told_how_to_give_it(tmp_path):
     onnx.save_model(model, path, save_as_external_data=True, location="w.bin", size_threshold=0)
     assert {t.id: t.size for t in import_onnx(path).tensors}["E"] == 48
     with pytest.raises(GraphError, match=r"initializer 'shp', not read \(the model was passed as a ModelProto, so its "
-                                         r"folder is unknown: pass the model's path, or a ModelProto loaded with its "
+                                         r"folder is unknown: pass the model's path, "
+                                         r"external_data_dir=its folder, or a ModelProto loaded with its "
                                          r"external data\)"):
         import_onnx(onnx.load(path, load_external_data=False))
     assert {t.id: t.size for t in import_onnx(onnx.load(path)).tensors}["E"] == 48

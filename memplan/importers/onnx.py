@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import GraphError, InputFormatError, MemplanError, as_int, named_options, report_progress
+from ..errors import GraphError, InputFormatError, MemplanError, OptionError, as_int, named_options, report_progress
 from ..errors import short_repr as _short
 from ..files import check_outputs, check_readable
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
@@ -213,6 +213,7 @@ def import_onnx(
     alignment: int = DEFAULT_ALIGNMENT,
     progress: Progress | None = None,
     outputs: Mapping[str, str] | None = None,
+    external_data_dir: str | os.PathLike | None = None,
 ) -> Graph:
     """Build a validated Graph from an ONNX model (a path or an ``onnx.ModelProto``).
 
@@ -221,35 +222,54 @@ def import_onnx(
     passed in is never modified. ``outputs`` (label -> path, as ``files.check_outputs`` takes them): the
     files the caller will write the result to, refused before the import when one is a file the model's
     external data lives in (``memplan import m.onnx -o weights.bin`` replaced the model's weights).
+    ``external_data_dir``: for a ModelProto loaded without its external data (``onnx.load(path,
+    load_external_data=False)``), the folder of the file it was loaded from, where its small shape tensors'
+    data is read as for a model given by path; without it, a size that follows such a tensor is refused.
     """
     return import_spelled(model, batch=batch, dims=dims, name=name, alignment=alignment, progress=progress,
-                          outputs=outputs, spelling=PYTHON)
+                          outputs=outputs, spelling=PYTHON, external_data_dir=external_data_dir)
+
+
+def _check_external_data_dir(model: Any, folder: Any) -> str:
+    """``external_data_dir`` as a path (``os.fspath``): given only with a ModelProto (a model read from a path
+    has its folder), naming an existing directory. Why: a misspelt folder read nothing, and every size that
+    follows an external shape tensor was refused as if no folder had been given, blaming the ModelProto."""
+    if isinstance(model, (str, os.PathLike)):
+        raise OptionError("import_onnx: external_data_dir is for a ModelProto; a model given by its path reads its "
+                          "external data from the path's folder (leave external_data_dir out)")
+    path = os.fspath(folder) if isinstance(folder, (str, os.PathLike)) else folder
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise OptionError(f"import_onnx: external_data_dir {_short(path)} is not a folder's path")
+    if not os.path.isdir(path):
+        raise OptionError(f"import_onnx: external_data_dir {path!r} is not a folder")
+    return path
 
 
 def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | None, name: str | None,
                    alignment: int, progress: Progress | None, outputs: Mapping[str, str] | None,
-                   spelling: Spelling) -> Graph:
+                   spelling: Spelling, external_data_dir: str | os.PathLike | None = None) -> Graph:
     """``import_onnx``, its messages naming the size options as ``spelling`` says (``CLI`` for ``memplan
     import``, which has checked its own arguments; ``PYTHON`` for ``import_onnx``)."""
     check_progress(progress, "import_onnx")
     check_alignment(alignment)  # before the model is read and inferred, not after
     onnx = _need_onnx()
     source = "model"
+    folder = None if external_data_dir is None else _check_external_data_dir(model, external_data_dir)
+    base_dir = None if folder is None else os.path.abspath(folder)
     if isinstance(model, (str, os.PathLike)):
         source = os.fspath(model)
         model = load_model(source)
         default_name = os.path.splitext(os.path.basename(source))[0]
-        if outputs:
-            check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
-                           for path, name in external_data_files(model, os.path.dirname(source)).items()},
-                          dict(outputs))
+        folder, base_dir = os.path.dirname(source), os.path.dirname(os.path.abspath(source))
     else:
         if not isinstance(model, onnx.ModelProto):
             raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")
         _check_has_graph(model, source)
         default_name = model.graph.name or "onnx"
+    if outputs and folder is not None:
+        check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
+                       for path, name in external_data_files(model, folder).items()}, dict(outputs))
     try:
-        base_dir = os.path.dirname(os.path.abspath(source)) if source != "model" else None
         return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress,
                        spelling)
     except GraphError as exc:
@@ -273,12 +293,15 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     inits = set(init_names)
     node_ids = _node_ids(g)
     _check_structure(g, node_ids, inits)
+    _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
+                                              for o in model.opset_import})
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
-    ort_state: dict[str, bool] = {}   # whether onnxruntime's shape inference was there to size its own ops
+    facts: dict[str, Any] = {}   # what _infer found: "ort" (whether onnxruntime's shape inference was there
+    #                              to size its own ops), "data_dependent" (a DataDependent)
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
-    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, ort_state, seq_bytes,
+    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden)
     shapes = _shapes(g, inferred)
 
@@ -291,8 +314,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     declared_dims = {vi.name: [d.dim_param for d in vi.type.tensor_type.shape.dim]
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
-    data_dependent = _data_dependent_outputs(g, _default_opset(model), hidden)
-    unread_sized = data_dependent - _data_dependent_outputs(g, _default_opset(model)) if hidden else set()
+    data_dependent, unread_sized = facts["data_dependent"].sized, facts["data_dependent"].by_unread
     # values made by ops onnx does not define (onnxruntime's fused ops: com.microsoft's, and its
     # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
     custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
@@ -303,7 +325,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         """Why the output of an op onnx does not define has no size: which inference was tried."""
         if vname not in ort_ops:
             return f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it"
-        if ort_state.get("available"):
+        if facts.get("ort"):
             return (f"{custom[vname]} is onnxruntime's op, which neither onnx's nor onnxruntime's shape inference "
                     "could size here")
         return (f"{custom[vname]} is onnxruntime's op, which onnx's shape inference cannot size (with onnxruntime "
@@ -1239,6 +1261,37 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
         defined.update(o for o in n.output if o)
 
 
+def _check_required_names(onnx, g, node_ids: list[str], opsets: dict[str, int]) -> None:
+    """An empty name marks an omitted *optional* input or output; one in the place of a required one (a formal
+    parameter the op's schema marks single) is refused, naming the node, the place and the parameter.
+
+    Why: ``Add(X, "")`` or a ``Relu`` whose one output is ``""`` was imported and planned (a node reading only
+    ``X``; a node writing nothing), while onnx's checker and onnxruntime refuse the model ("input 1 is marked
+    single but has an empty string"): a plan of a model no runtime runs. Ops onnx has no schema for (custom
+    domains, onnxruntime's own) are left as they are: their own runtime judges them."""
+    schemas: dict[tuple[str, str], Any] = {}
+    for i, n in enumerate(g.node):
+        if all(n.input) and all(n.output):
+            continue
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        key = (domain, n.op_type)
+        if key not in schemas:
+            try:
+                schemas[key] = onnx.defs.get_schema(n.op_type, opsets.get(domain, 0), domain)
+            except Exception:  # noqa: BLE001 - no schema at that version (a custom op): not ours to judge
+                schemas[key] = None
+        schema = schemas[key]
+        if schema is None:
+            continue
+        single = onnx.defs.OpSchema.FormalParameterOption.Single
+        for what, names, params in (("input", n.input, schema.inputs), ("output", n.output, schema.outputs)):
+            for k, v in enumerate(names):
+                if not v and k < len(params) and params[k].option == single:
+                    raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {what} #{k} is empty, but {what} "
+                                     f"{params[k].name!r} of {n.op_type}-{schema.since_version} is required (an empty "
+                                     "name marks an omitted optional one; onnxruntime refuses the model too)")
+
+
 def _check_resize_axes(n, nid: str) -> None:
     """A Resize that keeps the aspect ratio (``keep_aspect_ratio_policy`` not ``stretch``) over negative ``axes``
     is refused: its output's size is not one that runtimes agree on. ONNX's inference (and the spec) count the
@@ -1279,7 +1332,17 @@ def _shape_inputs(op: str, opset: int) -> tuple[int, ...]:
     return SHAPE_INPUTS.get(op, ())
 
 
-def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> set[str]:
+@dataclass(frozen=True)
+class DataDependent:
+    """The values whose size depends on run-time data (``sized``), and those of them only the unread small
+    tensors make so (``by_unread``: computed from ``hidden`` values, not from a graph input's values or a
+    data-dependent op), which the errors blame on the unread data rather than on run time."""
+
+    sized: frozenset[str]
+    by_unread: frozenset[str]
+
+
+def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> DataDependent:
     """The values whose size depends on what the graph inputs hold at run time, not only on their shapes: no
     declared size of theirs is planned (it is a traced example's: a longer result would overrun its slot).
 
@@ -1291,29 +1354,36 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> set[
     neither: a Reshape to ``Concat(Shape(x)[0], 64)`` stays planned, a Range to ``ReduceMax(x)`` does not.
     ``hidden`` values (small tensors whose external data was not read) are valued too: a shape computed from
     one is as unknown to the importer as one computed from an input, and the model's declaration of it is
-    no more checked (an Expand to an unread shape constant declared half its size was planned at that)."""
+    no more checked (an Expand to an unread shape constant declared half its size was planned at that).
+
+    The same pass carries both marks twice, with and without ``hidden`` (the second only where there are
+    hidden values), so the graph is walked once per import: it was walked three times, each a fifth of the
+    import of a 5,000-node chain."""
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    valued = {v.name for v in g.input if v.name not in inits} | set(hidden)
-    sized: set[str] = set()
+    base = {v.name for v in g.input if v.name not in inits}
+    tracks = [(base | set(hidden), set())] + ([(set(base), set())] if hidden else [])
     for n in g.node:
         ins = [i for i in n.input if i]
         standard = n.domain in ("", "ai.onnx")
-        any_sized = any(i in sized for i in ins)
-        if standard and n.op_type in SHAPE_OF_OPS:
-            out_valued, out_sized = any_sized, False
-        else:
-            controls = _shape_inputs(n.op_type, opset) if standard else ()
-            out_sized = (any_sized or (standard and n.op_type in DATA_DEPENDENT_OPS)
-                         or any(k < len(n.input) and n.input[k] in valued for k in controls))
-            out_valued = any_sized or any(i in valued for i in ins)
+        shape_of = standard and n.op_type in SHAPE_OF_OPS
+        controls = () if shape_of or not standard else _shape_inputs(n.op_type, opset)
+        by_op = standard and n.op_type in DATA_DEPENDENT_OPS and not shape_of
         ort_sized = ORT_DATA_DEPENDENT.get(n.op_type, ()) if n.domain == "com.microsoft" else ()
-        for k, o in enumerate(n.output):
-            if o:
-                if out_valued:
-                    valued.add(o)
-                if out_sized or k in ort_sized:
-                    sized.add(o)
-    return sized
+        for valued, sized in tracks:
+            any_sized = any(i in sized for i in ins)
+            if shape_of:
+                out_valued, out_sized = any_sized, False
+            else:
+                out_sized = any_sized or by_op or any(k < len(n.input) and n.input[k] in valued for k in controls)
+                out_valued = any_sized or any(i in valued for i in ins)
+            for k, o in enumerate(n.output):
+                if o:
+                    if out_valued:
+                        valued.add(o)
+                    if out_sized or k in ort_sized:
+                        sized.add(o)
+    sized = tracks[0][1]
+    return DataDependent(frozenset(sized), frozenset(sized - tracks[1][1]) if hidden else frozenset())
 
 
 def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
@@ -1339,15 +1409,16 @@ def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -
 
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
            base_dir: str | None = None, unread: dict[str, str] | None = None, spelling: Spelling = PYTHON,
-           ort_state: dict | None = None, seq_bytes: dict | None = None, hidden: dict[str, str] | None = None):
+           facts: dict | None = None, seq_bytes: dict | None = None, hidden: dict[str, str] | None = None):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
 
     Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
     their external data file when they have one (``base_dir``: the model's folder); one that cannot be read
     is recorded in ``unread``, for the error about the dimension it leaves unknown. The outputs of
     onnxruntime's own ops are sized by its inference where it is installed (``_size_ort_ops``; whether it is:
-    ``ort_state["available"]``); ``seq_bytes`` receives the byte sizes of the tensors each sequence holds,
-    where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
+    ``facts["ort"]``); ``facts["data_dependent"]`` receives the model's data-dependent values
+    (``_data_dependent_outputs``, computed once per import, here); ``seq_bytes`` receives the byte sizes of
+    the tensors each sequence holds, where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
     (each unread initializer, and the outputs of a node with an unread tensor attribute), each with its key in
     ``unread``."""
     hidden = {} if hidden is None else hidden
@@ -1419,7 +1490,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied, spelling)
-    data_dependent = _data_dependent_outputs(g, _default_opset(model), hidden)
+    facts = {} if facts is None else facts
+    facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden)
+    data_dependent = facts["data_dependent"].sized
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
@@ -1448,9 +1521,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
-    ort = _size_ort_ops(onnx, m2, source, data_dependent)
-    if ort_state is not None:
-        ort_state["available"] = ort
+    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
     try:
         inferred = _run_inference(onnx, m2, source)
     except GraphError as exc:
@@ -1462,7 +1533,20 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _size_ort_ops(onnx, m2, source, data_dependent)
         inferred = _run_inference(onnx, m2, source, folded=True)
+    if ort and _ort_outputs_unsized(onnx, m2, inferred):
+        # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
+        # once more, the standard ops onnx sized given to it as sized
+        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
+        inferred = _run_inference(onnx, m2, source, folded=True)
     return inferred
+
+
+def _static_infos(g) -> dict:
+    """``{value: ValueInfoProto}`` of the values graph ``g`` (an inferred one) gives a dtype and static shape."""
+    return {vi.name: vi for vi in list(g.value_info) + list(g.output)
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type
+            and vi.type.tensor_type.HasField("shape")
+            and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)}
 
 
 def _ort_outputs_unsized(onnx, m2, inferred) -> bool:
@@ -1557,8 +1641,8 @@ def _read_small_external(onnx, t, base_dir: str | None):
 
     bits = _BITS.get(t.data_type)
     if base_dir is None:
-        return ("the model was passed as a ModelProto, so its folder is unknown: pass the model's path, or a "
-                "ModelProto loaded with its external data")
+        return ("the model was passed as a ModelProto, so its folder is unknown: pass the model's path, "
+                "external_data_dir=its folder, or a ModelProto loaded with its external data")
     if bits is None:
         return f"dtype {_dtype_name(onnx, t.data_type)}"
     want = _nbytes(bits, tuple(t.dims))
@@ -1760,15 +1844,19 @@ def _is_ort_op(onnx, n) -> bool:
     return n.domain in ("", "ai.onnx") and n.op_type in ORT_DEFAULT_DOMAIN_OPS and not onnx.defs.has(n.op_type, "")
 
 
-def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, ...]]]:
+def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
     """``{value: (elem type, static dims)}`` of the outputs of onnxruntime's own ops in ``m2``, as onnxruntime's
     symbolic shape inference makes them (the ones it leaves symbolic or untyped are absent).
 
     It runs on a copy of ``m2`` cut to what it can follow: a node it has no rule for (an op of another domain)
     is replaced by its outputs as graph inputs, typed as the model declares them (the nodes after one it does
     not declare are left out), so that one such op does not end its pass. Its declared ``value_info`` is not
-    given to it (it would not be checked, but copied). Its private loop is driven here rather than through its
-    ``infer_shapes``, which saves the model to ``sym_shape_infer_temp.onnx`` in the working directory whenever
+    given to it (it would not be checked, but copied). ``known`` (value -> ValueInfoProto of static shape, from
+    onnx's inference): a standard node all of whose outputs are known is given as those outputs, typed, unless
+    one is a small integer tensor (a shape, an axis: a value the rules may read); onnxruntime's pass stops at
+    the first op its rules fail on (its Expand of a shape it cannot follow), which left every op of its own
+    after that one unsized, and the model refused, where onnxruntime runs it. Its private loop is driven here
+    rather than through its ``infer_shapes``, which saves the model to ``sym_shape_infer_temp.onnx`` in the working directory whenever
     some value stays symbolic, as data-dependent ones do."""
     g2 = m2.graph
     inst = cls(2**31 - 1, False, False, 0)
@@ -1790,6 +1878,9 @@ def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, 
             unknown.update(outs)
             continue
         domain = "" if n.domain == "ai.onnx" else n.domain
+        if known and outs and onnx.defs.has(n.op_type, domain) and all(_given_sized(known.get(o)) for o in outs):
+            cg.input.extend(known[o] for o in outs)
+            continue
         if onnx.defs.has(n.op_type, domain) or (_is_ort_op(onnx, n) and n.op_type in known_ops):
             cg.node.append(n)
             if _is_ort_op(onnx, n):
@@ -1825,6 +1916,19 @@ def _ort_inferred(onnx, cls, m2, also: dict) -> dict[str, tuple[int, tuple[int, 
                                                          for d in tt.shape.dim):
             found[o] = (tt.elem_type, tuple(d.dim_value for d in tt.shape.dim))
     return found
+
+
+#: integer types: a small tensor of one may be a value onnxruntime's rules read (a shape, an axis)
+_INTEGER_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
+
+
+def _given_sized(vi) -> bool:
+    """Whether a value onnx's inference sized (``vi``; None: it did not) may be given to onnxruntime's inference as
+    a typed input in place of its node: not a small integer tensor, whose data its rules may need."""
+    if vi is None:
+        return False
+    tt = vi.type.tensor_type
+    return not (tt.elem_type in _INTEGER_TYPES and math.prod(d.dim_value for d in tt.shape.dim) <= SMALL_INITIALIZER)
 
 
 def _fused_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -2026,12 +2130,47 @@ def _check_as_standard(n, where: str, shapes: dict) -> None:
                          "onnxruntime refuses it too") from None
 
 
-def _same_shape(attrs: dict, shapes: list, elems: list, value) -> dict:
-    """onnxruntime's elementwise ops (QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, Inverse, its Trilu): the
-    output has the first input's shape and type. Its inference has no rule for them: a declaration was planned as
-    given (a QLinearSigmoid of ``[2, 3, 4]`` declared ``[2, 3, 2]`` was planned 12 bytes; the kernel writes 24)."""
+def _shape_of_input(k: int):
+    """A rule for onnxruntime's ops whose output has input ``k``'s shape and type: its elementwise ops
+    (QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, Inverse, its Trilu, GatedRMSNorm, GatedAdd, SampleOp,
+    MRotaryEmbedding: their first input's), NGramRepeatBlock (its scores', input 1). Its inference has no rule for
+    them: a declaration was planned as given (a QLinearSigmoid of ``[2, 3, 4]`` declared ``[2, 3, 2]`` was planned
+    12 bytes, the kernel writes 24; a SampleOp of ``[2, 3]`` declared ``[1, 1]`` 4 bytes of 24)."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x = shapes[k] if k < len(shapes) else None
+        return {} if x is None or not elems[k] else {0: (elems[k], tuple(x))}
+    return rule
+
+
+_same_shape = _shape_of_input(0)
+
+
+def _murmur_hash3(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MurmurHash3: one 32-bit hash per element of its input (of any type, strings too): uint32 where ``positive``
+    (its default, 1), int32 otherwise."""
     x = shapes[0] if shapes else None
-    return {} if x is None or not elems[0] else {0: (elems[0], tuple(x))}
+    return {} if x is None else {0: (12 if attrs.get("positive", 1) else 6, tuple(x))}
+
+
+def _matmul_bnb4(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MatMulBnb4: ``A [..., K]`` times the 4-bit ``B`` of ``N`` columns (its attributes ``K`` and ``N``; B is a flat
+    byte array) gives ``[..., N]`` in A's type."""
+    a, k, n = (shapes[0] if shapes else None), attrs.get("K"), attrs.get("N")
+    if not a or not isinstance(n, int) or n < 0 or a[-1] != k:
+        return {}
+    return {0: (elems[0], tuple(a[:-1]) + (n,))}
+
+
+def _dynamic_quantize_lstm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """DynamicQuantizeLSTM: ONNX's LSTM of ``X [seq, batch, input]`` (its quantized weights transposed): ``Y
+    [seq, directions, batch, hidden_size]``, ``Y_h`` and ``Y_c`` ``[directions, batch, hidden_size]`` in X's type,
+    two directions where ``direction`` is ``bidirectional``."""
+    x, hidden = (shapes[0] if shapes else None), attrs.get("hidden_size")
+    if x is None or len(x) != 3 or not isinstance(hidden, int) or hidden <= 0:
+        return {}
+    dirs = 2 if attrs.get("direction", b"forward") in (b"bidirectional", "bidirectional") else 1
+    last = (elems[0], (dirs, x[1], hidden))
+    return {0: (elems[0], (x[0], dirs, x[1], hidden)), 1: last, 2: last}
 
 
 def _matmul_to(elem_input: int):
@@ -2227,7 +2366,24 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "QLinearWhere": _qlinear_where, "NhwcMaxPool": _channels_last_op("MaxPool", (0,), nhwc=True),
              "MaxpoolWithMask": _channels_last_op("MaxPool", (0,)), "GridSample": _grid_sample,
              "CropAndResize": _crop_and_resize, "QAttention": _qattention,
-             "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices}
+             "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices,
+             **{op: _shape_of_input(0) for op in ("GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding")},
+             "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
+             "DynamicQuantizeLSTM": _dynamic_quantize_lstm}
+#: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
+#: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
+#: not taken from a declaration nothing checks
+ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
+                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM"})
+#: onnxruntime's ops with a CPU kernel that no shape inference sizes and memplan has no rule for (each too
+#: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
+#: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
+#: (a declaration of half the size was planned at that, the kernel writing past it)
+ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
+                         "ConvTransposeWithDynamicPads", "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch",
+                         "LinearAttention", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
+                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
+                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding"})
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
@@ -2307,20 +2463,52 @@ def _fits(declared: list, dims: tuple) -> bool:
     return len(declared) == len(dims) and all(a is None or a == b for a, b in zip(declared, dims))
 
 
-def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str]) -> bool:
+def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
+    """Refuse the first node of ``ORT_UNSIZED`` among ``ort_nodes`` (``(index, node)`` of onnxruntime's ops in
+    ``g2``), naming it and its op, whether or not onnxruntime is installed: nothing sizes its outputs but the
+    model's declaration, which nothing checks."""
+    for i, n in ort_nodes:
+        if n.op_type in ORT_UNSIZED:
+            outs = [o for o in n.output if o]
+            raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): neither onnx's nor "
+                             f"onnxruntime's shape inference sizes onnxruntime's {n.op_type}, and memplan has no rule "
+                             f"for it checked against its kernel, so its output {outs[0] if outs else ''!r} could "
+                             "only be planned at the size the model declares, which nothing checks (unsupported)")
+
+
+def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependent: Collection[str]) -> None:
+    """Refuse an output of an ``ORT_RULED_ONLY`` op that its rule did not size (``found``: what onnxruntime's
+    inference and memplan's rules sized), naming the node, op and value: before round 30 such an output was
+    planned at its declaration, and the rule is the only check of one. A data-dependent value is left to
+    that refusal."""
+    for i, n in ort_nodes:
+        if n.op_type not in ORT_RULED_ONLY:
+            continue
+        for o in n.output:
+            if o and o not in found and o not in data_dependent:
+                raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): memplan's rule for "
+                                 f"{n.op_type} (checked against onnxruntime's kernel) cannot size its output {o!r} "
+                                 "from these inputs (one of unknown shape or type, or attributes the kernel "
+                                 "refuses), and a declared size is not checked (unsupported)")
+
+
+def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict | None = None) -> bool:
     """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
     shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
     the model's that disagrees, naming the node and value. False where onnxruntime is not installed (the
     model's declarations are then taken as before: the only size there is). A value whose size depends on what
-    the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it."""
+    the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it.
+    ``known``: values onnx's inference sized, handed to onnxruntime's as sized (``_ort_inferred``)."""
     ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
     if not ort_nodes:
         return True
+    _refuse_unsized_ort_ops(m2.graph, ort_nodes, source)
     cls = _ort_symbolic()
     if cls is None:
         return False
     also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
-    found = _ort_inferred(onnx, cls, m2, also)
+    found = _ort_inferred(onnx, cls, m2, also, known or {})
+    _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent)
     if not found:
         return True
     g2 = m2.graph
