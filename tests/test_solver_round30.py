@@ -1,0 +1,123 @@
+"""Round 30 (solvers): a time limit holds for the whole plan, and the memory budget's candidates are cheaper.
+
+Work is counted, never timed: each test records the work budgets (``time_limit``) the exact solvers are handed, or
+the costly steps run, and checks them against the caller's limit or the plans made."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import memplan
+import memplan.lifetimes
+from memplan import examples
+from memplan.benchmarks.scale import wide_graph
+from memplan.lifetimes import buffer_problem, compute_lifetimes
+from memplan.schedule import Event, Schedule, build_happens_before
+from memplan.solvers import SolveOptions, work_seconds
+
+plan_module = importlib.import_module("memplan.plan")   # (``memplan.plan`` is the function)
+
+
+def _spy_solves(monkeypatch) -> list[tuple[str, float | None]]:
+    """(solver, time_limit) of every solve ``memplan.plan`` makes, recorded as it calls them."""
+    calls: list[tuple[str, float | None]] = []
+    real = plan_module.solve
+
+    def spy(problem, solver="auto", options=SolveOptions()):
+        calls.append((solver, options.time_limit))
+        return real(problem, solver, options)
+
+    monkeypatch.setattr(plan_module, "solve", spy)
+    return calls
+
+
+def _exact_work(calls, solver: str) -> float:
+    """The work the exact solves recorded were given, in seconds (heuristic solves cost none of it)."""
+    return sum(work_seconds(s, SolveOptions(time_limit=t)) or 0.0 for s, t in calls if s == solver)
+
+
+def _wide_budget() -> tuple[memplan.Graph, int]:
+    """One node of 40 outputs and a budget of 1.05x its serial arena, which its fastest schedule does not meet:
+    a memory budget tries its other candidates, and one of them fits only under an exact solver."""
+    g = wide_graph(40)
+    return g, int(1.05 * memplan.plan(g).arena_bytes)
+
+
+@pytest.mark.parametrize("solver", ["auto", "search"])
+def test_memory_budget_keeps_the_time_limit(monkeypatch, solver):
+    """Each candidate schedule a memory budget tried was planned by the exact solver with the whole limit: n
+    candidates ran n limits (``wide_graph(300)`` at its serial arena, ``time_limit=1``: 166 s with auto, 323 s with
+    search). The limit is now shared: the plan's exact solves are handed at most the limit in all."""
+    g, budget = _wide_budget()
+    calls = _spy_solves(monkeypatch)
+    p = memplan.plan(g, solver=solver, streams="auto", memory_budget=budget, time_limit=2)
+    assert p.arena_bytes <= budget
+    assert _exact_work(calls, solver) <= 2 + 1e-9
+
+
+def test_memory_budget_exact_default_limit_is_shared(monkeypatch):
+    """``search`` without a time limit spends its default (60 s of work) per problem: a memory budget's candidates
+    each got all of it. They now share it as a given limit is shared."""
+    from memplan.solvers.search import DEFAULT_TIME_LIMIT
+
+    g, budget = _wide_budget()
+    calls = _spy_solves(monkeypatch)
+    memplan.plan(g, solver="search", streams="auto", memory_budget=budget)
+    assert _exact_work(calls, "search") <= DEFAULT_TIME_LIMIT + 1e-9
+
+
+def test_memory_budget_first_schedule_that_fits_keeps_the_whole_limit(monkeypatch):
+    """When the fastest schedule fits under the heuristics, it alone is planned exactly, with the whole limit (the
+    plan is the one made without a budget)."""
+    g = examples.moe(8)
+    free = memplan.plan(g, solver="auto", streams="auto", time_limit=1)
+    calls = _spy_solves(monkeypatch)
+    p = memplan.plan(g, solver="auto", streams="auto", time_limit=1, memory_budget=free.arena_bytes)
+    assert [c for c in calls if c[1] is not None] == [("auto", 1)]
+    assert (p.order, p.tensors, p.arena_bytes) == (free.order, free.tensors, free.arena_bytes)
+
+
+def test_devices_share_the_time_limit(monkeypatch):
+    """Over several devices each device's problem was solved with the whole limit (``devices=4``: 4 L)."""
+    g = examples.moe(8)
+    calls = _spy_solves(monkeypatch)
+    memplan.plan(g, solver="search", devices=4, time_limit=2)
+    assert len([c for c in calls if c[0] == "search"]) == 4
+    assert _exact_work(calls, "search") <= 2 + 1e-9
+
+
+def test_memory_budget_skips_clique_bound_of_candidates_that_do_not_fit(monkeypatch):
+    """A budget's heuristic test of each candidate built its full buffer problem, with the conflict-clique bound
+    (a budgeted search, up to a second a schedule): 85 of 129 profiled seconds of ``plan(wide_graph(300),
+    streams="auto", memory_budget=<serial arena>)``. The heuristics decide alone, so the bound is now computed
+    only for plans made; the plan is the same, its bound the full one."""
+    g = wide_graph(40)
+    budget = memplan.plan(g).arena_bytes
+    counted = []
+    real = memplan.lifetimes.clique_lower_bound
+
+    def spy(problem, **kw):
+        counted.append(len(problem))
+        return real(problem, **kw)
+
+    monkeypatch.setattr(memplan.lifetimes, "clique_lower_bound", spy)
+    tried = []
+    real_solve_schedule = plan_module.solve_schedule
+
+    def spy_schedule(graph, schedule, *a, **kw):
+        tried.append(kw.get("over"))
+        return real_solve_schedule(graph, schedule, *a, **kw)
+
+    monkeypatch.setattr(plan_module, "solve_schedule", spy_schedule)
+    p = memplan.plan(g, solver="greedy", streams="auto", memory_budget=budget)
+    probes = sum(1 for o in tried if o is not None)
+    assert probes >= 3   # several candidates were tested against the budget
+    assert len(counted) <= len(tried) - probes + 1   # the plans made in full, and the one that fit
+    monkeypatch.undo()
+    order = tuple(n for n, _ in p.order)
+    s = Schedule(order=order, streams=tuple(st for _, st in p.order),
+                 events=tuple(Event(a, b) for a, b in p.events))
+    hb = build_happens_before(g, s)
+    assert p.lower_bound_bytes == buffer_problem(g, hb, compute_lifetimes(g, hb)).lower_bound
