@@ -121,3 +121,108 @@ def test_memory_budget_skips_clique_bound_of_candidates_that_do_not_fit(monkeypa
                  events=tuple(Event(a, b) for a, b in p.events))
     hb = build_happens_before(g, s)
     assert p.lower_bound_bytes == buffer_problem(g, hb, compute_lifetimes(g, hb)).lower_bound
+
+
+# ---- the exact solvers' setup ------------------------------------------------------------------------------
+
+def _hard_interval_problem():
+    """Ten random intervals whose heuristic start (72 B) is above their bound (68 B, the optimum): the exact solvers
+    search."""
+    import numpy as np
+
+    from memplan.problem import BufferProblem
+
+    rng = np.random.default_rng(3)
+    lower = rng.integers(0, 12, 10)
+    p = BufferProblem(sizes=rng.integers(1, 9, 10) * 4, lower=lower, upper=lower + rng.integers(1, 7, 10))
+    assert memplan.solvers.solve(p, "auto").arena > p.lower_bound
+    return p
+
+
+class _Clock:
+    """A fake ``time`` module: ``perf_counter`` reads ``now``, which a test moves on (no real clock read)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("name", ["search", "cpsat"])
+def test_safety_stop_starts_after_the_setup(monkeypatch, name):
+    """The wall-clock safety stop counted the solve's setup (its heuristic start, the search's tables): on a loaded
+    machine a 20,000-buffer problem's setup took most of ``4 L + 10`` s and the stop fired after a fraction of the
+    node budget, so the plan need not repeat. A setup that takes longer than the whole wall limit (the fake clock
+    moves 100 s while the start is made) now leaves the search its full safety margin."""
+    import memplan.solvers.search_tree as search_tree
+    from memplan.solvers import get_solver
+
+    if name == "cpsat":
+        from needs import need
+
+        need("ortools")
+    module = importlib.import_module(f"memplan.solvers.{name}")
+    clock = _Clock()
+    real_start = module.best_start
+
+    def slow_start(*a, **kw):
+        clock.now += 100.0
+        return real_start(*a, **kw)
+
+    monkeypatch.setattr(module, "best_start", slow_start)
+    monkeypatch.setattr(search_tree if name == "search" else module, "time", clock)
+    p = _hard_interval_problem()
+    sol = get_solver(name)(p, SolveOptions(time_limit=0.5, wall_limit=50))
+    assert "stopped" not in sol.info, sol.info
+    if name == "search":
+        assert sol.info["nodes"] > 0
+
+
+def test_auto_hands_its_heuristic_plans_to_the_exact_solvers(monkeypatch):
+    """Each exact solver ``auto`` ran made greedy's and size's plans again for its start (twice the heuristics'
+    work for plans ``auto`` had just made: most of a time-limited solve of a large problem)."""
+    import memplan.solvers.greedy as greedy
+    import memplan.solvers.size as size
+    import memplan.solvers.start as start
+
+    p = _hard_interval_problem()
+    made: list[str] = []
+
+    def counted(name, real):
+        def run(problem, options, **kw):
+            made.append(name)
+            return real(problem, options, **kw)
+        return run
+
+    monkeypatch.setattr(greedy, "solve", counted("greedy", greedy.solve))
+    monkeypatch.setattr(size, "solve", counted("size", size.solve))
+    monkeypatch.setattr(start, "greedy", counted("greedy", start.greedy))
+    monkeypatch.setattr(start, "by_size", counted("size", start.by_size))
+    sol = memplan.solvers.solve(p, "auto", SolveOptions(time_limit=0.2))
+    assert "search" in sol.info["tried"]   # an exact solver ran
+    assert sorted(made) == ["greedy", "size"]
+
+
+def test_search_builds_no_tables_when_its_start_meets_the_bound(monkeypatch):
+    """The search built its tables (sections, conflict lists: 2 s at 10,000 buffers) for a start that already
+    met the bound, then returned that start unsearched."""
+    import numpy as np
+
+    import memplan.solvers.search as search
+    from memplan.problem import BufferProblem
+
+    built = []
+    real = search.PackingSearch
+
+    def counted(*a, **kw):
+        built.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(search, "PackingSearch", counted)
+    chain = BufferProblem(sizes=np.array([8, 8, 8]), lower=np.array([0, 1, 2]), upper=np.array([2, 3, 4]))
+    sol = search.solve(chain, SolveOptions(time_limit=0.2))
+    assert sol.status == memplan.solvers.Status.OPTIMAL and sol.arena == 16
+    assert built == []
+    sol = search.solve(_hard_interval_problem(), SolveOptions(time_limit=0.2))
+    assert built   # (and builds them when there is something to search)
