@@ -226,3 +226,46 @@ def test_search_builds_no_tables_when_its_start_meets_the_bound(monkeypatch):
     assert built == []
     sol = search.solve(_hard_interval_problem(), SolveOptions(time_limit=0.2))
     assert built   # (and builds them when there is something to search)
+
+
+def _minimalloc_graph(path: str, k: int) -> memplan.Graph:
+    """A serial graph whose buffer problem is the first ``k`` buffers (by start) of a minimalloc problem: each
+    buffer an intermediate made by the node at its start and read by the node before its end."""
+    import numpy as np
+
+    from memplan.io.minimalloc import read_csv
+
+    t = read_csv(path).problem()
+    idx = np.argsort(t.lower, kind="stable")[:k]
+    times = sorted(set(t.lower[idx].tolist()) | set(t.upper[idx].tolist()))
+    rank = {x: i for i, x in enumerate(times)}
+    made: dict[int, list[int]] = {i: [] for i in range(len(times))}
+    read: dict[int, list[int]] = {i: [] for i in range(len(times))}
+    for j in idx.tolist():
+        made[rank[int(t.lower[j])]].append(j)
+        read[rank[int(t.upper[j])] - 1].append(j)
+    b = memplan.GraphBuilder(f"minimalloc-{k}", alignment=1)
+    b.input("x", 1)
+    for i in range(len(times)):
+        outs = [b.intermediate(f"b{j}", int(t.sizes[j])) for j in made[i]] or [b.intermediate(f"s{i}", 0)]
+        b.node(f"n{i}", "OP", ["x"] + [f"b{j}" for j in read[i] if j not in made[i]], outs)
+    b.node("end", "OUT", ["x"], b.output("y", 1))
+    return b.build()
+
+
+@pytest.mark.parametrize("streams", ["auto", None])
+def test_memory_budget_at_the_exact_serial_arena_is_met(minimalloc_dir, streams):
+    """A budget at the arena of the plan made without one (the serial plan of the same solver and limit) must be
+    met: the shared limit gave the serial schedule only a part of it (a sixth here), whose search found a larger
+    arena, and the budget its own plan meets was refused. The listed serial schedule, the last resort, now gets the
+    whole limit when the heuristics do not fit it."""
+    import os
+
+    g = _minimalloc_graph(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv"), 200)
+    serial = memplan.plan(g, solver="search", time_limit=1)
+    assert serial.arena_bytes < memplan.plan(g).arena_bytes   # the heuristics alone do not meet it
+    p = memplan.plan(g, solver="search", time_limit=1, streams=streams, memory_budget=serial.arena_bytes)
+    assert p.arena_bytes <= serial.arena_bytes
+    if streams is None:
+        assert (p.order, p.tensors) == (serial.order, serial.tensors)
+        assert p.solver["schedule"]["concurrent_arena_bytes"] == serial.arena_bytes
