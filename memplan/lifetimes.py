@@ -416,11 +416,13 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None
 
 @named_options
 def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
-                   roots=None, streams=None) -> BufferProblem:
+                   roots=None, streams=None, clique: bool = True) -> BufferProblem:
     """The graph's planning problem: one buffer per arena root, HB conflicts, in-place pairs.
 
     ``roots`` (graph tensor indices), when given, keeps only those roots' buffers (one device's arena),
-    and ``streams`` names that device's streams (see ``restrict_lifetimes``).
+    and ``streams`` names that device's streams (see ``restrict_lifetimes``). ``clique=False`` leaves out the
+    conflict-clique bound of a multi-stream problem (``with_clique_bound`` adds it later): the per-node bound
+    alone, for a caller that may not need a bound at all (a memory budget's heuristic test of a candidate).
     """
     check_happens_before(graph, hb, "buffer_problem")
     if lt is None:
@@ -438,8 +440,17 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
         names=tuple(graph.tensors[t].id for t in lt.roots), order=order, compatible=compatible,
         inplace=inplace, lower_bound=aligned_lower_bound(graph, hb, lt, sizes),
     )
-    if not serial:  # concurrent branches: a conflict clique may prove more than the per-node bound
-        clique = clique_lower_bound(problem)
-        if clique > (problem.lower_bound or 0):
-            problem = dataclasses.replace(problem, lower_bound=clique)
+    return with_clique_bound(problem) if clique else problem
+
+
+def with_clique_bound(problem: BufferProblem) -> BufferProblem:
+    """``problem`` with its lower bound raised to a conflict clique's (``clique_lower_bound``) where that is more:
+    on concurrent branches a clique may prove more than the per-node bound; a serial problem (no HB order) is
+    returned as it is (there every clique is live at one node). The step ``buffer_problem(clique=False)`` skips:
+    its budgeted search costs up to a second on a dense problem, once per schedule planned."""
+    if problem.order is None:
+        return problem
+    clique = clique_lower_bound(problem)
+    if clique > (problem.lower_bound or 0):
+        problem = dataclasses.replace(problem, lower_bound=clique)
     return problem

@@ -20,11 +20,11 @@ from ._gc import paused
 from .errors import BudgetError, ScheduleError, SolverError, check_option_names, named_options
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
-from .lifetimes import buffer_problem, compute_lifetimes
+from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status
 from .schedule import Schedule, build_happens_before, serial_schedule
-from .solvers import EXACT, SolveOptions, check_options, heuristics_over, solve
+from .solvers import SolveOptions, check_options, heuristics_of, heuristics_over, solve, work_seconds
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
@@ -44,8 +44,10 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
 
     ``solver``: "auto" (every heuristic, best kept; the exact "search" and "cpsat" too when
     ``time_limit`` is given), "greedy", "size", "search", "cpsat" or "ggml" (the serial baseline,
-    for comparison only). ``time_limit`` is a deterministic work budget: the same input and options
-    give the same plan (a wall-clock safety stop, reported in the solver block, is the exception).
+    for comparison only). ``time_limit`` is a deterministic work budget for the whole plan (shared out over
+    a memory budget's candidate schedules and over devices): the same input and options give the same plan
+    (a wall-clock safety stop, reported in the solver block, is the exception). It bounds the exact solvers'
+    search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets").
     ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
@@ -165,14 +167,23 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     # every safe plan of this schedule): the node-by-node lifetimes' bound
     plain = compute_lifetimes(graph, hb) if options.fused_groups else None
     bounds: list[int] | None = [] if plain is not None else None
+    # with ``over`` and heuristics only, the clique bound (the costly part of a multi-stream problem's bound) waits
+    # for the heuristics' verdict: they decide alone (a plan over the budget would be above any true bound too)
+    deferred = over is not None and split is None and heuristics_of(solver, options) is not None
+    # one work budget for the plan: several devices' problems share it equally (each took all of it, so
+    # ``time_limit=L`` over four devices ran 4 L)
+    each = replace(options, time_limit=work_seconds(solver, options) / len(groups)) if (
+        len(groups) > 1 and _exact(solver, options)) else options
     for roots, streams in groups:
         kw = {} if roots is None else {"roots": roots, "streams": streams}
-        problem = buffer_problem(graph, hb, lt, **kw)
+        problem = buffer_problem(graph, hb, lt, clique=not deferred, **kw)
         clock.lap("problem")
         if over is not None and split is None and (int(problem.lower_bound or 0) > over
                                                    or heuristics_over(problem, solver, options, over)):
             return None
-        parts.append((problem, solve(problem, solver, options)))
+        if deferred:
+            problem = with_clique_bound(problem)
+        parts.append((problem, solve(problem, solver, each)))
         if bounds is not None:
             bounds.append(int(buffer_problem(graph, hb, plain, **kw).lower_bound or 0))
         clock.lap("solve")
@@ -259,15 +270,78 @@ def _jsonable(v: Any) -> bool:
 
 def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, options: SolveOptions, t0: float, *,
                      streams, memory_budget, max_events, cost_model) -> Plan:
-    from .optimize.candidates import MAX_GIVE_BACK_PLANS, budget_tiers, candidates
-    from .optimize.memorder import LOW_MEMORY
+    from .optimize.candidates import candidates
 
     cands = candidates(graph, schedule=schedule, streams=streams, memory_budget=memory_budget,
                        max_events=max_events, cost_model=cost_model)
+    if memory_budget is not None and schedule is None and _exact(solver, options):
+        chosen, first, result, plans = _exact_budget(graph, cands, solver, options, t0, memory_budget, max_events)
+    else:
+        chosen, first, result, plans = _heuristic_budget(graph, cands, solver, options, t0, memory_budget,
+                                                         max_events, given=schedule is not None)
+    serial_arena = _serial_arena(graph, chosen.schedule, plans, solver, options, t0)
+    block = _schedule_block(graph, cands, chosen, first, result, serial_arena, streams=streams,
+                            schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
+    solver_block = dict(result.solver)
+    seconds = solver_block.pop("seconds", None)
+    solver_block["schedule"] = block
+    if seconds is not None:
+        solver_block["seconds"] = seconds
+    return replace(result, solver=solver_block)
+
+
+def _exact(solver: str, options: SolveOptions) -> bool:
+    """Whether ``solver`` spends a work budget on each schedule it plans: the exact solvers, and ``auto`` with a
+    time limit (which runs them after its heuristics)."""
+    return isinstance(solver, str) and work_seconds(solver, options) is not None
+
+
+def _key(s: Schedule) -> tuple:
+    return (s.order, s.streams, s.events)
+
+
+def _select(tiers, fits, fits_last):
+    """The candidate a memory budget settles on, or None, from ``budget_tiers``' (own, give_backs, last): the
+    optimizer's own candidates until one ``fits``, then the fork give-backs faster than it (at most
+    ``MAX_GIVE_BACK_PLANS``), then the last resorts (serial, a low-memory serial order), tried with ``fits_last``.
+    One order for every solver (docs/scheduling.md, "Memory vs concurrency")."""
+    from .optimize.candidates import MAX_GIVE_BACK_PLANS
+
+    own, give_backs, last = tiers
+    found = next((r for r in own if fits(r.schedule)), None)
+    limit = found.makespan_us if found is not None else float("inf")
+    faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
+    found = next((r for r in faster if fits(r.schedule)), found)
+    return found or next((r for r in last if fits_last(r.schedule)), None)
+
+
+def _refuse(graph: Graph, cands, last, memory_budget: int, arena) -> BudgetError:
+    """The BudgetError of a memory budget no schedule tried meets, quoting ``arena(schedule)`` of the last resorts
+    (the serial plan, and the low-memory serial order's where it differs)."""
+    serial, *low = last
+    note = "".join(f" (a low-memory serial order needs {arena(r.schedule)} B)" for r in low)
+    # the serial arenas only: "even the serial plan needs N" said no schedule tried needed less, while a
+    # candidate stopped at the budget (its bound, or ``heuristics_over``) has no arena, and one may have
+    # needed less than N; planning them to the end for the message would undo that shortcut
+    what, others = ("no schedule tried fits: the serial plan", "; the other candidates tried are over it "
+                    "too (each may be stopped once past the budget, so their arenas are not quoted)"
+                    ) if cands.optimized is not None else ("the serial plan", "")
+    return BudgetError(f"graph {graph.name!r}: {what} needs an arena of {arena(serial.schedule)} B, "
+                       f"over the memory budget of {memory_budget} B{note}{others}")
+
+
+def _heuristic_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: float, memory_budget,
+                      max_events, *, given: bool):
+    """(chosen candidate, the first schedule's plan, the chosen one's plan, the plans made by schedule key): every
+    candidate a memory budget tries is planned with the caller's solver and options (cheap for heuristic solvers,
+    and for any solver without a budget, where only the first schedule is planned)."""
+    from .optimize.candidates import budget_tiers
+    from .optimize.memorder import LOW_MEMORY
+
     plans: dict[tuple, Plan | None] = {}   # None: not solved, its lower bound is over the budget (``fits``)
 
     def planned(s: Schedule) -> Plan:
-        key = (s.order, s.streams, s.events)
+        key = _key(s)
         if plans.get(key) is None:
             plans[key] = solve_schedule(graph, s, solver, options, t0=t0)
         return plans[key]
@@ -279,7 +353,7 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
         one whose heuristics pass the budget (``heuristics_over``): planning 24 give-backs in full that did
         not fit was most of a budgeted 50,000-node plan. ``planned`` solves such a schedule in full if its
         plan is needed after all (the refusal's serial arena)."""
-        key = (s.order, s.streams, s.events)
+        key = _key(s)
         if key not in plans:
             plans[key] = solve_schedule(graph, s, solver, options, t0=t0, over=memory_budget)
         return plans[key] is not None and plans[key].arena_bytes <= memory_budget
@@ -287,41 +361,102 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     chosen = cands.first
     first = planned(chosen.schedule)
     if memory_budget is not None and first.arena_bytes > memory_budget:
-        if schedule is not None:   # checked, never changed
+        if given:   # checked, never changed
             raise BudgetError(f"graph {graph.name!r}: the given schedule needs an arena of {first.arena_bytes} B, "
                               f"over the memory budget of {memory_budget} B")
-        own, give_backs, last = budget_tiers(graph, cands, max_events)
-        found = next((r for r in own if fits(r.schedule)), None)
-        limit = found.makespan_us if found is not None else float("inf")
-        faster = [r for r in give_backs if r.makespan_us < limit][:MAX_GIVE_BACK_PLANS]
-        found = next((r for r in faster if fits(r.schedule)), found)
         # the last resorts are planned in full: a refusal quotes both arenas, a low-memory order's report the
         # serial one, so ``fits`` stopping at the budget would only make them be planned twice
-        found = found or next((r for r in last if planned(r.schedule).arena_bytes <= memory_budget), None)
+        tiers = budget_tiers(graph, cands, max_events)
+        found = _select(tiers, fits, lambda s: planned(s).arena_bytes <= memory_budget)
         if found is None:
-            serial, *low = last
-            note = "".join(f" (a low-memory serial order needs {planned(r.schedule).arena_bytes} B)" for r in low)
-            # the serial arenas only: "even the serial plan needs N" said no schedule tried needed less, while a
-            # candidate stopped at the budget (its bound, or ``heuristics_over``) has no arena, and one may have
-            # needed less than N; planning them to the end for the message would undo that shortcut
-            what, others = ("no schedule tried fits: the serial plan", "; the other candidates tried are over it "
-                            "too (each may be stopped once past the budget, so their arenas are not quoted)"
-                            ) if cands.optimized is not None else ("the serial plan", "")
-            raise BudgetError(f"graph {graph.name!r}: {what} needs an arena of {planned(serial.schedule).arena_bytes} B, "
-                              f"over the memory budget of {memory_budget} B{note}{others}")
+            raise _refuse(graph, cands, tiers[2], memory_budget, lambda s: planned(s).arena_bytes)
         chosen = found
     result = planned(chosen.schedule)
     if chosen.name == LOW_MEMORY:   # the report's serial arena is the listed order's, solved as ever (``fits``
         planned(serial_schedule(graph))   # may have stopped at its bound)
-    serial_arena = _serial_arena(graph, chosen.schedule, plans, solver, options, t0)
-    block = _schedule_block(graph, cands, chosen, first, result, serial_arena, streams=streams,
-                            schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
-    solver_block = dict(result.solver)
-    seconds = solver_block.pop("seconds", None)
-    solver_block["schedule"] = block
-    if seconds is not None:
-        solver_block["seconds"] = seconds
-    return replace(result, solver=solver_block)
+    return chosen, first, result, plans
+
+
+#: with a memory budget that the first schedule's heuristics do not meet, the share of the exact solvers' work
+#: budget the candidates' own exact solves get together (each an equal part); the schedule chosen gets the rest
+PROBE_SHARE = 0.5
+
+
+def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: float, memory_budget: int,
+                  max_events):
+    """``_heuristic_budget`` for a solver that spends a work budget on each schedule (``_exact``), within one such
+    budget for the whole plan. Planning each candidate exactly with the whole limit multiplied the limit by the
+    candidates tried: ``plan(wide_graph(300), streams="auto", memory_budget=<serial arena>, time_limit=1)`` ran
+    166 s with ``auto``, 323 s with ``search``.
+
+    The heuristics (greedy, size, stopped once past the budget: ``heuristics_over``) are tried first on each
+    candidate: an exact solver starts from their plan, so a schedule that fits under them fits under it. When the
+    first schedule fits so, it is planned with the whole limit, as without a budget (the same plan as before).
+    Otherwise the candidates are tried in the usual order (``_select``), and one the heuristics do not fit is
+    planned exactly with an equal part of ``PROBE_SHARE`` of the limit (the first schedule always: the report
+    quotes its arena); the first that fits is chosen: planned with the rest of the limit when the heuristics fit
+    it, else kept as its part planned it. The listed serial schedule, a last resort, is the exception: when
+    neither fits it, it is planned with the whole limit, as without a budget, so that a budget at that plan's
+    arena is met (the plan's exact work is then at most 1.5 limits). Every share is fixed in advance (by the
+    number of candidates), so the plan repeats; a candidate that only a longer exact solve would fit may be passed
+    over for a slower one (a budget that may cost makespan, never safety)."""
+    from .optimize.candidates import MAX_GIVE_BACK_PLANS, budget_tiers
+
+    cheap = replace(options, time_limit=None)
+    heuristic: dict[tuple, Plan | None] = {}   # None: over the budget (its bound, or its heuristics)
+
+    def fits_cheaply(s: Schedule) -> bool:
+        key = _key(s)
+        if key not in heuristic:
+            heuristic[key] = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+        return heuristic[key] is not None
+
+    first_schedule = cands.first.schedule
+    if fits_cheaply(first_schedule):
+        first = solve_schedule(graph, first_schedule, solver, options, t0=t0)
+        return cands.first, first, first, {_key(first_schedule): first}
+    work = work_seconds(solver, options)
+    tiers = budget_tiers(graph, cands, max_events)
+    own, give_backs, last = tiers
+    probe = replace(options, time_limit=work * PROBE_SHARE /
+                    (1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
+    probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
+
+    def probed(s: Schedule, over: int | None = None) -> Plan | None:
+        key = _key(s)
+        if probes.get(key) is None and (key not in probes or over is None):
+            probes[key] = solve_schedule(graph, s, solver, probe, t0=t0, over=over)
+        return probes[key]
+
+    def fits(s: Schedule) -> bool:
+        if fits_cheaply(s):
+            return True
+        p = probed(s, memory_budget)
+        return p is not None and p.arena_bytes <= memory_budget
+
+    serial_key = _key(last[0].schedule)
+
+    def fits_last(s: Schedule) -> bool:
+        """``fits``, but the listed serial schedule gets the whole limit: a plan without a budget is made so, and a
+        budget at its arena (the common way to ask for "as fast as fits in the serial arena") must be met."""
+        if _key(s) != serial_key or fits_cheaply(s):
+            return fits(s)
+        if probes.get(serial_key) is None or probes[serial_key].arena_bytes > memory_budget:
+            probes[serial_key] = solve_schedule(graph, s, solver, options, t0=t0)
+        return probes[serial_key].arena_bytes <= memory_budget
+
+    first = probed(first_schedule)
+    found = cands.first if first.arena_bytes <= memory_budget else _select(tiers, fits, fits_last)
+    if _key(first_schedule) == serial_key:   # (a budget without streams: the first schedule is the serial one)
+        first = probes[serial_key]
+    if found is None:
+        raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
+    key = _key(found.schedule)
+    if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
+        return found, first, probes[key], probes
+    result = solve_schedule(graph, found.schedule, solver, replace(options, time_limit=work * (1 - PROBE_SHARE)),
+                            t0=t0)
+    return found, first, result, {**probes, key: result}
 
 
 def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,
@@ -337,7 +472,7 @@ def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None
         return plans[key].arena_bytes
     if plans.get(key) is not None:   # (None: its bound was over a memory budget, never solved)
         return plans[key].arena_bytes
-    cheap = solver not in EXACT and not (solver == "auto" and options.time_limit is not None)
+    cheap = not _exact(solver, options)
     return solve_schedule(graph, s, solver if cheap else "auto",
                           options if cheap else replace(options, time_limit=None), t0=t0).arena_bytes
 

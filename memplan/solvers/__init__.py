@@ -69,6 +69,32 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
     return sol
 
 
+def work_seconds(solver: str, options: SolveOptions) -> float | None:
+    """The seconds of work ``solve(problem, solver, options)`` may spend beyond its heuristics: the time limit, or
+    the exact solver's own default without one; None where it runs heuristics only (greedy, size, ggml, auto
+    without a time limit). Callers that solve several problems for one plan share this out, so that the plan
+    keeps the limit (``memplan.plan``)."""
+    if solver == "search":
+        from .search import DEFAULT_TIME_LIMIT
+    elif solver == "cpsat":
+        from .cpsat import DEFAULT_TIME_LIMIT
+    elif solver == "auto" and options.time_limit is not None:
+        return options.time_limit
+    else:
+        return None
+    return options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
+
+
+def heuristics_of(solver: str, options: SolveOptions) -> tuple[str, ...] | None:
+    """The heuristics ``solve(problem, solver, options)`` keeps the best of, where it runs nothing else ("greedy",
+    "size", "auto" without a time limit); None for any other solver (an exact one, or ggml)."""
+    if not isinstance(solver, str):   # (``solve`` names what it is instead)
+        return None
+    if solver == "auto" and options.time_limit is None:
+        return HEURISTICS
+    return (solver,) if solver in ("greedy", "size") else None
+
+
 def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, over: int) -> bool | None:
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
@@ -79,13 +105,8 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     usually early: a candidate that does not fit costs a fraction of its solve. Nothing is returned to keep;
     the schedule that fits is solved in full, as before, so the plan is the same."""
     check_options(options)
-    if not isinstance(solver, str):   # (``solve`` names what it is instead)
-        return None
-    if solver == "auto" and options.time_limit is None:
-        names: tuple[str, ...] = HEURISTICS
-    elif solver in ("greedy", "size"):
-        names = (solver,)
-    else:
+    names = heuristics_of(solver, options)
+    if names is None:
         return None
     for name in names:
         try:
@@ -97,4 +118,5 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
 
 
 __all__ = ["EXACT", "Objective", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
-           "check_options", "check_solution", "get_solver", "heuristics_over", "solve"]
+           "check_options", "check_solution", "get_solver", "heuristics_of", "heuristics_over", "solve",
+           "work_seconds"]

@@ -31,11 +31,12 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
 
     best: Solution | None = None
     tried: dict[str, int] = {}
+    made: dict[str, Solution] = {}
     for name in HEURISTICS:
         if (name == "size" and best is not None and best.arena <= int(problem.lower_bound or 0)
                 and len(problem.compatible) >= SIZE_SKIP_PAIRS):
             continue
-        sol = get_solver(name)(problem, options)
+        sol = made[name] = get_solver(name)(problem, options)
         tried[name] = sol.arena
         if best is None or sol.arena < best.arena:
             best = sol
@@ -49,6 +50,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     def done() -> bool:
         return best.arena <= bound or (fit and best.arena <= cap)
 
+    # greedy's and size's plans go on to the exact solvers, which start from them and made both again
+    handed = {"heuristics": (made["greedy"], made["size"])} if "greedy" in made and "size" in made else {}
     if options.time_limit is not None and not done():
         # interval problems: the search is strongest (section inference is exact there); otherwise
         # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows.
@@ -64,7 +67,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
                 # beside the warm start: a warm start's bound is never read, it may be a caller's claim) -- also
                 # when that solver found no better plan (``best.info`` then had no bound, and 0 was handed on)
                 sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best),
-                                       proven=int(bound))
+                                       proven=int(bound), **handed)
             except (BudgetError, SolverError) as exc:
                 if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
                     raise

@@ -95,14 +95,14 @@ def too_costly(sub: BufferProblem, share: float) -> bool:
     return cost >= MODEL_COST_MIN_SECONDS and cost > share
 
 
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0) -> Solution:
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
+          heuristics: tuple[Solution, Solution] | None = None) -> Solution:
     from ortools.sat.python import cp_model  # lazily: memplan works without ortools until cpsat runs
 
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
-    wall_deadline = t0 + options.wall_seconds(limit)
     lb = known_bound(problem, proven)
-    start = best_start(problem, options)
+    start = best_start(problem, options, heuristics)
     offsets = np.asarray(start.offsets, dtype=np.int64).copy()
     arena = arena_of(problem, offsets)
     info: dict = {"start": start.solver}
@@ -114,6 +114,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                           f"{MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy or size")
     adj = problem.conflict_lists()
     comps = components(problem, adj)
+    # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
+    # search's does (``WorkBudget.start_clock``)
+    wall_deadline = time.perf_counter() + options.wall_seconds(limit)
     sizes = problem.sizes
     comp_arena = [int((offsets[c] + sizes[c]).max()) for c in comps]
     todo = sorted((k for k in range(len(comps)) if comp_arena[k] > lb), key=lambda k: -comp_arena[k])

@@ -58,8 +58,10 @@ DEFAULT_TIME_LIMIT = 60.0
 MAX_PAIRS = 5_000_000
 
 
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0) -> Solution:
-    """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``)."""
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
+          heuristics: tuple[Solution, Solution] | None = None) -> Solution:
+    """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``). ``heuristics``:
+    greedy's and size's solutions of this problem, where the caller has them (``best_start``)."""
     pairs = problem.overlap_count()
     if pairs > MAX_PAIRS:
         from .cpsat import MAX_PAIRS as CPSAT_PAIRS  # (no ortools import: cpsat loads it when it solves)
@@ -77,13 +79,16 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     cap = problem.capacity
     feasible_only = options.objective == Objective.FIT and cap is not None
 
-    start = best_start(problem, options)
+    start = best_start(problem, options, heuristics)
     best_off, best = np.asarray(start.offsets, dtype=np.int64), int(start.arena)
     if cap is not None and best > cap:
         best_off, best = None, cap + 1  # heuristics do not fit: the search must find one
     status = Status.FEASIBLE
     interrupted = False
-    s = PackingSearch(problem, params, budget) if n else None
+    # no tree when the start already meets the bound: it would search nothing, and its tables took seconds to
+    # build on large problems (2 s at 10,000 buffers)
+    s = PackingSearch(problem, params, budget) if n and not (best_off is not None and best <= lb) else None
+    budget.start_clock()
     searches = [s] + [copy.copy(s) for _ in params.preorders[1:]] if s is not None else []
     # one state for the whole solve, updated as soon as anything improves (Ctrl-C keeps it)
     m = _Minimiser(searches, problem, params, random.Random(options.seed), lb, best, best_off)

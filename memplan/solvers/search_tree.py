@@ -33,8 +33,16 @@ class WorkBudget:
 
     def __init__(self, nodes: int, wall_seconds: float):
         self.left = int(nodes)
+        self.wall_seconds = wall_seconds
         self.deadline = time.perf_counter() + wall_seconds
         self.wall_fired = False
+
+    def start_clock(self) -> None:
+        """Start the wall-clock safety stop now: after the solve's setup (its heuristic start, the search's tables),
+        which is bounded work of its own and repeats exactly. Counted in, a setup slowed by the machine's load
+        took the search's wall time, and the stop fired on a search that had used a fraction of its node budget
+        (20,000 buffers at ``time_limit=2`` on a loaded machine: a plan that need not repeat)."""
+        self.deadline = time.perf_counter() + self.wall_seconds
 
     def spend(self, nodes: int) -> None:
         self.left -= nodes

@@ -19,9 +19,12 @@ from .options import SolveOptions
 from .size import solve as by_size
 
 
-def best_start(problem: BufferProblem, options: SolveOptions) -> Solution:
-    """The smallest of greedy's plan, size's plan and the caller's warm start (the first listed on ties)."""
-    cands = [greedy(problem, options), by_size(problem, options)]
+def best_start(problem: BufferProblem, options: SolveOptions,
+               heuristics: tuple[Solution, Solution] | None = None) -> Solution:
+    """The smallest of greedy's plan, size's plan and the caller's warm start (the first listed on ties).
+    ``heuristics``: greedy's and size's plans of this problem, as the caller made them (``auto`` has run both
+    before its exact solvers: each ran them again, the larger part of a time-limited solve of 20,000 buffers)."""
+    cands = list(heuristics) if heuristics is not None else [greedy(problem, options), by_size(problem, options)]
     if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
         try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
             check_solution(problem, options.warm_start)
