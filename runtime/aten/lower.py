@@ -95,6 +95,8 @@ class Target:
     #: host work on fixed constants done once (``hostfold``): tensor id -> host value, and the folds in order
     host: dict = field(default_factory=dict)
     folds: list = field(default_factory=list)
+    #: the roots some node writes (``written_roots``), made on first use: never folded
+    written: list = field(default_factory=list)
 
     def reads_adopted(self, env: Mapping[str, Any]) -> bool:
         """Whether a node with argument names ``env`` reads a tensor laid out as torch lays it."""
@@ -219,7 +221,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
                 continue
             ctx.adopted.add(o)
     # only the arguments read the moved copies: the later steps write ``views`` itself
-    read = views if _base(op) in COPIES else _constants_moved_for(torch, program, env, gn, views, ctx)
+    read = views if _base(op) in COPIES else _constants_moved_for(torch, program, env, gn, views, ctx, n)
     args, kwargs = _bind(torch, n, env, read, root=program.exported.graph_module)
     if _base(op) in _STORAGE_OFFSET_OPS:
         args, kwargs = _rebase_storage_offset(torch, n, program, env, views, args, kwargs)
@@ -278,6 +280,19 @@ def fixed_constants(torch, program: Program) -> frozenset[str]:
            if s.kind == InputKind.CONSTANT_TENSOR and getattr(s.arg, "name", None) is not None}
     ids |= {n.name for n in ep.graph.nodes if n.op == "get_attr"}
     ids &= {tid for tid in program.weights if tid in graph.tensor_index}
+    written = written_roots(torch, program)
+    # Storage, not graph identity, decides what a write reaches: two plain attributes over one storage
+    # (``self.b = self.a[:2]``) are two lifted constants, and ``b.add_`` changes ``a``; a constant over a
+    # parameter's or buffer's storage (``self.t = self.w.detach()``) changes with every update of it. Such
+    # a constant is not fixed: moved once, it would be read stale
+    unfixed = {_storage_key(program.weights[t]) for t in program.weights if t not in ids or t in written}
+    return frozenset(t for t in ids if t not in written and _storage_key(program.weights[t]) not in unfixed)
+
+
+def written_roots(torch, program: Program) -> frozenset[str]:
+    """Graph ids of the root tensors some node writes (its schema says so), or that a higher-order op
+    (``torch.cond``: no schema to say) or a ``getitem`` takes: their values may change while the program runs."""
+    ep, graph = program.exported, program.graph
 
     def root(tid: str) -> str:
         return graph.tensors[graph.root[graph.tensor_index[tid]]].id
@@ -295,12 +310,7 @@ def fixed_constants(torch, program: Program) -> frozenset[str]:
             for t in tids if isinstance(tids, list) else [tids]:
                 if isinstance(t, str) and t in graph.tensor_index:
                     written.add(root(t))
-    # Storage, not graph identity, decides what a write reaches: two plain attributes over one storage
-    # (``self.b = self.a[:2]``) are two lifted constants, and ``b.add_`` changes ``a``; a constant over a
-    # parameter's or buffer's storage (``self.t = self.w.detach()``) changes with every update of it. Such
-    # a constant is not fixed: moved once, it would be read stale
-    unfixed = {_storage_key(program.weights[t]) for t in program.weights if t not in ids or t in written}
-    return frozenset(t for t in ids if t not in written and _storage_key(program.weights[t]) not in unfixed)
+    return frozenset(written)
 
 
 def _storage_key(t: Any) -> tuple[str, int]:
@@ -362,11 +372,20 @@ def _lower_folded(torch, program: Program, n, views: Mapping[str, Any], ctx: Tar
         return None
     if not ctx.constants:
         ctx.constants.append(fixed_constants(torch, program))
+    if not ctx.written:
+        ctx.written.append(written_roots(torch, program))
+
+    def root(tid: str) -> str:
+        return graph.tensors[graph.root[graph.tensor_index[tid]]].id
 
     def is_constant(tid: str) -> bool:
-        return tid in graph.tensor_index and graph.tensors[graph.root[graph.tensor_index[tid]]].id in ctx.constants[0]
+        return tid in graph.tensor_index and root(tid) in ctx.constants[0]
 
     out = gn.outputs[0]
+    # a result some later node writes in place (``a.add_(1)``, through a view too) is no fixed value: its host
+    # copy would stay as folded, and a fold reading it (or a view of it taken before the write) would read it stale
+    if root(out) in ctx.written[0]:
+        return None
     is_view = graph.tensor(out).view_of is not None
     found = fold(torch, n, list(_tids(env)), out, views, ctx.host, is_constant,
                  lambda values: _bind(torch, n, env, values, root=program.exported.graph_module), is_view)
@@ -380,7 +399,7 @@ def _lower_folded(torch, program: Program, n, views: Mapping[str, Any], ctx: Tar
 
 
 def _constants_moved_for(torch, program: Program, env: Mapping[str, Any], gn, views: Mapping[str, Any],
-                         ctx: Target) -> Mapping[str, Any]:
+                         ctx: Target, n=None) -> Mapping[str, Any]:
     """``views`` with each fixed program constant (or view of one) that node ``gn`` reads from another device
     than its planned results replaced by that constant moved to the results' device, in its own dtype, once.
     Why: a module's plain tensor attribute stays on the CPU through ``module.to("cuda")`` and eager works it
@@ -388,15 +407,19 @@ def _constants_moved_for(torch, program: Program, env: Mapping[str, Any], gn, vi
     ``.to(device)``); here every result of such an op lives in the device arena, and an op cannot mix
     devices. The values are the same on either device for the ops such host work uses (exact elementwise,
     cat, repeat). The executor copies a moved constant again after an in-place change of its CPU tensor
-    (``Executor._refresh_moved``), as for ``_constant_on_device``."""
+    (``Executor._refresh_moved``), as for ``_constant_on_device``. A 0-dim constant of an op that eager ran on
+    the device (FX node ``n``'s result) stays where it is: eager read it as a host scalar."""
     outs = [views[t] for t in gn.outputs if t in views]
     device = next((v.device for v in outs if isinstance(v, torch.Tensor)), None)
     if device is None:
         return views
     moved: dict[str, Any] = {}
+    # where eager ran the op on the device, a 0-dim CPU constant was its own mixed call: CUDA reads it as a host
+    # scalar (``x / c`` runs as ``x * (1 / c)``); moved, it would be a device tensor, and the division exact
+    scalars = _ran_on_device(torch, n)
     for tid in _tids(env):
         x = views.get(tid)
-        if tid in moved or not isinstance(x, torch.Tensor) or x.device == device:
+        if tid in moved or not isinstance(x, torch.Tensor) or x.device == device or (scalars and x.dim() == 0):
             continue
         if not ctx.constants:
             ctx.constants.append(fixed_constants(torch, program))
@@ -409,6 +432,13 @@ def _constants_moved_for(torch, program: Program, env: Mapping[str, Any], gn, vi
             entry = ctx.moved[key] = (x, x.to(device=device))
         moved[tid] = entry[1]
     return {**views, **moved} if moved else views
+
+
+def _ran_on_device(torch, n) -> bool:
+    """Whether eager ran FX node ``n`` on a device other than the CPU (its first tensor result's device)."""
+    val = n.meta.get("val") if n is not None else None
+    first = next((v for v in val if isinstance(v, torch.Tensor)), None) if isinstance(val, (list, tuple)) else val
+    return isinstance(first, torch.Tensor) and first.device.type != "cpu"
 
 
 def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], views: Mapping[str, Any],
