@@ -96,6 +96,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             # every size, and the caller named them
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            kwargs = _in_spec_order(ep, kwargs)
             _check_ranges(torch, ep, example_inputs, kwargs)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
@@ -185,6 +186,20 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
                              f"[{_bound(vr.lower)}, {_bound(vr.upper)}] "
                              f"for its dynamic dimension {expr}: give an example size inside it (or export again "
                              "with that Dim's min/max)")
+
+
+def _in_spec_order(ep: Any, kwargs: dict | None) -> dict:
+    """``kwargs`` in the order the program's placeholders take them (its ``in_spec``). Why: read in the caller's
+    order, ``kwargs={"z": .., "y": ..}`` for ``forward(x, *, y, z)`` bound ``y``'s placeholder to ``z``'s sizes
+    (``_check_ranges`` refused a valid size as outside ``y``'s range), and ``ep.module()``'s guards did the same
+    (the export again failed "Guard failed: y.size()[1] >= 5"). Left as given where the keys differ (the export
+    that follows names the mismatch)."""
+    given = dict(kwargs or {})
+    try:
+        keys = list(ep.call_spec.in_spec.child(1).context)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return given
+    return {k: given[k] for k in keys} if set(keys) == set(given) else given
 
 
 def _bound(b: Any) -> str:
