@@ -99,6 +99,21 @@ class Plan:
         for key in ("solver", "extra"):
             object.__setattr__(self, key, _own_block(key, getattr(self, key)))
 
+    def __hash__(self) -> int:
+        """The hash of every compared field but the solver block: a plan is a frozen value users keep in sets and
+        as dict keys, but the generated hash took the block, a dict, and ``hash(plan)`` was "unhashable type:
+        'dict'". Equal plans have equal blocks, so leaving it out keeps the hash consistent with ``==`` (plans that
+        differ only there, as two runs' ``seconds`` do, share a hash and still compare unequal). A field that holds
+        an unhashable value (a Plan built in code, whose entries ``to_dict`` would refuse) is a TypeError naming it."""
+        fields = {key: getattr(self, key) for key in _HASHED}
+        try:
+            return hash(tuple(fields.values()))
+        except TypeError:
+            key = next(k for k, v in fields.items() if not _hashable(v))
+            why = f"field {key!r} holds an unhashable value ({_short(fields[key])})"
+            raise TypeError(f"unhashable Plan: {why}; a plan's entries are tuples of strings and integers "
+                            "(check_plan_fields names the entry)") from None
+
     @property
     def ratio(self) -> float:
         """Arena over lower bound (1.0 is optimal for this schedule). A bound of 0 under a nonzero arena proves
@@ -116,11 +131,12 @@ class Plan:
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
         if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
             raise PlanFormatError(f"timings must be True or False, not {_short(timings)}")
-        # a Plan built in code with a block that is no mapping: named here, as ``save`` (``check_plan_fields``)
-        # names it; ``.items()`` below raised a bare AttributeError (extra as a list of pairs worked once)
-        for key in ("solver", "extra"):
-            if not isinstance(getattr(self, key), Mapping):
-                raise PlanFormatError(f"plan: field {key!r} is not a mapping ({type(getattr(self, key)).__name__})")
+        # a Plan built in code is held to what ``load_plan`` reads back, field by field, before any of it is written:
+        # an entry that is a string (``order=("ab",)``) unpacked into node "a" on stream "b", and a wrong type was
+        # written as it was, both into a document that ``save`` and ``load_plan`` then refused (a block that is no
+        # mapping raised a bare AttributeError from ``.items()``)
+        check_plan_fields(self)
+        _check_device_fields(self)
         # copies of the free-form blocks' objects and arrays: a caller editing the returned document (to write a
         # variant) edited this plan's solver block and extra fields, and so its JSON, through the shared nesting
         solver = {k: v for k, v in _own_block("solver", self.solver).items() if timings or k not in TIMING_FIELDS}
@@ -131,12 +147,7 @@ class Plan:
         if clash:
             raise PlanFormatError(f"plan: field 'extra' holds {clash[0]!r}, a field of the plan itself (extra holds "
                                   "only fields memplan.plan/1 does not define)")
-        doc = _own_block("extra", self.extra)
-        try:
-            return self._with_fields(doc, solver)
-        except (TypeError, ValueError):   # a Plan built in code: an entry list that is none, ``devices`` no integer
-            check_plan_fields(self)       # names the field (it was the raw error, naming none)
-            raise
+        return self._with_fields(_own_block("extra", self.extra), solver)
 
     def _with_fields(self, doc: dict[str, Any], solver: dict[str, Any]) -> dict[str, Any]:
         """``doc`` (the extra fields) with the plan's own fields, in the document's order."""
@@ -168,9 +179,22 @@ class Plan:
 
     def save(self, path: str, *, timings: bool = False) -> None:
         """Write ``to_json`` to ``path`` atomically (``memplan.save_plan`` is this same call); a Plan whose
-        fields ``load_plan`` would refuse (``check_plan_fields``) is not written."""
-        check_plan_fields(self)
+        fields ``load_plan`` would refuse (``to_dict`` checks them) is not written."""
         atomic_write_text(path, self.to_json(timings=timings))
+
+
+#: the fields ``Plan.__hash__`` hashes: those ``==`` compares, but the solver block (a dict; ``extra`` is not compared)
+_HASHED = ("graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order", "events", "tensors",
+           "devices", "node_devices", "tensor_devices", "device_arena_bytes")
+
+
+def _hashable(value: Any) -> bool:
+    """Whether ``hash(value)`` succeeds."""
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def json_text(doc: Any) -> str | None:
@@ -504,6 +528,23 @@ def check_plan_for(graph: Graph, plan: Plan) -> None:
     found = plan_mismatches(graph, plan)
     if found:
         raise PlanMismatch(found)
+
+
+def _check_device_fields(plan: Plan) -> None:
+    """PlanFormatError unless a multi-device plan's lists fit the file's form: one arena per device (``load_plan``
+    refuses any other count) and no more devices per entry than ``order`` and ``tensors`` have entries (a file
+    holds one in each entry: the rest were dropped unsaid). Not part of ``check_plan_fields``: ``verify`` reports
+    such a Plan built in code as findings (rule 4, rule 1). A list shorter than its entries is written with -1
+    for the missing devices, which the file holds and ``verify`` refuses."""
+    if plan.devices <= 1:
+        return
+    if len(plan.device_arena_bytes) != plan.devices:
+        raise PlanFormatError(f"plan: field 'device_arena_bytes' lists {len(plan.device_arena_bytes)} byte counts "
+                              f"for {plan.devices} devices (a plan file lists one per device)")
+    for key, entries in (("node_devices", "order"), ("tensor_devices", "tensors")):
+        if len(getattr(plan, key)) > len(getattr(plan, entries)):
+            raise PlanFormatError(f"plan: field {key!r} lists {len(getattr(plan, key))} devices for "
+                                  f"{len(getattr(plan, entries))} {entries} entries (a plan file holds one in each)")
 
 
 def _with_devices(doc: dict[str, Any], plan: Plan) -> dict[str, Any]:

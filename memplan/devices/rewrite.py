@@ -17,7 +17,7 @@ from ..ops import COPY_OP
 
 #: peer-to-peer bandwidth used for COPY node costs, bytes per microsecond (NVLink 4: ~400 GB/s)
 LINK_BYTES_PER_US = 4.0e5
-#: fixed latency of one peer copy (launch plus link), microseconds
+#: fixed latency of one peer copy of at least one byte (launch plus link), microseconds
 COPY_FLOOR_US = 5.0
 
 
@@ -122,7 +122,10 @@ def _unique(base: str, taken: set[str]) -> str:
 
 
 def copy_cost_us(nbytes: int) -> float:
-    return round(max(COPY_FLOOR_US, nbytes / LINK_BYTES_PER_US), 3)
+    """Microseconds of a peer copy of ``nbytes``: the link time, at least ``COPY_FLOOR_US``. A copy of no bytes
+    costs nothing: no runtime issues a transfer for it (``runtime.kernels`` launches no memcpy for a 0-byte
+    COPY), so the floor charged it 5 us the run never spends (its cross-device event still costs ``event_us``)."""
+    return round(max(COPY_FLOOR_US, nbytes / LINK_BYTES_PER_US), 3) if nbytes else 0.0
 
 
 def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph, list[int], list[int], list[int]]:

@@ -103,6 +103,25 @@ def _dtype_name(onnx, elem: int) -> str:
         return f"type#{elem}"
 
 
+def _type_text(onnx, tp, depth: int = 0) -> str:
+    """An ONNX type as the spec writes it (``optional(tensor(float))``, ``seq(tensor(int64))``,
+    ``map(int64, tensor(float))``). Why: every graph input that was no tensor was refused as "sequences/maps are
+    unsupported", for an optional or a sparse tensor too, naming neither the kind nor what it holds."""
+    kind = tp.WhichOneof("value")
+    if kind is None or depth > 8:   # (protobuf allows any nesting; the words stop well before)
+        return "?" if kind is None else "..."
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        return f"{kind.removesuffix('_type')}({_dtype_name(onnx, getattr(tp, kind).elem_type)})"
+    if kind == "sequence_type":
+        return f"seq({_type_text(onnx, tp.sequence_type.elem_type, depth + 1)})"
+    if kind == "optional_type":
+        return f"optional({_type_text(onnx, tp.optional_type.elem_type, depth + 1)})"
+    if kind == "map_type":
+        m = tp.map_type
+        return f"map({_dtype_name(onnx, m.key_type)}, {_type_text(onnx, m.value_type, depth + 1)})"
+    return kind.removesuffix("_type")
+
+
 def _nbytes(bits: int, dims: tuple[int, ...]) -> int:
     return (math.prod(dims) * bits + 7) // 8
 
@@ -1214,6 +1233,37 @@ def _check_no_subgraph(n, who: str) -> None:
         raise GraphError(f"{who} is control flow: not supported")
 
 
+def _check_sparse_indices(st) -> None:
+    """GraphError naming the sparse initializer one of whose indices lies outside its dense shape: onnx.checker
+    and onnxruntime refuse such a model, and memplan planned it (as the dense weight its dims declare). The
+    indices are the linear ones (shape ``[NNZ]``, in ``0 .. prod(dims) - 1``) or coordinates (``[NNZ, rank]``,
+    column ``k`` in ``0 .. dims[k] - 1``). Indices in an external file are not read here (the weights never are)."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    if st.indices.data_location == TensorProto.EXTERNAL:
+        return
+    try:
+        idx = np.asarray(numpy_helper.to_array(st.indices))
+    except Exception:   # noqa: BLE001 - indices onnx itself cannot read: left to the rest of the import
+        return
+    dims = [int(d) for d in st.dims]
+    top = np.iinfo(np.int64).max   # (a larger dense size has no index past it)
+    if idx.ndim == 1:
+        limits = np.int64(min(math.prod(dims), top))
+    elif idx.ndim == 2 and idx.shape[1] == len(dims):
+        limits = np.asarray([min(d, top) for d in dims], dtype=np.int64)
+    else:
+        return
+    idx = idx.astype(np.int64, copy=False)
+    bad = np.flatnonzero(((idx < 0) | (idx >= limits)).ravel())
+    if bad.size:
+        at = np.unravel_index(int(bad[0]), idx.shape)
+        raise GraphError(f"sparse initializer {st.values.name!r}: index {int(idx[at])} at position {list(map(int, at))} "
+                         f"of its indices {st.indices.name!r} lies outside its dims {dims} (onnx.checker and "
+                         "onnxruntime refuse the model)")
+
+
 def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     """Subgraphs, topological order and single assignment, each error naming the node."""
     for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
@@ -1230,6 +1280,8 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     if both:   # two weights of one name: which one a reader means (and its size) is anyone's guess
         raise GraphError(f"initializer {min(both)!r} is declared twice, as a dense and as a sparse initializer "
                          "(ONNX names each value once)")
+    for st in g.sparse_initializer:
+        _check_sparse_indices(st)
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
@@ -1506,7 +1558,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                     d.Clear()  # let inference derive it from the fixed inputs
     for vi in real_inputs:
         if not vi.type.HasField("tensor_type"):
-            raise GraphError(f"{source}: graph input {vi.name!r} is not a tensor (sequences/maps are unsupported)")
+            has = f"has type {_type_text(onnx, vi.type)}" if vi.type.WhichOneof("value") else "has no type"
+            raise GraphError(f"{source}: graph input {vi.name!r} {has}, not a tensor (only tensors are supported)")
         tt = vi.type.tensor_type
         if tt.elem_type not in _BITS:
             raise GraphError(f"{source}: graph input {vi.name!r} has dtype {_dtype_name(onnx, tt.elem_type)}, "
