@@ -99,11 +99,23 @@ class Plan:
         for key in ("solver", "extra"):
             object.__setattr__(self, key, _own_block(key, getattr(self, key)))
 
+    def __eq__(self, other: object) -> bool:
+        """Every field the JSON carries, the solver block without its run-to-run timings (``TIMING_FIELDS``):
+        ``plan(g) == plan(g)`` held only if both runs took the same ``seconds`` to the microsecond, so two
+        byte-identical plan files came from plans that compared unequal."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def _compared(self) -> tuple:
+        untimed = {k: v for k, v in self.solver.items() if k not in TIMING_FIELDS}
+        return (*(getattr(self, key) for key in _HASHED), untimed)
+
     def __hash__(self) -> int:
         """The hash of every compared field but the solver block: a plan is a frozen value users keep in sets and
         as dict keys, but the generated hash took the block, a dict, and ``hash(plan)`` was "unhashable type:
         'dict'". Equal plans have equal blocks, so leaving it out keeps the hash consistent with ``==`` (plans that
-        differ only there, as two runs' ``seconds`` do, share a hash and still compare unequal). A field that holds
+        differ only there share a hash and still compare unequal; two runs' ``seconds`` do not count for either). A field that holds
         an unhashable value (a Plan built in code, whose entries ``to_dict`` would refuse) is a TypeError naming it."""
         fields = {key: getattr(self, key) for key in _HASHED}
         try:
