@@ -300,6 +300,10 @@ def _key(s: Schedule) -> tuple:
     return (s.order, s.streams, s.events)
 
 
+#: ``plans.get``'s answer for a schedule not yet tried (None there means: tried, over the budget)
+_UNSOLVED = object()
+
+
 def _select(tiers, fits, fits_last):
     """The candidate a memory budget settles on, or None, from ``budget_tiers``' (own, give_backs, last): the
     optimizer's own candidates until one ``fits``, then the fork give-backs faster than it (at most
@@ -353,10 +357,11 @@ def _heuristic_budget(graph: Graph, cands, solver: str, options: SolveOptions, t
         one whose heuristics pass the budget (``heuristics_over``): planning 24 give-backs in full that did
         not fit was most of a budgeted 50,000-node plan. ``planned`` solves such a schedule in full if its
         plan is needed after all (the refusal's serial arena)."""
-        key = _key(s)
-        if key not in plans:
-            plans[key] = solve_schedule(graph, s, solver, options, t0=t0, over=memory_budget)
-        return plans[key] is not None and plans[key].arena_bytes <= memory_budget
+        key = _key(s)   # (looked up once: hashing a key hashes every event, 30,000 of them)
+        made = plans.get(key, _UNSOLVED)
+        if made is _UNSOLVED:
+            made = plans[key] = solve_schedule(graph, s, solver, options, t0=t0, over=memory_budget)
+        return made is not None and made.arena_bytes <= memory_budget
 
     chosen = cands.first
     first = planned(chosen.schedule)

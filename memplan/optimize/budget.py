@@ -204,9 +204,10 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
         # (96 at 50,000 nodes, each a full replay, 50,000 ids and 30,000 events) was most of the pool's time
         forks_of = [[(f.units, f.source) for f in (order[k] for k in sorted(range(m), key=firsts.__getitem__))]
                     for m in prefixes]   # (each prefix's forks in issue order)
-        streams_of = [expand(U, U.fixed_order, _assign(ustream, fs))[1] for fs in forks_of]
+        streams_of = [_node_streams(U, _assign(ustream, fs)) for fs in forks_of]
         # where each prefix's streams first differ from the next one's: every later branch starts at one of them
         starts = [_first_difference(a, b) for a, b in zip(streams_of, streams_of[1:])]
+        streams_of = [a.tolist() for a in streams_of]
         prev: Replay | None = None
         for k, (m, forks_m, node_streams) in enumerate(zip(prefixes, forks_of, streams_of)):
             name = f"{opt.chosen}-give-back-{m}-by-{tag}"
@@ -216,7 +217,7 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
                 prev = None
                 continue
             if prev is None:
-                prev = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, mark, record=True)
+                prev = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, mark, record=True, windows=False)
             else:
                 prev = prev.branch(starts[k - 1], node_streams, mark)
             key = (order_ids, tuple(node_streams))
@@ -276,12 +277,24 @@ def _assign(ustream: list[int], forks: list[tuple[tuple[int, ...], int]]) -> lis
     return assign
 
 
-def _first_difference(a: list[int], b: list[int]) -> int:
+def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
     """The first position where ``a`` and ``b`` (of one length) differ, or their length."""
-    if a == b:
-        return len(a)
-    x, y = np.asarray(a), np.asarray(b)
-    return int(np.flatnonzero(x != y)[0])
+    diff = np.flatnonzero(a != b)
+    return int(diff[0]) if len(diff) else len(a)
+
+
+def _node_streams(U, assign: list[int]) -> np.ndarray:
+    """``expand(U, U.fixed_order, assign)``'s streams (each node its unit's stream, renumbered by first use in
+    that order), in numpy: ``candidate_pool`` makes them for every prefix of two fork lists, 96 lists of every
+    node, and the loop over nodes was a tenth of a budgeted plan's pool."""
+    units = np.asarray(U.fixed_order, dtype=np.int64)
+    per_unit = np.asarray(assign, dtype=np.int64)[units] if len(units) else np.zeros(0, dtype=np.int64)
+    if not len(per_unit):
+        return per_unit
+    ids, first = np.unique(per_unit, return_index=True)
+    renum = np.empty(int(ids[-1]) + 1, dtype=np.int64)
+    renum[ids[np.argsort(first)]] = np.arange(len(ids))
+    return np.repeat(renum[per_unit], [len(U.members[u]) for u in U.fixed_order])
 
 
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:

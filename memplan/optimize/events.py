@@ -35,10 +35,13 @@ class Replay:
     ``order``: node indices; ``streams``: one per entry (any stream ids: only which nodes share one
     matters); ``marks``: the positions ``rerun`` may start from. ``rerun(p, streams)`` gives (events,
     makespan) of the order on ``streams``, which must equal this run's streams before position ``p``.
+    ``windows`` (default: with marks): keep the events and the latest end before every position, which only
+    ``rerun_window`` reads; ``budget.candidate_pool``'s chains of branches never window, and two appends per
+    node were a tenth of each replay.
     """
 
     def __init__(self, graph: Graph, order: Sequence[int], streams: Sequence[int], cost: Sequence[float],
-                 event_us: float, marks: Sequence[int] = (), record: bool = False):
+                 event_us: float, marks: Sequence[int] = (), record: bool = False, windows: bool | None = None):
         n_nodes = len(graph.nodes)
         self.graph, self.order, self.cost, self.event_us = graph, list(order), cost, event_us
         self.reach: WriterFold | None = None   # (made by ``_inherited`` when first needed)
@@ -54,12 +57,13 @@ class Replay:
         self.marks: dict[int, tuple] = {p: () for p in marks}
         #: with ``record``: the events taken, as (after, before) node-index pairs (``wait_pairs``)
         self.pairs: list[tuple[int, int]] | None = [] if record else None
-        #: with ``marks``: the events taken and the latest end before each position (``rerun_window``)
+        #: with ``windows``: the events taken and the latest end before each position (``rerun_window``)
+        self.windows = bool(marks) if windows is None else windows
         self.events_at: list[int] = []
         self.top_at: list[float] = []
         self.events, self.makespan = self._run(0, self.stream, self.seq, self.clock, self.end, {}, {}, {}, 0, 0.0,
                                                self.marks, self.pairs)
-        if marks:
+        if self.windows:
             self.events_at.append(self.events)
             self.top_at.append(self.makespan)
 
@@ -83,7 +87,7 @@ class Replay:
         counts, last, free, events, top = self.marks[p]
         new = object.__new__(Replay)
         new.graph, new.order, new.pos, new.cost, new.event_us = self.graph, self.order, self.pos, self.cost, self.event_us
-        new.reach = self.reach   # (positions only: the same order)
+        new.reach, new.windows = self.reach, self.windows   # (positions only: the same order)
         stream = new.stream = list(self.stream)
         order = self.order
         for q in range(p, len(order)):
@@ -93,10 +97,10 @@ class Replay:
         new.marks = {q: () if q >= p else self.marks[q] for q in marks}
         # the events taken before ``p`` are this run's first ``events`` (they are listed in issue order)
         new.pairs = None if self.pairs is None else self.pairs[:events]
-        new.events_at, new.top_at = self.events_at[:p], self.top_at[:p]   # (aligned: this run had marks)
+        new.events_at, new.top_at = self.events_at[:p], self.top_at[:p]   # (aligned: this run had marks; [] unless windows)
         new.events, new.makespan = new._run(p, stream, new.seq, new.clock, new.end, dict(counts), dict(last), dict(free),
                                             events, top, new.marks, new.pairs)
-        if marks:
+        if new.windows:
             new.events_at.append(new.events)
             new.top_at.append(new.makespan)
         return new
@@ -109,6 +113,7 @@ class Replay:
         Why: ``rerun`` replays everything after ``p`` and copies the per-node state, O(nodes) per give-back,
         so scoring every fork of a 10,000-node schedule replayed tens of millions of nodes (minutes under a
         ``memory_budget``). The window writes into this run's state and puts it back, O(window)."""
+        assert self.windows, "rerun_window needs a Replay that keeps windows"
         counts, last, free, events, top = self.marks[p]
         nodes = self.order[p:stop]
         stream, seq, clock, end = self.stream, self.seq, self.clock, self.end
@@ -157,66 +162,74 @@ class Replay:
         if marks is not None:
             self.fold = fold
         events_at, top_at = self.events_at, self.top_at
+        windows = marks is not None and self.windows
         empty: dict[int, int] = {}   # (a stream's first clock: shared, as every clock is copied before it changes)
-        for q, v in enumerate(order[p0:stop], p0):
-            if marks is not None:
-                events_at.append(events)
-                top_at.append(top)
-                if q in marks:
-                    marks[q] = (dict(counts), dict(last), dict(free), events, top)
-            s = stream[v]
-            direct, viewed = writers[v]
-            if viewed or len(direct) > 1:
-                # the latest writer per other stream (one writer on another stream, the common case, needs no dict)
-                deps: dict[int, int] = {}
-                for w in direct:
-                    sw = stream[w]
-                    if sw not in deps or pos[w] > pos[deps[sw]]:
-                        deps[sw] = w
-                for t in viewed:
-                    for sw, w in fold.of(t).items():
+        hi = len(order) if stop is None else stop
+        # the positions to keep the state at (before their node), each segment between them run without asking
+        cuts = sorted(q for q in marks if p0 <= q < hi) if marks is not None else []
+        cuts.append(hi)
+        q0 = p0
+        for cut in cuts:
+            for v in order[q0:cut]:
+                if windows:
+                    events_at.append(events)
+                    top_at.append(top)
+                s = stream[v]
+                direct, viewed = writers[v]
+                if viewed or len(direct) > 1:
+                    # the latest writer per other stream (one writer on another stream, the common case, needs no dict)
+                    deps: dict[int, int] = {}
+                    for w in direct:
+                        sw = stream[w]
                         if sw not in deps or pos[w] > pos[deps[sw]]:
                             deps[sw] = w
-                if s in deps:
-                    del deps[s]
-                ds = list(deps.values())
-                if len(ds) > 1:
-                    ds.sort(key=lambda d: -pos[d])
-            elif direct and stream[direct[0]] != s:
-                ds = direct
-            else:
-                ds = ()
-            cur = last.get(s, empty)
-            start = free.get(s, 0.0)
-            if ds:
-                copied = False
-                for d in ds:
-                    sd = stream[d]
-                    if cur.get(sd, 0) <= seq[d]:  # not yet implied by the events taken so far
-                        events += 1
-                        if pairs is not None:
-                            pairs.append((d, v))
-                        if end[d] + event_us > start:
-                            start = end[d] + event_us
-                        if not copied:
-                            cur = dict(cur)
-                            copied = True
-                        for x, c in clock[d].items():
-                            if c > cur.get(x, 0):
-                                cur[x] = c
-                        cur[sd] = seq[d] + 1   # (d's own count: more than any clock it is merged with held)
-                        cur.pop(s, None)       # (v's own count is implicit)
-                if copied:
-                    last[s] = cur
-            c = counts.get(s, 0)
-            seq[v] = c
-            counts[s] = c + 1
-            clock[v] = cur
-            e = start + cost[v]
-            end[v] = e
-            free[s] = e
-            if e > top:
-                top = e
+                    for t in viewed:
+                        for sw, w in fold.of(t).items():
+                            if sw not in deps or pos[w] > pos[deps[sw]]:
+                                deps[sw] = w
+                    if s in deps:
+                        del deps[s]
+                    ds = list(deps.values())
+                    if len(ds) > 1:
+                        ds.sort(key=lambda d: -pos[d])
+                elif direct and stream[direct[0]] != s:
+                    ds = direct
+                else:
+                    ds = ()
+                cur = last.get(s, empty)
+                start = free.get(s, 0.0)
+                if ds:
+                    copied = False
+                    for d in ds:
+                        sd = stream[d]
+                        if cur.get(sd, 0) <= seq[d]:  # not yet implied by the events taken so far
+                            events += 1
+                            if pairs is not None:
+                                pairs.append((d, v))
+                            if end[d] + event_us > start:
+                                start = end[d] + event_us
+                            if not copied:
+                                cur = dict(cur)
+                                copied = True
+                            for x, c in clock[d].items():
+                                if c > cur.get(x, 0):
+                                    cur[x] = c
+                            cur[sd] = seq[d] + 1   # (d's own count: more than any clock it is merged with held)
+                            cur.pop(s, None)       # (v's own count is implicit)
+                    if copied:
+                        last[s] = cur
+                c = counts.get(s, 0)
+                seq[v] = c
+                counts[s] = c + 1
+                clock[v] = cur
+                e = start + cost[v]
+                end[v] = e
+                free[s] = e
+                if e > top:
+                    top = e
+            if cut < hi:
+                marks[cut] = (dict(counts), dict(last), dict(free), events, top)
+            q0 = cut
         if marks is not None and stop is None and len(order) in marks:   # the end: a branch of the same streams
             marks[len(order)] = (dict(counts), dict(last), dict(free), events, top)
         return events, top

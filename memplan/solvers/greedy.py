@@ -57,8 +57,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
             _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
         else:   # (a plain list: this sweep may give up and start over, its partial offsets prove nothing)
             seen_offsets = [0] * n
-            if _sweep_seen(problem, sparse, order, sizes, seen_offsets, inplace_of,
-                           SEEN_WORK * n * max(problem.order.first.shape[1], 1)):
+            budget = SEEN_WORK * n * max(problem.order.first.shape[1], 1)
+            if _seen_work_within(problem, sparse, order, sizes, budget) and _sweep_seen(
+                    problem, sparse, order, sizes, seen_offsets, inplace_of, budget):
                 offsets[:] = seen_offsets
             else:   # too many buffers seen and still live: the sweep stream by stream
                 _sweep_streams(problem, _stream_times(problem), order, sizes, offsets, inplace_of)
@@ -307,6 +308,41 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
         heapq.heappush(gone, (upper[i], i))
         for s, t in seen[i].items():
             if t < upper[i]:
+                heapq.heappush(arrive, (t, i, s))
+    return True
+
+
+def _seen_work_within(problem: BufferProblem, sparse, order: list[int], sizes: list[int], budget: int) -> bool:
+    """Whether ``_sweep_seen`` stays within ``budget`` steps, without placing anything. Why: its steps (the
+    placed buffers each one's home stream has seen and that are still live) follow from the intervals and
+    the seen times alone, never from offsets, so they can be counted first; a sweep that gives up did all
+    its placements (an ``Occupancy`` query per buffer) for nothing before the stream-by-stream sweep started
+    over (on 20,000 graph inputs and outputs over 8 streams, two thirds of greedy's time)."""
+    first, seen, home, regular = sparse
+    lower = problem.lower.tolist()
+    upper = problem.upper.tolist()
+    arrive: list[tuple[int, int, int]] = []
+    seen_by: dict[int, list[int]] = {}
+    work = 0
+    for i in order:
+        if sizes[i] == 0:
+            continue
+        now = lower[i]
+        while arrive and arrive[0][0] <= now:
+            _, j, s = heapq.heappop(arrive)
+            seen_by.setdefault(s, []).append(j)
+        if regular[i]:
+            h = home[i]
+            known = seen_by.get(h)
+            if known:
+                known = [j for j in known if upper[j] > now]
+                seen_by[h] = known
+                work += len(known) * (1 + len(first[i]) - (h in first[i]))   # (``_sweep_seen``'s 1 + others)
+                if work > budget:
+                    return False
+        up = upper[i]
+        for s, t in seen[i].items():
+            if t < up:
                 heapq.heappush(arrive, (t, i, s))
     return True
 
