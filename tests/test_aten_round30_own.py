@@ -167,3 +167,26 @@ def test_host_work_on_a_cpu_attribute_runs_on_cuda_and_equals_eager(streams):
     got = c(x)
     torch.cuda.synchronize()
     assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+class Keywords(nn.Module):
+    def forward(self, x, d, *, y, z):
+        return x + y * 2 - z * 3 + d["a"] * d["b"]
+
+
+def test_keywords_and_dict_inputs_in_another_order_than_the_export_run():
+    """``f(x, y=.., z=..)`` and ``f(x, z=.., y=..)`` are one call to Python and to eager; the executor compared
+    pytree specs, which record the keys' order, and refused the second ("do not match the export's"). A call
+    with other keywords is still refused."""
+    import pytest as _pytest
+
+    from runtime.aten.errors import AtenExecutorError
+
+    m = Keywords()
+    x, y, z, a, b = (torch.randn(3) for _ in range(5))
+    c = compile(m, (x, {"a": a, "b": b}), kwargs={"y": y, "z": z}, streams=1)
+    want = m(x, {"a": a, "b": b}, y=y, z=z)
+    assert torch.equal(c(x, {"b": b, "a": a}, z=z, y=y), want)
+    assert torch.equal(c(x, {"a": a, "b": b}, y=y, z=z), want)
+    with _pytest.raises(AtenExecutorError, match="do not match the export"):
+        c(x, {"a": a, "b": b}, y=y, w=z)

@@ -218,6 +218,10 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
 
     leaves, spec = pytree.tree_flatten((tuple(args), dict(kwargs or {})))
     if program.in_spec is not None and spec != program.in_spec:
+        # keywords (and dict inputs) in another order than the export's: the same call to Python, another spec
+        template = pytree.tree_unflatten([None] * program.in_spec.num_leaves, program.in_spec)
+        leaves, spec = pytree.tree_flatten(_in_order((tuple(args), dict(kwargs or {})), template))
+    if program.in_spec is not None and spec != program.in_spec:
         raise AtenExecutorError(f"call arguments {_shape_of(args, kwargs)} do not match the export's "
                                 f"{_shape_of(*pytree.tree_unflatten(['*'] * program.in_spec.num_leaves, program.in_spec))}"
                                 " (same positional arguments, keywords and nesting; * is one value)")
@@ -234,6 +238,17 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
             raise AtenExecutorError(f"input {tid!r} (argument leaf {pos}) must be a tensor, got {type(x).__name__}")
         out.append(x)
     return out
+
+
+def _in_order(value: Any, template: Any) -> Any:
+    """``value`` with each dict's keys in ``template``'s order where both hold the same keys (recursively):
+    Python passes ``f(x, y=1, z=2)`` and ``f(x, z=2, y=1)`` alike, and eager takes either, but a pytree spec
+    records the keys' order, so a call naming its keywords in another order than the export did was refused."""
+    if isinstance(value, dict) and isinstance(template, dict) and set(value) == set(template):
+        return {k: _in_order(value[k], template[k]) for k in template}
+    if type(value) in (tuple, list) and type(value) is type(template) and len(value) == len(template):
+        return type(value)(_in_order(v, t) for v, t in zip(value, template))
+    return value
 
 
 def _shape_of(args: Any, kwargs: Any) -> str:
