@@ -42,9 +42,25 @@ class HostAnchors(nn.Module):
         return x + boxes.to(x.device).sum(), boxes.to(x.device)
 
 
-def hostfold_tids(env):
+def reads(prog, name):
+    """The graph tensors FX node ``name`` reads or writes (its argument names' tensor ids)."""
     from runtime.aten.lower import _tids
-    return list(_tids(env))
+    return set(_tids(prog.env.get(name, {})))
+
+
+def fold_for_cuda(prog, views):
+    """Lower every node as for CUDA, planned non-view results on ``meta`` standing for the device: the Target
+    holding the folds made, and each node's folded launch (None: lowered as any other)."""
+    views = dict(views)
+    nodes = [n for n in prog.exported.graph.nodes if n.op == "call_function" and n.name in prog.graph.node_index]
+    for n in nodes:
+        for out in prog.graph.node(n.name).outputs:
+            v = views[out]
+            if prog.graph.tensor(out).view_of is None:
+                views[out] = torch.empty(tuple(v.shape), dtype=v.dtype, device="meta")
+    ctx = Target("cuda", frozenset())
+    launches = {n.name: _lower_folded(torch, prog, n, views, ctx) for n in nodes}
+    return ctx, launches
 
 
 def _node_reading(program, name_prefix):
@@ -101,23 +117,12 @@ def test_host_work_on_constants_is_folded_once_as_eager_computes_it():
     m = HostAnchors().eval()
     c = compile(m, (torch.randn(6, 5),), streams=1)
     prog = c.program
-    views = dict(c.executor.layout.views)
-    for n in prog.exported.graph.nodes:   # every planned result on the "device"
-        if n.op == "call_function" and n.name in prog.graph.node_index:
-            for out in prog.graph.node(n.name).outputs:
-                v = views[out]
-                if prog.graph.tensor(out).view_of is None:
-                    views[out] = torch.empty(tuple(v.shape), dtype=v.dtype, device="meta")
-    ctx = Target("cuda", frozenset())
-    launches = {}
-    for n in prog.exported.graph.nodes:
-        if n.op == "call_function" and n.name in prog.graph.node_index:
-            launches[n.name] = _lower_folded(torch, prog, n, views, ctx)
+    ctx, launches = fold_for_cuda(prog, c.executor.layout.views)
     folded = {f.node for f in ctx.folds}
     assert any(k.startswith("clamp") for k in folded) and any(k.startswith("arange") for k in folded)
     assert any(k.startswith("cat") for k in folded) and any(k.startswith("div") for k in folded)
     user = {tid for _pos, tid in prog.user_inputs}
-    readers = [k for k in launches if user & set(hostfold_tids(prog.env[k]))]
+    readers = [k for k in launches if user & reads(prog, k)]
     assert readers and not folded & set(readers)   # the user input is no constant: never folded
     assert all(launches[k] is None for k in launches if k not in folded)   # the rest lowers as before
     cat = next(f for f in ctx.folds if f.node.startswith("cat"))

@@ -14,10 +14,11 @@ from needs import need
 
 torch = need("torch")
 
+from test_aten_round30_own import fold_for_cuda, reads  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
-from runtime.aten.lower import Target, _lower_folded  # noqa: E402
+from runtime.aten.lower import Target  # noqa: E402
 
 
 class WrittenHostValue(nn.Module):
@@ -37,35 +38,14 @@ class WrittenHostValue(nn.Module):
         return x + (w + k).to(x.device)
 
 
-def _fold_for_cuda(prog, views):
-    """Lower every node as for CUDA (planned non-view results on ``meta``); the Target with the folds made."""
-    views = dict(views)
-    for n in prog.exported.graph.nodes:
-        if n.op == "call_function" and n.name in prog.graph.node_index:
-            for out in prog.graph.node(n.name).outputs:
-                v = views[out]
-                if prog.graph.tensor(out).view_of is None:
-                    views[out] = torch.empty(tuple(v.shape), dtype=v.dtype, device="meta")
-    ctx = Target("cuda", frozenset())
-    for n in prog.exported.graph.nodes:
-        if n.op == "call_function" and n.name in prog.graph.node_index:
-            _lower_folded(torch, prog, n, views, ctx)
-    return ctx
-
-
-def _reads(prog, name):
-    from runtime.aten.lower import _tids
-    return set(_tids(prog.env.get(name, {})))
-
-
 def test_a_result_written_in_place_later_is_not_folded_nor_read_stale():
     m = WrittenHostValue().eval()
     x = torch.randn(2)
     c = compile(m, (x,), streams=1)
     prog = c.program
-    ctx = _fold_for_cuda(prog, c.executor.layout.views)
+    ctx, _launches = fold_for_cuda(prog, c.executor.layout.views)
     written = next(n for n in prog.exported.graph.nodes if n.op == "call_function" and n.name.startswith("add_"))
-    (a,) = _reads(prog, written.name)
+    (a,) = reads(prog, written.name)
     folded = {f.tid: f for f in ctx.folds}
     assert a not in folded   # the value add_ writes: no fixed host value
     # every fold's host value is eager's (a stale ``v * 3`` was 12, 18 against eager's 42, 48)
@@ -112,10 +92,10 @@ def test_a_0_dim_constant_of_an_op_eager_ran_on_the_device_stays_a_host_scalar()
         gn = prog.graph.node(n.name)
         env = prog.env[n.name]
         views = dict(c.executor.layout.views)
-        const = [t for t in _reads(prog, n.name) if views[t].device.type == "cpu" and t not in gn.outputs
+        const = [t for t in reads(prog, n.name) if views[t].device.type == "cpu" and t not in gn.outputs
                  and t not in {tid for _p, tid in prog.user_inputs} and not t.startswith("div")]
         assert len(const) == 1
-        for t in list(gn.outputs) + [t for t in _reads(prog, n.name) if t not in const]:
+        for t in list(gn.outputs) + [t for t in reads(prog, n.name) if t not in const]:
             views[t] = torch.empty(tuple(views[t].shape), dtype=views[t].dtype, device="meta")
         on_device = SimpleNamespace(meta={"val": torch.empty(tuple(n.meta["val"].shape), device="meta")})
         read = _constants_moved_for(torch, prog, env, gn, views, Target("cuda", frozenset()), on_device)

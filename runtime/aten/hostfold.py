@@ -68,8 +68,8 @@ def fold(torch, n, tids: Iterable[str], out: str, views: Mapping[str, Any], host
         sources.append(x)
     op = n.target
 
-    def compute(values: Mapping[str, Any]) -> Any:
-        args, kwargs = bind(ChainMap(dict(values), dict(views)))
+    def compute(values: Mapping[str, Any]) -> Any:   # reads folded results and constants, which lowering never rebinds
+        args, kwargs = bind(ChainMap(values, views))
         with torch.no_grad():
             return op(*args, **kwargs)
 

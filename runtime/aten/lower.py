@@ -289,27 +289,28 @@ def fixed_constants(torch, program: Program) -> frozenset[str]:
     return frozenset(t for t in ids if t not in written and _storage_key(program.weights[t]) not in unfixed)
 
 
+def _root_id(graph, tid: str) -> str:
+    """The id of the root tensor ``tid`` is a view of (``tid`` itself for a root)."""
+    return graph.tensors[graph.root[graph.tensor_index[tid]]].id
+
+
 def written_roots(torch, program: Program) -> frozenset[str]:
     """Graph ids of the root tensors some node writes (its schema says so), or that a higher-order op
     (``torch.cond``: no schema to say) or a ``getitem`` takes: their values may change while the program runs."""
     ep, graph = program.exported, program.graph
-
-    def root(tid: str) -> str:
-        return graph.tensors[graph.root[graph.tensor_index[tid]]].id
-
     written: set[str] = set()
     for n in ep.graph.nodes:
         if n.op != "call_function":
             continue
         env = program.env.get(n.name, {})
         if not isinstance(n.target, torch._ops.OpOverload):   # a higher-order op (no schema), getitem
-            written |= {root(t) for t in _tids(env) if t in graph.tensor_index}
+            written |= {_root_id(graph, t) for t in _tids(env) if t in graph.tensor_index}
             continue
         for fx in written_args(torch, n):
             tids = env.get(fx)
             for t in tids if isinstance(tids, list) else [tids]:
                 if isinstance(t, str) and t in graph.tensor_index:
-                    written.add(root(t))
+                    written.add(_root_id(graph, t))
     return frozenset(written)
 
 
@@ -319,18 +320,33 @@ def _storage_key(t: Any) -> tuple[str, int]:
     return str(t.device), ptr if ptr else -id(t)
 
 
+def _is_fixed_constant(torch, program: Program, tid: Any, ctx: Target) -> bool:
+    """Whether graph tensor ``tid`` is a program constant no node writes, or a view of one (``detach``, a
+    slice...): ``fixed_constants``, made once per lowering."""
+    graph = program.graph
+    if not isinstance(tid, str) or tid not in graph.tensor_index:
+        return False
+    if not ctx.constants:
+        ctx.constants.append(fixed_constants(torch, program))
+    return _root_id(graph, tid) in ctx.constants[0]
+
+
+def _moved_once(ctx: Target, tid: str, x: Any, device: Any, dtype: Any) -> Any:
+    """Constant ``x`` (tensor id ``tid``) on ``device`` in ``dtype``, copied the first time it is asked for and
+    kept in ``ctx.moved`` (which the executor refreshes after an in-place change of ``x``)."""
+    key = (tid, device, dtype)
+    entry = ctx.moved.get(key)
+    if entry is None:
+        entry = ctx.moved[key] = (x, x.to(device=device, dtype=dtype))
+    return entry[1]
+
+
 def constant_source(torch, program: Program, n, env: Mapping[str, Any], ctx: Target) -> str | None:
     """The tensor id of node ``n``'s first argument (a copy-family op's source) where it is a program
     constant no node writes, or a view of one (``detach``, a slice...); else None."""
     fx = n.args[0] if n.args else n.kwargs.get("self", n.kwargs.get("input"))
     tid = env.get(getattr(fx, "name", None))
-    graph = program.graph
-    if not isinstance(tid, str) or tid not in graph.tensor_index:
-        return None
-    if not ctx.constants:
-        ctx.constants.append(fixed_constants(torch, program))
-    root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
-    return tid if root in ctx.constants[0] else None
+    return tid if _is_fixed_constant(torch, program, tid, ctx) else None
 
 
 def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args: tuple, kwargs: dict, out,
@@ -350,11 +366,7 @@ def _constant_on_device(torch, program: Program, n, env: Mapping[str, Any], args
         return args, kwargs
     # in the result's dtype too: eager's copy between host and device casts on the host (``copy_`` runs
     # ``.to(dtype)`` there first), and so does this one, once
-    key = (tid, out.device, out.dtype)
-    entry = ctx.moved.get(key)
-    if entry is None:
-        entry = ctx.moved[key] = (x, x.to(device=out.device, dtype=out.dtype))
-    return (entry[1], *args[1:]), kwargs
+    return (_moved_once(ctx, tid, x, out.device, out.dtype), *args[1:]), kwargs
 
 
 def _lower_folded(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) -> Launch | None:
@@ -370,24 +382,16 @@ def _lower_folded(torch, program: Program, n, views: Mapping[str, Any], ctx: Tar
     env = program.env.get(n.name, {})
     if ctx.reads_adopted(env):
         return None
-    if not ctx.constants:
-        ctx.constants.append(fixed_constants(torch, program))
     if not ctx.written:
         ctx.written.append(written_roots(torch, program))
-
-    def root(tid: str) -> str:
-        return graph.tensors[graph.root[graph.tensor_index[tid]]].id
-
-    def is_constant(tid: str) -> bool:
-        return tid in graph.tensor_index and root(tid) in ctx.constants[0]
-
     out = gn.outputs[0]
     # a result some later node writes in place (``a.add_(1)``, through a view too) is no fixed value: its host
     # copy would stay as folded, and a fold reading it (or a view of it taken before the write) would read it stale
-    if root(out) in ctx.written[0]:
+    if _root_id(graph, out) in ctx.written[0]:
         return None
     is_view = graph.tensor(out).view_of is not None
-    found = fold(torch, n, list(_tids(env)), out, views, ctx.host, is_constant,
+    found = fold(torch, n, list(_tids(env)), out, views, ctx.host,
+                 lambda tid: _is_fixed_constant(torch, program, tid, ctx),
                  lambda values: _bind(torch, n, env, values, root=program.exported.graph_module), is_view)
     if found is None:
         return None
@@ -421,16 +425,8 @@ def _constants_moved_for(torch, program: Program, env: Mapping[str, Any], gn, vi
         x = views.get(tid)
         if tid in moved or not isinstance(x, torch.Tensor) or x.device == device or (scalars and x.dim() == 0):
             continue
-        if not ctx.constants:
-            ctx.constants.append(fixed_constants(torch, program))
-        graph = program.graph
-        if tid not in graph.tensor_index or graph.tensors[graph.root[graph.tensor_index[tid]]].id not in ctx.constants[0]:
-            continue
-        key = (tid, device, x.dtype)
-        entry = ctx.moved.get(key)
-        if entry is None:
-            entry = ctx.moved[key] = (x, x.to(device=device))
-        moved[tid] = entry[1]
+        if _is_fixed_constant(torch, program, tid, ctx):
+            moved[tid] = _moved_once(ctx, tid, x, device, x.dtype)
     return {**views, **moved} if moved else views
 
 
