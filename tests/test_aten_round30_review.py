@@ -104,8 +104,19 @@ def test_a_0_dim_constant_of_an_op_eager_ran_on_the_device_stays_a_host_scalar()
         assert read[const[0]].device.type == "meta", prefix
 
 
+class HostScalarBuffer(HostScalar):
+    """HostScalar with ``t`` a buffer: ``.cuda()`` moves it, and leaves the 0-dim ``s`` on the host (a plain
+    attribute), so eager on CUDA runs (``HostScalar`` itself fails there: ``* self.t`` mixes devices)."""
+
+    def __init__(self):
+        super().__init__()
+        t = self.t
+        del self.t
+        self.register_buffer("t", t)
+
+
 @pytest.mark.gpu(backend="torch")
-@pytest.mark.parametrize("module,shape", [(WrittenHostValue, (2,)), (HostScalar, (4096, 4))])
+@pytest.mark.parametrize("module,shape", [(WrittenHostValue, (2,)), (HostScalarBuffer, (4096, 4))])
 def test_on_cuda_the_program_equals_eager_bitwise(module, shape):
     """Both cases run: the written host value (not folded) and the 0-dim host scalar (not moved)."""
     m = module().eval().cuda()
