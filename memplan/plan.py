@@ -24,7 +24,7 @@ from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status
 from .schedule import Schedule, build_happens_before, serial_schedule
-from .solvers import SolveOptions, check_options, heuristics_of, heuristics_over, solve, work_seconds
+from .solvers import SolveOptions, check_options, heuristics_of, heuristics_over, share_seconds, solve, work_seconds
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
@@ -172,7 +172,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     deferred = over is not None and split is None and heuristics_of(solver, options) is not None
     # one work budget for the plan: several devices' problems share it equally (each took all of it, so
     # ``time_limit=L`` over four devices ran 4 L)
-    each = replace(options, time_limit=work_seconds(solver, options) / len(groups)) if (
+    each = replace(options, time_limit=share_seconds(work_seconds(solver, options), len(groups))) if (
         len(groups) > 1 and _exact(solver, options)) else options
     for roots, streams in groups:
         kw = {} if roots is None else {"roots": roots, "streams": streams}
@@ -423,8 +423,8 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     work = work_seconds(solver, options)
     tiers = budget_tiers(graph, cands, max_events)
     own, give_backs, last = tiers
-    probe = replace(options, time_limit=work * PROBE_SHARE /
-                    (1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
+    probe = replace(options, time_limit=share_seconds(
+        work * PROBE_SHARE, 1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
     def probed(s: Schedule, over: int | None = None) -> Plan | None:
@@ -459,7 +459,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
         return found, first, probes[key], probes
-    result = solve_schedule(graph, found.schedule, solver, replace(options, time_limit=work * (1 - PROBE_SHARE)),
+    result = solve_schedule(graph, found.schedule, solver, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)),
                             t0=t0)
     return found, first, result, {**probes, key: result}
 

@@ -15,7 +15,7 @@ from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status
 from .auto import HEURISTICS
 from .check import check_solution
-from .options import Objective, SearchParams, SolveOptions
+from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
 
 Solver = Callable[[BufferProblem, SolveOptions], Solution]
@@ -85,6 +85,7 @@ def work_seconds(solver: str, options: SolveOptions) -> float | None:
     return options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
 
 
+
 def heuristics_of(solver: str, options: SolveOptions) -> tuple[str, ...] | None:
     """The heuristics ``solve(problem, solver, options)`` keeps the best of, where it runs nothing else ("greedy",
     "size", "auto" without a time limit); None for any other solver (an exact one, or ggml)."""
@@ -119,4 +120,4 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
 
 __all__ = ["EXACT", "Objective", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
            "check_options", "check_solution", "get_solver", "heuristics_of", "heuristics_over", "solve",
-           "work_seconds"]
+           "share_seconds", "work_seconds"]

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from ..errors import BudgetError, SolverError, from_callback
 from ..problem import BufferProblem, Solution, Status
-from .options import Objective, SolveOptions
+from .options import Objective, SolveOptions, share_seconds
 
 HEURISTICS = ("greedy", "size")
 #: With at least this many in-place pairs ``size`` is skipped once an earlier heuristic's arena meets the proven
@@ -61,7 +61,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         for k, name in enumerate(exact):
             if done():
                 break
-            share = options.time_limit * (first_share if k == 0 else 1.0 - first_share)
+            share = share_seconds(options.time_limit * (first_share if k == 0 else 1.0 - first_share), 1)
             try:
                 # the largest bound an exact solver proved so far goes on as ``proven`` (the library's own, passed
                 # beside the warm start: a warm start's bound is never read, it may be a caller's claim) -- also

@@ -150,3 +150,10 @@ class SolveOptions:
     def wall_seconds(self, work_seconds: float) -> float:
         """The wall-clock safety stop for a solve given ``work_seconds`` of work."""
         return self.wall_limit if self.wall_limit is not None else 4.0 * work_seconds + 10.0
+
+
+def share_seconds(work: float, parts: float) -> float:
+    """One of ``parts`` equal shares of ``work`` seconds, never 0: a limit as small as floats allow (5e-324)
+    divided by two rounds to 0.0, which ``SolveOptions`` refuses as a limit the caller never gave; the
+    smallest positive float stops a solver as promptly."""
+    return max(work / parts, math.ulp(0.0))
