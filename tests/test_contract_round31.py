@@ -200,11 +200,15 @@ GRAPH_ILLEGAL = [
 
 @pytest.mark.parametrize("label,edit,words", GRAPH_ILLEGAL, ids=[c[0] for c in GRAPH_ILLEGAL])
 def test_graph_loader_refuses_every_illegal_form_naming_it(label, edit, words):
-    doc = _base_graph()
+    _assert_refused(_base_graph(), edit, memplan.graph_from_dict, memplan.GraphError, words)
+
+
+def _assert_refused(doc: dict, edit, load, error: type, words: str) -> None:
+    """``load(doc)`` after ``edit(doc)`` raises ``error`` whose message holds ``words`` (the field it names)."""
     edit(doc)
-    with pytest.raises(memplan.GraphError) as info:
-        memplan.graph_from_dict(doc)
-    assert words in str(info.value), (label, str(info.value))
+    with pytest.raises(error) as info:
+        load(doc)
+    assert words in str(info.value), str(info.value)
 
 
 @pytest.mark.parametrize("view,words", [
@@ -268,11 +272,7 @@ PLAN_ILLEGAL = [
 
 @pytest.mark.parametrize("label,edit,words", PLAN_ILLEGAL, ids=[c[0] for c in PLAN_ILLEGAL])
 def test_plan_loader_refuses_every_illegal_form_naming_it(label, edit, words):
-    doc = _base_plan()
-    edit(doc)
-    with pytest.raises(memplan.PlanFormatError) as info:
-        memplan.plan_from_dict(doc)
-    assert words in str(info.value), (label, str(info.value))
+    _assert_refused(_base_plan(), edit, memplan.plan_from_dict, memplan.PlanFormatError, words)
 
 
 # ---- the four rules, one minimal case each way ---------------------------------------------------------------
