@@ -828,8 +828,11 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
                               view_offset=view_offset, attrs=attrs))
     nodes = []
     for nd, nid, attrs in _entries(doc, "nodes", "node", source, owned):
-        ins = nd.get("inputs", [])
-        outs = nd.get("outputs", [])
+        for key in ("inputs", "outputs"):   # not optional in the contract: a default [] read a misspelt "input" key
+            if key not in nd:                 # as a node reading nothing, whose inputs' bytes the plan then reused
+                raise GraphError(f"node {nid!r} has no {key!r} (a list of tensor ids, [] for none)")
+        ins = nd["inputs"]
+        outs = nd["outputs"]
         if not isinstance(ins, list) or not isinstance(outs, list):
             raise GraphError(f"node {nid!r}: 'inputs' and 'outputs' must be lists")
         inplace = nd.get("inplace")  # absent or null: none; 0, false, [] or "" is a mistake, not "none"

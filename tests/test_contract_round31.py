@@ -70,6 +70,19 @@ def test_a_graph_tensor_without_kind_is_refused_naming_it():
         memplan.graph_from_dict(doc)
 
 
+@pytest.mark.parametrize("key", ["inputs", "outputs"])
+def test_a_graph_node_without_inputs_or_outputs_is_refused_naming_it(key):
+    """``nodes[].inputs`` / ``outputs`` are not optional either. Read as [], a misspelt ``"input"`` key made a
+    node that reads nothing: the tensor it does read had no reader left, so a plan could hand its bytes to any
+    later tensor before the node ran (and verify agreed: for the graph as read, that was safe). A node without
+    ``outputs`` was mostly refused already, as a tensor without producer; now the message names the field."""
+    node = N("n2", ["a"], ["y"])
+    node["input" if key == "inputs" else "output"] = node.pop(key)
+    doc = G([T("x", 256, "input"), T("a", 256), T("y", 256, "output")], [N("n1", ["x"], ["a"]), node])
+    with pytest.raises(memplan.GraphError, match=rf"node 'n2' has no '{key}'"):
+        memplan.graph_from_dict(doc)
+
+
 def test_cli_refuses_a_graph_file_tensor_without_kind(tmp_path, capsys):
     g = tmp_path / "g.json"
     g.write_text(json.dumps(G([{"id": "x", "size": 8}], [])))
@@ -182,6 +195,8 @@ GRAPH_ILLEGAL = [
     ("size true", _set(["tensors", 2, "size"], True), "'q': size"),
     ("size absent", lambda d: d["tensors"][2].pop("size"), "'q' has no 'size'"),
     ("kind absent", lambda d: d["tensors"][2].pop("kind"), "'q' has no 'kind'"),
+    ("node inputs absent", lambda d: d["nodes"][1].pop("inputs"), "'add' has no 'inputs'"),
+    ("node outputs absent", lambda d: d["nodes"][0].pop("outputs"), "'mm' has no 'outputs'"),
     ("kind unknown", _set(["tensors", 2, "kind"], "activation"), "'q': unknown kind"),
     ("cost negative", _set(["nodes", 0, "cost"], -1), "'mm': cost"),
     ("cost a string", _set(["nodes", 0, "cost"], "3"), "'mm': cost"),
