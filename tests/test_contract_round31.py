@@ -17,7 +17,7 @@ import random
 import pytest
 from cli_contract import assert_bad_input
 from contract_fields import problems
-from oracle import findings
+from oracle import findings, optimal_arena, per_node_bound
 
 import memplan
 from memplan.cli import main
@@ -446,3 +446,29 @@ def test_cli_verify_takes_a_foreign_plan_with_shuffled_fields_and_extras(tmp_pat
     pfile.write_text(json.dumps(doc))
     code, out, err = run(capsys, "verify", str(gfile), str(pfile))
     assert code == 0 and "safe" in out, err
+
+
+# ---- lower_bound_bytes: a proven bound, at least the live-at-one-node one --------------------------------------
+def test_an_input_overwritten_in_place_is_not_live_at_its_last_access():
+    """"leaving out an ``in`` that ``n`` overwrites in place as its last access": x and y are both accessed at
+    n, yet only one of them counts, so the bound is one tensor and the in-place plan meets it."""
+    g = memplan.graph_from_dict(G([T("x", 256, "input"), T("y", 256, "output")],
+                                  [N("n", ["x"], ["y"], inplace={"y": "x"})]))
+    plan = memplan.plan(g)
+    assert plan.lower_bound_bytes == plan.arena_bytes == 256 and plan.offsets() == {"x": 0, "y": 0}
+
+
+@pytest.mark.parametrize("graph", [CHAIN, INPLACE, KV, VIEWOP, TWO_IN, OUTVIEW, GROUP, MIXED],
+                         ids=["chain", "inplace", "kv", "viewop", "two_inputs", "output_view", "group", "mixed"])
+@pytest.mark.parametrize("streams", [1, 2, 3])
+def test_lower_bound_is_proven_and_at_least_the_live_bound(graph, streams):
+    """Round-robin stream assignments of each hand graph (by fusion unit): the reported bound lies between the contract's
+    live-at-one-node bound and the brute-force smallest safe arena of that schedule."""
+    g = memplan.graph_from_dict(graph)
+    order = [n.id for n in g.nodes]
+    stream_of = {g.nodes[m].id: u % streams for u, unit in enumerate(g.units()) for m in unit}   # a group on one
+    plan = memplan.plan(g, memplan.schedule_with_events(g, order, stream_of))
+    doc = json.loads(plan.to_json())
+    best = optimal_arena(graph, doc)
+    assert per_node_bound(graph, doc) <= plan.lower_bound_bytes <= plan.arena_bytes
+    assert best is None or plan.lower_bound_bytes <= best
