@@ -818,15 +818,21 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
     for td, tid, attrs in _entries(doc, "tensors", "tensor", source, owned):
         if "size" not in td:
             raise GraphError(f"tensor {tid!r} has no 'size'")
+        if "kind" not in td:   # not optional in the contract: a default read a misspelt "kind" key's output as an
+            # intermediate, whose bytes the plan then reused after its producer (a silently wrong plan)
+            raise GraphError(f"tensor {tid!r} has no 'kind' (one of {', '.join(KINDS)})")
         view_offset = td.get("view_offset", 0)
         if view_offset is None and td.get("view_of") is None:  # null beside no view_of: no offset, as if absent
             view_offset = 0
-        tensors.append(Tensor(id=tid, size=td["size"], kind=td.get("kind", "intermediate"), view_of=td.get("view_of"),
+        tensors.append(Tensor(id=tid, size=td["size"], kind=td["kind"], view_of=td.get("view_of"),
                               view_offset=view_offset, attrs=attrs))
     nodes = []
     for nd, nid, attrs in _entries(doc, "nodes", "node", source, owned):
-        ins = nd.get("inputs", [])
-        outs = nd.get("outputs", [])
+        for key in ("inputs", "outputs"):   # not optional in the contract: a default [] read a misspelt "input" key
+            if key not in nd:                 # as a node reading nothing, whose inputs' bytes the plan then reused
+                raise GraphError(f"node {nid!r} has no {key!r} (a list of tensor ids, [] for none)")
+        ins = nd["inputs"]
+        outs = nd["outputs"]
         if not isinstance(ins, list) or not isinstance(outs, list):
             raise GraphError(f"node {nid!r}: 'inputs' and 'outputs' must be lists")
         inplace = nd.get("inplace")  # absent or null: none; 0, false, [] or "" is a mistake, not "none"

@@ -129,7 +129,7 @@ def test_unreadable_graph(tmp_path, capsys, monkeypatch):
     (b"\xff\xfe\x00", ["UTF-8"]),
     (b"[]", ["JSON object"]),
     (b'{"format": "memplan.graph/9", "tensors": [], "nodes": []}', ["format", "memplan.graph/9"]),
-    (b'{"format": "memplan.graph/1", "tensors": [{"id": "t", "size": -1}], "nodes": []}', ["'t'", "negative"]),
+    (b'{"format": "memplan.graph/1", "tensors": [{"id": "t", "size": -1, "kind": "intermediate"}], "nodes": []}', ["'t'", "negative"]),
 ])
 def test_bad_graph_file(tmp_path, capsys, content, words):
     g = tmp_path / "g.json"

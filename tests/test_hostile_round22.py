@@ -191,7 +191,7 @@ def _deep(n):
     (lambda g: memplan.graph_from_dict({**g.to_dict(), "format": np.array([1, 2])}), memplan.GraphError, "format"),
     (lambda g: memplan.plan_from_dict({**memplan.plan(g).to_dict(), "format": np.array([1, 2])}),
      memplan.PlanFormatError, "unknown format"),
-    (lambda g: memplan.graph_from_dict({**g.to_dict(), "tensors": [{"id": "x", "size": _deep(5000)}]}),
+    (lambda g: memplan.graph_from_dict({**g.to_dict(), "tensors": [{"id": "x", "size": _deep(5000), "kind": "input"}]}),
      memplan.GraphError, "tensor 'x': size"),
 ])
 def test_messages_about_hostile_python_values(call, error, words):
