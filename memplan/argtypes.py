@@ -381,8 +381,8 @@ def microseconds(text: str) -> float:
 
 
 def factor(text: str) -> float:
-    """A finite multiple >= 1 of the serial arena, at most ``MAX_TIME``: a budget below the serial plan's
-    arena fits no schedule, which the benchmark would only find out after planning every graph."""
+    """A finite multiple >= 1 of the serial arena, at most ``MAX_TIME``: below the serial plan's arena only a
+    low-memory serial order may fit, and most graphs' plans would be refused after planning every candidate."""
     v = real(text, "a number")
     if not 1 <= v <= MAX_TIME:  # also nan and inf
         raise argparse.ArgumentTypeError(f"must be a multiple of the serial arena, a finite number >= 1 and at most "
