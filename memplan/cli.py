@@ -40,7 +40,7 @@ def _out(text: str) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
-    from .files import check_outputs
+    from .files import check_outputs, is_stdout
 
     _check_solver_options(args)
     _check_plan_options(args)
@@ -50,8 +50,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
                          workers=args.workers, progress=_progress(args), **_plan_extras(args))
     p = planned.plan
-    _save_split_graph(args, planned.graph)
-    p.save(args.output, timings=args.timings)
+
+    def save_plan() -> None:
+        p.save(args.output, timings=args.timings)
+
+    def save_split() -> None:
+        _save_split_graph(args, planned.graph)
+
+    # a document for stdout first: a write there may fail in ways no check foresees (``>/dev/full``), a file's
+    # were checked above; written second, its failure left the other output on disk without it
+    for write in (save_plan, save_split) if is_stdout(args.output) else (save_split, save_plan):
+        write()
     if not args.quiet:
         argtypes.print_note(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
                             f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), solver "

@@ -116,8 +116,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 def _write_stdout(data: bytes) -> None:
     """``data`` on stdout: as bytes through its buffer, or as text where stdout has none (a StringIO under
     ``contextlib.redirect_stdout``, a notebook's stream); the documents memplan writes are UTF-8."""
-    if sys.stdout is None:   # started with stdout closed
-        raise MemplanError("cannot write to stdout: it is closed")
+    why = stdout_closed()
+    if why:
+        raise MemplanError(f"cannot write to stdout: {why}")
     out = getattr(sys.stdout, "buffer", None)
     try:
         if out is None:
@@ -133,6 +134,18 @@ def _write_stdout(data: bytes) -> None:
         out.flush()
     except (OSError, ValueError) as exc:   # (ValueError: a stream already closed)
         raise MemplanError(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def stdout_closed() -> str | None:
+    """Why standard output can take nothing, where that shows before a write, or None: started with it closed
+    (``>&-``: ``sys.stdout`` is None), or a stream closed in the process. Why: an output ``-`` is checked with
+    the files (``check_writable``), before a plan, an import or a benchmark that may take hours, and before
+    another output is written (``plan -o - --graph-out S >&-`` wrote ``S`` and then failed on the plan)."""
+    if sys.stdout is None:
+        return "it is closed"
+    if getattr(sys.stdout, "closed", False) is True:
+        return "it is closed"
+    return None
 
 
 def output_path(path) -> str:
@@ -161,9 +174,12 @@ def check_no_nul(path: str, error: type[MemplanError], lead: str = "") -> None:
 
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
-    names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist
-    (``label`` names the option)."""
+    names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist, or
+    ``-`` while stdout is closed (``label`` names the option)."""
     if is_stdout(path):
+        why = stdout_closed()
+        if why:
+            raise MemplanError(f"{label} {path}: cannot write to stdout: {why}")
         return
     check_no_nul(os.fspath(path), MemplanError, f"{label} ")
     if os.path.isdir(path):

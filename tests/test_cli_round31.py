@@ -1,0 +1,94 @@
+"""The command line, round 31: hostile stdout, files and option values.
+
+Each test names the input, what the command did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import sys
+
+from cli_contract import assert_bad_input, run_memplan
+
+from memplan import examples
+from memplan.io import save_graph
+
+
+def _graph(tmp_path):
+    g = tmp_path / "g.json"
+    save_graph(examples.qkv_attention(), str(g))
+    return g
+
+
+def _stdout(monkeypatch, stream) -> None:
+    """Run the next command with ``sys.stdout`` as ``stream`` (None: started with ``>&-``)."""
+    monkeypatch.setattr(sys, "stdout", stream)
+
+
+# ---- 1. a document for stdout, where stdout cannot take it --------------------------------------------------
+
+def test_plan_to_a_closed_stdout_is_refused_before_planning_and_writes_no_graph_out(tmp_path, capsys, monkeypatch):
+    """``plan G -o - --devices 2 --graph-out S >&-``: the graph was planned, ``S`` written, and only then the
+    plan refused ("cannot write to stdout: it is closed"), exit 2 with half the result on disk. A closed stdout
+    is known before any work: refused first, as a missing directory for ``-o`` is, naming the option."""
+    g, split = _graph(tmp_path), tmp_path / "split.json"
+    with monkeypatch.context() as m:
+        _stdout(m, None)
+        code, _, err = run_memplan(capsys, ["plan", g, "-o", "-", "--devices", "2", "--graph-out", split, "-q"])
+    assert_bad_input(code, err, "-o -", "stdout", "closed")
+    assert not split.exists()
+
+
+def test_bench_json_to_a_closed_stdout_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    """``bench ... --json - >&-``: the suite ran to its end (hours for some) and the JSON was then refused; the
+    ``--json`` path is checked before the run for every other trouble ("checked before a run that may take
+    hours"), and now for this one too, naming ``--json``."""
+    ran = []
+    from memplan.benchmarks import devices
+
+    monkeypatch.setattr(devices, "run", lambda args: ran.append(args) or [])
+    with monkeypatch.context() as m:
+        _stdout(m, None)
+        code, _, err = run_memplan(capsys, ["bench", "devices", "--models", "tiny", "--devices", "2", "--json", "-"])
+    assert_bad_input(code, err, "--json -", "stdout", "closed")
+    assert ran == []
+
+
+def test_a_closed_in_process_stdout_is_refused_before_planning(tmp_path, capsys, monkeypatch):
+    """The same for a stream closed in the process (``contextlib.redirect_stdout`` to a closed StringIO)."""
+    g, split = _graph(tmp_path), tmp_path / "split.json"
+    buf = io.StringIO()
+    buf.close()
+    with monkeypatch.context() as m:
+        _stdout(m, buf)
+        code, _, err = run_memplan(capsys, ["plan", g, "-o", "-", "--devices", "2", "--graph-out", split, "-q"])
+    assert_bad_input(code, err, "-o -", "stdout", "closed")
+    assert not split.exists()
+
+
+class _FullStdout(io.TextIOWrapper):
+    """A stdout whose writes fail as ``>/dev/full``'s do: ENOSPC, known only when written."""
+
+    def __init__(self) -> None:
+        super().__init__(_FullBuffer(), encoding="utf-8")
+
+
+class _FullBuffer(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_plan_to_a_full_stdout_writes_no_graph_out(tmp_path, capsys, monkeypatch):
+    """``plan G -o - --devices 2 --graph-out S >/dev/full``: ``S`` was written first, then the plan failed on
+    stdout, exit 2 with the split graph on disk and no plan for it. A write to stdout cannot be checked before it
+    is made (a file's can, and is): the stdout document is now written first, so its failure leaves no file."""
+    g, split = _graph(tmp_path), tmp_path / "split.json"
+    with monkeypatch.context() as m:
+        _stdout(m, _FullStdout())
+        code, _, err = run_memplan(capsys, ["plan", g, "-o", "-", "--devices", "2", "--graph-out", split, "-q"])
+    assert_bad_input(code, err, "stdout", "No space left")
+    assert not split.exists()
