@@ -191,7 +191,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     from .examples import bundled
-    from .files import check_no_nul, check_writable, is_stdout
+    from .files import check_no_nul, check_writable, first_same_file, is_stdout
     from .io import save_graph
 
     if is_stdout(args.output):  # (it made a directory named '-')
@@ -209,6 +209,10 @@ def cmd_example(args: argparse.Namespace) -> int:
     paths = {stem: os.path.join(args.output, f"{stem}.json") for stem in graphs}
     for path in paths.values():  # all writable before the first is written: a failure leaves no half set
         check_writable(path, "example")
+    clash = first_same_file(list(paths.values()))
+    if clash:   # (a link between two: the second was written over the first, and both were listed as written)
+        raise MemplanError(f"example -o {args.output}: {clash[0]} and {clash[1]} name the same file (a link): "
+                           "one example would overwrite the other")
     for stem, graph in graphs.items():
         save_graph(graph, paths[stem])
         _out(paths[stem])

@@ -463,6 +463,16 @@ def same_file(a: str, b: str) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def first_same_file(paths: list[str]) -> tuple[str, str] | None:
+    """The first two of ``paths`` that name one file (``same_file``: a symlink or a hard link between them), or
+    None: outputs written one after the other would leave only the last."""
+    for i, a in enumerate(paths):
+        for b in paths[i + 1:]:
+            if same_file(a, b):
+                return a, b
+    return None
+
+
 def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """Refuse to write any output over an input, or two outputs to one file.
 

@@ -92,3 +92,23 @@ def test_plan_to_a_full_stdout_writes_no_graph_out(tmp_path, capsys, monkeypatch
         code, _, err = run_memplan(capsys, ["plan", g, "-o", "-", "--devices", "2", "--graph-out", split, "-q"])
     assert_bad_input(code, err, "stdout", "No space left")
     assert not split.exists()
+
+
+# ---- 2. two outputs that are one file ---------------------------------------------------------------------
+
+def test_example_into_a_directory_where_one_example_links_to_another_is_refused(tmp_path, capsys):
+    """``example -o D`` where ``D/qkv.json`` is a symlink to ``chain.json`` (or a hard link of it): chain.json was
+    written, then qkv's graph written through the link over it, exit 0 with both paths listed and chain.json
+    holding graph 'qkv'. Two outputs naming one file are refused before either is written, as ``plan -o P
+    --graph-out P`` is."""
+    import os
+
+    for link in (os.symlink, os.link):
+        d = tmp_path / link.__name__
+        d.mkdir()
+        (d / "chain.json").write_text("mine\n")
+        link(d / "chain.json", d / "qkv.json")
+        code, out, err = run_memplan(capsys, ["example", "-o", d])
+        assert_bad_input(code, err, "chain.json", "qkv.json", "same file")
+        assert out == "" and (d / "chain.json").read_text() == "mine\n"
+        assert sorted(os.listdir(d)) == ["chain.json", "qkv.json"]
