@@ -40,7 +40,15 @@ MAX_JSON_DEPTH = 64
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """``text`` as UTF-8 (``atomic_write_bytes``); a lone surrogate, which no UTF-8 holds (``"\\ud800"`` from
+    code), is a MemplanError naming the path, before anything is written (a raw UnicodeEncodeError before)."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = "to stdout" if is_stdout(path) else output_path(path)
+        raise MemplanError(f"cannot write {where}: the text holds {short_repr(text[exc.start:exc.end])} at character "
+                           f"{exc.start}, which UTF-8 cannot encode (a lone surrogate)") from None
+    atomic_write_bytes(path, data)
 
 
 #: the output path that means standard output

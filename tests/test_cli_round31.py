@@ -112,3 +112,28 @@ def test_example_into_a_directory_where_one_example_links_to_another_is_refused(
         assert_bad_input(code, err, "chain.json", "qkv.json", "same file")
         assert out == "" and (d / "chain.json").read_text() == "mine\n"
         assert sorted(os.listdir(d)) == ["chain.json", "qkv.json"]
+
+
+# ---- 3. library entry points: text read_csv refuses, parse_csv took --------------------------------------
+
+def test_parse_csv_refuses_what_read_csv_refuses_so_every_table_can_be_written(tmp_path):
+    """``parse_csv`` took a NUL or a lone surrogate (``"\\ud800"``: valid in a str, no UTF-8 has it) that
+    ``read_csv`` refuses in a file: ``write_csv`` then raised a raw UnicodeEncodeError (the surrogate), or wrote a
+    solution file that ``read_csv`` refused ("holds a NUL byte"). Both are an InputFormatError naming the line."""
+    import pytest
+
+    from memplan.errors import InputFormatError, MemplanError
+    from memplan.io.minimalloc import CsvTable, parse_csv, write_csv
+
+    for bad, line in (("id,lower,upper,size\na\x00b,0,2,1\n", 2), ("id,lower,upper,size\nx,0,2,1\n\ud800,0,2,1\n", 3),
+                      ("\ud800,lower,upper,size,id\nx,0,2,1,a\n", 1)):
+        with pytest.raises(InputFormatError, match=f"t.csv: line {line}: "):
+            parse_csv(bad, "t.csv")
+    # a table built in code with such an id: the writer names the file, never a UnicodeEncodeError
+    good = parse_csv("id,lower,upper,size\nx,0,2,1\n", "t.csv")
+    table = CsvTable(path="t.csv", header=good.header, rows=(("\ud800", "0", "2", "1"),), ids=("\ud800",),
+                     lower=good.lower, upper=good.upper, sizes=good.sizes)
+    out = tmp_path / "o.csv"
+    with pytest.raises(MemplanError, match="o.csv"):
+        write_csv(str(out), table, [0])
+    assert not out.exists() and not list(tmp_path.iterdir())

@@ -63,6 +63,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     if text.startswith("\ufeff"):  # else the header's first name is "\ufeffid" and 'id' looks missing
         raise InputFormatError(f"{path}: line 1: starts with a byte-order mark (U+FEFF); save it as UTF-8 "
                                "without one")
+    _check_text(text, path)
     reader = csv.reader(io.StringIO(text, newline=""))   # \n, \r\n and old-Mac \r line ends, as csv wants
     try:
         header = next(reader)
@@ -135,6 +136,25 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
                     lower=np.asarray(nums["lower"], dtype=np.int64),
                     upper=np.asarray(nums["upper"], dtype=np.int64),
                     sizes=np.asarray(nums["size"], dtype=np.int64))
+
+
+def _check_text(text: str, path: str) -> None:
+    """InputFormatError naming the line of a NUL or a lone surrogate (``"\\ud800"``) in CSV ``text``: no UTF-8 file
+    holds either (``read_csv`` refuses them in the bytes), and ``parse_csv`` of a str took them, so that ``write_csv``
+    raised a raw UnicodeEncodeError on the surrogate, or wrote a solution file ``read_csv`` refuses (the NUL)."""
+    nul = text.find("\x00")
+    try:
+        text.encode("utf-8")
+        surrogate = -1
+    except UnicodeEncodeError as exc:
+        surrogate = exc.start
+    found = [i for i in (nul, surrogate) if i >= 0]
+    if not found:
+        return
+    at = min(found)
+    line = 1 + sum(text.count(end, 0, at) for end in ("\n", "\r")) - text.count("\r\n", 0, at)
+    what = "a NUL character" if at == nul else f"a lone surrogate {text[at]!r} (not encodable as UTF-8)"
+    raise InputFormatError(f"{path}: line {line}: holds {what}, which no UTF-8 text file does")
 
 
 def read_csv(path: str) -> CsvTable:
