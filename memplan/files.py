@@ -163,6 +163,8 @@ def output_path(path) -> str:
         p = os.fspath(path)
         if isinstance(p, str):
             check_no_nul(p, MemplanError, "cannot write ")
+            if not p:   # (it was "cannot write : No such file or directory")
+                raise MemplanError("cannot write to an empty path: it names no file")
             return p
     raise MemplanError(f"cannot write to {type(path).__name__} {short_repr(path, 40)}: expected a file path "
                        "(a str or os.PathLike)")
@@ -333,6 +335,8 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     Checked before opening, so a FIFO (whose open would block) or a device is never opened.
     """
     check_no_nul(path, error)
+    if not path:   # (its message began with nothing: ": no such file")
+        raise error("an empty path names no file: give the input file's path")
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -137,3 +137,23 @@ def test_parse_csv_refuses_what_read_csv_refuses_so_every_table_can_be_written(t
     with pytest.raises(MemplanError, match="o.csv"):
         write_csv(str(out), table, [0])
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_an_empty_path_is_named_as_one_by_the_loaders_and_writers(tmp_path, monkeypatch):
+    """``load_graph("")``, ``load_plan("")``, ``read_csv("")`` said ": no such file" and ``save_graph(g, "")``
+    "cannot write : No such file or directory": a message that begins with nothing and names no file. The
+    command line refuses an empty path in its parser ("empty path"); the library now says so too."""
+    import pytest
+
+    from memplan import examples, load_plan
+    from memplan.errors import MemplanError
+    from memplan.io import load_graph, save_graph
+    from memplan.io.minimalloc import read_csv
+
+    monkeypatch.chdir(tmp_path)
+    for load in (load_graph, load_plan, read_csv):
+        with pytest.raises(MemplanError, match="empty path"):
+            load("")
+    with pytest.raises(MemplanError, match="empty path"):
+        save_graph(examples.chain(), "")
+    assert not list(tmp_path.iterdir())
