@@ -157,3 +157,22 @@ def test_an_empty_path_is_named_as_one_by_the_loaders_and_writers(tmp_path, monk
     with pytest.raises(MemplanError, match="empty path"):
         save_graph(examples.chain(), "")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_csv_error_names_the_line_its_row_starts_on(tmp_path, capsys):
+    """A stray quote on line 6 of a 1001-line CSV (``"b4,0,2,1``) opens a field that runs to the end of the file:
+    the error said "line 1001: 1 fields, expected 4", the last line, which holds nothing wrong; a quote opened in
+    the last column named line 11 for buffer 'b4' of line 6. A row's errors name the line it starts on, and a row
+    that runs over several lines says so (a quote left open)."""
+    rows = ["id,lower,upper,size"] + [f"b{i},0,2,1" for i in range(1000)]
+    for bad, words in (('"b4,0,2,1', ["line 6:", "1 fields", "line 1001", "quote"]),
+                       ('b4,0,2,"1', ["line 6,", "'size'", "buffer 'b4'", "quote"])):
+        f = tmp_path / "in.csv"
+        f.write_text("\n".join(rows[:5] + [bad] + rows[6:]) + "\n")
+        code, _, err = run_memplan(capsys, ["csv", f, "-o", tmp_path / "o.csv", "-q"])
+        assert_bad_input(code, err, *words)
+        assert not (tmp_path / "o.csv").exists()
+    # a quoted id over two lines is legal; a later duplicate names both rows by their first lines
+    f.write_text('id,lower,upper,size\n"a\nb",0,2,1\nc,0,2,1\n"a\nb",0,2,1\n')
+    code, _, err = run_memplan(capsys, ["csv", f, "-o", tmp_path / "o.csv", "-q"])
+    assert_bad_input(code, err, "line 5,", "already defined on line 2")
