@@ -98,7 +98,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     why = _unwritable(target)
     if why:
         raise MemplanError(f"cannot write {path}: {why}")
-    directory = os.path.dirname(os.path.abspath(target))
+    directory = directory_of(target)
     with sigterm_held():
         try:
             fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
@@ -200,12 +200,20 @@ def check_writable(path: str, label: str) -> None:
     why = _unwritable(target)
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why}")
-    directory = os.path.dirname(os.path.abspath(target))
+    directory = directory_of(target)
     if not os.path.isdir(directory):
         raise MemplanError(f"{label} {path}: cannot write: {_no_directory(directory)}")
     why = _cannot_create_in(directory, len(os.fsencode(os.path.basename(target))))
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why} (in {directory})")
+
+
+def directory_of(path: str) -> str:
+    """The directory the kernel puts ``path`` in, as an absolute path: its parent resolved through symlinks. Why not
+    ``os.path.abspath``: it drops a '..' lexically, and ``LINK/../out.json`` (``LINK`` a symlink to a directory
+    elsewhere) lies beside ``LINK``'s target, not beside ``LINK``; the temporary file made there was renamed across
+    file systems ("Invalid cross-device link"), and the check probed a directory the output is not in."""
+    return os.path.realpath(os.path.dirname(path) or os.curdir)
 
 
 def _no_directory(directory: str) -> str:

@@ -176,3 +176,61 @@ def test_a_csv_error_names_the_line_its_row_starts_on(tmp_path, capsys):
     f.write_text('id,lower,upper,size\n"a\nb",0,2,1\nc,0,2,1\n"a\nb",0,2,1\n')
     code, _, err = run_memplan(capsys, ["csv", f, "-o", tmp_path / "o.csv", "-q"])
     assert_bad_input(code, err, "line 5,", "already defined on line 2")
+
+
+# ---- 4. an output path through a symlink and '..' ---------------------------------------------------------
+
+def _dotdot_through_link(tmp_path, real_parent):
+    """``LINK/../out.json`` where ``LINK`` -> ``real_parent/sub``: the kernel puts it in ``real_parent``, and
+    ``os.path.abspath`` (lexically) in ``tmp_path``."""
+    import os
+
+    (real_parent / "sub").mkdir(parents=True, exist_ok=True)
+    link = tmp_path / "link"
+    os.symlink(real_parent / "sub", link)
+    return os.path.join(str(link), "..", "out.json")
+
+
+def test_a_temporary_file_is_made_where_the_kernel_puts_the_output(tmp_path, capsys, monkeypatch):
+    """``-o LINK/../out.json`` with ``LINK`` a symlink to a directory elsewhere: the output is ``LINK``'s target's
+    parent's ``out.json`` (as a shell's ``> LINK/../out.json`` has it), but the temporary file (and the check's probe)
+    was made in the directory ``abspath`` gives, lexically: beside ``LINK``. On another file system the rename
+    failed ("Invalid cross-device link") after the plan was made; on the same one a read-only target directory passed
+    the check. Both are now made in the output's own directory."""
+    import tempfile
+
+    made = []
+    real_mkstemp = tempfile.mkstemp
+
+    def spy(*a, **k):
+        made.append(k.get("dir"))
+        return real_mkstemp(*a, **k)
+
+    g, real = _graph(tmp_path), tmp_path / "elsewhere"
+    out = _dotdot_through_link(tmp_path, real)
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    code, _, err = run_memplan(capsys, ["plan", g, "-o", out, "-q"])
+    assert (code, err) == (0, "")
+    assert (real / "out.json").is_file() and not (tmp_path / "out.json").exists()
+    assert made and {d for d in made} == {str(real)}, made
+
+
+def test_an_output_through_a_link_to_another_file_system_is_written(tmp_path, capsys):
+    """The case above across file systems (a link into /dev/shm): refused with "Invalid cross-device link"."""
+    import os
+    import shutil
+    import tempfile as tf
+
+    import pytest
+
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another file system than the test's directory")
+    real = tf.mkdtemp(dir="/dev/shm")
+    try:
+        g = _graph(tmp_path)
+        out = _dotdot_through_link(tmp_path, __import__("pathlib").Path(real))
+        code, _, err = run_memplan(capsys, ["plan", g, "-o", out, "-q"])
+        assert (code, err) == (0, "")
+        assert os.path.isfile(os.path.join(real, "out.json"))
+    finally:
+        shutil.rmtree(real)
