@@ -234,3 +234,49 @@ def test_an_output_through_a_link_to_another_file_system_is_written(tmp_path, ca
         assert os.path.isfile(os.path.join(real, "out.json"))
     finally:
         shutil.rmtree(real)
+
+
+# ---- 5. an error line as long as the input -----------------------------------------------------------------
+
+def _chain_text() -> str:
+    from memplan.planfile import json_text
+
+    return json_text(examples.chain().to_dict())
+
+
+def test_read_json_quotes_a_long_number_or_key_cut_short(tmp_path):
+    """A number past a double's range written with 100,000 digits, or a repeated key of 100,000 characters: the
+    GraphError quoted it whole (a 100 KB message; a 1 GiB file could make it a 1 GB one). Quoted cut short, as
+    every other value in these messages is, with the key path and the file still named."""
+    import pytest
+
+    from memplan.errors import GraphError
+    from memplan.io import load_graph
+
+    text = _chain_text()
+    long_key = "k" * 100_000
+    for bad, words in ((text.replace('"alignment": 256', '"alignment": 1' + "0" * 100_000 + ".0", 1),
+                        ["['alignment']", "beyond the range of a double"]),
+                       (text.replace('"alignment": 256', f'"{long_key}": 1, "{long_key}": 2, "alignment": 256', 1),
+                        ["appears twice"])):
+        f = tmp_path / "g.json"
+        f.write_text(bad)
+        with pytest.raises(GraphError) as info:
+            load_graph(str(f))
+        msg = str(info.value)
+        assert len(msg) < 500 and msg.startswith(str(f)), msg[:300]
+        for w in words:
+            assert w in msg, msg
+
+
+def test_a_cli_error_line_is_bounded_whatever_the_input_names(tmp_path, capsys):
+    """A node id of 100,000 characters in a graph error ("node 'ooo...': cost -1 is not ..."): the one error
+    line was 100 KB. The line keeps its start (the file, the element) and its end (what is wrong), and says how
+    many characters were cut from the middle."""
+    text = _chain_text()
+    long_id = "o" * 100_000
+    f = tmp_path / "g.json"
+    f.write_text(text.replace('"op0"', f'"{long_id}"').replace('"cost": 10.0', '"cost": -1', 1))
+    code, _, err = run_memplan(capsys, ["plan", f, "-o", tmp_path / "p.json", "-q"])
+    assert_bad_input(code, err, str(f), "cost -1", "characters cut")
+    assert len(err) < 3000
