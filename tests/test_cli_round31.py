@@ -280,3 +280,36 @@ def test_a_cli_error_line_is_bounded_whatever_the_input_names(tmp_path, capsys):
     code, _, err = run_memplan(capsys, ["plan", f, "-o", tmp_path / "p.json", "-q"])
     assert_bad_input(code, err, str(f), "cost -1", "characters cut")
     assert len(err) < 3000
+
+
+# ---- 6. bench planners: a capacity in a problem's file name -------------------------------------------------
+
+def _minimalloc_dir(tmp_path, name):
+    d = tmp_path / "mm"
+    d.mkdir()
+    (d / name).write_text("id,lower,upper,size\na,0,2,10\nb,1,3,20\n")
+    return d
+
+
+def test_bench_reads_a_capacity_in_a_file_name_only_as_ascii_digits(tmp_path, capsys):
+    """``A.².csv`` in ``--minimalloc DIR``: ``str.isdigit`` took '²' for a capacity and ``int`` refused it, a raw
+    ValueError traceback, exit 1; ``A.١٠.csv`` ran with capacity 10. A capacity is ASCII digits, as every
+    number memplan reads: these names have none, and the problem is minimised."""
+    for k, name in enumerate(("A.\u00b2.csv", "A.\u0661\u0660.csv")):
+        (tmp_path / str(k)).mkdir()
+        d = _minimalloc_dir(tmp_path / str(k), name)
+        code, out, err = run_memplan(capsys, ["bench", "planners", "--corpus", "minimalloc", "--minimalloc", d,
+                                              "--solvers", "greedy", "--json", "-"])
+        assert code == 0 and "Traceback" not in err, err
+        (row,) = __import__("json").loads(out)
+        assert row["problem"] == "A" and row.get("capacity") is None and row["arena"] == 30, row
+
+
+def test_bench_refuses_a_capacity_past_2_63_in_a_file_name_naming_the_file(tmp_path, capsys):
+    """``A.99999999999999999999999.csv``: "buffer problem: capacity ... is not a byte count", naming no file, after
+    the table's head was printed. Refused before any solve, naming the file."""
+    d = _minimalloc_dir(tmp_path, "A.99999999999999999999999.csv")
+    code, out, err = run_memplan(capsys, ["bench", "planners", "--corpus", "minimalloc", "--minimalloc", d,
+                                          "--solvers", "greedy"])
+    assert_bad_input(code, err, "A.99999999999999999999999.csv", "capacity")
+    assert out == ""
