@@ -224,7 +224,9 @@ def _no_directory(directory: str) -> str:
     while not os.path.lexists(p) and os.path.dirname(p) != p:
         p = os.path.dirname(p)
     if os.path.lexists(p) and not os.path.isdir(p):
-        return f"{p} is not a directory" if p == directory else f"no directory {directory} ({p} is not a directory)"
+        # (``directory_of`` resolved every link it could: one left is a loop, which "is not a directory" hid)
+        what = "is a loop of symbolic links" if os.path.islink(p) else "is not a directory"
+        return f"{p} {what}" if p == directory else f"no directory {directory} ({p} {what})"
     return f"no directory {directory}"
 
 

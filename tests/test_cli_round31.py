@@ -313,3 +313,12 @@ def test_bench_refuses_a_capacity_past_2_63_in_a_file_name_naming_the_file(tmp_p
                                           "--solvers", "greedy"])
     assert_bad_input(code, err, "A.99999999999999999999999.csv", "capacity")
     assert out == ""
+
+
+def test_an_output_in_a_loop_of_symlinks_is_named_as_one(tmp_path, capsys):
+    """``-o LOOP/x.json`` with ``LOOP`` a symlink to itself: "LOOP is not a directory", where a link is there."""
+    import os
+
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    code, _, err = run_memplan(capsys, ["plan", _graph(tmp_path), "-o", tmp_path / "loop" / "x.json", "-q"])
+    assert_bad_input(code, err, "-o", "loop of symbolic links")
