@@ -507,6 +507,9 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
         check_writable(out, label)
     for label, out in outs:
         for ilabel, inp in inputs.items():
+            if inp and is_stdout(out) and _is_stdout_file(inp):
+                raise MemplanError(f"{label} -: stdout is redirected to the {ilabel} {inp}: refusing to write over "
+                                   "an input (redirect stdout elsewhere)")
             if inp and not is_stdout(out) and same_file(out, inp):
                 raise MemplanError(f"{label} {out} is the {ilabel} {inp}: refusing to overwrite an input "
                                    "(choose another output path)")
@@ -514,8 +517,24 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
         for lb, b in outs[i + 1:]:
             if is_stdout(a) and is_stdout(b):
                 raise MemplanError(f"{la} and {lb} both write to stdout (-): one output would be lost")
-            if not (is_stdout(a) or is_stdout(b)) and same_file(a, b):
-                raise MemplanError(f"{la} {a} and {lb} {b} name the same file: one output would be lost")
+            if is_stdout(a) or is_stdout(b):
+                same, why = _is_stdout_file(b if is_stdout(a) else a), " (stdout is redirected to it)"
+            else:
+                same, why = same_file(a, b), ""
+            if same:
+                raise MemplanError(f"{la} {a} and {lb} {b} name the same file{why}: one output would be lost")
+
+
+def _is_stdout_file(path: str) -> bool:
+    """Whether ``path`` names the file stdout is redirected to (``> FILE``, ``>> FILE``): a '-' output is then that
+    file. Why: ``plan G -o - --graph-out S > S`` wrote the plan to stdout and renamed the graph over it (the plan
+    lost, exit 0), and ``plan G -o - >> G`` appended the plan to the input graph."""
+    try:
+        out = os.fstat(sys.stdout.fileno())
+        st = os.stat(path)
+    except (AttributeError, OSError, ValueError):   # (no file descriptor: a StringIO, pytest's capture)
+        return False
+    return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (st.st_dev, st.st_ino)
 
 
 #: every byte except the ones that open or close a string, array or object

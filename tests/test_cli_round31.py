@@ -322,3 +322,23 @@ def test_an_output_in_a_loop_of_symlinks_is_named_as_one(tmp_path, capsys):
     os.symlink(tmp_path / "loop", tmp_path / "loop")
     code, _, err = run_memplan(capsys, ["plan", _graph(tmp_path), "-o", tmp_path / "loop" / "x.json", "-q"])
     assert_bad_input(code, err, "-o", "loop of symbolic links")
+
+
+# ---- 7. '-' where stdout is redirected to a file the command names too -------------------------------------
+
+def test_stdout_redirected_to_another_output_or_an_input_is_refused(tmp_path, capsys, monkeypatch):
+    """``plan G -o - --devices 2 --graph-out S > S``: the plan went to stdout (the file ``S``), then the split
+    graph was renamed over ``S``: exit 0 and the plan lost. ``plan G -o - >> G``: the plan was appended to the
+    input graph. A '-' output is the file stdout is redirected to, compared with the other outputs and the inputs
+    as every output path is, before any work."""
+    g, split = _graph(tmp_path), tmp_path / "split.json"
+    split.write_text("")
+    before = g.read_text()
+    for argv, redirect, words in ((["plan", g, "-o", "-", "--devices", "2", "--graph-out", split, "-q"], split,
+                                   ["-o -", "--graph-out", "same file"]),
+                                  (["plan", g, "-o", "-", "-q"], g, ["-o -", "input graph", "stdout"])):
+        with open(redirect, "a") as out, monkeypatch.context() as m:
+            _stdout(m, out)
+            code, _, err = run_memplan(capsys, argv)
+        assert_bad_input(code, err, *words)
+    assert split.read_text() == "" and g.read_text() == before
