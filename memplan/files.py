@@ -507,7 +507,7 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
         check_writable(out, label)
     for label, out in outs:
         for ilabel, inp in inputs.items():
-            if inp and is_stdout(out) and _is_stdout_file(inp):
+            if inp and is_stdout(out) and is_stdout_file(inp):
                 raise MemplanError(f"{label} -: stdout is redirected to the {ilabel} {inp}: refusing to write over "
                                    "an input (redirect stdout elsewhere)")
             if inp and not is_stdout(out) and same_file(out, inp):
@@ -518,16 +518,16 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
             if is_stdout(a) and is_stdout(b):
                 raise MemplanError(f"{la} and {lb} both write to stdout (-): one output would be lost")
             if is_stdout(a) or is_stdout(b):
-                same, why = _is_stdout_file(b if is_stdout(a) else a), " (stdout is redirected to it)"
+                same, why = is_stdout_file(b if is_stdout(a) else a), " (stdout is redirected to it)"
             else:
                 same, why = same_file(a, b), ""
             if same:
                 raise MemplanError(f"{la} {a} and {lb} {b} name the same file{why}: one output would be lost")
 
 
-def _is_stdout_file(path: str) -> bool:
+def is_stdout_file(path: str) -> bool:
     """Whether ``path`` names the file stdout is redirected to (``> FILE``, ``>> FILE``): a '-' output is then that
-    file. Why: ``plan G -o - --graph-out S > S`` wrote the plan to stdout and renamed the graph over it (the plan
+    file, and an input emptied by ``> FILE`` is named so (``read_json``). Why: ``plan G -o - --graph-out S > S`` wrote the plan to stdout and renamed the graph over it (the plan
     lost, exit 0), and ``plan G -o - >> G`` appended the plan to the input graph."""
     try:
         out = os.fstat(sys.stdout.fileno())

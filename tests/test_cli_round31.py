@@ -342,3 +342,18 @@ def test_stdout_redirected_to_another_output_or_an_input_is_refused(tmp_path, ca
             code, _, err = run_memplan(capsys, argv)
         assert_bad_input(code, err, *words)
     assert split.read_text() == "" and g.read_text() == before
+
+
+def test_an_empty_json_input_is_named_empty_and_a_shell_emptied_one_says_so(tmp_path, capsys, monkeypatch):
+    """An empty graph or plan file was "not valid JSON (Expecting value at line 1 column 1)"; the CSV and ONNX
+    readers say "empty file". ``memplan show P > P`` (the shell empties ``P`` before memplan runs) now also says
+    that stdout is redirected to it."""
+    p = tmp_path / "p.json"
+    p.write_text(" \n")
+    code, _, err = run_memplan(capsys, ["show", p])
+    assert_bad_input(code, err, str(p), "empty file")
+    p.write_text("")
+    with open(p, "a") as out, monkeypatch.context() as m:
+        _stdout(m, out)
+        code, _, err = run_memplan(capsys, ["show", p])
+    assert_bad_input(code, err, str(p), "empty file", "stdout is redirected to it")

@@ -19,6 +19,7 @@ from ..files import (
     MAX_JSON_DEPTH,
     atomic_write_bytes,
     atomic_write_text,
+    is_stdout_file,
     json_depth,
     read_input,
     text_trouble,
@@ -38,6 +39,9 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     as infinity, which no writer writes back), integers too long to parse, or a key repeated in one object
     (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
     data = read_input(path, error)
+    if not data or data.isspace():   # (it was "not valid JSON (Expecting value at line 1 column 1)"; no copy)
+        shell = " (stdout is redirected to it: the shell emptied it before memplan ran)" if is_stdout_file(path) else ""
+        raise error(f"{path}: empty file, not JSON{shell}")
     why = text_trouble(data)
     if why:
         raise error(f"{path}: {why}")
