@@ -33,8 +33,22 @@ def print_error(message: str, who: str = "memplan") -> None:
     """``memplan: error: ...`` (``who``: the command) on stderr as one line, whatever the message (a library's
     exception text from deep inside, an id or a path from the input) contains: what is not printable is
     escaped."""
-    line = printable(" / ".join(part.strip() for part in str(message).splitlines() if part.strip()))
+    line = _bounded(printable(" / ".join(part.strip() for part in str(message).splitlines() if part.strip())))
     print(f"{who}: error: {line}", file=sys.stderr)
+
+
+#: the longest error line: its start names the file and the element, its end what is wrong
+MAX_ERROR_CHARS = 2000
+
+
+def _bounded(line: str) -> str:
+    """``line`` with its middle cut out past ``MAX_ERROR_CHARS``, saying how much. Why: messages quote ids, names
+    and paths from the input whole, and JSON allows them any length (a node id of 100,000 characters made the one
+    error line 100 KB, a 1 GiB file's could make it a gigabyte)."""
+    if len(line) <= MAX_ERROR_CHARS:
+        return line
+    head, tail = MAX_ERROR_CHARS * 2 // 3, MAX_ERROR_CHARS // 4
+    return f"{line[:head]}...({len(line) - head - tail} characters cut)...{line[-tail:]}"
 
 
 def print_note(text: str) -> None:

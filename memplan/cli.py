@@ -40,7 +40,7 @@ def _out(text: str) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
-    from .files import check_outputs
+    from .files import check_outputs, is_stdout
 
     _check_solver_options(args)
     _check_plan_options(args)
@@ -50,8 +50,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
                          workers=args.workers, progress=_progress(args), **_plan_extras(args))
     p = planned.plan
-    _save_split_graph(args, planned.graph)
-    p.save(args.output, timings=args.timings)
+
+    def save_plan() -> None:
+        p.save(args.output, timings=args.timings)
+
+    def save_split() -> None:
+        _save_split_graph(args, planned.graph)
+
+    # a document for stdout first: a write there may fail in ways no check foresees (``>/dev/full``), a file's
+    # were checked above; written second, its failure left the other output on disk without it
+    for write in (save_plan, save_split) if is_stdout(args.output) else (save_split, save_plan):
+        write()
     if not args.quiet:
         argtypes.print_note(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
                             f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), solver "
@@ -182,7 +191,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     from .examples import bundled
-    from .files import check_no_nul, check_writable, is_stdout
+    from .files import check_no_nul, check_writable, first_same_file, is_stdout
     from .io import save_graph
 
     if is_stdout(args.output):  # (it made a directory named '-')
@@ -200,6 +209,10 @@ def cmd_example(args: argparse.Namespace) -> int:
     paths = {stem: os.path.join(args.output, f"{stem}.json") for stem in graphs}
     for path in paths.values():  # all writable before the first is written: a failure leaves no half set
         check_writable(path, "example")
+    clash = first_same_file(list(paths.values()))
+    if clash:   # (a link between two: the second was written over the first, and both were listed as written)
+        raise MemplanError(f"example -o {args.output}: {clash[0]} and {clash[1]} name the same file (a link): "
+                           "one example would overwrite the other")
     for stem, graph in graphs.items():
         save_graph(graph, paths[stem])
         _out(paths[stem])

@@ -40,7 +40,15 @@ MAX_JSON_DEPTH = 64
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """``text`` as UTF-8 (``atomic_write_bytes``); a lone surrogate, which no UTF-8 holds (``"\\ud800"`` from
+    code), is a MemplanError naming the path, before anything is written (a raw UnicodeEncodeError before)."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = "to stdout" if is_stdout(path) else output_path(path)
+        raise MemplanError(f"cannot write {where}: the text holds {short_repr(text[exc.start:exc.end])} at character "
+                           f"{exc.start}, which UTF-8 cannot encode (a lone surrogate)") from None
+    atomic_write_bytes(path, data)
 
 
 #: the output path that means standard output
@@ -90,7 +98,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     why = _unwritable(target)
     if why:
         raise MemplanError(f"cannot write {path}: {why}")
-    directory = os.path.dirname(os.path.abspath(target))
+    directory = directory_of(target)
     with sigterm_held():
         try:
             fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
@@ -116,8 +124,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 def _write_stdout(data: bytes) -> None:
     """``data`` on stdout: as bytes through its buffer, or as text where stdout has none (a StringIO under
     ``contextlib.redirect_stdout``, a notebook's stream); the documents memplan writes are UTF-8."""
-    if sys.stdout is None:   # started with stdout closed
-        raise MemplanError("cannot write to stdout: it is closed")
+    why = stdout_closed()
+    if why:
+        raise MemplanError(f"cannot write to stdout: {why}")
     out = getattr(sys.stdout, "buffer", None)
     try:
         if out is None:
@@ -135,6 +144,18 @@ def _write_stdout(data: bytes) -> None:
         raise MemplanError(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}") from None
 
 
+def stdout_closed() -> str | None:
+    """Why standard output can take nothing, where that shows before a write, or None: started with it closed
+    (``>&-``: ``sys.stdout`` is None), or a stream closed in the process. Why: an output ``-`` is checked with
+    the files (``check_writable``), before a plan, an import or a benchmark that may take hours, and before
+    another output is written (``plan -o - --graph-out S >&-`` wrote ``S`` and then failed on the plan)."""
+    if sys.stdout is None:
+        return "it is closed"
+    if getattr(sys.stdout, "closed", False) is True:
+        return "it is closed"
+    return None
+
+
 def output_path(path) -> str:
     """``path`` as a str when it is a file path (a str or ``os.PathLike``), else ``MemplanError``: a plain
     ``open`` would take an int for a file descriptor, and ``os.path`` raises ``TypeError`` on the rest."""
@@ -142,6 +163,8 @@ def output_path(path) -> str:
         p = os.fspath(path)
         if isinstance(p, str):
             check_no_nul(p, MemplanError, "cannot write ")
+            if not p:   # (it was "cannot write : No such file or directory")
+                raise MemplanError("cannot write to an empty path: it names no file")
             return p
     raise MemplanError(f"cannot write to {type(path).__name__} {short_repr(path, 40)}: expected a file path "
                        "(a str or os.PathLike)")
@@ -161,9 +184,12 @@ def check_no_nul(path: str, error: type[MemplanError], lead: str = "") -> None:
 
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
-    names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist
-    (``label`` names the option)."""
+    names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist, or
+    ``-`` while stdout is closed (``label`` names the option)."""
     if is_stdout(path):
+        why = stdout_closed()
+        if why:
+            raise MemplanError(f"{label} {path}: cannot write to stdout: {why}")
         return
     check_no_nul(os.fspath(path), MemplanError, f"{label} ")
     if os.path.isdir(path):
@@ -174,12 +200,20 @@ def check_writable(path: str, label: str) -> None:
     why = _unwritable(target)
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why}")
-    directory = os.path.dirname(os.path.abspath(target))
+    directory = directory_of(target)
     if not os.path.isdir(directory):
         raise MemplanError(f"{label} {path}: cannot write: {_no_directory(directory)}")
     why = _cannot_create_in(directory, len(os.fsencode(os.path.basename(target))))
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why} (in {directory})")
+
+
+def directory_of(path: str) -> str:
+    """The directory the kernel puts ``path`` in, as an absolute path: its parent resolved through symlinks. Why not
+    ``os.path.abspath``: it drops a '..' lexically, and ``LINK/../out.json`` (``LINK`` a symlink to a directory
+    elsewhere) lies beside ``LINK``'s target, not beside ``LINK``; the temporary file made there was renamed across
+    file systems ("Invalid cross-device link"), and the check probed a directory the output is not in."""
+    return os.path.realpath(os.path.dirname(path) or os.curdir)
 
 
 def _no_directory(directory: str) -> str:
@@ -190,7 +224,9 @@ def _no_directory(directory: str) -> str:
     while not os.path.lexists(p) and os.path.dirname(p) != p:
         p = os.path.dirname(p)
     if os.path.lexists(p) and not os.path.isdir(p):
-        return f"{p} is not a directory" if p == directory else f"no directory {directory} ({p} is not a directory)"
+        # (``directory_of`` resolved every link it could: one left is a loop, which "is not a directory" hid)
+        what = "is a loop of symbolic links" if os.path.islink(p) else "is not a directory"
+        return f"{p} {what}" if p == directory else f"no directory {directory} ({p} {what})"
     return f"no directory {directory}"
 
 
@@ -309,6 +345,8 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     Checked before opening, so a FIFO (whose open would block) or a device is never opened.
     """
     check_no_nul(path, error)
+    if not path:   # (its message began with nothing: ": no such file")
+        raise error("an empty path names no file: give the input file's path")
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -447,6 +485,16 @@ def same_file(a: str, b: str) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def first_same_file(paths: list[str]) -> tuple[str, str] | None:
+    """The first two of ``paths`` that name one file (``same_file``: a symlink or a hard link between them), or
+    None: outputs written one after the other would leave only the last."""
+    for i, a in enumerate(paths):
+        for b in paths[i + 1:]:
+            if same_file(a, b):
+                return a, b
+    return None
+
+
 def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """Refuse to write any output over an input, or two outputs to one file.
 
@@ -459,6 +507,9 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
         check_writable(out, label)
     for label, out in outs:
         for ilabel, inp in inputs.items():
+            if inp and is_stdout(out) and is_stdout_file(inp):
+                raise MemplanError(f"{label} -: stdout is redirected to the {ilabel} {inp}: refusing to write over "
+                                   "an input (redirect stdout elsewhere)")
             if inp and not is_stdout(out) and same_file(out, inp):
                 raise MemplanError(f"{label} {out} is the {ilabel} {inp}: refusing to overwrite an input "
                                    "(choose another output path)")
@@ -466,8 +517,24 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
         for lb, b in outs[i + 1:]:
             if is_stdout(a) and is_stdout(b):
                 raise MemplanError(f"{la} and {lb} both write to stdout (-): one output would be lost")
-            if not (is_stdout(a) or is_stdout(b)) and same_file(a, b):
-                raise MemplanError(f"{la} {a} and {lb} {b} name the same file: one output would be lost")
+            if is_stdout(a) or is_stdout(b):
+                same, why = is_stdout_file(b if is_stdout(a) else a), " (stdout is redirected to it)"
+            else:
+                same, why = same_file(a, b), ""
+            if same:
+                raise MemplanError(f"{la} {a} and {lb} {b} name the same file{why}: one output would be lost")
+
+
+def is_stdout_file(path: str) -> bool:
+    """Whether ``path`` names the file stdout is redirected to (``> FILE``, ``>> FILE``): a '-' output is then that
+    file, and an input emptied by ``> FILE`` is named so (``read_json``). Why: ``plan G -o - --graph-out S > S`` wrote the plan to stdout and renamed the graph over it (the plan
+    lost, exit 0), and ``plan G -o - >> G`` appended the plan to the input graph."""
+    try:
+        out = os.fstat(sys.stdout.fileno())
+        st = os.stat(path)
+    except (AttributeError, OSError, ValueError):   # (no file descriptor: a StringIO, pytest's capture)
+        return False
+    return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (st.st_dev, st.st_ino)
 
 
 #: every byte except the ones that open or close a string, array or object

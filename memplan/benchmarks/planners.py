@@ -133,6 +133,20 @@ def _csv_name(path: str) -> str:
     return os.path.basename(path)[:-4].partition(".")[0]
 
 
+def _csv_capacity(path: str) -> int | None:
+    """A minimalloc problem's capacity: ``1048576`` for ``A.1048576.csv``, None without one. ASCII digits only, as
+    every number memplan reads (``str.isdigit`` took '²', which ``int`` refuses: a traceback, and '١٠' for 10), and
+    below 2**63, else an error naming the file (it was "buffer problem: capacity ...", naming none, mid-run)."""
+    from ..errors import MemplanError
+
+    cap = os.path.basename(path)[:-4].partition(".")[2]
+    if not (cap.isascii() and cap.isdigit()):
+        return None
+    if len(cap) > 19 or int(cap) >= 1 << 63:
+        raise MemplanError(f"minimalloc problem {path}: the capacity {cap[:40]} in its name is not below 2**63")
+    return int(cap)
+
+
 def _check_only(only: set[str], names: list[str], corpus: set[str]) -> None:
     """``--only``: every name must be a problem of the chosen corpus (else an error naming it)."""
     from ..errors import MemplanError
@@ -168,7 +182,10 @@ def _read_tables(paths: list[str], only) -> list:
     """The CSV problems the run solves (those ``--only`` names, when given), each read and checked."""
     from ..io.minimalloc import read_csv
 
-    return [read_csv(path) for path in paths if only is None or _csv_name(path) in only]
+    chosen = [path for path in paths if only is None or _csv_name(path) in only]
+    for path in chosen:   # (each capacity checked before any problem is read or solved)
+        _csv_capacity(path)
+    return [read_csv(path) for path in chosen]
 
 
 def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> list[dict]:
@@ -177,8 +194,7 @@ def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> lis
 
     rows = []
     for table in tables:
-        name, _, cap = os.path.basename(table.path)[:-4].partition(".")
-        capacity = int(cap) if cap.isdigit() else None
+        name, capacity = _csv_name(table.path), _csv_capacity(table.path)
         runs = []
         for s in solvers:
             if s == "search" and capacity is not None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError, OptionError, as_int, named_options, report_progress
 from ..errors import short_repr as _short
-from ..files import check_outputs, check_readable
+from ..files import check_outputs, check_readable, directory_of
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 
@@ -274,12 +274,12 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
     onnx = _need_onnx()
     source = "model"
     folder = None if external_data_dir is None else _check_external_data_dir(model, external_data_dir)
-    base_dir = None if folder is None else os.path.abspath(folder)
+    base_dir = None if folder is None else os.path.realpath(folder)   # (as the kernel resolves it: ``directory_of``)
     if isinstance(model, (str, os.PathLike)):
         source = os.fspath(model)
         model = load_model(source)
         default_name = os.path.splitext(os.path.basename(source))[0]
-        folder, base_dir = os.path.dirname(source), os.path.dirname(os.path.abspath(source))
+        folder, base_dir = os.path.dirname(source), directory_of(source)
     else:
         if not isinstance(model, onnx.ModelProto):
             raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")

@@ -19,6 +19,7 @@ from ..files import (
     MAX_JSON_DEPTH,
     atomic_write_bytes,
     atomic_write_text,
+    is_stdout_file,
     json_depth,
     read_input,
     text_trouble,
@@ -38,6 +39,9 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     as infinity, which no writer writes back), integers too long to parse, or a key repeated in one object
     (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
     data = read_input(path, error)
+    if not data or data.isspace():   # (it was "not valid JSON (Expecting value at line 1 column 1)"; no copy)
+        shell = " (stdout is redirected to it: the shell emptied it before memplan ran)" if is_stdout_file(path) else ""
+        raise error(f"{path}: empty file, not JSON{shell}")
     why = text_trouble(data)
     if why:
         raise error(f"{path}: {why}")
@@ -89,13 +93,13 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         return d
     seen: set[str] = set()
     key = next(k for k, _ in pairs if k in seen or seen.add(k))
-    raise _DuplicateKey(f"key {key!r} appears twice in one object{_of(d)} (a repeated key is ambiguous)")
+    raise _DuplicateKey(f"key {short_repr(key)} appears twice in one object{_of(d)} (a repeated key is ambiguous)")
 
 
 def _of(d: dict[str, Any]) -> str:
     """`` of 'ID'`` for an object with a string ``id`` (a tensor, a node), else nothing."""
     eid = d.get("id")
-    return f" of {eid!r}" if isinstance(eid, str) else ""
+    return f" of {short_repr(eid)}" if isinstance(eid, str) else ""
 
 
 _DOUBLE_RANGE = "JSON numbers are read as doubles, finite up to about 1.8e308"
@@ -137,7 +141,7 @@ class _Numbers:
             for key, value in pairs:
                 found = self.where(value)
                 if found is not None:
-                    at, text = f"[{key!r}]{found[0]}", found[1]
+                    at, text = f"[{short_repr(key)}]{found[0]}", found[1]
                     if isinstance(d.get("id"), str):
                         raise _DuplicateKey(_out_of_range_message(at, text, _of(d)))
                     self.held[id(d)] = (at, text)
@@ -162,7 +166,8 @@ class _Numbers:
 
 def _out_of_range_message(at: str, text: str, of: str = "") -> str:
     """The message for the number ``text`` past a double's range at the subscripts ``at`` (of an object ``of``)."""
-    return f"{'key ' + at + of + ': ' if at else ''}the number {text} is beyond the range of a double ({_DOUBLE_RANGE})"
+    number = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"   # (a file's worth)
+    return f"{'key ' + at + of + ': ' if at else ''}the number {number} is beyond the range of a double ({_DOUBLE_RANGE})"
 
 
 def _path(path, error) -> str:

@@ -63,6 +63,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     if text.startswith("\ufeff"):  # else the header's first name is "\ufeffid" and 'id' looks missing
         raise InputFormatError(f"{path}: line 1: starts with a byte-order mark (U+FEFF); save it as UTF-8 "
                                "without one")
+    _check_text(text, path)
     reader = csv.reader(io.StringIO(text, newline=""))   # \n, \r\n and old-Mac \r line ends, as csv wants
     try:
         header = next(reader)
@@ -87,13 +88,15 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     nums: dict[str, list[int]] = {"lower": [], "upper": [], "size": []}
     seen: dict[str, int] = {}
     total = 0
+    end = reader.line_num   # the last line read: a row starts on the next (a quoted field may run over several)
     try:
         for row in reader:
-            line = reader.line_num
+            line, end = end + 1, reader.line_num
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != len(header):
-                raise InputFormatError(f"{path}: line {line}: {len(row)} fields, expected {len(header)}")
+                raise InputFormatError(f"{path}: line {line}: {len(row)} fields, expected {len(header)}"
+                                       f"{_runs_on(line, end)}")
             bid = row[col["id"]].strip()
             if not bid:
                 raise InputFormatError(f"{path}: line {line}, column 'id': empty buffer id")
@@ -110,7 +113,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
                     v = int(cell)
                 except ValueError:
                     raise InputFormatError(f"{path}: line {line}, column {name!r}: {cell[:40]!r} "
-                                           f"is not an integer (buffer {bid!r})") from None
+                                           f"is not an integer (buffer {bid!r}){_runs_on(line, end)}") from None
                 if v < 0:
                     raise InputFormatError(f"{path}: line {line}, column {name!r}: negative value {v} "
                                            f"(buffer {bid!r})")
@@ -129,12 +132,37 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
             rows.append(tuple(row))
             for name, v in vals.items():
                 nums[name].append(v)
-    except csv.Error as exc:
-        raise InputFormatError(f"{path}: line {reader.line_num}: {exc}") from None
+    except csv.Error as exc:   # ("field larger than field limit": a quote left open on the row's first line)
+        raise InputFormatError(f"{path}: line {end + 1}: {exc}{_runs_on(end + 1, reader.line_num)}") from None
     return CsvTable(path=path, header=tuple(header), rows=tuple(rows), ids=tuple(ids),
                     lower=np.asarray(nums["lower"], dtype=np.int64),
                     upper=np.asarray(nums["upper"], dtype=np.int64),
                     sizes=np.asarray(nums["size"], dtype=np.int64))
+
+
+def _runs_on(line: int, end: int) -> str:
+    """What to add to an error in a row that starts on ``line`` and ends on ``end``: a quote left open makes the
+    row run on to the end of the file (its errors named the last line, which holds nothing wrong)."""
+    return "" if end <= line else f" (the row runs on to line {end} inside quotes: a quote left open?)"
+
+
+def _check_text(text: str, path: str) -> None:
+    """InputFormatError naming the line of a NUL or a lone surrogate (``"\\ud800"``) in CSV ``text``: no UTF-8 file
+    holds either (``read_csv`` refuses them in the bytes), and ``parse_csv`` of a str took them, so that ``write_csv``
+    raised a raw UnicodeEncodeError on the surrogate, or wrote a solution file ``read_csv`` refuses (the NUL)."""
+    nul = text.find("\x00")
+    try:
+        text.encode("utf-8")
+        surrogate = -1
+    except UnicodeEncodeError as exc:
+        surrogate = exc.start
+    found = [i for i in (nul, surrogate) if i >= 0]
+    if not found:
+        return
+    at = min(found)
+    line = 1 + sum(text.count(end, 0, at) for end in ("\n", "\r")) - text.count("\r\n", 0, at)
+    what = "a NUL character" if at == nul else f"a lone surrogate {text[at]!r} (not encodable as UTF-8)"
+    raise InputFormatError(f"{path}: line {line}: holds {what}, which no UTF-8 text file does")
 
 
 def read_csv(path: str) -> CsvTable:
