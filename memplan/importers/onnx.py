@@ -334,6 +334,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
     data_dependent, unread_sized = facts["data_dependent"].sized, facts["data_dependent"].by_unread
+    overridable = facts["overridable"]
     # values made by ops onnx does not define (onnxruntime's fused ops: com.microsoft's, and its
     # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
     custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
@@ -367,7 +368,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
                              "byte size (unsupported)")
         if shape is None:
-            why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else RUN_TIME if vname in data_dependent else
+            why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else
+                   RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
                    f"{unsized(vname)}, and the model declares none" if vname in custom else
                    "shape inference could not find its rank")
             raise GraphError(f"{what}: value {vname!r} has no shape: {why}")
@@ -380,7 +382,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                     d = ""
                 hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {_unread_why(g, vname, hidden, unread)}"
                         if vname in unread_sized else f": {RUN_TIME}, so no size can be "
-                        "planned" if vname in data_dependent else
+                        f"planned{_overridden_note(g, vname, overridable)}" if vname in data_dependent else
                         f": {unsized(vname)}, and the model declares no size for this dimension" if vname in custom
                         else
                         ": ONNX's shape inference could not derive it from the node's inputs, although it does not "
@@ -1394,7 +1396,8 @@ class DataDependent:
     by_unread: frozenset[str]
 
 
-def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> DataDependent:
+def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = (),
+                            overridable: Collection[str] = ()) -> DataDependent:
     """The values whose size depends on what the graph inputs hold at run time, not only on their shapes: no
     declared size of theirs is planned (it is a traced example's: a longer result would overrun its slot).
 
@@ -1407,12 +1410,13 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> Data
     ``hidden`` values (small tensors whose external data was not read) are valued too: a shape computed from
     one is as unknown to the importer as one computed from an input, and the model's declaration of it is
     no more checked (an Expand to an unread shape constant declared half its size was planned at that).
+    ``overridable`` initializers (``_overridable``) are graph inputs, valued like the others.
 
     The same pass carries both marks twice, with and without ``hidden`` (the second only where there are
     hidden values), so the graph is walked once per import: it was walked three times, each a fifth of the
     import of a 5,000-node chain."""
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    base = {v.name for v in g.input if v.name not in inits}
+    base = {v.name for v in g.input if v.name not in inits} | set(overridable)
     tracks = [(base | set(hidden), set())] + ([(set(base), set())] if hidden else [])
     for n in g.node:
         ins = [i for i in n.input if i]
@@ -1438,20 +1442,49 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> Data
     return DataDependent(frozenset(sized), frozenset(sized - tracks[1][1]) if hidden else frozenset())
 
 
-def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
-    """Why ``vname``, sized by small tensors whose external data was not read, has no size: the first of those
-    it is computed from, and why it was not read (``hidden``: value -> which tensor; ``unread``: which -> why,
-    as ``_infer`` records them)."""
+def _computed_from(g, vname: str) -> list[str]:
+    """Every value ``vname`` is computed from (itself included), back through the nodes of ``g`` that make them."""
     producer = {o: n for n in g.node for o in n.output if o}
-    seen, todo, found = {vname}, [vname], []
-    while todo:   # back from vname through the nodes that compute it
+    seen, todo = {vname}, [vname]
+    while todo:
         v = todo.pop()
-        if v in hidden and hidden[v] not in found:
-            found.append(hidden[v])
         for i in producer[v].input if v in producer else ():
             if i and i not in seen:
                 seen.add(i)
                 todo.append(i)
+    return list(seen)
+
+
+def _overridable(model) -> frozenset[str]:
+    """The graph inputs of ``model`` that are also initializers where its IR version (4 and later) makes such an
+    initializer a default value the caller may override (IR 3 listed every initializer as an input, a constant).
+
+    Why: onnxruntime runs such an input with whatever the caller feeds (and never folds it as a constant), so a
+    Reshape, Expand or Range sized by its value sizes what the caller feeds, not the default: an ``Expand`` to an
+    overridable ``[2, 3, 4]`` was planned 96 bytes, and fed ``[5, 2, 3, 4]`` onnxruntime wrote 480."""
+    if model.ir_version < 4:
+        return frozenset()
+    inits = {t.name for t in model.graph.initializer} | {t.values.name for t in model.graph.sparse_initializer}
+    return frozenset(v.name for v in model.graph.input if v.name in inits)
+
+
+def _overridden_note(g, vname: str, overridable: Collection[str]) -> str:
+    """The note on a data-dependent ``vname`` computed from overridable initializers (``_overridable``), naming
+    the first: the value is data-dependent only because the model lists a constant among its inputs."""
+    found = sorted(v for v in _computed_from(g, vname) if v in overridable)
+    if not found:
+        return ""
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (f"; note: it follows graph input {found[0]!r}{more}, whose initializer is only a default the caller may "
+            "override (ONNX IR version 4 and later), so its value is not known before the run; if it is a constant, "
+            "remove it from the graph inputs")
+
+
+def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
+    """Why ``vname``, sized by small tensors whose external data was not read, has no size: the first of those
+    it is computed from, and why it was not read (``hidden``: value -> which tensor; ``unread``: which -> why,
+    as ``_infer`` records them)."""
+    found = list(dict.fromkeys(hidden[v] for v in _computed_from(g, vname) if v in hidden))
     k = min(found) if found else next(iter(unread))
     why = unread[k]
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
@@ -1472,7 +1505,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     (``_data_dependent_outputs``, computed once per import, here); ``seq_bytes`` receives the byte sizes of
     the tensors each sequence holds, where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
     (each unread initializer, and the outputs of a node with an unread tensor attribute), each with its key in
-    ``unread``."""
+    ``unread``; ``facts["overridable"]`` the initializers the caller may override (``_overridable``), whose data
+    inference is not given."""
     hidden = {} if hidden is None else hidden
     g = model.graph
     m2 = onnx.ModelProto()
@@ -1488,7 +1522,11 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2.output.extend(g.output)
     g2.value_info.extend(g.value_info)
     declared = {v.name for v in g.input}
+    facts = {} if facts is None else facts
+    overridable = facts["overridable"] = _overridable(model)
     for t in g.initializer:
+        if t.name in overridable:   # typed by its dims as a graph input (_typed_by_initializers), its value unknown
+            continue
         external = t.data_location == onnx.TensorProto.EXTERNAL
         small = math.prod(t.dims) <= SMALL_INITIALIZER
         if small and external:
@@ -1542,8 +1580,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied, spelling)
-    facts = {} if facts is None else facts
-    facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden)
+    facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden, overridable)
     data_dependent = facts["data_dependent"].sized
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):

@@ -1,0 +1,69 @@
+"""ONNX importer, round 31: initializers the caller may override (IR 4 and later lists them as graph inputs with a
+default) no longer size what follows by their default value, and local functions' default attribute values
+(``FunctionProto.attribute_proto``) are given to calls that omit them. Every size asserted is what onnxruntime 1.32's
+CPU provider writes for the same model (``tests/onnx_oracle.py``), where the test says so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from needs import need
+
+onnx = need("onnx")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _sizes(graph) -> dict[str, int]:
+    return {t.id: t.size for t in graph.tensors}
+
+
+# -- an initializer that is also a graph input sizes nothing by its default ---------------------------------------
+
+def _expand_to_input(ir_version: int, listed: bool = True):
+    """``y = Expand(x[2, 3, 4], s)`` with ``s`` an initializer ``[1, 2, 3, 4]``, listed as a graph input (an
+    overridable default from IR 4) where ``listed``."""
+    s = numpy_helper.from_array(np.array([1, 2, 3, 4], np.int64), "s")
+    inputs = [V("x", T.FLOAT, [2, 3, 4])] + ([V("s", T.INT64, [4])] if listed else [])
+    g = helper.make_graph([helper.make_node("Expand", ["x", "s"], ["y"], name="ex")], "g", inputs,
+                          [V("y", T.FLOAT, None)], [s])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=ir_version)
+
+
+def test_an_overridable_initializer_that_sizes_an_output_is_refused_naming_it():
+    # was: planned 'y' at the default's [1, 2, 3, 4] (96 bytes); fed s = [5, 2, 3, 4], onnxruntime writes 480
+    with pytest.raises(GraphError, match=r"node 'ex' \(Expand\): value 'y' dimension 0 is unknown .*run time.*"
+                                         r"graph input 's', whose initializer is only a default the caller may override"):
+        import_onnx(_expand_to_input(8))
+
+
+def test_onnxruntime_writes_what_the_caller_feeds_not_the_default():
+    """Why the refusal is right: onnxruntime runs the node with the value fed in place of the initializer."""
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = np.ones((2, 3, 4), np.float32)
+    model = _expand_to_input(8)
+    assert ort_sizes(model, {"x": x}, strict=True)["y"] == 96
+    assert ort_sizes(model, {"x": x, "s": np.array([5, 2, 3, 4], np.int64)}, strict=True)["y"] == 480
+
+
+def test_an_initializer_that_is_no_overridable_input_still_sizes_its_output():
+    # IR 3 lists every initializer as a graph input, a constant; from IR 4 one not listed is a constant too
+    for model in (_expand_to_input(3), _expand_to_input(8, listed=False)):
+        assert _sizes(import_onnx(model))["y"] == 96
+
+
+def test_an_overridable_weight_that_sizes_nothing_is_still_planned():
+    w = numpy_helper.from_array(np.ones(4, np.float32), "w")
+    g = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                          [V("x", T.FLOAT, [2, 3, 4]), V("w", T.FLOAT, [4])], [V("y", T.FLOAT, None)], [w])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    sizes = _sizes(import_onnx(model))
+    assert (sizes["w"], sizes["y"]) == (16, 96)
