@@ -1,6 +1,7 @@
 """ONNX importer, round 31: initializers the caller may override (IR 4 and later lists them as graph inputs with a
 default) no longer size what follows by their default value, and local functions' default attribute values
-(``FunctionProto.attribute_proto``) are given to calls that omit them. Every size asserted is what onnxruntime 1.32's
+(``FunctionProto.attribute_proto``) are given to calls that omit them (onnx's inliner dropped the attribute, and
+the body op's own default sized it). Every size asserted is what onnxruntime 1.32's
 CPU provider writes for the same model (``tests/onnx_oracle.py``), where the test says so."""
 
 from __future__ import annotations
@@ -67,3 +68,37 @@ def test_an_overridable_weight_that_sizes_nothing_is_still_planned():
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     sizes = _sizes(import_onnx(model))
     assert (sizes["w"], sizes["y"]) == (16, 96)
+
+
+# -- a local function's default attribute values ------------------------------------------------------------------
+
+def _gather_function_call(**call_attrs):
+    """``y = F(x[3, 2])``, F's body ``Gather(x, [0, 1, 0, 1])`` whose ``axis`` refers to F's attribute ``ax``
+    (default 1: ``[3, 4]``, 48 bytes; ``ax=0``: ``[4, 2]``, 32)."""
+    idx = helper.make_node("Constant", [], ["i"], value=numpy_helper.from_array(np.array([0, 1, 0, 1], np.int64)))
+    gather = helper.make_node("Gather", ["x", "i"], ["y"])
+    gather.attribute.append(onnx.AttributeProto(name="axis", ref_attr_name="ax", type=onnx.AttributeProto.INT))
+    f = helper.make_function("local", "F", ["x"], ["y"], [idx, gather], [helper.make_opsetid("", 21)])
+    f.attribute_proto.append(helper.make_attribute("ax", 1))
+    g = helper.make_graph([helper.make_node("F", ["x"], ["y"], domain="local", name="call", **call_attrs)], "g",
+                          [V("x", T.FLOAT, [3, 2])], [V("y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("local", 1)],
+                             ir_version=10, functions=[f])
+
+
+def test_a_local_function_call_omitting_a_defaulted_attribute_takes_the_default():
+    # was: onnx's inliner dropped the body's axis, so Gather's own default (0) sized it: [4, 2], 32 bytes planned
+    # where onnxruntime writes [3, 4], 48 (a Concat's axis so dropped was refused as "Required attribute axis")
+    model = _gather_function_call()
+    assert _sizes(import_onnx(model))["y"] == 48
+    assert _sizes(import_onnx(_gather_function_call(ax=0)))["y"] == 32   # [4, 2]: the call's own value
+    assert not any(a.name == "ax" for a in model.graph.node[0].attribute)   # (the caller's model is not modified)
+
+
+def test_the_default_is_what_onnxruntime_runs_with():
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.ones((3, 2), np.float32)}
+    assert ort_sizes(_gather_function_call(), x, strict=True)["y"] == 48
+    assert ort_sizes(_gather_function_call(ax=0), x, strict=True)["y"] == 32

@@ -1100,7 +1100,7 @@ def _inline_functions(model):
         from onnx import inliner
     except ImportError:  # onnx < 1.16
         raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
-    model = _import_function_domains(model)
+    model = _import_function_domains(_with_attribute_defaults(model))
     try:
         try:   # a body written for another opset of the default domain is converted to the model's
             inlined = inliner.inline_local_functions(model, convert_version=True)
@@ -1117,6 +1117,26 @@ def _inline_functions(model):
         raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
                          "model's and could not be converted); convert the model to one opset first")
     return inlined
+
+
+def _with_attribute_defaults(model):
+    """The model (a copy where any is added) with each call of a local function that omits an attribute the
+    function gives a default value (``FunctionProto.attribute_proto``, IR 9) given that default.
+
+    Why: onnx's inliner drops a body attribute that refers to one the call omits, default or not, so a body
+    ``Concat`` whose ``axis`` refers to a defaulted attribute was refused by shape inference as "Required attribute
+    axis is missing", naming no node of the model, while onnxruntime runs the model with the default."""
+    defaults = {(f.domain, f.name, getattr(f, "overload", "")): f.attribute_proto for f in model.functions
+                if len(f.attribute_proto)}
+    if not defaults:
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for n in [*copy.graph.node, *(n for f in copy.functions for n in f.node)]:
+        given = {a.name for a in n.attribute}
+        n.attribute.extend(a for a in defaults.get((n.domain, n.op_type, getattr(n, "overload", "")), ())
+                           if a.name not in given)
+    return copy
 
 
 def _import_function_domains(model):
