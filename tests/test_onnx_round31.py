@@ -102,3 +102,50 @@ def test_the_default_is_what_onnxruntime_runs_with():
     x = {"x": np.ones((3, 2), np.float32)}
     assert ort_sizes(_gather_function_call(), x, strict=True)["y"] == 48
     assert ort_sizes(_gather_function_call(ax=0), x, strict=True)["y"] == 32
+
+
+def _nested_calls(outer_call_attrs: dict, other_use: str | None = None):
+    """``y = Out(x[3, 2])``: Out's body calls the Gather function F (``ax`` defaulting to 1) passing on its own
+    attribute ``oax`` (no default) as ``ax``; ``other_use``: a second body node using ``oax`` (``"op"``: a Gather
+    of its own, whose axis defaults to 0)."""
+    inner = _gather_function_call().functions[0]
+    call = helper.make_node("F", ["x"], ["y"], domain="local")
+    call.attribute.append(onnx.AttributeProto(name="ax", ref_attr_name="oax", type=onnx.AttributeProto.INT))
+    body = [call]
+    if other_use == "op":
+        idx = helper.make_node("Constant", [], ["j"], value=numpy_helper.from_array(np.array([0, 1], np.int64)))
+        gather = helper.make_node("Gather", ["x", "j"], ["z"])
+        gather.attribute.append(onnx.AttributeProto(name="axis", ref_attr_name="oax", type=onnx.AttributeProto.INT))
+        body += [idx, gather]
+    outer = helper.make_function("local", "Out", ["x"], ["y"] + (["z"] if other_use else []), body,
+                                 [helper.make_opsetid("", 21), helper.make_opsetid("local", 1)], attributes=["oax"])
+    outs = ["y"] + (["z"] if other_use else [])
+    g = helper.make_graph([helper.make_node("Out", ["x"], outs, domain="local", name="top", **outer_call_attrs)], "g",
+                          [V("x", T.FLOAT, [3, 2])], [V(o, T.FLOAT, None) for o in outs])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("local", 1)],
+                             ir_version=10, functions=[outer, inner])
+
+
+def test_an_attribute_passed_on_to_a_defaulting_callee_takes_its_default_where_omitted():
+    # was: the inliner dropped ``ax`` (``oax`` omitted), so Gather's own axis 0 sized y: 32 bytes, onnxruntime 48
+    assert _sizes(import_onnx(_nested_calls({})))["y"] == 48
+    assert _sizes(import_onnx(_nested_calls({"oax": 0})))["y"] == 32
+
+
+def test_an_omitted_attribute_whose_uses_default_differently_is_refused_naming_the_call():
+    with pytest.raises(GraphError, match=r"node 'top' calls local function local:Out without its attribute 'oax'"):
+        import_onnx(_nested_calls({}, other_use="op"))
+    sizes = _sizes(import_onnx(_nested_calls({"oax": 1}, other_use="op")))
+    assert (sizes["y"], sizes["z"]) == (48, 24)
+
+
+def test_nested_defaults_are_what_onnxruntime_runs_with():
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.ones((3, 2), np.float32)}
+    assert ort_sizes(_nested_calls({}), x, strict=True)["y"] == 48
+    assert ort_sizes(_nested_calls({"oax": 0}), x, strict=True)["y"] == 32
+    # (the refused one: onnxruntime runs F at its default 1 and the body's Gather at its own 0)
+    real = ort_sizes(_nested_calls({}, other_use="op"), x, strict=True)
+    assert (real["y"], real["z"]) == (48, 16)

@@ -1124,19 +1124,64 @@ def _with_attribute_defaults(model):
     function gives a default value (``FunctionProto.attribute_proto``, IR 9) given that default.
 
     Why: onnx's inliner drops a body attribute that refers to one the call omits, default or not, so a body
-    ``Concat`` whose ``axis`` refers to a defaulted attribute was refused by shape inference as "Required attribute
-    axis is missing", naming no node of the model, while onnxruntime runs the model with the default."""
-    defaults = {(f.domain, f.name, getattr(f, "overload", "")): f.attribute_proto for f in model.functions
-                if len(f.attribute_proto)}
-    if not defaults:
+    ``Gather`` whose ``axis`` refers to an attribute defaulting to 1 was sized at Gather's own default (0: 32
+    bytes planned where onnxruntime writes 48), and a ``Concat``'s was refused ("Required attribute axis is
+    missing", naming no node of the model). A body's call passing on its function's attribute (a reference) to a
+    callee that defaults it takes the callee's default where the outer call omits it (``_implied_defaults``)."""
+    if not any(len(f.attribute_proto) for f in model.functions):
         return model
     copy = type(model)()
     copy.CopyFrom(model)
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in copy.functions}
+    ambiguous = _implied_defaults(funcs)
     for n in [*copy.graph.node, *(n for f in copy.functions for n in f.node)]:
+        f = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+        if f is None:
+            continue
         given = {a.name for a in n.attribute}
-        n.attribute.extend(a for a in defaults.get((n.domain, n.op_type, getattr(n, "overload", "")), ())
-                           if a.name not in given)
+        n.attribute.extend(a for a in f.attribute_proto if a.name not in given)
+        left = sorted(ambiguous.get(id(f), set()) - given - {a.name for a in f.attribute_proto})
+        if left:
+            raise GraphError(f"node {n.name or n.op_type!r} calls local function {_function_name(f)} without its "
+                             f"attribute {left[0]!r}, which the function passes on to nodes that default it to "
+                             "different values: which value each takes is unknown to onnx's inliner; give it")
     return copy
+
+
+def _implied_defaults(funcs: dict) -> dict[int, set[str]]:
+    """Give each function of ``funcs`` (key -> FunctionProto; modified) a default for each attribute ``r`` it has
+    none for whose every use in its body is an attribute of a call of a local function defaulting it to one same
+    value: a call omitting ``r`` must run each of those callees with that default, which onnx's inliner would
+    drop. Returns ``{id(function): {r}}`` where the uses would take different values (a callee's default, an
+    op's own), left to the callers to give (one a later round defaults is no longer undecided)."""
+    ambiguous: dict[int, set[str]] = {}
+    changed = True
+    while changed:   # (a default given to one function may settle the uses in the functions calling it)
+        changed = False
+        for f in funcs.values():
+            defaulted = {a.name for a in f.attribute_proto}
+            uses: dict[str, dict] = {}   # r -> {the value a use takes when r is omitted (bytes, None: dropped,
+            #                                   or "?": undecided): that value's AttributeProto}
+            for n in f.node:
+                callee = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+                own = {a.name: a for a in callee.attribute_proto} if callee is not None else {}
+                for a in n.attribute:
+                    if not a.ref_attr_name or a.ref_attr_name in defaulted:
+                        continue
+                    d = own.get(a.name)
+                    taken = d.SerializeToString() if d is not None else (
+                        "?" if callee is not None and a.name in ambiguous.get(id(callee), ()) else None)
+                    uses.setdefault(a.ref_attr_name, {})[taken] = d
+            for r, taken in uses.items():
+                if len(taken) == 1 and isinstance(next(iter(taken)), bytes):
+                    d = f.attribute_proto.add()
+                    d.CopyFrom(next(iter(taken.values())))
+                    d.name = r
+                    changed = True
+                elif (len(taken) > 1 or "?" in taken) and r not in ambiguous.get(id(f), ()):
+                    ambiguous.setdefault(id(f), set()).add(r)
+                    changed = True
+    return ambiguous
 
 
 def _import_function_domains(model):
