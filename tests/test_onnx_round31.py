@@ -6,6 +6,8 @@ CPU provider writes for the same model (``tests/onnx_oracle.py``), where the tes
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from needs import need
@@ -149,3 +151,88 @@ def test_nested_defaults_are_what_onnxruntime_runs_with():
     # (the refused one: onnxruntime runs F at its default 1 and the body's Gather at its own 0)
     real = ort_sizes(_nested_calls({}, other_use="op"), x, strict=True)
     assert (real["y"], real["z"]) == (48, 16)
+
+
+# -- a declared shape the spec's rule contradicts, where ONNX's inference is silent ---------------------------------
+
+def _f32(name: str, values) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(values, np.float32), name)
+
+
+def _i64(name: str, values) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(values, np.int64), name)
+
+
+def _declared(case: str, declared):
+    """``y = Neg(a)`` with ``a`` made by ``case``'s op from ``x[2, 3, 8, 8]`` and declared ``declared`` in
+    value_info (None: not declared), where ONNX's inference leaves ``a`` to the declaration."""
+    make = {   # case -> (nodes making "a", initializers, opset)
+        "groupnorm": ([helper.make_node("GroupNormalization", ["x", "s", "b"], ["a"], name="op", num_groups=3)],
+                      [_f32("s", [1, 1, 1]), _f32("b", [0, 0, 0])], 21),
+        "maxunpool": ([helper.make_node("MaxPool", ["x"], ["p", "i"], kernel_shape=[2, 2], strides=[2, 2]),
+                       helper.make_node("MaxUnpool", ["p", "i", "os"], ["a"], name="op", kernel_shape=[2, 2],
+                                        strides=[2, 2])], [_i64("os", [2, 3, 9, 9])], 17),
+        "sequence_at": ([helper.make_node("SplitToSequence", ["x", "sp"], ["q"], axis=3),
+                         helper.make_node("SequenceAt", ["q", "pos"], ["a"], name="op")],
+                        [_i64("sp", [1, 7]), _i64("pos", 1)], 17),
+        "concat_from_sequence": ([helper.make_node("SplitToSequence", ["x", "sp"], ["q"], axis=3),
+                                  helper.make_node("ConcatFromSequence", ["q"], ["a"], name="op", axis=0)],
+                                 [_i64("sp", [4, 4])], 17),
+        "concat4": ([helper.make_node("Slice", ["x"], ["l"], axes=[-1], starts=[-3], ends=[1 << 62]),
+                     helper.make_node("Slice", ["x"], ["r"], axes=[-1], starts=[0], ends=[-3]),
+                     helper.make_node("Concat", ["l", "r"], ["a"], name="op", axis=-1)], [], 9),
+    }
+    nodes, inits, opset = make[case]
+    vi = [V("a", T.FLOAT, declared)] if declared is not None else []
+    g = helper.make_graph(nodes + [helper.make_node("Neg", ["a"], ["y"])], "g", [V("x", T.FLOAT, [2, 3, 8, 8])],
+                          [V("y", T.FLOAT, None)], inits, value_info=vi)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+#: case -> (a declaration smaller than what onnxruntime writes, the bytes of ``a`` onnxruntime writes)
+DECLARED = {"groupnorm": ([2, 3, 8, 1], 1536), "maxunpool": ([2, 3, 8, 8], 1944),
+            "sequence_at": ([2, 3, 8, 1], 1344), "concat_from_sequence": ([2, 3, 8, 4], 1536),
+            "concat4": ([2, 3, 8, 4], 1536)}
+
+
+@pytest.mark.parametrize("case", sorted(DECLARED))
+def test_a_declaration_the_ops_rule_contradicts_is_refused_naming_the_node(case):
+    # was: planned at the declaration (groupnorm: 192 bytes where onnxruntime writes 1,536)
+    small, real = DECLARED[case]
+    with pytest.raises(GraphError, match=rf"node 'op' \(\w+\): value 'a' is declared {re.escape(str(small))} in the "
+                                         "model, but "):
+        import_onnx(_declared(case, small))
+
+
+@pytest.mark.parametrize("case", sorted(DECLARED))
+def test_a_declaration_the_ops_rule_agrees_with_is_planned(case):
+    real = DECLARED[case][1]
+    right = [2, 3, 8, 8] if case != "maxunpool" else [2, 3, 9, 9]
+    right = [4, 3, 8, 4] if case == "concat_from_sequence" else [2, 3, 8, 7] if case == "sequence_at" else right
+    for declared in (right, None):
+        sizes = _sizes(import_onnx(_declared(case, declared)))
+        assert (sizes["a"], sizes["y"]) == (real, real)
+
+
+@pytest.mark.parametrize("case", sorted(DECLARED))
+def test_the_sizes_are_what_onnxruntime_writes(case):
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32)}
+    assert ort_sizes(_declared(case, DECLARED[case][0]), x, strict=True)["a"] == DECLARED[case][1]
+
+
+def test_a_concat4_of_a_negative_axis_after_a_symbolic_batch_is_sized():
+    """torch.onnx at opsets 9-10 writes ``torch.roll`` (and split-then-cat, unfold) on dim -1 as Slice-1s and a
+    Concat-4 of axis -1, declaring its output's batch by a name of its own: ONNX's inference of Concat-4 gives up
+    on the negative axis, and the output was refused ("symbolic 'Concat3_dim_0': pass dims=..."), which
+    onnxruntime runs."""
+    model = _declared("concat4", None)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    out = model.graph.output[0]
+    out.type.tensor_type.shape.dim.add().dim_param = "Concat3_dim_0"
+    for d in (3, 8, 8):
+        out.type.tensor_type.shape.dim.add().dim_value = d
+    sizes = _sizes(import_onnx(model, dims={"batch": 2}))
+    assert (sizes["a"], sizes["y"]) == (1536, 1536)

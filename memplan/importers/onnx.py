@@ -420,6 +420,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"graph output {v!r} is an initializer: no node produces it (unsupported)")
 
     containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
+    seqs: dict[str, list] = {}   # sequence value -> the (shape, elem) of the tensors it holds, where known
     nodes: list[Node] = []
     shared_at: list[tuple[int, str, dict[str, str]]] = []  # nodes whose outputs share an input's buffer
     total = len(g.node)
@@ -440,6 +441,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 containers[o] = _container_bytes(n, where, o, shapes[o][1], [tensors[tindex[v]].size for v in ins],
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
+        _check_spec_shape(n, where, shapes, facts["values"], seqs)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_as_standard(n, where, shapes)
@@ -1567,7 +1569,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     is recorded in ``unread``, for the error about the dimension it leaves unknown. The outputs of
     onnxruntime's own ops are sized by its inference where it is installed (``_size_ort_ops``; whether it is:
     ``facts["ort"]``); ``facts["data_dependent"]`` receives the model's data-dependent values
-    (``_data_dependent_outputs``, computed once per import, here); ``seq_bytes`` receives the byte sizes of
+    (``_data_dependent_outputs``, computed once per import, here), ``facts["values"]`` the values folding
+    knows (``_known_values``); ``seq_bytes`` receives the byte sizes of
     the tensors each sequence holds, where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
     (each unread initializer, and the outputs of a node with an unread tensor attribute), each with its key in
     ``unread``; ``facts["overridable"]`` the initializers the caller may override (``_overridable``), whose data
@@ -1693,6 +1696,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         # once more, the standard ops onnx sized given to it as sized
         _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
         inferred = _run_inference(onnx, m2, source, folded=True)
+    facts["values"] = _known_values(onnx, m2)
     return inferred
 
 
@@ -2766,6 +2770,54 @@ def _static_shapes(g) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def _initializer_values(onnx, g2) -> dict[str, Any]:
+    """``{name: numpy value}`` of the initializers of ``g2`` small enough to fold (their data in the model)."""
+    values: dict[str, Any] = {}
+    for t in g2.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_FOLD_ELEMENTS:
+            r = _to_array(t)
+            if r is not None:
+                values[t.name] = r[0]
+    return values
+
+
+def _known_values(onnx, m2) -> dict[str, Any]:
+    """``{name: numpy value}`` of what the folded ``m2`` knows: its small initializers and Constant outputs (the
+    values folding computed stand as Constants in place of their nodes)."""
+    values = _initializer_values(onnx, m2.graph)
+    for n in m2.graph.node:
+        if (n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output and n.output[0]
+                and len(n.attribute) == 1 and n.attribute[0].name == "value"):
+            r = _to_array(n.attribute[0].t)
+            if r is not None and r[0].size <= MAX_FOLD_ELEMENTS:
+                values[n.output[0]] = r[0]
+    return values
+
+
+def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> None:
+    """A static shape the model declares for an output of standard node ``n`` that the spec's rule for its op
+    (``_spec_shapes``) contradicts is refused, naming the node and the value; ``seqs`` follows the sequences
+    (``_track_sequence``) from node to node. ``shapes``: ``_shapes``'s, ``values``: ``_known_values``'s.
+
+    Why: where ONNX's inference is silent (GroupNormalization-21, MaxUnpool with ``output_shape``, a Concat-4 of a
+    negative axis, SequenceAt and ConcatFromSequence of a sequence of unlike tensors), a declared shape was taken
+    unchecked: a ``[2, 3, 8, 1]`` declared for a GroupNormalization of a ``[2, 3, 8, 8]`` was planned 192 bytes,
+    and onnxruntime writes 1,536. (Slice-1 is ``_check_slice1``'s.)"""
+    if n.domain not in ("", "ai.onnx") or (n.op_type == "Slice" and len(n.input) == 1):
+        return
+    static, elems = {}, {}
+    for v in (*n.input, *n.output):
+        elem, dims = shapes.get(v, (0, None))
+        if v and elem > 0 and dims is not None and all(isinstance(d, int) for d in dims):
+            static[v], elems[v] = tuple(dims), elem
+    for o, (shape, _elem) in _spec_shapes(n, static, elems, values, seqs).items():
+        if o in static and static[o] != shape:
+            raise GraphError(f"{where}: value {o!r} is declared {list(static[o])} in the model, but {n.op_type} makes "
+                             f"it {list(shape)} from its inputs (as onnxruntime writes it): a plan of the declared "
+                             "size would not hold it; correct or remove the declaration")
+    _track_sequence(n, static, elems, values, seqs)
+
+
 def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     """Replace, in ``m2``, every foldable node by a Constant of its value; True when any was replaced.
     ``seq_bytes`` (cleared first) receives the bytes of each tensor of every sequence whose tensors are known."""
@@ -2777,12 +2829,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     elems = {vi.name: vi.type.tensor_type.elem_type for vi in list(inferred.input) + list(inferred.value_info)
              + list(inferred.output) if vi.type.HasField("tensor_type")}
     elems.update((t.name, t.data_type) for t in g2.initializer)
-    values: dict[str, Any] = {}
-    for t in g2.initializer:
-        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_FOLD_ELEMENTS:
-            r = _to_array(t)
-            if r is not None:
-                values[t.name] = r[0]
+    values = _initializer_values(onnx, g2)
     opsets = {o.domain or "": o.version for o in m2.opset_import}
     opsets.setdefault("", opsets.get("ai.onnx", 1))
     changed = False
@@ -2900,6 +2947,8 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
         return _slice1_shape(n, out, shapes[first], elems[first])
+    if op == "Concat" and ins and all(v in shapes and elems.get(v) for v in ins):
+        return _concat_shape(n, out, [shapes[v] for v in ins], elems[ins[0]])
     if op == "MaxUnpool" and first:
         target = value(2)
         if target is not None and target.ndim == 1 and len(target) == len(shapes[first]) and (target >= 0).all():
@@ -2955,6 +3004,22 @@ def _slice1_shape(n, out: str, shape: tuple[int, ...], elem: int) -> dict:
         start, end = (min(max(v + d if v < 0 else v, 0), d) for v in (start, end))
         dims[a] = max(end - start, 0)
     return {out: (tuple(dims), elem)}
+
+
+def _concat_shape(n, out: str, shapes: list[tuple[int, ...]], elem: int) -> dict:
+    """``{out: (shape, elem)}`` of a Concat of inputs of ``shapes``, a negative ``axis`` counted from the end, as
+    onnxruntime runs every version of it. ONNX's inference of Concat-4 (opsets 4-10) gives up on a negative axis
+    (allowed from Concat-11), which torch.onnx writes at those opsets too (``torch.roll``, ``unfold``, ``split``
+    then ``cat`` on dim -1): every value after it was refused as unknown. Empty where the inputs do not agree
+    off the axis or the axis is out of range (onnxruntime refuses those)."""
+    axis = next((a.i for a in n.attribute if a.name == "axis"), None)
+    rank = len(shapes[0])
+    if axis is None or not -rank <= axis < rank or any(len(s) != rank for s in shapes):
+        return {}
+    axis += rank if axis < 0 else 0
+    if len({s[:axis] + s[axis + 1:] for s in shapes}) != 1:
+        return {}
+    return {out: (shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:], elem)}
 
 
 #: ``ai.onnx.ml`` ops whose output has its input's shape, where ONNX's inference gives none: op -> the output's
