@@ -236,3 +236,36 @@ def test_a_concat4_of_a_negative_axis_after_a_symbolic_batch_is_sized():
         out.type.tensor_type.shape.dim.add().dim_value = d
     sizes = _sizes(import_onnx(model, dims={"batch": 2}))
     assert (sizes["a"], sizes["y"]) == (1536, 1536)
+
+
+# -- Resize / Upsample by scales that onnxruntime's float32 arithmetic sizes otherwise -------------------------------
+
+def _resize(scale: float, op: str = "Resize", opset: int = 13):
+    """``y = op(x[1, 1, 10, 13], scales=[1, 1, scale, 2])`` (float32 scales; Resize-13 with an empty roi)."""
+    sc = numpy_helper.from_array(np.array([1, 1, scale, 2], np.float32), "sc")
+    ins = ["x", "", "sc"] if op == "Resize" else ["x", "sc"]
+    g = helper.make_graph([helper.make_node(op, ins, ["y"], name="rs")], "g", [V("x", T.FLOAT, [1, 1, 10, 13])],
+                          [V("y", T.FLOAT, None)], [sc])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+#: float32(1.7) - 1 ulp: 10 * it is 16.9999993 exactly (ONNX: 16), 17.0 in float32 (onnxruntime: 17)
+JUST_BELOW = float(np.nextafter(np.float32(1.7), np.float32(0)))
+
+
+@pytest.mark.parametrize("op,opset", [("Resize", 13), ("Resize", 19), ("Upsample", 9)])
+def test_scales_whose_size_onnxruntime_rounds_otherwise_are_refused(op, opset):
+    # was: planned [1, 1, 16, 26], 1,664 bytes, where onnxruntime writes [1, 1, 17, 26], 1,768
+    with pytest.raises(GraphError, match=rf"node 'rs' \({op}\): dimension 2 of its output 'y' is 10 \* 1\.69999\d*, "
+                                         r"which ONNX sizes 16 and onnxruntime 17 .*'sizes'"):
+        import_onnx(_resize(JUST_BELOW, op, opset))
+    assert _sizes(import_onnx(_resize(1.5, op, opset)))["y"] == 15 * 26 * 4   # (where they agree: planned)
+
+
+def test_onnxruntime_sizes_by_float32_products():
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.ones((1, 1, 10, 13), np.float32)}
+    assert ort_sizes(_resize(JUST_BELOW), x, strict=True)["y"] == 17 * 26 * 4
+    assert ort_sizes(_resize(1.5), x, strict=True)["y"] == 15 * 26 * 4

@@ -421,6 +421,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
     seqs: dict[str, list] = {}   # sequence value -> the (shape, elem) of the tensors it holds, where known
+    opset = _default_opset(model)
     nodes: list[Node] = []
     shared_at: list[tuple[int, str, dict[str, str]]] = []  # nodes whose outputs share an input's buffer
     total = len(g.node)
@@ -442,6 +443,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
         _check_spec_shape(n, where, shapes, facts["values"], seqs)
+        _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_as_standard(n, where, shapes)
@@ -1428,6 +1430,53 @@ def _check_resize_axes(n, nid: str) -> None:
         raise GraphError(f"node {nid!r} (Resize) keeps the aspect ratio ({policy!r}) over negative axes "
                          f"{list(attrs['axes'].ints)}, whose output size runtimes disagree on (onnxruntime leaves "
                          "them at the input's size): write the axes as non-negative")
+
+
+def _resize_scales(n, values: dict, opset: int):
+    """The scales a Resize or Upsample node ``n`` sizes its output by (a float array), or None where it has
+    none known (a ``sizes`` input, scales computed at run time), at the model's ``opset``."""
+    import numpy as np
+
+    if n.op_type == "Upsample" and opset < 9:
+        scales = next((list(a.floats) for a in n.attribute if a.name == "scales"), None)
+        return None if scales is None else np.asarray(scales, np.float32)
+    k = 2 if n.op_type == "Resize" and opset >= 11 else 1
+    if n.op_type == "Resize" and opset >= 11 and len(n.input) > 3 and n.input[3]:
+        return None   # (sized by ``sizes``)
+    v = values.get(n.input[k]) if k < len(n.input) and n.input[k] else None
+    return None if v is None or v.dtype.kind != "f" or v.ndim != 1 else v.astype(np.float32)
+
+
+def _check_resize_scales(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A Resize or Upsample sized by ``scales`` whose output size onnxruntime computes otherwise than ONNX's
+    inference is refused, naming the node and the dimension. onnxruntime's kernels take each output dimension as
+    ``int64(scale * dim)`` in float32 arithmetic, ONNX's inference (and the spec) as ``floor(dim * scale)``
+    exactly: where ``dim * scale`` falls just below an integer, float32 rounds it up (``10 * 1.6999999``: ONNX
+    16, onnxruntime 17), and a Resize of ``[1, 1, 10, 13]`` planned 1,536 bytes was written 1,632 by
+    onnxruntime, an overrun that also gives everything after it the wrong shape. ``sizes`` has no such
+    ambiguity."""
+    import numpy as np
+
+    if n.op_type not in ("Resize", "Upsample") or n.domain not in ("", "ai.onnx") or not n.input or not n.output:
+        return
+    scales = _resize_scales(n, values, opset)
+    x, y = shapes.get(n.input[0], (0, None))[1], shapes.get(n.output[0], (0, None))[1]
+    if scales is None or x is None or y is None or len(x) != len(y):
+        return
+    axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), None) if opset >= 18 else None
+    axes = [a + len(x) if a < 0 else a for a in axes] if axes is not None else list(range(len(x)))
+    if len(axes) != len(scales) or any(not 0 <= a < len(x) for a in axes):
+        return
+    for a, scale in zip(axes, scales):
+        if isinstance(x[a], int) and isinstance(y[a], int):
+            with np.errstate(all="ignore"):
+                product = np.float32(scale) * np.float32(x[a])
+            ort = int(product) if np.isfinite(product) else None
+            if ort is not None and ort != y[a]:
+                raise GraphError(f"{where}: dimension {a} of its output {n.output[0]!r} is {x[a]} * {float(scale)!r}, "
+                                 f"which ONNX sizes {y[a]} and onnxruntime {ort} (it multiplies in float32): which size "
+                                 "a runtime writes is unknown; give the output size (Resize's 'sizes') instead of "
+                                 "scales")
 
 
 # -- shape inference --------------------------------------------------------------------------------
