@@ -269,3 +269,54 @@ def test_onnxruntime_sizes_by_float32_products():
     x = {"x": np.ones((1, 1, 10, 13), np.float32)}
     assert ort_sizes(_resize(JUST_BELOW), x, strict=True)["y"] == 17 * 26 * 4
     assert ort_sizes(_resize(1.5), x, strict=True)["y"] == 15 * 26 * 4
+
+
+# -- float32 Range lengths as onnxruntime computes them -----------------------------------------------------------
+
+def _range(limit: float, computed: bool = False, declared=None):
+    """``y = Neg(Range(0.3, limit, 0.2))`` in float32; ``computed``: the limit computed from ``x``'s shape
+    (``Cast(Shape(x)) * 0.1``, folded), ``x`` being ``[round(limit * 10)]``."""
+    f = lambda name, v: numpy_helper.from_array(np.asarray(v, np.float32), name)  # noqa: E731
+    inits = [f("a", 0.3), f("d", 0.2)]
+    n = int(round(limit * 10))
+    if computed:
+        nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Cast", ["s"], ["sf"], to=T.FLOAT),
+                 helper.make_node("Mul", ["sf", "k"], ["l1"]), helper.make_node("Squeeze", ["l1"], ["b"])]
+        inits.append(f("k", [0.1]))
+    else:
+        nodes = []
+        inits.append(f("b", limit))
+    nodes += [helper.make_node("Range", ["a", "b", "d"], ["r"], name="rg"), helper.make_node("Neg", ["r"], ["y"])]
+    vi = [V("r", T.FLOAT, declared)] if declared else []
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [n])], [V("y", T.FLOAT, None)], inits, value_info=vi)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+#: limit -> the elements onnxruntime's Range(0.3, limit, 0.2) makes (ONNX's inference: 25 and 5,003)
+RANGES = {5.3: 26, 1000.7: 5002}
+
+
+@pytest.mark.parametrize("limit", sorted(RANGES))
+@pytest.mark.parametrize("computed", [False, True])
+def test_a_float32_range_is_sized_as_onnxruntime_computes_its_length(limit, computed):
+    # was: 25 elements planned for 5.3 (ceil of a float32 difference, 4.9999995, over 0.2), onnxruntime makes 26;
+    # 5,003 for 1000.7 (waste)
+    sizes = _sizes(import_onnx(_range(limit, computed)))
+    assert (sizes["r"], sizes["y"]) == (4 * RANGES[limit], 4 * RANGES[limit])
+
+
+def test_a_range_declared_at_onnx_s_length_is_refused_naming_it():
+    with pytest.raises(GraphError, match=r"node 'rg' \(Range\): value 'r' is declared \[25\] in the model, but "
+                                         r"onnxruntime's Range makes it \[26\]"):
+        import_onnx(_range(5.3, declared=[25]))
+    assert _sizes(import_onnx(_range(5.3, declared=[26])))["r"] == 104
+
+
+@pytest.mark.parametrize("limit", sorted(RANGES))
+def test_onnxruntime_makes_those_lengths(limit):
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.ones(int(round(limit * 10)), np.float32)}
+    for computed in (False, True):
+        assert ort_sizes(_range(limit, computed), x, strict=True)["r"] == 4 * RANGES[limit]

@@ -1664,6 +1664,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if st.values.name not in declared:
             g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
 
+    _exact_float_ranges(onnx, g2)
+
     # which names exist, to catch typos in --dim
     params: set[str] = set()
     for vi in list(g.input) + list(g2.output) + list(g2.value_info):
@@ -1922,6 +1924,81 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
                     t.CopyFrom(loaded)
                     t.data_location = onnx.TensorProto.DEFAULT
                     del t.external_data[:]
+
+
+def _range_lengths(start, limit, delta) -> tuple[int, int] | None:
+    """(onnxruntime's, ONNX's inference's) length of a float Range of these scalar values, or None where either is
+    not finite. onnxruntime (and onnx's reference evaluator) compute ``ceil((limit - start) / delta)`` in float64;
+    ONNX's inference subtracts in the values' own type first (float32: ``5.3 - 0.3`` rounds to 4.9999995, 25
+    elements where onnxruntime makes 26)."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        ort = np.ceil((np.float64(limit) - np.float64(start)) / np.float64(delta))
+        onnx_n = np.ceil(np.float64(limit - start) / np.float64(delta))
+    if not (np.isfinite(ort) and np.isfinite(onnx_n)):
+        return None
+    return max(int(ort), 0), max(int(onnx_n), 0)
+
+
+def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int, Any] | None:
+    """(the nodes to stand, in the inference copy ``g2``, for a float32 Range ``n`` of known scalar ``values`` whose
+    length ONNX's inference computes otherwise than onnxruntime (``_range_lengths``), its length, its value or None):
+    its value as a Constant (up to ``MAX_FOLD_ELEMENTS``) or a ConstantOfShape of its length; None where ``n`` is no
+    such Range. A static shape the
+    model declares for it that onnxruntime's length contradicts is refused, naming the node. ``taken``: the value
+    names in use, for the length's (updated).
+
+    Why: ``Range(0.3, 5.3, 0.2)`` was planned 25 elements where onnxruntime writes 26, an overrun (one in six random
+    float32 Ranges differed, either way); folding did not correct it, as a value that disagrees with ONNX's
+    inference is never folded, and what followed was sized by ONNX's length."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    ins = list(n.input)
+    if n.op_type != "Range" or n.domain not in ("", "ai.onnx") or len(ins) != 3 or not n.output or not n.output[0]:
+        return None
+    args = [values.get(v) for v in ins]
+    if any(a is None or a.dtype != np.float32 or a.size != 1 for a in args):
+        return None
+    start, limit, delta = (a.reshape(()) for a in args)
+    lengths = _range_lengths(start, limit, delta)
+    if lengths is None or lengths[0] == lengths[1]:
+        return None
+    length, out = lengths[0], n.output[0]
+    for vi in (*g2.value_info, *g2.output):
+        declared = _declared_type(vi) if vi.name == out else None
+        if declared and declared[1] is not None and None not in declared[1] and declared[1] != [length]:
+            raise GraphError(f"{f'node {n.name!r}' if n.name else 'a node'} (Range): value {out!r} is declared {declared[1]} in the model, "
+                             f"but onnxruntime's Range makes it [{length}] (ceil(({float(limit)!r} - {float(start)!r}) / "
+                             f"{float(delta)!r}) in float64; ONNX's inference subtracts in float32 and gets "
+                             f"{lengths[1]}): correct or remove the declaration")
+    if length <= MAX_FOLD_ELEMENTS:
+        value = (np.float64(start) + np.arange(length) * np.float64(delta)).astype(np.float32)
+        return [onnx.helper.make_node("Constant", [], [out], value=numpy_helper.from_array(value, out))], length, value
+    shape = next(f"{out}::length{k or ''}" for k in range(len(taken) + 1) if f"{out}::length{k or ''}" not in taken)
+    taken.add(shape)
+    return [onnx.helper.make_node("Constant", [], [shape], value=numpy_helper.from_array(np.array([length], np.int64),
+                                                                                           shape)),
+            onnx.helper.make_node("ConstantOfShape", [shape], [out], value=numpy_helper.from_array(
+                np.zeros(1, np.float32)))], length, None
+
+
+def _exact_float_ranges(onnx, g2) -> None:
+    """Each float32 Range of the inference copy ``g2`` whose inputs are initializers or Constants, and whose length
+    ONNX's inference gets wrong, replaced as ``_exact_range`` says (a Range of computed inputs: ``_fold_round``)."""
+    values = {v: a[0] for v, a in ((t.name, _to_array(t)) for t in g2.initializer if math.prod(t.dims) == 1) if a}
+    values.update((n.output[0], a[0]) for n, a in ((n, _to_array(n.attribute[0].t)) for n in g2.node
+                  if n.op_type == "Constant" and n.output and len(n.attribute) == 1 and n.attribute[0].name == "value")
+                  if a)
+    nodes, changed, taken = [], False, _value_names(g2) if any(n.op_type == "Range" for n in g2.node) else set()
+    for n in g2.node:
+        exact = _exact_range(onnx, n, values, g2, taken)
+        nodes.extend([n] if exact is None else exact[0])
+        changed = changed or exact is not None
+    if changed:
+        del g2.node[:]
+        g2.node.extend(nodes)
 
 
 def _value_names(g) -> set[str]:
@@ -2885,6 +2962,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     nodes = []
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
+    taken = _value_names(g2) if any(n.op_type == "Range" for n in g2.node) else set()   # (for _exact_range)
     for n in g2.node:
         nodes.append(n)
         if n.domain == "ai.onnx.ml":   # sized by the spec's rule where ONNX's inference gives no shape
@@ -2895,6 +2973,14 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             continue
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
             continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
+        exact = _exact_range(onnx, n, values, g2, taken) if n.op_type == "Range" else None
+        if exact is not None:   # (ONNX's inference would size it otherwise than onnxruntime)
+            nodes[-1:] = exact[0]
+            shapes[n.output[0]], elems[n.output[0]] = (exact[1],), onnx.TensorProto.FLOAT
+            if exact[2] is not None:
+                values[n.output[0]] = exact[2]
+            changed = True
+            continue
         own = None   # the outputs' shapes from this node's inputs alone (and their values, where folded)
         evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
         if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
