@@ -256,8 +256,9 @@ JUST_BELOW = float(np.nextafter(np.float32(1.7), np.float32(0)))
 @pytest.mark.parametrize("op,opset", [("Resize", 13), ("Resize", 19), ("Upsample", 9)])
 def test_scales_whose_size_onnxruntime_rounds_otherwise_are_refused(op, opset):
     # was: planned [1, 1, 16, 26], 1,664 bytes, where onnxruntime writes [1, 1, 17, 26], 1,768
-    with pytest.raises(GraphError, match=rf"node 'rs' \({op}\): dimension 2 of its output 'y' is 10 \* 1\.69999\d*, "
-                                         r"which ONNX sizes 16 and onnxruntime 17 .*'sizes'"):
+    with pytest.raises(GraphError, match=rf"node 'rs' \({op}\): dimension 2 of its output 'y' \(10 by scales "
+                                         r"\[1\.0, 1\.0, 1\.69999\d*, 2\.0\]\) is 16 by ONNX's rule and 17 as "
+                                         r"onnxruntime computes it .*'sizes'"):
         import_onnx(_resize(JUST_BELOW, op, opset))
     assert _sizes(import_onnx(_resize(1.5, op, opset)))["y"] == 15 * 26 * 4   # (where they agree: planned)
 
@@ -320,3 +321,31 @@ def test_onnxruntime_makes_those_lengths(limit):
     x = {"x": np.ones(int(round(limit * 10)), np.float32)}
     for computed in (False, True):
         assert ort_sizes(_range(limit, computed), x, strict=True)["r"] == 4 * RANGES[limit]
+
+
+def _resize_kept(sizes, policy: str = "not_larger"):
+    """``y = Resize(x[1, 1, 20, 50], sizes=sizes, axes=[2, 3])`` keeping the aspect ratio (Resize-19)."""
+    sz = numpy_helper.from_array(np.array(sizes, np.int64), "sz")
+    g = helper.make_graph([helper.make_node("Resize", ["x", "", "", "sz"], ["y"], name="rs", axes=[2, 3],
+                                            keep_aspect_ratio_policy=policy)], "g",
+                          [V("x", T.FLOAT, [1, 1, 20, 50])], [V("y", T.FLOAT, None)], [sz])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)], ir_version=8)
+
+
+def test_sizes_kept_in_aspect_ratio_that_onnxruntime_rounds_otherwise_are_refused():
+    # was: 50 * (23 / 20) = 57.5 exactly 57.4999999 (ONNX: 57), 57.5 in float32 (onnxruntime rounds to 58):
+    # [1, 1, 23, 57] planned, 5,244 bytes, where onnxruntime writes [1, 1, 23, 58], 5,336
+    with pytest.raises(GraphError, match=r"node 'rs' \(Resize\): dimension 3 of its output 'y' \(50 by not_larger "
+                                         r"sizes \[23, 79\]\) is 57 by ONNX's rule and 58 as onnxruntime computes it"):
+        import_onnx(_resize_kept([23, 79]))
+    assert _sizes(import_onnx(_resize_kept([10, 79])))["y"] == 10 * 25 * 4   # (scale 0.5: the two agree)
+    assert _sizes(import_onnx(_resize_kept([23, 79], "stretch")))["y"] == 23 * 79 * 4
+
+
+def test_onnxruntime_keeps_the_aspect_ratio_in_float32():
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.ones((1, 1, 20, 50), np.float32)}
+    assert ort_sizes(_resize_kept([23, 79]), x, strict=True)["y"] == 23 * 58 * 4
+    assert ort_sizes(_resize_kept([10, 79]), x, strict=True)["y"] == 10 * 25 * 4

@@ -1432,51 +1432,62 @@ def _check_resize_axes(n, nid: str) -> None:
                          "them at the input's size): write the axes as non-negative")
 
 
-def _resize_scales(n, values: dict, opset: int):
-    """The scales a Resize or Upsample node ``n`` sizes its output by (a float array), or None where it has
-    none known (a ``sizes`` input, scales computed at run time), at the model's ``opset``."""
+def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, int], str] | None:
+    """({axis: size} onnxruntime's kernel gives the output of Resize or Upsample ``n`` of an ``x``-shaped input,
+    how it computes them), for the dimensions it computes in float32 arithmetic: ``int64(scale * dim)`` for
+    ``scales`` (an attribute before Upsample-9), ``round(min or max(size / dim) * dim)`` for ``sizes`` kept in
+    their aspect ratio (``keep_aspect_ratio_policy``, Resize-18). None where neither applies or is known."""
     import numpy as np
 
-    if n.op_type == "Upsample" and opset < 9:
-        scales = next((list(a.floats) for a in n.attribute if a.name == "scales"), None)
-        return None if scales is None else np.asarray(scales, np.float32)
-    k = 2 if n.op_type == "Resize" and opset >= 11 else 1
-    if n.op_type == "Resize" and opset >= 11 and len(n.input) > 3 and n.input[3]:
-        return None   # (sized by ``sizes``)
-    v = values.get(n.input[k]) if k < len(n.input) and n.input[k] else None
-    return None if v is None or v.dtype.kind != "f" or v.ndim != 1 else v.astype(np.float32)
+    attrs = {a.name: a for a in n.attribute}
+    axes = list(attrs["axes"].ints) if opset >= 18 and "axes" in attrs else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if any(not 0 <= a < len(x) or not isinstance(x[a], int) for a in axes):
+        return None
+    sized = n.op_type == "Resize" and opset >= 11 and len(n.input) > 3 and n.input[3]
+    with np.errstate(all="ignore"):
+        if sized:
+            policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
+            sizes = values.get(n.input[3])
+            if opset < 18 or policy not in (b"not_larger", b"not_smaller") or sizes is None or len(sizes) != len(axes):
+                return None
+            pick = min if policy == b"not_larger" else max
+            scale = pick(np.float32(s) / np.float32(x[a]) for a, s in zip(axes, sizes.astype(np.float32)))
+            dims = [np.floor(np.float32(scale * np.float32(x[a])) + np.float32(0.5)) for a in axes]
+            how = f"{policy.decode()} sizes {[int(v) for v in sizes]}"
+        else:
+            if n.op_type == "Upsample" and opset < 9:
+                scales = np.asarray(list(attrs["scales"].floats) if "scales" in attrs else [], np.float32)
+            else:
+                k = 2 if n.op_type == "Resize" and opset >= 11 else 1
+                scales = values.get(n.input[k]) if k < len(n.input) and n.input[k] else None
+                if scales is None or scales.dtype.kind != "f":
+                    return None
+            if len(scales) != len(axes):
+                return None
+            dims = [np.float32(scale) * np.float32(x[a]) for a, scale in zip(axes, scales.astype(np.float32))]
+            how = f"scales {[float(v) for v in scales.astype(np.float32)]}"
+    if not all(np.isfinite(d) for d in dims):
+        return None
+    return {a: int(d) for a, d in zip(axes, dims)}, how
 
 
 def _check_resize_scales(n, where: str, shapes: dict, values: dict, opset: int) -> None:
-    """A Resize or Upsample sized by ``scales`` whose output size onnxruntime computes otherwise than ONNX's
-    inference is refused, naming the node and the dimension. onnxruntime's kernels take each output dimension as
-    ``int64(scale * dim)`` in float32 arithmetic, ONNX's inference (and the spec) as ``floor(dim * scale)``
-    exactly: where ``dim * scale`` falls just below an integer, float32 rounds it up (``10 * 1.6999999``: ONNX
-    16, onnxruntime 17), and a Resize of ``[1, 1, 10, 13]`` planned 1,536 bytes was written 1,632 by
-    onnxruntime, an overrun that also gives everything after it the wrong shape. ``sizes`` has no such
-    ambiguity."""
-    import numpy as np
-
+    """A Resize or Upsample whose output size onnxruntime computes otherwise than ONNX's inference is refused,
+    naming the node and the dimension. onnxruntime's kernels compute it in float32 arithmetic
+    (``_ort_resize_dims``), ONNX's inference (and the spec) exactly: where ``dim * scale`` falls just below an
+    integer (or, kept in aspect ratio, just below a half), float32 rounds it up (``10 * 1.6999999``: ONNX 16,
+    onnxruntime 17; ``50 * 23 / 20``: 57 and 58), and a Resize of ``[1, 1, 10, 13]`` planned 1,664 bytes was
+    written 1,768 by onnxruntime, an overrun that also gives everything after it the wrong shape."""
     if n.op_type not in ("Resize", "Upsample") or n.domain not in ("", "ai.onnx") or not n.input or not n.output:
         return
-    scales = _resize_scales(n, values, opset)
     x, y = shapes.get(n.input[0], (0, None))[1], shapes.get(n.output[0], (0, None))[1]
-    if scales is None or x is None or y is None or len(x) != len(y):
-        return
-    axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), None) if opset >= 18 else None
-    axes = [a + len(x) if a < 0 else a for a in axes] if axes is not None else list(range(len(x)))
-    if len(axes) != len(scales) or any(not 0 <= a < len(x) for a in axes):
-        return
-    for a, scale in zip(axes, scales):
-        if isinstance(x[a], int) and isinstance(y[a], int):
-            with np.errstate(all="ignore"):
-                product = np.float32(scale) * np.float32(x[a])
-            ort = int(product) if np.isfinite(product) else None
-            if ort is not None and ort != y[a]:
-                raise GraphError(f"{where}: dimension {a} of its output {n.output[0]!r} is {x[a]} * {float(scale)!r}, "
-                                 f"which ONNX sizes {y[a]} and onnxruntime {ort} (it multiplies in float32): which size "
-                                 "a runtime writes is unknown; give the output size (Resize's 'sizes') instead of "
-                                 "scales")
+    found = _ort_resize_dims(n, x, values, opset) if x is not None and y is not None and len(x) == len(y) else None
+    for a, ort in (found[0] if found else {}).items():
+        if isinstance(y[a], int) and ort != y[a]:
+            raise GraphError(f"{where}: dimension {a} of its output {n.output[0]!r} ({x[a]} by {found[1]}) is {y[a]} "
+                             f"by ONNX's rule and {ort} as onnxruntime computes it (in float32): which size a runtime "
+                             "writes is unknown; give the output's size exactly (Resize's 'sizes', stretched)")
 
 
 # -- shape inference --------------------------------------------------------------------------------
