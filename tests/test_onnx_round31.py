@@ -349,3 +349,27 @@ def test_onnxruntime_keeps_the_aspect_ratio_in_float32():
     x = {"x": np.ones((1, 1, 20, 50), np.float32)}
     assert ort_sizes(_resize_kept([23, 79]), x, strict=True)["y"] == 23 * 58 * 4
     assert ort_sizes(_resize_kept([10, 79]), x, strict=True)["y"] == 10 * 25 * 4
+
+
+# -- a sequence wrapped in an optional ----------------------------------------------------------------------------
+
+def _optional_sequence():
+    """``y = ConcatFromSequence(OptionalGetElement(Optional(SplitToSequence(x[6, 4], [1, 5]))), axis=0)``."""
+    nodes = [helper.make_node("SplitToSequence", ["x", "sp"], ["q"]), helper.make_node("Optional", ["q"], ["o"]),
+             helper.make_node("OptionalGetElement", ["o"], ["g"]),
+             helper.make_node("ConcatFromSequence", ["g"], ["y"], name="cat", axis=0)]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [6, 4])], [V("y", T.FLOAT, None)], [_i64("sp", [1, 5])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+def test_a_sequence_through_an_optional_keeps_its_tensors():
+    # was: refused, "value 'y' dimension 0 is unknown" (ONNX merges the pieces [1, 4] and [5, 4] into [?, 4])
+    sizes = _sizes(import_onnx(_optional_sequence()))
+    assert (sizes["q"], sizes["o"], sizes["g"], sizes["y"]) == (96, 96, 96, 96)
+
+
+def test_onnxruntime_concatenates_the_optionals_sequence():
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    assert ort_sizes(_optional_sequence(), {"x": np.ones((6, 4), np.float32)}, strict=True)["y"] == 96

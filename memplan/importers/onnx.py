@@ -3245,7 +3245,7 @@ def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> N
     elif op == "SequenceConstruct":
         items = [tensor(v) for v in ins]
         held = None if None in items else items
-    elif op == "Identity" and ins and ins[0] in seqs:
+    elif op in ("Identity", "Optional", "OptionalGetElement") and ins and ins[0] in seqs:
         held = list(seqs[ins[0]])
     elif op == "SequenceInsert" and len(ins) >= 2 and ins[0] in seqs and tensor(ins[1]):
         at = position(2, len(seqs[ins[0]]), 1)
