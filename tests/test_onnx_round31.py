@@ -373,3 +373,57 @@ def test_onnxruntime_concatenates_the_optionals_sequence():
     from onnx_oracle import ort_sizes
 
     assert ort_sizes(_optional_sequence(), {"x": np.ones((6, 4), np.float32)}, strict=True)["y"] == 96
+
+
+# -- pooling windows onnxruntime does not make ----------------------------------------------------------------------
+
+def _pool(op: str = "MaxPool", declared=None, opset: int = 17, **attrs):
+    """``y = Relu(op(x[1, 3, 5, 5]))``, ``op``'s output ``p`` declared ``declared`` (as torch.onnx declares
+    ONNX's count); default attributes (an attribute given None is left out): kernel 2, stride 2, pads 1,
+    ``ceil_mode`` (PyTorch's ``MaxPool2d(2, 2, padding=1, ceil_mode=True)``)."""
+    attrs = {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1, **attrs}
+    pool = helper.make_node(op, ["x"], ["p"], name="pool", **{k: v for k, v in attrs.items() if v is not None})
+    vi = [V("p", T.FLOAT, declared)] if declared else []
+    g = helper.make_graph([pool, helper.make_node("Relu", ["p"], ["y"])], "g", [V("x", T.FLOAT, [1, 3, 5, 5])],
+                          [V("y", T.FLOAT, declared)], value_info=vi)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+POOLS = {   # case -> (attributes, opset, the bytes of p onnxruntime writes; ONNX's inference counted 4x4 windows)
+    "maxpool_ceil": ({}, 17, 3 * 3 * 3 * 4),
+    "averagepool_ceil": ({"op": "AveragePool"}, 17, 3 * 3 * 3 * 4),
+    "lppool_ceil": ({"op": "LpPool"}, 18, 3 * 3 * 3 * 4),
+    # SAME_UPPER of a kernel 3 dilated 2, stride 1: ONNX ceil(5 / 1) = 5 windows, onnxruntime pads for an undilated
+    # kernel (2) and makes 5 + 2 - 4 - 1 + 1 = 3
+    "same_dilated": ({"kernel_shape": [3, 3], "strides": [1, 1], "dilations": [2, 2], "auto_pad": "SAME_UPPER",
+                      "ceil_mode": 0, "pads": None}, 17, 3 * 3 * 3 * 4),
+}
+
+
+def _pool_case(case: str, declared=None):
+    attrs, opset, _ = POOLS[case]
+    return _pool(attrs.get("op", "MaxPool"), declared, opset, **{k: v for k, v in attrs.items() if k != "op"})
+
+
+@pytest.mark.parametrize("case", sorted(POOLS))
+def test_pooling_is_sized_by_the_windows_onnxruntime_makes(case):
+    # was: 4x4 windows planned (192 bytes for 'p' and 'y'; 5x5, 300, for same_dilated), onnxruntime writes 3x3 (108)
+    real = POOLS[case][2]
+    sizes = _sizes(import_onnx(_pool_case(case)))
+    assert (sizes["p"], sizes["y"]) == (real, real)
+
+
+def test_a_torch_export_declaring_onnx_s_count_is_sized_as_onnxruntime_runs_it():
+    """torch.onnx declares the pooled output (and what follows) at ONNX's count, 4x4; onnxruntime writes PyTorch's
+    3x3 and warns that the declaration is wrong: the declaration is not planned."""
+    sizes = _sizes(import_onnx(_pool_case("maxpool_ceil", declared=[1, 3, 4, 4])))
+    assert (sizes["p"], sizes["y"]) == (108, 108)
+
+
+@pytest.mark.parametrize("case", sorted(POOLS))
+def test_onnxruntime_makes_those_windows(case):
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.ones((1, 3, 5, 5), np.float32)}
+    assert ort_sizes(_pool_case(case), x, strict=True)["p"] == POOLS[case][2]

@@ -1747,7 +1747,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
     for _ in range(MAX_FOLD_ROUNDS):
-        if _all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes):
+        pooled = _ort_pool_windows(onnx, m2, inferred)   # (before any fold reads a pooled shape)
+        if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
@@ -2905,6 +2906,108 @@ def _static_shapes(g) -> dict[str, tuple[int, ...]]:
     for t in g.initializer:
         out[t.name] = tuple(t.dims)
     return out
+
+
+#: pooling ops onnxruntime may make fewer windows of than ONNX's inference counts (``_pool_windows``), and the
+#: first opset at which they do (``ceil_mode``, or MaxPool-10's and LpPool-18's dilations)
+CEIL_POOLS = {"MaxPool": 10, "AveragePool": 10, "LpPool": 18}
+
+
+def _pool_windows(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
+    """``{axis: windows}`` onnxruntime's kernel makes along each spatial axis of pooling node ``n`` of an
+    ``x``-shaped input where it makes fewer than ONNX's inference (``y``). onnxruntime counts
+    ``(in + pads - dilation * (kernel - 1) - 1) / stride + 1`` windows, rounded down (up in ``ceil_mode``, less a
+    last window that would start at or past the end of the input and its leading padding, as PyTorch does), its
+    ``SAME_*`` pads being those of an undilated kernel."""
+    attrs = {a.name: a for a in n.attribute}
+    ceil = attrs["ceil_mode"].i if "ceil_mode" in attrs else 0
+    spatial = len(x) - 2
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
+    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
+    pads = list(attrs["pads"].ints) if "pads" in attrs else [0] * 2 * spatial
+    auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
+    if (spatial < 1 or len(y) != len(x) or not len(kernel) == len(strides) == len(dilations) == spatial
+            or len(pads) != 2 * spatial or min(strides) < 1):
+        return {}
+    out = {}
+    for i in range(spatial):
+        size, stride, windows = x[2 + i], strides[i], y[2 + i]
+        head, total = (pads[i], pads[i] + pads[i + spatial]) if auto_pad in (b"NOTSET", b"") else (0, 0)
+        if auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+            total = (-(-size // stride) - 1) * stride + kernel[i] - size
+            head = total // 2 if auto_pad == b"SAME_UPPER" else (total + 1) // 2
+        span = size + total - dilations[i] * (kernel[i] - 1) - 1
+        if span < 0:
+            continue
+        ort = (-(-span // stride) if ceil else span // stride) + 1
+        if ceil and ort > 1 and (ort - 1) * stride >= size + head:
+            ort -= 1
+        if ort < windows:
+            out[2 + i] = ort
+    return out
+
+
+def _ort_pool_windows(onnx, m2, inferred) -> bool:
+    """Make each pooling node of the inference copy ``m2`` (``CEIL_POOLS``) for which onnxruntime makes fewer
+    windows than ONNX's inference (``_pool_windows``) write into a value of its own, sliced down to onnxruntime's
+    count into the values the model names; True when any was.
+
+    Why: ONNX's inference counts ``ceil((in + pads - kernel) / stride) + 1`` windows in ``ceil_mode``, and
+    onnxruntime (with PyTorch) drops a last window that would start in the trailing padding:
+    ``MaxPool2d(2, 2, padding=1, ceil_mode=True)`` of a 5x5 was planned 4x4 (192 bytes of 3 channels), onnxruntime
+    writes 3x3 (108); a ``SAME_*`` pool of a dilated kernel makes fewer windows than ONNX's ``ceil(in / stride)``;
+    what followed was sized by ONNX's count too (waste, never an overrun)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    opset = next((o.version for o in m2.opset_import if (o.domain or "") in ("", "ai.onnx")), 1)
+    if not any(n.op_type in CEIL_POOLS and opset >= CEIL_POOLS[n.op_type] for n in m2.graph.node):
+        return False
+    shapes = _static_shapes(inferred)
+    nodes, taken, sliced = [], None, set()
+    for n in m2.graph.node:
+        nodes.append(n)
+        x = shapes.get(n.input[0]) if n.input else None
+        y = shapes.get(n.output[0]) if n.output and n.output[0] else None
+        if (n.op_type not in CEIL_POOLS or n.domain not in ("", "ai.onnx") or opset < CEIL_POOLS[n.op_type] or x is None
+                or y is None):
+            continue
+        fewer = _pool_windows(n, x, y)
+        if not fewer:
+            continue
+        taken = _value_names(m2.graph) if taken is None else taken
+        axes = sorted(fewer)
+        for k, o in enumerate(n.output):
+            if not o:
+                continue
+            full = next(f"{o}::windows{j or ''}" for j in range(len(taken) + 1) if f"{o}::windows{j or ''}" not in taken)
+            names = [f"{full}::{w}" for w in ("starts", "ends", "axes")]
+            taken.update([full, *names])
+            n.output[k] = full
+            for name, value in zip(names, ([0] * len(axes), [fewer[a] for a in axes], axes)):
+                nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
+                    np.array(value, np.int64), name)))
+            nodes.append(onnx.helper.make_node("Slice", [full, *names], [o]))
+            sliced.add(o)
+    if sliced:
+        del m2.graph.node[:]
+        m2.graph.node.extend(nodes)
+        _forget_declared_after(m2.graph, sliced)
+    return bool(sliced)
+
+
+def _forget_declared_after(g2, changed: set[str]) -> None:
+    """Drop, in the inference copy ``g2``, the declared shapes of ``changed`` values and of every value computed
+    from them: a declaration made by ONNX's count (torch.onnx declares what ONNX's inference gives) would contradict
+    the corrected shapes, and inference derives them again."""
+    after = set(changed)
+    for n in g2.node:
+        if any(v in after for v in n.input):
+            after.update(o for o in n.output if o)
+    for vi in (*g2.value_info, *g2.output):
+        if vi.name in after and vi.type.HasField("tensor_type"):
+            vi.type.tensor_type.ClearField("shape")
 
 
 def _initializer_values(onnx, g2) -> dict[str, Any]:
