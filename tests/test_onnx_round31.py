@@ -427,3 +427,27 @@ def test_onnxruntime_makes_those_windows(case):
 
     x = {"x": np.ones((1, 3, 5, 5), np.float32)}
     assert ort_sizes(_pool_case(case), x, strict=True)["p"] == POOLS[case][2]
+
+
+def _conv_transpose(auto_pad: str = "SAME_UPPER"):
+    """``y = ConvTranspose(x[1, 2, 2, 3], w[2, 3, 2, 2], strides 2, output_padding 1)``."""
+    w = numpy_helper.from_array(np.ones((2, 3, 2, 2), np.float32), "w")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", kernel_shape=[2, 2], strides=[2, 2],
+                            output_padding=[1, 1], auto_pad=auto_pad)
+    g = helper.make_graph([node], "g", [V("x", T.FLOAT, [1, 2, 2, 3])], [V("y", T.FLOAT, None)], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_a_same_padded_conv_transpose_is_sized_without_its_output_padding():
+    # was: [1, 3, 5, 7] planned (420 bytes): ONNX's inference adds output_padding, onnxruntime makes in * stride
+    assert _sizes(import_onnx(_conv_transpose()))["y"] == 3 * 4 * 6 * 4
+    assert _sizes(import_onnx(_conv_transpose("NOTSET")))["y"] == 3 * 5 * 7 * 4   # (explicit pads: padded)
+
+
+def test_onnxruntime_ignores_output_padding_beside_same():
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = {"x": np.ones((1, 2, 2, 3), np.float32)}
+    assert ort_sizes(_conv_transpose(), x, strict=True)["y"] == 3 * 4 * 6 * 4
+    assert ort_sizes(_conv_transpose("NOTSET"), x, strict=True)["y"] == 3 * 5 * 7 * 4

@@ -1747,7 +1747,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
     for _ in range(MAX_FOLD_ROUNDS):
-        pooled = _ort_pool_windows(onnx, m2, inferred)   # (before any fold reads a pooled shape)
+        pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -2908,9 +2908,9 @@ def _static_shapes(g) -> dict[str, tuple[int, ...]]:
     return out
 
 
-#: pooling ops onnxruntime may make fewer windows of than ONNX's inference counts (``_pool_windows``), and the
-#: first opset at which they do (``ceil_mode``, or MaxPool-10's and LpPool-18's dilations)
-CEIL_POOLS = {"MaxPool": 10, "AveragePool": 10, "LpPool": 18}
+#: ops onnxruntime may make smaller outputs of than ONNX's inference sizes (``_ort_fewer``), and the first opset at
+#: which they do (pooling's ``ceil_mode``; ConvTranspose's ``output_padding`` beside ``SAME_*``)
+ORT_SMALLER = {"MaxPool": 10, "AveragePool": 10, "LpPool": 18, "ConvTranspose": 1}
 
 
 def _pool_windows(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
@@ -2948,21 +2948,41 @@ def _pool_windows(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
     return out
 
 
-def _ort_pool_windows(onnx, m2, inferred) -> bool:
-    """Make each pooling node of the inference copy ``m2`` (``CEIL_POOLS``) for which onnxruntime makes fewer
-    windows than ONNX's inference (``_pool_windows``) write into a value of its own, sliced down to onnxruntime's
-    count into the values the model names; True when any was.
+def _conv_transpose_size(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
+    """``{axis: size}`` of the output of ConvTranspose ``n`` of an ``x``-shaped input along each spatial axis where
+    onnxruntime makes it smaller than ONNX's inference (``y``): with ``SAME_*`` and no ``output_shape``, onnxruntime
+    makes ``in * stride`` and ignores ``output_padding``, which ONNX's inference adds."""
+    attrs = {a.name: a for a in n.attribute}
+    if (attrs["auto_pad"].s if "auto_pad" in attrs else b"") not in (b"SAME_UPPER", b"SAME_LOWER") or "output_shape" in attrs:
+        return {}
+    spatial = len(x) - 2
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
+    if spatial < 1 or len(y) != len(x) or len(strides) != spatial:
+        return {}
+    return {2 + i: x[2 + i] * strides[i] for i in range(spatial) if x[2 + i] * strides[i] < y[2 + i]}
+
+
+def _ort_fewer(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
+    """``{axis: size}`` onnxruntime makes of the output of ``n`` (one of ``ORT_SMALLER``) where ONNX's is larger."""
+    return _conv_transpose_size(n, x, y) if n.op_type == "ConvTranspose" else _pool_windows(n, x, y)
+
+
+def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
+    """Make each node of the inference copy ``m2`` (``ORT_SMALLER``) whose output onnxruntime makes smaller than
+    ONNX's inference sizes it (``_ort_fewer``) write into a value of its own, sliced down to onnxruntime's size
+    into the values the model names; True when any was.
 
     Why: ONNX's inference counts ``ceil((in + pads - kernel) / stride) + 1`` windows in ``ceil_mode``, and
     onnxruntime (with PyTorch) drops a last window that would start in the trailing padding:
     ``MaxPool2d(2, 2, padding=1, ceil_mode=True)`` of a 5x5 was planned 4x4 (192 bytes of 3 channels), onnxruntime
     writes 3x3 (108); a ``SAME_*`` pool of a dilated kernel makes fewer windows than ONNX's ``ceil(in / stride)``;
-    what followed was sized by ONNX's count too (waste, never an overrun)."""
+    a ConvTranspose ``SAME_*`` with ``output_padding`` makes ``in * stride``, without the padding ONNX adds; what
+    followed was sized by ONNX's count too (waste, never an overrun)."""
     import numpy as np
     from onnx import numpy_helper
 
     opset = next((o.version for o in m2.opset_import if (o.domain or "") in ("", "ai.onnx")), 1)
-    if not any(n.op_type in CEIL_POOLS and opset >= CEIL_POOLS[n.op_type] for n in m2.graph.node):
+    if not any(n.op_type in ORT_SMALLER and opset >= ORT_SMALLER[n.op_type] for n in m2.graph.node):
         return False
     shapes = _static_shapes(inferred)
     nodes, taken, sliced = [], None, set()
@@ -2970,10 +2990,10 @@ def _ort_pool_windows(onnx, m2, inferred) -> bool:
         nodes.append(n)
         x = shapes.get(n.input[0]) if n.input else None
         y = shapes.get(n.output[0]) if n.output and n.output[0] else None
-        if (n.op_type not in CEIL_POOLS or n.domain not in ("", "ai.onnx") or opset < CEIL_POOLS[n.op_type] or x is None
+        if (n.op_type not in ORT_SMALLER or n.domain not in ("", "ai.onnx") or opset < ORT_SMALLER[n.op_type] or x is None
                 or y is None):
             continue
-        fewer = _pool_windows(n, x, y)
+        fewer = _ort_fewer(n, x, y)
         if not fewer:
             continue
         taken = _value_names(m2.graph) if taken is None else taken
