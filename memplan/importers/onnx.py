@@ -334,6 +334,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                      for vi in list(g.input) + list(g.output) + list(g.value_info) if vi.type.HasField("tensor_type")}
     dim_names = {d for dims in declared_dims.values() for d in dims if d}
     data_dependent, unread_sized = facts["data_dependent"].sized, facts["data_dependent"].by_unread
+    overridable = facts["overridable"]
     # values made by ops onnx does not define (onnxruntime's fused ops: com.microsoft's, and its
     # SimplifiedLayerNormalization in the default domain): sized only by what the model declares
     custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
@@ -367,7 +368,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
                              "byte size (unsupported)")
         if shape is None:
-            why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else RUN_TIME if vname in data_dependent else
+            why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else
+                   RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
                    f"{unsized(vname)}, and the model declares none" if vname in custom else
                    "shape inference could not find its rank")
             raise GraphError(f"{what}: value {vname!r} has no shape: {why}")
@@ -380,7 +382,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                     d = ""
                 hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {_unread_why(g, vname, hidden, unread)}"
                         if vname in unread_sized else f": {RUN_TIME}, so no size can be "
-                        "planned" if vname in data_dependent else
+                        f"planned{_overridden_note(g, vname, overridable)}" if vname in data_dependent else
                         f": {unsized(vname)}, and the model declares no size for this dimension" if vname in custom
                         else
                         ": ONNX's shape inference could not derive it from the node's inputs, although it does not "
@@ -418,6 +420,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             raise GraphError(f"graph output {v!r} is an initializer: no node produces it (unsupported)")
 
     containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
+    seqs: dict[str, list] = {}   # sequence value -> the (shape, elem) of the tensors it holds, where known
+    opset = _default_opset(model)
     nodes: list[Node] = []
     shared_at: list[tuple[int, str, dict[str, str]]] = []  # nodes whose outputs share an input's buffer
     total = len(g.node)
@@ -438,6 +442,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                 containers[o] = _container_bytes(n, where, o, shapes[o][1], [tensors[tindex[v]].size for v in ins],
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
+        _check_spec_shape(n, where, shapes, facts["values"], seqs)
+        _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_as_standard(n, where, shapes)
@@ -1098,7 +1104,7 @@ def _inline_functions(model):
         from onnx import inliner
     except ImportError:  # onnx < 1.16
         raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
-    model = _import_function_domains(model)
+    model = _import_function_domains(_with_attribute_defaults(model))
     try:
         try:   # a body written for another opset of the default domain is converted to the model's
             inlined = inliner.inline_local_functions(model, convert_version=True)
@@ -1115,6 +1121,71 @@ def _inline_functions(model):
         raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
                          "model's and could not be converted); convert the model to one opset first")
     return inlined
+
+
+def _with_attribute_defaults(model):
+    """The model (a copy where any is added) with each call of a local function that omits an attribute the
+    function gives a default value (``FunctionProto.attribute_proto``, IR 9) given that default.
+
+    Why: onnx's inliner drops a body attribute that refers to one the call omits, default or not, so a body
+    ``Gather`` whose ``axis`` refers to an attribute defaulting to 1 was sized at Gather's own default (0: 32
+    bytes planned where onnxruntime writes 48), and a ``Concat``'s was refused ("Required attribute axis is
+    missing", naming no node of the model). A body's call passing on its function's attribute (a reference) to a
+    callee that defaults it takes the callee's default where the outer call omits it (``_implied_defaults``)."""
+    if not any(len(f.attribute_proto) for f in model.functions):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in copy.functions}
+    ambiguous = _implied_defaults(funcs)
+    for n in [*copy.graph.node, *(n for f in copy.functions for n in f.node)]:
+        f = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+        if f is None:
+            continue
+        given = {a.name for a in n.attribute}
+        n.attribute.extend(a for a in f.attribute_proto if a.name not in given)
+        left = sorted(ambiguous.get(id(f), set()) - given - {a.name for a in f.attribute_proto})
+        if left:
+            raise GraphError(f"node {n.name or n.op_type!r} calls local function {_function_name(f)} without its "
+                             f"attribute {left[0]!r}, which the function passes on to nodes that default it to "
+                             "different values: which value each takes is unknown to onnx's inliner; give it")
+    return copy
+
+
+def _implied_defaults(funcs: dict) -> dict[int, set[str]]:
+    """Give each function of ``funcs`` (key -> FunctionProto; modified) a default for each attribute ``r`` it has
+    none for whose every use in its body is an attribute of a call of a local function defaulting it to one same
+    value: a call omitting ``r`` must run each of those callees with that default, which onnx's inliner would
+    drop. Returns ``{id(function): {r}}`` where the uses would take different values (a callee's default, an
+    op's own), left to the callers to give (one a later round defaults is no longer undecided)."""
+    ambiguous: dict[int, set[str]] = {}
+    changed = True
+    while changed:   # (a default given to one function may settle the uses in the functions calling it)
+        changed = False
+        for f in funcs.values():
+            defaulted = {a.name for a in f.attribute_proto}
+            uses: dict[str, dict] = {}   # r -> {the value a use takes when r is omitted (bytes, None: dropped,
+            #                                   or "?": undecided): that value's AttributeProto}
+            for n in f.node:
+                callee = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+                own = {a.name: a for a in callee.attribute_proto} if callee is not None else {}
+                for a in n.attribute:
+                    if not a.ref_attr_name or a.ref_attr_name in defaulted:
+                        continue
+                    d = own.get(a.name)
+                    taken = d.SerializeToString() if d is not None else (
+                        "?" if callee is not None and a.name in ambiguous.get(id(callee), ()) else None)
+                    uses.setdefault(a.ref_attr_name, {})[taken] = d
+            for r, taken in uses.items():
+                if len(taken) == 1 and isinstance(next(iter(taken)), bytes):
+                    d = f.attribute_proto.add()
+                    d.CopyFrom(next(iter(taken.values())))
+                    d.name = r
+                    changed = True
+                elif (len(taken) > 1 or "?" in taken) and r not in ambiguous.get(id(f), ()):
+                    ambiguous.setdefault(id(f), set()).add(r)
+                    changed = True
+    return ambiguous
 
 
 def _import_function_domains(model):
@@ -1361,6 +1432,64 @@ def _check_resize_axes(n, nid: str) -> None:
                          "them at the input's size): write the axes as non-negative")
 
 
+def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, int], str] | None:
+    """({axis: size} onnxruntime's kernel gives the output of Resize or Upsample ``n`` of an ``x``-shaped input,
+    how it computes them), for the dimensions it computes in float32 arithmetic: ``int64(scale * dim)`` for
+    ``scales`` (an attribute before Upsample-9), ``round(min or max(size / dim) * dim)`` for ``sizes`` kept in
+    their aspect ratio (``keep_aspect_ratio_policy``, Resize-18). None where neither applies or is known."""
+    import numpy as np
+
+    attrs = {a.name: a for a in n.attribute}
+    axes = list(attrs["axes"].ints) if opset >= 18 and "axes" in attrs else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if any(not 0 <= a < len(x) or not isinstance(x[a], int) for a in axes):
+        return None
+    sized = n.op_type == "Resize" and opset >= 11 and len(n.input) > 3 and n.input[3]
+    with np.errstate(all="ignore"):
+        if sized:
+            policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
+            sizes = values.get(n.input[3])
+            if opset < 18 or policy not in (b"not_larger", b"not_smaller") or sizes is None or len(sizes) != len(axes):
+                return None
+            pick = min if policy == b"not_larger" else max
+            scale = pick(np.float32(s) / np.float32(x[a]) for a, s in zip(axes, sizes.astype(np.float32)))
+            dims = [np.floor(np.float32(scale * np.float32(x[a])) + np.float32(0.5)) for a in axes]
+            how = f"{policy.decode()} sizes {[int(v) for v in sizes]}"
+        else:
+            if n.op_type == "Upsample" and opset < 9:
+                scales = np.asarray(list(attrs["scales"].floats) if "scales" in attrs else [], np.float32)
+            else:
+                k = 2 if n.op_type == "Resize" and opset >= 11 else 1
+                scales = values.get(n.input[k]) if k < len(n.input) and n.input[k] else None
+                if scales is None or scales.dtype.kind != "f":
+                    return None
+            if len(scales) != len(axes):
+                return None
+            dims = [np.float32(scale) * np.float32(x[a]) for a, scale in zip(axes, scales.astype(np.float32))]
+            how = f"scales {[float(v) for v in scales.astype(np.float32)]}"
+    if not all(np.isfinite(d) for d in dims):
+        return None
+    return {a: int(d) for a, d in zip(axes, dims)}, how
+
+
+def _check_resize_scales(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A Resize or Upsample whose output size onnxruntime computes otherwise than ONNX's inference is refused,
+    naming the node and the dimension. onnxruntime's kernels compute it in float32 arithmetic
+    (``_ort_resize_dims``), ONNX's inference (and the spec) exactly: where ``dim * scale`` falls just below an
+    integer (or, kept in aspect ratio, just below a half), float32 rounds it up (``10 * 1.6999999``: ONNX 16,
+    onnxruntime 17; ``50 * 23 / 20``: 57 and 58), and a Resize of ``[1, 1, 10, 13]`` planned 1,664 bytes was
+    written 1,768 by onnxruntime, an overrun that also gives everything after it the wrong shape."""
+    if n.op_type not in ("Resize", "Upsample") or n.domain not in ("", "ai.onnx") or not n.input or not n.output:
+        return
+    x, y = shapes.get(n.input[0], (0, None))[1], shapes.get(n.output[0], (0, None))[1]
+    found = _ort_resize_dims(n, x, values, opset) if x is not None and y is not None and len(x) == len(y) else None
+    for a, ort in (found[0] if found else {}).items():
+        if isinstance(y[a], int) and ort != y[a]:
+            raise GraphError(f"{where}: dimension {a} of its output {n.output[0]!r} ({x[a]} by {found[1]}) is {y[a]} "
+                             f"by ONNX's rule and {ort} as onnxruntime computes it (in float32): which size a runtime "
+                             "writes is unknown; give the output's size exactly (Resize's 'sizes', stretched)")
+
+
 # -- shape inference --------------------------------------------------------------------------------
 
 def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]], applied: bool,
@@ -1394,7 +1523,8 @@ class DataDependent:
     by_unread: frozenset[str]
 
 
-def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> DataDependent:
+def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = (),
+                            overridable: Collection[str] = ()) -> DataDependent:
     """The values whose size depends on what the graph inputs hold at run time, not only on their shapes: no
     declared size of theirs is planned (it is a traced example's: a longer result would overrun its slot).
 
@@ -1407,12 +1537,13 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> Data
     ``hidden`` values (small tensors whose external data was not read) are valued too: a shape computed from
     one is as unknown to the importer as one computed from an input, and the model's declaration of it is
     no more checked (an Expand to an unread shape constant declared half its size was planned at that).
+    ``overridable`` initializers (``_overridable``) are graph inputs, valued like the others.
 
     The same pass carries both marks twice, with and without ``hidden`` (the second only where there are
     hidden values), so the graph is walked once per import: it was walked three times, each a fifth of the
     import of a 5,000-node chain."""
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    base = {v.name for v in g.input if v.name not in inits}
+    base = {v.name for v in g.input if v.name not in inits} | set(overridable)
     tracks = [(base | set(hidden), set())] + ([(set(base), set())] if hidden else [])
     for n in g.node:
         ins = [i for i in n.input if i]
@@ -1438,20 +1569,49 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = ()) -> Data
     return DataDependent(frozenset(sized), frozenset(sized - tracks[1][1]) if hidden else frozenset())
 
 
-def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
-    """Why ``vname``, sized by small tensors whose external data was not read, has no size: the first of those
-    it is computed from, and why it was not read (``hidden``: value -> which tensor; ``unread``: which -> why,
-    as ``_infer`` records them)."""
+def _computed_from(g, vname: str) -> list[str]:
+    """Every value ``vname`` is computed from (itself included), back through the nodes of ``g`` that make them."""
     producer = {o: n for n in g.node for o in n.output if o}
-    seen, todo, found = {vname}, [vname], []
-    while todo:   # back from vname through the nodes that compute it
+    seen, todo = {vname}, [vname]
+    while todo:
         v = todo.pop()
-        if v in hidden and hidden[v] not in found:
-            found.append(hidden[v])
         for i in producer[v].input if v in producer else ():
             if i and i not in seen:
                 seen.add(i)
                 todo.append(i)
+    return list(seen)
+
+
+def _overridable(model) -> frozenset[str]:
+    """The graph inputs of ``model`` that are also initializers where its IR version (4 and later) makes such an
+    initializer a default value the caller may override (IR 3 listed every initializer as an input, a constant).
+
+    Why: onnxruntime runs such an input with whatever the caller feeds (and never folds it as a constant), so a
+    Reshape, Expand or Range sized by its value sizes what the caller feeds, not the default: an ``Expand`` to an
+    overridable ``[2, 3, 4]`` was planned 96 bytes, and fed ``[5, 2, 3, 4]`` onnxruntime wrote 480."""
+    if model.ir_version < 4:
+        return frozenset()
+    inits = {t.name for t in model.graph.initializer} | {t.values.name for t in model.graph.sparse_initializer}
+    return frozenset(v.name for v in model.graph.input if v.name in inits)
+
+
+def _overridden_note(g, vname: str, overridable: Collection[str]) -> str:
+    """The note on a data-dependent ``vname`` computed from overridable initializers (``_overridable``), naming
+    the first: the value is data-dependent only because the model lists a constant among its inputs."""
+    found = sorted(v for v in _computed_from(g, vname) if v in overridable)
+    if not found:
+        return ""
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (f"; note: it follows graph input {found[0]!r}{more}, whose initializer is only a default the caller may "
+            "override (ONNX IR version 4 and later), so its value is not known before the run; if it is a constant, "
+            "remove it from the graph inputs")
+
+
+def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
+    """Why ``vname``, sized by small tensors whose external data was not read, has no size: the first of those
+    it is computed from, and why it was not read (``hidden``: value -> which tensor; ``unread``: which -> why,
+    as ``_infer`` records them)."""
+    found = list(dict.fromkeys(hidden[v] for v in _computed_from(g, vname) if v in hidden))
     k = min(found) if found else next(iter(unread))
     why = unread[k]
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
@@ -1469,10 +1629,12 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     is recorded in ``unread``, for the error about the dimension it leaves unknown. The outputs of
     onnxruntime's own ops are sized by its inference where it is installed (``_size_ort_ops``; whether it is:
     ``facts["ort"]``); ``facts["data_dependent"]`` receives the model's data-dependent values
-    (``_data_dependent_outputs``, computed once per import, here); ``seq_bytes`` receives the byte sizes of
+    (``_data_dependent_outputs``, computed once per import, here), ``facts["values"]`` the values folding
+    knows (``_known_values``); ``seq_bytes`` receives the byte sizes of
     the tensors each sequence holds, where all of them are known (``_fold_round``); ``hidden`` receives the values whose data was not read
     (each unread initializer, and the outputs of a node with an unread tensor attribute), each with its key in
-    ``unread``."""
+    ``unread``; ``facts["overridable"]`` the initializers the caller may override (``_overridable``), whose data
+    inference is not given."""
     hidden = {} if hidden is None else hidden
     g = model.graph
     m2 = onnx.ModelProto()
@@ -1488,7 +1650,11 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2.output.extend(g.output)
     g2.value_info.extend(g.value_info)
     declared = {v.name for v in g.input}
+    facts = {} if facts is None else facts
+    overridable = facts["overridable"] = _overridable(model)
     for t in g.initializer:
+        if t.name in overridable:   # typed by its dims as a graph input (_typed_by_initializers), its value unknown
+            continue
         external = t.data_location == onnx.TensorProto.EXTERNAL
         small = math.prod(t.dims) <= SMALL_INITIALIZER
         if small and external:
@@ -1508,6 +1674,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for st in g.sparse_initializer:
         if st.values.name not in declared:
             g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
+
+    _exact_float_ranges(onnx, g2)
 
     # which names exist, to catch typos in --dim
     params: set[str] = set()
@@ -1542,8 +1710,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied, spelling)
-    facts = {} if facts is None else facts
-    facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden)
+    facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden, overridable)
     data_dependent = facts["data_dependent"].sized
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
@@ -1580,7 +1747,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
     for _ in range(MAX_FOLD_ROUNDS):
-        if _all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes):
+        pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
+        if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
@@ -1591,6 +1759,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         # once more, the standard ops onnx sized given to it as sized
         _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
         inferred = _run_inference(onnx, m2, source, folded=True)
+    facts["values"] = _known_values(onnx, m2)
     return inferred
 
 
@@ -1767,6 +1936,81 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
                     t.CopyFrom(loaded)
                     t.data_location = onnx.TensorProto.DEFAULT
                     del t.external_data[:]
+
+
+def _range_lengths(start, limit, delta) -> tuple[int, int] | None:
+    """(onnxruntime's, ONNX's inference's) length of a float Range of these scalar values, or None where either is
+    not finite. onnxruntime (and onnx's reference evaluator) compute ``ceil((limit - start) / delta)`` in float64;
+    ONNX's inference subtracts in the values' own type first (float32: ``5.3 - 0.3`` rounds to 4.9999995, 25
+    elements where onnxruntime makes 26)."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        ort = np.ceil((np.float64(limit) - np.float64(start)) / np.float64(delta))
+        onnx_n = np.ceil(np.float64(limit - start) / np.float64(delta))
+    if not (np.isfinite(ort) and np.isfinite(onnx_n)):
+        return None
+    return max(int(ort), 0), max(int(onnx_n), 0)
+
+
+def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int, Any] | None:
+    """(the nodes to stand, in the inference copy ``g2``, for a float32 Range ``n`` of known scalar ``values`` whose
+    length ONNX's inference computes otherwise than onnxruntime (``_range_lengths``), its length, its value or None):
+    its value as a Constant (up to ``MAX_FOLD_ELEMENTS``) or a ConstantOfShape of its length; None where ``n`` is no
+    such Range. A static shape the
+    model declares for it that onnxruntime's length contradicts is refused, naming the node. ``taken``: the value
+    names in use, for the length's (updated).
+
+    Why: ``Range(0.3, 5.3, 0.2)`` was planned 25 elements where onnxruntime writes 26, an overrun (one in six random
+    float32 Ranges differed, either way); folding did not correct it, as a value that disagrees with ONNX's
+    inference is never folded, and what followed was sized by ONNX's length."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    ins = list(n.input)
+    if n.op_type != "Range" or n.domain not in ("", "ai.onnx") or len(ins) != 3 or not n.output or not n.output[0]:
+        return None
+    args = [values.get(v) for v in ins]
+    if any(a is None or a.dtype != np.float32 or a.size != 1 for a in args):
+        return None
+    start, limit, delta = (a.reshape(()) for a in args)
+    lengths = _range_lengths(start, limit, delta)
+    if lengths is None or lengths[0] == lengths[1]:
+        return None
+    length, out = lengths[0], n.output[0]
+    for vi in (*g2.value_info, *g2.output):
+        declared = _declared_type(vi) if vi.name == out else None
+        if declared and declared[1] is not None and None not in declared[1] and declared[1] != [length]:
+            raise GraphError(f"{f'node {n.name!r}' if n.name else 'a node'} (Range): value {out!r} is declared {declared[1]} in the model, "
+                             f"but onnxruntime's Range makes it [{length}] (ceil(({float(limit)!r} - {float(start)!r}) / "
+                             f"{float(delta)!r}) in float64; ONNX's inference subtracts in float32 and gets "
+                             f"{lengths[1]}): correct or remove the declaration")
+    if length <= MAX_FOLD_ELEMENTS:
+        value = (np.float64(start) + np.arange(length) * np.float64(delta)).astype(np.float32)
+        return [onnx.helper.make_node("Constant", [], [out], value=numpy_helper.from_array(value, out))], length, value
+    shape = next(f"{out}::length{k or ''}" for k in range(len(taken) + 1) if f"{out}::length{k or ''}" not in taken)
+    taken.add(shape)
+    return [onnx.helper.make_node("Constant", [], [shape], value=numpy_helper.from_array(np.array([length], np.int64),
+                                                                                           shape)),
+            onnx.helper.make_node("ConstantOfShape", [shape], [out], value=numpy_helper.from_array(
+                np.zeros(1, np.float32)))], length, None
+
+
+def _exact_float_ranges(onnx, g2) -> None:
+    """Each float32 Range of the inference copy ``g2`` whose inputs are initializers or Constants, and whose length
+    ONNX's inference gets wrong, replaced as ``_exact_range`` says (a Range of computed inputs: ``_fold_round``)."""
+    values = {v: a[0] for v, a in ((t.name, _to_array(t)) for t in g2.initializer if math.prod(t.dims) == 1) if a}
+    values.update((n.output[0], a[0]) for n, a in ((n, _to_array(n.attribute[0].t)) for n in g2.node
+                  if n.op_type == "Constant" and n.output and len(n.attribute) == 1 and n.attribute[0].name == "value")
+                  if a)
+    nodes, changed, taken = [], False, _value_names(g2) if any(n.op_type == "Range" for n in g2.node) else set()
+    for n in g2.node:
+        exact = _exact_range(onnx, n, values, g2, taken)
+        nodes.extend([n] if exact is None else exact[0])
+        changed = changed or exact is not None
+    if changed:
+        del g2.node[:]
+        g2.node.extend(nodes)
 
 
 def _value_names(g) -> set[str]:
@@ -2664,6 +2908,176 @@ def _static_shapes(g) -> dict[str, tuple[int, ...]]:
     return out
 
 
+#: ops onnxruntime may make smaller outputs of than ONNX's inference sizes (``_ort_fewer``), and the first opset at
+#: which they do (pooling's ``ceil_mode``; ConvTranspose's ``output_padding`` beside ``SAME_*``)
+ORT_SMALLER = {"MaxPool": 10, "AveragePool": 10, "LpPool": 18, "ConvTranspose": 1}
+
+
+def _pool_windows(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
+    """``{axis: windows}`` onnxruntime's kernel makes along each spatial axis of pooling node ``n`` of an
+    ``x``-shaped input where it makes fewer than ONNX's inference (``y``). onnxruntime counts
+    ``(in + pads - dilation * (kernel - 1) - 1) / stride + 1`` windows, rounded down (up in ``ceil_mode``, less a
+    last window that would start at or past the end of the input and its leading padding, as PyTorch does), its
+    ``SAME_*`` pads being those of an undilated kernel."""
+    attrs = {a.name: a for a in n.attribute}
+    ceil = attrs["ceil_mode"].i if "ceil_mode" in attrs else 0
+    spatial = len(x) - 2
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
+    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
+    pads = list(attrs["pads"].ints) if "pads" in attrs else [0] * 2 * spatial
+    auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
+    if (spatial < 1 or len(y) != len(x) or not len(kernel) == len(strides) == len(dilations) == spatial
+            or len(pads) != 2 * spatial or min(strides) < 1):
+        return {}
+    out = {}
+    for i in range(spatial):
+        size, stride, windows = x[2 + i], strides[i], y[2 + i]
+        head, total = (pads[i], pads[i] + pads[i + spatial]) if auto_pad in (b"NOTSET", b"") else (0, 0)
+        if auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+            total = (-(-size // stride) - 1) * stride + kernel[i] - size
+            head = total // 2 if auto_pad == b"SAME_UPPER" else (total + 1) // 2
+        span = size + total - dilations[i] * (kernel[i] - 1) - 1
+        if span < 0:
+            continue
+        ort = (-(-span // stride) if ceil else span // stride) + 1
+        if ceil and ort > 1 and (ort - 1) * stride >= size + head:
+            ort -= 1
+        if ort < windows:
+            out[2 + i] = ort
+    return out
+
+
+def _conv_transpose_size(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
+    """``{axis: size}`` of the output of ConvTranspose ``n`` of an ``x``-shaped input along each spatial axis where
+    onnxruntime makes it smaller than ONNX's inference (``y``): with ``SAME_*`` and no ``output_shape``, onnxruntime
+    makes ``in * stride`` and ignores ``output_padding``, which ONNX's inference adds."""
+    attrs = {a.name: a for a in n.attribute}
+    if (attrs["auto_pad"].s if "auto_pad" in attrs else b"") not in (b"SAME_UPPER", b"SAME_LOWER") or "output_shape" in attrs:
+        return {}
+    spatial = len(x) - 2
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
+    if spatial < 1 or len(y) != len(x) or len(strides) != spatial:
+        return {}
+    return {2 + i: x[2 + i] * strides[i] for i in range(spatial) if x[2 + i] * strides[i] < y[2 + i]}
+
+
+def _ort_fewer(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
+    """``{axis: size}`` onnxruntime makes of the output of ``n`` (one of ``ORT_SMALLER``) where ONNX's is larger."""
+    return _conv_transpose_size(n, x, y) if n.op_type == "ConvTranspose" else _pool_windows(n, x, y)
+
+
+def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
+    """Make each node of the inference copy ``m2`` (``ORT_SMALLER``) whose output onnxruntime makes smaller than
+    ONNX's inference sizes it (``_ort_fewer``) write into a value of its own, sliced down to onnxruntime's size
+    into the values the model names; True when any was.
+
+    Why: ONNX's inference counts ``ceil((in + pads - kernel) / stride) + 1`` windows in ``ceil_mode``, and
+    onnxruntime (with PyTorch) drops a last window that would start in the trailing padding:
+    ``MaxPool2d(2, 2, padding=1, ceil_mode=True)`` of a 5x5 was planned 4x4 (192 bytes of 3 channels), onnxruntime
+    writes 3x3 (108); a ``SAME_*`` pool of a dilated kernel makes fewer windows than ONNX's ``ceil(in / stride)``;
+    a ConvTranspose ``SAME_*`` with ``output_padding`` makes ``in * stride``, without the padding ONNX adds; what
+    followed was sized by ONNX's count too (waste, never an overrun)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    opset = next((o.version for o in m2.opset_import if (o.domain or "") in ("", "ai.onnx")), 1)
+    if not any(n.op_type in ORT_SMALLER and opset >= ORT_SMALLER[n.op_type] for n in m2.graph.node):
+        return False
+    shapes = _static_shapes(inferred)
+    nodes, taken, sliced = [], None, set()
+    for n in m2.graph.node:
+        nodes.append(n)
+        x = shapes.get(n.input[0]) if n.input else None
+        y = shapes.get(n.output[0]) if n.output and n.output[0] else None
+        if (n.op_type not in ORT_SMALLER or n.domain not in ("", "ai.onnx") or opset < ORT_SMALLER[n.op_type] or x is None
+                or y is None):
+            continue
+        fewer = _ort_fewer(n, x, y)
+        if not fewer:
+            continue
+        taken = _value_names(m2.graph) if taken is None else taken
+        axes = sorted(fewer)
+        for k, o in enumerate(n.output):
+            if not o:
+                continue
+            full = next(f"{o}::windows{j or ''}" for j in range(len(taken) + 1) if f"{o}::windows{j or ''}" not in taken)
+            names = [f"{full}::{w}" for w in ("starts", "ends", "axes")]
+            taken.update([full, *names])
+            n.output[k] = full
+            for name, value in zip(names, ([0] * len(axes), [fewer[a] for a in axes], axes)):
+                nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
+                    np.array(value, np.int64), name)))
+            nodes.append(onnx.helper.make_node("Slice", [full, *names], [o]))
+            sliced.add(o)
+    if sliced:
+        del m2.graph.node[:]
+        m2.graph.node.extend(nodes)
+        _forget_declared_after(m2.graph, sliced)
+    return bool(sliced)
+
+
+def _forget_declared_after(g2, changed: set[str]) -> None:
+    """Drop, in the inference copy ``g2``, the declared shapes of ``changed`` values and of every value computed
+    from them: a declaration made by ONNX's count (torch.onnx declares what ONNX's inference gives) would contradict
+    the corrected shapes, and inference derives them again."""
+    after = set(changed)
+    for n in g2.node:
+        if any(v in after for v in n.input):
+            after.update(o for o in n.output if o)
+    for vi in (*g2.value_info, *g2.output):
+        if vi.name in after and vi.type.HasField("tensor_type"):
+            vi.type.tensor_type.ClearField("shape")
+
+
+def _initializer_values(onnx, g2) -> dict[str, Any]:
+    """``{name: numpy value}`` of the initializers of ``g2`` small enough to fold (their data in the model)."""
+    values: dict[str, Any] = {}
+    for t in g2.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_FOLD_ELEMENTS:
+            r = _to_array(t)
+            if r is not None:
+                values[t.name] = r[0]
+    return values
+
+
+def _known_values(onnx, m2) -> dict[str, Any]:
+    """``{name: numpy value}`` of what the folded ``m2`` knows: its small initializers and Constant outputs (the
+    values folding computed stand as Constants in place of their nodes)."""
+    values = _initializer_values(onnx, m2.graph)
+    for n in m2.graph.node:
+        if (n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output and n.output[0]
+                and len(n.attribute) == 1 and n.attribute[0].name == "value"):
+            r = _to_array(n.attribute[0].t)
+            if r is not None and r[0].size <= MAX_FOLD_ELEMENTS:
+                values[n.output[0]] = r[0]
+    return values
+
+
+def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> None:
+    """A static shape the model declares for an output of standard node ``n`` that the spec's rule for its op
+    (``_spec_shapes``) contradicts is refused, naming the node and the value; ``seqs`` follows the sequences
+    (``_track_sequence``) from node to node. ``shapes``: ``_shapes``'s, ``values``: ``_known_values``'s.
+
+    Why: where ONNX's inference is silent (GroupNormalization-21, MaxUnpool with ``output_shape``, a Concat-4 of a
+    negative axis, SequenceAt and ConcatFromSequence of a sequence of unlike tensors), a declared shape was taken
+    unchecked: a ``[2, 3, 8, 1]`` declared for a GroupNormalization of a ``[2, 3, 8, 8]`` was planned 192 bytes,
+    and onnxruntime writes 1,536. (Slice-1 is ``_check_slice1``'s.)"""
+    if n.domain not in ("", "ai.onnx") or (n.op_type == "Slice" and len(n.input) == 1):
+        return
+    static, elems = {}, {}
+    for v in (*n.input, *n.output):
+        elem, dims = shapes.get(v, (0, None))
+        if v and elem > 0 and dims is not None and all(isinstance(d, int) for d in dims):
+            static[v], elems[v] = tuple(dims), elem
+    for o, (shape, _elem) in _spec_shapes(n, static, elems, values, seqs).items():
+        if o in static and static[o] != shape:
+            raise GraphError(f"{where}: value {o!r} is declared {list(static[o])} in the model, but {n.op_type} makes "
+                             f"it {list(shape)} from its inputs (as onnxruntime writes it): a plan of the declared "
+                             "size would not hold it; correct or remove the declaration")
+    _track_sequence(n, static, elems, values, seqs)
+
+
 def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     """Replace, in ``m2``, every foldable node by a Constant of its value; True when any was replaced.
     ``seq_bytes`` (cleared first) receives the bytes of each tensor of every sequence whose tensors are known."""
@@ -2675,18 +3089,14 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     elems = {vi.name: vi.type.tensor_type.elem_type for vi in list(inferred.input) + list(inferred.value_info)
              + list(inferred.output) if vi.type.HasField("tensor_type")}
     elems.update((t.name, t.data_type) for t in g2.initializer)
-    values: dict[str, Any] = {}
-    for t in g2.initializer:
-        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_FOLD_ELEMENTS:
-            r = _to_array(t)
-            if r is not None:
-                values[t.name] = r[0]
+    values = _initializer_values(onnx, g2)
     opsets = {o.domain or "": o.version for o in m2.opset_import}
     opsets.setdefault("", opsets.get("ai.onnx", 1))
     changed = False
     nodes = []
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
+    taken = _value_names(g2) if any(n.op_type == "Range" for n in g2.node) else set()   # (for _exact_range)
     for n in g2.node:
         nodes.append(n)
         if n.domain == "ai.onnx.ml":   # sized by the spec's rule where ONNX's inference gives no shape
@@ -2697,6 +3107,14 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             continue
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
             continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
+        exact = _exact_range(onnx, n, values, g2, taken) if n.op_type == "Range" else None
+        if exact is not None:   # (ONNX's inference would size it otherwise than onnxruntime)
+            nodes[-1:] = exact[0]
+            shapes[n.output[0]], elems[n.output[0]] = (exact[1],), onnx.TensorProto.FLOAT
+            if exact[2] is not None:
+                values[n.output[0]] = exact[2]
+            changed = True
+            continue
         own = None   # the outputs' shapes from this node's inputs alone (and their values, where folded)
         evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
         if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
@@ -2798,6 +3216,8 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
         return _slice1_shape(n, out, shapes[first], elems[first])
+    if op == "Concat" and ins and all(v in shapes and elems.get(v) for v in ins):
+        return _concat_shape(n, out, [shapes[v] for v in ins], elems[ins[0]])
     if op == "MaxUnpool" and first:
         target = value(2)
         if target is not None and target.ndim == 1 and len(target) == len(shapes[first]) and (target >= 0).all():
@@ -2853,6 +3273,22 @@ def _slice1_shape(n, out: str, shape: tuple[int, ...], elem: int) -> dict:
         start, end = (min(max(v + d if v < 0 else v, 0), d) for v in (start, end))
         dims[a] = max(end - start, 0)
     return {out: (tuple(dims), elem)}
+
+
+def _concat_shape(n, out: str, shapes: list[tuple[int, ...]], elem: int) -> dict:
+    """``{out: (shape, elem)}`` of a Concat of inputs of ``shapes``, a negative ``axis`` counted from the end, as
+    onnxruntime runs every version of it. ONNX's inference of Concat-4 (opsets 4-10) gives up on a negative axis
+    (allowed from Concat-11), which torch.onnx writes at those opsets too (``torch.roll``, ``unfold``, ``split``
+    then ``cat`` on dim -1): every value after it was refused as unknown. Empty where the inputs do not agree
+    off the axis or the axis is out of range (onnxruntime refuses those)."""
+    axis = next((a.i for a in n.attribute if a.name == "axis"), None)
+    rank = len(shapes[0])
+    if axis is None or not -rank <= axis < rank or any(len(s) != rank for s in shapes):
+        return {}
+    axis += rank if axis < 0 else 0
+    if len({s[:axis] + s[axis + 1:] for s in shapes}) != 1:
+        return {}
+    return {out: (shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:], elem)}
 
 
 #: ``ai.onnx.ml`` ops whose output has its input's shape, where ONNX's inference gives none: op -> the output's
@@ -2932,7 +3368,7 @@ def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> N
     elif op == "SequenceConstruct":
         items = [tensor(v) for v in ins]
         held = None if None in items else items
-    elif op == "Identity" and ins and ins[0] in seqs:
+    elif op in ("Identity", "Optional", "OptionalGetElement") and ins and ins[0] in seqs:
         held = list(seqs[ins[0]])
     elif op == "SequenceInsert" and len(ins) >= 2 and ins[0] in seqs and tensor(ins[1]):
         at = position(2, len(seqs[ins[0]]), 1)
