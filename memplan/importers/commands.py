@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="fix a symbolic dimension by name (repeatable)")
     sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
     sp.add_argument("--alignment", type=argtypes.alignment, default=256, help="arena alignment in bytes (default 256)")
+    sp.add_argument("--constant-initializers", action="store_true",
+                    help="ONNX: take an initializer the model also lists as a graph input as the constant it holds "
+                         "(exports with keep_initializers_as_inputs); without it, a size that follows one is refused")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
     sp.set_defaults(func=cmd_import)
 
@@ -78,6 +81,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     progress = tty_progress("import", quiet=args.quiet)
     if fmt == "pt2":
         from ..errors import InputFormatError
+
+        if args.constant_initializers:
+            argtypes.unused("--constant-initializers", "on a torch.export program", "it has no ONNX initializers")
         from .torch import load_exported, sized_inputs
 
         dims = parse_dims(args.dim)   # (a malformed --dim is refused before torch loads the program)
@@ -107,7 +113,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         graph = import_spelled(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
                                alignment=args.alignment, progress=progress, outputs={"-o": args.output},
-                               spelling=CLI)   # its messages name --dim and --batch, the options given
+                               spelling=CLI,   # its messages name --dim and --batch, the options given
+                               constant_initializers=args.constant_initializers)
     save_graph(graph, args.output)
     if not args.quiet:
         views = sum(t.view_of is not None for t in graph.tensors)

@@ -233,6 +233,7 @@ def import_onnx(
     progress: Progress | None = None,
     outputs: Mapping[str, str] | None = None,
     external_data_dir: str | os.PathLike | None = None,
+    constant_initializers: bool = False,
 ) -> Graph:
     """Build a validated Graph from an ONNX model (a path or an ``onnx.ModelProto``).
 
@@ -244,9 +245,14 @@ def import_onnx(
     ``external_data_dir``: for a ModelProto loaded without its external data (``onnx.load(path,
     load_external_data=False)``), the folder of the file it was loaded from, where its small shape tensors'
     data is read as for a model given by path; without it, a size that follows such a tensor is refused.
+    ``constant_initializers``: take an initializer the model also lists as a graph input (from IR version 4 a
+    default the caller may override) as the constant it holds, as if it were not an input: for exports that list
+    every initializer as an input (``keep_initializers_as_inputs``) and never feed them. Without it, a size that
+    follows such an input's value is refused as run-time data (a fed value could need more bytes).
     """
     return import_spelled(model, batch=batch, dims=dims, name=name, alignment=alignment, progress=progress,
-                          outputs=outputs, spelling=PYTHON, external_data_dir=external_data_dir)
+                          outputs=outputs, spelling=PYTHON, external_data_dir=external_data_dir,
+                          constant_initializers=constant_initializers)
 
 
 def _check_external_data_dir(model: Any, folder: Any) -> str:
@@ -266,11 +272,15 @@ def _check_external_data_dir(model: Any, folder: Any) -> str:
 
 def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | None, name: str | None,
                    alignment: int, progress: Progress | None, outputs: Mapping[str, str] | None,
-                   spelling: Spelling, external_data_dir: str | os.PathLike | None = None) -> Graph:
+                   spelling: Spelling, external_data_dir: str | os.PathLike | None = None,
+                   constant_initializers: bool = False) -> Graph:
     """``import_onnx``, its messages naming the size options as ``spelling`` says (``CLI`` for ``memplan
     import``, which has checked its own arguments; ``PYTHON`` for ``import_onnx``)."""
     check_progress(progress, "import_onnx")
     check_alignment(alignment)  # before the model is read and inferred, not after
+    if not isinstance(constant_initializers, bool):
+        raise OptionError(f"import_onnx: constant_initializers must be True or False, not "
+                          f"{_short(constant_initializers)}")
     onnx = _need_onnx()
     source = "model"
     folder = None if external_data_dir is None else _check_external_data_dir(model, external_data_dir)
@@ -285,6 +295,8 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
             raise InputFormatError(f"import_onnx: expected a path or onnx.ModelProto, got {type(model).__name__}")
         _check_has_graph(model, source)
         default_name = model.graph.name or "onnx"
+    if constant_initializers:
+        model = _initializers_not_inputs(model)
     if outputs and folder is not None:
         check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
                        for path, name in external_data_files(model, folder).items()}, dict(outputs))
@@ -1582,6 +1594,20 @@ def _computed_from(g, vname: str) -> list[str]:
     return list(seen)
 
 
+def _initializers_not_inputs(model):
+    """``model`` without the graph inputs that are also initializers (a copy; the caller's model is never changed):
+    each is then the constant it holds, as IR version 3 read it (``import_onnx(constant_initializers=True)``)."""
+    inits = {t.name for t in model.graph.initializer} | {t.values.name for t in model.graph.sparse_initializer}
+    if not any(v.name in inits for v in model.graph.input):
+        return model
+    keep = [v for v in model.graph.input if v.name not in inits]
+    copy = type(model)()
+    copy.CopyFrom(model)
+    del copy.graph.input[:]
+    copy.graph.input.extend(keep)
+    return copy
+
+
 def _overridable(model) -> frozenset[str]:
     """The graph inputs of ``model`` that are also initializers where its IR version (4 and later) makes such an
     initializer a default value the caller may override (IR 3 listed every initializer as an input, a constant).
@@ -1604,7 +1630,8 @@ def _overridden_note(g, vname: str, overridable: Collection[str]) -> str:
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return (f"; note: it follows graph input {found[0]!r}{more}, whose initializer is only a default the caller may "
             "override (ONNX IR version 4 and later), so its value is not known before the run; if it is a constant, "
-            "remove it from the graph inputs")
+            "remove it from the graph inputs, or import with constant_initializers=True (memplan import "
+            "--constant-initializers)")
 
 
 def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -> str:
