@@ -778,6 +778,7 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
     if _base(op) == "set_" or (_base(op) in _REBINDING and not gn.inplace):
         return _lower_rebinding(torch, program, n, gn, env, views, args)
     if _base(op) in _METADATA_ONLY:
+        _refuse_caller_metadata(torch, program, n, env, args, kwargs)
         adopted_in = ctx.reads_adopted(env)
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
@@ -899,6 +900,38 @@ def _lower_rebinding(torch, program: Program, n, gn, env, views, args) -> Launch
                                 f"{r.data_ptr():#x}, the plan's is {tuple(vo.shape)} strides {tuple(vo.stride())} "
                                 f"at {vo.data_ptr():#x}", n.name, name)
     return Launch(n.name, name, "noop", None)
+
+
+def _own_tensor(program: Program, n, env) -> Any:
+    """The graph root that ``n``'s first argument is itself (not a view of it) where that root is a user input
+    or a weight: the caller's or the module's own tensor object, which an in-place op on it changes in eager.
+    None for an intermediate or a view."""
+    graph = program.graph
+    tid = env.get(getattr(n.args[0], "name", None)) if n.args else None
+    if not isinstance(tid, str):
+        return None
+    root = graph.tensors[graph.root[graph.tensor_index[tid]]]
+    return root if root.id == tid and root.kind in ("input", "weight") else None
+
+
+def _refuse_caller_metadata(torch, program: Program, n, env, args, kwargs) -> None:
+    """An in-place metadata op (``x.t_()``, ``x.squeeze_()``, ``self.b.as_strided_(...)``) that changes the
+    shape or strides of a user input or a weight: eager changes the caller's tensor (or the module's buffer)
+    itself, and the executor ran its view op on its arena copy, silently leaving the caller's tensor as it
+    was. Refused naming node and tensor, as ``resize_`` of one is; a change to nothing (``squeeze_`` with no
+    size-1 dimension, ``detach_``) runs."""
+    root = _own_tensor(program, n, env)
+    if root is None:
+        return
+    x = args[0]
+    r = getattr(torch.ops.aten, _base(n.target)[:-1])(*args, **kwargs)
+    if (tuple(r.shape), tuple(r.stride()), r.storage_offset()) == (tuple(x.shape), tuple(x.stride()),
+                                                                  x.storage_offset()):
+        return
+    what = f"{'user input' if root.kind == 'input' else 'weight'} {root.id!r}"
+    raise AtenExecutorError(f"{_base(n.target)} changes the shape or strides of {what}: eager changes the caller's "
+                            "tensor or the module's own, which the executor cannot (unsupported: it runs on an arena "
+                            "copy; apply the out-of-place view instead, e.g. x = x.t())", n.name, str(n.target))
 
 
 def _lower_metadata(torch, n, gn, views, args, kwargs, adopted: set[str] | None = None,

@@ -62,6 +62,10 @@ class Program:
     #: id, user input index, source), ``source`` as in ``user_outputs``; the executor copies each into place
     #: after every call
     mutations: tuple[tuple[str, str, Any, Any], ...] = ()
+    #: (k, j) pairs of ``user_inputs`` indices whose example tensors were one tensor object: export merges a
+    #: tensor passed twice into one input (the program reads only one of the two placeholders), so a call must
+    #: pass the two alike (``_merged_inputs``)
+    merged: tuple[tuple[int, int], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -165,7 +169,27 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         user_outputs.append(source(a))
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
-                   dict(trace.get("side", {})), tuple(user_consts), tuple(mutations))
+                   dict(trace.get("side", {})), tuple(user_consts), tuple(mutations),
+                   _merged_inputs(ep, user_inputs, example_inputs, kwargs))
+
+
+def _merged_inputs(ep: Any, user_inputs: list[tuple[int, str]], example_inputs: tuple,
+                   kwargs: dict | None) -> tuple[tuple[int, int], ...]:
+    """Pairs (k, j), k < j, of user inputs whose example tensors were the very same object.
+
+    Why: ``torch.export`` traces ``f(t, t)`` with one placeholder read for both arguments (the other has no
+    user), so the program computes ``a * 2 + b`` as ``b * 2 + b``; a call with two different tensors then got
+    a silently wrong result. The export's own example inputs say which (they keep the identity, through a
+    ``.pt2`` too); the given ones stand in where the program has none."""
+    from torch.utils import _pytree as pytree
+
+    ex = getattr(ep, "example_inputs", None)
+    args, kw = ex if isinstance(ex, tuple) and len(ex) == 2 else (example_inputs, kwargs)
+    leaves = pytree.tree_leaves((tuple(args), dict(kw or {})))
+    if len(leaves) <= max((pos for pos, _tid in user_inputs), default=-1):
+        return ()
+    return tuple((k, j) for k, (pk, _a) in enumerate(user_inputs) for j, (pj, _b) in enumerate(user_inputs)
+                 if k < j and leaves[pk] is leaves[pj])
 
 
 def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
@@ -237,7 +261,24 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
         if not isinstance(x, torch.Tensor):
             raise AtenExecutorError(f"input {tid!r} (argument leaf {pos}) must be a tensor, got {type(x).__name__}")
         out.append(x)
+    for k, j in program.merged:
+        if not _alike(out[k], out[j]):
+            (_p, a), (_q, b) = program.user_inputs[k], program.user_inputs[j]
+            raise AtenExecutorError(f"inputs {a!r} and {b!r} were one tensor in the export's example inputs, which "
+                                    "torch.export merges into one input (the program reads only one of them); this "
+                                    "call passes two different tensors: compile with separate example tensors "
+                                    "(clone one) to call with different ones")
     return out
+
+
+def _alike(a: Any, b: Any) -> bool:
+    """Whether two tensors are one (or views of the same elements, laid out alike): a program that reads one
+    of them for both computes what eager computes with these two."""
+    if a is b:
+        return True
+    return (a.device == b.device and a.dtype == b.dtype and a.layout == b.layout and a.shape == b.shape
+            and a.stride() == b.stride() and (a.numel() == 0 or a.data_ptr() == b.data_ptr())
+            and a.is_conj() == b.is_conj() and a.is_neg() == b.is_neg())
 
 
 def _in_order(value: Any, template: Any) -> Any:
