@@ -6,7 +6,10 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
   different tensors returned that, silently wrong. Such a call is now refused naming both inputs.
 - An in-place metadata op on a user input or a weight itself (``x.t_()``, ``x.squeeze_()``, ``self.b.t_()``):
   eager changes the caller's tensor (the module's buffer), the executor only its arena copy's view, silently
-  leaving the caller's shape as it was. Refused naming node and tensor, as ``resize_`` of one is."""
+  leaving the caller's shape as it was. Refused naming node and tensor, as ``resize_`` of one is.
+- A non-tensor input export specialized (``n=2``) took a call with an equal value of another type (``2.0``,
+  ``True``) or a float of the other zero sign: ``x * n`` then returned the exported int result where eager's is
+  float. The type (and a float's sign) must match too."""
 
 from __future__ import annotations
 
@@ -104,3 +107,33 @@ def test_a_metadata_op_that_changes_no_callers_tensor_runs_as_eager(op, shape, s
         ref_x = x.clone()
         ref = m(ref_x)
         assert torch.equal(step(x), ref) and x.shape == ref_x.shape
+
+
+class Scale(nn.Module):
+    def forward(self, x, n):
+        return x * n
+
+
+@pytest.mark.parametrize("exported,called", [
+    (2, 2.0),                  # int result where eager's is float
+    (2, True),
+    (True, 1),
+    (True, 1.0),
+    (0.0, -0.0),               # eager's x * -0.0 is -0.0 for a positive x
+], ids=["int_float", "int_bool", "bool_int", "bool_float", "zero_sign"])
+def test_a_specialized_scalar_of_another_type_or_zero_sign_is_refused(exported, called):
+    step = compile(Scale(), (torch.arange(4), exported), streams=1)
+    with pytest.raises(AtenExecutorError, match=rf"argument 'n' \(argument leaf 1\) is {called!r}, the program "
+                                                rf"was exported with {exported!r}"):
+        step(torch.arange(4), called)
+
+
+@pytest.mark.parametrize("value", [2, 2.5, True, float("nan"), -0.0, "a"], ids=repr)
+def test_the_specialized_scalar_itself_runs_as_eager(value):
+    class Pick(nn.Module):
+        def forward(self, x, n):
+            return x * 2 if isinstance(n, str) else x * n
+
+    step = compile(Pick(), (torch.ones(3), value), streams=1)
+    out, ref = step(torch.ones(3), value), Pick()(torch.ones(3), value)
+    assert out.dtype == ref.dtype and torch.equal(out.view(torch.int32), ref.view(torch.int32))  # bitwise: -0.0

@@ -10,6 +10,7 @@ weights, buffers and constants (never copied: the program reads and writes them 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -251,7 +252,7 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
                                 " (same positional arguments, keywords and nesting; * is one value)")
     for pos, name, value in program.user_consts:
         x = leaves[pos] if pos < len(leaves) else None
-        if isinstance(x, torch.Tensor) or not (x is value or x == value):
+        if isinstance(x, torch.Tensor) or not _same_constant(x, value):
             raise AtenExecutorError(f"argument {name!r} (argument leaf {pos}) is {x!r}, the program was exported "
                                     f"with {value!r}: export specializes non-tensor inputs (compile again for "
                                     "another value)")
@@ -269,6 +270,24 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
                                     "call passes two different tensors: compile with separate example tensors "
                                     "(clone one) to call with different ones")
     return out
+
+
+def _same_constant(x: Any, value: Any) -> bool:
+    """Whether call value ``x`` is the constant ``value`` export specialized the program to, type included.
+
+    Why the type: ``x * n`` exported with ``n=2`` multiplies an int tensor to an int result; ``n=2.0`` (equal
+    to 2) gave that int result where eager's is float, and ``True`` passed for ``1`` likewise. A float's sign
+    of zero counts (``x * -0.0``), and NaN is NaN."""
+    if x is value:
+        return True
+    if type(x) is not type(value):
+        return False
+    if isinstance(x, float):
+        return (math.isnan(x) and math.isnan(value)) or (x == value and math.copysign(1, x) == math.copysign(1, value))
+    try:
+        return bool(x == value)
+    except Exception:   # a leaf whose == is no plain bool (an object export kept as a constant)
+        return False
 
 
 def _alike(a: Any, b: Any) -> bool:
