@@ -9,7 +9,8 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
   leaving the caller's shape as it was. Refused naming node and tensor, as ``resize_`` of one is.
 - A non-tensor input export specialized (``n=2``) took a call with an equal value of another type (``2.0``,
   ``True``) or a float of the other zero sign: ``x * n`` then returned the exported int result where eager's is
-  float. The type (and a float's sign) must match too."""
+  float. The type (and a float's sign) must match too.
+- A nested tensor passed for a dense input: torch's raw "Internal error" from its `.shape`; now named."""
 
 from __future__ import annotations
 
@@ -137,3 +138,12 @@ def test_the_specialized_scalar_itself_runs_as_eager(value):
     step = compile(Pick(), (torch.ones(3), value), streams=1)
     out, ref = step(torch.ones(3), value), Pick()(torch.ones(3), value)
     assert out.dtype == ref.dtype and torch.equal(out.view(torch.int32), ref.view(torch.int32))  # bitwise: -0.0
+
+
+def test_a_nested_tensor_passed_for_a_dense_input_is_named():
+    """Its ``.shape`` is torch's raw "Internal error: NestedTensorImpl doesn't support sizes"."""
+    step = compile(Scale(), (torch.randn(3), 2), streams=1)
+    nested = torch.nested.nested_tensor([torch.randn(3)])
+    with pytest.raises(AtenExecutorError, match=r"input 'x' is a nested tensor, the program runs on dense tensors "
+                                                r"of shape \(3,\)"):
+        step(nested, 2)

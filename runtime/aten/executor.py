@@ -321,6 +321,9 @@ class Executor:
             poison(self.layout)
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
+            if x.is_nested:   # before its shape: a nested tensor's ``.shape`` is torch's raw "Internal error"
+                raise AtenExecutorError(f"input {tid!r} is a nested tensor, the program runs on dense tensors "
+                                        f"of shape {tuple(slot.shape)}")
             if tuple(x.shape) != tuple(slot.shape) or x.dtype != slot.dtype:
                 raise AtenExecutorError(f"input {tid!r} is {tuple(x.shape)} {x.dtype}, the program was exported "
                                         f"with {tuple(slot.shape)} {slot.dtype}")
