@@ -3,7 +3,9 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
 
 - The same tensor passed as two example inputs: ``torch.export`` merges them into one input (the other
   placeholder has no user), so the program computes ``a * 2 + b`` as ``b * 2 + b``; a later call with two
-  different tensors returned that, silently wrong. Such a call is now refused naming both inputs.
+  different tensors returned that, silently wrong. Such a call is now refused naming both inputs; and where the
+  program writes the one tensor, the call it was made for (the tensor passed twice) runs: it was refused as
+  "inputs share memory, and the program writes the first in place".
 - An in-place metadata op on a user input or a weight itself (``x.t_()``, ``x.squeeze_()``, ``self.b.t_()``):
   eager changes the caller's tensor (the module's buffer), the executor only its arena copy's view, silently
   leaving the caller's shape as it was. Refused naming node and tensor, as ``resize_`` of one is.
@@ -147,3 +149,22 @@ def test_a_nested_tensor_passed_for_a_dense_input_is_named():
     with pytest.raises(AtenExecutorError, match=r"input 'x' is a nested tensor, the program runs on dense tensors "
                                                 r"of shape \(3,\)"):
         step(nested, 2)
+
+
+class WritesOne(nn.Module):
+    def forward(self, a, b):
+        a.add_(1)
+        return b * 2, a
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_module_writing_one_tensor_passed_twice_runs_as_eager(streams):
+    """The export merged the two (its program writes and reads one placeholder): the call it was made for was
+    refused as "inputs share memory, and the program writes the first in place", so it could never run."""
+    t = torch.randn(3)
+    step = compile(WritesOne(), (t, t), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(3)
+        y = x.clone()
+        out, ref = step(x, x), WritesOne()(y, y)
+        assert all(torch.equal(a, b) for a, b in zip(out, ref)) and torch.equal(x, y)

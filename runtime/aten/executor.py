@@ -344,8 +344,8 @@ class Executor:
                                         "program, and elements of the caller's tensor share memory (an expand?): "
                                         "pass a tensor that owns its elements (.clone())")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
-            for j, y in enumerate(tensors):
-                if j != k and _share_memory(tensors[k], y):
+            for j, y in enumerate(tensors):   # (not of inputs the export merged: the program reads one of them)
+                if j != k and (min(j, k), max(j, k)) not in self.program.merged and _share_memory(tensors[k], y):
                     raise AtenExecutorError(f"inputs {self.program.user_inputs[k][1]!r} and "
                                             f"{self.program.user_inputs[j][1]!r} share memory, and the program "
                                             "writes the first in place: pass separate tensors")
