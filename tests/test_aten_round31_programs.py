@@ -12,7 +12,12 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
 - A non-tensor input export specialized (``n=2``) took a call with an equal value of another type (``2.0``,
   ``True``) or a float of the other zero sign: ``x * n`` then returned the exported int result where eager's is
   float. The type (and a float's sign) must match too.
-- A nested tensor passed for a dense input: torch's raw "Internal error" from its `.shape`; now named."""
+- A nested tensor passed for a dense input: torch's raw "Internal error" from its `.shape`; now named.
+- A view of a user input reaching past its elements (``x.as_strided((4,), (1,), 0)`` of ``x = base[2:4]``: eager
+  reads the caller's storage around ``x``) read the slot's neighbours: NaN under poison, garbage without.
+  Refused naming the node. An ``out=`` into a user input or a buffer of another shape (eager resizes the
+  caller's or module's tensor) is refused likewise; it failed at the call with torch's size mismatch, read
+  unwritten bytes (an empty input), or was torch's raw "setStorage: ... out of bounds" (an empty buffer)."""
 
 from __future__ import annotations
 
@@ -168,3 +173,77 @@ def test_a_module_writing_one_tensor_passed_twice_runs_as_eager(streams):
         y = x.clone()
         out, ref = step(x, x), WritesOne()(y, y)
         assert all(torch.equal(a, b) for a, b in zip(out, ref)) and torch.equal(x, y)
+
+
+class ReachesAround(nn.Module):
+    """``as_strided`` counts from the start of ``x``'s storage: eager reads the caller's bytes around ``x``."""
+
+    def __init__(self, offset):
+        super().__init__()
+        self.offset = offset
+
+    def forward(self, x):
+        return x.as_strided((4,), (1,), self.offset) * 1
+
+
+@pytest.mark.parametrize("offset,make", [
+    (0, lambda: torch.randn(6)[2:4]),    # the two elements before x
+    (1, lambda: torch.randn(6)[1:3]),    # two elements past x's end
+], ids=["before", "past_end"])
+def test_a_view_of_an_input_reaching_past_its_elements_is_refused_naming_the_node(offset, make):
+    """The slot holds a copy of x's elements only: the rest read poison (NaN), silently garbage without it."""
+    with pytest.raises(AtenExecutorError, match=r"node 'as_strided' \(aten\.as_strided\.default\): its result "
+                                                r"'as_strided' spans bytes \[\d+, \d+\) of user input 'x''s storage, "
+                                                r"outside the input's own elements"):
+        compile(ReachesAround(offset), (make(),), streams=1)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_view_of_an_input_within_its_elements_runs_as_eager(streams):
+    m = ReachesAround(1)
+    step = compile(m, (torch.randn(6),), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(6)
+        assert torch.equal(step(x), m(x))
+
+
+class OutInto(nn.Module):
+    def __init__(self, buffer=None):
+        super().__init__()
+        self.register_buffer("c", buffer)
+
+    def forward(self, a, x=None):
+        out = self.c if x is None else x
+        torch.add(a, 1, out=out)
+        return out * 2
+
+
+@pytest.mark.filterwarnings("ignore:An output with one or more elements was resized")
+@pytest.mark.parametrize("module,inputs,what", [
+    (OutInto(), (torch.randn(3), torch.randn(0)), r"out= resizes user input 'x' from \(0,\) to \(3,\)"),
+    (OutInto(), (torch.randn(3), torch.randn(5)), r"out= resizes user input 'x' from \(5,\) to \(3,\)"),
+    (OutInto(torch.zeros(5)), (torch.randn(3),), r"out= resizes weight 'b_c' from \(5,\) to \(3,\)"),
+], ids=["grow_input", "shrink_input", "shrink_buffer"])
+def test_an_out_call_resizing_a_callers_or_modules_tensor_is_refused_naming_the_node(module, inputs, what):
+    """Eager resizes the caller's ``x`` (the module's ``c``); the executor's copy has the export's shape: an
+    empty ``x`` read bytes no input copy wrote, a larger one failed at the call with torch's "The size of
+    tensor a (5) must match the size of tensor b (3)"."""
+    with pytest.raises(AtenExecutorError, match=rf"node 'add' \(aten\.add\.out\): {what}"):
+        compile(module, inputs, streams=1)
+
+
+@pytest.mark.filterwarnings("ignore:An output with one or more elements was resized")
+def test_an_out_call_growing_an_empty_buffer_is_named_not_a_raw_storage_error():
+    """It was torch's raw "setStorage: ... out of bounds for storage of size 0" from the layout's view."""
+    with pytest.raises(AtenExecutorError, match=r"tensor 'add' \(a view of weight 'b_c'\) spans bytes \[0, 12\) of "
+                                                r"the module tensor's storage, which holds 0: eager grows"):
+        compile(OutInto(torch.zeros(0)), (torch.randn(3),), streams=1)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_an_out_call_into_an_input_of_the_results_shape_runs_as_eager(streams):
+    step = compile(OutInto(), (torch.randn(3), torch.randn(3)), streams=streams, poison=True)
+    for _ in range(2):
+        a, x = torch.randn(3), torch.randn(3)
+        x2 = x.clone()
+        assert torch.equal(step(a, x), OutInto()(a, x2)) and torch.equal(x, x2)

@@ -143,6 +143,7 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
         if n.name in graph.node_index:
             folded = _lower_folded(torch, program, n, views, ctx)
             launches[n.name] = folded if folded is not None else _lower(torch, program, n, views, ctx)
+            _check_input_bytes(program, n)
             continue
         val = n.meta.get("val")
         if n.target.__name__ == "getitem" if hasattr(n.target, "__name__") else False:
@@ -160,6 +161,31 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
     if missing:
         raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
     return launches
+
+
+def _check_input_bytes(program: Program, n: Any) -> None:
+    """Each result of node ``n`` that lies in a user input's storage lies within the input's own elements.
+
+    Why: the arena slot of a user input holds a copy of the caller's elements only. A view reaching past them
+    (``x.as_strided((4,), (1,), 0)`` of an ``x = base[2:4]``: eager reads ``base``'s bytes around ``x``), or an
+    ``out=`` that grows the input (``torch.add(a, 1, out=x)`` with an empty ``x``: eager resizes the caller's
+    tensor), read bytes no input copy wrote: NaN under ``poison``, silently wrong otherwise."""
+    from .layout import span_bytes
+
+    graph = program.graph
+    for tid in graph.node(n.name).outputs:
+        root = graph.tensors[graph.root[graph.tensor_index[tid]]]
+        if root.kind != "input" or root.id == tid:
+            continue
+        spec, own = program.specs[tid], program.specs[root.id]
+        lo, hi = spec.byte_offset, spec.byte_offset + span_bytes(spec)
+        own_lo, own_hi = own.byte_offset, own.byte_offset + span_bytes(own)
+        if hi > lo and not (own_lo <= lo and hi <= own_hi):
+            raise AtenExecutorError(f"its result {tid!r} spans bytes [{lo}, {hi}) of user input {root.id!r}'s "
+                                    f"storage, outside the input's own elements [{own_lo}, {own_hi}): eager reaches "
+                                    "the caller's storage around them (as_strided) or grows the caller's tensor (an "
+                                    "out= that resizes it); the executor holds a copy of the input's elements only "
+                                    "(unsupported)", n.name, str(n.target))
 
 
 #: runtime checks of export's (a guard on a data-dependent value): not run, like the shape asserts
@@ -777,6 +803,7 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
     op, name = n.target, str(n.target)
     if _base(op) == "set_" or (_base(op) in _REBINDING and not gn.inplace):
         return _lower_rebinding(torch, program, n, gn, env, views, args)
+    _refuse_caller_resize(torch, program, n, env, mutated)
     if _base(op) in _METADATA_ONLY:
         _refuse_caller_metadata(torch, program, n, env, args, kwargs)
         adopted_in = ctx.reads_adopted(env)
@@ -902,12 +929,12 @@ def _lower_rebinding(torch, program: Program, n, gn, env, views, args) -> Launch
     return Launch(n.name, name, "noop", None)
 
 
-def _own_tensor(program: Program, n, env) -> Any:
-    """The graph root that ``n``'s first argument is itself (not a view of it) where that root is a user input
-    or a weight: the caller's or the module's own tensor object, which an in-place op on it changes in eager.
+def _own_tensor(program: Program, fx: Any, env) -> Any:
+    """The graph root that FX argument ``fx`` is itself (not a view of it) where that root is a user input or
+    a weight: the caller's or the module's own tensor object, which an in-place op on it changes in eager.
     None for an intermediate or a view."""
     graph = program.graph
-    tid = env.get(getattr(n.args[0], "name", None)) if n.args else None
+    tid = env.get(getattr(fx, "name", fx))
     if not isinstance(tid, str):
         return None
     root = graph.tensors[graph.root[graph.tensor_index[tid]]]
@@ -920,7 +947,7 @@ def _refuse_caller_metadata(torch, program: Program, n, env, args, kwargs) -> No
     itself, and the executor ran its view op on its arena copy, silently leaving the caller's tensor as it
     was. Refused naming node and tensor, as ``resize_`` of one is; a change to nothing (``squeeze_`` with no
     size-1 dimension, ``detach_``) runs."""
-    root = _own_tensor(program, n, env)
+    root = _own_tensor(program, n.args[0] if n.args else None, env)
     if root is None:
         return
     x = args[0]
@@ -932,6 +959,31 @@ def _refuse_caller_metadata(torch, program: Program, n, env, args, kwargs) -> No
     raise AtenExecutorError(f"{_base(n.target)} changes the shape or strides of {what}: eager changes the caller's "
                             "tensor or the module's own, which the executor cannot (unsupported: it runs on an arena "
                             "copy; apply the out-of-place view instead, e.g. x = x.t())", n.name, str(n.target))
+
+
+def _refuse_caller_resize(torch, program: Program, n, env, mutated) -> None:
+    """An ``out=`` call whose out is a user input or a weight itself, of another shape than the result
+    (``torch.add(a, 1, out=x)`` with a 5-element ``x`` and a 3-element result): eager resizes the caller's
+    tensor (the module's buffer) to the result's shape, which the executor cannot (its copy of the input has
+    the export's shape): refused naming node and tensor, as ``resize_`` of one is. It ran, and failed at the
+    call with torch's "The size of tensor a (5) must match the size of tensor b (3)"."""
+    schema = n.target._schema
+    outs = [a.name for a in schema.arguments if a.is_out]
+    val = n.meta.get("val")
+    vals = list(val) if isinstance(val, (list, tuple)) else [val]
+    names = [a.name for a in schema.arguments]
+    for key, fx in mutated:
+        arg = key if isinstance(key, str) else names[key]
+        root = _own_tensor(program, fx, env)
+        if root is None or arg not in outs or outs.index(arg) >= len(vals):
+            continue
+        result = vals[outs.index(arg)]
+        shape = program.specs[root.id].shape
+        if isinstance(result, torch.Tensor) and tuple(result.shape) != shape:
+            what = f"{'user input' if root.kind == 'input' else 'weight'} {root.id!r}"
+            raise AtenExecutorError(f"out= resizes {what} from {shape} to {tuple(result.shape)}: eager changes the "
+                                    "caller's tensor or the module's own, which the executor cannot (unsupported: "
+                                    "it runs on an arena copy; pass an out of the result's shape)", n.name, str(n.target))
 
 
 def _lower_metadata(torch, n, gn, views, args, kwargs, adopted: set[str] | None = None,
