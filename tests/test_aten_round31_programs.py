@@ -17,7 +17,10 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
   reads the caller's storage around ``x``) read the slot's neighbours: NaN under poison, garbage without.
   Refused naming the node. An ``out=`` into a user input or a buffer of another shape (eager resizes the
   caller's or module's tensor) is refused likewise; it failed at the call with torch's size mismatch, read
-  unwritten bytes (an empty input), or was torch's raw "setStorage: ... out of bounds" (an empty buffer)."""
+  unwritten bytes (an empty input), or was torch's raw "setStorage: ... out of bounds" (an empty buffer).
+- ``torch.manual_seed(0)`` in ``forward``: export runs it at import (reseeding the caller's generator) and records
+  nothing, so the program drew from the caller's generator where eager reseeds it every call. Refused, the
+  caller's random state restored."""
 
 from __future__ import annotations
 
@@ -247,3 +250,38 @@ def test_an_out_call_into_an_input_of_the_results_shape_runs_as_eager(streams):
         a, x = torch.randn(3), torch.randn(3)
         x2 = x.clone()
         assert torch.equal(step(a, x), OutInto()(a, x2)) and torch.equal(x, x2)
+
+
+class Seeds(nn.Module):
+    def forward(self, x):
+        torch.manual_seed(0)
+        return x + torch.rand(3)
+
+
+def test_a_forward_that_seeds_the_generator_is_refused_and_leaves_the_callers_state():
+    """Export runs ``manual_seed`` at import time (reseeding the caller's generator) and records no op for it:
+    the program then drew from the caller's generator on every call where eager reseeds it (silently other
+    numbers from the second call on)."""
+    from memplan import from_torch
+    from memplan.errors import GraphError
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    for build in (lambda: compile(Seeds(), (torch.zeros(3),), streams=1), lambda: from_torch(Seeds(), (torch.zeros(3),))):
+        with pytest.raises(GraphError, match=r"Seeds's forward sets torch's random state itself"):
+            build()
+        assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_random_ops_in_forward_still_draw_as_eager_from_the_callers_generator():
+    class Draws(nn.Module):
+        def forward(self, x):
+            return x + torch.rand(3), torch.nn.functional.dropout(x, 0.5, training=True)
+
+    step = compile(Draws(), (torch.zeros(3),), streams=3, poison=True)
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        out = step(torch.ones(3))
+        torch.manual_seed(seed)
+        ref = Draws()(torch.ones(3))
+        assert all(torch.equal(a, b) for a, b in zip(out, ref))
