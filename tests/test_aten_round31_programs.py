@@ -20,7 +20,10 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
   unwritten bytes (an empty input), or was torch's raw "setStorage: ... out of bounds" (an empty buffer).
 - ``torch.manual_seed(0)`` in ``forward``: export runs it at import (reseeding the caller's generator) and records
   nothing, so the program drew from the caller's generator where eager reseeds it every call. Refused, the
-  caller's random state restored."""
+  caller's random state restored.
+- The caller's ambient state: a call inside ``torch.autocast`` or under another default dtype returned the
+  export's float32 where eager gives bfloat16 / float64; ``compile()`` inside autocast built a program every
+  call of which failed with torch's out-dtype error. All refused, named."""
 
 from __future__ import annotations
 
@@ -285,3 +288,44 @@ def test_random_ops_in_forward_still_draw_as_eager_from_the_callers_generator():
         torch.manual_seed(seed)
         ref = Draws()(torch.ones(3))
         assert all(torch.equal(a, b) for a, b in zip(out, ref))
+
+
+class Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.l(x) + torch.rand(4)
+
+
+def test_a_call_inside_an_autocast_region_is_refused():
+    """Eager casts the linear to bfloat16 there; the program returned float32 (its dtypes are the export's)."""
+    step = compile(Linear(), (torch.randn(3, 4),), streams=1)
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(
+            AtenExecutorError, match=r"called inside a torch.autocast region for cpu \(torch.bfloat16\)"):
+        step(torch.randn(3, 4))
+    with torch.autocast("cpu", enabled=False):   # a disabled region is no region
+        assert step(torch.randn(3, 4)).dtype == torch.float32
+
+
+def test_compiling_inside_an_autocast_region_is_refused():
+    """Export records ``linear`` without the cast and its result as bfloat16: every call then failed with
+    torch's "Expected out tensor to have dtype float, but got c10::BFloat16"."""
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(
+            AtenExecutorError, match=r"compile\(\) called inside a torch.autocast region for cpu"):
+        compile(Linear(), (torch.randn(3, 4),), streams=1)
+
+
+def test_a_call_under_another_default_dtype_is_refused():
+    """Eager's ``torch.rand(4)`` is float64 under that default (so is its result); the program's stayed float32."""
+    step = compile(Linear(), (torch.randn(3, 4),), streams=1)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with pytest.raises(AtenExecutorError, match=r"called with default dtype torch.float64, the program was "
+                                                    r"exported under torch.float32"):
+            step(torch.randn(3, 4, dtype=torch.float32))
+    finally:
+        torch.set_default_dtype(old)
+    assert step(torch.randn(3, 4)).dtype == torch.float32

@@ -129,6 +129,8 @@ class Executor:
         # of garbage indices would fault the device)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._captured = False
+        #: the default dtype the program was exported under (``_check_ambient``)
+        self._default_dtype = torch.get_default_dtype()
 
     def _root_writes(self) -> list[tuple[str, str]]:
         """(node, root id) for every root a launched node writes in place, in program order: the user inputs
@@ -231,6 +233,7 @@ class Executor:
         if delays is not None:
             self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
+        self._check_ambient()
         if self._owner == threading.get_ident():
             raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
                                     "program calling it?): calls run one at a time in its one arena")
@@ -240,6 +243,22 @@ class Executor:
                 return self._call(tensors, delays)
             finally:
                 self._owner = None
+
+    def _check_ambient(self) -> None:
+        """The caller's torch state that eager's ``forward`` would follow and the program cannot: an autocast
+        region around the call (eager casts its matmuls, the program's dtypes are fixed at export: it returned
+        float32 where eager gives bfloat16), or another default dtype (``torch.rand(3)`` in ``forward`` is
+        float64 in eager under ``set_default_dtype(torch.float64)``; the program's stays float32)."""
+        torch = self.torch
+        if torch.is_autocast_enabled(self.device.type):
+            raise AtenExecutorError(f"called inside a torch.autocast region for {self.device.type} "
+                                    f"({torch.get_autocast_dtype(self.device.type)}): the program's dtypes were "
+                                    "fixed when it was exported without one (call it outside the region, or put the "
+                                    "autocast inside forward)")
+        if torch.get_default_dtype() != self._default_dtype:
+            raise AtenExecutorError(f"called with default dtype {torch.get_default_dtype()}, the program was "
+                                    f"exported under {self._default_dtype} (its tensors made in forward keep that "
+                                    "dtype): compile again under this default")
 
     def _check_delays(self, delays: Any) -> None:
         """``delays`` names planned nodes and GPU cycle counts (``delays=5`` or a typo'd node was ignored)."""
