@@ -329,3 +329,17 @@ def test_a_call_under_another_default_dtype_is_refused():
     finally:
         torch.set_default_dtype(old)
     assert step(torch.randn(3, 4)).dtype == torch.float32
+
+
+class ReturnsItem(nn.Module):
+    def forward(self, x):
+        v = x.max().item()
+        torch._check(v < 100)
+        return x + 1, v
+
+
+def test_a_value_read_from_a_tensor_returned_is_named_for_what_it_is():
+    """It was "output 'item' is not one tensor (a NoneType)"."""
+    with pytest.raises(AtenExecutorError, match=r"output 'item' is a float read from a tensor's values "
+                                                r"\(aten.item.default\) while the program runs"):
+        compile(ReturnsItem(), (torch.randn(5),), streams=1)

@@ -136,6 +136,13 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         if a.name in trace["input_outputs"]:
             return ("input", next(k for k, (_p, t) in enumerate(user_inputs) if t == tid))
         if not isinstance(tid, str):
+            val = a.meta.get("val")
+            if isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+                # ``return x.max().item()`` / ``x.tolist()``: "not one tensor (a NoneType)" said nothing of why
+                raise AtenExecutorError(f"output {a.name!r} is a {type(val).__name__.removeprefix('Sym').lower()} "
+                                        f"read from a tensor's values ({a.target}) while the program runs: the "
+                                        "executor returns tensors, constants and sizes fixed at export (return the "
+                                        "tensor itself and call .item() on it)")
             raise AtenExecutorError(f"output {a.name!r} is not one tensor (a {type(tid).__name__})")
         ti = graph.tensor_index[tid]
         root = graph.tensors[graph.root[ti]]
