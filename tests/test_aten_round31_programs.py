@@ -23,7 +23,8 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
   caller's random state restored.
 - The caller's ambient state: a call inside ``torch.autocast`` or under another default dtype returned the
   export's float32 where eager gives bfloat16 / float64; ``compile()`` inside autocast built a program every
-  call of which failed with torch's out-dtype error. All refused, named."""
+  call of which failed with torch's out-dtype error. All refused, named.
+- ``out.resize_(out.shape)`` of a caller's buffer (a no-op in eager) was refused as naming other memory."""
 
 from __future__ import annotations
 
@@ -343,3 +344,33 @@ def test_a_value_read_from_a_tensor_returned_is_named_for_what_it_is():
     with pytest.raises(AtenExecutorError, match=r"output 'item' is a float read from a tensor's values "
                                                 r"\(aten.item.default\) while the program runs"):
         compile(ReturnsItem(), (torch.randn(5),), streams=1)
+
+
+class ResizesToItself(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("c", torch.zeros(3))
+
+    def forward(self, out, y):
+        out.resize_(3, 4)            # a caller's output buffer "made sure" of its size: a no-op in eager
+        out.copy_(y)
+        self.c.resize_as_(y[0, :3])
+        self.c.add_(y[0, :3])
+        return out * 1, self.c * 1
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("streams", STREAMS)
+def test_resize_of_a_callers_or_modules_tensor_to_its_own_size_runs_as_eager(streams, transposed):
+    """Refused as "resize_ makes user input 'out' name other memory", though eager changes nothing."""
+    def make():
+        out = torch.randn(4, 3).t() if transposed else torch.randn(3, 4)
+        return out, torch.randn(3, 4)
+    m = ResizesToItself()
+    step = compile(copy.deepcopy(m), make(), streams=streams, poison=True)
+    for _ in range(2):
+        out, y = make()
+        out2 = out.clone()
+        res, ref = step(out, y), m(out2, y)
+        assert all(torch.equal(a, b) for a, b in zip(res, ref)) and torch.equal(out, out2)
+        assert out.stride() == out2.stride()

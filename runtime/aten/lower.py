@@ -907,6 +907,10 @@ def _lower_rebinding(torch, program: Program, n, gn, env, views, args) -> Launch
     graph = program.graph
     tid = env.get(getattr(n.args[0], "name", None))
     root = graph.tensors[graph.root[graph.tensor_index[tid]]] if isinstance(tid, str) else None
+    if root is not None and root.kind in ("input", "weight") and _resizes_to_itself(n, base, args) \
+            and _same_view(args[0], views[gn.outputs[0]]):
+        # ``out.resize_(out.shape)`` of a caller's buffer: eager returns the tensor untouched, nothing to refuse
+        return Launch(n.name, name, "noop", None)
     if root is None or root.kind in ("input", "weight"):
         what = "its tensor" if root is None else f"{'user input' if root.kind == 'input' else 'weight'} {root.id!r}"
         raise AtenExecutorError(f"{base} makes {what} name other memory: eager changes the caller's tensor or the "
@@ -959,6 +963,15 @@ def _refuse_caller_metadata(torch, program: Program, n, env, args, kwargs) -> No
     raise AtenExecutorError(f"{_base(n.target)} changes the shape or strides of {what}: eager changes the caller's "
                             "tensor or the module's own, which the executor cannot (unsupported: it runs on an arena "
                             "copy; apply the out-of-place view instead, e.g. x = x.t())", n.name, str(n.target))
+
+
+def _resizes_to_itself(n, base: str, args) -> bool:
+    """Whether ``resize_`` / ``resize_as_`` asks for the tensor's own sizes with no memory format: torch then
+    returns the tensor as it is (its strides kept), changing nothing."""
+    if base not in ("resize_", "resize_as_") or n.kwargs.get("memory_format") is not None or len(args) < 2:
+        return False
+    size = tuple(args[1]) if base == "resize_" else tuple(args[1].shape)
+    return size == tuple(args[0].shape)
 
 
 def _refuse_caller_resize(torch, program: Program, n, env, mutated) -> None:
