@@ -24,7 +24,8 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
 - The caller's ambient state: a call inside ``torch.autocast`` or under another default dtype returned the
   export's float32 where eager gives bfloat16 / float64; ``compile()`` inside autocast built a program every
   call of which failed with torch's out-dtype error. All refused, named.
-- ``out.resize_(out.shape)`` of a caller's buffer (a no-op in eager) was refused as naming other memory."""
+- ``out.resize_(out.shape)`` of a caller's buffer (a no-op in eager) was refused as naming other memory.
+- An ``ExportedProgram`` with a dynamic *int* input was not specialized to the example inputs given."""
 
 from __future__ import annotations
 
@@ -374,3 +375,23 @@ def test_resize_of_a_callers_or_modules_tensor_to_its_own_size_runs_as_eager(str
         res, ref = step(out, y), m(out2, y)
         assert all(torch.equal(a, b) for a, b in zip(res, ref)) and torch.equal(out, out2)
         assert out.stride() == out2.stride()
+
+
+class Sized(nn.Module):
+    def forward(self, x, n: int):
+        return x * n, x.new_ones(n)
+
+
+def test_an_exported_program_with_a_dynamic_int_input_takes_the_example_value():
+    """``n`` exported dynamic (``Dim.DYNAMIC``) is a symbolic-int placeholder, no tensor with a symbolic size:
+    the program was not specialized to the example inputs given, and was refused as "symbolic size s86 ... give
+    an ExportedProgram with dynamic shapes example inputs" though they had been given."""
+    from torch.export import Dim
+
+    ep = torch.export.export(Sized(), (torch.randn(3), 2), dynamic_shapes={"x": None, "n": Dim.DYNAMIC})
+    step = compile(ep, (torch.randn(3), 4), streams=3, poison=True)
+    x = torch.randn(3)
+    assert all(torch.equal(a, b) for a, b in zip(step(x, 4), Sized()(x, 4)))
+    with pytest.raises(AtenExecutorError, match=r"argument 'n' \(argument leaf 1\) is 5, the program was exported "
+                                                r"with 4"):
+        step(x, 5)

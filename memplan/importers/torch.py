@@ -179,9 +179,13 @@ def _export_failure(exc: BaseException) -> str:
 
 
 def _has_dynamic_inputs(torch, ep) -> bool:
-    """Whether a placeholder of ``ep`` (a user input) has a symbolic size, stride or storage offset."""
+    """Whether a placeholder of ``ep`` (a user input) has a symbolic size, stride or storage offset, or is a
+    symbolic int itself (``forward(x, n: int)`` exported with ``n`` dynamic: the program was refused naming a
+    symbolic size, "give ... example inputs", though the example inputs had been given)."""
     for n in ep.graph.nodes:
         val = n.meta.get("val") if n.op == "placeholder" else None
+        if isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+            return True
         if isinstance(val, torch.Tensor) and any(
                 not isinstance(d, int) for d in (*val.shape, *val.stride(), val.storage_offset())):
             return True
