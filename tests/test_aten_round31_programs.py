@@ -25,7 +25,9 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
   export's float32 where eager gives bfloat16 / float64; ``compile()`` inside autocast built a program every
   call of which failed with torch's out-dtype error. All refused, named.
 - ``out.resize_(out.shape)`` of a caller's buffer (a no-op in eager) was refused as naming other memory.
-- An ``ExportedProgram`` with a dynamic *int* input was not specialized to the example inputs given."""
+- An ``ExportedProgram`` with a dynamic *int* input was not specialized to the example inputs given.
+- A custom op that writes an argument (``mutates_args=("cache",)`` or ``"unknown"``) and returns a new tensor: its
+  return was dropped (the op ran as an in-place op), the output's bytes never written: NaN under poison."""
 
 from __future__ import annotations
 
@@ -395,3 +397,55 @@ def test_an_exported_program_with_a_dynamic_int_input_takes_the_example_value():
     with pytest.raises(AtenExecutorError, match=r"argument 'n' \(argument leaf 1\) is 5, the program was exported "
                                                 r"with 4"):
         step(x, 5)
+
+
+@torch.library.custom_op("memplan_r31::update_and_read", mutates_args=("cache",))
+def _update_and_read(x: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
+    cache.add_(x)
+    return cache.sum(0) * x
+
+
+@_update_and_read.register_fake
+def _(x, cache):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("memplan_r31::unknown_writes", mutates_args="unknown")
+def _unknown_writes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    y.add_(1)
+    return x * 2
+
+
+@_unknown_writes.register_fake
+def _(x, y):
+    return torch.empty_like(x)
+
+
+class UpdatesACache(nn.Module):
+    """A cache update that returns an output too (the KV-cache-and-attention shape of a custom kernel), over a
+    buffer, a user input and an intermediate; and an op whose writes are "unknown" (every argument written)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("c", torch.zeros(3))
+
+    def forward(self, x, cache):
+        a = _update_and_read(x, self.c)
+        b = _update_and_read(x, cache) + 1
+        t = x * 2
+        c = _update_and_read(x, t)
+        return a, b, c, t, _unknown_writes(x, cache), self.c * 1
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_an_op_that_writes_an_argument_and_returns_a_new_tensor_returns_it(streams):
+    """Run as an in-place op, its return was dropped: the outputs' planned bytes were never written (NaN under
+    poison, a previous call's values or garbage without)."""
+    m = UpdatesACache()
+    step = compile(copy.deepcopy(m), (torch.randn(3), torch.randn(3)), streams=streams, poison=True)
+    for _ in range(2):
+        x, cache = torch.randn(3), torch.randn(3)
+        cache2 = cache.clone()
+        out, ref = step(x, cache), m(x, cache2)
+        assert all(torch.equal(a, b) for a, b in zip(out, ref)) and torch.equal(cache, cache2)
+    assert step.stats.copies_per_call >= 4

@@ -808,8 +808,14 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         _refuse_caller_metadata(torch, program, n, env, args, kwargs)
         adopted_in = ctx.reads_adopted(env)
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
+    fresh = _fresh_results(torch, n, gn, views)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
+        if fresh:   # and returns new tensors too (a custom op updating a cache and returning an output)
+            return _run_then_copy_fresh(torch, n, op, args, kwargs, fresh)
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
+    if fresh:
+        raise AtenExecutorError(f"writes {len(mutated)} argument(s), the plan puts the written result apart, and "
+                                f"it returns {len(fresh)} new tensor(s) too (unsupported)", n.name, name)
     if len(gn.inplace) == len(mutated) > 1:
         several = _lower_several_outs(torch, n, gn, env, views, args, kwargs, mutated, ctx)
         if several is not None:
@@ -842,6 +848,40 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return Launch(n.name, name, "copy", run_apart, 1)
     raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
                             "functional form", n.name, name)
+
+
+def _fresh_results(torch, n, gn, views) -> list[tuple[int, Any]]:
+    """(return index, planned view) of each tensor an op that writes its arguments returns *new* (its schema
+    return has no alias annotation): ``m::upd(Tensor x, Tensor(a!) cache) -> Tensor`` (a custom op with
+    ``mutates_args=("cache",)``, or ``"unknown"``), not ``relu_``'s ``Tensor(a!)`` return, which is its
+    argument."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return []
+    val = n.meta.get("val")
+    vals = list(val) if isinstance(val, (list, tuple)) else [val]
+    tensor_outs = [k for k, v in enumerate(vals) if isinstance(v, torch.Tensor)]
+    returns = list(schema.returns)
+    out = []
+    for j, k in enumerate(tensor_outs):
+        if j < len(gn.outputs) and k < len(returns) and returns[k].alias_info is None:
+            out.append((k, views[gn.outputs[j]]))
+    return out
+
+
+def _run_then_copy_fresh(torch, n, op, args, kwargs, fresh: list[tuple[int, Any]]) -> Launch:
+    """Run an op that writes its arguments where they stand, then copy each new tensor it returns into its
+    planned view (counted copies). Run as an in-place op alone, its returns were dropped: the output's planned
+    bytes were never written (NaN under ``poison``, a previous call's values or garbage without)."""
+    name = str(n.target)
+
+    def run():
+        res = _flat_results(torch, op(*args, **kwargs))
+        for k, vo in fresh:
+            _check_result(torch, res[k] if k < len(res) else None, vo, k, n.name, name)
+        for k, vo in fresh:
+            vo.copy_(res[k])
+    return Launch(n.name, name, "copy", run, len(fresh))
 
 
 def _lower_several_outs(torch, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch | None:
