@@ -27,7 +27,9 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
 - ``out.resize_(out.shape)`` of a caller's buffer (a no-op in eager) was refused as naming other memory.
 - An ``ExportedProgram`` with a dynamic *int* input was not specialized to the example inputs given.
 - A custom op that writes an argument (``mutates_args=("cache",)`` or ``"unknown"``) and returns a new tensor: its
-  return was dropped (the op ran as an in-place op), the output's bytes never written: NaN under poison."""
+  return was dropped (the op ran as an in-place op), the output's bytes never written: NaN under poison.
+- The module's own buffer or parameter as the example input (``compile(m, (m.c,))``): export merges them too, so
+  a call with another tensor read it for ``self.c``, silently; now refused naming both."""
 
 from __future__ import annotations
 
@@ -449,3 +451,46 @@ def test_an_op_that_writes_an_argument_and_returns_a_new_tensor_returns_it(strea
         out, ref = step(x, cache), m(x, cache2)
         assert all(torch.equal(a, b) for a, b in zip(out, ref)) and torch.equal(cache, cache2)
     assert step.stats.copies_per_call >= 4
+
+
+class ReadsItsState(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("c", torch.ones(3))
+        self.w = nn.Parameter(torch.full((3,), 2.0))
+
+    def forward(self, x):
+        return x * 10 + self.c, x * self.w
+
+
+@pytest.mark.parametrize("which", ["c", "w"])
+def test_an_example_input_that_is_the_modules_own_tensor_is_required_at_each_call(which):
+    """Export merges the input with the module's tensor (the program reads ``x`` for ``self.c``): a call with
+    another ``x`` computed ``x * 10 + x``, silently."""
+    m = ReadsItsState()
+    step = compile(m, (getattr(m, which),), streams=1, poison=True)
+    with pytest.raises(AtenExecutorError, match=rf"input 'x' was the module's own tensor '{which}' in the export's "
+                                                r"example inputs"):
+        step(torch.randn(3))
+    own = getattr(m, which)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(step(own), m(own)))
+
+
+class WritesItsInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("c", torch.ones(3))
+
+    def forward(self, x):
+        x.add_(1)
+        return x * 2 + self.c
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_program_writing_an_input_that_is_the_modules_buffer_runs_as_eager(streams):
+    """It was refused at every call as "input 'x' shares memory with weight 'b_c'" (the call it was made for)."""
+    m, ref = WritesItsInput(), WritesItsInput()
+    step = compile(m, (m.c,), streams=streams, poison=True)
+    for _ in range(2):
+        assert torch.equal(step(m.c), ref(ref.c)) and torch.equal(m.c, ref.c)

@@ -388,7 +388,10 @@ class Executor:
         if not index or x.numel() == 0:
             return []
         lo, hi = _span(x)
-        return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ()) if lo < b and a < hi]
+        merged = {id(w) for j, _name, w in self.program.merged_weights if j == k}   # the input *is* it (export
+        # merged the two: the program reads and writes the input alone)
+        return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
+                if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
     def collect(self) -> Any:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure."""

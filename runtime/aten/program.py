@@ -67,6 +67,10 @@ class Program:
     #: tensor passed twice into one input (the program reads only one of the two placeholders), so a call must
     #: pass the two alike (``_merged_inputs``)
     merged: tuple[tuple[int, int], ...] = ()
+    #: (``user_inputs`` index, weight id, the module's tensor) where the example input was a parameter, buffer or
+    #: constant of the module itself: export merges the two as it merges a tensor passed twice (the program
+    #: reads the input for both), so a call must pass that tensor there
+    merged_weights: tuple[tuple[int, str, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -178,7 +182,31 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
                    dict(trace.get("side", {})), tuple(user_consts), tuple(mutations),
-                   _merged_inputs(ep, user_inputs, example_inputs, kwargs))
+                   _merged_inputs(ep, user_inputs, example_inputs, kwargs),
+                   _merged_weights(ep, user_inputs, example_inputs, kwargs,
+                                   {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}))
+
+
+def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:
+    """The flattened example inputs of the export (they keep each tensor's identity, through a ``.pt2`` too);
+    the given ones stand in where the program has none."""
+    from torch.utils import _pytree as pytree
+
+    ex = getattr(ep, "example_inputs", None)
+    args, kw = ex if isinstance(ex, tuple) and len(ex) == 2 else (example_inputs, kwargs)
+    return pytree.tree_leaves((tuple(args), dict(kw or {})))
+
+
+def _merged_weights(ep: Any, user_inputs: list[tuple[int, str]], example_inputs: tuple, kwargs: dict | None,
+                    weights: Mapping[str, Any]) -> tuple[tuple[int, str, Any], ...]:
+    """(user input index, its name in the module, the tensor) where the example input was the module's own tensor.
+
+    Why: ``compile(m, (m.c,))`` traces ``x * 10 + self.c`` with the input's placeholder read for ``self.c`` too (the
+    buffer's has no user), so a call with another ``x`` computed ``x * 10 + x``, silently."""
+    leaves = _example_leaves(ep, example_inputs, kwargs)
+    by_id = {id(w): wid for wid, w in weights.items()}
+    return tuple((k, by_id[id(leaves[pos])], leaves[pos]) for k, (pos, _tid) in enumerate(user_inputs)
+                 if pos < len(leaves) and id(leaves[pos]) in by_id)
 
 
 def _merged_inputs(ep: Any, user_inputs: list[tuple[int, str]], example_inputs: tuple,
@@ -189,11 +217,7 @@ def _merged_inputs(ep: Any, user_inputs: list[tuple[int, str]], example_inputs: 
     user), so the program computes ``a * 2 + b`` as ``b * 2 + b``; a call with two different tensors then got
     a silently wrong result. The export's own example inputs say which (they keep the identity, through a
     ``.pt2`` too); the given ones stand in where the program has none."""
-    from torch.utils import _pytree as pytree
-
-    ex = getattr(ep, "example_inputs", None)
-    args, kw = ex if isinstance(ex, tuple) and len(ex) == 2 else (example_inputs, kwargs)
-    leaves = pytree.tree_leaves((tuple(args), dict(kw or {})))
+    leaves = _example_leaves(ep, example_inputs, kwargs)
     if len(leaves) <= max((pos for pos, _tid in user_inputs), default=-1):
         return ()
     return tuple((k, j) for k, (pk, _a) in enumerate(user_inputs) for j, (pj, _b) in enumerate(user_inputs)
@@ -276,6 +300,12 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
                                     "torch.export merges into one input (the program reads only one of them); this "
                                     "call passes two different tensors: compile with separate example tensors "
                                     "(clone one) to call with different ones")
+    for k, wid, w in program.merged_weights:
+        if not _alike(out[k], w):
+            raise AtenExecutorError(f"input {program.user_inputs[k][1]!r} was the module's own tensor {wid!r} in the "
+                                    "export's example inputs, which torch.export merges with it (the program reads "
+                                    "the input for both); this call passes another tensor: compile with a copy of "
+                                    "it (.clone()) to call with other tensors")
     return out
 
 
