@@ -494,3 +494,42 @@ def test_a_program_writing_an_input_that_is_the_modules_buffer_runs_as_eager(str
     step = compile(m, (m.c,), streams=streams, poison=True)
     for _ in range(2):
         assert torch.equal(step(m.c), ref(ref.c)) and torch.equal(m.c, ref.c)
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_on_cuda_a_custom_op_writing_a_cache_and_returning_a_tensor_equals_eager(streams, cuda_graph):
+    """The fresh return's copy runs on the op's stream, after it, in a capture too; the cache (a buffer and a
+    caller's tensor) is written as eager writes it, call after call."""
+    m = UpdatesACache().cuda()
+    ref = copy.deepcopy(m)
+    g = torch.Generator(device="cuda").manual_seed(5)
+
+    def make():
+        return torch.randn(3, device="cuda", generator=g), torch.randn(3, device="cuda", generator=g)
+    step = compile(m, make(), streams=streams, poison=True, cuda_graph=cuda_graph)
+    for _ in range(3):
+        x, cache = make()
+        cache2 = cache.clone()
+        out = step(x, cache)
+        want = ref(x, cache2)
+        torch.cuda.synchronize()
+        assert all(torch.equal(a, b) for a, b in zip(out, want)) and torch.equal(cache, cache2)
+        assert torch.equal(m.c, ref.c)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_on_cuda_one_tensor_passed_twice_and_a_modules_buffer_as_input_are_guarded():
+    t = torch.randn(5, device="cuda")
+    step = compile(Add(), (t, t), streams=3, poison=True)
+    assert torch.equal(step(t, t), Add()(t, t))
+    with pytest.raises(AtenExecutorError, match=r"inputs 'a' and 'b' were one tensor"):
+        step(t, t.clone())
+    m = WritesItsInput().cuda()
+    ref = copy.deepcopy(m)
+    step = compile(m, (m.c,), streams=3, poison=True)
+    for _ in range(2):
+        out, want = step(m.c), ref(ref.c)
+        torch.cuda.synchronize()
+        assert torch.equal(out, want) and torch.equal(m.c, ref.c)
