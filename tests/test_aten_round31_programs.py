@@ -29,7 +29,9 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
 - A custom op that writes an argument (``mutates_args=("cache",)`` or ``"unknown"``) and returns a new tensor: its
   return was dropped (the op ran as an in-place op), the output's bytes never written: NaN under poison.
 - The module's own buffer or parameter as the example input (``compile(m, (m.c,))``): export merges them too, so
-  a call with another tensor read it for ``self.c``, silently; now refused naming both."""
+  a call with another tensor read it for ``self.c``, silently; now refused naming both.
+- A ``return_views`` output fed back as the next call's input (a recurrent state) was read after the arena had
+  been poisoned and other slots loaded: NaN from the second step on."""
 
 from __future__ import annotations
 
@@ -533,3 +535,46 @@ def test_on_cuda_one_tensor_passed_twice_and_a_modules_buffer_as_input_are_guard
         out, want = step(m.c), ref(ref.c)
         torch.cuda.synchronize()
         assert torch.equal(out, want) and torch.equal(m.c, ref.c)
+
+
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(4, 4)
+
+    def forward(self, x, h):
+        h2 = torch.tanh(self.l(x) + h)
+        return h2, h2 * 2, h2.expand(3, 2, 4)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_an_output_view_fed_back_as_an_input_is_read_before_the_arena_is_written(streams):
+    """``return_views`` outputs are arena views; passed to the next call (a recurrent state), the arena was
+    poisoned (and other slots loaded) before they were read: NaN from the second step on."""
+    m = Recurrent()
+    step = compile(m, (torch.randn(2, 4), torch.randn(2, 4)), streams=streams, return_views=True, poison=True)
+    x, h, h_ref = torch.randn(2, 4), torch.zeros(2, 4), torch.zeros(2, 4)
+    for _ in range(3):
+        h, h2, _e = step(x, h)
+        with torch.no_grad():
+            h_ref, h2_ref, _ = m(x, h_ref)
+        assert torch.equal(h, h_ref)
+    with torch.no_grad():
+        want = m(h2_ref, h_ref)
+    out = step(h2, h)   # two outputs of the last call, crossed over
+    assert all(torch.equal(a, b) for a, b in zip(out, want))
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("streams", STREAMS)
+def test_on_cuda_an_output_view_fed_back_in_a_captured_step_equals_eager(streams):
+    m = Recurrent().cuda()
+    x = torch.randn(2, 4, device="cuda")
+    step = compile(m, (x, torch.zeros(2, 4, device="cuda")), streams=streams, return_views=True, poison=True)
+    h, h_ref = torch.zeros(2, 4, device="cuda"), torch.zeros(2, 4, device="cuda")
+    for _ in range(4):
+        h, _h2, _e = step(x, h)
+        with torch.no_grad():
+            h_ref, _, _ = m(x, h_ref)
+        torch.cuda.synchronize()
+        assert torch.equal(h, h_ref)

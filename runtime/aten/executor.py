@@ -336,6 +336,7 @@ class Executor:
 
     def load_inputs(self, tensors: list) -> None:
         """Poison (if asked), then copy each user input into its arena slot on the caller's stream."""
+        sources = self._off_arena(tensors)
         if self.poison_arena:
             poison(self.layout)
         self._caller_inputs = tensors  # for user inputs returned as they are
@@ -373,11 +374,21 @@ class Executor:
                 raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}, and the program "
                                         "writes one of them in place (eager's write would show in the other; "
                                         "the arena holds a copy): pass a separate tensor")
-        for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, tensors, self._overlapping):
+        for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, sources, self._overlapping):
             if shared:
                 _copy_overlapping(slot, x, tid)
             else:
                 slot.copy_(x)
+
+    def _off_arena(self, tensors: list) -> list:
+        """The call's inputs, each one that lies in this executor's own arena (an output of the previous call
+        under ``return_views``, fed back: a recurrent state, a decode step's hidden state) copied out first.
+
+        Why: the arena is poisoned, and every input's slot written, before the last input is read: such an input
+        read NaN under ``poison``, or another input's bytes where its slot overlapped the output's."""
+        arena = self.layout.arena
+        return [_copy_out(self.torch, x) if isinstance(x, self.torch.Tensor) and x.device == arena.device and x.numel()
+                and x.untyped_storage().data_ptr() == self._storage else x for x in tensors]
 
     def _weights_shared(self, k: int, x: Any) -> list[str]:
         """The weights user input ``k`` (the caller's ``x``) shares memory with where that matters: any
