@@ -335,10 +335,7 @@ class Executor:
         self.load_inputs(tensors)
 
     def load_inputs(self, tensors: list) -> None:
-        """Poison (if asked), then copy each user input into its arena slot on the caller's stream."""
-        sources = self._off_arena(tensors)
-        if self.poison_arena:
-            poison(self.layout)
+        """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
             if x.is_nested:   # before its shape: a nested tensor's ``.shape`` is torch's raw "Internal error"
@@ -374,6 +371,9 @@ class Executor:
                 raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}, and the program "
                                         "writes one of them in place (eager's write would show in the other; "
                                         "the arena holds a copy): pass a separate tensor")
+        sources = self._off_arena(tensors)   # (checked dense and on the device above)
+        if self.poison_arena:
+            poison(self.layout)
         for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, sources, self._overlapping):
             if shared:
                 _copy_overlapping(slot, x, tid)
