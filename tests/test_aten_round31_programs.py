@@ -31,7 +31,9 @@ executor against eager (1 and 3 streams and "auto", poisoned arena, fresh inputs
 - The module's own buffer or parameter as the example input (``compile(m, (m.c,))``): export merges them too, so
   a call with another tensor read it for ``self.c``, silently; now refused naming both.
 - A ``return_views`` output fed back as the next call's input (a recurrent state) was read after the arena had
-  been poisoned and other slots loaded: NaN from the second step on."""
+  been poisoned and other slots loaded: NaN from the second step on.
+- ``x.as_strided(size, stride, 3)`` counts from the caller's storage: a call whose input sat at another storage
+  offset than the export's read other elements than eager; now refused naming input and node."""
 
 from __future__ import annotations
 
@@ -578,3 +580,23 @@ def test_on_cuda_an_output_view_fed_back_in_a_captured_step_equals_eager(streams
             h_ref, _, _ = m(x, h_ref)
         torch.cuda.synchronize()
         assert torch.equal(h, h_ref)
+
+
+class FixedWindow(nn.Module):
+    def forward(self, x):
+        return x.as_strided((2,), (1,), 3) * 1
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_storage_offset_read_of_an_input_requires_the_exports_offset(streams):
+    """``as_strided``'s offset counts from the caller's storage: with ``base[1:5]`` (exported ``base[2:6]``) eager
+    reads ``x[2:4]``, the program read ``x[1:3]``, silently; at offset 0 eager refuses, the program ran."""
+    step = compile(FixedWindow(), (torch.randn(10)[2:6],), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(10)[2:6]
+        assert torch.equal(step(x), FixedWindow()(x))
+    for x in (torch.randn(10)[1:5], torch.randn(4)):
+        with pytest.raises(AtenExecutorError, match=rf"input 'x' is at storage offset {x.storage_offset()}, the "
+                                                    r"program was exported with 2, and node 'as_strided' takes a "
+                                                    r"storage offset"):
+            step(x)

@@ -25,7 +25,7 @@ from . import hostfold
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, poison
-from .lower import lower_program
+from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
 
@@ -77,6 +77,10 @@ class Executor:
         #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
         self._overlapping = [_internal_overlap(torch, slot) for slot in self._inputs]
         self._export_devices = _export_devices(program)
+        #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
+        readers = storage_offset_readers(program)
+        self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
+                             for k, (_pos, tid) in enumerate(program.user_inputs) if tid in readers}
         writes = self._root_writes()
         self._written = self._keep_written_inputs(writes)
         self._written_weights = {root: self.program.weights[root] for _node, root in writes
@@ -354,6 +358,13 @@ class Executor:
                                                   and not (x.dim() == 0 and x.device.type == "cpu")):
                 raise AtenExecutorError(f"input {tid!r} is a {str(x.layout).removeprefix('torch.')} tensor on "
                                         f"{x.device}, the program runs on dense tensors on {slot.device}")
+        for k, (node, offset) in self._offset_read.items():
+            if tensors[k].storage_offset() != offset:
+                raise AtenExecutorError(f"input {self.program.user_inputs[k][1]!r} is at storage offset "
+                                        f"{tensors[k].storage_offset()}, the program was exported with {offset}, and "
+                                        f"node {node!r} takes a storage offset, which counts from the start of the "
+                                        "caller's storage (eager's elements would be others): pass a tensor at the "
+                                        "export's storage offset")
         for k in self._written:  # eager refuses to write a tensor whose elements share memory (an expand):
             # found at the write-back, after the program had run and written its buffers, it came too late
             if getattr(self.torch, "_debug_has_internal_overlap", lambda t: 0)(tensors[k]) == 1:

@@ -499,6 +499,34 @@ def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], v
     return (*args[:k], given + delta, *args[k + 1:]), kwargs
 
 
+def storage_offset_readers(program: Program) -> dict[str, str]:
+    """{user input id: the first node that reads its storage offset}: an ``as_strided`` (``as_strided_``,
+    ``_copy``, ``_scatter``) with a ``storage_offset`` given, over the input or a view of it.
+
+    Why: that offset counts from the start of the *caller's* storage in eager, so eager's window moves with the
+    caller's tensor's own storage offset; the executor's copy of the input sits at the export's. A call whose
+    input has another storage offset (``base[1:5]`` where the export saw ``base[2:6]``) read other elements than
+    eager, silently: the executor asks for the export's offset (``Executor.load_inputs``)."""
+    graph = program.graph
+    inputs = {tid for _pos, tid in program.user_inputs}
+    out: dict[str, str] = {}
+    for n in program.exported.graph.nodes:
+        if n.op != "call_function" or _base(n.target) not in _STORAGE_OFFSET_OPS or n.name not in graph.node_index:
+            continue
+        names = [a.name for a in n.target._schema.arguments]
+        k = names.index("storage_offset")
+        given = n.kwargs.get("storage_offset") if "storage_offset" in n.kwargs else (n.args[k] if k < len(n.args)
+                                                                                      else None)
+        fx = n.args[0] if n.args else n.kwargs.get("self")
+        tid = program.env.get(n.name, {}).get(getattr(fx, "name", None))
+        if given is None or not isinstance(tid, str) or tid not in graph.tensor_index:
+            continue
+        root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
+        if root in inputs:
+            out.setdefault(root, n.name)
+    return out
+
+
 def _offset_in_a_copy(torch, base: str, x) -> bool:
     """Whether eager's ``as_strided_copy``/``as_strided_scatter`` of ``x`` runs on a fresh copy of ``x``, its
     storage offset then counting from that copy's start, not from ``x``'s storage (nothing to shift): a
