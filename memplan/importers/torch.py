@@ -111,12 +111,18 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         try:
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
-            with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
+            with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
+                    _rng_kept(torch) as reseeded:
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = _export_failure(exc)
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
+        if any(reseeded):
+            raise GraphError(f"{type(module).__name__}'s forward sets torch's random state itself (torch.manual_seed, "
+                             "set_rng_state...), which torch.export does not record: the program would draw "
+                             "from the caller's generator where eager reseeds it (seed outside forward, or pass "
+                             "random values in as inputs)")
         default = type(module).__name__
     if decompose:
         try:
@@ -125,6 +131,32 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             first = _export_failure(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
+
+
+@contextlib.contextmanager
+def _rng_kept(torch):
+    """Export with torch's CPU (and, where initialized, CUDA) random state put back as it was after; yields a
+    list that holds True afterwards where the export changed it.
+
+    Why: a non-strict export runs ``forward``'s Python for real on fake tensors, so a ``torch.manual_seed(0)``
+    there reseeded the caller's generator at import time, and is no op of the program: the program drew from
+    the caller's generator on every call where eager reseeds it each call (different numbers, silently). Its
+    random ops themselves run on fake tensors and draw nothing, so the state moves only by such calls."""
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    cpu_state = torch.random.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if cuda else []
+    changed: list[bool] = []
+    try:
+        yield changed
+    finally:
+        now_cuda = torch.cuda.get_rng_state_all() if cuda else []
+        moved = not torch.equal(cpu_state, torch.random.get_rng_state()) or len(now_cuda) != len(cuda_states) \
+            or any(not torch.equal(a, b) for a, b in zip(cuda_states, now_cuda))
+        if moved:
+            torch.random.set_rng_state(cpu_state)
+            if cuda:
+                torch.cuda.set_rng_state_all(cuda_states)
+        changed.append(moved)
 
 
 #: fake-tensor exceptions whose message is the op's name alone, and what they mean
@@ -147,9 +179,13 @@ def _export_failure(exc: BaseException) -> str:
 
 
 def _has_dynamic_inputs(torch, ep) -> bool:
-    """Whether a placeholder of ``ep`` (a user input) has a symbolic size, stride or storage offset."""
+    """Whether a placeholder of ``ep`` (a user input) has a symbolic size, stride or storage offset, or is a
+    symbolic int itself (``forward(x, n: int)`` exported with ``n`` dynamic: the program was refused naming a
+    symbolic size, "give ... example inputs", though the example inputs had been given)."""
     for n in ep.graph.nodes:
         val = n.meta.get("val") if n.op == "placeholder" else None
+        if isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+            return True
         if isinstance(val, torch.Tensor) and any(
                 not isinstance(d, int) for d in (*val.shape, *val.stride(), val.storage_offset())):
             return True

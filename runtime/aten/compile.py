@@ -80,6 +80,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         device = check_device(torch, device)
     if not isinstance(example_inputs, tuple):
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+    check_no_autocast(torch)
     if program is None:
         program = load_program(module, example_inputs, kwargs)
     else:
@@ -99,6 +100,17 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     executor = Executor(program, plan, device, cuda_graph=cuda_graph, return_views=return_views,
                         poison_arena=poison)
     return CompiledModule(program, plan, executor)
+
+
+def check_no_autocast(torch: Any) -> None:
+    """Refuse to compile inside a ``torch.autocast`` region: export records its ops without the ambient autocast
+    but their fake results with it (``linear`` of float32 tensors into a bfloat16 result), so every call failed
+    with torch's "Expected out tensor to have dtype float, but got c10::BFloat16"."""
+    for device_type in ("cpu", "cuda"):
+        if torch.is_autocast_enabled(device_type):
+            raise AtenExecutorError(f"compile() called inside a torch.autocast region for {device_type}: torch.export "
+                                    "does not record an autocast around the export (put it inside forward, where "
+                                    "it is recorded, or compile outside it)")
 
 
 def check_device(torch: Any, device: Any) -> Any:

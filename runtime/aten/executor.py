@@ -25,7 +25,7 @@ from . import hostfold
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, poison
-from .lower import lower_program
+from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
 
@@ -77,6 +77,10 @@ class Executor:
         #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
         self._overlapping = [_internal_overlap(torch, slot) for slot in self._inputs]
         self._export_devices = _export_devices(program)
+        #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
+        readers = storage_offset_readers(program)
+        self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
+                             for k, (_pos, tid) in enumerate(program.user_inputs) if tid in readers}
         writes = self._root_writes()
         self._written = self._keep_written_inputs(writes)
         self._written_weights = {root: self.program.weights[root] for _node, root in writes
@@ -129,6 +133,8 @@ class Executor:
         # of garbage indices would fault the device)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._captured = False
+        #: the default dtype the program was exported under (``_check_ambient``)
+        self._default_dtype = torch.get_default_dtype()
 
     def _root_writes(self) -> list[tuple[str, str]]:
         """(node, root id) for every root a launched node writes in place, in program order: the user inputs
@@ -231,6 +237,7 @@ class Executor:
         if delays is not None:
             self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
+        self._check_ambient()
         if self._owner == threading.get_ident():
             raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
                                     "program calling it?): calls run one at a time in its one arena")
@@ -240,6 +247,22 @@ class Executor:
                 return self._call(tensors, delays)
             finally:
                 self._owner = None
+
+    def _check_ambient(self) -> None:
+        """The caller's torch state that eager's ``forward`` would follow and the program cannot: an autocast
+        region around the call (eager casts its matmuls, the program's dtypes are fixed at export: it returned
+        float32 where eager gives bfloat16), or another default dtype (``torch.rand(3)`` in ``forward`` is
+        float64 in eager under ``set_default_dtype(torch.float64)``; the program's stays float32)."""
+        torch = self.torch
+        if torch.is_autocast_enabled(self.device.type):
+            raise AtenExecutorError(f"called inside a torch.autocast region for {self.device.type} "
+                                    f"({torch.get_autocast_dtype(self.device.type)}): the program's dtypes were "
+                                    "fixed when it was exported without one (call it outside the region, or put the "
+                                    "autocast inside forward)")
+        if torch.get_default_dtype() != self._default_dtype:
+            raise AtenExecutorError(f"called with default dtype {torch.get_default_dtype()}, the program was "
+                                    f"exported under {self._default_dtype} (its tensors made in forward keep that "
+                                    "dtype): compile again under this default")
 
     def _check_delays(self, delays: Any) -> None:
         """``delays`` names planned nodes and GPU cycle counts (``delays=5`` or a typo'd node was ignored)."""
@@ -316,11 +339,12 @@ class Executor:
         self.load_inputs(tensors)
 
     def load_inputs(self, tensors: list) -> None:
-        """Poison (if asked), then copy each user input into its arena slot on the caller's stream."""
-        if self.poison_arena:
-            poison(self.layout)
+        """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
+            if x.is_nested:   # before its shape: a nested tensor's ``.shape`` is torch's raw "Internal error"
+                raise AtenExecutorError(f"input {tid!r} is a nested tensor, the program runs on dense tensors "
+                                        f"of shape {tuple(slot.shape)}")
             if tuple(x.shape) != tuple(slot.shape) or x.dtype != slot.dtype:
                 raise AtenExecutorError(f"input {tid!r} is {tuple(x.shape)} {x.dtype}, the program was exported "
                                         f"with {tuple(slot.shape)} {slot.dtype}")
@@ -334,6 +358,13 @@ class Executor:
                                                   and not (x.dim() == 0 and x.device.type == "cpu")):
                 raise AtenExecutorError(f"input {tid!r} is a {str(x.layout).removeprefix('torch.')} tensor on "
                                         f"{x.device}, the program runs on dense tensors on {slot.device}")
+        for k, (node, offset) in self._offset_read.items():
+            if tensors[k].storage_offset() != offset:
+                raise AtenExecutorError(f"input {self.program.user_inputs[k][1]!r} is at storage offset "
+                                        f"{tensors[k].storage_offset()}, the program was exported with {offset}, and "
+                                        f"node {node!r} takes a storage offset, which counts from the start of the "
+                                        "caller's storage (eager's elements would be others): pass a tensor at the "
+                                        "export's storage offset")
         for k in self._written:  # eager refuses to write a tensor whose elements share memory (an expand):
             # found at the write-back, after the program had run and written its buffers, it came too late
             if getattr(self.torch, "_debug_has_internal_overlap", lambda t: 0)(tensors[k]) == 1:
@@ -341,8 +372,8 @@ class Executor:
                                         "program, and elements of the caller's tensor share memory (an expand?): "
                                         "pass a tensor that owns its elements (.clone())")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
-            for j, y in enumerate(tensors):
-                if j != k and _share_memory(tensors[k], y):
+            for j, y in enumerate(tensors):   # (not of inputs the export merged: the program reads one of them)
+                if j != k and (min(j, k), max(j, k)) not in self.program.merged and _share_memory(tensors[k], y):
                     raise AtenExecutorError(f"inputs {self.program.user_inputs[k][1]!r} and "
                                             f"{self.program.user_inputs[j][1]!r} share memory, and the program "
                                             "writes the first in place: pass separate tensors")
@@ -351,11 +382,24 @@ class Executor:
                 raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}, and the program "
                                         "writes one of them in place (eager's write would show in the other; "
                                         "the arena holds a copy): pass a separate tensor")
-        for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, tensors, self._overlapping):
+        sources = self._off_arena(tensors)   # (checked dense and on the device above)
+        if self.poison_arena:
+            poison(self.layout)
+        for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, sources, self._overlapping):
             if shared:
                 _copy_overlapping(slot, x, tid)
             else:
                 slot.copy_(x)
+
+    def _off_arena(self, tensors: list) -> list:
+        """The call's inputs, each one that lies in this executor's own arena (an output of the previous call
+        under ``return_views``, fed back: a recurrent state, a decode step's hidden state) copied out first.
+
+        Why: the arena is poisoned, and every input's slot written, before the last input is read: such an input
+        read NaN under ``poison``, or another input's bytes where its slot overlapped the output's."""
+        arena = self.layout.arena
+        return [_copy_out(self.torch, x) if isinstance(x, self.torch.Tensor) and x.device == arena.device and x.numel()
+                and x.untyped_storage().data_ptr() == self._storage else x for x in tensors]
 
     def _weights_shared(self, k: int, x: Any) -> list[str]:
         """The weights user input ``k`` (the caller's ``x``) shares memory with where that matters: any
@@ -366,7 +410,10 @@ class Executor:
         if not index or x.numel() == 0:
             return []
         lo, hi = _span(x)
-        return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ()) if lo < b and a < hi]
+        merged = {id(w) for j, _name, w in self.program.merged_weights if j == k}   # the input *is* it (export
+        # merged the two: the program reads and writes the input alone)
+        return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
+                if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
     def collect(self) -> Any:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure."""

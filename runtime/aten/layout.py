@@ -78,6 +78,14 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
             raise AtenExecutorError(f"view {t.id!r} of weight {place.root!r} reinterprets {own.dtype} as "
                                     f"{spec.dtype} (unsupported)")
         delta = spec.byte_offset - root_spec.byte_offset
+        start = own.storage_offset() * spec.itemsize + delta
+        if span and (start < 0 or start + span > own.untyped_storage().nbytes()):
+            # an out= that grows a buffer (``torch.mul(a, 2, out=self.c)`` with an empty ``c``): eager resizes the
+            # module's tensor; as_strided past its storage was torch's raw "setStorage: ... out of bounds"
+            raise AtenExecutorError(f"tensor {t.id!r} (a view of weight {place.root!r}) spans bytes [{start}, "
+                                    f"{start + span}) of the module tensor's storage, which holds "
+                                    f"{own.untyped_storage().nbytes()}: eager grows the module's tensor there (an "
+                                    "out= that resizes it), which the executor cannot (unsupported)")
         views[t.id] = own.as_strided(spec.shape, spec.stride, own.storage_offset() + delta // spec.itemsize)
     return Layout(arena, views, plan_bytes)
 

@@ -143,6 +143,7 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
         if n.name in graph.node_index:
             folded = _lower_folded(torch, program, n, views, ctx)
             launches[n.name] = folded if folded is not None else _lower(torch, program, n, views, ctx)
+            _check_input_bytes(program, n)
             continue
         val = n.meta.get("val")
         if n.target.__name__ == "getitem" if hasattr(n.target, "__name__") else False:
@@ -160,6 +161,31 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
     if missing:
         raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
     return launches
+
+
+def _check_input_bytes(program: Program, n: Any) -> None:
+    """Each result of node ``n`` that lies in a user input's storage lies within the input's own elements.
+
+    Why: the arena slot of a user input holds a copy of the caller's elements only. A view reaching past them
+    (``x.as_strided((4,), (1,), 0)`` of an ``x = base[2:4]``: eager reads ``base``'s bytes around ``x``), or an
+    ``out=`` that grows the input (``torch.add(a, 1, out=x)`` with an empty ``x``: eager resizes the caller's
+    tensor), read bytes no input copy wrote: NaN under ``poison``, silently wrong otherwise."""
+    from .layout import span_bytes
+
+    graph = program.graph
+    for tid in graph.node(n.name).outputs:
+        root = graph.tensors[graph.root[graph.tensor_index[tid]]]
+        if root.kind != "input" or root.id == tid:
+            continue
+        spec, own = program.specs[tid], program.specs[root.id]
+        lo, hi = spec.byte_offset, spec.byte_offset + span_bytes(spec)
+        own_lo, own_hi = own.byte_offset, own.byte_offset + span_bytes(own)
+        if hi > lo and not (own_lo <= lo and hi <= own_hi):
+            raise AtenExecutorError(f"its result {tid!r} spans bytes [{lo}, {hi}) of user input {root.id!r}'s "
+                                    f"storage, outside the input's own elements [{own_lo}, {own_hi}): eager reaches "
+                                    "the caller's storage around them (as_strided) or grows the caller's tensor (an "
+                                    "out= that resizes it); the executor holds a copy of the input's elements only "
+                                    "(unsupported)", n.name, str(n.target))
 
 
 #: runtime checks of export's (a guard on a data-dependent value): not run, like the shape asserts
@@ -473,6 +499,34 @@ def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], v
     return (*args[:k], given + delta, *args[k + 1:]), kwargs
 
 
+def storage_offset_readers(program: Program) -> dict[str, str]:
+    """{user input id: the first node that reads its storage offset}: an ``as_strided`` (``as_strided_``,
+    ``_copy``, ``_scatter``) with a ``storage_offset`` given, over the input or a view of it.
+
+    Why: that offset counts from the start of the *caller's* storage in eager, so eager's window moves with the
+    caller's tensor's own storage offset; the executor's copy of the input sits at the export's. A call whose
+    input has another storage offset (``base[1:5]`` where the export saw ``base[2:6]``) read other elements than
+    eager, silently: the executor asks for the export's offset (``Executor.load_inputs``)."""
+    graph = program.graph
+    inputs = {tid for _pos, tid in program.user_inputs}
+    out: dict[str, str] = {}
+    for n in program.exported.graph.nodes:
+        if n.op != "call_function" or _base(n.target) not in _STORAGE_OFFSET_OPS or n.name not in graph.node_index:
+            continue
+        names = [a.name for a in n.target._schema.arguments]
+        k = names.index("storage_offset")
+        given = n.kwargs.get("storage_offset") if "storage_offset" in n.kwargs else (n.args[k] if k < len(n.args)
+                                                                                      else None)
+        fx = n.args[0] if n.args else n.kwargs.get("self")
+        tid = program.env.get(n.name, {}).get(getattr(fx, "name", None))
+        if given is None or not isinstance(tid, str) or tid not in graph.tensor_index:
+            continue
+        root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
+        if root in inputs:
+            out.setdefault(root, n.name)
+    return out
+
+
 def _offset_in_a_copy(torch, base: str, x) -> bool:
     """Whether eager's ``as_strided_copy``/``as_strided_scatter`` of ``x`` runs on a fresh copy of ``x``, its
     storage offset then counting from that copy's start, not from ``x``'s storage (nothing to shift): a
@@ -777,11 +831,19 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
     op, name = n.target, str(n.target)
     if _base(op) == "set_" or (_base(op) in _REBINDING and not gn.inplace):
         return _lower_rebinding(torch, program, n, gn, env, views, args)
+    _refuse_caller_resize(torch, program, n, env, mutated)
     if _base(op) in _METADATA_ONLY:
+        _refuse_caller_metadata(torch, program, n, env, args, kwargs)
         adopted_in = ctx.reads_adopted(env)
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
+    fresh = _fresh_results(torch, n, gn, views)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
+        if fresh:   # and returns new tensors too (a custom op updating a cache and returning an output)
+            return _run_then_copy_fresh(torch, n, op, args, kwargs, fresh)
         return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
+    if fresh:
+        raise AtenExecutorError(f"writes {len(mutated)} argument(s), the plan puts the written result apart, and "
+                                f"it returns {len(fresh)} new tensor(s) too (unsupported)", n.name, name)
     if len(gn.inplace) == len(mutated) > 1:
         several = _lower_several_outs(torch, n, gn, env, views, args, kwargs, mutated, ctx)
         if several is not None:
@@ -814,6 +876,40 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return Launch(n.name, name, "copy", run_apart, 1)
     raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
                             "functional form", n.name, name)
+
+
+def _fresh_results(torch, n, gn, views) -> list[tuple[int, Any]]:
+    """(return index, planned view) of each tensor an op that writes its arguments returns *new* (its schema
+    return has no alias annotation): ``m::upd(Tensor x, Tensor(a!) cache) -> Tensor`` (a custom op with
+    ``mutates_args=("cache",)``, or ``"unknown"``), not ``relu_``'s ``Tensor(a!)`` return, which is its
+    argument."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return []
+    val = n.meta.get("val")
+    vals = list(val) if isinstance(val, (list, tuple)) else [val]
+    tensor_outs = [k for k, v in enumerate(vals) if isinstance(v, torch.Tensor)]
+    returns = list(schema.returns)
+    out = []
+    for j, k in enumerate(tensor_outs):
+        if j < len(gn.outputs) and k < len(returns) and returns[k].alias_info is None:
+            out.append((k, views[gn.outputs[j]]))
+    return out
+
+
+def _run_then_copy_fresh(torch, n, op, args, kwargs, fresh: list[tuple[int, Any]]) -> Launch:
+    """Run an op that writes its arguments where they stand, then copy each new tensor it returns into its
+    planned view (counted copies). Run as an in-place op alone, its returns were dropped: the output's planned
+    bytes were never written (NaN under ``poison``, a previous call's values or garbage without)."""
+    name = str(n.target)
+
+    def run():
+        res = _flat_results(torch, op(*args, **kwargs))
+        for k, vo in fresh:
+            _check_result(torch, res[k] if k < len(res) else None, vo, k, n.name, name)
+        for k, vo in fresh:
+            vo.copy_(res[k])
+    return Launch(n.name, name, "copy", run, len(fresh))
 
 
 def _lower_several_outs(torch, n, gn, env, views, args, kwargs, mutated, ctx) -> Launch | None:
@@ -879,6 +975,10 @@ def _lower_rebinding(torch, program: Program, n, gn, env, views, args) -> Launch
     graph = program.graph
     tid = env.get(getattr(n.args[0], "name", None))
     root = graph.tensors[graph.root[graph.tensor_index[tid]]] if isinstance(tid, str) else None
+    if root is not None and root.kind in ("input", "weight") and _resizes_to_itself(n, base, args) \
+            and _same_view(args[0], views[gn.outputs[0]]):
+        # ``out.resize_(out.shape)`` of a caller's buffer: eager returns the tensor untouched, nothing to refuse
+        return Launch(n.name, name, "noop", None)
     if root is None or root.kind in ("input", "weight"):
         what = "its tensor" if root is None else f"{'user input' if root.kind == 'input' else 'weight'} {root.id!r}"
         raise AtenExecutorError(f"{base} makes {what} name other memory: eager changes the caller's tensor or the "
@@ -899,6 +999,72 @@ def _lower_rebinding(torch, program: Program, n, gn, env, views, args) -> Launch
                                 f"{r.data_ptr():#x}, the plan's is {tuple(vo.shape)} strides {tuple(vo.stride())} "
                                 f"at {vo.data_ptr():#x}", n.name, name)
     return Launch(n.name, name, "noop", None)
+
+
+def _own_tensor(program: Program, fx: Any, env) -> Any:
+    """The graph root that FX argument ``fx`` is itself (not a view of it) where that root is a user input or
+    a weight: the caller's or the module's own tensor object, which an in-place op on it changes in eager.
+    None for an intermediate or a view."""
+    graph = program.graph
+    tid = env.get(getattr(fx, "name", fx))
+    if not isinstance(tid, str):
+        return None
+    root = graph.tensors[graph.root[graph.tensor_index[tid]]]
+    return root if root.id == tid and root.kind in ("input", "weight") else None
+
+
+def _refuse_caller_metadata(torch, program: Program, n, env, args, kwargs) -> None:
+    """An in-place metadata op (``x.t_()``, ``x.squeeze_()``, ``self.b.as_strided_(...)``) that changes the
+    shape or strides of a user input or a weight: eager changes the caller's tensor (or the module's buffer)
+    itself, and the executor ran its view op on its arena copy, silently leaving the caller's tensor as it
+    was. Refused naming node and tensor, as ``resize_`` of one is; a change to nothing (``squeeze_`` with no
+    size-1 dimension, ``detach_``) runs."""
+    root = _own_tensor(program, n.args[0] if n.args else None, env)
+    if root is None:
+        return
+    x = args[0]
+    r = getattr(torch.ops.aten, _base(n.target)[:-1])(*args, **kwargs)
+    if (tuple(r.shape), tuple(r.stride()), r.storage_offset()) == (tuple(x.shape), tuple(x.stride()),
+                                                                  x.storage_offset()):
+        return
+    what = f"{'user input' if root.kind == 'input' else 'weight'} {root.id!r}"
+    raise AtenExecutorError(f"{_base(n.target)} changes the shape or strides of {what}: eager changes the caller's "
+                            "tensor or the module's own, which the executor cannot (unsupported: it runs on an arena "
+                            "copy; apply the out-of-place view instead, e.g. x = x.t())", n.name, str(n.target))
+
+
+def _resizes_to_itself(n, base: str, args) -> bool:
+    """Whether ``resize_`` / ``resize_as_`` asks for the tensor's own sizes with no memory format: torch then
+    returns the tensor as it is (its strides kept), changing nothing."""
+    if base not in ("resize_", "resize_as_") or n.kwargs.get("memory_format") is not None or len(args) < 2:
+        return False
+    size = tuple(args[1]) if base == "resize_" else tuple(args[1].shape)
+    return size == tuple(args[0].shape)
+
+
+def _refuse_caller_resize(torch, program: Program, n, env, mutated) -> None:
+    """An ``out=`` call whose out is a user input or a weight itself, of another shape than the result
+    (``torch.add(a, 1, out=x)`` with a 5-element ``x`` and a 3-element result): eager resizes the caller's
+    tensor (the module's buffer) to the result's shape, which the executor cannot (its copy of the input has
+    the export's shape): refused naming node and tensor, as ``resize_`` of one is. It ran, and failed at the
+    call with torch's "The size of tensor a (5) must match the size of tensor b (3)"."""
+    schema = n.target._schema
+    outs = [a.name for a in schema.arguments if a.is_out]
+    val = n.meta.get("val")
+    vals = list(val) if isinstance(val, (list, tuple)) else [val]
+    names = [a.name for a in schema.arguments]
+    for key, fx in mutated:
+        arg = key if isinstance(key, str) else names[key]
+        root = _own_tensor(program, fx, env)
+        if root is None or arg not in outs or outs.index(arg) >= len(vals):
+            continue
+        result = vals[outs.index(arg)]
+        shape = program.specs[root.id].shape
+        if isinstance(result, torch.Tensor) and tuple(result.shape) != shape:
+            what = f"{'user input' if root.kind == 'input' else 'weight'} {root.id!r}"
+            raise AtenExecutorError(f"out= resizes {what} from {shape} to {tuple(result.shape)}: eager changes the "
+                                    "caller's tensor or the module's own, which the executor cannot (unsupported: "
+                                    "it runs on an arena copy; pass an out of the result's shape)", n.name, str(n.target))
 
 
 def _lower_metadata(torch, n, gn, views, args, kwargs, adopted: set[str] | None = None,

@@ -10,6 +10,7 @@ weights, buffers and constants (never copied: the program reads and writes them 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -62,6 +63,14 @@ class Program:
     #: id, user input index, source), ``source`` as in ``user_outputs``; the executor copies each into place
     #: after every call
     mutations: tuple[tuple[str, str, Any, Any], ...] = ()
+    #: (k, j) pairs of ``user_inputs`` indices whose example tensors were one tensor object: export merges a
+    #: tensor passed twice into one input (the program reads only one of the two placeholders), so a call must
+    #: pass the two alike (``_merged_inputs``)
+    merged: tuple[tuple[int, int], ...] = ()
+    #: (``user_inputs`` index, weight id, the module's tensor) where the example input was a parameter, buffer or
+    #: constant of the module itself: export merges the two as it merges a tensor passed twice (the program
+    #: reads the input for both), so a call must pass that tensor there
+    merged_weights: tuple[tuple[int, str, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -131,6 +140,13 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         if a.name in trace["input_outputs"]:
             return ("input", next(k for k, (_p, t) in enumerate(user_inputs) if t == tid))
         if not isinstance(tid, str):
+            val = a.meta.get("val")
+            if isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+                # ``return x.max().item()`` / ``x.tolist()``: "not one tensor (a NoneType)" said nothing of why
+                raise AtenExecutorError(f"output {a.name!r} is a {type(val).__name__.removeprefix('Sym').lower()} "
+                                        f"read from a tensor's values ({a.target}) while the program runs: the "
+                                        "executor returns tensors, constants and sizes fixed at export (return the "
+                                        "tensor itself and call .item() on it)")
             raise AtenExecutorError(f"output {a.name!r} is not one tensor (a {type(tid).__name__})")
         ti = graph.tensor_index[tid]
         root = graph.tensors[graph.root[ti]]
@@ -165,7 +181,47 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         user_outputs.append(source(a))
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
-                   dict(trace.get("side", {})), tuple(user_consts), tuple(mutations))
+                   dict(trace.get("side", {})), tuple(user_consts), tuple(mutations),
+                   _merged_inputs(ep, user_inputs, example_inputs, kwargs),
+                   _merged_weights(ep, user_inputs, example_inputs, kwargs,
+                                   {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}))
+
+
+def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:
+    """The flattened example inputs of the export (they keep each tensor's identity, through a ``.pt2`` too);
+    the given ones stand in where the program has none."""
+    from torch.utils import _pytree as pytree
+
+    ex = getattr(ep, "example_inputs", None)
+    args, kw = ex if isinstance(ex, tuple) and len(ex) == 2 else (example_inputs, kwargs)
+    return pytree.tree_leaves((tuple(args), dict(kw or {})))
+
+
+def _merged_weights(ep: Any, user_inputs: list[tuple[int, str]], example_inputs: tuple, kwargs: dict | None,
+                    weights: Mapping[str, Any]) -> tuple[tuple[int, str, Any], ...]:
+    """(user input index, its name in the module, the tensor) where the example input was the module's own tensor.
+
+    Why: ``compile(m, (m.c,))`` traces ``x * 10 + self.c`` with the input's placeholder read for ``self.c`` too (the
+    buffer's has no user), so a call with another ``x`` computed ``x * 10 + x``, silently."""
+    leaves = _example_leaves(ep, example_inputs, kwargs)
+    by_id = {id(w): wid for wid, w in weights.items()}
+    return tuple((k, by_id[id(leaves[pos])], leaves[pos]) for k, (pos, _tid) in enumerate(user_inputs)
+                 if pos < len(leaves) and id(leaves[pos]) in by_id)
+
+
+def _merged_inputs(ep: Any, user_inputs: list[tuple[int, str]], example_inputs: tuple,
+                   kwargs: dict | None) -> tuple[tuple[int, int], ...]:
+    """Pairs (k, j), k < j, of user inputs whose example tensors were the very same object.
+
+    Why: ``torch.export`` traces ``f(t, t)`` with one placeholder read for both arguments (the other has no
+    user), so the program computes ``a * 2 + b`` as ``b * 2 + b``; a call with two different tensors then got
+    a silently wrong result. The export's own example inputs say which (they keep the identity, through a
+    ``.pt2`` too); the given ones stand in where the program has none."""
+    leaves = _example_leaves(ep, example_inputs, kwargs)
+    if len(leaves) <= max((pos for pos, _tid in user_inputs), default=-1):
+        return ()
+    return tuple((k, j) for k, (pk, _a) in enumerate(user_inputs) for j, (pj, _b) in enumerate(user_inputs)
+                 if k < j and leaves[pk] is leaves[pj])
 
 
 def _order_random_ops(torch, ep: Any, graph: Graph) -> Graph:
@@ -227,7 +283,7 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
                                 " (same positional arguments, keywords and nesting; * is one value)")
     for pos, name, value in program.user_consts:
         x = leaves[pos] if pos < len(leaves) else None
-        if isinstance(x, torch.Tensor) or not (x is value or x == value):
+        if isinstance(x, torch.Tensor) or not _same_constant(x, value):
             raise AtenExecutorError(f"argument {name!r} (argument leaf {pos}) is {x!r}, the program was exported "
                                     f"with {value!r}: export specializes non-tensor inputs (compile again for "
                                     "another value)")
@@ -237,7 +293,48 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
         if not isinstance(x, torch.Tensor):
             raise AtenExecutorError(f"input {tid!r} (argument leaf {pos}) must be a tensor, got {type(x).__name__}")
         out.append(x)
+    for k, j in program.merged:
+        if not _alike(out[k], out[j]):
+            (_p, a), (_q, b) = program.user_inputs[k], program.user_inputs[j]
+            raise AtenExecutorError(f"inputs {a!r} and {b!r} were one tensor in the export's example inputs, which "
+                                    "torch.export merges into one input (the program reads only one of them); this "
+                                    "call passes two different tensors: compile with separate example tensors "
+                                    "(clone one) to call with different ones")
+    for k, wid, w in program.merged_weights:
+        if not _alike(out[k], w):
+            raise AtenExecutorError(f"input {program.user_inputs[k][1]!r} was the module's own tensor {wid!r} in the "
+                                    "export's example inputs, which torch.export merges with it (the program reads "
+                                    "the input for both); this call passes another tensor: compile with a copy of "
+                                    "it (.clone()) to call with other tensors")
     return out
+
+
+def _same_constant(x: Any, value: Any) -> bool:
+    """Whether call value ``x`` is the constant ``value`` export specialized the program to, type included.
+
+    Why the type: ``x * n`` exported with ``n=2`` multiplies an int tensor to an int result; ``n=2.0`` (equal
+    to 2) gave that int result where eager's is float, and ``True`` passed for ``1`` likewise. A float's sign
+    of zero counts (``x * -0.0``), and NaN is NaN."""
+    if x is value:
+        return True
+    if type(x) is not type(value):
+        return False
+    if isinstance(x, float):
+        return (math.isnan(x) and math.isnan(value)) or (x == value and math.copysign(1, x) == math.copysign(1, value))
+    try:
+        return bool(x == value)
+    except Exception:   # a leaf whose == is no plain bool (an object export kept as a constant)
+        return False
+
+
+def _alike(a: Any, b: Any) -> bool:
+    """Whether two tensors are one (or views of the same elements, laid out alike): a program that reads one
+    of them for both computes what eager computes with these two."""
+    if a is b:
+        return True
+    return (a.device == b.device and a.dtype == b.dtype and a.layout == b.layout and a.shape == b.shape
+            and a.stride() == b.stride() and (a.numel() == 0 or a.data_ptr() == b.data_ptr())
+            and a.is_conj() == b.is_conj() and a.is_neg() == b.is_neg())
 
 
 def _in_order(value: Any, template: Any) -> Any:
