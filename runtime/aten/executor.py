@@ -331,12 +331,29 @@ class Executor:
         and the replay need the inputs loaded afresh: the plan may reuse an input's bytes after its last
         reader, so one call leaves garbage where the input was (a first replay reading it computed on
         garbage, and a second warm-up fed garbage indices to an embedding)."""
-        self.issuer.issue()  # inputs were just loaded by the caller
-        for _ in range(warmup - 1):
-            self.load_inputs(tensors)
+        kept = [(w, w.clone()) for w in self._written_where_they_stand()]
+        for k in range(warmup):
+            if k:
+                self.load_inputs(tensors)  # (the first: the caller just loaded them)
             self.issuer.issue()
+            for w, before in kept:   # the warm-ups' writes undone: the replay makes the call's one write
+                w.copy_(before)
         self.issuer.capture()  # records only; runs nothing
         self.load_inputs(tensors)
+
+    def _written_where_they_stand(self) -> list:
+        """The module tensors some node writes where they stand (a custom op with ``mutates_args`` on a buffer),
+        not through the arena and the write-back: every warm-up call before a capture wrote them again, so a
+        write that is no plain overwrite (``cache.add_(x)``) was applied three times at the first call."""
+        from .lower import written_roots
+
+        graph = self.program.graph
+        out = []
+        for tid in sorted(written_roots(self.torch, self.program)):
+            w = self.program.weights.get(tid)
+            if w is not None and graph.tensors[graph.tensor_index[tid]].kind == "weight":
+                out.append(w)
+        return out
 
     def load_inputs(self, tensors: list) -> None:
         """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
