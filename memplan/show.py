@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from typing import Any
 
 from .errors import MemplanError, PlanFormatError, as_int
 from .errors import short_repr as _short
@@ -70,11 +71,11 @@ def describe(plan: Plan, top: int = 10) -> str:
         + ", ".join(f"{s}:{c}" for s, c in sorted(per_stream.items())) + ")",
         f"events       {len(plan.events)}",
         *_device_lines(plan),
-        "solver       " + ", ".join(f"{k}={v}" for k, v in plan.solver.items() if not isinstance(v, (dict, list))),
+        "solver       " + ", ".join(f"{k}={v}" for k, v in _in_order(plan.solver) if not isinstance(v, (dict, list))),
     ]
-    for k, v in plan.solver.items():
+    for k, v in _in_order(plan.solver):
         if isinstance(v, dict) and k != "schedule":
-            lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in v.items()))
+            lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in _in_order(v)))
     lines.extend(_schedule_lines(plan.solver.get("schedule")))
     lines.extend(_stream_table(plan))
     devices = _tensor_devices(plan)
@@ -88,6 +89,18 @@ def describe(plan: Plan, top: int = 10) -> str:
         for tid, off, size, dev in placed[:top]:
             lines.append(f"  {tid:<32} {off:>14} {size:>14}" + (f" {dev:>6}" if where else ""))
     return "\n".join(map(printable, lines))
+
+
+#: the solver block's keys ``show`` prints first, in this order: which solver ran and what it reached
+HEADLINE = ("name", "status", "gap", "bound")
+
+
+def _in_order(block: dict) -> list[tuple[Any, Any]]:
+    """``block``'s items in one order whatever the order of its keys in the plan file: the ``HEADLINE`` keys,
+    then the others sorted. Why: JSON objects are unordered, and tools rewrite them in other orders (``jq -S``,
+    ``json.dump(sort_keys=True)``); printed in the file's order, an equal plan document showed another text."""
+    rest = sorted((k for k in block if k not in HEADLINE), key=str)   # (a block from code may have other keys)
+    return [(k, block[k]) for k in (*(k for k in HEADLINE if k in block), *rest)]
 
 
 def _tensor_devices(plan: Plan) -> tuple[int, ...]:
