@@ -508,8 +508,7 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
     for label, out in outs:
         for ilabel, inp in inputs.items():
             if inp and is_stdout(out) and is_stdout_file(inp):
-                raise MemplanError(f"{label} -: stdout is redirected to the {ilabel} {inp}: refusing to write over "
-                                   "an input (redirect stdout elsewhere)")
+                raise MemplanError(f"{label} -: stdout is redirected to the {ilabel} {inp}: {_redirected_input(inp)}")
             if inp and not is_stdout(out) and same_file(out, inp):
                 raise MemplanError(f"{label} {out} is the {ilabel} {inp}: refusing to overwrite an input "
                                    "(choose another output path)")
@@ -523,6 +522,19 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
                 same, why = same_file(a, b), ""
             if same:
                 raise MemplanError(f"{la} {a} and {lb} {b} name the same file{why}: one output would be lost")
+
+
+def _redirected_input(path: str) -> str:
+    """What to say of an input ``path`` stdout is redirected to. Why: ``> FILE`` truncates it before memplan runs,
+    so "refusing to write over an input" told the user of ``plan G -o - > G`` that ``G`` was safe when it was
+    already empty; ``>> FILE`` leaves it whole."""
+    try:
+        emptied = os.stat(path).st_size == 0
+    except OSError:
+        emptied = False
+    if emptied:
+        return "the shell emptied it before memplan ran ('>' truncates): restore it, and redirect stdout elsewhere"
+    return "refusing to write over an input (redirect stdout elsewhere)"
 
 
 def is_stdout_file(path: str) -> bool:

@@ -142,9 +142,10 @@ def _csv_capacity(path: str) -> int | None:
     cap = os.path.basename(path)[:-4].partition(".")[2]
     if not (cap.isascii() and cap.isdigit()):
         return None
-    if len(cap) > 19 or int(cap) >= 1 << 63:
+    digits = cap.lstrip("0") or "0"   # (leading zeros count for nothing: A.<21 zeros>64.csv is 64)
+    if len(digits) > 19 or int(digits) >= 1 << 63:
         raise MemplanError(f"minimalloc problem {path}: the capacity {cap[:40]} in its name is not below 2**63")
-    return int(cap)
+    return int(digits)
 
 
 def _check_only(only: set[str], names: list[str], corpus: set[str]) -> None:

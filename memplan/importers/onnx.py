@@ -2025,12 +2025,16 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
 
 def _exact_float_ranges(onnx, g2) -> None:
     """Each float32 Range of the inference copy ``g2`` whose inputs are initializers or Constants, and whose length
-    ONNX's inference gets wrong, replaced as ``_exact_range`` says (a Range of computed inputs: ``_fold_round``)."""
+    ONNX's inference gets wrong, replaced as ``_exact_range`` says (a Range of computed inputs: ``_fold_round``).
+    Only scalars are read, and only where there is a Range: every Constant was converted to numpy, whatever its
+    size, in every import (a thirtieth of a 20,000-node chain's)."""
+    if not any(n.op_type == "Range" for n in g2.node):
+        return
     values = {v: a[0] for v, a in ((t.name, _to_array(t)) for t in g2.initializer if math.prod(t.dims) == 1) if a}
     values.update((n.output[0], a[0]) for n, a in ((n, _to_array(n.attribute[0].t)) for n in g2.node
-                  if n.op_type == "Constant" and n.output and len(n.attribute) == 1 and n.attribute[0].name == "value")
-                  if a)
-    nodes, changed, taken = [], False, _value_names(g2) if any(n.op_type == "Range" for n in g2.node) else set()
+                  if n.op_type == "Constant" and n.output and len(n.attribute) == 1 and n.attribute[0].name == "value"
+                  and math.prod(n.attribute[0].t.dims) == 1) if a)
+    nodes, changed, taken = [], False, _value_names(g2)
     for n in g2.node:
         exact = _exact_range(onnx, n, values, g2, taken)
         nodes.extend([n] if exact is None else exact[0])
@@ -3090,7 +3094,8 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
     negative axis, SequenceAt and ConcatFromSequence of a sequence of unlike tensors), a declared shape was taken
     unchecked: a ``[2, 3, 8, 1]`` declared for a GroupNormalization of a ``[2, 3, 8, 8]`` was planned 192 bytes,
     and onnxruntime writes 1,536. (Slice-1 is ``_check_slice1``'s.)"""
-    if n.domain not in ("", "ai.onnx") or (n.op_type == "Slice" and len(n.input) == 1):
+    if (n.domain not in ("", "ai.onnx") or (n.op_type == "Slice" and len(n.input) == 1)
+            or n.op_type not in SPEC_SHAPE_OPS):   # (nothing to check or track: it was a tenth of a 20,000-node chain's import)
         return
     static, elems = {}, {}
     for v in (*n.input, *n.output):
@@ -3217,6 +3222,11 @@ SAME_SHAPE_OPS = frozenset({
     "Reciprocal", "Relu", "ReverseSequence", "RMSNormalization", "Round", "Scatter", "ScatterElements", "ScatterND",
     "Selu", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
     "ThresholdedRelu", "Trilu"})
+#: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
+#: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
+SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "SequenceAt", "ConcatFromSequence",
+                                   "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
+                                   "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
 
 def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict:
