@@ -276,3 +276,21 @@ def test_on_cuda_a_module_moved_to_the_cpu_or_half_is_refused(streams):
     m.float().cpu()
     with pytest.raises(AtenExecutorError, match=r"attribute Net\.\w+ is .* on cpu.* compiled for .* on cuda"):
         step(x)
+
+
+def test_a_rebuild_keeps_the_compiles_default_dtype_and_refuses_an_autocast_call():
+    """A call under autocast or another default dtype is refused before the executor is built again: a rebuild
+    under float64 recorded float64 as the export's default, and the call ran the float32 program silently."""
+    m, ref, step, x = _pair(1)
+    _set_data(m, torch.randn)
+    torch.set_default_dtype(torch.float64)
+    try:
+        with pytest.raises(AtenExecutorError, match=r"default dtype torch\.float64"):
+            step(x)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    with pytest.raises(AtenExecutorError, match=r"torch\.autocast"), torch.autocast("cpu"):
+        step(x)
+    ref.w.data = m.w.data.clone()
+    _same_calls(step, m, ref, x)
+    assert step.rebinds == 1

@@ -19,7 +19,7 @@ from memplan.planfile import Plan
 
 from . import guard as module_guard
 from .errors import AtenExecutorError
-from .executor import Executor, Stats
+from .executor import Executor, Stats, caller_capturing
 from .program import Program, flatten_inputs, load_program
 
 
@@ -65,7 +65,14 @@ class CompiledModule:
 
         ex = self.executor
         new = module_guard.changes(torch, self.guard)
-        if not new:   # only the fast path's view differed (nothing replaced)
+        if new:
+            ex._check_ambient()   # autocast or another default dtype: the rebuild's probes would run under it
+            if ex.device.type == "cuda" and caller_capturing(torch, ex.device):
+                raise AtenExecutorError("module tensors were replaced since the last call, and this call is inside "
+                                        "the caller's CUDA-graph capture, where the executor cannot be built again: "
+                                        "call it once outside the capture first")
+        else:   # nothing replaced (a tensor moved between its owner's dicts): record where it is now, so
+            self.guard = module_guard.rebound_guard(self.guard, new)   # the next call takes the fast path again
             return
         program = module_guard.rebound_program(self.program, new)
         executor = Executor(program, self.plan, ex.device, **self.options)
