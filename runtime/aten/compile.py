@@ -9,7 +9,7 @@ with ``verify=False``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import memplan
@@ -17,18 +17,27 @@ from memplan.graph import Graph
 from memplan.optimize.candidates import check_options
 from memplan.planfile import Plan
 
+from . import guard as module_guard
 from .errors import AtenExecutorError
-from .executor import Executor, Stats
+from .executor import Executor, Stats, caller_capturing
 from .program import Program, flatten_inputs, load_program
 
 
 @dataclass
 class CompiledModule:
-    """A callable over a planned arena: ``.graph``, ``.plan``, ``.arena_bytes``, ``.stats``."""
+    """A callable over a planned arena: ``.graph``, ``.plan``, ``.arena_bytes``, ``.stats``.
+
+    ``guard`` (None for an ``ExportedProgram``) watches the module's tensors and submodules between calls
+    (``runtime.aten.guard``); ``rebinds`` counts the executor rebuilds a replaced tensor caused and
+    ``recaptures`` those of them that drop a captured CUDA graph."""
 
     program: Program
     plan: Plan
     executor: Executor
+    guard: module_guard.ModuleGuard | None = None
+    options: dict = field(default_factory=dict)   # the executor's keyword arguments, for a rebuild
+    rebinds: int = 0
+    recaptures: int = 0
 
     @property
     def graph(self) -> Graph:
@@ -43,7 +52,35 @@ class CompiledModule:
         return self.executor.stats
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.guard is not None and not self.guard.unchanged():
+            self._follow_module()
         return self.executor(*args, **kwargs)
+
+    def _follow_module(self) -> None:
+        """Rebuild the executor over the module's replaced tensors (an error for a change it cannot follow).
+
+        Why a rebuild: launches, arena-planned views of weights, moved CPU constants and host folds all hold the
+        old tensors; building them again from the same plan is what compile did, minus export and planning."""
+        import torch
+
+        ex = self.executor
+        new = module_guard.changes(torch, self.guard)
+        if new:
+            ex._check_ambient()   # autocast or another default dtype: the rebuild's probes would run under it
+            if ex.device.type == "cuda" and caller_capturing(torch, ex.device):
+                raise AtenExecutorError("module tensors were replaced since the last call, and this call is inside "
+                                        "the caller's CUDA-graph capture, where the executor cannot be built again: "
+                                        "call it once outside the capture first")
+        else:   # nothing replaced (a tensor moved between its owner's dicts): record where it is now, so
+            self.guard = module_guard.rebound_guard(self.guard, new)   # the next call takes the fast path again
+            return
+        program = module_guard.rebound_program(self.program, new)
+        executor = Executor(program, self.plan, ex.device, **self.options)
+        if module_guard.needs_recapture(ex.cuda_graph, ex._captured, True):
+            self.recaptures += 1
+        self.program, self.executor = program, executor
+        self.guard = module_guard.rebound_guard(self.guard, new)
+        self.rebinds += 1
 
 
 def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, streams: int | str = "auto",  # noqa: A001
@@ -97,9 +134,9 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                             time_limit=time_limit)   # plan() verifies what it returns (check=True)
     elif verify:
         memplan.verify(graph, plan)
-    executor = Executor(program, plan, device, cuda_graph=cuda_graph, return_views=return_views,
-                        poison_arena=poison)
-    return CompiledModule(program, plan, executor)
+    options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison}
+    executor = Executor(program, plan, device, **options)
+    return CompiledModule(program, plan, executor, module_guard.record(torch, module, program), options)
 
 
 def check_no_autocast(torch: Any) -> None:
