@@ -59,6 +59,7 @@ class ModuleGuard:
     modules: tuple[tuple[str, Any, str, Any, type, bool], ...]
     slots: tuple[Slot, ...]
     data_ptr: Any      # ``torch.Tensor.data_ptr`` unbound: half the cost of ``p.data_ptr()`` on a Parameter
+    stride: Any        # ``torch.Tensor.stride`` unbound
     fast: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,19 +67,24 @@ class ModuleGuard:
         object.__setattr__(self, "fast", (
             [p._modules for _a, p, _b, _c, _d, _e in m], [a for _a, _p, a, _c, _d, _e in m],
             [c for _a, _p, _b, c, _d, _e in m], [t for _a, _p, _b, _c, _d, t in m], [k for _a, _p, _b, _c, k, _e in m],
-            [x.store for x in s], [x.attr for x in s], [x.tensor for x in s], [x.ptr for x in s]))
+            [x.store for x in s], [x.attr for x in s], [x.tensor for x in s], [x.ptr for x in s],
+            [x.meta[1] for x in s], [x.meta[2] for x in s], [x.meta[0] for x in s]))
 
     def unchanged(self) -> bool:
         """Whether every submodule and tensor is still the one compile saw (the per-call fast path)."""
         if type(self.root) is not self.root_cls or self.root.training is not self.root_training:
             return False
-        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs = self.fast
+        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs, shapes, strides, dtypes = self.fast
         return (all(map(is_, map(dict.get, dicts, attrs), children)) and list(map(_training, children)) == flags
                 and all(map(is_, map(type, children), classes)) and all(map(is_, map(dict.get, stores, names), tensors))
-                and list(map(self.data_ptr, tensors)) == ptrs)
+                and list(map(self.data_ptr, tensors)) == ptrs and list(map(_size, tensors)) == shapes
+                and list(map(self.stride, tensors)) == strides and list(map(_dtype, tensors)) == dtypes)
 
 
 _training = attrgetter("training")
+# the layout of a tensor can change on the same object at the same address (``b.t_()``, ``p.data = p.data[:2]``,
+# ``p.data = p.data.view(torch.int32)``): the views and kernels built at compile would read it the old way
+_size, _dtype = attrgetter("shape"), attrgetter("dtype")
 
 
 def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
@@ -98,7 +104,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
         if tid is not None:
             path, _, attr = name.rpartition(".")
             slots.append(Slot(name, tid, owners[path], attr, _store(owners[path], attr), t, t.data_ptr(), _meta(t)))
-    return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr)
+    return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
+                       torch.Tensor.stride)
 
 
 def _named_tensors(torch: Any, module: Any, owners: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -126,6 +133,12 @@ def _lookup(owner: Any, attr: str) -> Any:
 def _meta(t: Any) -> tuple:
     """What the program's kernels and views were built for: a tensor laid out alike can stand in for it."""
     return (t.dtype, tuple(t.shape), tuple(t.stride()), t.device, t.requires_grad, t.layout)
+
+
+def _layout(meta: tuple) -> tuple:
+    """``meta`` less ``requires_grad``: freezing a tensor in place (``p.requires_grad_(False)``) changes nothing
+    the program reads."""
+    return meta[:4] + meta[5:]
 
 
 def _describe(meta: tuple) -> str:
@@ -156,7 +169,7 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
     now: dict[int, list[tuple[Slot, Any]]] = {}
     for s in guard.slots:
         t = _lookup(s.owner, s.attr)
-        if t is s.tensor and t.data_ptr() == s.ptr:
+        if t is s.tensor and t.data_ptr() == s.ptr and _layout(_meta(t)) == _layout(s.meta):
             now.setdefault(id(s.tensor), []).append((s, t))
             continue
         where = f"{root}.{s.name}"
