@@ -80,7 +80,8 @@ CONTAINER_OPS = {"SplitToSequence": 1, "SequenceConstruct": None, "SequenceEmpty
 #: initializers up to this many elements keep their data for shape inference (Reshape shapes, axes)
 SMALL_INITIALIZER = 64
 #: elements above which a ``Constant`` node's tensor is left out of the copy given to shape inference, typed by its
-#: dims (``_large_constants``): far above any shape tensor, so no size follows its data
+#: dims (``_large_constants``): far above any shape tensor; where a size does follow its data anyway (a Slice of it
+#: as a Reshape's shape), ``_infer`` infers again with the data
 LARGE_CONSTANT = 1 << 16
 
 # bits per element of each ONNX TensorProto data type with a fixed size (STRING/UNDEFINED are absent)
@@ -1651,7 +1652,8 @@ def _unread_why(g, vname: str, hidden: dict[str, str], unread: dict[str, str]) -
 
 def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str], source: str,
            base_dir: str | None = None, unread: dict[str, str] | None = None, spelling: Spelling = PYTHON,
-           facts: dict | None = None, seq_bytes: dict | None = None, hidden: dict[str, str] | None = None):
+           facts: dict | None = None, seq_bytes: dict | None = None, hidden: dict[str, str] | None = None,
+           stand_in: bool = True):
     """Shape-infer a light copy of the model with symbolic dims fixed; returns the inferred graph.
 
     Initializers of at most ``SMALL_INITIALIZER`` elements keep their data (Reshape shapes, axes), read from
@@ -1672,7 +1674,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     m2.functions.extend(model.functions)
     g2 = m2.graph
     g2.name = g.name
-    stood_in = _large_constants(onnx, g)
+    stood_in = _large_constants(onnx, g) if stand_in else {}
     g2.node.extend(n for k, n in enumerate(g.node) if k not in stood_in)
     _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g)
@@ -1792,6 +1794,12 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         # once more, the standard ops onnx sized given to it as sized
         _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
         inferred = _run_inference(onnx, m2, source, folded=True)
+    if stood_in and not _all_static(inferred):
+        # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):
+        # infer again with every Constant copied in, as before the stand-ins (a model that sizes all its values
+        # without that data, the usual one, never pays for this)
+        return _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
+                      hidden, stand_in=False)
     facts["values"] = _known_values(onnx, m2)
     return inferred
 
