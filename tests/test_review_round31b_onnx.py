@@ -4,8 +4,10 @@ data left out of the copy given to shape inference) against models whose sizes f
 Before: a Slice or Gather of a Constant of more than ``LARGE_CONSTANT`` elements used as a Reshape's or Expand's
 shape or a ConstantOfShape's input was refused ("dimension 0 is unknown after shape inference ... does not
 depend on values the graph inputs carry at run time"), where the importer of the round before sized it (the
-data is a constant). Now a model left with a size unknown is inferred again with the data: the graph is the
-same as with every Constant copied in.
+data is a constant); and where the model declared that size, a wrong declaration stood unchecked (a
+ConstantOfShape declared [1, 8] where the data says [2, 8]: 32 bytes planned for 64 written). Now a constant
+whose data may reach a size keeps its data (``_feeds_sizes``), and a model left with a size unknown by the
+stand-ins is inferred again with the data: the graph is the same as with every Constant copied in.
 """
 
 from __future__ import annotations
@@ -66,12 +68,32 @@ def _model(case):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_size_that_follows_a_large_constant_is_sized_as_with_its_data(monkeypatch, case):
     model = _model(case)
-    assert mo._large_constants(onnx, model.graph)   # the constant is stood in for by default
     stood = mo.import_onnx(model).to_dict()
     monkeypatch.setattr(mo, "LARGE_CONSTANT", 1 << 40)
     copied = mo.import_onnx(model).to_dict()
     assert stood == copied
     assert {t["id"]: t["size"] for t in stood["tensors"]}["y"] == 2 * 8 * 4
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_constant_feeding_a_size_keeps_its_data(case):
+    assert mo._large_constants(onnx, _model(case).graph) == {}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_size_missed_by_the_table_is_inferred_again_with_the_data(monkeypatch, case):
+    """The backstop for a sizing input ``_feeds_sizes`` does not know: the stand-ins leave a size unknown."""
+    monkeypatch.setattr(mo, "_feeds_sizes", lambda g, functions: set())
+    assert mo._large_constants(onnx, _model(case).graph)
+    assert {t["id"]: t["size"] for t in mo.import_onnx(_model(case)).to_dict()["tensors"]}["y"] == 2 * 8 * 4
+
+
+def test_a_wrong_declared_size_that_follows_a_large_constant_is_refused():
+    model = _model("slice_into_constant_of_shape")
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info("y", T.FLOAT, [1, 8]))   # the data says [2, 8]
+    with pytest.raises(mo.GraphError, match="ConstantOfShape"):
+        mo.import_onnx(model)
 
 
 def test_a_model_sized_without_the_data_infers_once(monkeypatch):

@@ -1674,7 +1674,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     m2.functions.extend(model.functions)
     g2 = m2.graph
     g2.name = g.name
-    stood_in = _large_constants(onnx, g) if stand_in else {}
+    stood_in = _large_constants(onnx, g, {(f.domain, f.name) for f in model.functions}) if stand_in else {}
     g2.node.extend(n for k, n in enumerate(g.node) if k not in stood_in)
     _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g)
@@ -1818,18 +1818,48 @@ def _ort_outputs_unsized(onnx, m2, inferred) -> bool:
     return any(o and o not in static for n in m2.graph.node if _is_ort_op(onnx, n) for o in n.output)
 
 
-def _large_constants(onnx, g) -> dict:
+#: input positions of standard ops whose *data* sizes an output (a shape, axes, pads, sizes, k, a range's bounds)
+_SIZE_INPUTS = {"Reshape": (1,), "Expand": (1,), "ConstantOfShape": (0,), "Tile": (1,), "Slice": (1, 2, 3, 4),
+                "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Upsample": (1,), "TopK": (1,), "Range": (0, 1, 2),
+                "OneHot": (1,), "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,),
+                "Col2Im": (1, 2), "MaxUnpool": (2,), "DFT": (1, 2), "STFT": (1, 2, 3), "Compress": (1,), "NonZero": (0,), "Unique": (0,), "NonMaxSuppression": (2,)}
+
+
+def _feeds_sizes(g, functions: set) -> set[str]:
+    """The values of ``g`` whose data some output's size may follow: those at a sizing input (``_SIZE_INPUTS``,
+    the axes of a Reduce op, any input of a model-local function) and, back through every node but ``Shape`` and
+    ``Size`` (which read only dims), the values they are computed from."""
+    need: set[str] = set()
+    for n in g.node:
+        if (n.domain, n.op_type) in functions:
+            need.update(n.input)
+        elif n.domain in ("", "ai.onnx"):
+            at = (1,) if n.op_type.startswith("Reduce") else _SIZE_INPUTS.get(n.op_type, ())
+            need.update(n.input[i] for i in at if i < len(n.input))
+    for n in reversed(g.node):   # topological: a value's consumers come after its producer
+        if n.op_type not in ("Shape", "Size") and any(o in need for o in n.output):
+            need.update(n.input)
+    need.discard("")
+    return need
+
+
+def _large_constants(onnx, g, functions: set = frozenset()) -> dict:
     """Node index -> a typed graph input standing in for it, for each ``Constant`` node of ``g`` whose ``value``
     holds more than ``LARGE_CONSTANT`` elements: in the copy given to shape inference its output is typed by the
     tensor's dtype and dims, and its data is left out, as a large initializer's is.
 
     Why: the copy took every constant's data along (and inference serialized and parsed it again, in each
     folding round): a model of 20 Constant weights of 16 MB imported with 2 GB of memory at its peak, one with its
-    weights as initializers with 0.7 GB. No shape follows the data of a tensor that large (shape tensors, axes
-    and pads are small), so leaving it out changes no size."""
+    weights as initializers with 0.7 GB. Shape tensors, axes and pads are small, but a Slice or Gather of a large
+    table can be one: a constant whose data may reach a size (``_feeds_sizes``) keeps its data, or a wrong size
+    the model declares would stand unchecked (a ConstantOfShape declared [1, 8] where the data says [2, 8])."""
     out = {}
+    sizing = None
     for k, n in enumerate(g.node):
         if n.op_type != "Constant" or n.domain not in ("", "ai.onnx") or len(n.output) != 1 or not n.output[0]:
+            continue
+        sizing = _feeds_sizes(g, functions) if sizing is None else sizing
+        if n.output[0] in sizing:
             continue
         value = [a for a in n.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR]
         if len(n.attribute) != 1 or not value or math.prod(value[0].t.dims) <= LARGE_CONSTANT:
