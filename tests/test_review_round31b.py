@@ -77,3 +77,50 @@ def test_freezing_in_place_still_runs(streams):
     with torch.no_grad():
         assert torch.equal(step(x), m(x))
     assert step.rebinds == 1
+
+
+class Held(nn.Module):
+    """Constants held in a list and a dict attribute (export lifts them as it lifts a plain tensor attribute), and
+    a parameter also held in a list."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables = [torch.randn(4)]
+        self.d = {"a": [torch.randn(4)]}
+        self.w = nn.Parameter(torch.randn(4))
+        self.ws = [self.w]
+
+    def forward(self, x):
+        return x * self.tables[0] + self.d["a"][0] + self.ws[0]
+
+
+def _replace_element(m):
+    m.tables[0] = torch.randn(4)
+
+
+def _replace_container(m):
+    m.d = {"a": [torch.randn(4)]}
+
+
+def _replace_nested(m):
+    m.d["a"][0] = torch.randn(4)
+
+
+def _untie_from_list(m):
+    m.w = nn.Parameter(torch.randn(4))   # eager reads the old one through ws[0]
+
+
+@pytest.mark.parametrize("streams", [1, 3, "auto"])
+@pytest.mark.parametrize("change", [_replace_element, _replace_container, _replace_nested, _untie_from_list])
+def test_a_tensor_held_in_a_container_replaced_is_refused(streams, change):
+    torch.manual_seed(0)
+    m = Held().eval()
+    x = torch.randn(4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    with torch.no_grad():
+        assert torch.equal(step(x), m(x))
+        m.tables[0].mul_(2)   # a change in place is read (no refusal)
+        assert torch.equal(step(x), m(x))
+    change(m)
+    with pytest.raises(AtenExecutorError, match=r"Held\.(tables|d|ws)\["):
+        step(x)

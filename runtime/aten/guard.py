@@ -46,6 +46,37 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A tensor the program reads that a module holds inside a container attribute (``self.tables = [t]``,
+    ``self.d = {"a": t}``): ``path`` the container chain from the owner's ``__dict__`` (each step: the container
+    and the key in it). Export lifts it as a constant like a plain tensor attribute; replacing it
+    (``m.tables[0] = t2``, ``m.tables = [t2]``) left the program reading the old one. Not rebound: refused."""
+
+    name: str
+    path: tuple[tuple[Any, Any], ...]
+    tensor: Any
+    ptr: int
+    meta: tuple
+
+    def unchanged(self) -> bool:
+        """Whether every container on the path, and the tensor at its end, is still the one compile saw."""
+        for (container, key), (nxt, _k) in zip(self.path, self.path[1:]):
+            if _item(container, key) is not nxt:
+                return False
+        container, key = self.path[-1]
+        t = _item(container, key)
+        return t is self.tensor and t.data_ptr() == self.ptr and _meta(t)[:4] == self.meta[:4]
+
+
+def _item(container: Any, key: Any) -> Any:
+    """``container[key]``, or None where it is no longer there."""
+    try:
+        return container[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
 class ModuleGuard:
     """What ``compile`` saw: the root module's class and training flag, ``modules`` (path, parent, attribute,
     submodule, its class, training flag) below it, and the ``slots`` of the module tensors the program reads.
@@ -60,6 +91,7 @@ class ModuleGuard:
     slots: tuple[Slot, ...]
     data_ptr: Any      # ``torch.Tensor.data_ptr`` unbound: half the cost of ``p.data_ptr()`` on a Parameter
     stride: Any        # ``torch.Tensor.stride`` unbound
+    held: tuple[Held, ...] = ()   # module tensors the program reads inside a list, tuple or dict attribute
     fast: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -78,7 +110,8 @@ class ModuleGuard:
         return (all(map(is_, map(dict.get, dicts, attrs), children)) and list(map(_training, children)) == flags
                 and all(map(is_, map(type, children), classes)) and all(map(is_, map(dict.get, stores, names), tensors))
                 and list(map(self.data_ptr, tensors)) == ptrs and list(map(_size, tensors)) == shapes
-                and list(map(self.stride, tensors)) == strides and list(map(_dtype, tensors)) == dtypes)
+                and list(map(self.stride, tensors)) == strides and list(map(_dtype, tensors)) == dtypes
+                and all(map(Held.unchanged, self.held)))
 
 
 _training = attrgetter("training")
@@ -104,8 +137,33 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
         if tid is not None:
             path, _, attr = name.rpartition(".")
             slots.append(Slot(name, tid, owners[path], attr, _store(owners[path], attr), t, t.data_ptr(), _meta(t)))
+    held = tuple(Held(name, path, t, t.data_ptr(), _meta(t)) for name, path, t in _held_tensors(torch, owners)
+                 if id(t) in by_id)
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
-                       torch.Tensor.stride)
+                       torch.Tensor.stride, held)
+
+
+_MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
+
+
+def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list[tuple[str, tuple, Any]]:
+    """(name, container path, tensor) of each tensor inside a list, tuple or dict attribute of a module of the tree,
+    up to ``depth`` containers deep (``m.tables[0]``)."""
+    out: list[tuple[str, tuple, Any]] = []
+
+    def walk(name: str, path: tuple, value: Any, left: int) -> None:
+        if isinstance(value, torch.Tensor):
+            out.append((name, path, value))
+        elif left and isinstance(value, (list, tuple, dict)):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, v in items:
+                walk(f"{name}[{key!r}]", (*path, (value, key)), v, left - 1)
+
+    for prefix, owner in owners.items():
+        for attr, value in vars(owner).items():
+            if attr not in _MODULE_DICTS and isinstance(value, (list, tuple, dict)):
+                walk(f"{prefix}.{attr}" if prefix else attr, ((vars(owner), attr),), value, depth)
+    return out
 
 
 def _named_tensors(torch: Any, module: Any, owners: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -166,6 +224,11 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
             raise AtenExecutorError(f"{where} is in {mode} mode now, the program was exported in "
                                     f"{'train' if training else 'eval'} mode (dropout, batch norm follow it): "
                                     "compile again in this mode")
+    for h in guard.held:
+        if not h.unchanged():
+            raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
+                                    "reads the tensor that was there, a constant held in a list, tuple or dict "
+                                    "attribute): compile again, or keep it in a buffer")
     now: dict[int, list[tuple[Slot, Any]]] = {}
     for s in guard.slots:
         t = _lookup(s.owner, s.attr)
@@ -191,6 +254,10 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
         s, t = pairs[0]
         if t is not s.tensor or t.data_ptr() != s.ptr:
             out[id(s.tensor)] = t
+    for h in guard.held:   # the old tensor still in a container: which one eager reads depends on the path
+        if id(h.tensor) in out:
+            raise AtenExecutorError(f"{root}.{h.name} and an attribute the program reads as the same tensor are "
+                                    "different tensors now (one was replaced): compile again")
     return out
 
 
