@@ -66,7 +66,7 @@ class _RawImport:
     in_function: bool
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _raw_imports(text: str, filename: str) -> tuple[_RawImport, ...]:
     """Every import statement of one source text. Cached on the text itself: walking the syntax tree is
     what a wall check costs, and the planted-break tests read the same unchanged files dozens of times
