@@ -17,6 +17,11 @@ import sys
 
 import pytest
 
+#: numpy's OpenBLAS on one thread, set before anything imports numpy: its worker threads spin while they wait,
+#: and on CI's two cores shared with other jobs the spinning starved the work (the emulated-llama property
+#: test took 27 s with the default two threads under load, 6 s with one). A caller's own setting is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 for p in (HERE, ROOT):

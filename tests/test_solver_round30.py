@@ -253,17 +253,24 @@ def _minimalloc_graph(path: str, k: int) -> memplan.Graph:
     return b.build()
 
 
+@pytest.fixture(scope="module")
+def a1048576_serial(minimalloc_dir) -> tuple[memplan.Graph, memplan.Plan, int]:
+    """(graph, its serial search plan, the heuristics' arena): the same for every ``streams`` below, so the
+    one-second search and the default plan run once for both."""
+    import os
+
+    g = _minimalloc_graph(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv"), 200)
+    return g, memplan.plan(g, solver="search", time_limit=1), memplan.plan(g).arena_bytes
+
+
 @pytest.mark.parametrize("streams", ["auto", None])
-def test_memory_budget_at_the_exact_serial_arena_is_met(minimalloc_dir, streams):
+def test_memory_budget_at_the_exact_serial_arena_is_met(a1048576_serial, streams):
     """A budget at the arena of the plan made without one (the serial plan of the same solver and limit) must be
     met: the shared limit gave the serial schedule only a part of it (a sixth here), whose search found a larger
     arena, and the budget its own plan meets was refused. The listed serial schedule, the last resort, now gets the
     whole limit when the heuristics do not fit it."""
-    import os
-
-    g = _minimalloc_graph(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv"), 200)
-    serial = memplan.plan(g, solver="search", time_limit=1)
-    assert serial.arena_bytes < memplan.plan(g).arena_bytes   # the heuristics alone do not meet it
+    g, serial, heuristic_arena = a1048576_serial
+    assert serial.arena_bytes < heuristic_arena   # the heuristics alone do not meet it
     p = memplan.plan(g, solver="search", time_limit=1, streams=streams, memory_budget=serial.arena_bytes)
     assert p.arena_bytes <= serial.arena_bytes
     if streams is None:

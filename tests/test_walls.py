@@ -21,6 +21,7 @@ wall names it, so a wall that quietly stopped checking would fail too.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import shutil
 import subprocess
@@ -54,11 +55,23 @@ def _is_module(root: Path, name: str) -> bool:
     return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
-def imports_of(root: Path, path: Path) -> list[Import]:
-    """Every import statement of one source file, relative ones resolved."""
-    name = _module_name(root, path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: list[Import] = []
+@dataclass(frozen=True)
+class _RawImport:
+    """An import statement as written, before its relative part is resolved against a tree."""
+    module: str | None    # ``import a.b`` is ``a.b``; ``from .x import f`` is ``x`` (with ``level`` 1)
+    names: tuple[str, ...]   # the names after ``from ... import`` (empty for ``import a.b``)
+    level: int
+    lazy: bool
+    line: int
+    in_function: bool
+
+
+@functools.cache
+def _raw_imports(text: str, filename: str) -> tuple[_RawImport, ...]:
+    """Every import statement of one source text. Cached on the text itself: walking the syntax tree is
+    what a wall check costs, and the planted-break tests read the same unchanged files dozens of times
+    (a planted file has new text, so it is walked afresh)."""
+    found: list[_RawImport] = []
 
     def visit(node: ast.AST, lazy: bool, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
@@ -67,19 +80,34 @@ def imports_of(root: Path, path: Path) -> list[Import]:
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
                 inner = True
             if isinstance(child, ast.Import):
-                found.extend(Import(a.name, inner, child.lineno, func) for a in child.names)
+                found.extend(_RawImport(a.name, (), 0, inner, child.lineno, func) for a in child.names)
             elif isinstance(child, ast.ImportFrom):
-                if child.level:
-                    up = package.split(".")[: len(package.split(".")) - child.level + 1]
-                    base = ".".join(up + ([child.module] if child.module else []))
-                else:
-                    base = child.module or ""
-                for a in child.names:
-                    sub = f"{base}.{a.name}"
-                    found.append(Import(sub if _is_module(root, sub) else base, inner, child.lineno, func))
+                found.append(_RawImport(child.module, tuple(a.name for a in child.names), child.level, inner,
+                                        child.lineno, func))
             visit(child, inner, func)
 
-    visit(ast.parse(path.read_text(), filename=str(path)), False, False)
+    visit(ast.parse(text, filename=filename), False, False)
+    return tuple(found)
+
+
+def imports_of(root: Path, path: Path) -> list[Import]:
+    """Every import statement of one source file, relative ones resolved (against the files under ``root``,
+    read afresh each call: only the parse is cached)."""
+    name = _module_name(root, path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[Import] = []
+    for raw in _raw_imports(path.read_text(), str(path.relative_to(root))):
+        if not raw.names:
+            found.append(Import(raw.module or "", raw.lazy, raw.line, raw.in_function))
+            continue
+        if raw.level:
+            up = package.split(".")[: len(package.split(".")) - raw.level + 1]
+            base = ".".join(up + ([raw.module] if raw.module else []))
+        else:
+            base = raw.module or ""
+        for n in raw.names:
+            sub = f"{base}.{n}"
+            found.append(Import(sub if _is_module(root, sub) else base, raw.lazy, raw.line, raw.in_function))
     return found
 
 
