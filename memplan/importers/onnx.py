@@ -1858,11 +1858,11 @@ def _large_constants(onnx, g, functions: set = frozenset()) -> dict:
     for k, n in enumerate(g.node):
         if n.op_type != "Constant" or n.domain not in ("", "ai.onnx") or len(n.output) != 1 or not n.output[0]:
             continue
-        sizing = _feeds_sizes(g, functions) if sizing is None else sizing
-        if n.output[0] in sizing:
-            continue
         value = [a for a in n.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR]
         if len(n.attribute) != 1 or not value or math.prod(value[0].t.dims) <= LARGE_CONSTANT:
+            continue
+        sizing = _feeds_sizes(g, functions) if sizing is None else sizing   # (only for a model with a large one)
+        if n.output[0] in sizing:
             continue
         t = value[0].t
         if t.data_type not in _BITS:

@@ -83,8 +83,11 @@ class Executor:
                              for k, (_pos, tid) in enumerate(program.user_inputs) if tid in readers}
         writes = self._root_writes()
         self._written = self._keep_written_inputs(writes)
-        self._written_weights = {root: self.program.weights[root] for _node, root in writes
-                                 if root in self.program.weights}
+        #: module tensors a launched node writes where they stand (not through the arena): ``_capture`` undoes
+        #: the warm-ups' writes to them
+        self._written_in_place = {root: self.program.weights[root] for _node, root in writes
+                                  if root in self.program.weights}
+        self._written_weights = dict(self._written_in_place)
         # a functionalized program's updates: its inputs' final values are outputs, copied back per call
         # like the inputs an unfunctionalized one writes in place; its buffers', into the buffers
         updates: list[tuple[Any, tuple]] = []
@@ -345,15 +348,7 @@ class Executor:
         """The module tensors some node writes where they stand (a custom op with ``mutates_args`` on a buffer),
         not through the arena and the write-back: every warm-up call before a capture wrote them again, so a
         write that is no plain overwrite (``cache.add_(x)``) was applied three times at the first call."""
-        from .lower import written_roots
-
-        graph = self.program.graph
-        out = []
-        for tid in sorted(written_roots(self.torch, self.program)):
-            w = self.program.weights.get(tid)
-            if w is not None and graph.tensors[graph.tensor_index[tid]].kind == "weight":
-                out.append(w)
-        return out
+        return list(self._written_in_place.values())
 
     def load_inputs(self, tensors: list) -> None:
         """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
