@@ -603,3 +603,13 @@ def test_documented_python_modules_exist():
     modules = {m for _, line in _command_spans() for m in re.findall(r"python3? -m ([\w.]+)", line)}
     for module in modules - {"pytest", "venv", "pip"}:
         assert importlib.util.find_spec(module) is not None, module
+
+
+def test_aten_doc_sweep_model_count():
+    """docs/aten.md's module table gives the sweep's list as "~N real models": within 5% of ``CASES``
+    (it said ~390 when the list held 413)."""
+    need("torch")
+    from runtime.aten import sweep
+
+    quoted = int(re.search(r"every output of ~(\d+) real models", read("docs/aten.md")).group(1))
+    assert abs(len(sweep.CASES) - quoted) <= 0.05 * quoted, (quoted, len(sweep.CASES))
