@@ -623,3 +623,59 @@ def test_aten_doc_sweep_model_count():
 
     quoted = int(re.search(r"every output of ~(\d+) real models", read("docs/aten.md")).group(1))
     assert abs(len(sweep.CASES) - quoted) <= 0.05 * quoted, (quoted, len(sweep.CASES))
+
+
+# ---------------------------------------------------------------------- GPU numbers: the docs agree
+
+
+def _h200_section() -> str:
+    text = read("docs/runtime.md")
+    section = text[text.index("## Decode at batch 1 to 64 on the H200"):]
+    return section[:section.index("\n### ")]
+
+
+def _h200_rows() -> dict[tuple[str, int], list[str]]:
+    """docs/runtime.md's H200 decode table: (config, batch) -> the other cells, bold marks dropped."""
+    rows = _table(_h200_section(), "| config | batch | 1 stream ms")
+    assert len(rows) == 8
+    return {(r[0].lower(), int(r[1])): [c.strip("*") for c in r[2:]] for r in rows}
+
+
+def test_runtime_doc_h200_table_is_its_raw_json():
+    """docs/runtime.md's H200 decode table is, cell for cell, the summary of the raw JSON it links (GPU
+    numbers cannot be rerun here; a table edited away from its measurement can be caught)."""
+    import json
+
+    raw_name = re.search(r"\[(runtime_bench_h200_\w+\.json)\]", _h200_section()).group(1)
+    with open(os.path.join(ROOT, "docs", raw_name), encoding="utf-8") as f:
+        summary = json.load(f)["summary_markdown"]
+    raw = {(r[0], int(r[1])): r[2:] for r in _table(summary, "| config | batch |")}
+    assert raw == _h200_rows()
+
+
+def test_readme_gpu_numbers_are_runtime_docs():
+    """README's "On a GPU" paragraph quotes docs/runtime.md's H200 table and docs/aten.md's goals, rounded."""
+    text = read("README.md")
+    para = text[text.index("## On a GPU"):text.index("## Layout")]
+    para = " ".join(para.split())
+    rows = _h200_rows()
+    ms = {k: float(v[1]) for k, v in rows.items()}
+    vs_compile = {k: float(v[7].rstrip("x")) for k, v in rows.items()}
+    vs_one = {k: float(v[2].rstrip("x")) for k, v in rows.items()}
+    eight = re.search(r"8B-like decode takes ([\d.]+) ms at batch 1 \(([\d.]+)x faster than torch\.compile in a CUDA "
+                      r"graph\), ([\d.]+) ms at 16 tokens \(([\d.]+)x\) and ([\d.]+) ms at 64 \(([\d.]+)x\)", para)
+    one = re.search(r"1B-like ([\d.]+) / ([\d.]+) / ([\d.]+) ms \(([\d.]+)x / ([\d.]+)x / ([\d.]+)x\)", para)
+    assert eight and one, "README's GPU sentence changed shape: update this test with it"
+    for config, m in (("8b", eight.groups()), ("1b", (one[1], one[4], one[2], one[5], one[3], one[6]))):
+        for i, batch in enumerate((1, 16, 64)):
+            assert m[2 * i] == f"{ms[config, batch]:.2f}", (config, batch)
+            assert m[2 * i + 1] == f"{vs_compile[config, batch]:.2f}", (config, batch)
+    streams = re.search(r"beat one at the same arena by ([\d.]+)x \(8B\) and ([\d.]+)x \(1B\) at batch 1 .*? by "
+                        r"([\d.]+)-([\d.]+)x at 16 and 64 tokens", para)
+    assert streams.group(1, 2) == (f"{vs_one['8b', 1]:.2f}", f"{vs_one['1b', 1]:.2f}")
+    wide = [vs_one[c, b] for c in ("8b", "1b") for b in (16, 64)]
+    assert streams.group(3, 4) == (f"{min(wide):.2f}", f"{max(wide):.2f}")
+    aten = " ".join(read("docs/aten.md").split())
+    inception, moe = re.search(r"Inception-v3 at batch 1 runs ([\d.]+)x faster on 3 streams .*? Qwen2-MoE decode step "
+                               r"with a shared expert ([\d.]+)x", para).groups()
+    assert f"**met**: {inception}x at 1.00x" in aten and f"**met** by the budget plan: {moe}x at 1.00x" in aten
