@@ -45,6 +45,9 @@ BLOCKS = {
     ("docs/aten.md", "from runtime.aten import compile"): "test_aten_doc_compile_block_runs_on_cpu",
     ("docs/aten.md", "python -m runtime.aten.bench --out docs/aten_bench.json          # all models, torch.compile "
                      "on four"): LONG + " (GPU; the --device cpu --quick line takes about 2 minutes)",
+    ("docs/aten.md", "python -m runtime.aten.bench --models inception_v3-b1,googlenet-b1,inception_v3-b8,googlenet-b8 "
+                     "--compile none"): GPU.replace("and pycuda ", "") + "; test_aten_bench_round32.py checks its "
+                                        "before / after columns",
     ("docs/benchmarks.md", "memplan bench planners --corpus minimalloc --time-limit 60 --json minimalloc.json"):
         LONG + " (60 s exact solves per problem); test_benchmarks_doc_graph_table_heuristic_columns checks the "
                "graph table's heuristic columns",
