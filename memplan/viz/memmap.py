@@ -37,6 +37,10 @@ LABEL_LIMIT = 200
 #: is at most the picture's width, and matplotlib lays out every character it is given, clipped or not (twelve
 #: boxes named by 50 KB ids took 48 s to draw, 200 would take minutes)
 LABEL_CHARS, NAME_CHARS = 64, 200
+#: the most characters of the title drawn (``title=``/``--title`` included): about 180 fit across the default
+#: 11 inches, and laying out more only costs time (a 50,000-character title took 14 s to draw, one of a few MB
+#: from code would take minutes, for text past the picture's edge)
+TITLE_CHARS = 1000
 #: a split plan of at most this many devices gets each band's arena and lower-bound lines and tick labels; more
 #: get a tick at every few bands' start
 BAND_LINES = 16
@@ -49,12 +53,34 @@ FIGURE_OPTIONS = ("time", "title", "size")
 
 
 def _need_matplotlib():
+    """matplotlib's ``Figure``, or ``MemplanError``: missing, it names the ``plot`` extra; present but failing to
+    import (``MPLBACKEND=nonsense`` is a ValueError from ``import matplotlib``), it says so and why, in one line
+    (it was a traceback)."""
     try:
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure
     except ImportError:
         raise MemplanError("drawing needs matplotlib: pip install 'memplan[plot]'") from None
+    except Exception as exc:   # noqa: BLE001  (whatever a broken install or environment raises on import)
+        raise MemplanError(f"drawing needs matplotlib, which fails to import: {type(exc).__name__}: {exc} (check the "
+                           "MPLBACKEND environment variable and any matplotlibrc)") from None
     return Figure
+
+
+@contextlib.contextmanager
+def _drawing_style() -> Iterator[None]:
+    """matplotlib's own default settings while a memory map is built and saved, whatever the user's matplotlibrc
+    or ``MATPLOTLIBRC`` says, with fixed SVG ids and no glyph warnings. Why: the picture is of the plan alone.
+    ``text.usetex: True`` in a matplotlibrc handed every tensor id to LaTeX (parse_math=False does not hold
+    there): without LaTeX installed ``draw`` was a RuntimeError traceback, with it an id such as
+    ``\\input{/etc/passwd}`` was TeX run on the user's machine; ``svg.fonttype: none`` and the like gave
+    other bytes for the same plan."""
+    import matplotlib
+    import matplotlib.style
+
+    with matplotlib.style.context("default"), matplotlib.rc_context({"svg.hashsalt": "memplan"}), \
+            _no_glyph_warnings():
+        yield
 
 
 def _unit(nbytes: int) -> tuple[float, str]:
@@ -69,8 +95,15 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     """A matplotlib Figure of the plan's arena (not yet saved)."""
     check_pairing(graph, plan, "memory_map_figure")
     size = _check_figure_options(time, title, size)
-    Figure = _need_matplotlib()
+    _need_matplotlib()
+    with _drawing_style():
+        return _figure(graph, plan, time=time, title=title, size=size)
+
+
+def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tuple[float, float]):
+    """``memory_map_figure``'s drawing, its arguments checked, under ``_drawing_style``."""
     from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -140,17 +173,16 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         ax.set_yticks(ticks, labels)
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     name = _clip(plan.graph or graph.name, NAME_CHARS)
-    ax.set_title(printable(title or (f"{name}: arena {human(plan.arena_bytes)} / lower bound "
-                                     f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
-                                     f"{plan.streams} stream(s), {len(plan.events)} event(s)")), fontsize=10,
+    text = title or (f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
+                     f"{len(spans)} arena tensors, {plan.streams} stream(s), {len(plan.events)} event(s)")
+    ax.set_title(_clip(printable(text), TITLE_CHARS), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:10]]
     if len(base) <= BAND_LINES:
         handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
                     Line2D([], [], color="#B22222", linestyle=":", label="arena")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
-    with _no_glyph_warnings():
-        fig.tight_layout()
+    fig.tight_layout()
     return fig
 
 
@@ -221,10 +253,8 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {"CreationDate": None}
-    import matplotlib
-
     try:
-        with matplotlib.rc_context({"svg.hashsalt": "memplan"}), _no_glyph_warnings():  # stable SVG ids
+        with _drawing_style():
             fig.savefig(buf, format=fmt, metadata=meta)
     except (RuntimeError, OverflowError, ValueError) as exc:  # e.g. FreeType's "raster overflow"
         raise MemplanError(f"matplotlib cannot draw this plan of {graph.name!r} ({type(exc).__name__}: {exc})") from None
