@@ -156,3 +156,35 @@ def test_without_matplotlib_draw_names_the_extra_and_the_rest_works(tmp_path, ca
         main(["draw", "--help"])
     assert exc.value.code == 0
     assert "matplotlib" not in sys.modules
+
+
+def _zero_cost_chain() -> memplan.Graph:
+    b = GraphBuilder("free")
+    prev = b.input("x", 1024)
+    for i in range(4):
+        out = b.output("y", 1024) if i == 3 else b.intermediate(f"t{i}", 1024)
+        b.node(f"n{i}", "OP", [prev], out, cost=0.0)
+        prev = out
+    return b.build()
+
+
+def test_draw_time_of_a_plan_that_takes_no_time(tmp_path, capsys):
+    """``memplan draw G P -o m.png --time`` of a graph whose nodes all cost 0 us (one stream, no events: the
+    simulated makespan is 0) drew the axes and no box at all, every tensor 0 us wide, as if the arena were empty,
+    and exited 0. It is now one line saying why and to draw without ``--time`` (which still draws every box)."""
+    need("matplotlib")
+    from memplan.viz.memmap import memory_map_figure
+
+    g = _zero_cost_chain()
+    gp, pp, out = tmp_path / "g.json", tmp_path / "p.json", tmp_path / "m.png"
+    memplan.save_graph(g, str(gp))
+    memplan.plan(g).save(str(pp))
+    assert main(["draw", str(gp), str(pp), "-o", str(out), "--time"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--time" in err and "0 us" in err, err
+    assert not out.exists()
+    assert main(["draw", str(gp), str(pp), "-o", str(out), "-q"]) == 0 and out.stat().st_size > 0
+    boxes = memory_map_figure(g, memplan.load_plan(str(pp))).axes[0].collections[0].get_paths()
+    assert len(boxes) == 5 and all(b.get_extents().width > 0 for b in boxes)
+    empty = GraphBuilder("nothing").build()   # no tensor to draw: time=True draws the empty axes, as before
+    memory_map_figure(empty, memplan.plan(empty), time=True)

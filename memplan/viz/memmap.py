@@ -119,6 +119,11 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
         x0, x1, x_end = pos, {k: v + 1.0 for k, v in pos.items()}, float(len(plan.order))
         xlabel = "issue order (node position)"
     spans = root_spans(graph, plan, x0, x1, 0.0, x_end)
+    if time and x_end <= 0 and any(sp.size for sp in spans):
+        # every box was 0 us wide: the picture showed the axes and no tensor at all, as if the arena were empty
+        raise MemplanError(f"memory map of {_short(graph.name)} with time=True (--time): the "
+                           "simulated makespan is 0 us (every node costs 0 us and no event waits), so no tensor has "
+                           "a width on a time axis; draw it in issue order (without --time)")
     scale, unit = _unit(max(plan.arena_bytes, plan.lower_bound_bytes, 1))
     arenas, bounds, base = _device_bands(plan)
 
