@@ -31,6 +31,10 @@ from . import atomic_write_bytes, check_pairing, root_spans
 
 #: graphs with more boxes than this are drawn without box edges (edges would paint everything black)
 EDGE_LIMIT = 1500
+#: graphs with more boxes than this have them drawn as one image inside an SVG or PDF (axes, lines and text stay
+#: vectors): the boxes are a pixel or less apiece by then, and as vectors the file grew by ~190 bytes a box (a
+#: 50,000-tensor graph: a 9.5 MB SVG taking 6 s; 1M tensors would be ~190 MB that no viewer opens)
+RASTER_LIMIT = 10_000
 #: graphs with at most this many boxes get tensor names written into the larger boxes
 LABEL_LIMIT = 200
 #: the most characters of a tensor id written in its box (and of the graph's name in the default title): a box
@@ -152,7 +156,7 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
                         _clip(printable(sp.tensor), LABEL_CHARS), ha="center", va="center", fontsize=6.5,
                         clip_on=True, parse_math=False)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
-                          linewidths=0.0 if many else 0.4, alpha=0.85)
+                          linewidths=0.0 if many else 0.4, alpha=0.85, rasterized=len(verts) > RASTER_LIMIT)
     ax.add_collection(coll)
     # one band per device (one band on one device); past BAND_LINES devices the lines would grey the picture out
     for b, a, lb in zip(base, arenas, bounds) if len(base) <= BAND_LINES else ():
