@@ -211,3 +211,32 @@ def test_a_vector_picture_of_many_tensors_stays_small():
     assert not [el for el in ET.fromstring(render_memory_map(small, memplan.plan(small), "svg")).iter()
                 if el.tag.endswith("}image")]
     assert 50 < memmap.RASTER_LIMIT < 10_500
+
+
+def test_an_empty_title_draws_no_title(tmp_path):
+    """``--title ''`` (``title=""``) drew the default title (the code read an empty title as none given); it now
+    draws none, as asked. Without ``--title`` the default title is drawn as before."""
+    need("matplotlib")
+    from memplan.viz.memmap import memory_map_figure
+
+    g = examples.chain(3)
+    p = memplan.plan(g)
+    assert memory_map_figure(g, p, title="").axes[0].get_title() == ""
+    assert memory_map_figure(g, p).axes[0].get_title().startswith("chain3: arena")
+
+
+def test_the_legend_says_when_streams_are_left_out():
+    """A plan of more than 10 streams: the legend listed streams 0..9 and stopped without a word, while the
+    colours of the boxes repeated every 10 streams; it now ends with how many streams it leaves out and that the
+    colours repeat."""
+    need("matplotlib")
+    from memplan.generators import fanout_join
+    from memplan.viz.memmap import memory_map_figure
+
+    g, schedule = fanout_join(200, streams=16, max_width=16)
+    p = memplan.plan(g, schedule=schedule)
+    streams = len({s for _, s in p.order})
+    assert streams > 10
+    labels = [t.get_text() for t in memory_map_figure(g, p).axes[0].get_legend().get_texts()]
+    assert labels[:10] == [f"stream {s}" for s in range(10)]
+    assert f"+{streams - 10} more streams (colours repeat every 10)" in labels

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="picture to write: .png, .svg or .pdf")
     sp.add_argument("--time", action="store_true", help="x axis: simulated time instead of issue order")
     sp.add_argument("--title", default=None,
-                    help="title above the picture (default: the graph's name, arena, lower bound, streams and events)")
+                    help="title above the picture (default: the graph's name, arena, lower bound, streams and events; "
+                         "'' for none)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     sp.set_defaults(func=cmd_draw)
 

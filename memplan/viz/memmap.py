@@ -182,11 +182,15 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
         ax.set_yticks(ticks, labels)
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     name = _clip(plan.graph or graph.name, NAME_CHARS)
-    text = title or (f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
+    # (``title=""``, ``--title ''``, asks for no title: it drew the default one)
+    text = title if title is not None else (f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
                      f"{len(spans)} arena tensors, {plan.streams} stream(s), {len(plan.events)} event(s)")
     ax.set_title(_clip(printable(text), TITLE_CHARS), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
-    handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:10]]
+    handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:len(palette)]]
+    if len(streams) > len(palette):   # (the legend stopped at stream 9 without a word, colours reused unsaid)
+        handles.append(Patch(facecolor="none", edgecolor="none", label=f"+{len(streams) - len(palette)} more "
+                             f"streams (colours repeat every {len(palette)})"))
     if len(base) <= BAND_LINES:
         handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
                     Line2D([], [], color="#B22222", linestyle=":", label="arena")]
