@@ -71,18 +71,25 @@ def _need_matplotlib():
     return Figure
 
 
+#: the matplotlibrc settings a memory map keeps from the user's: which fonts draw the text (a font for CJK or
+#: another script makes ids in it readable); they only choose glyphs, and no one runs them
+FONT_KEYS = ("font.family", "font.serif", "font.sans-serif", "font.monospace", "font.cursive", "font.fantasy")
+
+
 @contextlib.contextmanager
 def _drawing_style() -> Iterator[None]:
-    """matplotlib's own default settings while a memory map is built and saved, whatever the user's matplotlibrc
-    or ``MATPLOTLIBRC`` says, with fixed SVG ids and no glyph warnings. Why: the picture is of the plan alone.
-    ``text.usetex: True`` in a matplotlibrc handed every tensor id to LaTeX (parse_math=False does not hold
-    there): without LaTeX installed ``draw`` was a RuntimeError traceback, with it an id such as
-    ``\\input{/etc/passwd}`` was TeX run on the user's machine; ``svg.fonttype: none`` and the like gave
-    other bytes for the same plan."""
+    """matplotlib's own default settings while a memory map is built and saved, whatever the user's matplotlibrc,
+    ``MATPLOTLIBRC`` or the calling program's rcParams say (their fonts, ``FONT_KEYS``, excepted), with fixed SVG
+    ids and no glyph warnings. Why: the picture is of the plan alone. ``text.usetex: True`` handed every tensor id
+    to LaTeX (``parse_math=False`` does not hold there): without LaTeX installed ``draw`` was a RuntimeError
+    traceback, with it an id such as ``\\input{/etc/passwd}`` was TeX run on the user's machine;
+    ``savefig.dpi: 2000`` made a PNG of 400 times the pixels ``size`` allows, ``svg.image_inline: False`` an SVG
+    that cannot hold its boxes, and ``svg.fonttype`` and the like other bytes for the same plan."""
     import matplotlib
     import matplotlib.style
 
-    with matplotlib.style.context("default"), matplotlib.rc_context({"svg.hashsalt": "memplan"}), \
+    fonts = {k: matplotlib.rcParams[k] for k in FONT_KEYS}
+    with matplotlib.style.context("default"), matplotlib.rc_context({**fonts, "svg.hashsalt": "memplan"}), \
             _no_glyph_warnings():
         yield
 
