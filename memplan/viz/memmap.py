@@ -56,19 +56,18 @@ MIN_INCHES, MAX_INCHES, MAX_AREA = 1.0, 600.0, 10_000.0
 FIGURE_OPTIONS = ("time", "title", "size")
 
 
-def _need_matplotlib():
-    """matplotlib's ``Figure``, or ``MemplanError``: missing, it names the ``plot`` extra; present but failing to
+def _need_matplotlib() -> None:
+    """Import matplotlib, or ``MemplanError``: missing, it names the ``plot`` extra; present but failing to
     import (``MPLBACKEND=nonsense`` is a ValueError from ``import matplotlib``), it says so and why, in one line
     (it was a traceback)."""
     try:
         import matplotlib  # noqa: F401
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         raise MemplanError("drawing needs matplotlib: pip install 'memplan[plot]'") from None
-    except Exception as exc:   # noqa: BLE001  (whatever a broken install or environment raises on import)
+    except Exception as exc:   # (whatever a broken install or environment raises on import)
         raise MemplanError(f"drawing needs matplotlib, which fails to import: {type(exc).__name__}: {exc} (check the "
                            "MPLBACKEND environment variable and any matplotlibrc)") from None
-    return Figure
 
 
 #: the matplotlibrc settings a memory map keeps from the user's: which fonts draw the text (a font for CJK or
@@ -190,8 +189,9 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     name = _clip(plan.graph or graph.name, NAME_CHARS)
     # (``title=""``, ``--title ''``, asks for no title: it drew the default one)
-    text = title if title is not None else (f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
-                     f"{len(spans)} arena tensors, {plan.streams} stream(s), {len(plan.events)} event(s)")
+    text = title if title is not None else (
+        f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
+        f"{len(spans)} arena tensors, {plan.streams} stream(s), {len(plan.events)} event(s)")
     ax.set_title(_clip(printable(text), TITLE_CHARS), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:len(palette)]]
