@@ -253,3 +253,18 @@ def test_the_legend_says_when_streams_are_left_out():
     labels = [t.get_text() for t in memory_map_figure(g, p).axes[0].get_legend().get_texts()]
     assert labels[:10] == [f"stream {s}" for s in range(10)]
     assert f"+{streams - 10} more streams (colours repeat every 10)" in labels
+
+
+def test_without_matplotlib_draw_says_so_before_reading_the_graph(tmp_path, capsys, monkeypatch):
+    """``memplan draw`` without matplotlib loaded and verified the graph and plan first (minutes for a large graph)
+    and named the missing extra only then; a broken graph file was reported instead. The missing matplotlib is
+    now the first thing said, with the output's own checks, before any input is read."""
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoMatplotlib(), *sys.meta_path])
+    g, p = tmp_path / "g.json", tmp_path / "p.json"
+    g.write_text("{ not json")
+    p.write_text("{ not json")
+    assert main(["draw", str(g), str(p), "-o", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "memplan[plot]" in err, err

@@ -56,7 +56,7 @@ MIN_INCHES, MAX_INCHES, MAX_AREA = 1.0, 600.0, 10_000.0
 FIGURE_OPTIONS = ("time", "title", "size")
 
 
-def _need_matplotlib() -> None:
+def need_matplotlib() -> None:
     """Import matplotlib, or ``MemplanError``: missing, it names the ``plot`` extra; present but failing to
     import (``MPLBACKEND=nonsense`` is a ValueError from ``import matplotlib``), it says so and why, in one line
     (it was a traceback)."""
@@ -105,7 +105,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     """A matplotlib Figure of the plan's arena (not yet saved)."""
     check_pairing(graph, plan, "memory_map_figure")
     size = _check_figure_options(time, title, size)
-    _need_matplotlib()
+    need_matplotlib()
     with _drawing_style():
         return _figure(graph, plan, time=time, title=title, size=size)
 
