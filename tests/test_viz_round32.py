@@ -268,3 +268,53 @@ def test_without_matplotlib_draw_says_so_before_reading_the_graph(tmp_path, caps
     assert main(["draw", str(g), str(p), "-o", str(tmp_path / "m.png")]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "memplan[plot]" in err, err
+
+
+def _degenerate() -> dict[str, tuple[memplan.Graph, memplan.Plan]]:
+    """Plans at the edges: no nodes, zero-byte tensors, one tensor, offsets at 2**62, many streams, many devices."""
+    from memplan.generators import fanout_join
+
+    out = {}
+    g = GraphBuilder("empty").build()
+    out["empty"] = (g, memplan.plan(g))
+    b = GraphBuilder("zero")
+    b.input("x", 0)
+    b.node("n", "OP", ["x"], b.output("y", 0))
+    g = b.build()
+    out["zero bytes"] = (g, memplan.plan(g))
+    b = GraphBuilder("one")
+    b.input("x", 16)
+    g = b.build()
+    out["one tensor"] = (g, memplan.plan(g))
+    g = examples.chain(4, 1024)
+    doc = memplan.plan(g).to_dict()
+    for t in doc["tensors"]:
+        t["offset"] = None if t["offset"] is None else t["offset"] + 2**62
+    doc["arena_bytes"] += 2**62
+    out["2**62"] = (g, memplan.plan_from_dict(doc))
+    g, schedule = fanout_join(300, streams=64, max_width=64)
+    out["many streams"] = (g, memplan.plan(g, schedule=schedule))
+    split = memplan.plan_graph(examples.chain(40, 1024), devices=24)
+    out["24 devices"] = (split.graph, split.plan)
+    out["views"] = (examples.views_inplace(), memplan.plan(examples.views_inplace(), streams=2))
+    return out
+
+
+def test_degenerate_plans_render_well_formed():
+    """(Held already; pinned here.) Each plan at the edges is safe, and its trace and SVG memory map parse; the
+    trace's live bytes stay within the arena of their device, and rendering twice gives the same bytes."""
+    need("matplotlib")
+    from memplan.viz.memmap import render_memory_map
+    from memplan.viz.trace import trace_json
+
+    for what, (g, p) in _degenerate().items():
+        memplan.verify(g, p)
+        text = trace_json(g, p)
+        assert text == trace_json(g, p), what
+        arenas = list(p.device_arena_bytes) if p.devices > 1 else [p.arena_bytes]
+        live = [e["args"]["live"] for e in json.loads(text)["traceEvents"] if e["ph"] == "C"]
+        assert all(0 <= v <= max(arenas) for v in live), what
+        svg = render_memory_map(g, p, "svg")
+        assert svg == render_memory_map(g, p, "svg"), what
+        ET.fromstring(svg)
+        assert describe(p)
