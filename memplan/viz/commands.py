@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="picture to write: .png, .svg or .pdf")
     sp.add_argument("--time", action="store_true", help="x axis: simulated time instead of issue order")
     sp.add_argument("--title", default=None,
-                    help="title above the picture (default: the graph's name, arena, lower bound, streams and events)")
+                    help="title above the picture (default: the graph's name, arena, lower bound, streams and events; "
+                         "'' for none)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     sp.set_defaults(func=cmd_draw)
 
@@ -32,16 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _inputs(args: argparse.Namespace, *, picture: bool = False):
     """The graph and a safe plan made for it, after refusing an output that would overwrite either input
-    and (``picture``) an output name that gives no picture format: both before what may be a large graph
-    is loaded and verified."""
+    and (``picture``) an output name that gives no picture format or a matplotlib that does not import: all
+    before what may be a large graph is loaded and verified (a missing matplotlib was named only after that,
+    minutes into a large graph)."""
     from ..files import check_outputs
     from ..io import load_safe_pair
 
     check_outputs({"graph": args.graph, "plan": args.plan}, {"-o": args.output})
     if picture:
-        from .memmap import picture_format
+        from .memmap import need_matplotlib, picture_format
 
         picture_format(args.output)
+        need_matplotlib()
     return load_safe_pair(args.graph, args.plan)
 
 

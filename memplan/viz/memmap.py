@@ -31,12 +31,20 @@ from . import atomic_write_bytes, check_pairing, root_spans
 
 #: graphs with more boxes than this are drawn without box edges (edges would paint everything black)
 EDGE_LIMIT = 1500
+#: graphs with more boxes than this have them drawn as one image inside an SVG or PDF (axes, lines and text stay
+#: vectors): the boxes are a pixel or less apiece by then, and as vectors the file grew by ~190 bytes a box (a
+#: 50,000-tensor graph: a 9.5 MB SVG taking 6 s; 1M tensors would be ~190 MB that no viewer opens)
+RASTER_LIMIT = 10_000
 #: graphs with at most this many boxes get tensor names written into the larger boxes
 LABEL_LIMIT = 200
 #: the most characters of a tensor id written in its box (and of the graph's name in the default title): a box
 #: is at most the picture's width, and matplotlib lays out every character it is given, clipped or not (twelve
 #: boxes named by 50 KB ids took 48 s to draw, 200 would take minutes)
 LABEL_CHARS, NAME_CHARS = 64, 200
+#: the most characters of the title drawn (``title=``/``--title`` included): about 180 fit across the default
+#: 11 inches, and laying out more only costs time (a 50,000-character title took 14 s to draw, one of a few MB
+#: from code would take minutes, for text past the picture's edge)
+TITLE_CHARS = 1000
 #: a split plan of at most this many devices gets each band's arena and lower-bound lines and tick labels; more
 #: get a tick at every few bands' start
 BAND_LINES = 16
@@ -48,13 +56,41 @@ MIN_INCHES, MAX_INCHES, MAX_AREA = 1.0, 600.0, 10_000.0
 FIGURE_OPTIONS = ("time", "title", "size")
 
 
-def _need_matplotlib():
+def need_matplotlib() -> None:
+    """Import matplotlib, or ``MemplanError``: missing, it names the ``plot`` extra; present but failing to
+    import (``MPLBACKEND=nonsense`` is a ValueError from ``import matplotlib``), it says so and why, in one line
+    (it was a traceback)."""
     try:
         import matplotlib  # noqa: F401
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         raise MemplanError("drawing needs matplotlib: pip install 'memplan[plot]'") from None
-    return Figure
+    except Exception as exc:   # (whatever a broken install or environment raises on import)
+        raise MemplanError(f"drawing needs matplotlib, which fails to import: {type(exc).__name__}: {exc} (check the "
+                           "MPLBACKEND environment variable and any matplotlibrc)") from None
+
+
+#: the matplotlibrc settings a memory map keeps from the user's: which fonts draw the text (a font for CJK or
+#: another script makes ids in it readable); they only choose glyphs, and no one runs them
+FONT_KEYS = ("font.family", "font.serif", "font.sans-serif", "font.monospace", "font.cursive", "font.fantasy")
+
+
+@contextlib.contextmanager
+def _drawing_style() -> Iterator[None]:
+    """matplotlib's own default settings while a memory map is built and saved, whatever the user's matplotlibrc,
+    ``MATPLOTLIBRC`` or the calling program's rcParams say (their fonts, ``FONT_KEYS``, excepted), with fixed SVG
+    ids and no glyph warnings. Why: the picture is of the plan alone. ``text.usetex: True`` handed every tensor id
+    to LaTeX (``parse_math=False`` does not hold there): without LaTeX installed ``draw`` was a RuntimeError
+    traceback, with it an id such as ``\\input{/etc/passwd}`` was TeX run on the user's machine;
+    ``savefig.dpi: 2000`` made a PNG of 400 times the pixels ``size`` allows, ``svg.image_inline: False`` an SVG
+    that cannot hold its boxes, and ``svg.fonttype`` and the like other bytes for the same plan."""
+    import matplotlib
+    import matplotlib.style
+
+    fonts = {k: matplotlib.rcParams[k] for k in FONT_KEYS}
+    with matplotlib.style.context("default"), matplotlib.rc_context({**fonts, "svg.hashsalt": "memplan"}), \
+            _no_glyph_warnings():
+        yield
 
 
 def _unit(nbytes: int) -> tuple[float, str]:
@@ -69,8 +105,15 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
     """A matplotlib Figure of the plan's arena (not yet saved)."""
     check_pairing(graph, plan, "memory_map_figure")
     size = _check_figure_options(time, title, size)
-    Figure = _need_matplotlib()
+    need_matplotlib()
+    with _drawing_style():
+        return _figure(graph, plan, time=time, title=title, size=size)
+
+
+def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tuple[float, float]):
+    """``memory_map_figure``'s drawing, its arguments checked, under ``_drawing_style``."""
     from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -86,6 +129,11 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         x0, x1, x_end = pos, {k: v + 1.0 for k, v in pos.items()}, float(len(plan.order))
         xlabel = "issue order (node position)"
     spans = root_spans(graph, plan, x0, x1, 0.0, x_end)
+    if time and x_end <= 0 and any(sp.size for sp in spans):
+        # every box was 0 us wide: the picture showed the axes and no tensor at all, as if the arena were empty
+        raise MemplanError(f"memory map of {_short(graph.name)} with time=True (--time): the "
+                           "simulated makespan is 0 us (every node costs 0 us and no event waits), so no tensor has "
+                           "a width on a time axis; draw it in issue order (without --time)")
     scale, unit = _unit(max(plan.arena_bytes, plan.lower_bound_bytes, 1))
     arenas, bounds, base = _device_bands(plan)
 
@@ -114,7 +162,7 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
                         _clip(printable(sp.tensor), LABEL_CHARS), ha="center", va="center", fontsize=6.5,
                         clip_on=True, parse_math=False)
     coll = PolyCollection(verts, facecolors=colours, edgecolors="none" if many else "#222222",
-                          linewidths=0.0 if many else 0.4, alpha=0.85)
+                          linewidths=0.0 if many else 0.4, alpha=0.85, rasterized=len(verts) > RASTER_LIMIT)
     ax.add_collection(coll)
     # one band per device (one band on one device); past BAND_LINES devices the lines would grey the picture out
     for b, a, lb in zip(base, arenas, bounds) if len(base) <= BAND_LINES else ():
@@ -140,17 +188,21 @@ def memory_map_figure(graph: Graph, plan: Plan, *, time: bool = False, title: st
         ax.set_yticks(ticks, labels)
     ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
     name = _clip(plan.graph or graph.name, NAME_CHARS)
-    ax.set_title(printable(title or (f"{name}: arena {human(plan.arena_bytes)} / lower bound "
-                                     f"{human(plan.lower_bound_bytes)}{ratio}, {len(spans)} arena tensors, "
-                                     f"{plan.streams} stream(s), {len(plan.events)} event(s)")), fontsize=10,
+    # (``title=""``, ``--title ''``, asks for no title: it drew the default one)
+    text = title if title is not None else (
+        f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
+        f"{len(spans)} arena tensors, {plan.streams} stream(s), {len(plan.events)} event(s)")
+    ax.set_title(_clip(printable(text), TITLE_CHARS), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
-    handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:10]]
+    handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:len(palette)]]
+    if len(streams) > len(palette):   # (the legend stopped at stream 9 without a word, colours reused unsaid)
+        handles.append(Patch(facecolor="none", edgecolor="none", label=f"+{len(streams) - len(palette)} more "
+                             f"streams (colours repeat every {len(palette)})"))
     if len(base) <= BAND_LINES:
         handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
                     Line2D([], [], color="#B22222", linestyle=":", label="arena")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
-    with _no_glyph_warnings():
-        fig.tight_layout()
+    fig.tight_layout()
     return fig
 
 
@@ -221,10 +273,8 @@ def render_memory_map(graph: Graph, plan: Plan, fmt: str = "png", **kw) -> bytes
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {"CreationDate": None}
-    import matplotlib
-
     try:
-        with matplotlib.rc_context({"svg.hashsalt": "memplan"}), _no_glyph_warnings():  # stable SVG ids
+        with _drawing_style():
             fig.savefig(buf, format=fmt, metadata=meta)
     except (RuntimeError, OverflowError, ValueError) as exc:  # e.g. FreeType's "raster overflow"
         raise MemplanError(f"matplotlib cannot draw this plan of {graph.name!r} ({type(exc).__name__}: {exc})") from None
