@@ -24,6 +24,7 @@ pycuda is imported when an executor is created, never at module import.
 
 from __future__ import annotations
 
+import numbers
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_re
 from .layout import layout, stage_order
 from .step import program
 
+#: the most cycles ``Jitter`` may spin before a node: the spin kernel's ``long long`` argument
+SPIN_CYCLES_MAX = (1 << 63) - 1
+
 
 @dataclass(frozen=True)
 class Jitter:
@@ -61,12 +65,23 @@ class Jitter:
     only: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if not 0.0 <= self.prob <= 1.0:
+        """Every field checked here, before a step is issued: ``max_cycles`` 1.5 or "100" passed (``int()`` took
+        them) and failed in ``randrange`` mid-issue, after the step's copies and forks were issued (inside a
+        capture: a broken capture); past 2**63 it fails the spin kernel's ``long long`` at its launch; a string
+        ``prob`` was a TypeError, ``only=None`` one at the issue, and so was a numpy integer ``seed``."""
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ValueError(f"Jitter seed {self.seed!r}: expected an integer")
+        if isinstance(self.prob, bool) or not isinstance(self.prob, numbers.Real) or not 0.0 <= self.prob <= 1.0:
             raise ValueError(f"Jitter prob {self.prob!r}: expected a probability in [0, 1]")
-        if int(self.max_cycles) < 1:
-            raise ValueError(f"Jitter max_cycles {self.max_cycles!r}: expected at least 1")
-        if isinstance(self.only, str):
-            raise ValueError(f"Jitter only {self.only!r}: expected a tuple of node ids, not a string")
+        if (isinstance(self.max_cycles, bool) or not isinstance(self.max_cycles, numbers.Integral)
+                or not 1 <= self.max_cycles <= SPIN_CYCLES_MAX):
+            raise ValueError(f"Jitter max_cycles {self.max_cycles!r}: expected an integer in 1..{SPIN_CYCLES_MAX} "
+                             "(the spin kernel's long long)")
+        if not isinstance(self.only, (tuple, list)) or not all(isinstance(n, str) for n in self.only):
+            raise ValueError(f"Jitter only {self.only!r}: expected a tuple of node ids")
+        # as plain Python values: ``random.Random`` refuses a numpy integer seed (a TypeError mid-issue before)
+        for name, v in (("seed", int(self.seed)), ("max_cycles", int(self.max_cycles)), ("only", tuple(self.only))):
+            object.__setattr__(self, name, v)
 
 
 @dataclass(frozen=True)

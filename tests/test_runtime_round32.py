@@ -5,6 +5,7 @@ trace shows whether anything reached the "GPU"."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from cli_contract import assert_tool_refused, run_tool
@@ -83,3 +84,44 @@ def test_pdl_check_fails_when_a_replay_differs(pdl_check_on_tiny, monkeypatch, c
     assert pdl_check_on_tiny.main(["--batches", "1", "--replays", "2", "--layers", "1"]) == 1
     out = capsys.readouterr().out
     assert out.count(": 2/2 replays differ") == 2 and out.count(": 0/2 replays differ") == 2, out
+
+
+JITTERS = [({"max_cycles": 1.5}, "max_cycles 1.5"), ({"max_cycles": "100"}, "max_cycles '100'"),
+           ({"max_cycles": 1 << 63}, "max_cycles 9223372036854775808"), ({"max_cycles": True}, "max_cycles True"),
+           ({"prob": "0.5"}, "prob '0.5'"), ({"prob": float("nan")}, "prob nan"), ({"seed": 1.5}, "seed 1.5"),
+           ({"only": None}, "only None"), ({"only": (1,)}, "only (1,)")]
+
+
+@pytest.mark.parametrize("kw,words", JITTERS, ids=[str(k) for k, _ in JITTERS])
+def test_a_jitter_that_cannot_run_is_refused_when_made_not_mid_step(monkeypatch, kw, words):
+    """``Jitter(max_cycles=1.5)`` (or "100": ``int()`` took both) was accepted and failed in ``randrange`` in the
+    middle of the step's issue, after its input copies and forks (in a capture: a broken one); 2**63 cycles failed
+    the spin kernel's long long at its launch; a string prob was a TypeError, ``only=None`` one at the issue. Now a
+    ValueError naming the field when the Jitter is made, and a step given one issues nothing."""
+    from runtime.executor import Jitter
+
+    with pytest.raises(ValueError, match=re.escape(f"Jitter {words}")):
+        Jitter(**kw)
+
+
+def test_jitters_that_run_still_run(monkeypatch):
+    """The bounds are inclusive, a list of node ids is taken as a tuple is, a numpy integer seed as the int it
+    equals (``random.Random`` refused it: a TypeError mid-issue), and the step's bits are the plain ones."""
+    import fake_cuda
+    import numpy as np
+
+    import memplan
+    from runtime.executor import Executor, Jitter
+    from runtime.models import llama as L
+
+    drv = fake_cuda.install(monkeypatch)
+    cfg = L.config("tiny", batch=1, layers=1)
+    g = L.build_graph(cfg)
+    ex = Executor(g, memplan.plan(g), inputs=L.make_inputs(cfg), random_weights_seed=1)
+    ex.run()
+    plain = ex.read("logits")
+    for j in (Jitter(seed=np.int64(3), prob=1, max_cycles=(1 << 63) - 1), Jitter(prob=1.0, max_cycles=1),
+              Jitter(prob=1.0, only=[g.nodes[0].id])):
+        ex.run(jitter=j)
+        assert np.array_equal(ex.read("logits"), plain)
+    assert sum("spin" in op for op in drv.trace) == 2 * len(g.nodes) + 1   # prob 1: every node, then the one named
