@@ -125,3 +125,30 @@ def test_jitters_that_run_still_run(monkeypatch):
         ex.run(jitter=j)
         assert np.array_equal(ex.read("logits"), plain)
     assert sum("spin" in op for op in drv.trace) == 2 * len(g.nodes) + 1   # prob 1: every node, then the one named
+
+
+def test_compare_launches_fails_when_the_emulated_outputs_differ(monkeypatch, capsys):
+    """``--emulate`` printed ``"bitwise_equal": false`` and the tool still exited 0 whenever the launch diff was
+    empty: its exit status read the launches only. Here the emulation is made to disagree (the split plan's
+    outputs shifted); exit 1. Unchanged, the same run agrees and exits 0."""
+    import json
+
+    from runtime.tools import compare_launches
+
+    argv = ["--config", "tiny", "--batches", "1", "--fuse", "norms", "--devices", "2", "--emulate"]
+    assert compare_launches.main(argv) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["same_launches"] and all(o["bitwise_equal"] for o in row["emulated"].values())
+
+    from runtime import emulate as emulate_mod
+
+    real = emulate_mod.emulate
+
+    def shifted(graph, plan, *args, **kw):
+        outs, mem, addr = real(graph, plan, *args, **kw)
+        return ({t: v + 1 for t, v in outs.items()} if plan.devices > 1 else outs), mem, addr
+
+    monkeypatch.setattr(emulate_mod, "emulate", shifted)
+    assert compare_launches.main(argv) == 1
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["same_launches"] and not row["emulated"]["logits"]["bitwise_equal"]
