@@ -152,3 +152,21 @@ def test_compare_launches_fails_when_the_emulated_outputs_differ(monkeypatch, ca
     assert compare_launches.main(argv) == 1
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["same_launches"] and not row["emulated"]["logits"]["bitwise_equal"]
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--dims", "128", "--batches", "2147483648"], ["--batches 2147483648", "does not fit the kernel's 32-bit int"]),
+    (["--dims", "64", "--batches", "64", "--ctx", "2147483600"], ["--ctx 2147483600", "32-bit int"]),
+], ids=["batch", "ctx"])
+def test_attn_bench_refuses_launches_past_the_kernels_limits_before_building_the_library(monkeypatch, tmp_path, capsys,
+                                                                                        argv, words):
+    """Only the registry's rule was asked before the run (does some kernel take the shape?), not whether the
+    launches fit: a batch or ctx whose arguments pass a 32-bit int went on to build the kernel library and then
+    failed allocating host arrays of terabytes (a MemoryError, "out of memory" from the entry point). Now each
+    launch the table would time is checked first (``launch_problem``): one line naming the options, exit 2."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert_tool_refused(*run_tool(capsys, "runtime.tools.attn_bench", argv), *words)
+    assert drv.trace == [] and os.listdir(tmp_path) == []
