@@ -264,14 +264,24 @@ class CudaCore:
         self._live()
         self.mem.write_weight(tid, arr)
 
+    def _check_inputs_set(self) -> None:
+        """ValueError naming an input that neither ``inputs=`` nor ``set_inputs`` gave: a step copied its staging
+        copy, never written, into the arena (``inputs={"inp": x}`` without ``pos``, ``kv_idx`` and ``mask`` ran on
+        whatever the device memory held, a freed allocation's old bytes: silently wrong results)."""
+        self._live()
+        if self.mem.unset:
+            missing = sorted(self.mem.unset)
+            raise ValueError(f"input {missing[0]!r} of graph {self.graph.name!r} was never given (inputs= or "
+                             f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
+
     def _live(self) -> None:
         if getattr(self, "_freed", False):
             raise RuntimeError(f"executor of plan {self.plan.graph!r} was freed: its device memory is gone")
 
     def _check_step_args(self, jitter: Jitter | None, poison: Poison | None) -> None:
-        """Before anything is issued: a freed executor, jitter on nodes the graph lacks, poison ranges outside
-        their tensor (a memset there would corrupt another allocation)."""
-        self._live()
+        """Before anything is issued: a freed executor, an input never given, jitter on nodes the graph lacks,
+        poison ranges outside their tensor (a memset there would corrupt another allocation)."""
+        self._check_inputs_set()
         if jitter is not None and not isinstance(jitter, Jitter):   # an AttributeError from the issue before
             raise ValueError(f"jitter {jitter!r}: expected a runtime.executor.Jitter or None")
         if poison is not None and not isinstance(poison, Poison):
@@ -455,6 +465,7 @@ class CudaCore:
                 or steps < 1 or repeats < 1 or warmup < 0):
             raise ValueError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
                              "repeats at least 1, warmup at least 0")
+        self._check_inputs_set()
         if mode == "graph" and not self._graphs:
             self.capture()
 

@@ -170,3 +170,52 @@ def test_attn_bench_refuses_launches_past_the_kernels_limits_before_building_the
     monkeypatch.chdir(tmp_path)
     assert_tool_refused(*run_tool(capsys, "runtime.tools.attn_bench", argv), *words)
     assert drv.trace == [] and os.listdir(tmp_path) == []
+
+
+def test_a_step_with_an_input_never_given_is_refused_naming_it(monkeypatch):
+    """``Executor(g, plan, inputs={"inp": x})`` (``pos``, ``kv_idx`` and ``mask`` forgotten) ran: each step copied
+    the never-written staging copies into the arena, so the step computed on whatever the device memory held (on
+    a GPU a freed allocation's old bytes; the fake driver's zeros: token 0's row, an all-zero mask), silently.
+    Now ``run``, ``capture`` and ``time_steps`` refuse naming the first missing input, issue nothing, and run once
+    ``set_inputs`` has given the rest."""
+    import fake_cuda
+    import numpy as np
+
+    import memplan
+    from runtime.executor import Executor
+    from runtime.models import llama as L
+
+    drv = fake_cuda.install(monkeypatch)
+    cfg = L.config("tiny", batch=2, layers=1)
+    g = L.build_graph(cfg)
+    inp = L.make_inputs(cfg, seed=1)
+    ex = Executor(g, memplan.plan(g), inputs={"inp": inp["inp"]}, random_weights_seed=1)
+    issued = len(drv.trace)
+    for call in (ex.run, ex.capture, lambda: ex.time_steps("eager", steps=1, repeats=1, warmup=0),
+                 lambda: ex.time_steps("graph", steps=1, repeats=1, warmup=0)):
+        with pytest.raises(ValueError, match="input 'kv_idx' of graph .* was never given .*3 missing"):
+            call()
+    assert len(drv.trace) == issued
+    ex.set_inputs({k: inp[k] for k in ("pos", "kv_idx", "mask")})
+    ex.run()
+    full = Executor(g, memplan.plan(g), inputs=inp, random_weights_seed=1)
+    full.run()
+    assert np.array_equal(ex.read("logits"), full.read("logits"))
+
+
+def test_emulate_refuses_an_input_not_given():
+    """The emulator, as the executors: a missing input ran on the arena's NaN poison, or with ``poison=False`` on
+    zeros (finite logits, silently wrong)."""
+    import numpy as np
+
+    import memplan
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny", batch=1, layers=1)
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=1), L.make_inputs(cfg, seed=1)
+    plan = memplan.plan(g)
+    with pytest.raises(ValueError, match="emulate: input 'mask' of graph .* not given"):
+        emulate(g, plan, w, {k: v for k, v in inp.items() if k != "mask"}, poison=False)
+    assert np.isfinite(emulate(g, plan, w, inp, poison=False)[0]["logits"]).all()
