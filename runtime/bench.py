@@ -422,6 +422,8 @@ def main(argv=None) -> int:
         fuses, configs, batches = fuse_list(args.fuse), config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.steps, "--steps"), (args.eager_steps, "--eager-steps"), (args.rounds, "--rounds")):
             repeats(v, opt)
+        if args.pdl_ab and args.no_pdl:   # (the A/B was dropped silently: no '+nopdl' mode, nothing said)
+            raise ToolArgError("--pdl-ab with --no-pdl: there are no PDL graphs to compare plain launches with")
         args.timed_ms = real_option(args.timed_ms, "--timed-ms")
         if not args.timed_ms > 0:
             raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")

@@ -219,3 +219,15 @@ def test_emulate_refuses_an_input_not_given():
     with pytest.raises(ValueError, match="emulate: input 'mask' of graph .* not given"):
         emulate(g, plan, w, {k: v for k, v in inp.items() if k != "mask"}, poison=False)
     assert np.isfinite(emulate(g, plan, w, inp, poison=False)[0]["logits"]).all()
+
+
+def test_bench_refuses_a_pdl_ab_without_pdl(monkeypatch, tmp_path, capsys):
+    """``--pdl-ab --no-pdl`` ran the whole benchmark without the A/B it asked for (no ``+nopdl`` mode, nothing
+    said): one line naming both, exit 2, before anything runs."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    code, err = run_tool(capsys, "runtime.bench", ["--configs", "tiny", "--batches", "1", "--pdl-ab", "--no-pdl"])
+    assert_tool_refused(code, err, "--pdl-ab with --no-pdl")
+    assert drv.trace == [] and os.listdir(tmp_path) == []
