@@ -185,7 +185,13 @@ class CudaCore:
                                       for ln in self.program.launches[s.node]})
         self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
         self.fused_groups = self.program.fused_groups
-        self._stages = stage_order(lay) if self.devices > 1 else [0]
+        # the order of the per-device CUDA graphs, None where none exists (devices that wait on each other: a
+        # safe plan, which eager steps run; ``capture`` refuses it). Deciding it here refused such a plan outright,
+        # after every allocation and kernel library was made, though nothing but a capture needs it.
+        try:
+            self._stages: list[int] | None = stage_order(lay) if self.devices > 1 else [0]
+        except ValueError:
+            self._stages = None
         # per device: the arena bytes that other devices' COPY nodes write. A device's CUDA graph runs after
         # the graphs it receives from, so its poison must leave them alone (eager steps poison first)
         self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.copies
@@ -403,6 +409,8 @@ class CudaCore:
     def capture(self, *, poison: Poison | None = None, jitter: Jitter | None = None) -> None:
         """Capture each device's part of a step into its own CUDA graph and instantiate it."""
         self._check_step_args(jitter, poison)
+        if self._stages is None:
+            stage_order(self.layout)   # (raises, naming the devices)
         self.release_graph()
         self.synchronize()
         for d in self._stages:

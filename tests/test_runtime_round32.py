@@ -231,3 +231,50 @@ def test_bench_refuses_a_pdl_ab_without_pdl(monkeypatch, tmp_path, capsys):
     code, err = run_tool(capsys, "runtime.bench", ["--configs", "tiny", "--batches", "1", "--pdl-ab", "--no-pdl"])
     assert_tool_refused(code, err, "--pdl-ab with --no-pdl")
     assert drv.trace == [] and os.listdir(tmp_path) == []
+
+
+def _folded(graph, n: int = 3):
+    """``memplan.plan_devices(graph, n)`` with the last device's work moved onto device 0 (its arena after device
+    0's): a safe plan over n - 1 devices whose stages go device 0 -> 1 -> 0, so no order of per-device CUDA graphs
+    exists. Returns (split, plan)."""
+    from dataclasses import replace
+
+    import memplan
+
+    split, multi = memplan.plan_devices(graph, n)
+    shift = -(-multi.device_arena_bytes[0] // multi.alignment) * multi.alignment
+    tensors = tuple((t, None if o is None else o + (shift if d == n - 1 else 0), s)
+                    for (t, o, s), d in zip(multi.tensors, multi.tensor_devices))
+    arenas = (shift + multi.device_arena_bytes[n - 1], *multi.device_arena_bytes[1:n - 1])
+    fold = {d: 0 if d == n - 1 else d for d in range(n)}
+    return split, replace(multi, devices=n - 1, node_devices=tuple(fold[d] for d in multi.node_devices),
+                          tensor_devices=tuple(fold[d] for d in multi.tensor_devices), tensors=tensors,
+                          device_arena_bytes=arenas, arena_bytes=max(arenas))
+
+
+def test_a_plan_whose_devices_wait_on_each_other_runs_eagerly_and_only_capture_refuses_it(monkeypatch):
+    """A verified split plan whose devices wait on each other (0 -> 1 -> 0) was refused when the executor was made,
+    after every allocation and kernel library, though only per-device CUDA graphs cannot order it: eager steps run
+    the plan's events exactly. Now it runs eagerly (the one-GPU bits) and ``capture`` refuses it, capturing nothing."""
+    import fake_cuda
+    import numpy as np
+
+    import memplan
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    cfg = L.config("tiny", batch=1)
+    g = L.build_graph(cfg)
+    split, plan = _folded(g)
+    memplan.verify(split.graph, plan)
+    w, inp = L.make_weights(g, cfg, seed=1), L.make_inputs(cfg, seed=1)
+    drv = fake_cuda.install(monkeypatch, devices=2)
+    ex = MultiGpuExecutor(split.graph, plan, inputs=inp, weights=w)
+    ex.run()
+    assert np.array_equal(ex.read("logits"), emulate(g, memplan.plan(g), w, inp)[0]["logits"])
+    with pytest.raises(ValueError, match=r"devices \[0, 1\] wait on each other: per-device CUDA graphs"):
+        ex.capture()
+    assert not ex.captured and not [op for op in drv.trace if op[1] == "begin_capture"]
+    assert ex.time_steps("eager", steps=1, repeats=1, warmup=0)
+    ex.free()
