@@ -316,3 +316,39 @@ def test_emulated_step_with_arbitrary_cache_rows_positions_and_mask_matches_the_
     for name, want in caches.items():
         got = mem.view(addr[name], want.size, np.float16).reshape(want.shape).astype(np.float64)
         np.testing.assert_allclose(got, want.astype(np.float64), rtol=2e-3, atol=2e-3, err_msg=name)
+
+
+@pytest.mark.parametrize("outcome", ["timeout", "not json", "no output", "a list", "no bandwidth"])
+def test_a_peer_that_times_out_or_prints_no_result_is_reported_not_a_traceback(monkeypatch, outcome):
+    """The PyTorch peer's read bandwidth (``torch_read_bandwidth``, asked once per benchmark after the kernels
+    compiled) did not catch its 300 s timeout, and both it and ``run_torch_peer`` read the last line of the peer's
+    output as JSON unguarded: a timeout, a stray last line or an empty output ended the benchmark in a traceback.
+    Now the bandwidth is None and the peer's result an ``{"error": ...}``, as for a peer that exits non-zero."""
+    import subprocess
+
+    from runtime import bench
+
+    def run(cmd, **kw):
+        if outcome == "timeout":
+            raise subprocess.TimeoutExpired(cmd, kw["timeout"])
+        stdout = {"not json": '{"eager": 1}\nwarning: something\n', "no output": "", "a list": "[1, 2]\n",
+                  "no bandwidth": '{"read_bandwidth_bytes_per_s": "fast"}\n'}[outcome]
+        return subprocess.CompletedProcess(cmd, 0, stdout, "")
+
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    logged = []
+    assert bench.torch_read_bandwidth(log=logged.append) is None
+    peer = bench.run_torch_peer("tiny", 1, steps=1, rounds=1, log=logged.append)
+    assert outcome == "no bandwidth" or set(peer) == {"error"}
+    assert len(logged) == 1 + (outcome != "no bandwidth"), logged
+
+
+def test_a_peer_result_is_read_as_before(monkeypatch):
+    import subprocess
+
+    from runtime import bench
+
+    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(
+        cmd, 0, 'compiling...\n{"read_bandwidth_bytes_per_s": 4.2e12, "eager": {"ms_per_step": 1.0}}\n', ""))
+    assert bench.torch_read_bandwidth() == 4.2e12
+    assert bench.run_torch_peer("tiny", 1, steps=1, rounds=1)["eager"] == {"ms_per_step": 1.0}
