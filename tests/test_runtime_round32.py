@@ -352,3 +352,88 @@ def test_a_peer_result_is_read_as_before(monkeypatch):
         cmd, 0, 'compiling...\n{"read_bandwidth_bytes_per_s": 4.2e12, "eager": {"ms_per_step": 1.0}}\n', ""))
     assert bench.torch_read_bandwidth() == 4.2e12
     assert bench.run_torch_peer("tiny", 1, steps=1, rounds=1)["eager"] == {"ms_per_step": 1.0}
+
+
+def _binary(op: str, x_shape, b_shape, *, norm: str | None = None):
+    """A graph computing ``op(x, b)`` (x an input of ``x_shape``, b of ``b_shape``: an input, or with ``norm``
+    a f32 weight after a RMS_NORM ("norm") or an ADD + RMS_NORM ("add_norm") of x, the three or two nodes in one
+    fusion group)."""
+    import math
+
+    import memplan
+
+    b = memplan.GraphBuilder("bcast")
+    f32 = lambda shape: dict(shape=list(shape), dtype="f32")   # noqa: E731
+    nx, nb = 4 * math.prod(x_shape), 4 * math.prod(b_shape)
+    b.input("x", nx, **f32(x_shape))
+    group = {"group": "g"} if norm else {}
+    src = "x"
+    if norm == "add_norm":
+        b.input("r", nx, **f32(x_shape))
+        b.node("add", "ADD", ["x", "r"], b.intermediate("h", nx, **f32(x_shape)), **group)
+        src = "h"
+    if norm:
+        b.node("norm", "RMS_NORM", [src], b.intermediate("xn", nx, **f32(x_shape)), **group)
+        src = "xn"
+        b.weight("w", nb, **f32(b_shape))
+    else:
+        b.input("w", nb, **f32(b_shape))
+    b.node("n", op, [src, "w"], b.output("y", nx, **f32(x_shape)), **group)
+    if norm == "add_norm":   # h is read after the group (as a residual is)
+        b.node("keep", "CONT", ["h"], b.output("h2", nx, **f32(x_shape)))
+    return b.build()
+
+
+@pytest.mark.parametrize("op,xs,bs,norm", [("MUL", [2, 4], [2, 1], None), ("ADD", [4, 8], [4, 1], None),
+                                           ("MUL", [2, 4], [2, 2], None), ("MUL", [2, 2, 4], [2, 1, 4], None),
+                                           ("MUL", [4, 8], [4, 1], "norm"), ("MUL", [4, 8], [4, 1], "add_norm")])
+def test_a_broadcast_the_kernels_would_compute_otherwise_is_refused(op, xs, bs, norm):
+    """``MUL(x [2, 4], b [2, 1])`` (each row scaled by its own element, as numpy and ggml broadcast) ran as the
+    kernels broadcast, a flat repeat of b's elements (row 0 times b0, b1, b0, b1): other values than the graph
+    means, silently; the fused norm groups (RMS_NORM, MUL by a [4, 1] weight; ADD, RMS_NORM, MUL) did the same.
+    Now a KernelError naming the node and both shapes, from the registry (so the emulator and the executors)."""
+    import numpy as np
+
+    import memplan
+    from runtime.emulate import emulate
+    from runtime.kernels import KernelError
+
+    g = _binary(op, xs, bs, norm=norm)
+    inputs = {t.id: np.ones(t.size // 4, np.float32) for t in g.tensors if t.kind == "input"}
+    weights = {"w": np.ones(int(np.prod(bs)), np.float32)} if norm else {}
+    if not norm:
+        inputs["w"] = np.ones(int(np.prod(bs)), np.float32)
+    with pytest.raises(KernelError, match=re.escape(f"node 'n': 'w' of shape {bs} broadcasts over")):
+        emulate(g, memplan.plan(g), weights, inputs)
+
+
+@pytest.mark.parametrize("xs,bs,norm", [([2, 4], [4], None), ([2, 4], [1, 4], None), ([2, 4], [2], None),
+                                        ([6, 4], [3, 4], None), ([2, 4], [4, 2], None), ([4, 8], [8], "norm"),
+                                        ([4, 8], [1, 8], "add_norm"), ([4, 8], [4], "add_norm")])
+def test_broadcasts_the_kernels_compute_as_ggml_repeats_still_run(xs, bs, norm):
+    """b's shape the trailing dimensions of x's, the first one dividing (ggml's repeat, what the kernels compute),
+    or as many elements as x: the emulated step equals numpy's ggml-style repeat of b."""
+    import numpy as np
+
+    import memplan
+    from runtime.emulate import emulate
+
+    g = _binary("MUL", xs, bs, norm=norm)
+    rng = np.random.default_rng(0)
+    inputs = {t.id: rng.standard_normal(t.size // 4).astype(np.float32) for t in g.tensors if t.kind == "input"}
+    wv = rng.standard_normal(int(np.prod(bs))).astype(np.float32)
+    weights = {"w": wv} if norm else {}
+    if not norm:
+        inputs["w"] = wv
+    x = inputs["x"].reshape(xs).astype(np.float64)
+    if norm == "add_norm":
+        x = x + inputs["r"].reshape(xs)
+    if norm:
+        x = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-5)
+    if np.prod(bs) == np.prod(xs):
+        full = wv.reshape(xs)
+    else:   # ggml's repeat: b (leading 1s added) tiled along every dimension
+        shape = [1] * (len(xs) - len(bs)) + bs
+        full = np.tile(wv.reshape(shape), [a // c for a, c in zip(xs, shape)])
+    out = emulate(g, memplan.plan(g), weights, inputs)[0]["y"]
+    np.testing.assert_allclose(out.reshape(xs), x * full, rtol=1e-5, atol=1e-6)
