@@ -85,14 +85,38 @@ def measure_copy_bandwidth(nbytes: int = COPY_BYTES, reps: int = 10) -> float:
     return 2 * nbytes / statistics.median(times)
 
 
+def _peer(cmd: list[str], timeout: float, what: str, log=print) -> dict:
+    """Run the PyTorch peer (``runtime.torch_peer``) and read the JSON object on its last line of output, or
+    ``{"error": ...}`` saying why not (logged): it timed out, failed, or printed no such line. A timeout or an
+    unreadable line was a traceback that ended the benchmark after its kernels compiled (the read bandwidth's)."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        log(f"  {what} timed out after {exc.timeout}s")
+        return {"error": f"timed out after {exc.timeout}s"}
+    if p.returncode != 0:
+        log(f"  {what} failed: {p.stderr[-2000:]}")
+        return {"error": p.stderr[-2000:]}
+    lines = p.stdout.strip().splitlines()
+    try:
+        out = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        out = None
+    if not isinstance(out, dict):
+        log(f"  {what} printed no JSON object last: {p.stdout[-500:]!r}")
+        return {"error": f"no JSON object on the last line of its output: {p.stdout[-500:]!r}"}
+    return out
+
+
 def torch_read_bandwidth(log=print) -> float | None:
     """PyTorch's read of 4 GiB in bytes/s (``runtime.torch_peer --read-bandwidth-only``), None if it fails."""
-    p = subprocess.run([sys.executable, "-m", "runtime.torch_peer", "--read-bandwidth-only"],
-                       capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        log(f"  torch read bandwidth failed: {p.stderr[-2000:]}")
-        return None
-    return float(json.loads(p.stdout.strip().splitlines()[-1])["read_bandwidth_bytes_per_s"])
+    out = _peer([sys.executable, "-m", "runtime.torch_peer", "--read-bandwidth-only"], 300, "torch read bandwidth", log)
+    bw = out.get("read_bandwidth_bytes_per_s")
+    if isinstance(bw, (int, float)) and not isinstance(bw, bool) and bw > 0:
+        return float(bw)
+    if "error" not in out:
+        log(f"  torch read bandwidth: no positive read_bandwidth_bytes_per_s in {out!r}")
+    return None
 
 
 def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, eager_steps: int, bandwidth: float,
@@ -213,15 +237,7 @@ TORCH_MODES = {"eager": "PyTorch eager", "graph": "PyTorch graph", "compile": "P
 def run_torch_peer(name: str, batch: int, *, steps: int, rounds: int, log=print, compile: bool = True) -> dict:
     cmd = [sys.executable, "-m", "runtime.torch_peer", "--config", name, "--batch", str(batch),
            "--steps", str(steps), "--rounds", str(rounds), *(() if compile else ("--no-compile",))]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=500)
-    except subprocess.TimeoutExpired as exc:
-        log(f"  torch peer timed out after {exc.timeout}s")
-        return {"error": f"timed out after {exc.timeout}s"}
-    if p.returncode != 0:
-        log(f"  torch peer failed: {p.stderr[-2000:]}")
-        return {"error": p.stderr[-2000:]}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return _peer(cmd, 500, "torch peer", log)
 
 
 def _ms(mode) -> float | None:
@@ -422,6 +438,8 @@ def main(argv=None) -> int:
         fuses, configs, batches = fuse_list(args.fuse), config_list(args.configs), int_list(args.batches, "--batches")
         for v, opt in ((args.steps, "--steps"), (args.eager_steps, "--eager-steps"), (args.rounds, "--rounds")):
             repeats(v, opt)
+        if args.pdl_ab and args.no_pdl:   # (the A/B was dropped silently: no '+nopdl' mode, nothing said)
+            raise ToolArgError("--pdl-ab with --no-pdl: there are no PDL graphs to compare plain launches with")
         args.timed_ms = real_option(args.timed_ms, "--timed-ms")
         if not args.timed_ms > 0:
             raise ToolArgError(f"--timed-ms {args.timed_ms}: expected a positive number of milliseconds")

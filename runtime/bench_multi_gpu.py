@@ -22,18 +22,28 @@ from .layout import layout
 from .tool_args import ToolParser, count_arg
 
 
-def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int, log=print) -> dict:
-    """1 GPU (runtime.executor, serial plan) vs ``devices`` GPUs (this module): tokens/s, arenas, copies."""
+def plans(name: str, batch: int, devices: int):
+    """The step graph of config ``name`` at ``batch``, its one-GPU plan and its split over ``devices`` GPUs
+    (``memplan.plan_devices``: the split and its verified plan). CPU only, so ``main`` makes every one before a
+    GPU is touched: a split memplan refuses (more devices than the graph has stages) is then one line, not a
+    traceback after the kernels compiled and earlier configs ran."""
+    from .models import llama as L
+
+    g = L.build_graph(L.config(name, batch=batch))
+    split, multi = memplan.plan_devices(g, devices)
+    memplan.verify(split.graph, multi)
+    return g, memplan.plan(g), split, multi
+
+
+def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int, log=print, planned=None) -> dict:
+    """1 GPU (runtime.executor, serial plan) vs ``devices`` GPUs (this module): tokens/s, arenas, copies.
+    ``planned``: ``plans(name, batch, devices)`` if already made."""
     from .executor import Executor
     from .models import llama as L
     from .multi_gpu import MultiGpuExecutor
 
-    cfg = L.config(name, batch=batch)
-    g = L.build_graph(cfg)
-    inputs = L.make_inputs(cfg, seed=1)
-    single = memplan.plan(g)
-    split, multi = memplan.plan_devices(g, devices)
-    memplan.verify(split.graph, multi)
+    g, single, split, multi = planned or plans(name, batch, devices)
+    inputs = L.make_inputs(L.config(name, batch=batch), seed=1)
     lay = layout(split.graph, multi)
     t0 = time.perf_counter()
     one = Executor(g, single, inputs=inputs, random_weights_seed=1)
@@ -99,6 +109,13 @@ def main(argv=None) -> int:
             repeats(v, opt)
         at_most(args.devices, "--devices", MAX_STREAMS)
         llama_graphs(configs, batches)
+        planned = {}
+        for name in configs:
+            for b in batches:
+                try:
+                    planned[name, b] = plans(name, b, args.devices)
+                except memplan.MemplanError as exc:
+                    raise ToolArgError(f"--devices {args.devices}, config {name} at batch {b}: {exc}") from None
         out_path(args.out)
         need_pycuda()
     except ToolArgError as exc:
@@ -113,7 +130,7 @@ def main(argv=None) -> int:
     for name in configs:
         for b in batches:
             print(f"{name} batch {b} over {args.devices} GPUs", flush=True)
-            r = bench_config(name, b, args.devices, steps=args.steps, rounds=args.rounds)
+            r = bench_config(name, b, args.devices, steps=args.steps, rounds=args.rounds, planned=planned[name, b])
             results.append(r)
             print(json.dumps(r), flush=True)
             atomic_write_text(args.out, json.dumps(results, indent=1))

@@ -24,6 +24,7 @@ pycuda is imported when an executor is created, never at module import.
 
 from __future__ import annotations
 
+import numbers
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_re
 from .layout import layout, stage_order
 from .step import program
 
+#: the most cycles ``Jitter`` may spin before a node: the spin kernel's ``long long`` argument
+SPIN_CYCLES_MAX = (1 << 63) - 1
+
 
 @dataclass(frozen=True)
 class Jitter:
@@ -61,12 +65,23 @@ class Jitter:
     only: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if not 0.0 <= self.prob <= 1.0:
+        """Every field checked here, before a step is issued: ``max_cycles`` 1.5 or "100" passed (``int()`` took
+        them) and failed in ``randrange`` mid-issue, after the step's copies and forks were issued (inside a
+        capture: a broken capture); past 2**63 it fails the spin kernel's ``long long`` at its launch; a string
+        ``prob`` was a TypeError, ``only=None`` one at the issue, and so was a numpy integer ``seed``."""
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ValueError(f"Jitter seed {self.seed!r}: expected an integer")
+        if isinstance(self.prob, bool) or not isinstance(self.prob, numbers.Real) or not 0.0 <= self.prob <= 1.0:
             raise ValueError(f"Jitter prob {self.prob!r}: expected a probability in [0, 1]")
-        if int(self.max_cycles) < 1:
-            raise ValueError(f"Jitter max_cycles {self.max_cycles!r}: expected at least 1")
-        if isinstance(self.only, str):
-            raise ValueError(f"Jitter only {self.only!r}: expected a tuple of node ids, not a string")
+        if (isinstance(self.max_cycles, bool) or not isinstance(self.max_cycles, numbers.Integral)
+                or not 1 <= self.max_cycles <= SPIN_CYCLES_MAX):
+            raise ValueError(f"Jitter max_cycles {self.max_cycles!r}: expected an integer in 1..{SPIN_CYCLES_MAX} "
+                             "(the spin kernel's long long)")
+        if not isinstance(self.only, (tuple, list)) or not all(isinstance(n, str) for n in self.only):
+            raise ValueError(f"Jitter only {self.only!r}: expected a tuple of node ids")
+        # as plain Python values: ``random.Random`` refuses a numpy integer seed (a TypeError mid-issue before)
+        for name, v in (("seed", int(self.seed)), ("max_cycles", int(self.max_cycles)), ("only", tuple(self.only))):
+            object.__setattr__(self, name, v)
 
 
 @dataclass(frozen=True)
@@ -170,7 +185,13 @@ class CudaCore:
                                       for ln in self.program.launches[s.node]})
         self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
         self.fused_groups = self.program.fused_groups
-        self._stages = stage_order(lay) if self.devices > 1 else [0]
+        # the order of the per-device CUDA graphs, None where none exists (devices that wait on each other: a
+        # safe plan, which eager steps run; ``capture`` refuses it). Deciding it here refused such a plan outright,
+        # after every allocation and kernel library was made, though nothing but a capture needs it.
+        try:
+            self._stages: list[int] | None = stage_order(lay) if self.devices > 1 else [0]
+        except ValueError:
+            self._stages = None
         # per device: the arena bytes that other devices' COPY nodes write. A device's CUDA graph runs after
         # the graphs it receives from, so its poison must leave them alone (eager steps poison first)
         self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.copies
@@ -249,14 +270,24 @@ class CudaCore:
         self._live()
         self.mem.write_weight(tid, arr)
 
+    def _check_inputs_set(self) -> None:
+        """ValueError naming an input that neither ``inputs=`` nor ``set_inputs`` gave: a step copied its staging
+        copy, never written, into the arena (``inputs={"inp": x}`` without ``pos``, ``kv_idx`` and ``mask`` ran on
+        whatever the device memory held, a freed allocation's old bytes: silently wrong results)."""
+        self._live()
+        if self.mem.unset:
+            missing = sorted(self.mem.unset)
+            raise ValueError(f"input {missing[0]!r} of graph {self.graph.name!r} was never given (inputs= or "
+                             f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
+
     def _live(self) -> None:
         if getattr(self, "_freed", False):
             raise RuntimeError(f"executor of plan {self.plan.graph!r} was freed: its device memory is gone")
 
     def _check_step_args(self, jitter: Jitter | None, poison: Poison | None) -> None:
-        """Before anything is issued: a freed executor, jitter on nodes the graph lacks, poison ranges outside
-        their tensor (a memset there would corrupt another allocation)."""
-        self._live()
+        """Before anything is issued: a freed executor, an input never given, jitter on nodes the graph lacks,
+        poison ranges outside their tensor (a memset there would corrupt another allocation)."""
+        self._check_inputs_set()
         if jitter is not None and not isinstance(jitter, Jitter):   # an AttributeError from the issue before
             raise ValueError(f"jitter {jitter!r}: expected a runtime.executor.Jitter or None")
         if poison is not None and not isinstance(poison, Poison):
@@ -378,6 +409,8 @@ class CudaCore:
     def capture(self, *, poison: Poison | None = None, jitter: Jitter | None = None) -> None:
         """Capture each device's part of a step into its own CUDA graph and instantiate it."""
         self._check_step_args(jitter, poison)
+        if self._stages is None:
+            stage_order(self.layout)   # (raises, naming the devices)
         self.release_graph()
         self.synchronize()
         for d in self._stages:
@@ -440,6 +473,7 @@ class CudaCore:
                 or steps < 1 or repeats < 1 or warmup < 0):
             raise ValueError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
                              "repeats at least 1, warmup at least 0")
+        self._check_inputs_set()
         if mode == "graph" and not self._graphs:
             self.capture()
 

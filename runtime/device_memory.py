@@ -64,6 +64,9 @@ class DeviceMemory:
         for tid in b.inputs:
             d, size = b.places[tid].device, graph.tensor(tid).size
             self.inputs[tid] = (d, self.alloc(max(size, 1), d), size)
+        #: inputs (of at least one byte) whose staging copy no ``set_inputs`` has written yet: a step would copy
+        #: uninitialised device memory into the arena (``CudaCore`` refuses to issue one until this is empty)
+        self.unset = {tid for tid, (_d, _ptr, size) in self.inputs.items() if size}
 
     def on(self, d: int):
         """A context manager with device ``d``'s context current (nothing to do on one device)."""
@@ -127,6 +130,7 @@ class DeviceMemory:
             d, ptr, _size = self.inputs[tid]
             with self.on(d):
                 self.cuda.memcpy_htod(ptr, a)
+            self.unset.discard(tid)
 
     def read(self, tid: str, dtype=None) -> np.ndarray:
         """Copy a tensor back (after a synchronize); shaped by its ``shape`` attr. ``dtype`` None: the

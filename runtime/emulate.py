@@ -343,6 +343,10 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     counters = [mem.alloc(counter_bytes(graph)) for _ in arenas]
     prog = program(graph, plan, binding, addr.__getitem__, counters=counters, scratch=(mem.alloc,),
                    gemv_norm_min=gemv_norm_min, num_sms=(num_sms,), wgmma=(wgmma,))
+    # as the executors, once the graph is known to run: an input not given ran on the poison (or, with
+    # poison=False, on zeros: silently)
+    if missing := [t for t in binding.inputs if graph.tensor(t).size and t not in inputs]:
+        raise ValueError(f"emulate: input {missing[0]!r} of graph {graph.name!r} not given ({len(missing)} missing)")
     # each step's launches may touch only its node's (a fused group's: every member's) planned tensors, and
     # the buffers that are no arena and no weight root (group counters, scratch copies)
     planned = {a for a, _ in mem.bufs[:len(arenas) + len(roots)]}

@@ -87,7 +87,8 @@ def stage_order(lay: Layout) -> list[int]:
     while left:
         ready = sorted(d for d in left if lay.waits_on[d] <= set(done))
         if not ready:
-            raise ValueError(f"devices {sorted(left)} wait on each other: per-device CUDA graphs cannot order them")
+            raise ValueError(f"devices {sorted(left)} wait on each other: per-device CUDA graphs cannot order them "
+                             "(eager steps run such a plan)")
         done.append(ready[0])
         left.remove(ready[0])
     return done

@@ -37,6 +37,7 @@ from .ops import (
     _shape,
     aligned,
     attention_launch,
+    broadcast_problem,
     copy_launch,
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
@@ -259,6 +260,7 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         if (len(b.inputs) == 2 and b.inputs[0] == a.outputs[0] and graph.tensor(b.inputs[1]).kind == "weight"
                 and _dtype(graph, b.inputs[1]) == "f32" and _dtype(graph, b.outputs[0]) in ("f32", "f16")
                 and _shape(graph, a.inputs[0])[-1] % _numel(_shape(graph, b.inputs[1])) == 0
+                and broadcast_problem(graph, b.inputs[0], b.inputs[1]) is None
                 and (_rows(graph, a.inputs[0]) == 1
                      or _alias_ok(graph, addr, [b.outputs[0]], [a.inputs[0], b.inputs[1]]))):
             ln = _rms_norm(graph, addr, a.inputs[0], b.inputs[1], b.outputs[0])
@@ -282,7 +284,7 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         rows = _numel(shp) // H
         nw = _numel(_shape(graph, w))
         if (_numel(_shape(graph, r)) != _numel(shp) or _numel(_shape(graph, h)) != _numel(shp) or H % 4
-                or H // 4 > 4 * 1024 or nw % 4 or H % nw):
+                or H // 4 > 4 * 1024 or nw % 4 or H % nw or broadcast_problem(graph, mul.inputs[0], w) is not None):
             return None
         half = _dtype(graph, y) == "f16"   # f16_acts: y feeds products only
         if any(_dtype(graph, t) != "f32" for t in (x, r, h, w)) or _dtype(graph, y) not in ("f32", "f16"):

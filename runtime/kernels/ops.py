@@ -1005,6 +1005,24 @@ def _rms_norm(graph: Graph, addr, x: str, w: str | None, y: str) -> Launch:
     return Launch("rms_norm_f32", (rows, 1, 1), (block, 1, 1), args)
 
 
+def broadcast_problem(graph: Graph, x: str, b: str) -> str | None:
+    """Why repeating ``b``'s elements in order over ``x`` (binary_f32 and the fused norms read element i of a row
+    block as ``b[i % nb]``) is not the broadcast ``b``'s shape means, or None. ggml's repeat (each dimension of
+    ``b`` divides ``x``'s) is a flat repeat when ``b``'s shape, leading 1s aside, is ``x``'s trailing dimensions
+    but for its first, which divides ``x``'s there: [H], [1, H] or [2] over [B, H]. A column ([B, 1] over [B, H]:
+    row b scaled by element b) was run as a flat repeat, silently other values than the graph means."""
+    xs, bs = _shape(graph, x), _shape(graph, b)
+    if _numel(bs) == _numel(xs):
+        return None   # elementwise, whatever the shapes' split into dimensions
+    while bs and bs[0] == 1:
+        bs = bs[1:]
+    k = len(bs)
+    if k and k <= len(xs) and bs[1:] == xs[len(xs) - k + 1:] and xs[len(xs) - k] % bs[0] == 0:
+        return None
+    return (f"{b!r} of shape {_shape(graph, b)} broadcasts over {x!r} of shape {xs} other than the kernels repeat "
+            "it (its elements in order: its shape must be the other's trailing dimensions, the first one dividing)")
+
+
 def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     """The kernels of node ``ni`` alone (KernelError names a node no kernel computes)."""
     node = graph.nodes[ni]
@@ -1027,6 +1045,8 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
         n, nb = _numel(_shape(graph, ins[0])), _numel(_shape(graph, ins[1]))
         if nb == 0 or n % nb:
             raise KernelError(f"node {node.id!r}: cannot broadcast {nb} elements over {n}")
+        if (why := broadcast_problem(graph, ins[0], ins[1])) is not None:
+            raise KernelError(f"node {node.id!r}: {why}")
         return [Launch("binary_f32_f16" if half else "binary_f32", _ew_grid(n), (256, 1, 1),
                        (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, nb, 0 if op == "ADD" else 1))]
     if op == "SILU":

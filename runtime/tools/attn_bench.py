@@ -29,13 +29,45 @@ def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:
     return attn_fused_takes(d, n_kv), attn_fused_takes(d, 1) and d <= 128, attn_mma_takes(d)
 
 
+def launches(ptrs: tuple[int, ...], d: int, B: int, ctx: int, num_sms: int, heads: int = 32, G: int = 8) -> dict:
+    """What ``bench`` times for head size d, B tokens and ``ctx`` cached rows, over the six pointers ``ptrs`` (q,
+    pos, K, V, mask, out): the registry's choice under "registry", then every kernel that takes the shape. Pure,
+    so ``main`` checks each launch (``launch_problem``: CUDA's limits, 32-bit arguments) before the library is
+    built; a batch or ctx past them reached the GPU run (a host allocation failing as "out of memory", after the
+    kernels compiled)."""
+    from ..kernels import ATTN_CLUSTER, ATTN_FUSED, ATTN_MMA, Launch
+    from ..kernels.ops import ATTN_BATCH_CLUSTER, ATTN_BATCH_ROWS, ATTN_MMA_ROWS, attention_launch, attn_mma_kernel
+
+    n_kv = ctx + B
+    chosen = attention_launch(*ptrs, B, n_kv, G, heads, d, num_sms)   # the registry's rule
+    tail = (B, *chosen.args[-6:])          # every kernel ends with n_kv, G, heads, d, scale, log2 base
+    grp = heads // G
+    lns = {"registry": chosen}
+    fused_ok, batch_ok, mma_ok = kernels_taking(d, n_kv)
+    if fused_ok:
+        lns["attn_fused_f16"] = Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), ptrs + tail[1:])
+        if ATTN_FUSED.get(d):   # the kernel that knows d at compile time, beside the generic one
+            lns[ATTN_FUSED[d]] = Launch(ATTN_FUSED[d], (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1), ptrs + tail[1:])
+    if batch_ok and B * grp >= ATTN_BATCH_ROWS:   # a full query block: the batched kernels take it
+        qb = -(-B * grp // ATTN_BATCH_ROWS)
+        lns["attn_batch_f16"] = Launch("attn_batch_f16", (ATTN_BATCH_CLUSTER * qb, G, 1), (256, 1, 1), ptrs + tail)
+        lns["attn_batch1_f16"] = Launch("attn_batch1_f16", (qb, G, 1), (256, 1, 1), ptrs + tail)
+    mq = -(-B * grp // ATTN_MMA_ROWS)
+    for cl, name in ATTN_MMA.items() if mma_ok else ():
+        lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), ptrs + tail)
+        spec = attn_mma_kernel(cl, d)
+        if spec != name:   # the kernels that know d at compile time (4 and 8 warps), beside the generic one
+            lns[spec] = Launch(spec, (cl * mq, G, 1), (128, 1, 1), ptrs + tail)
+            w8 = attn_mma_kernel(cl, d, 8)
+            lns[w8] = Launch(w8, (cl * mq, G, 1), (256, 1, 1), ptrs + tail)
+    return lns
+
+
 def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> dict:
     import numpy as np
     import pycuda.driver as cuda
 
     from ..cuda_util import graph_us
-    from ..kernels import ATTN_CLUSTER, ATTN_FUSED, ATTN_MMA, Launch
-    from ..kernels.ops import ATTN_BATCH_CLUSTER, ATTN_BATCH_ROWS, ATTN_MMA_ROWS, attention_launch, attn_mma_kernel
 
     n_kv = ctx + B
     rng = np.random.default_rng(B)
@@ -46,31 +78,8 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
     out = cuda.mem_alloc(B * heads * d * 4)
     s = cuda.Stream()
     try:
-        common = tuple(int(x) for x in dev) + (int(out),)
-        chosen = attention_launch(*common, B, n_kv, G, heads, d, lib.num_sms)   # the registry's rule
-        tail = (B, *chosen.args[-6:])          # every kernel ends with n_kv, G, heads, d, scale, log2 base
-        grp = heads // G
-        lns = {}
-        fused_ok, batch_ok, mma_ok = kernels_taking(d, n_kv)
-        if fused_ok:
-            lns["attn_fused_f16"] = Launch("attn_fused_f16", (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
-                                           common + tail[1:])
-            if ATTN_FUSED.get(d):   # the kernel that knows d at compile time, beside the generic one
-                lns[ATTN_FUSED[d]] = Launch(ATTN_FUSED[d], (ATTN_CLUSTER * B * heads, 1, 1), (256, 1, 1),
-                                            common + tail[1:])
-        if batch_ok and B * grp >= ATTN_BATCH_ROWS:   # a full query block: the batched kernels take it
-            qb = -(-B * grp // ATTN_BATCH_ROWS)
-            lns["attn_batch_f16"] = Launch("attn_batch_f16", (ATTN_BATCH_CLUSTER * qb, G, 1), (256, 1, 1), common + tail)
-            lns["attn_batch1_f16"] = Launch("attn_batch1_f16", (qb, G, 1), (256, 1, 1), common + tail)
-        mq = -(-B * grp // ATTN_MMA_ROWS)
-        for cl, name in ATTN_MMA.items() if mma_ok else ():
-            lns[name] = Launch(name, (cl * mq, G, 1), (128, 1, 1), common + tail)
-            spec = attn_mma_kernel(cl, d)
-            if spec != name:   # the kernels that know d at compile time (4 and 8 warps), beside the generic one
-                lns[spec] = Launch(spec, (cl * mq, G, 1), (128, 1, 1), common + tail)
-                w8 = attn_mma_kernel(cl, d, 8)
-                lns[w8] = Launch(w8, (cl * mq, G, 1), (256, 1, 1), common + tail)
-        row = {"d": d, "B": B, "ctx": ctx, "registry": chosen.kernel}
+        lns = launches(tuple(int(x) for x in dev) + (int(out),), d, B, ctx, lib.num_sms, heads, G)
+        row = {"d": d, "B": B, "ctx": ctx, "registry": lns.pop("registry").kernel}
         for k, ln in lns.items():
             row[k] = round(statistics.median(graph_us(s, lambda ln=ln: lib.launch(ln, s), reps=50, trials=5)), 2)
         return row
@@ -89,15 +98,17 @@ def main(argv=None) -> int:
     from memplan.files import atomic_write_text
 
     from ..kernels import KernelError, KernelLibrary
-    from ..kernels.ops import attention_launch
+    from ..kernels.registry import launch_problem
 
-    try:   # every shape checked before the library compiles: a bad one is one line, not a trap on the GPU
+    try:   # every launch checked before the library compiles: a bad one is one line, not a trap on the GPU
         dims, batches = int_list(a.dims, "--dims"), int_list(a.batches, "--batches", lo=0)
         if a.ctx < 0:
             raise ValueError(f"--ctx {a.ctx} is negative")
         for d in dims:
             for B in batches:
-                attention_launch(*range(1, 7), B, a.ctx + B, 8, 32, d, 132)
+                for name, ln in launches(tuple(range(16, 112, 16)), d, B, a.ctx, 132).items():
+                    if (why := launch_problem(ln)) is not None:
+                        raise ValueError(f"--dims {d}, --batches {B}, --ctx {a.ctx}: {ln.kernel} ({name}): {why}")
         out_path(a.out)
         need_pycuda()
     except (ValueError, KernelError) as exc:

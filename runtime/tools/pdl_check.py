@@ -2,8 +2,9 @@
 
 Runs ``--layers`` layers of the 8B-like config at each batch, poisoned, as plain serial eager (the
 reference) and as PDL CUDA graphs on 1 and 3 streams under the "chain" and "always" launch policies (at
-any batch: "auto" would turn PDL off above 16 rows), and prints how many replays differ bitwise. The GPU
-tests run the same check with fewer replays; this is the long run.
+any batch: "auto" would turn PDL off above 16 rows), and prints how many replays differ bitwise; exit status 1
+if any does (0: every replay gave the plain bits), as ``runtime.tools.rule_ab`` and ``gemm_bench`` say a failed
+check. The GPU tests run the same check with fewer replays; this is the long run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main(argv=None) -> int:
     except ToolArgError as exc:
         return tool_error("pdl_check", exc)
     plain, pdl = KernelLibrary(), KernelLibrary(pdl=True)
+    differ = 0   # replays whose bits differ from the plain serial step's, over every batch, policy and plan
     for batch in batches:
         cfg = L.config("8b", batch=batch, layers=a.layers)
         g = L.build_graph(cfg)
@@ -53,9 +55,11 @@ def main(argv=None) -> int:
                     ex.replay(1)
                     bad += not np.array_equal(ex.read("logits"), base)
                 print(f"batch {batch} policy {policy:6s} {pname:6s}: {bad}/{a.replays} replays differ", flush=True)
+                differ += bad
                 ex.free()
         base_ex.free()
-    return 0
+    # (the exit status was 0 whatever the replays gave: a script or CI job running the check could not see a race)
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
