@@ -127,3 +127,122 @@ def test_a_split_graph_split_again_states_where_every_copy_runs(devices):
     for v in copies:
         assert (v.attrs["src_device"], v.attrs["dst_device"]) == (tdev[v.inputs[0]], tdev[v.outputs[0]]), v
         assert v.attrs["device"] == v.attrs["src_device"]
+
+
+# ---- capacities ------------------------------------------------------------------------------------------
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(g=graphs(max_nodes=10), n=st.integers(2, 8), data=st.data())
+def test_a_capacity_is_met_on_every_device_or_refused_naming_one_that_it_does_not_fit(g, n, data):
+    """Any ``device_capacity``: each device's weights plus arena fit it, or BudgetError names a device and a
+    need over the capacity (never a hang, never a plan over it)."""
+    n = fit_devices(g, {"devices": n})["devices"]
+    free = memplan.plan_graph(g, devices=n)
+    if n > 1:
+        weights = free.plan.solver["per_device"]
+        most = max(d["weight_bytes"] + d["arena_bytes"] for d in weights)
+    else:
+        most = sum(t.size for t in g.tensors if t.kind == "weight" and t.view_of is None) + free.plan.arena_bytes
+    cap = data.draw(st.one_of(st.integers(0, most + 1), st.just(most), st.just(max(most - 1, 0))))
+    try:
+        planned = memplan.plan_graph(g, devices=n, device_capacity=cap)
+    except memplan.BudgetError as exc:
+        msg = str(exc)
+        assert f"over the device_capacity of {cap} B" in msg, msg
+        d = int(msg.split("device ")[1].split()[0])
+        # "needs W B of weights (...)", or "needs W B of weights plus an arena of A B = T B"
+        need = int((msg.split(" = ")[1] if " = " in msg else msg.split(" needs ")[1]).split()[0])
+        assert 0 <= d < n and need > cap
+        assert cap < most, "refused a capacity the free split fits"
+        return
+    if n > 1:
+        check_split_plan(g, planned.graph, planned.plan, n)
+        for d in planned.plan.solver["per_device"]:
+            assert d["weight_bytes"] + d["arena_bytes"] <= cap
+
+
+# ---- views, in-place and graph inputs/outputs across a boundary ------------------------------------------
+
+def _across() -> Graph:
+    """Every node its own device (devices = nodes): a view of a tensor and an in-place write over it read on
+    later devices, an input first read on device 2, a weight read on devices 0 and 3, an output read later,
+    an unread input and an unread output."""
+    b = memplan.GraphBuilder("across", alignment=8)
+    b.input("x", 64)
+    b.input("late", 48)
+    b.input("unread", 8)
+    b.weight("w", 40)
+    b.node("a", "MUL", ["x", "w"], b.output("t", 64), cost=3)
+    b.view("v", "t", 32, 32)
+    b.node("b", "ADD", ["v"], b.intermediate("u", 32), inplace={"u": "v"}, cost=3)
+    b.node("c", "ADD", ["late", "u", "t"], b.intermediate("k", 48), cost=3)
+    b.node("d", "MUL", ["k", "w", "v"], b.output("y", 48), inplace={"y": "k"}, cost=3)
+    b.node("e", "ADD", ["y"], b.output("z", 8), cost=3)
+    return b.build()
+
+
+@pytest.mark.parametrize("devices", [2, 3, 4, 5])
+@pytest.mark.parametrize("streams", [None, 2])
+def test_views_in_place_and_graph_io_across_device_boundaries(devices, streams):
+    from split_semantic import check_split
+
+    g = _across()
+    planned = memplan.plan_graph(g, devices=devices, streams=streams)
+    split, plan = planned.graph, planned.plan
+    check_split_plan(g, split, plan, devices)
+    assert check_split(g, split, plan) == []
+    tdev = {t.id: t.attrs["device"] for t in split.tensors}
+    ndev = {v.id: v.attrs["device"] for v in split.nodes}
+    assert tdev["late"] == ndev["c"] and tdev["unread"] == 0 and tdev["x"] == ndev["a"] == 0
+    assert tdev["t"] == tdev["v"] == ndev["a"] and tdev["z"] == ndev["e"]
+    # the view is copied as its own bytes (32), not its root's (64), wherever a later device reads it
+    for v in split.nodes:
+        if v.op == COPY and v.inputs[0] == "v":
+            assert split.tensor(v.outputs[0]).size == 32
+    # the weight is replicated, never copied
+    assert not [v for v in split.nodes if v.op == COPY and v.inputs[0] == "w"]
+    if devices == 5:
+        assert {t.id for t in split.tensors if t.attrs.get("replica_of") == "w"} == {"w@dev3"}
+
+
+# ---- determinism ----------------------------------------------------------------------------------------
+
+_CLI_SPLITS = """
+import hashlib, os, sys
+from memplan.cli import main
+h = hashlib.sha256()
+d = sys.argv[1]
+for name in sorted(f for f in os.listdir(d) if f.endswith(".graph.json")):
+    for devices, streams in (("2", "auto"), ("5", "3"), ("4", "1")):
+        out = os.path.join(d, f"{name}.{devices}.{os.getpid()}")
+        assert main(["plan", os.path.join(d, name), "-o", out + ".plan", "--devices", devices, "--graph-out",
+                     out + ".split", "--streams", streams, "--max-events", "4", "-q"]) == 0
+        for f in (out + ".plan", out + ".split"):
+            h.update(open(f, "rb").read())
+            os.remove(f)
+print(h.hexdigest())
+"""
+
+
+def test_split_plan_and_graph_files_are_byte_identical_across_hash_seeds(tmp_path):
+    """Random-ish DAGs (fan-out/join blocks of several seeds, the boundary graph above) over 2, 4 and 5 devices
+    with streams and an event cap, through the CLI: the same bytes under two PYTHONHASHSEED values."""
+    import os
+    import subprocess
+    import sys
+
+    from memplan.generators import fanout_join
+    from memplan.io import save_graph
+
+    for seed in range(3):
+        save_graph(fanout_join(40, seed=seed)[0], str(tmp_path / f"fj{seed}.graph.json"))
+    save_graph(_across(), str(tmp_path / "across.graph.json"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outs = set()
+    for hashseed in ("0", "977"):
+        env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=root)
+        r = subprocess.run([sys.executable, "-c", _CLI_SPLITS, str(tmp_path)], env=env, capture_output=True,
+                           text=True, cwd=root)
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout)
+    assert len(outs) == 1
