@@ -46,6 +46,36 @@ def replicas(split: Graph) -> set[str]:
     return {t.id for t in split.tensors if "replica_of" in t.attrs}
 
 
+def assert_no_early_reuse(split: Graph, plan: Plan, hb: dict[str, set[str]], root: dict[str, str]) -> None:
+    """Contract rule 3 per device, from its text: two roots on one device whose bytes overlap have every access
+    of one before every access of the other (an input's first access is before every node, an output's last
+    after every node; a node writing ``out`` in place over ``in`` may be the last of one and the first of the
+    other). Tensors on different devices never conflict. Alignment of every root offset too."""
+    kind = {t.id: t.kind for t in split.tensors}
+    dev = dict(zip((t for t, _, _ in plan.tensors), plan.tensor_devices or (0,) * len(plan.tensors)))
+    place = {t: (off, size) for t, off, size in plan.tensors if off is not None and root[t] == t and size > 0}
+    assert all(off % split.alignment == 0 for off, _ in place.values())
+    acc: dict[str, set[str]] = {r: set() for r in place}
+    inplace: set[tuple[str, str, str]] = set()   # (node, root written over, root written)
+    for v in split.nodes:
+        for t in v.inputs + v.outputs:
+            if root[t] in acc:
+                acc[root[t]].add(v.id)
+        inplace.update((v.id, root[i], root[o]) for o, i in v.inplace)
+
+    def before(a: str, b: str) -> bool:   # every access of root a happens before every access of root b
+        if kind[a] == "output" or kind[b] == "input":
+            return False
+        return all(x in hb[y] or (x == y and (x, a, b) in inplace) for x in acc[a] for y in acc[b])
+
+    roots = sorted(place, key=lambda r: (dev[r], place[r][0]))
+    for i, a in enumerate(roots):
+        for b in roots[i + 1:]:
+            if dev[b] != dev[a] or place[b][0] >= place[a][0] + place[a][1]:
+                continue
+            assert before(a, b) or before(b, a), f"{a} and {b} overlap on device {dev[a]} unordered"
+
+
 def check_split_plan(original: Graph, split: Graph, plan: Plan, n: int) -> None:
     """The promises of a split, asserted one by one."""
     tdev = {t.id: t.attrs.get("device", 0) for t in split.tensors}
@@ -98,6 +128,7 @@ def check_split_plan(original: Graph, split: Graph, plan: Plan, n: int) -> None:
     for (_t, off, size), d in zip(plan.tensors, plan.tensor_devices or (0,) * len(plan.tensors), strict=True):
         if off is not None:
             assert off + size <= arenas[d] <= plan.arena_bytes
+    assert_no_early_reuse(split, plan, hb, root)
     assert check(split, plan) == []
 
 
@@ -289,3 +320,22 @@ def test_partition_is_optimal_on_extreme_costs(data):
         got = max(sum(cost[a:b]) for a, b in stages)
         assert got <= (want + max(cost)) * (1 + 1e-9) + 1e-9, (got, want, stages)
         assert [u for a, b in stages for u in range(a, b)] == list(range(U))
+
+
+def test_the_independent_checks_see_a_broken_split_plan():
+    """Negative controls: the checks above fail on a plan with one device's roots all at offset 0, and on one
+    without its cross-device events."""
+    from dataclasses import replace
+
+    g = _across()
+    planned = memplan.plan_graph(g, devices=3)
+    split, plan = planned.graph, planned.plan
+    check_split_plan(g, split, plan, 3)
+    crowded = replace(plan, tensors=tuple((t, 0 if off is not None and d == 1 else off, size)
+                                          for (t, off, size), d in zip(plan.tensors, plan.tensor_devices)))
+    with pytest.raises(AssertionError, match="overlap on device 1 unordered"):
+        check_split_plan(g, split, crowded, 3)
+    dev = dict(zip((v for v, _ in plan.order), plan.node_devices))
+    unordered = replace(plan, events=tuple(e for e in plan.events if dev[e[0]] == dev[e[1]]))
+    with pytest.raises(AssertionError, match="does not happen before its reader"):
+        check_split_plan(g, split, unordered, 3)
