@@ -92,6 +92,8 @@ def check_split_plan(original: Graph, split: Graph, plan: Plan, n: int) -> None:
     assert len(moved) == len({t.id for t in split.tensors} - {t.id for t in original.tensors} - replicas(split))
     ids = [v.id for v in split.nodes if v.id not in moved]
     assert sorted(ids) == sorted(v.id for v in original.nodes)
+    stage = [ndev[v.id] for v in original.nodes]
+    assert stage == sorted(stage), "stages are contiguous in the listed order"
     assert sorted(v for v, _ in plan.order) == sorted(v.id for v in split.nodes)
     assert all(0 <= d < n for d in ndev.values()) and all(0 <= d < n for d in tdev.values())
     if n > 1:
@@ -151,6 +153,12 @@ def test_random_splits_keep_every_promise(g, n, streams, max_events, fused):
             within = [e for e in plan.events if dev[e[0]] == dev[e[1]] == d]
             assert max_events is None or len(within) <= max_events
         assert all(dev[a] <= dev[b] for a, b in plan.events), "a device waits on a later one"
+        # each stream on one device, device d's streams a contiguous range after device d-1's
+        ranges = [sorted({s for (v, s) in plan.order if dev[v] == d}) for d in range(n)]
+        flat = [s for r in ranges for s in r]
+        assert flat == list(range(len(flat))) and plan.streams == len(flat)
+        order_dev = [dev[v] for v, _ in plan.order]
+        assert order_dev == sorted(order_dev), "issue order is device 0's nodes, then device 1's, ..."
 
 
 @pytest.mark.parametrize("devices", [1, 2, 3])
