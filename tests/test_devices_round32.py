@@ -10,6 +10,8 @@ memplan's internals (``verify``'s own answer is checked too, separately).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -277,7 +279,6 @@ print(h.hexdigest())
 def test_split_plan_and_graph_files_are_byte_identical_across_hash_seeds(tmp_path):
     """Random-ish DAGs (fan-out/join blocks of several seeds, the boundary graph above) over 2, 4 and 5 devices
     with streams and an event cap, through the CLI: the same bytes under two PYTHONHASHSEED values."""
-    import os
     import subprocess
     import sys
 
@@ -347,3 +348,36 @@ def test_the_independent_checks_see_a_broken_split_plan():
     unordered = replace(plan, events=tuple(e for e in plan.events if dev[e[0]] == dev[e[1]]))
     with pytest.raises(AssertionError, match="does not happen before its reader"):
         check_split_plan(g, split, unordered, 3)
+
+
+# ---- the command line ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("extra, says", [
+    (["--devices", "0"], "--devices"), (["--devices", "1025"], "--devices"), (["--devices", "1_0"], "--devices"),
+    (["--devices", "2.0"], "--devices"), (["--devices", "+2"], "--devices"), (["--devices", "٢"], "--devices"),
+    (["--devices", "6"], "devices=6"), (["--devices", "2", "--devices", "3"], "--devices"),
+    (["--devices", "2", "--device-capacity", "-1"], "--device-capacity"),
+    (["--devices", "2", "--device-capacity", "2**63"], "--device-capacity"),
+    (["--devices", "2", "--device-capacity", "0"], "device 0 needs"),
+    (["--devices", "3", "--device-capacity", "100"], "over the device_capacity of 100 B"),
+    (["--devices", "2", "--solver", "ggml"], "ggml"),
+    (["--devices", "2", "--event-us", "-1"], "--event-us"),
+    (["--devices", "2", "--streams", "0"], "--streams"),
+    (["--devices", "2", "--max-events", "1"], "--max-events"),
+])
+def test_cli_device_options_that_are_refused_say_so_in_one_line(tmp_cwd, capsys, extra, says):
+    """A bad device option value (or one no split can meet) is one line on stderr naming it, exit 2, nothing
+    written (the boundary graph has 5 nodes, so 6 devices is more than it can use)."""
+    from memplan.cli import main
+    from memplan.io import save_graph
+
+    save_graph(_across(), "g.json")
+    graph_out = [] if "--graph-out" in extra else ["--graph-out", "s.json"]
+    try:
+        rc = main(["plan", "g.json", "-o", "p.json", "-q", *graph_out, *extra])
+    except SystemExit as exc:   # argparse's own refusals exit
+        rc = exc.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("memplan: error: ") and says in err, err
+    assert not os.path.exists("p.json") and not os.path.exists("s.json")
