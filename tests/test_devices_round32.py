@@ -172,7 +172,10 @@ def test_a_split_graph_split_again_states_where_every_copy_runs(devices):
     first = memplan.plan_graph(g, devices=2).graph
     again = memplan.plan_graph(first, devices=devices)
     if devices > 1:
+        from split_semantic import check_split
+
         check_split_plan(first, again.graph, again.plan, devices)
+        assert check_split(first, again.graph, again.plan) == []   # computes what the first split graph does
     tdev = {t.id: t.attrs.get("device", 0) for t in again.graph.tensors}
     copies = [v for v in again.graph.nodes if v.op == COPY and "dst_device" in v.attrs]
     assert len(copies) >= 4
