@@ -39,6 +39,13 @@ def _original(split: Graph, t: int) -> str:
     return attrs.get("copy_of", attrs.get("replica_of", split.tensors[t].id))
 
 
+def _transfer(node) -> bool:
+    """A COPY the split made (between two devices): it moves bytes. A COPY within one device (the graph's own,
+    or an earlier split's in a split graph split again) is one of the original graph's nodes, computed as such."""
+    a = node.attrs
+    return node.op == COPY_OP and "dst_device" in a and a.get("src_device") != a["dst_device"]
+
+
 class _SplitMachine:
     """Memory of one split run (one arena per device at the plan's offsets, a buffer per written weight)."""
 
@@ -84,7 +91,7 @@ class _SplitMachine:
 
     def start(self, n: int) -> None:
         node = self.s.nodes[n]
-        if node.op == COPY_OP and "dst_device" in node.attrs:
+        if _transfer(node):
             self.seen[n] = [self._raw(self.s.node_inputs[n][0])]
         else:
             self.seen[n] = [self.read(n, i) for i in range(len(node.inputs))]
@@ -92,7 +99,7 @@ class _SplitMachine:
     def finish(self, n: int) -> None:
         s, node = self.s, self.s.nodes[n]
         got = self.seen.pop(n)
-        if node.op == COPY_OP and "dst_device" in node.attrs:
+        if _transfer(node):
             buf, off = self.place(s.node_outputs[n][0])
             buf[off:off + len(got[0])] = got[0]
             return

@@ -135,6 +135,10 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
 
     Stage ``d``'s nodes keep their listed order and are followed by the COPY nodes that send from
     ``d`` (push design: issued on the source device), ordered by source tensor and destination.
+
+    A ``COPY`` of the graph's own runs within its device like any node: one from an earlier split (a split graph
+    split again) gets its ``src_device`` / ``dst_device`` set to that device, which kept the earlier split's
+    devices (``0 -> 1`` on a copy now within device 1 or 2: attrs the split graph's readers are told to trust).
     """
     T = len(graph.tensors)
     home = [-1] * T
@@ -233,7 +237,8 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
             ren = {graph.tensors[t].id: copy_of[(t, d)] for t in graph.node_inputs[m] if (t, d) in copy_of}
             nodes.append(replace(
                 node, inputs=tuple(ren.get(i, i) for i in node.inputs),
-                inplace=tuple((o, ren.get(i, i)) for o, i in node.inplace), attrs=with_device(node.attrs, d)))
+                inplace=tuple((o, ren.get(i, i)) for o, i in node.inplace), attrs=with_device(node.attrs, d, **{
+                    k: d for k in ("src_device", "dst_device") if node.op == COPY_OP and k in node.attrs})))
             ndev.append(d)
         for node, src in copy_nodes.get(d, ()):
             nodes.append(node)
