@@ -1,0 +1,90 @@
+"""Review of round 32's viz and bench changes: memory maps drawn from several threads, a matplotlibrc naming a
+font the machine lacks, and the bench's second eager-graph reading failing.
+
+Each test names the input, what happened, and what happens now.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from needs import need
+
+import memplan
+from memplan import examples
+
+
+def test_memory_maps_drawn_from_two_threads_leave_the_callers_settings(monkeypatch):
+    """Two threads drawing at once (a server rendering plans): each entered ``_drawing_style`` saving the
+    rcParams it found, so the one that left last put back the other's matplotlib defaults for good
+    (``lines.linewidth`` 7.0 set by the program came back 1.5, ``svg.hashsalt`` stayed 'memplan') and pictures
+    were drawn under half-restored settings (other bytes). The two are forced into that order here: the first
+    leaves while the second is inside. Now draws take turns, and the settings and bytes are the caller's and
+    the single-threaded ones."""
+    matplotlib = need("matplotlib")
+    from memplan.viz import memmap
+
+    g = examples.bundled()["qkv"]
+    p = memplan.plan(g, streams=3)
+    monkeypatch.setitem(matplotlib.rcParams, "lines.linewidth", 7.0)
+    want = memmap.render_memory_map(g, p, "svg")
+
+    first_in, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+    figure = memmap._figure
+
+    def interleaved(*args, **kw):
+        if threading.current_thread().name == "first":
+            first_in.set()
+            second_in.wait(0.5)      # (with the fix the second waits for the first: no meeting)
+        else:
+            second_in.set()
+            first_done.wait(10)      # leave only after the first thread has left its drawing
+        return figure(*args, **kw)
+
+    monkeypatch.setattr(memmap, "_figure", interleaved)
+    out: dict[str, bytes] = {}
+    errors: list[BaseException] = []
+
+    def draw(name: str) -> None:
+        try:
+            fig = memmap.memory_map_figure(g, p)
+            if name == "first":
+                first_done.set()
+            out[name] = fig is not None and memmap.render_memory_map(g, p, "svg")
+        except BaseException as exc:   # (surfaced below)
+            errors.append(exc)
+            first_done.set()
+
+    first = threading.Thread(target=draw, args=("first",), name="first")
+    first.start()
+    first_in.wait(10)
+    second = threading.Thread(target=draw, args=("second",), name="second")
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert not errors, errors
+    assert matplotlib.rcParams["lines.linewidth"] == 7.0
+    assert matplotlib.rcParams["svg.hashsalt"] is None
+    assert out == {"first": want, "second": want}
+
+
+def test_a_missing_font_is_said_once(monkeypatch, caplog):
+    """A matplotlibrc whose ``font.family`` names a font this machine lacks (the fonts are the one setting a
+    memory map keeps): ``memplan draw -q`` printed "findfont: Font family 'X' not found." for every text laid
+    out, hundreds of lines on stderr for one picture. Now once in the process, and the picture is drawn in
+    matplotlib's fallback font."""
+    matplotlib = need("matplotlib")
+    from memplan.viz.memmap import render_memory_map
+
+    font = f"NoSuchFont{uuid.uuid4().hex}"   # (matplotlib caches lookups: a name no earlier test asked for)
+    monkeypatch.setitem(matplotlib.rcParams, "font.family", [font])
+    g = examples.bundled()["qkv"]
+    p = memplan.plan(g, streams=3)
+    with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+        for fmt in ("png", "svg"):
+            assert render_memory_map(g, p, fmt)
+    said = [r for r in caplog.records if font in r.getMessage()]
+    assert len(said) == 1, len(said)
+
