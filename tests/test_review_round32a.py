@@ -88,3 +88,31 @@ def test_a_missing_font_is_said_once(monkeypatch, caplog):
     said = [r for r in caplog.records if font in r.getMessage()]
     assert len(said) == 1, len(said)
 
+
+def test_bench_second_eager_graph_reading_that_fails_is_recorded():
+    """``runtime.aten.bench``: torch's eager graph is timed again after the memplan modes; a replay failing
+    there (a CUDA error left by a mode, out of memory) was raised out of ``bench_model``, and the model's
+    record, every memplan mode measured before it included, became one ``error`` line. Now it is
+    ``eager_graph_after_error`` beside the rest, as a failing first reading is, and the table shows '–'."""
+    from runtime.aten import bench
+
+    class Broken:
+        def replay(self):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore")
+
+    rec = {"model": "m", "eager_graph_ms": 1.8, "memplan_1": {"ms": 2.0, "arena_bytes": 1 << 20}}
+    said: list[str] = []
+    bench._time_again(None, "cpu", Broken(), rec, "m", said.append)
+    assert rec["eager_graph_after_error"] == "RuntimeError: CUDA error: an illegal memory access was encountered"
+    assert "eager_graph_after_ms" not in rec and said and "m: eager graph (after memplan) failed" in said[0]
+    bench._derive(rec)
+    assert rec["memplan_1"]["speedup_vs_eager_graph"] == 0.9
+    assert "speedup_vs_eager_graph_after" not in rec["memplan_1"]
+    assert "| 1.800 / – |" in bench.table([rec])
+
+    class Works:
+        def replay(self):
+            return None
+
+    bench._time_again(None, "cpu", Works(), rec, "m", said.append)
+    assert rec["eager_graph_after_ms"] > 0

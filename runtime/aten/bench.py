@@ -166,10 +166,7 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
         if cuda:
             torch.cuda.empty_cache()
     if g is not None:
-        # timed again after memplan ran: once kernels have run on a second stream, every later CUDA-graph
-        # replay in the process has longer gaps between its kernels (Inception-v3 b1 on an H200: 1.840 ->
-        # 2.075 ms for torch's own graph, captured before; docs/aten.md), so only this reading compares like with like
-        rec["eager_graph_after_ms"] = _timer(torch, device, g.replay)
+        _time_again(torch, device, g, rec, name, log)
         del g
     if do_compile and cuda:
         try:
@@ -189,6 +186,20 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
             log(f"{name}: torch.compile failed: {_err(exc)}")
     _derive(rec)
     return rec
+
+
+def _time_again(torch, device: str, g, rec: dict[str, Any], name: str, log) -> None:
+    """``rec["eager_graph_after_ms"]``: torch's eager graph ``g`` timed again after memplan ran. Once kernels
+    have run on a second stream, every later CUDA-graph replay in the process has longer gaps between its
+    kernels (Inception-v3 b1 on an H200: 1.840 -> 2.075 ms for torch's own graph, captured before;
+    docs/aten.md), so only this reading compares like with like. A replay that fails here is recorded as
+    ``eager_graph_after_error`` like the first reading's: raised, it lost the model's whole record, every
+    memplan mode measured before it included."""
+    try:
+        rec["eager_graph_after_ms"] = _timer(torch, device, g.replay)
+    except Exception as exc:
+        rec["eager_graph_after_error"] = _err(exc)
+        log(f"{name}: eager graph (after memplan) failed: {_err(exc)}")
 
 
 def _derive(rec: dict[str, Any]) -> None:
