@@ -116,3 +116,24 @@ def test_bench_second_eager_graph_reading_that_fails_is_recorded():
 
     bench._time_again(None, "cpu", Works(), rec, "m", said.append)
     assert rec["eager_graph_after_ms"] > 0
+
+
+def test_bench_table_says_what_was_not_measured():
+    """``runtime.aten.bench``'s table: sizes no run measured were printed as 0.0 MiB, so the CPU smoke run
+    (``--device cpu --quick``: torch's peak is a CUDA statistic, None) said torch's peak was 0.0 MiB, and a
+    model that failed (``{"model", "error"}``) or a mode that failed said its arenas were 0.0 MiB; they are
+    '–' as every other cell not measured is. A measured size is printed as before."""
+    from runtime.aten import bench
+
+    cpu = {"model": "cpu", "eager_ms": 180.0, "torch_peak_activation_bytes": None,
+           "memplan_1": {"ms": 330.0, "arena_bytes": 90112, "streams": 1, "copies_per_call": 13},
+           "memplan_auto": {"error": "RuntimeError: x"}, "memplan_budget": {"ms": 331.0, "arena_bytes": 0}}
+    failed = {"model": "broken", "error": "RuntimeError: y"}
+    gpu = {"model": "gpu", "torch_peak_activation_bytes": 3 << 20, "memplan_1": {"ms": 1.0, "arena_bytes": 1 << 21}}
+    header, _, *rows = bench.table([cpu, failed, gpu]).splitlines()
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    by = {r[0]: dict(zip(cols, r)) for r in ([c.strip() for c in row.strip("|").split("|")] for row in rows)}
+    arenas, peak = "arena 1s / auto / budget MiB", "torch peak MiB"
+    assert (by["cpu"][arenas], by["cpu"][peak]) == ("0.1 / – / 0.0", "–")   # (a real 0-byte arena is 0.0)
+    assert (by["broken"][arenas], by["broken"][peak]) == ("– / – / –", "–")
+    assert (by["gpu"][arenas], by["gpu"][peak]) == ("2.0 / – / –", "3.0")

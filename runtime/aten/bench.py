@@ -226,7 +226,9 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = ["| model | eager ms | eager graph ms (before / after memplan) | torch.compile ms | memplan 1s ms | auto ms "
             "(streams) | budget ms (streams) | auto / 1s | budget / 1s | 1s vs eager graph (before / after) | arena 1s / auto / budget MiB | torch peak "
             "MiB | copies |", "|" + " --- |" * 13]
-    mib = 1 / (1 << 20)
+
+    def mib(v):   # (a size not measured, the CPU's torch peak or a mode that failed, is '–', not 0.0 MiB)
+        return v / (1 << 20) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     def f(v, fmt="{:.3f}"):
         return fmt.format(v) if isinstance(v, (int, float)) else "–"
@@ -239,9 +241,9 @@ def table(results: list[dict[str, Any]]) -> str:
             f"({mb.get('streams', '–')}) | {f(ma.get('speedup_vs_1stream'), '{:.2f}x')} | "
             f"{f(mb.get('speedup_vs_1stream'), '{:.2f}x')} | {f(m1.get('speedup_vs_eager_graph'), '{:.3f}x')} / "
             f"{f(m1.get('speedup_vs_eager_graph_after'), '{:.3f}x')} | "
-            f"{f(m1.get('arena_bytes', 0) * mib, '{:.1f}')} / {f(ma.get('arena_bytes', 0) * mib, '{:.1f}')} / "
-            f"{f(mb.get('arena_bytes', 0) * mib, '{:.1f}')} | "
-            f"{f((r.get('torch_peak_activation_bytes') or 0) * mib, '{:.1f}')} | {m1.get('copies_per_call', '–')} |")
+            f"{f(mib(m1.get('arena_bytes')), '{:.1f}')} / {f(mib(ma.get('arena_bytes')), '{:.1f}')} / "
+            f"{f(mib(mb.get('arena_bytes')), '{:.1f}')} | "
+            f"{f(mib(r.get('torch_peak_activation_bytes')), '{:.1f}')} | {m1.get('copies_per_call', '–')} |")
     return "\n".join(rows)
 
 
