@@ -137,3 +137,34 @@ def test_bench_table_says_what_was_not_measured():
     assert (by["cpu"][arenas], by["cpu"][peak]) == ("0.1 / – / 0.0", "–")   # (a real 0-byte arena is 0.0)
     assert (by["broken"][arenas], by["broken"][peak]) == ("– / – / –", "–")
     assert (by["gpu"][arenas], by["gpu"][peak]) == ("2.0 / – / –", "3.0")
+
+
+def test_bench_budget_mode_without_a_one_stream_arena_is_an_error(monkeypatch):
+    """``runtime.aten.bench``: the budget mode plans ``streams="auto"`` with ``memory_budget`` = the 1-stream
+    arena; where the 1-stream mode failed, that arena was None, and ``memory_budget=None`` is no budget: the
+    "budget" row was a second auto run under the budget's name. Now that mode is an error saying why (and the
+    table shows '–' for it)."""
+    torch = need("torch")
+    import runtime.aten
+    import runtime.aten.program
+    from runtime.aten import bench
+    from runtime.aten.bench_models import BenchModel
+
+    module = torch.nn.Linear(4, 4).eval()
+    monkeypatch.setattr(bench, "build", lambda *a, **k: BenchModel("tiny", module, (torch.randn(2, 4),)))
+
+    class Program:
+        graph = type("G", (), {"nodes": [1, 2]})()
+
+    monkeypatch.setattr(runtime.aten.program, "load_program", lambda *a, **k: Program())
+    calls: list[dict] = []
+
+    def compile_fails_for_one_stream(*args, **kw):
+        calls.append(kw)
+        raise RuntimeError(f"no plan for streams={kw['streams']}")
+
+    monkeypatch.setattr(runtime.aten, "compile", compile_fails_for_one_stream)
+    rec = bench.bench_model(torch, "tiny", "cpu", True, False, lambda msg: None)
+    assert rec["memplan_1"] == {"error": "RuntimeError: no plan for streams=1"}
+    assert [c.get("memory_budget", "unset") for c in calls] == ["unset", "unset"]   # no budget-less "budget" run
+    assert "memplan_1 failed" in rec["memplan_budget"]["error"]

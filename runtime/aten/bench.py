@@ -129,6 +129,8 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
                      ("memplan_budget", {"streams": "auto", "memory_budget": None})):
         try:
             if mode == "memplan_budget":
+                if arena1 is None:   # (memory_budget=None is no budget: the row was a second auto run, mislabelled)
+                    raise RuntimeError("no 1-stream arena to set the budget to: memplan_1 failed")
                 kw = {"streams": "auto", "memory_budget": arena1}
             t2 = time.perf_counter()
             c = aten_compile(module, args, kwargs=kwargs, program=program, cuda_graph=cuda, device=device, **kw)
