@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import numbers
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -87,10 +89,49 @@ def _drawing_style() -> Iterator[None]:
     import matplotlib
     import matplotlib.style
 
-    fonts = {k: matplotlib.rcParams[k] for k in FONT_KEYS}
-    with matplotlib.style.context("default"), matplotlib.rc_context({**fonts, "svg.hashsalt": "memplan"}), \
-            _no_glyph_warnings():
+    with _STYLE_LOCK:
+        fonts = {k: matplotlib.rcParams[k] for k in FONT_KEYS}
+        with matplotlib.style.context("default"), matplotlib.rc_context({**fonts, "svg.hashsalt": "memplan"}), \
+                _no_glyph_warnings(), _font_warnings_once():
+            yield
+
+
+#: held while ``_drawing_style`` has rcParams, matplotlib's one global settings dict, set to its defaults: two
+#: threads drawing at once each saved what the other had set, and the last to leave put matplotlib's defaults
+#: back for good (the calling program's own rcParams lost) and drew with the other's settings half-restored
+_STYLE_LOCK = threading.RLock()
+
+
+class _Once(logging.Filter):
+    """Lets each distinct message through once in the process: a font a matplotlibrc names and this machine
+    lacks was "findfont: Font family 'X' not found." on stderr for every text laid out, hundreds of lines a
+    picture (``-q`` included), where one says it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+#: (memplan's draws only: the calling program's own figures get matplotlib's warnings as they come)
+_FONT_WARNINGS = _Once()
+
+
+@contextlib.contextmanager
+def _font_warnings_once() -> Iterator[None]:
+    """matplotlib's font-lookup warnings each said once while memory maps are drawn (see ``_Once``)."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    logger.addFilter(_FONT_WARNINGS)
+    try:
         yield
+    finally:
+        logger.removeFilter(_FONT_WARNINGS)
 
 
 def _unit(nbytes: int) -> tuple[float, str]:

@@ -129,6 +129,8 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
                      ("memplan_budget", {"streams": "auto", "memory_budget": None})):
         try:
             if mode == "memplan_budget":
+                if arena1 is None:   # (memory_budget=None is no budget: the row was a second auto run, mislabelled)
+                    raise RuntimeError("no 1-stream arena to set the budget to: memplan_1 failed")
                 kw = {"streams": "auto", "memory_budget": arena1}
             t2 = time.perf_counter()
             c = aten_compile(module, args, kwargs=kwargs, program=program, cuda_graph=cuda, device=device, **kw)
@@ -166,10 +168,7 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
         if cuda:
             torch.cuda.empty_cache()
     if g is not None:
-        # timed again after memplan ran: once kernels have run on a second stream, every later CUDA-graph
-        # replay in the process has longer gaps between its kernels (Inception-v3 b1 on an H200: 1.840 ->
-        # 2.075 ms for torch's own graph, captured before; docs/aten.md), so only this reading compares like with like
-        rec["eager_graph_after_ms"] = _timer(torch, device, g.replay)
+        _time_again(torch, device, g, rec, name, log)
         del g
     if do_compile and cuda:
         try:
@@ -189,6 +188,20 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
             log(f"{name}: torch.compile failed: {_err(exc)}")
     _derive(rec)
     return rec
+
+
+def _time_again(torch, device: str, g, rec: dict[str, Any], name: str, log) -> None:
+    """``rec["eager_graph_after_ms"]``: torch's eager graph ``g`` timed again after memplan ran. Once kernels
+    have run on a second stream, every later CUDA-graph replay in the process has longer gaps between its
+    kernels (Inception-v3 b1 on an H200: 1.840 -> 2.075 ms for torch's own graph, captured before;
+    docs/aten.md), so only this reading compares like with like. A replay that fails here is recorded as
+    ``eager_graph_after_error`` like the first reading's: raised, it lost the model's whole record, every
+    memplan mode measured before it included."""
+    try:
+        rec["eager_graph_after_ms"] = _timer(torch, device, g.replay)
+    except Exception as exc:
+        rec["eager_graph_after_error"] = _err(exc)
+        log(f"{name}: eager graph (after memplan) failed: {_err(exc)}")
 
 
 def _derive(rec: dict[str, Any]) -> None:
@@ -215,7 +228,9 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = ["| model | eager ms | eager graph ms (before / after memplan) | torch.compile ms | memplan 1s ms | auto ms "
             "(streams) | budget ms (streams) | auto / 1s | budget / 1s | 1s vs eager graph (before / after) | arena 1s / auto / budget MiB | torch peak "
             "MiB | copies |", "|" + " --- |" * 13]
-    mib = 1 / (1 << 20)
+
+    def mib(v):   # (a size not measured, the CPU's torch peak or a mode that failed, is '–', not 0.0 MiB)
+        return v / (1 << 20) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     def f(v, fmt="{:.3f}"):
         return fmt.format(v) if isinstance(v, (int, float)) else "–"
@@ -228,9 +243,9 @@ def table(results: list[dict[str, Any]]) -> str:
             f"({mb.get('streams', '–')}) | {f(ma.get('speedup_vs_1stream'), '{:.2f}x')} | "
             f"{f(mb.get('speedup_vs_1stream'), '{:.2f}x')} | {f(m1.get('speedup_vs_eager_graph'), '{:.3f}x')} / "
             f"{f(m1.get('speedup_vs_eager_graph_after'), '{:.3f}x')} | "
-            f"{f(m1.get('arena_bytes', 0) * mib, '{:.1f}')} / {f(ma.get('arena_bytes', 0) * mib, '{:.1f}')} / "
-            f"{f(mb.get('arena_bytes', 0) * mib, '{:.1f}')} | "
-            f"{f((r.get('torch_peak_activation_bytes') or 0) * mib, '{:.1f}')} | {m1.get('copies_per_call', '–')} |")
+            f"{f(mib(m1.get('arena_bytes')), '{:.1f}')} / {f(mib(ma.get('arena_bytes')), '{:.1f}')} / "
+            f"{f(mib(mb.get('arena_bytes')), '{:.1f}')} | "
+            f"{f(mib(r.get('torch_peak_activation_bytes')), '{:.1f}')} | {m1.get('copies_per_call', '–')} |")
     return "\n".join(rows)
 
 
