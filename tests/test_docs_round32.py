@@ -151,11 +151,12 @@ def test_every_doc_block_is_accounted_for():
 SKIPPED = sorted((f, k, why) for (f, k), why in BLOCKS.items() if why.startswith("skipped") or TEMPLATE in why)
 
 
-@pytest.mark.parametrize("doc,start,why", SKIPPED, ids=[f"{f}:{k[:40]}" for f, k, _ in SKIPPED])
-def test_skipped_doc_blocks(doc, start, why):
-    """The blocks no CPU test runs, each skipped with its reason (so a run's report lists them)."""
-    assert block(doc, start)
-    pytest.skip(why)
+def test_doc_blocks_not_run_here_still_exist():
+    """The blocks no CPU test runs (a GPU, minutes, placeholders: each one's reason is in BLOCKS) are still in
+    the docs as listed. Not a pytest skip each: CI's skips are kept for tests that need a GPU."""
+    assert SKIPPED
+    for doc, start, why in SKIPPED:
+        assert why and block(doc, start), (doc, start)
 
 
 def test_readme_quick_start_runs(tmp_path, monkeypatch, capsys):
