@@ -73,7 +73,7 @@ def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int
         "same_logits_eager": same_eager, "same_logits_graph": same_graph,
         "single_arena_bytes": single.arena_bytes, "device_arena_bytes": list(multi.device_arena_bytes),
         "weight_bytes_per_device": list(split.weight_bytes), "copy_bytes_per_step": lay.copy_bytes,
-        "copies": len(lay.copies), "cross_device_events": len(lay.cross_events),
+        "copies": len(lay.transfers), "cross_device_events": len(lay.cross_events),
         "stage_cost_us": list(split.stage_cost_us),
     }
 

@@ -49,8 +49,15 @@ class Layout:
     waits_on: tuple[frozenset[int], ...]
 
     @property
+    def transfers(self) -> tuple[CopyOp, ...]:
+        """The COPY nodes that move bytes between two devices: a graph's own COPY within one device (or an
+        earlier split's, re-split onto one device) is ordinary work there, not traffic between GPUs."""
+        return tuple(c for c in self.copies if c.src_device != c.dst_device)
+
+    @property
     def copy_bytes(self) -> int:
-        return sum(c.nbytes for c in self.copies)
+        """Bytes moved between devices per step (``transfers``)."""
+        return sum(c.nbytes for c in self.transfers)
 
 
 def layout(graph: Graph, plan: Plan, *, check: bool = True, binding: Binding | None = None) -> Layout:

@@ -255,6 +255,18 @@ def test_the_legend_says_when_streams_are_left_out():
     assert f"+{streams - 10} more streams (colours repeat every 10)" in labels
 
 
+def test_legend_note_of_one_stream_left_out_is_singular():
+    need("matplotlib")
+    from memplan.generators import fanout_join
+    from memplan.viz.memmap import memory_map_figure
+
+    g, schedule = fanout_join(50, streams=11, max_width=11)
+    p = memplan.plan(g, schedule=schedule)
+    assert len({s for _, s in p.order}) == 11
+    labels = [t.get_text() for t in memory_map_figure(g, p).axes[0].get_legend().get_texts()]
+    assert "+1 more stream (colours repeat every 10)" in labels
+
+
 def test_without_matplotlib_draw_says_so_before_reading_the_graph(tmp_path, capsys, monkeypatch):
     """``memplan draw`` without matplotlib loaded and verified the graph and plan first (minutes for a large graph)
     and named the missing extra only then; a broken graph file was reported instead. The missing matplotlib is

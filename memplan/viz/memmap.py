@@ -237,8 +237,9 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:len(palette)]]
     if len(streams) > len(palette):   # (the legend stopped at stream 9 without a word, colours reused unsaid)
-        handles.append(Patch(facecolor="none", edgecolor="none", label=f"+{len(streams) - len(palette)} more "
-                             f"streams (colours repeat every {len(palette)})"))
+        more = len(streams) - len(palette)
+        handles.append(Patch(facecolor="none", edgecolor="none", label=f"+{more} more "
+                             f"stream{'s' if more > 1 else ''} (colours repeat every {len(palette)})"))
     if len(base) <= BAND_LINES:
         handles += [Line2D([], [], color="black", linestyle="--", label="lower bound"),
                     Line2D([], [], color="#B22222", linestyle=":", label="arena")]
