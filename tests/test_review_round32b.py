@@ -1,0 +1,105 @@
+"""Review of round 32's runtime changes: the ADD/MUL broadcast refusal (``ops.broadcast_problem``) and the
+refusal of a step whose inputs were not all given (executors and emulator).
+
+Each test names the input, what happened, and what happens now.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from test_runtime_round32 import _binary
+
+import memplan
+
+
+def _ggml_repeat(xs: list[int], bs: list[int]) -> list[int] | None:
+    """b's shape as ggml's repeat reads it over x (leading 1s to x's rank), or None where it is no repeat
+    (a dimension of b that does not divide x's)."""
+    extra = len(bs) - len(xs)
+    if extra > 0:
+        if any(d != 1 for d in bs[:extra]):
+            return None
+        bs = bs[extra:]
+    shape = [1] * (len(xs) - len(bs)) + list(bs)
+    return shape if all(a % c == 0 for a, c in zip(xs, shape)) else None
+
+
+def _run(op: str, xs: list[int], bs: list[int], norm: str | None, seed: int = 0):
+    """The emulated ``op(x, b)`` (after the norm group, if any) and numpy's ggml-style reference."""
+    from runtime.emulate import emulate
+
+    g = _binary(op, xs, bs, norm=norm)
+    rng = np.random.default_rng(seed)
+    inputs = {t.id: rng.standard_normal(t.size // 4).astype(np.float32) for t in g.tensors if t.kind == "input"}
+    wv = rng.standard_normal(math.prod(bs)).astype(np.float32)
+    weights = {"w": wv} if norm else {}
+    if not norm:
+        inputs["w"] = wv
+    x = inputs["x"].reshape(xs).astype(np.float64)
+    if norm == "add_norm":
+        x = x + inputs["r"].reshape(xs)
+    if norm:
+        x = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-5)
+    if math.prod(bs) == math.prod(xs):
+        full = wv.reshape(xs).astype(np.float64)
+    else:
+        shape = _ggml_repeat(xs, bs)
+        full = np.tile(wv.reshape(shape), [a // c for a, c in zip(xs, shape)]).astype(np.float64)
+    want = x * full if op == "MUL" else x + full
+    got = emulate(g, memplan.plan(g), weights, inputs)[0]["y"].reshape(xs)
+    return got, want
+
+
+@pytest.mark.parametrize("op,xs,bs,norm", [("MUL", [2, 4], [1], None), ("ADD", [2, 4], [1, 1], None),
+                                           ("ADD", [3], [1], None), ("MUL", [4, 8], [1], "norm"),
+                                           ("MUL", [4, 8], [1, 1], "add_norm")])
+def test_a_scalar_operand_is_broadcast_not_refused(op, xs, bs, norm):
+    """``MUL(x [2, 4], b [1])`` (every element times one scalar: numpy's, ggml's and the kernels' broadcast
+    alike, and computed right before round 32) was refused by the new broadcast check: b's shape stripped of its
+    leading 1s is empty, which the check read as no trailing dimensions of x ("... other than the kernels repeat
+    it"); the fused norm groups fell back to that refusal too. Now it runs and equals numpy's broadcast."""
+    got, want = _run(op, xs, bs, norm)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@st.composite
+def _repeat_shapes(draw):
+    """x's shape and a b that repeats over it by ggml's rule: a suffix of x's dimensions, each replaced by one of
+    its divisors (1 and itself included), with leading 1s now and then; or b of x's element count reshaped."""
+    xs = draw(st.lists(st.sampled_from([1, 2, 3, 4, 6]), min_size=1, max_size=3))
+    if draw(st.integers(0, 9)) == 0:
+        return xs, draw(st.sampled_from([[math.prod(xs)], [1, math.prod(xs)], xs[::-1]]))
+    k = draw(st.integers(1, len(xs)))
+    bs = [draw(st.sampled_from([d for d in range(1, a + 1) if a % d == 0])) for a in xs[len(xs) - k:]]
+    return xs, [1] * draw(st.integers(0, 2)) + bs
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shapes=_repeat_shapes(), op=st.sampled_from(["ADD", "MUL"]), norm=st.sampled_from([None, None, "norm", "add_norm"]),
+       seed=st.integers(0, 9))
+def test_every_ggml_repeat_runs_as_numpy_broadcasts_it_or_is_refused(shapes, op, norm, seed):
+    """Over random shapes b repeats over x (ggml's rule: each dimension divides), the kernels' flat repeat either
+    gives numpy's tiled broadcast, and then the step runs and equals it, or it does not, and then the step is
+    refused naming the node: never a refusal of what the kernels compute right, never silently other values."""
+    from runtime.kernels import KernelError
+
+    xs, bs = shapes
+    shape = _ggml_repeat(xs, bs)
+    if shape is None:   # as many elements, otherwise split: elementwise
+        flat_is_tile = True
+    else:
+        ref = np.arange(math.prod(shape)).reshape(shape)
+        flat_is_tile = np.array_equal(np.tile(ref, [a // c for a, c in zip(xs, shape)]).ravel(),
+                                      np.tile(ref.ravel(), math.prod(xs) // ref.size))
+    event("runs" if flat_is_tile else "refused")
+    if flat_is_tile:
+        got, want = _run(op, xs, bs, norm, seed)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    else:
+        with pytest.raises(KernelError, match="node 'n': 'w' of shape .* broadcasts over"):
+            _run(op, xs, bs, norm, seed)
