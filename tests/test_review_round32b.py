@@ -103,3 +103,65 @@ def test_every_ggml_repeat_runs_as_numpy_broadcasts_it_or_is_refused(shapes, op,
     else:
         with pytest.raises(KernelError, match="node 'n': 'w' of shape .* broadcasts over"):
             _run(op, xs, bs, norm, seed)
+
+
+def _with_spare_input(view: bool = False):
+    """``y = x * w`` plus an input ``spare`` that no node reads (``view``: read through a view ``sv`` of it,
+    by a second node)."""
+    b = memplan.GraphBuilder("spare")
+    f32 = dict(shape=[2, 4], dtype="f32")
+    b.input("x", 32, **f32)
+    b.input("w", 32, **f32)
+    b.input("spare", 32, **f32)
+    b.node("n", "MUL", ["x", "w"], b.output("y", 32, **f32))
+    if view:
+        b.view("sv", "spare", 16, 16, kind="input", shape=[4], dtype="f32")
+        b.node("m", "SILU", ["sv"], b.output("z", 16, shape=[4], dtype="f32"))
+    return b.build()
+
+
+def test_an_input_no_node_reads_need_not_be_given():
+    """``emulate`` (and the executors, below) of a graph with an input no node reads (an unused graph input, as
+    exported models have) without that input: refused since round 32 ("input 'spare' ... not given"), though
+    nothing reads its bytes. Now it runs, with the outputs it gives when ``spare`` is given; an input read
+    (through a view) is still refused."""
+    from runtime.emulate import emulate
+
+    g = _with_spare_input()
+    rng = np.random.default_rng(1)
+    given_ = {k: rng.standard_normal(8).astype(np.float32) for k in ("x", "w", "spare")}
+    full = emulate(g, memplan.plan(g), {}, given_)[0]["y"]
+    some = emulate(g, memplan.plan(g), {}, {k: given_[k] for k in ("x", "w")})[0]["y"]
+    assert np.array_equal(full, some)
+    gv = _with_spare_input(view=True)
+    with pytest.raises(ValueError, match="emulate: input 'spare' of graph 'spare' not given"):
+        emulate(gv, memplan.plan(gv), {}, {k: given_[k] for k in ("x", "w")})
+
+
+def test_an_executor_steps_without_an_input_no_node_reads(monkeypatch):
+    """``Executor(g, plan, inputs={x, w})`` with ``spare`` unread: ``run`` refused ("input 'spare' ... was never
+    given"), as ``capture`` and ``time_steps``. Now they run and give the outputs of the executor given every
+    input; one whose unread-looking input is read through a view is still refused, issuing nothing."""
+    import fake_cuda
+
+    from runtime.executor import Executor
+
+    drv = fake_cuda.install(monkeypatch)
+    g = _with_spare_input()
+    rng = np.random.default_rng(2)
+    given_ = {k: rng.standard_normal(8).astype(np.float32) for k in ("x", "w", "spare")}
+    ex = Executor(g, memplan.plan(g), inputs={k: given_[k] for k in ("x", "w")})
+    ex.run()
+    ex.capture()
+    assert ex.time_steps("eager", steps=1, repeats=1, warmup=0)
+    full = Executor(g, memplan.plan(g), inputs=given_)
+    full.run()
+    assert np.array_equal(ex.read("y"), full.read("y"))
+    gv = _with_spare_input(view=True)
+    exv = Executor(gv, memplan.plan(gv), inputs={k: given_[k] for k in ("x", "w")})
+    issued = len(drv.trace)
+    with pytest.raises(ValueError, match="input 'spare' of graph 'spare' was never given"):
+        exv.run()
+    assert len(drv.trace) == issued
+    for e in (ex, full, exv):
+        e.free()
