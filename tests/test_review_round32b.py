@@ -6,6 +6,7 @@ Each test names the input, what happened, and what happens now.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -165,3 +166,77 @@ def test_an_executor_steps_without_an_input_no_node_reads(monkeypatch):
     assert len(drv.trace) == issued
     for e in (ex, full, exv):
         e.free()
+
+
+class _Marked(dict):
+    """A program's launches whose every look-up (one per issued step, in ``CudaCore._issue_steps``) leaves a
+    ``("node", id)`` mark in the fake driver's trace, between the step's waits and its launches."""
+
+    def __init__(self, launches, trace):
+        super().__init__(launches)
+        self.trace = trace
+
+    def __getitem__(self, nid):
+        self.trace.append((None, "node", nid))
+        return super().__getitem__(nid)
+
+
+def _happens_before(trace, stream_of_node) -> dict[str, set[str]]:
+    """Per node (its last issue in ``trace``): the nodes whose work is finished before its work starts, by CUDA's
+    stream semantics: each stream in order, and a wait on an event orders the stream after the work before the
+    event's latest record (host order) - not by the host order of the trace."""
+    clock: dict[int, set[str]] = {}
+    recorded: dict[int, set[str]] = {}
+    before: dict[str, set[str]] = {}
+    for op in trace:
+        kind = op[1]
+        if kind == "node":
+            s = stream_of_node[op[2]]
+            before[op[2]] = set(clock.get(s, ()))
+            clock.setdefault(s, set()).add(op[2])
+        elif kind == "record":
+            recorded[op[2]] = set(clock.get(op[3], ()))
+        elif kind == "wait":
+            clock.setdefault(op[2], set()).update(recorded.get(op[3], ()))
+    return before
+
+
+@pytest.mark.parametrize("how", ["cycle", "split3", "split2x2"])
+def test_every_plan_event_is_honoured_by_the_eager_multi_gpu_issue(monkeypatch, how):
+    """The eager multi-GPU step of a split plan, including one whose devices wait on each other (0 -> 1 -> 0, which
+    round 32 runs eagerly instead of refusing): by the streams and events the fake driver saw issued (not by host
+    order, which the fake runs everything in), every event of the plan orders its ``after`` node's work before its
+    ``before`` node's, and so does every stream's order, in two successive steps. No bug found: this pins it."""
+    import fake_cuda
+    from test_runtime_round32 import _folded
+
+    from runtime.models import llama as L
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    cfg = L.config("tiny", batch=2)
+    g = L.build_graph(cfg)
+    split, plan = (_folded(g) if how == "cycle" else
+                   memplan.plan_devices(g, 3 if how == "split3" else 2, streams=2 if how == "split2x2" else None))
+    memplan.verify(split.graph, plan)
+    drv = fake_cuda.install(monkeypatch, devices=3)
+    ex = MultiGpuExecutor(split.graph, plan, inputs=L.make_inputs(cfg, seed=1), random_weights_seed=1)
+    assert (ex._stages is None) == (how == "cycle")
+    fin = ex.program.finished_by
+    stream_of_node = {s.node: ex.streams[s.stream].handle for s in ex.program.steps}
+    ex.program = dataclasses.replace(ex.program, launches=_Marked(ex.program.launches, drv.trace))
+    for _ in range(2):
+        start = len(drv.trace)
+        ex.run()
+        hb = _happens_before(drv.trace[start:], stream_of_node)
+        assert set(hb) == {s.node for s in ex.program.steps}
+        for a, b in plan.events:
+            assert fin[a] in hb[fin[b]], (a, b)
+        last: dict[int, str] = {}
+        for nid, s in plan.order:
+            if s in last:
+                assert fin[last[s]] in hb[fin[nid]] or fin[last[s]] == fin[nid], (last[s], nid)
+            last[s] = nid
+    cross = sum(plan.node_devices[split.graph.node_index[a]] != plan.node_devices[split.graph.node_index[b]]
+                for a, b in plan.events)
+    assert cross, "the plan should have cross-device events to check"
+    ex.free()
