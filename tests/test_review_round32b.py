@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_runtime_round32 import _binary
+from test_runtime_round32 import _binary_emulated as _run
 
 import memplan
 
@@ -28,32 +28,6 @@ def _ggml_repeat(xs: list[int], bs: list[int]) -> list[int] | None:
         bs = bs[extra:]
     shape = [1] * (len(xs) - len(bs)) + list(bs)
     return shape if all(a % c == 0 for a, c in zip(xs, shape)) else None
-
-
-def _run(op: str, xs: list[int], bs: list[int], norm: str | None, seed: int = 0):
-    """The emulated ``op(x, b)`` (after the norm group, if any) and numpy's ggml-style reference."""
-    from runtime.emulate import emulate
-
-    g = _binary(op, xs, bs, norm=norm)
-    rng = np.random.default_rng(seed)
-    inputs = {t.id: rng.standard_normal(t.size // 4).astype(np.float32) for t in g.tensors if t.kind == "input"}
-    wv = rng.standard_normal(math.prod(bs)).astype(np.float32)
-    weights = {"w": wv} if norm else {}
-    if not norm:
-        inputs["w"] = wv
-    x = inputs["x"].reshape(xs).astype(np.float64)
-    if norm == "add_norm":
-        x = x + inputs["r"].reshape(xs)
-    if norm:
-        x = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-5)
-    if math.prod(bs) == math.prod(xs):
-        full = wv.reshape(xs).astype(np.float64)
-    else:
-        shape = _ggml_repeat(xs, bs)
-        full = np.tile(wv.reshape(shape), [a // c for a, c in zip(xs, shape)]).astype(np.float64)
-    want = x * full if op == "MUL" else x + full
-    got = emulate(g, memplan.plan(g), weights, inputs)[0]["y"].reshape(xs)
-    return got, want
 
 
 @pytest.mark.parametrize("op,xs,bs,norm", [("MUL", [2, 4], [1], None), ("ADD", [2, 4], [1, 1], None),
