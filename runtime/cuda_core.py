@@ -271,7 +271,8 @@ class CudaCore:
         self.mem.write_weight(tid, arr)
 
     def _check_inputs_set(self) -> None:
-        """ValueError naming an input that neither ``inputs=`` nor ``set_inputs`` gave: a step copied its staging
+        """ValueError naming an input some node reads that neither ``inputs=`` nor ``set_inputs`` gave (``binding.
+        read_inputs``: an input no node reads changes no result, so may stay unset): a step copied its staging
         copy, never written, into the arena (``inputs={"inp": x}`` without ``pos``, ``kv_idx`` and ``mask`` ran on
         whatever the device memory held, a freed allocation's old bytes: silently wrong results)."""
         self._live()

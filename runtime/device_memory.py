@@ -18,7 +18,7 @@ import numpy as np
 
 from memplan import Graph
 
-from .binding import INPUT_DTYPES, Binding, host_input, host_weight
+from .binding import INPUT_DTYPES, Binding, host_input, host_weight, read_inputs
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
@@ -64,9 +64,9 @@ class DeviceMemory:
         for tid in b.inputs:
             d, size = b.places[tid].device, graph.tensor(tid).size
             self.inputs[tid] = (d, self.alloc(max(size, 1), d), size)
-        #: inputs (of at least one byte) whose staging copy no ``set_inputs`` has written yet: a step would copy
-        #: uninitialised device memory into the arena (``CudaCore`` refuses to issue one until this is empty)
-        self.unset = {tid for tid, (_d, _ptr, size) in self.inputs.items() if size}
+        #: inputs some node reads whose staging copy no ``set_inputs`` has written yet: a step would compute on
+        #: uninitialised device memory (``CudaCore`` refuses to issue one until this is empty)
+        self.unset = set(read_inputs(graph, b))
 
     def on(self, d: int):
         """A context manager with device ``d``'s context current (nothing to do on one device)."""

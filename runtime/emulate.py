@@ -19,7 +19,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 
-from .binding import bind, host_input, host_weight
+from .binding import bind, host_input, host_weight, read_inputs
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -345,7 +345,8 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
                    gemv_norm_min=gemv_norm_min, num_sms=(num_sms,), wgmma=(wgmma,))
     # as the executors, once the graph is known to run: an input not given ran on the poison (or, with
     # poison=False, on zeros: silently)
-    if missing := [t for t in binding.inputs if graph.tensor(t).size and t not in inputs]:
+    needed = read_inputs(graph, binding)
+    if missing := [t for t in binding.inputs if t in needed and t not in inputs]:
         raise ValueError(f"emulate: input {missing[0]!r} of graph {graph.name!r} not given ({len(missing)} missing)")
     # each step's launches may touch only its node's (a fused group's: every member's) planned tensors, and
     # the buffers that are no arena and no weight root (group counters, scratch copies)

@@ -407,21 +407,21 @@ def test_a_broadcast_the_kernels_would_compute_otherwise_is_refused(op, xs, bs, 
         emulate(g, memplan.plan(g), weights, inputs)
 
 
-@pytest.mark.parametrize("xs,bs,norm", [([2, 4], [4], None), ([2, 4], [1, 4], None), ([2, 4], [2], None),
-                                        ([6, 4], [3, 4], None), ([2, 4], [4, 2], None), ([4, 8], [8], "norm"),
-                                        ([4, 8], [1, 8], "add_norm"), ([4, 8], [4], "add_norm")])
-def test_broadcasts_the_kernels_compute_as_ggml_repeats_still_run(xs, bs, norm):
-    """b's shape the trailing dimensions of x's, the first one dividing (ggml's repeat, what the kernels compute),
-    or as many elements as x: the emulated step equals numpy's ggml-style repeat of b."""
+def _binary_emulated(op: str, xs: list[int], bs: list[int], norm: str | None, seed: int = 0):
+    """The emulated ``op(x, b)`` of ``_binary`` (random inputs and weight) and numpy's ggml-style reference: b
+    tiled along every dimension (leading 1s added, those past x's rank dropped), or reshaped to x where it has
+    as many elements."""
+    import math
+
     import numpy as np
 
     import memplan
     from runtime.emulate import emulate
 
-    g = _binary("MUL", xs, bs, norm=norm)
-    rng = np.random.default_rng(0)
+    g = _binary(op, xs, bs, norm=norm)
+    rng = np.random.default_rng(seed)
     inputs = {t.id: rng.standard_normal(t.size // 4).astype(np.float32) for t in g.tensors if t.kind == "input"}
-    wv = rng.standard_normal(int(np.prod(bs))).astype(np.float32)
+    wv = rng.standard_normal(math.prod(bs)).astype(np.float32)
     weights = {"w": wv} if norm else {}
     if not norm:
         inputs["w"] = wv
@@ -430,10 +430,22 @@ def test_broadcasts_the_kernels_compute_as_ggml_repeats_still_run(xs, bs, norm):
         x = x + inputs["r"].reshape(xs)
     if norm:
         x = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-5)
-    if np.prod(bs) == np.prod(xs):
-        full = wv.reshape(xs)
-    else:   # ggml's repeat: b (leading 1s added) tiled along every dimension
-        shape = [1] * (len(xs) - len(bs)) + bs
+    if math.prod(bs) == math.prod(xs):
+        full = wv.reshape(xs).astype(np.float64)
+    else:
+        shape = ([1] * (len(xs) - len(bs)) + list(bs))[-len(xs):]
         full = np.tile(wv.reshape(shape), [a // c for a, c in zip(xs, shape)])
-    out = emulate(g, memplan.plan(g), weights, inputs)[0]["y"]
-    np.testing.assert_allclose(out.reshape(xs), x * full, rtol=1e-5, atol=1e-6)
+    want = x * full if op == "MUL" else x + full
+    return emulate(g, memplan.plan(g), weights, inputs)[0]["y"].reshape(xs), want
+
+
+@pytest.mark.parametrize("xs,bs,norm", [([2, 4], [4], None), ([2, 4], [1, 4], None), ([2, 4], [2], None),
+                                        ([6, 4], [3, 4], None), ([2, 4], [4, 2], None), ([4, 8], [8], "norm"),
+                                        ([4, 8], [1, 8], "add_norm"), ([4, 8], [4], "add_norm")])
+def test_broadcasts_the_kernels_compute_as_ggml_repeats_still_run(xs, bs, norm):
+    """b's shape the trailing dimensions of x's, the first one dividing (ggml's repeat, what the kernels compute),
+    or as many elements as x: the emulated step equals numpy's ggml-style repeat of b."""
+    import numpy as np
+
+    got, want = _binary_emulated("MUL", xs, bs, norm)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

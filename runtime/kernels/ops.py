@@ -1012,8 +1012,8 @@ def broadcast_problem(graph: Graph, x: str, b: str) -> str | None:
     but for its first, which divides ``x``'s there: [H], [1, H] or [2] over [B, H]. A column ([B, 1] over [B, H]:
     row b scaled by element b) was run as a flat repeat, silently other values than the graph means."""
     xs, bs = _shape(graph, x), _shape(graph, b)
-    if _numel(bs) == _numel(xs):
-        return None   # elementwise, whatever the shapes' split into dimensions
+    if _numel(bs) in (1, _numel(xs)):
+        return None   # one scalar ([1], [1, 1]: every element), or elementwise whatever the split into dimensions
     while bs and bs[0] == 1:
         bs = bs[1:]
     k = len(bs)
