@@ -109,6 +109,20 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     names = heuristics_of(solver, options)
     if names is None:
         return None
+    if not _all_over(problem, names, options, over):
+        return False
+    # auto may still lift a buffer to the top (``auto.slack_on_top``), ending within one alignment below the
+    # aligned top of the heuristics' best arena: only a best arena up to ``over`` rounded up to the alignment
+    # can come back under ``over`` (never when ``over`` is aligned), and then the whole solve decides
+    ceiling = -(-over // problem.alignment) * problem.alignment
+    if names == HEURISTICS and ceiling > over and not _all_over(problem, names, options, ceiling):
+        return get_solver("auto")(problem, options).arena > over
+    return True
+
+
+def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOptions, over: int) -> bool:
+    """Whether every one of the heuristics ``names`` ends above ``over`` bytes (each stopped at its first
+    buffer past it)."""
     for name in names:
         try:
             get_solver(name)(problem, options, over=over)
