@@ -99,7 +99,8 @@ def heuristics_of(solver: str, options: SolveOptions) -> tuple[str, ...] | None:
 def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, over: int) -> bool | None:
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
-    which keeps the smaller of greedy's and size's arenas), None for any other (an exact solver may still fit).
+    which keeps the smaller of greedy's and size's arenas, then may lift one buffer to the top: ``auto.slack_on_top``),
+    None for any other (an exact solver may still fit).
 
     Why: a memory budget plans candidate schedules until one fits, and only the one that fits is kept. Each
     heuristic runs with ``over`` (``placement.CappedOffsets``) and stops at the first buffer it places past it,

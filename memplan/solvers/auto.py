@@ -1,7 +1,7 @@
 """The default: every fast heuristic first; with a time limit, the exact solvers after them.
 
 Without ``options.time_limit`` this is the heuristics only (greedy, size; the smallest arena wins,
-ties to the first listed) — fast and deterministic. With a time limit, and only while the best plan
+ties to the first listed, then ``slack_on_top`` may lift one buffer to the top) — fast and deterministic. With a time limit, and only while the best plan
 is above the proven bound, the exact solvers follow, each warm-started with the best plan so far:
 on interval problems the minimalloc-style ``search`` first (90% of the time; it proves interval
 packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-place problems
