@@ -99,7 +99,8 @@ def heuristics_of(solver: str, options: SolveOptions) -> tuple[str, ...] | None:
 def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, over: int) -> bool | None:
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
-    which keeps the smaller of greedy's and size's arenas), None for any other (an exact solver may still fit).
+    which keeps the smaller of greedy's and size's arenas, then may lift one buffer to the top: ``auto.slack_on_top``),
+    None for any other (an exact solver may still fit).
 
     Why: a memory budget plans candidate schedules until one fits, and only the one that fits is kept. Each
     heuristic runs with ``over`` (``placement.CappedOffsets``) and stops at the first buffer it places past it,
@@ -109,6 +110,20 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     names = heuristics_of(solver, options)
     if names is None:
         return None
+    if not _all_over(problem, names, options, over):
+        return False
+    # auto may still lift a buffer to the top (``auto.slack_on_top``), ending within one alignment below the
+    # aligned top of the heuristics' best arena: only a best arena up to ``over`` rounded up to the alignment
+    # can come back under ``over`` (never when ``over`` is aligned), and then the whole solve decides
+    ceiling = -(-over // problem.alignment) * problem.alignment
+    if names == HEURISTICS and ceiling > over and not _all_over(problem, names, options, ceiling):
+        return get_solver("auto")(problem, options).arena > over
+    return True
+
+
+def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOptions, over: int) -> bool:
+    """Whether every one of the heuristics ``names`` ends above ``over`` bytes (each stopped at its first
+    buffer past it)."""
     for name in names:
         try:
             get_solver(name)(problem, options, over=over)

@@ -1,7 +1,7 @@
 """The default: every fast heuristic first; with a time limit, the exact solvers after them.
 
 Without ``options.time_limit`` this is the heuristics only (greedy, size; the smallest arena wins,
-ties to the first listed) — fast and deterministic. With a time limit, and only while the best plan
+ties to the first listed, then ``slack_on_top`` may lift one buffer to the top) — fast and deterministic. With a time limit, and only while the best plan
 is above the proven bound, the exact solvers follow, each warm-started with the best plan so far:
 on interval problems the minimalloc-style ``search`` first (90% of the time; it proves interval
 packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-place problems
@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from ..errors import BudgetError, SolverError, from_callback
-from ..problem import BufferProblem, Solution, Status
+from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SolveOptions, share_seconds
+from .placement import first_fit
 
 HEURISTICS = ("greedy", "size")
 #: With at least this many in-place pairs ``size`` is skipped once an earlier heuristic's arena meets the proven
@@ -42,6 +45,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
             best = sol
     assert best is not None
     lb = int(problem.lower_bound or 0)
+    if best.arena > lb:
+        best = slack_on_top(problem, best) or best
     bound = lb
     info: dict = {}
     cap = problem.capacity
@@ -89,3 +94,45 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
         info.update({"bound": int(bound), "gap": round((best.arena - bound) / max(best.arena, 1), 6)})
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})
+
+
+def slack_on_top(problem: BufferProblem, sol: Solution) -> Solution | None:
+    """``sol`` with its buffer of most alignment slack moved to the top, when that ends the arena lower; else None.
+
+    Why: offsets are aligned, so a buffer whose size is not a multiple of the alignment leaves its slack
+    (``align_up(size) - size``) unused below whatever sits above it, and the arena ends where its top buffer
+    ends. Greedy and size put the largest buffers lowest: a 1110-byte output under a 256-byte one at
+    alignment 256 ends at 1536 where 256 + 1110 = 1366 bytes do (session 32 measured every default plan of
+    small random graphs against the exhaustive optimum: most misses were only this). The other buffers are
+    packed again first-fit in the order of their offsets (no offset rises), then that buffer first-fit.
+    Kept only when the arena shrinks and stays within the same aligned top (``align_up(arena)``), so the
+    result ends within one alignment of ``sol``'s: ``heuristics_over`` relies on it. Deterministic; nothing is
+    done where no buffer has slack, or the top one already has the most, or listing the conflicting pairs
+    would cost more than the heuristics did (``size.dense_route``)."""
+    from .size import dense_route
+
+    n, align = len(problem), problem.alignment
+    sizes = problem.sizes.astype(np.int64)
+    slack = (-sizes) % align
+    top = _align_up(sol.arena, align)
+    if n == 0 or int(slack.max()) <= top - sol.arena or dense_route(problem) != "pairs":
+        return None
+    lifted = int(np.argmax(slack))   # the first buffer of the most slack
+    offsets = np.asarray(sol.offsets, dtype=np.int64)
+    bounds, flat = problem.conflict_csr()
+    order = [int(i) for i in np.lexsort((np.arange(n), offsets)) if i != lifted and sizes[i] > 0] + [lifted]
+    new = np.zeros(n, dtype=np.int64)
+    placed = np.zeros(n, dtype=bool)
+    size_list = sizes.tolist()
+    for i in order:
+        blocks = [(int(new[j]), int(new[j]) + size_list[j]) for j in flat[bounds[i]:bounds[i + 1]] if placed[j]]
+        new[i] = first_fit(blocks, size_list[i], align)
+        placed[i] = True
+    arena = arena_of(problem, new)
+    if arena >= sol.arena or _align_up(arena, align) != top:
+        return None
+    return replace(sol, offsets=new, arena=arena, info={**sol.info, "slack_top": int(sol.arena)})
+
+
+def _align_up(x: int, align: int) -> int:
+    return -(-int(x) // align) * align
