@@ -147,7 +147,6 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs)
 
 
-
 def read_inputs(graph: Graph, binding: Binding) -> frozenset[str]:
     """The root inputs of at least one byte that some node reads, directly or through a view: the ones a step
     needs given. An input no node reads (an unused graph input, as exported models have) changes no result, so
@@ -155,6 +154,7 @@ def read_inputs(graph: Graph, binding: Binding) -> frozenset[str]:
     read = {graph.root[t] for ins in graph.node_inputs for t in ins}
     return frozenset(tid for tid in binding.inputs
                      if graph.tensor_index[tid] in read and graph.tensor(tid).size)
+
 
 #: graph dtype attr -> the host dtype an input array must have (other dtypes are not checked)
 INPUT_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32}

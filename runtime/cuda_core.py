@@ -194,8 +194,8 @@ class CudaCore:
             self._stages = None
         # per device: the arena bytes that other devices' COPY nodes write. A device's CUDA graph runs after
         # the graphs it receives from, so its poison must leave them alone (eager steps poison first)
-        self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.copies
-                                       if c.dst_device == d != c.src_device)) for d in range(self.devices)]
+        self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.transfers
+                                       if c.dst_device == d)) for d in range(self.devices)]
         self._graphs: dict[int, tuple] = {}
 
     def _make_streams_and_events(self) -> None:

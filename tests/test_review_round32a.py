@@ -102,7 +102,7 @@ def test_bench_second_eager_graph_reading_that_fails_is_recorded():
 
     rec = {"model": "m", "eager_graph_ms": 1.8, "memplan_1": {"ms": 2.0, "arena_bytes": 1 << 20}}
     said: list[str] = []
-    bench._time_again(None, "cpu", Broken(), rec, "m", said.append)
+    bench._time_graph(None, "cpu", Broken(), rec, "m", said.append, after=True)
     assert rec["eager_graph_after_error"] == "RuntimeError: CUDA error: an illegal memory access was encountered"
     assert "eager_graph_after_ms" not in rec and said and "m: eager graph (after memplan) failed" in said[0]
     bench._derive(rec)
@@ -114,7 +114,7 @@ def test_bench_second_eager_graph_reading_that_fails_is_recorded():
         def replay(self):
             return None
 
-    bench._time_again(None, "cpu", Works(), rec, "m", said.append)
+    bench._time_graph(None, "cpu", Works(), rec, "m", said.append, after=True)
     assert rec["eager_graph_after_ms"] > 0
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..errors import SolverError, named_options
 from ..errors import short_repr as _short
-from ..problem import BufferProblem, Solution, Status
+from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS
 from .check import check_solution
 from .options import Objective, SearchParams, SolveOptions, share_seconds
@@ -115,7 +115,7 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     # auto may still lift a buffer to the top (``auto.slack_on_top``), ending within one alignment below the
     # aligned top of the heuristics' best arena: only a best arena up to ``over`` rounded up to the alignment
     # can come back under ``over`` (never when ``over`` is aligned), and then the whole solve decides
-    ceiling = -(-over // problem.alignment) * problem.alignment
+    ceiling = align_up(over, problem.alignment)
     if names == HEURISTICS and ceiling > over and not _all_over(problem, names, options, ceiling):
         return get_solver("auto")(problem, options).arena > over
     return True

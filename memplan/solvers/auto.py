@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import BudgetError, SolverError, from_callback
-from ..problem import BufferProblem, Solution, Status, arena_of
+from ..problem import BufferProblem, Solution, Status, align_up, arena_of
 from .options import Objective, SolveOptions, share_seconds
 from .placement import first_fit
 
@@ -119,8 +119,8 @@ def slack_on_top(problem: BufferProblem, sol: Solution) -> Solution | None:
 
     n, align = len(problem), problem.alignment
     sizes = problem.sizes.astype(np.int64)
-    slack = (-sizes) % align
-    top = _align_up(sol.arena, align)
+    slack = align_up(sizes, align) - sizes
+    top = align_up(sol.arena, align)
     if (n == 0 or int(slack.max()) <= top - sol.arena or dense_route(problem) != "pairs"
             or len(problem.conflict_pairs()[0]) > SLACK_PAIRS):
         return None
@@ -138,10 +138,6 @@ def slack_on_top(problem: BufferProblem, sol: Solution) -> Solution | None:
         placed[i] = True
     packed = np.asarray(new, dtype=np.int64)
     arena = arena_of(problem, packed)
-    if arena >= sol.arena or _align_up(arena, align) != top:
+    if arena >= sol.arena or align_up(arena, align) != top:
         return None
     return replace(sol, offsets=packed, arena=arena, info={**sol.info, "slack_top": int(sol.arena)})
-
-
-def _align_up(x: int, align: int) -> int:
-    return -(-int(x) // align) * align

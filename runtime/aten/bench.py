@@ -119,10 +119,11 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
                 return exported(*args, **kwargs)
         try:
             g = _capture(torch, exported_call)
-            rec["eager_graph_ms"] = _timer(torch, device, g.replay)
         except Exception as exc:
             rec["eager_graph_error"] = _err(exc)
             log(f"{name}: eager graph failed: {_err(exc)}")
+        if g is not None:
+            _time_graph(torch, device, g, rec, name, log, after=False)
     arena1 = None
     out1 = None
     for mode, kw in (("memplan_1", {"streams": 1}), ("memplan_auto", {"streams": "auto"}),
@@ -168,7 +169,7 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
         if cuda:
             torch.cuda.empty_cache()
     if g is not None:
-        _time_again(torch, device, g, rec, name, log)
+        _time_graph(torch, device, g, rec, name, log, after=True)
         del g
     if do_compile and cuda:
         try:
@@ -190,18 +191,19 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
     return rec
 
 
-def _time_again(torch, device: str, g, rec: dict[str, Any], name: str, log) -> None:
-    """``rec["eager_graph_after_ms"]``: torch's eager graph ``g`` timed again after memplan ran. Once kernels
-    have run on a second stream, every later CUDA-graph replay in the process has longer gaps between its
-    kernels (Inception-v3 b1 on an H200: 1.840 -> 2.075 ms for torch's own graph, captured before;
-    docs/aten.md), so only this reading compares like with like. A replay that fails here is recorded as
-    ``eager_graph_after_error`` like the first reading's: raised, it lost the model's whole record, every
+def _time_graph(torch, device: str, g, rec: dict[str, Any], name: str, log, *, after: bool) -> None:
+    """``rec["eager_graph_ms"]`` (``after``: ``"eager_graph_after_ms"``): torch's eager graph ``g`` timed, before
+    memplan ran and again after it. Once kernels have run on a second stream, every later CUDA-graph replay in
+    the process has longer gaps between its kernels (Inception-v3 b1 on an H200: 1.840 -> 2.075 ms for torch's
+    own graph, captured before; docs/aten.md), so only the second reading compares like with like. A replay
+    that fails is recorded as ``..._error``: raised after memplan ran, it lost the model's whole record, every
     memplan mode measured before it included."""
+    key, what = ("eager_graph_after", "eager graph (after memplan)") if after else ("eager_graph", "eager graph")
     try:
-        rec["eager_graph_after_ms"] = _timer(torch, device, g.replay)
+        rec[f"{key}_ms"] = _timer(torch, device, g.replay)
     except Exception as exc:
-        rec["eager_graph_after_error"] = _err(exc)
-        log(f"{name}: eager graph (after memplan) failed: {_err(exc)}")
+        rec[f"{key}_error"] = _err(exc)
+        log(f"{name}: {what} failed: {_err(exc)}")
 
 
 def _derive(rec: dict[str, Any]) -> None:
