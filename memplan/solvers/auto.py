@@ -1,13 +1,16 @@
 """The default: every fast heuristic first; with a time limit, the exact solvers after them.
 
 Without ``options.time_limit`` this is the heuristics only (greedy, size; the smallest arena wins,
-ties to the first listed, then ``slack_on_top`` may lift one buffer to the top) — fast and deterministic. With a time limit, and only while the best plan
+ties to the first listed, then ``slack_on_top`` may lift one buffer to the top) — fast and deterministic.
+With a time limit, and only while the best plan
 is above the proven bound, the exact solvers follow, each warm-started with the best plan so far:
 on interval problems the minimalloc-style ``search`` first (90% of the time; it proves interval
 packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-place problems
 CP-SAT first (60%; it states HB-filtered conflicts as they are and proves bounds), then the search.
 So the result is never worse than the best heuristic, and the proven bound is the largest any of
 them proved. Asked only to fit a capacity (``Objective.FIT``), it returns as soon as a packing fits.
+Whatever ran, in-place pairs the chosen plan left apart are joined last where their bytes are free
+(``rejoin.rejoin_inplace``: the arena stays, a runtime saves a copy per pair).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ..errors import BudgetError, SolverError, from_callback
 from ..problem import BufferProblem, Solution, Status, align_up, arena_of
 from .options import Objective, SolveOptions, share_seconds
 from .placement import first_fit
+from .rejoin import rejoin_inplace
 
 HEURISTICS = ("greedy", "size")
 #: With at least this many in-place pairs ``size`` is skipped once an earlier heuristic's arena meets the proven
@@ -97,6 +101,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     status = Status.OPTIMAL if best.arena <= bound else (Status.FEASIBLE if ran_exact else best.status)
     if status == Status.OPTIMAL or "bound" in best.info or options.time_limit is not None:
         info.update({"bound": int(bound), "gap": round((best.arena - bound) / max(best.arena, 1), 6)})
+    best = rejoin_inplace(problem, best) or best   # the arena is settled: join in-place pairs it left apart
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})
 
