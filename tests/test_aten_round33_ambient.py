@@ -217,6 +217,27 @@ def test_a_float_constant_made_in_forward_is_refused_even_where_its_dtype_was_gi
             step(*_inputs())
 
 
+class ReadsDefault(nn.Module):
+    def forward(self, x):
+        return (x * 0.1).to(torch.get_default_dtype())   # MusicGen's sinusoidal embedding does this
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_read_of_the_default_dtype_in_forward_is_named_by_its_line(strict):
+    """The ``.to(float32)`` export records is a no-op under float32 (no node at all): only the read shows, seen while
+    exporting, under Dynamo (strict) too."""
+    from runtime.aten.program import load_program
+
+    m, x = ReadsDefault(), torch.randn(3)
+    step = compile(m, (x,), streams=1, program=load_program(m, (x,), strict=strict))
+    line = ReadsDefault.forward.__code__.co_firstlineno + 1
+    assert step.program.default_dtype_reads == (f"test_aten_round33_ambient.py:{line}",)
+    with default_dtype(torch.float64), pytest.raises(
+            AtenExecutorError, match=rf"its forward reads torch\.get_default_dtype\(\) at "
+                                     rf"test_aten_round33_ambient\.py:{line}"):
+        step(x)
+
+
 def test_a_cond_branch_that_follows_the_default_dtype_is_found():
     """Higher-order ops' subgraphs are looked into: a ``torch.ones`` inside a ``torch.cond`` branch."""
     class Cond(nn.Module):

@@ -119,17 +119,36 @@ def watch_default_dtype_reads(torch: Any) -> Iterator[list[str]]:
     real = torch.get_default_dtype
 
     def watched() -> Any:
-        frame = sys._getframe(1)
-        module = str(frame.f_globals.get("__name__", ""))
-        if module != "torch" and not module.startswith("torch."):
-            reads.append(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
+        where = _reader(torch, sys._getframe(1))
+        if where is not None:
+            reads.append(where)
         return real()
 
-    torch.get_default_dtype = watched
+    # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as
+    # skipped"): let it call the watcher once while tracing and take its result as a constant
+    torch.get_default_dtype = torch._dynamo.assume_constant_result(watched)
     try:
         yield reads
     finally:
         torch.get_default_dtype = real
+
+
+def _reader(torch: Any, frame: Any) -> str | None:
+    """"file.py:123" of the code outside torch that called ``torch.get_default_dtype()`` from ``frame`` (None for
+    torch's own calls). Under strict export Dynamo calls it for the code it traces (``assume_constant_result``): that
+    code's place is its instruction translator's (``tx``), or unknown ("forward, traced by Dynamo")."""
+    module = str(frame.f_globals.get("__name__", ""))
+    if module != "torch" and not module.startswith("torch."):
+        return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    if frame.f_code.co_name != "invoke_and_store_as_constant":
+        return None
+    code = getattr(frame.f_locals.get("tx"), "f_code", None)
+    filename = getattr(code, "co_filename", None)
+    if filename is None:
+        return "forward, traced by Dynamo"
+    if filename.startswith(os.path.dirname(torch.__file__)):
+        return None
+    return f"{os.path.basename(filename)}:{getattr(frame.f_locals.get('tx'), 'lineno', '?')}"
 
 
 def default_dtype_nodes(torch: Any, program: Any, default: Any) -> list[tuple[str, str]]:
@@ -212,7 +231,9 @@ def _follows_default(torch: Any, fake_mode: Any, n: Any) -> str | None:
 
 def _result_dtypes(torch: Any, fake_mode: Any, n: Any, default: Any) -> tuple[Any, ...]:
     """The dtypes of ``n``'s tensor results when run on the export's fake tensors under default dtype ``default``
-    (on aliases of them: an in-place op must not change the export's own metadata)."""
+    (on aliases of them: an op must not change the export's own metadata). torch's default dtype is one for the
+    whole process: another thread's eager code meets ``default`` for the moment of the probe, which runs once per
+    executor, at the first call under another default than the compile's."""
     from torch.utils import _pytree as pytree
 
     if fake_mode is None:
