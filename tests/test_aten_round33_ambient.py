@@ -390,3 +390,16 @@ def test_on_cuda_a_program_runs_under_another_default_dtype(streams):
     step = compile(m, (x,), streams=streams, poison=True, cuda_graph=True)
     with default_dtype(torch.float64):
         assert torch.equal(step(x), _eager(m, (x,)))
+
+
+@pytest.mark.gpu(backend="torch")
+def test_on_cuda_a_capture_inside_inference_mode_runs_outside_it():
+    """The first call captures the CUDA graph; made inside ``torch.inference_mode()``, it is made outside it (what
+    it keeps is the executor's), and later calls outside run as eager."""
+    torch.manual_seed(0)
+    m = Conv().cuda().eval()
+    x = torch.randn(2, 3, 8, 8, device="cuda")
+    step = compile(m, (x,), streams="auto", poison=True, cuda_graph=True)
+    with torch.inference_mode():
+        assert torch.equal(step(x), m(x))
+    assert torch.equal(step(x), _eager(m, (x,))) and torch.equal(step(x), _eager(m, (x,)))

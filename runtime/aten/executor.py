@@ -342,7 +342,8 @@ class Executor:
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:
                 if not self._captured:
-                    self._capture(tensors)
+                    with self.torch.inference_mode(False):   # what it keeps is the executor's, as at the build
+                        self._capture(tensors)
                     self._captured = True
                 self.issuer.replay()
             else:
