@@ -328,13 +328,14 @@ def test_compiling_inside_an_autocast_region_is_refused():
 
 
 def test_a_call_under_another_default_dtype_is_refused():
-    """Eager's ``torch.rand(4)`` is float64 under that default (so is its result); the program's stayed float32."""
+    """Eager's ``torch.rand(4)`` is float64 under that default (so is its result); the program's stayed float32.
+    (Round 33: refused because of that node; a program without one runs, ``test_aten_round33_ambient.py``.)"""
     step = compile(Linear(), (torch.randn(3, 4),), streams=1)
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         with pytest.raises(AtenExecutorError, match=r"called with default dtype torch.float64, the program was "
-                                                    r"exported under torch.float32"):
+                                                    r"compiled under torch.float32, and its node 'rand'"):
             step(torch.randn(3, 4, dtype=torch.float32))
     finally:
         torch.set_default_dtype(old)

@@ -9,7 +9,7 @@ with ``verify=False``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import memplan
@@ -17,6 +17,7 @@ from memplan.graph import Graph
 from memplan.optimize.candidates import check_options
 from memplan.planfile import Plan
 
+from . import ambient
 from . import guard as module_guard
 from .errors import AtenExecutorError
 from .executor import Executor, Stats, caller_capturing
@@ -29,7 +30,8 @@ class CompiledModule:
 
     ``guard`` (None for an ``ExportedProgram``) watches the module's tensors and submodules between calls
     (``runtime.aten.guard``); ``rebinds`` counts the executor rebuilds a replaced tensor caused and
-    ``recaptures`` those of them that drop a captured CUDA graph."""
+    ``recaptures`` those of them that drop a captured CUDA graph; ``flag_rebuilds`` counts the rebuilds a changed
+    backend flag caused (``runtime.aten.ambient``)."""
 
     program: Program
     plan: Plan
@@ -38,6 +40,7 @@ class CompiledModule:
     options: dict = field(default_factory=dict)   # the executor's keyword arguments, for a rebuild
     rebinds: int = 0
     recaptures: int = 0
+    flag_rebuilds: int = 0
 
     @property
     def graph(self) -> Graph:
@@ -54,7 +57,21 @@ class CompiledModule:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
+        self._follow_flags()
         return self.executor(*args, **kwargs)
+
+    def _follow_flags(self) -> None:
+        """Build the executor again where a backend flag changed since it was built (``ambient.backend_flags``:
+        TF32, cuDNN, deterministic algorithms, ...): eager's next call follows the flag, the executor's lowering
+        and captured CUDA graph hold the kernels chosen under the old one. Counted in ``flag_rebuilds``."""
+        import torch
+
+        changed = ambient.changed_flag(self.executor.ambient.flags, ambient.backend_flags(torch))
+        if changed is None:
+            return
+        self._check_rebuild(torch, changed)
+        self._rebuild(self.program)
+        self.flag_rebuilds += 1
 
     def _follow_module(self) -> None:
         """Rebuild the executor over the module's replaced tensors (an error for a change it cannot follow).
@@ -63,24 +80,35 @@ class CompiledModule:
         old tensors; building them again from the same plan is what compile did, minus export and planning."""
         import torch
 
-        ex = self.executor
         new = module_guard.changes(torch, self.guard)
         if new:
-            ex._check_ambient()   # autocast or another default dtype: the rebuild's probes would run under it
-            if ex.device.type == "cuda" and caller_capturing(torch, ex.device):
-                raise AtenExecutorError("module tensors were replaced since the last call, and this call is inside "
-                                        "the caller's CUDA-graph capture, where the executor cannot be built again: "
-                                        "call it once outside the capture first")
+            self._check_rebuild(torch, "module tensors were replaced since the last call")
         else:   # nothing replaced (a tensor moved between its owner's dicts): record where it is now, so
             self.guard = module_guard.rebound_guard(self.guard, new)   # the next call takes the fast path again
             return
-        program = module_guard.rebound_program(self.program, new)
+        self._rebuild(module_guard.rebound_program(self.program, new))
+        self.guard = module_guard.rebound_guard(self.guard, new)
+        self.rebinds += 1
+
+    def _check_rebuild(self, torch: Any, why: str) -> None:
+        """Refuse a rebuild (for ``why``) the executor cannot do now: under autocast or a default dtype a node of the
+        program follows (the rebuild's probes would run under it), or inside the caller's CUDA-graph capture."""
+        ex = self.executor
+        ex._check_ambient(flags=False)
+        if ex.device.type == "cuda" and caller_capturing(torch, ex.device):
+            raise AtenExecutorError(f"{why}, and this call is inside the caller's CUDA-graph capture, where the "
+                                    "executor cannot be built again: call it once outside the capture first")
+
+    def _rebuild(self, program: Program) -> None:
+        """The executor built again over ``program`` from the same plan under the current backend flags; it keeps
+        the compile's default dtype (and the nodes found to follow it), not the one of this call."""
+        ex = self.executor
         executor = Executor(program, self.plan, ex.device, **self.options)
+        executor.ambient = replace(executor.ambient, default_dtype=ex.ambient.default_dtype,
+                                   dtype_nodes=ex.ambient.dtype_nodes)
         if module_guard.needs_recapture(ex.cuda_graph, ex._captured, True):
             self.recaptures += 1
         self.program, self.executor = program, executor
-        self.guard = module_guard.rebound_guard(self.guard, new)
-        self.rebinds += 1
 
 
 def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, streams: int | str = "auto",  # noqa: A001

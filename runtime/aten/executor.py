@@ -21,7 +21,7 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind
 
-from . import hostfold
+from . import ambient, hostfold
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, poison
@@ -55,6 +55,14 @@ class Executor:
                  return_views: bool = False, poison_arena: bool = False):
         import torch
 
+        # never inference tensors: an arena made inside ``torch.inference_mode()`` (a compile there, or a rebuild
+        # in a call there) refused every later call outside it ("Inplace update to inference tensor outside
+        # InferenceMode") at its first input copy, where eager runs; a call inside works on normal tensors too
+        with torch.inference_mode(False):
+            self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
+
+    def _build(self, torch: Any, program: Program, plan: Plan, device: Any, cuda_graph: bool, return_views: bool,
+               poison_arena: bool) -> None:
         self.torch = torch
         self.program, self.plan = program, plan
         self.device = torch.device(device)
@@ -136,8 +144,8 @@ class Executor:
         # of garbage indices would fault the device)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._captured = False
-        #: the default dtype the program was exported under (``_check_ambient``)
-        self._default_dtype = torch.get_default_dtype()
+        #: the default dtype of the compile and the backend flags of this build (``_check_ambient``)
+        self.ambient = ambient.record(torch)
 
     def _root_writes(self) -> list[tuple[str, str]]:
         """(node, root id) for every root a launched node writes in place, in program order: the user inputs
@@ -251,21 +259,39 @@ class Executor:
             finally:
                 self._owner = None
 
-    def _check_ambient(self) -> None:
-        """The caller's torch state that eager's ``forward`` would follow and the program cannot: an autocast
-        region around the call (eager casts its matmuls, the program's dtypes are fixed at export: it returned
-        float32 where eager gives bfloat16), or another default dtype (``torch.rand(3)`` in ``forward`` is
-        float64 in eager under ``set_default_dtype(torch.float64)``; the program's stays float32)."""
+    def _check_ambient(self, flags: bool = True) -> None:
+        """The caller's torch state that eager's ``forward`` would follow and the program cannot (``ambient``): an
+        autocast region around the call (eager casts its matmuls, the program's dtypes are fixed at export: it
+        returned float32 where eager gives bfloat16); another default dtype where a node of the program takes its
+        dtype from it (``torch.rand(3)`` in ``forward`` is float64 in eager under ``set_default_dtype(torch.float64)``;
+        the program's stays float32); backend flags changed since the build (``CompiledModule`` builds again)."""
         torch = self.torch
         if torch.is_autocast_enabled(self.device.type):
             raise AtenExecutorError(f"called inside a torch.autocast region for {self.device.type} "
                                     f"({torch.get_autocast_dtype(self.device.type)}): the program's dtypes were "
                                     "fixed when it was exported without one (call it outside the region, or put the "
                                     "autocast inside forward)")
-        if torch.get_default_dtype() != self._default_dtype:
-            raise AtenExecutorError(f"called with default dtype {torch.get_default_dtype()}, the program was "
-                                    f"exported under {self._default_dtype} (its tensors made in forward keep that "
-                                    "dtype): compile again under this default")
+        self._check_default_dtype()
+        changed = ambient.changed_flag(self.ambient.flags, ambient.backend_flags(torch)) if flags else None
+        if changed is not None:
+            raise AtenExecutorError(f"{changed}: the executor's kernels (and a captured CUDA graph) were chosen under "
+                                    "the old value; build the executor again (a compiled module does so itself)")
+
+    def _check_default_dtype(self) -> None:
+        """Refuse a call under another default dtype than the compile's where a node of the program follows it
+        (found once, at the first such call); any other program runs as it is, as eager's does."""
+        torch, seen = self.torch, self.ambient
+        now = torch.get_default_dtype()
+        if now == seen.default_dtype:
+            return
+        if seen.dtype_nodes is None:
+            seen.dtype_nodes = ambient.default_dtype_nodes(torch, self.program, seen.default_dtype)
+        if seen.dtype_nodes:
+            more = len(seen.dtype_nodes) - 1
+            raise AtenExecutorError(f"called with default dtype {now}, the program was compiled under "
+                                    f"{seen.default_dtype}, and its {seen.dtype_nodes[0][1]}, where eager's follows the "
+                                    "default" + (f" ({more} more such place{'s' if more > 1 else ''})" if more else "")
+                                    + ": compile again under this default")
 
     def _check_delays(self, delays: Any) -> None:
         """``delays`` names planned nodes and GPU cycle counts (``delays=5`` or a typo'd node was ignored)."""
@@ -316,7 +342,8 @@ class Executor:
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:
                 if not self._captured:
-                    self._capture(tensors)
+                    with self.torch.inference_mode(False):   # what it keeps is the executor's, as at the build
+                        self._capture(tensors)
                     self._captured = True
                 self.issuer.replay()
             else:

@@ -71,6 +71,9 @@ class Program:
     #: constant of the module itself: export merges the two as it merges a tensor passed twice (the program
     #: reads the input for both), so a call must pass that tensor there
     merged_weights: tuple[tuple[int, str, Any], ...] = ()
+    #: where ``forward`` read ``torch.get_default_dtype()`` in Python while it was exported ("file.py:123"): what it
+    #: made of the value is baked into the program (``emb.to(torch.get_default_dtype())``), which no node shows
+    default_dtype_reads: tuple[str, ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -83,7 +86,10 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from memplan.importers.torch import trace_torch
 
     source = exported if exported is not None else module
-    ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    from .ambient import watch_default_dtype_reads
+
+    with watch_default_dtype_reads(torch) as reads:
+        ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -184,7 +190,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    dict(trace.get("side", {})), tuple(user_consts), tuple(mutations),
                    _merged_inputs(ep, user_inputs, example_inputs, kwargs),
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
-                                   {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}))
+                                   {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
+                   tuple(dict.fromkeys(reads)))
 
 
 def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:

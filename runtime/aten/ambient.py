@@ -1,0 +1,257 @@
+"""The caller's process-global torch state that a call of a compiled program meets, and what the executor does
+with it.
+
+Why a module of its own: eager's ``forward`` reads this state at every call, the program was built under the state
+of its compile. Each piece is either followed or refused, never run silently under the old one:
+
+- the default dtype (``torch.set_default_dtype``): export pins no dtype a node takes from it (``torch.zeros(3)``
+  is ``aten.zeros.default([3], device=cpu)``; ``int_tensor * 0.5``, ``int_tensor / 2``, ``torch.sqrt(int_tensor)``
+  promote to it; a ``torch.tensor(1.5)`` made in ``forward`` is a float32 constant of the program; what
+  ``forward`` computes from ``torch.get_default_dtype()`` is a plain dtype in it). Such a node makes float32 where
+  eager under float64 makes float64, so a program holding one is refused under another default
+  (``default_dtype_nodes`` names them, found at the first such call); every other program runs, its dtypes
+  being its inputs' and weights' alone, as eager's are.
+- the backend flags (``backend_flags``: TF32, cuDNN, reduced-precision reductions, deterministic algorithms,
+  attention backends): the executor's kernels read them at every run as eager's do, but lowering reads some once
+  (``exact._cudnn_conv`` passes cuDNN's ``benchmark`` / ``deterministic`` / ``allow_tf32``; layout probes run
+  kernels) and a captured CUDA graph replays the kernels chosen at capture. A change since the build is followed
+  by building the executor again (``CompiledModule``); a bare ``Executor`` refuses the call.
+- grad mode and inference mode: a call runs under ``no_grad`` whatever the caller's mode (inference only), and its
+  outputs are made in the caller's mode, as eager's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from memplan.importers.torch import subgraphs
+
+#: the float defaults ``torch.set_default_dtype`` takes: a node whose result dtype differs among them follows it
+_DEFAULTS = ("float32", "float64", "float16", "bfloat16")
+#: constants export makes of a tensor built in ``forward`` (non-strict ``lifted_tensor_N``, strict ``_tensor_constantN``)
+_MADE_IN_FORWARD = re.compile(r"(lifted_tensor|_tensor_constant)_?\d+$")
+
+
+@dataclass
+class Ambient:
+    """The state a program was built under: the default dtype of its compile (kept across rebuilds) and the backend
+    flags of this build; ``dtype_nodes``: the nodes that follow the default dtype, found at the first call under
+    another default (None until then)."""
+
+    default_dtype: Any
+    flags: tuple[tuple[str, Any], ...]
+    dtype_nodes: list[tuple[str, str]] | None = field(default=None)
+
+
+def record(torch: Any) -> Ambient:
+    return Ambient(torch.get_default_dtype(), backend_flags(torch))
+
+
+#: torch's getters of the global switches that pick the kernels eager's ops run (or their precision), and the
+#: setting a user changes for each; a getter this torch lacks is left out
+_FLAGS = {
+    "_get_cublas_allow_tf32": "torch.backends.cuda.matmul.allow_tf32",
+    "_get_float32_matmul_precision": "torch.set_float32_matmul_precision",
+    "_get_cublas_allow_fp16_reduced_precision_reduction":
+        "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction",
+    "_get_cublas_allow_bf16_reduced_precision_reduction":
+        "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction",
+    "_get_cublas_allow_fp16_accumulation": "torch.backends.cuda.matmul.allow_fp16_accumulation",
+    "_get_cpu_allow_fp16_reduced_precision_reduction": "torch.backends.cpu.allow_fp16_reduced_precision_reduction",
+    "_get_cudnn_enabled": "torch.backends.cudnn.enabled",
+    "_get_cudnn_benchmark": "torch.backends.cudnn.benchmark",
+    "_get_cudnn_deterministic": "torch.backends.cudnn.deterministic",
+    "_get_cudnn_allow_tf32": "torch.backends.cudnn.allow_tf32",
+    "_get_onednn_allow_tf32": "torch.backends.mkldnn.allow_tf32",
+    "_get_mkldnn_enabled": "torch.backends.mkldnn.enabled",
+    "_get_mkldnn_deterministic": "torch.backends.mkldnn.deterministic",
+    "_get_deterministic_algorithms": "torch.use_deterministic_algorithms",
+    "_get_deterministic_algorithms_warn_only": "torch.use_deterministic_algorithms(warn_only=)",
+    "_get_deterministic_fill_uninitialized_memory": "torch.utils.deterministic.fill_uninitialized_memory",
+    "_get_flash_sdp_enabled": "torch.backends.cuda.enable_flash_sdp",
+    "_get_mem_efficient_sdp_enabled": "torch.backends.cuda.enable_mem_efficient_sdp",
+    "_get_math_sdp_enabled": "torch.backends.cuda.enable_math_sdp",
+    "_get_cudnn_sdp_enabled": "torch.backends.cuda.enable_cudnn_sdp",
+    "_get_fa3_sdp_enabled": "torch.backends.cuda.enable_fa3_sdp",
+    "_get_math_sdp_allow_fp16_bf16_reduction": "torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp",
+    "_get_sdp_priority_order": "torch.backends.cuda.set_sdp_priority_order",
+}
+
+
+def backend_flags(torch: Any) -> tuple[tuple[str, Any], ...]:
+    """(setting, value) of every global switch in ``_FLAGS`` this torch has. Read through ``torch._C``'s getters
+    (a few us for all, where ``torch.backends``' properties took ~35 us): this runs at every call."""
+    return tuple((name, _plain(get())) for name, get in _getters(torch))
+
+
+@functools.cache
+def _getters(torch: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple((name, getattr(torch._C, getter)) for getter, name in _FLAGS.items() if hasattr(torch._C, getter))
+
+
+def _plain(value: Any) -> Any:
+    """A flag's value as one that compares by value (the SDP priority order is a list)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def changed_flag(built: tuple[tuple[str, Any], ...], now: tuple[tuple[str, Any], ...]) -> str | None:
+    """The first flag whose value differs, as "name was X at the build, is Y now"; None where none does."""
+    for (name, old), (_name, new) in zip(built, now):
+        if old != new:
+            return f"{name} was {old!r} when the executor was built and is {new!r} now"
+    return None
+
+
+@contextlib.contextmanager
+def watch_default_dtype_reads(torch: Any) -> Iterator[list[str]]:
+    """The places ("file.py:123") where code outside torch calls ``torch.get_default_dtype()`` inside the block (an
+    export: ``forward``'s reads). What forward makes of the value is baked into the program as a plain dtype
+    (``emb.to(torch.get_default_dtype())`` in MusicGen, a ``torch.finfo`` of it in Grounding DINO), where eager
+    follows the default; torch's own reads (its Python decompositions) are the export's business."""
+    reads: list[str] = []
+    real = torch.get_default_dtype
+
+    def watched() -> Any:
+        where = _reader(torch, sys._getframe(1))
+        if where is not None:
+            reads.append(where)
+        return real()
+
+    # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as
+    # skipped"): let it call the watcher once while tracing and take its result as a constant
+    torch.get_default_dtype = torch._dynamo.assume_constant_result(watched)
+    try:
+        yield reads
+    finally:
+        torch.get_default_dtype = real
+
+
+def _reader(torch: Any, frame: Any) -> str | None:
+    """"file.py:123" of the code outside torch that called ``torch.get_default_dtype()`` from ``frame`` (None for
+    torch's own calls). Under strict export Dynamo calls it for the code it traces (``assume_constant_result``): that
+    code's place is its instruction translator's (``tx``), or unknown ("forward, traced by Dynamo")."""
+    module = str(frame.f_globals.get("__name__", ""))
+    if module != "torch" and not module.startswith("torch."):
+        return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    if frame.f_code.co_name != "invoke_and_store_as_constant":
+        return None
+    code = getattr(frame.f_locals.get("tx"), "f_code", None)
+    filename = getattr(code, "co_filename", None)
+    if filename is None:
+        return "forward, traced by Dynamo"
+    if filename.startswith(os.path.dirname(torch.__file__)):
+        return None
+    return f"{os.path.basename(filename)}:{getattr(frame.f_locals.get('tx'), 'lineno', '?')}"
+
+
+def default_dtype_nodes(torch: Any, program: Any, default: Any) -> list[tuple[str, str]]:
+    """(node, what) for every node of ``program``'s export (subgraphs of higher-order ops too) whose result dtype follows
+    the default dtype at run time, in program order, and every constant a ``torch.tensor(...)`` in ``forward``
+    of the compile's default dtype ``default`` or its complex one (export's constant is the same for
+    ``dtype=torch.float32``: it cannot tell, so it counts), after the places ``forward`` read the default dtype in Python (``Program.default_dtype_reads``).
+    Found by running each op on the export's fake tensors under each float default: what torch itself infers, not a
+    list of op names; an op that cannot be run so counts too (it cannot be cleared)."""
+    exported = program.exported
+    found = [("forward", f"forward reads torch.get_default_dtype() at {where} (what it makes of it is fixed in the "
+                         "program)") for where in program.default_dtype_reads]
+    found += _made_in_forward(torch, exported, default)
+    fake_mode = _fake_mode(torch, exported.graph)
+    for n in _call_nodes(torch, exported.graph_module):
+        if isinstance(n.target, torch._ops.OpOverload) and not _writes(n.target):
+            why = _follows_default(torch, fake_mode, n)
+            if why is not None:
+                found.append((n.name, f"node {n.name!r} ({n.target}) {why}"))
+    return found
+
+
+def _made_in_forward(torch: Any, exported: Any, default: Any) -> list[tuple[str, str]]:
+    from torch.export.graph_signature import InputKind
+
+    dtypes = {default, {torch.float32: torch.complex64, torch.float64: torch.complex128,
+                        torch.float16: torch.complex32}.get(default)}
+    out = []
+    consts = dict(getattr(exported, "constants", {}) or {})
+    for s in exported.graph_signature.input_specs:
+        value = consts.get(s.target)
+        if (s.kind == InputKind.CONSTANT_TENSOR and isinstance(value, torch.Tensor)
+                and _MADE_IN_FORWARD.match(str(s.target)) and value.dtype in dtypes):
+            out.append((s.arg.name, f"constant {s.arg.name!r} is a {value.dtype} tensor made in forward (a torch.tensor "
+                                    "of a float takes the default dtype; one given this dtype looks the same)"))
+    return out
+
+
+def _fake_mode(torch: Any, graph: Any) -> Any:
+    from torch._guards import detect_fake_mode
+
+    vals = [n.meta["val"] for n in graph.nodes if isinstance(n.meta.get("val"), torch.Tensor)]
+    return detect_fake_mode(vals)
+
+
+def _writes(op: Any) -> bool:
+    """Whether ``op`` writes an argument (in place, ``out=``): its result is that tensor, of that dtype, and the
+    executor runs the op itself on it, so under another default it computes what eager's computes."""
+    return any(a.alias_info is not None and a.alias_info.is_write for a in op._schema.arguments)
+
+
+def _call_nodes(torch: Any, gm: Any, depth: int = 0) -> list[Any]:
+    """Every call_function node of ``gm`` and of its higher-order ops' subgraphs, in program order."""
+    out = []
+    for n in gm.graph.nodes:
+        if n.op != "call_function":
+            continue
+        out.append(n)
+        if depth < 32:
+            for sub in subgraphs(torch, gm, n):
+                out.extend(_call_nodes(torch, sub, depth + 1))
+    return out
+
+
+def _follows_default(torch: Any, fake_mode: Any, n: Any) -> str | None:
+    """Why node ``n``'s result dtypes change with the default dtype ("makes float64 under float64, ..."), or None
+    where they are the same under every float default."""
+    seen = {}
+    for name in _DEFAULTS:
+        dtype = getattr(torch, name)
+        try:
+            seen[name] = _result_dtypes(torch, fake_mode, n, dtype)
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the node uncleared, which is the safe side
+            return f"(its result dtype under another default could not be found: {type(exc).__name__})"
+    if len(set(seen.values())) == 1:
+        return None
+    return "takes its result dtype from the default dtype (" + ", ".join(
+        f"{'/'.join(str(d).removeprefix('torch.') for d in got)} under {name}" for name, got in seen.items()) + ")"
+
+
+def _result_dtypes(torch: Any, fake_mode: Any, n: Any, default: Any) -> tuple[Any, ...]:
+    """The dtypes of ``n``'s tensor results when run on the export's fake tensors under default dtype ``default``
+    (on aliases of them: an op must not change the export's own metadata). torch's default dtype is one for the
+    whole process: another thread's eager code meets ``default`` for the moment of the probe, which runs once per
+    executor, at the first call under another default than the compile's."""
+    from torch.utils import _pytree as pytree
+
+    if fake_mode is None:
+        raise RuntimeError("the program has no fake tensors")
+
+    def arg(a: Any) -> Any:
+        if isinstance(a, torch.fx.Node):
+            v = a.meta.get("val")
+            return torch.ops.aten.alias.default(v) if isinstance(v, torch.Tensor) else v
+        return a
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(default)
+    try:
+        with fake_mode, torch.no_grad():
+            args = torch.fx.node.map_aggregate(n.args, arg)
+            kwargs = torch.fx.node.map_aggregate(n.kwargs, arg)
+            result = n.target(*args, **kwargs)
+    finally:
+        torch.set_default_dtype(old)
+    return tuple(t.dtype for t in pytree.tree_leaves(result) if isinstance(t, torch.Tensor))
