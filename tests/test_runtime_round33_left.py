@@ -1,0 +1,166 @@
+"""Round 33's runtime leftovers: an ADD/MUL whose broadcast operand comes first, and the runtime's bitwise checks.
+
+Each test names the input, what happened, and what happens now.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import memplan
+
+
+def _first_small(op: str, b_shape, x_shape, *, norm: bool = False, out_dtype: str = "f32"):
+    """A graph computing ``op(b, x)`` with the smaller (broadcast) operand ``b`` FIRST: b an input, or with
+    ``norm`` a f32 weight multiplying a RMS_NORM of x (both nodes in one fusion group)."""
+    g = memplan.GraphBuilder("first_small")
+    f32 = lambda shape: dict(shape=list(shape), dtype="f32")   # noqa: E731
+    nx = 4 * math.prod(x_shape)
+    g.input("x", nx, **f32(x_shape))
+    group = {"group": "g"} if norm else {}
+    src = "x"
+    if norm:
+        g.node("norm", "RMS_NORM", ["x"], g.intermediate("xn", nx, **f32(x_shape)), **group)
+        src = "xn"
+        g.weight("b", 4 * math.prod(b_shape), **f32(b_shape))
+    else:
+        g.input("b", 4 * math.prod(b_shape), **f32(b_shape))
+    width = 2 if out_dtype == "f16" else 4
+    g.node("n", op, ["b", src], g.output("y", width * math.prod(x_shape), shape=list(x_shape), dtype=out_dtype),
+           **group)
+    return g.build()
+
+
+def _values(g, seed: int = 0) -> tuple[dict, dict]:
+    rng = np.random.default_rng(seed)
+    arrays = {t.id: rng.standard_normal(t.attrs["shape"]).astype(np.float32) for t in g.tensors
+              if t.kind in ("input", "weight")}
+    return ({k: v for k, v in arrays.items() if g.tensor(k).kind == "input"},
+            {k: v for k, v in arrays.items() if g.tensor(k).kind == "weight"})
+
+
+def _numpy(op: str, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``op(b, x)`` in float32, in the graph's operand order, b repeated over x as ggml repeats it (each of its
+    dimensions, leading 1s added, tiled to x's: numpy's broadcast where b's dimensions are 1 or x's)."""
+    shape = [1] * (x.ndim - b.ndim) + list(b.shape)
+    full = np.tile(b.reshape(shape), [a // c for a, c in zip(x.shape, shape)])
+    return full + x if op == "ADD" else full * x
+
+
+def _addresses(g):
+    """Distinct 256-aligned fake addresses, one per tensor (enough for planning launches)."""
+    return {t.id: 1 << 20 + i for i, t in enumerate(g.tensors)}.__getitem__
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.float32).view(np.uint32)
+
+
+@pytest.mark.parametrize("op,b_shape,x_shape", [("ADD", [4], [3, 4]), ("MUL", [1], [3, 4]), ("MUL", [1, 4], [3, 4]),
+                                                ("ADD", [1, 1], [2, 2, 4]), ("MUL", [2, 4], [3, 2, 4]),
+                                                ("ADD", [2], [3, 4])])
+def test_a_broadcast_operand_first_runs_as_numpy_broadcasts_it(op, b_shape, x_shape):
+    """``ADD(b [4], x [3, 4])`` / ``MUL(s [1], x [3, 4])`` (the smaller operand first; ADD and MUL commute) was
+    a KernelError (``output 'y' has 12 elements, the ADD kernel writes 4``): the kernel took its element count
+    from the first operand and repeats only the second. Now the operands are passed swapped and the emulated
+    step gives numpy's broadcast bit for bit."""
+    from runtime.emulate import emulate
+
+    g = _first_small(op, b_shape, x_shape)
+    inputs, weights = _values(g)
+    got = emulate(g, memplan.plan(g), weights, inputs)[0]["y"]
+    want = _numpy(op, inputs["b"], inputs["x"])
+    assert got.shape == want.shape
+    assert np.array_equal(_bits(got), _bits(want))
+
+
+def test_the_swapped_launch_repeats_the_smaller_operand():
+    """The launch binary_f32 gets for ``ADD(b [4], x [3, 4])``: x's address first, b's second, 12 elements
+    repeating 4; an operand pair of equal element counts keeps the graph's order (same launches as before)."""
+    from runtime.kernels.ops import node_launches
+
+    g = _first_small("ADD", [4], [3, 4])
+    addr = _addresses(g)
+    (ln,) = node_launches(g, addr, g.node_index["n"], 132)
+    assert ln.kernel == "binary_f32"
+    assert ln.args[:5] == (addr("x"), addr("b"), addr("y"), 12, 4)
+    same = _first_small("MUL", [4, 3], [3, 4])
+    addr2 = _addresses(same)
+    (ln2,) = node_launches(same, addr2, same.node_index["n"], 132)
+    assert ln2.args[:5] == (addr2("b"), addr2("x"), addr2("y"), 12, 12)
+
+
+def test_a_weight_first_mul_after_a_norm_runs():
+    """``MUL(w [8], RMS_NORM(x) [4, 8])`` in one fusion group (the weight first) fell back node by node to the
+    refusal; it now runs (node by node) and equals numpy's norm times w."""
+    from runtime.emulate import emulate
+
+    g = _first_small("MUL", [8], [4, 8], norm=True)
+    inputs, weights = _values(g, seed=3)
+    got = emulate(g, memplan.plan(g), weights, inputs)[0]["y"]
+    x = inputs["x"].astype(np.float64)
+    want = weights["b"] * (x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-5))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_an_f16_output_of_a_broadcast_first_mul():
+    """The f16-output twin (``binary_f32_f16``) takes the swapped operands too: numpy's f32 product rounded
+    to f16, bit for bit."""
+    from runtime.emulate import emulate
+
+    g = _first_small("MUL", [4], [2, 4], out_dtype="f16")
+    inputs, weights = _values(g, seed=5)
+    got = emulate(g, memplan.plan(g), weights, inputs)[0]["y"]
+    want = (inputs["b"] * inputs["x"]).astype(np.float16).astype(np.float32)
+    assert np.array_equal(_bits(got), _bits(want))
+
+
+@pytest.mark.parametrize("b_shape,x_shape", [([3, 1], [3, 4]), ([2, 2], [2, 4]), ([3], [3, 4])])
+def test_a_broadcast_first_the_kernels_would_compute_otherwise_is_still_refused(b_shape, x_shape):
+    """Swapped or not, a column ``[3, 1]`` over ``[3, 4]`` (each row by its own element) is no flat repeat of
+    the operand's elements: still a KernelError naming the node and both shapes, never other values."""
+    from runtime.emulate import emulate
+    from runtime.kernels import KernelError
+
+    g = _first_small("MUL", b_shape, x_shape)
+    inputs, weights = _values(g)
+    with pytest.raises(KernelError, match=rf"node 'n': 'b' of shape \[{', '.join(map(str, b_shape))}\] broadcasts "
+                                          r"over 'x'"):
+        emulate(g, memplan.plan(g), weights, inputs)
+
+
+@pytest.mark.parametrize("op", ["SUB", "DIV"])
+def test_sub_and_div_are_never_swapped(op):
+    """SUB and DIV do not commute: the runtime has no kernel for them, and a broadcast operand first does not
+    make one (a swap would compute x - b for b - x)."""
+    from runtime.emulate import emulate
+    from runtime.kernels import KernelError
+
+    g = _first_small(op, [4], [3, 4])
+    inputs, weights = _values(g)
+    with pytest.raises(KernelError, match=f"node 'n': no kernel for op '{op}'"):
+        emulate(g, memplan.plan(g), weights, inputs)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("op,b_shape,x_shape,out_dtype", [("ADD", [256], [64, 256], "f32"),
+                                                          ("MUL", [1], [64, 256], "f32"),
+                                                          ("MUL", [1, 256], [3, 256], "f16"),
+                                                          ("ADD", [4, 256], [8, 4, 256], "f32")])
+def test_a_broadcast_operand_first_on_the_gpu_equals_numpy(op, b_shape, x_shape, out_dtype):
+    """On the GPU: ``op(b, x)`` with the broadcast operand first gives numpy's broadcast bit for bit (f16
+    output: numpy's f32 result rounded to f16), NaNs and infinities in the inputs included."""
+    from runtime.executor import Executor
+
+    g = _first_small(op, b_shape, x_shape, out_dtype=out_dtype)
+    inputs, _ = _values(g, seed=7)
+    inputs["x"].reshape(-1)[:3] = [np.nan, np.inf, -np.inf]
+    ex = Executor(g, memplan.plan(g), inputs=inputs)
+    ex.run()
+    ex.synchronize()
+    got = ex.read("y", np.float16 if out_dtype == "f16" else np.float32).astype(np.float32)
+    want = _numpy(op, inputs["b"], inputs["x"]).astype(np.float16 if out_dtype == "f16" else np.float32)
+    assert np.array_equal(_bits(got), _bits(want.astype(np.float32)))
