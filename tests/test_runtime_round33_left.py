@@ -164,3 +164,104 @@ def test_a_broadcast_operand_first_on_the_gpu_equals_numpy(op, b_shape, x_shape,
     got = ex.read("y", np.float16 if out_dtype == "f16" else np.float32).astype(np.float32)
     want = _numpy(op, inputs["b"], inputs["x"]).astype(np.float16 if out_dtype == "f16" else np.float32)
     assert np.array_equal(_bits(got), _bits(want.astype(np.float32)))
+
+
+_QNAN, _OTHER_NAN = np.uint32(0x7FC00000), np.uint32(0x7FC00001)
+
+
+def _with_bits(values: np.ndarray, index: int, bits) -> np.ndarray:
+    out = np.array(values, np.float32)
+    out.view(np.uint32).reshape(-1)[index] = bits
+    return out
+
+
+@pytest.mark.parametrize("how,equal", [("same NaN", True), ("other NaN payload", False), ("-0.0 for 0.0", False),
+                                       ("same", True)])
+def test_compare_launches_compares_the_emulated_outputs_bit_for_bit(monkeypatch, capsys, how, equal):
+    """``compare_launches --emulate``: two plans whose outputs hold the same NaN bits were reported
+    ``"bitwise_equal": false`` and exited 1 (``np.array_equal``: NaN != NaN), and a -0.0 for a 0.0 (other bits)
+    passed as equal. Now the bits are compared: equal exactly where they are."""
+    import json
+
+    from runtime import emulate as emulate_mod
+    from runtime.tools import compare_launches
+
+    real = emulate_mod.emulate
+
+    def doctored(graph, plan, *args, **kw):
+        outs, mem, addr = real(graph, plan, *args, **kw)
+        v = np.zeros_like(outs["logits"])
+        if "NaN" in how:
+            v = _with_bits(v, 0, _QNAN)
+        if plan.devices > 1:   # the split plan's outputs
+            v = (_with_bits(v, 0, _OTHER_NAN) if how == "other NaN payload"
+                 else _with_bits(v, 1, 0x80000000) if how == "-0.0 for 0.0" else v.copy())
+        return {**outs, "logits": v}, mem, addr
+
+    monkeypatch.setattr(emulate_mod, "emulate", doctored)
+    argv = ["--config", "tiny", "--batches", "1", "--fuse", "norms", "--devices", "2", "--emulate"]
+    assert compare_launches.main(argv) == (0 if equal else 1)
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["emulated"]["logits"]["bitwise_equal"] is equal
+
+
+def test_same_bits_is_bit_equality():
+    """``runtime.bits.same_bits`` / ``same_tensor_bits`` (what every "bitwise" check of the runtime now calls):
+    the same NaN bits are equal, another payload, a signed zero, another shape or dtype are not."""
+    from runtime.bits import same_bits
+
+    a = _with_bits(np.arange(6, dtype=np.float32).reshape(2, 3), 2, _QNAN)
+    assert same_bits(a, a.copy()) and not np.array_equal(a, a.copy())
+    assert not same_bits(a, _with_bits(a, 2, _OTHER_NAN))
+    assert not same_bits(np.zeros(3, np.float32), _with_bits(np.zeros(3, np.float32), 0, 0x80000000))
+    assert not same_bits(a, a.reshape(3, 2)) and not same_bits(a, a.astype(np.float64))
+    assert same_bits(np.float16([np.nan, -0.0]), np.float16([np.nan, -0.0]))
+    assert same_bits(np.arange(4), np.arange(4)) and same_bits(np.float32(np.nan), np.float32(np.nan))
+
+
+def test_same_tensor_bits_is_bit_equality():
+    from needs import need
+
+    torch = need("torch")
+    from runtime.bits import same_tensor_bits
+
+    a = torch.tensor([1.0, float("nan"), 0.0])
+    assert same_tensor_bits(a, a.clone()) and not torch.equal(a, a.clone())
+    assert not same_tensor_bits(a, torch.tensor([1.0, float("nan"), -0.0]))
+    assert same_tensor_bits(a.to(torch.bfloat16), a.to(torch.bfloat16).clone())
+    assert not same_tensor_bits(a, a.double()) and not same_tensor_bits(a, a[:2])
+    assert same_tensor_bits(torch.tensor([True, False]), torch.tensor([True, False]))
+    assert same_tensor_bits(torch.tensor(float("nan")), torch.tensor(float("nan")))
+
+
+#: the runtime modules that report a "bitwise" equality: none may compare float values for it
+_BITWISE_CLAIMS = ("runtime/bench.py", "runtime/bench_multi_gpu.py", "runtime/tools/pdl_check.py",
+                   "runtime/tools/gemm_bench.py", "runtime/tools/compare_launches.py", "runtime/aten/bench.py",
+                   "runtime/aten/bench_scatter.py")
+
+
+@pytest.mark.parametrize("path", _BITWISE_CLAIMS)
+def test_bitwise_claims_compare_bits_not_values(path):
+    """``np.array_equal`` / ``torch.equal`` of float outputs in the checks that report "bitwise" (runtime.bench's
+    ``same_logits_as_serial``, bench_multi_gpu's ``same_logits_*``, pdl_check's replay count, gemm_bench's
+    ``bitwise_repeat``, the ATen benches' ``bitwise*``) said a run with the same NaN bits differed; they call
+    ``runtime.bits`` now."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / path).read_text()
+    assert "array_equal(" not in text and "torch.equal(" not in text
+    assert "same_bits(" in text or "same_tensor_bits(" in text
+
+
+def test_the_aten_sweep_calls_bitwise_only_the_same_bits():
+    """``runtime.aten.sweep.compare`` masked NaNs and compared values: a -0.0 where eager gave 0.0 was
+    "bitwise". Now only the same bits are "bitwise" (the same NaN bits included); the rest is "close" or WRONG."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.sweep import compare
+
+    ref = torch.tensor([1.0, float("nan"), 0.0])
+    assert compare((ref.clone(),), (ref,), torch.float32)[0] == "bitwise"
+    assert compare((torch.tensor([1.0, float("nan"), -0.0]),), (ref,), torch.float32)[0] == "close"
+    assert compare((torch.tensor([2.0, float("nan"), 0.0]),), (ref,), torch.float32)[0].startswith("WRONG")
