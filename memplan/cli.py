@@ -262,7 +262,7 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
                     help="offset solver (default auto: the heuristics, and with --time-limit the exact solvers)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
-    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
+    sp.add_argument("--workers", type=argtypes.workers, default=1,
                     help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
@@ -395,7 +395,7 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
                     help="offset solver (default search: minimalloc's branch and bound)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
-    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
+    sp.add_argument("--workers", type=argtypes.workers, default=1,
                     help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
