@@ -292,6 +292,21 @@ def size(text: str) -> int:
     return int(v)
 
 
+def capacities(text: str) -> int | tuple[int, ...]:
+    """``--device-capacity``: one byte count (each device's), or a comma list of one per device, device 0 first
+    (two different GPUs: ``80G,40G``); a bad one is named by its device."""
+    parts = text.split(",")
+    if len(parts) == 1:
+        return size(text)
+    out = []
+    for d, part in enumerate(parts):
+        try:
+            out.append(size(part))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"device {d}: {exc}") from None
+    return tuple(out)
+
+
 def _decimal_bytes(number: str, mult: int, text: str) -> decimal.Decimal:
     """``number`` (``_REAL``, with a fraction or an exponent) times ``mult``, exactly. Its exponent is read as a
     Python int and judged before any Decimal sees it: Decimal refuses exponents past about 10**18 with
