@@ -24,18 +24,11 @@ def _brute_force(cost, weight, allowed, caps):
     """The smallest largest stage cost over every contiguous split into as many non-empty stages as the allowed
     cuts permit, up to ``len(caps)`` (no device left empty that a stage could fill), stage ``d`` on device ``d``
     holding at most ``caps[d]`` bytes of weights (None: none fits)."""
-    U, n = len(cost), len(caps)
-    best = None
-    cut_points = [i for i in range(U - 1) if allowed[i]]
-    for k in [min(n - 1, len(cut_points))]:
-        for cuts in itertools.combinations(cut_points, k):
-            bounds = [0] + [c + 1 for c in cuts] + [U]
-            stages = list(zip(bounds, bounds[1:]))
-            if any(sum(weight[a:b]) > caps[d] for d, (a, b) in enumerate(stages)):
-                continue
-            worst = max(sum(cost[a:b]) for a, b in stages)
-            best = worst if best is None else min(best, worst)
-    return best
+    cuts = [i + 1 for i in range(len(cost) - 1) if allowed[i]]
+    fitting = ([0, *chosen, len(cost)] for chosen in itertools.combinations(cuts, min(len(caps) - 1, len(cuts))))
+    worst = [max(sum(cost[a:b]) for a, b in zip(bounds, bounds[1:])) for bounds in fitting
+             if all(sum(weight[a:b]) <= cap for cap, a, b in zip(caps, bounds, bounds[1:]))]
+    return min(worst, default=None)
 
 
 @settings(max_examples=300, deadline=None)
