@@ -5,6 +5,7 @@ Each test names the input, what happened, and what happens now.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -269,3 +270,33 @@ def test_the_aten_sweep_calls_bitwise_only_the_same_bits():
     assert compare((ref.clone(),), (ref,), torch.float32)[0] == "bitwise"
     assert compare((torch.tensor([1.0, float("nan"), -0.0]),), (ref,), torch.float32)[0] == "close"
     assert compare((torch.tensor([2.0, float("nan"), 0.0]),), (ref,), torch.float32)[0].startswith("WRONG")
+
+
+@pytest.mark.parametrize("order", [["x", "b"], ["b", "x"]])
+def test_an_output_written_over_its_repeated_operand_reads_a_copy(order):
+    """``ADD(x [3, 4], b [4])`` with ``inplace {y: b}`` and y planned at b's very address: thread j wrote y[j]
+    over b[j] while threads j + 4, j + 8 still read b[j] (a race on the GPU; the emulator reads every input
+    before writing, so it never showed). Staging covered only an output shifted off its input; now an input
+    smaller than its in-place output is copied to scratch first too, the operand order either way."""
+    from runtime.kernels.ops import MEMCPY
+    from runtime.step import program_at
+
+    g = memplan.GraphBuilder("over_b", alignment=4)
+    f32 = lambda shape: dict(shape=shape, dtype="f32")   # noqa: E731
+    g.input("x", 48, **f32([3, 4]))
+    g.input("w0", 16, **f32([4]))
+    g.node("c", "CONT", ["w0"], g.intermediate("b", 16, **f32([4])))
+    g.node("n", "ADD", order, g.output("y", 48, **f32([3, 4])), inplace={"y": "b"})
+    graph = g.build()
+    doc = json.loads(memplan.plan(graph).to_json())
+    at = {t["id"]: t for t in doc["tensors"]}
+    at["b"]["offset"], at["y"]["offset"] = 64, 64   # y exactly over b: the in-place pair the contract allows
+    doc["arena_bytes"] = max(doc["arena_bytes"], 112)
+    plan = memplan.plan_from_dict(doc)
+    memplan.verify(graph, plan)
+    space = iter(range(1 << 32, 1 << 40, 1 << 16))
+    prog, addr = program_at(graph, plan, lambda nbytes, label=None: next(space))
+    *copies, binary = prog.launches["n"]
+    assert binary.kernel == "binary_f32" and binary.args[2] == addr["y"] == addr["b"]
+    assert [c.kernel for c in copies] in (["copy_u32"], [MEMCPY]) and copies[0].args[0] == addr["b"]
+    assert binary.args[1] == copies[0].args[1] != addr["b"]   # the repeated operand read from the copy
