@@ -13,15 +13,15 @@ import re
 import sys
 from collections.abc import Callable
 
-from .planfile import MAX_STREAMS
+from .planfile import INT64, MAX_STREAMS
 from .show import printable
 
 #: bytes, counts and capacities are int64 everywhere
-MAX_BYTES = 1 << 63
-#: CP-SAT workers
-MAX_WORKERS = 1024
-#: seconds of work or microseconds of cost: beyond this is a typo, not a budget
-MAX_TIME = 1e9
+MAX_BYTES = INT64
+#: a memory factor (``memplan bench schedule --budget``): beyond this is a typo, not a budget. (The bounds of the
+#: options the library shares, ``--time-limit``, ``--event-us``, ``--workers``, ``--seed``, are the library's own:
+#: ``seconds``, ``microseconds``, ``workers`` and ``seed`` read them, and their wording, where it defines them.)
+MAX_FACTOR = 1e9
 #: nodes of a generated benchmark graph (``memplan bench``: the scale suite's largest is 10**6)
 MAX_NODES = 10 ** 7
 #: decoder layers of a generated Llama graph (real models have at most a few hundred): ``examples.MAX_LAYERS``,
@@ -292,6 +292,21 @@ def size(text: str) -> int:
     return int(v)
 
 
+def capacities(text: str) -> int | tuple[int, ...]:
+    """``--device-capacity``: one byte count (each device's), or a comma list of one per device, device 0 first
+    (two different GPUs: ``80G,40G``); a bad one is named by its device."""
+    parts = text.split(",")
+    if len(parts) == 1:
+        return size(text)
+    out = []
+    for d, part in enumerate(parts):
+        try:
+            out.append(size(part))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"device {d}: {exc}") from None
+    return tuple(out)
+
+
 def _decimal_bytes(number: str, mult: int, text: str) -> decimal.Decimal:
     """``number`` (``_REAL``, with a fraction or an exponent) times ``mult``, exactly. Its exponent is read as a
     Python int and judged before any Decimal sees it: Decimal refuses exponents past about 10**18 with
@@ -352,9 +367,22 @@ def streams(text: str) -> int | str:
 
 
 def seed(text: str) -> int:
+    """A solver seed by the library's rule (``SolveOptions.seed``, same bound and words)."""
+    from .solvers.options import SEED_LIMIT, SEED_RULE
+
     n = integer(text)
-    if not 0 <= n < 1 << 31:
-        raise argparse.ArgumentTypeError(f"seed {text!r} is not in 0..2**31-1")
+    if not 0 <= n < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be {SEED_RULE}, not {text!r}")
+    return n
+
+
+def workers(text: str) -> int:
+    """CP-SAT workers by the library's rule (``SolveOptions.workers``, same bound and words)."""
+    from .solvers.options import MAX_WORKERS, WORKERS_RULE
+
+    n = integer(text)
+    if not 1 <= n <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be {WORKERS_RULE}, not {text!r}")
     return n
 
 
@@ -381,26 +409,33 @@ def alignment(text: str) -> int:
 
 
 def seconds(text: str) -> float:
+    """A time limit by the library's rule (``SolveOptions.time_limit``, same bound and words)."""
+    from .solvers.options import MAX_SECONDS, SECONDS_RULE
+
     v = real(text, "a number of seconds")
-    if not 0 < v <= MAX_TIME:  # also nan
-        raise argparse.ArgumentTypeError(f"seconds must be a number above 0 and at most {MAX_TIME:g}: {text!r}")
+    if not 0 < v <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be {SECONDS_RULE}, not {text!r}")
     return v
 
 
 def microseconds(text: str) -> float:
+    """An event latency by the library's rule (a cost model's ``event_us``, same bound and words): the CLI
+    refused ``--event-us`` above 1e9 where ``CostModel(event_us=...)`` takes up to 1e15."""
+    from .optimize.cost import EVENT_US_RULE, is_event_us
+
     v = real(text, "a number of microseconds")
-    if not 0 <= v <= MAX_TIME:
-        raise argparse.ArgumentTypeError(f"microseconds must be finite, >= 0 and at most {MAX_TIME:g}: {text!r}")
+    if not is_event_us(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {EVENT_US_RULE}")
     return v + 0.0   # -0 is 0 ('-0' printed "at -0 us")
 
 
 def factor(text: str) -> float:
-    """A finite multiple >= 1 of the serial arena, at most ``MAX_TIME``: below the serial plan's arena only a
+    """A finite multiple >= 1 of the serial arena, at most ``MAX_FACTOR``: below the serial plan's arena only a
     low-memory serial order may fit, and most graphs' plans would be refused after planning every candidate."""
     v = real(text, "a number")
-    if not 1 <= v <= MAX_TIME:  # also nan and inf
+    if not 1 <= v <= MAX_FACTOR:  # also nan and inf
         raise argparse.ArgumentTypeError(f"must be a multiple of the serial arena, a finite number >= 1 and at most "
-                                         f"{MAX_TIME:g}: {text!r}")
+                                         f"{MAX_FACTOR:g}: {text!r}")
     return v
 
 

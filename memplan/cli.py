@@ -134,8 +134,13 @@ def _plan_extras(args: argparse.Namespace) -> dict:
             raise MemplanError(f"--memory-budget applies to one device's schedule; --devices {args.devices} "  # options)
                                "plans one schedule per device: give --device-capacity BYTES instead")
         extras["devices"] = args.devices
-    if getattr(args, "device_capacity", None) is not None:
-        extras["device_capacity"] = args.device_capacity
+    cap = getattr(args, "device_capacity", None)
+    if cap is not None:
+        n = getattr(args, "devices", None) or 1
+        if isinstance(cap, tuple) and len(cap) != n:   # before the graph is read
+            raise MemplanError(f"--device-capacity lists {len(cap)} capacities for {n} device{'s' * (n != 1)} "
+                               f"(--devices {n}): give one per device, or one number for each device")
+        extras["device_capacity"] = list(cap) if isinstance(cap, tuple) else cap
     return extras
 
 
@@ -262,7 +267,7 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
                     help="offset solver (default auto: the heuristics, and with --time-limit the exact solvers)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
-    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
+    sp.add_argument("--workers", type=argtypes.workers, default=1,
                     help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
@@ -334,8 +339,9 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--devices", type=argtypes.at_most(argtypes.MAX_STREAMS, "devices"), default=None, metavar="N",
                     help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1; "
                          "at most the stages the graph can be cut into: no device is left empty)")
-    sp.add_argument("--device-capacity", type=argtypes.size, default=None, metavar="BYTES",
-                    help="memory per device for weights plus arena (e.g. 80G); error naming the device if over")
+    sp.add_argument("--device-capacity", type=argtypes.capacities, default=None, metavar="BYTES[,BYTES...]",
+                    help="memory per device for weights plus arena (e.g. 80G), or one per device, device 0 first "
+                         "(80G,40G); error naming the device if over")
     sp.add_argument("--graph-out", type=argtypes.path, default=None, metavar="SPLIT.json",
                     help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
 
@@ -395,7 +401,7 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
                     help="offset solver (default search: minimalloc's branch and bound)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
-    sp.add_argument("--workers", type=argtypes.at_most(argtypes.MAX_WORKERS, "workers"), default=1,
+    sp.add_argument("--workers", type=argtypes.workers, default=1,
                     help="CP-SAT worker threads (1 is deterministic)")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,7 +57,8 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     makespans and serial vs concurrent arenas.
     ``devices`` > 1 splits the graph into pipeline stages, one arena per device; the plan then refers
     to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's
-    weights plus arena (BudgetError naming the device). All options: see ``plan_graph``.
+    weights plus arena (BudgetError naming the device): one number for every device, or a list of one per
+    device (two different GPUs). All options: see ``plan_graph``.
     """
     check_option_names("plan", options, _plan_options())
     return plan_graph(graph, schedule, solver, **options).plan
@@ -73,7 +75,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                time_limit: float | None = None, seed: int = 0, workers: int = 1, progress=None,
                check: bool = True, streams: int | str | None = None, memory_budget: int | None = None,
                max_events: int | None = None, cost_model=None, devices: int | None = None,
-               device_capacity: int | None = None, fused_groups: bool = False) -> Planned:
+               device_capacity: int | Sequence[int] | None = None, fused_groups: bool = False) -> Planned:
     """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1).
 
     Every keyword option, as ``plan()`` takes it: ``time_limit`` (seconds, a deterministic work budget
@@ -86,7 +88,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     may run each group as one kernel that reads any member's input while it writes any member's output
     (the contract's rules are node by node; such a plan satisfies them too)."""
     from .devices import check_capacity, check_devices
-    from .devices.split import check_capacity_arg
+    from .devices.split import check_capacity_arg, device_capacities
     from .optimize.candidates import check_options as check_stream_options
 
     check_graph(graph, "plan")
@@ -99,6 +101,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                            fused_groups=fused_groups)
     if devices is not None:
         check_devices(devices)
+    device_capacities(device_capacity, devices or 1)   # one per device: said before any work
     if devices is not None and devices > 1:
         if schedule is not None or memory_budget is not None:
             raise ScheduleError("devices > 1 plans its own per-device schedules: give neither a schedule nor "
@@ -124,7 +127,7 @@ def _not_fully_checked(p: Plan) -> bool:
 
 @named_options
 def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,
-                 device_capacity: int | None = None, streams: int | str | None = None,
+                 device_capacity: int | Sequence[int] | None = None, streams: int | str | None = None,
                  max_events: int | None = None, cost_model=None):
     """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
     (``split_devices`` validates ``n``.) ``solver`` and ``options`` (``SolveOptions``) plan each device's
@@ -517,6 +520,7 @@ def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, seri
 def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: float, *, streams, max_events,
                   cost_model, device_capacity) -> Planned:
     from .devices import split_devices
+    from .devices.split import device_capacities
     from .optimize.cost import CostModel, event_latency, node_costs
     from .optimize.streams import schedule_makespan
 
@@ -530,10 +534,11 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
                           max_events=max_events)
     g = split.graph
     result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0)
+    caps = device_capacities(device_capacity, n)
     for d, (arena, weights) in enumerate(zip(result.device_arena_bytes, split.weight_bytes)):
-        if device_capacity is not None and arena + weights > device_capacity:
+        if caps is not None and arena + weights > caps[d]:
             raise BudgetError(f"device {d} needs {weights} B of weights plus an arena of {arena} B = "
-                              f"{weights + arena} B, over the device_capacity of {device_capacity} B")
+                              f"{weights + arena} B, over the device_capacity of {caps[d]} B")
     model = cost_model if cost_model is not None else CostModel()
     block = dict(result.solver)
     seconds = block.pop("seconds")

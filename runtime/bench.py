@@ -32,6 +32,7 @@ import numpy as np
 
 from memplan.files import atomic_write_text
 
+from .bits import same_bits
 from .cuda_util import event_seconds, need_pycuda
 from .kernels.ops import PDL_OFF_ROWS
 from .models import llama as L
@@ -178,7 +179,7 @@ def bench_config(libs: dict, name: str, batch: int, *, steps: int, rounds: int, 
     for k, ex in exes.items():
         ex.replay(1) if ex.captured else ex.run()
         outs[k] = ex.read("logits")
-    same = {k: bool(np.array_equal(o, outs["serial_plain"])) for k, o in outs.items()}
+    same = {k: same_bits(o, outs["serial_plain"]) for k, o in outs.items()}
     finite = bool(np.all(np.isfinite(outs["serial_plain"])))
     est = statistics.median(exes["serial"].time_steps("graph", steps=2, repeats=3, warmup=1))
     cap = max(1, math.ceil(timed_ms / max(est, 1e-3)))

@@ -14,16 +14,18 @@ from ..errors import short_repr as _short
 
 
 def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequence[bool], n: int,
-              capacity: int | None = None, cut_bytes: Sequence[int] | None = None,
+              capacity: int | Sequence[int] | None = None, cut_bytes: Sequence[int] | None = None,
               slack: float | None = None,
               shared: Sequence[tuple[int, Sequence[int]]] = ()) -> tuple[tuple[int, int], ...]:
     """Split units ``0..U-1`` into ``n`` contiguous stages ``(start, stop)``.
 
     Minimises the largest stage cost, then the largest stage weight, subject to every stage's weight
-    being at most ``capacity``; a stage may end after unit ``i`` only where ``allowed_end[i]`` (the
-    last unit always may). Stages are non-empty where the allowed ends permit; the rest are empty
-    ``(U, U)`` at the end. Raises BudgetError (naming the device and both byte counts) when the
-    weights cannot fit ``n`` stages of ``capacity``.
+    being at most ``capacity`` (one number for every stage, or one per stage: stage ``d`` runs on device ``d``);
+    a stage may end after unit ``i`` only where ``allowed_end[i]`` (the last unit always may). Stages are
+    non-empty where the allowed ends permit; the rest are empty ``(U, U)`` at the end. Raises BudgetError
+    (naming the device and both byte counts) when the weights cannot fit ``n`` stages of ``capacity``.
+    (Filling each device in turn as far as it goes stays the test of a cost: a stage's weight only falls as
+    its start moves later, whatever each device holds.)
 
     With ``cut_bytes`` (bytes that cross a boundary after unit ``i``), any split whose largest stage
     cost is within ``slack`` (default: the largest unit's cost) of the optimum may be taken instead,
@@ -50,7 +52,8 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
         if allowed_end[i] or i == U - 1:
             last = i
         prev_end[i] = last
-    cap = pw[U] if capacity is None else int(capacity)
+    caps = _per_stage(capacity, n, pw[U])
+    cap = max(caps)
     sw = _StageWeights(pw, shared)
 
     def furthest(s: int, T: float, W: int) -> int:
@@ -64,6 +67,7 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
         return e if e >= s else -1
 
     def greedy(T: float, W: int) -> list[int] | None:
+        """The ends of a split within cost T and weight W, filling each device as far as it goes, or None."""
         ends: list[int] = []
         s = 0
         while s < U:
@@ -76,8 +80,56 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
             s = e + 1
         return ends
 
+    def spread(T: float, W: int) -> list[int] | None:
+        """``greedy`` for devices of different capacities: filling a device as far as it goes may leave the
+        next, smaller one a unit it cannot hold that a later, larger one could ([0, 0, 1] bytes over units of
+        0, 0, 1 byte: device 0 takes both empty units, device 1 is left the byte). Every end reachable after
+        each stage instead (each start's ends are an interval: one sweep per stage; an end that leaves the
+        devices still needed too few cuts is none), the most stages that end the list, traced back; None unless
+        they leave no device empty that the allowed ends could fill (a device too small for any stage is an
+        error, not a device set up to run nothing)."""
+        starts = {0}   # the positions the next stage may start at
+        trace: list[dict[int, int]] = []
+        spread_starts.clear()
+        best = 0
+        for d in range(n):
+            spread_starts.append(starts)
+            reached: dict[int, int] = {}
+            reach, origin = -1, -1   # the furthest end a start so far allows, and that start
+            for e in range(min(starts), U):
+                if e in starts:
+                    f = furthest(e, T, min(W, caps[d]))
+                    if f > reach:
+                        reach, origin = f, e
+                if e <= reach and prev_end[e] == e and room[e] >= need - d - 1:
+                    reached[e] = origin
+            trace.append(reached)
+            if U - 1 in reached:
+                best = d + 1
+            starts = {e + 1 for e in reached if e + 1 < U}
+            if not starts:
+                break
+        if best < need:
+            return None
+        ends, e = [], U - 1
+        for d in range(best - 1, -1, -1):
+            ends.append(e)
+            e = trace[d][e] - 1
+        return ends[::-1]
+
+    need = min(n, 1 + sum(1 for i in range(U - 1) if allowed_end[i]))   # the devices the cuts can fill
+    spread_starts: list[set[int]] = []   # per stage, where ``spread`` found it may start
+    room = [0] * U   # the ends a stage may take after unit e: what is left for the devices after its stage
+    for e in range(U - 2, -1, -1):
+        room[e] = room[e + 1] + (prev_end[e + 1] == e + 1)
+    uniform = len(set(caps)) == 1
+    if not uniform:
+        greedy = spread   # noqa: F811 - one capacity for every device keeps the greedy fill (and its plans)
+
     if greedy(float("inf"), cap) is None:
-        _capacity_error(sw, prev_end, U, n, cap, furthest)
+        if not uniform:
+            _spread_error(sw, prev_end, U, need, caps, spread_starts)
+        _capacity_error(sw, prev_end, U, n, caps, furthest)
     # the smallest feasible cost threshold, by bisection between a lower bound and the total
     lo, hi = max(max(float(c) for c in cost), pc[U] / n), pc[U]
     if greedy(lo, cap) is not None:
@@ -109,24 +161,28 @@ def partition(cost: Sequence[float], weight: Sequence[int], allowed_end: Sequenc
     limit = t_star + (max(float(c) for c in cost) if slack is None else float(slack))
     if cut_bytes is not None and U <= REFINE_MAX_UNITS and (
             (n - 1) * _candidate_stages(pc, pw, allowed_end, limit, cap) <= REFINE_MAX_STEPS):
-        refined = _fewest_bytes(pc, sw, allowed_end, n, limit, cap, cut_bytes)
+        refined = _fewest_bytes(pc, sw, allowed_end, n, limit, caps, cut_bytes)
         if refined is not None and len(refined) >= len(stages):
             stages = refined
-    # use every device: split the costliest splittable stage at its most balanced allowed end
+    # use every device: split the costliest splittable stage at its most balanced allowed end (with one
+    # capacity per device, the first such split whose stages, each moved to its new device, still fit)
     while len(stages) < n:
-        best = None
+        keys = []
         for k, (s, t) in enumerate(stages):
             for e in range(s, t - 1):
                 if allowed_end[e]:
                     a, b = pc[e + 1] - pc[s], pc[t] - pc[e + 1]
-                    key = (-(pc[t] - pc[s]), max(a, b), k, e)
-                    if best is None or key < best:
-                        best = key
-        if best is None:
+                    keys.append((-(pc[t] - pc[s]), max(a, b), k, e))
+        split = None
+        for _, _, k, e in sorted(keys) if not uniform else ([min(keys)] if keys else []):
+            s, t = stages[k]
+            cand = stages[:k] + [(s, e + 1), (e + 1, t)] + stages[k + 1:]
+            if uniform or all(sw.of(a, b - 1) <= caps[d] for d, (a, b) in enumerate(cand)):
+                split = cand
+                break
+        if split is None:
             break
-        k, e = best[2], best[3]
-        s, t = stages[k]
-        stages[k:k + 1] = [(s, e + 1), (e + 1, t)]
+        stages = split
     stages += [(U, U)] * (n - len(stages))
     return tuple(stages)
 
@@ -138,6 +194,19 @@ REFINE_MAX_UNITS = 3000
 #: ``cost=0``): 2,000 such nodes on 32 devices took 56 s, 3,000 on 1,024 hours. Above this many steps
 #: (a few seconds) the minimax split is kept too.
 REFINE_MAX_STEPS = 2 * REFINE_MAX_UNITS ** 2
+
+
+def _per_stage(capacity: int | Sequence[int] | None, n: int, total: int) -> list[int]:
+    """Each stage's weight capacity: ``total`` (all the weights: no bound) for None, one number for every stage,
+    or the sequence as given (one per stage; ``split_devices`` checks it holds ``n``)."""
+    if capacity is None:
+        return [total] * n
+    if isinstance(capacity, int):
+        return [int(capacity)] * n
+    caps = [int(c) for c in capacity]
+    if len(caps) != n:
+        raise BudgetError(f"device_capacity lists {len(caps)} capacities for {n} devices: give one per device")
+    return caps
 
 
 def _candidate_stages(pc: list[float], pw: list[int], allowed_end: Sequence[bool], limit: float, cap: int) -> int:
@@ -154,10 +223,11 @@ def _candidate_stages(pc: list[float], pw: list[int], allowed_end: Sequence[bool
     return total
 
 
-def _fewest_bytes(pc: list[float], sw: _StageWeights, allowed_end: Sequence[bool], n: int, limit: float, cap: int,
-                  cut_bytes: Sequence[int]) -> list[tuple[int, int]] | None:
-    """Stages with cost <= limit and weight <= cap minimising (crossing bytes, sum of squared stage
-    costs, sum of squared stage weights), with as many stages as possible up to ``n`` (a DP over ends)."""
+def _fewest_bytes(pc: list[float], sw: _StageWeights, allowed_end: Sequence[bool], n: int, limit: float,
+                  caps: Sequence[int], cut_bytes: Sequence[int]) -> list[tuple[int, int]] | None:
+    """Stages with cost <= limit and weight <= their device's cap (stage k on device k) minimising (crossing
+    bytes, sum of squared stage costs, sum of squared stage weights), with as many stages as possible up to
+    ``n`` (a DP over ends)."""
     U = len(pc) - 1
     pw = sw.pw
     tol = limit * (1 + 1e-12) + 1e-12
@@ -166,12 +236,12 @@ def _fewest_bytes(pc: list[float], sw: _StageWeights, allowed_end: Sequence[bool
     arg = [[-1] * U for _ in range(n + 1)]
     for i in range(U):
         c, w = pc[i + 1], pw[i + 1]
-        if c > tol or w > cap:
+        if c > tol or w > caps[0]:
             break
         if ok_end[i]:
             best[1][i] = (int(cut_bytes[i]) if i < U - 1 else 0, c * c, w * w)
     for k in range(2, n + 1):
-        prev, cur, cur_arg = best[k - 1], best[k], arg[k]
+        prev, cur, cur_arg, cap = best[k - 1], best[k], arg[k], caps[k - 1]
         for i in range(U):
             if not ok_end[i]:
                 continue
@@ -199,10 +269,11 @@ def _fewest_bytes(pc: list[float], sw: _StageWeights, allowed_end: Sequence[bool
     return None
 
 
-def _capacity_error(sw: _StageWeights, prev_end: list[int], U: int, n: int, cap: int, furthest) -> None:
+def _capacity_error(sw: _StageWeights, prev_end: list[int], U: int, n: int, caps: Sequence[int], furthest) -> None:
     """Name the first device whose weights cannot fit, filling devices greedily from the front."""
     s = 0
     for d in range(n):
+        cap = caps[d]
         e = furthest(s, float("inf"), cap) if d < n - 1 else -1
         if e < 0:
             if d == n - 1:
@@ -214,7 +285,32 @@ def _capacity_error(sw: _StageWeights, prev_end: list[int], U: int, n: int, cap:
             raise BudgetError(f"device {d} needs {need} B of weights ({note}units {s}..{end}), "
                               f"over the device_capacity of {cap} B")
         s = e + 1
-    raise BudgetError(f"the weights do not fit {n} devices of {cap} B")  # pragma: no cover
+    raise BudgetError(f"the weights do not fit {n} devices of {list(caps)} B")  # pragma: no cover
+
+
+def _spread_error(sw: _StageWeights, prev_end: list[int], U: int, need: int, caps: Sequence[int],
+                  starts: list[set[int]]) -> None:
+    """Name the device no split can give a stage that fits (``spread`` found none over ``need`` devices, each
+    given a stage): the first device whose every possible stage, from where the devices before it may end
+    (leaving cuts enough for the rest), is over its capacity, with the least it would have to hold; the last
+    device needed must take the rest of the units."""
+    for d in range(need):
+        last = d == need - 1
+        if d >= len(starts) or not starts[d]:
+            break
+        options = [(sw.of(s, U - 1 if last else _next_end(prev_end, s, U)), s) for s in sorted(starts[d])]
+        least, s = min(options)
+        if least > caps[d]:
+            end = U - 1 if last else _next_end(prev_end, s, U)
+            raise BudgetError(f"device {d} needs at least {least} B of weights (units {s}..{end}, the least any split "
+                              f"leaves it), over the device_capacity of {caps[d]} B")
+    raise BudgetError(f"the weights do not fit {len(caps)} devices of {list(caps)} B with a stage on each of the "
+                      f"{need} devices the cuts can fill")
+
+
+def _next_end(prev_end: list[int], s: int, U: int) -> int:
+    """The first unit at or after ``s`` that a stage may end after."""
+    return next(i for i in range(s, U) if prev_end[i] >= s)
 
 
 class _StageWeights:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,13 +82,13 @@ def check_devices(n: Any) -> int:
 
 
 @named_options
-def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int | None = None,
+def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int | Sequence[int] | None = None,
                   streams: int | str | None = None, max_events: int | None = None) -> DeviceSplit:
     """Split ``graph`` into ``n`` pipeline stages, one per device, and schedule each device.
 
     ``streams`` / ``max_events`` mean what they mean for ``plan()``, per device (None: each device runs
-    its nodes serially, in listed order). ``device_capacity`` bounds each device's weight bytes
-    (BudgetError naming the device otherwise). ``cost_model`` (default ``memplan.CostModel``) gives the node
+    its nodes serially, in listed order). ``device_capacity`` bounds each device's weight bytes: one number
+    for every device, or a list of one per device (BudgetError naming the device otherwise). ``cost_model`` (default ``memplan.CostModel``) gives the node
     costs the stages are balanced by and the per-device schedules are made with.
     """
     from ..optimize import graph_optimize, node_costs
@@ -96,14 +97,14 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
 
     check_graph(graph, "split_devices")
     check_devices(n)
-    check_capacity_arg(device_capacity)
+    caps = device_capacities(device_capacity, n)
     cap = check_options(streams, None, max_events)
     units = units_of(graph)
     allowed, weight = cut_constraints(graph, units)
     check_stages(graph, n, allowed)
     cost = node_costs(graph, check_cost_model(cost_model))
     ucost = [sum(cost[m] for m in ms) for ms in units]
-    stages_u = partition(ucost, weight, allowed, n, device_capacity, cut_bytes=crossing_bytes(graph, units),
+    stages_u = partition(ucost, weight, allowed, n, caps, cut_bytes=crossing_bytes(graph, units),
                          shared=shared_weights(graph, units))
     node_dev = [0] * len(graph.nodes)
     stages: list[tuple[int, int]] = []
@@ -121,9 +122,9 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
             wb[tdev[i]] += t.size
     wbytes = tuple(wb)
     for d in range(n):
-        if device_capacity is not None and wbytes[d] > device_capacity:
+        if caps is not None and wbytes[d] > caps[d]:
             raise BudgetError(f"device {d} needs {wbytes[d]} B of weights (with weights also read on earlier "
-                              f"devices, replicated), over the device_capacity of {device_capacity} B")
+                              f"devices, replicated), over the device_capacity of {caps[d]} B")
     members: list[list[int]] = [[] for _ in range(n)]
     for i, d in enumerate(ndev):
         members[d].append(i)
@@ -158,19 +159,45 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
 
 
 
-def check_capacity(graph: Graph, plan: Plan, device_capacity: int) -> None:
+def check_capacity(graph: Graph, plan: Plan, device_capacity: int | Sequence[int]) -> None:
     """Single-device ``device_capacity``: the graph's weights plus the plan's arena must fit."""
-    check_capacity_arg(device_capacity)
+    (cap,) = device_capacities(device_capacity, 1)
     weights = sum(t.size for i, t in enumerate(graph.tensors) if t.kind == "weight" and graph.root[i] == i)
-    if weights + plan.arena_bytes > device_capacity:
+    if weights + plan.arena_bytes > cap:
         raise BudgetError(f"device 0 needs {weights} B of weights plus an arena of {plan.arena_bytes} B = "
-                          f"{weights + plan.arena_bytes} B, over the device_capacity of {device_capacity} B")
+                          f"{weights + plan.arena_bytes} B, over the device_capacity of {cap} B")
+
+
+def _is_byte_count(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int) and 0 <= v < INT64
 
 
 def check_capacity_arg(device_capacity: Any) -> None:
-    """``device_capacity`` is None or a byte count below 2**63, as ``memory_budget`` and the CLI's
-    ``--device-capacity`` are: ``plan()`` checks it on entry (a single-device plan checked it only after the
-    whole solve, so ``device_capacity=-1`` with a time limit spent that limit first, and 2**100 was taken)."""
-    if device_capacity is not None and (isinstance(device_capacity, bool) or not isinstance(device_capacity, int)
-                                        or not 0 <= device_capacity < INT64):
-        raise BudgetError(f"device_capacity must be a non-negative byte count below 2**63, not {_short(device_capacity)}")
+    """``device_capacity`` is None, a byte count below 2**63 (each device's, as ``memory_budget`` and the CLI's
+    ``--device-capacity`` are), or a list or tuple of such, one per device (two different GPUs: one number
+    was every device's). ``plan()`` checks it on entry (a single-device plan checked it only after the whole
+    solve, so ``device_capacity=-1`` with a time limit spent that limit first, and 2**100 was taken); how many
+    a sequence holds is ``device_capacities``' check, once the device count is known."""
+    if device_capacity is None or _is_byte_count(device_capacity):
+        return
+    if not isinstance(device_capacity, (list, tuple)) or not device_capacity:
+        raise BudgetError(f"device_capacity must be a non-negative byte count below 2**63, or a list of them (one per "
+                          f"device), not {_short(device_capacity)}")
+    for d, v in enumerate(device_capacity):
+        if not _is_byte_count(v):
+            raise BudgetError(f"device_capacity[{d}] (device {d}) must be a non-negative byte count below 2**63, "
+                              f"not {_short(v)}")
+
+
+def device_capacities(device_capacity: Any, n: int) -> tuple[int, ...] | None:
+    """``device_capacity`` as one byte count per device of ``n`` (a single number: every device's), or None;
+    BudgetError naming the device of a bad value, or the count where a sequence is not one per device."""
+    check_capacity_arg(device_capacity)
+    if device_capacity is None:
+        return None
+    if isinstance(device_capacity, int):
+        return (device_capacity,) * n
+    if len(device_capacity) != n:
+        raise BudgetError(f"device_capacity lists {len(device_capacity)} capacities for {n} device"
+                          f"{'s' * (n != 1)}: give one per device (or one number, each device's)")
+    return tuple(device_capacity)

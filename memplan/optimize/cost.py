@@ -24,6 +24,15 @@ from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
 
 #: the default latency of one cross-stream dependency (record + wait), microseconds
 DEFAULT_EVENT_US = 2.0
+#: what an event latency must be, in the words of every refusal: a cost model's ``event_us`` and the CLI's
+#: ``--event-us`` (``argtypes.microseconds``) share this rule and text (the CLI stopped at 1e9, the library at
+#: MAX_COST_US, the cap of a node's cost that keeps every sum of latencies finite)
+EVENT_US_RULE = f"a finite non-negative number of microseconds (at most {MAX_COST_US:g})"
+
+
+def is_event_us(us: float) -> bool:
+    """Whether the float ``us`` is an event latency by ``EVENT_US_RULE`` (NaN is not)."""
+    return 0 <= us <= MAX_COST_US
 
 
 @runtime_checkable
@@ -160,9 +169,8 @@ def event_latency(model: CostModelLike) -> float:
     # any real number but a bool: numpy scalars (latencies from measurements) included
     us = math.nan if isinstance(e, bool) or not isinstance(e, numbers.Real) else from_hook(
         model, "event_us", what, lambda: _float(e))
-    if not 0 <= us <= MAX_COST_US:
-        raise ScheduleError(f"cost model: event_us {_short(e)} is not a finite non-negative number of "
-                            f"microseconds (at most {MAX_COST_US:g})")
+    if not is_event_us(us):
+        raise ScheduleError(f"cost model: event_us {_short(e)} is not {EVENT_US_RULE}")
     return us
 
 

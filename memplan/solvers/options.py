@@ -24,6 +24,15 @@ from ..problem import Solution
 
 #: the longest time limit accepted (about 31 years: beyond it is a typo, not a budget)
 MAX_SECONDS = 1e9
+#: CP-SAT workers
+MAX_WORKERS = 1024
+#: seeds are below 2**31 (CP-SAT's random_seed is an int32)
+SEED_LIMIT = 1 << 31
+#: the rules of ``time_limit`` / ``wall_limit``, ``workers`` and ``seed``, in the words of every refusal: the
+#: CLI's ``--time-limit``, ``--workers`` and ``--seed`` (``argtypes``) check the same bounds with the same text
+SECONDS_RULE = f"a number of seconds above 0 and at most {MAX_SECONDS:g}"
+WORKERS_RULE = f"an integer in 1..{MAX_WORKERS}"
+SEED_RULE = "an integer in 0..2**31-1"
 #: ``SearchParams`` bounds: each preorder is a copy of the search state; each rung a try per round;
 #: node counts fit an int64 however long the time limit
 PREORDER_LETTERS = "WATZ"
@@ -126,11 +135,11 @@ class SolveOptions:
                 v = float(v)
                 object.__setattr__(self, name, v)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS):
-                raise SolverError(f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, not {_short(v)}")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 1024:
-            raise SolverError(f"workers must be an integer in 1..1024, not {_short(self.workers)}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 31:
-            raise SolverError(f"seed must be an integer in 0..2**31-1, not {_short(self.seed)}")
+                raise SolverError(f"{name} must be {SECONDS_RULE}, not {_short(v)}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= MAX_WORKERS:
+            raise SolverError(f"workers must be {WORKERS_RULE}, not {_short(self.workers)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < SEED_LIMIT:
+            raise SolverError(f"seed must be {SEED_RULE}, not {_short(self.seed)}")
         if not isinstance(self.fused_groups, bool):
             raise SolverError(f"fused_groups must be True or False, not {_short(self.fused_groups)}")
         if not isinstance(self.search, SearchParams):   # read deep inside the search: an AttributeError there

@@ -24,6 +24,7 @@ import traceback
 from typing import Any
 
 from memplan.argtypes import OneLineParser
+from runtime.bits import same_tensor_bits
 from runtime.torch_timing import event_ms
 
 from .bench_models import CNNS, LLM_SIZES, build
@@ -157,7 +158,7 @@ def bench_model(torch, name: str, device: str, quick: bool, do_compile: bool, lo
             if mode == "memplan_1":
                 arena1, out1 = c.arena_bytes, out
             else:
-                entry["bitwise_vs_1stream"] = bool(torch.equal(out, out1)) if out1 is not None else None
+                entry["bitwise_vs_1stream"] = same_tensor_bits(out, out1) if out1 is not None else None
             rec[mode] = entry
             log(f"{name}: {mode} {ms:.3f} ms, arena {c.arena_bytes}, {c.plan.streams} streams, "
                 f"{len(c.plan.events)} events, copies {c.stats.copies_per_call}, built in {build_s:.1f}s")

@@ -43,6 +43,7 @@ from runtime.aten import compile as aten_compile
 from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
+from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
 STICKY = ("device-side assert", "illegal memory access", "unspecified launch failure", "misaligned address",
@@ -1379,12 +1380,7 @@ def compare(out, ref, dtype) -> tuple[str, float]:
         if not isinstance(a, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype:
             got = f"{tuple(a.shape)} {a.dtype}" if isinstance(a, torch.Tensor) else type(a).__name__
             return f"WRONG(leaf {i}: {got} vs {tuple(b.shape)} {b.dtype})", float("nan")
-        if a.is_floating_point():  # NaN where eager has NaN counts as equal
-            nan_a, nan_b = a.isnan(), b.isnan()
-            same = torch.equal(nan_a, nan_b) and torch.equal(a.masked_fill(nan_a, 0), b.masked_fill(nan_b, 0))
-        else:
-            same = torch.equal(a, b)
-        if same:
+        if same_tensor_bits(a, b):   # the bits: NaN payloads and signed zeros too (values called -0.0 and 0.0 equal)
             continue
         diff = (a.double() - b.double()).abs().nan_to_num(nan=float("inf")).max().item()
         worst = max(worst, diff)

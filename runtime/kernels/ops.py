@@ -1023,6 +1023,15 @@ def broadcast_problem(graph: Graph, x: str, b: str) -> str | None:
             "it (its elements in order: its shape must be the other's trailing dimensions, the first one dividing)")
 
 
+def commuted(graph: Graph, ins) -> tuple[str, str]:
+    """An ADD's or MUL's operands as binary_f32 takes them: the one it repeats (``b[i % nb]``) second. Both ops
+    commute bit for bit (IEEE ``a + b == b + a``, ``a * b == b * a``; NaN payloads aside), so a smaller,
+    broadcast first operand (``ADD(b [H], x [B, H])``, ``MUL(s [1], x)``) is passed second: the kernel read
+    only the first operand's elements and refused it. Equal element counts keep the graph's order."""
+    a, b = ins
+    return (b, a) if _numel(_shape(graph, a)) < _numel(_shape(graph, b)) else (a, b)
+
+
 def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     """The kernels of node ``ni`` alone (KernelError names a node no kernel computes)."""
     node = graph.nodes[ni]
@@ -1042,13 +1051,14 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
         elif not _f16_out_ok(graph, addr, outs[0], ins):
             raise KernelError(f"node {node.id!r}: its f16 output {outs[0]!r} overlaps an f32 input (no kernel "
                               "writes half-width elements over the ones it reads)")
-        n, nb = _numel(_shape(graph, ins[0])), _numel(_shape(graph, ins[1]))
+        x, b = commuted(graph, ins)
+        n, nb = _numel(_shape(graph, x)), _numel(_shape(graph, b))
         if nb == 0 or n % nb:
             raise KernelError(f"node {node.id!r}: cannot broadcast {nb} elements over {n}")
-        if (why := broadcast_problem(graph, ins[0], ins[1])) is not None:
+        if (why := broadcast_problem(graph, x, b)) is not None:
             raise KernelError(f"node {node.id!r}: {why}")
         return [Launch("binary_f32_f16" if half else "binary_f32", _ew_grid(n), (256, 1, 1),
-                       (addr(ins[0]), addr(ins[1]), addr(outs[0]), n, nb, 0 if op == "ADD" else 1))]
+                       (addr(x), addr(b), addr(outs[0]), n, nb, 0 if op == "ADD" else 1))]
     if op == "SILU":
         n = _numel(_shape(graph, ins[0]))
         return [Launch("silu_f32", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
@@ -1160,7 +1170,10 @@ def check_node(graph: Graph, ni: int) -> None:
             raise KernelError(f"node {node.id!r}: output {out!r} has {n_out} elements, the {op} kernel writes "
                               f"{n} ({what})")
 
-    if op in ("ADD", "MUL", "SILU", "RMS_NORM", "ROPE", "SOFT_MAX"):
+    if op in ("ADD", "MUL"):
+        big = commuted(graph, ins)[0]
+        need(_numel(_shape(graph, big)), f"those of {big!r}")
+    elif op in ("SILU", "RMS_NORM", "ROPE", "SOFT_MAX"):
         need(_numel(_shape(graph, ins[0])), f"those of {ins[0]!r}")
     if op in ("RMS_NORM", "SILU"):
         _require_f32(graph, node.id, (ins[0], out))

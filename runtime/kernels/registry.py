@@ -217,10 +217,12 @@ def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgm
 def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch) -> list[Launch]:
     """An in-place output the plan shifted off its input (overlapping, not at the same address) would let
     one thread overwrite an element another has yet to read: the input is copied to scratch first and the
-    node's kernels read the copy."""
+    node's kernels read the copy. So is an input smaller than the output it is overwritten by, even at the
+    same address: an ADD/MUL's repeated operand (``y[i] = x[i] + b[i % nb]`` with y over b), whose element j
+    thread j overwrites while threads j + nb, j + 2 nb ... still read it."""
     for o, i in node.inplace:
         ai, si = addr(i), graph.tensor(i).size
-        if addr(o) != ai and _overlaps(graph, addr, o, i):
+        if (addr(o) != ai or si < graph.tensor(o).size) and _overlaps(graph, addr, o, i):
             if si % 4:
                 raise KernelError(f"node {node.id!r}: in-place input {i!r} of {si} bytes is not whole words")
             buf = scratch(si)

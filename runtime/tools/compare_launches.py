@@ -269,6 +269,7 @@ def emulate_pair(cfg, g: Graph, single: Plan, split, multi: Plan, *, seed: int =
     """Both plans in the CPU emulator (NaN-poisoned arenas, same weights and inputs): outputs bit for bit."""
     import numpy as np
 
+    from ..bits import same_bits
     from ..emulate import emulate
     from ..models import llama as L
 
@@ -278,7 +279,7 @@ def emulate_pair(cfg, g: Graph, single: Plan, split, multi: Plan, *, seed: int =
     out = {}
     for t in a:
         x, y = a[t], b[t]
-        out[t] = {"bitwise_equal": bool(np.array_equal(x, y)), "finite": bool(np.isfinite(x).all()),
+        out[t] = {"bitwise_equal": same_bits(x, y), "finite": bool(np.isfinite(x).all()),
                   "max_abs_diff": float(np.max(np.abs(x.astype(np.float64) - y))) if x.size else 0.0}
     return out
 

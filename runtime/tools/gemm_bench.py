@@ -20,6 +20,7 @@ import statistics
 import numpy as np
 
 from ..bench import measure_read_bandwidth
+from ..bits import same_bits
 from ..cuda_util import graph_us, need_pycuda
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
 from ..kernels.ops import GEMM_TC, PORTABLE_CLUSTER, TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
@@ -142,7 +143,7 @@ def run(lib, configs, rows, *, log=print) -> dict:
                     out = outs[0][:M * N].reshape(M, N)[:, cols]
                     fence_ok = bool(np.all(np.isnan(outs[0][M * N:])))
                     err = float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
-                    same = bool(np.array_equal(outs[0], outs[1], equal_nan=True))
+                    same = same_bits(outs[0], outs[1])
                     us = statistics.median(graph_us(stream, _rotating(lib, stream, bound), reps=max(copies, 20),
                                                     trials=7))
                     row = {"config": cfg, "matrix": label, "N": N, "K": K, "M": M, "chosen": chosen,

@@ -1,0 +1,35 @@
+"""Bit-for-bit equality of arrays and tensors: what the runtime's "bitwise" checks mean.
+
+Why: ``np.array_equal`` and ``torch.equal`` compare float *values*. A NaN never equals itself, so two runs
+that wrote the same NaN bits were reported "not bitwise equal" (``compare_launches --emulate`` of a step whose
+outputs hold a NaN, a poisoned byte read through); and -0.0 equals 0.0, so other bits passed as equal.
+Deterministic kernels give the same bits, NaN payloads and signed zeros included: these compare the bits,
+each element viewed as an unsigned integer of its own width. Pure numpy; torch only when handed tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def same_bits(a, b) -> bool:
+    """Whether ``a`` and ``b`` (numpy arrays or anything ``np.asarray`` takes) have the same shape, dtype and
+    bytes, element for element."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    width = np.dtype(f"u{a.itemsize}") if a.itemsize in (1, 2, 4, 8) else np.dtype(np.uint8)
+    return bool(np.array_equal(np.ascontiguousarray(a).reshape(-1).view(width),
+                               np.ascontiguousarray(b).reshape(-1).view(width)))
+
+
+def same_tensor_bits(a, b) -> bool:
+    """``same_bits`` for two torch tensors (on any one device): same shape, dtype and bits."""
+    import torch
+
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype == torch.bool:
+        return bool(torch.equal(a, b))
+    width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}.get(a.element_size(), torch.uint8)
+    return bool(torch.equal(a.contiguous().reshape(-1).view(width), b.contiguous().reshape(-1).view(width)))
