@@ -1,0 +1,103 @@
+"""Round 33, a new user's first hour: option names carried between the CLI and Python, and the torch
+importer's failures on transformers models, each said with the way out."""
+
+from __future__ import annotations
+
+import pytest
+from cli_contract import assert_bad_input
+from cli_contract import run_memplan as run
+from needs import need
+
+import memplan
+
+
+@pytest.mark.parametrize("typo, meant", [(["--memory-bugdet", "1M"], "--memory-budget"), (["--event_us", "3"], "--event-us"),
+                                         (["--memory_budget=1M"], "--memory-budget"), (["--max_events", "3"], "--max-events")])
+def test_cli_unknown_option_names_the_nearest(tmp_path, capsys, graph_file, typo, meant):
+    """``memplan plan G -o P --event_us 3`` (the Python keyword on the command line) or a typo was
+    "unrecognized arguments" alone; ``memplan.plan(g, memory_bugdet=...)`` already named the option meant."""
+    p = tmp_path / "p.json"
+    code, _, err = run(capsys, ["plan", str(graph_file), "-o", str(p), *typo])
+    assert_bad_input(code, err, "unrecognized arguments", f"(did you mean {meant}?)")
+    assert not p.exists()
+
+
+def test_cli_unknown_option_far_from_any_gets_no_guess(tmp_path, capsys, graph_file):
+    code, _, err = run(capsys, ["plan", str(graph_file), "-o", str(tmp_path / "p.json"), "--xyzzy"])
+    assert_bad_input(code, err, "unrecognized arguments: --xyzzy")
+    assert "did you mean" not in err
+
+
+def test_cli_streams_typo_says_auto_is_taken(tmp_path, capsys, graph_file):
+    """``--streams autp`` said "not a count: 'autp' (plain ASCII decimal digits)", as if only numbers were taken."""
+    code, _, err = run(capsys, ["plan", str(graph_file), "-o", str(tmp_path / "p.json"), "--streams", "autp"])
+    assert_bad_input(code, err, "--streams", "'autp'", "or auto")
+
+
+@pytest.mark.parametrize("call", ["plan", "simulate", "graph_optimize"])
+def test_event_us_keyword_points_at_the_cost_model(call):
+    """``memplan.plan(g, event_us=3)`` (the CLI's ``--event-us``) was "unknown option 'event_us'" with no word on
+    ``CostModel``, which holds it."""
+    import handgraphs
+
+    g = handgraphs.qkv()
+    args = (g, memplan.plan(g)) if call == "simulate" else (g,)
+    with pytest.raises(memplan.OptionError, match=r"event_us.*cost_model=memplan\.CostModel\(event_us=\.\.\.\)"):
+        getattr(memplan, call)(*args, event_us=3)
+
+
+def test_unknown_option_without_a_home_elsewhere_keeps_its_nearest():
+    import handgraphs
+
+    g = handgraphs.qkv()
+    with pytest.raises(memplan.OptionError, match=r"did you mean 'fused_groups'\?"):
+        memplan.verify(g, memplan.plan(g), fused_group=True)
+    with pytest.raises(memplan.OptionError) as info:   # verify takes no cost model: no CostModel hint
+        memplan.verify(g, memplan.plan(g), event_us=3)
+    assert "CostModel" not in str(info.value)
+
+
+def test_from_torch_of_a_forward_returning_a_cache_says_use_cache():
+    """A transformers decoder built from a config returns its ``DynamicCache``: the error was torch's advice to
+    register a pytree, where ``kwargs={'use_cache': False}`` is what a caller passes."""
+    torch = need("torch")
+
+    class DynamicCache:
+        def __init__(self, k):
+            self.k = k
+
+    class Decoder(torch.nn.Module):
+        def forward(self, x):
+            return x * 2, DynamicCache(x + 1)
+
+    with pytest.raises(memplan.GraphError, match=r"DynamicCache.*kwargs=\{'use_cache': False\}") as info:
+        memplan.from_torch(Decoder(), (torch.randn(4),))
+    assert "functorch" not in str(info.value)
+
+
+def test_cli_import_of_a_program_with_an_unloadable_output_type_says_so(tmp_path, capsys):
+    """A GPT-2 saved from ``torch.export.export(model, (ids,))`` returns a ``CausalLMOutput...``, which
+    ``torch.export.load`` cannot rebuild: ``memplan import`` said "not a torch.export program", which it is."""
+    torch = need("torch")
+    pytree = torch.utils._pytree
+
+    class Output:
+        def __init__(self, y):
+            self.y = y
+
+    class Model(torch.nn.Module):
+        def forward(self, x):
+            return Output(x + 1)
+
+    pytree.register_pytree_node(Output, lambda o: ([o.y], None), lambda v, _: Output(v[0]),
+                                serialized_type_name="round33.Output")
+    try:
+        ep = torch.export.export(Model(), (torch.randn(4),))
+        torch.export.save(ep, str(tmp_path / "m.pt2"))
+    finally:
+        pytree._deregister_pytree_node(Output)   # as in a fresh `memplan import` process
+    out = tmp_path / "g.json"
+    code, _, err = run(capsys, ["import", str(tmp_path / "m.pt2"), "-o", str(out)])
+    assert_bad_input(code, err, "m.pt2", "round33.Output", "return_dict", "cannot load")
+    assert "not a torch.export program" not in err
+    assert not out.exists()
