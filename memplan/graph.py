@@ -865,6 +865,7 @@ class GraphBuilder:
 
     def tensor(self, id: str, size: int, kind: str = "intermediate", *, view_of: str | None = None,
                view_offset: int = 0, **attrs: Any) -> str:
+        _no_misspelt_keyword(f"tensor {id!r}", attrs, ("view_of", "view_offset"))
         self._tensors.append(Tensor(id, size, kind, view_of, view_offset, attrs or NO_ATTRS))
         return id
 
@@ -888,12 +889,16 @@ class GraphBuilder:
 
     def view(self, id: str, parent: str, size: int, offset: int = 0, kind: str = "intermediate",
              **attrs: Any) -> str:
+        for key, name in (("view_of", "parent"), ("view_offset", "offset")):   # tensor()'s and the JSON's names:
+            if key in attrs:   # Python's "got multiple values for keyword argument 'view_offset'" before
+                raise GraphError(f"view {id!r}: view() takes the {key} as {name}= (tensor() takes {key}=)")
         return self.tensor(id, size, kind, view_of=parent, view_offset=offset, **attrs)
 
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
              cost: float | None = None, inplace: Mapping[str, str] | None = None,
              group: str | None = None, **attrs: Any) -> str:
         ins, outs = _id_tuple(id, "inputs", inputs), _id_tuple(id, "outputs", outputs)
+        _no_misspelt_keyword(f"node {id!r}", attrs, ("cost", "inplace", "group"))
         if inplace is not None and not isinstance(inplace, Mapping):  # [] is not "none", [(o, i)] not a map
             raise GraphError(f"node {id!r}: inplace must be a mapping {{output: input}}, not {_short(inplace)}")
         self._nodes.append(
@@ -903,6 +908,19 @@ class GraphBuilder:
 
     def build(self) -> Graph:
         return Graph(self.name, tuple(self._tensors), tuple(self._nodes), self.alignment)
+
+
+def _no_misspelt_keyword(what: str, attrs: Mapping[str, Any], keywords: tuple[str, ...]) -> None:
+    """GraphError for a free-form attribute whose name is a near miss of one of the builder's ``keywords``.
+    Why: every other keyword is kept as an attribute, which the planner never reads, so ``in_place={"y": "x"}``
+    or ``costs=5`` built a graph without the in-place pair or the cost and planned it silently otherwise."""
+    import difflib
+
+    for key in attrs:
+        near = difflib.get_close_matches(key.lower(), keywords, n=1, cutoff=0.8)
+        if near:
+            raise GraphError(f"{what}: {key}= is no keyword of the builder (did you mean {near[0]}=?); other "
+                             "keywords are kept as free-form attrs, which the planner ignores")
 
 
 def _id_tuple(nid: Any, what: str, ids: Any) -> tuple:

@@ -101,3 +101,33 @@ def test_cli_import_of_a_program_with_an_unloadable_output_type_says_so(tmp_path
     assert_bad_input(code, err, "m.pt2", "round33.Output", "return_dict", "cannot load")
     assert "not a torch.export program" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("call, meant", [(lambda b: b.node("a", "U", ["x"], "t", in_place={"t": "x"}), "inplace="),
+                                         (lambda b: b.node("a", "U", ["x"], "t", costs=3.0), "cost="),
+                                         (lambda b: b.node("a", "U", ["x"], "t", Group="g"), "group="),
+                                         (lambda b: b.intermediate("t", 16, viewof="x"), "view_of=")])
+def test_builder_refuses_a_misspelt_keyword(call, meant):
+    """``GraphBuilder.node(..., in_place={...})`` or ``costs=3`` was kept as a free-form attribute, which the
+    planner never reads: the graph lost its in-place pair or cost without a word."""
+    b = memplan.GraphBuilder("g")
+    b.input("x", 16)
+    with pytest.raises(memplan.GraphError, match=f"did you mean {meant}"):
+        call(b)
+
+
+def test_builder_view_names_its_own_offset_keyword():
+    """``b.view("v", "x", 8, view_offset=4)`` (tensor()'s and the JSON's name) was Python's TypeError "got
+    multiple values for keyword argument 'view_offset'"."""
+    b = memplan.GraphBuilder("g")
+    b.input("x", 16)
+    with pytest.raises(memplan.GraphError, match="offset="):
+        b.view("v", "x", 8, view_offset=4, kind="input")
+
+
+def test_builder_keeps_free_form_attrs():
+    b = memplan.GraphBuilder("g")
+    b.input("x", 16, shape=[4], dtype="f32")
+    b.node("a", "U", ["x"], b.output("y", 16, device=0), cost=1.0, shape=[4], dtype="f32")
+    g = b.build()
+    assert g.node("a").attrs == {"shape": [4], "dtype": "f32"} and g.node("a").cost == 1.0
