@@ -131,3 +131,24 @@ def test_builder_keeps_free_form_attrs():
     b.node("a", "U", ["x"], b.output("y", 16, device=0), cost=1.0, shape=[4], dtype="f32")
     g = b.build()
     assert g.node("a").attrs == {"shape": [4], "dtype": "f32"} and g.node("a").cost == 1.0
+
+
+def test_readme_executor_block_runs(capsys):
+    """README's "Driving your own executor": the block runs as written, and what it prints is the plan's own
+    offsets and events (each wait an event whose ``before`` is that node)."""
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    body = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith("# an executor's view"))
+    scope: dict = {"__name__": "__readme__"}
+    exec(compile(body, "README.md", "exec"), scope)
+    plan, binding = scope["plan"], scope["binding"]
+    assert binding.places["k"].offset == plan.offsets()["k"]
+    for step in binding.steps:
+        assert all(plan.events[i][1] == step.node for i in step.waits)
+        assert all(plan.events[i][0] == step.node for i in step.records)
+    assert sum(len(s.waits) for s in binding.steps) == len(plan.events) > 0
+    assert capsys.readouterr().out.count("\n") == 1 + len(binding.steps)
