@@ -488,6 +488,9 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     findings are listed.
     """
     out: list[tuple[int, str]] = []
+    split = split_graph_hint(graph, plan)
+    if split:
+        out.append((1, split))
     if plan.graph and plan.graph != graph.name:
         out.append((1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)"))
     nindex, tindex = graph.node_index, graph.tensor_index
@@ -524,6 +527,21 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     if len(placed) < len(tindex):
         out.append((4, "plan does not place graph tensor " + _missing([t.id for t in graph.tensors], placed)))
     return out[:limit]
+
+
+def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
+    """The finding for a multi-device plan paired with the graph it was planned *from*, else None. Why: such a
+    plan refers to the split graph (with COPY nodes), which ``memplan.plan(graph, devices=2)`` never hands back,
+    and "plan names node 'copy:h@dev1' ... (wrong graph?)" did not say which graph was the right one."""
+    from .ops import COPY_OP
+
+    if plan.devices < 2 or any(n.op == COPY_OP for n in graph.nodes):
+        return None
+    if all(nid in graph.node_index for nid, _ in plan.order):
+        return None
+    return (f"the plan is split over {plan.devices} devices and refers to the split graph (graph {_short(graph.name)} "
+            "with COPY nodes), not the graph it was planned from: pair it with the graph `memplan plan --graph-out` "
+            f"wrote, or in Python memplan.plan_graph(graph, devices={plan.devices}).graph")
 
 
 def _missing(ids: list[str], present: set[str]) -> str:

@@ -9,6 +9,7 @@ from cli_contract import run_memplan as run
 from needs import need
 
 import memplan
+import memplan.examples
 
 
 @pytest.mark.parametrize("typo, meant", [(["--memory-bugdet", "1M"], "--memory-budget"), (["--event_us", "3"], "--event-us"),
@@ -152,3 +153,38 @@ def test_readme_executor_block_runs(capsys):
         assert all(plan.events[i][0] == step.node for i in step.records)
     assert sum(len(s.waits) for s in binding.steps) == len(plan.events) > 0
     assert capsys.readouterr().out.count("\n") == 1 + len(binding.steps)
+
+
+def _chain_graph():
+    b = memplan.GraphBuilder("chain")
+    b.input("x", 1024)
+    prev = "x"
+    for i in range(4):
+        prev = b.node(f"op{i}", "U", [prev], b.intermediate(f"t{i}", 1024) if i < 3 else b.output("y", 1024), cost=5.0)
+    return b.build()
+
+
+def test_split_plan_against_its_unsplit_graph_names_the_split_graph(tmp_path, capsys):
+    """``plan = memplan.plan(g, devices=2)`` then ``memplan.verify(g, plan)`` (or ``memplan verify G.json P.json``
+    without ``--graph-out``'s file) listed "order names unknown node 'copy:...'" and "(wrong graph?)": the plan
+    refers to the split graph, which ``plan()`` never hands back, and nothing said so."""
+    g = _chain_graph()
+    plan = memplan.plan(g, devices=2)
+    assert plan.devices == 2
+    with pytest.raises(memplan.UnsafePlan, match=r"split over 2 devices.*plan_graph\(graph, devices=2\)\.graph"):
+        memplan.verify(g, plan)
+    with pytest.raises(memplan.UnsafePlan, match="split over 2 devices"):
+        memplan.simulate(g, plan)
+    memplan.save_graph(g, str(tmp_path / "g.json"))
+    plan.save(str(tmp_path / "p.json"))
+    code, _, err = run(capsys, ["verify", str(tmp_path / "g.json"), str(tmp_path / "p.json")])
+    assert_bad_input(code, err, "split over 2 devices", "--graph-out")
+    memplan.verify(memplan.plan_graph(g, devices=2).graph, plan)   # the split graph: safe, no finding
+
+
+def test_one_device_foreign_plan_gets_no_split_hint():
+    g = _chain_graph()
+    other = memplan.plan(memplan.examples.qkv_attention())
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, other)
+    assert "split" not in str(info.value)
