@@ -680,7 +680,7 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             while True:
                 p = producer[j]
                 if p >= ni:
-                    what = "cycle" if p == ni else "nodes out of topological order or a cycle"
+                    what = "cycle" if p == ni else _order_or_cycle(g, tindex, producer, node_inputs, ni)
                     raise GraphError(
                         f"node {n.id!r} reads tensor {g.tensors[t].id!r} whose "
                         f"{'producer' if j == t else 'view parent'} {g.nodes[p].id!r} comes later ({what})"
@@ -908,6 +908,47 @@ class GraphBuilder:
 
     def build(self) -> Graph:
         return Graph(self.name, tuple(self._tensors), tuple(self._nodes), self.alignment)
+
+
+def _order_or_cycle(g: Graph, tindex: Mapping[str, int], producer: list[int],
+                    node_inputs: list[tuple[int, ...]], reader: int) -> str:
+    """Which of the two a read before its writer is: the nodes of a cycle ("a cycle: a -> b -> a"), or, where the
+    data dependencies have none, that only the listing is wrong. Why: "out of topological order or a cycle" left
+    the author of a hand-written graph to find out which, and a listing is fixed by moving nodes, a cycle not.
+    Only on this error path: a depth-first walk over the writers of every read (along view chains), from the
+    ``reader`` the error names first, so that a cycle through it is the one named, starting at it."""
+    def writers(ni: int) -> list[int]:
+        out = []
+        for t in node_inputs[ni]:
+            j: int | None = t
+            while j is not None:
+                if producer[j] >= 0 and producer[j] != ni:
+                    out.append(producer[j])
+                parent = g.tensors[j].view_of
+                j = tindex[parent] if parent is not None else None
+        return out
+
+    state = [0] * len(g.nodes)   # 0 unseen, 1 on the current path, 2 done
+    for start in (reader, *range(len(g.nodes))):
+        if state[start]:
+            continue
+        path, stack = [start], [iter(writers(start))]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state[nxt] == 1:   # walked reader -> writer: print the cycle in data order, writer first
+                loop = path[path.index(nxt):][::-1]
+                if reader in loop:
+                    loop = loop[loop.index(reader):] + loop[:loop.index(reader)]
+                return "a cycle: " + " -> ".join(repr(g.nodes[i].id) for i in [*loop, loop[0]])
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(writers(nxt)))
+    return "nodes out of topological order: no cycle, list each node after the writers of what it reads"
 
 
 def _no_misspelt_keyword(what: str, attrs: Mapping[str, Any], keywords: tuple[str, ...]) -> None:

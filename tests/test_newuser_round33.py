@@ -188,3 +188,35 @@ def test_one_device_foreign_plan_gets_no_split_hint():
     with pytest.raises(memplan.UnsafePlan) as info:
         memplan.verify(g, other)
     assert "split" not in str(info.value)
+
+
+def _block_doc() -> dict:
+    """norm -> (pa, pb) -> add -> out, with ``a2`` a view of ``pa``'s output read by ``add``."""
+    return {"format": "memplan.graph/1", "name": "block",
+            "tensors": [{"id": "x", "size": 256, "kind": "input"}, {"id": "h", "size": 256, "kind": "intermediate"},
+                        {"id": "a", "size": 256, "kind": "intermediate"}, {"id": "b", "size": 256, "kind": "intermediate"},
+                        {"id": "a2", "size": 256, "kind": "intermediate", "view_of": "a"},
+                        {"id": "s", "size": 256, "kind": "intermediate"}, {"id": "y", "size": 256, "kind": "output"}],
+            "nodes": [{"id": "norm", "op": "N", "inputs": ["x"], "outputs": ["h"]},
+                      {"id": "pa", "op": "M", "inputs": ["h"], "outputs": ["a"]},
+                      {"id": "pb", "op": "M", "inputs": ["h"], "outputs": ["b"]},
+                      {"id": "va", "op": "VIEW", "inputs": ["a"], "outputs": ["a2"]},
+                      {"id": "add", "op": "ADD", "inputs": ["a2", "b"], "outputs": ["s"]},
+                      {"id": "out", "op": "U", "inputs": ["s"], "outputs": ["y"]}]}
+
+
+def test_a_cycle_is_named_by_its_nodes():
+    """A hand-written graph whose ``pa`` also reads ``s`` (written by ``add``, which reads ``pa``'s output through a
+    view) said "out of topological order or a cycle", leaving the author to find out which."""
+    doc = _block_doc()
+    doc["nodes"][1]["inputs"].append("s")
+    with pytest.raises(memplan.GraphError, match=r"a cycle: 'pa' -> 'va' -> 'add' -> 'pa'"):
+        memplan.graph_from_dict(doc)
+
+
+def test_a_misordered_listing_says_there_is_no_cycle():
+    doc = _block_doc()
+    doc["nodes"].insert(0, doc["nodes"].pop(4))   # add listed first: its writers come later, but no cycle
+    with pytest.raises(memplan.GraphError, match="out of topological order: no cycle") as info:
+        memplan.graph_from_dict(doc)
+    assert "'add' reads tensor 'a2'" in str(info.value)
