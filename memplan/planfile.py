@@ -135,9 +135,13 @@ class Plan:
         return self.arena_bytes / self.lower_bound_bytes
 
     def offsets(self) -> dict[str, int | None]:
+        """Each tensor's byte offset in its device's arena, by id (views included: their root's offset plus
+        ``view_offset``); None for weights and views of weights, which live outside the arena. An executor's
+        addresses: arena base + offset (``runtime.binding.bind`` adds the device and the root)."""
         return {tid: off for tid, off, _ in self.tensors}
 
     def stream_of(self) -> dict[str, int]:
+        """Each node's stream, by id (global stream ids: a split plan's devices own contiguous ranges)."""
         return dict(self.order)
 
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
