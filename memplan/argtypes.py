@@ -363,6 +363,8 @@ def streams(text: str) -> int | str:
     """A stream count (N >= 1) or 'auto'."""
     if text.lower() == "auto":
         return "auto"
+    if not _INT.fullmatch(text):   # ("not a count" alone hid that 'auto' is the other value taken)
+        raise argparse.ArgumentTypeError(f"not a count or 'auto': {text!r} (1..{MAX_STREAMS} in {_DIGITS}, or auto)")
     return at_most(MAX_STREAMS, "streams")(text)
 
 

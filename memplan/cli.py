@@ -422,7 +422,8 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
-        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")  # names the suite
+        command = _command_parser(parser, args)   # names the suite
+        command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra)}")
     try:
         code = int(args.func(args) or 0)
         if sys.stdout is not None:  # (None: started with stdout closed)
@@ -445,6 +446,25 @@ def _main(argv: Sequence[str] | None) -> int:
         argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone;
         _drop(sys.stdout)                                      # stderr's own failures are dropped: _ReaderGone)
         return EXIT_BAD_INPUT
+
+
+def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """" (did you mean --event-us?)" for the first unknown option in ``extra`` that is near one of ``parser``'s,
+    else "". Why: a Python keyword carried over to the command line (``--event_us``, ``--memory_budget``) or a
+    typo (``--memory-bugdet``) was "unrecognized arguments" alone, where the library's ``plan(g, memory_bugdet=)``
+    names the option meant."""
+    import difflib
+
+    known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+    for token in extra:
+        name = token.partition("=")[0]
+        if not name.startswith("--"):
+            continue
+        dashed = "--" + name[2:].replace("_", "-")
+        near = [dashed] if dashed in known else difflib.get_close_matches(name, known, n=1)
+        if near:
+            return f" (did you mean {near[0]}?)"
+    return ""
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

@@ -48,14 +48,23 @@ class OptionError(MemplanError, TypeError):
     error naming the option and the valid ones, and still the ``TypeError`` Python would have raised."""
 
 
+#: options the command line takes that the library takes elsewhere: ``{name: (the keyword that holds it, how)}``.
+#: ``memplan plan --event-us 5`` as ``memplan.plan(g, event_us=5)`` was "unknown option 'event_us'" with no word
+#: on the cost model that carries it (nor did ``simulate`` say so).
+ELSEWHERE = {"event_us": ("cost_model", "cost_model=memplan.CostModel(event_us=...)")}
+
+
 def check_option_names(what: str, given: Iterable[str], known: Sequence[str]) -> None:
     """OptionError for the first name in ``given`` that is not in ``known``, naming it, the nearest known
     option and the list: the one check of every public entry point's keywords (Python's TypeError names
     no alternative, and through ``plan(**options)`` it named a function the caller never called)."""
     for key in given:
         if key not in known:
-            near = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            holder, how = ELSEWHERE.get(str(key), ("", ""))
+            near = [repr(m) for m in difflib.get_close_matches(str(key), list(known), n=1)]
+            if holder in known:
+                near = [how]
+            hint = f" (did you mean {near[0]}?)" if near else ""
             raise OptionError(f"{what}() got an unknown option {short_repr(key)}{hint}; options: {', '.join(known)}")
 
 

@@ -680,7 +680,7 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             while True:
                 p = producer[j]
                 if p >= ni:
-                    what = "cycle" if p == ni else "nodes out of topological order or a cycle"
+                    what = "cycle" if p == ni else _order_or_cycle(g, tindex, producer, node_inputs, ni)
                     raise GraphError(
                         f"node {n.id!r} reads tensor {g.tensors[t].id!r} whose "
                         f"{'producer' if j == t else 'view parent'} {g.nodes[p].id!r} comes later ({what})"
@@ -865,6 +865,7 @@ class GraphBuilder:
 
     def tensor(self, id: str, size: int, kind: str = "intermediate", *, view_of: str | None = None,
                view_offset: int = 0, **attrs: Any) -> str:
+        _no_misspelt_keyword(f"tensor {id!r}", attrs, ("view_of", "view_offset"))
         self._tensors.append(Tensor(id, size, kind, view_of, view_offset, attrs or NO_ATTRS))
         return id
 
@@ -888,12 +889,16 @@ class GraphBuilder:
 
     def view(self, id: str, parent: str, size: int, offset: int = 0, kind: str = "intermediate",
              **attrs: Any) -> str:
+        for key, name in (("view_of", "parent"), ("view_offset", "offset")):   # tensor()'s and the JSON's names:
+            if key in attrs:   # Python's "got multiple values for keyword argument 'view_offset'" before
+                raise GraphError(f"view {id!r}: view() takes the {key} as {name}= (tensor() takes {key}=)")
         return self.tensor(id, size, kind, view_of=parent, view_offset=offset, **attrs)
 
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
              cost: float | None = None, inplace: Mapping[str, str] | None = None,
              group: str | None = None, **attrs: Any) -> str:
         ins, outs = _id_tuple(id, "inputs", inputs), _id_tuple(id, "outputs", outputs)
+        _no_misspelt_keyword(f"node {id!r}", attrs, ("cost", "inplace", "group"))
         if inplace is not None and not isinstance(inplace, Mapping):  # [] is not "none", [(o, i)] not a map
             raise GraphError(f"node {id!r}: inplace must be a mapping {{output: input}}, not {_short(inplace)}")
         self._nodes.append(
@@ -903,6 +908,60 @@ class GraphBuilder:
 
     def build(self) -> Graph:
         return Graph(self.name, tuple(self._tensors), tuple(self._nodes), self.alignment)
+
+
+def _order_or_cycle(g: Graph, tindex: Mapping[str, int], producer: list[int],
+                    node_inputs: list[tuple[int, ...]], reader: int) -> str:
+    """Which of the two a read before its writer is: the nodes of a cycle ("a cycle: a -> b -> a"), or, where the
+    data dependencies have none, that only the listing is wrong. Why: "out of topological order or a cycle" left
+    the author of a hand-written graph to find out which, and a listing is fixed by moving nodes, a cycle not.
+    Only on this error path: a depth-first walk over the writers of every read (along view chains), from the
+    ``reader`` the error names first, so that a cycle through it is the one named, starting at it."""
+    def writers(ni: int) -> list[int]:
+        out = []
+        for t in node_inputs[ni]:
+            j: int | None = t
+            while j is not None:
+                if producer[j] >= 0 and producer[j] != ni:
+                    out.append(producer[j])
+                parent = g.tensors[j].view_of
+                j = tindex[parent] if parent is not None else None
+        return out
+
+    state = [0] * len(g.nodes)   # 0 unseen, 1 on the current path, 2 done
+    for start in (reader, *range(len(g.nodes))):
+        if state[start]:
+            continue
+        path, stack = [start], [iter(writers(start))]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state[nxt] == 1:   # walked reader -> writer: print the cycle in data order, writer first
+                loop = path[path.index(nxt):][::-1]
+                if reader in loop:
+                    loop = loop[loop.index(reader):] + loop[:loop.index(reader)]
+                return "a cycle: " + " -> ".join(repr(g.nodes[i].id) for i in [*loop, loop[0]])
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(writers(nxt)))
+    return "nodes out of topological order: no cycle, list each node after the writers of what it reads"
+
+
+def _no_misspelt_keyword(what: str, attrs: Mapping[str, Any], keywords: tuple[str, ...]) -> None:
+    """GraphError for a free-form attribute whose name is a near miss of one of the builder's ``keywords``.
+    Why: every other keyword is kept as an attribute, which the planner never reads, so ``in_place={"y": "x"}``
+    or ``costs=5`` built a graph without the in-place pair or the cost and planned it silently otherwise."""
+    import difflib
+
+    for key in attrs:
+        near = difflib.get_close_matches(key.lower(), keywords, n=1, cutoff=0.8)
+        if near:
+            raise GraphError(f"{what}: {key}= is no keyword of the builder (did you mean {near[0]}=?); other "
+                             "keywords are kept as free-form attrs, which the planner ignores")
 
 
 def _id_tuple(nid: Any, what: str, ids: Any) -> tuple:

@@ -135,9 +135,13 @@ class Plan:
         return self.arena_bytes / self.lower_bound_bytes
 
     def offsets(self) -> dict[str, int | None]:
+        """Each tensor's byte offset in its device's arena, by id (views included: their root's offset plus
+        ``view_offset``); None for weights and views of weights, which live outside the arena. An executor's
+        addresses: arena base + offset (``runtime.binding.bind`` adds the device and the root)."""
         return {tid: off for tid, off, _ in self.tensors}
 
     def stream_of(self) -> dict[str, int]:
+        """Each node's stream, by id (global stream ids: a split plan's devices own contiguous ranges)."""
         return dict(self.order)
 
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
@@ -488,6 +492,9 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     findings are listed.
     """
     out: list[tuple[int, str]] = []
+    split = split_graph_hint(graph, plan)
+    if split:
+        out.append((1, split))
     if plan.graph and plan.graph != graph.name:
         out.append((1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)"))
     nindex, tindex = graph.node_index, graph.tensor_index
@@ -524,6 +531,21 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     if len(placed) < len(tindex):
         out.append((4, "plan does not place graph tensor " + _missing([t.id for t in graph.tensors], placed)))
     return out[:limit]
+
+
+def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
+    """The finding for a multi-device plan paired with the graph it was planned *from*, else None. Why: such a
+    plan refers to the split graph (with COPY nodes), which ``memplan.plan(graph, devices=2)`` never hands back,
+    and "plan names node 'copy:h@dev1' ... (wrong graph?)" did not say which graph was the right one."""
+    from .ops import COPY_OP
+
+    if plan.devices < 2 or any(n.op == COPY_OP for n in graph.nodes):
+        return None
+    if all(nid in graph.node_index for nid, _ in plan.order):
+        return None
+    return (f"the plan is split over {plan.devices} devices and refers to the split graph (graph {_short(graph.name)} "
+            "with COPY nodes), not the graph it was planned from: pair it with the graph `memplan plan --graph-out` "
+            f"wrote, or in Python memplan.plan_graph(graph, devices={plan.devices}).graph")
 
 
 def _missing(ids: list[str], present: set[str]) -> str:

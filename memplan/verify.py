@@ -26,7 +26,7 @@ from .errors import PlanFormatError, UnsafePlan, named_options
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .ops import COPY_OP
-from .planfile import Plan, check_plan_fields, plan_from_dict
+from .planfile import Plan, check_plan_fields, plan_from_dict, split_graph_hint
 
 MAX_REPORTED = 200
 
@@ -63,6 +63,9 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         if len(out) < MAX_REPORTED:
             out.append((rule, msg))
 
+    split = split_graph_hint(graph, plan)
+    if split:
+        bad(1, split)
     nodes = graph.nodes
     N = len(nodes)
     # ---- rule 1: order is a permutation and topological; events forward; groups ---------------

@@ -42,6 +42,8 @@ BLOCKS = {
         "test_readme_quick_start_runs",
     ("README.md", "python -m pytest -q"): "skipped: the whole suite (minutes); CI runs it",
     ("README.md", "import memplan"): "test_docs.py::test_readme_python_runs, test_readme_python_plan_file_is_byte_identical",
+    ("README.md", "# an executor's view of a plan: where each tensor lives, what each node waits on"):
+        "test_newuser_round33.py::test_readme_executor_block_runs",
     ("docs/aten.md", "from runtime.aten import compile"): "test_aten_doc_compile_block_runs_on_cpu",
     ("docs/aten.md", "python -m runtime.aten.bench --out docs/aten_bench.json          # all models, torch.compile "
                      "on four"): LONG + " (GPU; the --device cpu --quick line takes about 2 minutes)",

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import math
 import operator
+import re
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError, report_progress
@@ -175,7 +176,23 @@ def _export_failure(exc: BaseException) -> str:
     why = _FAKE_FAILURES.get(type(exc).__name__)
     if why is not None and " " not in first:
         return f"{first}: {why} ({type(exc).__name__})"
+    unknown = _UNKNOWN_OUTPUT.search(first)
+    if unknown:   # (torch's advice, registering a pytree, is not what a caller of a library model does)
+        return f"{first.split('. ')[0]}: {_output_advice(unknown[1])}"
     return first
+
+
+#: torch.export's message for a forward returning an object it cannot flatten (transformers' ``DynamicCache``)
+_UNKNOWN_OUTPUT = re.compile(r"Found <class '([^']+)'> in output, which is not a known type")
+
+
+def _output_advice(type_name: str) -> str:
+    """What to pass for a forward that returns a ``type_name`` torch.export cannot flatten. Why: a tiny GPT-2
+    built from a config (``from_torch(model, (ids,))``) failed with torch's advice to register a pytree for
+    ``DynamicCache``, where the KV cache is merely an option of the model's forward."""
+    if type_name.rsplit(".", 1)[-1].endswith("Cache"):
+        return "the forward returns its KV cache; pass kwargs={'use_cache': False} (or a cache the export takes)"
+    return "make the forward return tensors, tuples, lists or dicts"
 
 
 def _has_dynamic_inputs(torch, ep) -> bool:
@@ -335,7 +352,25 @@ def load_exported(path: str):
         why = f"{type(exc).__name__}: {first_line(exc)}"
         if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
             why = held.last or "no exported program in the archive (a zip file torch.export.save did not write)"
+        unloadable = _UNREGISTERED.search(why)
+        if unloadable:
+            raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: torch.export.load's message for a program whose inputs or outputs are a Python class torch's pytree cannot
+#: rebuild (transformers' ``ModelOutput`` classes, even with transformers imported)
+_UNREGISTERED = re.compile(r"Deserializing (\S+) in pytree is not registered")
+
+
+def _unloadable_type(path: str, type_name: str) -> str:
+    """The error for a saved program torch cannot load back because of a Python class in its signature. Why
+    not "not a torch.export program": it is one (a GPT-2 saved from ``torch.export.export(model, (ids,))``),
+    and the way out is in the export: plain tensors, tuples, lists and dicts load without any class."""
+    return (f"{path}: a torch.export program whose inputs or outputs are a {type_name}, which torch cannot load "
+            "back (its pytree type is not registered for serialization): export with plain tensor, tuple or dict "
+            "inputs and outputs (transformers: kwargs={'return_dict': False}) and save again, or call "
+            "memplan.from_torch on the ExportedProgram before saving it")
 
 
 class _HeldErrors(logging.Handler):
