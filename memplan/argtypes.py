@@ -109,6 +109,17 @@ def unused(option: str, where: str, why: str) -> None:
     print(f"memplan: warning: {printable(f'{option} has no effect {where}: {why}')}; ignored", file=sys.stderr)
 
 
+def warning_line(message, category, filename, lineno, file=None, line=None, _default=None) -> None:
+    """``warnings.showwarning`` for the CLI: a library ``FieldWarning`` as one ``memplan: warning:`` line (its
+    text names the file and field), any other warning as Python shows it (``_default``)."""
+    from .errors import FieldWarning
+
+    if issubclass(category, FieldWarning):
+        print(f"memplan: warning: {_bounded(printable(str(message)))}", file=sys.stderr)
+    elif _default is not None:
+        _default(message, category, filename, lineno, file, line)
+
+
 def _shown(values) -> str:
     """An option's value(s) as the user typed them, for a message."""
     return " ".join(map(str, values)) if isinstance(values, list) else str(values)

@@ -414,7 +414,14 @@ COMMANDS = (_register_plan, _register_verify_show_example, _register_bench, _reg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with _readers_may_leave():
+    import functools
+    import warnings
+
+    from .errors import FieldWarning
+
+    with _readers_may_leave(), warnings.catch_warnings():
+        warnings.simplefilter("always", FieldWarning)   # one line per misspelt field, every time it is read
+        warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning)
         return _main(argv)
 
 

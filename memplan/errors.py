@@ -19,6 +19,12 @@ class MemplanError(Exception):
     """Base of every error memplan raises on purpose."""
 
 
+class FieldWarning(UserWarning):
+    """A graph document field that is no field of the format but close to one (``in_place``, ``viewof``,
+    ``groups``): the contract has readers ignore unknown fields, so the plan is made without it, and a misspelt
+    ``view_of`` or ``inplace`` silently plans the user's alias or in-place pair as memory of its own."""
+
+
 class GraphError(MemplanError, ValueError):
     """The graph JSON or builder input breaks the graph contract."""
 

@@ -796,6 +796,34 @@ def _entries(doc: dict, key: str, what: str, source: str, owned: bool):
     return out
 
 
+#: the fields of ``memplan.graph/1`` (../shared/CONTRACT.md) per object; ``attrs`` holds the free-form ones
+DOC_FIELDS = frozenset(("format", "name", "alignment", "tensors", "nodes"))
+TENSOR_FIELDS = frozenset(("id", "size", "kind", "view_of", "view_offset", "attrs"))
+NODE_FIELDS = frozenset(("id", "op", "inputs", "outputs", "cost", "inplace", "group", "attrs"))
+
+
+def _warn_misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, source: str) -> None:
+    """A ``FieldWarning`` for each distinct unknown key of ``entries`` that is close to one of ``fields``.
+    Unknown keys are ignored, as the contract says; close ones are far more often a typo than an extension
+    (``in_place`` planned a user's in-place pair as two buffers without a word). Each distinct key is matched
+    once, so a million entries cost a set difference each."""
+    import difflib
+    import warnings
+
+    from .errors import FieldWarning
+
+    unknown: dict[str, None] = {}
+    for e in entries:
+        if not e.keys() <= fields:
+            unknown.update(dict.fromkeys(k for k in e if k not in fields and k not in unknown))
+    for key in unknown:
+        folded = key.lower().replace("-", "_") if isinstance(key, str) else ""
+        near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=0.75)
+        if near:
+            warnings.warn(FieldWarning(f"{source}: {what} field {_short(key)} is not a field of {GRAPH_FORMAT} "
+                                       f"(did you mean {near[0]!r}?); ignored"), stacklevel=4)
+
+
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields (a ``GraphError``
     whose message starts with ``source``: the file name, for a document read from one). The graph keeps
@@ -814,8 +842,11 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
     if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
         raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r})"
                          + swapped_hint(fmt, "graph"))
+    _warn_misspelt([doc], DOC_FIELDS, "top-level", source)
+    tensor_entries = _entries(doc, "tensors", "tensor", source, owned)
+    _warn_misspelt((e for e, _, _ in tensor_entries), TENSOR_FIELDS, "tensor", source)
     tensors = []
-    for td, tid, attrs in _entries(doc, "tensors", "tensor", source, owned):
+    for td, tid, attrs in tensor_entries:
         if "size" not in td:
             raise GraphError(f"tensor {tid!r} has no 'size'")
         if "kind" not in td:   # not optional in the contract: a default read a misspelt "kind" key's output as an
@@ -827,7 +858,9 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
         tensors.append(Tensor(id=tid, size=td["size"], kind=td["kind"], view_of=td.get("view_of"),
                               view_offset=view_offset, attrs=attrs))
     nodes = []
-    for nd, nid, attrs in _entries(doc, "nodes", "node", source, owned):
+    node_entries = _entries(doc, "nodes", "node", source, owned)
+    _warn_misspelt((e for e, _, _ in node_entries), NODE_FIELDS, "node", source)
+    for nd, nid, attrs in node_entries:
         for key in ("inputs", "outputs"):   # not optional in the contract: a default [] read a misspelt "input" key
             if key not in nd:                 # as a node reading nothing, whose inputs' bytes the plan then reused
                 raise GraphError(f"node {nid!r} has no {key!r} (a list of tensor ids, [] for none)")

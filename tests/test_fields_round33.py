@@ -1,0 +1,66 @@
+"""A graph document's misspelt field is warned about (``FieldWarning``; one ``memplan: warning:`` line in the CLI).
+
+The contract has readers ignore unknown fields, so ``in_place`` or ``viewof`` planned the user's in-place pair or
+alias as memory of its own without a word — a plan safe for the graph memplan read, not for the one the user
+meant. The meaning is unchanged (the field is still ignored); only keys close to a field are named, each once.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+import memplan
+from memplan.errors import FieldWarning
+
+
+def doc(**extra) -> dict:
+    d = {"format": "memplan.graph/1", "name": "m",
+         "tensors": [{"id": "x", "size": 64, "kind": "input"}, {"id": "z", "size": 64, "kind": "output"}],
+         "nodes": [{"id": "n", "op": "RELU", "inputs": ["x"], "outputs": ["z"]}]}
+    for where, (key, value) in extra.items():
+        target = d if where == "top" else d["tensors"][1] if where == "tensor" else d["nodes"][0]
+        target[key] = value
+    return d
+
+
+@pytest.mark.parametrize("where,key,meant", [
+    ("node", "in_place", "inplace"), ("node", "costs", "cost"), ("node", "groups", "group"),
+    ("node", "Inputs", "inputs"), ("tensor", "viewof", "view_of"), ("tensor", "view-offset", "view_offset"),
+    ("tensor", "kinds", "kind"), ("top", "alignement", "alignment")])
+def test_a_misspelt_field_is_named_with_the_field_meant(where, key, meant):
+    with pytest.warns(FieldWarning, match=rf"{where if where != 'top' else 'top-level'} field '{key}' .*did you "
+                                          rf"mean '{meant}'\?\); ignored"):
+        g = memplan.graph_from_dict(doc(**{where: (key, {"z": "x"} if key == "in_place" else 1)}))
+    assert g.nodes[0].inplace == ()   # still ignored: the meaning of the document is the contract's
+
+
+@pytest.mark.parametrize("key", ["shape", "dtype", "layout", "offset", "name", "strides", "attrs_extra"])
+def test_free_form_keys_far_from_every_field_are_not_warned_about(key):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        memplan.graph_from_dict(doc(tensor=(key, 1), node=(key, 1)))
+
+
+def test_each_distinct_key_is_named_once_however_many_entries_hold_it():
+    d = doc()
+    d["tensors"] += [{"id": f"t{i}", "size": 8, "kind": "input", "kinds": 1} for i in range(50)]
+    with pytest.warns(FieldWarning) as rec:
+        memplan.graph_from_dict(d)
+    assert len([w for w in rec if issubclass(w.category, FieldWarning)]) == 1
+
+
+def test_the_cli_says_it_on_one_line_and_still_plans(tmp_path):
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(doc(node=("in_place", {"z": "x"}))))
+    r = subprocess.run([sys.executable, "-m", "memplan", "plan", str(src), "-o", str(tmp_path / "p.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    assert lines == [f"memplan: warning: {src}: node field 'in_place' is not a field of memplan.graph/1 "
+                     "(did you mean 'inplace'?); ignored"]
+    assert (tmp_path / "p.json").exists()
