@@ -42,12 +42,13 @@ SLACK_PAIRS = 1 << 14
 #: solvers that follow do better, and their start (hence their plans) stays what it was.
 LIFT_CANDIDATES = 4
 #: ``polish``: problems of at most this many buffers that the heuristics leave above their bound get the exact
-#: ``search`` with ``POLISH_WORK // buffers`` nodes (2,048 at 16 buffers, 1,024 at 32: about 0.1 s at most
-#: here). Why: on small graphs the heuristics' orders miss packings a few hundred nodes of search find and
-#: prove (session 33: 33 of 890 sampled defaults above the optimum, 1 after; docs/benchmarks.md); above this size
-#: a node costs more and the default stays heuristic (a time limit buys the full search).
-POLISH_BUFFERS = 32
-POLISH_WORK = 1 << 15
+#: ``search`` with ``POLISH_WORK // buffers`` nodes (256 at 16 buffers, 1,024 at 4). Why: on small graphs the
+#: heuristics' orders miss packings that a few dozen nodes of search find and prove (session 33: all 53 defaults
+#: the lifts left above the exhaustive optimum in three seeded samples; docs/benchmarks.md). It costs up to about
+#: 60 ms at 16 buffers on a problem it cannot prove (random intervals; 0.1-0.2 s at 32, where the default stays
+#: heuristic: a time limit buys the full search).
+POLISH_BUFFERS = 16
+POLISH_WORK = 1 << 12
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, and the plan is the heuristics')
 POLISH_WALL = 60.0
@@ -207,7 +208,7 @@ def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb
     else None.
 
     Why: what the heuristics miss on small problems beyond the alignment tail is the packing itself (a buffer
-    that fits in a gap no first-fit order leaves: up to 1.26x the optimum on graphs of a dozen nodes); the
+    that fits in a gap no first-fit order leaves: up to 1.22x the optimum on graphs of a dozen nodes); the
     exact search, warm-started from ``best`` and stopping at the bound ``lb``, finds and proves those packings in
     a few hundred nodes. The budget is nodes (deterministic), never the clock: a run its wall-clock safety stop
     cut is dropped. Ctrl-C inside it is raised on, as anywhere else in a default solve."""
