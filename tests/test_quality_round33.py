@@ -112,6 +112,16 @@ def test_the_packing_miss_is_the_small_search():
     assert min(p.solver["tried"]["greedy"], p.solver["tried"]["size"]) == 1467
 
 
+def test_the_small_search_ignores_the_seed():
+    """Without a time limit ``seed`` changes nothing (the CLI warns that it has no effect): the search inside the
+    default solve draws with the default seed whatever the caller gives."""
+    problem = serial_problem(memplan.graph_from_dict(PACKING))
+    base = solve(problem, "auto")
+    for seed in (1, 7, 12345):
+        other = solve(problem, "auto", SolveOptions(seed=seed))
+        assert other.arena == base.arena and other.offsets.tolist() == base.offsets.tolist()
+
+
 def test_a_memory_budget_between_the_heuristics_and_the_searched_plan_fits():
     """``heuristics_over`` must say what the finished solve says: 1364..1466 B fit only thanks to the search (more
     than one alignment below the heuristics' 1467 B, where round 32's ceiling rule would have said "over")."""

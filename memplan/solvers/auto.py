@@ -77,7 +77,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     cap = problem.capacity
     fit = options.objective == Objective.FIT and cap is not None
     if polishes(problem, options) and best.arena > lb and not (fit and best.arena <= cap):
-        polished = polish(problem, best, made, lb, options)
+        polished = polish(problem, best, made, lb)
         if polished is not None:
             best, tried["search"] = polished, polished.arena
             bound = max(bound, int(polished.info.get("bound", polished.lower_bound)))
@@ -202,8 +202,7 @@ def polishes(problem: BufferProblem, options: SolveOptions) -> bool:
     return options.time_limit is None and 0 < len(problem) <= POLISH_BUFFERS
 
 
-def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb: int,
-           options: SolveOptions) -> Solution | None:
+def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb: int) -> Solution | None:
     """The ``search`` solver's plan from ``best`` with ``POLISH_WORK // len(problem)`` nodes, when it is smaller;
     else None.
 
@@ -216,8 +215,9 @@ def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb
     from .search import solve as search
 
     nodes = POLISH_WORK // len(problem)
-    opts = SolveOptions(time_limit=nodes / SearchParams().nodes_per_second, wall_limit=POLISH_WALL,
-                        seed=options.seed, warm_start=best)
+    # the default seed, not the caller's: without a time limit ``seed`` is documented to change nothing (the CLI
+    # warns that it has no effect), so this search draws the same rungs whatever it is
+    opts = SolveOptions(time_limit=nodes / SearchParams().nodes_per_second, wall_limit=POLISH_WALL, warm_start=best)
     heuristics = (made["greedy"], made["size"]) if "greedy" in made and "size" in made else None
     try:
         sol = search(problem, opts, proven=lb, heuristics=heuristics)
