@@ -166,8 +166,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 @given(st.data())
 def test_the_default_is_never_above_the_old_algorithm(data):
     g = data.draw(dags(10), label="graph")
-    order, stream_of = data.draw(schedules(g, 3), label="schedule")
-    sched = schedule_with_events(g, order, stream_of)
+    sched = schedule_with_events(g, *data.draw(schedules(g, 3), label="schedule"))
     problem = buffer_problem(g, build_happens_before(g, sched))
     old = old_default(problem)
     new = solve(problem, "auto")
