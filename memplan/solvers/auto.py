@@ -42,13 +42,14 @@ SLACK_PAIRS = 1 << 14
 #: solvers that follow do better, and their start (hence their plans) stays what it was.
 LIFT_CANDIDATES = 4
 #: ``polish``: problems of at most this many buffers that the heuristics leave above their bound get the exact
-#: ``search`` with ``POLISH_WORK // buffers`` nodes (256 at 16 buffers, 1,024 at 4). Why: on small graphs the
-#: heuristics' orders miss packings that a few dozen nodes of search find and prove (session 33: all 53 defaults
-#: the lifts left above the exhaustive optimum in three seeded samples; docs/benchmarks.md). It costs up to about
-#: 60 ms at 16 buffers on a problem it cannot prove (random intervals; 0.1-0.2 s at 32, where the default stays
-#: heuristic: a time limit buys the full search).
-POLISH_BUFFERS = 16
-POLISH_WORK = 1 << 12
+#: ``search`` with ``POLISH_WORK // buffers`` nodes (1,024 at 16 buffers, 256 at 64: a node costs more on more
+#: buffers). Why: on small graphs the heuristics' orders miss packings that a few hundred nodes of search find and
+#: prove (session 33: all 53 defaults the lifts left above the exhaustive optimum in three seeded samples, and on
+#: graphs of up to 30 nodes 78 of 149 defaults above a proven optimum before, 5 after; docs/benchmarks.md). On
+#: random interval problems it cannot prove it added 5-55 ms a solve here (several times that on a loaded
+#: machine); above ``POLISH_BUFFERS`` the default stays heuristic (a time limit buys the full search).
+POLISH_BUFFERS = 64
+POLISH_WORK = 1 << 14
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, and the plan is the heuristics')
 POLISH_WALL = 60.0
