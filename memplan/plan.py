@@ -25,7 +25,16 @@ from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status
 from .schedule import Schedule, build_happens_before, serial_schedule
-from .solvers import SolveOptions, check_options, heuristics_of, heuristics_over, share_seconds, solve, work_seconds
+from .solvers import (
+    SolveOptions,
+    check_options,
+    heuristics_of,
+    heuristics_over,
+    polishes,
+    share_seconds,
+    solve,
+    work_seconds,
+)
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
@@ -180,11 +189,16 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     for roots, streams in groups:
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         problem = buffer_problem(graph, hb, lt, clique=not deferred, **kw)
+        # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
+        # with decides there, so ``heuristics_over``, which then solves it, must see that one too
+        late = deferred and not (solver == "auto" and polishes(problem, options))
+        if deferred and not late:
+            problem = with_clique_bound(problem)
         clock.lap("problem")
         if over is not None and split is None and (int(problem.lower_bound or 0) > over
                                                    or heuristics_over(problem, solver, options, over)):
             return None
-        if deferred:
+        if late:
             problem = with_clique_bound(problem)
         parts.append((problem, solve(problem, solver, each)))
         if bounds is not None:

@@ -135,7 +135,8 @@ def _hard_interval_problem():
     rng = np.random.default_rng(3)
     lower = rng.integers(0, 12, 10)
     p = BufferProblem(sizes=rng.integers(1, 9, 10) * 4, lower=lower, upper=lower + rng.integers(1, 7, 10))
-    assert memplan.solvers.solve(p, "auto").arena > p.lower_bound
+    # (the heuristics: ``auto`` without a time limit now searches a problem this small to its optimum, ``auto.polish``)
+    assert min(memplan.solvers.solve(p, h).arena for h in ("greedy", "size")) > p.lower_bound
     return p
 
 

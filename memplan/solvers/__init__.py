@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..errors import SolverError, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
-from .auto import HEURISTICS
+from .auto import HEURISTICS, polishes
 from .check import check_solution
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
@@ -99,8 +99,8 @@ def heuristics_of(solver: str, options: SolveOptions) -> tuple[str, ...] | None:
 def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, over: int) -> bool | None:
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
-    which keeps the smaller of greedy's and size's arenas, then may lift one buffer to the top: ``auto.slack_on_top``),
-    None for any other (an exact solver may still fit).
+    which keeps the smaller of greedy's and size's arenas, then may lift a buffer or two to the top: ``auto.slack_on_top``,
+    and on a small problem search a little: ``auto.polish``), None for any other (an exact solver may still fit).
 
     Why: a memory budget plans candidate schedules until one fits, and only the one that fits is kept. Each
     heuristic runs with ``over`` (``placement.CappedOffsets``) and stops at the first buffer it places past it,
@@ -112,7 +112,10 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
         return None
     if not _all_over(problem, names, options, over):
         return False
-    # auto may still lift a buffer to the top (``auto.slack_on_top``), ending within one alignment below the
+    if names == HEURISTICS and polishes(problem, options):
+        # a small problem's search (``auto.polish``) may end anywhere down to the bound: the whole solve decides
+        return get_solver("auto")(problem, options).arena > over
+    # auto may still lift buffers to the top (``auto.slack_on_top``), ending within one alignment below the
     # aligned top of the heuristics' best arena: only a best arena up to ``over`` rounded up to the alignment
     # can come back under ``over`` (never when ``over`` is aligned), and then the whole solve decides
     ceiling = align_up(over, problem.alignment)
@@ -134,5 +137,5 @@ def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOpti
 
 
 __all__ = ["EXACT", "Objective", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
-           "check_options", "check_solution", "get_solver", "heuristics_of", "heuristics_over", "solve",
+           "check_options", "check_solution", "get_solver", "heuristics_of", "heuristics_over", "polishes", "solve",
            "share_seconds", "work_seconds"]

@@ -1,8 +1,9 @@
 """The default: every fast heuristic first; with a time limit, the exact solvers after them.
 
-Without ``options.time_limit`` this is the heuristics only (greedy, size; the smallest arena wins,
-ties to the first listed, then ``slack_on_top`` may lift one buffer to the top) — fast and deterministic.
-With a time limit, and only while the best plan
+Without ``options.time_limit`` this is the heuristics (greedy, size; the smallest arena wins, ties to the first
+listed), then ``slack_on_top`` may lift a buffer or two to the top, then, on a problem of at most
+``POLISH_BUFFERS`` buffers still above its bound, ``polish`` runs the ``search`` solver with a small node budget
+— fast and deterministic. With a time limit, and only while the best plan
 is above the proven bound, the exact solvers follow, each warm-started with the best plan so far:
 on interval problems the minimalloc-style ``search`` first (90% of the time; it proves interval
 packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-place problems
@@ -36,6 +37,25 @@ SIZE_SKIP_PAIRS = 4096
 #: interval problem of 100,000 buffers and 3 million pairs, 3 s to 6 s, for no byte; at this many it costs about
 #: 15 ms. The misses it mends were on graphs of a few dozen nodes.)
 SLACK_PAIRS = 1 << 14
+#: Without a time limit ``slack_on_top`` tries the ``LIFT_CANDIDATES`` buffers of most slack on top, alone and in
+#: ordered pairs (4 + 12 re-packs), as many as keep its work within one re-pack at ``SLACK_PAIRS`` pairs (all of
+#: them up to 1,024 pairs, one alone above 8,192). Why pairs: session 32 found 28 defaults above the optimum that
+#: one buffer on top could not mend; the buffer of most slack alone was the wrong one on 10 (another one is),
+#: 11 more needed two on top (seeded sample, docs/benchmarks.md). With a time limit one lift, as before: the exact
+#: solvers that follow do better, and their start (hence their plans) stays what it was.
+LIFT_CANDIDATES = 4
+#: ``polish``: problems of at most this many buffers that the heuristics leave above their bound get the exact
+#: ``search`` with ``POLISH_WORK // buffers`` nodes (1,024 at 16 buffers, 256 at 64: a node costs more on more
+#: buffers). Why: on small graphs the heuristics' orders miss packings that a few hundred nodes of search find and
+#: prove (session 33: all 53 defaults the lifts left above the exhaustive optimum in three seeded samples, and on
+#: graphs of up to 30 nodes 78 of 149 defaults above a proven optimum before, 5 after; docs/benchmarks.md). On
+#: random interval problems it cannot prove it added 5-55 ms a solve here (several times that on a loaded
+#: machine); above ``POLISH_BUFFERS`` the default stays heuristic (a time limit buys the full search).
+POLISH_BUFFERS = 64
+POLISH_WORK = 1 << 14
+#: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
+#: the plan (a polish it stopped is dropped whole, and the plan is the heuristics')
+POLISH_WALL = 60.0
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
@@ -55,11 +75,16 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     assert best is not None
     lb = int(problem.lower_bound or 0)
     if best.arena > lb:
-        best = slack_on_top(problem, best) or best
+        best = slack_on_top(problem, best, tries=1 if options.time_limit is not None else LIFT_CANDIDATES ** 2) or best
     bound = lb
     info: dict = {}
     cap = problem.capacity
     fit = options.objective == Objective.FIT and cap is not None
+    if polishes(problem, options) and best.arena > lb and not (fit and best.arena <= cap):
+        polished = polish(problem, best, made, lb)
+        if polished is not None:
+            best, tried["search"] = polished, polished.arena
+            bound = max(bound, int(polished.info.get("bound", polished.lower_bound)))
 
     def done() -> bool:
         return best.arena <= bound or (fit and best.arena <= cap)
@@ -106,18 +131,21 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})
 
 
-def slack_on_top(problem: BufferProblem, sol: Solution) -> Solution | None:
-    """``sol`` with its buffer of most alignment slack moved to the top, when that ends the arena lower; else None.
+def slack_on_top(problem: BufferProblem, sol: Solution, tries: int = 1) -> Solution | None:
+    """``sol`` with a buffer of much alignment slack moved to the top, when that ends the arena lower; else None.
 
     Why: offsets are aligned, so a buffer whose size is not a multiple of the alignment leaves its slack
     (``align_up(size) - size``) unused below whatever sits above it, and the arena ends where its top buffer
     ends. Greedy and size put the largest buffers lowest: a 1110-byte output under a 256-byte one at
     alignment 256 ends at 1536 where 256 + 1110 = 1366 bytes do (session 32 measured every default plan of
     small random graphs against the exhaustive optimum: most misses were only this). The other buffers are
-    packed again first-fit in the order of their offsets (no offset rises), then that buffer first-fit.
+    packed again first-fit in the order of their offsets (no offset rises), then the lifted one(s) first-fit.
+    ``tries`` re-packs at most: the buffer of most slack first (the one lift of ``tries=1``), then the others
+    of the ``LIFT_CANDIDATES`` of most slack, then ordered pairs of them (the second ends on top), fewer where
+    the problem has more conflicting pairs (``_lift_tries``). The smallest arena wins, the first tried on ties.
     Kept only when the arena shrinks and stays within the same aligned top (``align_up(arena)``), so the
     result ends within one alignment of ``sol``'s: ``heuristics_over`` relies on it. Deterministic; nothing is
-    done where no buffer has slack, or the top one already has the most, or listing the conflicting pairs
+    done where no buffer has more slack than the top one wastes, or listing the conflicting pairs
     would cost more than the heuristics did (``size.dense_route``), or more than the alignment it can save is
     worth (over ``SLACK_PAIRS`` conflicting pairs)."""
     from .size import dense_route
@@ -126,23 +154,82 @@ def slack_on_top(problem: BufferProblem, sol: Solution) -> Solution | None:
     sizes = problem.sizes.astype(np.int64)
     slack = align_up(sizes, align) - sizes
     top = align_up(sol.arena, align)
-    if (n == 0 or int(slack.max()) <= top - sol.arena or dense_route(problem) != "pairs"
-            or len(problem.conflict_pairs()[0]) > SLACK_PAIRS):
+    if n == 0 or int(slack.max()) <= top - sol.arena or dense_route(problem) != "pairs":
         return None
-    lifted = int(np.argmax(slack))   # the first buffer of the most slack
+    pairs = len(problem.conflict_pairs()[0])
+    if pairs > SLACK_PAIRS:
+        return None
+    # only a buffer of more slack than the top one wastes can end the arena lower; most slack first, then index
+    ranked = [i for i in np.lexsort((np.arange(n), -slack)).tolist() if slack[i] > top - sol.arena]
+    lifts = _lift_sets(ranked[:LIFT_CANDIDATES])[:_lift_tries(tries, pairs)]
     offsets = np.asarray(sol.offsets, dtype=np.int64)
+    by_offset = np.lexsort((np.arange(n), offsets)).tolist()
     bounds, flat = problem.conflict_csr()
     size_list = sizes.tolist()
-    order = [i for i in np.lexsort((np.arange(n), offsets)).tolist() if i != lifted and size_list[i] > 0] + [lifted]
+    best: tuple[int, np.ndarray] | None = None
+    for lifted in lifts:
+        packed = _repack(by_offset, lifted, size_list, bounds, flat, align)
+        arena = arena_of(problem, packed)
+        if arena < (best[0] if best else sol.arena) and align_up(arena, align) == top:
+            best = (arena, packed)
+    if best is None:
+        return None
+    return replace(sol, offsets=best[1], arena=best[0], info={**sol.info, "slack_top": int(sol.arena)})
+
+
+def _lift_tries(tries: int, pairs: int) -> int:
+    """At most ``tries`` re-packs, and beyond the first no more than keep their work within one re-pack of a
+    problem of ``SLACK_PAIRS`` conflicting pairs (each re-pack visits every pair)."""
+    return max(1, min(tries, SLACK_PAIRS // max(pairs, 1)))
+
+
+def _lift_sets(ranked: list[int]) -> list[tuple[int, ...]]:
+    """What to lift, in the order tried: each candidate alone, then each ordered pair (the second on top)."""
+    return [(i,) for i in ranked] + [(i, j) for i in ranked for j in ranked if i != j]
+
+
+def _repack(by_offset: list[int], lifted: tuple[int, ...], sizes: list[int], bounds, flat, align: int) -> np.ndarray:
+    """Offsets packed first-fit: every buffer but ``lifted`` in ``by_offset`` order, then ``lifted`` in its order."""
     # plain lists: indexing numpy arrays element by element in this loop cost several times the loop itself
+    n = len(sizes)
     new = [0] * n
     placed = [False] * n
-    for i in order:
-        blocks = [(new[j], new[j] + size_list[j]) for j in flat[bounds[i]:bounds[i + 1]] if placed[j]]
-        new[i] = first_fit(blocks, size_list[i], align)
+    for i in [i for i in by_offset if i not in lifted and sizes[i] > 0] + list(lifted):
+        blocks = [(new[j], new[j] + sizes[j]) for j in flat[bounds[i]:bounds[i + 1]] if placed[j]]
+        new[i] = first_fit(blocks, sizes[i], align)
         placed[i] = True
-    packed = np.asarray(new, dtype=np.int64)
-    arena = arena_of(problem, packed)
-    if arena >= sol.arena or align_up(arena, align) != top:
+    return np.asarray(new, dtype=np.int64)
+
+
+def polishes(problem: BufferProblem, options: SolveOptions) -> bool:
+    """Whether ``solve(problem, options)`` may end with ``polish`` (its result then rests on the problem's lower
+    bound, where the search stops, and may end more than one alignment below the heuristics')."""
+    return options.time_limit is None and 0 < len(problem) <= POLISH_BUFFERS
+
+
+def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb: int) -> Solution | None:
+    """The ``search`` solver's plan from ``best`` with ``POLISH_WORK // len(problem)`` nodes, when it is smaller;
+    else None.
+
+    Why: what the heuristics miss on small problems beyond the alignment tail is the packing itself (a buffer
+    that fits in a gap no first-fit order leaves: up to 1.22x the optimum on graphs of a dozen nodes); the
+    exact search, warm-started from ``best`` and stopping at the bound ``lb``, finds and proves those packings in
+    a few hundred nodes. The budget is nodes (deterministic), never the clock: a run its wall-clock safety stop
+    cut is dropped. Ctrl-C inside it is raised on, as anywhere else in a default solve."""
+    from .options import SearchParams
+    from .search import solve as search
+
+    nodes = POLISH_WORK // len(problem)
+    # the default seed, not the caller's: without a time limit ``seed`` is documented to change nothing (the CLI
+    # warns that it has no effect), so this search draws the same rungs whatever it is
+    opts = SolveOptions(time_limit=nodes / SearchParams().nodes_per_second, wall_limit=POLISH_WALL, warm_start=best)
+    heuristics = (made["greedy"], made["size"]) if "greedy" in made and "size" in made else None
+    try:
+        sol = search(problem, opts, proven=lb, heuristics=heuristics)
+    except (BudgetError, SolverError):   # nothing within the problem's capacity: the heuristics' plan stands
         return None
-    return replace(sol, offsets=packed, arena=arena, info={**sol.info, "slack_top": int(sol.arena)})
+    if sol.info.get("interrupted"):
+        raise KeyboardInterrupt
+    if sol.info.get("stopped") or sol.arena >= best.arena:
+        return None
+    return sol
