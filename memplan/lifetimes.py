@@ -414,6 +414,23 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None
     )
 
 
+def shifted_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
+    """The in-place pairs ``(out_buffer, in_buffer)`` whose tensors sit at different offsets in their roots
+    (a view at an offset on either side): joining the roots puts the output beside or shifted over its input,
+    not over it, which a runtime must stage. ``solvers.rejoin`` leaves these where the solver put them."""
+    if not lt.compatible:
+        return frozenset()
+    buf = {int(t): k for k, t in enumerate(lt.roots.tolist())}
+    root, ti = graph.root, graph.tensor_index
+    out = set()
+    for a, b, n in lt.compatible:
+        for o_id, i_id in graph.nodes[n].inplace:
+            o, i = ti[o_id], ti[i_id]
+            if (buf.get(root[i]), buf.get(root[o])) == (a, b) and graph.offset_in_root(o) != graph.offset_in_root(i):
+                out.add((b, a))
+    return frozenset(out)
+
+
 @named_options
 def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
                    roots=None, streams=None, clique: bool = True) -> BufferProblem:
@@ -439,6 +456,7 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
         sizes=sizes, lower=lt.lower, upper=lt.upper, alignment=graph.alignment,
         names=tuple(graph.tensors[t].id for t in lt.roots), order=order, compatible=compatible,
         inplace=inplace, lower_bound=aligned_lower_bound(graph, hb, lt, sizes),
+        meta={"inplace_shifted": shifted_inplace(graph, lt)},
     )
     return with_clique_bound(problem) if clique else problem
 
