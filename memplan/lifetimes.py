@@ -414,10 +414,12 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None
     )
 
 
-def shifted_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
-    """The in-place pairs ``(out_buffer, in_buffer)`` whose tensors sit at different offsets in their roots
-    (a view at an offset on either side): joining the roots puts the output beside or shifted over its input,
-    not over it, which a runtime must stage. ``solvers.rejoin`` leaves these where the solver put them."""
+def inexact_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
+    """The in-place pairs ``(out_buffer, in_buffer)`` that joined roots would not make exact: the tensors sit at
+    different offsets in their roots (a view at an offset on either side: the output lands beside or shifted over
+    its input) or differ in size (an ADD's output over its repeated operand, an f16 output over an f32 input).
+    A GPU runtime stages those (a copy per call) or refuses them, where a plan keeping them apart costs nothing,
+    so ``solvers.rejoin`` leaves them where the solver put them."""
     if not lt.compatible:
         return frozenset()
     buf = {int(t): k for k, t in enumerate(lt.roots.tolist())}
@@ -426,7 +428,8 @@ def shifted_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
     for a, b, n in lt.compatible:
         for o_id, i_id in graph.nodes[n].inplace:
             o, i = ti[o_id], ti[i_id]
-            if (buf.get(root[i]), buf.get(root[o])) == (a, b) and graph.offset_in_root(o) != graph.offset_in_root(i):
+            if (buf.get(root[i]), buf.get(root[o])) == (a, b) and (
+                    graph.offset_in_root(o) != graph.offset_in_root(i) or graph.tensors[o].size != graph.tensors[i].size):
                 out.add((b, a))
     return frozenset(out)
 
@@ -456,7 +459,7 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
         sizes=sizes, lower=lt.lower, upper=lt.upper, alignment=graph.alignment,
         names=tuple(graph.tensors[t].id for t in lt.roots), order=order, compatible=compatible,
         inplace=inplace, lower_bound=aligned_lower_bound(graph, hb, lt, sizes),
-        meta={"inplace_shifted": shifted_inplace(graph, lt)},
+        meta={"inplace_inexact": inexact_inplace(graph, lt)},
     )
     return with_clique_bound(problem) if clique else problem
 

@@ -60,7 +60,7 @@ def test_the_shifted_pairs_follow_a_subproblem():
     p = _problem(_view_inplace_graph())
     sub = subproblem(p, np.array([1, 0]))
     x, t = sub.names.index("x"), sub.names.index("t")
-    assert sub.meta["inplace_shifted"] == frozenset({(t, x)})
+    assert sub.meta["inplace_inexact"] == frozenset({(t, x)})
 
 
 def test_the_default_plan_never_puts_the_output_at_its_root_but_beside_its_view():
@@ -68,3 +68,17 @@ def test_the_default_plan_never_puts_the_output_at_its_root_but_beside_its_view(
     off = memplan.plan(g).offsets()
     o, v = off["t"], off["v"]
     assert o == v or o + 256 <= v or v + 256 <= o
+
+
+def test_a_pair_of_different_sizes_is_not_joined():
+    """An ADD's output [B, H] over its repeated operand b [H]: joined, the GPU runtime must copy b to scratch
+    first (threads j + k*nb read b[j] after thread j wrote y[j]); apart it costs nothing."""
+    b = memplan.GraphBuilder("g", alignment=8)
+    b.input("x", 1024)
+    b.input("b", 256)
+    b.node("add", "ADD", ["x", "b"], [b.tensor("y", 1024, kind="output")], inplace={"y": "b"})
+    p = _problem(b.build())
+    assert p.meta["inplace_inexact"] == frozenset({(p.names.index("y"), p.names.index("b"))})
+    assert p.names == ("x", "b", "y")
+    off = np.array([0, 1024, 1280], dtype=np.int64)   # y apart; b's bytes free for it once the ADD reads them
+    assert rejoin_inplace(p, Solution(off, 2304, "size")) is None

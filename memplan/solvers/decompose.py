@@ -57,8 +57,8 @@ def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
     inplace = tuple((pos[a], pos[b]) for a, b in problem.inplace if a in pos and b in pos)
     names = tuple(problem.names[i] for i in idx.tolist()) if problem.names is not None else None
     meta = dict(problem.meta)
-    if "inplace_shifted" in meta:   # buffer indices, like inplace's
-        meta["inplace_shifted"] = frozenset((pos[a], pos[b]) for a, b in meta["inplace_shifted"]
+    if "inplace_inexact" in meta:   # buffer indices, like inplace's
+        meta["inplace_inexact"] = frozenset((pos[a], pos[b]) for a, b in meta["inplace_inexact"]
                                             if a in pos and b in pos)
     sizes, lower, upper = problem.sizes[idx], problem.lower[idx], problem.upper[idx]
     lb = interval_lower_bound(sizes, lower, upper) if order is None and not compatible else 0

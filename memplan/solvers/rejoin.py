@@ -9,8 +9,9 @@ the arena is settled, each pair left apart is tried once, in the problem's order
 ops is joined link by link): its output moves onto its input's offset when no buffer it conflicts with
 holds any of those bytes and it ends within the arena. A move that would split a pair already joined on
 that output is not made, so the number of joined pairs only grows; the arena never changes. A pair whose
-tensors sit at different offsets in their roots (``problem.meta["inplace_shifted"]``: a view at an offset)
-is left alone: the roots joined would put the output shifted over its input, which a runtime stages.
+tensors sit at different offsets in their roots (``problem.meta["inplace_inexact"]``: a view at an offset)
+or of different sizes is left alone: the roots joined would put the output shifted over its input, or over
+a smaller or larger one, which a GPU runtime stages (a copy per call) or refuses (an f16 output over f32).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ REJOIN_WORK = 50_000_000
 def rejoin_inplace(problem: BufferProblem, sol: Solution) -> Solution | None:
     """``sol`` with in-place pairs joined where their input's bytes are free for the output; None if none is."""
     offsets = np.asarray(sol.offsets, dtype=np.int64).copy()
-    shifted = problem.meta.get("inplace_shifted", frozenset())
+    shifted = problem.meta.get("inplace_inexact", frozenset())
     apart = [(o, i) for o, i in problem.inplace
              if offsets[o] != offsets[i] and problem.sizes[o] > 0 and (o, i) not in shifted]
     if not apart or len(problem) * len(apart) > REJOIN_WORK:
