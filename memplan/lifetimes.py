@@ -424,13 +424,15 @@ def inexact_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
         return frozenset()
     buf = {int(t): k for k, t in enumerate(lt.roots.tolist())}
     root, ti = graph.root, graph.tensor_index
+    legal = {(a, b) for a, b, _ in lt.compatible}
     out = set()
-    for a, b, n in lt.compatible:
+    for n in sorted({n for _, _, n in lt.compatible}):   # each node once: one may hold thousands of pairs
         for o_id, i_id in graph.nodes[n].inplace:
             o, i = ti[o_id], ti[i_id]
-            if (buf.get(root[i]), buf.get(root[o])) == (a, b) and (
-                    graph.offset_in_root(o) != graph.offset_in_root(i) or graph.tensors[o].size != graph.tensors[i].size):
-                out.add((b, a))
+            pair = (buf.get(root[i]), buf.get(root[o]))
+            if pair in legal and (graph.offset_in_root(o) != graph.offset_in_root(i)
+                                  or graph.tensors[o].size != graph.tensors[i].size):
+                out.add((pair[1], pair[0]))
     return frozenset(out)
 
 
