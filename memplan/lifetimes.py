@@ -414,6 +414,28 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None
     )
 
 
+def inexact_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
+    """The in-place pairs ``(out_buffer, in_buffer)`` that joined roots would not make exact: the tensors sit at
+    different offsets in their roots (a view at an offset on either side: the output lands beside or shifted over
+    its input) or differ in size (an ADD's output over its repeated operand, an f16 output over an f32 input).
+    A GPU runtime stages those (a copy per call) or refuses them, where a plan keeping them apart costs nothing,
+    so ``solvers.rejoin`` leaves them where the solver put them."""
+    if not lt.compatible:
+        return frozenset()
+    buf = {int(t): k for k, t in enumerate(lt.roots.tolist())}
+    root, ti = graph.root, graph.tensor_index
+    legal = {(a, b) for a, b, _ in lt.compatible}
+    out = set()
+    for n in sorted({n for _, _, n in lt.compatible}):   # each node once: one may hold thousands of pairs
+        for o_id, i_id in graph.nodes[n].inplace:
+            o, i = ti[o_id], ti[i_id]
+            pair = (buf.get(root[i]), buf.get(root[o]))
+            if pair in legal and (graph.offset_in_root(o) != graph.offset_in_root(i)
+                                  or graph.tensors[o].size != graph.tensors[i].size):
+                out.add((pair[1], pair[0]))
+    return frozenset(out)
+
+
 @named_options
 def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
                    roots=None, streams=None, clique: bool = True) -> BufferProblem:
@@ -439,6 +461,7 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
         sizes=sizes, lower=lt.lower, upper=lt.upper, alignment=graph.alignment,
         names=tuple(graph.tensors[t].id for t in lt.roots), order=order, compatible=compatible,
         inplace=inplace, lower_bound=aligned_lower_bound(graph, hb, lt, sizes),
+        meta={"inplace_inexact": inexact_inplace(graph, lt)},
     )
     return with_clique_bound(problem) if clique else problem
 

@@ -29,7 +29,21 @@ def same_tensor_bits(a, b) -> bool:
 
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
+    if a.is_quantized or b.is_quantized:   # viewing one's storage as uint8 crashed the process (a segfault)
+        return (a.is_quantized and b.is_quantized and _qparams(torch, a) == _qparams(torch, b)
+                and same_tensor_bits(a.int_repr(), b.int_repr()))
+    if a.layout != torch.strided or b.layout != torch.strided:   # sparse: its elements, as a dense tensor's
+        return a.layout == b.layout and same_tensor_bits(a.to_dense(), b.to_dense())
     if a.dtype == torch.bool:
         return bool(torch.equal(a, b))
     width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}.get(a.element_size(), torch.uint8)
     return bool(torch.equal(a.contiguous().reshape(-1).view(width), b.contiguous().reshape(-1).view(width)))
+
+
+def _qparams(torch, t) -> tuple:
+    """A quantized tensor's scheme and parameters, compared by their bits (a scale is a float)."""
+    scheme = t.qscheme()
+    if scheme in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+        return scheme, float(t.q_scale()).hex(), int(t.q_zero_point())
+    return (scheme, t.q_per_channel_axis(), t.q_per_channel_scales().double().numpy().tobytes(),
+            t.q_per_channel_zero_points().numpy().tobytes())

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetError, ScheduleError, named_options
+import numpy as np
+
+from ..errors import BudgetError, ScheduleError, as_int, named_options
 from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..planfile import INT64, MAX_STREAMS, Plan
@@ -169,7 +171,16 @@ def check_capacity(graph: Graph, plan: Plan, device_capacity: int | Sequence[int
 
 
 def _is_byte_count(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, int) and 0 <= v < INT64
+    """A non-negative integer below 2**63 to Python (``as_int``: a numpy integer too, in a list as alone)."""
+    i = as_int(v)
+    return i is not None and 0 <= i < INT64
+
+
+def _as_sequence(device_capacity: Any) -> Any:
+    """A 1-D numpy array of capacities as a list (one per device, as a list of them is); anything else as it is."""
+    if isinstance(device_capacity, np.ndarray) and device_capacity.ndim == 1:
+        return device_capacity.tolist()
+    return device_capacity
 
 
 def check_capacity_arg(device_capacity: Any) -> None:
@@ -180,6 +191,7 @@ def check_capacity_arg(device_capacity: Any) -> None:
     a sequence holds is ``device_capacities``' check, once the device count is known."""
     if device_capacity is None or _is_byte_count(device_capacity):
         return
+    device_capacity = _as_sequence(device_capacity)
     if not isinstance(device_capacity, (list, tuple)) or not device_capacity:
         raise BudgetError(f"device_capacity must be a non-negative byte count below 2**63, or a list of them (one per "
                           f"device), not {_short(device_capacity)}")
@@ -195,9 +207,10 @@ def device_capacities(device_capacity: Any, n: int) -> tuple[int, ...] | None:
     check_capacity_arg(device_capacity)
     if device_capacity is None:
         return None
-    if isinstance(device_capacity, int):
-        return (device_capacity,) * n
+    if _is_byte_count(device_capacity):
+        return (as_int(device_capacity),) * n
+    device_capacity = _as_sequence(device_capacity)
     if len(device_capacity) != n:
         raise BudgetError(f"device_capacity lists {len(device_capacity)} capacities for {n} device"
                           f"{'s' * (n != 1)}: give one per device (or one number, each device's)")
-    return tuple(device_capacity)
+    return tuple(as_int(v) for v in device_capacity)   # plain ints: numpy ones wrap around in int64 sums

@@ -56,8 +56,12 @@ def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
     compatible = frozenset((pos[a], pos[b]) for a, b in problem.compatible if a in pos and b in pos)
     inplace = tuple((pos[a], pos[b]) for a, b in problem.inplace if a in pos and b in pos)
     names = tuple(problem.names[i] for i in idx.tolist()) if problem.names is not None else None
+    meta = dict(problem.meta)
+    if "inplace_inexact" in meta:   # buffer indices, like inplace's
+        meta["inplace_inexact"] = frozenset((pos[a], pos[b]) for a, b in meta["inplace_inexact"]
+                                            if a in pos and b in pos)
     sizes, lower, upper = problem.sizes[idx], problem.lower[idx], problem.upper[idx]
     lb = interval_lower_bound(sizes, lower, upper) if order is None and not compatible else 0
     return BufferProblem(sizes=sizes, lower=lower, upper=upper, alignment=problem.alignment, names=names,
                          order=order, compatible=frozenset((min(a, b), max(a, b)) for a, b in compatible),
-                         inplace=inplace, lower_bound=lb, capacity=problem.capacity, meta=dict(problem.meta))
+                         inplace=inplace, lower_bound=lb, capacity=problem.capacity, meta=meta)

@@ -27,6 +27,7 @@ import functools
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,11 +47,12 @@ class Ambient:
     another default (None until then)."""
 
     default_dtype: Any
-    flags: tuple[tuple[str, Any], ...]
+    flags: tuple[Any, ...]   # backend_flags(torch): the values of flag_names(torch)
     dtype_nodes: list[tuple[str, str]] | None = field(default=None)
 
 
 def record(torch: Any) -> Ambient:
+    """The default dtype and backend flags now: a build's."""
     return Ambient(torch.get_default_dtype(), backend_flags(torch))
 
 
@@ -85,52 +87,87 @@ _FLAGS = {
 }
 
 
-def backend_flags(torch: Any) -> tuple[tuple[str, Any], ...]:
-    """(setting, value) of every global switch in ``_FLAGS`` this torch has. Read through ``torch._C``'s getters
-    (a few us for all, where ``torch.backends``' properties took ~35 us): this runs at every call."""
-    return tuple((name, _plain(get())) for name, get in _getters(torch))
+def backend_flags(torch: Any) -> tuple[Any, ...]:
+    """The value of every global switch in ``_FLAGS`` this torch has (``flag_names`` says which), read through
+    ``torch._C``'s getters: a list comprehension of C calls, ~2 us for all (``torch.backends``' properties took
+    ~35 us, (name, value) pairs ~6 us): this runs at every call. Values compare by value (the SDP priority order
+    is a list, equal to an equal list)."""
+    return tuple([get() for get in _getters(torch)[1]])
+
+
+def flag_names(torch: Any) -> tuple[str, ...]:
+    """The settings ``backend_flags``' values are, in its order."""
+    return _getters(torch)[0]
 
 
 @functools.cache
-def _getters(torch: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple((name, getattr(torch._C, getter)) for getter, name in _FLAGS.items() if hasattr(torch._C, getter))
+def _getters(torch: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    pairs = [(name, getattr(torch._C, getter)) for getter, name in _FLAGS.items() if hasattr(torch._C, getter)]
+    return tuple(n for n, _ in pairs), tuple(g for _, g in pairs)
 
 
-def _plain(value: Any) -> Any:
-    """A flag's value as one that compares by value (the SDP priority order is a list)."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-def changed_flag(built: tuple[tuple[str, Any], ...], now: tuple[tuple[str, Any], ...]) -> str | None:
-    """The first flag whose value differs, as "name was X at the build, is Y now"; None where none does."""
-    for (name, old), (_name, new) in zip(built, now):
+def changed_flag(torch: Any, built: tuple[Any, ...], now: tuple[Any, ...]) -> str | None:
+    """The first flag whose value differs, as "name was X at the build, is Y now"; None where none does (one tuple
+    comparison: the common case, at every call)."""
+    if built == now:
+        return None
+    for name, old, new in zip(flag_names(torch), built, now):
         if old != new:
             return f"{name} was {old!r} when the executor was built and is {new!r} now"
     return None
 
 
+#: the watch on ``torch.get_default_dtype``: per thread, the lists of the exports running in it (innermost last);
+#: the wrapper is installed while any thread watches (``_watchers`` of them) and the original put back by the last
+_watch = threading.local()
+_watch_lock = threading.Lock()
+_watchers = 0
+_real_get_default_dtype: Any = None
+
+
 @contextlib.contextmanager
 def watch_default_dtype_reads(torch: Any) -> Iterator[list[str]]:
     """The places ("file.py:123") where code outside torch calls ``torch.get_default_dtype()`` inside the block (an
-    export: ``forward``'s reads). What forward makes of the value is baked into the program as a plain dtype
-    (``emb.to(torch.get_default_dtype())`` in MusicGen, a ``torch.finfo`` of it in Grounding DINO), where eager
-    follows the default; torch's own reads (its Python decompositions) are the export's business."""
+    export: ``forward``'s reads), in this thread. What forward makes of the value is baked into the program as a
+    plain dtype (``emb.to(torch.get_default_dtype())`` in MusicGen, a ``torch.finfo`` of it in Grounding DINO), where
+    eager follows the default; torch's own reads (its Python decompositions) are the export's business.
+
+    torch's getter is one for the process: swapping it per block and putting back the function found left it wrapped
+    for good when two exports overlapped (two threads compiling), and one thread's reads landed in the other's
+    export. So one wrapper stays while any block runs, and records into the calling thread's innermost block."""
+    global _watchers, _real_get_default_dtype
     reads: list[str] = []
-    real = torch.get_default_dtype
-
-    def watched() -> Any:
-        where = _reader(torch, sys._getframe(1))
-        if where is not None:
-            reads.append(where)
-        return real()
-
-    # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as
-    # skipped"): let it call the watcher once while tracing and take its result as a constant
-    torch.get_default_dtype = torch._dynamo.assume_constant_result(watched)
+    stack = getattr(_watch, "stack", None)
+    if stack is None:
+        stack = _watch.stack = []
+    with _watch_lock:
+        if _watchers == 0:
+            _real_get_default_dtype = real = torch.get_default_dtype
+            # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as
+            # skipped"): let it call the watcher once while tracing and take its result as a constant
+            torch.get_default_dtype = torch._dynamo.assume_constant_result(_watched(torch, real))
+        _watchers += 1
+    stack.append(reads)
     try:
         yield reads
     finally:
-        torch.get_default_dtype = real
+        stack.pop()
+        with _watch_lock:
+            _watchers -= 1
+            if _watchers == 0:
+                torch.get_default_dtype = _real_get_default_dtype
+
+
+def _watched(torch: Any, real: Any) -> Any:
+    def watched() -> Any:
+        stack = getattr(_watch, "stack", None)
+        if stack:
+            where = _reader(torch, sys._getframe(1))
+            if where is not None:
+                stack[-1].append(where)
+        return real()
+
+    return watched
 
 
 def _reader(torch: Any, frame: Any) -> str | None:

@@ -58,7 +58,8 @@ class CompiledModule:
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
-        return self.executor(*args, **kwargs)
+        delays = kwargs.pop("delays", None)
+        return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
 
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``ambient.backend_flags``:
@@ -66,7 +67,7 @@ class CompiledModule:
         and captured CUDA graph hold the kernels chosen under the old one. Counted in ``flag_rebuilds``."""
         import torch
 
-        changed = ambient.changed_flag(self.executor.ambient.flags, ambient.backend_flags(torch))
+        changed = ambient.changed_flag(torch, self.executor.ambient.flags, ambient.backend_flags(torch))
         if changed is None:
             return
         self._check_rebuild(torch, changed)

@@ -245,10 +245,15 @@ class Executor:
         return self.layout.arena_bytes
 
     def __call__(self, *args: Any, delays: Mapping[str, int] | None = None, **kwargs: Any) -> Any:
+        return self.call(args, kwargs, delays)
+
+    def call(self, args: tuple, kwargs: dict, delays: Mapping[str, int] | None = None, *, flags: bool = True) -> Any:
+        """``self(*args, delays=delays, **kwargs)``; ``flags=False`` for a caller that has just checked the backend
+        flags against this build (``CompiledModule``: reading them twice was half the check's cost per call)."""
         if delays is not None:
             self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
-        self._check_ambient()
+        self._check_ambient(flags=flags)
         if self._owner == threading.get_ident():
             raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
                                     "program calling it?): calls run one at a time in its one arena")
@@ -272,7 +277,7 @@ class Executor:
                                     "fixed when it was exported without one (call it outside the region, or put the "
                                     "autocast inside forward)")
         self._check_default_dtype()
-        changed = ambient.changed_flag(self.ambient.flags, ambient.backend_flags(torch)) if flags else None
+        changed = ambient.changed_flag(torch, self.ambient.flags, ambient.backend_flags(torch)) if flags else None
         if changed is not None:
             raise AtenExecutorError(f"{changed}: the executor's kernels (and a captured CUDA graph) were chosen under "
                                     "the old value; build the executor again (a compiled module does so itself)")
