@@ -109,15 +109,22 @@ def unused(option: str, where: str, why: str) -> None:
     print(f"memplan: warning: {printable(f'{option} has no effect {where}: {why}')}; ignored", file=sys.stderr)
 
 
-def warning_line(message, category, filename, lineno, file=None, line=None, _default=None) -> None:
-    """``warnings.showwarning`` for the CLI: a library ``FieldWarning`` as one ``memplan: warning:`` line (its
-    text names the file and field), any other warning as Python shows it (``_default``)."""
+def warning_line(message, category, filename, lineno, file=None, line=None, _default=None,
+                 held: list[str] | None = None) -> None:
+    """``warnings.showwarning`` for the CLI: a library ``FieldWarning`` (its text names the file and field) is held
+    in ``held`` for one ``memplan: warning:`` line each once the command is through (an error then stays one
+    line), any other warning shown as Python shows it (``_default``)."""
     from .errors import FieldWarning
 
-    if issubclass(category, FieldWarning):
-        print(f"memplan: warning: {_bounded(printable(str(message)))}", file=sys.stderr)
+    if issubclass(category, FieldWarning) and held is not None:
+        held.append(str(message))
     elif _default is not None:
         _default(message, category, filename, lineno, file, line)
+
+
+def print_warning(text: str) -> None:
+    """One ``memplan: warning:`` line on stderr, printable and bounded like an error line."""
+    print(f"memplan: warning: {_bounded(printable(text))}", file=sys.stderr)
 
 
 def _shown(values) -> str:

@@ -419,13 +419,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .errors import FieldWarning
 
+    held: list[str] = []   # FieldWarnings: said once the command is through, or beside its one-line error
     with _readers_may_leave(), warnings.catch_warnings():
         warnings.simplefilter("always", FieldWarning)   # one line per misspelt field, every time it is read
-        warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning)
-        return _main(argv)
+        warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning, held=held)
+        code = _main(argv, held)
+        if code not in (EXIT_BAD_INPUT, 130):
+            for text in held:
+                argtypes.print_warning(text)
+        return code
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, held: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
@@ -436,8 +441,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if sys.stdout is not None:  # (None: started with stdout closed)
             sys.stdout.flush()  # a failing write of buffered output shows here, not at exit
         return code
-    except MemplanError as exc:
-        argtypes.print_error(str(exc))
+    except MemplanError as exc:   # (a misspelt field read on the way is most likely why: said on the same line)
+        argtypes.print_error(str(exc) + (f"; note: {held[0]}" if held and "; note: " not in str(exc) else ""))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         argtypes.print_error("interrupted")

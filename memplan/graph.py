@@ -802,15 +802,12 @@ TENSOR_FIELDS = frozenset(("id", "size", "kind", "view_of", "view_offset", "attr
 NODE_FIELDS = frozenset(("id", "op", "inputs", "outputs", "cost", "inplace", "group", "attrs"))
 
 
-def _warn_misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, source: str) -> None:
-    """A ``FieldWarning`` for each distinct unknown key of ``entries`` that is close to one of ``fields``.
+def _misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, hints: list[str]) -> None:
+    """Append to ``hints`` a note for each distinct unknown key of ``entries`` that is close to one of ``fields``.
     Unknown keys are ignored, as the contract says; close ones are far more often a typo than an extension
     (``in_place`` planned a user's in-place pair as two buffers without a word). Each distinct key is matched
     once, so a million entries cost a set difference each."""
     import difflib
-    import warnings
-
-    from .errors import FieldWarning
 
     unknown: dict[str, None] = {}
     for e in entries:
@@ -820,8 +817,7 @@ def _warn_misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, s
         folded = key.lower().replace("-", "_") if isinstance(key, str) else ""
         near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=0.75)
         if near:
-            warnings.warn(FieldWarning(f"{source}: {what} field {_short(key)} is not a field of {GRAPH_FORMAT} "
-                                       f"(did you mean {near[0]!r}?); ignored"), stacklevel=4)
+            hints.append(f"{what} field {_short(key)} is not a field of {GRAPH_FORMAT} (did you mean {near[0]!r}?)")
 
 
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
@@ -842,9 +838,27 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
     if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
         raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r})"
                          + swapped_hint(fmt, "graph"))
-    _warn_misspelt([doc], DOC_FIELDS, "top-level", source)
+    # fields close to the format's: warned about once the graph is read, or (one line) beside the error they caused
+    hints: list[str] = []
+    try:
+        graph = _graph_of_doc(doc, source, owned, hints)
+    except GraphError as exc:
+        if hints:
+            raise GraphError(f"{exc}; note: {hints[0]}") from None
+        raise
+    import warnings
+
+    from .errors import FieldWarning
+
+    for hint in hints:
+        warnings.warn(FieldWarning(f"{source}: {hint}; ignored"), stacklevel=3)
+    return graph
+
+
+def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Graph:
+    _misspelt([doc], DOC_FIELDS, "top-level", hints)
     tensor_entries = _entries(doc, "tensors", "tensor", source, owned)
-    _warn_misspelt((e for e, _, _ in tensor_entries), TENSOR_FIELDS, "tensor", source)
+    _misspelt((e for e, _, _ in tensor_entries), TENSOR_FIELDS, "tensor", hints)
     tensors = []
     for td, tid, attrs in tensor_entries:
         if "size" not in td:
@@ -859,7 +873,7 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
                               view_offset=view_offset, attrs=attrs))
     nodes = []
     node_entries = _entries(doc, "nodes", "node", source, owned)
-    _warn_misspelt((e for e, _, _ in node_entries), NODE_FIELDS, "node", source)
+    _misspelt((e for e, _, _ in node_entries), NODE_FIELDS, "node", hints)
     for nd, nid, attrs in node_entries:
         for key in ("inputs", "outputs"):   # not optional in the contract: a default [] read a misspelt "input" key
             if key not in nd:                 # as a node reading nothing, whose inputs' bytes the plan then reused

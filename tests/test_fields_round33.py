@@ -64,3 +64,32 @@ def test_the_cli_says_it_on_one_line_and_still_plans(tmp_path):
     assert lines == [f"memplan: warning: {src}: node field 'in_place' is not a field of memplan.graph/1 "
                      "(did you mean 'inplace'?); ignored"]
     assert (tmp_path / "p.json").exists()
+
+
+def test_a_document_its_misspelling_breaks_is_one_error_line_naming_the_field_meant(tmp_path):
+    """``kinds`` for ``kind``: the tensor has no kind, an error; the CLI said it in two lines (a warning, then the
+    error: found by tests/fuzz_cli.py), now in one, the note beside the error."""
+    d = doc()
+    d["tensors"][1]["knd"] = d["tensors"][1].pop("kind")
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(memplan.GraphError, match=r"tensor 'z' has no 'kind' .*; note: tensor field 'knd' is not "
+                                                      r"a field of memplan.graph/1 \(did you mean 'kind'\?\)$"):
+            memplan.load_graph(str(src))
+    r = subprocess.run([sys.executable, "-m", "memplan", "plan", str(src), "-o", str(tmp_path / "p.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "did you mean 'kind'" in r.stderr
+
+
+def test_a_later_error_stays_one_line_with_the_misspelling_beside_it(tmp_path):
+    """The graph reads (its ``costs`` ignored), then the plan file is bad: one line, exit 2, the field noted."""
+    src, bad = tmp_path / "g.json", tmp_path / "p.json"
+    src.write_text(json.dumps(doc(node=("costs", 3))))
+    bad.write_text("{}")
+    r = subprocess.run([sys.executable, "-m", "memplan", "verify", str(src), str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memplan: error:") and "; note: " in lines[0]
+    assert "g.json: node field 'costs' is not a field of memplan.graph/1 (did you mean 'cost'?)" in lines[0]
