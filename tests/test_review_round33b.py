@@ -25,3 +25,23 @@ def test_an_exact_solver_with_a_budget_the_default_meets_returns_a_plan_within_i
     for streams in (None, "auto"):
         p = memplan.plan(g, solver="cpsat", time_limit=1e-3, memory_budget=1622, streams=streams)
         assert p.arena_bytes <= 1622, streams
+
+
+def test_the_cli_does_not_say_heuristics_only_beside_a_default_plan_the_search_made(tmp_path, capsys):
+    """``memplan plan --seed 3`` without ``--time-limit`` warned that auto "runs the heuristics only", then summed up
+    a plan whose solver is ``search`` (``auto.polish``); the warning now says what auto runs."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_quality_round33 import PACKING
+
+    from memplan.cli import main
+
+    graph, out = tmp_path / "g.json", tmp_path / "p.json"
+    graph.write_text(json.dumps(PACKING))
+    assert main(["plan", str(graph), "-o", str(out), "--seed", "3"]) == 0
+    err = capsys.readouterr().err
+    assert json.loads(out.read_text())["solver"]["name"] == "search"
+    assert "--seed 3 has no effect" in err and "heuristics only" not in err and "short search" in err
