@@ -3,6 +3,8 @@ the paths that assume the default is no better than what an exact solver starts 
 
 from __future__ import annotations
 
+import pytest
+
 import memplan
 
 
@@ -45,3 +47,42 @@ def test_the_cli_does_not_say_heuristics_only_beside_a_default_plan_the_search_m
     err = capsys.readouterr().err
     assert json.loads(out.read_text())["solver"]["name"] == "search"
     assert "--seed 3 has no effect" in err and "heuristics only" not in err and "short search" in err
+
+
+def _doc(**extra) -> dict:
+    d = {"format": "memplan.graph/1", "name": "m",
+         "tensors": [{"id": "x", "size": 64, "kind": "input"}, {"id": "z", "size": 64, "kind": "output"}],
+         "nodes": [{"id": "n", "op": "RELU", "inputs": ["x"], "outputs": ["z"]}]}
+    for where, (key, value) in extra.items():
+        (d if where == "top" else d["tensors"][1] if where == "tensor" else d["nodes"][0])[key] = value
+    return d
+
+
+
+@pytest.mark.parametrize("where,key", [("top", "notes"), ("tensor", "uid"), ("node", "tid"), ("node", "pid"),
+                                       ("tensor", "idx"), ("node", "ops")])
+def test_a_free_form_field_beside_the_field_it_is_close_to_is_no_typo(where, key):
+    """A top-level ``notes`` (the graph has ``nodes``), a tensor's ``uid`` or a profiler's ``tid``/``pid`` beside the
+    entry's ``id``: each warned "did you mean 'nodes'/'id'?" on a legit document, whose field meant is right there."""
+    import warnings
+
+    from memplan.errors import FieldWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FieldWarning)
+        memplan.graph_from_dict(_doc(**{where: (key, "free-form")}))
+
+
+def test_a_near_key_where_its_field_is_missing_is_still_named():
+    """The same keys where the field they are close to is missing (``nodes`` is required: the error follows)."""
+    from memplan.errors import FieldWarning, GraphError
+
+    d = _doc()
+    d["notes"] = d.pop("nodes")
+    with pytest.warns(FieldWarning, match="top-level field 'notes' .*did you mean 'nodes'"), \
+            pytest.raises(GraphError):
+        memplan.graph_from_dict(d)
+    d = _doc(node=("opt", "RELU"))
+    del d["nodes"][0]["op"]
+    with pytest.warns(FieldWarning, match="node field 'opt' .*did you mean 'op'"):
+        memplan.graph_from_dict(d)
