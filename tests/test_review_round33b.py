@@ -86,3 +86,31 @@ def test_a_near_key_where_its_field_is_missing_is_still_named():
     del d["nodes"][0]["op"]
     with pytest.warns(FieldWarning, match="node field 'opt' .*did you mean 'op'"):
         memplan.graph_from_dict(d)
+
+
+def test_ctrl_c_in_the_small_search_before_anything_fits_the_capacity_is_raised(monkeypatch):
+    """A problem whose capacity the heuristics miss: the default's small search (``auto.polish``) looks for a packing
+    within it. A Ctrl-C there, before one was found, was a BudgetError ("no packing within capacity"), which polish
+    took for "nothing fits": the Ctrl-C was lost and the heuristics' plan over the capacity came back."""
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    import memplan.solvers.search as search
+    from memplan.lifetimes import buffer_problem
+    from memplan.schedule import build_happens_before
+    from memplan.solvers import solve
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_quality_round33 import PACKING
+
+    g = memplan.graph_from_dict(PACKING)
+    problem = replace(buffer_problem(g, build_happens_before(g, memplan.serial_schedule(g))), capacity=1400)
+    assert solve(problem, "auto").arena == 1364   # the heuristics end at 1467, over the capacity
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search._Minimiser, "try_capacity", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        solve(problem, "auto")
