@@ -430,7 +430,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
         if key not in heuristic:
-            heuristic[key] = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            # (the plan's own arena, not only ``over``'s verdict: a small search the wall clock stopped in the second
+            # solve, ``auto.POLISH_WALL``, ends above the first one's)
+            heuristic[key] = made if made is not None and made.arena_bytes <= memory_budget else None
         return heuristic[key] is not None
 
     first_schedule = cands.first.schedule

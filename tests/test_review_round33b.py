@@ -114,3 +114,22 @@ def test_ctrl_c_in_the_small_search_before_anything_fits_the_capacity_is_raised(
     monkeypatch.setattr(search._Minimiser, "try_capacity", ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         solve(problem, "auto")
+
+
+def test_a_small_search_the_wall_clock_stopped_says_so(monkeypatch):
+    """The default's small search has a wall-clock safety stop (``auto.POLISH_WALL``); a process paused or starved past
+    it got the heuristics' plan (1467 B where 1364 B is made) and nothing in it said so, where every other solve the
+    wall clock stops says ``stopped: wall_clock`` (that plan may not repeat)."""
+    import sys
+    from pathlib import Path
+
+    import memplan.solvers.auto as auto
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_quality_round33 import PACKING
+
+    g = memplan.graph_from_dict(PACKING)
+    assert "stopped" not in memplan.plan(g).solver
+    monkeypatch.setattr(auto, "POLISH_WALL", 1e-12)
+    p = memplan.plan(g)
+    assert p.arena_bytes == 1467 and p.solver["stopped"] == "wall_clock"
