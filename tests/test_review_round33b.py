@@ -4,6 +4,7 @@ the paths that assume the default is no better than what an exact solver starts 
 from __future__ import annotations
 
 import pytest
+from test_quality_round33 import PACKING
 
 import memplan
 
@@ -33,11 +34,6 @@ def test_the_cli_does_not_say_heuristics_only_beside_a_default_plan_the_search_m
     """``memplan plan --seed 3`` without ``--time-limit`` warned that auto "runs the heuristics only", then summed up
     a plan whose solver is ``search`` (``auto.polish``); the warning now says what auto runs."""
     import json
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_quality_round33 import PACKING
 
     from memplan.cli import main
 
@@ -92,17 +88,12 @@ def test_ctrl_c_in_the_small_search_before_anything_fits_the_capacity_is_raised(
     """A problem whose capacity the heuristics miss: the default's small search (``auto.polish``) looks for a packing
     within it. A Ctrl-C there, before one was found, was a BudgetError ("no packing within capacity"), which polish
     took for "nothing fits": the Ctrl-C was lost and the heuristics' plan over the capacity came back."""
-    import sys
     from dataclasses import replace
-    from pathlib import Path
 
     import memplan.solvers.search as search
     from memplan.lifetimes import buffer_problem
     from memplan.schedule import build_happens_before
     from memplan.solvers import solve
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_quality_round33 import PACKING
 
     g = memplan.graph_from_dict(PACKING)
     problem = replace(buffer_problem(g, build_happens_before(g, memplan.serial_schedule(g))), capacity=1400)
@@ -120,13 +111,8 @@ def test_a_small_search_the_wall_clock_stopped_says_so(monkeypatch):
     """The default's small search has a wall-clock safety stop (``auto.POLISH_WALL``); a process paused or starved past
     it got the heuristics' plan (1467 B where 1364 B is made) and nothing in it said so, where every other solve the
     wall clock stops says ``stopped: wall_clock`` (that plan may not repeat)."""
-    import sys
-    from pathlib import Path
 
     import memplan.solvers.auto as auto
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_quality_round33 import PACKING
 
     g = memplan.graph_from_dict(PACKING)
     assert "stopped" not in memplan.plan(g).solver
