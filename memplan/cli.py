@@ -81,11 +81,13 @@ def _check_solver_options(args: argparse.Namespace) -> None:
     exact solvers (search, cpsat; auto adds both with ``--time-limit``) take a work budget, draw random numbers
     and report progress, and only CP-SAT runs threads; the heuristics (greedy, size, ggml) make one pass."""
     from .solvers import EXACT
+    from .solvers.auto import POLISH_BUFFERS
 
     solver, limit = args.solver, args.time_limit
     exact = solver in EXACT or (solver == "auto" and limit is not None)
     where = f"with --solver {solver}" + (" without --time-limit" if solver == "auto" else "")
-    heuristic = ("it runs the heuristics only (auto adds the exact solvers search and cpsat with --time-limit)"
+    heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers a short search of a "
+                 "fixed node budget and seed (auto adds the exact solvers search and cpsat with --time-limit)"
                  if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
     if limit is not None and not exact:
         argtypes.unused(f"--time-limit {limit:g}", where, f"it is the exact solvers' work budget; {heuristic}")

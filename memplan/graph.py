@@ -803,21 +803,36 @@ NODE_FIELDS = frozenset(("id", "op", "inputs", "outputs", "cost", "inplace", "gr
 
 
 def _misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, hints: list[str]) -> None:
-    """Append to ``hints`` a note for each distinct unknown key of ``entries`` that is close to one of ``fields``.
-    Unknown keys are ignored, as the contract says; close ones are far more often a typo than an extension
-    (``in_place`` planned a user's in-place pair as two buffers without a word). Each distinct key is matched
-    once, so a million entries cost a set difference each."""
+    """Append to ``hints`` a note for each distinct unknown key of ``entries`` that is close to one of ``fields`` in
+    an entry without that field. Unknown keys are ignored, as the contract says; close ones are far more often a
+    typo than an extension (``in_place`` planned a user's in-place pair as two buffers without a word). Beside the
+    field it is close to, a key is no typo of it but a free-form field of its own (a top-level ``notes`` by
+    ``nodes``, a tensor's ``uid`` by its ``id``), and "did you mean 'nodes'?" was a false alarm on a legit
+    document. Each distinct key is matched once, so a million entries cost a set difference each."""
+    near_of: dict[Any, str | None] = {}   # unknown key -> the field it is close to (None: none)
+    misspelt: dict[Any, str] = {}          # in the order first met
+    for e in entries:
+        if e.keys() <= fields:
+            continue
+        for key in e:
+            if key in fields or key in misspelt:
+                continue
+            if key not in near_of:
+                near_of[key] = _near_field(key, fields)
+            near = near_of[key]
+            if near is not None and near not in e:
+                misspelt[key] = near
+    for key, near in misspelt.items():
+        hints.append(f"{what} field {_short(key)} is not a field of {GRAPH_FORMAT} (did you mean {near!r}?)")
+
+
+def _near_field(key: Any, fields: frozenset[str]) -> str | None:
+    """The field of ``fields`` that ``key`` (case and ``-`` folded) is close to, or None."""
     import difflib
 
-    unknown: dict[str, None] = {}
-    for e in entries:
-        if not e.keys() <= fields:
-            unknown.update(dict.fromkeys(k for k in e if k not in fields and k not in unknown))
-    for key in unknown:
-        folded = key.lower().replace("-", "_") if isinstance(key, str) else ""
-        near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=0.75)
-        if near:
-            hints.append(f"{what} field {_short(key)} is not a field of {GRAPH_FORMAT} (did you mean {near[0]!r}?)")
+    folded = key.lower().replace("-", "_") if isinstance(key, str) else ""
+    near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=0.75)
+    return near[0] if near else None
 
 
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:

@@ -430,12 +430,16 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
         if key not in heuristic:
-            heuristic[key] = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            # (the plan's own arena, not only ``over``'s verdict: a small search the wall clock stopped in the second
+            # solve, ``auto.POLISH_WALL``, ends above the first one's)
+            heuristic[key] = made if made is not None and made.arena_bytes <= memory_budget else None
         return heuristic[key] is not None
 
     first_schedule = cands.first.schedule
     if fits_cheaply(first_schedule):
-        first = solve_schedule(graph, first_schedule, solver, options, t0=t0)
+        first = _within(solve_schedule(graph, first_schedule, solver, options, t0=t0), heuristic[_key(first_schedule)],
+                        memory_budget)
         return cands.first, first, first, {_key(first_schedule): first}
     work = work_seconds(solver, options)
     tiers = budget_tiers(graph, cands, max_events)
@@ -478,7 +482,17 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         return found, first, probes[key], probes
     result = solve_schedule(graph, found.schedule, solver, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)),
                             t0=t0)
+    result = _within(result, heuristic.get(key), memory_budget)
     return found, first, result, {**probes, key: result}
+
+
+def _within(made: Plan, cheap: Plan | None, memory_budget: int) -> Plan:
+    """``made``, an exact solver's plan of a schedule chosen because its cheap plan ``cheap`` (``auto`` without a time
+    limit) fits ``memory_budget``; that cheap plan where ``made`` ends over the budget. Why: the exact solvers start
+    from greedy's and size's plans, not from the default's lifts and small search (``auto.slack_on_top``,
+    ``auto.polish``), so a short limit (cpsat) could end above the cheap plan: the plan came back over the budget
+    it was chosen to meet, without a word."""
+    return cheap if cheap is not None and made.arena_bytes > memory_budget else made
 
 
 def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,

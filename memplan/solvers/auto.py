@@ -54,7 +54,7 @@ LIFT_CANDIDATES = 4
 POLISH_BUFFERS = 64
 POLISH_WORK = 1 << 14
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
-#: the plan (a polish it stopped is dropped whole, and the plan is the heuristics')
+#: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)
 POLISH_WALL = 60.0
 
 
@@ -81,7 +81,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     cap = problem.capacity
     fit = options.objective == Objective.FIT and cap is not None
     if polishes(problem, options) and best.arena > lb and not (fit and best.arena <= cap):
-        polished = polish(problem, best, made, lb)
+        polished = polish(problem, best, made, lb, info)
         if polished is not None:
             best, tried["search"] = polished, polished.arena
             bound = max(bound, int(polished.info.get("bound", polished.lower_bound)))
@@ -207,7 +207,8 @@ def polishes(problem: BufferProblem, options: SolveOptions) -> bool:
     return options.time_limit is None and 0 < len(problem) <= POLISH_BUFFERS
 
 
-def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb: int) -> Solution | None:
+def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb: int,
+           info: dict | None = None) -> Solution | None:
     """The ``search`` solver's plan from ``best`` with ``POLISH_WORK // len(problem)`` nodes, when it is smaller;
     else None.
 
@@ -215,7 +216,9 @@ def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb
     that fits in a gap no first-fit order leaves: up to 1.22x the optimum on graphs of a dozen nodes); the
     exact search, warm-started from ``best`` and stopping at the bound ``lb``, finds and proves those packings in
     a few hundred nodes. The budget is nodes (deterministic), never the clock: a run its wall-clock safety stop
-    cut is dropped. Ctrl-C inside it is raised on, as anywhere else in a default solve."""
+    cut is dropped, and ``info`` (the solve's) gets ``stopped: wall_clock``, as any solve the wall clock stopped
+    says: the plan is then the heuristics', which a run not paused or starved for ``POLISH_WALL`` would not give.
+    Ctrl-C inside it is raised on, as anywhere else in a default solve."""
     from .options import SearchParams
     from .search import solve as search
 
@@ -230,6 +233,8 @@ def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb
         return None
     if sol.info.get("interrupted"):
         raise KeyboardInterrupt
+    if sol.info.get("stopped") and info is not None:
+        info["stopped"] = sol.info["stopped"]
     if sol.info.get("stopped") or sol.arena >= best.arena:
         return None
     return sol

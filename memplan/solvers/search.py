@@ -126,6 +126,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     except KeyboardInterrupt:
         interrupted = True
     proven, best, best_off = m.proven, m.best, m.best_off
+    if best_off is None and interrupted:   # Ctrl-C before anything fitted: the caller's stop, not "no packing found"
+        raise KeyboardInterrupt            # (a BudgetError was caught as one by auto, and the Ctrl-C was lost)
     if best_off is None:
         raise BudgetError(f"search: no packing within capacity {cap} found"
                           + (" (none exists)" if proven > (cap or 0) else f" within a work budget of {limit:g}s")
