@@ -83,7 +83,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     # with a time limit too: the exact solvers then start from the default's plan, so more time never ends above it
     # (from round 32's one lift, a short limit left 7 of 20 small graphs up to 13% above the default's arena)
     if 0 < len(problem) <= POLISH_BUFFERS and best.arena > lb and not (fit and best.arena <= cap):
-        polished = polish(problem, best, made, lb, info)
+        polished = polish(problem, best, made, lb, info, keep_interrupt=options.time_limit is not None)
         if polished is not None:
             best, tried["search"] = polished, polished.arena
             bound = max(bound, int(polished.info.get("bound", polished.lower_bound)))
@@ -93,7 +93,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
 
     # greedy's and size's plans go on to the exact solvers, which start from them and made both again
     handed = {"heuristics": (made["greedy"], made["size"])} if "greedy" in made and "size" in made else {}
-    if options.time_limit is not None and not done():
+    if options.time_limit is not None and not done() and not info.get("interrupted"):
         # interval problems: the search is strongest (section inference is exact there); otherwise
         # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows.
         # Shares of the work budget are fixed (not what the clock left), so the result repeats.
@@ -210,7 +210,7 @@ def polishes(problem: BufferProblem, options: SolveOptions) -> bool:
 
 
 def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb: int,
-           info: dict | None = None) -> Solution | None:
+           info: dict | None = None, keep_interrupt: bool = False) -> Solution | None:
     """The ``search`` solver's plan from ``best`` with ``POLISH_WORK // len(problem)`` nodes, when it is smaller;
     else None.
 
@@ -220,7 +220,9 @@ def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb
     a few hundred nodes. The budget is nodes (deterministic), never the clock: a run its wall-clock safety stop
     cut is dropped, and ``info`` (the solve's) gets ``stopped: wall_clock``, as any solve the wall clock stopped
     says: the plan is then the heuristics', which a run not paused or starved for ``POLISH_WALL`` would not give.
-    Ctrl-C inside it is raised on, as anywhere else in a default solve."""
+    Ctrl-C inside it is raised on, as anywhere else in a default solve; with ``keep_interrupt`` (a time-limited
+    solve, whose exact solvers keep their best plan on Ctrl-C) ``info`` gets ``interrupted`` and the better plan
+    comes back, as from those solvers."""
     from .options import SearchParams
     from .search import solve as search
 
@@ -234,7 +236,10 @@ def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb
     except (BudgetError, SolverError):   # nothing within the problem's capacity: the heuristics' plan stands
         return None
     if sol.info.get("interrupted"):
-        raise KeyboardInterrupt
+        if not keep_interrupt or info is None:
+            raise KeyboardInterrupt
+        info["interrupted"] = True
+        return sol if sol.arena < best.arena else None
     if sol.info.get("stopped") and info is not None:
         info["stopped"] = sol.info["stopped"]
     if sol.info.get("stopped") or sol.arena >= best.arena:
