@@ -204,8 +204,10 @@ def _repack(by_offset: list[int], lifted: tuple[int, ...], sizes: list[int], bou
 
 
 def polishes(problem: BufferProblem, options: SolveOptions) -> bool:
-    """Whether ``solve(problem, options)`` may end with ``polish`` (its result then rests on the problem's lower
-    bound, where the search stops, and may end more than one alignment below the heuristics')."""
+    """Whether ``solve(problem, options)``, running no exact solver after it (no time limit), may end with ``polish``
+    (its result then rests on the problem's lower bound, where the search stops, and may end more than one
+    alignment below the heuristics'). With a time limit the polish runs too, but the exact solvers follow: no
+    caller asks this of such a solve (``heuristics_of`` is None for it)."""
     return options.time_limit is None and 0 < len(problem) <= POLISH_BUFFERS
 
 
