@@ -106,7 +106,7 @@ def unused(option: str, where: str, why: str) -> None:
     ``idle``'s refusal for the solver and scheduling options of ``plan`` and ``csv``: scripts sweep solvers with
     one shared ``--time-limit``/``--seed`` (the exact solvers read them, the heuristics do not), and a refusal
     would stop the sweep at its first heuristic; said once, the option no longer reads as one that did work."""
-    print(f"memplan: warning: {printable(f'{option} has no effect {where}: {why}')}; ignored", file=sys.stderr)
+    print_warning(f"{option} has no effect {where}: {why}; ignored")
 
 
 def warning_line(message, category, filename, lineno, file=None, line=None, _default=None,

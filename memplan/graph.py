@@ -826,12 +826,13 @@ def _misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, hints:
         hints.append(f"{what} field {_short(key)} is not a field of {GRAPH_FORMAT} (did you mean {near!r}?)")
 
 
-def _near_field(key: Any, fields: frozenset[str]) -> str | None:
-    """The field of ``fields`` that ``key`` (case and ``-`` folded) is close to, or None."""
+def _near_field(key: Any, fields: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """The field of ``fields`` that ``key`` (case and ``-`` folded) is close to, or None: the one matcher of a graph
+    document's fields and the builder's keywords."""
     import difflib
 
     folded = key.lower().replace("-", "_") if isinstance(key, str) else ""
-    near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=0.75)
+    near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=cutoff)
     return near[0] if near else None
 
 
@@ -1017,12 +1018,10 @@ def _no_misspelt_keyword(what: str, attrs: Mapping[str, Any], keywords: tuple[st
     """GraphError for a free-form attribute whose name is a near miss of one of the builder's ``keywords``.
     Why: every other keyword is kept as an attribute, which the planner never reads, so ``in_place={"y": "x"}``
     or ``costs=5`` built a graph without the in-place pair or the cost and planned it silently otherwise."""
-    import difflib
-
     for key in attrs:
-        near = difflib.get_close_matches(key.lower(), keywords, n=1, cutoff=0.8)
+        near = _near_field(key, keywords, cutoff=0.8)
         if near:
-            raise GraphError(f"{what}: {key}= is no keyword of the builder (did you mean {near[0]}=?); other "
+            raise GraphError(f"{what}: {key}= is no keyword of the builder (did you mean {near}=?); other "
                              "keywords are kept as free-form attrs, which the planner ignores")
 
 

@@ -82,8 +82,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     fit = options.objective == Objective.FIT and cap is not None
     # with a time limit too: the exact solvers then start from the default's plan, so more time never ends above it
     # (from round 32's one lift, a short limit left 7 of 20 small graphs up to 13% above the default's arena)
-    if 0 < len(problem) <= POLISH_BUFFERS and best.arena > lb and not (fit and best.arena <= cap):
-        polished = polish(problem, best, made, lb, info, keep_interrupt=options.time_limit is not None)
+    # greedy's and size's plans go on to the searches, which start from them and made both again
+    pair = (made["greedy"], made["size"]) if "greedy" in made and "size" in made else None
+    if small(problem) and best.arena > lb and not (fit and best.arena <= cap):
+        polished = polish(problem, best, pair, lb, info, keep_interrupt=options.time_limit is not None)
         if polished is not None:
             best, tried["search"] = polished, polished.arena
             bound = max(bound, int(polished.info.get("bound", polished.lower_bound)))
@@ -91,8 +93,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     def done() -> bool:
         return best.arena <= bound or (fit and best.arena <= cap)
 
-    # greedy's and size's plans go on to the exact solvers, which start from them and made both again
-    handed = {"heuristics": (made["greedy"], made["size"])} if "greedy" in made and "size" in made else {}
+    handed = {"heuristics": pair} if pair is not None else {}
     if options.time_limit is not None and not done() and not info.get("interrupted"):
         # interval problems: the search is strongest (section inference is exact there); otherwise
         # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows.
@@ -208,10 +209,15 @@ def polishes(problem: BufferProblem, options: SolveOptions) -> bool:
     (its result then rests on the problem's lower bound, where the search stops, and may end more than one
     alignment below the heuristics'). With a time limit the polish runs too, but the exact solvers follow: no
     caller asks this of such a solve (``heuristics_of`` is None for it)."""
-    return options.time_limit is None and 0 < len(problem) <= POLISH_BUFFERS
+    return options.time_limit is None and small(problem)
 
 
-def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb: int,
+def small(problem: BufferProblem) -> bool:
+    """Whether ``problem`` is small enough for ``polish`` (``POLISH_BUFFERS``)."""
+    return 0 < len(problem) <= POLISH_BUFFERS
+
+
+def polish(problem: BufferProblem, best: Solution, heuristics: tuple[Solution, Solution] | None, lb: int,
            info: dict | None = None, keep_interrupt: bool = False) -> Solution | None:
     """The ``search`` solver's plan from ``best`` with ``POLISH_WORK // len(problem)`` nodes, when it is smaller;
     else None.
@@ -232,7 +238,6 @@ def polish(problem: BufferProblem, best: Solution, made: dict[str, Solution], lb
     # the default seed, not the caller's: without a time limit ``seed`` is documented to change nothing (the CLI
     # warns that it has no effect), so this search draws the same rungs whatever it is
     opts = SolveOptions(time_limit=nodes / SearchParams().nodes_per_second, wall_limit=POLISH_WALL, warm_start=best)
-    heuristics = (made["greedy"], made["size"]) if "greedy" in made and "size" in made else None
     try:
         sol = search(problem, opts, proven=lb, heuristics=heuristics)
     except (BudgetError, SolverError):   # nothing within the problem's capacity: the heuristics' plan stands
