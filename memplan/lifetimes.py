@@ -466,14 +466,15 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
     return with_clique_bound(problem) if clique else problem
 
 
-def with_clique_bound(problem: BufferProblem) -> BufferProblem:
+def with_clique_bound(problem: BufferProblem, stop_above: int | None = None) -> BufferProblem:
     """``problem`` with its lower bound raised to a conflict clique's (``clique_lower_bound``) where that is more:
     on concurrent branches a clique may prove more than the per-node bound; a serial problem (no HB order) is
     returned as it is (there every clique is live at one node). The step ``buffer_problem(clique=False)`` skips:
-    its budgeted search costs up to a second on a dense problem, once per schedule planned."""
+    its budgeted search costs up to a second on a dense problem, once per schedule planned. ``stop_above``: the
+    search may stop at a clique above it (``clique_lower_bound``): the bound is then only known to pass it."""
     if problem.order is None:
         return problem
-    clique = clique_lower_bound(problem)
+    clique = clique_lower_bound(problem, stop_above=stop_above)
     if clique > (problem.lower_bound or 0):
         problem = dataclasses.replace(problem, lower_bound=clique)
     return problem

@@ -192,8 +192,8 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
         # with decides there, so ``heuristics_over``, which then solves it, must see that one too
         late = deferred and not (solver == "auto" and polishes(problem, options))
-        if deferred and not late:
-            problem = with_clique_bound(problem)
+        if deferred and not late:   # (a bound past ``over`` rejects the schedule: its search may stop there)
+            problem = with_clique_bound(problem, stop_above=over)
         clock.lap("problem")
         if over is not None and split is None and (int(problem.lower_bound or 0) > over
                                                    or heuristics_over(problem, solver, options, over)):
