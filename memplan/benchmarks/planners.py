@@ -3,7 +3,8 @@
 The corpus: google/minimalloc's eleven "challenging" CSV problems (``--minimalloc DIR``, read in
 place, never copied), the bundled examples, Llama-style decode and prefill graphs and random
 fan-out/join DAGs up to 5,000 tensors — each graph planned serially and on several streams
-(``graph_optimize``). Solvers: the baselines users compare against (ggml's allocator — serial only —
+(``graph_optimize``). ``--graph FILE`` (repeatable) adds the user's own graph JSON files, planned the same way:
+instead of the corpus, or beside the parts ``--corpus`` names. Solvers: the baselines users compare against (ggml's allocator — serial only —
 and TFLite's greedy-by-size, ``size``), memplan's heuristics, the minimalloc-style ``search``,
 ``cpsat`` and ``auto``. Every graph plan is verified by ``memplan.verify``; every CSV packing is
 checked for overlaps. Timings are wall-clock seconds on the machine that runs it.
@@ -41,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    type=argtypes.comma_list(argtypes.choice(SOLVER_NAMES)),
                    help=f"comma-separated solvers, each at most once (default {','.join(DEFAULT_SOLVERS)})")
     p.add_argument("--corpus", default=",".join(CORPUS), type=argtypes.comma_list(argtypes.choice(CORPUS)),
-                   help="comma-separated parts, each at most once: minimalloc, examples, llama, random (default all)")
+                   help="comma-separated parts, each at most once: minimalloc, examples, llama, random (default all; with --graph, none)")
     p.add_argument("--sizes", default="500,2000,5000",
                    type=argtypes.comma_list(argtypes.at_most(argtypes.MAX_NODES, "nodes")),
                    help="comma-separated random DAG sizes in nodes, each at most once (default 500,2000,5000)")
@@ -49,22 +50,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Llama decoder layers (default 16)")
     p.add_argument("--streams", type=argtypes.at_most(argtypes.MAX_STREAMS, "streams"), default=4,
                    help="streams for the multi-stream schedules (default 4)")
+    p.add_argument("--graph", action="append", type=argtypes.path, metavar="FILE", dest="graph_files",
+                   help="a graph JSON file (memplan.graph/1) to plan too, named by its file name; repeat it for "
+                        "several. Without --corpus only these graphs run; with it, they run after its parts")
     p.add_argument("--only", default=None, type=argtypes.comma_list(str),  # ('' named nothing and ran all)
                    help="comma-separated problem names to run, each at most once (e.g. A,C,K)")
 
 
 def inputs(args: argparse.Namespace) -> dict[str, str]:
-    """The CSV problems this run reads (``--json`` must not name one)."""
-    corpus = {c.strip() for c in args.corpus.split(",")}
-    if "minimalloc" not in corpus or not args.minimalloc:
-        return {}
-    return {f"minimalloc problem {os.path.basename(p)}": p for p in _minimalloc_files(args.minimalloc)}
+    """The CSV problems and graph files this run reads (``--json`` must not name one)."""
+    paths = args.graph_files or []
+    files = {"input graph" + (f" #{k + 1}" if len(paths) > 1 else ""): p for k, p in enumerate(paths)}
+    if "minimalloc" not in _corpus(args) or not args.minimalloc:
+        return files
+    return {**{f"minimalloc problem {os.path.basename(p)}": p for p in _minimalloc_files(args.minimalloc)}, **files}
+
+
+def _corpus(args: argparse.Namespace) -> set[str]:
+    """The parts of the corpus this run plans: ``--corpus``'s, none where only ``--graph`` files were asked for."""
+    from .. import argtypes
+
+    if args.graph_files and not argtypes.given(args, "corpus"):
+        return set()
+    return {c.strip() for c in args.corpus.split(",")}
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
-    corpus = {c.strip() for c in args.corpus.split(",")}
+    corpus = _corpus(args)
     _check_options(args, corpus, solvers)
+    user_graphs = _user_graphs(args.graph_files or [])   # every file read and checked before any solve
     only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only is not None else None
     rows: list[dict] = []
     csvs = _minimalloc_files(args.minimalloc) if "minimalloc" in corpus and args.minimalloc else []
@@ -85,8 +100,10 @@ def run(args: argparse.Namespace) -> list[dict]:
         for k, n in enumerate(int(x) for x in args.sizes.split(",") if x.strip()):
             g = fanout_join(n, max_width=6, streams=args.streams, seed=k + 1)[0]
             graphs.append(("random", g.name, g))
+    graphs += user_graphs
     if only is not None:  # checked before a run that may take hours: a typo is not an empty table
-        _check_only(only, [_csv_name(p) for p in csvs] + [name for _, name, _ in graphs], corpus)
+        _check_only(only, [_csv_name(p) for p in csvs] + [name for _, name, _ in graphs], corpus,
+                    files=bool(user_graphs))
     # every CSV read (and so checked) before the first solve: a malformed problem was an error only when its
     # turn came, after the table had begun and the problems before it had been solved (hours, at 60 s each)
     tables = _read_tables(csvs, only)
@@ -112,12 +129,12 @@ def _check_options(args: argparse.Namespace, corpus: set[str], solvers: list[str
     from .. import argtypes
     from ..errors import MemplanError
 
-    chosen = f"with --corpus {args.corpus}"
+    chosen = f"with --corpus {args.corpus}" if corpus else "with --graph alone (no --corpus: only the files run)"
     for option, dest, part in _PART_OPTIONS:
         if argtypes.given(args, dest) and part not in corpus:
             argtypes.idle(f"{option} {getattr(args, dest)}", chosen, f"it shapes the {part} part, which is not "
                           f"chosen (add {part} to --corpus)")
-    if argtypes.given(args, "streams") and not corpus - {"minimalloc"}:
+    if argtypes.given(args, "streams") and not corpus - {"minimalloc"} and not args.graph_files:
         argtypes.idle(f"--streams {args.streams}", chosen, "it schedules the graphs (examples, llama, random); a "
                       "minimalloc problem has its lifetimes fixed and no streams")
     if argtypes.given(args, "time_limit") and not set(solvers) & set(EXACT):
@@ -126,6 +143,29 @@ def _check_options(args: argparse.Namespace, corpus: set[str], solvers: list[str
     if argtypes.given(args, "corpus") and "minimalloc" in corpus and not args.minimalloc:
         raise MemplanError("--corpus minimalloc: no minimalloc problems to read: give --minimalloc DIR (the default, "
                            "../shared/data/minimalloc next to the project, is not there)")
+
+
+def _user_graphs(paths: list[str]) -> list[tuple]:
+    """``--graph``'s files as ``("file", name, graph)``, each loaded and validated (``load_graph``): an error names
+    the file, before the table begins. The name is the file's, less ``.json``, as a minimalloc problem's is; a file
+    given twice is refused (its rows would repeat)."""
+    from ..errors import GraphError, MemplanError
+    from ..io import load_graph
+
+    seen: set[str] = set()
+    out = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise MemplanError(f"--graph {path}: given twice (each file at most once)")
+        seen.add(real)
+        try:
+            g = load_graph(path)
+        except MemplanError as exc:
+            raise GraphError(f"--graph {exc}") from None
+        stem = os.path.basename(path)
+        out.append(("file", stem[:-5] if stem.lower().endswith(".json") and len(stem) > 5 else stem, g))
+    return out
 
 
 def _csv_name(path: str) -> str:
@@ -148,15 +188,18 @@ def _csv_capacity(path: str) -> int | None:
     return int(digits)
 
 
-def _check_only(only: set[str], names: list[str], corpus: set[str]) -> None:
-    """``--only``: every name must be a problem of the chosen corpus (else an error naming it)."""
+def _check_only(only: set[str], names: list[str], corpus: set[str], files: bool = False) -> None:
+    """``--only``: every name must be a problem of the chosen corpus or ``--graph`` files (else an error naming
+    it)."""
     from ..errors import MemplanError
 
     unknown = sorted(only - set(names))
     if unknown:
         have = ", ".join(dict.fromkeys(names)) or "none"
-        raise MemplanError(f"--only: no problem named {', '.join(map(repr, unknown))} in the corpus "
-                           f"{','.join(sorted(corpus))} (its problems: {have})")
+        where = " and ".join(([f"the corpus {','.join(sorted(corpus))}"] if corpus else [])
+                             + (["the --graph files"] if files else []))
+        raise MemplanError(f"--only: no problem named {', '.join(map(repr, unknown))} in {where} "
+                           f"(their problems: {have})")
 
 
 def _minimalloc_files(directory: str) -> list[str]:
