@@ -119,7 +119,7 @@ def _check_plan_options(args: argparse.Namespace) -> None:
 def _plan_extras(args: argparse.Namespace) -> dict:
     """Options that later pipeline stages (graph_optimize, budgets) add to ``plan``."""
     extras: dict = {}
-    for key in ("streams", "memory_budget", "max_events"):
+    for key in ("streams", "memory_budget", "max_events", "alignment"):
         if getattr(args, key, None) is not None:
             extras[key] = getattr(args, key)
     if getattr(args, "fused_groups", False):
@@ -346,6 +346,9 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
                          "(80G,40G); error naming the device if over")
     sp.add_argument("--graph-out", type=argtypes.path, default=None, metavar="SPLIT.json",
                     help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
+    sp.add_argument("--alignment", type=argtypes.alignment, default=None, metavar="BYTES",
+                    help="plan with this alignment instead of the graph's (a power of two, at least the graph's; the "
+                         "plan records it, the graph file is not changed)")
 
 
 def _register_models_and_pictures(sub: argparse._SubParsersAction) -> None:

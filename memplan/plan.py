@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import BudgetError, ScheduleError, SolverError, check_option_names, named_options
+from .errors import BudgetError, GraphError, ScheduleError, SolverError, check_option_names, named_options
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
@@ -84,7 +84,8 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                time_limit: float | None = None, seed: int = 0, workers: int = 1, progress=None,
                check: bool = True, streams: int | str | None = None, memory_budget: int | None = None,
                max_events: int | None = None, cost_model=None, devices: int | None = None,
-               device_capacity: int | Sequence[int] | None = None, fused_groups: bool = False) -> Planned:
+               device_capacity: int | Sequence[int] | None = None, fused_groups: bool = False,
+               alignment: int | None = None) -> Planned:
     """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1).
 
     Every keyword option, as ``plan()`` takes it: ``time_limit`` (seconds, a deterministic work budget
@@ -95,12 +96,15 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     simulator's, ``memplan.CostModel`` by default), ``devices`` and ``device_capacity`` (see ``plan()``).
     ``fused_groups``: keep every tensor a fusion group touches live across the whole group, so a backend
     may run each group as one kernel that reads any member's input while it writes any member's output
-    (the contract's rules are node by node; such a plan satisfies them too)."""
+    (the contract's rules are node by node; such a plan satisfies them too). ``alignment``: plan this run with a
+    larger alignment than the graph's (``with_alignment``); the plan's ``alignment`` field records it."""
     from .devices import check_capacity, check_devices
     from .devices.split import check_capacity_arg, device_capacities
     from .optimize.candidates import check_options as check_stream_options
 
     check_graph(graph, "plan")
+    given = graph
+    graph = with_alignment(graph, alignment)
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
     check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
@@ -123,9 +127,32 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                                                   cost_model=cost_model))
         if device_capacity is not None:
             check_capacity(graph, planned.plan, device_capacity)
-    if check or _not_fully_checked(planned.plan):
+    if graph is not given:   # the graph handed back keeps its own alignment (the plan's field holds the run's)
+        planned = replace(planned, graph=given if planned.graph is graph else with_alignment(
+            planned.graph, given.alignment, below=True))
+    if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
+
+
+def with_alignment(graph: Graph, alignment: int | None, *, below: bool = False) -> Graph:
+    """``graph`` with ``alignment`` in place of its own (``graph`` itself for None or the same one). Why only a
+    larger one (a power of two, so a multiple): the graph's ``alignment`` is a requirement of the graph (every
+    root offset a multiple of it, contract rule 4), which a plan must meet whatever alignment it records; a
+    plan at a smaller one would fail ``verify`` against the graph. ``below`` lets the split graph of a
+    multi-device plan take its input's alignment back. GraphError (``check_alignment``'s text) otherwise."""
+    from .graph import check_alignment
+
+    if alignment is None:
+        return graph
+    check_alignment(alignment)   # (first: 256.0 is no alignment, though it equals the graph's 256)
+    if alignment == graph.alignment:
+        return graph
+    if alignment < graph.alignment and not below:
+        raise GraphError(f"alignment {alignment} is below the alignment {graph.alignment} of graph {graph.name!r}: "
+                         "every offset must stay a multiple of the graph's (a plan may only raise it; to lower it, "
+                         "edit the graph's alignment field)")
+    return replace(graph, alignment=alignment)
 
 
 def _not_fully_checked(p: Plan) -> bool:
