@@ -24,7 +24,17 @@ from .optimize import CostModel, graph_optimize
 from .plan import Planned, plan, plan_devices, plan_graph
 from .planfile import Plan, plan_from_dict
 from .problem import BufferProblem, Solution
-from .schedule import Event, HappensBefore, Schedule, build_happens_before, schedule_with_events, serial_schedule
+from .schedule import (
+    Event,
+    HappensBefore,
+    Reuse,
+    Schedule,
+    build_happens_before,
+    reuse_after,
+    reuse_table,
+    schedule_with_events,
+    serial_schedule,
+)
 from .simulate import Simulation, simulate
 from .verify import verify
 
@@ -39,3 +49,4 @@ __all__ = [
     "CostModel", "Simulation", "graph_optimize", "simulate",
 ]
 __all__ += ["from_torch", "DeviceSplit", "Planned", "plan_devices", "plan_graph", "split_devices"]
+__all__ += ["Reuse", "reuse_after", "reuse_table"]

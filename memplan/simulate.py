@@ -19,7 +19,7 @@ from .ops import COPY_OP
 from .optimize.cost import CostModelLike, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
-from .schedule import Event, Schedule, check_schedule
+from .schedule import Schedule, check_schedule, schedule_of
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,7 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     if isinstance(plan, Plan):
         check_plan_for(graph, plan)  # a plan made for another graph is refused, not simulated
     model = check_cost_model(cost_model) if cost_model is not None else CostModel(**_recorded_event_us(plan))
-    schedule = plan if isinstance(plan, Schedule) else Schedule(
-        tuple(n for n, _ in plan.order), tuple(s for _, s in plan.order), tuple(Event(a, b) for a, b in plan.events))
+    schedule = plan if isinstance(plan, Schedule) else schedule_of(plan)
     # a bad order (a reader issued before its writer, an event waited before it is recorded, a stream id
     # outside 0..1023) has no meaningful makespan: it was simulated, and a reversed order "ran" in the serial time
     check_schedule(graph, schedule)

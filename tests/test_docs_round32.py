@@ -44,6 +44,8 @@ BLOCKS = {
     ("README.md", "import memplan"): "test_docs.py::test_readme_python_runs, test_readme_python_plan_file_is_byte_identical",
     ("README.md", "# an executor's view of a plan: where each tensor lives, what each node waits on"):
         "test_newuser_round33.py::test_readme_executor_block_runs",
+    ("README.md", "# when may a tensor's bytes be reused? (the plan's own order, streams and events; no re-planning)"):
+        "test_reuse_round34.py::test_readme_reuse_block_runs",
     ("docs/aten.md", "from runtime.aten import compile"): "test_aten_doc_compile_block_runs_on_cpu",
     ("docs/aten.md", "python -m runtime.aten.bench --out docs/aten_bench.json          # all models, torch.compile "
                      "on four"): LONG + " (GPU; the --device cpu --quick line takes about 2 minutes)",
