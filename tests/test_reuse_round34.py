@@ -107,13 +107,10 @@ def test_bad_queries_are_named_errors():
 
 def test_readme_reuse_block_runs(capsys):
     """README's "Driving your own executor": the reuse block runs as written and prints what it says."""
-    import os
-    import re
+    from test_docs_round32 import block
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
-        text = f.read()
-    body = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith("# when may a tensor's"))
+    body = block("README.md", "# when may a tensor's bytes be reused? (the plan's own order, streams and events; "
+                              "no re-planning)")
     scope: dict = {"__name__": "__readme__"}
     exec(compile(body, "README.md", "exec"), scope)
     r, graph, plan = scope["r"], scope["graph"], scope["plan"]
