@@ -569,7 +569,7 @@ def test_hand_made_plan_entry_integers_stop_below_2_to_the_63():
         check_plan_fields(dataclasses.replace(p, order=((p.order[0][0], 2 ** 63),) + p.order[1:]))
 
 
-@pytest.mark.parametrize("key, near", [("stream", "streams"), ("timelimit", "time_limit"), ("alignment", None),
+@pytest.mark.parametrize("key, near", [("stream", "streams"), ("timelimit", "time_limit"), ("colour", None),
                                        ("memory-budget", "memory_budget")])
 def test_plan_names_an_unknown_option(key, near):
     """``plan(**options)`` forwards to ``plan_graph``; an unknown key is memplan's OptionError (still a
