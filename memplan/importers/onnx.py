@@ -134,6 +134,9 @@ def _nbytes(bits: int, dims: tuple[int, ...]) -> int:
 MAX_ONNX_BYTES = 1 << 31
 #: dimensions (``--batch``, ``--dim``) are int64 in ONNX
 MAX_DIM = (1 << 63) - 1
+#: nodes a model's graph may grow to by inlining its local functions (``_check_inlined_size``): far above any real
+#: model's (the largest exports have a few hundred thousand nodes); importing as many takes minutes already
+MAX_INLINED_NODES = 1 << 20
 #: a ``--dim`` value as written: ASCII digits (a "-" only to name a negative value out of range)
 _DECIMAL = re.compile(r"-?[0-9]+")
 
@@ -971,6 +974,34 @@ def _check_node_domains(model):
     return copy
 
 
+def _runtime_op(onnx, domain: str, name: str, opsets) -> bool:
+    """Whether ``domain:name`` is an op a runtime has without the model's help: one onnx defines at the version
+    of its domain the caller imports (``opsets``: its ``opset_import``), or one of onnxruntime's own
+    (``_ort_op_names``). Why: a model-local function of that name does not replace it in onnxruntime, which
+    ran its Relu where memplan inlined and sized the model's function "Relu"."""
+    domain = "" if domain == "ai.onnx" else domain
+    version = next((o.version for o in opsets if ("" if o.domain == "ai.onnx" else o.domain) == domain), None)
+    if version is not None and onnx.defs.has(name, domain):
+        try:
+            onnx.defs.get_schema(name, version, domain)
+            return True
+        except onnx.defs.SchemaError:   # (defined from a later version on: the function is the op here)
+            pass
+    return name in ORT_DEFAULT_DOMAIN_OPS if domain == "" else domain == ORT_DOMAIN and name in _ort_op_names()
+
+
+@functools.cache
+def _ort_op_names() -> frozenset[str]:
+    """The ``com.microsoft`` ops onnxruntime has: from its schemas where it is installed, else the ones this
+    importer knows by name (its rules and refusals)."""
+    try:
+        from onnxruntime.capi import _pybind_state
+
+        return frozenset(s.name for s in _pybind_state.get_all_operator_schema() if s.domain == ORT_DOMAIN)
+    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: the names memplan knows
+        return frozenset(ORT_RULES) | ORT_RULED_ONLY | ORT_UNSIZED | frozenset(ORT_WRONG)
+
+
 def _function_name(f) -> str:
     """A model-local function as messages name it: ``domain:name``, and its overload where it has one."""
     name = f"{f.domain}:{f.name}" if f.domain else f.name
@@ -1044,10 +1075,10 @@ def _check_functions(onnx, model) -> None:
     domains = {d for d, _ in funcs}
     caller: dict[int, str] = {}   # id of a function -> the first graph node that calls it (for messages)
     graph_ids = _node_ids(model.graph)
-    callers = [(f"node {nid!r}", n) for nid, n in zip(graph_ids, model.graph.node)]
-    callers += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n)
+    callers = [(f"node {nid!r}", n, model.opset_import) for nid, n in zip(graph_ids, model.graph.node)]
+    callers += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n, f.opset_import)
                 for f in model.functions for n in f.node]
-    for who, n in callers:
+    for who, n, opsets in callers:
         if n.domain not in domains:
             continue
         overloads = funcs.get((n.domain, n.op_type))
@@ -1064,6 +1095,10 @@ def _check_functions(onnx, model) -> None:
                              f"model does not define (its overloads: {have})")
         f = overloads[overload]
         caller.setdefault(id(f), who)
+        if _runtime_op(onnx, n.domain, n.op_type, opsets):
+            raise GraphError(f"{who} calls {_function_name(f)}, which is both a local function of the model and an "
+                             "op the runtime has: onnxruntime runs its op, onnx's inliner the function, so which one "
+                             "runs (and the sizes it makes) is not known; rename the function or its domain")
         if len(n.input) > len(f.input) or len(n.output) > len(f.output):
             raise GraphError(f"{who} calls local function {_function_name(f)} with {len(n.input)} inputs and "
                              f"{len(n.output)} outputs; it takes {len(f.input)} and returns {len(f.output)}")
@@ -1120,6 +1155,7 @@ def _inline_functions(model):
         from onnx import inliner
     except ImportError:  # onnx < 1.16
         raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
+    _check_inlined_size(model)
     model = _import_function_domains(_with_attribute_defaults(model))
     try:
         try:   # a body written for another opset of the default domain is converted to the model's
@@ -1137,6 +1173,48 @@ def _inline_functions(model):
         raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
                          "model's and could not be converted); convert the model to one opset first")
     return inlined
+
+
+def _call_key(n) -> tuple[str, str, str]:
+    """The local function a node calls, if any: (domain, name, overload), as ``FunctionProto`` keys it."""
+    return n.domain, n.op_type, getattr(n, "overload", "")
+
+
+def _inlined_sizes(model) -> dict[tuple[str, str, str], int]:
+    """``{function key: nodes its body becomes once every local call in it is inlined}``, without inlining.
+
+    Iterative (a chain of thousands of functions is no recursion); a function on a call cycle counts its call
+    to the cycle as one node (the inliner refuses the cycle by name)."""
+    bodies = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    counts: dict[tuple[str, str, str], int] = {}
+    opened: set[tuple[str, str, str]] = set()
+    for root in bodies:
+        stack = [root]
+        while stack:
+            key = stack[-1]
+            calls = [_call_key(n) for n in bodies[key].node]
+            if key not in opened:
+                opened.add(key)
+                stack.extend(c for c in calls if c in bodies and c not in opened)
+                continue
+            stack.pop()
+            counts.setdefault(key, sum(counts.get(c, 1) for c in calls))
+    return counts
+
+
+def _check_inlined_size(model) -> None:
+    """Refuse a model whose local-function calls would inline to more than ``MAX_INLINED_NODES`` nodes, naming
+    the call that inlines the most. Why: a function calling another twice, and so on 24 deep, is a 1 KB file that
+    inlines to 16 million nodes: the import ran out of time and memory instead of saying so."""
+    sizes = _inlined_sizes(model)
+    calls = [(sizes.get(_call_key(n), 1), k) for k, n in enumerate(model.graph.node)]
+    total = sum(size for size, _ in calls)
+    if total > max(MAX_INLINED_NODES, len(calls)):   # (a graph that large as written is no amplification)
+        size, k = max(calls)
+        n = model.graph.node[k]
+        raise GraphError(f"node {_node_ids(model.graph)[k]!r} calls local function {n.domain}:{n.op_type}, whose "
+                         f"body inlines to {size} nodes (the graph to {total}), over the importer's limit of "
+                         f"{MAX_INLINED_NODES}: its functions call each other too many times over")
 
 
 def _with_attribute_defaults(model):
