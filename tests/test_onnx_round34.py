@@ -1,4 +1,4 @@
-"""ONNX importer, round 34: model-local functions. A function named like an op the runtime has (onnx's ``Relu``,
+"""ONNX importer, round 34: model-local functions, and contradicted declarations. A function named like an op the runtime has (onnx's ``Relu``,
 onnxruntime's ``com.microsoft:FastGelu``) was inlined and sized as the function, where onnxruntime runs its own
 op; and functions calling each other twice over, 24 deep (a 1 KB file), inlined to 16 million nodes: the import
 ran for hours instead of saying so. Sizes are what onnxruntime 1.32's CPU provider writes (``tests/onnx_oracle.py``)
@@ -113,3 +113,36 @@ def test_a_call_cycle_is_still_refused_by_the_inliner_and_counting_it_ends():
     g = helper.make_function("loc", "G", ["a"], ["b"], [helper.make_node("F", ["a"], ["b"], domain="loc")], imports)
     with pytest.raises(GraphError, match="recursive"):
         import_onnx(_model([helper.make_node("F", ["x"], ["y"], domain="loc")], [f, g], ("loc",)))
+
+
+# -- a declaration shape inference contradicts is named, with the node that makes it --------------------------
+
+def _relu_chain(**declared):
+    """``x[2, 3] -> Relu 'y' -> Relu 'z'`` (unnamed nodes), with ``declared`` as value_info (``y``) or output (``z``)."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["y"], ["z"])]
+    vi = [V("y", *declared["y"])] if "y" in declared else []
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3])], [V("z", *declared.get("z", (T.FLOAT, None)))],
+                          value_info=vi)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+
+
+@pytest.mark.parametrize(("declared", "message"), [
+    ({"y": (T.FLOAT, [5, 5])}, r"value 'y', which node 'Relu_0' \(Relu\) makes, is declared float \[5, 5\], but the "
+                               r"node's inputs make it float \[2, 3\]"),
+    ({"y": (T.DOUBLE, [2, 3])}, r"value 'y', which node 'Relu_0' \(Relu\) makes, is declared double \[2, 3\]"),
+    ({"z": (T.FLOAT, [7])}, r"value 'z', which node 'Relu_1' \(Relu\) makes, is declared float \[7\]"),
+])
+def test_a_contradicted_declaration_is_named_with_its_node(declared, message):
+    # was: "ONNX shape inference failed: ... (op_type:Relu): ... differ in dimension 0: (2) vs (5)": neither the value
+    # nor the node named (onnx names a node only by a name it has)
+    with pytest.raises(GraphError, match=message):
+        import_onnx(_relu_chain(**declared))
+
+
+def test_a_fixed_dimension_a_declaration_contradicts_is_named():
+    x = V("x", T.FLOAT, ["batch", 3])
+    g = helper.make_graph([helper.make_node("Concat", ["x", "x"], ["y"], axis=0)], "g", [x], [V("y", T.FLOAT, ["batch", 3])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    with pytest.raises(GraphError, match=r"value 'y', which node 'Concat_0' \(Concat\) makes, is declared float "
+                                         r"\[4, 3\], but the node's inputs make it float \[8, 3\]"):
+        import_onnx(model, dims={"batch": 4})

@@ -1858,7 +1858,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     try:
         inferred = _run_inference(onnx, m2, source)
     except GraphError as exc:
-        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
+        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping) or _contradicted_value(onnx, m2, g, str(exc))}"
+                         ) from None
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
@@ -1999,6 +2000,44 @@ def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
     return (f"; its output {', '.join(outs)}, which the dimensions fixed ({fixed}) contradict: the model was "
             "likely exported with that dimension fixed at its example's size (torch.export does so for a "
             "size of 1) and runs at that size only: import it at that size, or export it from a larger example")
+
+
+def _disagree(declared: tuple[int, list | None], inferred: tuple[int, list | None]) -> bool:
+    """Whether a declared (elem type, dims) and an inferred one contradict: both types known and different, or
+    both ranks known and different, or a dimension both know at different values."""
+    (de, dd), (ie, idims) = declared, inferred
+    if de and ie and de != ie:
+        return True
+    if dd is None or idims is None:
+        return False
+    return len(dd) != len(idims) or any(a is not None and b is not None and a != b for a, b in zip(dd, idims))
+
+
+def _contradicted_value(onnx, m2, g, msg: str) -> str:
+    """Which declared value (``value_info`` or graph output) shape inference found contradicted, and the node
+    of the model's graph ``g`` that makes it (named as every error names it), found by inferring once more without the declarations: onnx's message names the op type
+    alone ("(op_type:Relu): Inferred shape and existing shape differ in dimension 0: (2) vs (5)") where the
+    node has no name, which left the user to search the model for the value. Empty where that finds none."""
+    if "existing" not in msg and "merge shape" not in msg:
+        return ""
+    bare = onnx.ModelProto()
+    bare.CopyFrom(m2)
+    declared = {vi.name: t for vi in list(m2.graph.value_info) + list(m2.graph.output)
+                if (t := _declared_type(vi)) is not None}
+    del bare.graph.value_info[:]
+    for vi in bare.graph.output:
+        vi.ClearField("type")
+    try:
+        g = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=True).graph
+    except Exception:  # noqa: BLE001 - inconsistent without the declarations too: onnx's message is all there is
+        return ""
+    inferred = {vi.name: t for vi in list(g.value_info) + list(g.output) if (t := _declared_type(vi)) is not None}
+    for nid, n in zip(_node_ids(g), g.node):
+        for o in n.output:
+            if o in declared and o in inferred and _disagree(declared[o], inferred[o]):
+                return (f"; value {o!r}, which node {nid!r} ({n.op_type}) makes, is declared "
+                        f"{_show_type(*declared[o])}, but the node's inputs make it {_show_type(*inferred[o])}")
+    return ""
 
 
 def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:
