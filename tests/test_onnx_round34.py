@@ -1,8 +1,10 @@
-"""ONNX importer, round 34: model-local functions, and contradicted declarations. A function named like an op the runtime has (onnx's ``Relu``,
-onnxruntime's ``com.microsoft:FastGelu``) was inlined and sized as the function, where onnxruntime runs its own
-op; and functions calling each other twice over, 24 deep (a 1 KB file), inlined to 16 million nodes: the import
-ran for hours instead of saying so. Sizes are what onnxruntime 1.32's CPU provider writes (``tests/onnx_oracle.py``)
-where the test says so."""
+"""ONNX importer, round 34: model-local functions, and contradicted declarations.
+
+A function named like an op the runtime has (onnx's ``Relu``, onnxruntime's ``com.microsoft:FastGelu``) was inlined
+and sized as the function, where onnxruntime runs its own op; functions calling each other twice over, 24 deep (a
+1 KB file), inlined to 16 million nodes: the import ran for hours instead of saying so; and a declared shape that
+shape inference contradicts was refused naming neither the value nor its node. Sizes are what onnxruntime 1.32's
+CPU provider writes (``tests/onnx_oracle.py``) where the test says so."""
 
 from __future__ import annotations
 
@@ -146,3 +148,41 @@ def test_a_fixed_dimension_a_declaration_contradicts_is_named():
     with pytest.raises(GraphError, match=r"value 'y', which node 'Concat_0' \(Concat\) makes, is declared float "
                                          r"\[4, 3\], but the node's inputs make it float \[8, 3\]"):
         import_onnx(model, dims={"batch": 4})
+
+
+# -- an overridable initializer whose declaration leaves its shape open --------------------------------------
+
+def _matmul_by_overridable(declared, ir_version: int = 10):
+    """``z = Relu(MatMul(x[2, 3], w))``, ``w`` an initializer [3, 4] also listed as a graph input declared
+    ``declared`` (None: no shape)."""
+    w = onnx.numpy_helper.from_array(np.ones((3, 4), np.float32), "w")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3]), V("w", T.FLOAT, declared)], [V("z", T.FLOAT, None)], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=ir_version)
+
+
+@pytest.mark.parametrize("declared", [["a", "b"], [3, "b"], [None, None], None])
+def test_an_overridable_initializer_declared_with_an_open_shape_is_refused_naming_it(declared):
+    # was: planned 'y' and 'z' at the default's 32 bytes; fed a [3, 10] 'w', onnxruntime writes 80
+    with pytest.raises(GraphError, match=r"graph input 'w' is declared with (shape \[.*\]|no shape), which a value "
+                                         r"fed in place of its initializer \(dims \[3, 4\], only a default .*"
+                                         r"constant_initializers=True"):
+        import_onnx(_matmul_by_overridable(declared))
+
+
+def test_onnxruntime_sizes_by_the_value_fed_in_place_of_the_initializer():
+    """Why the refusal: the default's sizes hold only while nobody feeds ``w``."""
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    x = np.ones((2, 3), np.float32)
+    model = _matmul_by_overridable(["a", "b"])
+    assert ort_sizes(model, {"x": x}, strict=True)["y"] == 32
+    assert ort_sizes(model, {"x": x, "w": np.ones((3, 10), np.float32)}, strict=True)["y"] == 80
+
+
+def test_a_static_declaration_a_constant_or_ir_3_still_plans_the_initializers_sizes():
+    for model, options in ((_matmul_by_overridable([3, 4]), {}),
+                           (_matmul_by_overridable(["a", "b"]), {"constant_initializers": True}),
+                           (_matmul_by_overridable(["a", "b"], ir_version=3), {})):
+        assert {t.id: t.size for t in import_onnx(model, **options).tensors}["y"] == 32

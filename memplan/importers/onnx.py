@@ -1757,7 +1757,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
-    g2.input.extend(_typed_by_initializers(onnx, g, source))
+    g2.input.extend(_typed_by_initializers(onnx, g, source, _overridable(model)))
     g2.input.extend(stood_in.values())
     g2.output.extend(g.output)
     g2.value_info.extend(g.value_info)
@@ -1950,7 +1950,7 @@ def _large_constants(onnx, g, functions: set = frozenset()) -> dict:
     return out
 
 
-def _typed_by_initializers(onnx, g, source: str) -> list:
+def _typed_by_initializers(onnx, g, source: str, overridable: Collection[str] = ()) -> list:
     """The graph inputs of ``g`` for shape inference, each that is also an initializer (an input with a default
     value: IR < 4 lists every initializer so) typed by the initializer's own dtype and dims.
 
@@ -1959,7 +1959,10 @@ def _typed_by_initializers(onnx, g, source: str) -> list:
     dimension (``["N"]``) left every value after it unknown, or, with ``N`` fixed by ``--dim`` for the other
     inputs, planned them at that size while the runtime made them the initializer's (``--dim N=1`` on a
     100-element initializer: 4 bytes planned for a 400-byte result). A declared fixed dimension or dtype the
-    initializer contradicts is refused, as onnxruntime refuses it."""
+    initializer contradicts is refused, as onnxruntime refuses it. So is one that leaves a dimension open (or
+    declares no shape) where the initializer is ``overridable``: onnxruntime takes a value fed in its place at
+    any size the declaration allows, and what follows is sized by it (a MatMul by an overridable ``["a", "b"]``
+    weight of dims [3, 4] was planned 32 bytes; fed a [3, 10] one, onnxruntime wrote 80)."""
     inits = {t.name: (t.data_type, tuple(t.dims)) for t in g.initializer}
     inits.update((st.values.name, (st.values.data_type, tuple(st.dims))) for st in g.sparse_initializer)
     out = []
@@ -1977,6 +1980,15 @@ def _typed_by_initializers(onnx, g, source: str) -> list:
             if len(declared) != len(dims) or any(isinstance(d, int) and d != k for d, k in zip(declared, dims)):
                 raise GraphError(f"{source}: graph input {vi.name!r} is declared with shape {declared} but its "
                                  f"initializer has dims {list(dims)}")
+        if vi.name in overridable and (tt is None or not tt.HasField("shape") or
+                                       not all(d.HasField("dim_value") for d in tt.shape.dim)):
+            what = (f"shape {[d.dim_value if d.HasField('dim_value') else d.dim_param or '?' for d in tt.shape.dim]}"
+                    if tt is not None and tt.HasField("shape") else "no shape")
+            raise GraphError(f"{source}: graph input {vi.name!r} is declared with {what}, "
+                             f"which a value fed in place of its initializer (dims {list(dims)}, only a default the caller "
+                             "may override: ONNX IR version 4 and later) may fill at other sizes, and onnxruntime then "
+                             "sizes what follows by the value fed; if it is a constant, remove it from the graph inputs, "
+                             "or import with constant_initializers=True (memplan import --constant-initializers)")
         out.append(onnx.helper.make_tensor_value_info(vi.name, elem, list(dims)))
     return out
 
