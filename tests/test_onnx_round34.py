@@ -1,9 +1,10 @@
-"""ONNX importer, round 34: model-local functions, and contradicted declarations.
+"""ONNX importer, round 34: model-local functions, contradicted declarations, overridable initializers.
 
 A function named like an op the runtime has (onnx's ``Relu``, onnxruntime's ``com.microsoft:FastGelu``) was inlined
 and sized as the function, where onnxruntime runs its own op; functions calling each other twice over, 24 deep (a
 1 KB file), inlined to 16 million nodes: the import ran for hours instead of saying so; and a declared shape that
-shape inference contradicts was refused naming neither the value nor its node. Sizes are what onnxruntime 1.32's
+shape inference contradicts was refused naming neither the value nor its node; an overridable initializer
+declared with an open shape sized what follows by its default's dims. Sizes are what onnxruntime 1.32's
 CPU provider writes (``tests/onnx_oracle.py``) where the test says so."""
 
 from __future__ import annotations
