@@ -1266,11 +1266,13 @@ def test_an_initializer_listed_as_a_graph_input_is_sized_by_its_own_dims():
     out = [helper.make_tensor_value_info("z", F, None)]
     m = _model(nodes, [helper.make_tensor_value_info("x", F, ["N"]), helper.make_tensor_value_info("w", F, ["N"])],
                out, [w])
+    m.ir_version = 3   # (from IR 4 such an input is a default the caller may override: round 34 refuses that one)
     g = import_onnx(m, dims={"N": 1})
     sizes = {t.id: t.size for t in g.tensors}
     assert (sizes["x"], sizes["w"], sizes["y"], sizes["z"]) == (4, 400, 400, 400)
     m = _model(nodes[:1], [helper.make_tensor_value_info("w", F, ["N"])], [helper.make_tensor_value_info("y", F, None)],
                [w])
+    m.ir_version = 3
     assert {t.id: t.size for t in import_onnx(m).tensors}["y"] == 400   # (was: 'N' left unknown)
     for declared, what in (([1], r"declared with shape \[1\] but its initializer has dims \[100\]"),
                            ([100, 1], r"declared with shape \[100, 1\]"), (["N", 1], r"declared with shape \[.N., 1\]")):

@@ -134,6 +134,9 @@ def _nbytes(bits: int, dims: tuple[int, ...]) -> int:
 MAX_ONNX_BYTES = 1 << 31
 #: dimensions (``--batch``, ``--dim``) are int64 in ONNX
 MAX_DIM = (1 << 63) - 1
+#: nodes a model's graph may grow to by inlining its local functions (``_check_inlined_size``): far above any real
+#: model's (the largest exports have a few hundred thousand nodes); importing as many takes minutes already
+MAX_INLINED_NODES = 1 << 20
 #: a ``--dim`` value as written: ASCII digits (a "-" only to name a negative value out of range)
 _DECIMAL = re.compile(r"-?[0-9]+")
 
@@ -971,6 +974,34 @@ def _check_node_domains(model):
     return copy
 
 
+def _runtime_op(onnx, domain: str, name: str, opsets) -> bool:
+    """Whether ``domain:name`` is an op a runtime has without the model's help: one onnx defines at the version
+    of its domain the caller imports (``opsets``: its ``opset_import``), or one of onnxruntime's own
+    (``_ort_op_names``). Why: a model-local function of that name does not replace it in onnxruntime, which
+    ran its Relu where memplan inlined and sized the model's function "Relu"."""
+    domain = "" if domain == "ai.onnx" else domain
+    version = next((o.version for o in opsets if ("" if o.domain == "ai.onnx" else o.domain) == domain), None)
+    if version is not None and onnx.defs.has(name, domain):
+        try:
+            onnx.defs.get_schema(name, version, domain)
+            return True
+        except onnx.defs.SchemaError:   # (defined from a later version on: the function is the op here)
+            pass
+    return name in ORT_DEFAULT_DOMAIN_OPS if domain == "" else domain == ORT_DOMAIN and name in _ort_op_names()
+
+
+@functools.cache
+def _ort_op_names() -> frozenset[str]:
+    """The ``com.microsoft`` ops onnxruntime has: from its schemas where it is installed, else the ones this
+    importer knows by name (its rules and refusals)."""
+    try:
+        from onnxruntime.capi import _pybind_state
+
+        return frozenset(s.name for s in _pybind_state.get_all_operator_schema() if s.domain == ORT_DOMAIN)
+    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: the names memplan knows
+        return frozenset(ORT_RULES) | ORT_RULED_ONLY | ORT_UNSIZED | frozenset(ORT_WRONG)
+
+
 def _function_name(f) -> str:
     """A model-local function as messages name it: ``domain:name``, and its overload where it has one."""
     name = f"{f.domain}:{f.name}" if f.domain else f.name
@@ -1044,10 +1075,10 @@ def _check_functions(onnx, model) -> None:
     domains = {d for d, _ in funcs}
     caller: dict[int, str] = {}   # id of a function -> the first graph node that calls it (for messages)
     graph_ids = _node_ids(model.graph)
-    callers = [(f"node {nid!r}", n) for nid, n in zip(graph_ids, model.graph.node)]
-    callers += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n)
+    callers = [(f"node {nid!r}", n, model.opset_import) for nid, n in zip(graph_ids, model.graph.node)]
+    callers += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n, f.opset_import)
                 for f in model.functions for n in f.node]
-    for who, n in callers:
+    for who, n, opsets in callers:
         if n.domain not in domains:
             continue
         overloads = funcs.get((n.domain, n.op_type))
@@ -1064,6 +1095,10 @@ def _check_functions(onnx, model) -> None:
                              f"model does not define (its overloads: {have})")
         f = overloads[overload]
         caller.setdefault(id(f), who)
+        if _runtime_op(onnx, n.domain, n.op_type, opsets):
+            raise GraphError(f"{who} calls {_function_name(f)}, which is both a local function of the model and an "
+                             "op the runtime has: onnxruntime runs its op, onnx's inliner the function, so which one "
+                             "runs (and the sizes it makes) is not known; rename the function or its domain")
         if len(n.input) > len(f.input) or len(n.output) > len(f.output):
             raise GraphError(f"{who} calls local function {_function_name(f)} with {len(n.input)} inputs and "
                              f"{len(n.output)} outputs; it takes {len(f.input)} and returns {len(f.output)}")
@@ -1120,6 +1155,7 @@ def _inline_functions(model):
         from onnx import inliner
     except ImportError:  # onnx < 1.16
         raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
+    _check_inlined_size(model)
     model = _import_function_domains(_with_attribute_defaults(model))
     try:
         try:   # a body written for another opset of the default domain is converted to the model's
@@ -1137,6 +1173,48 @@ def _inline_functions(model):
         raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
                          "model's and could not be converted); convert the model to one opset first")
     return inlined
+
+
+def _call_key(n) -> tuple[str, str, str]:
+    """The local function a node calls, if any: (domain, name, overload), as ``FunctionProto`` keys it."""
+    return n.domain, n.op_type, getattr(n, "overload", "")
+
+
+def _inlined_sizes(model) -> dict[tuple[str, str, str], int]:
+    """``{function key: nodes its body becomes once every local call in it is inlined}``, without inlining.
+
+    Iterative (a chain of thousands of functions is no recursion); a function on a call cycle counts its call
+    to the cycle as one node (the inliner refuses the cycle by name)."""
+    bodies = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    counts: dict[tuple[str, str, str], int] = {}
+    opened: set[tuple[str, str, str]] = set()
+    for root in bodies:
+        stack = [root]
+        while stack:
+            key = stack[-1]
+            calls = [_call_key(n) for n in bodies[key].node]
+            if key not in opened:
+                opened.add(key)
+                stack.extend(c for c in calls if c in bodies and c not in opened)
+                continue
+            stack.pop()
+            counts.setdefault(key, sum(counts.get(c, 1) for c in calls))
+    return counts
+
+
+def _check_inlined_size(model) -> None:
+    """Refuse a model whose local-function calls would inline to more than ``MAX_INLINED_NODES`` nodes, naming
+    the call that inlines the most. Why: a function calling another twice, and so on 24 deep, is a 1 KB file that
+    inlines to 16 million nodes: the import ran out of time and memory instead of saying so."""
+    sizes = _inlined_sizes(model)
+    calls = [(sizes.get(_call_key(n), 1), k) for k, n in enumerate(model.graph.node)]
+    total = sum(size for size, _ in calls)
+    if total > max(MAX_INLINED_NODES, len(calls)):   # (a graph that large as written is no amplification)
+        size, k = max(calls)
+        n = model.graph.node[k]
+        raise GraphError(f"node {_node_ids(model.graph)[k]!r} calls local function {n.domain}:{n.op_type}, whose "
+                         f"body inlines to {size} nodes (the graph to {total}), over the importer's limit of "
+                         f"{MAX_INLINED_NODES}: its functions call each other too many times over")
 
 
 def _with_attribute_defaults(model):
@@ -1679,7 +1757,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g)
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
-    g2.input.extend(_typed_by_initializers(onnx, g, source))
+    g2.input.extend(_typed_by_initializers(onnx, g, source, _overridable(model)))
     g2.input.extend(stood_in.values())
     g2.output.extend(g.output)
     g2.value_info.extend(g.value_info)
@@ -1780,7 +1858,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     try:
         inferred = _run_inference(onnx, m2, source)
     except GraphError as exc:
-        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}") from None
+        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping) or _contradicted_value(onnx, m2, g, str(exc))}"
+                         ) from None
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
@@ -1871,7 +1950,7 @@ def _large_constants(onnx, g, functions: set = frozenset()) -> dict:
     return out
 
 
-def _typed_by_initializers(onnx, g, source: str) -> list:
+def _typed_by_initializers(onnx, g, source: str, overridable: Collection[str] = ()) -> list:
     """The graph inputs of ``g`` for shape inference, each that is also an initializer (an input with a default
     value: IR < 4 lists every initializer so) typed by the initializer's own dtype and dims.
 
@@ -1880,7 +1959,10 @@ def _typed_by_initializers(onnx, g, source: str) -> list:
     dimension (``["N"]``) left every value after it unknown, or, with ``N`` fixed by ``--dim`` for the other
     inputs, planned them at that size while the runtime made them the initializer's (``--dim N=1`` on a
     100-element initializer: 4 bytes planned for a 400-byte result). A declared fixed dimension or dtype the
-    initializer contradicts is refused, as onnxruntime refuses it."""
+    initializer contradicts is refused, as onnxruntime refuses it. So is one that leaves a dimension open (or
+    declares no shape) where the initializer is ``overridable``: onnxruntime takes a value fed in its place at
+    any size the declaration allows, and what follows is sized by it (a MatMul by an overridable ``["a", "b"]``
+    weight of dims [3, 4] was planned 32 bytes; fed a [3, 10] one, onnxruntime wrote 80)."""
     inits = {t.name: (t.data_type, tuple(t.dims)) for t in g.initializer}
     inits.update((st.values.name, (st.values.data_type, tuple(st.dims))) for st in g.sparse_initializer)
     out = []
@@ -1898,6 +1980,15 @@ def _typed_by_initializers(onnx, g, source: str) -> list:
             if len(declared) != len(dims) or any(isinstance(d, int) and d != k for d, k in zip(declared, dims)):
                 raise GraphError(f"{source}: graph input {vi.name!r} is declared with shape {declared} but its "
                                  f"initializer has dims {list(dims)}")
+        if vi.name in overridable and (tt is None or not tt.HasField("shape") or
+                                       not all(d.HasField("dim_value") for d in tt.shape.dim)):
+            what = (f"shape {[d.dim_value if d.HasField('dim_value') else d.dim_param or '?' for d in tt.shape.dim]}"
+                    if tt is not None and tt.HasField("shape") else "no shape")
+            raise GraphError(f"{source}: graph input {vi.name!r} is declared with {what}, "
+                             f"which a value fed in place of its initializer (dims {list(dims)}, only a default the caller "
+                             "may override: ONNX IR version 4 and later) may fill at other sizes, and onnxruntime then "
+                             "sizes what follows by the value fed; if it is a constant, remove it from the graph inputs, "
+                             "or import with constant_initializers=True (memplan import --constant-initializers)")
         out.append(onnx.helper.make_tensor_value_info(vi.name, elem, list(dims)))
     return out
 
@@ -1921,6 +2012,44 @@ def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
     return (f"; its output {', '.join(outs)}, which the dimensions fixed ({fixed}) contradict: the model was "
             "likely exported with that dimension fixed at its example's size (torch.export does so for a "
             "size of 1) and runs at that size only: import it at that size, or export it from a larger example")
+
+
+def _disagree(declared: tuple[int, list | None], inferred: tuple[int, list | None]) -> bool:
+    """Whether a declared (elem type, dims) and an inferred one contradict: both types known and different, or
+    both ranks known and different, or a dimension both know at different values."""
+    (de, dd), (ie, idims) = declared, inferred
+    if de and ie and de != ie:
+        return True
+    if dd is None or idims is None:
+        return False
+    return len(dd) != len(idims) or any(a is not None and b is not None and a != b for a, b in zip(dd, idims))
+
+
+def _contradicted_value(onnx, m2, g, msg: str) -> str:
+    """Which declared value (``value_info`` or graph output) shape inference found contradicted, and the node
+    of the model's graph ``g`` that makes it (named as every error names it), found by inferring once more without the declarations: onnx's message names the op type
+    alone ("(op_type:Relu): Inferred shape and existing shape differ in dimension 0: (2) vs (5)") where the
+    node has no name, which left the user to search the model for the value. Empty where that finds none."""
+    if "existing" not in msg and "merge shape" not in msg:
+        return ""
+    bare = onnx.ModelProto()
+    bare.CopyFrom(m2)
+    declared = {vi.name: t for vi in list(m2.graph.value_info) + list(m2.graph.output)
+                if (t := _declared_type(vi)) is not None}
+    del bare.graph.value_info[:]
+    for vi in bare.graph.output:
+        vi.ClearField("type")
+    try:
+        g = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=True).graph
+    except Exception:  # noqa: BLE001 - inconsistent without the declarations too: onnx's message is all there is
+        return ""
+    inferred = {vi.name: t for vi in list(g.value_info) + list(g.output) if (t := _declared_type(vi)) is not None}
+    for nid, n in zip(_node_ids(g), g.node):
+        for o in n.output:
+            if o in declared and o in inferred and _disagree(declared[o], inferred[o]):
+                return (f"; value {o!r}, which node {nid!r} ({n.op_type}) makes, is declared "
+                        f"{_show_type(*declared[o])}, but the node's inputs make it {_show_type(*inferred[o])}")
+    return ""
 
 
 def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:

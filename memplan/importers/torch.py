@@ -26,13 +26,19 @@ with dynamic dimensions is specialized to the example inputs given with it.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import operator
+import os
+import pickle
 import re
+import tokenize
+import warnings
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError, report_progress
+from ..errors import short_repr as _short
 from ..files import check_readable, open_input
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
@@ -346,16 +352,144 @@ def load_exported(path: str):
     held = _HeldErrors()
     try:
         with _held_by(logging.getLogger("torch.export"), held), \
-                _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f:
+                _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
+                _no_code_from(path):
             return torch.export.load(f)
+    except _PickledCode as exc:
+        raise InputFormatError(str(exc)) from None
     except Exception as exc:
         why = f"{type(exc).__name__}: {first_line(exc)}"
+        if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
+            raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
         if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
             why = held.last or "no exported program in the archive (a zip file torch.export.save did not write)"
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: the environment variables by which ``torch.load`` takes ``weights_only`` whatever its caller passes
+_FORCE_WEIGHTS_ONLY, _FORCE_NO_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+
+
+class _PickledCode(Exception):
+    """A pickled Python object in a ``.pt2`` archive that loading would have run (``_no_code_from``)."""
+
+
+def _pickled_code(path: str, what: str) -> str:
+    return (f"{path}: the archive holds {what} (a pickle, which can run any code when loaded): memplan import "
+            "reads only tensors and the program from a .pt2; if you trust the file, load it in Python "
+            "(torch.export.load) and import the program with memplan.from_torch")
+
+
+class _RefusingPickle:
+    """Stands in for the ``pickle`` module of torch's archive reader while ``memplan import`` loads a file:
+    its ``loads`` (an opaque object constant's) refuses instead of unpickling."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def loads(self, *args: Any, **kwargs: Any) -> Any:
+        raise _PickledCode(_pickled_code(self.path, "an opaque Python object constant"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(pickle, name)
+
+
+#: the operators ``sympy.srepr`` text may hold (a negative number's sign; ``=`` of a keyword argument)
+_SREPR_OPS = frozenset({"(", ")", ",", "=", "-"})
+
+
+def _sympy_text_refusal(text: Any) -> str | None:
+    """Why ``text`` is not an expression ``sympy.srepr`` writes (how torch.export saves a symbolic size), or
+    None: only calls of sympy classes (``Symbol``, ``Integer``, ``Add``, torch's ``FloorDiv``...) on plain
+    strings, numbers, sympy constants and keyword arguments. Why so narrow: ``sympy.sympify`` of a string is
+    Python's ``eval``, with the builtins in reach (``open``, ``__import__``), an f-string's or an attribute's
+    code runs too; a sympy class builds an expression and runs nothing."""
+    import sympy
+
+    if not isinstance(text, str):
+        return None   # (sympify of a non-string evaluates nothing)
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
+    except (tokenize.TokenError, SyntaxError) as exc:
+        return f"it does not parse ({exc})"
+    for k, t in enumerate(tokens):
+        after = tokens[k + 1].string if k + 1 < len(tokens) else ""
+        if t.type == tokenize.NUMBER or (t.type == tokenize.OP and t.string in _SREPR_OPS):
+            continue
+        if t.type == tokenize.STRING and t.string[0] in "'\"":
+            continue   # (a prefixed string, f"{...}", runs what it holds)
+        if t.type == tokenize.NAME and not t.string.startswith("_"):
+            found = getattr(sympy, t.string, None)
+            if after == "(" and isinstance(found, type) and issubclass(found, sympy.Basic):
+                continue
+            if after == "(" and isinstance(getattr(_sympy_functions(), t.string, None), type):
+                continue
+            if after == "=" or t.string in ("True", "False", "None") or isinstance(found, sympy.Basic):
+                continue
+        return f"{t.string!r} is no part of a sympy expression"
+    return None
+
+
+def _sympy_functions():
+    """torch's sympy functions (``FloorDiv``, ``ModularIndexing``...), which its saved sizes call."""
+    import torch.utils._sympy.functions as functions
+
+    return functions
+
+
+class _CheckedSympy:
+    """Stands in for the ``sympy`` module of torch's program deserializer while ``memplan import`` loads a
+    file: ``sympify`` takes only text ``sympy.srepr`` could have written (``_sympy_text_refusal``)."""
+
+    def __init__(self, sympy: Any, path: str) -> None:
+        self.sympy, self.path = sympy, path
+
+    def sympify(self, text: Any, *args: Any, **kwargs: Any) -> Any:
+        why = _sympy_text_refusal(text)
+        if why is not None:
+            raise _PickledCode(f"{self.path}: a symbolic size in the program, {_short(text)}, is not an "
+                               f"expression torch.export.save writes ({why}): memplan import does not evaluate it "
+                               "(sympy would run it as Python code)")
+        return self.sympy.sympify(text, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sympy, name)
+
+
+@contextlib.contextmanager
+def _no_code_from(path: str):
+    """While a ``.pt2`` file is loaded: every ``torch.load`` is weights-only (tensors and plain containers,
+    torch's own safe unpickler), ``pickle.loads`` of an opaque object refuses, and torch's warnings stay off
+    stderr. Why: ``torch.export.load`` unpickles with ``weights_only=False`` a weight or constant marked
+    ``use_pickle``, falls back to it for sample inputs the safe unpickler refuses, and unpickles opaque
+    objects with ``pickle.loads``: a hostile file ran any code it liked on ``memplan import``. Its symbolic
+    sizes (``expr_str``, which torch gives to ``sympy.sympify``, an ``eval``) must be what ``sympy.srepr``
+    writes (``_sympy_text_refusal``): ``__import__('os').system(...)`` in one ran too. What stays trusted is
+    torch's own: its weights-only unpickler, the rest of its JSON program deserializer, and TorchScript's
+    unpickler for TorchBind objects (which builds registered C++ classes only, no Python callables)."""
+    from torch._export.serde import serialize
+    from torch.export.pt2_archive import _package
+
+    saved = {k: os.environ.get(k) for k in (_FORCE_WEIGHTS_ONLY, _FORCE_NO_WEIGHTS_ONLY)}
+    saved_pickle, saved_sympy = _package.pickle, serialize.sympy
+    os.environ[_FORCE_WEIGHTS_ONLY] = "1"
+    os.environ.pop(_FORCE_NO_WEIGHTS_ONLY, None)   # (both set: torch.load refuses every file)
+    _package.pickle, serialize.sympy = _RefusingPickle(path), _CheckedSympy(saved_sympy, path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # (the weights-only unpickler's "pickle protocol 4" note...)
+            yield
+    finally:
+        _package.pickle, serialize.sympy = saved_pickle, saved_sympy
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 #: torch.export.load's message for a program whose inputs or outputs are a Python class torch's pytree cannot
