@@ -26,6 +26,7 @@ with dynamic dimensions is specialized to the example inputs given with it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import math
@@ -460,6 +461,14 @@ class _CheckedSympy:
         return getattr(self.sympy, name)
 
 
+def _torch_module(name: str) -> Any:
+    """The torch module ``name``, or None where this torch release has none of that name."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 @contextlib.contextmanager
 def _no_code_from(path: str):
     """While a ``.pt2`` file is loaded: every ``torch.load`` is weights-only (tensors and plain containers,
@@ -471,20 +480,25 @@ def _no_code_from(path: str):
     writes (``_sympy_text_refusal``): ``__import__('os').system(...)`` in one ran too. What stays trusted is
     torch's own: its weights-only unpickler, the rest of its JSON program deserializer, and TorchScript's
     unpickler for TorchBind objects (which builds registered C++ classes only, no Python callables)."""
-    from torch._export.serde import serialize
-    from torch.export.pt2_archive import _package
-
+    # (torch's module layout moves between releases: a stand-in goes where its module and name are found;
+    # the weights-only switch is torch.load's documented environment variable and holds in every release)
+    swaps = [(module, name, make) for module, name, make in (
+        (_torch_module("torch.export.pt2_archive._package"), "pickle", lambda old: _RefusingPickle(path)),
+        (_torch_module("torch._export.serde.serialize"), "sympy", lambda old: _CheckedSympy(old, path)))
+        if module is not None and hasattr(module, name)]
     saved = {k: os.environ.get(k) for k in (_FORCE_WEIGHTS_ONLY, _FORCE_NO_WEIGHTS_ONLY)}
-    saved_pickle, saved_sympy = _package.pickle, serialize.sympy
+    saved_attrs = [getattr(module, name) for module, name, _ in swaps]
     os.environ[_FORCE_WEIGHTS_ONLY] = "1"
     os.environ.pop(_FORCE_NO_WEIGHTS_ONLY, None)   # (both set: torch.load refuses every file)
-    _package.pickle, serialize.sympy = _RefusingPickle(path), _CheckedSympy(saved_sympy, path)
+    for (module, name, make), old in zip(swaps, saved_attrs):
+        setattr(module, name, make(old))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # (the weights-only unpickler's "pickle protocol 4" note...)
             yield
     finally:
-        _package.pickle, serialize.sympy = saved_pickle, saved_sympy
+        for (module, name, _), old in zip(swaps, saved_attrs):
+            setattr(module, name, old)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
