@@ -35,3 +35,15 @@ def test_rejoin_reads_each_pairs_conflicts_not_every_buffer(monkeypatch):
     assert got is not None and got.info["rejoined"] == 300
     assert find_collision(p, got.offsets) is None
     assert len(calls) <= 2   # listing the conflicting pairs (one chunk here); it was 300, one per pair
+
+
+def test_rejoin_by_conflict_lists_runs_where_the_scan_was_over_its_bound(monkeypatch):
+    """The bound was buffers x pairs apart (the scan's work), so from about 20,000 nodes of a transformer the pass
+    joined no pair at all; by conflict lists its work is the conflicts read (none here) plus a look per pair."""
+    from memplan.solvers import rejoin
+
+    p, sol = _ordered_chain(600)
+    monkeypatch.setattr(rejoin, "REJOIN_WORK", 10_000)   # the scan's 600 x 300 is over it, the lists' 300 is not
+    got = rejoin_inplace(p, sol)
+    assert got is not None and got.info["rejoined"] == 300
+    assert find_collision(p, got.offsets) is None
