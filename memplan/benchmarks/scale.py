@@ -206,6 +206,92 @@ def io_graph(n: int, *, seed: int = 0):
     return b.build()
 
 
+def transformer_graph(layers: int, *, seed: int = 0):
+    """``layers`` decoder layers of 20 nodes each (20 ``layers`` + 1 nodes): norm, q/k/v projections, reshape views
+    of q and k, rope and softmax in place, attention, the output projection and its residual add in place, norm,
+    gate/up, SiLU and the gate's product in place, down and its residual add in place; weights outside the arena.
+    The shape of a long unrolled decode (a 70B model's 80 layers and more): a long chain with residuals, five
+    in-place pairs and two views a layer."""
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    b = GraphBuilder(f"transformer-{layers}")
+    h = 4096 * rng.choice((1, 2))
+    x = b.input("x", h)
+    k = 0
+
+    def t(size: int) -> str:
+        nonlocal k
+        k += 1
+        return b.intermediate(f"t{k}", size)
+
+    def n(op: str, ins: list[str], out: str, **kw) -> None:
+        nonlocal k
+        k += 1
+        b.node(f"n{k}", op, ins, out, cost=float(rng.randint(2, 40)), **kw)
+
+    for layer in range(layers):
+        wq, wk, wv, wo, wg, wu, wd = (b.weight(f"w{layer}_{w}", h * 64) for w in "qkvogud")
+        nrm = t(h)
+        n("RMS_NORM", [x], nrm)
+        q, kk, v = t(h), t(h // 4), t(h // 4)
+        n("MUL_MAT", [wq, nrm], q)
+        n("MUL_MAT", [wk, nrm], kk)
+        n("MUL_MAT", [wv, nrm], v)
+        q3, k3 = b.view(f"v{layer}q", q, h), b.view(f"v{layer}k", kk, h // 4)
+        n("RESHAPE", [q], q3)
+        n("RESHAPE", [kk], k3)
+        qr, kr = t(h), t(h // 4)
+        n("ROPE", [q3], qr, inplace={qr: q3})
+        n("ROPE", [k3], kr, inplace={kr: k3})
+        scores = rng.choice((4096, 16384, 65536, 262144))
+        sc, sm = t(scores), t(scores)
+        n("MUL_MAT", [kr, qr], sc)
+        n("SOFT_MAX", [sc], sm, inplace={sm: sc})
+        at, o, r1 = t(h), t(h), t(h)
+        n("MUL_MAT", [v, sm], at)
+        n("MUL_MAT", [wo, at], o)
+        n("ADD", [o, x], r1, inplace={r1: o})
+        nrm2, g, u, si, m, d, x2 = t(h), t(4 * h), t(4 * h), t(4 * h), t(4 * h), t(h), t(h)
+        n("RMS_NORM", [r1], nrm2)
+        n("MUL_MAT", [wg, nrm2], g)
+        n("MUL_MAT", [wu, nrm2], u)
+        n("SILU", [g], si, inplace={si: g})
+        n("MUL", [si, u], m, inplace={m: si})
+        n("MUL_MAT", [wd, m], d)
+        n("ADD", [d, r1], x2, inplace={x2: d})
+        x = x2
+    n("OUT", [x], b.output("y", h))
+    return b.build()
+
+
+def moe_graph(blocks: int, experts: int = 256, *, seed: int = 0):
+    """``blocks`` mixture-of-experts layers of ``experts`` experts each (3 ``experts`` + 2 nodes a block): a router,
+    per expert up / SiLU in place / down, one node summing all the experts' results (fan-out and fan-in of
+    ``experts``)."""
+    from ..generators import SIZES
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    b = GraphBuilder(f"moe-{blocks}x{experts}")
+    x = b.input("x", 4096)
+    for blk in range(blocks):
+        h = b.intermediate(f"h{blk}", 4096)
+        b.node(f"r{blk}", "MUL_MAT", [x], h, cost=5.0)
+        outs = []
+        for e in range(experts):
+            size = rng.choice(SIZES)
+            u, a = b.intermediate(f"u{blk}_{e}", size), b.intermediate(f"a{blk}_{e}", size)
+            d = b.intermediate(f"d{blk}_{e}", 4096)
+            b.node(f"up{blk}_{e}", "MUL_MAT", [h], u, cost=20.0)
+            b.node(f"act{blk}_{e}", "SILU", [u], a, cost=3.0, inplace={a: u})
+            b.node(f"dn{blk}_{e}", "MUL_MAT", [a], d, cost=20.0)
+            outs.append(d)
+        x = b.intermediate(f"s{blk}", 4096) if blk < blocks - 1 else b.output("y", 4096)
+        b.node(f"sum{blk}", "SUM", outs, x, cost=10.0)
+    return b.build()
+
+
 def _plan_phases(graph, schedule, solver: str, row: dict, check: bool = True) -> None:
     """``plan.solve_schedule`` (the one pipeline ``plan()`` runs) with its phases, then the verifier."""
     from ..plan import solve_schedule
