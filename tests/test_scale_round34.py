@@ -89,3 +89,15 @@ def test_greedy_stream_sweep_fills_only_the_heaps_it_reads(monkeypatch):
     assert pushes["later"] <= 9000, pushes
     off = np.asarray(offsets, dtype=np.int64)
     assert find_collision(p, off) is None
+
+
+def test_bench_scale_measures_the_session_34_shapes():
+    """``memplan bench scale --transformer L --moe-blocks B`` (one case each, in-process): 20 L + 1 and 770 B nodes,
+    every plan verified by the bench itself."""
+    from memplan.benchmarks.scale import measure, moe_graph, transformer_graph
+
+    assert len(transformer_graph(3).nodes) == 61
+    assert len(moe_graph(1).nodes) == 770
+    for kind, n in (("transformer", 3), ("moe256", 1)):
+        row = measure(kind, n, "auto", streams=4)
+        assert row["arena"] >= row["lower_bound"] > 0 and "verify_s" in row

@@ -16,6 +16,9 @@ Graph families (one case per size, each in a process of its own):
   by one (``memplan.examples.moe``, 4 E nodes): many small branches, every expert's result live until its sum;
 - ``--io N ...``: N nodes, each reading a graph input of its own and writing a graph output of its own (2 N
   tensors, every input live from the start and every output to the end);
+- ``--transformer L ...``: decoders of L layers of 20 nodes (``transformer_graph``: residual chain, five in-place
+  pairs and two views a layer), the shape of a long unrolled decode;
+- ``--moe-blocks B ...``: B mixture-of-experts blocks of 256 experts (``moe_graph``): fan-out and fan-in of 256;
 - ``--inplace K ...``: K in-place pairs (``inplace_graph``): one node overwriting K inputs in place
   (``--inplace-shape one``), four such nodes of K/4 pairs (``spread``) or one node overwriting K views of
   one root (``views``), the shapes whose size planner and in-place checks were quadratic in K.
@@ -44,7 +47,7 @@ PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
 #: ``--nodes`` when no graph family is named: a selection (``--inplace 8000``) runs only what it names
 DEFAULT_NODES = (10_000, 100_000, 1_000_000)
 #: the graph families besides ``--nodes``, by their options' dests
-FAMILIES = ("wide", "chain", "chains", "random", "experts", "io", "inplace")
+FAMILIES = ("wide", "chain", "chains", "random", "experts", "io", "inplace", "transformer", "moe_blocks")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,6 +74,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inplace", type=nodes, nargs="*", default=[],
                    help="graphs with this many in-place pairs (e.g. --inplace 8000 50000 --mode serial "
                         "--solver size; each at most once)")
+    p.add_argument("--transformer", type=nodes, nargs="*", default=[],
+                   help="transformer decoders of this many 20-node layers (e.g. --transformer 500 2500 10000: 10k, "
+                        "50k and 200k nodes; each at most once)")
+    p.add_argument("--moe-blocks", type=nodes, nargs="*", default=[],
+                   help="MoE graphs of this many blocks of 256 experts, 770 nodes a block (e.g. --moe-blocks 13 65 "
+                        "260; each at most once)")
     p.add_argument("--inplace-shape", nargs="+", default=["one"], choices=INPLACE_SHAPES,
                    help="shapes of --inplace, each at most once: one node (default), four nodes (spread), "
                         "one node over views of one root (views)")
@@ -336,6 +345,10 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
         graph, natural = moe(n, 1024), None
     elif kind == "io":
         graph, natural = io_graph(n), None
+    elif kind == "transformer":
+        graph, natural = transformer_graph(n), None
+    elif kind == "moe256":
+        graph, natural = moe_graph(n), None
     elif kind.startswith("inplace-"):
         graph, natural = inplace_graph(n, kind[len("inplace-"):]), None
     else:
@@ -392,14 +405,15 @@ def run(args: argparse.Namespace) -> list[dict]:
     cases = ([("fanout", n) for n in nodes] + [("wide", k) for k in args.wide]
              + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains]
              + [("random", k) for k in args.random] + [("experts", k) for k in args.experts]
-             + [("io", k) for k in args.io]
+             + [("io", k) for k in args.io] + [("transformer", k) for k in args.transformer]
+             + [("moe256", k) for k in args.moe_blocks]
              + [(f"inplace-{shape}", k) for k in args.inplace for shape in args.inplace_shape])
     runs = [(kind, n, mode) for kind, n in cases for mode in args.mode if mode != "natural" or kind == "fanout"]
     if not runs:  # an empty table and exit 0 read as a run that passed
         from ..errors import MemplanError
 
         raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains, --random, --experts, "
-                           "--io or --inplace some sizes "
+                           "--io, --inplace, --transformer or --moe-blocks some sizes "
                            "(--mode natural measures only --nodes)")
     _check_options(args, bool(nodes))
     rows = []
@@ -434,7 +448,8 @@ def _run_case(cmd: list[str], case: str) -> str:
     raise MemplanError(f"bench scale: case {case} failed ({how}{': ' + why[-1] if why else ''})")
 
 
-CASE_KINDS = ("fanout", "wide", "chain", "chains", "random", "experts", "io", *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
+CASE_KINDS = ("fanout", "wide", "chain", "chains", "random", "experts", "io", "transformer", "moe256",
+              *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
 
 
 def child_main(argv: list[str] | None = None) -> int:
