@@ -16,6 +16,9 @@ Graph families (one case per size, each in a process of its own):
   by one (``memplan.examples.moe``, 4 E nodes): many small branches, every expert's result live until its sum;
 - ``--io N ...``: N nodes, each reading a graph input of its own and writing a graph output of its own (2 N
   tensors, every input live from the start and every output to the end);
+- ``--transformer L ...``: decoders of L layers of 20 nodes (``transformer_graph``: residual chain, five in-place
+  pairs and two views a layer), the shape of a long unrolled decode;
+- ``--moe-blocks B ...``: B mixture-of-experts blocks of 256 experts (``moe_graph``): fan-out and fan-in of 256;
 - ``--inplace K ...``: K in-place pairs (``inplace_graph``): one node overwriting K inputs in place
   (``--inplace-shape one``), four such nodes of K/4 pairs (``spread``) or one node overwriting K views of
   one root (``views``), the shapes whose size planner and in-place checks were quadratic in K.
@@ -44,7 +47,7 @@ PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
 #: ``--nodes`` when no graph family is named: a selection (``--inplace 8000``) runs only what it names
 DEFAULT_NODES = (10_000, 100_000, 1_000_000)
 #: the graph families besides ``--nodes``, by their options' dests
-FAMILIES = ("wide", "chain", "chains", "random", "experts", "io", "inplace")
+FAMILIES = ("wide", "chain", "chains", "random", "experts", "io", "inplace", "transformer", "moe_blocks")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,6 +74,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inplace", type=nodes, nargs="*", default=[],
                    help="graphs with this many in-place pairs (e.g. --inplace 8000 50000 --mode serial "
                         "--solver size; each at most once)")
+    p.add_argument("--transformer", type=nodes, nargs="*", default=[],
+                   help="transformer decoders of this many 20-node layers (e.g. --transformer 500 2500 10000: 10k, "
+                        "50k and 200k nodes; each at most once)")
+    p.add_argument("--moe-blocks", type=nodes, nargs="*", default=[],
+                   help="MoE graphs of this many blocks of 256 experts, 770 nodes a block (e.g. --moe-blocks 13 65 "
+                        "260; each at most once)")
     p.add_argument("--inplace-shape", nargs="+", default=["one"], choices=INPLACE_SHAPES,
                    help="shapes of --inplace, each at most once: one node (default), four nodes (spread), "
                         "one node over views of one root (views)")
@@ -206,6 +215,92 @@ def io_graph(n: int, *, seed: int = 0):
     return b.build()
 
 
+def transformer_graph(layers: int, *, seed: int = 0):
+    """``layers`` decoder layers of 20 nodes each (20 ``layers`` + 1 nodes): norm, q/k/v projections, reshape views
+    of q and k, rope and softmax in place, attention, the output projection and its residual add in place, norm,
+    gate/up, SiLU and the gate's product in place, down and its residual add in place; weights outside the arena.
+    The shape of a long unrolled decode (a 70B model's 80 layers and more): a long chain with residuals, five
+    in-place pairs and two views a layer."""
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    b = GraphBuilder(f"transformer-{layers}")
+    h = 4096 * rng.choice((1, 2))
+    x = b.input("x", h)
+    k = 0
+
+    def t(size: int) -> str:
+        nonlocal k
+        k += 1
+        return b.intermediate(f"t{k}", size)
+
+    def n(op: str, ins: list[str], out: str, **kw) -> None:
+        nonlocal k
+        k += 1
+        b.node(f"n{k}", op, ins, out, cost=float(rng.randint(2, 40)), **kw)
+
+    for layer in range(layers):
+        wq, wk, wv, wo, wg, wu, wd = (b.weight(f"w{layer}_{w}", h * 64) for w in "qkvogud")
+        nrm = t(h)
+        n("RMS_NORM", [x], nrm)
+        q, kk, v = t(h), t(h // 4), t(h // 4)
+        n("MUL_MAT", [wq, nrm], q)
+        n("MUL_MAT", [wk, nrm], kk)
+        n("MUL_MAT", [wv, nrm], v)
+        q3, k3 = b.view(f"v{layer}q", q, h), b.view(f"v{layer}k", kk, h // 4)
+        n("RESHAPE", [q], q3)
+        n("RESHAPE", [kk], k3)
+        qr, kr = t(h), t(h // 4)
+        n("ROPE", [q3], qr, inplace={qr: q3})
+        n("ROPE", [k3], kr, inplace={kr: k3})
+        scores = rng.choice((4096, 16384, 65536, 262144))
+        sc, sm = t(scores), t(scores)
+        n("MUL_MAT", [kr, qr], sc)
+        n("SOFT_MAX", [sc], sm, inplace={sm: sc})
+        at, o, r1 = t(h), t(h), t(h)
+        n("MUL_MAT", [v, sm], at)
+        n("MUL_MAT", [wo, at], o)
+        n("ADD", [o, x], r1, inplace={r1: o})
+        nrm2, g, u, si, m, d, x2 = t(h), t(4 * h), t(4 * h), t(4 * h), t(4 * h), t(h), t(h)
+        n("RMS_NORM", [r1], nrm2)
+        n("MUL_MAT", [wg, nrm2], g)
+        n("MUL_MAT", [wu, nrm2], u)
+        n("SILU", [g], si, inplace={si: g})
+        n("MUL", [si, u], m, inplace={m: si})
+        n("MUL_MAT", [wd, m], d)
+        n("ADD", [d, r1], x2, inplace={x2: d})
+        x = x2
+    n("OUT", [x], b.output("y", h))
+    return b.build()
+
+
+def moe_graph(blocks: int, experts: int = 256, *, seed: int = 0):
+    """``blocks`` mixture-of-experts layers of ``experts`` experts each (3 ``experts`` + 2 nodes a block): a router,
+    per expert up / SiLU in place / down, one node summing all the experts' results (fan-out and fan-in of
+    ``experts``)."""
+    from ..generators import SIZES
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    b = GraphBuilder(f"moe-{blocks}x{experts}")
+    x = b.input("x", 4096)
+    for blk in range(blocks):
+        h = b.intermediate(f"h{blk}", 4096)
+        b.node(f"r{blk}", "MUL_MAT", [x], h, cost=5.0)
+        outs = []
+        for e in range(experts):
+            size = rng.choice(SIZES)
+            u, a = b.intermediate(f"u{blk}_{e}", size), b.intermediate(f"a{blk}_{e}", size)
+            d = b.intermediate(f"d{blk}_{e}", 4096)
+            b.node(f"up{blk}_{e}", "MUL_MAT", [h], u, cost=20.0)
+            b.node(f"act{blk}_{e}", "SILU", [u], a, cost=3.0, inplace={a: u})
+            b.node(f"dn{blk}_{e}", "MUL_MAT", [a], d, cost=20.0)
+            outs.append(d)
+        x = b.intermediate(f"s{blk}", 4096) if blk < blocks - 1 else b.output("y", 4096)
+        b.node(f"sum{blk}", "SUM", outs, x, cost=10.0)
+    return b.build()
+
+
 def _plan_phases(graph, schedule, solver: str, row: dict, check: bool = True) -> None:
     """``plan.solve_schedule`` (the one pipeline ``plan()`` runs) with its phases, then the verifier."""
     from ..plan import solve_schedule
@@ -250,6 +345,10 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
         graph, natural = moe(n, 1024), None
     elif kind == "io":
         graph, natural = io_graph(n), None
+    elif kind == "transformer":
+        graph, natural = transformer_graph(n), None
+    elif kind == "moe256":
+        graph, natural = moe_graph(n), None
     elif kind.startswith("inplace-"):
         graph, natural = inplace_graph(n, kind[len("inplace-"):]), None
     else:
@@ -306,14 +405,15 @@ def run(args: argparse.Namespace) -> list[dict]:
     cases = ([("fanout", n) for n in nodes] + [("wide", k) for k in args.wide]
              + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains]
              + [("random", k) for k in args.random] + [("experts", k) for k in args.experts]
-             + [("io", k) for k in args.io]
+             + [("io", k) for k in args.io] + [("transformer", k) for k in args.transformer]
+             + [("moe256", k) for k in args.moe_blocks]
              + [(f"inplace-{shape}", k) for k in args.inplace for shape in args.inplace_shape])
     runs = [(kind, n, mode) for kind, n in cases for mode in args.mode if mode != "natural" or kind == "fanout"]
     if not runs:  # an empty table and exit 0 read as a run that passed
         from ..errors import MemplanError
 
         raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains, --random, --experts, "
-                           "--io or --inplace some sizes "
+                           "--io, --inplace, --transformer or --moe-blocks some sizes "
                            "(--mode natural measures only --nodes)")
     _check_options(args, bool(nodes))
     rows = []
@@ -348,7 +448,8 @@ def _run_case(cmd: list[str], case: str) -> str:
     raise MemplanError(f"bench scale: case {case} failed ({how}{': ' + why[-1] if why else ''})")
 
 
-CASE_KINDS = ("fanout", "wide", "chain", "chains", "random", "experts", "io", *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
+CASE_KINDS = ("fanout", "wide", "chain", "chains", "random", "experts", "io", "transformer", "moe256",
+              *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
 
 
 def child_main(argv: list[str] | None = None) -> int:
