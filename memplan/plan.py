@@ -201,6 +201,10 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         if late:
             problem = with_clique_bound(problem)
         parts.append((problem, solve(problem, solver, each)))
+        if parts[-1][1].info.get("interrupted"):
+            # a Ctrl-C ended this device's exact solve: the devices after it get the default's heuristics, not
+            # their share of the work budget (each solved in full, the Ctrl-C was lost to them)
+            solver, each = "auto", replace(each, time_limit=None)
         if bounds is not None:
             bounds.append(int(buffer_problem(graph, hb, plain, **kw).lower_bound or 0))
         clock.lap("solve")
@@ -260,19 +264,33 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
     per_device = [{"device": d, "lower_bound_bytes": bound(d, p), **fused(p), "status": str(s.status),
                    "gap": round(s.gap, 6), "arena_bytes": dev_arena[d], "weight_bytes": split.weight_bytes[d],
                    "streams": list(split.stream_ranges[d]), "nodes": split.node_device.count(d),
-                   "stage_cost_us": split.stage_cost_us[d]} for d, (p, s) in enumerate(parts)]
+                   "stage_cost_us": split.stage_cost_us[d], **_stops([(p, s)])} for d, (p, s) in enumerate(parts)]
     names = sorted({s.solver for _, s in parts})
     # the status and gap hold for every device: the weakest device's claim (OPTIMAL with FEASIBLE is FEASIBLE, an
     # exact solver's bound on each; any mix was HEURISTIC, a claim of none) and the largest device's gap, each
     # arena against its own bound, so that OPTIMAL goes with gap 0 (docs/format.md "Multi-device plans")
     weakest = min((s.status for _, s in parts), key=_STATUS_RANK.index, default=Status.OPTIMAL)
     block = {"name": names[0] if len(names) == 1 else "+".join(names), "status": str(weakest),
-             "gap": max(p["gap"] for p in per_device), "per_device": per_device, "seconds": round(seconds, 4)}
+             "gap": max(p["gap"] for p in per_device), "per_device": per_device, **_stops(parts),
+             "seconds": round(seconds, 4)}
     node_dev = {graph.nodes[i].id: d for i, d in enumerate(split.node_device)}
     return Plan(arena_bytes=max(dev_arena, default=0),
                 lower_bound_bytes=max((p["lower_bound_bytes"] for p in per_device), default=0), solver=block,
                 devices=split.devices, node_devices=tuple(node_dev[nid] for nid in schedule.order),
                 tensor_devices=tuple(split.tensor_device), device_arena_bytes=tuple(dev_arena), **common)
+
+
+def _stops(parts: list[tuple[BufferProblem, Solution]]) -> dict[str, Any]:
+    """What stopped the devices' solves early, as a one-device solver block says it (``interrupted``: a Ctrl-C;
+    ``stopped``: the wall clock): a split plan's block kept neither, so a plan cut short read as a full one."""
+    infos = [sol.info for _, sol in parts]
+    out: dict[str, Any] = {}
+    stopped = next((i["stopped"] for i in infos if i.get("stopped")), None)
+    if stopped is not None:
+        out["stopped"] = stopped
+    if any(i.get("interrupted") for i in infos):
+        out["interrupted"] = True
+    return out
 
 
 #: the statuses from the weakest claim to the strongest (``Status``)

@@ -1,0 +1,72 @@
+"""Hostile review round 34: the library's newest paths (per-device solves, rejoin, time-limited solves)."""
+
+from __future__ import annotations
+
+import importlib
+import random
+from dataclasses import replace
+
+import memplan
+from memplan import GraphBuilder
+
+plan_module = importlib.import_module("memplan.plan")
+
+
+def random_chain(seed: int, n: int = 40) -> memplan.Graph:
+    """A serial graph of ``n`` nodes, each reading one to three of the last few tensors (odd sizes at alignment 16:
+    the heuristics leave gaps, so exact solvers have work to do)."""
+    r = random.Random(seed)
+    b = GraphBuilder(f"r{seed}", alignment=16)
+    b.input("x", 64)
+    live = ["x"]
+    for k in range(n):
+        ins = r.sample(live, min(len(live), r.randint(1, 3)))
+        b.tensor(f"t{k}", r.randint(1, 40) * 16 + r.choice([0, 3]), "output" if k == n - 1 else "intermediate")
+        b.node(f"n{k}", "OP", ins, [f"t{k}"], cost=1.0)
+        live.append(f"t{k}")
+        if len(live) > 6:
+            live.pop(r.randrange(len(live) - 1))
+    return b.build()
+
+
+def _first_solve_says(monkeypatch, info: dict) -> list[tuple[str, float | None]]:
+    """Makes the first device solve of a plan return with ``info`` added (as a Ctrl-C or the wall clock leaves it);
+    returns the (solver, time_limit) of every solve."""
+    real = plan_module.solve
+    calls: list[tuple[str, float | None]] = []
+
+    def solve(problem, solver, options):
+        calls.append((solver, options.time_limit))
+        sol = real(problem, solver, options)
+        return replace(sol, info={**sol.info, **info}) if len(calls) == 1 else sol
+
+    monkeypatch.setattr(plan_module, "solve", solve)
+    return calls
+
+
+def test_a_ctrl_c_in_one_devices_solve_marks_the_split_plan_and_ends_the_exact_work(monkeypatch):
+    """A Ctrl-C in an exact solver keeps its best plan, marked ``interrupted`` in the solver block, as a one-device
+    plan says. Split over devices, the mark was dropped (the block lists per-device status and gap only) and every
+    later device was solved with its full share of the time limit: the Ctrl-C was lost to them."""
+    calls = _first_solve_says(monkeypatch, {"interrupted": True})
+    p = memplan.plan_graph(random_chain(29), devices=2, solver="cpsat", time_limit=3).plan
+    assert p.solver["interrupted"] is True
+    assert p.solver["per_device"][0]["interrupted"] is True
+    assert "interrupted" not in p.solver["per_device"][1]
+    assert calls == [("cpsat", 1.5), ("auto", None)]   # the device after it: the default's heuristics only
+
+
+def test_a_wall_clock_stop_in_one_devices_solve_is_named_by_the_split_plan(monkeypatch):
+    """A solve the wall-clock safety stop ended may not repeat: a one-device block says ``stopped: wall_clock``,
+    a split plan's said nothing."""
+    _first_solve_says(monkeypatch, {"stopped": "wall_clock"})
+    p = memplan.plan_graph(random_chain(29), devices=2, solver="search", time_limit=2).plan
+    assert p.solver["stopped"] == "wall_clock"
+    assert p.solver["per_device"][0]["stopped"] == "wall_clock"
+    assert "stopped" not in p.solver["per_device"][1]
+
+
+def test_a_split_plan_nothing_stopped_says_neither():
+    p = memplan.plan_graph(random_chain(29), devices=2).plan
+    assert "interrupted" not in p.solver and "stopped" not in p.solver
+    assert not any("interrupted" in d or "stopped" in d for d in p.solver["per_device"])
