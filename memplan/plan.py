@@ -466,10 +466,23 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         work * PROBE_SHARE, 1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
+    cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
+
+    def exact(s: Schedule, opts: SolveOptions, over: int | None = None) -> Plan | None:
+        """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
+        exact solve keeps its best plan on Ctrl-C, and the candidates after it were each solved with their share,
+        so the Ctrl-C was lost to them."""
+        if cut:
+            return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
+        made = solve_schedule(graph, s, solver, opts, t0=t0, over=over)
+        if made is not None and made.solver.get("interrupted"):
+            cut.append(True)
+        return made
+
     def probed(s: Schedule, over: int | None = None) -> Plan | None:
         key = _key(s)
         if probes.get(key) is None and (key not in probes or over is None):
-            probes[key] = solve_schedule(graph, s, solver, probe, t0=t0, over=over)
+            probes[key] = exact(s, probe, over)
         return probes[key]
 
     def fits(s: Schedule) -> bool:
@@ -486,7 +499,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         if _key(s) != serial_key or fits_cheaply(s):
             return fits(s)
         if probes.get(serial_key) is None or probes[serial_key].arena_bytes > memory_budget:
-            probes[serial_key] = solve_schedule(graph, s, solver, options, t0=t0)
+            probes[serial_key] = exact(s, options)
         return probes[serial_key].arena_bytes <= memory_budget
 
     first = probed(first_schedule)
@@ -497,11 +510,16 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, probes[key], probes
-    result = solve_schedule(graph, found.schedule, solver, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)),
-                            t0=t0)
-    result = _within(result, heuristic.get(key), memory_budget)
+        return found, first, _interrupted(probes[key], bool(cut)), probes
+    result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
+    result = _interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut))
     return found, first, result, {**probes, key: result}
+
+
+def _interrupted(made: Plan, cut: bool) -> Plan:
+    """``made``, its solver block marked ``interrupted`` when a Ctrl-C ended an exact solve of the plan (of another
+    candidate, perhaps): the plan is then not what the time limit would have made, and a plan says so."""
+    return replace(made, solver={**made.solver, "interrupted": True}) if cut else made
 
 
 def _within(made: Plan, cheap: Plan | None, memory_budget: int) -> Plan:

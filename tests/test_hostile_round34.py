@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import memplan
 from memplan import GraphBuilder
+from memplan.generators import fanout_join
 
 plan_module = importlib.import_module("memplan.plan")
 
@@ -30,15 +31,16 @@ def random_chain(seed: int, n: int = 40) -> memplan.Graph:
 
 
 def _first_solve_says(monkeypatch, info: dict) -> list[tuple[str, float | None]]:
-    """Makes the first device solve of a plan return with ``info`` added (as a Ctrl-C or the wall clock leaves it);
-    returns the (solver, time_limit) of every solve."""
+    """Makes the first time-limited solve of a plan return with ``info`` added (as a Ctrl-C or the wall clock leaves
+    it); returns the (solver, time_limit) of every solve."""
     real = plan_module.solve
     calls: list[tuple[str, float | None]] = []
 
     def solve(problem, solver, options):
         calls.append((solver, options.time_limit))
         sol = real(problem, solver, options)
-        return replace(sol, info={**sol.info, **info}) if len(calls) == 1 else sol
+        first = options.time_limit is not None and sum(t is not None for _, t in calls) == 1
+        return replace(sol, info={**sol.info, **info}) if first else sol
 
     monkeypatch.setattr(plan_module, "solve", solve)
     return calls
@@ -70,3 +72,18 @@ def test_a_split_plan_nothing_stopped_says_neither():
     p = memplan.plan_graph(random_chain(29), devices=2).plan
     assert "interrupted" not in p.solver and "stopped" not in p.solver
     assert not any("interrupted" in d or "stopped" in d for d in p.solver["per_device"])
+
+
+def test_a_ctrl_c_in_a_memory_budgets_exact_probe_marks_the_plan_and_ends_the_exact_work(monkeypatch):
+    """With a memory budget the first schedule's heuristics miss, an exact solver probes the candidates, then plans
+    the one chosen with the rest of the limit. A Ctrl-C in a probe kept its best plan, but the probes after it and
+    the chosen schedule's solve still ran (the Ctrl-C lost), and the plan returned said nothing of it."""
+    g = fanout_join(30, seed=0)[0]
+    budget = memplan.plan(g).arena_bytes
+    assert memplan.plan(g, streams="auto").arena_bytes > budget   # the budget makes it probe
+    calls = _first_solve_says(monkeypatch, {"interrupted": True})
+    p = memplan.plan(g, streams="auto", memory_budget=budget, solver="search", time_limit=1)
+    assert p.solver["interrupted"] is True
+    assert p.arena_bytes <= budget
+    assert sum(t is not None for _, t in calls) == 1   # no exact solve after the Ctrl-C
+    assert all(solver == "auto" for solver, t in calls if t is None)
