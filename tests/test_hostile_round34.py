@@ -6,6 +6,8 @@ import importlib
 import random
 from dataclasses import replace
 
+from cli_contract import run_memplan
+
 import memplan
 from memplan import GraphBuilder
 from memplan.generators import fanout_join
@@ -87,3 +89,15 @@ def test_a_ctrl_c_in_a_memory_budgets_exact_probe_marks_the_plan_and_ends_the_ex
     assert p.arena_bytes <= budget
     assert sum(t is not None for _, t in calls) == 1   # no exact solve after the Ctrl-C
     assert all(solver == "auto" for solver, t in calls if t is None)
+
+
+def test_the_cli_summary_says_a_plan_was_cut_short(monkeypatch, tmp_path, capsys):
+    """``memplan plan`` after a Ctrl-C writes the best plan found so far; its summary line read like any finished
+    solve's ("solver cpsat FEASIBLE"), with nothing saying the time limit was not spent."""
+    graph = tmp_path / "g.json"
+    memplan.save_graph(random_chain(29), str(graph))
+    _first_solve_says(monkeypatch, {"interrupted": True})
+    code, _out, err = run_memplan(capsys, ["plan", str(graph), "-o", str(tmp_path / "p.json"), "--solver", "search",
+                                           "--time-limit", "1"])
+    assert code == 0 and "(interrupted: the best plan found so far)" in err, err
+    assert err.count("\n") == 1
