@@ -101,3 +101,26 @@ def test_the_cli_summary_says_a_plan_was_cut_short(monkeypatch, tmp_path, capsys
                                            "--time-limit", "1"])
     assert code == 0 and "(interrupted: the best plan found so far)" in err, err
     assert err.count("\n") == 1
+
+
+class _OwnLower(str):
+    """A str subclass whose methods are the caller's code (here: they raise)."""
+
+    def lower(self):
+        raise RuntimeError("lower")
+
+
+def test_a_str_subclass_field_name_is_matched_by_its_characters():
+    """A graph document's free-form key that is a str subclass overriding ``lower`` was a raw RuntimeError from the
+    misspelt-field matcher (round 33); its characters are what is matched, as everywhere else ids are read."""
+    import warnings
+
+    from memplan.errors import FieldWarning
+
+    doc = random_chain(3, n=2).to_dict()
+    doc["nodes"][0][_OwnLower("in_place")] = {}
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        memplan.graph_from_dict(doc)
+    assert [str(w.message) for w in seen if issubclass(w.category, FieldWarning)] == [
+        "graph: node field 'in_place' is not a field of memplan.graph/1 (did you mean 'inplace'?); ignored"]
