@@ -6,6 +6,7 @@ import importlib
 import random
 from dataclasses import replace
 
+import pytest
 from cli_contract import run_memplan
 
 import memplan
@@ -124,3 +125,14 @@ def test_a_str_subclass_field_name_is_matched_by_its_characters():
         memplan.graph_from_dict(doc)
     assert [str(w.message) for w in seen if issubclass(w.category, FieldWarning)] == [
         "graph: node field 'in_place' is not a field of memplan.graph/1 (did you mean 'inplace'?); ignored"]
+
+
+def test_a_node_stream_of_leaves_out_is_named_as_missing():
+    """``schedule_with_events(g, order, stream_of)`` with a node left out of ``stream_of`` said "node 'n0': stream
+    None is not an integer in 0..1023", as if the mapping gave it None; a None given is still named so."""
+    g = random_chain(3, n=3)
+    order = [n.id for n in g.nodes]
+    with pytest.raises(memplan.ScheduleError, match=r"stream_of gives no stream for node 'n1'"):
+        memplan.schedule_with_events(g, order, {"n0": 0, "n2": 0})
+    with pytest.raises(memplan.ScheduleError, match=r"node 'n1': stream None is not an integer"):
+        memplan.schedule_with_events(g, order, {"n0": 0, "n1": None, "n2": 0})
