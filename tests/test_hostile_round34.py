@@ -136,3 +136,8 @@ def test_a_node_stream_of_leaves_out_is_named_as_missing():
         memplan.schedule_with_events(g, order, {"n0": 0, "n2": 0})
     with pytest.raises(memplan.ScheduleError, match=r"node 'n1': stream None is not an integer"):
         memplan.schedule_with_events(g, order, {"n0": 0, "n1": None, "n2": 0})
+
+
+def test_a_list_of_one_capacity_for_two_devices_is_said_in_the_singular():
+    with pytest.raises(memplan.BudgetError, match=r"lists 1 capacity for 2 devices"):
+        memplan.plan(random_chain(3), devices=2, device_capacity=[1 << 30])
