@@ -384,7 +384,7 @@ def cmd_csv(args: argparse.Namespace) -> int:
     if not args.quiet:
         argtypes.print_note(f"{args.output}: {len(table.ids)} buffers, arena {sol.arena}"
                             + (f" within capacity {args.capacity}" if args.capacity is not None else "")
-                            + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}")
+                            + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}" + _cut_short(sol.info))
     return 0
 
 

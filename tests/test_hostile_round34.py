@@ -141,3 +141,21 @@ def test_a_node_stream_of_leaves_out_is_named_as_missing():
 def test_a_list_of_one_capacity_for_two_devices_is_said_in_the_singular():
     with pytest.raises(memplan.BudgetError, match=r"lists 1 capacity for 2 devices"):
         memplan.plan(random_chain(3), devices=2, device_capacity=[1 << 30])
+
+
+def test_the_csv_summary_says_a_solve_was_cut_short(monkeypatch, tmp_path, capsys):
+    """``memplan csv`` writes offsets only, so its summary line is all a user learns of the solve: after a Ctrl-C it
+    read like a finished solve's."""
+    minimalloc = importlib.import_module("memplan.io.minimalloc")
+    real = minimalloc.solve
+
+    def solve(problem, solver, options):
+        sol = real(problem, solver, options)
+        return replace(sol, info={**sol.info, "interrupted": True})
+
+    monkeypatch.setattr(minimalloc, "solve", solve)
+    src = tmp_path / "p.csv"
+    src.write_text("id,lower,upper,size\na,0,2,16\nb,1,3,16\n")
+    code, _out, err = run_memplan(capsys, ["csv", str(src), "-o", str(tmp_path / "o.csv"), "--solver", "search",
+                                           "--time-limit", "1"])
+    assert code == 0 and err.count("\n") == 1 and "(interrupted: the best plan found so far)" in err, err
