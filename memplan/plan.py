@@ -507,6 +507,8 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     if _key(first_schedule) == serial_key:   # (a budget without streams: the first schedule is the serial one)
         first = probes[serial_key]
     if found is None:
+        if cut:   # a Ctrl-C stopped the exact solves before one fitted: the caller's stop, not "nothing fits"
+            raise KeyboardInterrupt
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:

@@ -159,3 +159,13 @@ def test_the_csv_summary_says_a_solve_was_cut_short(monkeypatch, tmp_path, capsy
     code, _out, err = run_memplan(capsys, ["csv", str(src), "-o", str(tmp_path / "o.csv"), "--solver", "search",
                                            "--time-limit", "1"])
     assert code == 0 and err.count("\n") == 1 and "(interrupted: the best plan found so far)" in err, err
+
+
+def test_a_ctrl_c_before_any_schedule_fits_the_budget_is_raised_not_a_budget_error(monkeypatch):
+    """A budget no candidate's heuristics meet, and a Ctrl-C in the first exact probe: nothing fitted yet, so it
+    is the caller's stop (``KeyboardInterrupt``, the CLI's "interrupted"), as the search raises it before anything
+    fits. It was a ``BudgetError`` "no schedule tried fits", after the other probes had run their shares."""
+    g = fanout_join(30, seed=0)[0]
+    _first_solve_says(monkeypatch, {"interrupted": True})
+    with pytest.raises(KeyboardInterrupt):
+        memplan.plan(g, streams="auto", memory_budget=80_000, solver="search", time_limit=1)
