@@ -64,8 +64,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not args.quiet:
         argtypes.print_note(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
                             f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), solver "
-                            f"{p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s")
+                            f"{p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s"
+                            + _cut_short(p.solver))
     return 0
+
+
+def _cut_short(block: dict) -> str:
+    """What the summary adds for a solve cut short (the solver block's ``interrupted`` / ``stopped``): the plan
+    written is the best found so far, not what the time limit gives, and the line said nothing of it."""
+    if block.get("interrupted"):
+        return " (interrupted: the best plan found so far)"
+    if block.get("stopped"):
+        return f" (stopped: {block['stopped']}; the plan may not repeat)"
+    return ""
 
 
 def _progress(args: argparse.Namespace):
@@ -376,7 +387,7 @@ def cmd_csv(args: argparse.Namespace) -> int:
     if not args.quiet:
         argtypes.print_note(f"{args.output}: {len(table.ids)} buffers, arena {sol.arena}"
                             + (f" within capacity {args.capacity}" if args.capacity is not None else "")
-                            + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}")
+                            + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}" + _cut_short(sol.info))
     return 0
 
 

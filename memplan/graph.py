@@ -831,7 +831,8 @@ def _near_field(key: Any, fields: Iterable[str], cutoff: float = 0.75) -> str | 
     document's fields and the builder's keywords."""
     import difflib
 
-    folded = key.lower().replace("-", "_") if isinstance(key, str) else ""
+    # str's own methods: a str subclass's ``lower`` is the caller's code (one that raised was a raw traceback)
+    folded = str.lower(key).replace("-", "_") if isinstance(key, str) else ""
     near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=cutoff)
     return near[0] if near else None
 

@@ -228,6 +228,10 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         if late:
             problem = with_clique_bound(problem)
         parts.append((problem, solve(problem, solver, each)))
+        if parts[-1][1].info.get("interrupted"):
+            # a Ctrl-C ended this device's exact solve: the devices after it get the default's heuristics, not
+            # their share of the work budget (each solved in full, the Ctrl-C was lost to them)
+            solver, each = "auto", replace(each, time_limit=None)
         if bounds is not None:
             bounds.append(int(buffer_problem(graph, hb, plain, **kw).lower_bound or 0))
         clock.lap("solve")
@@ -287,19 +291,33 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
     per_device = [{"device": d, "lower_bound_bytes": bound(d, p), **fused(p), "status": str(s.status),
                    "gap": round(s.gap, 6), "arena_bytes": dev_arena[d], "weight_bytes": split.weight_bytes[d],
                    "streams": list(split.stream_ranges[d]), "nodes": split.node_device.count(d),
-                   "stage_cost_us": split.stage_cost_us[d]} for d, (p, s) in enumerate(parts)]
+                   "stage_cost_us": split.stage_cost_us[d], **_stops([(p, s)])} for d, (p, s) in enumerate(parts)]
     names = sorted({s.solver for _, s in parts})
     # the status and gap hold for every device: the weakest device's claim (OPTIMAL with FEASIBLE is FEASIBLE, an
     # exact solver's bound on each; any mix was HEURISTIC, a claim of none) and the largest device's gap, each
     # arena against its own bound, so that OPTIMAL goes with gap 0 (docs/format.md "Multi-device plans")
     weakest = min((s.status for _, s in parts), key=_STATUS_RANK.index, default=Status.OPTIMAL)
     block = {"name": names[0] if len(names) == 1 else "+".join(names), "status": str(weakest),
-             "gap": max(p["gap"] for p in per_device), "per_device": per_device, "seconds": round(seconds, 4)}
+             "gap": max(p["gap"] for p in per_device), "per_device": per_device, **_stops(parts),
+             "seconds": round(seconds, 4)}
     node_dev = {graph.nodes[i].id: d for i, d in enumerate(split.node_device)}
     return Plan(arena_bytes=max(dev_arena, default=0),
                 lower_bound_bytes=max((p["lower_bound_bytes"] for p in per_device), default=0), solver=block,
                 devices=split.devices, node_devices=tuple(node_dev[nid] for nid in schedule.order),
                 tensor_devices=tuple(split.tensor_device), device_arena_bytes=tuple(dev_arena), **common)
+
+
+def _stops(parts: list[tuple[BufferProblem, Solution]]) -> dict[str, Any]:
+    """What stopped the devices' solves early, as a one-device solver block says it (``interrupted``: a Ctrl-C;
+    ``stopped``: the wall clock): a split plan's block kept neither, so a plan cut short read as a full one."""
+    infos = [sol.info for _, sol in parts]
+    out: dict[str, Any] = {}
+    stopped = next((i["stopped"] for i in infos if i.get("stopped")), None)
+    if stopped is not None:
+        out["stopped"] = stopped
+    if any(i.get("interrupted") for i in infos):
+        out["interrupted"] = True
+    return out
 
 
 #: the statuses from the weakest claim to the strongest (``Status``)
@@ -475,10 +493,23 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         work * PROBE_SHARE, 1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
+    cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
+
+    def exact(s: Schedule, opts: SolveOptions, over: int | None = None) -> Plan | None:
+        """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
+        exact solve keeps its best plan on Ctrl-C, and the candidates after it were each solved with their share,
+        so the Ctrl-C was lost to them."""
+        if cut:
+            return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
+        made = solve_schedule(graph, s, solver, opts, t0=t0, over=over)
+        if made is not None and made.solver.get("interrupted"):
+            cut.append(True)
+        return made
+
     def probed(s: Schedule, over: int | None = None) -> Plan | None:
         key = _key(s)
         if probes.get(key) is None and (key not in probes or over is None):
-            probes[key] = solve_schedule(graph, s, solver, probe, t0=t0, over=over)
+            probes[key] = exact(s, probe, over)
         return probes[key]
 
     def fits(s: Schedule) -> bool:
@@ -495,7 +526,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         if _key(s) != serial_key or fits_cheaply(s):
             return fits(s)
         if probes.get(serial_key) is None or probes[serial_key].arena_bytes > memory_budget:
-            probes[serial_key] = solve_schedule(graph, s, solver, options, t0=t0)
+            probes[serial_key] = exact(s, options)
         return probes[serial_key].arena_bytes <= memory_budget
 
     first = probed(first_schedule)
@@ -503,14 +534,21 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     if _key(first_schedule) == serial_key:   # (a budget without streams: the first schedule is the serial one)
         first = probes[serial_key]
     if found is None:
+        if cut:   # a Ctrl-C stopped the exact solves before one fitted: the caller's stop, not "nothing fits"
+            raise KeyboardInterrupt
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, probes[key], probes
-    result = solve_schedule(graph, found.schedule, solver, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)),
-                            t0=t0)
-    result = _within(result, heuristic.get(key), memory_budget)
+        return found, first, _interrupted(probes[key], bool(cut)), probes
+    result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
+    result = _interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut))
     return found, first, result, {**probes, key: result}
+
+
+def _interrupted(made: Plan, cut: bool) -> Plan:
+    """``made``, its solver block marked ``interrupted`` when a Ctrl-C ended an exact solve of the plan (of another
+    candidate, perhaps): the plan is then not what the time limit would have made, and a plan says so."""
+    return replace(made, solver={**made.solver, "interrupted": True}) if cut else made
 
 
 def _within(made: Plan, cheap: Plan | None, memory_budget: int) -> Plan:

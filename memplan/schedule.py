@@ -300,6 +300,10 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     # check the raw values first: a missing node or a stream of 1.5, "1" or True is a ScheduleError
     # naming the node, not a KeyError or a silent int() rounding
     raw = tuple(stream_of.get(n) if isinstance(n, str) else None for n in order)
+    unmapped = next((n for n, s in zip(order, raw) if s is None and isinstance(n, str) and n in graph.node_index
+                     and n not in stream_of), None)
+    if unmapped is not None:   # (it read "stream None is not an integer", as if the mapping held a None)
+        raise ScheduleError(f"stream_of gives no stream for node {unmapped!r} (it must map every node of order)")
     check_schedule(graph, Schedule(order, raw, ()))
     streams = tuple(int(s) for s in raw)
     S = (max(streams) + 1) if streams else 1

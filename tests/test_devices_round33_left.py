@@ -95,7 +95,7 @@ def test_one_number_and_a_list_of_the_same_number_plan_the_same():
     ([], "or a list of them"),
     ("1G", "or a list of them"),
     ([1 << 40, 1 << 40, 1 << 40], "device_capacity lists 3 capacities for 2 devices"),
-    ([1 << 40], "device_capacity lists 1 capacities for 2 devices"),
+    ([1 << 40], "device_capacity lists 1 capacity for 2 devices"),
 ])
 def test_a_bad_capacity_list_is_refused_naming_the_device(cap, words):
     g = llama(LLAMA_TINY)

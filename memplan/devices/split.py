@@ -211,6 +211,7 @@ def device_capacities(device_capacity: Any, n: int) -> tuple[int, ...] | None:
         return (as_int(device_capacity),) * n
     device_capacity = _as_sequence(device_capacity)
     if len(device_capacity) != n:
-        raise BudgetError(f"device_capacity lists {len(device_capacity)} capacities for {n} device"
+        k = len(device_capacity)
+        raise BudgetError(f"device_capacity lists {k} capacit{'y' if k == 1 else 'ies'} for {n} device"
                           f"{'s' * (n != 1)}: give one per device (or one number, each device's)")
     return tuple(as_int(v) for v in device_capacity)   # plain ints: numpy ones wrap around in int64 sums
