@@ -80,8 +80,8 @@ def test_ctrl_c_stops_cpsat_and_python_still_handles_the_next_one():
     code = textwrap.dedent("""
         import os, signal, time
         import memplan
-        from memplan.generators import fanout_join
-        g, _ = fanout_join(30, seed=1)
+        from memplan.benchmarks.scale import random_dag
+        g = random_dag(100, seed=1)   # (the default's plan ends above its bound: a named solver works)
         sent = []
         def progress(msg):   # called on CP-SAT's first solution: a Ctrl-C then
             if not sent:

@@ -1,7 +1,8 @@
 """Where the exact solvers start: the best heuristic plan as the arena to beat, and the best bound known.
 
-``search`` and ``cpsat`` both begin from the smaller of greedy's and size's plans (or the caller's warm
-start, when it is smaller and sized for this problem), and from the problem's lower bound raised to any
+``search`` and ``cpsat`` both begin from the default solve's plan where they are called by name (``auto``
+without a time limit), from the best plans ``auto`` hands them where it runs them, or from the smaller of
+greedy's and size's plans and the caller's warm start (when it is smaller and sized for this problem); and from the problem's lower bound raised to any
 bound another exact solver of this library already proved (``proven``: ``auto`` runs them one after the
 other and hands the first one's bound on). A warm start's own ``info["bound"]`` or ``lower_bound`` is never
 read: it is the caller's claim, and a claim above the true optimum made a heuristic packing "OPTIMAL" (the
@@ -10,6 +11,8 @@ Written once here, so that the two prove and compare against the same numbers.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ..errors import SolverError
 from ..problem import BufferProblem, Solution
@@ -24,7 +27,12 @@ def best_start(problem: BufferProblem, options: SolveOptions,
     """The smallest of greedy's plan, size's plan and the caller's warm start (the first listed on ties).
     ``heuristics``: greedy's and size's plans of this problem, as the caller made them (``auto`` has run both
     before its exact solvers: each ran them again, the larger part of a time-limited solve of 20,000 buffers)."""
-    cands = list(heuristics) if heuristics is not None else [greedy(problem, options), by_size(problem, options)]
+    if heuristics is not None:
+        cands = list(heuristics)
+    elif options.warm_start is None:
+        cands = [default_plan(problem, options)]
+    else:
+        cands = [greedy(problem, options), by_size(problem, options)]
     if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
         try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
             check_solution(problem, options.warm_start)
@@ -32,6 +40,18 @@ def best_start(problem: BufferProblem, options: SolveOptions,
             raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
         cands.append(options.warm_start)
     return min(cands, key=lambda c: c.arena)
+
+
+def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
+    """The default solve's plan (``auto`` without a time limit: greedy's and size's best, buffers of alignment
+    slack lifted to the top, a small problem searched a little, in-place pairs joined), where an exact solver is
+    called by name with no start of its own. Why: from greedy's and size's plans alone, ``solver="search"`` or
+    ``"cpsat"`` with a short time limit ended above ``plan(graph)`` (212 of ~1,200 runs of round 34's sweep, e.g.
+    5,549 bytes against 5,508): naming an exact solver and giving it time must never buy a larger arena than
+    naming none. Not when ``auto`` calls them: it hands its own plans on (``heuristics`` or ``warm_start``)."""
+    from .auto import solve as auto
+
+    return auto(problem, replace(options, time_limit=None, warm_start=None))
 
 
 def known_bound(problem: BufferProblem, proven: int = 0) -> int:
