@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, plain_int, plain_str, unordered
+from .errors import ScheduleError, named_options, plain_int, plain_str, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan, check_plan_for
@@ -357,21 +357,36 @@ class Reuse:
     free_from: dict[int, str | None]
 
 
-def reuse_after(graph: Graph, plan: Plan, tensor: str) -> Reuse:
+@named_options
+def reuse_after(graph: Graph, plan: Plan, tensor: str, *, fused_groups: bool = False) -> Reuse:
     """When ``tensor``'s bytes may be reused under ``plan`` (a Plan made for ``graph``): see ``Reuse``.
 
     Why: a runtime engineer driving their own executor (a caching allocator sharing the arena, a step that frees
     early) asks which nodes' completion frees a tensor. The answer comes from the plan's own order, streams and
     events (the contract's happens-before, as ``verify`` reads it) and the graph's accesses, never from the
-    planner. ``reuse_table`` answers for every tensor at once (one happens-before build)."""
+    planner. ``reuse_table`` answers for every tensor at once (one happens-before build).
+
+    ``fused_groups``: for a backend that runs each fusion group as one kernel (``plan(..., fused_groups=True)``,
+    ``runtime/``; as ``verify`` takes it): an access by a member of a group counts as one by its last member, since
+    no member finishes, and no event is recorded, before the kernel does. Node by node (the default) the first
+    node after a group's first member is inside the kernel still reading the bytes."""
     if not isinstance(tensor, str) or tensor not in check_graph(graph, "reuse_after").tensor_index:
         raise ScheduleError(f"reuse_after: graph {graph.name!r} has no tensor {_short(tensor)}")
-    return reuse_table(graph, plan, (tensor,))[tensor]
+    return reuse_table(graph, plan, (tensor,), fused_groups=fused_groups)[tensor]
 
 
-def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None) -> dict[str, Reuse]:
-    """``reuse_after`` for each of ``tensors`` (default: every tensor of the graph), by id."""
+@named_options
+def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, *,
+                fused_groups: bool = False) -> dict[str, Reuse]:
+    """``reuse_after`` for each of ``tensors`` (default: every tensor of the graph), by id. ``tensors`` is a
+    collection of ids: one id as a string was read letter by letter (answers for other tensors, or none).
+    ``fused_groups``: as ``reuse_after`` takes it."""
     check_graph(graph, "reuse_table")
+    if not isinstance(fused_groups, bool):
+        raise ScheduleError(f"reuse_table: fused_groups must be True or False, not {_short(fused_groups)}")
+    if isinstance(tensors, str):
+        raise ScheduleError(f"reuse_table: tensors is a collection of tensor ids, not the one string "
+                            f"{_short(tensors)} (use reuse_after for one, or [{_short(tensors)}])")
     if not isinstance(plan, Plan):
         raise ScheduleError(f"reuse_table needs a memplan Plan (memplan.plan, load_plan), not {type(plan).__name__}")
     check_plan_for(graph, plan)   # a plan of another graph: PlanMismatch, not answers about the wrong nodes
@@ -382,7 +397,7 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None) 
         if not isinstance(tid, str) or tid not in index:
             raise ScheduleError(f"reuse_table: graph {graph.name!r} has no tensor {_short(tid)}")
     wanted = {graph.root[index[tid]] for tid in ids}
-    last = _last_access_per_stream(graph, hb, wanted)
+    last = _last_access_per_stream(graph, hb, wanted, _group_ends(graph) if fused_groups else {})
     # live to the end: a root that is an output or has an output view (rule 3's virtual last access), and a weight
     kept = {graph.root[t] for t, x in enumerate(graph.tensors) if x.kind == "output"}
     out = {}
@@ -397,13 +412,22 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None) 
     return out
 
 
-def _last_access_per_stream(graph: Graph, hb: HappensBefore, roots: set[int]) -> dict[int, dict[int, int]]:
+def _group_ends(graph: Graph) -> dict[int, int]:
+    """node index -> the last member of its fusion group (for every member of a group of two or more): a group is
+    issued consecutively on one stream in its listed order (``check_schedule``), so its last listed member ends it."""
+    return {m: members[-1] for members in graph.groups().values() if len(members) > 1 for m in members}
+
+
+def _last_access_per_stream(graph: Graph, hb: HappensBefore, roots: set[int],
+                            group_end: Mapping[int, int]) -> dict[int, dict[int, int]]:
     """root -> stream -> its last access there (node index): every node that reads or writes the root or a view
-    of it (its producer, its readers, its views' producers: the contract's accesses)."""
+    of it (its producer, its readers, its views' producers: the contract's accesses), each taken as its fusion
+    group's last member where ``group_end`` maps it (``reuse_table``'s ``fused_groups``)."""
     out: dict[int, dict[int, int]] = {}
-    for n in range(len(graph.nodes)):
+    for node in range(len(graph.nodes)):
+        n = group_end.get(node, node)
         s, q = int(hb.stream[n]), int(hb.seq[n])
-        for t in graph.node_inputs[n] + graph.node_outputs[n]:
+        for t in graph.node_inputs[node] + graph.node_outputs[node]:
             r = graph.root[t]
             if r in roots:
                 per = out.setdefault(r, {})

@@ -148,23 +148,30 @@ def _check_options(args: argparse.Namespace, corpus: set[str], solvers: list[str
 def _user_graphs(paths: list[str]) -> list[tuple]:
     """``--graph``'s files as ``("file", name, graph)``, each loaded and validated (``load_graph``): an error names
     the file, before the table begins. The name is the file's, less ``.json``, as a minimalloc problem's is; a file
-    given twice is refused (its rows would repeat)."""
+    given twice is refused (its rows would repeat), and so are two files of one name (``a/m.json``, ``b/m.json``:
+    their rows were both named ``m``, told apart by nothing, and ``--only m`` ran both)."""
     from ..errors import GraphError, MemplanError
     from ..io import load_graph
 
     seen: set[str] = set()
+    named: dict[str, str] = {}   # row name -> the path given for it
     out = []
     for path in paths:
         real = os.path.realpath(path)
         if real in seen:
             raise MemplanError(f"--graph {path}: given twice (each file at most once)")
         seen.add(real)
+        stem = os.path.basename(path)
+        name = stem[:-5] if stem.lower().endswith(".json") and len(stem) > 5 else stem
+        if name in named:
+            raise MemplanError(f"--graph {path}: its rows would be named {name!r}, as --graph {named[name]}'s are "
+                               "(rows are named by file name): copy one to another name")
+        named[name] = path
         try:
             g = load_graph(path)
         except MemplanError as exc:
             raise GraphError(f"--graph {exc}") from None
-        stem = os.path.basename(path)
-        out.append(("file", stem[:-5] if stem.lower().endswith(".json") and len(stem) > 5 else stem, g))
+        out.append(("file", name, g))
     return out
 
 

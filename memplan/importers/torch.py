@@ -25,16 +25,15 @@ with dynamic dimensions is specialized to the example inputs given with it.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
-import io
 import logging
 import math
 import operator
 import os
 import pickle
 import re
-import tokenize
 import warnings
 from typing import Any
 
@@ -398,41 +397,63 @@ class _RefusingPickle:
         return getattr(pickle, name)
 
 
-#: the operators ``sympy.srepr`` text may hold (a negative number's sign; ``=`` of a keyword argument)
-_SREPR_OPS = frozenset({"(", ")", ",", "=", "-"})
+#: the sympy classes whose first argument ``sympy.srepr`` writes as a string (a symbol's name, a float's digits), and
+#: that read it as that (no ``sympify``): the only places a string may stand (``_sympy_text_refusal``)
+_NAMED_BY_STRING = frozenset({"Symbol", "Dummy", "Float"})
 
 
 def _sympy_text_refusal(text: Any) -> str | None:
     """Why ``text`` is not an expression ``sympy.srepr`` writes (how torch.export saves a symbolic size), or
-    None: only calls of sympy classes (``Symbol``, ``Integer``, ``Add``, torch's ``FloorDiv``...) on plain
-    strings, numbers, sympy constants and keyword arguments. Why so narrow: ``sympy.sympify`` of a string is
-    Python's ``eval``, with the builtins in reach (``open``, ``__import__``), an f-string's or an attribute's
-    code runs too; a sympy class builds an expression and runs nothing."""
-    import sympy
-
+    None: only calls of sympy classes (``Symbol``, ``Integer``, ``Add``, torch's ``FloorDiv``...) on numbers,
+    sympy constants, such calls and constant keyword arguments, with a string only as the name of a ``Symbol`` or
+    ``Dummy`` or the digits of a ``Float``. Why so narrow: ``sympy.sympify`` of a string is Python's ``eval``,
+    with the builtins in reach (``open``, ``__import__``), an f-string's or an attribute's code runs too; and
+    a sympy class given a string elsewhere sympifies it in turn (``Max("__import__('os')...", 1)`` and ``Poly``
+    ran it: the token filter before took any plain string anywhere). A sympy class built so runs nothing."""
     if not isinstance(text, str):
         return None   # (sympify of a non-string evaluates nothing)
     try:
-        tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
-                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
-    except (tokenize.TokenError, SyntaxError) as exc:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError) as exc:
         return f"it does not parse ({exc})"
-    for k, t in enumerate(tokens):
-        after = tokens[k + 1].string if k + 1 < len(tokens) else ""
-        if t.type == tokenize.NUMBER or (t.type == tokenize.OP and t.string in _SREPR_OPS):
+    return _srepr_refusal(tree.body)
+
+
+def _srepr_refusal(node: ast.AST) -> str | None:
+    """``_sympy_text_refusal`` of one parsed (sub)expression. Iterative: a deep text is no recursion error."""
+    import sympy
+
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub):
+            x = x.operand   # (a negative number: srepr writes Integer(-2))
+        if isinstance(x, ast.Constant) and type(x.value) in (int, float, bool) or (
+                isinstance(x, ast.Constant) and x.value is None):
             continue
-        if t.type == tokenize.STRING and t.string[0] in "'\"":
-            continue   # (a prefixed string, f"{...}", runs what it holds)
-        if t.type == tokenize.NAME and not t.string.startswith("_"):
-            found = getattr(sympy, t.string, None)
-            if after == "(" and isinstance(found, type) and issubclass(found, sympy.Basic):
-                continue
-            if after == "(" and isinstance(getattr(_sympy_functions(), t.string, None), type):
-                continue
-            if after == "=" or t.string in ("True", "False", "None") or isinstance(found, sympy.Basic):
-                continue
-        return f"{t.string!r} is no part of a sympy expression"
+        if isinstance(x, ast.Tuple):
+            stack.extend(x.elts)
+            continue
+        if isinstance(x, ast.Name) and not x.id.startswith("_") and isinstance(getattr(sympy, x.id, None), sympy.Basic):
+            continue   # (a constant: oo, true, pi)
+        if isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and _sympy_class(sympy, x.func.id):
+            named = x.func.id in _NAMED_BY_STRING and x.args and isinstance(x.args[0], ast.Constant) and \
+                type(x.args[0].value) is str
+            stack.extend(x.args[1:] if named else x.args)
+            for kw in x.keywords:
+                if kw.arg is None or not isinstance(kw.value, ast.Constant) or type(kw.value.value) is str:
+                    return f"keyword {kw.arg or '**'} of {x.func.id} is no constant"
+            continue
+        return f"{_short(ast.unparse(x))} is no part of a sympy expression"
     return None
+
+
+def _sympy_class(sympy: Any, name: str) -> bool:
+    """Whether ``name`` is a sympy class (a ``Basic``) or one of torch's sympy functions, as srepr calls them."""
+    if name.startswith("_"):
+        return False
+    return any(isinstance(found, type) and issubclass(found, sympy.Basic)
+               for found in (getattr(sympy, name, None), getattr(_sympy_functions(), name, None)))
 
 
 def _sympy_functions():
