@@ -553,11 +553,14 @@ def _interrupted(made: Plan, cut: bool) -> Plan:
 
 def _within(made: Plan, cheap: Plan | None, memory_budget: int) -> Plan:
     """``made``, an exact solver's plan of a schedule chosen because its cheap plan ``cheap`` (``auto`` without a time
-    limit) fits ``memory_budget``; that cheap plan where ``made`` ends over the budget. Why: the exact solvers start
+    limit) fits ``memory_budget``; that cheap plan where ``made`` ends over the budget. Why: the exact solvers started
     from greedy's and size's plans, not from the default's lifts and small search (``auto.slack_on_top``,
     ``auto.polish``), so a short limit (cpsat) could end above the cheap plan: the plan came back over the budget
-    it was chosen to meet, without a word."""
-    return cheap if cheap is not None and made.arena_bytes > memory_budget else made
+    it was chosen to meet, without a word. A Ctrl-C that ended ``made`` (in the default's run it starts from,
+    which left it over the budget) marks the cheap plan too: dropped with ``made``, the mark was lost."""
+    if cheap is not None and made.arena_bytes > memory_budget:
+        return _interrupted(cheap, bool(made.solver.get("interrupted")))
+    return made
 
 
 def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,

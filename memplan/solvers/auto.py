@@ -58,7 +58,12 @@ POLISH_WORK = 1 << 14
 POLISH_WALL = 60.0
 
 
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Solution:
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
+          keep_interrupt: bool | None = None) -> Solution:
+    """``keep_interrupt``: whether a Ctrl-C in ``polish`` comes back as the plan so far, marked ``interrupted``
+    (None: only with a time limit, as the exact solvers keep theirs). ``start.default_plan`` asks for it: the
+    exact solver named by its caller starts from this plan, and a Ctrl-C there must end with a plan, as one in
+    that solver's own search does."""
     from . import get_solver
 
     best: Solution | None = None
@@ -85,7 +90,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     # greedy's and size's plans go on to the searches, which start from them and made both again
     pair = (made["greedy"], made["size"]) if "greedy" in made and "size" in made else None
     if small(problem) and best.arena > lb and not (fit and best.arena <= cap):
-        polished = polish(problem, best, pair, lb, info, keep_interrupt=options.time_limit is not None)
+        polished = polish(problem, best, pair, lb, info,
+                          keep_interrupt=options.time_limit is not None if keep_interrupt is None else keep_interrupt)
         if polished is not None:
             best, tried["search"] = polished, polished.arena
             bound = max(bound, int(polished.info.get("bound", polished.lower_bound)))

@@ -43,7 +43,7 @@ from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .decompose import components, subproblem
 from .options import SolveOptions
-from .start import best_start, known_bound
+from .start import best_start, known_bound, started_interrupted
 
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
@@ -106,6 +106,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     offsets = np.asarray(start.offsets, dtype=np.int64).copy()
     arena = arena_of(problem, offsets)
     info: dict = {"start": start.solver}
+    if started_interrupted(start, options, heuristics):   # a Ctrl-C in the default's run that made the start: no model is solved
+        info["interrupted"] = True
     if arena <= lb or len(problem) == 0:
         return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
     pairs = problem.overlap_count()   # (no pairs built: the conflict lists below cost memory per pair)
@@ -119,7 +121,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     wall_deadline = time.perf_counter() + options.wall_seconds(limit)
     sizes = problem.sizes
     comp_arena = [int((offsets[c] + sizes[c]).max()) for c in comps]
-    todo = sorted((k for k in range(len(comps)) if comp_arena[k] > lb), key=lambda k: -comp_arena[k])
+    todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > lb),
+                                                     key=lambda k: -comp_arena[k])
     bound = lb
     solved = skipped = 0
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
@@ -169,7 +172,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                  "components": len(comps), "solved_components": solved})
     if skipped:
         info["skipped_components"] = skipped
-    if interrupted:
+    if interrupted or info.get("interrupted"):
         info["interrupted"] = True
     if wall_fired:
         info["stopped"] = "wall_clock"

@@ -47,7 +47,7 @@ from ..errors import BudgetError, SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
-from .start import best_start, known_bound
+from .start import best_start, known_bound, started_interrupted
 
 #: work budget (in seconds of ``time_limit``) when the caller gives none: the search is exact and
 #: could otherwise run long
@@ -84,10 +84,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if cap is not None and best > cap:
         best_off, best = None, cap + 1  # heuristics do not fit: the search must find one
     status = Status.FEASIBLE
-    interrupted = False
+    interrupted = started_interrupted(start, options, heuristics)   # a Ctrl-C in the default's run that made the start: no search
     # no tree when the start already meets the bound: it would search nothing, and its tables took seconds to
     # build on large problems (2 s at 10,000 buffers)
-    s = PackingSearch(problem, params, budget) if n and not (best_off is not None and best <= lb) else None
+    s = PackingSearch(problem, params, budget) if n and not interrupted and not (
+        best_off is not None and best <= lb) else None
     budget.start_clock()
     searches = [s] + [copy.copy(s) for _ in params.preorders[1:]] if s is not None else []
     # one state for the whole solve, updated as soon as anything improves (Ctrl-C keeps it)

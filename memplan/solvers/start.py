@@ -48,10 +48,21 @@ def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
     called by name with no start of its own. Why: from greedy's and size's plans alone, ``solver="search"`` or
     ``"cpsat"`` with a short time limit ended above ``plan(graph)`` (212 of ~1,200 runs of round 34's sweep, e.g.
     5,549 bytes against 5,508): naming an exact solver and giving it time must never buy a larger arena than
-    naming none. Not when ``auto`` calls them: it hands its own plans on (``heuristics`` or ``warm_start``)."""
+    naming none. Not when ``auto`` calls them: it hands its own plans on (``heuristics`` or ``warm_start``).
+    A Ctrl-C in the default's small search (``auto.polish``) comes back as its plan so far, ``info["interrupted"]``
+    set (``started_interrupted``): raised, it lost the plan that ``auto`` with the same time limit keeps."""
     from .auto import solve as auto
 
-    return auto(problem, replace(options, time_limit=None, warm_start=None))
+    return auto(problem, replace(options, time_limit=None, warm_start=None), keep_interrupt=True)
+
+
+def started_interrupted(start: Solution, options: SolveOptions,
+                        heuristics: tuple[Solution, Solution] | None = None) -> bool:
+    """Whether a Ctrl-C ended the ``default_plan`` run that made ``start`` (``best_start`` with the same arguments):
+    the exact solver then keeps it and says so, as after a Ctrl-C in its own work, instead of spending its time
+    limit after the caller's stop. A caller's warm start marked ``interrupted`` (an earlier solve's) is no stop of
+    this one: only the default's own mark counts."""
+    return heuristics is None and options.warm_start is None and bool(start.info.get("interrupted"))
 
 
 def known_bound(problem: BufferProblem, proven: int = 0) -> int:
