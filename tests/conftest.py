@@ -21,6 +21,11 @@ import pytest
 #: and on CI's two cores shared with other jobs the spinning starved the work (the emulated-llama property
 #: test took 27 s with the default two threads under load, 6 s with one). A caller's own setting is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+#: torch's CPU ops on one OpenMP thread too (read when torch loads, inherited by the CLI subprocesses), for the same
+#: reason: the suite's models are tiny, and under load two spinning threads made a D-FINE detector's eager forward
+#: 3 s where one thread takes 0.02 s (test_aten_round28's D-FINE test: 17.7 s of the full run). A caller's own
+#: setting is kept; no test compares results across thread counts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
