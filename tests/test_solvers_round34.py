@@ -46,3 +46,22 @@ def test_named_exact_solvers_with_a_tiny_limit_are_never_above_the_default(g, st
     except MemplanError:   # (a random graph's streams the schedule cannot take: not this test's subject)
         return
     assert exact <= default
+
+
+@pytest.mark.parametrize("solver", ["search", "cpsat"])
+def test_a_start_the_wall_clock_cut_is_reported_by_the_named_solver(monkeypatch, solver):
+    """The default's small search has a wall-clock safety stop (``auto.POLISH_WALL``); where it fired inside the
+    start of a named exact solver, that solver's plan grew from a start that may not repeat, and it said nothing
+    (its own ``stopped`` only covered its own clock)."""
+    from memplan.benchmarks.scale import random_dag
+    from memplan.solvers import auto
+
+    if solver == "cpsat":
+        from needs import need
+
+        need("ortools")
+    g = random_dag(22, seed=1)
+    assert "stopped" not in memplan.plan(g, solver=solver, time_limit=1).solver
+    monkeypatch.setattr(auto, "POLISH_WALL", 1e-9)
+    assert memplan.plan(g).solver.get("stopped") == "wall_clock"   # (the default says so itself)
+    assert memplan.plan(g, solver=solver, time_limit=1).solver.get("stopped") == "wall_clock"

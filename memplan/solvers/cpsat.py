@@ -43,7 +43,7 @@ from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .decompose import components, subproblem
 from .options import SolveOptions
-from .start import best_start, known_bound, started_interrupted
+from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
@@ -108,6 +108,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     info: dict = {"start": start.solver}
     if started_interrupted(start, options, heuristics):   # a Ctrl-C in the default's run that made the start: no model is solved
         info["interrupted"] = True
+    if started_stopped(start, options, heuristics):   # the default's run that made the start hit its wall-clock stop
+        info["stopped"] = "wall_clock"
     if arena <= lb or len(problem) == 0:
         return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
     pairs = problem.overlap_count()   # (no pairs built: the conflict lists below cost memory per pair)

@@ -47,7 +47,7 @@ from ..errors import BudgetError, SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
-from .start import best_start, known_bound, started_interrupted
+from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: work budget (in seconds of ``time_limit``) when the caller gives none: the search is exact and
 #: could otherwise run long
@@ -140,7 +140,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
             "nodes": sum(x.nodes for x in searches), "backtracks": sum(x.backtracks for x in searches)}
     if interrupted:
         info["interrupted"] = True
-    if budget.wall_fired:
+    if budget.wall_fired or started_stopped(start, options, heuristics):
         info["stopped"] = "wall_clock"
     return Solution(best_off, best, "search", status, proven, info)
 

@@ -65,6 +65,14 @@ def started_interrupted(start: Solution, options: SolveOptions,
     return heuristics is None and options.warm_start is None and bool(start.info.get("interrupted"))
 
 
+def started_stopped(start: Solution, options: SolveOptions,
+                    heuristics: tuple[Solution, Solution] | None = None) -> bool:
+    """Whether the wall clock stopped the ``default_plan`` run that made ``start`` (its small search's safety stop,
+    ``auto.POLISH_WALL``): the exact solver's plan grew from that start, so it may not repeat either and says so
+    (``info["stopped"]``), as a plan its own safety stop cut does."""
+    return heuristics is None and options.warm_start is None and bool(start.info.get("stopped"))
+
+
 def known_bound(problem: BufferProblem, proven: int = 0) -> int:
     """The problem's lower bound, or the larger one another exact solver of this library proved for it
     (``proven``, from ``auto``; never a caller's warm start, whose bound is only a claim)."""
