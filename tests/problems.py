@@ -1,10 +1,10 @@
-"""Random interval offset problems for the solver tests, the same for the same seed."""
+"""Offset problems for the solver tests: random intervals (the same for the same seed) and hand-made shapes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from memplan.problem import BufferProblem
+from memplan.problem import BufferProblem, HBOrder, Solution
 
 
 def random_intervals(seed: int = 5, n: int = 250, *, horizon: int = 400, max_size: int = 64, unit: int = 16,
@@ -15,3 +15,19 @@ def random_intervals(seed: int = 5, n: int = 250, *, horizon: int = 400, max_siz
     lower = rng.integers(0, horizon, n)
     return BufferProblem(sizes=rng.integers(1, max_size, n) * unit, lower=lower,
                          upper=lower + rng.integers(1, max_length, n))
+
+
+def ordered_inplace_chain(n: int) -> tuple[BufferProblem, Solution]:
+    """``n`` buffers of one stream, each happening-before the next, all live to the end (wide intervals, as a
+    stream that never syncs again leaves them): every buffer overlaps every other in time, none conflicts.
+    In-place pairs ``(2k+1, 2k)``, each left apart by the returned solution and free to join (each output's
+    candidates are all ``n/2`` inputs): the in-place rejoin pass's worst case for work."""
+    first = np.arange(n).reshape(n, 1)
+    none = np.zeros(n, dtype=bool)
+    order = HBOrder(first, first + 1, none, none, np.arange(n) + 1, (np.arange(n) + 1,))
+    p = BufferProblem(sizes=np.full(n, 1000), lower=np.arange(n) + 1, upper=np.full(n, n + 1), order=order,
+                      compatible=frozenset((2 * k, 2 * k + 1) for k in range(n // 2)),
+                      inplace=tuple((2 * k + 1, 2 * k) for k in range(n // 2)))
+    off = np.zeros(n, dtype=np.int64)
+    off[0::2] = 1000
+    return p, Solution(off, 2000, "size")

@@ -10,10 +10,11 @@ shifted (or not at all), which a runtime must stage (a copy per call: runtime.ke
 from __future__ import annotations
 
 import numpy as np
+from problems import ordered_inplace_chain
 
 import memplan
 from memplan.lifetimes import buffer_problem
-from memplan.problem import BufferProblem, HBOrder, Solution, find_collision
+from memplan.problem import BufferProblem, Solution, find_collision
 from memplan.solvers.decompose import subproblem
 from memplan.solvers.rejoin import rejoin_inplace
 
@@ -84,25 +85,12 @@ def test_a_pair_of_different_sizes_is_not_joined():
     assert rejoin_inplace(p, Solution(off, 2304, "size")) is None
 
 
-def _ordered_chain(n: int) -> tuple[BufferProblem, Solution]:
-    """``n`` buffers of one stream, each happening-before the next, all live to the end (wide intervals, as a
-    stream that never syncs again leaves them): every buffer overlaps every other in time, none conflicts.
-    Pairs ``(2k+1, 2k)`` apart: each output's candidates are all ``n/2`` inputs."""
-    first = np.arange(n).reshape(n, 1)
-    none = np.zeros(n, dtype=bool)
-    order = HBOrder(first, first + 1, none, none, np.arange(n) + 1, (np.arange(n) + 1,))
-    p = BufferProblem(sizes=np.full(n, 1000), lower=np.arange(n) + 1, upper=np.full(n, n + 1), order=order,
-                      compatible=frozenset((2 * k, 2 * k + 1) for k in range(n // 2)),
-                      inplace=tuple((2 * k + 1, 2 * k) for k in range(n // 2)))
-    off = np.zeros(n, dtype=np.int64)
-    off[0::2] = 1000
-    return p, Solution(off, 2000, "size")
 
 
 def test_the_pass_tests_its_candidates_as_arrays(monkeypatch):
     """Each candidate was one Python ``conflicts`` call: quadratic in a problem REJOIN_WORK lets through
     (2,000 buffers: 8 s; 10,000: minutes), where the bound promised a tenth of a second."""
-    p, sol = _ordered_chain(200)
+    p, sol = ordered_inplace_chain(200)
     calls = []
     real = BufferProblem.conflicts
     monkeypatch.setattr(BufferProblem, "conflicts", lambda self, i, j: calls.append(1) or real(self, i, j))

@@ -4,30 +4,17 @@ and against the code they replace where the result must not change."""
 from __future__ import annotations
 
 import numpy as np
+from problems import ordered_inplace_chain
 
-from memplan.problem import BufferProblem, HBOrder, Solution, find_collision
+from memplan.problem import BufferProblem, find_collision
 from memplan.solvers.rejoin import rejoin_inplace
-
-
-def _ordered_chain(n: int) -> tuple[BufferProblem, Solution]:
-    """``n`` buffers of one stream, each happening-before the next, all live to the end: every buffer overlaps every
-    other in time, none conflicts. In-place pairs ``(2k+1, 2k)`` apart, each free to join."""
-    first = np.arange(n).reshape(n, 1)
-    none = np.zeros(n, dtype=bool)
-    order = HBOrder(first, first + 1, none, none, np.arange(n) + 1, (np.arange(n) + 1,))
-    p = BufferProblem(sizes=np.full(n, 1000), lower=np.arange(n) + 1, upper=np.full(n, n + 1), order=order,
-                      compatible=frozenset((2 * k, 2 * k + 1) for k in range(n // 2)),
-                      inplace=tuple((2 * k + 1, 2 * k) for k in range(n // 2)))
-    off = np.zeros(n, dtype=np.int64)
-    off[0::2] = 1000
-    return p, Solution(off, 2000, "size")
 
 
 def test_rejoin_reads_each_pairs_conflicts_not_every_buffer(monkeypatch):
     """Each pair left apart scanned all n buffers and tested the time-overlapping byte sharers' conflicts (one
     ``_conflict_mask`` call per pair: n x pairs in all, 0.26 s of a 10,000-node transformer's 0.45 s default solve);
     now the conflict lists, which ``size`` has listed already, give each pair its output's conflicts."""
-    p, sol = _ordered_chain(600)
+    p, sol = ordered_inplace_chain(600)
     calls = []
     real = BufferProblem._conflict_mask
     monkeypatch.setattr(BufferProblem, "_conflict_mask", lambda self, a, b: calls.append(len(a)) or real(self, a, b))
@@ -42,7 +29,7 @@ def test_rejoin_by_conflict_lists_runs_where_the_scan_was_over_its_bound(monkeyp
     joined no pair at all; by conflict lists its work is the conflicts read (none here) plus a look per pair."""
     from memplan.solvers import rejoin
 
-    p, sol = _ordered_chain(600)
+    p, sol = ordered_inplace_chain(600)
     monkeypatch.setattr(rejoin, "REJOIN_WORK", 10_000)   # the scan's 600 x 300 is over it, the lists' 300 is not
     got = rejoin_inplace(p, sol)
     assert got is not None and got.info["rejoined"] == 300
