@@ -24,16 +24,14 @@ from .optimize import CostModel, graph_optimize
 from .plan import Planned, plan, plan_devices, plan_graph
 from .planfile import Plan, plan_from_dict
 from .problem import BufferProblem, Solution
+from .reuse import Reuse, reuse_after, reuse_table
 from .schedule import (
-    Event,
-    HappensBefore,
-    Reuse,
-    Schedule,
-    build_happens_before,
-    reuse_after,
-    reuse_table,
-    schedule_with_events,
-    serial_schedule,
+                     Event,
+                     HappensBefore,
+                     Schedule,
+                     build_happens_before,
+                     schedule_with_events,
+                     serial_schedule,
 )
 from .simulate import Simulation, simulate
 from .verify import verify

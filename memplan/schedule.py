@@ -17,10 +17,10 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, named_options, plain_int, plain_str, unordered
+from .errors import ScheduleError, plain_int, plain_str, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
-from .planfile import MAX_STREAMS, Plan, check_plan_for
+from .planfile import MAX_STREAMS, Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,130 +329,7 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     return Schedule(order, streams, tuple(events))
 
 
-# ---- a plan's reuse points, for executors --------------------------------------------------------------
-
 def schedule_of(plan: Plan) -> Schedule:
     """A Plan's issue order, streams and events as a Schedule (nothing else of the plan is read)."""
     return Schedule(tuple(n for n, _ in plan.order), tuple(s for _, s in plan.order),
                     tuple(Event(a, b) for a, b in plan.events))
-
-
-@dataclass(frozen=True)
-class Reuse:
-    """When the bytes of ``tensor`` (its ``root``'s: a view has no bytes of its own) may be reused under a plan.
-
-    ``last``: stream -> the root's last access on that stream that no other access happens after; once all of
-    them have finished, every access has (the contract's rule 3), so an executor that records an event after
-    each and waits on them may hand the bytes to other work. ``free_from``: stream -> the first node of that
-    stream that every access already happens before through the plan's own order and events (it and every
-    later node of the stream may reuse the bytes with no wait of its own); None where no node of the stream is.
-    ``freed`` is False for an output, or a root with an output view (live until the run ends), and a weight
-    (outside the arena): both dicts are empty then. The one exception rule 3 allows is not counted: a node that
-    overwrites its input in place is that input's last access, and may write its output over it."""
-
-    tensor: str
-    root: str
-    freed: bool
-    last: dict[int, str]
-    free_from: dict[int, str | None]
-
-
-@named_options
-def reuse_after(graph: Graph, plan: Plan, tensor: str, *, fused_groups: bool = False) -> Reuse:
-    """When ``tensor``'s bytes may be reused under ``plan`` (a Plan made for ``graph``): see ``Reuse``.
-
-    Why: a runtime engineer driving their own executor (a caching allocator sharing the arena, a step that frees
-    early) asks which nodes' completion frees a tensor. The answer comes from the plan's own order, streams and
-    events (the contract's happens-before, as ``verify`` reads it) and the graph's accesses, never from the
-    planner. ``reuse_table`` answers for every tensor at once (one happens-before build).
-
-    ``fused_groups``: for a backend that runs each fusion group as one kernel (``plan(..., fused_groups=True)``,
-    ``runtime/``; as ``verify`` takes it): an access by a member of a group counts as one by its last member, since
-    no member finishes, and no event is recorded, before the kernel does. Node by node (the default) the first
-    node after a group's first member is inside the kernel still reading the bytes."""
-    if not isinstance(tensor, str) or tensor not in check_graph(graph, "reuse_after").tensor_index:
-        raise ScheduleError(f"reuse_after: graph {graph.name!r} has no tensor {_short(tensor)}")
-    return reuse_table(graph, plan, (tensor,), fused_groups=fused_groups)[tensor]
-
-
-@named_options
-def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, *,
-                fused_groups: bool = False) -> dict[str, Reuse]:
-    """``reuse_after`` for each of ``tensors`` (default: every tensor of the graph), by id. ``tensors`` is a
-    collection of ids: one id as a string was read letter by letter (answers for other tensors, or none).
-    ``fused_groups``: as ``reuse_after`` takes it."""
-    check_graph(graph, "reuse_table")
-    if not isinstance(fused_groups, bool):
-        raise ScheduleError(f"reuse_table: fused_groups must be True or False, not {_short(fused_groups)}")
-    if isinstance(tensors, str):
-        raise ScheduleError(f"reuse_table: tensors is a collection of tensor ids, not the one string "
-                            f"{_short(tensors)} (use reuse_after for one, or [{_short(tensors)}])")
-    if not isinstance(plan, Plan):
-        raise ScheduleError(f"reuse_table needs a memplan Plan (memplan.plan, load_plan), not {type(plan).__name__}")
-    check_plan_for(graph, plan)   # a plan of another graph: PlanMismatch, not answers about the wrong nodes
-    hb = build_happens_before(graph, schedule_of(plan))
-    ids = [t.id for t in graph.tensors] if tensors is None else list(tensors)
-    index = graph.tensor_index
-    for tid in ids:
-        if not isinstance(tid, str) or tid not in index:
-            raise ScheduleError(f"reuse_table: graph {graph.name!r} has no tensor {_short(tid)}")
-    wanted = {graph.root[index[tid]] for tid in ids}
-    last = _last_access_per_stream(graph, hb, wanted, _group_ends(graph) if fused_groups else {})
-    # live to the end: a root that is an output or has an output view (rule 3's virtual last access), and a weight
-    kept = {graph.root[t] for t, x in enumerate(graph.tensors) if x.kind == "output"}
-    out = {}
-    for tid in ids:
-        r = graph.root[index[tid]]
-        if r in kept or graph.tensors[r].kind == "weight":
-            out[tid] = Reuse(tid, graph.tensors[r].id, False, {}, {})
-            continue
-        ends = _maximal(hb, last.get(r, {}))
-        out[tid] = Reuse(tid, graph.tensors[r].id, True, {int(hb.stream[n]): graph.nodes[n].id for n in ends},
-                         _free_from(graph, hb, ends))
-    return out
-
-
-def _group_ends(graph: Graph) -> dict[int, int]:
-    """node index -> the last member of its fusion group (for every member of a group of two or more): a group is
-    issued consecutively on one stream in its listed order (``check_schedule``), so its last listed member ends it."""
-    return {m: members[-1] for members in graph.groups().values() if len(members) > 1 for m in members}
-
-
-def _last_access_per_stream(graph: Graph, hb: HappensBefore, roots: set[int],
-                            group_end: Mapping[int, int]) -> dict[int, dict[int, int]]:
-    """root -> stream -> its last access there (node index): every node that reads or writes the root or a view
-    of it (its producer, its readers, its views' producers: the contract's accesses), each taken as its fusion
-    group's last member where ``group_end`` maps it (``reuse_table``'s ``fused_groups``)."""
-    out: dict[int, dict[int, int]] = {}
-    for node in range(len(graph.nodes)):
-        n = group_end.get(node, node)
-        s, q = int(hb.stream[n]), int(hb.seq[n])
-        for t in graph.node_inputs[node] + graph.node_outputs[node]:
-            r = graph.root[t]
-            if r in roots:
-                per = out.setdefault(r, {})
-                if s not in per or hb.seq[per[s]] < q:
-                    per[s] = n
-    return out
-
-
-def _maximal(hb: HappensBefore, per_stream: dict[int, int]) -> list[int]:
-    """The accesses of ``per_stream`` (one a stream) that no other one happens after, in stream order."""
-    ends = sorted(per_stream.values(), key=lambda n: int(hb.stream[n]))
-    return [a for a in ends if not any(hb.hb(a, b) for b in ends)]
-
-
-def _free_from(graph: Graph, hb: HappensBefore, ends: list[int]) -> dict[int, str | None]:
-    """stream -> the first node of it that every one of ``ends`` happens before (None if none). A stream's clock
-    columns only grow along it, so each end is one binary search (``first_at_least``)."""
-    out: dict[int, str | None] = {}
-    for s in range(hb.num_streams):
-        members = hb.stream_nodes[s]
-        first = 0
-        for a in ends:
-            sa, qa = int(hb.stream[a]), int(hb.seq[a])
-            # a node of a's own stream must come after a (a is not before itself): its count passes a's by 2
-            need = qa + 2 if sa == s else qa + 1
-            first = max(first, int(hb.first_at_least(s, sa, np.array([need]))[0]))
-        out[s] = graph.nodes[int(members[first])].id if first < len(members) else None
-    return out
