@@ -17,13 +17,14 @@ plan (a negative control) binds as faithfully as a safe one; safety is ``memplan
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from memplan.errors import GraphError, PlanFormatError
-from memplan.graph import Graph
+from memplan.graph import MAX_TENSOR_BYTES, Graph
 from memplan.planfile import Plan, check_plan_for
 
 
@@ -62,6 +63,10 @@ class Binding:
     inputs: tuple[str, ...]
     #: output tensors (read back after a call), in graph order
     outputs: tuple[str, ...]
+    #: what every arena's base address is a multiple of (``arena_base``): the plan's and the graph's alignment.
+    #: Offsets are aligned relative to the arena's start (docs/format.md), so a tensor's address is aligned only
+    #: on an aligned base: a plan made with ``--alignment 4096`` ran its tensors at 256-aligned addresses
+    alignment: int = 1
 
     def address(self, tid: str, arena_base: Mapping[int, int] | list[int], root_base: Mapping[str, int]) -> int:
         """The address of ``tid`` given each device's arena base and each own root's base."""
@@ -144,7 +149,32 @@ def bind(graph: Graph, plan: Plan) -> Binding:
                                   f"outside {where} of {arena[p.device]} bytes: its kernels would write out of bounds")
     inputs = tuple(t.id for t in graph.tensors if t.kind == "input" and t.view_of is None)
     outputs = tuple(t.id for t in graph.tensors if t.kind == "output")
-    return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs)
+    return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs, _arena_alignment(graph, plan))
+
+
+#: the alignment of every device allocation's base: what cudaMalloc (cuMemAlloc) guarantees
+ALLOC_ALIGNMENT = 256
+
+
+def _arena_alignment(graph: Graph, plan: Plan) -> int:
+    """The alignment an arena base needs so that ``base + offset`` is as aligned as the offsets: the plan's
+    and the graph's (a plan may raise the graph's, never lower it: their lcm covers a hand-made plan too), or
+    PlanFormatError for one past any graph's limit (an absurd field would ask for that many bytes of padding)."""
+    a = math.lcm(int(plan.alignment), int(graph.alignment))
+    if a > MAX_TENSOR_BYTES:
+        raise PlanFormatError(f"plan {plan.graph!r}: alignment {plan.alignment} (with the graph's {graph.alignment}: "
+                              f"{a}) is above {MAX_TENSOR_BYTES}, the largest a graph may have")
+    return a
+
+
+def arena_base(alloc: Callable[[int], int], nbytes: int, alignment: int) -> int:
+    """An arena of ``nbytes`` from ``alloc(nbytes)`` (which returns an ``ALLOC_ALIGNMENT``-aligned base, as
+    cudaMalloc does) at a base that is a multiple of ``alignment`` (``Binding.alignment``): above what the
+    allocation guarantees, ``alignment - 1`` bytes more are allocated and the base rounded up, as
+    docs/format.md says an executor must."""
+    if ALLOC_ALIGNMENT % alignment == 0:
+        return alloc(nbytes)
+    return -(-alloc(nbytes + alignment - 1) // alignment) * alignment
 
 
 def read_inputs(graph: Graph, binding: Binding) -> frozenset[str]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from memplan import Graph
 
-from .binding import INPUT_DTYPES, Binding, host_input, host_weight, read_inputs
+from .binding import INPUT_DTYPES, Binding, arena_base, host_input, host_weight, read_inputs
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
@@ -50,7 +50,7 @@ class DeviceMemory:
         b = binding
         self._allocs: list = []
         self.arena_sizes = [max(n, 256) for n in b.arena_bytes]
-        self.arenas = [self.alloc(n, d) for d, n in enumerate(self.arena_sizes)]
+        self.arenas = [arena_base(lambda k, d=d: self.alloc(k, d), n, b.alignment) for d, n in enumerate(self.arena_sizes)]
         if weights_from is not None:
             _check_shared_weights(b, weights_from)
         self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}

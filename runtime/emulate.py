@@ -19,7 +19,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 
-from .binding import bind, host_input, host_weight, read_inputs
+from .binding import arena_base, bind, host_input, host_weight, read_inputs
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -322,7 +322,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)
     mem = Memory()
-    arenas = [mem.alloc(b) for b in binding.arena_bytes]
+    arenas = [arena_base(mem.alloc, b, binding.alignment) for b in binding.arena_bytes]
     if poison:
         for a, b in zip(arenas, binding.arena_bytes):
             mem.view(a, b // 4, np.float32)[:] = np.nan

@@ -1,0 +1,117 @@
+"""Round 35 (runtime review): plans the runtime never saw, CPU side (the GPU side: test_runtime_round35_gpu.py).
+
+- alignment above 256 (``memplan plan --alignment 4096``): the plan's offsets are aligned relative to the
+  arena's start, and docs/format.md says an executor must give the arena a base aligned as much. cudaMalloc
+  guarantees 256 bytes, and the executors allocated the arena as it came: every tensor of a 4096-aligned plan
+  ran at addresses 256 bytes off a 4096-byte boundary (the fake driver below hands out 256-aligned bases, as
+  cudaMalloc may), and the emulator's 4096-aligned buffers hid it from every test up to 4096.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import memplan
+from memplan.errors import PlanFormatError
+from runtime.binding import bind
+from runtime.emulate import _BASE, emulate
+from runtime.models import llama as L
+from runtime.step import program_at
+
+
+def _tiny(alignment: int | None = None, batch: int = 1):
+    cfg = L.config("tiny", batch=batch)
+    g = L.build_graph(cfg)
+    if alignment is not None:
+        g = replace(g, alignment=alignment)
+    return cfg, g, L.make_weights(g, cfg, seed=3), L.make_inputs(cfg, seed=4)
+
+
+def _misaligned_roots(graph, binding, addr, alignment: int) -> list[str]:
+    """Arena roots whose address is off ``alignment``."""
+    return [t.id for t in graph.tensors
+            if t.view_of is None and binding.places[t.id].in_arena and addr[t.id] % alignment]
+
+
+def _cudamalloc_like(drv) -> None:
+    """Make the fake driver's allocations 256-aligned and no more, as cudaMalloc promises."""
+    drv.mem.next = _BASE + 256
+
+
+@pytest.mark.parametrize("alignment", [4096, 1 << 16])
+def test_the_executor_aligns_its_arena_base_as_the_plan_aligns_offsets(monkeypatch, alignment):
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    _cudamalloc_like(drv)
+    from runtime.executor import Executor
+
+    _cfg, g, w, inp = _tiny()
+    p = memplan.plan(g, L.multi_stream_schedule(g), alignment=alignment)
+    ex = Executor(g, p, weights=w, inputs=inp)
+    assert _misaligned_roots(g, ex.binding, ex.addr_of, alignment) == []
+    ex.run()
+    assert np.array_equal(ex.read("logits"), emulate(g, p, w, inp)[0]["logits"])
+    ex.free()
+
+
+def test_the_multi_gpu_executor_aligns_every_devices_arena(monkeypatch):
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch, devices=2)
+    _cudamalloc_like(drv)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    _cfg, g, w, inp = _tiny(alignment=4096)
+    split, p = memplan.plan_devices(g, 2, streams=2)
+    assert p.alignment == 4096
+    ex = MultiGpuExecutor(split.graph, p, inputs=inp, weights=w)
+    assert _misaligned_roots(split.graph, ex.binding, ex.addr_of, 4096) == []
+    assert all(a % 4096 == 0 for a in ex.mem.arenas)
+    ex.run()
+    assert np.array_equal(ex.read("logits"), emulate(split.graph, p, w, inp)[0]["logits"])
+    ex.free()
+
+
+def test_the_emulator_and_program_at_align_the_arena_as_the_executors_do():
+    """The emulator's buffers start on 4096 bytes, so a plan aligned to 64 KiB showed what a GPU would not."""
+    _cfg, g, w, inp = _tiny()
+    p = memplan.plan(g, alignment=1 << 16)
+    b = bind(g, p)
+    outs, _mem, addr = emulate(g, p, w, inp)
+    assert _misaligned_roots(g, b, addr, 1 << 16) == []
+    assert b.alignment == 1 << 16
+    assert np.array_equal(outs["logits"], emulate(g, memplan.plan(g), w, inp)[0]["logits"])
+    nxt = iter(range(_BASE + 256, 1 << 62, 1 << 30))   # cudaMalloc-like: 256-aligned, no more
+    _prog, at = program_at(g, p, lambda n, label: next(nxt))
+    assert _misaligned_roots(g, b, at, 1 << 16) == []
+
+
+def test_arena_base_pads_only_past_what_the_allocation_guarantees():
+    from runtime.binding import arena_base
+
+    got = []
+
+    def alloc(n):
+        got.append(n)
+        return 256 * 3
+
+    assert arena_base(alloc, 1000, 256) == 768 and got == [1000]
+    assert arena_base(alloc, 1000, 16) == 768 and got[-1] == 1000
+    assert arena_base(alloc, 1000, 4096) == 4096 and got[-1] == 1000 + 4095
+    assert arena_base(alloc, 1000, 3) == 768 and got[-1] == 1002   # a hand plan's odd alignment: lcm'd, padded
+
+
+def test_an_alignment_no_allocation_can_pad_is_refused_naming_it():
+    """A hand-made plan file's alignment of 2**60 (offsets all 0 verify) asked the arena for 2**60 bytes of
+    padding: refused as the plan's field, before any allocation."""
+    g = memplan.graph_from_dict({"format": "memplan.graph/1", "name": "one", "tensors": [
+        {"id": "x", "size": 64, "kind": "input"}, {"id": "y", "size": 64, "kind": "output"}],
+        "nodes": [{"id": "n", "op": "SILU", "inputs": ["x"], "outputs": ["y"]}]})
+    p = memplan.plan(g)
+    huge = replace(p, alignment=1 << 60)
+    with pytest.raises(PlanFormatError, match=r"alignment 1152921504606846976"):
+        bind(g, huge)
