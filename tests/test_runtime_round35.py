@@ -115,3 +115,48 @@ def test_an_alignment_no_allocation_can_pad_is_refused_naming_it():
     huge = replace(p, alignment=1 << 60)
     with pytest.raises(PlanFormatError, match=r"alignment 1152921504606846976"):
         bind(g, huge)
+
+
+# --- hostile plans: refused by name before the executor allocates or writes anything -------------------------
+
+def _moved_after(plan, node: str, after: str):
+    """``plan`` with ``node``'s order entry moved to just after ``after``'s (its events unchanged)."""
+    entry = next(e for e in plan.order if e[0] == node)
+    rest = [e for e in plan.order if e[0] != node]
+    k = next(i for i, e in enumerate(rest) if e[0] == after)
+    return replace(plan, order=tuple(rest[:k + 1] + [entry] + rest[k + 1:]))
+
+
+def _hostile_plans(g, p):
+    """(what, plan, exception type, a regex the message must match): each names what is wrong."""
+    offs = p.offsets()
+    big = L.build_graph(L.config("tiny", batch=4))
+    yield ("another batch's plan", memplan.plan(big), memplan.UnsafePlan, r"tensor .inp. has size 1024 in the plan but 256")
+    yield ("a tensor moved onto a live one",
+           replace(p, tensors=tuple((t, offs["l0.xa"] if t == "l0.k" else o, s) for t, o, s in p.tensors)),
+           memplan.UnsafePlan, r"l0\.(k|xa)")
+    yield ("an alignment its offsets break", replace(p, alignment=1 << 20), memplan.UnsafePlan, r"alignment|multiple")
+    yield ("an arena smaller than its tensors", replace(p, arena_bytes=p.arena_bytes // 2, lower_bound_bytes=0),
+           memplan.UnsafePlan, r"arena")
+    yield ("a wait issued before its record", _moved_after(p, "l0.set_k", "l0.kq"), memplan.UnsafePlan,
+           r"'l0\.set_k'->'l0\.kq'.*before the record|l0\.kq.*issued before.*l0\.set_k")
+    yield ("a stream past the declared ones", replace(p, order=tuple((n, 7 if s == 2 else s) for n, s in p.order)),
+           memplan.UnsafePlan, r"stream 7")
+    yield ("a dropped event", replace(p, events=tuple(e for e in p.events if e != ("l0.set_k", "l0.kq"))),
+           memplan.UnsafePlan, r"l0\.kq")
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_a_hostile_plan_is_refused_by_name_before_any_device_work(monkeypatch, case):
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    _cfg, g, w, inp = _tiny()
+    p = memplan.plan(g, L.multi_stream_schedule(g))
+    what, bad, exc, pattern = list(_hostile_plans(g, p))[case]
+    with pytest.raises(exc, match=pattern):
+        Executor(g, bad, weights=w, inputs=inp)
+    done = [t for t in drv.trace if t[1] in ("alloc", "launch", "launch_pdl", "htod", "memset_d8", "memset_d32")]
+    assert done == [], f"{what}: device work before the refusal: {done[:3]}"

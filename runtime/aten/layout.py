@@ -9,6 +9,7 @@ range the plan reserved for it: the verifier proved the plan safe for exactly th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,8 @@ from runtime.binding import Binding
 from .errors import AtenExecutorError
 from .program import Program, TensorSpec
 
-#: the arena is allocated in multiples of this, so it can be viewed as any dtype
+#: the arena is allocated in multiples of this, so it can be viewed as any dtype; torch's allocations start on
+#: a multiple of it too (CPU: c10's 64 bytes; CUDA: the caching allocator's 512)
 ARENA_ROUND = 64
 
 
@@ -36,6 +38,19 @@ def span_bytes(spec: TensorSpec) -> int:
     return (sum((s - 1) * st for s, st in zip(spec.shape, spec.stride)) + 1) * spec.itemsize
 
 
+def aligned_arena(torch: Any, size: int, alignment: int, device: Any) -> Any:
+    """``size`` uint8 bytes on ``device`` whose first byte's address is a multiple of ``alignment``
+    (``Binding.alignment``): the plan's offsets are aligned relative to the arena's start (docs/format.md), so a
+    plan made with ``--alignment 4096`` ran its tensors 64 bytes off their boundary on the CPU. Above torch's own
+    alignment the buffer is ``alignment - 1`` bytes longer and the arena the slice at the first aligned byte."""
+    a = math.lcm(alignment, ARENA_ROUND)   # the slice starts on a whole ARENA_ROUND: viewable as any dtype
+    if a == ARENA_ROUND:
+        return torch.empty(size, dtype=torch.uint8, device=device)
+    buf = torch.empty(size + a - 1, dtype=torch.uint8, device=device)
+    skip = -buf.data_ptr() % a
+    return buf[skip:skip + size]
+
+
 def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
     """The arena on ``device`` and a view per graph tensor; AtenExecutorError names a tensor whose
     real layout leaves the bytes planned for it."""
@@ -44,7 +59,7 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
     graph = program.graph
     plan_bytes = int(binding.arena_bytes[0])
     size = -(-plan_bytes // ARENA_ROUND) * ARENA_ROUND
-    arena = torch.empty(size, dtype=torch.uint8, device=device)
+    arena = aligned_arena(torch, size, binding.alignment, device)
     typed: dict[Any, Any] = {}
     views: dict[str, Any] = {}
     for t in graph.tensors:
@@ -63,7 +78,8 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
                                         f"{spec.dtype} elements")
             if spec.dtype not in typed:
                 typed[spec.dtype] = arena.view(spec.dtype)
-            views[t.id] = typed[spec.dtype].as_strided(spec.shape, spec.stride, addr // spec.itemsize)
+            views[t.id] = typed[spec.dtype].as_strided(spec.shape, spec.stride,
+                                                       typed[spec.dtype].storage_offset() + addr // spec.itemsize)
             continue
         own = program.weights.get(place.root)
         if own is None:
