@@ -160,3 +160,83 @@ def test_a_hostile_plan_is_refused_by_name_before_any_device_work(monkeypatch, c
         Executor(g, bad, weights=w, inputs=inp)
     done = [t for t in drv.trace if t[1] in ("alloc", "launch", "launch_pdl", "htod", "memset_d8", "memset_d32")]
     assert done == [], f"{what}: device work before the refusal: {done[:3]}"
+
+
+# --- planted hazards the emulation must catch (verification bypassed) -----------------------------------------
+# On the "norms" graph (one kernel per node): a fused group's kernel runs at its last member, so a hazard
+# planted inside a fused attention group is absorbed by the fusion and shows nowhere.
+
+def _norms():
+    cfg = L.config("tiny", batch=1)
+    g = L.build_graph(cfg, "norms")
+    return g, L.make_weights(g, cfg, seed=3), L.make_inputs(cfg, seed=4)
+
+
+def _gapped(plan, ids: dict[int, int]):
+    """``plan`` with its stream ids renamed by ``ids`` (a gap: streams 0, 2 and 5 of 6 declared)."""
+    return replace(plan, order=tuple((n, ids[s]) for n, s in plan.order), streams=max(ids.values()) + 1)
+
+
+def test_a_wait_issued_before_its_record_is_caught_in_the_plans_own_order(monkeypatch):
+    """``l0.set_k`` (stream 1: writes the K cache row) moved after ``l0.kq`` (stream 0, which waits on it): the
+    wait is issued before anything recorded the event, so it waits for nothing, as in CUDA; the verifier names
+    the event, and the emulator and the executor (fake driver, ``check_plan=False``) both compute other bits."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    g, w, inp = _norms()
+    p = memplan.plan(g, L.multi_stream_schedule(g))
+    good = emulate(g, p, w, inp)[0]["logits"]
+    bad = _moved_after(p, "l0.set_k", "l0.kq")
+    with pytest.raises(memplan.UnsafePlan, match=r"'l0\.set_k'->'l0\.kq'"):
+        memplan.verify(g, bad)
+    wrong = emulate(g, bad, w, inp)[0]["logits"]
+    assert not np.array_equal(wrong, good)
+    ex = Executor(g, bad, weights=w, inputs=inp, check_plan=False)
+    ex.run()
+    assert np.array_equal(ex.read("logits"), wrong)   # the executor issues what the emulator ran
+    ex.free()
+
+
+def test_a_plan_with_a_stream_gap_runs_as_its_dense_twin_and_a_dropped_event_there_is_caught(monkeypatch):
+    """Streams 0, 2 and 5 of 6 declared (three never used): the same bits as the dense plan in every issue
+    order the events allow, eager and captured on the executor; with the K-cache event dropped some order
+    reads the cache row before it is written."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    g, w, inp = _norms()
+    p = memplan.plan(g, L.multi_stream_schedule(g))
+    good = emulate(g, p, w, inp)[0]["logits"]
+    gap = _gapped(p, {0: 0, 1: 5, 2: 2})
+    memplan.verify(g, gap)
+    assert all(np.array_equal(emulate(g, gap, w, inp, seed=s)[0]["logits"], good) for s in range(6))
+    ex = Executor(g, gap, weights=w, inputs=inp)
+    ex.run()
+    assert np.array_equal(ex.read("logits"), good)
+    ex.capture()
+    ex.replay(2)
+    assert np.array_equal(ex.read("logits"), good)
+    ex.free()
+    drop = replace(gap, events=tuple(e for e in gap.events if e != ("l0.set_k", "l0.kq")))
+    with pytest.raises(memplan.UnsafePlan, match=r"'l0\.kq' reads 'l0\.kview' but its writer 'l0\.set_k'"):
+        memplan.verify(g, drop)
+    assert any(not np.array_equal(emulate(g, drop, w, inp, seed=s)[0]["logits"], good) for s in range(8))
+
+
+def test_a_copy_into_a_live_tensor_of_the_receiving_device_is_caught():
+    """A split plan whose COPY of layer 0's output (issued on device 0) lands on device 1's ``mask@dev1``,
+    which layer 1's attention still reads: the verifier names both, the emulation computes other bits."""
+    g, w, inp = _norms()
+    split, p = memplan.plan_devices(g, 2)
+    sg = split.graph
+    good = emulate(sg, p, w, inp)[0]["logits"]
+    offs = p.offsets()
+    bad = replace(p, tensors=tuple((t, offs["mask@dev1"] if t == "l0.out@dev1" else o, s) for t, o, s in p.tensors))
+    with pytest.raises(memplan.UnsafePlan, match=r"l0\.out@dev1.*mask@dev1|mask@dev1.*l0\.out@dev1"):
+        memplan.verify(sg, bad)
+    assert not np.array_equal(emulate(sg, bad, w, inp)[0]["logits"], good)
