@@ -64,9 +64,14 @@ class DeviceMemory:
         for tid in b.inputs:
             d, size = b.places[tid].device, graph.tensor(tid).size
             self.inputs[tid] = (d, self.alloc(max(size, 1), d), size)
+        #: the inputs some node reads: the only ones a step copies into the arena. An input no node reads is live at
+        #: no node (docs/format.md), so the plan may give its bytes to anything, such as a COPY's destination on
+        #: another device: a device's CUDA graph, which runs after the graphs it receives from, copied it there
+        #: after the COPY had written, and the per-device graphs of a verified split plan computed garbage
+        self.read_inputs = read_inputs(graph, b)
         #: inputs some node reads whose staging copy no ``set_inputs`` has written yet: a step would compute on
         #: uninitialised device memory (``CudaCore`` refuses to issue one until this is empty)
-        self.unset = set(read_inputs(graph, b))
+        self.unset = set(self.read_inputs)
 
     def on(self, d: int):
         """A context manager with device ``d``'s context current (nothing to do on one device)."""
@@ -171,9 +176,9 @@ class DeviceMemory:
                 self.cuda.memset_d16_async(self.weight_ptr[r.tensor] + r.offset, F16_NAN, r.nbytes // 2, stream)
 
     def copy_inputs(self, d: int, stream) -> None:
-        """Device ``d``'s inputs from their staging copies into its arena."""
+        """Device ``d``'s inputs that some node reads from their staging copies into its arena."""
         for tid, (dev, ptr, size) in self.inputs.items():
-            if dev == d and size:
+            if dev == d and tid in self.read_inputs:
                 self.cuda.memcpy_dtod_async(self.addr_of[tid], ptr, size, stream)
 
     def free(self) -> None:

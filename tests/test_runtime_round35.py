@@ -240,3 +240,40 @@ def test_a_copy_into_a_live_tensor_of_the_receiving_device_is_caught():
     with pytest.raises(memplan.UnsafePlan, match=r"l0\.out@dev1.*mask@dev1|mask@dev1.*l0\.out@dev1"):
         memplan.verify(sg, bad)
     assert not np.array_equal(emulate(sg, bad, w, inp)[0]["logits"], good)
+
+
+# --- per-device CUDA graphs and an input no node reads -----------------------------------------------------------
+
+def _with_unread_input_over(sg, p, dst: str):
+    """The split graph with an input no node reads, and ``p`` with it on ``dst``'s device and bytes: safe, an
+    unread input is live at no node (the importers keep such inputs: exported models have them)."""
+    doc = sg.to_dict()
+    doc["tensors"].append({"id": "unused", "size": sg.tensor(dst).size, "kind": "input"})
+    g2 = memplan.graph_from_dict(doc)
+    dev = dict(zip((t for t, _o, _s in p.tensors), p.tensor_devices))[dst]
+    p2 = replace(p, tensors=p.tensors + (("unused", p.offsets()[dst], sg.tensor(dst).size),),
+                 tensor_devices=p.tensor_devices + (dev,))
+    return g2, p2
+
+
+def test_per_device_graphs_keep_a_copy_received_where_an_unread_input_lies(monkeypatch):
+    """Device 1's CUDA graph runs after device 0's, whose COPY wrote ``l0.out@dev1``; the graph began by copying
+    every input into its arena, the unread one too, over the received bytes: eager steps gave the one-device
+    logits, replays of the captured graphs others. Now only inputs some node reads are copied in."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch, devices=2)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    g, w, inp = _norms()
+    split, p = memplan.plan_devices(g, 2)
+    want = emulate(split.graph, p, w, inp)[0]["logits"]
+    g2, p2 = _with_unread_input_over(split.graph, p, "l0.out@dev1")
+    memplan.verify(g2, p2)
+    ex = MultiGpuExecutor(g2, p2, inputs={**inp, "unused": np.full(64, 7.0, np.float32)}, weights=w)
+    ex.run()
+    assert np.array_equal(ex.read("logits"), want)
+    ex.capture()
+    ex.replay(2)
+    assert np.array_equal(ex.read("logits"), want)
+    ex.free()
