@@ -1,0 +1,142 @@
+"""Round 35 (runtime review), what only a GPU shows (marker ``gpu``: conftest.py skips these without pycuda
+or a CUDA device; CI has neither). The CPU side, with the same plans, is tests/test_runtime_round35.py.
+
+- a plan aligned above cudaMalloc's 256 bytes (``plan --alignment 4096``, 2 MiB) runs with every arena tensor
+  on its alignment in real device addresses, and computes the 256-aligned plan's bits, eager and captured;
+- a plan with a stream-id gap (streams 0, 2, 5 of 6 declared) and one declaring 64 streams of which 3 are
+  used: the dense plan's bits under jitter with the arena poisoned, and as a captured CUDA graph;
+- two GPUs: per-device CUDA graphs of a split plan whose unread input shares bytes with a COPY's
+  destination keep what the COPY wrote (the graph of the receiving device copied the input over it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_runtime_round35 import _gapped, _norms, _with_unread_input_over
+
+import memplan
+
+pytestmark = pytest.mark.gpu
+
+JITTER_REPS = 12
+
+
+def _arena_roots_aligned(ex, alignment: int) -> list[str]:
+    """Arena roots of ``ex`` whose device address is off ``alignment``."""
+    g = ex.graph
+    return [t.id for t in g.tensors
+            if t.view_of is None and ex.binding.places[t.id].in_arena and ex.addr_of[t.id] % alignment]
+
+
+def _logits(ex, mode: str, **kw) -> np.ndarray:
+    if mode == "graph":
+        ex.capture()
+        ex.replay(2)
+    else:
+        ex.run(**kw)
+    return ex.read("logits")
+
+
+@pytest.mark.parametrize("alignment", [4096, 1 << 21])
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_a_plan_aligned_above_256_runs_on_aligned_device_addresses(alignment, mode):
+    from runtime.executor import Executor
+    from runtime.models import llama as L
+
+    g, w, inp = _norms()
+    sched = L.multi_stream_schedule(g)
+    base = Executor(g, memplan.plan(g, sched), weights=w, inputs=inp)
+    want = _logits(base, mode)
+    base.free()
+    ex = Executor(g, memplan.plan(g, sched, alignment=alignment), weights=w, inputs=inp)
+    try:
+        assert all(a % alignment == 0 for a in ex.mem.arenas)
+        assert _arena_roots_aligned(ex, alignment) == []
+        assert np.array_equal(_logits(ex, mode), want)
+    finally:
+        ex.free()
+
+
+@pytest.mark.parametrize("ids", [{0: 0, 1: 5, 2: 2}, {0: 0, 1: 1, 2: 2, "declared": 64}],
+                         ids=["gap-0-2-5", "64-declared"])
+def test_a_plan_with_unused_stream_ids_gives_the_dense_bits_under_jitter_and_as_a_graph(ids):
+    from dataclasses import replace
+
+    from runtime.executor import Executor, Jitter, Poison
+    from runtime.models import llama as L
+
+    g, w, inp = _norms()
+    cfg = L.config("tiny", batch=1)
+    dense = memplan.plan(g, L.multi_stream_schedule(g))
+    ids = dict(ids)
+    declared = ids.pop("declared", None)
+    p = _gapped(dense, ids)
+    if declared is not None:
+        p = replace(p, streams=declared)
+    memplan.verify(g, p)
+    one = Executor(g, dense, weights=w, inputs=inp)
+    want = _logits(one, "eager")
+    one.free()
+    ex = Executor(g, p, weights=w, inputs=inp)
+    poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
+    try:
+        for rep in range(JITTER_REPS):
+            out = _logits(ex, "eager", poison=poison, jitter=Jitter(seed=rep))
+            assert np.array_equal(out, want), f"jitter rep {rep}"
+        ex.capture(poison=poison)
+        for _ in range(3):
+            ex.replay(1)
+            assert np.array_equal(ex.read("logits"), want)
+    finally:
+        ex.free()
+
+
+@pytest.mark.gpu(devices=2)
+def test_per_device_graphs_keep_a_received_copy_where_an_unread_input_lies():
+    from runtime.executor import Executor
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    g, w, inp = _norms()
+    one = Executor(g, memplan.plan(g), weights=w, inputs=inp)
+    want = _logits(one, "eager")
+    one.free()
+    split, p = memplan.plan_devices(g, 2)
+    g2, p2 = _with_unread_input_over(split.graph, p, "l0.out@dev1")
+    memplan.verify(g2, p2)
+    ex = MultiGpuExecutor(g2, p2, inputs={**inp, "unused": np.full(64, 7.0, np.float32)}, weights=w)
+    try:
+        ex.run()
+        assert np.array_equal(ex.read("logits"), want)
+        ex.capture()
+        for _ in range(3):
+            ex.replay(1)
+            assert np.array_equal(ex.read("logits"), want)
+    finally:
+        ex.free()
+
+
+@pytest.mark.gpu(devices=2)
+def test_a_split_plan_aligned_to_4096_runs_on_aligned_addresses_on_both_gpus():
+    from dataclasses import replace
+
+    from runtime.executor import Executor
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    g, w, inp = _norms()
+    one = Executor(g, memplan.plan(g), weights=w, inputs=inp)
+    want = _logits(one, "eager")
+    one.free()
+    split, p = memplan.plan_devices(replace(g, alignment=4096), 2)
+    assert p.alignment == 4096
+    ex = MultiGpuExecutor(split.graph, p, inputs=inp, weights=w)
+    try:
+        assert all(a % 4096 == 0 for a in ex.mem.arenas)
+        assert _arena_roots_aligned(ex, 4096) == []
+        ex.run()
+        assert np.array_equal(ex.read("logits"), want)
+        ex.capture()
+        ex.replay(2)
+        assert np.array_equal(ex.read("logits"), want)
+    finally:
+        ex.free()
