@@ -200,12 +200,17 @@ class CudaCore:
 
     def _make_streams_and_events(self) -> None:
         cuda, lay = self.cuda, self.layout
-        n = max(self.plan.streams, 1, *(s + 1 for s in lay.stream_device))
+        # a CUDA stream for each id a step runs on, and stream 0 (main: the fork and the joins); none for an id the
+        # plan declares but never uses (``self.streams[s]`` None): a plan declaring 1024 streams for 3 made 1024,
+        # each forked and joined in every step (3 stream operations each, ~3000 nodes in a captured graph)
+        self.used_streams = tuple(sorted({0, *lay.stream_device}))
+        n = self.used_streams[-1] + 1
         self.stream_device = [lay.stream_device.get(s, 0) for s in range(n)]
         # per device: its first stream, where its inputs are copied, its graph captured; stream 0 is main
         self.first = {d: ss[0] for d, ss in enumerate(lay.device_streams) if ss}
         self.first[self.stream_device[0]] = 0
-        self.streams = [self._on_device(self.stream_device[s], cuda.Stream, flags=STREAM_NON_BLOCKING) for s in range(n)]
+        self.streams = [self._on_device(self.stream_device[s], cuda.Stream, flags=STREAM_NON_BLOCKING)
+                        if s in self.used_streams else None for s in range(n)]
         recorder: dict[int, int] = {}
         waiter: dict[int, int] = {}
         for st in self.binding.steps:
@@ -216,7 +221,8 @@ class CudaCore:
         self._cross = frozenset(i for i in recorder if waiter.get(i, recorder[i]) != recorder[i])
         # fork: stream 0's event; every other device with streams forks from its own; joins: one per stream
         self._fork = {d: self._on_device(d, cuda.Event, EVENT_DISABLE_TIMING) for d in self.first}
-        self._joins = [self._on_device(self.stream_device[s], cuda.Event, EVENT_DISABLE_TIMING) for s in range(n)]
+        self._joins = [self._on_device(self.stream_device[s], cuda.Event, EVENT_DISABLE_TIMING)
+                       if s in self.used_streams else None for s in range(n)]
         self._stage_events = {d: self._on_device(d, cuda.Event, EVENT_DISABLE_TIMING) for d in self.first}
         self._start = self._on_device(self.stream_device[0], cuda.Event, EVENT_DISABLE_TIMING)
 
@@ -317,7 +323,7 @@ class CudaCore:
         devs = [device] if device is not None else [self.stream_device[0]] + [d for d in self.first
                                                                           if d != self.stream_device[0]]
         main = self.first[devs[0]]
-        mine = [s for s in range(len(self.streams)) if self.stream_device[s] in devs]
+        mine = [s for s in self.used_streams if self.stream_device[s] in devs]
         for k, d in enumerate(devs):
             st = self.streams[self.first[d]]
             with self.on(d):

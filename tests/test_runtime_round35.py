@@ -277,3 +277,33 @@ def test_per_device_graphs_keep_a_copy_received_where_an_unread_input_lies(monke
     ex.replay(2)
     assert np.array_equal(ex.read("logits"), want)
     ex.free()
+
+
+def test_stream_ids_a_plan_declares_but_never_uses_cost_no_stream_and_no_step_work(monkeypatch):
+    """A hand-made plan declaring 64 streams (or using 0, 2 and 5 of 6) for the 3 it runs on: one CUDA stream per
+    id a node runs on, and each step forks and joins those alone, so it issues exactly the dense plan's stream
+    operations. Every declared id got a stream, forked and joined in every step (and in every captured graph)."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    g, w, inp = _norms()
+    dense = memplan.plan(g, L.multi_stream_schedule(g))
+
+    def stream_ops(p) -> tuple[int, int, list]:
+        made = len(drv.streams)
+        ex = Executor(g, p, weights=w, inputs=inp)
+        made = len(drv.streams) - made
+        start = len(drv.trace)
+        ex.run()
+        ops = [t[1] for t in drv.trace[start:] if t[1] in ("wait", "record")]
+        out = ex.read("logits")
+        ex.free()
+        return made, len(ops), out
+
+    want = stream_ops(dense)
+    for p in (replace(dense, streams=64), _gapped(dense, {0: 0, 1: 5, 2: 2})):
+        made, ops, out = stream_ops(p)
+        assert (made, ops) == want[:2], (p.streams, made, ops, want[:2])
+        assert np.array_equal(out, want[2])
