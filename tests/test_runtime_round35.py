@@ -307,3 +307,77 @@ def test_stream_ids_a_plan_declares_but_never_uses_cost_no_stream_and_no_step_wo
         made, ops, out = stream_ops(p)
         assert (made, ops) == want[:2], (p.streams, made, ops, want[:2])
         assert np.array_equal(out, want[2])
+
+
+# --- an in-place output over another view of its partner's root ------------------------------------------------
+# The contract lets ``inplace {y: b}`` put y anywhere over b's root, which dies at the node: over another view
+# of it the node reads too. The registry copied only the in-place partner b to scratch (when shifted), so a
+# kernel read that other view where its threads were writing y: a race on the GPU (the emulator reads every
+# input before writing, so it computed the right values either way).
+
+def _halves(n: int = 4, alignment: int = 4):
+    """``y = a * b`` over the two halves ``a``, ``b`` of one tensor X (n f32 each), ``inplace {y: b}``."""
+    g = memplan.GraphBuilder("halves", alignment=alignment)
+    f32 = lambda shape: dict(shape=shape, dtype="f32")   # noqa: E731
+    g.input("x0", 8 * n, **f32([2 * n]))
+    g.node("c", "CONT", ["x0"], g.intermediate("X", 8 * n, **f32([2 * n])))
+    g.view("a", "X", 4 * n, 0, **f32([n]))
+    g.view("b", "X", 4 * n, 4 * n, **f32([n]))
+    g.node("n", "MUL", ["a", "b"], g.output("y", 4 * n, **f32([n])), inplace={"y": "b"})
+    return g.build()
+
+
+def _product_over_its_weight(N: int = 4, K: int = 8):
+    """``y = W b`` where the f16 W [N, K] and the f32 row b [1, K] are views of one tensor X, ``inplace {y: b}``:
+    memplan's own plan puts y at X's (W's) first byte."""
+    g = memplan.GraphBuilder("wx", alignment=4)
+    words = (2 * N * K + 4 * K) // 4
+    g.input("x0", 4 * words, shape=[words], dtype="f32")
+    g.node("c", "CONT", ["x0"], g.intermediate("X", 4 * words, shape=[words], dtype="f32"))
+    g.view("W", "X", 2 * N * K, 0, shape=[N, K], dtype="f16")
+    g.view("b", "X", 4 * K, 2 * N * K, shape=[1, K], dtype="f32")
+    g.node("n", "MUL_MAT", ["W", "b"], g.output("y", 4 * N, shape=[1, N], dtype="f32"), inplace={"y": "b"})
+    return g.build()
+
+
+def _placed(graph, offsets: dict[str, int], arena: int):
+    """memplan's plan of ``graph`` with the given root offsets (views follow their roots)."""
+    p = memplan.plan(graph)
+    at = {**p.offsets(), **offsets}
+    tensors = tuple((t, None if o is None else at[graph.tensors[graph.root[graph.tensor_index[t]]].id]
+                     + graph.offset_in_root(graph.tensor_index[t]), s) for t, o, s in p.tensors)
+    return replace(p, tensors=tensors, arena_bytes=arena, lower_bound_bytes=0)
+
+
+def _node_reads(graph, plan, node: str) -> tuple[list, dict[str, int]]:
+    """The pointers the node's kernels (not its staging copies) read, and every tensor's address."""
+    from runtime.kernels.ops import ALIGN, MEMCPY
+    from runtime.kernels.registry import WRITES
+
+    space = iter(range(1 << 32, 1 << 40, 1 << 16))
+    prog, addr = program_at(graph, plan, lambda nbytes, label=None: next(space))
+    reads = [ln.args[i] for ln in prog.launches[node] if ln.kernel not in ("copy_u32", MEMCPY)
+             for i in range(len(ALIGN.get(ln.kernel, ()))) if i not in WRITES.get(ln.kernel, ())]
+    return reads, addr
+
+
+def test_an_output_shifted_over_the_other_half_of_its_partners_root_reads_copies():
+    g = _halves()
+    p = _placed(g, {"X": 64, "y": 68}, 128)   # y 4 bytes into a: thread i writes where thread i + 1 reads
+    memplan.verify(g, p)
+    reads, addr = _node_reads(g, p, "n")
+    assert addr["a"] not in reads and addr["b"] not in reads, "a kernel reads a half that y overlaps"
+    x0 = np.arange(1, 9, dtype=np.float32)
+    assert np.array_equal(emulate(g, p, {}, {"x0": x0})[0]["y"], x0[:4] * x0[4:])
+
+
+def test_a_product_written_over_its_own_f16_weight_view_reads_a_copy():
+    g = _product_over_its_weight()
+    p = memplan.plan(g)
+    assert p.offsets()["y"] == p.offsets()["W"]   # memplan's own plan: y over W's first row
+    reads, addr = _node_reads(g, p, "n")
+    assert addr["W"] not in reads, "the product reads the weight its output overwrites"
+    x0 = np.random.default_rng(0).standard_normal(24).astype(np.float32)
+    W = x0[:16].view(np.float16).reshape(4, 8).astype(np.float32)
+    out = emulate(g, p, {}, {"x0": x0})[0]["y"].reshape(-1)
+    assert np.allclose(out, W @ x0[16:], rtol=1e-5)

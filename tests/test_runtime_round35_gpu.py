@@ -5,6 +5,9 @@ or a CUDA device; CI has neither). The CPU side, with the same plans, is tests/t
   on its alignment in real device addresses, and computes the 256-aligned plan's bits, eager and captured;
 - a plan with a stream-id gap (streams 0, 2, 5 of 6 declared) and one declaring 64 streams of which 3 are
   used: the dense plan's bits under jitter with the arena poisoned, and as a captured CUDA graph;
+- a kernel whose in-place output the plan puts over another view of its partner's root (the two halves of one
+  tensor under ``MUL``; an f16 weight view under a ``MUL_MAT``, where memplan's own plan puts it) reads copies:
+  numpy's bits in every run (the emulator, reading every input before writing, cannot show the race);
 - two GPUs: per-device CUDA graphs of a split plan whose unread input shares bytes with a COPY's
   destination keep what the COPY wrote (the graph of the receiving device copied the input over it).
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_runtime_round35 import _gapped, _norms, _with_unread_input_over
+from test_runtime_round35 import _gapped, _halves, _norms, _placed, _product_over_its_weight, _with_unread_input_over
 
 import memplan
 
@@ -138,5 +141,55 @@ def test_a_split_plan_aligned_to_4096_runs_on_aligned_addresses_on_both_gpus():
         ex.capture()
         ex.replay(2)
         assert np.array_equal(ex.read("logits"), want)
+    finally:
+        ex.free()
+
+
+RACE_REPS = 5
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_an_output_shifted_over_the_other_half_of_its_partners_root_computes_numpys_bits(mode):
+    """4M elements a half, y 16 KiB into a: block k writes where later blocks still read a."""
+    from runtime.executor import Executor
+
+    n = 1 << 22
+    g = _halves(n, alignment=256)
+    own = memplan.plan(g)
+    p = _placed(g, {"y": own.offsets()["X"] + (1 << 14)}, own.arena_bytes)
+    memplan.verify(g, p)
+    x0 = np.random.default_rng(1).standard_normal(2 * n).astype(np.float32)
+    want = x0[:n] * x0[n:]
+    ex = Executor(g, p, inputs={"x0": x0})
+    try:
+        if mode == "graph":
+            ex.capture()
+        for rep in range(RACE_REPS):
+            ex.replay(1) if mode == "graph" else ex.run()
+            assert np.array_equal(ex.read("y"), want), f"run {rep}"
+    finally:
+        ex.free()
+
+
+def test_a_product_written_over_its_own_f16_weight_view_computes_the_product():
+    """W [4096, 4096] f16 and the row b in one tensor; memplan's plan puts y (16 KiB) over W's first two rows,
+    which the GEMV blocks of rows 0 and 1 read while the others write y."""
+    from runtime.executor import Executor
+
+    N = K = 4096
+    g = _product_over_its_weight(N, K)
+    p = memplan.plan(g)
+    words = (2 * N * K + 4 * K) // 4
+    x0 = (np.random.default_rng(2).standard_normal(words) * 1e-2).astype(np.float32)
+    x0[: N * K // 2] = np.random.default_rng(3).uniform(-1, 1, N * K).astype(np.float16).view(np.float32)
+    W = x0[: N * K // 2].view(np.float16).reshape(N, K).astype(np.float64)
+    want = W @ x0[N * K // 2:].astype(np.float64)
+    ex = Executor(g, p, inputs={"x0": x0})
+    try:
+        for rep in range(RACE_REPS):
+            ex.run()
+            got = ex.read("y").reshape(-1)
+            bad = np.flatnonzero(~np.isclose(got, want, rtol=1e-3, atol=1e-3))
+            assert bad.size == 0, f"run {rep}: rows {bad[:8]} differ"
     finally:
         ex.free()

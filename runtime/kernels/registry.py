@@ -197,10 +197,12 @@ def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgm
     """A MUL_MAT whose output the plan puts over an input (an in-place pair, at the same address too): every
     product kernel writes rows of y while other blocks still read x (or the cache), so each such input is
     copied to scratch first and the product reads the copy (built again over the copy's address: y may start
-    where x does, so no argument can be swapped by value)."""
+    where x does, so no argument can be swapped by value). Every input y overlaps, not only its in-place partner:
+    another view of the partner's root dies here too, so the plan may put y over it."""
     node = graph.nodes[ni]
     y = node.outputs[0]
-    staged = [i for o, i in node.inplace if o == y and _overlaps(graph, addr, y, i)]
+    inplace = any(o == y for o, _i in node.inplace)
+    staged = [i for i in node.inputs if inplace and _overlaps(graph, addr, y, i)]
     if not staged:
         return node_launches(graph, addr, ni, num_sms, wgmma)
     bufs, copies = {}, []
@@ -219,12 +221,17 @@ def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch)
     one thread overwrite an element another has yet to read: the input is copied to scratch first and the
     node's kernels read the copy. So is an input smaller than the output it is overwritten by, even at the
     same address: an ADD/MUL's repeated operand (``y[i] = x[i] + b[i % nb]`` with y over b), whose element j
-    thread j overwrites while threads j + nb, j + 2 nb ... still read it."""
-    for o, i in node.inplace:
+    thread j overwrites while threads j + nb, j + 2 nb ... still read it. Any input of the node, not only the
+    in-place partner: the contract lets the output overlap the partner's whole root, which dies here, so another
+    view of that root the node reads (``MUL(a, b)`` over the two halves of one tensor, ``inplace {y: b}``, y
+    planned 4 bytes into a) was read where threads were writing y, and only b was copied."""
+    outs = [o for o, _i in node.inplace]
+    for i in dict.fromkeys(node.inputs):
         ai, si = addr(i), graph.tensor(i).size
-        if (addr(o) != ai or si < graph.tensor(o).size) and _overlaps(graph, addr, o, i):
+        if any((addr(o) != ai or si < graph.tensor(o).size) and _overlaps(graph, addr, o, i) for o in outs):
             if si % 4:
-                raise KernelError(f"node {node.id!r}: in-place input {i!r} of {si} bytes is not whole words")
+                raise KernelError(f"node {node.id!r}: input {i!r} of {si} bytes, which its in-place output overlaps, "
+                                  "is not whole words (it is copied first)")
             buf = scratch(si)
             lns = [copy_launch(ai, buf, si)] + [_read_from(ln, ai, si, buf) for ln in lns]
     return lns
