@@ -19,7 +19,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 
-from .binding import arena_base, bind, host_input, host_weight, read_inputs
+from .binding import bind, host_input, host_weight, read_inputs
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -65,10 +65,12 @@ class Memory:
         self.next = _BASE
         self.bounds: list[tuple[int, int]] | None = None
 
-    def alloc(self, nbytes: int) -> int:
-        addr = self.next
+    def alloc(self, nbytes: int, alignment: int = 1) -> int:
+        """A fresh buffer of ``nbytes`` at an address that is a multiple of ``alignment`` (an arena's
+        ``Binding.alignment``: fake addresses cost nothing, so the base is placed there, not padded to it)."""
+        addr = -(-self.next // alignment) * alignment
         self.bufs.append((addr, np.zeros(max(nbytes, 1), dtype=np.uint8)))
-        self.next += (max(nbytes, 1) + 4095) // 4096 * 4096 + 4096
+        self.next = addr + (max(nbytes, 1) + 4095) // 4096 * 4096 + 4096
         return addr
 
     def view(self, addr: int, count: int, dtype) -> np.ndarray:
@@ -322,7 +324,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)
     mem = Memory()
-    arenas = [arena_base(mem.alloc, b, binding.alignment) for b in binding.arena_bytes]
+    arenas = [mem.alloc(b, binding.alignment) for b in binding.arena_bytes]
     if poison:
         for a, b in zip(arenas, binding.arena_bytes):
             mem.view(a, b // 4, np.float32)[:] = np.nan
