@@ -166,6 +166,20 @@ def test_a_hostile_plan_is_refused_by_name_before_any_device_work(monkeypatch, c
 # On the "norms" graph (one kernel per node): a fused group's kernel runs at its last member, so a hazard
 # planted inside a fused attention group is absorbed by the fusion and shows nowhere.
 
+def _eager_and_captured(ex, want, replays: int = 2) -> None:
+    """``ex`` gives the logits ``want`` in an eager step, then in each of ``replays`` replays of its captured
+    graphs; freed after, pass or fail."""
+    try:
+        ex.run()
+        assert np.array_equal(ex.read("logits"), want), "eager step"
+        ex.capture()
+        for k in range(replays):
+            ex.replay(1)
+            assert np.array_equal(ex.read("logits"), want), f"replay {k}"
+    finally:
+        ex.free()
+
+
 def _norms():
     cfg = L.config("tiny", batch=1)
     g = L.build_graph(cfg, "norms")
@@ -215,13 +229,7 @@ def test_a_plan_with_a_stream_gap_runs_as_its_dense_twin_and_a_dropped_event_the
     gap = _gapped(p, {0: 0, 1: 5, 2: 2})
     memplan.verify(g, gap)
     assert all(np.array_equal(emulate(g, gap, w, inp, seed=s)[0]["logits"], good) for s in range(6))
-    ex = Executor(g, gap, weights=w, inputs=inp)
-    ex.run()
-    assert np.array_equal(ex.read("logits"), good)
-    ex.capture()
-    ex.replay(2)
-    assert np.array_equal(ex.read("logits"), good)
-    ex.free()
+    _eager_and_captured(Executor(g, gap, weights=w, inputs=inp), good)
     drop = replace(gap, events=tuple(e for e in gap.events if e != ("l0.set_k", "l0.kq")))
     with pytest.raises(memplan.UnsafePlan, match=r"'l0\.kq' reads 'l0\.kview' but its writer 'l0\.set_k'"):
         memplan.verify(g, drop)
@@ -270,13 +278,8 @@ def test_per_device_graphs_keep_a_copy_received_where_an_unread_input_lies(monke
     want = emulate(split.graph, p, w, inp)[0]["logits"]
     g2, p2 = _with_unread_input_over(split.graph, p, "l0.out@dev1")
     memplan.verify(g2, p2)
-    ex = MultiGpuExecutor(g2, p2, inputs={**inp, "unused": np.full(64, 7.0, np.float32)}, weights=w)
-    ex.run()
-    assert np.array_equal(ex.read("logits"), want)
-    ex.capture()
-    ex.replay(2)
-    assert np.array_equal(ex.read("logits"), want)
-    ex.free()
+    _eager_and_captured(MultiGpuExecutor(g2, p2, inputs={**inp, "unused": np.full(64, 7.0, np.float32)}, weights=w),
+                        want)
 
 
 def test_stream_ids_a_plan_declares_but_never_uses_cost_no_stream_and_no_step_work(monkeypatch):

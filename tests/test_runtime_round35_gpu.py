@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_runtime_round35 import _gapped, _halves, _norms, _placed, _product_over_its_weight, _with_unread_input_over
+from test_runtime_round35 import (
+    _eager_and_captured,
+    _gapped,
+    _halves,
+    _norms,
+    _placed,
+    _product_over_its_weight,
+    _with_unread_input_over,
+)
 
 import memplan
 
@@ -30,6 +38,17 @@ def _arena_roots_aligned(ex, alignment: int) -> list[str]:
     g = ex.graph
     return [t.id for t in g.tensors
             if t.view_of is None and ex.binding.places[t.id].in_arena and ex.addr_of[t.id] % alignment]
+
+
+def _one_gpu_logits(g, w, inp) -> np.ndarray:
+    """The logits of memplan's one-stream plan of ``g`` on one GPU, eager."""
+    from runtime.executor import Executor
+
+    one = Executor(g, memplan.plan(g), weights=w, inputs=inp)
+    try:
+        return _logits(one, "eager")
+    finally:
+        one.free()
 
 
 def _logits(ex, mode: str, **kw) -> np.ndarray:
@@ -97,52 +116,31 @@ def test_a_plan_with_unused_stream_ids_gives_the_dense_bits_under_jitter_and_as_
 
 @pytest.mark.gpu(devices=2)
 def test_per_device_graphs_keep_a_received_copy_where_an_unread_input_lies():
-    from runtime.executor import Executor
     from runtime.multi_gpu import MultiGpuExecutor
 
     g, w, inp = _norms()
-    one = Executor(g, memplan.plan(g), weights=w, inputs=inp)
-    want = _logits(one, "eager")
-    one.free()
+    want = _one_gpu_logits(g, w, inp)
     split, p = memplan.plan_devices(g, 2)
     g2, p2 = _with_unread_input_over(split.graph, p, "l0.out@dev1")
     memplan.verify(g2, p2)
-    ex = MultiGpuExecutor(g2, p2, inputs={**inp, "unused": np.full(64, 7.0, np.float32)}, weights=w)
-    try:
-        ex.run()
-        assert np.array_equal(ex.read("logits"), want)
-        ex.capture()
-        for _ in range(3):
-            ex.replay(1)
-            assert np.array_equal(ex.read("logits"), want)
-    finally:
-        ex.free()
+    _eager_and_captured(MultiGpuExecutor(g2, p2, inputs={**inp, "unused": np.full(64, 7.0, np.float32)}, weights=w),
+                        want, replays=3)
 
 
 @pytest.mark.gpu(devices=2)
 def test_a_split_plan_aligned_to_4096_runs_on_aligned_addresses_on_both_gpus():
     from dataclasses import replace
 
-    from runtime.executor import Executor
     from runtime.multi_gpu import MultiGpuExecutor
 
     g, w, inp = _norms()
-    one = Executor(g, memplan.plan(g), weights=w, inputs=inp)
-    want = _logits(one, "eager")
-    one.free()
+    want = _one_gpu_logits(g, w, inp)
     split, p = memplan.plan_devices(replace(g, alignment=4096), 2)
     assert p.alignment == 4096
     ex = MultiGpuExecutor(split.graph, p, inputs=inp, weights=w)
-    try:
-        assert all(a % 4096 == 0 for a in ex.mem.arenas)
-        assert _arena_roots_aligned(ex, 4096) == []
-        ex.run()
-        assert np.array_equal(ex.read("logits"), want)
-        ex.capture()
-        ex.replay(2)
-        assert np.array_equal(ex.read("logits"), want)
-    finally:
-        ex.free()
+    assert all(a % 4096 == 0 for a in ex.mem.arenas)
+    assert _arena_roots_aligned(ex, 4096) == []
+    _eager_and_captured(ex, want)
 
 
 RACE_REPS = 5
