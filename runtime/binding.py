@@ -126,14 +126,21 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     # node on stream 500 of a 2-stream plan made 501 streams; -1 ran on the executor's last (a negative index).
     # (``check_plan_for`` above made ``streams`` an int in 1..MAX_STREAMS.)
     declared = plan.streams
+    # a stream is made on one device: a node of device 1 on a stream of device 0 was launched there with device 1's
+    # context current, and failed mid-step on the GPU (after the step's copies were issued; the emulator ran it)
+    stream_owner: dict[int, tuple[int, str]] = {}
     for nid, s in plan.order:
         if nid not in graph.node_index:
             raise PlanFormatError(f"plan {plan.graph!r} orders node {nid!r}, which graph {graph.name!r} lacks")
         if not 0 <= s < declared:
             raise PlanFormatError(f"plan {plan.graph!r} runs node {nid!r} on stream {s}, outside 0..{declared - 1} "
                                   f"(the plan declares {plan.streams} streams)")
-        steps.append(Step(nid, int(s), node_device.get(nid, 0), tuple(waits.get(nid, ())),
-                          tuple(records.get(nid, ()))))
+        d = node_device.get(nid, 0)
+        owner = stream_owner.setdefault(int(s), (d, nid))
+        if owner[0] != d:
+            raise PlanFormatError(f"plan {plan.graph!r} runs stream {s} on device {owner[0]} (node {owner[1]!r}) and "
+                                  f"on device {d} (node {nid!r}): a stream belongs to one device")
+        steps.append(Step(nid, int(s), d, tuple(waits.get(nid, ())), tuple(records.get(nid, ()))))
     if devices > 1 and len(plan.device_arena_bytes) != devices:
         raise PlanFormatError(f"plan {plan.graph!r} spans {devices} devices but lists {len(plan.device_arena_bytes)} "
                               "device_arena_bytes")

@@ -384,3 +384,24 @@ def test_a_product_written_over_its_own_f16_weight_view_reads_a_copy():
     W = x0[:16].view(np.float16).reshape(4, 8).astype(np.float32)
     out = emulate(g, p, {}, {"x0": x0})[0]["y"].reshape(-1)
     assert np.allclose(out, W @ x0[16:], rtol=1e-5)
+
+
+def test_a_stream_on_two_devices_is_refused_by_name_before_any_device_work(monkeypatch):
+    """``lm_head`` (device 1) moved onto stream 0 (device 0's): ``check_plan=False`` (the negative controls) ran
+    it to a failed launch mid-step (a stream of another device), and the emulator ran it as if it were fine."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch, devices=2)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    g, w, inp = _norms()
+    split, p = memplan.plan_devices(g, 2)
+    k = max(i for i, d in enumerate(p.node_devices) if d == 1)
+    node = p.order[k][0]
+    bad = replace(p, order=p.order[:k] + ((node, 0),) + p.order[k + 1:])
+    pattern = rf"stream 0 on device 0 \(node '[^']+'\) and on device 1 \(node '{node}'\)"
+    with pytest.raises(PlanFormatError, match=pattern):
+        MultiGpuExecutor(split.graph, bad, inputs=inp, weights=w, check_plan=False)
+    assert not [t for t in drv.trace if t[1] in ("alloc", "launch", "htod")]
+    with pytest.raises(PlanFormatError, match=pattern):
+        emulate(split.graph, bad, w, inp)
