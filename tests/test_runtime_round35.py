@@ -380,6 +380,10 @@ def test_a_product_written_over_its_own_f16_weight_view_reads_a_copy():
     assert p.offsets()["y"] == p.offsets()["W"]   # memplan's own plan: y over W's first row
     reads, addr = _node_reads(g, p, "n")
     assert addr["W"] not in reads, "the product reads the weight its output overwrites"
+    # and under PDL it must not start reading that copy before the copy kernel just before it has run
+    space = iter(range(1 << 32, 1 << 40, 1 << 16))
+    *copies, product = program_at(g, p, lambda nbytes, label=None: next(space))[0].launches["n"]
+    assert product.args[0] == copies[0].args[1] and not product.early
     x0 = np.random.default_rng(0).standard_normal(24).astype(np.float32)
     W = x0[:16].view(np.float16).reshape(4, 8).astype(np.float32)
     out = emulate(g, p, {}, {"x0": x0})[0]["y"].reshape(-1)

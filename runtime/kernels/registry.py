@@ -155,18 +155,22 @@ def _no_early_reads_of_written_tensors(graph: Graph, addr, out: list[list[Launch
     """Marks ``early=False`` every launch that would read, before its PDL wait, a tensor that a node of the
     step writes (``ops.EARLY_READS``: meant for weights; a weight-kind cache that SET_ROWS writes, or an f16
     intermediate, is one too): under PDL it may start while that writer still runs. (Inputs are copied in
-    before the step's first kernel starts, so reading them early is safe.)"""
+    before the step's first kernel starts, so reading them early is safe.) So is a buffer an earlier launch of
+    the same node writes: a staged copy (``_stage_product_input``: a product over its own weight view reads the
+    copy that the ``copy_u32`` just before it makes, and started reading it before that copy ran)."""
     written = {graph.root[t] for outs in graph.node_outputs for t in outs}
-    if not written:
-        return
     for ni, lns in enumerate(out):
         if not lns:
             continue
         members = fused.get(ni, (ni,))
         hot = {addr(graph.tensors[t].id) for m in members for t in graph.node_inputs[m] if graph.root[t] in written}
-        if hot:
-            out[ni] = [replace(ln, early=False) if any(ln.args[i] in hot for i in EARLY_READS.get(ln.kernel, ()))
-                       else ln for ln in lns]
+        marked = []
+        for ln in lns:
+            if ln.early and any(ln.args[i] in hot for i in EARLY_READS.get(ln.kernel, ())):
+                ln = replace(ln, early=False)
+            marked.append(ln)
+            hot |= {ln.args[i] for i in WRITES.get(ln.kernel, ())}
+        out[ni] = marked
 
 
 def _readers_of_roots(graph: Graph) -> dict[int, set[int]]:
