@@ -169,9 +169,11 @@ def test_an_output_shifted_over_the_other_half_of_its_partners_root_computes_num
         ex.free()
 
 
-def test_a_product_written_over_its_own_f16_weight_view_computes_the_product():
+@pytest.mark.parametrize("pdl_policy", ["off", "chain"])
+def test_a_product_written_over_its_own_f16_weight_view_computes_the_product(pdl_policy):
     """W [4096, 4096] f16 and the row b in one tensor; memplan's plan puts y (16 KiB) over W's first two rows,
-    which the GEMV blocks of rows 0 and 1 read while the others write y."""
+    which the GEMV blocks of rows 0 and 1 read while the others write y. "chain": the GEMV follows the copy
+    kernel of W on its stream as a programmatic dependent launch, and must not read the copy before it ran."""
     from runtime.executor import Executor
 
     N = K = 4096
@@ -182,7 +184,7 @@ def test_a_product_written_over_its_own_f16_weight_view_computes_the_product():
     x0[: N * K // 2] = np.random.default_rng(3).uniform(-1, 1, N * K).astype(np.float16).view(np.float32)
     W = x0[: N * K // 2].view(np.float16).reshape(N, K).astype(np.float64)
     want = W @ x0[N * K // 2:].astype(np.float64)
-    ex = Executor(g, p, inputs={"x0": x0})
+    ex = Executor(g, p, inputs={"x0": x0}, pdl_policy=pdl_policy)
     try:
         for rep in range(RACE_REPS):
             ex.run()
