@@ -37,3 +37,21 @@ def test_a_plan_aligned_above_torchs_allocation_gets_an_aligned_arena(alignment,
             want = m(x)
         assert torch.equal(a(x), want)
 
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("alignment", [4096, 1 << 21])
+def test_a_plan_aligned_above_the_caching_allocators_512_gets_an_aligned_cuda_arena(alignment):
+    """On CUDA torch's caching allocator hands out 512-byte-aligned blocks: the arena base is aligned above it,
+    the tensors lie on the plan's alignment, and the 3-stream plan gives the 256-aligned plan's bits."""
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.manual_seed(0)
+    m, x = CNN().eval().cuda(), torch.randn(2, 3, 32, 32, device="cuda")
+    c = compile(m, (x,), streams=3, poison=True)
+    a = compile(m, (x,), plan=memplan.plan(c.graph, schedule_of(c.plan), alignment=alignment), program=c.program,
+                poison=True)
+    views = a.executor.layout.views
+    assert [t for t in _arena_roots(a) if views[t].data_ptr() % alignment] == []
+    assert torch.equal(a(x), c(x))
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), m(x), rtol=1e-4, atol=1e-4)
