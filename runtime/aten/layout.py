@@ -42,11 +42,13 @@ def aligned_arena(torch: Any, size: int, alignment: int, device: Any) -> Any:
     """``size`` uint8 bytes on ``device`` whose first byte's address is a multiple of ``alignment``
     (``Binding.alignment``): the plan's offsets are aligned relative to the arena's start (docs/format.md), so a
     plan made with ``--alignment 4096`` ran its tensors 64 bytes off their boundary on the CPU. Above torch's own
-    alignment the buffer is ``alignment - 1`` bytes longer and the arena the slice at the first aligned byte."""
+    alignment the buffer is ``alignment`` bytes longer (a whole number of ``ARENA_ROUND``: storage-wide ops such
+    as ``as_strided_scatter`` view the whole storage as the element dtype) and the arena the slice at the first
+    aligned byte."""
     a = math.lcm(alignment, ARENA_ROUND)   # the slice starts on a whole ARENA_ROUND: viewable as any dtype
     if a == ARENA_ROUND:
         return torch.empty(size, dtype=torch.uint8, device=device)
-    buf = torch.empty(size + a - 1, dtype=torch.uint8, device=device)
+    buf = torch.empty(size + a, dtype=torch.uint8, device=device)
     skip = -buf.data_ptr() % a
     return buf[skip:skip + size]
 
