@@ -4,7 +4,15 @@
   arena's start, and docs/format.md says an executor must give the arena a base aligned as much. cudaMalloc
   guarantees 256 bytes, and the executors allocated the arena as it came: every tensor of a 4096-aligned plan
   ran at addresses 256 bytes off a 4096-byte boundary (the fake driver below hands out 256-aligned bases, as
-  cudaMalloc may), and the emulator's 4096-aligned buffers hid it from every test up to 4096.
+  cudaMalloc may), and the emulator's 4096-aligned buffers hid it from every test up to 4096;
+- hostile plans (another batch's, a moved tensor, a broken alignment, a short arena, a wait before its
+  record, an undeclared stream, a dropped event, a stream on two devices) refused by name before any device
+  work;
+- planted hazards the emulation catches (verification bypassed), on plans with stream-id gaps and on split
+  plans; stream ids declared but unused cost no stream;
+- per-device CUDA graphs and an unread input sharing bytes with a received COPY;
+- an in-place output over another view of its partner's root: every overlapped input is read from a copy
+  (and never early under PDL).
 """
 
 from __future__ import annotations
