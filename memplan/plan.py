@@ -104,7 +104,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
 
     check_graph(graph, "plan")
     given = graph
-    graph = with_alignment(graph, alignment)
+    graph = with_alignment(graph, _one_alignment(alignment, devices))
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
     check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
@@ -127,9 +127,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                                                   cost_model=cost_model))
         if device_capacity is not None:
             check_capacity(graph, planned.plan, device_capacity)
-    if graph is not given:   # the graph handed back keeps its own alignment (the plan's field holds the run's)
-        planned = replace(planned, graph=given if planned.graph is graph else with_alignment(
-            planned.graph, given.alignment, below=True))
+    planned = _given_alignment(planned, graph, given)
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
@@ -155,6 +153,29 @@ def with_alignment(graph: Graph, alignment: int | None, *, below: bool = False) 
     return replace(graph, alignment=alignment)
 
 
+def _one_alignment(alignment: Any, devices: Any) -> Any:
+    """``alignment`` itself, or GraphError where it is a list or tuple (one per device, say): a split plan records
+    one ``alignment`` field, which holds for every device's arena (docs/format.md, "Multi-device plans"), so
+    there is no field for a per-device one. Why a message of its own: ``check_alignment`` said only "alignment
+    [256, 4096] is not a positive power of two", as if the caller had mistyped a number."""
+    if isinstance(alignment, (list, tuple)):
+        raise GraphError(f"alignment {_short(alignment)}: give one power of two for every device (a plan, split over "
+                         f"{devices if isinstance(devices, int) and devices > 1 else 'several'} devices or not, "
+                         "records one alignment field, which holds for each device's arena)")
+    return alignment
+
+
+def _given_alignment(planned: Planned, graph: Graph, given: Graph) -> Planned:
+    """``planned`` with the graph it hands back (and a split's graph) at ``given``'s own alignment, where the run
+    was planned at a larger one (``graph``, ``with_alignment``): the plan's field holds the run's, the caller's
+    graph (or the split of it) keeps its own, against which the plan verifies (rule 4 holds both)."""
+    if graph is given:
+        return planned
+    back = given if planned.graph is graph else with_alignment(planned.graph, given.alignment, below=True)
+    split = planned.split if planned.split is None else replace(planned.split, graph=back)
+    return replace(planned, graph=back, split=split)
+
+
 def _not_fully_checked(p: Plan) -> bool:
     """Whether the solvers' own check may have skipped pairs (general problems above its pairwise limit):
     then ``check=False`` cannot skip the verifier, or a solver bug could become a plan."""
@@ -164,14 +185,19 @@ def _not_fully_checked(p: Plan) -> bool:
 @named_options
 def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,
                  device_capacity: int | Sequence[int] | None = None, streams: int | str | None = None,
-                 max_events: int | None = None, cost_model=None):
+                 max_events: int | None = None, cost_model=None, alignment: int | None = None):
     """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
     (``split_devices`` validates ``n``.) ``solver`` and ``options`` (``SolveOptions``) plan each device's
-    arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'."""
+    arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.
+    ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
+    arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
     check_graph(graph, "plan_devices")
+    given = graph
+    graph = with_alignment(graph, _one_alignment(alignment, n))
     options = SolveOptions() if options is None else options
     planned = _plan_devices(graph, n, solver, options, time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
+    planned = _given_alignment(planned, graph, given)
     verify(planned.graph, planned.plan, fused_groups=options.fused_groups)
     return planned.split, planned.plan
 
