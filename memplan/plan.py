@@ -57,7 +57,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     for comparison only). ``time_limit`` is a deterministic work budget for the whole plan (shared out over
     a memory budget's candidate schedules and over devices): the same input and options give the same plan
     (a wall-clock safety stop, reported in the solver block, is the exception). It bounds the exact solvers'
-    search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets").
+    search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets"). A memory
+    budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
+    heuristics, the plan marked ``stopped: wall_clock``).
     ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
@@ -520,12 +522,21 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
     cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
+    wall = _budget_wall(t0, options, work)   # past it, likewise (``stopped: wall_clock``)
+    late: list[bool] = []
 
     def exact(s: Schedule, opts: SolveOptions, over: int | None = None) -> Plan | None:
         """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
         exact solve keeps its best plan on Ctrl-C, and the candidates after it were each solved with their share,
-        so the Ctrl-C was lost to them."""
-        if cut:
+        so the Ctrl-C was lost to them. Likewise once the whole plan's wall-clock safety stop has passed
+        (``_budget_wall``): each exact solve's own stop starts after its setup, so a budget's candidates ran
+        the setup of one exact solve each (bounds, the default's plan it starts from, the search's tables) past
+        any limit."""
+        if not cut and not late and time.perf_counter() > wall:
+            late.append(True)
+        if late and over is not None and heuristic.get(_key(s), _UNSOLVED) is None:
+            return None   # (``fits_cheaply`` made this very solve: over the budget)
+        if cut or late:
             return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
         made = solve_schedule(graph, s, solver, opts, t0=t0, over=over)
         if made is not None and made.solver.get("interrupted"):
@@ -565,10 +576,25 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _interrupted(probes[key], bool(cut)), probes
+        return found, first, _stopped(_interrupted(probes[key], bool(cut)), bool(late)), probes
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
-    result = _interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut))
+    result = _stopped(_interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut)), bool(late))
     return found, first, result, {**probes, key: result}
+
+
+def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:
+    """When (``time.perf_counter``) a memory budget's search over candidate schedules stops its exact solves:
+    ``options.wall_seconds(work)`` (four times the limit plus ten seconds, or ``SolveOptions.wall_limit``) after
+    the plan began. Why: ``wide_graph(300)`` at its serial arena with ``time_limit=1`` ran 46-52 s here, most of
+    it the setup of 38 exact probes of a few milliseconds' share each; the rest is planned by the default's
+    heuristics and the plan says ``stopped: wall_clock`` (docs/architecture.md, "Budgets")."""
+    return t0 + options.wall_seconds(work)
+
+
+def _stopped(made: Plan, late: bool) -> Plan:
+    """``made``, its solver block saying ``stopped: wall_clock`` when the budget's wall-clock stop (``_budget_wall``)
+    left candidates to the heuristics: the plan may not repeat, as any plan a wall clock cut."""
+    return replace(made, solver={**made.solver, "stopped": "wall_clock"}) if late else made
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:
