@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import graphs
+from test_review_round34b import ctrl_c_in_first_search
 from test_solvers_round34 import one_node_two_outputs
 
 import memplan
 from memplan.benchmarks.scale import random_dag
 from memplan.lifetimes import buffer_problem
 from memplan.solvers import SolveOptions, solve
-from memplan.solvers import search as search_mod
 
 
 def _problem(g: memplan.Graph):
@@ -80,16 +80,7 @@ def test_a_ctrl_c_in_the_defaults_run_is_reported_when_the_callers_start_wins(mo
     problem = _problem(g)
     warm = solve(problem, "search", SolveOptions(time_limit=5))
     assert "interrupted" not in warm.info
-    seen: list[int] = []
-    orig = search_mod._Minimiser.try_capacity
-
-    def try_capacity(self, cap, node_limit):
-        seen.append(cap)
-        if len(seen) == 1:
-            raise KeyboardInterrupt
-        return orig(self, cap, node_limit)
-
-    monkeypatch.setattr(search_mod._Minimiser, "try_capacity", try_capacity)
+    seen = ctrl_c_in_first_search(monkeypatch)
     sol = solve(problem, "search", SolveOptions(time_limit=5, warm_start=warm))
     assert sol.info.get("interrupted") is True
     assert sol.arena <= warm.arena
