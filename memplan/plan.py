@@ -57,7 +57,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     for comparison only). ``time_limit`` is a deterministic work budget for the whole plan (shared out over
     a memory budget's candidate schedules and over devices): the same input and options give the same plan
     (a wall-clock safety stop, reported in the solver block, is the exception). It bounds the exact solvers'
-    search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets").
+    search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets"). A memory
+    budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
+    heuristics, the plan marked ``stopped: wall_clock``).
     ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
@@ -104,7 +106,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
 
     check_graph(graph, "plan")
     given = graph
-    graph = with_alignment(graph, alignment)
+    graph = with_alignment(graph, _one_alignment(alignment, devices))
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
     check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
@@ -127,9 +129,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
                                                   cost_model=cost_model))
         if device_capacity is not None:
             check_capacity(graph, planned.plan, device_capacity)
-    if graph is not given:   # the graph handed back keeps its own alignment (the plan's field holds the run's)
-        planned = replace(planned, graph=given if planned.graph is graph else with_alignment(
-            planned.graph, given.alignment, below=True))
+    planned = _given_alignment(planned, graph, given)
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
@@ -155,6 +155,29 @@ def with_alignment(graph: Graph, alignment: int | None, *, below: bool = False) 
     return replace(graph, alignment=alignment)
 
 
+def _one_alignment(alignment: Any, devices: Any) -> Any:
+    """``alignment`` itself, or GraphError where it is a list or tuple (one per device, say): a split plan records
+    one ``alignment`` field, which holds for every device's arena (docs/format.md, "Multi-device plans"), so
+    there is no field for a per-device one. Why a message of its own: ``check_alignment`` said only "alignment
+    [256, 4096] is not a positive power of two", as if the caller had mistyped a number."""
+    if isinstance(alignment, (list, tuple)):
+        raise GraphError(f"alignment {_short(alignment)}: give one power of two for every device (a plan, split over "
+                         f"{devices if isinstance(devices, int) and devices > 1 else 'several'} devices or not, "
+                         "records one alignment field, which holds for each device's arena)")
+    return alignment
+
+
+def _given_alignment(planned: Planned, graph: Graph, given: Graph) -> Planned:
+    """``planned`` with the graph it hands back (and a split's graph) at ``given``'s own alignment, where the run
+    was planned at a larger one (``graph``, ``with_alignment``): the plan's field holds the run's, the caller's
+    graph (or the split of it) keeps its own, against which the plan verifies (rule 4 holds both)."""
+    if graph is given:
+        return planned
+    back = given if planned.graph is graph else with_alignment(planned.graph, given.alignment, below=True)
+    split = planned.split if planned.split is None else replace(planned.split, graph=back)
+    return replace(planned, graph=back, split=split)
+
+
 def _not_fully_checked(p: Plan) -> bool:
     """Whether the solvers' own check may have skipped pairs (general problems above its pairwise limit):
     then ``check=False`` cannot skip the verifier, or a solver bug could become a plan."""
@@ -164,14 +187,19 @@ def _not_fully_checked(p: Plan) -> bool:
 @named_options
 def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,
                  device_capacity: int | Sequence[int] | None = None, streams: int | str | None = None,
-                 max_events: int | None = None, cost_model=None):
+                 max_events: int | None = None, cost_model=None, alignment: int | None = None):
     """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
     (``split_devices`` validates ``n``.) ``solver`` and ``options`` (``SolveOptions``) plan each device's
-    arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'."""
+    arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.
+    ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
+    arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
     check_graph(graph, "plan_devices")
+    given = graph
+    graph = with_alignment(graph, _one_alignment(alignment, n))
     options = SolveOptions() if options is None else options
     planned = _plan_devices(graph, n, solver, options, time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
+    planned = _given_alignment(planned, graph, given)
     verify(planned.graph, planned.plan, fused_groups=options.fused_groups)
     return planned.split, planned.plan
 
@@ -494,12 +522,21 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
     cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
+    wall = _budget_wall(t0, options, work)   # past it, likewise (``stopped: wall_clock``)
+    late: list[bool] = []
 
     def exact(s: Schedule, opts: SolveOptions, over: int | None = None) -> Plan | None:
         """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
         exact solve keeps its best plan on Ctrl-C, and the candidates after it were each solved with their share,
-        so the Ctrl-C was lost to them."""
-        if cut:
+        so the Ctrl-C was lost to them. Likewise once the whole plan's wall-clock safety stop has passed
+        (``_budget_wall``): each exact solve's own stop starts after its setup, so a budget's candidates ran
+        the setup of one exact solve each (bounds, the default's plan it starts from, the search's tables) past
+        any limit."""
+        if not cut and not late and time.perf_counter() > wall:
+            late.append(True)
+        if late and over is not None and heuristic.get(_key(s), _UNSOLVED) is None:
+            return None   # (``fits_cheaply`` made this very solve: over the budget)
+        if cut or late:
             return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
         made = solve_schedule(graph, s, solver, opts, t0=t0, over=over)
         if made is not None and made.solver.get("interrupted"):
@@ -539,10 +576,25 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _interrupted(probes[key], bool(cut)), probes
+        return found, first, _stopped(_interrupted(probes[key], bool(cut)), bool(late)), probes
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
-    result = _interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut))
+    result = _stopped(_interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut)), bool(late))
     return found, first, result, {**probes, key: result}
+
+
+def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:
+    """When (``time.perf_counter``) a memory budget's search over candidate schedules stops its exact solves:
+    ``options.wall_seconds(work)`` (four times the limit plus ten seconds, or ``SolveOptions.wall_limit``) after
+    the plan began. Why: ``wide_graph(300)`` at its serial arena with ``time_limit=1`` ran 46-52 s here, most of
+    it the setup of 38 exact probes of a few milliseconds' share each; the rest is planned by the default's
+    heuristics and the plan says ``stopped: wall_clock`` (docs/architecture.md, "Budgets")."""
+    return t0 + options.wall_seconds(work)
+
+
+def _stopped(made: Plan, late: bool) -> Plan:
+    """``made``, its solver block saying ``stopped: wall_clock`` when the budget's wall-clock stop (``_budget_wall``)
+    left candidates to the heuristics: the plan may not repeat, as any plan a wall clock cut."""
+    return replace(made, solver={**made.solver, "stopped": "wall_clock"}) if late else made
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:

@@ -27,6 +27,8 @@ class Reuse:
     each and waits on them may hand the bytes to other work. ``free_from``: stream -> the first node of that
     stream that every access already happens before through the plan's own order and events (it and every
     later node of the stream may reuse the bytes with no wait of its own); None where no node of the stream is.
+    In a multi-device plan ``free_from`` lists the streams of the root's own device only (each device has its own
+    arena); ``last`` may name another device's stream (a COPY node writing this device's tensor).
     ``freed`` is False for an output, or a root with an output view (live until the run ends), and a weight
     (outside the arena): both dicts are empty then. The one exception rule 3 allows is not counted: a node that
     overwrites its input in place is that input's last access, and may write its output over it."""
@@ -81,6 +83,7 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, 
     # first position that every access happens before (``visible``); an output's root, or one with an output view,
     # lives to the end (``has_end``); weights are no buffer
     lt = compute_lifetimes(graph, hb, fused_groups=fused_groups)
+    device, streams_of = _devices(plan, hb.num_streams)
     buf = {int(r): b for b, r in enumerate(lt.roots)}
     out = {}
     for tid in ids:
@@ -92,9 +95,26 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, 
         per = {s: int(hb.stream_nodes[s][int(lt.last[b, s]) - 1]) for s in range(hb.num_streams) if lt.last[b, s] > 0}
         ends = _maximal(hb, per)
         free_from = {s: graph.nodes[int(hb.stream_nodes[s][int(lt.visible[b, s])])].id
-                     if int(lt.visible[b, s]) < len(hb.stream_nodes[s]) else None for s in range(hb.num_streams)}
+                     if int(lt.visible[b, s]) < len(hb.stream_nodes[s]) else None
+                     for s in streams_of.get(device.get(graph.tensors[r].id, 0), ())}
         out[tid] = Reuse(tid, graph.tensors[r].id, True, {int(hb.stream[n]): graph.nodes[n].id for n in ends}, free_from)
     return out
+
+
+def _devices(plan: Plan, num_streams: int) -> tuple[dict[str, int], dict[int, list[int]]]:
+    """(tensor id -> its device, device -> its streams) of ``plan``. Why: in a multi-device plan each device has its
+    own arena, so only a stream of the tensor's own device can reuse its bytes (``free_from``); a stream of
+    another device was listed as free to reuse device 0's bytes. A stream's device is that of its nodes (each stream
+    runs on one device: docs/format.md, "Multi-device plans"); a stream that runs no node is on none. A one-device
+    plan: every stream, as before."""
+    if plan.devices <= 1:
+        return {}, {0: list(range(num_streams))}
+    of_stream = {s: d for (_, s), d in zip(plan.order, plan.node_devices)}
+    streams: dict[int, list[int]] = {}
+    for s in range(num_streams):
+        if s in of_stream:
+            streams.setdefault(of_stream[s], []).append(s)
+    return {t[0]: d for t, d in zip(plan.tensors, plan.tensor_devices)}, streams
 
 
 def _maximal(hb: HappensBefore, per_stream: dict[int, int]) -> list[int]:

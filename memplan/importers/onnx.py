@@ -1398,6 +1398,65 @@ def _check_no_subgraph(n, who: str) -> None:
         raise GraphError(f"{who} is control flow: not supported")
 
 
+#: the typed field of a TensorProto that holds each dtype's values when it has no raw_data (onnx.proto), and how
+#: many of them one element takes (complex: 2) or how many elements one entry packs (2-bit: 4, 4-bit: 2)
+_TYPED_FIELD = {
+    1: ("float_data", 1, 1), 14: ("float_data", 2, 1), 11: ("double_data", 1, 1), 15: ("double_data", 2, 1),
+    7: ("int64_data", 1, 1), 12: ("uint64_data", 1, 1), 13: ("uint64_data", 1, 1), 8: ("string_data", 1, 1),
+    **{dt: ("int32_data", 1, 1) for dt in (2, 3, 4, 5, 6, 9, 10, 16, 17, 18, 19, 20, 24, 27, 28)},
+    **{dt: ("int32_data", 1, 2) for dt in (21, 22, 23)}, **{dt: ("int32_data", 1, 4) for dt in (25, 26)},
+}
+
+
+def _check_tensor_dims(dims, what: str) -> None:
+    """GraphError naming ``what`` (an initializer) when one of its dims is negative or their product, taken in
+    order as onnxruntime takes it, leaves int64: onnx.checker and onnxruntime refuse the model, and memplan planned
+    it (a product overflowing past a later 0 was planned as 0 bytes)."""
+    product = 1
+    for k, d in enumerate(dims):
+        if d < 0:
+            raise GraphError(f"{what} dimension {k} is negative ({d}, in its dims {list(dims)}; onnx.checker and "
+                             "onnxruntime refuse the model)")
+        product *= d
+        if product > MAX_DIM:
+            raise GraphError(f"{what}: the product of its dims {list(dims)} overflows int64 (onnx.checker and "
+                             "onnxruntime refuse the model)")
+
+
+def _check_tensor_data(onnx, t, what: str) -> None:
+    """GraphError naming ``what`` (an initializer) when the data it holds is not as long as its dims and dtype
+    make it: ``raw_data`` (where set, even empty) of another byte length, an external file's ``length`` (where given;
+    the file itself is not read), or else another count of values in the dtype's typed field (``float_data``,
+    ``int64_data``, ...). Why: memplan planned such a weight by its dims, while onnxruntime refuses the model
+    ("raw_data size (8 bytes) does not match expected size"): a plan for a model that never runs."""
+    _check_tensor_dims(t.dims, what)
+    bits = _BITS.get(t.data_type)
+    count = math.prod(t.dims)
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        length = next((e.value for e in t.external_data if e.key == "length"), None)
+        if length is not None and bits is not None and length.strip().isdigit() \
+                and int(length) != _nbytes(bits, tuple(t.dims)):
+            raise GraphError(f"{what}: its external data's length is {int(length)} bytes, but its dims "
+                             f"{list(t.dims)} and dtype {_dtype_name(onnx, t.data_type)} make "
+                             f"{_nbytes(bits, tuple(t.dims))} (onnxruntime refuses the model)")
+        return
+    if t.HasField("raw_data"):
+        if bits is not None and len(t.raw_data) != _nbytes(bits, tuple(t.dims)):
+            raise GraphError(f"{what}: its raw_data holds {len(t.raw_data)} bytes, but its dims {list(t.dims)} and "
+                             f"dtype {_dtype_name(onnx, t.data_type)} make {_nbytes(bits, tuple(t.dims))} "
+                             "(onnxruntime refuses the model)")
+        return
+    field = _TYPED_FIELD.get(t.data_type)
+    if field is None:
+        return
+    name, per_element, per_entry = field
+    want = -(-count * per_element // per_entry)
+    have = len(getattr(t, name))
+    if have != want:
+        raise GraphError(f"{what}: its {name} holds {have} values, but its dims {list(t.dims)} and dtype "
+                         f"{_dtype_name(onnx, t.data_type)} make {want} (onnxruntime refuses the model)")
+
+
 def _check_sparse_indices(st) -> None:
     """GraphError naming the sparse initializer one of whose indices lies outside its dense shape: onnx.checker
     and onnxruntime refuse such a model, and memplan planned it (as the dense weight its dims declare). The
@@ -1445,8 +1504,20 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     if both:   # two weights of one name: which one a reader means (and its size) is anyone's guess
         raise GraphError(f"initializer {min(both)!r} is declared twice, as a dense and as a sparse initializer "
                          "(ONNX names each value once)")
+    import onnx
+
+    for t in g.initializer:
+        _check_tensor_data(onnx, t, f"initializer {t.name!r}")
     for st in g.sparse_initializer:
+        _check_tensor_dims(st.dims, f"sparse initializer {st.values.name!r}")
+        _check_tensor_data(onnx, st.values, f"sparse initializer {st.values.name!r}'s values")
+        _check_tensor_data(onnx, st.indices, f"sparse initializer {st.values.name!r}'s indices")
         _check_sparse_indices(st)
+    for i, n in enumerate(g.node):   # a Constant is an initializer the runtime folds in (planned as a weight)
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
+            for a in n.attribute:
+                if a.name == "value" and a.HasField("t"):
+                    _check_tensor_data(onnx, a.t, f"node {node_ids[i]!r} (Constant)'s value")
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):

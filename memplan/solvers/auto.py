@@ -87,8 +87,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     fit = options.objective == Objective.FIT and cap is not None
     # with a time limit too: the exact solvers then start from the default's plan, so more time never ends above it
     # (from round 32's one lift, a short limit left 7 of 20 small graphs up to 13% above the default's arena)
-    # greedy's and size's plans go on to the searches, which start from them and made both again
-    pair = (made["greedy"], made["size"]) if "greedy" in made and "size" in made else None
+    # greedy's and size's plans go on to the searches, which start from them and made both again; always a pair
+    # (greedy's twice where size was skipped): an exact solver handed none runs the default (``start.best_start``),
+    # this very solve, again
+    pair = (made["greedy"], made.get("size", made["greedy"]))
     if small(problem) and best.arena > lb and not (fit and best.arena <= cap):
         polished = polish(problem, best, pair, lb, info,
                           keep_interrupt=options.time_limit is not None if keep_interrupt is None else keep_interrupt)
@@ -99,7 +101,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     def done() -> bool:
         return best.arena <= bound or (fit and best.arena <= cap)
 
-    handed = {"heuristics": pair} if pair is not None else {}
+    handed = {"heuristics": pair}
     if options.time_limit is not None and not done() and not info.get("interrupted"):
         # interval problems: the search is strongest (section inference is exact there); otherwise
         # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows.

@@ -114,7 +114,9 @@ class SolveOptions:
     """``time_limit``: seconds of work for the exact solvers, as a deterministic budget (None: heuristics
     only in ``auto``, a default budget when an exact solver is asked for by name). ``wall_limit``:
     the wall-clock safety stop (default: four times the time limit plus ten seconds). ``workers`` and
-    ``seed`` make CP-SAT deterministic; ``progress`` receives one-line progress messages."""
+    ``seed`` make CP-SAT deterministic; ``progress`` receives one-line progress messages. ``warm_start``: a packing
+    of this problem for ``search`` / ``cpsat`` to start from; they start from the smaller of it and the default
+    solve's plan (``solvers/start.py``), so the result is never above either (``auto`` ignores it)."""
 
     time_limit: float | None = None
     seed: int = 0

@@ -1,8 +1,8 @@
 """Where the exact solvers start: the best heuristic plan as the arena to beat, and the best bound known.
 
-``search`` and ``cpsat`` both begin from the default solve's plan where they are called by name (``auto``
-without a time limit), from the best plans ``auto`` hands them where it runs them, or from the smaller of
-greedy's and size's plans and the caller's warm start (when it is smaller and sized for this problem); and from the problem's lower bound raised to any
+``search`` and ``cpsat`` both begin from the smaller of the default solve's plan (``auto`` without a time limit)
+and the caller's warm start (when it is sized for this problem) where they are called by name, or from the best
+plans ``auto`` hands them where it runs them; and from the problem's lower bound raised to any
 bound another exact solver of this library already proved (``proven``: ``auto`` runs them one after the
 other and hands the first one's bound on). A warm start's own ``info["bound"]`` or ``lower_bound`` is never
 read: it is the caller's claim, and a claim above the true optimum made a heuristic packing "OPTIMAL" (the
@@ -17,35 +17,54 @@ from dataclasses import replace
 from ..errors import SolverError
 from ..problem import BufferProblem, Solution
 from .check import check_solution
-from .greedy import solve as greedy
 from .options import SolveOptions
-from .size import solve as by_size
 
 
 def best_start(problem: BufferProblem, options: SolveOptions,
                heuristics: tuple[Solution, Solution] | None = None) -> Solution:
-    """The smallest of greedy's plan, size's plan and the caller's warm start (the first listed on ties).
-    ``heuristics``: greedy's and size's plans of this problem, as the caller made them (``auto`` has run both
-    before its exact solvers: each ran them again, the larger part of a time-limited solve of 20,000 buffers)."""
+    """Where an exact solver starts: the smaller of the default's plan (``default_plan``) and the caller's warm
+    start (when it is sized for this problem; the default's on ties), so a named exact solver never ends above
+    either. ``heuristics``: greedy's and size's plans, handed on by ``auto``, which runs the exact solvers itself
+    with its own best plan as the warm start: then the smallest of those three (the first listed on ties), and no
+    default run (it would be ``auto`` inside ``auto``; each of them ran greedy and size again, the larger part of a
+    time-limited solve of 20,000 buffers).
+
+    Why the default's plan beside a caller's start: from the caller's start (and greedy's and size's plans) alone,
+    ``solver="search"`` or ``"cpsat"`` with a short time limit ended above the default's arena (44 of 800 seeded
+    runs warm-started from greedy's or size's plan, up to 1.12x; session 34 had mended only the case without a
+    warm start). The start returned carries the default run's own ``interrupted`` / ``stopped`` marks and no
+    others (``started_interrupted``): a caller's start from an earlier interrupted solve is a plan, not a stop."""
+    warm = _caller_start(problem, options)
     if heuristics is not None:
-        cands = list(heuristics)
-    elif options.warm_start is None:
-        cands = [default_plan(problem, options)]
-    else:
-        cands = [greedy(problem, options), by_size(problem, options)]
-    if options.warm_start is not None and len(options.warm_start.offsets) == len(problem):
-        try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
-            check_solution(problem, options.warm_start)
-        except SolverError as exc:
-            raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
-        cands.append(options.warm_start)
-    return min(cands, key=lambda c: c.arena)
+        return min([*heuristics, *([warm] if warm is not None else [])], key=lambda c: c.arena)
+    default = default_plan(problem, options)
+    if warm is None or warm.arena >= default.arena:
+        return default
+    marks = {k: default.info[k] for k in _RUN_MARKS if k in default.info}
+    kept = {k: v for k, v in warm.info.items() if k not in _RUN_MARKS}
+    return replace(warm, info={**kept, **marks})
+
+
+#: the marks a solve's ``info`` carries when its run was cut short (a Ctrl-C, the wall-clock safety stop)
+_RUN_MARKS = ("interrupted", "stopped")
+
+
+def _caller_start(problem: BufferProblem, options: SolveOptions) -> Solution | None:
+    """The caller's warm start, checked, where it is sized for this problem (one of another size is ignored)."""
+    warm = options.warm_start
+    if warm is None or len(warm.offsets) != len(problem):
+        return None
+    try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
+        check_solution(problem, warm)
+    except SolverError as exc:
+        raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
+    return warm
 
 
 def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
     """The default solve's plan (``auto`` without a time limit: greedy's and size's best, buffers of alignment
     slack lifted to the top, a small problem searched a little, in-place pairs joined), where an exact solver is
-    called by name with no start of its own. Why: from greedy's and size's plans alone, ``solver="search"`` or
+    called by name (beside the caller's warm start, ``best_start``). Why: from greedy's and size's plans alone, ``solver="search"`` or
     ``"cpsat"`` with a short time limit ended above ``plan(graph)`` (212 of ~1,200 runs of round 34's sweep, e.g.
     5,549 bytes against 5,508): naming an exact solver and giving it time must never buy a larger arena than
     naming none. Not when ``auto`` calls them: it hands its own plans on (``heuristics`` or ``warm_start``).
@@ -62,7 +81,7 @@ def started_interrupted(start: Solution, options: SolveOptions,
     the exact solver then keeps it and says so, as after a Ctrl-C in its own work, instead of spending its time
     limit after the caller's stop. A caller's warm start marked ``interrupted`` (an earlier solve's) is no stop of
     this one: only the default's own mark counts."""
-    return heuristics is None and options.warm_start is None and bool(start.info.get("interrupted"))
+    return heuristics is None and bool(start.info.get("interrupted"))
 
 
 def started_stopped(start: Solution, options: SolveOptions,
@@ -70,7 +89,7 @@ def started_stopped(start: Solution, options: SolveOptions,
     """Whether the wall clock stopped the ``default_plan`` run that made ``start`` (its small search's safety stop,
     ``auto.POLISH_WALL``): the exact solver's plan grew from that start, so it may not repeat either and says so
     (``info["stopped"]``), as a plan its own safety stop cut does."""
-    return heuristics is None and options.warm_start is None and bool(start.info.get("stopped"))
+    return heuristics is None and bool(start.info.get("stopped"))
 
 
 def known_bound(problem: BufferProblem, proven: int = 0) -> int:
