@@ -433,10 +433,13 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     for v in init_names:
         if v not in read and _BITS.get(shapes.get(v, (None, None))[0]) is None:
             continue   # an unused initializer of a type with no byte size (a string table): nothing to plan
-        if v not in tindex:
+        if v in out_set and v in overridable:   # the caller's value fed in its place, returned as it is
+            raise GraphError(f"graph output {v!r} is an initializer the caller may override (it is a graph input "
+                             "too, ONNX IR version 4 and later): no node produces it (unsupported; if it is a "
+                             "constant, import with constant_initializers=True (memplan import "
+                             "--constant-initializers))")
+        if v not in tindex:   # one the graph also returns stays a weight: it outlives the run anyway
             add(v, "weight", f"initializer {v!r}")
-        if v in out_set:
-            raise GraphError(f"graph output {v!r} is an initializer: no node produces it (unsupported)")
 
     containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
     seqs: dict[str, list] = {}   # sequence value -> the (shape, elem) of the tensors it holds, where known
@@ -449,9 +452,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         where = f"node {nid!r} ({n.op_type})"
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
             for o in n.output:
-                if o:
-                    if o in out_set:
-                        raise GraphError(f"graph output {o!r} is a Constant: no kernel produces it (unsupported)")
+                if o:   # a weight, also where the graph returns it (onnxruntime makes it an initializer)
                     add(o, "weight", where)
             continue
         ins = [v for v in n.input if v]

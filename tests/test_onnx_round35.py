@@ -1,0 +1,98 @@
+"""ONNX importer, round 35: real exports of small torch modules, checked against onnxruntime.
+
+A module that returns a constant (a registered buffer, ``torch.tensor(x.shape)`` of a static shape, an ``arange``
+of a static length) exports it as a graph output that is an initializer (``dynamo=True``) or a ``Constant``'s
+value (``dynamo=False``); both were refused ("graph output 'pe' is an initializer: no node produces it
+(unsupported)"), though onnxruntime runs the model. Such an output is now the weight it is: it lives outside
+the arena for the whole run, as ``from_torch`` plans a returned buffer. An initializer the caller may override
+(a graph input too, IR 4 and later) returned as it is stays refused, as a graph input returned is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from needs import need
+
+onnx = need("onnx")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _returns_a_constant(how: str, ir_version: int = 8):
+    """``y = Relu(x)`` and the constant ``pe`` ([4, 6] float), returned as an initializer or a Constant's value."""
+    pe = numpy_helper.from_array(np.arange(24, dtype=np.float32).reshape(4, 6), "pe")
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    inits, inputs = [], [V("x", T.FLOAT, [2, 3])]
+    if how == "Constant":
+        nodes.append(helper.make_node("Constant", [], ["pe"], name="const", value=pe))
+    else:
+        inits.append(pe)
+    if how == "overridable initializer":
+        inputs.append(V("pe", T.FLOAT, [4, 6]))
+    g = helper.make_graph(nodes, "g", inputs, [V("y", T.FLOAT, [2, 3]), V("pe", T.FLOAT, [4, 6])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=ir_version)
+
+
+@pytest.mark.parametrize("how", ["initializer", "Constant"])
+def test_a_constant_graph_output_is_planned_as_a_weight(how):
+    g = import_onnx(_returns_a_constant(how))
+    pe = g.tensor("pe")
+    assert (pe.kind, pe.size, pe.attrs["shape"]) == ("weight", 96, [4, 6])
+    assert g.tensor("y").kind == "output"
+    p = memplan.plan(g)
+    memplan.verify(g, p)
+    assert p.offsets()["pe"] is None
+
+
+def test_an_overridable_initializer_returned_is_refused_naming_it_and_the_option():
+    with pytest.raises(GraphError, match=r"graph output 'pe' is an initializer the caller may override.*"
+                                         r"constant_initializers=True"):
+        import_onnx(_returns_a_constant("overridable initializer"))
+    g = import_onnx(_returns_a_constant("overridable initializer"), constant_initializers=True)
+    assert g.tensor("pe").kind == "weight"
+    # IR 3 lists every initializer as a graph input: a constant, as before
+    assert import_onnx(_returns_a_constant("overridable initializer", ir_version=3)).tensor("pe").kind == "weight"
+
+
+@pytest.mark.parametrize("how", ["initializer", "Constant"])
+def test_onnxruntime_returns_the_constant_at_its_size(how):
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes, size_mismatches
+
+    m = _returns_a_constant(how)
+    real = ort_sizes(m, {"x": np.ones((2, 3), np.float32)}, strict=True)
+    assert real["pe"] == 96
+    compared, bad = size_mismatches(import_onnx(m), real)
+    assert compared == 2 and not bad
+
+
+@pytest.mark.parametrize("module", ["buffer", "shape"])
+def test_a_torchscript_export_returning_a_constant_imports(tmp_path, module):
+    """``torch.onnx.export(dynamo=False)`` of a module returning its buffer or its input's static shape."""
+    torch = need("torch")
+    need("onnxruntime")
+    from onnx_oracle import feeds_for, ort_sizes, size_mismatches
+
+    class Returns(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("pe", torch.randn(4, 6))
+
+        def forward(self, x):
+            return x.relu(), (self.pe * 2 if module == "buffer" else torch.tensor(x.shape))
+
+    path = str(tmp_path / "m.onnx")
+    torch.onnx.export(Returns().eval(), (torch.randn(2, 3),), path, dynamo=False, opset_version=17)
+    m = onnx.load(path)
+    assert not any(o.name in {n.output[0] for n in m.graph.node if n.op_type != "Constant"} for o in m.graph.output[1:])
+    g = import_onnx(path)
+    memplan.verify(g, memplan.plan(g))
+    compared, bad = size_mismatches(g, ort_sizes(m, feeds_for(m), strict=True))
+    assert compared >= 2 and not bad
