@@ -157,43 +157,95 @@ def load_model(path: str):
     return model
 
 
-def external_data_files(model, folder: str) -> dict[str, str]:
-    """``{path: tensor name}`` of every file the model's external data lives in (initializers, sparse ones,
-    Constant and other attribute tensors, in subgraphs and local functions too), each location joined to the
-    model's ``folder``: the model's own files, which no output may replace. Locations are taken as written,
-    even those the importer would refuse to read (outside the folder): an output must not replace them either."""
-    onnx = _need_onnx()
-    found: dict[str, str] = {}
+def _external_tensors(onnx, model):
+    """``(what, tensor)`` for every tensor of ``model`` whose data lies in an external file: initializers, sparse
+    ones, Constant and other attribute tensors, in subgraphs and local functions too; ``what`` names it as the
+    model does (``initializer 'W'``, ``the 'value' tensor of node 'c'``)."""
 
-    def tensor(t) -> None:
+    def tensor(what: str, t):
         if t.data_location == onnx.TensorProto.EXTERNAL:
-            location = next((e.value for e in t.external_data if e.key == "location"), "")
-            if location and isinstance(location, str) and "\0" not in location:   # (else it names no file)
-                found.setdefault(os.path.join(folder, location), t.name)
+            yield what, t
 
-    def graph(g) -> None:
+    def graph(g):
         for t in g.initializer:
-            tensor(t)
+            yield from tensor(f"initializer {t.name!r}", t)
         for st in g.sparse_initializer:
-            tensor(st.values)
-            tensor(st.indices)
-        nodes(g.node)
+            yield from tensor(f"sparse initializer {st.values.name!r} (its values)", st.values)
+            yield from tensor(f"sparse initializer {st.values.name!r} (its indices)", st.indices)
+        yield from nodes(g.node, "")
 
-    def nodes(ns) -> None:
+    def nodes(ns, where: str):
         for n in ns:
             for a in n.attribute:
+                what = f"the {a.name!r} tensor of node {n.name or n.op_type!r}{where}"
                 for t in [a.t, *a.tensors]:
-                    tensor(t)
+                    yield from tensor(what, t)
                 for st in [a.sparse_tensor, *a.sparse_tensors]:
-                    tensor(st.values)
-                    tensor(st.indices)
+                    yield from tensor(what, st.values)
+                    yield from tensor(what, st.indices)
                 for sub in [a.g, *a.graphs]:
-                    graph(sub)
+                    yield from graph(sub)
 
-    graph(model.graph)
+    yield from graph(model.graph)
     for f in model.functions:
-        nodes(f.node)
+        yield from nodes(f.node, f" of local function {_function_name(f)}")
+
+
+def _location(t) -> str:
+    """The file name an external tensor's ``location`` entry gives ("" where it has none)."""
+    return next((e.value for e in t.external_data if e.key == "location"), "")
+
+
+def external_data_files(model, folder: str) -> dict[str, str]:
+    """``{path: tensor name}`` of every file the model's external data lives in (``_external_tensors``), each
+    location joined to the model's ``folder``: the model's own files, which no output may replace. Locations are
+    taken as written, even those the importer would refuse to read (outside the folder): an output must not replace
+    them either."""
+    onnx = _need_onnx()
+    found: dict[str, str] = {}
+    for _, t in _external_tensors(onnx, model):
+        location = _location(t)
+        if location and isinstance(location, str) and "\0" not in location:   # (else it names no file)
+            found.setdefault(os.path.join(folder, location), t.name)
     return found
+
+
+def _external_data_problem(base_dir: str, model_file: str | None, t) -> str:
+    """Why the external data of tensor ``t`` cannot be loaded from the model's folder ``base_dir`` whatever data
+    file were there, or "": its location escapes the folder (``_outside_folder``), names something
+    that is no regular file (a directory, a named pipe) or the model file itself, or its ``offset`` / ``length``
+    are no byte counts. A data file that is not there, or too short (truncated, a git-lfs pointer), is no problem
+    here: the importer plans from the model alone, without its weights, and a size that follows a small tensor
+    whose data it cannot read is refused where it is needed. Nothing is read; only files inside the folder are
+    stat'ed."""
+    location = _location(t)
+    why = _outside_folder(base_dir, location)
+    if why:
+        missing = why.endswith("is not a file in the model's folder") and not os.path.lexists(
+            os.path.join(base_dir, location))
+        return "" if missing else why
+    if model_file is not None and os.path.samefile(os.path.join(base_dir, location), model_file):
+        return f"its data file {location!r} is the model file itself, whose bytes are the model, not its weights"
+    for e in t.external_data:
+        if e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value.strip()) or int(e.value) < 0):
+            return f"its {e.key} {e.value!r} in {location!r} is no byte count"
+    return ""
+
+
+def _check_external_data(onnx, model, base_dir: str | None, model_file: str | None) -> None:
+    """GraphError naming the first tensor whose external data onnxruntime would refuse to load
+    (``_external_data_problem``), before anything is inferred. Why: the importer reads no weights, so a location
+    outside the model's folder (``../x.bin``, an absolute path, a link out of it), a directory, the model file
+    itself or an offset that is no byte count was planned as if the data were there, a model onnxruntime refuses
+    to load; small tensors were refused only where they sized something. ``base_dir`` None (a ModelProto without its
+    folder): nothing to check against."""
+    if base_dir is None:
+        return
+    for what, t in _external_tensors(onnx, model):
+        why = _external_data_problem(base_dir, model_file, t)
+        if why:   # (onnxruntime reads a model file that is long enough as the data)
+            ort = "" if why.endswith("not its weights") else "; onnxruntime refuses to load such a model"
+            raise GraphError(f"{what}: its external data is not read: {why}{ort}")
 
 
 def _check_has_graph(model, source: str) -> None:
@@ -308,6 +360,7 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
         check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
                        for path, name in external_data_files(model, folder).items()}, dict(outputs))
     try:
+        _check_external_data(onnx, model, base_dir, None if source == "model" else source)
         return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress,
                        spelling)
     except GraphError as exc:
@@ -2097,9 +2150,11 @@ def _read_small_external(onnx, t, base_dir: str | None):
         bad = _outside_folder(base_dir, info.location)
         if bad:
             return bad
-        length = info.length
-        if length is None:  # the rest of the file: read only if that is the tensor's size
-            length = os.path.getsize(os.path.join(base_dir, info.location)) - (info.offset or 0)
+        size, offset = os.path.getsize(os.path.join(base_dir, info.location)), info.offset or 0
+        length = size - offset if info.length is None else info.length   # (none: the rest of the file)
+        if offset + max(length, 0) > size:
+            return (f"its data file {info.location!r} ends at byte {size}, before its data does (offset {offset}, "
+                    f"length {length})")
         if length != want:
             return f"its data file {info.location!r} holds {length} bytes for it, not {want}"
         copy = onnx.TensorProto()
@@ -2278,19 +2333,21 @@ def _external_attribute(onnx, n) -> bool:
 
 def _outside_folder(base_dir: str, location: str) -> str:
     """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
-    regular file inside ``base_dir`` by a relative path, through no symbolic link. Checked before anything
-    reads or stats it (an error quoting a size would tell the size of any file; a named pipe blocks a read),
-    and not left to onnx's loader, which checks paths only since onnx 1.16."""
+    regular file inside ``base_dir`` by a relative path, through no symbolic link out of it (onnxruntime follows
+    one that stays inside). Checked before anything reads or stats it (an error quoting a size would tell the size
+    of any file; a named pipe blocks a read), and not left to onnx's loader, which checks paths only since
+    onnx 1.16."""
+    if "\0" in location:
+        return f"its data file {location!r} is no file name (it holds a NUL character)"
     if not location or os.path.isabs(location) or os.path.splitdrive(location)[0]:
         return f"its data file {location!r} is not a relative path inside the model's folder"
     parts = location.replace("\\", "/").split("/")
     if ".." in parts:
         return f"its data file {location!r} is outside the model's folder"
-    path = base_dir
-    for part in parts:
-        path = os.path.join(path, part)
-        if os.path.islink(path):
-            return f"its data file {location!r} goes through a symbolic link"
+    path = os.path.join(base_dir, *parts)
+    folder = os.path.realpath(base_dir)
+    if os.path.commonpath([folder, os.path.realpath(path)]) != folder:
+        return f"its data file {location!r} goes through a symbolic link out of the model's folder"
     if not os.path.isfile(path):
         return f"its data file {location!r} is not a file in the model's folder"
     return ""
