@@ -141,19 +141,35 @@ def test_the_cli_says_it_in_one_line_and_exits_2(tmp_path, capsys):
     assert not (tmp_path / "g.json").exists()
 
 
-def test_a_small_tensor_past_its_files_end_names_the_file(tmp_path):
-    """A Reshape's shape whose data ends past its file's end: the refusal relayed onnx's "External data length (16)
-    exceeds available data" naming neither the file nor where it ends."""
+def _reshape_saved(tmp_path, location: str, setup=None, **counts: str) -> str:
+    """``y = Reshape(x[2, 3], shp)``, ``shp`` = [3, 2] held in ``location`` (``s.bin`` holds its 16 bytes)."""
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "s.bin").write_bytes(np.array([3, 2], np.int64).tobytes())
-    shp = _external(numpy_helper.from_array(np.array([3, 2], np.int64), "shp"), "s.bin", offset="8", length="16")
+    if setup:
+        setup(folder)
+    shp = _external(numpy_helper.from_array(np.array([3, 2], np.int64), "shp"), location, **counts)
     g = helper.make_graph([helper.make_node("Reshape", ["x", "shp"], ["y"], name="rs")], "g",
                           [V("x", T.FLOAT, [2, 3])], [V("y", T.FLOAT, None)], [shp])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(folder / "m.onnx"))
+    return str(folder / "m.onnx")
+
+
+def test_a_small_tensor_past_its_files_end_names_the_file(tmp_path):
+    """A Reshape's shape whose data ends past its file's end: the refusal relayed onnx's "External data length (16)
+    exceeds available data" naming neither the file nor where it ends."""
     with pytest.raises(GraphError, match=r"initializer 'shp', not read \(its data file 's\.bin' ends at byte 16, "
                                          r"before its data does \(offset 8, length 16\)\)"):
-        import_onnx(str(folder / "m.onnx"))
+        import_onnx(_reshape_saved(tmp_path, "s.bin", offset="8", length="16"))
+
+
+@pytest.mark.parametrize("target", ["s.bin", "ABS"])
+def test_a_small_tensor_behind_a_link_inside_the_folder_is_read(tmp_path, target):
+    """It was refused ("goes through a symbolic link"), where the weights behind such a link import."""
+    def link(folder):
+        os.symlink(str(folder / "s.bin") if target == "ABS" else target, folder / "l.bin")
+
+    assert import_onnx(_reshape_saved(tmp_path, "l.bin", link)).tensor("y").attrs["shape"] == [3, 2]
 
 
 def test_an_export_saved_with_external_data_imports_from_another_working_directory(tmp_path, monkeypatch):

@@ -2159,7 +2159,12 @@ def _read_small_external(onnx, t, base_dir: str | None):
             return f"its data file {info.location!r} holds {length} bytes for it, not {want}"
         copy = onnx.TensorProto()
         copy.CopyFrom(t)
-        edh.load_external_data_for_tensor(copy, base_dir)
+        folder = os.path.realpath(base_dir)   # a link inside the folder is followed (onnx's loader refuses links)
+        resolved = os.path.relpath(os.path.realpath(os.path.join(base_dir, info.location)), folder)
+        for e in copy.external_data:
+            if e.key == "location":
+                e.value = resolved
+        edh.load_external_data_for_tensor(copy, folder)
     except Exception as exc:  # noqa: BLE001 - a missing or short file, a location outside the folder
         return f"its data could not be read: {first_line(exc)}"
     if len(copy.raw_data) != want:
