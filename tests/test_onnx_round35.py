@@ -96,3 +96,18 @@ def test_a_torchscript_export_returning_a_constant_imports(tmp_path, module):
     memplan.verify(g, memplan.plan(g))
     compared, bad = size_mismatches(g, ort_sizes(m, feeds_for(m), strict=True))
     assert compared >= 2 and not bad
+
+
+def test_onnxruntimes_blocked_layout_op_is_refused_saying_which_model_to_plan():
+    """A model onnxruntime saved at ORT_ENABLE_ALL (torchvision's resnet18, mobilenet_v3_small, vit, swin, convnext,
+    exported either way) holds ``com.microsoft.nchwc`` ops whose channels are padded to the saving CPU's block size:
+    the refusal said only that the op "is not an op onnx defines", with nothing to do about it."""
+    nodes = [helper.make_node("ReorderInput", ["x"], ["xc"], name="reorder", domain="com.microsoft.nchwc"),
+             helper.make_node("Relu", ["xc"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [1, 3, 8, 8])], [V("y", T.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft.nchwc", 1)],
+                          ir_version=8)
+    with pytest.raises(GraphError, match=r"node 'reorder' \(ReorderInput\): value 'xc' .*com\.microsoft\.nchwc:"
+                                         r"ReorderInput is onnxruntime's blocked-layout op .*ORT_ENABLE_ALL.*"
+                                         r"plan the model saved at ORT_ENABLE_EXTENDED"):
+        import_onnx(m)

@@ -415,6 +415,10 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     def unsized(vname: str) -> str:
         """Why the output of an op onnx does not define has no size: which inference was tried."""
+        if custom[vname].startswith(NCHWC_DOMAIN + ":"):
+            return (f"{custom[vname]} is onnxruntime's blocked-layout op (saved only at ORT_ENABLE_ALL, its channels "
+                    "padded to the block size of the CPU that saved the model: plan the model saved at "
+                    "ORT_ENABLE_EXTENDED, or the original), which no shape inference sizes")
         if vname not in ort_ops:
             return f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it"
         if facts.get("ort"):
@@ -2422,6 +2426,10 @@ def _ort_symbolic():
             found = None
         break
     return found
+
+
+#: onnxruntime's domain of blocked-layout (NCHWc) ops: ``ReorderInput``, its ``Conv``, pools, ``ReorderOutput``
+NCHWC_DOMAIN = "com.microsoft.nchwc"
 
 
 def _is_ort_op(onnx, n) -> bool:
