@@ -210,15 +210,13 @@ def external_data_files(model, folder: str) -> dict[str, str]:
     return found
 
 
-def _external_data_problem(base_dir: str, model_file: str | None, t) -> str:
-    """Why the external data of tensor ``t`` cannot be loaded from the model's folder ``base_dir`` whatever data
-    file were there, or "": its location escapes the folder (``_outside_folder``), names something
-    that is no regular file (a directory, a named pipe) or the model file itself, or its ``offset`` / ``length``
-    are no byte counts. A data file that is not there, or too short (truncated, a git-lfs pointer), is no problem
-    here: the importer plans from the model alone, without its weights, and a size that follows a small tensor
-    whose data it cannot read is refused where it is needed. Nothing is read; only files inside the folder are
-    stat'ed."""
-    location = _location(t)
+def _location_problem(base_dir: str, model_file: str | None, location: str) -> str:
+    """Why external data cannot be loaded from ``location`` in the model's folder ``base_dir`` whatever data file
+    were there, or "": it escapes the folder (``_outside_folder``), names something that is no regular file (a
+    directory, a named pipe) or the model file itself. A data file that is not there, or too short (truncated, a
+    git-lfs pointer), is no problem here: the importer plans from the model alone, without its weights, and a size
+    that follows a small tensor whose data it cannot read is refused where it is needed. Nothing is read; only
+    files inside the folder are stat'ed."""
     why = _outside_folder(base_dir, location)
     if why:
         missing = why.endswith("is not a file in the model's folder") and not os.path.lexists(
@@ -226,23 +224,29 @@ def _external_data_problem(base_dir: str, model_file: str | None, t) -> str:
         return "" if missing else why
     if model_file is not None and os.path.samefile(os.path.join(base_dir, location), model_file):
         return f"its data file {location!r} is the model file itself, whose bytes are the model, not its weights"
-    for e in t.external_data:
-        if e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value.strip()) or int(e.value) < 0):
-            return f"its {e.key} {e.value!r} in {location!r} is no byte count"
     return ""
 
 
 def _check_external_data(onnx, model, base_dir: str | None, model_file: str | None) -> None:
-    """GraphError naming the first tensor whose external data onnxruntime would refuse to load
-    (``_external_data_problem``), before anything is inferred. Why: the importer reads no weights, so a location
-    outside the model's folder (``../x.bin``, an absolute path, a link out of it), a directory, the model file
-    itself or an offset that is no byte count was planned as if the data were there, a model onnxruntime refuses
-    to load; small tensors were refused only where they sized something. ``base_dir`` None (a ModelProto without its
-    folder): nothing to check against."""
+    """GraphError naming the first tensor whose external data cannot be loaded from its location
+    (``_location_problem``, each location checked once) or whose ``offset`` / ``length`` is no byte count, before
+    anything is inferred. Why: the importer reads no weights, so a location outside the model's folder
+    (``../x.bin``, an absolute path, a link out of it), a directory, the model file itself or an offset that is no
+    byte count was planned as if the data were there, a model onnxruntime refuses to load; small tensors were
+    refused only where they sized something. ``base_dir`` None (a ModelProto without its folder): nothing to
+    check against."""
     if base_dir is None:
         return
+    checked: dict[str, str] = {}
     for what, t in _external_tensors(onnx, model):
-        why = _external_data_problem(base_dir, model_file, t)
+        location = _location(t)
+        if location not in checked:
+            checked[location] = _location_problem(base_dir, model_file, location)
+        why = checked[location]
+        for e in t.external_data:
+            if not why and e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value.strip())
+                                                               or int(e.value) < 0):
+                why = f"its {e.key} {e.value!r} in {location!r} is no byte count"
         if why:   # (onnxruntime reads a model file that is long enough as the data)
             ort = "" if why.endswith("not its weights") else "; onnxruntime refuses to load such a model"
             raise GraphError(f"{what}: its external data is not read: {why}{ort}")
