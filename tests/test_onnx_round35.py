@@ -111,3 +111,31 @@ def test_onnxruntimes_blocked_layout_op_is_refused_saying_which_model_to_plan():
                                          r"ReorderInput is onnxruntime's blocked-layout op .*ORT_ENABLE_ALL.*"
                                          r"plan the model saved at ORT_ENABLE_EXTENDED"):
         import_onnx(m)
+
+
+def _two_sizes_meet(folded: bool):
+    """``a' [N, 4] + b [M, 4]``: ``a'`` is ``a`` itself, or ``a`` reshaped to ``[N / 1, 4]``, a shape only the
+    importer's folding follows (ONNX's data propagation stops at the Div), so the sizes meet after the fold."""
+    nodes, first, inits = [], "a", []
+    if folded:
+        inits = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in (("i0", [0]), ("i1", [1]), ("c4", [4]))]
+        nodes = [helper.make_node("Shape", ["a"], ["sa"]), helper.make_node("Gather", ["sa", "i0"], ["n"]),
+                 helper.make_node("Div", ["n", "i1"], ["d"]), helper.make_node("Concat", ["d", "c4"], ["shp"], axis=0),
+                 helper.make_node("Reshape", ["a", "shp"], ["r"])]
+        first = "r"
+    nodes.append(helper.make_node("Add", [first, "b"], ["y"], name="add"))
+    g = helper.make_graph(nodes, "g", [V("a", T.FLOAT, ["N", 4]), V("b", T.FLOAT, ["M", 4])], [V("y", T.FLOAT, None)],
+                          inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("folded", [False, True])
+def test_dimensions_fixed_apart_that_a_node_needs_alike_are_named(folded):
+    """torch.onnx.export(dynamo=False) of a BERT with dynamic axes names the ids' ``[d0_0, d0_1]`` and the mask's
+    ``[d1_0, d1_1]`` apart: ``--dim d0_1=5 --dim d1_1=7`` was refused with onnx's "Incompatible dimensions" for an
+    Add deep inside, naming neither the dimensions fixed nor what to do."""
+    m = _two_sizes_meet(folded)
+    with pytest.raises(GraphError, match=r"node name: add\): .*Incompatible dimensions; the dimensions fixed "
+                                         r"\(M=3, N=2\) may give one size of the model two values.*same value"):
+        import_onnx(m, dims={"N": 2, "M": 3})
+    assert import_onnx(m, dims={"N": 3, "M": 3}).tensor("y").size == 48

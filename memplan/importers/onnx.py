@@ -1921,7 +1921,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         inferred = _run_inference(onnx, m2, source)
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping) or _contradicted_value(onnx, m2, g, str(exc))}"
-                         ) from None
+                         f"{_incompatible_hint(str(exc), mapping)}") from None
+
+    def infer_folded():
+        try:
+            return _run_inference(onnx, m2, source, folded=True)
+        except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
+            raise GraphError(f"{exc}{_incompatible_hint(str(exc), mapping)}") from None
+
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
@@ -1929,12 +1936,12 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _size_ort_ops(onnx, m2, source, data_dependent)
-        inferred = _run_inference(onnx, m2, source, folded=True)
+        inferred = infer_folded()
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
         # once more, the standard ops onnx sized given to it as sized
         _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
-        inferred = _run_inference(onnx, m2, source, folded=True)
+        inferred = infer_folded()
     if stood_in and not _all_static(inferred):
         # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):
         # infer again with every Constant copied in, as before the stand-ins (a model that sizes all its values
@@ -2053,6 +2060,20 @@ def _typed_by_initializers(onnx, g, source: str, overridable: Collection[str] = 
                              "or import with constant_initializers=True (memplan import --constant-initializers)")
         out.append(onnx.helper.make_tensor_value_info(vi.name, elem, list(dims)))
     return out
+
+
+def _incompatible_hint(msg: str, mapping: dict[str, int]) -> str:
+    """Why shape inference found two sizes a node needs alike different, where two or more dimensions were fixed
+    (``mapping``): the values given may disagree. ``torch.onnx.export(dynamo=False)`` names each input's dynamic
+    axes apart unless told otherwise (``input_ids`` ``[d0_0, d0_1]``, its ``attention_mask`` ``[d1_0, d1_1]``), so a
+    ``--dim`` per name can give one sequence two lengths; onnx's message ("Incompatible dimensions") names the node
+    alone, not the dimensions fixed."""
+    if len(mapping) < 2 or "Incompatible dimensions" not in msg:
+        return ""
+    fixed = ", ".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+    return (f"; the dimensions fixed ({fixed}) may give one size of the model two values (an exporter may name it "
+            "apart in each input, as torch.onnx.export(dynamo=False) names each input's dynamic axes): give such "
+            "dimensions the same value")
 
 
 def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
