@@ -198,3 +198,38 @@ def test_an_export_saved_with_external_data_imports_from_another_working_directo
     real = ort_sizes(inline, {"x": np.ones((3, 12), np.float32)}, strict=True)
     compared, bad = size_mismatches(g, real)
     assert compared == 3 and not bad
+
+
+def _hub_cache(tmp_path, reshape: bool = True) -> str:
+    """A model laid out as a hub cache lays it out: ``snapshots/rev/m.onnx`` and ``snapshots/rev/data.bin`` are links
+    to ``blobs/aaa`` and ``blobs/bbb``; the data holds the weight ``W`` and the Reshape shape ``shp`` (``reshape``;
+    else no Reshape: onnxruntime cannot load a Reshape shape held in external data)."""
+    blobs, snap = tmp_path / "blobs", tmp_path / "snapshots" / "rev"
+    blobs.mkdir()
+    snap.mkdir(parents=True)
+    inits = [numpy_helper.from_array(np.ones((3, 4), np.float32), "W"),
+             numpy_helper.from_array(np.array([4, 2], np.int64), "shp")]
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["h"], name="mm"), helper.make_node("Reshape", ["h", "shp"], ["y"])]
+    if not reshape:
+        nodes[1], inits[1:] = helper.make_node("Identity", ["h"], ["y"]), []
+    m = helper.make_model(helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3])], [V("y", T.FLOAT, None)], inits),
+                          opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save_model(m, str(blobs / "aaa"), save_as_external_data=True, location="data.bin", size_threshold=0)
+    (blobs / "data.bin").rename(blobs / "bbb")
+    os.symlink("../../blobs/aaa", snap / "m.onnx")
+    os.symlink("../../blobs/bbb", snap / "data.bin")
+    return str(snap / "m.onnx")
+
+
+def test_a_model_in_a_hub_cache_reads_its_data_through_the_links(tmp_path):
+    """The check of links out of the model's folder refused this layout, which onnxruntime loads: the data lies in the
+    folder of the model file's own target. (Before it, the weight imported unchecked, and the Reshape shape behind
+    the link was refused as "through a symbolic link".)"""
+    g = import_onnx(_hub_cache(tmp_path))
+    assert g.tensor("W").size == 48 and g.tensor("y").attrs["shape"] == [4, 2]
+
+
+def test_onnxruntime_loads_the_hub_cache_layout(tmp_path):
+    ort = need("onnxruntime")
+    s = ort.InferenceSession(_hub_cache(tmp_path, reshape=False), providers=["CPUExecutionProvider"])
+    assert s.run(None, {"x": np.ones((2, 3), np.float32)})[0].shape == (2, 4)

@@ -217,7 +217,8 @@ def _location_problem(base_dir: str, model_file: str | None, location: str) -> s
     git-lfs pointer), is no problem here: the importer plans from the model alone, without its weights, and a size
     that follows a small tensor whose data it cannot read is refused where it is needed. Nothing is read; only
     files inside the folder are stat'ed."""
-    why = _outside_folder(base_dir, location)
+    real_dir = os.path.dirname(os.path.realpath(model_file)) if model_file is not None else None
+    why = _outside_folder(base_dir, location, real_dir)
     if why:
         missing = why.endswith("is not a file in the model's folder") and not os.path.lexists(
             os.path.join(base_dir, location))
@@ -364,16 +365,17 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
         check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
                        for path, name in external_data_files(model, folder).items()}, dict(outputs))
     try:
-        _check_external_data(onnx, model, base_dir, None if source == "model" else source)
+        model_file = None if source == "model" else source
+        _check_external_data(onnx, model, base_dir, model_file)
         return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress,
-                       spelling)
+                       spelling, model_file and os.path.dirname(os.path.realpath(model_file)))
     except GraphError as exc:
         msg = str(exc)
         raise GraphError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
 
 
 def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
-            progress, spelling: Spelling) -> Graph:
+            progress, spelling: Spelling, real_dir: str | None = None) -> Graph:
     fixed = _check_dims_option(batch, dims)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
@@ -393,8 +395,9 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
-    facts: dict[str, Any] = {}   # what _infer found: "ort" (whether onnxruntime's shape inference was there
-    #                              to size its own ops), "data_dependent" (a DataDependent)
+    facts: dict[str, Any] = {"real_dir": real_dir}   # what _infer found: "ort" (whether onnxruntime's shape
+    #   inference was there to size its own ops), "data_dependent" (a DataDependent); and "real_dir", the model
+    #   file's own folder, its links resolved (``_data_root``)
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
     inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden)
@@ -1817,7 +1820,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     stood_in = _large_constants(onnx, g, {(f.domain, f.name) for f in model.functions}) if stand_in else {}
     g2.node.extend(n for k, n in enumerate(g.node) if k not in stood_in)
     _default_domain_as_empty(onnx, model, m2)
-    _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g)
+    _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g, (facts or {}).get("real_dir"))
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
     g2.input.extend(_typed_by_initializers(onnx, g, source, _overridable(model)))
     g2.input.extend(stood_in.values())
@@ -1832,7 +1835,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         external = t.data_location == onnx.TensorProto.EXTERNAL
         small = math.prod(t.dims) <= SMALL_INITIALIZER
         if small and external:
-            loaded = _read_small_external(onnx, t, base_dir)
+            loaded = _read_small_external(onnx, t, base_dir, facts.get("real_dir"))
             if isinstance(loaded, str):
                 if unread is not None:
                     unread[f"initializer {t.name!r}"] = loaded
@@ -2162,7 +2165,7 @@ def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:
         n.attribute.extend(d for d in defaults[key] if d.name not in have)
 
 
-def _read_small_external(onnx, t, base_dir: str | None):
+def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = None):
     """A copy of the small initializer ``t`` with its external data read in, or why it cannot be: its file
     must be in (or below) the model's folder and hold exactly the tensor's bytes at its offset."""
     from onnx import external_data_helper as edh
@@ -2176,7 +2179,7 @@ def _read_small_external(onnx, t, base_dir: str | None):
     want = _nbytes(bits, tuple(t.dims))
     try:
         info = edh.ExternalDataInfo(t)
-        bad = _outside_folder(base_dir, info.location)
+        bad = _outside_folder(base_dir, info.location, real_dir)
         if bad:
             return bad
         size, offset = os.path.getsize(os.path.join(base_dir, info.location)), info.offset or 0
@@ -2188,8 +2191,9 @@ def _read_small_external(onnx, t, base_dir: str | None):
             return f"its data file {info.location!r} holds {length} bytes for it, not {want}"
         copy = onnx.TensorProto()
         copy.CopyFrom(t)
-        folder = os.path.realpath(base_dir)   # a link inside the folder is followed (onnx's loader refuses links)
-        resolved = os.path.relpath(os.path.realpath(os.path.join(base_dir, info.location)), folder)
+        path = os.path.join(base_dir, info.location)   # a link is followed (onnx's loader refuses links)
+        folder = _data_root(base_dir, real_dir, path) or base_dir
+        resolved = os.path.relpath(os.path.realpath(path), folder)
         for e in copy.external_data:
             if e.key == "location":
                 e.value = resolved
@@ -2221,7 +2225,7 @@ def _default_domain_as_empty(onnx, model, m2) -> None:
 
 
 def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None,
-                                  hidden: dict[str, str], g) -> None:
+                                  hidden: dict[str, str], g, real_dir: str | None = None) -> None:
     """Read in, on the nodes of ``g2`` (the copy given to shape inference), the external data of every small
     tensor attribute (a ``Constant``'s value, a ``ConstantOfShape``'s fill), as ``_read_small_external`` reads
     small initializers: only from a file in the model's folder. Folding such a node evaluated its tensor with
@@ -2235,7 +2239,7 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
             for t in [a.t] if a.HasField("t") else list(a.tensors):
                 if t.data_location != onnx.TensorProto.EXTERNAL or math.prod(t.dims) > SMALL_INITIALIZER:
                     continue
-                loaded = _read_small_external(onnx, t, base_dir)
+                loaded = _read_small_external(onnx, t, base_dir, real_dir)
                 if isinstance(loaded, str):
                     which = f"the {a.name!r} tensor of node {n.name or n.op_type!r}"
                     if unread is not None:
@@ -2365,10 +2369,23 @@ def _external_attribute(onnx, n) -> bool:
                for a in n.attribute for t in ([a.t] if a.HasField("t") else list(a.tensors)))
 
 
-def _outside_folder(base_dir: str, location: str) -> str:
+def _data_root(base_dir: str, real_dir: str | None, path: str) -> str | None:
+    """The folder, of the model's (``base_dir``, where its data is looked for, and ``real_dir``, the model file's
+    own folder with its links resolved), that ``path`` lies in once its links are resolved, or None.
+
+    Why two: a hub cache links ``snapshots/REV/model.onnx`` and its ``model.onnx_data`` to files in ``blobs/``;
+    onnxruntime finds the data beside the link and accepts it as inside the folder of the model file's target."""
+    target = os.path.realpath(path)
+    for root in dict.fromkeys(os.path.realpath(r) for r in (base_dir, real_dir) if r):
+        if os.path.commonpath([root, target]) == root:
+            return root
+    return None
+
+
+def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -> str:
     """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
     regular file inside ``base_dir`` by a relative path, through no symbolic link out of it (onnxruntime follows
-    one that stays inside). Checked before anything reads or stats it (an error quoting a size would tell the size
+    one that stays inside, or inside ``real_dir``: ``_data_root``). Checked before anything reads or stats it (an error quoting a size would tell the size
     of any file; a named pipe blocks a read), and not left to onnx's loader, which checks paths only since
     onnx 1.16."""
     if "\0" in location:
@@ -2379,8 +2396,7 @@ def _outside_folder(base_dir: str, location: str) -> str:
     if ".." in parts:
         return f"its data file {location!r} is outside the model's folder"
     path = os.path.join(base_dir, *parts)
-    folder = os.path.realpath(base_dir)
-    if os.path.commonpath([folder, os.path.realpath(path)]) != folder:
+    if _data_root(base_dir, real_dir, path) is None:
         return f"its data file {location!r} goes through a symbolic link out of the model's folder"
     if not os.path.isfile(path):
         return f"its data file {location!r} is not a file in the model's folder"
