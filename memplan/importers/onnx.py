@@ -2385,9 +2385,9 @@ def _data_root(base_dir: str, real_dir: str | None, path: str) -> str | None:
 def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -> str:
     """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
     regular file inside ``base_dir`` by a relative path, through no symbolic link out of it (onnxruntime follows
-    one that stays inside, or inside ``real_dir``: ``_data_root``). Checked before anything reads or stats it (an error quoting a size would tell the size
-    of any file; a named pipe blocks a read), and not left to onnx's loader, which checks paths only since
-    onnx 1.16."""
+    one that stays inside, or inside ``real_dir``: ``_data_root``). Checked before anything reads or stats it
+    (an error quoting a size would tell the size of any file; a named pipe blocks a read), and not left to onnx's
+    loader, which checks paths only since onnx 1.16."""
     if "\0" in location:
         return f"its data file {location!r} is no file name (it holds a NUL character)"
     if not location or os.path.isabs(location) or os.path.splitdrive(location)[0]:
