@@ -157,43 +157,100 @@ def load_model(path: str):
     return model
 
 
-def external_data_files(model, folder: str) -> dict[str, str]:
-    """``{path: tensor name}`` of every file the model's external data lives in (initializers, sparse ones,
-    Constant and other attribute tensors, in subgraphs and local functions too), each location joined to the
-    model's ``folder``: the model's own files, which no output may replace. Locations are taken as written,
-    even those the importer would refuse to read (outside the folder): an output must not replace them either."""
-    onnx = _need_onnx()
-    found: dict[str, str] = {}
+def _external_tensors(onnx, model):
+    """``(what, tensor)`` for every tensor of ``model`` whose data lies in an external file: initializers, sparse
+    ones, Constant and other attribute tensors, in subgraphs and local functions too; ``what`` names it as the
+    model does (``initializer 'W'``, ``the 'value' tensor of node 'c'``)."""
 
-    def tensor(t) -> None:
+    def tensor(what: str, t):
         if t.data_location == onnx.TensorProto.EXTERNAL:
-            location = next((e.value for e in t.external_data if e.key == "location"), "")
-            if location and isinstance(location, str) and "\0" not in location:   # (else it names no file)
-                found.setdefault(os.path.join(folder, location), t.name)
+            yield what, t
 
-    def graph(g) -> None:
+    def graph(g):
         for t in g.initializer:
-            tensor(t)
+            yield from tensor(f"initializer {t.name!r}", t)
         for st in g.sparse_initializer:
-            tensor(st.values)
-            tensor(st.indices)
-        nodes(g.node)
+            yield from tensor(f"sparse initializer {st.values.name!r} (its values)", st.values)
+            yield from tensor(f"sparse initializer {st.values.name!r} (its indices)", st.indices)
+        yield from nodes(g.node, "")
 
-    def nodes(ns) -> None:
+    def nodes(ns, where: str):
         for n in ns:
             for a in n.attribute:
+                what = f"the {a.name!r} tensor of node {n.name or n.op_type!r}{where}"
                 for t in [a.t, *a.tensors]:
-                    tensor(t)
+                    yield from tensor(what, t)
                 for st in [a.sparse_tensor, *a.sparse_tensors]:
-                    tensor(st.values)
-                    tensor(st.indices)
+                    yield from tensor(what, st.values)
+                    yield from tensor(what, st.indices)
                 for sub in [a.g, *a.graphs]:
-                    graph(sub)
+                    yield from graph(sub)
 
-    graph(model.graph)
+    yield from graph(model.graph)
     for f in model.functions:
-        nodes(f.node)
+        yield from nodes(f.node, f" of local function {_function_name(f)}")
+
+
+def _location(t) -> str:
+    """The file name an external tensor's ``location`` entry gives ("" where it has none)."""
+    return next((e.value for e in t.external_data if e.key == "location"), "")
+
+
+def external_data_files(model, folder: str) -> dict[str, str]:
+    """``{path: tensor name}`` of every file the model's external data lives in (``_external_tensors``), each
+    location joined to the model's ``folder``: the model's own files, which no output may replace. Locations are
+    taken as written, even those the importer would refuse to read (outside the folder): an output must not replace
+    them either."""
+    onnx = _need_onnx()
+    found: dict[str, str] = {}
+    for _, t in _external_tensors(onnx, model):
+        location = _location(t)
+        if location and isinstance(location, str) and "\0" not in location:   # (else it names no file)
+            found.setdefault(os.path.join(folder, location), t.name)
     return found
+
+
+def _location_problem(base_dir: str, model_file: str | None, location: str) -> str:
+    """Why external data cannot be loaded from ``location`` in the model's folder ``base_dir`` whatever data file
+    were there, or "": it escapes the folder (``_outside_folder``), names something that is no regular file (a
+    directory, a named pipe) or the model file itself. A data file that is not there, or too short (truncated, a
+    git-lfs pointer), is no problem here: the importer plans from the model alone, without its weights, and a size
+    that follows a small tensor whose data it cannot read is refused where it is needed. Nothing is read; only
+    files inside the folder are stat'ed."""
+    real_dir = os.path.dirname(os.path.realpath(model_file)) if model_file is not None else None
+    why = _outside_folder(base_dir, location, real_dir)
+    if why:
+        missing = why.endswith("is not a file in the model's folder") and not os.path.lexists(
+            os.path.join(base_dir, location))
+        return "" if missing else why
+    if model_file is not None and os.path.samefile(os.path.join(base_dir, location), model_file):
+        return f"its data file {location!r} is the model file itself, whose bytes are the model, not its weights"
+    return ""
+
+
+def _check_external_data(onnx, model, base_dir: str | None, model_file: str | None) -> None:
+    """GraphError naming the first tensor whose external data cannot be loaded from its location
+    (``_location_problem``, each location checked once) or whose ``offset`` / ``length`` is no byte count, before
+    anything is inferred. Why: the importer reads no weights, so a location outside the model's folder
+    (``../x.bin``, an absolute path, a link out of it), a directory, the model file itself or an offset that is no
+    byte count was planned as if the data were there, a model onnxruntime refuses to load; small tensors were
+    refused only where they sized something. ``base_dir`` None (a ModelProto without its folder): nothing to
+    check against."""
+    if base_dir is None:
+        return
+    checked: dict[str, str] = {}
+    for what, t in _external_tensors(onnx, model):
+        location = _location(t)
+        if location not in checked:
+            checked[location] = _location_problem(base_dir, model_file, location)
+        why = checked[location]
+        for e in t.external_data:
+            if not why and e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value.strip())
+                                                               or int(e.value) < 0):
+                why = f"its {e.key} {e.value!r} in {location!r} is no byte count"
+        if why:   # (onnxruntime reads a model file that is long enough as the data)
+            ort = "" if why.endswith("not its weights") else "; onnxruntime refuses to load such a model"
+            raise GraphError(f"{what}: its external data is not read: {why}{ort}")
 
 
 def _check_has_graph(model, source: str) -> None:
@@ -308,15 +365,17 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
         check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
                        for path, name in external_data_files(model, folder).items()}, dict(outputs))
     try:
+        model_file = None if source == "model" else source
+        _check_external_data(onnx, model, base_dir, model_file)
         return _import(onnx, model, source, base_dir, default_name, batch, dims, name, alignment, progress,
-                       spelling)
+                       spelling, model_file and os.path.dirname(os.path.realpath(model_file)))
     except GraphError as exc:
         msg = str(exc)
         raise GraphError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
 
 
 def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
-            progress, spelling: Spelling) -> Graph:
+            progress, spelling: Spelling, real_dir: str | None = None) -> Graph:
     fixed = _check_dims_option(batch, dims)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
@@ -336,8 +395,9 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
-    facts: dict[str, Any] = {}   # what _infer found: "ort" (whether onnxruntime's shape inference was there
-    #                              to size its own ops), "data_dependent" (a DataDependent)
+    facts: dict[str, Any] = {"real_dir": real_dir}   # what _infer found: "ort" (whether onnxruntime's shape
+    #   inference was there to size its own ops), "data_dependent" (a DataDependent); and "real_dir", the model
+    #   file's own folder, its links resolved (``_data_root``)
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
     inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden)
@@ -362,6 +422,10 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
     def unsized(vname: str) -> str:
         """Why the output of an op onnx does not define has no size: which inference was tried."""
+        if custom[vname].startswith(NCHWC_DOMAIN + ":"):
+            return (f"{custom[vname]} is onnxruntime's blocked-layout op (saved only at ORT_ENABLE_ALL, its channels "
+                    "padded to the block size of the CPU that saved the model: plan the model saved at "
+                    "ORT_ENABLE_EXTENDED, or the original), which no shape inference sizes")
         if vname not in ort_ops:
             return f"{custom[vname]} is not an op onnx defines, so its shape inference cannot size it"
         if facts.get("ort"):
@@ -433,10 +497,13 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     for v in init_names:
         if v not in read and _BITS.get(shapes.get(v, (None, None))[0]) is None:
             continue   # an unused initializer of a type with no byte size (a string table): nothing to plan
-        if v not in tindex:
+        if v in out_set and v in overridable:   # the caller's value fed in its place, returned as it is
+            raise GraphError(f"graph output {v!r} is an initializer the caller may override (it is a graph input "
+                             "too, ONNX IR version 4 and later): no node produces it (unsupported; if it is a "
+                             "constant, import with constant_initializers=True (memplan import "
+                             "--constant-initializers))")
+        if v not in tindex:   # one the graph also returns stays a weight: it outlives the run anyway
             add(v, "weight", f"initializer {v!r}")
-        if v in out_set:
-            raise GraphError(f"graph output {v!r} is an initializer: no node produces it (unsupported)")
 
     containers: dict[str, int] = {}  # sequence/optional value -> the bytes of the tensors it holds
     seqs: dict[str, list] = {}   # sequence value -> the (shape, elem) of the tensors it holds, where known
@@ -449,9 +516,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         where = f"node {nid!r} ({n.op_type})"
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
             for o in n.output:
-                if o:
-                    if o in out_set:
-                        raise GraphError(f"graph output {o!r} is a Constant: no kernel produces it (unsupported)")
+                if o:   # a weight, also where the graph returns it (onnxruntime makes it an initializer)
                     add(o, "weight", where)
             continue
         ins = [v for v in n.input if v]
@@ -1826,7 +1891,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     stood_in = _large_constants(onnx, g, {(f.domain, f.name) for f in model.functions}) if stand_in else {}
     g2.node.extend(n for k, n in enumerate(g.node) if k not in stood_in)
     _default_domain_as_empty(onnx, model, m2)
-    _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g)
+    _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g, (facts or {}).get("real_dir"))
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
     g2.input.extend(_typed_by_initializers(onnx, g, source, _overridable(model)))
     g2.input.extend(stood_in.values())
@@ -1841,7 +1906,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         external = t.data_location == onnx.TensorProto.EXTERNAL
         small = math.prod(t.dims) <= SMALL_INITIALIZER
         if small and external:
-            loaded = _read_small_external(onnx, t, base_dir)
+            loaded = _read_small_external(onnx, t, base_dir, facts.get("real_dir"))
             if isinstance(loaded, str):
                 if unread is not None:
                     unread[f"initializer {t.name!r}"] = loaded
@@ -1930,7 +1995,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         inferred = _run_inference(onnx, m2, source)
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping) or _contradicted_value(onnx, m2, g, str(exc))}"
-                         ) from None
+                         f"{_incompatible_hint(str(exc), mapping)}") from None
+
+    def infer_folded():
+        try:
+            return _run_inference(onnx, m2, source, folded=True)
+        except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
+            raise GraphError(f"{exc}{_incompatible_hint(str(exc), mapping)}") from None
+
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
@@ -1938,12 +2010,12 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _size_ort_ops(onnx, m2, source, data_dependent)
-        inferred = _run_inference(onnx, m2, source, folded=True)
+        inferred = infer_folded()
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
         # once more, the standard ops onnx sized given to it as sized
         _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
-        inferred = _run_inference(onnx, m2, source, folded=True)
+        inferred = infer_folded()
     if stood_in and not _all_static(inferred):
         # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):
         # infer again with every Constant copied in, as before the stand-ins (a model that sizes all its values
@@ -2064,6 +2136,20 @@ def _typed_by_initializers(onnx, g, source: str, overridable: Collection[str] = 
     return out
 
 
+def _incompatible_hint(msg: str, mapping: dict[str, int]) -> str:
+    """Why shape inference found two sizes a node needs alike different, where two or more dimensions were fixed
+    (``mapping``): the values given may disagree. ``torch.onnx.export(dynamo=False)`` names each input's dynamic
+    axes apart unless told otherwise (``input_ids`` ``[d0_0, d0_1]``, its ``attention_mask`` ``[d1_0, d1_1]``), so a
+    ``--dim`` per name can give one sequence two lengths; onnx's message ("Incompatible dimensions") names the node
+    alone, not the dimensions fixed."""
+    if len(mapping) < 2 or "Incompatible dimensions" not in msg:
+        return ""
+    fixed = ", ".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+    return (f"; the dimensions fixed ({fixed}) may give one size of the model two values (an exporter may name it "
+            "apart in each input, as torch.onnx.export(dynamo=False) names each input's dynamic axes): give such "
+            "dimensions the same value")
+
+
 def _contradicted_hint(g2, msg: str, mapping: dict[str, int]) -> str:
     """Why shape inference found a declared shape contradicted, where dimensions were fixed (``mapping``): the
     outputs the model declares for the node ONNX names, and the likely cause. torch.export specializes a
@@ -2150,7 +2236,7 @@ def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:
         n.attribute.extend(d for d in defaults[key] if d.name not in have)
 
 
-def _read_small_external(onnx, t, base_dir: str | None):
+def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = None):
     """A copy of the small initializer ``t`` with its external data read in, or why it cannot be: its file
     must be in (or below) the model's folder and hold exactly the tensor's bytes at its offset."""
     from onnx import external_data_helper as edh
@@ -2164,17 +2250,25 @@ def _read_small_external(onnx, t, base_dir: str | None):
     want = _nbytes(bits, tuple(t.dims))
     try:
         info = edh.ExternalDataInfo(t)
-        bad = _outside_folder(base_dir, info.location)
+        bad = _outside_folder(base_dir, info.location, real_dir)
         if bad:
             return bad
-        length = info.length
-        if length is None:  # the rest of the file: read only if that is the tensor's size
-            length = os.path.getsize(os.path.join(base_dir, info.location)) - (info.offset or 0)
+        size, offset = os.path.getsize(os.path.join(base_dir, info.location)), info.offset or 0
+        length = size - offset if info.length is None else info.length   # (none: the rest of the file)
+        if offset + max(length, 0) > size:
+            return (f"its data file {info.location!r} ends at byte {size}, before its data does (offset {offset}, "
+                    f"length {length})")
         if length != want:
             return f"its data file {info.location!r} holds {length} bytes for it, not {want}"
         copy = onnx.TensorProto()
         copy.CopyFrom(t)
-        edh.load_external_data_for_tensor(copy, base_dir)
+        path = os.path.join(base_dir, info.location)   # a link is followed (onnx's loader refuses links)
+        folder = _data_root(base_dir, real_dir, path) or base_dir
+        resolved = os.path.relpath(os.path.realpath(path), folder)
+        for e in copy.external_data:
+            if e.key == "location":
+                e.value = resolved
+        edh.load_external_data_for_tensor(copy, folder)
     except Exception as exc:  # noqa: BLE001 - a missing or short file, a location outside the folder
         return f"its data could not be read: {first_line(exc)}"
     if len(copy.raw_data) != want:
@@ -2202,7 +2296,7 @@ def _default_domain_as_empty(onnx, model, m2) -> None:
 
 
 def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[str, str] | None,
-                                  hidden: dict[str, str], g) -> None:
+                                  hidden: dict[str, str], g, real_dir: str | None = None) -> None:
     """Read in, on the nodes of ``g2`` (the copy given to shape inference), the external data of every small
     tensor attribute (a ``Constant``'s value, a ``ConstantOfShape``'s fill), as ``_read_small_external`` reads
     small initializers: only from a file in the model's folder. Folding such a node evaluated its tensor with
@@ -2216,7 +2310,7 @@ def _read_small_attribute_tensors(onnx, g2, base_dir: str | None, unread: dict[s
             for t in [a.t] if a.HasField("t") else list(a.tensors):
                 if t.data_location != onnx.TensorProto.EXTERNAL or math.prod(t.dims) > SMALL_INITIALIZER:
                     continue
-                loaded = _read_small_external(onnx, t, base_dir)
+                loaded = _read_small_external(onnx, t, base_dir, real_dir)
                 if isinstance(loaded, str):
                     which = f"the {a.name!r} tensor of node {n.name or n.op_type!r}"
                     if unread is not None:
@@ -2346,21 +2440,35 @@ def _external_attribute(onnx, n) -> bool:
                for a in n.attribute for t in ([a.t] if a.HasField("t") else list(a.tensors)))
 
 
-def _outside_folder(base_dir: str, location: str) -> str:
+def _data_root(base_dir: str, real_dir: str | None, path: str) -> str | None:
+    """The folder, of the model's (``base_dir``, where its data is looked for, and ``real_dir``, the model file's
+    own folder with its links resolved), that ``path`` lies in once its links are resolved, or None.
+
+    Why two: a hub cache links ``snapshots/REV/model.onnx`` and its ``model.onnx_data`` to files in ``blobs/``;
+    onnxruntime finds the data beside the link and accepts it as inside the folder of the model file's target."""
+    target = os.path.realpath(path)
+    for root in dict.fromkeys(os.path.realpath(r) for r in (base_dir, real_dir) if r):
+        if os.path.commonpath([root, target]) == root:
+            return root
+    return None
+
+
+def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -> str:
     """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
-    regular file inside ``base_dir`` by a relative path, through no symbolic link. Checked before anything
-    reads or stats it (an error quoting a size would tell the size of any file; a named pipe blocks a read),
-    and not left to onnx's loader, which checks paths only since onnx 1.16."""
+    regular file inside ``base_dir`` by a relative path, through no symbolic link out of it (onnxruntime follows
+    one that stays inside, or inside ``real_dir``: ``_data_root``). Checked before anything reads or stats it
+    (an error quoting a size would tell the size of any file; a named pipe blocks a read), and not left to onnx's
+    loader, which checks paths only since onnx 1.16."""
+    if "\0" in location:
+        return f"its data file {location!r} is no file name (it holds a NUL character)"
     if not location or os.path.isabs(location) or os.path.splitdrive(location)[0]:
         return f"its data file {location!r} is not a relative path inside the model's folder"
     parts = location.replace("\\", "/").split("/")
     if ".." in parts:
         return f"its data file {location!r} is outside the model's folder"
-    path = base_dir
-    for part in parts:
-        path = os.path.join(path, part)
-        if os.path.islink(path):
-            return f"its data file {location!r} goes through a symbolic link"
+    path = os.path.join(base_dir, *parts)
+    if _data_root(base_dir, real_dir, path) is None:
+        return f"its data file {location!r} goes through a symbolic link out of the model's folder"
     if not os.path.isfile(path):
         return f"its data file {location!r} is not a file in the model's folder"
     return ""
@@ -2430,6 +2538,10 @@ def _ort_symbolic():
             found = None
         break
     return found
+
+
+#: onnxruntime's domain of blocked-layout (NCHWc) ops: ``ReorderInput``, its ``Conv``, pools, ``ReorderOutput``
+NCHWC_DOMAIN = "com.microsoft.nchwc"
 
 
 def _is_ort_op(onnx, n) -> bool:
