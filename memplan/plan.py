@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -341,8 +341,9 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     else:
         chosen, first, result, plans = _heuristic_budget(graph, cands, solver, options, t0, memory_budget,
                                                          max_events, given=schedule is not None)
-    serial_arena = _serial_arena(graph, chosen.schedule, plans, solver, options, t0)
-    block = _schedule_block(graph, cands, chosen, first, result, serial_arena, streams=streams,
+    serial = _serial_plan(graph, chosen.schedule, plans, solver, options, t0)
+    result = _with_stops(result, [first, serial, *plans.values()])
+    block = _schedule_block(graph, cands, chosen, first, result, serial.arena_bytes, streams=streams,
                             schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
     solver_block = dict(result.solver)
     seconds = solver_block.pop("seconds", None)
@@ -485,6 +486,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     if fits_cheaply(first_schedule):
         first = _within(solve_schedule(graph, first_schedule, solver, options, t0=t0), heuristic[_key(first_schedule)],
                         memory_budget)
+        first = _with_stops(first, heuristic.values())
         return cands.first, first, first, {_key(first_schedule): first}
     work = work_seconds(solver, options)
     tiers = budget_tiers(graph, cands, max_events)
@@ -539,10 +541,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _interrupted(probes[key], bool(cut)), probes
+        return found, first, _with_stops(_interrupted(probes[key], bool(cut)), heuristic.values()), probes
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
     result = _interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut))
-    return found, first, result, {**probes, key: result}
+    return found, first, _with_stops(result, heuristic.values()), {**probes, key: result}
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:
@@ -563,9 +565,9 @@ def _within(made: Plan, cheap: Plan | None, memory_budget: int) -> Plan:
     return made
 
 
-def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,
-                  t0: float) -> int:
-    """The serial schedule's arena (the listed order on one stream), for the report: from a plan already made,
+def _serial_plan(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,
+                 t0: float) -> Plan:
+    """The serial schedule's plan (the listed order on one stream), for the report's arena: from a plan already made,
     else from a heuristic solve (never a second exact solve: with a time limit that would double the work for one
     number). ``chosen`` is that schedule only when its order is the listed one: a schedule on one stream in
     another order (a give-back of every fork, an optimizer's candidate that used one stream, a given one) has
@@ -573,12 +575,24 @@ def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None
     s = serial_schedule(graph)
     key = (s.order, s.streams, s.events)
     if (chosen.order, chosen.streams, chosen.events) == key:
-        return plans[key].arena_bytes
+        return plans[key]
     if plans.get(key) is not None:   # (None: its bound was over a memory budget, never solved)
-        return plans[key].arena_bytes
+        return plans[key]
     cheap = not _exact(solver, options)
     return solve_schedule(graph, s, solver if cheap else "auto",
-                          options if cheap else replace(options, time_limit=None), t0=t0).arena_bytes
+                          options if cheap else replace(options, time_limit=None), t0=t0)
+
+
+def _with_stops(made: Plan, solved: Iterable[Plan | None]) -> Plan:
+    """``made`` marked ``stopped`` (its solver block) where the wall clock stopped any solve this plan read: a memory
+    budget's probe of another candidate schedule (which then did not fit, so another was chosen), the first
+    schedule's or the serial one's plan the report quotes. Why: such a plan may not repeat, as one whose own solve
+    was stopped, and its block said nothing (a small search, ``auto.POLISH_WALL``, stopped in one candidate's
+    probe chose another schedule with no word of it)."""
+    if made.solver.get("stopped"):
+        return made
+    stopped = next((p.solver["stopped"] for p in solved if p is not None and p.solver.get("stopped")), None)
+    return made if stopped is None else replace(made, solver={**made.solver, "stopped": stopped})
 
 
 def _r(x: float) -> float:
