@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch, as_int, plain_str, swapped_hint
+from .errors import PlanFormatError, PlanMismatch, as_int, plain_str, swapped_hint, unicode_twins
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
@@ -498,11 +498,12 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     if plan.graph and plan.graph != graph.name:
         out.append((1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)"))
     nindex, tindex = graph.node_index, graph.tensor_index
+    node_twin, tensor_twin = unicode_twins(nindex), unicode_twins(tindex)
     seen: set[str] = set()
     for nid, _ in plan.order:
         if nid not in nindex:
-            out.append((1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have "
-                           "(wrong graph?)"))
+            out.append((1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have"
+                           + (node_twin(nid) or " (wrong graph?)")))
         elif nid in seen:
             out.append((1, f"node {_short(nid)} appears twice in the plan's order"))
         seen.add(nid)
@@ -512,14 +513,15 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
         out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen)))
     for a, b in plan.events:
         if a not in nindex or b not in nindex:
-            out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have (wrong graph?)"))
+            out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
+                           + (node_twin(a if a not in nindex else b) or " (wrong graph?)")))
             break
     placed: set[str] = set()
     for tid, _off, size in plan.tensors:
         t = tindex.get(tid)
         if t is None:
-            out.append((4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have "
-                           "(wrong graph?)"))
+            out.append((4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have"
+                           + (tensor_twin(tid) or " (wrong graph?)")))
         elif tid in placed:
             out.append((4, f"tensor {_short(tid)} is placed twice"))
         elif size != graph.tensors[t].size:

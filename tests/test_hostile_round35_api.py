@@ -34,3 +34,52 @@ def test_saving_to_a_path_ending_in_a_slash_says_so(tmp_path, monkeypatch, name)
     with pytest.raises(MemplanError, match="a file path may not end with a slash"):
         memplan.save_plan(memplan.plan(diamond()), name)
     assert sorted(os.listdir(".")) == ["plan.json"] and (tmp_path / "plan.json").read_text() == "{}"
+
+
+NFC, NFD = "t\u00e9", "te\u0301"   # 'té' composed, and as e with a combining accent: they print alike
+
+
+def _accented() -> tuple[memplan.Graph, dict]:
+    """A graph whose tensor 'ta' and node 'l' are named 'té' (composed), and its plan's document."""
+    import json
+
+    doc = json.loads(json.dumps(diamond().to_dict()).replace('"ta"', f'"{NFC}"').replace('"l"', f'"{NFC}"'))
+    g = memplan.graph_from_dict(doc)
+    return g, json.loads(memplan.plan(g).to_json())
+
+
+def _renamed(doc, old: str, new: str) -> dict:
+    import json
+
+    return json.loads(json.dumps(doc, ensure_ascii=False).replace(f'"{old}"', f'"{new}"'))
+
+
+@pytest.mark.parametrize("what", ["tensors", "order", "events"])
+def test_an_id_in_another_unicode_form_is_told_apart(what):
+    """A plan edited by a tool that normalises text to NFD named 'té' (decomposed): "plan places tensor 'té', which
+    graph does not have" beside "does not place tensor 'té'" read as a contradiction; the note spells both."""
+    g, doc = _accented()
+    if what == "events":
+        doc["streams"] = 2
+        doc["order"] = [{"node": e["node"], "stream": int(e["node"] == NFC)} for e in doc["order"]]
+        doc["events"] = [{"after": NFC, "before": "j"}, {"after": "a", "before": NFC}]
+    part = _renamed(doc[what], NFC, NFD)
+    plan = memplan.plan_from_dict({**doc, what: part})
+    with pytest.raises(memplan.UnsafePlan) as e:
+        memplan.verify(g, plan)
+    assert "'te\\u0301': the graph's 't\\xe9' in another Unicode normalization form" in str(e.value)
+    from memplan.planfile import plan_mismatches
+
+    assert any("another Unicode normalization form" in m for _, m in plan_mismatches(g, plan))
+
+
+def test_a_graph_reading_a_tensor_in_another_unicode_form_says_so():
+    g, _ = _accented()
+    doc = g.to_dict()
+    doc["nodes"][2]["inputs"] = [NFD]   # (node 'r' reads 'té')
+    with pytest.raises(memplan.GraphError, match="in another Unicode normalization form"):
+        memplan.graph_from_dict(doc)
+    doc["nodes"][2]["inputs"] = ["t\u00e8"]   # (another id: no note)
+    with pytest.raises(memplan.GraphError) as e:
+        memplan.graph_from_dict(doc)
+    assert "Unicode" not in str(e.value)
