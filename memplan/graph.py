@@ -570,8 +570,8 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             raise GraphError(f"view {t.id!r}: view_offset {_short(t.view_offset)} is not a non-negative integer "
                              f"(at most {MAX_TENSOR_BYTES})")
     if total >= MAX_TOTAL_BYTES:
-        raise GraphError(f"the tensors' sizes add up to {total} bytes (rounded up to the alignment), over the "
-                         f"2**63-byte limit")
+        raise GraphError(f"the tensors' sizes add up to {total} bytes (each rounded up to the alignment {align}), "
+                         f"over the 2**63-byte limit")
 
     # views: parents exist, no cycles, inside parent; compute roots and offsets in them
     root = list(range(len(g.tensors)))

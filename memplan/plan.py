@@ -152,7 +152,10 @@ def with_alignment(graph: Graph, alignment: int | None, *, below: bool = False) 
         raise GraphError(f"alignment {alignment} is below the alignment {graph.alignment} of graph {graph.name!r}: "
                          "every offset must stay a multiple of the graph's (a plan may only raise it; to lower it, "
                          "edit the graph's alignment field)")
-    return replace(graph, alignment=alignment)
+    try:
+        return replace(graph, alignment=alignment)
+    except GraphError as exc:   # (the graph's checks at the new alignment: its roots' total past 2**63 bytes)
+        raise GraphError(f"graph {graph.name!r} at alignment {alignment} (its own is {graph.alignment}): {exc}") from None
 
 
 def _not_fully_checked(p: Plan) -> bool:

@@ -83,3 +83,18 @@ def test_a_graph_reading_a_tensor_in_another_unicode_form_says_so():
     with pytest.raises(memplan.GraphError) as e:
         memplan.graph_from_dict(doc)
     assert "Unicode" not in str(e.value)
+
+
+def test_an_alignment_option_past_the_total_limit_names_itself():
+    """``plan(g, alignment=2**48)`` of 2**15 one-byte roots at the graph's alignment 1 comes to 2**63 bytes: the
+    refusal said "the tensors' sizes add up to ... (rounded up to the alignment)", naming neither the graph nor the
+    alignment, which was the option's, not the graph's (the CLI's line named no file either)."""
+    b = memplan.GraphBuilder("ones", alignment=1)
+    for k in range(1 << 15):
+        b.input(f"x{k}", 1)
+    b.tensor("y", 1, kind="output")
+    b.node("n", "OP", ["x0"], ["y"])
+    g = b.build()
+    with pytest.raises(memplan.GraphError, match=r"^graph 'ones' at alignment 281474976710656 \(its own is 1\): the "
+                       r"tensors' sizes add up to \d+ bytes \(each rounded up to the alignment 281474976710656\)"):
+        memplan.plan(g, alignment=1 << 48)
