@@ -345,7 +345,7 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
         chosen, first, result, plans = _heuristic_budget(graph, cands, solver, options, t0, memory_budget,
                                                          max_events, given=schedule is not None)
     serial = _serial_plan(graph, chosen.schedule, plans, solver, options, t0)
-    result = _with_stops(result, [first, serial, *plans.values()])
+    result = _with_marks(result, [first, serial, *plans.values()])
     block = _schedule_block(graph, cands, chosen, first, result, serial.arena_bytes, streams=streams,
                             schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
     solver_block = dict(result.solver)
@@ -475,11 +475,21 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
 
     cheap = replace(options, time_limit=None)
     heuristic: dict[tuple, Plan | None] = {}   # None: over the budget (its bound, or its heuristics)
+    cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
 
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
         if key not in heuristic:
-            made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            try:
+                made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            except KeyboardInterrupt:
+                # a Ctrl-C in the default's small search (``auto.polish``) of a candidate: a cut as in an exact probe,
+                # not the end of the plan (raised, it lost a candidate that already fitted, which a Ctrl-C a moment
+                # later, in that probe, keeps); a second Ctrl-C (the cheap solves after a cut) is raised on
+                if cut:
+                    raise
+                cut.append(True)
+                return False
             # (the plan's own arena, not only ``over``'s verdict: a small search the wall clock stopped in the second
             # solve, ``auto.POLISH_WALL``, ends above the first one's)
             heuristic[key] = made if made is not None and made.arena_bytes <= memory_budget else None
@@ -489,7 +499,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     if fits_cheaply(first_schedule):
         first = _within(solve_schedule(graph, first_schedule, solver, options, t0=t0), heuristic[_key(first_schedule)],
                         memory_budget)
-        first = _with_stops(first, heuristic.values())
+        first = _with_marks(first, heuristic.values())
         return cands.first, first, first, {_key(first_schedule): first}
     work = work_seconds(solver, options)
     tiers = budget_tiers(graph, cands, max_events)
@@ -497,8 +507,6 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     probe = replace(options, time_limit=share_seconds(
         work * PROBE_SHARE, 1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
-
-    cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
 
     def exact(s: Schedule, opts: SolveOptions, over: int | None = None) -> Plan | None:
         """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
@@ -544,10 +552,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _with_stops(_interrupted(probes[key], bool(cut)), heuristic.values()), probes
+        return found, first, _with_marks(_interrupted(probes[key], bool(cut)), heuristic.values()), probes
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
     result = _interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut))
-    return found, first, _with_stops(result, heuristic.values()), {**probes, key: result}
+    return found, first, _with_marks(result, heuristic.values()), {**probes, key: result}
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:
@@ -581,21 +589,28 @@ def _serial_plan(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None]
         return plans[key]
     if plans.get(key) is not None:   # (None: its bound was over a memory budget, never solved)
         return plans[key]
-    cheap = not _exact(solver, options)
-    return solve_schedule(graph, s, solver if cheap else "auto",
-                          options if cheap else replace(options, time_limit=None), t0=t0)
+    if not _exact(solver, options):
+        return solve_schedule(graph, s, solver, options, t0=t0)
+    try:
+        return solve_schedule(graph, s, "auto", replace(options, time_limit=None), t0=t0)
+    except KeyboardInterrupt:
+        # after the exact solve, a Ctrl-C in this one for the report (its small search, ``auto.polish``) lost the plan
+        # that the solve's own Ctrl-C keeps: greedy's serial arena (one pass) stands in, and the plan says interrupted
+        return _interrupted(solve_schedule(graph, s, "greedy", replace(options, time_limit=None), t0=t0), True)
 
 
-def _with_stops(made: Plan, solved: Iterable[Plan | None]) -> Plan:
-    """``made`` marked ``stopped`` (its solver block) where the wall clock stopped any solve this plan read: a memory
-    budget's probe of another candidate schedule (which then did not fit, so another was chosen), the first
-    schedule's or the serial one's plan the report quotes. Why: such a plan may not repeat, as one whose own solve
-    was stopped, and its block said nothing (a small search, ``auto.POLISH_WALL``, stopped in one candidate's
-    probe chose another schedule with no word of it)."""
-    if made.solver.get("stopped"):
-        return made
-    stopped = next((p.solver["stopped"] for p in solved if p is not None and p.solver.get("stopped")), None)
-    return made if stopped is None else replace(made, solver={**made.solver, "stopped": stopped})
+def _with_marks(made: Plan, solved: Iterable[Plan | None]) -> Plan:
+    """``made`` marked ``stopped`` (its solver block) where the wall clock stopped any solve this plan read, and
+    ``interrupted`` where a Ctrl-C cut one: a memory budget's probe of another candidate schedule (which then did
+    not fit, so another was chosen), the first schedule's or the serial one's plan the report quotes. Why: such a
+    plan may not repeat, as one whose own solve was stopped, and its block said nothing (a small search,
+    ``auto.POLISH_WALL``, stopped in one candidate's probe chose another schedule with no word of it)."""
+    made_ = [p for p in solved if p is not None]
+    stopped = made.solver.get("stopped") or next((p.solver["stopped"] for p in made_ if p.solver.get("stopped")), None)
+    cut = bool(made.solver.get("interrupted")) or any(p.solver.get("interrupted") for p in made_)
+    marks = {**({"stopped": stopped} if stopped else {}), **({"interrupted": True} if cut else {})}
+    return made if all(made.solver.get(k) == v for k, v in marks.items()) else replace(
+        made, solver={**made.solver, **marks})
 
 
 def _r(x: float) -> float:

@@ -79,3 +79,51 @@ def test_a_verdict_the_wall_clock_cut_solves_the_schedule_in_full(monkeypatch):
     assert heuristics_over(problem, "auto", SolveOptions(), 437_248) is False
     _stop_nth_small_search(monkeypatch, 1)
     assert heuristics_over(problem, "auto", SolveOptions(), 437_248) is None
+
+
+def test_a_ctrl_c_in_a_cheap_probe_after_a_candidate_fitted_keeps_the_plan(monkeypatch):
+    """A time-limited budget solve tries each candidate's default plan first (``fits_cheaply``: its small search on
+    a small graph). A Ctrl-C there was raised out of ``plan``, though a candidate had already fitted (here the 21st
+    of 33 tried): the plan was lost, where a Ctrl-C a moment later, in that candidate's exact probe, keeps it and
+    marks it ``interrupted``."""
+    g = _graph()
+    seen: list[int] = []
+    real = search_mod._Minimiser.try_capacity
+
+    def try_capacity(self, cap, node_limit):
+        seen.append(cap)
+        if len(seen) == 1:
+            raise KeyboardInterrupt
+        return real(self, cap, node_limit)
+
+    monkeypatch.setattr(search_mod._Minimiser, "try_capacity", try_capacity)
+    try:
+        p = memplan.plan(g, streams="auto", memory_budget=BUDGET, solver="search", time_limit=0.2)
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C in a cheap probe lost the plan of the candidate that fitted")
+    assert p.solver.get("interrupted") is True
+    assert memplan.verify(g, p) is None and p.arena_bytes <= BUDGET
+
+
+def test_a_ctrl_c_in_the_reports_serial_solve_keeps_the_exact_plan(monkeypatch):
+    """After a time-limited exact solve of a multi-stream schedule, the report's serial arena comes from a default
+    solve of the serial schedule; a Ctrl-C there (its small search) was raised, and the finished plan lost."""
+    import importlib
+
+    planmod = importlib.import_module("memplan.plan")
+    g = _graph()
+    real = planmod.solve_schedule
+
+    def solve_schedule(graph, schedule, solver="auto", options=None, **kw):
+        if solver == "auto" and schedule.num_streams == 1 and len(set(schedule.streams)) == 1:
+            raise KeyboardInterrupt   # (the serial report's default solve)
+        return real(graph, schedule, solver, options, **kw)
+
+    monkeypatch.setattr(planmod, "solve_schedule", solve_schedule)
+    try:
+        p = memplan.plan(g, streams=3, solver="search", time_limit=0.2)
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C in the report's serial solve lost the plan")
+    assert p.solver.get("interrupted") is True and p.streams > 1
+    assert memplan.verify(g, p) is None
+    assert p.solver["schedule"]["serial_arena_bytes"] > 0
