@@ -607,6 +607,7 @@ def _read_devices(doc: dict[str, Any], source: str):
     if devices is None or not 1 <= devices <= MAX_STREAMS:
         raise PlanFormatError(f"{source}: field 'devices' is not an integer in 1..{MAX_STREAMS} ({_short(given)})")
     if devices == 1:
+        _check_one_device(doc, source)
         return 1, (), (), ()
     arenas = doc.get("device_arena_bytes")
     if not isinstance(arenas, list) or len(arenas) != devices:
@@ -620,6 +621,25 @@ def _read_devices(doc: dict[str, Any], source: str):
         raise PlanFormatError(f"{source}: a multi-device plan needs a 'device' in every order and tensor entry "
                               f"(missing {exc})") from None
     return devices, node_devices, tensor_devices, device_arena
+
+
+def _check_one_device(doc: dict[str, Any], source: str) -> None:
+    """PlanFormatError where a one-device plan document (no ``devices``, or 1) holds device fields that contradict
+    it: an entry on a device other than 0, or ``device_arena_bytes`` other than ``[arena_bytes]``. Why: they were
+    read as nothing, and the plan verified "safe" while its file told an executor that reads them another device,
+    or an arena of 5 bytes for 3,072 (and ``load_plan``/``save_plan`` dropped them unsaid). Where they agree (a tool
+    that writes them for every plan) they are read as the one device they describe."""
+    arenas = doc.get("device_arena_bytes")
+    if arenas is not None and not (isinstance(arenas, list) and len(arenas) == 1 and not isinstance(arenas[0], bool)
+                                   and as_int(arenas[0]) is not None and as_int(arenas[0]) == as_int(doc.get("arena_bytes"))):
+        raise PlanFormatError(f"{source}: field 'device_arena_bytes' is {_short(arenas)} in a one-device plan (no "
+                              f"'devices' field, or 1): it can only be [arena_bytes]; give 'devices' for a split plan")
+    for key, name in (("order", "node"), ("tensors", "id")):
+        for e in doc[key]:
+            d = e.get("device", 0)
+            if isinstance(d, bool) or as_int(d) != 0:
+                raise PlanFormatError(f"{source}: {key} entry {_short(e.get(name))} is on device {_short(d)} in a "
+                                      "one-device plan (no 'devices' field, or 1): give 'devices' for a split plan")
 
 
 def _int(v: Any, what: str, source: str = "plan") -> int:

@@ -98,3 +98,34 @@ def test_an_alignment_option_past_the_total_limit_names_itself():
     with pytest.raises(memplan.GraphError, match=r"^graph 'ones' at alignment 281474976710656 \(its own is 1\): the "
                        r"tensors' sizes add up to \d+ bytes \(each rounded up to the alignment 281474976710656\)"):
         memplan.plan(g, alignment=1 << 48)
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda d: d.update(device_arena_bytes=[5]), "'device_arena_bytes' is [5]"),
+    (lambda d: d.update(devices=1, device_arena_bytes=[d["arena_bytes"], 0]), "'device_arena_bytes' is ["),
+    (lambda d: [e.update(device=1) for e in d["order"]], "order entry 'a' is on device 1"),
+    (lambda d: d["tensors"][-1].update(device=2), "tensors entry 'y' is on device 2"),
+])
+def test_a_one_device_plan_with_contradicting_device_fields_is_refused(edit, field):
+    """A plan file without ``devices`` (one device) whose entries say device 1, or whose ``device_arena_bytes`` says
+    an arena of 5 bytes, was read as if they were not there: verify said "safe" of a file that tells an executor
+    reading them another device or a 5-byte arena, and a load and save dropped them unsaid."""
+    import json
+
+    doc = json.loads(memplan.plan(diamond()).to_json())
+    edit(doc)
+    with pytest.raises(memplan.PlanFormatError, match="one-device plan"):
+        memplan.plan_from_dict(doc)
+    assert field in str(pytest.raises(memplan.PlanFormatError, memplan.plan_from_dict, doc).value)
+
+
+def test_a_one_device_plan_with_agreeing_device_fields_is_read():
+    """A tool that writes the device fields for every plan (device 0, one arena) is read as the one device."""
+    import json
+
+    p = memplan.plan(diamond())
+    doc = json.loads(p.to_json())
+    doc.update(devices=1, device_arena_bytes=[p.arena_bytes])
+    for e in doc["order"] + doc["tensors"]:
+        e["device"] = 0
+    assert memplan.plan_from_dict(doc) == p
