@@ -86,17 +86,10 @@ def test_a_ctrl_c_in_a_cheap_probe_after_a_candidate_fitted_keeps_the_plan(monke
     a small graph). A Ctrl-C there was raised out of ``plan``, though a candidate had already fitted (here the 21st
     of 33 tried): the plan was lost, where a Ctrl-C a moment later, in that candidate's exact probe, keeps it and
     marks it ``interrupted``."""
+    from test_review_round34b import ctrl_c_in_first_search
+
     g = _graph()
-    seen: list[int] = []
-    real = search_mod._Minimiser.try_capacity
-
-    def try_capacity(self, cap, node_limit):
-        seen.append(cap)
-        if len(seen) == 1:
-            raise KeyboardInterrupt
-        return real(self, cap, node_limit)
-
-    monkeypatch.setattr(search_mod._Minimiser, "try_capacity", try_capacity)
+    ctrl_c_in_first_search(monkeypatch)
     try:
         p = memplan.plan(g, streams="auto", memory_budget=BUDGET, solver="search", time_limit=0.2)
     except KeyboardInterrupt:
