@@ -476,6 +476,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     cheap = replace(options, time_limit=None)
     heuristic: dict[tuple, Plan | None] = {}   # None: over the budget (its bound, or its heuristics)
     cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
+    tried: list[Plan | None] = []   # every cheap plan made, for the marks of the plan chosen
 
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
@@ -493,13 +494,14 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
             # (the plan's own arena, not only ``over``'s verdict: a small search the wall clock stopped in the second
             # solve, ``auto.POLISH_WALL``, ends above the first one's)
             heuristic[key] = made if made is not None and made.arena_bytes <= memory_budget else None
+            tried.append(made)   # (one over the budget too: a stop in it decided the candidate's probe, ``_with_marks``)
         return heuristic[key] is not None
 
     first_schedule = cands.first.schedule
     if fits_cheaply(first_schedule):
         first = _within(solve_schedule(graph, first_schedule, solver, options, t0=t0), heuristic[_key(first_schedule)],
                         memory_budget)
-        first = _with_marks(first, heuristic.values())
+        first = _with_marks(first, tried)
         return cands.first, first, first, {_key(first_schedule): first}
     work = work_seconds(solver, options)
     tiers = budget_tiers(graph, cands, max_events)
@@ -552,10 +554,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _with_marks(_interrupted(probes[key], bool(cut)), heuristic.values()), probes
+        return found, first, _with_marks(_interrupted(probes[key], bool(cut)), tried), probes
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
     result = _interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut))
-    return found, first, _with_marks(result, heuristic.values()), {**probes, key: result}
+    return found, first, _with_marks(result, tried), {**probes, key: result}
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:

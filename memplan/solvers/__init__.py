@@ -100,7 +100,8 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
     which keeps the smaller of greedy's and size's arenas, then may lift a buffer or two to the top: ``auto.slack_on_top``,
-    and on a small problem search a little: ``auto.polish``), None for any other (an exact solver may still fit).
+    and on a small problem search a little: ``auto.polish``), None for any other (an exact solver may still fit)
+    and where the wall clock cut auto's whole solve (``_whole_over``: no verdict, the schedule is solved in full).
 
     Why: a memory budget plans candidate schedules until one fits, and only the one that fits is kept. Each
     heuristic runs with ``over`` (``placement.CappedOffsets``) and stops at the first buffer it places past it,
