@@ -377,6 +377,23 @@ def at_most(top: int, what: str) -> Callable[[str], int]:
     return parse
 
 
+def at_most_nodes(per: int, unit: str) -> Callable[[str], int]:
+    """A count of ``unit`` of ``per`` nodes each (a transformer's layers, a MoE's blocks), in 1..``MAX_NODES // per``.
+    Why: these counts were held to ``MAX_NODES`` as if each were one node, so ``--transformer 9999999`` (200 million
+    nodes) was taken and began building, and ``--transformer 100000000`` was refused as "more than 10000000 nodes"."""
+    top = MAX_NODES // per
+
+    def parse(text: str) -> int:
+        n = positive(text)
+        if n > top:
+            raise argparse.ArgumentTypeError(f"{n} {unit} is more than {top} {unit} ({per} nodes each: at most "
+                                             f"{MAX_NODES} nodes)")
+        return n
+
+    parse.__name__ = "count"
+    return parse
+
+
 def streams(text: str) -> int | str:
     """A stream count (N >= 1) or 'auto'."""
     if text.lower() == "auto":

@@ -11,6 +11,7 @@ import functools
 import inspect
 import operator
 import reprlib
+import unicodedata
 from collections.abc import Callable, Iterable, KeysView, Sequence, Set
 from typing import Any, TypeVar
 
@@ -221,6 +222,27 @@ def short_repr(x, limit: int = 60) -> str:
         except Exception:
             r = f"<{type(x).__name__} object>"
     return r if len(r) <= limit else r[:limit - 3] + "..."
+
+
+def unicode_twins(names: Iterable[str]) -> Callable[[Any], str]:
+    """A note for an id that is not among ``names`` but equals one of them in another Unicode normalization form
+    (``"te\u0301"``, e and a combining accent, against the graph's ``"t\u00e9"``): both print alike, so "plan places
+    tensor 'té', which graph 'g' does not have" beside "does not place tensor 'té'" read as a contradiction. The
+    note spells both with escapes. The map of ``names`` is built on the first id asked about (errors only)."""
+    twins: dict[str, str] | None = None
+
+    def note(x: Any) -> str:
+        nonlocal twins
+        if not isinstance(x, str) or x.isascii():
+            return ""
+        if twins is None:
+            twins = {unicodedata.normalize("NFC", n): n for n in names if isinstance(n, str) and not n.isascii()}
+        twin = twins.get(unicodedata.normalize("NFC", x))
+        if twin is None or twin == x:
+            return ""
+        return f" ({ascii(x)[:60]}: the graph's {ascii(twin)[:60]} in another Unicode normalization form)"
+
+    return note
 
 
 def add_note(exc: BaseException, note: str) -> None:

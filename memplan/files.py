@@ -95,7 +95,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         return
     path = output_path(path)
     target = _target(path)
-    why = _unwritable(target)
+    why = _no_file_path(path) or _unwritable(target)
     if why:
         raise MemplanError(f"cannot write {path}: {why}")
     directory = directory_of(target)
@@ -192,10 +192,9 @@ def check_writable(path: str, label: str) -> None:
             raise MemplanError(f"{label} {path}: cannot write to stdout: {why}")
         return
     check_no_nul(os.fspath(path), MemplanError, f"{label} ")
-    if os.path.isdir(path):
-        raise MemplanError(f"{label} {path}: cannot write: is a directory")
-    if str(path).endswith(("/", os.sep)):   # "out.json/": a directory that is not there; the write would fail
-        raise MemplanError(f"{label} {path}: cannot write: a file path may not end with a slash")
+    why = _no_file_path(path)
+    if why:
+        raise MemplanError(f"{label} {path}: cannot write: {why}")
     target = _target(path)
     why = _unwritable(target)
     if why:
@@ -206,6 +205,18 @@ def check_writable(path: str, label: str) -> None:
     why = _cannot_create_in(directory, len(os.fsencode(os.path.basename(target))))
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why} (in {directory})")
+
+
+def _no_file_path(path: str) -> str | None:
+    """Why ``path`` names no file an output can be: a directory (``.``, ``out/``, a link to one), or a path ending
+    in a slash (``out.json/``: a directory that is not there). Why here, for ``atomic_write_bytes`` as for the CLI's
+    checks: the library's ``save_plan(plan, "out/")`` said "cannot write out/: Not a directory" of a directory (the
+    rename's error), and ``save_plan(plan, ".")`` "Device or resource busy"."""
+    if os.path.isdir(path):
+        return "is a directory"
+    if str(path).endswith(("/", os.sep)):
+        return "a file path may not end with a slash"
+    return None
 
 
 def directory_of(path: str) -> str:

@@ -16,7 +16,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from .errors import GraphError, as_int, plain_str, swapped_hint, unordered
+from .errors import GraphError, as_int, plain_str, swapped_hint, unicode_twins, unordered
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
 
@@ -570,8 +570,8 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             raise GraphError(f"view {t.id!r}: view_offset {_short(t.view_offset)} is not a non-negative integer "
                              f"(at most {MAX_TENSOR_BYTES})")
     if total >= MAX_TOTAL_BYTES:
-        raise GraphError(f"the tensors' sizes add up to {total} bytes (rounded up to the alignment), over the "
-                         f"2**63-byte limit")
+        raise GraphError(f"the tensors' sizes add up to {total} bytes (each rounded up to the alignment {align}), "
+                         f"over the 2**63-byte limit")
 
     # views: parents exist, no cycles, inside parent; compute roots and offsets in them
     root = list(range(len(g.tensors)))
@@ -592,7 +592,8 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             chain.append(j)
             p = tindex.get(tj.view_of)
             if p is None:
-                raise GraphError(f"view {tj.id!r}: view_of names unknown tensor {tj.view_of!r}")
+                raise GraphError(f"view {tj.id!r}: view_of names unknown tensor {tj.view_of!r}"
+                                 f"{unicode_twins(tindex)(tj.view_of)}")
             parent = g.tensors[p]
             if tj.view_offset + tj.size > parent.size:
                 raise GraphError(
@@ -634,13 +635,13 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
         for tid in n.inputs:
             t = tindex.get(tid) if isinstance(tid, str) else None
             if t is None:
-                raise GraphError(f"node {n.id!r} reads unknown tensor {_short(tid)}")
+                raise GraphError(f"node {n.id!r} reads unknown tensor {_short(tid)}{unicode_twins(tindex)(tid)}")
             ins.append(t)
         outs = []
         for tid in n.outputs:
             t = tindex.get(tid) if isinstance(tid, str) else None
             if t is None:
-                raise GraphError(f"node {n.id!r} writes unknown tensor {_short(tid)}")
+                raise GraphError(f"node {n.id!r} writes unknown tensor {_short(tid)}{unicode_twins(tindex)(tid)}")
             if producer[t] != -1:
                 raise GraphError(
                     f"tensor {tid!r} is produced twice (by {g.nodes[producer[t]].id!r} and {n.id!r})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -152,7 +152,10 @@ def with_alignment(graph: Graph, alignment: int | None, *, below: bool = False) 
         raise GraphError(f"alignment {alignment} is below the alignment {graph.alignment} of graph {graph.name!r}: "
                          "every offset must stay a multiple of the graph's (a plan may only raise it; to lower it, "
                          "edit the graph's alignment field)")
-    return replace(graph, alignment=alignment)
+    try:
+        return replace(graph, alignment=alignment)
+    except GraphError as exc:   # (the graph's checks at the new alignment: its roots' total past 2**63 bytes)
+        raise GraphError(f"graph {graph.name!r} at alignment {alignment} (its own is {graph.alignment}): {exc}") from None
 
 
 def _one_alignment(alignment: Any, devices: Any) -> Any:
@@ -369,8 +372,9 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     else:
         chosen, first, result, plans = _heuristic_budget(graph, cands, solver, options, t0, memory_budget,
                                                          max_events, given=schedule is not None)
-    serial_arena = _serial_arena(graph, chosen.schedule, plans, solver, options, t0)
-    block = _schedule_block(graph, cands, chosen, first, result, serial_arena, streams=streams,
+    serial = _serial_plan(graph, chosen.schedule, plans, solver, options, t0)
+    result = _with_marks(result, [first, serial, *plans.values()])
+    block = _schedule_block(graph, cands, chosen, first, result, serial.arena_bytes, streams=streams,
                             schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
     solver_block = dict(result.solver)
     seconds = solver_block.pop("seconds", None)
@@ -499,20 +503,33 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
 
     cheap = replace(options, time_limit=None)
     heuristic: dict[tuple, Plan | None] = {}   # None: over the budget (its bound, or its heuristics)
+    cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
+    tried: list[Plan | None] = []   # every cheap plan made, for the marks of the plan chosen
 
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
         if key not in heuristic:
-            made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            try:
+                made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+            except KeyboardInterrupt:
+                # a Ctrl-C in the default's small search (``auto.polish``) of a candidate: a cut as in an exact probe,
+                # not the end of the plan (raised, it lost a candidate that already fitted, which a Ctrl-C a moment
+                # later, in that probe, keeps); a second Ctrl-C (the cheap solves after a cut) is raised on
+                if cut:
+                    raise
+                cut.append(True)
+                return False
             # (the plan's own arena, not only ``over``'s verdict: a small search the wall clock stopped in the second
             # solve, ``auto.POLISH_WALL``, ends above the first one's)
             heuristic[key] = made if made is not None and made.arena_bytes <= memory_budget else None
+            tried.append(made)   # (one over the budget too: a stop in it decided the candidate's probe, ``_with_marks``)
         return heuristic[key] is not None
 
     first_schedule = cands.first.schedule
     if fits_cheaply(first_schedule):
         first = _within(solve_schedule(graph, first_schedule, solver, options, t0=t0), heuristic[_key(first_schedule)],
                         memory_budget)
+        first = _with_marks(first, tried)
         return cands.first, first, first, {_key(first_schedule): first}
     work = work_seconds(solver, options)
     tiers = budget_tiers(graph, cands, max_events)
@@ -521,9 +538,8 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         work * PROBE_SHARE, 1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
-    cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
-    wall = _budget_wall(t0, options, work)   # past it, likewise (``stopped: wall_clock``)
-    late: list[bool] = []
+    wall = _budget_wall(t0, options, work)   # past it, exact solves end: the default's heuristics plan the rest
+    late: list[bool] = []   # (``stopped: wall_clock``)
 
     def exact(s: Schedule, opts: SolveOptions, over: int | None = None) -> Plan | None:
         """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
@@ -576,10 +592,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _stopped(_interrupted(probes[key], bool(cut)), bool(late)), probes
+        return found, first, _with_marks(_stopped(_interrupted(probes[key], bool(cut)), bool(late)), tried), probes
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
     result = _stopped(_interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut)), bool(late))
-    return found, first, result, {**probes, key: result}
+    return found, first, _with_marks(result, tried), {**probes, key: result}
 
 
 def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:
@@ -615,9 +631,9 @@ def _within(made: Plan, cheap: Plan | None, memory_budget: int) -> Plan:
     return made
 
 
-def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,
-                  t0: float) -> int:
-    """The serial schedule's arena (the listed order on one stream), for the report: from a plan already made,
+def _serial_plan(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None], solver: str, options: SolveOptions,
+                 t0: float) -> Plan:
+    """The serial schedule's plan (the listed order on one stream), for the report's arena: from a plan already made,
     else from a heuristic solve (never a second exact solve: with a time limit that would double the work for one
     number). ``chosen`` is that schedule only when its order is the listed one: a schedule on one stream in
     another order (a give-back of every fork, an optimizer's candidate that used one stream, a given one) has
@@ -625,12 +641,31 @@ def _serial_arena(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None
     s = serial_schedule(graph)
     key = (s.order, s.streams, s.events)
     if (chosen.order, chosen.streams, chosen.events) == key:
-        return plans[key].arena_bytes
+        return plans[key]
     if plans.get(key) is not None:   # (None: its bound was over a memory budget, never solved)
-        return plans[key].arena_bytes
-    cheap = not _exact(solver, options)
-    return solve_schedule(graph, s, solver if cheap else "auto",
-                          options if cheap else replace(options, time_limit=None), t0=t0).arena_bytes
+        return plans[key]
+    if not _exact(solver, options):
+        return solve_schedule(graph, s, solver, options, t0=t0)
+    try:
+        return solve_schedule(graph, s, "auto", replace(options, time_limit=None), t0=t0)
+    except KeyboardInterrupt:
+        # after the exact solve, a Ctrl-C in this one for the report (its small search, ``auto.polish``) lost the plan
+        # that the solve's own Ctrl-C keeps: greedy's serial arena (one pass) stands in, and the plan says interrupted
+        return _interrupted(solve_schedule(graph, s, "greedy", replace(options, time_limit=None), t0=t0), True)
+
+
+def _with_marks(made: Plan, solved: Iterable[Plan | None]) -> Plan:
+    """``made`` marked ``stopped`` (its solver block) where the wall clock stopped any solve this plan read, and
+    ``interrupted`` where a Ctrl-C cut one: a memory budget's probe of another candidate schedule (which then did
+    not fit, so another was chosen), the first schedule's or the serial one's plan the report quotes. Why: such a
+    plan may not repeat, as one whose own solve was stopped, and its block said nothing (a small search,
+    ``auto.POLISH_WALL``, stopped in one candidate's probe chose another schedule with no word of it)."""
+    made_ = [p for p in solved if p is not None]
+    stopped = made.solver.get("stopped") or next((p.solver["stopped"] for p in made_ if p.solver.get("stopped")), None)
+    cut = bool(made.solver.get("interrupted")) or any(p.solver.get("interrupted") for p in made_)
+    marks = {**({"stopped": stopped} if stopped else {}), **({"interrupted": True} if cut else {})}
+    return made if all(made.solver.get(k) == v for k, v in marks.items()) else replace(
+        made, solver={**made.solver, **marks})
 
 
 def _r(x: float) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch, as_int, plain_str, swapped_hint
+from .errors import PlanFormatError, PlanMismatch, as_int, plain_str, swapped_hint, unicode_twins
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
@@ -498,11 +498,12 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     if plan.graph and plan.graph != graph.name:
         out.append((1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)"))
     nindex, tindex = graph.node_index, graph.tensor_index
+    node_twin, tensor_twin = unicode_twins(nindex), unicode_twins(tindex)
     seen: set[str] = set()
     for nid, _ in plan.order:
         if nid not in nindex:
-            out.append((1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have "
-                           "(wrong graph?)"))
+            out.append((1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have"
+                           + (node_twin(nid) or " (wrong graph?)")))
         elif nid in seen:
             out.append((1, f"node {_short(nid)} appears twice in the plan's order"))
         seen.add(nid)
@@ -512,14 +513,15 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
         out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen)))
     for a, b in plan.events:
         if a not in nindex or b not in nindex:
-            out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have (wrong graph?)"))
+            out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
+                           + (node_twin(a if a not in nindex else b) or " (wrong graph?)")))
             break
     placed: set[str] = set()
     for tid, _off, size in plan.tensors:
         t = tindex.get(tid)
         if t is None:
-            out.append((4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have "
-                           "(wrong graph?)"))
+            out.append((4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have"
+                           + (tensor_twin(tid) or " (wrong graph?)")))
         elif tid in placed:
             out.append((4, f"tensor {_short(tid)} is placed twice"))
         elif size != graph.tensors[t].size:
@@ -605,6 +607,7 @@ def _read_devices(doc: dict[str, Any], source: str):
     if devices is None or not 1 <= devices <= MAX_STREAMS:
         raise PlanFormatError(f"{source}: field 'devices' is not an integer in 1..{MAX_STREAMS} ({_short(given)})")
     if devices == 1:
+        _check_one_device(doc, source)
         return 1, (), (), ()
     arenas = doc.get("device_arena_bytes")
     if not isinstance(arenas, list) or len(arenas) != devices:
@@ -618,6 +621,25 @@ def _read_devices(doc: dict[str, Any], source: str):
         raise PlanFormatError(f"{source}: a multi-device plan needs a 'device' in every order and tensor entry "
                               f"(missing {exc})") from None
     return devices, node_devices, tensor_devices, device_arena
+
+
+def _check_one_device(doc: dict[str, Any], source: str) -> None:
+    """PlanFormatError where a one-device plan document (no ``devices``, or 1) holds device fields that contradict
+    it: an entry on a device other than 0, or ``device_arena_bytes`` other than ``[arena_bytes]``. Why: they were
+    read as nothing, and the plan verified "safe" while its file told an executor that reads them another device,
+    or an arena of 5 bytes for 3,072 (and ``load_plan``/``save_plan`` dropped them unsaid). Where they agree (a tool
+    that writes them for every plan) they are read as the one device they describe."""
+    arenas = doc.get("device_arena_bytes")
+    if arenas is not None and not (isinstance(arenas, list) and len(arenas) == 1 and not isinstance(arenas[0], bool)
+                                   and as_int(arenas[0]) is not None and as_int(arenas[0]) == as_int(doc.get("arena_bytes"))):
+        raise PlanFormatError(f"{source}: field 'device_arena_bytes' is {_short(arenas)} in a one-device plan (no "
+                              f"'devices' field, or 1): it can only be [arena_bytes]; give 'devices' for a split plan")
+    for key, name in (("order", "node"), ("tensors", "id")):
+        for e in doc[key]:
+            d = e.get("device", 0)
+            if isinstance(d, bool) or as_int(d) != 0:
+                raise PlanFormatError(f"{source}: {key} entry {_short(e.get(name))} is on device {_short(d)} in a "
+                                      "one-device plan (no 'devices' field, or 1): give 'devices' for a split plan")
 
 
 def _int(v: Any, what: str, source: str = "plan") -> int:

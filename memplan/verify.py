@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._gc import paused
-from .errors import PlanFormatError, UnsafePlan, named_options
+from .errors import PlanFormatError, UnsafePlan, named_options, unicode_twins
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .ops import COPY_OP
@@ -68,13 +68,14 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         bad(1, split)
     nodes = graph.nodes
     N = len(nodes)
+    node_twin = unicode_twins(graph.node_index)   # (an id that prints as a graph's own: the note tells them apart)
     # ---- rule 1: order is a permutation and topological; events forward; groups ---------------
     pos = [-1] * N
     stream = [0] * N
     for p, (nid, s) in enumerate(plan.order):
         ni = graph.node_index.get(nid)
         if ni is None:
-            bad(1, f"order names unknown node {nid!r}")
+            bad(1, f"order names unknown node {nid!r}{node_twin(nid)}")
             continue
         if pos[ni] >= 0:
             bad(1, f"node {nid!r} appears twice in order")
@@ -121,7 +122,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     for a_id, b_id in plan.events:
         a, b = graph.node_index.get(a_id), graph.node_index.get(b_id)
         if a is None or b is None:
-            bad(1, f"event {a_id!r}->{b_id!r} names an unknown node")
+            bad(1, f"event {a_id!r}->{b_id!r} names an unknown node{node_twin(a_id if a is None else b_id)}")
             continue
         if stream[a] == stream[b]:
             bad(1, f"event {a_id!r}->{b_id!r} joins stream {stream[a]} to itself")
@@ -207,10 +208,11 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     T = len(graph.tensors)
     offset: list[int | None] = [None] * T
     seen = [False] * T
+    tensor_twin = unicode_twins(graph.tensor_index)
     for tid, off, size in plan.tensors:
         t = graph.tensor_index.get(tid)
         if t is None:
-            bad(4, f"plan places unknown tensor {tid!r}")
+            bad(4, f"plan places unknown tensor {tid!r}{tensor_twin(tid)}")
             continue
         if seen[t]:
             bad(4, f"tensor {tid!r} is placed twice")

@@ -47,6 +47,9 @@ PHASES = ("optimize", "hb", "life", "bound", "solve", "verify", "serial")
 #: ``--nodes`` when no graph family is named: a selection (``--inplace 8000``) runs only what it names
 DEFAULT_NODES = (10_000, 100_000, 1_000_000)
 #: the graph families besides ``--nodes``, by their options' dests
+#: nodes per unit of the families counted in units (``argtypes.at_most_nodes`` caps them at ``MAX_NODES`` nodes):
+#: a ten-node chain, an expert of ``examples.moe`` (with its share of the router and sum), a transformer layer, a MoE block
+CHAIN_NODES, EXPERT_NODES, LAYER_NODES, MOE_BLOCK_NODES = 10, 4, 20, 770
 FAMILIES = ("wide", "chain", "chains", "random", "experts", "io", "inplace", "transformer", "moe_blocks")
 
 
@@ -62,22 +65,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000; each at most once)")
     p.add_argument("--chain", type=nodes, nargs="*", default=[],
                    help="chains of this many view ops, each view read (e.g. --chain 10000 100000; each at most once)")
-    p.add_argument("--chains", type=nodes, nargs="*", default=[],
+    p.add_argument("--chains", type=argtypes.at_most_nodes(CHAIN_NODES, "chains"), nargs="*", default=[],
                    help="graphs of this many independent ten-node chains (e.g. --chains 1000 "
                         "--mode auto --streams 1024; each at most once)")
     p.add_argument("--random", type=nodes, nargs="*", default=[],
                    help="random DAGs of this many nodes, 2-8 inputs each (e.g. --random 10000 100000; each at most once)")
-    p.add_argument("--experts", type=nodes, nargs="*", default=[],
+    p.add_argument("--experts", type=argtypes.at_most_nodes(EXPERT_NODES, "experts"), nargs="*", default=[],
                    help="MoE graphs of this many three-node experts (e.g. --experts 2500 25000; each at most once)")
     p.add_argument("--io", type=nodes, nargs="*", default=[],
                    help="graphs of this many input -> node -> output triples (e.g. --io 10000; each at most once)")
     p.add_argument("--inplace", type=nodes, nargs="*", default=[],
                    help="graphs with this many in-place pairs (e.g. --inplace 8000 50000 --mode serial "
                         "--solver size; each at most once)")
-    p.add_argument("--transformer", type=nodes, nargs="*", default=[],
+    p.add_argument("--transformer", type=argtypes.at_most_nodes(LAYER_NODES, "layers"), nargs="*", default=[],
                    help="transformer decoders of this many 20-node layers (e.g. --transformer 500 2500 10000: 10k, "
                         "50k and 200k nodes; each at most once)")
-    p.add_argument("--moe-blocks", type=nodes, nargs="*", default=[],
+    p.add_argument("--moe-blocks", type=argtypes.at_most_nodes(MOE_BLOCK_NODES, "blocks"), nargs="*", default=[],
                    help="MoE graphs of this many blocks of 256 experts, 770 nodes a block (e.g. --moe-blocks 13 65 "
                         "260; each at most once)")
     p.add_argument("--inplace-shape", nargs="+", default=["one"], choices=INPLACE_SHAPES,

@@ -100,7 +100,8 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
     which keeps the smaller of greedy's and size's arenas, then may lift a buffer or two to the top: ``auto.slack_on_top``,
-    and on a small problem search a little: ``auto.polish``), None for any other (an exact solver may still fit).
+    and on a small problem search a little: ``auto.polish``), None for any other (an exact solver may still fit)
+    and where the wall clock cut auto's whole solve (``_whole_over``: no verdict, the schedule is solved in full).
 
     Why: a memory budget plans candidate schedules until one fits, and only the one that fits is kept. Each
     heuristic runs with ``over`` (``placement.CappedOffsets``) and stops at the first buffer it places past it,
@@ -114,14 +115,25 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
         return False
     if names == HEURISTICS and polishes(problem, options):
         # a small problem's search (``auto.polish``) may end anywhere down to the bound: the whole solve decides
-        return get_solver("auto")(problem, options).arena > over
+        return _whole_over(problem, options, over)
     # auto may still lift buffers to the top (``auto.slack_on_top``), ending within one alignment below the
     # aligned top of the heuristics' best arena: only a best arena up to ``over`` rounded up to the alignment
     # can come back under ``over`` (never when ``over`` is aligned), and then the whole solve decides
     ceiling = align_up(over, problem.alignment)
     if names == HEURISTICS and ceiling > over and not _all_over(problem, names, options, ceiling):
-        return get_solver("auto")(problem, options).arena > over
+        return _whole_over(problem, options, over)
     return True
+
+
+def _whole_over(problem: BufferProblem, options: SolveOptions, over: int) -> bool | None:
+    """Whether ``auto``'s whole solve ends above ``over`` bytes; None (no verdict) where its wall-clock safety stop
+    cut it (``info["stopped"]``: a small search stopped, ``auto.POLISH_WALL``). Why: True dropped the solve, and its
+    mark with it, so a memory budget passed over a schedule that an unpaused run fits, and the plan of the schedule
+    chosen instead said nothing; with no verdict the schedule is solved in full, and that plan says what stopped it."""
+    sol = get_solver("auto")(problem, options)
+    if sol.info.get("stopped"):
+        return None
+    return sol.arena > over
 
 
 def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOptions, over: int) -> bool:
