@@ -1,0 +1,166 @@
+"""Round 35: module hooks and ``forward`` patched after ``compile``, against eager (1 and 3 streams, poisoned arena).
+
+Before: export traces the forward hooks and pre-hooks there at compile (a submodule's, the root's, torch's global
+``register_module_forward_hook``) into the program, and the guard watched tensors, submodules, classes and
+training flags only. A hook added after compile (activation steering, a feature tap), one removed, or a
+``forward`` set on an instance or its class ran in eager only: the compiled module returned the old program's
+result, silently. Now each is an ``AtenExecutorError`` naming the module and saying to compile again; hooks there
+at compile and left alone still run as eager.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+STREAMS = [1, 3]
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.b(self.a(x).relu())
+
+
+def _times_ten(module, args, out):
+    return out * 10
+
+
+def _plus_one(module, args):
+    return (args[0] + 1,)
+
+
+def _net(hooked: bool) -> Net:
+    torch.manual_seed(0)
+    m = Net().eval()
+    if hooked:
+        m.a.register_forward_hook(_times_ten)
+        m.register_forward_pre_hook(_plus_one)
+    return m
+
+
+def _eager(m, x):
+    with torch.no_grad():
+        return m(x)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_hooks_there_at_compile_run_as_eager_call_after_call(streams):
+    m = _net(True)
+    step = compile(m, (torch.randn(2, 4),), streams=streams, poison=True)
+    for k in range(3):
+        x = torch.randn(2, 4, generator=torch.Generator().manual_seed(k))
+        assert torch.equal(step(x), _eager(m, x))
+
+
+def _add_hook(m):
+    return m.a.register_forward_hook(_times_ten)
+
+
+def _add_pre_hook(m):
+    return m.b.register_forward_pre_hook(_plus_one)
+
+
+def _add_root_hook(m):
+    return m.register_forward_hook(_times_ten)
+
+
+def _add_kwargs_hook(m):
+    return m.a.register_forward_hook(lambda mod, args, kwargs, out: out * 10, with_kwargs=True)
+
+
+def _add_global_hook(m):
+    return nn.modules.module.register_module_forward_hook(
+        lambda mod, args, out: out + 1 if isinstance(mod, nn.Linear) else None)
+
+
+def _add_global_pre_hook(m):
+    return nn.modules.module.register_module_forward_pre_hook(
+        lambda mod, args: (args[0] * 2,) if isinstance(mod, nn.Linear) else None)
+
+
+def _patch_instance_forward(m):
+    m.a.forward = lambda t: t * 0
+
+
+def _patch_class_forward(m):
+    # the class keeps its identity, its forward changes (a library patching attention in place)
+    old = nn.Linear.forward
+    nn.Linear.forward = lambda self, t: old(self, t) * 3
+    return _Undo(lambda: setattr(nn.Linear, "forward", old))
+
+
+class _Undo:
+    def __init__(self, undo):
+        self.remove = undo
+
+
+ADDED = [
+    (_add_hook, r"the forward hooks of Net\.a changed after compile"),
+    (_add_pre_hook, r"the forward pre-hooks of Net\.b changed after compile"),
+    (_add_root_hook, r"the forward hooks of Net changed after compile"),
+    (_add_kwargs_hook, r"the forward hooks of Net\.a changed after compile"),
+    (_add_global_hook, r"torch's global module forward hooks .* changed after compile"),
+    (_add_global_pre_hook, r"torch's global module forward pre-hooks .* changed after compile"),
+    (_patch_instance_forward, r"Net\.a\.forward was replaced after compile"),
+    (_patch_class_forward, r"Linear\.forward was replaced after compile"),
+]
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize("change,message", ADDED, ids=[c.__name__.lstrip("_") for c, _m in ADDED])
+def test_a_hook_or_forward_changed_after_compile_is_refused_naming_the_module(streams, change, message):
+    """Each change makes eager's result another one (checked), and the call is refused (it returned the old one)."""
+    m = _net(False)
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    before = _eager(m, x)
+    assert torch.equal(step(x), before)
+    handle = change(m)
+    try:
+        assert not torch.equal(_eager(m, x), before)   # eager follows the change
+        with pytest.raises(AtenExecutorError, match=message):
+            step(x)
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_hook_removed_after_compile_is_refused_and_one_put_back_is_not_the_same(streams):
+    m = _net(False)
+    handle = m.a.register_forward_hook(_times_ten)
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    assert torch.equal(step(x), _eager(m, x))
+    handle.remove()
+    with pytest.raises(AtenExecutorError, match=r"the forward hooks of Net\.a changed after compile"):
+        step(x)
+    again = m.a.register_forward_hook(lambda mod, args, out: out * 5)   # as many hooks as at compile, another one
+    assert not torch.equal(_eager(m, x), step.program.exported.module()(x))
+    with pytest.raises(AtenExecutorError, match=r"the forward hooks of Net\.a changed after compile"):
+        step(x)
+    again.remove()
+
+
+def test_a_copy_of_the_module_with_its_own_hooks_leaves_the_compiled_one_alone():
+    """Hooks on another module (a deepcopy, hooked) are no change of the compiled one's tree."""
+    m = _net(False)
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), poison=True)
+    other = copy.deepcopy(m)
+    other.a.register_forward_hook(_times_ten)
+    assert torch.equal(step(x), _eager(m, x))
