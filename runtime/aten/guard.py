@@ -6,7 +6,8 @@ exported for one module tree in one training mode. A change in place (``p.copy_(
 seen; a *replaced* tensor was not: ``p.data = t``, ``m.w = nn.Parameter(...)``, ``m.buf = torch.zeros(...)``
 left the program reading the old tensor (silently stale), ``m.to(torch.float64)`` / ``m.half()`` failed deep in
 a kernel, ``m.to("meta")`` or ``del m.w`` ran on the old values, a swapped submodule, a parametrization, broken
-weight tying or ``m.train()`` after an eval compile ran the export's code, not eager's.
+weight tying or ``m.train()`` after an eval compile ran the export's code, not eager's;
+so did a forward hook added or removed after compile, or a ``forward`` patched (``Calls``).
 
 The check is one loop over plain tuples recorded at compile (no ``named_parameters()`` walk): per submodule, its
 slot in its parent, its class and its training flag; per module tensor the program reads (each name of a tied
