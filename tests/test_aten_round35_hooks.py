@@ -6,6 +6,9 @@ training flags only. A hook added after compile (activation steering, a feature 
 ``forward`` set on an instance or its class ran in eager only: the compiled module returned the old program's
 result, silently. Now each is an ``AtenExecutorError`` naming the module and saying to compile again; hooks there
 at compile and left alone still run as eager.
+
+Also: parameters frozen or unfrozen in place after compile (``m.requires_grad_(False)``) were not followed, though
+eager's ``matmul`` reads the flag and the lowering chose its kernels by it: now the executor is built again.
 """
 
 from __future__ import annotations
@@ -164,3 +167,26 @@ def test_a_copy_of_the_module_with_its_own_hooks_leaves_the_compiled_one_alone()
     other = copy.deepcopy(m)
     other.a.register_forward_hook(_times_ten)
     assert torch.equal(step(x), _eager(m, x))
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize("frozen_at_compile", [True, False])
+def test_weights_frozen_or_unfrozen_in_place_after_compile_run_as_eager(streams, frozen_at_compile):
+    """``m.requires_grad_(...)`` after compile: eager's ``matmul`` of a parameter and a 3-D operand folds to one ``mm``
+    when the parameter requires grad (even under no_grad), ``bmm`` otherwise (other rounding); the lowering chose by
+    the flag at build time. Compiled frozen and unfrozen after, the program kept ``matmul.out``'s ``bmm``: silently
+    other bits than eager. Now the executor is built again over the same tensors (one rebind) and runs as eager."""
+    from aten_models import ParamMatmul
+
+    torch.manual_seed(0)
+    m = ParamMatmul().eval().requires_grad_(not frozen_at_compile)
+    x = torch.randn(1, 8, 16)
+    step = compile(m, (x,), streams=streams, poison=True)
+    before = _eager(m, x)
+    assert torch.equal(step(x), before)
+    m.requires_grad_(frozen_at_compile)
+    assert not torch.equal(_eager(m, x), before)   # the flag changes eager's bits
+    for k in range(2):
+        x = torch.randn(1, 8, 16, generator=torch.Generator().manual_seed(k))
+        assert torch.equal(step(x), _eager(m, x))
+    assert step.rebinds == 1

@@ -164,17 +164,18 @@ class ModuleGuard:
             [p._modules for _a, p, _b, _c, _d, _e in m], [a for _a, _p, a, _c, _d, _e in m],
             [c for _a, _p, _b, c, _d, _e in m], [t for _a, _p, _b, _c, _d, t in m], [k for _a, _p, _b, _c, k, _e in m],
             [x.store for x in s], [x.attr for x in s], [x.tensor for x in s], [x.ptr for x in s],
-            [x.meta[1] for x in s], [x.meta[2] for x in s], [x.meta[0] for x in s]))
+            [x.meta[1] for x in s], [x.meta[2] for x in s], [x.meta[0] for x in s], [x.meta[4] for x in s]))
 
     def unchanged(self) -> bool:
         """Whether every submodule and tensor is still the one compile saw (the per-call fast path)."""
         if type(self.root) is not self.root_cls or self.root.training is not self.root_training:
             return False
-        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs, shapes, strides, dtypes = self.fast
+        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs, shapes, strides, dtypes, grads = self.fast
         return (all(map(is_, map(dict.get, dicts, attrs), children)) and list(map(_training, children)) == flags
                 and all(map(is_, map(type, children), classes)) and all(map(is_, map(dict.get, stores, names), tensors))
                 and list(map(self.data_ptr, tensors)) == ptrs and list(map(_size, tensors)) == shapes
                 and list(map(self.stride, tensors)) == strides and list(map(_dtype, tensors)) == dtypes
+                and list(map(_requires_grad, tensors)) == grads
                 and all(map(Held.unchanged, self.held)) and (self.calls is None or self.calls.unchanged()))
 
 
@@ -182,6 +183,9 @@ _training = attrgetter("training")
 # the layout of a tensor can change on the same object at the same address (``b.t_()``, ``p.data = p.data[:2]``,
 # ``p.data = p.data.view(torch.int32)``): the views and kernels built at compile would read it the old way
 _size, _dtype = attrgetter("shape"), attrgetter("dtype")
+# eager's kernels read a weight's ``requires_grad`` even under no_grad (``matmul`` folds a 3-D operand into one ``mm``
+# when its matrix operand requires grad), and the lowering chose its kernels by it at build time
+_requires_grad = attrgetter("requires_grad")
 
 
 def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
@@ -258,8 +262,8 @@ def _meta(t: Any) -> tuple:
 
 
 def _layout(meta: tuple) -> tuple:
-    """``meta`` less ``requires_grad``: freezing a tensor in place (``p.requires_grad_(False)``) changes nothing
-    the program reads."""
+    """``meta`` less ``requires_grad``: a tensor frozen or unfrozen in place (``p.requires_grad_(False)``) is the same
+    tensor, laid out alike: the executor is built again over it (``changes``), not refused."""
     return meta[:4] + meta[5:]
 
 
@@ -320,8 +324,9 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
             raise AtenExecutorError(f"attributes {names} were one tensor at compile (tied weights, which the program "
                                     "reads as one) and are different tensors now: compile again")
         s, t = pairs[0]
-        if t is not s.tensor or t.data_ptr() != s.ptr:
-            out[id(s.tensor)] = t
+        if t is not s.tensor or t.data_ptr() != s.ptr or t.requires_grad is not s.meta[4]:
+            out[id(s.tensor)] = t   # (the same tensor frozen or unfrozen in place: built again, as the lowering
+            # chose kernels by its flag)
     for h in guard.held:   # the old tensor still in a container: which one eager reads depends on the path
         if id(h.tensor) in out:
             raise AtenExecutorError(f"{root}.{h.name} and an attribute the program reads as the same tensor are "
