@@ -190,3 +190,56 @@ def test_weights_frozen_or_unfrozen_in_place_after_compile_run_as_eager(streams,
         x = torch.randn(1, 8, 16, generator=torch.Generator().manual_seed(k))
         assert torch.equal(step(x), _eager(m, x))
     assert step.rebinds == 1
+
+
+class Scaled(nn.Module):
+    """A user's own setting (``self.temperature``) and torch's (``LeakyReLU.negative_slope``, a conv's ``padding``)
+    read by forward as plain values: export bakes them into the program."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.act = nn.LeakyReLU(0.1)
+        self.temperature = 0.7
+        self.name = "scaled"
+
+    def forward(self, x):
+        return self.act(self.conv(x)) / self.temperature
+
+
+SETTINGS = [
+    (lambda m: setattr(m, "temperature", 0.5), r"Scaled\.temperature is 0\.5 now, 0\.7 at compile"),
+    (lambda m: setattr(m.act, "negative_slope", 0.3), r"Scaled\.act\.negative_slope is 0\.3 now, 0\.1 at compile"),
+    (lambda m: setattr(m.conv, "padding", (0, 0)), r"Scaled\.conv\.padding is \(0, 0\) now, \(1, 1\) at compile"),
+    (lambda m: delattr(m, "temperature"), r"Scaled\.temperature was deleted"),
+]
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize("change,message", SETTINGS, ids=["temperature", "negative_slope", "padding", "deleted"])
+def test_a_plain_setting_changed_after_compile_is_refused_naming_it(streams, change, message):
+    m = Scaled().eval()
+    x = torch.randn(1, 2, 5, 5)
+    step = compile(m, (x,), streams=streams, poison=True)
+    before = _eager(m, x)
+    assert torch.equal(step(x), before)
+    change(m)
+    if hasattr(m, "temperature"):
+        assert not torch.equal(_eager(m, x), before)   # eager follows the change
+    with pytest.raises(AtenExecutorError, match=message):
+        step(x)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_setting_set_again_to_an_equal_value_runs_as_eager(streams):
+    """An equal value set again (another float object), a tuple rebuilt, and a private flag are no change."""
+    m = Scaled().eval()
+    x = torch.randn(1, 2, 5, 5)
+    step = compile(m, (x,), streams=streams, poison=True)
+    m.temperature = float("0.7")
+    m.conv.padding = tuple([1, 1])
+    m._seen_calls = 3
+    for _ in range(2):
+        assert torch.equal(step(x), _eager(m, x))
+    assert step.rebinds == 0

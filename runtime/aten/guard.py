@@ -7,7 +7,8 @@ seen; a *replaced* tensor was not: ``p.data = t``, ``m.w = nn.Parameter(...)``, 
 left the program reading the old tensor (silently stale), ``m.to(torch.float64)`` / ``m.half()`` failed deep in
 a kernel, ``m.to("meta")`` or ``del m.w`` ran on the old values, a swapped submodule, a parametrization, broken
 weight tying or ``m.train()`` after an eval compile ran the export's code, not eager's;
-so did a forward hook added or removed after compile, or a ``forward`` patched (``Calls``).
+so did a forward hook added or removed after compile, or a ``forward`` patched (``Calls``), and a plain setting
+forward read as a constant (``m.temperature = 0.5``: ``Settings``).
 
 The check is one loop over plain tuples recorded at compile (no ``named_parameters()`` walk): per submodule, its
 slot in its parent, its class and its training flag; per module tensor the program reads (each name of a tied
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from operator import attrgetter, is_
 from typing import Any
 
@@ -131,6 +133,64 @@ def record_calls(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Calls
                  [d.get("forward") for d in own], classes, list(map(_class_forward, classes)))
 
 
+_MISSING = object()
+_SCALARS = (bool, int, float, complex, str, type(None))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The plain values (numbers, strings, None, tuples of them: ``self.scale``, a conv's ``padding``, a dropout's
+    ``p``) under public names in each module's ``__dict__`` as compile saw them, torch's own ``nn.Module`` fields
+    aside. Export bakes
+    what ``forward`` made of them into the program; one set after compile (``m.temperature = 0.5``) changed eager's
+    result and silently not the program's. Read per call by identity (``map``); a value set again to an equal one
+    (another object) is recorded again, not refused."""
+
+    names: tuple[str, ...]     # "Net.a.scale"
+    dicts: list[dict]          # the owner's ``__dict__``
+    keys: list[str]
+    values: list[Any]
+
+    def unchanged(self) -> bool:
+        return all(map(is_, map(dict.get, self.dicts, self.keys, repeat(_MISSING)), self.values))
+
+    def changed(self) -> str | None:
+        """The first value no longer equal to compile's, in words (None: all equal, maybe other objects)."""
+        for name, d, key, was in zip(self.names, self.dicts, self.keys, self.values):
+            now = d.get(key, _MISSING)
+            if now is not was and not _same_value(now, was):
+                return f"{name} was deleted" if now is _MISSING else f"{name} is {now!r} now, {was!r} at compile"
+        return None
+
+    def refreshed(self) -> Settings:
+        return replace(self, values=list(map(dict.get, self.dicts, self.keys, repeat(_MISSING))))
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as the program would use them: same type and ``repr`` (NaN is NaN, -0.0 is not 0.0)."""
+    return type(a) is type(b) and repr(a) == repr(b)
+
+
+def _plain(v: Any, depth: int = 2) -> bool:
+    return isinstance(v, _SCALARS) or (depth > 0 and type(v) is tuple and all(_plain(x, depth - 1) for x in v))
+
+
+def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Settings:
+    """``Settings`` of the module tree ``owners`` (path -> module, the root at "")."""
+    internal = set(vars(torch.nn.Module()))   # torch's own fields: training (guarded apart), hook dicts, ...
+    names, dicts, keys, values = [], [], [], []
+    for path, m in owners.items():
+        d = vars(m)
+        for key, v in d.items():
+            if key not in internal and not key.startswith("_") and _plain(v):   # (a library's private flags,
+                # ``_has_warned``, change under eager calls, not by the user)
+                names.append(f"{root_name}.{path}.{key}" if path else f"{root_name}.{key}")
+                dicts.append(d)
+                keys.append(key)
+                values.append(v)
+    return Settings(tuple(names), dicts, keys, values)
+
+
 def _item(container: Any, key: Any) -> Any:
     """``container[key]``, or None where it is no longer there."""
     try:
@@ -156,6 +216,7 @@ class ModuleGuard:
     stride: Any        # ``torch.Tensor.stride`` unbound
     held: tuple[Held, ...] = ()   # module tensors the program reads inside a list, tuple or dict attribute
     calls: Calls | None = None    # the hooks and forwards the export traced
+    settings: Settings | None = None   # the plain values forward read as constants
     fast: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -176,7 +237,8 @@ class ModuleGuard:
                 and list(map(self.data_ptr, tensors)) == ptrs and list(map(_size, tensors)) == shapes
                 and list(map(self.stride, tensors)) == strides and list(map(_dtype, tensors)) == dtypes
                 and list(map(_requires_grad, tensors)) == grads
-                and all(map(Held.unchanged, self.held)) and (self.calls is None or self.calls.unchanged()))
+                and all(map(Held.unchanged, self.held)) and (self.calls is None or self.calls.unchanged())
+                and (self.settings is None or self.settings.unchanged()))
 
 
 _training = attrgetter("training")
@@ -208,7 +270,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
     held = tuple(Held(name, path, t, t.data_ptr(), _meta(t)) for name, path, t in _held_tensors(torch, owners)
                  if id(t) in by_id)
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
-                       torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners))
+                       torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
+                       record_settings(torch, type(module).__name__, owners))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
@@ -296,6 +359,10 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
     if changed is not None:
         raise AtenExecutorError(f"{changed}: the program runs the code export traced then (hooks included), eager "
                                 "the code there now: compile again")
+    changed = guard.settings.changed() if guard.settings is not None else None
+    if changed is not None:
+        raise AtenExecutorError(f"{changed}: export baked the value forward read into the program, eager reads it "
+                                "anew: compile again (or keep a value that changes between calls in a buffer)")
     for h in guard.held:
         if not h.unchanged():
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
@@ -352,7 +419,7 @@ def rebound_guard(guard: ModuleGuard, new: Mapping[int, Any]) -> ModuleGuard:
         t = new.get(id(s.tensor), s.tensor)
         return replace(s, store=_store(s.owner, s.attr), tensor=t, ptr=t.data_ptr(), meta=_meta(t))
     slots = tuple(now(s) for s in guard.slots)
-    return replace(guard, slots=slots)
+    return replace(guard, slots=slots, settings=guard.settings and guard.settings.refreshed())
 
 
 def needs_recapture(cuda_graph: bool, captured: bool, rebound: bool) -> bool:
