@@ -159,3 +159,54 @@ def test_attention_modules_run_eagers_slow_path_bitwise(streams, encoder):
     with torch.inference_mode():
         got = step(x)
     assert torch.equal(got, slow)
+
+
+class Embed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.e = nn.Embedding(10, 4)
+
+    def forward(self, i):
+        return self.e(i) * 2
+
+
+@torch.library.custom_op("aten_round35::picky", mutates_args=())
+def _picky(x: torch.Tensor) -> torch.Tensor:
+    if bool((x < 0).any()):
+        raise ValueError("picky: negative input")
+    return x * 2
+
+
+@_picky.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+class Picky(nn.Module):
+    def forward(self, x):
+        return torch.ops.aten_round35.picky(x + 1)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_an_index_out_of_range_or_a_custom_ops_value_error_is_named_and_the_next_call_runs(streams):
+    """Eager raises ``IndexError`` ("index out of range in self") for an embedding index past the table, a custom op
+    may raise ``ValueError``: both came through as torch's bare exception, no node named (a ``RuntimeError`` was)."""
+    m = Embed().eval()
+    step = compile(m, (torch.tensor([1, 2]),), streams=streams, poison=True)
+    for bad in (torch.tensor([1, 12]), torch.tensor([-1, 2])):
+        with pytest.raises(IndexError):
+            m(bad)
+        with pytest.raises(AtenExecutorError, match=r"node 'embedding' \(aten\.embedding\.default\): failed: index "
+                                                    r"out of range"):
+            step(bad)
+    good = torch.tensor([3, 9])
+    assert torch.equal(step(good), _eager_nograd(m, good))
+    p = compile(Picky(), (torch.ones(3),), streams=streams, poison=True)
+    with pytest.raises(AtenExecutorError, match=r"aten_round35\.picky.*failed: picky: negative input"):
+        p(-torch.ones(3) * 5)
+    assert torch.equal(p(torch.ones(3)), Picky()(torch.ones(3)))
+
+
+def _eager_nograd(m, *args):
+    with torch.no_grad():
+        return m(*args)
