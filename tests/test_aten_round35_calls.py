@@ -210,3 +210,37 @@ def test_an_index_out_of_range_or_a_custom_ops_value_error_is_named_and_the_next
 def _eager_nograd(m, *args):
     with torch.no_grad():
         return m(*args)
+
+
+class Keywords(nn.Module):
+    def forward(self, input_ids, attention_mask):
+        return input_ids * attention_mask + 1
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_kwargs_given_as_a_mapping_that_is_no_dict_compile_and_run(streams):
+    """transformers' ``BatchEncoding`` is a ``UserDict``: ``compile(m, kwargs=enc)`` failed inside torch.export
+    ("KeyPath exhausted before reaching Source"), though ``m(**enc)`` runs."""
+    from collections import UserDict
+
+    ids, mask = torch.randint(0, 9, (1, 4)), torch.ones(1, 4, dtype=torch.long)
+    m = Keywords()
+    step = compile(m, kwargs=UserDict({"input_ids": ids, "attention_mask": mask}), streams=streams, poison=True)
+    enc = UserDict({"attention_mask": mask, "input_ids": ids + 1})
+    assert torch.equal(step(**enc), m(**enc))
+
+
+Pair = __import__("collections").namedtuple("Pair", "a b")
+
+
+class TakesPair(nn.Module):
+    def forward(self, p):
+        return p[0] * 2 + p[1]
+
+
+def test_a_call_with_another_container_type_names_both_types():
+    """A tuple where the export had a namedtuple read "call arguments ((*, *)) do not match the export's ((*, *))"."""
+    step = compile(TakesPair(), (Pair(torch.randn(3), torch.randn(3)),))
+    with pytest.raises(AtenExecutorError, match=r"call arguments \(\(\*, \*\)\) do not match the export's "
+                                                r"\(Pair\(\*, \*\)\)"):
+        step((torch.randn(3), torch.randn(3)))

@@ -137,6 +137,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     SolveOptions(time_limit=time_limit)   # its rule for time_limit (a SolverError naming it)
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise AtenExecutorError(f"kwargs must be a mapping of keyword arguments, not {type(kwargs).__name__}")
+    if kwargs is not None and type(kwargs) is not dict:   # a transformers BatchEncoding (a UserDict): torch.export
+        kwargs = dict(kwargs)   # failed on it with "KeyPath exhausted before reaching Source"; eager's m(**be) runs
     for flag, value in (("cuda_graph", cuda_graph), ("return_views", return_views), ("poison", poison),
                         ("verify", verify)):
         if not isinstance(value, bool):  # verify=None skipped the verifier of a given plan by accident

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from memplan.graph import Graph
@@ -359,13 +359,20 @@ def _shape_of(args: Any, kwargs: Any) -> str:
     """A call's argument structure on one line, ``(*, [*, *], k=*)``: the pytree spec's repr spans lines
     and reads as internals."""
     def show(x: Any) -> str:
+        """Containers by their type where it is not the plain one (a namedtuple, an ``OrderedDict``, a dataclass):
+        a call passing a tuple where the export had a namedtuple read "((*, *)) do not match ((*, *))"."""
         if isinstance(x, (tuple, list)):
             inner = ", ".join(show(v) for v in x)
-            return f"({inner}{',' if isinstance(x, tuple) and len(x) == 1 else ''})" if isinstance(x, tuple) \
+            text = f"({inner}{',' if isinstance(x, tuple) and len(x) == 1 else ''})" if isinstance(x, tuple) \
                 else f"[{inner}]"
-        if isinstance(x, dict):
-            return "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in x.items()) + "}"
-        return "*"
+        elif isinstance(x, dict):
+            text = "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in x.items()) + "}"
+        elif is_dataclass(x) and not isinstance(x, type):
+            return f"{type(x).__name__}(" + ", ".join(f"{f.name}={show(getattr(x, f.name))}"
+                                                      for f in fields(x)) + ")"
+        else:
+            return "*"
+        return text if type(x) in (tuple, list, dict) else f"{type(x).__name__}{text}"
     pos = ", ".join(show(v) for v in tuple(args))
     kw = ", ".join(f"{k}={show(v)}" for k, v in dict(kwargs or {}).items())
     return f"({pos}{', ' if pos and kw else ''}{kw})"
