@@ -243,3 +243,57 @@ def test_a_setting_set_again_to_an_equal_value_runs_as_eager(streams):
     for _ in range(2):
         assert torch.equal(step(x), _eager(m, x))
     assert step.rebinds == 0
+
+
+class Options:
+    """A settings object (a ``PretrainedConfig`` in transformers), held by several modules of the tree."""
+
+    def __init__(self):
+        self.extra_output = False
+        self.scale = 2.0
+
+
+class WithConfig(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.config = Options()
+        self.inner = nn.Linear(4, 4)
+        self.inner.config = self.config
+
+    def forward(self, x):
+        y = self.inner(x) * self.config.scale
+        return (y, x + 1) if self.config.extra_output else y
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_value_of_a_config_object_changed_after_compile_is_refused_naming_it(streams):
+    m = WithConfig().eval()
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    assert torch.equal(step(x), _eager(m, x))
+    m.config.extra_output = True   # transformers: model.config.output_hidden_states = True
+    assert isinstance(_eager(m, x), tuple)
+    with pytest.raises(AtenExecutorError, match=r"WithConfig\.config\.extra_output is True now, False at compile"):
+        step(x)
+    m.config.extra_output = False
+    assert torch.equal(step(x), _eager(m, x))   # back to the compile's value: runs again
+
+
+def test_a_callable_object_on_the_module_is_no_setting():
+    """A callable object (a compiled step stored on its module counts its calls in public fields) is not watched."""
+    m = WithConfig().eval()
+    x = torch.randn(2, 4)
+    m.stats = _Counter()   # a callable holder of counters, on the module before the compile
+    step = compile(m, (x,), poison=True)
+    for _ in range(3):
+        m.stats()
+        assert torch.equal(step(x), _eager(m, x))
+
+
+class _Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1

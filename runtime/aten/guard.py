@@ -176,19 +176,44 @@ def _plain(v: Any, depth: int = 2) -> bool:
 
 
 def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Settings:
-    """``Settings`` of the module tree ``owners`` (path -> module, the root at "")."""
+    """``Settings`` of the module tree ``owners`` (path -> module, the root at ""): each module's plain public values,
+    and those of each settings object a module holds (once each: every layer of a transformers model holds the one
+    ``config``, whose ``output_hidden_states`` forward reads)."""
     internal = set(vars(torch.nn.Module()))   # torch's own fields: training (guarded apart), hook dicts, ...
-    names, dicts, keys, values = [], [], [], []
-    for path, m in owners.items():
-        d = vars(m)
+    names: list[str] = []
+    dicts: list[dict] = []
+    keys: list[str] = []
+    values: list[Any] = []
+    seen: set[int] = set()
+
+    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int) -> None:
         for key, v in d.items():
-            if key not in internal and not key.startswith("_") and _plain(v):   # (a library's private flags,
-                # ``_has_warned``, change under eager calls, not by the user)
-                names.append(f"{root_name}.{path}.{key}" if path else f"{root_name}.{key}")
+            if key in skip or key.startswith("_"):   # (a library's private flags, ``_has_warned``, change under
+                continue                             # eager calls, not by the user)
+            if _plain(v):
+                if len(keys) >= limit:
+                    return
+                names.append(f"{prefix}.{key}")
                 dicts.append(d)
                 keys.append(key)
                 values.append(v)
+            elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
+                seen.add(id(v))
+                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES)
+
+    for path, m in owners.items():
+        take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62)
     return Settings(tuple(names), dicts, keys, values)
+
+
+#: at most this many plain values are watched per settings object (a config holds a few dozen)
+_OBJECT_VALUES = 512
+
+
+def _settings_object(torch: Any, v: Any) -> bool:
+    """An object held for its values (a ``PretrainedConfig``, a dataclass of options): it has a ``__dict__`` and is no
+    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields)."""
+    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v))
 
 
 def _item(container: Any, key: Any) -> Any:
