@@ -297,3 +297,47 @@ class _Counter:
 
     def __call__(self):
         self.calls += 1
+
+
+class SetsItsOwn(nn.Module):
+    """Funnel's ``attention_structure.pooling_mult`` / RecurrentGemma's ``recurrent_states``: forward sets a public
+    attribute itself on every call, from None at construction."""
+
+    def __init__(self):
+        super().__init__()
+        self.mult = None
+        self.scale = 3.0
+
+    def forward(self, x):
+        self.mult = 2
+        return x * self.mult * self.scale
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_an_attribute_forward_sets_itself_is_no_users_change(streams):
+    """Each eager call sets ``mult`` again (None at compile, 2 after): not refused; ``scale`` still is watched."""
+    m = SetsItsOwn()
+    x = torch.randn(4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    for _ in range(2):
+        assert torch.equal(step(x), _eager(m, x))
+    m.scale = 4.0
+    with pytest.raises(AtenExecutorError, match=r"SetsItsOwn\.scale is 4\.0 now, 3\.0 at compile"):
+        step(x)
+
+
+def test_the_write_watch_is_undone_and_sees_only_its_own_thread():
+    """``nn.Module.__setattr__`` is torch's own again after the watch, and another thread's writes are not recorded."""
+    import threading
+
+    from runtime.aten.ambient import watch_module_writes
+
+    real = nn.Module.__setattr__
+    a, b = nn.Identity(), nn.Identity()
+    with watch_module_writes(torch) as seen:
+        a.flag = 1
+        t = threading.Thread(target=setattr, args=(b, "flag", 2))
+        t.start()
+        t.join()
+    assert (id(a), "flag") in seen and (id(b), "flag") not in seen
+    assert nn.Module.__setattr__ is real

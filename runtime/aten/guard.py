@@ -175,10 +175,12 @@ def _plain(v: Any, depth: int = 2) -> bool:
     return isinstance(v, _SCALARS) or (depth > 0 and type(v) is tuple and all(_plain(x, depth - 1) for x in v))
 
 
-def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Settings:
+def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
+                    forward_writes: frozenset[tuple[int, str]] = frozenset()) -> Settings:
     """``Settings`` of the module tree ``owners`` (path -> module, the root at ""): each module's plain public values,
     and those of each settings object a module holds (once each: every layer of a transformers model holds the one
-    ``config``, whose ``output_hidden_states`` forward reads)."""
+    ``config``, whose ``output_hidden_states`` forward reads). Not the attributes ``forward`` itself set while it was
+    exported (``forward_writes``): each eager call sets them again."""
     internal = set(vars(torch.nn.Module()))   # torch's own fields: training (guarded apart), hook dicts, ...
     names: list[str] = []
     dicts: list[dict] = []
@@ -186,9 +188,9 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Se
     values: list[Any] = []
     seen: set[int] = set()
 
-    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int) -> None:
+    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int, owner: int = 0) -> None:
         for key, v in d.items():
-            if key in skip or key.startswith("_"):   # (a library's private flags, ``_has_warned``, change under
+            if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
                 continue                             # eager calls, not by the user)
             if _plain(v):
                 if len(keys) >= limit:
@@ -202,7 +204,7 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Se
                 take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES)
 
     for path, m in owners.items():
-        take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62)
+        take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
     return Settings(tuple(names), dicts, keys, values)
 
 
@@ -296,7 +298,7 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
                  if id(t) in by_id)
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
-                       record_settings(torch, type(module).__name__, owners))
+                       record_settings(torch, type(module).__name__, owners, program.forward_writes))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})

@@ -10,6 +10,7 @@ weights, buffers and constants (never copied: the program reads and writes them 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -74,6 +75,9 @@ class Program:
     #: where ``forward`` read ``torch.get_default_dtype()`` in Python while it was exported ("file.py:123"): what it
     #: made of the value is baked into the program (``emb.to(torch.get_default_dtype())``), which no node shows
     default_dtype_reads: tuple[str, ...] = ()
+    #: (id of the module, attribute) of each module attribute ``forward`` set while it was exported (``self.mult = 2``):
+    #: every eager call sets it again, so the guard does not take it for a user's change of a setting
+    forward_writes: frozenset[tuple[int, str]] = frozenset()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -86,9 +90,11 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from memplan.importers.torch import trace_torch
 
     source = exported if exported is not None else module
-    from .ambient import watch_default_dtype_reads
+    from .ambient import watch_default_dtype_reads, watch_module_writes
 
-    with watch_default_dtype_reads(torch) as reads:
+    # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
+    writes_watch = contextlib.nullcontext(set()) if strict else watch_module_writes(torch)
+    with watch_default_dtype_reads(torch) as reads, writes_watch as writes:
         ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
@@ -191,7 +197,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_inputs(ep, user_inputs, example_inputs, kwargs),
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
-                   tuple(dict.fromkeys(reads)))
+                   tuple(dict.fromkeys(reads)), frozenset(writes))
 
 
 def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:
