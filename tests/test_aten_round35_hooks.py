@@ -341,3 +341,31 @@ def test_the_write_watch_is_undone_and_sees_only_its_own_thread():
         t.join()
     assert (id(a), "flag") in seen and (id(b), "flag") not in seen
     assert nn.Module.__setattr__ is real
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize("frozen_at_compile", [True, False])
+def test_on_cuda_weights_frozen_after_a_capture_are_followed_and_captured_again(streams, frozen_at_compile):
+    """The CUDA graph replays the kernels chosen for the old flag: the rebuilt executor captures again, equal to
+    eager bit for bit; a hook added after the capture is refused as on the CPU."""
+    from aten_models import ParamMatmul
+
+    torch.manual_seed(0)
+    m = ParamMatmul().eval().to("cuda").requires_grad_(not frozen_at_compile)
+    x = torch.randn(1, 8, 16, device="cuda")
+    step = compile(m, (x,), streams=streams, poison=True, cuda_graph=True)
+    for _ in range(2):
+        assert torch.equal(step(x), _eager(m, x))
+    m.requires_grad_(frozen_at_compile)
+    for k in range(2):
+        x = torch.randn(1, 8, 16, device="cuda", generator=torch.Generator("cuda").manual_seed(k))
+        assert torch.equal(step(x), _eager(m, x))
+    torch.cuda.synchronize()
+    assert step.rebinds == 1 and step.recaptures == 1
+    handle = m.proj.register_forward_hook(_times_ten)
+    try:
+        with pytest.raises(AtenExecutorError, match=r"the forward hooks of ParamMatmul\.proj changed after compile"):
+            step(x)
+    finally:
+        handle.remove()
