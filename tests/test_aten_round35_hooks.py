@@ -369,3 +369,31 @@ def test_on_cuda_weights_frozen_after_a_capture_are_followed_and_captured_again(
             step(x)
     finally:
         handle.remove()
+
+
+class RebuildsItsList(nn.Module):
+    """torchvision's ``AnchorGenerator``: forward builds its list of constant tensors again every call, holding the same
+    tensors (``.to`` of their own dtype and device returns them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables = [torch.arange(4.0), torch.ones(4)]
+
+    def forward(self, x):
+        self.tables = [t.to(dtype=x.dtype, device=x.device) for t in self.tables]
+        return x * self.tables[0] + self.tables[1]
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_list_of_the_same_tensors_built_again_by_forward_is_no_change(streams):
+    """Before: the guard compared the list object, so any eager call (a reference computed after compile, as in
+    torchvision's detection heads) made every later compiled call refuse "cell_anchors[0] was replaced". A tensor
+    replaced in the list is still refused."""
+    m = RebuildsItsList()
+    x = torch.randn(4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    for _ in range(2):
+        assert torch.equal(step(x), _eager(m, x))
+    m.tables[0] = torch.zeros(4)
+    with pytest.raises(AtenExecutorError, match=r"RebuildsItsList\.tables\[0\] was replaced"):
+        step(x)

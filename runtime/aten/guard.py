@@ -62,12 +62,14 @@ class Held:
     meta: tuple
 
     def unchanged(self) -> bool:
-        """Whether every container on the path, and the tensor at its end, is still the one compile saw."""
-        for (container, key), (nxt, _k) in zip(self.path, self.path[1:]):
-            if _item(container, key) is not nxt:
-                return False
-        container, key = self.path[-1]
-        t = _item(container, key)
+        """Whether the path, followed through the containers there now, still ends at the tensor compile saw.
+
+        Through the containers there *now*: torchvision's ``AnchorGenerator`` builds its ``cell_anchors`` list again
+        in every forward (``[a.to(dtype, device) for a in ...]``, the same tensors), and a check of the containers'
+        identities refused the compiled call after any eager one."""
+        t = self.path[0][0]
+        for _container, key in self.path:
+            t = _item(t, key)
         return t is self.tensor and t.data_ptr() == self.ptr and _meta(t)[:4] == self.meta[:4]
 
 
