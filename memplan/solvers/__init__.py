@@ -25,10 +25,17 @@ SOLVER_NAMES = ("auto", "greedy", "size", "cpsat", "ggml", "search")
 EXACT = ("search", "cpsat")
 
 
-def get_solver(name: str) -> Solver:
-    """The unchecked solve function registered under ``name`` (imported lazily: cpsat needs ortools)."""
+def check_solver_name(name: object) -> str:
+    """``name`` itself, or SolverError naming it when no solver is registered under it (callers that do work before
+    they solve check it first: the ATen executor's ``compile`` before its export)."""
     if not isinstance(name, str) or name not in SOLVER_NAMES:   # (a numpy array compared elementwise)
         raise SolverError(f"unknown solver {_short(name)} (choose from {', '.join(SOLVER_NAMES)})")
+    return name
+
+
+def get_solver(name: str) -> Solver:
+    """The unchecked solve function registered under ``name`` (imported lazily: cpsat needs ortools)."""
+    check_solver_name(name)
     if name == "greedy":
         from .greedy import solve
     elif name == "size":
@@ -39,10 +46,8 @@ def get_solver(name: str) -> Solver:
         from .cpsat import solve
     elif name == "ggml":
         from .ggml import solve
-    elif name == "search":
-        from .search import solve
     else:
-        raise SolverError(f"unknown solver {_short(name)} (choose from {', '.join(SOLVER_NAMES)})")
+        from .search import solve
     return solve
 
 

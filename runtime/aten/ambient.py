@@ -158,6 +158,49 @@ def watch_default_dtype_reads(torch: Any) -> Iterator[list[str]]:
                 torch.get_default_dtype = _real_get_default_dtype
 
 
+_write_watch = threading.local()
+_writes_lock = threading.Lock()
+_writers = 0
+_real_setattr: Any = None
+
+
+@contextlib.contextmanager
+def watch_module_writes(torch: Any) -> Iterator[set[tuple[int, str]]]:
+    """(id of the module, attribute name) of each attribute set through ``nn.Module.__setattr__`` inside the block
+    (an export: ``forward``'s own ``self.pooling_mult = 2``), in this thread.
+
+    Why: the compiled module refuses a plain setting changed after compile (``guard.Settings``), but one ``forward``
+    sets itself (Funnel's ``pooling_mult``, RecurrentGemma's ``recurrent_states``) is set again by every eager call,
+    which then made the next compiled call refuse. Patched once for the process while any block runs, recording
+    into the calling thread's innermost block, as ``watch_default_dtype_reads`` does."""
+    global _writers, _real_setattr
+    seen: set[tuple[int, str]] = set()
+    stack = getattr(_write_watch, "stack", None)
+    if stack is None:
+        stack = _write_watch.stack = []
+    with _writes_lock:
+        if _writers == 0:
+            _real_setattr = real = torch.nn.Module.__setattr__
+
+            def watched(self: Any, name: str, value: Any) -> None:
+                blocks = getattr(_write_watch, "stack", None)
+                if blocks:
+                    blocks[-1].add((id(self), name))
+                real(self, name, value)
+
+            torch.nn.Module.__setattr__ = watched
+        _writers += 1
+    stack.append(seen)
+    try:
+        yield seen
+    finally:
+        stack.pop()
+        with _writes_lock:
+            _writers -= 1
+            if _writers == 0:
+                torch.nn.Module.__setattr__ = _real_setattr
+
+
 def _watched(torch: Any, real: Any) -> Any:
     def watched() -> Any:
         stack = getattr(_watch, "stack", None)

@@ -16,6 +16,8 @@ import memplan
 from memplan.graph import Graph
 from memplan.optimize.candidates import check_options
 from memplan.planfile import Plan
+from memplan.solvers import check_solver_name
+from memplan.solvers.options import SolveOptions
 
 from . import ambient
 from . import guard as module_guard
@@ -131,8 +133,12 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
 
     # options first, named, before the export (seconds to minutes): a typo must not cost a model's export
     check_options(streams, memory_budget, None)   # memplan's own rules (a bool is no stream count)
+    check_solver_name(solver)
+    SolveOptions(time_limit=time_limit)   # its rule for time_limit (a SolverError naming it)
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise AtenExecutorError(f"kwargs must be a mapping of keyword arguments, not {type(kwargs).__name__}")
+    if kwargs is not None and type(kwargs) is not dict:   # a transformers BatchEncoding (a UserDict): torch.export
+        kwargs = dict(kwargs)   # failed on it with "KeyPath exhausted before reaching Source"; eager's m(**be) runs
     for flag, value in (("cuda_graph", cuda_graph), ("return_views", return_views), ("poison", poison),
                         ("verify", verify)):
         if not isinstance(value, bool):  # verify=None skipped the verifier of a given plan by accident

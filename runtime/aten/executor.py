@@ -254,6 +254,9 @@ class Executor:
             self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
         self._check_ambient(flags=flags)
+        if self._written and self.torch.is_grad_enabled():   # (the call itself runs under no_grad)
+            for k in self._written:
+                _check_no_grad_leaf(tensors[k], self.program.user_inputs[k][1])
         if self._owner == threading.get_ident():
             raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
                                     "program calling it?): calls run one at a time in its one arena")
@@ -478,6 +481,19 @@ class Executor:
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
         return pytree.tree_unflatten(flat, spec)
+
+
+def _check_no_grad_leaf(x: Any, tid: str) -> None:
+    """Refuse, as eager's in-place op does under grad mode, to write a leaf tensor that requires grad (a trainable
+    tensor of the caller's) or a view of one: the program runs under ``no_grad`` and wrote it back silently."""
+    base = x._base if x._is_view() else None
+    leaf = x.is_leaf if base is None else base.is_leaf
+    if x.requires_grad and leaf:
+        what = "a leaf tensor" if base is None else "a view of a leaf tensor"
+        raise AtenExecutorError(f"input {tid!r} is written in place by the program, and the caller's tensor is {what} "
+                                "that requires grad: eager refuses that in-place write under grad mode (call inside "
+                                "torch.no_grad() or torch.inference_mode(), or pass a tensor that does not require "
+                                "grad)")
 
 
 def _internal_overlap(torch: Any, t: Any) -> bool:

@@ -6,7 +6,9 @@ exported for one module tree in one training mode. A change in place (``p.copy_(
 seen; a *replaced* tensor was not: ``p.data = t``, ``m.w = nn.Parameter(...)``, ``m.buf = torch.zeros(...)``
 left the program reading the old tensor (silently stale), ``m.to(torch.float64)`` / ``m.half()`` failed deep in
 a kernel, ``m.to("meta")`` or ``del m.w`` ran on the old values, a swapped submodule, a parametrization, broken
-weight tying or ``m.train()`` after an eval compile ran the export's code, not eager's.
+weight tying or ``m.train()`` after an eval compile ran the export's code, not eager's;
+so did a forward hook added or removed after compile, or a ``forward`` patched (``Calls``), and a plain setting
+forward read as a constant (``m.temperature = 0.5``: ``Settings``).
 
 The check is one loop over plain tuples recorded at compile (no ``named_parameters()`` walk): per submodule, its
 slot in its parent, its class and its training flag; per module tensor the program reads (each name of a tied
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from operator import attrgetter, is_
 from typing import Any
 
@@ -59,13 +62,162 @@ class Held:
     meta: tuple
 
     def unchanged(self) -> bool:
-        """Whether every container on the path, and the tensor at its end, is still the one compile saw."""
-        for (container, key), (nxt, _k) in zip(self.path, self.path[1:]):
-            if _item(container, key) is not nxt:
-                return False
-        container, key = self.path[-1]
-        t = _item(container, key)
+        """Whether the path, followed through the containers there now, still ends at the tensor compile saw.
+
+        Through the containers there *now*: torchvision's ``AnchorGenerator`` builds its ``cell_anchors`` list again
+        in every forward (``[a.to(dtype, device) for a in ...]``, the same tensors), and a check of the containers'
+        identities refused the compiled call after any eager one."""
+        t = self.path[0][0]
+        for _container, key in self.path:
+            t = _item(t, key)
         return t is self.tensor and t.data_ptr() == self.ptr and _meta(t)[:4] == self.meta[:4]
+
+
+@dataclass(frozen=True)
+class Calls:
+    """How ``module(...)`` reaches code for each module of the tree (root first), as compile saw it: its forward
+    pre-hooks and hooks (the handles' ids, unique for the process: a hook removed and another added shows), a
+    ``forward`` set on the instance, its class's ``forward``; and torch's global module hooks
+    (``register_module_forward_hook``). Export traced the hooks there then into the program; one added, removed or
+    a ``forward`` patched after compile ran in eager only, the program silently the old code.
+
+    Plain lists read with ``map`` (no Python call per module): ~40 us per call for 226 modules."""
+
+    names: tuple[str, ...]
+    dicts: list[dict]                  # per module: its pre-hook dict, its hook dict; then the global two
+    keys: list[tuple]                  # the handle ids in each then
+    lens: list[int]                    # len of each then (the fast path's first look)
+    busy: list[tuple[dict, tuple]]     # (dict, its keys then) of those not empty then (a hook swapped for another)
+    own: list[dict]                    # per module: its ``__dict__``
+    own_forward: list[Any]             # ``vars(m).get("forward")`` then
+    classes: list[type]                # the tree's classes, once each
+    class_forward: list[Any]           # their ``forward`` then
+
+    def unchanged(self) -> bool:
+        """Whether every hook dict holds the handles it held, and every forward is the one compile saw."""
+        return (list(map(len, self.dicts)) == self.lens and all(tuple(d) == k for d, k in self.busy)
+                and all(map(is_, map(dict.get, self.own, _FORWARD * len(self.own)), self.own_forward))
+                and all(map(is_, map(_class_forward, self.classes), self.class_forward)))
+
+    def changed(self) -> str | None:
+        """What changed, in words (None: nothing)."""
+        for k, (d, keys) in enumerate(zip(self.dicts, self.keys)):
+            if tuple(d) != keys:
+                kind = "pre-hooks" if k % 2 == 0 else "hooks"
+                if k // 2 == len(self.names):
+                    return (f"torch's global module forward {kind} (torch.nn.modules.module.register_module_forward_"
+                            f"{'pre_' if k % 2 == 0 else ''}hook) changed after compile")
+                return f"the forward {kind} of {self.names[k // 2]} changed after compile"
+        for name, own, forward in zip(self.names, self.own, self.own_forward):
+            if own.get("forward") is not forward:
+                return f"{name}.forward was replaced after compile"
+        for cls, forward in zip(self.classes, self.class_forward):
+            if _class_forward(cls) is not forward:
+                return f"{cls.__name__}.forward was replaced after compile"
+        return None
+
+
+_FORWARD = ["forward"]
+_class_forward = attrgetter("forward")
+
+
+def record_calls(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Calls:
+    """``Calls`` of the module tree ``owners`` (path -> module, the root at "") and torch's global hooks."""
+    names = tuple(f"{root_name}.{path}" if path else root_name for path in owners)
+    mods = list(owners.values())
+    glob = torch.nn.modules.module
+    dicts = [d for m in mods for d in (m._forward_pre_hooks, m._forward_hooks)] + [
+        glob._global_forward_pre_hooks, glob._global_forward_hooks]
+    keys = list(map(tuple, dicts))
+    own = list(map(vars, mods))
+    classes = list(dict.fromkeys(map(type, mods)))
+    return Calls(names, dicts, keys, list(map(len, dicts)), [(d, k) for d, k in zip(dicts, keys) if k], own,
+                 [d.get("forward") for d in own], classes, list(map(_class_forward, classes)))
+
+
+_MISSING = object()
+_SCALARS = (bool, int, float, complex, str, type(None))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The plain values (numbers, strings, None, tuples of them: ``self.scale``, a conv's ``padding``, a dropout's
+    ``p``) under public names in each module's ``__dict__`` as compile saw them, torch's own ``nn.Module`` fields
+    aside. Export bakes
+    what ``forward`` made of them into the program; one set after compile (``m.temperature = 0.5``) changed eager's
+    result and silently not the program's. Read per call by identity (``map``); a value set again to an equal one
+    (another object) is recorded again, not refused."""
+
+    names: tuple[str, ...]     # "Net.a.scale"
+    dicts: list[dict]          # the owner's ``__dict__``
+    keys: list[str]
+    values: list[Any]
+
+    def unchanged(self) -> bool:
+        return all(map(is_, map(dict.get, self.dicts, self.keys, repeat(_MISSING)), self.values))
+
+    def changed(self) -> str | None:
+        """The first value no longer equal to compile's, in words (None: all equal, maybe other objects)."""
+        for name, d, key, was in zip(self.names, self.dicts, self.keys, self.values):
+            now = d.get(key, _MISSING)
+            if now is not was and not _same_value(now, was):
+                return f"{name} was deleted" if now is _MISSING else f"{name} is {now!r} now, {was!r} at compile"
+        return None
+
+    def refreshed(self) -> Settings:
+        return replace(self, values=list(map(dict.get, self.dicts, self.keys, repeat(_MISSING))))
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as the program would use them: same type and ``repr`` (NaN is NaN, -0.0 is not 0.0)."""
+    return type(a) is type(b) and repr(a) == repr(b)
+
+
+def _plain(v: Any, depth: int = 2) -> bool:
+    return isinstance(v, _SCALARS) or (depth > 0 and type(v) is tuple and all(_plain(x, depth - 1) for x in v))
+
+
+def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
+                    forward_writes: frozenset[tuple[int, str]] = frozenset()) -> Settings:
+    """``Settings`` of the module tree ``owners`` (path -> module, the root at ""): each module's plain public values,
+    and those of each settings object a module holds (once each: every layer of a transformers model holds the one
+    ``config``, whose ``output_hidden_states`` forward reads). Not the attributes ``forward`` itself set while it was
+    exported (``forward_writes``): each eager call sets them again."""
+    internal = set(vars(torch.nn.Module()))   # torch's own fields: training (guarded apart), hook dicts, ...
+    names: list[str] = []
+    dicts: list[dict] = []
+    keys: list[str] = []
+    values: list[Any] = []
+    seen: set[int] = set()
+
+    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int, owner: int = 0) -> None:
+        for key, v in d.items():
+            if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
+                continue                             # eager calls, not by the user)
+            if _plain(v):
+                if len(keys) >= limit:
+                    return
+                names.append(f"{prefix}.{key}")
+                dicts.append(d)
+                keys.append(key)
+                values.append(v)
+            elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
+                seen.add(id(v))
+                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES)
+
+    for path, m in owners.items():
+        take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
+    return Settings(tuple(names), dicts, keys, values)
+
+
+#: at most this many plain values are watched per settings object (a config holds a few dozen)
+_OBJECT_VALUES = 512
+
+
+def _settings_object(torch: Any, v: Any) -> bool:
+    """An object held for its values (a ``PretrainedConfig``, a dataclass of options): it has a ``__dict__`` and is no
+    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields)."""
+    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v))
 
 
 def _item(container: Any, key: Any) -> Any:
@@ -92,6 +244,8 @@ class ModuleGuard:
     data_ptr: Any      # ``torch.Tensor.data_ptr`` unbound: half the cost of ``p.data_ptr()`` on a Parameter
     stride: Any        # ``torch.Tensor.stride`` unbound
     held: tuple[Held, ...] = ()   # module tensors the program reads inside a list, tuple or dict attribute
+    calls: Calls | None = None    # the hooks and forwards the export traced
+    settings: Settings | None = None   # the plain values forward read as constants
     fast: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,24 +254,29 @@ class ModuleGuard:
             [p._modules for _a, p, _b, _c, _d, _e in m], [a for _a, _p, a, _c, _d, _e in m],
             [c for _a, _p, _b, c, _d, _e in m], [t for _a, _p, _b, _c, _d, t in m], [k for _a, _p, _b, _c, k, _e in m],
             [x.store for x in s], [x.attr for x in s], [x.tensor for x in s], [x.ptr for x in s],
-            [x.meta[1] for x in s], [x.meta[2] for x in s], [x.meta[0] for x in s]))
+            [x.meta[1] for x in s], [x.meta[2] for x in s], [x.meta[0] for x in s], [x.meta[4] for x in s]))
 
     def unchanged(self) -> bool:
         """Whether every submodule and tensor is still the one compile saw (the per-call fast path)."""
         if type(self.root) is not self.root_cls or self.root.training is not self.root_training:
             return False
-        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs, shapes, strides, dtypes = self.fast
+        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs, shapes, strides, dtypes, grads = self.fast
         return (all(map(is_, map(dict.get, dicts, attrs), children)) and list(map(_training, children)) == flags
                 and all(map(is_, map(type, children), classes)) and all(map(is_, map(dict.get, stores, names), tensors))
                 and list(map(self.data_ptr, tensors)) == ptrs and list(map(_size, tensors)) == shapes
                 and list(map(self.stride, tensors)) == strides and list(map(_dtype, tensors)) == dtypes
-                and all(map(Held.unchanged, self.held)))
+                and list(map(_requires_grad, tensors)) == grads
+                and all(map(Held.unchanged, self.held)) and (self.calls is None or self.calls.unchanged())
+                and (self.settings is None or self.settings.unchanged()))
 
 
 _training = attrgetter("training")
 # the layout of a tensor can change on the same object at the same address (``b.t_()``, ``p.data = p.data[:2]``,
 # ``p.data = p.data.view(torch.int32)``): the views and kernels built at compile would read it the old way
 _size, _dtype = attrgetter("shape"), attrgetter("dtype")
+# eager's kernels read a weight's ``requires_grad`` even under no_grad (``matmul`` folds a 3-D operand into one ``mm``
+# when its matrix operand requires grad), and the lowering chose its kernels by it at build time
+_requires_grad = attrgetter("requires_grad")
 
 
 def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
@@ -140,7 +299,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
     held = tuple(Held(name, path, t, t.data_ptr(), _meta(t)) for name, path, t in _held_tensors(torch, owners)
                  if id(t) in by_id)
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
-                       torch.Tensor.stride, held)
+                       torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
+                       record_settings(torch, type(module).__name__, owners, program.forward_writes))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
@@ -194,8 +354,8 @@ def _meta(t: Any) -> tuple:
 
 
 def _layout(meta: tuple) -> tuple:
-    """``meta`` less ``requires_grad``: freezing a tensor in place (``p.requires_grad_(False)``) changes nothing
-    the program reads."""
+    """``meta`` less ``requires_grad``: a tensor frozen or unfrozen in place (``p.requires_grad_(False)``) is the same
+    tensor, laid out alike: the executor is built again over it (``changes``), not refused."""
     return meta[:4] + meta[5:]
 
 
@@ -224,6 +384,14 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
             raise AtenExecutorError(f"{where} is in {mode} mode now, the program was exported in "
                                     f"{'train' if training else 'eval'} mode (dropout, batch norm follow it): "
                                     "compile again in this mode")
+    changed = guard.calls.changed() if guard.calls is not None else None
+    if changed is not None:
+        raise AtenExecutorError(f"{changed}: the program runs the code export traced then (hooks included), eager "
+                                "the code there now: compile again")
+    changed = guard.settings.changed() if guard.settings is not None else None
+    if changed is not None:
+        raise AtenExecutorError(f"{changed}: export baked the value forward read into the program, eager reads it "
+                                "anew: compile again (or keep a value that changes between calls in a buffer)")
     for h in guard.held:
         if not h.unchanged():
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
@@ -252,8 +420,9 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
             raise AtenExecutorError(f"attributes {names} were one tensor at compile (tied weights, which the program "
                                     "reads as one) and are different tensors now: compile again")
         s, t = pairs[0]
-        if t is not s.tensor or t.data_ptr() != s.ptr:
-            out[id(s.tensor)] = t
+        if t is not s.tensor or t.data_ptr() != s.ptr or t.requires_grad is not s.meta[4]:
+            out[id(s.tensor)] = t   # (the same tensor frozen or unfrozen in place: built again, as the lowering
+            # chose kernels by its flag)
     for h in guard.held:   # the old tensor still in a container: which one eager reads depends on the path
         if id(h.tensor) in out:
             raise AtenExecutorError(f"{root}.{h.name} and an attribute the program reads as the same tensor are "
@@ -279,7 +448,7 @@ def rebound_guard(guard: ModuleGuard, new: Mapping[int, Any]) -> ModuleGuard:
         t = new.get(id(s.tensor), s.tensor)
         return replace(s, store=_store(s.owner, s.attr), tensor=t, ptr=t.data_ptr(), meta=_meta(t))
     slots = tuple(now(s) for s in guard.slots)
-    return replace(guard, slots=slots)
+    return replace(guard, slots=slots, settings=guard.settings and guard.settings.refreshed())
 
 
 def needs_recapture(cuda_graph: bool, captured: bool, rebound: bool) -> bool:

@@ -10,9 +10,10 @@ weights, buffers and constants (never copied: the program reads and writes them 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from memplan.graph import Graph
@@ -74,6 +75,9 @@ class Program:
     #: where ``forward`` read ``torch.get_default_dtype()`` in Python while it was exported ("file.py:123"): what it
     #: made of the value is baked into the program (``emb.to(torch.get_default_dtype())``), which no node shows
     default_dtype_reads: tuple[str, ...] = ()
+    #: (id of the module, attribute) of each module attribute ``forward`` set while it was exported (``self.mult = 2``):
+    #: every eager call sets it again, so the guard does not take it for a user's change of a setting
+    forward_writes: frozenset[tuple[int, str]] = frozenset()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -86,9 +90,11 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from memplan.importers.torch import trace_torch
 
     source = exported if exported is not None else module
-    from .ambient import watch_default_dtype_reads
+    from .ambient import watch_default_dtype_reads, watch_module_writes
 
-    with watch_default_dtype_reads(torch) as reads:
+    # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
+    writes_watch = contextlib.nullcontext(set()) if strict else watch_module_writes(torch)
+    with watch_default_dtype_reads(torch) as reads, writes_watch as writes:
         ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
@@ -191,7 +197,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_inputs(ep, user_inputs, example_inputs, kwargs),
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
-                   tuple(dict.fromkeys(reads)))
+                   tuple(dict.fromkeys(reads)), frozenset(writes))
 
 
 def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:
@@ -359,13 +365,20 @@ def _shape_of(args: Any, kwargs: Any) -> str:
     """A call's argument structure on one line, ``(*, [*, *], k=*)``: the pytree spec's repr spans lines
     and reads as internals."""
     def show(x: Any) -> str:
+        """Containers by their type where it is not the plain one (a namedtuple, an ``OrderedDict``, a dataclass):
+        a call passing a tuple where the export had a namedtuple read "((*, *)) do not match ((*, *))"."""
         if isinstance(x, (tuple, list)):
             inner = ", ".join(show(v) for v in x)
-            return f"({inner}{',' if isinstance(x, tuple) and len(x) == 1 else ''})" if isinstance(x, tuple) \
+            text = f"({inner}{',' if isinstance(x, tuple) and len(x) == 1 else ''})" if isinstance(x, tuple) \
                 else f"[{inner}]"
-        if isinstance(x, dict):
-            return "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in x.items()) + "}"
-        return "*"
+        elif isinstance(x, dict):
+            text = "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in x.items()) + "}"
+        elif is_dataclass(x) and not isinstance(x, type):
+            return f"{type(x).__name__}(" + ", ".join(f"{f.name}={show(getattr(x, f.name))}"
+                                                      for f in fields(x)) + ")"
+        else:
+            return "*"
+        return text if type(x) in (tuple, list, dict) else f"{type(x).__name__}{text}"
     pos = ", ".join(show(v) for v in tuple(args))
     kw = ", ".join(f"{k}={show(v)}" for k, v in dict(kwargs or {}).items())
     return f"({pos}{', ' if pos and kw else ''}{kw})"

@@ -31,6 +31,10 @@ from .lower import Launch
 
 #: ``cudaStreamCaptureStatus``: a stream not capturing, capturing, or part of a capture an operation invalidated
 CAPTURE_NONE, CAPTURE_ACTIVE, CAPTURE_INVALIDATED = 0, 1, 2
+#: what a failing kernel raises: torch's ``RuntimeError`` mostly, but ``IndexError`` for an index out of range
+#: (``embedding``, ``index_select``: "index out of range in self"), ``ValueError`` / ``TypeError`` from ops and
+#: custom ops; each is named (node and op), as a ``RuntimeError`` was
+KERNEL_ERRORS = (RuntimeError, IndexError, ValueError, TypeError)
 
 
 class Issuer:
@@ -118,7 +122,7 @@ class Issuer:
                 self.ops[k])
         try:
             run()
-        except RuntimeError as exc:
+        except KERNEL_ERRORS as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if self.capturing:
                 raise AtenExecutorError(
