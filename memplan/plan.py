@@ -541,18 +541,20 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     wall = _budget_wall(t0, options, work)   # past it, exact solves end: the default's heuristics plan the rest
     late: list[bool] = []   # (``stopped: wall_clock``)
 
-    def exact(s: Schedule, opts: SolveOptions, over: int | None = None) -> Plan | None:
+    def exact(s: Schedule, opts: SolveOptions, over: int | None = None, *, last_resort: bool = False) -> Plan | None:
         """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
         exact solve keeps its best plan on Ctrl-C, and the candidates after it were each solved with their share,
         so the Ctrl-C was lost to them. Likewise once the whole plan's wall-clock safety stop has passed
         (``_budget_wall``): each exact solve's own stop starts after its setup, so a budget's candidates ran
         the setup of one exact solve each (bounds, the default's plan it starts from, the search's tables) past
-        any limit."""
+        any limit. Not the listed serial schedule's last-resort solve (``last_resort``): a plan without a budget is
+        made by its exact solve (under its own safety stop), and a budget at that arena must be met; left to the
+        heuristics, such a budget was refused as "the serial plan needs" the heuristics' larger arena."""
         if not cut and not late and time.perf_counter() > wall:
             late.append(True)
-        if late and over is not None and heuristic.get(_key(s), _UNSOLVED) is None:
+        if late and not last_resort and over is not None and heuristic.get(_key(s), _UNSOLVED) is None:
             return None   # (``fits_cheaply`` made this very solve: over the budget)
-        if cut or late:
+        if cut or (late and not last_resort):
             return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
         made = solve_schedule(graph, s, solver, opts, t0=t0, over=over)
         if made is not None and made.solver.get("interrupted"):
@@ -579,7 +581,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         if _key(s) != serial_key or fits_cheaply(s):
             return fits(s)
         if probes.get(serial_key) is None or probes[serial_key].arena_bytes > memory_budget:
-            probes[serial_key] = exact(s, options)
+            probes[serial_key] = exact(s, options, last_resort=True)
         return probes[serial_key].arena_bytes <= memory_budget
 
     first = probed(first_schedule)

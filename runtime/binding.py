@@ -185,10 +185,13 @@ def arena_base(alloc: Callable[[int], int], nbytes: int, alignment: int) -> int:
 
 
 def read_inputs(graph: Graph, binding: Binding) -> frozenset[str]:
-    """The root inputs of at least one byte that some node reads, directly or through a view: the ones a step
-    needs given. An input no node reads (an unused graph input, as exported models have) changes no result, so
-    a step that was never given it is no silent garbage, and the executors and the emulator run it."""
+    """The root inputs of at least one byte that some node reads, directly or through a view, or that an output
+    views (read back after the step, so live to its end: ``o`` ``view_of`` input ``x`` read as garbage when only
+    nodes' reads counted, as ``x`` was never copied into the arena): the ones a step needs given. An input no node
+    reads and no output views (an unused graph input, as exported models have) changes no result, so a step that
+    was never given it is no silent garbage, and the executors and the emulator run it."""
     read = {graph.root[t] for ins in graph.node_inputs for t in ins}
+    read |= {graph.root[k] for k, t in enumerate(graph.tensors) if t.kind == "output"}
     return frozenset(tid for tid in binding.inputs
                      if graph.tensor_index[tid] in read and graph.tensor(tid).size)
 

@@ -230,15 +230,52 @@ def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch)
     view of that root the node reads (``MUL(a, b)`` over the two halves of one tensor, ``inplace {y: b}``, y
     planned 4 bytes into a) was read where threads were writing y, and only b was copied."""
     outs = [o for o, _i in node.inplace]
+    spans: dict[str, tuple[int, int]] = {}
+    hot: list[str] = []
     for i in dict.fromkeys(node.inputs):
         ai, si = addr(i), graph.tensor(i).size
+        spans[i] = (ai, ai + si)
         if any((addr(o) != ai or si < graph.tensor(o).size) and _overlaps(graph, addr, o, i) for o in outs):
             if si % 4:
                 raise KernelError(f"node {node.id!r}: input {i!r} of {si} bytes, which its in-place output overlaps, "
                                   "is not whole words (it is copied first)")
-            buf = scratch(si)
-            lns = [copy_launch(ai, buf, si)] + [_read_from(ln, ai, si, buf) for ln in lns]
-    return lns
+            hot.append(i)
+    copies = []
+    for lo, hi in _staged_spans([spans[i] for i in hot], list(spans.values())):
+        buf = scratch(hi - lo)
+        for i, (a, b) in _outermost(spans, lo, hi):   # input by input: each copy reads one tensor's bytes
+            if (a - lo) % 4 or (b - a) % 4:
+                raise KernelError(f"node {node.id!r}: input {i!r} of {b - a} bytes, which overlaps an input its "
+                                  "in-place output overlaps, is not whole words (it is copied first)")
+            copies.append(copy_launch(a, buf + (a - lo), b - a))
+        lns = [_read_from(ln, lo, hi - lo, buf) for ln in lns]
+    return copies + lns
+
+
+def _staged_spans(hot: list[tuple[int, int]], inputs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The disjoint byte ranges to copy for the ``hot`` inputs' ranges: each merged with every input range that
+    overlaps it, until none is left partly outside. Why: ``_read_from`` sends every read pointer that starts in
+    a copied range into the copy, so another input starting inside it but ending past it (``MUL(a, b)`` with
+    ``b`` = r[0, 1024) copied, ``a`` = r[256, 1280)) read past the end of the scratch copy, and a second copy
+    made after the first was itself sent into the first's (the copies of one node are now disjoint)."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(hot):
+        grown = True
+        while grown:
+            grown = False
+            for a, b in inputs + merged:
+                if a < hi and lo < b and (a < lo or b > hi):
+                    lo, hi, grown = min(lo, a), max(hi, b), True
+        merged = [(a, b) for a, b in merged if not (a < hi and lo < b)] + [(lo, hi)]
+    return sorted(merged)
+
+
+def _outermost(spans: dict[str, tuple[int, int]], lo: int, hi: int) -> list[tuple[str, tuple[int, int]]]:
+    """The inputs (id, byte range) inside ``[lo, hi)`` that lie in no other one (the first of equal ranges):
+    copying them copies the whole range (``_staged_spans`` made it a union of input ranges)."""
+    inside = [(i, (a, b)) for i, (a, b) in spans.items() if lo <= a and b <= hi and b > a]
+    return [(i, (a, b)) for k, (i, (a, b)) in enumerate(inside)
+            if not any(c <= a and b <= d and ((c, d) != (a, b) or j < k) for j, (_, (c, d)) in enumerate(inside))]
 
 
 def _read_from(ln: Launch, at: int, nbytes: int, buf: int) -> Launch:
