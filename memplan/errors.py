@@ -42,6 +42,13 @@ class InputFormatError(MemplanError, ValueError):
     """A raw input file (e.g. a minimalloc CSV) is malformed."""
 
 
+class ExecutorError(MemplanError, ValueError):
+    """An argument the GPU runtime (``runtime/``: its executors, emulator, kernel registry and model builders)
+    cannot run: an input array of another dtype or size, a plan split over devices given to the one-device
+    executor, a bad option. memplan's own error, as the planner's are, so one ``except MemplanError`` catches
+    what both say of the caller's input; still the ``ValueError`` the runtime raised before."""
+
+
 class SolverError(MemplanError):
     """A solver was misconfigured or could not produce a plan."""
 

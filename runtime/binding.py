@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memplan.errors import GraphError, PlanFormatError
+from memplan.errors import ExecutorError, GraphError, PlanFormatError
 from memplan.graph import MAX_TENSOR_BYTES, Graph
 from memplan.planfile import Plan, check_plan_for
 
@@ -205,7 +205,7 @@ def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
     naming it: not an input of the graph, another dtype (same bytes, other bits: float positions ran as
     garbage), or another byte count (it would overwrite its arena neighbours)."""
     if tid not in binding.inputs:
-        raise ValueError(f"input {tid!r}: not an input tensor of graph {graph.name!r}")
+        raise ExecutorError(f"input {tid!r}: not an input tensor of graph {graph.name!r}")
     return _host_array(graph, tid, arr, "input")
 
 
@@ -222,7 +222,7 @@ def _host_array(graph: Graph, tid: str, arr, what: str) -> np.ndarray:
     a, t = np.ascontiguousarray(arr), graph.tensor(tid)
     want = INPUT_DTYPES.get(t.attrs.get("dtype"))
     if want is not None and a.dtype != want:
-        raise ValueError(f"{what} {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
+        raise ExecutorError(f"{what} {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
     if a.nbytes != t.size:
-        raise ValueError(f"{what} {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
+        raise ExecutorError(f"{what} {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
     return a

@@ -34,6 +34,7 @@ import numpy as np
 
 import memplan
 from memplan import Graph, Plan
+from memplan.errors import ExecutorError
 
 from .binding import bind
 from .cuda_util import (
@@ -70,15 +71,15 @@ class Jitter:
         capture: a broken capture); past 2**63 it fails the spin kernel's ``long long`` at its launch; a string
         ``prob`` was a TypeError, ``only=None`` one at the issue, and so was a numpy integer ``seed``."""
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise ValueError(f"Jitter seed {self.seed!r}: expected an integer")
+            raise ExecutorError(f"Jitter seed {self.seed!r}: expected an integer")
         if isinstance(self.prob, bool) or not isinstance(self.prob, numbers.Real) or not 0.0 <= self.prob <= 1.0:
-            raise ValueError(f"Jitter prob {self.prob!r}: expected a probability in [0, 1]")
+            raise ExecutorError(f"Jitter prob {self.prob!r}: expected a probability in [0, 1]")
         if (isinstance(self.max_cycles, bool) or not isinstance(self.max_cycles, numbers.Integral)
                 or not 1 <= self.max_cycles <= SPIN_CYCLES_MAX):
-            raise ValueError(f"Jitter max_cycles {self.max_cycles!r}: expected an integer in 1..{SPIN_CYCLES_MAX} "
+            raise ExecutorError(f"Jitter max_cycles {self.max_cycles!r}: expected an integer in 1..{SPIN_CYCLES_MAX} "
                              "(the spin kernel's long long)")
         if not isinstance(self.only, (tuple, list)) or not all(isinstance(n, str) for n in self.only):
-            raise ValueError(f"Jitter only {self.only!r}: expected a tuple of node ids")
+            raise ExecutorError(f"Jitter only {self.only!r}: expected a tuple of node ids")
         # as plain Python values: ``random.Random`` refuses a numpy integer seed (a TypeError mid-issue before)
         for name, v in (("seed", int(self.seed)), ("max_cycles", int(self.max_cycles)), ("only", tuple(self.only))):
             object.__setattr__(self, name, v)
@@ -101,17 +102,17 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
     if not integral(gemv_norm_min):
-        raise ValueError(f"gemv_norm_min {gemv_norm_min!r}: expected an integer (weight elements)")
+        raise ExecutorError(f"gemv_norm_min {gemv_norm_min!r}: expected an integer (weight elements)")
     if seed is not None and not integral(seed):
-        raise ValueError(f"random_weights_seed {seed!r}: expected an integer or None")
+        raise ExecutorError(f"random_weights_seed {seed!r}: expected an integer or None")
     try:
         out = tuple(prefetch)
     except TypeError:
-        raise ValueError(f"prefetch {prefetch!r}: expected an iterable of (after_node, weight, nbytes)") from None
+        raise ExecutorError(f"prefetch {prefetch!r}: expected an iterable of (after_node, weight, nbytes)") from None
     for entry in out:
         if (not isinstance(entry, (tuple, list)) or len(entry) != 3 or not all(isinstance(x, str) for x in entry[:2])
                 or not integral(entry[2]) or entry[2] < 0):
-            raise ValueError(f"prefetch entry {entry!r}: expected (after_node, weight, nbytes >= 0)")
+            raise ExecutorError(f"prefetch entry {entry!r}: expected (after_node, weight, nbytes >= 0)")
         graph.node(entry[0])
     return out
 
@@ -120,9 +121,9 @@ def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
     """ValueError unless ``graph`` is a memplan Graph and ``plan`` a memplan Plan: the wrong kind of argument
     (a plan dict, a path) was an AttributeError from deep inside the build. Every executor checks this first."""
     if not isinstance(graph, Graph):
-        raise ValueError(f"graph {type(graph).__name__}: expected a memplan Graph")
+        raise ExecutorError(f"graph {type(graph).__name__}: expected a memplan Graph")
     if not isinstance(plan, Plan):
-        raise ValueError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
+        raise ExecutorError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
 
 
 class CudaCore:
@@ -141,13 +142,13 @@ class CudaCore:
         cuda = import_pycuda(f"runtime: {type(self).__name__}")
         self.cuda = cuda
         if not isinstance(check_plan, bool):   # "no" is truthy, 0 falsy: a typo must not decide the check
-            raise ValueError(f"check_plan {check_plan!r}: expected True or False")
+            raise ExecutorError(f"check_plan {check_plan!r}: expected True or False")
         check_graph_and_plan(graph, plan)
         for name, arg in (("weights", weights), ("inputs", inputs)):
             if arg is not None and not isinstance(arg, Mapping):
-                raise ValueError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")
+                raise ExecutorError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")
         if weights_from is not None and not isinstance(weights_from, CudaCore):
-            raise ValueError(f"weights_from {type(weights_from).__name__}: expected another executor or None")
+            raise ExecutorError(f"weights_from {type(weights_from).__name__}: expected another executor or None")
         if check_plan:
             memplan.verify(graph, plan)
         self.graph, self.plan = graph, plan
@@ -156,7 +157,7 @@ class CudaCore:
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts
         if pdl_policy not in ("auto", "chain", "always", "off"):
-            raise ValueError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
+            raise ExecutorError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
         prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch)
         if pdl_policy == "auto":
             pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph), weight_products_read_f16(graph)) else "off"
@@ -233,7 +234,7 @@ class CudaCore:
         if not prefetch:
             return {}
         if self.devices > 1:
-            raise ValueError("prefetch: only on one device")
+            raise ExecutorError("prefetch: only on one device")
         cuda = self.cuda
         self._pstream = cuda.Stream(flags=STREAM_NON_BLOCKING)
         self._pjoin = cuda.Event(EVENT_DISABLE_TIMING)
@@ -245,7 +246,7 @@ class CudaCore:
             # a KV cache is allowed too: the prefetch only loads (into L2, values discarded), so racing
             # with the step's SET_ROWS writes cannot change any result
             if t.kind != "weight" or t.view_of is not None:
-                raise ValueError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
+                raise ExecutorError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
             n16 = min(int(nbytes), t.size) // 16
             ln = Launch("l2_prefetch", (self.libs[0].num_sms, 1, 1), (256, 1, 1), (self.weight_ptr[wid], n16, sink))
             out.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))
@@ -263,7 +264,7 @@ class CudaCore:
     def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
         self._live()
         if not isinstance(inputs, Mapping):
-            raise ValueError(f"set_inputs {type(inputs).__name__}: expected a mapping of input id -> array")
+            raise ExecutorError(f"set_inputs {type(inputs).__name__}: expected a mapping of input id -> array")
         self.mem.set_inputs(inputs)
 
     def read(self, tid: str, dtype=None) -> np.ndarray:
@@ -284,7 +285,7 @@ class CudaCore:
         self._live()
         if self.mem.unset:
             missing = sorted(self.mem.unset)
-            raise ValueError(f"input {missing[0]!r} of graph {self.graph.name!r} was never given (inputs= or "
+            raise ExecutorError(f"input {missing[0]!r} of graph {self.graph.name!r} was never given (inputs= or "
                              f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
 
     def _live(self) -> None:
@@ -296,9 +297,9 @@ class CudaCore:
         poison ranges outside their tensor (a memset there would corrupt another allocation)."""
         self._check_inputs_set()
         if jitter is not None and not isinstance(jitter, Jitter):   # an AttributeError from the issue before
-            raise ValueError(f"jitter {jitter!r}: expected a runtime.executor.Jitter or None")
+            raise ExecutorError(f"jitter {jitter!r}: expected a runtime.executor.Jitter or None")
         if poison is not None and not isinstance(poison, Poison):
-            raise ValueError(f"poison {poison!r}: expected a runtime.executor.Poison or None")
+            raise ExecutorError(f"poison {poison!r}: expected a runtime.executor.Poison or None")
         if jitter is not None:
             for nid in jitter.only:
                 self.graph.node(nid)
@@ -306,10 +307,10 @@ class CudaCore:
             own = dict(self.binding.own_roots)
             for r in poison.ranges:
                 if r.tensor not in own:
-                    raise ValueError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
+                    raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
                                      f"{self.graph.name!r}")
                 if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > own[r.tensor]:
-                    raise ValueError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
+                    raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
                                      f"f16 inside its {own[r.tensor]} bytes")
 
     @property
@@ -432,7 +433,7 @@ class CudaCore:
         if not self._graphs:
             raise RuntimeError("no CUDA graph captured: call capture() first")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"replay n={n!r}: expected an integer, at least 0")
+            raise ExecutorError(f"replay n={n!r}: expected an integer, at least 0")
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):
@@ -475,10 +476,10 @@ class CudaCore:
         cuda = self.cuda
         self._live()
         if mode not in ("eager", "graph"):
-            raise ValueError(f"time_steps mode {mode!r}: expected 'eager' or 'graph'")
+            raise ExecutorError(f"time_steps mode {mode!r}: expected 'eager' or 'graph'")
         if (any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (steps, repeats, warmup))
                 or steps < 1 or repeats < 1 or warmup < 0):
-            raise ValueError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
+            raise ExecutorError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
                              "repeats at least 1, warmup at least 0")
         self._check_inputs_set()
         if mode == "graph" and not self._graphs:

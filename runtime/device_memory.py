@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from memplan import Graph
+from memplan.errors import ExecutorError
 
 from .binding import INPUT_DTYPES, Binding, arena_base, host_input, host_weight, read_inputs
 from .cuda_util import F16_NAN, F32_NAN
@@ -105,7 +106,7 @@ class DeviceMemory:
         cuda, g = self.cuda, self.graph
         roots = {rid for rid, _ in self.binding.own_roots}
         if unknown := sorted(set(weights) - roots - {g.tensor(r).attrs.get("replica_of", r) for r in roots}):
-            raise ValueError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {g.name!r}")
+            raise ExecutorError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {g.name!r}")
         for d in range(len(self.arenas)):
             with self.on(d):
                 for rid, size in self.binding.own_roots:
@@ -144,7 +145,7 @@ class DeviceMemory:
         if dtype is None:
             name = t.attrs.get("dtype", "f32")
             if name not in INPUT_DTYPES:
-                raise ValueError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: pass dtype=")
+                raise ExecutorError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: pass dtype=")
             dtype = INPUT_DTYPES[name]
         out = np.empty(t.size // np.dtype(dtype).itemsize, dtype=dtype)
         with self.on(self.binding.places[tid].device):
@@ -155,7 +156,7 @@ class DeviceMemory:
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
         t = self.graph.tensor(tid)
         if self.binding.places[tid].in_arena:
-            raise ValueError(f"write_weight {tid!r}: an arena tensor ({t.kind}), not a weight or cache")
+            raise ExecutorError(f"write_weight {tid!r}: an arena tensor ({t.kind}), not a weight or cache")
         a = host_weight(self.graph, tid, arr)
         with self.on(self.binding.places[tid].device):
             self.cuda.memcpy_htod(self.addr_of[tid], a)
@@ -207,9 +208,9 @@ def _check_shared_weights(binding: Binding, other: DeviceMemory) -> None:
     cache of another batch) would be read and written out of bounds, and a missing one left uninitialised."""
     for rid, size in binding.own_roots:
         if rid not in other.weight_ptr:
-            raise ValueError(f"weights_from: it has no weight {rid!r} (an executor of another graph?)")
+            raise ExecutorError(f"weights_from: it has no weight {rid!r} (an executor of another graph?)")
         theirs = other.graph.tensor(rid).size
         d, d_theirs = binding.places[rid].device, other.binding.places[rid].device
         if theirs != size or d != d_theirs:
-            raise ValueError(f"weights_from: weight {rid!r} is {theirs} bytes on device {d_theirs} there, {size} "
+            raise ExecutorError(f"weights_from: weight {rid!r} is {theirs} bytes on device {d_theirs} there, {size} "
                              f"bytes on device {d} here (an executor of another graph?)")

@@ -18,6 +18,7 @@ import numpy as np
 
 import memplan
 from memplan import Graph, Plan
+from memplan.errors import ExecutorError
 
 from .binding import bind, host_input, host_weight, read_inputs
 from .kernels import (
@@ -109,7 +110,7 @@ def check_ws_launch(ln: Launch) -> None:
            else f"{ln.grid[0] // cl} blocks of {outs} outputs for N {N}" if ln.grid[0] // cl * outs < N
            else None)
     if bad is not None:
-        raise ValueError(f"{ln.kernel} grid={ln.grid} block={ln.block} args {ln.args[-4:]}: {bad} is not a launch "
+        raise ExecutorError(f"{ln.kernel} grid={ln.grid} block={ln.block} args {ln.args[-4:]}: {bad} is not a launch "
                          "gemm_ws_body computes in full")
 
 
@@ -120,7 +121,7 @@ def run_launch(mem: Memory, ln: Launch) -> None:
     # the emulation computes every output whatever the grid; the kernel only what its launch covers, within
     # CUDA's limits: a launch it would not compute in full (or the GPU would refuse) must not pass here
     if (problem := launch_problem(ln)) is not None:
-        raise ValueError(f"{k} grid={ln.grid} block={ln.block}: {problem}")
+        raise ExecutorError(f"{k} grid={ln.grid} block={ln.block}: {problem}")
     half = k.endswith("_f32_f16")   # the f16-output twins of the norm, elementwise and SwiGLU kernels
     if k in ("rms_norm_f32", "rms_norm4_f32", "rms_norm4_f32_f16"):
         x, w, y, H, nw, eps = a
@@ -311,15 +312,15 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     for what, v, kind in (("graph", graph, Graph), ("plan", plan, Plan), ("weights", weights, Mapping),
                           ("inputs", inputs, Mapping)):
         if not isinstance(v, kind):   # (None was an AttributeError from deep inside)
-            raise ValueError(f"emulate: {what} must be a {kind.__name__}, not {type(v).__name__}")
+            raise ExecutorError(f"emulate: {what} must be a {kind.__name__}, not {type(v).__name__}")
     # (as the executors check theirs: poison="no" or check="yes" decided by truthiness, a string gemv_norm_min
     # was a TypeError from the registry's comparison, a float seed reordered silently as another seed)
     for what, v in (("poison", poison), ("check", check)):
         if not isinstance(v, bool):
-            raise ValueError(f"emulate: {what} {v!r}: expected True or False")
+            raise ExecutorError(f"emulate: {what} {v!r}: expected True or False")
     for what, v, none_ok in (("gemv_norm_min", gemv_norm_min, False), ("seed", seed, True)):
         if not (none_ok and v is None) and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
-            raise ValueError(f"emulate: {what} {v!r}: expected an integer{' or None' if none_ok else ''}")
+            raise ExecutorError(f"emulate: {what} {v!r}: expected an integer{' or None' if none_ok else ''}")
     if check:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)
@@ -332,7 +333,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     own = {rid for rid, _ in binding.own_roots}
     # as the executors: a name that is no weight (a typo) is not silently left zero
     if unknown := sorted(set(weights) - own - {graph.tensor(r).attrs.get("replica_of", r) for r in own}):
-        raise ValueError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {graph.name!r}")
+        raise ExecutorError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {graph.name!r}")
     for rid, size in binding.own_roots:
         roots[rid] = mem.alloc(size)
         src = graph.tensor(rid).attrs.get("replica_of", rid)
@@ -349,7 +350,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     # poison=False, on zeros: silently)
     needed = read_inputs(graph, binding)
     if missing := [t for t in binding.inputs if t in needed and t not in inputs]:
-        raise ValueError(f"emulate: input {missing[0]!r} of graph {graph.name!r} not given ({len(missing)} missing)")
+        raise ExecutorError(f"emulate: input {missing[0]!r} of graph {graph.name!r} not given ({len(missing)} missing)")
     # each step's launches may touch only its node's (a fused group's: every member's) planned tensors, and
     # the buffers that are no arena and no weight root (group counters, scratch copies)
     planned = {a for a, _ in mem.bufs[:len(arenas) + len(roots)]}
@@ -364,7 +365,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
             for ln in prog.launches[step.node]:
                 run_launch(mem, ln)
         except OutOfBounds as exc:
-            raise ValueError(f"node {step.node!r}: {ln.kernel} grid={ln.grid}: {exc} ({_whose(graph, addr, exc.addr)})") from None
+            raise ExecutorError(f"node {step.node!r}: {ln.kernel} grid={ln.grid}: {exc} ({_whose(graph, addr, exc.addr)})") from None
         finally:
             mem.bounds = None
     # (an f16 output, as a MUL may now write: its values as f32, not its bytes read as half as many f32)

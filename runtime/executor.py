@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from memplan import Graph, Plan
+from memplan.errors import ExecutorError
 
 from .cuda_core import CudaCore, Jitter, Poison, check_graph_and_plan
 from .kernels import GEMV_NORM_OFF, KernelLibrary
@@ -57,9 +58,9 @@ class Executor(CudaCore):
         a GEMV then the add+norm kernel (the same bits; default: never, which measured faster)."""
         check_graph_and_plan(graph, plan)   # before plan.devices below
         if plan.devices > 1:
-            raise ValueError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
+            raise ExecutorError(f"plan {plan.graph!r} spans {plan.devices} devices: run it with runtime.multi_gpu")
         if library is not None and not isinstance(library, KernelLibrary):   # else an AttributeError mid-build
-            raise ValueError(f"library {library!r}: expected a runtime.kernels.KernelLibrary or None")
+            raise ExecutorError(f"library {library!r}: expected a runtime.kernels.KernelLibrary or None")
         def make_library(_device: int) -> KernelLibrary:   # after CudaCore has verified the plan
             return library or KernelLibrary(pdl=pdl_supported())
 

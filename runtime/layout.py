@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import memplan
 from memplan import Graph, Plan
+from memplan.errors import ExecutorError
 from memplan.ops import COPY_OP
 
 from .binding import Binding, bind
@@ -94,7 +95,7 @@ def stage_order(lay: Layout) -> list[int]:
     while left:
         ready = sorted(d for d in left if lay.waits_on[d] <= set(done))
         if not ready:
-            raise ValueError(f"devices {sorted(left)} wait on each other: per-device CUDA graphs cannot order them "
+            raise ExecutorError(f"devices {sorted(left)} wait on each other: per-device CUDA graphs cannot order them "
                              "(eager steps run such a plan)")
         done.append(ready[0])
         left.remove(ready[0])

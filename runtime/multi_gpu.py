@@ -36,6 +36,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from memplan import Graph, Plan
+from memplan.errors import ExecutorError
 
 from .cuda_core import CudaCore, check_graph_and_plan
 from .cuda_util import import_pycuda
@@ -71,7 +72,7 @@ class MultiGpuExecutor(CudaCore):
         check_graph_and_plan(graph, plan)   # before plan.devices (a plan dict was an AttributeError)
         if isinstance(first_device, bool) or not isinstance(first_device, numbers.Integral) or first_device < 0:
             # (-1 reached cuda.Device(-1), '0' a TypeError, 1.5 a count that read as "needs 2 GPUs, 2 visible")
-            raise ValueError(f"first_device {first_device!r}: expected a GPU index >= 0")
+            raise ExecutorError(f"first_device {first_device!r}: expected a GPU index >= 0")
         first_device = int(first_device)
         D = max(plan.devices, 1)
         if cuda.Device.count() < first_device + D:

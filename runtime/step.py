@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from memplan import Graph, Plan, Schedule, plan
+from memplan.errors import ExecutorError
 from memplan.graph import check_graph
 
 from .binding import Binding, Step, arena_base, bind
@@ -131,10 +132,10 @@ def plan_step(graph: Graph, schedule: Schedule | None = None, *, batch: int) -> 
     a batch-1 graph planned as ``batch=16`` was planned twice for nothing. A graph without weight products
     (rows 0) says nothing about its batch and is not checked."""
     if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
-        raise ValueError(f"plan_step: batch {batch!r} is not a positive number of rows")
+        raise ExecutorError(f"plan_step: batch {batch!r} is not a positive number of rows")
     rows = weight_product_rows(check_graph(graph, "plan_step"))
     if rows and rows != batch:
-        raise ValueError(f"plan_step: batch={batch} but graph {graph.name!r} is a step of {rows} rows (its weight "
+        raise ExecutorError(f"plan_step: batch={batch} but graph {graph.name!r} is a step of {rows} rows (its weight "
                          f"products multiply {rows} rows of x); pass batch={rows} or the graph of batch {batch}")
     ordinary = plan(graph, schedule)
     if batch <= 1:

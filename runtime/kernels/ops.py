@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, replace
 
 from memplan import Graph
+from memplan.errors import MemplanError
 from memplan.ops import COPY_OP, VIEW_OPS
 
 RMS_EPS = 1e-5
@@ -193,8 +194,9 @@ ALIGN: dict[str, tuple[int, ...]] = {
 }
 
 
-class KernelError(ValueError):
-    """A node the registry has no kernel for (names the node)."""
+class KernelError(MemplanError, ValueError):
+    """A node the registry has no kernel for (names the node): memplan's own error (``MemplanError``), as the
+    executors' ``ExecutorError`` is."""
 
 
 @dataclass(frozen=True)

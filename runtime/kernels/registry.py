@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from memplan import Graph
+from memplan.errors import ExecutorError
 
 from . import ops
 from .fused import fused_launch
@@ -56,9 +57,9 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
     is one its kernel computes in full within CUDA's limits (``check_launch``), else KernelError names the node."""
     if isinstance(num_sms, bool) or not isinstance(num_sms, numbers.Integral) or num_sms < 1:
         # (a string was a TypeError deep in a launch rule; 0 or a fraction sized the launches silently)
-        raise ValueError(f"num_sms {num_sms!r}: expected a positive integer (the device's SM count)")
+        raise ExecutorError(f"num_sms {num_sms!r}: expected a positive integer (the device's SM count)")
     if not isinstance(wgmma, bool):
-        raise ValueError(f"wgmma {wgmma!r}: expected True or False")
+        raise ExecutorError(f"wgmma {wgmma!r}: expected True or False")
     for ni in range(len(graph.nodes)) if nodes is None else sorted(nodes):
         ops.check_node(graph, ni)   # before fusion too: a fused kernel trusts the same attrs
     out: list[list[Launch]] = [[] for _ in graph.nodes]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from memplan import Graph, Schedule, schedule_with_events
+from memplan.errors import ExecutorError
 from memplan.examples import LLAMA_8B, LLAMA_TINY, LlamaConfig, llama
 
 RMS_EPS = 1e-5
@@ -46,7 +47,7 @@ def config(name: str, batch: int = 1, **overrides) -> LlamaConfig:
     try:
         base = CONFIGS[name]
     except KeyError:
-        raise ValueError(f"unknown llama config {name!r} (choose from {', '.join(CONFIGS)})") from None
+        raise ExecutorError(f"unknown llama config {name!r} (choose from {', '.join(CONFIGS)})") from None
     return replace(base, batch=batch, **overrides)
 
 
@@ -110,7 +111,7 @@ def make_weights(graph: Graph, cfg: LlamaConfig, seed: int = 0) -> dict[str, np.
         dt = _NP[t.attrs["dtype"]]
         if t.id.endswith("_cache"):
             if shape[0] < cfg.ctx:   # (a numpy broadcast error before)
-                raise ValueError(f"make_weights: cache {t.id!r} of graph {graph.name!r} has {shape[0]} rows, fewer "
+                raise ExecutorError(f"make_weights: cache {t.id!r} of graph {graph.name!r} has {shape[0]} rows, fewer "
                                  f"than config {cfg.name!r}'s ctx {cfg.ctx} (a graph of another config?)")
             a = np.zeros(shape, dtype=dt)
             a[:cfg.ctx] = rng.standard_normal((cfg.ctx, shape[1]))
@@ -156,7 +157,7 @@ def multi_stream_schedule(graph: Graph, method: str = "hand", max_streams: int =
         if fn is None:
             raise RuntimeError("this memplan has no graph_optimize")
         return fn(graph, max_streams=max_streams)
-    raise ValueError(f"unknown schedule method {method!r}")
+    raise ExecutorError(f"unknown schedule method {method!r}")
 
 
 def graph_optimize_fn():
@@ -215,13 +216,13 @@ def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], input
     B, H, d, n_kv = dm["B"], dm["H"], dm["d"], dm["n_kv"]
     nh, nkv = cfg.heads, cfg.kv_heads
     if d % 2:   # (a numpy broadcast error from _rope before; the kernels refuse such a ROPE too)
-        raise ValueError(f"reference_forward: config {cfg.name!r} has an odd head size {d} (hidden {H} / heads {nh}): "
+        raise ExecutorError(f"reference_forward: config {cfg.name!r} has an odd head size {d} (hidden {H} / heads {nh}): "
                          "ROPE rotates pairs of elements")
     want = {"inp": (B, H), "pos": (B,), "kv_idx": (B,), "mask": (B, n_kv)}
     for k, shape in want.items():   # (inputs of another batch were a numpy reshape error)
         got = np.shape(inputs[k]) if k in inputs else None
         if got != shape:
-            raise ValueError(f"reference_forward: input {k!r} has shape {got}, config {cfg.name!r} at batch {B} "
+            raise ExecutorError(f"reference_forward: input {k!r} has shape {got}, config {cfg.name!r} at batch {B} "
                              f"needs {shape} (inputs of another config?)")
     grp = nh // nkv
     f64 = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if not k.endswith("_cache")}
@@ -291,5 +292,5 @@ def kv_poison_ranges(graph: Graph, cfg: LlamaConfig) -> tuple[PoisonRange, ...]:
     for r in out:
         ti = graph.tensor_index.get(r.tensor)
         if ti is None or r.offset + r.nbytes > graph.tensors[ti].size:
-            raise ValueError(f"poison range {r} does not lie inside tensor {r.tensor!r} of graph {graph.name!r}")
+            raise ExecutorError(f"poison range {r} does not lie inside tensor {r.tensor!r} of graph {graph.name!r}")
     return out
