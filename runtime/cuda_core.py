@@ -77,7 +77,7 @@ class Jitter:
         if (isinstance(self.max_cycles, bool) or not isinstance(self.max_cycles, numbers.Integral)
                 or not 1 <= self.max_cycles <= SPIN_CYCLES_MAX):
             raise ExecutorError(f"Jitter max_cycles {self.max_cycles!r}: expected an integer in 1..{SPIN_CYCLES_MAX} "
-                             "(the spin kernel's long long)")
+                                "(the spin kernel's long long)")
         if not isinstance(self.only, (tuple, list)) or not all(isinstance(n, str) for n in self.only):
             raise ExecutorError(f"Jitter only {self.only!r}: expected a tuple of node ids")
         # as plain Python values: ``random.Random`` refuses a numpy integer seed (a TypeError mid-issue before)
@@ -286,7 +286,7 @@ class CudaCore:
         if self.mem.unset:
             missing = sorted(self.mem.unset)
             raise ExecutorError(f"input {missing[0]!r} of graph {self.graph.name!r} was never given (inputs= or "
-                             f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
+                                f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
 
     def _live(self) -> None:
         if getattr(self, "_freed", False):
@@ -308,7 +308,7 @@ class CudaCore:
             for r in poison.ranges:
                 if r.tensor not in own:
                     raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
-                                     f"{self.graph.name!r}")
+                                        f"{self.graph.name!r}")
                 if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > own[r.tensor]:
                     raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
                                      f"f16 inside its {own[r.tensor]} bytes")
@@ -480,7 +480,7 @@ class CudaCore:
         if (any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (steps, repeats, warmup))
                 or steps < 1 or repeats < 1 or warmup < 0):
             raise ExecutorError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
-                             "repeats at least 1, warmup at least 0")
+                                "repeats at least 1, warmup at least 0")
         self._check_inputs_set()
         if mode == "graph" and not self._graphs:
             self.capture()

@@ -213,4 +213,4 @@ def _check_shared_weights(binding: Binding, other: DeviceMemory) -> None:
         d, d_theirs = binding.places[rid].device, other.binding.places[rid].device
         if theirs != size or d != d_theirs:
             raise ExecutorError(f"weights_from: weight {rid!r} is {theirs} bytes on device {d_theirs} there, {size} "
-                             f"bytes on device {d} here (an executor of another graph?)")
+                                f"bytes on device {d} here (an executor of another graph?)")

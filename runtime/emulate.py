@@ -111,7 +111,7 @@ def check_ws_launch(ln: Launch) -> None:
            else None)
     if bad is not None:
         raise ExecutorError(f"{ln.kernel} grid={ln.grid} block={ln.block} args {ln.args[-4:]}: {bad} is not a launch "
-                         "gemm_ws_body computes in full")
+                            "gemm_ws_body computes in full")
 
 
 def run_launch(mem: Memory, ln: Launch) -> None:

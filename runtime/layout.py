@@ -96,7 +96,7 @@ def stage_order(lay: Layout) -> list[int]:
         ready = sorted(d for d in left if lay.waits_on[d] <= set(done))
         if not ready:
             raise ExecutorError(f"devices {sorted(left)} wait on each other: per-device CUDA graphs cannot order them "
-                             "(eager steps run such a plan)")
+                                "(eager steps run such a plan)")
         done.append(ready[0])
         left.remove(ready[0])
     return done

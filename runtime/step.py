@@ -136,7 +136,7 @@ def plan_step(graph: Graph, schedule: Schedule | None = None, *, batch: int) -> 
     rows = weight_product_rows(check_graph(graph, "plan_step"))
     if rows and rows != batch:
         raise ExecutorError(f"plan_step: batch={batch} but graph {graph.name!r} is a step of {rows} rows (its weight "
-                         f"products multiply {rows} rows of x); pass batch={rows} or the graph of batch {batch}")
+                            f"products multiply {rows} rows of x); pass batch={rows} or the graph of batch {batch}")
     ordinary = plan(graph, schedule)
     if batch <= 1:
         return ordinary

@@ -112,7 +112,7 @@ def make_weights(graph: Graph, cfg: LlamaConfig, seed: int = 0) -> dict[str, np.
         if t.id.endswith("_cache"):
             if shape[0] < cfg.ctx:   # (a numpy broadcast error before)
                 raise ExecutorError(f"make_weights: cache {t.id!r} of graph {graph.name!r} has {shape[0]} rows, fewer "
-                                 f"than config {cfg.name!r}'s ctx {cfg.ctx} (a graph of another config?)")
+                                    f"than config {cfg.name!r}'s ctx {cfg.ctx} (a graph of another config?)")
             a = np.zeros(shape, dtype=dt)
             a[:cfg.ctx] = rng.standard_normal((cfg.ctx, shape[1]))
         elif len(shape) == 1:
@@ -217,13 +217,13 @@ def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], input
     nh, nkv = cfg.heads, cfg.kv_heads
     if d % 2:   # (a numpy broadcast error from _rope before; the kernels refuse such a ROPE too)
         raise ExecutorError(f"reference_forward: config {cfg.name!r} has an odd head size {d} (hidden {H} / heads {nh}): "
-                         "ROPE rotates pairs of elements")
+                            "ROPE rotates pairs of elements")
     want = {"inp": (B, H), "pos": (B,), "kv_idx": (B,), "mask": (B, n_kv)}
     for k, shape in want.items():   # (inputs of another batch were a numpy reshape error)
         got = np.shape(inputs[k]) if k in inputs else None
         if got != shape:
             raise ExecutorError(f"reference_forward: input {k!r} has shape {got}, config {cfg.name!r} at batch {B} "
-                             f"needs {shape} (inputs of another config?)")
+                                f"needs {shape} (inputs of another config?)")
     grp = nh // nkv
     f64 = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if not k.endswith("_cache")}
     caches = {k: np.array(v, dtype=np.float16, copy=True) for k, v in weights.items() if k.endswith("_cache")}
