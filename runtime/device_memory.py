@@ -51,7 +51,8 @@ class DeviceMemory:
         b = binding
         self._allocs: list = []
         self.arena_sizes = [max(n, 256) for n in b.arena_bytes]
-        self.arenas = [arena_base(lambda k, d=d: self.alloc(k, d), n, b.alignment) for d, n in enumerate(self.arena_sizes)]
+        self.arenas = [arena_base(lambda k, d=d: self.alloc(k, d), n, b.alignment)
+                       for d, n in enumerate(self.arena_sizes)]
         if weights_from is not None:
             _check_shared_weights(b, weights_from)
         self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}
@@ -145,7 +146,8 @@ class DeviceMemory:
         if dtype is None:
             name = t.attrs.get("dtype", "f32")
             if name not in INPUT_DTYPES:
-                raise ExecutorError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: pass dtype=")
+                raise ExecutorError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: "
+                                    "pass dtype=")
             dtype = INPUT_DTYPES[name]
         out = np.empty(t.size // np.dtype(dtype).itemsize, dtype=dtype)
         with self.on(self.binding.places[tid].device):

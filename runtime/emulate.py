@@ -365,7 +365,8 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
             for ln in prog.launches[step.node]:
                 run_launch(mem, ln)
         except OutOfBounds as exc:
-            raise ExecutorError(f"node {step.node!r}: {ln.kernel} grid={ln.grid}: {exc} ({_whose(graph, addr, exc.addr)})") from None
+            raise ExecutorError(f"node {step.node!r}: {ln.kernel} grid={ln.grid}: {exc} "
+                                f"({_whose(graph, addr, exc.addr)})") from None
         finally:
             mem.bounds = None
     # (an f16 output, as a MUL may now write: its values as f32, not its bytes read as half as many f32)
