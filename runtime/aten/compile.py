@@ -21,6 +21,7 @@ from memplan.solvers.options import SolveOptions
 
 from . import ambient
 from . import guard as module_guard
+from .callform import CallForm, call_form, in_compile_form
 from .errors import AtenExecutorError
 from .executor import Executor, Stats, caller_capturing
 from .program import Program, flatten_inputs, load_program
@@ -43,6 +44,7 @@ class CompiledModule:
     rebinds: int = 0
     recaptures: int = 0
     flag_rebuilds: int = 0
+    form: CallForm | None = None   # how compile called forward: a call in another form is bound by name
 
     @property
     def graph(self) -> Graph:
@@ -61,6 +63,7 @@ class CompiledModule:
             self._follow_module()
         self._follow_flags()
         delays = kwargs.pop("delays", None)
+        args, kwargs = in_compile_form(self.form, args, kwargs)
         return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
 
     def _follow_flags(self) -> None:
@@ -171,7 +174,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         memplan.verify(graph, plan)
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison}
     executor = Executor(program, plan, device, **options)
-    return CompiledModule(program, plan, executor, module_guard.record(torch, module, program), options)
+    form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
+    return CompiledModule(program, plan, executor, module_guard.record(torch, module, program), options, form=form)
 
 
 def check_no_autocast(torch: Any) -> None:

@@ -1,0 +1,87 @@
+"""A call to a compiled module bound to ``forward``'s signature, as eager binds it.
+
+Why: the export fixes one form of the call (the example's positional arguments and keywords) in its input spec,
+while eager Python binds any form to ``forward``'s parameters. A module compiled as ``compile(m, (x,))`` and called
+``cm(x=x)``, or ``cm(x, mask=None)`` (the default the export ran with), was refused as arguments that "do not match
+the export's", though ``m(x=x)`` runs. The call is rearranged into compile's form; a parameter compile left to its
+default may be given only that default (the program was traced with it).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AtenExecutorError
+
+_EMPTY = inspect.Parameter.empty
+_PLAIN = (int, float, str, bool, type(None))
+
+
+@dataclass(frozen=True)
+class CallForm:
+    """``forward``'s signature and how compile called it: the parameters it gave positionally, then by keyword."""
+
+    signature: inspect.Signature
+    positional: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+def call_form(forward: Any, args: tuple, kwargs: dict | None) -> CallForm | None:
+    """The form of compile's call of ``forward``, or None where the call cannot be rearranged by name: a signature
+    Python cannot read, ``*args`` (which values bind where is the function's own business), or an example call
+    that does not bind (the export said why). ``**kwargs`` (transformers' forwards) is kept: its keywords are
+    named ones too."""
+    try:
+        sig = inspect.signature(forward)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
+        return None
+    try:
+        bound = sig.bind(*args, **(kwargs or {}))
+    except TypeError:
+        return None
+    names = tuple(bound.arguments)
+    return CallForm(sig, names[:len(args)], tuple(kwargs or {}))
+
+
+def in_compile_form(form: CallForm | None, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """``args`` and ``kwargs`` rearranged into compile's form; as given where they already are in it or do not
+    bind to the signature (the executor's structure check then names what differs)."""
+    if form is None or (len(args) == len(form.positional) and kwargs.keys() == set(form.keywords)):
+        return args, kwargs
+    try:
+        given = dict(form.signature.bind(*args, **kwargs).arguments)
+    except TypeError:
+        return args, kwargs
+    params = form.signature.parameters
+    for name in [n for n, p in params.items() if p.kind is inspect.Parameter.VAR_KEYWORD and n in given]:
+        given.update(given.pop(name))   # ``**kwargs``' keywords, each by its name
+    used = {*form.positional, *form.keywords}
+    for name, value in given.items():
+        default = params[name].default if name in params else _EMPTY
+        if name not in used and not _is_default(value, default):
+            said = "without a default" if default is _EMPTY else f"with its default {default!r}"
+            raise AtenExecutorError(
+                f"argument {name!r} is given, but compile called forward without it, so the program was exported "
+                f"{said}: compile with it (an example value) to call with it")
+    missing = [n for n in used if n not in given and (n not in params or params[n].default is _EMPTY)]
+    if missing:   # (a keyword of ``**kwargs`` compile gave: the structure check names it)
+        return args, kwargs
+
+    def value(name: str) -> Any:
+        # (a parameter compile gave and this call leaves to its default: the default, which the executor's checks
+        # then compare with what the export saw)
+        return given[name] if name in given else params[name].default
+
+    return tuple(value(n) for n in form.positional), {n: value(n) for n in form.keywords}
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """Whether ``value`` is the default the export ran with: the very object, or an equal plain value of its type
+    (``scale=1.0`` given where ``1.0`` is the default)."""
+    if value is default:
+        return True
+    return type(value) is type(default) and isinstance(default, _PLAIN) and value == default
