@@ -22,6 +22,7 @@ to compile again.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import repeat
@@ -216,8 +217,17 @@ _OBJECT_VALUES = 512
 
 def _settings_object(torch: Any, v: Any) -> bool:
     """An object held for its values (a ``PretrainedConfig``, a dataclass of options): it has a ``__dict__`` and is no
-    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields)."""
-    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v))
+    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields), nor
+    an object of the standard library's or torch's machinery (``_MACHINERY``)."""
+    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v)
+            and type(v).__module__.partition(".")[0] not in _MACHINERY)
+
+
+#: packages whose objects a module may hold are machinery, not its settings: their public values change through
+#: their own methods in ordinary use (a ``logging.Logger``'s ``level`` by ``setLevel``, a ``random.Random``'s
+#: ``gauss_next``, an LR scheduler's ``last_epoch`` by ``step()``), which refused the next compiled call. The
+#: standard library's namespaces of options (``argparse.Namespace``, ``types.SimpleNamespace``) are settings.
+_MACHINERY = frozenset(sys.stdlib_module_names - {"argparse", "types"} | {"torch", "tqdm"})
 
 
 def _item(container: Any, key: Any) -> Any:
