@@ -76,3 +76,44 @@ def test_a_namespace_of_options_is_still_a_setting(namespace):
     m.opts.scale = 3.0
     with pytest.raises(AtenExecutorError, match=r"Held\.opts\.scale is 3\.0 now, 2\.0 at compile"):
         step(x)
+
+
+class Square(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.w = nn.Parameter(torch.randn(4, 4))
+        self.register_buffer("b", torch.randn(4, 4))
+
+    def forward(self, x):
+        return x @ self.w + x @ self.b
+
+
+CHANGES = {   # in place, same tensor objects: the guard's one C++ layout check (TensorGuards) must see each
+    "a buffer transposed in place": lambda m: m.b.t_(),
+    "a weight frozen in place": lambda m: m.w.requires_grad_(False),
+    "a buffer's dtype viewed": lambda m: setattr(m.b, "data", m.b.data.view(torch.int32)),
+    "a weight's shape cut": lambda m: setattr(m.w, "data", m.w.data[:2]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHANGES))
+def test_the_fast_path_sees_a_layout_changed_in_place(case):
+    m = Square().eval()
+    step = compile(m, (torch.randn(2, 4),), streams=1)
+    assert step.guard.unchanged()
+    CHANGES[case](m)
+    assert not step.guard.unchanged()
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode", "enable_grad"])
+def test_the_fast_path_holds_under_every_grad_mode(mode):
+    """The C++ check compares dispatch keys under the thread's state (inference mode drops the autograd ones):
+    where it says no, the maps decide, and an unchanged module is unchanged."""
+    m = Square().eval()
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), streams=1)
+    with getattr(torch, mode)():
+        assert step.guard.unchanged()
+        assert torch.equal(step(x), m(x))
+    assert step.rebinds == 0
