@@ -117,3 +117,86 @@ def test_the_fast_path_holds_under_every_grad_mode(mode):
         assert step.guard.unchanged()
         assert torch.equal(step(x), m(x))
     assert step.rebinds == 0
+
+
+class Options:
+    def __init__(self):
+        self.scale = 2.0
+        self.label_kind = None   # read by forward only with labels (transformers' config.problem_type)
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.config = Options()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, labels=None):
+        y = self.lin(x) * self.config.scale
+        if labels is not None:
+            if self.config.label_kind is None:
+                self.config.label_kind = "single"   # BertForSequenceClassification: config.problem_type = ...
+            return y, (y - labels).square().mean()
+        return y
+
+
+def test_a_config_value_forward_did_not_read_at_export_is_no_setting():
+    """Compiled without labels, an eager call with labels sets ``label_kind``; the program never read it (it was
+    refused: "Classifier.config.label_kind is 'single' now, None at compile"). ``scale``, read, still is watched."""
+    m = Classifier().eval()
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), streams=1, poison=True)
+    with torch.no_grad():
+        m(x, labels=torch.zeros(2, 4))
+    assert m.config.label_kind == "single"
+    assert torch.equal(step(x), _eager(m, x))
+    m.config.scale = 3.0
+    with pytest.raises(AtenExecutorError, match=r"Classifier\.config\.scale is 3\.0 now, 2\.0 at compile"):
+        step(x)
+    assert "__getattribute__" not in vars(Options)   # the class as it was
+
+
+def test_a_transformers_classifier_compiled_without_labels_runs_after_an_eager_call_with_labels():
+    transformers = need("transformers")
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=64, num_labels=3)
+    torch.manual_seed(0)
+    m = transformers.BertForSequenceClassification(cfg).eval()
+    ids = torch.randint(0, 64, (1, 8))
+    own = vars(type(cfg)).get("__getattribute__"), vars(transformers.PretrainedConfig).get("__getattribute__")
+    step = compile(m, (), kwargs={"input_ids": ids}, streams=1)
+    assert (vars(type(cfg)).get("__getattribute__"), vars(transformers.PretrainedConfig).get("__getattribute__")) == own
+    with torch.no_grad():
+        m(input_ids=ids, labels=torch.tensor([1]))   # an eval loss, eager: config.problem_type set
+        want = m(input_ids=ids).logits
+    assert m.config.problem_type == "single_label_classification"
+    got = step(input_ids=ids)
+    assert torch.equal(got.logits if hasattr(got, "logits") else got[0], want)
+    m.config.return_dict = False   # a value forward reads: still refused
+    with pytest.raises(AtenExecutorError, match=r"config\.return_dict is False now, True at compile"):
+        step(input_ids=ids)
+
+
+class OwnGetattribute:
+    def __init__(self):
+        self.a, self.b = 1, 2
+
+    def __getattribute__(self, name):
+        return object.__getattribute__(self, name)
+
+
+def test_the_read_watch_restores_each_class_through_nesting_and_errors():
+    from runtime.aten.ambient import watch_object_reads
+
+    own = vars(OwnGetattribute)["__getattribute__"]
+    o, p, ns = OwnGetattribute(), Options(), types.SimpleNamespace(c=3)
+    with pytest.raises(KeyboardInterrupt):
+        with watch_object_reads([o, p, ns]) as (outer, watched):
+            assert watched == {id(o), id(p)}   # (a builtin type takes no patch: its values stay all watched)
+            with watch_object_reads([o]) as (inner, _):
+                assert o.a == 1
+            assert p.scale == 2.0 and o.b == 2
+            raise KeyboardInterrupt
+    assert inner == {(id(o), "a")} and outer == {(id(p), "scale"), (id(o), "b")}
+    assert vars(OwnGetattribute)["__getattribute__"] is own and "__getattribute__" not in vars(Options)

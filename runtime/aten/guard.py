@@ -179,11 +179,15 @@ def _plain(v: Any, depth: int = 2) -> bool:
 
 
 def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
-                    forward_writes: frozenset[tuple[int, str]] = frozenset()) -> Settings:
+                    forward_writes: frozenset[tuple[int, str]] = frozenset(),
+                    object_reads: frozenset[tuple[int, str]] = frozenset(),
+                    read_watched: frozenset[int] = frozenset()) -> Settings:
     """``Settings`` of the module tree ``owners`` (path -> module, the root at ""): each module's plain public values,
     and those of each settings object a module holds (once each: every layer of a transformers model holds the one
     ``config``, whose ``output_hidden_states`` forward reads). Not the attributes ``forward`` itself set while it was
-    exported (``forward_writes``): each eager call sets them again."""
+    exported (``forward_writes``): each eager call sets them again. Of a settings object whose reads the export
+    watched (``read_watched``), only the values it read (``object_reads``): one forward did not read baked nothing
+    (a classifier's ``config.problem_type``, set by an eager call with labels, read only with labels)."""
     internal = set(vars(torch.nn.Module()))   # torch's own fields: training (guarded apart), hook dicts, ...
     names: list[str] = []
     dicts: list[dict] = []
@@ -195,6 +199,8 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
         for key, v in d.items():
             if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
                 continue                             # eager calls, not by the user)
+            if owner in read_watched and (owner, key) not in object_reads:   # (no module id is in read_watched)
+                continue
             if _plain(v):
                 if len(keys) >= limit:
                     return
@@ -204,11 +210,27 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                 values.append(v)
             elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
                 seen.add(id(v))
-                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES)
+                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))
 
     for path, m in owners.items():
         take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
     return Settings(tuple(names), dicts, keys, values)
+
+
+def settings_objects(torch: Any, module: Any) -> list[Any]:
+    """The settings objects ``record_settings`` may watch in ``module``'s tree (``_settings_object``, and those they
+    hold), found before the export so that it can watch which of their values ``forward`` reads."""
+    found: dict[int, Any] = {}
+
+    def walk(d: dict) -> None:
+        for key, v in d.items():
+            if not key.startswith("_") and id(v) not in found and _settings_object(torch, v):
+                found[id(v)] = v
+                walk(vars(v))
+
+    for m in module.modules():
+        walk(vars(m))
+    return list(found.values())
 
 
 #: at most this many plain values are watched per settings object (a config holds a few dozen)
@@ -336,7 +358,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
                  if id(t) in by_id)
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
-                       record_settings(torch, type(module).__name__, owners, program.forward_writes))
+                       record_settings(torch, type(module).__name__, owners, program.forward_writes,
+                                       program.object_reads, program.read_watched))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
