@@ -229,8 +229,8 @@ def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]
                 own = cls.__dict__.get("__getattribute__")
                 try:
                     cls.__getattribute__ = _reading(cls.__getattribute__)
-                except (TypeError, AttributeError):   # a builtin or immutable type: its objects stay unwatched
-                    continue
+                except Exception:  # noqa: BLE001 - a builtin or immutable type (TypeError), a metaclass that refuses
+                    continue       # it: its objects stay unwatched (all their values guarded)
                 _patched_classes[cls] = [0, own]
             _patched_classes[cls][0] += 1
             taken.append(cls)
@@ -246,10 +246,11 @@ def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]
                 entry[0] -= 1
                 if entry[0] == 0:
                     del _patched_classes[cls]
-                    if entry[1] is None:
-                        del cls.__getattribute__
-                    else:
-                        cls.__getattribute__ = entry[1]
+                    with contextlib.suppress(Exception):   # (a metaclass refusing it: the wrapper records nothing
+                        if entry[1] is None:               # outside a block)
+                            del cls.__getattribute__
+                        else:
+                            cls.__getattribute__ = entry[1]
 
 
 def _reading(real: Any) -> Any:
