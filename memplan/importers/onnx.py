@@ -206,7 +206,8 @@ def external_data_files(model, folder: str) -> dict[str, str]:
     for _, t in _external_tensors(onnx, model):
         location = _location(t)
         if location and isinstance(location, str) and "\0" not in location:   # (else it names no file)
-            found.setdefault(os.path.join(folder, location), t.name)
+            for path in (os.path.join(folder, location), _data_path(folder, location)):   # (as written, and
+                found.setdefault(path, t.name)   # ``\\`` read as ``/``, as the importer reads it)
     return found
 
 
@@ -219,11 +220,11 @@ def _location_problem(base_dir: str, model_file: str | None, location: str) -> s
     files inside the folder are stat'ed."""
     real_dir = os.path.dirname(os.path.realpath(model_file)) if model_file is not None else None
     why = _outside_folder(base_dir, location, real_dir)
+    path = _data_path(base_dir, location)   # (the file ``_outside_folder`` checked: a Windows-style name too)
     if why:
-        missing = why.endswith("is not a file in the model's folder") and not os.path.lexists(
-            os.path.join(base_dir, location))
+        missing = why.endswith("is not a file in the model's folder") and not os.path.lexists(path)
         return "" if missing else why
-    if model_file is not None and os.path.samefile(os.path.join(base_dir, location), model_file):
+    if model_file is not None and os.path.samefile(path, model_file):
         return f"its data file {location!r} is the model file itself, whose bytes are the model, not its weights"
     return ""
 
@@ -2253,7 +2254,8 @@ def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = N
         bad = _outside_folder(base_dir, info.location, real_dir)
         if bad:
             return bad
-        size, offset = os.path.getsize(os.path.join(base_dir, info.location)), info.offset or 0
+        path = _data_path(base_dir, info.location)   # a link is followed (onnx's loader refuses links)
+        size, offset = os.path.getsize(path), info.offset or 0
         length = size - offset if info.length is None else info.length   # (none: the rest of the file)
         if offset + max(length, 0) > size:
             return (f"its data file {info.location!r} ends at byte {size}, before its data does (offset {offset}, "
@@ -2262,7 +2264,6 @@ def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = N
             return f"its data file {info.location!r} holds {length} bytes for it, not {want}"
         copy = onnx.TensorProto()
         copy.CopyFrom(t)
-        path = os.path.join(base_dir, info.location)   # a link is followed (onnx's loader refuses links)
         folder = _data_root(base_dir, real_dir, path) or base_dir
         resolved = os.path.relpath(os.path.realpath(path), folder)
         for e in copy.external_data:
@@ -2453,6 +2454,18 @@ def _data_root(base_dir: str, real_dir: str | None, path: str) -> str | None:
     return None
 
 
+def _location_parts(location: str) -> list[str]:
+    """The folders and file name of an external data ``location``, ``\\`` read as ``/`` (a model saved on Windows)."""
+    return location.replace("\\", "/").split("/")
+
+
+def _data_path(base_dir: str, location: str) -> str:
+    """The path of the file an external data ``location`` names in the model's folder ``base_dir``, as
+    ``_outside_folder`` checks it: every check and stat of that file must use this one path (a Windows-style
+    ``weights\\w.bin`` joined as written is no file here, and ``os.path.samefile`` raised on it)."""
+    return os.path.join(base_dir, *_location_parts(location))
+
+
 def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -> str:
     """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
     regular file inside ``base_dir`` by a relative path, through no symbolic link out of it (onnxruntime follows
@@ -2463,10 +2476,9 @@ def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -
         return f"its data file {location!r} is no file name (it holds a NUL character)"
     if not location or os.path.isabs(location) or os.path.splitdrive(location)[0]:
         return f"its data file {location!r} is not a relative path inside the model's folder"
-    parts = location.replace("\\", "/").split("/")
-    if ".." in parts:
+    if ".." in _location_parts(location):
         return f"its data file {location!r} is outside the model's folder"
-    path = os.path.join(base_dir, *parts)
+    path = _data_path(base_dir, location)
     if _data_root(base_dir, real_dir, path) is None:
         return f"its data file {location!r} goes through a symbolic link out of the model's folder"
     if not os.path.isfile(path):

@@ -22,6 +22,7 @@ to compile again.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import repeat
@@ -178,11 +179,15 @@ def _plain(v: Any, depth: int = 2) -> bool:
 
 
 def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
-                    forward_writes: frozenset[tuple[int, str]] = frozenset()) -> Settings:
+                    forward_writes: frozenset[tuple[int, str]] = frozenset(),
+                    object_reads: frozenset[tuple[int, str]] = frozenset(),
+                    read_watched: frozenset[int] = frozenset()) -> Settings:
     """``Settings`` of the module tree ``owners`` (path -> module, the root at ""): each module's plain public values,
     and those of each settings object a module holds (once each: every layer of a transformers model holds the one
     ``config``, whose ``output_hidden_states`` forward reads). Not the attributes ``forward`` itself set while it was
-    exported (``forward_writes``): each eager call sets them again."""
+    exported (``forward_writes``): each eager call sets them again. Of a settings object whose reads the export
+    watched (``read_watched``), only the values it read (``object_reads``): one forward did not read baked nothing
+    (a classifier's ``config.problem_type``, set by an eager call with labels, read only with labels)."""
     internal = set(vars(torch.nn.Module()))   # torch's own fields: training (guarded apart), hook dicts, ...
     names: list[str] = []
     dicts: list[dict] = []
@@ -194,6 +199,8 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
         for key, v in d.items():
             if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
                 continue                             # eager calls, not by the user)
+            if owner in read_watched and (owner, key) not in object_reads:   # (no module id is in read_watched)
+                continue
             if _plain(v):
                 if len(keys) >= limit:
                     return
@@ -203,11 +210,27 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                 values.append(v)
             elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
                 seen.add(id(v))
-                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES)
+                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))
 
     for path, m in owners.items():
         take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
     return Settings(tuple(names), dicts, keys, values)
+
+
+def settings_objects(torch: Any, module: Any) -> list[Any]:
+    """The settings objects ``record_settings`` may watch in ``module``'s tree (``_settings_object``, and those they
+    hold), found before the export so that it can watch which of their values ``forward`` reads."""
+    found: dict[int, Any] = {}
+
+    def walk(d: dict) -> None:
+        for key, v in d.items():
+            if not key.startswith("_") and id(v) not in found and _settings_object(torch, v):
+                found[id(v)] = v
+                walk(vars(v))
+
+    for m in module.modules():
+        walk(vars(m))
+    return list(found.values())
 
 
 #: at most this many plain values are watched per settings object (a config holds a few dozen)
@@ -216,8 +239,17 @@ _OBJECT_VALUES = 512
 
 def _settings_object(torch: Any, v: Any) -> bool:
     """An object held for its values (a ``PretrainedConfig``, a dataclass of options): it has a ``__dict__`` and is no
-    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields)."""
-    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v))
+    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields), nor
+    an object of the standard library's or torch's machinery (``_MACHINERY``)."""
+    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v)
+            and type(v).__module__.partition(".")[0] not in _MACHINERY)
+
+
+#: packages whose objects a module may hold are machinery, not its settings: their public values change through
+#: their own methods in ordinary use (a ``logging.Logger``'s ``level`` by ``setLevel``, a ``random.Random``'s
+#: ``gauss_next``, an LR scheduler's ``last_epoch`` by ``step()``), which refused the next compiled call. The
+#: standard library's namespaces of options (``argparse.Namespace``, ``types.SimpleNamespace``) are settings.
+_MACHINERY = frozenset(sys.stdlib_module_names - {"argparse", "types"} | {"torch", "tqdm"})
 
 
 def _item(container: Any, key: Any) -> Any:
@@ -254,18 +286,21 @@ class ModuleGuard:
             [p._modules for _a, p, _b, _c, _d, _e in m], [a for _a, _p, a, _c, _d, _e in m],
             [c for _a, _p, _b, c, _d, _e in m], [t for _a, _p, _b, _c, _d, t in m], [k for _a, _p, _b, _c, k, _e in m],
             [x.store for x in s], [x.attr for x in s], [x.tensor for x in s], [x.ptr for x in s],
-            [x.meta[1] for x in s], [x.meta[2] for x in s], [x.meta[0] for x in s], [x.meta[4] for x in s]))
+            [x.meta[1] for x in s], [x.meta[2] for x in s], [x.meta[0] for x in s], [x.meta[4] for x in s],
+            _layout_check([x.tensor for x in s], [x.meta[1] for x in s], [x.meta[2] for x in s])))
 
     def unchanged(self) -> bool:
         """Whether every submodule and tensor is still the one compile saw (the per-call fast path)."""
         if type(self.root) is not self.root_cls or self.root.training is not self.root_training:
             return False
-        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs, shapes, strides, dtypes, grads = self.fast
+        dicts, attrs, children, flags, classes, stores, names, tensors, ptrs, shapes, strides, dtypes, grads, layout = (
+            self.fast)
         return (all(map(is_, map(dict.get, dicts, attrs), children)) and list(map(_training, children)) == flags
                 and all(map(is_, map(type, children), classes)) and all(map(is_, map(dict.get, stores, names), tensors))
-                and list(map(self.data_ptr, tensors)) == ptrs and list(map(_size, tensors)) == shapes
-                and list(map(self.stride, tensors)) == strides and list(map(_dtype, tensors)) == dtypes
-                and list(map(_requires_grad, tensors)) == grads
+                and list(map(self.data_ptr, tensors)) == ptrs
+                and ((layout is not None and layout(*tensors)) or (
+                    list(map(_size, tensors)) == shapes and list(map(self.stride, tensors)) == strides
+                    and list(map(_dtype, tensors)) == dtypes and list(map(_requires_grad, tensors)) == grads))
                 and all(map(Held.unchanged, self.held)) and (self.calls is None or self.calls.unchanged())
                 and (self.settings is None or self.settings.unchanged()))
 
@@ -277,6 +312,29 @@ _size, _dtype = attrgetter("shape"), attrgetter("dtype")
 # eager's kernels read a weight's ``requires_grad`` even under no_grad (``matmul`` folds a 3-D operand into one ``mm``
 # when its matrix operand requires grad), and the lowering chose its kernels by it at build time
 _requires_grad = attrgetter("requires_grad")
+
+
+def _layout_check(tensors: list[Any], shapes: list[Any], strides: list[Any]) -> Any:
+    """One C++ call that says whether each of ``tensors`` still has these sizes and strides, and the dtype, device
+    and ``requires_grad`` it has now (and its dispatch keys): torch's own ``TensorGuards`` (Dynamo's). True implies
+    what ``ModuleGuard.unchanged``'s four maps check; where it says False (a TLS state such as inference mode
+    changes the keys it compares) the maps decide. Why: ~25 us for resnet50's 320 tensors where the maps cost
+    ~145 us (round 35's ``requires_grad`` map alone ~25 us). None where torch has no such class: the maps alone."""
+    try:
+        import torch
+        from torch._C._dynamo.guards import TensorGuards
+
+        def made() -> Any:
+            return TensorGuards(*tensors, dynamic_dims_sizes=[list(s) for s in shapes],
+                                dynamic_dims_strides=[list(s) for s in strides]).check
+
+        plain = made()
+        with torch.inference_mode():   # (a second one for calls under inference mode, where keys differ)
+            inference = made()
+    except Exception:  # noqa: BLE001 - an older or trimmed torch (no Dynamo), another signature: the maps stand
+        return None
+    on = torch.is_inference_mode_enabled
+    return lambda *now: (inference if on() else plain)(*now)
 
 
 def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
@@ -300,7 +358,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
                  if id(t) in by_id)
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
-                       record_settings(torch, type(module).__name__, owners, program.forward_writes))
+                       record_settings(torch, type(module).__name__, owners, program.forward_writes,
+                                       program.object_reads, program.read_watched))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})

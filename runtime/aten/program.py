@@ -78,6 +78,10 @@ class Program:
     #: (id of the module, attribute) of each module attribute ``forward`` set while it was exported (``self.mult = 2``):
     #: every eager call sets it again, so the guard does not take it for a user's change of a setting
     forward_writes: frozenset[tuple[int, str]] = frozenset()
+    #: (id of the object, attribute) of each attribute of a settings object the module holds (``guard.Settings``)
+    #: that the export read, and the ids of the objects so watched: the guard watches only the values read of those
+    object_reads: frozenset[tuple[int, str]] = frozenset()
+    read_watched: frozenset[int] = frozenset()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -90,11 +94,15 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from memplan.importers.torch import trace_torch
 
     source = exported if exported is not None else module
-    from .ambient import watch_default_dtype_reads, watch_module_writes
+    from .ambient import watch_default_dtype_reads, watch_module_writes, watch_object_reads
+    from .guard import settings_objects
 
     # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
     writes_watch = contextlib.nullcontext(set()) if strict else watch_module_writes(torch)
-    with watch_default_dtype_reads(torch) as reads, writes_watch as writes:
+    reads_watch = (contextlib.nullcontext((set(), set())) if strict or exported is not None
+                   or not isinstance(module, torch.nn.Module)
+                   else watch_object_reads(settings_objects(torch, module)))
+    with watch_default_dtype_reads(torch) as reads, writes_watch as writes, reads_watch as (object_reads, watched):
         ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
@@ -197,7 +205,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_inputs(ep, user_inputs, example_inputs, kwargs),
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
-                   tuple(dict.fromkeys(reads)), frozenset(writes))
+                   tuple(dict.fromkeys(reads)), frozenset(writes), frozenset(object_reads), frozenset(watched))
 
 
 def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:
