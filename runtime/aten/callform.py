@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import AtenExecutorError
+from .program import _same_constant
 
 _EMPTY = inspect.Parameter.empty
 _PLAIN = (int, float, str, bool, type(None))
@@ -58,7 +59,10 @@ def in_compile_form(form: CallForm | None, args: tuple, kwargs: dict) -> tuple[t
         return args, kwargs
     params = form.signature.parameters
     for name in [n for n, p in params.items() if p.kind is inspect.Parameter.VAR_KEYWORD and n in given]:
-        given.update(given.pop(name))   # ``**kwargs``' keywords, each by its name
+        extra = given.pop(name)
+        if extra.keys() & given.keys():   # ``f(x, /, **kw)`` called ``(t, x=u)``: two values named x, one in kw;
+            return args, kwargs           # merged, u replaced t (the structure check names the call instead)
+        given.update(extra)   # ``**kwargs``' keywords, each by its name
     used = {*form.positional, *form.keywords}
     for name, value in given.items():
         default = params[name].default if name in params else _EMPTY
@@ -80,8 +84,21 @@ def in_compile_form(form: CallForm | None, args: tuple, kwargs: dict) -> tuple[t
 
 
 def _is_default(value: Any, default: Any) -> bool:
-    """Whether ``value`` is the default the export ran with: the very object, or an equal plain value of its type
-    (``scale=1.0`` given where ``1.0`` is the default)."""
+    """Whether ``value`` is the default the export ran with: the very object, or the same plain value of its type
+    (``scale=1.0`` given where ``1.0`` is the default), as the executor compares the constants export specialized:
+    ``-0.0`` is not a default ``0.0`` (``x / eps`` gives -inf, not inf), NaN is NaN."""
     if value is default:
         return True
-    return type(value) is type(default) and isinstance(default, _PLAIN) and value == default
+    return isinstance(default, _PLAIN) and _same_constant(value, default)
+
+
+def takes(form: CallForm | None, name: str) -> bool:
+    """Whether ``forward`` takes a keyword ``name`` itself: a parameter of that name, or a keyword compile gave it
+    through ``**kwargs``. Why: ``CompiledModule`` reads ``delays=`` as the executor's; where forward has its own
+    ``delays``, eager's meaning wins (taken as the executor's, ``cm(x, delays={})`` ran the program traced with
+    ``delays=None``, and a tensor compile gave as ``delays`` was refused as no mapping of GPU cycles)."""
+    if form is None:
+        return False
+    param = form.signature.parameters.get(name)
+    named = param is not None and param.kind is not inspect.Parameter.VAR_KEYWORD
+    return named or name in form.keywords

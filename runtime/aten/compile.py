@@ -21,7 +21,7 @@ from memplan.solvers.options import SolveOptions
 
 from . import ambient
 from . import guard as module_guard
-from .callform import CallForm, call_form, in_compile_form
+from .callform import CallForm, call_form, in_compile_form, takes
 from .errors import AtenExecutorError
 from .executor import Executor, Stats, caller_capturing
 from .program import Program, flatten_inputs, load_program
@@ -62,7 +62,7 @@ class CompiledModule:
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
-        delays = kwargs.pop("delays", None)
+        delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
         args, kwargs = in_compile_form(self.form, args, kwargs)
         return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
 
