@@ -594,9 +594,9 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _with_marks(_stopped(_interrupted(probes[key], bool(cut)), bool(late)), tried), probes
+        return found, first, _with_marks(probes[key], tried, cut=bool(cut), late=bool(late)), probes
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
-    result = _stopped(_interrupted(_within(result, heuristic.get(key), memory_budget), bool(cut)), bool(late))
+    result = _with_marks(_within(result, heuristic.get(key), memory_budget), (), cut=bool(cut), late=bool(late))
     return found, first, _with_marks(result, tried), {**probes, key: result}
 
 
@@ -607,12 +607,6 @@ def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:
     it the setup of 38 exact probes of a few milliseconds' share each; the rest is planned by the default's
     heuristics and the plan says ``stopped: wall_clock`` (docs/architecture.md, "Budgets")."""
     return t0 + options.wall_seconds(work)
-
-
-def _stopped(made: Plan, late: bool) -> Plan:
-    """``made``, its solver block saying ``stopped: wall_clock`` when the budget's wall-clock stop (``_budget_wall``)
-    left candidates to the heuristics: the plan may not repeat, as any plan a wall clock cut."""
-    return replace(made, solver={**made.solver, "stopped": "wall_clock"}) if late else made
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:
@@ -656,15 +650,18 @@ def _serial_plan(graph: Graph, chosen: Schedule, plans: dict[tuple, Plan | None]
         return _interrupted(solve_schedule(graph, s, "greedy", replace(options, time_limit=None), t0=t0), True)
 
 
-def _with_marks(made: Plan, solved: Iterable[Plan | None]) -> Plan:
+def _with_marks(made: Plan, solved: Iterable[Plan | None], *, cut: bool = False, late: bool = False) -> Plan:
     """``made`` marked ``stopped`` (its solver block) where the wall clock stopped any solve this plan read, and
     ``interrupted`` where a Ctrl-C cut one: a memory budget's probe of another candidate schedule (which then did
     not fit, so another was chosen), the first schedule's or the serial one's plan the report quotes. Why: such a
     plan may not repeat, as one whose own solve was stopped, and its block said nothing (a small search,
-    ``auto.POLISH_WALL``, stopped in one candidate's probe chose another schedule with no word of it)."""
+    ``auto.POLISH_WALL``, stopped in one candidate's probe chose another schedule with no word of it). ``cut``: a
+    Ctrl-C ended an exact solve of the budget's search; ``late``: the budget's wall-clock stop (``_budget_wall``)
+    left candidates to the heuristics (``stopped: wall_clock``)."""
     made_ = [p for p in solved if p is not None]
-    stopped = made.solver.get("stopped") or next((p.solver["stopped"] for p in made_ if p.solver.get("stopped")), None)
-    cut = bool(made.solver.get("interrupted")) or any(p.solver.get("interrupted") for p in made_)
+    stopped = "wall_clock" if late else made.solver.get("stopped") or next(
+        (p.solver["stopped"] for p in made_ if p.solver.get("stopped")), None)
+    cut = cut or bool(made.solver.get("interrupted")) or any(p.solver.get("interrupted") for p in made_)
     marks = {**({"stopped": stopped} if stopped else {}), **({"interrupted": True} if cut else {})}
     return made if all(made.solver.get(k) == v for k, v in marks.items()) else replace(
         made, solver={**made.solver, **marks})
