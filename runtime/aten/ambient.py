@@ -28,7 +28,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,12 +117,48 @@ def changed_flag(torch: Any, built: tuple[Any, ...], now: tuple[Any, ...]) -> st
     return None
 
 
-#: the watch on ``torch.get_default_dtype``: per thread, the lists of the exports running in it (innermost last);
-#: the wrapper is installed while any thread watches (``_watchers`` of them) and the original put back by the last
-_watch = threading.local()
-_watch_lock = threading.Lock()
-_watchers = 0
-_real_get_default_dtype: Any = None
+class _SharedPatch:
+    """One attribute of a process-wide object (``torch.get_default_dtype``, ``nn.Module.__setattr__``) replaced by a
+    recording wrapper while any block runs, in any thread, and put back by the last block to end; each thread's
+    calls record into its own innermost block. Why one for the process: swapping it per block and putting back the
+    function found left it wrapped for good when two exports overlapped (two threads compiling), and one thread's
+    records landed in the other's export."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._users = 0
+        self._real: Any = None
+
+    def innermost(self) -> Any:
+        """This thread's innermost block's record, or None outside every block."""
+        stack = getattr(self._local, "stack", None)
+        return stack[-1] if stack else None
+
+    @contextlib.contextmanager
+    def block(self, owner: Any, name: str, wrap: Callable[[Any], Any], record: Any) -> Iterator[Any]:
+        """``owner.name`` wrapped (``wrap(real)``) while any block runs; ``record`` is this block's."""
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        with self._lock:
+            if self._users == 0:
+                self._real = real = getattr(owner, name)
+                setattr(owner, name, wrap(real))
+            self._users += 1
+        stack.append(record)
+        try:
+            yield record
+        finally:
+            stack.pop()
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    setattr(owner, name, self._real)
+
+
+#: the watch on ``torch.get_default_dtype`` (``watch_default_dtype_reads``)
+_DTYPE_READS = _SharedPatch()
 
 
 @contextlib.contextmanager
@@ -132,36 +168,18 @@ def watch_default_dtype_reads(torch: Any) -> Iterator[list[str]]:
     plain dtype (``emb.to(torch.get_default_dtype())`` in MusicGen, a ``torch.finfo`` of it in Grounding DINO), where
     eager follows the default; torch's own reads (its Python decompositions) are the export's business.
 
-    torch's getter is one for the process: swapping it per block and putting back the function found left it wrapped
-    for good when two exports overlapped (two threads compiling), and one thread's reads landed in the other's
-    export. So one wrapper stays while any block runs, and records into the calling thread's innermost block."""
-    global _watchers, _real_get_default_dtype
-    reads: list[str] = []
-    stack = getattr(_watch, "stack", None)
-    if stack is None:
-        stack = _watch.stack = []
-    with _watch_lock:
-        if _watchers == 0:
-            _real_get_default_dtype = real = torch.get_default_dtype
-            # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as
-            # skipped"): let it call the watcher once while tracing and take its result as a constant
-            torch.get_default_dtype = torch._dynamo.assume_constant_result(_watched(torch, real))
-        _watchers += 1
-    stack.append(reads)
-    try:
+    torch's getter is one for the process: ``_SharedPatch`` keeps one wrapper while any block runs."""
+    # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as skipped"):
+    # let it call the watcher once while tracing and take its result as a constant
+    with _DTYPE_READS.block(torch, "get_default_dtype",
+                            lambda real: torch._dynamo.assume_constant_result(_watched(torch, real)), []) as reads:
         yield reads
-    finally:
-        stack.pop()
-        with _watch_lock:
-            _watchers -= 1
-            if _watchers == 0:
-                torch.get_default_dtype = _real_get_default_dtype
 
 
-_write_watch = threading.local()
+#: the watch on ``nn.Module.__setattr__`` (``watch_module_writes``); ``_writes_lock`` guards the settings classes
+#: ``watch_object_reads`` patches
+_MODULE_WRITES = _SharedPatch()
 _writes_lock = threading.Lock()
-_writers = 0
-_real_setattr: Any = None
 
 
 @contextlib.contextmanager
@@ -173,32 +191,17 @@ def watch_module_writes(torch: Any) -> Iterator[set[tuple[int, str]]]:
     sets itself (Funnel's ``pooling_mult``, RecurrentGemma's ``recurrent_states``) is set again by every eager call,
     which then made the next compiled call refuse. Patched once for the process while any block runs, recording
     into the calling thread's innermost block, as ``watch_default_dtype_reads`` does."""
-    global _writers, _real_setattr
-    seen: set[tuple[int, str]] = set()
-    stack = getattr(_write_watch, "stack", None)
-    if stack is None:
-        stack = _write_watch.stack = []
-    with _writes_lock:
-        if _writers == 0:
-            _real_setattr = real = torch.nn.Module.__setattr__
+    def wrap(real: Any) -> Any:
+        def watched(self: Any, name: str, value: Any) -> None:
+            seen = _MODULE_WRITES.innermost()
+            if seen is not None:
+                seen.add((id(self), name))
+            real(self, name, value)
 
-            def watched(self: Any, name: str, value: Any) -> None:
-                blocks = getattr(_write_watch, "stack", None)
-                if blocks:
-                    blocks[-1].add((id(self), name))
-                real(self, name, value)
+        return watched
 
-            torch.nn.Module.__setattr__ = watched
-        _writers += 1
-    stack.append(seen)
-    try:
+    with _MODULE_WRITES.block(torch.nn.Module, "__setattr__", wrap, set()) as seen:
         yield seen
-    finally:
-        stack.pop()
-        with _writes_lock:
-            _writers -= 1
-            if _writers == 0:
-                torch.nn.Module.__setattr__ = _real_setattr
 
 
 _read_watch = threading.local()
@@ -267,11 +270,11 @@ def _reading(real: Any) -> Any:
 
 def _watched(torch: Any, real: Any) -> Any:
     def watched() -> Any:
-        stack = getattr(_watch, "stack", None)
-        if stack:
+        reads = _DTYPE_READS.innermost()
+        if reads is not None:
             where = _reader(torch, sys._getframe(1))
             if where is not None:
-                stack[-1].append(where)
+                reads.append(where)
         return real()
 
     return watched
