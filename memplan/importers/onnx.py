@@ -3775,7 +3775,26 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
             if len(rest) == 1:
                 shape = held[0][0]
                 return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
+        _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), new_axis)
     return {}
+
+
+def _refuse_unlike_concat(n, shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> None:
+    """GraphError naming a ConcatFromSequence whose sequence's known tensors cannot be joined at ``axis`` (shapes
+    that differ off it, or at all with ``new_axis``; ranks that differ; an axis out of range), as onnxruntime refuses
+    to run it. Why: the value was left unsized and refused as a dimension "ONNX's inference could not derive",
+    which blamed onnx's inference for a model no runtime runs (``SplitToSequence`` of 5 by 2, then concatenated on
+    the other axis)."""
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        why = "of different ranks"
+    elif not (-rank - 1 <= axis <= rank if new_axis else -rank <= axis < rank):
+        why = f"of rank {rank}, out of range of axis {axis}"
+    else:
+        why = "that differ" + ("" if new_axis else f" off axis {axis}")
+    raise GraphError(f"node {n.name or n.op_type!r} (ConcatFromSequence): its sequence holds tensors of shapes "
+                     f"{[list(s) for s in shapes]}, {why} (new_axis={new_axis}): onnxruntime refuses to concatenate "
+                     "them")
 
 
 def _slice1_shape(n, out: str, shape: tuple[int, ...], elem: int) -> dict:
