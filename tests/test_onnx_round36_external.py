@@ -127,3 +127,16 @@ def test_the_problem_is_a_typed_value():
     p = onnx_importer.DataProblem(onnx_importer.Reason.NO_BYTE_COUNT, "w.bin", "offset", "abc")
     assert str(p) == "its offset 'abc' in 'w.bin' is no byte count" and p.reason.onnxruntime_refuses
     assert not onnx_importer.Reason.MODEL_FILE.onnxruntime_refuses
+
+
+def test_the_cli_imports_it_and_keeps_its_data_file_from_an_output(tmp_path, capsys):
+    from memplan.cli import main
+
+    path = _saved(tmp_path, "sub/../w.bin", _mkdir("sub"))
+    data = tmp_path / "model" / "w.bin"
+    before = data.read_bytes()
+    assert main(["import", path, "-o", str(tmp_path / "g.json"), "-q"]) == 0
+    assert main(["import", path, "-o", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "external data" in err and "refusing to overwrite" in err, err
+    assert data.read_bytes() == before
