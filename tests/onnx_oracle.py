@@ -53,6 +53,22 @@ def _session(model, path: str | None):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
+def _run_sizes(s, feeds: dict) -> list[int]:
+    """Bytes of each output of session ``s`` fed ``feeds``: a tensor's as onnxruntime allocated it
+    (``tensor_size_in_bytes``: int4, float8 and the other types numpy holds none of, which ``run`` cannot return,
+    so a model with one such value was compared by its graph outputs alone); a sequence, an optional (none: 0) or a
+    string tensor's by ``nbytes`` of the value ``run`` returns."""
+    values = s.run_with_ort_values(None, {k: ort.OrtValue.ortvalue_from_numpy(v) for k, v in feeds.items()})
+    outs = s.get_outputs()
+    sizes: list[int | None] = [0 if not v.has_value()   # (first: an empty optional says it is a tensor, and its
+                               else v.tensor_size_in_bytes()   # size crashes the process)
+                               if v.is_tensor() and v.data_type() != "tensor(string)" else None for v in values]
+    if None in sizes:
+        plain = s.run(None, feeds)
+        sizes = [nbytes(plain[k], o.type) if n is None else n for k, (o, n) in enumerate(zip(outs, sizes))]
+    return sizes
+
+
 def ort_sizes(model, feeds: dict, *, path: str | None = None, strict: bool = False) -> dict[str, int] | None:
     """``{value: bytes}`` onnxruntime produced for every node output of ``model`` fed ``feeds`` (with every
     intermediate exposed; failing that, the graph outputs alone), or None where onnxruntime cannot run the
@@ -62,11 +78,11 @@ def ort_sizes(model, feeds: dict, *, path: str | None = None, strict: bool = Fal
     for m in (exposed(model), model):
         try:
             s = _session(m, path)
-            values = s.run(None, feeds)
+            sizes = _run_sizes(s, feeds)
         except Exception as exc:  # noqa: BLE001 - an op or dtype onnxruntime lacks: not the importer's business
             last = exc
             continue
-        return {o.name: nbytes(v, o.type) for o, v in zip(s.get_outputs(), values)}
+        return {o.name: n for o, n in zip(s.get_outputs(), sizes)}
     if strict:
         raise AssertionError(f"onnxruntime cannot run the model: {last}")
     return None

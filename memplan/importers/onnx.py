@@ -21,9 +21,11 @@ so importing a model costs memory proportional to its structure, not to its weig
 
 from __future__ import annotations
 
+import enum
 import functools
 import math
 import os
+import posixpath
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -211,22 +213,28 @@ def external_data_files(model, folder: str) -> dict[str, str]:
     return found
 
 
-def _location_problem(base_dir: str, model_file: str | None, location: str) -> str:
+def _location_problem(base_dir: str, model_file: str | None, location: str) -> DataProblem | None:
     """Why external data cannot be loaded from ``location`` in the model's folder ``base_dir`` whatever data file
-    were there, or "": it escapes the folder (``_outside_folder``), names something that is no regular file (a
+    were there, or None: it escapes the folder (``_outside_folder``), names something that is no regular file (a
     directory, a named pipe) or the model file itself. A data file that is not there, or too short (truncated, a
     git-lfs pointer), is no problem here: the importer plans from the model alone, without its weights, and a size
     that follows a small tensor whose data it cannot read is refused where it is needed. Nothing is read; only
     files inside the folder are stat'ed."""
     real_dir = os.path.dirname(os.path.realpath(model_file)) if model_file is not None else None
     why = _outside_folder(base_dir, location, real_dir)
-    path = _data_path(base_dir, location)   # (the file ``_outside_folder`` checked: a Windows-style name too)
-    if why:
-        missing = why.endswith("is not a file in the model's folder") and not os.path.lexists(path)
-        return "" if missing else why
-    if model_file is not None and os.path.samefile(path, model_file):
-        return f"its data file {location!r} is the model file itself, whose bytes are the model, not its weights"
-    return ""
+    if why is not None:
+        return None if why.reason is Reason.MISSING else why
+    if model_file is not None and os.path.samefile(_data_path(base_dir, location), model_file):
+        return DataProblem(Reason.MODEL_FILE, location)
+    return None
+
+
+def _count_problem(t, location: str) -> DataProblem | None:
+    """The first ``offset`` / ``length`` entry of external tensor ``t`` that is no byte count, or None."""
+    for e in t.external_data:
+        if e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value.strip()) or int(e.value) < 0):
+            return DataProblem(Reason.NO_BYTE_COUNT, location, e.key, e.value)
+    return None
 
 
 def _check_external_data(onnx, model, base_dir: str | None, model_file: str | None) -> None:
@@ -239,18 +247,14 @@ def _check_external_data(onnx, model, base_dir: str | None, model_file: str | No
     check against."""
     if base_dir is None:
         return
-    checked: dict[str, str] = {}
+    checked: dict[str, DataProblem | None] = {}
     for what, t in _external_tensors(onnx, model):
         location = _location(t)
         if location not in checked:
             checked[location] = _location_problem(base_dir, model_file, location)
-        why = checked[location]
-        for e in t.external_data:
-            if not why and e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value.strip())
-                                                               or int(e.value) < 0):
-                why = f"its {e.key} {e.value!r} in {location!r} is no byte count"
-        if why:   # (onnxruntime reads a model file that is long enough as the data)
-            ort = "" if why.endswith("not its weights") else "; onnxruntime refuses to load such a model"
+        why = checked[location] or _count_problem(t, location)
+        if why is not None:
+            ort = "; onnxruntime refuses to load such a model" if why.reason.onnxruntime_refuses else ""
             raise GraphError(f"{what}: its external data is not read: {why}{ort}")
 
 
@@ -1523,8 +1527,40 @@ def _check_tensor_data(onnx, t, what: str) -> None:
                          f"{_dtype_name(onnx, t.data_type)} make {want} (onnxruntime refuses the model)")
 
 
-def _check_sparse_indices(st) -> None:
-    """GraphError naming the sparse initializer one of whose indices lies outside its dense shape: onnx.checker
+def _check_sparse(onnx, st, what: str) -> None:
+    """``_check_tensor_data``'s checks of a sparse tensor ``what`` (a sparse initializer, a Constant's
+    ``sparse_value``): its dense dims, its values and indices, and each index inside the dense shape."""
+    _check_tensor_dims(st.dims, what)
+    _check_tensor_data(onnx, st.values, f"{what}'s values")
+    _check_tensor_data(onnx, st.indices, f"{what}'s indices")
+    values, indices = list(st.values.dims), list(st.indices.dims)
+    if len(values) != 1 or indices not in (values, [*values, len(st.dims)]):
+        raise GraphError(f"{what}: its values' dims {values} and its indices' dims {indices} are not [NNZ] and [NNZ] "
+                         f"or [NNZ, {len(st.dims)}] (onnx.checker and onnxruntime refuse the model)")
+    _check_sparse_indices(st, what)
+
+
+#: the tensor attributes of the nodes that are data, not a description (folded into weights, or a fill value)
+_DATA_ATTRIBUTES = {"Constant": ("value", "sparse_value"), "ConstantOfShape": ("value",)}
+
+
+def _check_node_tensors(onnx, n, nid: str) -> None:
+    """``_check_tensor_data`` (``_check_sparse``) of the data a ``Constant`` or ``ConstantOfShape`` node holds, each
+    error naming the node and the attribute: a dense value was checked alone, so a ``sparse_value`` or a fill whose
+    data disagreed with its dims was planned, where onnxruntime refuses the model."""
+    names = _DATA_ATTRIBUTES.get(n.op_type, ()) if n.domain in ("", "ai.onnx") else ()
+    for a in n.attribute:
+        if a.name not in names:
+            continue
+        what = f"node {nid!r} ({n.op_type})'s {a.name}"
+        if a.HasField("t"):
+            _check_tensor_data(onnx, a.t, what)
+        if a.HasField("sparse_tensor"):
+            _check_sparse(onnx, a.sparse_tensor, what)
+
+
+def _check_sparse_indices(st, what: str) -> None:
+    """GraphError naming the sparse tensor ``what`` one of whose indices lies outside its dense shape: onnx.checker
     and onnxruntime refuse such a model, and memplan planned it (as the dense weight its dims declare). The
     indices are the linear ones (shape ``[NNZ]``, in ``0 .. prod(dims) - 1``) or coordinates (``[NNZ, rank]``,
     column ``k`` in ``0 .. dims[k] - 1``). Indices in an external file are not read here (the weights never are)."""
@@ -1549,7 +1585,7 @@ def _check_sparse_indices(st) -> None:
     bad = np.flatnonzero(((idx < 0) | (idx >= limits)).ravel())
     if bad.size:
         at = np.unravel_index(int(bad[0]), idx.shape)
-        raise GraphError(f"sparse initializer {st.values.name!r}: index {int(idx[at])} at position {list(map(int, at))} "
+        raise GraphError(f"{what}: index {int(idx[at])} at position {list(map(int, at))} "
                          f"of its indices {st.indices.name!r} lies outside its dims {dims} (onnx.checker and "
                          "onnxruntime refuse the model)")
 
@@ -1575,15 +1611,9 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     for t in g.initializer:
         _check_tensor_data(onnx, t, f"initializer {t.name!r}")
     for st in g.sparse_initializer:
-        _check_tensor_dims(st.dims, f"sparse initializer {st.values.name!r}")
-        _check_tensor_data(onnx, st.values, f"sparse initializer {st.values.name!r}'s values")
-        _check_tensor_data(onnx, st.indices, f"sparse initializer {st.values.name!r}'s indices")
-        _check_sparse_indices(st)
+        _check_sparse(onnx, st, f"sparse initializer {st.values.name!r}")
     for i, n in enumerate(g.node):   # a Constant is an initializer the runtime folds in (planned as a weight)
-        if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
-            for a in n.attribute:
-                if a.name == "value" and a.HasField("t"):
-                    _check_tensor_data(onnx, a.t, f"node {node_ids[i]!r} (Constant)'s value")
+        _check_node_tensors(onnx, n, node_ids[i])
     producer: dict[str, int] = {}
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
@@ -2252,8 +2282,8 @@ def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = N
     try:
         info = edh.ExternalDataInfo(t)
         bad = _outside_folder(base_dir, info.location, real_dir)
-        if bad:
-            return bad
+        if bad is not None:
+            return str(bad)
         path = _data_path(base_dir, info.location)   # a link is followed (onnx's loader refuses links)
         size, offset = os.path.getsize(path), info.offset or 0
         length = size - offset if info.length is None else info.length   # (none: the rest of the file)
@@ -2466,24 +2496,93 @@ def _data_path(base_dir: str, location: str) -> str:
     return os.path.join(base_dir, *_location_parts(location))
 
 
-def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -> str:
-    """Why the external data ``location`` (the model's word) is not to be touched, or "": it must name a
-    regular file inside ``base_dir`` by a relative path, through no symbolic link out of it (onnxruntime follows
-    one that stays inside, or inside ``real_dir``: ``_data_root``). Checked before anything reads or stats it
-    (an error quoting a size would tell the size of any file; a named pipe blocks a read), and not left to onnx's
-    loader, which checks paths only since onnx 1.16."""
+@enum.unique   # (two reasons of one message would be one member: an alias)
+class Reason(enum.Enum):
+    """Why an external data location is not read: the message's words (a ``str.format`` of ``DataProblem``'s
+    fields) and whether onnxruntime refuses such a model too. Code branches on the reason, never on the words."""
+
+    NUL = ("its data file {location!r} is no file name (it holds a NUL character)", True)
+    TOO_LONG = ("its data file {location!r} is no file name this system can open ({detail})", True)
+    NOT_RELATIVE = ("its data file {location!r} is not a relative path inside the model's folder", True)
+    DRIVE = ("its data file {location!r} names a drive ({detail}): saved on Windows, it is no file in the model's "
+             "folder", False)   # (onnxruntime on Linux reads a file named so)
+    OUTSIDE = ("its data file {location!r} is outside the model's folder", True)
+    COMES_BACK = ("its data file {location!r} leaves the model's folder through its parent before coming back into "
+                  "it: it names another file once the folder is renamed or moved", False)
+    LINK_OUT = ("its data file {location!r} goes through a symbolic link out of the model's folder", True)
+    MISSING = ("its data file {location!r} is not a file in the model's folder", True)
+    NOT_A_FILE = ("its data file {location!r} is not a file in the model's folder (it is a directory, a pipe or "
+                  "another special file)", True)
+    MODEL_FILE = ("its data file {location!r} is the model file itself, whose bytes are the model, not its weights",
+                  False)   # (onnxruntime reads a model file that is long enough as the data)
+    NO_BYTE_COUNT = ("its {key} {detail!r} in {location!r} is no byte count", True)
+
+    @property
+    def onnxruntime_refuses(self) -> bool:
+        return self.value[1]
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """An external data location that is not read, and why (``Reason``); ``str()`` is the message."""
+
+    reason: Reason
+    location: str
+    key: str = ""
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return self.reason.value[0].format(location=self.location, key=self.key, detail=self.detail)
+
+
+#: the longest file name (one folder or file) and path this system opens, where it does not say (Linux's)
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def _too_long(base_dir: str, location: str) -> str:
+    """What makes ``location`` longer than the file system opens in ``base_dir`` ("" where nothing): one of its
+    names past ``NAME_MAX`` bytes or the joined path past ``PATH_MAX``. Checked before any stat, which would fail
+    on it with ENAMETOOLONG as if the file were missing."""
+    try:
+        name_max = os.pathconf(base_dir, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = NAME_MAX
+    longest = max((len(os.fsencode(p)) for p in _location_parts(location)), default=0)
+    if longest > name_max:
+        return f"a name of {longest} bytes, longer than the {name_max} a file name may have here"
+    size = len(os.fsencode(_data_path(base_dir, location)))
+    return f"a path of {size} bytes, longer than the {PATH_MAX} a path may have" if size > PATH_MAX else ""
+
+
+def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -> DataProblem | None:
+    """Why the external data ``location`` (the model's word) is not to be touched, or None: it must name a
+    regular file inside ``base_dir`` by a relative path. The path is read as a model saved on Windows means it
+    (``\\`` as ``/``, so ``C:``, ``\\\\host`` are a drive and a share), normalized (``sub/../w.bin`` is
+    ``w.bin``, which onnxruntime reads) and must stay inside the folder; then the file the kernel opens (through
+    its links) must lie inside it too, or inside ``real_dir``: ``_data_root``. Checked before anything reads or
+    stats it (an error quoting a size would tell the size of any file; a named pipe blocks a read), and not left
+    to onnx's loader, which checks paths only since onnx 1.16."""
     if "\0" in location:
-        return f"its data file {location!r} is no file name (it holds a NUL character)"
-    if not location or os.path.isabs(location) or os.path.splitdrive(location)[0]:
-        return f"its data file {location!r} is not a relative path inside the model's folder"
-    if ".." in _location_parts(location):
-        return f"its data file {location!r} is outside the model's folder"
+        return DataProblem(Reason.NUL, location)
+    slashed = "/".join(_location_parts(location))
+    if not location or os.path.isabs(location) or slashed.startswith("/"):
+        return DataProblem(Reason.NOT_RELATIVE, location)
+    drive = re.match(r"[A-Za-z]:", slashed)   # (``C:w.bin`` is relative to drive C's working folder)
+    if drive:
+        return DataProblem(Reason.DRIVE, location, detail=drive.group())
+    long = _too_long(base_dir, location)
+    if long:
+        return DataProblem(Reason.TOO_LONG, location, detail=long)
     path = _data_path(base_dir, location)
-    if _data_root(base_dir, real_dir, path) is None:
-        return f"its data file {location!r} goes through a symbolic link out of the model's folder"
+    inside = _data_root(base_dir, real_dir, path) is not None
+    normal = posixpath.normpath(slashed)
+    if normal == ".." or normal.startswith("../"):
+        return DataProblem(Reason.COMES_BACK if inside else Reason.OUTSIDE, location)
+    if not inside:
+        return DataProblem(Reason.LINK_OUT, location)
     if not os.path.isfile(path):
-        return f"its data file {location!r} is not a file in the model's folder"
-    return ""
+        return DataProblem(Reason.NOT_A_FILE if os.path.lexists(path) else Reason.MISSING, location)
+    return None
 
 
 def _run_inference(onnx, m2, source: str, folded: bool = False):
@@ -3676,7 +3775,26 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
             if len(rest) == 1:
                 shape = held[0][0]
                 return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
+        _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), new_axis)
     return {}
+
+
+def _refuse_unlike_concat(n, shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> None:
+    """GraphError naming a ConcatFromSequence whose sequence's known tensors cannot be joined at ``axis`` (shapes
+    that differ off it, or at all with ``new_axis``; ranks that differ; an axis out of range), as onnxruntime refuses
+    to run it. Why: the value was left unsized and refused as a dimension "ONNX's inference could not derive",
+    which blamed onnx's inference for a model no runtime runs (``SplitToSequence`` of 5 by 2, then concatenated on
+    the other axis)."""
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        why = "of different ranks"
+    elif not (-rank - 1 <= axis <= rank if new_axis else -rank <= axis < rank):
+        why = f"of rank {rank}, out of range of axis {axis}"
+    else:
+        why = "that differ" + ("" if new_axis else f" off axis {axis}")
+    raise GraphError(f"node {n.name or n.op_type!r} (ConcatFromSequence): its sequence holds tensors of shapes "
+                     f"{[list(s) for s in shapes]}, {why} (new_axis={new_axis}): onnxruntime refuses to concatenate "
+                     "them")
 
 
 def _slice1_shape(n, out: str, shape: tuple[int, ...], elem: int) -> dict:
