@@ -21,9 +21,9 @@ from memplan.solvers.options import SolveOptions
 
 from . import ambient
 from . import guard as module_guard
-from .callform import CallForm, call_form, in_compile_form, takes
+from .callform import CallForm, ExtraArguments, call_form, in_compile_form, proof_key, same_export, takes
 from .errors import AtenExecutorError
-from .executor import Executor, Stats, caller_capturing
+from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .program import Program, flatten_inputs, load_program
 
 
@@ -45,6 +45,8 @@ class CompiledModule:
     recaptures: int = 0
     flag_rebuilds: int = 0
     form: CallForm | None = None   # how compile called forward: a call in another form is bound by name
+    proven: set = field(default_factory=set)    # ``callform.proof_key``s of arguments compile left out, shown inert
+    refuted: set = field(default_factory=set)   # those that were not
 
     @property
     def graph(self) -> Graph:
@@ -59,12 +61,43 @@ class CompiledModule:
         return self.executor.stats
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        check_not_traced(torch, self.program, [])   # first: a trace's flags and fake mode must reach no rebuild
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
-        args, kwargs = in_compile_form(self.form, args, kwargs)
+        try:
+            args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
+        except ExtraArguments as exc:
+            if not self._prove(exc.extra, args, kwargs):
+                if proof_key(exc.extra) is None or self.guard is None:
+                    raise
+                raise ExtraArguments(f"{exc}; exported again with {sorted(exc.extra)} as given, forward gave another "
+                                     "program than compile's", exc.extra) from None
+            args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
         return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
+
+    def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> bool:
+        """Whether forward exported again with the arguments ``extra`` too gives compile's program
+        (``callform.same_export``): then a call with them is the program's call without them, and is taken (recorded
+        in ``proven``). Once per set of values: a refuted one is refused at once after."""
+        key = proof_key(extra)
+        if key is None or key in self.refuted or self.guard is None or self.form is None:
+            return False
+        try:   # (an argument compile left out given positionally cannot be left out here: refused as it was)
+            base_args, base_kwargs = in_compile_form(self.form, args, {k: v for k, v in kwargs.items()
+                                                                       if k not in extra})
+        except ExtraArguments:
+            return False
+        try:
+            other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
+            same = same_export(self.program.exported, other.exported, set(extra))
+        except Exception:  # noqa: BLE001 - an export that fails with the values proves nothing: refused as before
+            same = False
+        (self.proven if same else self.refuted).add(key)
+        return same
 
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``ambient.backend_flags``:
@@ -86,7 +119,7 @@ class CompiledModule:
         old tensors; building them again from the same plan is what compile did, minus export and planning."""
         import torch
 
-        new = module_guard.changes(torch, self.guard)
+        new = module_guard.changes(torch, self.guard, self.program)
         if new:
             self._check_rebuild(torch, "module tensors were replaced since the last call")
         else:   # nothing replaced (a tensor moved between its owner's dicts): record where it is now, so

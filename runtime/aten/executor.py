@@ -127,6 +127,7 @@ class Executor:
         self.return_views = return_views
         self.poison_arena = poison_arena
         self._caller_inputs: list = []
+        self._output_aliases: tuple[list[int], list[list[int]]] | None = None   # (``collect``)
         self._storage = self.layout.arena.untyped_storage().data_ptr()
         self.calls = 0
         kinds = Counter(launch.kind for launch in self.launches.values())
@@ -253,6 +254,7 @@ class Executor:
         if delays is not None:
             self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
+        check_not_traced(self.torch, self.program, tensors)
         self._check_ambient(flags=flags)
         if self._written and self.torch.is_grad_enabled():   # (the call itself runs under no_grad)
             for k in self._written:
@@ -463,24 +465,108 @@ class Executor:
                 if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
     def collect(self) -> Any:
-        """The user outputs (copies, or the arena views with ``return_views``) in the export's structure."""
+        """The user outputs (copies, or the arena views with ``return_views``) in the export's structure. Copies
+        share memory where eager's outputs do (``_copy_outputs``)."""
         from torch.utils import _pytree as pytree
 
         flat = []
         for kind, v in self.program.user_outputs:
             if kind == "const":
                 flat.append(v)
-                continue
-            if kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
-                x = self._caller_inputs[v]
-                flat.append(x if self.return_views else _copy_out(self.torch, x))
-                continue
-            t = self.layout.views[v]
-            flat.append(t if self.return_views else _copy_out(self.torch, t))
+            elif kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
+                flat.append(self._caller_inputs[v])
+            else:
+                flat.append(self.layout.views[v])
+        if not self.return_views:
+            if self._output_aliases is None:   # (the views are fixed for the executor's life: found once)
+                self._output_aliases = output_aliases(self.program.user_outputs, flat)
+            flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases)
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
         return pytree.tree_unflatten(flat, spec)
+
+
+def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[int]]]:
+    """How the program's outputs alias each other in eager: per output, the first output with the same source
+    (``return y, y``: eager returns one object twice), and the groups of such first outputs whose planned bytes
+    overlap (``return y, y.view(-1)``, ``y[1]``: views of one eager tensor). Outputs live to the end of the call,
+    so a verified plan overlaps two only where eager's tensors share memory. Caller inputs returned group by
+    identity only (a fresh tensor each call)."""
+    first: dict[tuple, int] = {}
+    same = [first.setdefault((kind, v), i) if kind != "const" else i for i, (kind, v) in enumerate(sources)]
+    own = [i for i, (kind, _v) in enumerate(sources) if kind in ("arena", "weight") and same[i] == i]
+    group = {i: i for i in own}   # union-find over the overlapping pairs
+
+    def top(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for a, i in enumerate(own):
+        for j in own[a + 1:]:
+            if _share_memory(values[i], values[j]):
+                group[top(j)] = top(i)
+    groups: dict[int, list[int]] = {}
+    for i in own:
+        groups.setdefault(top(i), []).append(i)
+    return same, [g for g in groups.values() if len(g) > 1]
+
+
+def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]]) -> list:
+    """Each output copied out once (``_copy_out``), an output eager returns twice as that one object, and a group
+    whose views share bytes copied as one span, each a view of it: an in-place op on ``a`` shows in ``b`` as in
+    eager. Copied apart, ``a is b`` was False and a write to one left the other as it was."""
+    out = list(values)
+    grouped = {i for g in groups for i in g}
+    for g in groups:
+        for i, t in zip(g, _copy_out_shared(torch, [values[i] for i in g])):
+            out[i] = t
+    for i, (kind, _v) in enumerate(sources):
+        if kind != "const" and same[i] == i and i not in grouped:
+            out[i] = _copy_out(torch, values[i])
+    for i, j in enumerate(same):
+        if j != i:
+            out[i] = out[j]
+    return out
+
+
+def _copy_out_shared(torch: Any, views: list) -> list:
+    """Copies of non-empty views of one storage whose bytes overlap, sharing one new storage as the views share
+    theirs: the bytes they span copied once, each viewed there with its shape, strides and dtype. Copied apart
+    where one's offset from the first byte is no whole number of its elements (views of other dtypes: not
+    expressible as a storage offset)."""
+    lo = min(t.data_ptr() for t in views)
+    hi = max(_span(t)[1] for t in views)
+    if any((t.data_ptr() - lo) % t.element_size() for t in views):
+        return [_copy_out(torch, t) for t in views]
+    storage = views[0].untyped_storage()
+    raw = torch.empty(0, dtype=torch.uint8, device=views[0].device)
+    raw.set_(storage, lo - storage.data_ptr(), (hi - lo,), (1,))
+    copy = raw.clone().untyped_storage()
+    return [torch.empty(0, dtype=t.dtype, device=t.device).set_(copy, (t.data_ptr() - lo) // t.element_size(),
+                                                                 tuple(t.shape), tuple(t.stride()))
+            for t in views]
+
+
+def check_not_traced(torch: Any, program: Program, tensors: list) -> None:
+    """Refuse a call made inside a trace (``torch.export`` / ``torch.compile`` of a module whose forward, or a hook
+    of it, calls the compiled one): a fake tensor mode active, Dynamo compiling, or one of ``tensors`` (the call's
+    inputs) holding no data. The program's kernels read and write real memory: the call failed with torch's
+    "Cannot access data pointer of Tensor (e.g. FakeTensor, FunctionalTensor)", naming neither input nor cause,
+    and a backend flag the trace sets made the compiled module build its executor again under the fake mode first
+    (a fake arena, had it got that far)."""
+    from torch._subclasses.fake_tensor import is_fake
+
+    mode = torch._C._get_dispatch_mode(torch._C._TorchDispatchModeKey.FAKE) is not None
+    fake = next((k for k, x in enumerate(tensors) if is_fake(x) or torch._is_functional_tensor(x)), None)
+    if fake is None and not mode and not torch.compiler.is_compiling():
+        return
+    what = (f"input {program.user_inputs[fake][1]!r} is a {type(tensors[fake]).__name__}" if fake is not None
+            else "a fake tensor mode is active" if mode else "Dynamo is tracing it")
+    raise AtenExecutorError(f"the compiled program was called inside a trace ({what}: torch.export or torch.compile "
+                            "of code that calls it): it runs planned kernels on real memory and cannot be traced; "
+                            "trace the eager module there, or call it outside the trace")
 
 
 def _check_no_grad_leaf(x: Any, tid: str) -> None:

@@ -159,10 +159,18 @@ class Settings:
 
     def changed(self) -> str | None:
         """The first value no longer equal to compile's, in words (None: all equal, maybe other objects)."""
+        first = self.first_changed()
+        if first is None:
+            return None
+        name, now, was = first
+        return f"{name} was deleted" if now is _MISSING else f"{name} is {now!r} now, {was!r} at compile"
+
+    def first_changed(self) -> tuple[str, Any, Any] | None:
+        """(name, value now, value at compile) of the first value no longer equal to compile's."""
         for name, d, key, was in zip(self.names, self.dicts, self.keys, self.values):
             now = d.get(key, _MISSING)
             if now is not was and not _same_value(now, was):
-                return f"{name} was deleted" if now is _MISSING else f"{name} is {now!r} now, {was!r} at compile"
+                return name, now, was
         return None
 
     def refreshed(self) -> Settings:
@@ -424,10 +432,44 @@ def _describe(meta: tuple) -> str:
            f"requires_grad={requires_grad}"
 
 
-def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
+def holding_node(program: Program | None, value: Any) -> str | None:
+    """The first node of ``program``'s export that takes the float ``value`` (same ``repr``) as an argument, as
+    "node 'dropout' (aten.dropout.default)"; None where none does (forward made something else of it) or ``value``
+    is no float (an int, True or None is an argument of many nodes for other reasons)."""
+    graph = getattr(getattr(program, "exported", None), "graph", None)
+    if graph is None or type(value) is not float:
+        return None
+    for node in graph.nodes:
+        if any(_same_value(a, value) for a in (*node.args, *node.kwargs.values())):
+            return f"node {node.name!r} ({node.target})"
+    return None
+
+
+def _settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None:
+    """Why a changed plain setting is refused, naming it and, where the program takes the old value as an argument,
+    the node that does. Why no rule decides that a change is inert: ``forward`` reads the value, and the program
+    holds it even where eager's kernel then ignores it (an eval-mode dropout's ``p`` is ``aten.dropout``'s
+    argument, which it does not read when ``train`` is False): only the op knows, so the message says where the
+    value went and that setting it back runs the program again."""
+    first = guard.settings.first_changed() if guard.settings is not None else None
+    if first is None:
+        return None
+    name, now, was = first
+    if now is _MISSING:
+        return f"{name} was deleted: export baked the value forward read into the program: compile again"
+    where = holding_node(program, was)
+    held = (f"{was!r} is an argument of the program's {where}, where it may have gone" if where else
+            "export baked what forward made of it into the program")
+    return (f"{name} is {now!r} now, {was!r} at compile: {held}, eager reads it anew (the executor cannot tell "
+            f"whether a kernel ignores it): set it back to {was!r}, or compile again (or keep a value that changes "
+            "between calls in a buffer)")
+
+
+def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> dict[int, Any]:
     """{id of a tensor the program holds: the tensor now in its place} for every replaced tensor that can be
     rebound (empty when nothing changed but a tensor's data pointer, e.g. nothing at all); an
-    ``AtenExecutorError`` naming the module attribute for any change the program cannot follow."""
+    ``AtenExecutorError`` naming the module attribute for any change the program cannot follow (a setting's,
+    with the node of ``program`` that takes its old value)."""
     root = guard.root_cls.__name__
     for path, parent, attr, child, cls, training in (("", None, "", guard.root, guard.root_cls, guard.root_training),
                                                     *guard.modules):
@@ -447,10 +489,9 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
     if changed is not None:
         raise AtenExecutorError(f"{changed}: the program runs the code export traced then (hooks included), eager "
                                 "the code there now: compile again")
-    changed = guard.settings.changed() if guard.settings is not None else None
-    if changed is not None:
-        raise AtenExecutorError(f"{changed}: export baked the value forward read into the program, eager reads it "
-                                "anew: compile again (or keep a value that changes between calls in a buffer)")
+    refusal = _settings_refusal(guard, program)
+    if refusal is not None:
+        raise AtenExecutorError(refusal)
     for h in guard.held:
         if not h.unchanged():
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
