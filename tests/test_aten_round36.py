@@ -155,6 +155,24 @@ def test_state_changed_after_compile_that_the_program_cannot_follow_is_refused_n
         step(ids)
 
 
+@pytest.mark.parametrize("streams", STREAMS)
+def test_tied_weights_loaded_with_assign_are_followed_and_untied_later_refused(streams):
+    """``load_state_dict(sd, assign=True)`` gives each tied name its own Parameter over one tensor: eager reads the
+    same values through either (failed before: refused as untied). A write through one name shows in the other;
+    one name given other memory afterwards is untied, refused (it was rebound to the one name's tensor alone and ran
+    silently with the other's old values during this fix's first version)."""
+    m, ids, step, _before = _compiled_net(streams)
+    m.load_state_dict(_other_state(), assign=True)
+    assert m.emb.weight is not m.head.weight and m.emb.weight.data_ptr() == m.head.weight.data_ptr()
+    for _ in range(2):
+        assert torch.equal(step(ids), _eager(m, ids))
+    _no_grad(lambda m: m.head.weight.mul_(3))(m)
+    assert torch.equal(step(ids), _eager(m, ids))
+    m.head.weight.data = m.head.weight.data * 2
+    with pytest.raises(AtenExecutorError, match=r"Net\.emb\.weight, Net\.head\.weight were one tensor at compile"):
+        step(ids)
+
+
 # --- outputs that are one tensor, or views of one (failed before) -----------------------------------------------
 
 

@@ -497,11 +497,11 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
                                     "reads the tensor that was there, a constant held in a list, tuple or dict "
                                     "attribute): compile again, or keep it in a buffer")
-    now: dict[int, list[tuple[Slot, Any]]] = {}
+    now: dict[str, list[tuple[Slot, Any]]] = {}   # per program tensor: each of its names, the tensor there now
     for s in guard.slots:
         t = _lookup(s.owner, s.attr)
         if t is s.tensor and t.data_ptr() == s.ptr and _layout(_meta(t)) == _layout(s.meta):
-            now.setdefault(id(s.tensor), []).append((s, t))
+            now.setdefault(s.tid, []).append((s, t))
             continue
         where = f"{root}.{s.name}"
         if not isinstance(t, torch.Tensor):
@@ -511,23 +511,34 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
             raise AtenExecutorError(f"attribute {where} is {_describe(_meta(t))} now, the program was compiled for "
                                     f"{_describe(s.meta)} (a .to(), .half(), .data = or a new tensor laid out "
                                     "otherwise): compile again")
-        now.setdefault(id(s.tensor), []).append((s, t))
+        now.setdefault(s.tid, []).append((s, t))
     out: dict[int, Any] = {}
-    for pairs in now.values():
+    for tid, pairs in now.items():
         tensors = {id(t): t for _s, t in pairs}
-        if len(tensors) > 1:
+        if len(tensors) > 1 and not _one_memory(list(tensors.values())):
             names = ", ".join(f"{root}.{s.name}" for s, _t in pairs)
             raise AtenExecutorError(f"attributes {names} were one tensor at compile (tied weights, which the program "
                                     "reads as one) and are different tensors now: compile again")
-        s, t = pairs[0]
-        if t is not s.tensor or t.data_ptr() != s.ptr or t.requires_grad is not s.meta[4]:
-            out[id(s.tensor)] = t   # (the same tensor frozen or unfrozen in place: built again, as the lowering
-            # chose kernels by its flag)
+        if any(t is not s.tensor or t.data_ptr() != s.ptr or t.requires_grad is not s.meta[4] for s, t in pairs):
+            # (the same tensor frozen or unfrozen in place too: built again, as the lowering chose kernels by its
+            # flag); keyed by the tensor the program holds, which after a rebind of tied names is the first's
+            held = program.weights[tid] if program is not None else pairs[0][0].tensor
+            out[id(held)] = pairs[0][1]
     for h in guard.held:   # the old tensor still in a container: which one eager reads depends on the path
         if id(h.tensor) in out:
             raise AtenExecutorError(f"{root}.{h.name} and an attribute the program reads as the same tensor are "
                                     "different tensors now (one was replaced): compile again")
     return out
+
+
+def _one_memory(tensors: list[Any]) -> bool:
+    """Whether tensors that are several objects now read the same elements: one address, one layout. Why:
+    ``load_state_dict(sd, assign=True)`` gives each name of tied weights its own ``Parameter`` over the one tensor
+    ``sd`` holds for both (eager reads the same values through either, and an in-place write through one shows in
+    the other); it was refused as weights untied."""
+    first = tensors[0]
+    return all(t.data_ptr() == first.data_ptr() and _meta(t) == _meta(first)
+               and t.untyped_storage().data_ptr() == first.untyped_storage().data_ptr() for t in tensors[1:])
 
 
 def rebound_program(program: Program, new: Mapping[int, Any]) -> Program:
@@ -544,8 +555,9 @@ def rebound_program(program: Program, new: Mapping[int, Any]) -> Program:
 
 def rebound_guard(guard: ModuleGuard, new: Mapping[int, Any]) -> ModuleGuard:
     """``guard`` recording the replacements ``new`` as what the program now reads."""
-    def now(s: Slot) -> Slot:
-        t = new.get(id(s.tensor), s.tensor)
+    def now(s: Slot) -> Slot:   # the tensor at the slot itself (``changes`` accepted it): tied names may hold
+        t = _lookup(s.owner, s.attr)   # other objects of one memory (``_one_memory``)
+        t = t if t is not None else new.get(id(s.tensor), s.tensor)
         return replace(s, store=_store(s.owner, s.attr), tensor=t, ptr=t.data_ptr(), meta=_meta(t))
     slots = tuple(now(s) for s in guard.slots)
     return replace(guard, slots=slots, settings=guard.settings and guard.settings.refreshed())
