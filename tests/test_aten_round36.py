@@ -191,7 +191,9 @@ class Views(nn.Module):
 @pytest.mark.parametrize("streams", STREAMS)
 def test_one_tensor_returned_twice_is_one_object_as_in_eager(streams):
     x = torch.randn(3, 4)
-    a, b = compile(Twice(), (x,), streams=streams, poison=True)(x)
+    step = compile(Twice(), (x,), streams=streams, poison=True)
+    assert step.stats.output_copies == 1
+    a, b = step(x)
     ea, eb = Twice()(x)
     assert ea is eb   # eager's
     assert a is b
@@ -204,6 +206,7 @@ def test_one_tensor_returned_twice_is_one_object_as_in_eager(streams):
 def test_outputs_viewing_one_tensor_share_memory_as_in_eager(streams):
     x = torch.randn(3, 4)
     step = compile(Views(), (x,), streams=streams, poison=True)
+    assert step.stats.output_copies == 2   # y's span once (y, flat, row, again[0]) and x + 1
     for _ in range(2):   # (the aliasing found once, used every call)
         out, want = step(x), Views()(x)
         assert out["y"] is out["again"][0]
@@ -213,6 +216,29 @@ def test_outputs_viewing_one_tensor_share_memory_as_in_eager(streams):
         assert not out["flat"].any() and not out["row"].any()
         assert torch.equal(out["again"][1], x + 1)   # its own tensor: untouched
     assert out["y"].untyped_storage().data_ptr() != step.executor.layout.arena.untyped_storage().data_ptr()
+
+
+class WeightAndBits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3, 4, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x):
+        y = x * 2
+        return self.w, self.w[1], y, y.view(torch.int32), (y * 1j).conj(), x + self.w
+
+
+def test_weight_outputs_dtype_views_and_conjugate_views_keep_eager_values_and_sharing():
+    m = WeightAndBits()
+    x = torch.randn(3, 4)
+    w, w1, y, bits, conj, s = compile(m, (x,), poison=True)(x)
+    ew, ew1, ey, ebits, econj, es = m(x)
+    for a, b in ((w, ew), (w1, ew1), (y, ey), (bits, ebits), (conj.resolve_conj(), econj.resolve_conj()), (s, es)):
+        assert torch.equal(a, b.detach())
+    w.zero_()
+    assert not w1.any() and m.w.abs().sum() > 0   # one copy of the weight's bytes, not the weight itself
+    y.zero_()
+    assert not bits.any()
 
 
 def test_outputs_that_share_no_memory_stay_apart():
@@ -266,6 +292,30 @@ def test_fake_inputs_are_refused_naming_the_input():
         fake = mode.from_tensor(x)
     with pytest.raises(AtenExecutorError, match=r"input '\w+' is a FakeTensor"):
         step.executor(fake)
+
+
+def test_another_threads_export_does_not_refuse_a_real_call(monkeypatch):
+    """An export in another thread sets torch's process-wide ``is_compiling`` flag and a fake mode of its own
+    thread: a real call here is no call inside a trace."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    inner, step, x = _compiled_linear()
+    monkeypatch.setattr(torch.compiler, "_is_compiling_flag", True)
+    entered, done = threading.Event(), threading.Event()
+
+    def other():
+        with FakeTensorMode():
+            entered.set()
+            done.wait(60)
+
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        entered.wait(60)
+        assert torch.equal(step(x), _eager(inner, x))
+    finally:
+        done.set()
+        t.join()
 
 
 # --- threads -------------------------------------------------------------------------------------------------

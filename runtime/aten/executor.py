@@ -127,7 +127,9 @@ class Executor:
         self.return_views = return_views
         self.poison_arena = poison_arena
         self._caller_inputs: list = []
-        self._output_aliases: tuple[list[int], list[list[int]]] | None = None   # (``collect``)
+        #: how the outputs alias each other (``output_aliases``; the arena and weight views are fixed: found once)
+        self._output_aliases = output_aliases(program.user_outputs, [
+            self.layout.views[v] if kind in ("arena", "weight") else None for kind, v in program.user_outputs])
         self._storage = self.layout.arena.untyped_storage().data_ptr()
         self.calls = 0
         kinds = Counter(launch.kind for launch in self.launches.values())
@@ -138,7 +140,7 @@ class Executor:
             copies_per_call=sum(launch.copies for launch in self.launches.values()),
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
             scratch_bytes=self.scratch.nbytes + sum(launch.scratch_bytes for launch in self.launches.values()),
-            output_copies=0 if return_views else sum(1 for k, _ in program.user_outputs if k != "const"),
+            output_copies=0 if return_views else _copies_out(program.user_outputs, *self._output_aliases),
             streams=max(plan.streams, 1), events=len(plan.events), input_writebacks=len(self._written),
             buffer_writebacks=len(self._buffer_updates))
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
@@ -478,8 +480,6 @@ class Executor:
             else:
                 flat.append(self.layout.views[v])
         if not self.return_views:
-            if self._output_aliases is None:   # (the views are fixed for the executor's life: found once)
-                self._output_aliases = output_aliases(self.program.user_outputs, flat)
             flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases)
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
@@ -513,6 +513,13 @@ def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[i
     return same, [g for g in groups.values() if len(g) > 1]
 
 
+def _copies_out(sources: tuple, same: list[int], groups: list[list[int]]) -> int:
+    """How many copies ``_copy_outputs`` makes per call: one per output but constants, repeats and all but one of
+    each group of outputs sharing bytes."""
+    return sum(1 for i, (kind, _v) in enumerate(sources) if kind != "const" and same[i] == i) - sum(
+        len(g) - 1 for g in groups)
+
+
 def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]]) -> list:
     """Each output copied out once (``_copy_out``), an output eager returns twice as that one object, and a group
     whose views share bytes copied as one span, each a view of it: an in-place op on ``a`` shows in ``b`` as in
@@ -535,33 +542,36 @@ def _copy_out_shared(torch: Any, views: list) -> list:
     """Copies of non-empty views of one storage whose bytes overlap, sharing one new storage as the views share
     theirs: the bytes they span copied once, each viewed there with its shape, strides and dtype. Copied apart
     where one's offset from the first byte is no whole number of its elements (views of other dtypes: not
-    expressible as a storage offset)."""
-    lo = min(t.data_ptr() for t in views)
-    hi = max(_span(t)[1] for t in views)
-    if any((t.data_ptr() - lo) % t.element_size() for t in views):
+    expressible as a storage offset), or one is a conjugate or negative view (``set_`` drops that bit)."""
+    plain = [t for t in views if not (t.is_conj() or t.is_neg())]   # (``set_`` would drop that bit: copied apart)
+    if len(plain) < 2:
         return [_copy_out(torch, t) for t in views]
-    storage = views[0].untyped_storage()
-    raw = torch.empty(0, dtype=torch.uint8, device=views[0].device)
+    lo = min(t.data_ptr() for t in plain)
+    hi = max(_span(t)[1] for t in plain)
+    if any((t.data_ptr() - lo) % t.element_size() for t in plain):
+        return [_copy_out(torch, t) for t in views]
+    storage = plain[0].untyped_storage()
+    raw = torch.empty(0, dtype=torch.uint8, device=plain[0].device)
     raw.set_(storage, lo - storage.data_ptr(), (hi - lo,), (1,))
     copy = raw.clone().untyped_storage()
     return [torch.empty(0, dtype=t.dtype, device=t.device).set_(copy, (t.data_ptr() - lo) // t.element_size(),
                                                                  tuple(t.shape), tuple(t.stride()))
-            for t in views]
+            if any(t is p for p in plain) else _copy_out(torch, t) for t in views]
 
 
 def check_not_traced(torch: Any, program: Program, tensors: list) -> None:
     """Refuse a call made inside a trace (``torch.export`` / ``torch.compile`` of a module whose forward, or a hook
-    of it, calls the compiled one): a fake tensor mode active, Dynamo compiling, or one of ``tensors`` (the call's
+    of it, calls the compiled one): a fake tensor mode active in this thread, or one of ``tensors`` (the call's
     inputs) holding no data. The program's kernels read and write real memory: the call failed with torch's
     "Cannot access data pointer of Tensor (e.g. FakeTensor, FunctionalTensor)", naming neither input nor cause,
     and a backend flag the trace sets made the compiled module build its executor again under the fake mode first
     (a fake arena, had it got that far)."""
     mode = torch._C._get_dispatch_mode(torch._C._TorchDispatchModeKey.FAKE) is not None
     fake = next((k for k, x in enumerate(tensors) if _holds_no_data(torch, x)), None)
-    if fake is None and not mode and not torch.compiler.is_compiling():
-        return
+    if fake is None and not mode:   # (not ``torch.compiler.is_compiling()``: a flag for the process, which another
+        return                      # thread's export sets while this one's call is real)
     what = (f"input {program.user_inputs[fake][1]!r} is a {type(tensors[fake]).__name__}" if fake is not None
-            else "a fake tensor mode is active" if mode else "Dynamo is tracing it")
+            else "a fake tensor mode is active")
     raise AtenExecutorError(f"the compiled program was called inside a trace ({what}: torch.export or torch.compile "
                             "of code that calls it): it runs planned kernels on real memory and cannot be traced; "
                             "trace the eager module there, or call it outside the trace")
