@@ -402,6 +402,39 @@ def test_a_tensor_keyword_compile_left_out_is_refused_without_an_export(monkeypa
         step(x, extra=torch.ones(1))
 
 
+class _Options:
+    def __init__(self):
+        self.strict = False
+
+
+class ReadsOptionsOnAPath(nn.Module):
+    """Reads ``options.strict`` only when ``mode`` is given: compile's export (without it) never read it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(4, 4)
+        self.options = _Options()
+
+    def forward(self, x, **kwargs):
+        y = self.lin(x)
+        if kwargs.get("mode") is not None and self.options.strict:
+            y = y * 2
+        return y
+
+
+def test_a_setting_read_only_on_a_proven_keywords_path_is_watched_from_then_on():
+    """The proof's export read ``options.strict`` (False: the same program); set to True afterwards, eager's call with
+    ``mode`` doubles its result: the program's must not run silently (it did with the proof alone)."""
+    m = ReadsOptionsOnAPath().eval()
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), poison=True)
+    assert torch.equal(step(x, mode="a"), m(x, mode="a").detach())
+    m.options.strict = True
+    with pytest.raises(AtenExecutorError, match=r"ReadsOptionsOnAPath\.options\.strict is True now, False at compile"):
+        step(x, mode="a")
+
+
 def test_transformers_return_dict_none_after_a_compile_without_it():
     transformers = need("transformers")
     cfg = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,

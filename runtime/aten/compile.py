@@ -96,6 +96,10 @@ class CompiledModule:
             same = same_export(self.program.exported, other.exported, set(extra))
         except Exception:  # noqa: BLE001 - an export that fails with the values proves nothing: refused as before
             same = False
+        if same:   # the config values that path read are watched from now on (``guard.widened``)
+            import torch
+
+            self.guard = module_guard.widened(torch, self.guard, self.program, other)
         (self.proven if same else self.refuted).add(key)
         return same
 
