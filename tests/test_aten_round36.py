@@ -435,6 +435,36 @@ def test_a_setting_read_only_on_a_proven_keywords_path_is_watched_from_then_on()
         step(x, mode="a")
 
 
+class ReadsDefaultDtypeOnAPath(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, **kwargs):
+        y = self.lin(x)
+        if kwargs.get("mode") is not None and torch.get_default_dtype() == torch.float64:
+            y = y * 2
+        return y
+
+
+def test_a_default_dtype_read_only_on_a_proven_keywords_path_refuses_calls_under_another_default():
+    """Under float32 the proof's export gives compile's program; under float64 eager's call with ``mode`` doubles:
+    the read is the program's from the proof on, and such a call is refused (it ran silently before this)."""
+    m = ReadsDefaultDtypeOnAPath().eval()
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), poison=True)
+    assert torch.equal(step(x, mode="a"), m(x, mode="a").detach())
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with pytest.raises(AtenExecutorError, match=r"called with default dtype torch\.float64.* reads "
+                           r"torch\.get_default_dtype\(\) at test_aten_round36\.py"):
+            step(x, mode="a")
+    finally:
+        torch.set_default_dtype(old)
+
+
 def test_transformers_return_dict_none_after_a_compile_without_it():
     transformers = need("transformers")
     cfg = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,

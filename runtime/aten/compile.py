@@ -96,12 +96,22 @@ class CompiledModule:
             same = same_export(self.program.exported, other.exported, set(extra))
         except Exception:  # noqa: BLE001 - an export that fails with the values proves nothing: refused as before
             same = False
-        if same:   # the config values that path read are watched from now on (``guard.widened``)
-            import torch
-
-            self.guard = module_guard.widened(torch, self.guard, self.program, other)
+        if same:
+            self._watch_reads_of(other)
         (self.proven if same else self.refuted).add(key)
         return same
+
+    def _watch_reads_of(self, other: Program) -> None:
+        """Watch from now on what ``other``'s export (a proof's) read that compile's did not: a settings object's
+        values (``guard.widened``), and the default dtype (a call under another default is refused where a read of it
+        is recorded). That path of ``forward`` runs in eager with the proven arguments."""
+        import torch
+
+        self.guard = module_guard.widened(torch, self.guard, self.program, other)
+        reads = tuple(dict.fromkeys(self.program.default_dtype_reads + other.default_dtype_reads))
+        if reads != self.program.default_dtype_reads:
+            self.program = self.executor.program = replace(self.program, default_dtype_reads=reads)
+            self.executor.ambient.dtype_nodes = None   # (found again at the next call under another default)
 
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``ambient.backend_flags``:
