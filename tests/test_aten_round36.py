@@ -393,6 +393,21 @@ def test_a_keyword_compile_left_out_that_changes_the_program_is_refused_naming_i
     assert len(step.refuted) == 1 and not step.proven
 
 
+def test_a_keyword_whose_export_fails_is_refused_saying_why():
+    class Boom(nn.Module):
+        def forward(self, x, **kwargs):
+            if kwargs.get("boom"):
+                raise ValueError("no boom here")
+            return x * 2
+
+    x = torch.randn(2, 4)
+    step = compile(Boom(), (x,))
+    for _ in range(2):   # (the second from ``refuted``, no export)
+        with pytest.raises(AtenExecutorError, match=r"argument 'boom' is given.*exporting forward again with boom as "
+                           r"given failed \(.*no boom here\)"):
+            step(x, boom=True)
+
+
 def test_a_tensor_keyword_compile_left_out_is_refused_without_an_export(monkeypatch):
     m = KwargsForward().eval()
     x = torch.randn(2, 4)

@@ -46,7 +46,7 @@ class CompiledModule:
     flag_rebuilds: int = 0
     form: CallForm | None = None   # how compile called forward: a call in another form is bound by name
     proven: set = field(default_factory=set)    # ``callform.proof_key``s of arguments compile left out, shown inert
-    refuted: set = field(default_factory=set)   # those that were not
+    refuted: dict = field(default_factory=dict)   # those that were not: why
 
     @property
     def graph(self) -> Graph:
@@ -71,35 +71,41 @@ class CompiledModule:
         try:
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
         except ExtraArguments as exc:
-            if not self._prove(exc.extra, args, kwargs):
-                if proof_key(exc.extra) is None or self.guard is None:
-                    raise
-                raise ExtraArguments(f"{exc}; exported again with {sorted(exc.extra)} as given, forward gave another "
-                                     "program than compile's", exc.extra) from None
+            why = self._prove(exc.extra, args, kwargs)
+            if why == "":
+                raise
+            if why is not None:
+                raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
         return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
 
-    def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> bool:
-        """Whether forward exported again with the arguments ``extra`` too gives compile's program
+    def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:
+        """None where forward exported again with the arguments ``extra`` too gives compile's program
         (``callform.same_export``): then a call with them is the program's call without them, and is taken (recorded
-        in ``proven``). Once per set of values: a refuted one is refused at once after."""
+        in ``proven``); else why not ("" where no export was tried). Once per set of values: a refuted one is
+        refused at once after, for the reason found then (``refuted``)."""
         key = proof_key(extra)
-        if key is None or key in self.refuted or self.guard is None or self.form is None:
-            return False
+        if key is None or self.guard is None or self.form is None:
+            return ""
+        if key in self.refuted:
+            return self.refuted[key]
         try:   # (an argument compile left out given positionally cannot be left out here: refused as it was)
             base_args, base_kwargs = in_compile_form(self.form, args, {k: v for k, v in kwargs.items()
                                                                        if k not in extra})
         except ExtraArguments:
-            return False
+            return ""
+        names = ", ".join(sorted(extra))
         try:
             other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
-            same = same_export(self.program.exported, other.exported, set(extra))
-        except Exception:  # noqa: BLE001 - an export that fails with the values proves nothing: refused as before
-            same = False
-        if same:
-            self._watch_reads_of(other)
-        (self.proven if same else self.refuted).add(key)
-        return same
+        except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
+            self.refuted[key] = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
+            return self.refuted[key]
+        if not same_export(self.program.exported, other.exported, set(extra)):
+            self.refuted[key] = f"exported again with {names} as given, forward gave another program than compile's"
+            return self.refuted[key]
+        self._watch_reads_of(other)
+        self.proven.add(key)
+        return None
 
     def _watch_reads_of(self, other: Program) -> None:
         """Watch from now on what ``other``'s export (a proof's) read that compile's did not: a settings object's
