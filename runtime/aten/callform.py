@@ -48,9 +48,30 @@ def call_form(forward: Any, args: tuple, kwargs: dict | None) -> CallForm | None
     return CallForm(sig, names[:len(args)], tuple(kwargs or {}))
 
 
-def in_compile_form(form: CallForm | None, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+class ExtraArguments(AtenExecutorError):
+    """Arguments compile left out, given other values than their defaults (``extra``: name -> value): the program
+    was exported without them. ``CompiledModule`` may prove them inert (``proof_key``, ``same_export``)."""
+
+    def __init__(self, message: str, extra: dict[str, Any]):
+        super().__init__(message)
+        self.extra = extra
+
+
+def proof_key(extra: dict[str, Any]) -> frozenset | None:
+    """What identifies ``extra`` for a proof that the program is the same with it: each name with its plain value's
+    type and ``repr`` (``-0.0`` is not ``0.0``); None where a value is no plain one (a tensor is an input the
+    program lacks: never proven)."""
+    if not all(isinstance(v, _PLAIN) for v in extra.values()):
+        return None
+    return frozenset((name, type(v), repr(v)) for name, v in extra.items())
+
+
+def in_compile_form(form: CallForm | None, args: tuple, kwargs: dict,
+                    proven: frozenset | set = frozenset()) -> tuple[tuple, dict]:
     """``args`` and ``kwargs`` rearranged into compile's form; as given where they already are in it or do not
-    bind to the signature (the executor's structure check then names what differs)."""
+    bind to the signature (the executor's structure check then names what differs). Arguments compile left out
+    are dropped where given their defaults, or values whose ``proof_key`` is in ``proven`` (exporting forward
+    with them gave compile's program); any others raise ``ExtraArguments``."""
     if form is None or (len(args) == len(form.positional) and kwargs.keys() == set(form.keywords)):
         return args, kwargs
     try:
@@ -64,13 +85,15 @@ def in_compile_form(form: CallForm | None, args: tuple, kwargs: dict) -> tuple[t
             return args, kwargs           # merged, u replaced t (the structure check names the call instead)
         given.update(extra)   # ``**kwargs``' keywords, each by its name
     used = {*form.positional, *form.keywords}
-    for name, value in given.items():
+    extra = {name: value for name, value in given.items()
+             if name not in used and not _is_default(value, params[name].default if name in params else _EMPTY)}
+    if extra and proof_key(extra) not in proven:
+        name = next(iter(extra))
         default = params[name].default if name in params else _EMPTY
-        if name not in used and not _is_default(value, default):
-            said = "without a default" if default is _EMPTY else f"with its default {default!r}"
-            raise AtenExecutorError(
-                f"argument {name!r} is given, but compile called forward without it, so the program was exported "
-                f"{said}: compile with it (an example value) to call with it")
+        said = "without a default" if default is _EMPTY else f"with its default {default!r}"
+        raise ExtraArguments(
+            f"argument {name!r} is given, but compile called forward without it, so the program was "
+            f"exported {said}: compile with it (an example value) to call with it", extra)
     missing = [n for n in used if n not in given and (n not in params or params[n].default is _EMPTY)]
     if missing:   # (a keyword of ``**kwargs`` compile gave: the structure check names it)
         return args, kwargs
@@ -102,3 +125,43 @@ def takes(form: CallForm | None, name: str) -> bool:
     param = form.signature.parameters.get(name)
     named = param is not None and param.kind is not inspect.Parameter.VAR_KEYWORD
     return named or name in form.keywords
+
+
+def same_export(compiled: Any, other: Any, extra: set[str]) -> bool:
+    """Whether ``other`` (forward exported again with the arguments ``extra`` too) is ``compiled``'s program: the
+    same nodes, in order, with the same targets and arguments; the same inputs but for ``extra``'s (constant
+    inputs no node reads); the same outputs, output structure and lifted constants. Why: transformers 5 takes
+    ``return_dict`` / ``output_attentions`` in ``**kwargs``, and ``cm(ids, return_dict=None)`` was refused after a
+    compile without it, though ``None`` there means "as the config says", the very program; where exporting with
+    the value gives the same program, the call is eager's. Anything else (another node, output or structure)
+    keeps the refusal."""
+    from torch.export.graph_signature import ConstantArgument, InputKind
+
+    def inputs(ep: Any) -> list[str]:
+        return [repr(s) for s in ep.graph_signature.input_specs if not (
+            s.kind == InputKind.USER_INPUT and isinstance(s.arg, ConstantArgument) and s.arg.name in extra)]
+
+    def nodes(ep: Any, skip: set[str]) -> list[str]:
+        return [n.format_node() for n in ep.graph.nodes if not (n.op == "placeholder" and n.name in skip)]
+
+    constants = {s.arg.name for s in other.graph_signature.input_specs if s.kind == InputKind.USER_INPUT
+                 and isinstance(s.arg, ConstantArgument) and s.arg.name in extra}
+    if inputs(compiled) != inputs(other) or nodes(compiled, set()) != nodes(other, constants):
+        return False
+    if (repr(compiled.graph_signature.output_specs) != repr(other.graph_signature.output_specs)
+            or compiled.call_spec.out_spec != other.call_spec.out_spec):
+        return False
+    return compiled.constants.keys() == other.constants.keys() and all(
+        _same_tensor(compiled.constants[k], other.constants[k]) for k in compiled.constants)
+
+
+def _same_tensor(a: Any, b: Any) -> bool:
+    """The same lifted constant: the very object (a module's tensor), or one of the same dtype, shape and bits."""
+    import torch
+
+    if a is b:
+        return True
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return False
+    return (a.dtype == b.dtype and a.shape == b.shape and a.device == b.device
+            and torch.equal(a.view(torch.uint8) if a.numel() else a, b.view(torch.uint8) if b.numel() else b))

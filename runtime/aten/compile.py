@@ -21,9 +21,9 @@ from memplan.solvers.options import SolveOptions
 
 from . import ambient
 from . import guard as module_guard
-from .callform import CallForm, call_form, in_compile_form, takes
+from .callform import CallForm, ExtraArguments, call_form, in_compile_form, proof_key, same_export, takes
 from .errors import AtenExecutorError
-from .executor import Executor, Stats, caller_capturing
+from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .program import Program, flatten_inputs, load_program
 
 
@@ -45,6 +45,8 @@ class CompiledModule:
     recaptures: int = 0
     flag_rebuilds: int = 0
     form: CallForm | None = None   # how compile called forward: a call in another form is bound by name
+    proven: set = field(default_factory=set)    # ``callform.proof_key``s of arguments compile left out, shown inert
+    refuted: dict = field(default_factory=dict)   # those that were not: why
 
     @property
     def graph(self) -> Graph:
@@ -59,12 +61,63 @@ class CompiledModule:
         return self.executor.stats
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        check_not_traced(torch, self.program, [])   # first: a trace's flags and fake mode must reach no rebuild
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
-        args, kwargs = in_compile_form(self.form, args, kwargs)
+        try:
+            args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
+        except ExtraArguments as exc:
+            why = self._prove(exc.extra, args, kwargs)
+            if why == "":
+                raise
+            if why is not None:
+                raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
+            args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
         return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
+
+    def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:
+        """None where forward exported again with the arguments ``extra`` too gives compile's program
+        (``callform.same_export``): then a call with them is the program's call without them, and is taken (recorded
+        in ``proven``); else why not ("" where no export was tried). Once per set of values: a refuted one is
+        refused at once after, for the reason found then (``refuted``)."""
+        key = proof_key(extra)
+        if key is None or self.guard is None or self.form is None:
+            return ""
+        if key in self.refuted:
+            return self.refuted[key]
+        try:   # (an argument compile left out given positionally cannot be left out here: refused as it was)
+            base_args, base_kwargs = in_compile_form(self.form, args, {k: v for k, v in kwargs.items()
+                                                                       if k not in extra})
+        except ExtraArguments:
+            return ""
+        names = ", ".join(sorted(extra))
+        try:
+            other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
+        except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
+            self.refuted[key] = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
+            return self.refuted[key]
+        if not same_export(self.program.exported, other.exported, set(extra)):
+            self.refuted[key] = f"exported again with {names} as given, forward gave another program than compile's"
+            return self.refuted[key]
+        self._watch_reads_of(other)
+        self.proven.add(key)
+        return None
+
+    def _watch_reads_of(self, other: Program) -> None:
+        """Watch from now on what ``other``'s export (a proof's) read that compile's did not: a settings object's
+        values (``guard.widened``), and the default dtype (a call under another default is refused where a read of it
+        is recorded). That path of ``forward`` runs in eager with the proven arguments."""
+        import torch
+
+        self.guard = module_guard.widened(torch, self.guard, self.program, other)
+        reads = tuple(dict.fromkeys(self.program.default_dtype_reads + other.default_dtype_reads))
+        if reads != self.program.default_dtype_reads:
+            self.program = self.executor.program = replace(self.program, default_dtype_reads=reads)
+            self.executor.ambient.dtype_nodes = None   # (found again at the next call under another default)
 
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``ambient.backend_flags``:
@@ -86,7 +139,7 @@ class CompiledModule:
         old tensors; building them again from the same plan is what compile did, minus export and planning."""
         import torch
 
-        new = module_guard.changes(torch, self.guard)
+        new = module_guard.changes(torch, self.guard, self.program)
         if new:
             self._check_rebuild(torch, "module tensors were replaced since the last call")
         else:   # nothing replaced (a tensor moved between its owner's dicts): record where it is now, so

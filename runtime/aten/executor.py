@@ -127,6 +127,9 @@ class Executor:
         self.return_views = return_views
         self.poison_arena = poison_arena
         self._caller_inputs: list = []
+        #: how the outputs alias each other (``output_aliases``; the arena and weight views are fixed: found once)
+        self._output_aliases = output_aliases(program.user_outputs, [
+            self.layout.views[v] if kind in ("arena", "weight") else None for kind, v in program.user_outputs])
         self._storage = self.layout.arena.untyped_storage().data_ptr()
         self.calls = 0
         kinds = Counter(launch.kind for launch in self.launches.values())
@@ -137,7 +140,7 @@ class Executor:
             copies_per_call=sum(launch.copies for launch in self.launches.values()),
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
             scratch_bytes=self.scratch.nbytes + sum(launch.scratch_bytes for launch in self.launches.values()),
-            output_copies=0 if return_views else sum(1 for k, _ in program.user_outputs if k != "const"),
+            output_copies=0 if return_views else _copies_out(program.user_outputs, *self._output_aliases),
             streams=max(plan.streams, 1), events=len(plan.events), input_writebacks=len(self._written),
             buffer_writebacks=len(self._buffer_updates))
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
@@ -253,6 +256,7 @@ class Executor:
         if delays is not None:
             self._check_delays(delays)
         tensors = flatten_inputs(self.program, args, kwargs)
+        check_not_traced(self.torch, self.program, tensors)
         self._check_ambient(flags=flags)
         if self._written and self.torch.is_grad_enabled():   # (the call itself runs under no_grad)
             for k in self._written:
@@ -463,24 +467,124 @@ class Executor:
                 if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
     def collect(self) -> Any:
-        """The user outputs (copies, or the arena views with ``return_views``) in the export's structure."""
+        """The user outputs (copies, or the arena views with ``return_views``) in the export's structure. Copies
+        share memory where eager's outputs do (``_copy_outputs``)."""
         from torch.utils import _pytree as pytree
 
         flat = []
         for kind, v in self.program.user_outputs:
             if kind == "const":
                 flat.append(v)
-                continue
-            if kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
-                x = self._caller_inputs[v]
-                flat.append(x if self.return_views else _copy_out(self.torch, x))
-                continue
-            t = self.layout.views[v]
-            flat.append(t if self.return_views else _copy_out(self.torch, t))
+            elif kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
+                flat.append(self._caller_inputs[v])
+            else:
+                flat.append(self.layout.views[v])
+        if not self.return_views:
+            flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases)
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
         return pytree.tree_unflatten(flat, spec)
+
+
+def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[int]]]:
+    """How the program's outputs alias each other in eager: per output, the first output with the same source
+    (``return y, y``: eager returns one object twice), and the groups of such first outputs whose planned bytes
+    overlap (``return y, y.view(-1)``, ``y[1]``: views of one eager tensor). Outputs live to the end of the call,
+    so a verified plan overlaps two only where eager's tensors share memory. Caller inputs returned group by
+    identity only (a fresh tensor each call)."""
+    first: dict[tuple, int] = {}
+    same = [first.setdefault((kind, v), i) if kind != "const" else i for i, (kind, v) in enumerate(sources)]
+    own = [i for i, (kind, _v) in enumerate(sources) if kind in ("arena", "weight") and same[i] == i]
+    group = {i: i for i in own}   # union-find over the overlapping pairs
+
+    def top(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for a, i in enumerate(own):
+        for j in own[a + 1:]:
+            if _share_memory(values[i], values[j]):
+                group[top(j)] = top(i)
+    groups: dict[int, list[int]] = {}
+    for i in own:
+        groups.setdefault(top(i), []).append(i)
+    return same, [g for g in groups.values() if len(g) > 1]
+
+
+def _copies_out(sources: tuple, same: list[int], groups: list[list[int]]) -> int:
+    """How many copies ``_copy_outputs`` makes per call: one per output but constants, repeats and all but one of
+    each group of outputs sharing bytes."""
+    return sum(1 for i, (kind, _v) in enumerate(sources) if kind != "const" and same[i] == i) - sum(
+        len(g) - 1 for g in groups)
+
+
+def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]]) -> list:
+    """Each output copied out once (``_copy_out``), an output eager returns twice as that one object, and a group
+    whose views share bytes copied as one span, each a view of it: an in-place op on ``a`` shows in ``b`` as in
+    eager. Copied apart, ``a is b`` was False and a write to one left the other as it was."""
+    out = list(values)
+    grouped = {i for g in groups for i in g}
+    for g in groups:
+        for i, t in zip(g, _copy_out_shared(torch, [values[i] for i in g])):
+            out[i] = t
+    for i, (kind, _v) in enumerate(sources):
+        if kind != "const" and same[i] == i and i not in grouped:
+            out[i] = _copy_out(torch, values[i])
+    for i, j in enumerate(same):
+        if j != i:
+            out[i] = out[j]
+    return out
+
+
+def _copy_out_shared(torch: Any, views: list) -> list:
+    """Copies of non-empty views of one storage whose bytes overlap, sharing one new storage as the views share
+    theirs: the bytes they span copied once, each viewed there with its shape, strides and dtype. Copied apart
+    where one's offset from the first byte is no whole number of its elements (views of other dtypes: not
+    expressible as a storage offset), or one is a conjugate or negative view (``set_`` drops that bit)."""
+    plain = [t for t in views if not (t.is_conj() or t.is_neg())]   # (``set_`` would drop that bit: copied apart)
+    if len(plain) < 2:
+        return [_copy_out(torch, t) for t in views]
+    lo = min(t.data_ptr() for t in plain)
+    hi = max(_span(t)[1] for t in plain)
+    if any((t.data_ptr() - lo) % t.element_size() for t in plain):
+        return [_copy_out(torch, t) for t in views]
+    storage = plain[0].untyped_storage()
+    raw = torch.empty(0, dtype=torch.uint8, device=plain[0].device)
+    raw.set_(storage, lo - storage.data_ptr(), (hi - lo,), (1,))
+    copy = raw.clone().untyped_storage()
+    return [torch.empty(0, dtype=t.dtype, device=t.device).set_(copy, (t.data_ptr() - lo) // t.element_size(),
+                                                                 tuple(t.shape), tuple(t.stride()))
+            if any(t is p for p in plain) else _copy_out(torch, t) for t in views]
+
+
+def check_not_traced(torch: Any, program: Program, tensors: list) -> None:
+    """Refuse a call made inside a trace (``torch.export`` / ``torch.compile`` of a module whose forward, or a hook
+    of it, calls the compiled one): a fake tensor mode active in this thread, or one of ``tensors`` (the call's
+    inputs) holding no data. The program's kernels read and write real memory: the call failed with torch's
+    "Cannot access data pointer of Tensor (e.g. FakeTensor, FunctionalTensor)", naming neither input nor cause,
+    and a backend flag the trace sets made the compiled module build its executor again under the fake mode first
+    (a fake arena, had it got that far)."""
+    mode = torch._C._get_dispatch_mode(torch._C._TorchDispatchModeKey.FAKE) is not None
+    fake = next((k for k, x in enumerate(tensors) if _holds_no_data(torch, x)), None)
+    if fake is None and not mode:   # (not ``torch.compiler.is_compiling()``: a flag for the process, which another
+        return                      # thread's export sets while this one's call is real)
+    what = (f"input {program.user_inputs[fake][1]!r} is a {type(tensors[fake]).__name__}" if fake is not None
+            else "a fake tensor mode is active")
+    raise AtenExecutorError(f"the compiled program was called inside a trace ({what}: torch.export or torch.compile "
+                            "of code that calls it): it runs planned kernels on real memory and cannot be traced; "
+                            "trace the eager module there, or call it outside the trace")
+
+
+def _holds_no_data(torch: Any, x: Any) -> bool:
+    """Whether ``x`` is a trace's tensor: a fake one, or a functional wrapper (of a fake one, or C++'s). A plain
+    tensor or Parameter is asked one C++ question (the common case: ~0.3 us, where ``is_fake`` took ~3 us)."""
+    if type(x) is torch.Tensor or type(x) is torch.nn.Parameter:
+        return torch._is_functional_tensor(x)
+    from torch._subclasses.fake_tensor import is_fake
+
+    return is_fake(x) or torch._is_functional_tensor(x)
 
 
 def _check_no_grad_leaf(x: Any, tid: str) -> None:

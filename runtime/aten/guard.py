@@ -159,10 +159,18 @@ class Settings:
 
     def changed(self) -> str | None:
         """The first value no longer equal to compile's, in words (None: all equal, maybe other objects)."""
+        first = self.first_changed()
+        if first is None:
+            return None
+        name, now, was = first
+        return f"{name} was deleted" if now is _MISSING else f"{name} is {now!r} now, {was!r} at compile"
+
+    def first_changed(self) -> tuple[str, Any, Any] | None:
+        """(name, value now, value at compile) of the first value no longer equal to compile's."""
         for name, d, key, was in zip(self.names, self.dicts, self.keys, self.values):
             now = d.get(key, _MISSING)
             if now is not was and not _same_value(now, was):
-                return f"{name} was deleted" if now is _MISSING else f"{name} is {now!r} now, {was!r} at compile"
+                return name, now, was
         return None
 
     def refreshed(self) -> Settings:
@@ -215,6 +223,18 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     for path, m in owners.items():
         take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
     return Settings(tuple(names), dicts, keys, values)
+
+
+def widened(torch: Any, guard: ModuleGuard, program: Program, other: Program) -> ModuleGuard:
+    """``guard`` watching also the settings-object values that ``other`` (the module exported again, with arguments
+    compile left out) read, and leaving alone what either export's ``forward`` set itself. Why: a call taken because
+    that export gave compile's program (``CompiledModule._prove``) may follow a path of ``forward`` that reads a
+    config value compile's path did not; changed later, eager's call with those arguments follows it, the program
+    not. Recorded now, after the guard found everything else as compile saw it."""
+    owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}
+    settings = record_settings(torch, guard.root_cls.__name__, owners, program.forward_writes | other.forward_writes,
+                               program.object_reads | other.object_reads, program.read_watched | other.read_watched)
+    return replace(guard, settings=settings)
 
 
 def settings_objects(torch: Any, module: Any) -> list[Any]:
@@ -424,10 +444,44 @@ def _describe(meta: tuple) -> str:
            f"requires_grad={requires_grad}"
 
 
-def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
+def holding_node(program: Program | None, value: Any) -> str | None:
+    """The first node of ``program``'s export that takes the float ``value`` (same ``repr``) as an argument, as
+    "node 'dropout' (aten.dropout.default)"; None where none does (forward made something else of it) or ``value``
+    is no float (an int, True or None is an argument of many nodes for other reasons)."""
+    graph = getattr(getattr(program, "exported", None), "graph", None)
+    if graph is None or type(value) is not float:
+        return None
+    for node in graph.nodes:
+        if any(_same_value(a, value) for a in (*node.args, *node.kwargs.values())):
+            return f"node {node.name!r} ({node.target})"
+    return None
+
+
+def _settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None:
+    """Why a changed plain setting is refused, naming it and, where the program takes the old value as an argument,
+    the node that does. Why no rule decides that a change is inert: ``forward`` reads the value, and the program
+    holds it even where eager's kernel then ignores it (an eval-mode dropout's ``p`` is ``aten.dropout``'s
+    argument, which it does not read when ``train`` is False): only the op knows, so the message says where the
+    value went and that setting it back runs the program again."""
+    first = guard.settings.first_changed() if guard.settings is not None else None
+    if first is None:
+        return None
+    name, now, was = first
+    if now is _MISSING:
+        return f"{name} was deleted: export baked the value forward read into the program: compile again"
+    where = holding_node(program, was)
+    held = (f"{was!r} is an argument of the program's {where}, where it may have gone" if where else
+            "export baked what forward made of it into the program")
+    return (f"{name} is {now!r} now, {was!r} at compile: {held}, eager reads it anew (the executor cannot tell "
+            f"whether a kernel ignores it): set it back to {was!r}, or compile again (or keep a value that changes "
+            "between calls in a buffer)")
+
+
+def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> dict[int, Any]:
     """{id of a tensor the program holds: the tensor now in its place} for every replaced tensor that can be
     rebound (empty when nothing changed but a tensor's data pointer, e.g. nothing at all); an
-    ``AtenExecutorError`` naming the module attribute for any change the program cannot follow."""
+    ``AtenExecutorError`` naming the module attribute for any change the program cannot follow (a setting's,
+    with the node of ``program`` that takes its old value)."""
     root = guard.root_cls.__name__
     for path, parent, attr, child, cls, training in (("", None, "", guard.root, guard.root_cls, guard.root_training),
                                                     *guard.modules):
@@ -447,20 +501,19 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
     if changed is not None:
         raise AtenExecutorError(f"{changed}: the program runs the code export traced then (hooks included), eager "
                                 "the code there now: compile again")
-    changed = guard.settings.changed() if guard.settings is not None else None
-    if changed is not None:
-        raise AtenExecutorError(f"{changed}: export baked the value forward read into the program, eager reads it "
-                                "anew: compile again (or keep a value that changes between calls in a buffer)")
+    refusal = _settings_refusal(guard, program)
+    if refusal is not None:
+        raise AtenExecutorError(refusal)
     for h in guard.held:
         if not h.unchanged():
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
                                     "reads the tensor that was there, a constant held in a list, tuple or dict "
                                     "attribute): compile again, or keep it in a buffer")
-    now: dict[int, list[tuple[Slot, Any]]] = {}
+    now: dict[str, list[tuple[Slot, Any]]] = {}   # per program tensor: each of its names, the tensor there now
     for s in guard.slots:
         t = _lookup(s.owner, s.attr)
         if t is s.tensor and t.data_ptr() == s.ptr and _layout(_meta(t)) == _layout(s.meta):
-            now.setdefault(id(s.tensor), []).append((s, t))
+            now.setdefault(s.tid, []).append((s, t))
             continue
         where = f"{root}.{s.name}"
         if not isinstance(t, torch.Tensor):
@@ -470,23 +523,34 @@ def changes(torch: Any, guard: ModuleGuard) -> dict[int, Any]:
             raise AtenExecutorError(f"attribute {where} is {_describe(_meta(t))} now, the program was compiled for "
                                     f"{_describe(s.meta)} (a .to(), .half(), .data = or a new tensor laid out "
                                     "otherwise): compile again")
-        now.setdefault(id(s.tensor), []).append((s, t))
+        now.setdefault(s.tid, []).append((s, t))
     out: dict[int, Any] = {}
-    for pairs in now.values():
+    for tid, pairs in now.items():
         tensors = {id(t): t for _s, t in pairs}
-        if len(tensors) > 1:
+        if len(tensors) > 1 and not _one_memory(list(tensors.values())):
             names = ", ".join(f"{root}.{s.name}" for s, _t in pairs)
             raise AtenExecutorError(f"attributes {names} were one tensor at compile (tied weights, which the program "
                                     "reads as one) and are different tensors now: compile again")
-        s, t = pairs[0]
-        if t is not s.tensor or t.data_ptr() != s.ptr or t.requires_grad is not s.meta[4]:
-            out[id(s.tensor)] = t   # (the same tensor frozen or unfrozen in place: built again, as the lowering
-            # chose kernels by its flag)
+        if any(t is not s.tensor or t.data_ptr() != s.ptr or t.requires_grad is not s.meta[4] for s, t in pairs):
+            # (the same tensor frozen or unfrozen in place too: built again, as the lowering chose kernels by its
+            # flag); keyed by the tensor the program holds, which after a rebind of tied names is the first's
+            held = program.weights[tid] if program is not None else pairs[0][0].tensor
+            out[id(held)] = pairs[0][1]
     for h in guard.held:   # the old tensor still in a container: which one eager reads depends on the path
         if id(h.tensor) in out:
             raise AtenExecutorError(f"{root}.{h.name} and an attribute the program reads as the same tensor are "
                                     "different tensors now (one was replaced): compile again")
     return out
+
+
+def _one_memory(tensors: list[Any]) -> bool:
+    """Whether tensors that are several objects now read the same elements: one address, one layout. Why:
+    ``load_state_dict(sd, assign=True)`` gives each name of tied weights its own ``Parameter`` over the one tensor
+    ``sd`` holds for both (eager reads the same values through either, and an in-place write through one shows in
+    the other); it was refused as weights untied."""
+    first = tensors[0]
+    return all(t.data_ptr() == first.data_ptr() and _meta(t) == _meta(first)
+               and t.untyped_storage().data_ptr() == first.untyped_storage().data_ptr() for t in tensors[1:])
 
 
 def rebound_program(program: Program, new: Mapping[int, Any]) -> Program:
@@ -503,8 +567,9 @@ def rebound_program(program: Program, new: Mapping[int, Any]) -> Program:
 
 def rebound_guard(guard: ModuleGuard, new: Mapping[int, Any]) -> ModuleGuard:
     """``guard`` recording the replacements ``new`` as what the program now reads."""
-    def now(s: Slot) -> Slot:
-        t = new.get(id(s.tensor), s.tensor)
+    def now(s: Slot) -> Slot:   # the tensor at the slot itself (``changes`` accepted it): tied names may hold
+        t = _lookup(s.owner, s.attr)   # other objects of one memory (``_one_memory``)
+        t = t if t is not None else new.get(id(s.tensor), s.tensor)
         return replace(s, store=_store(s.owner, s.attr), tensor=t, ptr=t.data_ptr(), meta=_meta(t))
     slots = tuple(now(s) for s in guard.slots)
     return replace(guard, slots=slots, settings=guard.settings and guard.settings.refreshed())

@@ -37,8 +37,16 @@ CAPTURE_NONE, CAPTURE_ACTIVE, CAPTURE_INVALIDATED = 0, 1, 2
 KERNEL_ERRORS = (RuntimeError, IndexError, ValueError, TypeError)
 
 
+def used_streams(steps: Sequence[Step]) -> tuple[int, ...]:
+    """The plan stream ids some step runs on, and 0 (the capture's stream, the one a plan without steps runs
+    on), ascending. Why: a plan may declare more streams than its nodes use (``streams=64`` for a graph of three
+    chains); a CUDA stream made for each declared id was forked and joined in every call (two events each, and
+    in every captured graph) with nothing to run."""
+    return tuple(sorted({0, *(s.stream for s in steps)}))
+
+
 class Issuer:
-    """Runs ``steps`` (with their launches) on ``n_streams`` streams of ``device``."""
+    """Runs ``steps`` (with their launches) on the streams of ``device`` they name (of the plan's ``n_streams``)."""
 
     def __init__(self, steps: Sequence[Step], launches: Mapping[str, Launch], n_streams: int, device: Any,
                  n_events: int):
@@ -57,12 +65,13 @@ class Issuer:
         self.capture_status: Callable[[], int | None] = lambda: None
         if self.cuda:
             self.capture_status = functools.partial(stream_capture_status, torch, self.device)
-            self.streams = [private_stream(torch, self.device) for _ in range(max(n_streams, 1))]
+            #: {plan stream id: its CUDA stream}, for the ids a step runs on (and 0, the capture's) only
+            self.streams = {sid: private_stream(torch, self.device) for sid in used_streams(self.steps)}
             self.events = [torch.cuda.Event() for _ in range(n_events)]
             self.fork = torch.cuda.Event()
             self.joins = [torch.cuda.Event() for _ in self.streams]
         else:
-            self.streams, self.events, self.fork, self.joins = [], [], None, []
+            self.streams, self.events, self.fork, self.joins = {}, [], None, []
 
     def issue(self, delays: Mapping[str, int] | None = None) -> None:
         """Enqueue one call's steps after the caller's current stream, and make it wait for them.
@@ -81,7 +90,7 @@ class Issuer:
         torch = self.torch
         caller = torch.cuda.current_stream(self.device)
         self.fork.record(caller)
-        for s in self.streams:
+        for s in self.streams.values():
             s.wait_event(self.fork)
         events, streams = self.events, self.streams
         current = -1
@@ -106,7 +115,7 @@ class Issuer:
             # every stream joins the caller even after a failed step: a capture whose forks are not joined
             # cannot end cleanly (torch then raises "unjoined work" in place of the failing node's error)
             try:
-                for s, j in zip(self.streams, self.joins):
+                for s, j in zip(self.streams.values(), self.joins):
                     j.record(s)
                     caller.wait_event(j)
             except RuntimeError:
