@@ -345,13 +345,14 @@ class _StageWeights:
     def last_within(self, s: int, W: int) -> int:
         """The last unit ``e`` such that stage ``s..e`` holds at most ``W`` bytes (below ``s`` if none does): the
         bytes grow with ``e``, by a replica's at the unit that first reads it."""
-        pw, extra = self.pw, 0
+        pw, extra, fits = self.pw, 0, s - 1   # ``fits``: a stage end known to hold at most W
         for u, size in self._replicas(s) if self.shared else ():
             e = bisect_right(pw, pw[s] + W - extra, lo=s) - 2
             if e < u:
-                return e
-            extra += size
-        return bisect_right(pw, pw[s] + W - extra, lo=s) - 2
+                return max(e, fits)
+            extra += size   # from unit u on; the stage up to u - 1 fit without it
+            fits = u - 1
+        return max(bisect_right(pw, pw[s] + W - extra, lo=s) - 2, fits)
 
     def growing(self, e: int):
         """``w(s)``: the weight bytes of stage ``s..e`` for ``s`` falling from ``e`` by one each call (the DP's
