@@ -145,10 +145,10 @@ def _within_capacity(graph: Graph, made: Plan, device_capacity, memory_budget: i
                      replan: Callable[[int], Plan] | None) -> Plan:
     """``made`` if the graph's weights plus its arena fit ``device_capacity`` (one device); else, when ``made``
     runs on several streams of a schedule ``plan`` chose (``replan``: None for a given one, checked, never
-    changed), the plan ``replan`` makes with what the capacity leaves
-    for the arena as a memory budget (concurrency given back, as ``memory_budget`` gives it back, and as a device
-    of a split gives it back); else BudgetError naming device 0. Why: the concurrent arena can be larger than the
-    serial one, and a capacity the serial plan fits was refused."""
+    changed), the plan ``replan`` makes with what the capacity leaves for the arena as a memory budget
+    (concurrency given back, as ``memory_budget`` and a device of a split give it back); else BudgetError naming
+    device 0. Why: the concurrent arena can be larger than the serial one, and a capacity the serial plan fits
+    was refused."""
     from .devices import check_capacity
     from .devices.split import device_capacities, weight_bytes
 
