@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,7 +69,10 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     ``devices`` > 1 splits the graph into pipeline stages, one arena per device; the plan then refers
     to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's
     weights plus arena (BudgetError naming the device): one number for every device, or a list of one per
-    device (two different GPUs). All options: see ``plan_graph``.
+    device (two different GPUs). With ``streams``, a device over it gives its concurrency back first (one
+    device: ``memory_budget`` set to what the capacity leaves after the weights; a device of a split: its stage
+    run serially, listed in the solver block's ``split.serial_devices``; each such replan spends the work budget
+    again). All options: see ``plan_graph``.
     """
     check_option_names("plan", options, _plan_options())
     return plan_graph(graph, schedule, solver, **options).plan
@@ -100,7 +103,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     may run each group as one kernel that reads any member's input while it writes any member's output
     (the contract's rules are node by node; such a plan satisfies them too). ``alignment``: plan this run with a
     larger alignment than the graph's (``with_alignment``); the plan's ``alignment`` field records it."""
-    from .devices import check_capacity, check_devices
+    from .devices import check_devices
     from .devices.split import check_capacity_arg, device_capacities
     from .optimize.candidates import check_options as check_stream_options
 
@@ -124,15 +127,44 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
         planned = _plan_devices(graph, devices, solver, options, t0, streams=streams, max_events=max_events,
                                 cost_model=cost_model, device_capacity=device_capacity)
     else:
-        planned = Planned(graph, _plan_one_device(graph, schedule, solver, options, t0, streams=streams,
-                                                  memory_budget=memory_budget, max_events=max_events,
-                                                  cost_model=cost_model))
+        def one(budget: int | None) -> Plan:
+            return _plan_one_device(graph, schedule, solver, options, t0, streams=streams, memory_budget=budget,
+                                    max_events=max_events, cost_model=cost_model)
+
+        planned = Planned(graph, one(memory_budget))
         if device_capacity is not None:
-            check_capacity(graph, planned.plan, device_capacity)
+            planned = Planned(graph, _within_capacity(graph, planned.plan, device_capacity, memory_budget,
+                                                      None if schedule is not None else one))
     planned = _given_alignment(planned, graph, given)
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
+
+
+def _within_capacity(graph: Graph, made: Plan, device_capacity, memory_budget: int | None,
+                     replan: Callable[[int], Plan] | None) -> Plan:
+    """``made`` if the graph's weights plus its arena fit ``device_capacity`` (one device); else, when ``made``
+    runs on several streams of a schedule ``plan`` chose (``replan``: None for a given one, checked, never
+    changed), the plan ``replan`` makes with what the capacity leaves for the arena as a memory budget
+    (concurrency given back, as ``memory_budget`` and a device of a split give it back); else BudgetError naming
+    device 0. Why: the concurrent arena can be larger than the serial one, and a capacity the serial plan fits
+    was refused."""
+    from .devices import check_capacity
+    from .devices.split import device_capacities, weight_bytes
+
+    try:
+        check_capacity(graph, made, device_capacity)
+        return made
+    except BudgetError as exc:
+        room = device_capacities(device_capacity, 1)[0] - weight_bytes(graph)
+        if replan is None or made.streams <= 1 or room < 0:
+            raise
+        try:
+            again = replan(room if memory_budget is None else min(room, memory_budget))
+        except BudgetError as none_fits:
+            raise BudgetError(f"{exc}; with its concurrency given back too: {none_fits}") from None
+        check_capacity(graph, again, device_capacity)
+        return again
 
 
 def with_alignment(graph: Graph, alignment: int | None, *, below: bool = False) -> Graph:
@@ -701,8 +733,7 @@ def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, seri
 
 def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: float, *, streams, max_events,
                   cost_model, device_capacity) -> Planned:
-    from .devices import split_devices
-    from .devices.split import device_capacities
+    from .devices.split import device_capacities, split_with_serial
     from .optimize.cost import CostModel, event_latency, node_costs
     from .optimize.streams import schedule_makespan
 
@@ -712,15 +743,26 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         raise SolverError(f"solver 'ggml' plans one serial stream, and a split over {n} devices has several: each "
                           "device's own, and its COPY nodes write the next device's arena from the sending device's "
                           "stream (use greedy, size, search or cpsat)")
-    split = split_devices(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
-                          max_events=max_events)
-    g = split.graph
-    result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0)
     caps = device_capacities(device_capacity, n)
-    for d, (arena, weights) in enumerate(zip(result.device_arena_bytes, split.weight_bytes)):
-        if caps is not None and arena + weights > caps[d]:
-            raise BudgetError(f"device {d} needs {weights} B of weights plus an arena of {arena} B = "
-                              f"{weights + arena} B, over the device_capacity of {caps[d]} B")
+    serial: frozenset[int] = frozenset()
+    while True:
+        split = split_with_serial(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
+                                  max_events=max_events, serial_devices=serial)
+        g = split.graph
+        result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0)
+        over = _over_capacity(result, split, caps)
+        # a device over its capacity on several streams gives its concurrency back (runs serially), as a
+        # ``memory_budget`` does on one device (which the error for it with devices > 1 says to use this for): the
+        # concurrent arena can be larger than the serial one, and a capacity the serial one fits was refused
+        more = frozenset(d for d in over if split.stream_ranges[d][1] - split.stream_ranges[d][0] > 1) - serial
+        if not more:
+            break
+        serial |= more
+    for d in over[:1]:
+        arena, weights = result.device_arena_bytes[d], split.weight_bytes[d]
+        raise BudgetError(f"device {d} needs {weights} B of weights plus an arena of {arena} B = "
+                          f"{weights + arena} B, over the device_capacity of {caps[d]} B"
+                          + (" (on one stream: its concurrency given back)" if d in serial else ""))
     model = cost_model if cost_model is not None else CostModel()
     block = dict(result.solver)
     seconds = block.pop("seconds")
@@ -733,5 +775,15 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         "serial_makespan_us": round(sum(node_costs(graph, model)), 3),
         "event_us": _r(event_latency(model)),   # what ``simulate`` reproduces the makespan with
     }
+    if serial:   # (only then: plans whose devices all fit as asked stay byte for byte what they were)
+        block["split"]["serial_devices"] = sorted(serial)
     block["seconds"] = seconds
     return Planned(g, replace(result, solver=block), split)
+
+
+def _over_capacity(result: Plan, split, caps: tuple[int, ...] | None) -> list[int]:
+    """The devices whose weights plus arena exceed their capacity, in device order (none without capacities)."""
+    if caps is None:
+        return []
+    return [d for d, (arena, weights) in enumerate(zip(result.device_arena_bytes, split.weight_bytes))
+            if arena + weights > caps[d]]

@@ -93,6 +93,16 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     for every device, or a list of one per device (BudgetError naming the device otherwise). ``cost_model`` (default ``memplan.CostModel``) gives the node
     costs the stages are balanced by and the per-device schedules are made with.
     """
+    return split_with_serial(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
+                             max_events=max_events)
+
+
+def split_with_serial(graph: Graph, n: int, *, cost_model=None, device_capacity: int | Sequence[int] | None = None,
+                      streams: int | str | None = None, max_events: int | None = None,
+                      serial_devices: frozenset[int] = frozenset()) -> DeviceSplit:
+    """``split_devices``, with the devices in ``serial_devices`` run serially whatever ``streams`` asks: how
+    ``plan()`` gives a device's concurrency back when its arena is over its ``device_capacity`` (the stages do
+    not depend on the streams, so they stay the same)."""
     from ..optimize import graph_optimize, node_costs
     from ..optimize.candidates import check_options
     from ..optimize.cost import check_cost_model
@@ -138,7 +148,7 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
         if not members[d]:
             ranges.append((base, base))
             continue
-        if cap is None:
+        if cap is None or d in serial_devices:
             sched = Schedule(tuple(split.nodes[m].id for m in members[d]), (0,) * len(members[d]))
         else:
             # ``streams`` is per device, but stream ids are the plan's, numbered on across devices, and a plan
@@ -164,10 +174,15 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
 def check_capacity(graph: Graph, plan: Plan, device_capacity: int | Sequence[int]) -> None:
     """Single-device ``device_capacity``: the graph's weights plus the plan's arena must fit."""
     (cap,) = device_capacities(device_capacity, 1)
-    weights = sum(t.size for i, t in enumerate(graph.tensors) if t.kind == "weight" and graph.root[i] == i)
+    weights = weight_bytes(graph)
     if weights + plan.arena_bytes > cap:
         raise BudgetError(f"device 0 needs {weights} B of weights plus an arena of {plan.arena_bytes} B = "
                           f"{weights + plan.arena_bytes} B, over the device_capacity of {cap} B")
+
+
+def weight_bytes(graph: Graph) -> int:
+    """The bytes of ``graph``'s weights (roots only: a view of a weight takes none of its own)."""
+    return sum(t.size for i, t in enumerate(graph.tensors) if t.kind == "weight" and graph.root[i] == i)
 
 
 def _is_byte_count(v: Any) -> bool:
