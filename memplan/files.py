@@ -302,10 +302,33 @@ def _unwritable(target: str) -> str | None:
         return NOT_REGULAR
     if stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222:
         return READ_ONLY
+    stream = _standard_stream_of(st)
+    if stream:
+        return f"it is this process's {stream} (a shell redirection's file: the rename would replace it, and what " \
+               "was written to it is lost); '-' writes to stdout"
     if stat.S_ISREG(st.st_mode) and not os.access(target, os.W_OK):
         # write bits, but no write: a read-only mount (root included), or bits for another user; "the file is
         # read-only" said the first of a file whose mode allows writing
         return READ_ONLY_FS if _read_only_fs(target) else NO_WRITE_PERMISSION
+    return None
+
+
+#: the standard streams by file descriptor, as ``_standard_stream_of`` names them
+_STREAMS = ((0, "standard input"), (1, "standard output"), (2, "standard error"))
+
+
+def _standard_stream_of(st: os.stat_result) -> str | None:
+    """Which standard stream of this process is the regular file ``st`` is, or None. Why: ``-o /dev/stdout`` (or
+    ``/proc/self/fd/1``) with stdout redirected to a file (``>> log.txt``) resolves to that file, and the atomic
+    write renamed a new file over it: the log's earlier lines were lost, and later writes to the stream went to
+    the replaced file, which no name holds. A pipe or a terminal is already refused as no regular file."""
+    for fd, name in _STREAMS:
+        try:
+            own = os.fstat(fd)
+        except OSError:   # closed
+            continue
+        if stat.S_ISREG(own.st_mode) and (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino):
+            return name
     return None
 
 

@@ -1,0 +1,55 @@
+"""Round 36 (hostile): outputs that are this process's own streams, and other findings of the round."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import memplan
+from memplan.errors import MemplanError
+from memplan.examples import diamond
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _memplan(argv, cwd, **kw):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=cwd, env=env, timeout=120, **kw)
+
+
+@pytest.mark.parametrize("dev, stream", [("/dev/stdout", "stdout"), ("/proc/self/fd/2", "stderr")])
+def test_an_output_that_is_the_redirected_stream_keeps_its_file(tmp_path, dev, stream):
+    """``memplan plan g.json -o /dev/stdout >> log.txt``: the path resolves to ``log.txt`` and the atomic write
+    renamed the plan over it: the log's earlier lines were gone (and with ``-o /dev/stderr 2>> log.txt`` too)."""
+    if not os.path.exists(dev):
+        pytest.skip(f"no {dev} here")
+    memplan.save_graph(diamond(), str(tmp_path / "g.json"))
+    log = tmp_path / "log.txt"
+    log.write_text("earlier line\n")
+    with open(log, "ab") as f:
+        r = _memplan(["plan", "g.json", "-o", dev, "-q"], tmp_path, **{stream: f},
+                     **({"stderr": subprocess.PIPE} if stream == "stdout" else {"stdout": subprocess.PIPE}))
+    assert log.read_text().startswith("earlier line\n")
+    assert r.returncode == 2
+    if stream == "stdout":
+        err = r.stderr.decode()
+        assert err.count("\n") == 1 and "standard output" in err and "'-' writes to stdout" in err
+
+
+def test_saving_over_the_file_the_process_reads_as_stdin_is_refused(tmp_path):
+    """The library's ``save_graph(g, "/dev/stdin")`` with stdin a file replaced that file (as above)."""
+    path = tmp_path / "in.json"
+    path.write_text("keep\n")
+    saved = os.dup(0)
+    try:
+        with open(path, "rb") as f:
+            os.dup2(f.fileno(), 0)
+        with pytest.raises(MemplanError, match="standard input"):
+            memplan.save_graph(diamond(), "/proc/self/fd/0")
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+    assert path.read_text() == "keep\n"
