@@ -67,3 +67,37 @@ def test_bench_scale_names_the_unit_a_count_is_given_in(capsys, option, unit):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"20000000 is more than 10000000 {unit}" in err and err.count("\n") == 1
+
+
+def _split_plan_doc() -> dict:
+    from memplan.examples import moe
+
+    return memplan.plan_devices(moe(), 2)[1].to_dict()
+
+
+@pytest.mark.parametrize("field, typo, doc", [
+    ("events", "evnets", lambda: memplan.plan(diamond()).to_dict()),
+    ("lower_bound_bytes", "lower_bound", lambda: memplan.plan(diamond()).to_dict()),
+    ("device_arena_bytes", "device_arena_byte", _split_plan_doc),
+    ("devices", "devcies", _split_plan_doc),
+])
+def test_a_plan_field_spelt_wrong_is_named_in_the_refusal(field, typo, doc):
+    """A plan edited by hand with ``"evnets"`` for ``"events"`` was refused as "field 'events' is missing or not a
+    list", with no word of the key that was there (a graph document names its misspelt fields); ``"devcies"`` in a
+    split plan read "give 'devices' for a split plan" beside the very key that was meant to."""
+    from memplan.planfile import plan_from_dict
+
+    d = doc()
+    d[typo] = d.pop(field)
+    with pytest.raises(memplan.PlanFormatError, match=f"the document has '{typo}' \\(did you mean '{field}'\\?\\)"):
+        plan_from_dict(d, source="hand.json")
+
+
+def test_a_missing_integer_field_reads_an_int():
+    """(grammar: "is missing or not a int")"""
+    from memplan.planfile import plan_from_dict
+
+    d = memplan.plan(diamond()).to_dict()
+    del d["arena_bytes"]
+    with pytest.raises(memplan.PlanFormatError, match="field 'arena_bytes' is missing or not an int$"):
+        plan_from_dict(d, source="hand.json")
