@@ -101,3 +101,38 @@ def test_a_missing_integer_field_reads_an_int():
     del d["arena_bytes"]
     with pytest.raises(memplan.PlanFormatError, match="field 'arena_bytes' is missing or not an int$"):
         plan_from_dict(d, source="hand.json")
+
+
+def _diamond_doc_with(old: str, new: str, part: str | None = None) -> dict:
+    """diamond's plan document (or graph document, ``part="graph"``) with the id ``old`` spelt ``new``."""
+    import json
+
+    doc = memplan.plan(diamond()).to_dict() if part != "graph" else diamond().to_dict()
+    return json.loads(json.dumps(doc).replace(f'"{old}"', json.dumps(new)))
+
+
+@pytest.mark.parametrize("lookalike", ["\u0445", "\uff58", "x\u200b"], ids=["cyrillic", "fullwidth", "zero-width"])
+def test_a_plan_id_that_looks_like_the_graphs_says_so(lookalike):
+    """A plan naming tensor 'х' (Cyrillic, pasted from another document) against the graph's Latin 'x': "plan places
+    tensor 'х', which graph 'diamond' does not have" named, to the eye, a tensor the graph plainly has (round 35 told
+    apart only the same letters in two Unicode normalization forms)."""
+    plan = memplan.plan_from_dict(_diamond_doc_with("x", lookalike))
+    with pytest.raises(memplan.UnsafePlan) as e:
+        memplan.verify(diamond(), plan)
+    assert f"{ascii(lookalike)} looks like the graph's 'x'" in str(e.value)
+
+
+def test_a_graph_reading_a_lookalike_id_says_so_both_ways():
+    """A node reading the Cyrillic 'х' of a graph whose tensor is the Latin 'x' (and the other way round)."""
+    doc = _diamond_doc_with("x", "x", "graph")
+    doc["nodes"][0]["inputs"] = ["\u0445"]
+    with pytest.raises(memplan.GraphError, match=r"'\\u0445' looks like the graph's 'x'"):
+        memplan.graph_from_dict(doc)
+    doc = _diamond_doc_with("x", "\u0445", "graph")
+    doc["nodes"][0]["inputs"] = ["x"]
+    with pytest.raises(memplan.GraphError, match=r"'x' looks like the graph's '\\u0445'"):
+        memplan.graph_from_dict(doc)
+    doc["nodes"][0]["inputs"] = ["q"]   # (another id: no note)
+    with pytest.raises(memplan.GraphError) as e:
+        memplan.graph_from_dict(doc)
+    assert "looks like" not in str(e.value)
