@@ -388,6 +388,8 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
             raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
                         "./- names a file called '-')") from None
         raise error(f"{path}: no such file") from None
+    except NotADirectoryError:
+        raise error(f"{path}: {_through_a_file(path)}") from None
     except OSError as exc:
         raise error(f"{path}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
@@ -397,6 +399,15 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     if st.st_size > limit:
         raise error(f"{path}: {st.st_size} bytes, over the {limit}-byte limit on input files")
     return st.st_size
+
+
+def _through_a_file(path: str) -> str:
+    """Why input ``path`` names nothing when the OS says "Not a directory": it ends in a slash after a file's name
+    (``plan.json/``), or goes through a file as if it were a directory (``plan.json/x``). Why: the OS's words named
+    no file and read as if a directory had been asked for; a write to such a path says so (``_no_file_path``)."""
+    if str(path).endswith(("/", os.sep)):
+        return f"a file path may not end with a slash ({str(path).rstrip('/' + os.sep)} is a file)"
+    return _no_directory(os.path.dirname(path))
 
 
 def read_limited(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:

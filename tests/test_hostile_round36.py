@@ -136,3 +136,16 @@ def test_a_graph_reading_a_lookalike_id_says_so_both_ways():
     with pytest.raises(memplan.GraphError) as e:
         memplan.graph_from_dict(doc)
     assert "looks like" not in str(e.value)
+
+
+@pytest.mark.parametrize("load, error", [(memplan.load_plan, memplan.PlanFormatError),
+                                         (memplan.load_graph, memplan.GraphError)])
+def test_reading_through_a_file_as_a_directory_says_so(tmp_path, monkeypatch, load, error):
+    """``load_plan("plan.json/")`` said "plan.json/: Not a directory" (the OS's words, naming no file: as if a
+    directory were wanted), where a write to that path says a file path may not end with a slash."""
+    monkeypatch.chdir(tmp_path)
+    memplan.save_plan(memplan.plan(diamond()), "plan.json")
+    with pytest.raises(error, match=r"^plan.json/: a file path may not end with a slash \(plan.json is a file\)$"):
+        load("plan.json/")
+    with pytest.raises(error, match=r"^plan.json/x.json: plan.json is not a directory$"):
+        load("plan.json/x.json")
