@@ -149,3 +149,44 @@ def test_reading_through_a_file_as_a_directory_says_so(tmp_path, monkeypatch, lo
         load("plan.json/")
     with pytest.raises(error, match=r"^plan.json/x.json: plan.json is not a directory$"):
         load("plan.json/x.json")
+
+
+def _two_buffers():
+    import numpy as np
+
+    from memplan.problem import BufferProblem
+
+    return BufferProblem(sizes=np.array([16, 16]), lower=np.array([0, 0]), upper=np.array([1, 1]), alignment=16)
+
+
+@pytest.mark.parametrize("offsets, arena, said", [
+    ([0.0, 16.9], 32, "not integers"),          # was taken as [0, 16]
+    (["0", "16"], 32, "not integers"),          # was read as the numbers the strings spell
+    ([[0], [16]], 32, "shape (2, 1)"),          # was "returned 2 offsets for 2 buffers (a solver bug)"
+    ([0, 16], "32", "arena is '32'"),           # was "reported arena 32, but its offsets span 32 (a solver bug)"
+    ([True, False], 32, "not integers"),
+], ids=["float", "strings", "column", "arena-string", "bools"])
+@pytest.mark.parametrize("solver", ["search", "cpsat"])
+def test_a_warm_start_of_no_integers_is_refused_as_the_callers(solver, offsets, arena, said):
+    """A named exact solver's warm start (the caller's) is checked like any solver's output, which reads offsets as
+    int64: a float offset was truncated into a plan, and a column or a string arena was blamed on a solver."""
+    import numpy as np
+
+    from memplan.problem import Solution
+    from memplan.solvers import SolveOptions, solve
+
+    ws = Solution(np.array(offsets), arena, "mine")
+    with pytest.raises(memplan.SolverError) as e:
+        solve(_two_buffers(), solver, SolveOptions(warm_start=ws, time_limit=0.1))
+    assert str(e.value).startswith("warm_start is no packing of this problem: its ") and said in str(e.value)
+    assert "solver bug" not in str(e.value)
+
+
+def test_a_warm_start_of_plain_and_numpy_integers_is_taken():
+    import numpy as np
+
+    from memplan.problem import Solution
+    from memplan.solvers import SolveOptions, solve
+
+    for ws in (Solution([0, np.int64(16)], np.int32(32), "mine"), Solution(np.array([0, 16]), 32, "mine")):
+        assert solve(_two_buffers(), "search", SolveOptions(warm_start=ws, time_limit=0.1)).arena == 32
