@@ -20,6 +20,7 @@ and reads them without blocking (``/proc/kmsg`` is a "regular" file whose read w
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import signal
 import stat
@@ -110,7 +111,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; give the file the mode a plain open would
-            os.replace(tmp, target)
+            stage = _STAGE.get()
+            if stage is None:
+                os.replace(tmp, target)
+            else:   # (``staged``: renamed once every output of the block is written)
+                stage.append((tmp, target, path))
         except BaseException as exc:
             try:
                 os.unlink(tmp)
@@ -119,6 +124,44 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             if isinstance(exc, OSError):
                 raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
             raise
+
+
+#: the temporary files of a ``staged`` block, (temporary, target, path as given) each; None outside one
+_STAGE: contextvars.ContextVar[list[tuple[str, str, str]] | None] = contextvars.ContextVar("memplan_stage",
+                                                                                        default=None)
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[None]:
+    """Files written by ``atomic_write_bytes`` inside the block are renamed into place only when the block ends
+    without an exception, all of them then; otherwise none is, and their temporary files are removed. Why: a command
+    with several outputs (``plan -o P --graph-out G``, ``example -o DIR``) checks them all before writing, but a disk
+    that fills up meanwhile failed the second write after the first had replaced its file: the failed run left the
+    new split graph beside the old plan (or half the examples). Held against SIGTERM throughout (``sigterm_held``):
+    the block holds only the writes, and a kill between two of them left temporary files behind."""
+    if _STAGE.get() is not None:   # (nested: the outer block renames)
+        yield
+        return
+    stage: list[tuple[str, str, str]] = []
+    with sigterm_held():
+        token = _STAGE.set(stage)
+        try:
+            yield
+        except BaseException:
+            for tmp, _, _ in stage:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
+        finally:
+            _STAGE.reset(token)
+        for i, (tmp, target, path) in enumerate(stage):
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:   # (a rename in the file's own directory: not for want of space)
+                for later, _, _ in stage[i:]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(later)
+                raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _write_stdout(data: bytes) -> None:

@@ -190,3 +190,49 @@ def test_a_warm_start_of_plain_and_numpy_integers_is_taken():
 
     for ws in (Solution([0, np.int64(16)], np.int32(32), "mine"), Solution(np.array([0, 16]), 32, "mine")):
         assert solve(_two_buffers(), "search", SolveOptions(warm_start=ws, time_limit=0.1)).arena == 32
+
+
+def _disk_full_after(monkeypatch, writes: int) -> None:
+    """The file system fills up after ``writes`` successful atomic writes: the next fsync fails with ENOSPC."""
+    import errno
+
+    from memplan import files
+
+    done = []
+    real = files.os.fsync
+
+    def fsync(fd):
+        if len(done) >= writes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+
+
+def test_a_disk_full_on_the_second_output_leaves_the_first_as_it_was(tmp_path, monkeypatch, capsys):
+    """``plan -o P --graph-out G`` writes the split graph, then the plan: a disk that filled up between them failed
+    the plan's write after the graph's had replaced G (the failed run left a new split graph beside the old plan)."""
+    from memplan.cli import main
+    from memplan.examples import moe
+
+    monkeypatch.chdir(tmp_path)
+    memplan.save_graph(moe(), "m.json")
+    (tmp_path / "g.json").write_text("old graph\n")
+    (tmp_path / "p.json").write_text("old plan\n")
+    _disk_full_after(monkeypatch, 1)
+    assert main(["plan", "m.json", "-o", "p.json", "--devices", "2", "--graph-out", "g.json", "-q"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert (tmp_path / "g.json").read_text() == "old graph\n" and (tmp_path / "p.json").read_text() == "old plan\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "m.json", "p.json"]   # no temporary left
+
+
+def test_a_disk_full_midway_through_the_examples_writes_none(tmp_path, monkeypatch, capsys):
+    """``example -o DIR`` checked every file writable first ("a failure leaves no half set"), but a disk that filled
+    up midway left the first few examples written by a run that failed."""
+    from memplan.cli import main
+
+    _disk_full_after(monkeypatch, 3)
+    assert main(["example", "-o", str(tmp_path / "ex")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert list((tmp_path / "ex").iterdir()) == []
