@@ -236,3 +236,18 @@ def test_a_disk_full_midway_through_the_examples_writes_none(tmp_path, monkeypat
     assert main(["example", "-o", str(tmp_path / "ex")]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert list((tmp_path / "ex").iterdir()) == []
+
+
+def test_a_warm_start_that_overlaps_is_not_called_a_solver_bug():
+    """The caller's own packing that overlaps two buffers (one of another problem of as many buffers) was refused as
+    "warm_start is no packing of this problem: solver 'mine' overlapped conflicting buffers 'b0' and 'b1' (a solver
+    bug)": no solver made it."""
+    import numpy as np
+
+    from memplan.problem import Solution
+    from memplan.solvers import SolveOptions, solve
+
+    ws = Solution(np.array([0, 0]), 16, "mine")
+    with pytest.raises(memplan.SolverError, match="^warm_start is no packing of this problem: .*overlapped") as e:
+        solve(_two_buffers(), "search", SolveOptions(warm_start=ws, time_limit=0.1))
+    assert "solver bug" not in str(e.value)

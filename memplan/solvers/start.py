@@ -61,7 +61,7 @@ def _caller_start(problem: BufferProblem, options: SolveOptions) -> Solution | N
     if why:
         raise SolverError(f"warm_start is no packing of this problem: {why}")
     try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
-        check_solution(problem, warm)
+        check_solution(problem, warm, blame="")
     except SolverError as exc:
         raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
     return warm
