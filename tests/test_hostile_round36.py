@@ -251,3 +251,14 @@ def test_a_warm_start_that_overlaps_is_not_called_a_solver_bug():
     with pytest.raises(memplan.SolverError, match="^warm_start is no packing of this problem: .*overlapped") as e:
         solve(_two_buffers(), "search", SolveOptions(warm_start=ws, time_limit=0.1))
     assert "solver bug" not in str(e.value)
+
+
+@pytest.mark.parametrize("option", ["--io", "--wide", "--inplace", "--moe-blocks"])
+def test_bench_scale_a_family_given_no_sizes_runs_no_default_graphs(option):
+    """``bench scale --io`` (no sizes) ran the default fan-out/join graphs of 10,000 to a million nodes, as if no
+    family were named, where ``bench scale --nodes`` (no sizes) is "nothing to measure"."""
+    from memplan.benchmarks.scale import _nodes
+    from memplan.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "scale", option])
+    assert _nodes(args) == []

@@ -381,10 +381,14 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
 
 def _nodes(args: argparse.Namespace) -> list[int]:
     """The fan-out/join sizes to run: ``--nodes``, else the defaults when no other family was given (``--inplace
-    8000`` also ran the three default fan-out/join graphs, the largest of a million nodes, before its own)."""
+    8000`` also ran the three default fan-out/join graphs, the largest of a million nodes, before its own). A family
+    given without sizes (``--io``) is given too: it ran the defaults, up to a million nodes, where ``--nodes`` without
+    sizes is "nothing to measure"."""
+    from .. import argtypes
+
     if args.nodes is not None:
         return list(args.nodes)
-    return [] if any(getattr(args, f) for f in FAMILIES) else list(DEFAULT_NODES)
+    return [] if any(getattr(args, f) or argtypes.given(args, f) for f in FAMILIES) else list(DEFAULT_NODES)
 
 
 def _check_options(args: argparse.Namespace, has_fanout: bool) -> None:
