@@ -40,7 +40,7 @@ def _out(text: str) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
-    from .files import check_outputs, is_stdout
+    from .files import check_outputs, is_stdout, staged
 
     _check_solver_options(args)
     _check_plan_options(args)
@@ -59,8 +59,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     # a document for stdout first: a write there may fail in ways no check foresees (``>/dev/full``), a file's
     # were checked above; written second, its failure left the other output on disk without it
-    for write in (save_plan, save_split) if is_stdout(args.output) else (save_split, save_plan):
-        write()
+    with staged():   # (a file's rename waits for the other's write: a disk that fills up fails both)
+        for write in (save_plan, save_split) if is_stdout(args.output) else (save_split, save_plan):
+            write()
     if not args.quiet:
         argtypes.print_note(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
                             f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), solver "
@@ -209,7 +210,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     from .examples import bundled
-    from .files import check_no_nul, check_writable, first_same_file, is_stdout
+    from .files import check_no_nul, check_writable, first_same_file, is_stdout, staged
     from .io import save_graph
 
     if is_stdout(args.output):  # (it made a directory named '-')
@@ -231,8 +232,10 @@ def cmd_example(args: argparse.Namespace) -> int:
     if clash:   # (a link between two: the second was written over the first, and both were listed as written)
         raise MemplanError(f"example -o {args.output}: {clash[0]} and {clash[1]} name the same file (a link): "
                            "one example would overwrite the other")
-    for stem, graph in graphs.items():
-        save_graph(graph, paths[stem])
+    with staged():   # (all renamed once all are written: a disk that fills up leaves none)
+        for stem, graph in graphs.items():
+            save_graph(graph, paths[stem])
+    for stem in graphs:
         _out(paths[stem])
     return 0
 

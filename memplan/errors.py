@@ -231,23 +231,54 @@ def short_repr(x, limit: int = 60) -> str:
     return r if len(r) <= limit else r[:limit - 3] + "..."
 
 
+#: letters of other scripts that print as a Latin letter in most fonts (Cyrillic, Greek): the part of Unicode's
+#: confusables that ids typed or pasted from other keyboards and documents meet; NFKC folds the rest that look alike
+#: (fullwidth ``ｘ``, ligatures), and invisible format characters are dropped (``x\u200b``)
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0432\u0435\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0456\u0458\u0455\u04bb\u0501"
+    "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0406\u0408\u0405"
+    "\u03bf\u03b1\u03bd\u03c1\u03c4\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7",
+    "aBeKMHopcTyxijshd"
+    "ABEKMHOPCTXIJS"
+    "oavptABEZHIKMNOPTYX")
+
+
+def _skeleton(name: str) -> str:
+    """What ``name`` looks like: NFKC, format characters (zero-width, bidi marks) dropped, look-alike letters of
+    other scripts as the Latin ones (``_LOOKALIKES``)."""
+    folded = unicodedata.normalize("NFKC", name)
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf").translate(_LOOKALIKES)
+
+
 def unicode_twins(names: Iterable[str]) -> Callable[[Any], str]:
-    """A note for an id that is not among ``names`` but equals one of them in another Unicode normalization form
-    (``"te\u0301"``, e and a combining accent, against the graph's ``"t\u00e9"``): both print alike, so "plan places
-    tensor 'té', which graph 'g' does not have" beside "does not place tensor 'té'" read as a contradiction. The
-    note spells both with escapes. The map of ``names`` is built on the first id asked about (errors only)."""
+    """A note for an id that is not among ``names`` but prints as one of them: the same text in another Unicode
+    normalization form (``"te\u0301"``, e and a combining accent, against the graph's ``"t\u00e9"``), or look-alike
+    characters (a Cyrillic ``"\u0445"`` for the graph's Latin ``"x"``, a fullwidth ``"\uff58"``): both print alike, so
+    "plan places tensor 'té', which graph 'g' does not have" beside "does not place tensor 'té'" read as a
+    contradiction, and "node 'a' reads unknown tensor 'х'" named what the graph plainly has. The note spells both with
+    escapes. The map of ``names`` is built on the first id asked about (errors only)."""
     twins: dict[str, str] | None = None
+    alike: dict[str, str] | None = None
 
     def note(x: Any) -> str:
-        nonlocal twins
-        if not isinstance(x, str) or x.isascii():
+        nonlocal twins, alike
+        if not isinstance(x, str):
             return ""
-        if twins is None:
-            twins = {unicodedata.normalize("NFC", n): n for n in names if isinstance(n, str) and not n.isascii()}
-        twin = twins.get(unicodedata.normalize("NFC", x))
+        if not x.isascii():
+            if twins is None:
+                twins = {unicodedata.normalize("NFC", n): n for n in names if isinstance(n, str) and not n.isascii()}
+            twin = twins.get(unicodedata.normalize("NFC", x))
+            if twin is not None and twin != x:
+                return f" ({ascii(x)[:60]}: the graph's {ascii(twin)[:60]} in another Unicode normalization form)"
+        if alike is None:   # (ascii ids look like themselves: only the others' skeletons, and an ascii x's own)
+            alike = {}
+            for n in names:
+                if isinstance(n, str):
+                    alike.setdefault(n if n.isascii() else _skeleton(n), n)
+        twin = alike.get(x if x.isascii() else _skeleton(x))
         if twin is None or twin == x:
             return ""
-        return f" ({ascii(x)[:60]}: the graph's {ascii(twin)[:60]} in another Unicode normalization form)"
+        return f" ({ascii(x)[:60]} looks like the graph's {ascii(twin)[:60]}, but other characters)"
 
     return note
 

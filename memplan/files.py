@@ -20,6 +20,7 @@ and reads them without blocking (``/proc/kmsg`` is a "regular" file whose read w
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import signal
 import stat
@@ -110,7 +111,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; give the file the mode a plain open would
-            os.replace(tmp, target)
+            stage = _STAGE.get()
+            if stage is None:
+                os.replace(tmp, target)
+            else:   # (``staged``: renamed once every output of the block is written)
+                stage.append((tmp, target, path))
         except BaseException as exc:
             try:
                 os.unlink(tmp)
@@ -119,6 +124,44 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             if isinstance(exc, OSError):
                 raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
             raise
+
+
+#: the temporary files of a ``staged`` block, (temporary, target, path as given) each; None outside one
+_STAGE: contextvars.ContextVar[list[tuple[str, str, str]] | None] = contextvars.ContextVar("memplan_stage",
+                                                                                        default=None)
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[None]:
+    """Files written by ``atomic_write_bytes`` inside the block are renamed into place only when the block ends
+    without an exception, all of them then; otherwise none is, and their temporary files are removed. Why: a command
+    with several outputs (``plan -o P --graph-out G``, ``example -o DIR``) checks them all before writing, but a disk
+    that fills up meanwhile failed the second write after the first had replaced its file: the failed run left the
+    new split graph beside the old plan (or half the examples). Held against SIGTERM throughout (``sigterm_held``):
+    the block holds only the writes, and a kill between two of them left temporary files behind."""
+    if _STAGE.get() is not None:   # (nested: the outer block renames)
+        yield
+        return
+    stage: list[tuple[str, str, str]] = []
+    with sigterm_held():
+        token = _STAGE.set(stage)
+        try:
+            yield
+        except BaseException:
+            for tmp, _, _ in stage:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
+        finally:
+            _STAGE.reset(token)
+        for i, (tmp, target, path) in enumerate(stage):
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:   # (a rename in the file's own directory: not for want of space)
+                for later, _, _ in stage[i:]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(later)
+                raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _write_stdout(data: bytes) -> None:
@@ -302,10 +345,33 @@ def _unwritable(target: str) -> str | None:
         return NOT_REGULAR
     if stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222:
         return READ_ONLY
+    stream = _standard_stream_of(st)
+    if stream:
+        return f"it is this process's {stream} (a shell redirection's file: the rename would replace it, and what " \
+               "was written to it is lost); '-' writes to stdout"
     if stat.S_ISREG(st.st_mode) and not os.access(target, os.W_OK):
         # write bits, but no write: a read-only mount (root included), or bits for another user; "the file is
         # read-only" said the first of a file whose mode allows writing
         return READ_ONLY_FS if _read_only_fs(target) else NO_WRITE_PERMISSION
+    return None
+
+
+#: the standard streams by file descriptor, as ``_standard_stream_of`` names them
+_STREAMS = ((0, "standard input"), (1, "standard output"), (2, "standard error"))
+
+
+def _standard_stream_of(st: os.stat_result) -> str | None:
+    """Which standard stream of this process is the regular file ``st`` is, or None. Why: ``-o /dev/stdout`` (or
+    ``/proc/self/fd/1``) with stdout redirected to a file (``>> log.txt``) resolves to that file, and the atomic
+    write renamed a new file over it: the log's earlier lines were lost, and later writes to the stream went to
+    the replaced file, which no name holds. A pipe or a terminal is already refused as no regular file."""
+    for fd, name in _STREAMS:
+        try:
+            own = os.fstat(fd)
+        except OSError:   # closed
+            continue
+        if stat.S_ISREG(own.st_mode) and (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino):
+            return name
     return None
 
 
@@ -365,6 +431,8 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
             raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
                         "./- names a file called '-')") from None
         raise error(f"{path}: no such file") from None
+    except NotADirectoryError:
+        raise error(f"{path}: {_through_a_file(path)}") from None
     except OSError as exc:
         raise error(f"{path}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
@@ -374,6 +442,15 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     if st.st_size > limit:
         raise error(f"{path}: {st.st_size} bytes, over the {limit}-byte limit on input files")
     return st.st_size
+
+
+def _through_a_file(path: str) -> str:
+    """Why input ``path`` names nothing when the OS says "Not a directory": it ends in a slash after a file's name
+    (``plan.json/``), or goes through a file as if it were a directory (``plan.json/x``). Why: the OS's words named
+    no file and read as if a directory had been asked for; a write to such a path says so (``_no_file_path``)."""
+    if str(path).endswith(("/", os.sep)):
+        return f"a file path may not end with a slash ({str(path).rstrip('/' + os.sep)} is a file)"
+    return _no_directory(os.path.dirname(path))
 
 
 def read_limited(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:

@@ -407,6 +407,18 @@ def _entries_ok(entries, key: str) -> bool:
     return True
 
 
+def _typo_note(doc: dict, key: str) -> str:
+    """``"; note: ..."`` naming a key of ``doc`` that is not a plan field but close to the missing field ``key`` (a
+    typo), else ``""``. Why: a plan edited by hand with ``"evnets"`` was refused as "field 'events' is missing" with no
+    word of the key that was there, where a graph document's misspelt fields are named (``graph._near_field``)."""
+    if key in doc:
+        return ""
+    from .graph import _near_field
+
+    near = [k for k in doc if k not in PLAN_FIELDS and _near_field(k, (key,)) == key]
+    return f"; note: the document has {_short(near[0])} (did you mean {key!r}?)" if near else ""
+
+
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     """Parse a plan document, rejecting structural problems (the verifier judges safety); messages
     start with ``source``, the file name for a document read from one."""
@@ -424,7 +436,9 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         if typ is int and as_int(v) is not None:   # a numpy integer in a document built in Python too
             return as_int(v)
         if not isinstance(v, typ) or isinstance(v, bool):
-            raise PlanFormatError(f"{source}: field {key!r} is missing or not a {getattr(typ, '__name__', typ)}")
+            name = getattr(typ, "__name__", typ)
+            raise PlanFormatError(f"{source}: field {key!r} is missing or not {'an' if name == 'int' else 'a'} {name}"
+                                  + _typo_note(doc, key))
         return v
 
     def count(key: str, top: int = INT64 - 1, low: int = 0) -> int:
@@ -611,7 +625,8 @@ def _read_devices(doc: dict[str, Any], source: str):
         return 1, (), (), ()
     arenas = doc.get("device_arena_bytes")
     if not isinstance(arenas, list) or len(arenas) != devices:
-        raise PlanFormatError(f"{source}: field 'device_arena_bytes' must list {devices} byte counts")
+        raise PlanFormatError(f"{source}: field 'device_arena_bytes' must list {devices} byte counts"
+                              + _typo_note(doc, "device_arena_bytes"))
     device_arena = tuple(_int(a, f"device_arena_bytes[{d}]", source) for d, a in enumerate(arenas))
     try:
         node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}", source)
@@ -633,13 +648,15 @@ def _check_one_device(doc: dict[str, Any], source: str) -> None:
     if arenas is not None and not (isinstance(arenas, list) and len(arenas) == 1 and not isinstance(arenas[0], bool)
                                    and as_int(arenas[0]) is not None and as_int(arenas[0]) == as_int(doc.get("arena_bytes"))):
         raise PlanFormatError(f"{source}: field 'device_arena_bytes' is {_short(arenas)} in a one-device plan (no "
-                              f"'devices' field, or 1): it can only be [arena_bytes]; give 'devices' for a split plan")
+                              f"'devices' field, or 1): it can only be [arena_bytes]; give 'devices' for a split plan"
+                              + _typo_note(doc, "devices"))
     for key, name in (("order", "node"), ("tensors", "id")):
         for e in doc[key]:
             d = e.get("device", 0)
             if isinstance(d, bool) or as_int(d) != 0:
                 raise PlanFormatError(f"{source}: {key} entry {_short(e.get(name))} is on device {_short(d)} in a "
-                                      "one-device plan (no 'devices' field, or 1): give 'devices' for a split plan")
+                                      "one-device plan (no 'devices' field, or 1): give 'devices' for a split plan"
+                                      + _typo_note(doc, "devices"))
 
 
 def _int(v: Any, what: str, source: str = "plan") -> int:

@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nodes", type=nodes, nargs="*", default=None,
                    help="fan-out/join graphs of these many nodes (each size at most once; default "
                         f"{' '.join(map(str, DEFAULT_NODES))} when no other graph family is given)")
-    p.add_argument("--wide", type=nodes, nargs="*", default=[],
+    p.add_argument("--wide", type=argtypes.at_most(argtypes.MAX_NODES, "outputs (a node each)"), nargs="*", default=[],
                    help="graphs with one node of this many outputs (e.g. --wide 5000 40000; each at most once)")
     p.add_argument("--chain", type=nodes, nargs="*", default=[],
                    help="chains of this many view ops, each view read (e.g. --chain 10000 100000; each at most once)")
@@ -72,9 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="random DAGs of this many nodes, 2-8 inputs each (e.g. --random 10000 100000; each at most once)")
     p.add_argument("--experts", type=argtypes.at_most_nodes(EXPERT_NODES, "experts"), nargs="*", default=[],
                    help="MoE graphs of this many three-node experts (e.g. --experts 2500 25000; each at most once)")
-    p.add_argument("--io", type=nodes, nargs="*", default=[],
+    p.add_argument("--io", type=argtypes.at_most(argtypes.MAX_NODES, "triples (a node each)"), nargs="*", default=[],
                    help="graphs of this many input -> node -> output triples (e.g. --io 10000; each at most once)")
-    p.add_argument("--inplace", type=nodes, nargs="*", default=[],
+    p.add_argument("--inplace", type=argtypes.at_most(argtypes.MAX_NODES, "in-place pairs"), nargs="*", default=[],
                    help="graphs with this many in-place pairs (e.g. --inplace 8000 50000 --mode serial "
                         "--solver size; each at most once)")
     p.add_argument("--transformer", type=argtypes.at_most_nodes(LAYER_NODES, "layers"), nargs="*", default=[],
@@ -381,10 +381,14 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
 
 def _nodes(args: argparse.Namespace) -> list[int]:
     """The fan-out/join sizes to run: ``--nodes``, else the defaults when no other family was given (``--inplace
-    8000`` also ran the three default fan-out/join graphs, the largest of a million nodes, before its own)."""
+    8000`` also ran the three default fan-out/join graphs, the largest of a million nodes, before its own). A family
+    given without sizes (``--io``) is given too: it ran the defaults, up to a million nodes, where ``--nodes`` without
+    sizes is "nothing to measure"."""
+    from .. import argtypes
+
     if args.nodes is not None:
         return list(args.nodes)
-    return [] if any(getattr(args, f) for f in FAMILIES) else list(DEFAULT_NODES)
+    return [] if any(getattr(args, f) or argtypes.given(args, f) for f in FAMILIES) else list(DEFAULT_NODES)
 
 
 def _check_options(args: argparse.Namespace, has_fanout: bool) -> None:

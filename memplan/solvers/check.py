@@ -18,13 +18,14 @@ from ..problem import BufferProblem, Solution, arena_of, find_collision
 PAIRWISE_LIMIT = 5000
 
 
-def check_solution(problem: BufferProblem, sol: Solution) -> None:
+def check_solution(problem: BufferProblem, sol: Solution, *, blame: str = " (a solver bug)") -> None:
     """Raise SolverError naming the buffers if ``sol`` is not a packing of ``problem``. (Whether a
-    packing fits ``problem.capacity`` is the caller's question: heuristics do not try to.)"""
+    packing fits ``problem.capacity`` is the caller's question: heuristics do not try to.) ``blame`` ends the
+    messages that name a solver's fault: ``""`` for a packing the caller made (a warm start), which no solver did."""
     off = np.asarray(sol.offsets, dtype=np.int64)
     n = len(problem)
     if off.shape != (n,):
-        raise SolverError(f"solver {sol.solver!r} returned {off.size} offsets for {n} buffers (a solver bug)")
+        raise SolverError(f"solver {sol.solver!r} returned {off.size} offsets for {n} buffers{blame}")
     if n and (off < 0).any():
         i = int(np.flatnonzero(off < 0)[0])
         raise SolverError(f"solver {sol.solver!r} placed {problem.name(i)!r} at negative offset {int(off[i])}")
@@ -34,12 +35,12 @@ def check_solution(problem: BufferProblem, sol: Solution) -> None:
                           f"multiple of the alignment {problem.alignment}")
     if arena_of(problem, off) != sol.arena:
         raise SolverError(f"solver {sol.solver!r} reported arena {sol.arena}, but its offsets span "
-                          f"{arena_of(problem, off)} (a solver bug)")
+                          f"{arena_of(problem, off)}{blame}")
     clash = overlap(problem, off)
     if clash is not None:
         a, b = clash
         raise SolverError(f"solver {sol.solver!r} overlapped conflicting buffers {problem.name(a)!r} and "
-                          f"{problem.name(b)!r} (a solver bug)")
+                          f"{problem.name(b)!r}{blame}")
     if sol.arena < int(problem.lower_bound or 0):   # (a hand-made problem's bound: it then read OPTIMAL)
         raise SolverError(f"solver {sol.solver!r} packed the buffers in {sol.arena} bytes, below the problem's "
                           f"proven lower bound of {problem.lower_bound} bytes: the bound or the packing is wrong")

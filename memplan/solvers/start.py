@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import SolverError
+import numpy as np
+
+from ..errors import SolverError, as_int
+from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution
 from .check import check_solution
 from .options import SolveOptions
@@ -52,13 +55,44 @@ _RUN_MARKS = ("interrupted", "stopped")
 def _caller_start(problem: BufferProblem, options: SolveOptions) -> Solution | None:
     """The caller's warm start, checked, where it is sized for this problem (one of another size is ignored)."""
     warm = options.warm_start
-    if warm is None or len(warm.offsets) != len(problem):
+    if warm is None or _length(warm.offsets) not in (None, len(problem)):
         return None
+    why = _not_integers(warm)
+    if why:
+        raise SolverError(f"warm_start is no packing of this problem: {why}")
     try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
-        check_solution(problem, warm)
+        check_solution(problem, warm, blame="")
     except SolverError as exc:
         raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
     return warm
+
+
+def _length(offsets) -> int | None:
+    """``len(offsets)``, or None where it has none (a number: ``_not_integers`` names it)."""
+    try:
+        return len(offsets)
+    except TypeError:
+        return None
+
+
+def _not_integers(warm: Solution) -> str | None:
+    """Why the caller's ``warm`` start holds no byte offsets and arena, or None: the offsets one integer a buffer
+    (a 1-D sequence of ints, not floats, strings or bools), the arena an int. Why: the check every solver's output
+    passes reads offsets as int64, so a float ``16.9`` was taken as 16, strings as the numbers they spell, and a
+    column of shape (n, 1) or an arena ``"32"`` was refused as "returned 2 offsets for 2 buffers" or "reported
+    arena 32, but its offsets span 32 (a solver bug)", blaming a solver for the caller's start."""
+    try:
+        off = np.asarray(warm.offsets)
+    except Exception:   # (a ragged list, an object numpy cannot take)
+        return f"its offsets {_short(warm.offsets)} are no sequence of integers"
+    if off.ndim != 1:
+        return f"its offsets have shape {off.shape}: one integer a buffer is needed"
+    if off.size and (off.dtype == bool or not (np.issubdtype(off.dtype, np.integer)
+                                               or (off.dtype == object and all(as_int(v) is not None for v in off)))):
+        return f"its offsets are {off.dtype} {_short(off.tolist())}, not integers (byte offsets)"
+    if as_int(warm.arena) is None:
+        return f"its arena is {_short(warm.arena)}, not an integer byte count"
+    return None
 
 
 def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
