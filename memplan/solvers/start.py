@@ -21,13 +21,16 @@ from .options import SolveOptions
 
 
 def best_start(problem: BufferProblem, options: SolveOptions,
-               heuristics: tuple[Solution, Solution] | None = None) -> Solution:
+               heuristics: tuple[Solution, Solution] | None = None, default: Solution | None = None) -> Solution:
     """Where an exact solver starts: the smaller of the default's plan (``default_plan``) and the caller's warm
     start (when it is sized for this problem; the default's on ties), so a named exact solver never ends above
     either. ``heuristics``: greedy's and size's plans, handed on by ``auto``, which runs the exact solvers itself
     with its own best plan as the warm start: then the smallest of those three (the first listed on ties), and no
     default run (it would be ``auto`` inside ``auto``; each of them ran greedy and size again, the larger part of a
-    time-limited solve of 20,000 buffers).
+    time-limited solve of 20,000 buffers). ``default``: the default's plan of this very problem where the caller
+    already made it (a memory budget's cheap solve of the schedule, ``plan._exact_budget``), used as it is instead
+    of running the default again (the same plan: the default is deterministic, its options those of this solve
+    without a time limit).
 
     Why the default's plan beside a caller's start: from the caller's start (and greedy's and size's plans) alone,
     ``solver="search"`` or ``"cpsat"`` with a short time limit ended above the default's arena (44 of 800 seeded
@@ -37,7 +40,7 @@ def best_start(problem: BufferProblem, options: SolveOptions,
     warm = _caller_start(problem, options)
     if heuristics is not None:
         return min([*heuristics, *([warm] if warm is not None else [])], key=lambda c: c.arena)
-    default = default_plan(problem, options)
+    default = default_plan(problem, options) if default is None else default
     if warm is None or warm.arena >= default.arena:
         return default
     marks = {k: default.info[k] for k in _RUN_MARKS if k in default.info}
