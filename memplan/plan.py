@@ -60,7 +60,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     (a wall-clock safety stop, reported in the solver block, is the exception). It bounds the exact solvers'
     search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets"). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
-    heuristics, the plan marked ``stopped: wall_clock``).
+    heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
+    can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
+    serial plan), still within the budget and verified; where the stop falls depends on the machine's speed and load.
     ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``

@@ -100,3 +100,18 @@ def test_plans_are_those_of_the_pipeline_without_the_shortcuts(monkeypatch, name
         pytest.skip("a wall-clock stop (a loaded machine): such a plan may not repeat")
     assert fast.to_json() == slow.to_json()
 
+
+def test_past_the_budgets_wall_the_schedule_chosen_can_differ_and_the_plan_says_so(monkeypatch):
+    """What the docs say of the budget's wall-clock stop (``plan()``'s docstring, docs/scheduling.md): not only the
+    offsets, the schedule chosen can differ from an unstopped run's (the fastest schedule fits only under its exact
+    solve, which the stop leaves out), and the plan is marked ``stopped``, within the budget and verified."""
+    g = wide_graph(40)
+    budget = memplan.plan(g, streams="auto", solver="search", time_limit=0.2).arena_bytes
+    free = memplan.plan(g, streams="auto", memory_budget=budget, solver="search", time_limit=0.2)
+    monkeypatch.setattr(plan_module, "_budget_wall", lambda t0, options, work: float("-inf"))
+    late = memplan.plan(g, streams="auto", memory_budget=budget, solver="search", time_limit=0.2)
+    assert "stopped" not in free.solver and late.solver["stopped"] == "wall_clock"
+    assert late.solver["schedule"]["candidate"] != free.solver["schedule"]["candidate"]
+    assert late.solver["schedule"]["makespan_us"] > free.solver["schedule"]["makespan_us"]
+    assert max(free.arena_bytes, late.arena_bytes) <= budget
+    assert memplan.verify(g, late) is None
