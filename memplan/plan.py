@@ -33,7 +33,6 @@ from .solvers import (
     polishes,
     share_seconds,
     solve,
-    solve_from,
     work_seconds,
 )
 from .solvers.check import PAIRWISE_LIMIT
@@ -228,7 +227,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     a plan is made only for a schedule that fits (the same plan as without ``over``).
     ``keep`` (one device): receives the problem solved and its solution (``Solved``); ``start``: such a record of an
     earlier ``auto`` solve of this schedule without a time limit (a memory budget's cheap solve), whose problem is
-    solved again instead of being rebuilt, an exact solver starting from its plan (``solve_from``): the same plan,
+    solved again instead of being rebuilt, an exact solver starting from its plan (``default_start``): the same plan,
     without the happens-before, lifetimes, bounds and default solve made twice."""
     t0 = time.perf_counter() if t0 is None else t0
     if start is not None:
@@ -301,11 +300,11 @@ def _solve_started(graph: Graph, schedule: Schedule, solver: str, options: Solve
     """``solve_schedule`` of one device from ``start``: an ``auto`` solve of this schedule without a time limit, kept
     (``keep``) where a memory budget tried it cheaply. Its problem is this schedule's (the bound complete: a budget's
     stop at ``over`` only cut searches that passed it, and that solve then made no plan to keep), and its plan is
-    the default solve an exact solver starts from (``solve_from``). ``over`` as ``solve_schedule`` takes it."""
+    the default solve an exact solver starts from (``SolveOptions.default_start``). ``over`` as ``solve_schedule`` takes it."""
     problem = start.problem
     if over is not None and (int(problem.lower_bound or 0) > over or heuristics_over(problem, solver, options, over)):
         return None
-    parts = [(problem, solve_from(problem, solver, check_options(options), start.solution))]
+    parts = [(problem, solve(problem, solver, replace(check_options(options), default_start=start.solution)))]
     bounds = None if start.bound is None else [start.bound]
     return _assemble(graph, schedule, parts, seconds=time.perf_counter() - t0, bounds=bounds)
 

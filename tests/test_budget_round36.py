@@ -115,3 +115,19 @@ def test_past_the_budgets_wall_the_schedule_chosen_can_differ_and_the_plan_says_
     assert late.solver["schedule"]["makespan_us"] > free.solver["schedule"]["makespan_us"]
     assert max(free.arena_bytes, late.arena_bytes) <= budget
     assert memplan.verify(g, late) is None
+
+
+def test_a_default_start_that_is_no_packing_or_no_solution_is_refused_by_name():
+    """``SolveOptions.default_start`` (how a budget hands the cheap solve's plan on) is checked as ``warm_start`` is."""
+    from memplan.errors import SolverError
+    from memplan.problem import BufferProblem, Solution, Status
+    from memplan.solvers import SolveOptions, solve
+
+    with pytest.raises(SolverError, match="default_start must be a memplan Solution"):
+        SolveOptions(default_start=[0, 0])
+    p = BufferProblem(sizes=[256, 256], lower=[0, 0], upper=[2, 2], alignment=256)
+    overlapping = Solution([0, 0], 256, "greedy", Status.HEURISTIC, 0, {})
+    with pytest.raises(SolverError, match="default_start is no packing"):
+        solve(p, "search", SolveOptions(time_limit=0.1, default_start=overlapping))
+    given = Solution([0, 256], 512, "greedy", Status.HEURISTIC, 0, {})
+    assert solve(p, "search", SolveOptions(time_limit=0.1, default_start=given)).arena == 512

@@ -66,17 +66,7 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
     check_options(options)
-    return solve_from(problem, solver, options)
-
-
-def solve_from(problem: BufferProblem, solver: str, options: SolveOptions, default: Solution | None = None) -> Solution:
-    """``solve``, where the caller may already hold ``default``: ``solve(problem, "auto")`` with ``options`` less the
-    time limit (the default solve's plan of this very problem). A named exact solver starts from it instead of
-    making it again (``start.best_start``); any other solver ignores it. Why: a memory budget's search solves each
-    candidate schedule cheaply first, and then the chosen one exactly, which ran the same default solve twice
-    (``plan._exact_budget``)."""
-    kw = {"default": default} if default is not None and solver in EXACT else {}
-    sol = get_solver(solver)(problem, options, **kw)
+    sol = get_solver(solver)(problem, options)
     check_solution(problem, sol)
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)

@@ -96,13 +96,13 @@ def too_costly(sub: BufferProblem, share: float) -> bool:
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-          heuristics: tuple[Solution, Solution] | None = None, default: Solution | None = None) -> Solution:
+          heuristics: tuple[Solution, Solution] | None = None) -> Solution:
     from ortools.sat.python import cp_model  # lazily: memplan works without ortools until cpsat runs
 
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     lb = known_bound(problem, proven)
-    start = best_start(problem, options, heuristics, default)
+    start = best_start(problem, options, heuristics)
     offsets = np.asarray(start.offsets, dtype=np.int64).copy()
     arena = arena_of(problem, offsets)
     info: dict = {"start": start.solver}

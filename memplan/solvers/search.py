@@ -59,10 +59,9 @@ MAX_PAIRS = 5_000_000
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-          heuristics: tuple[Solution, Solution] | None = None, default: Solution | None = None) -> Solution:
+          heuristics: tuple[Solution, Solution] | None = None) -> Solution:
     """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``). ``heuristics``:
-    greedy's and size's solutions of this problem, where the caller has them; ``default``: the default solve's plan of
-    it, where the caller made it (both ``best_start``)."""
+    greedy's and size's solutions of this problem, where the caller has them (``best_start``)."""
     pairs = problem.overlap_count()
     if pairs > MAX_PAIRS:
         from .cpsat import MAX_PAIRS as CPSAT_PAIRS  # (no ortools import: cpsat loads it when it solves)
@@ -80,7 +79,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     cap = problem.capacity
     feasible_only = options.objective == Objective.FIT and cap is not None
 
-    start = best_start(problem, options, heuristics, default)
+    start = best_start(problem, options, heuristics)
     best_off, best = np.asarray(start.offsets, dtype=np.int64), int(start.arena)
     if cap is not None and best > cap:
         best_off, best = None, cap + 1  # heuristics do not fit: the search must find one

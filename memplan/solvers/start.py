@@ -21,14 +21,14 @@ from .options import SolveOptions
 
 
 def best_start(problem: BufferProblem, options: SolveOptions,
-               heuristics: tuple[Solution, Solution] | None = None, default: Solution | None = None) -> Solution:
+               heuristics: tuple[Solution, Solution] | None = None) -> Solution:
     """Where an exact solver starts: the smaller of the default's plan (``default_plan``) and the caller's warm
     start (when it is sized for this problem; the default's on ties), so a named exact solver never ends above
     either. ``heuristics``: greedy's and size's plans, handed on by ``auto``, which runs the exact solvers itself
     with its own best plan as the warm start: then the smallest of those three (the first listed on ties), and no
     default run (it would be ``auto`` inside ``auto``; each of them ran greedy and size again, the larger part of a
-    time-limited solve of 20,000 buffers). ``default``: the default's plan of this very problem where the caller
-    already made it (a memory budget's cheap solve of the schedule, ``plan._exact_budget``), used as it is instead
+    time-limited solve of 20,000 buffers). ``options.default_start``: the default's plan of this very problem where
+    the caller already made it (a memory budget's cheap solve of the schedule, ``plan._exact_budget``), used instead
     of running the default again (the same plan: the default is deterministic, its options those of this solve
     without a time limit).
 
@@ -40,7 +40,7 @@ def best_start(problem: BufferProblem, options: SolveOptions,
     warm = _caller_start(problem, options)
     if heuristics is not None:
         return min([*heuristics, *([warm] if warm is not None else [])], key=lambda c: c.arena)
-    default = default_plan(problem, options) if default is None else default
+    default = _checked_start(problem, options.default_start, "default_start") or default_plan(problem, options)
     if warm is None or warm.arena >= default.arena:
         return default
     marks = {k: default.info[k] for k in _RUN_MARKS if k in default.info}
@@ -54,14 +54,19 @@ _RUN_MARKS = ("interrupted", "stopped")
 
 def _caller_start(problem: BufferProblem, options: SolveOptions) -> Solution | None:
     """The caller's warm start, checked, where it is sized for this problem (one of another size is ignored)."""
-    warm = options.warm_start
-    if warm is None or len(warm.offsets) != len(problem):
+    return _checked_start(problem, options.warm_start, "warm_start")
+
+
+def _checked_start(problem: BufferProblem, start: Solution | None, name: str) -> Solution | None:
+    """``start`` (the option ``name``), checked, where it is sized for this problem (one of another size is ignored).
+    Why checked: a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver."""
+    if start is None or len(start.offsets) != len(problem):
         return None
-    try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
-        check_solution(problem, warm)
+    try:
+        check_solution(problem, start)
     except SolverError as exc:
-        raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
-    return warm
+        raise SolverError(f"{name} is no packing of this problem: {exc}") from None
+    return start
 
 
 def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
@@ -75,7 +80,7 @@ def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
     set (``started_interrupted``): raised, it lost the plan that ``auto`` with the same time limit keeps."""
     from .auto import solve as auto
 
-    return auto(problem, replace(options, time_limit=None, warm_start=None), keep_interrupt=True)
+    return auto(problem, replace(options, time_limit=None, warm_start=None, default_start=None), keep_interrupt=True)
 
 
 def started_interrupted(start: Solution, options: SolveOptions,
