@@ -24,7 +24,7 @@ from .optimize import CostModel, graph_optimize
 from .plan import Planned, plan, plan_devices, plan_graph
 from .planfile import Plan, plan_from_dict
 from .problem import BufferProblem, Solution
-from .reuse import Reuse, reuse_after, reuse_table
+from .reuse import Reuse, ReuseIndex, reuse_after, reuse_table
 from .schedule import (
                      Event,
                      HappensBefore,
@@ -47,4 +47,4 @@ __all__ = [
     "CostModel", "Simulation", "graph_optimize", "simulate",
 ]
 __all__ += ["from_torch", "DeviceSplit", "Planned", "plan_devices", "plan_graph", "split_devices"]
-__all__ += ["Reuse", "reuse_after", "reuse_table"]
+__all__ += ["Reuse", "ReuseIndex", "reuse_after", "reuse_table"]

@@ -59,7 +59,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     (a wall-clock safety stop, reported in the solver block, is the exception). It bounds the exact solvers'
     search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets"). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
-    heuristics, the plan marked ``stopped: wall_clock``).
+    heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
+    can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
+    serial plan), still within the budget and verified; where the stop falls depends on the machine's speed and load.
     ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
@@ -244,7 +246,8 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
 @paused
 def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
                    options: SolveOptions = SolveOptions(), *, split=None, t0: float | None = None,
-                   phases: dict[str, float] | None = None, over: int | None = None) -> Plan | None:
+                   phases: dict[str, float] | None = None, over: int | None = None,
+                   start: Solved | None = None, keep: list[Solved] | None = None) -> Plan | None:
     """The pipeline for one schedule: happens-before, lifetimes, one buffer problem per device, the
     checked solve, and the Plan (not yet verified). With ``split`` (a ``DeviceSplit`` whose graph and
     schedule these are) every device gets its own problem and arena. ``phases``, if given, receives
@@ -253,8 +256,14 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     bytes (every solution is checked to be at least that bound), so the budget's search need not solve it;
     None too when ``solver`` runs heuristics only and each of them, stopped at its first buffer past ``over``
     bytes, would end over it (``solvers.heuristics_over``): the plan it would return does not fit either. So
-    a plan is made only for a schedule that fits (the same plan as without ``over``)."""
+    a plan is made only for a schedule that fits (the same plan as without ``over``).
+    ``keep`` (one device): receives the problem solved and its solution (``Solved``); ``start``: such a record of an
+    earlier ``auto`` solve of this schedule without a time limit (a memory budget's cheap solve), whose problem is
+    solved again instead of being rebuilt, an exact solver starting from its plan (``default_start``): the same plan,
+    without the happens-before, lifetimes, bounds and default solve made twice."""
     t0 = time.perf_counter() if t0 is None else t0
+    if start is not None:
+        return _solve_started(graph, schedule, solver, options, start, t0=t0, over=over)
     clock = _Phases(phases)
     hb = build_happens_before(graph, schedule)
     clock.lap("happens_before")
@@ -278,11 +287,14 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         len(groups) > 1 and _exact(solver, options)) else options
     for roots, streams in groups:
         kw = {} if roots is None else {"roots": roots, "streams": streams}
-        problem = buffer_problem(graph, hb, lt, clique=not deferred, **kw)
+        problem = buffer_problem(graph, hb, lt, clique=over is None or split is not None, **kw)
         # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
         # with decides there, so ``heuristics_over``, which then solves it, must see that one too
         late = deferred and not (solver == "auto" and polishes(problem, options))
-        if deferred and not late:   # (a bound past ``over`` rejects the schedule: its search may stop there)
+        if over is not None and split is None and not late:
+            # a bound past ``over`` rejects the schedule: its search may stop there (an exact solver's probe too: where
+            # no clique passes ``over`` the search runs to the end, the same bound, and a memory budget's probes of
+            # schedules rejected by their bound spent most of their time finding the heaviest clique past it)
             problem = with_clique_bound(problem, stop_above=over)
         clock.lap("problem")
         if over is not None and split is None and (int(problem.lower_bound or 0) > over
@@ -298,9 +310,35 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         if bounds is not None:
             bounds.append(int(buffer_problem(graph, hb, plain, **kw).lower_bound or 0))
         clock.lap("solve")
+    if keep is not None and split is None:
+        keep.append(Solved(*parts[0], None if bounds is None else bounds[0]))
     result = _assemble(graph, schedule, parts, split=split, seconds=time.perf_counter() - t0, bounds=bounds)
     clock.lap("assemble")
     return result
+
+
+@dataclass(frozen=True)
+class Solved:
+    """One device's buffer problem of a schedule and a solution of it (``solve_schedule(keep=...)``); ``bound``: the
+    contract's lower bound where ``fused_groups`` made the problem stricter (``_assemble``), else None."""
+
+    problem: BufferProblem
+    solution: Solution
+    bound: int | None = None
+
+
+def _solve_started(graph: Graph, schedule: Schedule, solver: str, options: SolveOptions, start: Solved, *,
+                   t0: float, over: int | None) -> Plan | None:
+    """``solve_schedule`` of one device from ``start``: an ``auto`` solve of this schedule without a time limit, kept
+    (``keep``) where a memory budget tried it cheaply. Its problem is this schedule's (the bound complete: a budget's
+    stop at ``over`` only cut searches that passed it, and that solve then made no plan to keep), and its plan is
+    the default solve an exact solver starts from (``SolveOptions.default_start``). ``over`` as ``solve_schedule`` takes it."""
+    problem = start.problem
+    if over is not None and (int(problem.lower_bound or 0) > over or heuristics_over(problem, solver, options, over)):
+        return None
+    parts = [(problem, solve(problem, solver, replace(check_options(options), default_start=start.solution)))]
+    bounds = None if start.bound is None else [start.bound]
+    return _assemble(graph, schedule, parts, seconds=time.perf_counter() - t0, bounds=bounds)
 
 
 class _Phases:
@@ -537,12 +575,16 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     heuristic: dict[tuple, Plan | None] = {}   # None: over the budget (its bound, or its heuristics)
     cut: list[bool] = []   # a Ctrl-C ended an exact solve: what is left is planned by the default's heuristics
     tried: list[Plan | None] = []   # every cheap plan made, for the marks of the plan chosen
+    # each cheap plan's problem and default solve, where one was made: an exact solve of the same schedule starts from
+    # it (``solve_schedule(start=...)``) instead of building the problem and running the default solve again
+    solved: dict[tuple, Solved] = {}
 
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
         if key not in heuristic:
+            kept: list[Solved] = []
             try:
-                made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget)
+                made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget, keep=kept)
             except KeyboardInterrupt:
                 # a Ctrl-C in the default's small search (``auto.polish``) of a candidate: a cut as in an exact probe,
                 # not the end of the plan (raised, it lost a candidate that already fitted, which a Ctrl-C a moment
@@ -554,15 +596,18 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
             # (the plan's own arena, not only ``over``'s verdict: a small search the wall clock stopped in the second
             # solve, ``auto.POLISH_WALL``, ends above the first one's)
             heuristic[key] = made if made is not None and made.arena_bytes <= memory_budget else None
+            if kept:
+                solved[key] = kept[0]
             tried.append(made)   # (one over the budget too: a stop in it decided the candidate's probe, ``_with_marks``)
         return heuristic[key] is not None
 
     first_schedule = cands.first.schedule
     if fits_cheaply(first_schedule):
-        first = _within(solve_schedule(graph, first_schedule, solver, options, t0=t0), heuristic[_key(first_schedule)],
-                        memory_budget)
+        key = _key(first_schedule)
+        first = _within(solve_schedule(graph, first_schedule, solver, options, t0=t0, start=solved.get(key)),
+                        heuristic[key], memory_budget)
         first = _with_marks(first, tried)
-        return cands.first, first, first, {_key(first_schedule): first}
+        return cands.first, first, first, {key: first}
     work = work_seconds(solver, options)
     tiers = budget_tiers(graph, cands, max_events)
     own, give_backs, last = tiers
@@ -588,7 +633,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
             return None   # (``fits_cheaply`` made this very solve: over the budget)
         if cut or (late and not last_resort):
             return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
-        made = solve_schedule(graph, s, solver, opts, t0=t0, over=over)
+        made = solve_schedule(graph, s, solver, opts, t0=t0, over=over, start=solved.get(_key(s)))
         if made is not None and made.solver.get("interrupted"):
             cut.append(True)
         return made

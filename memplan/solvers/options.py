@@ -116,13 +116,18 @@ class SolveOptions:
     the wall-clock safety stop (default: four times the time limit plus ten seconds). ``workers`` and
     ``seed`` make CP-SAT deterministic; ``progress`` receives one-line progress messages. ``warm_start``: a packing
     of this problem for ``search`` / ``cpsat`` to start from; they start from the smaller of it and the default
-    solve's plan (``solvers/start.py``), so the result is never above either (``auto`` ignores it)."""
+    solve's plan (``solvers/start.py``), so the result is never above either (``auto`` ignores it).
+    ``default_start``: that default solve's plan of this problem (``solve(problem, "auto")`` with these options less
+    the time limit), where the caller already made it: ``search`` / ``cpsat`` take it instead of making it again
+    (checked as a warm start is; one of another size is ignored). Why: a memory budget's search solves each
+    candidate schedule that way first, and then the chosen one exactly, which ran the same default solve twice."""
 
     time_limit: float | None = None
     seed: int = 0
     workers: int = 1
     progress: Callable[[str], None] | None = None
     warm_start: Solution | None = None
+    default_start: Solution | None = None
     objective: Objective = Objective.MINIMIZE
     wall_limit: float | None = None
     search: SearchParams = field(default_factory=SearchParams)
@@ -153,8 +158,10 @@ class SolveOptions:
             except (ValueError, TypeError):
                 raise SolverError(f"objective must be one of {', '.join(o.value for o in Objective)}, not "
                                   f"{_short(self.objective)}") from None
-        if self.warm_start is not None and not isinstance(self.warm_start, Solution):
-            raise SolverError(f"warm_start must be a memplan Solution or None, not {type(self.warm_start).__name__}")
+        for name in ("warm_start", "default_start"):
+            start = getattr(self, name)
+            if start is not None and not isinstance(start, Solution):
+                raise SolverError(f"{name} must be a memplan Solution or None, not {type(start).__name__}")
         if self.progress is not None and not callable(self.progress):   # first called deep in a solve
             raise SolverError(f"progress must be a callable taking one message or None, not {type(self.progress).__name__}")
 

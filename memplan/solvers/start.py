@@ -30,7 +30,10 @@ def best_start(problem: BufferProblem, options: SolveOptions,
     either. ``heuristics``: greedy's and size's plans, handed on by ``auto``, which runs the exact solvers itself
     with its own best plan as the warm start: then the smallest of those three (the first listed on ties), and no
     default run (it would be ``auto`` inside ``auto``; each of them ran greedy and size again, the larger part of a
-    time-limited solve of 20,000 buffers).
+    time-limited solve of 20,000 buffers). ``options.default_start``: the default's plan of this very problem where
+    the caller already made it (a memory budget's cheap solve of the schedule, ``plan._exact_budget``), used instead
+    of running the default again (the same plan: the default is deterministic, its options those of this solve
+    without a time limit).
 
     Why the default's plan beside a caller's start: from the caller's start (and greedy's and size's plans) alone,
     ``solver="search"`` or ``"cpsat"`` with a short time limit ended above the default's arena (44 of 800 seeded
@@ -40,7 +43,7 @@ def best_start(problem: BufferProblem, options: SolveOptions,
     warm = _caller_start(problem, options)
     if heuristics is not None:
         return min([*heuristics, *([warm] if warm is not None else [])], key=lambda c: c.arena)
-    default = default_plan(problem, options)
+    default = _checked_start(problem, options.default_start, "default_start") or default_plan(problem, options)
     if warm is None or warm.arena >= default.arena:
         return default
     marks = {k: default.info[k] for k in _RUN_MARKS if k in default.info}
@@ -54,17 +57,22 @@ _RUN_MARKS = ("interrupted", "stopped")
 
 def _caller_start(problem: BufferProblem, options: SolveOptions) -> Solution | None:
     """The caller's warm start, checked, where it is sized for this problem (one of another size is ignored)."""
-    warm = options.warm_start
-    if warm is None or _length(warm.offsets) not in (None, len(problem)):
+    return _checked_start(problem, options.warm_start, "warm_start")
+
+
+def _checked_start(problem: BufferProblem, start: Solution | None, name: str) -> Solution | None:
+    """``start`` (the option ``name``), checked, where it is sized for this problem (one of another size is ignored).
+    Why checked: a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver."""
+    if start is None or _length(start.offsets) not in (None, len(problem)):
         return None
-    why = _not_integers(warm)
+    why = _not_integers(start)
     if why:
-        raise SolverError(f"warm_start is no packing of this problem: {why}")
-    try:   # a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver
-        check_solution(problem, warm, blame="")
+        raise SolverError(f"{name} is no packing of this problem: {why}")
+    try:
+        check_solution(problem, start, blame="")
     except SolverError as exc:
-        raise SolverError(f"warm_start is no packing of this problem: {exc}") from None
-    return warm
+        raise SolverError(f"{name} is no packing of this problem: {exc}") from None
+    return start
 
 
 def _length(offsets) -> int | None:
@@ -76,7 +84,7 @@ def _length(offsets) -> int | None:
 
 
 def _not_integers(warm: Solution) -> str | None:
-    """Why the caller's ``warm`` start holds no byte offsets and arena, or None: the offsets one integer a buffer
+    """Why a caller's ``warm`` start holds no byte offsets and arena, or None: the offsets one integer a buffer
     (a 1-D sequence of ints, not floats, strings or bools), the arena an int. Why: the check every solver's output
     passes reads offsets as int64, so a float ``16.9`` was taken as 16, strings as the numbers they spell, and a
     column of shape (n, 1) or an arena ``"32"`` was refused as "returned 2 offsets for 2 buffers" or "reported
@@ -106,7 +114,7 @@ def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
     set (``started_interrupted``): raised, it lost the plan that ``auto`` with the same time limit keeps."""
     from .auto import solve as auto
 
-    return auto(problem, replace(options, time_limit=None, warm_start=None), keep_interrupt=True)
+    return auto(problem, replace(options, time_limit=None, warm_start=None, default_start=None), keep_interrupt=True)
 
 
 def started_interrupted(start: Solution, options: SolveOptions,
