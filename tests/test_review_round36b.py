@@ -53,3 +53,91 @@ def test_a_warm_start_offset_past_int64_is_refused_naming_it(offsets):
     with pytest.raises(memplan.SolverError, match=r"^warm_start is no packing of this problem: its offset \d+ "
                                                   r"\(buffer #1\) is outside int64"):
         _solve(offsets, 32)
+
+
+def _second_rename_fails(monkeypatch, target_name: str) -> None:
+    """``os.replace`` of a temporary file onto ``target_name`` fails (EACCES), as a rename midway may (the folder's
+    permissions changed, the target became a directory meanwhile); every other rename runs."""
+    import errno
+    import os
+
+    real = os.replace
+
+    def replace(src, dst, *a, **k):
+        if os.path.basename(str(dst)) == target_name and ".memplan-" in os.path.basename(str(src)):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("existed", [True, False], ids=["over-old-files", "new-files"])
+def test_a_staged_rename_that_fails_midway_leaves_every_output_as_it_was(tmp_path, monkeypatch, existed):
+    """``staged``: a rename that failed after an earlier one had replaced its file left that file replaced (the new
+    split graph beside the old plan), what staging was for; now the earlier ones are undone."""
+    from memplan import files
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    if existed:
+        a.write_text("old a")
+        b.write_text("old b")
+    _second_rename_fails(monkeypatch, "b.json")
+    with pytest.raises(memplan.MemplanError, match=r"^cannot write .*b\.json: Permission denied"):
+        with files.staged():
+            files.atomic_write_bytes(str(a), b"new a")
+            files.atomic_write_bytes(str(b), b"new b")
+    if existed:
+        assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    else:
+        assert not a.exists() and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["a.json", "b.json"] if existed else [])
+
+
+def test_a_staged_block_that_succeeds_leaves_no_backup(tmp_path):
+    from memplan import files
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("old a")
+    with files.staged():
+        files.atomic_write_bytes(str(a), b"new a")
+        files.atomic_write_bytes(str(b), b"new b")
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+
+def test_a_staged_rename_that_fails_without_hard_links_keeps_the_new_file(tmp_path, monkeypatch):
+    """Where no link can be kept (a file system without hard links), the earlier output is left new, not removed."""
+    import os
+
+    from memplan import files
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("old a")
+    _second_rename_fails(monkeypatch, "b.json")
+
+    def no_link(*_a, **_k):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    with pytest.raises(memplan.MemplanError):
+        with files.staged():
+            files.atomic_write_bytes(str(a), b"new a")
+            files.atomic_write_bytes(str(b), b"new b")
+    assert a.read_text() == "new a" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_a_nested_staged_block_that_fails_writes_none_of_its_files(tmp_path):
+    """A nested block whose exception its caller catches: its files were renamed with the outer block's anyway
+    (the inner block's "otherwise none is" broken), and the outer block's own writes must still land."""
+    from memplan import files
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    with files.staged():
+        files.atomic_write_bytes(str(a), b"new a")
+        with pytest.raises(KeyError):
+            with files.staged():
+                files.atomic_write_bytes(str(b), b"new b")
+                raise KeyError("b")
+    assert a.read_text() == "new a" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
