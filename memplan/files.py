@@ -509,9 +509,11 @@ def _through_a_file(path: str) -> str:
     """Why input ``path`` names nothing when the OS says "Not a directory": it ends in a slash after a file's name
     (``plan.json/``), or goes through a file as if it were a directory (``plan.json/x``). Why: the OS's words named
     no file and read as if a directory had been asked for; a write to such a path says so (``_no_file_path``)."""
-    if str(path).endswith(("/", os.sep)):
-        return f"a file path may not end with a slash ({str(path).rstrip('/' + os.sep)} is a file)"
-    return _no_directory(os.path.dirname(path))
+    stripped = str(path).rstrip("/" + os.sep) or str(path)
+    if stripped != str(path) and os.path.lexists(stripped) and not os.path.isdir(stripped):
+        return f"a file path may not end with a slash ({stripped} is a file)"
+    # (``plan.json/x/``: the file in the way is plan.json; "plan.json/x is a file" named one that is not there)
+    return _no_directory(os.path.dirname(stripped) or os.curdir)
 
 
 def read_limited(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:

@@ -141,3 +141,21 @@ def test_a_nested_staged_block_that_fails_writes_none_of_its_files(tmp_path):
                 raise KeyError("b")
     assert a.read_text() == "new a" and not b.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+@pytest.mark.parametrize("tail, said", [
+    ("/x/", "plan.json is not a directory"),
+    ("/x/y/", "no directory plan.json/x (plan.json is not a directory)"),
+    ("/", "a file path may not end with a slash (plan.json is a file)"),
+], ids=["file-then-missing-slash", "deeper", "file-slash"])
+def test_an_input_path_through_a_file_ending_in_a_slash_names_the_file(tmp_path, monkeypatch, tail, said):
+    """``plan.json/x/`` was refused as "a file path may not end with a slash (plan.json/x is a file)": there is no
+    plan.json/x; plan.json is the file in the way."""
+    import re
+
+    from memplan import load_plan
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plan.json").write_text("{}")
+    with pytest.raises(memplan.MemplanError, match="^" + re.escape(f"plan.json{tail}: {said}") + "$"):
+        load_plan("plan.json" + tail)
