@@ -139,8 +139,15 @@ def staged() -> Iterator[None]:
     that fills up meanwhile failed the second write after the first had replaced its file: the failed run left the
     new split graph beside the old plan (or half the examples). Held against SIGTERM throughout (``sigterm_held``):
     the block holds only the writes, and a kill between two of them left temporary files behind."""
-    if _STAGE.get() is not None:   # (nested: the outer block renames)
-        yield
+    outer = _STAGE.get()
+    if outer is not None:   # (nested: the outer block renames; an exception here drops this block's files only)
+        mark = len(outer)
+        try:
+            yield
+        except BaseException:
+            _discard(outer[mark:])
+            del outer[mark:]
+            raise
         return
     stage: list[tuple[str, str, str]] = []
     with sigterm_held():
@@ -148,20 +155,74 @@ def staged() -> Iterator[None]:
         try:
             yield
         except BaseException:
-            for tmp, _, _ in stage:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            _discard(stage)
             raise
         finally:
             _STAGE.reset(token)
-        for i, (tmp, target, path) in enumerate(stage):
+        _rename_all(stage)
+
+
+def _rename_all(stage: list[tuple[str, str, str]]) -> None:
+    """Rename each of ``staged``'s temporary files over its target, all or none: a rename that fails (a rename in
+    the file's own directory: not for want of space, but the folder's permissions or the target may have changed
+    since the check) undoes the ones before it, from a hard link each kept to the file it replaced (``_keep``), and
+    removes the new files where there was none. Why: the earlier renames stayed, so the failed run still left the
+    new split graph beside the old plan, which staging is there to prevent."""
+    done: list[tuple[str, str | None]] = []   # (target, the link to the file it replaced; None: it had none)
+    try:
+        for tmp, target, path in stage:
+            kept = _keep(target)
             try:
                 os.replace(tmp, target)
-            except OSError as exc:   # (a rename in the file's own directory: not for want of space)
-                for later, _, _ in stage[i:]:
+            except OSError as exc:
+                if kept:
                     with contextlib.suppress(OSError):
-                        os.unlink(later)
+                        os.unlink(kept)
                 raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
+            done.append((target, kept))
+    except BaseException:
+        _discard(stage[len(done):])
+        for target, kept in reversed(done):   # (reversed: a target staged twice gets its first file back)
+            _put_back(target, kept)
+        raise
+    for _, kept in done:
+        if kept:
+            with contextlib.suppress(OSError):
+                os.unlink(kept)
+
+
+def _discard(stage: list[tuple[str, str, str]]) -> None:
+    """Remove the temporary files of ``stage`` (renamed into place by no one)."""
+    for tmp, _, _ in stage:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _put_back(target: str, kept: str | None) -> None:
+    """Undo one of ``_rename_all``'s renames: the kept file back over ``target``, or ``target`` removed where there
+    was no file before (None); nothing where none could be kept (``""``: the new file is all there is)."""
+    with contextlib.suppress(OSError):
+        if kept is None:
+            os.unlink(target)
+        elif kept:
+            os.replace(kept, target)
+
+
+def _keep(target: str) -> str | None:
+    """A hard link beside ``target`` to the file there, which ``_rename_all`` can put back; None where there is no
+    file there. ``""`` where the link cannot be made (a file system without hard links): that one is not put back."""
+    if not os.path.lexists(target):
+        return None
+    for _ in range(8):   # (a name taken meanwhile: another)
+        kept = os.path.join(os.path.dirname(target), f".memplan-{os.urandom(6).hex()}.kept")
+        try:
+            os.link(target, kept)
+            return kept
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+    return ""
 
 
 def _write_stdout(data: bytes) -> None:
@@ -448,9 +509,11 @@ def _through_a_file(path: str) -> str:
     """Why input ``path`` names nothing when the OS says "Not a directory": it ends in a slash after a file's name
     (``plan.json/``), or goes through a file as if it were a directory (``plan.json/x``). Why: the OS's words named
     no file and read as if a directory had been asked for; a write to such a path says so (``_no_file_path``)."""
-    if str(path).endswith(("/", os.sep)):
-        return f"a file path may not end with a slash ({str(path).rstrip('/' + os.sep)} is a file)"
-    return _no_directory(os.path.dirname(path))
+    stripped = str(path).rstrip("/" + os.sep) or str(path)
+    if stripped != str(path) and os.path.lexists(stripped) and not os.path.isdir(stripped):
+        return f"a file path may not end with a slash ({stripped} is a file)"
+    # (``plan.json/x/``: the file in the way is plan.json; "plan.json/x is a file" named one that is not there)
+    return _no_directory(os.path.dirname(stripped) or os.curdir)
 
 
 def read_limited(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:

@@ -61,13 +61,12 @@ def _caller_start(problem: BufferProblem, options: SolveOptions) -> Solution | N
 
 
 def _checked_start(problem: BufferProblem, start: Solution | None, name: str) -> Solution | None:
-    """``start`` (the option ``name``), checked, where it is sized for this problem (one of another size is ignored).
-    Why checked: a caller's packing that overlaps was kept as the plan to beat, then blamed on the solver."""
+    """``start`` (the option ``name``), checked, where it is sized for this problem (one of another size is ignored),
+    its offsets as int64 and its arena a plain int (``_integer_start``). Why checked: a caller's packing that
+    overlaps was kept as the plan to beat, then blamed on the solver."""
     if start is None or _length(start.offsets) not in (None, len(problem)):
         return None
-    why = _not_integers(start)
-    if why:
-        raise SolverError(f"{name} is no packing of this problem: {why}")
+    start = _integer_start(start, name)
     try:
         check_solution(problem, start, blame="")
     except SolverError as exc:
@@ -76,31 +75,56 @@ def _checked_start(problem: BufferProblem, start: Solution | None, name: str) ->
 
 
 def _length(offsets) -> int | None:
-    """``len(offsets)``, or None where it has none (a number: ``_not_integers`` names it)."""
+    """``len(offsets)``, or None where it has none (a number: ``_offsets_of`` names it)."""
     try:
         return len(offsets)
     except TypeError:
         return None
 
 
-def _not_integers(warm: Solution) -> str | None:
-    """Why a caller's ``warm`` start holds no byte offsets and arena, or None: the offsets one integer a buffer
-    (a 1-D sequence of ints, not floats, strings or bools), the arena an int. Why: the check every solver's output
-    passes reads offsets as int64, so a float ``16.9`` was taken as 16, strings as the numbers they spell, and a
-    column of shape (n, 1) or an arena ``"32"`` was refused as "returned 2 offsets for 2 buffers" or "reported
-    arena 32, but its offsets span 32 (a solver bug)", blaming a solver for the caller's start."""
-    try:
-        off = np.asarray(warm.offsets)
-    except Exception:   # (a ragged list, an object numpy cannot take)
-        return f"its offsets {_short(warm.offsets)} are no sequence of integers"
-    if off.ndim != 1:
-        return f"its offsets have shape {off.shape}: one integer a buffer is needed"
-    if off.size and (off.dtype == bool or not (np.issubdtype(off.dtype, np.integer)
-                                               or (off.dtype == object and all(as_int(v) is not None for v in off)))):
-        return f"its offsets are {off.dtype} {_short(off.tolist())}, not integers (byte offsets)"
-    if as_int(warm.arena) is None:
-        return f"its arena is {_short(warm.arena)}, not an integer byte count"
-    return None
+#: every byte offset and count of a plan lies below it (docs/format.md "Limits")
+_INT64 = 1 << 63
+
+
+def _integer_start(warm: Solution, name: str) -> Solution:
+    """``warm`` with its offsets as an int64 array and its arena as a plain int; SolverError naming the option ``name`` where
+    they are no integers (a 1-D sequence of ints, not floats, strings or bools, each below 2**63; the arena an int).
+    Why: the check every solver's output passes reads offsets as int64, so a float ``16.9`` was taken as 16, strings
+    as the numbers they spell, and a column of shape (n, 1) or an arena ``"32"`` was refused as "returned 2 offsets
+    for 2 buffers" or "reported arena 32, but its offsets span 32 (a solver bug)", blaming a solver for the caller's
+    start."""
+    offsets = _offsets_of(warm.offsets)
+    arena = as_int(warm.arena)
+    why = offsets if isinstance(offsets, str) else None if arena is not None else \
+        f"its arena is {_short(warm.arena)}, not an integer byte count"
+    if why:
+        raise SolverError(f"{name} is no packing of this problem: {why}")
+    return replace(warm, offsets=offsets, arena=arena)
+
+
+def _offsets_of(offsets) -> np.ndarray | str:
+    """The caller's ``offsets`` as int64, one a buffer, or why they are none. Each value is read on its own
+    (``as_int``) unless it comes as an integer array: numpy reads a list of an int64 beside a uint64 (or beside
+    a plain int) as floats, and one of 2**63 as a float or no C long, so integers were refused as "float64" and a
+    large one raised a raw OverflowError; a uint64 array of 2**63 wrapped around to a "negative offset"."""
+    if isinstance(offsets, np.ndarray) and offsets.dtype != object:
+        array = offsets
+        if array.ndim == 1 and (array.dtype == bool or not np.issubdtype(array.dtype, np.integer)):
+            return f"its offsets are {array.dtype} {_short(array.tolist())}, not integers (byte offsets)"
+    else:
+        try:   # (object: no promotion; a ragged list, an object numpy cannot take, raise)
+            array = np.asarray(offsets, dtype=object)
+        except Exception:
+            return f"its offsets {_short(offsets)} are no sequence of integers"
+    if array.ndim != 1:
+        return f"its offsets have shape {array.shape}: one integer a buffer is needed"
+    values = [as_int(v) for v in array.tolist()]
+    if any(v is None for v in values):
+        return f"its offsets are {_short(array.tolist())}, not integers (byte offsets)"
+    big = next((i for i, v in enumerate(values) if not -_INT64 <= v < _INT64), None)
+    if big is not None:
+        return f"its offset {values[big]} (buffer #{big}) is outside int64 (every byte offset lies below 2**63)"
+    return np.asarray(values, dtype=np.int64)
 
 
 def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
