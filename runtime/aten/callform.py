@@ -141,12 +141,10 @@ def same_export(compiled: Any, other: Any, extra: set[str]) -> bool:
         return [repr(s) for s in ep.graph_signature.input_specs if not (
             s.kind == InputKind.USER_INPUT and isinstance(s.arg, ConstantArgument) and s.arg.name in extra)]
 
-    def nodes(ep: Any, skip: set[str]) -> list[str]:
-        return [n.format_node() for n in ep.graph.nodes if not (n.op == "placeholder" and n.name in skip)]
-
     constants = {s.arg.name for s in other.graph_signature.input_specs if s.kind == InputKind.USER_INPUT
                  and isinstance(s.arg, ConstantArgument) and s.arg.name in extra}
-    if inputs(compiled) != inputs(other) or nodes(compiled, set()) != nodes(other, constants):
+    if inputs(compiled) != inputs(other) or not _same_entries(_graph_entries(compiled.graph_module, set()),
+                                                              _graph_entries(other.graph_module, constants)):
         return False
     if (repr(compiled.graph_signature.output_specs) != repr(other.graph_signature.output_specs)
             or compiled.call_spec.out_spec != other.call_spec.out_spec):
@@ -165,3 +163,44 @@ def _same_tensor(a: Any, b: Any) -> bool:
         return False
     return (a.dtype == b.dtype and a.shape == b.shape and a.device == b.device
             and torch.equal(a.view(torch.uint8) if a.numel() else a, b.view(torch.uint8) if b.numel() else b))
+
+
+def _graph_entries(owner: Any, skip: set[str], depth: int = 0) -> list[Any]:
+    """``owner``'s nodes as text (``format_node``: target and arguments), leaving out the placeholders ``skip``
+    names, each ``get_attr`` followed by what it fetches: a subgraph's own entries (a ``torch.cond`` branch, a
+    ``map`` body, at any depth), a tensor as itself. Why: a higher-order op's node reads its branches by
+    attribute name only (``cond(pred, true_graph_0, false_graph_0, ...)``), so a keyword that changed a scalar inside
+    a branch (``t * 3.0`` for ``t * 2.0``) left the top graph's text as compile's: proven, and run silently wrong."""
+    import torch
+
+    out: list[Any] = []
+    for n in owner.graph.nodes:
+        if n.op == "placeholder" and n.name in skip:
+            continue
+        out.append(n.format_node())
+        if n.op != "get_attr":
+            continue
+        obj: Any = owner
+        for part in str(n.target).split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, torch.fx.GraphModule) and depth < 32:
+            out.append(_graph_entries(obj, set(), depth + 1))
+        else:
+            out.append(obj if isinstance(obj, torch.Tensor) else repr(obj))
+    return out
+
+
+def _same_entries(a: list[Any], b: list[Any]) -> bool:
+    """Whether two ``_graph_entries`` lists match: text equal, subgraphs alike, tensors ``_same_tensor``."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, list) or isinstance(y, list):
+            if not (isinstance(x, list) and isinstance(y, list) and _same_entries(x, y)):
+                return False
+        elif isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                return False
+        elif not _same_tensor(x, y):
+            return False
+    return True
