@@ -570,6 +570,11 @@ def check_not_traced(torch: Any, program: Program, tensors: list) -> None:
     fake = next((k for k, x in enumerate(tensors) if _holds_no_data(torch, x)), None)
     if fake is None and not mode:   # (not ``torch.compiler.is_compiling()``: a flag for the process, which another
         return                      # thread's export sets while this one's call is real)
+    if fake is not None and torch._C._functorch.is_functorch_wrapped_tensor(tensors[fake]):
+        raise AtenExecutorError(f"the compiled program was called inside a functorch transform (input "
+                                f"{program.user_inputs[fake][1]!r} is a batched or grad-tracking tensor of torch.vmap, "
+                                "torch.func.grad, jacrev, ...): it runs planned kernels on real memory and cannot be "
+                                "transformed; call the eager module there")
     what = (f"input {program.user_inputs[fake][1]!r} is a {type(tensors[fake]).__name__}" if fake is not None
             else "a fake tensor mode is active")
     raise AtenExecutorError(f"the compiled program was called inside a trace ({what}: torch.export or torch.compile "
@@ -578,13 +583,15 @@ def check_not_traced(torch: Any, program: Program, tensors: list) -> None:
 
 
 def _holds_no_data(torch: Any, x: Any) -> bool:
-    """Whether ``x`` is a trace's tensor: a fake one, or a functional wrapper (of a fake one, or C++'s). A plain
-    tensor or Parameter is asked one C++ question (the common case: ~0.3 us, where ``is_fake`` took ~3 us)."""
+    """Whether ``x`` is a trace's tensor: a fake one, or a functional wrapper (of a fake one, or C++'s), or a
+    functorch transform's wrapper (``vmap``'s batched tensor, ``grad``'s: a plain ``torch.Tensor`` to Python, whose
+    storage torch refuses to give: "Cannot access storage of BatchedTensorImpl" from inside the executor). A plain
+    tensor or Parameter is asked two C++ questions (the common case: ~0.3 us, where ``is_fake`` took ~3 us)."""
     if type(x) is torch.Tensor or type(x) is torch.nn.Parameter:
-        return torch._is_functional_tensor(x)
+        return torch._is_functional_tensor(x) or torch._C._functorch.is_functorch_wrapped_tensor(x)
     from torch._subclasses.fake_tensor import is_fake
 
-    return is_fake(x) or torch._is_functional_tensor(x)
+    return is_fake(x) or torch._is_functional_tensor(x) or torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
 def _check_no_grad_leaf(x: Any, tid: str) -> None:
