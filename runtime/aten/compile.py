@@ -63,7 +63,22 @@ class CompiledModule:
     def stats(self) -> Stats:
         return self.executor.stats
 
+    def __post_init__(self) -> None:
+        """Hide ``_call`` from Dynamo, once for the class: a ``torch.compile`` of code calling this module breaks its
+        graph there and runs the call as it is (the program's kernels on real memory). Traced into, the executor's
+        views and ``out=`` kernels over the arena failed in the backend (inductor, aot_eager: "as_strided_scatter:
+        ... out of bounds for storage"), a raw BackendCompilerFailed, where an eager module in its place compiles.
+        (On the class, not the instance: a copy of the instance must not call the original's.)"""
+        cls = type(self)
+        if "_hidden_call" not in cls.__dict__:
+            import torch
+
+            cls._hidden_call = staticmethod(torch.compiler.disable(cls._call))
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._hidden_call(self, *args, **kwargs)
+
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
         import torch
 
         check_not_traced(torch, self.program, [])   # first: a trace's flags and fake mode must reach no rebuild
