@@ -8,6 +8,8 @@ Bugs fixed (each test here failed before its fix, checked against the tree witho
   alone: one call inside ``torch.autocast``, under another default dtype, under ``no_grad`` (a ``forward`` that
   branches on grad mode) or with an input of another shape refused those values for good, calls that eager and
   the program agree on too;
+- a keyword that picked another tensor of the module (``self.tables[1]`` for ``self.tables[0]``) holding equal bits
+  at the proof was proven (lifted constants were compared by value): a later write to it showed in eager only;
 - a call inside ``torch.vmap`` / ``torch.func.grad`` failed with torch's raw "Cannot access storage of
   BatchedTensorImpl" (now an ``AtenExecutorError`` naming the input and the transform);
 - ``torch.compile`` of a function that calls a compiled module traced into the executor, and the backend failed on
@@ -161,3 +163,28 @@ def test_torch_compile_of_a_function_calling_a_compiled_module_equals_eager(back
     with torch.no_grad():
         want = m(x.relu() + 1) * 2 + m(x)
     assert torch.equal(got, want)
+
+
+class PicksATable(nn.Module):
+    """A keyword that picks another tensor of a list attribute (equal to compile's at the first call), next to a
+    constant ``forward`` makes in every export."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables = [torch.zeros(4), torch.zeros(4)]
+
+    def forward(self, x, **kwargs):
+        t = self.tables[0] if kwargs.get("flag") is None else self.tables[1]
+        return x + t + torch.tensor([1.0, 2.0, 3.0, 4.0])
+
+
+def test_a_keyword_that_picks_another_module_tensor_with_equal_values_is_refused():
+    m = PicksATable()
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), poison=True)
+    assert torch.equal(step(x, flag=None), m(x, flag=None))   # (the same table; forward's constant equal by bits)
+    with pytest.raises(AtenExecutorError, match=r"argument 'flag' is given.*forward gave another program"):
+        step(x, flag=1)   # (tables[1]: eager reads it, the program tables[0]; a write to it showed in eager only)
+    m.tables[1].add_(5)
+    with pytest.raises(AtenExecutorError, match=r"argument 'flag' is given"):
+        step(x, flag=1)

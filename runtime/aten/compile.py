@@ -124,7 +124,8 @@ class CompiledModule:
         except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
             self.refuted[key] = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
             return self.refuted[key]
-        if not same_export(self.program.exported, other.exported, set(extra)):
+        if not same_export(self.program.exported, other.exported, set(extra),
+                           module_guard.module_tensor_ids(torch, self.guard)):
             self.refuted[key] = f"exported again with {names} as given, forward gave another program than compile's"
             return self.refuted[key]
         self._watch_reads_of(other)

@@ -237,6 +237,15 @@ def widened(torch: Any, guard: ModuleGuard, program: Program, other: Program) ->
     return replace(guard, settings=settings)
 
 
+def module_tensor_ids(torch: Any, guard: ModuleGuard) -> frozenset[int]:
+    """The ids of every tensor ``guard``'s module tree holds now: parameters, buffers, plain tensor attributes and
+    tensors in list, tuple or dict attributes. Why: a proof (``callform.same_export``) must not take one of them for
+    another that holds the same bits now (the program reads the object, not its values)."""
+    owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}
+    return frozenset([*(id(t) for _n, t in _named_tensors(torch, guard.root, owners)),
+                      *(id(t) for _n, _p, t in _held_tensors(torch, owners))])
+
+
 def settings_objects(torch: Any, module: Any) -> list[Any]:
     """The settings objects ``record_settings`` may watch in ``module``'s tree (``_settings_object``, and those they
     hold), found before the export so that it can watch which of their values ``forward`` reads."""
