@@ -10,6 +10,8 @@ Bugs fixed (each test here failed before its fix, checked against the tree witho
   the program agree on too;
 - a keyword that picked another tensor of the module (``self.tables[1]`` for ``self.tables[0]``) holding equal bits
   at the proof was proven (lifted constants were compared by value): a later write to it showed in eager only;
+- after a proof whose path sets a module attribute (``self.temperature = 0.5``), the attribute was no longer
+  watched: set after, calls without the keyword ran the program's baked value silently;
 - a call inside ``torch.vmap`` / ``torch.func.grad`` failed with torch's raw "Cannot access storage of
   BatchedTensorImpl" (now an ``AtenExecutorError`` naming the input and the transform);
 - ``torch.compile`` of a function that calls a compiled module traced into the executor, and the backend failed on
@@ -188,3 +190,24 @@ def test_a_keyword_that_picks_another_module_tensor_with_equal_values_is_refused
     m.tables[1].add_(5)
     with pytest.raises(AtenExecutorError, match=r"argument 'flag' is given"):
         step(x, flag=1)
+
+
+class ResetsTemperature(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.temperature = 0.5
+
+    def forward(self, x, **kwargs):
+        if kwargs.get("reset"):
+            self.temperature = 0.5
+        return x * self.temperature
+
+
+def test_an_attribute_only_a_proven_keywords_path_sets_stays_watched_for_calls_without_it():
+    m = ResetsTemperature()
+    x = torch.randn(2, 4)
+    step = compile(m, (x,), poison=True)
+    assert torch.equal(step(x, reset=True), m(x, reset=True))   # (proven: the same program)
+    m.temperature = 0.3
+    with pytest.raises(AtenExecutorError, match=r"ResetsTemperature\.temperature is 0\.3 now, 0\.5 at compile"):
+        step(x)   # (eager: x * 0.3; the program's 0.5 ran silently, the attribute no longer watched)
