@@ -26,6 +26,8 @@ from needs import need
 
 torch = need("torch")
 
+from test_aten_round33_ambient import default_dtype  # noqa: E402
+from test_aten_round36 import ReadsDefaultDtypeOnAPath  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
@@ -49,45 +51,21 @@ def test_a_keyword_that_changes_a_cond_branch_is_refused_not_run_as_compile_s_br
         step(x, flag=1)
 
 
-class ReadsDefaultDtype(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin = nn.Linear(4, 4)
-
+class ReadsDefaultDtype(ReadsDefaultDtypeOnAPath):
     def forward(self, x, **kwargs):
-        y = self.lin(x)
-        if kwargs.get("mode") is not None and torch.get_default_dtype() == torch.float64:
-            y = y * 2
+        y = super().forward(x, **kwargs)
         return y + torch.zeros(4, dtype=y.dtype)   # (bfloat16 zeros in an autocast export)
 
 
-class BranchesOnGradMode(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin = nn.Linear(4, 4)
-
+class BranchesOnGradMode(ReadsDefaultDtypeOnAPath):
     def forward(self, x, **kwargs):
         y = self.lin(x)
         return y * 2 if torch.is_grad_enabled() else y * 2.0 + 0.0
 
 
-class _DefaultDtype:
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def __enter__(self):
-        self.old = torch.get_default_dtype()
-        torch.set_default_dtype(self.dtype)
-
-    def __exit__(self, *exc):
-        torch.set_default_dtype(self.old)
-
-
 AMBIENT = {
     "autocast": (lambda: torch.autocast("cpu", dtype=torch.bfloat16), r"called inside a torch\.autocast region"),
-    "default_float64": (lambda: _DefaultDtype(torch.float64), r"called with default dtype torch\.float64"),
+    "default_float64": (lambda: default_dtype(torch.float64), r"called with default dtype torch\.float64"),
 }
 
 
