@@ -12,6 +12,8 @@ Bugs fixed (each test here failed before its fix, checked against the tree witho
   at the proof was proven (lifted constants were compared by value): a later write to it showed in eager only;
 - after a proof whose path sets a module attribute (``self.temperature = 0.5``), the attribute was no longer
   watched: set after, calls without the keyword ran the program's baked value silently;
+- an input returned beside views of it (``return x, x.view(-1), x[1]``) was copied out apart from them: an in-place
+  op on the returned ``x`` did not show in its views as in eager;
 - a call inside ``torch.vmap`` / ``torch.func.grad`` failed with torch's raw "Cannot access storage of
   BatchedTensorImpl" (now an ``AtenExecutorError`` naming the input and the transform);
 - ``torch.compile`` of a function that calls a compiled module traced into the executor, and the backend failed on
@@ -189,3 +191,24 @@ def test_an_attribute_only_a_proven_keywords_path_sets_stays_watched_for_calls_w
     m.temperature = 0.3
     with pytest.raises(AtenExecutorError, match=r"ResetsTemperature\.temperature is 0\.3 now, 0\.5 at compile"):
         step(x)   # (eager: x * 0.3; the program's 0.5 ran silently, the attribute no longer watched)
+
+
+class ReturnsItsInput(nn.Module):
+    def forward(self, x, y):
+        return x, x.view(-1), x[1], x * 2, y
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_input_returned_beside_views_of_it_shares_memory_with_them_as_in_eager(streams):
+    x, y = torch.randn(3, 4), torch.randn(2)
+    m = ReturnsItsInput()
+    step = compile(m, (x, y), streams=streams, poison=True)
+    for _ in range(2):
+        got = step(x, y)
+        want = m(x.clone(), y)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+        got[0].add_(1)   # eager: shows in x.view(-1) and x[1] (the input itself: not x * 2, not y)
+        want[0].add_(1)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+        assert got[0] is not x and got[4] is not y   # (copies, as every output without return_views)
+    assert step.stats.output_copies == 3   # (x with its two views as one span, x * 2, y)
