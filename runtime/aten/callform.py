@@ -127,41 +127,87 @@ def takes(form: CallForm | None, name: str) -> bool:
     return named or name in form.keywords
 
 
-def same_export(compiled: Any, other: Any, extra: set[str]) -> bool:
+def same_export(compiled: Any, other: Any, extra: set[str], held: frozenset[int] | set[int] = frozenset()) -> bool:
     """Whether ``other`` (forward exported again with the arguments ``extra`` too) is ``compiled``'s program: the
     same nodes, in order, with the same targets and arguments; the same inputs but for ``extra``'s (constant
     inputs no node reads); the same outputs, output structure and lifted constants. Why: transformers 5 takes
     ``return_dict`` / ``output_attentions`` in ``**kwargs``, and ``cm(ids, return_dict=None)`` was refused after a
     compile without it, though ``None`` there means "as the config says", the very program; where exporting with
     the value gives the same program, the call is eager's. Anything else (another node, output or structure)
-    keeps the refusal."""
+    keeps the refusal. ``held``: the ids of the module's own tensors (``guard.module_tensor_ids``), which a lifted
+    constant matches only as the very object (``_same_tensor``)."""
     from torch.export.graph_signature import ConstantArgument, InputKind
 
     def inputs(ep: Any) -> list[str]:
         return [repr(s) for s in ep.graph_signature.input_specs if not (
             s.kind == InputKind.USER_INPUT and isinstance(s.arg, ConstantArgument) and s.arg.name in extra)]
 
-    def nodes(ep: Any, skip: set[str]) -> list[str]:
-        return [n.format_node() for n in ep.graph.nodes if not (n.op == "placeholder" and n.name in skip)]
-
     constants = {s.arg.name for s in other.graph_signature.input_specs if s.kind == InputKind.USER_INPUT
                  and isinstance(s.arg, ConstantArgument) and s.arg.name in extra}
-    if inputs(compiled) != inputs(other) or nodes(compiled, set()) != nodes(other, constants):
+    if inputs(compiled) != inputs(other) or not _same_entries(_graph_entries(compiled.graph_module, set()),
+                                                              _graph_entries(other.graph_module, constants), held):
         return False
     if (repr(compiled.graph_signature.output_specs) != repr(other.graph_signature.output_specs)
             or compiled.call_spec.out_spec != other.call_spec.out_spec):
         return False
     return compiled.constants.keys() == other.constants.keys() and all(
-        _same_tensor(compiled.constants[k], other.constants[k]) for k in compiled.constants)
+        _same_tensor(compiled.constants[k], other.constants[k], held) for k in compiled.constants)
 
 
-def _same_tensor(a: Any, b: Any) -> bool:
-    """The same lifted constant: the very object (a module's tensor), or one of the same dtype, shape and bits."""
+def _same_tensor(a: Any, b: Any, held: frozenset[int] | set[int] = frozenset()) -> bool:
+    """The same lifted constant: the very object, or, where neither is a tensor the module holds (``held``: one
+    ``forward`` made, ``torch.tensor([1., 2.])``, a new object in each export), one of the same dtype, shape and
+    bits. Why not bits alone for the module's own: the program reads that object where it is, and eager the one
+    ``forward`` picks (``self.tables[1]`` for ``self.tables[0]``, both zeros at the proof): equal then, a write to
+    ``tables[1]`` later showed in eager's call only, the program's ran silently on ``tables[0]``."""
     import torch
 
     if a is b:
         return True
+    if id(a) in held or id(b) in held:
+        return False
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
         return False
     return (a.dtype == b.dtype and a.shape == b.shape and a.device == b.device
             and torch.equal(a.view(torch.uint8) if a.numel() else a, b.view(torch.uint8) if b.numel() else b))
+
+
+def _graph_entries(owner: Any, skip: set[str], depth: int = 0) -> list[Any]:
+    """``owner``'s nodes as text (``format_node``: target and arguments), leaving out the placeholders ``skip``
+    names, each ``get_attr`` followed by what it fetches: a subgraph's own entries (a ``torch.cond`` branch, a
+    ``map`` body, at any depth), a tensor as itself. Why: a higher-order op's node reads its branches by
+    attribute name only (``cond(pred, true_graph_0, false_graph_0, ...)``), so a keyword that changed a scalar inside
+    a branch (``t * 3.0`` for ``t * 2.0``) left the top graph's text as compile's: proven, and run silently wrong."""
+    import torch
+
+    out: list[Any] = []
+    for n in owner.graph.nodes:
+        if n.op == "placeholder" and n.name in skip:
+            continue
+        out.append(n.format_node())
+        if n.op != "get_attr":
+            continue
+        obj: Any = owner
+        for part in str(n.target).split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, torch.fx.GraphModule) and depth < 32:
+            out.append(_graph_entries(obj, set(), depth + 1))
+        else:
+            out.append(obj if isinstance(obj, torch.Tensor) else repr(obj))
+    return out
+
+
+def _same_entries(a: list[Any], b: list[Any], held: frozenset[int] | set[int] = frozenset()) -> bool:
+    """Whether two ``_graph_entries`` lists match: text equal, subgraphs alike, tensors ``_same_tensor``."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, list) or isinstance(y, list):
+            if not (isinstance(x, list) and isinstance(y, list) and _same_entries(x, y, held)):
+                return False
+        elif isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                return False
+        elif not _same_tensor(x, y, held):
+            return False
+    return True

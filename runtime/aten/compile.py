@@ -8,7 +8,8 @@ with ``verify=False``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,6 +48,8 @@ class CompiledModule:
     form: CallForm | None = None   # how compile called forward: a call in another form is bound by name
     proven: set = field(default_factory=set)    # ``callform.proof_key``s of arguments compile left out, shown inert
     refuted: dict = field(default_factory=dict)   # those that were not: why
+    #: (grad mode, inference mode) compile exported under: a proof's export runs under them (``_prove``)
+    export_mode: tuple[bool, bool] = (True, False)
 
     @property
     def graph(self) -> Graph:
@@ -60,7 +63,22 @@ class CompiledModule:
     def stats(self) -> Stats:
         return self.executor.stats
 
+    def __post_init__(self) -> None:
+        """Hide ``_call`` from Dynamo, once for the class: a ``torch.compile`` of code calling this module breaks its
+        graph there and runs the call as it is (the program's kernels on real memory). Traced into, the executor's
+        views and ``out=`` kernels over the arena failed in the backend (inductor, aot_eager: "as_strided_scatter:
+        ... out of bounds for storage"), a raw BackendCompilerFailed, where an eager module in its place compiles.
+        (On the class, not the instance: a copy of the instance must not call the original's.)"""
+        cls = type(self)
+        if "_hidden_call" not in cls.__dict__:
+            import torch
+
+            cls._hidden_call = staticmethod(torch.compiler.disable(cls._call))
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._hidden_call(self, *args, **kwargs)
+
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
         import torch
 
         check_not_traced(torch, self.program, [])   # first: a trace's flags and fake mode must reach no rebuild
@@ -83,7 +101,11 @@ class CompiledModule:
         """None where forward exported again with the arguments ``extra`` too gives compile's program
         (``callform.same_export``): then a call with them is the program's call without them, and is taken (recorded
         in ``proven``); else why not ("" where no export was tried). Once per set of values: a refuted one is
-        refused at once after, for the reason found then (``refuted``)."""
+        refused at once after, for the reason found then (``refuted``). As the answer is remembered for the values
+        alone, the export is compile's own but for them: its example inputs, its default dtype, grad and inference
+        mode, no autocast (``_example_call``, ``_as_at_compile``)."""
+        import torch
+
         key = proof_key(extra)
         if key is None or self.guard is None or self.form is None:
             return ""
@@ -95,12 +117,15 @@ class CompiledModule:
         except ExtraArguments:
             return ""
         names = ", ".join(sorted(extra))
+        base_args, base_kwargs = _example_call(self.program, base_args, base_kwargs)
         try:
-            other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
+            with _as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode):
+                other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
         except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
             self.refuted[key] = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
             return self.refuted[key]
-        if not same_export(self.program.exported, other.exported, set(extra)):
+        if not same_export(self.program.exported, other.exported, set(extra),
+                           module_guard.module_tensor_ids(torch, self.guard)):
             self.refuted[key] = f"exported again with {names} as given, forward gave another program than compile's"
             return self.refuted[key]
         self._watch_reads_of(other)
@@ -228,7 +253,39 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison}
     executor = Executor(program, plan, device, **options)
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
-    return CompiledModule(program, plan, executor, module_guard.record(torch, module, program), options, form=form)
+    return CompiledModule(program, plan, executor, module_guard.record(torch, module, program), options, form=form,
+                          export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+
+
+def _example_call(program: Program, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Compile's example call (the export keeps it), else ``args`` and ``kwargs``. Why: a proof exported with the
+    call's own tensors, and one of another shape (refused by the executor after) could give another program: the
+    values were then refused "another program" for good, calls of the right shape too."""
+    example = getattr(program.exported, "example_inputs", None)
+    if isinstance(example, tuple) and len(example) == 2:
+        return tuple(example[0]), dict(example[1] or {})
+    return args, kwargs
+
+
+@contextlib.contextmanager
+def _as_at_compile(torch: Any, default_dtype: Any, mode: tuple[bool, bool]) -> Iterator[None]:
+    """The torch state compile exported under, for a proof's export: its default dtype, grad and inference mode, and
+    no autocast. Why: a proof made inside ``torch.autocast``, under another default dtype or under ``no_grad`` (where
+    ``forward`` may branch on ``torch.is_grad_enabled()``) gave another program, and the values were refused for
+    good, outside it too; the executor's own checks refuse the call under such a state where it must."""
+    grad, inference = mode
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(default_dtype)
+    try:
+        with contextlib.ExitStack() as stack:
+            for device_type in ("cpu", "cuda"):
+                if torch.is_autocast_enabled(device_type):
+                    stack.enter_context(torch.autocast(device_type, enabled=False))
+            stack.enter_context(torch.inference_mode(inference))
+            stack.enter_context(torch.set_grad_enabled(grad))
+            yield
+    finally:
+        torch.set_default_dtype(old)
 
 
 def check_no_autocast(torch: Any) -> None:

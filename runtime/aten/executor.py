@@ -127,9 +127,14 @@ class Executor:
         self.return_views = return_views
         self.poison_arena = poison_arena
         self._caller_inputs: list = []
-        #: how the outputs alias each other (``output_aliases``; the arena and weight views are fixed: found once)
+        #: how the outputs alias each other (``output_aliases``; the arena and weight views are fixed: found once);
+        #: a user input returned beside views of it is compared, and copied out, as its arena slot (``collect``)
+        viewed = _inputs_viewed_by_outputs(program)
         self._output_aliases = output_aliases(program.user_outputs, [
-            self.layout.views[v] if kind in ("arena", "weight") else None for kind, v in program.user_outputs])
+            self.layout.views[v] if kind in ("arena", "weight") else self._inputs[v] if kind == "input" and v in viewed
+            else None for kind, v in program.user_outputs])
+        self._grouped_inputs = {program.user_outputs[i][1] for g in self._output_aliases[1] for i in g
+                                if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
         self.calls = 0
         kinds = Counter(launch.kind for launch in self.launches.values())
@@ -475,8 +480,11 @@ class Executor:
         for kind, v in self.program.user_outputs:
             if kind == "const":
                 flat.append(v)
-            elif kind == "input":  # the caller's own tensor, as eager returns it (its slot may be reused)
-                flat.append(self._caller_inputs[v])
+            elif kind == "input" and (self.return_views or v not in self._grouped_inputs):
+                flat.append(self._caller_inputs[v])   # the caller's own tensor, as eager returns it (its slot may be
+                # reused); beside outputs that view it, its arena slot (live as long as they are), copied with them
+            elif kind == "input":
+                flat.append(self._inputs[v])
             else:
                 flat.append(self.layout.views[v])
         if not self.return_views:
@@ -491,11 +499,13 @@ def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[i
     """How the program's outputs alias each other in eager: per output, the first output with the same source
     (``return y, y``: eager returns one object twice), and the groups of such first outputs whose planned bytes
     overlap (``return y, y.view(-1)``, ``y[1]``: views of one eager tensor). Outputs live to the end of the call,
-    so a verified plan overlaps two only where eager's tensors share memory. Caller inputs returned group by
-    identity only (a fresh tensor each call)."""
+    so a verified plan overlaps two only where eager's tensors share memory. A caller input returned groups with
+    the outputs that view it where ``values`` holds its arena slot (``_inputs_viewed_by_outputs``), else by identity
+    only."""
     first: dict[tuple, int] = {}
     same = [first.setdefault((kind, v), i) if kind != "const" else i for i, (kind, v) in enumerate(sources)]
-    own = [i for i, (kind, _v) in enumerate(sources) if kind in ("arena", "weight") and same[i] == i]
+    own = [i for i, (kind, _v) in enumerate(sources) if same[i] == i and values[i] is not None
+           and kind in ("arena", "weight", "input")]
     group = {i: i for i in own}   # union-find over the overlapping pairs
 
     def top(i: int) -> int:
@@ -511,6 +521,16 @@ def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[i
     for i in own:
         groups.setdefault(top(i), []).append(i)
     return same, [g for g in groups.values() if len(g) > 1]
+
+
+def _inputs_viewed_by_outputs(program: Program) -> set[int]:
+    """The ``user_inputs`` indices of inputs an arena output is a view of (``return x, x.view(-1)``): the output keeps
+    the input's root, and so its arena slot, live to the end of the call, where the slot holds the input's values.
+    Why: the input returned as it is was copied out apart from its views, so an in-place op on one did not show in
+    the other as in eager. Only these: another input's slot may be reused once read, by any tensor."""
+    graph = program.graph
+    roots = {graph.root[graph.tensor_index[v]] for kind, v in program.user_outputs if kind == "arena"}
+    return {k for k, (_pos, tid) in enumerate(program.user_inputs) if graph.root[graph.tensor_index[tid]] in roots}
 
 
 def _copies_out(sources: tuple, same: list[int], groups: list[list[int]]) -> int:
@@ -570,6 +590,11 @@ def check_not_traced(torch: Any, program: Program, tensors: list) -> None:
     fake = next((k for k, x in enumerate(tensors) if _holds_no_data(torch, x)), None)
     if fake is None and not mode:   # (not ``torch.compiler.is_compiling()``: a flag for the process, which another
         return                      # thread's export sets while this one's call is real)
+    if fake is not None and torch._C._functorch.is_functorch_wrapped_tensor(tensors[fake]):
+        raise AtenExecutorError(f"the compiled program was called inside a functorch transform (input "
+                                f"{program.user_inputs[fake][1]!r} is a batched or grad-tracking tensor of torch.vmap, "
+                                "torch.func.grad, jacrev, ...): it runs planned kernels on real memory and cannot be "
+                                "transformed; call the eager module there")
     what = (f"input {program.user_inputs[fake][1]!r} is a {type(tensors[fake]).__name__}" if fake is not None
             else "a fake tensor mode is active")
     raise AtenExecutorError(f"the compiled program was called inside a trace ({what}: torch.export or torch.compile "
@@ -578,13 +603,15 @@ def check_not_traced(torch: Any, program: Program, tensors: list) -> None:
 
 
 def _holds_no_data(torch: Any, x: Any) -> bool:
-    """Whether ``x`` is a trace's tensor: a fake one, or a functional wrapper (of a fake one, or C++'s). A plain
-    tensor or Parameter is asked one C++ question (the common case: ~0.3 us, where ``is_fake`` took ~3 us)."""
+    """Whether ``x`` is a trace's tensor: a fake one, or a functional wrapper (of a fake one, or C++'s), or a
+    functorch transform's wrapper (``vmap``'s batched tensor, ``grad``'s: a plain ``torch.Tensor`` to Python, whose
+    storage torch refuses to give: "Cannot access storage of BatchedTensorImpl" from inside the executor). A plain
+    tensor or Parameter is asked two C++ questions (the common case: ~0.3 us, where ``is_fake`` took ~3 us)."""
     if type(x) is torch.Tensor or type(x) is torch.nn.Parameter:
-        return torch._is_functional_tensor(x)
+        return torch._is_functional_tensor(x) or torch._C._functorch.is_functorch_wrapped_tensor(x)
     from torch._subclasses.fake_tensor import is_fake
 
-    return is_fake(x) or torch._is_functional_tensor(x)
+    return is_fake(x) or torch._is_functional_tensor(x) or torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
 def _check_no_grad_leaf(x: Any, tid: str) -> None:

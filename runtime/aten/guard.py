@@ -227,14 +227,25 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
 
 def widened(torch: Any, guard: ModuleGuard, program: Program, other: Program) -> ModuleGuard:
     """``guard`` watching also the settings-object values that ``other`` (the module exported again, with arguments
-    compile left out) read, and leaving alone what either export's ``forward`` set itself. Why: a call taken because
+    compile left out) read, and leaving alone what compile's ``forward`` set itself. Why: a call taken because
     that export gave compile's program (``CompiledModule._prove``) may follow a path of ``forward`` that reads a
     config value compile's path did not; changed later, eager's call with those arguments follows it, the program
-    not. Recorded now, after the guard found everything else as compile saw it."""
+    not. Recorded now, after the guard found everything else as compile saw it. What only ``other``'s path sets
+    stays watched: calls without those arguments read it as compile's did (unwatched, ``m.temperature = 0.3`` after a
+    proof whose path sets ``self.temperature`` ran the program's baked 0.5 silently)."""
     owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}
-    settings = record_settings(torch, guard.root_cls.__name__, owners, program.forward_writes | other.forward_writes,
+    settings = record_settings(torch, guard.root_cls.__name__, owners, program.forward_writes,
                                program.object_reads | other.object_reads, program.read_watched | other.read_watched)
     return replace(guard, settings=settings)
+
+
+def module_tensor_ids(torch: Any, guard: ModuleGuard) -> frozenset[int]:
+    """The ids of every tensor ``guard``'s module tree holds now: parameters, buffers, plain tensor attributes and
+    tensors in list, tuple or dict attributes. Why: a proof (``callform.same_export``) must not take one of them for
+    another that holds the same bits now (the program reads the object, not its values)."""
+    owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}
+    return frozenset([*(id(t) for _n, t in _named_tensors(torch, guard.root, owners)),
+                      *(id(t) for _n, _p, t in _held_tensors(torch, owners))])
 
 
 def settings_objects(torch: Any, module: Any) -> list[Any]:
