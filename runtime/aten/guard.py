@@ -22,7 +22,6 @@ to compile again.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import repeat
@@ -31,6 +30,7 @@ from typing import Any
 
 from .errors import AtenExecutorError
 from .program import Program
+from .settings import settings_object as _settings_object
 
 _STORES = ("_parameters", "_buffers")
 
@@ -248,39 +248,8 @@ def module_tensor_ids(torch: Any, guard: ModuleGuard) -> frozenset[int]:
                       *(id(t) for _n, _p, t in _held_tensors(torch, owners))])
 
 
-def settings_objects(torch: Any, module: Any) -> list[Any]:
-    """The settings objects ``record_settings`` may watch in ``module``'s tree (``_settings_object``, and those they
-    hold), found before the export so that it can watch which of their values ``forward`` reads."""
-    found: dict[int, Any] = {}
-
-    def walk(d: dict) -> None:
-        for key, v in d.items():
-            if not key.startswith("_") and id(v) not in found and _settings_object(torch, v):
-                found[id(v)] = v
-                walk(vars(v))
-
-    for m in module.modules():
-        walk(vars(m))
-    return list(found.values())
-
-
 #: at most this many plain values are watched per settings object (a config holds a few dozen)
 _OBJECT_VALUES = 512
-
-
-def _settings_object(torch: Any, v: Any) -> bool:
-    """An object held for its values (a ``PretrainedConfig``, a dataclass of options): it has a ``__dict__`` and is no
-    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields), nor
-    an object of the standard library's or torch's machinery (``_MACHINERY``)."""
-    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v)
-            and type(v).__module__.partition(".")[0] not in _MACHINERY)
-
-
-#: packages whose objects a module may hold are machinery, not its settings: their public values change through
-#: their own methods in ordinary use (a ``logging.Logger``'s ``level`` by ``setLevel``, a ``random.Random``'s
-#: ``gauss_next``, an LR scheduler's ``last_epoch`` by ``step()``), which refused the next compiled call. The
-#: standard library's namespaces of options (``argparse.Namespace``, ``types.SimpleNamespace``) are settings.
-_MACHINERY = frozenset(sys.stdlib_module_names - {"argparse", "types"} | {"torch", "tqdm"})
 
 
 def _item(container: Any, key: Any) -> Any:

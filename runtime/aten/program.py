@@ -95,7 +95,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
 
     source = exported if exported is not None else module
     from .ambient import watch_default_dtype_reads, watch_module_writes, watch_object_reads
-    from .guard import settings_objects
+    from .settings import settings_objects
 
     # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
     writes_watch = contextlib.nullcontext(set()) if strict else watch_module_writes(torch)
