@@ -71,10 +71,13 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     ``devices`` > 1 splits the graph into pipeline stages, one arena per device; the plan then refers
     to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's
     weights plus arena (BudgetError naming the device): one number for every device, or a list of one per
-    device (two different GPUs). With ``streams``, a device over it gives its concurrency back first (one
-    device: ``memory_budget`` set to what the capacity leaves after the weights; a device of a split: its stage
-    run serially, listed in the solver block's ``split.serial_devices``; each such replan spends the work budget
-    again). All options: see ``plan_graph``.
+    device (two different GPUs). A device over it is planned again before it is refused (each such replan spends
+    the work budget again): one device, with or without ``streams``, with ``memory_budget`` set to what the
+    capacity leaves after the weights (the caller's ``memory_budget`` where smaller; reported as the schedule
+    block's ``memory_budget`` with ``"memory_budget_from": "device_capacity"``), so it never refuses what that
+    budget plans, a given ``schedule`` aside (checked, never changed); a device of a split on several streams
+    runs its stage serially, listed in the solver block's ``split.serial_devices``. All options: see
+    ``plan_graph``.
     """
     check_option_names("plan", options, _plan_options())
     return plan_graph(graph, schedule, solver, **options).plan
@@ -129,9 +132,9 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
         planned = _plan_devices(graph, devices, solver, options, t0, streams=streams, max_events=max_events,
                                 cost_model=cost_model, device_capacity=device_capacity)
     else:
-        def one(budget: int | None) -> Plan:
+        def one(budget: int | None, budget_from: str | None = None) -> Plan:
             return _plan_one_device(graph, schedule, solver, options, t0, streams=streams, memory_budget=budget,
-                                    max_events=max_events, cost_model=cost_model)
+                                    max_events=max_events, cost_model=cost_model, budget_from=budget_from)
 
         planned = Planned(graph, one(memory_budget))
         if device_capacity is not None:
@@ -144,13 +147,14 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
 
 
 def _within_capacity(graph: Graph, made: Plan, device_capacity, memory_budget: int | None,
-                     replan: Callable[[int], Plan] | None) -> Plan:
-    """``made`` if the graph's weights plus its arena fit ``device_capacity`` (one device); else, when ``made``
-    runs on several streams of a schedule ``plan`` chose (``replan``: None for a given one, checked, never
-    changed), the plan ``replan`` makes with what the capacity leaves for the arena as a memory budget
-    (concurrency given back, as ``memory_budget`` and a device of a split give it back); else BudgetError naming
-    device 0. Why: the concurrent arena can be larger than the serial one, and a capacity the serial plan fits
-    was refused."""
+                     replan: Callable[[int, str], Plan] | None) -> Plan:
+    """``made`` if the graph's weights plus its arena fit ``device_capacity`` (one device); else, when ``plan``
+    chose ``made``'s schedule (``replan``: None for a given one, checked, never changed), the plan ``replan`` makes
+    with what the capacity leaves after the weights as its memory budget (the caller's ``memory_budget`` where that
+    is smaller), whether or not ``streams`` was asked: concurrency given back, and then the low-memory serial order
+    ``memory_budget`` tries; else BudgetError naming device 0. Why: a capacity is a memory budget plus the weights,
+    and it refused what that budget plans (a concurrent arena larger than the serial one; without ``streams``, a
+    listed order over it where a low-memory one fits)."""
     from .devices import check_capacity
     from .devices.split import device_capacities, weight_bytes
 
@@ -159,12 +163,14 @@ def _within_capacity(graph: Graph, made: Plan, device_capacity, memory_budget: i
         return made
     except BudgetError as exc:
         room = device_capacities(device_capacity, 1)[0] - weight_bytes(graph)
-        if replan is None or made.streams <= 1 or room < 0:
+        if replan is None or room < 0:
             raise
+        budget = room if memory_budget is None else min(room, memory_budget)
         try:
-            again = replan(room if memory_budget is None else min(room, memory_budget))
+            again = replan(budget, "device_capacity")
         except BudgetError as none_fits:
-            raise BudgetError(f"{exc}; with its concurrency given back too: {none_fits}") from None
+            raise BudgetError(f"{exc}; planned again with the {budget} B it leaves after the weights as a "
+                              f"memory_budget: {none_fits}") from None
         check_capacity(graph, again, device_capacity)
         return again
 
@@ -432,7 +438,9 @@ def _jsonable(v: Any) -> bool:
 # ---- one device: candidates, budget, report -------------------------------------------------------------
 
 def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, options: SolveOptions, t0: float, *,
-                     streams, memory_budget, max_events, cost_model) -> Plan:
+                     streams, memory_budget, max_events, cost_model, budget_from: str | None = None) -> Plan:
+    """One device's plan; ``budget_from`` names the option ``memory_budget`` came from where the caller did not
+    give it (``"device_capacity"``), reported beside it in the schedule block."""
     from .optimize.candidates import candidates
 
     cands = candidates(graph, schedule=schedule, streams=streams, memory_budget=memory_budget,
@@ -445,7 +453,8 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     serial = _serial_plan(graph, chosen.schedule, plans, solver, options, t0)
     result = _with_marks(result, [first, serial, *plans.values()])
     block = _schedule_block(graph, cands, chosen, first, result, serial.arena_bytes, streams=streams,
-                            schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events)
+                            schedule_given=schedule is not None, memory_budget=memory_budget, max_events=max_events,
+                            budget_from=budget_from)
     solver_block = dict(result.solver)
     seconds = solver_block.pop("seconds", None)
     solver_block["schedule"] = block
@@ -749,8 +758,10 @@ def _r(x: float) -> float:
 
 
 def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, serial_arena: int, *, streams,
-                    schedule_given: bool, memory_budget, max_events) -> dict[str, Any]:
-    """The solver block's ``"schedule"`` entry: deterministic numbers only (no wall clock)."""
+                    schedule_given: bool, memory_budget, max_events, budget_from: str | None = None) -> dict[str, Any]:
+    """The solver block's ``"schedule"`` entry: deterministic numbers only (no wall clock). ``memory_budget_from``
+    follows ``memory_budget`` only where ``budget_from`` is given: plans with the caller's own budget, or none,
+    stay byte for byte what they were."""
     ms = cands.makespan(graph, chosen.schedule)
     if cands.method == "graph_optimize":
         block: dict[str, Any] = {"method": "graph_optimize", "concurrent_arena_bytes": first.arena_bytes,
@@ -763,6 +774,7 @@ def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, seri
     block.update({
         "streams_requested": streams if streams is not None else (1 if not schedule_given else None),
         "memory_budget": memory_budget,
+        **({"memory_budget_from": budget_from} if budget_from is not None else {}),
         "max_events": max_events,
         "event_us": _r(cands.event_us),
         "makespan_us": _r(ms),

@@ -127,10 +127,19 @@ def _schedule_lines(block) -> list[str]:
     if "serial_arena_bytes" in block:
         out.append(f"arenas       serial {block['serial_arena_bytes']} B, concurrent "
                    f"{block.get('concurrent_arena_bytes')} B at {block.get('concurrent_makespan_us')} us"
-                   + (f", budget {block['memory_budget']} B" if block.get("memory_budget") is not None else ""))
+                   + _budget_text(block))
     out.append(f"scheduler    {block.get('method')} ({block.get('candidate')}), "
                f"{block.get('forks_given_back', 0)} fork(s) given back")
     return out
+
+
+def _budget_text(block: dict) -> str:
+    """The arenas line's memory budget, and where it came from when not the caller's own (``device_capacity``:
+    the room the capacity leaves after the weights), so a budget nobody passed is not read as one given."""
+    if block.get("memory_budget") is None:
+        return ""
+    source = block.get("memory_budget_from")
+    return f", budget {block['memory_budget']} B" + (f" (from {source})" if source is not None else "")
 
 
 def _stream_table(plan: Plan) -> list[str]:
