@@ -10,7 +10,8 @@ default may be given only that default (the program was traced with it).
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AtenExecutorError
@@ -66,8 +67,61 @@ def proof_key(extra: dict[str, Any]) -> frozenset | None:
     return frozenset((name, type(v), repr(v)) for name, v in extra.items())
 
 
+@dataclass
+class Proofs:
+    """The answers of ``CompiledModule._prove`` by ``proof_key``: None (proven: the program is compile's with those
+    values) or why not; the ``size`` latest used kept, and a count of the refuted ones per set of names.
+
+    Why bounded: each new value set costs a full export of ``forward``, and a keyword given a new float at every
+    call (``scale=step * 0.1``) paid one per call and grew the answers without end. After ``tries`` refuted value
+    sets for the same names, the next new one is refused at once (``exhausted``), without exporting."""
+
+    size: int = 64
+    tries: int = 8
+    answers: OrderedDict = field(default_factory=OrderedDict)   # proof key -> None or why not
+    failed: dict = field(default_factory=dict)   # frozenset of names -> how many value sets were refuted
+
+    def __contains__(self, key: Any) -> bool:
+        """Whether ``key`` is proven (``in_compile_form``'s test); a hit counts as a use."""
+        if key not in self.answers or self.answers[key] is not None:
+            return False
+        self.answers.move_to_end(key)
+        return True
+
+    def refusal(self, key: Any) -> str | None:
+        """Why ``key`` was refuted, or None where it is no refuted one kept."""
+        why = self.answers.get(key)
+        if why is not None:
+            self.answers.move_to_end(key)
+        return why
+
+    def exhausted(self, names: frozenset) -> bool:
+        """Whether ``tries`` value sets of these names were refuted already: no more exports for them."""
+        return self.failed.get(names, 0) >= self.tries
+
+    def record(self, key: Any, why: str | None) -> None:
+        """Keep the answer for ``key`` (the least recently used one dropped beyond ``size``)."""
+        if why is not None:
+            names = frozenset(name for name, _t, _r in key)
+            self.failed[names] = self.failed.get(names, 0) + 1
+        self.answers[key] = why
+        self.answers.move_to_end(key)
+        while len(self.answers) > self.size:
+            self.answers.popitem(last=False)
+
+    @property
+    def proven(self) -> list:
+        """The proven keys kept."""
+        return [k for k, why in self.answers.items() if why is None]
+
+    @property
+    def refuted(self) -> dict:
+        """The refuted keys kept, with why."""
+        return {k: why for k, why in self.answers.items() if why is not None}
+
+
 def in_compile_form(form: CallForm | None, args: tuple, kwargs: dict,
-                    proven: frozenset | set = frozenset()) -> tuple[tuple, dict]:
+                    proven: frozenset | set | Proofs = frozenset()) -> tuple[tuple, dict]:
     """``args`` and ``kwargs`` rearranged into compile's form; as given where they already are in it or do not
     bind to the signature (the executor's structure check then names what differs). Arguments compile left out
     are dropped where given their defaults, or values whose ``proof_key`` is in ``proven`` (exporting forward

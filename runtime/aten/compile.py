@@ -22,7 +22,7 @@ from memplan.solvers.options import SolveOptions
 
 from . import ambient
 from . import guard as module_guard
-from .callform import CallForm, ExtraArguments, call_form, in_compile_form, proof_key, same_export, takes
+from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_export, takes
 from .errors import AtenExecutorError
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .program import Program, flatten_inputs, load_program
@@ -46,10 +46,20 @@ class CompiledModule:
     recaptures: int = 0
     flag_rebuilds: int = 0
     form: CallForm | None = None   # how compile called forward: a call in another form is bound by name
-    proven: set = field(default_factory=set)    # ``callform.proof_key``s of arguments compile left out, shown inert
-    refuted: dict = field(default_factory=dict)   # those that were not: why
+    #: the answers of ``_prove`` for arguments compile left out (``callform.Proofs``: bounded, recently used kept)
+    proofs: Proofs = field(default_factory=Proofs)
     #: (grad mode, inference mode) compile exported under: a proof's export runs under them (``_prove``)
     export_mode: tuple[bool, bool] = (True, False)
+
+    @property
+    def proven(self) -> list:
+        """The ``callform.proof_key``s of arguments compile left out, shown inert (the latest kept)."""
+        return self.proofs.proven
+
+    @property
+    def refuted(self) -> dict:
+        """Those shown not to be, with why (the latest kept)."""
+        return self.proofs.refuted
 
     @property
     def graph(self) -> Graph:
@@ -87,21 +97,23 @@ class CompiledModule:
         self._follow_flags()
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
         try:
-            args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
+            args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         except ExtraArguments as exc:
             why = self._prove(exc.extra, args, kwargs)
             if why == "":
                 raise
             if why is not None:
                 raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
-            args, kwargs = in_compile_form(self.form, args, kwargs, self.proven)
+            args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
 
     def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:
         """None where forward exported again with the arguments ``extra`` too gives compile's program
         (``callform.same_export``): then a call with them is the program's call without them, and is taken (recorded
-        in ``proven``); else why not ("" where no export was tried). Once per set of values: a refuted one is
-        refused at once after, for the reason found then (``refuted``). As the answer is remembered for the values
+        in ``proofs``); else why not ("" where no export was tried). Once per set of values while ``proofs`` keeps the
+        answer (its latest 64): a refuted one is refused at once after, for the reason found then; after 8 refuted
+        value sets of the same names, every new one is refused without an export (a keyword given a new float at
+        every call paid a full export per call, and the answers grew without end). As the answer is remembered for the values
         alone, the export is compile's own but for them: its example inputs, its default dtype, grad and inference
         mode, no autocast (``_example_call``, ``_as_at_compile``)."""
         import torch
@@ -109,39 +121,45 @@ class CompiledModule:
         key = proof_key(extra)
         if key is None or self.guard is None or self.form is None:
             return ""
-        if key in self.refuted:
-            return self.refuted[key]
+        known = self.proofs.refusal(key)
+        if known is not None:
+            return known
+        names = ", ".join(sorted(extra))
+        if self.proofs.exhausted(frozenset(extra)):
+            return (f"{self.proofs.tries} other value sets of {names} were refuted already (each exported: another "
+                    "program than compile's, or a failed export), so no more exports are tried for these arguments "
+                    "(compile with them, as example values)")
         try:   # (an argument compile left out given positionally cannot be left out here: refused as it was)
             base_args, base_kwargs = in_compile_form(self.form, args, {k: v for k, v in kwargs.items()
                                                                        if k not in extra})
         except ExtraArguments:
             return ""
-        names = ", ".join(sorted(extra))
         base_args, base_kwargs = _example_call(self.program, base_args, base_kwargs)
         try:
             with _as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode):
                 other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
         except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
-            self.refuted[key] = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
-            return self.refuted[key]
-        if not same_export(self.program.exported, other.exported, set(extra),
-                           module_guard.module_tensor_ids(torch, self.guard)):
-            self.refuted[key] = f"exported again with {names} as given, forward gave another program than compile's"
-            return self.refuted[key]
-        self._watch_reads_of(other)
-        self.proven.add(key)
-        return None
+            why = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
+        else:
+            why = None if same_export(self.program.exported, other.exported, set(extra),
+                                      module_guard.module_tensor_ids(torch, self.guard)) else (
+                f"exported again with {names} as given, forward gave another program than compile's")
+        if why is None:
+            self._watch_reads_of(other)
+        self.proofs.record(key, why)
+        return why
 
     def _watch_reads_of(self, other: Program) -> None:
         """Watch from now on what ``other``'s export (a proof's) read that compile's did not: a settings object's
-        values (``guard.widened``), and the default dtype (a call under another default is refused where a read of it
-        is recorded). That path of ``forward`` runs in eager with the proven arguments."""
+        values (``guard.widened``), the default dtype (a call under another default is refused where a read of it
+        is recorded) and the grad, inference and autocast modes (``Program.mode_reads``). That path of ``forward`` runs in eager with the proven arguments."""
         import torch
 
         self.guard = module_guard.widened(torch, self.guard, self.program, other)
         reads = tuple(dict.fromkeys(self.program.default_dtype_reads + other.default_dtype_reads))
-        if reads != self.program.default_dtype_reads:
-            self.program = self.executor.program = replace(self.program, default_dtype_reads=reads)
+        modes = tuple(dict.fromkeys(self.program.mode_reads + other.mode_reads))
+        if reads != self.program.default_dtype_reads or modes != self.program.mode_reads:
+            self.program = self.executor.program = replace(self.program, default_dtype_reads=reads, mode_reads=modes)
             self.executor.ambient.dtype_nodes = None   # (found again at the next call under another default)
 
     def _follow_flags(self) -> None:

@@ -281,7 +281,9 @@ class Executor:
         autocast region around the call (eager casts its matmuls, the program's dtypes are fixed at export: it
         returned float32 where eager gives bfloat16); another default dtype where a node of the program takes its
         dtype from it (``torch.rand(3)`` in ``forward`` is float64 in eager under ``set_default_dtype(torch.float64)``;
-        the program's stays float32); backend flags changed since the build (``CompiledModule`` builds again)."""
+        the program's stays float32); a grad, inference or autocast mode ``forward`` read while it was exported, now
+        of another value (``if torch.is_grad_enabled():`` took compile's branch); backend flags changed since the
+        build (``CompiledModule`` builds again)."""
         torch = self.torch
         if torch.is_autocast_enabled(self.device.type):
             raise AtenExecutorError(f"called inside a torch.autocast region for {self.device.type} "
@@ -289,6 +291,12 @@ class Executor:
                                     "fixed when it was exported without one (call it outside the region, or put the "
                                     "autocast inside forward)")
         self._check_default_dtype()
+        if self.program.mode_reads:
+            why = ambient.mode_reads_changed(torch, self.program.mode_reads)
+            if why is not None:
+                raise AtenExecutorError(f"{why}: the branch forward took on it is fixed in the program, where eager's "
+                                        "follows the mode of each call (call it under the compile's mode, or compile "
+                                        "again under this one)")
         changed = ambient.changed_flag(torch, self.ambient.flags, ambient.backend_flags(torch)) if flags else None
         if changed is not None:
             raise AtenExecutorError(f"{changed}: the executor's kernels (and a captured CUDA graph) were chosen under "

@@ -75,6 +75,9 @@ class Program:
     #: where ``forward`` read ``torch.get_default_dtype()`` in Python while it was exported ("file.py:123"): what it
     #: made of the value is baked into the program (``emb.to(torch.get_default_dtype())``), which no node shows
     default_dtype_reads: tuple[str, ...] = ()
+    #: each read of the caller's grad, inference or autocast mode by ``forward`` while it was exported (getter, its
+    #: arguments, the value, "file.py:123": ``ambient.watch_mode_reads``): the branch it took is fixed in the program
+    mode_reads: tuple[tuple[str, tuple, Any, str], ...] = ()
     #: (id of the module, attribute) of each module attribute ``forward`` set while it was exported (``self.mult = 2``):
     #: every eager call sets it again, so the guard does not take it for a user's change of a setting
     forward_writes: frozenset[tuple[int, str]] = frozenset()
@@ -94,7 +97,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from memplan.importers.torch import trace_torch
 
     source = exported if exported is not None else module
-    from .ambient import watch_default_dtype_reads, watch_module_writes, watch_object_reads
+    from .ambient import watch_default_dtype_reads, watch_mode_reads, watch_module_writes, watch_object_reads
     from .settings import settings_objects
 
     # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
@@ -102,7 +105,10 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     reads_watch = (contextlib.nullcontext((set(), set())) if strict or exported is not None
                    or not isinstance(module, torch.nn.Module)
                    else watch_object_reads(settings_objects(torch, module)))
-    with watch_default_dtype_reads(torch) as reads, writes_watch as writes, reads_watch as (object_reads, watched):
+    # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
+    modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
+    with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
+          reads_watch as (object_reads, watched)):
         ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
@@ -205,7 +211,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_inputs(ep, user_inputs, example_inputs, kwargs),
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
-                   tuple(dict.fromkeys(reads)), frozenset(writes), frozenset(object_reads), frozenset(watched))
+                   tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched))
 
 
 def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:
