@@ -47,7 +47,8 @@ class ReuseIndex:
     Why: ``reuse_after`` builds the plan's happens-before and lifetimes, linear in the graph, for its one tensor:
     an executor asking once per tensor paid that per call (a 20,000-node graph: 0.23 s a call, over an hour in
     all). Build a ``ReuseIndex(graph, plan)`` once and ask it (``after``, ``table``) as often as needed; it holds
-    the graph and plan it was built for and no state of its own beyond them (nothing global). ``fused_groups``:
+    the graph and plan it was built for, read-only (``graph``, ``plan``, ``fused_groups``: a new one is a new
+    index), and no state of its own beyond them (nothing global). ``fused_groups``:
     as ``reuse_after`` takes it."""
 
     def __init__(self, graph: Graph, plan: Plan, *, fused_groups: bool = False) -> None:
@@ -82,7 +83,7 @@ class ReuseIndex:
         """Refused: the answers come from the happens-before and lifetimes built for the graph, plan and
         ``fused_groups`` given, so ``index.graph = other`` (or ``index.fused_groups = True``) made ``after`` answer
         from the old build (a stale ``Reuse``, or a raw IndexError), as if of the new one."""
-        raise ScheduleError(f"ReuseIndex is read-only: {name!r} cannot be set; build a new "
+        raise ScheduleError(f"ReuseIndex is read-only: {name!r} cannot be set or deleted; build a new "
                             f"ReuseIndex(graph, plan, fused_groups=...) for another graph, plan or fused_groups")
 
     def __delattr__(self, name: str) -> None:
