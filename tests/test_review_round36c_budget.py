@@ -24,6 +24,13 @@ def _graph(seed: int):
     return fanout_join(random.Random(seed).randint(20, 60), seed=seed, max_width=random.Random(seed + 1).randint(3, 8))[0]
 
 
+def _planned(monkeypatch, g, opts: dict, patch):
+    """``memplan.plan(g, **opts)`` with ``patch(m)`` applied to a monkeypatch context for this plan only."""
+    with monkeypatch.context() as m:
+        patch(m)
+        return memplan.plan(g, **opts)
+
+
 CASES = [   # (seed, solver, streams, extra, where the budget lies between the concurrent and serial arenas, capacity)
     (412, "search", 2, {"alignment": 256}, 2, True),
     (427, "search", 2, {"fused_groups": True, "alignment": 1024}, 2, True),
@@ -49,13 +56,10 @@ def test_budgeted_exact_plans_are_those_of_the_pipeline_without_the_shortcuts(mo
     opts = dict(solver=solver, time_limit=0.2, streams=streams, **extra, **limit)
     started: list = []
     real = plan_module._solve_started
-    with monkeypatch.context() as m:
-        m.setattr(plan_module, "_solve_started", lambda *a, **k: started.append(1) or real(*a, **k))
-        fast = memplan.plan(g, **opts)
-    with monkeypatch.context() as m:
-        _unshared(m)
-        slow = memplan.plan(g, **opts)
-    if fast.solver.get("stopped") or slow.solver.get("stopped"):
+    fast = _planned(monkeypatch, g, opts, lambda m: m.setattr(
+        plan_module, "_solve_started", lambda *a, **k: started.append(1) or real(*a, **k)))
+    slow = _planned(monkeypatch, g, opts, _unshared)
+    if any(p.solver.get("stopped") for p in (fast, slow)):
         pytest.skip("a wall-clock stop (a loaded machine): such a plan may not repeat")
     assert started   # (the shortcut was taken)
     assert fast.arena_bytes <= budget
