@@ -47,7 +47,8 @@ class ReuseIndex:
     Why: ``reuse_after`` builds the plan's happens-before and lifetimes, linear in the graph, for its one tensor:
     an executor asking once per tensor paid that per call (a 20,000-node graph: 0.23 s a call, over an hour in
     all). Build a ``ReuseIndex(graph, plan)`` once and ask it (``after``, ``table``) as often as needed; it holds
-    the graph and plan it was built for and no state of its own beyond them (nothing global). ``fused_groups``:
+    the graph and plan it was built for, read-only (``graph``, ``plan``, ``fused_groups``: a new one is a new
+    index), and no state of its own beyond them (nothing global). ``fused_groups``:
     as ``reuse_after`` takes it."""
 
     def __init__(self, graph: Graph, plan: Plan, *, fused_groups: bool = False) -> None:
@@ -67,14 +68,26 @@ class ReuseIndex:
         if not isinstance(plan, Plan):
             raise ScheduleError(f"{who} needs a memplan Plan (memplan.plan, load_plan), not {type(plan).__name__}")
         check_plan_for(graph, plan)   # a plan of another graph: PlanMismatch, not answers about the wrong nodes
-        self.graph, self.plan, self.fused_groups, self._who = graph, plan, fused_groups, who
-        self._hb = build_happens_before(graph, schedule_of(plan))
+        hb = build_happens_before(graph, schedule_of(plan))
         # the planner's own lifetimes of the plan's schedule: per root and stream the last access (``last``) and
         # the first position that every access happens before (``visible``); an output's root, or one with an
         # output view, lives to the end (``has_end``); weights are no buffer
-        self._lt = compute_lifetimes(graph, self._hb, fused_groups=fused_groups)
-        self._device, self._streams_of = _devices(plan, self._hb.num_streams)
-        self._buf = {int(r): b for b, r in enumerate(self._lt.roots)}
+        lt = compute_lifetimes(graph, hb, fused_groups=fused_groups)
+        device, streams_of = _devices(plan, hb.num_streams)
+        # set once, read-only after (``__setattr__``)
+        self.__dict__.update(graph=graph, plan=plan, fused_groups=fused_groups, _who=who, _hb=hb, _lt=lt,
+                             _device=device, _streams_of=streams_of,
+                             _buf={int(r): b for b, r in enumerate(lt.roots)})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Refused: the answers come from the happens-before and lifetimes built for the graph, plan and
+        ``fused_groups`` given, so ``index.graph = other`` (or ``index.fused_groups = True``) made ``after`` answer
+        from the old build (a stale ``Reuse``, or a raw IndexError), as if of the new one."""
+        raise ScheduleError(f"ReuseIndex is read-only: {name!r} cannot be set or deleted; build a new "
+                            f"ReuseIndex(graph, plan, fused_groups=...) for another graph, plan or fused_groups")
+
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
 
     def after(self, tensor: str) -> Reuse:
         """``reuse_after(graph, plan, tensor)`` of the index's graph and plan, without rebuilding anything."""

@@ -12,6 +12,7 @@ Written once here, so that the two prove and compare against the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -99,7 +100,19 @@ def _integer_start(warm: Solution, name: str) -> Solution:
         f"its arena is {_short(warm.arena)}, not an integer byte count"
     if why:
         raise SolverError(f"{name} is no packing of this problem: {why}")
-    return replace(warm, offsets=offsets, arena=arena)
+    return replace(warm, offsets=offsets, arena=arena, info=_info_of(warm.info, name))
+
+
+def _info_of(info, name: str) -> dict:
+    """A caller's start's ``info`` as a dict (None: none); SolverError naming the option ``name`` where it is no
+    mapping. Why: the start's info is read for its run marks (``interrupted``, ``stopped``: ``best_start``,
+    ``started_interrupted``), so a ``default_start`` with ``info=None`` or a list, or a ``warm_start`` so that beat
+    the default's plan, failed deep in the solver with a raw AttributeError."""
+    if info is None:
+        return {}
+    if not isinstance(info, Mapping):
+        raise SolverError(f"{name}'s info must be a dict (or None), not {type(info).__name__} {_short(info)}")
+    return dict(info)
 
 
 def _offsets_of(offsets) -> np.ndarray | str:
