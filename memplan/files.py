@@ -407,6 +407,9 @@ def _unwritable(target: str) -> str | None:
     if stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222:
         return READ_ONLY
     stream = _standard_stream_of(st)
+    if stream == "standard input":   # (``-o f < f``: nothing was written to it; the file being read is replaced)
+        return "it is this process's standard input (a shell redirection's file: the rename would replace the " \
+               "file being read); write the output elsewhere"
     if stream:
         return f"it is this process's {stream} (a shell redirection's file: the rename would replace it, and what " \
                "was written to it is lost); '-' writes to stdout"
