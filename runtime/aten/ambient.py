@@ -175,7 +175,8 @@ def watch_default_dtype_reads(torch: Any) -> Iterator[list[str]]:
     # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as skipped"):
     # let it call the watcher once while tracing and take its result as a constant
     with _DTYPE_READS.block(torch, "get_default_dtype",
-                            lambda real: torch._dynamo.assume_constant_result(_watched(torch, real)), []) as reads:
+                            lambda real: torch._dynamo.assume_constant_result(
+                                _recording(torch, _DTYPE_READS, real, lambda a, k, v, where: where)), []) as reads:
         yield reads
 
 
@@ -271,14 +272,18 @@ def _reading(real: Any) -> Any:
     return reading
 
 
-def _watched(torch: Any, real: Any) -> Any:
-    def watched() -> Any:
-        reads = _DTYPE_READS.innermost()
+def _recording(torch: Any, patch: _SharedPatch, real: Any, entry: Callable[[tuple, dict, Any, str], Any]) -> Any:
+    """``real`` (a torch getter) that also appends ``entry(args, kwargs, value, "file.py:123")`` to this thread's
+    innermost ``patch`` block where code outside torch called it (``_reader``): the default dtype's watch and the
+    modes' are one wrapper."""
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        value = real(*args, **kwargs)
+        reads = patch.innermost()
         if reads is not None:
             where = _reader(torch, sys._getframe(1))
             if where is not None:
-                reads.append(where)
-        return real()
+                reads.append(entry(args, kwargs, value, where))
+        return value
 
     return watched
 
@@ -308,20 +313,10 @@ def watch_mode_reads(torch: Any) -> Iterator[list[tuple[str, tuple, Any, str]]]:
 
 
 def _mode_watched(torch: Any, name: str) -> Callable[[Any], Any]:
-    """The wrapper ``watch_mode_reads`` puts in place of ``torch.<name>`` (``real``)."""
-    def wrap(real: Any) -> Any:
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            value = real(*args, **kwargs)
-            reads = _MODE_READS[name].innermost()
-            if reads is not None:
-                where = _reader(torch, sys._getframe(1))
-                if where is not None:
-                    reads.append((name, (args, tuple(kwargs.items())), value, where))
-            return value
-
-        return watched
-
-    return wrap
+    """The wrapper ``watch_mode_reads`` puts in place of ``torch.<name>``: each read as (getter, its arguments, the
+    value it gave, where)."""
+    return lambda real: _recording(torch, _MODE_READS[name], real,
+                                   lambda args, kwargs, value, where: (name, (args, tuple(kwargs.items())), value, where))
 
 
 def mode_reads_changed(torch: Any, reads: tuple[tuple[str, tuple, Any, str], ...]) -> str | None:
