@@ -2,7 +2,7 @@
 
 The budget's search (``plan._exact_budget``) solves each candidate cheaply first (``auto`` without a time limit),
 then the chosen one, or one the heuristics miss, exactly. The exact solve built the schedule's problem again and ran
-the default solve again (``solvers.start.default_plan``: the plan it starts from), the very solve the cheap test had
+the default solve again (``solvers.named.default_plan``: the plan it starts from), the very solve the cheap test had
 just made; now the cheap solve's problem and plan are handed on (``solve_schedule(start=...)``). An exact probe of a
 candidate also stops its clique bound at the budget (``with_clique_bound(stop_above=...)``): the heaviest clique of a
 schedule whose bound already passes the budget was most of a budgeted plan (``wide_graph(100)`` at its serial arena,
@@ -20,7 +20,7 @@ from memplan import examples as E
 from memplan.benchmarks.scale import wide_graph
 
 plan_module = importlib.import_module("memplan.plan")
-start_module = importlib.import_module("memplan.solvers.start")
+start_module = importlib.import_module("memplan.solvers.named")
 lifetimes_module = importlib.import_module("memplan.lifetimes")
 
 GRAPHS = {"fanout_join15": E.fanout_join15, "moe": E.moe, "wide40": lambda: wide_graph(40)}

@@ -271,7 +271,7 @@ def test_cli_plan_progress_goes_to_stderr(tmp_path, capsys):
     from memplan.io import save_graph
 
     path = tmp_path / "g.json"
-    # serially, the default's plan (where a named cpsat starts: solvers.start.default_plan) ends above the bound
+    # serially, the default's plan (where a named cpsat starts: solvers.named.default_plan) ends above the bound
     # (round 34: a 30-node fanout_join, used before, is now solved to its bound by the default's small search)
     from memplan.benchmarks.scale import random_dag
 

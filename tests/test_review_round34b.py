@@ -1,4 +1,4 @@
-"""Review of round 34's start of the named exact solvers (``solvers.start.default_plan``).
+"""Review of round 34's start of the named exact solvers (``solvers.named.default_plan``).
 
 An exact solver named by its caller (``solver="search"`` / ``"cpsat"``) now starts from the default solve's plan,
 which on a small problem runs a small search (``auto.polish``). A Ctrl-C there was raised out of the solve: the plan
@@ -14,7 +14,7 @@ from memplan.benchmarks.scale import random_dag
 from memplan.lifetimes import buffer_problem
 from memplan.solvers import SolveOptions, solve
 from memplan.solvers import search as search_mod
-from memplan.solvers.start import default_plan
+from memplan.solvers.named import default_plan
 
 
 def small_polished() -> memplan.Graph:

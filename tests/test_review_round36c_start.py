@@ -17,7 +17,7 @@ from memplan.errors import SolverError
 from memplan.problem import BufferProblem, Solution
 from memplan.solvers import SolveOptions, solve
 
-start_module = importlib.import_module("memplan.solvers.start")
+start_module = importlib.import_module("memplan.solvers.named")
 SOLVERS = ["search", pytest.param("cpsat", marks=pytest.mark.skipif(
     importlib.util.find_spec("ortools") is None, reason="needs ortools"))]
 

@@ -186,8 +186,8 @@ def test_auto_hands_its_heuristic_plans_to_the_exact_solvers(monkeypatch):
     """Each exact solver ``auto`` ran made greedy's and size's plans again for its start (twice the heuristics'
     work for plans ``auto`` had just made: most of a time-limited solve of a large problem)."""
     import memplan.solvers.greedy as greedy
+    import memplan.solvers.named as start
     import memplan.solvers.size as size
-    import memplan.solvers.start as start
 
     p = _hard_interval_problem()
     made: list[str] = []
@@ -224,10 +224,10 @@ def test_search_builds_no_tables_when_its_start_meets_the_bound(monkeypatch):
 
     monkeypatch.setattr(search, "PackingSearch", counted)
     chain = BufferProblem(sizes=np.array([8, 8, 8]), lower=np.array([0, 1, 2]), upper=np.array([2, 3, 4]))
-    sol = search.solve(chain, SolveOptions(time_limit=0.2))
+    sol = memplan.solvers.get_solver("search")(chain, SolveOptions(time_limit=0.2))
     assert sol.status == memplan.solvers.Status.OPTIMAL and sol.arena == 16
     assert built == []
-    sol = search.solve(_hard_interval_problem(), SolveOptions(time_limit=0.2))
+    sol = memplan.solvers.get_solver("search")(_hard_interval_problem(), SolveOptions(time_limit=0.2))
     assert built   # (and builds them when there is something to search)
 
 

@@ -1,4 +1,4 @@
-"""An exact solver named by the caller starts from the default solve's plan (``solvers.start.default_plan``).
+"""An exact solver named by the caller starts from the default solve's plan (``solvers.named.default_plan``).
 
 Round 34 found ``solver="search"`` / ``"cpsat"`` with a short time limit ending above ``plan(graph)`` (40 of 300
 seeded runs, up to 1.11x): they started from greedy's and size's plans only, without the default's lifts of

@@ -1,6 +1,6 @@
 """A named exact solver given the caller's own warm start starts from the better of it and the default's plan.
 
-Session 34 made ``solver="search"`` / ``"cpsat"`` start from the default solve's plan (``start.default_plan``) only
+Session 34 made ``solver="search"`` / ``"cpsat"`` start from the default solve's plan (``named.default_plan``) only
 where the caller gave no warm start; given one (``SolveOptions(warm_start=P)``), they started from greedy's, size's
 and the caller's plans alone, and with a short time limit ended above the default's arena (132 of 2,400 seeded runs
 warm-started from greedy's or size's plan, up to 1.12x; 0 after: docs/benchmarks.md, "A named exact solver from the caller's warm start")."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from ..errors import SolverError, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
 from .check import check_solution
+from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
 
@@ -34,7 +36,8 @@ def check_solver_name(name: object) -> str:
 
 
 def get_solver(name: str) -> Solver:
-    """The unchecked solve function registered under ``name`` (imported lazily: cpsat needs ortools)."""
+    """The unchecked solve function registered under ``name`` (imported lazily: cpsat needs ortools); the exact
+    ones start from the default solve's plan where their caller hands none (``named.started``)."""
     check_solver_name(name)
     if name == "greedy":
         from .greedy import solve
@@ -44,10 +47,14 @@ def get_solver(name: str) -> Solver:
         from .auto import solve
     elif name == "cpsat":
         from .cpsat import solve
+
+        return partial(started, solve)
     elif name == "ggml":
         from .ggml import solve
     else:
         from .search import solve
+
+        return partial(started, solve)
     return solve
 
 

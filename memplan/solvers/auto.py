@@ -61,7 +61,7 @@ POLISH_WALL = 60.0
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
           keep_interrupt: bool | None = None) -> Solution:
     """``keep_interrupt``: whether a Ctrl-C in ``polish`` comes back as the plan so far, marked ``interrupted``
-    (None: only with a time limit, as the exact solvers keep theirs). ``start.default_plan`` asks for it: the
+    (None: only with a time limit, as the exact solvers keep theirs). ``named.default_plan`` asks for it: the
     exact solver named by its caller starts from this plan, and a Ctrl-C there must end with a plan, as one in
     that solver's own search does."""
     from . import get_solver

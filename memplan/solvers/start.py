@@ -26,7 +26,7 @@ from .options import SolveOptions
 
 def best_start(problem: BufferProblem, options: SolveOptions,
                heuristics: tuple[Solution, Solution] | None = None) -> Solution:
-    """Where an exact solver starts: the smaller of the default's plan (``default_plan``) and the caller's warm
+    """Where an exact solver starts: the smaller of the default's plan (``options.default_start``: ``named.default_plan``) and the caller's warm
     start (when it is sized for this problem; the default's on ties), so a named exact solver never ends above
     either. ``heuristics``: greedy's and size's plans, handed on by ``auto``, which runs the exact solvers itself
     with its own best plan as the warm start: then the smallest of those three (the first listed on ties), and no
@@ -44,7 +44,10 @@ def best_start(problem: BufferProblem, options: SolveOptions,
     warm = _caller_start(problem, options)
     if heuristics is not None:
         return min([*heuristics, *([warm] if warm is not None else [])], key=lambda c: c.arena)
-    default = _checked_start(problem, options.default_start, "default_start") or default_plan(problem, options)
+    default = _checked_start(problem, options.default_start, "default_start")
+    if default is None:   # (the named solvers get it: ``named.started``; ``auto`` hands ``heuristics``)
+        raise SolverError("an exact solver needs a start: call it through memplan.solvers.solve or get_solver, "
+                          "which run the default solve first")
     if warm is None or warm.arena >= default.arena:
         return default
     marks = {k: default.info[k] for k in _RUN_MARKS if k in default.info}
@@ -65,7 +68,7 @@ def _checked_start(problem: BufferProblem, start: Solution | None, name: str) ->
     """``start`` (the option ``name``), checked, where it is sized for this problem (one of another size is ignored),
     its offsets as int64 and its arena a plain int (``_integer_start``). Why checked: a caller's packing that
     overlaps was kept as the plan to beat, then blamed on the solver."""
-    if start is None or _length(start.offsets) not in (None, len(problem)):
+    if not sized_for(problem, start):
         return None
     start = _integer_start(start, name)
     try:
@@ -73,6 +76,11 @@ def _checked_start(problem: BufferProblem, start: Solution | None, name: str) ->
     except SolverError as exc:
         raise SolverError(f"{name} is no packing of this problem: {exc}") from None
     return start
+
+
+def sized_for(problem: BufferProblem, start: Solution | None) -> bool:
+    """Whether ``start`` is a start of this problem's size (one of another size is ignored, not refused)."""
+    return start is not None and _length(start.offsets) in (None, len(problem))
 
 
 def _length(offsets) -> int | None:
@@ -140,23 +148,9 @@ def _offsets_of(offsets) -> np.ndarray | str:
     return np.asarray(values, dtype=np.int64)
 
 
-def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
-    """The default solve's plan (``auto`` without a time limit: greedy's and size's best, buffers of alignment
-    slack lifted to the top, a small problem searched a little, in-place pairs joined), where an exact solver is
-    called by name (beside the caller's warm start, ``best_start``). Why: from greedy's and size's plans alone, ``solver="search"`` or
-    ``"cpsat"`` with a short time limit ended above ``plan(graph)`` (212 of ~1,200 runs of round 34's sweep, e.g.
-    5,549 bytes against 5,508): naming an exact solver and giving it time must never buy a larger arena than
-    naming none. Not when ``auto`` calls them: it hands its own plans on (``heuristics`` or ``warm_start``).
-    A Ctrl-C in the default's small search (``auto.polish``) comes back as its plan so far, ``info["interrupted"]``
-    set (``started_interrupted``): raised, it lost the plan that ``auto`` with the same time limit keeps."""
-    from .auto import solve as auto
-
-    return auto(problem, replace(options, time_limit=None, warm_start=None, default_start=None), keep_interrupt=True)
-
-
 def started_interrupted(start: Solution, options: SolveOptions,
                         heuristics: tuple[Solution, Solution] | None = None) -> bool:
-    """Whether a Ctrl-C ended the ``default_plan`` run that made ``start`` (``best_start`` with the same arguments):
+    """Whether a Ctrl-C ended the ``named.default_plan`` run that made ``start`` (``best_start`` with the same arguments):
     the exact solver then keeps it and says so, as after a Ctrl-C in its own work, instead of spending its time
     limit after the caller's stop. A caller's warm start marked ``interrupted`` (an earlier solve's) is no stop of
     this one: only the default's own mark counts."""
@@ -165,7 +159,7 @@ def started_interrupted(start: Solution, options: SolveOptions,
 
 def started_stopped(start: Solution, options: SolveOptions,
                     heuristics: tuple[Solution, Solution] | None = None) -> bool:
-    """Whether the wall clock stopped the ``default_plan`` run that made ``start`` (its small search's safety stop,
+    """Whether the wall clock stopped the ``named.default_plan`` run that made ``start`` (its small search's safety stop,
     ``auto.POLISH_WALL``): the exact solver's plan grew from that start, so it may not repeat either and says so
     (``info["stopped"]``), as a plan its own safety stop cut does."""
     return heuristics is None and bool(start.info.get("stopped"))
