@@ -110,3 +110,28 @@ def test_readme_install_note_names_what_each_extra_unlocks(tmp_path, monkeypatch
     assert main(["plan", str(graph), "-o", str(plan), "-q"]) == 0
     assert main(["draw", str(graph), str(plan), "-o", str(tmp_path / "m.png")]) == 2
     assert "pip install 'memplan[plot]'" in capsys.readouterr().err
+
+
+def test_format_doc_names_every_solver_block_key_a_one_device_plan_writes():
+    """docs/format.md's ``solver`` bullet lists the block's keys; ``bound``, ``tried`` and ``rejoined`` (every
+    default plan has them where they apply) were not named there."""
+    text = read("docs/format.md")
+    bullet = text[text.index("- `solver`: how the offsets were found"):text.index("## When is a plan safe?")]
+    named = set(re.findall(r"`(\w+)`", bullet))
+    written: set[str] = set()
+    for graph in bundled().values():
+        for options in ({}, {"streams": "auto", "fused_groups": True}, {"solver": "greedy"},
+                        {"solver": "search", "time_limit": 0.05}):
+            written |= set(json.loads(memplan.plan(graph, **options).to_json())["solver"])
+    assert {"bound", "tried", "rejoined", "schedule"} <= written
+    assert written - named == set()
+
+
+def test_aten_doc_module_table_lists_every_module():
+    """docs/aten.md's "Modules" table gives each file of runtime/aten its one job; ``ambient.py`` (the default
+    dtype, backend flags and modes a call meets) and ``profile_gap.py`` were missing."""
+    text = read("docs/aten.md")
+    table = text[text.index("## Modules"):text.index("## How each node lands in planned memory")]
+    listed = set(re.findall(r"`(\w+\.py)`", table))
+    files = {f for f in os.listdir(os.path.join(ROOT, "runtime", "aten")) if f.endswith(".py") and f != "__init__.py"}
+    assert files - listed == set()
