@@ -13,6 +13,7 @@ import sys
 import memplan
 from memplan.cli import build_parser, main
 from memplan.examples import bundled
+from memplan.solvers import SolveOptions
 from memplan.solvers.auto import POLISH_BUFFERS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,10 +60,13 @@ def test_the_default_solvers_short_search_is_described_as_it_runs():
     readme = read("README.md")
     assert f"a problem of up to {POLISH_BUFFERS} buffers that the heuristics leave above its lower bound" in readme
     assert "names `search` only where that search found the smaller arena" in readme
-    assert f"at most {POLISH_BUFFERS} buffers" in " ".join(memplan.plan.__doc__.split())
+    for doc in (memplan.plan.__doc__, SolveOptions.__doc__):
+        assert f"at most {POLISH_BUFFERS} buffers" in " ".join(doc.split())
     solver_help = next(a.help for a in build_parser()._subparsers._group_actions[0].choices["plan"]._actions
                        if "--solver" in a.option_strings)
     assert f"at most {POLISH_BUFFERS} buffers" in solver_help
+    auto_row = next(line for line in read("docs/benchmarks.md").splitlines() if line.startswith("| `auto` |"))
+    assert f"on a problem of at most {POLISH_BUFFERS} buffers still above its bound a short `search`" in auto_row
     # a small problem the heuristics already solve at its bound: no search runs, and the block names the heuristic
     plan = memplan.plan(bundled()["qkv"])
     assert plan.solver["name"] == "greedy" and "search" not in plan.solver["tried"]
@@ -135,3 +139,16 @@ def test_aten_doc_module_table_lists_every_module():
     listed = set(re.findall(r"`(\w+\.py)`", table))
     files = {f for f in os.listdir(os.path.join(ROOT, "runtime", "aten")) if f.endswith(".py") and f != "__init__.py"}
     assert files - listed == set()
+
+
+def test_readme_stdin_sentence_is_what_the_cli_does(tmp_path, monkeypatch, capsys):
+    """README: ``-o -`` is stdout, an input ``-`` is refused (never read from standard input); ``./-`` is a file."""
+    assert "inputs are always files, never standard input (`memplan plan - -o P` is refused" in read("README.md")
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "-", "-o", "p.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not from standard input" in err and "./- names a file called '-'" in err
+    assert not (tmp_path / "p.json").exists()
+    memplan.save_graph(bundled()["qkv"], str(tmp_path / "-"))
+    assert main(["plan", "./-", "-o", "-", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["graph"] == "qkv"
