@@ -280,11 +280,12 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="plan JSON to write (atomically)")
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
-                    help="offset solver (default auto: the heuristics, and with --time-limit the exact solvers)")
+                    help="offset solver (default auto: the heuristics, then a short search on a problem of at most 64 "
+                         "buffers, and with --time-limit the exact solvers)")
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
     sp.add_argument("--workers", type=argtypes.workers, default=1,
-                    help="CP-SAT worker threads (1 is deterministic)")
+                    help="CP-SAT worker threads (default 1: deterministic)")
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
@@ -302,7 +303,7 @@ def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
 
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
     sp.add_argument("plan", type=argtypes.path, help="plan JSON (memplan.plan/1)")
-    sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list")
+    sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list (default 10)")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
@@ -421,7 +422,7 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
     sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
     sp.add_argument("--workers", type=argtypes.workers, default=1,
-                    help="CP-SAT worker threads (1 is deterministic)")
+                    help="CP-SAT worker threads (default 1: deterministic)")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
     sp.set_defaults(func=cmd_csv)

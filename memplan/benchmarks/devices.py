@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..solvers import SOLVER_NAMES
 
     p.add_argument("--models", nargs="+", default=["1b-decode", "1b-prefill", "8b-decode", "8b-prefill"],
-                   choices=MODELS, help="Llama graphs (prefill: 32 tokens), each at most once")
+                   choices=MODELS, help="Llama graphs (prefill: 32 tokens), each at most once (default: all but tiny)")
     p.add_argument("--devices", type=argtypes.at_most(argtypes.MAX_STREAMS, "devices"), nargs="+", default=[2, 4],
                    metavar="N", help="device counts to split over, each at most once (default 2 4)")
     p.add_argument("--streams", type=argtypes.streams, default=None,

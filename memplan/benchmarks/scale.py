@@ -89,7 +89,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=argtypes.streams, default="auto",
                    help="the stream cap of --mode auto (default: auto, as memplan plan: up to 8)")
     p.add_argument("--mode", nargs="+", default=["serial", "auto"], choices=("serial", "auto", "natural"),
-                   help="schedules, each at most once: serial, graph_optimize --streams auto, the generator's own 4 streams")
+                   help="schedules, each at most once: serial, graph_optimize --streams auto, the generator's own 4 streams "
+                        "(default serial auto)")
     p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
                    help="offset solver (default: auto, as memplan plan)")
 

@@ -19,11 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=argtypes.at_most(argtypes.MAX_LAYERS, "layers"), default=16,
                    help="Llama decoder layers (default 16)")
     p.add_argument("--streams", type=argtypes.streams, default="auto",
-                   help="max streams for graph_optimize: N or 'auto' (8)")
+                   help="max streams for graph_optimize: N or 'auto' (up to 8; default auto)")
     p.add_argument("--event-us", type=argtypes.microseconds, default=None, help="event latency in microseconds "
                    "(default: the cost model's)")
     p.add_argument("--budget", type=argtypes.factor, default=1.05,
-                   help="memory budget as a multiple of the serial arena")
+                   help="memory budget as a multiple of the serial arena (default 1.05)")
     p.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
                    help="offset solver for the arenas (default auto)")
     p.add_argument("--quick", action="store_true", help="only the Llama graphs")

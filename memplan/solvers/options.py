@@ -111,8 +111,9 @@ class SearchParams:
 @named_fields
 @dataclass(frozen=True)
 class SolveOptions:
-    """``time_limit``: seconds of work for the exact solvers, as a deterministic budget (None: heuristics
-    only in ``auto``, a default budget when an exact solver is asked for by name). ``wall_limit``:
+    """``time_limit``: seconds of work for the exact solvers, as a deterministic budget (None: in ``auto`` the
+    heuristics, and on a problem of at most 64 buffers they leave above its bound a short search of a fixed node
+    budget; a default budget when an exact solver is asked for by name). ``wall_limit``:
     the wall-clock safety stop (default: four times the time limit plus ten seconds). ``workers`` and
     ``seed`` make CP-SAT deterministic; ``progress`` receives one-line progress messages. ``warm_start``: a packing
     of this problem for ``search`` / ``cpsat`` to start from; they start from the smaller of it and the default
