@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import memplan
@@ -96,3 +97,24 @@ def test_reuse_table_takes_any_iterable_of_ids():
     index = memplan.ReuseIndex(g, p)
     assert list(index.table(iter(["x"]))) == ["x"] and list(index.table({"x"})) == ["x"]
     assert index.table(("x",)) == {"x": index.after("x")}
+
+
+def _three_buffers():
+    from memplan.problem import BufferProblem
+
+    return BufferProblem(sizes=np.array([16, 16, 8]), lower=np.array([0, 0, 0]), upper=np.array([3, 3, 1]),
+                         alignment=8)
+
+
+@pytest.mark.parametrize("offsets", [{0: 0, 1: 16, 2: 32}, {0, 16, 32}, "0,16,32", b"\x00\x10\x20"])
+@pytest.mark.parametrize("solver", ["search", "cpsat"])
+def test_a_warm_start_of_offsets_in_no_sequence_names_what_it_is(offsets, solver):
+    """Offsets given as a dict (by buffer index), a set, a string or bytes were refused as "its offsets have shape
+    (): one integer a buffer is needed", naming a shape the caller never gave."""
+    from memplan.problem import Solution
+    from memplan.solvers import SolveOptions, solve
+
+    warm = Solution(offsets, 40, "mine")
+    with pytest.raises(memplan.SolverError, match=f"its offsets are {type(offsets).__name__} .*not a sequence") as e:
+        solve(_three_buffers(), solver, SolveOptions(warm_start=warm, time_limit=0.5))
+    assert "shape ()" not in str(e.value)
