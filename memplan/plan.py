@@ -127,8 +127,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     device_capacities(device_capacity, devices or 1)   # one per device: said before any work
     if devices is not None and devices > 1:
         if schedule is not None or memory_budget is not None:
-            raise ScheduleError("devices > 1 plans its own per-device schedules: give neither a schedule nor "
-                                "a memory_budget (use device_capacity)")
+            raise ScheduleError(_no_split_options(schedule, memory_budget, device_capacity))
         planned = _plan_devices(graph, devices, solver, options, t0, streams=streams, max_events=max_events,
                                 cost_model=cost_model, device_capacity=device_capacity)
     else:
@@ -144,6 +143,19 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
+
+
+def _no_split_options(schedule, memory_budget, device_capacity) -> str:
+    """Why ``devices`` > 1 takes no ``schedule`` or ``memory_budget``, naming the ones given and what bounds a
+    device instead. Why: "give neither a schedule nor a memory_budget (use device_capacity)" told a caller who gave
+    only a schedule, or a budget beside a ``device_capacity``, to use the capacity."""
+    given = " and ".join(n for n, v in (("the schedule", schedule), ("the memory_budget", memory_budget)) if v is not None)
+    why = "devices > 1 plans its own per-device schedules"
+    if memory_budget is None:
+        return f"{why}: drop {given}"
+    if device_capacity is None:
+        return f"{why}: drop {given} (use device_capacity: each device's weights plus arena)"
+    return f"{why}: drop {given} (the device_capacity given bounds each device's weights plus arena)"
 
 
 def _within_capacity(graph: Graph, made: Plan, device_capacity, memory_budget: int | None,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import memplan
+import memplan.examples
 from memplan.errors import MemplanError, ScheduleError
 from memplan.examples import diamond
 
@@ -118,3 +119,33 @@ def test_a_warm_start_of_offsets_in_no_sequence_names_what_it_is(offsets, solver
     with pytest.raises(memplan.SolverError, match=f"its offsets are {type(offsets).__name__} .*not a sequence") as e:
         solve(_three_buffers(), solver, SolveOptions(warm_start=warm, time_limit=0.5))
     assert "shape ()" not in str(e.value)
+
+
+def _schedule_of(g):
+    from memplan.schedule import serial_schedule
+
+    return serial_schedule(g)
+
+
+@pytest.mark.parametrize("given, said, unsaid", [
+    ({"memory_budget": 5, "device_capacity": 10**9}, "drop the memory_budget (the device_capacity given", "use device"),
+    ({"memory_budget": 5}, "drop the memory_budget (use device_capacity", "given"),
+    ({"schedule": _schedule_of, "device_capacity": 10**9}, "drop the schedule", "device_capacity"),
+])
+def test_the_split_names_the_option_it_takes_no_and_what_to_do(given, said, unsaid):
+    """``plan(g, devices=2, memory_budget=B, device_capacity=C)`` said "(use device_capacity)" to a caller who had,
+    and so did a given schedule alone, which no capacity replaces."""
+    g = memplan.examples.moe()
+    kw = {k: v(g) if callable(v) else v for k, v in given.items()}
+    with pytest.raises(memplan.ScheduleError, match=said.replace("(", "\\(")) as e:
+        memplan.plan(g, devices=2, **kw)
+    assert unsaid not in str(e.value).split(": ", 1)[1]
+
+
+@pytest.mark.parametrize("capacity, said", [(["--device-capacity", "3M"], "drop --memory-budget (the --device-capacity"),
+                                            ([], "give --device-capacity BYTES instead")])
+def test_the_cli_split_with_a_budget_says_what_to_do(tmp_path, capacity, said):
+    memplan.save_graph(memplan.examples.moe(), str(tmp_path / "g.json"))
+    r = _memplan(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json", "--memory-budget", "1M",
+                  *capacity], tmp_path, capture_output=True)
+    assert r.returncode == 2 and said in r.stderr.decode() and r.stderr.decode().count("\n") == 1
