@@ -114,6 +114,14 @@ def _check_solver_options(args: argparse.Namespace) -> None:
         argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
 
 
+def _budget_instead(args: argparse.Namespace) -> str:
+    """What to do instead of ``--memory-budget`` with ``--devices`` > 1: give ``--device-capacity``, or, where it is
+    given already, drop the budget (it said "give --device-capacity BYTES instead" to a user who had)."""
+    if getattr(args, "device_capacity", None) is not None:
+        return "drop --memory-budget (the --device-capacity given bounds each device's weights plus arena)"
+    return "give --device-capacity BYTES instead"
+
+
 def _check_plan_options(args: argparse.Namespace) -> None:
     """``plan``: refuse ``--max-events`` and warn of ``--event-us`` (``argtypes.unused``) where the other options
     leave them without effect, before the graph is read: both are options of a multi-stream or multi-device schedule, and without ``--streams``
@@ -146,7 +154,7 @@ def _plan_extras(args: argparse.Namespace) -> dict:
                                "--graph-out SPLIT.json to write it, for 'memplan verify SPLIT.json PLAN.json'")
         if args.devices > 1 and getattr(args, "memory_budget", None) is not None:   # (the library names its own
             raise MemplanError(f"--memory-budget applies to one device's schedule; --devices {args.devices} "  # options)
-                               "plans one schedule per device: give --device-capacity BYTES instead")
+                               "plans one schedule per device: " + _budget_instead(args))
         extras["devices"] = args.devices
     cap = getattr(args, "device_capacity", None)
     if cap is not None:

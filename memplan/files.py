@@ -96,7 +96,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         return
     path = output_path(path)
     target = _target(path)
-    why = _no_file_path(path) or _unwritable(target)
+    why = _no_file_path(path) or _unwritable(target) or _through_descriptor(path, target)
     if why:
         raise MemplanError(f"cannot write {path}: {why}")
     directory = directory_of(target)
@@ -300,7 +300,7 @@ def check_writable(path: str, label: str) -> None:
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why}")
     target = _target(path)
-    why = _unwritable(target)
+    why = _unwritable(target) or _through_descriptor(path, target)
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why}")
     directory = directory_of(target)
@@ -417,6 +417,44 @@ def _unwritable(target: str) -> str | None:
         # write bits, but no write: a read-only mount (root included), or bits for another user; "the file is
         # read-only" said the first of a file whose mode allows writing
         return READ_ONLY_FS if _read_only_fs(target) else NO_WRITE_PERMISSION
+    return None
+
+
+def _through_descriptor(path: str, target: str) -> str | None:
+    """Why an output ``path`` that reaches a regular file through a file descriptor of this process (``/dev/fd/3``,
+    ``/proc/self/fd/3``, a link to either) cannot be written, or None. Why: a write there means the open file
+    description (``-o /dev/fd/3 3>>log.txt`` appends to the log), but the atomic write renamed a new file over the
+    file it names: the log's earlier lines were lost. The standard streams are named by ``_unwritable``; a pipe or
+    a terminal is no regular file (``NOT_REGULAR``). A descriptor that is not open is named so."""
+    fd = _descriptor_of(path)
+    if fd is None:
+        return None
+    try:
+        regular = stat.S_ISREG(os.stat(target).st_mode)
+    except OSError:   # (``/dev/fd/9`` of a closed descriptor: "No such file or directory (in /proc/PID/fd)")
+        return f"file descriptor {fd} is not open in this process"
+    if not regular:
+        return None
+    return (f"it is this process's file descriptor {fd}, open on a regular file (a shell redirection such as "
+            f"{fd}>>FILE, or a file the program holds open): the rename would replace that file, and what was "
+            "written to it is lost; give the file's own path")
+
+
+def _descriptor_of(path: str) -> int | None:
+    """The file descriptor of this process that ``path`` names through its chain of links (``/dev/fd/N``,
+    ``/proc/self/fd/N``, ``/proc/PID/fd/N`` with this process's id, a link to one of these), or None."""
+    own = {os.path.realpath(d) for d in ("/dev/fd", "/proc/self/fd", "/proc/thread-self/fd") if os.path.isdir(d)}
+    p = path
+    for _ in range(40):   # (the kernel's own limit on links followed)
+        name = os.path.basename(p)
+        if name.isdigit() and os.path.realpath(os.path.dirname(p) or os.curdir) in own:
+            return int(name)
+        if not os.path.islink(p):
+            return None
+        try:
+            p = os.path.join(os.path.dirname(p), os.readlink(p))
+        except OSError:
+            return None
     return None
 
 

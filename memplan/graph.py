@@ -838,6 +838,17 @@ def _near_field(key: Any, fields: Iterable[str], cutoff: float = 0.75) -> str | 
     return near[0] if near else None
 
 
+def missing_field_note(doc: dict, key: str, fields: Iterable[str], where: str = "the document") -> str:
+    """``"; note: ..."`` naming a key of ``doc`` (``where``: "the document", "the entry") that is not one of
+    ``fields`` but close to the missing field ``key`` (a typo), else ``""``: for the errors that a missing field
+    raises before the graph's own field hints are gathered (a ``"Format"`` key: "unknown format None" alone), and
+    for the plan reader's."""
+    if key in doc:
+        return ""
+    near = next((k for k in doc if k not in fields and _near_field(k, (key,)) == key), None)
+    return f"; note: {where} has {_short(near)} (did you mean {key!r}?)" if near is not None else ""
+
+
 def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields (a ``GraphError``
     whose message starts with ``source``: the file name, for a document read from one). The graph keeps
@@ -855,7 +866,7 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
     fmt = doc.get("format")
     if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
         raise GraphError(f"{source}: unknown format {_short(fmt)} (expected {GRAPH_FORMAT!r})"
-                         + swapped_hint(fmt, "graph"))
+                         + swapped_hint(fmt, "graph") + missing_field_note(doc, "format", DOC_FIELDS))
     # fields close to the format's: warned about once the graph is read, or (one line) beside the error they caused
     hints: list[str] = []
     try:

@@ -77,7 +77,8 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     capacity leaves after the weights (the caller's ``memory_budget`` where smaller; reported as the schedule
     block's ``memory_budget`` with ``"memory_budget_from": "device_capacity"``), so it never refuses what that
     budget plans, a given ``schedule`` aside (checked, never changed); a device of a split on several streams
-    runs its stage serially, listed in the solver block's ``split.serial_devices``. All options: see
+    runs its stage serially, listed in the solver block's ``split.serial_devices``, and a serial device over it runs
+    its stage in a low-memory order (``split.low_memory_devices``), as ``memory_budget`` does. All options: see
     ``plan_graph``.
     """
     check_option_names("plan", options, _plan_options())
@@ -128,8 +129,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     device_capacities(device_capacity, devices or 1)   # one per device: said before any work
     if devices is not None and devices > 1:
         if schedule is not None or memory_budget is not None:
-            raise ScheduleError("devices > 1 plans its own per-device schedules: give neither a schedule nor "
-                                "a memory_budget (use device_capacity)")
+            raise ScheduleError(_no_split_options(schedule, memory_budget, device_capacity))
         planned = _plan_devices(graph, devices, solver, options, t0, streams=streams, max_events=max_events,
                                 cost_model=cost_model, device_capacity=device_capacity)
     else:
@@ -145,6 +145,19 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
+
+
+def _no_split_options(schedule, memory_budget, device_capacity) -> str:
+    """Why ``devices`` > 1 takes no ``schedule`` or ``memory_budget``, naming the ones given and what bounds a
+    device instead. Why: "give neither a schedule nor a memory_budget (use device_capacity)" told a caller who gave
+    only a schedule, or a budget beside a ``device_capacity``, to use the capacity."""
+    given = " and ".join(n for n, v in (("the schedule", schedule), ("the memory_budget", memory_budget)) if v is not None)
+    why = "devices > 1 plans its own per-device schedules"
+    if memory_budget is None:
+        return f"{why}: drop {given}"
+    if device_capacity is None:
+        return f"{why}: drop {given} (use device_capacity: each device's weights plus arena)"
+    return f"{why}: drop {given} (the device_capacity given bounds each device's weights plus arena)"
 
 
 def _within_capacity(graph: Graph, made: Plan, device_capacity, memory_budget: int | None,
@@ -803,9 +816,10 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
                           "stream (use greedy, size, search or cpsat)")
     caps = device_capacities(device_capacity, n)
     serial: frozenset[int] = frozenset()
+    low: frozenset[int] = frozenset()
     while True:
         split = split_with_serial(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
-                                  max_events=max_events, serial_devices=serial)
+                                  max_events=max_events, serial_devices=serial, low_memory_devices=low)
         g = split.graph
         result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0)
         over = _over_capacity(result, split, caps)
@@ -813,14 +827,20 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         # ``memory_budget`` does on one device (which the error for it with devices > 1 says to use this for): the
         # concurrent arena can be larger than the serial one, and a capacity the serial one fits was refused
         more = frozenset(d for d in over if split.stream_ranges[d][1] - split.stream_ranges[d][0] > 1) - serial
+        if more:
+            serial |= more
+            continue
+        # then a serial device over it runs its stage in a low-memory order, as ``memory_budget`` does on one device:
+        # the listed order was refused where that one fits (moe on 2 devices at 1 B under its listed order's need)
+        more = frozenset(over) - low
         if not more:
             break
-        serial |= more
+        low |= more
     for d in over[:1]:
         arena, weights = result.device_arena_bytes[d], split.weight_bytes[d]
         raise BudgetError(f"device {d} needs {weights} B of weights plus an arena of {arena} B = "
                           f"{weights + arena} B, over the device_capacity of {caps[d]} B"
-                          + (" (on one stream: its concurrency given back)" if d in serial else ""))
+                          + _given_back(d in serial, d in low))
     model = cost_model if cost_model is not None else CostModel()
     block = dict(result.solver)
     seconds = block.pop("seconds")
@@ -835,8 +855,18 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
     }
     if serial:   # (only then: plans whose devices all fit as asked stay byte for byte what they were)
         block["split"]["serial_devices"] = sorted(serial)
+    if low:
+        block["split"]["low_memory_devices"] = sorted(low)
     block["seconds"] = seconds
     return Planned(g, replace(result, solver=block), split)
+
+
+def _given_back(serial: bool, low: bool) -> str:
+    """What a device refused for its capacity already gave back: its concurrency (``serial``), then its listed
+    order (``low``: planned in a low-memory serial order), so that the numbers quoted are read as those of it."""
+    if low:
+        return f" (on one stream in a low-memory order, tried after {'its concurrent schedule and ' * serial}its listed one)"
+    return " (on one stream: its concurrency given back)" if serial else ""
 
 
 def _over_capacity(result: Plan, split, caps: tuple[int, ...] | None) -> list[int]:

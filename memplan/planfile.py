@@ -407,16 +407,19 @@ def _entries_ok(entries, key: str) -> bool:
     return True
 
 
-def _typo_note(doc: dict, key: str) -> str:
-    """``"; note: ..."`` naming a key of ``doc`` that is not a plan field but close to the missing field ``key`` (a
-    typo), else ``""``. Why: a plan edited by hand with ``"evnets"`` was refused as "field 'events' is missing" with no
-    word of the key that was there, where a graph document's misspelt fields are named (``graph._near_field``)."""
-    if key in doc:
-        return ""
-    from .graph import _near_field
+#: the fields of an ``order``, ``events`` and ``tensors`` entry (``device``: a multi-device plan's)
+ENTRY_FIELDS = {"order": frozenset({"node", "stream", "device"}), "events": frozenset({"after", "before"}),
+                "tensors": frozenset({"id", "offset", "size", "device"})}
 
-    near = [k for k in doc if k not in PLAN_FIELDS and _near_field(k, (key,)) == key]
-    return f"; note: the document has {_short(near[0])} (did you mean {key!r}?)" if near else ""
+
+def _typo_note(doc: dict, key: str, fields: frozenset[str] = PLAN_FIELDS, where: str = "the document") -> str:
+    """``graph.missing_field_note`` of a plan document's (or entry's, ``where``) missing field ``key``. Why: a plan
+    edited by hand with ``"evnets"`` was refused as "field 'events' is missing" with no word of the key that was
+    there, where a graph document's misspelt fields are named; an entry's ``"nod"`` or ``"ofset"`` was "order[0]
+    has no 'node'" alone."""
+    from .graph import missing_field_note
+
+    return missing_field_note(doc, key, fields, where)
 
 
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
@@ -429,7 +432,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
         fmt = doc.get("format")
         raise PlanFormatError(f"{source}: unknown format {_short(fmt)} (expected {PLAN_FORMAT!r})"
-                              + swapped_hint(fmt, "plan"))
+                              + swapped_hint(fmt, "plan") + _typo_note(doc, "format"))
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:
         v = doc.get(key)
@@ -461,7 +464,8 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
                 raise PlanFormatError(f"{source}: {key}[{i}] is not an object")
             for f in ids + ints:
                 if f not in e:
-                    raise PlanFormatError(f"{source}: {key}[{i}] has no {f!r}")
+                    raise PlanFormatError(f"{source}: {key}[{i}] has no {f!r}"
+                                          + _typo_note(e, f, ENTRY_FIELDS[key], "the entry"))
             for f in ids:
                 if not isinstance(e[f], str):
                     raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({_short(e[f])})")
@@ -628,13 +632,14 @@ def _read_devices(doc: dict[str, Any], source: str):
         raise PlanFormatError(f"{source}: field 'device_arena_bytes' must list {devices} byte counts"
                               + _typo_note(doc, "device_arena_bytes"))
     device_arena = tuple(_int(a, f"device_arena_bytes[{d}]", source) for d, a in enumerate(arenas))
-    try:
-        node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}", source)
-                             for e in doc["order"])
-        tensor_devices = tuple(_int(e["device"], f"device of tensor {e.get('id')!r}", source) for e in doc["tensors"])
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise PlanFormatError(f"{source}: a multi-device plan needs a 'device' in every order and tensor entry "
-                              f"(missing {exc})") from None
+    for key, name in (("order", "node"), ("tensors", "id")):   # (entries are objects: checked on entry)
+        i = next((i for i, e in enumerate(doc[key]) if "device" not in e), None)
+        if i is not None:   # (it said "(missing 'device')", naming no entry, nor a misspelt key there)
+            raise PlanFormatError(f"{source}: a multi-device plan needs a 'device' in every order and tensor entry: "
+                                  f"{key}[{i}] ({name} {_short(doc[key][i].get(name))}) has none"
+                                  + _typo_note(doc[key][i], "device", ENTRY_FIELDS[key], "the entry"))
+    node_devices = tuple(_int(e["device"], f"device of order entry {e.get('node')!r}", source) for e in doc["order"])
+    tensor_devices = tuple(_int(e["device"], f"device of tensor {e.get('id')!r}", source) for e in doc["tensors"])
     return devices, node_devices, tensor_devices, device_arena
 
 

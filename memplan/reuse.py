@@ -112,6 +112,9 @@ class ReuseIndex:
         if isinstance(tensors, str):
             raise ScheduleError(f"{self._who}: tensors is a collection of tensor ids, not the one string "
                                 f"{_short(tensors)} (use reuse_after for one, or [{_short(tensors)}])")
+        if tensors is not None and not _id_collection(tensors):
+            raise ScheduleError(f"{self._who}: tensors is a collection of tensor ids (a list, tuple or set of "
+                                f"strings), not {type(tensors).__name__} {_short(tensors)}")
         ids = [t.id for t in self.graph.tensors] if tensors is None else list(tensors)
         for tid in ids:
             if not isinstance(tid, str) or tid not in self.graph.tensor_index:
@@ -143,6 +146,12 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, 
     ``ReuseIndex``. ``tensors`` is a collection of ids: one id as a string was read letter by letter (answers for
     other tensors, or none). ``fused_groups``: as ``reuse_after`` takes it."""
     return ReuseIndex._named(graph, plan, fused_groups, "reuse_table").table(tensors)
+
+
+def _id_collection(tensors: object) -> bool:
+    """Whether ``tensors`` can be a collection of ids: iterable, and not bytes, whose items are ints. Why: ``table(5)``
+    raised a raw TypeError ("'int' object is not iterable"), and ``table(b"x")`` named a tensor 120."""
+    return isinstance(tensors, Iterable) and not isinstance(tensors, (bytes, bytearray, memoryview))
 
 
 def _devices(plan: Plan, num_streams: int) -> tuple[dict[str, int], dict[int, list[int]]]:

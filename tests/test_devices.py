@@ -482,10 +482,9 @@ def test_capacity_shapes_the_split_and_counts_the_arena():
     moved = split_devices(g, 2, device_capacity=cap)
     assert max(moved.weight_bytes) <= cap and sum(moved.weight_bytes) == total
     assert moved.stages != balanced.stages
-    # weights fit but weights + arena do not: the device is named with all three numbers
-    _, p = plan_devices(g, 2, device_capacity=total)
-    tight = max(w + a for w, a in zip(balanced.weight_bytes, p.device_arena_bytes)) - 1
-    assert tight >= max(balanced.weight_bytes)
+    # weights fit but weights + arena do not: the device is named with all three numbers (the weights alone: a byte
+    # under the listed order's need is planned in a low-memory order since round 37, tests/test_hostile_round37_devices.py)
+    tight = max(balanced.weight_bytes)
     with pytest.raises(BudgetError, match=r"B of weights plus an arena of \d+ B = \d+ B, over"):
         memplan.plan(g, devices=2, device_capacity=tight)
     # single device: weights plus arena against the capacity, without changing the plan

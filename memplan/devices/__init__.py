@@ -34,7 +34,8 @@ How:
    which the source never waits for in a forward pipeline: the buffer would stay pinned to the end
    of the source's stage.
 4. *Schedules.* Each device's nodes are scheduled alone (serial, or ``graph_optimize`` with the
-   ``streams=`` semantics of ``plan()``); device ``d``'s streams get the contiguous global id range
+   ``streams=`` semantics of ``plan()``; a device over its ``device_capacity`` serially, then in a low-memory
+   order of its stage: ``split_with_serial``); device ``d``'s streams get the contiguous global id range
    ``stream_ranges[d]``; the merged schedule issues device 0's nodes, then device 1's, ... and gets
    the fewest events the data needs (``schedule_with_events``), cross-device ones included.
 5. *Arenas.* Happens-before and lifetimes are computed once over the merged schedule; each device's

@@ -99,13 +99,17 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
 
 def split_with_serial(graph: Graph, n: int, *, cost_model=None, device_capacity: int | Sequence[int] | None = None,
                       streams: int | str | None = None, max_events: int | None = None,
-                      serial_devices: frozenset[int] = frozenset()) -> DeviceSplit:
-    """``split_devices``, with the devices in ``serial_devices`` run serially whatever ``streams`` asks: how
-    ``plan()`` gives a device's concurrency back when its arena is over its ``device_capacity`` (the stages do
-    not depend on the streams, so they stay the same)."""
+                      serial_devices: frozenset[int] = frozenset(),
+                      low_memory_devices: frozenset[int] = frozenset()) -> DeviceSplit:
+    """``split_devices``, with the devices in ``serial_devices`` run serially whatever ``streams`` asks, and those in
+    ``low_memory_devices`` serially in the greedy low-memory order of their stage (``memory_order``) instead of
+    the listed one: how ``plan()`` gives a device's concurrency back, and then its listed order, when its arena is
+    over its ``device_capacity``, as ``memory_budget`` does on one device (the stages do not depend on the streams
+    or the orders, so they stay the same)."""
     from ..optimize import graph_optimize, node_costs
     from ..optimize.candidates import check_options
     from ..optimize.cost import check_cost_model
+    from ..optimize.memorder import memory_order
 
     check_graph(graph, "split_devices")
     check_devices(n)
@@ -148,7 +152,9 @@ def split_with_serial(graph: Graph, n: int, *, cost_model=None, device_capacity:
         if not members[d]:
             ranges.append((base, base))
             continue
-        if cap is None or d in serial_devices:
+        if d in low_memory_devices:
+            sched = memory_order(device_subgraph(split, members[d]))
+        elif cap is None or d in serial_devices:
             sched = Schedule(tuple(split.nodes[m].id for m in members[d]), (0,) * len(members[d]))
         else:
             # ``streams`` is per device, but stream ids are the plan's, numbered on across devices, and a plan

@@ -13,6 +13,7 @@ Written once here, so that the two prove and compare against the same numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 import numpy as np
@@ -84,7 +85,11 @@ def sized_for(problem: BufferProblem, start: Solution | None) -> bool:
 
 
 def _length(offsets) -> int | None:
-    """``len(offsets)``, or None where it has none (a number: ``_offsets_of`` names it)."""
+    """``len(offsets)``, or None where it has none (a number: ``_offsets_of`` names it) or is no sequence of offsets
+    (a string, bytes, a dict or a set, whose length says nothing of how many buffers it places: a string of 7
+    characters was ignored as a start of another size)."""
+    if isinstance(offsets, (str, bytes, bytearray, Mapping, AbstractSet)):
+        return None
     try:
         return len(offsets)
     except TypeError:
@@ -137,6 +142,9 @@ def _offsets_of(offsets) -> np.ndarray | str:
             array = np.asarray(offsets, dtype=object)
         except Exception:
             return f"its offsets {_short(offsets)} are no sequence of integers"
+    if array.ndim == 0:   # (a dict, set, string, bytes or generator: "its offsets have shape ()" named no shape given)
+        return (f"its offsets are {type(offsets).__name__} {_short(offsets)}, not a sequence of integers (a list, tuple "
+                "or 1-D array: one byte offset a buffer, in the problem's order)")
     if array.ndim != 1:
         return f"its offsets have shape {array.shape}: one integer a buffer is needed"
     values = [as_int(v) for v in array.tolist()]
