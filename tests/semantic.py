@@ -44,6 +44,7 @@ by name (they cannot change and are never in the arena).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
@@ -67,11 +68,23 @@ def _digest(*parts: bytes | str) -> bytes:
     return h.digest()
 
 
-def _pattern(seed: bytes, size: int) -> np.ndarray:
-    """``size`` pseudo-random bytes determined by ``seed`` (a fingerprint that fills a whole range, so a
-    misplaced or partial write shows at any byte)."""
+def _generate(seed: bytes, size: int) -> np.ndarray:
     rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed, "little")))
     return np.frombuffer(rng.bytes(size), dtype=np.uint8)
+
+
+#: (seed, size) -> pattern for patterns up to 256 KiB: at most 1024 of them (256 MiB at worst; one check of the
+#: bundled moe graph, 49 tensors, holds a few MiB), more than one check of any graph the tests plan writes
+_cached = functools.lru_cache(maxsize=1024)(_generate)
+
+
+def _pattern(seed: bytes, size: int) -> np.ndarray:
+    """``size`` pseudo-random bytes determined by ``seed`` (a fingerprint that fills a whole range, so a
+    misplaced or partial write shows at any byte). Small ones are cached: ``check`` replays one plan under
+    many interleavings, and every correct one writes the same (seed, size) patterns again (building the
+    generator was a third of test_semantic's time); the array is read-only, so no caller can change a cached
+    one. Large ones (llama-1b's 131 MB tensors) are made each time, to keep the cache's memory small."""
+    return _cached(seed, size) if size <= 262144 else _generate(seed, size)
 
 
 @dataclass

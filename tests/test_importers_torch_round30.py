@@ -7,10 +7,8 @@ the dimension and the range, in memory, from a ``.pt2`` and in the CLI (exit 2, 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from cli_contract import assert_bad_input, run_memplan
 from needs import need
 
 torch = need("torch")
@@ -44,15 +42,15 @@ def test_sizes_inside_the_range_still_specialize():
     assert g.tensor("x").attrs["shape"] == [2, 8]
 
 
-def test_the_executor_and_the_cli_refuse_it_from_a_saved_program(tmp_path):
+def test_the_executor_and_the_cli_refuse_it_from_a_saved_program(capsys, tmp_path):
+    """The CLI's ``main`` in-process: a subprocess spent its time importing torch again (the process boundary of
+    ``import`` is tests/test_onnx_round31_constant_inits.py's)."""
     from runtime.aten import compile
     path = tmp_path / "dyn.pt2"
     torch.export.save(_dynamic(2), str(path))
     loaded = torch.export.load(str(path))
     with pytest.raises(GraphError, match="input 'x' dimension 0 is 1"):
         compile(loaded, (torch.randn(1, 8), torch.randn(1, 8)), streams=1)
-    r = subprocess.run([sys.executable, "-m", "memplan.cli", "import", str(path), "--batch", "1", "-o",
-                        str(tmp_path / "g.json")], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert "input 'x' dimension 0 is 1, outside" in r.stderr
+    code, _out, err = run_memplan(capsys, ["import", path, "--batch", "1", "-o", tmp_path / "g.json"])
+    assert_bad_input(code, err, "input 'x' dimension 0 is 1, outside")
     assert not (tmp_path / "g.json").exists()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from cli_contract import assert_bad_input, run_memplan
 from needs import need
 
 torch = need("torch")
@@ -24,8 +23,6 @@ torch = need("torch")
 from memplan.errors import InputFormatError  # noqa: E402
 from memplan.importers import torch as torch_importer  # noqa: E402
 from memplan.importers.torch import _sympy_text_refusal, load_exported  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Payload:
@@ -130,13 +127,14 @@ def test_a_hostile_archive_runs_no_code_and_is_refused_naming_the_file(tmp_path,
     assert not marker.exists(), f"{case}: code in the archive ran"
 
 
-def test_the_cli_refuses_in_one_line_with_exit_2(tmp_path):
+def test_the_cli_refuses_in_one_line_with_exit_2(capsys, tmp_path):
+    """``memplan import`` through the CLI's ``main`` in-process (a subprocess spent its time importing torch
+    again; the process boundary of ``import`` is tests/test_onnx_round31_constant_inits.py's): had the archive's
+    code run, it would have run here and left the marker."""
     marker = tmp_path / "ran"
     hostile = _rewritten(_saved(tmp_path), tmp_path / "hostile.pt2", _pickled_sample_inputs(marker))
-    run = subprocess.run([sys.executable, "-m", "memplan", "import", str(hostile), "-o", str(tmp_path / "g.json")],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert run.returncode == 2, run.stderr
-    assert run.stderr.count("\n") == 1 and "weights-only unpickler" in run.stderr, run.stderr
+    code, _out, err = run_memplan(capsys, ["import", hostile, "-o", tmp_path / "g.json"])
+    assert_bad_input(code, err, "weights-only unpickler")
     assert not marker.exists() and not (tmp_path / "g.json").exists()
 
 
