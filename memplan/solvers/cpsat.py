@@ -43,7 +43,7 @@ from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .decompose import components, subproblem
 from .options import SolveOptions
-from .start import best_start, known_bound, started_interrupted, started_stopped
+from .start import best_start, known_bound, start_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
@@ -101,8 +101,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
 
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
-    lb = known_bound(problem, proven)
     start = best_start(problem, options, heuristics)
+    lb = known_bound(problem, max(proven, start_bound(start)))
     offsets = np.asarray(start.offsets, dtype=np.int64).copy()
     arena = arena_of(problem, offsets)
     info: dict = {"start": start.solver}

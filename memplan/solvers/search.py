@@ -47,7 +47,7 @@ from ..errors import BudgetError, SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
-from .start import best_start, known_bound, started_interrupted, started_stopped
+from .start import best_start, known_bound, start_bound, started_interrupted, started_stopped
 
 #: work budget (in seconds of ``time_limit``) when the caller gives none: the search is exact and
 #: could otherwise run long
@@ -75,11 +75,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     budget = WorkBudget(int(limit * params.nodes_per_second), options.wall_seconds(limit))
     progress = options.progress
     n = len(problem)
-    lb = known_bound(problem, proven)
     cap = problem.capacity
     feasible_only = options.objective == Objective.FIT and cap is not None
 
     start = best_start(problem, options, heuristics)
+    lb = known_bound(problem, max(proven, start_bound(start)))
     best_off, best = np.asarray(start.offsets, dtype=np.int64), int(start.arena)
     if cap is not None and best > cap:
         best_off, best = None, cap + 1  # heuristics do not fit: the search must find one
