@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from ..errors import SolverError, named_options
+from ..errors import BudgetError, SolverError, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
@@ -68,13 +68,21 @@ def check_options(options) -> SolveOptions:
 @named_options
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
-    buffers (a solver bug). Exact solvers raise BudgetError when nothing fits ``problem.capacity``."""
+    buffers (a solver bug). Exact solvers raise BudgetError when nothing they found fits ``problem.capacity``
+    (heuristics return their arena, above it or not: they prove nothing)."""
     if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
     check_options(options)
     sol = get_solver(solver)(problem, options)
     check_solution(problem, sol)
+    cap = problem.capacity
+    if solver in EXACT and cap is not None and sol.arena > cap:
+        # (search raises this itself where nothing it found fits; cpsat minimises and does not read the capacity)
+        bound = int(sol.info.get("bound", sol.lower_bound or 0))
+        raise BudgetError(f"{solver}: no packing within capacity {cap} found"
+                          + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
+                          + f"; best arena {sol.arena}, lower bound {bound}")
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
         sol = replace(sol, status=Status.OPTIMAL)

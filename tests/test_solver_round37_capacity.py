@@ -1,0 +1,41 @@
+"""A problem's capacity binds the exact solvers alike (``solvers.solve``).
+
+``search`` raised BudgetError where nothing it found fit ``problem.capacity``; ``cpsat`` minimised without reading
+it and returned an arena above the capacity marked OPTIMAL (minimalloc's ``input.12`` at capacity 11: arena 12).
+The docstring of ``solve`` said both raise. Heuristics prove nothing and return their arena, above it or not."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from memplan.errors import BudgetError
+from memplan.problem import BufferProblem, Status
+from memplan.solvers import SolveOptions, solve
+
+needs_ortools = pytest.mark.skipif(importlib.util.find_spec("ortools") is None, reason="needs ortools")
+
+
+def _triple(capacity: int) -> BufferProblem:
+    """Three buffers of 4 bytes live together: 12 bytes at best."""
+    return BufferProblem(sizes=np.array([4, 4, 4]), lower=np.array([0, 0, 0]), upper=np.array([2, 2, 2]),
+                         capacity=capacity)
+
+
+@pytest.mark.parametrize("name", ["search", pytest.param("cpsat", marks=needs_ortools)])
+def test_an_exact_solver_over_the_capacity_raises_saying_none_exists(name):
+    with pytest.raises(BudgetError, match=rf"^{name}: no packing within capacity 11 found \(none exists\)"):
+        solve(_triple(11), name, SolveOptions(time_limit=0.5))
+
+
+@pytest.mark.parametrize("name", ["search", pytest.param("cpsat", marks=needs_ortools)])
+def test_an_exact_solver_at_the_capacity_returns_the_optimum(name):
+    sol = solve(_triple(12), name, SolveOptions(time_limit=0.5))
+    assert (sol.arena, sol.status) == (12, Status.OPTIMAL)
+
+
+@pytest.mark.parametrize("name", ["greedy", "size", "auto"])
+def test_a_heuristic_returns_its_arena_above_the_capacity(name):
+    assert solve(_triple(11), name).arena == 12
