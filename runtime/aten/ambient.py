@@ -186,8 +186,43 @@ _MODULE_WRITES = _SharedPatch()
 _writes_lock = threading.Lock()
 
 
+#: the value ``ModuleWrites`` records for an attribute that was not there before the block's first write of it
+MISSING = object()
+
+
+class ModuleWrites(set):
+    """The (id of the module, attribute) pairs set inside a ``watch_module_writes`` block, and in ``values`` each
+    one's module, the value it held before the block's first write (``MISSING`` where it had none) and the last value
+    written. Why the values: a program holds one call's reads, so an attribute ``forward`` changes (``self.n += 1``,
+    a ``self.first = False`` flag) makes eager's next call another program, which compile must tell apart from one
+    ``forward`` only sets to the same value each call (Funnel's ``pooling_mult``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[tuple[int, str], tuple[Any, Any, Any]] = {}
+
+    def record(self, owner: Any, name: str, value: Any) -> None:
+        key = (id(owner), name)
+        before = self.values[key][1] if key in self.values else _held_before(owner, name)
+        self.values[key] = (owner, before, value)
+        self.add(key)
+
+
+def _held_before(owner: Any, name: str) -> Any:
+    """What ``owner.name`` holds before a write: a plain attribute, else a parameter, buffer or submodule of that
+    name, else ``MISSING``."""
+    own = vars(owner)
+    if name in own:
+        return own[name]
+    for store in ("_parameters", "_buffers", "_modules"):
+        held = own.get(store)
+        if isinstance(held, dict) and name in held:
+            return held[name]
+    return MISSING
+
+
 @contextlib.contextmanager
-def watch_module_writes(torch: Any) -> Iterator[set[tuple[int, str]]]:
+def watch_module_writes(torch: Any) -> Iterator[ModuleWrites]:
     """(id of the module, attribute name) of each attribute set through ``nn.Module.__setattr__`` inside the block
     (an export: ``forward``'s own ``self.pooling_mult = 2``), in this thread.
 
@@ -199,12 +234,12 @@ def watch_module_writes(torch: Any) -> Iterator[set[tuple[int, str]]]:
         def watched(self: Any, name: str, value: Any) -> None:
             seen = _MODULE_WRITES.innermost()
             if seen is not None:
-                seen.add((id(self), name))
+                seen.record(self, name, value)
             real(self, name, value)
 
         return watched
 
-    with _MODULE_WRITES.block(torch.nn.Module, "__setattr__", wrap, set()) as seen:
+    with _MODULE_WRITES.block(torch.nn.Module, "__setattr__", wrap, ModuleWrites()) as seen:
         yield seen
 
 

@@ -225,6 +225,25 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     return Settings(tuple(names), dicts, keys, values)
 
 
+def forward_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, Any, str, Any, Any], ...]:
+    """(name as the guard spells it, module, attribute, value before the export, value after) of each plain attribute
+    of ``module``'s tree that ``forward`` set to another value while it was exported (``self.n += 1``,
+    ``self.mult = 2`` from None). Why: an eager call leaves that value behind, and the next eager call starts
+    from it; the program ran once from the value before. Values that are no plain setting (a tensor, a list) and
+    values set to what they were are left out, as before."""
+    from .ambient import MISSING
+
+    if not isinstance(module, torch.nn.Module):
+        return ()
+    paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
+    root = type(module).__name__
+    return tuple((f"{root}.{paths[id(owner)]}.{name}" if paths[id(owner)] else f"{root}.{name}", owner, name,
+                  before, after)
+                 for owner, name, before, after in program.forward_values
+                 if id(owner) in paths and not name.startswith("_") and _plain(after)
+                 and (before is MISSING or (_plain(before) and not _same_value(before, after))))
+
+
 def widened(torch: Any, guard: ModuleGuard, program: Program, other: Program) -> ModuleGuard:
     """``guard`` watching also the settings-object values that ``other`` (the module exported again, with arguments
     compile left out) read, and leaving alone what compile's ``forward`` set itself. Why: a call taken because

@@ -1,0 +1,162 @@
+"""Round 37: the ATen executor where ``forward`` sets a plain attribute of its module to another value.
+
+Bugs fixed (each test marked "failed before" did): the program runs no Python and holds the values of the one call
+export traced, and torch's export puts the attributes back after it. A counter (``self.n += 1``) or a first-call
+flag (``self.seen = True``) made eager's later calls follow the attribute while every compiled call ran compile's
+call again, silently (``x * 1`` for eager's ``x * 2``, ``x * 3``), and left the attribute as it was. Compile now
+exports ``forward`` again from the values it leaves (``compile.check_forward_sets``): where it changes them again
+(a counter) or gives another program (a flag), compile is refused naming the attribute and its values; where it
+sets them again to the same values and gives the very program (Funnel's ``self.pooling_mult = 2`` from None), each
+call sets them as eager's does. Attributes ``forward`` made (``self.last = y``) were left on the module after
+compile holding the export's fake tensors; they are taken away.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+STREAMS = [1, 3]
+
+
+class Counter(nn.Module):
+    """Counts its calls in a plain int and scales by the count: each eager call returns another multiple."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def forward(self, x):
+        self.n += 1
+        return x * self.n
+
+
+class FirstCall(nn.Module):
+    """Takes another path on its first call only: ``seen`` is False at construction, True after any call."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = False
+
+    def forward(self, x):
+        y = x * 3 if self.seen else x * 2
+        self.seen = True
+        return y
+
+
+class MadeInForward(nn.Module):
+    """A counter ``forward`` makes itself on its first call (no attribute before it)."""
+
+    def forward(self, x):
+        self.k = getattr(self, "k", 0) + 1
+        return x + self.k
+
+
+class Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = Counter()
+
+    def forward(self, x):
+        return self.inner(x) + 1
+
+
+class SetsToOneValue(nn.Module):
+    """Sets ``mult`` (None at construction) and ``pair`` to the same values at every call: eager's calls are one
+    program, and leave them set."""
+
+    def __init__(self):
+        super().__init__()
+        self.mult = None
+        self.scale = 3.0
+
+    def forward(self, x):
+        self.mult = 2
+        self.pair = (1, None)
+        return x * self.mult * self.scale
+
+
+def _eager(m, x):
+    with torch.no_grad():
+        return m(x)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize(("cls", "name", "values"), [
+    (Counter, "Counter.n", "0 at compile, 1 after one call, 2 after the next"),
+    (MadeInForward, "MadeInForward.k", "unset at compile, 1 after one call, 2 after the next"),
+    (Outer, "Outer.inner.n", "0 at compile, 1 after one call, 2 after the next"),
+])
+def test_a_counter_forward_changes_at_every_call_is_refused_naming_it(streams, cls, name, values):
+    """Failed before: compile took it; the second call returned compile's call again (eager's differs), and the
+    attribute stayed as at compile."""
+    m = cls()
+    x = torch.randn(4)
+    with pytest.raises(AtenExecutorError, match=rf"forward changes {name} at every call \({values}\)"):
+        compile(m, (x,), streams=streams, poison=True)
+    eager = cls()   # compile's exports left the module's attributes as they were
+    assert vars(m).get("n", vars(m).get("k")) == vars(eager).get("n", vars(eager).get("k"))
+    assert getattr(m, "inner", m).__dict__.get("n", 0) == 0
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_first_call_flag_that_changes_the_program_is_refused_naming_it(streams):
+    """Failed before: every compiled call ran the first call's path (``x * 2``), eager's later calls ``x * 3``."""
+    m = FirstCall()
+    x = torch.randn(4)
+    with pytest.raises(AtenExecutorError, match=r"forward sets FirstCall\.seen from False to True, and from True it "
+                                                r"runs another program"):
+        compile(m, (x,), streams=streams, poison=True)
+    assert m.seen is False
+    m.seen = True   # as the message says: compiled from the value the calls leave, the program is eager's
+    step = compile(m, (x,), streams=streams, poison=True)
+    e = FirstCall()
+    e.seen = True
+    for _ in range(2):
+        assert torch.equal(step(x), _eager(e, x))
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_attributes_forward_sets_to_one_value_are_set_by_each_call_as_eager_sets_them(streams):
+    """Failed before: compile left ``pair`` set by the export (compile runs no call), and the compiled calls left
+    ``mult`` None where eager's set it to 2; outputs were and stay eager's bitwise. A setting forward only reads is
+    still watched."""
+    m, e = SetsToOneValue(), SetsToOneValue()
+    x = torch.randn(4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    assert m.mult is None and "pair" not in vars(m)   # compile ran no call
+    for _ in range(2):
+        got, ref = step(x), _eager(e, x)
+        assert torch.equal(got, ref)
+        assert (m.mult, m.pair) == (e.mult, e.pair) == (2, (1, None))
+    m.scale = 4.0
+    with pytest.raises(AtenExecutorError, match=r"SetsToOneValue\.scale is 4\.0 now, 3\.0 at compile"):
+        step(x)
+
+
+class KeepsItsLast(nn.Module):
+    """Keeps its intermediate in attributes it makes (a feature tap written as ``self.last = y``)."""
+
+    def forward(self, x):
+        y = x * 2
+        self.last = y
+        self.taps = [y]
+        return y + 1
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_attributes_forward_makes_are_not_left_holding_the_exports_fake_tensors(streams):
+    """Failed before: after compile ``m.last`` was the export's ``FakeTensor`` (and ``m.taps`` a list of one), on the
+    user's module, though compile runs no call; it is left as it was, without them."""
+    m = KeepsItsLast()
+    x = torch.randn(4)
+    step = compile(m, (x,), streams=streams, poison=True)
+    assert "last" not in vars(m) and "taps" not in vars(m)
+    assert torch.equal(step(x), _eager(KeepsItsLast(), x))
