@@ -160,3 +160,18 @@ def test_attributes_forward_makes_are_not_left_holding_the_exports_fake_tensors(
     step = compile(m, (x,), streams=streams, poison=True)
     assert "last" not in vars(m) and "taps" not in vars(m)
     assert torch.equal(step(x), _eager(KeepsItsLast(), x))
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_reused_export_of_a_counter_is_refused_too(streams):
+    """``program=`` (an earlier export, as the sweep reuses one per mode) skips the export, not the check; the
+    module's values after eager calls are left as they are."""
+    from runtime.aten.program import load_program
+
+    m = Counter()
+    x = torch.randn(4)
+    program = load_program(m, (x,))
+    m(x)   # an eager call: n is 1 now
+    with pytest.raises(AtenExecutorError, match=r"forward changes Counter\.n at every call"):
+        compile(m, (x,), streams=streams, poison=True, program=program)
+    assert m.n == 1

@@ -258,8 +258,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     if not isinstance(example_inputs, tuple):
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     check_no_autocast(torch)
-    fresh = program is None
-    if fresh:
+    if program is None:
         program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
@@ -280,7 +279,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
     guard = module_guard.record(torch, module, program)
     sets = module_guard.forward_sets(torch, module, program)
-    if sets and fresh:
+    if sets:   # (a reused ``program=`` too: its export saw the same forward)
         check_forward_sets(torch, module, program, sets, example_inputs, kwargs,
                            module_guard.module_tensor_ids(torch, guard))
     return CompiledModule(program, plan, executor, guard, options, form=form,
@@ -306,6 +305,7 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
                 setattr(owner, name, value)
 
     first = sets[0][0]
+    now = [(owner, name, vars(owner).get(name, MISSING)) for _n, owner, name, _b, _a in sets]
     put([(owner, name, after) for _n, owner, name, _b, after in sets])
     try:
         other = load_program(module, args, kwargs)
@@ -313,7 +313,7 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
         raise AtenExecutorError(f"forward sets {first} (and the program holds one call's values); exporting it again "
                                 f"from the value it leaves failed ({str(exc).splitlines()[0]})") from None
     finally:
-        put([(owner, name, before) for _n, owner, name, before, _a in sets])
+        put(now)
     again = module_guard.forward_sets(torch, module, other)
     if again:
         name, _o, _a, before, after = again[0]
