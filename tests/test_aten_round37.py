@@ -175,3 +175,60 @@ def test_a_reused_export_of_a_counter_is_refused_too(streams):
     with pytest.raises(AtenExecutorError, match=r"forward changes Counter\.n at every call"):
         compile(m, (x,), streams=streams, poison=True, program=program)
     assert m.n == 1
+
+
+class Steps(nn.Module):
+    """Counts its calls in a list it appends to, and scales by the count."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def forward(self, x):
+        self.steps.append(1)
+        return x * len(self.steps)
+
+
+class Stats(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stats = {"n": 0}
+
+    def forward(self, x):
+        self.stats["n"] += 1
+        return x * self.stats["n"]
+
+
+class Tap(nn.Module):
+    """A feature tap: keeps each call's intermediate in a list of its child."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.body.feats = []
+
+    def forward(self, x):
+        y = self.body(x)
+        self.body.feats.append(y)
+        return y.relu()
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize(("cls", "message"), [
+    (Steps, r"forward changes Steps\.steps in place \(from 0 to 1 items in the export's call\)"),
+    (Stats, r"forward changes Stats\.stats in place \(key 'n' in the export's call\)"),
+    (Tap, r"forward changes Tap\.body\.feats in place \(from 0 to 1 items in the export's call\)"),
+])
+def test_a_list_or_dict_forward_changes_in_place_is_refused_and_left_as_it_was(streams, cls, message):
+    """Failed before: compile took it, its calls read compile's list (``x * 1`` where eager's second call gave
+    ``x * 2``) and never changed it; and the export left the user's list changed (``Tap.body.feats`` holding the
+    export's ``FakeTensor``) and put a copy of the old one on the module in its place."""
+    m = cls()
+    x = torch.randn(4)
+    feats = getattr(getattr(m, "body", None), "feats", None)
+    held = {k: v for k, v in vars(m).items() if type(v) in (list, dict) and not k.startswith("_")}
+    with pytest.raises(AtenExecutorError, match=message):
+        compile(m, (x,), streams=streams, poison=True)
+    assert all(vars(m)[k] is v and v == cls().__dict__[k] for k, v in held.items())   # the same objects, as they were
+    if feats is not None:
+        assert m.body.feats is feats and feats == []

@@ -221,6 +221,52 @@ def _held_before(owner: Any, name: str) -> Any:
     return MISSING
 
 
+_SCALAR_TYPES = (bool, int, float, complex, str, type(None))
+
+
+def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:
+    """(name, module, attribute, object, shallow copy) of each public list or dict attribute of ``module``'s tree
+    (``Net.feats``).
+
+    Why: ``forward`` may change one in place (a feature tap's ``self.feats.append(y)``, ``self.stats["n"] += 1``),
+    which no ``__setattr__`` shows. torch's export puts a copy of the old contents on the module, and leaves the
+    user's own object changed (holding the export's fake tensors) and no longer the module's; the compiled calls,
+    which run no Python, never changed it where eager's calls do."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    root = type(module).__name__
+    out = []
+    for path, m in module.named_modules():
+        for key, v in vars(m).items():
+            if not key.startswith("_") and type(v) in (list, dict):
+                out.append((f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, v.copy()))
+    return out
+
+
+def _same_item(a: Any, b: Any) -> bool:
+    return a is b or (type(a) is type(b) and isinstance(a, _SCALAR_TYPES) and repr(a) == repr(b))
+
+
+def _unchanged(now: Any, before: Any) -> bool:
+    if isinstance(now, list):
+        return len(now) == len(before) and all(map(_same_item, now, before))
+    return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
+
+
+def undo_container_changes(snapshots: list[tuple[str, Any, str, Any, Any]]) -> tuple[tuple[str, Any, Any], ...]:
+    """(name, contents before, contents after) of each container of ``snapshots`` changed since, each put back as it
+    was: its contents, in place, and the object itself on its module (compile runs no call)."""
+    changed = []
+    for name, owner, key, obj, before in snapshots:
+        if not _unchanged(obj, before):
+            changed.append((name, before, obj.copy()))
+            obj.clear()
+            (obj.extend if isinstance(obj, list) else obj.update)(before)
+        if vars(owner).get(key) is not obj:
+            vars(owner)[key] = obj
+    return tuple(changed)
+
+
 @contextlib.contextmanager
 def watch_module_writes(torch: Any) -> Iterator[ModuleWrites]:
     """(id of the module, attribute name) of each attribute set through ``nn.Module.__setattr__`` inside the block

@@ -277,6 +277,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison}
     executor = Executor(program, plan, device, **options)
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
+    check_container_changes(program)
     guard = module_guard.record(torch, module, program)
     sets = module_guard.forward_sets(torch, module, program)
     if sets:   # (a reused ``program=`` too: its export saw the same forward)
@@ -285,6 +286,25 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets))
+
+
+def check_container_changes(program: Program) -> None:
+    """Refuse a ``forward`` that changes a list or dict of its module in place (``self.feats.append(y)``,
+    ``self.stats["n"] += 1``): eager's every call changes it, and reads it changed next time; the program runs no
+    Python, so its calls never did, silently (``len(self.steps)`` read as compile's 1 where eager's second call
+    read 2). The error names the attribute and what the export's call did to it."""
+    if not program.container_changes:
+        return
+    name, before, after = program.container_changes[0]
+    if isinstance(after, list):
+        what = f"from {len(before)} to {len(after)} items" if len(after) != len(before) else "its items"
+    else:
+        keys = sorted(map(repr, set(after) ^ set(before))) or sorted(
+            repr(k) for k in after if k in before and after[k] is not before[k])
+        what = f"key {', '.join(keys[:3])}"
+    raise AtenExecutorError(f"forward changes {name} in place ({what} in the export's call): a compiled call runs no "
+                            "Python, so it would not, where every eager call does (keep such state in a buffer, or "
+                            "change it outside forward)")
 
 
 def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,

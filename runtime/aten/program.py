@@ -89,6 +89,9 @@ class Program:
     #: the export, the last value ``forward`` set), as ``ambient.ModuleWrites`` records them (the export puts the old
     #: values back)
     forward_values: tuple[tuple[Any, str, Any, Any], ...] = ()
+    #: (name, contents before, contents after) of each public list or dict attribute of the module's tree that the
+    #: export's ``forward`` changed in place (``ambient.undo_container_changes``, which put them back)
+    container_changes: tuple[tuple[str, Any, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -103,6 +106,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     source = exported if exported is not None else module
     from .ambient import (
         ModuleWrites,
+        container_snapshots,
+        undo_container_changes,
         watch_default_dtype_reads,
         watch_mode_reads,
         watch_module_writes,
@@ -117,9 +122,13 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    else watch_object_reads(settings_objects(torch, module)))
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
-    with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
-          reads_watch as (object_reads, watched)):
-        ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    snapshots = container_snapshots(torch, module) if exported is None else []
+    try:
+        with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
+              reads_watch as (object_reads, watched)):
+            ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    finally:
+        changed = undo_container_changes(snapshots)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -222,7 +231,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
                    tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched),
-                   _own_writes(torch, module, writes))
+                   _own_writes(torch, module, writes), changed)
 
 
 def _own_writes(torch: Any, module: Any, writes: Any) -> tuple[tuple[Any, str, Any, Any], ...]:
