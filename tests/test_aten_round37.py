@@ -74,12 +74,10 @@ class SetsToOneValue(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.mult = None
-        self.scale = 3.0
+        self.mult, self.scale = None, 3.0
 
     def forward(self, x):
-        self.mult = 2
-        self.pair = (1, None)
+        self.mult, self.pair = 2, (1, None)   # (``pair`` made by forward)
         return x * self.mult * self.scale
 
 
