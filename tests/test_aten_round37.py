@@ -1,4 +1,4 @@
-"""Round 37: the ATen executor where ``forward`` sets a plain attribute of its module to another value.
+"""Round 37: the ATen executor where ``forward`` changes its module's Python state (attributes, lists, dicts).
 
 Bugs fixed (each test marked "failed before" did): the program runs no Python and holds the values of the one call
 export traced, and torch's export puts the attributes back after it. A counter (``self.n += 1``) or a first-call
@@ -8,7 +8,10 @@ exports ``forward`` again from the values it leaves (``compile.check_forward_set
 (a counter) or gives another program (a flag), compile is refused naming the attribute and its values; where it
 sets them again to the same values and gives the very program (Funnel's ``self.pooling_mult = 2`` from None), each
 call sets them as eager's does. Attributes ``forward`` made (``self.last = y``) were left on the module after
-compile holding the export's fake tensors; they are taken away.
+compile holding the export's fake tensors; they are taken away. A public list or dict that ``forward`` changes in
+place (``self.steps.append(1)``, ``self.stats["n"] += 1``, a feature tap) was read as compile's and never changed by
+the compiled calls, and the export left the user's own object changed with a copy on the module: refused naming it,
+the very object put back (``compile.check_container_changes``).
 """
 
 from __future__ import annotations
