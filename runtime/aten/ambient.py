@@ -253,6 +253,21 @@ def _unchanged(now: Any, before: Any) -> bool:
     return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
 
 
+def plain_change(before: Any, after: Any) -> bool:
+    """Whether a plain value (a number, string, None, a tuple of them) is among the items a list's or dict's change
+    added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
+    (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
+    a record the program's results do not follow."""
+    if isinstance(after, list):
+        items = [x for i, x in enumerate(after) if i >= len(before) or not _same_item(x, before[i])]
+        items += [x for i, x in enumerate(before) if i >= len(after) or not _same_item(x, after[i])]
+    else:
+        items = [d[k] for d, o in ((after, before), (before, after)) for k in d
+                 if k not in o or not _same_item(d[k], o[k])]
+    return any(isinstance(x, _SCALAR_TYPES) or (type(x) is tuple and all(isinstance(y, _SCALAR_TYPES) for y in x))
+               for x in items)
+
+
 def undo_container_changes(snapshots: list[tuple[str, Any, str, Any, Any]]) -> tuple[tuple[str, Any, Any], ...]:
     """(name, contents before, contents after) of each container of ``snapshots`` changed since, each put back as it
     was: its contents, in place, and the object itself on its module (compile runs no call)."""

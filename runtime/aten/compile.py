@@ -289,13 +289,15 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
 
 
 def check_container_changes(program: Program) -> None:
-    """Refuse a ``forward`` that changes a list or dict of its module in place (``self.feats.append(y)``,
-    ``self.stats["n"] += 1``): eager's every call changes it, and reads it changed next time; the program runs no
-    Python, so its calls never did, silently (``len(self.steps)`` read as compile's 1 where eager's second call
-    read 2). The error names the attribute and what the export's call did to it."""
-    if not program.container_changes:
+    """Refuse a ``forward`` that changes plain values of a list or dict of its module in place
+    (``self.steps.append(1)``, ``self.stats["n"] += 1``): eager's every call changes it, and reads it changed next
+    time; the program runs no Python, so its calls never did, silently (``len(self.steps)`` read as compile's 1 where
+    eager's second call read 2). The error names the attribute and what the export's call did to it. A change of
+    tensors alone (LeViT's cache of a weight's gather, a feature tap) is left to eager (``ambient.plain_change``)."""
+    changes = [c for c in program.container_changes if ambient.plain_change(c[1], c[2])]
+    if not changes:
         return
-    name, before, after = program.container_changes[0]
+    name, before, after = changes[0]
     if isinstance(after, list):
         what = f"from {len(before)} to {len(after)} items" if len(after) != len(before) else "its items"
     else:
