@@ -258,3 +258,32 @@ def test_tensors_forward_adds_to_its_list_or_dict_run_and_leave_the_users_object
     assert (m.body.feats if cls is Tap else m.cache) is kept and len(kept) == 0
     for _ in range(2):
         assert torch.equal(step(x), _eager(e, x))
+
+
+class RotaryCache(nn.Module):
+    """wav2vec2-conformer's rotary embedding: a plain cache key beside a tensor cache value, both set by forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.cached_len = None
+        self.cached = None
+
+    def forward(self, x):
+        if x.shape[0] == self.cached_len and self.cached is not None:
+            return x * self.cached
+        self.cached_len = x.shape[0]
+        self.cached = torch.arange(x.shape[0], dtype=x.dtype)
+        return x * self.cached
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+def test_a_plain_cache_key_beside_a_tensor_value_is_not_set_alone(streams):
+    """The compiled call cannot set the tensor, so it sets neither: the module stays as at compile, consistent for
+    the next eager call (the key alone would send it to a missing value)."""
+    m = RotaryCache()
+    x = torch.randn(5)
+    step = compile(m, (x,), streams=streams, poison=True)
+    assert step.sets == ()
+    assert torch.equal(step(x), _eager(RotaryCache(), x))
+    assert m.cached_len is None and m.cached is None
+    assert torch.equal(_eager(m, x), _eager(RotaryCache(), x))

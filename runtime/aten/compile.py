@@ -51,7 +51,8 @@ class CompiledModule:
     #: (grad mode, inference mode) compile exported under: a proof's export runs under them (``_prove``)
     export_mode: tuple[bool, bool] = (True, False)
     #: (module, attribute, value) of each plain attribute ``forward`` sets to another value (``guard.forward_sets``):
-    #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile)
+    #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile); none
+    #: where ``forward`` sets a tensor attribute too (``guard.tensor_sets``: a cache's key without its value)
     sets: tuple[tuple[Any, str, Any], ...] = ()
 
     @property
@@ -285,7 +286,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                            module_guard.module_tensor_ids(torch, guard))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
-                          sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets))
+                          sets=() if module_guard.tensor_sets(torch, module, program) else
+                          tuple((owner, name, after) for _n, owner, name, _b, after in sets))
 
 
 def check_container_changes(program: Program) -> None:
