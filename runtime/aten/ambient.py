@@ -186,8 +186,104 @@ _MODULE_WRITES = _SharedPatch()
 _writes_lock = threading.Lock()
 
 
+#: the value ``ModuleWrites`` records for an attribute that was not there before the block's first write of it
+MISSING = object()
+
+
+class ModuleWrites(set):
+    """The (id of the module, attribute) pairs set inside a ``watch_module_writes`` block, and in ``values`` each
+    one's module, the value it held before the block's first write (``MISSING`` where it had none) and the last value
+    written. Why the values: a program holds one call's reads, so an attribute ``forward`` changes (``self.n += 1``,
+    a ``self.first = False`` flag) makes eager's next call another program, which compile must tell apart from one
+    ``forward`` only sets to the same value each call (Funnel's ``pooling_mult``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[tuple[int, str], tuple[Any, Any, Any]] = {}
+
+    def record(self, owner: Any, name: str, value: Any) -> None:
+        key = (id(owner), name)
+        before = self.values[key][1] if key in self.values else _held_before(owner, name)
+        self.values[key] = (owner, before, value)
+        self.add(key)
+
+
+def _held_before(owner: Any, name: str) -> Any:
+    """What ``owner.name`` holds before a write: a plain attribute, else a parameter, buffer or submodule of that
+    name, else ``MISSING``."""
+    own = vars(owner)
+    if name in own:
+        return own[name]
+    for store in ("_parameters", "_buffers", "_modules"):
+        held = own.get(store)
+        if isinstance(held, dict) and name in held:
+            return held[name]
+    return MISSING
+
+
+_SCALAR_TYPES = (bool, int, float, complex, str, type(None))
+
+
+def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:
+    """(name, module, attribute, object, shallow copy) of each public list or dict attribute of ``module``'s tree
+    (``Net.feats``).
+
+    Why: ``forward`` may change one in place (a feature tap's ``self.feats.append(y)``, ``self.stats["n"] += 1``),
+    which no ``__setattr__`` shows. torch's export puts a copy of the old contents on the module, and leaves the
+    user's own object changed (holding the export's fake tensors) and no longer the module's; the compiled calls,
+    which run no Python, never changed it where eager's calls do."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    root = type(module).__name__
+    out = []
+    for path, m in module.named_modules():
+        for key, v in vars(m).items():
+            if not key.startswith("_") and type(v) in (list, dict):
+                out.append((f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, v.copy()))
+    return out
+
+
+def _same_item(a: Any, b: Any) -> bool:
+    return a is b or (type(a) is type(b) and isinstance(a, _SCALAR_TYPES) and repr(a) == repr(b))
+
+
+def _unchanged(now: Any, before: Any) -> bool:
+    if isinstance(now, list):
+        return len(now) == len(before) and all(map(_same_item, now, before))
+    return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
+
+
+def plain_change(before: Any, after: Any) -> bool:
+    """Whether a plain value (a number, string, None, a tuple of them) is among the items a list's or dict's change
+    added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
+    (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
+    a record the program's results do not follow."""
+    if isinstance(after, list):
+        items = [x for i, x in enumerate(after) if i >= len(before) or not _same_item(x, before[i])]
+        items += [x for i, x in enumerate(before) if i >= len(after) or not _same_item(x, after[i])]
+    else:
+        items = [d[k] for d, o in ((after, before), (before, after)) for k in d
+                 if k not in o or not _same_item(d[k], o[k])]
+    return any(isinstance(x, _SCALAR_TYPES) or (type(x) is tuple and all(isinstance(y, _SCALAR_TYPES) for y in x))
+               for x in items)
+
+
+def undo_container_changes(snapshots: list[tuple[str, Any, str, Any, Any]]) -> tuple[tuple[str, Any, Any], ...]:
+    """(name, contents before, contents after) of each container of ``snapshots`` changed since, each put back as it
+    was: its contents, in place, and the object itself on its module (compile runs no call)."""
+    changed = []
+    for name, owner, key, obj, before in snapshots:
+        if not _unchanged(obj, before):
+            changed.append((name, before, obj.copy()))
+            obj.clear()
+            (obj.extend if isinstance(obj, list) else obj.update)(before)
+        if vars(owner).get(key) is not obj:
+            vars(owner)[key] = obj
+    return tuple(changed)
+
+
 @contextlib.contextmanager
-def watch_module_writes(torch: Any) -> Iterator[set[tuple[int, str]]]:
+def watch_module_writes(torch: Any) -> Iterator[ModuleWrites]:
     """(id of the module, attribute name) of each attribute set through ``nn.Module.__setattr__`` inside the block
     (an export: ``forward``'s own ``self.pooling_mult = 2``), in this thread.
 
@@ -199,12 +295,12 @@ def watch_module_writes(torch: Any) -> Iterator[set[tuple[int, str]]]:
         def watched(self: Any, name: str, value: Any) -> None:
             seen = _MODULE_WRITES.innermost()
             if seen is not None:
-                seen.add((id(self), name))
+                seen.record(self, name, value)
             real(self, name, value)
 
         return watched
 
-    with _MODULE_WRITES.block(torch.nn.Module, "__setattr__", wrap, set()) as seen:
+    with _MODULE_WRITES.block(torch.nn.Module, "__setattr__", wrap, ModuleWrites()) as seen:
         yield seen
 
 

@@ -50,6 +50,10 @@ class CompiledModule:
     proofs: Proofs = field(default_factory=Proofs)
     #: (grad mode, inference mode) compile exported under: a proof's export runs under them (``_prove``)
     export_mode: tuple[bool, bool] = (True, False)
+    #: (module, attribute, value) of each plain attribute ``forward`` sets to another value (``guard.forward_sets``):
+    #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile); none
+    #: where ``forward`` sets a tensor attribute too (``guard.tensor_sets``: a cache's key without its value)
+    sets: tuple[tuple[Any, str, Any], ...] = ()
 
     @property
     def proven(self) -> list:
@@ -105,7 +109,10 @@ class CompiledModule:
             if why is not None:
                 raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
-        return self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
+        out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
+        for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
+            setattr(owner, name, value)
+        return out
 
     def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:
         """None where forward exported again with the arguments ``extra`` too gives compile's program
@@ -271,8 +278,86 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison}
     executor = Executor(program, plan, device, **options)
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
-    return CompiledModule(program, plan, executor, module_guard.record(torch, module, program), options, form=form,
-                          export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+    check_container_changes(program)
+    guard = module_guard.record(torch, module, program)
+    sets = module_guard.forward_sets(torch, module, program)
+    if sets:   # (a reused ``program=`` too: its export saw the same forward)
+        check_forward_sets(torch, module, program, sets, example_inputs, kwargs,
+                           module_guard.module_tensor_ids(torch, guard))
+    return CompiledModule(program, plan, executor, guard, options, form=form,
+                          export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
+                          sets=() if module_guard.tensor_sets(torch, module, program) else
+                          tuple((owner, name, after) for _n, owner, name, _b, after in sets))
+
+
+def check_container_changes(program: Program) -> None:
+    """Refuse a ``forward`` that changes plain values of a list or dict of its module in place
+    (``self.steps.append(1)``, ``self.stats["n"] += 1``): eager's every call changes it, and reads it changed next
+    time; the program runs no Python, so its calls never did, silently (``len(self.steps)`` read as compile's 1 where
+    eager's second call read 2). The error names the attribute and what the export's call did to it. A change of
+    tensors alone (LeViT's cache of a weight's gather, a feature tap) is left to eager (``ambient.plain_change``)."""
+    changes = [c for c in program.container_changes if ambient.plain_change(c[1], c[2])]
+    if not changes:
+        return
+    name, before, after = changes[0]
+    if isinstance(after, list):
+        what = f"from {len(before)} to {len(after)} items" if len(after) != len(before) else "its items"
+    else:
+        keys = sorted(map(repr, set(after) ^ set(before))) or sorted(
+            repr(k) for k in after if k in before and after[k] is not before[k])
+        what = f"key {', '.join(keys[:3])}"
+    raise AtenExecutorError(f"forward changes {name} in place ({what} in the export's call): a compiled call runs no "
+                            "Python, so it would not, where every eager call does (keep such state in a buffer, or "
+                            "change it outside forward)")
+
+
+def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
+                       held: frozenset[int]) -> None:
+    """Refuse a ``forward`` that changes one of its plain attributes so that eager's next call differs: exported again
+    from the values it leaves (``sets``: ``guard.forward_sets``), it must set them again to the same values and give
+    this very program (``callform.same_export``). Why: the program holds one call's values and runs no Python, so a
+    counter (``self.n += 1``) or a first-call flag (``self.first = False``) ran compile's call again and again, and
+    left the attribute as it was, where eager's calls followed it; ``self.mult = 2`` from None (Funnel) passes, and
+    each call sets it as eager does. The error names the attribute, its values, and says to compile again."""
+    from .ambient import MISSING
+
+    def put(values: list[tuple[Any, str, Any]]) -> None:
+        for owner, name, value in values:
+            if value is MISSING:
+                vars(owner).pop(name, None)
+            else:
+                setattr(owner, name, value)
+
+    first = sets[0][0]
+    now = [(owner, name, vars(owner).get(name, MISSING)) for _n, owner, name, _b, _a in sets]
+    put([(owner, name, after) for _n, owner, name, _b, after in sets])
+    try:
+        other = load_program(module, args, kwargs)
+    except Exception as exc:  # noqa: BLE001 - any failure of the second export leaves the question open
+        raise AtenExecutorError(f"forward sets {first} (and the program holds one call's values); exporting it again "
+                                f"from the value it leaves failed ({str(exc).splitlines()[0]})") from None
+    finally:
+        put(now)
+    again = module_guard.forward_sets(torch, module, other)
+    if again:
+        name, _o, _a, before, after = again[0]
+        was = {n: b for n, _o, _a, b, _x in sets}.get(name, before)
+        raise AtenExecutorError(f"forward changes {name} at every call ({_shown(was)} at compile, {_shown(before)} "
+                                f"after one call, {after!r} after the next): the program holds one call's values and "
+                                "cannot follow it (keep such state in a buffer the program updates, or compile for "
+                                "each value)")
+    if not same_export(program.exported, other.exported, set(), held):
+        name, _o, _a, before, after = sets[0]
+        raise AtenExecutorError(f"forward sets {name} from {_shown(before)} to {after!r}, and from {after!r} it runs "
+                                "another program: every call after the first would differ from eager (set it to "
+                                f"{after!r} before compile, or keep such state in a buffer)")
+
+
+def _shown(value: Any) -> str:
+    """An attribute's value for a message: ``repr``, or "unset" where ``forward`` made the attribute."""
+    from .ambient import MISSING
+
+    return "unset" if value is MISSING else repr(value)
 
 
 def _example_call(program: Program, args: tuple, kwargs: dict) -> tuple[tuple, dict]:

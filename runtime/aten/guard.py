@@ -225,6 +225,35 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     return Settings(tuple(names), dicts, keys, values)
 
 
+def forward_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, Any, str, Any, Any], ...]:
+    """(name as the guard spells it, module, attribute, value before the export, value after) of each plain attribute
+    of ``module``'s tree that ``forward`` set to another value while it was exported (``self.n += 1``,
+    ``self.mult = 2`` from None). Why: an eager call leaves that value behind, and the next eager call starts
+    from it; the program ran once from the value before. Values that are no plain setting (a tensor, a list) and
+    values set to what they were are left out, as before."""
+    from .ambient import MISSING
+
+    if not isinstance(module, torch.nn.Module):
+        return ()
+    paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
+    root = type(module).__name__
+    return tuple((f"{root}.{paths[id(owner)]}.{name}" if paths[id(owner)] else f"{root}.{name}", owner, name,
+                  before, after)
+                 for owner, name, before, after in program.forward_values
+                 if id(owner) in paths and not name.startswith("_") and _plain(after)
+                 and (before is MISSING or (_plain(before) and not _same_value(before, after))))
+
+
+def tensor_sets(torch: Any, module: Any, program: Program) -> list[str]:
+    """The public attributes of ``module``'s tree that ``forward`` set to another value that is no plain value (a
+    tensor: wav2vec2-conformer's ``cached_rotary_positional_embedding`` beside its plain ``cached_sequence_length``).
+    Why: a compiled call cannot set those, and setting the plain ones beside them alone would leave a cache's key
+    without its value for the next eager call; then none is set (the module stays as at compile, as before)."""
+    own = {id(m) for m in module.modules(remove_duplicate=False)} if isinstance(module, torch.nn.Module) else set()
+    return [name for owner, name, before, after in program.forward_values
+            if id(owner) in own and not name.startswith("_") and not _plain(after) and after is not before]
+
+
 def widened(torch: Any, guard: ModuleGuard, program: Program, other: Program) -> ModuleGuard:
     """``guard`` watching also the settings-object values that ``other`` (the module exported again, with arguments
     compile left out) read, and leaving alone what compile's ``forward`` set itself. Why: a call taken because

@@ -85,6 +85,13 @@ class Program:
     #: that the export read, and the ids of the objects so watched: the guard watches only the values read of those
     object_reads: frozenset[tuple[int, str]] = frozenset()
     read_watched: frozenset[int] = frozenset()
+    #: of the attributes ``forward_writes`` names on the module's own tree: (the module, attribute, its value before
+    #: the export, the last value ``forward`` set), as ``ambient.ModuleWrites`` records them (the export puts the old
+    #: values back)
+    forward_values: tuple[tuple[Any, str, Any, Any], ...] = ()
+    #: (name, contents before, contents after) of each public list or dict attribute of the module's tree that the
+    #: export's ``forward`` changed in place (``ambient.undo_container_changes``, which put them back)
+    container_changes: tuple[tuple[str, Any, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -97,19 +104,31 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from memplan.importers.torch import trace_torch
 
     source = exported if exported is not None else module
-    from .ambient import watch_default_dtype_reads, watch_mode_reads, watch_module_writes, watch_object_reads
+    from .ambient import (
+        ModuleWrites,
+        container_snapshots,
+        undo_container_changes,
+        watch_default_dtype_reads,
+        watch_mode_reads,
+        watch_module_writes,
+        watch_object_reads,
+    )
     from .settings import settings_objects
 
     # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
-    writes_watch = contextlib.nullcontext(set()) if strict else watch_module_writes(torch)
+    writes_watch = contextlib.nullcontext(ModuleWrites()) if strict else watch_module_writes(torch)
     reads_watch = (contextlib.nullcontext((set(), set())) if strict or exported is not None
                    or not isinstance(module, torch.nn.Module)
                    else watch_object_reads(settings_objects(torch, module)))
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
-    with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
-          reads_watch as (object_reads, watched)):
-        ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    snapshots = container_snapshots(torch, module) if exported is None else []
+    try:
+        with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
+              reads_watch as (object_reads, watched)):
+            ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+    finally:
+        changed = undo_container_changes(snapshots)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -211,7 +230,27 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_inputs(ep, user_inputs, example_inputs, kwargs),
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
-                   tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched))
+                   tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched),
+                   _own_writes(torch, module, writes), changed)
+
+
+def _own_writes(torch: Any, module: Any, writes: Any) -> tuple[tuple[Any, str, Any, Any], ...]:
+    """``writes``' values (``ambient.ModuleWrites``) of the attributes of ``module``'s own submodules (the export's
+    writes to torch's tracing objects are not the module's state), after taking away each plain attribute
+    ``forward`` made. Why: torch's export puts back the attributes a module had, not those ``forward`` made
+    (``self.cache = y``), which it left holding the export's fake tensors (a ``FakeTensor`` on the user's module, read
+    by no call of the program); compile runs no call, so the module is left as it was."""
+    from .ambient import MISSING
+
+    if not isinstance(module, torch.nn.Module):
+        return ()
+    own = {id(m) for m in module.modules(remove_duplicate=False)}
+    values = tuple((owner, name, before, after) for (oid, name), (owner, before, after) in writes.values.items()
+                   if oid in own)
+    for owner, name, before, _after in values:
+        if before is MISSING:
+            vars(owner).pop(name, None)
+    return values
 
 
 def _example_leaves(ep: Any, example_inputs: tuple, kwargs: dict | None) -> list:
