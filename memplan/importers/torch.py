@@ -1086,14 +1086,36 @@ def written_args(torch, n) -> set[str]:
     if schema is None:
         return set()
     out = set()
+    hidden = _hidden_writes(schema, n)
     for k, arg in enumerate(schema.arguments):
         info = arg.alias_info
-        if info is None or not info.is_write:
+        if (info is None or not info.is_write) and arg.name not in hidden:
             continue
         v = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[k] if k < len(n.args) else None)
         for a in _flat_nodes(torch, v) if v is not None else []:
             out.add(a.name)
     return out
+
+
+#: ATen ops that update their running statistics in place, in training mode, though their schemas declare
+#: no write (``Tensor? running_mean``, not ``Tensor(a!)``): op name -> the flag that turns the update on
+_UNDECLARED_STAT_WRITES = {"aten::batch_norm": "training", "aten::native_batch_norm": "training",
+                           "aten::_batch_norm_impl_index": "training", "aten::cudnn_batch_norm": "training",
+                           "aten::miopen_batch_norm": "training", "aten::instance_norm": "use_input_stats"}
+
+
+def _hidden_writes(schema: Any, n: Any) -> frozenset[str]:
+    """Names of the arguments node ``n``'s op writes although its schema does not say so: train-mode
+    ``batch_norm`` (and ``instance_norm`` with ``use_input_stats``) update ``running_mean``/``running_var``.
+
+    Why: read off the schema alone, the update was no write, so nothing ordered a later reader of the
+    statistics (``rm * 1`` after ``F.batch_norm(x, rm, rv, training=True)``, a module reading its
+    ``bn.running_mean``) after it: on more than one stream the reader ran first and got the old values,
+    silently. Flags the node does not set are the schema's defaults (none: all are required)."""
+    flag = _UNDECLARED_STAT_WRITES.get(schema.name)
+    if flag is None or schema.overload_name not in ("", "default") or _schema_arg(n, flag) is not True:
+        return frozenset()
+    return frozenset({"running_mean", "running_var"})
 
 
 #: aliasing ops whose result starts where their input starts (no storage offset of their own)
