@@ -1,9 +1,10 @@
-"""torch importer, round 37: writes the importer did not see, checked against eager on 1 and 3 streams.
+"""torch importer, round 37: graphs that were silently wrong, checked against eager on 1 and 3 streams.
 
 Train-mode ``batch_norm`` and ``instance_norm`` (``use_input_stats``) update their running statistics in
 place though their ATen schemas declare no write (``Tensor? running_mean``). The graph had the node only
 reading them: a later reader of the statistics was not ordered after the update (on 3 streams it read the
-old values), and statistics passed in as user inputs were never copied back to the caller's tensors."""
+old values), and statistics passed in as user inputs were never copied back to the caller's tensors.
+Quantized tensors, which torch's fake kernels describe as float32, are refused naming the node."""
 
 from __future__ import annotations
 
@@ -104,3 +105,28 @@ def test_statistics_given_as_inputs_are_updated_in_the_callers_tensors(streams):
     crm, crv = torch.zeros(4), torch.ones(4)
     assert torch.equal(c(x, crm, crv), ref)
     assert torch.equal(crm, rm) and torch.equal(crv, rv)
+
+
+class Quantizes(nn.Module):
+    def forward(self, x):
+        return torch.quantize_per_tensor(x, 0.1, 0, torch.qint8).dequantize() + 1
+
+
+class QuantizesByTensors(nn.Module):
+    def forward(self, x):
+        return torch.quantize_per_tensor(x, torch.tensor(0.1), torch.tensor(0), torch.qint32).dequantize() * 2
+
+
+@pytest.mark.parametrize("module", [Quantizes, QuantizesByTensors])
+def test_a_quantized_tensor_is_refused_naming_the_node(module):
+    """torch's fake ``quantize_per_tensor`` is a float32 tensor (4 bytes an element where eager's has 1) and
+    ``dequantize``'s shares its fake storage: the graph was imported with the wrong dtype and size, and
+    ``dequantize``'s new tensor planned as a view of the quantized one, silently; compiled, every call
+    failed with torch's "Expected out tensor to have dtype c10::qint8"."""
+    from memplan.errors import GraphError
+
+    x = _x((3, 4))
+    with pytest.raises(GraphError, match=r"node 'quantize_per_tensor\w*' .*makes a quantized tensor \(qint(8|32)\)"):
+        from_torch(module(), (x,))
+    with pytest.raises(GraphError, match=r"makes a quantized tensor"):
+        compile(module(), (x,), streams=1)

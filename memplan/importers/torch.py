@@ -795,6 +795,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if n.op != "call_function":
             raise GraphError(f"{where}: unsupported FX op {n.op!r}")
         _check_not_vmapped(n, where)
+        _check_not_quantized(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
@@ -1305,6 +1306,24 @@ def _check_not_vmapped(n: Any, where: str) -> None:
         raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
                          "its batched tensors have no plannable layout; import the decomposed program "
                          "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
+
+
+def _check_not_quantized(torch, n: Any, where: str) -> None:
+    """Refuse an op that makes a quantized tensor (``quantize_per_tensor(x, s, z, torch.qint8)``,
+    ``quantize_per_channel``, ``_empty_affine_quantized``: a quantized dtype among its arguments).
+
+    Why: torch's fake kernels do not describe a quantized result: ``quantize_per_tensor``'s fake tensor is
+    a float32 tensor (4 bytes an element, not 1), and ``dequantize``'s shares that fake storage, so the
+    graph had the wrong dtype and size and planned ``dequantize``'s new tensor as a view of its input,
+    silently; the ATen executor then failed at the call ("Expected out tensor to have dtype c10::qint8").
+    Quantized tensors carry their scale and zero point outside their bytes; a plan cannot place them."""
+    quantized = {torch.qint8, torch.quint8, torch.qint32, torch.quint4x2, torch.quint2x4}
+    found = next((a for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs))
+                  if isinstance(a, torch.dtype) and a in quantized), None)
+    if found is not None:
+        raise GraphError(f"{where}: makes a quantized tensor ({str(found).removeprefix('torch.')}), whose bytes "
+                         "torch's fake tensors do not describe (quantized programs are not supported; "
+                         "plan the float program, or a fake-quantized one)")
 
 
 def _check_block_writes(torch, owner: Any, n: Any, where: str) -> None:
