@@ -130,3 +130,50 @@ def test_a_quantized_tensor_is_refused_naming_the_node(module):
         from_torch(module(), (x,))
     with pytest.raises(GraphError, match=r"makes a quantized tensor"):
         compile(module(), (x,), streams=1)
+
+
+class WritesAnUnsafeSplit(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        a, b = torch.unsafe_split(y, 2)
+        a.add_(1)
+        return y + 0, b * 3
+
+
+class WritesAnUnsafeView(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        v = torch.ops.aten._unsafe_view(y, (-1,))
+        v.add_(1)
+        return y + 0, v * 3
+
+
+def _saved_and_loaded(ep):
+    import io
+
+    buf = io.BytesIO()
+    torch.export.save(ep, buf)
+    buf.seek(0)
+    return torch.export.load(buf)
+
+
+def _edges(g):
+    return ({t.id: (t.size, t.kind, t.view_of, t.view_offset) for t in g.tensors},
+            {n.id: (n.inputs, n.outputs, n.inplace) for n in g.nodes})
+
+
+@pytest.mark.parametrize("module", [WritesAnUnsafeSplit, WritesAnUnsafeView])
+def test_a_loaded_unsafe_view_is_a_view(module):
+    """``_unsafe_view`` and ``unsafe_split`` return views of their input, but their schemas declare no alias and
+    their kernels are not composite, so a program loaded from ``.pt2`` (whose fake tensors share no storage)
+    had them as new tensors: bytes eager never allocates, and a write through the piece never reached the
+    tensor it views (the loaded program returned ``y`` unwritten, silently)."""
+    x = _x((4, 3))
+    ep = torch.export.export(module(), (x,))
+    loaded = _saved_and_loaded(ep)
+    assert _edges(from_torch(loaded)) == _edges(from_torch(ep))
+    for streams in (1, 3):
+        out = compile(loaded, (x,), streams=streams, poison=True)(x)
+        for a, b in zip(out, module()(x)):
+            assert torch.equal(a, b)
+

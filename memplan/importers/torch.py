@@ -1186,6 +1186,12 @@ def _storages_kept(torch, graph_nodes: list) -> bool:
     return False
 
 
+#: ATen ops with kernels of their own (not composite) that return views of their input though their schemas
+#: declare no alias: the "unsafe" views autograd does not track (``_unsafe_view``: decomposed ``matmul``/
+#: ``linear``'s reshapes; ``unsafe_split``, ``unsafe_split_with_sizes``)
+_UNDECLARED_VIEWS = frozenset({"aten::_unsafe_view", "aten::unsafe_split", "aten::unsafe_split_with_sizes"})
+
+
 def _probed_aliases(torch, n: Any, n_out: int, current: dict, recs: dict, laid: set) -> list[str | None]:
     """Per output of FX node ``n``: the FX name of the argument whose memory torch's op returns (the argument
     itself or a view of it), run on meta tensors of its arguments; None for a new tensor.
@@ -1197,14 +1203,16 @@ def _probed_aliases(torch, n: Any, n_out: int, current: dict, recs: dict, laid: 
     imported as a new tensor: planned bytes of its own eager never allocates, and an in-place write through
     the result (``F.dropout(x, training=False).add_(1)``) never reached ``x``. Only ATen ops with a composite
     (decomposing) kernel and no alias in their schema are asked: other kernels return what their schema
-    says. A failure on meta tensors (no meta kernel) leaves the result new, as before."""
+    says, but for ``_UNDECLARED_VIEWS`` (loaded, ``torch.unsafe_split(y, 2)[0].add_(1)`` never reached ``y``).
+    A failure on meta tensors (no meta kernel) leaves the result new, as before."""
     none: list[str | None] = [None] * n_out
     schema = getattr(n.target, "_schema", None)
     if schema is None or not schema.name.startswith("aten::") or any(r.alias_info is not None
                                                                        for r in schema.returns):
         return none
     full = schema.name + (f".{schema.overload_name}" if schema.overload_name else "")
-    if not torch._C._dispatch_has_kernel_for_dispatch_key(full, "CompositeImplicitAutograd"):
+    if schema.name not in _UNDECLARED_VIEWS and not torch._C._dispatch_has_kernel_for_dispatch_key(
+            full, "CompositeImplicitAutograd"):
         return none
     from torch.multiprocessing.reductions import StorageWeakRef
 
