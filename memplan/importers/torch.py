@@ -795,6 +795,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if n.op != "call_function":
             raise GraphError(f"{where}: unsupported FX op {n.op!r}")
         _check_not_vmapped(n, where)
+        _check_not_quantized(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
@@ -1086,14 +1087,36 @@ def written_args(torch, n) -> set[str]:
     if schema is None:
         return set()
     out = set()
+    hidden = _hidden_writes(schema, n)
     for k, arg in enumerate(schema.arguments):
         info = arg.alias_info
-        if info is None or not info.is_write:
+        if (info is None or not info.is_write) and arg.name not in hidden:
             continue
         v = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[k] if k < len(n.args) else None)
         for a in _flat_nodes(torch, v) if v is not None else []:
             out.add(a.name)
     return out
+
+
+#: ATen ops that update their running statistics in place, in training mode, though their schemas declare
+#: no write (``Tensor? running_mean``, not ``Tensor(a!)``): op name -> the flag that turns the update on
+_UNDECLARED_STAT_WRITES = {"aten::batch_norm": "training", "aten::native_batch_norm": "training",
+                           "aten::_batch_norm_impl_index": "training", "aten::cudnn_batch_norm": "training",
+                           "aten::miopen_batch_norm": "training", "aten::instance_norm": "use_input_stats"}
+
+
+def _hidden_writes(schema: Any, n: Any) -> frozenset[str]:
+    """Names of the arguments node ``n``'s op writes although its schema does not say so: train-mode
+    ``batch_norm`` (and ``instance_norm`` with ``use_input_stats``) update ``running_mean``/``running_var``.
+
+    Why: read off the schema alone, the update was no write, so nothing ordered a later reader of the
+    statistics (``rm * 1`` after ``F.batch_norm(x, rm, rv, training=True)``, a module reading its
+    ``bn.running_mean``) after it: on more than one stream the reader ran first and got the old values,
+    silently. Flags the node does not set are the schema's defaults (none: all are required)."""
+    flag = _UNDECLARED_STAT_WRITES.get(schema.name)
+    if flag is None or schema.overload_name not in ("", "default") or _schema_arg(n, flag) is not True:
+        return frozenset()
+    return frozenset({"running_mean", "running_var"})
 
 
 #: aliasing ops whose result starts where their input starts (no storage offset of their own)
@@ -1163,6 +1186,12 @@ def _storages_kept(torch, graph_nodes: list) -> bool:
     return False
 
 
+#: ATen ops with kernels of their own (not composite) that return views of their input though their schemas
+#: declare no alias: the "unsafe" views autograd does not track (``_unsafe_view``: decomposed ``matmul``/
+#: ``linear``'s reshapes; ``unsafe_split``, ``unsafe_split_with_sizes``)
+_UNDECLARED_VIEWS = frozenset({"aten::_unsafe_view", "aten::unsafe_split", "aten::unsafe_split_with_sizes"})
+
+
 def _probed_aliases(torch, n: Any, n_out: int, current: dict, recs: dict, laid: set) -> list[str | None]:
     """Per output of FX node ``n``: the FX name of the argument whose memory torch's op returns (the argument
     itself or a view of it), run on meta tensors of its arguments; None for a new tensor.
@@ -1174,14 +1203,16 @@ def _probed_aliases(torch, n: Any, n_out: int, current: dict, recs: dict, laid: 
     imported as a new tensor: planned bytes of its own eager never allocates, and an in-place write through
     the result (``F.dropout(x, training=False).add_(1)``) never reached ``x``. Only ATen ops with a composite
     (decomposing) kernel and no alias in their schema are asked: other kernels return what their schema
-    says. A failure on meta tensors (no meta kernel) leaves the result new, as before."""
+    says, but for ``_UNDECLARED_VIEWS`` (loaded, ``torch.unsafe_split(y, 2)[0].add_(1)`` never reached ``y``).
+    A failure on meta tensors (no meta kernel) leaves the result new, as before."""
     none: list[str | None] = [None] * n_out
     schema = getattr(n.target, "_schema", None)
     if schema is None or not schema.name.startswith("aten::") or any(r.alias_info is not None
                                                                        for r in schema.returns):
         return none
     full = schema.name + (f".{schema.overload_name}" if schema.overload_name else "")
-    if not torch._C._dispatch_has_kernel_for_dispatch_key(full, "CompositeImplicitAutograd"):
+    if schema.name not in _UNDECLARED_VIEWS and not torch._C._dispatch_has_kernel_for_dispatch_key(
+            full, "CompositeImplicitAutograd"):
         return none
     from torch.multiprocessing.reductions import StorageWeakRef
 
@@ -1283,6 +1314,24 @@ def _check_not_vmapped(n: Any, where: str) -> None:
         raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
                          "its batched tensors have no plannable layout; import the decomposed program "
                          "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
+
+
+def _check_not_quantized(torch, n: Any, where: str) -> None:
+    """Refuse an op that makes a quantized tensor (``quantize_per_tensor(x, s, z, torch.qint8)``,
+    ``quantize_per_channel``, ``_empty_affine_quantized``: a quantized dtype among its arguments).
+
+    Why: torch's fake kernels do not describe a quantized result: ``quantize_per_tensor``'s fake tensor is
+    a float32 tensor (4 bytes an element, not 1), and ``dequantize``'s shares that fake storage, so the
+    graph had the wrong dtype and size and planned ``dequantize``'s new tensor as a view of its input,
+    silently; the ATen executor then failed at the call ("Expected out tensor to have dtype c10::qint8").
+    Quantized tensors carry their scale and zero point outside their bytes; a plan cannot place them."""
+    quantized = {torch.qint8, torch.quint8, torch.qint32, torch.quint4x2, torch.quint2x4}
+    found = next((a for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs))
+                  if isinstance(a, torch.dtype) and a in quantized), None)
+    if found is not None:
+        raise GraphError(f"{where}: makes a quantized tensor ({str(found).removeprefix('torch.')}), whose bytes "
+                         "torch's fake tensors do not describe (quantized programs are not supported; "
+                         "plan the float program, or a fake-quantized one)")
 
 
 def _check_block_writes(torch, owner: Any, n: Any, where: str) -> None:
