@@ -804,7 +804,7 @@ def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, seri
 
 def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: float, *, streams, max_events,
                   cost_model, device_capacity) -> Planned:
-    from .devices.split import device_capacities, split_with_serial
+    from .devices.split import device_capacities, over_capacity, split_with_serial
     from .optimize.cost import CostModel, event_latency, node_costs
     from .optimize.streams import schedule_makespan
 
@@ -838,9 +838,7 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         low |= more
     for d in over[:1]:
         arena, weights = result.device_arena_bytes[d], split.weight_bytes[d]
-        raise BudgetError(f"device {d} needs {weights} B of weights plus an arena of {arena} B = "
-                          f"{weights + arena} B, over the device_capacity of {caps[d]} B"
-                          + _given_back(d in serial, d in low))
+        raise BudgetError(over_capacity(d, weights, arena, caps[d]) + _given_back(d in serial, d in low))
     model = cost_model if cost_model is not None else CostModel()
     block = dict(result.solver)
     seconds = block.pop("seconds")

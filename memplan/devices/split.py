@@ -182,8 +182,17 @@ def check_capacity(graph: Graph, plan: Plan, device_capacity: int | Sequence[int
     (cap,) = device_capacities(device_capacity, 1)
     weights = weight_bytes(graph)
     if weights + plan.arena_bytes > cap:
-        raise BudgetError(f"device 0 needs {weights} B of weights plus an arena of {plan.arena_bytes} B = "
-                          f"{weights + plan.arena_bytes} B, over the device_capacity of {cap} B")
+        raise BudgetError(over_capacity(0, weights, plan.arena_bytes, cap))
+
+
+def over_capacity(device: int, weights: int, arena: int, cap: int) -> str:
+    """What a device over its capacity needs. Weights over it alone are said so: no order or solver can help
+    there, and "weights plus an arena = total" left the user to find that out from the sum."""
+    if weights > cap:
+        return (f"device {device} needs {weights} B of weights alone, over the device_capacity of {cap} B "
+                f"(its arena needs {arena} B more)")
+    return (f"device {device} needs {weights} B of weights plus an arena of {arena} B = {weights + arena} B, "
+            f"over the device_capacity of {cap} B")
 
 
 def weight_bytes(graph: Graph) -> int:
