@@ -1,0 +1,44 @@
+"""Round 37 review (a): findings in this session's solver and split work.
+
+A named exact solver under a ``memory_budget`` starts from the budget's own cheap ``auto`` solve of the schedule
+(``plan._solve_started``) as its ``default_start``; solver37 made only a default run made inside ``named.started``
+count as proof, so there the proof of that cheap solve's small search (``auto.polish``) was dropped: ``cpsat`` with a
+short time limit called FEASIBLE (gap 2.2%) an arena it called OPTIMAL without the budget, on the same schedule.
+Oracle: ``oracle.optimal_arenas`` (brute force over the plan's own schedule)."""
+
+from __future__ import annotations
+
+import pytest
+from oracle import optimal_arenas
+
+import memplan
+from memplan.graph import graph_from_dict
+
+#: a 4-node graph whose arena the default's small search proves optimal (1837 B) above the interval bound (1796 B)
+GRAPH = {"format": "memplan.graph/1", "name": "rand", "alignment": 256, "tensors": [
+    {"id": "in0", "size": 401, "kind": "input"}, {"id": "in1", "size": 1024, "kind": "input"},
+    {"id": "v0", "size": 74, "kind": "intermediate", "view_of": "in0", "view_offset": 1},
+    {"id": "t1", "size": 200, "kind": "intermediate"}, {"id": "t2", "size": 401, "kind": "output"},
+    {"id": "t3", "size": 557, "kind": "intermediate"},
+    {"id": "v4", "size": 2, "kind": "intermediate", "view_of": "v0", "view_offset": 11},
+    {"id": "t5", "size": 0, "kind": "output"}, {"id": "t6", "size": 4, "kind": "intermediate"}], "nodes": [
+    {"id": "n0", "op": "OP", "inputs": ["in0", "in0", "v0"], "outputs": ["t1", "t2"], "cost": 1.0},
+    {"id": "n1", "op": "OP", "inputs": ["t2", "t2", "t1"], "outputs": ["t3"], "cost": 5.0},
+    {"id": "n2", "op": "OP", "inputs": ["in0", "in0"], "outputs": ["t5"], "cost": 1.0, "group": "g0"},
+    {"id": "n3", "op": "OP", "inputs": ["t1"], "outputs": ["t6"], "cost": 1.0, "inplace": {"t6": "t1"}}]}
+
+
+def _claims(plan) -> tuple:
+    s = plan.solver
+    return plan.arena_bytes, s["status"], s["bound"], s["gap"]
+
+
+@pytest.mark.parametrize("solver", ["cpsat", "search"])
+def test_a_memory_budget_keeps_the_proof_of_its_own_default_solve(solver):
+    """Checked to fail without the fix (cpsat: FEASIBLE, bound 1796, gap 0.022319 under the budget)."""
+    g = graph_from_dict(GRAPH)
+    free = memplan.plan(g, solver=solver, time_limit=1e-4)
+    budget = memplan.plan(g, solver=solver, time_limit=1e-4, memory_budget=8 * free.arena_bytes)
+    optimum = optimal_arenas(g.to_dict(), budget.to_dict())[0]
+    assert budget.arena_bytes == optimum == 1837
+    assert _claims(budget) == _claims(free) == (1837, "OPTIMAL", 1837, 0.0)
