@@ -98,9 +98,12 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     if solver in EXACT and cap is not None and sol.arena > cap:
         # (search raises this itself where nothing it found fits; cpsat minimises and does not read the capacity)
         bound = int(sol.info.get("bound", sol.lower_bound or 0))
-        raise BudgetError(f"{solver}: no packing within capacity {cap} found"
-                          + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
-                          + f"; best arena {sol.arena}, lower bound {bound}")
+        over = BudgetError(f"{solver}: no packing within capacity {cap} found"
+                           + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
+                           + f"; best arena {sol.arena}, lower bound {bound}")
+        # the checked packing over it, for a caller who minimises and only reports the capacity (``bench planners``)
+        over.solution = sol
+        raise over
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
         sol = replace(sol, status=Status.OPTIMAL)
