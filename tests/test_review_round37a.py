@@ -64,3 +64,23 @@ def test_bench_planners_reports_cpsats_arena_over_a_csv_capacity(tmp_path):
     assert caught.value.solution.arena == 12
     (row,) = _minimalloc_rows([table], ["cpsat"], 0.5)
     assert (row["solver"], row["arena"], row["fits"], row["status"]) == ("cpsat", 12, False, "OPTIMAL")
+
+
+def test_format_doc_says_start_is_cpsats_key():
+    """docs/format.md's ``solver`` bullet listed ``start`` among "the exact search's counters"; ``search`` writes
+    ``nodes`` and ``backtracks``, and ``start`` (the plan the model was warm-started from) is ``cpsat``'s alone.
+    Checked against the blocks the two write, and to fail on the old text."""
+    import os
+    import re
+
+    from memplan.examples import moe
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "format.md"), encoding="utf-8") as f:
+        text = f.read()
+    bullet = text[text.index("- `solver`: how the offsets were found"):text.index("## When is a plan safe?")]
+    search = memplan.plan(moe(), solver="search", time_limit=0.05).solver
+    assert {"nodes", "backtracks"} <= set(search) and "start" not in search
+    counters = re.search(r"the exact search's counters \(([^)]*)\)", bullet)
+    assert counters and "`start`" not in counters.group(1)
+    assert re.search(r"cpsat's `start`", bullet.replace("\n  ", " "))
