@@ -33,6 +33,7 @@ from .solvers import (
     polishes,
     share_seconds,
     solve,
+    solve_from_default,
     work_seconds,
 )
 from .solvers.check import PAIRWISE_LIMIT
@@ -356,7 +357,7 @@ def _solve_started(graph: Graph, schedule: Schedule, solver: str, options: Solve
     problem = start.problem
     if over is not None and (int(problem.lower_bound or 0) > over or heuristics_over(problem, solver, options, over)):
         return None
-    parts = [(problem, solve(problem, solver, replace(check_options(options), default_start=start.solution)))]
+    parts = [(problem, solve_from_default(problem, solver, options, start.solution))]
     bounds = None if start.bound is None else [start.bound]
     return _assemble(graph, schedule, parts, seconds=time.perf_counter() - t0, bounds=bounds)
 

@@ -50,7 +50,17 @@ def _spy(monkeypatch, clock: _Clock, jump_after: int) -> list[tuple[str, float |
             clock.ahead = 3600.0
         return sol
 
+    real_from = plan_module.solve_from_default
+
+    def solve_from(problem, solver, options, default):   # (an exact solve from the budget's own default solve)
+        calls.append((solver, options.time_limit))
+        sol = real_from(problem, solver, options, default)
+        if sum(t is not None for _, t in calls) == jump_after:
+            clock.ahead = 3600.0
+        return sol
+
     monkeypatch.setattr(plan_module, "solve", solve)
+    monkeypatch.setattr(plan_module, "solve_from_default", solve_from)
     monkeypatch.setattr(plan_module, "time", clock)
     return calls
 

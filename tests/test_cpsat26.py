@@ -18,7 +18,7 @@ from memplan.errors import PlanFormatError
 from memplan.io.minimalloc import read_csv
 from memplan.problem import BufferProblem
 from memplan.solvers import SolveOptions, Status, cpsat, solve
-from memplan.solvers.start import best_start
+from memplan.solvers.named import default_plan
 
 
 def _tiled_a(minimalloc_dir: str, k: int = 12, in_place: bool = False) -> BufferProblem:
@@ -54,7 +54,7 @@ def test_cpsat_keeps_the_heuristic_plan_of_a_component_whose_model_outlasts_the_
     p = _tiled_a(minimalloc_dir, in_place=in_place)
     est = cpsat.model_seconds(p)
     assert p.is_interval != in_place and est >= cpsat.MODEL_COST_MIN_SECONDS
-    start = best_start(p, SolveOptions())
+    start = default_plan(p, SolveOptions())   # (where a named cpsat starts: ``named.started``)
     sol = solve(p, "cpsat", SolveOptions(time_limit=est / 2))
     assert calls == [] and sol.info["skipped_components"] == 1 and sol.info["solved_components"] == 0
     assert np.array_equal(sol.offsets, start.offsets) and sol.status == Status.FEASIBLE

@@ -29,7 +29,14 @@ def _spy_solves(monkeypatch) -> list[tuple[str, float | None]]:
         calls.append((solver, options.time_limit))
         return real(problem, solver, options)
 
+    real_from = plan_module.solve_from_default
+
+    def spy_from(problem, solver, options, default):   # (an exact solve from a memory budget's own default solve)
+        calls.append((solver, options.time_limit))
+        return real_from(problem, solver, options, default)
+
     monkeypatch.setattr(plan_module, "solve", spy)
+    monkeypatch.setattr(plan_module, "solve_from_default", spy_from)
     return calls
 
 

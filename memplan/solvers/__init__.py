@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from ..errors import BudgetError, SolverError, named_options
+from ..errors import BudgetError, SolverError, as_int, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
@@ -73,16 +73,37 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
     if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
+    return _solve(problem, solver, options)
+
+
+def solve_from_default(problem: BufferProblem, solver: str, options: SolveOptions, default: Solution) -> Solution:
+    """``solve`` with ``default`` as the default solve an exact solver starts from (``options.default_start``), and
+    the bound that solve proved (``info["bound"]``) passed on as ``proven``. Only for a default solve the library made
+    itself of this very problem: a memory budget's cheap ``auto`` solve (``plan._solve_started``). Why: a
+    ``default_start`` alone is taken as a caller's plan, whose bound is a claim (``named.started``), so there the
+    proof of that solve's small search was dropped: ``cpsat`` with a short time limit called FEASIBLE under a budget
+    the arena it called OPTIMAL without one."""
+    options = replace(check_options(options), default_start=default)
+    proven = (as_int(default.info.get("bound")) or 0) if solver in EXACT else 0
+    return _solve(problem, solver, options, proven)
+
+
+def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: int = 0) -> Solution:
+    """``solve``'s work, its arguments checked; ``proven``: a bound the library proved itself (exact solvers)."""
     check_options(options)
-    sol = get_solver(solver)(problem, options)
+    run = get_solver(solver)
+    sol = run(problem, options, proven=proven) if proven else run(problem, options)
     check_solution(problem, sol)
     cap = problem.capacity
     if solver in EXACT and cap is not None and sol.arena > cap:
         # (search raises this itself where nothing it found fits; cpsat minimises and does not read the capacity)
         bound = int(sol.info.get("bound", sol.lower_bound or 0))
-        raise BudgetError(f"{solver}: no packing within capacity {cap} found"
-                          + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
-                          + f"; best arena {sol.arena}, lower bound {bound}")
+        over = BudgetError(f"{solver}: no packing within capacity {cap} found"
+                           + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
+                           + f"; best arena {sol.arena}, lower bound {bound}")
+        # the checked packing over it, for a caller who minimises and only reports the capacity (``bench planners``)
+        over.solution = sol
+        raise over
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
         sol = replace(sol, status=Status.OPTIMAL)
