@@ -241,7 +241,7 @@ def _read_tables(paths: list[str], only) -> list:
 
 def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> list[dict]:
     from ..errors import SolverError
-    from ..solvers import Objective, SolveOptions
+    from ..solvers import Objective, SolveOptions, solve
 
     rows = []
     for table in tables:
@@ -256,8 +256,8 @@ def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> lis
             objective = Objective.FIT if fit else Objective.MINIMIZE
             t0, c0 = time.perf_counter(), time.process_time()
             try:
-                sol = _solved(problem, s, SolveOptions(time_limit=time_limit if s in EXACT else None,
-                                                       objective=objective))
+                sol = solve(problem, s, SolveOptions(time_limit=time_limit if s in EXACT else None,
+                                                     objective=objective))
             except SolverError:  # a solver bug: an invalid packing
                 _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
                                  None, "INVALID", time.perf_counter() - t0, capacity=capacity, verified=False))
@@ -273,23 +273,6 @@ def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> lis
                              sol.info.get("bound", sol.lower_bound), str(sol.status), secs, capacity=capacity,
                              fits=sol.arena <= capacity if capacity else None, verified=True, cpu_seconds=cpu))
     return rows
-
-
-def _solved(problem, solver: str, options):
-    """``solve``, or where an exact solver's checked packing is over the problem's capacity (BudgetError) that
-    packing: a row reports the arena and whether it fits. Why: ``cpsat`` minimises without reading the capacity, and
-    its minimalloc rows (docs/benchmarks.md's "cpsat 60 s" column, each over the capacity) read "BudgetError" with
-    no arena once ``solve`` raised there."""
-    from ..errors import BudgetError
-    from ..solvers import solve
-
-    try:
-        return solve(problem, solver, options)
-    except BudgetError as exc:
-        over = getattr(exc, "solution", None)
-        if over is None:   # (nothing packed at all: the row names the error)
-            raise
-        return over
 
 
 def _graph_rows(part: str, name: str, g, solvers: list[str], time_limit: float, streams: int) -> list[dict]:

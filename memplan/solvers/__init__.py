@@ -68,8 +68,10 @@ def check_options(options) -> SolveOptions:
 @named_options
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
-    buffers (a solver bug). Exact solvers raise BudgetError when nothing they found fits ``problem.capacity``
-    (heuristics return their arena, above it or not: they prove nothing)."""
+    buffers (a solver bug). Asked to fit ``problem.capacity`` (``Objective.FIT``), the exact solvers raise BudgetError
+    where nothing they found fits it; minimising, they return their smallest arena (``search`` still raises where
+    it found none within the capacity), which the caller compares (``io.minimalloc.solve_table``, ``bench planners``);
+    heuristics return their arena, above it or not: they prove nothing."""
     if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
@@ -95,15 +97,12 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     sol = run(problem, options, proven=proven) if proven else run(problem, options)
     check_solution(problem, sol)
     cap = problem.capacity
-    if solver in EXACT and cap is not None and sol.arena > cap:
-        # (search raises this itself where nothing it found fits; cpsat minimises and does not read the capacity)
+    if solver in EXACT and options.objective == Objective.FIT and cap is not None and sol.arena > cap:
+        # asked to fit the capacity (search raises this itself where nothing it found fits; cpsat does not read it)
         bound = int(sol.info.get("bound", sol.lower_bound or 0))
-        over = BudgetError(f"{solver}: no packing within capacity {cap} found"
-                           + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
-                           + f"; best arena {sol.arena}, lower bound {bound}")
-        # the checked packing over it, for a caller who minimises and only reports the capacity (``bench planners``)
-        over.solution = sol
-        raise over
+        raise BudgetError(f"{solver}: no packing within capacity {cap} found"
+                          + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
+                          + f"; best arena {sol.arena}, lower bound {bound}")
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
         sol = replace(sol, status=Status.OPTIMAL)
