@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import re
 import sys
@@ -203,14 +204,18 @@ class ModuleWrites(set):
 
     def record(self, owner: Any, name: str, value: Any) -> None:
         key = (id(owner), name)
-        before = self.values[key][1] if key in self.values else _held_before(owner, name)
+        before = self.values[key][1] if key in self.values else held_before(owner, name)
         self.values[key] = (owner, before, value)
         self.add(key)
 
 
-def _held_before(owner: Any, name: str) -> Any:
+def held_before(owner: Any, name: str) -> Any:
     """What ``owner.name`` holds before a write: a plain attribute, else a parameter, buffer or submodule of that
-    name, else ``MISSING``."""
+    name, else what a property of its class (a data descriptor) gives, else ``MISSING``.
+
+    Why the property: its value lives elsewhere (``self._mult`` behind ``self.mult``), so ``vars`` never holds it;
+    read as ``MISSING`` at every write, ``self.mult = 2`` from None looked made anew at each call (a counter: compile
+    refused a fixed point) and compile could not put it back (the refused compile left ``_mult`` at 2)."""
     own = vars(owner)
     if name in own:
         return own[name]
@@ -218,6 +223,11 @@ def _held_before(owner: Any, name: str) -> Any:
         held = own.get(store)
         if isinstance(held, dict) and name in held:
             return held[name]
+    if hasattr(inspect.getattr_static(type(owner), name, None), "__set__"):
+        try:
+            return getattr(owner, name)
+        except Exception:  # noqa: BLE001 - a getter that fails before the first write: nothing held yet
+            return MISSING
     return MISSING
 
 
