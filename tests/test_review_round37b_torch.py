@@ -15,17 +15,15 @@ from needs import need
 
 torch = need("torch")
 
+from test_torch_round37 import StatsOfIntermediates, _x  # noqa: E402
 from torch import nn  # noqa: E402
 
 from memplan import from_torch  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 
 
-class UpdatesIntermediates(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("m", torch.zeros(4))
-        self.register_buffer("v", torch.ones(4))
+class UpdatesIntermediates(StatsOfIntermediates):
+    """Round 37's running statistics of intermediates, updated by ``batch_norm_update_stats``."""
 
     def forward(self, x):
         rm, rv = self.m.clone(), self.v.clone()
@@ -45,35 +43,29 @@ class NoStatistics(nn.Module):
         return mean + invstd
 
 
-def _x():
-    return torch.randn(16, 4, generator=torch.Generator().manual_seed(3)) * 3 + 5
-
-
 def test_the_update_is_a_write_a_later_reader_follows():
-    g = from_torch(UpdatesIntermediates(), (_x(),))
+    g = from_torch(UpdatesIntermediates(), (_x((16, 4)),))
     upd = next(n for n in g.nodes if n.op == "batch_norm_update_stats")
     writes = [t for t in upd.outputs if ".writes." in t]
     assert sorted(g.tensor(t).view_of for t in writes) == ["clone", "clone_1"]
     mul = next(n for n in g.nodes if n.op.startswith("mul") and any("writes" in t for t in n.inputs))
     assert "batch_norm_update_stats.writes.clone" in mul.inputs
-    assert not any(".writes." in t.id for t in from_torch(NoStatistics(), (_x(),)).tensors)
+    assert not any(".writes." in t.id for t in from_torch(NoStatistics(), (_x((16, 4)),)).tensors)
 
 
 @pytest.mark.parametrize("streams", [1, 3])
 def test_statistics_given_as_inputs_are_updated_in_the_callers_tensors(streams):
-    x = _x()
-    rm, rv = torch.zeros(4), torch.ones(4)
-    ref = UpdatesInputs()(x, rm, rv)
+    x = _x((16, 4))
+    stats = [torch.zeros(4), torch.ones(4)], [torch.zeros(4), torch.ones(4)]
     c = compile(UpdatesInputs(), (x, torch.zeros(4), torch.ones(4)), streams=streams, poison=True)
-    crm, crv = torch.zeros(4), torch.ones(4)
-    assert torch.equal(c(x, crm, crv), ref)
-    assert torch.equal(crm, rm) and torch.equal(crv, rv)
+    assert torch.equal(c(x, *stats[0]), UpdatesInputs()(x, *stats[1]))
+    assert all(map(torch.equal, *stats))
 
 
 @pytest.mark.parametrize("streams", [1, 3])
 @pytest.mark.parametrize("cls", [UpdatesIntermediates, NoStatistics])
 def test_outputs_are_eagers(cls, streams):
-    m, x = cls(), _x()
+    m, x = cls(), _x((16, 4))
     ref = copy.deepcopy(m)(x.clone())
     out = compile(m, (x.clone(),), streams=streams, poison=True)(x.clone())
     ref, out = (ref, out) if isinstance(ref, tuple) else ((ref,), (out,))
