@@ -5,10 +5,14 @@ Bugs fixed (each test failed before the fix):
   unset at every write (``vars`` never holds it): a fixed point was refused as a counter ("unset at compile, unset
   after one call"), and the refused compile left the user's ``_mult`` at the value the second export set;
 - an export that failed (or was interrupted) midway left the attributes ``forward`` made holding the export's
-  ``FakeTensor`` on the user's module: the cleanup ran only after a successful export.
+  ``FakeTensor`` on the user's module: the cleanup ran only after a successful export;
+- a ``defaultdict``, ``deque`` or a list inside a dict that ``forward`` changes in place was not watched (exact lists
+  and dicts only, shallowly): compiled silently wrong, and the nested list was left changed by the export.
 """
 
 from __future__ import annotations
+
+import collections
 
 import pytest
 from needs import need
@@ -109,3 +113,51 @@ def test_a_failed_export_leaves_no_fake_tensor_on_the_module(fail_on, exc):
         compile(m, (torch.randn(4),), streams=3, poison=True)
     assert "last" not in vars(m)
     assert m.mult is None
+
+
+class DefaultCounter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stats = collections.defaultdict(int)
+
+    def forward(self, x):
+        self.stats["n"] += 1
+        return x * self.stats["n"]
+
+
+class NestedSteps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = {"steps": []}
+
+    def forward(self, x):
+        self.cfg["steps"].append(1)
+        return x * len(self.cfg["steps"])
+
+
+class History(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hist = collections.deque()
+
+    def forward(self, x):
+        self.hist.append(1)
+        return x * len(self.hist)
+
+
+@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize(("cls", "message"), [
+    (DefaultCounter, r"forward changes DefaultCounter\.stats in place \(key 'n' in the export's call\)"),
+    (NestedSteps, r"forward changes NestedSteps\.cfg\['steps'\] in place \(from 0 to 1 items in the export's call\)"),
+    (History, r"forward changes History\.hist in place \(from 0 to 1 items in the export's call\)"),
+])
+def test_a_defaultdict_deque_or_nested_list_forward_changes_is_refused_and_left_as_it_was(streams, cls, message):
+    """Failed before: compiled, the second call returned ``x * 1`` where eager's returned ``x * 2`` (only exact lists
+    and dicts of the module were watched, shallowly), and ``NestedSteps.cfg['steps']`` was left ``[1]``."""
+    m = cls()
+    inner = m.cfg["steps"] if cls is NestedSteps else None
+    with pytest.raises(AtenExecutorError, match=message):
+        compile(m, (torch.randn(4),), streams=streams, poison=True)
+    assert vars(m).keys() == vars(cls()).keys()
+    assert (m.cfg == {"steps": []} and m.cfg["steps"] is inner) if cls is NestedSteps else len(next(
+        v for k, v in vars(m).items() if k in ("stats", "hist"))) == 0

@@ -300,7 +300,7 @@ def check_container_changes(program: Program) -> None:
     if not changes:
         return
     name, before, after = changes[0]
-    if isinstance(after, list):
+    if not isinstance(after, dict):
         what = f"from {len(before)} to {len(after)} items" if len(after) != len(before) else "its items"
     else:
         keys = sorted(map(repr, set(after) ^ set(before))) or sorted(
