@@ -1099,10 +1099,12 @@ def written_args(torch, n) -> set[str]:
 
 
 #: ATen ops that update their running statistics in place, in training mode, though their schemas declare
-#: no write (``Tensor? running_mean``, not ``Tensor(a!)``): op name -> the flag that turns the update on
+#: no write (``Tensor? running_mean``, not ``Tensor(a!)``): op name -> the flag that turns the update on (None:
+#: always, ``batch_norm_update_stats``, which is the update)
 _UNDECLARED_STAT_WRITES = {"aten::batch_norm": "training", "aten::native_batch_norm": "training",
                            "aten::_batch_norm_impl_index": "training", "aten::cudnn_batch_norm": "training",
-                           "aten::miopen_batch_norm": "training", "aten::instance_norm": "use_input_stats"}
+                           "aten::miopen_batch_norm": "training", "aten::instance_norm": "use_input_stats",
+                           "aten::batch_norm_update_stats": None}
 
 
 def _hidden_writes(schema: Any, n: Any) -> frozenset[str]:
@@ -1112,9 +1114,13 @@ def _hidden_writes(schema: Any, n: Any) -> frozenset[str]:
     Why: read off the schema alone, the update was no write, so nothing ordered a later reader of the
     statistics (``rm * 1`` after ``F.batch_norm(x, rm, rv, training=True)``, a module reading its
     ``bn.running_mean``) after it: on more than one stream the reader ran first and got the old values,
-    silently. Flags the node does not set are the schema's defaults (none: all are required)."""
-    flag = _UNDECLARED_STAT_WRITES.get(schema.name)
-    if flag is None or schema.overload_name not in ("", "default") or _schema_arg(n, flag) is not True:
+    silently (``batch_norm_update_stats``, which always updates them: statistics given as inputs were never
+    written back to the caller's tensors). Flags the node does not set are the schema's defaults (none: all are
+    required)."""
+    if schema.name not in _UNDECLARED_STAT_WRITES or schema.overload_name not in ("", "default"):
+        return frozenset()
+    flag = _UNDECLARED_STAT_WRITES[schema.name]
+    if flag is not None and _schema_arg(n, flag) is not True:
         return frozenset()
     return frozenset({"running_mean", "running_var"})
 

@@ -25,8 +25,10 @@ of its compile. Each piece is either followed or refused, never run silently und
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import inspect
 import os
 import re
 import sys
@@ -203,14 +205,18 @@ class ModuleWrites(set):
 
     def record(self, owner: Any, name: str, value: Any) -> None:
         key = (id(owner), name)
-        before = self.values[key][1] if key in self.values else _held_before(owner, name)
+        before = self.values[key][1] if key in self.values else held_before(owner, name)
         self.values[key] = (owner, before, value)
         self.add(key)
 
 
-def _held_before(owner: Any, name: str) -> Any:
+def held_before(owner: Any, name: str) -> Any:
     """What ``owner.name`` holds before a write: a plain attribute, else a parameter, buffer or submodule of that
-    name, else ``MISSING``."""
+    name, else what a property of its class (a data descriptor) gives, else ``MISSING``.
+
+    Why the property: its value lives elsewhere (``self._mult`` behind ``self.mult``), so ``vars`` never holds it;
+    read as ``MISSING`` at every write, ``self.mult = 2`` from None looked made anew at each call (a counter: compile
+    refused a fixed point) and compile could not put it back (the refused compile left ``_mult`` at 2)."""
     own = vars(owner)
     if name in own:
         return own[name]
@@ -218,29 +224,59 @@ def _held_before(owner: Any, name: str) -> Any:
         held = own.get(store)
         if isinstance(held, dict) and name in held:
             return held[name]
+    if hasattr(inspect.getattr_static(type(owner), name, None), "__set__"):
+        try:
+            return getattr(owner, name)
+        except Exception:  # noqa: BLE001 - a getter that fails before the first write: nothing held yet
+            return MISSING
     return MISSING
 
 
 _SCALAR_TYPES = (bool, int, float, complex, str, type(None))
 
 
-def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:
-    """(name, module, attribute, object, shallow copy) of each public list or dict attribute of ``module``'s tree
-    (``Net.feats``).
+def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | None, Any, Any]]:
+    """(name, module, attribute, object, shallow copy) of each public list, dict or deque attribute of ``module``'s
+    tree (``Net.feats``), and of the containers inside them (``Net.cfg['steps']``: module and attribute None).
 
     Why: ``forward`` may change one in place (a feature tap's ``self.feats.append(y)``, ``self.stats["n"] += 1``),
     which no ``__setattr__`` shows. torch's export puts a copy of the old contents on the module, and leaves the
     user's own object changed (holding the export's fake tensors) and no longer the module's; the compiled calls,
-    which run no Python, never changed it where eager's calls do."""
+    which run no Python, never changed it where eager's calls do. Subclasses (a ``defaultdict`` counter, an
+    ``OrderedDict``) and nested containers (a list in a dict, whose shallow copy holds the very list) count too."""
     if not isinstance(module, torch.nn.Module):
         return []
     root = type(module).__name__
-    out = []
+    out: list[tuple[str, Any, str | None, Any, Any]] = []
+    seen: set[int] = set()
     for path, m in module.named_modules():
         for key, v in vars(m).items():
-            if not key.startswith("_") and type(v) in (list, dict):
-                out.append((f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, v.copy()))
+            if not key.startswith("_") and _is_container(v):
+                _snapshot(f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, out, seen, 0)
     return out
+
+
+#: the containers watched: the builtin ones and the standard library's counters and queues (not other subclasses:
+#: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own)
+_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict)
+
+
+def _is_container(v: Any) -> bool:
+    return type(v) in _CONTAINERS
+
+
+def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen: set[int], depth: int) -> None:
+    """``obj``'s entry and, two levels down and for containers of at most 1024 items, its inner containers'."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    out.append((name, owner, key, obj, obj.copy()))
+    if depth >= 2 or len(obj) > 1024:
+        return
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+    for k, v in items:
+        if _is_container(v):
+            _snapshot(f"{name}[{k!r}]", None, None, v, out, seen, depth + 1)
 
 
 def _same_item(a: Any, b: Any) -> bool:
@@ -248,7 +284,7 @@ def _same_item(a: Any, b: Any) -> bool:
 
 
 def _unchanged(now: Any, before: Any) -> bool:
-    if isinstance(now, list):
+    if not isinstance(now, dict):
         return len(now) == len(before) and all(map(_same_item, now, before))
     return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
 
@@ -258,7 +294,7 @@ def plain_change(before: Any, after: Any) -> bool:
     added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
     (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
     a record the program's results do not follow."""
-    if isinstance(after, list):
+    if not isinstance(after, dict):
         items = [x for i, x in enumerate(after) if i >= len(before) or not _same_item(x, before[i])]
         items += [x for i, x in enumerate(before) if i >= len(after) or not _same_item(x, after[i])]
     else:
@@ -268,7 +304,8 @@ def plain_change(before: Any, after: Any) -> bool:
                for x in items)
 
 
-def undo_container_changes(snapshots: list[tuple[str, Any, str, Any, Any]]) -> tuple[tuple[str, Any, Any], ...]:
+def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]]
+                           ) -> tuple[tuple[str, Any, Any], ...]:
     """(name, contents before, contents after) of each container of ``snapshots`` changed since, each put back as it
     was: its contents, in place, and the object itself on its module (compile runs no call)."""
     changed = []
@@ -276,8 +313,8 @@ def undo_container_changes(snapshots: list[tuple[str, Any, str, Any, Any]]) -> t
         if not _unchanged(obj, before):
             changed.append((name, before, obj.copy()))
             obj.clear()
-            (obj.extend if isinstance(obj, list) else obj.update)(before)
-        if vars(owner).get(key) is not obj:
+            (obj.update if isinstance(obj, dict) else obj.extend)(before)
+        if owner is not None and vars(owner).get(key) is not obj:
             vars(owner)[key] = obj
     return tuple(changed)
 

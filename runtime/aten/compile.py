@@ -300,7 +300,7 @@ def check_container_changes(program: Program) -> None:
     if not changes:
         return
     name, before, after = changes[0]
-    if isinstance(after, list):
+    if not isinstance(after, dict):
         what = f"from {len(before)} to {len(after)} items" if len(after) != len(before) else "its items"
     else:
         keys = sorted(map(repr, set(after) ^ set(before))) or sorted(
@@ -319,7 +319,7 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
     counter (``self.n += 1``) or a first-call flag (``self.first = False``) ran compile's call again and again, and
     left the attribute as it was, where eager's calls followed it; ``self.mult = 2`` from None (Funnel) passes, and
     each call sets it as eager does. The error names the attribute, its values, and says to compile again."""
-    from .ambient import MISSING
+    from .ambient import MISSING, held_before
 
     def put(values: list[tuple[Any, str, Any]]) -> None:
         for owner, name, value in values:
@@ -329,7 +329,7 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
                 setattr(owner, name, value)
 
     first = sets[0][0]
-    now = [(owner, name, vars(owner).get(name, MISSING)) for _n, owner, name, _b, _a in sets]
+    now = [(owner, name, held_before(owner, name)) for _n, owner, name, _b, _a in sets]
     put([(owner, name, after) for _n, owner, name, _b, after in sets])
     try:
         other = load_program(module, args, kwargs)

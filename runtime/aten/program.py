@@ -123,12 +123,14 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
+    writes = ModuleWrites()
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched)):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
-    finally:
+    finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         changed = undo_container_changes(snapshots)
+        own_writes = _own_writes(torch, module, writes)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -231,7 +233,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
                    tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched),
-                   _own_writes(torch, module, writes), changed)
+                   own_writes, changed)
 
 
 def _own_writes(torch: Any, module: Any, writes: Any) -> tuple[tuple[Any, str, Any, Any], ...]:
