@@ -234,6 +234,11 @@ def import_circles(root: Path, package: str = "memplan") -> list[list[str]]:
     edges = {m: sorted({i.target for _, i in imps if not i.in_function and _within(i.target, (package,))
                         and i.target != m and i.target in graph})
              for m, imps in graph.items() if _within(m, (package,))}
+    return circles_of(edges)
+
+
+def circles_of(edges: dict[str, list[str]]) -> list[list[str]]:
+    """The circles of a module -> imported modules map, each once, starting at its least name."""
     circles: set[tuple[str, ...]] = set()
     for start in sorted(edges):
         todo = [(start, [start])]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from test_walls import PACKAGES, ROOT, _within, import_graph
+from test_walls import PACKAGES, ROOT, _within, circles_of, import_graph
 
 
 def lazy_circles(root: Path, package: str = "memplan") -> list[list[str]]:
@@ -23,19 +23,8 @@ def lazy_circles(root: Path, package: str = "memplan") -> list[list[str]]:
         return (target != module and target in graph and _within(target, (package,))
                 and not module.startswith(target + "."))
 
-    edges = {m: sorted({i.target for _, i in imps if tie(m, i.target)}) for m, imps in graph.items()
-             if _within(m, (package,))}
-    circles: set[tuple[str, ...]] = set()
-    for start in sorted(edges):
-        todo = [(start, [start])]
-        while todo:
-            at, path = todo.pop()
-            for nxt in edges.get(at, ()):
-                if nxt == start:
-                    circles.add(tuple(path))
-                elif nxt not in path and nxt > start:
-                    todo.append((nxt, path + [nxt]))
-    return [list(c) for c in sorted(circles)]
+    return circles_of({m: sorted({i.target for _, i in imps if tie(m, i.target)}) for m, imps in graph.items()
+                       if _within(m, (package,))})
 
 
 def test_no_circle_through_imports_in_functions(tmp_path):
