@@ -39,6 +39,8 @@ from typing import Any
 
 from memplan.importers.torch import subgraphs
 
+from .settings import SCALARS, plain, same_value
+
 #: the float defaults ``torch.set_default_dtype`` takes: a node whose result dtype differs among them follows it
 _DEFAULTS = ("float32", "float64", "float16", "bfloat16")
 #: constants export makes of a tensor built in ``forward`` (non-strict ``lifted_tensor_N``, strict ``_tensor_constantN``)
@@ -232,9 +234,6 @@ def held_before(owner: Any, name: str) -> Any:
     return MISSING
 
 
-_SCALAR_TYPES = (bool, int, float, complex, str, type(None))
-
-
 def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | None, Any, Any]]:
     """(name, module, attribute, object, shallow copy) of each public list, dict or deque attribute of ``module``'s
     tree (``Net.feats``), and of the containers inside them (``Net.cfg['steps']``: module and attribute None).
@@ -280,7 +279,7 @@ def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen:
 
 
 def _same_item(a: Any, b: Any) -> bool:
-    return a is b or (type(a) is type(b) and isinstance(a, _SCALAR_TYPES) and repr(a) == repr(b))
+    return a is b or (isinstance(a, SCALARS) and same_value(a, b))
 
 
 def _unchanged(now: Any, before: Any) -> bool:
@@ -300,8 +299,7 @@ def plain_change(before: Any, after: Any) -> bool:
     else:
         items = [d[k] for d, o in ((after, before), (before, after)) for k in d
                  if k not in o or not _same_item(d[k], o[k])]
-    return any(isinstance(x, _SCALAR_TYPES) or (type(x) is tuple and all(isinstance(y, _SCALAR_TYPES) for y in x))
-               for x in items)
+    return any(plain(x, depth=1) for x in items)
 
 
 def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]]

@@ -30,6 +30,8 @@ from typing import Any
 
 from .errors import AtenExecutorError
 from .program import Program
+from .settings import plain as _plain
+from .settings import same_value as _same_value
 from .settings import settings_object as _settings_object
 
 _STORES = ("_parameters", "_buffers")
@@ -137,7 +139,6 @@ def record_calls(torch: Any, root_name: str, owners: Mapping[str, Any]) -> Calls
 
 
 _MISSING = object()
-_SCALARS = (bool, int, float, complex, str, type(None))
 
 
 @dataclass(frozen=True)
@@ -175,15 +176,6 @@ class Settings:
 
     def refreshed(self) -> Settings:
         return replace(self, values=list(map(dict.get, self.dicts, self.keys, repeat(_MISSING))))
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Equal as the program would use them: same type and ``repr`` (NaN is NaN, -0.0 is not 0.0)."""
-    return type(a) is type(b) and repr(a) == repr(b)
-
-
-def _plain(v: Any, depth: int = 2) -> bool:
-    return isinstance(v, _SCALARS) or (depth > 0 and type(v) is tuple and all(_plain(x, depth - 1) for x in v))
 
 
 def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],

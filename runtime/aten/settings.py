@@ -40,3 +40,18 @@ def settings_object(torch: Any, v: Any) -> bool:
 #: ``gauss_next``, an LR scheduler's ``last_epoch`` by ``step()``), which refused the next compiled call. The
 #: standard library's namespaces of options (``argparse.Namespace``, ``types.SimpleNamespace``) are settings.
 _MACHINERY = frozenset(sys.stdlib_module_names - {"argparse", "types"} | {"torch", "tqdm"})
+
+
+#: the types of a plain value: what a module's setting or a container's item may be for the program to bake it in
+SCALARS = (bool, int, float, complex, str, type(None))
+
+
+def plain(v: Any, depth: int = 2) -> bool:
+    """A plain value: a scalar (``SCALARS``), or a tuple of plain values ``depth`` levels down."""
+    return isinstance(v, SCALARS) or (depth > 0 and type(v) is tuple and all(plain(x, depth - 1) for x in v))
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as the program would use them: same type and ``repr`` (NaN is NaN, -0.0 is not 0.0). Written once for
+    the guard (a setting changed since compile) and the export's watch (a container ``forward`` changed)."""
+    return type(a) is type(b) and repr(a) == repr(b)
