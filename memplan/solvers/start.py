@@ -85,15 +85,27 @@ def sized_for(problem: BufferProblem, start: Solution | None) -> bool:
 
 
 def _length(offsets) -> int | None:
-    """``len(offsets)``, or None where it has none (a number: ``_offsets_of`` names it) or is no sequence of offsets
-    (a string, bytes, a dict or a set, whose length says nothing of how many buffers it places: a string of 7
-    characters was ignored as a start of another size)."""
+    """``len(offsets)``, or None where it has none (a number: ``_offsets_of`` names it) or is no flat sequence of
+    offsets (a string, bytes, a dict or a set, whose length says nothing of how many buffers it places: a string of
+    7 characters was ignored as a start of another size; an array or list of rows, whose length counts rows: a
+    start of shape (1, n) for n buffers was ignored as a start of one buffer, so the solver silently started
+    without it, where ``_offsets_of`` names its shape)."""
     if isinstance(offsets, (str, bytes, bytearray, Mapping, AbstractSet)):
         return None
+    if isinstance(offsets, np.ndarray) and offsets.ndim != 1:
+        return None
     try:
-        return len(offsets)
+        n = len(offsets)
     except TypeError:
         return None
+    if not isinstance(offsets, np.ndarray) and any(_is_row(v) for v in offsets):
+        return None
+    return n
+
+
+def _is_row(value) -> bool:
+    """Whether one entry of a caller's offsets is itself a sequence (a row of a nested list), not an offset."""
+    return isinstance(value, np.ndarray) and value.ndim > 0 or isinstance(value, (list, tuple))
 
 
 #: every byte offset and count of a plan lies below it (docs/format.md "Limits")
