@@ -6,6 +6,9 @@ Kept out of cli.py so the CLI stays a list of registrations; matplotlib loads on
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+from collections.abc import Iterator
 
 from .. import argtypes
 
@@ -31,11 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_trace)
 
 
-def _inputs(args: argparse.Namespace, *, picture: bool = False):
+def _inputs(args: argparse.Namespace, *, picture: bool = False, notes: list[str] | None = None):
     """The graph and a safe plan made for it, after refusing an output that would overwrite either input
     and (``picture``) an output name that gives no picture format or a matplotlib that does not import: all
     before what may be a large graph is loaded and verified (a missing matplotlib was named only after that,
-    minutes into a large graph)."""
+    minutes into a large graph). ``notes`` receives what matplotlib logged while it was imported
+    (``_import_notes``)."""
     from ..files import check_outputs
     from ..io import load_safe_pair
 
@@ -44,17 +48,50 @@ def _inputs(args: argparse.Namespace, *, picture: bool = False):
         from .memmap import need_matplotlib, picture_format
 
         picture_format(args.output)
-        need_matplotlib()
+        with _import_notes("matplotlib", [] if notes is None else notes):
+            need_matplotlib()
     return load_safe_pair(args.graph, args.plan)
+
+
+class _Lines(logging.Handler):
+    """Each distinct message logged to it, once, as its first line (``lines``)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage().strip().split("\n")[0]
+        if text and text not in self.lines:
+            self.lines.append(text)
+
+
+@contextlib.contextmanager
+def _import_notes(name: str, lines: list[str]) -> Iterator[None]:
+    """For the block, logger ``name``'s warnings go to ``lines`` alone, not to stderr. Why: matplotlib logs two
+    multi-line-long warnings on stderr when its config directory cannot be made (``HOME`` unset or read-only, the
+    ``nobody`` user's ``/nonexistent``: "mkdir -p failed ...", "Matplotlib created a temporary cache directory
+    ..."), so a ``draw`` that then failed on its input printed three lines where the error is one, and ``-q``
+    printed two. ``cmd_draw`` says them once the picture is written, each as one warning line (none with ``-q``)."""
+    logger = logging.getLogger(name)
+    saved = (logger.propagate, logger.handlers[:])
+    logger.propagate, logger.handlers[:] = False, [_Lines(lines)]
+    try:
+        yield
+    finally:
+        logger.propagate, logger.handlers[:] = saved
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
     from .memmap import save_memory_map
 
-    graph, plan = _inputs(args, picture=True)
+    notes: list[str] = []
+    graph, plan = _inputs(args, picture=True, notes=notes)
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
         argtypes.print_note(f"{args.output}: memory map of {len(plan.tensors)} tensors")
+        for text in notes:   # (after the picture: an error before it stays one line)
+            argtypes.print_warning(f"matplotlib: {text}")
     return 0
 
 
