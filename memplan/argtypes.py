@@ -101,23 +101,34 @@ def idle(option: str, where: str, why: str) -> None:
     raise MemplanError(f"{option} has no effect {where}: {why}")
 
 
+class UnusedOption(UserWarning):
+    """An option the command's other options leave without effect (``unused``): held, as a ``FieldWarning`` is,
+    for one ``memplan: warning:`` line once the command is through."""
+
+
 def unused(option: str, where: str, why: str) -> None:
     """Warn, on one stderr line, that ``option`` has no effect ``where``, and go on. Why a warning and not
     ``idle``'s refusal for the solver and scheduling options of ``plan`` and ``csv``: scripts sweep solvers with
     one shared ``--time-limit``/``--seed`` (the exact solvers read them, the heuristics do not), and a refusal
-    would stop the sweep at its first heuristic; said once, the option no longer reads as one that did work."""
-    print_warning(f"{option} has no effect {where}: {why}; ignored")
+    would stop the sweep at its first heuristic; said once, the option no longer reads as one that did work.
+    Said once the command is through (``UnusedOption``, held by ``cli.main``), and not where it fails: printed at
+    once, it came before the error of a command that then failed on its input (``plan bad.json --seed 3``: two
+    lines on stderr, where an error is one)."""
+    import warnings
+
+    warnings.warn(f"{option} has no effect {where}: {why}; ignored", UnusedOption, stacklevel=2)
 
 
 def warning_line(message, category, filename, lineno, file=None, line=None, _default=None,
-                 held: list[str] | None = None) -> None:
-    """``warnings.showwarning`` for the CLI: a library ``FieldWarning`` (its text names the file and field) is held
-    in ``held`` for one ``memplan: warning:`` line each once the command is through (an error then stays one
-    line), any other warning shown as Python shows it (``_default``)."""
+                 held: list[tuple[type[Warning], str]] | None = None) -> None:
+    """``warnings.showwarning`` for the CLI: a library ``FieldWarning`` (its text names the file and field) or an
+    ``UnusedOption`` is held in ``held``, with its category, for one ``memplan: warning:`` line each once the
+    command is through (an error then stays one line), any other warning shown as Python shows it
+    (``_default``)."""
     from .errors import FieldWarning
 
-    if issubclass(category, FieldWarning) and held is not None:
-        held.append(str(message))
+    if issubclass(category, (FieldWarning, UnusedOption)) and held is not None:
+        held.append((category, str(message)))
     elif _default is not None:
         _default(message, category, filename, lineno, file, line)
 

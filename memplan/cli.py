@@ -447,18 +447,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .errors import FieldWarning
 
-    held: list[str] = []   # FieldWarnings: said once the command is through, or beside its one-line error
+    # FieldWarnings and UnusedOptions, with their category: said once the command is through (a misspelt field's
+    # also beside the one-line error of a command that fails: most likely why; an option without effect is not)
+    held: list[tuple[type[Warning], str]] = []
     with _readers_may_leave(), warnings.catch_warnings():
         warnings.simplefilter("always", FieldWarning)   # one line per misspelt field, every time it is read
+        warnings.simplefilter("always", argtypes.UnusedOption)
         warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning, held=held)
         code = _main(argv, held)
         if code not in (EXIT_BAD_INPUT, 130):
-            for text in held:
+            for _category, text in held:
                 argtypes.print_warning(text)
         return code
 
 
-def _main(argv: Sequence[str] | None, held: list[str] | None = None) -> int:
+def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
@@ -470,7 +473,10 @@ def _main(argv: Sequence[str] | None, held: list[str] | None = None) -> int:
             sys.stdout.flush()  # a failing write of buffered output shows here, not at exit
         return code
     except MemplanError as exc:   # (a misspelt field read on the way is most likely why: said on the same line)
-        argtypes.print_error(str(exc) + (f"; note: {held[0]}" if held and "; note: " not in str(exc) else ""))
+        from .errors import FieldWarning
+
+        fields = [text for category, text in held or () if issubclass(category, FieldWarning)]
+        argtypes.print_error(str(exc) + (f"; note: {fields[0]}" if fields and "; note: " not in str(exc) else ""))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         argtypes.print_error("interrupted")

@@ -52,3 +52,61 @@ def test_a_draw_says_matplotlibs_notes_as_warning_lines_after_its_summary(tmp_pa
     assert r.returncode == 0 and lines[0] == "d.png: memory map of 5 tensors"
     assert lines[1:] and all(line.startswith("memplan: warning: matplotlib: ") for line in lines[1:])
     assert any("temporary cache directory" in line for line in lines[1:])
+
+
+def _bad_graph(tmp_path) -> str:
+    (tmp_path / "bad.json").write_text('{"format": "memplan.graph/1", "name": "bad"}')
+    return str(tmp_path / "bad.json")
+
+
+def _csv(tmp_path) -> str:
+    (tmp_path / "p.csv").write_text("id,lower,upper,size\na,0,2,16\nb,1,3,16\n")
+    return str(tmp_path / "p.csv")
+
+
+@pytest.mark.parametrize("argv", [
+    ["plan", "{bad}", "-o", "{out}", "--seed", "3"],
+    ["plan", "{bad}", "-o", "{out}", "--solver", "greedy", "--time-limit", "5", "--workers", "2"],
+    ["plan", "{bad}", "-o", "{out}", "--progress", "-q"],
+    ["plan", "{bad}", "-o", "{out}", "--event-us", "5"],
+    ["csv", "{missing}", "-o", "{out}", "--minimize"],
+    ["csv", "{csv}", "-o", "{out}", "--solver", "greedy", "--capacity", "8", "--time-limit", "1"],
+], ids=["seed", "limit-workers", "progress-quiet", "event-us", "minimize", "csv-over-capacity"])
+def test_an_option_without_effect_leaves_a_failing_commands_error_one_line(tmp_path, capsys, argv):
+    """``plan bad.json --seed 3`` printed "memplan: warning: --seed 3 has no effect ..." at once, before the graph
+    was read, and then the graph's error: two lines (three with ``--progress -q``'s two) where an error is one."""
+    from memplan.cli import main
+
+    out = tmp_path / "out.json"
+    names = dict(bad=_bad_graph(tmp_path), out=str(out), csv=_csv(tmp_path), missing=str(tmp_path / "no.csv"))
+    assert main([a.format(**names) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("memplan: error: ") and "has no effect" not in err
+    assert not out.exists()
+
+
+def test_an_option_without_effect_is_said_once_the_command_is_through(tmp_path, capsys):
+    from memplan.cli import main
+
+    memplan.save_graph(diamond(), str(tmp_path / "g.json"))
+    assert main(["plan", str(tmp_path / "g.json"), "-o", str(tmp_path / "p.json"), "--seed", "3", "--workers", "2"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("p.json: arena 3072 B, lower bound 3072 B (x1.000), 1 stream(s), 0 event(s), solver greedy "
+                             "OPTIMAL in " + lines[0].rsplit(" in ", 1)[1])
+    assert [line.split(" has no effect")[0] for line in lines[1:]] == ["memplan: warning: --seed 3",
+                                                                        "memplan: warning: --workers 2"]
+
+
+def test_a_misspelt_field_still_rides_on_the_error_and_the_unused_option_does_not(tmp_path, capsys):
+    import json
+
+    from memplan.cli import main
+
+    doc = diamond().to_dict()
+    doc["nodes"][0]["in_place"] = {}
+    doc["nodes"][1]["inputs"] = ["nope"]
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    assert main(["plan", str(tmp_path / "g.json"), "-o", str(tmp_path / "p.json"), "--seed", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown tensor 'nope'; note: " in err and "'in_place'" in err
+    assert "--seed" not in err
