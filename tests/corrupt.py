@@ -6,6 +6,8 @@ JSON value swapped for a huge, negative or wrong-typed one (or raw text that is 
 1e999, 5000 digits, deep brackets), a deleted key, a duplicated list entry, or a CSV cell swapped.
 ``run_case`` runs one command through ``memplan.cli.main`` in-process and returns what broke the
 contract (exit 2 with one line, or 0; no output written on error; inputs untouched), or None.
+``with_options`` adds a few of the command's own options with hostile values (a class of input the file
+corruptions never reach: an option left without effect by the others warned before the input's error).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ RAW_TEXT = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "9" * 5000, "-" +
 CSV_CELLS = ["-1", "1e3", str(2 ** 63), str(2 ** 64), "", "x", '"', "9" * 5000, "nan", " 7 ", "0", "3.0", "a,b"]
 KINDS = ("flip", "truncate", "swap", "swap", "swap", "raw", "delete", "delete", "duplicate", "idswap", "idswap",
          "intswap", "intswap", "shuffle")
+#: option values tried by ``with_options``: counts, sizes, seconds and names, legal, extreme and wrong
+OPTION_VALUES = ["0", "1", "2", "3", "-1", "auto", "1K", "64M", "1G,2G", "1.5", "nan", "inf", "-0", "1e-300", "1e308",
+                 str(2 ** 63), str(2 ** 64), "", " ", "x", "--", "-", "4096", "1e3", "0x10", "\u0663", "8E", "1M,",
+                 "greedy", "search", "cpsat"]
 
 
 def _slots(doc):
@@ -208,6 +214,33 @@ def commands(inputs: Inputs, target: str, pictures: bool = False) -> list[list[s
     if pictures:
         cmds.append(["draw", d(graph), d(plans[-1] if target == graph else target), "-o", d("out.png"), "-q"])
     return cmds
+
+
+def with_options(argv: list[str], rnd: random.Random, out_dir: str) -> list[str]:
+    """``argv`` with one to four of its command's options added (``-o`` and ``--help`` aside), each with a value
+    from ``OPTION_VALUES`` or the option's own choices; an option naming a file to write writes ``out.*`` in
+    ``out_dir`` (so ``run_case`` checks it)."""
+    import argparse
+
+    from memplan import argtypes
+    from memplan.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    actions = [a for a in sub.choices[argv[0]]._actions
+               if a.option_strings and not {"-h", "-o"} & set(a.option_strings)]
+    argv = list(argv)
+    for _ in range(rnd.randint(1, 4)):
+        a = rnd.choice(actions)
+        name = a.option_strings[-1]
+        if a.nargs == 0:
+            argv.append(name)
+        elif a.type is argtypes.path:
+            argv += [name, os.path.join(out_dir, f"out.{name.strip('-')}.json")]
+        else:
+            value = rnd.choice(list(a.choices)) if a.choices and rnd.random() < 0.5 else rnd.choice(OPTION_VALUES)
+            argv += [f"{name}={value}"] if rnd.random() < 0.3 else [name, value]
+    return argv
 
 
 class Hang(Exception):

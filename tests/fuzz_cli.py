@@ -1,12 +1,13 @@
 """Fuzz the memplan CLI with corrupted graph, plan and CSV files (not a test: run it by hand).
 
-    python tests/fuzz_cli.py --runs 10000 [--seed 0] [--timeout 20] [--pictures 0.02]
+    python tests/fuzz_cli.py --runs 10000 [--seed 0] [--timeout 20] [--pictures 0.02] [--options 0.2]
 
 Each run picks a valid input file (tests/corrupt.py builds them: graphs with views, in-place ops,
 fusion groups and KV-cache writes, their serial, multi-stream and two-device plans, a minimalloc CSV),
 corrupts it once (byte flips, truncations, JSON values swapped for huge/negative/wrong-typed ones or for
 text that is not JSON, deleted keys, duplicated entries), and runs a command that reads it through
-``memplan.cli.main`` in-process. It counts tracebacks (any exception out of ``main``, or an exit code
+``memplan.cli.main`` in-process (a share of runs, ``--options``, adds a few of the command's own options
+with hostile values: ``corrupt.with_options``). It counts tracebacks (any exception out of ``main``, or an exit code
 other than 0 and 2), broken one-line errors, hangs (a run past ``--timeout`` seconds) and lost files (an
 input changed, an output written by a failed run, a temporary file left behind), prints the first
 findings of each kind, and exits 1 if there were any.
@@ -27,7 +28,7 @@ for p in (HERE, os.path.dirname(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from corrupt import commands, corrupt_n, make_inputs, run_case  # noqa: E402
+from corrupt import commands, corrupt_n, make_inputs, run_case, with_options  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -36,10 +37,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=20, help="seconds after which a run counts as a hang")
     ap.add_argument("--pictures", type=float, default=0.02, help="share of runs that also try 'draw'")
+    ap.add_argument("--options", type=float, default=0.2,
+                    help="share of runs that also add a few of the command's options with hostile values")
     ap.add_argument("--show", type=int, default=5, help="findings of each kind to print")
     args = ap.parse_args(argv)
 
     rnd = random.Random(args.seed)
+    extra = random.Random(f"options {args.seed}")   # (a stream of its own: a seed's corruptions stay as they were)
     tally: Counter = Counter()
     exits: Counter = Counter()
     shown: Counter = Counter()
@@ -51,6 +55,8 @@ def main(argv=None) -> int:
             target = rnd.choice(names)
             what, data = corrupt_n(inputs.files[target], rnd, csv=target.endswith(".csv"))
             argv = rnd.choice(commands(inputs, target, pictures=rnd.random() < args.pictures))
+            if extra.random() < args.options:
+                argv = with_options(argv, extra, d)
             code, problem = run_case(inputs, target, data, argv, timeout=args.timeout)
             kind = "ok" if problem is None else problem.split(":")[0]
             tally[kind] += 1

@@ -110,3 +110,26 @@ def test_a_misspelt_field_still_rides_on_the_error_and_the_unused_option_does_no
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown tensor 'nope'; note: " in err and "'in_place'" in err
     assert "--seed" not in err
+
+
+@pytest.fixture(scope="module")
+def fuzz_inputs(tmp_path_factory):
+    from corrupt import make_inputs
+
+    return make_inputs(str(tmp_path_factory.mktemp("round38")))
+
+
+def test_corrupted_inputs_with_hostile_options_keep_the_cli_contract(fuzz_inputs):
+    """``corrupt.with_options`` (tests/fuzz_cli.py ``--options``): the command's own options with hostile values on
+    top of a corrupted file. Seeds 0..149 include ``--time-limit`` with ``--solver greedy`` on a file that fails."""
+    import random
+
+    from corrupt import commands, corrupt_n, run_case, with_options
+
+    for seed in range(150):
+        rnd = random.Random(seed)
+        target = rnd.choice(sorted(fuzz_inputs.files))
+        what, data = corrupt_n(fuzz_inputs.files[target], rnd, csv=target.endswith(".csv"))
+        argv = with_options(rnd.choice(commands(fuzz_inputs, target)), rnd, fuzz_inputs.directory)
+        code, problem = run_case(fuzz_inputs, target, data, argv, timeout=60)
+        assert problem is None, f"seed {seed}: {target} ({what}): memplan {' '.join(argv)}: {problem}"
