@@ -128,8 +128,10 @@ def _check_plan_options(args: argparse.Namespace) -> None:
     (or ``--devices`` > 1 for ``--event-us``: the split's cross-device events) the plan is one serial stream
     with no events to cap or to time."""
     if args.max_events is not None and args.streams is None:
+        without = ("each device runs one stream, and --max-events never caps the split's cross-device events"
+                   if (args.devices or 1) > 1 else "the plan is serial and has no events")
         raise MemplanError(f"--max-events {args.max_events} caps the events of a multi-stream schedule: give "
-                           "--streams N|auto too (without it the plan is serial and has no events)")
+                           f"--streams N|auto too (without it {without})")
     if args.event_us is not None and args.streams is None and (args.devices or 1) <= 1:
         argtypes.unused(f"--event-us {args.event_us:g}", "without --streams", "it is the latency of a cross-stream "
                       "event, and without --streams (or --devices N) the plan is serial and has no events: give "

@@ -120,7 +120,8 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     graph = with_alignment(graph, _one_alignment(alignment, devices))
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
         raise SolverError(f"check must be True or False, not {_short(check)}")
-    check_stream_options(streams, memory_budget, max_events, given=schedule is not None)   # before any work
+    check_stream_options(streams, memory_budget, max_events, given=schedule is not None,   # before any work
+                         split=isinstance(devices, int) and not isinstance(devices, bool) and devices > 1)
     check_capacity_arg(device_capacity)
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,

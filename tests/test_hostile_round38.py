@@ -43,3 +43,29 @@ def test_a_flat_warm_start_is_taken_or_ignored_by_its_size_as_before(offsets):
 
     sol = solve(_three_buffers(), "search", SolveOptions(warm_start=Solution(offsets, 40, "mine"), time_limit=0.5))
     assert sol.arena == 40
+
+
+@pytest.mark.parametrize("call", [lambda g: memplan.plan(g, devices=2, max_events=0),
+                                  lambda g: memplan.split_devices(g, 2, max_events=1)], ids=["plan", "split_devices"])
+def test_max_events_alone_over_devices_does_not_call_the_plan_serial(call):
+    """``plan(g, devices=2, max_events=0)`` was refused "(without it the plan is serial and has no events)": a split
+    plan has the cross-device events of its stages (moe over 2 devices: 4), which ``max_events`` never caps."""
+    from memplan.examples import moe
+
+    with pytest.raises(memplan.ScheduleError, match="give streams=N or 'auto' too") as e:
+        call(moe())
+    assert "serial and has no events" not in str(e.value) and "cross-device events" in str(e.value)
+    with pytest.raises(memplan.ScheduleError, match="the plan is serial and has no events"):
+        memplan.plan(moe(), max_events=0)
+
+
+def test_the_cli_max_events_alone_over_devices_does_not_call_the_plan_serial(tmp_path, capsys):
+    from memplan.cli import main
+    from memplan.examples import moe
+
+    memplan.save_graph(moe(), str(tmp_path / "g.json"))
+    argv = ["plan", str(tmp_path / "g.json"), "-o", str(tmp_path / "p.json"), "--max-events", "1"]
+    assert main([*argv, "--devices", "2", "--graph-out", str(tmp_path / "s.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "serial" not in err and "cross-device events" in err
+    assert main(argv) == 2 and "the plan is serial and has no events" in capsys.readouterr().err

@@ -114,7 +114,7 @@ def split_with_serial(graph: Graph, n: int, *, cost_model=None, device_capacity:
     check_graph(graph, "split_devices")
     check_devices(n)
     caps = device_capacities(device_capacity, n)
-    cap = check_options(streams, None, max_events)
+    cap = check_options(streams, None, max_events, split=n > 1)
     units = units_of(graph)
     allowed, weight = cut_constraints(graph, units)
     check_stages(graph, n, allowed)

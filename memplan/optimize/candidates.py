@@ -30,13 +30,17 @@ AUTO_MAX_STREAMS = 8
 MAX_GIVE_BACK_PLANS = 24
 
 
-def check_options(streams: Any, memory_budget: Any, max_events: Any, *, given: bool = False) -> int | None:
+def check_options(streams: Any, memory_budget: Any, max_events: Any, *, given: bool = False,
+                  split: bool = False) -> int | None:
     """Validate the plan() options (``plan_graph``, ``plan_devices`` and ``split_devices`` alike); return the
     stream cap (None: keep the given/serial schedule).
 
     ``memory_budget`` and ``max_events`` lie below 2**63, as the CLI's options do: both are written into
     the plan's solver block, and every integer of a plan file fits an int64 (docs/format.md "Limits").
-    ``given``: a schedule was given, whose events ``max_events`` checks (``candidates``) without ``streams``."""
+    ``given``: a schedule was given, whose events ``max_events`` checks (``candidates``) without ``streams``.
+    ``split``: the plan is split over several devices, which ``max_events`` alone is refused for too, but whose
+    plan is not serial and has events (the split's cross-device ones, never capped): the refusal said it was
+    serial with none."""
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
                                       or not 0 <= memory_budget < INT64):
         raise BudgetError(f"memory_budget must be a non-negative byte count below 2**63, not {_short(memory_budget)}")
@@ -45,8 +49,10 @@ def check_options(streams: Any, memory_budget: Any, max_events: Any, *, given: b
         raise ScheduleError(f"max_events must be a non-negative integer below 2**63, not {_short(max_events)}")
     if streams is None:
         if max_events is not None and not given:   # alone it asked for nothing: the plan stayed serial, without events
+            without = ("each device runs one stream, and max_events never caps the cross-device events of the split"
+                       if split else "the plan is serial and has no events")
             raise ScheduleError(f"max_events={max_events!r} caps the events of the schedule that streams asks for: "
-                                "give streams=N or 'auto' too (without it the plan is serial and has no events)")
+                                f"give streams=N or 'auto' too (without it {without})")
         return None
     if isinstance(streams, str) and streams == "auto":   # (an array compares elementwise)
         return AUTO_MAX_STREAMS
