@@ -47,3 +47,15 @@ def test_runtime_doc_pieces_table_names_every_runtime_module():
     files = {f"{folder}/{f}" for folder in ("runtime", "runtime/tools", "runtime/models")
              for f in _py_files(folder) if f != "__init__.py"}
     assert files - listed == set()
+
+
+def test_readme_error_row_names_every_memplan_error():
+    """README's ``MemplanError`` row is "the base of every error memplan raises on purpose", followed by a list
+    that left out ``PlanMismatch`` (``verify``, ``simulate``, ``runtime.binding.bind`` of a plan for another graph)
+    and ``ExecutorError`` (what the runtime refuses): every subclass in ``memplan.errors`` is named there."""
+    import memplan.errors as errors
+
+    row = next(line for line in read("README.md").splitlines() if line.startswith("| `MemplanError` |"))
+    defined = {name for name, obj in vars(errors).items()
+               if isinstance(obj, type) and issubclass(obj, errors.MemplanError) and obj.__module__ == errors.__name__}
+    assert {name for name in defined if f"`{name}`" not in row} == set()
