@@ -59,3 +59,20 @@ def test_readme_error_row_names_every_memplan_error():
     defined = {name for name, obj in vars(errors).items()
                if isinstance(obj, type) and issubclass(obj, errors.MemplanError) and obj.__module__ == errors.__name__}
     assert {name for name in defined if f"`{name}`" not in row} == set()
+
+
+def test_format_doc_worked_example_plan_is_what_memplan_plan_writes():
+    """docs/format.md's worked example walks through its plan's order, events and offsets (``q`` reuses ``x``'s
+    bytes, ``a`` reuses ``xn``'s...), but only its arena, bound, streams and event count were checked: the whole
+    excerpt, but for the elided ``solver`` keys, is the plan ``memplan plan qkv.json --streams 3`` writes."""
+    import json
+
+    import memplan
+
+    section = read("docs/format.md")
+    section = section[section.index("## Worked example"):]
+    graph_doc, plan_doc = (json.loads(part.split("```", 1)[0]) for part in section.split("```json\n")[1:3])
+    written = json.loads(memplan.plan(memplan.graph_from_dict(graph_doc), streams=3).to_json())
+    shown_solver = {k: v for k, v in plan_doc.pop("solver").items() if k != "..."}
+    assert {k: v for k, v in written.items() if k != "solver"} == plan_doc
+    assert {k: written["solver"][k] for k in shown_solver} == shown_solver
