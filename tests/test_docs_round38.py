@@ -59,6 +59,22 @@ def test_readme_error_row_names_every_memplan_error():
     defined = {name for name, obj in vars(errors).items()
                if isinstance(obj, type) and issubclass(obj, errors.MemplanError) and obj.__module__ == errors.__name__}
     assert {name for name in defined if f"`{name}`" not in row} == set()
+    # each raised for what the row says
+    import numpy as np
+    import pytest
+
+    import memplan
+    from memplan.examples import bundled
+    from runtime.binding import bind, host_input
+
+    assert "`PlanMismatch` (a plan made for another graph: a `PlanFormatError` and an `UnsafePlan`)" in row
+    assert issubclass(errors.PlanMismatch, errors.PlanFormatError) and issubclass(errors.PlanMismatch, errors.UnsafePlan)
+    graphs = bundled()
+    with pytest.raises(errors.PlanMismatch, match="wrong graph"):
+        bind(graphs["qkv"], memplan.plan(graphs["diamond"]))
+    binding = bind(graphs["qkv"], memplan.plan(graphs["qkv"]))
+    with pytest.raises(errors.ExecutorError, match="'x'"):
+        host_input(graphs["qkv"], binding, "x", np.zeros(3, np.float32))
 
 
 def test_format_doc_worked_example_plan_is_what_memplan_plan_writes():
@@ -76,3 +92,38 @@ def test_format_doc_worked_example_plan_is_what_memplan_plan_writes():
     shown_solver = {k: v for k, v in plan_doc.pop("solver").items() if k != "..."}
     assert {k: v for k, v in written.items() if k != "solver"} == plan_doc
     assert {k: written["solver"][k] for k in shown_solver} == shown_solver
+
+
+def _help_of(path: tuple[str, ...], option: str) -> str:
+    from memplan.cli import build_parser
+
+    parser = build_parser()
+    for name in path:
+        parser = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices[name]
+    return " ".join(next(a.help for a in parser._actions if option in a.option_strings).split())
+
+
+def test_simulate_event_us_help_says_the_plans_own_latency_is_the_default(tmp_path, monkeypatch, capsys):
+    """``memplan simulate --help`` said ``--event-us`` defaults to "the cost model's" (2 us); a plan scheduled at
+    ``--event-us 7`` is simulated at 7 us (the latency its solver block records), as docs/scheduling.md says.
+    ``plan --event-us`` gave no default at all (the cost model's 2)."""
+    import memplan
+    from memplan.cli import main
+    from memplan.examples import bundled
+    from memplan.optimize.cost import DEFAULT_EVENT_US
+
+    assert "(default: the one the plan was scheduled with, from its solver block; without one, the cost model's " \
+        f"{DEFAULT_EVENT_US:g})" in _help_of(("simulate",), "--event-us")
+    assert _help_of(("plan",), "--event-us").endswith(f"(default {DEFAULT_EVENT_US:g})")
+    assert "uses the event latency the plan was scheduled with (stored in its solver block)" in " ".join(
+        read("docs/scheduling.md").split())
+    monkeypatch.chdir(tmp_path)
+    memplan.save_graph(bundled()["qkv"], "qkv.json")
+    assert main(["plan", "qkv.json", "-o", "p.json", "--streams", "3", "--event-us", "7", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", "qkv.json", "p.json"]) == 0
+    assert "4 event(s) at 7 us" in capsys.readouterr().out
+    assert main(["plan", "qkv.json", "-o", "d.json", "--streams", "3", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", "qkv.json", "d.json"]) == 0
+    assert f"4 event(s) at {DEFAULT_EVENT_US:g} us" in capsys.readouterr().out
