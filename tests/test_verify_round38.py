@@ -21,6 +21,7 @@ import random
 
 import byte_races
 import pytest
+from cli_contract import run_memplan
 from conftest import expect_unsafe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -305,6 +306,27 @@ def test_a_plan_of_another_graph_with_the_same_ids_is_judged_against_the_graph_g
     d = doc(g, ORDER, EVENTS, dict(APART, y=256))
     judged(g, d, True)
     judged(other, d, False, 3, "ta", "y")
+
+
+def test_cli_refuses_each_hazard_in_one_line_naming_it(tmp_path, capsys):
+    """``memplan verify g.json plan.json``: exit 2 and one stderr line naming the rule and the tensors or nodes;
+    the safe plan prints that it is safe and exits 0."""
+    g = _diamond()
+    gpath = tmp_path / "g.json"
+    gpath.write_text(json.dumps(g.to_dict()))
+    cases = [(doc(g, ORDER, EVENTS, APART), None),
+             (doc(g, ORDER, EVENTS, dict(APART, tr=512 + 255)), ("rule 3", "'tl'", "'tr'")),
+             (doc(g, ORDER, [("r", "r"), ("r", "j")], APART), ("rule 1", "rule 2", "'r'", "'ta'", "'a'")),
+             (dict(doc(g, ORDER, EVENTS, APART), arena_bytes=1023), ("rule 4", "'tr'"))]
+    for k, (d, words) in enumerate(cases):
+        ppath = tmp_path / f"p{k}.json"
+        ppath.write_text(json.dumps(d))
+        code, out, err = run_memplan(capsys, ["verify", gpath, ppath])
+        if words is None:
+            assert (code, err) == (0, "") and "safe" in out
+            continue
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert all(w in err for w in words), (words, err)
 
 
 # ---- random: planted hazards, the verifier against the oracle and every interleaving --------------------------

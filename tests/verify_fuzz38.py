@@ -88,6 +88,9 @@ def plant(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.Ran
     align = _align(graph, p)
     roots = _arena_roots(graph, p)
     pairs = [(a, b) for a in roots for b in roots if a != b and _same_device(p, a, b)]
+    if (not p["order"] and how in ("unknown_node", "duplicate_order", "stream_out_of_range", "node_other_device")
+            or not p["tensors"] and how in ("unknown_tensor", "duplicate_tensor", "size_changed", "tensor_other_device")):
+        return None   # a graph without nodes (or tensors): nothing to mutate
 
     if how in ("edge_overlap_end", "edge_overlap_start", "edge_touch") and pairs:
         a, b = rnd.choice(pairs)
