@@ -139,6 +139,9 @@ class Executor:
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
+        #: the values of ``program.attr_outputs`` the last call left (``collect``): copies, or arena views under
+        #: ``return_views``; the compiled module sets them on the module as eager's call does
+        self.attribute_values: tuple = ()
         kinds = Counter(launch.kind for launch in self.launches.values())
         copies = [f"{n} ({launch.op})" for n, launch in self.launches.items() if launch.copies]
         self.stats = Stats(
@@ -500,7 +503,10 @@ class Executor:
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
-        return unflatten_outputs(self.torch, flat, spec, self._sizes)
+        out = unflatten_outputs(self.torch, flat, spec, self._sizes)
+        if self.program.attr_outputs:   # ``(forward's output, the tensor attributes it set)``: the first is the call's
+            out, self.attribute_values = out
+        return out
 
 
 def unflatten_outputs(torch: Any, flat: list, spec: Any, sizes: bool = True) -> Any:
