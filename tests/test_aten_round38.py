@@ -274,3 +274,22 @@ def test_the_second_export_does_not_run_the_hooks_again():
     assert count == [1] and HOOK_CALLS["n"] == 1 and HOOK_SEEN == [1] and k == {"v": 1}
     assert recorder.n == 1 and recorder.log == [1]
     assert torch.equal(step(x), x * 2 + 1)
+
+
+class KwargsScale(nn.Module):
+    def forward(self, x, **kwargs):
+        return x * kwargs.get("scale", 1.0)
+
+
+def test_a_calls_proof_export_does_not_run_the_hooks_again():
+    """Failed before: a keyword compile left out makes the call export ``forward`` again (``_prove``), which ran the
+    hooks: a hook counting calls counted one no eager call made."""
+    m = KwargsScale()
+    count = [0]
+    m.register_forward_hook(lambda module, args, out: count.__setitem__(0, count[0] + 1))
+    x = torch.randn(3)
+    step = compile(m, (x,), poison=True)
+    assert count == [1]
+    with pytest.raises(AtenExecutorError, match="scale"):
+        step(x, scale=2.0)   # (another program: refused)
+    assert count == [1]
