@@ -114,12 +114,8 @@ class CompiledModule:
                 raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
-        if self.attrs:   # the tensors eager's forward leaves set (``self.last = y``): the module's own copies
-            values = self.executor.attribute_values
-            if self.executor.return_views:   # (arena views: the next call overwrites them)
-                values = owned_copies(torch, values)
-            for (owner, name, _label), value in zip(self.attrs, values):
-                setattr(owner, name, value)
+        for (owner, name, _label), value in zip(self.attrs, self.executor.attribute_values):
+            setattr(owner, name, value)   # the tensors eager's forward leaves set (``self.last = y``): copies
         for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
             setattr(owner, name, value)
         return out
@@ -305,15 +301,6 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
                           attrs=tensors if settable else ())
-
-
-def owned_copies(torch: Any, values: Any) -> Any:
-    """Each tensor of ``values`` (arena views) copied out as an output is (``executor._copy_out``)."""
-    from torch.utils import _pytree as pytree
-
-    from .executor import _copy_out
-
-    return pytree.tree_map(lambda t: _copy_out(torch, t) if isinstance(t, torch.Tensor) else t, values)
 
 
 def check_bypassing_writes(torch: Any, program: Program) -> None:

@@ -139,8 +139,8 @@ class Executor:
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
-        #: the values of ``program.attr_outputs`` the last call left (``collect``): copies, or arena views under
-        #: ``return_views``; the compiled module sets them on the module as eager's call does
+        #: the values of ``program.attr_outputs`` the last call left (``collect``): copies (under ``return_views`` too:
+        #: they are the module's); the compiled module sets them on the module as eager's call does
         self.attribute_values: tuple = ()
         kinds = Counter(launch.kind for launch in self.launches.values())
         copies = [f"{n} ({launch.op})" for n, launch in self.launches.items() if launch.copies]
@@ -487,6 +487,7 @@ class Executor:
     def collect(self) -> Any:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure. Copies
         share memory where eager's outputs do (``_copy_outputs``)."""
+        from torch.utils import _pytree as pytree
         flat = []
         for kind, v in self.program.user_outputs:
             if kind == "const":
@@ -505,7 +506,11 @@ class Executor:
             return flat[0] if len(flat) == 1 else tuple(flat)
         out = unflatten_outputs(self.torch, flat, spec, self._sizes)
         if self.program.attr_outputs:   # ``(forward's output, the tensor attributes it set)``: the first is the call's
-            out, self.attribute_values = out
+            out, values = out
+            if self.return_views:   # the module's own copies, made inside the call (the next call writes the arena)
+                values = pytree.tree_map(lambda t: _copy_out(self.torch, t) if isinstance(t, self.torch.Tensor)
+                                         else t, values)
+            self.attribute_values = values
         return out
 
 
