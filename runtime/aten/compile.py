@@ -365,9 +365,30 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
     tensors = [(owner, key, _stand_in(torch, after)) for owner, key, _name, _b, after in program.call_changes
                if (id(owner), key) in {(id(o), k) for o, k, _l in program.attr_outputs}]
     plain = [(owner, name, after) for _n, owner, name, _b, after in sets]
-    first = sets[0][0] if sets else program.attr_outputs[0][2]
+    if tensors:
+        try:
+            other = _exported_from(module, args, kwargs, plain + tensors)
+        except Exception as exc:  # noqa: BLE001 - no proof: tensors alone are set by no call (as before), and with
+            if sets:              # plain values the question stays open, refused as for those
+                raise AtenExecutorError(f"forward sets {sets[0][0]} (and the program holds one call's values); "
+                                        "exporting it again from the values it leaves failed "
+                                        f"({str(exc).splitlines()[0]})") from None
+            other = None
+        if (other is not None and not module_guard.forward_sets(torch, module, other)
+                and same_export(program.exported, other.exported, set(), held)):
+            return True
+        if not sets:
+            return False
+    _check_plain_sets(torch, module, program, sets, args, kwargs, held)
+    return not tensors
+
+
+def _check_plain_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
+                      held: frozenset[int]) -> None:
+    """``check_forward_sets`` for the plain values alone: refused where they change again or lead elsewhere."""
+    first = sets[0][0]
     try:
-        other = _exported_from(module, args, kwargs, plain + tensors)
+        other = _exported_from(module, args, kwargs, [(owner, name, after) for _n, owner, name, _b, after in sets])
     except Exception as exc:  # noqa: BLE001 - any failure of the second export leaves the question open
         raise AtenExecutorError(f"forward sets {first} (and the program holds one call's values); exporting it again "
                                 f"from the value it leaves failed ({str(exc).splitlines()[0]})") from None
@@ -379,17 +400,11 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
                                 f"after one call, {after!r} after the next): the program holds one call's values and "
                                 "cannot follow it (keep such state in a buffer the program updates, or compile for "
                                 "each value)")
-    if same_export(program.exported, other.exported, set(), held):
-        return True
-    if tensors and (not sets or same_export(program.exported, _exported_from(module, args, kwargs, plain).exported,
-                                            set(), held)):
-        return False
-    if sets:
+    if not same_export(program.exported, other.exported, set(), held):
         name, _o, _a, before, after = sets[0]
         raise AtenExecutorError(f"forward sets {name} from {_shown(before)} to {after!r}, and from {after!r} it runs "
                                 "another program: every call after the first would differ from eager (set it to "
                                 f"{after!r} before compile, or keep such state in a buffer)")
-    return False
 
 
 def _exported_from(module: Any, args: tuple, kwargs: dict | None, values: list[tuple[Any, str, Any]]) -> Program:
