@@ -7,8 +7,10 @@ the CPU emulator runs. A step is:
 
 1. (tests only) poison each arena with f32 NaN and the given cache rows with f16 NaN;
 2. copy the inputs from their staging copies into the arena, on the first stream of their device;
-3. fork: stream 0 records an event that every other stream of its device waits on; the first stream of
-   every other device waits on it too, copies its inputs and forks its own streams the same way;
+3. fork: stream 0 records an event that every other stream of its device waits on; with several devices,
+   the first stream of every other device waits on it, poisons and copies its inputs, and records its own;
+   stream 0 waits on those and records the event every other stream (of every device) waits on, so no node
+   (a COPY into another device's arena) runs before any device's setup is done;
 4. the steps: wait the plan events, launch the node's kernels (or its device-to-device copy), record
    the plan events;
 5. join: every other stream records an event that stream 0 waits on.
@@ -225,6 +227,8 @@ class CudaCore:
         self._joins = [self._on_device(self.stream_device[s], cuda.Event, EVENT_DISABLE_TIMING)
                        if s in self.used_streams else None for s in range(n)]
         self._stage_events = {d: self._on_device(d, cuda.Event, EVENT_DISABLE_TIMING) for d in self.first}
+        if len(self.first) > 1:   # (``_fork_all``: an eager step over several devices)
+            self._fork_all_event = self._on_device(self.stream_device[0], cuda.Event, EVENT_DISABLE_TIMING)
         self._start = self._on_device(self.stream_device[0], cuda.Event, EVENT_DISABLE_TIMING)
 
     def _make_prefetch(self, prefetch: tuple) -> dict[str, list]:
@@ -334,9 +338,14 @@ class CudaCore:
                     self.mem.poison(d, st, poison.arena, poison.ranges, self._received[d] if device is not None else ())
                 self.mem.copy_inputs(d, st)
                 self._fork[d].record(st)
-                for s in mine:
-                    if self.stream_device[s] == d and s != self.first[d]:
-                        self.streams[s].wait_for_event(self._fork[d])
+        # every stream starts its nodes after its device's setup; with several devices, after every device's: a COPY
+        # node writes into another device's arena, and device 0's COPY of ``pos`` into device 1's arena was ordered
+        # after nothing of device 1's, so device 1's poison (or an input copy) could land over it
+        fork = self._fork_all(devs, main) if len(devs) > 1 else self._fork[devs[0]]
+        for s in mine:
+            if s != main:
+                with self.on(self.stream_device[s]):
+                    self.streams[s].wait_for_event(fork)
         if self._pstream is not None:
             self._pstream.wait_for_event(self._fork[0])
         self._issue_steps(jitter, device)
@@ -349,6 +358,15 @@ class CudaCore:
                     self._joins[s].record(self.streams[s])
                 with self.on(devs[0]):
                     self.streams[main].wait_for_event(self._joins[s])
+
+    def _fork_all(self, devs: list[int], main: int):
+        """The event after every device's setup (poison, input copies) of an eager step over several devices: ``main``
+        (on ``devs[0]``) waits each other device's fork event, then records it."""
+        with self.on(devs[0]):
+            for d in devs[1:]:
+                self.streams[main].wait_for_event(self._fork[d])
+            self._fork_all_event.record(self.streams[main])
+        return self._fork_all_event
 
     def _issue_steps(self, jitter: Jitter | None, device: int | None) -> None:
         cuda = self.cuda
