@@ -151,6 +151,11 @@ class CudaCore:
                 raise ExecutorError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")
         if weights_from is not None and not isinstance(weights_from, CudaCore):
             raise ExecutorError(f"weights_from {type(weights_from).__name__}: expected another executor or None")
+        if weights_from is not None:
+            weights_from._live()   # (a freed one's pointers were taken as they were: its weights freed memory)
+        #: the executor whose allocations hold the weights and caches this one runs on (itself, or the one that
+        #: ``weights_from`` chains lead to: a sharer's ``free`` leaves them alone, the owner's frees them)
+        self._weights_owner: CudaCore = weights_from._weights_owner if weights_from is not None else self
         if check_plan:
             memplan.verify(graph, plan)
         self.graph, self.plan = graph, plan
@@ -293,8 +298,15 @@ class CudaCore:
                                 f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
 
     def _live(self) -> None:
+        """RuntimeError unless this executor's memory, and the weights it shares (``weights_from``), still exist: a
+        step of an executor whose weights' owner was freed ran its kernels (eager, or a CUDA graph captured before)
+        on freed device memory, silently (another allocation may hold those bytes by then)."""
         if getattr(self, "_freed", False):
             raise RuntimeError(f"executor of plan {self.plan.graph!r} was freed: its device memory is gone")
+        owner = getattr(self, "_weights_owner", self)
+        if owner is not self and getattr(owner, "_freed", False):
+            raise RuntimeError(f"executor of plan {self.plan.graph!r} shares the weights of an executor (weights_from, "
+                               f"plan {owner.plan.graph!r}) that was freed: its weights and caches are gone")
 
     def _check_step_args(self, jitter: Jitter | None, poison: Poison | None) -> None:
         """Before anything is issued: a freed executor, an input never given, jitter on nodes the graph lacks,
@@ -439,11 +451,17 @@ class CudaCore:
             stage_order(self.layout)   # (raises, naming the devices)
         self.release_graph()
         self.synchronize()
-        for d in self._stages:
-            if d in self.first:
-                with self.on(d):
-                    self._graphs[d] = capture_graph(self.streams[self.first[d]],
-                                                    partial(self._issue, jitter, poison, device=d))
+        try:
+            for d in self._stages:
+                if d in self.first:
+                    with self.on(d):
+                        self._graphs[d] = capture_graph(self.streams[self.first[d]],
+                                                        partial(self._issue, jitter, poison, device=d))
+        except BaseException:
+            # all or none: a capture that failed on device 1 left device 0's graph, and ``replay`` then ran that one
+            # graph alone (device 0's half of the step, no error)
+            self.release_graph()
+            raise
 
     def replay(self, n: int = 1, *, sync: bool = True) -> None:
         """Launch the captured graphs ``n`` times: each device's graph after those it receives from."""

@@ -244,3 +244,63 @@ def test_the_trace_reading_sees_a_dropped_plan_event(monkeypatch):
     ops = [(0, "begin_capture", 1), (0, "wait", 1, 99), (0, "launch", 2, "k", (1, 1, 1), (1, 1, 1), ())]
     assert _capture_faults(ops) == ["wait on event 99 recorded outside the capture", "launch on stream 2, outside "
                                     "the capture", "stream 2 not joined back"]
+
+
+# -- weights shared with a freed executor; a capture that fails on one device --------------------------------------
+
+def test_an_executor_sharing_a_freed_executors_weights_refuses_to_run(monkeypatch):
+    """``Executor(..., weights_from=a)`` runs on ``a``'s weight and cache allocations; after ``a.free()`` its eager
+    steps and its replays of a graph captured before ran on freed device memory without a word (the fake driver
+    keeps the bytes, so the logits even looked right). Now each refuses naming the freed owner, and so does a
+    new sharer; a sharer freeing itself leaves the owner's weights to the others."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
+    p = memplan.plan(g)
+    owner = Executor(g, p, weights=w, inputs=inp)
+    a = Executor(g, p, inputs=inp, weights_from=owner)
+    b = Executor(g, p, inputs=inp, weights_from=a)   # a chain: b runs on the owner's weights too
+    a.capture()
+    a.free()
+    b.run()   # the owner still lives
+    owner.free()
+    for call in (b.run, b.capture, lambda: b.read("logits"), lambda: b.write_weight("l0.wq", w["l0.wq"])):
+        with pytest.raises(RuntimeError, match=r"shares the weights of an executor \(weights_from.*\) that was freed"):
+            call()
+    with pytest.raises(RuntimeError, match="was freed"):
+        Executor(g, p, inputs=inp, weights_from=b)
+    b.free()
+
+
+def test_a_capture_that_fails_on_one_device_keeps_no_graph(monkeypatch):
+    """Per-device capture of a split plan where device 1's capture fails: device 0's graph was kept, ``captured``
+    said True and ``replay`` ran device 0's half of the step alone, silently. Now no graph is kept and ``replay``
+    says none was captured; a later capture works."""
+    import runtime.cuda_core as core
+
+    _drv, ex, _cfg = _executor(monkeypatch, 2, None, 1, "norms")
+    real, calls = core.capture_graph, []
+
+    def failing_on_the_second(stream, issue):
+        calls.append(stream)
+        if len(calls) == 2:
+            raise RuntimeError("capture failed on device 1")
+        return real(stream, issue)
+
+    monkeypatch.setattr(core, "capture_graph", failing_on_the_second)
+    try:
+        with pytest.raises(RuntimeError, match="device 1"):
+            ex.capture()
+        assert not ex.captured
+        with pytest.raises(RuntimeError, match="no CUDA graph captured"):
+            ex.replay(1)
+        ex.capture()
+        assert sorted(ex._graphs) == [0, 1]
+        ex.replay(1)
+    finally:
+        ex.free()
