@@ -82,7 +82,9 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     (the batch-4 tiny step's plan for the batch-1 graph: the other sizes' offsets, overlapping tensors) and
     computed wrong bits silently. PlanFormatError too for an arena tensor outside its device's arena (an edited
     offset or ``arena_bytes``), and for a node or tensor on a device the plan does not have: no negative
-    control needs those, and an executor run with ``check_plan=False`` wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it)."""
+    control needs those, and an executor run with ``check_plan=False`` wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it).
+    A view is bound on its root's bytes (the root's offset plus the view's offset in it, on the root's device), as
+    ``memplan.verify`` requires the plan to place it: an edited plan's view entry elsewhere is not followed."""
     if not isinstance(graph, Graph):   # (None was an AttributeError from deep inside)
         raise GraphError(f"bind: graph must be a memplan Graph, not {type(graph).__name__}")
     if not isinstance(plan, Plan):
@@ -112,10 +114,13 @@ def bind(graph: Graph, plan: Plan) -> Binding:
             if t.view_of is None:
                 own.append((t.id, t.size))
             continue
-        off = offsets.get(t.id)
+        off = offsets.get(root.id)
         if off is None:
-            raise PlanFormatError(f"plan {plan.graph!r} gives arena tensor {t.id!r} no offset")
-        places[t.id] = Place(root.id, True, device, int(off))
+            raise PlanFormatError(f"plan {plan.graph!r} gives arena tensor {root.id!r} no offset")
+        # a view is its root's bytes: at the root's offset plus its offset in the root, whatever the plan's entry for
+        # the view says (verify holds them equal; an edited plan run unverified bound a moved view at its own
+        # offset, so a kernel's writes through the root never reached it, and the executors computed another graph)
+        places[t.id] = Place(root.id, True, device, int(off) + graph.offset_in_root(ti))
     waits: dict[str, list[int]] = {}
     records: dict[str, list[int]] = {}
     for i, (a, b) in enumerate(plan.events):

@@ -304,3 +304,46 @@ def test_a_capture_that_fails_on_one_device_keeps_no_graph(monkeypatch):
         ex.replay(1)
     finally:
         ex.free()
+
+
+# -- a view's address ----------------------------------------------------------------------------------------------
+
+def test_a_view_is_bound_on_its_roots_bytes_whatever_an_edited_plan_says(monkeypatch):
+    """``l0.q3`` (a view of ``l0.q``) moved in an edited plan onto another tensor's bytes, run unverified: it was
+    bound at the moved offset, so the rope kernel's output written through ``l0.q`` never reached the attention
+    that reads ``l0.q3``, and the executors computed other logits. A view is its root's bytes: it is bound at the
+    root's offset plus its offset in the root, on every executor, and the step computes what the honest plan does."""
+    from dataclasses import replace
+
+    import fake_cuda
+    import numpy as np
+
+    from runtime.binding import bind
+    from runtime.emulate import emulate
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg, "norms")
+    w, inp = L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
+    p = memplan.plan(g)
+    offs = p.offsets()
+    view = g.tensor("l0.q3")
+    assert view.view_of == "l0.q"
+    other = next(t.id for t in g.tensors if t.view_of is None and t.id in offs and t.size >= view.size
+                 and offs[t.id] != offs["l0.q"])
+    bad = replace(p, tensors=tuple((t, offs[other] if t == view.id else o, s) for t, o, s in p.tensors))
+    with pytest.raises(memplan.UnsafePlan, match=r"view 'l0\.q3' is at"):
+        memplan.verify(g, bad)
+    want = offs["l0.q"] + g.offset_in_root(g.tensor_index[view.id])
+    assert bind(g, bad).places[view.id].offset == want == bind(g, p).places[view.id].offset
+    good = emulate(g, p, w, inp)[0]["logits"]
+    assert np.array_equal(emulate(g, bad, w, inp)[0]["logits"], good)
+    ex = Executor(g, bad, weights=w, inputs=inp, check_plan=False)
+    try:
+        assert ex.addr_of[view.id] == ex.addr_of["l0.q"] + g.offset_in_root(g.tensor_index[view.id])
+        ex.run()
+        assert np.array_equal(ex.read("logits"), good)
+    finally:
+        ex.free()
