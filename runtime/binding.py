@@ -82,9 +82,7 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     (the batch-4 tiny step's plan for the batch-1 graph: the other sizes' offsets, overlapping tensors) and
     computed wrong bits silently. PlanFormatError too for an arena tensor outside its device's arena (an edited
     offset or ``arena_bytes``), and for a node or tensor on a device the plan does not have: no negative
-    control needs those, and an executor run with ``check_plan=False`` wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it).
-    A view is bound on its root's bytes (the root's offset plus the view's offset in it, on the root's device), as
-    ``memplan.verify`` requires the plan to place it: an edited plan's view entry elsewhere is not followed."""
+    control needs those, and an executor run with ``check_plan=False`` wrote past its arena on the GPU. A plan that is merely unsafe still binds (the negative controls need it)."""
     if not isinstance(graph, Graph):   # (None was an AttributeError from deep inside)
         raise GraphError(f"bind: graph must be a memplan Graph, not {type(graph).__name__}")
     if not isinstance(plan, Plan):
@@ -114,13 +112,10 @@ def bind(graph: Graph, plan: Plan) -> Binding:
             if t.view_of is None:
                 own.append((t.id, t.size))
             continue
-        off = offsets.get(root.id)
+        off = offsets.get(t.id)
         if off is None:
-            raise PlanFormatError(f"plan {plan.graph!r} gives arena tensor {root.id!r} no offset")
-        # a view is its root's bytes: at the root's offset plus its offset in the root, whatever the plan's entry for
-        # the view says (verify holds them equal; an edited plan run unverified bound a moved view at its own
-        # offset, so a kernel's writes through the root never reached it, and the executors computed another graph)
-        places[t.id] = Place(root.id, True, device, int(off) + graph.offset_in_root(ti))
+            raise PlanFormatError(f"plan {plan.graph!r} gives arena tensor {t.id!r} no offset")
+        places[t.id] = Place(root.id, True, device, int(off))
     waits: dict[str, list[int]] = {}
     records: dict[str, list[int]] = {}
     for i, (a, b) in enumerate(plan.events):
@@ -162,6 +157,28 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     inputs = tuple(t.id for t in graph.tensors if t.kind == "input" and t.view_of is None)
     outputs = tuple(t.id for t in graph.tensors if t.kind == "output")
     return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs, _arena_alignment(graph, plan))
+
+
+def check_views(graph: Graph, plan: Plan, binding: Binding) -> None:
+    """PlanFormatError naming the first arena view that ``plan`` puts off its root's bytes: at another offset than
+    the root's plus the view's offset in it, or on another device. A view is its root's bytes; the pycuda executors
+    and the emulator address every tensor at its own plan offset, so a view moved in an edited plan run unverified
+    (``check_plan=False``, ``emulate``, ``program_at``) was bound there: the rope output written through ``l0.q``
+    never reached the attention reading ``l0.q3``, and the step computed another graph without a word. The ATen
+    executor refuses such a plan itself (where torch lays the view out); no negative control needs one."""
+    devices = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices)) if plan.devices > 1 else {}
+    for ti, t in enumerate(graph.tensors):
+        p = binding.places[t.id]
+        if t.view_of is None or not p.in_arena:
+            continue
+        root = binding.places[p.root]
+        want = root.offset + graph.offset_in_root(ti)
+        if devices.get(t.id, p.device) != p.device:
+            raise PlanFormatError(f"plan {plan.graph!r} puts view {t.id!r} on device {devices[t.id]}, its root "
+                                  f"{p.root!r} on device {p.device}: a view is its root's bytes")
+        if p.offset != want:
+            raise PlanFormatError(f"plan {plan.graph!r} puts view {t.id!r} at {p.offset}, not at {want} (its root "
+                                  f"{p.root!r}'s offset + the view's offset in it): a view is its root's bytes")
 
 
 #: the alignment of every device allocation's base: what cudaMalloc (cuMemAlloc) guarantees

@@ -38,7 +38,7 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind
+from .binding import bind, check_views
 from .cuda_util import (
     EVENT_DISABLE_TIMING,
     STREAM_NON_BLOCKING,
@@ -160,6 +160,7 @@ class CudaCore:
             memplan.verify(graph, plan)
         self.graph, self.plan = graph, plan
         self.binding = b = bind(graph, plan)
+        check_views(graph, plan, b)
         self.layout = lay = layout(graph, plan, check=False, binding=b)
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts

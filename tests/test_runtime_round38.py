@@ -308,21 +308,22 @@ def test_a_capture_that_fails_on_one_device_keeps_no_graph(monkeypatch):
 
 # -- a view's address ----------------------------------------------------------------------------------------------
 
-def test_a_view_is_bound_on_its_roots_bytes_whatever_an_edited_plan_says(monkeypatch):
-    """``l0.q3`` (a view of ``l0.q``) moved in an edited plan onto another tensor's bytes, run unverified: it was
-    bound at the moved offset, so the rope kernel's output written through ``l0.q`` never reached the attention
-    that reads ``l0.q3``, and the executors computed other logits. A view is its root's bytes: it is bound at the
-    root's offset plus its offset in the root, on every executor, and the step computes what the honest plan does."""
+def test_a_view_off_its_roots_bytes_is_refused_naming_it_before_any_device_work(monkeypatch):
+    """``l0.q3`` (a view of ``l0.q``) moved in an edited plan onto another tensor's bytes, run unverified: the
+    executors and the emulator bound it at the moved offset, so the rope output written through ``l0.q`` never
+    reached the attention reading ``l0.q3``, and the step computed other logits without a word. A split plan's view
+    put on another device than its root was bound in the root's arena. Now each is refused naming the view, before
+    any allocation (as the ATen executor refuses a view placed elsewhere than torch lays it out)."""
     from dataclasses import replace
 
     import fake_cuda
-    import numpy as np
 
-    from runtime.binding import bind
     from runtime.emulate import emulate
+    from runtime.step import program_at
 
-    fake_cuda.install(monkeypatch)
+    drv = fake_cuda.install(monkeypatch, devices=2)
     from runtime.executor import Executor
+    from runtime.multi_gpu import MultiGpuExecutor
 
     cfg = L.config("tiny")
     g = L.build_graph(cfg, "norms")
@@ -333,17 +334,28 @@ def test_a_view_is_bound_on_its_roots_bytes_whatever_an_edited_plan_says(monkeyp
     assert view.view_of == "l0.q"
     other = next(t.id for t in g.tensors if t.view_of is None and t.id in offs and t.size >= view.size
                  and offs[t.id] != offs["l0.q"])
-    bad = replace(p, tensors=tuple((t, offs[other] if t == view.id else o, s) for t, o, s in p.tensors))
+    moved = replace(p, tensors=tuple((t, offs[other] if t == view.id else o, s) for t, o, s in p.tensors))
     with pytest.raises(memplan.UnsafePlan, match=r"view 'l0\.q3' is at"):
-        memplan.verify(g, bad)
-    want = offs["l0.q"] + g.offset_in_root(g.tensor_index[view.id])
-    assert bind(g, bad).places[view.id].offset == want == bind(g, p).places[view.id].offset
-    good = emulate(g, p, w, inp)[0]["logits"]
-    assert np.array_equal(emulate(g, bad, w, inp)[0]["logits"], good)
-    ex = Executor(g, bad, weights=w, inputs=inp, check_plan=False)
-    try:
-        assert ex.addr_of[view.id] == ex.addr_of["l0.q"] + g.offset_in_root(g.tensor_index[view.id])
-        ex.run()
-        assert np.array_equal(ex.read("logits"), good)
-    finally:
-        ex.free()
+        memplan.verify(g, moved)
+    at = rf"puts view 'l0\.q3' at {offs[other]}, not at {offs['l0.q']}"
+    with pytest.raises(memplan.PlanFormatError, match=at):
+        emulate(g, moved, w, inp)
+    with pytest.raises(memplan.PlanFormatError, match=at):
+        program_at(g, moved, lambda n, label: 1 << 40)
+    with pytest.raises(memplan.PlanFormatError, match=at):
+        Executor(g, moved, weights=w, inputs=inp, check_plan=False)
+    split, sp = memplan.plan_devices(g, 2)
+    sg = split.graph
+    devs = dict(zip((t for t, _o, _s in sp.tensors), sp.tensor_devices))
+    sview = next(t for t in sg.tensors if t.view_of is not None and t.id in devs)
+    flipped = replace(sp, tensor_devices=tuple(1 - d if t == sview.id else d
+                                               for (t, _o, _s), d in zip(sp.tensors, sp.tensor_devices)))
+    on = rf"puts view '{sview.id}' on device {1 - devs[sview.id]}, its root"
+    with pytest.raises(memplan.PlanFormatError, match=on):
+        emulate(sg, flipped, w, inp)
+    with pytest.raises(memplan.PlanFormatError, match=on):
+        MultiGpuExecutor(sg, flipped, weights=w, inputs=inp, check_plan=False)
+    assert not [t for t in drv.trace if t[1] in ("alloc", "launch", "htod")]
+    ex = Executor(g, p, weights=w, inputs=inp)   # the honest plan still runs
+    ex.run()
+    ex.free()
