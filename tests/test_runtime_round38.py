@@ -12,6 +12,11 @@ the plan (its streams' order and its events, ``_plan_hb``):
   (per-device graphs: within a device's capture, and across devices through the stage order), and every
   capture is closed (no operation on a stream outside it, no wait on an event recorded outside it, every
   forked stream joined back);
+- an executor sharing a freed executor's weights (``weights_from``) ran, and replayed its graphs, on freed
+  device memory; a multi-device capture failing on one device kept the other devices' graphs, which ``replay``
+  then ran alone;
+- a view that an edited plan puts off its root's bytes (run unverified) was bound at its own offset, so writes
+  through the root never reached it: now refused naming the view, before any allocation.
 """
 
 from __future__ import annotations
