@@ -364,3 +364,26 @@ def test_a_view_off_its_roots_bytes_is_refused_naming_it_before_any_device_work(
     ex = Executor(g, p, weights=w, inputs=inp)   # the honest plan still runs
     ex.run()
     ex.free()
+
+
+def test_an_executor_keeps_the_executor_whose_weights_it_shares_alive(monkeypatch):
+    """``Executor(g, p, weights_from=Executor(g, p, random_weights_seed=1))``: nothing held the owner, whose
+    allocations pycuda frees when it is collected, so the sharer's steps ran on freed weight memory. The sharer now
+    holds it: collecting frees none of the weights until the sharer is gone."""
+    import gc
+
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg)
+    inp = L.make_inputs(cfg, seed=6)
+    p = memplan.plan(g)
+    sharer = Executor(g, p, inputs=inp, weights_from=Executor(g, p, inputs=inp, random_weights_seed=1))
+    weights = set(sharer.weight_ptr.values())
+    gc.collect()
+    assert not [t for t in drv.trace if t[1] == "free" and t[2] in weights]
+    sharer.run()
+    sharer.free()
