@@ -271,35 +271,31 @@ def _bound(b: Any) -> str:
 def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tuple, dict]:
     """``(args, kwargs)`` of zero tensors sized as a dynamic ``ExportedProgram``'s user inputs with its symbolic
     dimensions fixed: ``batch`` for the leading one of every input whose first dimension is symbolic,
-    ``dims`` by the symbol's name (``s31``; a saved program keeps no ``Dim`` names). Why: ``memplan import
-    x.pt2`` has no example inputs to specialize a dynamic program with (``from_torch(ep, inputs)`` does), so
-    ``--batch`` / ``--dim`` make them, as they fix an ONNX model's symbolic dimensions. Values do not matter:
-    the export that specializes the program runs on fake tensors, and the dynamic export already ran without
-    data-dependent branches."""
+    ``dims`` by name (``_dim_names``: torch's symbol ``s31``, the input dimension ``x.1``, or the ``Dim``'s own
+    name where the program still knows it). Why: ``memplan import x.pt2`` has no example inputs to specialize a
+    dynamic program with (``from_torch(ep, inputs)`` does), so ``--batch`` / ``--dim`` make them, as they fix
+    an ONNX model's symbolic dimensions. Values do not matter: the export that specializes the program runs
+    on fake tensors, and the dynamic export already ran without data-dependent branches."""
     torch = _need_torch()
     from torch.utils import _pytree as pytree
 
     if not _has_dynamic_inputs(torch, ep):
         raise GraphError("--batch/--dim fix symbolic dimensions; this program has none (it was exported with fixed "
                          "sizes)")
-    known = dict(dims)
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
+    names = _dim_names(torch, users)
+    known = _dims_by_symbol(dims, names)
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
             if isinstance(val, torch.Tensor) and val.dim() and not isinstance(val.shape[0], int):
                 expr = val.shape[0].node.expr
                 if expr.is_Symbol:
-                    if known.setdefault(str(expr), batch) != batch:
-                        raise GraphError(f"--batch {batch} and --dim {expr}={dims[str(expr)]} disagree: {expr} is "
-                                         f"input '{n.name}'s leading dimension")
-    unused = sorted(set(dims) - {str(s) for n in users for d in _sizes_of(torch, n.meta.get("val"))
-                                 for s in getattr(getattr(getattr(d, "node", None), "expr", None),
-                                                  "free_symbols", ())})
-    if unused:
-        raise GraphError(f"--dim {unused[0]}: the program has no such symbolic dimension "
-                         f"(it has: {', '.join(_symbols(torch, users)) or 'none'})")
+                    if known.setdefault(str(expr), (batch, "--batch"))[0] != batch:
+                        given = known[str(expr)][1]
+                        raise GraphError(f"--batch {batch} and --dim {given}={known[str(expr)][0]} disagree: "
+                                         f"{expr} is input '{n.name}'s leading dimension")
 
     def size(d: Any, where: str) -> int:
         if isinstance(d, int):
@@ -307,9 +303,11 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
         expr = d.node.expr
         missing = sorted(str(s) for s in expr.free_symbols if str(s) not in known)
         if missing:
-            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {missing[0]}=N, or with "
+            other = next((k for k, s in names.items() if s == missing[0] and k != missing[0]), None)
+            also = f" or --dim {other}=N" if other is not None else ""
+            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {missing[0]}=N{also}, or with "
                              "--batch N where it is an input's leading dimension)")
-        return int(expr.subs({s: known[str(s)] for s in expr.free_symbols}))
+        return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
 
     leaves = []
     for n in users:
@@ -324,13 +322,65 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     return tuple(args), dict(kwargs)
 
 
+def _dim_names(torch, users: list) -> dict[str, str]:
+    """Every name a ``--dim`` may give a symbolic dimension of the user inputs ``users``, and the symbol it names:
+    torch's symbol itself (``s77``); ``INPUT.K``, dimension ``K`` of user input ``INPUT`` where that dimension is
+    one symbol (``x.0``); and the ``torch.export.Dim``'s own name (``batch``) where the program still knows it.
+
+    Why: the symbols are all a saved program had, and torch numbers them by a hash of where they were made
+    (``s77``, ``s17``): a user had to import once to learn them, and they change with the export. torch's
+    ``export.save`` keeps no ``Dim`` names (its archive holds none: only symbols and their ranges), so a loaded
+    program is named by its inputs' dimensions, which the user wrote and which do not change; a program still
+    in memory (``sized_inputs`` from Python) also by its ``Dim`` names, read off its shape environment."""
+    names: dict[str, str] = {}
+    env = None
+    for n in users:
+        for k, d in enumerate(_sizes_of(torch, n.meta.get("val"))):
+            expr = getattr(getattr(d, "node", None), "expr", None)
+            if expr is None:
+                continue
+            env = env or getattr(d.node, "shape_env", None)
+            for s in expr.free_symbols:
+                names.setdefault(str(s), str(s))
+            if expr.is_Symbol and isinstance(n.meta.get("val"), torch.Tensor):
+                names.setdefault(f"{n.name}.{k}", str(expr))
+    debug = getattr(env, "source_name_to_debug_name", None) or {}
+    replaced = getattr(env, "replacements", None) or {}
+    for sym, where in (getattr(env, "var_to_sources", None) or {}).items():
+        now = replaced.get(sym, sym)   # (a Dim's symbol torch found equal to another: `k` of x and of y)
+        for src in where:
+            try:
+                text = src.name() if callable(src.name) else src.name   # (a property in torch 2.14)
+            except Exception:   # (a source torch cannot name: no Dim name from it)
+                continue
+            dim_name = debug.get(text)
+            if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in names:
+                names.setdefault(dim_name, str(now))
+    return names
+
+
+def _dims_by_symbol(dims: dict[str, int], names: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
+    program has not is a GraphError listing those it has, and so are two names of one symbol given two values
+    (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options)."""
+    known: dict[str, tuple[int, str]] = {}
+    for name, value in dims.items():
+        sym = names.get(name)
+        if sym is None:
+            listed = sorted(names, key=lambda k: (k != names[k], k))   # (torch's symbols first)
+            lost = "" if any("." not in k and k != v for k, v in names.items()) else \
+                "; a saved program keeps no torch.export.Dim names: name a dimension by its input, INPUT.K"
+            raise GraphError(f"--dim {name}: the program has no such symbolic dimension "
+                             f"(it has: {', '.join(listed) or 'none'}{lost})")
+        if sym in known and known[sym][0] != value:
+            raise GraphError(f"--dim {known[sym][1]}={known[sym][0]} and --dim {name}={value} disagree: both name "
+                             f"the symbolic dimension {sym}")
+        known.setdefault(sym, (value, name))
+    return known
+
+
 def _sizes_of(torch, val: Any) -> list:
     return list(val.shape) if isinstance(val, torch.Tensor) else [val] if isinstance(val, torch.SymInt) else []
-
-
-def _symbols(torch, users: list) -> list[str]:
-    return sorted({str(s) for n in users for d in _sizes_of(torch, n.meta.get("val")) if not isinstance(d, int)
-                   for s in d.node.expr.free_symbols})
 
 
 def load_exported(path: str):
