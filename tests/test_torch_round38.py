@@ -109,3 +109,71 @@ def test_cli_takes_input_dimension_names(tmp_path):
     fixed = memplan.from_torch(TwoDims(), (torch.randn(4, 7), torch.randn(7, 3)))
     got = memplan.load_graph(str(out))
     assert [(t.id, t.size, t.kind) for t in got.tensors] == [(t.id, t.size, t.kind) for t in fixed.tensors]
+
+
+class WritesASliceOfItsInput(nn.Module):
+    """Reads and writes its input through views (offsets in it), and a 0-dim input."""
+
+    def forward(self, x, s):
+        x[1:].add_(s)
+        v = x.view(-1)[2:6]
+        v.mul_(2)
+        return x * 1, v + s, x.t().contiguous()
+
+
+def _eager_scalar():
+    """A 0-dim result of eager's CPU ``mse_loss`` (mean): its kernel leaves it in a storage of the input's size."""
+    s = torch.nn.functional.mse_loss(torch.randn(5), torch.randn(5))
+    assert s.dim() == 0 and s.untyped_storage().nbytes() == 20
+    return s
+
+
+def test_an_input_is_planned_at_its_own_bytes_not_its_examples_storage():
+    """An example input that is a slice of a larger tensor was planned at that tensor's whole storage (1600 bytes
+    for 48), its views at offsets in it; an eager loss given as a 0-dim input at its 20-byte storage."""
+    big = torch.randn(100, 4)
+    g = memplan.from_torch(WritesASliceOfItsInput(), (big[10:13], _eager_scalar()))
+    assert g.tensor("x").size == 48 and g.tensor("s").size == 4
+    assert (g.tensor("slice_1").view_of, g.tensor("slice_1").view_offset) == ("x", 16)
+    assert (g.tensor("view").view_of, g.tensor("view").view_offset) == ("x", 0)
+    assert (g.tensor("slice_2").view_of, g.tensor("slice_2").view_offset) == ("view", 8)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_input_relaid_runs_as_eager(streams):
+    m = WritesASliceOfItsInput()
+    c = compile(m, (torch.randn(100, 4)[10:13], _eager_scalar()), poison=True, streams=streams)
+    for start in (20, 0, 10):
+        b1 = torch.randn(100, 4)
+        b2 = b1.clone()
+        s = torch.tensor(0.5)
+        for o, r in zip(c(b1[start:start + 3], s), m(b2[start:start + 3], s)):
+            assert torch.equal(o, r)
+        assert torch.equal(b1, b2)
+
+
+class SharedBuffers(nn.Module):
+    """A buffer that is a view of another: a write to the one is a write to the other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("a", torch.zeros(4, 3))
+        self.register_buffer("b", self.a[1])
+
+    def forward(self, x):
+        self.a.add_(x)
+        return self.b * 2
+
+
+def test_a_buffer_viewing_another_is_ordered_after_its_writes():
+    g = memplan.from_torch(SharedBuffers(), (torch.ones(4, 3),))
+    assert (g.tensor("b_b").view_of, g.tensor("b_b").view_offset, g.tensor("b_b").size) == ("b_a", 12, 12)
+    mul = g.node("mul")
+    assert "add_" in mul.inputs   # read after the write, which is its memory
+    for streams in (1, 3):
+        m, ref = SharedBuffers(), SharedBuffers()
+        c = compile(m, (torch.ones(4, 3),), streams=streams)
+        for _ in range(2):
+            x = torch.randn(4, 3)
+            assert torch.equal(c(x), ref(x))
+        assert torch.equal(m.a, ref.a) and torch.equal(m.b, ref.b)

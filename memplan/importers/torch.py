@@ -830,6 +830,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     kept = _storages_kept(torch, graph_nodes)
+    # (an input's window in its example's storage is no part of the program where no op counts from that storage)
+    relay_inputs = not any(n.op == "call_function" and _op_name(n.target).split(".")[0] in _OFFSET_READERS
+                           for n in graph_nodes)
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
         where = f"node {n.name!r} ({_target_name(n.target)})"
@@ -837,7 +840,15 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if n.op in ("placeholder", "get_attr"):
             if isinstance(val, torch.Tensor):
                 kind = "weight" if (n.op == "get_attr" or n.name in weight_names) else "input"
-                new_rec(n.name, val, kind, where)
+                shared = _shared_weight(torch, val, recs) if kind == "weight" else None
+                if shared is not None:
+                    _check_strided(torch, val, where)
+                    make_view(n.name, val, shared, where)
+                else:
+                    own = _own_layout(torch, val) if kind == "input" and relay_inputs else val
+                    if own is not val:
+                        laid.add(n.name)
+                    new_rec(n.name, own, kind, where)
                 current[n.name] = n.name
             continue
         if n.op == "output":
@@ -1018,6 +1029,50 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         trace["fake"].update((t, recs[t].val) for t in order)
         trace["values"].update(current)
     return Graph(name, tensors, tuple(nodes), alignment)
+
+
+#: ops whose ``storage_offset`` argument counts from the start of their input's storage: over a user input, the
+#: example's own place in its storage is then part of the program (``runtime.aten`` asks a call for it)
+_OFFSET_READERS = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter", "set_"})
+
+
+def _own_layout(torch, val: Any) -> Any:
+    """User input ``val`` (a fake tensor) in a storage of its own elements' bytes, at storage offset 0, its shape
+    and strides kept; ``val`` itself where it lies so already (or has symbolic sizes, refused later).
+
+    Why: an input's fake tensor is its *example's* layout, storage and all. An example that was a slice of a
+    larger tensor (``big[10:12]``, 32 bytes of a 1600-byte storage) was planned at the whole 1600 bytes, its
+    elements 160 bytes in; a 0-dim loss computed by eager's CPU ``mse_loss`` (mean), whose kernel leaves its
+    result in a storage of the input's size, was planned at 20 bytes for a 4-byte scalar. A call's input is
+    copied into its slot whatever storage the caller's tensor lies in, so the slot needs its elements alone."""
+    try:
+        storage, off, span = _extent(val, "")
+    except GraphError:
+        return val
+    if off == 0 and storage <= span:
+        return val
+    mode = getattr(val, "fake_mode", None)
+    with mode if mode is not None else contextlib.nullcontext():
+        return torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
+                                   device=val.device if mode is not None else "meta")
+
+
+def _shared_weight(torch, val: Any, recs: dict) -> str | None:
+    """The earlier weight whose storage ``val`` (a weight's fake tensor) shares, else None.
+
+    Why: a buffer that is a view of another (``register_buffer("b", self.a[1])``) is a placeholder of its own,
+    and was planned as a tensor of its own: ``self.a.add_(x)`` then ``self.b * 2`` had nothing ordering the read
+    of ``b`` after the write to ``a``, whose bytes it is (another stream could read the old values). As a view
+    of ``a`` it is ordered as every view is. Fake tensors share storages only as the module's tensors do (a
+    program in memory; a loaded one keeps no sharing)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    try:
+        ref = StorageWeakRef(val.untyped_storage())
+    except (NotImplementedError, RuntimeError):
+        return None
+    return next((tid for tid, r in recs.items() if r.view_of is None and r.kind == "weight" and r.storage == ref),
+                None)
 
 
 def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
