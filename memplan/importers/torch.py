@@ -1247,6 +1247,12 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
     schema = getattr(n.target, "_schema", None)
     if schema is None:
         return [None] * n_out
+    source = _schema_arg(n, "source") if schema.name == "aten::set_" else None
+    if isinstance(source, torch.fx.Node):
+        # ``y.set_(w)`` returns ``y``, which from then on *is* ``w``'s memory: its schema's ``Tensor(a!)`` names
+        # ``y``, whose old storage it leaves. Taken at its word (a loaded program, whose fake storages say
+        # nothing), ``set_`` was an in-place result in ``y``'s slot, and a later ``y.add_(1)`` never reached ``w``
+        return [source.name] * n_out
     sets: dict[str, str] = {}
     wildcard = None
     for k, arg in enumerate(schema.arguments):
