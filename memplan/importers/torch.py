@@ -830,9 +830,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     kept = _storages_kept(torch, graph_nodes)
-    # (an input's window in its example's storage is no part of the program where no op counts from that storage)
-    relay_inputs = not any(n.op == "call_function" and _op_name(n.target).split(".")[0] in _OFFSET_READERS
-                           for n in graph_nodes)
+    relay_inputs = not any(_keeps_input_layouts(torch, n) for n in graph_nodes)
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
         where = f"node {n.name!r} ({_target_name(n.target)})"
@@ -1031,9 +1029,22 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     return Graph(name, tensors, tuple(nodes), alignment)
 
 
-#: ops whose ``storage_offset`` argument counts from the start of their input's storage: over a user input, the
-#: example's own place in its storage is then part of the program (``runtime.aten`` asks a call for it)
-_OFFSET_READERS = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter", "set_"})
+#: ops whose ``storage_offset`` argument counts from the start of their input's storage (over a user input, the
+#: example's own place in its storage is then part of the program: ``runtime.aten`` asks a call for it), and ops
+#: that may grow a storage (a user input's fake storage then holds the grown size, not the example's)
+_STORAGE_BOUND = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter", "set_", "resize_",
+                            "resize_as_"})
+
+
+def _keeps_input_layouts(torch, n: Any) -> bool:
+    """Whether FX node ``n`` makes the user inputs' example layouts part of the program (``_own_layout`` is then
+    not used): a ``_STORAGE_BOUND`` op, or an op other than an in-place one that writes an argument (an ``out=``
+    call, which resizes its ``out`` to the result: ``torch.add(a, b, out=x)`` with an empty ``x`` grows ``x``'s
+    storage, and the 12 bytes the program then writes were taken for a larger example's)."""
+    if n.op != "call_function":
+        return False
+    base = _op_name(n.target).split(".")[0]
+    return base in _STORAGE_BOUND or (not base.endswith("_") and bool(written_args(torch, n)))
 
 
 def _own_layout(torch, val: Any) -> Any:
