@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from . import argtypes
 from .errors import MemplanError
+from .optimize.cost import DEFAULT_EVENT_US
 
 EXIT_BAD_INPUT = 2
 #: ``--seed`` of ``plan`` and ``csv``: only the exact solvers draw random numbers (heuristics never do)
@@ -198,7 +199,8 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
     sp.add_argument("plan", type=argtypes.path, help="plan JSON made for that graph")
     sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
-                    help="latency of one cross-stream event in microseconds (default: the cost model's)")
+                    help="latency of one cross-stream event in microseconds (default: the one the plan was "
+                         f"scheduled with, from its solver block; without one, the cost model's {DEFAULT_EVENT_US:g})")
     sp.set_defaults(func=cmd_simulate)
 
 
@@ -362,7 +364,8 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
                     help="keep every tensor a fusion group touches live across the whole group, so a backend "
                          "may run each group as one kernel")
     sp.add_argument("--event-us", type=argtypes.microseconds, default=None, metavar="US",
-                    help="latency of one cross-stream event for the scheduler's cost model")
+                    help="latency of one cross-stream event in microseconds for the scheduler's cost model "
+                         f"(default {DEFAULT_EVENT_US:g})")
     sp.add_argument("--devices", type=argtypes.at_most(argtypes.MAX_STREAMS, "devices"), default=None, metavar="N",
                     help="split into N pipeline stages, one GPU and one arena each (needs --graph-out if N > 1; "
                          "at most the stages the graph can be cut into: no device is left empty)")

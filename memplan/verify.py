@@ -159,6 +159,11 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                 bad(1, f"fusion group {gname!r} is interrupted by {nodes[seq[k]].id!r} on stream {s}")
                 break
     tdev = _device_findings(graph, plan, bad) if plan.devices > 1 else None
+    if len(set(stream)) > plan.streams:
+        # stray stream ids (each named above) past the declared count: the clocks below are as wide as the
+        # streams used, so a plan declaring 1 stream with its 6,000 nodes on 6,000 ids took 330 MB (N^2),
+        # 100,000 nodes would take ~90 GB; the rest is not checked, the plan is refused already
+        return out
 
     # ---- happens-before: vector clocks rebuilt from scratch ------------------------------------
     # clocks are indexed by the streams the order uses, renumbered densely: a plan naming stream

@@ -159,6 +159,28 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     return Binding(places, tuple(steps), arena, tuple(own), inputs, outputs, _arena_alignment(graph, plan))
 
 
+def check_views(graph: Graph, plan: Plan, binding: Binding) -> None:
+    """PlanFormatError naming the first arena view that ``plan`` puts off its root's bytes: at another offset than
+    the root's plus the view's offset in it, or on another device. A view is its root's bytes; the pycuda executors
+    and the emulator address every tensor at its own plan offset, so a view moved in an edited plan run unverified
+    (``check_plan=False``, ``emulate``, ``program_at``) was bound there: the rope output written through ``l0.q``
+    never reached the attention reading ``l0.q3``, and the step computed another graph without a word. The ATen
+    executor refuses such a plan itself (where torch lays the view out); no negative control needs one."""
+    devices = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices)) if plan.devices > 1 else {}
+    for ti, t in enumerate(graph.tensors):
+        p = binding.places[t.id]
+        if t.view_of is None or not p.in_arena:
+            continue
+        root = binding.places[p.root]
+        want = root.offset + graph.offset_in_root(ti)
+        if devices.get(t.id, p.device) != p.device:
+            raise PlanFormatError(f"plan {plan.graph!r} puts view {t.id!r} on device {devices[t.id]}, its root "
+                                  f"{p.root!r} on device {p.device}: a view is its root's bytes")
+        if p.offset != want:
+            raise PlanFormatError(f"plan {plan.graph!r} puts view {t.id!r} at {p.offset}, not at {want} (its root "
+                                  f"{p.root!r}'s offset + the view's offset in it): a view is its root's bytes")
+
+
 #: the alignment of every device allocation's base: what cudaMalloc (cuMemAlloc) guarantees
 ALLOC_ALIGNMENT = 256
 

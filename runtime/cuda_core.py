@@ -7,8 +7,10 @@ the CPU emulator runs. A step is:
 
 1. (tests only) poison each arena with f32 NaN and the given cache rows with f16 NaN;
 2. copy the inputs from their staging copies into the arena, on the first stream of their device;
-3. fork: stream 0 records an event that every other stream of its device waits on; the first stream of
-   every other device waits on it too, copies its inputs and forks its own streams the same way;
+3. fork: stream 0 records an event that every other stream of its device waits on; with several devices,
+   the first stream of every other device waits on it, poisons and copies its inputs, and records its own;
+   stream 0 waits on those and records the event every other stream (of every device) waits on, so no node
+   (a COPY into another device's arena) runs before any device's setup is done;
 4. the steps: wait the plan events, launch the node's kernels (or its device-to-device copy), record
    the plan events;
 5. join: every other stream records an event that stream 0 waits on.
@@ -36,7 +38,7 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind
+from .binding import bind, check_views
 from .cuda_util import (
     EVENT_DISABLE_TIMING,
     STREAM_NON_BLOCKING,
@@ -149,10 +151,16 @@ class CudaCore:
                 raise ExecutorError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")
         if weights_from is not None and not isinstance(weights_from, CudaCore):
             raise ExecutorError(f"weights_from {type(weights_from).__name__}: expected another executor or None")
+        if weights_from is not None:
+            weights_from._live()   # (a freed one's pointers were taken as they were: its weights freed memory)
+        #: the executor whose allocations hold the weights and caches this one runs on (itself, or the one that
+        #: ``weights_from`` chains lead to: a sharer's ``free`` leaves them alone, the owner's frees them)
+        self._weights_owner: CudaCore = weights_from._weights_owner if weights_from is not None else self
         if check_plan:
             memplan.verify(graph, plan)
         self.graph, self.plan = graph, plan
         self.binding = b = bind(graph, plan)
+        check_views(graph, plan, b)
         self.layout = lay = layout(graph, plan, check=False, binding=b)
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts
@@ -225,6 +233,8 @@ class CudaCore:
         self._joins = [self._on_device(self.stream_device[s], cuda.Event, EVENT_DISABLE_TIMING)
                        if s in self.used_streams else None for s in range(n)]
         self._stage_events = {d: self._on_device(d, cuda.Event, EVENT_DISABLE_TIMING) for d in self.first}
+        if len(self.first) > 1:   # (``_fork_all``: an eager step over several devices)
+            self._fork_all_event = self._on_device(self.stream_device[0], cuda.Event, EVENT_DISABLE_TIMING)
         self._start = self._on_device(self.stream_device[0], cuda.Event, EVENT_DISABLE_TIMING)
 
     def _make_prefetch(self, prefetch: tuple) -> dict[str, list]:
@@ -289,8 +299,15 @@ class CudaCore:
                                 f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
 
     def _live(self) -> None:
+        """RuntimeError unless this executor's memory, and the weights it shares (``weights_from``), still exist: a
+        step of an executor whose weights' owner was freed ran its kernels (eager, or a CUDA graph captured before)
+        on freed device memory, silently (another allocation may hold those bytes by then)."""
         if getattr(self, "_freed", False):
             raise RuntimeError(f"executor of plan {self.plan.graph!r} was freed: its device memory is gone")
+        owner = getattr(self, "_weights_owner", self)
+        if owner is not self and getattr(owner, "_freed", False):
+            raise RuntimeError(f"executor of plan {self.plan.graph!r} shares the weights of an executor (weights_from, "
+                               f"plan {owner.plan.graph!r}) that was freed: its weights and caches are gone")
 
     def _check_step_args(self, jitter: Jitter | None, poison: Poison | None) -> None:
         """Before anything is issued: a freed executor, an input never given, jitter on nodes the graph lacks,
@@ -334,9 +351,14 @@ class CudaCore:
                     self.mem.poison(d, st, poison.arena, poison.ranges, self._received[d] if device is not None else ())
                 self.mem.copy_inputs(d, st)
                 self._fork[d].record(st)
-                for s in mine:
-                    if self.stream_device[s] == d and s != self.first[d]:
-                        self.streams[s].wait_for_event(self._fork[d])
+        # every stream starts its nodes after its device's setup; with several devices, after every device's: a COPY
+        # node writes into another device's arena, and device 0's COPY of ``pos`` into device 1's arena was ordered
+        # after nothing of device 1's, so device 1's poison (or an input copy) could land over it
+        fork = self._fork_all(devs, main) if len(devs) > 1 else self._fork[devs[0]]
+        for s in mine:
+            if s != main:
+                with self.on(self.stream_device[s]):
+                    self.streams[s].wait_for_event(fork)
         if self._pstream is not None:
             self._pstream.wait_for_event(self._fork[0])
         self._issue_steps(jitter, device)
@@ -349,6 +371,15 @@ class CudaCore:
                     self._joins[s].record(self.streams[s])
                 with self.on(devs[0]):
                     self.streams[main].wait_for_event(self._joins[s])
+
+    def _fork_all(self, devs: list[int], main: int):
+        """The event after every device's setup (poison, input copies) of an eager step over several devices: ``main``
+        (on ``devs[0]``) waits each other device's fork event, then records it."""
+        with self.on(devs[0]):
+            for d in devs[1:]:
+                self.streams[main].wait_for_event(self._fork[d])
+            self._fork_all_event.record(self.streams[main])
+        return self._fork_all_event
 
     def _issue_steps(self, jitter: Jitter | None, device: int | None) -> None:
         cuda = self.cuda
@@ -421,11 +452,17 @@ class CudaCore:
             stage_order(self.layout)   # (raises, naming the devices)
         self.release_graph()
         self.synchronize()
-        for d in self._stages:
-            if d in self.first:
-                with self.on(d):
-                    self._graphs[d] = capture_graph(self.streams[self.first[d]],
-                                                    partial(self._issue, jitter, poison, device=d))
+        try:
+            for d in self._stages:
+                if d in self.first:
+                    with self.on(d):
+                        self._graphs[d] = capture_graph(self.streams[self.first[d]],
+                                                        partial(self._issue, jitter, poison, device=d))
+        except BaseException:
+            # all or none: a capture that failed on device 1 left device 0's graph, and ``replay`` then ran that one
+            # graph alone (device 0's half of the step, no error)
+            self.release_graph()
+            raise
 
     def replay(self, n: int = 1, *, sync: bool = True) -> None:
         """Launch the captured graphs ``n`` times: each device's graph after those it receives from."""

@@ -21,7 +21,7 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind, host_input, host_weight, read_inputs
+from .binding import bind, check_views, host_input, host_weight, read_inputs
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -338,6 +338,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     if check:
         memplan.verify(graph, plan)
     binding = bind(graph, plan)
+    check_views(graph, plan, binding)
     mem = Memory()
     arenas = [mem.alloc(b, binding.alignment) for b in binding.arena_bytes]
     if poison:

@@ -27,7 +27,7 @@ from memplan import Graph, Plan, Schedule, plan
 from memplan.errors import ExecutorError
 from memplan.graph import check_graph
 
-from .binding import Binding, Step, arena_base, bind
+from .binding import Binding, Step, arena_base, bind, check_views
 from .kernels import GEMV_NORM_OFF, Launch, counter_bytes, plan_launches
 from .kernels.ops import weight_product_rows
 
@@ -107,6 +107,7 @@ def program_at(graph: Graph, step_plan: Plan, alloc: Callable[[int, str], int], 
     memory (arenas, own roots, group counters, scratch): for tools and plan choices that need the launches
     without a GPU. Returns it with each tensor's address."""
     b = bind(graph, step_plan)
+    check_views(graph, step_plan, b)
     arenas = [arena_base(lambda k, d=d: alloc(k, f"arena{d}"), n, b.alignment) for d, n in enumerate(b.arena_bytes)]
     roots = {rid: alloc(n, rid) for rid, n in b.own_roots}
     addr = {t.id: b.address(t.id, arenas, roots) for t in graph.tensors}

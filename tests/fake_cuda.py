@@ -118,6 +118,9 @@ def _modules(drv: Driver) -> dict[str, types.ModuleType]:
             self.device = drv.dev
 
         def record(self, stream=None):
+            # as CUDA: an event is recorded only on a stream of its own device (another's: an invalid handle)
+            assert stream is None or stream.device == self.device, \
+                f"event of device {self.device} recorded on a stream of device {stream.device}"
             drv.op("record", self.id, stream.handle if stream is not None else 0)
 
         def synchronize(self):

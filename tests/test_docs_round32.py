@@ -535,7 +535,7 @@ def test_documented_options_exist(capsys):
 
 
 DOC_ERRORS = {"memplan.errors": ["MemplanError", "GraphError", "ScheduleError", "PlanFormatError", "InputFormatError",
-                                 "SolverError", "BudgetError", "OptionError", "UnsafePlan", "PlanMismatch"],
+                                 "SolverError", "BudgetError", "OptionError", "UnsafePlan", "PlanMismatch", "ExecutorError"],
               "runtime.aten.errors": ["AtenExecutorError"], "runtime.kernels.ops": ["KernelError"],
               "runtime.cuda_util": ["CudaError"]}
 
@@ -568,7 +568,7 @@ def test_readme_error_classes_mean_what_it_says():
     text = read("README.md")
     row = next(line for line in text.splitlines() if line.startswith("| `MemplanError`"))
     listed = re.findall(r"`(\w+)`", row.split(" | ", 1)[1])
-    assert set(listed) == set(DOC_ERRORS["memplan.errors"]) - {"MemplanError", "PlanMismatch"}
+    assert set(listed) == set(DOC_ERRORS["memplan.errors"]) - {"MemplanError"}
     g = qkv_attention()
     b = memplan.GraphBuilder("bad")
     b.input("x", 16)

@@ -271,35 +271,31 @@ def _bound(b: Any) -> str:
 def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tuple, dict]:
     """``(args, kwargs)`` of zero tensors sized as a dynamic ``ExportedProgram``'s user inputs with its symbolic
     dimensions fixed: ``batch`` for the leading one of every input whose first dimension is symbolic,
-    ``dims`` by the symbol's name (``s31``; a saved program keeps no ``Dim`` names). Why: ``memplan import
-    x.pt2`` has no example inputs to specialize a dynamic program with (``from_torch(ep, inputs)`` does), so
-    ``--batch`` / ``--dim`` make them, as they fix an ONNX model's symbolic dimensions. Values do not matter:
-    the export that specializes the program runs on fake tensors, and the dynamic export already ran without
-    data-dependent branches."""
+    ``dims`` by name (``_dim_names``: torch's symbol ``s31``, the input dimension ``x.1``, or the ``Dim``'s own
+    name where the program still knows it). Why: ``memplan import x.pt2`` has no example inputs to specialize a
+    dynamic program with (``from_torch(ep, inputs)`` does), so ``--batch`` / ``--dim`` make them, as they fix
+    an ONNX model's symbolic dimensions. Values do not matter: the export that specializes the program runs
+    on fake tensors, and the dynamic export already ran without data-dependent branches."""
     torch = _need_torch()
     from torch.utils import _pytree as pytree
 
     if not _has_dynamic_inputs(torch, ep):
         raise GraphError("--batch/--dim fix symbolic dimensions; this program has none (it was exported with fixed "
                          "sizes)")
-    known = dict(dims)
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
+    names = _dim_names(torch, users)
+    known = _dims_by_symbol(dims, names)
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
             if isinstance(val, torch.Tensor) and val.dim() and not isinstance(val.shape[0], int):
                 expr = val.shape[0].node.expr
                 if expr.is_Symbol:
-                    if known.setdefault(str(expr), batch) != batch:
-                        raise GraphError(f"--batch {batch} and --dim {expr}={dims[str(expr)]} disagree: {expr} is "
-                                         f"input '{n.name}'s leading dimension")
-    unused = sorted(set(dims) - {str(s) for n in users for d in _sizes_of(torch, n.meta.get("val"))
-                                 for s in getattr(getattr(getattr(d, "node", None), "expr", None),
-                                                  "free_symbols", ())})
-    if unused:
-        raise GraphError(f"--dim {unused[0]}: the program has no such symbolic dimension "
-                         f"(it has: {', '.join(_symbols(torch, users)) or 'none'})")
+                    if known.setdefault(str(expr), (batch, "--batch"))[0] != batch:
+                        given = known[str(expr)][1]
+                        raise GraphError(f"--batch {batch} and --dim {given}={known[str(expr)][0]} disagree: "
+                                         f"{expr} is input '{n.name}'s leading dimension")
 
     def size(d: Any, where: str) -> int:
         if isinstance(d, int):
@@ -307,9 +303,11 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
         expr = d.node.expr
         missing = sorted(str(s) for s in expr.free_symbols if str(s) not in known)
         if missing:
-            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {missing[0]}=N, or with "
+            other = next((k for k, s in names.items() if s == missing[0] and k != missing[0]), None)
+            also = f" or --dim {other}=N" if other is not None else ""
+            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {missing[0]}=N{also}, or with "
                              "--batch N where it is an input's leading dimension)")
-        return int(expr.subs({s: known[str(s)] for s in expr.free_symbols}))
+        return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
 
     leaves = []
     for n in users:
@@ -324,13 +322,65 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     return tuple(args), dict(kwargs)
 
 
+def _dim_names(torch, users: list) -> dict[str, str]:
+    """Every name a ``--dim`` may give a symbolic dimension of the user inputs ``users``, and the symbol it names:
+    torch's symbol itself (``s77``); ``INPUT.K``, dimension ``K`` of user input ``INPUT`` where that dimension is
+    one symbol (``x.0``); and the ``torch.export.Dim``'s own name (``batch``) where the program still knows it.
+
+    Why: the symbols are all a saved program had, and torch numbers them by a hash of where they were made
+    (``s77``, ``s17``): a user had to import once to learn them, and they change with the export. torch's
+    ``export.save`` keeps no ``Dim`` names (its archive holds none: only symbols and their ranges), so a loaded
+    program is named by its inputs' dimensions, which the user wrote and which do not change; a program still
+    in memory (``sized_inputs`` from Python) also by its ``Dim`` names, read off its shape environment."""
+    names: dict[str, str] = {}
+    env = None
+    for n in users:
+        for k, d in enumerate(_sizes_of(torch, n.meta.get("val"))):
+            expr = getattr(getattr(d, "node", None), "expr", None)
+            if expr is None:
+                continue
+            env = env or getattr(d.node, "shape_env", None)
+            for s in expr.free_symbols:
+                names.setdefault(str(s), str(s))
+            if expr.is_Symbol and isinstance(n.meta.get("val"), torch.Tensor):
+                names.setdefault(f"{n.name}.{k}", str(expr))
+    debug = getattr(env, "source_name_to_debug_name", None) or {}
+    replaced = getattr(env, "replacements", None) or {}
+    for sym, where in (getattr(env, "var_to_sources", None) or {}).items():
+        now = replaced.get(sym, sym)   # (a Dim's symbol torch found equal to another: `k` of x and of y)
+        for src in where:
+            try:
+                text = src.name() if callable(src.name) else src.name   # (a property in torch 2.14)
+            except Exception:   # (a source torch cannot name: no Dim name from it)
+                continue
+            dim_name = debug.get(text)
+            if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in names:
+                names.setdefault(dim_name, str(now))
+    return names
+
+
+def _dims_by_symbol(dims: dict[str, int], names: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
+    program has not is a GraphError listing those it has, and so are two names of one symbol given two values
+    (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options)."""
+    known: dict[str, tuple[int, str]] = {}
+    for name, value in dims.items():
+        sym = names.get(name)
+        if sym is None:
+            listed = sorted(names, key=lambda k: (k != names[k], k))   # (torch's symbols first)
+            lost = "" if any("." not in k and k != v for k, v in names.items()) else \
+                "; a saved program keeps no torch.export.Dim names: name a dimension by its input, INPUT.K"
+            raise GraphError(f"--dim {name}: the program has no such symbolic dimension "
+                             f"(it has: {', '.join(listed) or 'none'}{lost})")
+        if sym in known and known[sym][0] != value:
+            raise GraphError(f"--dim {known[sym][1]}={known[sym][0]} and --dim {name}={value} disagree: both name "
+                             f"the symbolic dimension {sym}")
+        known.setdefault(sym, (value, name))
+    return known
+
+
 def _sizes_of(torch, val: Any) -> list:
     return list(val.shape) if isinstance(val, torch.Tensor) else [val] if isinstance(val, torch.SymInt) else []
-
-
-def _symbols(torch, users: list) -> list[str]:
-    return sorted({str(s) for n in users for d in _sizes_of(torch, n.meta.get("val")) if not isinstance(d, int)
-                   for s in d.node.expr.free_symbols})
 
 
 def load_exported(path: str):
@@ -780,6 +830,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     kept = _storages_kept(torch, graph_nodes)
+    relay_inputs = not any(_keeps_input_layouts(torch, n) for n in graph_nodes)
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
         where = f"node {n.name!r} ({_target_name(n.target)})"
@@ -787,7 +838,15 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if n.op in ("placeholder", "get_attr"):
             if isinstance(val, torch.Tensor):
                 kind = "weight" if (n.op == "get_attr" or n.name in weight_names) else "input"
-                new_rec(n.name, val, kind, where)
+                shared = _shared_weight(torch, val, recs) if kind == "weight" else None
+                if shared is not None:
+                    _check_strided(torch, val, where)
+                    make_view(n.name, val, shared, where)
+                else:
+                    own = _own_layout(torch, val) if kind == "input" and relay_inputs else val
+                    if own is not val:
+                        laid.add(n.name)
+                    new_rec(n.name, own, kind, where)
                 current[n.name] = n.name
             continue
         if n.op == "output":
@@ -970,6 +1029,63 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     return Graph(name, tensors, tuple(nodes), alignment)
 
 
+#: ops whose ``storage_offset`` argument counts from the start of their input's storage (over a user input, the
+#: example's own place in its storage is then part of the program: ``runtime.aten`` asks a call for it), and ops
+#: that may grow a storage (a user input's fake storage then holds the grown size, not the example's)
+_STORAGE_BOUND = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter", "set_", "resize_",
+                            "resize_as_"})
+
+
+def _keeps_input_layouts(torch, n: Any) -> bool:
+    """Whether FX node ``n`` makes the user inputs' example layouts part of the program (``_own_layout`` is then
+    not used): a ``_STORAGE_BOUND`` op, or an op other than an in-place one that writes an argument (an ``out=``
+    call, which resizes its ``out`` to the result: ``torch.add(a, b, out=x)`` with an empty ``x`` grows ``x``'s
+    storage, and the 12 bytes the program then writes were taken for a larger example's)."""
+    if n.op != "call_function":
+        return False
+    base = _op_name(n.target).split(".")[0]
+    return base in _STORAGE_BOUND or (not base.endswith("_") and bool(written_args(torch, n)))
+
+
+def _own_layout(torch, val: Any) -> Any:
+    """User input ``val`` (a fake tensor) in a storage of its own elements' bytes, at storage offset 0, its shape
+    and strides kept; ``val`` itself where it lies so already (or has symbolic sizes, refused later).
+
+    Why: an input's fake tensor is its *example's* layout, storage and all. An example that was a slice of a
+    larger tensor (``big[10:12]``, 32 bytes of a 1600-byte storage) was planned at the whole 1600 bytes, its
+    elements 160 bytes in; a 0-dim loss computed by eager's CPU ``mse_loss`` (mean), whose kernel leaves its
+    result in a storage of the input's size, was planned at 20 bytes for a 4-byte scalar. A call's input is
+    copied into its slot whatever storage the caller's tensor lies in, so the slot needs its elements alone."""
+    try:
+        storage, off, span = _extent(val, "")
+    except GraphError:
+        return val
+    if off == 0 and storage <= span:
+        return val
+    mode = getattr(val, "fake_mode", None)
+    with mode if mode is not None else contextlib.nullcontext():
+        return torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
+                                   device=val.device if mode is not None else "meta")
+
+
+def _shared_weight(torch, val: Any, recs: dict) -> str | None:
+    """The earlier weight whose storage ``val`` (a weight's fake tensor) shares, else None.
+
+    Why: a buffer that is a view of another (``register_buffer("b", self.a[1])``) is a placeholder of its own,
+    and was planned as a tensor of its own: ``self.a.add_(x)`` then ``self.b * 2`` had nothing ordering the read
+    of ``b`` after the write to ``a``, whose bytes it is (another stream could read the old values). As a view
+    of ``a`` it is ordered as every view is. Fake tensors share storages only as the module's tensors do (a
+    program in memory; a loaded one keeps no sharing)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    try:
+        ref = StorageWeakRef(val.untyped_storage())
+    except (NotImplementedError, RuntimeError):
+        return None
+    return next((tid for tid, r in recs.items() if r.view_of is None and r.kind == "weight" and r.storage == ref),
+                None)
+
+
 def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
     """The result of ``as_strided_scatter`` laid out as eager's kernel lays it out, where torch's fake kernel
     gives it another layout: over an input whose elements share memory (an ``expand``).
@@ -1142,6 +1258,12 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
     schema = getattr(n.target, "_schema", None)
     if schema is None:
         return [None] * n_out
+    source = _schema_arg(n, "source") if schema.name == "aten::set_" else None
+    if isinstance(source, torch.fx.Node):
+        # ``y.set_(w)`` returns ``y``, which from then on *is* ``w``'s memory: its schema's ``Tensor(a!)`` names
+        # ``y``, whose old storage it leaves. Taken at its word (a loaded program, whose fake storages say
+        # nothing), ``set_`` was an in-place result in ``y``'s slot, and a later ``y.add_(1)`` never reached ``w``
+        return [source.name] * n_out
     sets: dict[str, str] = {}
     wildcard = None
     for k, arg in enumerate(schema.arguments):

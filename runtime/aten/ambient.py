@@ -585,3 +585,165 @@ def _result_dtypes(torch: Any, fake_mode: Any, n: Any, default: Any) -> tuple[An
     finally:
         torch.set_default_dtype(old)
     return tuple(t.dtype for t in pytree.tree_leaves(result) if isinstance(t, torch.Tensor))
+
+
+@dataclass
+class CallState:
+    """What ``forward``'s call did to the public attributes of its module tree, seen from the call's own end (inside
+    the export, where torch has not yet put them back; ``watch_call_state``): ``changes`` (module, attribute, name
+    as the guard spells it, value before, value after; ``MISSING`` where there was none) and, of them, ``returned``
+    (module, attribute, name): the tensor values the call returned as extra outputs, in their order.
+
+    Why at the call's end and not through ``nn.Module.__setattr__`` (``watch_module_writes``): writes that bypass
+    it (``object.__setattr__(self, "n", ...)``, ``self.__dict__["n"] = ...``, ``del self.n``) were never seen,
+    and torch's export puts the old values back after, so compile saw no change and every compiled call ran
+    compile's values where eager's calls followed them. And a tensor ``forward`` sets (``self.last = y``) is a value
+    of the call the program must hand back for the compiled call to set it as eager does."""
+
+    changes: list[tuple[Any, str, str, Any, Any]] = field(default_factory=list)
+    returned: list[tuple[Any, str, str]] = field(default_factory=list)
+
+
+def tensor_value(torch: Any, v: Any) -> bool:
+    """A tensor, or a non-empty list, tuple or dict of tensors (``self.taps = [y]``): a value the program can
+    return (a pytree of tensors) for the compiled call to set. Other objects holding tensors are not."""
+    if isinstance(v, torch.Tensor):
+        return True
+    if type(v) in (list, tuple):
+        return bool(v) and all(isinstance(x, torch.Tensor) for x in v)
+    if type(v) is dict:
+        return bool(v) and all(isinstance(x, torch.Tensor) for x in v.values())
+    return False
+
+
+def _public_state(module: Any) -> list[tuple[Any, str, dict]]:
+    """(module, name as the guard spells it, shallow copy of its public ``__dict__`` entries) of each module of the
+    tree, once each."""
+    root = type(module).__name__
+    seen: set[int] = set()
+    out = []
+    for path, m in module.named_modules():
+        if id(m) not in seen:
+            seen.add(id(m))
+            out.append((m, f"{root}.{path}" if path else root,
+                        {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}))
+    return out
+
+
+def _state_changes(states: list[tuple[Any, str, dict]]) -> list[tuple[Any, str, str, Any, Any]]:
+    out = []
+    for m, label, before in states:
+        now = {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
+        for key in list(before) + [k for k in now if k not in before]:
+            old, new = before.get(key, MISSING), now.get(key, MISSING)
+            if old is new or (isinstance(old, SCALARS) and isinstance(new, SCALARS) and same_value(old, new)):
+                continue
+            out.append((m, key, f"{label}.{key}", old, new))
+    return out
+
+
+@contextlib.contextmanager
+def watch_call_state(torch: Any, module: Any) -> Iterator[CallState]:
+    """``module``'s call inside the block (an export) recording its ``CallState``; where it set tensor attributes,
+    the call returns ``(its output, (their values...))``. The root's ``_call_impl`` is replaced on the instance for
+    the block (its hooks still run inside it, as in eager): ``nn.Module.__call__`` looks it up on the instance.
+    A call that sets no tensor attribute returns its output as it is: the program of every other module is the one
+    it was."""
+    state = CallState()
+    real = type(module)._call_impl
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        before = _public_state(module)
+        out = real(module, *args, **kwargs)
+        state.changes = _state_changes(before)
+        state.returned = [(m, key, label) for m, key, label, _old, new in state.changes if tensor_value(torch, new)]
+        if not state.returned:
+            return out
+        return out, tuple(vars(m)[key] for m, key, _label in state.returned)
+
+    vars(module)["_call_impl"] = call
+    try:
+        yield state
+    finally:
+        vars(module).pop("_call_impl", None)
+
+
+#: the state a Python hook commonly changes, kept across an export that is no call (``hook_state_kept``)
+_KEPT_CONTAINERS = (list, dict, set, collections.deque, collections.defaultdict, collections.OrderedDict,
+                    collections.Counter)
+
+
+def _forward_hooks(torch: Any, module: Any) -> list[Any]:
+    """The forward hooks and pre-hooks of ``module``'s tree and torch's global ones: what an export runs."""
+    mod = sys.modules["torch.nn.modules.module"]
+    hooks = [*mod._global_forward_hooks.values(), *mod._global_forward_pre_hooks.values()]
+    for m in module.modules():
+        hooks += [*m._forward_hooks.values(), *m._forward_pre_hooks.values()]
+    return hooks
+
+
+def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
+    """("cell", cell, None), ("global", globals, name), ("object", obj, None) of what ``hook`` may change: its
+    closure's cells, the module globals its code names, and the object it is bound to or is (a callable object),
+    but never an ``nn.Module`` (the module's state is the export's business)."""
+    fn = getattr(hook, "__func__", hook)
+    owner = getattr(hook, "__self__", None)
+    places: list[tuple[str, Any, Any]] = []
+    if not inspect.isfunction(fn):   # a callable object: its own ``__call__`` and state
+        owner, fn = hook, inspect.getattr_static(type(hook), "__call__", None)
+    if owner is not None and hasattr(owner, "__dict__") and not isinstance(owner, torch.nn.Module):
+        places.append(("object", owner, None))
+    if inspect.isfunction(fn):
+        places += [("cell", c, None) for c in fn.__closure__ or ()]
+        places += [("global", fn.__globals__, n) for n in fn.__code__.co_names if n in fn.__globals__]
+    return places
+
+
+def _kept(value: Any) -> Any:
+    """What restoring needs of ``value``: a shallow copy of a container (restored in place), else None."""
+    return value.copy() if type(value) in _KEPT_CONTAINERS else None
+
+
+@contextlib.contextmanager
+def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
+    """The Python state the module tree's forward hooks (and torch's global ones) may change put back as it was
+    after the block: their closures' cells, the plain values and containers of the globals their code names, and
+    the attributes of the objects they are bound to (shallow).
+
+    Why: compile exports ``forward`` again to check the attributes it sets (``compile.check_forward_sets``), and a
+    call exports it with arguments compile left out (``CompiledModule._prove``): each export runs the hooks, so a
+    hook counting its calls (``calls += 1``, ``seen.append(...)``) saw an extra call that no eager call made. Not
+    covered: what a hook changes through other functions it calls or objects it reaches deeper."""
+    if not isinstance(module, torch.nn.Module):
+        yield
+        return
+    saved: list[tuple[str, Any, Any, Any, Any]] = []
+    for hook in _forward_hooks(torch, module):
+        for kind, where, name in _hook_places(torch, hook):
+            if kind == "cell":
+                try:
+                    value = where.cell_contents
+                except ValueError:   # (an empty cell)
+                    continue
+            elif kind == "global":
+                value = where[name]
+                if not isinstance(value, SCALARS) and type(value) not in _KEPT_CONTAINERS:
+                    continue   # (a module, a function: no state of the hook's)
+            else:
+                value = dict(vars(where))
+                saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
+            saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
+    try:
+        yield
+    finally:
+        for kind, where, name, value, copy in reversed(saved):
+            if copy is not None:   # the same container, its contents as they were
+                value.clear()
+                (value.update if hasattr(value, "update") else value.extend)(copy)
+            if kind == "object":
+                vars(where).clear()
+                vars(where).update(value)
+            elif kind == "cell":
+                where.cell_contents = value
+            elif kind == "global":
+                where[name] = value

@@ -54,6 +54,10 @@ class CompiledModule:
     #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile); none
     #: where ``forward`` sets a tensor attribute too (``guard.tensor_sets``: a cache's key without its value)
     sets: tuple[tuple[Any, str, Any], ...] = ()
+    #: (module, attribute, name) of each tensor attribute ``forward`` sets (``self.last = y``: ``Program.attr_outputs``)
+    #: that each call sets, to a copy of the call's value, as an eager call leaves it; none where the state it leaves
+    #: makes ``forward`` another program (a cache the next eager call reads: then the module stays as at compile)
+    attrs: tuple[tuple[Any, str, str], ...] = ()
 
     @property
     def proven(self) -> list:
@@ -110,6 +114,8 @@ class CompiledModule:
                 raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
+        for (owner, name, _label), value in zip(self.attrs, self.executor.attribute_values):
+            setattr(owner, name, value)   # the tensors eager's forward leaves set (``self.last = y``): copies
         for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
             setattr(owner, name, value)
         return out
@@ -143,7 +149,8 @@ class CompiledModule:
             return ""
         base_args, base_kwargs = _example_call(self.program, base_args, base_kwargs)
         try:
-            with _as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode):
+            with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
+                  ambient.hook_state_kept(torch, self.guard.root)):   # (a proof is no eager call of the hooks)
                 other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
         except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
             why = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
@@ -279,15 +286,44 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     executor = Executor(program, plan, device, **options)
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
     check_container_changes(program)
+    check_bypassing_writes(torch, program)
     guard = module_guard.record(torch, module, program)
     sets = module_guard.forward_sets(torch, module, program)
-    if sets:   # (a reused ``program=`` too: its export saw the same forward)
-        check_forward_sets(torch, module, program, sets, example_inputs, kwargs,
-                           module_guard.module_tensor_ids(torch, guard))
+    tensors = program.attr_outputs
+    settable = True
+    if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
+        settable = check_forward_sets(torch, module, program, sets, example_inputs, kwargs,
+                                      module_guard.module_tensor_ids(torch, guard))
+    returned = {(id(owner), name) for owner, name, _label in tensors}
+    unset = [name for name in module_guard.tensor_sets(torch, module, program, returned)]
+    settable = settable and not unset
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
-                          sets=() if module_guard.tensor_sets(torch, module, program) else
-                          tuple((owner, name, after) for _n, owner, name, _b, after in sets))
+                          sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
+                          attrs=tensors if settable else ())
+
+
+def check_bypassing_writes(torch: Any, program: Program) -> None:
+    """Refuse a ``forward`` that changes a plain attribute of its module tree without ``nn.Module.__setattr__``
+    (``object.__setattr__(self, "n", self.n + 1)``, ``self.__dict__["n"] = ...``) or deletes one (``del
+    self.scale``). Why: the program holds the values of the export's one call and runs no Python; torch's export
+    put the old values back, so compile saw no change and every compiled call ran compile's values, silently, where
+    eager's calls followed them (``x * 1`` for ``x * 2``, ``x * 3``). The error names the attribute and its values. A
+    tensor so set is returned by the program and set by each call as any tensor attribute (``Program.attr_outputs``)."""
+    from .ambient import MISSING
+
+    returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
+    for owner, key, name, before, after in program.call_changes:
+        if (id(owner), key) in program.forward_writes or (id(owner), key) in returned:
+            continue
+        if after is MISSING:
+            what = f"deletes {name} ({_shown(before)} at compile)"
+        else:
+            what = f"sets {name} without nn.Module.__setattr__ (object.__setattr__ or __dict__: {_shown(before)} at " \
+                   f"compile, {after!r} after the export's call)"
+        raise AtenExecutorError(f"forward {what}: a compiled call runs no Python and holds the export's values, so "
+                                "it would neither change it nor follow it as eager's calls do (set it with "
+                                f"self.{key} = ..., keep such state in a buffer, or change it outside forward)")
 
 
 def check_container_changes(program: Program) -> None:
@@ -312,32 +348,50 @@ def check_container_changes(program: Program) -> None:
 
 
 def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
-                       held: frozenset[int]) -> None:
+                       held: frozenset[int]) -> bool:
     """Refuse a ``forward`` that changes one of its plain attributes so that eager's next call differs: exported again
     from the values it leaves (``sets``: ``guard.forward_sets``), it must set them again to the same values and give
     this very program (``callform.same_export``). Why: the program holds one call's values and runs no Python, so a
     counter (``self.n += 1``) or a first-call flag (``self.first = False``) ran compile's call again and again, and
     left the attribute as it was, where eager's calls followed it; ``self.mult = 2`` from None (Funnel) passes, and
-    each call sets it as eager does. The error names the attribute, its values, and says to compile again."""
-    from .ambient import MISSING, held_before
+    each call sets it as eager does. The error names the attribute, its values, and says to compile again.
 
-    def put(values: list[tuple[Any, str, Any]]) -> None:
-        for owner, name, value in values:
-            if value is MISSING:
-                vars(owner).pop(name, None)
-            else:
-                setattr(owner, name, value)
+    The tensor attributes ``forward`` sets (``Program.attr_outputs``: ``self.last = y``) are put as zero-filled
+    stand-ins of their layout (their values are the call's): True where that export gives this very program (no
+    later call reads them: a tap, the last result), and the compiled calls set them; False where it gives another
+    (a cache the next eager call reads, wav2vec2-conformer's rotary embedding: then no call sets anything, and the
+    module stays as at compile, each call the export's call), unless the plain values alone already lead elsewhere
+    (refused as above)."""
+    tensors = [(owner, key, _stand_in(torch, after)) for owner, key, _name, _b, after in program.call_changes
+               if (id(owner), key) in {(id(o), k) for o, k, _l in program.attr_outputs}]
+    plain = [(owner, name, after) for _n, owner, name, _b, after in sets]
+    if tensors:
+        try:
+            other = _exported_from(module, args, kwargs, plain + tensors)
+        except Exception as exc:  # noqa: BLE001 - no proof: tensors alone are set by no call (as before), and with
+            if sets:              # plain values the question stays open, refused as for those
+                raise AtenExecutorError(f"forward sets {sets[0][0]} (and the program holds one call's values); "
+                                        "exporting it again from the values it leaves failed "
+                                        f"({str(exc).splitlines()[0]})") from None
+            other = None
+        if (other is not None and not module_guard.forward_sets(torch, module, other)
+                and same_export(program.exported, other.exported, set(), held)):
+            return True
+        if not sets:
+            return False
+    _check_plain_sets(torch, module, program, sets, args, kwargs, held)
+    return not tensors
 
+
+def _check_plain_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
+                      held: frozenset[int]) -> None:
+    """``check_forward_sets`` for the plain values alone: refused where they change again or lead elsewhere."""
     first = sets[0][0]
-    now = [(owner, name, held_before(owner, name)) for _n, owner, name, _b, _a in sets]
-    put([(owner, name, after) for _n, owner, name, _b, after in sets])
     try:
-        other = load_program(module, args, kwargs)
+        other = _exported_from(module, args, kwargs, [(owner, name, after) for _n, owner, name, _b, after in sets])
     except Exception as exc:  # noqa: BLE001 - any failure of the second export leaves the question open
         raise AtenExecutorError(f"forward sets {first} (and the program holds one call's values); exporting it again "
                                 f"from the value it leaves failed ({str(exc).splitlines()[0]})") from None
-    finally:
-        put(now)
     again = module_guard.forward_sets(torch, module, other)
     if again:
         name, _o, _a, before, after = again[0]
@@ -351,6 +405,39 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
         raise AtenExecutorError(f"forward sets {name} from {_shown(before)} to {after!r}, and from {after!r} it runs "
                                 "another program: every call after the first would differ from eager (set it to "
                                 f"{after!r} before compile, or keep such state in a buffer)")
+
+
+def _exported_from(module: Any, args: tuple, kwargs: dict | None, values: list[tuple[Any, str, Any]]) -> Program:
+    """``module`` exported again with each (module, attribute, value) of ``values`` set; the attributes put back
+    after, as they were (``MISSING``: none), and what its hooks changed (``ambient.hook_state_kept``)."""
+    import torch
+
+    from .ambient import MISSING, held_before
+
+    def put(items: list[tuple[Any, str, Any]]) -> None:
+        for owner, name, value in items:
+            if value is MISSING:
+                vars(owner).pop(name, None)
+            else:
+                setattr(owner, name, value)
+
+    now = [(owner, name, held_before(owner, name)) for owner, name, _v in values]
+    put(values)
+    try:
+        with ambient.hook_state_kept(torch, module):   # (no eager call: a hook's counter is not one up)
+            return load_program(module, args, kwargs)
+    finally:
+        put(now)
+
+
+def _stand_in(torch: Any, value: Any) -> Any:
+    """A real tensor of each (fake) tensor of ``value``'s layout, zero-filled: what a call's ``self.last = y`` leaves,
+    for an export (the export's own fake tensors belong to its finished fake mode)."""
+    from torch.utils import _pytree as pytree
+
+    return pytree.tree_map(lambda t: torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype,
+                                                         device=t.device).zero_()
+                           if isinstance(t, torch.Tensor) else t, value)
 
 
 def _shown(value: Any) -> str:

@@ -32,8 +32,10 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: ops that copy their input unchanged (maybe cast, maybe to another layout): ``out.copy_(x)``
-COPIES = {"clone", "_to_copy", "to", "contiguous", "lift_fresh_copy", "type_as", "reshape", "flatten",
+#: ops that copy their input unchanged (maybe cast, maybe to another layout): ``out.copy_(x)``. ``_lazy_clone``
+#: is a clone whose copy torch defers (copy-on-write): run as it is on an arena view it turned the arena's own
+#: storage copy-on-write, and the next write to the arena moved it (the call refused, "the arena's storage moved")
+COPIES = {"clone", "_lazy_clone", "_to_copy", "to", "contiguous", "lift_fresh_copy", "type_as", "reshape", "flatten",
           "_reshape_alias", "view_as", "reshape_as"}
 #: factories: result filled with one value (None: left as it is, like ``empty``)
 FILLS: dict[str, int | None] = {"new_ones": 1, "ones": 1, "ones_like": 1, "new_zeros": 0, "zeros": 0, "zeros_like": 0,

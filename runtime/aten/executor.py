@@ -136,7 +136,12 @@ class Executor:
         self._grouped_inputs = {program.user_outputs[i][1] for g in self._output_aliases[1] for i in g
                                 if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
+        out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
+        self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
+        #: the values of ``program.attr_outputs`` the last call left (``collect``): copies (under ``return_views`` too:
+        #: they are the module's); the compiled module sets them on the module as eager's call does
+        self.attribute_values: tuple = ()
         kinds = Counter(launch.kind for launch in self.launches.values())
         copies = [f"{n} ({launch.op})" for n, launch in self.launches.items() if launch.copies]
         self.stats = Stats(
@@ -483,7 +488,6 @@ class Executor:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure. Copies
         share memory where eager's outputs do (``_copy_outputs``)."""
         from torch.utils import _pytree as pytree
-
         flat = []
         for kind, v in self.program.user_outputs:
             if kind == "const":
@@ -500,7 +504,37 @@ class Executor:
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
+        out = unflatten_outputs(self.torch, flat, spec, self._sizes)
+        if self.program.attr_outputs:   # ``(forward's output, the tensor attributes it set)``: the first is the call's
+            out, values = out
+            if self.return_views:   # the module's own copies, made inside the call (the next call writes the arena)
+                values = pytree.tree_map(lambda t: _copy_out(self.torch, t) if isinstance(t, self.torch.Tensor)
+                                         else t, values)
+            self.attribute_values = values
+        return out
+
+
+def unflatten_outputs(torch: Any, flat: list, spec: Any, sizes: bool = True) -> Any:
+    """``flat`` in the structure ``spec`` (the export's ``out_spec``), a ``torch.Size`` as one. Why not
+    ``tree_unflatten`` alone: torch's pytree node for ``torch.Size`` unflattens it to a plain tuple, so
+    ``return y, x.shape`` gave ``(3, 4)`` where eager gives ``torch.Size([3, 4])`` (its ``.numel()`` failed)."""
+    from torch.utils import _pytree as pytree
+
+    if not sizes or not _has_size(torch, spec):   # (``sizes``: whether ``spec`` holds one, known: a call's fast path)
         return pytree.tree_unflatten(flat, spec)
+    if spec.is_leaf():
+        return flat[0]
+    children, start = [], 0
+    for child in spec.children():
+        children.append(unflatten_outputs(torch, flat[start:start + child.num_leaves], child))
+        start += child.num_leaves
+    if spec.type is torch.Size:
+        return torch.Size(children)
+    return pytree.SUPPORTED_NODES[spec.type].unflatten_fn(children, spec.context)
+
+
+def _has_size(torch: Any, spec: Any) -> bool:
+    return not spec.is_leaf() and (spec.type is torch.Size or any(_has_size(torch, c) for c in spec.children()))
 
 
 def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[int]]]:

@@ -92,6 +92,15 @@ class Program:
     #: (name, contents before, contents after) of each public list or dict attribute of the module's tree that the
     #: export's ``forward`` changed in place (``ambient.undo_container_changes``, which put them back)
     container_changes: tuple[tuple[str, Any, Any], ...] = ()
+    #: (module, attribute, name) of each public attribute of the module's tree that ``forward`` set to a tensor (or a
+    #: list, tuple or dict of them: ``ambient.tensor_value``) while it was exported (``self.last = y``): the program
+    #: returns ``(forward's output, (their values...))``, the executor hands forward's output back and keeps the
+    #: values in ``Executor.attribute_values`` for the compiled call to set (``ambient.watch_call_state``)
+    attr_outputs: tuple[tuple[Any, str, str], ...] = ()
+    #: (module, attribute, name, value before, value after) of each public attribute of the module's tree that the
+    #: export's call changed (``ambient.CallState``; ``MISSING`` where it had none before or after): writes that
+    #: bypass ``nn.Module.__setattr__`` too (``object.__setattr__``, ``__dict__``, ``del``)
+    call_changes: tuple[tuple[Any, str, str, Any, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -108,6 +117,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         ModuleWrites,
         container_snapshots,
         undo_container_changes,
+        watch_call_state,
         watch_default_dtype_reads,
         watch_mode_reads,
         watch_module_writes,
@@ -123,14 +133,19 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
+    # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
+    state_watch = (watch_call_state(torch, module) if not strict and exported is None
+                   and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
     writes = ModuleWrites()
+    call_state = None
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
-              reads_watch as (object_reads, watched)):
+              reads_watch as (object_reads, watched), state_watch as call_state):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         changed = undo_container_changes(snapshots)
         own_writes = _own_writes(torch, module, writes)
+        _undo_bypassing_writes(call_state, writes)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -233,7 +248,23 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
                    tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched),
-                   own_writes, changed)
+                   own_writes, changed, tuple(call_state.returned) if call_state is not None else (),
+                   tuple(call_state.changes) if call_state is not None else ())
+
+
+def _undo_bypassing_writes(state: Any, writes: Any) -> None:
+    """Each attribute the export's call changed without ``nn.Module.__setattr__`` (``object.__setattr__``,
+    ``self.__dict__[...]``, ``del``: not in ``writes``) put back as it was: compile runs no call. (torch's export
+    puts back the attributes a module had; one made so was left holding the export's fake tensor.)"""
+    from .ambient import MISSING
+
+    for owner, key, _name, before, _after in (state.changes if state is not None else ()):
+        if (id(owner), key) in writes:
+            continue
+        if before is MISSING:
+            vars(owner).pop(key, None)
+        else:
+            vars(owner)[key] = before
 
 
 def _own_writes(torch: Any, module: Any, writes: Any) -> tuple[tuple[Any, str, Any, Any], ...]:
