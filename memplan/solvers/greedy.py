@@ -24,7 +24,19 @@ import numpy as np
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import ArenaOver, CappedOffsets, Occupancy, Without, best_fit, fits_at
+from .placement import (
+    BULK_BLOCKS,
+    ArenaOver,
+    CappedOffsets,
+    Occupancy,
+    Without,
+    best_fit,
+    bulk_arrays,
+    bulk_ok,
+    fit_arrays,
+    fits_at,
+    fits_at_arrays,
+)
 
 #: interval problems with more overlapping pairs than this per buffer keep an ``Occupancy``
 DENSE_OVERLAPS = 16
@@ -154,16 +166,31 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
     bounds = np.searchsorted(b, np.arange(len(sizes) + 1), side="left").tolist()
     earlier = a.tolist()
     alignment = problem.alignment
+    bulk = bulk_arrays(problem.sizes)
     for i in order:
         size = sizes[i]
         if size == 0:
             continue
-        blocks = [(offsets[j], offsets[j] + sizes[j]) for j in earlier[bounds[i]:bounds[i + 1]]]
         src = inplace_of.get(i)
+        lo, hi = bounds[i], bounds[i + 1]
+        if bulk is not None and hi - lo >= BULK_BLOCKS:   # (the same offset, in numpy: ``fit_arrays``)
+            off_arr, size_arr = bulk
+            js = a[lo:hi]
+            starts = off_arr[js]
+            ends = starts + size_arr[js]
+            if bulk_ok(ends):
+                if src is not None and size <= sizes[src] and fits_at_arrays(starts, ends, offsets[src], size):
+                    offsets[i] = off_arr[i] = offsets[src]
+                else:
+                    offsets[i] = off_arr[i] = fit_arrays(starts, ends, size, alignment, best=True)
+                continue
+        blocks = [(offsets[j], offsets[j] + sizes[j]) for j in earlier[lo:hi]]
         if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
             offsets[i] = offsets[src]
         else:
             offsets[i] = best_fit(blocks, size, alignment)
+        if bulk is not None:
+            bulk[0][i] = offsets[i]
 
 
 def _stream_times(problem: BufferProblem) -> tuple[np.ndarray, np.ndarray] | None:

@@ -16,7 +16,7 @@ import numpy as np
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import SolveOptions
-from .placement import ArenaOver, CappedOffsets, WindowFit, first_fit
+from .placement import BULK_BLOCKS, ArenaOver, CappedOffsets, WindowFit, bulk_arrays, bulk_ok, first_fit, fit_arrays
 
 #: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
 DENSE_OVERLAPS = 64
@@ -55,22 +55,46 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
     if dense_route(problem) != "pairs":
         _place_windows(problem, order, sizes, offsets)
     else:
-        many = len(problem.conflict_pairs()[0]) > LIST_PAIRS
-        bounds, flat = problem.conflict_csr(as_lists=not many)
-        placed = [False] * n
-        for i in order:
-            if sizes[i] == 0:
-                placed[i] = True
-                continue
-            nbrs = flat[bounds[i]:bounds[i + 1]]
-            blocks = [(offsets[j], offsets[j] + sizes[j]) for j in (nbrs.tolist() if many else nbrs) if placed[j]]
-            offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
-            placed[i] = True
+        _place_pairs(problem, order, sizes, offsets)
     off = np.asarray(offsets, dtype=np.int64)
     arena = arena_of(problem, off)
     if over is not None and arena > over:
         raise ArenaOver(-1)
     return Solution(off, arena, "size", Status.HEURISTIC, int(problem.lower_bound or 0))
+
+
+def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int]) -> None:
+    """First fit of each buffer among its placed conflicting buffers, listed from the conflict graph; a buffer with
+    ``BULK_BLOCKS`` or more neighbours in numpy (``fit_arrays``: the same offset, without a Python step per
+    neighbour, which made a dense multi-stream problem below the pair caps cost ~1 us a pair)."""
+    n = len(sizes)
+    many = len(problem.conflict_pairs()[0]) > LIST_PAIRS
+    bounds, flat = problem.conflict_csr(as_lists=not many)
+    bulk = bulk_arrays(problem.sizes)
+    flat_arr = flat if many or bulk is None else np.asarray(flat, dtype=np.int64)
+    placed = [False] * n
+    placed_arr = np.zeros(n, dtype=bool)
+    for i in order:
+        if sizes[i] == 0:
+            placed[i] = placed_arr[i] = True
+            continue
+        lo, hi = bounds[i], bounds[i + 1]
+        if bulk is not None and hi - lo >= BULK_BLOCKS:
+            off_arr, size_arr = bulk
+            nbrs = flat_arr[lo:hi]
+            nbrs = nbrs[placed_arr[nbrs]]
+            starts = off_arr[nbrs]
+            ends = starts + size_arr[nbrs]
+            if bulk_ok(ends):
+                offsets[i] = off_arr[i] = fit_arrays(starts, ends, sizes[i], problem.alignment, best=False)
+                placed[i] = placed_arr[i] = True
+                continue
+        nbrs = flat[lo:hi]
+        blocks = [(offsets[j], offsets[j] + sizes[j]) for j in (nbrs.tolist() if many else nbrs) if placed[j]]
+        offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
+        if bulk is not None:
+            bulk[0][i] = offsets[i]
+        placed[i] = placed_arr[i] = True
 
 
 def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int]) -> None:
