@@ -844,9 +844,12 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     make_view(n.name, val, shared, where)
                 else:
                     own = _own_layout(torch, val) if kind == "input" and relay_inputs else val
+                    r = new_rec(n.name, own, kind, where)
                     if own is not val:
                         laid.add(n.name)
-                    new_rec(n.name, own, kind, where)
+                        # (the results of the program's ops over it share the example's storage: an eval dropout
+                        # returning the input, whose schema declares no alias, is found by that storage alone)
+                        r.storage = StorageWeakRef(val.untyped_storage())
                 current[n.name] = n.name
             continue
         if n.op == "output":
