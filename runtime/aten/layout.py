@@ -92,11 +92,15 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
                                         f"{spec.shape} {spec.dtype} in the export")
             views[t.id] = own
             continue
-        if own.dtype != spec.dtype:
-            raise AtenExecutorError(f"view {t.id!r} of weight {place.root!r} reinterprets {own.dtype} as "
-                                    f"{spec.dtype} (unsupported)")
         delta = spec.byte_offset - root_spec.byte_offset
-        start = own.storage_offset() * spec.itemsize + delta
+        start = own.storage_offset() * own.element_size() + delta
+        if own.dtype != spec.dtype:
+            # a buffer that is another's bytes in another dtype (``register_buffer("b", self.a.view(torch.int32))``:
+            # a view of it since round 38): the module tensor's storage read as ``spec.dtype``
+            if start % spec.itemsize:
+                raise AtenExecutorError(f"view {t.id!r} of weight {place.root!r} starts at byte {start} of its "
+                                        f"storage, not on a {spec.dtype} element (unsupported)")
+            own = torch.empty(0, dtype=spec.dtype, device=own.device).set_(own.untyped_storage())
         if span and (start < 0 or start + span > own.untyped_storage().nbytes()):
             # an out= that grows a buffer (``torch.mul(a, 2, out=self.c)`` with an empty ``c``): eager resizes the
             # module's tensor; as_strided past its storage was torch's raw "setStorage: ... out of bounds"
@@ -104,7 +108,7 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
                                     f"{start + span}) of the module tensor's storage, which holds "
                                     f"{own.untyped_storage().nbytes()}: eager grows the module's tensor there (an "
                                     "out= that resizes it), which the executor cannot (unsupported)")
-        views[t.id] = own.as_strided(spec.shape, spec.stride, own.storage_offset() + delta // spec.itemsize)
+        views[t.id] = own.as_strided(spec.shape, spec.stride, start // spec.itemsize)
     return Layout(arena, views, plan_bytes)
 
 
