@@ -116,3 +116,24 @@ def test_buffers_of_one_storage_in_any_order_are_views_of_the_first():
         x = torch.full((3,), float(k))
         for got, want in zip(c(x), e(x)):
             assert torch.equal(got, want)
+
+
+def test_a_training_batch_norm_leaves_a_sliced_input_at_its_own_bytes():
+    """``_keeps_input_layouts`` took any op writing any argument (not an in-place one) for an ``out=`` call into an
+    input: a training-mode ``batch_norm`` writes its running statistics, so every such model kept the example's
+    whole storage for a sliced input (1536 bytes for its own 768)."""
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
+    g = memplan.from_torch(m, (torch.randn(2, 3, 8, 8)[1:],))
+    assert [t.size for t in g.tensors if t.kind == "input"] == [3 * 8 * 8 * 4]
+
+
+class OutIntoInput(nn.Module):
+    def forward(self, a, x):
+        torch.add(a, 1, out=x)
+        return x * 2
+
+
+def test_an_out_call_into_a_sliced_input_keeps_its_example_layout():
+    big = torch.zeros(10)
+    g = memplan.from_torch(OutIntoInput(), (torch.ones(3), big[2:5]))
+    assert {t.id: t.size for t in g.tensors if t.kind == "input"}["x"] == 40

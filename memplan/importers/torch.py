@@ -832,7 +832,10 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     kept = _storages_kept(torch, graph_nodes)
-    relay_inputs = not any(_keeps_input_layouts(torch, n) for n in graph_nodes)
+    input_storages = {StorageWeakRef(n.meta["val"].untyped_storage()) for n in graph_nodes
+                      if n.op == "placeholder" and n.name not in weight_names
+                      and isinstance(n.meta.get("val"), torch.Tensor)}
+    relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages) for n in graph_nodes)
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
         where = f"node {n.name!r} ({_target_name(n.target)})"
@@ -1043,15 +1046,24 @@ _STORAGE_BOUND = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_
                             "resize_as_"})
 
 
-def _keeps_input_layouts(torch, n: Any) -> bool:
+def _keeps_input_layouts(torch, n: Any, input_storages: set) -> bool:
     """Whether FX node ``n`` makes the user inputs' example layouts part of the program (``_own_layout`` is then
-    not used): a ``_STORAGE_BOUND`` op, or an op other than an in-place one that writes an argument (an ``out=``
+    not used): a ``_STORAGE_BOUND`` op, or an op other than an in-place one that writes a user input (an ``out=``
     call, which resizes its ``out`` to the result: ``torch.add(a, b, out=x)`` with an empty ``x`` grows ``x``'s
-    storage, and the 12 bytes the program then writes were taken for a larger example's)."""
+    storage, and the 12 bytes the program then writes were taken for a larger example's). ``input_storages``: the
+    user inputs' storages (``StorageWeakRef``); a write to anything else (a training-mode ``batch_norm``'s running
+    statistics, a buffer) leaves the inputs as they are."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
     if n.op != "call_function":
         return False
     base = _op_name(n.target).split(".")[0]
-    return base in _STORAGE_BOUND or (not base.endswith("_") and bool(written_args(torch, n)))
+    if base in _STORAGE_BOUND:
+        return True
+    written = written_args(torch, n) if not base.endswith("_") else ()
+    return any(a.name in written and isinstance(a.meta.get("val"), torch.Tensor)
+               and StorageWeakRef(a.meta["val"].untyped_storage()) in input_storages
+               for a in _flat_nodes(torch, (n.args, n.kwargs)))
 
 
 def _own_layout(torch, val: Any) -> Any:
