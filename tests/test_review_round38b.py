@@ -9,6 +9,8 @@ left out.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from needs import need
 
@@ -137,3 +139,37 @@ def test_an_out_call_into_a_sliced_input_keeps_its_example_layout():
     big = torch.zeros(10)
     g = memplan.from_torch(OutIntoInput(), (torch.ones(3), big[2:5]))
     assert {t.id: t.size for t in g.tensors if t.kind == "input"}["x"] == 40
+
+
+class CachedScale(nn.Module):
+    """A ``functools.cached_property`` read by ``forward``: the first call stores it in ``__dict__`` (no
+    ``nn.Module.__setattr__``), every later call reads the stored value."""
+
+    def __init__(self, d: int = 4):
+        super().__init__()
+        self.d = d
+        self.lin = nn.Linear(d, d)
+
+    @functools.cached_property
+    def scale(self):
+        return self.d ** -0.5
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_cached_property_is_no_write_to_refuse(warm):
+    """Refused since round 38 when compiled before any eager call ("forward sets CachedScale.scale without
+    nn.Module.__setattr__ ... unset at compile, 0.5 after the export's call"): the value it stores is the one every
+    later call reads, and exported again from it ``forward`` stores nothing more and runs the very program. Taken,
+    and each call leaves it stored, as eager's first call does."""
+    m, e = CachedScale(), CachedScale()
+    e.load_state_dict(m.state_dict())
+    if warm:
+        m(torch.randn(2, 4))
+    c = compile(m, (torch.randn(2, 4),), poison=True)
+    for _ in range(3):
+        x = torch.randn(2, 4)
+        assert torch.equal(c(x), e(x))
+        assert vars(m)["scale"] == vars(e)["scale"] == 0.5

@@ -26,6 +26,7 @@ from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_fo
 from .errors import AtenExecutorError
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .program import Program, flatten_inputs, load_program
+from .settings import plain, same_value
 
 
 @dataclass
@@ -286,14 +287,15 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     executor = Executor(program, plan, device, **options)
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
     check_container_changes(program)
-    check_bypassing_writes(torch, program)
     guard = module_guard.record(torch, module, program)
+    held = module_guard.module_tensor_ids(torch, guard)
+    cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
     sets = module_guard.forward_sets(torch, module, program)
     tensors = program.attr_outputs
     settable = True
     if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
-        settable = check_forward_sets(torch, module, program, sets, example_inputs, kwargs,
-                                      module_guard.module_tensor_ids(torch, guard))
+        settable = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
+    sets += cached   # (after the check: exported again without them, forward computes them as at compile)
     returned = {(id(owner), name) for owner, name, _label in tensors}
     unset = [name for name in module_guard.tensor_sets(torch, module, program, returned)]
     settable = settable and not unset
@@ -303,27 +305,61 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                           attrs=tensors if settable else ())
 
 
-def check_bypassing_writes(torch: Any, program: Program) -> None:
+def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
+                           held: frozenset[int]) -> tuple[tuple[str, Any, str, Any, Any], ...]:
     """Refuse a ``forward`` that changes a plain attribute of its module tree without ``nn.Module.__setattr__``
     (``object.__setattr__(self, "n", self.n + 1)``, ``self.__dict__["n"] = ...``) or deletes one (``del
     self.scale``). Why: the program holds the values of the export's one call and runs no Python; torch's export
     put the old values back, so compile saw no change and every compiled call ran compile's values, silently, where
     eager's calls followed them (``x * 1`` for ``x * 2``, ``x * 3``). The error names the attribute and its values. A
-    tensor so set is returned by the program and set by each call as any tensor attribute (``Program.attr_outputs``)."""
+    tensor so set is returned by the program and set by each call as any tensor attribute (``Program.attr_outputs``).
+
+    Plain values so set where exporting ``forward`` again from them sets nothing more and gives this very program
+    are taken, and returned (in ``guard.forward_sets``' form) for each call to set: a ``functools.cached_property``
+    stores its value in ``__dict__`` at the first call, and every later call reads that value."""
     from .ambient import MISSING
 
     returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
-    for owner, key, name, before, after in program.call_changes:
-        if (id(owner), key) in program.forward_writes or (id(owner), key) in returned:
+    kept = []
+    for owner, key, name, before, after in _bypassing(program):
+        if (id(owner), key) in returned:
             continue
-        if after is MISSING:
-            what = f"deletes {name} ({_shown(before)} at compile)"
-        else:
-            what = f"sets {name} without nn.Module.__setattr__ (object.__setattr__ or __dict__: {_shown(before)} at " \
-                   f"compile, {after!r} after the export's call)"
-        raise AtenExecutorError(f"forward {what}: a compiled call runs no Python and holds the export's values, so "
-                                "it would neither change it nor follow it as eager's calls do (set it with "
-                                f"self.{key} = ..., keep such state in a buffer, or change it outside forward)")
+        if after is not MISSING and plain(after) and (before is MISSING or plain(before)):
+            kept.append((name, owner, key, before, after))
+            continue
+        raise _bypass_error(name, key, before, after)
+    if not kept:
+        return ()
+    try:
+        other = _exported_from(module, args, kwargs, [(owner, key, after) for _n, owner, key, _b, after in kept])
+    except Exception:  # noqa: BLE001 - no proof: refused as before
+        other = None
+    if other is None or _bypassing(other) or not same_export(program.exported, other.exported, set(), held):
+        name, _o, key, before, after = kept[0]
+        raise _bypass_error(name, key, before, after)
+    return tuple(kept)
+
+
+def _bypassing(program: Program) -> list[tuple[Any, str, str, Any, Any]]:
+    """The ``call_changes`` of ``program`` that ``nn.Module.__setattr__`` did not make, a plain value set to an equal
+    one left out."""
+    return [(owner, key, name, before, after) for owner, key, name, before, after in program.call_changes
+            if (id(owner), key) not in program.forward_writes
+            and not (plain(before) and plain(after)
+                     and same_value(before, after))]
+
+
+def _bypass_error(name: str, key: str, before: Any, after: Any) -> AtenExecutorError:
+    from .ambient import MISSING
+
+    if after is MISSING:
+        what = f"deletes {name} ({_shown(before)} at compile)"
+    else:
+        what = f"sets {name} without nn.Module.__setattr__ (object.__setattr__ or __dict__: {_shown(before)} at " \
+               f"compile, {after!r} after the export's call)"
+    return AtenExecutorError(f"forward {what}: a compiled call runs no Python and holds the export's values, so it "
+                             "would neither change it nor follow it as eager's calls do (set it with "
+                             f"self.{key} = ..., keep such state in a buffer, or change it outside forward)")
 
 
 def check_container_changes(program: Program) -> None:
