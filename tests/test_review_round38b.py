@@ -173,3 +173,26 @@ def test_a_cached_property_is_no_write_to_refuse(warm):
         x = torch.randn(2, 4)
         assert torch.equal(c(x), e(x))
         assert vars(m)["scale"] == vars(e)["scale"] == 0.5
+
+
+class LazyCloneOfExpand(nn.Module):
+    """``_lazy_clone`` keeps its input's strides, an expand's zeros too (eager: ``(0, 1)``)."""
+
+    def forward(self, x):
+        y = torch._lazy_clone(x.expand(3, 4))
+        z = torch._lazy_clone(x[:, ::2])
+        return y * 2, z + 1, y, y.stride()
+
+
+@pytest.mark.parametrize("streams", [1, "auto"])
+def test_a_lazy_clone_of_an_expand_runs(streams):
+    """Failed at every compile since round 38 ran ``_lazy_clone`` as ``out.copy_(x)``: "more than one element of the
+    written-to tensor refers to a single memory location"."""
+    m = LazyCloneOfExpand()
+    c = compile(m, (torch.randn(1, 4),), streams=streams, poison=True)
+    for _ in range(3):
+        x = torch.randn(1, 4)
+        got, want = c(x), m(x)
+        for a, b in zip(got[:3], want[:3]):
+            assert torch.equal(a, b) and a.stride() == b.stride()
+        assert got[3] == want[3] == (0, 1)

@@ -77,6 +77,16 @@ class Scratch:
         return buf[:n].view(tuple(shape))
 
 
+def _same_layout(a: Any, b: Any) -> bool:
+    return a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and tuple(a.stride()) == tuple(b.stride())
+
+
+def _spanned(t: Any) -> Any:
+    """The elements ``t`` spans, from its first to its last, as one dense row of its dtype (strides >= 0)."""
+    n = sum((s - 1) * st for s, st in zip(t.shape, t.stride())) + 1 if t.numel() else 0
+    return t.as_strided((n,), (1,), t.storage_offset())
+
+
 def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, device_type: str,
                    scratch: Scratch | None = None, stream: int = 0, side: Mapping[str, Any] | None = None
                    ) -> Exact | None:
@@ -91,6 +101,10 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         # moved once here, its copy into the arena is device to device (capturable), the same values
         x = x.to(out.device)
     if base in COPIES and isinstance(x, torch.Tensor) and x.device == out.device:
+        if base == "_lazy_clone" and _same_layout(x, out) and torch._debug_has_internal_overlap(out) != 0:
+            # eager's lazy clone keeps its input's strides, an expand's zeros too (``x.expand(3, 4)``: (0, 1)); copy_
+            # refuses a destination whose elements share memory: the bytes the input spans, copied over the result's
+            return "exact", functools.partial(_spanned(out).copy_, _spanned(x)), 0
         if tuple(x.shape) == tuple(out.shape):
             return "exact", functools.partial(out.copy_, x), 0
         if out.is_contiguous():
