@@ -288,9 +288,10 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
     check_container_changes(program)
     guard = module_guard.record(torch, module, program)
-    held = module_guard.module_tensor_ids(torch, guard)
-    cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
     sets = module_guard.forward_sets(torch, module, program)
+    held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
+            and (sets or program.attr_outputs or program.call_changes) else frozenset())   # (for a second export)
+    cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
     tensors = program.attr_outputs
     settable = True
     if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
