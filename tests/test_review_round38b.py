@@ -5,7 +5,13 @@ left out.
   fake storage of its own; a result that is the input itself through an op whose schema declares no alias (eval
   ``dropout``) was then found by storage no more: it was planned as a new 40-byte tensor, the input's in-place
   write (``x.add_(1)``) was no write to the input, and the compiled call left the caller's tensor unchanged
-  where eager changed it."""
+  where eager changed it.
+- Weights sharing a storage (now views of the first) were found by a scan of every tensor per weight (quadratic),
+  and a buffer that is another's bytes in another dtype, now a view, was refused by ``runtime.aten``'s layout.
+- Any op writing any argument under a functional name (a training ``batch_norm``'s running statistics) was taken
+  for an ``out=`` call into an input, which keeps the examples' layouts: such models kept the old sizes.
+- The check of writes that bypass ``nn.Module.__setattr__`` refused a ``functools.cached_property``.
+- ``_lazy_clone`` of an expand (strides kept, zeros too) ran as ``copy_`` into an overlapping destination."""
 
 from __future__ import annotations
 
