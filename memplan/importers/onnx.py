@@ -47,8 +47,17 @@ SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression",
                                 "ImageDecoder"})  # (its height and width are the encoded image's)
 #: onnxruntime's (``com.microsoft``) ops with outputs of data-dependent length: op -> those outputs' indices (its
-#: Unique's ``y`` and ``counts`` have one entry per distinct value; its ``idx`` one per input element)
-ORT_DATA_DEPENDENT = {"Unique": (0, 2)}
+#: Unique's ``y`` and ``counts`` have one entry per distinct value; its ``idx`` one per input element; the path
+#: DynamicTimeWarping finds is ``[2, x]`` with ``max(M, N) <= x < M + N`` by the costs; RemovePadding's output has
+#: one row per token the counts it is given keep)
+ORT_DATA_DEPENDENT = {"Unique": (0, 2), "DynamicTimeWarping": (0,), "RemovePadding": (0,)}
+#: onnxruntime's (``com.microsoft``) ops whose output shape follows the *values* of these inputs, as
+#: ``SHAPE_INPUTS`` for the standard ops: its Range's start/limit/delta, its Pad's pads, CropAndResize's crop_size,
+#: ExpandDims's axis, RelativePositionBias's query and key lengths. Why: one of them computed from a graph input's
+#: values left the output sized by the model's declaration (a traced example's): a CropAndResize declared
+#: ``[2, 3, 4, 4]`` was planned 384 bytes, and onnxruntime wrote 600 into it for a crop_size of ``[5, 5]``
+ORT_SHAPE_INPUTS = {"Range": (0, 1, 2), "Pad": (1,), "CropAndResize": (3,), "ExpandDims": (1,),
+                    "RelativePositionBias": (1, 2)}
 #: standard ops whose output shape follows the *values* of these inputs (a Reshape's target shape, a Range's
 #: limit, a Slice's ends...): when such an input is computed from the values a graph input carries at run
 #: time (not from shapes alone, as ``Shape`` / ``Size`` give them), the output's size is data-dependent too
@@ -1791,7 +1800,7 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = (),
 
     One pass in node order (ONNX lists nodes topologically) with two marks: *valued* (computed from the
     values of a graph input, or from a data-dependent shape) and *sized* (the shape itself is data-dependent).
-    An output is sized when its op is in ``DATA_DEPENDENT_OPS`` (or it is one ``ORT_DATA_DEPENDENT`` names), when one of its ``SHAPE_INPUTS`` is valued,
+    An output is sized when its op is in ``DATA_DEPENDENT_OPS`` (or it is one ``ORT_DATA_DEPENDENT`` names), when one of its ``SHAPE_INPUTS`` (``ORT_SHAPE_INPUTS``) is valued,
     or when any input is sized (a shape carried on); valued when any input is valued or sized, except that
     ``Shape`` / ``Size`` of a tensor whose size is fixed give fixed values. Initializers and constants are
     neither: a Reshape to ``Concat(Shape(x)[0], 64)`` stays planned, a Range to ``ReduceMax(x)`` does not.
@@ -1810,7 +1819,8 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = (),
         ins = [i for i in n.input if i]
         standard = n.domain in ("", "ai.onnx")
         shape_of = standard and n.op_type in SHAPE_OF_OPS
-        controls = () if shape_of or not standard else _shape_inputs(n.op_type, opset)
+        controls = (() if shape_of else _shape_inputs(n.op_type, opset) if standard
+                    else ORT_SHAPE_INPUTS.get(n.op_type, ()) if n.domain == ORT_DOMAIN else ())
         by_op = standard and n.op_type in DATA_DEPENDENT_OPS and not shape_of
         ort_sized = ORT_DATA_DEPENDENT.get(n.op_type, ()) if n.domain == "com.microsoft" else ()
         for valued, sized in tracks:

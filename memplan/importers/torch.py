@@ -784,8 +784,6 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     #: tensors whose fake tensor is not their place in their storage: ``relaid`` ones, and the views of a
     #: loaded program laid out again (its fake tensors all lie at storage offset 0 of storages of their own)
     laid: set[str] = set()
-    #: the first weight root of each storage (``_shared_weight``: a dict, not a scan of ``recs`` per weight)
-    weight_roots: dict[Any, str] = {}
     #: views of a loaded program that could not be laid out again (``_view_on_layouts``): whole-parent views
     loose: set[str] = set()
 
@@ -836,6 +834,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                       if n.op == "placeholder" and n.name not in weight_names
                       and isinstance(n.meta.get("val"), torch.Tensor)}
     relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages) for n in graph_nodes)
+    #: each weight storage's first weight, by storage (``_shared_weight``: a later weight on it is its view)
+    weight_roots: dict[Any, str] = {}
     total = len(graph_nodes)
     for i, n in enumerate(graph_nodes):
         where = f"node {n.name!r} ({_target_name(n.target)})"
@@ -1087,23 +1087,23 @@ def _own_layout(torch, val: Any) -> Any:
                                    device=val.device if mode is not None else "meta")
 
 
-def _shared_weight(torch, val: Any, weight_roots: dict) -> str | None:
-    """The earlier weight whose storage ``val`` (a weight's fake tensor) shares, else None (``weight_roots``: the
-    first weight root of each storage, by its ``StorageWeakRef``; a scan of every tensor per weight made an
-    import of 4,000 buffers four times slower).
+def _shared_weight(torch, val: Any, roots: dict) -> str | None:
+    """The earlier weight whose storage ``val`` (a weight's fake tensor) shares, else None; ``roots``: each weight
+    storage (a ``StorageWeakRef``) with the first weight on it.
 
     Why: a buffer that is a view of another (``register_buffer("b", self.a[1])``) is a placeholder of its own,
     and was planned as a tensor of its own: ``self.a.add_(x)`` then ``self.b * 2`` had nothing ordering the read
     of ``b`` after the write to ``a``, whose bytes it is (another stream could read the old values). As a view
     of ``a`` it is ordered as every view is. Fake tensors share storages only as the module's tensors do (a
-    program in memory; a loaded one keeps no sharing)."""
+    program in memory; a loaded one keeps no sharing). Looked up by storage: a scan of the weights before each
+    one was quadratic (4,000 buffers: 2.8 s of a 4.1 s import)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     try:
         ref = StorageWeakRef(val.untyped_storage())
     except (NotImplementedError, RuntimeError):
         return None
-    return weight_roots.get(ref)
+    return roots.get(ref)
 
 
 def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:

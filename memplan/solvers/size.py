@@ -69,9 +69,9 @@ def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], off
     neighbour, which made a dense multi-stream problem below the pair caps cost ~1 us a pair)."""
     n = len(sizes)
     many = len(problem.conflict_pairs()[0]) > LIST_PAIRS
-    bounds, flat = problem.conflict_csr(as_lists=not many)
+    bounds_arr, flat_arr = problem.conflict_csr(as_lists=False)   # (the lists from the arrays: not back again)
+    bounds, flat = bounds_arr.tolist(), flat_arr if many else flat_arr.tolist()
     bulk = bulk_arrays(problem.sizes)
-    flat_arr = flat if many or bulk is None else np.asarray(flat, dtype=np.int64)
     placed = [False] * n
     placed_arr = np.zeros(n, dtype=bool)
     for i in order:

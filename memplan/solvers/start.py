@@ -98,8 +98,8 @@ def _length(offsets) -> int | None:
         n = len(offsets)
     except TypeError:
         return None
-    if not isinstance(offsets, np.ndarray) and any(_is_row(v) for v in offsets):
-        return None
+    if (not isinstance(offsets, np.ndarray) or offsets.dtype == object) and any(_is_row(v) for v in offsets):
+        return None   # (an object array holds rows as a list does: ragged ones, which numpy cannot stack)
     return n
 
 
