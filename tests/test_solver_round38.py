@@ -22,7 +22,7 @@ from memplan.cli import main
 from memplan.errors import BudgetError
 from memplan.problem import BufferProblem, HBOrder, Solution, Status
 from memplan.solvers import Objective, SearchParams, SolveOptions, get_solver, solve
-from memplan.solvers.search_tree import INT64_MAX, wide_keys
+from memplan.solvers.search_tree import INT64_MAX, PackingSearch, WorkBudget, wide_keys
 
 needs_ortools = pytest.mark.skipif(importlib.util.find_spec("ortools") is None, reason="needs ortools")
 
@@ -255,3 +255,29 @@ def test_csv_summary_claims_hold(tmp_path, capsys, solver, limit):
         assert opt <= int(arena) and int(bound) <= opt and (status != "OPTIMAL" or int(arena) == opt), line
         if extra and solver != "greedy":
             assert int(arena) <= opt, line
+
+
+def _candidates(offsets: list[int], min_height: int, min_offset: int = 0, min_p: int = 0) -> list[tuple[int, int, int]]:
+    """Every candidate ``PackingSearch._candidates`` lists for buffers whose least offsets are ``offsets`` (all
+    unplaced, preorder position = index), in the order it lists them."""
+    n = len(offsets)
+    p = BufferProblem(np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64))
+    s = PackingSearch(p, SearchParams(), WorkBudget(1 << 40, 60.0))
+    s.placed, s.moeff = np.zeros(n, dtype=bool), np.array(offsets, dtype=np.int64)
+    ordering = (np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64))
+    return list(s._candidates(ordering, n + 1, min_offset, min_p, min_height))
+
+
+def test_wide_candidates_come_in_the_order_of_the_narrow_keys():
+    """Seventy buffers (more than the first batch of 32: the later batches continue from the last pair) at offsets
+    below and past 2**63 / 71: the wide order is the narrow one scaled, and both are (offset, position) order
+    less the buffers below the node's (offset, position) and at or above the lowest top."""
+    rng = np.random.default_rng(38)
+    small = rng.integers(0, 40, 70).tolist()
+    shift = 57
+    narrow = _candidates(small, 35, 3, 20)
+    wide = _candidates([o << shift for o in small], 35 << shift, 3 << shift, 20)
+    assert wide_keys(35 << shift, 71) and not wide_keys(35, 71)
+    assert [(o >> shift, p, b) for o, p, b in wide] == narrow
+    expect = sorted((o, i, i) for i, o in enumerate(small) if o < 35 and (o > 3 or (o == 3 and i >= 20)))
+    assert narrow == expect and len(expect) > 32
