@@ -281,3 +281,49 @@ def test_wide_candidates_come_in_the_order_of_the_narrow_keys():
     assert [(o >> shift, p, b) for o, p, b in wide] == narrow
     expect = sorted((o, i, i) for i, o in enumerate(small) if o < 35 and (o > 3 or (o == 3 and i >= 20)))
     assert narrow == expect and len(expect) > 32
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(problems())
+def test_the_same_options_give_the_same_offsets_and_the_default_ignores_the_seed(case):
+    """Same seed and options, same offsets (search, cpsat with two workers, auto with a limit); without a time limit
+    ``seed`` changes nothing (README: it has no effect there, and the CLI warns so)."""
+    p = _problem(case)
+    runs = [("search", SolveOptions(time_limit=0.01, seed=3)), ("auto", SolveOptions(time_limit=0.01, seed=3))]
+    if importlib.util.find_spec("ortools"):
+        runs.append(("cpsat", SolveOptions(time_limit=0.01, seed=3, workers=2)))
+    for name, opts in runs:
+        assert solve(p, name, opts).offsets.tolist() == solve(p, name, opts).offsets.tolist(), name
+    assert solve(p, "auto", SolveOptions(seed=7)).offsets.tolist() == solve(p, "auto").offsets.tolist()
+
+
+#: the solvers and options of round 37's graph test and more: workers, seeds, heuristics, a very short search
+BUDGET_RUNS = [("search", {"time_limit": 0.05}), ("search", {"time_limit": 0.02, "seed": 9}), ("greedy", {}),
+               ("size", {}), ("auto", {"time_limit": 1e-4}),
+               pytest.param(("cpsat", {"time_limit": 0.05, "workers": 2, "seed": 5}), marks=needs_ortools)]
+
+
+@pytest.mark.parametrize("run", BUDGET_RUNS)
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_memory_budget_claims_with_more_solver_options(run, data):
+    """``plan(g, memory_budget=B, solver=...)`` at, below and above the serial arena, with and without streams and
+    fusion groups: the plan meets the budget and its claims hold against the brute-force optimum of its own
+    schedule (``test_solver_round37._assert_plan_claims``; searched for 1,500 graphs: none broke)."""
+    from strategies import graphs
+    from test_solver_round37 import _assert_plan_claims
+
+    from memplan.errors import MemplanError
+    from memplan.plan import plan_graph
+
+    solver, opts = run
+    g = data.draw(graphs(max_nodes=6), label="graph")
+    fused = data.draw(st.booleans(), label="fused")
+    streams = data.draw(st.sampled_from([None, "auto", 2]), label="streams")
+    budget = plan_graph(g, solver=solver, **opts).plan.arena_bytes * data.draw(st.sampled_from([10, 9, 11])) // 10
+    try:
+        planned = plan_graph(g, solver=solver, fused_groups=fused, streams=streams, memory_budget=budget, **opts)
+    except MemplanError:   # (a budget nothing meets: a refusal, not a claim)
+        return
+    assert planned.plan.arena_bytes <= budget
+    _assert_plan_claims(planned, fused, (solver, opts, fused, streams, budget))
