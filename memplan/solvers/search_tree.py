@@ -26,6 +26,16 @@ MAX_SECTION_ENTRIES = 5_000_000
 UNPLACED_PER_NODE = 1000
 
 
+#: the largest int64
+INT64_MAX = (1 << 63) - 1
+
+
+def wide_keys(min_height: int, stride: int) -> bool:
+    """Whether a candidate's key ``offset x stride + position`` (an offset below ``min_height``, a position below
+    ``stride``) could pass int64: ``PackingSearch._candidates`` then orders by ``(offset, position)`` pairs."""
+    return min_height > INT64_MAX // stride
+
+
 class WorkBudget:
     """The search nodes a whole solve may spend, shared by all its trees, and the wall-clock safety
     stop. Nodes are counted in the same steps whatever the machine, so a solve stopped by its node
@@ -382,24 +392,37 @@ class PackingSearch:
         kept O(depth x unplaced) Python ints on the stack of a deep search (10,000 buffers in a chain:
         6 GB, most of the time in ``tolist``). Each batch after the first is made when the one before is
         used up, that is when the node has undone its last try: the state is the node's own again, so
-        the batches continue the one order of the node's state."""
+        the batches continue the one order of the node's state.
+
+        The order is that of the keys ``offset x stride + position``, one int64 each, where every candidate's key
+        fits (offsets below ``min_height``); past that (``wide_keys``: offsets near 2**63 / buffers) the same order
+        by ``(offset, position)`` pairs. Why: the keys wrapped around there, so candidates were skipped or tried out
+        of order, and a capacity the search had not exhausted was "proven" infeasible: four buffers of 5-7 x 2**58
+        bytes, two pairs of them in place, packed in 16 x 2**58 bytes, were called OPTIMAL at 18 x 2**58."""
         pre_b, pre_p = ordering
-        last, k = -1, 32
+        wide = wide_keys(min_height, stride)
+        last, k = (-1, -1) if wide else -1, 32
         while True:
             left = ~self.placed[pre_b]
             un_b, un_p = pre_b[left], pre_p[left]
             offs = self.moeff[un_b]
-            key = offs * stride + un_p
-            at = np.flatnonzero((offs < min_height) & (key > last)
-                                & ((offs > min_offset) | ((offs == min_offset) & (un_p >= min_p))))
-            more = len(at) > k
-            if more:
-                at = at[np.argpartition(key[at], k - 1)[:k]]
-            at = at[np.argsort(key[at])]
+            canonical = (offs < min_height) & ((offs > min_offset) | ((offs == min_offset) & (un_p >= min_p)))
+            if wide:
+                at = np.flatnonzero(canonical & ((offs > last[0]) | ((offs == last[0]) & (un_p > last[1]))))
+                at = at[np.lexsort((un_p[at], offs[at]))]
+                more = len(at) > k
+                at, key = at[:k], None
+            else:
+                key = offs * stride + un_p
+                at = np.flatnonzero(canonical & (key > last))
+                more = len(at) > k
+                if more:
+                    at = at[np.argpartition(key[at], k - 1)[:k]]
+                at = at[np.argsort(key[at])]
             batch = list(zip(offs[at].tolist(), un_p[at].tolist(), un_b[at].tolist()))
             if more:
-                last = int(key[at[-1]])
-            del left, un_b, un_p, offs, key, at
+                last = (batch[-1][0], batch[-1][1]) if wide else int(key[at[-1]])
+            del left, un_b, un_p, offs, canonical, key, at
             yield from batch
             if not more:
                 return
