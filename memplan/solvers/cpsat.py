@@ -219,6 +219,14 @@ def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int
     return out
 
 
+#: the largest alignment (bytes) at which several ``workers`` run CP-SAT's interleaved search; above it one worker
+#: runs. Why: at alignments of 2**33 B and more that search claimed OPTIMAL above a packing that exists
+#: (4-7 of 40 random problems) and once aborted the whole process ("Check failed: heuristics.fixed_search !=
+#: nullptr", alignment 2**36), where one worker never did (tests/test_solver_round38.py); device alignments are
+#: at most a page (2 MiB), so this costs no real problem its workers
+INTERLEAVE_MAX_ALIGNMENT = 1 << 30
+
+
 def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
                      wall: float, options: SolveOptions, label: str, t0: float):
     """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
@@ -283,8 +291,9 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     solver.parameters.max_time_in_seconds = max(wall, 0.01)
     budget = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
     solver.parameters.max_deterministic_time = budget
-    solver.parameters.num_workers = max(1, int(options.workers))
-    solver.parameters.interleave_search = options.workers > 1  # several workers, still deterministic
+    workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
+    solver.parameters.num_workers = workers
+    solver.parameters.interleave_search = workers > 1  # several workers, still deterministic
     solver.parameters.random_seed = int(options.seed)
     # Ctrl-C is caught by ``_run``, not by CP-SAT: its handler left SIGINT at SIG_DFL when the solve ended
     solver.parameters.catch_sigint_signal = False
