@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..bits import same_tensor_bits
 from .errors import AtenExecutorError
 from .program import _same_constant
 
@@ -222,8 +223,7 @@ def _same_tensor(a: Any, b: Any, held: frozenset[int] | set[int] = frozenset()) 
         return False
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
         return False
-    return (a.dtype == b.dtype and a.shape == b.shape and a.device == b.device
-            and torch.equal(a.view(torch.uint8) if a.numel() else a, b.view(torch.uint8) if b.numel() else b))
+    return a.device == b.device and same_tensor_bits(a, b)   # (a 0-dim one too: viewing it as bytes raised)
 
 
 def _graph_entries(owner: Any, skip: set[str], depth: int = 0) -> list[Any]:
