@@ -53,8 +53,9 @@ class CompiledModule:
     #: (grad mode, inference mode) compile exported under: a proof's export runs under them (``_prove``)
     export_mode: tuple[bool, bool] = (True, False)
     #: (module, attribute, value) of each plain attribute ``forward`` sets to another value (``guard.forward_sets``):
-    #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile); none
-    #: where ``forward`` sets a tensor attribute too (``guard.tensor_sets``: a cache's key without its value)
+    #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile), and the
+    #: fixed values it sets (``fixed_sets``: ``self.seen = x.shape``); none where ``forward`` sets a tensor attribute too
+    #: that the calls cannot set (the fallback of ``check_forward_sets``: a cache's key without its value)
     sets: tuple[tuple[Any, str, Any], ...] = ()
     #: (module, attribute, name) of each tensor attribute ``forward`` sets (``self.last = y``: ``Program.attr_outputs``)
     #: that each call sets, to a copy of the call's value, as an eager call leaves it; none where the state it leaves
@@ -428,7 +429,7 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
     tensor the program returns (``Program.attr_outputs``), but fixed for the program (``_fixed``: a ``torch.Size``, a
     dtype, a device, a list, tuple or dict of such values and scalars: ``self.lin.seen = x.shape``); any other such
     value is refused, naming it. Why: one of them beside a tensor attribute (``self.taps = {...}``) made no attribute
-    be set at all (``guard.tensor_sets``), and alone it was never set, where eager's calls set it. The fixed ones are
+    be set at all, and alone it was never set, where eager's calls set it. The fixed ones are
     checked as plain values are (``check_forward_sets``: exported again from them, the same program) and set by each
     call (a list or dict as a copy of its own, as eager makes a new one)."""
     if not isinstance(module, torch.nn.Module):
