@@ -9,6 +9,7 @@ with ``verify=False``.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,7 +27,7 @@ from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_fo
 from .errors import AtenExecutorError
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .program import Program, flatten_inputs, load_program
-from .settings import plain, same_value
+from .settings import SCALARS, plain, same_value
 
 
 @dataclass
@@ -52,8 +53,9 @@ class CompiledModule:
     #: (grad mode, inference mode) compile exported under: a proof's export runs under them (``_prove``)
     export_mode: tuple[bool, bool] = (True, False)
     #: (module, attribute, value) of each plain attribute ``forward`` sets to another value (``guard.forward_sets``):
-    #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile); none
-    #: where ``forward`` sets a tensor attribute too (``guard.tensor_sets``: a cache's key without its value)
+    #: set after each call, as an eager call leaves it (shown to be a fixed point of ``forward`` at compile), and the
+    #: fixed values it sets (``fixed_sets``: ``self.seen = x.shape``); none where ``forward`` sets a tensor attribute too
+    #: that the calls cannot set (the fallback of ``check_forward_sets``: a cache's key without its value)
     sets: tuple[tuple[Any, str, Any], ...] = ()
     #: (module, attribute, name) of each tensor attribute ``forward`` sets (``self.last = y``: ``Program.attr_outputs``)
     #: that each call sets, to a copy of the call's value, as an eager call leaves it; none where the state it leaves
@@ -118,7 +120,7 @@ class CompiledModule:
         for (owner, name, _label), value in zip(self.attrs, self.executor.attribute_values):
             setattr(owner, name, value)   # the tensors eager's forward leaves set (``self.last = y``): copies
         for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
-            setattr(owner, name, value)
+            setattr(owner, name, value if type(value) not in (list, dict) else copy.deepcopy(value))   # (a new one)
         return out
 
     def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:
@@ -290,16 +292,17 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     guard = module_guard.record(torch, module, program)
     sets = module_guard.forward_sets(torch, module, program)
     held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
-            and (sets or program.attr_outputs or program.call_changes) else frozenset())   # (for a second export)
+            and (sets or program.attr_outputs or program.call_changes or program.forward_values)
+            else frozenset())   # (for a second export)
     cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
+    sets += fixed_sets(torch, module, program)   # (``self.seen = x.shape``: checked and set as a plain value is)
     tensors = program.attr_outputs
     settable = True
     if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
         settable = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
     sets += cached   # (after the check: exported again without them, forward computes them as at compile)
-    returned = {(id(owner), name) for owner, name, _label in tensors}
-    unset = [name for name in module_guard.tensor_sets(torch, module, program, returned)]
-    settable = settable and not unset
+    if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls
+        check_carried_state(torch, program)
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
@@ -418,6 +421,195 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
             return False
     _check_plain_sets(torch, module, program, sets, args, kwargs, held)
     return not tensors
+
+
+def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, Any, str, Any, Any], ...]:
+    """(name, module, attribute, value before, value after) of each public attribute of ``module``'s tree that
+    ``forward`` set (through ``nn.Module.__setattr__``) to a value that is neither plain (``settings.plain``) nor a
+    tensor the program returns (``Program.attr_outputs``), but fixed for the program (``_fixed``: a ``torch.Size``, a
+    dtype, a device, a list, tuple or dict of such values and scalars: ``self.lin.seen = x.shape``); any other such
+    value is refused, naming it. Why: one of them beside a tensor attribute (``self.taps = {...}``) made no attribute
+    be set at all, and alone it was never set, where eager's calls set it. The fixed ones are
+    checked as plain values are (``check_forward_sets``: exported again from them, the same program) and set by each
+    call (a list or dict as a copy of its own, as eager makes a new one)."""
+    if not isinstance(module, torch.nn.Module):
+        return ()
+    paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
+    returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
+    root = type(module).__name__
+    out = []
+    for owner, key, before, after in program.forward_values:
+        if (id(owner) not in paths or key.startswith("_") or plain(after) or after is before
+                or (id(owner), key) in returned):
+            continue
+        name = f"{root}.{paths[id(owner)]}.{key}" if paths[id(owner)] else f"{root}.{key}"
+        if not _fixed(torch, after):
+            raise AtenExecutorError(
+                f"forward sets {name} to a {type(after).__name__} (neither a plain value, a torch.Size, dtype or "
+                "device, nor a tensor or a list, tuple or dict of tensors): a compiled call runs no Python, so it "
+                "could not set it as eager's call does (keep such state out of forward, or set a tensor or a plain "
+                "value)")
+        if before is ambient.MISSING or not same_value(before, after):   # (an equal one set again: nothing)
+            out.append((name, owner, key, before, after))
+    return tuple(out)
+
+
+def _fixed(torch: Any, value: Any, depth: int = 3) -> bool:
+    """A value the program fixes whole and no call can change: a scalar, ``torch.Size`` of ints, dtype, device, or a
+    list, tuple or dict of such values (``depth`` levels down). No tensor, no symbolic size, no other object."""
+    if isinstance(value, SCALARS) or isinstance(value, (torch.dtype, torch.device)):
+        return True
+    if isinstance(value, torch.Size):
+        return all(type(d) is int for d in value)
+    if depth == 0 or type(value) not in (list, tuple, dict):
+        return False
+    items = value.values() if type(value) is dict else value
+    return all(_fixed(torch, v, depth - 1) for v in items) and (
+        type(value) is not dict or all(isinstance(k, SCALARS) for k in value))
+
+
+def check_carried_state(torch: Any, program: Program) -> None:
+    """Refuse, where the compiled calls set no attribute (the fallback of ``check_forward_sets``: exported again from
+    the state the call leaves, ``forward`` gives another program), a tensor attribute ``forward`` sets to a value that
+    carries state from one call to the next: one its export's call computed (``Program.attr_outputs``: the program
+    returns it) from the call's inputs, from what a tensor attribute ``forward`` sets held before (``self.c = x +
+    self.c``), from a buffer the program writes, or through a random op. Why: in the fallback each compiled call is
+    the export's call from the module as at compile, where eager's next call reads what this one left: an
+    accumulator returned ``x + c_at_compile`` at every call where eager's sum grew, and ``if self.h is None:
+    self.h = x * 2`` returned ``x`` at every call where eager's second returned ``x + h``, silently.
+
+    The rule, and why not compare the value before and after the call: the export's value is a fake tensor (no bits
+    to compare), and a cache filled at the first call (None before, a tensor after) is no state where its value is
+    computed from the module's weights, constants and the inputs' shapes alone (wav2vec2-conformer's rotary
+    embedding: ``arange`` of the sequence length against a buffer): every call computes the very value eager's later
+    calls read from the cache, so each compiled call gives eager's result (the module stays as at compile, as
+    before). A value that depends on a call's data, or on itself, differs between calls where the program's does
+    not: refused. Not told apart: a ``forward`` that fills such a constant cache and then, reading it, computes
+    another result than the call that filled it (``if self.h is None: self.h = self.w * 2; return x``)."""
+    from torch.export.graph_signature import InputKind, OutputKind
+
+    ep = program.exported
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    attr_spec = _children(ep.call_spec.out_spec)[1]
+    counts = [c.num_leaves for c in _children(attr_spec)]
+    leaves = user[len(user) - sum(counts):]
+    written = {s.target for s in ep.graph_signature.output_specs if s.kind == OutputKind.BUFFER_MUTATION}
+    befores = {id(t) for _o, key, _n, before, _a in program.call_changes
+               for t in _tensor_leaves(torch, before)
+               if (id(_o), key) in {(id(o), k) for o, k, _l in program.attr_outputs}}
+    why_of = {}
+    for s in ep.graph_signature.input_specs:
+        arg = getattr(s.arg, "name", None)
+        if s.kind == InputKind.USER_INPUT:
+            why_of[arg] = "the call's inputs"
+        elif s.kind == InputKind.BUFFER and s.target in written:
+            why_of[arg] = f"buffer {s.target!r}, which the program writes"
+        elif s.kind == InputKind.CONSTANT_TENSOR and id(ep.constants.get(s.target)) in befores:
+            why_of[arg] = f"its own value before the call ({s.target!r})"
+    held_by = {s.arg.name: ep.constants.get(s.target) for s in ep.graph_signature.input_specs
+               if s.kind == InputKind.CONSTANT_TENSOR}
+    before_of = {(id(o), key): _tensor_leaves(torch, before) for o, key, _n, before, _a in program.call_changes}
+    start = 0
+    for (owner, key, name), count in zip(program.attr_outputs, counts):
+        own = before_of.get((id(owner), key), [])
+        mine = leaves[start:start + count]
+        start += count
+        changed = [a for i, a in enumerate(mine) if not (
+            i < len(own) and len(own) == len(mine) and held_by.get(_through_identities(torch, a)) is own[i])]
+        why = _carried(torch, changed, why_of)
+        if why is not None:
+            raise AtenExecutorError(
+                f"forward sets {name} to a tensor computed from {why}, and exported again from the state it leaves, "
+                "forward gives another program: forward carries a tensor between calls through it, which the "
+                "program (one call's, run from the module as at compile at every call) cannot follow (register it as "
+                "a buffer and update it in place, or pass the state in and out of forward)")
+
+
+def _children(spec: Any) -> list[Any]:
+    """A ``TreeSpec``'s children (``children()`` in newer torch, ``children_specs`` before)."""
+    children = getattr(spec, "children", None)
+    return list(children()) if callable(children) else list(spec.children_specs)
+
+
+def _tensor_leaves(torch: Any, value: Any) -> list[Any]:
+    from torch.utils import _pytree as pytree
+
+    return [t for t in pytree.tree_leaves(value) if isinstance(t, torch.Tensor)]
+
+
+#: of ops that read some arguments for their layout alone (dtype, device, shape): those arguments' positions. Why:
+#: wav2vec2-conformer's rotary cache is ``emb.type_as(hidden_states)``, a function of no value of the call's inputs
+_LAYOUT_ARGS = {"aten.type_as.default": (1,), "aten.to.other": (1,), "aten.zeros_like.default": (0,),
+                "aten.ones_like.default": (0,), "aten.empty_like.default": (0,), "aten.full_like.default": (0,),
+                "aten.new_zeros.default": (0,), "aten.new_ones.default": (0,), "aten.new_empty.default": (0,),
+                "aten.new_full.default": (0,), "aten.new_empty_strided.default": (0,), "aten.sym_size.int": (0,),
+                "aten.sym_stride.int": (0,), "aten.sym_numel.default": (0,)}
+
+
+def _carried(torch: Any, outputs: list[Any], why_of: dict[str, str]) -> str | None:
+    """What of ``why_of`` (placeholder name -> why) the nodes ``outputs`` are computed from, or "a random op (...)"
+    for one drawn through a random op; None where neither. An argument an op reads for its layout alone
+    (``_LAYOUT_ARGS``) is no source of the value, nor is an eval-mode dropout (``train=False``) a random op."""
+    seen: set[Any] = set()
+    todo = [a for a in outputs if isinstance(a, torch.fx.Node)]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n.op == "placeholder" and n.name in why_of:
+            return why_of[n.name]
+        if n.op == "call_function" and _random(torch, n):
+            return f"a random op ({n.target})"
+        skip = _LAYOUT_ARGS.get(str(n.target), ()) if n.op == "call_function" else ()
+        args = [a for i, a in enumerate(n.args) if i not in skip]
+        todo.extend(x for x in _nodes(torch, (args, dict(n.kwargs))))
+    return None
+
+
+def _through_identities(torch: Any, a: Any) -> Any:
+    """The placeholder's name that node ``a`` is through ops returning their input itself (a ``.to`` of its own dtype and
+    device, ``alias``, ``detach``: torchvision's ``AnchorGenerator`` builds its list again every call, ``[t.to(x.dtype)
+    for t in self.tables]``, holding the very tensors), else None."""
+    while isinstance(a, torch.fx.Node) and a.op == "call_function" and a.args and isinstance(a.args[0], torch.fx.Node):
+        name = str(a.target)
+        src, val = a.args[0].meta.get("val"), a.meta.get("val")
+        same = (isinstance(src, torch.Tensor) and isinstance(val, torch.Tensor) and src.dtype == val.dtype
+                and src.device == val.device and _arg(a, "copy") is not True)
+        if not (name in ("aten.alias.default", "aten.detach.default") or (name.startswith("aten.to.") and same)):
+            break
+        a = a.args[0]
+    return a.name if isinstance(a, torch.fx.Node) and a.op == "placeholder" else None
+
+
+def _nodes(torch: Any, value: Any) -> list[Any]:
+    """The fx nodes in ``value`` (an fx node's arguments)."""
+    found: list[Any] = []
+    torch.fx.node.map_arg(value, found.append)
+    return found
+
+
+def _random(torch: Any, n: Any) -> bool:
+    """Whether call ``n`` draws random numbers: an op tagged ``nondeterministic_seeded`` but for one given
+    ``train=False`` (an eval-mode ``dropout``, which returns its input)."""
+    if torch.Tag.nondeterministic_seeded not in getattr(n.target, "tags", ()):
+        return False
+    schema = getattr(n.target, "_schema", None)
+    if any(a.name == "train" for a in (schema.arguments if schema is not None else ())):
+        return _arg(n, "train") is not False
+    return True
+
+
+def _arg(n: Any, name: str) -> Any:
+    """Call ``n``'s argument ``name`` (positional or keyword; its schema's default where not given), None where its op
+    has no such argument."""
+    schema = getattr(n.target, "_schema", None)
+    for i, a in enumerate(schema.arguments if schema is not None else ()):
+        if a.name == name:
+            return n.args[i] if i < len(n.args) else n.kwargs.get(name, a.default_value)
+    return None
 
 
 def _check_plain_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,

@@ -236,20 +236,6 @@ def forward_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, 
                  and (before is MISSING or (_plain(before) and not _same_value(before, after))))
 
 
-def tensor_sets(torch: Any, module: Any, program: Program, returned: set[tuple[int, str]] | frozenset = frozenset()
-                ) -> list[str]:
-    """The public attributes of ``module``'s tree that ``forward`` set to another value that is no plain value (a
-    tensor: wav2vec2-conformer's ``cached_rotary_positional_embedding`` beside its plain ``cached_sequence_length``).
-    Why: a compiled call cannot set those, and setting the plain ones beside them alone would leave a cache's key
-    without its value for the next eager call; then none is set (the module stays as at compile, as before).
-    ``returned``: (id of the module, attribute) of those the program returns (``Program.attr_outputs``), which a
-    compiled call does set: left out."""
-    own = {id(m) for m in module.modules(remove_duplicate=False)} if isinstance(module, torch.nn.Module) else set()
-    return [name for owner, name, before, after in program.forward_values
-            if id(owner) in own and not name.startswith("_") and not _plain(after) and after is not before
-            and (id(owner), name) not in returned]
-
-
 def widened(torch: Any, guard: ModuleGuard, program: Program, other: Program) -> ModuleGuard:
     """``guard`` watching also the settings-object values that ``other`` (the module exported again, with arguments
     compile left out) read, and leaving alone what compile's ``forward`` set itself. Why: a call taken because
