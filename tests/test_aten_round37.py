@@ -4,14 +4,14 @@ Bugs fixed (each test marked "failed before" did): the program runs no Python an
 export traced, and torch's export puts the attributes back after it. A counter (``self.n += 1``) or a first-call
 flag (``self.seen = True``) made eager's later calls follow the attribute while every compiled call ran compile's
 call again, silently (``x * 1`` for eager's ``x * 2``, ``x * 3``), and left the attribute as it was. Compile now
-exports ``forward`` again from the values it leaves (``compile.check_forward_sets``): where it changes them again
+exports ``forward`` again from the values it leaves (``sets.check_forward_sets``): where it changes them again
 (a counter) or gives another program (a flag), compile is refused naming the attribute and its values; where it
 sets them again to the same values and gives the very program (Funnel's ``self.pooling_mult = 2`` from None), each
 call sets them as eager's does. Attributes ``forward`` made (``self.last = y``) were left on the module after
 compile holding the export's fake tensors; they are taken away. A public list or dict that ``forward`` changes in
 place (``self.steps.append(1)``, ``self.stats["n"] += 1``, a feature tap) was read as compile's and never changed by
 the compiled calls, and the export left the user's own object changed with a copy on the module: refused naming it,
-the very object put back (``compile.check_container_changes``).
+the very object put back (``sets.check_container_changes``).
 """
 
 from __future__ import annotations

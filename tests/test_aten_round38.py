@@ -138,7 +138,7 @@ class FirstCallTensor(nn.Module):
 def test_a_tensor_the_next_call_reads_is_refused():
     """Setting ``h`` would make eager's next call another program than the compiled one, and ``h`` is the call's data
     (``x * 2``): refused naming it (it ran the export's ``return x`` at every call where eager's second call returned
-    ``x + h``, silently; round 38b, ``compile.check_carried_state``). The module stays as it was."""
+    ``x + h``, silently; round 38b, ``sets.check_carried_state``). The module stays as it was."""
     m = FirstCallTensor()
     x = torch.randn(4)
     with pytest.raises(AtenExecutorError, match=r"FirstCallTensor\.h .*computed from the call's inputs.*carries a "

@@ -1,13 +1,13 @@
 """Round 38b: tensor attributes ``forward`` sets that the compiled calls cannot set (the fallback of
-``compile.check_forward_sets``: exported again from the state a call leaves, ``forward`` gives another program).
+``sets.check_forward_sets``: exported again from the state a call leaves, ``forward`` gives another program).
 
 Bugs fixed (each test marked "failed before" did): in the fallback nothing is set and each compiled call is the
 export's call from the module as at compile, so a tensor attribute carrying state between calls ran silently wrong
 from the second call on (an accumulator ``self.c = x + self.c`` returned ``x + c_at_compile`` at every call, a
 first-call fill ``if self.h is None: self.h = x * 2`` returned ``x`` at every call); now refused naming it
-(``compile.check_carried_state``). A non-plain, non-tensor attribute set beside a tensor one (``self.lin.seen =
+(``sets.check_carried_state``). A non-plain, non-tensor attribute set beside a tensor one (``self.lin.seen =
 x.shape`` beside ``self.taps = {...}``) made no attribute be set at all; now fixed values are set by each call
-(``compile.fixed_sets``), others refused naming them.
+(``sets.fixed_sets``), others refused naming them.
 """
 
 from __future__ import annotations

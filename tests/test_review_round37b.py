@@ -1,4 +1,4 @@
-"""Review of round 37's compile-time check of what ``forward`` sets (``compile.check_forward_sets``).
+"""Review of round 37's compile-time check of what ``forward`` sets (``sets.check_forward_sets``).
 
 Bugs fixed (each test failed before the fix):
 - an attribute behind a property (``self.mult = 2`` where ``mult`` is a property over ``self._mult``) was read as

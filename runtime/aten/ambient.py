@@ -710,7 +710,7 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
     after the block: their closures' cells, the plain values and containers of the globals their code names, and
     the attributes of the objects they are bound to (shallow).
 
-    Why: compile exports ``forward`` again to check the attributes it sets (``compile.check_forward_sets``), and a
+    Why: compile exports ``forward`` again to check the attributes it sets (``sets.check_forward_sets``), and a
     call exports it with arguments compile left out (``CompiledModule._prove``): each export runs the hooks, so a
     hook counting its calls (``calls += 1``, ``seen.append(...)``) saw an extra call that no eager call made. Not
     covered: what a hook changes through other functions it calls or objects it reaches deeper."""

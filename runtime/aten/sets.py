@@ -1,0 +1,387 @@
+"""What ``forward`` sets on its module, checked at compile: which writes each compiled call repeats as eager's call
+makes them, and which are refused.
+
+Why a module of its own: a compiled call runs no Python, so every attribute ``forward`` sets, every container it
+changes in place and every write that bypasses ``nn.Module.__setattr__`` is either repeated by the executor
+(plain values set to one value each call, tensor attributes as owned copies, fixed values such as a
+``torch.Size``) or refused naming it; these rules, and the second export that proves them, are one job apart from
+``compile``'s path (export -> plan -> verify -> build), which calls them in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ambient
+from . import guard as module_guard
+from .callform import same_export
+from .errors import AtenExecutorError
+from .program import Program, load_program
+from .settings import SCALARS, plain, same_value
+
+
+def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
+                           held: frozenset[int]) -> tuple[tuple[str, Any, str, Any, Any], ...]:
+    """Refuse a ``forward`` that changes a plain attribute of its module tree without ``nn.Module.__setattr__``
+    (``object.__setattr__(self, "n", self.n + 1)``, ``self.__dict__["n"] = ...``) or deletes one (``del
+    self.scale``). Why: the program holds the values of the export's one call and runs no Python; torch's export
+    put the old values back, so compile saw no change and every compiled call ran compile's values, silently, where
+    eager's calls followed them (``x * 1`` for ``x * 2``, ``x * 3``). The error names the attribute and its values. A
+    tensor so set is returned by the program and set by each call as any tensor attribute (``Program.attr_outputs``).
+
+    Plain values so set where exporting ``forward`` again from them sets nothing more and gives this very program
+    are taken, and returned (in ``guard.forward_sets``' form) for each call to set: a ``functools.cached_property``
+    stores its value in ``__dict__`` at the first call, and every later call reads that value."""
+    from .ambient import MISSING
+
+    returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
+    kept = []
+    for owner, key, name, before, after in _bypassing(program):
+        if (id(owner), key) in returned:
+            continue
+        if after is not MISSING and plain(after) and (before is MISSING or plain(before)):
+            kept.append((name, owner, key, before, after))
+            continue
+        raise _bypass_error(name, key, before, after)
+    if not kept:
+        return ()
+    try:
+        other = _exported_from(module, args, kwargs, [(owner, key, after) for _n, owner, key, _b, after in kept])
+    except Exception:  # noqa: BLE001 - no proof: refused as before
+        other = None
+    if other is None or _bypassing(other) or not same_export(program.exported, other.exported, set(), held):
+        name, _o, key, before, after = kept[0]
+        raise _bypass_error(name, key, before, after)
+    return tuple(kept)
+
+
+def _bypassing(program: Program) -> list[tuple[Any, str, str, Any, Any]]:
+    """The ``call_changes`` of ``program`` that ``nn.Module.__setattr__`` did not make, a plain value set to an equal
+    one left out."""
+    return [(owner, key, name, before, after) for owner, key, name, before, after in program.call_changes
+            if (id(owner), key) not in program.forward_writes
+            and not (plain(before) and plain(after)
+                     and same_value(before, after))]
+
+
+def _bypass_error(name: str, key: str, before: Any, after: Any) -> AtenExecutorError:
+    from .ambient import MISSING
+
+    if after is MISSING:
+        what = f"deletes {name} ({_shown(before)} at compile)"
+    else:
+        what = f"sets {name} without nn.Module.__setattr__ (object.__setattr__ or __dict__: {_shown(before)} at " \
+               f"compile, {after!r} after the export's call)"
+    return AtenExecutorError(f"forward {what}: a compiled call runs no Python and holds the export's values, so it "
+                             "would neither change it nor follow it as eager's calls do (set it with "
+                             f"self.{key} = ..., keep such state in a buffer, or change it outside forward)")
+
+
+def check_container_changes(program: Program) -> None:
+    """Refuse a ``forward`` that changes plain values of a list or dict of its module in place
+    (``self.steps.append(1)``, ``self.stats["n"] += 1``): eager's every call changes it, and reads it changed next
+    time; the program runs no Python, so its calls never did, silently (``len(self.steps)`` read as compile's 1 where
+    eager's second call read 2). The error names the attribute and what the export's call did to it. A change of
+    tensors alone (LeViT's cache of a weight's gather, a feature tap) is left to eager (``ambient.plain_change``)."""
+    changes = [c for c in program.container_changes if ambient.plain_change(c[1], c[2])]
+    if not changes:
+        return
+    name, before, after = changes[0]
+    if not isinstance(after, dict):
+        what = f"from {len(before)} to {len(after)} items" if len(after) != len(before) else "its items"
+    else:
+        keys = sorted(map(repr, set(after) ^ set(before))) or sorted(
+            repr(k) for k in after if k in before and after[k] is not before[k])
+        what = f"key {', '.join(keys[:3])}"
+    raise AtenExecutorError(f"forward changes {name} in place ({what} in the export's call): a compiled call runs no "
+                            "Python, so it would not, where every eager call does (keep such state in a buffer, or "
+                            "change it outside forward)")
+
+
+def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
+                       held: frozenset[int]) -> bool:
+    """Refuse a ``forward`` that changes one of its plain attributes so that eager's next call differs: exported again
+    from the values it leaves (``sets``: ``guard.forward_sets``), it must set them again to the same values and give
+    this very program (``callform.same_export``). Why: the program holds one call's values and runs no Python, so a
+    counter (``self.n += 1``) or a first-call flag (``self.first = False``) ran compile's call again and again, and
+    left the attribute as it was, where eager's calls followed it; ``self.mult = 2`` from None (Funnel) passes, and
+    each call sets it as eager does. The error names the attribute, its values, and says to compile again.
+
+    The tensor attributes ``forward`` sets (``Program.attr_outputs``: ``self.last = y``) are put as zero-filled
+    stand-ins of their layout (their values are the call's): True where that export gives this very program (no
+    later call reads them: a tap, the last result), and the compiled calls set them; False where it gives another
+    (a cache the next eager call reads, wav2vec2-conformer's rotary embedding: then no call sets anything, and the
+    module stays as at compile, each call the export's call), unless the plain values alone already lead elsewhere
+    (refused as above)."""
+    tensors = [(owner, key, _stand_in(torch, after)) for owner, key, _name, _b, after in program.call_changes
+               if (id(owner), key) in {(id(o), k) for o, k, _l in program.attr_outputs}]
+    plain = [(owner, name, after) for _n, owner, name, _b, after in sets]
+    if tensors:
+        try:
+            other = _exported_from(module, args, kwargs, plain + tensors)
+        except Exception as exc:  # noqa: BLE001 - no proof: tensors alone are set by no call (as before), and with
+            if sets:              # plain values the question stays open, refused as for those
+                raise AtenExecutorError(f"forward sets {sets[0][0]} (and the program holds one call's values); "
+                                        "exporting it again from the values it leaves failed "
+                                        f"({str(exc).splitlines()[0]})") from None
+            other = None
+        if (other is not None and not module_guard.forward_sets(torch, module, other)
+                and same_export(program.exported, other.exported, set(), held)):
+            return True
+        if not sets:
+            return False
+    _check_plain_sets(torch, module, program, sets, args, kwargs, held)
+    return not tensors
+
+
+def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, Any, str, Any, Any], ...]:
+    """(name, module, attribute, value before, value after) of each public attribute of ``module``'s tree that
+    ``forward`` set (through ``nn.Module.__setattr__``) to a value that is neither plain (``settings.plain``) nor a
+    tensor the program returns (``Program.attr_outputs``), but fixed for the program (``_fixed``: a ``torch.Size``, a
+    dtype, a device, a list, tuple or dict of such values and scalars: ``self.lin.seen = x.shape``); any other such
+    value is refused, naming it. Why: one of them beside a tensor attribute (``self.taps = {...}``) made no attribute
+    be set at all, and alone it was never set, where eager's calls set it. The fixed ones are
+    checked as plain values are (``check_forward_sets``: exported again from them, the same program) and set by each
+    call (a list or dict as a copy of its own, as eager makes a new one)."""
+    if not isinstance(module, torch.nn.Module):
+        return ()
+    paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
+    returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
+    root = type(module).__name__
+    out = []
+    for owner, key, before, after in program.forward_values:
+        if (id(owner) not in paths or key.startswith("_") or plain(after) or after is before
+                or (id(owner), key) in returned):
+            continue
+        name = f"{root}.{paths[id(owner)]}.{key}" if paths[id(owner)] else f"{root}.{key}"
+        if not _fixed(torch, after):
+            raise AtenExecutorError(
+                f"forward sets {name} to a {type(after).__name__} (neither a plain value, a torch.Size, dtype or "
+                "device, nor a tensor or a list, tuple or dict of tensors): a compiled call runs no Python, so it "
+                "could not set it as eager's call does (keep such state out of forward, or set a tensor or a plain "
+                "value)")
+        if before is ambient.MISSING or not same_value(before, after):   # (an equal one set again: nothing)
+            out.append((name, owner, key, before, after))
+    return tuple(out)
+
+
+def _fixed(torch: Any, value: Any, depth: int = 3) -> bool:
+    """A value the program fixes whole and no call can change: a scalar, ``torch.Size`` of ints, dtype, device, or a
+    list, tuple or dict of such values (``depth`` levels down). No tensor, no symbolic size, no other object."""
+    if isinstance(value, SCALARS) or isinstance(value, (torch.dtype, torch.device)):
+        return True
+    if isinstance(value, torch.Size):
+        return all(type(d) is int for d in value)
+    if depth == 0 or type(value) not in (list, tuple, dict):
+        return False
+    items = value.values() if type(value) is dict else value
+    return all(_fixed(torch, v, depth - 1) for v in items) and (
+        type(value) is not dict or all(isinstance(k, SCALARS) for k in value))
+
+
+def check_carried_state(torch: Any, program: Program) -> None:
+    """Refuse, where the compiled calls set no attribute (the fallback of ``check_forward_sets``: exported again from
+    the state the call leaves, ``forward`` gives another program), a tensor attribute ``forward`` sets to a value that
+    carries state from one call to the next: one its export's call computed (``Program.attr_outputs``: the program
+    returns it) from the call's inputs, from what a tensor attribute ``forward`` sets held before (``self.c = x +
+    self.c``), from a buffer the program writes, or through a random op. Why: in the fallback each compiled call is
+    the export's call from the module as at compile, where eager's next call reads what this one left: an
+    accumulator returned ``x + c_at_compile`` at every call where eager's sum grew, and ``if self.h is None:
+    self.h = x * 2`` returned ``x`` at every call where eager's second returned ``x + h``, silently.
+
+    The rule, and why not compare the value before and after the call: the export's value is a fake tensor (no bits
+    to compare), and a cache filled at the first call (None before, a tensor after) is no state where its value is
+    computed from the module's weights, constants and the inputs' shapes alone (wav2vec2-conformer's rotary
+    embedding: ``arange`` of the sequence length against a buffer): every call computes the very value eager's later
+    calls read from the cache, so each compiled call gives eager's result (the module stays as at compile, as
+    before). A value that depends on a call's data, or on itself, differs between calls where the program's does
+    not: refused. Not told apart: a ``forward`` that fills such a constant cache and then, reading it, computes
+    another result than the call that filled it (``if self.h is None: self.h = self.w * 2; return x``)."""
+    from torch.export.graph_signature import InputKind, OutputKind
+
+    ep = program.exported
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    attr_spec = _children(ep.call_spec.out_spec)[1]
+    counts = [c.num_leaves for c in _children(attr_spec)]
+    leaves = user[len(user) - sum(counts):]
+    written = {s.target for s in ep.graph_signature.output_specs if s.kind == OutputKind.BUFFER_MUTATION}
+    befores = {id(t) for _o, key, _n, before, _a in program.call_changes
+               for t in _tensor_leaves(torch, before)
+               if (id(_o), key) in {(id(o), k) for o, k, _l in program.attr_outputs}}
+    why_of = {}
+    for s in ep.graph_signature.input_specs:
+        arg = getattr(s.arg, "name", None)
+        if s.kind == InputKind.USER_INPUT:
+            why_of[arg] = "the call's inputs"
+        elif s.kind == InputKind.BUFFER and s.target in written:
+            why_of[arg] = f"buffer {s.target!r}, which the program writes"
+        elif s.kind == InputKind.CONSTANT_TENSOR and id(ep.constants.get(s.target)) in befores:
+            why_of[arg] = f"its own value before the call ({s.target!r})"
+    held_by = {s.arg.name: ep.constants.get(s.target) for s in ep.graph_signature.input_specs
+               if s.kind == InputKind.CONSTANT_TENSOR}
+    before_of = {(id(o), key): _tensor_leaves(torch, before) for o, key, _n, before, _a in program.call_changes}
+    start = 0
+    for (owner, key, name), count in zip(program.attr_outputs, counts):
+        own = before_of.get((id(owner), key), [])
+        mine = leaves[start:start + count]
+        start += count
+        changed = [a for i, a in enumerate(mine) if not (
+            i < len(own) and len(own) == len(mine) and held_by.get(_through_identities(torch, a)) is own[i])]
+        why = _carried(torch, changed, why_of)
+        if why is not None:
+            raise AtenExecutorError(
+                f"forward sets {name} to a tensor computed from {why}, and exported again from the state it leaves, "
+                "forward gives another program: forward carries a tensor between calls through it, which the "
+                "program (one call's, run from the module as at compile at every call) cannot follow (register it as "
+                "a buffer and update it in place, or pass the state in and out of forward)")
+
+
+def _children(spec: Any) -> list[Any]:
+    """A ``TreeSpec``'s children (``children()`` in newer torch, ``children_specs`` before)."""
+    children = getattr(spec, "children", None)
+    return list(children()) if callable(children) else list(spec.children_specs)
+
+
+def _tensor_leaves(torch: Any, value: Any) -> list[Any]:
+    from torch.utils import _pytree as pytree
+
+    return [t for t in pytree.tree_leaves(value) if isinstance(t, torch.Tensor)]
+
+
+#: of ops that read some arguments for their layout alone (dtype, device, shape): those arguments' positions. Why:
+#: wav2vec2-conformer's rotary cache is ``emb.type_as(hidden_states)``, a function of no value of the call's inputs
+_LAYOUT_ARGS = {"aten.type_as.default": (1,), "aten.to.other": (1,), "aten.zeros_like.default": (0,),
+                "aten.ones_like.default": (0,), "aten.empty_like.default": (0,), "aten.full_like.default": (0,),
+                "aten.new_zeros.default": (0,), "aten.new_ones.default": (0,), "aten.new_empty.default": (0,),
+                "aten.new_full.default": (0,), "aten.new_empty_strided.default": (0,), "aten.sym_size.int": (0,),
+                "aten.sym_stride.int": (0,), "aten.sym_numel.default": (0,)}
+
+
+def _carried(torch: Any, outputs: list[Any], why_of: dict[str, str]) -> str | None:
+    """What of ``why_of`` (placeholder name -> why) the nodes ``outputs`` are computed from, or "a random op (...)"
+    for one drawn through a random op; None where neither. An argument an op reads for its layout alone
+    (``_LAYOUT_ARGS``) is no source of the value, nor is an eval-mode dropout (``train=False``) a random op."""
+    seen: set[Any] = set()
+    todo = [a for a in outputs if isinstance(a, torch.fx.Node)]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n.op == "placeholder" and n.name in why_of:
+            return why_of[n.name]
+        if n.op == "call_function" and _random(torch, n):
+            return f"a random op ({n.target})"
+        skip = _LAYOUT_ARGS.get(str(n.target), ()) if n.op == "call_function" else ()
+        args = [a for i, a in enumerate(n.args) if i not in skip]
+        todo.extend(x for x in _nodes(torch, (args, dict(n.kwargs))))
+    return None
+
+
+def _through_identities(torch: Any, a: Any) -> Any:
+    """The placeholder's name that node ``a`` is through ops returning their input itself (a ``.to`` of its own dtype and
+    device, ``alias``, ``detach``: torchvision's ``AnchorGenerator`` builds its list again every call, ``[t.to(x.dtype)
+    for t in self.tables]``, holding the very tensors), else None."""
+    while isinstance(a, torch.fx.Node) and a.op == "call_function" and a.args and isinstance(a.args[0], torch.fx.Node):
+        name = str(a.target)
+        src, val = a.args[0].meta.get("val"), a.meta.get("val")
+        same = (isinstance(src, torch.Tensor) and isinstance(val, torch.Tensor) and src.dtype == val.dtype
+                and src.device == val.device and _arg(a, "copy") is not True)
+        if not (name in ("aten.alias.default", "aten.detach.default") or (name.startswith("aten.to.") and same)):
+            break
+        a = a.args[0]
+    return a.name if isinstance(a, torch.fx.Node) and a.op == "placeholder" else None
+
+
+def _nodes(torch: Any, value: Any) -> list[Any]:
+    """The fx nodes in ``value`` (an fx node's arguments)."""
+    found: list[Any] = []
+    torch.fx.node.map_arg(value, found.append)
+    return found
+
+
+def _random(torch: Any, n: Any) -> bool:
+    """Whether call ``n`` draws random numbers: an op tagged ``nondeterministic_seeded`` but for one given
+    ``train=False`` (an eval-mode ``dropout``, which returns its input)."""
+    if torch.Tag.nondeterministic_seeded not in getattr(n.target, "tags", ()):
+        return False
+    schema = getattr(n.target, "_schema", None)
+    if any(a.name == "train" for a in (schema.arguments if schema is not None else ())):
+        return _arg(n, "train") is not False
+    return True
+
+
+def _arg(n: Any, name: str) -> Any:
+    """Call ``n``'s argument ``name`` (positional or keyword; its schema's default where not given), None where its op
+    has no such argument."""
+    schema = getattr(n.target, "_schema", None)
+    for i, a in enumerate(schema.arguments if schema is not None else ()):
+        if a.name == name:
+            return n.args[i] if i < len(n.args) else n.kwargs.get(name, a.default_value)
+    return None
+
+
+def _check_plain_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
+                      held: frozenset[int]) -> None:
+    """``check_forward_sets`` for the plain values alone: refused where they change again or lead elsewhere."""
+    first = sets[0][0]
+    try:
+        other = _exported_from(module, args, kwargs, [(owner, name, after) for _n, owner, name, _b, after in sets])
+    except Exception as exc:  # noqa: BLE001 - any failure of the second export leaves the question open
+        raise AtenExecutorError(f"forward sets {first} (and the program holds one call's values); exporting it again "
+                                f"from the value it leaves failed ({str(exc).splitlines()[0]})") from None
+    again = module_guard.forward_sets(torch, module, other)
+    if again:
+        name, _o, _a, before, after = again[0]
+        was = {n: b for n, _o, _a, b, _x in sets}.get(name, before)
+        raise AtenExecutorError(f"forward changes {name} at every call ({_shown(was)} at compile, {_shown(before)} "
+                                f"after one call, {after!r} after the next): the program holds one call's values and "
+                                "cannot follow it (keep such state in a buffer the program updates, or compile for "
+                                "each value)")
+    if not same_export(program.exported, other.exported, set(), held):
+        name, _o, _a, before, after = sets[0]
+        raise AtenExecutorError(f"forward sets {name} from {_shown(before)} to {after!r}, and from {after!r} it runs "
+                                "another program: every call after the first would differ from eager (set it to "
+                                f"{after!r} before compile, or keep such state in a buffer)")
+
+
+def _exported_from(module: Any, args: tuple, kwargs: dict | None, values: list[tuple[Any, str, Any]]) -> Program:
+    """``module`` exported again with each (module, attribute, value) of ``values`` set; the attributes put back
+    after, as they were (``MISSING``: none), and what its hooks changed (``ambient.hook_state_kept``)."""
+    import torch
+
+    from .ambient import MISSING, held_before
+
+    def put(items: list[tuple[Any, str, Any]]) -> None:
+        for owner, name, value in items:
+            if value is MISSING:
+                vars(owner).pop(name, None)
+            else:
+                setattr(owner, name, value)
+
+    now = [(owner, name, held_before(owner, name)) for owner, name, _v in values]
+    put(values)
+    try:
+        with ambient.hook_state_kept(torch, module):   # (no eager call: a hook's counter is not one up)
+            return load_program(module, args, kwargs)
+    finally:
+        put(now)
+
+
+def _stand_in(torch: Any, value: Any) -> Any:
+    """A real tensor of each (fake) tensor of ``value``'s layout, zero-filled: what a call's ``self.last = y`` leaves,
+    for an export (the export's own fake tensors belong to its finished fake mode)."""
+    from torch.utils import _pytree as pytree
+
+    return pytree.tree_map(lambda t: torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype,
+                                                         device=t.device).zero_()
+                           if isinstance(t, torch.Tensor) else t, value)
+
+
+def _shown(value: Any) -> str:
+    """An attribute's value for a message: ``repr``, or "unset" where ``forward`` made the attribute."""
+    from .ambient import MISSING
+
+    return "unset" if value is MISSING else repr(value)
