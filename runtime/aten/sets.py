@@ -154,6 +154,12 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
                 or (id(owner), key) in returned):
             continue
         name = f"{root}.{paths[id(owner)]}.{key}" if paths[id(owner)] else f"{root}.{key}"
+        if isinstance(after, torch.Tensor):   # (a registered buffer: export neither returns nor writes it back)
+            raise AtenExecutorError(
+                f"forward replaces buffer {name} with a new tensor (self.{key} = ...): the program neither writes the "
+                "buffer back nor sets it, so each compiled call would run from its value at compile where eager's "
+                f"next call reads the new one (update it in place: self.{key}.copy_(...), or make it a plain "
+                "attribute)")
         if not _fixed(torch, after):
             raise AtenExecutorError(
                 f"forward sets {name} to a {type(after).__name__} (neither a plain value, a torch.Size, dtype or "
@@ -207,9 +213,9 @@ def check_carried_state(torch: Any, program: Program) -> None:
     counts = [c.num_leaves for c in _children(attr_spec)]
     leaves = user[len(user) - sum(counts):]
     written = {s.target for s in ep.graph_signature.output_specs if s.kind == OutputKind.BUFFER_MUTATION}
-    befores = {id(t) for _o, key, _n, before, _a in program.call_changes
-               for t in _tensor_leaves(torch, before)
-               if (id(_o), key) in {(id(o), k) for o, k, _l in program.attr_outputs}}
+    labels = {(id(o), k): label for o, k, label in program.attr_outputs}
+    befores = {id(t): labels[(id(_o), key)] for _o, key, _n, before, _a in program.call_changes
+               for t in _tensor_leaves(torch, before) if (id(_o), key) in labels}
     why_of = {}
     for s in ep.graph_signature.input_specs:
         arg = getattr(s.arg, "name", None)
@@ -218,7 +224,7 @@ def check_carried_state(torch: Any, program: Program) -> None:
         elif s.kind == InputKind.BUFFER and s.target in written:
             why_of[arg] = f"buffer {s.target!r}, which the program writes"
         elif s.kind == InputKind.CONSTANT_TENSOR and id(ep.constants.get(s.target)) in befores:
-            why_of[arg] = f"its own value before the call ({s.target!r})"
+            why_of[arg] = f"{_HELD}{befores[id(ep.constants.get(s.target))]} before the call ({s.target!r})"
     held_by = {s.arg.name: ep.constants.get(s.target) for s in ep.graph_signature.input_specs
                if s.kind == InputKind.CONSTANT_TENSOR}
     before_of = {(id(o), key): _tensor_leaves(torch, before) for o, key, _n, before, _a in program.call_changes}
@@ -231,11 +237,18 @@ def check_carried_state(torch: Any, program: Program) -> None:
             i < len(own) and len(own) == len(mine) and held_by.get(_through_identities(torch, a)) is own[i])]
         why = _carried(torch, changed, why_of)
         if why is not None:
+            why = why.replace(f"{_HELD}{name} ", "its own value ").replace(_HELD, "the value of ")
             raise AtenExecutorError(
                 f"forward sets {name} to a tensor computed from {why}, and exported again from the state it leaves, "
                 "forward gives another program: forward carries a tensor between calls through it, which the "
                 "program (one call's, run from the module as at compile at every call) cannot follow (register it as "
                 "a buffer and update it in place, or pass the state in and out of forward)")
+
+
+#: the start of ``check_carried_state``'s reason for an attribute's value before the call, the attribute's name after
+#: it: "its own value" where that attribute is the one refused, else "the value of" the other one (``self.a, self.b =
+#: self.b, self.a``: ``a`` carries ``b``'s value, and naming ``a``'s own was wrong)
+_HELD = "\0held:"
 
 
 def _children(spec: Any) -> list[Any]:
