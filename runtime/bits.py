@@ -36,6 +36,7 @@ def same_tensor_bits(a, b) -> bool:
         return a.layout == b.layout and same_tensor_bits(a.to_dense(), b.to_dense())
     if a.dtype == torch.bool:
         return bool(torch.equal(a, b))
+    a, b = a.resolve_conj().resolve_neg(), b.resolve_conj().resolve_neg()   # (viewing a conj view's bytes raised)
     width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}.get(a.element_size(), torch.uint8)
     return bool(torch.equal(a.contiguous().reshape(-1).view(width), b.contiguous().reshape(-1).view(width)))
 

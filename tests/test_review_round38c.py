@@ -87,3 +87,14 @@ def test_buffers_updated_in_place_follow_eager_over_three_calls():
     for i in range(3):
         x = torch.full((4,), float(i + 1))
         assert torch.equal(compiled(x), eager(x))
+
+
+def test_same_tensor_bits_of_a_conjugate_view():
+    """Failed before: ``runtime.bits.same_tensor_bits`` (now ``callform._same_tensor``'s comparison) raised
+    "torch.Tensor.view is not supported for conjugate view tensors" for ``c.conj()``; now it compares the values."""
+    from runtime.bits import same_tensor_bits
+
+    c = torch.tensor([1 + 2j, -3j], dtype=torch.complex64)
+    assert same_tensor_bits(c.conj(), c.conj().resolve_conj())
+    assert not same_tensor_bits(c.conj(), c)
+    assert same_tensor_bits(-c, (-c).clone()) and same_tensor_bits(c._neg_view(), (-c).clone())
