@@ -625,18 +625,22 @@ def _public_state(module: Any) -> list[tuple[Any, str, dict]]:
     for path, m in module.named_modules():
         if id(m) not in seen:
             seen.add(id(m))
-            out.append((m, f"{root}.{path}" if path else root,
-                        {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}))
+            out.append((m, f"{root}.{path}" if path else root, _public(m)))
     return out
+
+
+def _public(m: Any) -> dict:
+    """A shallow copy of module ``m``'s public ``__dict__`` entries (``training`` aside: the mode is watched apart)."""
+    return {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
 
 
 def _state_changes(states: list[tuple[Any, str, dict]]) -> list[tuple[Any, str, str, Any, Any]]:
     out = []
     for m, label, before in states:
-        now = {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
+        now = _public(m)
         for key in list(before) + [k for k in now if k not in before]:
             old, new = before.get(key, MISSING), now.get(key, MISSING)
-            if old is new or (isinstance(old, SCALARS) and isinstance(new, SCALARS) and same_value(old, new)):
+            if _same_item(old, new):
                 continue
             out.append((m, key, f"{label}.{key}", old, new))
     return out
