@@ -225,15 +225,22 @@ def forward_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, 
     values set to what they were are left out, as before."""
     from .ambient import MISSING
 
+    return tuple((label, owner, name, before, after)
+                 for label, owner, name, before, after in public_forward_values(torch, module, program)
+                 if _plain(after) and (before is MISSING or (_plain(before) and not _same_value(before, after))))
+
+
+def public_forward_values(torch: Any, module: Any, program: Program) -> list[tuple[str, Any, str, Any, Any]]:
+    """(name as the guard spells it, module, attribute, value before the export, value after) of each public attribute
+    of ``module``'s own tree among ``program.forward_values``: what ``forward_sets`` (plain values) and
+    ``sets.fixed_sets`` (the others) take their part of."""
     if not isinstance(module, torch.nn.Module):
-        return ()
+        return []
     paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
     root = type(module).__name__
-    return tuple((f"{root}.{paths[id(owner)]}.{name}" if paths[id(owner)] else f"{root}.{name}", owner, name,
-                  before, after)
-                 for owner, name, before, after in program.forward_values
-                 if id(owner) in paths and not name.startswith("_") and _plain(after)
-                 and (before is MISSING or (_plain(before) and not _same_value(before, after))))
+    return [(f"{root}.{paths[id(owner)]}.{name}" if paths[id(owner)] else f"{root}.{name}", owner, name, before, after)
+            for owner, name, before, after in program.forward_values
+            if id(owner) in paths and not name.startswith("_")]
 
 
 def widened(torch: Any, guard: ModuleGuard, program: Program, other: Program) -> ModuleGuard:

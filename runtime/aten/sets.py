@@ -143,17 +143,11 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
     be set at all, and alone it was never set, where eager's calls set it. The fixed ones are
     checked as plain values are (``check_forward_sets``: exported again from them, the same program) and set by each
     call (a list or dict as a copy of its own, as eager makes a new one)."""
-    if not isinstance(module, torch.nn.Module):
-        return ()
-    paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
     returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
-    root = type(module).__name__
     out = []
-    for owner, key, before, after in program.forward_values:
-        if (id(owner) not in paths or key.startswith("_") or plain(after) or after is before
-                or (id(owner), key) in returned):
+    for name, owner, key, before, after in module_guard.public_forward_values(torch, module, program):
+        if plain(after) or after is before or (id(owner), key) in returned:
             continue
-        name = f"{root}.{paths[id(owner)]}.{key}" if paths[id(owner)] else f"{root}.{key}"
         if isinstance(after, torch.Tensor):   # (a registered buffer: export neither returns nor writes it back)
             raise AtenExecutorError(
                 f"forward replaces buffer {name} with a new tensor (self.{key} = ...): the program neither writes the "
