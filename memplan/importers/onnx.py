@@ -1660,8 +1660,12 @@ def _check_required_names(onnx, g, node_ids: list[str], opsets: dict[str, int]) 
 
     Why: ``Add(X, "")`` or a ``Relu`` whose one output is ``""`` was imported and planned (a node reading only
     ``X``; a node writing nothing), while onnx's checker and onnxruntime refuse the model ("input 1 is marked
-    single but has an empty string"): a plan of a model no runtime runs. Ops onnx has no schema for (custom
-    domains, onnxruntime's own) are left as they are: their own runtime judges them."""
+    single but has an empty string"): a plan of a model no runtime runs. An empty name among a variadic
+    parameter's (a ``Split`` of outputs ``["a", "", "c"]``, a ``Concat`` or ``Sum`` reading ``""``) is refused
+    too: ONNX's IR lets an empty name stand only for an omitted *optional* one, a variadic parameter has none to
+    omit, and onnxruntime 1.32 crashes on such a Split (the process dies: a segmentation fault) where memplan
+    planned it. Ops onnx has no schema for (custom domains, onnxruntime's own) are left as they are: their own
+    runtime judges them."""
     schemas: dict[tuple[str, str], Any] = {}
     for i, n in enumerate(g.node):
         if all(n.input) and all(n.output):
@@ -1676,13 +1680,21 @@ def _check_required_names(onnx, g, node_ids: list[str], opsets: dict[str, int]) 
         schema = schemas[key]
         if schema is None:
             continue
-        single = onnx.defs.OpSchema.FormalParameterOption.Single
+        option = onnx.defs.OpSchema.FormalParameterOption
         for what, names, params in (("input", n.input, schema.inputs), ("output", n.output, schema.outputs)):
             for k, v in enumerate(names):
-                if not v and k < len(params) and params[k].option == single:
+                if v or not params:
+                    continue
+                param = params[min(k, len(params) - 1)]   # (only the last formal parameter may be variadic)
+                if k < len(params) and param.option == option.Single:
                     raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {what} #{k} is empty, but {what} "
-                                     f"{params[k].name!r} of {n.op_type}-{schema.since_version} is required (an empty "
+                                     f"{param.name!r} of {n.op_type}-{schema.since_version} is required (an empty "
                                      "name marks an omitted optional one; onnxruntime refuses the model too)")
+                if param.option == option.Variadic and (k >= len(params) - 1):
+                    raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {what} #{k} is empty, but it is one of "
+                                     f"the variadic {what}s {param.name!r} of {n.op_type}-{schema.since_version}, "
+                                     "which ONNX does not let one leave out (an empty name marks an omitted "
+                                     "optional one); onnxruntime 1.32 refuses such a model or crashes on it")
 
 
 def _check_resize_axes(n, nid: str) -> None:
@@ -1964,6 +1976,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if st.values.name not in declared:
             g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
 
+    _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
 
     # which names exist, to catch typos in --dim
@@ -2423,6 +2436,78 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
                                                                                            shape)),
             onnx.helper.make_node("ConstantOfShape", [shape], [out], value=numpy_helper.from_array(
                 np.zeros(1, np.float32)))], length, None
+
+
+def _elem_types(g2) -> dict[str, int]:
+    """``{value: elem type}`` of the values graph ``g2`` types without inference: its initializers, Constants'
+    tensors, inputs and declarations."""
+    elems = {vi.name: vi.type.tensor_type.elem_type for vi in (*g2.input, *g2.value_info, *g2.output)
+             if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type}
+    elems.update((t.name, t.data_type) for t in g2.initializer)
+    elems.update((n.output[0], n.attribute[0].t.data_type) for n in g2.node
+                 if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output and len(n.attribute) == 1
+                 and n.attribute[0].name == "value")
+    return elems
+
+
+#: the element types of Range's kernels (the standard Range-11 and ``com.microsoft:Range``): float, int32, int64,
+#: double, int16
+RANGE_TYPES = frozenset({1, 6, 7, 11, 5})
+
+
+def _fresh_name(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem`` and a number, whichever is first not in ``taken`` (which receives it)."""
+    name = next(f"{stem}{k or ''}" for k in range(len(taken) + 1) if f"{stem}{k or ''}" not in taken)
+    taken.add(name)
+    return name
+
+
+def _standard_ort_ranges(onnx, g2, opset: int) -> None:
+    """Each ``com.microsoft:Range`` of the inference copy ``g2`` replaced by the standard Range it computes (its
+    omitted ``delta`` given as a Constant 1 of the start's type), where the default domain's ``opset`` has Range
+    (11 and later), so that onnx's inference, the importer's folding and ``_exact_float_ranges`` size it as they
+    size the standard one. onnxruntime runs the two with one kernel (``ceil((limit - start) / delta)`` elements,
+    ``delta`` 1 where omitted; float, double, int16, int32 and int64 both).
+
+    Why: a ``com.microsoft:Range`` of constants was refused ("value 'y' has no type or shape") where it has no
+    ``delta`` (``Range(0, 9)``: onnxruntime's inference reads all three inputs or sizes nothing) or is of floats
+    (``Range(0.3, 5.3, 0.2)``, 26 elements). One whose inputs follow what the graph inputs hold stays refused as
+    data-dependent (``ORT_SHAPE_INPUTS``), as the standard one is."""
+    if opset < 11 or not any(n.op_type == "Range" and n.domain == ORT_DOMAIN for n in g2.node):
+        return
+    elems = _elem_types(g2)
+    taken = _value_names(g2)
+    nodes = []
+    for n in g2.node:
+        ins = list(n.input)
+        if n.op_type != "Range" or n.domain != ORT_DOMAIN or not 2 <= len(ins) <= 3 or not all(ins[:2]):
+            nodes.append(n)
+            continue
+        before = []
+        if len(ins) == 2 or not ins[2]:
+            elem = elems.get(ins[0]) or elems.get(ins[1])
+            if elem is None and opset < 15:
+                nodes.append(n)   # (a type not known before inference, and no CastLike to take it then)
+                continue
+            if elem is not None and elem not in RANGE_TYPES:
+                nodes.append(n)   # (a type onnxruntime's Range has no kernel for: left to its inference)
+                continue
+            one = _fresh_name(f"{n.output[0]}::delta", taken)
+            before.append(onnx.helper.make_node("Constant", [], [one], value=onnx.helper.make_tensor(
+                one, elem or onnx.TensorProto.INT64, [], [1])))
+            if elem is None:   # the start's type, whatever inference finds it to be
+                like = _fresh_name(f"{n.output[0]}::delta", taken)
+                before.append(onnx.helper.make_node("CastLike", [one, ins[0]], [like]))
+                one = like
+            ins = [*ins[:2], one]
+        standard = onnx.NodeProto()
+        standard.CopyFrom(n)
+        standard.domain = ""
+        del standard.input[:]
+        standard.input.extend(ins)
+        nodes.extend([*before, standard])
+    del g2.node[:]
+    g2.node.extend(nodes)
 
 
 def _exact_float_ranges(onnx, g2) -> None:
@@ -3733,7 +3818,7 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
     """``{output: (static shape, elem type)}`` of standard node ``n`` by the spec's own rule, for the ops whose
     outputs ONNX's inference leaves unsized although what sizes them is known: ``SAME_SHAPE_OPS``; MaxUnpool
     with an ``output_shape`` input of known value (its inference checks that input and returns); a
-    float16/bfloat16 Range of known values (onnx computes lengths for the other types only); a Slice-1
+    float16/bfloat16 or int16 Range of known values (onnx computes lengths for the other types only); a Slice-1
     (``_slice1_shape``: ONNX's inference gives up on negative axes and clamped bounds); SequenceAt and
     ConcatFromSequence over a sequence whose tensors are known (``seqs``: ONNX merges its elements into one
     shape, so a dimension they differ in, and the count of them, is lost). Empty when nothing applies."""
@@ -3766,6 +3851,12 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
             count = np.ceil((limit - start) / delta)
         if np.isfinite(count):
             return {out: ((max(int(count), 0),), elems[ins[0]])}
+    if op == "Range" and len(ins) == 3 and elems.get(ins[0]) == 5 and all(value(k) is not None for k in range(3)):
+        # int16: onnxruntime's kernel, ceil((limit - start) / delta) of exact (promoted) integers; onnx's inference
+        # computes no length for this type (an int16 Range of constants was refused as unsized)
+        start, limit, delta = (int(np.asarray(value(k)).reshape(-1)[0]) for k in range(3))
+        if delta:
+            return {out: ((max(-((start - limit) // delta), 0),), 5)}
     held = seqs.get(ins[0]) if ins else None
     if held is None:
         return {}
