@@ -219,7 +219,7 @@ models = {
                     helper.make_node("Add", ["n", "a"], ["y"], name="n")], [vi("x", 4)], [vi("y", 4)]),
     "fan": model([n for i in range(10) for n in (R("x", f"r{i}"), helper.make_node("Sigmoid", [f"r{i}"], [f"s{i}"]))]
                  + [helper.make_node("Sum", [f"s{i}" for i in range(10)], ["y"])], [vi("x", 16, 16)], [vi("y", 16, 16)]),
-    "split": model([helper.make_node("Split", ["x"], ["s0", "s1", ""], axis=1, num_outputs=3),
+    "split": model([helper.make_node("Split", ["x"], ["s0", "s1", "s2"], axis=1, num_outputs=3),
                     helper.make_node("Mul", ["s0", "s1"], ["y"])], [vi("x", "N", 6)], [vi("y", "N", 2)], opset=18),
     "subgraph": model([helper.make_node("If", ["c"], ["y"], name="branch",
                                         then_branch=helper.make_graph([R("x", "t")], "then", [], [vi("t", 4)]),
