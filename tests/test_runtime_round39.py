@@ -189,7 +189,7 @@ def test_verified_plans_keep_their_fused_kernels():
         for p in (memplan.plan(g), memplan.plan(g, L.multi_stream_schedule(g))):
             assert not unfusable_groups(g, p)
             nxt = iter(range(1 << 44, 1 << 62, 1 << 36))
-            prog, _ = program_at(g, p, lambda n, label: next(nxt))
+            prog, _ = program_at(g, p, lambda n, label, nxt=nxt: next(nxt))
             assert prog.fused_groups == len(g.groups())
 
 
