@@ -128,17 +128,18 @@ def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
         raise ExecutorError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
 
 
-def _waits_before_records(steps: Sequence, plan: Plan) -> str:
+def _waits_before_records(steps: Sequence, plan: Plan, skip: frozenset[int] = frozenset()) -> str:
     """The first plan event whose wait ``steps`` (a program's: a fused group records on its last member) issue at or
     before its record, described, or "". Such a plan (run unverified, ``check_plan=False``) is an eager negative
     control: the wait finds the event unrecorded and waits for nothing, as in CUDA. A capture of it waited on the
-    record of the step before, outside the graph, which CUDA refuses mid-capture (the fake driver took it)."""
+    record of the step before, outside the graph, which CUDA refuses mid-capture (the fake driver took it). Events
+    in ``skip`` (cross-device: no capture holds them) are left out."""
     recorded: dict[int, int] = {}
     for k, st in enumerate(steps):
         recorded.update((i, k) for i in st.records)
     for k, st in enumerate(steps):
         for i in st.waits:
-            if recorded.get(i, -1) >= k or i not in recorded:
+            if i not in skip and (recorded.get(i, -1) >= k or i not in recorded):
                 a, b = plan.events[i]
                 return (f"waits on event {a!r}->{b!r} at {b!r} (stream {st.stream}) before {a!r} records it"
                         if i in recorded else f"waits on event {a!r}->{b!r}, which no step records")
@@ -223,7 +224,8 @@ class CudaCore:
         self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.transfers
                                        if c.dst_device == d)) for d in range(self.devices)]
         self._graphs: dict[int, tuple] = {}
-        self._backward = _waits_before_records(self.program.steps, plan)
+        # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
+        self._backward = _waits_before_records(self.program.steps, plan, skip=self._cross)
 
     def _make_streams_and_events(self) -> None:
         cuda, lay = self.cuda, self.layout

@@ -315,3 +315,32 @@ def test_aten_sweep_refuses_an_empty_only_instead_of_running_every_model():
     assert r.returncode == 2, r.stdout[-300:]
     assert r.stderr.strip().splitlines() == ["python -m runtime.aten.sweep: --only '': no model names (see --list)"]
     assert "models; budget" not in r.stdout
+
+
+def test_a_split_plans_capture_refuses_a_devices_own_wait_before_its_record(monkeypatch):
+    """On two devices: an event of device 1's own streams reversed (run unverified) is refused by ``capture`` naming
+    it; a cross-device event is not captured (the per-device graphs wait on each other instead), and a reversed one
+    is left to the stage order, which names the devices."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch, devices=2)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    _cfg, g, w, inp = _tiny()
+    split, p = memplan.plan_devices(g, 2, streams=2)
+    dev = dict(zip((n for n, _s in p.order), p.node_devices))
+    own = next(e for e in p.events if dev[e[0]] == dev[e[1]] == 1)
+    cross = next(e for e in p.events if dev[e[0]] != dev[e[1]])
+    for (a, b), is_own in ((own, True), (cross, False)):
+        pattern = (rf"capture: plan .* waits on event {b!r}->{a!r} at {a!r} \(stream \d\) before {b!r}" if is_own
+                   else r"devices \[0, 1\] wait on each other")
+        bad = replace(p, events=tuple(e for e in p.events if e != (a, b)) + ((b, a),))
+        ex = MultiGpuExecutor(split.graph, bad, weights=w, inputs=inp, check_plan=False)
+        try:
+            ex.run()
+            start = len(drv.trace)
+            with pytest.raises(ExecutorError, match=pattern):
+                ex.capture()
+            assert not [t for t in drv.trace[start:] if t[1] == "begin_capture"]
+        finally:
+            ex.free()
