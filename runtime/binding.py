@@ -92,6 +92,12 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     devices = max(plan.devices, 1)
     tensor_device = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices)) if devices > 1 else {}
     node_device = dict(zip((n for n, _s in plan.order), plan.node_devices)) if devices > 1 else {}
+    if devices == 1:   # a Plan built in code (a file is refused: ``_check_one_device``); run on device 0 regardless
+        stray = next((("node", e[0], d) for e, d in zip(plan.order, plan.node_devices) if d != 0), None) or next(
+            (("tensor", e[0], d) for e, d in zip(plan.tensors, plan.tensor_devices) if d != 0), None)
+        if stray is not None:
+            raise PlanFormatError(f"plan {plan.graph!r} puts {stray[0]} {stray[1]!r} on device {stray[2]}, outside 0..0 "
+                                  "(the plan spans 1 device)")
     if devices > 1:   # (unverified: a node on device 7 of 2 was a KeyError, a tensor on -1 the last device's arena)
         if len(plan.node_devices) != len(plan.order) or len(plan.tensor_devices) != len(plan.tensors):
             raise PlanFormatError(f"plan {plan.graph!r} spans {devices} devices but gives {len(plan.node_devices)} node "
@@ -108,6 +114,9 @@ def bind(graph: Graph, plan: Plan) -> Binding:
         root = graph.tensors[graph.root[ti]]
         device = tensor_device.get(root.id, 0)
         if root.kind == "weight":
+            if offsets.get(t.id) is not None:   # (it ran in the weight's own allocation, as if the offset were null)
+                raise PlanFormatError(f"plan {plan.graph!r} gives tensor {t.id!r} arena offset {offsets[t.id]}, but it "
+                                      f"lives in weight {root.id!r}'s own memory (its offset must be null)")
             places[t.id] = Place(root.id, False, device, graph.offset_in_root(ti))
             if t.view_of is None:
                 own.append((t.id, t.size))

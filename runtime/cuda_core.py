@@ -128,6 +128,24 @@ def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
         raise ExecutorError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
 
 
+def _waits_before_records(steps: Sequence, plan: Plan, skip: frozenset[int] = frozenset()) -> str:
+    """The first plan event whose wait ``steps`` (a program's: a fused group records on its last member) issue at or
+    before its record, described, or "". Such a plan (run unverified, ``check_plan=False``) is an eager negative
+    control: the wait finds the event unrecorded and waits for nothing, as in CUDA. A capture of it waited on the
+    record of the step before, outside the graph, which CUDA refuses mid-capture (the fake driver took it). Events
+    in ``skip`` (cross-device: no capture holds them) are left out."""
+    recorded: dict[int, int] = {}
+    for k, st in enumerate(steps):
+        recorded.update((i, k) for i in st.records)
+    for k, st in enumerate(steps):
+        for i in st.waits:
+            if i not in skip and (recorded.get(i, -1) >= k or i not in recorded):
+                a, b = plan.events[i]
+                return (f"waits on event {a!r}->{b!r} at {b!r} (stream {st.stream}) before {a!r} records it"
+                        if i in recorded else f"waits on event {a!r}->{b!r}, which no step records")
+    return ""
+
+
 class CudaCore:
     """Arenas, weights, inputs, streams, events and the step program of one (graph, plan) on its GPUs."""
 
@@ -206,6 +224,8 @@ class CudaCore:
         self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.transfers
                                        if c.dst_device == d)) for d in range(self.devices)]
         self._graphs: dict[int, tuple] = {}
+        # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
+        self._backward = _waits_before_records(self.program.steps, plan, skip=self._cross)
 
     def _make_streams_and_events(self) -> None:
         cuda, lay = self.cuda, self.layout
@@ -448,6 +468,9 @@ class CudaCore:
     def capture(self, *, poison: Poison | None = None, jitter: Jitter | None = None) -> None:
         """Capture each device's part of a step into its own CUDA graph and instantiate it."""
         self._check_step_args(jitter, poison)
+        if self._backward:
+            raise ExecutorError(f"capture: plan {self.plan.graph!r} {self._backward}; a CUDA graph cannot capture a wait "
+                                "on an event recorded outside it (an eager step waits for nothing there, as in CUDA)")
         if self._stages is None:
             stage_order(self.layout)   # (raises, naming the devices)
         self.release_graph()

@@ -75,9 +75,11 @@ class MultiGpuExecutor(CudaCore):
             raise ExecutorError(f"first_device {first_device!r}: expected a GPU index >= 0")
         first_device = int(first_device)
         D = max(plan.devices, 1)
-        if cuda.Device.count() < first_device + D:
-            raise RuntimeError(f"plan needs {D} GPUs from first_device {first_device} (GPUs {first_device}.."
-                               f"{first_device + D - 1}), {cuda.Device.count()} visible")
+        visible = cuda.Device.count()
+        if visible < first_device + D:
+            # the runtime's error (it was a plain RuntimeError, which ``except MemplanError`` missed), before any context
+            raise ExecutorError(f"plan {plan.graph!r} needs {D} GPUs from first_device {first_device} (GPUs "
+                                f"{first_device}..{first_device + D - 1}), {visible} visible")
         devs = [cuda.Device(first_device + d) for d in range(D)]
         ctxs = [_primary_context(cuda, first_device + d) for d in range(D)]
         for a in range(D):

@@ -46,23 +46,42 @@ class Program:
 
 def unfusable_groups(graph: Graph, plan: Plan) -> frozenset[str]:
     """Fusion groups that cannot run as one kernel launched on their last member under this plan: an
-    event after an earlier member is waited on by a node issued before the last member (the fused
-    kernel, and so the event's record, would come too late for that wait)."""
+    event after an earlier member is waited on by a node issued before the last member, or by the last member
+    itself (the fused kernel, and so the event's record, would come too late for that wait); and a group that the plan does
+    not run as one piece of one stream (``_not_one_piece``: verify's rule 1, which a plan run unverified may
+    break), which node by node runs as the plan says."""
     pos = {nid: i for i, (nid, _) in enumerate(plan.order)}
+    stream = dict(plan.order)
     member_of: dict[str, tuple[str, str]] = {}
+    bad = set()
     for name, members in graph.groups().items():
         ids = [graph.nodes[m].id for m in members]
+        if _not_one_piece(ids, plan.order, pos, stream):
+            bad.add(name)
         last = max(ids, key=pos.__getitem__)
         for m in ids:
             if m != last:
                 member_of[m] = (name, last)
-    bad = set()
     for a, b in plan.events:
         if a in member_of:
             name, last = member_of[a]
-            if pos[b] < pos[last]:
+            if pos[b] <= pos[last]:   # (at the last member itself: its wait came before the fused kernel's record)
                 bad.add(name)
     return frozenset(bad)
+
+
+def _not_one_piece(ids: list[str], order: Sequence[tuple[str, int]], pos: Mapping[str, int],
+                   stream: Mapping[str, int]) -> bool:
+    """Whether the plan runs a group's members (``ids``, listed order) otherwise than as one piece of one stream:
+    on several streams, out of their listed order, or with another node of their stream between them. Fused, such
+    a group ran as one kernel on its last member's stream: an earlier member planned on another stream ran there,
+    after none of the waits the plan gives it (issued on its own stream), and a node planned between two members
+    on theirs ran before the first member's work. Verified plans never do this (rule 1), so their kernels stay."""
+    ps = [pos[m] for m in ids]
+    if len({stream[m] for m in ids}) > 1 or ps != sorted(ps):
+        return True
+    inside, s = set(ids), stream[ids[0]]
+    return any(n not in inside and t == s for n, t in order[ps[0]: ps[-1] + 1])
 
 
 def program(graph: Graph, plan: Plan, binding: Binding, addr: Callable[[str], int], *,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memplan
-from memplan.errors import PlanFormatError, UnsafePlan
+from memplan.errors import ExecutorError, PlanFormatError, UnsafePlan
 from runtime import step as step_mod
 from runtime.binding import bind
 from runtime.emulate import emulate
@@ -295,7 +295,7 @@ def test_multi_gpu_executor_names_a_bad_first_device_or_plan(monkeypatch):
             MultiGpuExecutor(split.graph, multi, first_device=bad)
     with pytest.raises(ValueError, match="plan dict: expected a memplan Plan"):
         MultiGpuExecutor(split.graph, {})
-    with pytest.raises(RuntimeError, match=r"plan needs 2 GPUs from first_device 1 \(GPUs 1..2\), 2 visible"):
+    with pytest.raises(ExecutorError, match=r"needs 2 GPUs from first_device 1 \(GPUs 1..2\), 2 visible"):
         MultiGpuExecutor(split.graph, multi, first_device=1)
     MultiGpuExecutor(split.graph, multi, first_device=0).free()
 

@@ -1519,7 +1519,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="python -m runtime.aten.sweep", description=__doc__.splitlines()[0],
                        who="runtime.aten.sweep")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
-    ap.add_argument("--only", default="", help="comma-separated model names (see --list)")
+    ap.add_argument("--only", default=None, help="comma-separated model names (see --list)")
     ap.add_argument("--budget", type=_budget, default=240.0, help="seconds; no model starts after that")
     ap.add_argument("--out", default="", help="write every result here as JSON (atomically)")
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
@@ -1545,7 +1545,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         modes = [("s1", 1, False), ("s3", 3, False)]
     cases = [c for c in CASES if dev.type == "cuda" or not c.cuda_only]
-    if a.only:
+    if a.only is not None:   # ("--only ''" read as no --only: every model of the list, hours, for an empty value)
         names = [n.strip() for n in a.only.split(",") if n.strip()]
         if not names:   # "--only ," ran no model and reported an empty success
             print(f"python -m runtime.aten.sweep: --only {a.only!r}: no model names (see --list)", file=sys.stderr)

@@ -7,6 +7,7 @@ registry (``runtime.kernels.registry``).
 from __future__ import annotations
 
 import ctypes
+from collections import OrderedDict
 from pathlib import Path
 
 from ..cuda_util import check, import_pycuda
@@ -88,6 +89,35 @@ ON_DEMAND = frozenset({"binary_f32_f16", "rms_norm4_f32_f16", "add_rms_norm4_f32
                        "gemm_naive_f16x", "gemm_naive_swiglu_f16x", *ATTN_MMA_H_NAMES, *WS_NAMES})
 
 
+#: the most launch configurations (and tensor maps) a library keeps: the 8B step issues 354 launches, so a dozen
+#: executors sharing one library (``runtime.bench``) stay cached; past it the least recently used go. Why a bound:
+#: the caches were keyed by every (launch, stream, PDL) and (matrix, shape) ever launched, so they grew with every
+#: executor a long benchmark made (other arena addresses) and with every jittered step (a spin's random cycle count
+#: is a new launch), and kept each executor's parameter memory after it was freed. Dropping one is safe: the driver
+#: copies a launch's parameters (tensor maps included) when it is issued or captured.
+LAUNCH_CACHE_MAX = 4096
+
+
+class _Recent(OrderedDict):
+    """A mapping that keeps its ``limit`` most recently used entries (``get`` and stores count as use)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        if key in self:
+            self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 class _OnDemand(dict):
     """Loaded functions by name; a name in ``lazy`` is loaded (``load(name)``) at its first lookup."""
 
@@ -166,8 +196,8 @@ class KernelLibrary:
             if name not in ON_DEMAND:
                 self.funcs[name] = load_py(name)
         self._cu_funcs: dict = {}
-        self._configs: dict = {}
-        self._tmaps: dict = {}
+        self._configs = _Recent(LAUNCH_CACHE_MAX)
+        self._tmaps = _Recent(LAUNCH_CACHE_MAX)
         #: the launch attribute that carries ``Launch.carveout`` (None: cuda.bindings is missing or too old,
         #: and the hint is dropped; it changes when kernels may share an SM, never a result)
         self._carveout_attr = None
@@ -257,7 +287,7 @@ class KernelLibrary:
         """``cuLaunchKernelEx``: the PDL launches, the launches that ask a split (``Launch.carveout``), and every
         launch of the wgmma build (its tensor maps go by value): what pycuda's prepared calls cannot pass. The
         configuration is built once per (launch,
-        stream, pdl) and kept, with the parameter memory it points to."""
+        stream, pdl) and kept, with the parameter memory it points to, among the ``LAUNCH_CACHE_MAX`` last used."""
         cu = self._cu
         key = (ln, stream.handle, pdl)
         cfg = self._configs.get(key)
@@ -328,7 +358,7 @@ class KernelLibrary:
 
     def _tmap(self, ptr: int, rows: int, K: int, box_rows: int | None):
         """One tensor map (``cuTensorMapEncodeTiled``, host only: safe inside a stream capture) of a [rows, K]
-        matrix, kept per (matrix, shape) for the library's life: f16 weights in swizzled boxes of 64 k x
+        matrix, kept per (matrix, shape) among the ``LAUNCH_CACHE_MAX`` last used: f16 weights in swizzled boxes of 64 k x
         ``box_rows``, or (``box_rows`` None) f32 x in plain boxes of 64 x 64."""
         key = (box_rows, ptr, rows, K)
         m = self._tmaps.get(key)
