@@ -1352,8 +1352,8 @@ CASES = [
                     hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128,
                     max_position_embeddings=66, channel_shrink_ratio=4, pad_token_id=1), boxes(2, 6)),
     # session 39 (CPU: all bitwise on 1 stream and "auto" but the nn.MultiheadAttention ones, close: eval MHA's
-    # fast path): newer text towers (sliding windows, MoE, multimodal RoPE), SigLIP2's packed patches, a HiFi-GAN
-    # vocoder, more torchvision detection heads; then torch.nn building blocks and op families (sweep_blocks.py)
+    # fast path): newer text towers (sliding windows, MoE, multimodal RoPE), SigLIP2's packed patches, LASR and
+    # Parakeet-CTC speech encoders, a HiFi-GAN vocoder, more torchvision detection heads; then torch.nn building blocks and op families (sweep_blocks.py)
     Case("muse_spark_text", hf("MuseSparkTextConfig", "MuseSparkTextModel", "eager", fields=("last_hidden_state",),
                                fixed=NOCACHE, head_dim=16, num_local_experts=4, num_experts_per_tok=2,
                                moe_intermediate_size=32, moe_hidden_size=32, **LM, **TOKENS), ids(1, 6)),
@@ -1378,6 +1378,24 @@ CASES = [
                                fixed=NOCACHE, rope_parameters=MROPE, **LM, **TOKENS), ids(1, 6)),
     Case("hunyuan_vl_text", hf("HunYuanVLTextConfig", "HunYuanVLTextModel", "eager", fields=("last_hidden_state",),
                                fixed=NOCACHE, head_dim=16, rope_parameters=MROPE, **LM, **TOKENS), ids(1, 6)),
+    Case("glm4v_text", hf("Glm4vTextConfig", "Glm4vTextModel", "eager", fields=("last_hidden_state",), fixed=NOCACHE,
+                          rope_parameters={**MROPE, "mrope_section": [1, 1, 2], "partial_rotary_factor": 0.5}, **LM,
+                          **TOKENS), ids(1, 6)),
+    Case("glm4v_moe_text", hf("Glm4vMoeTextConfig", "Glm4vMoeTextModel", "eager", fields=("last_hidden_state",),
+                              fixed=NOCACHE, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                              first_k_dense_replace=1, n_group=1, topk_group=1,
+                              rope_parameters={**MROPE, "mrope_section": [1, 1, 2], "partial_rotary_factor": 0.5},
+                              **LM, **TOKENS), ids(1, 6)),
+    Case("lasr_encoder", hf("LasrEncoderConfig", "LasrEncoder", "eager", names=("input_features",),
+                            fields=("last_hidden_state",), num_mel_bins=16, **{**LM, "vocab_size": DROP,
+                                                                              "max_position_embeddings": DROP,
+                                                                              "num_key_value_heads": 4}),
+         img(1, 32, 16)),
+    Case("parakeet_ctc", hf("ParakeetCTCConfig", "ParakeetForCTC", "eager", names=("input_features",), fields=("logits",),
+                            vocab_size=32, encoder_config=dict(num_mel_bins=16, subsampling_conv_channels=16,
+                                                               hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                                               intermediate_size=128, num_key_value_heads=4)),
+         img(1, 32, 16)),
     Case("siglip2_vision", hf("Siglip2VisionConfig", "Siglip2VisionModel", "eager",
                               names=("pixel_values", "pixel_attention_mask", "spatial_shapes"),
                               fields=("last_hidden_state",), **{**V, "image_size": DROP, "patch_size": 4, "num_patches": 16}),
