@@ -43,6 +43,7 @@ from runtime.aten import compile as aten_compile
 from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
+from runtime.aten.sweep_blocks import BLOCKS
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -312,7 +313,8 @@ def ids_mask_dec(b, t, td, vocab=128):
 
 S2M = dict(names=("input_ids", "attention_mask", "decoder_input_ids"), fixed=NOCACHE, vocab_size=128)
 T5S = dict(d_model=64, d_ff=128, num_layers=2, num_heads=4, d_kv=16, decoder_start_token_id=0)
-MLA_Q = {**MLA, "q_lora_rank": 16}  # (DeepSeek-V3.2 and later configs take no q_lora_rank=None)
+MLA_Q = {**MLA, "q_lora_rank": 16}
+MROPE = {"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0}  # (sums to head_dim 16 / 2)  # (DeepSeek-V3.2 and later configs take no q_lora_rank=None)
 
 RTD = dict(names=("pixel_values",), fields=("logits", "pred_boxes"), d_model=32, encoder_hidden_dim=32,
            encoder_in_channels=[32, 48, 64], feat_strides=[8, 16, 32], encoder_layers=1, decoder_layers=2,
@@ -1349,6 +1351,65 @@ CASES = [
     Case("lilt", hf("LiltConfig", "LiltModel", "eager", names=("input_ids", "bbox"), fields=("last_hidden_state",),
                     hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128,
                     max_position_embeddings=66, channel_shrink_ratio=4, pad_token_id=1), boxes(2, 6)),
+    # session 39 (CPU: all bitwise on 1 stream and "auto" but the nn.MultiheadAttention ones, close: eval MHA's
+    # fast path): newer text towers (sliding windows, MoE, multimodal RoPE), SigLIP2's packed patches, LASR and
+    # Parakeet-CTC speech encoders, a HiFi-GAN vocoder, more torchvision detection heads; then torch.nn building blocks and op families (sweep_blocks.py)
+    Case("muse_spark_text", hf("MuseSparkTextConfig", "MuseSparkTextModel", "eager", fields=("last_hidden_state",),
+                               fixed=NOCACHE, head_dim=16, num_local_experts=4, num_experts_per_tok=2,
+                               moe_intermediate_size=32, moe_hidden_size=32, **LM, **TOKENS), ids(1, 6)),
+    Case("muse_glimmer_text", hf("MuseGlimmerTextConfig", "MuseGlimmerTextModel", "eager", fields=("last_hidden_state",),
+                                 fixed=NOCACHE, head_dim=16, **LM, **TOKENS), ids(1, 6)),
+    Case("inkling_text", causal("InklingTextConfig", "InklingForCausalLM", "eager", head_dim=16, swa_head_dim=16,
+                                swa_num_attention_heads=4, swa_num_key_value_heads=2, n_routed_experts=4,
+                                num_experts_per_tok=2, n_shared_experts=1, moe_intermediate_size=32, **TOKENS),
+         ids(1, 6)),
+    Case("inkling2_text", causal("Inkling2TextConfig", "Inkling2ForCausalLM", "eager", head_dim=16, swa_head_dim=16,
+                                 swa_num_attention_heads=4, swa_num_key_value_heads=2, n_routed_experts=4,
+                                 num_experts_per_tok=2, moe_intermediate_size=32, **TOKENS), ids(1, 6)),
+    Case("minimax_m3_vl_text", causal("MiniMaxM3VLTextConfig", "MiniMaxM3VLForCausalLM", "eager", head_dim=16,
+                                      num_local_experts=4, num_experts_per_tok=2, dense_intermediate_size=128,
+                                      shared_intermediate_size=64, index_head_dim=16, **TOKENS), ids(1, 6)),
+    Case("qwen3_vl_text", hf("Qwen3VLTextConfig", "Qwen3VLTextModel", "eager", fields=("last_hidden_state",),
+                             fixed=NOCACHE, head_dim=16, **LM, **TOKENS), ids(1, 6)),
+    Case("qwen3_vl_moe_text", hf("Qwen3VLMoeTextConfig", "Qwen3VLMoeTextModel", "eager", fields=("last_hidden_state",),
+                                 fixed=NOCACHE, head_dim=16, num_experts=4, num_experts_per_tok=2,
+                                 moe_intermediate_size=32, **LM, **TOKENS), ids(1, 6)),
+    Case("qwen2_5_vl_text", hf("Qwen2_5_VLTextConfig", "Qwen2_5_VLTextModel", "eager", fields=("last_hidden_state",),
+                               fixed=NOCACHE, rope_parameters=MROPE, **LM, **TOKENS), ids(1, 6)),
+    Case("hunyuan_vl_text", hf("HunYuanVLTextConfig", "HunYuanVLTextModel", "eager", fields=("last_hidden_state",),
+                               fixed=NOCACHE, head_dim=16, rope_parameters=MROPE, **LM, **TOKENS), ids(1, 6)),
+    Case("glm4v_text", hf("Glm4vTextConfig", "Glm4vTextModel", "eager", fields=("last_hidden_state",), fixed=NOCACHE,
+                          rope_parameters={**MROPE, "mrope_section": [1, 1, 2], "partial_rotary_factor": 0.5}, **LM,
+                          **TOKENS), ids(1, 6)),
+    Case("glm4v_moe_text", hf("Glm4vMoeTextConfig", "Glm4vMoeTextModel", "eager", fields=("last_hidden_state",),
+                              fixed=NOCACHE, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                              first_k_dense_replace=1, n_group=1, topk_group=1,
+                              rope_parameters={**MROPE, "mrope_section": [1, 1, 2], "partial_rotary_factor": 0.5},
+                              **LM, **TOKENS), ids(1, 6)),
+    Case("lasr_encoder", hf("LasrEncoderConfig", "LasrEncoder", "eager", names=("input_features",),
+                            fields=("last_hidden_state",), num_mel_bins=16, **{**LM, "vocab_size": DROP,
+                                                                              "max_position_embeddings": DROP,
+                                                                              "num_key_value_heads": 4}),
+         img(1, 32, 16)),
+    Case("parakeet_ctc", hf("ParakeetCTCConfig", "ParakeetForCTC", "eager", names=("input_features",), fields=("logits",),
+                            vocab_size=32, encoder_config=dict(num_mel_bins=16, subsampling_conv_channels=16,
+                                                               hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                                               intermediate_size=128, num_key_value_heads=4)),
+         img(1, 32, 16)),
+    Case("siglip2_vision", hf("Siglip2VisionConfig", "Siglip2VisionModel", "eager",
+                              names=("pixel_values", "pixel_attention_mask", "spatial_shapes"),
+                              fields=("last_hidden_state",), **{**V, "image_size": DROP, "patch_size": 4, "num_patches": 16}),
+         lambda g, dev, dt: (torch.randn(1, 16, 48, generator=g, device=dev).to(dt),
+                             torch.ones(1, 16, dtype=torch.long, device=dev), torch.tensor([[4, 4]], device=dev))),
+    Case("speecht5_hifigan", lambda: hf_model("SpeechT5HifiGanConfig", "SpeechT5HifiGan", "eager", model_in_dim=16,
+                                              upsample_initial_channel=32, upsample_rates=[2, 2],
+                                              upsample_kernel_sizes=[4, 4], resblock_kernel_sizes=[3],
+                                              resblock_dilation_sizes=[[1, 3]]), img(1, 10, 16)),
+    Case("ssd300_vgg16_head", tv_det("ssd300_vgg16"), IMG),  # (resized to 300 x 300 inside)
+    Case("fasterrcnn_r50_head", tv_det("fasterrcnn_resnet50_fpn", min_size=64, max_size=64), IMG),
+    Case("retinanet_v2_head", tv_det("retinanet_resnet50_fpn_v2", min_size=64, max_size=64), IMG),
+    Case("vgg13_bn", tv("vgg13_bn"), img(1, 3, 32, 32)),
+    *[Case(name, make, inputs) for name, make, inputs in BLOCKS],
 ]
 CASES += SERVING
 _by_name = {c.name: c for c in CASES}
