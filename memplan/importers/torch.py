@@ -284,8 +284,8 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                          "sizes)")
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
-    names = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names)
+    names, sourced = _dim_names(torch, users)
+    known = _dims_by_symbol(dims, names, sourced)
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -303,9 +303,13 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
         expr = d.node.expr
         missing = sorted(str(s) for s in expr.free_symbols if str(s) not in known)
         if missing:
-            other = next((k for k, s in names.items() if s == missing[0] and k != missing[0]), None)
-            also = f" or --dim {other}=N" if other is not None else ""
-            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {missing[0]}=N{also}, or with "
+            name = _name_of(missing[0], names)
+            if name is None:
+                raise GraphError(f"input '{where}': symbolic size {d}: torch's symbol {missing[0]} has no name a --dim "
+                                 f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
+                                 f"{names[missing[0]]}): rename that Dim, or name this one")
+            also = f" or --dim {missing[0]}=N" if name != missing[0] and names.get(missing[0]) == missing[0] else ""
+            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {name}=N{also}, or with "
                              "--batch N where it is an input's leading dimension)")
         return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
 
@@ -322,31 +326,42 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     return tuple(args), dict(kwargs)
 
 
-def _dim_names(torch, users: list) -> dict[str, str]:
-    """Every name a ``--dim`` may give a symbolic dimension of the user inputs ``users``, and the symbol it names:
-    torch's symbol itself (``s77``); ``INPUT.K``, dimension ``K`` of user input ``INPUT`` where that dimension is
-    one symbol (``x.0``); and the ``torch.export.Dim``'s own name (``batch``) where the program still knows it.
+def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
+    """``(names, sourced)``: every name a ``--dim`` may give a symbolic dimension of the user inputs ``users``, and
+    the symbol it names; and whether the program still knows where its symbols came from (a program in memory:
+    ``sourced``; one loaded from a ``.pt2``: not).
+
+    The names, the user's first: the ``torch.export.Dim``'s own name (``batch``) where the program still knows
+    it; a symbolic int input's name (``forward(x, n: int)`` exported with ``n`` dynamic: ``n``); ``INPUT.K``,
+    dimension ``K`` of user input ``INPUT`` where that dimension is one symbol (``x.0``); and torch's symbol
+    itself (``s77``), unless a name of the user's above spells it for another symbol (a ``Dim("s17")`` on the
+    symbol ``s77`` while torch's ``s17`` is another dimension: ``--dim s17=N`` is the ``Dim``, as written).
 
     Why: the symbols are all a saved program had, and torch numbers them by a hash of where they were made
     (``s77``, ``s17``): a user had to import once to learn them, and they change with the export. torch's
     ``export.save`` keeps no ``Dim`` names (its archive holds none: only symbols and their ranges), so a loaded
     program is named by its inputs' dimensions, which the user wrote and which do not change; a program still
-    in memory (``sized_inputs`` from Python) also by its ``Dim`` names, read off its shape environment."""
-    names: dict[str, str] = {}
+    in memory (``sized_inputs`` from Python) also by its ``Dim`` names, read off its shape environment. A
+    symbolic int input was nameable by its symbol alone (``--dim n=2``: "no such symbolic dimension")."""
+    symbols: dict[str, str] = {}   # torch's symbol names
+    inputs: dict[str, str] = {}    # INPUT.K and symbolic int inputs
     env = None
     for n in users:
-        for k, d in enumerate(_sizes_of(torch, n.meta.get("val"))):
+        val = n.meta.get("val")
+        for k, d in enumerate(_sizes_of(torch, val)):
             expr = getattr(getattr(d, "node", None), "expr", None)
             if expr is None:
                 continue
             env = env or getattr(d.node, "shape_env", None)
             for s in expr.free_symbols:
-                names.setdefault(str(s), str(s))
-            if expr.is_Symbol and isinstance(n.meta.get("val"), torch.Tensor):
-                names.setdefault(f"{n.name}.{k}", str(expr))
+                symbols.setdefault(str(s), str(s))
+            if expr.is_Symbol:
+                inputs.setdefault(f"{n.name}.{k}" if isinstance(val, torch.Tensor) else n.name, str(expr))
     debug = getattr(env, "source_name_to_debug_name", None) or {}
     replaced = getattr(env, "replacements", None) or {}
-    for sym, where in (getattr(env, "var_to_sources", None) or {}).items():
+    sources = getattr(env, "var_to_sources", None) or {}
+    names: dict[str, str] = {}
+    for sym, where in sources.items():
         now = replaced.get(sym, sym)   # (a Dim's symbol torch found equal to another: `k` of x and of y)
         for src in where:
             try:
@@ -354,21 +369,34 @@ def _dim_names(torch, users: list) -> dict[str, str]:
             except Exception:   # (a source torch cannot name: no Dim name from it)
                 continue
             dim_name = debug.get(text)
-            if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in names:
+            if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in symbols:
                 names.setdefault(dim_name, str(now))
-    return names
+    for table in (inputs, symbols):
+        for name, sym in table.items():
+            names.setdefault(name, sym)
+    return names, bool(sources)
 
 
-def _dims_by_symbol(dims: dict[str, int], names: dict[str, str]) -> dict[str, tuple[int, str]]:
+def _name_of(symbol: str, names: dict[str, str]) -> str | None:
+    """The name a ``--dim`` gives ``symbol`` by (``_dim_names``), the user's first (a ``Dim``'s, then an input's),
+    torch's own symbol last; None where every name it had spells another symbol (a ``Dim`` named like it)."""
+    spelled = [k for k, s in names.items() if s == symbol]
+    return next((k for k in spelled if k != symbol), symbol if symbol in spelled else None)
+
+
+def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True) -> dict[str, tuple[int, str]]:
     """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
     program has not is a GraphError listing those it has, and so are two names of one symbol given two values
-    (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options)."""
+    (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options). ``sourced``: whether
+    the program knows where its symbols came from (``_dim_names``): only where it does not (a program loaded
+    from a ``.pt2``) does the error say that a saved program keeps no ``Dim`` names; one in memory exported
+    without named ``Dim``s (``Dim.AUTO``, ``Dim.DYNAMIC``) was told so too, which was not why."""
     known: dict[str, tuple[int, str]] = {}
     for name, value in dims.items():
         sym = names.get(name)
         if sym is None:
             listed = sorted(names, key=lambda k: (k != names[k], k))   # (torch's symbols first)
-            lost = "" if any("." not in k and k != v for k, v in names.items()) else \
+            lost = "" if sourced else \
                 "; a saved program keeps no torch.export.Dim names: name a dimension by its input, INPUT.K"
             raise GraphError(f"--dim {name}: the program has no such symbolic dimension "
                              f"(it has: {', '.join(listed) or 'none'}{lost})")
@@ -395,6 +423,7 @@ def load_exported(path: str):
     internals on the quiet CLI's stderr for every such model (D-FINE, DEIMv2)."""
     check_readable(path, InputFormatError, 1 << 62)
     torch = _need_torch()
+    _archive_reader()
     try:
         f = open_input(path)   # (a FIFO put in its place: no wait)
     except OSError as exc:
@@ -417,6 +446,38 @@ def load_exported(path: str):
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: where torch keeps its compile caches, which importing its archive reader creates
+_CACHE_DIR_VAR = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def _archive_reader() -> None:
+    """Import torch's ``.pt2`` reader, which imports ``torch._dynamo``, which creates torch's cache directory
+    (``TORCHINDUCTOR_CACHE_DIR``, else ``torchinductor_USER`` in the temporary directory) as it loads.
+
+    Why here, before the file is opened: where that directory cannot be made (the variable names a path under a
+    file, or a read-only place), the import raised inside the load, and ``memplan import x.pt2`` said the file
+    was "not a torch.export program (NotADirectoryError: ...)": the file was blamed for the environment. The
+    variable is put back as it was (torch sets it to its absolute path before it tries)."""
+    given = os.environ.get(_CACHE_DIR_VAR)
+    try:
+        importlib.import_module("torch.export.pt2_archive._package")
+    except ImportError:
+        return   # (another torch layout: torch.export.load imports what it needs, and says what fails)
+    except OSError as exc:
+        if given is None:
+            os.environ.pop(_CACHE_DIR_VAR, None)
+            where = f"its default cache directory {exc.filename or '?'}"
+            fix = f"set {_CACHE_DIR_VAR} to a writable directory"
+        else:
+            os.environ[_CACHE_DIR_VAR] = given
+            where = f"the cache directory {_CACHE_DIR_VAR}={given}"
+            fix = f"point {_CACHE_DIR_VAR} at a writable directory"
+        why = exc.strerror or type(exc).__name__
+        at = f" ({exc.filename})" if exc.filename and given is not None and exc.filename != given else ""
+        raise MemplanError(f"torch cannot create {where}{at}: {why}; {fix} (torch creates it to load any "
+                           "torch.export program)") from None
 
 
 #: the environment variables by which ``torch.load`` takes ``weights_only`` whatever its caller passes
@@ -834,6 +895,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                       if n.op == "placeholder" and n.name not in weight_names
                       and isinstance(n.meta.get("val"), torch.Tensor)}
     relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages) for n in graph_nodes)
+    relay_weights = _lone_weight_storages(torch, graph_nodes, weight_names)
+    if any(_keeps_input_layouts(torch, n, set(relay_weights)) for n in graph_nodes):
+        relay_weights = set()
     #: each weight storage's first weight, by storage (``_shared_weight``: a later weight on it is its view)
     weight_roots: dict[Any, str] = {}
     total = len(graph_nodes)
@@ -848,7 +912,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     _check_strided(torch, val, where)
                     make_view(n.name, val, shared, where)
                 else:
-                    own = _own_layout(torch, val) if kind == "input" and relay_inputs else val
+                    relay = relay_inputs if kind == "input" else StorageWeakRef(val.untyped_storage()) in relay_weights
+                    own = _own_layout(torch, val) if relay else val
                     r = new_rec(n.name, own, kind, where)
                     if kind == "weight":
                         weight_roots.setdefault(r.storage, n.name)
@@ -1064,6 +1129,31 @@ def _keeps_input_layouts(torch, n: Any, input_storages: set) -> bool:
     return any(a.name in written and isinstance(a.meta.get("val"), torch.Tensor)
                and StorageWeakRef(a.meta["val"].untyped_storage()) in input_storages
                for a in _flat_nodes(torch, (n.args, n.kwargs)))
+
+
+def _lone_weight_storages(torch, graph_nodes: list, weight_names: set) -> set:
+    """The storages (``StorageWeakRef``) of the weights (parameters, buffers, constants) that no other weight
+    shares: each such weight is planned at its own elements' bytes (``_own_layout``), as a user input is.
+
+    Why: a weight's fake tensor in memory is its module tensor's layout, storage and all, so a 4-byte buffer
+    ``register_buffer("b", torch.arange(5.)[1])`` was planned at its storage's 20 bytes (its elements 4 bytes
+    in), while the same program loaded from a ``.pt2`` (whose fake tensors lie at offset 0 in storages of their
+    own elements) was planned at 4: one program, two graphs. Bytes no op of the program reaches are no part of
+    it, so both take the 4. Weights sharing a storage keep its layout: a later one is a view of the first
+    (``_shared_weight``) at its place in that storage, which a relaid first weight would not cover."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    seen: dict[Any, int] = {}
+    for n in graph_nodes:
+        val = n.meta.get("val")
+        if n.op in ("placeholder", "get_attr") and isinstance(val, torch.Tensor) and (
+                n.op == "get_attr" or n.name in weight_names):
+            try:
+                ref = StorageWeakRef(val.untyped_storage())
+            except (NotImplementedError, RuntimeError):   # (not strided: refused where it is imported)
+                continue
+            seen[ref] = seen.get(ref, 0) + 1
+    return {ref for ref, count in seen.items() if count == 1}
 
 
 def _own_layout(torch, val: Any) -> Any:
