@@ -308,9 +308,10 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                 raise GraphError(f"input '{where}': symbolic size {d}: torch's symbol {missing[0]} has no name a --dim "
                                  f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
                                  f"{names[missing[0]]}): rename that Dim, or name this one")
-            also = f" or --dim {missing[0]}=N" if name != missing[0] and names.get(missing[0]) == missing[0] else ""
-            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {name}=N{also}, or with "
-                             "--batch N where it is an input's leading dimension)")
+            spelled = [name] if names.get(missing[0]) != missing[0] else [missing[0]] + [name] * (name != missing[0])
+            raise GraphError(f"input '{where}': symbolic size {d} (fix it with "
+                             f"{' or '.join(f'--dim {k}=N' for k in spelled)}, or with --batch N where it is an input's "
+                             "leading dimension)")
         return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
 
     leaves = []
