@@ -187,3 +187,33 @@ def test_a_cache_directory_torch_cannot_create_is_named(tmp_path, default):
     assert "not a torch.export program" not in r.stderr and "TORCHINDUCTOR_CACHE_DIR" in r.stderr
     assert ("default cache directory" in r.stderr) == default
     assert not (tmp_path / "g.json").exists()
+
+
+class ItemFull(nn.Module):
+    """A number read from a tensor's values (``item``) sizes nothing but is used by a later node."""
+
+    def forward(self, x):
+        return torch.full((2,), x.sum().item()) * 2, x * x.amax().item()
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_a_node_using_an_item_reads_its_tensor(decompose):
+    ep = torch.export.export(ItemFull(), (torch.randn(3),))
+    for g in (memplan.from_torch(ep, decompose=decompose), memplan.from_torch(_saved_and_loaded(ep))):
+        reads = {n.op.split(".")[0]: n.inputs for n in g.nodes}
+        assert "sum_1" in reads["full"], reads
+        mul = next(n for n in g.nodes if n.op.startswith("mul") and "x" in n.inputs)
+        assert "amax" in mul.inputs, reads
+        memplan.verify(g, memplan.plan(g, streams=3))
+
+
+class ItemThenWrite(nn.Module):
+    def forward(self, x):
+        v = x[0].item()
+        x.add_(1)
+        return torch.full((2,), v) + x[1]
+
+
+def test_an_item_of_a_tensor_written_before_its_use_is_refused():
+    with pytest.raises(GraphError, match=r"node 'full' .*number read from the values of 'select'.*written in place"):
+        memplan.from_torch(ItemThenWrite(), (torch.randn(3),))

@@ -840,6 +840,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     # also reads the outputs of the root's readers since the previous write (write after read)
     last_write: dict[str, str] = {}
     readers_since: dict[str, list[str]] = {}
+    #: FX values that are numbers read from tensors' values (``item``), with those tensors and the write each
+    #: tensor's root had had when it was read (``_value_reads``)
+    value_reads: dict[str, tuple[tuple[str, str | None], ...]] = {}
     nodes: list[Node] = []
     #: tensors laid out otherwise than their fake tensors (``_overlap_scatter_result``), and views of them
     relaid: set[str] = set()
@@ -935,6 +938,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
+            if n.args[0].name in value_reads:
+                value_reads[n.name] = value_reads[n.args[0].name]
             continue
         in_ids: list[str] = []
         in_vals: dict[str, Any] = {}
@@ -946,10 +951,17 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     in_vals[tid] = a
         out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
         mutated = written_args(torch, n)
+        used = _value_reads(n, value_reads, last_write, root_of, where)
         if not any(isinstance(v, torch.Tensor) for v in out_vals) and not any(
                 isinstance(current.get(a), (str, list)) for a in mutated):
-            continue  # shape arithmetic, asserts: no memory (an op writing its tensor arguments and returning
-            # nothing, such as _foreach_add_, is a node: dropped, its writes were silently lost)
+            # shape arithmetic, asserts: no memory (an op writing its tensor arguments and returning nothing,
+            # such as _foreach_add_, is a node: dropped, its writes were silently lost); a number read from a
+            # tensor's values is remembered, for the nodes that use it to read that tensor
+            reads = used if _op_name(n.target).split(".")[0] in _METADATA_READS or not in_ids else \
+                tuple(dict.fromkeys(used + tuple((t, last_write.get(root_of(t))) for t in in_ids)))
+            if reads:
+                value_reads[n.name] = reads
+            continue
         op = _op_name(n.target)
         if trace is not None:
             trace["env"][n.name] = {a.name: current.get(a.name) for a in _flat_nodes(torch, (n.args, n.kwargs))}
@@ -1063,6 +1075,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if outs:
             for r in read_roots - forced:
                 readers_since.setdefault(r, []).append(outs[0])
+        extra += [t for t, _ in used]   # (the tensors whose values gave the numbers it takes: read them)
         in_ids += [x for x in dict.fromkeys(extra) if x not in in_ids]
         current[n.name] = ids if isinstance(val, (list, tuple)) else ids[0]
         for fx_name, tid in redirect.items():
@@ -1103,6 +1116,31 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         trace["fake"].update((t, recs[t].val) for t in order)
         trace["values"].update(current)
     return Graph(name, tensors, tuple(nodes), alignment)
+
+
+#: ops that return a number read off a tensor's metadata, not its values (their results need no tensor's bytes)
+_METADATA_READS = frozenset({"sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "dim", "size", "stride",
+                             "numel", "storage_offset", "_assert_tensor_metadata"})
+
+
+def _value_reads(n: Any, value_reads: dict, last_write: dict, root_of: Any, where: str) -> tuple:
+    """The ``(tensor id, write its root had had)`` pairs behind the numbers FX node ``n`` takes (``value_reads``:
+    an ``item()`` of a tensor, and arithmetic on it); a GraphError where the tensor was written in place since
+    its value was read (``last_write``: a node reading the tensor would read the new value).
+
+    Why: ``item`` and the arithmetic on its number return no tensor, so they are no node of the graph, and
+    ``torch.full((2,), x.sum().item())`` imported as a ``full`` reading nothing: no plan ordered it after the
+    ``sum``, and the ``sum``'s bytes, read by nobody, could be given to another tensor before the number was
+    read from them. The node that uses the number now reads the tensor it came from."""
+    pairs: list = []
+    for a in n.all_input_nodes:
+        pairs += value_reads.get(a.name, ())
+    for tid, write in pairs:
+        if last_write.get(root_of(tid)) != write:
+            raise GraphError(f"{where} uses a number read from the values of {tid!r}, which is written in place "
+                             f"(by {last_write[root_of(tid)]!r}'s node) before it: unsupported (read the number "
+                             "after the write, or clone the tensor first)")
+    return tuple(dict.fromkeys(pairs))
 
 
 #: ops whose ``storage_offset`` argument counts from the start of their input's storage (over a user input, the
