@@ -115,7 +115,7 @@ def test_dim_names_a_symbolic_int_input(loaded):
 
 
 def test_an_unnamed_symbolic_int_input_is_named_in_the_error():
-    with pytest.raises(GraphError, match=r"input 'n': .*--dim n=N"):
+    with pytest.raises(GraphError, match=r"input 'n': symbolic int .*--dim n=N"):
         sized_inputs(_saved_and_loaded(_int_program()), None, {"x.0": 4})
 
 

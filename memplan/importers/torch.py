@@ -297,7 +297,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                         raise GraphError(f"--batch {batch} and --dim {given}={known[str(expr)][0]} disagree: "
                                          f"{expr} is input '{n.name}'s leading dimension")
 
-    def size(d: Any, where: str) -> int:
+    def size(d: Any, where: str, what: str = "symbolic size") -> int:
         if isinstance(d, int):
             return d
         expr = d.node.expr
@@ -305,11 +305,11 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
         if missing:
             name = _name_of(missing[0], names)
             if name is None:
-                raise GraphError(f"input '{where}': symbolic size {d}: torch's symbol {missing[0]} has no name a --dim "
+                raise GraphError(f"input '{where}': {what} {d}: torch's symbol {missing[0]} has no name a --dim "
                                  f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
                                  f"{names[missing[0]]}): rename that Dim, or name this one")
             spelled = [name] if names.get(missing[0]) != missing[0] else [missing[0]] + [name] * (name != missing[0])
-            raise GraphError(f"input '{where}': symbolic size {d} (fix it with "
+            raise GraphError(f"input '{where}': {what} {d} (fix it with "
                              f"{' or '.join(f'--dim {k}=N' for k in spelled)}, or with --batch N where it is an input's "
                              "leading dimension)")
         return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
@@ -320,7 +320,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
         if isinstance(val, torch.Tensor):
             leaves.append(torch.zeros([size(d, n.name) for d in val.shape], dtype=val.dtype))
         elif isinstance(val, torch.SymInt):
-            leaves.append(size(val, n.name))
+            leaves.append(size(val, n.name, "symbolic int"))
         else:
             leaves.append(val)
     args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
