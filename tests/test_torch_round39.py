@@ -8,6 +8,8 @@
   dimension: the user's names come first.
 - "a saved program keeps no Dim names" was said of programs in memory exported without named ``Dim``s.
 - ``memplan import x.pt2`` blamed the file where torch could not create its cache directory.
+- (hunt) A node using a number read from a tensor's values (``torch.full((2,), x.sum().item())``) read nothing of
+  it: ``item`` is no graph node. It reads that tensor now; one written in place before the use is refused.
 """
 
 from __future__ import annotations
