@@ -284,8 +284,8 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                          "sizes)")
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
-    names = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names)
+    names, sourced = _dim_names(torch, users)
+    known = _dims_by_symbol(dims, names, sourced)
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -297,16 +297,21 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                         raise GraphError(f"--batch {batch} and --dim {given}={known[str(expr)][0]} disagree: "
                                          f"{expr} is input '{n.name}'s leading dimension")
 
-    def size(d: Any, where: str) -> int:
+    def size(d: Any, where: str, what: str = "symbolic size") -> int:
         if isinstance(d, int):
             return d
         expr = d.node.expr
         missing = sorted(str(s) for s in expr.free_symbols if str(s) not in known)
         if missing:
-            other = next((k for k, s in names.items() if s == missing[0] and k != missing[0]), None)
-            also = f" or --dim {other}=N" if other is not None else ""
-            raise GraphError(f"input '{where}': symbolic size {d} (fix it with --dim {missing[0]}=N{also}, or with "
-                             "--batch N where it is an input's leading dimension)")
+            name = _name_of(missing[0], names)
+            if name is None:
+                raise GraphError(f"input '{where}': {what} {d}: torch's symbol {missing[0]} has no name a --dim "
+                                 f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
+                                 f"{names[missing[0]]}): rename that Dim, or name this one")
+            spelled = [name] if names.get(missing[0]) != missing[0] else [missing[0]] + [name] * (name != missing[0])
+            raise GraphError(f"input '{where}': {what} {d} (fix it with "
+                             f"{' or '.join(f'--dim {k}=N' for k in spelled)}, or with --batch N where it is an input's "
+                             "leading dimension)")
         return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
 
     leaves = []
@@ -315,38 +320,49 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
         if isinstance(val, torch.Tensor):
             leaves.append(torch.zeros([size(d, n.name) for d in val.shape], dtype=val.dtype))
         elif isinstance(val, torch.SymInt):
-            leaves.append(size(val, n.name))
+            leaves.append(size(val, n.name, "symbolic int"))
         else:
             leaves.append(val)
     args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
     return tuple(args), dict(kwargs)
 
 
-def _dim_names(torch, users: list) -> dict[str, str]:
-    """Every name a ``--dim`` may give a symbolic dimension of the user inputs ``users``, and the symbol it names:
-    torch's symbol itself (``s77``); ``INPUT.K``, dimension ``K`` of user input ``INPUT`` where that dimension is
-    one symbol (``x.0``); and the ``torch.export.Dim``'s own name (``batch``) where the program still knows it.
+def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
+    """``(names, sourced)``: every name a ``--dim`` may give a symbolic dimension of the user inputs ``users``, and
+    the symbol it names; and whether the program still knows where its symbols came from (a program in memory:
+    ``sourced``; one loaded from a ``.pt2``: not).
+
+    The names, the user's first: the ``torch.export.Dim``'s own name (``batch``) where the program still knows
+    it; a symbolic int input's name (``forward(x, n: int)`` exported with ``n`` dynamic: ``n``); ``INPUT.K``,
+    dimension ``K`` of user input ``INPUT`` where that dimension is one symbol (``x.0``); and torch's symbol
+    itself (``s77``), unless a name of the user's above spells it for another symbol (a ``Dim("s17")`` on the
+    symbol ``s77`` while torch's ``s17`` is another dimension: ``--dim s17=N`` is the ``Dim``, as written).
 
     Why: the symbols are all a saved program had, and torch numbers them by a hash of where they were made
     (``s77``, ``s17``): a user had to import once to learn them, and they change with the export. torch's
     ``export.save`` keeps no ``Dim`` names (its archive holds none: only symbols and their ranges), so a loaded
     program is named by its inputs' dimensions, which the user wrote and which do not change; a program still
-    in memory (``sized_inputs`` from Python) also by its ``Dim`` names, read off its shape environment."""
-    names: dict[str, str] = {}
+    in memory (``sized_inputs`` from Python) also by its ``Dim`` names, read off its shape environment. A
+    symbolic int input was nameable by its symbol alone (``--dim n=2``: "no such symbolic dimension")."""
+    symbols: dict[str, str] = {}   # torch's symbol names
+    inputs: dict[str, str] = {}    # INPUT.K and symbolic int inputs
     env = None
     for n in users:
-        for k, d in enumerate(_sizes_of(torch, n.meta.get("val"))):
+        val = n.meta.get("val")
+        for k, d in enumerate(_sizes_of(torch, val)):
             expr = getattr(getattr(d, "node", None), "expr", None)
             if expr is None:
                 continue
             env = env or getattr(d.node, "shape_env", None)
             for s in expr.free_symbols:
-                names.setdefault(str(s), str(s))
-            if expr.is_Symbol and isinstance(n.meta.get("val"), torch.Tensor):
-                names.setdefault(f"{n.name}.{k}", str(expr))
+                symbols.setdefault(str(s), str(s))
+            if expr.is_Symbol:
+                inputs.setdefault(f"{n.name}.{k}" if isinstance(val, torch.Tensor) else n.name, str(expr))
     debug = getattr(env, "source_name_to_debug_name", None) or {}
     replaced = getattr(env, "replacements", None) or {}
-    for sym, where in (getattr(env, "var_to_sources", None) or {}).items():
+    sources = getattr(env, "var_to_sources", None) or {}
+    names: dict[str, str] = {}
+    for sym, where in sources.items():
         now = replaced.get(sym, sym)   # (a Dim's symbol torch found equal to another: `k` of x and of y)
         for src in where:
             try:
@@ -354,21 +370,34 @@ def _dim_names(torch, users: list) -> dict[str, str]:
             except Exception:   # (a source torch cannot name: no Dim name from it)
                 continue
             dim_name = debug.get(text)
-            if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in names:
+            if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in symbols:
                 names.setdefault(dim_name, str(now))
-    return names
+    for table in (inputs, symbols):
+        for name, sym in table.items():
+            names.setdefault(name, sym)
+    return names, bool(sources)
 
 
-def _dims_by_symbol(dims: dict[str, int], names: dict[str, str]) -> dict[str, tuple[int, str]]:
+def _name_of(symbol: str, names: dict[str, str]) -> str | None:
+    """The name a ``--dim`` gives ``symbol`` by (``_dim_names``), the user's first (a ``Dim``'s, then an input's),
+    torch's own symbol last; None where every name it had spells another symbol (a ``Dim`` named like it)."""
+    spelled = [k for k, s in names.items() if s == symbol]
+    return next((k for k in spelled if k != symbol), symbol if symbol in spelled else None)
+
+
+def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True) -> dict[str, tuple[int, str]]:
     """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
     program has not is a GraphError listing those it has, and so are two names of one symbol given two values
-    (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options)."""
+    (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options). ``sourced``: whether
+    the program knows where its symbols came from (``_dim_names``): only where it does not (a program loaded
+    from a ``.pt2``) does the error say that a saved program keeps no ``Dim`` names; one in memory exported
+    without named ``Dim``s (``Dim.AUTO``, ``Dim.DYNAMIC``) was told so too, which was not why."""
     known: dict[str, tuple[int, str]] = {}
     for name, value in dims.items():
         sym = names.get(name)
         if sym is None:
             listed = sorted(names, key=lambda k: (k != names[k], k))   # (torch's symbols first)
-            lost = "" if any("." not in k and k != v for k, v in names.items()) else \
+            lost = "" if sourced else \
                 "; a saved program keeps no torch.export.Dim names: name a dimension by its input, INPUT.K"
             raise GraphError(f"--dim {name}: the program has no such symbolic dimension "
                              f"(it has: {', '.join(listed) or 'none'}{lost})")
@@ -395,6 +424,7 @@ def load_exported(path: str):
     internals on the quiet CLI's stderr for every such model (D-FINE, DEIMv2)."""
     check_readable(path, InputFormatError, 1 << 62)
     torch = _need_torch()
+    _archive_reader()
     try:
         f = open_input(path)   # (a FIFO put in its place: no wait)
     except OSError as exc:
@@ -417,6 +447,38 @@ def load_exported(path: str):
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: where torch keeps its compile caches, which importing its archive reader creates
+_CACHE_DIR_VAR = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def _archive_reader() -> None:
+    """Import torch's ``.pt2`` reader, which imports ``torch._dynamo``, which creates torch's cache directory
+    (``TORCHINDUCTOR_CACHE_DIR``, else ``torchinductor_USER`` in the temporary directory) as it loads.
+
+    Why here, before the file is opened: where that directory cannot be made (the variable names a path under a
+    file, or a read-only place), the import raised inside the load, and ``memplan import x.pt2`` said the file
+    was "not a torch.export program (NotADirectoryError: ...)": the file was blamed for the environment. The
+    variable is put back as it was (torch sets it to its absolute path before it tries)."""
+    given = os.environ.get(_CACHE_DIR_VAR)
+    try:
+        importlib.import_module("torch.export.pt2_archive._package")
+    except ImportError:
+        return   # (another torch layout: torch.export.load imports what it needs, and says what fails)
+    except OSError as exc:
+        if given is None:
+            os.environ.pop(_CACHE_DIR_VAR, None)
+            where = f"its default cache directory {exc.filename or '?'}"
+            fix = f"set {_CACHE_DIR_VAR} to a writable directory"
+        else:
+            os.environ[_CACHE_DIR_VAR] = given
+            where = f"the cache directory {_CACHE_DIR_VAR}={given}"
+            fix = f"point {_CACHE_DIR_VAR} at a writable directory"
+        why = exc.strerror or type(exc).__name__
+        at = f" ({exc.filename})" if exc.filename and given is not None and exc.filename != given else ""
+        raise MemplanError(f"torch cannot create {where}{at}: {why}; {fix} (torch creates it to load any "
+                           "torch.export program)") from None
 
 
 #: the environment variables by which ``torch.load`` takes ``weights_only`` whatever its caller passes
@@ -778,6 +840,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     # also reads the outputs of the root's readers since the previous write (write after read)
     last_write: dict[str, str] = {}
     readers_since: dict[str, list[str]] = {}
+    #: FX values that are numbers read from tensors' values (``item``), with those tensors and the write each
+    #: tensor's root had had when it was read (``_value_reads``)
+    value_reads: dict[str, tuple[tuple[str, str | None], ...]] = {}
     nodes: list[Node] = []
     #: tensors laid out otherwise than their fake tensors (``_overlap_scatter_result``), and views of them
     relaid: set[str] = set()
@@ -834,6 +899,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                       if n.op == "placeholder" and n.name not in weight_names
                       and isinstance(n.meta.get("val"), torch.Tensor)}
     relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages) for n in graph_nodes)
+    relay_weights = _lone_weight_storages(torch, graph_nodes, weight_names)
+    if any(_keeps_input_layouts(torch, n, set(relay_weights)) for n in graph_nodes):
+        relay_weights = set()
     #: each weight storage's first weight, by storage (``_shared_weight``: a later weight on it is its view)
     weight_roots: dict[Any, str] = {}
     total = len(graph_nodes)
@@ -848,7 +916,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     _check_strided(torch, val, where)
                     make_view(n.name, val, shared, where)
                 else:
-                    own = _own_layout(torch, val) if kind == "input" and relay_inputs else val
+                    relay = relay_inputs if kind == "input" else StorageWeakRef(val.untyped_storage()) in relay_weights
+                    own = _own_layout(torch, val) if relay else val
                     r = new_rec(n.name, own, kind, where)
                     if kind == "weight":
                         weight_roots.setdefault(r.storage, n.name)
@@ -869,6 +938,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
+            if n.args[0].name in value_reads:
+                value_reads[n.name] = value_reads[n.args[0].name]
             continue
         in_ids: list[str] = []
         in_vals: dict[str, Any] = {}
@@ -880,10 +951,17 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     in_vals[tid] = a
         out_vals = list(val) if isinstance(val, (list, tuple)) else [val]
         mutated = written_args(torch, n)
+        used = _value_reads(n, value_reads, last_write, root_of, where)
         if not any(isinstance(v, torch.Tensor) for v in out_vals) and not any(
                 isinstance(current.get(a), (str, list)) for a in mutated):
-            continue  # shape arithmetic, asserts: no memory (an op writing its tensor arguments and returning
-            # nothing, such as _foreach_add_, is a node: dropped, its writes were silently lost)
+            # shape arithmetic, asserts: no memory (an op writing its tensor arguments and returning nothing,
+            # such as _foreach_add_, is a node: dropped, its writes were silently lost); a number read from a
+            # tensor's values is remembered, for the nodes that use it to read that tensor
+            reads = used if _op_name(n.target).split(".")[0] in _METADATA_READS or not in_ids else \
+                tuple(dict.fromkeys(used + tuple((t, last_write.get(root_of(t))) for t in in_ids)))
+            if reads:
+                value_reads[n.name] = reads
+            continue
         op = _op_name(n.target)
         if trace is not None:
             trace["env"][n.name] = {a.name: current.get(a.name) for a in _flat_nodes(torch, (n.args, n.kwargs))}
@@ -997,6 +1075,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         if outs:
             for r in read_roots - forced:
                 readers_since.setdefault(r, []).append(outs[0])
+        extra += [t for t, _ in used]   # (the tensors whose values gave the numbers it takes: read them)
         in_ids += [x for x in dict.fromkeys(extra) if x not in in_ids]
         current[n.name] = ids if isinstance(val, (list, tuple)) else ids[0]
         for fx_name, tid in redirect.items():
@@ -1039,6 +1118,31 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     return Graph(name, tensors, tuple(nodes), alignment)
 
 
+#: ops that return a number read off a tensor's metadata, not its values (their results need no tensor's bytes)
+_METADATA_READS = frozenset({"sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "dim", "size", "stride",
+                             "numel", "storage_offset", "_assert_tensor_metadata"})
+
+
+def _value_reads(n: Any, value_reads: dict, last_write: dict, root_of: Any, where: str) -> tuple:
+    """The ``(tensor id, write its root had had)`` pairs behind the numbers FX node ``n`` takes (``value_reads``:
+    an ``item()`` of a tensor, and arithmetic on it); a GraphError where the tensor was written in place since
+    its value was read (``last_write``: a node reading the tensor would read the new value).
+
+    Why: ``item`` and the arithmetic on its number return no tensor, so they are no node of the graph, and
+    ``torch.full((2,), x.sum().item())`` imported as a ``full`` reading nothing: no plan ordered it after the
+    ``sum``, and the ``sum``'s bytes, read by nobody, could be given to another tensor before the number was
+    read from them. The node that uses the number now reads the tensor it came from."""
+    pairs: list = []
+    for a in n.all_input_nodes:
+        pairs += value_reads.get(a.name, ())
+    for tid, write in pairs:
+        if last_write.get(root_of(tid)) != write:
+            raise GraphError(f"{where} uses a number read from the values of {tid!r}, which is written in place "
+                             f"(by {last_write[root_of(tid)]!r}'s node) before it: unsupported (read the number "
+                             "after the write, or clone the tensor first)")
+    return tuple(dict.fromkeys(pairs))
+
+
 #: ops whose ``storage_offset`` argument counts from the start of their input's storage (over a user input, the
 #: example's own place in its storage is then part of the program: ``runtime.aten`` asks a call for it), and ops
 #: that may grow a storage (a user input's fake storage then holds the grown size, not the example's)
@@ -1064,6 +1168,31 @@ def _keeps_input_layouts(torch, n: Any, input_storages: set) -> bool:
     return any(a.name in written and isinstance(a.meta.get("val"), torch.Tensor)
                and StorageWeakRef(a.meta["val"].untyped_storage()) in input_storages
                for a in _flat_nodes(torch, (n.args, n.kwargs)))
+
+
+def _lone_weight_storages(torch, graph_nodes: list, weight_names: set) -> set:
+    """The storages (``StorageWeakRef``) of the weights (parameters, buffers, constants) that no other weight
+    shares: each such weight is planned at its own elements' bytes (``_own_layout``), as a user input is.
+
+    Why: a weight's fake tensor in memory is its module tensor's layout, storage and all, so a 4-byte buffer
+    ``register_buffer("b", torch.arange(5.)[1])`` was planned at its storage's 20 bytes (its elements 4 bytes
+    in), while the same program loaded from a ``.pt2`` (whose fake tensors lie at offset 0 in storages of their
+    own elements) was planned at 4: one program, two graphs. Bytes no op of the program reaches are no part of
+    it, so both take the 4. Weights sharing a storage keep its layout: a later one is a view of the first
+    (``_shared_weight``) at its place in that storage, which a relaid first weight would not cover."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    seen: dict[Any, int] = {}
+    for n in graph_nodes:
+        val = n.meta.get("val")
+        if n.op in ("placeholder", "get_attr") and isinstance(val, torch.Tensor) and (
+                n.op == "get_attr" or n.name in weight_names):
+            try:
+                ref = StorageWeakRef(val.untyped_storage())
+            except (NotImplementedError, RuntimeError):   # (not strided: refused where it is imported)
+                continue
+            seen[ref] = seen.get(ref, 0) + 1
+    return {ref for ref, count in seen.items() if count == 1}
 
 
 def _own_layout(torch, val: Any) -> Any:
