@@ -67,3 +67,38 @@ def test_cpsat_where_ortools_does_not_import_keeps_the_cli_contract(inputs, targ
     assert problem is None and code == 2
     code, problem = run_case(inputs, target, inputs.files[target], argv, timeout=60)   # (and imports again after)
     assert problem is None and code == 0
+
+
+def _memplan_without_stderr(argv, cwd):
+    """``memplan argv 2>&-``: started with file descriptor 2 closed, so Python's ``sys.stderr`` is None."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=cwd, env=env, timeout=120, stdout=subprocess.PIPE,
+                          stderr=None, preexec_fn=lambda: os.close(2), text=True)
+
+
+@pytest.mark.parametrize("argv", [["plan", "g.json", "-o", "-"], ["plan", "g.json", "-o", "-", "--seed", "3"],
+                                  ["trace", "g.json", "p.json", "-o", "-"]], ids=["plan", "plan-warning", "trace"])
+def test_a_document_on_stdout_stays_whole_where_stderr_is_closed(tmp_path, argv):
+    """``memplan plan g.json -o - 2>&-``: ``print(note, file=sys.stderr)`` with ``sys.stderr`` None prints to stdout,
+    so the summary line ("-: arena 3072 B, ...") ended the plan JSON (exit 0, and the document no longer parsed)."""
+    import json
+
+    import memplan
+    from memplan.examples import diamond
+
+    memplan.save_graph(diamond(), str(tmp_path / "g.json"))
+    memplan.save_plan(memplan.plan(diamond()), str(tmp_path / "p.json"))
+    r = _memplan_without_stderr(argv, tmp_path)
+    assert r.returncode == 0
+    doc = json.loads(r.stdout)   # (it raised "Extra data")
+    assert doc.get("graph", doc.get("otherData", {}).get("graph")) == "diamond"
+
+
+def test_an_error_where_stderr_is_closed_writes_nothing_to_stdout(tmp_path):
+    r = _memplan_without_stderr(["plan", "missing.json", "-o", "-"], tmp_path)
+    assert r.returncode == 2 and r.stdout == ""   # (it was "memplan: error: missing.json: no such file" on stdout)
