@@ -577,20 +577,38 @@ class _ReaderGone:
         return getattr(self._stream, name)
 
 
+class _Nowhere:
+    """stderr for a ``main`` started with it closed (``2>&-``: Python's ``sys.stderr`` is None): what it is told is
+    dropped. Why: ``print(..., file=None)`` writes to stdout, so every note, warning and error line went there,
+    and ``memplan plan g.json -o - 2>&-`` ended the plan JSON on stdout with its summary line (exit 0: the document
+    no longer parsed); the exit code still tells how the command ended."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 @contextlib.contextmanager
 def _readers_may_leave():
     """stdout and stderr as ``_ReaderGone`` for one ``main`` (each restored after; one whose reader went is
-    pointed at /dev/null, so Python's own flush at exit finds nothing to fail on)."""
+    pointed at /dev/null, so Python's own flush at exit finds nothing to fail on); a closed stderr as ``_Nowhere``
+    (a closed stdout stays None: ``print`` then drops the text, and ``-o -`` says it is closed)."""
     saved = sys.stdout, sys.stderr
     wrapped = tuple(None if s is None else _ReaderGone(s, drops) for s, drops in
                     zip(saved, ((BrokenPipeError,), (OSError, ValueError))))   # (ValueError: stderr closed)
+    wrapped = (wrapped[0], _Nowhere() if wrapped[1] is None else wrapped[1])
     sys.stdout, sys.stderr = wrapped
     try:
         yield
     finally:
         sys.stdout, sys.stderr = saved
         for w in wrapped:
-            if w is not None and w.gone:
+            if isinstance(w, _ReaderGone) and w.gone:
                 _drop(w._stream)
 
 

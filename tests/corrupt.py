@@ -8,6 +8,10 @@ JSON value swapped for a huge, negative or wrong-typed one (or raw text that is 
 contract (exit 2 with one line, or 0; no output written on error; inputs untouched), or None.
 ``with_options`` adds a few of the command's own options with hostile values (a class of input the file
 corruptions never reach: an option left without effect by the others warned before the input's error).
+``semantic`` makes an edit that keeps a file well formed but changes its meaning (a graph with the same names and
+another size, kind or alignment, so the plans on disk belong to another graph; a plan with a hazard planted by
+``verify_fuzz38.plant``): ``run_case`` then holds a ``verify`` that passes to the brute-force oracle (tests/oracle.py).
+``without_modules`` runs a case where a dependency does not import (``ortools``: ``--solver cpsat`` was a traceback).
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ import json
 import os
 import random
 import signal
+import sys
 import traceback
 from dataclasses import dataclass
 
 import handgraphs as H
+import oracle
 from cli_contract import exit_code
+from verify_fuzz38 import HAZARDS, plant
 
 import memplan
 from memplan.cli import main
@@ -153,6 +160,69 @@ def corrupt_n(data: bytes, rnd: random.Random, csv: bool = False, most: int = 2)
     return " + ".join(done), data
 
 
+def semantic(inputs: Inputs, target: str, rnd: random.Random) -> tuple[str, bytes] | None:
+    """A well-formed edit of ``target`` that changes what it means, or None where none applies (a CSV): a graph's
+    tensor with another size or kind, or the graph with another alignment (its plans on disk are then plans of a graph
+    with the same names but not this one), or a plan with one of ``verify_fuzz38.HAZARDS`` planted. The edit may leave
+    the plan safe; ``run_case`` asks the oracle whenever ``verify`` passes."""
+    if target.endswith(".csv"):
+        return None
+    doc = json.loads(inputs.files[target])
+    stem = target.split(".")[0]
+    if target == f"{stem}.json":
+        t = rnd.choice(doc["tensors"])
+        how = rnd.choice(["size*2", "size+1", "size-1", "kind", "alignment"])
+        if how == "alignment":
+            doc["alignment"] = rnd.choice([1, 3, 512, 4096, 1 << 20])
+            what = f"alignment {doc['alignment']}"
+        elif how == "kind":
+            t["kind"] = rnd.choice([k for k in ("input", "weight", "intermediate", "output") if k != t["kind"]])
+            what = f"{t['id']} kind {t['kind']}"
+        else:
+            t["size"] = max(0, t["size"] * 2 if how == "size*2" else t["size"] + (1 if how == "size+1" else -1))
+            what = f"{t['id']} size {t['size']}"
+        return f"semantic graph {what}", json.dumps(doc, indent=1).encode()
+    graph = json.loads(inputs.files[f"{stem}.json"])
+    for _ in range(8):
+        how = rnd.choice(HAZARDS)
+        planted = plant(graph, doc, how, rnd)
+        if planted is not None:
+            return f"semantic plan {how}", json.dumps(planted, indent=1).encode()
+    return None
+
+
+@contextlib.contextmanager
+def without_modules(*names: str):
+    """Run the body where ``import name`` (and of its submodules) fails, as where the package is not installed."""
+    hidden = [m for m in sys.modules if any(m == n or m.startswith(n + ".") for n in names)]
+    hidden += [n for n in names if n not in hidden] + ["ortools.sat", "ortools.sat.python"] * ("ortools" in names)
+    saved = {m: sys.modules.get(m) for m in hidden}
+    try:
+        for m in hidden:
+            sys.modules[m] = None
+        yield
+    finally:
+        for m, mod in saved.items():
+            if mod is None:
+                sys.modules.pop(m, None)
+            else:
+                sys.modules[m] = mod
+
+
+def _unverified(inputs: Inputs, argv: list[str]) -> str | None:
+    """For a ``verify`` that passed: what the oracle finds unsafe in the plan it passed, or None."""
+    files = [a for a in argv[1:] if not a.startswith("-")]
+    try:
+        graph, plan = (json.loads(open(f, "rb").read()) for f in files[:2])
+    except ValueError:
+        return None   # (JSON that Python's reader refuses and memplan's took: not the oracle's to judge)
+    try:
+        found = oracle.findings(graph, plan, fused_groups="--fused-groups" in argv)
+    except Exception as exc:  # noqa: BLE001 - a plan the oracle cannot even read was passed as safe
+        return f"unverified plan: the oracle cannot read the plan verify passed ({type(exc).__name__}: {exc})"
+    return f"unverified plan: verify passed a plan the oracle finds unsafe: {found[:2]}" if found else None
+
+
 @dataclass
 class Inputs:
     """Valid files to corrupt, and the commands that read each."""
@@ -255,7 +325,8 @@ def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
              timeout: int = 0) -> tuple[int | None, str | None]:
     """Write ``data`` as ``target``, run ``memplan argv`` in-process, restore ``target``; return the exit
     code and a description of the broken contract (``traceback: ...``, ``hang``, ``lost file: ...``,
-    ``one line: ...``), or None when it was kept."""
+    ``one line: ...``, ``unverified plan: ...`` for a ``verify`` that passed a plan the oracle finds unsafe), or None
+    when it was kept."""
     path = inputs.path(target)
     with open(path, "wb") as f:
         f.write(data)
@@ -282,6 +353,7 @@ def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
             signal.alarm(0)
             signal.signal(signal.SIGALRM, old)
     after = {n: open(inputs.path(n), "rb").read() for n in inputs.files}
+    unverified = _unverified(inputs, argv) if problem is None and code == 0 and argv[0] == "verify" else None
     with open(path, "wb") as f:
         f.write(inputs.files[target])
     lines = err.getvalue().splitlines()
@@ -293,6 +365,8 @@ def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
                 problem = "lost file: an output was written although the command failed"
         elif code != 0:
             problem = f"traceback: exit {code}: {err.getvalue()[:300]!r}"
+        elif argv[0] == "verify":
+            problem = unverified
     if any(after[n] != before[n] for n in inputs.files):
         problem = problem or "lost file: an input was changed"
     if [f for f in os.listdir(inputs.directory) if f.startswith(".memplan-")]:

@@ -1,15 +1,19 @@
 """Fuzz the memplan CLI with corrupted graph, plan and CSV files (not a test: run it by hand).
 
     python tests/fuzz_cli.py --runs 10000 [--seed 0] [--timeout 20] [--pictures 0.02] [--options 0.2]
+                             [--semantic 0.1] [--no-ortools 0.05]
 
 Each run picks a valid input file (tests/corrupt.py builds them: graphs with views, in-place ops,
 fusion groups and KV-cache writes, their serial, multi-stream and two-device plans, a minimalloc CSV),
 corrupts it once (byte flips, truncations, JSON values swapped for huge/negative/wrong-typed ones or for
 text that is not JSON, deleted keys, duplicated entries), and runs a command that reads it through
 ``memplan.cli.main`` in-process (a share of runs, ``--options``, adds a few of the command's own options
-with hostile values: ``corrupt.with_options``). It counts tracebacks (any exception out of ``main``, or an exit code
-other than 0 and 2), broken one-line errors, hangs (a run past ``--timeout`` seconds) and lost files (an
-input changed, an output written by a failed run, a temporary file left behind), prints the first
+with hostile values: ``corrupt.with_options``). Another share, ``--semantic``, makes a well-formed edit instead of a
+corruption (``corrupt.semantic``: a graph with the same names and other sizes, kinds or alignment; a plan with a
+hazard planted), and a share, ``--no-ortools``, runs where OR-Tools does not import (``plan`` and ``csv`` asking for cpsat). It counts tracebacks (any
+exception out of ``main``, or an exit code other than 0 and 2), broken one-line errors, hangs (a run past
+``--timeout`` seconds), lost files (an input changed, an output written by a failed run, a temporary file left
+behind) and unverified plans (a ``verify`` that passed a plan tests/oracle.py finds unsafe), prints the first
 findings of each kind, and exits 1 if there were any.
 """
 
@@ -28,7 +32,7 @@ for p in (HERE, os.path.dirname(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from corrupt import commands, corrupt_n, make_inputs, run_case, with_options  # noqa: E402
+from corrupt import commands, corrupt_n, make_inputs, run_case, semantic, with_options, without_modules  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -39,11 +43,16 @@ def main(argv=None) -> int:
     ap.add_argument("--pictures", type=float, default=0.02, help="share of runs that also try 'draw'")
     ap.add_argument("--options", type=float, default=0.2,
                     help="share of runs that also add a few of the command's options with hostile values")
+    ap.add_argument("--semantic", type=float, default=0.1,
+                    help="share of runs that make a well-formed edit of changed meaning instead of a corruption")
+    ap.add_argument("--no-ortools", type=float, default=0.05, help="share of runs where OR-Tools does not import")
     ap.add_argument("--show", type=int, default=5, help="findings of each kind to print")
     args = ap.parse_args(argv)
 
     rnd = random.Random(args.seed)
     extra = random.Random(f"options {args.seed}")   # (a stream of its own: a seed's corruptions stay as they were)
+    meaning = random.Random(f"semantic {args.seed}")   # (and these two: a seed's options stay as they were too)
+    env = random.Random(f"environment {args.seed}")
     tally: Counter = Counter()
     exits: Counter = Counter()
     shown: Counter = Counter()
@@ -57,7 +66,15 @@ def main(argv=None) -> int:
             argv = rnd.choice(commands(inputs, target, pictures=rnd.random() < args.pictures))
             if extra.random() < args.options:
                 argv = with_options(argv, extra, d)
-            code, problem = run_case(inputs, target, data, argv, timeout=args.timeout)
+            edit = semantic(inputs, target, meaning) if meaning.random() < args.semantic else None
+            if edit is not None:
+                what, data = edit
+            hide = ("ortools",) if env.random() < args.no_ortools else ()
+            if hide:   # (and cpsat asked for: the one solver that needs it, which options pick too rarely)
+                what += " (no ortools)"
+                argv = [*argv, "--solver", "cpsat"] if argv[0] in ("plan", "csv") else argv
+            with without_modules(*hide):
+                code, problem = run_case(inputs, target, data, argv, timeout=args.timeout)
             kind = "ok" if problem is None else problem.split(":")[0]
             tally[kind] += 1
             exits[code] += 1
@@ -70,7 +87,8 @@ def main(argv=None) -> int:
     bad = sum(v for k, v in tally.items() if k != "ok")
     print(f"{args.runs} runs in {time.perf_counter() - t0:.0f} s (seed {args.seed}): "
           f"tracebacks {tally['traceback']}, hangs {tally['hang']}, lost files {tally['lost file']}, "
-          f"error not one line {tally['one line']}; contract kept in {tally['ok']} "
+          f"error not one line {tally['one line']}, unverified plans {tally['unverified plan']}; "
+          f"contract kept in {tally['ok']} "
           f"(exit 2: {exits[2]}, exit 0: {exits[0]})")
     return 1 if bad else 0
 

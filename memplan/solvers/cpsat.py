@@ -95,9 +95,23 @@ def too_costly(sub: BufferProblem, share: float) -> bool:
     return cost >= MODEL_COST_MIN_SECONDS and cost > share
 
 
+def _cp_model():
+    """OR-Tools' ``cp_model`` module, or SolverError naming the solver and what to install. Why: without ortools (an
+    install with ``--no-deps``, a Python it has no wheel for) ``solver="cpsat"`` raised a raw ModuleNotFoundError, a
+    traceback from ``memplan plan --solver cpsat``, and ``auto`` with a time limit (which tries cpsat on
+    multi-stream problems) failed with it where the other solvers could plan; ``auto`` takes a SolverError as
+    "cpsat could not run" and goes on with ``search``."""
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError as exc:
+        raise SolverError(f"solver 'cpsat' needs OR-Tools, which does not import ({type(exc).__name__}: {exc}): "
+                          "pip install ortools, or use solver greedy, size or search") from None
+    return cp_model
+
+
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
           heuristics: tuple[Solution, Solution] | None = None) -> Solution:
-    from ortools.sat.python import cp_model  # lazily: memplan works without ortools until cpsat runs
+    cp_model = _cp_model()   # lazily: memplan works without ortools until cpsat runs
 
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
