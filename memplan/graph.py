@@ -390,6 +390,8 @@ def check_alignment(alignment: object) -> None:
     ``MAX_TENSOR_BYTES``. Shared by the graph check and by the importers and ``--alignment``, which check it
     before a long import rather than after it (and name the option, not the model)."""
     a = as_int(alignment)   # a numpy integer too (``Graph`` stores it as a plain int)
+    if a is None and not isinstance(alignment, (str, bytes, bool)):   # 256.0: a number, just not an integer
+        raise GraphError(f"alignment {_short(alignment)} is not an integer (a power of two of bytes, such as 256)")
     if a is None or a <= 0 or a & (a - 1):
         raise GraphError(f"alignment {_short(alignment)} is not a positive power of two")
     if a > MAX_TENSOR_BYTES:  # offsets are int64: 2**70 would overflow, not plan

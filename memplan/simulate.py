@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import PlanFormatError, named_options
-from .graph import MAX_COST_US, Graph, check_graph
+from .graph import Graph, check_graph
 from .ops import COPY_OP
-from .optimize.cost import CostModelLike, node_costs
+from .optimize.cost import EVENT_US_RULE, CostModelLike, is_event_us, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
 from .schedule import Schedule, check_schedule, schedule_of
@@ -112,8 +112,13 @@ def _recorded_event_us(plan: Plan | Schedule) -> dict[str, float]:
     """The event latency the plan was scheduled with: its ``schedule`` block's, or a split plan's ``split``
     block's (without it a split plan made with ``--event-us 20`` was simulated at the default 2 us)."""
     solver = plan.solver if isinstance(plan, Plan) else {}
-    block = solver.get("schedule", solver.get("split"))
+    key = "schedule" if "schedule" in solver else "split"
+    block = solver.get(key)
     e = block.get("event_us") if isinstance(block, dict) else None
-    if isinstance(e, (int, float)) and not isinstance(e, bool) and 0 <= e <= MAX_COST_US:  # else the default
+    if e is None:
+        return {}
+    if isinstance(e, (int, float)) and not isinstance(e, bool) and is_event_us(e):
         return {"event_us": float(e)}
-    return {}
+    # a hand-edited -1, "x" or 1e16 was simulated at the default 2 us with nothing said but "at 2 us"
+    raise PlanFormatError(f"plan field solver.{key}.event_us {str(e)[:40]!r} is not {EVENT_US_RULE}; pass the "
+                          "latency to simulate it anyway (CostModel(event_us=...), CLI --event-us)")

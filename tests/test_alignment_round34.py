@@ -65,7 +65,7 @@ def test_cli_alignment_refused_in_one_line(capsys, tmp_path, graph_file, value, 
     assert not out.exists()
 
 
-@pytest.mark.parametrize("value, text", [(128, "below the alignment 256"), (256.0, "not a positive power of two"),
+@pytest.mark.parametrize("value, text", [(128, "below the alignment 256"), (256.0, "256.0 is not an integer"),
                                          (True, "not a positive power of two"), (3, "not a positive power of two")])
 def test_library_alignment_refused_naming_it(value, text):
     with pytest.raises(GraphError, match=text):

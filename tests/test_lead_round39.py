@@ -1,0 +1,52 @@
+"""Session 39, the lead's mends of two things hostile39 noticed: a plan's recorded event latency edited to
+nonsense was simulated at the default 2 us without a word, and ``alignment=1.0`` was called "not a positive
+power of two" where it is one, as a float."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import memplan
+from memplan.cli import main
+from memplan.errors import GraphError, PlanFormatError
+from memplan.examples import LLAMA_TINY, llama
+
+
+def _auto_plan():
+    g = llama(LLAMA_TINY)
+    return g, memplan.plan(g, streams="auto")
+
+
+@pytest.mark.parametrize("bad", [-1, "x", 1e16, True, float("nan")])
+def test_a_recorded_event_latency_that_is_no_latency_is_refused_naming_the_field(bad):
+    g, p = _auto_plan()
+    d = p.to_dict()
+    assert "event_us" in d["solver"]["schedule"]
+    d["solver"]["schedule"]["event_us"] = bad
+    edited = memplan.plan_from_dict(d)
+    with pytest.raises(PlanFormatError, match=r"solver\.schedule\.event_us"):
+        memplan.simulate(g, edited)
+    # given a latency, the field is not consulted; and a good one still reproduces the plan's makespan
+    assert memplan.simulate(g, edited, memplan.CostModel(event_us=3.0)).event_us == 3.0
+    assert memplan.simulate(g, p).event_us == p.to_dict()["solver"]["schedule"]["event_us"]
+
+
+def test_the_cli_says_so_in_one_line(tmp_path, capsys):
+    g, p = _auto_plan()
+    gf, pf = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(g, gf)
+    d = p.to_dict()
+    d["solver"]["schedule"]["event_us"] = -1
+    pf.write_text(json.dumps(d))
+    assert main(["simulate", str(gf), str(pf)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "solver.schedule.event_us" in err[0] and "--event-us" in err[0]
+    assert main(["simulate", str(gf), str(pf), "--event-us", "5"]) == 0
+
+
+@pytest.mark.parametrize("value", [1.0, 256.0, 1.5])
+def test_a_float_alignment_is_called_what_it_is(value):
+    with pytest.raises(GraphError, match=f"alignment {value} is not an integer"):
+        memplan.plan(llama(LLAMA_TINY), alignment=value)
