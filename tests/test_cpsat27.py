@@ -59,9 +59,9 @@ def test_an_early_stop_that_is_no_ctrl_c_is_not_reported_interrupted(minimalloc_
     every component is still solved."""
     real_run = cpsat._run
 
-    def early(solver, model, callback):
+    def early(solver, model, callback, **kw):
         solver.parameters.stop_after_first_solution = True
-        return real_run(solver, model, callback)
+        return real_run(solver, model, callback, **kw)
 
     monkeypatch.setattr(cpsat, "_run", early)
     p = _two_components(minimalloc_dir)

@@ -61,9 +61,9 @@ def test_small_alignments_keep_their_workers(monkeypatch):
     seen = []
     real = cpsat._run
 
-    def spy(solver, model, cb):
+    def spy(solver, model, cb, **kw):
         seen.append((solver.parameters.num_workers, solver.parameters.interleave_search))
-        return real(solver, model, cb)
+        return real(solver, model, cb, **kw)
 
     monkeypatch.setattr(cpsat, "_run", spy)
     p = _problem([3, 5, 7, 2, 4, 6], 256, [(0, 1)])

@@ -196,8 +196,33 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
 
 
 def _ceil(x: float) -> int:
-    """An integer lower bound from CP-SAT's float bound (which may carry rounding noise)."""
+    """An integer lower bound from CP-SAT's float bound (which may carry rounding noise); for progress messages
+    only (``_exact_bound`` is the bound memplan claims)."""
     return int(math.ceil(x - 1e-6))
+
+
+#: doubles hold every integer up to this exactly
+EXACT_DOUBLE = 1 << 53
+
+
+def _exact_bound(solver, arena, *, optimal: bool) -> int:
+    """The lower bound CP-SAT proved on the component's arena, as an integer: the response's
+    ``inner_objective_lower_bound`` (the objective is ``arena`` itself, so its integer form is the arena), or the
+    arena found where CP-SAT says OPTIMAL and doubles hold it exactly.
+
+    Why: ``best_objective_bound`` and ``objective_value`` are doubles, and CP-SAT decides OPTIMAL by comparing them:
+    above 2**53 bytes an arena a few bytes above its proven bound reads as closed. Four buffers live together
+    (2**59, 2**59, 7 x 2**55 and an odd 276,029,692,718,998,437 B at alignment 64) pack in 1,681,152,776,458,593,189 B
+    (the odd one on top); started from greedy's 1,681,152,776,458,593,216 B, CP-SAT answered OPTIMAL there with
+    the right integer bound ...189, and memplan claimed OPTIMAL and a bound of ...216, above the optimum (a rounded
+    double is as likely to round a FEASIBLE bound above it). Below 2**53 both forms are the same integer, so plans
+    there are as before."""
+    proven = int(solver.response_proto.inner_objective_lower_bound)
+    if optimal:
+        value = int(solver.value(arena))
+        if value < EXACT_DOUBLE or value <= proven:
+            return value
+    return proven
 
 
 def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int, ...]]:
@@ -302,7 +327,12 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     m.minimize(arena)
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(wall, 0.01)
+    # no ``max_time_in_seconds``: the wall-clock safety stop is ``_run``'s, so that memplan knows when it fired.
+    # CP-SAT's own stops as soon as it *predicts* the next step would pass the limit, and then reported nothing
+    # that told that stop from the end of the work budget: with several workers its deterministic time passed the
+    # budget early (minimalloc's C, ``time_limit=1``, 4 workers: 0.21 of 0.15 deterministic seconds when CP-SAT's
+    # clock stopped it at 4.2 s of a 5 s limit, 0.36 unstopped), so a plan the clock had cut, another arena than the
+    # unstopped 1,415,168 B, was not marked "stopped"
     budget = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
     solver.parameters.max_deterministic_time = budget
     workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
@@ -325,21 +355,19 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
                                 caller="the cpsat solver")
 
-    status, interrupted = _run(solver, m, _Progress())
+    status, interrupted, wall_fired = _run(solver, m, _Progress(), wall=max(wall, 0.01))
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         off = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
-        bound = _ceil(solver.best_objective_bound)
+        bound = _exact_bound(solver, arena, optimal=status == cp_model.OPTIMAL)
     elif status == cp_model.INFEASIBLE:
         # the hint is a solution with arena ub, so infeasible cannot happen unless ub < lower
         off, bound = None, ub
     else:
         off = np.asarray(best["units"], dtype=np.int64) * align if "units" in best else None
         bound = lower
-    if status == cp_model.OPTIMAL:
-        bound = int(round(solver.objective_value))
     det = float(solver.deterministic_time)
     stopped = stop_reason(finished=status in (cp_model.OPTIMAL, cp_model.INFEASIBLE), interrupted=interrupted,
-                          deterministic_time=det, budget=budget)
+                          deterministic_time=det, budget=budget, wall_fired=wall_fired)
     if stopped == "wall_clock" and options.progress is not None:
         report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
                         f"{det:.3g} of its {budget:.3g} deterministic seconds"
@@ -348,11 +376,15 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     return off, max(bound, min(lower, ub)), det / DETERMINISTIC_PER_SECOND, stopped
 
 
-def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float, budget: float) -> str | None:
-    """Why one CP-SAT solve ended before it had proven its answer, from what memplan knows for certain: None when it
-    finished (optimal or infeasible) or spent its deterministic ``budget``; "interrupted" when ``_run`` caught a
-    Ctrl-C; else "wall_clock". No clock is read: a solve is stopped before its work budget only by the wall-clock
-    limit (``max_time_in_seconds``) or by a Ctrl-C, and memplan catches Ctrl-C itself. The clock was read here
+def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float, budget: float,
+                wall_fired: bool = False) -> str | None:
+    """Why one CP-SAT solve ended before it had proven its answer, from what memplan knows for certain: "interrupted"
+    when ``_run`` caught a Ctrl-C; "wall_clock" when ``_run``'s wall-clock safety stop stopped it (``wall_fired``,
+    whatever the deterministic time spent: with several workers CP-SAT's deterministic time passes the budget
+    long before its search ends, so a solve the clock cut at 1.4 times the budget was taken for one that spent it),
+    or when it stopped short of the budget without having finished (the conservative side: a stop memplan did not
+    ask for); else None (finished: optimal or infeasible, or the budget spent). The clock is not read here: ``_run``
+    records its own stop, and memplan catches Ctrl-C itself. The clock was read here
     before (a stop short of 90% of the budget and of 90% of the wall limit was taken for a Ctrl-C), and CP-SAT's
     time limit stops as soon as it *predicts* that the next step would pass the wall limit (from the longest step
     so far): a 10,011-buffer NoOverlap2D model at ``time_limit=3`` stopped after its presolve (one 9.5 s step
@@ -360,6 +392,8 @@ def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float,
     reported "interrupted", so ``cpsat`` skipped its other components and ``auto`` its search."""
     if interrupted:
         return "interrupted"
+    if wall_fired:
+        return "wall_clock"
     if finished or deterministic_time >= 0.9 * budget:
         return None
     return "wall_clock"
@@ -373,9 +407,12 @@ def _stop_until(solver, done: threading.Event) -> None:
         solver.stop_search()
 
 
-def _run(solver, model, callback) -> tuple[int, bool]:
-    """(status, whether a Ctrl-C stopped it) of ``solver.solve(model, callback)``, run in a worker thread while this
-    one waits. Why: CP-SAT's own Ctrl-C handler (``catch_sigint_signal``) stopped the search but left no trace of it
+def _run(solver, model, callback, wall: float = math.inf) -> tuple[int, bool, bool]:
+    """(status, whether a Ctrl-C stopped it, whether the wall-clock safety stop did) of ``solver.solve(model,
+    callback)``, run in a worker thread while this one waits; ``wall`` seconds after it starts, the wait stops the
+    search (``stop_search``, asked again each turn until the solve ends, as for a Ctrl-C). Why the stop is memplan's
+    and not CP-SAT's ``max_time_in_seconds``: memplan then knows for certain that the clock cut the solve
+    (``stop_reason``). Why the thread: CP-SAT's own Ctrl-C handler (``catch_sigint_signal``) stopped the search but left no trace of it
     in the response, so an early stop was told from a Ctrl-C by the clock (wrongly: ``stop_reason``), and when the
     solve ended it reset SIGINT to SIG_DFL, so any later Ctrl-C in the process killed it (no KeyboardInterrupt, no
     best plan kept). Here, in the main thread, a SIGINT handler of memplan's stops the search (``stop_search``) and
@@ -398,6 +435,7 @@ def _run(solver, model, callback) -> tuple[int, bool]:
     box: dict = {}
     done = threading.Event()
     stops: list[int] = []
+    walled: list[bool] = []
 
     def on_sigint(signum, frame) -> None:
         stops.append(signum)
@@ -419,9 +457,12 @@ def _run(solver, model, callback) -> tuple[int, bool]:
     try:
         # in a copy of the caller's context: the progress callback runs in the worker thread, and CP-SAT (one
         # worker) called it in the caller's thread before, where it read the caller's ContextVars
+        deadline = time.perf_counter() + wall
         threading.Thread(target=contextvars.copy_context().run, args=(work,), name="memplan-cpsat", daemon=True).start()
-        while not done.wait(0.1):
-            if stops:   # (again each turn: a stop asked before the solve began is not kept)
+        while not done.wait(min(0.1, max(deadline - time.perf_counter(), 0.001))):
+            if not walled and time.perf_counter() >= deadline:
+                walled.append(True)
+            if stops or walled:   # (again each turn: a stop asked before the solve began is not kept)
                 solver.stop_search()
     finally:
         if own:
@@ -432,4 +473,4 @@ def _run(solver, model, callback) -> tuple[int, bool]:
             threading.Thread(target=_stop_until, args=(solver, done), name="memplan-cpsat-stop", daemon=True).start()
     if "error" in box:
         raise box["error"]
-    return box["status"], bool(stops)
+    return box["status"], bool(stops), bool(walled)
