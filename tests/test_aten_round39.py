@@ -16,6 +16,7 @@ Bugs fixed (each test marked "failed before" did):
 
 from __future__ import annotations
 
+import functools
 
 import pytest
 from needs import need
@@ -191,3 +192,94 @@ class NoisyBuffer(AccumulatesInRootBuffer):
 def test_a_replaced_buffer_carrying_state_is_still_refused(cls, match):
     with pytest.raises(AtenExecutorError, match=rf"forward replaces buffer {cls.__name__}\.t with a new tensor.*{match}"):
         compile(cls(), (torch.ones(4),), poison=True)
+
+
+class KeepsInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.last = None
+        self.taps = None
+
+    def forward(self, x):
+        self.last = x
+        y = x * 2
+        self.taps = [x, y]
+        return y
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_kept_as_an_attribute_is_the_callers_tensor(return_views):
+    """Failed before: ``m.last`` was a copy of ``x`` (eager: ``m.last is x``), so an in-place change of ``x`` after the
+    call showed in eager's ``m.last`` only."""
+    m, e = KeepsInput(), KeepsInput()
+    step = compile(m, (torch.randn(4),), poison=True, return_views=return_views)
+    for _ in range(3):
+        x = torch.randn(4)
+        assert torch.equal(step(x), e(x))
+        assert m.last is x and m.taps[0] is x and torch.equal(m.taps[1], e.taps[1])
+        assert m.taps[1] is not x
+
+
+def _record(store, module, args, out):
+    store.append(tuple(out.shape))
+
+
+class TapsWithHook(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.last = None
+
+    def forward(self, x):
+        self.last = self.lin(x)
+        return self.last + 1
+
+
+def test_hook_state_in_a_partial_is_restored_after_the_second_export():
+    """Failed before: the store held two entries after compile (the export's and the second export's); now one, the
+    export's call, as for a hook's closure (``ambient.hook_state_kept``)."""
+    store = []
+    m = TapsWithHook()
+    m.lin.register_forward_hook(functools.partial(_record, store))
+    compile(m, (torch.randn(4),), poison=True)
+    assert store == [(4,)]
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+        self.seen = []
+
+
+def _count(counter, module, args, out):
+    counter.n += 1
+    counter.seen.append(1)
+
+
+def test_hook_state_in_an_object_a_partial_holds_is_restored():
+    counter = Counter()
+    m = TapsWithHook()
+    m.lin.register_forward_hook(functools.partial(_count, counter))
+    compile(m, (torch.randn(4),), poison=True)
+    assert (counter.n, counter.seen) == (1, [1])
+
+
+class RebuildsDictInPlaceOfItself(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = {"a": 2, "b": 3}
+
+    def forward(self, x):
+        self.__dict__["cfg"] = {"b": self.cfg["b"], "a": self.cfg["a"]}
+        return x * self.cfg["a"]
+
+
+def test_a_dict_rebuilt_in_another_key_order_is_no_refused_change():
+    """Failed before: refused "forward sets ....cfg without nn.Module.__setattr__ ({'a': 2, 'b': 3} at compile,
+    {'b': 3, 'a': 2} ...)" though every eager call gives the same result; each call leaves eager's dict."""
+    m, e = RebuildsDictInPlaceOfItself(), RebuildsDictInPlaceOfItself()
+    step = compile(m, (torch.randn(4),), poison=True)
+    for _ in range(3):
+        x = torch.randn(4)
+        assert torch.equal(step(x), e(x))
+        assert list(m.cfg.items()) == list(e.cfg.items())

@@ -29,17 +29,18 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
     eager's calls followed them (``x * 1`` for ``x * 2``, ``x * 3``). The error names the attribute and its values. A
     tensor so set is returned by the program and set by each call as any tensor attribute (``Program.attr_outputs``).
 
-    Plain values so set where exporting ``forward`` again from them sets nothing more and gives this very program
-    are taken, and returned (in ``guard.forward_sets``' form) for each call to set: a ``functools.cached_property``
+    Plain values (and fixed ones, ``_fixed``: ``self.__dict__["cfg"] = {"b": 2, "a": 1}``, a dict rebuilt in
+    another key order, was refused) so set where exporting ``forward`` again from them sets nothing more and gives
+    this very program are taken, and returned (in ``guard.forward_sets``' form) for each call to set: a ``functools.cached_property``
     stores its value in ``__dict__`` at the first call, and every later call reads that value."""
     from .ambient import MISSING
 
     returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
     kept = []
-    for owner, key, name, before, after in _bypassing(program):
+    for owner, key, name, before, after in _bypassing(torch, program):
         if (id(owner), key) in returned:
             continue
-        if after is not MISSING and plain(after) and (before is MISSING or plain(before)):
+        if after is not MISSING and _fixed(torch, after) and (before is MISSING or _fixed(torch, before)):
             kept.append((name, owner, key, before, after))
             continue
         raise _bypass_error(name, key, before, after)
@@ -49,18 +50,18 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
         other = _exported_from(module, args, kwargs, [(owner, key, after) for _n, owner, key, _b, after in kept])
     except Exception:  # noqa: BLE001 - no proof: refused as before
         other = None
-    if other is None or _bypassing(other) or not same_export(program.exported, other.exported, set(), held):
+    if other is None or _bypassing(torch, other) or not same_export(program.exported, other.exported, set(), held):
         name, _o, key, before, after = kept[0]
         raise _bypass_error(name, key, before, after)
     return tuple(kept)
 
 
-def _bypassing(program: Program) -> list[tuple[Any, str, str, Any, Any]]:
-    """The ``call_changes`` of ``program`` that ``nn.Module.__setattr__`` did not make, a plain value set to an equal
-    one left out."""
+def _bypassing(torch: Any, program: Program) -> list[tuple[Any, str, str, Any, Any]]:
+    """The ``call_changes`` of ``program`` that ``nn.Module.__setattr__`` did not make, a plain or fixed value
+    (``_fixed``: a dict of numbers too) set to an equal one left out."""
     return [(owner, key, name, before, after) for owner, key, name, before, after in program.call_changes
             if (id(owner), key) not in program.forward_writes
-            and not (plain(before) and plain(after)
+            and not (_fixed(torch, before) and _fixed(torch, after)
                      and same_value(before, after))]
 
 
@@ -419,6 +420,8 @@ def _expression_keys(torch: Any, ep: Any, subst: dict[int, int], intern: dict[An
                 obj = getattr(obj, part, None)
             key = ("attr", frozen(_graph_entries(obj, set(), 1)) if isinstance(obj, torch.fx.GraphModule)
                    else constant(obj))
+        elif _identity(torch, n):   # (``t.to(x.dtype)`` of a constant: torchvision's ``AnchorGenerator``)
+            key = keys.get(n.args[0], -1)
         elif n.op in ("call_function", "call_method", "call_module"):
             schema = getattr(n.target, "_schema", None)
             if schema is not None and schema.is_mutable:
@@ -482,15 +485,21 @@ def _through_identities(torch: Any, a: Any) -> Any:
     """The placeholder's name that node ``a`` is through ops returning their input itself (a ``.to`` of its own dtype and
     device, ``alias``, ``detach``: torchvision's ``AnchorGenerator`` builds its list again every call, ``[t.to(x.dtype)
     for t in self.tables]``, holding the very tensors), else None."""
-    while isinstance(a, torch.fx.Node) and a.op == "call_function" and a.args and isinstance(a.args[0], torch.fx.Node):
-        name = str(a.target)
-        src, val = a.args[0].meta.get("val"), a.meta.get("val")
-        same = (isinstance(src, torch.Tensor) and isinstance(val, torch.Tensor) and src.dtype == val.dtype
-                and src.device == val.device and _arg(a, "copy") is not True)
-        if not (name in ("aten.alias.default", "aten.detach.default") or (name.startswith("aten.to.") and same)):
-            break
+    while _identity(torch, a):
         a = a.args[0]
     return a.name if isinstance(a, torch.fx.Node) and a.op == "placeholder" else None
+
+
+def _identity(torch: Any, a: Any) -> bool:
+    """Whether node ``a`` returns its first argument itself (``alias``, ``detach``, a ``.to`` of its own dtype and
+    device without ``copy=True``)."""
+    if not (isinstance(a, torch.fx.Node) and a.op == "call_function" and a.args and isinstance(a.args[0], torch.fx.Node)):
+        return False
+    name = str(a.target)
+    src, val = a.args[0].meta.get("val"), a.meta.get("val")
+    same = (isinstance(src, torch.Tensor) and isinstance(val, torch.Tensor) and src.dtype == val.dtype
+            and src.device == val.device and _arg(a, "copy") is not True)
+    return name in ("aten.alias.default", "aten.detach.default") or (name.startswith("aten.to.") and same)
 
 
 def _nodes(torch: Any, value: Any) -> list[Any]:
