@@ -56,6 +56,60 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
     return tuple(kept)
 
 
+def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
+                       held: frozenset[int]) -> None:
+    """Refuse a ``forward`` that sets a private attribute of its module tree (``self._h = self.w * 2`` behind ``if
+    self._h is None``, ``self._n += 1``, ``self._c = x + self._c``) where, exported again from the value it leaves
+    (a tensor as a zero-filled stand-in of its layout), it gives another program or sets it again to another plain
+    value. Why: private names are no settings the guard watches nor attributes the compiled calls set (a library's
+    ``_has_warned``), so each compiled call ran the export's call from the module as at compile, where eager's next
+    call read the value this one left: a first-call cache returned ``x`` at every call where eager's second returned
+    ``x + h``, a private counter multiplied by 1 for ever, silently. One from which ``forward`` runs the very program
+    (a flag set once, a private tap no later call reads) is taken as before (the calls leave it as at compile)."""
+    from .ambient import MISSING, tensor_value
+
+    internal = set(vars(torch.nn.Module()))
+    changed = []
+    for owner, name, before, after in program.forward_values:
+        if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
+            continue
+        if plain(after) and (before is MISSING or plain(before)):
+            if before is not MISSING and same_value(before, after):
+                continue
+            changed.append((owner, name, after))
+        elif tensor_value(torch, after):
+            changed.append((owner, name, _stand_in(torch, after)))
+    if not changed:
+        return
+    paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
+    root = type(module).__name__
+
+    def label(owner: Any, name: str) -> str:
+        return f"{root}.{paths[id(owner)]}.{name}" if paths.get(id(owner)) else f"{root}.{name}"
+
+    names = ", ".join(label(o, n) for o, n, _v in changed)
+    try:
+        other = _exported_from(module, args, kwargs, changed)
+    except Exception as exc:  # noqa: BLE001 - no proof: refused
+        raise AtenExecutorError(f"forward sets the private attribute(s) {names}, which a compiled call neither sets "
+                                "nor follows; exporting it again from the values it leaves failed "
+                                f"({str(exc).splitlines()[0]})") from None
+    ids = {(id(o), n) for o, n, _v in changed}
+    again = [(o, n, b, a) for o, n, b, a in other.forward_values if (id(o), n) in ids and a is not b
+             and not (plain(a) and plain(b) and same_value(a, b)) and not tensor_value(torch, a)]
+    if again:
+        o, n, b, a = again[0]
+        raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
+                                f"one call, {a!r} after the next): the program holds one call's values and a compiled "
+                                "call sets no private attribute (keep such state in a buffer the program updates)")
+    if not same_export(program.exported, other.exported, set(), held):
+        raise AtenExecutorError(f"forward sets the private attribute(s) {names}, and exported again from the values it "
+                                "leaves, forward gives another program: a compiled call neither sets a private "
+                                "attribute nor follows it, so every call after the first would differ from eager "
+                                "(fill it before compile with one eager call, keep such state in a buffer, or give it "
+                                "a public name, whose tensors and values the compiled calls set)")
+
+
 def _bypassing(torch: Any, program: Program) -> list[tuple[Any, str, str, Any, Any]]:
     """The ``call_changes`` of ``program`` that ``nn.Module.__setattr__`` did not make, a plain or fixed value
     (``_fixed``: a dict of numbers too) set to an equal one left out."""
