@@ -349,3 +349,23 @@ def test_private_values_that_change_nothing_are_taken():
     m, e = PrivateFlagAndTap(), PrivateFlagAndTap()
     step = compile(m, (torch.randn(4),), poison=True)
     _same_calls(step, e)
+
+
+class PrivateSteps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._steps = []
+
+    def forward(self, x):
+        self._steps.append(1)
+        return x * len(self._steps)
+
+
+def test_a_private_list_changed_in_place_is_refused_and_left_as_it_was():
+    """Failed before: compiled, every call returned ``x * 1`` where eager's n-th returned ``x * n``; private containers
+    were not watched."""
+    m = PrivateSteps()
+    steps = m._steps
+    with pytest.raises(AtenExecutorError, match=r"forward changes PrivateSteps\._steps in place \(from 0 to 1 items"):
+        compile(m, (torch.randn(4),), poison=True)
+    assert m._steps is steps and steps == []

@@ -241,16 +241,18 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
     Why: ``forward`` may change one in place (a feature tap's ``self.feats.append(y)``, ``self.stats["n"] += 1``),
     which no ``__setattr__`` shows. torch's export puts a copy of the old contents on the module, and leaves the
     user's own object changed (holding the export's fake tensors) and no longer the module's; the compiled calls,
-    which run no Python, never changed it where eager's calls do. Subclasses (a ``defaultdict`` counter, an
+    which run no Python, never changed it where eager's calls do. Private ones too (``self._steps.append(1)``, a
+    ``self._cache["h"]`` filled once; session 39: they ran the export's call silently), torch's own fields aside. Subclasses (a ``defaultdict`` counter, an
     ``OrderedDict``) and nested containers (a list in a dict, whose shallow copy holds the very list) count too."""
     if not isinstance(module, torch.nn.Module):
         return []
     root = type(module).__name__
     out: list[tuple[str, Any, str | None, Any, Any]] = []
     seen: set[int] = set()
+    internal = set(vars(torch.nn.Module()))   # (torch's own fields: ``_parameters``, the hook dicts, ...)
     for path, m in module.named_modules():
         for key, v in vars(m).items():
-            if not key.startswith("_") and _is_container(v):
+            if key not in internal and not key.startswith("__") and _is_container(v):
                 _snapshot(f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, out, seen, 0)
     return out
 
