@@ -313,8 +313,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         check_carried_state(torch, program)   # or where the state it leaves makes forward compute other results
         check_fallback_computes_the_same(torch, program, again, held)
     if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
-        check_private_sets(torch, module, program, example_inputs, kwargs, held or module_guard.module_tensor_ids(
-            torch, guard))
+        check_private_sets(torch, module, program, example_inputs, kwargs,
+                           lambda: held or module_guard.module_tensor_ids(torch, guard))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),

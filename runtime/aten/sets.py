@@ -10,6 +10,7 @@ changes in place and every write that bypasses ``nn.Module.__setattr__`` is eith
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import ambient
@@ -57,7 +58,7 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
 
 
 def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
-                       held: frozenset[int]) -> None:
+                       held: Callable[[], frozenset[int]]) -> None:
     """Refuse a ``forward`` that sets a private attribute of its module tree (``self._h = self.w * 2`` behind ``if
     self._h is None``, ``self._n += 1``, ``self._c = x + self._c``) where, exported again from the value it leaves
     (a tensor as a zero-filled stand-in of its layout), it gives another program or sets it again to another plain
@@ -65,7 +66,8 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     ``_has_warned``), so each compiled call ran the export's call from the module as at compile, where eager's next
     call read the value this one left: a first-call cache returned ``x`` at every call where eager's second returned
     ``x + h``, a private counter multiplied by 1 for ever, silently. One from which ``forward`` runs the very program
-    (a flag set once, a private tap no later call reads) is taken as before (the calls leave it as at compile)."""
+    (a flag set once, a private tap no later call reads) is taken as before (the calls leave it as at compile).
+    ``held``: the module's tensor ids, computed only where ``forward`` set a private attribute (most modules: none)."""
     from .ambient import MISSING, tensor_value
 
     internal = set(vars(torch.nn.Module()))
@@ -102,7 +104,7 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
         raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
                                 f"one call, {a!r} after the next): the program holds one call's values and a compiled "
                                 "call sets no private attribute (keep such state in a buffer the program updates)")
-    if not same_export(program.exported, other.exported, set(), held):
+    if not same_export(program.exported, other.exported, set(), held()):
         raise AtenExecutorError(f"forward sets the private attribute(s) {names}, and exported again from the values it "
                                 "leaves, forward gives another program: a compiled call neither sets a private "
                                 "attribute nor follows it, so every call after the first would differ from eager "
