@@ -241,16 +241,18 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
     Why: ``forward`` may change one in place (a feature tap's ``self.feats.append(y)``, ``self.stats["n"] += 1``),
     which no ``__setattr__`` shows. torch's export puts a copy of the old contents on the module, and leaves the
     user's own object changed (holding the export's fake tensors) and no longer the module's; the compiled calls,
-    which run no Python, never changed it where eager's calls do. Subclasses (a ``defaultdict`` counter, an
+    which run no Python, never changed it where eager's calls do. Private ones too (``self._steps.append(1)``, a
+    ``self._cache["h"]`` filled once; session 39: they ran the export's call silently), torch's own fields aside. Subclasses (a ``defaultdict`` counter, an
     ``OrderedDict``) and nested containers (a list in a dict, whose shallow copy holds the very list) count too."""
     if not isinstance(module, torch.nn.Module):
         return []
     root = type(module).__name__
     out: list[tuple[str, Any, str | None, Any, Any]] = []
     seen: set[int] = set()
+    internal = set(vars(torch.nn.Module()))   # (torch's own fields: ``_parameters``, the hook dicts, ...)
     for path, m in module.named_modules():
         for key, v in vars(m).items():
-            if not key.startswith("_") and _is_container(v):
+            if key not in internal and not key.startswith("__") and _is_container(v):
                 _snapshot(f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, out, seen, 0)
     return out
 
@@ -690,6 +692,11 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     """("cell", cell, None), ("global", globals, name), ("object", obj, None) of what ``hook`` may change: its
     closure's cells, the module globals its code names, and the object it is bound to or is (a callable object),
     but never an ``nn.Module`` (the module's state is the export's business)."""
+    if isinstance(hook, functools.partial):   # ``partial(fn, store)``: the state is in its arguments (a list it
+        bound = [*hook.args, *hook.keywords.values()]   # appends to, an object it sets), and in ``fn``'s own places
+        places = [("value", v, None) for v in bound if _kept(v) is not None]
+        places += [("object", v, None) for v in bound if _kept(v) is None and _has_state(torch, v)]
+        return places + _hook_places(torch, hook.func)
     fn = getattr(hook, "__func__", hook)
     owner = getattr(hook, "__self__", None)
     places: list[tuple[str, Any, Any]] = []
@@ -701,6 +708,12 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
         places += [("cell", c, None) for c in fn.__closure__ or ()]
         places += [("global", fn.__globals__, n) for n in fn.__code__.co_names if n in fn.__globals__]
     return places
+
+
+def _has_state(torch: Any, value: Any) -> bool:
+    """Whether ``value`` is an object whose attributes a hook may change (not a module, class, function or tensor)."""
+    return (hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
+            and not callable(value))
 
 
 def _kept(value: Any) -> Any:
@@ -733,6 +746,9 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 value = where[name]
                 if not isinstance(value, SCALARS) and type(value) not in _KEPT_CONTAINERS:
                     continue   # (a module, a function: no state of the hook's)
+            elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
+                saved.append(("item", where, None, where, _kept(where)))
+                continue
             else:
                 value = dict(vars(where))
                 saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]

@@ -31,7 +31,9 @@ from .sets import (
     check_bypassing_writes,
     check_carried_state,
     check_container_changes,
+    check_fallback_computes_the_same,
     check_forward_sets,
+    check_private_sets,
     fixed_sets,
 )
 
@@ -303,12 +305,16 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
     sets += fixed_sets(torch, module, program)   # (``self.seen = x.shape``: checked and set as a plain value is)
     tensors = program.attr_outputs
-    settable = True
+    settable, again = True, None
     if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
-        settable = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
+        settable, again = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
     sets += cached   # (after the check: exported again without them, forward computes them as at compile)
-    if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls
-        check_carried_state(torch, program)
+    if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls,
+        check_carried_state(torch, program)   # or where the state it leaves makes forward compute other results
+        check_fallback_computes_the_same(torch, program, again, held)
+    if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
+        check_private_sets(torch, module, program, example_inputs, kwargs,
+                           lambda: held or module_guard.module_tensor_ids(torch, guard))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),

@@ -136,6 +136,7 @@ class Executor:
         self._grouped_inputs = {program.user_outputs[i][1] for g in self._output_aliases[1] for i in g
                                 if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
+        self._attribute_inputs = _attribute_inputs(program)
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
@@ -501,15 +502,18 @@ class Executor:
                 flat.append(self.layout.views[v])
         if not self.return_views:
             flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases)
+        for i, v in self._attribute_inputs:   # ``self.last = x``: eager's module holds the caller's very tensor
+            flat[i] = self._caller_inputs[v]
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
         out = unflatten_outputs(self.torch, flat, spec, self._sizes)
         if self.program.attr_outputs:   # ``(forward's output, the tensor attributes it set)``: the first is the call's
             out, values = out
-            if self.return_views:   # the module's own copies, made inside the call (the next call writes the arena)
+            if self.return_views:   # the module's own copies, made inside the call (the next call writes the arena),
+                callers = {id(self._caller_inputs[v]) for _i, v in self._attribute_inputs}   # but the caller's tensors
                 values = pytree.tree_map(lambda t: _copy_out(self.torch, t) if isinstance(t, self.torch.Tensor)
-                                         else t, values)
+                                         and id(t) not in callers else t, values)
             self.attribute_values = values
         return out
 
@@ -563,6 +567,20 @@ def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[i
     for i in own:
         groups.setdefault(top(i), []).append(i)
     return same, [g for g in groups.values() if len(g) > 1]
+
+
+def _attribute_inputs(program: Program) -> tuple[tuple[int, int], ...]:
+    """(output index, ``user_inputs`` index) of each value of ``program.attr_outputs`` that is a user input as it is
+    (``self.last = x``): the compiled call sets the caller's very tensor, as eager's leaves ``m.last is x``. Why: it
+    set a copy (eager's ``m.last`` follows later in-place changes of ``x``, the copy did not). A view of an input
+    (``self.last = x[0]``) is still a copy: the program's views are the arena's."""
+    spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
+    if not program.attr_outputs or spec is None:
+        return ()
+    children = spec.children() if callable(getattr(spec, "children", None)) else spec.children_specs
+    count = list(children)[1].num_leaves
+    first = len(program.user_outputs) - count
+    return tuple((i, v) for i, (kind, v) in enumerate(program.user_outputs) if i >= first and kind == "input")
 
 
 def _inputs_viewed_by_outputs(program: Program) -> set[int]:

@@ -10,6 +10,7 @@ changes in place and every write that bypasses ``nn.Module.__setattr__`` is eith
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import ambient
@@ -29,17 +30,18 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
     eager's calls followed them (``x * 1`` for ``x * 2``, ``x * 3``). The error names the attribute and its values. A
     tensor so set is returned by the program and set by each call as any tensor attribute (``Program.attr_outputs``).
 
-    Plain values so set where exporting ``forward`` again from them sets nothing more and gives this very program
-    are taken, and returned (in ``guard.forward_sets``' form) for each call to set: a ``functools.cached_property``
+    Plain values (and fixed ones, ``_fixed``: ``self.__dict__["cfg"] = {"b": 2, "a": 1}``, a dict rebuilt in
+    another key order, was refused) so set where exporting ``forward`` again from them sets nothing more and gives
+    this very program are taken, and returned (in ``guard.forward_sets``' form) for each call to set: a ``functools.cached_property``
     stores its value in ``__dict__`` at the first call, and every later call reads that value."""
     from .ambient import MISSING
 
     returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
     kept = []
-    for owner, key, name, before, after in _bypassing(program):
+    for owner, key, name, before, after in _bypassing(torch, program):
         if (id(owner), key) in returned:
             continue
-        if after is not MISSING and plain(after) and (before is MISSING or plain(before)):
+        if after is not MISSING and _fixed(torch, after) and (before is MISSING or _fixed(torch, before)):
             kept.append((name, owner, key, before, after))
             continue
         raise _bypass_error(name, key, before, after)
@@ -49,18 +51,73 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
         other = _exported_from(module, args, kwargs, [(owner, key, after) for _n, owner, key, _b, after in kept])
     except Exception:  # noqa: BLE001 - no proof: refused as before
         other = None
-    if other is None or _bypassing(other) or not same_export(program.exported, other.exported, set(), held):
+    if other is None or _bypassing(torch, other) or not same_export(program.exported, other.exported, set(), held):
         name, _o, key, before, after = kept[0]
         raise _bypass_error(name, key, before, after)
     return tuple(kept)
 
 
-def _bypassing(program: Program) -> list[tuple[Any, str, str, Any, Any]]:
-    """The ``call_changes`` of ``program`` that ``nn.Module.__setattr__`` did not make, a plain value set to an equal
-    one left out."""
+def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
+                       held: Callable[[], frozenset[int]]) -> None:
+    """Refuse a ``forward`` that sets a private attribute of its module tree (``self._h = self.w * 2`` behind ``if
+    self._h is None``, ``self._n += 1``, ``self._c = x + self._c``) where, exported again from the value it leaves
+    (a tensor as a zero-filled stand-in of its layout), it gives another program or sets it again to another plain
+    value. Why: private names are no settings the guard watches nor attributes the compiled calls set (a library's
+    ``_has_warned``), so each compiled call ran the export's call from the module as at compile, where eager's next
+    call read the value this one left: a first-call cache returned ``x`` at every call where eager's second returned
+    ``x + h``, a private counter multiplied by 1 for ever, silently. One from which ``forward`` runs the very program
+    (a flag set once, a private tap no later call reads) is taken as before (the calls leave it as at compile).
+    ``held``: the module's tensor ids, computed only where ``forward`` set a private attribute (most modules: none)."""
+    from .ambient import MISSING, tensor_value
+
+    internal = set(vars(torch.nn.Module()))
+    changed = []
+    for owner, name, before, after in program.forward_values:
+        if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
+            continue
+        if plain(after) and (before is MISSING or plain(before)):
+            if before is not MISSING and same_value(before, after):
+                continue
+            changed.append((owner, name, after))
+        elif tensor_value(torch, after):
+            changed.append((owner, name, _stand_in(torch, after)))
+    if not changed:
+        return
+    paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
+    root = type(module).__name__
+
+    def label(owner: Any, name: str) -> str:
+        return f"{root}.{paths[id(owner)]}.{name}" if paths.get(id(owner)) else f"{root}.{name}"
+
+    names = ", ".join(label(o, n) for o, n, _v in changed)
+    try:
+        other = _exported_from(module, args, kwargs, changed)
+    except Exception as exc:  # noqa: BLE001 - no proof: refused
+        raise AtenExecutorError(f"forward sets the private attribute(s) {names}, which a compiled call neither sets "
+                                "nor follows; exporting it again from the values it leaves failed "
+                                f"({str(exc).splitlines()[0]})") from None
+    ids = {(id(o), n) for o, n, _v in changed}
+    again = [(o, n, b, a) for o, n, b, a in other.forward_values if (id(o), n) in ids and a is not b
+             and not (plain(a) and plain(b) and same_value(a, b)) and not tensor_value(torch, a)]
+    if again:
+        o, n, b, a = again[0]
+        raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
+                                f"one call, {a!r} after the next): the program holds one call's values and a compiled "
+                                "call sets no private attribute (keep such state in a buffer the program updates)")
+    if not same_export(program.exported, other.exported, set(), held()):
+        raise AtenExecutorError(f"forward sets the private attribute(s) {names}, and exported again from the values it "
+                                "leaves, forward gives another program: a compiled call neither sets a private "
+                                "attribute nor follows it, so every call after the first would differ from eager "
+                                "(fill it before compile with one eager call, keep such state in a buffer, or give it "
+                                "a public name, whose tensors and values the compiled calls set)")
+
+
+def _bypassing(torch: Any, program: Program) -> list[tuple[Any, str, str, Any, Any]]:
+    """The ``call_changes`` of ``program`` that ``nn.Module.__setattr__`` did not make, a plain or fixed value
+    (``_fixed``: a dict of numbers too) set to an equal one left out."""
     return [(owner, key, name, before, after) for owner, key, name, before, after in program.call_changes
             if (id(owner), key) not in program.forward_writes
-            and not (plain(before) and plain(after)
+            and not (_fixed(torch, before) and _fixed(torch, after)
                      and same_value(before, after))]
 
 
@@ -99,7 +156,7 @@ def check_container_changes(program: Program) -> None:
 
 
 def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
-                       held: frozenset[int]) -> bool:
+                       held: frozenset[int]) -> tuple[bool, tuple[Program, list[tuple[Any, str, Any]]] | None]:
     """Refuse a ``forward`` that changes one of its plain attributes so that eager's next call differs: exported again
     from the values it leaves (``sets``: ``guard.forward_sets``), it must set them again to the same values and give
     this very program (``callform.same_export``). Why: the program holds one call's values and runs no Python, so a
@@ -112,7 +169,10 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
     later call reads them: a tap, the last result), and the compiled calls set them; False where it gives another
     (a cache the next eager call reads, wav2vec2-conformer's rotary embedding: then no call sets anything, and the
     module stays as at compile, each call the export's call), unless the plain values alone already lead elsewhere
-    (refused as above)."""
+    (refused as above).
+
+    Returns (whether the calls set them, the fallback's second export and its stand-ins ``[(module, attribute,
+    stand-in)]``, for ``check_fallback_computes_the_same``; None where there is no fallback or that export failed)."""
     tensors = [(owner, key, _stand_in(torch, after)) for owner, key, _name, _b, after in program.call_changes
                if (id(owner), key) in {(id(o), k) for o, k, _l in program.attr_outputs}]
     plain = [(owner, name, after) for _n, owner, name, _b, after in sets]
@@ -127,11 +187,14 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
             other = None
         if (other is not None and not module_guard.forward_sets(torch, module, other)
                 and same_export(program.exported, other.exported, set(), held)):
-            return True
+            return True, None
+        again = (other, tensors) if other is not None else None
         if not sets:
-            return False
+            return False, again
+        _check_plain_sets(torch, module, program, sets, args, kwargs, held)
+        return False, again
     _check_plain_sets(torch, module, program, sets, args, kwargs, held)
-    return not tensors
+    return True, None
 
 
 def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, Any, str, Any, Any], ...]:
@@ -148,12 +211,12 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
     for name, owner, key, before, after in module_guard.public_forward_values(torch, module, program):
         if plain(after) or after is before or (id(owner), key) in returned:
             continue
-        if isinstance(after, torch.Tensor):   # (a registered buffer: export neither returns nor writes it back)
-            raise AtenExecutorError(
-                f"forward replaces buffer {name} with a new tensor (self.{key} = ...): the program neither writes the "
-                "buffer back nor sets it, so each compiled call would run from its value at compile where eager's "
-                f"next call reads the new one (update it in place: self.{key}.copy_(...), or make it a plain "
-                "attribute)")
+        if isinstance(after, torch.Tensor):   # (a registered buffer)
+            why = _buffer_not_written(torch, program, name.partition(".")[2], after)
+            if why is None:   # (the program writes the new value into the buffer: each call leaves eager's value)
+                continue
+            raise AtenExecutorError(f"forward replaces buffer {name} with a new tensor (self.{key} = ...): {why} "
+                                    f"(update it in place: self.{key}.copy_(...), or make it a plain attribute)")
         if not _fixed(torch, after):
             raise AtenExecutorError(
                 f"forward sets {name} to a {type(after).__name__} (neither a plain value, a torch.Size, dtype or "
@@ -163,6 +226,43 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
         if before is ambient.MISSING or not same_value(before, after):   # (an equal one set again: nothing)
             out.append((name, owner, key, before, after))
     return tuple(out)
+
+
+def _buffer_not_written(torch: Any, program: Program, target: str, after: Any) -> str | None:
+    """Why the program does not leave buffer ``target`` (its name in the state dict) as eager's call that replaced it
+    (``self.t = value``) leaves it, or None where it does: torch's export writes such a value into the buffer
+    (``copy_`` into its placeholder) for the root module's buffers, and drops it for a submodule's. Taken where the
+    last such write's value has the buffer's dtype and shape (``copy_`` would cast or broadcast it), requires no grad,
+    and is a constant of the step: computed from no input of the call, no buffer the program writes (its own value
+    included: the state would be carried in the buffer's bytes, not in a new tensor) and through no random op.
+    Why: ``self.t = self.w.detach() * 2`` gives eager's every result, and was refused since session 38. The buffer
+    stays the module's very tensor, its values eager's new one's."""
+    from torch.export.graph_signature import InputKind
+
+    ep = program.exported
+    spec = next((s for s in ep.graph_signature.input_specs if s.kind == InputKind.BUFFER and s.target == target), None)
+    placeholder = getattr(getattr(spec, "arg", None), "name", None)
+    writes = [n for n in ep.graph.nodes if n.op == "call_function" and getattr(n.target, "_schema", None) is not None
+              and n.target._schema.is_mutable and n.args and getattr(n.args[0], "name", None) == placeholder]
+    write = writes[-1] if writes else None
+    if write is None or str(write.target) != "aten.copy_.default":
+        return ("the program neither writes the buffer back nor sets it, so each compiled call would run from its "
+                "value at compile where eager's next call reads the new one")
+    buffer, value = write.args[0].meta.get("val"), write.args[1].meta.get("val")
+    if not isinstance(value, torch.Tensor) or not isinstance(buffer, torch.Tensor) or (
+            value.dtype, tuple(value.shape)) != (buffer.dtype, tuple(buffer.shape)) or after.requires_grad:
+        return ("the program writes it into the buffer's own tensor, which the new one's dtype, shape or "
+                "requires_grad does not match")
+    written = {getattr(n.args[0], "name", None) for n in ep.graph.nodes if n.op == "call_function"
+               and getattr(n.target, "_schema", None) is not None and n.target._schema.is_mutable and n.args}
+    why_of = {s.arg.name: "the call's inputs" for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT}
+    why_of.update({s.arg.name: f"buffer {s.target!r}, which the program writes" for s in ep.graph_signature.input_specs
+                   if s.kind == InputKind.BUFFER and s.arg.name in written})
+    source = _carried(torch, [write.args[1]], why_of)
+    if source is not None:
+        return (f"its new value is computed from {source}: state carried between calls in a new tensor each call, "
+                "which the program would keep in the buffer's own one")
+    return None
 
 
 def _fixed(torch: Any, value: Any, depth: int = 3) -> bool:
@@ -239,6 +339,156 @@ def check_carried_state(torch: Any, program: Program) -> None:
                 "a buffer and update it in place, or pass the state in and out of forward)")
 
 
+def check_fallback_computes_the_same(torch: Any, program: Program,
+                                     again: tuple[Program, list[tuple[Any, str, Any]]] | None,
+                                     held: frozenset[int]) -> None:
+    """Refuse the fallback (no call sets the tensor attributes ``forward`` sets: exported again from the state a call
+    leaves, ``again``, ``forward`` gives another program) where that other program computes other results than the
+    export's once it reads the values the export's call left: ``if self.h is None: self.h = self.w * 2; return x``,
+    then ``return x + self.h``. Why: in the fallback each compiled call is the export's call from the module as at
+    compile (``x``), where eager's second call reads the cache (``x + h``): wrong from the second call, silently, though
+    ``h`` carries no state (``check_carried_state`` takes it: a value of the weights alone).
+
+    The proof, on the two graphs as expressions: each node's key is its op and its arguments' keys, a placeholder's
+    the input it names (a user input by position, a parameter or buffer by name, a constant as the module's very
+    tensor or, made in ``forward``, by its bits), and the constant that holds a stand-in of a value the export's call
+    set is keyed as the export's node that computed that value. The fallback is eager's where the forward outputs
+    (and their structure), the state writes and the values the other program sets again all have equal keys:
+    wav2vec2-conformer's rotary cache, read where the export's call used the table it computed. A program with an
+    in-place op is not compared (the order of writes and reads is not in the keys): refused. ``again`` None (the
+    second export failed): nothing to compare, the fallback as before."""
+    if again is None:
+        return
+    other, stand_ins = again
+    leaves1 = _attribute_leaves(torch, program)
+    intern: dict[Any, int] = {}
+    keys1 = _expression_keys(torch, program.exported, {}, intern, held)
+    values = {(id(owner), key): value for owner, key, value in stand_ins}
+    subst = {}
+    for (owner, key, _label), nodes in zip(program.attr_outputs, leaves1[1]):
+        for t, node in zip(_tensor_leaves(torch, values.get((id(owner), key))), nodes):
+            subst[id(t)] = keys1.get(node, -1)
+    keys2 = _expression_keys(torch, other.exported, subst, intern, held)
+    names = ", ".join(label for _o, _k, label in program.attr_outputs)
+    why = None
+    if keys1.get(_MUTATES) or keys2.get(_MUTATES):
+        why = "it writes a tensor in place (the comparison does not follow the order of writes and reads)"
+    else:
+        leaves2 = _attribute_leaves(torch, other)
+        mine = {(id(o), k): ns for (o, k, _l), ns in zip(program.attr_outputs, leaves1[1])}
+
+        def keyed(keys: dict, leaf: Any) -> Any:
+            return keys.get(leaf, -1) if isinstance(leaf, torch.fx.Node) else ("value", repr(leaf))
+
+        if leaves1[0] != leaves2[0] or [keyed(keys1, a) for a in leaves1[2]] != [keyed(keys2, a) for a in leaves2[2]]:
+            why = "its output differs"
+        elif leaves1[3] != leaves2[3] or [keyed(keys1, a) for a in leaves1[4]] != [keyed(keys2, a) for a in leaves2[4]]:
+            why = "its state updates differ"
+        else:
+            for (o, k, label), nodes in zip(other.attr_outputs, leaves2[1]):
+                if [keyed(keys2, a) for a in nodes] != [keyed(keys1, a) for a in mine.get((id(o), k), ())]:
+                    why = f"it sets {label} to another value"
+                    break
+    if why is not None:
+        raise AtenExecutorError(
+            f"forward sets {names} at the export's call, and exported again from the state it leaves (reading it), "
+            f"forward computes other results than the export's call: {why}. The program is the export's call from the "
+            "module as at compile, where eager's next call reads what this one left (a cache filled at the first call "
+            "and read by a later path): compile after one eager call (the cache filled), or compute it in every call")
+
+
+#: the key under which ``_expression_keys`` counts the in-place ops of a graph
+_MUTATES = "\0mutates"
+
+
+def _attribute_leaves(torch: Any, program: Program) -> tuple[Any, list[list[Any]], list[Any], list[str], list[Any]]:
+    """Of ``program``'s export: the structure of ``forward``'s own output, the output nodes of each value of
+    ``program.attr_outputs`` (in its order), ``forward``'s output leaves, and the kinds and targets of its other outputs
+    (state updates) with their nodes."""
+    from torch.export.graph_signature import OutputKind
+
+    ep = program.exported
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    specs = ep.graph_signature.output_specs
+    user = [a for s, a in zip(specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    state = [f"{s.kind}:{s.target}" for s in specs if s.kind != OutputKind.USER_OUTPUT]
+    state_nodes = [a for s, a in zip(specs, flat) if s.kind != OutputKind.USER_OUTPUT]
+    spec = ep.call_spec.out_spec
+    if not program.attr_outputs:
+        return spec, [], user, state, state_nodes
+    own, attr_spec = _children(spec)
+    counts = [c.num_leaves for c in _children(attr_spec)]
+    start = len(user) - sum(counts)
+    per = []
+    for count in counts:
+        per.append(user[start:start + count])
+        start += count
+    return own, per, user[:len(user) - sum(counts)], state, state_nodes
+
+
+def _expression_keys(torch: Any, ep: Any, subst: dict[int, int], intern: dict[Any, int],
+                     held: frozenset[int]) -> dict[Any, Any]:
+    """{node: its key} of ``ep``'s graph (``check_fallback_computes_the_same``), keys interned in ``intern`` (shared by
+    the two graphs compared, so equal expressions get one int); ``subst``: {id of a constant tensor: the key it
+    stands for}. Under ``_MUTATES``, whether some node writes an argument in place."""
+    from torch.export.graph_signature import InputKind
+
+    from .callform import _graph_entries
+
+    specs = {getattr(s.arg, "name", None): s for s in ep.graph_signature.input_specs}
+    users = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    keys: dict[Any, Any] = {}
+
+    def frozen(value: Any) -> Any:
+        if isinstance(value, torch.fx.Node):
+            return ("node", keys.get(value, -1))
+        if isinstance(value, (list, tuple)):
+            return (type(value).__name__, *map(frozen, value))
+        if isinstance(value, dict):
+            return ("dict", *((k, frozen(v)) for k, v in value.items()))
+        if isinstance(value, torch.Tensor):
+            return ("tensor", id(value))
+        return (type(value).__name__, repr(value))
+
+    def constant(t: Any) -> Any:
+        if id(t) in subst:
+            return subst[id(t)]
+        if not isinstance(t, torch.Tensor) or id(t) in held:
+            return ("held", id(t))
+        c = t.detach().cpu().contiguous()
+        return ("bits", str(c.dtype), tuple(c.shape), c.view(-1).view(torch.uint8).numpy().tobytes()
+                if c.numel() and not c.is_complex() else repr(c.tolist()))
+
+    for n in ep.graph.nodes:
+        if n.op == "placeholder":
+            s = specs.get(n.name)
+            kind = getattr(s, "kind", None)
+            if kind == InputKind.USER_INPUT:
+                key = ("input", users.index(n.name))
+            elif kind == InputKind.CONSTANT_TENSOR:
+                key = constant(ep.constants.get(s.target))
+            else:
+                key = ("state", str(kind), getattr(s, "target", n.name))
+        elif n.op == "get_attr":
+            obj: Any = ep.graph_module
+            for part in str(n.target).split("."):
+                obj = getattr(obj, part, None)
+            key = ("attr", frozen(_graph_entries(obj, set(), 1)) if isinstance(obj, torch.fx.GraphModule)
+                   else constant(obj))
+        elif _identity(torch, n):   # (``t.to(x.dtype)`` of a constant: torchvision's ``AnchorGenerator``)
+            key = keys.get(n.args[0], -1)
+        elif n.op in ("call_function", "call_method", "call_module"):
+            schema = getattr(n.target, "_schema", None)
+            if schema is not None and schema.is_mutable:
+                keys[_MUTATES] = True
+            key = (n.op, str(n.target), frozen(tuple(n.args)), frozen(dict(n.kwargs)))
+        else:
+            continue
+        keys[n] = key if isinstance(key, int) else intern.setdefault(key, len(intern))
+    return keys
+
+
 #: the start of ``check_carried_state``'s reason for an attribute's value before the call, the attribute's name after
 #: it: "its own value" where that attribute is the one refused, else "the value of" the other one (``self.a, self.b =
 #: self.b, self.a``: ``a`` carries ``b``'s value, and naming ``a``'s own was wrong)
@@ -291,15 +541,21 @@ def _through_identities(torch: Any, a: Any) -> Any:
     """The placeholder's name that node ``a`` is through ops returning their input itself (a ``.to`` of its own dtype and
     device, ``alias``, ``detach``: torchvision's ``AnchorGenerator`` builds its list again every call, ``[t.to(x.dtype)
     for t in self.tables]``, holding the very tensors), else None."""
-    while isinstance(a, torch.fx.Node) and a.op == "call_function" and a.args and isinstance(a.args[0], torch.fx.Node):
-        name = str(a.target)
-        src, val = a.args[0].meta.get("val"), a.meta.get("val")
-        same = (isinstance(src, torch.Tensor) and isinstance(val, torch.Tensor) and src.dtype == val.dtype
-                and src.device == val.device and _arg(a, "copy") is not True)
-        if not (name in ("aten.alias.default", "aten.detach.default") or (name.startswith("aten.to.") and same)):
-            break
+    while _identity(torch, a):
         a = a.args[0]
     return a.name if isinstance(a, torch.fx.Node) and a.op == "placeholder" else None
+
+
+def _identity(torch: Any, a: Any) -> bool:
+    """Whether node ``a`` returns its first argument itself (``alias``, ``detach``, a ``.to`` of its own dtype and
+    device without ``copy=True``)."""
+    if not (isinstance(a, torch.fx.Node) and a.op == "call_function" and a.args and isinstance(a.args[0], torch.fx.Node)):
+        return False
+    name = str(a.target)
+    src, val = a.args[0].meta.get("val"), a.meta.get("val")
+    same = (isinstance(src, torch.Tensor) and isinstance(val, torch.Tensor) and src.dtype == val.dtype
+            and src.device == val.device and _arg(a, "copy") is not True)
+    return name in ("aten.alias.default", "aten.detach.default") or (name.startswith("aten.to.") and same)
 
 
 def _nodes(torch: Any, value: Any) -> list[Any]:
