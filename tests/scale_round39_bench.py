@@ -6,11 +6,11 @@ command measures any tree (the one ``PYTHONPATH`` names) and its peak RSS is its
     PYTHONPATH=$PWD     python tests/scale_round39_bench.py --out /tmp/after  > after.txt
     diff -r /tmp/before /tmp/after    # the plans (and verifier findings) byte for byte
 
-Cases: ``verify-*`` (the verifier on plans of 1,024 streams: independent chains, layered fork/join), ``pairs-*``
-(the conflict-pair listing of a multi-stream problem), ``devices-*`` (``plan(devices=N, device_capacity=C)``:
-how many device problems are solved), ``search-*`` (``search``'s proven bound on a non-interval problem of
-huge sizes). Columns: CPU seconds (process_time: the VM is shared), peak RSS MiB, and a count of the work
-(solves, pairs listed, capacities tried) where the case has one.
+Cases: ``verify-*`` (the verifier on plans of 1,024 streams: independent chains, layered fork/join; work: findings, MiB: the
+check's own peak), ``devices-*`` (``plan(devices=N, device_capacity=C)`` one byte under the free plan's largest
+need; work: device problems solved), ``search-huge`` (``search`` at 1 s on N non-interval problems of 2**40-byte
+buffers; work: nodes searched, and how many ended OPTIMAL). Columns: CPU seconds (process_time: the VM is
+shared), peak RSS MiB, and the work count. ``--out`` keeps each case's plan, findings or offsets.
 """
 
 from __future__ import annotations
@@ -105,6 +105,60 @@ def case(name: str, n: int, out: str | None) -> dict:
         row["mib"] = round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
         row["work"] = len(found)
         result = json.dumps(found)
+    elif name.startswith("devices-"):
+        import importlib
+
+        import memplan.examples
+        from memplan.benchmarks.scale import transformer_graph
+
+        plan_module = importlib.import_module("memplan.plan")
+        g, kw = {"devices-moe": (memplan.examples.moe(), dict(streams=None)),
+                 "devices-transformer": (transformer_graph(200), dict(streams="auto"))}[name]
+        free = memplan.plan_graph(g, devices=n, **kw)
+        cap = max(a + w for a, w in zip(free.plan.device_arena_bytes, free.split.weight_bytes)) - 1
+        solves = []
+        real = plan_module.solve
+
+        def counting(problem, *a, **k):
+            solves.append(len(problem))
+            return real(problem, *a, **k)
+
+        plan_module.solve = counting
+        t = time.process_time()
+        try:
+            result = memplan.plan_graph(g, devices=n, device_capacity=cap, **kw).plan.to_json()
+        except memplan.MemplanError as exc:
+            result = f"{type(exc).__name__}: {exc}"
+        row["s"] = round(time.process_time() - t, 3)
+        row["mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        row["work"] = len(solves)
+    elif name == "search-huge":
+        import random
+
+        import numpy as np
+
+        from memplan.problem import BufferProblem
+        from memplan.solvers import SolveOptions, solve
+
+        # all-live buffers of 1-4 x 2**40 bytes, half the pairs in place (the test's problem is seed 30): nodes
+        # searched by ``search`` at a time limit of 1 s, and its bound
+        nodes, solved = 0, []
+        t = time.process_time()
+        for seed in range(n):
+            rnd = random.Random(seed)
+            k = rnd.randint(7, 10)
+            sizes = [rnd.randint(1, 4) << 40 for _ in range(k)]
+            pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+            comp = frozenset(rnd.sample(pairs, int(len(pairs) * rnd.uniform(0.4, 0.7))))
+            p = BufferProblem(np.array(sizes), np.zeros(k, dtype=np.int64), np.ones(k, dtype=np.int64), compatible=comp)
+            sol = solve(p, "search", SolveOptions(time_limit=1))
+            nodes += sol.info.get("nodes", 0)
+            solved.append([sol.arena, sol.status.name, sol.info["bound"], sol.offsets.tolist()])
+        row["s"] = round(time.process_time() - t, 3)
+        row["mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        row["work"] = nodes
+        row["optimal"] = sum(o[1] == "OPTIMAL" for o in solved)
+        result = json.dumps(solved)
     else:
         raise SystemExit(f"unknown case {name}")
     if out:
@@ -113,7 +167,8 @@ def case(name: str, n: int, out: str | None) -> dict:
     return row
 
 
-CASES = {"verify-chains": [20_000, 100_000], "verify-layers": [20_000, 100_000]}
+CASES = {"verify-chains": [20_000, 100_000], "verify-layers": [20_000, 100_000], "devices-moe": [2, 4, 8],
+         "devices-transformer": [2, 4], "search-huge": [40]}
 
 
 def main() -> int:
@@ -141,7 +196,8 @@ def main() -> int:
                 print(f"{name:>16} {n:>8} failed: {r.stderr.strip().splitlines()[-1:]}", flush=True)
                 continue
             row = json.loads(r.stdout.strip().splitlines()[-1])
-            print(f"{name:>16} {n:>8} {row['s']:>8.2f} {row['mib']:>7} {row['work']:>10}", flush=True)
+            extra = f" {row['optimal']:>4} OPTIMAL" if "optimal" in row else ""
+            print(f"{name:>16} {n:>8} {row['s']:>8.2f} {row['mib']:>7} {row['work']:>10}{extra}", flush=True)
     return 0
 
 

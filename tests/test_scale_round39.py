@@ -25,8 +25,8 @@ from scale_round39_bench import chains_plan, layers_plan
 
 import memplan
 import memplan.examples
-from memplan.problem import BufferProblem, same_problem
-from memplan.verify import _clock_reader, _clocks, check
+from memplan.problem import BufferProblem
+from memplan.verify import check
 
 PLAN_MODULE = importlib.import_module("memplan.plan")
 
@@ -44,14 +44,14 @@ def _peak(fn) -> int:
 
 @pytest.mark.parametrize("make", [chains_plan, layers_plan])
 def test_clock_memory_is_not_nodes_times_streams(make):
-    """2,048 nodes on 256 streams: the clocks alone were 2,048 x 256 x 8 B = 4.2 MB (a list per node: the whole
-    check's peak was 2.2 and 2.7 KB a node), now one list per join that takes no stored clock over, one per fork/join layer
-    (470 and 540 B a node, about as on 64 streams)."""
-    g, pd = make(2048, streams=256)
+    """1,024 nodes on 256 streams: the clocks alone were 1,024 x 256 x 8 B = 2 MB, a list per node (the whole check's
+    peak was 1.3 and 2.7 KB a node), now one list per join that takes no stored clock over, one per fork/join layer
+    (390 and 520 B a node, about as on 64 streams)."""
+    g, pd = make(1024, streams=256)
     plan = memplan.plan_from_dict(pd)
     assert check(g, plan) == []
     peak = _peak(lambda: check(g, plan))
-    assert peak < 1024 * len(g.nodes), peak
+    assert peak < 800 * len(g.nodes), peak
 
 
 def _dense_clocks(order: list[tuple[int, int]], events: list[tuple[int, int]], S: int) -> list[list[int]]:
@@ -72,6 +72,8 @@ def _dense_clocks(order: list[tuple[int, int]], events: list[tuple[int, int]], S
 
 @pytest.mark.parametrize("seed", range(12))
 def test_shared_clocks_read_as_dense_ones(seed):
+    from memplan.verify import _clock_reader, _clocks
+
     rnd = random.Random(3900 + seed)
     n = rnd.randint(1, 300)
     S = rnd.choice([1, 2, 17, 48])
@@ -128,6 +130,8 @@ def test_a_capacity_round_solves_only_the_devices_whose_problem_changed(monkeypa
 
 
 def test_same_problem_compares_every_field_a_solver_reads():
+    from memplan.problem import same_problem
+
     p = BufferProblem(np.array([4, 8]), np.array([0, 1]), np.array([3, 3]))
     assert same_problem(p, BufferProblem(np.array([4, 8]), np.array([0, 1]), np.array([3, 3])))
     for other in (BufferProblem(np.array([4, 9]), np.array([0, 1]), np.array([3, 3])),
@@ -159,3 +163,68 @@ def test_devices_reuse_keeps_plans_across_options(monkeypatch):
                 a = run(g, device_capacity=cap, **kw)
                 monkeypatch.setattr(PLAN_MODULE, "same_problem", lambda x, y: False)
                 assert run(g, device_capacity=cap, **kw) == a, (g.name, kw, cap)
+
+
+# ---- 3. the search's proven bound ------------------------------------------------------------------------------
+
+U = 1 << 40
+
+
+def _all_live_problem() -> BufferProblem:
+    """Nine buffers of 1-4 x 2**40 bytes, all live at once, a random half of the pairs in place (compatible): a
+    non-interval problem of huge sizes whose optimum is 10 x 2**40 (``buffer_oracle.optimum``, every order of
+    canonical placements) and whose default plan takes 11."""
+    rnd = random.Random(30)
+    n = rnd.randint(7, 10)
+    sizes = [rnd.randint(1, 4) * U for _ in range(n)]
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    comp = set(rnd.sample(pairs, int(len(pairs) * rnd.uniform(0.4, 0.7))))
+    return BufferProblem(np.array(sizes), np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64),
+                         compatible=frozenset(comp))
+
+
+def test_an_exhausted_capacity_proves_what_its_failed_tests_need(monkeypatch):
+    """The default's short search and then ``search`` proved one byte above each exhausted capacity (9.51 x 2**40
+    after the default): ``search`` at a time limit of 1 s found the optimum only after 6,113 nodes, and at 0.05 s
+    ended FEASIBLE. An exhausted try now proves the least capacity its failed tests need (10 x 2**40 here, the
+    optimum): proven in 46 nodes. ``PackingSearch._over`` made a no-op is the search as it was (each exhausted try
+    proves ``cap + 1``)."""
+    from memplan.solvers import SolveOptions, solve
+    from memplan.solvers.search_tree import PackingSearch
+
+    p = _all_live_problem()
+    new = solve(p, "search", SolveOptions(time_limit=0.05))
+    assert (new.arena, new.status.name, new.info["bound"]) == (10 * U, "OPTIMAL", 10 * U)
+    assert new.info["nodes"] < 100, new.info
+    monkeypatch.setattr(PackingSearch, "_over", lambda self, need: None)
+    old = solve(p, "search", SolveOptions(time_limit=0.05))
+    assert old.status.name == "FEASIBLE" and old.info["bound"] < 10 * U and old.info["nodes"] > 5 * new.info["nodes"]
+
+
+def test_a_search_run_makes_the_same_tries(monkeypatch):
+    """Within one search the bound from failed tests only ends the solve and is reported: the capacities tried, and
+    so the packings found, are those of the search without it (every try's result compared)."""
+    from memplan.solvers import search
+
+    p = _all_live_problem()
+    trace: list = []
+    real = search._Minimiser.try_capacity
+
+    def traced(self, cap, limit):
+        out = real(self, cap, limit)
+        trace.append((cap, limit, out, self.proven, self.best))
+        return out
+
+    monkeypatch.setattr(search._Minimiser, "try_capacity", traced)
+    from memplan.solvers import SolveOptions
+    from memplan.solvers import solve as solve_named
+    from memplan.solvers.search_tree import PackingSearch
+
+    heur = (solve_named(p, "greedy"), solve_named(p, "size"))
+    a = search.solve(p, SolveOptions(time_limit=0.2), heuristics=heur)
+    new = list(trace)
+    trace.clear()
+    monkeypatch.setattr(PackingSearch, "_over", lambda self, need: None)
+    b = search.solve(p, SolveOptions(time_limit=0.2), heuristics=heur)
+    assert new and new == trace[:len(new)] and a.offsets.tolist() == b.offsets.tolist()
+    assert a.info["bound"] >= b.info["bound"]
