@@ -23,7 +23,7 @@ from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
 from .planfile import Plan
-from .problem import BufferProblem, Solution, Status
+from .problem import BufferProblem, Solution, Status, same_problem
 from .schedule import Schedule, build_happens_before, serial_schedule
 from .solvers import (
     SolveOptions,
@@ -269,7 +269,8 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
 def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
                    options: SolveOptions = SolveOptions(), *, split=None, t0: float | None = None,
                    phases: dict[str, float] | None = None, over: int | None = None,
-                   start: Solved | None = None, keep: list[Solved] | None = None) -> Plan | None:
+                   start: Solved | None = None, keep: list[Solved] | None = None,
+                   solved: dict[int, tuple[BufferProblem, Solution]] | None = None) -> Plan | None:
     """The pipeline for one schedule: happens-before, lifetimes, one buffer problem per device, the
     checked solve, and the Plan (not yet verified). With ``split`` (a ``DeviceSplit`` whose graph and
     schedule these are) every device gets its own problem and arena. ``phases``, if given, receives
@@ -282,7 +283,10 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     ``keep`` (one device): receives the problem solved and its solution (``Solved``); ``start``: such a record of an
     earlier ``auto`` solve of this schedule without a time limit (a memory budget's cheap solve), whose problem is
     solved again instead of being rebuilt, an exact solver starting from its plan (``default_start``): the same plan,
-    without the happens-before, lifetimes, bounds and default solve made twice."""
+    without the happens-before, lifetimes, bounds and default solve made twice.
+    ``solved`` (with ``split``): each device's problem and solution of an earlier call with the same options, kept
+    up to date here; a device whose problem is the very same again takes its solution instead of a solve (see
+    ``_plan_devices``)."""
     t0 = time.perf_counter() if t0 is None else t0
     if start is not None:
         return _solve_started(graph, schedule, solver, options, start, t0=t0, over=over)
@@ -307,7 +311,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     # ``time_limit=L`` over four devices ran 4 L)
     each = replace(options, time_limit=share_seconds(work_seconds(solver, options), len(groups))) if (
         len(groups) > 1 and _exact(solver, options)) else options
-    for roots, streams in groups:
+    for device, (roots, streams) in enumerate(groups):
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         problem = buffer_problem(graph, hb, lt, clique=over is None or split is not None, **kw)
         # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
@@ -324,7 +328,13 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
             return None
         if late:
             problem = with_clique_bound(problem)
-        parts.append((problem, solve(problem, solver, each)))
+        before = solved.get(device) if solved is not None else None
+        if before is not None and "stopped" not in before[1].info and same_problem(before[0], problem):
+            parts.append((problem, before[1]))
+        else:
+            parts.append((problem, solve(problem, solver, each)))
+        if solved is not None:
+            solved[device] = parts[-1]
         if parts[-1][1].info.get("interrupted"):
             # a Ctrl-C ended this device's exact solve: the devices after it get the default's heuristics, not
             # their share of the work budget (each solved in full, the Ctrl-C was lost to them)
@@ -819,11 +829,15 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
     caps = device_capacities(device_capacity, n)
     serial: frozenset[int] = frozenset()
     low: frozenset[int] = frozenset()
+    # each device's last problem and solution: a round that gives back one device's concurrency or order solved
+    # every device again (2 n + 1 solves of each in the worst case), where only the problems that changed need it
+    solved: dict[int, tuple[BufferProblem, Solution]] = {}
     while True:
         split = split_with_serial(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
                                   max_events=max_events, serial_devices=serial, low_memory_devices=low)
         g = split.graph
-        result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0)
+        result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0,
+                                solved=solved if _repeatable(solver, options) else None)
         over = _over_capacity(result, split, caps)
         # a device over its capacity on several streams gives its concurrency back (runs serially), as a
         # ``memory_budget`` does on one device (which the error for it with devices > 1 says to use this for): the
@@ -859,6 +873,14 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         block["split"]["low_memory_devices"] = sorted(low)
     block["seconds"] = seconds
     return Planned(g, replace(result, solver=block), split)
+
+
+def _repeatable(solver: str, options: SolveOptions) -> bool:
+    """Whether solving one problem again with these options gives the same solution, so that a device whose problem
+    did not change may keep its solution: the heuristics, the default's short search, and ``search`` (its time limit
+    is a node budget; a solve its wall-clock stop ended, ``info["stopped"]``, is solved again): not ``cpsat``'s or
+    ``auto``'s timed work, which a second run may end elsewhere (``_exact``)."""
+    return solver == "search" or not _exact(solver, options)
 
 
 def _given_back(serial: bool, low: bool) -> str:

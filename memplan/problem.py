@@ -319,6 +319,44 @@ class BufferProblem:
         return [flat[bounds[i]:bounds[i + 1]] for i in range(len(self))]
 
 
+def same_problem(a: BufferProblem, b: BufferProblem) -> bool:
+    """Whether two problems are the same in everything a solver reads (``meta`` too), so that one's solution is the
+    other's: a dataclass ``==`` cannot compare the numpy columns. For ``plan(devices=N, device_capacity=C)``, whose
+    rounds keep the solution of a device whose problem another device's round left as it was.
+
+    The HB columns of a stream on which neither problem's buffers are accessed (``first`` never there: another
+    device's stream) are compared by shape only: the rounds change them (another device's order moves when that
+    stream sees this device's copies) and nothing reads them. A precedence test (``HBOrder.first_csr``) keeps only
+    entries below a column's largest ``visible``, never a never-accessed ``first``; greedy's stream sweeps place
+    each buffer by the streams that access it (its ``home`` and ``first`` entries) and skip the checks an entry
+    never-accessed passes; the other solvers read the conflicts alone."""
+    if not (a.alignment == b.alignment and a.names == b.names and a.compatible == b.compatible
+            and a.inplace == b.inplace and a.lower_bound == b.lower_bound and a.capacity == b.capacity
+            and a.meta == b.meta and all(np.array_equal(x, y) for x, y in ((a.sizes, b.sizes), (a.lower, b.lower),
+                                                                             (a.upper, b.upper)))):
+        return False
+    x, y = a.order, b.order
+    if x is None or y is None:
+        return x is y
+    if x.first.shape != y.first.shape or x.first.dtype != y.first.dtype or x.visible.shape != y.visible.shape:
+        return False
+    if (x.last_time is None) != (y.last_time is None) or (x.stream_time is None) != (y.stream_time is None):
+        return False
+    never = np.iinfo(x.first.dtype).max if x.first.dtype.kind in "iu" else np.inf
+    used = ((x.first != never).any(axis=0) | (y.first != never).any(axis=0)) if x.first.size else np.zeros(
+        x.first.shape[1], dtype=bool)
+    arrays = [(x.first, y.first), (x.visible[:, used], y.visible[:, used]), (x.has_start, y.has_start),
+              (x.has_end, y.has_end)]
+    if x.last_time is not None:
+        arrays.append((x.last_time, y.last_time))
+    if x.stream_time is not None:
+        if len(x.stream_time) != len(y.stream_time) or len(x.stream_time) != len(used):
+            return False
+        arrays += [(p, q) for p, q, u in zip(x.stream_time, y.stream_time, used.tolist()) if u]
+        arrays.append((np.array([len(t) for t in x.stream_time]), np.array([len(t) for t in y.stream_time])))
+    return all(p.shape == q.shape and np.array_equal(p, q) for p, q in arrays)
+
+
 def clique_lower_bound(problem: BufferProblem, *, seeds: int = 256, max_buffers: int = 50_000,
                        exact_buffers: int = 2_000, exact_budget: int = 20_000, max_pairs: int = 2_000_000,
                        pair_budget: int = 20_000_000, stop_above: int | None = None) -> int:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from functools import lru_cache
+from itertools import compress
+from operator import ne
 from typing import Any
 
 from ._gc import paused
@@ -171,22 +173,11 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     dense = {s: i for i, s in enumerate(sorted(set(stream)))}
     stream = [dense[s] for s in stream]
     S = max(max(stream) + 1, 1) if N else 1
-    clock: list[list[int]] = [[] for _ in range(N)]
-    idx = [0] * N  # 1-based index of a node within its stream
-    tip: list[list[int]] = [[0] * S for _ in range(S)]
-    for ni in by_pos:
-        s = stream[ni]
-        c = list(tip[s])
-        for a in _last_per_stream(waits.get(ni, ()), stream, idx, pos):
-            if clock[a] and c[stream[a]] < idx[a]:   # (else a is counted already, and so is all it counts)
-                c = [x if x > y else y for x, y in zip(c, clock[a])]
-        c[s] += 1
-        idx[ni] = c[s]
-        clock[ni] = c
-        tip[s] = c
+    idx, rep = _clocks(by_pos, stream, waits, pos, S)
+    at = _clock_reader(stream, idx, rep)
 
     def hb(a: int, b: int) -> bool:
-        return a != b and clock[b][stream[a]] >= idx[a]
+        return a != b and at(b, stream[a]) >= idx[a]
 
     # ---- rule 2: every read sees its data -------------------------------------------------------
     # Every writer on t's chain (t's producer, its root's, and any view between) must happen-before
@@ -197,12 +188,12 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     # All writers are checked, none pruned; the chain is walked only to name those that fail.
     last_writers = _ChainFold(graph, written, lambda w: ((stream[w], idx[w]),), _max_per_stream)
     for ni in range(N):
-        c, own = clock[ni], stream[ni]
+        own = stream[ni]
         for t in graph.node_inputs[ni]:
             j = written[t]
             if j < 0 or len(out) >= MAX_REPORTED:
                 continue
-            if all(c[s] - (s == own) >= i for s, i in last_writers.of(j)):
+            if all(at(ni, s) - (s == own) >= i for s, i in last_writers.of(j)):
                 continue
             for w in writers(t):
                 if not hb(w, ni):
@@ -307,7 +298,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
 
     def before(a: int, b: int) -> bool:
         """Every access of root a happens-before every access of root b: on each stream s that a is
-        accessed on, every access x of b has counted a's last access there (``clock[x][s]``, less x
+        accessed on, every access x of b has counted a's last access there (``at(x, s)``, less x
         itself when x runs on s); b's first access on each of its streams stands for the rest there
         (``first_per_stream``). Only a's streams are compared: on the others a has nothing to order.
         (Comparing whole per-stream vectors cost O(streams) per pair and per access: 6.3 of 8 s verifying
@@ -318,7 +309,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         xs = first_of(b)
         for s, last in last_of(a):
             for x in xs:
-                if clock[x][s] - (stream[x] == s) < last:
+                if at(x, s) - (stream[x] == s) < last:
                     return False
         return True
 
@@ -342,9 +333,9 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         if a in ends or b in starts:
             return False
         for n in inplace_pairs.get((a, b), ()):
-            cn, sn, inn = clock[n], stream[n], idx[n]
-            if all(cn[s] >= last for s, last in last_of(a)) and all(
-                    x == n or clock[x][sn] >= inn for x in first_of(b)):
+            sn, inn = stream[n], idx[n]
+            if all(at(n, s) >= last for s, last in last_of(a)) and all(
+                    x == n or at(x, sn) >= inn for x in first_of(b)):
                 return True
         return False
 
@@ -386,6 +377,118 @@ def _last_per_stream(waited: list[int], stream: list[int], idx: list[int], pos: 
         if b is None or idx[a] > idx[b]:
             last[stream[a]] = a
     return sorted(last.values(), key=pos.__getitem__, reverse=True)
+
+
+#: a node's clock is kept as (a shared list, the components where it differs from that list) while those
+#: differences are at most one in ``_SHARE_SLACK`` of the streams: one pointer per node for the nodes of a
+#: stream between its joins, and a few entries for a join that takes another clock over (a fan-out's
+#: branches, each waiting on the fork)
+_SHARE_SLACK = 16
+
+
+def _clocks(by_pos: list[int], stream: list[int], waits: dict[int, list[int]], pos: list[int],
+            S: int) -> tuple[list[int], list[tuple[list[int], dict[int, int] | None]]]:
+    """Vector clocks of happens-before, from the order's streams and the events' waits: ``idx[x]``, x's 1-based
+    place on its stream, and ``rep[x] = (base, diff)``: x's clock counts ``diff.get(t, base[t])`` nodes of stream
+    ``t`` (t not x's own stream; on its own stream ``idx[x]``, and ``base`` holds no more than that).
+
+    Why not a list per node: N x streams ints (800 MB for 100,000 nodes on 1,024 streams). A clock changes only
+    where a node's wait raises it; the nodes between two such joins share their stream's last clock (one object,
+    their own count aside), and a join whose clock is some stored clock but for a few streams stores only those.
+    Memory is one reference per node plus a list per join that raises more than ``S / _SHARE_SLACK``
+    components of every clock it could share: a few per fork/join layer, not one per node."""
+    N = len(stream)
+    idx = [0] * N
+    count = [0] * S
+    zero: tuple[list[int], dict[int, int] | None] = ([0] * S, None)
+    rep = [zero] * N
+    tip = [zero] * S
+    slack = S // _SHARE_SLACK
+    for ni in by_pos:
+        s = stream[ni]
+        cur = tip[s]
+        merged: list[int] | None = None
+        bases: list[list[int]] = []
+        for a in _last_per_stream(waits.get(ni, ()), stream, idx, pos):
+            sa, ia = stream[a], idx[a]
+            if sa == s or not ia:   # (its own stream's earlier nodes are counted already)
+                continue
+            if (merged[sa] if merged is not None else _component(cur, sa)) >= ia:
+                continue   # a is counted already, and so is all it counts
+            if merged is None:
+                merged = _materialize(cur)
+                bases.append(cur[0])
+            va, oa = rep[a]
+            merged = [x if x > y else y for x, y in zip(merged, va)]
+            if oa:
+                for t, v in oa.items():
+                    if merged[t] < v:
+                        merged[t] = v
+            merged[sa] = ia
+            bases.append(va)
+        count[s] += 1
+        idx[ni] = count[s]
+        if merged is not None:
+            merged[s] = count[s]
+            cur = _shared_or_own(merged, bases, s, slack)
+            tip[s] = cur
+        rep[ni] = cur
+    return idx, rep
+
+
+def _component(r: tuple[list[int], dict[int, int] | None], t: int) -> int:
+    """Component ``t`` of a clock kept as ``(base, diff)`` (not its node's own stream: see ``_clocks``)."""
+    base, diff = r
+    if diff:
+        v = diff.get(t)
+        if v is not None:
+            return v
+    return base[t]
+
+
+def _materialize(r: tuple[list[int], dict[int, int] | None]) -> list[int]:
+    """A clock kept as ``(base, diff)`` as a fresh list."""
+    base, diff = r
+    out = list(base)
+    if diff:
+        for t, v in diff.items():
+            out[t] = v
+    return out
+
+
+def _shared_or_own(merged: list[int], bases: list[list[int]], s: int,
+                   slack: int) -> tuple[list[int], dict[int, int] | None]:
+    """``merged`` (a join's clock on stream ``s``) kept as the stored list it differs least from, of the clock it
+    joined last and its stream's own (``bases[-1]`` and ``bases[0]``), with the differences, where they are at most
+    ``slack`` streams (``s`` itself aside: a node's own count is its ``idx``); else as a list of its own. Why those
+    two: a join mostly takes over the clock it waited on (a fork's branch the fork's) or adds a few streams to its
+    own; trying every clock it joined cost streams x waits per join (a join of 1,023 branches: twice the time)."""
+    best, fewest = None, slack + 1
+    for base in (bases[-1], bases[0]) if len(bases) > 1 else bases:
+        k = sum(map(ne, merged, base)) - (merged[s] != base[s])   # (counted in C: a Python loop doubled the time)
+        if k < fewest:
+            best, fewest = base, k
+            if not k:
+                return base, None
+    if best is None:
+        return merged, None
+    return best, {t: merged[t] for t in compress(range(len(merged)), map(ne, merged, best)) if t != s} or None
+
+
+def _clock_reader(stream: list[int], idx: list[int], rep: list[tuple[list[int], dict[int, int] | None]]):
+    """``at(x, t)``: how many nodes of stream ``t`` happen-before node ``x`` or are it (``idx[x]`` on its own)."""
+
+    def at(x: int, t: int) -> int:
+        if t == stream[x]:
+            return idx[x]
+        base, diff = rep[x]
+        if diff:
+            v = diff.get(t)
+            if v is not None:
+                return v
+        return base[t]
+
+    return at
 
 
 class _Painting:

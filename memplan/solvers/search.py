@@ -46,7 +46,7 @@ import numpy as np
 from ..errors import BudgetError, SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of
 from .options import Objective, SearchParams, SolveOptions
-from .search_tree import Abort, OutOfWork, PackingSearch, WorkBudget
+from .search_tree import NO_CAPACITY, Abort, OutOfWork, PackingSearch, WorkBudget
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: work budget (in seconds of ``time_limit``) when the caller gives none: the search is exact and
@@ -126,7 +126,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                                 caller="the search solver")
     except KeyboardInterrupt:
         interrupted = True
-    proven, best, best_off = m.proven, m.best, m.best_off
+    proven, best, best_off = m.bound(), m.best, m.best_off
     if best_off is None and interrupted:   # Ctrl-C before anything fitted: the caller's stop, not "no packing found"
         raise KeyboardInterrupt            # (a BudgetError was caught as one by auto, and the Ctrl-C was lost)
     if best_off is None:
@@ -152,10 +152,17 @@ class _Minimiser:
                  rng: random.Random, proven: int, best: int, best_off: np.ndarray | None):
         self.searches, self.problem, self.params, self.rng = searches, problem, params, rng
         self.proven, self.best, self.best_off = proven, best, best_off
+        # a bound the exhausted tries proved beyond ``proven`` (``PackingSearch.above``): it ends the solve where it
+        # reaches the best arena and is the bound reported, but ``proven`` alone steers the tries (the capacities
+        # tried, the rungs drawn), so that the packings found, and the plan returned, are those found without it
+        self.proof = proven
         self.timed_out = False
 
+    def bound(self) -> int:
+        return max(self.proven, self.proof)
+
     def done(self) -> bool:
-        return self.timed_out or self.proven >= self.best
+        return self.timed_out or self.bound() >= self.best
 
     def nodes(self) -> int:
         return sum(s.nodes for s in self.searches)
@@ -171,8 +178,9 @@ class _Minimiser:
         res = _round_robin(self.searches, self.params.preorders, cap, node_limit)
         if res is _Stop.OUT_OF_WORK:
             self.timed_out = True
-        elif res is None:  # exhausted: nothing fits in cap
+        elif isinstance(res, _Exhausted):  # nothing fits in cap, nor below what the failed tests needed
             self.proven = max(self.proven, cap + 1)
+            self.proof = max(self.proof, res.above)
             return True
         elif res is not _Stop.ABORT:
             self._found(res)
@@ -222,13 +230,20 @@ class _Minimiser:
         return True
 
 
+class _Exhausted:
+    """A try that searched its whole tree: nothing fits below ``above`` bytes (``PackingSearch.above``)."""
+
+    def __init__(self, above: int):
+        self.above = above
+
+
 class _Stop(Enum):
     ABORT = "every preorder used up its node limit"
     OUT_OF_WORK = "the solve's work budget ran out"
 
 
 def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap: int, node_limit: int | None):
-    """Offsets within ``cap``, None (proven infeasible), or a ``_Stop``.
+    """Offsets within ``cap``, ``_Exhausted`` (proven infeasible), or a ``_Stop``.
 
     One search per static preorder, interleaved 256 nodes at a time (deterministic: the switch
     points are node counts, not clock ticks); the first to finish decides — a packing, or a proof
@@ -243,6 +258,10 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
                 try:
                     next(g)
                 except StopIteration as stop:
+                    if stop.value is None:
+                        s = searches[gens.index(g)]
+                        # (no failed test at all would be a complete tree at any capacity: only cap + 1 is said)
+                        return _Exhausted(max(cap + 1, s.above) if s.above < NO_CAPACITY else cap + 1)
                     return stop.value
                 except Abort:
                     live.remove(g)

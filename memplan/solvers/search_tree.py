@@ -24,6 +24,8 @@ MAX_SECTION_ENTRIES = 5_000_000
 #: plain nodes ran 2 s of ``time_limit`` 18 s on 8,500 buffers, into the wall-clock stop (a plan that need not
 #: repeat); counted so, the budget is work whatever the problem's size, and still deterministic
 UNPLACED_PER_NODE = 1000
+#: ``PackingSearch.above`` before any test failed (no capacity reached yet)
+NO_CAPACITY = (1 << 63) - 1
 
 
 #: the largest int64
@@ -243,7 +245,10 @@ class PackingSearch:
         self.floor = np.zeros(self.nsec, dtype=np.int64)
         self.total = self.total0.copy()
         self.cuts = self.cuts0.copy()
+        # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
+        self.above = NO_CAPACITY
         if self.largest > cap:
+            self.above = self.largest
             return None
         ok = True
         for lo, hi, bufs in self._partitions():
@@ -331,9 +336,11 @@ class PackingSearch:
             sb = size[b]
             top = o + sb
             if top > cap:
+                self._over(top)
                 continue
             spans_fullest = not interval or (slo[b] <= k_first and k_last < shi[b])
             if o + t1 > cap and not spans_fullest:
+                self._over(o + t1)
                 continue
             asg[b] = o
             placed[b] = True
@@ -352,9 +359,9 @@ class PackingSearch:
             total[sec] -= asb
             found = False
             if hat and h + maxnb[b] > cap and (sizes[un].max() + h > cap):
-                pass  # a neighbour no longer fits under the capacity
+                self._over(min(h + maxnb[b], int(sizes[un].max()) + h))  # a neighbour no longer fits under the capacity
             elif spans_fullest and o + total[lo:hi].max() > cap:
-                pass  # (not spanning them, the fullest sections still fit: checked above)
+                self._over(o + int(total[lo:hi].max()))  # (not spanning them, the fullest sections still fit: checked above)
             else:
                 # only sections near b or its neighbours changed floor or least minimum offset
                 key = (b, lo, hi)
@@ -368,6 +375,8 @@ class PackingSearch:
                 else:
                     least = np.minimum.reduceat(moeff[fl], st)
                     ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
+                    if not ok:
+                        self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
                 if ok:
                     found = yield self._decompose(lo, hi, bufs, ordering, o, p, b)
             floor[sec] = old_floor
@@ -382,6 +391,17 @@ class PackingSearch:
                 break
         self.backtracks += 1
         return False
+
+    def _over(self, need: int) -> None:
+        """Note a test that failed at ``self.cap`` and passes at ``need`` bytes and above (``above``: their least).
+
+        Why: every test of a try compares a value the capacity does not change with the capacity (a top, a
+        section's floor plus what is left in it: fails while it exceeds it), so a try at any capacity below the
+        least of the failed tests' values makes every test as this one did and searches the very same tree. An
+        exhausted try at ``cap`` thus proves that bound, not just ``cap + 1``: one byte a try took a proof on
+        buffers of 2**40 bytes forever (the search's ``_Minimiser.proof``)."""
+        if need < self.above:
+            self.above = need
 
     def _candidates(self, ordering, stride: int, min_offset: int, min_p: int, min_height: int):
         """The buffers ``_search`` tries at a node, ``(offset, position, buffer)`` by offset then preorder
@@ -448,3 +468,18 @@ class PackingSearch:
             return True
         finally:
             cuts[a:z - 1] += 1
+
+
+def _sections_pass_at(floor: np.ndarray, moeff: np.ndarray, placed: np.ndarray, starts: np.ndarray, o: int,
+                      total: np.ndarray) -> int:
+    """A capacity below which ``_search``'s section test fails, as it did (``max(floor, least, o) + total <= cap`` on
+    each section, ``least`` the section's lowest minimum offset, a placed buffer's counting as the capacity itself).
+    A section with bytes left passes from ``max(floor, lowest unplaced minimum offset, o) + total`` on (while that
+    offset is above the capacity, ``least`` is the capacity and ``cap + total`` fails); one with none left passes
+    from ``max(floor, o)`` on at the latest (a lower bound is all ``PackingSearch.above`` needs). In Python ints:
+    offsets near 2**63 plus a total wrap in int64."""
+    unplaced = np.minimum.reduceat(np.where(placed, NO_CAPACITY, moeff), starts).tolist()
+    need = 0
+    for f, u, t, in zip(floor.tolist(), unplaced, total.tolist()):
+        need = max(need, max(f, u, o) + t if t > 0 else max(f, o))
+    return need
