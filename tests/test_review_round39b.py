@@ -21,6 +21,7 @@ import types
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import graphs, schedules
@@ -203,3 +204,50 @@ def test_a_cache_of_one_drops_every_configuration_mid_capture_and_replays_the_sa
     assert big_sizes[0] > 10 and big_sizes[1] > 10
     assert launches == big_launches
     assert np.array_equal(logits, big_logits) and np.isfinite(logits).all()
+
+
+# -- 3. the 45 sweep entries of session 39 on the GPU ----------------------------------------------------------
+
+#: the entries models39 added (``runtime/aten/sweep.py``, ``sweep_blocks.py``): checked on the CPU here (two runs,
+#: 90 results each, the same verdicts, errors, arenas and copies); on a GPU they ran nowhere yet
+SESSION39 = ("muse_spark_text,muse_glimmer_text,inkling_text,inkling2_text,minimax_m3_vl_text,qwen3_vl_text,"
+             "qwen3_vl_moe_text,qwen2_5_vl_text,hunyuan_vl_text,glm4v_text,glm4v_moe_text,lasr_encoder,parakeet_ctc,"
+             "siglip2_vision,speecht5_hifigan,ssd300_vgg16_head,fasterrcnn_r50_head,retinanet_v2_head,vgg13_bn")
+
+
+def _session39_names() -> list[str]:
+    from runtime.aten.sweep_blocks import BLOCKS
+
+    return SESSION39.split(",") + [n for n, _m, _i in BLOCKS]
+
+
+def test_the_session39_names_are_the_lists_new_entries():
+    """The names above and ``sweep_blocks.BLOCKS`` are 45 entries of the sweep, none of them CUDA-only."""
+    from runtime.aten import sweep
+
+    names = _session39_names()
+    by_name = {c.name: c for c in sweep.CASES}
+    assert len(names) == len(set(names)) == 45
+    assert all(n in by_name and not by_name[n].cuda_only for n in names)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_the_session39_sweep_entries_on_the_gpu(tmp_path):
+    """``python -m runtime.aten.sweep --device cuda`` over the 45: every result (1 stream; 3 streams and ``auto``,
+    each captured in a CUDA graph) bitwise or close, none wrong, none skipped or failed."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "s39.json"
+    r = subprocess.run([sys.executable, "-m", "runtime.aten.sweep", "--device", "cuda", "--budget", "1200",
+                        "--only", ",".join(_session39_names()), "--out", str(out)],
+                       cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    bad = [(x["model"], x["mode"], x["verdict"]) for x in results
+           if not x["verdict"].startswith(("bitwise", "close"))]
+    assert bad == []
+    assert sorted({x["model"] for x in results}) == sorted(_session39_names())
+    assert len(results) == 3 * 45
