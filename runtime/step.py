@@ -52,11 +52,17 @@ def unfusable_groups(graph: Graph, plan: Plan) -> frozenset[str]:
     break), which node by node runs as the plan says."""
     pos = {nid: i for i, (nid, _) in enumerate(plan.order)}
     stream = dict(plan.order)
+    on_stream: dict[int, list[str]] = {}   # each stream's nodes in issue order, and each node's place there
+    place: dict[str, int] = {}
+    for nid, s in plan.order:
+        seq = on_stream.setdefault(s, [])
+        place[nid] = len(seq)
+        seq.append(nid)
     member_of: dict[str, tuple[str, str]] = {}
     bad = set()
     for name, members in graph.groups().items():
         ids = [graph.nodes[m].id for m in members]
-        if _not_one_piece(ids, plan.order, pos, stream):
+        if _not_one_piece(ids, pos, stream, on_stream, place):
             bad.add(name)
         last = max(ids, key=pos.__getitem__)
         for m in ids:
@@ -70,18 +76,22 @@ def unfusable_groups(graph: Graph, plan: Plan) -> frozenset[str]:
     return frozenset(bad)
 
 
-def _not_one_piece(ids: list[str], order: Sequence[tuple[str, int]], pos: Mapping[str, int],
-                   stream: Mapping[str, int]) -> bool:
+def _not_one_piece(ids: list[str], pos: Mapping[str, int], stream: Mapping[str, int],
+                   on_stream: Mapping[int, Sequence[str]], place: Mapping[str, int]) -> bool:
     """Whether the plan runs a group's members (``ids``, listed order) otherwise than as one piece of one stream:
     on several streams, out of their listed order, or with another node of their stream between them. Fused, such
     a group ran as one kernel on its last member's stream: an earlier member planned on another stream ran there,
     after none of the waits the plan gives it (issued on its own stream), and a node planned between two members
-    on theirs ran before the first member's work. Verified plans never do this (rule 1), so their kernels stay."""
+    on theirs ran before the first member's work. Verified plans never do this (rule 1), so their kernels stay.
+    The nodes between the members are read from their stream's own sequence (``on_stream``, ``place``: each
+    node's index there), as ``memplan.verify`` reads them: scanning the issue order between the members took
+    every other stream's nodes too, quadratic (512 groups of 100 nodes issued round-robin over 512 streams: 8 s
+    where the program took 0.3 s before)."""
     ps = [pos[m] for m in ids]
     if len({stream[m] for m in ids}) > 1 or ps != sorted(ps):
         return True
-    inside, s = set(ids), stream[ids[0]]
-    return any(n not in inside and t == s for n, t in order[ps[0]: ps[-1] + 1])
+    inside, seq = set(ids), on_stream[stream[ids[0]]]
+    return any(n not in inside for n in seq[place[ids[0]]: place[ids[-1]] + 1])
 
 
 def program(graph: Graph, plan: Plan, binding: Binding, addr: Callable[[str], int], *,

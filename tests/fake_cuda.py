@@ -25,6 +25,10 @@ from runtime.kernels import Launch
 from runtime.kernels.ops import NONPORTABLE_CLUSTER_NAMES, WS_BUILDS, WS_NAMES
 
 SUCCESS = "CUDA_SUCCESS"
+#: trace operations issued on a stream -> the position of the stream handle in the trace tuple
+STREAM_OPS = {"launch": 2, "launch_pdl": 2, "dtod": 2, "memset_d32": 2, "memset_d16": 2, "wait": 2, "record": 3}
+#: launches that stand for no node: a jitter's spin (one before each node at probability 1), an L2 prefetch
+MARKERS = ("spin", "l2_prefetch")
 
 
 class Driver:
@@ -402,3 +406,16 @@ def install(monkeypatch, devices: int = 1) -> Driver:
     for name, mod in _modules(drv).items():
         monkeypatch.setitem(sys.modules, name, mod)
     return drv
+
+
+def node_segments(trace, steps) -> dict[str, tuple[int, list[int]]]:
+    """Per node of ``steps`` (issued with a jitter of probability 1: one spin launch marks each node's start): its
+    spin's index and the indices of the work issued for it (launches, copies, records; waits belong to the next)."""
+    spins = [i for i, t in enumerate(trace) if t[1] in ("launch", "launch_pdl") and t[3] == "spin"]
+    assert len(spins) == len(steps)
+    out = {}
+    for k, (i, s) in enumerate(zip(spins, steps)):
+        end = spins[k + 1] if k + 1 < len(spins) else len(trace)
+        out[s.node] = (i, [j for j in range(i + 1, end) if trace[j][1] in STREAM_OPS and trace[j][1] != "wait"
+                           and not (trace[j][1].startswith("launch") and trace[j][3] in MARKERS)])
+    return out

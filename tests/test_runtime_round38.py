@@ -22,13 +22,11 @@ the plan (its streams' order and its events, ``_plan_hb``):
 from __future__ import annotations
 
 import pytest
+from fake_cuda import STREAM_OPS as _STREAM_OPS
+from fake_cuda import node_segments as _segments
 
 import memplan
 from runtime.models import llama as L
-
-#: trace operations issued on a stream -> the position of the stream handle in the trace tuple
-_STREAM_OPS = {"launch": 2, "launch_pdl": 2, "dtod": 2, "memset_d32": 2, "memset_d16": 2, "wait": 2, "record": 3}
-_MARKERS = ("spin", "l2_prefetch")
 
 
 def _trace_hb(trace) -> dict[int, int]:
@@ -69,19 +67,6 @@ def _plan_hb(plan) -> tuple[list[str], list[int]]:
         reach.append(m)
         last[s] = i
     return order, reach
-
-
-def _segments(trace, steps) -> dict[str, tuple[int, list[int]]]:
-    """Per node of ``steps`` (issued with a jitter of probability 1: one spin launch marks each node's start): its
-    spin's index and the indices of the work issued for it (launches, copies, records; waits belong to the next)."""
-    spins = [i for i, t in enumerate(trace) if t[1] in ("launch", "launch_pdl") and t[3] == "spin"]
-    assert len(spins) == len(steps)
-    out = {}
-    for k, (i, s) in enumerate(zip(spins, steps)):
-        end = spins[k + 1] if k + 1 < len(spins) else len(trace)
-        out[s.node] = (i, [j for j in range(i + 1, end) if trace[j][1] in _STREAM_OPS and trace[j][1] != "wait"
-                           and not (trace[j][1].startswith("launch") and trace[j][3] in _MARKERS)])
-    return out
 
 
 def _missing_hb(ex, trace, device: int | None = None, plan=None) -> list[tuple[str, str]]:

@@ -120,14 +120,10 @@ def test_a_multi_gpu_executor_on_too_few_gpus_raises_the_runtimes_error_naming_t
 def _segment_streams(trace, steps) -> dict[str, set[int]]:
     """Per node: the stream handles of the launches issued for it (between its jitter spin, probability 1, and the
     next node's), spins and prefetches left out."""
-    spins = [i for i, t in enumerate(trace) if t[1] in ("launch", "launch_pdl") and t[3] == "spin"]
-    assert len(spins) == len(steps)
-    out = {}
-    for k, (i, s) in enumerate(zip(spins, steps)):
-        end = spins[k + 1] if k + 1 < len(spins) else len(trace)
-        out[s.node] = {trace[j][2] for j in range(i + 1, end)
-                       if trace[j][1] in ("launch", "launch_pdl") and trace[j][3] not in ("spin", "l2_prefetch")}
-    return out
+    from fake_cuda import node_segments
+
+    return {n: {trace[j][2] for j in work if trace[j][1] in ("launch", "launch_pdl")}
+            for n, (_spin, work) in node_segments(trace, steps).items()}
 
 
 def _moved_to(plan, node: str, stream: int):
