@@ -5,6 +5,9 @@
   the deadline passed: a progress consumer slow on that last solution, a loaded machine) was marked cut, a plan
   "that may not repeat", and ``_whole_over`` then took no verdict from it. A proven answer is the one an unstopped
   run gives, so it is not marked (as before solver39).
+- hostile39 made cpsat without OR-Tools a SolverError, catching ImportError alone: an installed OR-Tools that fails
+  with its own exception as it imports (protobuf's VersionError where the protobuf runtime is older than OR-Tools'
+  generated code) was still a raw traceback from ``plan --solver cpsat`` and ended ``auto``'s time-limited solve.
 """
 
 from __future__ import annotations
@@ -50,3 +53,47 @@ def test_an_optimum_proven_as_the_deadline_passes_is_not_marked_stopped():
     assert "stopped" not in sol.info, sol.info
     assert not any("wall-clock safety stop" in m for m in said), said
     assert sol.offsets.tolist() == unstopped.offsets.tolist()
+
+
+@pytest.fixture
+def broken_ortools(monkeypatch, tmp_path):
+    """OR-Tools that is installed but fails as it imports, as with a protobuf runtime older than its generated code
+    (``google.protobuf.runtime_version.VersionError``, an Exception and no ImportError: "Detected incompatible
+    Protobuf Gencode/Runtime versions when loading ortools/sat/cp_model.proto")."""
+    import sys
+
+    pkg = tmp_path / "ortools" / "sat" / "python"
+    pkg.mkdir(parents=True)
+    for d in (tmp_path / "ortools", tmp_path / "ortools" / "sat", pkg):
+        (d / "__init__.py").write_text("")
+    (pkg / "cp_model.py").write_text(
+        "class VersionError(Exception):\n    pass\n\n"
+        "raise VersionError('Detected incompatible Protobuf Gencode/Runtime versions when loading "
+        "ortools/sat/cp_model.proto: gencode 6.31.1 runtime 5.29.3')\n")
+    for name in [m for m in sys.modules if m == "ortools" or m.startswith("ortools.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_cpsat_with_an_ortools_that_fails_to_import_is_a_solver_error(broken_ortools):
+    """hostile39 caught ImportError alone: a broken install's own error (protobuf's VersionError) was a raw
+    traceback from ``plan --solver cpsat``, and ``auto`` with a time limit died of it where ``search`` could plan."""
+    import memplan
+    from memplan.examples import diamond
+
+    with pytest.raises(memplan.SolverError, match=r"needs OR-Tools, which does not import \(VersionError: Detected"):
+        memplan.plan(diamond(), solver="cpsat")
+    with pytest.raises(memplan.SolverError, match="needs OR-Tools"):
+        solve(FIRST_FIT_MISSES, "cpsat", SolveOptions(time_limit=0.3))
+
+
+def test_the_cli_with_a_broken_ortools_is_one_line(broken_ortools, tmp_path, capsys):
+    import memplan
+    from memplan.cli import main
+    from memplan.examples import diamond
+
+    memplan.save_graph(diamond(), str(tmp_path / "g.json"))
+    assert main(["plan", str(tmp_path / "g.json"), "-o", str(tmp_path / "p.json"), "--solver", "cpsat"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs OR-Tools" in err and "VersionError" in err, err
+    assert not (tmp_path / "p.json").exists()

@@ -100,10 +100,12 @@ def _cp_model():
     install with ``--no-deps``, a Python it has no wheel for) ``solver="cpsat"`` raised a raw ModuleNotFoundError, a
     traceback from ``memplan plan --solver cpsat``, and ``auto`` with a time limit (which tries cpsat on
     multi-stream problems) failed with it where the other solvers could plan; ``auto`` takes a SolverError as
-    "cpsat could not run" and goes on with ``search``."""
+    "cpsat could not run" and goes on with ``search``. Any exception of the import, not ImportError alone: an
+    installed OR-Tools fails with its own where its protobuf runtime is older than its generated code
+    (protobuf's ``VersionError``, an Exception: "Detected incompatible Protobuf Gencode/Runtime versions")."""
     try:
         from ortools.sat.python import cp_model
-    except ImportError as exc:
+    except Exception as exc:   # (ImportError, protobuf's VersionError, a broken extension's OSError)
         raise SolverError(f"solver 'cpsat' needs OR-Tools, which does not import ({type(exc).__name__}: {exc}): "
                           "pip install ortools, or use solver greedy, size or search") from None
     return cp_model
