@@ -8,6 +8,8 @@
 - hostile39 made cpsat without OR-Tools a SolverError, catching ImportError alone: an installed OR-Tools that fails
   with its own exception as it imports (protobuf's VersionError where the protobuf runtime is older than OR-Tools'
   generated code) was still a raw traceback from ``plan --solver cpsat`` and ended ``auto``'s time-limited solve.
+- Checked clean, kept as guards (both fail at c82e7c3): a number from ``item()`` through symbolic arithmetic into
+  three nodes, and the graph views of a weight planned at its own bytes.
 """
 
 from __future__ import annotations
@@ -97,3 +99,59 @@ def test_the_cli_with_a_broken_ortools_is_one_line(broken_ortools, tmp_path, cap
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs OR-Tools" in err and "VersionError" in err, err
     assert not (tmp_path / "p.json").exists()
+
+
+# --- export39, checked clean: guards for cases its tests did not take ---------------------------------------------
+
+
+def test_a_number_through_sym_ops_is_read_by_every_node_using_it():
+    """``v = x.sum().item()`` and ``w = v * 2 + 1`` (FX nodes of no tensor) used by ``full``, ``mul`` and ``add``:
+    each reads ``sum_1``, the tensor the number came from."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    import memplan
+
+    class M(nn.Module):
+        def forward(self, x):
+            v = x.sum().item()
+            w = v * 2 + 1
+            return torch.full((2,), w), x * w, x + v
+
+    g = memplan.from_torch(torch.export.export(M(), (torch.randn(3),)))
+    users = [n for n in g.nodes if n.op.split(".")[0] in ("full", "mul", "add")]
+    assert len(users) == 3 and all("sum_1" in n.inputs for n in users), [(n.id, n.inputs) for n in users]
+    memplan.verify(g, memplan.plan(g, streams=3))
+
+
+def test_views_of_a_weight_slice_stay_inside_its_own_bytes():
+    """``b`` is 6 floats 8 bytes into a 48-byte storage: planned at its 24 bytes, every graph view of it (a
+    transpose, unfold, an expand of a slice) inside them, the same in memory and loaded from a ``.pt2``."""
+    torch = pytest.importorskip("torch")
+    import io
+
+    from torch import nn
+
+    import memplan
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("b", torch.arange(12.0)[2:8].reshape(2, 3))
+
+        def forward(self, x):
+            return x + self.b.t()[1:].sum(), self.b.unfold(1, 2, 1).sum(), self.b[:, 1:].expand(4, 2, 2).sum()
+
+    ep = torch.export.export(M(), (torch.ones(3, 2),))
+    buf = io.BytesIO()
+    torch.export.save(ep, buf)
+    buf.seek(0)
+    here, loaded = memplan.from_torch(ep), memplan.from_torch(torch.export.load(buf))
+    rows = [[(t.id, t.size, t.view_of, t.view_offset) for t in g.tensors] for g in (here, loaded)]
+    assert rows[0] == rows[1]
+    t = {x.id: x for x in here.tensors}
+    assert t["b_b"].size == 24
+    for x in here.tensors:
+        if x.view_of is not None:
+            assert x.view_offset + x.size <= t[x.view_of].size, (x.id, x.view_of, x.view_offset, x.size)
+    memplan.verify(here, memplan.plan(here, streams=2))
