@@ -67,7 +67,7 @@ def test_a_stop_by_the_wall_clock_is_reported_whatever_the_deterministic_time():
     minimalloc's C, ``time_limit=1``, 4 workers; 0.36 unstopped, another arena): taken for a spent budget."""
     reason = cpsat.stop_reason
     assert reason(finished=False, interrupted=False, deterministic_time=0.2147, budget=0.15, wall_fired=True) == "wall_clock"
-    assert reason(finished=True, interrupted=False, deterministic_time=0.01, budget=0.15, wall_fired=True) == "wall_clock"
+    assert reason(finished=True, interrupted=False, deterministic_time=0.01, budget=0.15, wall_fired=True) is None
     assert reason(finished=False, interrupted=False, deterministic_time=0.2147, budget=0.15) is None
     assert reason(finished=False, interrupted=True, deterministic_time=0.2, budget=0.15, wall_fired=True) == "interrupted"
 

@@ -100,10 +100,12 @@ def _cp_model():
     install with ``--no-deps``, a Python it has no wheel for) ``solver="cpsat"`` raised a raw ModuleNotFoundError, a
     traceback from ``memplan plan --solver cpsat``, and ``auto`` with a time limit (which tries cpsat on
     multi-stream problems) failed with it where the other solvers could plan; ``auto`` takes a SolverError as
-    "cpsat could not run" and goes on with ``search``."""
+    "cpsat could not run" and goes on with ``search``. Any exception of the import, not ImportError alone: an
+    installed OR-Tools fails with its own where its protobuf runtime is older than its generated code
+    (protobuf's ``VersionError``, an Exception: "Detected incompatible Protobuf Gencode/Runtime versions")."""
     try:
         from ortools.sat.python import cp_model
-    except ImportError as exc:
+    except Exception as exc:   # (ImportError, protobuf's VersionError, a broken extension's OSError)
         raise SolverError(f"solver 'cpsat' needs OR-Tools, which does not import ({type(exc).__name__}: {exc}): "
                           "pip install ortools, or use solver greedy, size or search") from None
     return cp_model
@@ -379,11 +381,13 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
 def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float, budget: float,
                 wall_fired: bool = False) -> str | None:
     """Why one CP-SAT solve ended before it had proven its answer, from what memplan knows for certain: "interrupted"
-    when ``_run`` caught a Ctrl-C; "wall_clock" when ``_run``'s wall-clock safety stop stopped it (``wall_fired``,
+    when ``_run`` caught a Ctrl-C; None when it finished (optimal or infeasible: the answer an unstopped solve
+    gives, also where the safety stop fired as the proof closed, or while a slow progress callback held the last
+    solution's message); "wall_clock" when ``_run``'s wall-clock safety stop stopped it (``wall_fired``,
     whatever the deterministic time spent: with several workers CP-SAT's deterministic time passes the budget
     long before its search ends, so a solve the clock cut at 1.4 times the budget was taken for one that spent it),
     or when it stopped short of the budget without having finished (the conservative side: a stop memplan did not
-    ask for); else None (finished: optimal or infeasible, or the budget spent). The clock is not read here: ``_run``
+    ask for); else None (the budget spent). The clock is not read here: ``_run``
     records its own stop, and memplan catches Ctrl-C itself. The clock was read here
     before (a stop short of 90% of the budget and of 90% of the wall limit was taken for a Ctrl-C), and CP-SAT's
     time limit stops as soon as it *predicts* that the next step would pass the wall limit (from the longest step
@@ -392,11 +396,11 @@ def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float,
     reported "interrupted", so ``cpsat`` skipped its other components and ``auto`` its search."""
     if interrupted:
         return "interrupted"
-    if wall_fired:
-        return "wall_clock"
-    if finished or deterministic_time >= 0.9 * budget:
+    if finished:
         return None
-    return "wall_clock"
+    if wall_fired or deterministic_time < 0.9 * budget:
+        return "wall_clock"
+    return None
 
 
 def _stop_until(solver, done: threading.Event) -> None:
