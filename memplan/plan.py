@@ -880,7 +880,7 @@ def _repeatable(solver: str, options: SolveOptions) -> bool:
     did not change may keep its solution: the heuristics, the default's short search, and ``search`` (its time limit
     is a node budget; a solve its wall-clock stop ended, ``info["stopped"]``, is solved again): not ``cpsat``'s or
     ``auto``'s timed work, which a second run may end elsewhere (``_exact``)."""
-    return solver == "search" or not _exact(solver, options)
+    return solver == "search" or not _exact(solver, check_options(options))   # (named, not an AttributeError)
 
 
 def _given_back(serial: bool, low: bool) -> str:

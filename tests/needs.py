@@ -66,3 +66,13 @@ def cuda_devices() -> tuple[int, str]:
     except cuda.Error as exc:  # pragma: no cover - depends on the machine
         return 0, f"no usable CUDA device ({exc})"
     return count, f"{count} CUDA device(s)"
+
+
+def sigint_default() -> None:
+    """A ``preexec_fn`` for the Ctrl-C tests' subprocesses: SIGINT back to its default before the child starts.
+    Why: a shell started in the background without job control (``(bash .ci/run &)``, ``nohup ... &``) ignores
+    SIGINT and its children inherit that, and a Python started with SIGINT ignored installs no KeyboardInterrupt
+    handler: those tests then failed as if memplan had lost the Ctrl-C (session 39's interim CI run)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

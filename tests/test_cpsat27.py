@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from needs import sigint_default
 from strategies import graphs, view_chains
 
 from memplan.generators import fanout_join
@@ -97,7 +98,7 @@ def test_ctrl_c_stops_cpsat_and_python_still_handles_the_next_one():
             print("KeyboardInterrupt")
     """)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=sigint_default, cwd=REPO, env=env)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
     assert r.stdout.split("\n")[:2] == ["interrupted True stopped None", "KeyboardInterrupt"], r.stdout
 

@@ -11,6 +11,7 @@ from enum import Enum, IntEnum
 
 import numpy as np
 import pytest
+from needs import sigint_default
 
 import memplan
 from memplan import Graph, GraphBuilder, Node, Tensor, graph_from_dict
@@ -257,7 +258,7 @@ def test_ctrl_c_off_the_main_thread_or_under_asyncio_is_as_documented():
     """)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root, env=env)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=sigint_default, cwd=root, env=env)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
     assert r.stdout.split("\n")[:3] == ["KeyboardInterrupt in the main thread", "thread [True] Plan None True",
                                         "asyncio KeyboardInterrupt [True]"], r.stdout

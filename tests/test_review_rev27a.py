@@ -28,6 +28,8 @@ from memplan.errors import BudgetError
 from memplan.solvers import SolveOptions, solve
 
 plan_module = importlib.import_module("memplan.plan")
+from needs import sigint_default
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CALLER = contextvars.ContextVar("rev27a_caller", default="unset")
@@ -97,6 +99,6 @@ def test_a_solve_left_by_a_second_ctrl_c_before_its_search_began_still_stops():
         print("still solving", any(t.name == "memplan-cpsat" for t in threading.enumerate()), flush=True)
     """)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=sigint_default, cwd=REPO, env=env)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
     assert r.stdout.split("\n")[:2] == ["interrupted True", "still solving False"], r.stdout

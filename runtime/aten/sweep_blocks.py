@@ -6,7 +6,7 @@ int8 / bool / float8 / unsigned tensors, ``torch.linalg``, ``torch.special``, lo
 
 Why: the sweep's models reach these ops only partly; a user's own module reaches them directly. Each entry is
 ``(name, make, inputs)`` with ``inputs(generator, device, dtype)``, as ``sweep.Case`` takes them (no import of the
-sweep here: ``python -m runtime.aten.sweep`` runs it as ``__main__``).
+sweep here: ``python -m runtime.aten.sweep`` runs it as the main module).
 """
 
 from __future__ import annotations
