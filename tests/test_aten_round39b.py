@@ -275,3 +275,33 @@ def test_tensor_cache_whose_fallback_computes_the_same_still_compiles(cls):
     step = compile(m, (torch.randn(4),))
     _same_calls(step, e)
     assert len(vars(m)["_cache" if cls is BiasCache else "feats"]) == 0
+
+
+# --- 4: outputs that are conjugate or strided views ------------------------------------------------------------------
+
+CONJ = [lambda z: (z * 2).conj(), lambda z: (z * 2).conj().imag, lambda z: (z * 2).conj()[:, ::2]]
+STRIDED = [lambda x: (x * 2)[:, ::2], lambda x: (x * 2)[:, 1::2], lambda x: (x * 2)[::2, :1], lambda x: (x * 2).t()]
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+@pytest.mark.parametrize("k", range(len(CONJ) + len(STRIDED)))
+def test_conjugate_and_strided_view_outputs_come_back_as_eager_returns_them(k):
+    """Failed before: ``(z * 2).conj()`` came back resolved (``is_conj()`` False where eager's is True; ``.imag`` of
+    it lost its negative bit) and ``(x * 2)[:, ::2]`` compact (strides (3, 1) where eager's are (6, 2))."""
+    fn, dtype = (CONJ[k], torch.complex64) if k < len(CONJ) else (STRIDED[k - len(CONJ)], torch.float32)
+    step = compile(Fn(fn), (torch.randn(4, 6, dtype=dtype),))
+    for _ in range(3):
+        x = torch.randn(4, 6, dtype=dtype)
+        got, want = step(x), fn(x)
+        assert torch.equal(got, want)
+        assert (got.is_conj(), got.is_neg(), got.stride()) == (want.is_conj(), want.is_neg(), want.stride())
+        got.mul_(2)   # the caller's own tensor: writing it changes no later call
+    assert torch.equal(step(x), fn(x))
