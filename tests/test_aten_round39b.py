@@ -267,7 +267,20 @@ class Tap(nn.Module):
         return y + 1
 
 
-@pytest.mark.parametrize("cls", [BiasCache, Tap])
+class BiasCacheAndTap(BiasCache):
+    """LeViT's cache beside a tap of the call's data that no call reads: the tap carries no state into the results."""
+
+    def __init__(self):
+        super().__init__()
+        self.feats = []
+
+    def forward(self, x):
+        y = super().forward(x)
+        self.feats.append(y)
+        return y + 1
+
+
+@pytest.mark.parametrize("cls", [BiasCache, Tap, BiasCacheAndTap])
 def test_tensor_cache_whose_fallback_computes_the_same_still_compiles(cls):
     """A cache read where the first call used the value it computed (LeViT), or a tap no call reads: compiled, eager's
     results over three calls; the container stays as at compile (left to eager, docs/aten.md)."""
