@@ -13,6 +13,8 @@ Bugs fixed (each test marked "failed before" did):
   compiles), or where the cached value carries a call's data (``self.cache["h"] = x * 2``);
 - a private plain or fixed value taken at compile (``self._shape = x.shape``, ``self._seen = True``) was never set by
   the compiled calls (the module kept compile's value); now set by each call as a public one is;
+- an output that is a conjugate or negative view came back resolved, and a lone strided-view output compact; now as
+  eager returns them (the bit kept, the view's strides).
 """
 
 from __future__ import annotations
