@@ -304,14 +304,31 @@ def plain_change(before: Any, after: Any) -> bool:
     return any(plain(x, depth=1) for x in items)
 
 
+def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, Any, Any]]
+                      ) -> list[tuple[Any, Any, str, Any]]:
+    """(container, key or index, name, value) of each tensor (or list, tuple or dict of tensors) the containers of
+    ``snapshots`` hold now that they did not hold at the snapshot (added or replaced in place)."""
+    out = []
+    for name, _owner, _key, obj, before in snapshots:
+        if _unchanged(obj, before):
+            continue
+        if isinstance(obj, dict):
+            items = [(k, v) for k, v in obj.items() if k not in before or not _same_item(v, before[k])]
+        else:
+            items = [(i, v) for i, v in enumerate(obj) if i >= len(before) or not _same_item(v, before[i])]
+        out += [(obj, k, f"{name}[{k!r}]", v) for k, v in items if tensor_value(torch, v)]
+    return out
+
+
 def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]]
-                           ) -> tuple[tuple[str, Any, Any], ...]:
-    """(name, contents before, contents after) of each container of ``snapshots`` changed since, each put back as it
-    was: its contents, in place, and the object itself on its module (compile runs no call)."""
+                           ) -> tuple[tuple[str, Any, Any, Any], ...]:
+    """(name, contents before, contents after, the container itself) of each container of ``snapshots`` changed
+    since, each put back as it was: its contents, in place, and the object itself on its module (compile runs no
+    call)."""
     changed = []
     for name, owner, key, obj, before in snapshots:
         if not _unchanged(obj, before):
-            changed.append((name, before, obj.copy()))
+            changed.append((name, before, obj.copy(), obj))
             obj.clear()
             (obj.update if isinstance(obj, dict) else obj.extend)(before)
         if owner is not None and vars(owner).get(key) is not obj:
@@ -591,8 +608,8 @@ def _result_dtypes(torch: Any, fake_mode: Any, n: Any, default: Any) -> tuple[An
 
 @dataclass
 class CallState:
-    """What ``forward``'s call did to the public attributes of its module tree, seen from the call's own end (inside
-    the export, where torch has not yet put them back; ``watch_call_state``): ``changes`` (module, attribute, name
+    """What ``forward``'s call did to the attributes of its module tree (private ones too, torch's own fields aside),
+    seen from the call's own end (inside the export, where torch has not yet put them back; ``watch_call_state``): ``changes`` (module, attribute, name
     as the guard spells it, value before, value after; ``MISSING`` where there was none) and, of them, ``returned``
     (module, attribute, name): the tensor values the call returned as extra outputs, in their order.
 
@@ -618,28 +635,30 @@ def tensor_value(torch: Any, v: Any) -> bool:
     return False
 
 
-def _public_state(module: Any) -> list[tuple[Any, str, dict]]:
-    """(module, name as the guard spells it, shallow copy of its public ``__dict__`` entries) of each module of the
-    tree, once each."""
+def _public_state(module: Any, internal: frozenset[str]) -> list[tuple[Any, str, dict]]:
+    """(module, name as the guard spells it, shallow copy of its own ``__dict__`` entries: ``_own``) of each module of
+    the tree, once each."""
     root = type(module).__name__
     seen: set[int] = set()
     out = []
     for path, m in module.named_modules():
         if id(m) not in seen:
             seen.add(id(m))
-            out.append((m, f"{root}.{path}" if path else root, _public(m)))
+            out.append((m, f"{root}.{path}" if path else root, _own(m, internal)))
     return out
 
 
-def _public(m: Any) -> dict:
-    """A shallow copy of module ``m``'s public ``__dict__`` entries (``training`` aside: the mode is watched apart)."""
-    return {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
+def _own(m: Any, internal: frozenset[str]) -> dict:
+    """A shallow copy of module ``m``'s ``__dict__`` entries but torch's own fields (``internal``: ``_parameters``, the
+    hook dicts, ``training``: the mode is watched apart) and dunder names. Private ones too (session 39b:
+    ``object.__setattr__(self, "_n", self._n + 1)`` bypassed every watch and each compiled call ran compile's value)."""
+    return {k: v for k, v in vars(m).items() if k not in internal and not k.startswith("__")}
 
 
-def _state_changes(states: list[tuple[Any, str, dict]]) -> list[tuple[Any, str, str, Any, Any]]:
+def _state_changes(states: list[tuple[Any, str, dict]], internal: frozenset[str]) -> list[tuple[Any, str, str, Any, Any]]:
     out = []
     for m, label, before in states:
-        now = _public(m)
+        now = _own(m, internal)
         for key in list(before) + [k for k in now if k not in before]:
             old, new = before.get(key, MISSING), now.get(key, MISSING)
             if _same_item(old, new):
@@ -649,23 +668,31 @@ def _state_changes(states: list[tuple[Any, str, dict]]) -> list[tuple[Any, str, 
 
 
 @contextlib.contextmanager
-def watch_call_state(torch: Any, module: Any) -> Iterator[CallState]:
+def watch_call_state(torch: Any, module: Any, containers: list | None = None) -> Iterator[CallState]:
     """``module``'s call inside the block (an export) recording its ``CallState``; where it set tensor attributes,
     the call returns ``(its output, (their values...))``. The root's ``_call_impl`` is replaced on the instance for
     the block (its hooks still run inside it, as in eager): ``nn.Module.__call__`` looks it up on the instance.
     A call that sets no tensor attribute returns its output as it is: the program of every other module is the one
-    it was."""
+    it was. ``containers`` (``container_snapshots``, for ``sets.check_container_caches``' proof alone): the tensors
+    the call put into them in place are returned too, each as (the container, its key, name) in ``returned``."""
     state = CallState()
     real = type(module)._call_impl
+    internal = frozenset(vars(torch.nn.Module())) | {"_call_impl"}
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        before = _public_state(module)
+        before = _public_state(module, internal)
         out = real(module, *args, **kwargs)
-        state.changes = _state_changes(before)
-        state.returned = [(m, key, label) for m, key, label, _old, new in state.changes if tensor_value(torch, new)]
+        state.changes = _state_changes(before, internal)
+        state.returned = [(m, key, label) for m, key, label, _old, new in state.changes
+                          if not key.startswith("_") and tensor_value(torch, new)]   # (a private tensor is
+        # ``sets.check_private_sets``' business, or refused where set without ``__setattr__``)
+        values = [vars(m)[key] for m, key, _label in state.returned]
+        for obj, key, label, value in container_tensors(torch, containers or []):
+            state.returned.append((obj, key, label))
+            values.append(value)
         if not state.returned:
             return out
-        return out, tuple(vars(m)[key] for m, key, _label in state.returned)
+        return out, tuple(values)
 
     vars(module)["_call_impl"] = call
     try:

@@ -30,6 +30,7 @@ from .program import Program, flatten_inputs, load_program
 from .sets import (
     check_bypassing_writes,
     check_carried_state,
+    check_container_caches,
     check_container_changes,
     check_fallback_computes_the_same,
     check_forward_sets,
@@ -313,8 +314,10 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         check_carried_state(torch, program)   # or where the state it leaves makes forward compute other results
         check_fallback_computes_the_same(torch, program, again, held)
     if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
-        check_private_sets(torch, module, program, example_inputs, kwargs,
-                           lambda: held or module_guard.module_tensor_ids(torch, guard))
+        sets += check_private_sets(torch, module, program, example_inputs, kwargs,
+                                   lambda: held or module_guard.module_tensor_ids(torch, guard))
+        check_container_caches(torch, module, program, example_inputs, kwargs,
+                               lambda: held or module_guard.module_tensor_ids(torch, guard))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),

@@ -696,9 +696,20 @@ def _copy_out(torch: Any, t: Any) -> Any:
     """A copy of output view ``t`` for the caller: ``clone()``, but for a view whose elements share memory
     (``y.expand(1000, 1000, 8)``: eager returns those 32 bytes as a view), a copy of the bytes it spans, viewed
     with its strides. ``clone()`` wrote every element out densely: 32 MB for that one, and for
-    ``expand(100000, 100000, 8)`` torch's raw "can't allocate memory: you tried to allocate 320000000000 bytes"."""
-    if t.numel() == 0 or not _internal_overlap(torch, t):
+    ``expand(100000, 100000, 8)`` torch's raw "can't allocate memory: you tried to allocate 320000000000 bytes".
+
+    A conjugate or negative view (``z.conj()``) comes back as that view of a copy, the bit kept (``clone()``
+    resolved it: ``is_conj()`` False where eager's is True), and a strided view (``(x * 2)[:, ::2]``) with its
+    strides, in a new storage of the extent they span (``empty_strided``: only its elements copied; ``clone()``
+    made it compact). Its storage offset is 0 (docs/aten.md)."""
+    if t.is_conj():
+        return _copy_out(torch, t.conj()).conj()
+    if t.is_neg():
+        return torch._neg_view(_copy_out(torch, torch._neg_view(t)))
+    if t.numel() == 0:
         return t.detach().clone()
+    if not _internal_overlap(torch, t):
+        return torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype, device=t.device).copy_(t.detach())
     n = _elements_spanned(t)
     return t.detach().as_strided((n,), (1,)).clone().as_strided(tuple(t.shape), tuple(t.stride()), 0)
 

@@ -89,24 +89,25 @@ class Program:
     #: the export, the last value ``forward`` set), as ``ambient.ModuleWrites`` records them (the export puts the old
     #: values back)
     forward_values: tuple[tuple[Any, str, Any, Any], ...] = ()
-    #: (name, contents before, contents after) of each public list or dict attribute of the module's tree that the
-    #: export's ``forward`` changed in place (``ambient.undo_container_changes``, which put them back)
-    container_changes: tuple[tuple[str, Any, Any], ...] = ()
+    #: (name, contents before, contents after, the container) of each list or dict attribute of the module's tree
+    #: that the export's ``forward`` changed in place (``ambient.undo_container_changes``, which put them back)
+    container_changes: tuple[tuple[str, Any, Any, Any], ...] = ()
     #: (module, attribute, name) of each public attribute of the module's tree that ``forward`` set to a tensor (or a
     #: list, tuple or dict of them: ``ambient.tensor_value``) while it was exported (``self.last = y``): the program
     #: returns ``(forward's output, (their values...))``, the executor hands forward's output back and keeps the
     #: values in ``Executor.attribute_values`` for the compiled call to set (``ambient.watch_call_state``)
     attr_outputs: tuple[tuple[Any, str, str], ...] = ()
-    #: (module, attribute, name, value before, value after) of each public attribute of the module's tree that the
-    #: export's call changed (``ambient.CallState``; ``MISSING`` where it had none before or after): writes that
+    #: (module, attribute, name, value before, value after) of each attribute of the module's tree (private ones too,
+    #: torch's own fields aside) that the export's call changed (``ambient.CallState``; ``MISSING`` where it had none before or after): writes that
     #: bypass ``nn.Module.__setattr__`` too (``object.__setattr__``, ``__dict__``, ``del``)
     call_changes: tuple[tuple[Any, str, str, Any, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
-                 name: str | None = None, exported: Any = None) -> Program:
+                 name: str | None = None, exported: Any = None, container_outputs: bool = False) -> Program:
     """Export ``module`` (or take an ``ExportedProgram``; or ``exported``, already exported from
-    ``module``), import it, and collect the program facts."""
+    ``module``), import it, and collect the program facts. ``container_outputs``: the tensors ``forward`` puts into
+    its lists and dicts in place are returned too (``attr_outputs``: for ``sets.check_container_caches``' proof)."""
     import torch
     from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
@@ -134,7 +135,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
-    state_watch = (watch_call_state(torch, module) if not strict and exported is None
+    state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None) if not strict and exported is None
                    and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
     writes = ModuleWrites()
     call_state = None

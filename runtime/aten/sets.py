@@ -58,7 +58,7 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
 
 
 def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
-                       held: Callable[[], frozenset[int]]) -> None:
+                       held: Callable[[], frozenset[int]]) -> tuple[tuple[str, Any, str, Any, Any], ...]:
     """Refuse a ``forward`` that sets a private attribute of its module tree (``self._h = self.w * 2`` behind ``if
     self._h is None``, ``self._n += 1``, ``self._c = x + self._c``) where, exported again from the value it leaves
     (a tensor as a zero-filled stand-in of its layout), it gives another program or sets it again to another plain
@@ -66,8 +66,12 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     ``_has_warned``), so each compiled call ran the export's call from the module as at compile, where eager's next
     call read the value this one left: a first-call cache returned ``x`` at every call where eager's second returned
     ``x + h``, a private counter multiplied by 1 for ever, silently. One from which ``forward`` runs the very program
-    (a flag set once, a private tap no later call reads) is taken as before (the calls leave it as at compile).
-    ``held``: the module's tensor ids, computed only where ``forward`` set a private attribute (most modules: none)."""
+    (a flag set once, a private tap no later call reads) is taken.
+    ``held``: the module's tensor ids, computed only where ``forward`` set a private attribute (most modules: none).
+
+    Returns, in ``fixed_sets``' form, the taken plain and fixed values (``self._seen = True``, ``self._shape =
+    x.shape``) for each call to set as eager's leaves them (session 39b: the module kept compile's value where eager's
+    first call changed it); a tensor so taken is not set (the program does not return it: docs/aten.md)."""
     from .ambient import MISSING, tensor_value
 
     internal = set(vars(torch.nn.Module()))
@@ -75,14 +79,14 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     for owner, name, before, after in program.forward_values:
         if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
             continue
-        if plain(after) and (before is MISSING or plain(before)):
+        if _fixed(torch, after) and (before is MISSING or _fixed(torch, before)):
             if before is not MISSING and same_value(before, after):
                 continue
             changed.append((owner, name, after))
         elif tensor_value(torch, after):
             changed.append((owner, name, _stand_in(torch, after)))
     if not changed:
-        return
+        return ()
     paths = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
     root = type(module).__name__
 
@@ -98,7 +102,7 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
                                 f"({str(exc).splitlines()[0]})") from None
     ids = {(id(o), n) for o, n, _v in changed}
     again = [(o, n, b, a) for o, n, b, a in other.forward_values if (id(o), n) in ids and a is not b
-             and not (plain(a) and plain(b) and same_value(a, b)) and not tensor_value(torch, a)]
+             and not (_fixed(torch, a) and _fixed(torch, b) and same_value(a, b)) and not tensor_value(torch, a)]
     if again:
         o, n, b, a = again[0]
         raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
@@ -110,6 +114,9 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
                                 "attribute nor follows it, so every call after the first would differ from eager "
                                 "(fill it before compile with one eager call, keep such state in a buffer, or give it "
                                 "a public name, whose tensors and values the compiled calls set)")
+    befores = {(id(o), n): b for o, n, b, _a in program.forward_values}
+    return tuple((label(o, n), o, n, befores.get((id(o), n), MISSING), v) for o, n, v in changed
+                 if not tensor_value(torch, v))
 
 
 def _bypassing(torch: Any, program: Program) -> list[tuple[Any, str, str, Any, Any]]:
@@ -139,11 +146,12 @@ def check_container_changes(program: Program) -> None:
     (``self.steps.append(1)``, ``self.stats["n"] += 1``): eager's every call changes it, and reads it changed next
     time; the program runs no Python, so its calls never did, silently (``len(self.steps)`` read as compile's 1 where
     eager's second call read 2). The error names the attribute and what the export's call did to it. A change of
-    tensors alone (LeViT's cache of a weight's gather, a feature tap) is left to eager (``ambient.plain_change``)."""
+    tensors alone (LeViT's cache of a weight's gather, a feature tap) is left to eager (``ambient.plain_change``) where
+    the results do not follow it (``check_container_caches``)."""
     changes = [c for c in program.container_changes if ambient.plain_change(c[1], c[2])]
     if not changes:
         return
-    name, before, after = changes[0]
+    name, before, after, _obj = changes[0]
     if not isinstance(after, dict):
         what = f"from {len(before)} to {len(after)} items" if len(after) != len(before) else "its items"
     else:
@@ -153,6 +161,72 @@ def check_container_changes(program: Program) -> None:
     raise AtenExecutorError(f"forward changes {name} in place ({what} in the export's call): a compiled call runs no "
                             "Python, so it would not, where every eager call does (keep such state in a buffer, or "
                             "change it outside forward)")
+
+
+def check_container_caches(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
+                           held: Callable[[], frozenset[int]]) -> None:
+    """Refuse a ``forward`` that puts tensors into a list or dict of its module in place (``self.cache["h"] =
+    self.w * 2``, public or private) where, exported again from what its call leaves there (each new tensor a
+    zero-filled stand-in of its layout), ``forward`` computes other results than the export's call. Why: no compiled
+    call changes the container (the program runs no Python; it stays as at compile), so each one is the export's
+    call, where eager's next call reads the cache: ``if "h" not in self.cache: self.cache["h"] = self.w * 2; return
+    x``, then ``x + self.cache["h"]``, returned ``x`` at every call where eager's second returned ``x + h``, silently.
+
+    Taken: the very program again (a feature tap's ``self.feats.append(y)`` no call reads), or one that computes the
+    same results (``check_fallback_computes_the_same``, on the export returning the tensors it put, against the
+    second export whose stand-ins are keyed as the nodes that computed them): LeViT's ``attention_bias_cache``, a
+    weight's gather read where the first call used the gather it computed. Runs only where ``forward`` changed a
+    container in place (its plain changes refused before by ``check_container_changes``)."""
+    from .ambient import hook_state_kept
+
+    changes = program.container_changes
+    if not changes:
+        return
+    names = ", ".join(name for name, _b, _a, _o in changes)
+    stand_ins = []
+    contents = []
+    for _name, before, after, obj in changes:
+        now = dict(after) if isinstance(after, dict) else list(after)
+        keys = now if isinstance(now, dict) else range(len(now))
+        for k in keys:
+            new = (k not in before) if isinstance(now, dict) else k >= len(before)
+            if (new or not ambient._same_item(now[k], before[k])) and ambient.tensor_value(torch, now[k]):
+                now[k] = _stand_in(torch, now[k])
+                stand_ins.append((obj, k, now[k]))
+        contents.append((obj, now))
+    try:
+        other = _exported_with_contents(torch, module, args, kwargs, contents)
+        if same_export(program.exported, other.exported, set(), held()):
+            return
+        with hook_state_kept(torch, module):   # (no eager call: a hook's counter is not one up)
+            returning = load_program(module, args, kwargs, container_outputs=True)
+    except Exception as exc:  # noqa: BLE001 - no proof: refused
+        raise AtenExecutorError(f"forward changes {names} in place (tensors), which a compiled call does not; "
+                                "exporting it again from what it leaves failed "
+                                f"({str(exc).splitlines()[0]})") from None
+    read = {id(t) for t in getattr(other.exported, "constants", {}).values()}   # (what the second export reads:
+    only = {(id(obj), k) for obj, k, v in stand_ins if any(id(t) in read for t in _tensor_leaves(torch, v))}
+    check_carried_state(torch, returning, only)   # ``cache["h"] = x * 2`` read; a tap beside it, not read, is no state)
+    check_fallback_computes_the_same(torch, returning, (other, stand_ins), held())
+
+
+def _exported_with_contents(torch: Any, module: Any, args: tuple, kwargs: dict | None,
+                            contents: list[tuple[Any, Any]]) -> Program:
+    """``module`` exported again with each container of ``contents`` holding the given items, each put back after
+    (in place: the very objects), and what its hooks changed (``ambient.hook_state_kept``)."""
+    def put(obj: Any, items: Any) -> None:
+        obj.clear()
+        (obj.update if isinstance(obj, dict) else obj.extend)(items)
+
+    kept = [(obj, obj.copy()) for obj, _items in contents]
+    for obj, items in contents:
+        put(obj, items)
+    try:
+        with ambient.hook_state_kept(torch, module):
+            return load_program(module, args, kwargs)
+    finally:
+        for obj, items in kept:
+            put(obj, items)
 
 
 def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, args: tuple, kwargs: dict | None,
@@ -279,7 +353,7 @@ def _fixed(torch: Any, value: Any, depth: int = 3) -> bool:
         type(value) is not dict or all(isinstance(k, SCALARS) for k in value))
 
 
-def check_carried_state(torch: Any, program: Program) -> None:
+def check_carried_state(torch: Any, program: Program, only: set[tuple[int, Any]] | None = None) -> None:
     """Refuse, where the compiled calls set no attribute (the fallback of ``check_forward_sets``: exported again from
     the state the call leaves, ``forward`` gives another program), a tensor attribute ``forward`` sets to a value that
     carries state from one call to the next: one its export's call computed (``Program.attr_outputs``: the program
@@ -296,7 +370,8 @@ def check_carried_state(torch: Any, program: Program) -> None:
     calls read from the cache, so each compiled call gives eager's result (the module stays as at compile, as
     before). A value that depends on a call's data, or on itself, differs between calls where the program's does
     not: refused. Not told apart: a ``forward`` that fills such a constant cache and then, reading it, computes
-    another result than the call that filled it (``if self.h is None: self.h = self.w * 2; return x``)."""
+    another result than the call that filled it (``if self.h is None: self.h = self.w * 2; return x``).
+    ``only``: the (id of the owner, key) of the ``attr_outputs`` checked (``check_container_caches``: its own)."""
     from torch.export.graph_signature import InputKind, OutputKind
 
     ep = program.exported
@@ -327,6 +402,8 @@ def check_carried_state(torch: Any, program: Program) -> None:
         own = before_of.get((id(owner), key), [])
         mine = leaves[start:start + count]
         start += count
+        if only is not None and (id(owner), key) not in only:
+            continue
         changed = [a for i, a in enumerate(mine) if not (
             i < len(own) and len(own) == len(mine) and held_by.get(_through_identities(torch, a)) is own[i])]
         why = _carried(torch, changed, why_of)
