@@ -68,18 +68,18 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     ``x + h``, a private counter multiplied by 1 for ever, silently. One from which ``forward`` runs the very program
     (a flag set once, a private tap no later call reads) is taken as before (the calls leave it as at compile).
     ``held``: the module's tensor ids, computed only where ``forward`` set a private attribute (most modules: none)."""
-    from .ambient import MISSING, tensor_value
+    from .ambient import MISSING
 
     internal = set(vars(torch.nn.Module()))
     changed = []
     for owner, name, before, after in program.forward_values:
         if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
             continue
-        if plain(after) and (before is MISSING or plain(before)):
+        if _fixed(torch, after) and (before is MISSING or _fixed(torch, before)):
             if before is not MISSING and same_value(before, after):
                 continue
             changed.append((owner, name, after))
-        elif tensor_value(torch, after):
+        elif _holds_tensor(torch, after):
             changed.append((owner, name, _stand_in(torch, after)))
     if not changed:
         return
@@ -98,7 +98,7 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
                                 f"({str(exc).splitlines()[0]})") from None
     ids = {(id(o), n) for o, n, _v in changed}
     again = [(o, n, b, a) for o, n, b, a in other.forward_values if (id(o), n) in ids and a is not b
-             and not (plain(a) and plain(b) and same_value(a, b)) and not tensor_value(torch, a)]
+             and not (_fixed(torch, a) and _fixed(torch, b) and same_value(a, b)) and not _holds_tensor(torch, a)]
     if again:
         o, n, b, a = again[0]
         raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
@@ -110,6 +110,16 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
                                 "attribute nor follows it, so every call after the first would differ from eager "
                                 "(fill it before compile with one eager call, keep such state in a buffer, or give it "
                                 "a public name, whose tensors and values the compiled calls set)")
+
+
+def _holds_tensor(torch: Any, value: Any) -> bool:
+    """Whether ``value`` is a tensor or a list, tuple or dict holding one (``self._h = (n, t)``, ``[self.w * 2]``):
+    what ``check_private_sets`` exports again from as a zero-filled stand-in. Why not ``tensor_value`` alone (tensors
+    only): a private ``(x.shape[-1], torch.ones(4))`` cache was neither it nor a plain value, so never checked, and
+    each compiled call ran the export's first-call path silently."""
+    from torch.utils import _pytree as pytree
+
+    return any(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(value))
 
 
 def _bypassing(torch: Any, program: Program) -> list[tuple[Any, str, str, Any, Any]]:
@@ -212,7 +222,9 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
         if plain(after) or after is before or (id(owner), key) in returned:
             continue
         if isinstance(after, torch.Tensor):   # (a registered buffer)
-            why = _buffer_not_written(torch, program, name.partition(".")[2], after)
+            target = name.partition(".")[2]   # (the module's buffer now: ``before`` is the export's fake one)
+            why = (_buffer_shared(torch, module, owner._buffers.get(key), target)
+                   or _buffer_not_written(torch, program, target, after))
             if why is None:   # (the program writes the new value into the buffer: each call leaves eager's value)
                 continue
             raise AtenExecutorError(f"forward replaces buffer {name} with a new tensor (self.{key} = ...): {why} "
@@ -226,6 +238,31 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
         if before is ambient.MISSING or not same_value(before, after):   # (an equal one set again: nothing)
             out.append((name, owner, key, before, after))
     return tuple(out)
+
+
+def _buffer_shared(torch: Any, module: Any, buffer: Any, target: str) -> str | None:
+    """Why the program's write into ``buffer`` (``_buffer_not_written``: a ``copy_`` into the module's very tensor)
+    would change bytes eager's ``self.t = value`` leaves alone, or None: where another parameter or buffer of the tree
+    shares its storage (``register_buffer("t", self.w.detach())``, one tensor under two names, a view of another
+    buffer) or the buffer does not fill its storage alone (a view of a tensor the caller may hold, an ``expand``ed
+    one, whose ``copy_`` writes one element several times). Why: eager rebinds ``t`` to a new tensor and the others
+    keep their values; the ``copy_`` wrote into them too (``x + self.w`` doubled ``w`` at every call, silently)."""
+    if not isinstance(buffer, torch.Tensor):
+        return "it is no tensor before the call"
+    storage = buffer.untyped_storage()
+    if buffer.storage_offset() or storage.nbytes() != buffer.numel() * buffer.element_size():
+        return ("it does not fill its storage alone (a view or an expanded tensor), and the program's copy into it "
+                "would write bytes eager's new tensor leaves alone")
+    ptr, names = storage.data_ptr(), []
+    for other_name, t in [*module.named_parameters(remove_duplicate=False),
+                          *module.named_buffers(remove_duplicate=False)]:
+        if other_name != target and (t is buffer or (ptr and t.untyped_storage().data_ptr() == ptr)):
+            names.append(f"{type(module).__name__}.{other_name}")
+    if names:
+        return (f"its bytes are also {', '.join(names)}'s (one tensor under several "
+                "names, or views of one storage), which eager's new tensor leaves as they were and the program's copy "
+                "into the buffer would change")
+    return None
 
 
 def _buffer_not_written(torch: Any, program: Program, target: str, after: Any) -> str | None:
