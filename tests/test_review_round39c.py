@@ -198,3 +198,29 @@ def test_an_input_kept_and_returned_is_the_callers_tensor_both_times(kw):
         x = torch.randn(4)
         out = step(x)
         assert out is x and m.last is x
+
+
+def _counting_hook(mod, inp, out):
+    _counting_hook.calls += 1
+
+
+class _PrivateFlag(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._warned = False
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if not self._warned:
+            self._warned = True
+        return self.lin(x)
+
+
+def test_a_hook_counting_in_its_own_attribute_sees_the_exports_call_only():
+    """Failed before (2 after compile: the private-attribute check's second export ran the hook, and a function's
+    own attributes were not put back; 1 at c82e7c3, the export's call)."""
+    _counting_hook.calls = 0
+    m = _PrivateFlag()
+    m.register_forward_hook(_counting_hook)
+    compile(m, (torch.randn(4),), poison=True)
+    assert _counting_hook.calls == 1

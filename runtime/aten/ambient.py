@@ -690,8 +690,8 @@ def _forward_hooks(torch: Any, module: Any) -> list[Any]:
 
 def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     """("cell", cell, None), ("global", globals, name), ("object", obj, None) of what ``hook`` may change: its
-    closure's cells, the module globals its code names, and the object it is bound to or is (a callable object),
-    but never an ``nn.Module`` (the module's state is the export's business)."""
+    closure's cells, the module globals its code names, the object it is bound to or is (a callable object), and
+    the function's own attributes, but never an ``nn.Module`` (the module's state is the export's business)."""
     if isinstance(hook, functools.partial):   # ``partial(fn, store)``: the state is in its arguments (a list it
         bound = [*hook.args, *hook.keywords.values()]   # appends to, an object it sets), and in ``fn``'s own places
         places = [("value", v, None) for v in bound if _kept(v) is not None]
@@ -705,6 +705,8 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     if owner is not None and hasattr(owner, "__dict__") and not isinstance(owner, torch.nn.Module):
         places.append(("object", owner, None))
     if inspect.isfunction(fn):
+        if vars(fn):   # its own attributes (``hook.calls += 1``: the second export counted a call no eager call made)
+            places.append(("object", fn, None))
         places += [("cell", c, None) for c in fn.__closure__ or ()]
         places += [("global", fn.__globals__, n) for n in fn.__code__.co_names if n in fn.__globals__]
     return places
