@@ -12,10 +12,16 @@ Bugs fixed (each test marked "failed before" did):
   public ones are (refused naming it, or taken where it changes nothing);
 - ``self.last = x; return x`` (without ``return_views``) returned a copy beside ``m.last is x`` (aten39 made the
   attribute the caller's tensor, the output stayed the copy both shared before): ``step(x) is m.last`` held at
-  c82e7c3 and in eager, not after; both are the caller's tensor now.
+  c82e7c3 and in eager, not after; both are the caller's tensor now;
+- a forward hook counting in its own function attribute saw the second export's call.
+
+Checked clean (no fix): the search's larger proven bound against a brute-force optimum at every exhausted
+capacity (an over-claim by one byte fails it).
 """
 
 from __future__ import annotations
+
+import random
 
 import pytest
 from needs import need
@@ -224,3 +230,67 @@ def test_a_hook_counting_in_its_own_attribute_sees_the_exports_call_only():
     m.register_forward_hook(_counting_hook)
     compile(m, (torch.randn(4),), poison=True)
     assert _counting_hook.calls == 1
+
+
+# ---- scale39: the search's larger proven bound, against a brute-force optimum ----------------------------------
+
+def _tiny_problem(rnd):
+    import numpy as np
+
+    from memplan.problem import BufferProblem, HBOrder
+
+    n = rnd.randint(2, 7)
+    unit = rnd.choice([1, 1, 1 << 30, (1 << 40) + 7])
+    sizes = [rnd.choice([0, 1, 3, 8, 17, 64, 100]) * unit for _ in range(n)]
+    lower = [rnd.randint(0, 6) for _ in range(n)]
+    upper = [lo + rnd.randint(0, 5) for lo in lower]
+    comp = frozenset(tuple(sorted(rnd.sample(range(n), 2))) for _ in range(rnd.randint(0, 2)))
+    order = None
+    if rnd.random() < 0.6:   # multi-stream: not an interval problem
+        s, never = rnd.randint(2, 3), np.iinfo(np.int64).max
+        first = np.array([[rnd.choice([rnd.randint(0, 4), never]) for _ in range(s)] for _ in range(n)], dtype=np.int64)
+        for i in range(n):
+            if (first[i] == never).all():
+                first[i, rnd.randrange(s)] = rnd.randint(0, 4)
+        visible = np.array([[int(first[i, t]) + rnd.randint(1, 3) if first[i, t] != never else rnd.randint(0, 6)
+                             for t in range(s)] for i in range(n)], dtype=np.int64)
+        order = HBOrder(first, visible, np.array([rnd.random() < 0.15 for _ in range(n)]),
+                        np.array([rnd.random() < 0.15 for _ in range(n)]))
+    return BufferProblem(sizes=np.array(sizes, dtype=np.int64), lower=np.array(lower, dtype=np.int64),
+                         upper=np.array(upper, dtype=np.int64), alignment=rnd.choice([1, 2, 8, 64, 256]),
+                         compatible=comp, order=order)
+
+
+def test_every_exhausted_capacity_proves_no_more_than_the_optimum():
+    """``PackingSearch.above`` (scale39) after a complete try at every capacity below the optimum, on 300 tiny
+    problems (in-place pairs, alignments, sizes up to 2**46, multi-stream orders): never above the brute-force
+    optimum (``buffer_oracle``, conflicts read from the raw fields), and above ``cap + 1`` in most (not vacuous)."""
+    import copy
+
+    from buffer_oracle import conflict_matrix, optimum
+
+    from memplan.solvers.options import SearchParams
+    from memplan.solvers.search import _Exhausted, _round_robin
+    from memplan.solvers.search_tree import PackingSearch, WorkBudget
+
+    tries = larger = 0
+    for k in range(300):
+        rnd = random.Random(39_000 + k)
+        p = _tiny_problem(rnd)
+        o = p.order
+        od = None if o is None else {"first": o.first.tolist(), "visible": o.visible.tolist(),
+                                     "has_start": o.has_start.tolist(), "has_end": o.has_end.tolist()}
+        conf = conflict_matrix([int(x) for x in p.sizes], p.lower.tolist(), p.upper.tolist(),
+                               compatible=set(p.compatible), order=od)
+        opt = optimum([int(x) for x in p.sizes], conf, p.alignment)
+        params = SearchParams()
+        for cap in sorted({0, opt - 1, opt - 2, *(rnd.randint(0, max(opt - 1, 0)) for _ in range(4))}):
+            if not 0 <= cap < opt:
+                continue
+            s = PackingSearch(p, params, WorkBudget(10**9, 1e9))
+            res = _round_robin([s] + [copy.copy(s) for _ in params.preorders[1:]], params.preorders, cap, None)
+            assert isinstance(res, _Exhausted), (k, cap, opt)
+            assert res.above <= opt, (k, cap, res.above, opt)
+            tries += 1
+            larger += res.above > cap + 1
+    assert tries > 1000 and larger > tries // 2, (tries, larger)
