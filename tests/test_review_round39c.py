@@ -13,7 +13,11 @@ Bugs fixed (each test marked "failed before" did):
 - ``self.last = x; return x`` (without ``return_views``) returned a copy beside ``m.last is x`` (aten39 made the
   attribute the caller's tensor, the output stayed the copy both shared before): ``step(x) is m.last`` held at
   c82e7c3 and in eager, not after; both are the caller's tensor now;
-- a forward hook counting in its own function attribute saw the second export's call.
+- a forward hook counting in its own function attribute saw the second export's call;
+- a plain tensor attribute ``forward`` writes in place (``self.c.add_(1)``, public or private) was written by the
+  export's own call (non-strict export runs on the module's constants): compile counted as an eager call, the first
+  compiled call returned ``x + 2`` where eager's returned ``x + 1`` (and one more step per second export since
+  session 39); the values are put back after each export now.
 
 Checked clean (no fix): the search's larger proven bound against a brute-force optimum at every exhausted
 capacity (an over-claim by one byte fails it).
@@ -230,6 +234,39 @@ def test_a_hook_counting_in_its_own_attribute_sees_the_exports_call_only():
     m.register_forward_hook(_counting_hook)
     compile(m, (torch.randn(4),), poison=True)
     assert _counting_hook.calls == 1
+
+
+
+class _CounterInPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = torch.zeros(4)
+
+    def forward(self, x):
+        self.c.add_(1)
+        return x + self.c
+
+
+class _PrivateCounterInPlaceAndFlag(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._c = torch.zeros(4)
+        self._seen = False
+
+    def forward(self, x):
+        self._seen = True   # (a private value set once: a second export)
+        self._c.add_(1)
+        return x + self._c
+
+
+@pytest.mark.parametrize("cls", [_CounterInPlace, _PrivateCounterInPlaceAndFlag])
+def test_a_tensor_attribute_written_in_place_is_not_written_by_compile(cls):
+    """Failed before (compile left ``c`` at 1, or 2 after the second export; every compiled call one step ahead)."""
+    m, e = _pair(cls)
+    step = compile(m, (torch.randn(4),), poison=True)
+    for _ in range(3):
+        x = torch.randn(4)
+        assert torch.equal(step(x), e(x))
 
 
 # ---- scale39: the search's larger proven bound, against a brute-force optimum ----------------------------------
