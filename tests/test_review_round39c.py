@@ -17,7 +17,10 @@ Bugs fixed (each test marked "failed before" did):
 - a plain tensor attribute ``forward`` writes in place (``self.c.add_(1)``, public or private) was written by the
   export's own call (non-strict export runs on the module's constants): compile counted as an eager call, the first
   compiled call returned ``x + 2`` where eager's returned ``x + 1`` (and one more step per second export since
-  session 39); the values are put back after each export now.
+  session 39); the values are put back after each export now;
+- every module with an ``nn.LSTM`` / ``GRU`` / ``RNN`` paid a second export at compile since aten39 (torch's own
+  ``_flat_weights``, rebuilt by ``forward`` when export swaps the weights, read as a private attribute forward
+  sets: the sweep's ``nn_rnns`` the only one of 30 models that did); not any more.
 
 Checked clean (no fix): the search's larger proven bound against a brute-force optimum at every exhausted
 capacity (an over-claim by one byte fails it).
@@ -267,6 +270,31 @@ def test_a_tensor_attribute_written_in_place_is_not_written_by_compile(cls):
     for _ in range(3):
         x = torch.randn(4)
         assert torch.equal(step(x), e(x))
+
+
+
+class _Lstm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8, proj_size=2, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+def test_an_rnn_pays_no_second_export(monkeypatch):
+    """Failed before (one second export: ``LSTM._flat_weights``)."""
+    import runtime.aten.sets as sets
+
+    again = []
+    real = sets._exported_from
+    monkeypatch.setattr(sets, "_exported_from", lambda *a, **k: again.append(a[3]) or real(*a, **k))
+    m, e = _pair(_Lstm)
+    step = compile(m, (torch.randn(2, 3, 4),), poison=True)
+    assert again == []
+    for _ in range(2):
+        x = torch.randn(2, 3, 4)
+        assert torch.allclose(step(x), e(x))
 
 
 # ---- scale39: the search's larger proven bound, against a brute-force optimum ----------------------------------

@@ -75,6 +75,8 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     for owner, name, before, after in program.forward_values:
         if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
             continue
+        if name == "_flat_weights" and isinstance(owner, torch.nn.RNNBase):   # (torch's own list of the weights,
+            continue   # rebuilt by forward when export swapped them: a second export for every RNN, for nothing)
         if _fixed(torch, after) and (before is MISSING or _fixed(torch, before)):
             if before is not MISSING and same_value(before, after):
                 continue
