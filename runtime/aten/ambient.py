@@ -320,6 +320,43 @@ def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, An
     return out
 
 
+def tensor_attribute_values(torch: Any, module: Any) -> list[tuple[Any, int, Any]]:
+    """(tensor, its version, a copy of its values) of each plain tensor attribute of the module tree (in a module's
+    ``__dict__``, no parameter or buffer), once each; for ``restore_tensor_attributes`` after an export.
+
+    Why: a non-strict export runs ``forward`` on the module's own constants (``self.c.add_(1)`` on a plain tensor
+    attribute wrote the user's tensor), so compile counted as one eager call: the first compiled call returned
+    ``x + 2`` where eager's first returned ``x + 1``, and each later one was one step ahead, silently."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    out, seen = [], set()
+    for m in module.modules():
+        for v in vars(m).values():
+            if isinstance(v, torch.Tensor) and id(v) not in seen and not isinstance(v, torch.nn.Parameter):
+                seen.add(id(v))
+                version = _version(v)
+                if version is not None:
+                    out.append((v, version, v.detach().clone()))
+    return out
+
+
+def _version(t: Any) -> int | None:
+    """``t``'s version counter, or None for a tensor without one (an inference tensor, a fake one)."""
+    try:
+        return t._version
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return None
+
+
+def restore_tensor_attributes(torch: Any, saved: list[tuple[Any, int, Any]]) -> None:
+    """Put back the values of the tensors ``tensor_attribute_values`` saved that were written since (their version
+    moved), in place: the very tensors, as they were."""
+    with torch.no_grad():
+        for t, version, copy in saved:
+            if _version(t) != version:
+                t.copy_(copy)
+
+
 def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]]
                            ) -> tuple[tuple[str, Any, Any, Any], ...]:
     """(name, contents before, contents after, the container itself) of each container of ``snapshots`` changed
@@ -717,8 +754,8 @@ def _forward_hooks(torch: Any, module: Any) -> list[Any]:
 
 def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     """("cell", cell, None), ("global", globals, name), ("object", obj, None) of what ``hook`` may change: its
-    closure's cells, the module globals its code names, and the object it is bound to or is (a callable object),
-    but never an ``nn.Module`` (the module's state is the export's business)."""
+    closure's cells, the module globals its code names, the object it is bound to or is (a callable object), and
+    the function's own attributes, but never an ``nn.Module`` (the module's state is the export's business)."""
     if isinstance(hook, functools.partial):   # ``partial(fn, store)``: the state is in its arguments (a list it
         bound = [*hook.args, *hook.keywords.values()]   # appends to, an object it sets), and in ``fn``'s own places
         places = [("value", v, None) for v in bound if _kept(v) is not None]
@@ -732,6 +769,8 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     if owner is not None and hasattr(owner, "__dict__") and not isinstance(owner, torch.nn.Module):
         places.append(("object", owner, None))
     if inspect.isfunction(fn):
+        if vars(fn):   # its own attributes (``hook.calls += 1``: the second export counted a call no eager call made)
+            places.append(("object", fn, None))
         places += [("cell", c, None) for c in fn.__closure__ or ()]
         places += [("global", fn.__globals__, n) for n in fn.__code__.co_names if n in fn.__globals__]
     return places

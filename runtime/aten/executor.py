@@ -137,6 +137,9 @@ class Executor:
                                 if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
         self._attribute_inputs = _attribute_inputs(program)
+        kept = {v for _i, v in self._attribute_inputs}   # (forward's own outputs that are such an input)
+        self._inputs_kept_and_returned = tuple(i for i, (kind, v) in enumerate(program.user_outputs)
+                                               if kind == "input" and v in kept)
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
@@ -502,8 +505,9 @@ class Executor:
                 flat.append(self.layout.views[v])
         if not self.return_views:
             flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases)
-        for i, v in self._attribute_inputs:   # ``self.last = x``: eager's module holds the caller's very tensor
-            flat[i] = self._caller_inputs[v]
+        for i in self._inputs_kept_and_returned:   # ``self.last = x``: eager's module holds the caller's very
+            flat[i] = self._caller_inputs[self.program.user_outputs[i][1]]   # tensor, and ``return x`` beside it
+            # returns that tensor too (``step(x) is m.last``; a copy was returned where a copy was set before)
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)

@@ -117,6 +117,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from .ambient import (
         ModuleWrites,
         container_snapshots,
+        restore_tensor_attributes,
+        tensor_attribute_values,
         undo_container_changes,
         watch_call_state,
         watch_default_dtype_reads,
@@ -134,6 +136,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
+    tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
     state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None) if not strict and exported is None
                    and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
@@ -145,6 +148,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         changed = undo_container_changes(snapshots)
+        restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
         _undo_bypassing_writes(call_state, writes)
     graph = _order_random_ops(torch, ep, graph)

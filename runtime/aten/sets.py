@@ -72,18 +72,20 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     Returns, in ``fixed_sets``' form, the taken plain and fixed values (``self._seen = True``, ``self._shape =
     x.shape``) for each call to set as eager's leaves them (session 39b: the module kept compile's value where eager's
     first call changed it); a tensor so taken is not set (the program does not return it: docs/aten.md)."""
-    from .ambient import MISSING, tensor_value
+    from .ambient import MISSING
 
     internal = set(vars(torch.nn.Module()))
     changed = []
     for owner, name, before, after in program.forward_values:
         if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
             continue
+        if name == "_flat_weights" and isinstance(owner, torch.nn.RNNBase):   # (torch's own list of the weights,
+            continue   # rebuilt by forward when export swapped them: a second export for every RNN, for nothing)
         if _fixed(torch, after) and (before is MISSING or _fixed(torch, before)):
             if before is not MISSING and same_value(before, after):
                 continue
             changed.append((owner, name, after))
-        elif tensor_value(torch, after):
+        elif _holds_tensor(torch, after):
             changed.append((owner, name, _stand_in(torch, after)))
     if not changed:
         return ()
@@ -102,7 +104,7 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
                                 f"({str(exc).splitlines()[0]})") from None
     ids = {(id(o), n) for o, n, _v in changed}
     again = [(o, n, b, a) for o, n, b, a in other.forward_values if (id(o), n) in ids and a is not b
-             and not (_fixed(torch, a) and _fixed(torch, b) and same_value(a, b)) and not tensor_value(torch, a)]
+             and not (_fixed(torch, a) and _fixed(torch, b) and same_value(a, b)) and not _holds_tensor(torch, a)]
     if again:
         o, n, b, a = again[0]
         raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
@@ -116,7 +118,17 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
                                 "a public name, whose tensors and values the compiled calls set)")
     befores = {(id(o), n): b for o, n, b, _a in program.forward_values}
     return tuple((label(o, n), o, n, befores.get((id(o), n), MISSING), v) for o, n, v in changed
-                 if not tensor_value(torch, v))
+                 if not _holds_tensor(torch, v))   # (a tensor's stand-in, or a container of one: not set per call)
+
+
+def _holds_tensor(torch: Any, value: Any) -> bool:
+    """Whether ``value`` is a tensor or a list, tuple or dict holding one (``self._h = (n, t)``, ``[self.w * 2]``):
+    what ``check_private_sets`` exports again from as a zero-filled stand-in. Why not ``tensor_value`` alone (tensors
+    only): a private ``(x.shape[-1], torch.ones(4))`` cache was neither it nor a plain value, so never checked, and
+    each compiled call ran the export's first-call path silently."""
+    from torch.utils import _pytree as pytree
+
+    return any(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(value))
 
 
 def _bypassing(torch: Any, program: Program) -> list[tuple[Any, str, str, Any, Any]]:
@@ -286,7 +298,9 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
         if plain(after) or after is before or (id(owner), key) in returned:
             continue
         if isinstance(after, torch.Tensor):   # (a registered buffer)
-            why = _buffer_not_written(torch, program, name.partition(".")[2], after)
+            target = name.partition(".")[2]   # (the module's buffer now: ``before`` is the export's fake one)
+            why = (_buffer_shared(torch, module, owner._buffers.get(key), target)
+                   or _buffer_not_written(torch, program, target, after))
             if why is None:   # (the program writes the new value into the buffer: each call leaves eager's value)
                 continue
             raise AtenExecutorError(f"forward replaces buffer {name} with a new tensor (self.{key} = ...): {why} "
@@ -300,6 +314,31 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
         if before is ambient.MISSING or not same_value(before, after):   # (an equal one set again: nothing)
             out.append((name, owner, key, before, after))
     return tuple(out)
+
+
+def _buffer_shared(torch: Any, module: Any, buffer: Any, target: str) -> str | None:
+    """Why the program's write into ``buffer`` (``_buffer_not_written``: a ``copy_`` into the module's very tensor)
+    would change bytes eager's ``self.t = value`` leaves alone, or None: where another parameter or buffer of the tree
+    shares its storage (``register_buffer("t", self.w.detach())``, one tensor under two names, a view of another
+    buffer) or the buffer does not fill its storage alone (a view of a tensor the caller may hold, an ``expand``ed
+    one, whose ``copy_`` writes one element several times). Why: eager rebinds ``t`` to a new tensor and the others
+    keep their values; the ``copy_`` wrote into them too (``x + self.w`` doubled ``w`` at every call, silently)."""
+    if not isinstance(buffer, torch.Tensor):
+        return "it is no tensor before the call"
+    storage = buffer.untyped_storage()
+    if buffer.storage_offset() or storage.nbytes() != buffer.numel() * buffer.element_size():
+        return ("it does not fill its storage alone (a view or an expanded tensor), and the program's copy into it "
+                "would write bytes eager's new tensor leaves alone")
+    ptr, names = storage.data_ptr(), []
+    for other_name, t in [*module.named_parameters(remove_duplicate=False),
+                          *module.named_buffers(remove_duplicate=False)]:
+        if other_name != target and (t is buffer or (ptr and t.untyped_storage().data_ptr() == ptr)):
+            names.append(f"{type(module).__name__}.{other_name}")
+    if names:
+        return (f"its bytes are also {', '.join(names)}'s (one tensor under several "
+                "names, or views of one storage), which eager's new tensor leaves as they were and the program's copy "
+                "into the buffer would change")
+    return None
 
 
 def _buffer_not_written(torch: Any, program: Program, target: str, after: Any) -> str | None:
