@@ -50,3 +50,52 @@ def test_the_cli_says_so_in_one_line(tmp_path, capsys):
 def test_a_float_alignment_is_called_what_it_is(value):
     with pytest.raises(GraphError, match=f"alignment {value} is not an integer"):
         memplan.plan(llama(LLAMA_TINY), alignment=value)
+
+
+# ---- the ATen executor: a first-call cache beside in-place ops (torchvision's RetinaNet head) -------------------
+
+class _CacheThenInPlace(__import__("torch").nn.Module):
+    """A cache of the weights filled at the first call, read by every later one for the same result, beside
+    in-place ops on the path (as RetinaNet's anchors beside its box decoding's in-place writes)."""
+
+    def __init__(self, later_writes: str = "same"):
+        import torch
+
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.arange(4.0))
+        self.h = None
+        self.later_writes = later_writes
+
+    def forward(self, x):
+        first = self.h is None
+        if first:
+            self.h = self.w.detach() * 2
+        y = x * 3
+        y.clamp_(min=-1.0)
+        if not first and self.later_writes == "more":
+            y.add_(1.0)   # another in-place write on the later path: another result
+        return y + self.h
+
+
+def test_a_constant_cache_beside_in_place_ops_compiles_and_matches_eager():
+    """Session 39's expression comparison refused every program with an in-place op ("it writes a tensor in
+    place"): torchvision's retinanet_head and retinanet_v2_head (bitwise at c82e7c3) were refused; the comparison now
+    follows the writes in graph order."""
+    torch = pytest.importorskip("torch")
+    from runtime.aten import compile as aten_compile
+
+    m, ref = _CacheThenInPlace(), _CacheThenInPlace()
+    step = aten_compile(m, (torch.randn(4),))
+    ref(torch.randn(4))   # eager's first call fills the cache, as the export's did
+    for seed in range(3):
+        x = torch.randn(4, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(step(x), ref(x))
+
+
+def test_a_later_path_that_writes_more_in_place_is_still_refused():
+    torch = pytest.importorskip("torch")
+    from runtime.aten import compile as aten_compile
+    from runtime.aten.errors import AtenExecutorError
+
+    with pytest.raises(AtenExecutorError, match=r"forward sets _CacheThenInPlace\.h .*computes other results"):
+        aten_compile(_CacheThenInPlace("more"), (torch.randn(4),))

@@ -555,10 +555,17 @@ def _expression_keys(torch: Any, ep: Any, subst: dict[int, int], intern: dict[An
     specs = {getattr(s.arg, "name", None): s for s in ep.graph_signature.input_specs}
     users = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
     keys: dict[Any, Any] = {}
+    # in-place writes, in graph order: each node's storage root (a view's, an in-place op's result: its argument's)
+    # and the interned chain of the writes each root has seen so far, which every later read of it carries
+    root: dict[Any, Any] = {}
+    writes: dict[Any, int] = {}
+
+    def seen(node: Any) -> int:
+        return writes.get(root.get(node, node), 0)
 
     def frozen(value: Any) -> Any:
         if isinstance(value, torch.fx.Node):
-            return ("node", keys.get(value, -1))
+            return ("node", keys.get(value, -1), seen(value))
         if isinstance(value, (list, tuple)):
             return (type(value).__name__, *map(frozen, value))
         if isinstance(value, dict):
@@ -594,15 +601,46 @@ def _expression_keys(torch: Any, ep: Any, subst: dict[int, int], intern: dict[An
                    else constant(obj))
         elif _identity(torch, n):   # (``t.to(x.dtype)`` of a constant: torchvision's ``AnchorGenerator``)
             key = keys.get(n.args[0], -1)
+            root[n] = root.get(n.args[0], n.args[0])
         elif n.op in ("call_function", "call_method", "call_module"):
-            schema = getattr(n.target, "_schema", None)
-            if schema is not None and schema.is_mutable:
-                keys[_MUTATES] = True
             key = (n.op, str(n.target), frozen(tuple(n.args)), frozen(dict(n.kwargs)))
+            _track_writes(torch, n, intern.setdefault(key, len(intern)), root, writes, intern, keys)
         else:
             continue
         keys[n] = key if isinstance(key, int) else intern.setdefault(key, len(intern))
+    for n in [n for n in keys if isinstance(n, torch.fx.Node) and seen(n)]:   # (a value as the last write left it)
+        keys[n] = intern.setdefault(("final", keys[n], seen(n)), len(intern))
     return keys
+
+
+def _track_writes(torch: Any, n: Any, key: int, root: dict, writes: dict, intern: dict, keys: dict) -> None:
+    """Record call ``n`` (interned ``key``) in ``_expression_keys``' write chains: its result's storage root (an
+    argument's, where its schema returns an alias: a view, an in-place op's ``self``; a ``getitem``'s tuple's) and,
+    where it writes arguments in place (``clamp_``, ``copy_``, an ``out=``), a new link in their roots' chains. Why:
+    the comparison refused every program with an in-place op, so torchvision's RetinaNet head (box decoding writes in
+    place), whose anchor cache computes the same, was refused from session 39 on; an in-place op whose writes the
+    schema does not name is still counted under ``_MUTATES`` (refused)."""
+    import operator
+
+    args = [a for a in n.args if isinstance(a, torch.fx.Node)]
+    schema = getattr(n.target, "_schema", None)
+    if n.target is operator.getitem and args:
+        root[n] = root.get(args[0], args[0])
+    if schema is None:
+        return
+    if any(r.alias_info is not None for r in schema.returns) and n.args and isinstance(n.args[0], torch.fx.Node):
+        root[n] = root.get(n.args[0], n.args[0])
+    if not schema.is_mutable:
+        return
+    written = []
+    for i, a in enumerate(schema.arguments):
+        if a.alias_info is not None and a.alias_info.is_write:
+            value = n.args[i] if i < len(n.args) and not a.kwarg_only else n.kwargs.get(a.name)
+            written += _nodes(torch, value)
+    if not written:
+        keys[_MUTATES] = True
+    for w in dict.fromkeys(root.get(w, w) for w in written):
+        writes[w] = intern.setdefault(("written", writes.get(w, 0), key), len(intern))
 
 
 #: the start of ``check_carried_state``'s reason for an attribute's value before the call, the attribute's name after
