@@ -20,6 +20,7 @@ import textwrap
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from needs import sigint_default
 from problems import random_intervals
 from strategies import graphs
 
@@ -28,7 +29,6 @@ from memplan.errors import BudgetError
 from memplan.solvers import SolveOptions, solve
 
 plan_module = importlib.import_module("memplan.plan")
-from needs import sigint_default
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
