@@ -58,6 +58,13 @@ class Ambient:
     dtype_nodes: list[tuple[str, str]] | None = field(default=None)
 
 
+def module_fields(torch: Any) -> frozenset[str]:
+    """torch's own ``nn.Module`` fields (``_parameters``, ``training``, the hook dicts, ...): no state of a user's
+    module, left out wherever its ``__dict__`` is watched or compared (the guard, the call-state watch, the
+    containers' snapshot, ``sets.check_private_sets``)."""
+    return frozenset(vars(torch.nn.Module()))
+
+
 def record(torch: Any) -> Ambient:
     """The default dtype and backend flags now: a build's."""
     return Ambient(torch.get_default_dtype(), backend_flags(torch))
@@ -249,7 +256,7 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
     root = type(module).__name__
     out: list[tuple[str, Any, str | None, Any, Any]] = []
     seen: set[int] = set()
-    internal = set(vars(torch.nn.Module()))   # (torch's own fields: ``_parameters``, the hook dicts, ...)
+    internal = module_fields(torch)
     for path, m in module.named_modules():
         for key, v in vars(m).items():
             if key not in internal and not key.startswith("__") and _is_container(v):
@@ -714,7 +721,7 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
     the call put into them in place are returned too, each as (the container, its key, name) in ``returned``."""
     state = CallState()
     real = type(module)._call_impl
-    internal = frozenset(vars(torch.nn.Module())) | {"_call_impl"}
+    internal = module_fields(torch) | {"_call_impl"}
 
     def call(*args: Any, **kwargs: Any) -> Any:
         before = _public_state(module, internal)

@@ -188,7 +188,9 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     exported (``forward_writes``): each eager call sets them again. Of a settings object whose reads the export
     watched (``read_watched``), only the values it read (``object_reads``): one forward did not read baked nothing
     (a classifier's ``config.problem_type``, set by an eager call with labels, read only with labels)."""
-    internal = set(vars(torch.nn.Module()))   # torch's own fields: training (guarded apart), hook dicts, ...
+    from .ambient import module_fields
+
+    internal = module_fields(torch)   # (training is guarded apart)
     names: list[str] = []
     dicts: list[dict] = []
     keys: list[str] = []

@@ -74,7 +74,7 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     first call changed it); a tensor so taken is not set (the program does not return it: docs/aten.md)."""
     from .ambient import MISSING
 
-    internal = set(vars(torch.nn.Module()))
+    internal = ambient.module_fields(torch)
     changed = []
     for owner, name, before, after in program.forward_values:
         if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
