@@ -57,8 +57,9 @@ class Executor:
 
         # never inference tensors: an arena made inside ``torch.inference_mode()`` (a compile there, or a rebuild
         # in a call there) refused every later call outside it ("Inplace update to inference tensor outside
-        # InferenceMode") at its first input copy, where eager runs; a call inside works on normal tensors too
-        with torch.inference_mode(False):
+        # InferenceMode") at its first input copy, where eager runs; a call inside works on normal tensors too.
+        # (no_grad again: leaving inference mode turns grad mode on, and the build tracks no gradients)
+        with torch.inference_mode(False), torch.no_grad():
             self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
 
     def _build(self, torch: Any, program: Program, plan: Plan, device: Any, cuda_graph: bool, return_views: bool,
@@ -376,7 +377,10 @@ class Executor:
             self.load_inputs(tensors)
             if self.cuda_graph and delays is None:
                 if not self._captured:
-                    with self.torch.inference_mode(False):   # what it keeps is the executor's, as at the build
+                    # what it keeps is the executor's, as at the build; no_grad again inside: leaving inference
+                    # mode turns grad mode back on (an Embedding's max_norm renorm of its weight, a leaf that
+                    # requires grad, then failed in the warm-ups of every captured call, found on the H200)
+                    with self.torch.inference_mode(False), self.torch.no_grad():
                         self._capture(tensors)
                     self._captured = True
                 self.issuer.replay()

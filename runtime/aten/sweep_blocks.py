@@ -51,7 +51,7 @@ class MHA(nn.Module):
 
     def forward(self, q, k, fmask, kpm):
         y, w = self.a(q, k, k, key_padding_mask=kpm, need_weights=True, average_attn_weights=False)
-        bm = torch.ones(q.shape[1], q.shape[1], dtype=torch.bool).triu(1)
+        bm = torch.ones(q.shape[1], q.shape[1], dtype=torch.bool, device=q.device).triu(1)
         z, w2 = self.b(y, y, y, attn_mask=bm, need_weights=True)
         u, _ = self.b(q, q, q, attn_mask=fmask, need_weights=False)
         return y, w, z, w2, u
@@ -189,10 +189,10 @@ class FFT(nn.Module):
         h = torch.fft.hfft(X[..., :5], n=8)
         sh = torch.fft.fftshift(x, dim=(-2, -1))
         r2 = torch.fft.irfft2(torch.fft.rfft2(x, norm="forward"), s=x.shape[-2:], norm="forward")
-        spec = torch.stft(s, 16, hop_length=4, window=torch.hann_window(16), return_complex=True)
-        wave = torch.istft(spec, 16, hop_length=4, window=torch.hann_window(16), length=s.shape[-1])
+        spec = torch.stft(s, 16, hop_length=4, window=torch.hann_window(16, device=s.device), return_complex=True)
+        wave = torch.istft(spec, 16, hop_length=4, window=torch.hann_window(16, device=s.device), length=s.shape[-1])
         return (y, torch.view_as_real(f2), fn.real, fn.imag, h, sh, r2, spec.abs(), spec.angle(), wave,
-                torch.fft.fftfreq(8), torch.fft.rfftfreq(8, d=0.5))
+                torch.fft.fftfreq(8, device=x.device), torch.fft.rfftfreq(8, d=0.5, device=x.device))
 
 
 class Complex(nn.Module):
@@ -257,15 +257,15 @@ class Misc(nn.Module):
 
     def forward(self, x, idx):
         u = self.unfold(x)
-        grid = F.affine_grid(torch.tensor([[[0.9, 0.1, 0.0], [-0.1, 0.8, 0.1]]]).expand(x.shape[0], 2, 3), x.shape, align_corners=False)
+        grid = F.affine_grid(torch.tensor([[[0.9, 0.1, 0.0], [-0.1, 0.8, 0.1]]], device=x.device).expand(x.shape[0], 2, 3), x.shape, align_corners=False)
         return (self.gn(x), self.inorm(x), self.rms(x), self.bil(x[:, 0, 0], x[:, 1, 1]), self.prelu(x), self.lrn(x), u,
                 self.fold(u), F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False),
                 F.grid_sample(x, grid, mode="nearest", padding_mode="border", align_corners=True),
                 F.pad(x, (1, 2, 0, 1), mode="reflect"), F.pad(x, (2, 2, 1, 1), mode="circular"), F.pad(x, (1, 1, 1, 1), mode="replicate"),
                 x.topk(3, -1), x.sort(-1, descending=True), x.cumsum(1), x.cumprod(-1), x.logcumsumexp(2), torch.cummax(x, -1),
-                torch.zeros(2, 4, 7).scatter_reduce(2, idx, x[:, :, 0], "amax", include_self=False),
-                torch.zeros(2, 4, 7).index_add(2, idx[0, 0], x[:, :, 0], alpha=0.5),
-                torch.bucketize(x, torch.linspace(-1, 1, 5)), torch.searchsorted(torch.linspace(-2, 2, 9), x.contiguous(), right=True),
+                torch.zeros(2, 4, 7, device=x.device).scatter_reduce(2, idx, x[:, :, 0], "amax", include_self=False),
+                torch.zeros(2, 4, 7, device=x.device).index_add(2, idx[0, 0], x[:, :, 0], alpha=0.5),
+                torch.bucketize(x, torch.linspace(-1, 1, 5, device=x.device)), torch.searchsorted(torch.linspace(-2, 2, 9, device=x.device), x.contiguous(), right=True),
                 torch.einsum("bchw,bcwk->bhk", x, x), x.tril(-1), x.triu(2), torch.histc(x, 10, -2, 2), x.median(-1), x.mode(-1),
                 x.kthvalue(2, -1), x.quantile(0.3, dim=-1), torch.var_mean(x, -1, correction=0), x.norm(p=3, dim=-1),
                 torch.cdist(x[0, 0], x[0, 1]), torch.renorm(x, 2, 0, 1.0), x.diff(dim=-1), torch.cross(x[..., :3], x[..., 3:6], dim=-1),
@@ -283,9 +283,9 @@ class Losses(nn.Module):
     def forward(self, x, y, t):
         return (F.cross_entropy(x, t, label_smoothing=0.1, ignore_index=2), F.nll_loss(x.log_softmax(-1), t, reduction="none"),
                 F.mse_loss(x, y), F.l1_loss(x, y, reduction="sum"), F.smooth_l1_loss(x, y, beta=0.5), F.huber_loss(x, y),
-                F.binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=torch.ones(5) * 2), F.kl_div(x.log_softmax(-1), y.softmax(-1), reduction="batchmean"),
+                F.binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=torch.ones(5, device=x.device) * 2), F.kl_div(x.log_softmax(-1), y.softmax(-1), reduction="batchmean"),
                 F.margin_ranking_loss(x[:, 0], y[:, 0], t.sign().float() * 2 - 1), F.triplet_margin_loss(x, y, x.flip(0)),
-                F.poisson_nll_loss(x, y.abs()), F.cosine_embedding_loss(x, y, torch.tensor([1, -1, 1, 1])), F.multi_margin_loss(x, t),
+                F.poisson_nll_loss(x, y.abs()), F.cosine_embedding_loss(x, y, torch.tensor([1, -1, 1, 1], device=x.device)), F.multi_margin_loss(x, t),
                 F.soft_margin_loss(x, y.sign()), F.hinge_embedding_loss(x, y.sign()))
 
 
@@ -325,14 +325,14 @@ class InPlace(nn.Module):
     def forward(self, x, idx, m):
         y = x.clone()
         y[:, 1] = 0.5
-        y.index_put_((idx,), torch.ones(idx.shape[0], x.shape[1]), accumulate=True)
+        y.index_put_((idx,), torch.ones(idx.shape[0], x.shape[1], device=x.device), accumulate=True)
         y.masked_scatter_(m, x * 3)
-        y.index_fill_(1, torch.tensor([0, 2]), -1.0)
-        z = torch.zeros(5, 4).index_copy(0, torch.tensor([4, 0]), x[:2])
-        w = x.clone().put_(torch.tensor([1, 7, 1]), torch.tensor([9.0, 8.0, 7.0]), accumulate=True)
-        s = torch.zeros(3, 4).scatter_add_(0, idx[:, None].expand(-1, 4), x[: idx.shape[0]])
+        y.index_fill_(1, torch.tensor([0, 2], device=x.device), -1.0)
+        z = torch.zeros(5, 4, device=x.device).index_copy(0, torch.tensor([4, 0], device=x.device), x[:2])
+        w = x.clone().put_(torch.tensor([1, 7, 1], device=x.device), torch.tensor([9.0, 8.0, 7.0], device=x.device), accumulate=True)
+        s = torch.zeros(3, 4, device=x.device).scatter_add_(0, idx[:, None].expand(-1, 4), x[: idx.shape[0]])
         x.mul_(2)
-        return y, z, w, s, torch.diagonal_scatter(torch.zeros(4, 4), x[0]), torch.select_scatter(torch.zeros(2, 4), x[1], 0, 1)
+        return y, z, w, s, torch.diagonal_scatter(torch.zeros(4, 4, device=x.device), x[0]), torch.select_scatter(torch.zeros(2, 4, device=x.device), x[1], 0, 1)
 
 
 def inplace_inputs(g, dev, dt):
@@ -393,7 +393,7 @@ class Ckpt(nn.Module):
 
 class Linalg(nn.Module):
     def forward(self, a, b):
-        s = a @ a.transpose(-1, -2) + torch.eye(a.shape[-1]) * 4
+        s = a @ a.transpose(-1, -2) + torch.eye(a.shape[-1], device=a.device) * 4
         q, r = torch.linalg.qr(a)
         u, sv, vh = torch.linalg.svd(a, full_matrices=False)
         ev, evec = torch.linalg.eigh(s)
@@ -451,10 +451,10 @@ class Special(nn.Module):
                 torch.special.i0(x), torch.special.i1e(x), torch.special.logit(p, 1e-6), torch.special.xlogy(p, p),
                 torch.special.bessel_j0(x), torch.special.ndtri(p), torch.special.polygamma(1, p + 1), torch.lgamma(x),
                 torch.special.zeta(p + 2, p + 1), torch.special.sinc(x), torch.special.entr(p), torch.special.log_ndtr(x),
-                torch.atan2(x, p), torch.hypot(x, p), torch.nextafter(x, p), torch.frexp(x), torch.ldexp(x, torch.tensor(2)),
+                torch.atan2(x, p), torch.hypot(x, p), torch.nextafter(x, p), torch.frexp(x), torch.ldexp(x, torch.tensor(2, device=x.device)),
                 torch.fmod(x, 0.3), torch.remainder(x, -0.3), torch.copysign(x, -p), torch.logaddexp(x, p), x.frac(), x.trunc(),
                 torch.nan_to_num(x.log(), nan=1.0, neginf=-5.0), x.round(decimals=2), torch.signbit(x), torch.heaviside(x, p),
-                torch.isclose(x, p), torch.float_power(p, 2.5), torch.gcd(torch.tensor([12, 18]), torch.tensor([8, 27])))
+                torch.isclose(x, p), torch.float_power(p, 2.5), torch.gcd(torch.tensor([12, 18], device=x.device), torch.tensor([8, 27], device=x.device)))
 
 
 BLOCKS = [
