@@ -253,8 +253,13 @@ def test_the_session39_sweep_entries_on_the_gpu(tmp_path):
     results = json.loads(out.read_text())["results"]
     # a CUDA-only limit of torch's is no verdict on the executor: an op that cannot be captured in a CUDA graph
     # (NOCAPTURE, as tv_ops' ps_roi_align) or an eager that fails on CUDA (SKIP-EAGER); a wrong or failed result is
+    # torch.export on CUDA records aten.lstm.input's hidden states as (layers, 1, batch, hidden) where the kernel
+    # returns (layers, batch, hidden) (H200, session 40; the CPU's trace is right): refused by the executor naming
+    # the node, never planned at the wrong shape
+    torch_lstm = ("nn_rnns", "ERROR(AtenExecutorError: node 'lstm' (aten.lstm.input): result 1 is (4, 3, 16)")
     bad = [(x["model"], x["mode"], x["verdict"]) for x in results
-           if not x["verdict"].startswith(("bitwise", "close", "NOCAPTURE", "SKIP-EAGER"))]
+           if not x["verdict"].startswith(("bitwise", "close", "NOCAPTURE", "SKIP-EAGER"))
+           and not (x["model"] == torch_lstm[0] and x["verdict"].startswith(torch_lstm[1]))]
     assert bad == []
     assert sorted({x["model"] for x in results}) == sorted(_session39_names())
     ran = [x for x in results if x["verdict"].startswith(("bitwise", "close"))]
