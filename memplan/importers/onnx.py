@@ -406,6 +406,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_structure(g, node_ids, inits)
     _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
                                               for o in model.opset_import})
+    _check_node_schemas(onnx, g, node_ids, model)
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
@@ -1695,6 +1696,88 @@ def _check_required_names(onnx, g, node_ids: list[str], opsets: dict[str, int]) 
                                      f"the variadic {what}s {param.name!r} of {n.op_type}-{schema.since_version}, "
                                      "which ONNX does not let one leave out (an empty name marks an omitted "
                                      "optional one); onnxruntime 1.32 refuses such a model or crashes on it")
+
+
+#: domains whose ops onnx's checker judges by their schema (onnxruntime runs the same check on them)
+_SCHEMA_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+
+
+def _has_external_tensor(n) -> bool:
+    """Whether a tensor attribute of node ``n`` keeps its data in an external file (onnx's checker would look the
+    file up relative to the working directory: not the model's folder, and never read here)."""
+    external = 1   # TensorProto.EXTERNAL
+    return any(t.data_location == external
+               for a in n.attribute
+               for t in [a.t, *a.tensors, a.sparse_tensor.values, a.sparse_tensor.indices,
+                         *(s.values for s in a.sparse_tensors), *(s.indices for s in a.sparse_tensors)])
+
+
+def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
+    """Each node of an op onnx defines (the default and ``ai.onnx.ml`` domains) checked against its schema at the
+    model's opset, as ``onnx.checker.check_node`` does: an attribute given twice, of another type than the schema's
+    (or of none), one the op does not have, an op deprecated at that opset... refused naming the node and what the
+    checker says.
+
+    Why: such a node was planned by what onnx's shape inference reads of it (the last of two ``axis`` attributes,
+    the integer field of ``axis=1.0``: 0), a reading no runtime makes: onnxruntime runs this very check on every
+    node before it runs a model, and refuses it (a Gather of ``[3, 2]`` by 5 indices with ``axis`` 1 then 0 was
+    planned 40 bytes; taken by its first axis it writes 60). Left out: an op onnx has no schema for at that opset
+    (onnxruntime's own ops in the default domain, such as ``SimplifiedLayerNormalization``: their runtime judges
+    them), a ``Constant`` (folded into a weight; its data is checked as an initializer's), and a node with a tensor
+    attribute in an external file (the checker would look for it relative to the working directory) or a subgraph
+    (refused before: ``_check_no_subgraph``)."""
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    ctx = onnx.checker.C.CheckerContext()
+    ctx.ir_version = model.ir_version
+    ctx.opset_imports = opsets
+    known: dict[tuple[str, str], bool] = {}
+    for i, n in enumerate(g.node):
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        if (domain not in _SCHEMA_DOMAINS or (n.op_type == "Constant" and domain == "") or _has_external_tensor(n)
+                or any(a.type in (5, 10) for a in n.attribute)):   # (a subgraph: refused before, by name)
+            continue
+        key = (domain, n.op_type)
+        if key not in known:
+            known[key] = onnx.defs.has(n.op_type, domain) and domain in opsets and _schema_at(
+                onnx, n.op_type, opsets[domain], domain)
+        if not known[key]:
+            continue
+        names = [a.name for a in n.attribute]
+        twice = next((a for k, a in enumerate(names) if a in names[:k]), None)
+        if twice is not None:   # (onnx's inference reads the last, a runtime may read the first)
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): attribute {twice!r} is given twice (onnx's "
+                             "checker and onnxruntime refuse the model)")
+        untyped = next((a.name for a in n.attribute if not a.type), None)
+        if untyped is not None:
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): attribute {untyped!r} has no type (onnx's "
+                             "checker and onnxruntime refuse the model)")
+        why = _checker_says(onnx, n, ctx) if n.domain == domain else None
+        if n.domain != domain or why is not None:   # (a copy only then: copying every node doubles the time)
+            node = onnx.NodeProto()   # named as memplan names it, its domain as the checker knows the default one
+            node.CopyFrom(n)
+            node.name, node.domain = node_ids[i], domain
+            why = _checker_says(onnx, node, ctx)
+        if why is not None:
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {why} (onnx's checker refuses the node, and "
+                             "onnxruntime the model)")
+
+
+def _checker_says(onnx, n, ctx) -> str | None:
+    """The first line of what ``onnx.checker.check_node`` refuses node ``n`` for, or None where it passes."""
+    try:
+        onnx.checker.check_node(n, ctx)
+    except onnx.checker.ValidationError as exc:
+        return str(exc).split("\n")[0].strip().rstrip(".")
+    return None
+
+
+def _schema_at(onnx, op: str, version: int, domain: str) -> bool:
+    """Whether onnx defines ``op`` of ``domain`` at opset ``version`` (a schema that version resolves to)."""
+    try:
+        onnx.defs.get_schema(op, version, domain)
+    except Exception:  # noqa: BLE001 - onnx.defs.SchemaError: none at that version
+        return False
+    return True
 
 
 def _check_resize_axes(n, nid: str) -> None:
