@@ -23,7 +23,7 @@ from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
 from .planfile import Plan
-from .problem import BufferProblem, Solution, Status, same_problem
+from .problem import BufferProblem, Solution, Status, gap_of, same_problem
 from .schedule import Schedule, build_happens_before, serial_schedule
 from .solvers import (
     SolveOptions,
@@ -311,6 +311,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     # ``time_limit=L`` over four devices ran 4 L)
     each = replace(options, time_limit=share_seconds(work_seconds(solver, options), len(groups))) if (
         len(groups) > 1 and _exact(solver, options)) else options
+    given = solver   # (after a Ctrl-C the devices left get the default's heuristics: ``solver`` is then another)
     for device, (roots, streams) in enumerate(groups):
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         problem = buffer_problem(graph, hb, lt, clique=over is None or split is not None, **kw)
@@ -329,12 +330,12 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         if late:
             problem = with_clique_bound(problem)
         before = solved.get(device) if solved is not None else None
-        if before is not None and "stopped" not in before[1].info and same_problem(before[0], problem):
+        if before is not None and same_problem(before[0], problem):
             parts.append((problem, before[1]))
         else:
             parts.append((problem, solve(problem, solver, each)))
         if solved is not None:
-            solved[device] = parts[-1]
+            _keep_complete(solved, device, parts[-1], cut=solver is not given)
         if parts[-1][1].info.get("interrupted"):
             # a Ctrl-C ended this device's exact solve: the devices after it get the default's heuristics, not
             # their share of the work budget (each solved in full, the Ctrl-C was lost to them)
@@ -347,6 +348,21 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     result = _assemble(graph, schedule, parts, split=split, seconds=time.perf_counter() - t0, bounds=bounds)
     clock.lap("assemble")
     return result
+
+
+def _keep_complete(solved: dict[int, tuple[BufferProblem, Solution]], device: int,
+                   part: tuple[BufferProblem, Solution], *, cut: bool) -> None:
+    """Record ``part`` as ``device``'s solution for a later round to take where its problem is the same, only where
+    it is the solve the caller asked for run to its end: not one a Ctrl-C ended (``interrupted``) or the wall-clock
+    safety stop cut (``stopped``), nor one the default's heuristics made in its place after a Ctrl-C (``cut``); any
+    earlier record of the device is dropped then. Why: a round after a Ctrl-C took the interrupted search's plan (or
+    the heuristics' stand-in) as the device's finished solve, and a plan whose rounds gave back a Ctrl-C-ed device's
+    concurrency said nothing of the Ctrl-C."""
+    sol = part[1]
+    if cut or sol.info.get("interrupted") or sol.info.get("stopped"):
+        solved.pop(device, None)
+    else:
+        solved[device] = part
 
 
 @dataclass(frozen=True)
@@ -411,7 +427,7 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
                   events=tuple((e.after, e.before) for e in schedule.events), tensors=tuple(tensors))
     if split is None:
         problem, sol = parts[0]
-        block: dict[str, Any] = {"name": sol.solver, "status": str(sol.status), "gap": round(sol.gap, 6),
+        block: dict[str, Any] = {"name": sol.solver, "status": str(sol.status), "gap": gap_of(sol.arena, sol.lower_bound),
                                  **fused(problem), **{k: v for k, v in sol.info.items() if _jsonable(v)},
                                  "seconds": round(seconds, 4)}
         arena = max([o + s for _, o, s in tensors if o is not None] + [0])
@@ -422,7 +438,7 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
             d = split.tensor_device[t]
             dev_arena[d] = max(dev_arena[d], off + size)
     per_device = [{"device": d, "lower_bound_bytes": bound(d, p), **fused(p), "status": str(s.status),
-                   "gap": round(s.gap, 6), "arena_bytes": dev_arena[d], "weight_bytes": split.weight_bytes[d],
+                   "gap": gap_of(s.arena, s.lower_bound), "arena_bytes": dev_arena[d], "weight_bytes": split.weight_bytes[d],
                    "streams": list(split.stream_ranges[d]), "nodes": split.node_device.count(d),
                    "stage_cost_us": split.stage_cost_us[d], **_stops([(p, s)])} for d, (p, s) in enumerate(parts)]
     names = sorted({s.solver for _, s in parts})
@@ -832,12 +848,17 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
     # each device's last problem and solution: a round that gives back one device's concurrency or order solved
     # every device again (2 n + 1 solves of each in the worst case), where only the problems that changed need it
     solved: dict[int, tuple[BufferProblem, Solution]] = {}
+    cut = False   # a Ctrl-C ended a device's exact solve: the rounds after it get the default's heuristics
     while True:
         split = split_with_serial(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
                                   max_events=max_events, serial_devices=serial, low_memory_devices=low)
         g = split.graph
-        result = solve_schedule(g, split.schedule, solver, options, split=split, t0=t0,
+        # after a Ctrl-C the next round is the default's heuristics, as the devices after it in its own round: solved
+        # in full with the work budget, a round lost the Ctrl-C (and the plan said nothing of it)
+        how, opts = ("auto", replace(options, time_limit=None)) if cut else (solver, options)
+        result = solve_schedule(g, split.schedule, how, opts, split=split, t0=t0,
                                 solved=solved if _repeatable(solver, options) else None)
+        cut = cut or bool(result.solver.get("interrupted"))
         over = _over_capacity(result, split, caps)
         # a device over its capacity on several streams gives its concurrency back (runs serially), as a
         # ``memory_budget`` does on one device (which the error for it with devices > 1 says to use this for): the
@@ -852,11 +873,15 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         if not more:
             break
         low |= more
+    if over and cut:   # a Ctrl-C stopped the exact solves before every device fitted: the caller's stop, not "over"
+        raise KeyboardInterrupt
     for d in over[:1]:
         arena, weights = result.device_arena_bytes[d], split.weight_bytes[d]
         raise BudgetError(over_capacity(d, weights, arena, caps[d]) + _given_back(d in serial, d in low))
     model = cost_model if cost_model is not None else CostModel()
     block = dict(result.solver)
+    if cut:   # (the round that met the Ctrl-C may have been given back: its devices solved again)
+        block["interrupted"] = True
     seconds = block.pop("seconds")
     block["split"] = {
         "balance": round(split.balance, 4),

@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import BudgetError, SolverError, from_callback
-from ..problem import BufferProblem, Solution, Status, align_up, arena_of
+from ..problem import BufferProblem, Solution, Status, align_up, arena_of, gap_of
 from .options import Objective, SolveOptions, share_seconds
 from .placement import first_fit
 from .rejoin import rejoin_inplace
@@ -139,7 +139,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     ran_exact = any(k in tried for k in ("search", "cpsat"))
     status = Status.OPTIMAL if best.arena <= bound else (Status.FEASIBLE if ran_exact else best.status)
     if status == Status.OPTIMAL or "bound" in best.info or options.time_limit is not None or bound > lb:
-        info.update({"bound": int(bound), "gap": round((best.arena - bound) / max(best.arena, 1), 6)})
+        info.update({"bound": int(bound), "gap": gap_of(best.arena, bound)})
     best = rejoin_inplace(problem, best) or best   # the arena is settled: join in-place pairs it left apart
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})

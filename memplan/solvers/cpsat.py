@@ -17,7 +17,8 @@ The formulation is chosen to scale:
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
   above by the best heuristic plan, which is also given as a hint (warm start);
 - the time limit is CP-SAT's *deterministic* time (``DETERMINISTIC_PER_SECOND`` of it per second), shared
-  out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved), so the same input gives the
+  out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved,
+  within the same work: ``deterministic_limit``), so the same input gives the
   same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
 - a component whose model would take longer to build and presolve than its share of the limit (an estimate from
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
@@ -40,7 +41,7 @@ import time
 import numpy as np
 
 from ..errors import SolverError, report_progress
-from ..problem import BufferProblem, Solution, Status, arena_of
+from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
 from .options import SolveOptions
 from .start import best_start, known_bound, started_interrupted, started_stopped
@@ -186,7 +187,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     # components never touched keep their heuristic arena, which is <= lb
     bound = min(bound, arena)
     status = Status.OPTIMAL if arena <= bound else Status.FEASIBLE
-    info.update({"bound": int(bound), "gap": round((arena - bound) / max(arena, 1), 6),
+    info.update({"bound": int(bound), "gap": gap_of(arena, bound),
                  "components": len(comps), "solved_components": solved})
     if skipped:
         info["skipped_components"] = skipped
@@ -336,10 +337,13 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     # clock stopped it at 4.2 s of a 5 s limit, 0.36 unstopped), so a plan the clock had cut, another arena than the
     # unstopped 1,415,168 B, was not marked "stopped"
     budget = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
-    solver.parameters.max_deterministic_time = budget
     workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
+    limit = deterministic_limit(budget, workers)
+    solver.parameters.max_deterministic_time = limit
     solver.parameters.num_workers = workers
     solver.parameters.interleave_search = workers > 1  # several workers, still deterministic
+    if workers > 1:
+        solver.parameters.interleave_batch_size = workers   # (``deterministic_limit``: one task per worker a batch)
     solver.parameters.random_seed = int(options.seed)
     # Ctrl-C is caught by ``_run``, not by CP-SAT: its handler left SIGINT at SIG_DFL when the solve ended
     solver.parameters.catch_sigint_signal = False
@@ -369,13 +373,29 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         bound = lower
     det = float(solver.deterministic_time)
     stopped = stop_reason(finished=status in (cp_model.OPTIMAL, cp_model.INFEASIBLE), interrupted=interrupted,
-                          deterministic_time=det, budget=budget, wall_fired=wall_fired)
+                          deterministic_time=det, budget=limit, wall_fired=wall_fired)
     if stopped == "wall_clock" and options.progress is not None:
         report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
                         f"{det:.3g} of its {budget:.3g} deterministic seconds"
                         f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
                         caller="the cpsat solver")
     return off, max(bound, min(lower, ub)), det / DETERMINISTIC_PER_SECOND, stopped
+
+
+def deterministic_limit(budget: float, workers: int) -> float:
+    """CP-SAT's ``max_deterministic_time`` for a work budget of ``budget`` deterministic seconds searched by
+    ``workers`` interleaved workers (one task per worker a batch: ``interleave_batch_size``): ``budget / workers``,
+    so that the work, CP-SAT's deterministic time summed over its tasks, stays within ``budget``; one worker: the
+    budget itself (CP-SAT checks it as it goes).
+
+    Why: interleaved, CP-SAT checks its limit only between batches, and each task of a batch may run until the
+    limit from where the batch began (a full-problem worker took 0.1498 of a 0.15 budget in one task), so a batch
+    of ``k`` tasks ends at most ``k`` times the limit. With the limit at the budget and CP-SAT's own batch size
+    (3 tasks a worker), several workers spent 2-17 times the budget (minimalloc's C, ``time_limit=0.1``: 0.068,
+    0.13 and 0.26 of 0.015 deterministic seconds with 2, 4 and 8 workers; 0.82 of 0.15 with 8 at ``time_limit=1``),
+    and took longer than one worker per ``time_limit``, into the wall-clock safety stop, whose plan does not
+    repeat. A batch of ``workers`` tasks, each within ``budget / workers`` of its start, ends within ``budget``."""
+    return budget / workers if workers > 1 else budget
 
 
 def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float, budget: float,

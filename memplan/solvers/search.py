@@ -44,7 +44,7 @@ from enum import Enum
 import numpy as np
 
 from ..errors import BudgetError, SolverError, report_progress
-from ..problem import BufferProblem, Solution, Status, arena_of
+from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import NO_CAPACITY, Abort, OutOfWork, PackingSearch, WorkBudget
 from .start import best_start, known_bound, started_interrupted, started_stopped
@@ -136,7 +136,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if best <= proven:
         status = Status.OPTIMAL
     proven = min(proven, best)
-    info = {"bound": proven, "gap": round((best - proven) / max(best, 1), 6),
+    info = {"bound": proven, "gap": gap_of(best, proven),
             "nodes": sum(x.nodes for x in searches), "backtracks": sum(x.backtracks for x in searches)}
     if interrupted:
         info["interrupted"] = True
