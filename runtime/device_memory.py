@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from memplan import Graph
-from memplan.errors import ExecutorError
+from memplan.errors import BudgetError, ExecutorError
 
 from .binding import INPUT_DTYPES, Binding, arena_base, host_input, host_weight, read_inputs
 from .cuda_util import F16_NAN, F32_NAN
@@ -25,9 +25,12 @@ from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
 
 
-class DeviceOutOfMemory(MemoryError):
-    """The GPU has no room for one of a plan's allocations; the message names the device, the bytes and the
-    graph. pycuda's own error said only "cuMemAlloc failed: out of memory", a traceback from the tools."""
+class DeviceOutOfMemory(BudgetError, MemoryError):
+    """The GPU has no room for one of a plan's allocations; the message names the device, the bytes asked, the
+    bytes free and the graph. pycuda's own error said only "cuMemAlloc failed: out of memory", a traceback from
+    the tools. A ``BudgetError`` (the plan does not fit the memory there is), so the ``except MemplanError`` that
+    catches the runtime's other refusals catches it too (it was a bare MemoryError, which that missed); still the
+    ``MemoryError`` it was, for callers that catch that."""
 
 
 def _free_text(cuda) -> str:
