@@ -102,6 +102,22 @@ class Poison:
     arena: bool = True
     ranges: tuple = ()   # objects with .tensor, .offset, .nbytes (runtime.models.llama.PoisonRange)
 
+    def __post_init__(self):
+        """Checked here, as ``Jitter`` is: a range that is no (tensor, offset, nbytes) object was an AttributeError
+        from the step's checks, ``ranges=None`` a TypeError, and ``arena="no"`` (truthy) poisoned the arena."""
+        if not isinstance(self.arena, bool):
+            raise ExecutorError(f"Poison arena {self.arena!r}: expected True or False")
+        if not isinstance(self.ranges, (tuple, list)):
+            raise ExecutorError(f"Poison ranges {self.ranges!r}: expected a tuple of (tensor, offset, nbytes) ranges "
+                                "(runtime.models.llama.PoisonRange)")
+        for r in self.ranges:
+            tensor, offset, nbytes = (getattr(r, k, None) for k in ("tensor", "offset", "nbytes"))
+            if (not isinstance(tensor, str) or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                                                   for v in (offset, nbytes))):
+                raise ExecutorError(f"Poison range {r!r}: expected an object with .tensor (a tensor id), .offset and "
+                                    ".nbytes (integers): runtime.models.llama.PoisonRange")
+        object.__setattr__(self, "ranges", tuple(self.ranges))
+
 
 def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[str, str, int], ...]:
     """The executors' scalar options, before any allocation: a wrong type was a TypeError from deep inside

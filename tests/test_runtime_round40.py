@@ -214,11 +214,10 @@ def test_the_stand_in_program_is_the_program_the_executor_runs(monkeypatch):
     for fuse in ("norms", "runtime"):
         _cfg, g, w, inp = _tiny(fuse)
         split, sp = memplan.plan_devices(g, 2, streams=2)
-        for make in (lambda: Executor(g, memplan.plan(g), weights=w, inputs=inp),
-                     lambda: Executor(g, memplan.plan(g, L.multi_stream_schedule(g)), weights=w, inputs=inp),
-                     lambda: MultiGpuExecutor(split.graph, sp, weights=w, inputs=inp)):
+        for make, graph, plan in ((Executor, g, memplan.plan(g)), (Executor, g, memplan.plan(g, L.multi_stream_schedule(g))),
+                                  (MultiGpuExecutor, split.graph, sp)):
             seen.clear()
-            ex = make()
+            ex = make(graph, plan, weights=w, inputs=inp)
             try:
                 ((stand_in, at),) = seen
                 real_addr = ex.addr_of
@@ -262,3 +261,48 @@ def test_a_split_plan_refused_enables_no_peer_access(monkeypatch):
     ref, _mem, _addr = __import__("runtime.emulate", fromlist=["emulate"]).emulate(sg, sp, w, inp)
     assert np.array_equal(ex.read("logits"), ref["logits"])
     ex.free()
+
+
+# -- 5. the executors' other arguments ------------------------------------------------------------------------------
+
+def test_read_with_a_dtype_that_cannot_hold_the_tensor_is_refused_naming_it(monkeypatch):
+    """``read("logits", "float99")`` was numpy's TypeError; an f32 ``[1, 256]`` read as ``np.float16`` copied 512
+    elements and failed numpy's reshape; three bytes as f32 left the rest out. Each is now an ExecutorError naming
+    the tensor, before any copy; an explicit dtype that fills the shape still wins."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    _cfg, g, w, inp = _tiny()
+    ex = Executor(g, memplan.plan(g), weights=w, inputs=inp)
+    try:
+        ex.run()
+        shape = g.tensor("logits").attrs["shape"]
+        start = len(drv.trace)
+        for dtype, pattern in (("float99", r"read 'logits': dtype 'float99' is not a numpy dtype"),
+                               (np.float16, rf"read 'logits' as float16: {2 * int(np.prod(shape))} elements, its "
+                                            rf"shape \[{', '.join(map(str, shape))}\] holds {int(np.prod(shape))}"),
+                               (np.dtype("V5"), r"read 'logits': its 384 bytes are not whole \|V5 elements")):
+            with pytest.raises(ExecutorError, match=pattern):
+                ex.read("logits", dtype)
+        assert not [t for t in drv.trace[start:] if t[1] == "dtoh"]
+        bits = ex.read("logits", np.uint32)
+        assert np.array_equal(bits.view(np.float32), ex.read("logits"))
+    finally:
+        ex.free()
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"ranges": (object(),)}, r"Poison range <object object at .*>: expected an object with \.tensor"),
+    ({"ranges": None}, r"Poison ranges None: expected a tuple of \(tensor, offset, nbytes\) ranges"),
+    ({"arena": "no"}, r"Poison arena 'no': expected True or False"),
+])
+def test_a_malformed_poison_is_refused_when_made(kwargs, pattern):
+    """A range that was no PoisonRange was an AttributeError from the step's checks, ``ranges=None`` a TypeError
+    there, and ``arena="no"`` (truthy) poisoned the arena: now refused where the Poison is made."""
+    from runtime.executor import Poison
+
+    with pytest.raises(ExecutorError, match=pattern):
+        Poison(**kwargs)
+    assert Poison(ranges=[L.PoisonRange("cache", 0, 16)]).ranges == (L.PoisonRange("cache", 0, 16),)
