@@ -51,7 +51,15 @@ from .device_memory import DeviceMemory, on_device
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
-from .step import program
+from .step import check_program, program
+
+
+class ExecutorStateError(ExecutorError, RuntimeError):
+    """A call the executor cannot take in its present state: a step, read or replay of an executor that was freed
+    (or whose shared weights were), a replay before any capture. memplan's own error (``ExecutorError``), as every
+    other refusal of the runtime is, so one ``except MemplanError`` catches them (they were plain RuntimeErrors,
+    which it missed); still the ``RuntimeError`` they were."""
+
 
 #: the most cycles ``Jitter`` may spin before a node: the spin kernel's ``long long`` argument
 SPIN_CYCLES_MAX = (1 << 63) - 1
@@ -93,6 +101,22 @@ class Poison:
 
     arena: bool = True
     ranges: tuple = ()   # objects with .tensor, .offset, .nbytes (runtime.models.llama.PoisonRange)
+
+    def __post_init__(self):
+        """Checked here, as ``Jitter`` is: a range that is no (tensor, offset, nbytes) object was an AttributeError
+        from the step's checks, ``ranges=None`` a TypeError, and ``arena="no"`` (truthy) poisoned the arena."""
+        if not isinstance(self.arena, bool):
+            raise ExecutorError(f"Poison arena {self.arena!r}: expected True or False")
+        if not isinstance(self.ranges, (tuple, list)):
+            raise ExecutorError(f"Poison ranges {self.ranges!r}: expected a tuple of (tensor, offset, nbytes) ranges "
+                                "(runtime.models.llama.PoisonRange)")
+        for r in self.ranges:
+            tensor, offset, nbytes = (getattr(r, k, None) for k in ("tensor", "offset", "nbytes"))
+            if (not isinstance(tensor, str) or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                                                   for v in (offset, nbytes))):
+                raise ExecutorError(f"Poison range {r!r}: expected an object with .tensor (a tensor id), .offset and "
+                                    ".nbytes (integers): runtime.models.llama.PoisonRange")
+        object.__setattr__(self, "ranges", tuple(self.ranges))
 
 
 def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[str, str, int], ...]:
@@ -154,11 +178,12 @@ class CudaCore:
                  inputs: Mapping[str, np.ndarray] | None = None, random_weights_seed: int | None = None,
                  weights_from: CudaCore | None = None, check_plan: bool = True,
                  prefetch: Iterable[tuple[str, str, int]] = (), gemv_norm_min: int = GEMV_NORM_OFF,
-                 pdl_policy: str = "off"):
+                 pdl_policy: str = "off", prepare: Callable[[], None] | None = None):
         """``libraries(d)``: the kernel library of device d, created with d's context current; ``contexts``:
         one pycuda context per device, pushed while that device's work is issued (None: one device, the
-        current context). The other arguments, ``pdl_policy`` among them, are the executors'
-        (``runtime.executor.Executor``)."""
+        current context); ``prepare()``: called once the plan and options are checked, before the first
+        allocation (the multi-GPU executor's peer access). The other arguments, ``pdl_policy`` among them, are the
+        executors' (``runtime.executor.Executor``)."""
         cuda = import_pycuda(f"runtime: {type(self).__name__}")
         self.cuda = cuda
         if not isinstance(check_plan, bool):   # "no" is truthy, 0 falsy: a typo must not decide the check
@@ -192,6 +217,13 @@ class CudaCore:
         for d in range(self.devices):
             with on_device(cuda, contexts, d):
                 self.libs.append(libraries(d))
+        # every kernel the step will launch, chosen and checked over stand-in addresses before any allocation: a
+        # hand-edited plan's operand off its kernel's alignment was refused after every allocation and weight copy
+        wgmma = [all(lib.wgmma for lib in self.libs)] * len(self.libs)   # every device or none (``program`` below)
+        check_program(graph, plan, b, num_sms=[lib.num_sms for lib in self.libs], wgmma=wgmma,
+                      gemv_norm_min=gemv_norm_min)
+        if prepare is not None:
+            prepare()
         self.mem = m = DeviceMemory(cuda, graph, b, self.libs, contexts, weights=weights,
                                     random_weights_seed=random_weights_seed,
                                     weights_from=weights_from.mem if weights_from is not None else None)
@@ -202,7 +234,7 @@ class CudaCore:
         self._prefetch = self._make_prefetch(tuple(prefetch))
         self.program = program(graph, plan, b, m.addr_of.__getitem__, num_sms=[lib.num_sms for lib in self.libs],
                                # every device or none: a product's bits must not depend on the device
-                               wgmma=[all(lib.wgmma for lib in self.libs)] * len(self.libs),
+                               wgmma=wgmma,
                                counters=[m.counters(d) for d in range(self.devices)],
                                scratch=[partial(m.alloc, device=d) for d in range(self.devices)],
                                gemv_norm_min=gemv_norm_min)
@@ -319,15 +351,17 @@ class CudaCore:
                                 f"set_inputs; {len(missing)} missing): a step would read uninitialised device memory")
 
     def _live(self) -> None:
-        """RuntimeError unless this executor's memory, and the weights it shares (``weights_from``), still exist: a
-        step of an executor whose weights' owner was freed ran its kernels (eager, or a CUDA graph captured before)
-        on freed device memory, silently (another allocation may hold those bytes by then)."""
+        """ExecutorStateError (a RuntimeError) unless this executor's memory, and the weights it shares
+        (``weights_from``), still exist: a step of an executor whose weights' owner was freed ran its kernels
+        (eager, or a CUDA graph captured before) on freed device memory, silently (another allocation may hold
+        those bytes by then)."""
         if getattr(self, "_freed", False):
-            raise RuntimeError(f"executor of plan {self.plan.graph!r} was freed: its device memory is gone")
+            raise ExecutorStateError(f"executor of plan {self.plan.graph!r} was freed: its device memory is gone")
         owner = getattr(self, "_weights_owner", self)
         if owner is not self and getattr(owner, "_freed", False):
-            raise RuntimeError(f"executor of plan {self.plan.graph!r} shares the weights of an executor (weights_from, "
-                               f"plan {owner.plan.graph!r}) that was freed: its weights and caches are gone")
+            raise ExecutorStateError(f"executor of plan {self.plan.graph!r} shares the weights of an executor "
+                                     f"(weights_from, plan {owner.plan.graph!r}) that was freed: its weights and "
+                                     "caches are gone")
 
     def _check_step_args(self, jitter: Jitter | None, poison: Poison | None) -> None:
         """Before anything is issued: a freed executor, an input never given, jitter on nodes the graph lacks,
@@ -491,7 +525,7 @@ class CudaCore:
         """Launch the captured graphs ``n`` times: each device's graph after those it receives from."""
         self._live()
         if not self._graphs:
-            raise RuntimeError("no CUDA graph captured: call capture() first")
+            raise ExecutorStateError(f"replay: no CUDA graph captured (plan {self.plan.graph!r}): call capture() first")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ExecutorError(f"replay n={n!r}: expected an integer, at least 0")
         if len(self._graphs) == 1:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from memplan import Graph
-from memplan.errors import ExecutorError
+from memplan.errors import BudgetError, ExecutorError
 
 from .binding import INPUT_DTYPES, Binding, arena_base, host_input, host_weight, read_inputs
 from .cuda_util import F16_NAN, F32_NAN
@@ -25,9 +25,12 @@ from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
 
 
-class DeviceOutOfMemory(MemoryError):
-    """The GPU has no room for one of a plan's allocations; the message names the device, the bytes and the
-    graph. pycuda's own error said only "cuMemAlloc failed: out of memory", a traceback from the tools."""
+class DeviceOutOfMemory(BudgetError, MemoryError):
+    """The GPU has no room for one of a plan's allocations; the message names the device, the bytes asked, the
+    bytes free and the graph. pycuda's own error said only "cuMemAlloc failed: out of memory", a traceback from
+    the tools. A ``BudgetError`` (the plan does not fit the memory there is), so the ``except MemplanError`` that
+    catches the runtime's other refusals catches it too (it was a bare MemoryError, which that missed); still the
+    ``MemoryError`` it was, for callers that catch that."""
 
 
 def _free_text(cuda) -> str:
@@ -36,6 +39,20 @@ def _free_text(cuda) -> str:
     except Exception:   # (the query itself may fail on a device in trouble: the message stays useful)
         return "free memory unknown"
     return f"{free} B free of {total}"
+
+
+def _elements(tid: str, nbytes: int, dtype) -> int:
+    """How many ``dtype`` elements ``read`` copies back from ``tid``'s ``nbytes``, or ExecutorError naming the tensor:
+    a dtype numpy does not know (``"float99"`` was numpy's TypeError) or whose elements do not fill the bytes (the
+    rest were left out of the copy, silently, or the reshape failed with numpy's message)."""
+    try:
+        size = np.dtype(dtype).itemsize
+    except TypeError:
+        raise ExecutorError(f"read {tid!r}: dtype {dtype!r} is not a numpy dtype") from None
+    if size == 0 or nbytes % size:
+        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {np.dtype(dtype)} elements "
+                            f"({size} bytes each)")
+    return nbytes // size
 
 
 class DeviceMemory:
@@ -149,10 +166,13 @@ class DeviceMemory:
                 raise ExecutorError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: "
                                     "pass dtype=")
             dtype = INPUT_DTYPES[name]
-        out = np.empty(t.size // np.dtype(dtype).itemsize, dtype=dtype)
+        n, shape = _elements(tid, t.size, dtype), t.attrs.get("shape")
+        if shape and int(np.prod(shape)) != n:   # (numpy's "cannot reshape", after the copy)
+            raise ExecutorError(f"read {tid!r} as {np.dtype(dtype)}: {n} elements, its shape {list(shape)} holds "
+                                f"{int(np.prod(shape))} (read it as its own dtype, then .view())")
+        out = np.empty(n, dtype=dtype)
         with self.on(self.binding.places[tid].device):
             self.cuda.memcpy_dtoh(out, self.addr_of[tid])
-        shape = t.attrs.get("shape")
         return out.reshape(shape) if shape else out
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:

@@ -24,11 +24,11 @@ import numpy as np
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .cuda_core import CudaCore, Jitter, Poison, check_graph_and_plan
+from .cuda_core import CudaCore, ExecutorStateError, Jitter, Poison, check_graph_and_plan
 from .kernels import GEMV_NORM_OFF, KernelLibrary
 from .kernels.library import pdl_supported
 
-__all__ = ["Executor", "Jitter", "Poison"]
+__all__ = ["Executor", "ExecutorStateError", "Jitter", "Poison"]
 
 
 class Executor(CudaCore):

@@ -61,6 +61,20 @@ def _primary_context(cuda, ordinal: int):
     return ctx
 
 
+def _enable_peer_access(cuda, devs: list, ctxs: list) -> None:
+    """Each device's context may reach every other device's memory where the hardware allows it (COPY nodes)."""
+    for a in range(len(devs)):
+        for b in range(len(devs)):
+            if a != b and devs[a].can_access_peer(devs[b]):
+                ctxs[a].push()
+                try:
+                    ctxs[a].enable_peer_access(ctxs[b])
+                except cuda.Error:  # already enabled (primary contexts are shared)
+                    pass
+                finally:
+                    cuda.Context.pop()
+
+
 class MultiGpuExecutor(CudaCore):
     """Arenas, weights, streams, events and kernels of one multi-device (split graph, plan)."""
 
@@ -82,18 +96,11 @@ class MultiGpuExecutor(CudaCore):
                                 f"{first_device}..{first_device + D - 1}), {visible} visible")
         devs = [cuda.Device(first_device + d) for d in range(D)]
         ctxs = [_primary_context(cuda, first_device + d) for d in range(D)]
-        for a in range(D):
-            for b in range(D):
-                if a != b and devs[a].can_access_peer(devs[b]):
-                    ctxs[a].push()
-                    try:
-                        ctxs[a].enable_peer_access(ctxs[b])
-                    except cuda.Error:  # already enabled (primary contexts are shared)
-                        pass
-                    finally:
-                        cuda.Context.pop()
+        # peer access once the plan is checked, before the first allocation (``prepare``): a refused plan enabled it
+        # between every pair of the process's primary contexts before its refusal
         super().__init__(graph, plan, libraries=lambda _d: KernelLibrary(), contexts=ctxs, weights=weights,
-                         inputs=inputs, random_weights_seed=random_weights_seed, check_plan=check_plan)
+                         inputs=inputs, random_weights_seed=random_weights_seed, check_plan=check_plan,
+                         prepare=lambda: _enable_peer_access(cuda, devs, ctxs))
         self.lay = self.layout
 
     def time_steps(self, mode: str, *, steps: int = 20, repeats: int = 5, warmup: int = 2) -> list[float]:

@@ -137,14 +137,41 @@ def program_at(graph: Graph, step_plan: Plan, alloc: Callable[[int, str], int], 
     without a GPU. Returns it with each tensor's address."""
     b = bind(graph, step_plan)
     check_views(graph, step_plan, b)
+    devices = len(b.arena_bytes)
+    return _program_over(graph, step_plan, b, alloc, num_sms=[num_sms] * devices, wgmma=[wgmma] * devices)
+
+
+def _program_over(graph: Graph, step_plan: Plan, b: Binding, alloc: Callable[[int, str], int], *,
+                  num_sms: Sequence[int], wgmma: Sequence[bool], gemv_norm_min: int = GEMV_NORM_OFF
+                  ) -> tuple[Program, dict[str, int]]:
+    """``program_at``'s program over a binding already made and checked: per device ``num_sms[d]`` and ``wgmma[d]``."""
     arenas = [arena_base(lambda k, d=d: alloc(k, f"arena{d}"), n, b.alignment) for d, n in enumerate(b.arena_bytes)]
     roots = {rid: alloc(n, rid) for rid, n in b.own_roots}
     addr = {t.id: b.address(t.id, arenas, roots) for t in graph.tensors}
     counters = [alloc(counter_bytes(graph), f"counters{d}") for d in range(len(arenas))]
     scratch = [lambda n, d=d: alloc(n, f"scratch{d}") for d in range(len(arenas))]
-    prog = program(graph, step_plan, b, addr.__getitem__, num_sms=[num_sms] * len(arenas),
-                   wgmma=[wgmma] * len(arenas), counters=counters, scratch=scratch)
+    prog = program(graph, step_plan, b, addr.__getitem__, num_sms=num_sms, wgmma=wgmma, counters=counters,
+                   scratch=scratch, gemv_norm_min=gemv_norm_min)
     return prog, addr
+
+
+def check_program(graph: Graph, step_plan: Plan, b: Binding, *, num_sms: Sequence[int], wgmma: Sequence[bool],
+                  gemv_norm_min: int = GEMV_NORM_OFF) -> None:
+    """Build the program an executor will build, over stand-in addresses, and drop it: a node with no kernel, or an
+    operand the plan puts off the alignment its kernel needs (an f32 at an odd offset, attention's q off 16 bytes:
+    ``KernelError`` naming both), is refused before any allocation. Why: the executors build their program over the
+    device addresses, so a hand-edited plan's misaligned offset was refused only after the arenas, the weights and
+    the input staging were allocated and the weights copied (every byte of an 8B model). The stand-ins are what the
+    device gives (``ALLOC_ALIGNMENT``-aligned allocations, the arena base raised to the plan's alignment), so every
+    kernel choice and check that reads an address's alignment decides as it will on the device."""
+    nxt = [1 << 40]
+
+    def alloc(nbytes: int, _label: str) -> int:
+        addr = nxt[0]
+        nxt[0] += -(-max(int(nbytes), 1) // 4096) * 4096 + 4096   # (4096-aligned, apart: above what kernels need)
+        return addr
+
+    _program_over(graph, step_plan, b, alloc, num_sms=num_sms, wgmma=wgmma, gemv_norm_min=gemv_norm_min)
 
 
 def plan_step(graph: Graph, schedule: Schedule | None = None, *, batch: int) -> Plan:

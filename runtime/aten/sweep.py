@@ -15,9 +15,11 @@ graph), auto+graph (streams="auto", one CUDA graph); a graph mode that cannot be
 the host) is reported NOCAPTURE and run again without the graph (as "s3" / "auto"). On a CPU: s1 and s3, no
 graphs ("auto" is one stream there). One line per (model, mode), the verdict one of
     bitwise | close(maxabs=..) | WRONG(..) | ERROR(Type: ..) | EXPORT(..) | NOCAPTURE(..)
-    | SKIP-EAGER(..) | SKIP-MISSING(..) | SKIP-BUILD(..)
+    | SKIP-EAGER(..) | SKIP-MISSING(..) | SKIP-BUILD(..) | SKIP-DEVICE(..)
 A CUDA error that breaks the context (device-side assert, illegal address) prints CUDA-FATAL, the models not
-run, and exits 3. --list prints the model names; the *_bf16/*_f16 variants run on CUDA only (or when named).
+run, and exits 3. --list prints the model names; the *_bf16/*_f16 variants run on CUDA only: on a CPU they are
+left out of the list, and SKIP-DEVICE when --only names them. --only runs each named model once (in the list's
+order): a name given twice is refused.
 """
 
 from __future__ import annotations
@@ -1599,7 +1601,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="python -m runtime.aten.sweep", description=__doc__.splitlines()[0],
                        who="runtime.aten.sweep")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
-    ap.add_argument("--only", default=None, help="comma-separated model names (see --list)")
+    ap.add_argument("--only", default=None, help="comma-separated model names (see --list), each at most once (a "
+                    "repeated name is refused); cuda-only ones on --device cpu are reported SKIP-DEVICE, not run")
     ap.add_argument("--budget", type=_budget, default=240.0, help="seconds; no model starts after that")
     ap.add_argument("--out", default="", help="write every result here as JSON (atomically)")
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
@@ -1629,6 +1632,12 @@ def main(argv: list[str] | None = None) -> int:
         names = [n.strip() for n in a.only.split(",") if n.strip()]
         if not names:   # "--only ," ran no model and reported an empty success
             print(f"python -m runtime.aten.sweep: --only {a.only!r}: no model names (see --list)", file=sys.stderr)
+            return 2
+        # (a repeated name ran once, silently: "--only a,a" reported one model where two runs were asked for)
+        twice = next((n for k, n in enumerate(names) if n in names[:k]), None)
+        if twice is not None:
+            print(f"python -m runtime.aten.sweep: --only {a.only!r}: model {twice!r} named twice (each at most once)",
+                  file=sys.stderr)
             return 2
         unknown = sorted(set(names) - set(_by_name) - {c.name for c in CASES})
         if unknown:
@@ -1662,6 +1671,9 @@ def main(argv: list[str] | None = None) -> int:
             results += [{"model": n, "mode": "-", "verdict": "SKIPPED-BUDGET", "seconds": 0} for n in rest]
             print(f"BUDGET spent ({a.budget:.0f}s): {len(rest)} models not started: {','.join(rest)}", flush=True)
             break
+        if case.cuda_only and dev.type != "cuda":   # (named by --only: it ran on the CPU, as no other entry may)
+            emit(case.name, "-", f"SKIP-DEVICE(cuda only; this run is on {dev.type})", time.time())
+            continue
         try:
             run_case(case, dev, modes, emit)
         except Exception as exc:

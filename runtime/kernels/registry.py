@@ -131,8 +131,11 @@ def _aligned_as_the_kernels_need(graph: Graph, addr, out: list[list[Launch]], fu
                 what = f"argument {pos} of {ln.kernel}"
             else:
                 r = graph.root[ti]
+                # (a root's offset on the graph's alignment, were that enough, is the plan's doing: it read "a root in
+                # a graph of 256-byte alignment", for an f32 a hand-edited plan put 2 bytes past it)
                 where = (f"a view at byte offset {graph.root_offset[ti]} of {graph.tensors[r].id!r}" if r != ti
-                         else f"a root in a graph of {graph.alignment}-byte alignment")
+                         else f"a root the plan puts off the graph's {graph.alignment}-byte alignment"
+                         if graph.alignment % need == 0 else f"a root in a graph of {graph.alignment}-byte alignment")
                 what = f"tensor {graph.tensors[ti].id!r} ({where})"
             raise KernelError(f"node {node.id!r} ({node.op}): {what} is at byte offset {a % need} from a "
                               f"{need}-byte boundary; the {ln.kernel} kernel needs {need}-byte alignment")
