@@ -237,9 +237,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from .examples import bundled
-    from .files import atomic_write_text, check_no_nul, check_writable, first_same_file, is_stdout, staged
-    from .io import graph_text
+    from .files import check_no_nul, is_stdout
 
     if is_stdout(args.output):  # (it made a directory named '-')
         raise MemplanError("example -o -: the examples are several files and need a directory, not stdout "
@@ -249,26 +247,53 @@ def cmd_example(args: argparse.Namespace) -> int:
     if os.path.exists(args.output) and not os.path.isdir(args.output):   # ("cannot create directory: File exists")
         raise MemplanError(f"example -o {args.output}: not a directory (a file of that name is there; the examples "
                            "are several files and need a directory)")
+    made = _make_directory(args.output)
     try:
-        os.makedirs(args.output, exist_ok=True)
+        _write_examples(args.output)
+    except BaseException:   # (a full disk, Ctrl-C: the directories this run made are not left behind, empty)
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        raise
+    return 0
+
+
+def _make_directory(path: str) -> list[str]:
+    """``os.makedirs(path)``, returning the directories it made, outermost first (``example`` takes them away
+    again when it fails: a full disk left an empty ``DIR`` a failed run had made), or MemplanError naming it."""
+    missing = []
+    head = os.path.abspath(path)
+    while not os.path.isdir(head) and head != os.path.dirname(head):
+        missing.append(head)
+        head = os.path.dirname(head)
+    try:
+        os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise MemplanError(f"cannot create directory {args.output}: {exc.strerror}") from None
+        raise MemplanError(f"cannot create directory {path}: {exc.strerror}") from None
+    return missing[::-1]
+
+
+def _write_examples(directory: str) -> None:
+    """Every bundled example into ``directory`` (which exists), each path printed once all are written."""
+    from .examples import bundled
+    from .files import atomic_write_text, check_writable, first_same_file, staged
+    from .io import graph_text
+
     graphs = bundled()
-    paths = {stem: os.path.join(args.output, f"{stem}.json") for stem in graphs}
+    paths = {stem: os.path.join(directory, f"{stem}.json") for stem in graphs}
     for path in paths.values():  # all writable before the first is written: a failure leaves no half set
         check_writable(path, "example")
     clash = first_same_file(list(paths.values()))
     if clash:   # (a link between two: the second was written over the first, and both were listed as written)
-        raise MemplanError(f"example -o {args.output}: {clash[0]} and {clash[1]} name the same file (a link): "
+        raise MemplanError(f"example -o {directory}: {clash[0]} and {clash[1]} name the same file (a link): "
                            "one example would overwrite the other")
     texts = {stem: graph_text(graph) for stem, graph in graphs.items()}
-    _check_not_over_own(args.output, {paths[stem]: texts[stem] for stem in graphs})
+    _check_not_over_own(directory, {paths[stem]: texts[stem] for stem in graphs})
     with staged():   # (all renamed once all are written: a disk that fills up leaves none)
         for stem in graphs:
             atomic_write_text(paths[stem], texts[stem])
     for stem in graphs:
         _out(paths[stem])
-    return 0
 
 
 def _check_not_over_own(directory: str, texts: dict[str, str]) -> None:

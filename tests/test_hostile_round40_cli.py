@@ -120,3 +120,24 @@ def test_example_names_every_file_it_would_overwrite(tmp_path, capsys):
     assert_bad_input(code, err, "moe.json", "qkv.json")
     assert sorted(os.listdir(d)) == ["moe.json", "qkv.json"]
     assert all((d / n).read_text() == "mine\n" for n in os.listdir(d))
+
+
+@pytest.mark.parametrize("where", ["new", "nested", "existing"])
+def test_a_failed_example_leaves_no_directory_it_made(tmp_path, monkeypatch, capsys, where):
+    """``example -o ex`` on a disk that fills up: no example was written, but the (empty) directories the run had
+    made stayed (``a/b/ex`` all three). They are taken away; a directory that was there before stays."""
+    import errno
+
+    from memplan import files
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    d = {"new": tmp_path / "ex", "nested": tmp_path / "a" / "b" / "ex", "existing": tmp_path / "ex"}[where]
+    if where == "existing":
+        d.mkdir()
+    code, out, err = run_memplan(capsys, ["example", "-o", d])
+    assert_bad_input(code, err, "No space left on device")
+    assert out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["ex"] if where == "existing" else [])
