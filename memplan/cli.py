@@ -39,6 +39,19 @@ def _out(text: str) -> None:
     print(text)
 
 
+def _check_report_stdout(command: str, instead: str = "") -> None:
+    """Refuse, before any work, a command whose product is the text it prints where stdout is closed (``>&-``):
+    ``show``, ``simulate``, ``verify`` and ``example`` exited 0 with the report lost (``print`` to a None stdout
+    drops it), where ``plan -o -`` says "cannot write to stdout: it is closed" and exits 2, as a full stdout
+    (``>/dev/full``) already made every one of them do. ``instead`` says what else carries the report."""
+    from .files import stdout_closed
+
+    why = stdout_closed()
+    if why:
+        raise MemplanError(f"{command}: cannot write its report to stdout: {why}"
+                           + (f" ({instead})" if instead else ""))
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import load_graph, plan_graph
     from .files import check_outputs, is_stdout, staged
@@ -183,6 +196,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .optimize import CostModel
     from .simulate import simulate
 
+    _check_report_stdout("simulate")
     graph, plan = load_safe_pair(args.graph, args.plan)
     sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
     # a graph without nodes runs on no stream: "on 0 stream(s)" read as a plan that dropped its streams
@@ -207,6 +221,7 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .io import load_safe_pair
 
+    _check_report_stdout("verify", "for the exit code alone, send stdout to /dev/null")
     load_safe_pair(args.graph, args.plan, fused_groups=args.fused_groups)
     _out(f"{args.plan}: safe" + (" (fusion groups as one kernel each)" if args.fused_groups else ""))
     return 0
@@ -216,40 +231,93 @@ def cmd_show(args: argparse.Namespace) -> int:
     from . import load_plan
     from .show import describe
 
+    _check_report_stdout("show")
     _out(describe(load_plan(args.plan), top=args.top))
     return 0
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from .examples import bundled
-    from .files import check_no_nul, check_writable, first_same_file, is_stdout, staged
-    from .io import save_graph
+    from .files import check_no_nul, is_stdout
 
     if is_stdout(args.output):  # (it made a directory named '-')
         raise MemplanError("example -o -: the examples are several files and need a directory, not stdout "
                            "(./- names a directory '-')")
+    _check_report_stdout("example", "it lists the files it writes; to drop the list, send stdout to /dev/null")
     check_no_nul(args.output, MemplanError, "example -o ")   # (os.makedirs: a raw ValueError)
     if os.path.exists(args.output) and not os.path.isdir(args.output):   # ("cannot create directory: File exists")
         raise MemplanError(f"example -o {args.output}: not a directory (a file of that name is there; the examples "
                            "are several files and need a directory)")
+    made = _make_directory(args.output)
     try:
-        os.makedirs(args.output, exist_ok=True)
+        _write_examples(args.output)
+    except BaseException:   # (a full disk, Ctrl-C: the directories this run made are not left behind, empty)
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        raise
+    return 0
+
+
+def _make_directory(path: str) -> list[str]:
+    """``os.makedirs(path)``, returning the directories it made, outermost first (``example`` takes them away
+    again when it fails: a full disk left an empty ``DIR`` a failed run had made), or MemplanError naming it."""
+    missing = []
+    head = os.path.abspath(path)
+    while not os.path.isdir(head) and head != os.path.dirname(head):
+        missing.append(head)
+        head = os.path.dirname(head)
+    try:
+        os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise MemplanError(f"cannot create directory {args.output}: {exc.strerror}") from None
+        raise MemplanError(f"cannot create directory {path}: {exc.strerror}") from None
+    return missing[::-1]
+
+
+def _write_examples(directory: str) -> None:
+    """Every bundled example into ``directory`` (which exists), each path printed once all are written."""
+    from .examples import bundled
+    from .files import atomic_write_text, check_writable, first_same_file, staged
+    from .io import graph_text
+
     graphs = bundled()
-    paths = {stem: os.path.join(args.output, f"{stem}.json") for stem in graphs}
+    paths = {stem: os.path.join(directory, f"{stem}.json") for stem in graphs}
     for path in paths.values():  # all writable before the first is written: a failure leaves no half set
         check_writable(path, "example")
     clash = first_same_file(list(paths.values()))
     if clash:   # (a link between two: the second was written over the first, and both were listed as written)
-        raise MemplanError(f"example -o {args.output}: {clash[0]} and {clash[1]} name the same file (a link): "
+        raise MemplanError(f"example -o {directory}: {clash[0]} and {clash[1]} name the same file (a link): "
                            "one example would overwrite the other")
+    texts = {stem: graph_text(graph) for stem, graph in graphs.items()}
+    _check_not_over_own(directory, {paths[stem]: texts[stem] for stem in graphs})
     with staged():   # (all renamed once all are written: a disk that fills up leaves none)
-        for stem, graph in graphs.items():
-            save_graph(graph, paths[stem])
+        for stem in graphs:
+            atomic_write_text(paths[stem], texts[stem])
     for stem in graphs:
         _out(paths[stem])
-    return 0
+
+
+def _check_not_over_own(directory: str, texts: dict[str, str]) -> None:
+    """Refuse ``example -o DIR`` where a file it would write is already there with other bytes than the example's
+    (``texts``: path -> text): it was written over, exit 0, and a graph the user had edited there was lost. A file
+    that already holds the example's bytes (a second run into the same directory) loses nothing and is written."""
+    from .files import read_input
+
+    theirs = []
+    for path, text in texts.items():
+        if not os.path.lexists(path):
+            continue
+        try:
+            same = read_input(path, MemplanError, len(text.encode()) + 1) == text.encode()
+        except MemplanError:   # (unreadable, too large, not a regular file: not the example's bytes either)
+            same = False
+        if not same:
+            theirs.append(os.path.basename(path))
+    if theirs:
+        many = len(theirs) > 1
+        listed = ", ".join(theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
+        raise MemplanError(f"example -o {directory}: {listed} {'are' if many else 'is'} already there and not the "
+                           f"bundled example's bytes (an edited graph?): not overwritten, nothing written; move "
+                           f"{'them' if many else 'it'} away or give another directory")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -260,6 +328,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if getattr(args, "bench_broken", None):
         raise MemplanError(args.bench_broken)
     from .files import check_outputs, check_writable, is_stdout
+
+    if not args.json:   # (with --json FILE the results are in the file; --json - is checked below, naming it)
+        _check_report_stdout(f"bench {args.suite}", "give --json FILE to keep the results")
 
     if args.json:  # checked before a run that may take hours
         check_writable(args.json, "--json")

@@ -12,6 +12,9 @@ corruptions never reach: an option left without effect by the others warned befo
 another size, kind or alignment, so the plans on disk belong to another graph; a plan with a hazard planted by
 ``verify_fuzz38.plant``): ``run_case`` then holds a ``verify`` that passes to the brute-force oracle (tests/oracle.py).
 ``without_modules`` runs a case where a dependency does not import (``ortools``: ``--solver cpsat`` was a traceback).
+``aliased`` points an output at an input under another name (a symlink, a hard link, ``./``, ``sub/..``), at a
+directory, or runs ``example -o`` into the inputs' own directory (whose ``qkv.json`` it wrote over); ``run_case``'s
+``closed_stdout`` runs a case with ``sys.stdout`` None (``>&-``), where a report (``show``) exiting 0 was lost.
 """
 
 from __future__ import annotations
@@ -313,6 +316,58 @@ def with_options(argv: list[str], rnd: random.Random, out_dir: str) -> list[str]
     return argv
 
 
+#: commands whose product is the text they print on stdout: exit 0 with stdout closed lost it (round 40)
+REPORTS = ("show", "simulate", "verify", "example")
+#: names ``aliased`` makes in the inputs' directory (``run_case`` takes them away after the run)
+ALIAS = "alias-"
+
+
+def aliased(argv: list[str], inputs: Inputs, rnd: random.Random) -> tuple[str, list[str]]:
+    """``argv`` with its output (``-o``, ``--graph-out``) pointed at one of the inputs it reads under another name: a
+    symlink or a hard link to it (made in the inputs' directory, named ``alias-*``), ``DIR/./NAME``, ``DIR/sub/../NAME``,
+    or a directory; or, a share of the time, ``example -o`` into the inputs' directory, which holds graphs named as
+    the bundled examples are (``qkv.json``). Every such run must refuse, leaving the inputs as they were."""
+    d = inputs.directory
+    if rnd.random() < 0.15:
+        return "example into the inputs' directory", ["example", "-o", rnd.choice([d, d + "/", os.path.join(d, ".")])]
+    read = [a for a in argv[1:] if os.path.basename(a) in inputs.files]
+    slots = [i + 1 for i, a in enumerate(argv[:-1]) if a in ("-o", "--graph-out")]
+    if not read or not slots:
+        return "no output to alias", argv
+    victim, slot = rnd.choice(read), rnd.choice(slots)
+    how = rnd.choice(["symlink", "hardlink", "dot", "updown", "directory", "symlink-relative"])
+    name = os.path.join(d, f"{ALIAS}{rnd.randrange(10 ** 6)}.json")
+    if how == "symlink":
+        os.symlink(victim, name)
+    elif how == "symlink-relative":
+        os.symlink(os.path.basename(victim), name)
+    elif how == "hardlink":
+        os.link(victim, name)
+    elif how == "dot":
+        name = os.path.join(d, ".", os.path.basename(victim))
+    elif how == "updown":
+        os.makedirs(os.path.join(d, f"{ALIAS}sub"), exist_ok=True)
+        name = os.path.join(d, f"{ALIAS}sub", "..", os.path.basename(victim))
+    else:
+        name = rnd.choice([d, os.path.join(d, f"{ALIAS}sub")])
+        os.makedirs(os.path.join(d, f"{ALIAS}sub"), exist_ok=True)
+    out = list(argv)
+    out[slot] = name
+    return f"{argv[slot - 1]} {how} to {os.path.basename(victim)}", out
+
+
+def _take_aliases_away(directory: str) -> None:
+    import shutil
+
+    for f in os.listdir(directory):
+        if f.startswith(ALIAS):
+            path = os.path.join(directory, f)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+
+
 class Hang(Exception):
     pass
 
@@ -322,11 +377,12 @@ def _alarm(signum, frame):
 
 
 def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
-             timeout: int = 0) -> tuple[int | None, str | None]:
+             timeout: int = 0, closed_stdout: bool = False) -> tuple[int | None, str | None]:
     """Write ``data`` as ``target``, run ``memplan argv`` in-process, restore ``target``; return the exit
     code and a description of the broken contract (``traceback: ...``, ``hang``, ``lost file: ...``,
-    ``one line: ...``, ``unverified plan: ...`` for a ``verify`` that passed a plan the oracle finds unsafe), or None
-    when it was kept."""
+    ``one line: ...``, ``unverified plan: ...`` for a ``verify`` that passed a plan the oracle finds unsafe, ``lost
+    report: ...`` for one of ``REPORTS`` that exited 0 with ``closed_stdout``: ``sys.stdout`` None), or None when it
+    was kept. The ``alias-*`` files ``aliased`` made are taken away after the run."""
     path = inputs.path(target)
     with open(path, "wb") as f:
         f.write(data)
@@ -341,7 +397,7 @@ def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
     try:
         if timeout:
             signal.alarm(timeout)
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(None if closed_stdout else out):
             code = exit_code(main, argv)
     except Hang:
         problem, code = "hang", None
@@ -365,10 +421,13 @@ def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
                 problem = "lost file: an output was written although the command failed"
         elif code != 0:
             problem = f"traceback: exit {code}: {err.getvalue()[:300]!r}"
+        elif closed_stdout and argv[0] in REPORTS:
+            problem = f"lost report: exit 0 with stdout closed: {argv[0]}'s report went nowhere"
         elif argv[0] == "verify":
             problem = unverified
     if any(after[n] != before[n] for n in inputs.files):
         problem = problem or "lost file: an input was changed"
     if [f for f in os.listdir(inputs.directory) if f.startswith(".memplan-")]:
         problem = problem or "lost file: a temporary file was left behind"
+    _take_aliases_away(inputs.directory)
     return code, problem

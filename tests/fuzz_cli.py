@@ -1,7 +1,7 @@
 """Fuzz the memplan CLI with corrupted graph, plan and CSV files (not a test: run it by hand).
 
     python tests/fuzz_cli.py --runs 10000 [--seed 0] [--timeout 20] [--pictures 0.02] [--options 0.2]
-                             [--semantic 0.1] [--no-ortools 0.05]
+                             [--semantic 0.1] [--no-ortools 0.05] [--aliases 0.05] [--closed-stdout 0.03]
 
 Each run picks a valid input file (tests/corrupt.py builds them: graphs with views, in-place ops,
 fusion groups and KV-cache writes, their serial, multi-stream and two-device plans, a minimalloc CSV),
@@ -10,11 +10,15 @@ text that is not JSON, deleted keys, duplicated entries), and runs a command tha
 ``memplan.cli.main`` in-process (a share of runs, ``--options``, adds a few of the command's own options
 with hostile values: ``corrupt.with_options``). Another share, ``--semantic``, makes a well-formed edit instead of a
 corruption (``corrupt.semantic``: a graph with the same names and other sizes, kinds or alignment; a plan with a
-hazard planted), and a share, ``--no-ortools``, runs where OR-Tools does not import (``plan`` and ``csv`` asking for cpsat). It counts tracebacks (any
+hazard planted), and a share, ``--no-ortools``, runs where OR-Tools does not import (``plan`` and ``csv`` asking for cpsat).
+A share, ``--aliases``, points the output at an input under another name (``corrupt.aliased``: a symlink, a hard link,
+``./``, a directory, or ``example -o`` into the inputs' directory), and a share, ``--closed-stdout``, runs with stdout
+closed (``>&-``). It counts tracebacks (any
 exception out of ``main``, or an exit code other than 0 and 2), broken one-line errors, hangs (a run past
 ``--timeout`` seconds), lost files (an input changed, an output written by a failed run, a temporary file left
-behind) and unverified plans (a ``verify`` that passed a plan tests/oracle.py finds unsafe), prints the first
-findings of each kind, and exits 1 if there were any.
+behind), unverified plans (a ``verify`` that passed a plan tests/oracle.py finds unsafe) and lost reports (``show``,
+``simulate``, ``verify`` or ``example`` exiting 0 with stdout closed), prints the first findings of each kind, and
+exits 1 if there were any.
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ for p in (HERE, os.path.dirname(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from corrupt import commands, corrupt_n, make_inputs, run_case, semantic, with_options, without_modules  # noqa: E402
+from corrupt import (  # noqa: E402
+    aliased,
+    commands,
+    corrupt_n,
+    make_inputs,
+    run_case,
+    semantic,
+    with_options,
+    without_modules,
+)
 
 
 def main(argv=None) -> int:
@@ -46,6 +59,9 @@ def main(argv=None) -> int:
     ap.add_argument("--semantic", type=float, default=0.1,
                     help="share of runs that make a well-formed edit of changed meaning instead of a corruption")
     ap.add_argument("--no-ortools", type=float, default=0.05, help="share of runs where OR-Tools does not import")
+    ap.add_argument("--aliases", type=float, default=0.05,
+                    help="share of runs whose output names an input under another name (a link, ./, a directory)")
+    ap.add_argument("--closed-stdout", type=float, default=0.03, help="share of runs with stdout closed (>&-)")
     ap.add_argument("--show", type=int, default=5, help="findings of each kind to print")
     args = ap.parse_args(argv)
 
@@ -53,6 +69,8 @@ def main(argv=None) -> int:
     extra = random.Random(f"options {args.seed}")   # (a stream of its own: a seed's corruptions stay as they were)
     meaning = random.Random(f"semantic {args.seed}")   # (and these two: a seed's options stay as they were too)
     env = random.Random(f"environment {args.seed}")
+    paths = random.Random(f"aliases {args.seed}")   # (round 40's two: streams of their own as well)
+    closed = random.Random(f"closed stdout {args.seed}")
     tally: Counter = Counter()
     exits: Counter = Counter()
     shown: Counter = Counter()
@@ -73,8 +91,13 @@ def main(argv=None) -> int:
             if hide:   # (and cpsat asked for: the one solver that needs it, which options pick too rarely)
                 what += " (no ortools)"
                 argv = [*argv, "--solver", "cpsat"] if argv[0] in ("plan", "csv") else argv
+            if paths.random() < args.aliases:
+                how, argv = aliased(argv, inputs, paths)
+                what += f" (output {how})"
+            shut = closed.random() < args.closed_stdout
+            what += " (stdout closed)" * shut
             with without_modules(*hide):
-                code, problem = run_case(inputs, target, data, argv, timeout=args.timeout)
+                code, problem = run_case(inputs, target, data, argv, timeout=args.timeout, closed_stdout=shut)
             kind = "ok" if problem is None else problem.split(":")[0]
             tally[kind] += 1
             exits[code] += 1
@@ -87,7 +110,8 @@ def main(argv=None) -> int:
     bad = sum(v for k, v in tally.items() if k != "ok")
     print(f"{args.runs} runs in {time.perf_counter() - t0:.0f} s (seed {args.seed}): "
           f"tracebacks {tally['traceback']}, hangs {tally['hang']}, lost files {tally['lost file']}, "
-          f"error not one line {tally['one line']}, unverified plans {tally['unverified plan']}; "
+          f"error not one line {tally['one line']}, unverified plans {tally['unverified plan']}, "
+          f"lost reports {tally['lost report']}; "
           f"contract kept in {tally['ok']} "
           f"(exit 2: {exits[2]}, exit 0: {exits[0]})")
     return 1 if bad else 0

@@ -195,13 +195,20 @@ def load_graph(path: str) -> Graph:
 def save_graph(graph: Graph, path: str) -> None:
     """Write ``graph`` as ``memplan.graph/1`` JSON, atomically: a graph whose ``attrs`` ``load_graph`` could
     not read back (NaN, numpy scalars, sets) is refused naming the entry, so every saved file loads."""
-    check_graph(graph, "save_graph")
+    atomic_write_text(path, graph_text(graph, "save_graph"))
+
+
+def graph_text(graph: Graph, caller: str = "graph_text") -> str:
+    """The text ``save_graph`` writes for ``graph`` (its last line ended), or ``GraphError`` naming the entry
+    whose ``attrs`` ``load_graph`` could not read back. Why apart: ``memplan example`` compares it with a file
+    already there before writing over it."""
+    check_graph(graph, caller)
     doc = graph.to_dict()
     text = json_text(doc)
     # free-form attrs from code: NaN, a numpy scalar, a set, nested too deep, a key written twice (``key_trouble``)
     if text is None or any(key_trouble(e["attrs"]) for part in ("tensors", "nodes") for e in doc[part] if "attrs" in e):
         raise GraphError(f"{_unwritable(doc)}: attrs are not JSON that load_graph reads back ({json_trouble(doc)})")
-    atomic_write_text(path, text + "\n")
+    return text + "\n"
 
 
 def _unwritable(doc: dict[str, Any]) -> str:
