@@ -345,3 +345,50 @@ def test_torch_random_ops_in_forward_draw_at_each_call_as_eagers():
         torch.manual_seed(seed)
         assert torch.equal(y, m(x))
     assert not torch.equal(step(x), step(x))
+
+
+# --- hunt: process-wide torch settings forward leaves changed -------------------------------------------------------
+
+class LeavesDefaultDtype(nn.Module):
+    def forward(self, x):
+        torch.set_default_dtype(torch.float64)
+        return x * 2
+
+
+class LeavesGradOff(nn.Module):
+    def forward(self, x):
+        torch.set_grad_enabled(False)
+        return x * 2
+
+
+@pytest.mark.parametrize("cls, said", [(LeavesDefaultDtype, "the default dtype"), (LeavesGradOff, "grad mode")])
+def test_a_process_setting_forward_leaves_changed_is_refused_and_put_back(cls, said):
+    """Failed before: compiled (a compiled call leaves the process as it was, eager's call changed it), and compile
+    left the default dtype float64 for the rest of the process."""
+    try:
+        with pytest.raises(AtenExecutorError, match=f"forward changes {said}"):
+            compile(cls(), (torch.randn(4),))
+        assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
+    finally:
+        torch.set_default_dtype(torch.float32)
+        torch.set_grad_enabled(True)
+
+
+class RestoresGradMode(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        with torch.no_grad():
+            y = self.lin(x)
+        return y * 2
+
+
+def test_a_grad_mode_block_inside_forward_runs_as_eagers():
+    """Kept: a ``with torch.no_grad()`` inside forward leaves nothing changed."""
+    m = RestoresGradMode()
+    step = compile(m, (torch.randn(4),))
+    for _ in range(3):
+        x = torch.randn(4)
+        assert torch.equal(step(x), m(x)) and torch.is_grad_enabled()

@@ -668,6 +668,9 @@ class CallState:
     #: (module, store, key, name, value before, value after) of each entry of a ``_parameters``, ``_buffers`` or
     #: ``_modules`` of the tree the call added, deleted (``MISSING``) or replaced (``registry_changes``)
     registry: list[tuple[Any, str, str, str, Any, Any]] = field(default_factory=list)
+    #: (what, value before, value after) of each process-wide torch setting the call changed and left changed
+    #: (``torch.set_default_dtype``, ``torch.set_grad_enabled``: ``process_settings``)
+    settings: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
 def tensor_value(torch: Any, v: Any) -> bool:
@@ -729,9 +732,11 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
     def call(*args: Any, **kwargs: Any) -> Any:
         before = _public_state(module, internal)
         stores = registry_snapshots(torch, module)
+        settings = process_settings(torch)
         out = real(module, *args, **kwargs)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)
+        state.settings = [(what, a, b) for (what, a), (_w, b) in zip(settings, process_settings(torch)) if a != b]
         state.returned = [(m, key, label) for m, key, label, _old, new in state.changes
                           if not key.startswith("_") and tensor_value(torch, new)]   # (a private tensor is
         # ``sets.check_private_sets``' business, or refused where set without ``__setattr__``)
@@ -807,6 +812,23 @@ def restore_registries(snapshots: list[tuple[Any, str, dict, set]],
         if store == "_buffers" and isinstance(vars(m).get("_non_persistent_buffers_set"), set):
             (vars(m)["_non_persistent_buffers_set"].add if key in non_persistent
              else vars(m)["_non_persistent_buffers_set"].discard)(key)
+
+
+def process_settings(torch: Any) -> list[tuple[str, Any]]:
+    """The process-wide torch settings a ``forward`` may change and leave changed for the caller: eager's call leaves
+    them so, a compiled call runs no Python (``sets.check_process_settings``)."""
+    return [("the default dtype (torch.set_default_dtype)", torch.get_default_dtype()),
+            ("grad mode (torch.set_grad_enabled)", torch.is_grad_enabled())]
+
+
+def restore_process_settings(torch: Any, saved: list[tuple[str, Any]]) -> None:
+    """Put back what ``process_settings`` saw before an export: compile runs no call (a ``forward`` calling
+    ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile)."""
+    (_d, dtype), (_g, grad) = saved
+    if torch.get_default_dtype() != dtype:
+        torch.set_default_dtype(dtype)
+    if torch.is_grad_enabled() != grad:
+        torch.set_grad_enabled(grad)
 
 
 def host_random_states() -> list[tuple[str, Any, Any]]:

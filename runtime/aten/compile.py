@@ -36,6 +36,7 @@ from .sets import (
     check_forward_sets,
     check_host_random,
     check_private_sets,
+    check_process_settings,
     check_registry_changes,
     fallback_caches,
     fixed_sets,
@@ -293,6 +294,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         check_program(torch, program, module, example_inputs, kwargs)
     check_registry_changes(torch, program)   # (before planning: named at once)
     check_host_random(program)
+    check_process_settings(program)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)

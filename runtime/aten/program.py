@@ -108,6 +108,9 @@ class Program:
     #: the host random generators ``forward`` drew from while it was exported ("random", "numpy.random"): the
     #: number drawn is baked into the program (``ambient.host_random_states``; their states put back after)
     host_random: tuple[str, ...] = ()
+    #: (what, value before, value after) of each process-wide torch setting ``forward`` changed and left changed
+    #: while exported (``ambient.CallState.settings``; put back after the export)
+    settings_left: tuple[tuple[str, Any, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -125,8 +128,10 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         ModuleWrites,
         container_snapshots,
         host_random_states,
+        process_settings,
         registry_snapshots,
         restore_host_random,
+        restore_process_settings,
         restore_registries,
         restore_tensor_attributes,
         tensor_attribute_values,
@@ -149,6 +154,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     snapshots = container_snapshots(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
     randoms = host_random_states()
+    settings = process_settings(torch)
     tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
     state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None) if not strict and exported is None
@@ -166,6 +172,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         _undo_bypassing_writes(call_state, writes)
         restore_registries(registries, call_state.registry if call_state is not None else ())
         drawn = restore_host_random(randoms)
+        restore_process_settings(torch, settings)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -271,7 +278,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    own_writes, changed, tuple(call_state.returned) if call_state is not None else (),
                    tuple(call_state.changes) if call_state is not None else (),
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
-                   host_random=drawn)
+                   host_random=drawn, settings_left=tuple(call_state.settings) if call_state is not None else ())
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:

@@ -216,6 +216,18 @@ def check_host_random(program: Program) -> None:
                                 "number in as an input)")
 
 
+def check_process_settings(program: Program) -> None:
+    """Refuse a ``forward`` that changes a process-wide torch setting and leaves it changed (``torch.set_default_dtype
+    (torch.float64)``, ``torch.set_grad_enabled(False)`` outside a ``with``): eager's call leaves the caller's process
+    so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
+    if program.settings_left:
+        what, before, after = program.settings_left[0]
+        raise AtenExecutorError(f"forward changes {what} from {before} to {after} and leaves it so: eager's call leaves "
+                                "the caller's process that way, a compiled call runs no Python and would not (use a "
+                                "with block inside forward, torch.no_grad() / an explicit dtype, or set it outside "
+                                "forward)")
+
+
 def check_container_caches(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
                            held: Callable[[], frozenset[int]]) -> None:
     """Refuse a ``forward`` that puts tensors into a list or dict of its module in place (``self.cache["h"] =
