@@ -816,18 +816,20 @@ def restore_registries(snapshots: list[tuple[Any, str, dict, set]],
 
 def process_settings(torch: Any) -> list[tuple[str, Any]]:
     """The process-wide torch settings a ``forward`` may change and leave changed for the caller: eager's call leaves
-    them so, a compiled call runs no Python (``sets.check_process_settings``)."""
-    return [("the default dtype (torch.set_default_dtype)", torch.get_default_dtype()),
-            ("grad mode (torch.set_grad_enabled)", torch.is_grad_enabled())]
+    them so, a compiled call runs no Python (``sets.check_process_settings``). Read through torch's C getters: the
+    Python ones are watched during an export (``watch_default_dtype_reads``, ``watch_mode_reads``), and this is no read
+    of ``forward``'s."""
+    return [("the default dtype (torch.set_default_dtype)", torch._C.get_default_dtype()),
+            ("grad mode (torch.set_grad_enabled)", torch._C.is_grad_enabled())]
 
 
 def restore_process_settings(torch: Any, saved: list[tuple[str, Any]]) -> None:
     """Put back what ``process_settings`` saw before an export: compile runs no call (a ``forward`` calling
     ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile)."""
     (_d, dtype), (_g, grad) = saved
-    if torch.get_default_dtype() != dtype:
+    if torch._C.get_default_dtype() != dtype:
         torch.set_default_dtype(dtype)
-    if torch.is_grad_enabled() != grad:
+    if torch._C.is_grad_enabled() != grad:
         torch.set_grad_enabled(grad)
 
 
