@@ -14,7 +14,10 @@ Bugs fixed (each test marked "failed before" did):
   no tensor before the call" with the module left damaged; now refused naming them, the module as it was;
 - a strided lone output (``(x * 2)[1:, ::2]``) had storage offset 0 and the view's span where eager's lies at offset 6 of
   its 24-element base: now eager's offset and storage size;
-- ``random.random()`` / ``np.random`` in ``forward``: the number drawn at export was baked into every call; refused.
+- ``random.random()`` / ``np.random`` in ``forward``: the number drawn at export was baked into every call; refused;
+- ``torch.set_default_dtype`` / ``torch.set_grad_enabled`` left changed by ``forward``, or ``self.w.requires_grad_(False)``
+  in it: compiled (the calls left the process and the module as they were), and compile left the default dtype changed;
+  refused naming the setting, put back.
 """
 
 from __future__ import annotations
@@ -242,7 +245,18 @@ class RegistersParameter(nn.Module):
         return x + self.p
 
 
+class SetsRequiresGrad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        self.w.requires_grad_(False)
+        return x + self.w
+
+
 @pytest.mark.parametrize("cls, said", [
+    (SetsRequiresGrad, r"forward sets requires_grad of parameter SetsRequiresGrad\.w from True to False"),
     (DeletesPrivate, r"forward deletes DeletesPrivate\._once"),
     (DelattrPublic, r"forward deletes DelattrPublic\.once"),
     (DeletesSubmodule, r"forward deletes submodule DeletesSubmodule\.sub"),
@@ -262,6 +276,7 @@ def test_deleting_or_registering_state_in_forward_is_refused_naming_it_and_the_m
     with pytest.raises(AtenExecutorError, match=said):
         compile(m, (torch.randn(4),))
     assert (set(vars(m)), set(m._parameters), set(m._buffers), set(m._modules)) == names
+    assert all(p.requires_grad for p in m.parameters())
     assert all(type(v) in (torch.Tensor, nn.Parameter) and torch.equal(v, state[k]) for k, v in m.state_dict().items())
     e = cls()   # (the module still runs as eager's)
     e.load_state_dict(m.state_dict())

@@ -759,6 +759,15 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
 REGISTRIES = (("_parameters", "parameter"), ("_buffers", "buffer"), ("_modules", "submodule"))
 
 
+#: ``registry_snapshots``' entry for the ``requires_grad`` of each parameter (no store of a module's own)
+_GRADS = "requires_grad"
+
+
+def _grads(m: Any) -> dict[str, bool]:
+    held = vars(m).get("_parameters")
+    return {k: bool(p.requires_grad) for k, p in held.items() if p is not None} if isinstance(held, dict) else {}
+
+
 def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, set]]:
     """(module, its name as the guard spells it, {store: shallow copy of it}, its non-persistent buffer names) of each
     module of ``module``'s tree (none for an object that is no ``nn.Module``)."""
@@ -771,6 +780,7 @@ def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, se
             continue
         seen.add(id(m))
         stores = {store: dict(held) for store, _what in REGISTRIES if isinstance(held := vars(m).get(store), dict)}
+        stores[_GRADS] = _grads(m)
         out.append((m, f"{root}.{path}" if path else root, stores, set(vars(m).get("_non_persistent_buffers_set", ()))))
     return out
 
@@ -785,8 +795,11 @@ def registry_changes(snapshots: list[tuple[Any, str, dict, set]]) -> list[tuple[
     out = []
     for m, label, stores, _np in snapshots:
         for store, before in stores.items():
-            now = vars(m).get(store)
+            now = vars(m).get(store) if store != _GRADS else _grads(m)
             now = now if isinstance(now, dict) else {}
+            if store == _GRADS:   # (a parameter's flag, where it is still there: ``self.w.requires_grad_(False)``)
+                out += [(m, store, k, f"{label}.{k}", v, now[k]) for k, v in before.items() if now.get(k, v) != v]
+                continue
             for key in list(before) + [k for k in now if k not in before]:
                 old, new = before.get(key, MISSING), now.get(key, MISSING)
                 if old is not new:
@@ -801,9 +814,14 @@ def restore_registries(snapshots: list[tuple[Any, str, dict, set]],
     put back what it swapped for its tracing, not what ``forward`` registered or deleted."""
     taken = {id(m): (stores, non_persistent) for m, _label, stores, non_persistent in snapshots}
     for m, store, key, _name, _old, _new in changes:
-        if id(m) not in taken or not isinstance(vars(m).get(store), dict):
+        if id(m) not in taken or not isinstance(vars(m).get(store if store != _GRADS else "_parameters"), dict):
             continue
         stores, non_persistent = taken[id(m)]
+        if store == _GRADS:
+            p = vars(m)["_parameters"].get(key)
+            if p is not None and key in stores[_GRADS] and p.requires_grad != stores[_GRADS][key]:
+                p.requires_grad_(stores[_GRADS][key])
+            continue
         held = vars(m)[store]
         if key in stores.get(store, {}):
             held[key] = stores[store][key]

@@ -189,6 +189,10 @@ def check_registry_changes(torch: Any, program: Program) -> None:
     kinds = dict(ambient.REGISTRIES)
     for _m, store, _key, name, before, after in program.registry_changes:
         what = kinds.get(store, store)
+        if store == "requires_grad":
+            raise AtenExecutorError(f"forward sets requires_grad of parameter {name} from {before} to {after} while it "
+                                    "runs: a compiled call runs no Python, so it would not, where eager's call leaves "
+                                    "it so (set it outside forward)")
         if store == "_buffers" and before is not MISSING and after is not MISSING:
             continue   # (``self.t = value`` over a registered buffer: ``fixed_sets``)
         if after is MISSING:
