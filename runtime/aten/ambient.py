@@ -665,6 +665,12 @@ class CallState:
 
     changes: list[tuple[Any, str, str, Any, Any]] = field(default_factory=list)
     returned: list[tuple[Any, str, str]] = field(default_factory=list)
+    #: (module, store, key, name, value before, value after) of each entry of a ``_parameters``, ``_buffers`` or
+    #: ``_modules`` of the tree the call added, deleted (``MISSING``) or replaced (``registry_changes``)
+    registry: list[tuple[Any, str, str, str, Any, Any]] = field(default_factory=list)
+    #: (what, value before, value after) of each process-wide torch setting the call changed and left changed
+    #: (``torch.set_default_dtype``, ``torch.set_grad_enabled``: ``process_settings``)
+    settings: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
 def tensor_value(torch: Any, v: Any) -> bool:
@@ -725,8 +731,12 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
 
     def call(*args: Any, **kwargs: Any) -> Any:
         before = _public_state(module, internal)
+        stores = registry_snapshots(torch, module)
+        settings = process_settings(torch)
         out = real(module, *args, **kwargs)
         state.changes = _state_changes(before, internal)
+        state.registry = registry_changes(stores)
+        state.settings = [(what, a, b) for (what, a), (_w, b) in zip(settings, process_settings(torch)) if a != b]
         state.returned = [(m, key, label) for m, key, label, _old, new in state.changes
                           if not key.startswith("_") and tensor_value(torch, new)]   # (a private tensor is
         # ``sets.check_private_sets``' business, or refused where set without ``__setattr__``)
@@ -743,6 +753,141 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
         yield state
     finally:
         vars(module).pop("_call_impl", None)
+
+
+#: the registries of an ``nn.Module`` that ``registry_changes`` watches, and what each holds
+REGISTRIES = (("_parameters", "parameter"), ("_buffers", "buffer"), ("_modules", "submodule"))
+
+
+#: ``registry_snapshots``' entry for the ``requires_grad`` of each parameter (no store of a module's own)
+_GRADS = "requires_grad"
+
+
+def _grads(m: Any) -> dict[str, bool]:
+    held = vars(m).get("_parameters")
+    return {k: bool(p.requires_grad) for k, p in held.items() if p is not None} if isinstance(held, dict) else {}
+
+
+def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, set]]:
+    """(module, its name as the guard spells it, {store: shallow copy of it}, its non-persistent buffer names) of each
+    module of ``module``'s tree (none for an object that is no ``nn.Module``)."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    root = type(module).__name__
+    out, seen = [], set()
+    for path, m in module.named_modules():
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        stores = {store: dict(held) for store, _what in REGISTRIES if isinstance(held := vars(m).get(store), dict)}
+        stores[_GRADS] = _grads(m)
+        out.append((m, f"{root}.{path}" if path else root, stores, set(vars(m).get("_non_persistent_buffers_set", ()))))
+    return out
+
+
+def registry_changes(snapshots: list[tuple[Any, str, dict, set]]) -> list[tuple[Any, str, str, str, Any, Any]]:
+    """(module, store, key, name, before, after; ``MISSING`` where none) of each entry of the snapshot's registries
+    that is another object now: a parameter, buffer or submodule ``forward`` deleted, registered or replaced.
+    Why: ``_parameters``, ``_buffers`` and ``_modules`` are torch's own fields, left out of the call-state watch, so
+    ``del self.sub`` (every later eager call takes another path), ``self.register_buffer("b", x * 2)`` behind ``if
+    not hasattr(self, "b")`` compiled and ran the export's call silently, and left the module without its submodule
+    or holding the export's ``FakeTensor`` as a buffer."""
+    out = []
+    for m, label, stores, _np in snapshots:
+        for store, before in stores.items():
+            now = vars(m).get(store) if store != _GRADS else _grads(m)
+            now = now if isinstance(now, dict) else {}
+            if store == _GRADS:   # (a parameter's flag, where it is still there: ``self.w.requires_grad_(False)``)
+                out += [(m, store, k, f"{label}.{k}", v, now[k]) for k, v in before.items() if now.get(k, v) != v]
+                continue
+            for key in list(before) + [k for k in now if k not in before]:
+                old, new = before.get(key, MISSING), now.get(key, MISSING)
+                if old is not new:
+                    out.append((m, store, key, f"{label}.{key}", old, new))
+    return out
+
+
+def restore_registries(snapshots: list[tuple[Any, str, dict, set]],
+                       changes: Any) -> None:
+    """Put back each registry entry ``changes`` (``registry_changes``, seen inside the export's call) names as
+    ``snapshots`` (taken before the export: the module's real tensors) hold it. Compile runs no call: torch's export
+    put back what it swapped for its tracing, not what ``forward`` registered or deleted."""
+    taken = {id(m): (stores, non_persistent) for m, _label, stores, non_persistent in snapshots}
+    for m, store, key, _name, _old, _new in changes:
+        if id(m) not in taken or not isinstance(vars(m).get(store if store != _GRADS else "_parameters"), dict):
+            continue
+        stores, non_persistent = taken[id(m)]
+        if store == _GRADS:
+            p = vars(m)["_parameters"].get(key)
+            if p is not None and key in stores[_GRADS] and p.requires_grad != stores[_GRADS][key]:
+                p.requires_grad_(stores[_GRADS][key])
+            continue
+        held = vars(m)[store]
+        if key in stores.get(store, {}):
+            held[key] = stores[store][key]
+        else:
+            held.pop(key, None)
+        if store == "_buffers" and isinstance(vars(m).get("_non_persistent_buffers_set"), set):
+            (vars(m)["_non_persistent_buffers_set"].add if key in non_persistent
+             else vars(m)["_non_persistent_buffers_set"].discard)(key)
+
+
+def process_settings(torch: Any) -> list[tuple[str, Any]]:
+    """The process-wide torch settings a ``forward`` may change and leave changed for the caller: eager's call leaves
+    them so, a compiled call runs no Python (``sets.check_process_settings``). Read through torch's C getters: the
+    Python ones are watched during an export (``watch_default_dtype_reads``, ``watch_mode_reads``), and this is no read
+    of ``forward``'s."""
+    return [("the default dtype (torch.set_default_dtype)", torch._C.get_default_dtype()),
+            ("grad mode (torch.set_grad_enabled)", torch._C.is_grad_enabled())]
+
+
+def restore_process_settings(torch: Any, saved: list[tuple[str, Any]]) -> None:
+    """Put back what ``process_settings`` saw before an export: compile runs no call (a ``forward`` calling
+    ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile)."""
+    (_d, dtype), (_g, grad) = saved
+    if torch._C.get_default_dtype() != dtype:
+        torch.set_default_dtype(dtype)
+    if torch._C.is_grad_enabled() != grad:
+        torch.set_grad_enabled(grad)
+
+
+def host_random_states() -> list[tuple[str, Any, Any]]:
+    """(name, module, state) of the host random generators a ``forward`` may draw from in Python: ``random`` and,
+    where imported, NumPy's global one."""
+    import random
+
+    out: list[tuple[str, Any, Any]] = [("random", random, random.getstate())]
+    np = sys.modules.get("numpy")
+    if np is not None:
+        out.append(("numpy.random", np.random, np.random.get_state()))
+    return out
+
+
+def restore_host_random(states: list[tuple[str, Any, Any]]) -> tuple[str, ...]:
+    """The names of ``states``' generators whose state changed since (``forward`` drew from them while exported),
+    each put back as it was: compile runs no call. Why: a number drawn in Python (``x * random.random()``, ``if
+    np.random.rand() < p``) is a constant of the trace, so every compiled call gave the export's one draw where each
+    eager call draws anew, silently."""
+    drawn = []
+    for name, mod, state in states:
+        now = mod.getstate() if name == "random" else mod.get_state()
+        if not _same_random_state(state, now):
+            drawn.append(name)
+            (mod.setstate if name == "random" else mod.set_state)(state)
+    return tuple(drawn)
+
+
+def _same_random_state(a: Any, b: Any) -> bool:
+    """Whether two states of ``random`` (tuples) or NumPy's ``RandomState`` (a tuple holding an array) are equal."""
+    if type(a) is not tuple or type(b) is not tuple or len(a) != len(b):
+        return a == b
+    for x, y in zip(a, b):
+        if hasattr(x, "shape") and hasattr(y, "shape"):
+            if x.shape != y.shape or not bool((x == y).all()):
+                return False
+        elif x != y:
+            return False
+    return True
 
 
 #: the state a Python hook commonly changes, kept across an export that is no call (``hook_state_kept``)

@@ -34,7 +34,11 @@ from .sets import (
     check_container_changes,
     check_fallback_computes_the_same,
     check_forward_sets,
+    check_host_random,
     check_private_sets,
+    check_process_settings,
+    check_registry_changes,
+    fallback_caches,
     fixed_sets,
 )
 
@@ -70,6 +74,9 @@ class CompiledModule:
     #: that each call sets, to a copy of the call's value, as an eager call leaves it; none where the state it leaves
     #: makes ``forward`` another program (a cache the next eager call reads: then the module stays as at compile)
     attrs: tuple[tuple[Any, str, str], ...] = ()
+    #: where ``attrs`` is a part of ``program.attr_outputs`` (the fallback: the taps each call sets beside a cache it
+    #: does not, ``sets.fallback_caches``), the index of each in ``Executor.attribute_values``; None: all, in order
+    attr_slots: tuple[int, ...] | None = None
 
     @property
     def proven(self) -> list:
@@ -126,7 +133,10 @@ class CompiledModule:
                 raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
-        for (owner, name, _label), value in zip(self.attrs, self.executor.attribute_values):
+        values = self.executor.attribute_values
+        if self.attr_slots is not None:
+            values = tuple(values[i] for i in self.attr_slots)
+        for (owner, name, _label), value in zip(self.attrs, values):
             setattr(owner, name, value)   # the tensors eager's forward leaves set (``self.last = y``): copies
         for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
             setattr(owner, name, value if type(value) not in (list, dict) else copy.deepcopy(value))   # (a new one)
@@ -282,6 +292,9 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
+    check_registry_changes(torch, program)   # (before planning: named at once)
+    check_host_random(program)
+    check_process_settings(program)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)
@@ -310,9 +323,11 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
         settable, again = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
     sets += cached   # (after the check: exported again without them, forward computes them as at compile)
+    slots: tuple[int, ...] | None = None
     if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls,
-        check_carried_state(torch, program)   # or where the state it leaves makes forward compute other results
-        check_fallback_computes_the_same(torch, program, again, held)
+        caches, slots = fallback_caches(torch, program, again)   # or where the state it leaves makes forward compute
+        check_carried_state(torch, program, caches)   # other results; named: the caches, not a tap beside them
+        check_fallback_computes_the_same(torch, program, again, held, caches)
     if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
         sets += check_private_sets(torch, module, program, example_inputs, kwargs,
                                    lambda: held or module_guard.module_tensor_ids(torch, guard))
@@ -321,7 +336,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
-                          attrs=tensors if settable else ())
+                          attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
+                          attr_slots=None if settable else slots or ())
 
 
 

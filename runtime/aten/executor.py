@@ -24,7 +24,7 @@ from runtime.binding import bind
 from . import ambient, hostfold
 from .errors import AtenExecutorError
 from .exact import Scratch
-from .layout import build_layout, poison
+from .layout import build_layout, poison, span_bytes
 from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
@@ -134,13 +134,20 @@ class Executor:
         self._output_aliases = output_aliases(program.user_outputs, [
             self.layout.views[v] if kind in ("arena", "weight") else self._inputs[v] if kind == "input" and v in viewed
             else None for kind, v in program.user_outputs])
+        #: per output index, (its base's bytes, its byte offset there) where it is a view into a larger intermediate
+        #: (``(x * 2)[1:, ::2]``): its copy sits at that offset of a storage of that size (``_copy_out_in_base``)
+        self._bases = _output_bases(program)
         self._grouped_inputs = {program.user_outputs[i][1] for g in self._output_aliases[1] for i in g
                                 if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
-        self._attribute_inputs = _attribute_inputs(program)
+        itself = _outputs_that_are_inputs(torch, program)   # {output index: user input index}, written ones too
+        self._attribute_inputs = _attribute_inputs(program, itself)
         kept = {v for _i, v in self._attribute_inputs}   # (forward's own outputs that are such an input)
-        self._inputs_kept_and_returned = tuple(i for i, (kind, v) in enumerate(program.user_outputs)
-                                               if kind == "input" and v in kept)
+        #: (output index, user input index) of each output that is the caller's tensor a kept one is
+        self._inputs_kept_and_returned = tuple((i, k) for i, k in itself.items() if k in kept)
+        #: under ``return_views``, the outputs copied for the module (the tensor attributes ``forward`` sets but the
+        #: caller's inputs, and each output that is one of them or shares its bytes): ``collect``
+        self._attribute_copies = _attribute_copies(program, set(itself), *self._output_aliases) if return_views else ()
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
@@ -495,7 +502,6 @@ class Executor:
     def collect(self) -> Any:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure. Copies
         share memory where eager's outputs do (``_copy_outputs``)."""
-        from torch.utils import _pytree as pytree
         flat = []
         for kind, v in self.program.user_outputs:
             if kind == "const":
@@ -508,21 +514,19 @@ class Executor:
             else:
                 flat.append(self.layout.views[v])
         if not self.return_views:
-            flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases)
-        for i in self._inputs_kept_and_returned:   # ``self.last = x``: eager's module holds the caller's very
-            flat[i] = self._caller_inputs[self.program.user_outputs[i][1]]   # tensor, and ``return x`` beside it
-            # returns that tensor too (``step(x) is m.last``; a copy was returned where a copy was set before)
+            flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases, self._bases)
+        elif self._attribute_copies:   # the module's own copies, made inside the call (the next call writes the
+            flat = _copy_outputs(self.torch, flat, *self._attribute_copies)   # arena), and an output that is one of
+            # them that copy too (``step(x) is m.last``, as eager's; before, the arena view beside the module's copy)
+        for i, k in self._inputs_kept_and_returned:   # ``self.last = x`` (``x.add_(1)`` before it too): eager's module
+            flat[i] = self._caller_inputs[k]   # holds the caller's very tensor, and ``return x`` beside it returns
+            # that tensor too (``step(x) is m.last``; a copy was returned where a copy was set before)
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
         out = unflatten_outputs(self.torch, flat, spec, self._sizes)
         if self.program.attr_outputs:   # ``(forward's output, the tensor attributes it set)``: the first is the call's
-            out, values = out
-            if self.return_views:   # the module's own copies, made inside the call (the next call writes the arena),
-                callers = {id(self._caller_inputs[v]) for _i, v in self._attribute_inputs}   # but the caller's tensors
-                values = pytree.tree_map(lambda t: _copy_out(self.torch, t) if isinstance(t, self.torch.Tensor)
-                                         and id(t) not in callers else t, values)
-            self.attribute_values = values
+            out, self.attribute_values = out
         return out
 
 
@@ -577,18 +581,95 @@ def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[i
     return same, [g for g in groups.values() if len(g) > 1]
 
 
-def _attribute_inputs(program: Program) -> tuple[tuple[int, int], ...]:
-    """(output index, ``user_inputs`` index) of each value of ``program.attr_outputs`` that is a user input as it is
-    (``self.last = x``): the compiled call sets the caller's very tensor, as eager's leaves ``m.last is x``. Why: it
-    set a copy (eager's ``m.last`` follows later in-place changes of ``x``, the copy did not). A view of an input
+def _attribute_inputs(program: Program, itself: dict[int, int]) -> tuple[tuple[int, int], ...]:
+    """(output index, ``user_inputs`` index) of each value of ``program.attr_outputs`` that is a user input itself
+    (``itself``: ``self.last = x``, after ``x.add_(1)`` too): the compiled call sets the caller's very tensor, as
+    eager's leaves ``m.last is x``. Why: it set a copy (eager's ``m.last`` follows later in-place changes of ``x``, the
+    copy did not; session 40: an input written in place before it was kept was a copy still). A view of an input
     (``self.last = x[0]``) is still a copy: the program's views are the arena's."""
+    first = _first_attribute_output(program)
+    if first is None:
+        return ()
+    return tuple((i, k) for i, k in itself.items() if i >= first)
+
+
+def _first_attribute_output(program: Program) -> int | None:
+    """The index of the first of ``program.user_outputs`` that is a value of ``program.attr_outputs`` (they end the
+    list), None where there is none."""
     spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
     if not program.attr_outputs or spec is None:
-        return ()
+        return None
     children = spec.children() if callable(getattr(spec, "children", None)) else spec.children_specs
-    count = list(children)[1].num_leaves
-    first = len(program.user_outputs) - count
-    return tuple((i, v) for i, (kind, v) in enumerate(program.user_outputs) if i >= first and kind == "input")
+    return len(program.user_outputs) - list(children)[1].num_leaves
+
+
+def _outputs_that_are_inputs(torch: Any, program: Program) -> dict[int, int]:
+    """{output index: ``user_inputs`` index} of each user output that is, in eager, the caller's input tensor itself:
+    one returned as it is (``("input", k)``) or the result of in-place ops on it, each returning the tensor it
+    writes (``x.add_(1)``, ``torch.mul(a, 2, out=x)``), laid out as the input is. Why the in-place ones: ``x.add_(1);
+    self.last = x`` kept a copy, where eager's ``m.last is x`` and shares its storage."""
+    from torch.export.graph_signature import OutputKind
+
+    out = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
+    ep = program.exported
+    index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    if out_node is None:
+        return out
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    for i, a in enumerate(user):
+        if i in out or i >= len(program.user_outputs) or program.user_outputs[i][0] != "arena":
+            continue
+        node, val = a, getattr(a, "meta", {}).get("val")
+        while isinstance(node, torch.fx.Node) and node.op == "call_function":
+            node = _written_result_of(node)
+        if (isinstance(node, torch.fx.Node) and node.op == "placeholder" and node.name in index
+                and isinstance(val, torch.Tensor) and _laid_out_alike(val, node.meta.get("val"))):
+            out[i] = index[node.name]
+    return out
+
+
+def _written_result_of(node: Any) -> Any:
+    """The argument an in-place op ``node`` writes and returns as its result (its schema's ``Tensor(a!)`` return, the
+    argument of the same alias set: ``self`` of ``add_``, ``out`` of an ``out=`` overload), else None."""
+    schema = getattr(node.target, "_schema", None)
+    if schema is None or len(schema.returns) != 1:
+        return None
+    alias = schema.returns[0].alias_info
+    if alias is None or not alias.is_write:
+        return None
+    for i, a in enumerate(schema.arguments):
+        if a.alias_info is not None and a.alias_info.is_write and a.alias_info.before_set == alias.before_set:
+            return node.args[i] if i < len(node.args) and not a.kwarg_only else node.kwargs.get(a.name)
+    return None
+
+
+def _laid_out_alike(a: Any, b: Any) -> bool:
+    """Whether two (fake) tensors have one dtype, shape, strides and storage offset (an in-place metadata op, an
+    ``unsqueeze_``, changes the tensor's layout: not the input as the caller holds it)."""
+    return (hasattr(b, "shape") and a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape)
+            and tuple(a.stride()) == tuple(b.stride()) and a.storage_offset() == b.storage_offset())
+
+
+def _attribute_copies(program: Program, inputs: set[int], same: list[int],
+                      groups: list[list[int]]) -> tuple[tuple, list[int], list[list[int]]]:
+    """``_copy_outputs``' arguments that copy, under ``return_views``, only the values of ``program.attr_outputs``
+    (but the caller's inputs among them, ``inputs``) and the outputs that are one of them (``same``) or share bytes
+    with one (``groups``); the others left as they are (as constants). Empty where nothing is to copy. Why: the
+    module keeps its copies past the next call, and ``step(x) is m.last`` was False where eager's is True."""
+    first = _first_attribute_output(program)
+    if first is None:
+        return ()
+    todo = {same[i] for i in range(first, len(program.user_outputs)) if i not in inputs}
+    for g in groups:
+        if todo & set(g):
+            todo |= set(g)
+    chosen = {i for i in range(len(program.user_outputs)) if same[i] in todo and i not in inputs}
+    if not chosen:
+        return ()
+    sources = tuple(src if i in chosen else ("const", None) for i, src in enumerate(program.user_outputs))
+    return sources, same, [g for g in groups if set(g) <= chosen]
 
 
 def _inputs_viewed_by_outputs(program: Program) -> set[int]:
@@ -608,7 +689,47 @@ def _copies_out(sources: tuple, same: list[int], groups: list[list[int]]) -> int
         len(g) - 1 for g in groups)
 
 
-def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]]) -> list:
+def _output_bases(program: Program) -> dict[int, tuple[int, int]]:
+    """{output index: (its root's bytes, its byte offset in them)} of each arena output that is a view into an
+    intermediate of the program (``(x * 2)[1:, ::2]``: eager's is a view of the product, at storage offset 6 of its 24
+    elements), where the offset is a whole number of its elements. Not for a view of a user input (eager's is one of
+    the caller's storage, not the export's)."""
+    graph, out = program.graph, {}
+    for i, (kind, v) in enumerate(program.user_outputs):
+        if kind != "arena":
+            continue
+        ti = graph.tensor_index[v]
+        root = graph.tensors[graph.root[ti]]
+        if root.id == v or root.kind == "input":
+            continue
+        spec, base = program.specs[v], program.specs[root.id]
+        nbytes = base.byte_offset + span_bytes(base)
+        offset = spec.byte_offset - base.byte_offset
+        if offset >= 0 and offset % spec.itemsize == 0 and offset + span_bytes(spec) <= nbytes and (
+                offset or span_bytes(spec) < nbytes):
+            out[i] = (nbytes, offset)
+    return out
+
+
+def _copy_out_in_base(torch: Any, t: Any, nbytes: int, offset: int) -> Any:
+    """``_copy_out`` of output view ``t`` placed as eager's lies in its base: at byte ``offset`` of a new storage of
+    ``nbytes`` (its base's), so its ``storage_offset()`` and storage size are eager's (session 40: offset 0 and the
+    view's span). Only its elements are copied, as ``_copy_out`` copies them; the rest of the storage holds no values
+    of the base. A view whose elements share memory is ``_copy_out``'s."""
+    if t.is_conj():
+        return _copy_out_in_base(torch, t.conj(), nbytes, offset).conj()
+    if t.is_neg():
+        return torch._neg_view(_copy_out_in_base(torch, torch._neg_view(t), nbytes, offset))
+    if t.numel() == 0 or _internal_overlap(torch, t):
+        return _copy_out(torch, t)
+    raw = torch.empty(nbytes, dtype=torch.uint8, device=t.device).untyped_storage()
+    out = torch.empty(0, dtype=t.dtype, device=t.device).set_(raw, offset // t.element_size(), tuple(t.shape),
+                                                              tuple(t.stride()))
+    return out.copy_(t.detach())
+
+
+def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]],
+                  bases: dict[int, tuple[int, int]] | None = None) -> list:
     """Each output copied out once (``_copy_out``), an output eager returns twice as that one object, and a group
     whose views share bytes copied as one span, each a view of it: an in-place op on ``a`` shows in ``b`` as in
     eager. Copied apart, ``a is b`` was False and a write to one left the other as it was."""
@@ -619,7 +740,8 @@ def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], gro
             out[i] = t
     for i, (kind, _v) in enumerate(sources):
         if kind != "const" and same[i] == i and i not in grouped:
-            out[i] = _copy_out(torch, values[i])
+            out[i] = _copy_out_in_base(torch, values[i], *bases[i]) if bases and i in bases else _copy_out(
+                torch, values[i])
     for i, j in enumerate(same):
         if j != i:
             out[i] = out[j]

@@ -101,6 +101,16 @@ class Program:
     #: torch's own fields aside) that the export's call changed (``ambient.CallState``; ``MISSING`` where it had none before or after): writes that
     #: bypass ``nn.Module.__setattr__`` too (``object.__setattr__``, ``__dict__``, ``del``)
     call_changes: tuple[tuple[Any, str, str, Any, Any], ...] = ()
+    #: (module, store, key, name, value before, value after; ``MISSING`` where none) of each entry of a module's ``_parameters``, ``_buffers`` or ``_modules`` that the export's call added, deleted or
+    #: replaced (``del self.sub``, ``self.register_buffer("b", ...)``: ``ambient.CallState.registry``; put back after
+    #: the export, which left a ``FakeTensor`` buffer registered or a deleted submodule gone)
+    registry_changes: tuple[tuple[Any, str, str, str, Any, Any], ...] = ()
+    #: the host random generators ``forward`` drew from while it was exported ("random", "numpy.random"): the
+    #: number drawn is baked into the program (``ambient.host_random_states``; their states put back after)
+    host_random: tuple[str, ...] = ()
+    #: (what, value before, value after) of each process-wide torch setting ``forward`` changed and left changed
+    #: while exported (``ambient.CallState.settings``; put back after the export)
+    settings_left: tuple[tuple[str, Any, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -117,6 +127,12 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from .ambient import (
         ModuleWrites,
         container_snapshots,
+        host_random_states,
+        process_settings,
+        registry_snapshots,
+        restore_host_random,
+        restore_process_settings,
+        restore_registries,
         restore_tensor_attributes,
         tensor_attribute_values,
         undo_container_changes,
@@ -136,6 +152,9 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
+    registries = registry_snapshots(torch, module) if exported is None else []
+    randoms = host_random_states()
+    settings = process_settings(torch)
     tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
     state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None) if not strict and exported is None
@@ -151,6 +170,9 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
         _undo_bypassing_writes(call_state, writes)
+        restore_registries(registries, call_state.registry if call_state is not None else ())
+        drawn = restore_host_random(randoms)
+        restore_process_settings(torch, settings)
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -254,7 +276,9 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
                    tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched),
                    own_writes, changed, tuple(call_state.returned) if call_state is not None else (),
-                   tuple(call_state.changes) if call_state is not None else ())
+                   tuple(call_state.changes) if call_state is not None else (),
+                   registry_changes=tuple(call_state.registry) if call_state is not None else (),
+                   host_random=drawn, settings_left=tuple(call_state.settings) if call_state is not None else ())
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:

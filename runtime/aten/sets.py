@@ -175,6 +175,63 @@ def check_container_changes(program: Program) -> None:
                             "change it outside forward)")
 
 
+def check_registry_changes(torch: Any, program: Program) -> None:
+    """Refuse a ``forward`` that deletes, registers or replaces a parameter, buffer or submodule of its module tree
+    (``del self.sub``, ``del self.b``, ``self.register_buffer("b", ...)``, ``self.p = nn.Parameter(...)``,
+    ``self.sub = nn.Linear(...)``), naming it. Why: a compiled call runs no Python, so it would neither delete nor
+    register it, where eager's next call reads the module as this one left it (``if hasattr(self, "sub")``: another
+    path from then on); before, ``del self.sub`` compiled and computed the deleted submodule at every call, a buffer
+    registered in ``forward`` compiled and ran the export's call, silently, and the module was left without the
+    submodule or holding the export's ``FakeTensor``. A buffer replaced with ``self.t = value`` is ``fixed_sets``'
+    business (taken where the program writes the new value into it)."""
+    from .ambient import MISSING
+
+    kinds = dict(ambient.REGISTRIES)
+    for _m, store, _key, name, before, after in program.registry_changes:
+        what = kinds.get(store, store)
+        if store == "requires_grad":
+            raise AtenExecutorError(f"forward sets requires_grad of parameter {name} from {before} to {after} while it "
+                                    "runs: a compiled call runs no Python, so it would not, where eager's call leaves "
+                                    "it so (set it outside forward)")
+        if store == "_buffers" and before is not MISSING and after is not MISSING:
+            continue   # (``self.t = value`` over a registered buffer: ``fixed_sets``)
+        if after is MISSING:
+            done = f"deletes {what} {name}"
+        elif before is MISSING:
+            done = f"registers a new {what} {name}"
+        else:
+            done = f"replaces {what} {name} with another {type(after).__name__}"
+        raise AtenExecutorError(f"forward {done} while it runs: a compiled call runs no Python, so it would not, where "
+                                "eager's next call reads the module as this one left it (another path, another "
+                                "value); the module is left as it was at compile (register it in __init__, or "
+                                "change it outside forward)")
+
+
+def check_host_random(program: Program) -> None:
+    """Refuse a ``forward`` that draws from a host random generator in Python (``random.random()``, ``np.random``):
+    the number drawn at the export is a constant of the program, every compiled call gave it again where each eager
+    call draws a new one, silently (a branch on it took the export's side for ever). torch's own random ops
+    (``torch.rand``, a train-mode dropout) are nodes of the program and draw at every call."""
+    if program.host_random:
+        raise AtenExecutorError(f"forward draws from {' and '.join(program.host_random)} in Python while it runs: "
+                                "torch.export keeps the number drawn at the export as a constant, so every compiled "
+                                "call would reuse it where each eager call draws anew (draw with torch's random ops, "
+                                "torch.rand / torch.bernoulli, which the program runs at every call, or pass the "
+                                "number in as an input)")
+
+
+def check_process_settings(program: Program) -> None:
+    """Refuse a ``forward`` that changes a process-wide torch setting and leaves it changed (``torch.set_default_dtype
+    (torch.float64)``, ``torch.set_grad_enabled(False)`` outside a ``with``): eager's call leaves the caller's process
+    so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
+    if program.settings_left:
+        what, before, after = program.settings_left[0]
+        raise AtenExecutorError(f"forward changes {what} from {before} to {after} and leaves it so: eager's call leaves "
+                                "the caller's process that way, a compiled call runs no Python and would not (use a "
+                                "with block inside forward, torch.no_grad() / an explicit dtype, or set it outside "
+                                "forward)")
+
+
 def check_container_caches(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
                            held: Callable[[], frozenset[int]]) -> None:
     """Refuse a ``forward`` that puts tensors into a list or dict of its module in place (``self.cache["h"] =
@@ -455,9 +512,39 @@ def check_carried_state(torch: Any, program: Program, only: set[tuple[int, Any]]
                 "a buffer and update it in place, or pass the state in and out of forward)")
 
 
+def fallback_caches(torch: Any, program: Program, again: tuple[Program, list[tuple[Any, str, Any]]] | None
+                    ) -> tuple[set[tuple[int, Any]] | None, tuple[int, ...]]:
+    """Of the tensor attributes ``forward`` sets (``program.attr_outputs``) where the fallback is taken (``again``: the
+    second export, from the state the call leaves, gave another program): the (id of the owner, attribute) of the
+    caches (``only`` for ``check_carried_state`` and ``check_fallback_computes_the_same``), and the indices of the taps
+    beside them, which each compiled call sets (``CompiledModule.attr_slots``). A cache is one the second export's
+    call does not set again (filled once: ``if self.h is None``) or reads (a lifted constant of it: its stand-in); a
+    tap is set again by every call and read by none (``self.tap = y``). Why: a tap beside a first-call cache was
+    named by the refusal (as carrying state from the call's inputs, which it does not) where the cache is the reason,
+    and beside a cache that computes the same it was never set (eager's ``m.tap`` is the call's value). Where the
+    second export failed (``again`` None), or no attribute is a cache (another program for another reason): all are
+    checked, none set (as before)."""
+    if again is None:
+        return None, ()
+    other, stand_ins = again
+    read = {id(t) for t in getattr(other.exported, "constants", {}).values()}
+    values = {(id(o), k): v for o, k, v in stand_ins}
+    set_again = {(id(o), k) for o, k, _label in other.attr_outputs}
+    caches, taps = set(), []
+    for i, (owner, key, _label) in enumerate(program.attr_outputs):
+        mine = (id(owner), key)
+        if mine not in set_again or any(id(t) in read for t in _tensor_leaves(torch, values.get(mine))):
+            caches.add(mine)
+        else:
+            taps.append(i)
+    if not caches:
+        return None, ()
+    return caches, tuple(taps)
+
+
 def check_fallback_computes_the_same(torch: Any, program: Program,
                                      again: tuple[Program, list[tuple[Any, str, Any]]] | None,
-                                     held: frozenset[int]) -> None:
+                                     held: frozenset[int], only: set[tuple[int, Any]] | None = None) -> None:
     """Refuse the fallback (no call sets the tensor attributes ``forward`` sets: exported again from the state a call
     leaves, ``again``, ``forward`` gives another program) where that other program computes other results than the
     export's once it reads the values the export's call left: ``if self.h is None: self.h = self.w * 2; return x``,
@@ -472,7 +559,8 @@ def check_fallback_computes_the_same(torch: Any, program: Program,
     (and their structure), the state writes and the values the other program sets again all have equal keys:
     wav2vec2-conformer's rotary cache, read where the export's call used the table it computed. A program with an
     in-place op is not compared (the order of writes and reads is not in the keys): refused. ``again`` None (the
-    second export failed): nothing to compare, the fallback as before."""
+    second export failed): nothing to compare, the fallback as before. ``only``: the caches the error names
+    (``fallback_caches``), all where None."""
     if again is None:
         return
     other, stand_ins = again
@@ -485,7 +573,7 @@ def check_fallback_computes_the_same(torch: Any, program: Program,
         for t, node in zip(_tensor_leaves(torch, values.get((id(owner), key))), nodes):
             subst[id(t)] = keys1.get(node, -1)
     keys2 = _expression_keys(torch, other.exported, subst, intern, held)
-    names = ", ".join(label for _o, _k, label in program.attr_outputs)
+    names = ", ".join(label for o, k, label in program.attr_outputs if only is None or (id(o), k) in only)
     why = None
     if keys1.get(_MUTATES) or keys2.get(_MUTATES):
         why = "it writes a tensor in place (the comparison does not follow the order of writes and reads)"
