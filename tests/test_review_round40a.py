@@ -284,3 +284,36 @@ def test_show_of_a_split_plan_above_its_bound_never_reads_gap_0():
     assert 0 < block["gap"] < 1e-6
     line = next(ln for ln in describe(planned.plan).splitlines() if ln.startswith("solver"))
     assert "gap=0.0," not in line and f"gap={block['gap']}" in line, line
+
+
+# ---- 5. a Ctrl-C in a capacity round where the solver asked for is the default itself (auto with a time limit) ----
+
+def test_a_ctrl_c_under_auto_with_a_time_limit_carries_into_the_next_capacity_round(monkeypatch):
+    """solver40's carry tested ``solver="search"``; with ``auto`` and a time limit the devices after a Ctrl-C get
+    ``auto`` too (only without its time limit), so the stand-ins are told apart by their options: every solve after
+    the Ctrl-C has no time limit (no exact search), and the plan says ``interrupted``."""
+    import importlib
+
+    from memplan.problem import Solution
+
+    plan_module = importlib.import_module("memplan.plan")
+    g = memplan.examples.moe()
+    kw = dict(devices=2, solver="auto", time_limit=0.2)
+    planned = memplan.plan_graph(g, **kw)
+    cap = max(a + w for a, w in zip(planned.plan.device_arena_bytes, planned.split.weight_bytes)) - 1
+    calls: list[tuple[str, float | None]] = []
+    real = plan_module.solve
+
+    def solve_(problem, solver, options):
+        calls.append((solver, options.time_limit))
+        sol = real(problem, solver, options)
+        if len(calls) == 1:   # (device 0's solve of the first round: a Ctrl-C ends it)
+            sol = Solution(sol.offsets, sol.arena, sol.solver, sol.status, sol.lower_bound,
+                           {**sol.info, "interrupted": True})
+        return sol
+
+    monkeypatch.setattr(plan_module, "solve", solve_)
+    planned = memplan.plan_graph(g, device_capacity=cap, **kw)
+    assert planned.plan.solver.get("interrupted") is True, planned.plan.solver
+    assert calls[0][1] is not None and len(calls) > 2 and all(t is None for _, t in calls[1:]), calls
+    memplan.verify(planned.graph, planned.plan)
