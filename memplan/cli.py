@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -251,26 +252,53 @@ def cmd_example(args: argparse.Namespace) -> int:
     try:
         _write_examples(args.output)
     except BaseException:   # (a full disk, Ctrl-C: the directories this run made are not left behind, empty)
-        for directory in reversed(made):
-            with contextlib.suppress(OSError):
-                os.rmdir(directory)
+        _remove_directories(made)
         raise
     return 0
 
 
 def _make_directory(path: str) -> list[str]:
-    """``os.makedirs(path)``, returning the directories it made, outermost first (``example`` takes them away
-    again when it fails: a full disk left an empty ``DIR`` a failed run had made), or MemplanError naming it."""
-    missing = []
-    head = os.path.abspath(path)
-    while not os.path.isdir(head) and head != os.path.dirname(head):
-        missing.append(head)
-        head = os.path.dirname(head)
+    """``mkdir -p path``, returning the directories this call's ``mkdir`` made, outermost first (``example`` takes
+    them away again when it fails: a full disk left an empty ``DIR`` a failed run had made), or MemplanError naming
+    it (those it had made taken away). Why one ``mkdir`` at a time, and not ``os.makedirs`` with the missing ones
+    counted first: counted on the path made absolute, ``a/../b/ex`` lost the ``a`` that ``os.makedirs`` makes (left
+    behind, empty), and counted as given, ``a/..`` is no directory before ``a`` is made, so a ``b`` that was there
+    would have been taken for one made; only a ``mkdir`` that succeeded made its directory."""
+    made: list[str] = []
     try:
-        os.makedirs(path, exist_ok=True)
+        for prefix in _path_prefixes(path):
+            try:
+                os.mkdir(prefix)
+            except FileExistsError:   # (there before; a file there fails the next mkdir, or the check below)
+                continue
+            made.append(prefix)
+        if not os.path.isdir(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
     except OSError as exc:
+        _remove_directories(made)
         raise MemplanError(f"cannot create directory {path}: {exc.strerror}") from None
-    return missing[::-1]
+    return made
+
+
+def _path_prefixes(path: str) -> list[str]:
+    """The paths ``os.makedirs(path)`` makes in turn, outermost first, each as written in ``path``: ``a/../b/ex``
+    gives ``a``, ``a/..``, ``a/../b`` and ``a/../b/ex`` (a trailing or doubled separator adds none)."""
+    prefixes = []
+    head = path
+    while True:
+        parent, tail = os.path.split(head)
+        if tail:
+            prefixes.append(head)
+        if not parent or parent == head:
+            return prefixes[::-1]
+        head = parent
+
+
+def _remove_directories(made: list[str]) -> None:
+    """Take away the (empty) directories ``_make_directory`` made, innermost first; one that is not empty stays."""
+    for directory in reversed(made):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
 
 
 def _write_examples(directory: str) -> None:
