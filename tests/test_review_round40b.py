@@ -1,0 +1,168 @@
+"""Review of round 40's runtime change (``runtime.step.check_program``, the executors' new error classes, the ATen
+sweep's MHA fast-path switch and device-placed building blocks), on the fake driver (``tests/fake_cuda.py``).
+
+- ``check_program`` builds the program over stand-in addresses before any allocation. Its launches are compared
+  here with the executor's, launch for launch and pointer for pointer (each pointer named by the allocation it
+  falls in and its offset there: arena, weight root, group counters, scratch buffer in order), with the ``early``
+  and ``carveout`` fields the author's test left out, over 1 to 3 devices, both fusions, batches 1 to 64, the
+  ordinary and the fused-groups plans, the GEMV+add+norm kernel on and off, the wgmma build on and off; and over
+  allocations only as aligned as the device promises (``ALLOC_ALIGNMENT``), where the stand-ins are 4096-aligned.
+- the fill kernel's seed: ``random_weights_seed=-1`` (or past 2**64 / 1000003) reached pycuda's ``struct.pack``
+  ("argument out of range") after the arena and weights were allocated: now refused with the other options.
+- ``read(tid, dtype=object)``: a device copy into an array of Python object pointers (a crash on first use); now
+  refused naming the tensor.
+- the sweep: torchvision's ``vit_b_16`` / ``vit_b_32`` run ``nn.MultiheadAttention``'s fused eval path in eager
+  too (``aten._native_multi_head_attention``) but were not among the cases whose reference turns it off.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import memplan
+from runtime.models import llama as L
+
+# -- 1. the stand-in program is the executor's, launch for launch -------------------------------------------------
+
+def _recording(real, seen: list):
+    """``runtime.step.program`` that keeps what it was given and made: (addr, counters, scratch allocations in
+    order, program), so that pointers can be named by allocation."""
+    def program(graph, plan, binding, addr, *, counters, scratch, **kw):
+        made: list[tuple[int, int]] = []
+
+        def wrap(fn):
+            def alloc(n):
+                a = fn(n)
+                made.append((int(a), int(n)))
+                return a
+            return alloc
+
+        prog = real(graph, plan, binding, addr, counters=counters, scratch=[wrap(f) for f in scratch], **kw)
+        seen.append((addr, tuple(counters), made, prog))
+        return prog
+    return program
+
+
+def _normalised(graph, binding, rec) -> tuple:
+    """The program with every pointer argument as (allocation, offset): arena d, a weight root, device d's
+    counters, the k-th scratch buffer; and each launch's early and carveout fields."""
+    from runtime.kernels import counter_bytes
+    from runtime.kernels.ops import ALIGN
+
+    addr, counters, scratch, prog = rec
+    regions = []
+    for t in graph.tensors:
+        p = binding.places[t.id]
+        if p.in_arena and ("arena", p.device) not in {r[0] for r in regions}:
+            regions.append((("arena", p.device), addr(t.id) - p.offset, binding.arena_bytes[p.device]))
+    regions += [(("root", rid), addr(rid), max(n, 1)) for rid, n in binding.own_roots]
+    regions += [(("counters", d), c, counter_bytes(graph)) for d, c in enumerate(counters)]
+    regions += [(("scratch", k), a, n) for k, (a, n) in enumerate(scratch)]
+
+    def name(p: int):
+        hits = [(label, p - base) for label, base, n in regions if base <= p <= base + n]
+        assert len(hits) == 1, (p, hits)
+        return hits[0]
+
+    launches = {nid: tuple((ln.kernel, ln.grid, ln.block, ln.early, ln.carveout,
+                            tuple(name(a) if i < len(ALIGN.get(ln.kernel, ())) else a for i, a in enumerate(ln.args)))
+                           for ln in lns) for nid, lns in prog.launches.items()}
+    return prog.steps, dict(prog.finished_by), prog.fused_groups, launches
+
+
+def _configs():
+    """(label, graph, plan, devices, weights seed config): what the runtime's tools build, at the tiny size."""
+    from runtime.step import plan_step
+
+    for fuse in L.FUSE_MODES:
+        for batch in (1, 2, 4, 16, 17, 64):
+            cfg = L.config("tiny", batch=batch)
+            g = L.build_graph(cfg, fuse)
+            yield f"{fuse}-b{batch}-serial", cfg, g, plan_step(g, batch=batch), 1
+            yield f"{fuse}-b{batch}-3streams", cfg, g, plan_step(g, L.multi_stream_schedule(g), batch=batch), 1
+            yield f"{fuse}-b{batch}-fused", cfg, g, memplan.plan(g, L.multi_stream_schedule(g), fused_groups=True), 1
+            if batch in (1, 16):
+                for n in (2, 3):
+                    split, sp = memplan.plan_devices(g, n, streams=2)
+                    yield f"{fuse}-b{batch}-split{n}", cfg, split.graph, sp, n
+
+
+@pytest.mark.parametrize("wgmma", [True, False])
+def test_the_stand_in_program_is_the_executors_pointer_for_pointer(monkeypatch, wgmma):
+    """Every config above, the GEMV+add+norm kernel on and off: the check's program and the executor's have the
+    same steps, groups and launches, each pointer in the same allocation at the same offset, the same ``early``
+    (PDL) and carveout. (The author's test compared kernel names, grids and arity on two tiny configs.)"""
+    import fake_cuda
+
+    import runtime.cuda_core as core
+    import runtime.step as step_module
+
+    fake_cuda.install(monkeypatch, devices=3)
+    from runtime.executor import Executor
+    from runtime.kernels.library import KernelLibrary
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    if not wgmma:
+        real_init = KernelLibrary.__init__
+
+        def no_wgmma(self, *a, **kw):
+            real_init(self, *a, **kw)
+            self.wgmma = False
+        monkeypatch.setattr(KernelLibrary, "__init__", no_wgmma)
+    seen: list = []
+    monkeypatch.setattr(step_module, "program", _recording(step_module.program, seen))
+    monkeypatch.setattr(core, "program", _recording(core.program, seen))
+    checked = 0
+    for label, cfg, g, p, n in _configs():
+        for gemv_norm_min in ((0, 1 << 40) if n == 1 else (1 << 40,)):
+            seen.clear()
+            kw = dict(inputs=L.make_inputs(cfg), random_weights_seed=1)
+            ex = (Executor(g, p, gemv_norm_min=gemv_norm_min, **kw) if n == 1 else MultiGpuExecutor(g, p, **kw))
+            try:
+                assert all(lib.wgmma is wgmma for lib in ex.libs)
+                stand_in, real = seen
+                assert _normalised(g, ex.binding, stand_in) == _normalised(g, ex.binding, real), label
+                checked += 1
+            finally:
+                ex.free()
+    assert checked == 2 * 6 * 3 * 2 + 2 * 2 * 2
+
+
+def test_the_kernels_never_need_more_alignment_than_an_allocation_has():
+    """The stand-ins are 4096-aligned, the device's allocations only ``ALLOC_ALIGNMENT`` (256): a kernel needing
+    more (a TMA base on 512 bytes, say) would be chosen over the stand-ins and refused, or fault, on the device."""
+    from runtime.binding import ALLOC_ALIGNMENT
+    from runtime.kernels.ops import ALIGN
+
+    assert max(n for needs in ALIGN.values() for n in needs) <= ALLOC_ALIGNMENT
+
+
+@pytest.mark.parametrize("fuse, batch", [("runtime", 1), ("runtime", 16), ("runtime", 32), ("norms", 4)])
+def test_allocations_only_as_aligned_as_the_device_promises_choose_the_stand_ins_kernels(monkeypatch, fuse, batch):
+    """The same program over allocations at odd multiples of 256 bytes (what cudaMalloc may give: 256-aligned, no
+    more) as over 4096-aligned stand-ins: no kernel choice reads more of an address than the device guarantees."""
+    import runtime.step as step_module
+    from runtime.binding import ALLOC_ALIGNMENT, bind
+    from runtime.step import _program_over, plan_step
+
+    def allocator(first: int, gap: int):
+        nxt = [first]
+
+        def alloc(nbytes, _label):
+            a = nxt[0]
+            nxt[0] += -(-max(nbytes, 1) // 4096) * 4096 + gap
+            return a
+        return alloc
+
+    cfg = L.config("tiny", batch=batch)
+    g = L.build_graph(cfg, fuse)
+    seen: list = []
+    monkeypatch.setattr(step_module, "program", _recording(step_module.program, seen))
+    for p in (plan_step(g, L.multi_stream_schedule(g), batch=batch), memplan.plan(g, fused_groups=True)):
+        b = bind(g, p)
+        progs = []
+        for alloc in (allocator(1 << 40, 4096), allocator((1 << 40) + ALLOC_ALIGNMENT, 4096 + 2 * ALLOC_ALIGNMENT)):
+            seen.clear()
+            _program_over(g, p, b, alloc, num_sms=[132], wgmma=[True], gemv_norm_min=0)
+            progs.append(_normalised(g, b, seen[0]))
+        assert progs[0] == progs[1]
