@@ -24,6 +24,10 @@ from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
 
+#: the random weights' seeds: tensor k of a graph filled with ``seed`` gets ``seed * FILL_SEED_STRIDE + k`` (an
+#: unsigned 64-bit kernel parameter: ``CudaCore`` refuses a seed that takes it out of range)
+FILL_SEED_STRIDE = 1000003
+
 
 class DeviceOutOfMemory(BudgetError, MemoryError):
     """The GPU has no room for one of a plan's allocations; the message names the device, the bytes asked, the
@@ -140,7 +144,7 @@ class DeviceMemory:
                         scale = float(np.sqrt(3.0 / int(t.attrs["shape"][-1]))) if not src.endswith("_cache") else 1.0
                         self.libs[d].funcs["fill_uniform_f16"].prepared_call(
                             (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1), ptr, n,
-                            seed * 1000003 + g.tensor_index[src], scale)
+                            seed * FILL_SEED_STRIDE + g.tensor_index[src], scale)
                     elif seed is not None and t.attrs.get("dtype") == "f32":
                         cuda.memset_d32(ptr, 0x3F800000, size // 4)   # 1.0: norm weights
                     else:

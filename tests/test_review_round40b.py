@@ -20,6 +20,7 @@ from __future__ import annotations
 import pytest
 
 import memplan
+from memplan.errors import ExecutorError
 from runtime.models import llama as L
 
 # -- 1. the stand-in program is the executor's, launch for launch -------------------------------------------------
@@ -166,3 +167,58 @@ def test_allocations_only_as_aligned_as_the_device_promises_choose_the_stand_ins
             _program_over(g, p, b, alloc, num_sms=[132], wgmma=[True], gemv_norm_min=0)
             progs.append(_normalised(g, b, seen[0]))
         assert progs[0] == progs[1]
+
+
+# -- 2. options that reached pycuda raw ----------------------------------------------------------------------------
+
+def _tiny():
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg, "norms")
+    return cfg, g, L.make_inputs(cfg, seed=6)
+
+
+class _StructFill:
+    """The fill kernel's prepared call as pycuda makes it: the arguments packed by ``struct`` to the kernel's
+    parameter types (``library.SIGNATURES``: the seed a ``Q``, unsigned 64-bit), which the fake driver skipped."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def prepared_call(self, grid, block, *args):
+        import struct
+
+        from runtime.kernels.library import SIGNATURES
+
+        struct.pack("".join("Q" if c == "P" else c for c in SIGNATURES["fill_uniform_f16"]), *args)
+        return self.fn.prepared_call(grid, block, *args)
+
+
+@pytest.mark.parametrize("seed", [-1, 1 << 64, "top + 1"])
+def test_a_random_weights_seed_the_fill_kernel_cannot_take_is_refused_before_any_allocation(monkeypatch, seed):
+    """``random_weights_seed=-1`` (or one whose kernel seed, ``seed * 1000003 + tensor index``, passes 2**64) was
+    pycuda's ``struct.error: argument out of range`` from the fill kernel's call, after the arena and every weight
+    were allocated (the fake driver took it, or overflowed numpy); now an ExecutorError naming the option and its
+    range, before any device work. The largest seed allowed still fills every weight."""
+    import fake_cuda
+
+    from runtime.kernels.library import KernelLibrary
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    real_init = KernelLibrary.__init__
+
+    def packing(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.funcs["fill_uniform_f16"] = _StructFill(self.funcs["fill_uniform_f16"])
+    monkeypatch.setattr(KernelLibrary, "__init__", packing)
+    _cfg, g, inp = _tiny()
+    p = memplan.plan(g)
+    top = ((1 << 64) - len(g.tensors)) // 1000003   # the largest seed*1000003 + tensor index below 2**64
+    seed = top + 1 if seed == "top + 1" else seed
+    with pytest.raises(ExecutorError, match=rf"random_weights_seed {seed}: expected an integer in "
+                                                    rf"0\.\.\d+ \(the fill kernel's 64-bit seed\)"):
+        Executor(g, p, inputs=inp, random_weights_seed=seed)
+    assert not [t for t in drv.trace if t[1] == "alloc"]
+    for ok in (0, top):
+        Executor(g, p, inputs=inp, random_weights_seed=ok).free()
