@@ -47,14 +47,18 @@ def _free_text(cuda) -> str:
 
 def _elements(tid: str, nbytes: int, dtype) -> int:
     """How many ``dtype`` elements ``read`` copies back from ``tid``'s ``nbytes``, or ExecutorError naming the tensor:
-    a dtype numpy does not know (``"float99"`` was numpy's TypeError) or whose elements do not fill the bytes (the
-    rest were left out of the copy, silently, or the reshape failed with numpy's message)."""
+    a dtype numpy does not know (``"float99"`` was numpy's TypeError), one of Python objects (``object``: the copy
+    filled its pointers with device bytes) or whose elements do not fill the bytes (the rest were left out of the
+    copy, silently, or the reshape failed with numpy's message)."""
     try:
-        size = np.dtype(dtype).itemsize
+        dt = np.dtype(dtype)
     except TypeError:
         raise ExecutorError(f"read {tid!r}: dtype {dtype!r} is not a numpy dtype") from None
+    if dt.hasobject:   # (the copy wrote device bytes into the array's object pointers: a crash when used or freed)
+        raise ExecutorError(f"read {tid!r}: dtype {dt} holds Python objects, not a tensor's bytes")
+    size = dt.itemsize
     if size == 0 or nbytes % size:
-        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {np.dtype(dtype)} elements "
+        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {dt} elements "
                             f"({size} bytes each)")
     return nbytes // size
 

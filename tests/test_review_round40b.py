@@ -17,6 +17,7 @@ sweep's MHA fast-path switch and device-placed building blocks), on the fake dri
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import memplan
@@ -222,3 +223,32 @@ def test_a_random_weights_seed_the_fill_kernel_cannot_take_is_refused_before_any
     assert not [t for t in drv.trace if t[1] == "alloc"]
     for ok in (0, top):
         Executor(g, p, inputs=inp, random_weights_seed=ok).free()
+
+
+@pytest.mark.parametrize("dtype", [object, np.dtype([("a", "O")]), "O"])
+def test_reading_a_tensor_into_python_objects_is_refused_before_any_copy(monkeypatch, dtype):
+    """``read(tid, dtype=object)`` of a tensor whose bytes make whole 8-byte elements (one without a shape attr: a
+    graph input no node reads) passed round 40's checks: pycuda then copies device bytes into the object array's
+    pointer slots (numpy exports its buffer), a crash when the result is used or freed; the fake driver raised
+    numpy's raw TypeError. Now an ExecutorError naming the tensor and dtype, before any copy."""
+    import fake_cuda
+
+    from memplan.graph import graph_from_dict
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    cfg, g, inp = _tiny()
+    doc = g.to_dict()
+    doc["tensors"].append({"id": "extra", "size": 16, "kind": "input"})
+    g2 = graph_from_dict(doc)
+    ex = Executor(g2, memplan.plan(g2), inputs={**inp, "extra": np.arange(4, dtype=np.float32)}, random_weights_seed=1)
+    try:
+        ex.run()
+        start = len(drv.trace)
+        with pytest.raises(ExecutorError, match=r"read 'extra': dtype .* holds Python objects"):
+            ex.read("extra", dtype)
+        assert not [t for t in drv.trace[start:] if t[1] == "dtoh"]
+        assert ex.read("extra").shape == (4,)   # (its own dtype still reads; no node reads it: never copied in)
+    finally:
+        ex.free()
