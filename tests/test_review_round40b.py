@@ -252,3 +252,61 @@ def test_reading_a_tensor_into_python_objects_is_refused_before_any_copy(monkeyp
         assert ex.read("extra").shape == (4,)   # (its own dtype still reads; no node reads it: never copied in)
     finally:
         ex.free()
+
+
+# -- 3. the ATen sweep's building blocks and eager references -----------------------------------------------------
+
+def _default_device_tensors(model, args) -> list[str]:
+    """The ops of ``model(*args)`` (CPU inputs) that touch a tensor made on the *default* device: run with the
+    default device set to ``meta``, a factory that names no device (``torch.ones(n)``,
+    ``generate_square_subsequent_mask(n)``) makes a meta tensor, where one made on the input's device
+    (``device=x.device``) stays on the CPU. On CUDA such a factory built on the CPU inside ``forward``. A mix the
+    op refuses is reported by its error."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    from runtime.aten.sweep import mha_fastpath
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if any(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in tree_leaves((args, kwargs, out))):
+                self.ops.append(str(func))
+            return out
+
+    seen = Seen()
+    try:
+        with torch.device("meta"), torch.no_grad(), mha_fastpath(False):
+            try:
+                with seen:
+                    model(*args)
+            except NotImplementedError:   # (a higher-order op, torch.cond, has no rule for a dispatch mode)
+                model(*args)
+    except RuntimeError as exc:
+        return [f"error: {str(exc).splitlines()[0]}"]
+    return seen.ops
+
+
+def test_no_sweep_block_builds_a_tensor_on_the_default_device_inside_forward():
+    """Round 40 put seven blocks' factories on their input's device; three were left: ``nn_transformer`` and
+    ``nn_encoder_decoder_layers`` (``nn.Transformer.generate_square_subsequent_mask(n)``: a CPU mask on CUDA) and
+    ``empty_scalar_views`` (``torch.tensor(3.0)``). The check fails on round 39's blocks too (nine of them)."""
+    import torch
+
+    from runtime.aten.sweep_blocks import BLOCKS
+
+    cpu = torch.device("cpu")
+    bad = {}
+    for name, make, inputs in BLOCKS:
+        torch.manual_seed(0)
+        model = make().eval()
+        args = inputs(torch.Generator(device=cpu).manual_seed(1), cpu, torch.float32)
+        ops = _default_device_tensors(model, args)
+        if ops:
+            bad[name] = ops[:2]
+    assert bad == {}
