@@ -310,3 +310,63 @@ def test_no_sweep_block_builds_a_tensor_on_the_default_device_inside_forward():
         if ops:
             bad[name] = ops[:2]
     assert bad == {}
+
+
+#: the ops of the MHA / transformer-layer eval fast paths, which torch.export never traces
+_FAST_PATH_OPS = frozenset({"aten._native_multi_head_attention", "aten._transformer_encoder_layer_fwd"})
+
+
+def _fast_path_ops(case) -> set[str]:
+    """The fast-path ops eager ``case`` dispatches on the CPU with the fast path on (torch's default)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from runtime.aten.sweep import mha_fastpath
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.add(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    model = case.make().eval()
+    args = case.inputs(torch.Generator(device=cpu).manual_seed(1), cpu, case.dtype)
+    with torch.no_grad(), mha_fastpath(True), Ops() as seen:
+        model(*args)
+    return seen.ops & _FAST_PATH_OPS
+
+
+@pytest.mark.parametrize("name", ["vit_b_32", "nn_transformer", "nn_mha_masks", "nn_encoder_decoder_layers"])
+def test_every_case_whose_eager_takes_the_mha_fast_path_has_its_reference_without_it(name):
+    """torchvision's ViTs call ``nn.MultiheadAttention(x, x, x, need_weights=False)``, batch first, 12 heads: eager
+    ran ``aten._native_multi_head_attention`` (the fused path round 40 turned off for three blocks only), where the
+    compiled calls run the standard path torch.export traced. (A scan of every CPU case of the sweep found these
+    five and vit_b_16, the same model as vit_b_32.)"""
+    from runtime.aten.sweep import _by_name
+
+    case = _by_name[name]
+    assert _fast_path_ops(case), name   # (still a case that takes it: else the flag is moot)
+    assert case.mha_slow_path
+    assert _by_name["vit_b_16"].mha_slow_path
+
+
+def test_mha_fastpath_puts_the_flag_back_after_an_exception_and_when_nested():
+    """A block whose eager reference raises must not leave the fast path off for every later case."""
+    import torch
+
+    from runtime.aten.sweep import mha_fastpath
+
+    was = torch.backends.mha.get_fastpath_enabled()
+    with pytest.raises(KeyError):
+        with mha_fastpath(not was):
+            assert torch.backends.mha.get_fastpath_enabled() is (not was)
+            with mha_fastpath(was):
+                assert torch.backends.mha.get_fastpath_enabled() is was
+            assert torch.backends.mha.get_fastpath_enabled() is (not was)
+            raise KeyError("a block's eager reference failed")
+    assert torch.backends.mha.get_fastpath_enabled() is was
