@@ -12,7 +12,9 @@ sweep's MHA fast-path switch and device-placed building blocks), on the fake dri
 - ``read(tid, dtype=object)``: a device copy into an array of Python object pointers (a crash on first use); now
   refused naming the tensor.
 - the sweep: torchvision's ``vit_b_16`` / ``vit_b_32`` run ``nn.MultiheadAttention``'s fused eval path in eager
-  too (``aten._native_multi_head_attention``) but were not among the cases whose reference turns it off.
+  too (``aten._native_multi_head_attention``) but were not among the cases whose reference turns it off; and three
+  ``sweep_blocks`` entries still built a tensor on the default device inside ``forward`` (found by running every
+  block with the default device set to ``meta``); ``mha_fastpath`` puts the flag back after an exception.
 """
 
 from __future__ import annotations
