@@ -47,7 +47,7 @@ from .cuda_util import (
     import_pycuda,
     launch_graph,
 )
-from .device_memory import DeviceMemory, on_device
+from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
@@ -131,6 +131,12 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
         raise ExecutorError(f"gemv_norm_min {gemv_norm_min!r}: expected an integer (weight elements)")
     if seed is not None and not integral(seed):
         raise ExecutorError(f"random_weights_seed {seed!r}: expected an integer or None")
+    # the fill kernel's seed is ``seed * FILL_SEED_STRIDE + tensor index``, an unsigned 64-bit parameter: one out
+    # of range (a negative seed) was pycuda's ``struct.error: argument out of range``, after every allocation
+    top = ((1 << 64) - len(graph.tensors)) // FILL_SEED_STRIDE
+    if seed is not None and not 0 <= seed <= top:
+        raise ExecutorError(f"random_weights_seed {seed!r}: expected an integer in 0..{top} (the fill kernel's "
+                            "64-bit seed)")
     try:
         out = tuple(prefetch)
     except TypeError:

@@ -24,6 +24,10 @@ from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
 
+#: the random weights' seeds: tensor k of a graph filled with ``seed`` gets ``seed * FILL_SEED_STRIDE + k`` (an
+#: unsigned 64-bit kernel parameter: ``CudaCore`` refuses a seed that takes it out of range)
+FILL_SEED_STRIDE = 1000003
+
 
 class DeviceOutOfMemory(BudgetError, MemoryError):
     """The GPU has no room for one of a plan's allocations; the message names the device, the bytes asked, the
@@ -43,14 +47,18 @@ def _free_text(cuda) -> str:
 
 def _elements(tid: str, nbytes: int, dtype) -> int:
     """How many ``dtype`` elements ``read`` copies back from ``tid``'s ``nbytes``, or ExecutorError naming the tensor:
-    a dtype numpy does not know (``"float99"`` was numpy's TypeError) or whose elements do not fill the bytes (the
-    rest were left out of the copy, silently, or the reshape failed with numpy's message)."""
+    a dtype numpy does not know (``"float99"`` was numpy's TypeError), one of Python objects (``object``: the copy
+    filled its pointers with device bytes) or whose elements do not fill the bytes (the rest were left out of the
+    copy, silently, or the reshape failed with numpy's message)."""
     try:
-        size = np.dtype(dtype).itemsize
+        dt = np.dtype(dtype)
     except TypeError:
         raise ExecutorError(f"read {tid!r}: dtype {dtype!r} is not a numpy dtype") from None
+    if dt.hasobject:   # (the copy wrote device bytes into the array's object pointers: a crash when used or freed)
+        raise ExecutorError(f"read {tid!r}: dtype {dt} holds Python objects, not a tensor's bytes")
+    size = dt.itemsize
     if size == 0 or nbytes % size:
-        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {np.dtype(dtype)} elements "
+        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {dt} elements "
                             f"({size} bytes each)")
     return nbytes // size
 
@@ -140,7 +148,7 @@ class DeviceMemory:
                         scale = float(np.sqrt(3.0 / int(t.attrs["shape"][-1]))) if not src.endswith("_cache") else 1.0
                         self.libs[d].funcs["fill_uniform_f16"].prepared_call(
                             (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1), ptr, n,
-                            seed * 1000003 + g.tensor_index[src], scale)
+                            seed * FILL_SEED_STRIDE + g.tensor_index[src], scale)
                     elif seed is not None and t.attrs.get("dtype") == "f32":
                         cuda.memset_d32(ptr, 0x3F800000, size // 4)   # 1.0: norm weights
                     else:

@@ -40,7 +40,7 @@ class Executor(CudaCore):
                  weights_from: Executor | None = None, pdl_policy: str = "auto",
                  prefetch: Iterable[tuple[str, str, int]] = (), gemv_norm_min: int = GEMV_NORM_OFF):
         """``weights``: host arrays per weight tensor (others get random f16 / 1.0 f32 values on the
-        device when ``random_weights_seed`` is given, else zeros). ``check_plan=False`` runs a plan that
+        device when ``random_weights_seed``, a non-negative integer, is given, else zeros). ``check_plan=False`` runs a plan that
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
         another executor's weights and cache (same graph) instead of allocating them again.
         ``library``: the kernels (default: compiled here, launched with PDL where ``cuda.bindings`` is

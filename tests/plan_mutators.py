@@ -21,6 +21,16 @@ def plan_without_event(plan: Plan, event: tuple[str, str]) -> Plan:
     return replace(plan, events=tuple(e for e in plan.events if e != event))
 
 
+def plan_with_a_view_moved_off_its_roots_device(split_graph: Graph, plan: Plan) -> tuple[str, int, Plan]:
+    """(view id, the device the plan gives it, ``plan`` with that view on the other device of two): the first view
+    of ``split_graph`` the plan places, moved off its root's device (a split plan ``bind`` must refuse)."""
+    devs = dict(zip((t for t, _o, _s in plan.tensors), plan.tensor_devices))
+    view = next(t.id for t in split_graph.tensors if t.view_of is not None and t.id in devs)
+    moved = replace(plan, tensor_devices=tuple(1 - d if t == view else d
+                                               for (t, _o, _s), d in zip(plan.tensors, plan.tensor_devices)))
+    return view, devs[view], moved
+
+
 def plan_with_offsets_of(plan: Plan, other: Plan) -> Plan:
     """``plan``'s order and events with ``other``'s offsets and arena (e.g. serial lifetimes applied to a
     multi-stream schedule, the assumption ggml's allocator makes)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import pytest
 from fake_cuda import STREAM_OPS as _STREAM_OPS
 from fake_cuda import node_segments as _segments
+from plan_mutators import plan_with_a_view_moved_off_its_roots_device
 
 import memplan
 from runtime.models import llama as L
@@ -336,11 +337,8 @@ def test_a_view_off_its_roots_bytes_is_refused_naming_it_before_any_device_work(
         Executor(g, moved, weights=w, inputs=inp, check_plan=False)
     split, sp = memplan.plan_devices(g, 2)
     sg = split.graph
-    devs = dict(zip((t for t, _o, _s in sp.tensors), sp.tensor_devices))
-    sview = next(t for t in sg.tensors if t.view_of is not None and t.id in devs)
-    flipped = replace(sp, tensor_devices=tuple(1 - d if t == sview.id else d
-                                               for (t, _o, _s), d in zip(sp.tensors, sp.tensor_devices)))
-    on = rf"puts view '{sview.id}' on device {1 - devs[sview.id]}, its root"
+    sview, dev, flipped = plan_with_a_view_moved_off_its_roots_device(sg, sp)
+    on = rf"puts view '{sview}' on device {1 - dev}, its root"
     with pytest.raises(memplan.PlanFormatError, match=on):
         emulate(sg, flipped, w, inp)
     with pytest.raises(memplan.PlanFormatError, match=on):

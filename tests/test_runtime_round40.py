@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plan_mutators import plan_with_a_view_moved_off_its_roots_device
 
 import memplan
 from memplan.errors import BudgetError, ExecutorError, MemplanError
@@ -245,11 +246,8 @@ def test_a_split_plan_refused_enables_no_peer_access(monkeypatch):
     _cfg, g, w, inp = _tiny()
     split, sp = memplan.plan_devices(g, 2)
     sg = split.graph
-    devs = dict(zip((t for t, _o, _s in sp.tensors), sp.tensor_devices))
-    view = next(t for t in sg.tensors if t.view_of is not None and t.id in devs)
-    flipped = replace(sp, tensor_devices=tuple(1 - d if t == view.id else d
-                                               for (t, _o, _s), d in zip(sp.tensors, sp.tensor_devices)))
-    with pytest.raises(memplan.PlanFormatError, match=rf"puts view {view.id!r} on device {1 - devs[view.id]}"):
+    view, dev, flipped = plan_with_a_view_moved_off_its_roots_device(sg, sp)
+    with pytest.raises(memplan.PlanFormatError, match=rf"puts view {view!r} on device {1 - dev}"):
         MultiGpuExecutor(sg, flipped, weights=w, inputs=inp, check_plan=False)
     assert [t for t in drv.trace if t[1] in _DEVICE_WORK] == []
     ex = MultiGpuExecutor(sg, sp, weights=w, inputs=inp)

@@ -552,7 +552,7 @@ CASES = [
     Case("densenet121", tv("densenet121"), IMG),
     Case("convnext_tiny", tv("convnext_tiny"), IMG),
     Case("swin_t", tv("swin_t"), IMG),
-    Case("vit_b_16", tv("vit_b_16", image_size=64), IMG),
+    Case("vit_b_16", tv("vit_b_16", image_size=64), IMG, mha_slow_path=True),   # (nn.MultiheadAttention, self-attention)
     Case("r3d_18", tv("r3d_18"), img(1, 3, 4, 32, 32)),
     # session 20 (CPU: all bitwise on 1 and 3 streams): more decoders, encoder-decoders, encoders, vision and
     # speech towers, torchvision CNNs, optical flow and video
@@ -1099,7 +1099,7 @@ CASES = [
     Case("shufflenet_v2_x1_5", tv("shufflenet_v2_x1_5"), IMG),
     Case("regnet_y_800mf", tv("regnet_y_800mf"), IMG),
     Case("densenet169", tv("densenet169"), IMG),
-    Case("vit_b_32", tv("vit_b_32", image_size=64), IMG),
+    Case("vit_b_32", tv("vit_b_32", image_size=64), IMG, mha_slow_path=True),
     Case("swin_v2_s", tv("swin_v2_s"), IMG),
     Case("deeplabv3_resnet50", tv("deeplabv3_resnet50", weights_backbone=None, num_classes=3, aux_loss=True),
          img(1, 3, 32, 32)),

@@ -31,7 +31,7 @@ class TransformerFull(nn.Module):
                                 dim_feedforward=64, dropout=0.1, batch_first=True)
 
     def forward(self, src, tgt, pad):
-        tm = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
+        tm = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1], device=tgt.device)
         return self.t(src, tgt, tgt_mask=tm, src_key_padding_mask=pad, memory_key_padding_mask=pad,
                       tgt_is_causal=True)
 
@@ -302,7 +302,7 @@ class EncLayers(nn.Module):
 
     def forward(self, x, pad):
         y = self.e(x, src_key_padding_mask=pad, is_causal=False)
-        z = self.d(x.transpose(0, 1), y.transpose(0, 1), tgt_mask=nn.Transformer.generate_square_subsequent_mask(6), tgt_is_causal=True, memory_key_padding_mask=pad)
+        z = self.d(x.transpose(0, 1), y.transpose(0, 1), tgt_mask=nn.Transformer.generate_square_subsequent_mask(6, device=x.device), tgt_is_causal=True, memory_key_padding_mask=pad)
         return y, z
 
 
@@ -441,7 +441,7 @@ class Empty(nn.Module):
         e = x[:, :0]
         z = x[:0]
         return (self.l(z), e.sum(-1), torch.cat([e, x], 1), z.softmax(-1), x.new_zeros(0), e * 2, x.sum(), x.max(),
-                x.argmax(), torch.tensor(3.0) * x.mean(), x.expand(3, -1, -1), x.unsqueeze(0).expand(2, 5, 4), x.t(), x[:, 1], x[::2, ::3])
+                x.argmax(), torch.tensor(3.0, device=x.device) * x.mean(), x.expand(3, -1, -1), x.unsqueeze(0).expand(2, 5, 4), x.t(), x[:, 1], x[::2, ::3])
 
 
 class Special(nn.Module):
