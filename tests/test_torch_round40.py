@@ -187,3 +187,37 @@ def test_a_tensor_written_in_place_is_planned_at_what_the_write_touches_when_loa
     for n in loaded.nodes:
         for out, written in n.inplace:
             assert sizes[written] >= sizes[out], (n.id, written, out)
+
+
+class Rows4(nn.Module):
+    def forward(self, x):
+        return x.reshape(-1, 4) * 2
+
+
+def _derived_program():
+    from torch.export import Dim
+
+    return torch.export.export(Rows4(), (torch.randn(8),), dynamic_shapes={"x": {0: 4 * Dim("k", min=1, max=16)}})
+
+
+def test_a_dimension_that_is_an_expression_of_one_symbol_is_named_by_its_input():
+    from memplan.errors import GraphError
+    from memplan.importers.torch import sized_inputs
+
+    loaded = _saved_and_loaded(_derived_program())
+    args, _ = sized_inputs(loaded, None, {"x.0": 12})
+    assert tuple(args[0].shape) == (12,)
+    sizes = {t.id: t.size for t in memplan.from_torch(loaded, args).tensors}
+    assert sizes == {"x": 48, "reshape": 48, "mul": 48}
+    with pytest.raises(GraphError, match=r"--dim x\.0=13: input dimension x\.0 is 4\*s\d+, which no integer"):
+        sized_inputs(loaded, None, {"x.0": 13})
+
+
+def test_the_cli_takes_a_derived_dimension_by_its_input(tmp_path):
+    program = tmp_path / "m.pt2"
+    torch.export.save(_derived_program(), str(program))
+    out = tmp_path / "g.json"
+    r = subprocess.run([sys.executable, "-m", "memplan", "import", str(program), "-o", str(out), "--dim", "x.0=12",
+                        "-q"], env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert {t.id: t.size for t in memplan.load_graph(str(out)).tensors}["x"] == 48

@@ -289,7 +289,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
     names, sourced = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names, sourced)
+    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names))
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -382,6 +382,41 @@ def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
     return names, bool(sources)
 
 
+def _derived_dims(torch, users: list, names: dict[str, str]) -> dict[str, tuple[str, Any]]:
+    """``INPUT.K`` -> ``(symbol, size expression)`` for each dimension of the user inputs ``users`` whose size is an
+    expression of one symbol other than the symbol itself (``x`` exported with ``{0: 2 * Dim("n")}``: ``x.0`` is
+    ``2*s17``), unless ``names`` already has that name.
+
+    Why: such a dimension had no name a ``--dim`` could give; a loaded program (which keeps no ``Dim`` names) was
+    refused with "name a dimension by its input, INPUT.K", which named none there: ``--dim s17=N``, torch's hashed
+    symbol, was the only way in. Its size now gives the symbol's value (``_solved``)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for n in users:
+        val = n.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            continue
+        for k, d in enumerate(val.shape):
+            expr = getattr(getattr(d, "node", None), "expr", None)
+            if expr is not None and not expr.is_Symbol and len(expr.free_symbols) == 1:
+                name = f"{n.name}.{k}"
+                if name not in names:
+                    out.setdefault(name, (str(next(iter(expr.free_symbols))), expr))
+    return out
+
+
+def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
+    """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
+    naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
+    import sympy
+
+    sym = next(iter(expr.free_symbols))
+    found = [r for r in sympy.solve(sympy.Eq(expr, value), sym) if r.is_integer]
+    if len(found) != 1:
+        raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
+                         f"{value} (give --dim {symbol}=N, or a size it takes)")
+    return int(found[0])
+
+
 def _name_of(symbol: str, names: dict[str, str]) -> str | None:
     """The name a ``--dim`` gives ``symbol`` by (``_dim_names``), the user's first (a ``Dim``'s, then an input's),
     torch's own symbol last; None where every name it had spells another symbol (a ``Dim`` named like it)."""
@@ -389,7 +424,8 @@ def _name_of(symbol: str, names: dict[str, str]) -> str | None:
     return next((k for k in spelled if k != symbol), symbol if symbol in spelled else None)
 
 
-def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True) -> dict[str, tuple[int, str]]:
+def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True,
+                    derived: dict[str, tuple[str, Any]] | None = None) -> dict[str, tuple[int, str]]:
     """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
     program has not is a GraphError listing those it has, and so are two names of one symbol given two values
     (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options). ``sourced``: whether
@@ -397,17 +433,21 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
     from a ``.pt2``) does the error say that a saved program keeps no ``Dim`` names; one in memory exported
     without named ``Dim``s (``Dim.AUTO``, ``Dim.DYNAMIC``) was told so too, which was not why."""
     known: dict[str, tuple[int, str]] = {}
+    derived = derived or {}
     for name, value in dims.items():
         sym = names.get(name)
+        if sym is None and name in derived:   # (an input dimension that is an expression of one symbol: x.0 = 2*s17)
+            sym = derived[name][0]
+            value, name = _solved(name, value, *derived[name]), f"{name}={value} ({sym}"
         if sym is None:
-            listed = sorted(names, key=lambda k: (k != names[k], k))   # (torch's symbols first)
+            listed = sorted([*names, *derived], key=lambda k: (k != names.get(k), k))   # (torch's symbols first)
             lost = "" if sourced else \
                 "; a saved program keeps no torch.export.Dim names: name a dimension by its input, INPUT.K"
             raise GraphError(f"--dim {name}: the program has no such symbolic dimension "
                              f"(it has: {', '.join(listed) or 'none'}{lost})")
         if sym in known and known[sym][0] != value:
-            raise GraphError(f"--dim {known[sym][1]}={known[sym][0]} and --dim {name}={value} disagree: both name "
-                             f"the symbolic dimension {sym}")
+            raise GraphError(f"--dim {known[sym][1]}={known[sym][0]}{')' * ('(' in known[sym][1])} and --dim "
+                             f"{name}={value}{')' * ('(' in name)} disagree: both name the symbolic dimension {sym}")
         known.setdefault(sym, (value, name))
     return known
 
