@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import getpass
 import importlib
 import logging
 import math
@@ -34,6 +35,8 @@ import operator
 import os
 import pickle
 import re
+import sys
+import tempfile
 import warnings
 from typing import Any
 
@@ -94,6 +97,7 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
 
 def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool):
     """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module."""
+    _cache_dir_made("export")
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"
@@ -285,7 +289,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
     names, sourced = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names, sourced)
+    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names))
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -378,6 +382,41 @@ def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
     return names, bool(sources)
 
 
+def _derived_dims(torch, users: list, names: dict[str, str]) -> dict[str, tuple[str, Any]]:
+    """``INPUT.K`` -> ``(symbol, size expression)`` for each dimension of the user inputs ``users`` whose size is an
+    expression of one symbol other than the symbol itself (``x`` exported with ``{0: 2 * Dim("n")}``: ``x.0`` is
+    ``2*s17``), unless ``names`` already has that name.
+
+    Why: such a dimension had no name a ``--dim`` could give; a loaded program (which keeps no ``Dim`` names) was
+    refused with "name a dimension by its input, INPUT.K", which named none there: ``--dim s17=N``, torch's hashed
+    symbol, was the only way in. Its size now gives the symbol's value (``_solved``)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for n in users:
+        val = n.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            continue
+        for k, d in enumerate(val.shape):
+            expr = getattr(getattr(d, "node", None), "expr", None)
+            if expr is not None and not expr.is_Symbol and len(expr.free_symbols) == 1:
+                name = f"{n.name}.{k}"
+                if name not in names:
+                    out.setdefault(name, (str(next(iter(expr.free_symbols))), expr))
+    return out
+
+
+def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
+    """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
+    naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
+    import sympy
+
+    sym = next(iter(expr.free_symbols))
+    found = [r for r in sympy.solve(sympy.Eq(expr, value), sym) if r.is_integer]
+    if len(found) != 1:
+        raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
+                         f"{value} (give --dim {symbol}=N, or a size it takes)")
+    return int(found[0])
+
+
 def _name_of(symbol: str, names: dict[str, str]) -> str | None:
     """The name a ``--dim`` gives ``symbol`` by (``_dim_names``), the user's first (a ``Dim``'s, then an input's),
     torch's own symbol last; None where every name it had spells another symbol (a ``Dim`` named like it)."""
@@ -385,7 +424,8 @@ def _name_of(symbol: str, names: dict[str, str]) -> str | None:
     return next((k for k in spelled if k != symbol), symbol if symbol in spelled else None)
 
 
-def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True) -> dict[str, tuple[int, str]]:
+def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True,
+                    derived: dict[str, tuple[str, Any]] | None = None) -> dict[str, tuple[int, str]]:
     """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
     program has not is a GraphError listing those it has, and so are two names of one symbol given two values
     (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options). ``sourced``: whether
@@ -393,17 +433,21 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
     from a ``.pt2``) does the error say that a saved program keeps no ``Dim`` names; one in memory exported
     without named ``Dim``s (``Dim.AUTO``, ``Dim.DYNAMIC``) was told so too, which was not why."""
     known: dict[str, tuple[int, str]] = {}
+    derived = derived or {}
     for name, value in dims.items():
         sym = names.get(name)
+        if sym is None and name in derived:   # (an input dimension that is an expression of one symbol: x.0 = 2*s17)
+            sym = derived[name][0]
+            value, name = _solved(name, value, *derived[name]), f"{name}={value} ({sym}"
         if sym is None:
-            listed = sorted(names, key=lambda k: (k != names[k], k))   # (torch's symbols first)
+            listed = sorted([*names, *derived], key=lambda k: (k != names.get(k), k))   # (torch's symbols first)
             lost = "" if sourced else \
                 "; a saved program keeps no torch.export.Dim names: name a dimension by its input, INPUT.K"
             raise GraphError(f"--dim {name}: the program has no such symbolic dimension "
                              f"(it has: {', '.join(listed) or 'none'}{lost})")
         if sym in known and known[sym][0] != value:
-            raise GraphError(f"--dim {known[sym][1]}={known[sym][0]} and --dim {name}={value} disagree: both name "
-                             f"the symbolic dimension {sym}")
+            raise GraphError(f"--dim {known[sym][1]}={known[sym][0]}{')' * ('(' in known[sym][1])} and --dim "
+                             f"{name}={value}{')' * ('(' in name)} disagree: both name the symbolic dimension {sym}")
         known.setdefault(sym, (value, name))
     return known
 
@@ -459,26 +503,64 @@ def _archive_reader() -> None:
 
     Why here, before the file is opened: where that directory cannot be made (the variable names a path under a
     file, or a read-only place), the import raised inside the load, and ``memplan import x.pt2`` said the file
-    was "not a torch.export program (NotADirectoryError: ...)": the file was blamed for the environment. The
-    variable is put back as it was (torch sets it to its absolute path before it tries)."""
-    given = os.environ.get(_CACHE_DIR_VAR)
+    was "not a torch.export program (NotADirectoryError: ...)": the file was blamed for the environment."""
+    _cache_dir_made("load")
     try:
         importlib.import_module("torch.export.pt2_archive._package")
     except ImportError:
         return   # (another torch layout: torch.export.load imports what it needs, and says what fails)
     except OSError as exc:
-        if given is None:
-            os.environ.pop(_CACHE_DIR_VAR, None)
-            where = f"its default cache directory {exc.filename or '?'}"
-            fix = f"set {_CACHE_DIR_VAR} to a writable directory"
-        else:
-            os.environ[_CACHE_DIR_VAR] = given
-            where = f"the cache directory {_CACHE_DIR_VAR}={given}"
-            fix = f"point {_CACHE_DIR_VAR} at a writable directory"
-        why = exc.strerror or type(exc).__name__
-        at = f" ({exc.filename})" if exc.filename and given is not None and exc.filename != given else ""
-        raise MemplanError(f"torch cannot create {where}{at}: {why}; {fix} (torch creates it to load any "
-                           "torch.export program)") from None
+        raise _cache_dir_error(exc, os.environ.get(_CACHE_DIR_VAR), "load") from None
+
+
+def _cache_dir_made(verb: str) -> None:
+    """Make torch's cache directory (``_torch_cache_dir``) before torch imports ``torch._dynamo``, which makes it
+    as it loads; a MemplanError naming it (and the variable) where it cannot be made. ``verb``: what torch needs
+    it for ("load", "export"). Nothing where ``torch._dynamo`` is imported already (it no longer looks).
+
+    Why before torch: its import failing on the directory left ``torch._dynamo`` half-imported, and a second
+    ``load_exported`` (or ``from_torch``) in the process, the directory fixed or not, failed inside torch
+    ("Artifact of type=precompile already registered in mega-cache artifact factory") and blamed the file (the
+    module) again. Made here, the error is the same on every call, and the first call after the directory is
+    fixed works."""
+    if "torch._dynamo" in sys.modules:
+        return
+    given = os.environ.get(_CACHE_DIR_VAR)
+    try:
+        os.makedirs(_torch_cache_dir(given), exist_ok=True)   # (as torch's cache_dir() does on import)
+    except OSError as exc:
+        raise _cache_dir_error(exc, given, verb) from None
+
+
+def _cache_dir_error(exc: OSError, given: str | None, verb: str) -> MemplanError:
+    """The error for torch's cache directory that cannot be made (``exc``), with the variable put back as it was
+    (``given``: torch sets it to its absolute path before it tries)."""
+    if given is None:
+        os.environ.pop(_CACHE_DIR_VAR, None)
+        where = f"its default cache directory {exc.filename or '?'}"
+        fix = f"set {_CACHE_DIR_VAR} to a writable directory"
+    else:
+        os.environ[_CACHE_DIR_VAR] = given
+        where = f"the cache directory {_CACHE_DIR_VAR}={given}"
+        fix = f"point {_CACHE_DIR_VAR} at a writable directory"
+    why = exc.strerror or type(exc).__name__
+    at = f" ({exc.filename})" if exc.filename and given is not None and exc.filename != given else ""
+    needed = "load any torch.export program" if verb == "load" else "export any module"
+    return MemplanError(f"torch cannot create {where}{at}: {why}; {fix} (torch creates it to {needed})")
+
+
+def _torch_cache_dir(given: str | None) -> str:
+    """The directory torch's ``cache_dir()`` (``torch._inductor.runtime.cache_dir_utils``) makes as ``torch._dynamo``
+    is imported: ``given`` (``TORCHINDUCTOR_CACHE_DIR``), else ``torchinductor_USER`` in the temporary directory.
+    Computed here, not asked of torch: importing that module imports ``torch._dynamo``, which makes it."""
+    if given is not None:
+        return os.path.abspath(given)
+    try:
+        user = getpass.getuser()
+    except (KeyError, ModuleNotFoundError, OSError):
+        getuid = getattr(os, "getuid", None)
+        user = f"uid_{getuid()}" if callable(getuid) else "unknown_user"
+    return os.path.join(tempfile.gettempdir(), "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
 
 
 #: the environment variables by which ``torch.load`` takes ``weights_only`` whatever its caller passes
@@ -879,10 +961,12 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             parent = root_of(parent)  # outside its direct parent (e.g. an expand); place it in the root
             p = recs[parent]
             start = 0
-        if start <= off and off + span <= start + p.size:
-            voff, vsize = off - start, span
-        else:
-            voff, vsize = 0, p.size
+        if off + span > start + p.size:
+            # past its root's bytes (only where a fake tensor lost its place in its storage: an as_strided
+            # over a loaded program's input saved without its example): the root grows to what the view
+            # touches. Claiming the root's bytes alone planned 32 bytes where the op read 172
+            p.size = off + span
+        voff, vsize = off - start, span
         attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
         r = _Rec(tid, vsize, "intermediate", attrs, StorageWeakRef(val.untyped_storage()), off, span,
                  view_of=parent, view_offset=voff)
@@ -895,12 +979,19 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     kept = _storages_kept(torch, graph_nodes)
-    input_storages = {StorageWeakRef(n.meta["val"].untyped_storage()) for n in graph_nodes
+    #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
+    restored = _saved_layouts(torch, ep, graph_nodes)
+
+    def val_of(a: Any) -> Any:
+        """FX node ``a``'s fake tensor, in its saved tensor's layout where a loaded program lost it."""
+        return restored.get(a.name, a.meta.get("val"))
+
+    input_storages = {StorageWeakRef(val_of(n).untyped_storage()) for n in graph_nodes
                       if n.op == "placeholder" and n.name not in weight_names
                       and isinstance(n.meta.get("val"), torch.Tensor)}
-    relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages) for n in graph_nodes)
-    relay_weights = _lone_weight_storages(torch, graph_nodes, weight_names)
-    if any(_keeps_input_layouts(torch, n, set(relay_weights)) for n in graph_nodes):
+    relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages, val_of) for n in graph_nodes)
+    relay_weights = _lone_weight_storages(torch, graph_nodes, weight_names, val_of)
+    if any(_keeps_input_layouts(torch, n, set(relay_weights), val_of) for n in graph_nodes):
         relay_weights = set()
     #: each weight storage's first weight, by storage (``_shared_weight``: a later weight on it is its view)
     weight_roots: dict[Any, str] = {}
@@ -910,17 +1001,21 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         val = n.meta.get("val")
         if n.op in ("placeholder", "get_attr"):
             if isinstance(val, torch.Tensor):
+                saved = val_of(n)
                 kind = "weight" if (n.op == "get_attr" or n.name in weight_names) else "input"
-                shared = _shared_weight(torch, val, weight_roots) if kind == "weight" else None
+                shared = _shared_weight(torch, saved, weight_roots) if kind == "weight" else None
                 if shared is not None:
-                    _check_strided(torch, val, where)
-                    make_view(n.name, val, shared, where)
+                    _check_strided(torch, saved, where)
+                    make_view(n.name, saved, shared, where)
+                    if saved is not val:
+                        laid.add(n.name)
                 else:
-                    relay = relay_inputs if kind == "input" else StorageWeakRef(val.untyped_storage()) in relay_weights
-                    own = _own_layout(torch, val) if relay else val
+                    relay = relay_inputs if kind == "input" else \
+                        StorageWeakRef(saved.untyped_storage()) in relay_weights
+                    own = _own_layout(torch, saved) if relay else saved
                     r = new_rec(n.name, own, kind, where)
                     if kind == "weight":
-                        weight_roots.setdefault(r.storage, n.name)
+                        weight_roots.setdefault(StorageWeakRef(saved.untyped_storage()), n.name)
                     if own is not val:
                         laid.add(n.name)
                         # (the results of the program's ops over it share the example's storage: an eval dropout
@@ -1041,7 +1136,11 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                         relaid.add(tid)
             if writes:
                 if simple:
-                    new_rec(tid, v, "intermediate", where)
+                    written = new_rec(tid, v, "intermediate", where)
+                    # the op writes its result over the written tensor's bytes (``inplace``): that tensor is
+                    # planned at least at what it writes. A loaded program's ``torch.add(x, 1, out=y)`` into an
+                    # ``empty(0)`` had a 0-byte ``y`` (in memory, its fake storage grew as the export ran: 16)
+                    recs[alias].size = max(recs[alias].size, written.size)
                     inplace.append((tid, alias))
                     redirect[in_vals[alias].name] = tid
                 else:
@@ -1150,13 +1249,13 @@ _STORAGE_BOUND = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_
                             "resize_as_"})
 
 
-def _keeps_input_layouts(torch, n: Any, input_storages: set) -> bool:
+def _keeps_input_layouts(torch, n: Any, input_storages: set, val_of: Any = None) -> bool:
     """Whether FX node ``n`` makes the user inputs' example layouts part of the program (``_own_layout`` is then
     not used): a ``_STORAGE_BOUND`` op, or an op other than an in-place one that writes a user input (an ``out=``
     call, which resizes its ``out`` to the result: ``torch.add(a, b, out=x)`` with an empty ``x`` grows ``x``'s
     storage, and the 12 bytes the program then writes were taken for a larger example's). ``input_storages``: the
     user inputs' storages (``StorageWeakRef``); a write to anything else (a training-mode ``batch_norm``'s running
-    statistics, a buffer) leaves the inputs as they are."""
+    statistics, a buffer) leaves the inputs as they are. ``val_of``: an FX node's fake tensor (``_saved_layouts``)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     if n.op != "call_function":
@@ -1164,13 +1263,14 @@ def _keeps_input_layouts(torch, n: Any, input_storages: set) -> bool:
     base = _op_name(n.target).split(".")[0]
     if base in _STORAGE_BOUND:
         return True
+    val_of = val_of or (lambda a: a.meta.get("val"))
     written = written_args(torch, n) if not base.endswith("_") else ()
-    return any(a.name in written and isinstance(a.meta.get("val"), torch.Tensor)
-               and StorageWeakRef(a.meta["val"].untyped_storage()) in input_storages
+    return any(a.name in written and isinstance(val_of(a), torch.Tensor)
+               and StorageWeakRef(val_of(a).untyped_storage()) in input_storages
                for a in _flat_nodes(torch, (n.args, n.kwargs)))
 
 
-def _lone_weight_storages(torch, graph_nodes: list, weight_names: set) -> set:
+def _lone_weight_storages(torch, graph_nodes: list, weight_names: set, val_of: Any = None) -> set:
     """The storages (``StorageWeakRef``) of the weights (parameters, buffers, constants) that no other weight
     shares: each such weight is planned at its own elements' bytes (``_own_layout``), as a user input is.
 
@@ -1179,12 +1279,13 @@ def _lone_weight_storages(torch, graph_nodes: list, weight_names: set) -> set:
     in), while the same program loaded from a ``.pt2`` (whose fake tensors lie at offset 0 in storages of their
     own elements) was planned at 4: one program, two graphs. Bytes no op of the program reaches are no part of
     it, so both take the 4. Weights sharing a storage keep its layout: a later one is a view of the first
-    (``_shared_weight``) at its place in that storage, which a relaid first weight would not cover."""
+    (``_shared_weight``) at its place in that storage, which a relaid first weight would not cover. ``val_of``: an
+    FX node's fake tensor (``_saved_layouts``)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     seen: dict[Any, int] = {}
     for n in graph_nodes:
-        val = n.meta.get("val")
+        val = val_of(n) if val_of is not None else n.meta.get("val")
         if n.op in ("placeholder", "get_attr") and isinstance(val, torch.Tensor) and (
                 n.op == "get_attr" or n.name in weight_names):
             try:
@@ -1193,6 +1294,80 @@ def _lone_weight_storages(torch, graph_nodes: list, weight_names: set) -> set:
                 continue
             seen[ref] = seen.get(ref, 0) + 1
     return {ref for ref, count in seen.items() if count == 1}
+
+
+def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
+    """Fake tensors in the layouts of the tensors a program runs on, by placeholder name, for the placeholders
+    whose own fake tensor lost that layout: a weight (parameter, buffer, constant) of a program loaded from a
+    ``.pt2``, laid out as its saved tensor (``ep.state_dict``, ``ep.constants``), and a user input as its saved
+    example (``ep.example_inputs``); weights (and inputs) sharing a storage share one again. Empty for a program
+    in memory, whose fake tensors are those tensors' layouts already.
+
+    Why: a loaded program's fake tensors all lie at storage offset 0 of storages of their own elements, but
+    ``torch.export.load`` gives its weights back in their saved storages (a slice ``arange(10.)[2:6]`` at
+    element 2 of its 40 bytes, sharing them with the other weights on them). An ``as_strided`` over such a
+    weight counts its offset from the storage's start: ``p.as_strided((2,), (1,), 4)`` reads bytes 16..24,
+    planned as a view of the 16 bytes the loaded fake tensor had (the program in memory: its 40). A restored
+    tensor has the fake tensor's shape, strides and dtype; a saved tensor of another one is not taken."""
+    from torch.export.graph_signature import InputKind
+    from torch.utils import _pytree as pytree
+
+    saved_of: dict[str, Any] = {}
+    tables = (getattr(ep, "state_dict", None) or {}, getattr(ep, "constants", None) or {})
+    for spec in ep.graph_signature.input_specs:
+        name = getattr(spec.arg, "name", None)
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
+            saved_of[name] = next((t[spec.target] for t in tables if spec.target in t), None)
+    user = [n for n in ep.graph_signature.user_inputs if isinstance(n, str)]
+    try:
+        leaves = pytree.tree_leaves(getattr(ep, "example_inputs", None))
+    except Exception:   # (examples of a form pytree cannot flatten: none taken)
+        leaves = []
+    if len(leaves) == len(user):
+        saved_of.update(zip(user, leaves))
+    groups: dict[tuple, list] = {}
+    for n in graph_nodes:
+        fake, real = n.meta.get("val"), saved_of.get(n.name)
+        if n.op != "placeholder" or not _same_tensor_type(torch, fake, real):
+            continue
+        try:
+            key = (str(real.device), real.untyped_storage().data_ptr(), int(real.untyped_storage().nbytes()))
+        except Exception:   # (no storage: a fake or sparse saved tensor; its fake tensor stays)
+            continue
+        groups.setdefault(key if key[1] else (id(real),), []).append((n, fake, real))
+    restored: dict[str, Any] = {}
+    for members in groups.values():
+        n0, fake0, real0 = members[0]
+        fakes = {id(f.untyped_storage()) for _, f, _ in members}
+        if len(fakes) == 1 and all(f.storage_offset() == r.storage_offset() and
+                                   f.untyped_storage().nbytes() == r.untyped_storage().nbytes()
+                                   for _, f, r in members):
+            continue   # (a program in memory: its fake tensors are these tensors' layouts)
+        nbytes = int(real0.untyped_storage().nbytes())
+        mode = getattr(fake0, "fake_mode", None)
+        try:
+            with mode if mode is not None else contextlib.nullcontext():
+                base = torch.empty(nbytes, dtype=torch.uint8, device=fake0.device if mode is not None else "meta")
+                for n, fake, real in members:
+                    item = fake.element_size()
+                    typed = base[:nbytes - nbytes % item].view(fake.dtype)
+                    restored[n.name] = typed.as_strided(tuple(fake.shape), tuple(fake.stride()), real.storage_offset())
+        except Exception:   # (a dtype a byte storage cannot be viewed as): those keep their fake tensors
+            for n, _, _ in members:
+                restored.pop(n.name, None)
+    return restored
+
+
+def _same_tensor_type(torch, fake: Any, real: Any) -> bool:
+    """Whether saved tensor ``real`` is what placeholder fake tensor ``fake`` describes: both dense tensors of one
+    dtype, shape and strides, all plain numbers (``_saved_layouts``)."""
+    if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)):
+        return False
+    if fake.layout != torch.strided or real.layout != torch.strided or fake.dtype != real.dtype:
+        return False
+    dims = (*fake.shape, *fake.stride(), fake.storage_offset())
+    return all(isinstance(d, int) for d in dims) and tuple(fake.shape) == tuple(real.shape) and \
+        tuple(fake.stride()) == tuple(real.stride())
 
 
 def _own_layout(torch, val: Any) -> Any:
