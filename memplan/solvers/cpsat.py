@@ -18,7 +18,7 @@ The formulation is chosen to scale:
   above by the best heuristic plan, which is also given as a hint (warm start);
 - the time limit is CP-SAT's *deterministic* time (``DETERMINISTIC_PER_SECOND`` of it per second), shared
   out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved,
-  within the same work: ``deterministic_limit``), so the same input gives the
+  in rounds within the same work: ``deterministic_limit``), so the same input gives the
   same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
 - a component whose model would take longer to build and presolve than its share of the limit (an estimate from
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
@@ -329,7 +329,6 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     m.add_hint(arena, ub)
     m.minimize(arena)
 
-    solver = cp_model.CpSolver()
     # no ``max_time_in_seconds``: the wall-clock safety stop is ``_run``'s, so that memplan knows when it fired.
     # CP-SAT's own stops as soon as it *predicts* the next step would pass the limit, and then reported nothing
     # that told that stop from the end of the work budget: with several workers its deterministic time passed the
@@ -338,16 +337,6 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     # unstopped 1,415,168 B, was not marked "stopped"
     budget = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
     workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
-    limit = deterministic_limit(budget, workers)
-    solver.parameters.max_deterministic_time = limit
-    solver.parameters.num_workers = workers
-    solver.parameters.interleave_search = workers > 1  # several workers, still deterministic
-    if workers > 1:
-        solver.parameters.interleave_batch_size = workers   # (``deterministic_limit``: one task per worker a batch)
-    solver.parameters.random_seed = int(options.seed)
-    # Ctrl-C is caught by ``_run``, not by CP-SAT: its handler left SIGINT at SIG_DFL when the solve ended
-    solver.parameters.catch_sigint_signal = False
-
     best: dict = {}
 
     class _Progress(cp_model.CpSolverSolutionCallback):
@@ -361,19 +350,48 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
                                 caller="the cpsat solver")
 
-    status, interrupted, wall_fired = _run(solver, m, _Progress(), wall=max(wall, 0.01))
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        off = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
-        bound = _exact_bound(solver, arena, optimal=status == cp_model.OPTIMAL)
-    elif status == cp_model.INFEASIBLE:
-        # the hint is a solution with arena ub, so infeasible cannot happen unless ub < lower
-        off, bound = None, ub
-    else:
-        off = np.asarray(best["units"], dtype=np.int64) * align if "units" in best else None
-        bound = lower
-    det = float(solver.deterministic_time)
-    stopped = stop_reason(finished=status in (cp_model.OPTIMAL, cp_model.INFEASIBLE), interrupted=interrupted,
-                          deterministic_time=det, budget=limit, wall_fired=wall_fired)
+    deadline = time.perf_counter() + max(wall, 0.01)
+    det = 0.0   # deterministic time of all rounds
+    off, bound = None, lower
+    for rnd in range(MAX_ROUNDS if workers > 1 else 1):
+        limit = deterministic_limit(budget - det, workers)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_deterministic_time = limit
+        solver.parameters.num_workers = workers
+        solver.parameters.interleave_search = workers > 1  # several workers, still deterministic
+        if workers > 1:
+            solver.parameters.interleave_batch_size = workers   # (``deterministic_limit``: one task per worker a batch)
+        # each round its own seed: a round that found nothing better would otherwise repeat its predecessor's start
+        solver.parameters.random_seed = int(options.seed) + rnd
+        # Ctrl-C is caught by ``_run``, not by CP-SAT: its handler left SIGINT at SIG_DFL when the solve ended
+        solver.parameters.catch_sigint_signal = False
+        status, interrupted, wall_fired = _run(solver, m, _Progress(),
+                                               wall=max(deadline - time.perf_counter(), 0.01))
+        round_det = float(solver.deterministic_time)
+        det += round_det
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            found = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
+            if off is None or (found + sub.sizes).max() <= (off + sub.sizes).max():   # (a round never loses a plan)
+                off = found
+            bound = max(bound, _exact_bound(solver, arena, optimal=status == cp_model.OPTIMAL))
+            solution = list(solver.response_proto.solution)
+        elif status == cp_model.INFEASIBLE:
+            # the hint is a solution with arena ub, so infeasible cannot happen unless ub < lower
+            off, bound, solution = None, ub, []
+        else:   # stopped before CP-SAT had a solution of this round: the callback's last one, if better
+            found = np.asarray(best["units"], dtype=np.int64) * align if "units" in best else None
+            if found is not None and (off is None or (found + sub.sizes).max() <= (off + sub.sizes).max()):
+                off = found
+            solution = []
+        finished = status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
+        stopped = stop_reason(finished=finished, interrupted=interrupted, deterministic_time=round_det,
+                              budget=limit, wall_fired=wall_fired)
+        if finished or stopped or not another_round(budget, det, workers) or not solution:
+            break
+        # the next round starts from this one's best solution (every variable: the clique model's order literals too)
+        m.clear_hints()
+        m.proto.solution_hint.vars.extend(range(len(solution)))
+        m.proto.solution_hint.values.extend(solution)
     if stopped == "wall_clock" and options.progress is not None:
         report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
                         f"{det:.3g} of its {budget:.3g} deterministic seconds"
@@ -383,19 +401,43 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
 
 
 def deterministic_limit(budget: float, workers: int) -> float:
-    """CP-SAT's ``max_deterministic_time`` for a work budget of ``budget`` deterministic seconds searched by
-    ``workers`` interleaved workers (one task per worker a batch: ``interleave_batch_size``): ``budget / workers``,
-    so that the work, CP-SAT's deterministic time summed over its tasks, stays within ``budget``; one worker: the
-    budget itself (CP-SAT checks it as it goes).
+    """CP-SAT's ``max_deterministic_time`` for one round of a work budget of ``budget`` deterministic seconds (what is
+    left of it) searched by ``workers`` interleaved workers (one task per worker a batch: ``interleave_batch_size``):
+    ``budget / workers``, so that the round's work, CP-SAT's deterministic time summed over its tasks, stays within
+    ``budget``; one worker: the budget itself (CP-SAT checks it as it goes). Several workers search in rounds
+    (``another_round``), each from the best solution so far, until most of the budget is spent.
 
-    Why: interleaved, CP-SAT checks its limit only between batches, and each task of a batch may run until the
-    limit from where the batch began (a full-problem worker took 0.1498 of a 0.15 budget in one task), so a batch
+    Why the limit: interleaved, CP-SAT checks its limit only between batches, and each task of a batch may run until
+    the limit from where the batch began (a full-problem worker took 0.1498 of a 0.15 budget in one task), so a batch
     of ``k`` tasks ends at most ``k`` times the limit. With the limit at the budget and CP-SAT's own batch size
     (3 tasks a worker), several workers spent 2-17 times the budget (minimalloc's C, ``time_limit=0.1``: 0.068,
     0.13 and 0.26 of 0.015 deterministic seconds with 2, 4 and 8 workers; 0.82 of 0.15 with 8 at ``time_limit=1``),
     and took longer than one worker per ``time_limit``, into the wall-clock safety stop, whose plan does not
-    repeat. A batch of ``workers`` tasks, each within ``budget / workers`` of its start, ends within ``budget``."""
+    repeat. A batch of ``workers`` tasks, each within ``budget / workers`` of its start, ends within ``budget``.
+
+    Why rounds: one solve at that limit spends between 1 and ``workers`` limits, so several workers searched less
+    than one (minimalloc's A, ``time_limit=5``: 0.15 of 0.75 deterministic seconds with 8 workers, 0.25 with 4).
+    Each round spends at most what is left, so the rounds stay within the budget too, and they spend 0.89-1.01 of it
+    (minimalloc's A and C at ``time_limit`` 0.1, 1 and 5 with 2, 4 and 8 workers: at most 7 rounds; C at
+    ``time_limit=5`` with 4 workers: 1,390,592 B, one round 1,415,168 B, one worker 1,416,192 B). CP-SAT's
+    interleaved deterministic times repeat to the last bit, on a quiet machine and under load, so the rounds, and
+    the plan, repeat. Measured beside it: ``interleave_batch_size=1`` at the full budget spent 1.05-1.39 times the
+    budget (a task runs to the limit from where it began, overshooting by the task at the end), the same work
+    whatever the count of workers (one task at a time: no worker runs beside another)."""
     return budget / workers if workers > 1 else budget
+
+
+#: the most CP-SAT rounds of several workers (``another_round``); a bound that never binds on its own
+MAX_ROUNDS = 64
+#: several workers search another round while more than this part of the work budget is left (``another_round``)
+ROUND_REMAINDER = 0.1
+
+
+def another_round(budget: float, spent: float, workers: int) -> bool:
+    """Whether several workers search another round, ``deterministic_limit(budget - spent, workers)``, from the best
+    plan so far: while more than ``ROUND_REMAINDER`` of ``budget`` is left. One worker: never (its one solve spends
+    the budget)."""
+    return workers > 1 and budget - spent > ROUND_REMAINDER * budget
 
 
 def stop_reason(*, finished: bool, interrupted: bool, deterministic_time: float, budget: float,
