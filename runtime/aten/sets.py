@@ -209,7 +209,8 @@ def check_registry_changes(torch: Any, program: Program) -> None:
 
 
 def check_host_random(program: Program) -> None:
-    """Refuse a ``forward`` that draws from a host random generator in Python (``random.random()``, ``np.random``):
+    """Refuse a ``forward`` that draws from a host random generator in Python (``random.random()``, ``np.random``, a
+    generator object the module holds, ``self.rng.random()``):
     the number drawn at the export is a constant of the program, every compiled call gave it again where each eager
     call draws a new one, silently (a branch on it took the export's side for ever). torch's own random ops
     (``torch.rand``, a train-mode dropout) are nodes of the program and draw at every call."""
