@@ -31,6 +31,7 @@ torch = need("torch")
 np = need("numpy")
 
 from torch import nn  # noqa: E402
+from torch_saved import rows  # noqa: E402
 
 import memplan  # noqa: E402
 from runtime.aten import compile  # noqa: E402
@@ -352,10 +353,6 @@ class InputAtAnOffset(nn.Module):
         return x.as_strided((2,), (1,), 3) * 2
 
 
-def _rows(g):
-    return sorted((t.id, t.kind, t.size, t.view_of, t.view_offset) for t in g.tensors)
-
-
 @pytest.mark.parametrize("module, example", [
     (Tied(), torch.randn(2, 4)), (SharedAcrossSubmodules(), torch.randn(2)), (BufferViewOfParameter(), torch.randn(2)),
     (LiftedConstant(), torch.randn(2)), (InputAtAnOffset(), torch.arange(10.0)[2:6]),
@@ -365,7 +362,7 @@ def test_a_loaded_program_is_planned_as_in_memory_and_covers_what_its_views_read
     path = os.path.join(tmp_path, "m.pt2")
     torch.export.save(ep, path)
     here, loaded = memplan.from_torch(ep), memplan.from_torch(torch.export.load(path))
-    assert _rows(loaded) == _rows(here)
+    assert rows(loaded) == rows(here)
     sizes = {t.id: t for t in loaded.tensors}
     for t in loaded.tensors:   # (each view lies inside its root's planned bytes)
         if t.view_of is not None:
