@@ -5,13 +5,13 @@ refused torch's real view at compile)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from needs import need
 
 torch = need("torch")
+
 from torch import nn  # noqa: E402
+from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
 from runtime.aten import compile  # noqa: E402
@@ -79,13 +79,6 @@ MODULES = [SelectSlice, NarrowUnbind, SplitDiagonal, AsStridedOffset, ViewsOfVie
            ScattersOfViews, DtypeViews]
 
 
-def _saved_and_loaded(ep):
-    buf = io.BytesIO()
-    torch.export.save(ep, buf)
-    buf.seek(0)
-    return torch.export.load(buf)
-
-
 @pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
 def test_a_loaded_program_imports_to_the_graph_it_was_saved_from(cls):
     x = torch.randn(4, 8, generator=torch.Generator().manual_seed(3))
@@ -113,7 +106,6 @@ def test_a_loaded_program_imports_like_its_source_through_the_cli(tmp_path):
     out = tmp_path / "g.json"
     assert main(["import", str(path), "-o", str(out), "-q", "--name", "v"]) == 0
     assert memplan.load_graph(str(out)).to_dict() == memplan.from_torch(ep, name="v").to_dict()
-
 
 
 def test_views_of_a_scatter_result_at_a_storage_offset_run_as_eager():

@@ -17,6 +17,7 @@ torch = need("torch")
 
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
+from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 from memplan import from_torch  # noqa: E402
 from runtime.aten import compile  # noqa: E402
@@ -146,15 +147,6 @@ class WritesAnUnsafeView(nn.Module):
         v = torch.ops.aten._unsafe_view(y, (-1,))
         v.add_(1)
         return y + 0, v * 3
-
-
-def _saved_and_loaded(ep):
-    import io
-
-    buf = io.BytesIO()
-    torch.export.save(ep, buf)
-    buf.seek(0)
-    return torch.export.load(buf)
 
 
 def _edges(g):

@@ -9,26 +9,18 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from needs import need
 
 torch = need("torch")
 
 from torch import nn  # noqa: E402
+from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.torch import sized_inputs  # noqa: E402
 from runtime.aten import compile  # noqa: E402
-
-
-def _saved_and_loaded(ep):
-    buf = io.BytesIO()
-    torch.export.save(ep, buf)
-    buf.seek(0)
-    return torch.export.load(buf)
 
 
 class LazyClone(nn.Module):

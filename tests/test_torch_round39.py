@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -26,6 +25,8 @@ torch = need("torch")
 
 from torch import nn  # noqa: E402
 from torch.export import Dim  # noqa: E402
+from torch_saved import rows as _rows  # noqa: E402
+from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
@@ -33,17 +34,6 @@ from memplan.importers.torch import sized_inputs  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _saved_and_loaded(ep):
-    buf = io.BytesIO()
-    torch.export.save(ep, buf)
-    buf.seek(0)
-    return torch.export.load(buf)
-
-
-def _rows(g) -> list[tuple]:
-    return [(t.id, t.size, t.kind, t.view_of, t.view_offset) for t in g.tensors]
 
 
 class SliceWeights(nn.Module):

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -25,22 +24,13 @@ from needs import need
 torch = need("torch")
 
 from torch import nn  # noqa: E402
+from torch_saved import rows as _rows  # noqa: E402
+from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _saved_and_loaded(ep):
-    buf = io.BytesIO()
-    torch.export.save(ep, buf)
-    buf.seek(0)
-    return torch.export.load(buf)
-
-
-def _rows(g) -> list[tuple]:
-    return [(t.id, t.size, t.kind, t.view_of, t.view_offset) for t in g.tensors]
 
 
 def _touched(t: torch.Tensor) -> int:

@@ -736,7 +736,8 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
         out = real(module, *args, **kwargs)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)
-        state.settings = [(what, a, b) for (what, a), (_w, b) in zip(settings, process_settings(torch)) if a != b]
+        after = dict(process_settings(torch))
+        state.settings = [(what, a, after[what]) for what, a in settings if what in after and after[what] != a]
         state.returned = [(m, key, label) for m, key, label, _old, new in state.changes
                           if not key.startswith("_") and tensor_value(torch, new)]   # (a private tensor is
         # ``sets.check_private_sets``' business, or refused where set without ``__setattr__``)
@@ -759,13 +760,18 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
 REGISTRIES = (("_parameters", "parameter"), ("_buffers", "buffer"), ("_modules", "submodule"))
 
 
-#: ``registry_snapshots``' entry for the ``requires_grad`` of each parameter (no store of a module's own)
-_GRADS = "requires_grad"
+#: ``registry_snapshots``' entries for the ``requires_grad`` of each parameter and of each buffer (no stores of a
+#: module's own), and the store each reads. Review 40c: a buffer's ``requires_grad_(True)`` was unwatched
+_GRADS = {"requires_grad": "_parameters", "requires_grad of buffer": "_buffers"}
+GRAD_FLAGS = frozenset(_GRADS)
 
 
-def _grads(m: Any) -> dict[str, bool]:
-    held = vars(m).get("_parameters")
-    return {k: bool(p.requires_grad) for k, p in held.items() if p is not None} if isinstance(held, dict) else {}
+def _grads(m: Any, store: str = "_parameters") -> dict[str, tuple[int, bool]]:
+    """{name: (id of the tensor, its requires_grad)} of ``m``'s parameters or buffers (``store``): a flag is compared
+    on the same tensor only (one replaced is ``registry_changes``' or ``sets.fixed_sets``' business)."""
+    held = vars(m).get(store)
+    return {k: (id(p), bool(p.requires_grad)) for k, p in held.items() if p is not None} \
+        if isinstance(held, dict) else {}
 
 
 def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, set]]:
@@ -780,7 +786,7 @@ def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, se
             continue
         seen.add(id(m))
         stores = {store: dict(held) for store, _what in REGISTRIES if isinstance(held := vars(m).get(store), dict)}
-        stores[_GRADS] = _grads(m)
+        stores.update({flag: _grads(m, store) for flag, store in _GRADS.items()})
         out.append((m, f"{root}.{path}" if path else root, stores, set(vars(m).get("_non_persistent_buffers_set", ()))))
     return out
 
@@ -795,10 +801,11 @@ def registry_changes(snapshots: list[tuple[Any, str, dict, set]]) -> list[tuple[
     out = []
     for m, label, stores, _np in snapshots:
         for store, before in stores.items():
-            now = vars(m).get(store) if store != _GRADS else _grads(m)
+            now = vars(m).get(store) if store not in _GRADS else _grads(m, _GRADS[store])
             now = now if isinstance(now, dict) else {}
-            if store == _GRADS:   # (a parameter's flag, where it is still there: ``self.w.requires_grad_(False)``)
-                out += [(m, store, k, f"{label}.{k}", v, now[k]) for k, v in before.items() if now.get(k, v) != v]
+            if store in _GRADS:   # (a parameter's or buffer's flag, on the same tensor: ``self.w.requires_grad_(False)``)
+                out += [(m, store, k, f"{label}.{k}", v[1], now[k][1]) for k, v in before.items()
+                        if k in now and now[k][0] == v[0] and now[k][1] != v[1]]
                 continue
             for key in list(before) + [k for k in now if k not in before]:
                 old, new = before.get(key, MISSING), now.get(key, MISSING)
@@ -814,13 +821,13 @@ def restore_registries(snapshots: list[tuple[Any, str, dict, set]],
     put back what it swapped for its tracing, not what ``forward`` registered or deleted."""
     taken = {id(m): (stores, non_persistent) for m, _label, stores, non_persistent in snapshots}
     for m, store, key, _name, _old, _new in changes:
-        if id(m) not in taken or not isinstance(vars(m).get(store if store != _GRADS else "_parameters"), dict):
+        if id(m) not in taken or not isinstance(vars(m).get(_GRADS.get(store, store)), dict):
             continue
         stores, non_persistent = taken[id(m)]
-        if store == _GRADS:
-            p = vars(m)["_parameters"].get(key)
-            if p is not None and key in stores[_GRADS] and p.requires_grad != stores[_GRADS][key]:
-                p.requires_grad_(stores[_GRADS][key])
+        if store in _GRADS:
+            p = vars(m)[_GRADS[store]].get(key)
+            if p is not None and key in stores[store] and p.requires_grad != stores[store][key][1]:
+                p.requires_grad_(stores[store][key][1])
             continue
         held = vars(m)[store]
         if key in stores.get(store, {}):
@@ -832,35 +839,104 @@ def restore_registries(snapshots: list[tuple[Any, str, dict, set]],
              else vars(m)["_non_persistent_buffers_set"].discard)(key)
 
 
+def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[Any], None]]]:
+    """(what, get, set) of each process-wide torch setting ``process_settings`` watches: what eager's ``forward``
+    leaves changed for the rest of the process (the dtype and device of later tensors, later calls' numerics,
+    determinism). Read through torch's C getters: the Python ones are watched during an export
+    (``watch_default_dtype_reads``, ``watch_mode_reads``), and this is no read of ``forward``'s. Review 40c: the
+    deterministic-algorithms switch, the float32 matmul precision and the cuDNN / TF32 flags were unwatched (a
+    ``forward`` calling ``torch.use_deterministic_algorithms(True)`` compiled, and compile left it on)."""
+    c = torch._C
+    table = [
+        ("the default dtype (torch.set_default_dtype)", c.get_default_dtype, torch.set_default_dtype),
+        ("grad mode (torch.set_grad_enabled)", c.is_grad_enabled, torch.set_grad_enabled),
+        ("deterministic algorithms (torch.use_deterministic_algorithms)",
+         lambda: (c._get_deterministic_algorithms(), c._get_deterministic_algorithms_warn_only()),
+         lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
+        ("the float32 matmul precision (torch.set_float32_matmul_precision)", c._get_float32_matmul_precision,
+         torch.set_float32_matmul_precision),
+        ("cuDNN (torch.backends.cudnn.enabled)", c._get_cudnn_enabled, c._set_cudnn_enabled),
+        ("cuDNN benchmark mode (torch.backends.cudnn.benchmark)", c._get_cudnn_benchmark, c._set_cudnn_benchmark),
+        ("cuDNN determinism (torch.backends.cudnn.deterministic)", c._get_cudnn_deterministic,
+         c._set_cudnn_deterministic),
+        ("TF32 in cuDNN (torch.backends.cudnn.allow_tf32)", c._get_cudnn_allow_tf32, c._set_cudnn_allow_tf32),
+        ("TF32 in cuBLAS matmuls (torch.backends.cuda.matmul.allow_tf32)", c._get_cublas_allow_tf32,
+         c._set_cublas_allow_tf32),
+    ]
+    return [(what, get, put) for what, get, put in table if callable(get) and callable(put)]
+
+
 def process_settings(torch: Any) -> list[tuple[str, Any]]:
-    """The process-wide torch settings a ``forward`` may change and leave changed for the caller: eager's call leaves
-    them so, a compiled call runs no Python (``sets.check_process_settings``). Read through torch's C getters: the
-    Python ones are watched during an export (``watch_default_dtype_reads``, ``watch_mode_reads``), and this is no read
-    of ``forward``'s."""
-    return [("the default dtype (torch.set_default_dtype)", torch._C.get_default_dtype()),
-            ("grad mode (torch.set_grad_enabled)", torch._C.is_grad_enabled())]
+    """The process-wide torch settings a ``forward`` may change and leave changed for the caller (``_settings_table``),
+    as (what, value): eager's call leaves them so, a compiled call runs no Python (``sets.check_process_settings``)."""
+    out = []
+    for what, get, _put in _settings_table(torch):
+        try:
+            out.append((what, get()))
+        except (AttributeError, RuntimeError):   # (a getter this torch build lacks)
+            continue
+    return out
 
 
 def restore_process_settings(torch: Any, saved: list[tuple[str, Any]]) -> None:
     """Put back what ``process_settings`` saw before an export: compile runs no call (a ``forward`` calling
     ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile)."""
-    (_d, dtype), (_g, grad) = saved
-    if torch._C.get_default_dtype() != dtype:
-        torch.set_default_dtype(dtype)
-    if torch._C.is_grad_enabled() != grad:
-        torch.set_grad_enabled(grad)
+    now, puts = dict(process_settings(torch)), {what: put for what, _get, put in _settings_table(torch)}
+    for what, value in saved:
+        if what in now and now[what] != value:
+            puts[what](value)
 
 
-def host_random_states() -> list[tuple[str, Any, Any]]:
-    """(name, module, state) of the host random generators a ``forward`` may draw from in Python: ``random`` and,
-    where imported, NumPy's global one."""
+def host_random_states(torch: Any = None, module: Any = None) -> list[tuple[str, Any, Any]]:
+    """(name, (get state, set state), state) of the host random generators a ``forward`` may draw from in Python:
+    ``random``'s and, where imported, NumPy's global ones, and each generator object an attribute of a module of
+    ``module``'s tree holds (``self.rng = random.Random(0)``, ``np.random.default_rng(0)``, a ``RandomState``; a
+    private name too, or inside a list, tuple or dict there). Why the held ones: drawn in ``forward``, their number
+    was a constant of the export as a global draw's is, and went unseen (review 40c)."""
     import random
 
-    out: list[tuple[str, Any, Any]] = [("random", random, random.getstate())]
+    out: list[tuple[str, Any, Any]] = [("random", (random.getstate, random.setstate), random.getstate())]
     np = sys.modules.get("numpy")
     if np is not None:
-        out.append(("numpy.random", np.random, np.random.get_state()))
+        out.append(("numpy.random", (np.random.get_state, np.random.set_state), np.random.get_state()))
+    if torch is None or not isinstance(module, torch.nn.Module):
+        return out
+    root, seen = type(module).__name__, set()
+    for path, m in module.named_modules():
+        for key, value in vars(m).items():
+            for label, obj in _held_values(f"{root}.{path}.{key}" if path else f"{root}.{key}", value):
+                access = _generator_access(obj)
+                if access is not None and id(obj) not in seen:
+                    seen.add(id(obj))
+                    out.append((f"{label} ({type(obj).__module__}.{type(obj).__qualname__})", access, access[0]()))
     return out
+
+
+def _held_values(label: str, value: Any) -> list[tuple[str, Any]]:
+    """``value`` and, for a list, tuple or dict, its items (one level), each with the name it is reached by."""
+    if isinstance(value, (list, tuple)):
+        return [(label, value)] + [(f"{label}[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return [(label, value)] + [(f"{label}[{k!r}]", v) for k, v in value.items()]
+    return [(label, value)]
+
+
+def _generator_access(obj: Any) -> tuple[Callable[[], Any], Callable[[Any], None]] | None:
+    """(get state, set state) of a host random generator object, None for anything else (and for a
+    ``random.SystemRandom``, which has no state: it reads the OS's entropy)."""
+    import random
+
+    if isinstance(obj, random.Random) and not isinstance(obj, random.SystemRandom):
+        return obj.getstate, obj.setstate
+    np = sys.modules.get("numpy")
+    if np is None:
+        return None
+    if isinstance(obj, np.random.Generator):
+        bits = obj.bit_generator
+        return (lambda: bits.state), (lambda state: setattr(bits, "state", state))
+    if isinstance(obj, np.random.RandomState):
+        return obj.get_state, obj.set_state
+    return None
 
 
 def restore_host_random(states: list[tuple[str, Any, Any]]) -> tuple[str, ...]:
@@ -869,25 +945,23 @@ def restore_host_random(states: list[tuple[str, Any, Any]]) -> tuple[str, ...]:
     np.random.rand() < p``) is a constant of the trace, so every compiled call gave the export's one draw where each
     eager call draws anew, silently."""
     drawn = []
-    for name, mod, state in states:
-        now = mod.getstate() if name == "random" else mod.get_state()
-        if not _same_random_state(state, now):
+    for name, (get, put), state in states:
+        if not _same_random_state(state, get()):
             drawn.append(name)
-            (mod.setstate if name == "random" else mod.set_state)(state)
+            put(state)
     return tuple(drawn)
 
 
 def _same_random_state(a: Any, b: Any) -> bool:
-    """Whether two states of ``random`` (tuples) or NumPy's ``RandomState`` (a tuple holding an array) are equal."""
-    if type(a) is not tuple or type(b) is not tuple or len(a) != len(b):
-        return a == b
-    for x, y in zip(a, b):
-        if hasattr(x, "shape") and hasattr(y, "shape"):
-            if x.shape != y.shape or not bool((x == y).all()):
-                return False
-        elif x != y:
-            return False
-    return True
+    """Whether two generator states are equal: ``random``'s (tuples), NumPy's ``RandomState`` (a tuple holding an
+    array) or a NumPy ``BitGenerator``'s (a dict, an array in it for MT19937)."""
+    if hasattr(a, "shape") and hasattr(b, "shape"):
+        return a.shape == b.shape and bool((a == b).all())
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_random_state(a[k], b[k]) for k in a)
+    if type(a) is tuple and type(b) is tuple:
+        return len(a) == len(b) and all(_same_random_state(x, y) for x, y in zip(a, b))
+    return bool(a == b)
 
 
 #: the state a Python hook commonly changes, kept across an export that is no call (``hook_state_kept``)

@@ -153,7 +153,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
-    randoms = host_random_states()
+    randoms = host_random_states(torch, module) if exported is None else host_random_states()
     settings = process_settings(torch)
     tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)

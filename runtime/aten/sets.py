@@ -189,8 +189,9 @@ def check_registry_changes(torch: Any, program: Program) -> None:
     kinds = dict(ambient.REGISTRIES)
     for _m, store, _key, name, before, after in program.registry_changes:
         what = kinds.get(store, store)
-        if store == "requires_grad":
-            raise AtenExecutorError(f"forward sets requires_grad of parameter {name} from {before} to {after} while it "
+        if store in ambient.GRAD_FLAGS:
+            of = "parameter" if store == "requires_grad" else "buffer"
+            raise AtenExecutorError(f"forward sets requires_grad of {of} {name} from {before} to {after} while it "
                                     "runs: a compiled call runs no Python, so it would not, where eager's call leaves "
                                     "it so (set it outside forward)")
         if store == "_buffers" and before is not MISSING and after is not MISSING:
@@ -208,7 +209,8 @@ def check_registry_changes(torch: Any, program: Program) -> None:
 
 
 def check_host_random(program: Program) -> None:
-    """Refuse a ``forward`` that draws from a host random generator in Python (``random.random()``, ``np.random``):
+    """Refuse a ``forward`` that draws from a host random generator in Python (``random.random()``, ``np.random``, a
+    generator object the module holds, ``self.rng.random()``):
     the number drawn at the export is a constant of the program, every compiled call gave it again where each eager
     call draws a new one, silently (a branch on it took the export's side for ever). torch's own random ops
     (``torch.rand``, a train-mode dropout) are nodes of the program and draw at every call."""
@@ -224,9 +226,9 @@ def check_process_settings(program: Program) -> None:
     """Refuse a ``forward`` that changes a process-wide torch setting and leaves it changed (``torch.set_default_dtype
     (torch.float64)``, ``torch.set_grad_enabled(False)`` outside a ``with``): eager's call leaves the caller's process
     so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
-    if program.settings_left:
-        what, before, after = program.settings_left[0]
-        raise AtenExecutorError(f"forward changes {what} from {before} to {after} and leaves it so: eager's call leaves "
+    if program.settings_left:   # (all of them: torch ties some together, TF32 in cuBLAS to the matmul precision)
+        what = ", ".join(f"{what} from {before} to {after}" for what, before, after in program.settings_left)
+        raise AtenExecutorError(f"forward changes {what} and leaves it so: eager's call leaves "
                                 "the caller's process that way, a compiled call runs no Python and would not (use a "
                                 "with block inside forward, torch.no_grad() / an explicit dtype, or set it outside "
                                 "forward)")
