@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from runtime.aten import compile as aten_compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 class _EmbMaxNorm(torch.nn.Module):
@@ -45,3 +46,74 @@ def test_the_captured_path_runs_under_no_grad_where_a_weight_is_renormalised_in_
     assert seen == [False]
     assert torch.equal(m.e.weight, ref.e.weight)   # renormalised as eager's
 
+
+
+class _LayerDrop(torch.nn.Module):
+    """MusicGen's and VITS' layerdrop: a draw at every layer, read only in training."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])
+        self.layerdrop = 0.5
+
+    def forward(self, x):
+        import random
+
+        for layer in self.layers:
+            p = random.uniform(0, 1)
+            if self.training and p < self.layerdrop:
+                continue
+            x = layer(x)
+        return x
+
+
+class _Scaled(torch.nn.Module):
+    def forward(self, x):
+        import math
+        import random
+
+        return x * math.exp(random.random())   # read by math.exp in C: no unread mark sees it
+
+
+class _Branch(torch.nn.Module):
+    def forward(self, x):
+        import random
+
+        return x * 2 if random.random() < 0.5 else x * 3
+
+
+def _calls(fn, x, seed=5):
+    import random
+
+    random.seed(seed)
+    out = [fn(x) for _ in range(3)]
+    return out, random.getstate()
+
+
+def test_an_unread_layerdrop_draw_compiles_and_leaves_random_where_eager_does():
+    """aten40 refused every draw from ``random`` in forward, MusicGen's decoder too (bitwise before): its draw changes
+    nothing in eval. Now taken, and each compiled call draws what eager's does (the same ``random`` state after)."""
+    m = _LayerDrop().eval()
+    x = torch.randn(2, 4)
+    c = aten_compile(m, (x,))
+    want, after_eager = _calls(m, x)
+    got, after_compiled = _calls(c, x)
+    assert all(torch.equal(a, b) for a, b in zip(want, got))
+    assert after_eager == after_compiled
+
+
+@pytest.mark.parametrize("module", [_Scaled, _Branch])
+def test_a_draw_the_program_reads_is_still_refused(module):
+    with pytest.raises(AtenExecutorError, match="draws from random"):
+        aten_compile(module().eval(), (torch.randn(2, 4),))
+
+
+def test_the_second_export_is_what_refuses_a_draw_read_in_c(monkeypatch):
+    """Negative control: without the second export's comparison, ``x * math.exp(random.random())`` compiles and every call
+    gives the export's number."""
+    from runtime.aten import sets
+
+    monkeypatch.setattr(sets, "same_export", lambda *a, **k: True)
+    c = aten_compile(_Scaled().eval(), (torch.ones(2, 4),))
+    first, second = c(torch.ones(2, 4)), c(torch.ones(2, 4))
+    assert torch.equal(first, second)   # the baked number, where eager draws anew

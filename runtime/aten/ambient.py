@@ -912,6 +912,109 @@ def host_random_states(torch: Any = None, module: Any = None) -> list[tuple[str,
     return out
 
 
+#: the module-level functions of ``random`` that draw (each a bound method of ``random``'s hidden instance)
+_DRAWS = ("random", "uniform", "randint", "randrange", "choice", "choices", "sample", "shuffle", "gauss",
+          "normalvariate", "lognormvariate", "expovariate", "vonmisesvariate", "gammavariate", "betavariate",
+          "paretovariate", "weibullvariate", "triangular", "getrandbits", "randbytes", "binomialvariate")
+#: arguments a draw can be repeated with at every compiled call
+_REPEATABLE = (int, float, str, bool, type(None))
+#: what an unread draw may be asked without being read: its type, its attribute store
+_NOT_A_READ = frozenset({"__class__", "__new__", "__init__", "__getattribute__", "__setattr__", "__delattr__",
+                         "__dict__", "__doc__", "__init_subclass__", "__subclasshook__", "__sizeof__", "__dir__",
+                         "__module__", "__weakref__", "__class_getitem__", "__reduce__", "__reduce_ex__",
+                         "__getnewargs__", "__getstate__"})
+
+
+@dataclass
+class HostDraws:
+    """The draws ``forward`` made from ``random``'s module-level functions while exported: ``calls`` (function name,
+    args, kwargs) in order, and ``read``, whether any value drawn was looked at in Python (compared, computed with,
+    converted, formatted) or a draw cannot be repeated (a sequence argument, a list result)."""
+
+    calls: list = field(default_factory=list)
+    read: bool = False
+
+
+def _unread_type(base: type) -> type:
+    """A ``base`` (float, int) whose every operation marks its ``HostDraws`` read. Why: MusicGen's and VITS' layerdrop
+    draws ``p = random.uniform(0, 1)`` at every layer and reads it only in training (``if self.training and p <
+    layerdrop``); such a draw changes nothing the program computes, and is told apart from one that does only by
+    whether Python ever looked at it (a tensor op reads the number in C, unseen: ``sets.take_unread_draws`` exports
+    again with other draws for that)."""
+    def marks(name: str) -> Callable[..., Any]:
+        def op(self: Any, *args: Any, **kwargs: Any) -> Any:
+            object.__getattribute__(self, "_draws").read = True
+            return getattr(base, name)(self, *args, **kwargs)
+        return op
+
+    def getattribute(self: Any, name: str) -> Any:
+        if name != "_draws" and name not in _NOT_A_READ:
+            object.__getattribute__(self, "_draws").read = True
+        return base.__getattribute__(self, name)
+
+    ns: dict[str, Any] = {n: marks(n) for n in dir(base)
+                          if n.startswith("__") and n.endswith("__") and n not in _NOT_A_READ
+                          and callable(getattr(base, n))}
+    ns["__getattribute__"] = getattribute
+    return type(f"Unread{base.__name__.title()}", (base,), ns)
+
+
+_UNREAD = {float: _unread_type(float), int: _unread_type(int)}
+
+
+@contextlib.contextmanager
+def watch_host_draws() -> Iterator[HostDraws]:
+    """``random``'s module-level draws recorded while the block runs, each value handed back unread-marked
+    (``_unread_type``); the functions put back after."""
+    import random
+
+    draws, saved = HostDraws(), {}
+
+    def wrap(name: str, draw: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            value = draw(*args, **kwargs)
+            draws.calls.append((name, args, dict(kwargs)))
+            if not all(type(a) in _REPEATABLE for a in (*args, *kwargs.values())) or type(value) not in _UNREAD:
+                draws.read = True
+                return value
+            marked = _UNREAD[type(value)](value)
+            object.__setattr__(marked, "_draws", draws)
+            return marked
+        return recorded
+
+    for name in _DRAWS:
+        if callable(getattr(random, name, None)):
+            saved[name] = getattr(random, name)
+            setattr(random, name, wrap(name, saved[name]))
+    try:
+        yield draws
+    finally:
+        for name, draw in saved.items():
+            setattr(random, name, draw)
+
+
+def draws_account_for(calls: list, before: Any, after: Any) -> bool:
+    """Whether repeating ``calls`` from ``random``'s state ``before`` leaves it at ``after``: every draw went through
+    the recorded functions (none through a name imported before, ``from random import random``, or the generator's
+    methods)."""
+    import random
+
+    r = random.Random()
+    r.setstate(before)
+    for name, args, kwargs in calls:
+        getattr(r, name)(*args, **kwargs)
+    return _same_random_state(r.getstate(), after)
+
+
+def repeat_draws(calls: tuple) -> None:
+    """Draw from ``random`` what the export's call drew and nobody read, so that a compiled call leaves ``random``'s
+    state where eager's call leaves it."""
+    import random
+
+    for name, args, kwargs in calls:
+        getattr(random, name)(*args, **kwargs)
+
+
 def _held_values(label: str, value: Any) -> list[tuple[str, Any]]:
     """``value`` and, for a list, tuple or dict, its items (one level), each with the name it is reached by."""
     if isinstance(value, (list, tuple)):

@@ -40,6 +40,7 @@ from .sets import (
     check_registry_changes,
     fallback_caches,
     fixed_sets,
+    take_unread_draws,
 )
 
 
@@ -132,6 +133,8 @@ class CompiledModule:
             if why is not None:
                 raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
+        if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers)
+            ambient.repeat_draws(self.program.host_draws)
         out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
         values = self.executor.attribute_values
         if self.attr_slots is not None:
@@ -293,6 +296,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     else:
         check_program(torch, program, module, example_inputs, kwargs)
     check_registry_changes(torch, program)   # (before planning: named at once)
+    if isinstance(module, torch.nn.Module):
+        program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs))
     check_host_random(program)
     check_process_settings(program)
     if device is None:

@@ -108,6 +108,10 @@ class Program:
     #: the host random generators ``forward`` drew from while it was exported ("random", "numpy.random"): the
     #: number drawn is baked into the program (``ambient.host_random_states``; their states put back after)
     host_random: tuple[str, ...] = ()
+    #: ``random``'s module-level draws ``forward`` made while exported and Python never read (``ambient.HostDraws``:
+    #: MusicGen's layerdrop in eval), when they are all it drew: each compiled call repeats them (``repeat_draws``)
+    #: once ``sets.take_unread_draws`` has proven the program the same under other draws
+    host_draws: tuple[tuple[str, tuple, dict], ...] = ()
     #: (what, value before, value after) of each process-wide torch setting ``forward`` changed and left changed
     #: while exported (``ambient.CallState.settings``; put back after the export)
     settings_left: tuple[tuple[str, Any, Any], ...] = ()
@@ -125,8 +129,10 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
 
     source = exported if exported is not None else module
     from .ambient import (
+        HostDraws,
         ModuleWrites,
         container_snapshots,
+        draws_account_for,
         host_random_states,
         process_settings,
         registry_snapshots,
@@ -138,6 +144,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         undo_container_changes,
         watch_call_state,
         watch_default_dtype_reads,
+        watch_host_draws,
         watch_mode_reads,
         watch_module_writes,
         watch_object_reads,
@@ -159,13 +166,19 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
     state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None) if not strict and exported is None
                    and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
+    # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
+    draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
+                   or not isinstance(module, torch.nn.Module) else watch_host_draws())
     writes = ModuleWrites()
     call_state = None
+    draws = HostDraws(read=True)
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
-              reads_watch as (object_reads, watched), state_watch as call_state):
+              reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
+        unread = (not draws.read and bool(draws.calls)
+                  and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
         changed = undo_container_changes(snapshots)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
@@ -278,7 +291,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    own_writes, changed, tuple(call_state.returned) if call_state is not None else (),
                    tuple(call_state.changes) if call_state is not None else (),
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
-                   host_random=drawn, settings_left=tuple(call_state.settings) if call_state is not None else ())
+                   host_random=drawn, host_draws=tuple(draws.calls) if unread and drawn == ("random",) else (),
+                   settings_left=tuple(call_state.settings) if call_state is not None else ())
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:

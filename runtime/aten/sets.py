@@ -208,6 +208,35 @@ def check_registry_changes(torch: Any, program: Program) -> None:
                                 "change it outside forward)")
 
 
+#: ``random``'s state for the second export of ``take_unread_draws``: other numbers than any seed a test would pick
+_OTHER_DRAWS_SEED = 0x6D656D706C616E
+
+
+def take_unread_draws(program: Program, load: Callable[[], Program]) -> Program:
+    """``program`` with its draws from ``random`` taken (``host_random`` emptied; each compiled call repeats them:
+    ``Program.host_draws``) where Python never read them and exporting again under other draws (``load``, from
+    ``random`` seeded elsewhere) gives the same program; else ``program`` as it is, for ``check_host_random`` to refuse.
+    Why the second export: a tensor op reads a number in C (``x * random.random()``), unseen by the unread marks,
+    and the number is then a constant of the program, other under other draws. Why take them at all: MusicGen's and
+    VITS' layerdrop draw at every layer in eval too, and read the number only in training."""
+    import random
+
+    if program.host_random != ("random",) or not program.host_draws:
+        return program
+    saved = random.getstate()
+    try:
+        random.seed(_OTHER_DRAWS_SEED)
+        again = load()
+    finally:
+        random.setstate(saved)
+    if (again.host_random != ("random",) or [c[:2] for c in again.host_draws] != [c[:2] for c in program.host_draws]
+            or not same_export(program.exported, again.exported, set())):
+        return program
+    from dataclasses import replace
+
+    return replace(program, host_random=())
+
+
 def check_host_random(program: Program) -> None:
     """Refuse a ``forward`` that draws from a host random generator in Python (``random.random()``, ``np.random``, a
     generator object the module holds, ``self.rng.random()``):
