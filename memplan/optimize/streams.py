@@ -51,6 +51,10 @@ from .timeline import simulate_indices
 #: (``indexed_candidates``), not every one: the same choice, at the cost of the streams a unit's inputs
 #: involve rather than every stream in use (1024 streams)
 INDEXED_CANDIDATES = 16
+#: above that, where the index might list more than ``SCAN_ABOVE`` streams, ``scanned_candidates`` tries the streams
+#: free-est first instead, at most ``SCAN_CANDIDATES`` of them before it gives up for the index (the same choice)
+SCAN_ABOVE = 16
+SCAN_CANDIDATES = 16
 
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
 LARGE_UNITS = 20_000
@@ -179,7 +183,8 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
 
 def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                        fixed: Sequence[int] | None = None, chain_pred: Sequence[int] | None = None,
-                       listed: bool = False, twin: bool = True) -> tuple[list[int], list[int], tuple[bool, bool, bool]]:
+                       listed: bool = False, twin: bool = True, stats: dict[str, int] | None = None
+                       ) -> tuple[list[int], list[int], tuple[bool, bool, bool]]:
     """``list_schedule`` and which other runs are this run (``twin``, mode "eft"; else all False): the same
     call in mode "est", in mode "eft" with free events (``event_us`` 0), in mode "est" with free events.
 
@@ -189,6 +194,9 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     bound it. Each other run's choice is kept beside this one's while it agrees: the same stream and (with
     free events) the same start, so the same end time and clocks. If they agree on every unit, the runs
     are the same run, and ``optimize`` does not repeat it.
+
+    ``stats`` (for tests: operation counts, not times): "scored" is increased by the streams tried, each
+    one a unit's start computed on it.
     """
     n = len(U.members)
     eft = mode == "eft"
@@ -251,6 +259,72 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
             rel.add(used)
         return sorted(rel)
 
+    def start_on(s: int, ds: Sequence[int]) -> tuple[float, float, int]:
+        """(start, start with free events, events) of a unit reading ``ds`` on stream ``s``: the placement
+        loop's own arithmetic (the same float operations, so the same values), for ``scanned_candidates``."""
+        t = t0 = free[s]
+        ks = know[s]
+        waits: set[int] = set()
+        for d in ds:
+            sd, e = stream[d], end[d]
+            if e > t0:
+                t0 = e
+            if sd == s or ks.get(sd, 0) > seq[d]:
+                if e > t:
+                    t = e
+                continue
+            if e + event_us > t:
+                t = e + event_us
+            waits.add(sd)
+        return t, t0, len(waits)
+
+    def scanned_candidates(ds: Sequence[int], cu: float, keys: tuple[bool, bool, bool, bool]) -> list[int] | None:
+        """Streams among which each ranking the placement loop keeps (``keys``: finish, start, finish and start
+        with free events) has its best, found by trying the used streams free-est first (ties: the lower), and
+        the lowest unused one; None past ``SCAN_CANDIDATES`` tries.
+
+        Why it may stop early: on stream s a unit starts no earlier than ``free[s]`` nor than any input's end
+        (a start with free events is that maximum exactly), so every key of s is at least (that bound [plus its
+        cost], 0 events, ``free[s]``, s), which grows along the free-est-first order. Once the next stream's
+        bound exceeds every best so far, no stream after it can win. Why it is needed: when every stream knows
+        a unit's inputs (a 5,000-way fork on 1,024 streams: each branch reads the fork's source, which every
+        stream has waited for), ``indexed_candidates`` lists every stream, and the free-est one, which knows
+        them too, already wins: k streams tried per unit, where this tries two."""
+        top = max(map(end.__getitem__, ds), default=0.0)
+        best: list[tuple | None] = [None] * 4
+        tried: list[int] = []
+        held: list[tuple[float, int]] = []
+
+        def better(lows: tuple) -> bool:
+            return any(on and (b is None or low < b) for on, b, low in zip(keys, best, lows))
+
+        def rank(s: int, t: float, t0: float, nev: int) -> None:
+            f = free[s]
+            for i, key in enumerate(((t + cu, nev, f, s), (t, nev, f, s), (t0 + cu, nev, f, s), (t0, nev, f, s))):
+                if keys[i] and (best[i] is None or key < best[i]):   # type: ignore[operator]
+                    best[i] = key
+            tried.append(s)
+
+        if used < k:
+            rank(used, *start_on(used, ds))
+        found: list[int] | None = tried
+        while by_free:
+            f, s = by_free[0]
+            if f < free[s]:   # stale
+                heapq.heappop(by_free)
+                continue
+            low = f if f > top else top
+            if not better(((low + cu, 0, f, s), (low, 0, f, s), (low + cu, 0, f, s), (low, 0, f, s))):
+                break
+            if len(tried) >= SCAN_CANDIDATES:
+                found = None
+                break
+            held.append(heapq.heappop(by_free))
+            rank(s, *start_on(s, ds))
+        for e in held:
+            heapq.heappush(by_free, e)
+        return found
+
     while heap:
         _, u = heapq.heappop(heap)
         # Reading views, u waits for all their writers, but only each stream's latest one matters:
@@ -266,7 +340,18 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         elif min(k, used + 1) <= INDEXED_CANDIDATES:
             cands = range(min(k, used + 1))
         else:
-            cands = indexed_candidates(ds)
+            if len(ds) > SCAN_CANDIDATES:   # a wide join: only each stream's latest input decides (as for views)
+                ds = tuple(latest_per_stream(ds).values())
+            listed_at_most = len(ds) + 2 + sum(len(knowers[stream[d]]) for d in ds)
+            found = None
+            if listed_at_most > SCAN_ABOVE:
+                found = scanned_candidates(ds, U.cost[u], (True, twin, twin_free, twin_free_est) if eft
+                                           else (False, True, False, False))
+                if stats is not None:
+                    stats["scored"] = stats.get("scored", 0) + (SCAN_CANDIDATES if found is None else len(found))
+            cands = indexed_candidates(ds) if found is None else found
+        if stats is not None:
+            stats["scored"] = stats.get("scored", 0) + len(cands)
         best = None
         best_est = best_free = best_free_est = None
         track_free = twin_free or twin_free_est
