@@ -756,7 +756,11 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
 
 
 #: the registries of an ``nn.Module`` that ``registry_changes`` watches, and what each holds
-REGISTRIES = (("_parameters", "parameter"), ("_buffers", "buffer"), ("_modules", "submodule"))
+REGISTRIES = (("_parameters", "parameter"), ("_buffers", "buffer"), ("_modules", "submodule"),
+              ("_forward_pre_hooks", "forward pre-hook"), ("_forward_hooks", "forward hook"))
+#: the dicts torch keeps beside the hook dicts (keyed by the same handle ids): snapshot and put back with them, never
+#: named (a hook registered ``with_kwargs=True`` puts its id in both)
+HOOK_FLAGS = ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 
 
 #: ``registry_snapshots``' entry for the ``requires_grad`` of each parameter (no store of a module's own)
@@ -779,7 +783,8 @@ def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, se
         if id(m) in seen:
             continue
         seen.add(id(m))
-        stores = {store: dict(held) for store, _what in REGISTRIES if isinstance(held := vars(m).get(store), dict)}
+        stores = {store: dict(held) for store in (*dict(REGISTRIES), *HOOK_FLAGS)
+                  if isinstance(held := vars(m).get(store), dict)}
         stores[_GRADS] = _grads(m)
         out.append((m, f"{root}.{path}" if path else root, stores, set(vars(m).get("_non_persistent_buffers_set", ()))))
     return out
@@ -787,7 +792,8 @@ def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, se
 
 def registry_changes(snapshots: list[tuple[Any, str, dict, set]]) -> list[tuple[Any, str, str, str, Any, Any]]:
     """(module, store, key, name, before, after; ``MISSING`` where none) of each entry of the snapshot's registries
-    that is another object now: a parameter, buffer or submodule ``forward`` deleted, registered or replaced.
+    that is another object now: a parameter, buffer, submodule or forward (pre-)hook ``forward`` deleted, registered
+    or replaced (a hook keyed by its handle's id: ``register_forward_hook`` in ``forward``, session 40b).
     Why: ``_parameters``, ``_buffers`` and ``_modules`` are torch's own fields, left out of the call-state watch, so
     ``del self.sub`` (every later eager call takes another path), ``self.register_buffer("b", x * 2)`` behind ``if
     not hasattr(self, "b")`` compiled and ran the export's call silently, and left the module without its submodule

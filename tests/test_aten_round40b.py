@@ -1,0 +1,250 @@
+"""Round 40b: what the ATen executor left unfaithful after round 40, compiled against eager over three calls with
+different inputs (values, and identities / storage sharing where eager's are the point).
+
+Bugs fixed (each test marked "failed before" did):
+- a forward hook registered (or removed) in ``forward`` and left so: compiled, the export's hook left on the module,
+  the first compiled call differed from eager's (which ran two); now refused naming the module, the hooks put back;
+- a function attribute (``self.f = functools.partial(scale, k=3.0)``, a lambda) replaced after compile, a partial's
+  keywords or a callable object's field (``self.f = Scale(2.0)``) changed: eager followed, the program silently not;
+  now refused naming it;
+- a ``torch.jit.trace``d submodule: a raw ``AttributeError`` ('OrderedDictWrapper'...), a scripted one a GraphError
+  naming no submodule; now refused naming it;
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+
+class Sub(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def _eager_twin(m):
+    e = type(m)()
+    e.load_state_dict(m.state_dict())
+    return e
+
+
+# --- 4: hooks --------------------------------------------------------------------------------------------------------
+
+class AddsHook(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = Sub()
+
+    def forward(self, x):
+        self.sub.register_forward_hook(lambda mod, i, o: o + 1)
+        return self.sub(x)
+
+
+class TogglesHook(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = Sub()
+        self.handles = []
+
+    def forward(self, x):
+        if self.handles:
+            self.handles.pop().remove()
+        else:
+            self.sub.register_forward_pre_hook(lambda mod, i: (i[0] * 3,))
+        return self.sub(x)
+
+
+class HookForOneCall(nn.Module):
+    """The same submodule called twice, a hook on it for the second call only: traced as eager runs it."""
+
+    def __init__(self):
+        super().__init__()
+        self.sub = Sub()
+
+    def forward(self, x):
+        y = self.sub(x)
+        h = self.sub.register_forward_hook(lambda mod, i, o: o * 10)
+        z = self.sub(y)
+        h.remove()
+        return z + self.sub(y)
+
+
+@pytest.mark.parametrize("cls", [AddsHook, TogglesHook])
+def test_a_hook_left_registered_by_forward_is_refused_and_put_back(cls):
+    """Failed before: compiled (the export's hook left on the module) and the first call differed from eager's."""
+    m = cls()
+    with pytest.raises(AtenExecutorError, match=rf"forward registers a forward (pre-)?hook of {cls.__name__}\.sub"):
+        compile(m, (torch.randn(2, 4),))
+    assert not m.sub._forward_hooks and not m.sub._forward_pre_hooks
+
+
+def test_a_hook_for_one_call_of_a_submodule_runs_as_eager():
+    m = HookForOneCall()
+    step = compile(m, (torch.randn(2, 4),))
+    for _ in range(3):
+        x = torch.randn(2, 4)
+        assert torch.allclose(step(x), m(x))
+    assert not m.sub._forward_hooks
+
+
+@pytest.mark.parametrize("change", ["hook", "pre-hook", "removed", "with_kwargs"])
+def test_hooks_added_or_removed_between_calls_are_refused(change):
+    m = nn.Sequential(Sub())
+    handle = m[0].register_forward_hook(lambda mod, i, o: o * 2)
+    step = compile(m, (torch.randn(2, 4),))
+    x = torch.randn(2, 4)
+    assert torch.allclose(step(x), m(x))
+    if change == "hook":
+        m[0].register_forward_hook(lambda mod, i, o: o + 1)
+    elif change == "pre-hook":
+        m[0].register_forward_pre_hook(lambda mod, i: (i[0] * 3,))
+    elif change == "removed":
+        handle.remove()
+    else:
+        m.register_forward_hook(lambda mod, a, k, o: o + 1, with_kwargs=True)
+    with pytest.raises(AtenExecutorError, match=r"forward (pre-)?hooks of Sequential(\.0)? changed after compile"):
+        step(x)
+
+
+# --- 5: compiled / scripted submodules, partials, lambdas, callable objects, ``__call__`` ---------------------------
+
+def scale(x, k):
+    return x * k
+
+
+class Scale:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, x):
+        return x * self.k
+
+
+class Callables(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = functools.partial(scale, k=3.0)
+        self.g = lambda x: x + 1
+        self.h = Scale(2.0)
+        self.act = torch.tanh
+
+    def forward(self, x):
+        return self.act(self.h(self.g(self.f(x))))
+
+
+def _new_partial(m):
+    m.f = functools.partial(scale, k=5.0)
+
+
+def _new_lambda(m):
+    m.g = lambda x: x - 1
+
+
+def _partial_keyword(m):
+    m.f.keywords["k"] = 7.0
+
+
+def _object_field(m):
+    m.h.k = 9.0
+
+
+def _builtin(m):
+    m.act = torch.sigmoid
+
+
+@pytest.mark.parametrize("change, named", [
+    (_new_partial, r"Callables\.f is functools\.partial"), (_new_lambda, r"Callables\.g is <function"),
+    (_partial_keyword, r"Callables\.f\.keywords\.k is 7\.0 now, 3\.0 at compile"),
+    (_object_field, r"Callables\.h\.k is 9\.0 now, 2\.0 at compile"), (_builtin, r"Callables\.act is")])
+def test_a_function_attribute_changed_after_compile_is_refused_naming_it(change, named):
+    """Failed before: the compiled calls kept the export's function where eager's called the new one, silently."""
+    m = Callables()
+    step = compile(m, (torch.randn(2, 4),))
+    for _ in range(2):
+        x = torch.randn(2, 4)
+        assert torch.allclose(step(x), m(x))
+    change(m)
+    x = torch.randn(2, 4)
+    assert not torch.allclose(step.program.exported.module()(x), m(x))   # (eager follows the change)
+    with pytest.raises(AtenExecutorError, match=named):
+        step(x)
+
+
+def test_an_equal_partial_set_again_runs_on():
+    m = Callables()
+    step = compile(m, (torch.randn(2, 4),))
+    for _ in range(3):
+        m.f = functools.partial(scale, k=3.0)   # (another object, the same function and arguments)
+        x = torch.randn(2, 4)
+        assert torch.allclose(step(x), m(x))
+
+
+class Scripted(nn.Module):
+    def __init__(self, how):
+        super().__init__()
+        sub = Sub()
+        self.sub = torch.jit.script(sub) if how == "script" else torch.jit.trace(sub, torch.randn(2, 4))
+
+    def forward(self, x):
+        return self.sub(x) * 2
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_torchscript_submodule_is_refused_naming_it(how):
+    """Failed before: a traced one was a raw AttributeError, a scripted one a GraphError naming no submodule."""
+    with pytest.raises(AtenExecutorError, match=r"Scripted\.sub is a TorchScript module"):
+        compile(Scripted(how), (torch.randn(2, 4),))
+
+
+class WithCompiled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = torch.compile(Sub(), backend="eager")
+
+    def forward(self, x):
+        return self.sub(x) * 2
+
+
+class CallOverride(nn.Module):
+    """``__call__`` overridden on the class: ``self.sub(x)`` runs it, not ``forward``."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def __call__(self, x):
+        return self.lin(x) * 100
+
+
+class HoldsCallOverride(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = CallOverride()
+
+    def forward(self, x):
+        return self.sub(x) + 1
+
+
+@pytest.mark.parametrize("cls", [WithCompiled, HoldsCallOverride, CallOverride])
+def test_compiled_submodules_and_call_overrides_run_as_eager(cls):
+    m = cls()
+    step = compile(m, (torch.randn(2, 4),))
+    for _ in range(3):
+        x = torch.randn(2, 4)
+        assert torch.allclose(step(x), m(x))
