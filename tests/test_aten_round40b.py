@@ -4,6 +4,9 @@ different inputs (values, and identities / storage sharing where eager's are the
 Bugs fixed (each test marked "failed before" did):
 - a forward hook registered (or removed) in ``forward`` and left so: compiled, the export's hook left on the module,
   the first compiled call differed from eager's (which ran two); now refused naming the module, the hooks put back;
+- a backend flag set in ``forward`` and left set (``torch.backends.cudnn.benchmark = True``,
+  ``torch.backends.cuda.matmul.allow_tf32 = True``): compiled, compile left the flag set, the calls never set it;
+  now refused naming the flag, put back;
 - a function attribute (``self.f = functools.partial(scale, k=3.0)``, a lambda) replaced after compile, a partial's
   keywords or a callable object's field (``self.f = Scale(2.0)``) changed: eager followed, the program silently not;
   now refused naming it;
@@ -248,3 +251,55 @@ def test_compiled_submodules_and_call_overrides_run_as_eager(cls):
     for _ in range(3):
         x = torch.randn(2, 4)
         assert torch.allclose(step(x), m(x))
+
+
+# --- 3: backend flags set in forward ----------------------------------------------------------------------------------
+
+def _benchmark():
+    torch.backends.cudnn.benchmark = not torch.backends.cudnn.benchmark
+
+
+def _tf32():
+    torch.backends.cuda.matmul.allow_tf32 = not torch.backends.cuda.matmul.allow_tf32
+
+
+def _precision():
+    torch.set_float32_matmul_precision("medium")
+
+
+class SetsFlag(nn.Module):
+    def __init__(self, set_flag):
+        super().__init__()
+        self.set_flag = set_flag
+
+    def forward(self, x):
+        self.set_flag()
+        return x * 2
+
+
+@pytest.mark.parametrize("set_flag, named", [(_benchmark, "torch.backends.cudnn.benchmark"),
+                                             (_tf32, "torch.backends.cuda.matmul.allow_tf32"),
+                                             (_precision, "(torch.set_float32_matmul_precision|torch.backends.cuda.matmul.allow_tf32)")])
+def test_a_backend_flag_left_set_by_forward_is_refused_naming_it_and_put_back(set_flag, named):
+    """Failed before: compiled, compile left the flag changed, and no compiled call set it where each eager call does."""
+    from runtime.aten.ambient import backend_flags
+
+    before = backend_flags(torch)
+    with pytest.raises(AtenExecutorError, match=rf"forward changes {named} from .* and leaves it so"):
+        compile(SetsFlag(set_flag), (torch.randn(3),))
+    assert backend_flags(torch) == before
+
+
+class FlagInsideWith(nn.Module):
+    def forward(self, x):
+        with torch.backends.cudnn.flags(enabled=False, benchmark=True):
+            y = x * 2
+        return y + 1
+
+
+def test_a_backend_flag_set_inside_a_with_block_in_forward_compiles():
+    m = FlagInsideWith()
+    step = compile(m, (torch.randn(3),))
+    for _ in range(3):
+        x = torch.randn(3)
+        assert torch.equal(step(x), m(x))

@@ -844,17 +844,42 @@ def process_settings(torch: Any) -> list[tuple[str, Any]]:
     Python ones are watched during an export (``watch_default_dtype_reads``, ``watch_mode_reads``), and this is no read
     of ``forward``'s."""
     return [("the default dtype (torch.set_default_dtype)", torch._C.get_default_dtype()),
-            ("grad mode (torch.set_grad_enabled)", torch._C.is_grad_enabled())]
+            ("grad mode (torch.set_grad_enabled)", torch._C.is_grad_enabled()),
+            *zip(flag_names(torch), backend_flags(torch))]   # (session 40b: ``torch.backends.cudnn.benchmark = True``)
 
 
 def restore_process_settings(torch: Any, saved: list[tuple[str, Any]]) -> None:
     """Put back what ``process_settings`` saw before an export: compile runs no call (a ``forward`` calling
-    ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile)."""
-    (_d, dtype), (_g, grad) = saved
+    ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile; one setting
+    ``torch.backends.cudnn.benchmark = True`` left it on)."""
+    (_d, dtype), (_g, grad), *flags = saved
     if torch._C.get_default_dtype() != dtype:
         torch.set_default_dtype(dtype)
     if torch._C.is_grad_enabled() != grad:
         torch.set_grad_enabled(grad)
+    now = dict(zip(flag_names(torch), backend_flags(torch)))
+    for name, value in flags:
+        if now.get(name) != value:
+            _set_flag(torch, name, value)
+
+
+def _set_flag(torch: Any, name: str, value: Any) -> None:
+    """Set backend flag ``name`` (a ``flag_names`` entry) to ``value`` through torch's C setter of its getter."""
+    getter = next(g for g, n in _FLAGS.items() if n == name)
+    if getter == "_get_deterministic_algorithms":
+        torch._C._set_deterministic_algorithms(value, warn_only=torch._C._get_deterministic_algorithms_warn_only())
+    elif getter == "_get_deterministic_algorithms_warn_only":
+        torch._C._set_deterministic_algorithms(torch._C._get_deterministic_algorithms(), warn_only=value)
+    elif getter in _SDP_SETTERS:
+        getattr(torch._C, _SDP_SETTERS[getter])(value)
+    else:
+        getattr(torch._C, "_set" + getter.removeprefix("_get"))(value)
+
+
+#: the setters of the flags whose name is not their getter's with ``_set``
+_SDP_SETTERS = {"_get_flash_sdp_enabled": "_set_sdp_use_flash", "_get_mem_efficient_sdp_enabled":
+                "_set_sdp_use_mem_efficient", "_get_math_sdp_enabled": "_set_sdp_use_math",
+                "_get_cudnn_sdp_enabled": "_set_sdp_use_cudnn", "_get_fa3_sdp_enabled": "_set_sdp_use_fa3"}
 
 
 def host_random_states() -> list[tuple[str, Any, Any]]:

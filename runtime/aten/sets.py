@@ -236,7 +236,8 @@ def check_host_random(program: Program) -> None:
 
 def check_process_settings(program: Program) -> None:
     """Refuse a ``forward`` that changes a process-wide torch setting and leaves it changed (``torch.set_default_dtype
-    (torch.float64)``, ``torch.set_grad_enabled(False)`` outside a ``with``): eager's call leaves the caller's process
+    (torch.float64)``, ``torch.set_grad_enabled(False)`` outside a ``with``, a backend flag: ``torch.backends.cudnn.
+    benchmark = True``, session 40b): eager's call leaves the caller's process
     so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
     if program.settings_left:
         what, before, after = program.settings_left[0]
