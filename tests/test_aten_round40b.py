@@ -7,6 +7,8 @@ Bugs fixed (each test marked "failed before" did):
 - a backend flag set in ``forward`` and left set (``torch.backends.cudnn.benchmark = True``,
   ``torch.backends.cuda.matmul.allow_tf32 = True``): compiled, compile left the flag set, the calls never set it;
   now refused naming the flag, put back;
+- an output made inside ``torch.inference_mode()`` in ``forward`` came back with ``is_inference()`` False (eager's
+  True): now an inference tensor, views of it sharing its storage as eager's;
 - a function attribute (``self.f = functools.partial(scale, k=3.0)``, a lambda) replaced after compile, a partial's
   keywords or a callable object's field (``self.f = Scale(2.0)``) changed: eager followed, the program silently not;
   now refused naming it;
@@ -303,3 +305,31 @@ def test_a_backend_flag_set_inside_a_with_block_in_forward_compiles():
     for _ in range(3):
         x = torch.randn(3)
         assert torch.equal(step(x), m(x))
+
+
+# --- 2: outputs made inside inference_mode ---------------------------------------------------------------------------
+
+class InferenceInside(nn.Module):
+    def forward(self, x):
+        y = x + 1
+        with torch.inference_mode():
+            z = y * 2
+            w = z[1:]
+            self.last = z * 3
+        return z, w, z + 1, y, z
+
+
+def test_outputs_made_inside_inference_mode_are_inference_tensors():
+    """Failed before: ``is_inference()`` False for ``z``, ``w`` and ``m.last`` where eager's are True."""
+    m, e = InferenceInside(), InferenceInside()
+    step = compile(m, (torch.randn(3),))
+    for _ in range(3):
+        x = torch.randn(3)
+        out, ref = step(x), e(x)
+        assert all(torch.equal(a, b) for a, b in zip(out, ref))
+        assert [t.is_inference() for t in out] == [t.is_inference() for t in ref] == [True, True, False, False, True]
+        assert m.last.is_inference() and e.last.is_inference() and torch.equal(m.last, e.last)
+        z, w, _, _, z2 = out
+        assert z2 is z and w.untyped_storage().data_ptr() == z.untyped_storage().data_ptr()
+        with pytest.raises(RuntimeError, match="Inplace update to inference tensor outside InferenceMode"):
+            z.add_(1)   # (as eager refuses)

@@ -140,6 +140,8 @@ class Executor:
         self._grouped_inputs = {program.user_outputs[i][1] for g in self._output_aliases[1] for i in g
                                 if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
+        #: the outputs eager makes inside ``torch.inference_mode()`` in ``forward`` (inference tensors): copied out there
+        self._inference = _inference_outputs(torch, program)
         itself = _outputs_that_are_inputs(torch, program)   # {output index: user input index}, written ones too
         self._attribute_inputs = _attribute_inputs(program, itself)
         kept = {v for _i, v in self._attribute_inputs}   # (forward's own outputs that are such an input)
@@ -514,9 +516,11 @@ class Executor:
             else:
                 flat.append(self.layout.views[v])
         if not self.return_views:
-            flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases, self._bases)
+            flat = _copy_outputs_in_modes(self.torch, flat, self.program.user_outputs, *self._output_aliases,
+                                          self._bases, self._inference)
         elif self._attribute_copies:   # the module's own copies, made inside the call (the next call writes the
-            flat = _copy_outputs(self.torch, flat, *self._attribute_copies)   # arena), and an output that is one of
+            flat = _copy_outputs_in_modes(self.torch, flat, *self._attribute_copies, None,   # arena), and an output
+                                          self._inference)   # that is one of
             # them that copy too (``step(x) is m.last``, as eager's; before, the arena view beside the module's copy)
         for i, k in self._inputs_kept_and_returned:   # ``self.last = x`` (``x.add_(1)`` before it too): eager's module
             flat[i] = self._caller_inputs[k]   # holds the caller's very tensor, and ``return x`` beside it returns
@@ -746,6 +750,39 @@ def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], gro
         if j != i:
             out[i] = out[j]
     return out
+
+
+def _copy_outputs_in_modes(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]],
+                           bases: dict[int, tuple[int, int]] | None, inference: frozenset[int]) -> list:
+    """``_copy_outputs``, the outputs in ``inference`` (``_inference_outputs``) copied inside ``torch.inference_mode()``:
+    inference tensors, as eager's are. Why: an output ``forward`` made inside ``with torch.inference_mode():`` came back
+    with ``is_inference()`` False (an in-place write to it outside inference mode, which eager refuses, ran; session
+    40b). A group of outputs sharing bytes across the two kinds is copied apart."""
+    if not inference:
+        return _copy_outputs(torch, values, sources, same, groups, bases)
+    plain = tuple(("const", None) if i in inference else s for i, s in enumerate(sources))
+    made = tuple(s if i in inference else ("const", None) for i, s in enumerate(sources))
+    out = _copy_outputs(torch, values, plain, same, [g for g in groups if not inference & set(g)], bases)
+    with torch.inference_mode():
+        inside = _copy_outputs(torch, values, made, same, [g for g in groups if set(g) <= inference], bases)
+    return [inside[i] if i in inference else t for i, t in enumerate(out)]
+
+
+def _inference_outputs(torch: Any, program: Program) -> frozenset[int]:
+    """The indices of ``program.user_outputs`` (arena or weight sources) whose export value is an inference tensor:
+    made inside ``torch.inference_mode()`` in ``forward`` (the fake tensors keep the flag), a view of one too. Closed
+    under equal sources (``return z, z``)."""
+    from torch.export.graph_signature import OutputKind
+
+    ep = program.exported
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    if out_node is None:
+        return frozenset()
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    found = {src for a, src in zip(user, program.user_outputs) if src[0] in ("arena", "weight")
+             and isinstance(val := getattr(a, "meta", {}).get("val"), torch.Tensor) and val.is_inference()}
+    return frozenset(i for i, src in enumerate(program.user_outputs) if src in found)
 
 
 def _copy_out_shared(torch: Any, views: list) -> list:
