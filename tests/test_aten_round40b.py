@@ -9,6 +9,9 @@ Bugs fixed (each test marked "failed before" did):
   now refused naming the flag, put back;
 - an output made inside ``torch.inference_mode()`` in ``forward`` came back with ``is_inference()`` False (eager's
   True): now an inference tensor, views of it sharing its storage as eager's;
+- an output that is a view of a weight (``self.w[1:]``, ``return self.w``) or of the caller's input (``x[1:, ::2]``)
+  came back as a copy: an in-place write to it changed the weight (and the next calls) or the caller's tensor in
+  eager, nothing here; now eager's view of the module's / caller's tensor (the weight itself for ``return self.w``);
 - a function attribute (``self.f = functools.partial(scale, k=3.0)``, a lambda) replaced after compile, a partial's
   keywords or a callable object's field (``self.f = Scale(2.0)``) changed: eager followed, the program silently not;
   now refused naming it;
@@ -333,3 +336,65 @@ def test_outputs_made_inside_inference_mode_are_inference_tensors():
         assert z2 is z and w.untyped_storage().data_ptr() == z.untyped_storage().data_ptr()
         with pytest.raises(RuntimeError, match="Inplace update to inference tensor outside InferenceMode"):
             z.add_(1)   # (as eager refuses)
+
+
+# --- 1: views of a weight or of the caller's input --------------------------------------------------------------------
+
+class ViewsOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3))
+        self.register_buffer("b", torch.randn(4, 3))
+
+    def forward(self, x):
+        return self.w[1:], self.b[1:], x[1:, ::2], x * self.b, self.b
+
+
+@pytest.mark.parametrize("views", [False, True])
+def test_views_of_weights_and_inputs_share_eagers_storage(views):
+    """Failed before: each of the first three was a copy: a write to it left the weight / the caller's input as it was
+    (eager's changes them, and the weight's next reads)."""
+    m = ViewsOut()
+    e = _eager_twin(m)
+    step = compile(m, (torch.randn(4, 3),), return_views=views)
+    for k in range(3):
+        x = torch.randn(4, 3)
+        xe = x.clone()
+        with torch.no_grad():
+            out, ref = step(x), e(xe)
+            assert all(torch.equal(a, b) for a, b in zip(out, ref))
+            assert out[4] is m.b and ref[4] is e.b
+            for a, b in zip(out[:3], ref[:3]):
+                assert (a.shape, a.stride(), a.storage_offset()) == (b.shape, b.stride(), b.storage_offset())
+            assert out[0].data_ptr() == m.w[1:].data_ptr() and out[2].data_ptr() == x[1:].data_ptr()
+            for t in (*out[:3], *ref[:3]):
+                t.add_(k + 1)   # (changes the weight, the buffer and the caller's input, in eager as here)
+        assert torch.equal(m.w, e.w) and torch.equal(m.b, e.b) and torch.equal(x, xe)
+
+
+def test_a_weight_view_requires_grad_under_grad_mode_as_eagers():
+    m = ViewsOut()
+    step = compile(m, (torch.randn(4, 3),))
+    out, ref = step(torch.randn(4, 3)), m(torch.randn(4, 3))
+    assert out[0].requires_grad and ref[0].requires_grad and out[0].grad_fn is not None
+    for t in (out[0], ref[0]):
+        with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+            t.add_(1)
+
+
+class InputAndViews(nn.Module):
+    def forward(self, x):
+        return x, x.view(-1), x[1:]
+
+
+def test_an_input_returned_beside_its_views_is_the_callers_tensor():
+    step = compile(InputAndViews(), (torch.randn(4, 3),))
+    for _ in range(3):
+        x = torch.randn(4, 3)
+        a, b, c = step(x)
+        assert a is x and b.data_ptr() == x.data_ptr() and c.data_ptr() == x[1:].data_ptr()
+    t = torch.randn(3, 4).t()   # (laid out otherwise than at export: copies sharing one storage, as before)
+    a, b, c = step(t)
+    assert torch.equal(a, t) and a.data_ptr() != t.data_ptr()
+    a.zero_()
+    assert not c.any()
