@@ -382,19 +382,21 @@ def test_a_weight_view_requires_grad_under_grad_mode_as_eagers():
             t.add_(1)
 
 
-class InputAndViews(nn.Module):
+class InputViews(nn.Module):
     def forward(self, x):
-        return x, x.view(-1), x[1:]
+        return x.view(-1), x[1:], x * 2
 
 
-def test_an_input_returned_beside_its_views_is_the_callers_tensor():
-    step = compile(InputAndViews(), (torch.randn(4, 3),))
+def test_views_of_an_input_are_the_callers_views_where_it_is_laid_out_as_at_export():
+    step = compile(InputViews(), (torch.randn(4, 3),))
     for _ in range(3):
         x = torch.randn(4, 3)
         a, b, c = step(x)
-        assert a is x and b.data_ptr() == x.data_ptr() and c.data_ptr() == x[1:].data_ptr()
+        assert a.data_ptr() == x.data_ptr() and b.data_ptr() == x[1:].data_ptr() and torch.equal(c, x * 2)
+        a.zero_()   # (as in eager: the caller's tensor and the other view follow)
+        assert not x.any() and not b.any()
     t = torch.randn(3, 4).t()   # (laid out otherwise than at export: copies sharing one storage, as before)
     a, b, c = step(t)
-    assert torch.equal(a, t) and a.data_ptr() != t.data_ptr()
+    assert torch.equal(b, t[1:]) and b.data_ptr() != t[1:].data_ptr()
     a.zero_()
-    assert not c.any()
+    assert not b.any() and t.any()

@@ -509,8 +509,8 @@ class Executor:
         """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight
         itself) and, where this call's input has the export's strides, dtype and device, of the caller's input
         (``x[1:, ::2]``): a new view object each call, made in the caller's grad mode (as eager's, a weight's requires
-        grad under grad mode), and the caller's very tensor for an input returned beside views of it. Returns their
-        indices: not copied. Why: each came back as a copy, so an in-place write to it changed the weight or the
+        grad under grad mode); not where the input itself is returned beside them (it is a copy, as every output
+        without ``return_views``: its views are views of that copy, as before). Returns their indices: not copied. Why: each came back as a copy, so an in-place write to it changed the weight or the
         caller's tensor in eager and nothing here (session 40b). An input laid out otherwise than at export: copies,
         as before (eager's view has that input's strides; the arena slot the export's)."""
         served: set[int] = set()
@@ -521,6 +521,8 @@ class Executor:
             return served
         ok: dict[int, bool] = {}
         for i, (k, shape, stride, delta) in self._input_views.items():
+            if k in self._grouped_inputs:   # (returned itself beside them: a copy, as every output without
+                continue                    # ``return_views``, its views copies sharing its storage as before)
             x = self._caller_inputs[k]
             if k not in ok:
                 slot = self._inputs[k]
@@ -530,10 +532,6 @@ class Executor:
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
             if ok[k] and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
                 flat[i] = x.as_strided(shape, stride, offset)
-                served.add(i)
-        for i, (kind, v) in enumerate(self.program.user_outputs):
-            if kind == "input" and ok.get(v) and v in self._grouped_inputs:
-                flat[i] = self._caller_inputs[v]
                 served.add(i)
         return served
 
