@@ -757,7 +757,11 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
 
 
 #: the registries of an ``nn.Module`` that ``registry_changes`` watches, and what each holds
-REGISTRIES = (("_parameters", "parameter"), ("_buffers", "buffer"), ("_modules", "submodule"))
+REGISTRIES = (("_parameters", "parameter"), ("_buffers", "buffer"), ("_modules", "submodule"),
+              ("_forward_pre_hooks", "forward pre-hook"), ("_forward_hooks", "forward hook"))
+#: the dicts torch keeps beside the hook dicts (keyed by the same handle ids): snapshot and put back with them, never
+#: named (a hook registered ``with_kwargs=True`` puts its id in both)
+HOOK_FLAGS = ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 
 
 #: ``registry_snapshots``' entries for the ``requires_grad`` of each parameter and of each buffer (no stores of a
@@ -785,7 +789,8 @@ def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, se
         if id(m) in seen:
             continue
         seen.add(id(m))
-        stores = {store: dict(held) for store, _what in REGISTRIES if isinstance(held := vars(m).get(store), dict)}
+        stores = {store: dict(held) for store in (*dict(REGISTRIES), *HOOK_FLAGS)
+                  if isinstance(held := vars(m).get(store), dict)}
         stores.update({flag: _grads(m, store) for flag, store in _GRADS.items()})
         out.append((m, f"{root}.{path}" if path else root, stores, set(vars(m).get("_non_persistent_buffers_set", ()))))
     return out
@@ -793,7 +798,8 @@ def registry_snapshots(torch: Any, module: Any) -> list[tuple[Any, str, dict, se
 
 def registry_changes(snapshots: list[tuple[Any, str, dict, set]]) -> list[tuple[Any, str, str, str, Any, Any]]:
     """(module, store, key, name, before, after; ``MISSING`` where none) of each entry of the snapshot's registries
-    that is another object now: a parameter, buffer or submodule ``forward`` deleted, registered or replaced.
+    that is another object now: a parameter, buffer, submodule or forward (pre-)hook ``forward`` deleted, registered
+    or replaced (a hook keyed by its handle's id: ``register_forward_hook`` in ``forward``, session 40b).
     Why: ``_parameters``, ``_buffers`` and ``_modules`` are torch's own fields, left out of the call-state watch, so
     ``del self.sub`` (every later eager call takes another path), ``self.register_buffer("b", x * 2)`` behind ``if
     not hasattr(self, "b")`` compiled and ran the export's call silently, and left the module without its submodule
@@ -863,6 +869,13 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
         ("TF32 in cuBLAS matmuls (torch.backends.cuda.matmul.allow_tf32)", c._get_cublas_allow_tf32,
          c._set_cublas_allow_tf32),
     ]
+    covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
+               "_get_float32_matmul_precision", "_get_cudnn_enabled", "_get_cudnn_benchmark",
+               "_get_cudnn_deterministic", "_get_cudnn_allow_tf32", "_get_cublas_allow_tf32"}
+    for getter, name in _FLAGS.items():   # (session 40b: the other kernel switches, ``matmul.allow_fp16_...``)
+        setter = _SDP_SETTERS.get(getter, "_set" + getter.removeprefix("_get"))
+        if getter not in covered and hasattr(c, getter) and hasattr(c, setter):
+            table.append((name, getattr(c, getter), functools.partial(_set_flag, torch, name)))
     return [(what, get, put) for what, get, put in table if callable(get) and callable(put)]
 
 
@@ -880,11 +893,31 @@ def process_settings(torch: Any) -> list[tuple[str, Any]]:
 
 def restore_process_settings(torch: Any, saved: list[tuple[str, Any]]) -> None:
     """Put back what ``process_settings`` saw before an export: compile runs no call (a ``forward`` calling
-    ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile)."""
+    ``torch.set_default_dtype(torch.float64)`` left the process in float64 after compile; one setting
+    ``torch.backends.cudnn.benchmark = True`` left it on)."""
     now, puts = dict(process_settings(torch)), {what: put for what, _get, put in _settings_table(torch)}
     for what, value in saved:
         if what in now and now[what] != value:
             puts[what](value)
+
+
+def _set_flag(torch: Any, name: str, value: Any) -> None:
+    """Set backend flag ``name`` (a ``flag_names`` entry) to ``value`` through torch's C setter of its getter."""
+    getter = next(g for g, n in _FLAGS.items() if n == name)
+    if getter == "_get_deterministic_algorithms":
+        torch._C._set_deterministic_algorithms(value, warn_only=torch._C._get_deterministic_algorithms_warn_only())
+    elif getter == "_get_deterministic_algorithms_warn_only":
+        torch._C._set_deterministic_algorithms(torch._C._get_deterministic_algorithms(), warn_only=value)
+    elif getter in _SDP_SETTERS:
+        getattr(torch._C, _SDP_SETTERS[getter])(value)
+    else:
+        getattr(torch._C, "_set" + getter.removeprefix("_get"))(value)
+
+
+#: the setters of the flags whose name is not their getter's with ``_set``
+_SDP_SETTERS = {"_get_flash_sdp_enabled": "_set_sdp_use_flash", "_get_mem_efficient_sdp_enabled":
+                "_set_sdp_use_mem_efficient", "_get_math_sdp_enabled": "_set_sdp_use_math",
+                "_get_cudnn_sdp_enabled": "_set_sdp_use_cudnn", "_get_fa3_sdp_enabled": "_set_sdp_use_fa3"}
 
 
 def host_random_states(torch: Any = None, module: Any = None) -> list[tuple[str, Any, Any]]:

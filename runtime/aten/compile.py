@@ -291,6 +291,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     if not isinstance(example_inputs, tuple):
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     check_no_autocast(torch)
+    check_no_script_modules(torch, module)
     if program is None:
         program = load_program(module, example_inputs, kwargs)
     else:
@@ -386,6 +387,23 @@ def check_no_autocast(torch: Any) -> None:
             raise AtenExecutorError(f"compile() called inside a torch.autocast region for {device_type}: torch.export "
                                     "does not record an autocast around the export (put it inside forward, where "
                                     "it is recorded, or compile outside it)")
+
+
+def check_no_script_modules(torch: Any, module: Any) -> None:
+    """Refuse a module tree holding a TorchScript module (``torch.jit.script`` / ``torch.jit.trace`` of a submodule),
+    naming it, before the export. Why: torch.export cannot trace through one: a scripted submodule failed with "Sub.
+    forward() takes 2 positional arguments but 3 were given" naming no submodule, a traced one with a raw
+    ``AttributeError: 'OrderedDictWrapper' object has no attribute 'get'`` (session 40b). A ``torch.compile``d
+    submodule is exported as the module it wraps."""
+    if not isinstance(module, torch.nn.Module):
+        return
+    root = type(module).__name__
+    for path, m in module.named_modules():
+        if isinstance(m, torch.jit.ScriptModule):
+            where = f"{root}.{path}" if path else root
+            raise AtenExecutorError(f"{where} is a TorchScript module ({type(m).__name__}, from torch.jit.script or "
+                                    "torch.jit.trace): torch.export cannot trace through it (use the nn.Module it was "
+                                    "made from)")
 
 
 def check_device(torch: Any, device: Any) -> Any:

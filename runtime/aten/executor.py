@@ -140,6 +140,8 @@ class Executor:
         self._grouped_inputs = {program.user_outputs[i][1] for g in self._output_aliases[1] for i in g
                                 if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
+        #: the outputs eager makes inside ``torch.inference_mode()`` in ``forward`` (inference tensors): copied out there
+        self._inference = _inference_outputs(torch, program)
         itself = _outputs_that_are_inputs(torch, program)   # {output index: user input index}, written ones too
         self._attribute_inputs = _attribute_inputs(program, itself)
         kept = {v for _i, v in self._attribute_inputs}   # (forward's own outputs that are such an input)
@@ -147,7 +149,10 @@ class Executor:
         self._inputs_kept_and_returned = tuple((i, k) for i, k in itself.items() if k in kept)
         #: under ``return_views``, the outputs copied for the module (the tensor attributes ``forward`` sets but the
         #: caller's inputs, and each output that is one of them or shares its bytes): ``collect``
-        self._attribute_copies = _attribute_copies(program, set(itself), *self._output_aliases) if return_views else ()
+        #: the outputs eager returns as views of a module tensor, or of the caller's input (``_direct_outputs``)
+        self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
+        self._attribute_copies = _attribute_copies(program, set(itself) | set(self._weight_views),
+                                                   *self._output_aliases) if return_views else ()
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
@@ -162,7 +167,8 @@ class Executor:
             copies_per_call=sum(launch.copies for launch in self.launches.values()),
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
             scratch_bytes=self.scratch.nbytes + sum(launch.scratch_bytes for launch in self.launches.values()),
-            output_copies=0 if return_views else _copies_out(program.user_outputs, *self._output_aliases),
+            output_copies=0 if return_views else _copies_out(*_unserved(program.user_outputs, self._output_aliases[0],
+                                                                        self._output_aliases[1], set(self._weight_views))),
             streams=max(plan.streams, 1), events=len(plan.events), input_writebacks=len(self._written),
             buffer_writebacks=len(self._buffer_updates))
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
@@ -499,6 +505,36 @@ class Executor:
         return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
                 if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
+    def _direct(self, flat: list) -> set[int]:
+        """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight
+        itself) and, where this call's input has the export's strides, dtype and device, of the caller's input
+        (``x[1:, ::2]``): a new view object each call, made in the caller's grad mode (as eager's, a weight's requires
+        grad under grad mode); not where the input itself is returned beside them (it is a copy, as every output
+        without ``return_views``: its views are views of that copy, as before). Returns their indices: not copied. Why: each came back as a copy, so an in-place write to it changed the weight or the
+        caller's tensor in eager and nothing here (session 40b). An input laid out otherwise than at export: copies,
+        as before (eager's view has that input's strides; the arena slot the export's)."""
+        served: set[int] = set()
+        for i, (root, shape, stride, offset) in self._weight_views.items():
+            flat[i] = root if shape is None else root.as_strided(shape, stride, offset)
+            served.add(i)
+        if not self._input_views:
+            return served
+        ok: dict[int, bool] = {}
+        for i, (k, shape, stride, delta) in self._input_views.items():
+            if k in self._grouped_inputs:   # (returned itself beside them: a copy, as every output without
+                continue                    # ``return_views``, its views copies sharing its storage as before)
+            x = self._caller_inputs[k]
+            if k not in ok:
+                slot = self._inputs[k]
+                ok[k] = (x.dtype == slot.dtype and x.device == slot.device and x.layout == self.torch.strided
+                         and tuple(x.stride()) == tuple(slot.stride()))
+            offset = x.storage_offset() + delta
+            end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
+            if ok[k] and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
+                flat[i] = x.as_strided(shape, stride, offset)
+                served.add(i)
+        return served
+
     def collect(self) -> Any:
         """The user outputs (copies, or the arena views with ``return_views``) in the export's structure. Copies
         share memory where eager's outputs do (``_copy_outputs``)."""
@@ -513,10 +549,14 @@ class Executor:
                 flat.append(self._inputs[v])
             else:
                 flat.append(self.layout.views[v])
+        served = self._direct(flat)   # (eager's views of a weight or of the caller's input: those views)
         if not self.return_views:
-            flat = _copy_outputs(self.torch, flat, self.program.user_outputs, *self._output_aliases, self._bases)
+            flat = _copy_outputs_in_modes(self.torch, flat, *_unserved(self.program.user_outputs,
+                                                                       *self._output_aliases, served),
+                                          self._bases, self._inference)
         elif self._attribute_copies:   # the module's own copies, made inside the call (the next call writes the
-            flat = _copy_outputs(self.torch, flat, *self._attribute_copies)   # arena), and an output that is one of
+            flat = _copy_outputs_in_modes(self.torch, flat, *_unserved(*self._attribute_copies, served), None,
+                                          self._inference)   # arena), and an output that is one of
             # them that copy too (``step(x) is m.last``, as eager's; before, the arena view beside the module's copy)
         for i, k in self._inputs_kept_and_returned:   # ``self.last = x`` (``x.add_(1)`` before it too): eager's module
             flat[i] = self._caller_inputs[k]   # holds the caller's very tensor, and ``return x`` beside it returns
@@ -746,6 +786,89 @@ def _copy_outputs(torch: Any, values: list, sources: tuple, same: list[int], gro
         if j != i:
             out[i] = out[j]
     return out
+
+
+def _unserved(sources: tuple, same: list[int], groups: list[list[int]],
+              served: set[int]) -> tuple[tuple, list[int], list[list[int]]]:
+    """``_copy_outputs``' arguments with the outputs in ``served`` (``Executor._direct``: eager's views, returned as they
+    are) left out: as constants, and no group holding one (its other members copied apart)."""
+    if not served:
+        return sources, same, groups
+    return (tuple(("const", None) if i in served else s for i, s in enumerate(sources)), same,
+            [g for g in groups if not served & set(g)])
+
+
+def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Which outputs eager returns as views sharing storage it does not own:
+    ``({output index: (module tensor, shape, strides, storage offset)}``, a weight output (``self.w[1:]``; shape None:
+    the tensor itself, ``return self.w``), and ``{output index: (user input index, shape, strides, storage offset
+    from the input's)}``, an arena output that is a view of a user input (``x[1:, ::2]``, graph root a user input).
+    Not a view in another dtype than its root's, a conjugate or negative one, or one whose offset is no whole number
+    of its elements."""
+    graph = program.graph
+    index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
+    weights: dict[int, tuple] = {}
+    inputs: dict[int, tuple] = {}
+    for i, (kind, v) in enumerate(program.user_outputs):
+        if kind not in ("weight", "arena") or v not in graph.tensor_index:
+            continue
+        root = graph.tensors[graph.root[graph.tensor_index[v]]].id
+        t = views.get(v)
+        if t is None or t.is_conj() or t.is_neg():
+            continue
+        if kind == "weight":
+            own = program.weights.get(root)
+            if not isinstance(own, torch.Tensor) or own.dtype != t.dtype or own.is_conj() or own.is_neg():
+                continue
+            if t is own:
+                weights[i] = (own, None, None, None)
+            elif t.untyped_storage().data_ptr() == own.untyped_storage().data_ptr() and t.device == own.device:
+                weights[i] = (own, tuple(t.shape), tuple(t.stride()), t.storage_offset())
+            continue
+        if root == v or root not in index:
+            continue
+        spec, base = program.specs[v], program.specs[root]
+        delta = spec.byte_offset - base.byte_offset
+        if spec.dtype == base.dtype and delta % spec.itemsize == 0:
+            inputs[i] = (index[root], spec.shape, spec.stride, delta // spec.itemsize)
+    return weights, inputs
+
+
+def _copy_outputs_in_modes(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]],
+                           bases: dict[int, tuple[int, int]] | None, inference: frozenset[int]) -> list:
+    """``_copy_outputs``, the outputs in ``inference`` (``_inference_outputs``) copied inside ``torch.inference_mode()``:
+    inference tensors, as eager's are. Why: an output ``forward`` made inside ``with torch.inference_mode():`` came back
+    with ``is_inference()`` False (an in-place write to it outside inference mode, which eager refuses, ran; session
+    40b). A group of outputs sharing bytes across the two kinds is copied apart."""
+    if not inference:
+        return _copy_outputs(torch, values, sources, same, groups, bases)
+    plain = tuple(("const", None) if i in inference else s for i, s in enumerate(sources))
+    made = tuple(s if i in inference else ("const", None) for i, s in enumerate(sources))
+    out = _copy_outputs(torch, values, plain, same, [g for g in groups if not inference & set(g)], bases)
+    with torch.inference_mode():
+        inside = _copy_outputs(torch, values, made, same, [g for g in groups if set(g) <= inference], bases)
+    return [inside[i] if i in inference else t for i, t in enumerate(out)]
+
+
+def _inference_outputs(torch: Any, program: Program) -> frozenset[int]:
+    """The indices of ``program.user_outputs`` (arena or weight sources) whose export value is an inference tensor:
+    made inside ``torch.inference_mode()`` in ``forward`` (the fake tensors keep the flag), a view of one too. Closed
+    under equal sources (``return z, z``). None where the export ran inside inference mode (``Program.
+    inference_export``: every value's fake is an inference tensor then, and which one ``forward`` made in a block of
+    its own none tells; a call inside inference mode copies every output as an inference tensor anyway)."""
+    from torch.export.graph_signature import OutputKind
+
+    ep = program.exported
+    if program.inference_export:
+        return frozenset()
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    if out_node is None:
+        return frozenset()
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    found = {src for a, src in zip(user, program.user_outputs) if src[0] in ("arena", "weight")
+             and isinstance(val := getattr(a, "meta", {}).get("val"), torch.Tensor) and val.is_inference()}
+    return frozenset(i for i, src in enumerate(program.user_outputs) if src in found)
 
 
 def _copy_out_shared(torch: Any, views: list) -> list:

@@ -22,6 +22,7 @@ to compile again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import repeat
@@ -30,6 +31,7 @@ from typing import Any
 
 from .errors import AtenExecutorError
 from .program import Program
+from .settings import function_value as _function_value
 from .settings import plain as _plain
 from .settings import same_value as _same_value
 from .settings import settings_object as _settings_object
@@ -210,6 +212,16 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                 dicts.append(d)
                 keys.append(key)
                 values.append(v)
+            elif _function_value(v):   # (a function ``forward`` calls; a partial's keywords as its settings)
+                if len(keys) >= limit:
+                    return
+                names.append(f"{prefix}.{key}")
+                dicts.append(d)
+                keys.append(key)
+                values.append(v)
+                if isinstance(v, functools.partial) and type(v.keywords) is dict and id(v) not in seen:
+                    seen.add(id(v))
+                    take(f"{prefix}.{key}.keywords", v.keywords, frozenset(), len(keys) + _OBJECT_VALUES, id(v))
             elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
                 seen.add(id(v))
                 take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))

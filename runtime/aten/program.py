@@ -115,6 +115,9 @@ class Program:
     #: (what, value before, value after) of each process-wide torch setting ``forward`` changed and left changed
     #: while exported (``ambient.CallState.settings``; put back after the export)
     settings_left: tuple[tuple[str, Any, Any], ...] = ()
+    #: whether the export ran inside ``torch.inference_mode()`` (every fake value an inference tensor then: which
+    #: outputs ``forward`` made in a block of its own no fake tells; ``executor._inference_outputs``)
+    inference_export: bool = False
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -162,6 +165,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     registries = registry_snapshots(torch, module) if exported is None else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
     settings = process_settings(torch)
+    inference = torch.is_inference_mode_enabled()   # (before the modes' watch: no read of ``forward``'s)
     tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
     state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None) if not strict and exported is None
@@ -292,7 +296,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    tuple(call_state.changes) if call_state is not None else (),
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
                    host_random=drawn, host_draws=tuple(draws.calls) if unread and drawn == ("random",) else (),
-                   settings_left=tuple(call_state.settings) if call_state is not None else ())
+                   settings_left=tuple(call_state.settings) if call_state is not None else (),
+                   inference_export=inference)
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:

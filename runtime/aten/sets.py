@@ -183,7 +183,10 @@ def check_registry_changes(torch: Any, program: Program) -> None:
     path from then on); before, ``del self.sub`` compiled and computed the deleted submodule at every call, a buffer
     registered in ``forward`` compiled and ran the export's call, silently, and the module was left without the
     submodule or holding the export's ``FakeTensor``. A buffer replaced with ``self.t = value`` is ``fixed_sets``'
-    business (taken where the program writes the new value into it)."""
+    business (taken where the program writes the new value into it). Likewise a forward hook or pre-hook it registers
+    or removes on a module of the tree and leaves so (session 40b: ``self.sub.register_forward_hook(...)`` in
+    ``forward`` compiled, left the export's hook on the module, and the first compiled call differed from eager's,
+    which ran two)."""
     from .ambient import MISSING
 
     kinds = dict(ambient.REGISTRIES)
@@ -196,6 +199,17 @@ def check_registry_changes(torch: Any, program: Program) -> None:
                                     "it so (set it outside forward)")
         if store == "_buffers" and before is not MISSING and after is not MISSING:
             continue   # (``self.t = value`` over a registered buffer: ``fixed_sets``)
+        if store in ambient.HOOK_FLAGS:
+            continue   # (beside a hook dict's own change, named there)
+        if "hook" in what:   # (keyed by the handle's id: the module is the name)
+            owner = name.rpartition(".")[0]
+            hook = getattr(after if after is not MISSING else before, "__qualname__", type(before).__name__)
+            done = "removes" if after is MISSING else "registers" if before is MISSING else "replaces"
+            raise AtenExecutorError(f"forward {done} a {what} of {owner} ({hook}) while it runs: export traced the "
+                                    "hooks there during its call, where eager's next call runs the hooks this one "
+                                    "left (one more, or one fewer, at every call); a compiled call runs no Python, so "
+                                    "it would not; the module is left as it was at compile (register hooks outside "
+                                    "forward, or remove them before it returns)")
         if after is MISSING:
             done = f"deletes {what} {name}"
         elif before is MISSING:
@@ -253,7 +267,8 @@ def check_host_random(program: Program) -> None:
 
 def check_process_settings(program: Program) -> None:
     """Refuse a ``forward`` that changes a process-wide torch setting and leaves it changed (``torch.set_default_dtype
-    (torch.float64)``, ``torch.set_grad_enabled(False)`` outside a ``with``): eager's call leaves the caller's process
+    (torch.float64)``, ``torch.set_grad_enabled(False)`` outside a ``with``, a backend flag: ``torch.backends.cudnn.
+    benchmark = True``, session 40b): eager's call leaves the caller's process
     so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
     if program.settings_left:   # (all of them: torch ties some together, TF32 in cuBLAS to the matmul precision)
         what = ", ".join(f"{what} from {before} to {after}" for what, before, after in program.settings_left)

@@ -7,6 +7,7 @@ guard reads the program, so the answer lives below both.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -28,10 +29,13 @@ def settings_objects(torch: Any, module: Any) -> list[Any]:
 
 
 def settings_object(torch: Any, v: Any) -> bool:
-    """An object held for its values (a ``PretrainedConfig``, a dataclass of options): it has a ``__dict__`` and is no
-    tensor, module, class or callable (a compiled step stored on the module counts its calls in public fields), nor
-    an object of the standard library's or torch's machinery (``_MACHINERY``)."""
-    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not callable(v)
+    """An object held for its values (a ``PretrainedConfig``, a dataclass of options, a callable object of the user's
+    whose ``__call__`` reads its own fields: ``self.f = Scale(2.0)``): it has a ``__dict__`` and is no tensor, module,
+    class or function (``function_value``: watched by identity), nor an object of the standard library's or torch's
+    machinery (``_MACHINERY``). Only the values ``forward`` read during the export are watched, so a callable holder
+    of counters it does not read (a compiled step stored on the module) is not refused after its calls. (Session 40b:
+    callable objects were left out, and ``m.f.k = 9.0`` after compile changed eager's result silently.)"""
+    return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not function_value(v)
             and type(v).__module__.partition(".")[0] not in _MACHINERY)
 
 
@@ -40,6 +44,17 @@ def settings_object(torch: Any, v: Any) -> bool:
 #: ``gauss_next``, an LR scheduler's ``last_epoch`` by ``step()``), which refused the next compiled call. The
 #: standard library's namespaces of options (``argparse.Namespace``, ``types.SimpleNamespace``) are settings.
 _MACHINERY = frozenset(sys.stdlib_module_names - {"argparse", "types"} | {"torch", "tqdm"})
+
+
+def function_value(v: Any) -> bool:
+    """A function held as a module's attribute for ``forward`` to call (``self.act = torch.tanh``, a lambda, a bound
+    method, a ``functools.partial``): export traced the one there into the program, so the guard watches it as it
+    watches a plain setting (by identity; one of the same ``repr``, a partial of the same function and arguments, is
+    no change). Why: ``m.f = functools.partial(scale, k=5.0)`` after compile changed eager's result and silently not
+    the program's (session 40b). A callable object of a class of the user's is not one: a settings object."""
+    import types
+
+    return isinstance(v, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial))
 
 
 #: the types of a plain value: what a module's setting or a container's item may be for the program to bake it in
