@@ -164,7 +164,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state):
-            ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+            ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
+                                           lower_vmap=True)
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         changed = undo_container_changes(snapshots)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
