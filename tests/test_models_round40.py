@@ -74,3 +74,52 @@ def test_a_program_with_a_vmap_compiles_and_equals_eager(make, shape):
             for _ in range(2):
                 x = torch.randn(*shape, generator=g)
                 assert torch.equal(step(x), m(x))
+
+
+SESSION40 = ["bert_seqcls", "bert_qa", "bert_multiple_choice", "llama_seqcls", "gpt2_double_heads", "vit_imgcls",
+             "wav2vec2_xvector", "whisper_full", "clip_full", "llava_full", "sam_full", "axk1", "flex_attention",
+             "vmap_fns", "parametrize_maps", "reused_tied", "assoc_scan_generic"]
+
+
+def test_session40_entries_are_listed_once_and_run_on_a_cpu():
+    names = [c.name for c in sweep.CASES]
+    assert len(names) == len(set(names))
+    assert set(SESSION40) <= set(names)
+    assert not any(BY_NAME[n].cuda_only for n in SESSION40)
+
+
+@pytest.mark.parametrize("name", ["flex_attention", "vmap_fns", "parametrize_maps", "reused_tied", "llama_seqcls",
+                                  "bert_multiple_choice"])
+def test_entry_bitwise_on_one_and_auto_streams(name):
+    assert _verdicts(name) == {"s1": "bitwise", "auto": "bitwise"}
+
+
+def test_flex_attention_program_plans_through_from_torch_once_lowered():
+    """``from_torch`` keeps refusing a vmap (naming ``decompose=True``); the decomposed program plans and verifies."""
+    import memplan
+    from memplan.errors import GraphError
+
+    case = BY_NAME["flex_attention"]
+    model = case.make().eval()
+    x = case.inputs(torch.Generator().manual_seed(1), torch.device("cpu"), torch.float32)
+    with pytest.raises(GraphError, match=r"torch\.vmap inside the program.*decompose=True"):
+        memplan.from_torch(model, x)
+    graph = memplan.from_torch(model, x, decompose=True)
+    for streams in (None, "auto"):
+        planned = memplan.plan_graph(graph, streams=streams)
+        memplan.verify(planned.graph, planned.plan)
+
+
+def test_a_sequence_classifier_pooling_at_eos_is_refused_naming_the_node():
+    """BART's classifier checks every row holds as many ``<eos>`` as the others (``unique_consecutive`` of a count):
+    a size computed from the ids' values, which no plan can hold."""
+    from memplan.errors import GraphError
+
+    case = sweep.Case("bart_seqcls", sweep.hf("BartConfig", "BartForSequenceClassification", "sdpa", num_labels=3,
+                                              vocab_size=128, max_position_embeddings=64, eos_token_id=2, **sweep.BART),
+                      sweep.ids(2, 6))
+    ids = torch.randint(3, 128, (2, 6))
+    ids[:, -1] = 2
+    with pytest.raises(GraphError, match=r"node 'unique_consecutive' \(aten\.unique_consecutive\.default\): "
+                                         r"data-dependent size"):
+        compile(case.make().eval(), (ids,), streams=1)
