@@ -75,7 +75,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
 
 
 def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
-                alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False) -> tuple:
+                alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
+                lower_vmap: bool = False) -> tuple:
     """``(exported_program, graph, trace)``: ``from_torch`` plus what an executor needs to run the graph.
 
     ``trace`` maps every graph tensor to the fake tensor it came from (``trace["fake"]``: dtype, shape,
@@ -86,10 +87,14 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     ``max_pool2d``, ``{"save_mean": id, "save_invstd": id}`` for eval ``batch_norm``). A user input
     returned as it is (which ``from_torch`` refuses: no node produces it) is no graph output here; its FX
     name is in ``trace["input_outputs"]``, for the executor to return the caller's tensor.
+    ``lower_vmap``: a program holding ``torch.vmap`` (which ``from_torch`` refuses) is lowered first
+    (``lower_vmapped``), every other program imported as exported.
     """
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    if lower_vmap and not decompose:
+        ep = lower_vmapped(torch, ep, default)
     trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set()}
     graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace)
     return ep, graph, trace
@@ -142,6 +147,23 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             first = _export_failure(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
+
+
+def lower_vmapped(torch, ep: Any, default: str) -> Any:
+    """``ep`` itself, or, where it holds ``torch.vmap`` (functorch's pre-dispatch ``_add_batch_dim``), ``ep``
+    lowered to the ATen dispatch level with no decomposition (``run_decompositions({})``).
+
+    Why: export keeps a vmap as pre-dispatch ops over batched tensors, which have no plannable layout
+    (``_check_not_vmapped``); ``flex_attention`` builds its default block mask under one, so every module
+    calling it was refused. The empty table lowers only what has to go (the vmap's ops become the batched ATen
+    ops its batching rules run), and ``linear``, ``scaled_dot_product_attention``... stay as exported. A
+    program with no vmap is returned as it is (not even traced again)."""
+    if not any(_is_vmap_entry(n.target) for n in ep.graph.nodes if n.op == "call_function"):
+        return ep
+    try:
+        return _traced(torch, lambda: ep.run_decompositions({}))
+    except Exception as exc:
+        raise GraphError(f"lowering {default}'s torch.vmap to ATen ops failed: {_export_failure(exc)}") from None
 
 
 @contextlib.contextmanager
@@ -1751,6 +1773,12 @@ def _check_strided(torch, val, where: str) -> None:
 _VMAP_ENTRY = frozenset({"_add_batch_dim"})
 
 
+def _is_vmap_entry(target: Any) -> bool:
+    """Whether ``target`` is functorch's pre-dispatch op that makes a batched tensor (a vmap's entry)."""
+    return getattr(target, "__module__", "") == "torch._functorch.predispatch" and \
+        getattr(target, "__name__", "") in _VMAP_ENTRY
+
+
 def _check_not_vmapped(n: Any, where: str) -> None:
     """Refuse ``torch.vmap`` inside the program (a user's ``vmap``, ``associative_scan``'s generic mode).
 
@@ -1760,9 +1788,7 @@ def _check_not_vmapped(n: Any, where: str) -> None:
     raised a raw ``NotImplementedError``); loaded from a ``.pt2`` they read as small plain tensors, which a
     plan would have placed too small. ``run_decompositions()`` removes the vmap (its ops become batched ATen
     ops on plain tensors), and that program imports and runs."""
-    target = n.target
-    if getattr(target, "__module__", "") == "torch._functorch.predispatch" and \
-            getattr(target, "__name__", "") in _VMAP_ENTRY:
+    if _is_vmap_entry(n.target):
         raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
                          "its batched tensors have no plannable layout; import the decomposed program "
                          "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")

@@ -179,7 +179,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws):
-            ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name)
+            ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
+                                           lower_vmap=True)
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         unread = (not draws.read and bool(draws.calls)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))

@@ -3,7 +3,7 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~400 (torchvision, timm and tiny ``transformers`` architectures, serving steps over KV caches the
+few, this sweep ~520 (torchvision, timm and tiny ``transformers`` architectures, serving steps over KV caches the
 caller owns, half-precision variants),
 the measure docs/aten.md quotes. Models whose package (torchvision, timm) or config class is missing are
 SKIP-MISSING.
@@ -46,7 +46,7 @@ from runtime.aten import compile as aten_compile
 from runtime.aten.compile import check_device
 from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
-from runtime.aten.sweep_blocks import BLOCKS
+from runtime.aten.sweep_blocks import BLOCKS, BLOCKS40
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -340,6 +340,73 @@ def boxes(b, t, side=0, vocab=128):
                torch.cat([x0, x0 + torch.randint(0, 400, (b, t, 2), generator=g, device=dev)], -1))
         return out + ((torch.randn(b, 3, side, side, generator=g, device=dev).to(dt),) if side else ())
     return f
+
+
+# ---------------------------------------------------------------- session 40: task heads and composite models
+
+def pad_ids(b, t, vocab=128):
+    """Token ids, the first row right-padded with pad id 0 (a sequence classifier pools each row's last non-pad)."""
+    def f(g, dev, dt):
+        x = torch.randint(3, vocab, (b, t), generator=g, device=dev)
+        x[0, t - 2:] = 0
+        return (x,)
+    return f
+
+
+def choice_ids(b, k, t, vocab=128):
+    """Multiple-choice ids: ``(batch, choices, tokens)``."""
+    return lambda g, dev, dt: (torch.randint(0, vocab, (b, k, t), generator=g, device=dev),)
+
+
+def text_image(b, t, side, vocab=128):
+    """(token ids, an image): a dual encoder's (CLIP's, SigLIP's) or an image-conditioned decoder's inputs."""
+    return lambda g, dev, dt: (torch.randint(3, vocab, (b, t), generator=g, device=dev),
+                               torch.randn(b, 3, side, side, generator=g, device=dev).to(dt))
+
+
+def audio_mask(b, n):
+    """(raw audio, its attention mask, the first row's last 80 samples masked)."""
+    def f(g, dev, dt):
+        mask = torch.ones(b, n, dtype=torch.long, device=dev)
+        mask[0, n - 80:] = 0
+        return torch.randn(b, n, generator=g, device=dev).to(dt), mask
+    return f
+
+
+def image_prompt(n_img, n_txt, token, side, lead=2):
+    """A vision-language model's (ids with ``n_img`` image tokens ``token`` after ``lead`` text tokens, an image)."""
+    def f(g, dev, dt):
+        x = torch.randint(3, 90, (1, lead + n_img + n_txt), generator=g, device=dev)
+        x[:, lead:lead + n_img] = token
+        return x, torch.randn(1, 3, side, side, generator=g, device=dev).to(dt)
+    return f
+
+
+def auto_causal(model_type, **kw):
+    """A causal LM of a ``transformers`` model type whose classes the top-level package does not export by name
+    (``AutoConfig.for_model``), on ``LM`` and ``TOKENS`` with ``kw`` over them, eager attention, no cache."""
+    def make():
+        tf = need("transformers")
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+        if model_type not in CONFIG_MAPPING_NAMES:
+            raise Missing(f"transformers {tf.__version__} has no model type {model_type}")
+        cfg = tf.AutoConfig.for_model(model_type, **{**LM, **TOKENS, **kw})
+        cfg._attn_implementation = "eager"
+        return Out(tf.AutoModelForCausalLM.from_config(cfg).eval(), ("input_ids",), ("logits",), **NOCACHE)
+    return make
+
+
+BERT_HEAD = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, vocab_size=128, intermediate_size=128,
+                 num_labels=3)
+QA = ("start_logits", "end_logits")
+V_SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, image_size=32,
+               patch_size=8)
+TEXT_TOWER = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128,
+                  max_position_embeddings=32, **TOKENS)
+VLM_TEXT = {**LM, **TOKENS}
+MOE_AUTO = dict(num_experts=4, num_local_experts=4, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                moe_topk=2)
+MLA_AUTO = {**MLA, "num_key_value_heads": 4, "q_lora_rank": 16}
 
 
 # ---------------------------------------------------------------- inference-serving programs (session 30)
@@ -1419,7 +1486,173 @@ CASES = [
     Case("fasterrcnn_r50_head", tv_det("fasterrcnn_resnet50_fpn", min_size=64, max_size=64), IMG),
     Case("retinanet_v2_head", tv_det("retinanet_resnet50_fpn_v2", min_size=64, max_size=64), IMG),
     Case("vgg13_bn", tv("vgg13_bn"), img(1, 3, 32, 32)),
+    # session 40 (CPU: all bitwise on 1 stream and "auto"): task heads (sequence / token classification, question
+    # answering, masked LM, multiple choice, pre-training, image classification, semantic segmentation, CTC, audio
+    # classification, x-vectors), whole dual encoders and vision-language models, model types the top-level package
+    # does not name; then flex_attention, torch.vmap, parametrizations, reuse and tied weights (sweep_blocks.py)
+    Case("bert_seqcls", hf("BertConfig", "BertForSequenceClassification", "sdpa", names=("input_ids", "attention_mask"),
+                           **BERT_HEAD), ids_mask(2, 6)),
+    Case("bert_tokcls", hf("BertConfig", "BertForTokenClassification", "eager", **BERT_HEAD), ids(2, 6)),
+    Case("bert_qa", hf("BertConfig", "BertForQuestionAnswering", "sdpa", fields=QA, **{**BERT_HEAD, "num_labels": 2}),
+         ids(2, 6)),
+    Case("bert_mlm", hf("BertConfig", "BertForMaskedLM", "sdpa", **BERT_HEAD), ids(2, 6)),
+    Case("bert_multiple_choice", hf("BertConfig", "BertForMultipleChoice", "sdpa", **BERT_HEAD), choice_ids(2, 3, 5)),
+    Case("bert_pretraining", hf("BertConfig", "BertForPreTraining", "sdpa",
+                                fields=("prediction_logits", "seq_relationship_logits"), **BERT_HEAD), ids(2, 6)),
+    Case("roberta_mlm", hf("RobertaConfig", "RobertaForMaskedLM", "sdpa", max_position_embeddings=130, **BERT_HEAD),
+         ids(1, 6)),
+    Case("distilbert_qa", hf("DistilBertConfig", "DistilBertForQuestionAnswering", "sdpa", fields=QA, dim=64,
+                             n_layers=2, n_heads=4, hidden_dim=128, vocab_size=128), ids(2, 6)),
+    Case("deberta_v2_seqcls", hf("DebertaV2Config", "DebertaV2ForSequenceClassification", "eager", **BERT_HEAD),
+         ids(2, 6)),
+    Case("albert_mlm", hf("AlbertConfig", "AlbertForMaskedLM", "eager", embedding_size=32, **BERT_HEAD), ids(2, 6)),
+    Case("electra_pretraining", hf("ElectraConfig", "ElectraForPreTraining", "eager", embedding_size=32, **BERT_HEAD),
+         ids(2, 6)),
+    Case("modernbert_seqcls", hf("ModernBertConfig", "ModernBertForSequenceClassification", "sdpa",
+                                 global_attn_every_n_layers=2, local_attention=4, pad_token_id=0, **BERT_HEAD),
+         ids(2, 6)),
+    Case("xlnet_seqcls", hf("XLNetConfig", "XLNetForSequenceClassification", "eager", d_model=64, n_layer=2, n_head=4,
+                            d_inner=128, vocab_size=128, num_labels=3), ids(2, 6)),
+    Case("llama_seqcls", hf("LlamaConfig", "LlamaForSequenceClassification", "sdpa", fixed=NOCACHE, num_labels=3,
+                            pad_token_id=0, **LM), pad_ids(2, 6)),
+    Case("gemma_seqcls", hf("GemmaConfig", "GemmaForSequenceClassification", "eager", fixed=NOCACHE, num_labels=2,
+                            pad_token_id=0, head_dim=16, **LM), pad_ids(2, 6)),
+    Case("qwen2_tokcls", hf("Qwen2Config", "Qwen2ForTokenClassification", "sdpa", num_labels=3, **LM), ids(2, 6)),
+    Case("mistral_qa", hf("MistralConfig", "MistralForQuestionAnswering", "sdpa", fields=QA, **LM), ids(2, 6)),
+    Case("llama_padded", hf("LlamaConfig", "LlamaForCausalLM", "sdpa", names=("input_ids", "attention_mask"),
+                            fixed=NOCACHE, **LM), ids_mask(2, 8)),
+    Case("gpt2_seqcls", hf("GPT2Config", "GPT2ForSequenceClassification", "sdpa", fixed=NOCACHE, n_embd=64, n_layer=2,
+                           n_head=4, vocab_size=128, n_positions=64, num_labels=3, pad_token_id=0), pad_ids(2, 6)),
+    Case("gpt2_double_heads", hf("GPT2Config", "GPT2DoubleHeadsModel", "eager", fields=("logits", "mc_logits"),
+                                 fixed=NOCACHE, n_embd=64, n_layer=2, n_head=4, vocab_size=128, n_positions=64),
+         choice_ids(2, 3, 5)),
+    Case("t5_qa", hf("T5Config", "T5ForQuestionAnswering", "eager", fields=QA, names=("input_ids", "decoder_input_ids"),
+                     vocab_size=128, **T5S), ids(2, 6, 4)),
+    Case("vit_imgcls", vision("ViTConfig", "ViTForImageClassification", fields=("logits",), num_labels=3),
+         img(2, 3, 32, 32)),
+    Case("deit_teacher", vision("DeiTConfig", "DeiTForImageClassificationWithTeacher",
+                                fields=("logits", "cls_logits", "distillation_logits"), num_labels=3), img(2, 3, 32, 32)),
+    Case("vit_mim", vision("ViTConfig", "ViTForMaskedImageModeling", fields=("reconstruction",), encoder_stride=8),
+         img(1, 3, 32, 32)),
+    Case("dinov2_imgcls", vision("Dinov2Config", "Dinov2ForImageClassification", fields=("logits",), num_labels=3),
+         img(1, 3, 32, 32)),
+    Case("convnext_imgcls", pixels("ConvNextConfig", "ConvNextForImageClassification", ("logits",),
+                                   hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_labels=3), IMG),
+    Case("swin_imgcls", pixels("SwinConfig", "SwinForImageClassification", ("logits",), image_size=32, patch_size=2,
+                               embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=4, num_labels=3),
+         img(1, 3, 32, 32)),
+    Case("resnet_imgcls", pixels("ResNetConfig", "ResNetForImageClassification", ("logits",), embedding_size=16,
+                                 hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1], num_labels=3), IMG),
+    Case("segformer_imgcls", pixels("SegformerConfig", "SegformerForImageClassification", ("logits",),
+                                    num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[16, 32],
+                                    patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 2], mlp_ratios=[2, 2],
+                                    num_labels=3), IMG),
+    Case("mobilevit_semseg", pixels("MobileViTConfig", "MobileViTForSemanticSegmentation", ("logits",), image_size=64,
+                                    hidden_sizes=[16, 24, 32], neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64],
+                                    aspp_out_channels=16, num_labels=3), IMG),
+    Case("dpt_semseg", hf("DPTConfig", "DPTForSemanticSegmentation", "eager", names=("pixel_values",), fields=("logits",),
+                          hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                          image_size=32, patch_size=8, backbone_out_indices=[0, 1], neck_hidden_sizes=[16, 32],
+                          reassemble_factors=[2, 1], fusion_hidden_size=16, head_in_index=-1, num_labels=3),
+         img(1, 3, 32, 32)),
+    Case("wav2vec2_ctc", hf("Wav2Vec2Config", "Wav2Vec2ForCTC", "eager", names=("input_values",), vocab_size=32,
+                            **AUDIO), img(2, 400)),
+    Case("wav2vec2_seqcls", hf("Wav2Vec2Config", "Wav2Vec2ForSequenceClassification", "eager",
+                               names=("input_values", "attention_mask"), classifier_proj_size=16,
+                               feat_extract_norm="layer", num_labels=3, **AUDIO), audio_mask(2, 400)),
+    Case("wav2vec2_xvector", hf("Wav2Vec2Config", "Wav2Vec2ForXVector", "eager", names=("input_values",),
+                                fields=("logits", "embeddings"), tdnn_dim=(16, 16, 32), tdnn_kernel=(3, 3, 1),
+                                tdnn_dilation=(1, 2, 1), xvector_output_dim=16, num_labels=3, **AUDIO), img(2, 800)),
+    Case("wav2vec2_framecls", hf("Wav2Vec2Config", "Wav2Vec2ForAudioFrameClassification", "eager",
+                                 names=("input_values",), num_labels=3, **AUDIO), img(2, 400)),
+    Case("hubert_ctc", hf("HubertConfig", "HubertForCTC", "eager", names=("input_values",), vocab_size=32, **AUDIO),
+         img(1, 400)),
+    Case("whisper_full", hf("WhisperConfig", "WhisperForConditionalGeneration", "sdpa",
+                            names=("input_features", "decoder_input_ids"), fixed=NOCACHE, num_mel_bins=16,
+                            max_source_positions=32, max_target_positions=32, vocab_size=128,
+                            decoder_start_token_id=1, **BART, **TOKENS),
+         lambda g, dev, dt: (torch.randn(1, 16, 64, generator=g, device=dev).to(dt),
+                             torch.randint(0, 128, (1, 5), generator=g, device=dev))),
+    Case("whisper_audiocls", hf("WhisperConfig", "WhisperForAudioClassification", "sdpa", names=("input_features",),
+                                num_mel_bins=16, max_source_positions=32, vocab_size=128, classifier_proj_size=16,
+                                num_labels=3, **BART, **TOKENS), img(1, 16, 64)),
+    Case("clip_full", hf("CLIPConfig", "CLIPModel", "sdpa", names=("input_ids", "pixel_values"),
+                         fields=("logits_per_image", "logits_per_text", "text_embeds", "image_embeds"), projection_dim=32,
+                         text_config=TEXT_TOWER, vision_config=V_SMALL), text_image(2, 6, 32)),
+    Case("siglip_full", hf("SiglipConfig", "SiglipModel", "sdpa", names=("input_ids", "pixel_values"),
+                           fields=("logits_per_image", "logits_per_text"), text_config=TEXT_TOWER,
+                           vision_config=V), text_image(2, 6, 32)),
+    Case("llava_full", hf("LlavaConfig", "LlavaForConditionalGeneration", "sdpa", names=("input_ids", "pixel_values"),
+                          fixed=NOCACHE, image_token_id=100, projector_hidden_act="gelu", vision_feature_layer=-1,
+                          text_config={"model_type": "llama", **VLM_TEXT},
+                          vision_config={"model_type": "clip_vision_model", **V_SMALL}), image_prompt(16, 4, 100, 32)),
+    Case("paligemma_full", hf("PaliGemmaConfig", "PaliGemmaForConditionalGeneration", "eager",
+                              names=("input_ids", "pixel_values"), fixed=NOCACHE, image_token_id=100, projection_dim=64,
+                              text_config={"model_type": "gemma", "head_dim": 16, **VLM_TEXT},
+                              vision_config={"model_type": "siglip_vision_model", **V_SMALL}),
+         image_prompt(16, 4, 100, 32)),
+    Case("gemma3_vlm", hf("Gemma3Config", "Gemma3ForConditionalGeneration", "eager", names=("input_ids", "pixel_values"),
+                          fixed=NOCACHE, image_token_id=100, mm_tokens_per_image=4, boi_token_index=101,
+                          eoi_token_index=102, text_config={"model_type": "gemma3_text", "head_dim": 16,
+                                                            "sliding_window": 4, **VLM_TEXT},
+                          vision_config={"model_type": "siglip_vision_model", **V_SMALL}), image_prompt(4, 4, 100, 32)),
+    Case("blip2_full", hf("Blip2Config", "Blip2ForConditionalGeneration", "eager", names=("pixel_values", "input_ids"),
+                          fixed=NOCACHE, num_query_tokens=4, image_token_index=100, vision_config=V_SMALL,
+                          text_config={"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2,
+                                       "num_attention_heads": 4, "ffn_dim": 128, "vocab_size": 128,
+                                       "word_embed_proj_dim": 64, "max_position_embeddings": 64, **TOKENS},
+                          qformer_config={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                          "intermediate_size": 64, "encoder_hidden_size": 32, "vocab_size": 128,
+                                          "cross_attention_frequency": 1}),
+         lambda g, dev, dt: image_prompt(4, 4, 100, 32)(g, dev, dt)[::-1]),
+    Case("git_full", hf("GitConfig", "GitForCausalLM", "eager", names=("input_ids", "pixel_values"), hidden_size=64,
+                        num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=128,
+                        max_position_embeddings=64, vision_config=V_SMALL, **TOKENS), text_image(1, 6, 32)),
+    Case("kosmos2_full", hf("Kosmos2Config", "Kosmos2ForConditionalGeneration", "eager",
+                            names=("pixel_values", "input_ids", "image_embeds_position_mask"), latent_query_num=4,
+                            text_config=dict(embed_dim=64, layers=2, attention_heads=4, ffn_dim=128, vocab_size=128,
+                                             max_position_embeddings=64, **TOKENS), vision_config=V_SMALL),
+         lambda g, dev, dt: (torch.randn(1, 3, 32, 32, generator=g, device=dev).to(dt),
+                             torch.randint(3, 90, (1, 8), generator=g, device=dev),
+                             torch.tensor([[0, 1, 1, 1, 1, 0, 0, 0]], device=dev, dtype=torch.bool))),
+    Case("fuyu", hf("FuyuConfig", "FuyuForCausalLM", "eager", fixed=NOCACHE, hidden_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, intermediate_size=128, vocab_size=128, max_position_embeddings=64,
+                    patch_size=8, text_config={"model_type": "persimmon", "hidden_size": 64, "num_hidden_layers": 2,
+                                               "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 128},
+                    **TOKENS), ids(1, 6)),
+    Case("sam_full", hf("SamConfig", "SamModel", "eager", names=("pixel_values", "input_points"),
+                        fields=("iou_scores", "pred_masks"),
+                        vision_config=dict(hidden_size=64, output_channels=32, num_hidden_layers=2, num_attention_heads=4,
+                                           image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1],
+                                           mlp_dim=128, num_pos_feats=16),
+                        prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4),
+                        mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_dim=64,
+                                                 iou_head_hidden_dim=32)),
+         lambda g, dev, dt: (torch.randn(1, 3, 64, 64, generator=g, device=dev).to(dt),
+                             (torch.rand(1, 1, 2, 2, generator=g, device=dev) * 64).to(dt))),
+    Case("prompt_depth_anything", hf("PromptDepthAnythingConfig", "PromptDepthAnythingForDepthEstimation", "eager",
+                                     names=("pixel_values", "prompt_depth"), fields=("predicted_depth",),
+                                     reassemble_hidden_size=64, neck_hidden_sizes=[16, 32, 48, 64],
+                                     fusion_hidden_size=16, head_hidden_size=8, patch_size=8,
+                                     backbone_config={"model_type": "dinov2", "hidden_size": 64,
+                                                      "num_hidden_layers": 4, "num_attention_heads": 4,
+                                                      "intermediate_size": 128, "image_size": 32, "patch_size": 8,
+                                                      "out_indices": [1, 2, 3, 4], "reshape_hidden_states": False}),
+         lambda g, dev, dt: (torch.randn(1, 3, 32, 32, generator=g, device=dev).to(dt),
+                             torch.rand(1, 1, 16, 16, generator=g, device=dev).to(dt))),
+    Case("beam", auto_causal("beam", **MOE_AUTO), ids(1, 6)),
+    Case("exaone", auto_causal("exaone", **MOE_AUTO), ids(1, 6)),
+    Case("gemma4_unified_text", auto_causal("gemma4_unified_text", **MOE_AUTO), ids(1, 6)),
+    Case("inkling2_loop_text", auto_causal("inkling2_loop_text", **MOE_AUTO), ids(1, 6)),
+    Case("internlm3", auto_causal("internlm3", **MOE_AUTO), ids(1, 6)),
+    Case("iquestcoder", auto_causal("iquestcoder", **MOE_AUTO), ids(1, 6)),
+    Case("moshi", auto_causal("moshi", **MOE_AUTO), ids(1, 6)),
+    Case("sarvam_moe", auto_causal("sarvam_moe", **MOE_AUTO), ids(1, 6)),
+    Case("sarvam_mla", auto_causal("sarvam_mla", **MLA_AUTO), ids(1, 6)),
+    Case("axk1", auto_causal("axk1", **MLA_AUTO), ids(1, 6)),
+    Case("axk2", auto_causal("axk2", **MLA_AUTO), ids(1, 6)),
     *[Case(name, make, inputs, mha_slow_path=name in MHA_FUSED) for name, make, inputs in BLOCKS],
+    *[Case(name, make, inputs) for name, make, inputs in BLOCKS40],
 ]
 CASES += SERVING
 _by_name = {c.name: c for c in CASES}

@@ -2,7 +2,8 @@
 ``MultiheadAttention`` with masks, RNNs, ``EmbeddingBag``, 3-D and transposed convolutions, pooling with indices,
 every ``interpolate`` mode, ``scaled_dot_product_attention`` masks, ``torch.fft``, complex tensors and views,
 int8 / bool / float8 / unsigned tensors, ``torch.linalg``, ``torch.special``, losses, in-place index ops,
-``torch.cond`` and ``checkpoint``.
+``torch.cond`` and ``checkpoint``; session 40: ``flex_attention``, ``torch.vmap``, parametrizations, modules
+reused and weights tied, ``associative_scan``'s generic mode.
 
 Why: the sweep's models reach these ops only partly; a user's own module reaches them directly. Each entry is
 ``(name, make, inputs)`` with ``inputs(generator, device, dtype)``, as ``sweep.Case`` takes them (no import of the
@@ -457,6 +458,97 @@ class Special(nn.Module):
                 torch.isclose(x, p), torch.float_power(p, 2.5), torch.gcd(torch.tensor([12, 18], device=x.device), torch.tensor([8, 27], device=x.device)))
 
 
+class FlexAttention(nn.Module):
+    """Self-attention through ``flex_attention``: a causal ``score_mod`` with a relative bias (flex_attention builds
+    its default block mask under ``torch.vmap``), and a ``create_block_mask`` sliding-window mask (session 40).
+    Frozen: on a CPU flex_attention refuses inputs that require grad ("does not support backward on CPU"), and the
+    sweep exports outside ``no_grad``."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(32, 96).requires_grad_(False)
+
+    def forward(self, x):
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, 4, 8).permute(2, 0, 3, 1, 4)
+        y = flex_attention(q, k, v, score_mod=lambda s, b, h, qi, ki: torch.where(qi >= ki, s + (qi - ki) * 0.1,
+                                                                                   -float("inf")))
+        mask = create_block_mask(lambda b, h, qi, ki: (qi >= ki) & (qi - ki < 4), None, None, t, t, device=x.device)
+        return y, flex_attention(y, k, v, block_mask=mask)
+
+
+class Vmapped(nn.Module):
+    """``torch.vmap`` in ``forward``: a module over the batch, ``in_dims`` with a shared operand, a nested vmap,
+    ``chunk_size`` with two outputs, a parameter's matrix-vector product (session 40)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+
+    def forward(self, x, y):
+        return (torch.vmap(self.lin)(x), torch.vmap(lambda r, s: r * s.sum(), in_dims=(0, None))(x, y),
+                torch.vmap(torch.vmap(lambda e: e.exp()))(x),
+                *torch.vmap(lambda r: (r.max(), r.argmax()), chunk_size=2)(x),
+                torch.vmap(lambda r: torch.softmax(self.lin.weight @ r + y, -1))(x))
+
+
+class Symmetric(nn.Module):
+    def forward(self, w):
+        return w.triu() + w.triu(1).transpose(-1, -2)
+
+
+class Parametrized(nn.Module):
+    """``torch.nn.utils.parametrize``: orthogonal maps (matrix exponential, Cayley, Householder), a user's
+    parametrization, and the same parametrized weight read twice under ``parametrize.cached()`` (session 40)."""
+
+    def __init__(self):
+        super().__init__()
+        from torch.nn.utils import parametrizations, parametrize
+        self.o = parametrizations.orthogonal(nn.Linear(6, 6))
+        self.c = parametrizations.orthogonal(nn.Linear(6, 6), orthogonal_map="cayley")
+        self.h = parametrizations.orthogonal(nn.Linear(6, 4), orthogonal_map="householder")
+        self.s = nn.Linear(6, 6)
+        parametrize.register_parametrization(self.s, "weight", Symmetric())
+
+    def forward(self, x):
+        from torch.nn.utils import parametrize
+        y = self.h(self.s(self.c(self.o(x))))
+        with parametrize.cached():
+            return y, self.s(self.s(x))
+
+
+class ReusedTied(nn.Module):
+    """One module applied several times, one submodule under two names, an embedding tied to the output layer, and
+    ``torch.func.functional_call`` with a buffer standing for a weight (session 40)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(32, 16)
+        self.step = nn.Linear(16, 16)
+        self.block = nn.Sequential(nn.Linear(16, 16), nn.GELU(), nn.LayerNorm(16))
+        self.alias = self.block
+        self.head = nn.Linear(16, 32, bias=False)
+        self.head.weight = self.emb.weight
+        self.register_buffer("other", torch.randn(16, 16))
+
+    def forward(self, ids):
+        h = self.emb(ids)
+        for _ in range(3):
+            h = self.step(h).tanh()
+        h = self.alias(self.block(h))
+        return self.head(h), torch.func.functional_call(self.step, {"weight": self.other}, (h,))
+
+
+class ScanGeneric(nn.Module):
+    """``associative_scan`` in its generic mode (a vmap over the combine function, session 40)."""
+
+    def forward(self, x):
+        from torch._higher_order_ops.associative_scan import associative_scan
+        return associative_scan(lambda a, b: a * b + b, x, dim=0, combine_mode="generic")
+
+
 BLOCKS = [
     ("nn_transformer", TransformerFull, tf_inputs),  # (close: eval MHA's fast path, docs/aten.md "Limits")
     ("nn_mha_masks", MHA, mha_inputs),
@@ -486,4 +578,13 @@ BLOCKS = [
     ("weight_spectral_norm", Norms, tup(rnd(3, 8))),
     ("torch_cond", Cond, tup(rnd(2, 4))),
     ("checkpoint_fn", Ckpt, tup(rnd(2, 8))),
+]
+
+#: session 40's blocks (apart from session 39's ``BLOCKS``, which its tests count)
+BLOCKS40 = [
+    ("flex_attention", FlexAttention, tup(rnd(2, 16, 32))),
+    ("vmap_fns", Vmapped, tup(rnd(5, 6), rnd(6))),
+    ("parametrize_maps", Parametrized, tup(rnd(3, 6))),
+    ("reused_tied", ReusedTied, lambda g, dev, dt: (torch.randint(0, 32, (2, 5), generator=g, device=dev),)),
+    ("assoc_scan_generic", ScanGeneric, tup(rnd(6, 3))),
 ]
