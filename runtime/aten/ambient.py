@@ -33,6 +33,7 @@ import os
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -966,10 +967,13 @@ class HostDraws:
 
     calls: list = field(default_factory=list)
     read: bool = False
+    #: weak references to the marked values handed out: one still alive after the export was kept (``self.p =
+    #: random.random()``, a global list) and is read later, where no mark can see it (``kept_draws``)
+    values: list = field(default_factory=list)
 
 
 def _unread_type(base: type) -> type:
-    """A ``base`` (float, int) whose every operation marks its ``HostDraws`` read. Why: MusicGen's and VITS' layerdrop
+    """A ``base`` (float) whose every operation marks its ``HostDraws`` read. Why: MusicGen's and VITS' layerdrop
     draws ``p = random.uniform(0, 1)`` at every layer and reads it only in training (``if self.training and p <
     layerdrop``); such a draw changes nothing the program computes, and is told apart from one that does only by
     whether Python ever looked at it (a tensor op reads the number in C, unseen: ``sets.take_unread_draws`` exports
@@ -992,7 +996,10 @@ def _unread_type(base: type) -> type:
     return type(f"Unread{base.__name__.title()}", (base,), ns)
 
 
-_UNREAD = {float: _unread_type(float), int: _unread_type(int)}
+#: float draws only: an int one is read unseen wherever C takes it as an index (``PyNumber_Index`` hands an int
+#: subclass on as it is, calling none of its methods: ``self.ops[random.randint(0, 1)]``, ``range(k)``, a slice),
+#: and a second export under other draws picks the same index often (one time in two for two paths)
+_UNREAD = {float: _unread_type(float)}
 
 
 @contextlib.contextmanager
@@ -1012,6 +1019,7 @@ def watch_host_draws() -> Iterator[HostDraws]:
                 return value
             marked = _UNREAD[type(value)](value)
             object.__setattr__(marked, "_draws", draws)
+            draws.values.append(weakref.ref(marked))
             return marked
         return recorded
 
@@ -1024,6 +1032,17 @@ def watch_host_draws() -> Iterator[HostDraws]:
     finally:
         for name, draw in saved.items():
             setattr(random, name, draw)
+
+
+def kept_draws(draws: HostDraws) -> bool:
+    """Whether a value ``watch_host_draws`` handed out outlived the export's call: stored on the module (``self.p =
+    random.random()``, read by the next call) or anywhere else, it is read after the export, unseen by the marks."""
+    import gc
+
+    if not any(ref() is not None for ref in draws.values):
+        return False
+    gc.collect()   # (a value only a dead frame's reference cycle holds is not kept)
+    return any(ref() is not None for ref in draws.values)
 
 
 def draws_account_for(calls: list, before: Any, after: Any) -> bool:

@@ -137,6 +137,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         container_snapshots,
         draws_account_for,
         host_random_states,
+        kept_draws,
         process_settings,
         registry_snapshots,
         restore_host_random,
@@ -182,7 +183,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
-        unread = (not draws.read and bool(draws.calls)
+        unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
         changed = undo_container_changes(snapshots)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
