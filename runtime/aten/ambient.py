@@ -115,9 +115,36 @@ def flag_names(torch: Any) -> tuple[str, ...]:
     return _getters(torch)[0]
 
 
+#: the legacy TF32 getters that raise once ``fp32_precision`` (torch 2.9's API) is set apart from them
+_LEGACY_TF32 = frozenset({"_get_cublas_allow_tf32", "_get_float32_matmul_precision", "_get_cudnn_allow_tf32",
+                          "_get_onednn_allow_tf32"})
+
+
+def _new_precisions(torch: Any) -> tuple[Any, ...]:
+    """The ``fp32_precision`` of each backend and op (torch 2.9's API), None where this torch has none."""
+    b = torch.backends
+    return tuple(getattr(b if backend is None else getattr(b, backend, None) if op is None else getattr(getattr(b, backend, None), op, None),
+                         "fp32_precision", None)
+                 for backend, op in ((None, None), ("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"),
+                                     ("mkldnn", "matmul"), ("mkldnn", "conv"), ("mkldnn", "rnn")))
+
+
+def _tolerant(torch: Any, get: Callable[[], Any]) -> Callable[[], Any]:
+    """``get``, or where it raises (a user set ``torch.backends.cuda.matmul.fp32_precision = "tf32"``, torch's
+    recommended API: the legacy getters then raise "mix of the legacy and new APIs", and every compile raised a
+    raw RuntimeError) the new API's precisions: still a value that changes when the setting does."""
+    def read() -> Any:
+        try:
+            return get()
+        except RuntimeError:
+            return ("fp32_precision", _new_precisions(torch))
+    return read
+
+
 @functools.cache
 def _getters(torch: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    pairs = [(name, getattr(torch._C, getter)) for getter, name in _FLAGS.items() if hasattr(torch._C, getter)]
+    pairs = [(name, getattr(torch._C, getter) if getter not in _LEGACY_TF32 else _tolerant(torch, getattr(torch._C, getter)))
+             for getter, name in _FLAGS.items() if hasattr(torch._C, getter)]
     return tuple(n for n, _ in pairs), tuple(g for _, g in pairs)
 
 
