@@ -108,12 +108,37 @@ def test_a_draw_the_program_reads_is_still_refused(module):
         aten_compile(module().eval(), (torch.randn(2, 4),))
 
 
-def test_the_second_export_is_what_refuses_a_draw_read_in_c(monkeypatch):
-    """Negative control: without the second export's comparison, ``x * math.exp(random.random())`` compiles and every call
-    gives the export's number."""
-    from runtime.aten import sets
+def test_the_second_export_refuses_a_draw_the_marks_missed(monkeypatch):
+    """The second export is the backstop behind the marks: with the marks taken away (each draw handed back as the
+    plain float), ``x * math.exp(random.random())`` is still refused because exporting again under other draws gives
+    another constant; and, as the negative control, without that comparison too it compiles and every call gives the
+    export's number."""
+    from runtime.aten import ambient, sets
 
+    plain = type("Plain", (float,), {})   # (a float C reads unmarked, as the first version's subclass)
+    monkeypatch.setattr(ambient, "_UNREAD", {float: lambda value, draws: plain(value)})
+    with pytest.raises(AtenExecutorError, match="draws from random"):
+        aten_compile(_Scaled().eval(), (torch.ones(2, 4),))
     monkeypatch.setattr(sets, "same_export", lambda *a, **k: True)
     c = aten_compile(_Scaled().eval(), (torch.ones(2, 4),))
     first, second = c(torch.ones(2, 4)), c(torch.ones(2, 4))
     assert torch.equal(first, second)   # the baked number, where eager draws anew
+
+
+def test_a_draw_read_in_c_is_marked():
+    """review 40d: the first version's float subclass was read by C without a method call (``math.exp(p) > 1.6``),
+    and the second export took the same branch often enough to compile silently wrong; the stand-in is read by C
+    only through its methods."""
+    import math
+
+    from runtime.aten.ambient import _UNREAD, HostDraws
+
+    reads = (math.exp, lambda p: "%.0f" % p, lambda p: p > 0.5, lambda p: 0.5 < p, float,  # noqa: UP031
+             lambda p: isinstance(p, float))
+    for read in reads:
+        draws = HostDraws()
+        read(_UNREAD[float](0.25, draws))
+        assert draws.read, read
+    draws = HostDraws()
+    kept = _UNREAD[float](0.25, draws)   # stored, never looked at
+    assert kept is not None and not draws.read

@@ -979,12 +979,6 @@ _DRAWS = ("random", "uniform", "randint", "randrange", "choice", "choices", "sam
           "paretovariate", "weibullvariate", "triangular", "getrandbits", "randbytes", "binomialvariate")
 #: arguments a draw can be repeated with at every compiled call
 _REPEATABLE = (int, float, str, bool, type(None))
-#: what an unread draw may be asked without being read: its type, its attribute store
-_NOT_A_READ = frozenset({"__class__", "__new__", "__init__", "__getattribute__", "__setattr__", "__delattr__",
-                         "__dict__", "__doc__", "__init_subclass__", "__subclasshook__", "__sizeof__", "__dir__",
-                         "__module__", "__weakref__", "__class_getitem__", "__reduce__", "__reduce_ex__",
-                         "__getnewargs__", "__getstate__"})
-
 
 @dataclass
 class HostDraws:
@@ -999,34 +993,56 @@ class HostDraws:
     values: list = field(default_factory=list)
 
 
-def _unread_type(base: type) -> type:
-    """A ``base`` (float) whose every operation marks its ``HostDraws`` read. Why: MusicGen's and VITS' layerdrop
-    draws ``p = random.uniform(0, 1)`` at every layer and reads it only in training (``if self.training and p <
-    layerdrop``); such a draw changes nothing the program computes, and is told apart from one that does only by
-    whether Python ever looked at it (a tensor op reads the number in C, unseen: ``sets.take_unread_draws`` exports
-    again with other draws for that)."""
+#: what the stand-in of a draw answers without counting a read: its own construction and storage
+_STAND_IN_OWN = frozenset({"__new__", "__init__", "__getattribute__", "__setattr__", "__delattr__", "__init_subclass__",
+                           "__subclasshook__", "__class_getitem__", "__doc__", "__module__", "__weakref__"})
+
+
+def _stand_in_type() -> type:
+    """A stand-in for a drawn float, no float itself, whose every operation marks its ``HostDraws`` read and then acts
+    on the number. Why: MusicGen's and VITS' layerdrop draws ``p = random.uniform(0, 1)`` at every layer and reads it
+    only in training (``if self.training and p < layerdrop``); such a draw changes nothing the program computes, and
+    is told apart from one that does by whether anything looked at it. Why no float subclass (the first version,
+    review 40d): C reads a float subclass's number without calling any of its methods (``math.exp(p) > 1.6``,
+    ``"%.0f" % p``), unseen, and a second export under other draws took the same branch often enough to compile
+    silently wrong; C reads a stand-in only through its ``__float__``, ``__index__``, comparisons or attributes, all
+    marked (``isinstance`` too, through ``__class__``). Where torch itself takes the stand-in (``x * p``), the export
+    fails with the draw marked, and that is the refusal (``program.load_program``)."""
     def marks(name: str) -> Callable[..., Any]:
         def op(self: Any, *args: Any, **kwargs: Any) -> Any:
             object.__getattribute__(self, "_draws").read = True
-            return getattr(base, name)(self, *args, **kwargs)
+            args = tuple(object.__getattribute__(a, "_value") if type(a) is type(self) else a for a in args)
+            return getattr(float, name)(object.__getattribute__(self, "_value"), *args, **kwargs)
         return op
 
     def getattribute(self: Any, name: str) -> Any:
-        if name != "_draws" and name not in _NOT_A_READ:
-            object.__getattribute__(self, "_draws").read = True
-        return base.__getattribute__(self, name)
+        if name in ("_draws", "_value"):
+            return object.__getattribute__(self, name)
+        object.__getattribute__(self, "_draws").read = True
+        return getattr(object.__getattribute__(self, "_value"), name)
 
-    ns: dict[str, Any] = {n: marks(n) for n in dir(base)
-                          if n.startswith("__") and n.endswith("__") and n not in _NOT_A_READ
-                          and callable(getattr(base, n))}
+    ns: dict[str, Any] = {n: marks(n) for n in dir(float)
+                          if n.startswith("__") and n.endswith("__") and n not in _STAND_IN_OWN
+                          and n != "__class__" and callable(getattr(float, n))}
     ns["__getattribute__"] = getattribute
-    return type(f"Unread{base.__name__.title()}", (base,), ns)
+    ns["__slots__"] = ("_value", "_draws", "__weakref__")
+    return type("UnreadDraw", (), ns)
+
+
+_STAND_IN = _stand_in_type()
+
+
+def _stand_in(value: float, draws: HostDraws) -> Any:
+    marked = _STAND_IN.__new__(_STAND_IN)
+    object.__setattr__(marked, "_value", value)
+    object.__setattr__(marked, "_draws", draws)
+    return marked
 
 
 #: float draws only: an int one is read unseen wherever C takes it as an index (``PyNumber_Index`` hands an int
 #: subclass on as it is, calling none of its methods: ``self.ops[random.randint(0, 1)]``, ``range(k)``, a slice),
 #: and a second export under other draws picks the same index often (one time in two for two paths)
-_UNREAD = {float: _unread_type(float)}
+_UNREAD = {float: _stand_in}
 
 
 @contextlib.contextmanager
@@ -1044,8 +1060,7 @@ def watch_host_draws() -> Iterator[HostDraws]:
             if not all(type(a) in _REPEATABLE for a in (*args, *kwargs.values())) or type(value) not in _UNREAD:
                 draws.read = True
                 return value
-            marked = _UNREAD[type(value)](value)
-            object.__setattr__(marked, "_draws", draws)
+            marked = _UNREAD[type(value)](value, draws)
             draws.values.append(weakref.ref(marked))
             return marked
         return recorded

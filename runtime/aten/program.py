@@ -182,6 +182,14 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
+    except Exception as exc:
+        if draws.calls and draws.read:   # (torch took a drawn number's stand-in: ``x * random.random()``)
+            raise AtenExecutorError("forward draws from random in Python while it runs, and the program reads the "
+                                    "number: torch.export would keep the number drawn at the export as a constant, "
+                                    "so every compiled call would reuse it where each eager call draws anew (draw "
+                                    "with torch's random ops, torch.rand / torch.bernoulli, which the program runs "
+                                    "at every call, or pass the number in as an input)") from exc
+        raise
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
