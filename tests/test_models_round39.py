@@ -13,19 +13,11 @@ from needs import need
 
 torch = need("torch")
 
+from sweep_verdicts import BY_NAME  # noqa: E402
+from sweep_verdicts import verdicts as _verdicts  # noqa: E402
+
 from runtime.aten import sweep  # noqa: E402
 from runtime.aten.sweep_blocks import BLOCKS  # noqa: E402
-
-MODES = [("s1", 1, False), ("auto", "auto", False)]
-BY_NAME = {c.name: c for c in sweep.CASES}
-
-
-def _verdicts(name: str) -> dict[str, str]:
-    """``{mode: verdict}`` of one sweep case on the CPU, as ``python -m runtime.aten.sweep --only NAME`` prints."""
-    got: dict[str, str] = {}
-    sweep.run_case(BY_NAME[name], torch.device("cpu"), MODES, lambda _n, mode, verdict, _t, **_kw:
-                   got.__setitem__(mode, verdict))
-    return got
 
 
 def test_session39_entries_are_listed_once():

@@ -199,6 +199,16 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     values: list[Any] = []
     seen: set[int] = set()
 
+    def add(prefix: str, d: dict, key: str, v: Any, limit: int) -> bool:
+        """Watch ``d[key]`` (``v``) unless ``limit`` values are watched already (then False)."""
+        if len(keys) >= limit:
+            return False
+        names.append(f"{prefix}.{key}")
+        dicts.append(d)
+        keys.append(key)
+        values.append(v)
+        return True
+
     def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int, owner: int = 0) -> None:
         for key, v in d.items():
             if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
@@ -206,19 +216,11 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
             if owner in read_watched and (owner, key) not in object_reads:   # (no module id is in read_watched)
                 continue
             if _plain(v):
-                if len(keys) >= limit:
+                if not add(prefix, d, key, v, limit):
                     return
-                names.append(f"{prefix}.{key}")
-                dicts.append(d)
-                keys.append(key)
-                values.append(v)
             elif _function_value(v):   # (a function ``forward`` calls; a partial's keywords as its settings)
-                if len(keys) >= limit:
+                if not add(prefix, d, key, v, limit):
                     return
-                names.append(f"{prefix}.{key}")
-                dicts.append(d)
-                keys.append(key)
-                values.append(v)
                 if isinstance(v, functools.partial) and type(v.keywords) is dict and id(v) not in seen:
                     seen.add(id(v))
                     take(f"{prefix}.{key}.keywords", v.keywords, frozenset(), len(keys) + _OBJECT_VALUES, id(v))
