@@ -873,6 +873,16 @@ def restore_registries(snapshots: list[tuple[Any, str, dict, set]],
              else vars(m)["_non_persistent_buffers_set"].discard)(key)
 
 
+#: the backend flags ``_settings_table`` names in words (review 40c), by their ``torch._C`` getter (setter: ``_set...``)
+_LABELLED_FLAGS = {
+    "_get_cudnn_enabled": "cuDNN (torch.backends.cudnn.enabled)",
+    "_get_cudnn_benchmark": "cuDNN benchmark mode (torch.backends.cudnn.benchmark)",
+    "_get_cudnn_deterministic": "cuDNN determinism (torch.backends.cudnn.deterministic)",
+    "_get_cudnn_allow_tf32": "TF32 in cuDNN (torch.backends.cudnn.allow_tf32)",
+    "_get_cublas_allow_tf32": "TF32 in cuBLAS matmuls (torch.backends.cuda.matmul.allow_tf32)",
+}
+
+
 def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[Any], None]]]:
     """(what, get, set) of each process-wide torch setting ``process_settings`` watches: what eager's ``forward``
     leaves changed for the rest of the process (the dtype and device of later tensors, later calls' numerics,
@@ -889,17 +899,11 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
          lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
         ("the float32 matmul precision (torch.set_float32_matmul_precision)", c._get_float32_matmul_precision,
          torch.set_float32_matmul_precision),
-        ("cuDNN (torch.backends.cudnn.enabled)", c._get_cudnn_enabled, c._set_cudnn_enabled),
-        ("cuDNN benchmark mode (torch.backends.cudnn.benchmark)", c._get_cudnn_benchmark, c._set_cudnn_benchmark),
-        ("cuDNN determinism (torch.backends.cudnn.deterministic)", c._get_cudnn_deterministic,
-         c._set_cudnn_deterministic),
-        ("TF32 in cuDNN (torch.backends.cudnn.allow_tf32)", c._get_cudnn_allow_tf32, c._set_cudnn_allow_tf32),
-        ("TF32 in cuBLAS matmuls (torch.backends.cuda.matmul.allow_tf32)", c._get_cublas_allow_tf32,
-         c._set_cublas_allow_tf32),
     ]
+    table += [(label, getattr(c, getter), getattr(c, "_set" + getter.removeprefix("_get")))
+              for getter, label in _LABELLED_FLAGS.items()]
     covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
-               "_get_float32_matmul_precision", "_get_cudnn_enabled", "_get_cudnn_benchmark",
-               "_get_cudnn_deterministic", "_get_cudnn_allow_tf32", "_get_cublas_allow_tf32"}
+               "_get_float32_matmul_precision", *_LABELLED_FLAGS}   # (the rows above)
     for getter, name in _FLAGS.items():   # (session 40b: the other kernel switches, ``matmul.allow_fp16_...``)
         setter = _SDP_SETTERS.get(getter, "_set" + getter.removeprefix("_get"))
         if getter not in covered and hasattr(c, getter) and hasattr(c, setter):
