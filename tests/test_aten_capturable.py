@@ -256,3 +256,120 @@ def test_functionalized_state_updates_on_cuda(cuda_graph):
         for name, t in ref.state_dict().items():
             assert torch.equal(ep.state_dict[name], t), name
     assert c.executor._captured == cuda_graph
+
+
+# --- index_put with one boolean mask (session 41: wav2vec2's ``hidden_states[~mask] = 0``, NOCAPTURE on the H200)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _masked_puts(draw):
+    """(x, indices, v): ``x[None]*p + [mask]`` with ``v`` of any shape that broadcasts to one masked slice."""
+    shape = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=4)))
+    p = draw(st.integers(0, len(shape) - 1))
+    k = draw(st.integers(1, len(shape) - p))
+    lead, rest = shape[:p], shape[p + k:]
+    indexed = (*lead, 1, *rest)
+    keep = draw(st.integers(0, len(indexed)))   # v: the last ``keep`` dims of the indexed shape, some set to 1
+    vshape = tuple(1 if draw(st.booleans()) else d for d in indexed[len(indexed) - keep:])
+    dtype = draw(st.sampled_from([torch.float32, torch.float16, torch.int64, torch.bool]))
+    seed = draw(st.integers(0, 2**16))
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(shape, generator=g) * 3).to(dtype)
+    v = (torch.randn(vshape, generator=g) * 3).to(dtype)
+    mask = torch.rand(shape[p:p + k], generator=g) > draw(st.sampled_from([0.0, 0.5, 1.0]))
+    return x, [None] * p + [mask], v
+
+
+def _subscript_put(x, indices, v):
+    y = x.clone()
+    y[(slice(None),) * (len(indices) - 1) + (indices[-1],)] = v
+    return y
+
+
+@settings(max_examples=300, deadline=None)
+@given(_masked_puts())
+def test_masked_put_as_where_is_eager_bitwise(case):
+    """Every lowered call writes eager ``index_put_``'s bits, in place over ``self`` and into a result apart."""
+    x, indices, v = case
+    want = torch.ops.aten.index_put_.default(x.clone(), indices, v)   # (the op the program runs)
+    assert torch.equal(want, _subscript_put(x, indices, v))
+    apart = torch.empty_like(x)
+    kind, run, scratch = capturable._masked_put(torch, {"self": x, "indices": indices, "values": v}, apart)
+    run()
+    assert kind == "exact" and scratch == 0 and torch.equal(apart, want)
+    inplace = x.clone()
+    run = capturable.capturable_inplace(torch, _Op("aten.index_put_.default", None),
+                                        {"self": inplace, "indices": indices, "values": v}, "cuda")
+    run()
+    assert torch.equal(inplace, want)
+
+
+def test_masked_put_leaves_to_eager_what_needs_the_count_or_errs():
+    """A value with a row per true position (kosmos-2's image embeddings), accumulate, integer or several
+    indices, another dtype, a mask of another shape, an expanded self and a value read from self: eager's op."""
+    x, mask = torch.zeros(4, 3), torch.tensor([True, False, True, True])
+    ok = {"self": x, "indices": [mask], "values": torch.ones(3)}
+    assert capturable._masked_put(torch, ok, x) is not None
+    for bad in ({"values": torch.ones(3, 3)},                      # one row per true position: needs N
+                {"values": torch.ones(2, 1)},                      # eager's broadcast error (N=3)
+                {"accumulate": True},
+                {"indices": [torch.tensor([0, 2])]},              # integer index
+                {"indices": [mask, None]},                         # the mask not last
+                {"indices": [mask, torch.tensor([True, False, True])]},
+                {"indices": [torch.tensor([1, 0, 1, 1], dtype=torch.uint8)]},
+                {"indices": [torch.tensor([True, False])]},       # another shape: eager's IndexError
+                {"values": torch.ones(3, dtype=torch.float64)},  # eager's dtype error
+                {"self": torch.zeros(4, 1).expand(4, 3)},
+                {"values": x[0]}):                                 # a row of self itself
+        named = {**ok, **bad}
+        assert capturable._masked_put(torch, named, named["self"]) is None, bad
+    op = _Op("aten.index_put_.default", None)
+    assert capturable.capturable_inplace(torch, op, ok, "cpu") is None
+    assert capturable.capturable_inplace(torch, _Op("aten.index_put_.hacked_twin", None), ok, "cuda") is None
+    m = torch.device("meta")
+    meta = {"self": torch.empty(4, 3, device=m), "indices": [torch.empty(4, dtype=torch.bool, device=m)],
+            "values": torch.empty((), device=m)}
+    fn = _Op("aten.index_put.default", None)
+    assert capturable.capturable_lowering(torch, fn, meta, [torch.empty(4, 3, device=m)], "cuda")[0] == "exact"
+    assert capturable.capturable_lowering(torch, fn, meta, [torch.empty(4, 3, device=m)], "cpu") is None
+
+
+class _PaddedFrames(torch.nn.Module):
+    """wav2vec2's encoder: padded frames zeroed in place (``h[~mask] = 0``), a learnt vector over masked ones."""
+
+    def __init__(self):
+        super().__init__()
+        self.spec = torch.nn.Parameter(torch.randn(8))
+
+    def forward(self, x, keep, masked):
+        h = x * 2
+        h[~keep.unsqueeze(-1).expand_as(h)] = 0
+        h[masked] = self.spec
+        return h.softmax(-1)
+
+
+@pytest.mark.gpu(backend="torch")
+@pytest.mark.parametrize("streams", [1, 3])
+def test_masked_index_put_is_captured_bitwise_on_cuda(streams):
+    """``index_put_`` with a boolean mask refused every CUDA graph ("operation not permitted when stream is
+    capturing": ``nonzero``); captured now, replays of fresh masks bitwise eager's."""
+    from runtime.aten import compile
+
+    g = torch.Generator(device="cuda").manual_seed(5)
+    m = _PaddedFrames().cuda()
+
+    def inputs():
+        return (torch.randn(2, 6, 8, device="cuda", generator=g),
+                torch.rand(2, 6, device="cuda", generator=g) > 0.3,
+                torch.rand(2, 6, device="cuda", generator=g) > 0.6)
+    c = compile(m, inputs(), streams=streams, cuda_graph=True, poison=True)
+    for _ in range(3):
+        x = inputs()
+        got = c(*x)
+        torch.cuda.synchronize()
+        with torch.no_grad():
+            assert torch.equal(got, m(*x))
+    assert c.executor._captured

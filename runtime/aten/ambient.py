@@ -911,6 +911,27 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
     return [(what, get, put) for what, get, put in table if callable(get) and callable(put)]
 
 
+def settle_lazy_defaults(torch: Any) -> None:
+    """Let torch make the process-setting changes it makes once, lazily, before they are read and compared.
+
+    Why: on a GPU that prefers cuDNN attention (Hopper and later), torch's first choice of an SDPA kernel on
+    CUDA sets the SDP priority order to cuDNN-first (``sdp_utils.cpp``'s ``priority_order``), once per process.
+    An export whose ``forward`` was the process's first CUDA attention saw ``set_sdp_priority_order`` change
+    across it and refused the module as one that leaves a setting changed (session 41: f32 Mixtral on an H200,
+    first test of the GPU suite); an executor built before the first one would see the flag change at its next
+    call. One kernel choice over tiny tensors on the current device (nothing runs) settles it. CUDA that is not
+    initialized is left so: a program on the CPU does not start it."""
+    cuda = getattr(torch, "cuda", None)
+    choose = getattr(torch, "_fused_sdp_choice", None)
+    if cuda is None or choose is None or not cuda.is_available() or not cuda.is_initialized():
+        return
+    try:
+        q = torch.zeros((1, 1, 1, 8), dtype=torch.float16, device="cuda")
+        choose(q, q, q)
+    except RuntimeError:   # (every SDP kernel turned off: torch's choice raises, and sets nothing)
+        return
+
+
 def process_settings(torch: Any) -> list[tuple[str, Any]]:
     """The process-wide torch settings a ``forward`` may change and leave changed for the caller (``_settings_table``),
     as (what, value): eager's call leaves them so, a compiled call runs no Python (``sets.check_process_settings``)."""

@@ -10,6 +10,11 @@ Each lowering here computes the same result with device work alone:
   picks the same element bits with no host read (a NaN value first made what eager's host conversion makes
   of it: ``_host_nan``), so it replaces it in every mode (bitwise eager's result, one host round trip fewer
   per call);
+- ``index_put`` / ``index_put_`` with one boolean mask (``x[mask] = v``, ``x[:, mask] = v``; wav2vec2's
+  ``hidden_states[~mask] = 0``): eager's kernel finds the mask's true positions with ``nonzero``, whose count
+  the host reads to size the result. Where ``v`` broadcasts to one masked element's slice (no row per true
+  position), ``where(mask, v, x)`` writes the same bits with no host read, in every mode; ``v`` with one row
+  per true position needs that count, and is left to eager's kernel;
 - ``transformers::grouped_mm_fallback`` (the experts' product transformers exports for weights that are not
   bfloat16: Mixtral, GraniteMoE, DeepSeek-V3... in float32 or float16): eager reads the group ends with
   ``offs.tolist()`` and runs one ``mm`` per non-empty group. Outside a capture the launch runs exactly that
@@ -40,7 +45,55 @@ def capturable_lowering(torch, op: Any, named: Mapping[str, Any], out_views: lis
         return _masked_fill(torch, named, out)
     if qualified == "transformers.grouped_mm_fallback.default":
         return _grouped_mm(torch, op, named, out)
+    if qualified == "aten.index_put.default":
+        return _masked_put(torch, named, out)
     return None
+
+
+def capturable_inplace(torch, op: Any, named: Mapping[str, Any], device_type: str) -> Callable[[], Any] | None:
+    """A host-sync-free run of the in-place ``op`` writing its ``self`` where it stands, or None (eager's op)."""
+    if device_type != "cuda" or str(op) != "aten.index_put_.default":
+        return None
+    low = _masked_put(torch, named, named.get("self"))
+    return None if low is None else low[1]
+
+
+def _masked_put(torch, named: Mapping[str, Any], out) -> Lowering | None:
+    """``index_put(x, [None]*p + [mask], v)`` as ``where``: the mask's dims in place, ``v`` broadcast to the rest.
+
+    Eager's result (``x[..., mask, ...]`` has one row per true position, shape ``x.shape[:p] + (N,) + rest``)
+    takes ``v`` broadcast to it; where ``v``'s size along the ``N`` axis is 1 (or ``v`` has no such axis), each
+    true position gets the same slice of ``v`` whatever ``N`` is: ``where`` over the mask, its dims kept, writes
+    exactly those bits. Index and value checks eager makes (dtypes alike, the mask's shape the indexed dims')
+    are made here, so every call this lowers is one eager runs without an error."""
+    x, indices, v = named.get("self"), named.get("indices"), named.get("values")
+    if named.get("accumulate", False) or not isinstance(indices, (list, tuple)) or not indices:
+        return None
+    if not all(isinstance(t, torch.Tensor) for t in (x, v, out)) or not isinstance(indices[-1], torch.Tensor):
+        return None
+    p, mask = len(indices) - 1, indices[-1]
+    if any(i is not None for i in indices[:-1]) or mask.dtype != torch.bool or mask.dim() == 0:
+        return None
+    k = mask.dim()
+    if tuple(mask.shape) != tuple(x.shape[p:p + k]) or mask.device != x.device or v.device != x.device:
+        return None
+    if v.dtype != x.dtype or out.dtype != x.dtype or tuple(out.shape) != tuple(x.shape):
+        return None
+    if torch._debug_has_internal_overlap(out) != 0 or any(_shares_storage(t, out) for t in (v, mask)):
+        return None   # (eager refuses an expanded ``self``; a value read from the tensor written: left to it)
+    lead, rest = tuple(x.shape[:p]), tuple(x.shape[p + k:])
+    indexed = (*lead, 1, *rest)   # eager's ``x[..., mask, ...]`` with its N true positions taken as one
+    if v.dim() > len(indexed):
+        return None
+    try:
+        if tuple(torch.broadcast_shapes(tuple(v.shape), indexed)) != indexed:
+            return None
+    except RuntimeError:
+        return None
+    full = (1,) * (len(indexed) - v.dim()) + tuple(v.shape)
+    value = v.reshape(full[:p] + (1,) * k + full[p + 1:])   # the N axis as the mask's k dims
+    where = mask.reshape((1,) * p + tuple(mask.shape) + (1,) * len(rest))
+    return "exact", lambda: torch.where(where, value, x, out=out), 0
 
 
 def _masked_fill(torch, named: Mapping[str, Any], out) -> Lowering | None:
@@ -66,6 +119,15 @@ def _masked_fill(torch, named: Mapping[str, Any], out) -> Lowering | None:
         bits = value.view(as_int)
         torch.where(mask, torch.where(value.isnan(), ((bits & keep) | ones).view(value.dtype), value), x, out=out)
     return "exact", run, 0
+
+
+def _shares_storage(a, b) -> bool:
+    """Whether ``a`` and ``b`` are views of one storage (the device stand-ins of the lowering's choice share none)."""
+    try:
+        ptr = a.untyped_storage().data_ptr()
+        return ptr != 0 and ptr == b.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):   # (a meta stand-in: no data)
+        return False
 
 
 def _host_nan(torch, dtype) -> tuple[Any, int, int] | None:

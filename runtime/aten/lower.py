@@ -30,7 +30,7 @@ from typing import Any
 
 from memplan.importers.torch import logger_off, written_args
 
-from .capturable import capturable_lowering
+from .capturable import capturable_inplace, capturable_lowering
 from .errors import AtenExecutorError
 from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
 from .hostfold import fold, foldable
@@ -840,7 +840,7 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
         if fresh:   # and returns new tensors too (a custom op updating a cache and returning an output)
             return _run_then_copy_fresh(torch, n, op, args, kwargs, fresh)
-        return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
+        return Launch(n.name, name, "inplace", _in_place(torch, op, args, kwargs, ctx))
     if fresh:
         raise AtenExecutorError(f"writes {len(mutated)} argument(s), the plan puts the written result apart, and "
                                 f"it returns {len(fresh)} new tensor(s) too (unsupported)", n.name, name)
@@ -854,7 +854,7 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
     (o, i), (_key, fx_in) = gn.inplace[0], mutated[0]
     vo, vi = views[o], views[i]
     if _same_view(vo, vi):
-        return Launch(n.name, name, "inplace", functools.partial(op, *args, **kwargs))
+        return Launch(n.name, name, "inplace", _in_place(torch, op, args, kwargs, ctx))
     overlap = _overlaps(vo, vi)
     functional, fkwargs = _functional_of(torch, op), kwargs
     if functional is None:   # mm.out into an ``out`` it must resize: mm, then copied into the planned result
@@ -876,6 +876,18 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return Launch(n.name, name, "copy", run_apart, 1)
     raise AtenExecutorError(f"in-place result {o!r} partly overlaps its input {i!r}, and the op has no "
                             "functional form", n.name, name)
+
+
+def _in_place(torch, op, args, kwargs, ctx: Target) -> Callable[[], Any]:
+    """The in-place ``op``'s run where its written argument stands: eager's op, or a lowering of it that a CUDA
+    graph can capture (``capturable_inplace``: ``x[mask] = 0`` without ``nonzero``'s host read)."""
+    if hasattr(op, "_schema"):
+        named = dict(zip((a.name for a in op._schema.arguments), args))
+        named.update(kwargs)
+        run = capturable_inplace(torch, op, named, ctx.device_type)
+        if run is not None:
+            return run
+    return functools.partial(op, *args, **kwargs)
 
 
 def _fresh_results(torch, n, gn, views) -> list[tuple[int, Any]]:

@@ -144,6 +144,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         restore_process_settings,
         restore_registries,
         restore_tensor_attributes,
+        settle_lazy_defaults,
         tensor_attribute_values,
         undo_container_changes,
         watch_call_state,
@@ -165,6 +166,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     snapshots = container_snapshots(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
+    settle_lazy_defaults(torch)   # (before the settings are read: torch's own first-use changes are no forward's)
     settings = process_settings(torch)
     inference = torch.is_inference_mode_enabled()   # (before the modes' watch: no read of ``forward``'s)
     tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
