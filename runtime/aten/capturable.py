@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .layout import share_memory
+
 #: (kind, run, scratch bytes), as ``exact.Exact``
 Lowering = tuple[str, Callable[[], Any], int]
 
@@ -79,8 +81,10 @@ def _masked_put(torch, named: Mapping[str, Any], out) -> Lowering | None:
         return None
     if v.dtype != x.dtype or out.dtype != x.dtype or tuple(out.shape) != tuple(x.shape):
         return None
-    if torch._debug_has_internal_overlap(out) != 0 or any(_shares_storage(t, out) for t in (v, mask)):
-        return None   # (eager refuses an expanded ``self``; a value read from the tensor written: left to it)
+    if torch._debug_has_internal_overlap(out) != 0 or (out.data_ptr() != 0 and any(share_memory(t, out)
+                                                                                for t in (v, mask))):
+        return None   # (eager refuses an expanded ``self``; a value read from the bytes written: left to it. The
+        # bytes, not the storage: every planned view is a view of the one arena. A device stand-in has none)
     lead, rest = tuple(x.shape[:p]), tuple(x.shape[p + k:])
     indexed = (*lead, 1, *rest)   # eager's ``x[..., mask, ...]`` with its N true positions taken as one
     if v.dim() > len(indexed):
@@ -119,15 +123,6 @@ def _masked_fill(torch, named: Mapping[str, Any], out) -> Lowering | None:
         bits = value.view(as_int)
         torch.where(mask, torch.where(value.isnan(), ((bits & keep) | ones).view(value.dtype), value), x, out=out)
     return "exact", run, 0
-
-
-def _shares_storage(a, b) -> bool:
-    """Whether ``a`` and ``b`` are views of one storage (the device stand-ins of the lowering's choice share none)."""
-    try:
-        ptr = a.untyped_storage().data_ptr()
-        return ptr != 0 and ptr == b.untyped_storage().data_ptr()
-    except (RuntimeError, NotImplementedError):   # (a meta stand-in: no data)
-        return False
 
 
 def _host_nan(torch, dtype) -> tuple[Any, int, int] | None:

@@ -24,7 +24,7 @@ from runtime.binding import bind
 from . import ambient, hostfold
 from .errors import AtenExecutorError
 from .exact import Scratch
-from .layout import build_layout, poison, span_bytes
+from .layout import build_layout, byte_span, elements_spanned, poison, share_memory, span_bytes
 from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
@@ -240,7 +240,7 @@ class Executor:
         if src[0] != "weight":
             return False   # an arena tensor: no state copy writes the arena
         value = self._source(src)
-        return any(_share_memory(value, into) for into, _src in updates)
+        return any(share_memory(value, into) for into, _src in updates)
 
     def _buffer_values(self, tensors: list) -> list[tuple[Any, Any]]:
         """(buffer, its new value) per update of a functionalized program, read before any of the state copies
@@ -463,7 +463,7 @@ class Executor:
                                         "pass a tensor that owns its elements (.clone())")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
             for j, y in enumerate(tensors):   # (not of inputs the export merged: the program reads one of them)
-                if j != k and (min(j, k), max(j, k)) not in self.program.merged and _share_memory(tensors[k], y):
+                if j != k and (min(j, k), max(j, k)) not in self.program.merged and share_memory(tensors[k], y):
                     raise AtenExecutorError(f"inputs {self.program.user_inputs[k][1]!r} and "
                                             f"{self.program.user_inputs[j][1]!r} share memory, and the program "
                                             "writes the first in place: pass separate tensors")
@@ -499,7 +499,7 @@ class Executor:
         index = self._any_weight_spans if k in self._written else self._written_weight_spans
         if not index or x.numel() == 0:
             return []
-        lo, hi = _span(x)
+        lo, hi = byte_span(x)
         merged = {id(w) for j, _name, w in self.program.merged_weights if j == k}   # the input *is* it (export
         # merged the two: the program reads and writes the input alone)
         return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
@@ -613,7 +613,7 @@ def output_aliases(sources: tuple, values: list) -> tuple[list[int], list[list[i
 
     for a, i in enumerate(own):
         for j in own[a + 1:]:
-            if _share_memory(values[i], values[j]):
+            if share_memory(values[i], values[j]):
                 group[top(j)] = top(i)
     groups: dict[int, list[int]] = {}
     for i in own:
@@ -880,7 +880,7 @@ def _copy_out_shared(torch: Any, views: list) -> list:
     if len(plain) < 2:
         return [_copy_out(torch, t) for t in views]
     lo = min(t.data_ptr() for t in plain)
-    hi = max(_span(t)[1] for t in plain)
+    hi = max(byte_span(t)[1] for t in plain)
     if any((t.data_ptr() - lo) % t.element_size() for t in plain):
         return [_copy_out(torch, t) for t in views]
     storage = plain[0].untyped_storage()
@@ -963,7 +963,7 @@ def _copy_out(torch: Any, t: Any) -> Any:
         return t.detach().clone()
     if not _internal_overlap(torch, t):
         return torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype, device=t.device).copy_(t.detach())
-    n = _elements_spanned(t)
+    n = elements_spanned(t)
     return t.detach().as_strided((n,), (1,)).clone().as_strided(tuple(t.shape), tuple(t.stride()), 0)
 
 
@@ -983,29 +983,8 @@ def _copy_overlapping(slot: Any, x: Any, tid: str) -> None:
                                 "same way), or compile with an example input that owns its elements")
     if slot.numel() == 0:
         return
-    n = _elements_spanned(x)
+    n = elements_spanned(x)
     slot.as_strided((n,), (1,)).copy_(x.as_strided((n,), (1,)))
-
-
-def _elements_spanned(t: Any) -> int:
-    """How many elements a (non-empty) tensor's first to last element span, with its strides."""
-    return sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1
-
-
-def _span(t: Any) -> tuple[int, int]:
-    """The byte range a (non-empty) tensor's elements lie in."""
-    lo = t.data_ptr()
-    return lo, lo + _elements_spanned(t) * t.element_size()
-
-
-def _share_memory(a: Any, b: Any) -> bool:
-    """Whether two tensors share bytes of one storage (a conservative test: their byte spans overlap)."""
-    if a.device != b.device or a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
-        return False
-    if a.numel() == 0 or b.numel() == 0:
-        return False
-    (a0, a1), (b0, b1) = _span(a), _span(b)
-    return a0 < b1 and b0 < a1
 
 
 def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, list[tuple[str, int, int]]]:
@@ -1018,7 +997,7 @@ def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, lis
             key = (w.device, w.untyped_storage().data_ptr())
         except (RuntimeError, NotImplementedError):   # no storage of its own (sparse): no input can share it
             continue
-        out.setdefault(key, []).append((wid, *_span(w)))
+        out.setdefault(key, []).append((wid, *byte_span(w)))
     return out
 
 

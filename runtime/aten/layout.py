@@ -115,3 +115,25 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
 def poison(layout: Layout) -> None:
     """Fill the arena with 0xFF bytes: NaN in every float dtype, -1 in signed integers."""
     layout.arena.fill_(255)
+
+
+def elements_spanned(t: Any) -> int:
+    """How many elements a (non-empty) tensor's first to last element span, with its strides."""
+    return sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1
+
+
+def byte_span(t: Any) -> tuple[int, int]:
+    """The byte range a (non-empty) tensor's elements lie in."""
+    lo = t.data_ptr()
+    return lo, lo + elements_spanned(t) * t.element_size()
+
+
+def share_memory(a: Any, b: Any) -> bool:
+    """Whether two tensors share bytes of one storage (a conservative test: their byte spans overlap). Every
+    planned view is a view of the one arena: sharing the storage alone says nothing."""
+    if a.device != b.device or a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
+        return False
+    if a.numel() == 0 or b.numel() == 0:
+        return False
+    (a0, a1), (b0, b1) = byte_span(a), byte_span(b)
+    return a0 < b1 and b0 < a1
