@@ -171,3 +171,16 @@ def test_a_training_op_is_refused_naming_node_domain_and_version():
     with pytest.raises(GraphError, match=r"node 'ada' \(ai\.onnx\.preview\.training:Adagrad\) is a training op "
                                          r"\(domain 'ai\.onnx\.preview\.training', opset 1\)"):
         import_onnx(model)
+
+
+def test_a_range_to_the_max_of_a_100_element_initializer_is_planned():
+    """Initializers of 65..4,096 elements that reach a size keep their data: a Range to ReduceMax of a 100-entry
+    table was refused as a dimension onnx "could not derive"; onnxruntime writes 99 int64s."""
+    i64 = T.INT64
+    nodes = [helper.make_node("ReduceMax", ["w"], ["mx"], keepdims=0), helper.make_node("Cast", ["mx"], ["lim"], to=i64),
+             helper.make_node("Range", ["zero", "lim", "one"], ["y"]), helper.make_node("Relu", ["x"], ["z"])]
+    inits = [nh.from_array(np.arange(100, dtype=np.float32), "w"), helper.make_tensor("zero", i64, [], [0]),
+             helper.make_tensor("one", i64, [], [1])]
+    model = _model(nodes, inits=inits, outs=("y", "z"))
+    assert _same_as_ort(model) >= 2
+    assert import_onnx(model).tensor("y").size == 99 * 8
