@@ -3904,19 +3904,22 @@ def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, data_dep
                              f"{n.input[0]!r} of {len(held)} tensors (positions {-len(held)} to {len(held) - 1}): "
                              "onnxruntime refuses to run it (\"Invalid sequence index\")")
     dims = shapes.get(out, (0, None))[1]
-    if dims is not None and all(isinstance(d, int) for d in dims):
-        return
+    if known is not None or dims is not None and all(isinstance(d, int) for d in dims):
+        return   # (sized, or unsized for another reason than this input: the general message)
     source = ("is computed at run time from what the graph inputs hold" if out in data_dependent else
               "is not a value the importer knows (a large initializer or one computed by an op it does not "
-              "evaluate)" if known is None else f"holds {known.tolist()!r}, which it cannot use")
+              "evaluate)")
     if op == "Compress":
+        data = shapes.get(n.input[0], (0, None))[1]
+        if data is None or not all(isinstance(d, int) for d in data):
+            return   # (the data's own size is unknown: the general message names why)
         raise GraphError(f"{where}: value {out!r} has no size: Compress keeps one slice of {n.input[0]!r} per true "
                          f"entry of its condition {what!r}, and the condition {source}")
     held = seqs.get(n.input[0])
-    shapes_held = (f" ({', '.join(str(list(s)) for s, _ in held)})" if held is not None and len(held) <= 8
-                   else "")
-    kind = ("tensors of unlike shapes" if held is not None and len({s for s, _ in held}) > 1
-            else "tensors whose shapes the importer does not know")
+    if held is None or len({s for s, _ in held}) < 2:
+        return   # (tensors not all known, or all alike: not the position's doing)
+    shapes_held = f" ({', '.join(str(list(s)) for s, _ in held)})" if len(held) <= 8 else ""
+    kind = "tensors of unlike shapes"
     raise GraphError(f"{where}: value {out!r} has no size: sequence {n.input[0]!r} holds {kind}{shapes_held}, "
                      f"so the size of the one SequenceAt takes follows its position {what!r}, and the position "
                      f"{source}")
