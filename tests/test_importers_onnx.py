@@ -305,7 +305,8 @@ def test_every_model_bundled_with_onnx_imports_or_fails_cleanly():
             msg = str(exc)
             # (an Expand to a shape the graph takes as an input: its size follows that input's values)
             assert msg.startswith(f) and ("string" in msg or "sequence" in msg or "map" in msg
-                                          or "values computed at run time" in msg), msg
+                                          or "values computed at run time" in msg
+                                          or "is a training op" in msg), msg   # (Gradient, Adagrad...: round 41)
             continue
         memplan.verify(g, memplan.plan(g))
         ok += 1
@@ -1195,7 +1196,7 @@ def test_an_unknown_size_that_no_input_value_decides_is_not_blamed_on_run_time()
     nodes = [helper.make_node("ReduceMax", ["w"], ["mx"], name="mx", keepdims=0),
              helper.make_node("Cast", ["mx"], ["limit"], name="cast", to=i64),
              helper.make_node("Range", ["zero", "limit", "one"], ["r"], name="range")]
-    inits = [numpy_helper.from_array(np.arange(100, dtype=np.float32), "w"),
+    inits = [numpy_helper.from_array(np.arange(5000, dtype=np.float32), "w"),   # (past the 4,096 read: round 41)
              helper.make_tensor("zero", i64, [], [0]), helper.make_tensor("one", i64, [], [1])]
     m = _model(nodes, [], [helper.make_tensor_value_info("r", i64, None)], inits)
     with pytest.raises(GraphError, match=r"node 'range' \(Range\): value 'r' dimension 0 is unknown") as err:
@@ -1212,7 +1213,7 @@ def test_which_sequence_element_a_graph_input_picks_is_data_dependent():
     nodes = [helper.make_node("SequenceConstruct", ["a", "b"], ["s"], name="mk"),
              helper.make_node("SequenceAt", ["s", "pos"], ["y"], name="at")]
     m = _model(nodes, ins, [helper.make_tensor_value_info("y", F, [2, 1])])
-    with pytest.raises(GraphError, match=r"node 'at' \(SequenceAt\): value 'y' dimension 1 is unknown.*run time"):
+    with pytest.raises(GraphError, match=r"node 'at' \(SequenceAt\): value 'y' has no size: .*position 'pos'.*run time"):
         import_onnx(m)
 
 

@@ -44,7 +44,7 @@ SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 #: standard ops whose output length depends on the values of their input, not its shape: a size the model
 #: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
 #: input only, so it is never planned (a longer result at run time would overrun its slot)
-DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression",
+DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "NonMaxSuppression",
                                 "ImageDecoder"})  # (its height and width are the encoded image's)
 #: onnxruntime's (``com.microsoft``) ops with outputs of data-dependent length: op -> those outputs' indices (its
 #: Unique's ``y`` and ``counts`` have one entry per distinct value; its ``idx`` one per input element; the path
@@ -66,6 +66,7 @@ SHAPE_INPUTS = {
     "Slice": (1, 2, 3, 4), "TopK": (1,), "OneHot": (1,), "Resize": (2, 3), "Upsample": (1,), "Pad": (1, 3),
     "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2),
     "MaxUnpool": (2,), "DFT": (1, 2),  # (dft_length; axis since opset 20)
+    "Compress": (1,),   # (its condition: a constant one keeps a known count of slices, ``_compress_shape``)
     "STFT": (1, 3), "AffineGrid": (1,), "MelWeightMatrix": (0, 1),
     # (which tensor of a sequence, and so its shape: the pieces of a split, the element taken, the order)
     "SplitToSequence": (1,), "SequenceAt": (1,), "SequenceInsert": (2,), "SequenceErase": (1,),
@@ -404,6 +405,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     inits = set(init_names)
     node_ids = _node_ids(g)
     _check_structure(g, node_ids, inits)
+    _check_domain_versions(onnx, g, node_ids, model.opset_import)
     _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
                                               for o in model.opset_import})
     _check_node_schemas(onnx, g, node_ids, model)
@@ -542,6 +544,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
         _check_spec_shape(n, where, shapes, facts["values"], seqs)
+        _check_taken(n, where, shapes, facts["values"], seqs, data_dependent)
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
@@ -1012,6 +1015,42 @@ def _check_opset(onnx, model) -> None:
                 # support for domain com.microsoft is till opset 1", or at 0 none of its ops registered)
                 raise GraphError(f"{owner} imports domain {domain!r} at opset {o.version}; onnxruntime defines only "
                                  f"opset {SINGLE_VERSION_DOMAINS[domain]} of it and refuses the model")
+
+
+#: the training domains: their ops (Gradient, Adagrad, Adam, Momentum) compute gradients and updated weights, which no
+#: inference runtime runs and memplan cannot size (onnx's inference gives Gradient's outputs no shape)
+TRAINING_DOMAINS = frozenset({"ai.onnx.preview.training", "ai.onnx.training"})
+
+
+def _newest_opset(onnx, domain: str) -> int:
+    """The newest opset of ``domain`` the installed onnx defines (the newest version any op of it has)."""
+    return max((s.since_version for s in onnx.defs.get_all_schemas_with_history() if s.domain == domain), default=0)
+
+
+def _check_domain_versions(onnx, g, node_ids: list[str], opset_import) -> None:
+    """Refuse a node of ``ai.onnx.ml`` where the model imports that domain at an opset the installed onnx does not
+    define (past its newest, or below 1), and a node of a training domain, naming the node, domain and version.
+
+    Why: ``_check_opset`` checked the default domain's version alone, so a Normalizer of ``ai.onnx.ml`` opset 6
+    (or 99) was sized by opset 5's rules, which a later opset may change, and planned (onnxruntime refuses it); an
+    ``Adagrad`` of ``ai.onnx.preview.training`` was planned too, although no inference runtime runs it and
+    a Gradient's outputs have no shape at all: a plan of an op that cannot be sized is a silently wrong plan."""
+    versions = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in opset_import}
+    newest_ml = None
+    for nid, n in zip(node_ids, g.node):
+        if n.domain in TRAINING_DOMAINS:
+            raise GraphError(f"node {nid!r} ({n.domain}:{n.op_type}) is a training op (domain {n.domain!r}, opset "
+                             f"{versions.get(n.domain, '(not imported)')}): it computes gradients or weight "
+                             "updates, which memplan cannot size and onnxruntime's inference does not run "
+                             "(unsupported; plan the inference model)")
+        if n.domain == "ai.onnx.ml":
+            newest_ml = _newest_opset(onnx, "ai.onnx.ml") if newest_ml is None else newest_ml
+            v = versions.get("ai.onnx.ml", newest_ml)
+            if not 1 <= v <= newest_ml:
+                raise GraphError(f"node {nid!r} (ai.onnx.ml:{n.op_type}) is of domain 'ai.onnx.ml', which the model "
+                                 f"imports at opset {v}; the installed onnx {onnx.__version__} defines opsets "
+                                 f"1..{newest_ml} of it, so which rules size the node is unknown (a newer onnx may "
+                                 "know it; onnxruntime refuses an opset it does not know)")
 
 
 #: domains of which onnxruntime has one version only: a model that uses one without importing it runs at that
@@ -2036,11 +2075,12 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     declared = {v.name for v in g.input}
     facts = {} if facts is None else facts
     overridable = facts["overridable"] = _overridable(model)
+    sizing = _sizing_initializers(g, {(f.domain, f.name) for f in model.functions})
     for t in g.initializer:
         if t.name in overridable:   # typed by its dims as a graph input (_typed_by_initializers), its value unknown
             continue
         external = t.data_location == onnx.TensorProto.EXTERNAL
-        small = math.prod(t.dims) <= SMALL_INITIALIZER
+        small = math.prod(t.dims) <= SMALL_INITIALIZER or t.name in sizing
         if small and external:
             loaded = _read_small_external(onnx, t, base_dir, facts.get("real_dir"))
             if isinstance(loaded, str):
@@ -2056,8 +2096,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         else:  # a declared input too (IR < 4): drop its data, keep its declaration (typed by its dims)
             pass
     for st in g.sparse_initializer:
-        if st.values.name not in declared:
+        if st.values.name in declared:
+            continue
+        dense = _dense_of_sparse(onnx, st) if math.prod(st.dims) <= SMALL_INITIALIZER else None
+        if dense is not None:
+            g2.initializer.append(dense)
+        else:
             g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
+    _densify_sparse_constants(onnx, g2)
 
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
@@ -2163,6 +2209,51 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     return inferred
 
 
+def _dense_of_sparse(onnx, st):
+    """The dense TensorProto (named as the values) that the sparse tensor ``st`` stands for, or None where its data
+    lies in an external file or onnx cannot read it.
+
+    Why: onnx's shape inference reads no sparse tensor's data, so a small sparse initializer or a ``Constant``'s
+    ``sparse_value`` used as a Reshape's shape (``[0, -1]`` stored as the one value -1 at index 1) left the
+    Reshape's output unknown, refused as a dimension "ONNX's shape inference could not derive", where onnxruntime
+    reads it as the dense tensor it is (zeros where no index is). The indices are linear (``[NNZ]``) or
+    coordinates (``[NNZ, rank]``); ``_check_sparse`` has already checked them against the dims."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if onnx.TensorProto.EXTERNAL in (st.values.data_location, st.indices.data_location):
+        return None
+    try:
+        values = np.asarray(numpy_helper.to_array(st.values)).reshape(-1)
+        idx = np.asarray(numpy_helper.to_array(st.indices)).astype(np.int64)
+        dims = tuple(int(d) for d in st.dims)
+        dense = np.zeros(math.prod(dims), dtype=values.dtype)
+        if idx.ndim == 2:
+            idx = np.ravel_multi_index(tuple(idx.T), dims) if idx.size else idx.reshape(-1)
+        dense[idx.reshape(-1)] = values
+        t = numpy_helper.from_array(dense.reshape(dims), st.values.name)
+    except Exception:  # noqa: BLE001 - data onnx cannot read: left unknown to shape inference, as before
+        return None
+    if t.data_type != st.values.data_type:
+        return None
+    return t
+
+
+def _densify_sparse_constants(onnx, g2) -> None:
+    """Give each ``Constant`` of ``g2`` (the copy shape inference reads) holding a small ``sparse_value`` the
+    dense ``value`` it stands for (``_dense_of_sparse``: onnx's inference reads no sparse data)."""
+    for n in g2.node:
+        if n.op_type != "Constant" or n.domain not in ("", "ai.onnx") or len(n.attribute) != 1:
+            continue
+        a = n.attribute[0]
+        if a.name != "sparse_value" or math.prod(a.sparse_tensor.dims) > SMALL_INITIALIZER:
+            continue
+        dense = _dense_of_sparse(onnx, a.sparse_tensor)
+        if dense is not None:
+            del n.attribute[:]
+            n.attribute.extend([onnx.helper.make_attribute("value", dense)])
+
+
 def _static_infos(g) -> dict:
     """``{value: ValueInfoProto}`` of the values graph ``g`` (an inferred one) gives a dtype and static shape."""
     return {vi.name: vi for vi in list(g.value_info) + list(g.output)
@@ -2200,6 +2291,19 @@ def _feeds_sizes(g, functions: set) -> set[str]:
             need.update(n.input)
     need.discard("")
     return need
+
+
+def _sizing_initializers(g, functions: set) -> set[str]:
+    """The initializers of ``g`` of more than ``SMALL_INITIALIZER`` and at most ``MAX_FOLD_ELEMENTS`` elements whose
+    data some output's size may follow (``_feeds_sizes``): these keep their data for shape inference too.
+
+    Why: only initializers of up to 64 elements did, so a Compress by a constant mask of 100 entries (or a
+    Reshape to a shape gathered from a table of 100) was refused as a size "ONNX's shape inference could not
+    derive"; such a table is at most 32 KB. The walk is paid only by a model holding such an initializer."""
+    if not any(SMALL_INITIALIZER < math.prod(t.dims) <= MAX_FOLD_ELEMENTS for t in g.initializer):
+        return set()
+    return _feeds_sizes(g, functions) & {t.name for t in g.initializer
+                                         if SMALL_INITIALIZER < math.prod(t.dims) <= MAX_FOLD_ELEMENTS}
 
 
 def _large_constants(onnx, g, functions: set = frozenset()) -> dict:
@@ -3778,6 +3882,49 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
     _track_sequence(n, static, elems, values, seqs)
 
 
+def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, data_dependent: Collection[str]) -> None:
+    """Refuse a SequenceAt whose known position lies outside its known sequence, and a SequenceAt or Compress whose
+    output is left unsized, naming the node, the input that decides its size and why that input is not known.
+
+    Why: a SequenceAt at 7 of a 4-tensor sequence of like tensors was planned (onnxruntime refuses to run it:
+    "Invalid sequence index"), one of unlike tensors was refused as a dimension "ONNX's shape inference could not
+    derive"; a run-time position or condition got the general run-time note, naming neither input."""
+    op = n.op_type
+    if n.domain not in ("", "ai.onnx") or op not in ("SequenceAt", "Compress") or len(n.input) < 2:
+        return
+    out, what = (n.output[0] if n.output else ""), n.input[1]
+    if not out or not what:
+        return
+    known = values.get(what)
+    if op == "SequenceAt":
+        held = seqs.get(n.input[0])
+        if held is not None and known is not None and known.dtype.kind in "iu" and known.size == 1 \
+                and _position(known, len(held), 0) is None:
+            raise GraphError(f"{where}: its position {what!r} is {int(known.reshape(-1)[0])}, outside sequence "
+                             f"{n.input[0]!r} of {len(held)} tensors (positions {-len(held)} to {len(held) - 1}): "
+                             "onnxruntime refuses to run it (\"Invalid sequence index\")")
+    dims = shapes.get(out, (0, None))[1]
+    if known is not None or dims is not None and all(isinstance(d, int) for d in dims):
+        return   # (sized, or unsized for another reason than this input: the general message)
+    source = ("is computed at run time from what the graph inputs hold" if out in data_dependent else
+              "is not a value the importer knows (a large initializer or one computed by an op it does not "
+              "evaluate)")
+    if op == "Compress":
+        data = shapes.get(n.input[0], (0, None))[1]
+        if data is None or not all(isinstance(d, int) for d in data):
+            return   # (the data's own size is unknown: the general message names why)
+        raise GraphError(f"{where}: value {out!r} has no size: Compress keeps one slice of {n.input[0]!r} per true "
+                         f"entry of its condition {what!r}, and the condition {source}")
+    held = seqs.get(n.input[0])
+    if held is None or len({s for s, _ in held}) < 2:
+        return   # (tensors not all known, or all alike: not the position's doing)
+    shapes_held = f" ({', '.join(str(list(s)) for s, _ in held)})" if len(held) <= 8 else ""
+    kind = "tensors of unlike shapes"
+    raise GraphError(f"{where}: value {out!r} has no size: sequence {n.input[0]!r} holds {kind}{shapes_held}, "
+                     f"so the size of the one SequenceAt takes follows its position {what!r}, and the position "
+                     f"{source}")
+
+
 def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     """Replace, in ``m2``, every foldable node by a Constant of its value; True when any was replaced.
     ``seq_bytes`` (cleared first) receives the bytes of each tensor of every sequence whose tensors are known."""
@@ -3940,13 +4087,15 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         start, limit, delta = (int(np.asarray(value(k)).reshape(-1)[0]) for k in range(3))
         if delta:
             return {out: ((max(-((start - limit) // delta), 0),), 5)}
+    if op == "Compress" and first and len(ins) > 1 and ins[1] in values:
+        return _compress_shape(n, out, shapes[first], elems[first], values[ins[1]])
     held = seqs.get(ins[0]) if ins else None
     if held is None:
         return {}
     if op == "SequenceAt":
-        at = value(1)
-        if at is not None and at.size == 1 and -len(held) <= int(at) < len(held):
-            return {out: held[int(at)]}
+        at = _position(value(1), len(held), 0)
+        if at is not None:
+            return {out: held[at]}
     if op == "ConcatFromSequence" and held and len({e for _, e in held}) == 1:
         attrs = {a.name: a.i for a in n.attribute}
         axis, new_axis, rank = attrs.get("axis", 0), attrs.get("new_axis", 0), len(held[0][0])
@@ -4073,6 +4222,39 @@ def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
     return {}
 
 
+def _position(v, length: int, extra: int) -> int | None:
+    """The place in a sequence of ``length`` tensors that the integer position value ``v`` names (``extra``: 1
+    where one past the end is allowed, as SequenceInsert allows), counted from 0, or None where ``v`` is unknown,
+    not one number, or outside. Why: a position of shape ``[1]``, which onnxruntime takes as the number it holds,
+    was read by ``int()`` of a 1-d array, which numpy refuses (a TypeError out of the import)."""
+    if v is None or v.size != 1:
+        return None
+    k = int(v.reshape(-1)[0])
+    return k + (length if k < 0 else 0) if -length <= k < length + extra else None
+
+
+def _compress_shape(n, out: str, shape: tuple[int, ...], elem: int, condition) -> dict:
+    """``{out: (shape, elem)}`` of a Compress of a ``shape`` input by the known ``condition``, as onnxruntime makes
+    it: along ``axis``, or over the flattened input without one, it keeps a slice for each true entry among the
+    condition's first ``shape[axis]`` (it reads the condition flattened, and no further than the input goes).
+    Empty where the axis is outside the input's rank (left to the checks that refuse it).
+
+    Why: Compress was taken as data-dependent whatever its condition, so one of a constant mask (an initializer
+    or a Constant ``[True, False, True, True]``) was refused as depending on "values computed at run time from
+    what the graph inputs hold", which none of it does; onnxruntime writes the same size on every run."""
+    import numpy as np
+
+    axis = next((a.i for a in n.attribute if a.name == "axis"), None)
+    keep = np.asarray(condition).reshape(-1).astype(bool)
+    if axis is None:
+        return {out: ((int(np.count_nonzero(keep[:math.prod(shape)])),), elem)}
+    if not -len(shape) <= axis < len(shape):
+        return {}
+    axis += len(shape) if axis < 0 else 0
+    kept = int(np.count_nonzero(keep[:shape[axis]]))
+    return {out: (shape[:axis] + (kept,) + shape[axis + 1:], elem)}
+
+
 def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> None:
     """Record in ``seqs`` the tensors (shape, elem type) the sequence node ``n`` makes, in order, where all of
     them are known: so that SequenceAt and ConcatFromSequence of it are sized (``_spec_shapes``)."""
@@ -4088,9 +4270,7 @@ def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> N
         if k >= len(ins) or not ins[k]:
             return length - 1 + extra
         v = values.get(ins[k])
-        if v is None or v.dtype.kind not in "iu" or v.size != 1 or not -length <= int(v) < length + extra:
-            return None
-        return int(v) + (length if int(v) < 0 else 0)
+        return _position(None if v is None or v.dtype.kind not in "iu" else v, length, extra)
 
     held = None
     if op == "SequenceEmpty":
