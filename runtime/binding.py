@@ -232,28 +232,68 @@ INPUT_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
 
 
 def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
-    """``arr`` as the contiguous host array every executor copies into input ``tid``'s bytes, or ValueError
+    """``arr`` as the contiguous host array every executor copies into input ``tid``'s bytes, or ExecutorError
     naming it: not an input of the graph, another dtype (same bytes, other bits: float positions ran as
-    garbage), or another byte count (it would overwrite its arena neighbours)."""
+    garbage), another shape than its ``shape`` attr, or another byte count (it would overwrite its arena
+    neighbours)."""
     if tid not in binding.inputs:
         raise ExecutorError(f"input {tid!r}: not an input tensor of graph {graph.name!r}")
     return _host_array(graph, tid, arr, "input")
 
 
 def host_weight(graph: Graph, rid: str, arr) -> np.ndarray:
-    """``arr`` as the contiguous host array copied into weight (or cache) root ``rid``'s bytes, or ValueError
+    """``arr`` as the contiguous host array copied into weight (or cache) root ``rid``'s bytes, or ExecutorError
     naming it: another dtype than its ``dtype`` attr (same bytes, other bits: an int16 or big-endian ``>f2``
-    array was copied bit for bit and ran as garbage), or another byte count."""
+    array was copied bit for bit and ran as garbage), another shape than its ``shape`` attr, or another byte
+    count."""
     return _host_array(graph, rid, arr, "weight")
 
 
+def graph_shape(graph: Graph, tid: str) -> tuple[int, ...] | None:
+    """``tid``'s ``shape`` attr as a tuple of ints, or None where it has none a host array could be held to (no
+    attr, or not a list of non-negative integers: a hand-written graph's free-form attrs)."""
+    shape = graph.tensor(tid).attrs.get("shape")
+    if not isinstance(shape, (list, tuple)):
+        return None
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        return None
+    return tuple(shape)
+
+
+def held_to_shape(given: np.ndarray, shape: tuple[int, ...] | None) -> bool:
+    """Whether ``given`` (of the right dtype and byte count) is refused for its shape: it has several dimensions
+    and not ``shape``, where ``shape`` (the graph's attr) holds its elements. A flat (or 0-d) array is the elements
+    in order, unambiguous, as hand-written callers and tools pass them; a graph whose ``shape`` attr does not hold
+    the tensor's elements is the kernels' to refuse (naming the node), not the array's."""
+    if shape is None or given.ndim <= 1 or given.shape == shape:
+        return False
+    return math.prod(shape) == given.size
+
+
 def _host_array(graph: Graph, tid: str, arr, what: str) -> np.ndarray:
-    """``arr`` contiguous, with the dtype of ``tid``'s ``dtype`` attr (where ``INPUT_DTYPES`` has it) and its
-    byte count, or ValueError naming the ``what`` (input, weight) and ``tid``."""
-    a, t = np.ascontiguousarray(arr), graph.tensor(tid)
-    want = INPUT_DTYPES.get(t.attrs.get("dtype"))
-    if want is not None and a.dtype != want:
-        raise ExecutorError(f"{what} {tid!r}: {a.dtype} given, the graph says {np.dtype(want)}")
-    if a.nbytes != t.size:
-        raise ExecutorError(f"{what} {tid!r}: {a.nbytes} bytes given, the graph says {t.size}")
-    return a
+    """``arr`` contiguous, with the dtype of ``tid``'s ``dtype`` attr (where ``INPUT_DTYPES`` has it), its byte
+    count and the shape of its ``shape`` attr (where it has one), or ExecutorError naming the ``what`` (input,
+    weight), ``tid``, and the given and the graph's dtype and shape. Why the shape: the byte count alone took a
+    transposed weight (``(64, 32)`` where the graph says ``(32, 64)``: the same bytes, read as the other matrix),
+    and any array of the right byte count and dtype (an f32 ``(8, 8)`` for an f32 ``(64,)``), silently. A flat
+    array of the elements in order is taken (``held_to_shape``)."""
+    try:
+        given = np.asarray(arr)   # (before ``ascontiguousarray``, which makes a 0-d array 1-d)
+    except (TypeError, ValueError, RuntimeError) as exc:   # (a CUDA tensor, a ragged list: numpy's own error)
+        raise ExecutorError(f"{what} {tid!r}: {type(arr).__name__} is no host array ({exc})") from None
+    t = graph.tensor(tid)
+    want, shape = INPUT_DTYPES.get(t.attrs.get("dtype")), graph_shape(graph, tid)
+    nbytes = given.size * given.dtype.itemsize
+    if given.dtype.hasobject:   # (its bytes are pointers: copied to the device as the tensor's values)
+        why = f"{given.dtype} given (Python objects, not a tensor's values)"
+    elif want is not None and given.dtype != want:
+        why = f"{given.dtype} given, the graph says {np.dtype(want)}"
+    elif nbytes != t.size:
+        why = f"{nbytes} bytes given, the graph says {t.size}"
+    elif held_to_shape(given, shape):
+        why = f"shape {given.shape} given, the graph says {shape}"
+    else:
+        return np.ascontiguousarray(given)
+    ours = f"{np.dtype(want) if want is not None else t.attrs.get('dtype', 'no dtype')} " \
+           f"{shape if shape is not None else '(no shape)'}"
+    raise ExecutorError(f"{what} {tid!r}: {why} (given: {given.dtype} {given.shape}; the graph's: {ours})")

@@ -109,7 +109,7 @@ def _run_serving(name: str, streams):
     x0 = case.inputs(g, torch.device("cpu"), torch.float32)
     program = load_program(model, tuple(t.clone() for t in x0))
     plan = memplan.plan(program.graph, streams="auto") if streams == "auto" else None
-    step = compile(model, x0, streams=1 if plan else streams, plan=plan, program=program, poison=True)
+    step = compile(model, x0, streams=streams, plan=plan, program=program, poison=True)
     reference = program.exported.module()
     for _ in range(2):
         xs = case.inputs(g, torch.device("cpu"), torch.float32)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import memplan
+from memplan.errors import BudgetError
 from memplan.graph import Graph
 from memplan.optimize.candidates import check_options
-from memplan.planfile import Plan
+from memplan.planfile import Plan, check_plan_for
 from memplan.solvers import check_solver_name
 from memplan.solvers.options import SolveOptions
 
@@ -265,7 +267,9 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     ``device`` defaults to the device of the first example input. ``return_views`` returns the arena's
     output views (valid until the next call) instead of copies. ``poison`` fills the arena with NaN bytes
     before every call (for tests). ``plan`` runs a given plan instead of planning (``verify=False`` skips
-    the check, for negative controls only); ``program`` reuses an earlier export.
+    the check, for negative controls only); ``program`` reuses an earlier export. With ``plan``, the planning
+    options must agree with it or be left out: ``streams`` (a cap, as for ``memplan.plan``) at least the streams
+    its nodes run on, ``memory_budget`` at least its arena, no ``solver`` or ``time_limit`` (``check_given_plan``).
     """
     import torch
 
@@ -281,8 +285,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                         ("verify", verify)):
         if not isinstance(value, bool):  # verify=None skipped the verifier of a given plan by accident
             raise AtenExecutorError(f"{flag} must be True or False, not {value!r}")
-    if plan is not None and not isinstance(plan, Plan):
-        raise AtenExecutorError(f"plan must be a memplan Plan, not {type(plan).__name__}")
+    check_given_plan(plan, streams, memory_budget, solver, time_limit)
     if program is not None and not isinstance(program, Program):
         raise AtenExecutorError(f"program must be a Program from an earlier compile (.program), not "
                                 f"{type(program).__name__}")
@@ -311,7 +314,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         n = 1 if device.type != "cuda" and streams == "auto" else streams
         plan = memplan.plan(graph, solver=solver, streams=None if n == 1 else n, memory_budget=memory_budget,
                             time_limit=time_limit)   # plan() verifies what it returns (check=True)
-    elif verify:
+    elif verify:   # (the pairing first: verify's own findings on a plan of another module named no module)
+        check_plan_for(graph, plan)
         memplan.verify(graph, plan)
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison}
     executor = Executor(program, plan, device, **options)
@@ -376,6 +380,35 @@ def _as_at_compile(torch: Any, default_dtype: Any, mode: tuple[bool, bool]) -> I
             yield
     finally:
         torch.set_default_dtype(old)
+
+
+def check_given_plan(plan: Any, streams: Any, memory_budget: int | None, solver: str,
+                     time_limit: float | None) -> None:
+    """Refuse a ``plan=`` that is no ``Plan``, or planning options that disagree with it, naming both, before the
+    export. Why refuse rather than take the plan's: the options choose the plan compile makes, and with a plan given
+    compile makes none, so ``compile(m, x, streams=1, plan=p3)`` ran ``p3``'s 3 streams where the caller asked for
+    one, and a ``memory_budget`` below the plan's arena was ignored, silently. ``streams`` is a cap, as for
+    ``memplan.plan`` (``streams=3`` may plan 2): a plan on at most that many streams agrees, "auto" with any; a
+    ``solver`` or ``time_limit`` has nothing to choose (leave them out)."""
+    if plan is None:
+        return
+    if not isinstance(plan, Plan):
+        hint = (" (load a plan file with memplan.load_plan(path))" if isinstance(plan, (str, os.PathLike))
+                else "")
+        raise AtenExecutorError(f"plan must be a memplan Plan, not {type(plan).__name__}{hint}")
+    used = len({s for _n, s in plan.order})
+    cap = 1 if streams is None else streams
+    if isinstance(cap, int) and used > cap:
+        raise AtenExecutorError(f"streams={streams!r} asks for at most {cap} stream{'s' if cap > 1 else ''}, but the "
+                                f"given plan (of graph {plan.graph!r}) runs its nodes on {used} streams: give "
+                                f"streams={used} or 'auto' with it, or a plan on at most {cap}")
+    if memory_budget is not None and plan.arena_bytes > memory_budget:
+        raise BudgetError(f"memory_budget={memory_budget} bytes, but the given plan (of graph {plan.graph!r}) needs "
+                          f"an arena of {plan.arena_bytes}: give a plan within the budget, or no memory_budget")
+    for name, value, default in (("solver", solver, "auto"), ("time_limit", time_limit, None)):
+        if value != default:
+            raise AtenExecutorError(f"{name}={value!r} chooses how compile plans, but a plan is given (plan=), so "
+                                    f"compile plans nothing: leave {name} out")
 
 
 def check_no_autocast(torch: Any) -> None:
