@@ -563,7 +563,8 @@ class _Painting:
 
 def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
     """Multi-device plans: each stream runs on one device (rule 1); every tensor has a device, views
-    share their root's, and a node touches only its own device's tensors except a ``COPY`` (rule 4).
+    share their root's, and a node touches only its own device's tensors except a ``COPY``, which reads its
+    own device's and may write another's (rule 4).
     Returns each tensor's device (by graph index), or None when the plan does not give them all."""
     D = plan.devices
     if len(plan.device_arena_bytes) != D:
@@ -604,6 +605,12 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
                    f"{graph.tensors[graph.root[t]].id!r} is on device {tdev[graph.root[t]]}")
     for ni, node in enumerate(graph.nodes):
         if node.op == COPY_OP:
+            # a COPY crosses devices as a push, issued on its source's device (docs/format.md): a plan putting it on
+            # the destination's stream was accepted, and an executor then ran a pull the contract does not describe
+            for t in graph.node_inputs[ni]:
+                if tdev[graph.root[t]] != ndev[ni]:
+                    bad(4, f"COPY node {node.id!r} runs on device {ndev[ni]} but its source {graph.tensors[t].id!r} "
+                           f"is on device {tdev[graph.root[t]]}: a COPY runs on its source's device (a push)")
             continue
         for t in graph.node_inputs[ni] + graph.node_outputs[ni]:
             if tdev[graph.root[t]] != ndev[ni]:
