@@ -27,6 +27,10 @@ MAX_NODES = 10 ** 7
 #: decoder layers of a generated Llama graph (real models have at most a few hundred): ``examples.MAX_LAYERS``,
 #: repeated here so that parsing options loads no graph code
 MAX_LAYERS = 1024
+#: what every single-file output option's ``--help`` says of an existing file (``plan -o``, ``--graph-out``, ``csv -o``,
+#: ``import -o``, ``draw -o``, ``trace -o``, ``bench --json``): one rule for all of them, said where it is used. Only
+#: ``example -o DIR``, several files into a directory, refuses a file of its own name with other bytes.
+REPLACES = "written atomically; an existing file there is replaced, never one of the command's inputs"
 
 
 def print_error(message: str, who: str = "memplan") -> None:

@@ -389,7 +389,7 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
 
     sp = sub.add_parser("plan", help="plan arena offsets for a graph and write plan JSON")
     sp.add_argument("graph", type=argtypes.path, help="graph JSON (memplan.graph/1)")
-    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="plan JSON to write (atomically)")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help=f"plan JSON to write ('-': stdout); {argtypes.REPLACES}")
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
                     help="offset solver (default auto: the heuristics, then a short search on a problem of at most 64 "
                          "buffers, and with --time-limit the exact solvers)")
@@ -419,7 +419,8 @@ def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, metavar="DIR",
-                    help="directory to write them into (made if missing), one GRAPH.json each")
+                    help="directory to write them into (made if missing), one GRAPH.json each; a file of that name "
+                         "already there with other bytes is refused, never replaced (nothing is written)")
     sp.set_defaults(func=cmd_example)
 
 
@@ -444,7 +445,8 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
             continue
         ssp = suites.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
         ssp.add_argument("--json", type=argtypes.path, metavar="OUT",
-                         help="also write the results as JSON (atomically)")
+                         help=f"also write the results as JSON ('-': stdout, the tables then on stderr); "
+                              f"{argtypes.REPLACES}")
         mod.add_arguments(ssp)
         ssp.set_defaults(func=cmd_bench, bench_run=mod.run, bench_inputs=getattr(mod, "inputs", None))
 
@@ -472,7 +474,8 @@ def add_plan_options(sp: argparse.ArgumentParser) -> None:
                     help="memory per device for weights plus arena (e.g. 80G), or one per device, device 0 first "
                          "(80G,40G); error naming the device if over")
     sp.add_argument("--graph-out", type=argtypes.path, default=None, metavar="SPLIT.json",
-                    help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices)")
+                    help="write the graph the plan refers to (the split graph, with COPY nodes, for --devices); "
+                         + argtypes.REPLACES)
     sp.add_argument("--alignment", type=argtypes.alignment, default=None, metavar="BYTES",
                     help="plan with this alignment instead of the graph's (a power of two, at least the graph's; the "
                          "plan records it, the graph file is not changed)")
@@ -525,7 +528,7 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("csv", help="solve a minimalloc CSV problem (id,lower,upper,size) and write offsets")
     sp.add_argument("input", type=argtypes.path, help="minimalloc CSV: id,lower,upper,size")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True,
-                    help="CSV to write: the input columns plus offset")
+                    help=f"CSV to write: the input columns plus offset; {argtypes.REPLACES}")
     sp.add_argument("--capacity", type=argtypes.size, default=None, metavar="BYTES",
                     help="fit within this many bytes (exit 2 if no packing is found); default: minimise")
     sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")

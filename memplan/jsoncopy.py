@@ -16,13 +16,17 @@ from .errors import as_int, plain_str
 
 
 def own_json(value: Any) -> Any:
-    """``value`` with each of its JSON objects and arrays (dicts and lists, nested) copied, its other values
-    shared: what a Plan keeps of, or hands out as, a free-form block, so that neither side's later edits reach
-    the other. Iterative, and each container copied once (a list twice inside stays one list, a cycle a
-    cycle): a block from code may nest past the recursion limit, and is refused only when saved."""
-    if not isinstance(value, (dict, list)):
+    """``value`` with each of its JSON objects and arrays (dicts, lists and tuples, nested) copied, a tuple as the
+    list JSON reads back and each key as the text ``json`` writes for it (``1`` as "1", as ``plain_json`` does),
+    its other values shared: what a Plan keeps of, or hands out as, a free-form block, so that neither side's
+    later edits reach the other, and a plan equals the one read back from its own JSON (a solver block or extra
+    field from code with ``{1: ..}`` or a tuple came back as ``{"1": ..}`` or a list: the round trip was no
+    identity). Iterative, and each container copied once (a list twice inside stays one list, a cycle a cycle):
+    a block from code may nest past the recursion limit, and is refused only when saved; so are two keys JSON
+    writes alike (``{1: a, "1": b}``: kept as given, for the writer to name)."""
+    if not isinstance(value, (dict, list, tuple)):
         return value
-    return _copy_tree(value, (dict, list), _same, _same)
+    return _copy_tree(value, (dict, list, tuple), _same, _plain_key)
 
 
 def plain_json(value: Any) -> Any:

@@ -41,6 +41,8 @@ def _own_block(key: str, value: Any) -> Any:
     raises, at any depth) raised that raw exception from ``Plan(...)`` or ``to_json``, naming no field; it is a
     PlanFormatError naming the field. A value that is no mapping is kept, for ``to_dict``/``save`` to name."""
     try:
+        if isinstance(value, tuple):   # (no mapping: kept as given, for ``to_dict`` to name with its type)
+            return value
         return own_json(dict(value.items()) if isinstance(value, Mapping) and type(value) is not dict else value)
     except Exception as exc:   # (the caller's own code: any exception; KeyboardInterrupt passes)
         raise PlanFormatError(f"plan: field {key!r} cannot be read as JSON ({_short(exc)})") from None

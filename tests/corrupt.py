@@ -15,6 +15,9 @@ another size, kind or alignment, so the plans on disk belong to another graph; a
 ``aliased`` points an output at an input under another name (a symlink, a hard link, ``./``, ``sub/..``), at a
 directory, or runs ``example -o`` into the inputs' own directory (whose ``qkv.json`` it wrote over); ``run_case``'s
 ``closed_stdout`` runs a case with ``sys.stdout`` None (``>&-``), where a report (``show``) exiting 0 was lost.
+``bench_command`` ``bench planners --graph FILE --json OUT`` (a corrupted graph read by a benchmark), and
+``run_case``'s ``existing`` leaves a file of the user's at every output before the run: a failed run must leave it
+byte for byte (round 41).
 """
 
 from __future__ import annotations
@@ -261,6 +264,19 @@ def make_inputs(directory: str) -> Inputs:
     return Inputs(directory, files)
 
 
+#: what ``run_case(existing=True)`` leaves at each output before the run: a file of the user's
+USERS_FILE = b'{"a file of the user": "a failed run leaves it as it was"}\n'
+
+
+def bench_command(inputs: Inputs, target: str) -> list[str] | None:
+    """``bench planners`` reading the graph ``target`` (two fast solvers, results to ``--json out.bench.json``), or
+    None when ``target`` is no graph."""
+    if target.endswith(".csv") or target != f"{target.split('.')[0]}.json":
+        return None
+    d = inputs.path
+    return ["bench", "planners", "--graph", d(target), "--solvers", "greedy,size", "--json", d("out.bench.json")]
+
+
 def commands(inputs: Inputs, target: str, pictures: bool = False) -> list[list[str]]:
     """Commands that read the file ``target`` (with its valid partners), writing to ``out.*``."""
     d = inputs.path
@@ -299,9 +315,11 @@ def with_options(argv: list[str], rnd: random.Random, out_dir: str) -> list[str]
     from memplan.cli import build_parser
 
     parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    actions = [a for a in sub.choices[argv[0]]._actions
-               if a.option_strings and not {"-h", "-o"} & set(a.option_strings)]
+    for name in argv[:2 if argv[0] == "bench" else 1]:   # (bench: its suite's own options)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    actions = [a for a in parser._actions if a.option_strings and not {"-h", "-o"} & set(a.option_strings)
+               and (argv[0] != "bench" or a.dest in BENCH_OPTIONS)]
     argv = list(argv)
     for _ in range(rnd.randint(1, 4)):
         a = rnd.choice(actions)
@@ -314,6 +332,10 @@ def with_options(argv: list[str], rnd: random.Random, out_dir: str) -> list[str]
             value = rnd.choice(list(a.choices)) if a.choices and rnd.random() < 0.5 else rnd.choice(OPTION_VALUES)
             argv += [f"{name}={value}"] if rnd.random() < 0.3 else [name, value]
     return argv
+
+
+#: the ``bench planners`` options ``with_options`` adds (the corpus parts it would add run for minutes)
+BENCH_OPTIONS = ("json", "time_limit", "solvers", "streams", "only", "graph_files")
 
 
 #: commands whose product is the text they print on stdout: exit 0 with stdout closed lost it (round 40)
@@ -331,7 +353,7 @@ def aliased(argv: list[str], inputs: Inputs, rnd: random.Random) -> tuple[str, l
     if rnd.random() < 0.15:
         return "example into the inputs' directory", ["example", "-o", rnd.choice([d, d + "/", os.path.join(d, ".")])]
     read = [a for a in argv[1:] if os.path.basename(a) in inputs.files]
-    slots = [i + 1 for i, a in enumerate(argv[:-1]) if a in ("-o", "--graph-out")]
+    slots = [i + 1 for i, a in enumerate(argv[:-1]) if a in ("-o", "--graph-out", "--json")]
     if not read or not slots:
         return "no output to alias", argv
     victim, slot = rnd.choice(read), rnd.choice(slots)
@@ -356,6 +378,11 @@ def aliased(argv: list[str], inputs: Inputs, rnd: random.Random) -> tuple[str, l
     return f"{argv[slot - 1]} {how} to {os.path.basename(victim)}", out
 
 
+def _bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _take_aliases_away(directory: str) -> None:
     import shutil
 
@@ -377,19 +404,23 @@ def _alarm(signum, frame):
 
 
 def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
-             timeout: int = 0, closed_stdout: bool = False) -> tuple[int | None, str | None]:
+             timeout: int = 0, closed_stdout: bool = False, existing: bool = False) -> tuple[int | None, str | None]:
     """Write ``data`` as ``target``, run ``memplan argv`` in-process, restore ``target``; return the exit
     code and a description of the broken contract (``traceback: ...``, ``hang``, ``lost file: ...``,
     ``one line: ...``, ``unverified plan: ...`` for a ``verify`` that passed a plan the oracle finds unsafe, ``lost
     report: ...`` for one of ``REPORTS`` that exited 0 with ``closed_stdout``: ``sys.stdout`` None), or None when it
-    was kept. The ``alias-*`` files ``aliased`` made are taken away after the run."""
+    was kept. The ``alias-*`` files ``aliased`` made are taken away after the run. ``existing``: each output holds
+``USERS_FILE`` before the run (else it is removed), which a failed run must leave as it was."""
     path = inputs.path(target)
     with open(path, "wb") as f:
         f.write(data)
     outputs = [a for a in argv if os.path.basename(a).startswith("out.")]
     for o in outputs:
-        if os.path.exists(o):
+        if os.path.lexists(o) and not os.path.isdir(o):
             os.unlink(o)
+        if existing and not os.path.isdir(o) and os.path.isdir(os.path.dirname(o) or "."):
+            with open(o, "wb") as f:
+                f.write(USERS_FILE)
     before = {n: open(inputs.path(n), "rb").read() for n in inputs.files}
     err, out = io.StringIO(), io.StringIO()
     problem = None
@@ -417,7 +448,7 @@ def run_case(inputs: Inputs, target: str, data: bytes, argv: list[str],
         if code == 2:
             if len(lines) != 1 or not lines[0].startswith("memplan: error: "):
                 problem = f"one line: exit 2 with {len(lines)} stderr lines: {err.getvalue()[:300]!r}"
-            elif [o for o in outputs if os.path.exists(o)]:
+            elif [o for o in outputs if os.path.isfile(o) and (not existing or _bytes(o) != USERS_FILE)]:
                 problem = "lost file: an output was written although the command failed"
         elif code != 0:
             problem = f"traceback: exit {code}: {err.getvalue()[:300]!r}"

@@ -2,6 +2,7 @@
 
     python tests/fuzz_cli.py --runs 10000 [--seed 0] [--timeout 20] [--pictures 0.02] [--options 0.2]
                              [--semantic 0.1] [--no-ortools 0.05] [--aliases 0.05] [--closed-stdout 0.03]
+                             [--bench 0.03] [--existing 0.1]
 
 Each run picks a valid input file (tests/corrupt.py builds them: graphs with views, in-place ops,
 fusion groups and KV-cache writes, their serial, multi-stream and two-device plans, a minimalloc CSV),
@@ -13,7 +14,8 @@ corruption (``corrupt.semantic``: a graph with the same names and other sizes, k
 hazard planted), and a share, ``--no-ortools``, runs where OR-Tools does not import (``plan`` and ``csv`` asking for cpsat).
 A share, ``--aliases``, points the output at an input under another name (``corrupt.aliased``: a symlink, a hard link,
 ``./``, a directory, or ``example -o`` into the inputs' directory), and a share, ``--closed-stdout``, runs with stdout
-closed (``>&-``). It counts tracebacks (any
+closed (``>&-``). A share, ``--bench``, reads a graph through ``bench planners --graph`` (``--json`` its output), and
+a share, ``--existing``, leaves a file of the user's at each output first (round 41). It counts tracebacks (any
 exception out of ``main``, or an exit code other than 0 and 2), broken one-line errors, hangs (a run past
 ``--timeout`` seconds), lost files (an input changed, an output written by a failed run, a temporary file left
 behind), unverified plans (a ``verify`` that passed a plan tests/oracle.py finds unsafe) and lost reports (``show``,
@@ -38,6 +40,7 @@ for p in (HERE, os.path.dirname(HERE)):
 
 from corrupt import (  # noqa: E402
     aliased,
+    bench_command,
     commands,
     corrupt_n,
     make_inputs,
@@ -62,6 +65,10 @@ def main(argv=None) -> int:
     ap.add_argument("--aliases", type=float, default=0.05,
                     help="share of runs whose output names an input under another name (a link, ./, a directory)")
     ap.add_argument("--closed-stdout", type=float, default=0.03, help="share of runs with stdout closed (>&-)")
+    ap.add_argument("--bench", type=float, default=0.03,
+                    help="share of graph runs through 'bench planners --graph' (results to --json)")
+    ap.add_argument("--existing", type=float, default=0.1,
+                    help="share of runs with a file of the user's at each output first (a failed run must keep it)")
     ap.add_argument("--show", type=int, default=5, help="findings of each kind to print")
     args = ap.parse_args(argv)
 
@@ -71,6 +78,8 @@ def main(argv=None) -> int:
     env = random.Random(f"environment {args.seed}")
     paths = random.Random(f"aliases {args.seed}")   # (round 40's two: streams of their own as well)
     closed = random.Random(f"closed stdout {args.seed}")
+    benches = random.Random(f"bench {args.seed}")   # (round 41's two: streams of their own too)
+    users = random.Random(f"existing {args.seed}")
     tally: Counter = Counter()
     exits: Counter = Counter()
     shown: Counter = Counter()
@@ -82,6 +91,8 @@ def main(argv=None) -> int:
             target = rnd.choice(names)
             what, data = corrupt_n(inputs.files[target], rnd, csv=target.endswith(".csv"))
             argv = rnd.choice(commands(inputs, target, pictures=rnd.random() < args.pictures))
+            if benches.random() < args.bench:   # (after the choice: a seed's other runs stay as they were)
+                argv = bench_command(inputs, target) or argv
             if extra.random() < args.options:
                 argv = with_options(argv, extra, d)
             edit = semantic(inputs, target, meaning) if meaning.random() < args.semantic else None
@@ -96,8 +107,11 @@ def main(argv=None) -> int:
                 what += f" (output {how})"
             shut = closed.random() < args.closed_stdout
             what += " (stdout closed)" * shut
+            keep = users.random() < args.existing
+            what += " (outputs there before)" * keep
             with without_modules(*hide):
-                code, problem = run_case(inputs, target, data, argv, timeout=args.timeout, closed_stdout=shut)
+                code, problem = run_case(inputs, target, data, argv, timeout=args.timeout, closed_stdout=shut,
+                                         existing=keep)
             kind = "ok" if problem is None else problem.split(":")[0]
             tally[kind] += 1
             exits[code] += 1

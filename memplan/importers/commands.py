@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("model", type=argtypes.path,
                     help="model file: .onnx (ONNX), or .pt2 (torch.export.save; also recognised by its content, "
                          "a zip archive); extensions in any case")
-    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="graph JSON to write (atomically)")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help=f"graph JSON to write ('-': stdout); {argtypes.REPLACES}")
     sp.add_argument("--batch", type=argtypes.dim, default=None, metavar="N",
                     help="fix the leading dimension of every graph input that is symbolic")
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("draw", help="draw the arena memory map of a plan (PNG, SVG or PDF; needs matplotlib)")
     sp.add_argument("graph", type=argtypes.path, help="graph JSON")
     sp.add_argument("plan", type=argtypes.path, help="plan JSON of that graph")
-    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help="picture to write: .png, .svg or .pdf")
+    sp.add_argument("-o", "--output", type=argtypes.path, required=True, help=f"picture to write: .png, .svg or .pdf; {argtypes.REPLACES}")
     sp.add_argument("--time", action="store_true", help="x axis: simulated time instead of issue order")
     sp.add_argument("--title", default=None,
                     help="title above the picture (default: the graph's name, arena, lower bound, streams and events; "
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("graph", type=argtypes.path, help="graph JSON")
     sp.add_argument("plan", type=argtypes.path, help="plan JSON of that graph")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True,
-                    help="trace JSON to write (open in ui.perfetto.dev)")
+                    help=f"trace JSON to write (open in ui.perfetto.dev; '-': stdout); {argtypes.REPLACES}")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     sp.set_defaults(func=cmd_trace)
 
