@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 
 import pytest
 
@@ -19,9 +20,11 @@ import memplan
 import memplan.examples
 from memplan.cli import main
 from memplan.graph import graph_from_dict
+from memplan.io.minimalloc import read_csv
 from memplan.planfile import ratio_text
 from memplan.problem import Solution
 from memplan.show import describe
+from memplan.solvers import SolveOptions, cpsat, solve
 
 PLAN_MODULE = importlib.import_module("memplan.plan")
 
@@ -111,3 +114,73 @@ def test_the_ctrl_c_bookkeeping_compares_solvers_by_value(monkeypatch, solver):
     assert planned.plan.solver.get("interrupted") is True
     assert len(calls) == 5, calls
     memplan.verify(planned.graph, planned.plan)
+
+
+# ---- 1. several CP-SAT workers search beside LNS -------------------------------------------------------------------
+
+def _problem_a(minimalloc_dir: str):
+    return read_csv(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv")).problem()
+
+
+#: minimalloc's A: the heuristic start cpsat begins from (size's plan), which 2, 4 and 8 workers never left
+A_START = 1_352_704
+
+
+@pytest.fixture(scope="module")
+def one_worker_a(minimalloc_dir):
+    """One worker's plan of minimalloc's A at ``time_limit=0.5`` (1,345,536 B)."""
+    pytest.importorskip("ortools")
+    return solve(_problem_a(minimalloc_dir), "cpsat", SolveOptions(time_limit=0.5, workers=1))
+
+
+@pytest.mark.parametrize("workers", [2, 4, 8])
+def test_several_workers_are_no_worse_than_one_on_a(minimalloc_dir, one_worker_a, workers):
+    """minimalloc's A at ``time_limit=0.5``: every round of several workers spent its work on the first tasks of
+    CP-SAT's nine full-problem subsolvers, so its LNS never ran and 2, 4 and 8 workers returned the heuristic start
+    (1,352,704 B) at every limit, where one worker finds 1,345,536 B. With one full-problem subsolver beside the LNS
+    they pass the start and are no worse than one worker (within 0.5%)."""
+    pytest.importorskip("ortools")
+    one = one_worker_a
+    many = solve(_problem_a(minimalloc_dir), "cpsat", SolveOptions(time_limit=0.5, workers=workers))
+    assert one.info["start"] == many.info["start"] and "stopped" not in many.info
+    assert many.arena < A_START and many.arena <= one.arena * 1.005, (many.arena, one.arena)
+
+
+def test_only_several_workers_change_their_subsolvers(minimalloc_dir, monkeypatch):
+    """One worker's parameters are as before (its plans byte for byte); several run ``default_lp`` and the LNS."""
+    pytest.importorskip("ortools")
+    seen: list[tuple[int, list[str]]] = []
+    real = cpsat._run
+
+    def spy(solver, model, callback, wall=float("inf")):
+        seen.append((solver.parameters.num_workers, list(solver.parameters.subsolvers)))
+        return real(solver, model, callback, wall)
+
+    monkeypatch.setattr(cpsat, "_run", spy)
+    p = _problem_a(minimalloc_dir)
+    solve(p, "cpsat", SolveOptions(time_limit=0.05, workers=1))
+    solve(p, "cpsat", SolveOptions(time_limit=0.05, workers=4))
+    assert seen[0] == (1, []) and seen[1:] and all(s == (4, ["default_lp"]) for s in seen[1:]), seen
+
+
+# ---- 2. one worker's budget: CP-SAT's last step, documented and held ----------------------------------------------
+
+def test_one_worker_runs_past_its_budget_by_one_step_at_most(minimalloc_dir, monkeypatch):
+    """minimalloc's A at ``time_limit=0.1``: one worker spends 0.016 of its 0.015 deterministic seconds (1.066x), the
+    step under way when the limit ran out; the overrun is a fixed amount (``cpsat.ONE_WORKER_OVERRUN``), the limit
+    CP-SAT gets is the budget itself (so one worker's plans stay as they were)."""
+    pytest.importorskip("ortools")
+    runs: list[tuple[float, float]] = []
+    real = cpsat._run
+
+    def spy(solver, model, callback, wall=float("inf")):
+        out = real(solver, model, callback, wall)
+        runs.append((solver.parameters.max_deterministic_time, float(solver.deterministic_time)))
+        return out
+
+    monkeypatch.setattr(cpsat, "_run", spy)
+    sol = solve(_problem_a(minimalloc_dir), "cpsat", SolveOptions(time_limit=0.1, workers=1))
+    budget = 0.1 * cpsat.DETERMINISTIC_PER_SECOND
+    assert len(runs) == 1 and runs[0][0] == budget, runs
+    assert budget <= runs[0][1] <= budget + cpsat.ONE_WORKER_OVERRUN, runs
+    assert "stopped" not in sol.info
