@@ -79,7 +79,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             write()
     if not args.quiet:
         argtypes.print_note(f"{args.output}: arena {p.arena_bytes} B, lower bound {p.lower_bound_bytes} B "
-                            f"(x{p.ratio:.3f}), {p.streams} stream(s), {len(p.events)} event(s), solver "
+                            f"(x{p.ratio_text(3)}), {p.streams} stream(s), {len(p.events)} event(s), solver "
                             f"{p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s"
                             + _cut_short(p.solver))
     return 0

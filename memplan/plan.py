@@ -311,7 +311,10 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     # ``time_limit=L`` over four devices ran 4 L)
     each = replace(options, time_limit=share_seconds(work_seconds(solver, options), len(groups))) if (
         len(groups) > 1 and _exact(solver, options)) else options
-    given = solver   # (after a Ctrl-C the devices left get the default's heuristics: ``solver`` is then another)
+    # after a Ctrl-C the devices left get the default's heuristics: ``solver`` and ``each`` are then others, and a
+    # solve is the caller's where both are still what was asked (compared by value: ``solver is not given`` told
+    # the switch's "auto" from a caller's "auto" read from the command line, another object, not from a literal)
+    asked = (solver, each.time_limit)
     for device, (roots, streams) in enumerate(groups):
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         problem = buffer_problem(graph, hb, lt, clique=over is None or split is not None, **kw)
@@ -335,7 +338,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         else:
             parts.append((problem, solve(problem, solver, each)))
         if solved is not None:
-            _keep_complete(solved, device, parts[-1], cut=solver is not given)
+            _keep_complete(solved, device, parts[-1], cut=(solver, each.time_limit) != asked)
         if parts[-1][1].info.get("interrupted"):
             # a Ctrl-C ended this device's exact solve: the devices after it get the default's heuristics, not
             # their share of the work budget (each solved in full, the Ctrl-C was lost to them)

@@ -136,6 +136,11 @@ class Plan:
             return 1.0 if not self.arena_bytes else math.inf
         return self.arena_bytes / self.lower_bound_bytes
 
+    def ratio_text(self, decimals: int = 4) -> str:
+        """``ratio`` as text for people (``memplan show``, the CLI's summary, the memory map's title): ``ratio_text``
+        of the plan's own integers."""
+        return ratio_text(self.arena_bytes, self.lower_bound_bytes, decimals)
+
     def offsets(self) -> dict[str, int | None]:
         """Each tensor's byte offset in its device's arena, by id (views included: their root's offset plus
         ``view_offset``); None for weights and views of weights, which live outside the arena. An executor's
@@ -204,6 +209,37 @@ class Plan:
 #: the fields ``Plan.__hash__`` hashes: those ``==`` compares, but the solver block (a dict; ``extra`` is not compared)
 _HASHED = ("graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order", "events", "tensors",
            "devices", "node_devices", "tensor_devices", "device_arena_bytes")
+
+
+#: the significant digits of its excess over 1 that ``ratio_text`` prints where ``decimals`` would show none
+RATIO_DIGITS = 3
+
+
+def ratio_text(arena: int, bound: int, decimals: int = 4) -> str:
+    """``arena / bound`` to ``decimals`` decimals, as ``f"{ratio:.4f}"`` writes it, except that an arena above its
+    bound never reads as ``1.0000`` (the optimal ratio): where that rounding would show no excess, as many decimals as
+    show ``RATIO_DIGITS`` significant digits of it, from exact integers (``1.000000000000000222``).
+
+    Why: at huge arenas a plan bytes above its bound (an arena of ``2**60 + 256`` B over a bound of ``2**60`` B, any
+    excess below 5e-5 of the bound) printed ``ratio 1.0000`` beside FEASIBLE and a gap above 0 (``problem.gap_of``
+    keeps such gaps above 0 the same way), and the float division cannot tell: ``(2**60 + 256) / 2**60`` is ``1.0``
+    exactly. Every ratio that showed an excess is printed as before."""
+    arena, bound = int(arena), int(bound)
+    if not bound:
+        return f"{1.0 if not arena else math.inf:.{decimals}f}"
+    text = f"{arena / bound:.{decimals}f}"
+    if arena <= bound or bound < 0 or text != f"{1:.{decimals}f}":
+        return text
+    excess = arena - bound
+    first = 1   # the decimal place of the excess's first nonzero digit: excess * 10**first >= bound
+    while excess * 10 ** first < bound:
+        first += 1
+    places = max(decimals, first + RATIO_DIGITS - 1)
+    scaled, rest = divmod(arena * 10 ** places, bound)
+    if 2 * rest > bound or (2 * rest == bound and scaled % 2):   # (half to even, as format's rounding)
+        scaled += 1
+    whole, frac = divmod(scaled, 10 ** places)
+    return f"{whole}.{frac:0{places}d}"
 
 
 def _hashable(value: Any) -> bool:

@@ -66,7 +66,7 @@ def describe(plan: Plan, top: int = 10) -> str:
         f"graph        {plan.graph}",
         f"arena        {plan.arena_bytes} B ({human(plan.arena_bytes)})",
         f"lower bound  {plan.lower_bound_bytes} B ({human(plan.lower_bound_bytes)})",
-        f"ratio        {plan.ratio:.4f}",
+        f"ratio        {plan.ratio_text(4)}",
         f"streams      {plan.streams}  (nodes per stream: "
         + ", ".join(f"{s}:{c}" for s, c in sorted(per_stream.items())) + ")",
         f"events       {len(plan.events)}",

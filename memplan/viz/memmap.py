@@ -227,7 +227,7 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
             ticks = [base[d] / scale for d in range(0, len(base), step)]
             labels = [f"dev {d}" for d in range(0, len(base), step)]
         ax.set_yticks(ticks, labels)
-    ratio = f" (x{plan.ratio:.3f})" if plan.lower_bound_bytes else ""
+    ratio = f" (x{plan.ratio_text(3)})" if plan.lower_bound_bytes else ""
     name = _clip(plan.graph or graph.name, NAME_CHARS)
     # (``title=""``, ``--title ''``, asks for no title: it drew the default one)
     text = title if title is not None else (
