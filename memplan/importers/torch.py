@@ -113,14 +113,14 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
             kwargs = _in_spec_order(ep, kwargs)
-            _check_ranges(torch, ep, example_inputs, kwargs)
+            given = _check_ranges(torch, ep, example_inputs, kwargs)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
                     ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
                                                                     kwargs=kwargs, strict=strict))
             except Exception as exc:
                 raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
-                                 f"failed: {_export_failure(exc)}") from None
+                                 f"failed: {_export_failure(exc)}{_guard_context(exc, given)}") from None
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
@@ -241,18 +241,21 @@ def _has_dynamic_inputs(torch, ep) -> bool:
     return False
 
 
-def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> None:
+def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> list[str]:
     """Refuse example inputs whose sizes lie outside a dynamic program's range constraints, naming the input,
     the dimension and the range. Why: re-exporting ``ep.module()`` checks some bounds (a size above ``max``
     failed as torch's "Guard failed: x.size()[0] <= 64") but not a ``Dim`` whose ``min`` is 2, torch's
     default, which then accepted a size of 1 and planned a program whose ops were traced for sizes >= 2
     (export may specialize on that: a broadcast, a squeeze). A binding is read off each dimension that is
-    one symbol; every constraint whose symbols are all bound is then checked."""
+    one symbol, or an expression of one (``4*s6``: ``_bind_derived``); every constraint whose symbols are all bound is
+    then checked. Returns each bound symbol's value in words (``k (torch's s6) = 1 (from ...)``), for
+    ``_guard_context``."""
     from torch.utils import _pytree as pytree
 
     leaves = pytree.tree_leaves((tuple(example_inputs), dict(kwargs or {})))
     users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
     bound: dict[Any, tuple[int, str]] = {}   # symbol -> (size, where it was read)
+    derived: list[tuple[Any, int, str]] = []   # (size expression of one symbol, size, where)
     for n, x in zip(users, leaves):
         val = n.meta.get("val")
         if not (isinstance(val, torch.Tensor) and isinstance(x, torch.Tensor)) or val.dim() != x.dim():
@@ -261,16 +264,79 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
             expr = getattr(getattr(d, "node", None), "expr", None)
             if expr is not None and expr.is_Symbol:
                 bound.setdefault(expr, (int(size), f"input '{n.name}' dimension {k}"))
+            elif expr is not None and len(expr.free_symbols) == 1:
+                derived.append((expr, int(size), f"input '{n.name}' dimension {k}"))
+    names = _dim_names(torch, users)[0]
+    for expr, size, where in derived:
+        _bind_derived(bound, expr, size, where, names)
+    dims = {expr: where for expr, _, where in derived}   # (a derived dimension out of range: named as itself)
     for expr, vr in (getattr(ep, "range_constraints", None) or {}).items():
         if not expr.free_symbols or not all(s in bound for s in expr.free_symbols):
             continue
         value = expr.subs({s: bound[s][0] for s in expr.free_symbols})
         if bool(value < vr.lower) or bool(value > vr.upper):
-            where = bound[expr][1] if expr in bound else f"{expr} (from {bound[next(iter(expr.free_symbols))][1]})"
+            where = bound[expr][1] if expr in bound else dims[expr] if expr in dims else \
+                f"{expr} (from {bound[next(iter(expr.free_symbols))][1]})"
+            what = _symbol_named(str(expr), names) if expr.is_Symbol else str(expr)
             raise GraphError(f"{where} is {value}, outside the exported program's range "
                              f"[{_bound(vr.lower)}, {_bound(vr.upper)}] "
-                             f"for its dynamic dimension {expr}: give an example size inside it (or export again "
+                             f"for its dynamic dimension {what}: give an example size inside it (or export again "
                              "with that Dim's min/max)")
+    return [f"{_symbol_named(str(sym), names)} = {value} ({where.removeprefix(_symbol_named(str(sym), names) + ' (')})"
+            if not where.startswith("input ") else f"{_symbol_named(str(sym), names)} = {value} ({where})"
+            for sym, (value, where) in sorted(bound.items(), key=lambda kv: str(kv[0]))]
+
+
+def _guard_context(exc: BaseException, given: list[str]) -> str:
+    """What the example inputs made of the program's dynamic dimensions (``given``, from ``_check_ranges``), to follow
+    torch's "Guard failed: ..." where the specializing export failed on one of its guards; "" otherwise.
+
+    Why: a guard's text names a Python expression of the inputs' sizes (``(y.size()[0] // 4) != 1``), not the dynamic
+    dimension it refuses nor its value: ``y`` exported with ``{0: 4 * Dim("k")}`` and given 4 (``k`` = 1, which torch
+    traced as at least 2) was refused so, with no word of ``k``."""
+    if not given or not first_line(exc).startswith("Guard failed"):
+        return ""
+    small = "; torch traces a dynamic size as at least 2, so 0 or 1 may fail its guards" \
+        if any(g.split(" = ")[1].split(" ")[0] in ("0", "1") for g in given) else ""
+    return f" (the example inputs make {', '.join(given)}{small})"
+
+
+def _bind_derived(bound: dict, expr: Any, size: int, where: str, names: dict[str, str]) -> None:
+    """Bind the one symbol of input dimension ``where``'s size expression ``expr`` (``4*s6``) to the value that
+    makes it ``size``, in ``bound`` (``_check_ranges``); a GraphError naming the dimension where no integer does or
+    where an earlier dimension bound the symbol to another value.
+
+    Why: only dimensions that are one symbol were read, so ``x`` exported with ``{0: 4 * Dim("k")}`` and given a
+    size of 4 (``k`` = 1, below torch's lower bound of 2) or 13 (no ``k``) bound nothing, and was refused only by
+    torch's guard text ("Guard failed: x.size()[0] // 4 != 1"), which named neither the ``Dim`` nor its value."""
+    sym = next(iter(expr.free_symbols))
+    what = _symbol_named(str(sym), names)
+    value = _integer_root(expr, size)
+    if value is None:
+        raise GraphError(f"{where} is {size}, which its size {expr} is for no integer {what}: give an example "
+                         "size it takes")
+    if sym in bound and bound[sym][0] != value:
+        raise GraphError(f"{where} is {size} = {expr} with {what} = {value}, but {bound[sym][1]} makes it "
+                         f"{bound[sym][0]}: give example sizes of one {what}")
+    bound.setdefault(sym, (value, f"{what} (from {where} = {expr} = {size})"))
+
+
+def _symbol_named(symbol: str, names: dict[str, str]) -> str:
+    """torch's ``symbol`` as a message names it: by the user's name for it where there is one (``k (torch's s6)``)."""
+    named = _name_of(symbol, names)
+    return f"{named} (torch's {symbol})" if named not in (None, symbol) else symbol
+
+
+def _integer_root(expr: Any, value: int) -> int | None:
+    """The one integer the one symbol of ``expr`` takes for ``expr`` to be ``value``, else None. Solved for a plain
+    symbol: torch's symbols are declared positive, so a size of 0 (``4*s6`` = 0) had no solution though 0 is one,
+    and was refused as "no integer" where the range check says why (below the lower bound)."""
+    import sympy
+
+    sym = next(iter(expr.free_symbols))
+    plain = sympy.Symbol("_memplan_root")
+    found = [r for r in sympy.solve(sympy.Eq(expr.subs(sym, plain), value), plain) if r.is_integer]
+    return int(found[0]) if len(found) == 1 else None
 
 
 def _in_spec_order(ep: Any, kwargs: dict | None) -> dict:
@@ -429,14 +495,11 @@ def _derived_dims(torch, users: list, names: dict[str, str]) -> dict[str, tuple[
 def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
     """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
     naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
-    import sympy
-
-    sym = next(iter(expr.free_symbols))
-    found = [r for r in sympy.solve(sympy.Eq(expr, value), sym) if r.is_integer]
-    if len(found) != 1:
+    found = _integer_root(expr, value)
+    if found is None:
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
                          f"{value} (give --dim {symbol}=N, or a size it takes)")
-    return int(found[0])
+    return found
 
 
 def _name_of(symbol: str, names: dict[str, str]) -> str | None:
