@@ -22,6 +22,7 @@ torch = need("torch")
 
 from torch import nn  # noqa: E402
 from torch.export import Dim  # noqa: E402
+from torch_saved import rows as _rows  # noqa: E402
 from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
@@ -92,3 +93,96 @@ def test_the_cli_names_a_derived_dimension_out_of_range(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "input 'x' dimension 0 = 4*s" in lines[0] and "is 1, outside" in lines[0], r.stderr
     assert not (tmp_path / "g.json").exists()
+
+
+def _touched(t: torch.Tensor) -> int:
+    """Bytes of its storage an op on ``t`` touches, from the storage's start."""
+    return (t.storage_offset() + sum((s - 1) * st for s, st in zip(t.shape, t.stride())) + 1) * t.element_size()
+
+
+class StridedInCond(nn.Module):
+    def forward(self, x):
+        def t(x):
+            return x.as_strided((2,), (1,), 6) * 2
+
+        def f(x):
+            return x * 3
+
+        return torch.cond(x.sum() > 0, t, f, (x,))
+
+
+class StridedInNestedCond(nn.Module):
+    def forward(self, x):
+        def inner_t(x):
+            return x.as_strided((2,), (1,), 6) * 2
+
+        def t(x):
+            return torch.cond(x.sum() > 1, inner_t, lambda x: x * 5, (x,))
+
+        return torch.cond(x.sum() > 0, t, lambda x: x * 3, (x,))
+
+
+class StridedInWhile(nn.Module):
+    def forward(self, x):
+        def c(i, x):
+            return i < 2
+
+        def b(i, x):
+            return i + 1, x.as_strided((2,), (1,), 6) * 2
+
+        return torch._higher_order_ops.while_loop(c, b, (torch.tensor(0), x))[1]
+
+
+class StridedInMap(nn.Module):
+    def forward(self, xs):
+        from functorch.experimental.control_flow import map as control_map
+
+        return control_map(lambda x: x.as_strided((3,), (1,)) * 2, xs)
+
+
+class StridedWeightInCond(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.arange(10.0)[2:6])
+
+    def forward(self, x):
+        def t(x, p):
+            return x + p.as_strided((2,), (1,), 4)
+
+        def f(x, p):
+            return x * 3
+
+        return torch.cond(x.sum() > 0, t, f, (x, self.p))
+
+
+#: (module, example, input, bytes of the example's storage the body reads, the same with the input at offset 0)
+_BODIES = [(StridedInCond, lambda: torch.arange(20.0)[3:5], "x", 32, 32),
+           (StridedInNestedCond, lambda: torch.arange(20.0)[3:5], "x", 32, 32),
+           (StridedInWhile, lambda: torch.arange(20.0)[3:5], "x", 32, 32),
+           # (no offset given: each slice's own; the last slice, xs[1], starts at element 4 (2 at offset 0), reads 3)
+           (StridedInMap, lambda: torch.arange(20.0).reshape(10, 2)[1:3], "xs", 28, 20)]
+
+
+@pytest.mark.parametrize("module,example,name,reach,_", _BODIES, ids=[b[0].__name__ for b in _BODIES])
+def test_an_as_strided_in_a_body_keeps_the_input_layout_it_reads(module, example, name, reach, _):
+    x = example()
+    ep = torch.export.export(module(), (x,))
+    here, loaded = memplan.from_torch(ep), memplan.from_torch(_saved_and_loaded(ep))
+    assert _rows(loaded) == _rows(here)
+    # the example's storage, as a top-level as_strided keeps it (its elements alone were 8 / 16 bytes)
+    assert {t.id: t.size for t in here.tensors}[name] == x.untyped_storage().nbytes() >= reach
+
+
+@pytest.mark.parametrize("module,example,name,_,reach", _BODIES, ids=[b[0].__name__ for b in _BODIES])
+def test_an_as_strided_in_a_body_grows_its_root_when_the_layout_is_lost(module, example, name, _, reach):
+    ep = _saved_and_loaded(torch.export.export(module(), (example(),)))
+    ep._example_inputs = None   # the input's layout is lost (its elements at offset 0), the body's reach is not
+    assert {t.id: t.size for t in memplan.from_torch(ep).tensors}[name] == reach
+
+
+def test_an_as_strided_in_a_body_keeps_the_weight_layout_it_reads():
+    m = StridedWeightInCond()
+    ep = torch.export.export(m, (torch.ones(2),))
+    here, loaded = memplan.from_torch(ep), memplan.from_torch(_saved_and_loaded(ep))
+    assert _rows(loaded) == _rows(here)
+    assert {t.id: t.size for t in here.tensors}["p_p"] >= _touched(m.p.as_strided((2,), (1,), 4)) == 24

@@ -1074,9 +1074,10 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     input_storages = {StorageWeakRef(val_of(n).untyped_storage()) for n in graph_nodes
                       if n.op == "placeholder" and n.name not in weight_names
                       and isinstance(n.meta.get("val"), torch.Tensor)}
-    relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages, val_of) for n in graph_nodes)
+    relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages, val_of, ep.graph_module)
+                           for n in graph_nodes)
     relay_weights = _lone_weight_storages(torch, graph_nodes, weight_names, val_of)
-    if any(_keeps_input_layouts(torch, n, set(relay_weights), val_of) for n in graph_nodes):
+    if any(_keeps_input_layouts(torch, n, set(relay_weights), val_of, ep.graph_module) for n in graph_nodes):
         relay_weights = set()
     #: each weight storage's first weight, by storage (``_shared_weight``: a later weight on it is its view)
     weight_roots: dict[Any, str] = {}
@@ -1115,6 +1116,11 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         _check_not_vmapped(n, where)
         _check_not_quantized(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
+        for fx_name, (absolute, relative) in _body_reach(torch, ep.graph_module, n).items():
+            tid = current.get(fx_name)
+            if isinstance(tid, str):   # (bytes from its storage's start: its root's bytes 0..size are that storage)
+                root = recs[root_of(tid)]
+                root.size = max(root.size, absolute, recs[tid].off + relative if relative else 0)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
@@ -1334,25 +1340,137 @@ _STORAGE_BOUND = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_
                             "resize_as_"})
 
 
-def _keeps_input_layouts(torch, n: Any, input_storages: set, val_of: Any = None) -> bool:
+def _keeps_input_layouts(torch, n: Any, input_storages: set, val_of: Any = None, owner: Any = None) -> bool:
     """Whether FX node ``n`` makes the user inputs' example layouts part of the program (``_own_layout`` is then
     not used): a ``_STORAGE_BOUND`` op, or an op other than an in-place one that writes a user input (an ``out=``
     call, which resizes its ``out`` to the result: ``torch.add(a, b, out=x)`` with an empty ``x`` grows ``x``'s
     storage, and the 12 bytes the program then writes were taken for a larger example's). ``input_storages``: the
     user inputs' storages (``StorageWeakRef``); a write to anything else (a training-mode ``batch_norm``'s running
-    statistics, a buffer) leaves the inputs as they are. ``val_of``: an FX node's fake tensor (``_saved_layouts``)."""
+    statistics, a buffer) leaves the inputs as they are. ``val_of``: an FX node's fake tensor (``_saved_layouts``).
+    ``owner``: the module holding the program's subgraphs, where a higher-order op (``cond``, ``map``,
+    ``while_loop``) whose body holds a ``_STORAGE_BOUND`` op counts as one (``_bound_in_body``)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     if n.op != "call_function":
         return False
     base = _op_name(n.target).split(".")[0]
-    if base in _STORAGE_BOUND:
+    if base in _STORAGE_BOUND or (owner is not None and _bound_in_body(torch, owner, n)):
         return True
     val_of = val_of or (lambda a: a.meta.get("val"))
     written = written_args(torch, n) if not base.endswith("_") else ()
     return any(a.name in written and isinstance(val_of(a), torch.Tensor)
                and StorageWeakRef(val_of(a).untyped_storage()) in input_storages
                for a in _flat_nodes(torch, (n.args, n.kwargs)))
+
+
+def _bound_in_body(torch, owner: Any, n: Any, depth: int = 0) -> bool:
+    """Whether a subgraph of higher-order op node ``n`` (``subgraphs``), at any depth, holds a ``_STORAGE_BOUND`` op.
+    Why: an ``as_strided`` inside a ``cond`` branch counts its offset from its operand's storage start as one at the
+    top level does, but only the top level's kept the user inputs' example layouts (``_keeps_input_layouts``): an
+    input ``arange(20.)[3:5]`` read at ``as_strided((2,), (1,), 6)`` in a branch was planned at its own 8 bytes where
+    the branch reads bytes 24..32 of its storage."""
+    if depth > 32:
+        return False
+    return any(m.op == "call_function" and (_op_name(m.target).split(".")[0] in _STORAGE_BOUND
+                                            or _bound_in_body(torch, sub, m, depth + 1))
+               for sub in subgraphs(torch, owner, n) for m in sub.graph.nodes)
+
+
+def _body_operands(torch, n: Any) -> list:
+    """The FX nodes higher-order op ``n`` hands its subgraphs as their placeholders, in order: its node arguments
+    after its last subgraph (``cond(pred, t, f, (x,))``: ``x``; ``map_impl(f, [xs], [p])``: ``xs``, ``p``, of which
+    the body gets slices of ``xs``; ``while_loop(c, b, carried, extra)``)."""
+    last = max((k for k, a in enumerate(n.args) if isinstance(a, torch.fx.Node) and a.op == "get_attr"), default=None)
+    if last is None:
+        return []
+    return _flat_nodes(torch, (tuple(n.args[last + 1:]), n.kwargs))
+
+
+def _alias_source(torch, m: Any) -> Any:
+    """The FX node whose memory node ``m`` is, following the aliases ops' schemas declare (``view``, ``slice``,
+    ``split``'s items): a placeholder where ``m`` is a view of one."""
+    for _ in range(10_000):
+        if m.op != "call_function":
+            return m
+        src, k = (m.args[0], m.args[1]) if m.target is operator.getitem else (m, 0)
+        if not isinstance(src, torch.fx.Node) or not isinstance(k, int):
+            return m
+        declared = _declared_aliases(torch, src, k + 1)[k] if src.op == "call_function" else None
+        found = next((a for a in src.all_input_nodes if a.name == declared), None)
+        if found is None:
+            return m
+        m = found
+    return m
+
+
+def _body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int, int]]:
+    """``{operand FX name: (absolute, relative)}`` for higher-order op node ``n``: the bytes a ``_STORAGE_BOUND`` view
+    in its subgraphs (``as_strided``, ``as_strided_copy``, ``as_strided_scatter``: at any depth) touches in that
+    operand's storage, counted from the storage's start (an explicit ``storage_offset``) or from the operand's own
+    first element (none given: the view keeps its input's offset; a ``map``'s slice's, the operand's last slice's).
+
+    Why: the top level grows a root to what such a view touches (``make_view``); inside a body nothing did, so a
+    loaded program's input (its example not saved: its fake tensor is its elements alone) read by a branch's
+    ``as_strided((2,), (1,), 6)`` was planned at 8 bytes where the branch reads 24..32. Sizes that are not plain
+    numbers (a body's symbols) are left out."""
+    reach: dict[str, tuple[int, int]] = {}
+    if depth > 32:
+        return reach
+    operands = _body_operands(torch, n)
+    for sub in subgraphs(torch, owner, n):
+        holders = [p for p in sub.graph.nodes if p.op == "placeholder"]
+        if len(holders) != len(operands):
+            continue
+        by_holder = dict(zip((p.name for p in holders), operands))
+        for m in sub.graph.nodes:
+            for src, absolute, relative in _touches(torch, sub, m, depth):
+                holder = _alias_source(torch, src)
+                outer = by_holder.get(holder.name) if holder.op == "placeholder" else None
+                if outer is None:
+                    continue
+                if relative and holder is src:
+                    relative += _slice_start(torch, holder, outer)
+                else:
+                    relative = 0   # (relative to a view of the operand, or through a nested op: not followed)
+                was = reach.get(outer.name, (0, 0))
+                reach[outer.name] = (max(was[0], absolute), max(was[1], relative))
+    return reach
+
+
+def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
+    """``(input node, absolute, relative)`` bytes (``_body_reach``) that subgraph node ``m`` touches in its inputs'
+    storages: an ``as_strided``-like view's, or a nested higher-order op's, by its operands."""
+    if m.op != "call_function":
+        return []
+    if isinstance(m.target, torch._ops.HigherOrderOperator):
+        names = {a.name: a for a in _flat_nodes(torch, (m.args, m.kwargs))}
+        return [(names[k], a, 0) for k, (a, _) in _body_reach(torch, sub, m, depth + 1).items() if k in names]
+    if _op_name(m.target).split(".")[0] not in ("as_strided", "as_strided_copy", "as_strided_scatter"):
+        return []
+    x = m.args[0] if m.args else None
+    val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
+    size, stride, offset = (_schema_arg(m, k) for k in ("size", "stride", "storage_offset"))
+    if not isinstance(val, torch.Tensor) or not all(isinstance(d, int) for d in (*size, *stride)) or \
+            not isinstance(offset, (int, type(None))):
+        return []
+    span = 0 if any(d == 0 for d in size) else (sum((d - 1) * st for d, st in zip(size, stride)) + 1)
+    item = val.element_size()
+    if offset is None:
+        return [(x, 0, span * item)]
+    return [(x, (offset + span) * item if span else 0, 0)]
+
+
+def _slice_start(torch, holder: Any, outer: Any) -> int:
+    """Bytes from operand ``outer``'s first element to the first element of the last slice its subgraph placeholder
+    ``holder`` is run on: 0 where ``holder`` is ``outer`` itself (``cond``), the leading dimension's last step
+    where it is one slice of it (``map``'s ``xs[i]``)."""
+    inner, val = holder.meta.get("val"), outer.meta.get("val")
+    if not (isinstance(inner, torch.Tensor) and isinstance(val, torch.Tensor)) or val.dim() != inner.dim() + 1:
+        return 0
+    steps, stride = val.shape[0], val.stride()[0]
+    if not (isinstance(steps, int) and isinstance(stride, int)) or steps == 0:
+        return 0
+    return (steps - 1) * stride * val.element_size()
 
 
 def _lone_weight_storages(torch, graph_nodes: list, weight_names: set, val_of: Any = None) -> set:
