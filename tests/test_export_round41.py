@@ -186,3 +186,36 @@ def test_an_as_strided_in_a_body_keeps_the_weight_layout_it_reads():
     here, loaded = memplan.from_torch(ep), memplan.from_torch(_saved_and_loaded(ep))
     assert _rows(loaded) == _rows(here)
     assert {t.id: t.size for t in here.tensors}["p_p"] >= _touched(m.p.as_strided((2,), (1,), 4)) == 24
+
+
+class StridedIntermediateInCond(nn.Module):
+    def forward(self, x):
+        y = x * 1
+
+        def t(y):
+            return y.as_strided((2,), (1,), 6) * 2
+
+        def f(y):
+            return y[:2] * 3
+
+        return torch.cond(x.sum() > 0, t, f, (y,))
+
+
+def test_the_executor_refuses_a_body_offset_over_an_arena_tensor():
+    # run by torch on the arena's views, the branch's offset counted from the arena's start: [0, 0] where eager
+    # gives [12, 14], silently
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    with pytest.raises(AtenExecutorError, match=r"node 'cond'.*as_strided storage offset over operand 'mul'"):
+        compile(torch.export.export(StridedIntermediateInCond(), (torch.arange(20.0),)))
+
+
+def test_a_body_offset_over_a_weight_runs_as_eager():
+    from runtime.aten import compile
+
+    m = StridedWeightInCond()
+    c = compile(torch.export.export(m, (torch.ones(2),)), poison=True)
+    for _ in range(2):
+        x = torch.randn(2) + 1
+        assert torch.equal(c(x), m(x).detach())

@@ -1116,7 +1116,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         _check_not_vmapped(n, where)
         _check_not_quantized(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
-        for fx_name, (absolute, relative) in _body_reach(torch, ep.graph_module, n).items():
+        for fx_name, (absolute, relative) in body_reach(torch, ep.graph_module, n).items():
             tid = current.get(fx_name)
             if isinstance(tid, str):   # (bytes from its storage's start: its root's bytes 0..size are that storage)
                 root = recs[root_of(tid)]
@@ -1403,7 +1403,7 @@ def _alias_source(torch, m: Any) -> Any:
     return m
 
 
-def _body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int, int]]:
+def body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int, int]]:
     """``{operand FX name: (absolute, relative)}`` for higher-order op node ``n``: the bytes a ``_STORAGE_BOUND`` view
     in its subgraphs (``as_strided``, ``as_strided_copy``, ``as_strided_scatter``: at any depth) touches in that
     operand's storage, counted from the storage's start (an explicit ``storage_offset``) or from the operand's own
@@ -1438,13 +1438,13 @@ def _body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[in
 
 
 def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
-    """``(input node, absolute, relative)`` bytes (``_body_reach``) that subgraph node ``m`` touches in its inputs'
+    """``(input node, absolute, relative)`` bytes (``body_reach``) that subgraph node ``m`` touches in its inputs'
     storages: an ``as_strided``-like view's, or a nested higher-order op's, by its operands."""
     if m.op != "call_function":
         return []
     if isinstance(m.target, torch._ops.HigherOrderOperator):
         names = {a.name: a for a in _flat_nodes(torch, (m.args, m.kwargs))}
-        return [(names[k], a, 0) for k, (a, _) in _body_reach(torch, sub, m, depth + 1).items() if k in names]
+        return [(names[k], a, 0) for k, (a, _) in body_reach(torch, sub, m, depth + 1).items() if k in names]
     if _op_name(m.target).split(".")[0] not in ("as_strided", "as_strided_copy", "as_strided_scatter"):
         return []
     x = m.args[0] if m.args else None
