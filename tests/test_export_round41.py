@@ -219,3 +219,32 @@ def test_a_body_offset_over_a_weight_runs_as_eager():
     for _ in range(2):
         x = torch.randn(2) + 1
         assert torch.equal(c(x), m(x).detach())
+
+
+class Conjugates(nn.Module):
+    def forward(self, x):
+        z = torch.complex(x, x * 2)
+        c = z.conj()
+        return c.resolve_conj(), z._neg_view().resolve_neg(), c.imag * 1, z * 1
+
+
+class ConjugateInput(nn.Module):
+    def forward(self, x):
+        return x.resolve_conj() * 1, x.resolve_conj(), x.imag * 1
+
+
+_CONJUGATES = [(Conjugates, lambda: torch.randn(3)),
+               (ConjugateInput, lambda: torch.complex(torch.randn(3), torch.randn(3)).conj()),
+               (ConjugateInput, lambda: torch.complex(torch.randn(4), torch.randn(4))[1:].conj())]
+
+
+@pytest.mark.parametrize("module,example", _CONJUGATES, ids=["views", "input", "input-slice"])
+def test_a_loaded_program_keeps_the_conjugate_bits_of_its_views(module, example):
+    # a loaded program's fake tensors carry no conjugate / negative bit: resolve_conj of a conj view (a new tensor in
+    # eager) was planned as a view over z's bytes, and an output at that; c.imag as the whole of c at offset 0
+    ep = torch.export.export(module(), (example(),))
+    here, loaded = memplan.from_torch(ep), memplan.from_torch(_saved_and_loaded(ep))
+    assert _rows(loaded) == _rows(here)
+    t = {r.id: r for r in loaded.tensors}
+    assert t["resolve_conj"].view_of is None and t["resolve_conj"].size == 24
+    assert (t["imag"].view_offset, t["imag"].size) == (4, 20)

@@ -1543,7 +1543,8 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
         n0, fake0, real0 = members[0]
         fakes = {id(f.untyped_storage()) for _, f, _ in members}
         if len(fakes) == 1 and all(f.storage_offset() == r.storage_offset() and
-                                   f.untyped_storage().nbytes() == r.untyped_storage().nbytes()
+                                   f.untyped_storage().nbytes() == r.untyped_storage().nbytes() and
+                                   (f.is_conj(), f.is_neg()) == (r.is_conj(), r.is_neg())
                                    for _, f, r in members):
             continue   # (a program in memory: its fake tensors are these tensors' layouts)
         nbytes = int(real0.untyped_storage().nbytes())
@@ -1554,7 +1555,8 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
                 for n, fake, real in members:
                     item = fake.element_size()
                     typed = base[:nbytes - nbytes % item].view(fake.dtype)
-                    restored[n.name] = typed.as_strided(tuple(fake.shape), tuple(fake.stride()), real.storage_offset())
+                    restored[n.name] = _lazy_bits_of(   # (a conjugate example: its bit, as in memory)
+                        torch, real, typed.as_strided(tuple(fake.shape), tuple(fake.stride()), real.storage_offset()))
         except Exception:   # (a dtype a byte storage cannot be viewed as): those keep their fake tensors
             for n, _, _ in members:
                 restored.pop(n.name, None)
@@ -1590,8 +1592,8 @@ def _own_layout(torch, val: Any) -> Any:
         return val
     mode = getattr(val, "fake_mode", None)
     with mode if mode is not None else contextlib.nullcontext():
-        return torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
-                                   device=val.device if mode is not None else "meta")
+        return _lazy_bits_of(torch, val, torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
+                                                             device=val.device if mode is not None else "meta"))
 
 
 def _shared_weight(torch, val: Any, roots: dict) -> str | None:
@@ -1668,17 +1670,35 @@ def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dic
         mode = getattr(base, "fake_mode", None)
         with mode if mode is not None else contextlib.nullcontext():
             if not fresh:   # a view: in the alias's storage (in its own dtype: view_as_complex, view(dtype))
-                if r.dtype != base.dtype:
+                if r.dtype != base.dtype:   # (torch views no conjugate or negative tensor as another dtype)
                     n_el = int(base.untyped_storage().nbytes()) // base.element_size()
-                    base = base.as_strided((n_el,), (1,), 0).view(r.dtype)
-                return base.as_strided(shape, stride, r.storage_offset())
+                    flat = _lazy_bits_of(torch, None, base.as_strided((n_el,), (1,), 0))
+                    base = flat.view(r.dtype)
+                return _lazy_bits_of(torch, r, base.as_strided(shape, stride, r.storage_offset()))
             own = torch.empty(int(base.untyped_storage().nbytes()) // base.element_size(), dtype=base.dtype,
                               device=base.device)
-            return own.as_strided(shape, stride, r.storage_offset())
+            return _lazy_bits_of(torch, r, own.as_strided(shape, stride, r.storage_offset()))
     except Exception as exc:
         raise GraphError(f"{where}: cannot lay out this view of {alias!r} again on meta tensors (an "
                          f"as_strided_scatter result the export lays out otherwise than torch, or a view in a "
                          f"loaded program): {first_line(exc)}") from None
+
+
+def _lazy_bits_of(torch, r: Any, t: Any) -> Any:
+    """``t`` (a fresh view) with the conjugate and negative bits of ``r`` (torch's result of the op on meta tensors,
+    or the tensor a meta argument stands for; None: neither bit).
+
+    Why: a loaded program's fake tensors carry neither bit (``torch.export.save`` keeps no ``is_conj``), and the view
+    laid out again (``_view_on_layouts``) was made with ``as_strided``, which kept the base's: ``z.conj()`` then read
+    as a plain view, and ``resolve_conj`` of it, which eager computes into a new tensor, was taken for the view it is
+    only where there is no bit to resolve (``_aliases_here``): its result was planned over ``z``'s bytes, and an
+    output at that (the program in memory: a tensor of its own)."""
+    conj, neg = (False, False) if r is None else (bool(r.is_conj()), bool(r.is_neg()))
+    if t.is_conj() != conj:
+        torch._C._set_conj(t, conj)
+    if t.is_neg() != neg:
+        torch._C._set_neg(t, neg)
+    return t
 
 
 def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
@@ -1689,8 +1709,8 @@ def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
     if not isinstance(val, torch.Tensor):
         return val
     n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
-    return torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
-        tuple(val.shape), tuple(val.stride()), val.storage_offset())
+    return _lazy_bits_of(torch, val, torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
+        tuple(val.shape), tuple(val.stride()), val.storage_offset()))
 
 
 def _target_name(target) -> str:
