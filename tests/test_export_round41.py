@@ -248,3 +248,35 @@ def test_a_loaded_program_keeps_the_conjugate_bits_of_its_views(module, example)
     t = {r.id: r for r in loaded.tensors}
     assert t["resolve_conj"].view_of is None and t["resolve_conj"].size == 24
     assert (t["imag"].view_offset, t["imag"].size) == (4, 20)
+
+
+class ToSparse(nn.Module):
+    def forward(self, x):
+        return (x * 2).to_sparse()
+
+
+class SparseInput(nn.Module):
+    def forward(self, x):
+        return torch.sparse.mm(x, torch.ones(3, 2))
+
+
+def test_a_loaded_sparse_result_is_refused_naming_its_node():
+    # a loaded program's fake tensors are all strided: to_sparse was planned as a dense 36-byte tensor
+    loaded = _saved_and_loaded(torch.export.export(ToSparse(), (torch.randn(3, 3),)))
+    with pytest.raises(GraphError, match=r"node 'to_sparse' .*another layout than strided \(to_sparse"):
+        memplan.from_torch(loaded)
+
+
+def test_a_sparse_input_is_refused_naming_it():
+    # in memory: torch's raw NotImplementedError ("Cannot access storage of SparseTensorImpl"); loaded: planned dense
+    ep = torch.export.export(SparseInput(), (torch.randn(2, 3).to_sparse(),))
+    for program in (ep, _saved_and_loaded(ep)):
+        with pytest.raises(GraphError, match=r"node 'x'.*sparse_coo tensor \(only dense"):
+            memplan.from_torch(program)
+    lost = _saved_and_loaded(ep)
+    lost._example_inputs = None   # (the input's layout is lost with its example: its op still says it)
+    with pytest.raises(GraphError, match=r"node '_sparse_mm' .*another layout than strided"):
+        memplan.from_torch(lost)
+    ep._example_inputs = None
+    with pytest.raises(GraphError, match=r"node 'x'.*sparse_coo tensor \(only dense"):
+        memplan.from_torch(ep)

@@ -1071,6 +1071,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         """FX node ``a``'s fake tensor, in its saved tensor's layout where a loaded program lost it."""
         return restored.get(a.name, a.meta.get("val"))
 
+    for n in graph_nodes:   # (a sparse input: refused naming it, before its storage is asked for)
+        if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor):
+            _check_strided(torch, val_of(n), f"node {n.name!r} ({_target_name(n.target)})")
     input_storages = {StorageWeakRef(val_of(n).untyped_storage()) for n in graph_nodes
                       if n.op == "placeholder" and n.name not in weight_names
                       and isinstance(n.meta.get("val"), torch.Tensor)}
@@ -1115,6 +1118,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             raise GraphError(f"{where}: unsupported FX op {n.op!r}")
         _check_not_vmapped(n, where)
         _check_not_quantized(torch, n, where)
+        _check_dense_op(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
         for fx_name, (absolute, relative) in body_reach(torch, ep.graph_module, n).items():
             tid = current.get(fx_name)
@@ -1531,6 +1535,11 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     groups: dict[tuple, list] = {}
     for n in graph_nodes:
         fake, real = n.meta.get("val"), saved_of.get(n.name)
+        if n.op == "placeholder" and isinstance(real, torch.Tensor) and real.layout != torch.strided:
+            # (a loaded program's fake tensors are all strided: only the saved tensor tells, where it was saved)
+            raise GraphError(f"node {n.name!r}: its example (or saved) tensor is a "
+                             f"{str(real.layout).removeprefix('torch.')} tensor (only dense, strided tensors are "
+                             "supported)")
         if n.op != "placeholder" or not _same_tensor_type(torch, fake, real):
             continue
         try:
@@ -2011,6 +2020,30 @@ def _check_not_quantized(torch, n: Any, where: str) -> None:
         raise GraphError(f"{where}: makes a quantized tensor ({str(found).removeprefix('torch.')}), whose bytes "
                          "torch's fake tensors do not describe (quantized programs are not supported; "
                          "plan the float program, or a fake-quantized one)")
+
+
+#: ATen op names of the ops that make or take tensors of another layout than strided (``to_sparse``,
+#: ``sparse_coo_tensor``, ``_sparse_mm``, ``to_mkldnn``...)
+_NOT_DENSE_OP = re.compile(r"sparse|to_mkldnn|mkldnn_reorder")
+
+
+def _check_dense_op(torch, n: Any, where: str) -> None:
+    """Refuse an op that makes or takes a sparse (or mkldnn) tensor, or is asked for one (``layout=torch.sparse_coo``).
+
+    Why: a program loaded from a ``.pt2`` keeps no layout in its fake tensors (every one reads strided), so
+    ``(x * 2).to_sparse()`` loaded was planned as a dense 36-byte tensor where eager's holds indices and values
+    (in memory its fake tensor says sparse, and ``_check_strided`` refuses it). Such ops all involve a tensor whose
+    bytes a plan cannot place."""
+    for v in torch.utils._pytree.tree_leaves(n.meta.get("val")):   # (where its fake tensor says: named so)
+        if isinstance(v, torch.Tensor):
+            _check_strided(torch, v, where)
+    layout = next((a for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs))
+                   if isinstance(a, torch.layout) and a != torch.strided), None)
+    base = _op_name(n.target).split(".")[0]
+    if layout is not None or (hasattr(n.target, "_schema") and _NOT_DENSE_OP.search(base)):
+        what = str(layout).removeprefix("torch.") if layout is not None else base
+        raise GraphError(f"{where}: makes or takes a tensor of another layout than strided ({what}; only dense, "
+                         "strided tensors are supported)")
 
 
 def _check_block_writes(torch, owner: Any, n: Any, where: str) -> None:
