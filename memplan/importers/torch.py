@@ -113,14 +113,14 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
             kwargs = _in_spec_order(ep, kwargs)
-            _check_ranges(torch, ep, example_inputs, kwargs)
+            given = _check_ranges(torch, ep, example_inputs, kwargs)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
                     ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
                                                                     kwargs=kwargs, strict=strict))
             except Exception as exc:
                 raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
-                                 f"failed: {_export_failure(exc)}") from None
+                                 f"failed: {_export_failure(exc)}{_guard_context(exc, given)}") from None
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
@@ -241,18 +241,21 @@ def _has_dynamic_inputs(torch, ep) -> bool:
     return False
 
 
-def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> None:
+def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> list[str]:
     """Refuse example inputs whose sizes lie outside a dynamic program's range constraints, naming the input,
     the dimension and the range. Why: re-exporting ``ep.module()`` checks some bounds (a size above ``max``
     failed as torch's "Guard failed: x.size()[0] <= 64") but not a ``Dim`` whose ``min`` is 2, torch's
     default, which then accepted a size of 1 and planned a program whose ops were traced for sizes >= 2
     (export may specialize on that: a broadcast, a squeeze). A binding is read off each dimension that is
-    one symbol; every constraint whose symbols are all bound is then checked."""
+    one symbol, or an expression of one (``4*s6``: ``_bind_derived``); every constraint whose symbols are all bound is
+    then checked. Returns each bound symbol's value in words (``k (torch's s6) = 1 (from ...)``), for
+    ``_guard_context``."""
     from torch.utils import _pytree as pytree
 
     leaves = pytree.tree_leaves((tuple(example_inputs), dict(kwargs or {})))
     users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
     bound: dict[Any, tuple[int, str]] = {}   # symbol -> (size, where it was read)
+    derived: list[tuple[Any, int, str]] = []   # (size expression of one symbol, size, where)
     for n, x in zip(users, leaves):
         val = n.meta.get("val")
         if not (isinstance(val, torch.Tensor) and isinstance(x, torch.Tensor)) or val.dim() != x.dim():
@@ -261,16 +264,79 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
             expr = getattr(getattr(d, "node", None), "expr", None)
             if expr is not None and expr.is_Symbol:
                 bound.setdefault(expr, (int(size), f"input '{n.name}' dimension {k}"))
+            elif expr is not None and len(expr.free_symbols) == 1:
+                derived.append((expr, int(size), f"input '{n.name}' dimension {k}"))
+    names = _dim_names(torch, users)[0]
+    for expr, size, where in derived:
+        _bind_derived(bound, expr, size, where, names)
+    dims = {expr: where for expr, _, where in derived}   # (a derived dimension out of range: named as itself)
     for expr, vr in (getattr(ep, "range_constraints", None) or {}).items():
         if not expr.free_symbols or not all(s in bound for s in expr.free_symbols):
             continue
         value = expr.subs({s: bound[s][0] for s in expr.free_symbols})
         if bool(value < vr.lower) or bool(value > vr.upper):
-            where = bound[expr][1] if expr in bound else f"{expr} (from {bound[next(iter(expr.free_symbols))][1]})"
+            where = bound[expr][1] if expr in bound else dims[expr] if expr in dims else \
+                f"{expr} (from {bound[next(iter(expr.free_symbols))][1]})"
+            what = _symbol_named(str(expr), names) if expr.is_Symbol else str(expr)
             raise GraphError(f"{where} is {value}, outside the exported program's range "
                              f"[{_bound(vr.lower)}, {_bound(vr.upper)}] "
-                             f"for its dynamic dimension {expr}: give an example size inside it (or export again "
+                             f"for its dynamic dimension {what}: give an example size inside it (or export again "
                              "with that Dim's min/max)")
+    return [f"{_symbol_named(str(sym), names)} = {value} ({where.removeprefix(_symbol_named(str(sym), names) + ' (')})"
+            if not where.startswith("input ") else f"{_symbol_named(str(sym), names)} = {value} ({where})"
+            for sym, (value, where) in sorted(bound.items(), key=lambda kv: str(kv[0]))]
+
+
+def _guard_context(exc: BaseException, given: list[str]) -> str:
+    """What the example inputs made of the program's dynamic dimensions (``given``, from ``_check_ranges``), to follow
+    torch's "Guard failed: ..." where the specializing export failed on one of its guards; "" otherwise.
+
+    Why: a guard's text names a Python expression of the inputs' sizes (``(y.size()[0] // 4) != 1``), not the dynamic
+    dimension it refuses nor its value: ``y`` exported with ``{0: 4 * Dim("k")}`` and given 4 (``k`` = 1, which torch
+    traced as at least 2) was refused so, with no word of ``k``."""
+    if not given or not first_line(exc).startswith("Guard failed"):
+        return ""
+    small = "; torch traces a dynamic size as at least 2, so 0 or 1 may fail its guards" \
+        if any(g.split(" = ")[1].split(" ")[0] in ("0", "1") for g in given) else ""
+    return f" (the example inputs make {', '.join(given)}{small})"
+
+
+def _bind_derived(bound: dict, expr: Any, size: int, where: str, names: dict[str, str]) -> None:
+    """Bind the one symbol of input dimension ``where``'s size expression ``expr`` (``4*s6``) to the value that
+    makes it ``size``, in ``bound`` (``_check_ranges``); a GraphError naming the dimension where no integer does or
+    where an earlier dimension bound the symbol to another value.
+
+    Why: only dimensions that are one symbol were read, so ``x`` exported with ``{0: 4 * Dim("k")}`` and given a
+    size of 4 (``k`` = 1, below torch's lower bound of 2) or 13 (no ``k``) bound nothing, and was refused only by
+    torch's guard text ("Guard failed: x.size()[0] // 4 != 1"), which named neither the ``Dim`` nor its value."""
+    sym = next(iter(expr.free_symbols))
+    what = _symbol_named(str(sym), names)
+    value = _integer_root(expr, size)
+    if value is None:
+        raise GraphError(f"{where} is {size}, which its size {expr} is for no integer {what}: give an example "
+                         "size it takes")
+    if sym in bound and bound[sym][0] != value:
+        raise GraphError(f"{where} is {size} = {expr} with {what} = {value}, but {bound[sym][1]} makes it "
+                         f"{bound[sym][0]}: give example sizes of one {what}")
+    bound.setdefault(sym, (value, f"{what} (from {where} = {expr} = {size})"))
+
+
+def _symbol_named(symbol: str, names: dict[str, str]) -> str:
+    """torch's ``symbol`` as a message names it: by the user's name for it where there is one (``k (torch's s6)``)."""
+    named = _name_of(symbol, names)
+    return f"{named} (torch's {symbol})" if named not in (None, symbol) else symbol
+
+
+def _integer_root(expr: Any, value: int) -> int | None:
+    """The one integer the one symbol of ``expr`` takes for ``expr`` to be ``value``, else None. Solved for a plain
+    symbol: torch's symbols are declared positive, so a size of 0 (``4*s6`` = 0) had no solution though 0 is one,
+    and was refused as "no integer" where the range check says why (below the lower bound)."""
+    import sympy
+
+    sym = next(iter(expr.free_symbols))
+    plain = sympy.Symbol("_memplan_root")
+    found = [r for r in sympy.solve(sympy.Eq(expr.subs(sym, plain), value), plain) if r.is_integer]
+    return int(found[0]) if len(found) == 1 else None
 
 
 def _in_spec_order(ep: Any, kwargs: dict | None) -> dict:
@@ -429,14 +495,11 @@ def _derived_dims(torch, users: list, names: dict[str, str]) -> dict[str, tuple[
 def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
     """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
     naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
-    import sympy
-
-    sym = next(iter(expr.free_symbols))
-    found = [r for r in sympy.solve(sympy.Eq(expr, value), sym) if r.is_integer]
-    if len(found) != 1:
+    found = _integer_root(expr, value)
+    if found is None:
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
                          f"{value} (give --dim {symbol}=N, or a size it takes)")
-    return int(found[0])
+    return found
 
 
 def _name_of(symbol: str, names: dict[str, str]) -> str | None:
@@ -1008,12 +1071,16 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         """FX node ``a``'s fake tensor, in its saved tensor's layout where a loaded program lost it."""
         return restored.get(a.name, a.meta.get("val"))
 
+    for n in graph_nodes:   # (a sparse input: refused naming it, before its storage is asked for)
+        if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor):
+            _check_strided(torch, val_of(n), f"node {n.name!r} ({_target_name(n.target)})")
     input_storages = {StorageWeakRef(val_of(n).untyped_storage()) for n in graph_nodes
                       if n.op == "placeholder" and n.name not in weight_names
                       and isinstance(n.meta.get("val"), torch.Tensor)}
-    relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages, val_of) for n in graph_nodes)
+    relay_inputs = not any(_keeps_input_layouts(torch, n, input_storages, val_of, ep.graph_module)
+                           for n in graph_nodes)
     relay_weights = _lone_weight_storages(torch, graph_nodes, weight_names, val_of)
-    if any(_keeps_input_layouts(torch, n, set(relay_weights), val_of) for n in graph_nodes):
+    if any(_keeps_input_layouts(torch, n, set(relay_weights), val_of, ep.graph_module) for n in graph_nodes):
         relay_weights = set()
     #: each weight storage's first weight, by storage (``_shared_weight``: a later weight on it is its view)
     weight_roots: dict[Any, str] = {}
@@ -1051,7 +1118,13 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             raise GraphError(f"{where}: unsupported FX op {n.op!r}")
         _check_not_vmapped(n, where)
         _check_not_quantized(torch, n, where)
+        _check_dense_op(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
+        for fx_name, (absolute, relative) in body_reach(torch, ep.graph_module, n).items():
+            tid = current.get(fx_name)
+            if isinstance(tid, str):   # (bytes from its storage's start: its root's bytes 0..size are that storage)
+                root = recs[root_of(tid)]
+                root.size = max(root.size, absolute, recs[tid].off + relative if relative else 0)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
@@ -1271,25 +1344,137 @@ _STORAGE_BOUND = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_
                             "resize_as_"})
 
 
-def _keeps_input_layouts(torch, n: Any, input_storages: set, val_of: Any = None) -> bool:
+def _keeps_input_layouts(torch, n: Any, input_storages: set, val_of: Any = None, owner: Any = None) -> bool:
     """Whether FX node ``n`` makes the user inputs' example layouts part of the program (``_own_layout`` is then
     not used): a ``_STORAGE_BOUND`` op, or an op other than an in-place one that writes a user input (an ``out=``
     call, which resizes its ``out`` to the result: ``torch.add(a, b, out=x)`` with an empty ``x`` grows ``x``'s
     storage, and the 12 bytes the program then writes were taken for a larger example's). ``input_storages``: the
     user inputs' storages (``StorageWeakRef``); a write to anything else (a training-mode ``batch_norm``'s running
-    statistics, a buffer) leaves the inputs as they are. ``val_of``: an FX node's fake tensor (``_saved_layouts``)."""
+    statistics, a buffer) leaves the inputs as they are. ``val_of``: an FX node's fake tensor (``_saved_layouts``).
+    ``owner``: the module holding the program's subgraphs, where a higher-order op (``cond``, ``map``,
+    ``while_loop``) whose body holds a ``_STORAGE_BOUND`` op counts as one (``_bound_in_body``)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     if n.op != "call_function":
         return False
     base = _op_name(n.target).split(".")[0]
-    if base in _STORAGE_BOUND:
+    if base in _STORAGE_BOUND or (owner is not None and _bound_in_body(torch, owner, n)):
         return True
     val_of = val_of or (lambda a: a.meta.get("val"))
     written = written_args(torch, n) if not base.endswith("_") else ()
     return any(a.name in written and isinstance(val_of(a), torch.Tensor)
                and StorageWeakRef(val_of(a).untyped_storage()) in input_storages
                for a in _flat_nodes(torch, (n.args, n.kwargs)))
+
+
+def _bound_in_body(torch, owner: Any, n: Any, depth: int = 0) -> bool:
+    """Whether a subgraph of higher-order op node ``n`` (``subgraphs``), at any depth, holds a ``_STORAGE_BOUND`` op.
+    Why: an ``as_strided`` inside a ``cond`` branch counts its offset from its operand's storage start as one at the
+    top level does, but only the top level's kept the user inputs' example layouts (``_keeps_input_layouts``): an
+    input ``arange(20.)[3:5]`` read at ``as_strided((2,), (1,), 6)`` in a branch was planned at its own 8 bytes where
+    the branch reads bytes 24..32 of its storage."""
+    if depth > 32:
+        return False
+    return any(m.op == "call_function" and (_op_name(m.target).split(".")[0] in _STORAGE_BOUND
+                                            or _bound_in_body(torch, sub, m, depth + 1))
+               for sub in subgraphs(torch, owner, n) for m in sub.graph.nodes)
+
+
+def _body_operands(torch, n: Any) -> list:
+    """The FX nodes higher-order op ``n`` hands its subgraphs as their placeholders, in order: its node arguments
+    after its last subgraph (``cond(pred, t, f, (x,))``: ``x``; ``map_impl(f, [xs], [p])``: ``xs``, ``p``, of which
+    the body gets slices of ``xs``; ``while_loop(c, b, carried, extra)``)."""
+    last = max((k for k, a in enumerate(n.args) if isinstance(a, torch.fx.Node) and a.op == "get_attr"), default=None)
+    if last is None:
+        return []
+    return _flat_nodes(torch, (tuple(n.args[last + 1:]), n.kwargs))
+
+
+def _alias_source(torch, m: Any) -> Any:
+    """The FX node whose memory node ``m`` is, following the aliases ops' schemas declare (``view``, ``slice``,
+    ``split``'s items): a placeholder where ``m`` is a view of one."""
+    for _ in range(10_000):
+        if m.op != "call_function":
+            return m
+        src, k = (m.args[0], m.args[1]) if m.target is operator.getitem else (m, 0)
+        if not isinstance(src, torch.fx.Node) or not isinstance(k, int):
+            return m
+        declared = _declared_aliases(torch, src, k + 1)[k] if src.op == "call_function" else None
+        found = next((a for a in src.all_input_nodes if a.name == declared), None)
+        if found is None:
+            return m
+        m = found
+    return m
+
+
+def body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int, int]]:
+    """``{operand FX name: (absolute, relative)}`` for higher-order op node ``n``: the bytes a ``_STORAGE_BOUND`` view
+    in its subgraphs (``as_strided``, ``as_strided_copy``, ``as_strided_scatter``: at any depth) touches in that
+    operand's storage, counted from the storage's start (an explicit ``storage_offset``) or from the operand's own
+    first element (none given: the view keeps its input's offset; a ``map``'s slice's, the operand's last slice's).
+
+    Why: the top level grows a root to what such a view touches (``make_view``); inside a body nothing did, so a
+    loaded program's input (its example not saved: its fake tensor is its elements alone) read by a branch's
+    ``as_strided((2,), (1,), 6)`` was planned at 8 bytes where the branch reads 24..32. Sizes that are not plain
+    numbers (a body's symbols) are left out."""
+    reach: dict[str, tuple[int, int]] = {}
+    if depth > 32:
+        return reach
+    operands = _body_operands(torch, n)
+    for sub in subgraphs(torch, owner, n):
+        holders = [p for p in sub.graph.nodes if p.op == "placeholder"]
+        if len(holders) != len(operands):
+            continue
+        by_holder = dict(zip((p.name for p in holders), operands))
+        for m in sub.graph.nodes:
+            for src, absolute, relative in _touches(torch, sub, m, depth):
+                holder = _alias_source(torch, src)
+                outer = by_holder.get(holder.name) if holder.op == "placeholder" else None
+                if outer is None:
+                    continue
+                if relative and holder is src:
+                    relative += _slice_start(torch, holder, outer)
+                else:
+                    relative = 0   # (relative to a view of the operand, or through a nested op: not followed)
+                was = reach.get(outer.name, (0, 0))
+                reach[outer.name] = (max(was[0], absolute), max(was[1], relative))
+    return reach
+
+
+def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
+    """``(input node, absolute, relative)`` bytes (``body_reach``) that subgraph node ``m`` touches in its inputs'
+    storages: an ``as_strided``-like view's, or a nested higher-order op's, by its operands."""
+    if m.op != "call_function":
+        return []
+    if isinstance(m.target, torch._ops.HigherOrderOperator):
+        names = {a.name: a for a in _flat_nodes(torch, (m.args, m.kwargs))}
+        return [(names[k], a, 0) for k, (a, _) in body_reach(torch, sub, m, depth + 1).items() if k in names]
+    if _op_name(m.target).split(".")[0] not in ("as_strided", "as_strided_copy", "as_strided_scatter"):
+        return []
+    x = m.args[0] if m.args else None
+    val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
+    size, stride, offset = (_schema_arg(m, k) for k in ("size", "stride", "storage_offset"))
+    if not isinstance(val, torch.Tensor) or not all(isinstance(d, int) for d in (*size, *stride)) or \
+            not isinstance(offset, (int, type(None))):
+        return []
+    span = 0 if any(d == 0 for d in size) else (sum((d - 1) * st for d, st in zip(size, stride)) + 1)
+    item = val.element_size()
+    if offset is None:
+        return [(x, 0, span * item)]
+    return [(x, (offset + span) * item if span else 0, 0)]
+
+
+def _slice_start(torch, holder: Any, outer: Any) -> int:
+    """Bytes from operand ``outer``'s first element to the first element of the last slice its subgraph placeholder
+    ``holder`` is run on: 0 where ``holder`` is ``outer`` itself (``cond``), the leading dimension's last step
+    where it is one slice of it (``map``'s ``xs[i]``)."""
+    inner, val = holder.meta.get("val"), outer.meta.get("val")
+    if not (isinstance(inner, torch.Tensor) and isinstance(val, torch.Tensor)) or val.dim() != inner.dim() + 1:
+        return 0
+    steps, stride = val.shape[0], val.stride()[0]
+    if not (isinstance(steps, int) and isinstance(stride, int)) or steps == 0:
+        return 0
+    return (steps - 1) * stride * val.element_size()
 
 
 def _lone_weight_storages(torch, graph_nodes: list, weight_names: set, val_of: Any = None) -> set:
@@ -1350,6 +1535,11 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     groups: dict[tuple, list] = {}
     for n in graph_nodes:
         fake, real = n.meta.get("val"), saved_of.get(n.name)
+        if n.op == "placeholder" and isinstance(real, torch.Tensor) and real.layout != torch.strided:
+            # (a loaded program's fake tensors are all strided: only the saved tensor tells, where it was saved)
+            raise GraphError(f"node {n.name!r}: its example (or saved) tensor is a "
+                             f"{str(real.layout).removeprefix('torch.')} tensor (only dense, strided tensors are "
+                             "supported)")
         if n.op != "placeholder" or not _same_tensor_type(torch, fake, real):
             continue
         try:
@@ -1362,7 +1552,8 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
         n0, fake0, real0 = members[0]
         fakes = {id(f.untyped_storage()) for _, f, _ in members}
         if len(fakes) == 1 and all(f.storage_offset() == r.storage_offset() and
-                                   f.untyped_storage().nbytes() == r.untyped_storage().nbytes()
+                                   f.untyped_storage().nbytes() == r.untyped_storage().nbytes() and
+                                   (f.is_conj(), f.is_neg()) == (r.is_conj(), r.is_neg())
                                    for _, f, r in members):
             continue   # (a program in memory: its fake tensors are these tensors' layouts)
         nbytes = int(real0.untyped_storage().nbytes())
@@ -1373,7 +1564,8 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
                 for n, fake, real in members:
                     item = fake.element_size()
                     typed = base[:nbytes - nbytes % item].view(fake.dtype)
-                    restored[n.name] = typed.as_strided(tuple(fake.shape), tuple(fake.stride()), real.storage_offset())
+                    restored[n.name] = _lazy_bits_of(   # (a conjugate example: its bit, as in memory)
+                        torch, real, typed.as_strided(tuple(fake.shape), tuple(fake.stride()), real.storage_offset()))
         except Exception:   # (a dtype a byte storage cannot be viewed as): those keep their fake tensors
             for n, _, _ in members:
                 restored.pop(n.name, None)
@@ -1409,8 +1601,8 @@ def _own_layout(torch, val: Any) -> Any:
         return val
     mode = getattr(val, "fake_mode", None)
     with mode if mode is not None else contextlib.nullcontext():
-        return torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
-                                   device=val.device if mode is not None else "meta")
+        return _lazy_bits_of(torch, val, torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
+                                                             device=val.device if mode is not None else "meta"))
 
 
 def _shared_weight(torch, val: Any, roots: dict) -> str | None:
@@ -1487,17 +1679,35 @@ def _view_on_layouts(torch, n: Any, k: int, alias: str, recs: dict, current: dic
         mode = getattr(base, "fake_mode", None)
         with mode if mode is not None else contextlib.nullcontext():
             if not fresh:   # a view: in the alias's storage (in its own dtype: view_as_complex, view(dtype))
-                if r.dtype != base.dtype:
+                if r.dtype != base.dtype:   # (torch views no conjugate or negative tensor as another dtype)
                     n_el = int(base.untyped_storage().nbytes()) // base.element_size()
-                    base = base.as_strided((n_el,), (1,), 0).view(r.dtype)
-                return base.as_strided(shape, stride, r.storage_offset())
+                    flat = _lazy_bits_of(torch, None, base.as_strided((n_el,), (1,), 0))
+                    base = flat.view(r.dtype)
+                return _lazy_bits_of(torch, r, base.as_strided(shape, stride, r.storage_offset()))
             own = torch.empty(int(base.untyped_storage().nbytes()) // base.element_size(), dtype=base.dtype,
                               device=base.device)
-            return own.as_strided(shape, stride, r.storage_offset())
+            return _lazy_bits_of(torch, r, own.as_strided(shape, stride, r.storage_offset()))
     except Exception as exc:
         raise GraphError(f"{where}: cannot lay out this view of {alias!r} again on meta tensors (an "
                          f"as_strided_scatter result the export lays out otherwise than torch, or a view in a "
                          f"loaded program): {first_line(exc)}") from None
+
+
+def _lazy_bits_of(torch, r: Any, t: Any) -> Any:
+    """``t`` (a fresh view) with the conjugate and negative bits of ``r`` (torch's result of the op on meta tensors,
+    or the tensor a meta argument stands for; None: neither bit).
+
+    Why: a loaded program's fake tensors carry neither bit (``torch.export.save`` keeps no ``is_conj``), and the view
+    laid out again (``_view_on_layouts``) was made with ``as_strided``, which kept the base's: ``z.conj()`` then read
+    as a plain view, and ``resolve_conj`` of it, which eager computes into a new tensor, was taken for the view it is
+    only where there is no bit to resolve (``_aliases_here``): its result was planned over ``z``'s bytes, and an
+    output at that (the program in memory: a tensor of its own)."""
+    conj, neg = (False, False) if r is None else (bool(r.is_conj()), bool(r.is_neg()))
+    if t.is_conj() != conj:
+        torch._C._set_conj(t, conj)
+    if t.is_neg() != neg:
+        torch._C._set_neg(t, neg)
+    return t
 
 
 def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
@@ -1508,8 +1718,8 @@ def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
     if not isinstance(val, torch.Tensor):
         return val
     n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
-    return torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
-        tuple(val.shape), tuple(val.stride()), val.storage_offset())
+    return _lazy_bits_of(torch, val, torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
+        tuple(val.shape), tuple(val.stride()), val.storage_offset()))
 
 
 def _target_name(target) -> str:
@@ -1810,6 +2020,30 @@ def _check_not_quantized(torch, n: Any, where: str) -> None:
         raise GraphError(f"{where}: makes a quantized tensor ({str(found).removeprefix('torch.')}), whose bytes "
                          "torch's fake tensors do not describe (quantized programs are not supported; "
                          "plan the float program, or a fake-quantized one)")
+
+
+#: ATen op names of the ops that make or take tensors of another layout than strided (``to_sparse``,
+#: ``sparse_coo_tensor``, ``_sparse_mm``, ``to_mkldnn``...)
+_NOT_DENSE_OP = re.compile(r"sparse|to_mkldnn|mkldnn_reorder")
+
+
+def _check_dense_op(torch, n: Any, where: str) -> None:
+    """Refuse an op that makes or takes a sparse (or mkldnn) tensor, or is asked for one (``layout=torch.sparse_coo``).
+
+    Why: a program loaded from a ``.pt2`` keeps no layout in its fake tensors (every one reads strided), so
+    ``(x * 2).to_sparse()`` loaded was planned as a dense 36-byte tensor where eager's holds indices and values
+    (in memory its fake tensor says sparse, and ``_check_strided`` refuses it). Such ops all involve a tensor whose
+    bytes a plan cannot place."""
+    for v in torch.utils._pytree.tree_leaves(n.meta.get("val")):   # (where its fake tensor says: named so)
+        if isinstance(v, torch.Tensor):
+            _check_strided(torch, v, where)
+    layout = next((a for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs))
+                   if isinstance(a, torch.layout) and a != torch.strided), None)
+    base = _op_name(n.target).split(".")[0]
+    if layout is not None or (hasattr(n.target, "_schema") and _NOT_DENSE_OP.search(base)):
+        what = str(layout).removeprefix("torch.") if layout is not None else base
+        raise GraphError(f"{where}: makes or takes a tensor of another layout than strided ({what}; only dense, "
+                         "strided tensors are supported)")
 
 
 def _check_block_writes(torch, owner: Any, n: Any, where: str) -> None:

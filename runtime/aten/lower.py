@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from memplan.importers.torch import logger_off, written_args
+from memplan.importers.torch import body_reach, logger_off, written_args
 
 from .capturable import capturable_inplace, capturable_lowering
 from .errors import AtenExecutorError
@@ -144,6 +144,7 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
             folded = _lower_folded(torch, program, n, views, ctx)
             launches[n.name] = folded if folded is not None else _lower(torch, program, n, views, ctx)
             _check_input_bytes(program, n)
+            _check_body_offsets(torch, program, n)
             continue
         val = n.meta.get("val")
         if n.target.__name__ == "getitem" if hasattr(n.target, "__name__") else False:
@@ -186,6 +187,27 @@ def _check_input_bytes(program: Program, n: Any) -> None:
                                     "the caller's storage around them (as_strided) or grows the caller's tensor (an "
                                     "out= that resizes it); the executor holds a copy of the input's elements only "
                                     "(unsupported)", n.name, str(n.target))
+
+
+def _check_body_offsets(torch, program: Program, n: Any) -> None:
+    """Refuse higher-order op ``n`` (``cond``, ``map``, ``while_loop``) where a subgraph's ``as_strided`` (``_copy``,
+    ``_scatter``) takes a storage offset over an operand in the arena (``body_reach``).
+
+    Why: that offset counts from the start of the operand's storage, and every arena tensor's storage is the arena:
+    the subgraph, run by torch on the arena's views, read from the arena's start. A branch's
+    ``y.as_strided((2,), (1,), 6)`` of an intermediate ``y`` read another tensor's bytes (zeros where eager read
+    [12, 14]), silently. A top-level one is rebased (``_rebase_storage_offset``); a subgraph's is not reachable so.
+    A weight operand keeps its own storage and runs as eager."""
+    graph = program.graph
+    for fx_name, (absolute, _relative) in body_reach(torch, program.exported.graph_module, n).items():
+        tid = program.env.get(n.name, {}).get(fx_name)
+        if not absolute or not isinstance(tid, str) or tid not in graph.tensor_index:
+            continue
+        if graph.tensors[graph.root[graph.tensor_index[tid]]].kind != "weight":
+            raise AtenExecutorError(f"its subgraph takes an as_strided storage offset over operand {tid!r}, which "
+                                    "counts from the start of that tensor's storage: in the executor every operand "
+                                    "is a view of the arena (unsupported: move the as_strided out of the "
+                                    "subgraph)", n.name, str(n.target))
 
 
 #: runtime checks of export's (a guard on a data-dependent value): not run, like the shape asserts
