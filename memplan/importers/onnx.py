@@ -3904,8 +3904,10 @@ def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, data_dep
                              f"{n.input[0]!r} of {len(held)} tensors (positions {-len(held)} to {len(held) - 1}): "
                              "onnxruntime refuses to run it (\"Invalid sequence index\")")
     dims = shapes.get(out, (0, None))[1]
-    if known is not None or dims is not None and all(isinstance(d, int) for d in dims):
+    if known is not None or op != "Compress" and dims is not None and all(isinstance(d, int) for d in dims):
         return   # (sized, or unsized for another reason than this input: the general message)
+    # (a Compress's size is its condition's count of true entries alone: a size the model declares for it, which
+    # onnx's inference merely repeats, is a traced example's, and with the condition unread it is not checked)
     source = ("is computed at run time from what the graph inputs hold" if out in data_dependent else
               "is not a value the importer knows (a large initializer or one computed by an op it does not "
               "evaluate)")
@@ -4039,7 +4041,7 @@ SAME_SHAPE_OPS = frozenset({
     "ThresholdedRelu", "Trilu"})
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
-SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "SequenceAt", "ConcatFromSequence",
+SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "Compress", "SequenceAt", "ConcatFromSequence",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
