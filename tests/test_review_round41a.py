@@ -72,3 +72,36 @@ def test_a_declared_size_of_a_compress_by_an_unread_condition_is_refused():
 def test_a_right_declaration_of_a_constant_compress_is_planned():
     model = _declared_compress(_MASK, [3, 3])
     assert import_onnx(model).tensor("y").size == 36
+
+
+# --- the refusal of a Compress by a condition the importer does not know names why it does not know it -------------
+
+def _compress_model(inputs=(), inits=()):
+    g = helper.make_graph([helper.make_node("Compress", ["x", "c"], ["y"], axis=0, name="cmp")], "g",
+                          [V("x", T.FLOAT, [4, 3]), *inputs], [helper.ValueInfoProto(name="y")], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+def test_a_compress_by_an_unread_external_condition_says_it_was_not_read(tmp_path):
+    """The condition's external data not read (a ModelProto loaded without it, so its folder is unknown): the
+    refusal said the condition "is computed at run time from what the graph inputs hold", which none of it is,
+    and dropped the general message's way out (pass the model's path)."""
+    path = tmp_path / "m.onnx"
+    onnx.save_model(_compress_model(inits=[nh.from_array(_MASK, "c")]), str(path), save_as_external_data=True,
+                    location="w.bin", size_threshold=0)
+    assert import_onnx(str(path)).tensor("y").size == 36
+    with pytest.raises(GraphError, match=r"node 'cmp' \(Compress\): value 'y' has no size: .* its condition 'c', and "
+                                         r"the condition is held in external data that was not read: .*initializer "
+                                         r"'c', not read \(the model was passed as a ModelProto") as err:
+        import_onnx(onnx.load(str(path), load_external_data=False))
+    assert "run time" not in str(err.value)
+
+
+def test_a_compress_by_an_overridable_condition_names_the_graph_input():
+    """A condition that is an initializer also listed as a graph input (IR 4+: a default the caller may override):
+    the refusal gives the general message's note and its way out (constant_initializers=True)."""
+    model = _compress_model(inputs=[V("c", T.BOOL, [4])], inits=[nh.from_array(_MASK, "c")])
+    with pytest.raises(GraphError, match=r"its condition 'c', and the condition is computed at run time .*note: it "
+                                         r"follows graph input 'c', whose initializer is only a default"):
+        import_onnx(model)
+    assert import_onnx(model, constant_initializers=True).tensor("y").size == 36
