@@ -105,3 +105,35 @@ def test_a_compress_by_an_overridable_condition_names_the_graph_input():
                                          r"follows graph input 'c', whose initializer is only a default"):
         import_onnx(model)
     assert import_onnx(model, constant_initializers=True).tensor("y").size == 36
+
+
+# --- sparse tensors: indices of a type onnxruntime refuses --------------------------------------------------------
+
+def _sparse_model(index_dtype, as_constant: bool):
+    sp = helper.make_sparse_tensor(nh.from_array(np.array([5], np.int64), "shape"),
+                                   nh.from_array(np.array([1], index_dtype), "shape_idx"), [2])
+    head = [helper.make_node("Constant", [], ["shape"], sparse_value=sp, name="k")] if as_constant else []
+    g = helper.make_graph(head + [helper.make_node("ConstantOfShape", ["shape"], ["y"])], "g", [],
+                          [helper.ValueInfoProto(name="y")])
+    if not as_constant:
+        g.sparse_initializer.extend([sp])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+@pytest.mark.parametrize("as_constant", [False, True], ids=["initializer", "constant"])
+@pytest.mark.parametrize("index_dtype", [np.uint64, np.uint32, np.uint8])
+def test_sparse_indices_of_an_unsigned_type_are_refused(index_dtype, as_constant):
+    """onnxruntime refuses the model ("Should be one of the following types: int8, int16, int32 or int64"); memplan
+    planned it, and this round read such a tensor as a shape (a ConstantOfShape of [0, 5])."""
+    model = _sparse_model(index_dtype, as_constant)
+    assert ort_sizes(model, {}) is None
+    where = r"node 'k' \(Constant\)'s sparse_value" if as_constant else r"sparse initializer 'shape'"
+    with pytest.raises(GraphError, match=rf"{where}: its indices 'shape_idx' are of dtype uint\d+; onnxruntime takes "
+                                         r"int8, int16, int32 or int64"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_sparse_indices_of_a_signed_type_are_read(index_dtype):
+    model = _sparse_model(index_dtype, False)
+    assert ort_sizes(model, {}, strict=True)["y"] == import_onnx(model).tensor("y").size == 0

@@ -1596,7 +1596,15 @@ def _check_sparse(onnx, st, what: str) -> None:
     if len(values) != 1 or indices not in (values, [*values, len(st.dims)]):
         raise GraphError(f"{what}: its values' dims {values} and its indices' dims {indices} are not [NNZ] and [NNZ] "
                          f"or [NNZ, {len(st.dims)}] (onnx.checker and onnxruntime refuse the model)")
+    if st.indices.data_type not in SPARSE_INDEX_TYPES:   # (a uint64 index was read as the int64 it wraps to)
+        raise GraphError(f"{what}: its indices {st.indices.name!r} are of dtype "
+                         f"{_dtype_name(onnx, st.indices.data_type)}; onnxruntime takes int8, int16, int32 or int64 "
+                         "and refuses the model")
     _check_sparse_indices(st, what)
+
+
+#: the dtypes of a sparse tensor's indices that onnxruntime reads (TensorProto's INT8, INT16, INT32, INT64)
+SPARSE_INDEX_TYPES = frozenset({3, 5, 6, 7})
 
 
 #: the tensor attributes of the nodes that are data, not a description (folded into weights, or a fill value)
