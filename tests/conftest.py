@@ -116,6 +116,17 @@ def graph_file(tmp_path):
 
 
 @pytest.fixture
+def diamond_files(tmp_path):
+    """(graph file, plan file) of the bundled diamond and its default plan, for the CLI tests that read both."""
+    from memplan.examples import diamond
+
+    g, p = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(diamond(), str(g))
+    memplan.save_plan(memplan.plan(diamond()), str(p))
+    return g, p
+
+
+@pytest.fixture
 def tmp_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -13,18 +13,9 @@ import sys
 import pytest
 from cli_contract import assert_bad_input, leftovers, run_memplan
 
-import memplan
-from memplan.examples import bundled, diamond
+from memplan.examples import bundled
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def files(tmp_path):
-    g, p = tmp_path / "g.json", tmp_path / "p.json"
-    memplan.save_graph(diamond(), str(g))
-    memplan.save_plan(memplan.plan(diamond()), str(p))
-    return g, p
 
 
 # ---- 1. stdout closed: a report that is the command's product is refused, not lost ----------------------------
@@ -37,18 +28,18 @@ REPORTS = {
 }
 
 
-def _argv(tmp_path, files, argv):
-    g, p = files
+def _argv(tmp_path, diamond_files, argv):
+    g, p = diamond_files
     return [a.format(g=g, p=p, ex=tmp_path / "ex") for a in argv]
 
 
 @pytest.mark.parametrize("command", sorted(REPORTS))
-def test_a_report_for_a_closed_stdout_is_refused(tmp_path, files, capsys, monkeypatch, command):
+def test_a_report_for_a_closed_stdout_is_refused(tmp_path, diamond_files, capsys, monkeypatch, command):
     """``memplan show p.json >&-`` (and simulate, verify, example): exit 0 with the report lost, where ``plan -o -``
     says "cannot write to stdout: it is closed". Now one line naming the command, exit 2, before any work (example
     writes no file)."""
     monkeypatch.setattr(sys, "stdout", None)
-    code, _, err = run_memplan(capsys, _argv(tmp_path, files, REPORTS[command]))
+    code, _, err = run_memplan(capsys, _argv(tmp_path, diamond_files, REPORTS[command]))
     assert_bad_input(code, err, command, "stdout", "closed")
     assert not (tmp_path / "ex").exists()
 
@@ -69,20 +60,20 @@ def test_bench_tables_for_a_closed_stdout_are_refused_before_the_run(capsys, mon
     assert code == 0 and ran and out.read_text() == "[]\n", err
 
 
-def test_a_closed_stdout_in_a_real_process(tmp_path, files):
+def test_a_closed_stdout_in_a_real_process(tmp_path, diamond_files):
     """The same started by a shell with ``>&-`` (file descriptor 1 closed: Python's ``sys.stdout`` is None)."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for command in ("show", "simulate"):
-        argv = _argv(tmp_path, files, REPORTS[command])
+        argv = _argv(tmp_path, diamond_files, REPORTS[command])
         r = subprocess.run(["sh", "-c", '"$0" -m memplan "$@" >&-', sys.executable, *argv], env=env, timeout=120,
                            stderr=subprocess.PIPE, text=True)
         assert r.returncode == 2, (command, r.stderr)
         assert r.stderr.count("\n") == 1 and "stdout" in r.stderr and "closed" in r.stderr, r.stderr
 
 
-def test_files_written_with_a_closed_stdout_still_are(tmp_path, files, capsys, monkeypatch):
+def test_files_written_with_a_closed_stdout_still_are(tmp_path, diamond_files, capsys, monkeypatch):
     """Commands whose product is a file print nothing on stdout: ``plan -o P >&-`` still plans."""
-    g, _ = files
+    g, _ = diamond_files
     monkeypatch.setattr(sys, "stdout", None)
     code, _, err = run_memplan(capsys, ["plan", g, "-o", tmp_path / "o.json"])
     assert code == 0 and (tmp_path / "o.json").exists(), err

@@ -15,15 +15,6 @@ from cli_contract import assert_bad_input, leftovers, run_memplan
 import memplan
 from memplan.examples import diamond
 
-
-@pytest.fixture
-def files(tmp_path):
-    g, p = tmp_path / "g.json", tmp_path / "p.json"
-    memplan.save_graph(diamond(), str(g))
-    memplan.save_plan(memplan.plan(diamond()), str(p))
-    return g, p
-
-
 # ---- 1. keys that are no strings: kept as the text JSON writes, so a round trip is the identity --------------------
 
 def _tiny_plan() -> memplan.Plan:
@@ -116,10 +107,10 @@ def test_example_help_says_it_refuses_another_file(capsys):
     assert "with other bytes is refused" in _option_help(capsys, ["example"], "-o DIR")
 
 
-def test_bench_json_replaces_an_existing_file_as_plan_o_does(tmp_path, capsys, files):
+def test_bench_json_replaces_an_existing_file_as_plan_o_does(tmp_path, capsys, diamond_files):
     """The documented rule, run: an unrelated file at ``--json`` (or ``-o``) is replaced, atomically, with no
     temporary file left; an input never is."""
-    g, _ = files
+    g, _ = diamond_files
     out = tmp_path / "results.json"
     out.write_text('{"mine": 1}\n')
     code, _, err = run_memplan(capsys, ["bench", "planners", "--graph", str(g), "--solvers", "greedy",
@@ -135,8 +126,8 @@ def test_bench_json_replaces_an_existing_file_as_plan_o_does(tmp_path, capsys, f
 
 
 @pytest.mark.parametrize("alias", ["./g.json", "link.json"])
-def test_bench_json_never_replaces_its_input_graph(tmp_path, capsys, files, monkeypatch, alias):
-    g, _ = files
+def test_bench_json_never_replaces_its_input_graph(tmp_path, capsys, diamond_files, monkeypatch, alias):
+    g, _ = diamond_files
     monkeypatch.chdir(tmp_path)
     os.symlink("g.json", "link.json")
     before = g.read_bytes()

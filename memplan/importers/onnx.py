@@ -27,7 +27,7 @@ import math
 import os
 import posixpath
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -437,6 +437,16 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
               if not onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
     ort_ops = {o for n in g.node if _is_ort_op(onnx, n) for o in n.output if o}
 
+    def unknown_why(vname: str) -> str:
+        """How the input that alone sizes ``vname`` (``_check_taken``) is unknown, as the general message says it."""
+        if vname in unread_sized:
+            return f"is held in external data that was not read: {_unread_why(g, vname, hidden, unread)}"
+        if vname in data_dependent:
+            return ("is computed at run time from what the graph inputs hold"
+                    + _overridden_note(g, vname, overridable))
+        return ("is not a value the importer knows (a large initializer or one computed by an op it does not "
+                "evaluate)")
+
     def unsized(vname: str) -> str:
         """Why the output of an op onnx does not define has no size: which inference was tried."""
         if custom[vname].startswith(NCHWC_DOMAIN + ":"):
@@ -544,7 +554,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                                                  seq_bytes.get(o))
         _check_slice1(n, where, shapes)
         _check_spec_shape(n, where, shapes, facts["values"], seqs)
-        _check_taken(n, where, shapes, facts["values"], seqs, data_dependent)
+        _check_taken(n, where, shapes, facts["values"], seqs, unknown_why)
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
@@ -1586,7 +1596,15 @@ def _check_sparse(onnx, st, what: str) -> None:
     if len(values) != 1 or indices not in (values, [*values, len(st.dims)]):
         raise GraphError(f"{what}: its values' dims {values} and its indices' dims {indices} are not [NNZ] and [NNZ] "
                          f"or [NNZ, {len(st.dims)}] (onnx.checker and onnxruntime refuse the model)")
+    if st.indices.data_type not in SPARSE_INDEX_TYPES:   # (a uint64 index was read as the int64 it wraps to)
+        raise GraphError(f"{what}: its indices {st.indices.name!r} are of dtype "
+                         f"{_dtype_name(onnx, st.indices.data_type)}; onnxruntime takes int8, int16, int32 or int64 "
+                         "and refuses the model")
     _check_sparse_indices(st, what)
+
+
+#: the dtypes of a sparse tensor's indices that onnxruntime reads (TensorProto's INT8, INT16, INT32, INT64)
+SPARSE_INDEX_TYPES = frozenset({3, 5, 6, 7})
 
 
 #: the tensor attributes of the nodes that are data, not a description (folded into weights, or a fill value)
@@ -3882,9 +3900,10 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
     _track_sequence(n, static, elems, values, seqs)
 
 
-def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, data_dependent: Collection[str]) -> None:
+def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, unknown_why: Callable[[str], str]) -> None:
     """Refuse a SequenceAt whose known position lies outside its known sequence, and a SequenceAt or Compress whose
-    output is left unsized, naming the node, the input that decides its size and why that input is not known.
+    output is left unsized, naming the node, the input that decides its size and why that input is not known
+    (``unknown_why(output)``: computed at run time, held in external data not read, or beyond what is evaluated).
 
     Why: a SequenceAt at 7 of a 4-tensor sequence of like tensors was planned (onnxruntime refuses to run it:
     "Invalid sequence index"), one of unlike tensors was refused as a dimension "ONNX's shape inference could not
@@ -3904,11 +3923,11 @@ def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, data_dep
                              f"{n.input[0]!r} of {len(held)} tensors (positions {-len(held)} to {len(held) - 1}): "
                              "onnxruntime refuses to run it (\"Invalid sequence index\")")
     dims = shapes.get(out, (0, None))[1]
-    if known is not None or dims is not None and all(isinstance(d, int) for d in dims):
+    if known is not None or op != "Compress" and dims is not None and all(isinstance(d, int) for d in dims):
         return   # (sized, or unsized for another reason than this input: the general message)
-    source = ("is computed at run time from what the graph inputs hold" if out in data_dependent else
-              "is not a value the importer knows (a large initializer or one computed by an op it does not "
-              "evaluate)")
+    # (a Compress's size is its condition's count of true entries alone: a size the model declares for it, which
+    # onnx's inference merely repeats, is a traced example's, and with the condition unread it is not checked)
+    source = unknown_why(out)
     if op == "Compress":
         data = shapes.get(n.input[0], (0, None))[1]
         if data is None or not all(isinstance(d, int) for d in data):
@@ -4039,7 +4058,7 @@ SAME_SHAPE_OPS = frozenset({
     "ThresholdedRelu", "Trilu"})
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
-SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "SequenceAt", "ConcatFromSequence",
+SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "Compress", "SequenceAt", "ConcatFromSequence",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
