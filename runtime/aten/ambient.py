@@ -897,18 +897,121 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
         ("deterministic algorithms (torch.use_deterministic_algorithms)",
          lambda: (c._get_deterministic_algorithms(), c._get_deterministic_algorithms_warn_only()),
          lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
-        ("the float32 matmul precision (torch.set_float32_matmul_precision)", c._get_float32_matmul_precision,
-         torch.set_float32_matmul_precision),
     ]
+    if hasattr(getattr(torch, "_GLOBAL_DEVICE_CONTEXT", None), "__dict__") and callable(
+            getattr(torch, "set_default_device", None)):
+        table.append((DEFAULT_DEVICE, functools.partial(_default_device, torch), torch.set_default_device))
+    if callable(getattr(c, "_get_fp32_precision_getter", None)):   # (torch 2.9's API: one state under both APIs)
+        table.append((FP32_PRECISION, functools.partial(fp32_precisions, torch),
+                      functools.partial(_put_fp32_precisions, torch)))
+        labelled = {g: label for g, label in _LABELLED_FLAGS.items() if g not in _LEGACY_TF32}
+        covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
+                   *(getter for getter, _name in _FP32_LEGACY)}
+    else:
+        table.append(("the float32 matmul precision (torch.set_float32_matmul_precision)",
+                      c._get_float32_matmul_precision, torch.set_float32_matmul_precision))
+        labelled = dict(_LABELLED_FLAGS)
+        covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
+                   "_get_float32_matmul_precision"}
     table += [(label, getattr(c, getter), getattr(c, "_set" + getter.removeprefix("_get")))
-              for getter, label in _LABELLED_FLAGS.items()]
-    covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
-               "_get_float32_matmul_precision", *_LABELLED_FLAGS}   # (the rows above)
+              for getter, label in labelled.items()]
+    covered |= set(_LABELLED_FLAGS)   # (the rows above)
     for getter, name in _FLAGS.items():   # (session 40b: the other kernel switches, ``matmul.allow_fp16_...``)
         setter = _SDP_SETTERS.get(getter, "_set" + getter.removeprefix("_get"))
         if getter not in covered and hasattr(c, getter) and hasattr(c, setter):
             table.append((name, getattr(c, getter), functools.partial(_set_flag, torch, name)))
     return [(what, get, put) for what, get, put in table if callable(get) and callable(put)]
+
+
+#: ``_settings_table``'s row of the default device
+DEFAULT_DEVICE = "the default device (torch.set_default_device)"
+
+
+def _default_device(torch: Any) -> Any:
+    """The device ``torch.set_default_device`` set (None where none is: the CPU), read from torch's own record of it
+    and not ``torch.get_default_device()``, which a ``with torch.device(...)`` block inside ``forward`` answers too.
+    Why watched (session 41): a ``forward`` calling ``torch.set_default_device("meta")`` compiled, and compile left
+    the process's later tensors on that device; eager's call leaves it so, a compiled call does not."""
+    context = getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None)
+    return getattr(context, "device", None)
+
+
+#: ``_settings_table``'s row of the float32 precisions (TF32, oneDNN's bf16), old API and new
+FP32_PRECISION = ("the float32 precision (torch.backends.*.fp32_precision, torch.backends.cuda.matmul.allow_tf32, "
+                  "torch.backends.cudnn.allow_tf32, torch.set_float32_matmul_precision)")
+#: (backend, op) of each ``fp32_precision`` of torch 2.9's API and the setting a user writes for it, the backends'
+#: "all" first: ``_put_fp32_precisions`` sets them in this order, an op's own after the one it inherits
+_FP32_PRECISIONS = (
+    (("generic", "all"), "torch.backends.fp32_precision"),
+    (("cuda", "all"), "torch.backends.cudnn.fp32_precision"),
+    (("mkldnn", "all"), "torch.backends.mkldnn.fp32_precision"),
+    (("cuda", "matmul"), "torch.backends.cuda.matmul.fp32_precision"),
+    (("cuda", "conv"), "torch.backends.cudnn.conv.fp32_precision"),
+    (("cuda", "rnn"), "torch.backends.cudnn.rnn.fp32_precision"),
+    (("mkldnn", "matmul"), "torch.backends.mkldnn.matmul.fp32_precision"),
+    (("mkldnn", "conv"), "torch.backends.mkldnn.conv.fp32_precision"),
+    (("mkldnn", "rnn"), "torch.backends.mkldnn.rnn.fp32_precision"),
+)
+#: the legacy getters over the same state (first in ``fp32_precisions``: what a legacy write is named by); the last
+#: two also read a value of their own (``allow_tf32_cudnn``, the ``float32_matmul_precision`` enum), which only
+#: their setters write
+_FP32_LEGACY = (("_get_cublas_allow_tf32", "torch.backends.cuda.matmul.allow_tf32"),
+                ("_get_cudnn_allow_tf32", "torch.backends.cudnn.allow_tf32"),
+                ("_get_float32_matmul_precision", "torch.get_float32_matmul_precision"))
+#: what ``fp32_precisions`` reads of a legacy getter that raises (a mix of the two APIs)
+MIXED = "mixed (the legacy getter raises)"
+
+
+def fp32_precisions(torch: Any) -> tuple[tuple[str, Any], ...]:
+    """(setting, value) of every float32 precision, new API and legacy, the legacy one ``MIXED`` where its getter
+    raises. Why one value: torch keeps one state under both APIs (``allow_tf32 = True`` sets ``matmul.fp32_precision``
+    to "tf32"; ``matmul.fp32_precision = "tf32"`` makes the legacy getters raise), so a row per getter skipped every
+    raising one: ``torch.backends.cuda.matmul.fp32_precision = "tf32"`` in ``forward`` compiled and stayed set, and a
+    legacy write under a new-API setting was not put back (session 41)."""
+    c = torch._C
+    out: list[tuple[str, Any]] = []
+    for getter, name in _FP32_LEGACY:
+        try:
+            out.append((name, getattr(c, getter)()))
+        except RuntimeError:
+            out.append((name, MIXED))
+    return (*out, *((name, c._get_fp32_precision_getter(*key)) for key, name in _FP32_PRECISIONS))
+
+
+def _put_fp32_precisions(torch: Any, saved: tuple[tuple[str, Any], ...]) -> None:
+    """Make ``fp32_precisions`` read ``saved`` again. torch's own values behind the legacy getters (the matmul
+    precision enum, cuDNN's ``allow_tf32``) are set first through their setters, which write some precisions too,
+    then every precision of the new API is set as it read. Where a legacy getter read ``MIXED`` its own value is
+    unknown: each value it may hold is tried until every getter reads as saved (at most six tries, at a refusal
+    only)."""
+    import itertools
+
+    c, values = torch._C, dict(saved)
+    matmul = values.get("torch.get_float32_matmul_precision", MIXED)
+    cudnn = values.get("torch.backends.cudnn.allow_tf32", MIXED)
+    for mm, dnn in itertools.product([matmul] if matmul != MIXED else ["highest", "high", "medium"],
+                                     [cudnn] if cudnn != MIXED else [True, False]):
+        c._set_float32_matmul_precision(mm)
+        c._set_cudnn_allow_tf32(dnn)
+        for key, name in _FP32_PRECISIONS:
+            if name in values:
+                c._set_fp32_precision_setter(*key, values[name])
+        if fp32_precisions(torch) == tuple(saved):
+            return
+
+
+def setting_change(what: str, before: Any, after: Any) -> str:
+    """``what`` changed from ``before`` to ``after`` in words: of the float32 precisions only the entries that changed
+    (``torch.backends.cuda.matmul.fp32_precision from 'none' to 'tf32'``), an unset default device as the CPU."""
+    if what == FP32_PRECISION and isinstance(before, tuple) and isinstance(after, tuple):
+        old = dict(before)
+        def shown(v: Any) -> str:
+            return v if v == MIXED else repr(v)
+        return ", ".join(f"{name} from {shown(old.get(name, MIXED))} to {shown(value)}" for name, value in after
+                         if old.get(name, MIXED) != value) or what
+    if what == DEFAULT_DEVICE:
+        before, after = (v if v is not None else "none set (the CPU)" for v in (before, after))
+    return f"{what} from {before} to {after}"
 
 
 def settle_lazy_defaults(torch: Any) -> None:
@@ -963,7 +1066,9 @@ def _set_flag(torch: Any, name: str, value: Any) -> None:
         torch._C._set_deterministic_algorithms(torch._C._get_deterministic_algorithms(), warn_only=value)
     elif getter in _SDP_SETTERS:
         getattr(torch._C, _SDP_SETTERS[getter])(value)
-    else:
+    elif isinstance(value, tuple):   # (cuBLAS' fp16 / bf16 reduced-precision reductions: (allowed, split-K),
+        getattr(torch._C, "_set" + getter.removeprefix("_get"))(*value)   # its setter takes them apart: session 41)
+    elif value is not None:   # (oneDNN's TF32 reads None until set; its setter takes a bool alone)
         getattr(torch._C, "_set" + getter.removeprefix("_get"))(value)
 
 
@@ -1071,9 +1176,10 @@ _UNREAD = {float: _stand_in}
 
 
 @contextlib.contextmanager
-def watch_host_draws() -> Iterator[HostDraws]:
+def watch_host_draws(mark: bool = True) -> Iterator[HostDraws]:
     """``random``'s module-level draws recorded while the block runs, each value handed back unread-marked
-    (``_unread_type``); the functions put back after."""
+    (``_stand_in``; ``mark`` False: as drawn, a plain float, for ``sets.take_unread_draws``' second export); the
+    functions put back after."""
     import random
 
     draws, saved = HostDraws(), {}
@@ -1084,6 +1190,8 @@ def watch_host_draws() -> Iterator[HostDraws]:
             draws.calls.append((name, args, dict(kwargs)))
             if not all(type(a) in _REPEATABLE for a in (*args, *kwargs.values())) or type(value) not in _UNREAD:
                 draws.read = True
+                return value
+            if not mark:
                 return value
             marked = _UNREAD[type(value)](value, draws)
             draws.values.append(weakref.ref(marked))

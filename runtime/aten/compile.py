@@ -298,7 +298,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         check_program(torch, program, module, example_inputs, kwargs)
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):
-        program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs))
+        program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
+                                                                          plain_draws=True))
     check_host_random(program)
     check_process_settings(program)
     if device is None:

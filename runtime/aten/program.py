@@ -121,10 +121,13 @@ class Program:
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
-                 name: str | None = None, exported: Any = None, container_outputs: bool = False) -> Program:
+                 name: str | None = None, exported: Any = None, container_outputs: bool = False,
+                 plain_draws: bool = False) -> Program:
     """Export ``module`` (or take an ``ExportedProgram``; or ``exported``, already exported from
     ``module``), import it, and collect the program facts. ``container_outputs``: the tensors ``forward`` puts into
-    its lists and dicts in place are returned too (``attr_outputs``: for ``sets.check_container_caches``' proof)."""
+    its lists and dicts in place are returned too (``attr_outputs``: for ``sets.check_container_caches``' proof).
+    ``plain_draws``: ``random``'s draws hand ``forward`` plain floats, not their read-marking stand-ins (for
+    ``sets.take_unread_draws``' second export)."""
     import torch
     from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
@@ -175,7 +178,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
     # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
     draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
-                   or not isinstance(module, torch.nn.Module) else watch_host_draws())
+                   or not isinstance(module, torch.nn.Module) else watch_host_draws(mark=not plain_draws))
     writes = ModuleWrites()
     call_state = None
     draws = HostDraws(read=True)

@@ -232,7 +232,13 @@ def take_unread_draws(program: Program, load: Callable[[], Program]) -> Program:
     ``random`` seeded elsewhere) gives the same program; else ``program`` as it is, for ``check_host_random`` to refuse.
     Why the second export: a tensor op reads a number in C (``x * random.random()``), unseen by the unread marks,
     and the number is then a constant of the program, other under other draws. Why take them at all: MusicGen's and
-    VITS' layerdrop draw at every layer in eval too, and read the number only in training."""
+    VITS' layerdrop draw at every layer in eval too, and read the number only in training.
+
+    ``load`` hands ``forward`` plain floats (``load_program(plain_draws=True)``), and the call's other effects
+    (attributes set, containers changed, settings left) must match too: ``type(p) is float`` reads the stand-in's
+    type with no method of its called, so ``if type(p) is float: return x * 2`` exported ``x`` twice under stand-ins
+    and every compiled call returned ``x`` where eager's returned ``x * 2`` (session 41); under plain floats it takes
+    eager's branch, another program, and is refused as a read."""
     import random
 
     if program.host_random != ("random",) or not program.host_draws:
@@ -244,11 +250,22 @@ def take_unread_draws(program: Program, load: Callable[[], Program]) -> Program:
     finally:
         random.setstate(saved)
     if (again.host_random != ("random",) or [c[:2] for c in again.host_draws] != [c[:2] for c in program.host_draws]
-            or not same_export(program.exported, again.exported, set())):
+            or not same_export(program.exported, again.exported, set()) or _call_effects(program) != _call_effects(again)):
         return program
     from dataclasses import replace
 
     return replace(program, host_random=())
+
+
+def _call_effects(program: Program) -> tuple[Any, ...]:
+    """What the export's call did beside its program, by name: the attributes of the module tree it changed (any
+    way) or set (``nn.Module.__setattr__``), the containers it changed in place, the registries and process settings
+    it changed."""
+    return (sorted(name for _o, _k, name, _b, _a in program.call_changes),
+            sorted((id(owner), name) for owner, name, _b, _a in program.forward_values),
+            sorted(name for name, _b, _a, _o in program.container_changes),
+            sorted(name for _m, _s, _k, name, _b, _a in program.registry_changes),
+            sorted(what for what, _b, _a in program.settings_left))
 
 
 def check_host_random(program: Program) -> None:
@@ -271,7 +288,7 @@ def check_process_settings(program: Program) -> None:
     benchmark = True``, session 40b): eager's call leaves the caller's process
     so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
     if program.settings_left:   # (all of them: torch ties some together, TF32 in cuBLAS to the matmul precision)
-        what = ", ".join(f"{what} from {before} to {after}" for what, before, after in program.settings_left)
+        what = ", ".join(ambient.setting_change(what, before, after) for what, before, after in program.settings_left)
         raise AtenExecutorError(f"forward changes {what} and leaves it so: eager's call leaves "
                                 "the caller's process that way, a compiled call runs no Python and would not (use a "
                                 "with block inside forward, torch.no_grad() / an explicit dtype, or set it outside "
