@@ -248,3 +248,156 @@ def test_an_unread_draw_is_still_taken_and_repeated():
         got = c(x)
         assert torch.equal(got, want)
         assert random.getstate() == after_eager
+
+
+# --- hunt: Python state beside the module ------------------------------------------------------------------------------
+
+CALLS = 0
+SEEN: list = []
+
+
+class GlobalCounter(nn.Module):
+    def forward(self, x):
+        global CALLS
+        CALLS += 1
+        return x * CALLS
+
+
+class GlobalLog(nn.Module):
+    def forward(self, x):
+        SEEN.append(x.shape[0])
+        return x * len(SEEN)
+
+
+def _closure_counter():
+    n = [0]
+
+    class ClosureCounter(nn.Module):
+        def forward(self, x):
+            n[0] += 1
+            return x * n[0]
+    return ClosureCounter, n
+
+
+def _nonlocal_counter():
+    n = 0
+
+    def bump():
+        nonlocal n
+        n += 1
+        return n
+
+    class NonlocalCounter(nn.Module):
+        def forward(self, x):
+            return x * bump()
+    return NonlocalCounter
+
+
+class ClassCounter(nn.Module):
+    calls = 0
+
+    def forward(self, x):
+        type(self).calls += 1
+        return x * type(self).calls
+
+
+class State:
+    def __init__(self):
+        self.n = 0
+
+
+class HeldObjectCounter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.state = State()
+
+    def forward(self, x):
+        self.state.n += 1
+        return x * self.state.n
+
+
+class FunctionAttribute(nn.Module):
+    def forward(self, x):
+        helper = FunctionAttribute.helper
+        helper.calls = getattr(helper, "calls", 0) + 1
+        return x * helper.calls
+
+    @staticmethod
+    def helper():
+        return None
+
+
+class SetAttribute(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def forward(self, x):
+        self.seen.add(len(self.seen))
+        return x * len(self.seen)
+
+
+@pytest.mark.parametrize("make, named", [
+    (GlobalCounter, r"the global CALLS \(module .*test_aten_round41\) \(0 at compile, 1 after"),
+    (GlobalLog, r"the global SEEN .* in place \(\[\] at compile, \[3\] after"),
+    (lambda: _closure_counter()[0](), r"the closure variable n of .*ClosureCounter.forward in place \(\[0\] at compile"),
+    (lambda: _nonlocal_counter()(), r"the closure variable n of .*bump \(0 at compile, 1 after"),
+    (ClassCounter, r"the class attribute ClassCounter.calls \(0 at compile, 1 after"),
+    (HeldObjectCounter, r"the attribute n of the State object the module holds \(0 at compile, 1 after"),
+    (FunctionAttribute, r"the attributes of the function FunctionAttribute.helper \(made: calls\)"),
+    (SetAttribute, r"SetAttribute.seen in place"),
+])
+def test_python_state_forward_changes_is_refused_and_put_back(make, named):
+    """Failed before: compiled, every compiled call computed the export's value (``x * 1``) where eager's calls
+    followed the state they changed (``x * 2``, ``x * 3``), and compile left the state changed by the export."""
+    m = make()
+    with pytest.raises(AtenExecutorError, match=named):
+        _compile(m, torch.ones(3))
+    assert CALLS == 0 and SEEN == [] and ClassCounter.calls == 0 and not hasattr(FunctionAttribute.helper, "calls")
+    if isinstance(m, HeldObjectCounter):
+        assert m.state.n == 0
+    if isinstance(m, SetAttribute):
+        assert m.seen == set()
+
+
+def test_closure_counter_is_put_back():
+    cls, n = _closure_counter()
+    with pytest.raises(AtenExecutorError):
+        _compile(cls(), torch.ones(3))
+    assert n == [0]
+
+
+LOOKUP = {"k": 3.0}
+CACHE: dict = {}
+
+
+class ReadsGlobals(nn.Module):
+    """Reads globals and fills a global cache with tensors only: not refused (the cache is put back)."""
+
+    def forward(self, x):
+        CACHE["last"] = x
+        return x * LOOKUP["k"]
+
+
+def test_reading_globals_and_a_tensor_only_cache_compile():
+    m = ReadsGlobals()
+    x = torch.randn(3)
+    c = _compile(m, x)
+    assert CACHE == {}   # (the export's fake tensor not left in the user's dict)
+    for _ in range(3):
+        x = torch.randn(3)
+        assert torch.equal(c(x), m(x))
+
+
+class SetsThreads(nn.Module):
+    def forward(self, x):
+        torch.set_num_threads(1 if torch.get_num_threads() != 1 else 2)
+        return x + 1
+
+
+def test_thread_count_set_in_forward_is_refused_and_put_back(settings_kept):
+    """Failed before: compiled, and compile left the process's intra-op thread count changed."""
+    threads = torch.get_num_threads()
+    with pytest.raises(AtenExecutorError, match=r"number of CPU threads \(torch.set_num_threads\)"):
+        _compile(SetsThreads(), torch.randn(3))
+    assert torch.get_num_threads() == threads

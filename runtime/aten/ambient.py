@@ -293,8 +293,9 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
 
 
 #: the containers watched: the builtin ones and the standard library's counters and queues (not other subclasses:
-#: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own)
-_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict)
+#: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own); a ``set``
+#: too (session 41: ``self.seen.add(n)`` compiled, and the compiled calls never added to it)
+_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set)
 
 
 def _is_container(v: Any) -> bool:
@@ -320,6 +321,8 @@ def _same_item(a: Any, b: Any) -> bool:
 
 
 def _unchanged(now: Any, before: Any) -> bool:
+    if isinstance(now, set):
+        return {_set_key(x) for x in now} == {_set_key(x) for x in before}
     if not isinstance(now, dict):
         return len(now) == len(before) and all(map(_same_item, now, before))
     return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
@@ -330,6 +333,8 @@ def plain_change(before: Any, after: Any) -> bool:
     added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
     (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
     a record the program's results do not follow."""
+    if isinstance(after, set):
+        return any(plain(x, depth=1) for x in after ^ before)
     if not isinstance(after, dict):
         items = [x for i, x in enumerate(after) if i >= len(before) or not _same_item(x, before[i])]
         items += [x for i, x in enumerate(before) if i >= len(after) or not _same_item(x, after[i])]
@@ -345,7 +350,7 @@ def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, An
     ``snapshots`` hold now that they did not hold at the snapshot (added or replaced in place)."""
     out = []
     for name, _owner, _key, obj, before in snapshots:
-        if _unchanged(obj, before):
+        if isinstance(obj, set) or _unchanged(obj, before):   # (a set's items have no key to return them by)
             continue
         if isinstance(obj, dict):
             items = [(k, v) for k, v in obj.items() if k not in before or not _same_item(v, before[k])]
@@ -402,7 +407,7 @@ def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]
         if not _unchanged(obj, before):
             changed.append((name, before, obj.copy(), obj))
             obj.clear()
-            (obj.update if isinstance(obj, dict) else obj.extend)(before)
+            (obj.update if isinstance(obj, (dict, set)) else obj.extend)(before)
         if owner is not None and vars(owner).get(key) is not obj:
             vars(owner)[key] = obj
     return tuple(changed)
@@ -915,12 +920,32 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
                    "_get_float32_matmul_precision"}
     table += [(label, getattr(c, getter), getattr(c, "_set" + getter.removeprefix("_get")))
               for getter, label in labelled.items()]
+    table += _cpu_rows(torch)
     covered |= set(_LABELLED_FLAGS)   # (the rows above)
     for getter, name in _FLAGS.items():   # (session 40b: the other kernel switches, ``matmul.allow_fp16_...``)
         setter = _SDP_SETTERS.get(getter, "_set" + getter.removeprefix("_get"))
         if getter not in covered and hasattr(c, getter) and hasattr(c, setter):
             table.append((name, getattr(c, getter), functools.partial(_set_flag, torch, name)))
     return [(what, get, put) for what, get, put in table if callable(get) and callable(put)]
+
+
+def _cpu_rows(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[Any], None]]]:
+    """The settings that pick how eager's CPU kernels compute, beside ``_FLAGS`` (read at compile and at a refusal
+    only, not at every call): the intra-op thread count (a reduction's order), NNPACK (a convolution's kernel) and
+    ``opt_einsum`` (an einsum's contraction order). Session 41: ``torch.set_num_threads(1)``,
+    ``torch.backends.nnpack.set_flags(False)`` or ``torch.backends.opt_einsum.enabled = False`` in ``forward``
+    compiled, and compile left the process so."""
+    c, rows = torch._C, []
+    if callable(getattr(torch, "get_num_threads", None)):
+        rows.append(("the number of CPU threads (torch.set_num_threads)", torch.get_num_threads, torch.set_num_threads))
+    if callable(getattr(c, "_get_nnpack_enabled", None)) and callable(getattr(c, "_set_nnpack_enabled", None)):
+        rows.append(("torch.backends.nnpack.enabled", c._get_nnpack_enabled, c._set_nnpack_enabled))
+    einsum = getattr(torch.backends, "opt_einsum", None)
+    for name in ("enabled", "strategy"):
+        if einsum is not None and hasattr(einsum, name):
+            rows.append((f"torch.backends.opt_einsum.{name}", functools.partial(getattr, einsum, name),
+                         functools.partial(setattr, einsum, name)))
+    return rows
 
 
 #: ``_settings_table``'s row of the default device
@@ -1389,3 +1414,180 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 where.cell_contents = value
             elif kind == "global":
                 where[name] = value
+
+
+@dataclass
+class PythonPlace:
+    """One piece of Python state a ``forward`` may change beside its module (``python_state``): how an error names it,
+    how to read it now (``MISSING`` where it is gone) and put a value back, and its value (a container's shallow copy
+    in ``copy``) before the export."""
+
+    label: str
+    read: Callable[[], Any]
+    write: Callable[[Any], None]
+    value: Any
+    copy: Any = None
+
+
+#: packages whose classes and functions are no user's state: torch's own modules (``nn.Linear``) and the builtins
+_NOT_USERS = frozenset({"torch", "builtins", "functools", "typing", "abc"})
+
+
+def _users(obj: Any) -> bool:
+    return (getattr(obj, "__module__", None) or "builtins").partition(".")[0] not in _NOT_USERS
+
+
+def _code_names(code: Any) -> set[str]:
+    """The global names ``code`` and the functions and comprehensions inside it read or write."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _code_names(const)
+    return names
+
+
+def _functions(cls: type) -> list[Any]:
+    """The functions of ``cls``'s own namespace: methods, static and class methods, properties' getters and setters,
+    each with the functions it wraps (``@torch.no_grad()`` around ``forward``)."""
+    out = []
+    for v in vars(cls).values():
+        for f in (getattr(v, "__func__", None), getattr(v, "fget", None), getattr(v, "fset", None), v):
+            while f is not None and f not in out:
+                if inspect.isfunction(f):
+                    out.append(f)
+                f = getattr(f, "__wrapped__", None)
+    return out
+
+
+def _watched_value(v: Any) -> bool:
+    return isinstance(v, SCALARS) or type(v) in _KEPT_CONTAINERS
+
+
+def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
+    def get() -> Any:
+        try:
+            return read()
+        except (KeyError, ValueError, AttributeError):   # (a global deleted, a cell emptied)
+            return MISSING
+    return get
+
+
+def python_state(torch: Any, module: Any) -> list[PythonPlace]:
+    """The Python state a ``forward`` of ``module``'s tree may change beside the module: the globals the code of its
+    classes' functions names (plain values and containers, one not there yet too), their closures' cells, the
+    functions' own attributes, one level into the user's functions these hold, the classes' own attributes (``calls =
+    0`` on the class, ``type(self).calls += 1``) and the public attributes of the settings objects the tree holds
+    (``self.st.n += 1``). torch's own classes and functions left out.
+
+    Why: a compiled call runs no Python. ``global COUNTER; COUNTER += 1``, a closure's ``n[0] += 1``, a class counter
+    or a held object's field so changed compiled (the export changed it once, for good) and every compiled call
+    computed the export's value where eager's calls followed it, silently (session 41). Not covered: state reached
+    deeper (a helper's helper, an object inside a global)."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    from .settings import settings_objects
+
+    places: list[PythonPlace] = []
+    seen: set[Any] = set()
+
+    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
+        if key in seen:
+            return
+        seen.add(key)
+        get = _missing_ok(read)
+        value = get()
+        if value is MISSING or _watched_value(value):
+            places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in _KEPT_CONTAINERS else None))
+
+    def put_global(g: dict, name: str) -> Callable[[Any], None]:
+        return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
+
+    def put_attr(owner: Any, name: str) -> Callable[[Any], None]:
+        def put(v: Any) -> None:
+            if v is MISSING:
+                if name in vars(owner):
+                    (type.__delattr__ if isinstance(owner, type) else object.__delattr__)(owner, name)
+            else:
+                (type.__setattr__ if isinstance(owner, type) else object.__setattr__)(owner, name, v)
+        return put
+
+    def put_cell(cell: Any) -> Callable[[Any], None]:
+        def put(v: Any) -> None:
+            if v is MISSING:
+                del cell.cell_contents
+            else:
+                cell.cell_contents = v
+        return put
+
+    def attrs(owner: Any, label: str, holder: str) -> None:
+        if ("attrs", id(owner)) in seen:
+            return
+        seen.add(("attrs", id(owner)))
+        for name, v in list(vars(owner).items()):
+            if not name.startswith("__") and _watched_value(v):
+                add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
+                    put_attr(owner, name))
+        names = functools.partial(lambda o: tuple(sorted(n for n in vars(o) if not n.startswith("__"))), owner)
+
+        def drop_new(old: tuple[str, ...], owner: Any = owner) -> None:   # (``f.calls = 1`` made anew: deleted)
+            for n in set(names()) - set(old):
+                put_attr(owner, n)(MISSING)
+        places.append(PythonPlace(f"the attributes of {holder} (attributes made anew)", names, drop_new, names()))
+
+    def function(fn: Any, depth: int) -> None:
+        if ("fn", id(fn)) in seen or not _users(fn):
+            return
+        seen.add(("fn", id(fn)))
+        g, where = fn.__globals__, f"module {fn.__globals__.get('__name__', '?')}"
+        attrs(fn, f"the attribute {{name}} of the function {fn.__qualname__}", f"the function {fn.__qualname__}")
+        for name in sorted(_code_names(fn.__code__)):
+            add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
+                put_global(g, name))
+            if depth and inspect.isfunction(g.get(name)):
+                function(g[name], depth - 1)
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            add(("cell", id(cell)), f"the closure variable {var} of {fn.__qualname__}",
+                functools.partial(lambda c: c.cell_contents, cell), put_cell(cell))
+            inner = _missing_ok(functools.partial(lambda c: c.cell_contents, cell))()
+            if depth and inspect.isfunction(inner):
+                function(inner, depth - 1)
+
+    classes: list[type] = []
+    for m in module.modules():
+        classes += [c for c in type(m).__mro__ if c not in classes and _users(c)]
+    for cls in classes:
+        attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
+        for fn in _functions(cls):
+            function(fn, 1)
+    for obj in settings_objects(torch, module):
+        if _users(type(obj)):
+            attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
+                  f"the {type(obj).__name__} object the module holds")
+    return places
+
+
+def _set_key(v: Any) -> Any:
+    return ("value", v) if isinstance(v, SCALARS) else ("id", id(v))
+
+
+def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any, bool], ...]:
+    """(label, value before, value after, whether a plain value is among the change) of each place of ``places``
+    changed since, each put back as it was (a container in place, the very object): compile runs no call."""
+    out = []
+    for p in places:
+        now = p.read()
+        if p.copy is not None and now is p.value:   # (the same container: its contents)
+            if _unchanged(now, p.copy):
+                continue
+            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now)))
+            now.clear()
+            (now.update if hasattr(now, "update") else now.extend)(p.copy)
+            continue
+        if type(now) is tuple and now == p.value:   # (the names of a holder's attributes: the same ones)
+            continue
+        if now is p.value or (isinstance(now, SCALARS) and isinstance(p.value, SCALARS)
+                              and type(now) is type(p.value) and same_value(now, p.value)):
+            continue
+        out.append((p.label, p.value, now, True))
+        p.write(p.value)
+    return tuple(out)

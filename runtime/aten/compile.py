@@ -37,6 +37,7 @@ from .sets import (
     check_host_random,
     check_private_sets,
     check_process_settings,
+    check_python_state,
     check_registry_changes,
     fallback_caches,
     fixed_sets,
@@ -302,6 +303,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                                                                           plain_draws=True))
     check_host_random(program)
     check_process_settings(program)
+    check_python_state(program)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)

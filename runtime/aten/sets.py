@@ -295,6 +295,35 @@ def check_process_settings(program: Program) -> None:
                                 "forward)")
 
 
+def check_python_state(program: Program) -> None:
+    """Refuse a ``forward`` that changes Python state beside its module and leaves it so: a global (``global COUNTER;
+    COUNTER += 1``, ``LOG.append(n)``), a closure's variable, a class attribute (``type(self).calls += 1``), a
+    function's attribute or a field of a settings object the module holds (``self.st.n += 1``), where a plain value
+    is among the change (``ambient.python_state``). Why: a compiled call runs no Python, so it would neither change it
+    nor follow it, where each eager call does: every compiled call computed the export's value (``x * 1`` where eager's
+    calls gave ``x * 2``, ``x * 3``), silently (session 41). The export's change is put back either way; a change of
+    tensors alone in a container (a cache the program does not read) is not refused."""
+    for label, before, after, plain_one in program.python_changes:
+        if not plain_one:
+            continue
+        if type(before) is type(after) and type(before) is not tuple and hasattr(before, "clear"):   # (a container)
+            shown = (repr(before), repr(after))
+            what = (f"in place ({shown[0]} at compile, {shown[1]} after the export's call)"
+                    if len(shown[0]) + len(shown[1]) < 120 else f"in place ({len(before)} items at compile, "
+                    f"{len(after)} after the export's call)")
+        elif label.endswith("(attributes made anew)"):
+            made, gone = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+            label = label.removesuffix(" (attributes made anew)")
+            what = "(" + "; ".join(f"{how}: {', '.join(names)}" for how, names in (("made", made), ("deleted", gone))
+                                   if names) + ")"
+        else:
+            what = f"({_shown(before)} at compile, {_shown(after)} after the export's call)"
+        raise AtenExecutorError(f"forward changes {label} {what}: a compiled call runs no Python, so it would neither "
+                                "change it nor follow it as eager's calls do; it is left as it was at compile (keep "
+                                "such state in a buffer of the module, pass it in as an input, or change it outside "
+                                "forward)")
+
+
 def check_container_caches(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
                            held: Callable[[], frozenset[int]]) -> None:
     """Refuse a ``forward`` that puts tensors into a list or dict of its module in place (``self.cache["h"] =
@@ -318,6 +347,8 @@ def check_container_caches(torch: Any, module: Any, program: Program, args: tupl
     stand_ins = []
     contents = []
     for _name, before, after, obj in changes:
+        if isinstance(after, set):   # (a set's tensors have no key to put back: a record no call reads back)
+            continue
         now = dict(after) if isinstance(after, dict) else list(after)
         keys = now if isinstance(now, dict) else range(len(now))
         for k in keys:
