@@ -1474,15 +1474,15 @@ def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
 
 def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     """The Python state a ``forward`` of ``module``'s tree may change beside the module: the globals the code of its
-    classes' functions names (plain values and containers, one not there yet too), their closures' cells, the
+    classes' functions names (plain values and containers), their closures' cells, the
     functions' own attributes, one level into the user's functions these hold, the classes' own attributes (``calls =
-    0`` on the class, ``type(self).calls += 1``) and the public attributes of the settings objects the tree holds
+    0`` on the class, ``type(self).calls += 1``) and the attributes of the settings objects the tree holds
     (``self.st.n += 1``). torch's own classes and functions left out.
 
     Why: a compiled call runs no Python. ``global COUNTER; COUNTER += 1``, a closure's ``n[0] += 1``, a class counter
     or a held object's field so changed compiled (the export changed it once, for good) and every compiled call
     computed the export's value where eager's calls followed it, silently (session 41). Not covered: state reached
-    deeper (a helper's helper, an object inside a global)."""
+    deeper (a helper's helper, an object inside a global), nor a global ``forward`` makes anew."""
     if not isinstance(module, torch.nn.Module):
         return []
     from .settings import settings_objects
@@ -1541,6 +1541,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         g, where = fn.__globals__, f"module {fn.__globals__.get('__name__', '?')}"
         attrs(fn, f"the attribute {{name}} of the function {fn.__qualname__}", f"the function {fn.__qualname__}")
         for name in sorted(_code_names(fn.__code__)):
+            if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
+                continue
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
                 put_global(g, name))
             if depth and inspect.isfunction(g.get(name)):
