@@ -18,6 +18,7 @@ Bugs fixed (each test marked "failed before" did):
 
 from __future__ import annotations
 
+import collections
 import random
 
 import pytest
@@ -401,3 +402,47 @@ def test_thread_count_set_in_forward_is_refused_and_put_back(settings_kept):
     with pytest.raises(AtenExecutorError, match=r"number of CPU threads \(torch.set_num_threads\)"):
         _compile(SetsThreads(), torch.randn(3))
     assert torch.get_num_threads() == threads
+
+
+class CounterStats(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stats = collections.Counter()
+
+    def forward(self, x):
+        self.stats["n"] += 1
+        return x * self.stats["n"]
+
+
+class TupleOfLists(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.t = ([0],)
+
+    def forward(self, x):
+        self.t[0][0] += 1
+        return x * self.t[0][0]
+
+
+class MutableDefault(nn.Module):
+    def forward(self, x, acc=[]):  # noqa: B006 - the state under test
+        acc.append(1)
+        return x * len(acc)
+
+
+@pytest.mark.parametrize("make, named", [
+    (CounterStats, r"CounterStats.stats in place \(key 'n'"),
+    (TupleOfLists, r"TupleOfLists.t\[0\] in place"),
+    (MutableDefault, r"the default of argument acc of MutableDefault.forward in place \(\[\] at compile, \[1\]"),
+])
+def test_containers_counters_tuples_and_defaults_are_watched(make, named):
+    """Failed before: compiled, every compiled call computed ``x * 1`` where eager's calls gave ``x * 2``, ``x * 3``."""
+    m = make()
+    with pytest.raises(AtenExecutorError, match=named):
+        _compile(m, torch.ones(3))
+    if isinstance(m, CounterStats):
+        assert m.stats == collections.Counter()
+    if isinstance(m, TupleOfLists):
+        assert m.t == ([0],)
+    if isinstance(m, MutableDefault):
+        assert MutableDefault.forward.__defaults__ == ([],)

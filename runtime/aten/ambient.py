@@ -287,15 +287,23 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
     internal = module_fields(torch)
     for path, m in module.named_modules():
         for key, v in vars(m).items():
-            if key not in internal and not key.startswith("__") and _is_container(v):
-                _snapshot(f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, out, seen, 0)
+            if key in internal or key.startswith("__"):
+                continue
+            name = f"{root}.{path}.{key}" if path else f"{root}.{key}"
+            if _is_container(v):
+                _snapshot(name, m, key, v, out, seen, 0)
+            elif type(v) is tuple:   # (the containers a tuple holds: ``self.t = ([0],)``, session 41)
+                for i, item in enumerate(v[:1024]):
+                    if _is_container(item):
+                        _snapshot(f"{name}[{i}]", None, None, item, out, seen, 1)
     return out
 
 
 #: the containers watched: the builtin ones and the standard library's counters and queues (not other subclasses:
 #: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own); a ``set``
-#: too (session 41: ``self.seen.add(n)`` compiled, and the compiled calls never added to it)
-_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set)
+#: and a ``Counter`` too (session 41: ``self.seen.add(n)``, ``self.stats["n"] += 1`` on a ``Counter`` compiled, and
+#: the compiled calls never changed them)
+_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set, collections.Counter)
 
 
 def _is_container(v: Any) -> bool:
@@ -1540,6 +1548,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         seen.add(("fn", id(fn)))
         g, where = fn.__globals__, f"module {fn.__globals__.get('__name__', '?')}"
         attrs(fn, f"the attribute {{name}} of the function {fn.__qualname__}", f"the function {fn.__qualname__}")
+        defaults = dict(zip(fn.__code__.co_varnames[fn.__code__.co_argcount - len(fn.__defaults__ or ()):],
+                            fn.__defaults__ or ()))
+        for arg, v in {**defaults, **(fn.__kwdefaults__ or {})}.items():   # (``acc=[]``: one list for every call)
+            if type(v) in _KEPT_CONTAINERS:
+                add(("default", id(v)), f"the default of argument {arg} of {fn.__qualname__}", lambda v=v: v,
+                    lambda _v: None)
         for name in sorted(_code_names(fn.__code__)):
             if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
                 continue
