@@ -287,14 +287,23 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
     internal = module_fields(torch)
     for path, m in module.named_modules():
         for key, v in vars(m).items():
-            if key not in internal and not key.startswith("__") and _is_container(v):
-                _snapshot(f"{root}.{path}.{key}" if path else f"{root}.{key}", m, key, v, out, seen, 0)
+            if key in internal or key.startswith("__"):
+                continue
+            name = f"{root}.{path}.{key}" if path else f"{root}.{key}"
+            if _is_container(v):
+                _snapshot(name, m, key, v, out, seen, 0)
+            elif type(v) is tuple:   # (the containers a tuple holds: ``self.t = ([0],)``, session 41)
+                for i, item in enumerate(v[:1024]):
+                    if _is_container(item):
+                        _snapshot(f"{name}[{i}]", None, None, item, out, seen, 1)
     return out
 
 
 #: the containers watched: the builtin ones and the standard library's counters and queues (not other subclasses:
-#: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own)
-_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict)
+#: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own); a ``set``
+#: and a ``Counter`` too (session 41: ``self.seen.add(n)``, ``self.stats["n"] += 1`` on a ``Counter`` compiled, and
+#: the compiled calls never changed them)
+_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set, collections.Counter)
 
 
 def _is_container(v: Any) -> bool:
@@ -320,6 +329,8 @@ def _same_item(a: Any, b: Any) -> bool:
 
 
 def _unchanged(now: Any, before: Any) -> bool:
+    if isinstance(now, set):
+        return {_set_key(x) for x in now} == {_set_key(x) for x in before}
     if not isinstance(now, dict):
         return len(now) == len(before) and all(map(_same_item, now, before))
     return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
@@ -330,6 +341,8 @@ def plain_change(before: Any, after: Any) -> bool:
     added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
     (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
     a record the program's results do not follow."""
+    if isinstance(after, set):
+        return any(plain(x, depth=1) for x in after ^ before)
     if not isinstance(after, dict):
         items = [x for i, x in enumerate(after) if i >= len(before) or not _same_item(x, before[i])]
         items += [x for i, x in enumerate(before) if i >= len(after) or not _same_item(x, after[i])]
@@ -345,7 +358,7 @@ def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, An
     ``snapshots`` hold now that they did not hold at the snapshot (added or replaced in place)."""
     out = []
     for name, _owner, _key, obj, before in snapshots:
-        if _unchanged(obj, before):
+        if isinstance(obj, set) or _unchanged(obj, before):   # (a set's items have no key to return them by)
             continue
         if isinstance(obj, dict):
             items = [(k, v) for k, v in obj.items() if k not in before or not _same_item(v, before[k])]
@@ -402,7 +415,7 @@ def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]
         if not _unchanged(obj, before):
             changed.append((name, before, obj.copy(), obj))
             obj.clear()
-            (obj.update if isinstance(obj, dict) else obj.extend)(before)
+            (obj.update if isinstance(obj, (dict, set)) else obj.extend)(before)
         if owner is not None and vars(owner).get(key) is not obj:
             vars(owner)[key] = obj
     return tuple(changed)
@@ -897,18 +910,141 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
         ("deterministic algorithms (torch.use_deterministic_algorithms)",
          lambda: (c._get_deterministic_algorithms(), c._get_deterministic_algorithms_warn_only()),
          lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
-        ("the float32 matmul precision (torch.set_float32_matmul_precision)", c._get_float32_matmul_precision,
-         torch.set_float32_matmul_precision),
     ]
+    if hasattr(getattr(torch, "_GLOBAL_DEVICE_CONTEXT", None), "__dict__") and callable(
+            getattr(torch, "set_default_device", None)):
+        table.append((DEFAULT_DEVICE, functools.partial(_default_device, torch), torch.set_default_device))
+    if callable(getattr(c, "_get_fp32_precision_getter", None)):   # (torch 2.9's API: one state under both APIs)
+        table.append((FP32_PRECISION, functools.partial(fp32_precisions, torch),
+                      functools.partial(_put_fp32_precisions, torch)))
+        labelled = {g: label for g, label in _LABELLED_FLAGS.items() if g not in _LEGACY_TF32}
+        covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
+                   *(getter for getter, _name in _FP32_LEGACY)}
+    else:
+        table.append(("the float32 matmul precision (torch.set_float32_matmul_precision)",
+                      c._get_float32_matmul_precision, torch.set_float32_matmul_precision))
+        labelled = dict(_LABELLED_FLAGS)
+        covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
+                   "_get_float32_matmul_precision"}
     table += [(label, getattr(c, getter), getattr(c, "_set" + getter.removeprefix("_get")))
-              for getter, label in _LABELLED_FLAGS.items()]
-    covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
-               "_get_float32_matmul_precision", *_LABELLED_FLAGS}   # (the rows above)
+              for getter, label in labelled.items()]
+    table += _cpu_rows(torch)
+    covered |= set(_LABELLED_FLAGS)   # (the rows above)
     for getter, name in _FLAGS.items():   # (session 40b: the other kernel switches, ``matmul.allow_fp16_...``)
         setter = _SDP_SETTERS.get(getter, "_set" + getter.removeprefix("_get"))
         if getter not in covered and hasattr(c, getter) and hasattr(c, setter):
             table.append((name, getattr(c, getter), functools.partial(_set_flag, torch, name)))
     return [(what, get, put) for what, get, put in table if callable(get) and callable(put)]
+
+
+def _cpu_rows(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[Any], None]]]:
+    """The settings that pick how eager's CPU kernels compute, beside ``_FLAGS`` (read at compile and at a refusal
+    only, not at every call): the intra-op thread count (a reduction's order), NNPACK (a convolution's kernel) and
+    ``opt_einsum`` (an einsum's contraction order). Session 41: ``torch.set_num_threads(1)``,
+    ``torch.backends.nnpack.set_flags(False)`` or ``torch.backends.opt_einsum.enabled = False`` in ``forward``
+    compiled, and compile left the process so."""
+    c, rows = torch._C, []
+    if callable(getattr(torch, "get_num_threads", None)):
+        rows.append(("the number of CPU threads (torch.set_num_threads)", torch.get_num_threads, torch.set_num_threads))
+    if callable(getattr(c, "_get_nnpack_enabled", None)) and callable(getattr(c, "_set_nnpack_enabled", None)):
+        rows.append(("torch.backends.nnpack.enabled", c._get_nnpack_enabled, c._set_nnpack_enabled))
+    einsum = getattr(torch.backends, "opt_einsum", None)
+    for name in ("enabled", "strategy"):
+        if einsum is not None and hasattr(einsum, name):
+            rows.append((f"torch.backends.opt_einsum.{name}", functools.partial(getattr, einsum, name),
+                         functools.partial(setattr, einsum, name)))
+    return rows
+
+
+#: ``_settings_table``'s row of the default device
+DEFAULT_DEVICE = "the default device (torch.set_default_device)"
+
+
+def _default_device(torch: Any) -> Any:
+    """The device ``torch.set_default_device`` set (None where none is: the CPU), read from torch's own record of it
+    and not ``torch.get_default_device()``, which a ``with torch.device(...)`` block inside ``forward`` answers too.
+    Why watched (session 41): a ``forward`` calling ``torch.set_default_device("meta")`` compiled, and compile left
+    the process's later tensors on that device; eager's call leaves it so, a compiled call does not."""
+    context = getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None)
+    return getattr(context, "device", None)
+
+
+#: ``_settings_table``'s row of the float32 precisions (TF32, oneDNN's bf16), old API and new
+FP32_PRECISION = ("the float32 precision (torch.backends.*.fp32_precision, torch.backends.cuda.matmul.allow_tf32, "
+                  "torch.backends.cudnn.allow_tf32, torch.set_float32_matmul_precision)")
+#: (backend, op) of each ``fp32_precision`` of torch 2.9's API and the setting a user writes for it, the backends'
+#: "all" first: ``_put_fp32_precisions`` sets them in this order, an op's own after the one it inherits
+_FP32_PRECISIONS = (
+    (("generic", "all"), "torch.backends.fp32_precision"),
+    (("cuda", "all"), "torch.backends.cudnn.fp32_precision"),
+    (("mkldnn", "all"), "torch.backends.mkldnn.fp32_precision"),
+    (("cuda", "matmul"), "torch.backends.cuda.matmul.fp32_precision"),
+    (("cuda", "conv"), "torch.backends.cudnn.conv.fp32_precision"),
+    (("cuda", "rnn"), "torch.backends.cudnn.rnn.fp32_precision"),
+    (("mkldnn", "matmul"), "torch.backends.mkldnn.matmul.fp32_precision"),
+    (("mkldnn", "conv"), "torch.backends.mkldnn.conv.fp32_precision"),
+    (("mkldnn", "rnn"), "torch.backends.mkldnn.rnn.fp32_precision"),
+)
+#: the legacy getters over the same state (first in ``fp32_precisions``: what a legacy write is named by); the last
+#: two also read a value of their own (``allow_tf32_cudnn``, the ``float32_matmul_precision`` enum), which only
+#: their setters write
+_FP32_LEGACY = (("_get_cublas_allow_tf32", "torch.backends.cuda.matmul.allow_tf32"),
+                ("_get_cudnn_allow_tf32", "torch.backends.cudnn.allow_tf32"),
+                ("_get_float32_matmul_precision", "torch.get_float32_matmul_precision"))
+#: what ``fp32_precisions`` reads of a legacy getter that raises (a mix of the two APIs)
+MIXED = "mixed (the legacy getter raises)"
+
+
+def fp32_precisions(torch: Any) -> tuple[tuple[str, Any], ...]:
+    """(setting, value) of every float32 precision, new API and legacy, the legacy one ``MIXED`` where its getter
+    raises. Why one value: torch keeps one state under both APIs (``allow_tf32 = True`` sets ``matmul.fp32_precision``
+    to "tf32"; ``matmul.fp32_precision = "tf32"`` makes the legacy getters raise), so a row per getter skipped every
+    raising one: ``torch.backends.cuda.matmul.fp32_precision = "tf32"`` in ``forward`` compiled and stayed set, and a
+    legacy write under a new-API setting was not put back (session 41)."""
+    c = torch._C
+    out: list[tuple[str, Any]] = []
+    for getter, name in _FP32_LEGACY:
+        try:
+            out.append((name, getattr(c, getter)()))
+        except RuntimeError:
+            out.append((name, MIXED))
+    return (*out, *((name, c._get_fp32_precision_getter(*key)) for key, name in _FP32_PRECISIONS))
+
+
+def _put_fp32_precisions(torch: Any, saved: tuple[tuple[str, Any], ...]) -> None:
+    """Make ``fp32_precisions`` read ``saved`` again. torch's own values behind the legacy getters (the matmul
+    precision enum, cuDNN's ``allow_tf32``) are set first through their setters, which write some precisions too,
+    then every precision of the new API is set as it read. Where a legacy getter read ``MIXED`` its own value is
+    unknown: each value it may hold is tried until every getter reads as saved (at most six tries, at a refusal
+    only)."""
+    import itertools
+
+    c, values = torch._C, dict(saved)
+    matmul = values.get("torch.get_float32_matmul_precision", MIXED)
+    cudnn = values.get("torch.backends.cudnn.allow_tf32", MIXED)
+    for mm, dnn in itertools.product([matmul] if matmul != MIXED else ["highest", "high", "medium"],
+                                     [cudnn] if cudnn != MIXED else [True, False]):
+        c._set_float32_matmul_precision(mm)
+        c._set_cudnn_allow_tf32(dnn)
+        for key, name in _FP32_PRECISIONS:
+            if name in values:
+                c._set_fp32_precision_setter(*key, values[name])
+        if fp32_precisions(torch) == tuple(saved):
+            return
+
+
+def setting_change(what: str, before: Any, after: Any) -> str:
+    """``what`` changed from ``before`` to ``after`` in words: of the float32 precisions only the entries that changed
+    (``torch.backends.cuda.matmul.fp32_precision from 'none' to 'tf32'``), an unset default device as the CPU."""
+    if what == FP32_PRECISION and isinstance(before, tuple) and isinstance(after, tuple):
+        old = dict(before)
+        def shown(v: Any) -> str:
+            return v if v == MIXED else repr(v)
+        return ", ".join(f"{name} from {shown(old.get(name, MIXED))} to {shown(value)}" for name, value in after
+                         if old.get(name, MIXED) != value) or what
+    if what == DEFAULT_DEVICE:
+        before, after = (v if v is not None else "none set (the CPU)" for v in (before, after))
+    return f"{what} from {before} to {after}"
 
 
 def settle_lazy_defaults(torch: Any) -> None:
@@ -963,7 +1099,9 @@ def _set_flag(torch: Any, name: str, value: Any) -> None:
         torch._C._set_deterministic_algorithms(torch._C._get_deterministic_algorithms(), warn_only=value)
     elif getter in _SDP_SETTERS:
         getattr(torch._C, _SDP_SETTERS[getter])(value)
-    else:
+    elif isinstance(value, tuple):   # (cuBLAS' fp16 / bf16 reduced-precision reductions: (allowed, split-K),
+        getattr(torch._C, "_set" + getter.removeprefix("_get"))(*value)   # its setter takes them apart: session 41)
+    elif value is not None:   # (oneDNN's TF32 reads None until set; its setter takes a bool alone)
         getattr(torch._C, "_set" + getter.removeprefix("_get"))(value)
 
 
@@ -1071,9 +1209,10 @@ _UNREAD = {float: _stand_in}
 
 
 @contextlib.contextmanager
-def watch_host_draws() -> Iterator[HostDraws]:
+def watch_host_draws(mark: bool = True) -> Iterator[HostDraws]:
     """``random``'s module-level draws recorded while the block runs, each value handed back unread-marked
-    (``_unread_type``); the functions put back after."""
+    (``_stand_in``; ``mark`` False: as drawn, a plain float, for ``sets.take_unread_draws``' second export); the
+    functions put back after."""
     import random
 
     draws, saved = HostDraws(), {}
@@ -1084,6 +1223,8 @@ def watch_host_draws() -> Iterator[HostDraws]:
             draws.calls.append((name, args, dict(kwargs)))
             if not all(type(a) in _REPEATABLE for a in (*args, *kwargs.values())) or type(value) not in _UNREAD:
                 draws.read = True
+                return value
+            if not mark:
                 return value
             marked = _UNREAD[type(value)](value, draws)
             draws.values.append(weakref.ref(marked))
@@ -1281,3 +1422,188 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 where.cell_contents = value
             elif kind == "global":
                 where[name] = value
+
+
+@dataclass
+class PythonPlace:
+    """One piece of Python state a ``forward`` may change beside its module (``python_state``): how an error names it,
+    how to read it now (``MISSING`` where it is gone) and put a value back, and its value (a container's shallow copy
+    in ``copy``) before the export."""
+
+    label: str
+    read: Callable[[], Any]
+    write: Callable[[Any], None]
+    value: Any
+    copy: Any = None
+
+
+#: packages whose classes and functions are no user's state: torch's own modules (``nn.Linear``) and the builtins
+_NOT_USERS = frozenset({"torch", "builtins", "functools", "typing", "abc"})
+
+
+def _users(obj: Any) -> bool:
+    return (getattr(obj, "__module__", None) or "builtins").partition(".")[0] not in _NOT_USERS
+
+
+def _code_names(code: Any) -> set[str]:
+    """The global names ``code`` and the functions and comprehensions inside it read or write."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _code_names(const)
+    return names
+
+
+def _functions(cls: type) -> list[Any]:
+    """The functions of ``cls``'s own namespace: methods, static and class methods, properties' getters and setters,
+    each with the functions it wraps (``@torch.no_grad()`` around ``forward``)."""
+    out = []
+    for v in vars(cls).values():
+        for f in (getattr(v, "__func__", None), getattr(v, "fget", None), getattr(v, "fset", None), v):
+            while f is not None and f not in out:
+                if inspect.isfunction(f):
+                    out.append(f)
+                f = getattr(f, "__wrapped__", None)
+    return out
+
+
+def _watched_value(v: Any) -> bool:
+    return isinstance(v, SCALARS) or type(v) in _KEPT_CONTAINERS
+
+
+def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
+    def get() -> Any:
+        try:
+            return read()
+        except (KeyError, ValueError, AttributeError):   # (a global deleted, a cell emptied)
+            return MISSING
+    return get
+
+
+def python_state(torch: Any, module: Any) -> list[PythonPlace]:
+    """The Python state a ``forward`` of ``module``'s tree may change beside the module: the globals the code of its
+    classes' functions names (plain values and containers), their closures' cells, the
+    functions' own attributes, one level into the user's functions these hold, the classes' own attributes (``calls =
+    0`` on the class, ``type(self).calls += 1``) and the attributes of the settings objects the tree holds
+    (``self.st.n += 1``). torch's own classes and functions left out.
+
+    Why: a compiled call runs no Python. ``global COUNTER; COUNTER += 1``, a closure's ``n[0] += 1``, a class counter
+    or a held object's field so changed compiled (the export changed it once, for good) and every compiled call
+    computed the export's value where eager's calls followed it, silently (session 41). Not covered: state reached
+    deeper (a helper's helper, an object inside a global), nor a global ``forward`` makes anew."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    from .settings import settings_objects
+
+    places: list[PythonPlace] = []
+    seen: set[Any] = set()
+
+    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
+        if key in seen:
+            return
+        seen.add(key)
+        get = _missing_ok(read)
+        value = get()
+        if value is MISSING or _watched_value(value):
+            places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in _KEPT_CONTAINERS else None))
+
+    def put_global(g: dict, name: str) -> Callable[[Any], None]:
+        return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
+
+    def put_attr(owner: Any, name: str) -> Callable[[Any], None]:
+        def put(v: Any) -> None:
+            if v is MISSING:
+                if name in vars(owner):
+                    (type.__delattr__ if isinstance(owner, type) else object.__delattr__)(owner, name)
+            else:
+                (type.__setattr__ if isinstance(owner, type) else object.__setattr__)(owner, name, v)
+        return put
+
+    def put_cell(cell: Any) -> Callable[[Any], None]:
+        def put(v: Any) -> None:
+            if v is MISSING:
+                del cell.cell_contents
+            else:
+                cell.cell_contents = v
+        return put
+
+    def attrs(owner: Any, label: str, holder: str) -> None:
+        if ("attrs", id(owner)) in seen:
+            return
+        seen.add(("attrs", id(owner)))
+        for name, v in list(vars(owner).items()):
+            if not name.startswith("__") and _watched_value(v):
+                add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
+                    put_attr(owner, name))
+        names = functools.partial(lambda o: tuple(sorted(n for n in vars(o) if not n.startswith("__"))), owner)
+
+        def drop_new(old: tuple[str, ...], owner: Any = owner) -> None:   # (``f.calls = 1`` made anew: deleted)
+            for n in set(names()) - set(old):
+                put_attr(owner, n)(MISSING)
+        places.append(PythonPlace(f"the attributes of {holder} (attributes made anew)", names, drop_new, names()))
+
+    def function(fn: Any, depth: int) -> None:
+        if ("fn", id(fn)) in seen or not _users(fn):
+            return
+        seen.add(("fn", id(fn)))
+        g, where = fn.__globals__, f"module {fn.__globals__.get('__name__', '?')}"
+        attrs(fn, f"the attribute {{name}} of the function {fn.__qualname__}", f"the function {fn.__qualname__}")
+        defaults = dict(zip(fn.__code__.co_varnames[fn.__code__.co_argcount - len(fn.__defaults__ or ()):],
+                            fn.__defaults__ or ()))
+        for arg, v in {**defaults, **(fn.__kwdefaults__ or {})}.items():   # (``acc=[]``: one list for every call)
+            if type(v) in _KEPT_CONTAINERS:
+                add(("default", id(v)), f"the default of argument {arg} of {fn.__qualname__}", lambda v=v: v,
+                    lambda _v: None)
+        for name in sorted(_code_names(fn.__code__)):
+            if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
+                continue
+            add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
+                put_global(g, name))
+            if depth and inspect.isfunction(g.get(name)):
+                function(g[name], depth - 1)
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            add(("cell", id(cell)), f"the closure variable {var} of {fn.__qualname__}",
+                functools.partial(lambda c: c.cell_contents, cell), put_cell(cell))
+            inner = _missing_ok(functools.partial(lambda c: c.cell_contents, cell))()
+            if depth and inspect.isfunction(inner):
+                function(inner, depth - 1)
+
+    classes: list[type] = []
+    for m in module.modules():
+        classes += [c for c in type(m).__mro__ if c not in classes and _users(c)]
+    for cls in classes:
+        attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
+        for fn in _functions(cls):
+            function(fn, 1)
+    for obj in settings_objects(torch, module):
+        if _users(type(obj)):
+            attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
+                  f"the {type(obj).__name__} object the module holds")
+    return places
+
+
+def _set_key(v: Any) -> Any:
+    return ("value", v) if isinstance(v, SCALARS) else ("id", id(v))
+
+
+def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any, bool], ...]:
+    """(label, value before, value after, whether a plain value is among the change) of each place of ``places``
+    changed since, each put back as it was (a container in place, the very object): compile runs no call."""
+    out = []
+    for p in places:
+        now = p.read()
+        if p.copy is not None and now is p.value:   # (the same container: its contents)
+            if _unchanged(now, p.copy):
+                continue
+            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now)))
+            now.clear()
+            (now.update if hasattr(now, "update") else now.extend)(p.copy)
+            continue
+        if type(now) is tuple and now == p.value:   # (the names of a holder's attributes: the same ones)
+            continue
+        if now is p.value or (isinstance(now, SCALARS) and isinstance(p.value, SCALARS)
+                              and type(now) is type(p.value) and same_value(now, p.value)):
+            continue
+        out.append((p.label, p.value, now, True))
+        p.write(p.value)
+    return tuple(out)

@@ -39,6 +39,7 @@ from .sets import (
     check_host_random,
     check_private_sets,
     check_process_settings,
+    check_python_state,
     check_registry_changes,
     fallback_caches,
     fixed_sets,
@@ -301,9 +302,11 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         check_program(torch, program, module, example_inputs, kwargs)
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):
-        program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs))
+        program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
+                                                                          plain_draws=True))
     check_host_random(program)
     check_process_settings(program)
+    check_python_state(program)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)

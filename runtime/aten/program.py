@@ -118,13 +118,19 @@ class Program:
     #: whether the export ran inside ``torch.inference_mode()`` (every fake value an inference tensor then: which
     #: outputs ``forward`` made in a block of its own no fake tells; ``executor._inference_outputs``)
     inference_export: bool = False
+    #: (label, value before, value after, whether a plain value changed) of the Python state beside the module that
+    #: the export's ``forward`` changed (``ambient.python_state``: globals, closures, class attributes), put back after
+    python_changes: tuple[tuple[str, Any, Any, bool], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
-                 name: str | None = None, exported: Any = None, container_outputs: bool = False) -> Program:
+                 name: str | None = None, exported: Any = None, container_outputs: bool = False,
+                 plain_draws: bool = False) -> Program:
     """Export ``module`` (or take an ``ExportedProgram``; or ``exported``, already exported from
     ``module``), import it, and collect the program facts. ``container_outputs``: the tensors ``forward`` puts into
-    its lists and dicts in place are returned too (``attr_outputs``: for ``sets.check_container_caches``' proof)."""
+    its lists and dicts in place are returned too (``attr_outputs``: for ``sets.check_container_caches``' proof).
+    ``plain_draws``: ``random``'s draws hand ``forward`` plain floats, not their read-marking stand-ins (for
+    ``sets.take_unread_draws``' second export)."""
     import torch
     from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
@@ -139,6 +145,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         host_random_states,
         kept_draws,
         process_settings,
+        python_state,
         registry_snapshots,
         restore_host_random,
         restore_process_settings,
@@ -147,6 +154,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         settle_lazy_defaults,
         tensor_attribute_values,
         undo_container_changes,
+        undo_python_changes,
         watch_call_state,
         watch_default_dtype_reads,
         watch_host_draws,
@@ -165,6 +173,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
+    places = python_state(torch, module) if exported is None and not strict else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
     settle_lazy_defaults(torch)   # (before the settings are read: torch's own first-use changes are no forward's)
     settings = process_settings(torch)
@@ -175,7 +184,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
     # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
     draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
-                   or not isinstance(module, torch.nn.Module) else watch_host_draws())
+                   or not isinstance(module, torch.nn.Module) else watch_host_draws(mark=not plain_draws))
     writes = ModuleWrites()
     call_state = None
     draws = HostDraws(read=True)
@@ -196,6 +205,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
         changed = undo_container_changes(snapshots)
+        python_changes = undo_python_changes(places)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
         _undo_bypassing_writes(call_state, writes)
@@ -309,7 +319,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
                    host_random=drawn, host_draws=tuple(draws.calls) if unread and drawn == ("random",) else (),
                    settings_left=tuple(call_state.settings) if call_state is not None else (),
-                   inference_export=inference)
+                   inference_export=inference, python_changes=python_changes)
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:

@@ -232,7 +232,13 @@ def take_unread_draws(program: Program, load: Callable[[], Program]) -> Program:
     ``random`` seeded elsewhere) gives the same program; else ``program`` as it is, for ``check_host_random`` to refuse.
     Why the second export: a tensor op reads a number in C (``x * random.random()``), unseen by the unread marks,
     and the number is then a constant of the program, other under other draws. Why take them at all: MusicGen's and
-    VITS' layerdrop draw at every layer in eval too, and read the number only in training."""
+    VITS' layerdrop draw at every layer in eval too, and read the number only in training.
+
+    ``load`` hands ``forward`` plain floats (``load_program(plain_draws=True)``), and the call's other effects
+    (attributes set, containers changed, settings left) must match too: ``type(p) is float`` reads the stand-in's
+    type with no method of its called, so ``if type(p) is float: return x * 2`` exported ``x`` twice under stand-ins
+    and every compiled call returned ``x`` where eager's returned ``x * 2`` (session 41); under plain floats it takes
+    eager's branch, another program, and is refused as a read."""
     import random
 
     if program.host_random != ("random",) or not program.host_draws:
@@ -244,11 +250,22 @@ def take_unread_draws(program: Program, load: Callable[[], Program]) -> Program:
     finally:
         random.setstate(saved)
     if (again.host_random != ("random",) or [c[:2] for c in again.host_draws] != [c[:2] for c in program.host_draws]
-            or not same_export(program.exported, again.exported, set())):
+            or not same_export(program.exported, again.exported, set()) or _call_effects(program) != _call_effects(again)):
         return program
     from dataclasses import replace
 
     return replace(program, host_random=())
+
+
+def _call_effects(program: Program) -> tuple[Any, ...]:
+    """What the export's call did beside its program, by name: the attributes of the module tree it changed (any
+    way) or set (``nn.Module.__setattr__``), the containers it changed in place, the registries and process settings
+    it changed."""
+    return (sorted(name for _o, _k, name, _b, _a in program.call_changes),
+            sorted((id(owner), name) for owner, name, _b, _a in program.forward_values),
+            sorted(name for name, _b, _a, _o in program.container_changes),
+            sorted(name for _m, _s, _k, name, _b, _a in program.registry_changes),
+            sorted(what for what, _b, _a in program.settings_left))
 
 
 def check_host_random(program: Program) -> None:
@@ -271,10 +288,39 @@ def check_process_settings(program: Program) -> None:
     benchmark = True``, session 40b): eager's call leaves the caller's process
     so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
     if program.settings_left:   # (all of them: torch ties some together, TF32 in cuBLAS to the matmul precision)
-        what = ", ".join(f"{what} from {before} to {after}" for what, before, after in program.settings_left)
+        what = ", ".join(ambient.setting_change(what, before, after) for what, before, after in program.settings_left)
         raise AtenExecutorError(f"forward changes {what} and leaves it so: eager's call leaves "
                                 "the caller's process that way, a compiled call runs no Python and would not (use a "
                                 "with block inside forward, torch.no_grad() / an explicit dtype, or set it outside "
+                                "forward)")
+
+
+def check_python_state(program: Program) -> None:
+    """Refuse a ``forward`` that changes Python state beside its module and leaves it so: a global (``global COUNTER;
+    COUNTER += 1``, ``LOG.append(n)``), a closure's variable, a class attribute (``type(self).calls += 1``), a
+    function's attribute or a field of a settings object the module holds (``self.st.n += 1``), where a plain value
+    is among the change (``ambient.python_state``). Why: a compiled call runs no Python, so it would neither change it
+    nor follow it, where each eager call does: every compiled call computed the export's value (``x * 1`` where eager's
+    calls gave ``x * 2``, ``x * 3``), silently (session 41). The export's change is put back either way; a change of
+    tensors alone in a container (a cache the program does not read) is not refused."""
+    for label, before, after, plain_one in program.python_changes:
+        if not plain_one:
+            continue
+        if type(before) is type(after) and type(before) is not tuple and hasattr(before, "clear"):   # (a container)
+            shown = (repr(before), repr(after))
+            what = (f"in place ({shown[0]} at compile, {shown[1]} after the export's call)"
+                    if len(shown[0]) + len(shown[1]) < 120 else f"in place ({len(before)} items at compile, "
+                    f"{len(after)} after the export's call)")
+        elif label.endswith("(attributes made anew)"):
+            made, gone = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+            label = label.removesuffix(" (attributes made anew)")
+            what = "(" + "; ".join(f"{how}: {', '.join(names)}" for how, names in (("made", made), ("deleted", gone))
+                                   if names) + ")"
+        else:
+            what = f"({_shown(before)} at compile, {_shown(after)} after the export's call)"
+        raise AtenExecutorError(f"forward changes {label} {what}: a compiled call runs no Python, so it would neither "
+                                "change it nor follow it as eager's calls do; it is left as it was at compile (keep "
+                                "such state in a buffer of the module, pass it in as an input, or change it outside "
                                 "forward)")
 
 
@@ -301,6 +347,8 @@ def check_container_caches(torch: Any, module: Any, program: Program, args: tupl
     stand_ins = []
     contents = []
     for _name, before, after, obj in changes:
+        if isinstance(after, set):   # (a set's tensors have no key to put back: a record no call reads back)
+            continue
         now = dict(after) if isinstance(after, dict) else list(after)
         keys = now if isinstance(now, dict) else range(len(now))
         for k in keys:
