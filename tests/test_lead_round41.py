@@ -63,11 +63,9 @@ def test_program_settles_before_it_reads_the_settings(monkeypatch):
 
     order = list(torch._C._get_sdp_priority_order())
     moved = [order[-1], *order[:-1]]
-    state = {"settled": False}
 
-    def lazily(torch_):
-        if not state["settled"]:
-            state["settled"] = True
+    def lazily(torch_):   # (torch's flag is its own C++ static; the order itself stands for it here)
+        if list(torch._C._get_sdp_priority_order()) == order:
             torch._C._set_sdp_priority_order(moved)
 
     class Attn(torch.nn.Module):
@@ -80,7 +78,6 @@ def test_program_settles_before_it_reads_the_settings(monkeypatch):
         with pytest.raises(AtenExecutorError, match="set_sdp_priority_order"):
             aten_compile(Attn(), (q,), cuda_graph=False)
         torch._C._set_sdp_priority_order(order)
-        state["settled"] = False
         monkeypatch.setattr(ambient, "settle_lazy_defaults", lazily)
         c = aten_compile(Attn(), (q,), cuda_graph=False)
         assert torch.equal(c(q), torch.nn.functional.scaled_dot_product_attention(q, q, q))
