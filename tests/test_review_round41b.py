@@ -265,3 +265,37 @@ def test_compiled_scenes_with_the_lowering_forced_are_eagers_bits(monkeypatch, s
         for a, b in zip(got, want):
             assert torch.equal(_bits(a.resolve_conj()), _bits(b.resolve_conj()))
         assert torch.equal(xc, xe)
+
+
+# -- runtime41: compile(streams=, plan=) ---------------------------------------------------------------------------
+
+class _Branches(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = (torch.nn.Linear(8, 8) for _ in range(3))
+
+    def forward(self, x):
+        return self.c(torch.relu(self.a(x)) + torch.relu(self.b(x)))
+
+
+def test_the_stream_cap_counts_the_streams_a_plan_runs_on_not_its_highest_id():
+    """A valid plan declaring 3 streams whose nodes run on ids 0 and 2 runs two at once: ``streams=2`` takes it (as
+    ``memplan.verify`` renumbers the ids it uses densely), ``streams=1`` and ``None`` (compile's serial) refuse it."""
+    from dataclasses import replace
+
+    import memplan
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    torch.manual_seed(0)
+    m, x = _Branches().eval(), torch.randn(4, 8)
+    c = compile(m, (x,), streams=3, cuda_graph=False)
+    assert sorted({s for _n, s in c.plan.order}) == [0, 1]
+    gapped = replace(c.plan, order=tuple((n, 2 if s == 1 else s) for n, s in c.plan.order), streams=3)
+    memplan.verify(c.program.graph, gapped)
+    taken = compile(m, (x,), streams=2, plan=gapped, program=c.program, cuda_graph=False)
+    with torch.no_grad():
+        assert torch.equal(taken(x), m(x))
+    for cap in (1, None):
+        with pytest.raises(AtenExecutorError, match=f"streams={cap!r} asks for at most 1 stream.*2 streams"):
+            compile(m, (x,), streams=cap, plan=gapped, program=c.program, cuda_graph=False)
