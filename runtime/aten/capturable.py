@@ -81,6 +81,8 @@ def _masked_put(torch, named: Mapping[str, Any], out) -> Lowering | None:
         return None
     if v.dtype != x.dtype or out.dtype != x.dtype or tuple(out.shape) != tuple(x.shape):
         return None
+    if not eager_kernels_take(torch, x.dtype):
+        return None   # (eager raises "not implemented" where ``where`` would run)
     if torch._debug_has_internal_overlap(out) != 0 or (out.data_ptr() != 0 and any(share_memory(t, out)
                                                                                 for t in (v, mask))):
         return None   # (eager refuses an expanded ``self``; a value read from the bytes written: left to it. The
@@ -100,6 +102,17 @@ def _masked_put(torch, named: Mapping[str, Any], out) -> Lowering | None:
     return "exact", lambda: torch.where(where, value, x, out=out), 0
 
 
+def eager_kernels_take(torch, dtype) -> bool:
+    """Whether eager's CUDA ``index_put`` and ``masked_fill`` kernels take ``dtype`` in every mode: the standard
+    integer, floating and complex dtypes, bool, half and bfloat16. Why: ``where`` implements more (``uint16``,
+    ``uint32``, ``uint64``), so a lowered call of such a dtype returned a tensor where eager raised ("index_put" not
+    implemented for 'UInt16'; review 41b); complex32 and the 8-bit floats are taken by some of eager's kernels and
+    not others (``index_put``'s deterministic one takes neither): they keep eager's op too, which raises as eager's
+    where it does."""
+    return dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16,
+                     torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
 def _masked_fill(torch, named: Mapping[str, Any], out) -> Lowering | None:
     x, mask, value = named.get("self"), named.get("mask"), named.get("value")
     if not all(isinstance(t, torch.Tensor) for t in (x, mask, value)):
@@ -110,8 +123,9 @@ def _masked_fill(torch, named: Mapping[str, Any], out) -> Lowering | None:
         return None
     if mask.dtype != torch.bool or tuple(torch.broadcast_shapes(mask.shape, x.shape)) != tuple(out.shape):
         return None
-    if x.dtype.is_complex or (x.dtype.is_floating_point and x.dtype.itemsize == 1):
-        return None   # how the host conversion leaves their NaNs is not modelled (``_host_nan``): eager's kernel
+    if x.dtype.is_complex or not eager_kernels_take(torch, x.dtype):
+        return None   # complex: how the host conversion leaves their NaNs is not modelled (``_host_nan``), and a
+        # dtype eager's kernel lacks (``uint16``) raises there: eager's kernel
     nan = _host_nan(torch, x.dtype)
     if nan is None:
         return "exact", lambda: torch.where(mask, value, x, out=out), 0

@@ -34,6 +34,7 @@ from .capturable import capturable_inplace, capturable_lowering
 from .errors import AtenExecutorError
 from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
 from .hostfold import fold, foldable
+from .layout import byte_span
 from .program import Program
 
 #: factory arguments an out= overload takes from its out tensor instead
@@ -1127,11 +1128,9 @@ def _lower_metadata(torch, n, gn, views, args, kwargs, adopted: set[str] | None 
 
 
 def _span(t) -> tuple[int, int]:
-    """The byte range ``[lo, hi)`` from a tensor's first element to one past its last (strides >= 0)."""
-    if t.numel() == 0:
-        return (0, 0)
-    lo = t.data_ptr()
-    return lo, lo + (sum((s - 1) * st for s, st in zip(t.shape, t.stride())) + 1) * t.element_size()
+    """The byte range ``[lo, hi)`` from a tensor's first element to one past its last (strides >= 0; an empty
+    tensor spans none)."""
+    return (0, 0) if t.numel() == 0 else byte_span(t)
 
 
 def _overlaps(a, b) -> bool:
