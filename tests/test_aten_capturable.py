@@ -400,3 +400,22 @@ def test_masked_index_put_is_captured_bitwise_on_cuda(streams):
         with torch.no_grad():
             assert torch.equal(got, m(*x))
     assert c.executor._captured
+
+
+def test_masked_put_keeps_eagers_op_for_half_floats_in_deterministic_mode():
+    """CUDA's deterministic ``index_put_`` goes through a sort that converts half and bfloat16 values through float32
+    (a NaN payload may come back canonical): there eager's op runs; float32 and integers are still lowered."""
+    x, mask = torch.zeros(4, 3), torch.tensor([True, False, True, True])
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(True)
+        for dtype, lowered in ((torch.float16, False), (torch.bfloat16, False), (torch.float32, True),
+                               (torch.int32, True)):
+            y = x.to(dtype)
+            named = {"self": y, "indices": [mask], "values": torch.ones(3, dtype=dtype)}
+            assert (capturable._masked_put(torch, named, y) is not None) == lowered, dtype
+        torch.use_deterministic_algorithms(False)
+        y = x.half()
+        assert capturable._masked_put(torch, {"self": y, "indices": [mask], "values": torch.ones(3).half()}, y)
+    finally:
+        torch.use_deterministic_algorithms(before)

@@ -83,6 +83,9 @@ def _masked_put(torch, named: Mapping[str, Any], out) -> Lowering | None:
         return None
     if not eager_kernels_take(torch, x.dtype):
         return None   # (eager raises "not implemented" where ``where`` would run)
+    if torch.are_deterministic_algorithms_enabled() and x.dtype in (torch.float16, torch.bfloat16):
+        return None   # (review 41b: CUDA's deterministic ``index_put_`` sorts and converts each half value through
+        # float32, which may quiet a NaN's payload ``where`` keeps; the flag's change rebuilds the executor)
     if torch._debug_has_internal_overlap(out) != 0 or (out.data_ptr() != 0 and any(share_memory(t, out)
                                                                                 for t in (v, mask))):
         return None   # (eager refuses an expanded ``self``; a value read from the bytes written: left to it. The
