@@ -25,6 +25,11 @@ from ..schedule import writers_by_stream
 #: a node with more direct writers than this is replayed by ``Replay.rescore`` from its latest writer per stream
 #: in the base run, corrected for the writers that moved (a join of 10,000 branches: its 10,000 writers once)
 BIG_READER = 16
+#: ``Replay.rescore`` replays the rest of a window in order, as ``_run`` does, once more than a ``SEQUENTIAL_SHARE``-th
+#: of the positions left (at least ``SEQUENTIAL_AT`` of them) are due (a layer of a layered DAG given back: everything
+#: after it is); its heap costs more per node than a plain replay
+SEQUENTIAL_AT = 32
+SEQUENTIAL_SHARE = 4
 
 
 def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
@@ -177,8 +182,12 @@ class Replay:
         delta, top = 0, self.top_at[p]
         for v in old:
             stream[v] = moved[v]
+        rest_from = stop   # (where the run in order takes over, if it does)
         try:
             while heap:
+                if len(heap) * SEQUENTIAL_SHARE > stop - heap[0] >= SEQUENTIAL_AT:
+                    rest_from = heap[0]
+                    break
                 q = heapq.heappop(heap)
                 v = order[q]
                 s = stream[v]
@@ -240,11 +249,11 @@ class Replay:
                 delta += taken - (events_at[q + 1] - events_at[q])
                 if e > top:
                     top = e
-                big = v in old
+                v_moved = v in old
                 for r in readers[v]:
                     rq = pos[r]
                     if rq < stop:
-                        if big and len(writers[r][0]) > BIG_READER:
+                        if v_moved and len(writers[r][0]) > BIG_READER:
                             moved_in.setdefault(r, set()).add(v)
                         if rq not in queued:
                             queued.add(rq)
@@ -253,7 +262,7 @@ class Replay:
                     stats["replayed"] = stats.get("replayed", 0) + 1
                     stats["writers"] = stats.get("writers", 0) + (len(ds) if len(direct) > BIG_READER and not viewed
                                                                   else len(direct) + len(viewed))
-            rest = ix.ends[p:stop]   # every other node of the window ends as in this run
+            rest = ix.ends[p:rest_from]   # every other node before ``rest_from`` ends as in this run
             if len(saved) and len(rest):
                 rest = rest.copy()
                 rest[np.fromiter((pos[v] for v, *_ in saved), dtype=np.int64, count=len(saved)) - p] = -np.inf
@@ -261,12 +270,26 @@ class Replay:
                 m = float(rest.max())
                 if m > top:
                     top = m
+            n_events = events_at[rest_from] + delta   # (the window's events before ``rest_from``)
+            if rest_from < stop:
+                # much of the rest is due: ``_run`` replays it all in order, from every stream's state there
+                counts: dict[int, int] = {}
+                last: dict[int, dict[int, int]] = {}
+                free: dict[int, float] = {}
+                for x in set(ix.by_stream) | set(state):
+                    c, ck, f = state[x] if x in state else self._state_before(ix, x, rest_from)
+                    if c:
+                        counts[x], last[x], free[x] = c, ck, f
+                saved += [(v, seq[v], clock[v], end[v]) for v in order[rest_from:stop]]
+                if stats is not None:
+                    stats["replayed"] = stats.get("replayed", 0) + stop - rest_from
+                n_events, top = self._run(rest_from, stream, seq, clock, end, counts, last, free, n_events, top, None,
+                                          None, stop, self._inherited(p))
         finally:
             for v, sq, ck, en in saved:
                 seq[v], clock[v], end[v] = sq, ck, en
             for v, s in old.items():
                 stream[v] = s
-        n_events = events_at[stop] + delta
         if stop == len(order):   # nothing after the window: exactly ``rerun``'s
             return n_events, top
         return (n_events + self.events - events_at[stop], self.makespan + max(0.0, top - self.top_at[stop]))
