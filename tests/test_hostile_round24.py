@@ -19,7 +19,7 @@ def _qkv_on_four_streams():
     return g, schedule_with_events(g, order, streams)
 
 
-@pytest.mark.parametrize("streams", [None, 2, "auto"])
+@pytest.mark.parametrize("streams", [None, 4, "auto"])   # (4: the schedule's; fewer is refused, round 41)
 def test_max_events_checks_a_given_schedule(streams):
     """``plan(g, schedule=s, streams=2, max_events=0)`` with a schedule of 6 events returned that schedule's
     plan, 6 events, its solver block reporting ``max_events: 0`` beside them; without ``streams`` the call was

@@ -437,18 +437,13 @@ def test_scoring_forks_under_a_memory_budget_replays_a_window_per_fork(monkeypat
     g = fanout_join(600)[0]
     serial = memplan.plan(g).arena_bytes
     steps: list[int] = []
-    rerun, rerun_window = events.Replay.rerun, events.Replay.rerun_window
+    rescore = events.Replay.rescore   # (each fork's window: to the end while exact; round 41 replays less of it)
 
-    def counted(self, p, streams):
-        steps.append(len(self.order) - p)
-        return rerun(self, p, streams)
-
-    def counted_window(self, p, stop, streams):
+    def counted(self, p, stop, moved):
         steps.append(stop - p)
-        return rerun_window(self, p, stop, streams)
+        return rescore(self, p, stop, moved)
 
-    monkeypatch.setattr(events.Replay, "rerun", counted)
-    monkeypatch.setattr(events.Replay, "rerun_window", counted_window)
+    monkeypatch.setattr(events.Replay, "rescore", counted)
     exact = memplan.plan(g, streams="auto", memory_budget=serial)
     exact_steps, forks = sum(steps), len(steps)
     steps.clear()

@@ -141,21 +141,17 @@ def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
     for units, src in forks:
         target = ustream[src] if src not in units else 0
         moved.append((min((first[u] for u in units if ustream[u] != target), default=len(node_order)), target))
-    replay = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, [p for p, _ in moved])
+    replay = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, windows=True)   # (``rescore``: no marks)
     N = len(node_order)
     exact = sum(N - p for p, _ in moved) <= MAX_REPLAY_STEPS
     out = []
     for (units, src), (p, target) in zip(forks, moved):
         if p == N:   # nothing moves
             n_events, ms = replay.events, replay.makespan
-        elif exact:
-            inside = set(units)
-            n_events, ms = replay.rerun(p, [target if u in inside else ustream[u] for u in node_unit])
-        else:   # the scores only rank forks for the candidates, whose schedules are then planned in full
-            inside = set(units)
-            stop = min(N, max(first[u] + len(U.members[u]) for u in units) + REPLAY_WINDOW)
-            n_events, ms = replay.rerun_window(p, stop, [target if u in inside else ustream[u]
-                                                         for u in node_unit[p:stop]])
+        else:   # (a window: the scores only rank forks for the candidates, whose schedules are then planned in full)
+            stop = N if exact else min(N, max(first[u] + len(U.members[u]) for u in units) + REPLAY_WINDOW)
+            n_events, ms = replay.rescore(p, stop, {m: target for u in units if ustream[u] != target
+                                                    for m in U.members[u]})
         roots = {arena_root[t] for u in units for m in opt.units.members[u]
                  for t in graph.node_inputs[m] + graph.node_outputs[m] if graph.in_arena(t)}
         out.append(Fork(units, src, max(ms - base, 0.0), len(schedule.events) - n_events,

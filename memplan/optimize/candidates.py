@@ -101,6 +101,13 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
             if max_events is not None and len(schedule.events) > max_events:
                 raise ScheduleError(f"graph {graph.name!r}: the given schedule has {len(schedule.events)} events, "
                                     f"over max_events={max_events} (a given schedule is checked, never changed)")
+            # and against ``streams``, alike: a plan declaring 4 streams beside ``streams_requested: 2`` in its solver
+            # block broke the caller's cap without a word (the plan's ``streams`` is the schedule's, by the contract)
+            if cap is not None and schedule.num_streams > cap:
+                raise ScheduleError(f"graph {graph.name!r}: the given schedule declares {schedule.num_streams} streams "
+                                    f"(stream ids up to {schedule.num_streams - 1}), over streams={streams!r}"
+                                    + (f" (at most {cap})" if streams == "auto" else "")
+                                    + " (a given schedule is checked, never changed)")
         sched = schedule if schedule is not None else serial_schedule(graph)
         cost, event_us = tuple(node_costs(graph, model)), event_latency(model)
         # not simulated here: a given schedule is simulated once planned (``Candidates.makespan``)

@@ -12,10 +12,24 @@ streams it knows of. ``tests/test_optimize_fast.py`` checks it against ``schedul
 
 from __future__ import annotations
 
+import heapq
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from ..graph import Graph, WriterFold
 from ..schedule import writers_by_stream
+
+#: a node with more direct writers than this is replayed by ``Replay.rescore`` from its latest writer per stream
+#: in the base run, corrected for the writers that moved (a join of 10,000 branches: its 10,000 writers once)
+BIG_READER = 16
+#: ``Replay.rescore`` replays the rest of a window in order, as ``_run`` does, once more than a ``SEQUENTIAL_SHARE``-th
+#: of the positions left (at least ``SEQUENTIAL_AT`` of them) are due (a layer of a layered DAG given back: everything
+#: after it is); its heap costs more per node than a plain replay
+SEQUENTIAL_AT = 32
+SEQUENTIAL_SHARE = 4
 
 
 def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
@@ -131,6 +145,189 @@ class Replay:
         return (n_events + self.events - self.events_at[stop],
                 self.makespan + max(0.0, top - self.top_at[stop]))
 
+    def rescore(self, p: int, stop: int, moved: dict[int, int], stats: dict[str, int] | None = None
+                ) -> tuple[int, float]:
+        """``rerun_window(p, stop, streams)`` (``rerun(p, streams)`` where ``stop`` is the end), ``streams`` being
+        this run's but for ``moved`` (node -> its new stream, each node at a position in ``p .. stop - 1``): the
+        same numbers, from replaying only the nodes whose result can differ from this run's.
+
+        Why: a window replays every position in it, and a fork on one of 1,024 streams spans the whole issue order
+        (its units are interleaved with every other stream's), so scoring each fork replayed every node
+        (``fork_join(10000)`` under ``max_events``: 1,024 forks x 10,000 nodes, 50 s). Which nodes can differ: a
+        node's events, clock and end follow from its stream's state before it, its writers' results and, for a
+        view read, the fold of the chain's writers. So the nodes replayed are the moved ones, every later node of
+        a stream a replayed node left or joined, every reader of a replayed node, and every reader of a view with
+        a writer from ``p`` on; any other node repeats this run's node exactly (by induction in issue order), and
+        its events and end are this run's (``events_at``, the ends by position). A join of many writers finds its
+        latest writer per stream from this run's, corrected for the moved writers (``BIG_READER``), not from all.
+        ``stats`` (for tests: operation counts, not times): "replayed" is increased by the nodes replayed, "writers"
+        by the writers they looked at."""
+        assert self.windows, "rescore needs a Replay that keeps windows"
+        ix = self._rescore_index()
+        order, pos, cost, event_us = self.order, self.pos, self.cost, self.event_us
+        writers, readers = self.graph.input_writers, ix.readers
+        stream, seq, clock, end = self.stream, self.seq, self.clock, self.end
+        events_at = self.events_at
+        old = {v: stream[v] for v, s in moved.items() if s != stream[v]}
+        heap = [pos[v] for v in old]
+        lo, hi = bisect_left(ix.viewed, p), bisect_left(ix.viewed, stop)
+        heap += [q for q in ix.viewed[lo:hi] if ix.vreach[order[q]] >= p]   # (a view read with a writer from p on)
+        queued = set(heap)
+        heap = list(queued)   # (each once: a moved node may read a view too)
+        heapq.heapify(heap)
+        state: dict[int, tuple[int, dict[int, int], float]] = {}   # stream -> (count, clock, free) once replayed on
+        moved_in: dict[int, set[int]] = {}   # a big reader -> its moved writers
+        saved: list[tuple[int, int, dict[int, int], float]] = []
+        fold: WriterFold | None = None
+        delta, top = 0, self.top_at[p]
+        for v in old:
+            stream[v] = moved[v]
+        rest_from = stop   # (where the run in order takes over, if it does)
+        try:
+            while heap:
+                if len(heap) * SEQUENTIAL_SHARE > stop - heap[0] >= SEQUENTIAL_AT:
+                    rest_from = heap[0]
+                    break
+                q = heapq.heappop(heap)
+                v = order[q]
+                s = stream[v]
+                for x in (old.get(v, s), s):
+                    if x not in state:   # from here on this stream's nodes may differ: all of them are replayed
+                        state[x] = self._state_before(ix, x, q)
+                        at = ix.by_stream.get(x, ())
+                        for r in at[bisect_right(at, q):bisect_left(at, stop)]:
+                            if r not in queued:
+                                queued.add(r)
+                                heapq.heappush(heap, r)
+                direct, viewed = writers[v]
+                if viewed or len(direct) > 1:   # (``_run``'s choice of writers, the same operations)
+                    if not viewed and len(direct) > BIG_READER:
+                        deps = self._latest_moved(ix, v, moved_in.get(v), old)
+                    else:
+                        deps = {}
+                        for w in direct:
+                            sw = stream[w]
+                            if sw not in deps or pos[w] > pos[deps[sw]]:
+                                deps[sw] = w
+                        if viewed and fold is None:
+                            fold = writers_by_stream(self.graph, pos, stream)
+                            fold.known = self._inherited(p)
+                        for t in viewed:
+                            for sw, w in fold.of(t).items():   # type: ignore[union-attr]
+                                if sw not in deps or pos[w] > pos[deps[sw]]:
+                                    deps[sw] = w
+                    if s in deps:
+                        del deps[s]
+                    ds = list(deps.values())
+                    if len(ds) > 1:
+                        ds.sort(key=lambda d: -pos[d])
+                elif direct and stream[direct[0]] != s:
+                    ds = direct
+                else:
+                    ds = ()
+                c, cur, start = state[s]
+                taken = 0
+                copied = False
+                for d in ds:
+                    sd = stream[d]
+                    if cur.get(sd, 0) <= seq[d]:
+                        taken += 1
+                        if end[d] + event_us > start:
+                            start = end[d] + event_us
+                        if not copied:
+                            cur = dict(cur)
+                            copied = True
+                        for x, k in clock[d].items():
+                            if k > cur.get(x, 0):
+                                cur[x] = k
+                        cur[sd] = seq[d] + 1
+                        cur.pop(s, None)
+                saved.append((v, seq[v], clock[v], end[v]))
+                e = start + cost[v]
+                seq[v], clock[v], end[v] = c, cur, e
+                state[s] = (c + 1, cur, e)
+                delta += taken - (events_at[q + 1] - events_at[q])
+                if e > top:
+                    top = e
+                v_moved = v in old
+                for r in readers[v]:
+                    rq = pos[r]
+                    if rq < stop:
+                        if v_moved and len(writers[r][0]) > BIG_READER:
+                            moved_in.setdefault(r, set()).add(v)
+                        if rq not in queued:
+                            queued.add(rq)
+                            heapq.heappush(heap, rq)
+                if stats is not None:
+                    stats["replayed"] = stats.get("replayed", 0) + 1
+                    stats["writers"] = stats.get("writers", 0) + (len(ds) if len(direct) > BIG_READER and not viewed
+                                                                  else len(direct) + len(viewed))
+            rest = ix.ends[p:rest_from]   # every other node before ``rest_from`` ends as in this run
+            if len(saved) and len(rest):
+                rest = rest.copy()
+                rest[np.fromiter((pos[v] for v, *_ in saved), dtype=np.int64, count=len(saved)) - p] = -np.inf
+            if len(rest):
+                m = float(rest.max())
+                if m > top:
+                    top = m
+            n_events = events_at[rest_from] + delta   # (the window's events before ``rest_from``)
+            if rest_from < stop:
+                # much of the rest is due: ``_run`` replays it all in order, from every stream's state there
+                counts: dict[int, int] = {}
+                last: dict[int, dict[int, int]] = {}
+                free: dict[int, float] = {}
+                for x in set(ix.by_stream) | set(state):
+                    c, ck, f = state[x] if x in state else self._state_before(ix, x, rest_from)
+                    if c:
+                        counts[x], last[x], free[x] = c, ck, f
+                saved += [(v, seq[v], clock[v], end[v]) for v in order[rest_from:stop]]
+                if stats is not None:
+                    stats["replayed"] = stats.get("replayed", 0) + stop - rest_from
+                n_events, top = self._run(rest_from, stream, seq, clock, end, counts, last, free, n_events, top, None,
+                                          None, stop, self._inherited(p))
+        finally:
+            for v, sq, ck, en in saved:
+                seq[v], clock[v], end[v] = sq, ck, en
+            for v, s in old.items():
+                stream[v] = s
+        if stop == len(order):   # nothing after the window: exactly ``rerun``'s
+            return n_events, top
+        return (n_events + self.events - events_at[stop], self.makespan + max(0.0, top - self.top_at[stop]))
+
+    def _state_before(self, ix: _RescoreIndex, x: int, q: int) -> tuple[int, dict[int, int], float]:
+        """Stream ``x``'s (count, clock, free) in this run before position ``q``: its last node's before ``q``."""
+        at = ix.by_stream.get(x, ())
+        i = bisect_left(at, q)
+        if not i:
+            return 0, {}, 0.0
+        w = self.order[at[i - 1]]
+        return self.seq[w] + 1, self.clock[w], self.end[w]
+
+    def _latest_moved(self, ix: _RescoreIndex, v: int, moved: set[int] | None, old: dict[int, int]) -> dict[int, int]:
+        """{stream: latest direct writer} of node ``v`` with ``moved`` (its writers that changed stream; ``old``: their
+        streams in this run) on their new streams: this run's map, redone for the streams they left or joined."""
+        latest, by_stream = ix.big[v]
+        deps = dict(latest)
+        if moved:
+            stream, pos = self.stream, self.pos
+            for x in {old[w] for w in moved} | {stream[w] for w in moved}:
+                best = next((w for w in by_stream.get(x, ()) if w not in moved), -1)
+                for w in moved:
+                    if stream[w] == x and (best < 0 or pos[w] > pos[best]):
+                        best = w
+                if best < 0:
+                    deps.pop(x, None)
+                else:
+                    deps[x] = best
+        return deps
+
+    def _rescore_index(self) -> _RescoreIndex:
+        """``rescore``'s index of this run, made on first use (from this run's streams, before any is moved)."""
+        ix = self.__dict__.get("_ix")
+        if ix is None:
+            ix = self._ix = _RescoreIndex.of(self)
+        return ix
+
     def _inherited(self, p: int) -> Callable[[int], dict[int, int] | None]:
         """``WriterFold.known`` for a run whose streams are this run's before position ``p``: this run's
         {stream: latest writer} of a view whose writers along its chain are all issued before ``p`` (the same
@@ -233,3 +430,47 @@ class Replay:
         if marks is not None and stop is None and len(order) in marks:   # the end: a branch of the same streams
             marks[len(order)] = (dict(counts), dict(last), dict(free), events, top)
         return events, top
+
+
+@dataclass(frozen=True)
+class _RescoreIndex:
+    """What ``Replay.rescore`` looks up in the run it rescores: ``by_stream`` (stream -> the positions of its nodes,
+    ascending), ``readers`` (node -> the nodes it is a direct writer of), ``viewed`` (the positions of nodes reading a
+    view with a writer, ascending), ``vreach`` (node -> the latest position of a writer along the view chains it
+    reads, -1: none), ``ends`` (each position's end) and ``big`` (a node of more than ``BIG_READER`` direct writers
+    -> ({stream: its latest one}, {stream: its writers there, latest first}))."""
+
+    by_stream: dict[int, list[int]]
+    readers: list[list[int]]
+    viewed: list[int]
+    vreach: list[int]
+    ends: np.ndarray
+    big: dict[int, tuple[dict[int, int], dict[int, list[int]]]]
+
+    @staticmethod
+    def of(run: Replay) -> _RescoreIndex:
+        graph, order, pos, stream = run.graph, run.order, run.pos, run.stream
+        writers = graph.input_writers
+        if run.reach is None:
+            run.reach = graph.fold_writers(pos.__getitem__, max)
+        reach = run.reach
+        by_stream: dict[int, list[int]] = {}
+        readers: list[list[int]] = [[] for _ in pos]
+        viewed: list[int] = []
+        vreach = [-1] * len(pos)
+        big: dict[int, tuple[dict[int, int], dict[int, list[int]]]] = {}
+        for q, v in enumerate(order):
+            by_stream.setdefault(stream[v], []).append(q)
+            direct, views = writers[v]
+            for w in direct:
+                readers[w].append(v)
+            if views:
+                viewed.append(q)
+                vreach[v] = max(reach.of(t) for t in views)
+            elif len(direct) > BIG_READER:
+                groups: dict[int, list[int]] = {}
+                for w in sorted(direct, key=lambda w: -pos[w]):
+                    groups.setdefault(stream[w], []).append(w)
+                big[v] = ({x: ws[0] for x, ws in groups.items()}, groups)
+        ends = np.array([run.end[v] for v in order], dtype=np.float64)
+        return _RescoreIndex(by_stream, readers, viewed, vreach, ends, big)
