@@ -15,11 +15,11 @@ import json
 import os
 
 import pytest
+from test_solver_round40 import _huge_graph  # (round 40's three tensors of about 2**48 B, 189 B over)
 
 import memplan
 import memplan.examples
 from memplan.cli import main
-from memplan.graph import graph_from_dict
 from memplan.io.minimalloc import read_csv
 from memplan.planfile import ratio_text
 from memplan.problem import Solution
@@ -30,18 +30,6 @@ PLAN_MODULE = importlib.import_module("memplan.plan")
 
 
 # ---- 3. ratios above the bound never read as 1 -------------------------------------------------------------------
-
-def _huge_graph() -> memplan.Graph:
-    """Three tensors of about 2**48 B live together at alignment 256: greedy packs them 189 B above the optimum."""
-    sizes = [2**48 - 1, 2**48 - 1, 2**48 - 3]
-    doc = {"format": "memplan.graph/1", "name": "huge", "alignment": 256,
-           "tensors": [{"id": "x", "size": 64, "kind": "input"}]
-           + [{"id": f"t{i}", "size": s, "kind": "intermediate"} for i, s in enumerate(sizes)]
-           + [{"id": "y", "size": 64, "kind": "output"}],
-           "nodes": [{"id": "n", "inputs": ["x"], "outputs": ["t0", "t1", "t2"]},
-                     {"id": "m", "inputs": ["t0", "t1", "t2"], "outputs": ["y"]}]}
-    return graph_from_dict(doc)
-
 
 @pytest.mark.parametrize("arena, bound, text", [
     (2**60 + 256, 2**60, "1.000000000000000222"),      # (the float ratio is 1.0 exactly)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,26 @@ def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> li
     (every read after its chain's writers) and keep fusion groups whole: it is not checked. One pass of
     ``Replay``'s loop (its simulated times unused), so the choice of events is written once."""
     return Replay(graph, order, streams, [0.0] * len(graph.nodes), 0.0, record=True).pairs
+
+
+def _latest_writers(deps: dict[int, int], direct: Iterable[int], folded: Iterable[Mapping[int, int]], s: int,
+                    stream: Sequence[int], pos: Sequence[int]) -> list[int]:
+    """The writers a node on stream ``s`` waits for, latest first: the latest per other stream among ``deps`` (stream ->
+    writer, taken as they are), the ``direct`` writers of its input and each view's writers per stream (``folded``).
+    ``Replay._run`` and ``Replay.rescore`` take the same events through it, which keeps their numbers equal."""
+    for w in direct:
+        sw = stream[w]
+        if sw not in deps or pos[w] > pos[deps[sw]]:
+            deps[sw] = w
+    for per in folded:
+        for sw, w in per.items():
+            if sw not in deps or pos[w] > pos[deps[sw]]:
+                deps[sw] = w
+    deps.pop(s, None)
+    ds = list(deps.values())
+    if len(ds) > 1:
+        ds.sort(key=lambda d: -pos[d])
+    return ds
 
 
 class Replay:
@@ -202,25 +222,13 @@ class Replay:
                 direct, viewed = writers[v]
                 if viewed or len(direct) > 1:   # (``_run``'s choice of writers, the same operations)
                     if not viewed and len(direct) > BIG_READER:
-                        deps = self._latest_moved(ix, v, moved_in.get(v), old)
+                        ds = _latest_writers(self._latest_moved(ix, v, moved_in.get(v), old), (), (), s, stream, pos)
                     else:
-                        deps = {}
-                        for w in direct:
-                            sw = stream[w]
-                            if sw not in deps or pos[w] > pos[deps[sw]]:
-                                deps[sw] = w
                         if viewed and fold is None:
                             fold = writers_by_stream(self.graph, pos, stream)
                             fold.known = self._inherited(p)
-                        for t in viewed:
-                            for sw, w in fold.of(t).items():   # type: ignore[union-attr]
-                                if sw not in deps or pos[w] > pos[deps[sw]]:
-                                    deps[sw] = w
-                    if s in deps:
-                        del deps[s]
-                    ds = list(deps.values())
-                    if len(ds) > 1:
-                        ds.sort(key=lambda d: -pos[d])
+                        ds = _latest_writers({}, direct, (fold.of(t) for t in viewed),   # type: ignore[union-attr]
+                                             s, stream, pos)
                 elif direct and stream[direct[0]] != s:
                     ds = direct
                 else:
@@ -375,20 +383,7 @@ class Replay:
                 direct, viewed = writers[v]
                 if viewed or len(direct) > 1:
                     # the latest writer per other stream (one writer on another stream, the common case, needs no dict)
-                    deps: dict[int, int] = {}
-                    for w in direct:
-                        sw = stream[w]
-                        if sw not in deps or pos[w] > pos[deps[sw]]:
-                            deps[sw] = w
-                    for t in viewed:
-                        for sw, w in fold.of(t).items():
-                            if sw not in deps or pos[w] > pos[deps[sw]]:
-                                deps[sw] = w
-                    if s in deps:
-                        del deps[s]
-                    ds = list(deps.values())
-                    if len(ds) > 1:
-                        ds.sort(key=lambda d: -pos[d])
+                    ds = _latest_writers({}, direct, (fold.of(t) for t in viewed), s, stream, pos)
                 elif direct and stream[direct[0]] != s:
                     ds = direct
                 else:
