@@ -237,9 +237,11 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool 
             if len(ds) > 1:
                 out.append((1, f"stream {s} runs on devices {sorted(ds)}"))
         for n in m.order:
-            if m.nodes[n]["op"] == "COPY":
-                continue
-            for t in list(m.nodes[n]["inputs"]) + list(m.nodes[n]["outputs"]):
+            # (session 41, docs/format.md: a COPY is a push, run on its source's device: it reads only tensors
+            # of its own device, and its output may be on another)
+            touched = m.nodes[n]["inputs"] if m.nodes[n]["op"] == "COPY" else (
+                list(m.nodes[n]["inputs"]) + list(m.nodes[n]["outputs"]))
+            for t in touched:
                 if m.tensor_device[m.root(t)] != m.node_device[n]:
                     out.append((4, f"{n} on device {m.node_device[n]} touches {t} of another device"))
 

@@ -238,7 +238,8 @@ def shifted(plan: dict[str, Any], graph_alignment: int) -> dict[str, Any] | None
 def on_devices(graph: dict[str, Any], plan: dict[str, Any], rnd: random.Random, devices: int) -> dict[str, Any]:
     """``plan`` spread over ``devices`` devices by hand: each stream on a random device, each root on the device
     of its producer (an input: of its first reader; now and then another one), views on their root's, one arena
-    per device sized to its roots. Nodes other than COPY that touch another device's tensor make it unsafe."""
+    per device sized to its roots. Nodes other than COPY that touch another device's tensor make it unsafe, and a COPY
+    that reads one (a COPY runs on its source's device, session 41)."""
     q = copy.deepcopy(plan)
     tensors = {t["id"]: t for t in graph["tensors"]}
     dev_of_stream = {s: rnd.randrange(devices) for s in range(q["streams"])}
