@@ -80,9 +80,6 @@ def _both(monkeypatch, graph, opts: dict) -> tuple[str, str, int]:
     return new, old, len(calls)
 
 
-_SCORED: list[int] = []   # (forks scored per example: ``test_the_differential_test_scores_forks`` reads it)
-
-
 @st.composite
 def _plan_options(draw, graph) -> dict:
     streams = draw(st.one_of(st.integers(1, 64), st.just("auto")))
@@ -114,9 +111,8 @@ def test_plans_with_rescore_are_byte_identical_to_round_40s(monkeypatch, data, w
         if windowed:
             m.setattr(budget, "MAX_REPLAY_STEPS", 0)
             m.setattr(budget, "REPLAY_WINDOW", 4)
-        new, old, n = _both(m, g, opts)
-    assert new == old
-    _SCORED.append(n)
+        new, old, _ = _both(m, g, opts)
+    assert new == old   # (a third of the examples score forks: 491 of 1,500 in review 41d's longer run)
 
 
 @pytest.mark.parametrize("windowed", [False, True])
@@ -136,7 +132,7 @@ def test_bundled_plans_under_budgets_are_round_40s(monkeypatch, name, windowed):
             new, old, n = _both(monkeypatch, g, dict(solver="greedy", streams=streams, **extra))
             assert new == old, (streams, extra)
             scored += n
-    print(name, windowed, scored)
+    assert scored or name in ("views_inplace", "views")   # (their budgets are met without giving forks back)
 
 
 @settings(max_examples=150, deadline=None,
@@ -204,3 +200,19 @@ def test_a_given_schedule_on_streams_0_and_3_declares_4_against_every_cap():
     for cap in (1, 8):
         with pytest.raises(memplan.ScheduleError, match="devices > 1 plans its own per-device schedules: drop"):
             memplan.plan(g, schedule=s03, streams=cap, devices=2)
+
+
+@pytest.mark.parametrize("arena, bound, four, three", [
+    (2**63 - 1, 2**63 - 1, "1.0000", "1.000"),   # at the bound: optimal, whatever the size
+    (0, 0, "1.0000", "1.000"),                   # nothing to place
+    (0, 2**63 - 1, "0.0000", "0.000"),
+    (2**63 - 1, 0, "inf", "inf"),                # a bound of 0 proves nothing (``Plan.ratio``: inf)
+    (2**63 - 1, 2**63 - 2, "1.000000000000000000108", "1.000000000000000000108"),
+    (2**62 + 1, 2**62, "1.000000000000000000217", "1.000000000000000000217"),
+])
+def test_ratio_text_at_the_plan_fields_extremes(arena, bound, four, three):
+    """``ratio_text`` over the range a plan's integers may take ([0, 2**63)): at, below and above the bound, the
+    bound 0, and an excess of 1 B over 2**62 B (the float ratio is 1.0 exactly) keeps its digits at 3 and 4 places."""
+    from memplan.planfile import ratio_text
+
+    assert (ratio_text(arena, bound), ratio_text(arena, bound, 3)) == (four, three)
