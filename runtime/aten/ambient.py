@@ -1586,16 +1586,17 @@ def _set_key(v: Any) -> Any:
     return ("value", v) if isinstance(v, SCALARS) else ("id", id(v))
 
 
-def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any, bool], ...]:
-    """(label, value before, value after, whether a plain value is among the change) of each place of ``places``
-    changed since, each put back as it was (a container in place, the very object): compile runs no call."""
+def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any, bool, PythonPlace], ...]:
+    """(label, value before, value after, whether a plain value is among the change, the place) of each place of
+    ``places`` changed since, each put back as it was (a container in place, the very object): compile runs no call.
+    The place comes along so that ``sets.check_python_state`` can put the value after back for a second export."""
     out = []
     for p in places:
         now = p.read()
         if p.copy is not None and now is p.value:   # (the same container: its contents)
             if _unchanged(now, p.copy):
                 continue
-            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now)))
+            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now), p))
             now.clear()
             (now.update if hasattr(now, "update") else now.extend)(p.copy)
             continue
@@ -1604,6 +1605,18 @@ def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any,
         if now is p.value or (isinstance(now, SCALARS) and isinstance(p.value, SCALARS)
                               and type(now) is type(p.value) and same_value(now, p.value)):
             continue
-        out.append((p.label, p.value, now, True))
+        out.append((p.label, p.value, now, True, p))
         p.write(p.value)
     return tuple(out)
+
+
+def put_python_values(changes: tuple[tuple[str, Any, Any, bool, PythonPlace], ...], after: bool) -> None:
+    """Each place of ``changes`` (``undo_python_changes``) set to its value after the export's call (``after``) or
+    before it: a container's contents in place (the very object), anything else written."""
+    for _label, before, now, _plain, place in changes:
+        value = now if after else before
+        if place.copy is not None and place.read() is place.value:
+            place.value.clear()
+            (place.value.update if hasattr(place.value, "update") else place.value.extend)(value)
+        else:
+            place.write(value)

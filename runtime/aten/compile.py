@@ -306,7 +306,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                                                                           plain_draws=True))
     check_host_random(program)
     check_process_settings(program)
-    check_python_state(program)
+    check_python_state(program, module, example_inputs, kwargs)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)

@@ -118,9 +118,9 @@ class Program:
     #: whether the export ran inside ``torch.inference_mode()`` (every fake value an inference tensor then: which
     #: outputs ``forward`` made in a block of its own no fake tells; ``executor._inference_outputs``)
     inference_export: bool = False
-    #: (label, value before, value after, whether a plain value changed) of the Python state beside the module that
+    #: (label, value before, value after, whether a plain value changed, the place) of the Python state beside the module that
     #: the export's ``forward`` changed (``ambient.python_state``: globals, closures, class attributes), put back after
-    python_changes: tuple[tuple[str, Any, Any, bool], ...] = ()
+    python_changes: tuple[tuple[str, Any, Any, bool, Any], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,

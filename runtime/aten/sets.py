@@ -295,15 +295,24 @@ def check_process_settings(program: Program) -> None:
                                 "forward)")
 
 
-def check_python_state(program: Program) -> None:
+def check_python_state(program: Program, module: Any = None, args: tuple = (), kwargs: dict | None = None) -> None:
     """Refuse a ``forward`` that changes Python state beside its module and leaves it so: a global (``global COUNTER;
     COUNTER += 1``, ``LOG.append(n)``), a closure's variable, a class attribute (``type(self).calls += 1``), a
     function's attribute or a field of a settings object the module holds (``self.st.n += 1``), where a plain value
     is among the change (``ambient.python_state``). Why: a compiled call runs no Python, so it would neither change it
     nor follow it, where each eager call does: every compiled call computed the export's value (``x * 1`` where eager's
     calls gave ``x * 2``, ``x * 3``), silently (session 41). The export's change is put back either way; a change of
-    tensors alone in a container (a cache the program does not read) is not refused."""
-    for label, before, after, plain_one in program.python_changes:
+    tensors alone in a container (a cache the program does not read) is not refused.
+
+    Taken (given ``module`` and its example ``args`` / ``kwargs``): a change made once for good, where exported again from the values
+    the export's call left, ``forward`` changes nothing more and gives this very program (``callform.same_export``): a
+    warn-once set (``if msg not in _WARNED: _WARNED.add(msg); warnings.warn(msg)``), a first-call flag, a kernel
+    imported lazily into a global (``global _fn; if _fn is None: _fn = load()``), memoised numbers. These were refused
+    (round 41c), though every eager call after the first computes what the first did; the compiled calls compute it
+    too, and the state stays as at compile."""
+    if module is not None and _python_changes_settle(program, lambda: _exported_from(module, args, kwargs, [])):
+        return
+    for label, before, after, plain_one, _place in program.python_changes:
         if not plain_one:
             continue
         if type(before) is type(after) and type(before) is not tuple and hasattr(before, "clear"):   # (a container)
@@ -322,6 +331,32 @@ def check_python_state(program: Program) -> None:
                                 "change it nor follow it as eager's calls do; it is left as it was at compile (keep "
                                 "such state in a buffer of the module, pass it in as an input, or change it outside "
                                 "forward)")
+
+
+def _python_changes_settle(program: Program, again: Callable[[], Program]) -> bool:
+    """Whether ``program``'s plain Python changes (``check_python_state``) are made once for good: with the values
+    the export's call left put back, ``again()`` (the module exported anew) changes no more Python state and gives
+    this very program. Not tried where a change made or deleted an attribute (its values are gone) or holds a
+    tensor (the export's fake ones belong to its finished mode); the values before are put back either way."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    changes = program.python_changes
+    if not any(plain_one for _l, _b, _a, plain_one, _p in changes):
+        return True
+    for label, _before, after, _plain, _place in changes:
+        if label.endswith("(attributes made anew)") or any(isinstance(leaf, torch.Tensor)
+                                                             for leaf in pytree.tree_leaves(after)):
+            return False
+    ambient.put_python_values(changes, after=True)
+    try:
+        other = again()
+    except Exception:  # noqa: BLE001 - no proof: refused as before
+        return False
+    finally:
+        ambient.put_python_values(changes, after=False)
+    return (not any(plain_one for _l, _b, _a, plain_one, _p in other.python_changes)
+            and same_export(program.exported, other.exported, set()))
 
 
 def check_container_caches(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
