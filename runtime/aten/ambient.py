@@ -120,15 +120,6 @@ _LEGACY_TF32 = frozenset({"_get_cublas_allow_tf32", "_get_float32_matmul_precisi
                           "_get_onednn_allow_tf32"})
 
 
-def _new_precisions(torch: Any) -> tuple[Any, ...]:
-    """The ``fp32_precision`` of each backend and op (torch 2.9's API), None where this torch has none."""
-    b = torch.backends
-    return tuple(getattr(b if backend is None else getattr(b, backend, None) if op is None else getattr(getattr(b, backend, None), op, None),
-                         "fp32_precision", None)
-                 for backend, op in ((None, None), ("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"),
-                                     ("mkldnn", "matmul"), ("mkldnn", "conv"), ("mkldnn", "rnn")))
-
-
 def _tolerant(torch: Any, get: Callable[[], Any]) -> Callable[[], Any]:
     """``get``, or where it raises (a user set ``torch.backends.cuda.matmul.fp32_precision = "tf32"``, torch's
     recommended API: the legacy getters then raise "mix of the legacy and new APIs", and every compile raised a
@@ -137,7 +128,7 @@ def _tolerant(torch: Any, get: Callable[[], Any]) -> Callable[[], Any]:
         try:
             return get()
         except RuntimeError:
-            return ("fp32_precision", _new_precisions(torch))
+            return ("fp32_precision", fp32_precisions(torch))   # (the settings watch's one reading of them)
     return read
 
 
