@@ -418,9 +418,28 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
         else:
             for i, v in enumerate(values):
                 integer(v, f"{key}[{i}]")
+    if plan.devices == 1:
+        _check_one_device_fields(plan, source)
     for key in ("solver", "extra"):
         if not isinstance(getattr(plan, key), Mapping):
             raise PlanFormatError(f"{source}: field {key!r} is not a mapping ({type(getattr(plan, key)).__name__})")
+
+
+def _check_one_device_fields(plan: Plan, source: str) -> None:
+    """PlanFormatError where a one-device Plan built in code holds device fields that contradict it: a node or tensor
+    on a device other than 0, or ``device_arena_bytes`` other than ``(arena_bytes,)`` (or none), as
+    ``_check_one_device`` refuses them in a file. Why: ``verify`` called such a plan safe (it reads device fields only
+    from a plan of several devices) while ``runtime.binding.bind`` refused it, ``simulate`` counted a COPY between its
+    "devices" as a transfer, and ``save`` dropped the fields, so the plan read back from its own file compared unequal."""
+    for key, entries, name in (("node_devices", plan.order, "node"), ("tensor_devices", plan.tensors, "tensor")):
+        i = next((i for i, d in enumerate(getattr(plan, key)) if d != 0), None)
+        if i is not None:
+            which = f"{name} {_short(entries[i][0])}" if i < len(entries) else f"entry {i}"
+            raise PlanFormatError(f"{source}: field {key!r} puts {which} on device {getattr(plan, key)[i]}, outside "
+                                  "0..0 (the plan spans 1 device)")
+    if plan.device_arena_bytes not in ((), (plan.arena_bytes,)):
+        raise PlanFormatError(f"{source}: field 'device_arena_bytes' is {_short(plan.device_arena_bytes)} in a "
+                              "plan of 1 device: it can only be (arena_bytes,) or empty")
 
 
 #: per entry list of a Plan: the types each column may hold

@@ -71,7 +71,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     else:
         foreign = _foreign_note(graph, plan)
         if foreign:
-            bad(*foreign)
+            bad(1, foreign)
     nodes = graph.nodes
     N = len(nodes)
     node_twin = unicode_twins(graph.node_index)   # (an id that prints as a graph's own: the note tells them apart)
@@ -366,31 +366,25 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     return out
 
 
-def _foreign_note(graph: Graph, plan: Plan) -> tuple[int, str] | None:
-    """The lead finding ``(rule, message)`` for a plan made for another graph, naming the first id that differs, else
-    None. Why: such a plan was refused only as "order names unknown node 'op0'" then "order is missing node 'a' and 3
-    more", as if a node had been dropped from a plan of this graph; the findings after it are kept (no check is
-    skipped). A plan names another graph when its order, events or tensors name an id the graph does not have, or
-    when it lists fewer nodes than the graph under another graph's name (a renamed graph with the same ids is judged
-    as usual)."""
-    nindex, tindex = graph.node_index, graph.tensor_index
+def _foreign_note(graph: Graph, plan: Plan) -> str | None:
+    """The lead rule-1 finding for a plan made for another graph, naming the first node that differs, else None. Why:
+    such a plan was refused as "order names unknown node 'op0'" and "order is missing node 'a' and 3 more", as if a
+    node had been dropped from a plan of this graph; the findings after it are kept (no check is skipped). A plan is
+    another graph's when its order lacks some of the graph's nodes and names nodes the graph does not have, or names
+    another graph (a renamed graph with the same nodes is judged as usual, and one stray id in events or tensors has
+    its own finding)."""
+    listed = {n for n, _ in plan.order}
+    if len(listed & graph.node_index.keys()) == len(graph.nodes):
+        return None
     made = f" (it was made for graph {_short(plan.graph)})" if plan.graph and plan.graph != graph.name else ""
     where = f"the plan does not belong to graph {_short(graph.name)}{made}: "
-    node_twin = unicode_twins(nindex)
-    nid = next((n for n, _ in plan.order if n not in nindex), None)
+    nid = next((n for n, _ in plan.order if n not in graph.node_index), None)
     if nid is not None:
-        return 1, where + f"its order names node {_short(nid)}, which the graph does not have{node_twin(nid)}"
-    nid = next((n for e in plan.events for n in e if n not in nindex), None)
-    if nid is not None:
-        return 1, where + f"its events name node {_short(nid)}, which the graph does not have{node_twin(nid)}"
-    tid = next((t for t, _o, _s in plan.tensors if t not in tindex), None)
-    if tid is not None:
-        twin = unicode_twins(tindex)(tid)
-        return 4, where + f"it places tensor {_short(tid)}, which the graph does not have{twin}"
-    listed = {n for n, _ in plan.order}
-    if made and len(listed) < len(graph.nodes):
+        return where + (f"its order names node {_short(nid)}, which the graph does not have"
+                        + unicode_twins(graph.node_index)(nid))
+    if made:
         first = next(n.id for n in graph.nodes if n.id not in listed)
-        return 1, where + f"its order has no node {_short(first)} of the graph"
+        return where + f"its order has no node {_short(first)} of the graph"
     return None
 
 
