@@ -97,7 +97,8 @@ def _set_root_offset(graph: dict[str, Any], plan: dict[str, Any], root: str, off
 
 MUTATIONS = ("onto_root", "onto_root_views_stay", "drop_event", "swap_order", "move_stream", "shrink_arena",
              "misalign", "bump_alignment", "backward_event", "event_same_stream", "swap_offsets", "negative",
-             "view_offset", "add_event", "null_offset", "node_device", "tensor_device", "device_arena")
+             "view_offset", "add_event", "null_offset", "node_device", "tensor_device", "device_arena",
+             "align_unit", "dup_event", "move_event", "arena_exact", "near_2_63")
 
 
 def corrupt(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.Random) -> dict[str, Any] | None:
@@ -168,6 +169,34 @@ def corrupt(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.R
             return None
         rnd.choice(views)["offset"] += rnd.choice([-1, 1, 256])
         return p
+    if how == "align_unit" and roots:   # one alignment unit up or down (views along): a neighbour's edge, or the arena's
+        r = rnd.choice(roots)
+        unit = max(p["alignment"], graph.get("alignment", 256))
+        _set_root_offset(graph, p, r, offs[r]["offset"] + rnd.choice([-unit, unit]))
+        _fit_arena(p)
+        return p
+    if how == "dup_event" and p["events"]:
+        p["events"].insert(rnd.randrange(len(p["events"]) + 1), dict(rnd.choice(p["events"])))
+        return p
+    if how == "move_event" and p["events"]:   # one end to another node: forward, backward, same stream, anything
+        e = rnd.choice(p["events"])
+        e[rnd.choice(["after", "before"])] = rnd.choice(p["order"])["node"]
+        return p
+    if how == "arena_exact":   # arena_bytes (and each device's) exactly the largest end: the tightest legal arena
+        _fit_arena(p, exact=True)
+        p["lower_bound_bytes"] = min(p["lower_bound_bytes"], p["arena_bytes"])
+        return p
+    if how == "near_2_63":   # every offset shifted to just below 2**63: the verdict must not change
+        ends = [e["offset"] + e["size"] for e in p["tensors"] if e["offset"] is not None]
+        unit = max(p["alignment"], graph.get("alignment", 256))
+        shift = ((1 << 63) - 1 - max(ends + [p["arena_bytes"]])) // unit * unit
+        for e in p["tensors"]:
+            if e["offset"] is not None:
+                e["offset"] += shift
+        p["arena_bytes"] += shift
+        if "device_arena_bytes" in p:
+            p["device_arena_bytes"] = [a + shift for a in p["device_arena_bytes"]]
+        return p
     if how == "null_offset" and roots:
         offs[rnd.choice(roots)]["offset"] = None
         return p
@@ -185,6 +214,21 @@ def corrupt(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.R
             p["device_arena_bytes"][d] = max(0, p["device_arena_bytes"][d] - rnd.choice([1, 256]))
             return p
     return None
+
+
+def _fit_arena(p: dict[str, Any], exact: bool = False) -> None:
+    """``arena_bytes`` (and each device's) raised to the largest ``offset + size`` of its tensors, or (``exact``) set
+    to it."""
+    dev = [e.get("device", 0) for e in p["tensors"]]
+    ends: dict[int, int] = {}
+    for e, d in zip(p["tensors"], dev):
+        if e["offset"] is not None:
+            ends[d] = max(ends.get(d, 0), e["offset"] + e["size"])
+    top = max(ends.values(), default=0)
+    p["arena_bytes"] = top if exact else max(p["arena_bytes"], top)
+    if "device_arena_bytes" in p:
+        p["device_arena_bytes"] = [ends.get(d, 0) if exact else max(a, ends.get(d, 0))
+                                   for d, a in enumerate(p["device_arena_bytes"])]
 
 
 def random_placement(graph: dict[str, Any], plan: dict[str, Any], rnd: random.Random,

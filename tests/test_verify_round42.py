@@ -60,3 +60,33 @@ def test_a_one_device_plan_from_code_with_other_devices_is_refused(fields, words
         memplan.verify(g, dataclasses.replace(p, **fields))
     memplan.verify(g, dataclasses.replace(p, node_devices=(0,) * 4, tensor_devices=(0,) * 5,
                                           device_arena_bytes=(p.arena_bytes,)))
+
+
+def test_verify_and_the_oracle_agree_on_the_round_42_mutations():
+    """tests/oracle_fuzz.py's mutations added this round, on library plans of random multi-stream graphs (one device
+    and split): offsets moved by one alignment unit, events duplicated or moved to other nodes, the arena exactly the
+    largest end, and every offset shifted to just below 2**63. The two judges agree, and the mutations that can break a
+    plan do break some and leave others safe (a vacuous pair would agree on anything)."""
+    import random
+
+    from oracle import findings
+    from oracle_fuzz import corrupt, multistream_graph
+
+    verdicts: set[tuple[str, bool]] = set()
+    for seed in range(16):
+        rnd = random.Random(seed)
+        g = memplan.graph_from_dict(multistream_graph(rnd, 8))
+        try:
+            planned = memplan.plan_graph(g, streams=3, devices=1 + seed % 2)
+        except memplan.MemplanError:   # (a graph of one stage: too few to split)
+            planned = memplan.plan_graph(g, streams=3)
+        gd, pd = planned.graph.to_dict(), planned.plan.to_dict()
+        for how in ("align_unit", "dup_event", "move_event", "arena_exact", "near_2_63"):
+            q = corrupt(gd, pd, how, rnd)
+            if q is None:
+                continue
+            safe = not findings(gd, q)
+            assert (check(planned.graph, q) == []) == safe, (seed, how, findings(gd, q))
+            verdicts.add((how, safe))
+    assert {("align_unit", False), ("align_unit", True), ("move_event", False), ("move_event", True),
+            ("dup_event", True), ("arena_exact", True), ("near_2_63", True)} <= verdicts
