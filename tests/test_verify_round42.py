@@ -58,6 +58,8 @@ def test_a_one_device_plan_from_code_with_other_devices_is_refused(fields, words
     p = memplan.plan(g, streams=2)
     with pytest.raises(memplan.PlanFormatError, match=words):
         memplan.verify(g, dataclasses.replace(p, **fields))
+    with pytest.raises(memplan.PlanFormatError, match=words):   # (save wrote the plan without them)
+        dataclasses.replace(p, **fields).to_json()
     memplan.verify(g, dataclasses.replace(p, node_devices=(0,) * 4, tensor_devices=(0,) * 5,
                                           device_arena_bytes=(p.arena_bytes,)))
 
