@@ -1,0 +1,37 @@
+"""Round 42 (solvers): ratios past a float's precision.
+
+1. ``planfile.ratio_text`` printed the float quotient's digits: past 2**53 they are not the plan's (an arena of
+   ``2**63 - 1`` B over a bound of 1 B read ``9223372036854775808.0000``, one byte more than the arena).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memplan.planfile import ratio_text
+
+# ---- 1. a ratio's text is the plan's integers' quotient ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("arena, bound, decimals, text", [
+    (2**63 - 1, 1, 4, "9223372036854775807.0000"),        # (the float quotient is 2**63)
+    (2**63 - 1, 3, 3, "3074457345618258602.333"),         # (the float's: 3074457345618258432.000)
+    (2**62 + 3, 2, 1, "2305843009213693953.5"),
+    (100_005, 100_000, 4, "1.0001"),                      # a tie goes the way the float quotient lies, as before
+    (1_081_344, 1_048_576, 4, "1.0312"),                  # (1.03125 exactly: half to even, as before)
+])
+def test_a_ratio_past_a_floats_precision_is_the_exact_quotient(arena, bound, decimals, text):
+    assert ratio_text(arena, bound, decimals) == text
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 2**63 - 1), st.integers(1, 2**63 - 1), st.sampled_from([0, 3, 4]))
+def test_a_ratios_text_is_within_half_a_unit_of_the_exact_quotient(arena, bound, decimals):
+    text = ratio_text(arena, bound, decimals)
+    places = len(text.split(".")[1]) if "." in text else 0
+    assert places >= decimals
+    assert abs(Fraction(text) - Fraction(arena, bound)) <= Fraction(1, 2 * 10 ** places)
