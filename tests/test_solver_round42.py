@@ -1,7 +1,9 @@
-"""Round 42 (solvers): ratios past a float's precision.
+"""Round 42 (solvers): ratios past a float's precision, ggml's in-place pairs.
 
 1. ``planfile.ratio_text`` printed the float quotient's digits: past 2**53 they are not the plan's (an arena of
    ``2**63 - 1`` B over a bound of 1 B read ``9223372036854775808.0000``, one byte more than the arena).
+2. ``ggml`` took every ``inplace`` pair in place, also one the problem does not let overlap (not in ``compatible``:
+   a BufferProblem made in code), and the check called that "a solver bug".
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memplan.planfile import ratio_text
+from memplan.problem import BufferProblem
+from memplan.solvers import solve
 
 # ---- 1. a ratio's text is the plan's integers' quotient ---------------------------------------------------------
 
@@ -35,3 +39,15 @@ def test_a_ratios_text_is_within_half_a_unit_of_the_exact_quotient(arena, bound,
     places = len(text.split(".")[1]) if "." in text else 0
     assert places >= decimals
     assert abs(Fraction(text) - Fraction(arena, bound)) <= Fraction(1, 2 * 10 ** places)
+
+
+# ---- 2. ggml's in place only where the pair may overlap --------------------------------------------------------
+
+
+def test_ggml_takes_in_place_only_pairs_the_problem_lets_overlap():
+    sizes, lower, upper = [8, 8], [0, 1], [2, 3]   # (1 is written at 1, while 0 is still read there)
+    apart = solve(BufferProblem(sizes=sizes, lower=lower, upper=upper, inplace=((1, 0),)), "ggml")
+    assert apart.offsets.tolist() == [0, 8] and apart.arena == 16
+    joined = solve(BufferProblem(sizes=sizes, lower=lower, upper=upper, inplace=((1, 0),),
+                                 compatible=frozenset({(0, 1)})), "ggml")
+    assert joined.offsets.tolist() == [0, 0] and joined.arena == 8
