@@ -4,6 +4,8 @@
    ``2**63 - 1`` B over a bound of 1 B read ``9223372036854775808.0000``, one byte more than the arena).
 2. ``ggml`` took every ``inplace`` pair in place, also one the problem does not let overlap (not in ``compatible``:
    a BufferProblem made in code), and the check called that "a solver bug".
+3. ``memplan bench planners`` printed ``arena/lb`` as the rounded float: ``1.0000`` beside HEURISTIC for a plan
+   bytes above a bound near 2**50 (``memplan show`` prints ``ratio_text`` since round 41).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_solver_round40 import _huge_graph  # (round 40's three tensors of about 2**48 B, 189 B over)
 
+from memplan.cli import main
+from memplan.io import save_graph
 from memplan.planfile import ratio_text
 from memplan.problem import BufferProblem
 from memplan.solvers import solve
@@ -51,3 +56,18 @@ def test_ggml_takes_in_place_only_pairs_the_problem_lets_overlap():
     joined = solve(BufferProblem(sizes=sizes, lower=lower, upper=upper, inplace=((1, 0),),
                                  compatible=frozenset({(0, 1)})), "ggml")
     assert joined.offsets.tolist() == [0, 0] and joined.arena == 8
+
+
+# ---- 3. the bench table's ratio is the plan's integers' ---------------------------------------------------------
+
+
+def test_bench_never_prints_ratio_1_above_the_bound(tmp_path, capsys):
+    path = tmp_path / "huge.json"
+    save_graph(_huge_graph(), str(path))
+    assert main(["bench", "planners", "--graph", str(path), "--solvers", "greedy,size"]) == 0
+    rows = {ln.split()[4]: ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("file ")}
+    greedy, size = rows["greedy"], rows["size"]
+    assert greedy[9] == "HEURISTIC" and int(greedy[5]) > int(greedy[6])
+    assert greedy[7] == ratio_text(int(greedy[5]), int(greedy[6])) and greedy[7].startswith("1.0000") \
+        and greedy[7] != "1.0000"
+    assert size[9] == "OPTIMAL" and size[7] == "1.0000"   # (a met bound reads 1.0000, as before)

@@ -333,11 +333,14 @@ def _print_head() -> None:
 
 def _emit(rows: list[dict], r: dict) -> None:
     """Keep the row and print it at once (long runs show progress)."""
+    from ..planfile import ratio_text
     from ..show import printable
 
     rows.append(r)
     arena = "-" if r["arena"] is None else str(r["arena"])
-    ratio = "-" if r["ratio"] is None else f"{r['ratio']:.4f}"
+    # the plan's integers, as ``memplan show`` prints them: the float ratio read 1.0000 beside HEURISTIC for an arena
+    # bytes above a bound near 2**50 (the JSON's ``ratio`` stays the float, beside ``optimal``)
+    ratio = "-" if r["ratio"] is None else ratio_text(r["arena"], r["lower_bound"], 4)
     proven = "-" if r["proven_bound"] is None else str(r["proven_bound"])
     # (a problem's name is its CSV's file name: an ANSI escape or a control character in it reached the terminal)
     print(f"{r['corpus']:<10} {printable(r['problem'])[:22]:<22} {r['buffers']:>5} {r['streams']:>3} {r['solver']:<10} "
