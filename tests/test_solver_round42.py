@@ -6,22 +6,30 @@
    a BufferProblem made in code), and the check called that "a solver bug".
 3. ``memplan bench planners`` printed ``arena/lb`` as the rounded float: ``1.0000`` beside HEURISTIC for a plan
    bytes above a bound near 2**50 (``memplan show`` prints ``ratio_text`` since round 41).
+4. ``memplan bench planners`` called every SolverError of a minimalloc row ``INVALID`` ("a solver bug: an invalid
+   packing"), also a solver's refusal to run (no OR-Tools, a problem past its size limit); only the check's refusal
+   (``check.InvalidPacking``) is INVALID now, in graph rows too (where ggml's was ``n/a``).
 """
 
 from __future__ import annotations
 
+import shutil
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_solver_round40 import _huge_graph  # (round 40's three tensors of about 2**48 B, 189 B over)
 
+from memplan.benchmarks import planners
 from memplan.cli import main
+from memplan.errors import SolverError
 from memplan.io import save_graph
 from memplan.planfile import ratio_text
-from memplan.problem import BufferProblem
-from memplan.solvers import solve
+from memplan.problem import BufferProblem, Solution
+from memplan.solvers import cpsat, greedy, solve
+from memplan.solvers.check import InvalidPacking
 
 # ---- 1. a ratio's text is the plan's integers' quotient ---------------------------------------------------------
 
@@ -71,3 +79,46 @@ def test_bench_never_prints_ratio_1_above_the_bound(tmp_path, capsys):
     assert greedy[7] == ratio_text(int(greedy[5]), int(greedy[6])) and greedy[7].startswith("1.0000") \
         and greedy[7] != "1.0000"
     assert size[9] == "OPTIMAL" and size[7] == "1.0000"   # (a met bound reads 1.0000, as before)
+
+
+# ---- 4. INVALID is a wrong packing, not a solver that did not run ----------------------------------------------
+
+
+def _no_ortools():
+    raise SolverError("solver 'cpsat' needs OR-Tools, which does not import (ImportError: planted)")
+
+
+def _overlapping(problem, options=None, **kw):
+    return Solution(np.zeros(len(problem), dtype=np.int64), int(problem.sizes.max()), "greedy")
+
+
+def test_bench_tells_a_refusal_from_an_invalid_packing(tmp_path, minimalloc_dir, monkeypatch, capsys):
+    shutil.copy(f"{minimalloc_dir}/examples/input.12.csv", tmp_path / "X.12.csv")
+    monkeypatch.setattr(cpsat, "_cp_model", _no_ortools)
+    rows = planners.run(_bench_args(minimalloc=str(tmp_path), corpus="minimalloc", solvers="cpsat,size"))
+    assert {r["solver"]: r["status"] for r in rows} == {"cpsat": "SolverError", "size": "OPTIMAL"}
+    monkeypatch.setattr(greedy, "solve", _overlapping)   # (a planted solver bug)
+    with pytest.raises(InvalidPacking, match="overlapped conflicting buffers"):
+        solve(_table(tmp_path).problem(), "greedy")
+    rows = planners.run(_bench_args(minimalloc=str(tmp_path), corpus="minimalloc", solvers="greedy"))
+    assert [(r["status"], r["verified"]) for r in rows] == [("INVALID", False)]
+    rows = planners.run(_bench_args(corpus="examples", only="chain", solvers="greedy,ggml", minimalloc=None))
+    assert {r["status"] for r in rows if r["solver"] == "greedy"} == {"INVALID"}
+    assert capsys.readouterr().out
+
+
+def _bench_args(**kw):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    planners.add_arguments(p)
+    ns = p.parse_args([])
+    for k, v in kw.items():
+        setattr(ns, k, v)
+    return ns
+
+
+def _table(directory):
+    from memplan.io.minimalloc import read_csv
+
+    return read_csv(str(directory / "X.12.csv"))
