@@ -9,6 +9,8 @@
 4. ``memplan bench planners`` called every SolverError of a minimalloc row ``INVALID`` ("a solver bug: an invalid
    packing"), also a solver's refusal to run (no OR-Tools, a problem past its size limit); only the check's refusal
    (``check.InvalidPacking``) is INVALID now, in graph rows too (where ggml's was ``n/a``).
+5. ``io.minimalloc.format_csv`` took a bool among the offsets (numpy makes ``[True, 8]`` the ints ``[1, 8]``) and
+   wrote ``True`` as offset 1.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from memplan.benchmarks import planners
 from memplan.cli import main
 from memplan.errors import SolverError
 from memplan.io import save_graph
+from memplan.io.minimalloc import format_csv, parse_csv
 from memplan.planfile import ratio_text
 from memplan.problem import BufferProblem, Solution
 from memplan.solvers import cpsat, greedy, solve
@@ -122,3 +125,14 @@ def _table(directory):
     from memplan.io.minimalloc import read_csv
 
     return read_csv(str(directory / "X.12.csv"))
+
+
+# ---- 5. no bool is a CSV offset ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offsets", [[True, 8], [0, np.True_], (False, 8)])
+def test_format_csv_refuses_a_bool_offset(offsets):
+    table = parse_csv("id,lower,upper,size\na,0,2,4\nb,1,3,4\n", "t.csv")
+    with pytest.raises(SolverError, match=r"t.csv: offsets must be 2 integers, one per row"):
+        format_csv(table, offsets)
+    assert format_csv(table, [0, 8]) == "id,lower,upper,size,offset\na,0,2,4,0\nb,1,3,4,8\n"
