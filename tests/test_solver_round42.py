@@ -11,6 +11,9 @@
    (``check.InvalidPacking``) is INVALID now, in graph rows too (where ggml's was ``n/a``).
 5. ``io.minimalloc.format_csv`` took a bool among the offsets (numpy makes ``[True, 8]`` the ints ``[1, 8]``) and
    wrote ``True`` as offset 1.
+6. A ``BufferProblem``'s ``order`` (an ``HBOrder`` built in code) was read only inside the solvers: a row short, a
+   column more in ``visible``, an int ``has_end`` or lists raised numpy's raw IndexError, ValueError or
+   UFuncTypeError from every solver. ``problem._check_order`` names the field.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from memplan.errors import SolverError
 from memplan.io import save_graph
 from memplan.io.minimalloc import format_csv, parse_csv
 from memplan.planfile import ratio_text
-from memplan.problem import BufferProblem, Solution
+from memplan.problem import BufferProblem, HBOrder, Solution
 from memplan.solvers import cpsat, greedy, solve
 from memplan.solvers.check import InvalidPacking
 
@@ -136,3 +139,34 @@ def test_format_csv_refuses_a_bool_offset(offsets):
     with pytest.raises(SolverError, match=r"t.csv: offsets must be 2 integers, one per row"):
         format_csv(table, offsets)
     assert format_csv(table, [0, 8]) == "id,lower,upper,size,offset\na,0,2,4,0\nb,1,3,4,8\n"
+
+
+# ---- 6. an HBOrder the solvers cannot read is refused by name ---------------------------------------------------
+
+_N = 3
+_ORDER = dict(first=np.zeros((_N, 2), dtype=np.int64), visible=np.ones((_N, 2), dtype=np.int64),
+              has_start=np.zeros(_N, dtype=bool), has_end=np.zeros(_N, dtype=bool))
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(first=np.zeros((2, 2), dtype=np.int64)), r"order\.first must be an integer array of shape \(3, streams\)"),
+    (dict(visible=np.ones((_N, 3), dtype=np.int64)), r"order\.visible .*\(2 in first\), not an array of shape \(3, 3\)"),
+    (dict(first=np.zeros(_N, dtype=np.int64)), r"order\.first .*not an array of shape \(3,\)"),
+    (dict(first=[[0, 0]] * _N), r"order\.first .*not list"),
+    (dict(visible=np.full((_N, 2), np.nan)), r"order\.visible .*\(float64\)"),
+    (dict(has_start=np.zeros(2, dtype=bool)), r"order\.has_start must be a bool array of 3 entries"),
+    (dict(has_end=np.zeros(_N, dtype=np.int64)), r"order\.has_end must be a bool array .*\(int64\)"),
+    (dict(last_time=np.zeros(1, dtype=np.int64)), r"order\.last_time must be None or an integer array of 3"),
+    (dict(stream_time=(np.arange(3),)), r"order\.stream_time must be None or a tuple of 2 integer arrays"),
+])
+def test_a_malformed_hb_order_is_refused_naming_its_field(change, field):
+    with pytest.raises(SolverError, match=field):
+        BufferProblem(sizes=[4, 4, 4], lower=[0, 0, 1], upper=[2, 2, 3], order=HBOrder(**{**_ORDER, **change}))
+
+
+def test_a_well_formed_hb_order_plans_as_before():
+    with pytest.raises(SolverError, match="order must be a memplan HBOrder or None, not str 'x'"):
+        BufferProblem(sizes=[4], lower=[0], upper=[1], order="x")
+    order = HBOrder(**_ORDER, last_time=np.array([1, 1, 2]), stream_time=(np.arange(3), np.arange(2)))
+    p = BufferProblem(sizes=[4, 4, 4], lower=[0, 0, 1], upper=[2, 2, 3], order=order)
+    assert solve(p, "auto").arena == 12
