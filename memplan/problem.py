@@ -10,7 +10,7 @@ graph, which is what lets benchmark CSVs and graph plans share every solver.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -601,6 +601,15 @@ def _check_fields(p: BufferProblem) -> None:
         else:
             object.__setattr__(p, name, pairs)
     _check_order(p.order, n)
+    # free-form, but read by the solvers: ``meta.get`` (the in-place rejoin) raised a raw AttributeError on None or a
+    # list, and a ``meta["inplace_inexact"]`` that holds no pairs a TypeError from ``in``
+    if not isinstance(p.meta, Mapping):
+        raise SolverError(f"buffer problem: meta must be a dict, not {type(p.meta).__name__} {short_repr(p.meta)}")
+    shifted = p.meta.get("inplace_inexact")
+    if shifted is not None and not (isinstance(shifted, (set, frozenset)) and all(
+            isinstance(x, tuple) and len(x) == 2 for x in shifted)):
+        raise SolverError(f"buffer problem: meta['inplace_inexact'] must be a set of (output, input) pairs of buffer "
+                          f"indices, not {short_repr(shifted)}")
 
 
 def _check_order(order: Any, n: int) -> None:

@@ -13,7 +13,8 @@
    wrote ``True`` as offset 1.
 6. A ``BufferProblem``'s ``order`` (an ``HBOrder`` built in code) was read only inside the solvers: a row short, a
    column more in ``visible``, an int ``has_end`` or lists raised numpy's raw IndexError, ValueError or
-   UFuncTypeError from every solver. ``problem._check_order`` names the field.
+   UFuncTypeError from every solver. ``problem._check_order`` names the field. So did a ``meta`` that is no dict
+   (None: the in-place rejoin's ``meta.get``), and a ``meta["inplace_inexact"]`` of no pairs.
 """
 
 from __future__ import annotations
@@ -170,3 +171,17 @@ def test_a_well_formed_hb_order_plans_as_before():
     order = HBOrder(**_ORDER, last_time=np.array([1, 1, 2]), stream_time=(np.arange(3), np.arange(2)))
     p = BufferProblem(sizes=[4, 4, 4], lower=[0, 0, 1], upper=[2, 2, 3], order=order)
     assert solve(p, "auto").arena == 12
+
+
+@pytest.mark.parametrize("meta, message", [
+    (None, r"meta must be a dict, not NoneType None"),
+    ([], r"meta must be a dict, not list \[\]"),
+    ({"inplace_inexact": 5}, r"meta\['inplace_inexact'\] must be a set of \(output, input\) pairs"),
+])
+def test_a_problems_meta_the_solvers_cannot_read_is_refused(meta, message):
+    with pytest.raises(SolverError, match=message):
+        BufferProblem(sizes=[8, 8], lower=[0, 1], upper=[2, 3], compatible=frozenset({(0, 1)}), inplace=((1, 0),),
+                      meta=meta)
+    p = BufferProblem(sizes=[8, 8], lower=[0, 1], upper=[2, 3], compatible=frozenset({(0, 1)}), inplace=((1, 0),),
+                      meta={"inplace_inexact": frozenset({(1, 0)}), "source": "mine"})
+    assert solve(p, "auto").arena == 8
