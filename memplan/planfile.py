@@ -226,8 +226,8 @@ def ratio_text(arena: int, bound: int, decimals: int = 4) -> str:
     keeps such gaps above 0 the same way), and the float division cannot tell: ``(2**60 + 256) / 2**60`` is ``1.0``
     exactly. And a ratio past 2**53 printed the float's digits, not the plan's: an arena of ``2**63 - 1`` B over a
     bound of 1 B read ``9223372036854775808.0000``, one byte more than the arena. A ratio exactly halfway between two
-    texts goes the way the float quotient lies, as ``format`` rounded it, so every ratio below 2**53 prints as
-    before."""
+    texts goes the way the float quotient lies, as ``format`` rounded it, so a ratio prints as before unless the
+    float's own rounding (about 1e-16 of it) had moved a digit."""
     arena, bound = int(arena), int(bound)
     if not bound:
         return f"{1.0 if not arena else math.inf:.{decimals}f}"
