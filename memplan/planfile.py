@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from .errors import PlanFormatError, PlanMismatch, as_int, plain_str, swapped_hint, unicode_twins
@@ -216,30 +217,43 @@ RATIO_DIGITS = 3
 
 
 def ratio_text(arena: int, bound: int, decimals: int = 4) -> str:
-    """``arena / bound`` to ``decimals`` decimals, as ``f"{ratio:.4f}"`` writes it, except that an arena above its
-    bound never reads as ``1.0000`` (the optimal ratio): where that rounding would show no excess, as many decimals as
-    show ``RATIO_DIGITS`` significant digits of it, from exact integers (``1.000000000000000222``).
+    """``arena / bound`` to ``decimals`` decimals as ``f"{ratio:.4f}"`` writes it, but rounded from exact integers,
+    except that an arena above its bound never reads as ``1.0000`` (the optimal ratio): where that rounding would
+    show no excess, as many decimals as show ``RATIO_DIGITS`` significant digits of it (``1.000000000000000222``).
 
     Why: at huge arenas a plan bytes above its bound (an arena of ``2**60 + 256`` B over a bound of ``2**60`` B, any
     excess below 5e-5 of the bound) printed ``ratio 1.0000`` beside FEASIBLE and a gap above 0 (``problem.gap_of``
     keeps such gaps above 0 the same way), and the float division cannot tell: ``(2**60 + 256) / 2**60`` is ``1.0``
-    exactly. Every ratio that showed an excess is printed as before."""
+    exactly. And a ratio past 2**53 printed the float's digits, not the plan's: an arena of ``2**63 - 1`` B over a
+    bound of 1 B read ``9223372036854775808.0000``, one byte more than the arena. A ratio exactly halfway between two
+    texts goes the way the float quotient lies, as ``format`` rounded it, so a ratio prints as before unless the
+    float's own rounding (about 1e-16 of it) had moved a digit."""
     arena, bound = int(arena), int(bound)
     if not bound:
         return f"{1.0 if not arena else math.inf:.{decimals}f}"
-    text = f"{arena / bound:.{decimals}f}"
-    if arena <= bound or bound < 0 or text != f"{1:.{decimals}f}":
+    if arena < 0 or bound < 0:   # (no plan's integers: the float's text, as before)
+        return f"{arena / bound:.{decimals}f}"
+    text = _fixed(arena, bound, decimals, Fraction(arena / bound))
+    if arena <= bound or text != f"{1:.{decimals}f}":
         return text
     excess = arena - bound
     first = 1   # the decimal place of the excess's first nonzero digit: excess * 10**first >= bound
     while excess * 10 ** first < bound:
         first += 1
-    places = max(decimals, first + RATIO_DIGITS - 1)
+    return _fixed(arena, bound, max(decimals, first + RATIO_DIGITS - 1))
+
+
+def _fixed(arena: int, bound: int, places: int, near: Fraction | None = None) -> str:
+    """``arena / bound`` (non-negative integers, ``bound`` above 0) to ``places`` decimals, rounded from the exact
+    quotient; a quotient halfway between two texts goes the side ``near`` (the float quotient) lies on, half to
+    even where it lies on the tie or is not given (``format``'s rounding of a float)."""
     scaled, rest = divmod(arena * 10 ** places, bound)
-    if 2 * rest > bound or (2 * rest == bound and scaled % 2):   # (half to even, as format's rounding)
+    if 2 * rest == bound and near is not None and near != Fraction(2 * scaled + 1, 2 * 10 ** places):
+        scaled += near > Fraction(2 * scaled + 1, 2 * 10 ** places)
+    elif 2 * rest > bound or (2 * rest == bound and scaled % 2):
         scaled += 1
     whole, frac = divmod(scaled, 10 ** places)
-    return f"{whole}.{frac:0{places}d}"
+    return f"{whole}.{frac:0{places}d}" if places else f"{whole}"
 
 
 def _hashable(value: Any) -> bool:

@@ -10,7 +10,7 @@ graph, which is what lets benchmark CSVs and graph plans share every solver.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -600,6 +600,56 @@ def _check_fields(p: BufferProblem) -> None:
                                                   ((as_int(x), as_int(y)) for x, y in pairs)))
         else:
             object.__setattr__(p, name, pairs)
+    _check_order(p.order, n)
+    # free-form, but read by the solvers: ``meta.get`` (the in-place rejoin) raised a raw AttributeError on None or a
+    # list, and a ``meta["inplace_inexact"]`` that holds no pairs a TypeError from ``in``
+    if not isinstance(p.meta, Mapping):
+        raise SolverError(f"buffer problem: meta must be a dict, not {type(p.meta).__name__} {short_repr(p.meta)}")
+    shifted = p.meta.get("inplace_inexact")
+    if shifted is not None and not (isinstance(shifted, (set, frozenset)) and all(
+            isinstance(x, tuple) and len(x) == 2 for x in shifted)):
+        raise SolverError(f"buffer problem: meta['inplace_inexact'] must be a set of (output, input) pairs of buffer "
+                          f"indices, not {short_repr(shifted)}")
+
+
+def _check_order(order: Any, n: int) -> None:
+    """SolverError naming the field of ``order`` (an ``HBOrder`` built in code) the solvers cannot read: ``first`` and
+    ``visible`` integer arrays of one row a buffer and one column a stream, ``has_start`` and ``has_end`` bool arrays of
+    one entry a buffer, ``last_time`` (if given) integers one a buffer, ``stream_time`` (if given) one integer array a
+    stream. Why: each was read only deep inside a solver, so a row short, a column more in ``visible``, an int
+    ``has_end`` or a list raised numpy's raw IndexError, ValueError or UFuncTypeError from every solver."""
+    if order is None:
+        return
+    if not isinstance(order, HBOrder):
+        raise SolverError(f"buffer problem: order must be a memplan HBOrder or None, not {type(order).__name__} "
+                          f"{short_repr(order)}")
+
+    def what(a: Any) -> str:
+        return f"an array of shape {a.shape} ({a.dtype})" if isinstance(a, np.ndarray) else \
+            f"{type(a).__name__} {short_repr(a)}"
+
+    streams = order.first.shape[1] if isinstance(order.first, np.ndarray) and order.first.ndim == 2 else None
+    for name in ("first", "visible"):
+        a = getattr(order, name)
+        if not (isinstance(a, np.ndarray) and a.dtype.kind in "iu" and a.ndim == 2 and a.shape == (n, streams)):
+            raise SolverError(f"buffer problem: order.{name} must be an integer array of shape ({n}, streams), one row "
+                              f"a buffer and one column a stream" + (f" ({streams} in first)" if name == "visible"
+                                                                     and streams is not None else "")
+                              + f", not {what(a)}")
+    for name in ("has_start", "has_end"):
+        a = getattr(order, name)
+        if not (isinstance(a, np.ndarray) and a.dtype == bool and a.shape == (n,)):
+            raise SolverError(f"buffer problem: order.{name} must be a bool array of {n} entries (one a buffer), not "
+                              f"{what(a)}")
+    a = order.last_time
+    if a is not None and not (isinstance(a, np.ndarray) and a.dtype.kind in "iu" and a.shape == (n,)):
+        raise SolverError(f"buffer problem: order.last_time must be None or an integer array of {n} entries (one a "
+                          f"buffer), not {what(a)}")
+    times = order.stream_time
+    if times is not None and not (isinstance(times, tuple) and len(times) == streams and all(
+            isinstance(t, np.ndarray) and t.dtype.kind in "iu" and t.ndim == 1 for t in times)):
+        raise SolverError(f"buffer problem: order.stream_time must be None or a tuple of {streams} integer arrays (one "
+                          f"a stream), not {short_repr(times)}")
 
 
 def interval_lower_bound(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> int:

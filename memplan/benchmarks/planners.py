@@ -240,8 +240,8 @@ def _read_tables(paths: list[str], only) -> list:
 
 
 def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> list[dict]:
-    from ..errors import SolverError
     from ..solvers import Objective, SolveOptions, solve
+    from ..solvers.check import InvalidPacking
 
     rows = []
     for table in tables:
@@ -258,7 +258,7 @@ def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> lis
             try:
                 sol = solve(problem, s, SolveOptions(time_limit=time_limit if s in EXACT else None,
                                                      objective=objective))
-            except SolverError:  # a solver bug: an invalid packing
+            except InvalidPacking:  # a solver bug: an invalid packing (a solver's refusal is a row as below)
                 _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
                                  None, "INVALID", time.perf_counter() - t0, capacity=capacity, verified=False))
                 continue
@@ -281,6 +281,7 @@ def _graph_rows(part: str, name: str, g, solvers: list[str], time_limit: float, 
     from ..plan import solve_schedule
     from ..schedule import serial_schedule
     from ..solvers import SolveOptions
+    from ..solvers.check import InvalidPacking
     from ..verify import verify
 
     rows = []
@@ -295,8 +296,9 @@ def _graph_rows(part: str, name: str, g, solvers: list[str], time_limit: float, 
             try:
                 p = solve_schedule(g, sched, s, SolveOptions(time_limit=time_limit if s in EXACT else None))
             except MemplanError as exc:
+                why = "INVALID" if isinstance(exc, InvalidPacking) else "n/a" if s == "ggml" else type(exc).__name__
                 _emit(rows, _row(part, name, buffers, sched.num_streams, s, None, None, None,
-                                 "n/a" if s == "ggml" else type(exc).__name__, time.perf_counter() - t0,
+                                 why, time.perf_counter() - t0,
                                  cpu_seconds=round(time.process_time() - c0, 3)))
                 continue
             secs = time.perf_counter() - t0
@@ -333,11 +335,14 @@ def _print_head() -> None:
 
 def _emit(rows: list[dict], r: dict) -> None:
     """Keep the row and print it at once (long runs show progress)."""
+    from ..planfile import ratio_text
     from ..show import printable
 
     rows.append(r)
     arena = "-" if r["arena"] is None else str(r["arena"])
-    ratio = "-" if r["ratio"] is None else f"{r['ratio']:.4f}"
+    # the plan's integers, as ``memplan show`` prints them: the float ratio read 1.0000 beside HEURISTIC for an arena
+    # bytes above a bound near 2**50 (the JSON's ``ratio`` stays the float, beside ``optimal``)
+    ratio = "-" if r["ratio"] is None else ratio_text(r["arena"], r["lower_bound"], 4)
     proven = "-" if r["proven_bound"] is None else str(r["proven_bound"])
     # (a problem's name is its CSV's file name: an ANSI escape or a control character in it reached the terminal)
     print(f"{r['corpus']:<10} {printable(r['problem'])[:22]:<22} {r['buffers']:>5} {r['streams']:>3} {r['solver']:<10} "

@@ -223,13 +223,16 @@ def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
 
 
 def _offsets(table: CsvTable, offsets) -> np.ndarray:
-    """``offsets`` as int64, one per row, each in ``0 .. 2**63 - 1`` with its buffer's end (SolverError)."""
+    """``offsets`` as int64, one per row, each in ``0 .. 2**63 - 1`` with its buffer's end (SolverError); no bools."""
     try:
         arr = np.asarray(offsets)
     except Exception:   # (a ragged nesting: numpy's ValueError)
         arr = np.asarray(None)
     n = len(table.rows)
-    if arr.ndim != 1 or len(arr) != n or (n and arr.dtype.kind not in "iu"):
+    # a bool among ints: numpy makes [True, 8] the ints [1, 8], and True was written as offset 1
+    flags = arr.ndim == 1 and not isinstance(offsets, np.ndarray) and any(
+        isinstance(v, (bool, np.bool_)) for v in offsets)
+    if arr.ndim != 1 or len(arr) != n or (n and arr.dtype.kind not in "iu") or flags:
         raise SolverError(f"{table.path}: offsets must be {n} integers, one per row, not {_short(offsets)}")
     big = arr.astype(object) + table.sizes.astype(object) if n else arr
     if n and ((arr < 0).any() or max(big) >= MAX_VALUE):

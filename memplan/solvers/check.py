@@ -18,6 +18,13 @@ from ..problem import BufferProblem, Solution, arena_of, find_collision
 PAIRWISE_LIMIT = 5000
 
 
+class InvalidPacking(SolverError):
+    """``check_solution``'s refusal: offsets that are no packing of the problem (a solver bug, or a caller's start).
+    A SolverError, as before; its own class so that a caller can tell a wrong packing from a solver that refused to
+    run (no OR-Tools, a problem past its size limit): ``memplan bench planners`` called every SolverError of a
+    minimalloc row INVALID, "a solver bug: an invalid packing"."""
+
+
 def check_solution(problem: BufferProblem, sol: Solution, *, blame: str = " (a solver bug)") -> None:
     """Raise SolverError naming the buffers if ``sol`` is not a packing of ``problem``. (Whether a
     packing fits ``problem.capacity`` is the caller's question: heuristics do not try to.) ``blame`` ends the
@@ -25,24 +32,24 @@ def check_solution(problem: BufferProblem, sol: Solution, *, blame: str = " (a s
     off = np.asarray(sol.offsets, dtype=np.int64)
     n = len(problem)
     if off.shape != (n,):
-        raise SolverError(f"solver {sol.solver!r} returned {off.size} offsets for {n} buffers{blame}")
+        raise InvalidPacking(f"solver {sol.solver!r} returned {off.size} offsets for {n} buffers{blame}")
     if n and (off < 0).any():
         i = int(np.flatnonzero(off < 0)[0])
-        raise SolverError(f"solver {sol.solver!r} placed {problem.name(i)!r} at negative offset {int(off[i])}")
+        raise InvalidPacking(f"solver {sol.solver!r} placed {problem.name(i)!r} at negative offset {int(off[i])}")
     if n and (off % problem.alignment).any():
         i = int(np.flatnonzero(off % problem.alignment)[0])
-        raise SolverError(f"solver {sol.solver!r} placed {problem.name(i)!r} at offset {int(off[i])}, not a "
+        raise InvalidPacking(f"solver {sol.solver!r} placed {problem.name(i)!r} at offset {int(off[i])}, not a "
                           f"multiple of the alignment {problem.alignment}")
     if arena_of(problem, off) != sol.arena:
-        raise SolverError(f"solver {sol.solver!r} reported arena {sol.arena}, but its offsets span "
+        raise InvalidPacking(f"solver {sol.solver!r} reported arena {sol.arena}, but its offsets span "
                           f"{arena_of(problem, off)}{blame}")
     clash = overlap(problem, off)
     if clash is not None:
         a, b = clash
-        raise SolverError(f"solver {sol.solver!r} overlapped conflicting buffers {problem.name(a)!r} and "
+        raise InvalidPacking(f"solver {sol.solver!r} overlapped conflicting buffers {problem.name(a)!r} and "
                           f"{problem.name(b)!r}{blame}")
     if sol.arena < int(problem.lower_bound or 0):   # (a hand-made problem's bound: it then read OPTIMAL)
-        raise SolverError(f"solver {sol.solver!r} packed the buffers in {sol.arena} bytes, below the problem's "
+        raise InvalidPacking(f"solver {sol.solver!r} packed the buffers in {sol.arena} bytes, below the problem's "
                           f"proven lower bound of {problem.lower_bound} bytes: the bound or the packing is wrong")
 
 

@@ -76,7 +76,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions()) -> Sol
     sizes = [align_up(int(s), align) for s in problem.sizes.tolist()]
     lower = problem.lower.tolist()
     upper = problem.upper.tolist()
-    inplace_src = {out: src for out, src in problem.inplace}
+    # only pairs the problem lets overlap (``compatible``): an ``inplace`` pair listed without it (a BufferProblem made
+    # in code) was taken in place all the same, and the check blamed the overlap on this solver ("a solver bug")
+    inplace_src = {out: src for out, src in problem.inplace if (min(out, src), max(out, src)) in problem.compatible}
     offsets = [0] * n
     owned = [0] * n      # bytes a buffer holds in the free list's view (0: none / handed on)
     fl = _FreeList()
