@@ -50,9 +50,9 @@ def test_unfusable_groups_reads_each_streams_own_nodes_not_the_whole_issue_order
             b.node(f"n{g}_{k}", "OP", [f"x{g}_{k}"], [f"x{g}_{k + 1}"], group=f"g{g}")
     graph = b.build()
     order = tuple((f"n{g}_{k}", g) for k in range(M) for g in range(G))
-    t0 = time.perf_counter()
+    t0 = time.process_time()   # CPU time: the wall clock of a loaded CI machine is not the code's
     assert unfusable_groups(graph, types.SimpleNamespace(order=order, events=())) == frozenset()
-    assert time.perf_counter() - t0 < 6.0
+    assert time.process_time() - t0 < 6.0
     # a member of group 8 moved to group 7's stream: group 7 is interrupted, group 8 on two streams; no other
     cut = tuple(("n8_3", 7) if e == ("n8_3", 8) else e for e in order)
     assert unfusable_groups(graph, types.SimpleNamespace(order=cut, events=())) == {"g7", "g8"}

@@ -131,11 +131,11 @@ def test_search_budget_counts_the_work_of_large_nodes(minimalloc_dir):
     k, half = 30, int(a.upper.max()) // 2   # copies of A, each overlapping the next by half: one big partition
     p = BufferProblem(sizes=np.tile(a.sizes, k), lower=np.concatenate([a.lower + i * half for i in range(k)]),
                       upper=np.concatenate([a.upper + i * half for i in range(k)]))
-    t = time.perf_counter()
+    t = time.process_time()   # CPU time: the wall clock of a loaded CI machine is not the code's
     sol = solve(p, "search", SolveOptions(time_limit=0.5))
     assert sol.status != Status.OPTIMAL and "stopped" not in sol.info
     assert sol.info["nodes"] < 0.5 * 10_000 / 3   # plain nodes spent the whole 5,000
-    assert time.perf_counter() - t < 10
+    assert time.process_time() - t < 10
 
 
 def test_auto_hands_the_first_exact_solvers_bound_on(monkeypatch):
