@@ -19,7 +19,7 @@ import numpy as np
 from memplan import Graph
 from memplan.errors import BudgetError, ExecutorError
 
-from .binding import INPUT_DTYPES, Binding, arena_base, host_input, host_weight, read_inputs
+from .binding import Binding, arena_base, host_input, host_weight, read_inputs, read_spec
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
@@ -43,24 +43,6 @@ def _free_text(cuda) -> str:
     except Exception:   # (the query itself may fail on a device in trouble: the message stays useful)
         return "free memory unknown"
     return f"{free} B free of {total}"
-
-
-def _elements(tid: str, nbytes: int, dtype) -> int:
-    """How many ``dtype`` elements ``read`` copies back from ``tid``'s ``nbytes``, or ExecutorError naming the tensor:
-    a dtype numpy does not know (``"float99"`` was numpy's TypeError), one of Python objects (``object``: the copy
-    filled its pointers with device bytes) or whose elements do not fill the bytes (the rest were left out of the
-    copy, silently, or the reshape failed with numpy's message)."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ExecutorError(f"read {tid!r}: dtype {dtype!r} is not a numpy dtype") from None
-    if dt.hasobject:   # (the copy wrote device bytes into the array's object pointers: a crash when used or freed)
-        raise ExecutorError(f"read {tid!r}: dtype {dt} holds Python objects, not a tensor's bytes")
-    size = dt.itemsize
-    if size == 0 or nbytes % size:
-        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {dt} elements "
-                            f"({size} bytes each)")
-    return nbytes // size
 
 
 class DeviceMemory:
@@ -166,18 +148,9 @@ class DeviceMemory:
 
     def read(self, tid: str, dtype=None) -> np.ndarray:
         """Copy a tensor back (after a synchronize); shaped by its ``shape`` attr. ``dtype`` None: the
-        tensor's own (its ``dtype`` attr, f32 without one), so an f16 tensor is not read as half as many f32."""
-        t = self.graph.tensor(tid)
-        if dtype is None:
-            name = t.attrs.get("dtype", "f32")
-            if name not in INPUT_DTYPES:
-                raise ExecutorError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: "
-                                    "pass dtype=")
-            dtype = INPUT_DTYPES[name]
-        n, shape = _elements(tid, t.size, dtype), t.attrs.get("shape")
-        if shape and int(np.prod(shape)) != n:   # (numpy's "cannot reshape", after the copy)
-            raise ExecutorError(f"read {tid!r} as {np.dtype(dtype)}: {n} elements, its shape {list(shape)} holds "
-                                f"{int(np.prod(shape))} (read it as its own dtype, then .view())")
+        tensor's own (its ``dtype`` attr, f32 without one), so an f16 tensor is not read as half as many f32
+        (``runtime.binding.read_spec``)."""
+        dtype, n, shape = read_spec(self.graph, tid, dtype)
         out = np.empty(n, dtype=dtype)
         with self.on(self.binding.places[tid].device):
             self.cuda.memcpy_dtoh(out, self.addr_of[tid])

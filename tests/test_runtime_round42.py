@@ -1,0 +1,105 @@
+"""Round 42 (runtime): what the pycuda runtime and its emulator reported, read and took from hand-made graphs and plans.
+
+- ``bind`` reported an arena of 0 bytes as 1 (``Binding.arena_bytes``, and so a compiled module's ``arena_bytes``),
+  and checked each arena tensor against that 1: a plan of a 0-byte arena holding a 1-byte tensor bound unrefused.
+- The emulator read every output as f32: an i32 output's values ``[1, 2, 3, 4]`` came back as their bits read as
+  float (``[1e-45, ...]``), silently; an output of 6 bytes without a dtype as one float (its last 2 bytes dropped);
+  a ``u8`` output of 4 bytes was numpy's "cannot reshape". Outputs are now read as the executors' ``read`` reads
+  them (``runtime.binding.read_spec``), refused by name before any launch where they cannot be.
+- A free-form ``shape`` attr (``"abc"``, ``[2, "x"]``) made ``Executor.read`` a raw numpy error, and a list or dict
+  ``dtype`` attr every input and weight check a raw "unhashable type" TypeError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import memplan
+from memplan.errors import ExecutorError, PlanFormatError
+from runtime.binding import bind
+from runtime.emulate import emulate
+
+
+def _copy_graph(size: int, attrs: dict | None = None, in_attrs: dict | None = None):
+    """``a`` (input) -COPY-> ``b`` (output), both of ``size`` bytes."""
+    attrs = attrs or {}
+    doc = {"format": "memplan.graph/1", "name": "copy",
+           "tensors": [{"id": "a", "size": size, "kind": "input", "attrs": in_attrs if in_attrs is not None else attrs},
+                       {"id": "b", "size": size, "kind": "output", "attrs": attrs}],
+           "nodes": [{"id": "n", "op": "COPY", "inputs": ["a"], "outputs": ["b"]}]}
+    return memplan.graph_from_dict(doc)
+
+
+def test_a_zero_byte_arena_is_bound_as_zero_and_holds_no_tensor():
+    """Failed before: the edited plan (arena 0, both 1-byte tensors at offset 0) bound, checked against an arena of 1
+    byte; an empty arena was reported as 1 byte."""
+    g = _copy_graph(1)
+    plan = memplan.plan(g)
+    edited = replace(plan, arena_bytes=0, tensors=tuple((t, 0, s) for t, _o, s in plan.tensors))
+    with pytest.raises(PlanFormatError, match=r"puts tensor 'a' at \[0, 1\), outside the arena of 0 bytes"):
+        bind(g, edited)
+    empty = _copy_graph(0)
+    plan0 = memplan.plan(empty)
+    assert plan0.arena_bytes == 0 and bind(empty, plan0).arena_bytes == (0,)
+    out = emulate(empty, plan0, {}, {"a": np.zeros(0, np.float32)})[0]
+    assert out["b"].size == 0
+
+
+def test_the_emulator_returns_an_i32_output_as_its_values():
+    """Failed before: ``[1e-45, 3e-45, 4e-45, 6e-45]`` (the int32 bits read as float32)."""
+    g = _copy_graph(16, {"dtype": "i32", "shape": [2, 2]})
+    x = np.arange(1, 5, dtype=np.int32).reshape(2, 2)
+    out = emulate(g, memplan.plan(g), {}, {"a": x})[0]["b"]
+    assert out.dtype == np.int32 and np.array_equal(out, x)
+    f16 = _copy_graph(8, {"dtype": "f16", "shape": [4]})   # (f16 outputs: their values as f32, as before)
+    out16 = emulate(f16, memplan.plan(f16), {}, {"a": np.arange(4, dtype=np.float16)})[0]["b"]
+    assert out16.dtype == np.float32 and np.array_equal(out16, np.arange(4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("size, attrs, words", [
+    (6, {}, r"read 'b': its 6 bytes are not whole float32 elements"),
+    (4, {"dtype": "u8", "shape": [4]}, r"read 'b': its dtype 'u8' is none of f32, f16, i32 \(the emulator returns"),
+    (16, {"dtype": "f32", "shape": [3]}, r"read 'b' as float32: 4 elements, its shape \[3\] holds 3"),
+])
+def test_an_output_the_emulator_cannot_read_is_refused_by_name_before_any_launch(monkeypatch, size, attrs, words):
+    """Failed before: the 6 bytes came back as one float (2 bytes dropped), the others were numpy's reshape error
+    after the step ran."""
+    import runtime.emulate as E
+
+    g = _copy_graph(size, attrs, in_attrs={})
+    ran = []
+    monkeypatch.setattr(E, "run_launch", lambda mem, ln: ran.append(ln))
+    with pytest.raises(ExecutorError, match=words):
+        emulate(g, memplan.plan(g), {}, {"a": np.zeros(size, np.uint8)})
+    assert not ran
+
+
+@pytest.mark.parametrize("shape", ["abc", [2, "x"], [True, 4]])
+def test_a_free_form_shape_attr_reads_flat(monkeypatch, shape):
+    """Failed before: ``Executor.read`` raised numpy's UFuncTypeError (or "an integer is required") from the shape
+    check; a shape attr that is no list of sizes is no shape, as for the input checks (``graph_shape``)."""
+    import fake_cuda
+
+    g = _copy_graph(16, {"dtype": "f32", "shape": shape}, in_attrs={"dtype": "f32"})
+    x = np.arange(4, dtype=np.float32)
+    assert np.array_equal(emulate(g, memplan.plan(g), {}, {"a": x})[0]["b"], x)
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    ex = Executor(g, memplan.plan(g), inputs={"a": x})
+    ex.run()
+    ex.synchronize()
+    assert np.array_equal(ex.read("b"), x)
+
+
+@pytest.mark.parametrize("dtype", [["f32"], {"f": 32}])
+def test_an_unhashable_dtype_attr_is_no_raw_type_error(dtype):
+    """Failed before: ``TypeError: unhashable type`` from the input check. A dtype attr the runtime does not know is
+    not checked (as "bf16" is not): the array's bytes are taken."""
+    g = _copy_graph(16, {"dtype": "f32"}, in_attrs={"dtype": dtype})
+    x = np.arange(4, dtype=np.float32)
+    assert np.array_equal(emulate(g, memplan.plan(g), {}, {"a": x})[0]["b"], x)
+
