@@ -277,6 +277,33 @@ def read_spec(graph: Graph, tid: str, dtype=None, *, hint: str = ": pass dtype="
     return np.dtype(dtype), n, shape
 
 
+def weight_source(graph: Graph, tid: str) -> str:
+    """The tensor whose values ``tid`` holds: its original where it is a replica (``attrs.replica_of``: a split's
+    copy of a read-only weight on a later device that reads it, ``memplan.devices``), else ``tid`` itself."""
+    src = graph.tensor(tid).attrs.get("replica_of")
+    return src if isinstance(src, str) and src != tid and src in graph.tensor_index else tid
+
+
+def weight_copies(graph: Graph, tid: str) -> tuple[str, ...]:
+    """``tid`` and every replica of it (``weight_source``): the tensors that must hold the same values."""
+    return (tid,) + tuple(u.id for u in graph.tensors if u.id != tid and weight_source(graph, u.id) == tid)
+
+
+def check_weight_names(graph: Graph, binding: Binding, names) -> None:
+    """ExecutorError naming the first of ``names`` (the keys of a ``weights=`` mapping, in sorted order) that is no
+    weight or cache of ``graph`` (a typo was silently left zero), or that is a replica: a replica gets its
+    original's array, so an array given under the replica's own id (``"w@dev1"``) was dropped without a word and
+    that device computed with zeros (or beside the original's, with other values than the other devices)."""
+    own = {rid for rid, _ in binding.own_roots}
+    sources = {weight_source(graph, r) for r in own}
+    for name in sorted(names, key=str):
+        if name in own and (src := weight_source(graph, name)) != name:
+            raise ExecutorError(f"weights {name!r}: a replica of {src!r} (its copy on device "
+                                f"{binding.places[name].device}): give {src!r}, whose values every replica holds")
+        if name not in own and name not in sources:
+            raise ExecutorError(f"weights {name!r}: not a weight or cache tensor of graph {graph.name!r}")
+
+
 def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
     """``arr`` as the contiguous host array every executor copies into input ``tid``'s bytes, or ExecutorError
     naming it: not an input of the graph, another dtype (same bytes, other bits: float positions ran as

@@ -19,7 +19,17 @@ import numpy as np
 from memplan import Graph
 from memplan.errors import BudgetError, ExecutorError
 
-from .binding import Binding, arena_base, host_input, host_weight, read_inputs, read_spec
+from .binding import (
+    Binding,
+    arena_base,
+    check_weight_names,
+    host_input,
+    host_weight,
+    read_inputs,
+    read_spec,
+    weight_copies,
+    weight_source,
+)
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
@@ -112,16 +122,14 @@ class DeviceMemory:
         unscaled) and 1.0 f32; else zeros. A replica (``attrs.replica_of``: a weight read on several
         devices) gets its original's values; the same seed gives the same values on any executor."""
         cuda, g = self.cuda, self.graph
-        roots = {rid for rid, _ in self.binding.own_roots}
-        if unknown := sorted(set(weights) - roots - {g.tensor(r).attrs.get("replica_of", r) for r in roots}):
-            raise ExecutorError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {g.name!r}")
+        check_weight_names(g, self.binding, weights)
         for d in range(len(self.arenas)):
             with self.on(d):
                 for rid, size in self.binding.own_roots:
                     if self.binding.places[rid].device != d:
                         continue
                     t = g.tensor(rid)
-                    src = t.attrs.get("replica_of", rid)
+                    src = weight_source(g, rid)
                     ptr = self.weight_ptr[rid]
                     if src in weights:
                         cuda.memcpy_htod(ptr, host_weight(g, rid, weights[src]))
@@ -160,9 +168,17 @@ class DeviceMemory:
         t = self.graph.tensor(tid)
         if self.binding.places[tid].in_arena:
             raise ExecutorError(f"write_weight {tid!r}: an arena tensor ({t.kind}), not a weight or cache")
-        a = host_weight(self.graph, tid, arr)
-        with self.on(self.binding.places[tid].device):
-            self.cuda.memcpy_htod(self.addr_of[tid], a)
+        # a weight read on several devices of a split has a replica on each later one (``runtime.binding.
+        # weight_copies``): writing the original alone left them their old values, and those devices computed with
+        # them, silently (z = (x * w) * w over 2 GPUs gave x * 2 * 3 after w was written from 2 to 3)
+        src = weight_source(self.graph, tid)
+        if src != tid:
+            raise ExecutorError(f"write_weight {tid!r}: a replica of {src!r} (its copy on device "
+                                f"{self.binding.places[tid].device}): write {src!r}, which writes every replica")
+        checked = [(u, host_weight(self.graph, u, arr)) for u in weight_copies(self.graph, tid)]
+        for u, a in checked:
+            with self.on(self.binding.places[u].device):
+                self.cuda.memcpy_htod(self.addr_of[u], a)
 
     # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
     def poison(self, d: int, stream, arena: bool, ranges, keep: tuple[tuple[int, int], ...] = ()) -> None:

@@ -21,7 +21,16 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind, check_views, host_input, host_weight, read_inputs, read_spec
+from .binding import (
+    bind,
+    check_views,
+    check_weight_names,
+    host_input,
+    host_weight,
+    read_inputs,
+    read_spec,
+    weight_source,
+)
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -346,13 +355,11 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
         for a, b in zip(arenas, binding.arena_bytes):
             mem.view(a, b // 4, np.float32)[:] = np.nan
     roots = {}
-    own = {rid for rid, _ in binding.own_roots}
-    # as the executors: a name that is no weight (a typo) is not silently left zero
-    if unknown := sorted(set(weights) - own - {graph.tensor(r).attrs.get("replica_of", r) for r in own}):
-        raise ExecutorError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {graph.name!r}")
+    # as the executors: a name that is no weight (a typo) is not silently left zero, nor a replica's array dropped
+    check_weight_names(graph, binding, weights)
     for rid, size in binding.own_roots:
         roots[rid] = mem.alloc(size)
-        src = graph.tensor(rid).attrs.get("replica_of", rid)
+        src = weight_source(graph, rid)
         if src in weights:
             mem.view(roots[rid], size, np.uint8)[:] = host_weight(graph, rid, weights[src]).view(np.uint8).reshape(-1)
     addr = {t.id: binding.address(t.id, arenas, roots) for t in graph.tensors}

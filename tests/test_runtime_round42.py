@@ -6,6 +6,10 @@
   float (``[1e-45, ...]``), silently; an output of 6 bytes without a dtype as one float (its last 2 bytes dropped);
   a ``u8`` output of 4 bytes was numpy's "cannot reshape". Outputs are now read as the executors' ``read`` reads
   them (``runtime.binding.read_spec``), refused by name before any launch where they cannot be.
+- ``write_weight`` on a multi-GPU executor wrote a weight's original only: its replicas (the split's copies of a weight
+  read on several devices) kept their old values, and the step computed with both, silently. An array given under
+  a replica's id (``weights={"w@dev1": ...}``) was dropped without a word. Now every replica is written, and a
+  replica's id is refused naming its original.
 - A free-form ``shape`` attr (``"abc"``, ``[2, "x"]``) made ``Executor.read`` a raw numpy error, and a list or dict
   ``dtype`` attr every input and weight check a raw "unhashable type" TypeError.
 """
@@ -103,3 +107,55 @@ def test_an_unhashable_dtype_attr_is_no_raw_type_error(dtype):
     x = np.arange(4, dtype=np.float32)
     assert np.array_equal(emulate(g, memplan.plan(g), {}, {"a": x})[0]["b"], x)
 
+
+
+def _tied():
+    """``z = (x * w) * w`` split over 2 devices: ``w`` is read on both, so device 1 holds its replica ``w@dev1``."""
+    f, w = {"dtype": "f32", "shape": [1, 64]}, {"dtype": "f32", "shape": [64]}
+    doc = {"format": "memplan.graph/1", "name": "tied",
+           "tensors": [{"id": "x", "size": 256, "kind": "input", "attrs": f},
+                       {"id": "w", "size": 256, "kind": "weight", "attrs": w},
+                       {"id": "y", "size": 256, "kind": "intermediate", "attrs": f},
+                       {"id": "z", "size": 256, "kind": "output", "attrs": f}],
+           "nodes": [{"id": "m0", "op": "MUL", "inputs": ["x", "w"], "outputs": ["y"]},
+                     {"id": "m1", "op": "MUL", "inputs": ["y", "w"], "outputs": ["z"]}]}
+    split, plan = memplan.plan_devices(memplan.graph_from_dict(doc), 2)
+    assert split.graph.tensor("w@dev1").attrs["replica_of"] == "w" and plan.node_devices == (0, 0, 1)   # (premise)
+    return split.graph, plan
+
+
+def test_write_weight_on_several_gpus_writes_every_replica(monkeypatch):
+    """Failed before: after ``w`` was written from 2 to 3, ``z`` was 1 * 3 * 2 (device 1's replica kept 2); the one-GPU
+    step and the emulator give 9."""
+    import fake_cuda
+
+    g, plan = _tied()
+    fake_cuda.install(monkeypatch, devices=2)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    x = np.ones((1, 64), np.float32)
+    ex = MultiGpuExecutor(g, plan, weights={"w": np.full(64, 2.0, np.float32)}, inputs={"x": x})
+    ex.write_weight("w", np.full(64, 3.0, np.float32))
+    ex.run()
+    ex.synchronize()
+    want = emulate(g, plan, {"w": np.full(64, 3.0, np.float32)}, {"x": x})[0]["z"]
+    assert np.array_equal(ex.read("z"), want) and want[0, 0] == 9.0
+    with pytest.raises(ExecutorError, match=r"write_weight 'w@dev1': a replica of 'w' \(its copy on device 1\): "
+                                            r"write 'w', which writes every replica"):
+        ex.write_weight("w@dev1", np.full(64, 5.0, np.float32))
+
+
+def test_a_weight_given_under_a_replicas_id_is_refused_naming_its_original(monkeypatch):
+    """Failed before: ``weights={"w@dev1": ...}`` was taken as a known name and dropped: both devices ran on zeros."""
+    import fake_cuda
+
+    g, plan = _tied()
+    given = ({"w@dev1": np.full(64, 2.0, np.float32)}, {"x": np.ones((1, 64), np.float32)})
+    words = r"weights 'w@dev1': a replica of 'w' \(its copy on device 1\): give 'w'"
+    with pytest.raises(ExecutorError, match=words):
+        emulate(g, plan, *given)
+    fake_cuda.install(monkeypatch, devices=2)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    with pytest.raises(ExecutorError, match=words):
+        MultiGpuExecutor(g, plan, weights=given[0], inputs=given[1])
