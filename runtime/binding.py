@@ -310,6 +310,10 @@ def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
     garbage), another shape than its ``shape`` attr, or another byte count (it would overwrite its arena
     neighbours)."""
     if tid not in binding.inputs:
+        place = binding.places.get(tid) if isinstance(tid, str) else None
+        if place is not None and place.root in binding.inputs:   # (it said "not an input tensor", of an input)
+            raise ExecutorError(f"input {tid!r}: a view of input {place.root!r} ({graph.tensor(tid).size} bytes at "
+                                f"byte {graph.offset_in_root(graph.tensor_index[tid])} of it): give {place.root!r}")
         raise ExecutorError(f"input {tid!r}: not an input tensor of graph {graph.name!r}")
     return _host_array(graph, tid, arr, "input")
 

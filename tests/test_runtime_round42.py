@@ -159,3 +159,18 @@ def test_a_weight_given_under_a_replicas_id_is_refused_naming_its_original(monke
 
     with pytest.raises(ExecutorError, match=words):
         MultiGpuExecutor(g, plan, weights=given[0], inputs=given[1])
+
+
+def test_an_array_given_for_a_view_of_an_input_names_the_input_to_give():
+    """Was "input 'av': not an input tensor of graph 'v'" of a tensor of kind input (a view of input ``a``)."""
+    f = {"dtype": "f32", "shape": [4]}
+    doc = {"format": "memplan.graph/1", "name": "v",
+           "tensors": [{"id": "a", "size": 32, "kind": "input", "attrs": {"dtype": "f32", "shape": [8]}},
+                       {"id": "av", "size": 16, "kind": "input", "view_of": "a", "view_offset": 16, "attrs": f},
+                       {"id": "b", "size": 16, "kind": "output", "attrs": f}],
+           "nodes": [{"id": "n", "op": "COPY", "inputs": ["av"], "outputs": ["b"]}]}
+    g = memplan.graph_from_dict(doc)
+    with pytest.raises(ExecutorError, match=r"input 'av': a view of input 'a' \(16 bytes at byte 16 of it\): give 'a'"):
+        emulate(g, memplan.plan(g), {}, {"av": np.zeros(4, np.float32)})
+    out = emulate(g, memplan.plan(g), {}, {"a": np.arange(8, dtype=np.float32)})[0]["b"]
+    assert np.array_equal(out, np.arange(4, 8, dtype=np.float32))
