@@ -170,15 +170,23 @@ class DeviceMemory:
             raise ExecutorError(f"write_weight {tid!r}: an arena tensor ({t.kind}), not a weight or cache")
         # a weight read on several devices of a split has a replica on each later one (``runtime.binding.
         # weight_copies``): writing the original alone left them their old values, and those devices computed with
-        # them, silently (z = (x * w) * w over 2 GPUs gave x * 2 * 3 after w was written from 2 to 3)
-        src = weight_source(self.graph, tid)
-        if src != tid:
-            raise ExecutorError(f"write_weight {tid!r}: a replica of {src!r} (its copy on device "
-                                f"{self.binding.places[tid].device}): write {src!r}, which writes every replica")
-        checked = [(u, host_weight(self.graph, u, arr)) for u in weight_copies(self.graph, tid)]
-        for u, a in checked:
-            with self.on(self.binding.places[u].device):
-                self.cuda.memcpy_htod(self.addr_of[u], a)
+        # them, silently (z = (x * w) * w over 2 GPUs gave x * 2 * 3 after w was written from 2 to 3). A view's bytes
+        # are written into every replica of its root, at its offset there: a later device may hold the whole root
+        g, place = self.graph, self.binding.places[tid]
+        src, root_src = weight_source(g, tid), weight_source(g, place.root)
+        if src != tid or root_src != place.root:
+            what = f"a replica of {src!r}" if src != tid else f"a view of {place.root!r}, a replica of {root_src!r}"
+            raise ExecutorError(f"write_weight {tid!r}: {what} (its copy on device {place.device}): write the "
+                                "original, which writes every replica")
+        a = host_weight(g, tid, arr)
+        off = g.offset_in_root(g.tensor_index[tid])
+        roots = weight_copies(g, place.root)
+        if bad := next((r for r in roots if off + a.nbytes > g.tensor(r).size), None):   # (a hand-made replica_of)
+            raise ExecutorError(f"write_weight {tid!r}: replica {bad!r} of {place.root!r} has {g.tensor(bad).size} "
+                                f"bytes, fewer than the {off + a.nbytes} it would be written to")
+        for r in roots:
+            with self.on(self.binding.places[r].device):
+                self.cuda.memcpy_htod(self.addr_of[r] + off, a)
 
     # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
     def poison(self, d: int, stream, arena: bool, ranges, keep: tuple[tuple[int, int], ...] = ()) -> None:

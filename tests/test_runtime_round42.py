@@ -109,39 +109,42 @@ def test_an_unhashable_dtype_attr_is_no_raw_type_error(dtype):
 
 
 
-def _tied():
-    """``z = (x * w) * w`` split over 2 devices: ``w`` is read on both, so device 1 holds its replica ``w@dev1``."""
+def _tied(first: str = "w"):
+    """``z = (x * first) * w`` split over 2 devices, ``first`` ``w`` or its view ``wv`` (all of its bytes): ``w`` is
+    read on both devices, so device 1 holds its replica ``w@dev1``."""
     f, w = {"dtype": "f32", "shape": [1, 64]}, {"dtype": "f32", "shape": [64]}
     doc = {"format": "memplan.graph/1", "name": "tied",
            "tensors": [{"id": "x", "size": 256, "kind": "input", "attrs": f},
                        {"id": "w", "size": 256, "kind": "weight", "attrs": w},
+                       {"id": "wv", "size": 256, "kind": "intermediate", "view_of": "w", "attrs": w},
                        {"id": "y", "size": 256, "kind": "intermediate", "attrs": f},
                        {"id": "z", "size": 256, "kind": "output", "attrs": f}],
-           "nodes": [{"id": "m0", "op": "MUL", "inputs": ["x", "w"], "outputs": ["y"]},
+           "nodes": [{"id": "m0", "op": "MUL", "inputs": ["x", first], "outputs": ["y"]},
                      {"id": "m1", "op": "MUL", "inputs": ["y", "w"], "outputs": ["z"]}]}
     split, plan = memplan.plan_devices(memplan.graph_from_dict(doc), 2)
     assert split.graph.tensor("w@dev1").attrs["replica_of"] == "w" and plan.node_devices == (0, 0, 1)   # (premise)
     return split.graph, plan
 
 
-def test_write_weight_on_several_gpus_writes_every_replica(monkeypatch):
-    """Failed before: after ``w`` was written from 2 to 3, ``z`` was 1 * 3 * 2 (device 1's replica kept 2); the one-GPU
-    step and the emulator give 9."""
+@pytest.mark.parametrize("first, written", [("w", "w"), ("wv", "wv"), ("wv", "w")])
+def test_write_weight_on_several_gpus_writes_every_replica(monkeypatch, first, written):
+    """Failed before: after ``w`` (or its view ``wv``) was written from 2 to 3, ``z`` was 1 * 3 * 2 (device 1's
+    replica kept 2); the one-GPU step and the emulator give 9."""
     import fake_cuda
 
-    g, plan = _tied()
+    g, plan = _tied(first)
     fake_cuda.install(monkeypatch, devices=2)
     from runtime.multi_gpu import MultiGpuExecutor
 
     x = np.ones((1, 64), np.float32)
     ex = MultiGpuExecutor(g, plan, weights={"w": np.full(64, 2.0, np.float32)}, inputs={"x": x})
-    ex.write_weight("w", np.full(64, 3.0, np.float32))
+    ex.write_weight(written, np.full(64, 3.0, np.float32))
     ex.run()
     ex.synchronize()
     want = emulate(g, plan, {"w": np.full(64, 3.0, np.float32)}, {"x": x})[0]["z"]
     assert np.array_equal(ex.read("z"), want) and want[0, 0] == 9.0
     with pytest.raises(ExecutorError, match=r"write_weight 'w@dev1': a replica of 'w' \(its copy on device 1\): "
-                                            r"write 'w', which writes every replica"):
+                                            r"write the original, which writes every replica"):
         ex.write_weight("w@dev1", np.full(64, 5.0, np.float32))
 
 
