@@ -177,3 +177,11 @@ def test_an_array_given_for_a_view_of_an_input_names_the_input_to_give():
         emulate(g, memplan.plan(g), {}, {"av": np.zeros(4, np.float32)})
     out = emulate(g, memplan.plan(g), {}, {"a": np.arange(8, dtype=np.float32)})[0]["b"]
     assert np.array_equal(out, np.arange(4, 8, dtype=np.float32))
+
+
+def test_an_unhashable_config_name_is_named():
+    """Was a raw ``TypeError: unhashable type: 'list'``."""
+    from runtime.models import llama as L
+
+    with pytest.raises(ExecutorError, match=r"unknown llama config \['tiny'\] \(choose from tiny, 1b, 8b\)"):
+        L.config(["tiny"])
