@@ -248,6 +248,8 @@ def read_elements(tid: str, nbytes: int, dtype) -> int:
         raise ExecutorError(f"read {tid!r}: dtype {dtype!r} is not a numpy dtype") from None
     if dt.hasobject:   # (the copy wrote device bytes into the array's object pointers: a crash when used or freed)
         raise ExecutorError(f"read {tid!r}: dtype {dt} holds Python objects, not a tensor's bytes")
+    if dt.kind == "U":   # (device bytes as UCS-4 code points: invalid ones, a SystemError when the array was read)
+        raise ExecutorError(f"read {tid!r}: dtype {dt} holds text (Unicode code points), not a tensor's bytes")
     size = dt.itemsize
     if size == 0 or nbytes % size:
         raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {dt} elements "

@@ -185,3 +185,20 @@ def test_an_unhashable_config_name_is_named():
 
     with pytest.raises(ExecutorError, match=r"unknown llama config \['tiny'\] \(choose from tiny, 1b, 8b\)"):
         L.config(["tiny"])
+
+
+def test_read_as_a_text_dtype_is_refused(monkeypatch):
+    """Was ``SystemError: invalid maximum character passed to PyUnicode_New``: the device bytes copied into a
+    ``<U1`` array as code points."""
+    import fake_cuda
+
+    g = _copy_graph(16, {"dtype": "f32", "shape": [4]})
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    ex = Executor(g, memplan.plan(g), inputs={"a": np.full(4, -1.5, np.float32)})
+    ex.run()
+    ex.synchronize()
+    with pytest.raises(ExecutorError, match=r"read 'b': dtype <U1 holds text"):
+        ex.read("b", "U1")
+    assert ex.read("b", "S4").tobytes() == np.full(4, -1.5, np.float32).tobytes()   # (bytes: taken as before)
