@@ -303,6 +303,11 @@ def check_weight_names(graph: Graph, binding: Binding, names) -> None:
             raise ExecutorError(f"weights {name!r}: a replica of {src!r} (its copy on device "
                                 f"{binding.places[name].device}): give {src!r}, whose values every replica holds")
         if name not in own and name not in sources:
+            place = binding.places.get(name) if isinstance(name, str) else None
+            if place is not None and not place.in_arena:   # (it said "not a weight or cache tensor", of a view of one)
+                root = weight_source(graph, place.root)
+                raise ExecutorError(f"weights {name!r}: a view of {root!r} ({graph.tensor(name).size} bytes at byte "
+                                    f"{graph.offset_in_root(graph.tensor_index[name])} of it): give {root!r}")
             raise ExecutorError(f"weights {name!r}: not a weight or cache tensor of graph {graph.name!r}")
 
 

@@ -202,3 +202,16 @@ def test_read_as_a_text_dtype_is_refused(monkeypatch):
     with pytest.raises(ExecutorError, match=r"read 'b': dtype <U1 holds text"):
         ex.read("b", "U1")
     assert ex.read("b", "S4").tobytes() == np.full(4, -1.5, np.float32).tobytes()   # (bytes: taken as before)
+
+
+def test_an_array_given_for_a_view_of_a_weight_names_the_weight_to_give():
+    """Was "weights 'l0.kview': not a weight or cache tensor" of a view of the cache ``l0.k_cache``."""
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg), L.make_inputs(cfg)
+    view = g.tensor("l0.kview")
+    with pytest.raises(ExecutorError, match=r"weights 'l0.kview': a view of 'l0.k_cache' \(\d+ bytes at byte \d+ of "
+                                            r"it\): give 'l0.k_cache'"):
+        emulate(g, memplan.plan(g), {**w, "l0.kview": np.zeros(view.size // 2, np.float16)}, inp)
