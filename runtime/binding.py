@@ -55,7 +55,8 @@ class Step:
 class Binding:
     places: Mapping[str, Place]
     steps: tuple[Step, ...]
-    #: per device: arena bytes (at least 1, so an empty arena still has an address)
+    #: per device: the plan's arena bytes, 0 for an empty arena (each allocator gives an empty arena an address of
+    #: its own: it was reported as 1 byte, and a 1-byte tensor in a plan of a 0-byte arena was bound unrefused)
     arena_bytes: tuple[int, ...]
     #: root tensors that live outside the arena, in graph order, with their byte sizes
     own_roots: tuple[tuple[str, int], ...]
@@ -153,10 +154,7 @@ def bind(graph: Graph, plan: Plan) -> Binding:
     if devices > 1 and len(plan.device_arena_bytes) != devices:
         raise PlanFormatError(f"plan {plan.graph!r} spans {devices} devices but lists {len(plan.device_arena_bytes)} "
                               "device_arena_bytes")
-    if devices > 1:
-        arena = tuple(max(int(b), 1) for b in plan.device_arena_bytes)
-    else:
-        arena = (max(int(plan.arena_bytes), 1),) + (1,) * (devices - 1)
+    arena = tuple(int(b) for b in plan.device_arena_bytes) if devices > 1 else (int(plan.arena_bytes),)
     for t in graph.tensors:
         p = places[t.id]
         if p.in_arena and not 0 <= p.offset <= p.offset + t.size <= arena[p.device]:
@@ -231,12 +229,98 @@ def read_inputs(graph: Graph, binding: Binding) -> frozenset[str]:
 INPUT_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
 
 
+def attr_dtype(graph: Graph, tid: str):
+    """The host dtype of ``tid``'s ``dtype`` attr (``INPUT_DTYPES``), or None where it names none of them. A
+    hand-written graph's attrs are free-form: a list or dict ``dtype`` (``["f32"]``) was a raw "unhashable type"
+    TypeError from every input and weight check."""
+    name = graph.tensor(tid).attrs.get("dtype")
+    return INPUT_DTYPES.get(name) if isinstance(name, str) else None
+
+
+def read_elements(tid: str, nbytes: int, dtype) -> int:
+    """How many ``dtype`` elements a read copies back from ``tid``'s ``nbytes``, or ExecutorError naming the
+    tensor: a dtype numpy does not know (``"float99"`` was numpy's TypeError), one of Python objects (``object``: the
+    copy filled its pointers with device bytes) or whose elements do not fill the bytes (the rest were left out of
+    the copy, silently, or the reshape failed with numpy's message)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ExecutorError(f"read {tid!r}: dtype {dtype!r} is not a numpy dtype") from None
+    if dt.hasobject:   # (the copy wrote device bytes into the array's object pointers: a crash when used or freed)
+        raise ExecutorError(f"read {tid!r}: dtype {dt} holds Python objects, not a tensor's bytes")
+    if dt.kind == "U":   # (device bytes as UCS-4 code points: invalid ones, a SystemError when the array was read)
+        raise ExecutorError(f"read {tid!r}: dtype {dt} holds text (Unicode code points), not a tensor's bytes")
+    size = dt.itemsize
+    if size == 0 or nbytes % size:
+        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {dt} elements "
+                            f"({size} bytes each)")
+    return nbytes // size
+
+
+def read_spec(graph: Graph, tid: str, dtype=None, *, hint: str = ": pass dtype=") -> tuple[np.dtype, int, tuple | None]:
+    """How a tensor's bytes are read back to the host, as ``(dtype, elements, shape)``: ``dtype`` None is the
+    tensor's own (its ``dtype`` attr, f32 without one), so an f16 tensor is not read as half as many f32 and an
+    i32 one not as its bits read as float; ``shape`` its ``shape`` attr where it is a list of non-negative integers
+    (``graph_shape``; else None: flat). ExecutorError naming the tensor for an own dtype none of ``INPUT_DTYPES``
+    (``hint`` says what to do), elements that do not fill its bytes (``read_elements``) or a shape that does not
+    hold them. Why one function: the pycuda executors' ``read`` and the emulator's outputs read the same tensors,
+    and the emulator read every output as f32 (an i32 output's ``[1, 2, 3, 4]`` came back as ``[1e-45, ...]``; an
+    output of 6 bytes as one float, its last 2 bytes dropped) where ``read`` refused or read it right."""
+    t = graph.tensor(tid)
+    if dtype is None:
+        name = t.attrs.get("dtype", "f32")
+        dtype = INPUT_DTYPES.get(name) if isinstance(name, str) else None
+        if dtype is None:
+            raise ExecutorError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}{hint}")
+    n, shape = read_elements(tid, t.size, dtype), graph_shape(graph, tid)
+    if shape is not None and math.prod(shape) != n:   # (numpy's "cannot reshape", after the copy)
+        raise ExecutorError(f"read {tid!r} as {np.dtype(dtype)}: {n} elements, its shape {list(shape)} holds "
+                            f"{math.prod(shape)} (read it as its own dtype, then .view())")
+    return np.dtype(dtype), n, shape
+
+
+def weight_source(graph: Graph, tid: str) -> str:
+    """The tensor whose values ``tid`` holds: its original where it is a replica (``attrs.replica_of``: a split's
+    copy of a read-only weight on a later device that reads it, ``memplan.devices``), else ``tid`` itself."""
+    src = graph.tensor(tid).attrs.get("replica_of")
+    return src if isinstance(src, str) and src != tid and src in graph.tensor_index else tid
+
+
+def weight_copies(graph: Graph, tid: str) -> tuple[str, ...]:
+    """``tid`` and every replica of it (``weight_source``): the tensors that must hold the same values."""
+    return (tid,) + tuple(u.id for u in graph.tensors if u.id != tid and weight_source(graph, u.id) == tid)
+
+
+def check_weight_names(graph: Graph, binding: Binding, names) -> None:
+    """ExecutorError naming the first of ``names`` (the keys of a ``weights=`` mapping, in sorted order) that is no
+    weight or cache of ``graph`` (a typo was silently left zero), or that is a replica: a replica gets its
+    original's array, so an array given under the replica's own id (``"w@dev1"``) was dropped without a word and
+    that device computed with zeros (or beside the original's, with other values than the other devices)."""
+    own = {rid for rid, _ in binding.own_roots}
+    sources = {weight_source(graph, r) for r in own}
+    for name in sorted(names, key=str):
+        if name in own and (src := weight_source(graph, name)) != name:
+            raise ExecutorError(f"weights {name!r}: a replica of {src!r} (its copy on device "
+                                f"{binding.places[name].device}): give {src!r}, whose values every replica holds")
+        if name not in own and name not in sources:
+            place = binding.places.get(name) if isinstance(name, str) else None
+            if place is not None and not place.in_arena:   # (it said "not a weight or cache tensor", of a view of one)
+                root = weight_source(graph, place.root)
+                raise ExecutorError(f"weights {name!r}: a view of {root!r} ({graph.tensor(name).size} bytes at byte "
+                                    f"{graph.offset_in_root(graph.tensor_index[name])} of it): give {root!r}")
+            raise ExecutorError(f"weights {name!r}: not a weight or cache tensor of graph {graph.name!r}")
+
+
 def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
     """``arr`` as the contiguous host array every executor copies into input ``tid``'s bytes, or ExecutorError
     naming it: not an input of the graph, another dtype (same bytes, other bits: float positions ran as
     garbage), another shape than its ``shape`` attr, or another byte count (it would overwrite its arena
     neighbours)."""
     if tid not in binding.inputs:
+        place = binding.places.get(tid) if isinstance(tid, str) else None
+        if place is not None and place.root in binding.inputs:   # (it said "not an input tensor", of an input)
+            raise ExecutorError(f"input {tid!r}: a view of input {place.root!r} ({graph.tensor(tid).size} bytes at "
+                                f"byte {graph.offset_in_root(graph.tensor_index[tid])} of it): give {place.root!r}")
         raise ExecutorError(f"input {tid!r}: not an input tensor of graph {graph.name!r}")
     return _host_array(graph, tid, arr, "input")
 
@@ -282,7 +366,7 @@ def _host_array(graph: Graph, tid: str, arr, what: str) -> np.ndarray:
     except (TypeError, ValueError, RuntimeError) as exc:   # (a CUDA tensor, a ragged list: numpy's own error)
         raise ExecutorError(f"{what} {tid!r}: {type(arr).__name__} is no host array ({exc})") from None
     t = graph.tensor(tid)
-    want, shape = INPUT_DTYPES.get(t.attrs.get("dtype")), graph_shape(graph, tid)
+    want, shape = attr_dtype(graph, tid), graph_shape(graph, tid)
     nbytes = given.size * given.dtype.itemsize
     if given.dtype.hasobject:   # (its bytes are pointers: copied to the device as the tensor's values)
         why = f"{given.dtype} given (Python objects, not a tensor's values)"

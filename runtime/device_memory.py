@@ -19,7 +19,17 @@ import numpy as np
 from memplan import Graph
 from memplan.errors import BudgetError, ExecutorError
 
-from .binding import INPUT_DTYPES, Binding, arena_base, host_input, host_weight, read_inputs
+from .binding import (
+    Binding,
+    arena_base,
+    check_weight_names,
+    host_input,
+    host_weight,
+    read_inputs,
+    read_spec,
+    weight_copies,
+    weight_source,
+)
 from .cuda_util import F16_NAN, F32_NAN
 from .kernels import KernelLibrary, counter_bytes
 from .oom import is_out_of_memory
@@ -43,24 +53,6 @@ def _free_text(cuda) -> str:
     except Exception:   # (the query itself may fail on a device in trouble: the message stays useful)
         return "free memory unknown"
     return f"{free} B free of {total}"
-
-
-def _elements(tid: str, nbytes: int, dtype) -> int:
-    """How many ``dtype`` elements ``read`` copies back from ``tid``'s ``nbytes``, or ExecutorError naming the tensor:
-    a dtype numpy does not know (``"float99"`` was numpy's TypeError), one of Python objects (``object``: the copy
-    filled its pointers with device bytes) or whose elements do not fill the bytes (the rest were left out of the
-    copy, silently, or the reshape failed with numpy's message)."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ExecutorError(f"read {tid!r}: dtype {dtype!r} is not a numpy dtype") from None
-    if dt.hasobject:   # (the copy wrote device bytes into the array's object pointers: a crash when used or freed)
-        raise ExecutorError(f"read {tid!r}: dtype {dt} holds Python objects, not a tensor's bytes")
-    size = dt.itemsize
-    if size == 0 or nbytes % size:
-        raise ExecutorError(f"read {tid!r}: its {nbytes} bytes are not whole {dt} elements "
-                            f"({size} bytes each)")
-    return nbytes // size
 
 
 class DeviceMemory:
@@ -130,16 +122,14 @@ class DeviceMemory:
         unscaled) and 1.0 f32; else zeros. A replica (``attrs.replica_of``: a weight read on several
         devices) gets its original's values; the same seed gives the same values on any executor."""
         cuda, g = self.cuda, self.graph
-        roots = {rid for rid, _ in self.binding.own_roots}
-        if unknown := sorted(set(weights) - roots - {g.tensor(r).attrs.get("replica_of", r) for r in roots}):
-            raise ExecutorError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {g.name!r}")
+        check_weight_names(g, self.binding, weights)
         for d in range(len(self.arenas)):
             with self.on(d):
                 for rid, size in self.binding.own_roots:
                     if self.binding.places[rid].device != d:
                         continue
                     t = g.tensor(rid)
-                    src = t.attrs.get("replica_of", rid)
+                    src = weight_source(g, rid)
                     ptr = self.weight_ptr[rid]
                     if src in weights:
                         cuda.memcpy_htod(ptr, host_weight(g, rid, weights[src]))
@@ -166,18 +156,9 @@ class DeviceMemory:
 
     def read(self, tid: str, dtype=None) -> np.ndarray:
         """Copy a tensor back (after a synchronize); shaped by its ``shape`` attr. ``dtype`` None: the
-        tensor's own (its ``dtype`` attr, f32 without one), so an f16 tensor is not read as half as many f32."""
-        t = self.graph.tensor(tid)
-        if dtype is None:
-            name = t.attrs.get("dtype", "f32")
-            if name not in INPUT_DTYPES:
-                raise ExecutorError(f"read {tid!r}: its dtype {name!r} is none of {', '.join(INPUT_DTYPES)}: "
-                                    "pass dtype=")
-            dtype = INPUT_DTYPES[name]
-        n, shape = _elements(tid, t.size, dtype), t.attrs.get("shape")
-        if shape and int(np.prod(shape)) != n:   # (numpy's "cannot reshape", after the copy)
-            raise ExecutorError(f"read {tid!r} as {np.dtype(dtype)}: {n} elements, its shape {list(shape)} holds "
-                                f"{int(np.prod(shape))} (read it as its own dtype, then .view())")
+        tensor's own (its ``dtype`` attr, f32 without one), so an f16 tensor is not read as half as many f32
+        (``runtime.binding.read_spec``)."""
+        dtype, n, shape = read_spec(self.graph, tid, dtype)
         out = np.empty(n, dtype=dtype)
         with self.on(self.binding.places[tid].device):
             self.cuda.memcpy_dtoh(out, self.addr_of[tid])
@@ -187,9 +168,25 @@ class DeviceMemory:
         t = self.graph.tensor(tid)
         if self.binding.places[tid].in_arena:
             raise ExecutorError(f"write_weight {tid!r}: an arena tensor ({t.kind}), not a weight or cache")
-        a = host_weight(self.graph, tid, arr)
-        with self.on(self.binding.places[tid].device):
-            self.cuda.memcpy_htod(self.addr_of[tid], a)
+        # a weight read on several devices of a split has a replica on each later one (``runtime.binding.
+        # weight_copies``): writing the original alone left them their old values, and those devices computed with
+        # them, silently (z = (x * w) * w over 2 GPUs gave x * 2 * 3 after w was written from 2 to 3). A view's bytes
+        # are written into every replica of its root, at its offset there: a later device may hold the whole root
+        g, place = self.graph, self.binding.places[tid]
+        src, root_src = weight_source(g, tid), weight_source(g, place.root)
+        if src != tid or root_src != place.root:
+            what = f"a replica of {src!r}" if src != tid else f"a view of {place.root!r}, a replica of {root_src!r}"
+            raise ExecutorError(f"write_weight {tid!r}: {what} (its copy on device {place.device}): write the "
+                                "original, which writes every replica")
+        a = host_weight(g, tid, arr)
+        off = g.offset_in_root(g.tensor_index[tid])
+        roots = weight_copies(g, place.root)
+        if bad := next((r for r in roots if off + a.nbytes > g.tensor(r).size), None):   # (a hand-made replica_of)
+            raise ExecutorError(f"write_weight {tid!r}: replica {bad!r} of {place.root!r} has {g.tensor(bad).size} "
+                                f"bytes, fewer than the {off + a.nbytes} it would be written to")
+        for r in roots:
+            with self.on(self.binding.places[r].device):
+                self.cuda.memcpy_htod(self.addr_of[r] + off, a)
 
     # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
     def poison(self, d: int, stream, arena: bool, ranges, keep: tuple[tuple[int, int], ...] = ()) -> None:

@@ -21,7 +21,16 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind, check_views, host_input, host_weight, read_inputs
+from .binding import (
+    bind,
+    check_views,
+    check_weight_names,
+    host_input,
+    host_weight,
+    read_inputs,
+    read_spec,
+    weight_source,
+)
 from .kernels import (
     ATTN_CLUSTER,
     ATTN_FUSED_NAMES,
@@ -322,7 +331,8 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     allow. ``weights`` by tensor id (a replica, ``attrs.replica_of``, gets its original's); ``check``
     verifies the plan first. ``num_sms`` and ``wgmma`` describe the device the registry picks kernels for
     (``KernelLibrary.num_sms``, ``.wgmma``: on Hopper the wgmma build and clusters of 16), so its choices
-    there run here too. Returns the output tensors (f32), the memory and every tensor's address."""
+    there run here too. Returns the output tensors (f32; an i32 output int32, as ``Executor.read`` gives it; each
+    shaped by its ``shape`` attr), the memory and every tensor's address."""
     for what, v, kind in (("graph", graph, Graph), ("plan", plan, Plan), ("weights", weights, Mapping),
                           ("inputs", inputs, Mapping)):
         if not isinstance(v, kind):   # (None was an AttributeError from deep inside)
@@ -345,13 +355,11 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
         for a, b in zip(arenas, binding.arena_bytes):
             mem.view(a, b // 4, np.float32)[:] = np.nan
     roots = {}
-    own = {rid for rid, _ in binding.own_roots}
-    # as the executors: a name that is no weight (a typo) is not silently left zero
-    if unknown := sorted(set(weights) - own - {graph.tensor(r).attrs.get("replica_of", r) for r in own}):
-        raise ExecutorError(f"weights {unknown[0]!r}: not a weight or cache tensor of graph {graph.name!r}")
+    # as the executors: a name that is no weight (a typo) is not silently left zero, nor a replica's array dropped
+    check_weight_names(graph, binding, weights)
     for rid, size in binding.own_roots:
         roots[rid] = mem.alloc(size)
-        src = graph.tensor(rid).attrs.get("replica_of", rid)
+        src = weight_source(graph, rid)
         if src in weights:
             mem.view(roots[rid], size, np.uint8)[:] = host_weight(graph, rid, weights[src]).view(np.uint8).reshape(-1)
     addr = {t.id: binding.address(t.id, arenas, roots) for t in graph.tensors}
@@ -366,6 +374,9 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     needed = read_inputs(graph, binding)
     if missing := [t for t in binding.inputs if t in needed and t not in inputs]:
         raise ExecutorError(f"emulate: input {missing[0]!r} of graph {graph.name!r} not given ({len(missing)} missing)")
+    # how each output is read back, as the executors' ``read`` reads it: refused before any launch where it cannot be
+    out_specs = {t: read_spec(graph, t, hint=" (the emulator returns each output in its own dtype)")
+                 for t in binding.outputs}
     # each step's launches may touch only its node's (a fused group's: every member's) planned tensors, and
     # the buffers that are no arena and no weight root (group counters, scratch copies)
     planned = {a for a, _ in mem.bufs[:len(arenas) + len(roots)]}
@@ -384,9 +395,10 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
                                 f"({_whose(graph, addr, exc.addr)})") from None
         finally:
             mem.bounds = None
-    # (an f16 output, as a MUL may now write: its values as f32, not its bytes read as half as many f32)
-    outs = {t: (mem.view(addr[t], graph.tensor(t).size // 2, np.float16).astype(np.float32)
-                if graph.tensor(t).attrs.get("dtype") == "f16" else _f32(mem, addr[t], graph.tensor(t).size // 4).copy()
-                ).reshape(graph.tensor(t).attrs.get("shape", [-1]))
-            for t in binding.outputs}
+    # (an f16 output, as a MUL may now write: its values as f32, not its bytes read as half as many f32; an i32 one
+    # as int32, not its bits read as f32)
+    outs = {}
+    for t, (dt, n, shape) in out_specs.items():
+        v = mem.view(addr[t], n, dt)
+        outs[t] = (v.astype(np.float32) if dt == np.float16 else v.copy()).reshape(shape if shape is not None else -1)
     return outs, mem, addr

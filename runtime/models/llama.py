@@ -46,7 +46,7 @@ def config(name: str, batch: int = 1, **overrides) -> LlamaConfig:
     """A named config ("tiny", "1b", "8b") at a batch size."""
     try:
         base = CONFIGS[name]
-    except KeyError:
+    except (KeyError, TypeError):   # (a list name was a raw "unhashable type")
         raise ExecutorError(f"unknown llama config {name!r} (choose from {', '.join(CONFIGS)})") from None
     return replace(base, batch=batch, **overrides)
 
