@@ -4,7 +4,14 @@ Bugs fixed (each test marked "failed before" did):
 - ``exact._cudnn_conv`` passed cuDNN's legacy ``torch.backends.cudnn.allow_tf32`` to ``cudnn_convolution``: that
   getter raises where convolutions and RNNs were given different float32 precisions (torch 2.9's API,
   ``torch.backends.cudnn.conv.fp32_precision = "ieee"`` beside RNNs' "tf32"), so lowering any CUDA convolution
-  under that state was a raw RuntimeError; now the convolutions' own precision, what eager's convolution reads.
+  under that state was a raw RuntimeError; now the convolutions' own precision, what eager's convolution reads;
+- a user input returned as it is (``return x``, ``y.contiguous()`` of a contiguous ``y``) came back as a copy, and
+  beside views of it (``return x, x[1]``) as copies sharing a new storage, so an in-place write to the result left
+  the caller's tensor as it was where eager's changes it (a view of ``x`` returned alone was already the caller's
+  view); now the caller's tensor itself and views of it, where it is laid out as at export;
+- an ``as_strided`` over a user input (``x.as_strided((2, 3), (1, 2))``) reads the caller's storage by strides, but a
+  call with a tensor of other strides than at export (a transposed one) ran on the executor's copy laid out as at
+  export: other elements than eager's, silently; now refused naming the input, its strides and the node.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from needs import need
 
 torch = need("torch")
 
+from torch import nn  # noqa: E402
 
 from runtime.aten import ambient, compile, exact  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 def _compile(m, *inputs, **kw):
@@ -49,3 +58,89 @@ def test_cudnn_conv_reads_the_convolutions_own_tf32_precision(settings_kept, mon
     assert (kind, copies) == ("exact", 0)
     assert run.func is torch.ops.aten.cudnn_convolution.out
     assert run.args[-1] is (conv == "tf32")   # allow_tf32, after benchmark and deterministic
+
+
+class ReturnsInput(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class ReturnsInputBesideViews(nn.Module):
+    def forward(self, x, y):
+        return x, x[1], x[:, ::2], y.contiguous(), x * 2
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_returned_as_it_is_is_the_callers_tensor(return_views):
+    """Failed before (without ``return_views``): ``return x`` gave a copy, so ``step(x).add_(1)`` left the caller's
+    ``x`` as it was where eager's changes it (its ``x.view(-1)`` returned was already the caller's view)."""
+    x = torch.randn(3, 4)
+    step = _compile(ReturnsInput(), x, return_views=return_views)
+    for _ in range(2):
+        x = torch.randn(3, 4)
+        before = x.clone()
+        got = step(x)
+        assert got is x and ReturnsInput()(x) is x
+        got.add_(1)
+        assert torch.equal(x, before + 1)
+    assert step.stats.output_copies == 0
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_input_returned_beside_views_of_it_is_the_callers_tensor_and_they_its_views(streams):
+    """Failed before: ``return x, x[1], ...`` gave copies sharing one new storage, so a write to any of them left the
+    caller's ``x`` as it was; eager's are ``x`` and views of it. ``y.contiguous()`` is ``y`` itself in eager too."""
+    m = ReturnsInputBesideViews()
+    step = compile(m, (torch.randn(3, 4), torch.randn(5)), streams=streams, poison=True, cuda_graph=False)
+    for _ in range(2):
+        x, y = torch.randn(3, 4), torch.randn(5)
+        want = m(x.clone(), y.clone())
+        got = step(x, y)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+        assert got[0] is x and got[3] is y
+        got[1].zero_()   # eager: a row of the caller's x
+        assert torch.equal(x[1], torch.zeros(4)) and torch.equal(got[2][1], torch.zeros(2))
+        assert not torch.equal(got[4][1], torch.zeros(4))   # (x * 2: a tensor of its own)
+    assert step.stats.output_copies == 1
+
+
+def test_an_input_laid_out_otherwise_returned_beside_views_of_it_keeps_them_sharing():
+    """A caller's input with other strides than at export: its views are not eager's (those have the caller's
+    strides; the program computed the export's), so the input and its views stay copies sharing one storage, with
+    eager's values."""
+    m = ReturnsInputBesideViews()
+    step = _compile(m, torch.randn(3, 4), torch.randn(5))
+    x, y = torch.randn(4, 3).t(), torch.randn(5)
+    want, got = m(x, y), step(x, y)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert got[0] is not x and got[3] is y
+    got[0][1].fill_(7.0)
+    assert torch.equal(got[1], torch.full((4,), 7.0))   # (one storage, as eager's outputs share one)
+
+
+class StridedWindow(nn.Module):
+    def __init__(self, offset=None):
+        super().__init__()
+        self.offset = offset
+
+    def forward(self, x):
+        return x.as_strided((2, 3), (1, 2), self.offset) * 1
+
+
+@pytest.mark.parametrize("offset", [None, 0])
+def test_an_as_strided_read_of_an_input_requires_the_exports_strides(offset):
+    """Failed before: ``as_strided`` reads the caller's storage by strides, so of a transposed caller's tensor (the
+    export's contiguous) eager's window holds other elements than the program's, which read its copy of the input
+    laid out as at export: a wrong result, silently. A tensor with the export's strides at another storage offset
+    (no offset given: the window follows the tensor's own) still runs, as eager."""
+    m = StridedWindow(offset)
+    step = compile(m, (torch.randn(4, 6),), cuda_graph=False, poison=True)
+    for x in (torch.randn(4, 6), torch.randn(30)[:24].view(4, 6)):
+        assert torch.equal(step(x), m(x))
+    if offset is None:
+        x = torch.randn(30)[3:27].view(4, 6)
+        assert torch.equal(step(x), m(x))
+    x = torch.randn(6, 4).t()
+    with pytest.raises(AtenExecutorError, match=r"input 'x' has strides \(1, 4\), the program was exported with "
+                                                r"\(6, 1\), and node 'as_strided' reads the caller's storage"):
+        step(x)
