@@ -11,10 +11,18 @@ Bugs fixed (each test marked "failed before" did):
   view); now the caller's tensor itself and views of it, where it is laid out as at export;
 - an ``as_strided`` over a user input (``x.as_strided((2, 3), (1, 2))``) reads the caller's storage by strides, but a
   call with a tensor of other strides than at export (a transposed one) ran on the executor's copy laid out as at
-  export: other elements than eager's, silently; now refused naming the input, its strides and the node.
+  export: other elements than eager's, silently; now refused naming the input, its strides and the node;
+- ``forward`` reading a tensor's layout in Python (``if x.is_contiguous():``, ``x.stride(0)``, ``x.storage_offset()``)
+  had the export's answer fixed in the program: a call with a transposed input took the export's branch, silently;
+  now such reads are recorded at export and a call laid out otherwise is refused naming the input and the read;
+- ``forward`` taking ``next()`` of an iterator or generator its module holds (``self.it = iter(scales)``,
+  ``itertools.count()``, a generator) compiled, and every compiled call reused the value the export took (compile
+  consumed one); now refused at compile naming the attribute.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 from needs import need
@@ -144,3 +152,105 @@ def test_an_as_strided_read_of_an_input_requires_the_exports_strides(offset):
     with pytest.raises(AtenExecutorError, match=r"input 'x' has strides \(1, 4\), the program was exported with "
                                                 r"\(6, 1\), and node 'as_strided' reads the caller's storage"):
         step(x)
+
+
+class BranchesOnLayout(nn.Module):
+    def forward(self, x):
+        return x * 2 if x.is_contiguous() else x * 3
+
+
+class ReadsOffset(nn.Module):
+    def forward(self, x):
+        return x * x.storage_offset()
+
+
+class ReadsNoLayout(nn.Module):
+    def forward(self, x):
+        return (x * 2).t().contiguous()
+
+
+def test_forward_reading_an_inputs_layout_refuses_a_call_laid_out_otherwise():
+    """Failed before: export fixes ``x.is_contiguous()``'s answer of the export's input in the program, so a call with
+    a transposed tensor returned ``x * 2`` where eager's returns ``x * 3``, silently. Now refused naming the input,
+    its strides, the read and its line; a call laid out as at export runs, and the watch leaves ``torch.Tensor``'s
+    methods as they were."""
+    m = BranchesOnLayout()
+    step = _compile(m, torch.randn(4, 6))
+    assert [method for method, _where in step.program.layout_reads] == ["is_contiguous"]
+    assert "is_contiguous" not in vars(torch.Tensor) and "stride" not in vars(torch.Tensor)
+    x = torch.randn(4, 6)
+    assert torch.equal(step(x), m(x))
+    x = torch.randn(6, 4).t()
+    with pytest.raises(AtenExecutorError, match=r"input 'x' has strides \(1, 4\), the export's \(6, 1\), and forward "
+                                                r"read Tensor.is_contiguous\(\) at test_aten_round42.py:\d+ while"):
+        step(x)
+
+
+def test_forward_reading_a_storage_offset_refuses_a_call_at_another_offset():
+    """Failed before: ``x * x.storage_offset()`` computed the export's offset (2) for a call at offset 1."""
+    m = ReadsOffset()
+    step = _compile(m, torch.randn(10)[2:8])
+    x = torch.randn(10)[2:8]
+    assert torch.equal(step(x), m(x))
+    with pytest.raises(AtenExecutorError, match=r"input 'x' has storage offset 1, the export's 2, and forward read "
+                                                r"Tensor.storage_offset\(\)"):
+        step(torch.randn(10)[1:7])
+
+
+def test_a_forward_reading_no_layout_runs_on_any_layout():
+    """torch's own layout reads (its kernels' and decompositions', the importer's) are no ``forward``'s: a program
+    without a read of ``forward``'s takes a transposed input as before, eager's values."""
+    m = ReadsNoLayout()
+    step = _compile(m, torch.randn(4, 6))
+    assert step.program.layout_reads == ()
+    x = torch.randn(6, 4).t()
+    assert torch.equal(step(x), m(x))
+
+
+class TakesNext(nn.Module):
+    def __init__(self, it, in_list=False):
+        super().__init__()
+        if in_list:
+            self.its = [it]
+        else:
+            self.it = it
+
+    def forward(self, x):
+        it = self.its[0] if hasattr(self, "its") else self.it
+        return x * next(it)
+
+
+def _counter():
+    n = 0
+    while True:
+        n += 1
+        yield n
+
+
+@pytest.mark.parametrize("make, label", [
+    (lambda: TakesNext(iter([1.0, 2.0, 3.0])), "TakesNext.it"),
+    (lambda: TakesNext(itertools.count(1)), "TakesNext.it"),
+    (lambda: TakesNext(_counter()), "TakesNext.it"),
+    (lambda: TakesNext(iter({2.0: "a", 3.0: "b"})), "TakesNext.it"),
+    (lambda: TakesNext(_counter(), in_list=True), r"TakesNext.its\[0\]"),
+])
+def test_forward_advancing_an_iterator_its_module_holds_is_refused(make, label):
+    """Failed before: compiled, and every compiled call returned ``x * 1`` (the export's ``next()``) where eager's
+    calls give ``x * 2``, ``x * 3``..."""
+    with pytest.raises(AtenExecutorError, match=rf"forward advances the iterator {label} \(next\(\)"):
+        _compile(make(), torch.ones(2))
+
+
+def test_an_iterator_forward_does_not_advance_is_no_change():
+    class Holds(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.it, self.g = iter([1, 2]), _counter()
+
+        def forward(self, x):
+            return x * 2
+
+    m = Holds()
+    step = _compile(m, torch.ones(2))
+    assert torch.equal(step(torch.ones(2)), torch.full((2,), 2.0))
+    assert next(m.it) == 1 and next(m.g) == 1

@@ -463,6 +463,8 @@ class Executor:
                                         f"node {node!r} takes a storage offset, which counts from the start of the "
                                         "caller's storage (eager's elements would be others): pass a tensor at the "
                                         "export's storage offset")
+        if self.program.layout_reads:
+            self._check_layouts(tensors)
         for k, node in self._strides_read.items():
             x, slot = tensors[k], self._inputs[k]
             if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), slot.stride())):
@@ -495,6 +497,28 @@ class Executor:
                 _copy_overlapping(slot, x, tid)
             else:
                 slot.copy_(x)
+
+    def _check_layouts(self, tensors: list) -> None:
+        """Refuse inputs laid out otherwise than at export (strides of dimensions with more than one element; the
+        storage offset too where ``forward`` read one) where ``forward`` read a tensor's layout in Python while it
+        was exported (``Program.layout_reads``): ``if x.is_contiguous():`` took the export's branch for good, so a
+        transposed input returned that branch's result where eager's takes the other, silently (round 42)."""
+        reads = self.program.layout_reads
+        offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
+        fakes = {n.name: n.meta.get("val") for n in self.program.exported.graph.nodes if n.op == "placeholder"}
+        for (_pos, tid), x, slot in zip(self.program.user_inputs, tensors, self._inputs):
+            fake = fakes.get(tid)   # (the export's own tensor: the arena slot of an input may sit at another offset)
+            strides = tuple(fake.stride()) if fake is not None else tuple(slot.stride())
+            offset = fake.storage_offset() if fake is not None else slot.storage_offset()
+            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides)):
+                (method, where), what = reads[0], f"strides {tuple(x.stride())}, the export's {strides}"
+            elif offset_read is not None and x.storage_offset() != offset:
+                (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
+            else:
+                continue
+            raise AtenExecutorError(f"input {tid!r} has {what}, and forward read Tensor.{method}() at {where} while "
+                                    "it was exported: what it made of the export's layout is fixed in the program, "
+                                    "where eager's follows each call's (pass tensors laid out as at export)")
 
     def _off_arena(self, tensors: list) -> list:
         """The call's inputs, each one that lies in this executor's own arena (an output of the previous call
