@@ -126,6 +126,24 @@ def test_an_input_laid_out_otherwise_returned_beside_views_of_it_keeps_them_shar
     assert torch.equal(got[1], torch.full((4,), 7.0))   # (one storage, as eager's outputs share one)
 
 
+class ReturnsInputBesideAnIntView(nn.Module):
+    def forward(self, x):
+        return x, x[1], x.view(torch.int32)
+
+
+def test_an_input_returned_beside_a_view_of_another_dtype_keeps_all_sharing_one_storage():
+    """A view in another dtype is no view the executor makes of the caller's tensor: then the input and all its views
+    stay copies sharing one storage (as before), so a write to one shows in the others as in eager, rather than the
+    input the caller's and that view a copy apart."""
+    m = ReturnsInputBesideAnIntView()
+    step = _compile(m, torch.randn(3, 4))
+    x = torch.randn(3, 4)
+    got, want = step(x), m(x.clone())
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    got[0].zero_()
+    want[0].zero_()
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+
 class StridedWindow(nn.Module):
     def __init__(self, offset=None):
         super().__init__()

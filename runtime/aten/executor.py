@@ -157,6 +157,12 @@ class Executor:
         self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
         #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
         self._returned_inputs = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
+        #: the inputs returned beside views of them whose every output sharing their bytes can be made a view of the
+        #: caller's tensor (not a view in another dtype, ``x.view(torch.int32)``): only those are served so (``_direct``);
+        #: the others stay copies sharing one storage, which keeps the outputs' own aliasing
+        self._servable_inputs = {k for k in self._grouped_inputs if all(
+            all(program.user_outputs[i] == ("input", k) or self._input_views.get(i, (None,))[0] == k for i in g)
+            for g in self._output_aliases[1] if any(program.user_outputs[i] == ("input", k) for i in g))}
         self._attribute_copies = _attribute_copies(program, set(itself) | set(self._weight_views),
                                                    *self._output_aliases) if return_views else ()
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
@@ -570,12 +576,12 @@ class Executor:
             return ok[k]
 
         for i, k in self._returned_inputs.items():
-            if k not in self._grouped_inputs or fits(k):
+            if k not in self._grouped_inputs or k in self._servable_inputs and fits(k):
                 flat[i] = self._caller_inputs[k]
                 served.add(i)
         for i, (k, shape, stride, delta) in self._input_views.items():
-            if k in self._grouped_inputs and not fits(k):   # (returned itself beside them: all copies sharing
-                continue                                    # one storage, its arena slot's, as before)
+            if k in self._grouped_inputs and not (k in self._servable_inputs and fits(k)):   # (returned itself
+                continue   # beside them: all copies sharing one storage, its arena slot's, as before)
             x = self._caller_inputs[k]
             offset = x.storage_offset() + delta
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
