@@ -17,7 +17,9 @@ Bugs fixed (each test marked "failed before" did):
   now such reads are recorded at export and a call laid out otherwise is refused naming the input and the read;
 - ``forward`` taking ``next()`` of an iterator or generator its module holds (``self.it = iter(scales)``,
   ``itertools.count()``, a generator) compiled, and every compiled call reused the value the export took (compile
-  consumed one); now refused at compile naming the attribute.
+  consumed one); now refused at compile naming the attribute;
+- an input of a tensor subclass with a ``__torch_function__`` of its own ran the plain program on its data, where
+  eager's ops go through the subclass (a product plus 100): now refused naming the input and its class.
 """
 
 from __future__ import annotations
@@ -272,3 +274,34 @@ def test_an_iterator_forward_does_not_advance_is_no_change():
     step = _compile(m, torch.ones(2))
     assert torch.equal(step(torch.ones(2)), torch.full((2,), 2.0))
     assert next(m.it) == 1 and next(m.g) == 1
+
+
+class AddsToProducts(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        if func in (torch.Tensor.mul, torch.mul, torch.Tensor.__mul__):
+            with torch._C.DisableTorchFunctionSubclass():
+                return out + 100
+        return out
+
+
+class PlainSubclass(torch.Tensor):
+    pass
+
+
+class Triples(nn.Module):
+    def forward(self, x):
+        return x * 3
+
+
+def test_an_input_of_a_subclass_with_its_own_torch_function_is_refused():
+    """Failed before: the compiled call returned ``x * 3`` where eager's went through the subclass (``x * 3 + 100``).
+    A subclass that changes nothing (``nn.Parameter``'s disabled ``__torch_function__``) still runs."""
+    step = _compile(Triples(), torch.randn(3))
+    x = torch.randn(3)
+    with pytest.raises(AtenExecutorError, match=r"input 'x' is a AddsToProducts, a tensor subclass with a "
+                                                r"__torch_function__ or __torch_dispatch__ of its own"):
+        step(x.as_subclass(AddsToProducts))
+    assert torch.equal(step(nn.Parameter(x, requires_grad=False)), x * 3)
+    assert torch.equal(step(x.as_subclass(PlainSubclass)).as_subclass(torch.Tensor), x * 3)

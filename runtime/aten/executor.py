@@ -446,6 +446,11 @@ class Executor:
         """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
+            if type(x) is not self.torch.Tensor and _overrides_torch(self.torch, type(x)):
+                raise AtenExecutorError(f"input {tid!r} is a {type(x).__name__}, a tensor subclass with a "
+                                        "__torch_function__ or __torch_dispatch__ of its own: eager runs forward's ops "
+                                        "through it, the program runs ATen's kernels on its data alone (pass a plain "
+                                        "tensor, x.as_subclass(torch.Tensor), where that is what eager would compute)")
             if x.is_nested:   # before its shape: a nested tensor's ``.shape`` is torch's raw "Internal error"
                 raise AtenExecutorError(f"input {tid!r} is a nested tensor, the program runs on dense tensors "
                                         f"of shape {tuple(slot.shape)}")
@@ -804,6 +809,21 @@ def _output_bases(program: Program) -> dict[int, tuple[int, int]]:
                 offset or span_bytes(spec) < nbytes):
             out[i] = (nbytes, offset)
     return out
+
+
+def _overrides_torch(torch: Any, cls: type) -> bool:
+    """Whether tensor subclass ``cls`` changes what torch's ops do on it: a ``__torch_function__`` or
+    ``__torch_dispatch__`` of its own, not ``torch.Tensor``'s or the disabled one (``nn.Parameter``'s, ``nn.Buffer``'s,
+    which return plain tensors). Why: such an input passed to a compiled module (an op adding 100 to every product)
+    gave the plain program's result where eager's went through the subclass, silently (round 42)."""
+    base = torch.Tensor
+    function = getattr(getattr(cls, "__torch_function__", None), "__func__", getattr(cls, "__torch_function__", None))
+    plain = (getattr(base.__torch_function__, "__func__", base.__torch_function__),
+             torch._C._disabled_torch_function_impl)
+    dispatch = getattr(cls, "__torch_dispatch__", None)
+    dispatch = getattr(dispatch, "__func__", dispatch)
+    plain_dispatch = getattr(base.__torch_dispatch__, "__func__", base.__torch_dispatch__)
+    return function not in plain or dispatch is not plain_dispatch
 
 
 def _copy_out_in_base(torch: Any, t: Any, nbytes: int, offset: int) -> Any:
