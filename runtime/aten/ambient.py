@@ -260,6 +260,69 @@ def held_before(owner: Any, name: str) -> Any:
     return MISSING
 
 
+#: how many entries of one list, tuple or dict attribute ``held_iterators`` looks at
+_ITERATORS_PER_CONTAINER = 512
+
+
+def held_iterators(torch: Any, module: Any) -> list[tuple[str, Any, Any]]:
+    """(label, iterator, its position: ``iterator_position``) of each iterator or generator a module of ``module``'s tree
+    holds as an attribute, or in a list, tuple or dict attribute (``self.it = iter(steps)``, ``self.g = gen()``,
+    ``itertools.count()``), whose position can be read. An iterator object of the user's own class (one with a
+    ``__dict__``) is a settings object, whose fields ``python_state`` watches."""
+    out: list[tuple[str, Any, Any]] = []
+    if not isinstance(module, torch.nn.Module):
+        return out
+    for mod in module.modules():
+        for name, value in vars(mod).items():
+            label = f"{type(mod).__name__}.{name}"
+            entries = [(label, value)]
+            if isinstance(value, (list, tuple)):
+                entries += [(f"{label}[{i}]", v) for i, v in enumerate(value[:_ITERATORS_PER_CONTAINER])]
+            elif isinstance(value, dict) and name not in ("_parameters", "_buffers", "_modules"):
+                entries += [(f"{label}[{k!r}]", v) for k, v in list(value.items())[:_ITERATORS_PER_CONTAINER]]
+            for where, v in entries:
+                if (isinstance(v, collections.abc.Iterator) and not isinstance(v, torch.Tensor)
+                        and (inspect.isgenerator(v) or not hasattr(v, "__dict__"))):
+                    position = iterator_position(v)
+                    if position is not None:
+                        out.append((where, v, position))
+    return out
+
+
+def iterator_position(it: Any) -> Any:
+    """What tells where iterator ``it`` stands, or None where nothing does: a generator's frame (the instruction it
+    waits at and its locals), a built-in iterator's ``__reduce__`` (a list iterator's index, ``itertools.count``'s
+    next number). Why: ``forward`` calling ``next(self.it)`` ran once, at the export, and the program holds the value
+    it gave: every compiled call reused it where each eager call takes the next (and compile consumed one)."""
+    if inspect.isgenerator(it):
+        frame = it.gi_frame
+        if frame is None:
+            return ("generator", "finished")
+        return ("generator", frame.f_lasti, tuple((k, _position_part(v)) for k, v in frame.f_locals.items()))
+    try:
+        return _position_part(it.__reduce__())
+    except Exception:
+        return None
+
+
+def _position_part(v: Any, depth: int = 0) -> Any:
+    """A cheap stand-in of ``v`` for ``iterator_position``: plain values as they are, tuples item by item, a list by
+    its length (a dict iterator's ``__reduce__`` lists the keys left, a new list each time), anything else by
+    identity (no ``repr`` of a tensor a generator holds)."""
+    if v is None or isinstance(v, (bool, int, float, str, bytes)):
+        return v
+    if isinstance(v, tuple) and depth < 4:
+        return tuple(_position_part(x, depth + 1) for x in v)
+    if isinstance(v, list):
+        return ("list", len(v))
+    return ("object", id(v))
+
+
+def advanced_iterators(held: list[tuple[str, Any, Any]]) -> list[str]:
+    """The labels of ``held`` (``held_iterators``) whose iterator stands elsewhere now."""
+    return [label for label, it, position in held if iterator_position(it) != position]
+
+
 def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | None, Any, Any]]:
     """(name, module, attribute, object, shallow copy) of each public list, dict or deque attribute of ``module``'s
     tree (``Net.feats``), and of the containers inside them (``Net.cfg['steps']``: module and attribute None).
@@ -543,6 +606,72 @@ def _mode_watched(torch: Any, name: str) -> Callable[[Any], Any]:
     value it gave, where)."""
     return lambda real: _recording(torch, _MODE_READS[name], real,
                                    lambda args, kwargs, value, where: (name, (args, tuple(kwargs.items())), value, where))
+
+
+class _MethodPatch(_SharedPatch):
+    """A ``_SharedPatch`` of a method that ``owner`` inherits (``torch.Tensor.stride``, from ``torch._C.TensorBase``):
+    the last block takes its wrapper away again rather than setting the inherited method on ``owner`` itself."""
+
+    @contextlib.contextmanager
+    def block(self, owner: Any, name: str, wrap: Callable[[Any], Any], record: Any) -> Iterator[Any]:
+        own = name in vars(owner)
+        try:
+            with super().block(owner, name, wrap, record) as out:
+                yield out
+        finally:
+            with self._lock:
+                if self._users == 0 and not own and name in vars(owner):
+                    delattr(owner, name)
+
+
+#: the tensor methods whose answer is the tensor's layout, not its values: ``forward`` branching on one (``if
+#: x.is_contiguous():``) or computing with it takes the export's layout into the program (``watch_layout_reads``)
+LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset")
+_LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS}
+
+
+@contextlib.contextmanager
+def watch_layout_reads(torch: Any) -> Iterator[list[tuple[str, str]]]:
+    """(method, "file.py:123") for each call of ``Tensor.stride()``, ``Tensor.is_contiguous()`` or
+    ``Tensor.storage_offset()`` by code outside torch inside the block (an export: ``forward``'s reads), in this
+    thread.
+
+    Why: export runs ``forward``'s Python once on tensors laid out as the example inputs, so ``x * 2 if
+    x.is_contiguous() else x * 3`` (or ``x * x.stride(0)``) fixes the export's answer in the program, where eager's
+    follows the layout of each call's tensors: a call with a transposed input returned ``x * 2`` where eager's gives
+    ``x * 3``, silently. The executor refuses a call whose inputs are laid out otherwise than at export where such a
+    read is recorded (``Executor.load_inputs``); a program without one runs on any layout, as before. torch's own
+    reads (its decompositions, the fake kernels) are the export's business."""
+    reads: list[tuple[str, str]] = []
+    with contextlib.ExitStack() as stack:
+        for name in LAYOUT_GETTERS:
+            stack.enter_context(_LAYOUT_READS[name].block(torch.Tensor, name, _layout_watched(torch, name), reads))
+        yield reads
+
+
+#: the packages whose reads are no ``forward``'s beside torch's: the export and import around it
+_OWN_PACKAGES = ("memplan", "runtime")
+
+
+def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
+    """The wrapper ``watch_layout_reads`` puts in place of ``torch.Tensor.<name>``: each read by code outside torch,
+    memplan and this runtime as (method, where)."""
+    patch = _LAYOUT_READS[name]
+
+    def wrap(real: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            value = real(*args, **kwargs)
+            reads = patch.innermost()
+            if reads is not None:
+                frame = sys._getframe(1)
+                module = str(frame.f_globals.get("__name__", ""))
+                if module.split(".")[0] not in _OWN_PACKAGES:
+                    where = _reader(torch, frame)
+                    if where is not None:
+                        reads.append((name, where))
+            return value
+        return watched
+    return wrap
 
 
 def mode_reads_changed(torch: Any, reads: tuple[tuple[str, tuple, Any, str], ...]) -> str | None:

@@ -194,14 +194,18 @@ class CompiledModule:
     def _watch_reads_of(self, other: Program) -> None:
         """Watch from now on what ``other``'s export (a proof's) read that compile's did not: a settings object's
         values (``guard.widened``), the default dtype (a call under another default is refused where a read of it
-        is recorded) and the grad, inference and autocast modes (``Program.mode_reads``). That path of ``forward`` runs in eager with the proven arguments."""
+        is recorded), the grad, inference and autocast modes (``Program.mode_reads``) and the tensors' layouts
+        (``Program.layout_reads``). That path of ``forward`` runs in eager with the proven arguments."""
         import torch
 
         self.guard = module_guard.widened(torch, self.guard, self.program, other)
         reads = tuple(dict.fromkeys(self.program.default_dtype_reads + other.default_dtype_reads))
         modes = tuple(dict.fromkeys(self.program.mode_reads + other.mode_reads))
-        if reads != self.program.default_dtype_reads or modes != self.program.mode_reads:
-            self.program = self.executor.program = replace(self.program, default_dtype_reads=reads, mode_reads=modes)
+        layouts = tuple(dict.fromkeys(self.program.layout_reads + other.layout_reads))
+        if (reads != self.program.default_dtype_reads or modes != self.program.mode_reads
+                or layouts != self.program.layout_reads):
+            self.program = self.executor.program = replace(self.program, default_dtype_reads=reads, mode_reads=modes,
+                                                           layout_reads=layouts)
             self.executor.ambient.dtype_nodes = None   # (found again at the next call under another default)
 
     def _follow_flags(self) -> None:

@@ -395,6 +395,21 @@ def _same_place(a, b) -> bool:
             and all(p == q for n, p, q in zip(a.shape, a.stride(), b.stride()) if n != 1))
 
 
+def _conv_tf32(torch) -> bool:
+    """Whether eager's convolution lets cuDNN use TF32: what ``at::convolution`` passes to ``cudnn_convolution``,
+    ``allowTF32CuDNN(Float32Op::CONV)``, the convolutions' own float32 precision where torch has that API (2.9+).
+
+    Why not ``torch.backends.cudnn.allow_tf32``: that legacy getter asks for cuDNN's one flag without naming an op and
+    raises where convolutions and RNNs were given different precisions (``torch.backends.cudnn.conv.fp32_precision =
+    "ieee"`` beside RNNs' "tf32"), so lowering any CUDA convolution under that state was a raw RuntimeError; where it
+    does not raise it reads the same as the convolutions' own."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    precision = getattr(conv, "fp32_precision", None)
+    if isinstance(precision, str):
+        return precision == "tf32"
+    return bool(torch.backends.cudnn.allow_tf32)
+
+
 def _cudnn_conv(torch, named, out) -> Exact | None:
     x, w, b = named["input"], named["weight"], named.get("bias")
     if named.get("transposed", False) or isinstance(named.get("padding"), str) or x.dim() != 4:
@@ -416,7 +431,7 @@ def _cudnn_conv(torch, named, out) -> Exact | None:
         return None
     cudnn = torch.backends.cudnn
     conv = functools.partial(torch.ops.aten.cudnn_convolution.out, x, w, padding, stride, dilation, groups,
-                             bool(cudnn.benchmark), bool(cudnn.deterministic), bool(cudnn.allow_tf32), out=out)
+                             bool(cudnn.benchmark), bool(cudnn.deterministic), _conv_tf32(torch), out=out)
     if b is None:
         return "exact", conv, 0
     bias = b.reshape(1, -1, *([1] * k))

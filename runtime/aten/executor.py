@@ -41,7 +41,8 @@ class Stats:
     copy_nodes: tuple[str, ...]   # the nodes (and ops) that cost those copies
     scratch_bytes: int            # buffers outside the arena (pool indices, BN statistics, scatter temporaries)
     input_copies: int             # user inputs copied into the arena per call
-    output_copies: int            # outputs copied out per call (0 with return_views)
+    output_copies: int            # outputs copied out per call (0 with return_views; an input returned, a view of one
+    #                               laid out as at export: the caller's own, none)
     streams: int
     events: int
     input_writebacks: int = 0     # user inputs the program writes in place, copied back to the caller per call
@@ -90,6 +91,9 @@ class Executor:
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
                              for k, (_pos, tid) in enumerate(program.user_inputs) if tid in readers}
+        #: per input index: the node reading its storage by strides (an ``as_strided``): ``load_inputs``
+        readers = storage_offset_readers(program, offset_given=False)
+        self._strides_read = {k: readers[tid] for k, (_pos, tid) in enumerate(program.user_inputs) if tid in readers}
         writes = self._root_writes()
         self._written = self._keep_written_inputs(writes)
         #: module tensors a launched node writes where they stand (not through the arena): ``_capture`` undoes
@@ -151,6 +155,14 @@ class Executor:
         #: caller's inputs, and each output that is one of them or shares its bytes): ``collect``
         #: the outputs eager returns as views of a module tensor, or of the caller's input (``_direct_outputs``)
         self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
+        #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
+        self._returned_inputs = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
+        #: the inputs returned beside views of them whose every output sharing their bytes can be made a view of the
+        #: caller's tensor (not a view in another dtype, ``x.view(torch.int32)``): only those are served so (``_direct``);
+        #: the others stay copies sharing one storage, which keeps the outputs' own aliasing
+        self._servable_inputs = {k for k in self._grouped_inputs if all(
+            all(program.user_outputs[i] == ("input", k) or self._input_views.get(i, (None,))[0] == k for i in g)
+            for g in self._output_aliases[1] if any(program.user_outputs[i] == ("input", k) for i in g))}
         self._attribute_copies = _attribute_copies(program, set(itself) | set(self._weight_views),
                                                    *self._output_aliases) if return_views else ()
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
@@ -168,7 +180,9 @@ class Executor:
             copy_nodes=tuple(copies), input_copies=len(self._inputs),
             scratch_bytes=self.scratch.nbytes + sum(launch.scratch_bytes for launch in self.launches.values()),
             output_copies=0 if return_views else _copies_out(*_unserved(program.user_outputs, self._output_aliases[0],
-                                                                        self._output_aliases[1], set(self._weight_views))),
+                                                                        self._output_aliases[1], set(self._weight_views)
+                                                                        | set(self._returned_inputs)
+                                                                        | set(self._input_views))),
             streams=max(plan.streams, 1), events=len(plan.events), input_writebacks=len(self._written),
             buffer_writebacks=len(self._buffer_updates))
         # captured at the first call, once real inputs are in place: warm-up runs read them (an embedding
@@ -432,6 +446,11 @@ class Executor:
         """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
+            if type(x) is not self.torch.Tensor and _overrides_torch(self.torch, type(x)):
+                raise AtenExecutorError(f"input {tid!r} is a {type(x).__name__}, a tensor subclass with a "
+                                        "__torch_function__ or __torch_dispatch__ of its own: eager runs forward's ops "
+                                        "through it, the program runs ATen's kernels on its data alone (pass a plain "
+                                        "tensor, x.as_subclass(torch.Tensor), where that is what eager would compute)")
             if x.is_nested:   # before its shape: a nested tensor's ``.shape`` is torch's raw "Internal error"
                 raise AtenExecutorError(f"input {tid!r} is a nested tensor, the program runs on dense tensors "
                                         f"of shape {tuple(slot.shape)}")
@@ -455,6 +474,15 @@ class Executor:
                                         f"node {node!r} takes a storage offset, which counts from the start of the "
                                         "caller's storage (eager's elements would be others): pass a tensor at the "
                                         "export's storage offset")
+        if self.program.layout_reads:
+            self._check_layouts(tensors)
+        for k, node in self._strides_read.items():
+            x, slot = tensors[k], self._inputs[k]
+            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), slot.stride())):
+                raise AtenExecutorError(f"input {self.program.user_inputs[k][1]!r} has strides {tuple(x.stride())}, "
+                                        f"the program was exported with {tuple(slot.stride())}, and node {node!r} "
+                                        "reads the caller's storage by strides (as_strided: eager's elements would "
+                                        "be others): pass a tensor laid out as at export")
         for k in self._written:  # eager refuses to write a tensor whose elements share memory (an expand):
             # found at the write-back, after the program had run and written its buffers, it came too late
             if getattr(self.torch, "_debug_has_internal_overlap", lambda t: 0)(tensors[k]) == 1:
@@ -480,6 +508,28 @@ class Executor:
                 _copy_overlapping(slot, x, tid)
             else:
                 slot.copy_(x)
+
+    def _check_layouts(self, tensors: list) -> None:
+        """Refuse inputs laid out otherwise than at export (strides of dimensions with more than one element; the
+        storage offset too where ``forward`` read one) where ``forward`` read a tensor's layout in Python while it
+        was exported (``Program.layout_reads``): ``if x.is_contiguous():`` took the export's branch for good, so a
+        transposed input returned that branch's result where eager's takes the other, silently (round 42)."""
+        reads = self.program.layout_reads
+        offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
+        fakes = {n.name: n.meta.get("val") for n in self.program.exported.graph.nodes if n.op == "placeholder"}
+        for (_pos, tid), x, slot in zip(self.program.user_inputs, tensors, self._inputs):
+            fake = fakes.get(tid)   # (the export's own tensor: the arena slot of an input may sit at another offset)
+            strides = tuple(fake.stride()) if fake is not None else tuple(slot.stride())
+            offset = fake.storage_offset() if fake is not None else slot.storage_offset()
+            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides)):
+                (method, where), what = reads[0], f"strides {tuple(x.stride())}, the export's {strides}"
+            elif offset_read is not None and x.storage_offset() != offset:
+                (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
+            else:
+                continue
+            raise AtenExecutorError(f"input {tid!r} has {what}, and forward read Tensor.{method}() at {where} while "
+                                    "it was exported: what it made of the export's layout is fixed in the program, "
+                                    "where eager's follows each call's (pass tensors laid out as at export)")
 
     def _off_arena(self, tensors: list) -> list:
         """The call's inputs, each one that lies in this executor's own arena (an output of the previous call
@@ -507,30 +557,40 @@ class Executor:
 
     def _direct(self, flat: list) -> set[int]:
         """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight
-        itself) and, where this call's input has the export's strides, dtype and device, of the caller's input
-        (``x[1:, ::2]``): a new view object each call, made in the caller's grad mode (as eager's, a weight's requires
-        grad under grad mode); not where the input itself is returned beside them (it is a copy, as every output
-        without ``return_views``: its views are views of that copy, as before). Returns their indices: not copied. Why: each came back as a copy, so an in-place write to it changed the weight or the
-        caller's tensor in eager and nothing here (session 40b). An input laid out otherwise than at export: copies,
-        as before (eager's view has that input's strides; the arena slot the export's)."""
+        itself), the caller's input itself for each user input returned as it is (``return x``), and, where this call's
+        input has the export's strides, dtype and device, eager's view of the caller's input (``x[1:, ::2]``): a new
+        view object each call, made in the caller's grad mode (as eager's, a weight's requires grad under grad mode).
+        An input returned beside views of it (``return x, x.view(-1)``) is itself, its views views of it, where it is
+        laid out as at export; otherwise all are copies sharing one storage (its arena slot's), as before. Returns
+        their indices: not copied. Why: each came back as a copy, so an in-place write to it changed the weight or the
+        caller's tensor in eager and nothing here (session 40b; round 42: ``return x``, then ``y.add_(1)`` changed
+        the caller's ``x`` in eager, where ``x.view(-1)`` returned was already the caller's view). An input laid out
+        otherwise than at export: its views are copies, as before (eager's view has that input's strides; the arena
+        slot the export's)."""
         served: set[int] = set()
         for i, (root, shape, stride, offset) in self._weight_views.items():
             flat[i] = root if shape is None else root.as_strided(shape, stride, offset)
             served.add(i)
-        if not self._input_views:
-            return served
         ok: dict[int, bool] = {}
-        for i, (k, shape, stride, delta) in self._input_views.items():
-            if k in self._grouped_inputs:   # (returned itself beside them: a copy, as every output without
-                continue                    # ``return_views``, its views copies sharing its storage as before)
-            x = self._caller_inputs[k]
+
+        def fits(k: int) -> bool:   # the caller's input laid out as the export's (its arena slot's)
             if k not in ok:
-                slot = self._inputs[k]
+                x, slot = self._caller_inputs[k], self._inputs[k]
                 ok[k] = (x.dtype == slot.dtype and x.device == slot.device and x.layout == self.torch.strided
                          and tuple(x.stride()) == tuple(slot.stride()))
+            return ok[k]
+
+        for i, k in self._returned_inputs.items():
+            if k not in self._grouped_inputs or k in self._servable_inputs and fits(k):
+                flat[i] = self._caller_inputs[k]
+                served.add(i)
+        for i, (k, shape, stride, delta) in self._input_views.items():
+            if k in self._grouped_inputs and not (k in self._servable_inputs and fits(k)):   # (returned itself
+                continue   # beside them: all copies sharing one storage, its arena slot's, as before)
+            x = self._caller_inputs[k]
             offset = x.storage_offset() + delta
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
-            if ok[k] and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
+            if fits(k) and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
                 flat[i] = x.as_strided(shape, stride, offset)
                 served.add(i)
         return served
@@ -749,6 +809,21 @@ def _output_bases(program: Program) -> dict[int, tuple[int, int]]:
                 offset or span_bytes(spec) < nbytes):
             out[i] = (nbytes, offset)
     return out
+
+
+def _overrides_torch(torch: Any, cls: type) -> bool:
+    """Whether tensor subclass ``cls`` changes what torch's ops do on it: a ``__torch_function__`` or
+    ``__torch_dispatch__`` of its own, not ``torch.Tensor``'s or the disabled one (``nn.Parameter``'s, ``nn.Buffer``'s,
+    which return plain tensors). Why: such an input passed to a compiled module (an op adding 100 to every product)
+    gave the plain program's result where eager's went through the subclass, silently (round 42)."""
+    base = torch.Tensor
+    function = getattr(getattr(cls, "__torch_function__", None), "__func__", getattr(cls, "__torch_function__", None))
+    plain = (getattr(base.__torch_function__, "__func__", base.__torch_function__),
+             torch._C._disabled_torch_function_impl)
+    dispatch = getattr(cls, "__torch_dispatch__", None)
+    dispatch = getattr(dispatch, "__func__", dispatch)
+    plain_dispatch = getattr(base.__torch_dispatch__, "__func__", base.__torch_dispatch__)
+    return function not in plain or dispatch is not plain_dispatch
 
 
 def _copy_out_in_base(torch: Any, t: Any, nbytes: int, offset: int) -> Any:

@@ -522,14 +522,17 @@ def _rebase_storage_offset(torch, n, program: Program, env: Mapping[str, Any], v
     return (*args[:k], given + delta, *args[k + 1:]), kwargs
 
 
-def storage_offset_readers(program: Program) -> dict[str, str]:
+def storage_offset_readers(program: Program, *, offset_given: bool = True) -> dict[str, str]:
     """{user input id: the first node that reads its storage offset}: an ``as_strided`` (``as_strided_``,
-    ``_copy``, ``_scatter``) with a ``storage_offset`` given, over the input or a view of it.
+    ``_copy``, ``_scatter``) with a ``storage_offset`` given, over the input or a view of it. With
+    ``offset_given=False``, every such node, with an offset or without: those read the input's storage by strides.
 
     Why: that offset counts from the start of the *caller's* storage in eager, so eager's window moves with the
     caller's tensor's own storage offset; the executor's copy of the input sits at the export's. A call whose
     input has another storage offset (``base[1:5]`` where the export saw ``base[2:6]``) read other elements than
-    eager, silently: the executor asks for the export's offset (``Executor.load_inputs``)."""
+    eager, silently: the executor asks for the export's offset (``Executor.load_inputs``). Likewise its strides
+    (round 42): ``x.as_strided((2, 3), (1, 2))`` of a transposed caller's tensor reads other elements in eager than
+    of the export's contiguous one, whose layout the executor's copy of the input has."""
     graph = program.graph
     inputs = {tid for _pos, tid in program.user_inputs}
     out: dict[str, str] = {}
@@ -542,7 +545,7 @@ def storage_offset_readers(program: Program) -> dict[str, str]:
                                                                                       else None)
         fx = n.args[0] if n.args else n.kwargs.get("self")
         tid = program.env.get(n.name, {}).get(getattr(fx, "name", None))
-        if given is None or not isinstance(tid, str) or tid not in graph.tensor_index:
+        if (given is None and offset_given) or not isinstance(tid, str) or tid not in graph.tensor_index:
             continue
         root = graph.tensors[graph.root[graph.tensor_index[tid]]].id
         if root in inputs:

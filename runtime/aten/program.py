@@ -121,6 +121,9 @@ class Program:
     #: (label, value before, value after, whether a plain value changed, the place) of the Python state beside the module that
     #: the export's ``forward`` changed (``ambient.python_state``: globals, closures, class attributes), put back after
     python_changes: tuple[tuple[str, Any, Any, bool, Any], ...] = ()
+    #: each read of a tensor's layout by ``forward`` while it was exported (method, "file.py:123":
+    #: ``ambient.watch_layout_reads``): what it made of the export's layout is fixed in the program
+    layout_reads: tuple[tuple[str, str], ...] = ()
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -140,8 +143,10 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     from .ambient import (
         HostDraws,
         ModuleWrites,
+        advanced_iterators,
         container_snapshots,
         draws_account_for,
+        held_iterators,
         host_random_states,
         kept_draws,
         process_settings,
@@ -158,6 +163,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         watch_call_state,
         watch_default_dtype_reads,
         watch_host_draws,
+        watch_layout_reads,
         watch_mode_reads,
         watch_module_writes,
         watch_object_reads,
@@ -171,7 +177,9 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    else watch_object_reads(settings_objects(torch, module)))
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
+    layout_watch = contextlib.nullcontext([]) if strict else watch_layout_reads(torch)
     snapshots = container_snapshots(torch, module) if exported is None else []
+    iterators = held_iterators(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
@@ -190,7 +198,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     draws = HostDraws(read=True)
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
-              reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws):
+              reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
+              layout_watch as layouts):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
     except Exception as exc:
@@ -212,6 +221,11 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
         restore_registries(registries, call_state.registry if call_state is not None else ())
         drawn = restore_host_random(randoms)
         restore_process_settings(torch, settings)
+    for label in advanced_iterators(iterators):
+        raise AtenExecutorError(f"forward advances the iterator {label} (next() on an iterator or generator the module "
+                                "holds): torch.export ran forward once and keeps the value it took then, so every "
+                                "compiled call would reuse it where each eager call takes the next one (and this "
+                                "compile has consumed one): keep such a position in a buffer, or pass the value in")
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature
@@ -319,7 +333,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
                    host_random=drawn, host_draws=tuple(draws.calls) if unread and drawn == ("random",) else (),
                    settings_left=tuple(call_state.settings) if call_state is not None else (),
-                   inference_export=inference, python_changes=python_changes)
+                   inference_export=inference, python_changes=python_changes,
+                   layout_reads=tuple(dict.fromkeys(layouts)))
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:
