@@ -238,13 +238,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from .files import check_no_nul, is_stdout
+    from .files import check_no_nul, cwd_trouble, is_stdout
 
     if is_stdout(args.output):  # (it made a directory named '-')
         raise MemplanError("example -o -: the examples are several files and need a directory, not stdout "
                            "(./- names a directory '-')")
     _check_report_stdout("example", "it lists the files it writes; to drop the list, send stdout to /dev/null")
     check_no_nul(args.output, MemplanError, "example -o ")   # (os.makedirs: a raw ValueError)
+    why = cwd_trouble(args.output)   # ("cannot create directory ex: No such file or directory")
+    if why:
+        raise MemplanError(f"example -o {args.output}: {why}")
     if os.path.exists(args.output) and not os.path.isdir(args.output):   # ("cannot create directory: File exists")
         raise MemplanError(f"example -o {args.output}: not a directory (a file of that name is there; the examples "
                            "are several files and need a directory)")

@@ -95,6 +95,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         _write_stdout(data)
         return
     path = output_path(path)
+    why = cwd_trouble(path)
+    if why:
+        raise MemplanError(f"cannot write {path}: {why}")
     target = _target(path)
     why = _no_file_path(path) or _unwritable(target) or _through_descriptor(path, target)
     if why:
@@ -286,6 +289,26 @@ def check_no_nul(path: str, error: type[MemplanError], lead: str = "") -> None:
                     f"(not encodable as a file name)") from None
 
 
+#: why a relative path names nothing: the process's current directory was removed (``cd d; rmdir ../d``)
+CWD_GONE = ("the current directory no longer exists (it was removed), so a relative path cannot be resolved: cd to "
+            "a directory that exists, or give an absolute path")
+
+
+def cwd_trouble(path: str) -> str | None:
+    """``CWD_GONE`` where ``path`` is relative and the current directory no longer exists, else None. Why: every
+    check that resolves a path (``os.path.realpath``: ``directory_of``, ``same_file``) asks the OS for the current
+    directory, which then raises FileNotFoundError naming no file: the CLI said "cannot write to stdout: No such file
+    or directory" of ``plan G -o p.json`` (its one OSError handler is stdout's), and ``Plan.save("p.json")`` raised a
+    raw FileNotFoundError. An absolute path needs no current directory and is taken as before."""
+    if os.path.isabs(path):
+        return None
+    try:
+        os.getcwd()
+    except OSError:
+        return CWD_GONE
+    return None
+
+
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
     names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist, or
@@ -296,7 +319,7 @@ def check_writable(path: str, label: str) -> None:
             raise MemplanError(f"{label} {path}: cannot write to stdout: {why}")
         return
     check_no_nul(os.fspath(path), MemplanError, f"{label} ")
-    why = _no_file_path(path)
+    why = cwd_trouble(path) or _no_file_path(path)
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why}")
     target = _target(path)
@@ -447,6 +470,8 @@ def _descriptor_of(path: str) -> int | None:
     p = path
     for _ in range(40):   # (the kernel's own limit on links followed)
         name = os.path.basename(p)
+        if cwd_trouble(p):   # (realpath below needs the current directory; a /dev/fd path is absolute)
+            return None
         if name.isdigit() and os.path.realpath(os.path.dirname(p) or os.curdir) in own:
             return int(name)
         if not os.path.islink(p):
@@ -532,7 +557,7 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
         if is_stdout(path):   # '-' is stdout for an output; an input is always a file
             raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
                         "./- names a file called '-')") from None
-        raise error(f"{path}: no such file") from None
+        raise error(f"{path}: {cwd_trouble(path) or 'no such file'}") from None
     except NotADirectoryError:
         raise error(f"{path}: {_through_a_file(path)}") from None
     except OSError as exc:
@@ -668,8 +693,8 @@ def same_file(a: str, b: str) -> bool:
     same device and inode (hard links, bind mounts)."""
     if "\x00" in a or "\x00" in b:   # names no file (and os raises ValueError on it)
         return False
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
+    if not (cwd_trouble(a) or cwd_trouble(b)) and os.path.realpath(a) == os.path.realpath(b):
+        return True   # (a relative path in a removed current directory names no file: the stats below say so)
     try:
         sa, sb = os.stat(a), os.stat(b)
     except OSError:
