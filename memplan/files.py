@@ -244,11 +244,60 @@ def _write_stdout(data: bytes) -> None:
             sys.stdout.write(text)
             sys.stdout.flush()
             return
-        sys.stdout.flush()   # text printed before goes first
-        out.write(data)
-        out.flush()
+        _flushed(sys.stdout, out)   # text printed before goes first
+        # the document to the file under the buffer, which is empty now: a failing write (``>/dev/full``) left the
+        # bytes the buffer had taken to fail again in Python's flush at exit ("Exception ignored", exit 120)
+        _write_all(getattr(out, "raw", None) or out, data)
     except (OSError, ValueError) as exc:   # (ValueError: a stream already closed)
         raise MemplanError(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _write_all(out, data: bytes) -> None:
+    """Every byte of ``data`` to stdout's binary layer ``out``, then flushed. Why not one ``out.write(data)``: under
+    ``python -u`` or ``PYTHONUNBUFFERED`` that layer is the raw file, whose ``write`` may take part of the data and
+    return the count (a pipe's write that a signal cut short) or, on a stdout in non-blocking mode (O_NONBLOCK, set
+    on a shared pipe or terminal by another program), take what the pipe holds and then nothing (None): ``plan -o -``
+    wrote 4,096 of a plan's 59,150 bytes and exited 0. The buffered layer raised BlockingIOError instead, and the
+    bytes it still held failed again at exit ("Exception ignored", exit 120). A stream that takes nothing now is
+    waited on until it takes more (``_wait_writable``), as a blocking write waits. ``out`` is the raw file under a
+    buffered stdout (``_write_stdout``): its ``write`` returns the count, or None where it would block."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = out.write(view)
+        except BlockingIOError as exc:   # (the buffered layer: it took characters_written of them)
+            n = exc.characters_written
+        view = view[n or 0:]
+        if view and not n:
+            _wait_writable(out)
+    _flushed(out, out)
+
+
+def _flushed(stream, out) -> None:
+    """``stream.flush()``, waiting while ``out`` (stdout's binary layer) is non-blocking and full."""
+    while True:
+        try:
+            stream.flush()
+            return
+        except BlockingIOError:
+            _wait_writable(out)
+
+
+def _wait_writable(out) -> None:
+    """Wait until the file under stream ``out`` takes more bytes (a reader that left makes it writable too: the
+    next write then fails with EPIPE, named as such), or MemplanError where it has no file to wait on."""
+    import select
+
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError, AttributeError):
+        raise MemplanError("cannot write to stdout: it takes no more bytes and has no file to wait on") from None
+    if not hasattr(select, "poll"):   # (Windows: select alone)
+        select.select([], [fd], [])
+        return
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    poller.poll()
 
 
 def stdout_closed() -> str | None:
