@@ -637,13 +637,10 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def _drop(stream) -> None:
     """Point ``stream``'s file descriptor at /dev/null, so that Python's flush at exit does not fail again with
-    a traceback (or "Exception ignored") on text still buffered for it."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # no file descriptor (captured in-process): nothing to drop
-        pass
+    a traceback (or "Exception ignored") on text still buffered for it (``files.drop_output``)."""
+    from .files import drop_output
+
+    drop_output(stream)
 
 
 class _ReaderGone:

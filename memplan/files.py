@@ -300,6 +300,17 @@ def _wait_writable(out) -> None:
     poller.poll()
 
 
+def drop_output(stream) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so that Python's flush at exit does not fail again with
+    a traceback (or "Exception ignored", exit 120) on text still buffered for it, once its failure was reported."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured in-process): nothing to drop
+        pass
+
+
 def stdout_closed() -> str | None:
     """Why standard output can take nothing, where that shows before a write, or None: started with it closed
     (``>&-``: ``sys.stdout`` is None), or a stream closed in the process. Why: an output ``-`` is checked with

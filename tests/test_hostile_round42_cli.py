@@ -210,3 +210,22 @@ def test_a_full_buffered_stdout_leaves_nothing_to_fail_at_exit(diamond_files, mo
         code, _, err = run_memplan(capsys, ["plan", g, "-o", "-", "-q"])
         assert_bad_input(code, err, "stdout", "No space left")
         stdout.flush()   # (Python's at exit: it raised OSError)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["--help"], ["plan", "--help"]])
+def test_help_to_a_full_buffered_stdout_is_one_line_and_exit_2(monkeypatch, capsys, argv):
+    """``memplan --help > /dev/full`` without PYTHONUNBUFFERED: the error line and SystemExit(2), then Python's own
+    flush at exit failed again on the help still in stdout's buffer ("Exception ignored ... OSError", exit 120). The
+    stream is now pointed at /dev/null once its failure is said, as ``main``'s own stdout failures are."""
+    import io
+
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(full, "w", closefd=False)), encoding="utf-8")
+        monkeypatch.setattr("sys.stdout", stdout)
+        code, _, err = run_memplan(capsys, argv)
+        assert_bad_input(code, err, "stdout", "No space left")
+        stdout.flush()   # (Python's at exit: it raised OSError)
+    finally:
+        os.close(full)
