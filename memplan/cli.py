@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -37,7 +38,23 @@ def _out(text: str) -> None:
         text.encode(encoding, getattr(sys.stdout, "errors", None) or "strict")
     except (UnicodeEncodeError, LookupError):
         text = text.encode(encoding, "backslashreplace").decode(encoding)
-    print(text)
+    raw = getattr(sys.stdout, "buffer", None) if not getattr(sys.stdout, "gone", False) else None
+    if not isinstance(raw, io.FileIO):
+        print(text)
+        return
+    # ``python -u`` / PYTHONUNBUFFERED: stdout writes through to the raw file, and print's one write may take part of
+    # the text, the rest dropped with no error (``show`` to a stdout in non-blocking mode: 4 KB of a 130 KB report,
+    # exit 0). Written whole, as a document on stdout is (``files.write_whole``); a reader that left ends the report
+    from .files import write_whole
+
+    sys.stdout.flush()
+    try:
+        write_whole(raw, (text + "\n").encode(encoding, "backslashreplace"))
+    except BrokenPipeError:
+        if isinstance(sys.stdout, _ReaderGone):
+            sys.stdout.gone = True
+        else:
+            raise
 
 
 def _check_report_stdout(command: str, instead: str = "") -> None:

@@ -247,12 +247,12 @@ def _write_stdout(data: bytes) -> None:
         _flushed(sys.stdout, out)   # text printed before goes first
         # the document to the file under the buffer, which is empty now: a failing write (``>/dev/full``) left the
         # bytes the buffer had taken to fail again in Python's flush at exit ("Exception ignored", exit 120)
-        _write_all(getattr(out, "raw", None) or out, data)
+        write_whole(getattr(out, "raw", None) or out, data)
     except (OSError, ValueError) as exc:   # (ValueError: a stream already closed)
         raise MemplanError(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def _write_all(out, data: bytes) -> None:
+def write_whole(out, data: bytes) -> None:
     """Every byte of ``data`` to stdout's binary layer ``out``, then flushed. Why not one ``out.write(data)``: under
     ``python -u`` or ``PYTHONUNBUFFERED`` that layer is the raw file, whose ``write`` may take part of the data and
     return the count (a pipe's write that a signal cut short) or, on a stdout in non-blocking mode (O_NONBLOCK, set

@@ -229,3 +229,47 @@ def test_help_to_a_full_buffered_stdout_is_one_line_and_exit_2(monkeypatch, caps
         stdout.flush()   # (Python's at exit: it raised OSError)
     finally:
         os.close(full)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="F_SETPIPE_SZ is Linux's")
+def test_a_report_to_a_non_blocking_unbuffered_stdout_is_whole(tmp_path, monkeypatch, capsys):
+    """``memplan show PLAN --top 100`` under PYTHONUNBUFFERED to a stdout in non-blocking mode holding 4 KB, its reader
+    a moment late: print's one raw write took the first 4 KB and the rest was dropped, exit 0 (a 130 KB report
+    arrived as 4,097 bytes). The report is now written whole, as ``show`` prints it to a file."""
+    import fcntl
+    import io
+    import select
+    import threading
+    import time
+
+    from memplan.examples import bundled
+
+    plan_file = tmp_path / "p.json"
+    memplan.plan(bundled()["llama-1b-decode"], solver="greedy").save(str(plan_file))
+    code, want, _ = run_memplan(capsys, ["show", plan_file, "--top", "100"])
+    assert code == 0 and len(want.encode()) > 4096
+    r, w = os.pipe()
+    try:
+        fcntl.fcntl(w, 1031, 4096)   # F_SETPIPE_SZ
+        fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+        raw = io.FileIO(w, "w", closefd=False)
+        monkeypatch.setattr("sys.stdout", io.TextIOWrapper(raw, encoding="utf-8", write_through=True))
+        got = bytearray()
+
+        def read() -> None:   # once the pipe is full and the writer has found it so
+            deadline = time.monotonic() + 5
+            while _pending(r) < 4096 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(0.05)
+            while len(got) < len(want.encode()) and select.select([r], [], [], 1)[0]:
+                got.extend(os.read(r, 65536))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        code, _, err = run_memplan(capsys, ["show", plan_file, "--top", "100"])
+        reader.join(10)
+    finally:
+        os.close(w)
+        os.close(r)
+    assert code == 0, err
+    assert got.decode() == want
