@@ -223,6 +223,9 @@ class OneLineParser(argparse.ArgumentParser):
             if file is sys.stderr:
                 return
             print_error(f"cannot write to stdout: {exc.strerror or exc}", self.who)
+            from .files import drop_output
+
+            drop_output(file)   # (the help still buffered failed again at exit: "Exception ignored", exit 120)
             raise SystemExit(2) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -37,7 +38,23 @@ def _out(text: str) -> None:
         text.encode(encoding, getattr(sys.stdout, "errors", None) or "strict")
     except (UnicodeEncodeError, LookupError):
         text = text.encode(encoding, "backslashreplace").decode(encoding)
-    print(text)
+    raw = getattr(sys.stdout, "buffer", None) if not getattr(sys.stdout, "gone", False) else None
+    if not isinstance(raw, io.FileIO):
+        print(text)
+        return
+    # ``python -u`` / PYTHONUNBUFFERED: stdout writes through to the raw file, and print's one write may take part of
+    # the text, the rest dropped with no error (``show`` to a stdout in non-blocking mode: 4 KB of a 130 KB report,
+    # exit 0). Written whole, as a document on stdout is (``files.write_whole``); a reader that left ends the report
+    from .files import write_whole
+
+    sys.stdout.flush()
+    try:
+        write_whole(raw, (text + "\n").encode(encoding, "backslashreplace"))
+    except BrokenPipeError:
+        if isinstance(sys.stdout, _ReaderGone):
+            sys.stdout.gone = True
+        else:
+            raise
 
 
 def _check_report_stdout(command: str, instead: str = "") -> None:
@@ -238,13 +255,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from .files import check_no_nul, is_stdout
+    from .files import check_no_nul, cwd_trouble, is_stdout
 
     if is_stdout(args.output):  # (it made a directory named '-')
         raise MemplanError("example -o -: the examples are several files and need a directory, not stdout "
                            "(./- names a directory '-')")
     _check_report_stdout("example", "it lists the files it writes; to drop the list, send stdout to /dev/null")
     check_no_nul(args.output, MemplanError, "example -o ")   # (os.makedirs: a raw ValueError)
+    why = cwd_trouble(args.output)   # ("cannot create directory ex: No such file or directory")
+    if why:
+        raise MemplanError(f"example -o {args.output}: {why}")
     if os.path.exists(args.output) and not os.path.isdir(args.output):   # ("cannot create directory: File exists")
         raise MemplanError(f"example -o {args.output}: not a directory (a file of that name is there; the examples "
                            "are several files and need a directory)")
@@ -634,13 +654,10 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def _drop(stream) -> None:
     """Point ``stream``'s file descriptor at /dev/null, so that Python's flush at exit does not fail again with
-    a traceback (or "Exception ignored") on text still buffered for it."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # no file descriptor (captured in-process): nothing to drop
-        pass
+    a traceback (or "Exception ignored") on text still buffered for it (``files.drop_output``)."""
+    from .files import drop_output
+
+    drop_output(stream)
 
 
 class _ReaderGone:

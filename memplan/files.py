@@ -95,6 +95,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         _write_stdout(data)
         return
     path = output_path(path)
+    why = cwd_trouble(path)
+    if why:
+        raise MemplanError(f"cannot write {path}: {why}")
     target = _target(path)
     why = _no_file_path(path) or _unwritable(target) or _through_descriptor(path, target)
     if why:
@@ -241,11 +244,71 @@ def _write_stdout(data: bytes) -> None:
             sys.stdout.write(text)
             sys.stdout.flush()
             return
-        sys.stdout.flush()   # text printed before goes first
-        out.write(data)
-        out.flush()
+        _flushed(sys.stdout, out)   # text printed before goes first
+        # the document to the file under the buffer, which is empty now: a failing write (``>/dev/full``) left the
+        # bytes the buffer had taken to fail again in Python's flush at exit ("Exception ignored", exit 120)
+        write_whole(getattr(out, "raw", None) or out, data)
     except (OSError, ValueError) as exc:   # (ValueError: a stream already closed)
         raise MemplanError(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def write_whole(out, data: bytes) -> None:
+    """Every byte of ``data`` to stdout's binary layer ``out``, then flushed. Why not one ``out.write(data)``: under
+    ``python -u`` or ``PYTHONUNBUFFERED`` that layer is the raw file, whose ``write`` may take part of the data and
+    return the count (a pipe's write that a signal cut short) or, on a stdout in non-blocking mode (O_NONBLOCK, set
+    on a shared pipe or terminal by another program), take what the pipe holds and then nothing (None): ``plan -o -``
+    wrote 4,096 of a plan's 59,150 bytes and exited 0. The buffered layer raised BlockingIOError instead, and the
+    bytes it still held failed again at exit ("Exception ignored", exit 120). A stream that takes nothing now is
+    waited on until it takes more (``_wait_writable``), as a blocking write waits. ``out`` is the raw file under a
+    buffered stdout (``_write_stdout``): its ``write`` returns the count, or None where it would block."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = out.write(view)
+        except BlockingIOError as exc:   # (the buffered layer: it took characters_written of them)
+            n = exc.characters_written
+        view = view[n or 0:]
+        if view and not n:
+            _wait_writable(out)
+    _flushed(out, out)
+
+
+def _flushed(stream, out) -> None:
+    """``stream.flush()``, waiting while ``out`` (stdout's binary layer) is non-blocking and full."""
+    while True:
+        try:
+            stream.flush()
+            return
+        except BlockingIOError:
+            _wait_writable(out)
+
+
+def _wait_writable(out) -> None:
+    """Wait until the file under stream ``out`` takes more bytes (a reader that left makes it writable too: the
+    next write then fails with EPIPE, named as such), or MemplanError where it has no file to wait on."""
+    import select
+
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError, AttributeError):
+        raise MemplanError("cannot write to stdout: it takes no more bytes and has no file to wait on") from None
+    if not hasattr(select, "poll"):   # (Windows: select alone)
+        select.select([], [fd], [])
+        return
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    poller.poll()
+
+
+def drop_output(stream) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so that Python's flush at exit does not fail again with
+    a traceback (or "Exception ignored", exit 120) on text still buffered for it, once its failure was reported."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured in-process): nothing to drop
+        pass
 
 
 def stdout_closed() -> str | None:
@@ -286,6 +349,26 @@ def check_no_nul(path: str, error: type[MemplanError], lead: str = "") -> None:
                     f"(not encodable as a file name)") from None
 
 
+#: why a relative path names nothing: the process's current directory was removed (``cd d; rmdir ../d``)
+CWD_GONE = ("the current directory no longer exists (it was removed), so a relative path cannot be resolved: cd to "
+            "a directory that exists, or give an absolute path")
+
+
+def cwd_trouble(path: str) -> str | None:
+    """``CWD_GONE`` where ``path`` is relative and the current directory no longer exists, else None. Why: every
+    check that resolves a path (``os.path.realpath``: ``directory_of``, ``same_file``) asks the OS for the current
+    directory, which then raises FileNotFoundError naming no file: the CLI said "cannot write to stdout: No such file
+    or directory" of ``plan G -o p.json`` (its one OSError handler is stdout's), and ``Plan.save("p.json")`` raised a
+    raw FileNotFoundError. An absolute path needs no current directory and is taken as before."""
+    if os.path.isabs(path):
+        return None
+    try:
+        os.getcwd()
+    except OSError:
+        return CWD_GONE
+    return None
+
+
 def check_writable(path: str, label: str) -> None:
     """Refuse, before a long run, an output ``path`` that ``atomic_write_bytes`` could not write: one that
     names a directory, a FIFO, a device or a read-only file, or lies in a directory that does not exist, or
@@ -296,7 +379,7 @@ def check_writable(path: str, label: str) -> None:
             raise MemplanError(f"{label} {path}: cannot write to stdout: {why}")
         return
     check_no_nul(os.fspath(path), MemplanError, f"{label} ")
-    why = _no_file_path(path)
+    why = cwd_trouble(path) or _no_file_path(path)
     if why:
         raise MemplanError(f"{label} {path}: cannot write: {why}")
     target = _target(path)
@@ -447,6 +530,8 @@ def _descriptor_of(path: str) -> int | None:
     p = path
     for _ in range(40):   # (the kernel's own limit on links followed)
         name = os.path.basename(p)
+        if cwd_trouble(p):   # (realpath below needs the current directory; a /dev/fd path is absolute)
+            return None
         if name.isdigit() and os.path.realpath(os.path.dirname(p) or os.curdir) in own:
             return int(name)
         if not os.path.islink(p):
@@ -532,7 +617,7 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
         if is_stdout(path):   # '-' is stdout for an output; an input is always a file
             raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
                         "./- names a file called '-')") from None
-        raise error(f"{path}: no such file") from None
+        raise error(f"{path}: {cwd_trouble(path) or 'no such file'}") from None
     except NotADirectoryError:
         raise error(f"{path}: {_through_a_file(path)}") from None
     except OSError as exc:
@@ -668,8 +753,8 @@ def same_file(a: str, b: str) -> bool:
     same device and inode (hard links, bind mounts)."""
     if "\x00" in a or "\x00" in b:   # names no file (and os raises ValueError on it)
         return False
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
+    if not (cwd_trouble(a) or cwd_trouble(b)) and os.path.realpath(a) == os.path.realpath(b):
+        return True   # (a relative path in a removed current directory names no file: the stats below say so)
     try:
         sa, sb = os.stat(a), os.stat(b)
     except OSError:

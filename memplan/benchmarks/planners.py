@@ -151,12 +151,16 @@ def _user_graphs(paths: list[str]) -> list[tuple]:
     given twice is refused (its rows would repeat), and so are two files of one name (``a/m.json``, ``b/m.json``:
     their rows were both named ``m``, told apart by nothing, and ``--only m`` ran both)."""
     from ..errors import GraphError, MemplanError
+    from ..files import cwd_trouble
     from ..io import load_graph
 
     seen: set[str] = set()
     named: dict[str, str] = {}   # row name -> the path given for it
     out = []
     for path in paths:
+        why = cwd_trouble(path)   # (realpath asks for it: a raw FileNotFoundError, "cannot write to stdout" in the CLI)
+        if why:
+            raise MemplanError(f"--graph {path}: {why}")
         real = os.path.realpath(path)
         if real in seen:
             raise MemplanError(f"--graph {path}: given twice (each file at most once)")
