@@ -2600,17 +2600,32 @@ def _range_lengths(start, limit, delta) -> tuple[int, int] | None:
     return max(int(ort), 0), max(int(onnx_n), 0)
 
 
-def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int, Any] | None:
-    """(the nodes to stand, in the inference copy ``g2``, for a float32 Range ``n`` of known scalar ``values`` whose
-    length ONNX's inference computes otherwise than onnxruntime (``_range_lengths``), its length, its value or None):
-    its value as a Constant (up to ``MAX_FOLD_ELEMENTS``) or a ConstantOfShape of its length; None where ``n`` is no
-    such Range. A static shape the
+def _integer_range_lengths(start: int, limit: int, delta: int, bits: int) -> tuple[int, int] | None:
+    """(onnxruntime's, ONNX's inference's) length of an int32 (``bits`` 32) or int64 Range of these values, or None
+    where ``delta`` is 0 (onnxruntime refuses it). onnxruntime's kernel counts ``ceil((limit - start) / delta)`` of
+    the exact integers; ONNX's inference subtracts in the values' own type (wrapping past its range) and divides
+    in float64 (rounding a difference past 2**53)."""
+    if not delta:
+        return None
+    exact = max(-((start - limit) // delta), 0)
+    wrapped = (limit - start + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1))
+    onnx_n = math.ceil(float(wrapped) / float(delta))
+    return exact, max(onnx_n, 0)
+
+
+def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int, Any, int] | None:
+    """(the nodes to stand, in the inference copy ``g2``, for a float32, int32 or int64 Range ``n`` of known scalar
+    ``values`` whose length ONNX's inference computes otherwise than onnxruntime (``_range_lengths``,
+    ``_integer_range_lengths``), its length, its value or None, its element type): its value as a Constant (up to
+    ``MAX_FOLD_ELEMENTS``) or a ConstantOfShape of its length; None where ``n`` is no such Range. A static shape the
     model declares for it that onnxruntime's length contradicts is refused, naming the node. ``taken``: the value
     names in use, for the length's (updated).
 
     Why: ``Range(0.3, 5.3, 0.2)`` was planned 25 elements where onnxruntime writes 26, an overrun (one in six random
     float32 Ranges differed, either way); folding did not correct it, as a value that disagrees with ONNX's
-    inference is never folded, and what followed was sized by ONNX's length."""
+    inference is never folded, and what followed was sized by ONNX's length. An integer Range whose difference
+    wraps in its type or passes 2**53 was so too: ``Range(-2**31, 2**31 - 1, 2**31 - 1)`` (int32) planned empty,
+    where onnxruntime writes 3 elements."""
     import numpy as np
     from onnx import numpy_helper
 
@@ -2618,10 +2633,20 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
     if n.op_type != "Range" or n.domain not in ("", "ai.onnx") or len(ins) != 3 or not n.output or not n.output[0]:
         return None
     args = [values.get(v) for v in ins]
-    if any(a is None or a.dtype != np.float32 or a.size != 1 for a in args):
+    if any(a is None or a.size != 1 for a in args) or len({a.dtype for a in args}) != 1:
         return None
-    start, limit, delta = (a.reshape(()) for a in args)
-    lengths = _range_lengths(start, limit, delta)
+    dtype = args[0].dtype
+    if dtype == np.float32:
+        start, limit, delta = (a.reshape(()) for a in args)
+        lengths = _range_lengths(start, limit, delta)
+        how = f"ceil(({float(limit)!r} - {float(start)!r}) / {float(delta)!r}) in float64; ONNX's inference subtracts in float32"
+    elif dtype in (np.int32, np.int64):
+        start, limit, delta = (int(a.reshape(-1)[0]) for a in args)
+        lengths = _integer_range_lengths(start, limit, delta, dtype.itemsize * 8)
+        how = (f"ceil(({limit} - {start}) / {delta}) of the exact integers; ONNX's inference subtracts in "
+               f"{dtype.name}, wrapping, and divides in float64")
+    else:
+        return None
     if lengths is None or lengths[0] == lengths[1]:
         return None
     length, out = lengths[0], n.output[0]
@@ -2629,18 +2654,21 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
         declared = _declared_type(vi) if vi.name == out else None
         if declared and declared[1] is not None and None not in declared[1] and declared[1] != [length]:
             raise GraphError(f"{f'node {n.name!r}' if n.name else 'a node'} (Range): value {out!r} is declared {declared[1]} in the model, "
-                             f"but onnxruntime's Range makes it [{length}] (ceil(({float(limit)!r} - {float(start)!r}) / "
-                             f"{float(delta)!r}) in float64; ONNX's inference subtracts in float32 and gets "
+                             f"but onnxruntime's Range makes it [{length}] ({how} and gets "
                              f"{lengths[1]}): correct or remove the declaration")
+    elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     if length <= MAX_FOLD_ELEMENTS:
-        value = (np.float64(start) + np.arange(length) * np.float64(delta)).astype(np.float32)
-        return [onnx.helper.make_node("Constant", [], [out], value=numpy_helper.from_array(value, out))], length, value
+        if dtype == np.float32:
+            value = (np.float64(start) + np.arange(length) * np.float64(delta)).astype(np.float32)
+        else:   # (exact: every element lies between start and limit, though k * delta may pass the type's range)
+            value = np.array([start + k * delta for k in range(length)], dtype)
+        return [onnx.helper.make_node("Constant", [], [out], value=numpy_helper.from_array(value, out))], length, value, elem
     shape = next(f"{out}::length{k or ''}" for k in range(len(taken) + 1) if f"{out}::length{k or ''}" not in taken)
     taken.add(shape)
     return [onnx.helper.make_node("Constant", [], [shape], value=numpy_helper.from_array(np.array([length], np.int64),
                                                                                            shape)),
             onnx.helper.make_node("ConstantOfShape", [shape], [out], value=numpy_helper.from_array(
-                np.zeros(1, np.float32)))], length, None
+                np.zeros(1, dtype)))], length, None, elem
 
 
 def _elem_types(g2) -> dict[str, int]:
@@ -3976,7 +4004,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         exact = _exact_range(onnx, n, values, g2, taken) if n.op_type == "Range" else None
         if exact is not None:   # (ONNX's inference would size it otherwise than onnxruntime)
             nodes[-1:] = exact[0]
-            shapes[n.output[0]], elems[n.output[0]] = (exact[1],), onnx.TensorProto.FLOAT
+            shapes[n.output[0]], elems[n.output[0]] = (exact[1],), exact[3]
             if exact[2] is not None:
                 values[n.output[0]] = exact[2]
             changed = True

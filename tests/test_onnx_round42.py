@@ -1,0 +1,71 @@
+"""ONNX importer, round 42: differential checks against what onnxruntime really writes (``onnx_oracle``).
+
+- an int32 or int64 ``Range`` of known values whose difference wraps in its type or passes 2**53 was sized by
+  ONNX's inference (which subtracts in the type and divides in float64): ``Range(-2**31, 2**31 - 1, 2**31 - 1)``
+  planned empty where onnxruntime writes 3 elements; it is planned at onnxruntime's exact count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from needs import need
+
+onnx = need("onnx")
+need("onnxruntime")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper  # noqa: E402
+from onnx import numpy_helper as nh  # noqa: E402
+from onnx_oracle import ort_sizes, size_mismatches  # noqa: E402
+
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _model(nodes, inputs=(), inits=(), outs=("y",), opset=21):
+    g = helper.make_graph(nodes, "g", list(inputs), [helper.ValueInfoProto(name=o) for o in outs], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+
+
+def _same_as_ort(model, feeds=None) -> int:
+    real = ort_sizes(model, feeds or {}, strict=True)
+    compared, bad = size_mismatches(import_onnx(model), real)
+    assert not bad, bad
+    return compared
+
+
+# --- 1. integer Range past its type's range ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype, start, limit, delta", [
+    (np.int32, -2**31, 2**31 - 1, 2**31 - 1),     # ONNX: wraps to -1 -> 0 elements; onnxruntime 3
+    (np.int32, 2**31 - 3, -2**31 + 3, 2),         # ONNX: wraps to 6 -> 3 elements; onnxruntime 0
+    (np.int64, 0, 2**53 + 1, 2**53),              # ONNX: float64 rounds to 1 element; onnxruntime 2
+    (np.int64, -2**63, 2**63 - 1, 2**63 - 1),     # ONNX: 0; onnxruntime 3
+    (np.int64, 5, -2**63, -2**62),                # ONNX: 0; onnxruntime 3
+], ids=["int32-wraps-negative", "int32-wraps-positive", "int64-past-2**53", "int64-wraps", "int64-down"])
+def test_an_integer_range_past_its_type_is_planned_as_onnxruntime_counts(dtype, start, limit, delta):
+    inits = [nh.from_array(np.array(v, dtype), k) for k, v in zip("sld", (start, limit, delta))]
+    model = _model([helper.make_node("Range", ["s", "l", "d"], ["r"]), helper.make_node("Identity", ["r"], ["y"])],
+                   inits=inits)
+    assert _same_as_ort(model) == 2
+
+
+def test_an_integer_range_of_folded_values_is_planned_as_onnxruntime_counts():
+    """The start computed (``Add`` of two constants, folded by the importer) and its length read from the shape."""
+    inits = [nh.from_array(np.array(v, np.int32), k) for k, v in
+             (("s0", 2**31 - 4), ("one", 1), ("l", -2**31 + 3), ("d", 2))]
+    model = _model([helper.make_node("Add", ["s0", "one"], ["s"]), helper.make_node("Range", ["s", "l", "d"], ["r"]),
+                    helper.make_node("Identity", ["r"], ["y"])], inits=inits)
+    assert _same_as_ort(model) == 3
+
+
+def test_a_declared_length_of_a_wrapping_range_is_refused():
+    inits = [nh.from_array(np.array(v, np.int32), k) for k, v in zip("sld", (-2**31, 2**31 - 1, 2**31 - 1))]
+    model = _model([helper.make_node("Range", ["s", "l", "d"], ["y"], name="rng")], inits=inits)
+    del model.graph.output[:]
+    model.graph.output.append(V("y", T.INT32, [0]))
+    with pytest.raises(GraphError, match=r"node 'rng' \(Range\): value 'y' is declared \[0\].*makes it \[3\]"):
+        import_onnx(model)
