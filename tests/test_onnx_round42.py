@@ -2,7 +2,9 @@
 
 - an int32 or int64 ``Range`` of known values whose difference wraps in its type or passes 2**53 was sized by
   ONNX's inference (which subtracts in the type and divides in float64): ``Range(-2**31, 2**31 - 1, 2**31 - 1)``
-  planned empty where onnxruntime writes 3 elements; it is planned at onnxruntime's exact count.
+  planned empty where onnxruntime writes 3 elements; it is planned at onnxruntime's exact count;
+- a ``Slice`` (10 and later) with an end of INT32_MAX or INT64_MAX and a negative step was sized by ONNX's rule
+  (the end clamped to ``dim - 1``: empty), where onnxruntime reads that end as "none" and runs down to index 0.
 """
 
 from __future__ import annotations
@@ -69,3 +71,51 @@ def test_a_declared_length_of_a_wrapping_range_is_refused():
     model.graph.output.append(V("y", T.INT32, [0]))
     with pytest.raises(GraphError, match=r"node 'rng' \(Range\): value 'y' is declared \[0\].*makes it \[3\]"):
         import_onnx(model)
+
+
+# --- 2. Slice to INT_MAX with a negative step ---------------------------------------------------------------------
+
+def _i64(name, values):
+    return nh.from_array(np.array(values, np.int64), name)
+
+
+X75 = {"x": np.arange(35, dtype=np.float32).reshape(7, 5)}
+
+
+@pytest.mark.parametrize("start, end, step, dtype", [
+    (0, 2**63 - 1, -1, np.int64),      # onnxruntime: row 0 (20 bytes); ONNX: empty
+    (4, 2**63 - 1, -1, np.int64),      # rows 4..0
+    (5, 2**31 - 1, -3, np.int32),      # rows 5, 2
+    (-1, 2**31 - 1, -2, np.int64),     # rows 6, 4, 2, 0
+], ids=["int64-from-0", "int64-from-4", "int32-step-3", "from-last"])
+def test_a_slice_to_int_max_with_a_negative_step_is_planned_as_onnxruntime_runs_it(start, end, step, dtype):
+    inits = [nh.from_array(np.array([v], dtype), k) for k, v in (("st", start), ("en", end), ("ax", 0), ("stp", step))]
+    model = _model([helper.make_node("Slice", ["x", "st", "en", "ax", "stp"], ["r"]),
+                    helper.make_node("Relu", ["r"], ["y"])], [V("x", T.FLOAT, [7, 5])], inits)
+    assert _same_as_ort(model, X75) == 2
+
+
+def test_a_slice_to_int_max_of_folded_ends_and_a_declared_shape():
+    """The ends a Concat of constants (folded by the importer); a Constant's ends with ONNX's shape declared."""
+    model = _model([helper.make_node("Concat", ["e1", "e2"], ["en"], axis=0),
+                    helper.make_node("Slice", ["x", "st", "en", "ax", "stp"], ["r"]),
+                    helper.make_node("Relu", ["r"], ["y"])], [V("x", T.FLOAT, [7, 5])],
+                   [_i64("e1", [2**63 - 1]), _i64("e2", [2**31 - 1]), _i64("st", [4, 3]), _i64("ax", [0, 1]),
+                    _i64("stp", [-1, -2])])
+    assert _same_as_ort(model, X75) == 3
+    model = _model([helper.make_node("Constant", [], ["en"], value=_i64("en", [2**63 - 1])),
+                    helper.make_node("Slice", ["x", "st", "en", "ax", "stp"], ["r"]),
+                    helper.make_node("Relu", ["r"], ["y"])], [V("x", T.FLOAT, [7, 5])],
+                   [_i64("st", [4]), _i64("ax", [0]), _i64("stp", [-1])])
+    model.graph.value_info.append(V("r", T.FLOAT, [0, 5]))   # (ONNX's count, as an exporter declares it)
+    assert _same_as_ort(model, X75) == 3   # (the Constant's output too: a weight of its 8 bytes)
+
+
+def test_a_reversed_slice_of_a_shape_to_int_max_sizes_what_follows():
+    """``Shape(x)[1::-1]`` of a [2, 3, 4] is [3, 2]: the Expand of a scalar to it makes 6 floats."""
+    model = _model([helper.make_node("Shape", ["x"], ["sh"]),
+                    helper.make_node("Slice", ["sh", "st", "en", "ax", "stp"], ["r"]),
+                    helper.make_node("Expand", ["one", "r"], ["y"])], [V("x", T.FLOAT, [2, 3, 4])],
+                   [_i64("st", [1]), _i64("en", [2**63 - 1]), _i64("ax", [0]), _i64("stp", [-1]),
+                    nh.from_array(np.array(1.0, np.float32), "one")])
+    assert _same_as_ort(model, {"x": np.zeros((2, 3, 4), np.float32)}) == 3

@@ -2125,6 +2125,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
+    _standard_slice_ends(onnx, m2)
 
     # which names exist, to catch typos in --dim
     params: set[str] = set()
@@ -2206,6 +2207,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
+        pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -2762,6 +2764,64 @@ def _exact_float_ranges(onnx, g2) -> None:
     if changed:
         del g2.node[:]
         g2.node.extend(nodes)
+
+
+#: the ends onnxruntime's Slice (10 and later) reads as "to the end of the dimension" whatever their step's sign
+SLICE_END_ALL = (2**31 - 1, 2**63 - 1)
+
+
+def _ort_slice_ends(n, values: dict, opset: int):
+    """The ends that, read by ONNX's rule, make of Slice ``n`` what onnxruntime makes of its own, where they differ
+    (an end of ``SLICE_END_ALL`` with a negative step taken as the dimension's start, an end before it); None where
+    ``n`` is no Slice of such known ends and steps (``values``: ``_known_values``'s).
+
+    Why: onnxruntime's kernel reads an end of INT32_MAX or INT64_MAX as "none" (numpy's ``x[s::-1]``) whatever the
+    step, and a negative step then runs down to index 0, where ONNX's rule clamps the end to ``dim - 1``: a
+    ``Slice(x[7, 5], starts=[0], ends=[INT64_MAX], steps=[-1])`` was planned empty where onnxruntime writes row 0
+    (20 bytes), and ``starts=[4]``, 5 rows."""
+    import numpy as np
+
+    if n.op_type != "Slice" or n.domain not in ("", "ai.onnx") or opset < 10 or len(n.input) < 3 or not n.input[2]:
+        return None
+    ends = values.get(n.input[2])
+    if ends is None or ends.ndim != 1 or ends.dtype not in (np.int32, np.int64):
+        return None
+    steps = values.get(n.input[4]) if len(n.input) > 4 and n.input[4] else np.ones_like(ends)
+    if steps is None or steps.shape != ends.shape or steps.dtype.kind not in "iu":
+        return None
+    hit = np.isin(ends, SLICE_END_ALL) & (steps < 0)
+    if not hit.any():
+        return None
+    fixed = ends.copy()
+    fixed[hit] = np.iinfo(ends.dtype).min   # (before any dimension's start: clamped to -1, past index 0)
+    return fixed
+
+
+def _standard_slice_ends(onnx, m2) -> bool:
+    """Give each Slice of the inference copy ``m2`` whose known ends onnxruntime reads otherwise than ONNX's rule
+    (``_ort_slice_ends``) the ends ONNX's rule reads as onnxruntime does, as a Constant of their own; True when any
+    was. The declared shapes of what follows are dropped (``_forget_declared_after``): ONNX's count made them."""
+    from onnx import numpy_helper
+
+    opset = _default_opset(m2)
+    if opset < 10 or not any(n.op_type == "Slice" for n in m2.graph.node):
+        return False
+    values = _known_values(onnx, m2)
+    nodes, taken, changed = [], None, set()
+    for n in m2.graph.node:
+        fixed = _ort_slice_ends(n, values, opset)
+        if fixed is not None:
+            taken = _value_names(m2.graph) if taken is None else taken
+            name = _fresh_name(f"{n.input[2]}::ends", taken)
+            nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(fixed, name)))
+            n.input[2] = name
+            changed.update(o for o in n.output if o)
+        nodes.append(n)
+    if changed:
+        del m2.graph.node[:]
+        m2.graph.node.extend(nodes)
+        _forget_declared_after(m2.graph, changed)
+    return bool(changed)
 
 
 def _value_names(g) -> set[str]:
@@ -4001,6 +4061,11 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             continue
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
             continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
+        if n.op_type == "Slice" and _ort_slice_ends(n, values, opsets[""]) is not None:
+            for o in n.output:   # (ends known only now: the next round gives it onnxruntime's, before it runs)
+                shapes.pop(o, None)
+            changed = True
+            continue
         exact = _exact_range(onnx, n, values, g2, taken) if n.op_type == "Range" else None
         if exact is not None:   # (ONNX's inference would size it otherwise than onnxruntime)
             nodes[-1:] = exact[0]
