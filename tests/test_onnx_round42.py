@@ -4,7 +4,9 @@
   ONNX's inference (which subtracts in the type and divides in float64): ``Range(-2**31, 2**31 - 1, 2**31 - 1)``
   planned empty where onnxruntime writes 3 elements; it is planned at onnxruntime's exact count;
 - a ``Slice`` (10 and later) with an end of INT32_MAX or INT64_MAX and a negative step was sized by ONNX's rule
-  (the end clamped to ``dim - 1``: empty), where onnxruntime reads that end as "none" and runs down to index 0.
+  (the end clamped to ``dim - 1``: empty), where onnxruntime reads that end as "none" and runs down to index 0;
+- a ``NonZero`` or ``Unique`` of a constant was refused as depending on "values computed at run time from what the
+  graph inputs hold"; it is planned at the count onnxruntime writes, and one of a graph input is still refused.
 """
 
 from __future__ import annotations
@@ -119,3 +121,57 @@ def test_a_reversed_slice_of_a_shape_to_int_max_sizes_what_follows():
                    [_i64("st", [1]), _i64("en", [2**63 - 1]), _i64("ax", [0]), _i64("stp", [-1]),
                     nh.from_array(np.array(1.0, np.float32), "one")])
     assert _same_as_ort(model, {"x": np.zeros((2, 3, 4), np.float32)}) == 3
+
+
+# --- 3. NonZero and Unique of constants ---------------------------------------------------------------------------
+
+def _of_constant(op, value, outs=("y",), **attrs):
+    nodes = [helper.make_node(op, ["c"], [f"{op}_{o}" for o in outs], **attrs)]
+    nodes += [helper.make_node("Identity", [f"{op}_{o}"], [o]) for o in outs]
+    return _model(nodes, inits=[nh.from_array(np.asarray(value), "c")], outs=outs)
+
+
+@pytest.mark.parametrize("value", [np.array([[1, 0], [0, 3]], np.int64), np.zeros((2, 0), np.float32),
+                                   np.arange(100).reshape(10, 10) % 3 == 0], ids=["int64", "empty", "bool-100"])
+def test_a_nonzero_of_a_constant_is_planned(value):
+    assert _same_as_ort(_of_constant("NonZero", value)) == 2
+
+
+UNIQUE_OUTS = ("y", "indices", "inverse", "counts")
+
+
+@pytest.mark.parametrize("value, axis", [
+    (np.array([0.0, -0.0, 1.0], np.float32), None),        # (-0.0 is 0.0: 2 distinct)
+    (np.arange(200, dtype=np.int64) % 7, None),
+    (np.array([[1, 2], [1, 2], [3, 4]], np.int64), 0),
+    (np.array([[1, 2], [1, 2], [3, 4]], np.int64), -1),
+    (np.zeros((0, 3), np.float32), 1),                       # (three empty columns are one distinct slice)
+], ids=["signed-zero", "200-entries", "rows", "columns", "empty-columns"])
+def test_a_unique_of_a_constant_is_planned(value, axis):
+    attrs = {} if axis is None else {"axis": axis}
+    assert _same_as_ort(_of_constant("Unique", value, UNIQUE_OUTS, sorted=0, **attrs)) == 8
+
+
+def test_a_unique_of_a_shape_sizes_what_follows():
+    """``Unique(Shape(x))`` of a [2, 3, 2] is [2, 3]: the ConstantOfShape to it makes 6 floats."""
+    model = _model([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Unique", ["s"], ["u"]),
+                    helper.make_node("ConstantOfShape", ["u"], ["y"])], [V("x", T.FLOAT, [2, 3, 2])])
+    assert _same_as_ort(model, {"x": np.zeros((2, 3, 2), np.float32)}) == 3
+
+
+def test_nonzero_and_unique_of_what_onnxruntime_counts_otherwise_or_of_an_input_are_refused():
+    """A Unique of a NaN (onnxruntime's ordering merges NaNs: [1, nan, nan, 2, 1] makes 2 values, numpy's 3), a
+    scalar NonZero (onnxruntime makes [1, n], ONNX's inference [0, n]), a NonZero of a graph input; a declared
+    shape that the constant's count contradicts."""
+    with pytest.raises(GraphError, match=r"node 'Unique_0' \(Unique\): value 'Unique_y' dimension 0 is unknown"):
+        import_onnx(_of_constant("Unique", np.array([1, np.nan, np.nan, 2, 1], np.float32)))
+    with pytest.raises(GraphError, match=r"node 'NonZero_0' \(NonZero\): value 'NonZero_y' dimension 1 is unknown"):
+        import_onnx(_of_constant("NonZero", np.array(3.0, np.float32)))
+    with pytest.raises(GraphError, match="'y' dimension 1 is unknown after shape inference: it depends on values "
+                                         "computed at run time"):
+        import_onnx(_model([helper.make_node("NonZero", ["x"], ["y"])], [V("x", T.FLOAT, [2, 3])]))
+    model = _model([helper.make_node("NonZero", ["c"], ["y"], name="nz")],
+                   inits=[nh.from_array(np.array([[1, 0], [0, 3]], np.int64), "c")])
+    model.graph.output[0].CopyFrom(V("y", T.INT64, [2, 1]))
+    with pytest.raises(GraphError, match=r"node 'nz' \(NonZero\): value 'y' is declared \[2, 1\].*makes it \[2, 2\]"):
+        import_onnx(model)

@@ -44,7 +44,8 @@ SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 #: standard ops whose output length depends on the values of their input, not its shape: a size the model
 #: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
 #: input only, so it is never planned (a longer result at run time would overrun its slot)
-DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "NonMaxSuppression",
+#: (NonZero and Unique are sized by their input's values, ``SHAPE_INPUTS``: of a constant, ``_spec_shapes`` counts)
+DATA_DEPENDENT_OPS = frozenset({"NonMaxSuppression",
                                 "ImageDecoder"})  # (its height and width are the encoded image's)
 #: onnxruntime's (``com.microsoft``) ops with outputs of data-dependent length: op -> those outputs' indices (its
 #: Unique's ``y`` and ``counts`` have one entry per distinct value; its ``idx`` one per input element; the path
@@ -67,6 +68,7 @@ SHAPE_INPUTS = {
     "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2),
     "MaxUnpool": (2,), "DFT": (1, 2),  # (dft_length; axis since opset 20)
     "Compress": (1,),   # (its condition: a constant one keeps a known count of slices, ``_compress_shape``)
+    "NonZero": (0,), "Unique": (0,),   # (their one input: a constant one has a known count, ``_nonzero_unique``)
     "STFT": (1, 3), "AffineGrid": (1,), "MelWeightMatrix": (0, 1),
     # (which tensor of a sequence, and so its shape: the pieces of a split, the element taken, the order)
     "SplitToSequence": (1,), "SequenceAt": (1,), "SequenceInsert": (2,), "SequenceErase": (1,),
@@ -4151,7 +4153,7 @@ SAME_SHAPE_OPS = frozenset({
     "ThresholdedRelu", "Trilu"})
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
-SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "Compress", "SequenceAt", "ConcatFromSequence",
+SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
@@ -4201,6 +4203,8 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
             return {out: ((max(-((start - limit) // delta), 0),), 5)}
     if op == "Compress" and first and len(ins) > 1 and ins[1] in values:
         return _compress_shape(n, out, shapes[first], elems[first], values[ins[1]])
+    if op in ("NonZero", "Unique") and first and ins[0] in values:
+        return _nonzero_unique(n, shapes[first], elems[first], values[ins[0]])
     held = seqs.get(ins[0]) if ins else None
     if held is None:
         return {}
@@ -4343,6 +4347,41 @@ def _position(v, length: int, extra: int) -> int | None:
         return None
     k = int(v.reshape(-1)[0])
     return k + (length if k < 0 else 0) if -length <= k < length + extra else None
+
+
+def _nonzero_unique(n, shape: tuple[int, ...], elem: int, value) -> dict:
+    """``{output: (shape, elem)}`` of a NonZero or Unique of the known ``value`` (of ``shape``), as onnxruntime makes
+    them: NonZero ``[rank, count of non-zero entries]`` int64; Unique's ``Y`` of one entry (or, along ``axis``, one
+    slice) per distinct value, ``indices`` and ``counts`` as many, ``inverse_indices`` one per entry (per slice).
+    Empty where onnxruntime's count is not numpy's: a scalar NonZero (onnxruntime makes it ``[1, n]``, ONNX's
+    inference ``[0, n]``), a Unique of a NaN (onnxruntime's ordering merges NaNs with other values).
+
+    Why: both were taken as data-dependent whatever their input, so one of a constant (an initializer, a folded
+    ``Shape``) was refused as depending on "values computed at run time from what the graph inputs hold", which
+    none of it does; onnxruntime writes the same size on every run."""
+    import numpy as np
+
+    a = np.asarray(value)
+    if a.shape != tuple(shape):
+        return {}
+    outs = list(n.output)
+    if n.op_type == "NonZero":
+        return {outs[0]: ((a.ndim, int(np.count_nonzero(a))), 7)} if a.ndim and outs[0] else {}
+    if a.dtype.kind == "f" and np.isnan(a).any() or a.dtype.kind in "OSUV":
+        return {}
+    axis = next((at.i for at in n.attribute if at.name == "axis"), None)
+    if axis is None:
+        distinct, per = len(set(a.reshape(-1).tolist())), a.size
+        y = (distinct,)
+    else:
+        if not -a.ndim <= axis < a.ndim:
+            return {}
+        axis += a.ndim if axis < 0 else 0
+        slices = np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+        distinct, per = len({tuple(row) for row in slices.tolist()}), a.shape[axis]
+        y = a.shape[:axis] + (distinct,) + a.shape[axis + 1:]
+    found = [(y, elem), ((distinct,), 7), ((per,), 7), ((distinct,), 7)]
+    return {o: f for o, f in zip(outs, found) if o}
 
 
 def _compress_shape(n, out: str, shape: tuple[int, ...], elem: int, condition) -> dict:
