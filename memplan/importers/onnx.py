@@ -3991,14 +3991,30 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
 
 
 def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, unknown_why: Callable[[str], str]) -> None:
-    """Refuse a SequenceAt whose known position lies outside its known sequence, and a SequenceAt or Compress whose
-    output is left unsized, naming the node, the input that decides its size and why that input is not known
+    """Refuse a SequenceAt whose known position lies outside its known sequence, and a SequenceAt, Compress, NonZero
+    or Unique whose output is left unsized, naming the node, the input that decides its size and why that input is not known
     (``unknown_why(output)``: computed at run time, held in external data not read, or beyond what is evaluated).
 
     Why: a SequenceAt at 7 of a 4-tensor sequence of like tensors was planned (onnxruntime refuses to run it:
     "Invalid sequence index"), one of unlike tensors was refused as a dimension "ONNX's shape inference could not
     derive"; a run-time position or condition got the general run-time note, naming neither input."""
     op = n.op_type
+    if n.domain in ("", "ai.onnx") and op in ("NonZero", "Unique") and n.input and n.input[0]:
+        what, counted = n.input[0], "non-zero entry" if op == "NonZero" else "distinct value (or slice)"
+        for out in (o for o in n.output if o):
+            dims = shapes.get(out, (0, None))[1]
+            if dims is not None and all(isinstance(d, int) for d in dims):
+                continue
+            known, source = values.get(what), unknown_why(out)
+            if known is None and source.startswith("is computed at run time"):
+                return   # (the general message says so, as for every data-dependent size)
+            why = (f"that input {source}" if known is None
+                   else f"onnxruntime counts the scalar {what!r} otherwise than ONNX's inference ([1, n], not [0, n])"
+                   if op == "NonZero" else f"{what!r} holds NaN, which onnxruntime's ordering merges with other values "
+                   "(its count is not numpy's)")
+            raise GraphError(f"{where}: value {out!r} has no size: {op} makes one entry per {counted} of its "
+                             f"input {what!r}, and {why}")
+        return
     if n.domain not in ("", "ai.onnx") or op not in ("SequenceAt", "Compress") or len(n.input) < 2:
         return
     out, what = (n.output[0] if n.output else ""), n.input[1]
