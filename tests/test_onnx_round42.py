@@ -6,7 +6,9 @@
 - a ``Slice`` (10 and later) with an end of INT32_MAX or INT64_MAX and a negative step was sized by ONNX's rule
   (the end clamped to ``dim - 1``: empty), where onnxruntime reads that end as "none" and runs down to index 0;
 - a ``NonZero`` or ``Unique`` of a constant was refused as depending on "values computed at run time from what the
-  graph inputs hold"; it is planned at the count onnxruntime writes, and one of a graph input is still refused.
+  graph inputs hold"; it is planned at the count onnxruntime writes, and one of a graph input is still refused;
+- a model-local function importing ``ai.onnx.ml`` at an opset onnx does not define (6) with a node of it, where the
+  model imports 5, was planned (aligned to 5); onnxruntime refuses the model.
 """
 
 from __future__ import annotations
@@ -179,4 +181,21 @@ def test_nonzero_and_unique_of_what_onnxruntime_counts_otherwise_or_of_an_input_
                    inits=[nh.from_array(np.ones(5000, np.float32), "c")])   # (past the 4,096 entries read)
     with pytest.raises(GraphError, match=r"node 'nz' \(NonZero\): value 'y' has no size: .*input 'c', and that "
                                          r"input is not a value the importer knows \(a large initializer"):
+        import_onnx(model)
+
+
+# --- 4. a local function's ai.onnx.ml opset ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("function_ml, model_ml", [(6, 5), (99, None)], ids=["6-under-5", "99-alone"])
+def test_a_function_of_an_ml_opset_onnx_does_not_define_is_refused(function_ml, model_ml):
+    body = [helper.make_node("Normalizer", ["a"], ["b"], domain="ai.onnx.ml", norm="MAX")]
+    f = helper.make_function("loc", "F", ["a"], ["b"], body, [helper.make_opsetid("", 21),
+                                                              helper.make_opsetid("ai.onnx.ml", function_ml)])
+    g = helper.make_graph([helper.make_node("F", ["x"], ["y"], domain="loc")], "g", [V("x", T.FLOAT, [2, 3])],
+                          [helper.ValueInfoProto(name="y")])
+    opsets = [helper.make_opsetid("", 21), helper.make_opsetid("loc", 1)]
+    opsets += [helper.make_opsetid("ai.onnx.ml", model_ml)] if model_ml else []
+    model = helper.make_model(g, opset_imports=opsets, functions=[f], ir_version=10)
+    with pytest.raises(GraphError, match=rf"local function loc:F imports domain 'ai.onnx.ml' at opset {function_ml}, "
+                                         r"and its node 'Normalizer' \(ai.onnx.ml:Normalizer\) is of it"):
         import_onnx(model)

@@ -1150,7 +1150,9 @@ def _check_function_opsets(onnx, model):
     combination for both the versions should be same": a body written for ``ai.onnx.ml`` 1 whose LabelEncoder
     changed by the model's version 4 would be sized by rules it was not written for. (The default domain's
     body is converted to the model's opset while inlining.) An op onnx defines no schema for (a runtime's
-    custom op) cannot be shown to agree, and is refused too."""
+    custom op) cannot be shown to agree, and is refused too. A function's ``ai.onnx.ml`` opset the installed onnx
+    does not define (6, 99) is refused where the body has a node of it: aligned to the model's 5, such a body was
+    planned, and onnxruntime refuses the model."""
     model_v = {o.domain: o.version for o in model.opset_import if (o.domain or "") not in ("", "ai.onnx")}
     local = {(f.domain, f.name) for f in model.functions}
     aligned = None
@@ -1158,6 +1160,13 @@ def _check_function_opsets(onnx, model):
         own = {o.domain: o.version for o in f.opset_import if (o.domain or "") not in ("", "ai.onnx")}
         for n in f.node:
             d = n.domain
+            if d == "ai.onnx.ml" and d in own and not 1 <= own[d] <= _newest_opset(onnx, d):
+                # (as _check_domain_versions for the model's import: the inliner would take the model's version)
+                raise GraphError(f"local function {_function_name(f)} imports domain 'ai.onnx.ml' at opset {own[d]}, "
+                                 f"and its node {n.name or n.op_type!r} (ai.onnx.ml:{n.op_type}) is of it; the "
+                                 f"installed onnx {onnx.__version__} defines opsets 1..{_newest_opset(onnx, d)} of it, "
+                                 "so which rules size the node is unknown (a newer onnx may know it; onnxruntime "
+                                 "refuses an opset it does not know)")
             if d not in own or d not in model_v or own[d] == model_v[d] or (d, n.op_type) in local:
                 continue
             where = (f"local function {_function_name(f)} imports domain {d!r} at version {own[d]} and the model "
