@@ -8,7 +8,9 @@
 - a ``NonZero`` or ``Unique`` of a constant was refused as depending on "values computed at run time from what the
   graph inputs hold"; it is planned at the count onnxruntime writes, and one of a graph input is still refused;
 - a model-local function importing ``ai.onnx.ml`` at an opset onnx does not define (6) with a node of it, where the
-  model imports 5, was planned (aligned to 5); onnxruntime refuses the model.
+  model imports 5, was planned (aligned to 5); onnxruntime refuses the model;
+- a negative dimension (declared, or made by a Pad of negative pads, a Conv of a kernel larger than its input...)
+  sliced by a Slice aborted the process (onnx's Slice inference asserts); it is refused naming the value.
 """
 
 from __future__ import annotations
@@ -198,4 +200,44 @@ def test_a_function_of_an_ml_opset_onnx_does_not_define_is_refused(function_ml, 
     model = helper.make_model(g, opset_imports=opsets, functions=[f], ir_version=10)
     with pytest.raises(GraphError, match=rf"local function loc:F imports domain 'ai.onnx.ml' at opset {function_ml}, "
                                          r"and its node 'Normalizer' \(ai.onnx.ml:Normalizer\) is of it"):
+        import_onnx(model)
+
+
+# --- 5. a negative dimension reaching a Slice (onnx's inference aborted the process) ------------------------------
+
+def _sliced(nodes, inputs, inits=()):
+    last = nodes[-1].output[0]
+    inits = [*inits, _i64("st", [0]), _i64("en", [1]), _i64("ax", [-1]), _i64("sp", [-1])]
+    return _model([*nodes, helper.make_node("Slice", [last, "st", "en", "ax", "sp"], ["y"])], inputs, inits)
+
+
+def test_a_declared_negative_dimension_sliced_is_refused_before_inference():
+    model = _sliced([helper.make_node("Relu", ["x"], ["v"])], [V("x", T.FLOAT, [2, -1])])
+    with pytest.raises(GraphError, match=r"graph input 'x': value 'x' dimension 1 is negative \(-1\)"):
+        import_onnx(model)
+    model = _sliced([helper.make_node("Relu", ["x"], ["v"])], [V("x", T.FLOAT, [2, 3])])
+    model.graph.value_info.append(V("v", T.FLOAT, [2, -1]))
+    with pytest.raises(GraphError, match=r"value_info 'v': value 'v' dimension 1 is negative \(-1\)"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("nodes, shape, inits, named", [
+    ([helper.make_node("Pad", ["x", "p"], ["v"])], [2, 3], [_i64("p", [0, -2, 0, -2])], r"node 'Pad_0' \(Pad\)"),
+    ([helper.make_node("Pad", ["x", "p"], ["t"]), helper.make_node("Transpose", ["t"], ["v"], perm=[1, 0])], [2, 3],
+     [_i64("p", [0, -2, 0, -2])], r"node 'Pad_0' \(Pad\): value 't' dimension 1"),   # (where it starts)
+    ([helper.make_node("Conv", ["x", "w"], ["v"])], [1, 1, 2, 2],
+     [nh.from_array(np.ones((1, 1, 5, 5), np.float32), "w")], r"node 'Conv_0' \(Conv\)"),
+    ([helper.make_node("MaxPool", ["x"], ["v"], kernel_shape=[5, 5])], [1, 1, 2, 2], [], r"node 'MaxPool_0'"),
+], ids=["pad", "pad-transposed", "conv", "maxpool"])
+def test_a_negative_dimension_made_and_sliced_is_refused(nodes, shape, inits, named):
+    with pytest.raises(GraphError, match=named + r".*is negative \(-\d+\), which no tensor has"):
+        import_onnx(_sliced(nodes, [V("x", T.FLOAT, shape)], inits))
+
+
+def test_a_negative_dimension_known_only_after_a_fold_and_sliced_is_refused():
+    """The pads a Concat of constants: ONNX's first inference leaves the Pad unsized, the fold makes it [2, -1]."""
+    model = _sliced([helper.make_node("Concat", ["p1", "p2"], ["p"], axis=0),
+                     helper.make_node("Pad", ["x", "p"], ["v"])], [V("x", T.FLOAT, [2, 3])],
+                    [_i64("p1", [0, -2]), _i64("p2", [0, -2])])
+    with pytest.raises(GraphError, match=r"node 'Pad_1' \(Pad\): value 'v' dimension 1 is negative \(-1\)"):
         import_onnx(model)

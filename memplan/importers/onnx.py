@@ -1508,12 +1508,19 @@ def _check_declarations(g) -> None:
     """A value declared more than once (graph input, graph output, ``value_info``) must not be declared with
     two types or shapes. ONNX's inference checks a declaration against what it infers, but an op it does not
     define (a custom or ``com.microsoft`` op) is sized by its declaration alone, and which of two conflicting
-    ones was taken depended on their order: ``[3]`` then ``[1000]`` planned 4,000 bytes, the reverse 12."""
+    ones was taken depended on their order: ``[3]`` then ``[1000]`` planned 4,000 bytes, the reverse 12.
+    A negative declared dimension is refused here, before inference: a Slice of such a value aborted the process
+    (onnx's Slice inference clamps into ``[0, dim - 1]`` under a C++ assertion) before the importer could refuse it."""
     seen: dict[str, tuple[int, list | None]] = {}
-    for vi in list(g.input) + list(g.output) + list(g.value_info):
+    kinds = ["graph input"] * len(g.input) + ["graph output"] * len(g.output) + ["value_info"] * len(g.value_info)
+    for kind, vi in zip(kinds, list(g.input) + list(g.output) + list(g.value_info)):
         this = _declared_type(vi)
         if this is None:
             continue
+        for i, d in enumerate(this[1] or ()):
+            if d is not None and d < 0:   # (before inference: onnx's Slice inference aborts the process on one)
+                raise GraphError(f"{kind} {vi.name!r}: value {vi.name!r} dimension {i} is negative ({d}), which no "
+                                 "tensor has")
         first = seen.setdefault(vi.name, this)
         (e1, d1), (e2, d2) = first, this
         clash = (e1 and e2 and e1 != e2) or (d1 is not None and d2 is not None and (
@@ -2203,6 +2210,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
+    _check_slice_data(onnx, m2, g, source)
     ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
     try:
         inferred = _run_inference(onnx, m2, source)
@@ -2211,6 +2219,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                          f"{_incompatible_hint(str(exc), mapping)}") from None
 
     def infer_folded():
+        _check_slice_data(onnx, m2, g, source)   # (a fold may have made a negative dimension known: a Pad's pads)
         try:
             return _run_inference(onnx, m2, source, folded=True)
         except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
@@ -2223,6 +2232,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
+            _check_slice_data(onnx, m2, g, source)   # (onnxruntime's inference runs onnx's on the model too)
             _size_ort_ops(onnx, m2, source, data_dependent)
         inferred = infer_folded()
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -2982,6 +2992,45 @@ def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -
     if not os.path.isfile(path):
         return DataProblem(Reason.NOT_A_FILE if os.path.lexists(path) else Reason.MISSING, location)
     return None
+
+
+def _check_slice_data(onnx, m2, g, source: str) -> None:
+    """Refuse a value of a negative dimension that a Slice of the inference copy ``m2`` slices, naming the node
+    that makes it (``g``: the model's graph, for the node's id), before ONNX's inference of the whole model meets
+    it: the Slices left out, the model is inferred leniently, and each Slice's data checked.
+
+    Why: onnx's Slice inference clamps a start into ``[0, dim - 1]`` under a C++ assertion, which aborts the process
+    where ``dim`` is negative: a Pad by negative pads (``[2, 3]`` padded by -2 on each side of axis 1 is ``[2, -1]``),
+    a Conv or pool of a kernel larger than its input, an Expand, a TopK or a Resize of negative sizes, followed by
+    a Slice, killed ``memplan import`` with SIGABRT, where the same value followed by a Relu is refused. (A negative
+    dimension made after another Slice is not seen by this pass.)"""
+    slices = [k for k, n in enumerate(m2.graph.node) if n.op_type == "Slice" and n.domain in ("", "ai.onnx")
+              and n.input and n.input[0]]
+    if not slices:
+        return
+    m3 = onnx.ModelProto()
+    m3.CopyFrom(m2)
+    skip = set(slices)
+    del m3.graph.node[:]
+    m3.graph.node.extend(n for k, n in enumerate(m2.graph.node) if k not in skip)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(m3, check_type=False, strict_mode=False, data_prop=True).graph
+    except Exception:  # noqa: BLE001 - the whole model's inference says what is wrong
+        return
+    dims = {vi.name: vi.type.tensor_type.shape.dim for vi in (*inferred.value_info, *inferred.output, *inferred.input)
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")}
+    def negative(v: str):
+        return next(((i, d.dim_value) for i, d in enumerate(dims.get(v, ())) if d.HasField("dim_value")
+                     and d.dim_value < 0), None)
+
+    sliced = next((m2.graph.node[k].input[0] for k in slices if negative(m2.graph.node[k].input[0])), None)
+    if sliced is None:
+        return
+    # the node that first makes a negative dimension (the Slice's data may carry it on: a Transpose of it)
+    at, v = next(((j, o) for j, n in enumerate(g.node) for o in n.output if o and negative(o)), (None, sliced))
+    i, d = negative(v)
+    who = f"node {_node_ids(g)[at]!r} ({g.node[at].op_type}): " if at is not None else ""
+    raise GraphError(f"{source}: {who}value {v!r} dimension {i} is negative ({d}), which no tensor has")
 
 
 def _run_inference(onnx, m2, source: str, folded: bool = False):
