@@ -2,7 +2,8 @@
 
 - an int32 or int64 ``Range`` of known values whose difference wraps in its type or passes 2**53 was sized by
   ONNX's inference (which subtracts in the type and divides in float64): ``Range(-2**31, 2**31 - 1, 2**31 - 1)``
-  planned empty where onnxruntime writes 3 elements; it is planned at onnxruntime's exact count;
+  planned empty where onnxruntime writes 3 elements; it is planned at onnxruntime's exact count; one onnxruntime
+  refuses to run (a delta of 0, a float count not finite or past int64) was planned empty, and is refused;
 - a ``Slice`` (10 and later) with an end of INT32_MAX or INT64_MAX and a negative step was sized by ONNX's rule
   (the end clamped to ``dim - 1``: empty), where onnxruntime reads that end as "none" and runs down to index 0;
 - a ``NonZero`` or ``Unique`` of a constant was refused as depending on "values computed at run time from what the
@@ -77,6 +78,21 @@ def test_a_declared_length_of_a_wrapping_range_is_refused():
     model.graph.output.append(V("y", T.INT32, [0]))
     with pytest.raises(GraphError, match=r"node 'rng' \(Range\): value 'y' is declared \[0\].*makes it \[3\]"):
         import_onnx(model)
+
+
+@pytest.mark.parametrize("dtype, start, limit, delta, says", [
+    (np.int64, 0, 5, 0, r"its delta 'd' is 0: onnxruntime refuses"),
+    (np.float32, 0, 5, 0, r"its delta 'd' is 0"),
+    (np.float32, 0, np.inf, 1, r"ceil\(\(inf - 0.0\) / 1.0\) is not finite"),
+    (np.float32, 0, np.nan, 1, r"is not finite"),
+    (np.float64, 0, 1e20, 1, r"\(1e\+20\) exceeds int64's range"),
+], ids=["int-delta-0", "float-delta-0", "inf", "nan", "past-int64"])
+def test_a_range_onnxruntime_refuses_to_run_is_refused(dtype, start, limit, delta, says):
+    inits = [nh.from_array(np.array(v, dtype), k) for k, v in zip("sld", (start, limit, delta))]
+    model = _model([helper.make_node("Range", ["s", "l", "d"], ["y"], name="rng")], inits=inits)
+    with pytest.raises(GraphError, match=r"node 'rng' \(Range\): .*" + says):
+        import_onnx(model)
+    assert ort_sizes(model, {}) is None   # (onnxruntime: "delta ... can not be zero", "... not a finite value"...)
 
 
 # --- 2. Slice to INT_MAX with a negative step ---------------------------------------------------------------------

@@ -557,6 +557,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_slice1(n, where, shapes)
         _check_spec_shape(n, where, shapes, facts["values"], seqs)
         _check_taken(n, where, shapes, facts["values"], seqs, unknown_why)
+        _check_range(n, where, facts["values"])
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
@@ -4046,6 +4047,37 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
                              f"it {list(shape)} from its inputs (as onnxruntime writes it): a plan of the declared "
                              "size would not hold it; correct or remove the declaration")
     _track_sequence(n, static, elems, values, seqs)
+
+
+def _check_range(n, where: str, values: dict) -> None:
+    """Refuse a Range (standard or ``com.microsoft``) of known scalar inputs that onnxruntime refuses to run: a
+    ``delta`` of 0, a float count ``ceil((limit - start) / delta)`` that is not finite (an infinite or NaN limit)
+    or past int64's range (``Range(0, 1e30, 1e-30)``). ``values``: ``_known_values``'s.
+
+    Why: ONNX's inference makes each of them an empty tensor, which was planned (0 bytes), while onnxruntime
+    stops the run ("delta in Range operator can not be zero", "the computed number of elements is not a finite
+    value", "... exceeds the supported range")."""
+    import numpy as np
+
+    if n.op_type != "Range" or n.domain not in ("", "ai.onnx", ORT_DOMAIN) or len(n.input) < 2:
+        return
+    names = list(n.input[:3])
+    args = [values.get(v) if v else None for v in names]
+    if len(args) < 3 or args[2] is None and not names[2] and n.domain == ORT_DOMAIN:
+        args[2:] = [np.ones(1, args[0].dtype if args[0] is not None else np.int64)]   # (onnxruntime's default)
+    if any(a is None or a.size != 1 or a.dtype.kind not in "iuf" for a in args):
+        return
+    start, limit, delta = (a.reshape(-1)[0] for a in args)
+    if delta == 0:
+        raise GraphError(f"{where}: its delta {names[2]!r} is 0: onnxruntime refuses to run it (\"delta in Range "
+                         "operator can not be zero\")")
+    if args[0].dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            count = np.ceil((np.float64(limit) - np.float64(start)) / np.float64(delta))
+        if not np.isfinite(count) or count >= 2.0**63:
+            what = "is not finite" if not np.isfinite(count) else f"({count:.4g}) exceeds int64's range"
+            raise GraphError(f"{where}: its count of elements ceil(({float(limit)!r} - {float(start)!r}) / "
+                             f"{float(delta)!r}) {what}: onnxruntime refuses to run it")
 
 
 def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, unknown_why: Callable[[str], str]) -> None:
