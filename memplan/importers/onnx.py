@@ -2220,7 +2220,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                          f"{_incompatible_hint(str(exc), mapping)}") from None
 
     def infer_folded():
-        _check_slice_data(onnx, m2, g, source)   # (a fold may have made a negative dimension known: a Pad's pads)
+        if _slices_unsized(m2, inferred):   # (a fold may have made a negative dimension known: a Pad's pads)
+            _check_slice_data(onnx, m2, g, source)
         try:
             return _run_inference(onnx, m2, source, folded=True)
         except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
@@ -2826,9 +2827,16 @@ def _standard_slice_ends(onnx, m2) -> bool:
     from onnx import numpy_helper
 
     opset = _default_opset(m2)
-    if opset < 10 or not any(n.op_type == "Slice" for n in m2.graph.node):
+    slices = [n for n in m2.graph.node if n.op_type == "Slice" and len(n.input) >= 3]
+    if opset < 10 or not slices:
         return False
-    values = _known_values(onnx, m2)
+    # (only the ends and steps read: every Constant to numpy in each fold round would cost a large model dearly)
+    wanted = {v for n in slices for v in n.input[2::2] if v}
+    values = {t.name: r[0] for t in m2.graph.initializer if t.name in wanted and math.prod(t.dims) <= MAX_FOLD_ELEMENTS
+              for r in [_to_array(t)] if r is not None}
+    values.update((n.output[0], r[0]) for n in m2.graph.node
+                  if n.op_type == "Constant" and n.output and n.output[0] in wanted and len(n.attribute) == 1
+                  and n.attribute[0].name == "value" for r in [_to_array(n.attribute[0].t)] if r is not None)
     nodes, taken, changed = [], None, set()
     for n in m2.graph.node:
         fixed = _ort_slice_ends(n, values, opset)
@@ -2993,6 +3001,16 @@ def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -
     if not os.path.isfile(path):
         return DataProblem(Reason.NOT_A_FILE if os.path.lexists(path) else Reason.MISSING, location)
     return None
+
+
+def _slices_unsized(m2, inferred) -> bool:
+    """Whether a Slice of ``m2`` reads a value ``inferred`` leaves without a static shape: only then can a fold make a
+    negative dimension it reads known (``_check_slice_data``, a whole inference, is not paid in every fold round)."""
+    data = {n.input[0] for n in m2.graph.node if n.op_type == "Slice" and n.input and n.input[0]}
+    if not data:
+        return False
+    static = _static_shapes(inferred)
+    return any(v not in static for v in data)
 
 
 def _check_slice_data(onnx, m2, g, source: str) -> None:
