@@ -2182,11 +2182,16 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         _check_batch_applies(source, batch, static, applied, spelling)
     facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden, overridable)
     data_dependent = facts["data_dependent"].sized
+    # a NonZero's or Unique's size is its input's count alone (``_nonzero_unique``), whatever the model declares: a
+    # traced example's count, which a Shape-made input of other dimensions changes (a declared [2, 6] was planned
+    # for the 15 entries onnxruntime counts at n=5)
+    counted = {o for n in g.node if n.op_type in ("NonZero", "Unique") and n.domain in ("", "ai.onnx")
+               for o in n.output if o}
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
         for d in vi.type.tensor_type.shape.dim:
-            if vi.name in data_dependent:
+            if vi.name in data_dependent or vi.name in counted:
                 d.Clear()  # only inference may size it: the declared size held for the traced input only
             elif d.dim_param:
                 if d.dim_param in mapping:
