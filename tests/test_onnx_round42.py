@@ -11,7 +11,9 @@
 - a model-local function importing ``ai.onnx.ml`` at an opset onnx does not define (6) with a node of it, where the
   model imports 5, was planned (aligned to 5); onnxruntime refuses the model;
 - a negative dimension (declared, or made by a Pad of negative pads, a Conv of a kernel larger than its input...)
-  sliced by a Slice aborted the process (onnx's Slice inference asserts); it is refused naming the value.
+  sliced by a Slice aborted the process (onnx's Slice inference asserts); it is refused naming the value;
+- a small sparse initializer whose data lies in an external file was never read: one used as a Reshape's shape was
+  refused as a dimension ONNX "could not derive", naming neither the tensor nor the file; it is read.
 """
 
 from __future__ import annotations
@@ -270,3 +272,37 @@ def test_a_declared_nonzero_shape_of_a_shape_made_input_is_not_planned():
     with pytest.raises(GraphError, match=r"value 'y' has no size: NonZero makes one entry per non-zero entry of its "
                                          r"input 'c', and that input is not a value the importer knows"):
         import_onnx(model, dims={"n": 3000})
+
+
+# --- 6. a sparse initializer's external data ---------------------------------------------------------------------
+
+def _sparse_external_model(folder):
+    """``[0, -1]`` stored as the one value -1 at index 1, its values in ``w.bin``; saved as ``m.onnx``."""
+    import os
+
+    from onnx.external_data_helper import set_external_data
+
+    st = helper.make_sparse_tensor(nh.from_array(np.array([-1], np.int64), "shape"),
+                                   nh.from_array(np.array([1], np.int64), "shape_idx"), [2])
+    g = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("Relu", ["r"], ["y"])],
+                          "g", [V("x", T.FLOAT, [4, 3])], [helper.ValueInfoProto(name="y")])
+    g.sparse_initializer.append(st)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    values = model.graph.sparse_initializer[0].values
+    values.ClearField("int64_data")
+    set_external_data(values, "w.bin", 0, 8)
+    values.data_location = T.EXTERNAL
+    with open(os.path.join(folder, "w.bin"), "wb") as f:
+        f.write(np.array([-1], np.int64).tobytes())
+    onnx.save(model, os.path.join(folder, "m.onnx"))
+    return os.path.join(folder, "m.onnx")
+
+
+def test_a_sparse_initializer_of_external_data_as_a_reshape_shape_is_read(tmp_path):
+    path = _sparse_external_model(str(tmp_path))
+    sizes = {t.id: t.size for t in import_onnx(path).tensors}
+    assert sizes["r"] == sizes["y"] == 48   # ([4, 3] reshaped to [4, 3]: 0 copies, -1 takes the rest)
+    (tmp_path / "w.bin").unlink()
+    with pytest.raises(GraphError, match=r"held in external data: sparse initializer 'shape', not read \(its data "
+                                         r"file 'w.bin' is not a file in the model's folder\)"):
+        import_onnx(path)

@@ -2135,7 +2135,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for st in g.sparse_initializer:
         if st.values.name in declared:
             continue
-        dense = _dense_of_sparse(onnx, st) if math.prod(st.dims) <= SMALL_INITIALIZER else None
+        small = math.prod(st.dims) <= SMALL_INITIALIZER
+        if small and onnx.TensorProto.EXTERNAL in (st.values.data_location, st.indices.data_location):
+            st, why = _read_sparse_external(onnx, st, base_dir, facts.get("real_dir"))
+            if why is not None:
+                if unread is not None:
+                    unread[f"sparse initializer {st.values.name!r}"] = why
+                hidden[st.values.name] = f"sparse initializer {st.values.name!r}"
+        dense = _dense_of_sparse(onnx, st) if small else None
         if dense is not None:
             g2.initializer.append(dense)
         else:
@@ -2255,6 +2262,24 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                       hidden, stand_in=False)
     facts["values"] = _known_values(onnx, m2)
     return inferred
+
+
+def _read_sparse_external(onnx, st, base_dir: str | None, real_dir: str | None = None):
+    """(a copy of the small sparse initializer ``st`` with the external data of its values and indices read in, None),
+    or (``st``, why one part cannot be read), as ``_read_small_external`` reads a dense one.
+
+    Why: a sparse initializer whose data lies in an external file was never read, so one used as a Reshape's shape
+    was refused as a dimension "ONNX's shape inference could not derive ... although it does not depend on values
+    the graph inputs carry", naming neither the tensor nor its unread file."""
+    copy = onnx.SparseTensorProto()
+    copy.CopyFrom(st)
+    for part in (copy.values, copy.indices):
+        if part.data_location == onnx.TensorProto.EXTERNAL:
+            loaded = _read_small_external(onnx, part, base_dir, real_dir)
+            if isinstance(loaded, str):
+                return st, loaded
+            part.CopyFrom(loaded)
+    return copy, None
 
 
 def _dense_of_sparse(onnx, st):
