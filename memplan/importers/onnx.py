@@ -44,7 +44,8 @@ SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 #: standard ops whose output length depends on the values of their input, not its shape: a size the model
 #: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
 #: input only, so it is never planned (a longer result at run time would overrun its slot)
-DATA_DEPENDENT_OPS = frozenset({"NonZero", "Unique", "NonMaxSuppression",
+#: (NonZero and Unique are sized by their input's values, ``SHAPE_INPUTS``: of a constant, ``_spec_shapes`` counts)
+DATA_DEPENDENT_OPS = frozenset({"NonMaxSuppression",
                                 "ImageDecoder"})  # (its height and width are the encoded image's)
 #: onnxruntime's (``com.microsoft``) ops with outputs of data-dependent length: op -> those outputs' indices (its
 #: Unique's ``y`` and ``counts`` have one entry per distinct value; its ``idx`` one per input element; the path
@@ -67,6 +68,7 @@ SHAPE_INPUTS = {
     "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2),
     "MaxUnpool": (2,), "DFT": (1, 2),  # (dft_length; axis since opset 20)
     "Compress": (1,),   # (its condition: a constant one keeps a known count of slices, ``_compress_shape``)
+    "NonZero": (0,), "Unique": (0,),   # (their one input: a constant one has a known count, ``_nonzero_unique``)
     "STFT": (1, 3), "AffineGrid": (1,), "MelWeightMatrix": (0, 1),
     # (which tensor of a sequence, and so its shape: the pieces of a split, the element taken, the order)
     "SplitToSequence": (1,), "SequenceAt": (1,), "SequenceInsert": (2,), "SequenceErase": (1,),
@@ -555,6 +557,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_slice1(n, where, shapes)
         _check_spec_shape(n, where, shapes, facts["values"], seqs)
         _check_taken(n, where, shapes, facts["values"], seqs, unknown_why)
+        _check_range(n, where, facts["values"])
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
@@ -1148,7 +1151,9 @@ def _check_function_opsets(onnx, model):
     combination for both the versions should be same": a body written for ``ai.onnx.ml`` 1 whose LabelEncoder
     changed by the model's version 4 would be sized by rules it was not written for. (The default domain's
     body is converted to the model's opset while inlining.) An op onnx defines no schema for (a runtime's
-    custom op) cannot be shown to agree, and is refused too."""
+    custom op) cannot be shown to agree, and is refused too. A function's ``ai.onnx.ml`` opset the installed onnx
+    does not define (6, 99) is refused where the body has a node of it: aligned to the model's 5, such a body was
+    planned, and onnxruntime refuses the model."""
     model_v = {o.domain: o.version for o in model.opset_import if (o.domain or "") not in ("", "ai.onnx")}
     local = {(f.domain, f.name) for f in model.functions}
     aligned = None
@@ -1156,6 +1161,13 @@ def _check_function_opsets(onnx, model):
         own = {o.domain: o.version for o in f.opset_import if (o.domain or "") not in ("", "ai.onnx")}
         for n in f.node:
             d = n.domain
+            if d == "ai.onnx.ml" and d in own and not 1 <= own[d] <= _newest_opset(onnx, d):
+                # (as _check_domain_versions for the model's import: the inliner would take the model's version)
+                raise GraphError(f"local function {_function_name(f)} imports domain 'ai.onnx.ml' at opset {own[d]}, "
+                                 f"and its node {n.name or n.op_type!r} (ai.onnx.ml:{n.op_type}) is of it; the "
+                                 f"installed onnx {onnx.__version__} defines opsets 1..{_newest_opset(onnx, d)} of it, "
+                                 "so which rules size the node is unknown (a newer onnx may know it; onnxruntime "
+                                 "refuses an opset it does not know)")
             if d not in own or d not in model_v or own[d] == model_v[d] or (d, n.op_type) in local:
                 continue
             where = (f"local function {_function_name(f)} imports domain {d!r} at version {own[d]} and the model "
@@ -1497,12 +1509,19 @@ def _check_declarations(g) -> None:
     """A value declared more than once (graph input, graph output, ``value_info``) must not be declared with
     two types or shapes. ONNX's inference checks a declaration against what it infers, but an op it does not
     define (a custom or ``com.microsoft`` op) is sized by its declaration alone, and which of two conflicting
-    ones was taken depended on their order: ``[3]`` then ``[1000]`` planned 4,000 bytes, the reverse 12."""
+    ones was taken depended on their order: ``[3]`` then ``[1000]`` planned 4,000 bytes, the reverse 12.
+    A negative declared dimension is refused here, before inference: a Slice of such a value aborted the process
+    (onnx's Slice inference clamps into ``[0, dim - 1]`` under a C++ assertion) before the importer could refuse it."""
     seen: dict[str, tuple[int, list | None]] = {}
-    for vi in list(g.input) + list(g.output) + list(g.value_info):
+    kinds = ["graph input"] * len(g.input) + ["graph output"] * len(g.output) + ["value_info"] * len(g.value_info)
+    for kind, vi in zip(kinds, list(g.input) + list(g.output) + list(g.value_info)):
         this = _declared_type(vi)
         if this is None:
             continue
+        for i, d in enumerate(this[1] or ()):
+            if d is not None and d < 0:   # (before inference: onnx's Slice inference aborts the process on one)
+                raise GraphError(f"{kind} {vi.name!r}: value {vi.name!r} dimension {i} is negative ({d}), which no "
+                                 "tensor has")
         first = seen.setdefault(vi.name, this)
         (e1, d1), (e2, d2) = first, this
         clash = (e1 and e2 and e1 != e2) or (d1 is not None and d2 is not None and (
@@ -2116,7 +2135,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for st in g.sparse_initializer:
         if st.values.name in declared:
             continue
-        dense = _dense_of_sparse(onnx, st) if math.prod(st.dims) <= SMALL_INITIALIZER else None
+        small = math.prod(st.dims) <= SMALL_INITIALIZER
+        if small and onnx.TensorProto.EXTERNAL in (st.values.data_location, st.indices.data_location):
+            st, why = _read_sparse_external(onnx, st, base_dir, facts.get("real_dir"))
+            if why is not None:
+                if unread is not None:
+                    unread[f"sparse initializer {st.values.name!r}"] = why
+                hidden[st.values.name] = f"sparse initializer {st.values.name!r}"
+        dense = _dense_of_sparse(onnx, st) if small else None
         if dense is not None:
             g2.initializer.append(dense)
         else:
@@ -2125,6 +2151,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
+    _standard_slice_ends(onnx, m2)
 
     # which names exist, to catch typos in --dim
     params: set[str] = set()
@@ -2162,11 +2189,16 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         _check_batch_applies(source, batch, static, applied, spelling)
     facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden, overridable)
     data_dependent = facts["data_dependent"].sized
+    # a NonZero's or Unique's size is its input's count alone (``_nonzero_unique``), whatever the model declares: a
+    # traced example's count, which a Shape-made input of other dimensions changes (a declared [2, 6] was planned
+    # for the 15 entries onnxruntime counts at n=5)
+    counted = {o for n in g.node if n.op_type in ("NonZero", "Unique") and n.domain in ("", "ai.onnx")
+               for o in n.output if o}
     for vi in list(g2.input) + list(g2.output) + list(g2.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
         for d in vi.type.tensor_type.shape.dim:
-            if vi.name in data_dependent:
+            if vi.name in data_dependent or vi.name in counted:
                 d.Clear()  # only inference may size it: the declared size held for the traced input only
             elif d.dim_param:
                 if d.dim_param in mapping:
@@ -2191,6 +2223,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
+    _check_slice_data(onnx, m2, g, source)
     ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
     try:
         inferred = _run_inference(onnx, m2, source)
@@ -2199,6 +2232,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                          f"{_incompatible_hint(str(exc), mapping)}") from None
 
     def infer_folded():
+        if _slices_unsized(m2, inferred):   # (a fold may have made a negative dimension known: a Pad's pads)
+            _check_slice_data(onnx, m2, g, source)
         try:
             return _run_inference(onnx, m2, source, folded=True)
         except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
@@ -2206,10 +2241,12 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
+        pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
+            _check_slice_data(onnx, m2, g, source)   # (onnxruntime's inference runs onnx's on the model too)
             _size_ort_ops(onnx, m2, source, data_dependent)
         inferred = infer_folded()
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -2225,6 +2262,24 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                       hidden, stand_in=False)
     facts["values"] = _known_values(onnx, m2)
     return inferred
+
+
+def _read_sparse_external(onnx, st, base_dir: str | None, real_dir: str | None = None):
+    """(a copy of the small sparse initializer ``st`` with the external data of its values and indices read in, None),
+    or (``st``, why one part cannot be read), as ``_read_small_external`` reads a dense one.
+
+    Why: a sparse initializer whose data lies in an external file was never read, so one used as a Reshape's shape
+    was refused as a dimension "ONNX's shape inference could not derive ... although it does not depend on values
+    the graph inputs carry", naming neither the tensor nor its unread file."""
+    copy = onnx.SparseTensorProto()
+    copy.CopyFrom(st)
+    for part in (copy.values, copy.indices):
+        if part.data_location == onnx.TensorProto.EXTERNAL:
+            loaded = _read_small_external(onnx, part, base_dir, real_dir)
+            if isinstance(loaded, str):
+                return st, loaded
+            part.CopyFrom(loaded)
+    return copy, None
 
 
 def _dense_of_sparse(onnx, st):
@@ -2600,17 +2655,32 @@ def _range_lengths(start, limit, delta) -> tuple[int, int] | None:
     return max(int(ort), 0), max(int(onnx_n), 0)
 
 
-def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int, Any] | None:
-    """(the nodes to stand, in the inference copy ``g2``, for a float32 Range ``n`` of known scalar ``values`` whose
-    length ONNX's inference computes otherwise than onnxruntime (``_range_lengths``), its length, its value or None):
-    its value as a Constant (up to ``MAX_FOLD_ELEMENTS``) or a ConstantOfShape of its length; None where ``n`` is no
-    such Range. A static shape the
+def _integer_range_lengths(start: int, limit: int, delta: int, bits: int) -> tuple[int, int] | None:
+    """(onnxruntime's, ONNX's inference's) length of an int32 (``bits`` 32) or int64 Range of these values, or None
+    where ``delta`` is 0 (onnxruntime refuses it). onnxruntime's kernel counts ``ceil((limit - start) / delta)`` of
+    the exact integers; ONNX's inference subtracts in the values' own type (wrapping past its range) and divides
+    in float64 (rounding a difference past 2**53)."""
+    if not delta:
+        return None
+    exact = max(-((start - limit) // delta), 0)
+    wrapped = (limit - start + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1))
+    onnx_n = math.ceil(float(wrapped) / float(delta))
+    return exact, max(onnx_n, 0)
+
+
+def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int, Any, int] | None:
+    """(the nodes to stand, in the inference copy ``g2``, for a float32, int32 or int64 Range ``n`` of known scalar
+    ``values`` whose length ONNX's inference computes otherwise than onnxruntime (``_range_lengths``,
+    ``_integer_range_lengths``), its length, its value or None, its element type): its value as a Constant (up to
+    ``MAX_FOLD_ELEMENTS``) or a ConstantOfShape of its length; None where ``n`` is no such Range. A static shape the
     model declares for it that onnxruntime's length contradicts is refused, naming the node. ``taken``: the value
     names in use, for the length's (updated).
 
     Why: ``Range(0.3, 5.3, 0.2)`` was planned 25 elements where onnxruntime writes 26, an overrun (one in six random
     float32 Ranges differed, either way); folding did not correct it, as a value that disagrees with ONNX's
-    inference is never folded, and what followed was sized by ONNX's length."""
+    inference is never folded, and what followed was sized by ONNX's length. An integer Range whose difference
+    wraps in its type or passes 2**53 was so too: ``Range(-2**31, 2**31 - 1, 2**31 - 1)`` (int32) planned empty,
+    where onnxruntime writes 3 elements."""
     import numpy as np
     from onnx import numpy_helper
 
@@ -2618,10 +2688,20 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
     if n.op_type != "Range" or n.domain not in ("", "ai.onnx") or len(ins) != 3 or not n.output or not n.output[0]:
         return None
     args = [values.get(v) for v in ins]
-    if any(a is None or a.dtype != np.float32 or a.size != 1 for a in args):
+    if any(a is None or a.size != 1 for a in args) or len({a.dtype for a in args}) != 1:
         return None
-    start, limit, delta = (a.reshape(()) for a in args)
-    lengths = _range_lengths(start, limit, delta)
+    dtype = args[0].dtype
+    if dtype == np.float32:
+        start, limit, delta = (a.reshape(()) for a in args)
+        lengths = _range_lengths(start, limit, delta)
+        how = f"ceil(({float(limit)!r} - {float(start)!r}) / {float(delta)!r}) in float64; ONNX's inference subtracts in float32"
+    elif dtype in (np.int32, np.int64):
+        start, limit, delta = (int(a.reshape(-1)[0]) for a in args)
+        lengths = _integer_range_lengths(start, limit, delta, dtype.itemsize * 8)
+        how = (f"ceil(({limit} - {start}) / {delta}) of the exact integers; ONNX's inference subtracts in "
+               f"{dtype.name}, wrapping, and divides in float64")
+    else:
+        return None
     if lengths is None or lengths[0] == lengths[1]:
         return None
     length, out = lengths[0], n.output[0]
@@ -2629,18 +2709,21 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
         declared = _declared_type(vi) if vi.name == out else None
         if declared and declared[1] is not None and None not in declared[1] and declared[1] != [length]:
             raise GraphError(f"{f'node {n.name!r}' if n.name else 'a node'} (Range): value {out!r} is declared {declared[1]} in the model, "
-                             f"but onnxruntime's Range makes it [{length}] (ceil(({float(limit)!r} - {float(start)!r}) / "
-                             f"{float(delta)!r}) in float64; ONNX's inference subtracts in float32 and gets "
+                             f"but onnxruntime's Range makes it [{length}] ({how} and gets "
                              f"{lengths[1]}): correct or remove the declaration")
+    elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     if length <= MAX_FOLD_ELEMENTS:
-        value = (np.float64(start) + np.arange(length) * np.float64(delta)).astype(np.float32)
-        return [onnx.helper.make_node("Constant", [], [out], value=numpy_helper.from_array(value, out))], length, value
+        if dtype == np.float32:
+            value = (np.float64(start) + np.arange(length) * np.float64(delta)).astype(np.float32)
+        else:   # (exact: every element lies between start and limit, though k * delta may pass the type's range)
+            value = np.array([start + k * delta for k in range(length)], dtype)
+        return [onnx.helper.make_node("Constant", [], [out], value=numpy_helper.from_array(value, out))], length, value, elem
     shape = next(f"{out}::length{k or ''}" for k in range(len(taken) + 1) if f"{out}::length{k or ''}" not in taken)
     taken.add(shape)
     return [onnx.helper.make_node("Constant", [], [shape], value=numpy_helper.from_array(np.array([length], np.int64),
                                                                                            shape)),
             onnx.helper.make_node("ConstantOfShape", [shape], [out], value=numpy_helper.from_array(
-                np.zeros(1, np.float32)))], length, None
+                np.zeros(1, dtype)))], length, None, elem
 
 
 def _elem_types(g2) -> dict[str, int]:
@@ -2734,6 +2817,71 @@ def _exact_float_ranges(onnx, g2) -> None:
     if changed:
         del g2.node[:]
         g2.node.extend(nodes)
+
+
+#: the ends onnxruntime's Slice (10 and later) reads as "to the end of the dimension" whatever their step's sign
+SLICE_END_ALL = (2**31 - 1, 2**63 - 1)
+
+
+def _ort_slice_ends(n, values: dict, opset: int):
+    """The ends that, read by ONNX's rule, make of Slice ``n`` what onnxruntime makes of its own, where they differ
+    (an end of ``SLICE_END_ALL`` with a negative step taken as the dimension's start, an end before it); None where
+    ``n`` is no Slice of such known ends and steps (``values``: ``_known_values``'s).
+
+    Why: onnxruntime's kernel reads an end of INT32_MAX or INT64_MAX as "none" (numpy's ``x[s::-1]``) whatever the
+    step, and a negative step then runs down to index 0, where ONNX's rule clamps the end to ``dim - 1``: a
+    ``Slice(x[7, 5], starts=[0], ends=[INT64_MAX], steps=[-1])`` was planned empty where onnxruntime writes row 0
+    (20 bytes), and ``starts=[4]``, 5 rows."""
+    import numpy as np
+
+    if n.op_type != "Slice" or n.domain not in ("", "ai.onnx") or opset < 10 or len(n.input) < 3 or not n.input[2]:
+        return None
+    ends = values.get(n.input[2])
+    if ends is None or ends.ndim != 1 or ends.dtype not in (np.int32, np.int64):
+        return None
+    steps = values.get(n.input[4]) if len(n.input) > 4 and n.input[4] else np.ones_like(ends)
+    if steps is None or steps.shape != ends.shape or steps.dtype.kind not in "iu":
+        return None
+    hit = np.isin(ends, SLICE_END_ALL) & (steps < 0)
+    if not hit.any():
+        return None
+    fixed = ends.copy()
+    fixed[hit] = np.iinfo(ends.dtype).min   # (before any dimension's start: clamped to -1, past index 0)
+    return fixed
+
+
+def _standard_slice_ends(onnx, m2) -> bool:
+    """Give each Slice of the inference copy ``m2`` whose known ends onnxruntime reads otherwise than ONNX's rule
+    (``_ort_slice_ends``) the ends ONNX's rule reads as onnxruntime does, as a Constant of their own; True when any
+    was. The declared shapes of what follows are dropped (``_forget_declared_after``): ONNX's count made them."""
+    from onnx import numpy_helper
+
+    opset = _default_opset(m2)
+    slices = [n for n in m2.graph.node if n.op_type == "Slice" and len(n.input) >= 3]
+    if opset < 10 or not slices:
+        return False
+    # (only the ends and steps read: every Constant to numpy in each fold round would cost a large model dearly)
+    wanted = {v for n in slices for v in n.input[2::2] if v}
+    values = {t.name: r[0] for t in m2.graph.initializer if t.name in wanted and math.prod(t.dims) <= MAX_FOLD_ELEMENTS
+              for r in [_to_array(t)] if r is not None}
+    values.update((n.output[0], r[0]) for n in m2.graph.node
+                  if n.op_type == "Constant" and n.output and n.output[0] in wanted and len(n.attribute) == 1
+                  and n.attribute[0].name == "value" for r in [_to_array(n.attribute[0].t)] if r is not None)
+    nodes, taken, changed = [], None, set()
+    for n in m2.graph.node:
+        fixed = _ort_slice_ends(n, values, opset)
+        if fixed is not None:
+            taken = _value_names(m2.graph) if taken is None else taken
+            name = _fresh_name(f"{n.input[2]}::ends", taken)
+            nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(fixed, name)))
+            n.input[2] = name
+            changed.update(o for o in n.output if o)
+        nodes.append(n)
+    if changed:
+        del m2.graph.node[:]
+        m2.graph.node.extend(nodes)
+        _forget_declared_after(m2.graph, changed)
+    return bool(changed)
 
 
 def _value_names(g) -> set[str]:
@@ -2883,6 +3031,55 @@ def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -
     if not os.path.isfile(path):
         return DataProblem(Reason.NOT_A_FILE if os.path.lexists(path) else Reason.MISSING, location)
     return None
+
+
+def _slices_unsized(m2, inferred) -> bool:
+    """Whether a Slice of ``m2`` reads a value ``inferred`` leaves without a static shape: only then can a fold make a
+    negative dimension it reads known (``_check_slice_data``, a whole inference, is not paid in every fold round)."""
+    data = {n.input[0] for n in m2.graph.node if n.op_type == "Slice" and n.input and n.input[0]}
+    if not data:
+        return False
+    static = _static_shapes(inferred)
+    return any(v not in static for v in data)
+
+
+def _check_slice_data(onnx, m2, g, source: str) -> None:
+    """Refuse a value of a negative dimension that a Slice of the inference copy ``m2`` slices, naming the node
+    that makes it (``g``: the model's graph, for the node's id), before ONNX's inference of the whole model meets
+    it: the Slices left out, the model is inferred leniently, and each Slice's data checked.
+
+    Why: onnx's Slice inference clamps a start into ``[0, dim - 1]`` under a C++ assertion, which aborts the process
+    where ``dim`` is negative: a Pad by negative pads (``[2, 3]`` padded by -2 on each side of axis 1 is ``[2, -1]``),
+    a Conv or pool of a kernel larger than its input, an Expand, a TopK or a Resize of negative sizes, followed by
+    a Slice, killed ``memplan import`` with SIGABRT, where the same value followed by a Relu is refused. (A negative
+    dimension made after another Slice is not seen by this pass.)"""
+    slices = [k for k, n in enumerate(m2.graph.node) if n.op_type == "Slice" and n.domain in ("", "ai.onnx")
+              and n.input and n.input[0]]
+    if not slices:
+        return
+    m3 = onnx.ModelProto()
+    m3.CopyFrom(m2)
+    skip = set(slices)
+    del m3.graph.node[:]
+    m3.graph.node.extend(n for k, n in enumerate(m2.graph.node) if k not in skip)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(m3, check_type=False, strict_mode=False, data_prop=True).graph
+    except Exception:  # noqa: BLE001 - the whole model's inference says what is wrong
+        return
+    dims = {vi.name: vi.type.tensor_type.shape.dim for vi in (*inferred.value_info, *inferred.output, *inferred.input)
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")}
+    def negative(v: str):
+        return next(((i, d.dim_value) for i, d in enumerate(dims.get(v, ())) if d.HasField("dim_value")
+                     and d.dim_value < 0), None)
+
+    sliced = next((m2.graph.node[k].input[0] for k in slices if negative(m2.graph.node[k].input[0])), None)
+    if sliced is None:
+        return
+    # the node that first makes a negative dimension (the Slice's data may carry it on: a Transpose of it)
+    at, v = next(((j, o) for j, n in enumerate(g.node) for o in n.output if o and negative(o)), (None, sliced))
+    i, d = negative(v)
+    who = f"node {_node_ids(g)[at]!r} ({g.node[at].op_type}): " if at is not None else ""
+    raise GraphError(f"{source}: {who}value {v!r} dimension {i} is negative ({d}), which no tensor has")
 
 
 def _run_inference(onnx, m2, source: str, folded: bool = False):
@@ -3900,15 +4097,62 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
     _track_sequence(n, static, elems, values, seqs)
 
 
+def _check_range(n, where: str, values: dict) -> None:
+    """Refuse a Range (standard or ``com.microsoft``) of known scalar inputs that onnxruntime refuses to run: a
+    ``delta`` of 0, a float count ``ceil((limit - start) / delta)`` that is not finite (an infinite or NaN limit)
+    or past int64's range (``Range(0, 1e30, 1e-30)``). ``values``: ``_known_values``'s.
+
+    Why: ONNX's inference makes each of them an empty tensor, which was planned (0 bytes), while onnxruntime
+    stops the run ("delta in Range operator can not be zero", "the computed number of elements is not a finite
+    value", "... exceeds the supported range")."""
+    import numpy as np
+
+    if n.op_type != "Range" or n.domain not in ("", "ai.onnx", ORT_DOMAIN) or len(n.input) < 2:
+        return
+    names = list(n.input[:3])
+    args = [values.get(v) if v else None for v in names]
+    if len(args) < 3 or args[2] is None and not names[2] and n.domain == ORT_DOMAIN:
+        args[2:] = [np.ones(1, args[0].dtype if args[0] is not None else np.int64)]   # (onnxruntime's default)
+    if any(a is None or a.size != 1 or a.dtype.kind not in "iuf" for a in args):
+        return
+    start, limit, delta = (a.reshape(-1)[0] for a in args)
+    if delta == 0:
+        raise GraphError(f"{where}: its delta {names[2]!r} is 0: onnxruntime refuses to run it (\"delta in Range "
+                         "operator can not be zero\")")
+    if args[0].dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            count = np.ceil((np.float64(limit) - np.float64(start)) / np.float64(delta))
+        if not np.isfinite(count) or count >= 2.0**63:
+            what = "is not finite" if not np.isfinite(count) else f"({count:.4g}) exceeds int64's range"
+            raise GraphError(f"{where}: its count of elements ceil(({float(limit)!r} - {float(start)!r}) / "
+                             f"{float(delta)!r}) {what}: onnxruntime refuses to run it")
+
+
 def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, unknown_why: Callable[[str], str]) -> None:
-    """Refuse a SequenceAt whose known position lies outside its known sequence, and a SequenceAt or Compress whose
-    output is left unsized, naming the node, the input that decides its size and why that input is not known
+    """Refuse a SequenceAt whose known position lies outside its known sequence, and a SequenceAt, Compress, NonZero
+    or Unique whose output is left unsized, naming the node, the input that decides its size and why that input is not known
     (``unknown_why(output)``: computed at run time, held in external data not read, or beyond what is evaluated).
 
     Why: a SequenceAt at 7 of a 4-tensor sequence of like tensors was planned (onnxruntime refuses to run it:
     "Invalid sequence index"), one of unlike tensors was refused as a dimension "ONNX's shape inference could not
     derive"; a run-time position or condition got the general run-time note, naming neither input."""
     op = n.op_type
+    if n.domain in ("", "ai.onnx") and op in ("NonZero", "Unique") and n.input and n.input[0]:
+        what, counted = n.input[0], "non-zero entry" if op == "NonZero" else "distinct value (or slice)"
+        for out in (o for o in n.output if o):
+            dims = shapes.get(out, (0, None))[1]
+            if dims is not None and all(isinstance(d, int) for d in dims):
+                continue
+            known, source = values.get(what), unknown_why(out)
+            if known is None and source.startswith("is computed at run time"):
+                return   # (the general message says so, as for every data-dependent size)
+            why = (f"that input {source}" if known is None
+                   else f"onnxruntime counts the scalar {what!r} otherwise than ONNX's inference ([1, n], not [0, n])"
+                   if op == "NonZero" else f"{what!r} holds NaN, which onnxruntime's ordering merges with other values "
+                   "(its count is not numpy's)")
+            raise GraphError(f"{where}: value {out!r} has no size: {op} makes one entry per {counted} of its "
+                             f"input {what!r}, and {why}")
+        return
     if n.domain not in ("", "ai.onnx") or op not in ("SequenceAt", "Compress") or len(n.input) < 2:
         return
     out, what = (n.output[0] if n.output else ""), n.input[1]
@@ -3973,10 +4217,15 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             continue
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
             continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
+        if n.op_type == "Slice" and _ort_slice_ends(n, values, opsets[""]) is not None:
+            for o in n.output:   # (ends known only now: the next round gives it onnxruntime's, before it runs)
+                shapes.pop(o, None)
+            changed = True
+            continue
         exact = _exact_range(onnx, n, values, g2, taken) if n.op_type == "Range" else None
         if exact is not None:   # (ONNX's inference would size it otherwise than onnxruntime)
             nodes[-1:] = exact[0]
-            shapes[n.output[0]], elems[n.output[0]] = (exact[1],), onnx.TensorProto.FLOAT
+            shapes[n.output[0]], elems[n.output[0]] = (exact[1],), exact[3]
             if exact[2] is not None:
                 values[n.output[0]] = exact[2]
             changed = True
@@ -4058,7 +4307,7 @@ SAME_SHAPE_OPS = frozenset({
     "ThresholdedRelu", "Trilu"})
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
-SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "Compress", "SequenceAt", "ConcatFromSequence",
+SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
@@ -4108,6 +4357,8 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
             return {out: ((max(-((start - limit) // delta), 0),), 5)}
     if op == "Compress" and first and len(ins) > 1 and ins[1] in values:
         return _compress_shape(n, out, shapes[first], elems[first], values[ins[1]])
+    if op in ("NonZero", "Unique") and first and ins[0] in values:
+        return _nonzero_unique(n, shapes[first], elems[first], values[ins[0]])
     held = seqs.get(ins[0]) if ins else None
     if held is None:
         return {}
@@ -4250,6 +4501,41 @@ def _position(v, length: int, extra: int) -> int | None:
         return None
     k = int(v.reshape(-1)[0])
     return k + (length if k < 0 else 0) if -length <= k < length + extra else None
+
+
+def _nonzero_unique(n, shape: tuple[int, ...], elem: int, value) -> dict:
+    """``{output: (shape, elem)}`` of a NonZero or Unique of the known ``value`` (of ``shape``), as onnxruntime makes
+    them: NonZero ``[rank, count of non-zero entries]`` int64; Unique's ``Y`` of one entry (or, along ``axis``, one
+    slice) per distinct value, ``indices`` and ``counts`` as many, ``inverse_indices`` one per entry (per slice).
+    Empty where onnxruntime's count is not numpy's: a scalar NonZero (onnxruntime makes it ``[1, n]``, ONNX's
+    inference ``[0, n]``), a Unique of a NaN (onnxruntime's ordering merges NaNs with other values).
+
+    Why: both were taken as data-dependent whatever their input, so one of a constant (an initializer, a folded
+    ``Shape``) was refused as depending on "values computed at run time from what the graph inputs hold", which
+    none of it does; onnxruntime writes the same size on every run."""
+    import numpy as np
+
+    a = np.asarray(value)
+    if a.shape != tuple(shape):
+        return {}
+    outs = list(n.output)
+    if n.op_type == "NonZero":
+        return {outs[0]: ((a.ndim, int(np.count_nonzero(a))), 7)} if a.ndim and outs[0] else {}
+    if a.dtype.kind == "f" and np.isnan(a).any() or a.dtype.kind in "OSUV":
+        return {}
+    axis = next((at.i for at in n.attribute if at.name == "axis"), None)
+    if axis is None:
+        distinct, per = len(set(a.reshape(-1).tolist())), a.size
+        y = (distinct,)
+    else:
+        if not -a.ndim <= axis < a.ndim:
+            return {}
+        axis += a.ndim if axis < 0 else 0
+        slices = np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+        distinct, per = len({tuple(row) for row in slices.tolist()}), a.shape[axis]
+        y = a.shape[:axis] + (distinct,) + a.shape[axis + 1:]
+    found = [(y, elem), ((distinct,), 7), ((per,), 7), ((distinct,), 7)]
+    return {o: f for o, f in zip(outs, found) if o}
 
 
 def _compress_shape(n, out: str, shape: tuple[int, ...], elem: int, condition) -> dict:
