@@ -51,9 +51,11 @@ from .timeline import simulate_indices
 #: (``indexed_candidates``), not every one: the same choice, at the cost of the streams a unit's inputs
 #: involve rather than every stream in use (1024 streams)
 INDEXED_CANDIDATES = 16
-#: above that, where the index might list more than ``SCAN_ABOVE`` streams, ``scanned_candidates`` tries the streams
-#: free-est first instead, at most ``SCAN_CANDIDATES`` of them before it gives up for the index (the same choice)
-SCAN_ABOVE = 16
+#: above that, where the index would list more than ``SCAN_ABOVE`` streams, ``scanned_candidates`` tries the streams
+#: free-est first instead, at most ``SCAN_CANDIDATES`` of them before it gives up for the index (the same choice).
+#: (16 while the index's size was bounded from above by every knower of the inputs' streams; counted exactly since
+#: round 42, a random DAG at 1,024 streams lists about 30, where the scan gave up on nearly every unit)
+SCAN_ABOVE = 64
 SCAN_CANDIDATES = 16
 
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
@@ -196,7 +198,8 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     are the same run, and ``optimize`` does not repeat it.
 
     ``stats`` (for tests: operation counts, not times): "scored" is increased by the streams tried, each
-    one a unit's start computed on it.
+    one a unit's start computed on it; "looked" by the steps ``indexed_candidates`` took to find the streams that
+    know an input (a stream or a count looked at).
     """
     n = len(U.members)
     eft = mode == "eft"
@@ -211,6 +214,10 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     # clock costs the streams it knows, not k
     know: list[dict[int, int]] = [{} for _ in range(k)]
     knowers: list[list[int]] = [[] for _ in range(k)]   # x -> the other streams s with know[s][x] > 0
+    # knowing[x][v]: the other streams s with know[s][x] == v (as a dict: a set in insertion order), so that those
+    # with know[s][x] > q are found in count[x] - q lookups, not by scanning every knower of x (up to k: most of
+    # ``list_schedule``'s time on a random DAG at 1,024 streams); each (s, x) of ``know`` once
+    knowing: list[dict[int, dict[int, None]]] = [{} for _ in range(k)]
     by_free: list[tuple[float, int]] = []   # (free[s], s) of used streams; entries behind free[s] are stale
     count = [0] * k
     end = [0.0] * n
@@ -232,17 +239,42 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     out[sd] = w
         return out
 
-    def indexed_candidates(ds: Sequence[int]) -> list[int]:
-        """The streams whose start time for a unit reading ``ds`` can differ from a stream's that knows
-        none of them (the inputs' streams, and those that synchronised with an input's writer), the
-        free-est of the others (ties: the lowest) and the lowest unused stream. On a stream that knows
-        none of the inputs the unit waits for every one of them by an event: start max(free, T), the
-        same events, so the free-est such stream is the best of them, and the rest need not be tried."""
-        rel = set()
-        for d in ds:
-            sd, sq = stream[d], seq[d]
-            rel.add(sd)
-            rel.update(s for s in knowers[sd] if know[s][sd] > sq)
+    def related(ds: Sequence[int], most: float = math.inf) -> set[int] | None:
+        """The streams whose start time for a unit reading ``ds`` can differ from a stream's that knows none of
+        them: the inputs' streams, and those that synchronised with an input's writer or a later unit of its
+        stream (``indexed_candidates``); None once more than ``most`` are found (then the scan is tried first)."""
+        rel: set[int] = set()
+        looked = 0
+        try:
+            for d in ds:
+                sd, sq = stream[d], seq[d]
+                rel.add(sd)
+                if count[sd] - sq < len(knowers[sd]):   # (the cheaper of the two ways to the same streams)
+                    at = knowing[sd]
+                    looked += count[sd] - sq
+                    for v in range(sq + 1, count[sd] + 1):
+                        if v in at:
+                            if len(at[v]) > most:   # (too many, whatever rel holds: not copied in)
+                                return None
+                            rel.update(at[v])
+                            looked += len(at[v])
+                            if len(rel) > most:
+                                return None
+                else:
+                    rel.update(s for s in knowers[sd] if know[s][sd] > sq)
+                    looked += len(knowers[sd])
+                if len(rel) > most:
+                    return None
+            return rel
+        finally:
+            if stats is not None:
+                stats["looked"] = stats.get("looked", 0) + looked
+
+    def indexed_candidates(rel: set[int]) -> list[int]:
+        """The streams ``related`` found (``rel``, added to), the free-est of the others (ties: the lowest) and the
+        lowest unused stream. On a stream that knows none of the inputs the unit waits for every one of them by
+        an event: start max(free, T), the same events, so the free-est such stream is the best of them, and the
+        rest need not be tried."""
         skipped = []
         while by_free:
             f, s = by_free[0]
@@ -342,14 +374,16 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         else:
             if len(ds) > SCAN_CANDIDATES:   # a wide join: only each stream's latest input decides (as for views)
                 ds = tuple(latest_per_stream(ds).values())
-            listed_at_most = len(ds) + 2 + sum(len(knowers[stream[d]]) for d in ds)
+            rel = related(ds, SCAN_ABOVE - 2)   # (the index lists these and two more, at most)
             found = None
-            if listed_at_most > SCAN_ABOVE:
+            if rel is None:
                 found = scanned_candidates(ds, U.cost[u], (True, twin, twin_free, twin_free_est) if eft
                                            else (False, True, False, False))
                 if stats is not None:
                     stats["scored"] = stats.get("scored", 0) + (SCAN_CANDIDATES if found is None else len(found))
-            cands = indexed_candidates(ds) if found is None else found
+                if found is None:
+                    rel = related(ds)
+            cands = indexed_candidates(rel) if found is None else found   # type: ignore[arg-type]
         if stats is not None:
             stats["scored"] = stats.get("scored", 0) + len(cands)
         best = None
@@ -397,17 +431,32 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
             twin_free_est = False
         old = know[s]
         newk = dict(old)
+        raised: dict[int, int] = {}   # the streams whose count s's clock raises, with their count before
         for d in latest.values():
             cd = clock[d]
             assert cd is not None
             for x, v in cd.items():
-                if v > newk.get(x, 0):
+                w = newk.get(x, 0)
+                if v > w:
                     newk[x] = v
+                    if x not in raised:
+                        raised[x] = w
         count[s] += 1
         newk[s] = count[s]
-        knowers_new = [x for x in newk if x != s and x not in old] if latest else ()   # (none new without one)
-        for x in knowers_new:
-            knowers[x].append(s)
+        raised.pop(s, None)
+        for x, w in raised.items():
+            at = knowing[x]
+            if not w:
+                knowers[x].append(s)
+            elif len(at[w]) == 1:
+                del at[w]
+            else:
+                del at[w][s]
+            v = newk[x]
+            if v in at:
+                at[v][s] = None
+            else:
+                at[v] = {s: None}
         know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
         used = max(used, s + 1)
         stream[u], seq[u] = s, count[s] - 1
