@@ -1712,14 +1712,21 @@ def _lazy_bits_of(torch, r: Any, t: Any) -> Any:
 
 def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
     """FX argument ``a`` as a meta tensor of its layout (the corrected one, for a tensor in ``laid``), in a
-    storage of its own; a non-tensor value as it is."""
+    storage of its own; a non-tensor value as it is.
+
+    Made with ``set_``, not ``as_strided``: an ``as_strided`` result is a view (``_is_view``), and ops that
+    refuse views ran on it as on none eager ever gave them. A loaded program's ``torch.tensor([...])``
+    literal is ``lift_fresh_copy`` then ``detach_``, and ``detach_`` of a view raises ("Can't detach views
+    in-place"), so its result, and every view of it (``[1:]``), claimed its whole parent at offset 0 where the
+    program in memory has it 4 bytes in, and the ATen executor refused the loaded program."""
     t = current.get(a.name)
     val = recs[t].val if isinstance(t, str) and t in laid else a.meta.get("val")
     if not isinstance(val, torch.Tensor):
         return val
     n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
-    return _lazy_bits_of(torch, val, torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
-        tuple(val.shape), tuple(val.stride()), val.storage_offset()))
+    storage = torch.empty(n_el, dtype=val.dtype, device="meta").untyped_storage()
+    return _lazy_bits_of(torch, val, torch.empty(0, dtype=val.dtype, device="meta").set_(
+        storage, val.storage_offset(), tuple(val.shape), tuple(val.stride())))
 
 
 def _target_name(target) -> str:
