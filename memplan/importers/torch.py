@@ -404,7 +404,12 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             raise GraphError(f"input '{where}': {what} {d} (fix it with "
                              f"{' or '.join(f'--dim {k}=N' for k in spelled)}, or with --batch N where it is an input's "
                              "leading dimension)")
-        return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
+        value = int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
+        if value < 0:   # (torch.zeros raised its own RuntimeError: a raw traceback out of `memplan import`)
+            given = ", ".join(f"{s} = {known[str(s)][0]} ({known[str(s)][1]})"
+                              for s in sorted(expr.free_symbols, key=str))
+            raise GraphError(f"input '{where}': {what} {d} is {value} with {given}: a size is never negative")
+        return value
 
     leaves = []
     for n in users:
@@ -496,6 +501,9 @@ def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
     """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
     naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
     found = _integer_root(expr, value)
+    if found is not None and found < 0:   # (a negative symbol made another input's dimension negative: a raw error)
+        raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which makes {symbol} {found}: "
+                         f"a size is never negative (give a larger {name})")
     if found is None:
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
                          f"{value} (give --dim {symbol}=N, or a size it takes)")
