@@ -404,7 +404,12 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             raise GraphError(f"input '{where}': {what} {d} (fix it with "
                              f"{' or '.join(f'--dim {k}=N' for k in spelled)}, or with --batch N where it is an input's "
                              "leading dimension)")
-        return int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
+        value = int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
+        if value < 0:   # (torch.zeros raised its own RuntimeError: a raw traceback out of `memplan import`)
+            given = ", ".join(f"{s} = {known[str(s)][0]} ({known[str(s)][1]})"
+                              for s in sorted(expr.free_symbols, key=str))
+            raise GraphError(f"input '{where}': {what} {d} is {value} with {given}: a size is never negative")
+        return value
 
     leaves = []
     for n in users:
@@ -496,6 +501,9 @@ def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
     """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
     naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
     found = _integer_root(expr, value)
+    if found is not None and found < 0:   # (a negative symbol made another input's dimension negative: a raw error)
+        raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which makes {symbol} {found}: "
+                         f"a size is never negative (give a larger {name})")
     if found is None:
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
                          f"{value} (give --dim {symbol}=N, or a size it takes)")
@@ -1712,14 +1720,21 @@ def _lazy_bits_of(torch, r: Any, t: Any) -> Any:
 
 def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
     """FX argument ``a`` as a meta tensor of its layout (the corrected one, for a tensor in ``laid``), in a
-    storage of its own; a non-tensor value as it is."""
+    storage of its own; a non-tensor value as it is.
+
+    Made with ``set_``, not ``as_strided``: an ``as_strided`` result is a view (``_is_view``), and ops that
+    refuse views ran on it as on none eager ever gave them. A loaded program's ``torch.tensor([...])``
+    literal is ``lift_fresh_copy`` then ``detach_``, and ``detach_`` of a view raises ("Can't detach views
+    in-place"), so its result, and every view of it (``[1:]``), claimed its whole parent at offset 0 where the
+    program in memory has it 4 bytes in, and the ATen executor refused the loaded program."""
     t = current.get(a.name)
     val = recs[t].val if isinstance(t, str) and t in laid else a.meta.get("val")
     if not isinstance(val, torch.Tensor):
         return val
     n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
-    return _lazy_bits_of(torch, val, torch.empty(n_el, dtype=val.dtype, device="meta").as_strided(
-        tuple(val.shape), tuple(val.stride()), val.storage_offset()))
+    storage = torch.empty(n_el, dtype=val.dtype, device="meta").untyped_storage()
+    return _lazy_bits_of(torch, val, torch.empty(0, dtype=val.dtype, device="meta").set_(
+        storage, val.storage_offset(), tuple(val.shape), tuple(val.stride())))
 
 
 def _target_name(target) -> str:
