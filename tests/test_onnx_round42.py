@@ -168,7 +168,9 @@ UNIQUE_OUTS = ("y", "indices", "inverse", "counts")
     (np.array([[1, 2], [1, 2], [3, 4]], np.int64), 0),
     (np.array([[1, 2], [1, 2], [3, 4]], np.int64), -1),
     (np.zeros((0, 3), np.float32), 1),                       # (three empty columns are one distinct slice)
-], ids=["signed-zero", "200-entries", "rows", "columns", "empty-columns"])
+    (np.zeros((0, 3), np.float32), 0),                       # (no slice along the axis: numpy's reshape(0, -1) raised)
+    (np.zeros((0, 0, 4), np.int64), 1),
+], ids=["signed-zero", "200-entries", "rows", "columns", "empty-columns", "no-rows", "no-slices"])
 def test_a_unique_of_a_constant_is_planned(value, axis):
     attrs = {} if axis is None else {"axis": axis}
     assert _same_as_ort(_of_constant("Unique", value, UNIQUE_OUTS, sorted=0, **attrs)) == 8

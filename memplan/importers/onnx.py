@@ -4531,7 +4531,8 @@ def _nonzero_unique(n, shape: tuple[int, ...], elem: int, value) -> dict:
         if not -a.ndim <= axis < a.ndim:
             return {}
         axis += a.ndim if axis < 0 else 0
-        slices = np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+        # (the slice's length spelled out: ``-1`` cannot be inferred where ``a`` is empty, a ValueError out of import)
+        slices = np.moveaxis(a, axis, 0).reshape(a.shape[axis], a.size // a.shape[axis] if a.shape[axis] else 0)
         distinct, per = len({tuple(row) for row in slices.tolist()}), a.shape[axis]
         y = a.shape[:axis] + (distinct,) + a.shape[axis + 1:]
     found = [(y, elem), ((distinct,), 7), ((per,), 7), ((distinct,), 7)]
