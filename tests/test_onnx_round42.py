@@ -183,6 +183,26 @@ def test_a_unique_of_a_shape_sizes_what_follows():
     assert _same_as_ort(model, {"x": np.zeros((2, 3, 2), np.float32)}) == 3
 
 
+@pytest.mark.parametrize("value, attrs, out", [
+    (np.array([5, 1, 5, 3], np.int64), {"sorted": 0}, 0),                  # (first occurrence: 5, not 1)
+    (np.array([[4, 1, 4], [2, 9, 2]], np.int64), {"sorted": 0, "axis": 1}, 0),   # (columns, not rows)
+    (np.array([5, 1, 5, 3], np.int64), {"sorted": 0}, 3),                  # (counts in that order: 2, 1, 1)
+], ids=["values", "along-axis-1", "counts"])
+def test_a_folded_unsorted_unique_sizes_what_follows_as_onnxruntime_orders_it(value, attrs, out):
+    """A ConstantOfShape to the first entry of a Unique's output of a constant: onnx's evaluator sorted a one-output
+    Unique of ``sorted=0`` (planned 4 bytes, onnxruntime wrote 20) and took its slices along axis 0 whatever the
+    axis."""
+    outs = ["Y", "", "", ""][: out + 1]
+    outs[out] = "u"
+    axis = attrs.get("axis", 0)   # (the first entry of a 1-D output, the first column of a 2-D one)
+    z = np.array([0] if axis == 0 else 0, np.int64)
+    model = _model([helper.make_node("Unique", ["c"], outs, **attrs),
+                    helper.make_node("Gather", ["u", "z"], ["g"], axis=axis),
+                    helper.make_node("ConstantOfShape", ["g"], ["y"])],
+                   inits=[nh.from_array(value, "c"), nh.from_array(z, "z")])
+    assert _same_as_ort(model) >= 3
+
+
 def test_nonzero_and_unique_of_what_onnxruntime_counts_otherwise_or_of_an_input_are_refused():
     """A Unique of a NaN (onnxruntime's ordering merges NaNs: [1, nan, nan, 2, 1] makes 2 values, numpy's 3), a
     scalar NonZero (onnxruntime makes [1, n], ONNX's inference [0, n]), a NonZero of a graph input, one of an

@@ -4259,6 +4259,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])
+        elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
+            if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
+                result = _ort_unique(n, values[n.input[0]])
         elif all(not v or v in values for v in n.input):
             result = _evaluate(n, [values[v] if v else None for v in n.input], opsets)
         if result is None or len(result) != len(n.output):
@@ -4684,6 +4687,40 @@ def _shape_of(n, shape: tuple[int, ...]):
     start = min(max(start + r if start < 0 else start, 0), r)
     end = min(max(end + r if end < 0 else end, 0), r)
     return [np.array(shape[start:end], dtype=np.int64)]
+
+
+def _ort_unique(n, x) -> list | None:
+    """The outputs of the Unique node ``n`` of the known ``x`` as onnxruntime writes them (``Y``, ``indices``,
+    ``inverse_indices``, ``counts``, as many as ``n`` names), or None where onnxruntime's order is not numpy's
+    (a NaN: ``_nonzero_unique``) or ``x`` is no numeric tensor.
+
+    Why: onnx's reference evaluator ignores ``sorted=0`` for a Unique of one output (it returns numpy's sorted
+    values, where onnxruntime keeps the order of first occurrence) and takes the slices of its other outputs along
+    axis 0 whatever ``axis`` is: ``Gather(Unique(c, sorted=0), 0)`` of ``[5, 1, 5, 3]`` folded to 1 where
+    onnxruntime makes 5, so a ``ConstantOfShape`` of it was planned 4 bytes and written 20."""
+    import numpy as np
+
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf" or x.dtype.kind == "f" and bool(np.isnan(x).any()):
+        return None
+    attrs = {a.name: a.i for a in n.attribute if a.name in ("axis", "sorted")}
+    axis = attrs.get("axis")
+    if axis is not None and not -x.ndim <= axis < x.ndim:
+        return None
+    ax = 0 if axis is None else axis % x.ndim
+    try:
+        y, idx, inv, cnt = np.unique(x.reshape(-1) if axis is None else x, return_index=True, return_inverse=True,
+                                     return_counts=True, axis=None if axis is None else ax)
+    except (ValueError, TypeError):  # (numpy refuses some empty inputs along an axis: left unfolded)
+        return None
+    inv = inv.reshape(-1)
+    if not attrs.get("sorted", 1):   # (onnxruntime's order: each value where it first occurs)
+        order = np.argsort(idx, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        y, idx, cnt, inv = np.take(y, order, axis=ax), idx[order], cnt[order], rank[inv]
+    found = [y, idx.astype(np.int64), inv.astype(np.int64), cnt.astype(np.int64)]
+    return found[:len(n.output)]
 
 
 def _evaluate(n, inputs: list, opsets: dict[str, int]):
