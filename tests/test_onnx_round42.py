@@ -147,6 +147,19 @@ def test_a_reversed_slice_of_a_shape_to_int_max_sizes_what_follows():
 
 # --- 3. NonZero and Unique of constants ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("end", [2**63 - 1, -100])
+def test_a_reversed_slice_of_a_shape_from_before_its_start_sizes_what_follows(end):
+    """``Shape(x)[-9::-2]`` of a [2, 3, 4]: onnxruntime clamps the start to index 0 (``[2]``, 2 floats after the
+    ConstantOfShape); onnx's evaluator (numpy) made it empty, which disagreed with inference, and the
+    ConstantOfShape was refused as a dimension ONNX "could not derive" (under opset 11)."""
+    model = _model([helper.make_node("Shape", ["x"], ["sh"]),
+                    helper.make_node("Slice", ["sh", "st", "en", "ax", "stp"], ["r"]),
+                    helper.make_node("ConstantOfShape", ["r"], ["y"])], [V("x", T.FLOAT, [2, 3, 4])],
+                   [_i64("st", [-9]), _i64("en", [end]), _i64("ax", [0]), _i64("stp", [-2])],
+                   opset=11)   # (ONNX's data propagation runs a Slice of a shape from opset 13 on)
+    assert _same_as_ort(model, {"x": np.zeros((2, 3, 4), np.float32)}) == 3
+
+
 def _of_constant(op, value, outs=("y",), **attrs):
     nodes = [helper.make_node(op, ["c"], [f"{op}_{o}" for o in outs], **attrs)]
     nodes += [helper.make_node("Identity", [f"{op}_{o}"], [o]) for o in outs]

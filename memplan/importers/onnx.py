@@ -4259,6 +4259,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])
+        elif n.op_type == "Slice" and n.domain in ("", "ai.onnx") and opsets[""] >= 10 and len(n.input) >= 3:
+            if all(not v or v in values for v in n.input):   # (not onnx's evaluator: numpy's clamping, ``_ort_slice``)
+                result = _ort_slice([values[v] if v else None for v in n.input])
         elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
                 result = _ort_unique(n, values[n.input[0]])
@@ -4687,6 +4690,46 @@ def _shape_of(n, shape: tuple[int, ...]):
     start = min(max(start + r if start < 0 else start, 0), r)
     end = min(max(end + r if end < 0 else end, 0), r)
     return [np.array(shape[start:end], dtype=np.int64)]
+
+
+def _ort_slice(inputs: list) -> list | None:
+    """The output of a Slice (10 and later) of the known ``inputs`` (data, starts, ends, axes, steps; None for one
+    omitted) as onnxruntime computes it, or None where onnxruntime refuses it (a step of 0, an axis twice or out of
+    range) or an input is not what the op takes.
+
+    Why: onnx's reference evaluator slices with numpy, which clamps a start before the first index to "nothing"
+    for a negative step (``x[-9::-2]`` of 4 entries is empty) where ONNX's rule and onnxruntime clamp it to index 0
+    (one entry); the evaluator's value then disagreed with inference, was not folded, and a ``ConstantOfShape`` of
+    ``Slice(Shape(x), [-9], [INT_MAX], steps=[-2])`` was refused as a dimension ONNX "could not derive"."""
+    import numpy as np
+
+    data, starts, ends = (np.asarray(v) if v is not None else None for v in inputs[:3])
+    axes = inputs[3] if len(inputs) > 3 else None
+    steps = inputs[4] if len(inputs) > 4 else None
+    if data is None or starts is None or ends is None or starts.ndim != 1 or starts.shape != ends.shape:
+        return None
+    k = len(starts)
+    axes = np.arange(k) if axes is None else np.asarray(axes)
+    steps = np.ones(k, np.int64) if steps is None else np.asarray(steps)
+    if axes.shape != (k,) or steps.shape != (k,) or any(a.dtype.kind not in "iu" for a in (starts, ends, axes, steps)):
+        return None
+    index = [slice(None)] * data.ndim
+    seen = set()
+    for start, end, axis, step in zip(starts.tolist(), ends.tolist(), axes.tolist(), steps.tolist()):
+        axis += data.ndim if axis < 0 else 0
+        if not 0 <= axis < data.ndim or axis in seen or step == 0:
+            return None
+        seen.add(axis)
+        dim = data.shape[axis]
+        start += dim if start < 0 else 0
+        if end in SLICE_END_ALL:   # ("to the end of the dimension", whatever the step's sign: _ort_slice_ends)
+            end = dim if step > 0 else -1
+        else:
+            end += dim if end < 0 else 0
+            end = min(max(end, -1 if step < 0 else 0), dim)
+        start = min(max(start, 0), dim - 1 if step < 0 else dim)
+        index[axis] = slice(start, None if end < 0 else end, step)
+    return [data[tuple(index)]]
 
 
 def _ort_unique(n, x) -> list | None:
