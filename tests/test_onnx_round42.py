@@ -99,6 +99,16 @@ def test_a_range_onnxruntime_refuses_to_run_is_refused(dtype, start, limit, delt
 
 # --- 2. Slice to INT_MAX with a negative step ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("start, limit, delta", [(-2**63, 2**63 - 1, 1), (-2**63, 2**63 - 1, 2), (2**63 - 1, -2**63, -1)])
+def test_an_int64_range_of_more_than_int64_elements_is_refused(start, limit, delta):
+    """Its exact count (2**64 - 1, 2**63) is no int64: a raw OverflowError where its length was made a Constant."""
+    args = [nh.from_array(np.array(v, np.int64), k) for k, v in zip(("s", "l", "d"), (start, limit, delta))]
+    model = _model([helper.make_node("Range", ["s", "l", "d"], ["y"], name="rg")], inits=args)
+    with pytest.raises(GraphError, match=r"node 'rg' \(Range\): its count of elements .* exceeds int64's range: "
+                                         "onnxruntime refuses to run it"):
+        import_onnx(model)
+
+
 def _i64(name, values):
     return nh.from_array(np.array(values, np.int64), name)
 

@@ -2705,6 +2705,10 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
     if lengths is None or lengths[0] == lengths[1]:
         return None
     length, out = lengths[0], n.output[0]
+    if length >= 2**63:   # (its length is no int64: a raw OverflowError making the ConstantOfShape's shape)
+        raise GraphError(f"{f'node {n.name!r}' if n.name else 'a node'} (Range): its count of elements "
+                         f"ceil(({limit} - {start}) / {delta}) is {length}, which exceeds int64's range: onnxruntime "
+                         "refuses to run it (\"the computed number of elements exceeds the supported range\")")
     for vi in (*g2.value_info, *g2.output):
         declared = _declared_type(vi) if vi.name == out else None
         if declared and declared[1] is not None and None not in declared[1] and declared[1] != [length]:
