@@ -99,6 +99,16 @@ def test_a_range_onnxruntime_refuses_to_run_is_refused(dtype, start, limit, delt
 
 # --- 2. Slice to INT_MAX with a negative step ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("start, limit, delta", [(-2**63, 2**63 - 1, 1), (-2**63, 2**63 - 1, 2), (2**63 - 1, -2**63, -1)])
+def test_an_int64_range_of_more_than_int64_elements_is_refused(start, limit, delta):
+    """Its exact count (2**64 - 1, 2**63) is no int64: a raw OverflowError where its length was made a Constant."""
+    args = [nh.from_array(np.array(v, np.int64), k) for k, v in zip(("s", "l", "d"), (start, limit, delta))]
+    model = _model([helper.make_node("Range", ["s", "l", "d"], ["y"], name="rg")], inits=args)
+    with pytest.raises(GraphError, match=r"node 'rg' \(Range\): its count of elements .* exceeds int64's range: "
+                                         "onnxruntime refuses to run it"):
+        import_onnx(model)
+
+
 def _i64(name, values):
     return nh.from_array(np.array(values, np.int64), name)
 
@@ -147,6 +157,19 @@ def test_a_reversed_slice_of_a_shape_to_int_max_sizes_what_follows():
 
 # --- 3. NonZero and Unique of constants ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("end", [2**63 - 1, -100])
+def test_a_reversed_slice_of_a_shape_from_before_its_start_sizes_what_follows(end):
+    """``Shape(x)[-9::-2]`` of a [2, 3, 4]: onnxruntime clamps the start to index 0 (``[2]``, 2 floats after the
+    ConstantOfShape); onnx's evaluator (numpy) made it empty, which disagreed with inference, and the
+    ConstantOfShape was refused as a dimension ONNX "could not derive" (under opset 11)."""
+    model = _model([helper.make_node("Shape", ["x"], ["sh"]),
+                    helper.make_node("Slice", ["sh", "st", "en", "ax", "stp"], ["r"]),
+                    helper.make_node("ConstantOfShape", ["r"], ["y"])], [V("x", T.FLOAT, [2, 3, 4])],
+                   [_i64("st", [-9]), _i64("en", [end]), _i64("ax", [0]), _i64("stp", [-2])],
+                   opset=11)   # (ONNX's data propagation runs a Slice of a shape from opset 13 on)
+    assert _same_as_ort(model, {"x": np.zeros((2, 3, 4), np.float32)}) == 3
+
+
 def _of_constant(op, value, outs=("y",), **attrs):
     nodes = [helper.make_node(op, ["c"], [f"{op}_{o}" for o in outs], **attrs)]
     nodes += [helper.make_node("Identity", [f"{op}_{o}"], [o]) for o in outs]
@@ -168,7 +191,9 @@ UNIQUE_OUTS = ("y", "indices", "inverse", "counts")
     (np.array([[1, 2], [1, 2], [3, 4]], np.int64), 0),
     (np.array([[1, 2], [1, 2], [3, 4]], np.int64), -1),
     (np.zeros((0, 3), np.float32), 1),                       # (three empty columns are one distinct slice)
-], ids=["signed-zero", "200-entries", "rows", "columns", "empty-columns"])
+    (np.zeros((0, 3), np.float32), 0),                       # (no slice along the axis: numpy's reshape(0, -1) raised)
+    (np.zeros((0, 0, 4), np.int64), 1),
+], ids=["signed-zero", "200-entries", "rows", "columns", "empty-columns", "no-rows", "no-slices"])
 def test_a_unique_of_a_constant_is_planned(value, axis):
     attrs = {} if axis is None else {"axis": axis}
     assert _same_as_ort(_of_constant("Unique", value, UNIQUE_OUTS, sorted=0, **attrs)) == 8
@@ -179,6 +204,26 @@ def test_a_unique_of_a_shape_sizes_what_follows():
     model = _model([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Unique", ["s"], ["u"]),
                     helper.make_node("ConstantOfShape", ["u"], ["y"])], [V("x", T.FLOAT, [2, 3, 2])])
     assert _same_as_ort(model, {"x": np.zeros((2, 3, 2), np.float32)}) == 3
+
+
+@pytest.mark.parametrize("value, attrs, out", [
+    (np.array([5, 1, 5, 3], np.int64), {"sorted": 0}, 0),                  # (first occurrence: 5, not 1)
+    (np.array([[4, 1, 4], [2, 9, 2]], np.int64), {"sorted": 0, "axis": 1}, 0),   # (columns, not rows)
+    (np.array([5, 1, 5, 3], np.int64), {"sorted": 0}, 3),                  # (counts in that order: 2, 1, 1)
+], ids=["values", "along-axis-1", "counts"])
+def test_a_folded_unsorted_unique_sizes_what_follows_as_onnxruntime_orders_it(value, attrs, out):
+    """A ConstantOfShape to the first entry of a Unique's output of a constant: onnx's evaluator sorted a one-output
+    Unique of ``sorted=0`` (planned 4 bytes, onnxruntime wrote 20) and took its slices along axis 0 whatever the
+    axis."""
+    outs = ["Y", "", "", ""][: out + 1]
+    outs[out] = "u"
+    axis = attrs.get("axis", 0)   # (the first entry of a 1-D output, the first column of a 2-D one)
+    z = np.array([0] if axis == 0 else 0, np.int64)
+    model = _model([helper.make_node("Unique", ["c"], outs, **attrs),
+                    helper.make_node("Gather", ["u", "z"], ["g"], axis=axis),
+                    helper.make_node("ConstantOfShape", ["g"], ["y"])],
+                   inits=[nh.from_array(value, "c"), nh.from_array(z, "z")])
+    assert _same_as_ort(model) >= 3
 
 
 def test_nonzero_and_unique_of_what_onnxruntime_counts_otherwise_or_of_an_input_are_refused():

@@ -2705,6 +2705,10 @@ def _exact_range(onnx, n, values: dict, g2, taken: set[str]) -> tuple[list, int,
     if lengths is None or lengths[0] == lengths[1]:
         return None
     length, out = lengths[0], n.output[0]
+    if length >= 2**63:   # (its length is no int64: a raw OverflowError making the ConstantOfShape's shape)
+        raise GraphError(f"{f'node {n.name!r}' if n.name else 'a node'} (Range): its count of elements "
+                         f"ceil(({limit} - {start}) / {delta}) is {length}, which exceeds int64's range: onnxruntime "
+                         "refuses to run it (\"the computed number of elements exceeds the supported range\")")
     for vi in (*g2.value_info, *g2.output):
         declared = _declared_type(vi) if vi.name == out else None
         if declared and declared[1] is not None and None not in declared[1] and declared[1] != [length]:
@@ -4259,6 +4263,12 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])
+        elif n.op_type == "Slice" and n.domain in ("", "ai.onnx") and opsets[""] >= 10 and len(n.input) >= 3:
+            if all(not v or v in values for v in n.input):   # (not onnx's evaluator: numpy's clamping, ``_ort_slice``)
+                result = _ort_slice([values[v] if v else None for v in n.input])
+        elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
+            if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
+                result = _ort_unique(n, values[n.input[0]])
         elif all(not v or v in values for v in n.input):
             result = _evaluate(n, [values[v] if v else None for v in n.input], opsets)
         if result is None or len(result) != len(n.output):
@@ -4531,7 +4541,8 @@ def _nonzero_unique(n, shape: tuple[int, ...], elem: int, value) -> dict:
         if not -a.ndim <= axis < a.ndim:
             return {}
         axis += a.ndim if axis < 0 else 0
-        slices = np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+        # (the slice's length spelled out: ``-1`` cannot be inferred where ``a`` is empty, a ValueError out of import)
+        slices = np.moveaxis(a, axis, 0).reshape(a.shape[axis], a.size // a.shape[axis] if a.shape[axis] else 0)
         distinct, per = len({tuple(row) for row in slices.tolist()}), a.shape[axis]
         y = a.shape[:axis] + (distinct,) + a.shape[axis + 1:]
     found = [(y, elem), ((distinct,), 7), ((per,), 7), ((distinct,), 7)]
@@ -4683,6 +4694,80 @@ def _shape_of(n, shape: tuple[int, ...]):
     start = min(max(start + r if start < 0 else start, 0), r)
     end = min(max(end + r if end < 0 else end, 0), r)
     return [np.array(shape[start:end], dtype=np.int64)]
+
+
+def _ort_slice(inputs: list) -> list | None:
+    """The output of a Slice (10 and later) of the known ``inputs`` (data, starts, ends, axes, steps; None for one
+    omitted) as onnxruntime computes it, or None where onnxruntime refuses it (a step of 0, an axis twice or out of
+    range) or an input is not what the op takes.
+
+    Why: onnx's reference evaluator slices with numpy, which clamps a start before the first index to "nothing"
+    for a negative step (``x[-9::-2]`` of 4 entries is empty) where ONNX's rule and onnxruntime clamp it to index 0
+    (one entry); the evaluator's value then disagreed with inference, was not folded, and a ``ConstantOfShape`` of
+    ``Slice(Shape(x), [-9], [INT_MAX], steps=[-2])`` was refused as a dimension ONNX "could not derive"."""
+    import numpy as np
+
+    data, starts, ends = (np.asarray(v) if v is not None else None for v in inputs[:3])
+    axes = inputs[3] if len(inputs) > 3 else None
+    steps = inputs[4] if len(inputs) > 4 else None
+    if data is None or starts is None or ends is None or starts.ndim != 1 or starts.shape != ends.shape:
+        return None
+    k = len(starts)
+    axes = np.arange(k) if axes is None else np.asarray(axes)
+    steps = np.ones(k, np.int64) if steps is None else np.asarray(steps)
+    if axes.shape != (k,) or steps.shape != (k,) or any(a.dtype.kind not in "iu" for a in (starts, ends, axes, steps)):
+        return None
+    index = [slice(None)] * data.ndim
+    seen = set()
+    for start, end, axis, step in zip(starts.tolist(), ends.tolist(), axes.tolist(), steps.tolist()):
+        axis += data.ndim if axis < 0 else 0
+        if not 0 <= axis < data.ndim or axis in seen or step == 0:
+            return None
+        seen.add(axis)
+        dim = data.shape[axis]
+        start += dim if start < 0 else 0
+        if end in SLICE_END_ALL:   # ("to the end of the dimension", whatever the step's sign: _ort_slice_ends)
+            end = dim if step > 0 else -1
+        else:
+            end += dim if end < 0 else 0
+            end = min(max(end, -1 if step < 0 else 0), dim)
+        start = min(max(start, 0), dim - 1 if step < 0 else dim)
+        index[axis] = slice(start, None if end < 0 else end, step)
+    return [data[tuple(index)]]
+
+
+def _ort_unique(n, x) -> list | None:
+    """The outputs of the Unique node ``n`` of the known ``x`` as onnxruntime writes them (``Y``, ``indices``,
+    ``inverse_indices``, ``counts``, as many as ``n`` names), or None where onnxruntime's order is not numpy's
+    (a NaN: ``_nonzero_unique``) or ``x`` is no numeric tensor.
+
+    Why: onnx's reference evaluator ignores ``sorted=0`` for a Unique of one output (it returns numpy's sorted
+    values, where onnxruntime keeps the order of first occurrence) and takes the slices of its other outputs along
+    axis 0 whatever ``axis`` is: ``Gather(Unique(c, sorted=0), 0)`` of ``[5, 1, 5, 3]`` folded to 1 where
+    onnxruntime makes 5, so a ``ConstantOfShape`` of it was planned 4 bytes and written 20."""
+    import numpy as np
+
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf" or x.dtype.kind == "f" and bool(np.isnan(x).any()):
+        return None
+    attrs = {a.name: a.i for a in n.attribute if a.name in ("axis", "sorted")}
+    axis = attrs.get("axis")
+    if axis is not None and not -x.ndim <= axis < x.ndim:
+        return None
+    ax = 0 if axis is None else axis % x.ndim
+    try:
+        y, idx, inv, cnt = np.unique(x.reshape(-1) if axis is None else x, return_index=True, return_inverse=True,
+                                     return_counts=True, axis=None if axis is None else ax)
+    except (ValueError, TypeError):  # (numpy refuses some empty inputs along an axis: left unfolded)
+        return None
+    inv = inv.reshape(-1)
+    if not attrs.get("sorted", 1):   # (onnxruntime's order: each value where it first occurs)
+        order = np.argsort(idx, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        y, idx, cnt, inv = np.take(y, order, axis=ax), idx[order], cnt[order], rank[inv]
+    found = [y, idx.astype(np.int64), inv.astype(np.int64), cnt.astype(np.int64)]
+    return found[:len(n.output)]
 
 
 def _evaluate(n, inputs: list, opsets: dict[str, int]):
