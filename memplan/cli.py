@@ -678,9 +678,11 @@ class _ReaderGone:
         self.gone = False
 
     def write(self, text: str) -> int:
+        from .files import write_text
+
         if not self.gone:
             try:
-                return self._stream.write(text)
+                return write_text(self._stream, text)   # (whole, where the file is non-blocking and full)
             except self._drops:
                 self.gone = True
         return len(text)

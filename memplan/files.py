@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import io
 import os
 import signal
 import stat
@@ -271,6 +272,25 @@ def write_whole(out, data: bytes) -> None:
         if view and not n:
             _wait_writable(out)
     _flushed(out, out)
+
+
+def write_text(stream, text: str) -> int:
+    """``stream.write(text)``, but where ``stream`` (stdout or stderr while the CLI runs: ``cli._ReaderGone``) is a
+    text layer over a file: what it holds flushed, then ``text`` encoded as the stream would encode it and written
+    whole (``write_whole``), waiting while a non-blocking file is full. Why: to a stdout in non-blocking mode (set on a
+    shared pipe or terminal by another program) whose reader lags, a buffered ``print`` raised BlockingIOError
+    (``memplan show`` said "cannot write to stdout: write could not complete without blocking", exit 2, its report
+    cut), and under PYTHONUNBUFFERED each ``print`` was one raw write whose count Python drops (``bench``'s table
+    lost its rows past the pipe's 4 KB, exit 0). Elsewhere (no file under the stream: a StringIO, pytest's capture;
+    Windows, whose text layer translates newlines) the stream's own ``write``."""
+    buffer = getattr(stream, "buffer", None)
+    raw = getattr(buffer, "raw", buffer)   # (under PYTHONUNBUFFERED the buffer is the raw file itself)
+    if os.name != "posix" or not isinstance(raw, io.FileIO):
+        return stream.write(text)
+    data = text.encode(getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict")
+    _flushed(stream, buffer)   # text written before goes first
+    write_whole(raw, data)
+    return len(text)
 
 
 def _flushed(stream, out) -> None:
