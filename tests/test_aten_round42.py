@@ -305,3 +305,26 @@ def test_an_input_of_a_subclass_with_its_own_torch_function_is_refused():
         step(x.as_subclass(AddsToProducts))
     assert torch.equal(step(nn.Parameter(x, requires_grad=False)), x * 3)
     assert torch.equal(step(x.as_subclass(PlainSubclass)).as_subclass(torch.Tensor), x * 3)
+
+
+class Contiguous(nn.Module):
+    def forward(self, x):
+        return x.contiguous()
+
+
+def test_an_input_returned_laid_out_otherwise_than_at_export_is_a_copy():
+    """Failed before (``got is x``): compiled with a contiguous ``x``, ``x.contiguous()`` is the input itself in the
+    program, and a transposed caller's ``x`` came back itself where eager returns a contiguous copy of it, so a write
+    to the result changed the caller's tensor. Laid out otherwise than at export, a returned input is a copy (the
+    program cannot tell ``return x`` from ``x.contiguous()``); a size-1 dimension's stride does not count."""
+    m = Contiguous()
+    step = _compile(m, torch.randn(3, 4))
+    x = torch.randn(4, 3).t()
+    got, want = step(x), m(x)
+    assert want is not x and got is not x and torch.equal(got, want)
+    got.fill_(7.0)
+    assert not torch.equal(x, got)
+    step = _compile(m, torch.randn(1, 4))
+    x = torch.randn(3, 4)[1:2]   # (stride (4, 1) where the export's is (4, 1) too; a (1, 4) slice of (3, 8): (8, 1))
+    y = torch.randn(3, 8)[1:2, :4]
+    assert step(x) is x and m(y) is y and step(y) is y

@@ -555,6 +555,15 @@ class Executor:
         return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
                 if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
+    @staticmethod
+    def _same_layout(x: Any, slot: Any) -> bool:
+        """Whether the caller's input ``x`` is laid out as the export's (its arena slot ``slot``): the same strides of
+        the dimensions of more than one element, as ``is_contiguous()`` (any memory format) compares them. Why: a
+        returned input is the caller's tensor itself only then (round 42 review: ``x.contiguous()`` of a contiguous
+        export, which returns the input, gave a transposed caller's ``x`` itself where eager gives a contiguous copy,
+        so a write to the result changed the caller's tensor)."""
+        return all(n <= 1 or a == b for n, a, b in zip(x.shape, x.stride(), slot.stride()))
+
     def _direct(self, flat: list) -> set[int]:
         """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight
         itself), the caller's input itself for each user input returned as it is (``return x``), and, where this call's
@@ -580,8 +589,10 @@ class Executor:
                          and tuple(x.stride()) == tuple(slot.stride()))
             return ok[k]
 
-        for i, k in self._returned_inputs.items():
-            if k not in self._grouped_inputs or k in self._servable_inputs and fits(k):
+        for i, k in self._returned_inputs.items():   # (laid out otherwise than at export: a copy, as before; the
+            # program cannot tell ``return x`` from ``x.contiguous()``, which eager copies for a transposed ``x``)
+            if (k in self._servable_inputs and fits(k) if k in self._grouped_inputs
+                    else self._same_layout(self._caller_inputs[k], self._inputs[k])):
                 flat[i] = self._caller_inputs[k]
                 served.add(i)
         for i, (k, shape, stride, delta) in self._input_views.items():
