@@ -328,3 +328,26 @@ def test_an_input_returned_laid_out_otherwise_than_at_export_is_a_copy():
     x = torch.randn(3, 4)[1:2]   # (stride (4, 1) where the export's is (4, 1) too; a (1, 4) slice of (3, 8): (8, 1))
     y = torch.randn(3, 8)[1:2, :4]
     assert step(x) is x and m(y) is y and step(y) is y
+
+
+class ReadsItsWeightsLayout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 4))
+        self.register_buffer("b", torch.randn(4))
+
+    def forward(self, x):
+        k = self.w.stride(0) + self.b.stride(0) + int(self.w.is_contiguous())
+        return x @ self.w * k
+
+
+def test_forward_reading_its_own_weights_layout_takes_any_input_layout():
+    """Failed before ("input 'x' has strides (1, 4)... forward read Tensor.stride()"): a read of the module's own
+    parameter or buffer (``self.w.stride(0)``) was recorded as a layout read, so every call with a transposed input
+    was refused, though the read never looked at an input; a weight's layout is the guard's (held to compile's)."""
+    m = ReadsItsWeightsLayout()
+    with torch.no_grad():
+        step = _compile(m, torch.randn(4, 4))
+        assert step.program.layout_reads == ()
+        x = torch.randn(4, 4).t()
+        assert torch.equal(step(x), m(x))

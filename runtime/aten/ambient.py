@@ -29,6 +29,7 @@ import collections
 import contextlib
 import functools
 import inspect
+import itertools
 import os
 import re
 import sys
@@ -630,8 +631,14 @@ LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset")
 _LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS}
 
 
+class _LayoutReads(list):
+    """``watch_layout_reads``'s record: the reads, and the module whose own parameters and buffers are left out."""
+
+    module: Any = None
+
+
 @contextlib.contextmanager
-def watch_layout_reads(torch: Any) -> Iterator[list[tuple[str, str]]]:
+def watch_layout_reads(torch: Any, module: Any = None) -> Iterator[list[tuple[str, str]]]:
     """(method, "file.py:123") for each call of ``Tensor.stride()``, ``Tensor.is_contiguous()`` or
     ``Tensor.storage_offset()`` by code outside torch inside the block (an export: ``forward``'s reads), in this
     thread.
@@ -641,8 +648,12 @@ def watch_layout_reads(torch: Any) -> Iterator[list[tuple[str, str]]]:
     follows the layout of each call's tensors: a call with a transposed input returned ``x * 2`` where eager's gives
     ``x * 3``, silently. The executor refuses a call whose inputs are laid out otherwise than at export where such a
     read is recorded (``Executor.load_inputs``); a program without one runs on any layout, as before. torch's own
-    reads (its decompositions, the fake kernels) are the export's business."""
-    reads: list[tuple[str, str]] = []
+    reads (its decompositions, the fake kernels) are the export's business. A read of ``module``'s own parameter or
+    buffer (``self.w.stride()``) is left out: its layout is the module's, which the guard holds to compile's (a
+    changed one is refused or rebound), not a call's input's (round 42 review: such a read refused every call with a
+    transposed input, whose layout it never looked at)."""
+    reads = _LayoutReads()
+    reads.module = module if isinstance(module, torch.nn.Module) else None
     with contextlib.ExitStack() as stack:
         for name in LAYOUT_GETTERS:
             stack.enter_context(_LAYOUT_READS[name].block(torch.Tensor, name, _layout_watched(torch, name), reads))
@@ -667,11 +678,18 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
                 module = str(frame.f_globals.get("__name__", ""))
                 if module.split(".")[0] not in _OWN_PACKAGES:
                     where = _reader(torch, frame)
-                    if where is not None:
+                    if where is not None and not _module_tensor(getattr(reads, "module", None), args[:1]):
                         reads.append((name, where))
             return value
         return watched
     return wrap
+
+
+def _module_tensor(module: Any, args: tuple) -> bool:
+    """Whether ``args[0]`` is one of ``module``'s own parameters or buffers (during the export: its fake ones)."""
+    if module is None or not args:
+        return False
+    return any(t is args[0] for t in itertools.chain(module.parameters(), module.buffers()))
 
 
 def mode_reads_changed(torch: Any, reads: tuple[tuple[str, tuple, Any, str], ...]) -> str | None:
