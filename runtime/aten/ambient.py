@@ -290,7 +290,7 @@ def held_iterators(torch: Any, module: Any) -> list[tuple[str, Any, Any]]:
     return out
 
 
-def iterator_position(it: Any) -> Any:
+def iterator_position(it: Any, depth: int = 0) -> Any:
     """What tells where iterator ``it`` stands, or None where nothing does: a generator's frame (the instruction it
     waits at and its locals), a built-in iterator's ``__reduce__`` (a list iterator's index, ``itertools.count``'s
     next number). Why: ``forward`` calling ``next(self.it)`` ran once, at the export, and the program holds the value
@@ -299,9 +299,9 @@ def iterator_position(it: Any) -> Any:
         frame = it.gi_frame
         if frame is None:
             return ("generator", "finished")
-        return ("generator", frame.f_lasti, tuple((k, _position_part(v)) for k, v in frame.f_locals.items()))
+        return ("generator", frame.f_lasti, tuple((k, _position_part(v, depth)) for k, v in frame.f_locals.items()))
     try:
-        return _position_part(it.__reduce__())
+        return _position_part(it.__reduce__(), depth)
     except Exception:
         return None
 
@@ -309,13 +309,18 @@ def iterator_position(it: Any) -> Any:
 def _position_part(v: Any, depth: int = 0) -> Any:
     """A cheap stand-in of ``v`` for ``iterator_position``: plain values as they are, tuples item by item, a list by
     its length (a dict iterator's ``__reduce__`` lists the keys left, a new list each time), anything else by
-    identity (no ``repr`` of a tensor a generator holds)."""
+    identity (no ``repr`` of a tensor a generator holds), and an iterator inside by its own position: ``map(float,
+    [0.5, 1.0])``'s ``__reduce__`` holds the list iterator it advances, the same object at every position (round 42
+    review: ``next()`` of a held ``map`` or ``filter`` compiled, and every call reused the export's value)."""
     if v is None or isinstance(v, (bool, int, float, str, bytes)):
         return v
-    if isinstance(v, tuple) and depth < 4:
-        return tuple(_position_part(x, depth + 1) for x in v)
+    if isinstance(v, tuple):   # (``__reduce__``'s tuples are new each time: deeper than 8, by length, never by id)
+        return tuple(_position_part(x, depth + 1) for x in v) if depth < 8 else ("tuple", len(v))
     if isinstance(v, list):
         return ("list", len(v))
+    if (depth < 4 and isinstance(v, collections.abc.Iterator) and not hasattr(v, "__dict__")) or (
+            depth < 4 and inspect.isgenerator(v)):
+        return ("iterator", iterator_position(v, depth + 1))
     return ("object", id(v))
 
 
