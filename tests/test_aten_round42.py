@@ -217,6 +217,20 @@ def test_forward_reading_a_storage_offset_refuses_a_call_at_another_offset():
         step(torch.randn(10)[1:7])
 
 
+class ReadsOffset2d(nn.Module):
+    def forward(self, x):
+        return x * x.storage_offset()
+
+
+def test_forward_reading_a_storage_offset_alone_takes_other_strides():
+    """Failed before (round 42 review: "input 'x' has strides (1, 4)..., forward read Tensor.storage_offset()"):
+    ``x.storage_offset()`` says nothing of the strides, yet a transposed input at the export's offset was refused."""
+    m = ReadsOffset2d()
+    step = _compile(m, torch.randn(4, 4))
+    x = torch.randn(4, 4).t()
+    assert torch.equal(step(x), m(x))
+
+
 def test_a_forward_reading_no_layout_runs_on_any_layout():
     """torch's own layout reads (its kernels' and decompositions', the importer's) are no ``forward``'s: a program
     without a read of ``forward``'s takes a transposed input as before, eager's values."""

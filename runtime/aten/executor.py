@@ -516,13 +516,16 @@ class Executor:
         transposed input returned that branch's result where eager's takes the other, silently (round 42)."""
         reads = self.program.layout_reads
         offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
+        # (``storage_offset()`` alone tells nothing of the strides: a transposed input was refused for it)
+        strides_read = next(((m, w) for m, w in reads if m != "storage_offset"), None)
         fakes = {n.name: n.meta.get("val") for n in self.program.exported.graph.nodes if n.op == "placeholder"}
         for (_pos, tid), x, slot in zip(self.program.user_inputs, tensors, self._inputs):
             fake = fakes.get(tid)   # (the export's own tensor: the arena slot of an input may sit at another offset)
             strides = tuple(fake.stride()) if fake is not None else tuple(slot.stride())
             offset = fake.storage_offset() if fake is not None else slot.storage_offset()
-            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides)):
-                (method, where), what = reads[0], f"strides {tuple(x.stride())}, the export's {strides}"
+            if strides_read is not None and x.numel() > 1 and any(n > 1 and a != b for n, a, b
+                                                                  in zip(x.shape, x.stride(), strides)):
+                (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
             elif offset_read is not None and x.storage_offset() != offset:
                 (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
             else:
