@@ -217,6 +217,24 @@ def test_forward_reading_a_storage_offset_refuses_a_call_at_another_offset():
         step(torch.randn(10)[1:7])
 
 
+class ReadsDimOrder(nn.Module):
+    def forward(self, x):
+        return x * 2 if x.dim_order() == (0, 1) else x * 3
+
+
+@pytest.mark.skipif(not hasattr(torch.Tensor, "dim_order"), reason="torch before 2.3 has no dim_order")
+def test_forward_reading_an_inputs_dim_order_refuses_a_call_laid_out_otherwise():
+    """Failed before (round 42 review): ``x.dim_order()`` is torch's Python, whose ``stride()`` read is torch's own,
+    so nothing was recorded and a transposed ``x`` returned the export's ``x * 2`` where eager gives ``x * 3``."""
+    m = ReadsDimOrder()
+    step = _compile(m, torch.randn(4, 4))
+    x = torch.randn(4, 4)
+    assert torch.equal(step(x), m(x))
+    with pytest.raises(AtenExecutorError, match=r"input 'x' has strides \(1, 4\), the export's \(4, 1\), and "
+                                                r"forward read Tensor.dim_order\(\)"):
+        step(torch.randn(4, 4).t())
+
+
 class ReadsOffset2d(nn.Module):
     def forward(self, x):
         return x * x.storage_offset()

@@ -632,7 +632,9 @@ class _MethodPatch(_SharedPatch):
 
 #: the tensor methods whose answer is the tensor's layout, not its values: ``forward`` branching on one (``if
 #: x.is_contiguous():``) or computing with it takes the export's layout into the program (``watch_layout_reads``)
-LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset")
+#: (``dim_order()``, torch's own Python, reads the strides inside torch, where no read is recorded: round 42 review,
+#: ``x * 2 if x.dim_order() == (0, 1) else x * 3`` gave ``x * 2`` for a transposed ``x``, silently)
+LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset", "dim_order")
 _LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS}
 
 
@@ -660,7 +662,7 @@ def watch_layout_reads(torch: Any, module: Any = None) -> Iterator[list[tuple[st
     reads = _LayoutReads()
     reads.module = module if isinstance(module, torch.nn.Module) else None
     with contextlib.ExitStack() as stack:
-        for name in LAYOUT_GETTERS:
+        for name in (n for n in LAYOUT_GETTERS if hasattr(torch.Tensor, n)):   # (``dim_order``: torch 2.3+)
             stack.enter_context(_LAYOUT_READS[name].block(torch.Tensor, name, _layout_watched(torch, name), reads))
         yield reads
 
