@@ -387,3 +387,25 @@ def test_forward_reading_its_own_weights_layout_takes_any_input_layout():
         assert step.program.layout_reads == ()
         x = torch.randn(4, 4).t()
         assert torch.equal(step(x), m(x))
+
+
+class WritesAndReturnsInput(nn.Module):
+    def forward(self, x):
+        x.mul_(2)
+        return x, x.view(-1), x * 3
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_written_in_place_and_returned_is_the_callers_tensor(return_views):
+    """Failed before (round 42 review: ``got[0] is x`` False): ``x.mul_(2); return x`` returned a view of the caller's
+    ``x`` (its values, sharing its storage) where eager returns ``x`` itself."""
+    m = WritesAndReturnsInput()
+    with torch.no_grad():
+        step = _compile(m, torch.ones(2, 3), return_views=return_views)
+        for _ in range(2):
+            x, xe = torch.ones(2, 3), torch.ones(2, 3)
+            got, want = step(x), m(xe)
+            assert got[0] is x and want[0] is xe
+            assert all(torch.equal(a, b) for a, b in zip(got, want)) and torch.equal(x, xe)
+            got[1].add_(1)
+            assert torch.equal(x, torch.full((2, 3), 3.0))

@@ -157,6 +157,9 @@ class Executor:
         self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
         #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
         self._returned_inputs = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
+        #: {output index: user input index} of each output that is an in-place op's result on a user input, laid out
+        #: as it (``x.add_(1); return x``): eager's is the caller's tensor itself, served so where its view would be
+        self._written_returned = {i: k for i, k in itself.items() if i not in self._returned_inputs}
         #: the inputs returned beside views of them whose every output sharing their bytes can be made a view of the
         #: caller's tensor (not a view in another dtype, ``x.view(torch.int32)``): only those are served so (``_direct``);
         #: the others stay copies sharing one storage, which keeps the outputs' own aliasing
@@ -605,7 +608,8 @@ class Executor:
             offset = x.storage_offset() + delta
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
             if fits(k) and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
-                flat[i] = x.as_strided(shape, stride, offset)
+                # (``x.add_(1); return x``: ``x`` itself, as eager's, not a view of it that ``is`` not ``x``)
+                flat[i] = x if self._written_returned.get(i) == k else x.as_strided(shape, stride, offset)
                 served.add(i)
         return served
 
