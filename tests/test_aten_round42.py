@@ -217,6 +217,38 @@ def test_forward_reading_a_storage_offset_refuses_a_call_at_another_offset():
         step(torch.randn(10)[1:7])
 
 
+class ReadsDimOrder(nn.Module):
+    def forward(self, x):
+        return x * 2 if x.dim_order() == (0, 1) else x * 3
+
+
+@pytest.mark.skipif(not hasattr(torch.Tensor, "dim_order"), reason="torch before 2.3 has no dim_order")
+def test_forward_reading_an_inputs_dim_order_refuses_a_call_laid_out_otherwise():
+    """Failed before (round 42 review): ``x.dim_order()`` is torch's Python, whose ``stride()`` read is torch's own,
+    so nothing was recorded and a transposed ``x`` returned the export's ``x * 2`` where eager gives ``x * 3``."""
+    m = ReadsDimOrder()
+    step = _compile(m, torch.randn(4, 4))
+    x = torch.randn(4, 4)
+    assert torch.equal(step(x), m(x))
+    with pytest.raises(AtenExecutorError, match=r"input 'x' has strides \(1, 4\), the export's \(4, 1\), and "
+                                                r"forward read Tensor.dim_order\(\)"):
+        step(torch.randn(4, 4).t())
+
+
+class ReadsOffset2d(nn.Module):
+    def forward(self, x):
+        return x * x.storage_offset()
+
+
+def test_forward_reading_a_storage_offset_alone_takes_other_strides():
+    """Failed before (round 42 review: "input 'x' has strides (1, 4)..., forward read Tensor.storage_offset()"):
+    ``x.storage_offset()`` says nothing of the strides, yet a transposed input at the export's offset was refused."""
+    m = ReadsOffset2d()
+    step = _compile(m, torch.randn(4, 4))
+    x = torch.randn(4, 4).t()
+    assert torch.equal(step(x), m(x))
+
+
 def test_a_forward_reading_no_layout_runs_on_any_layout():
     """torch's own layout reads (its kernels' and decompositions', the importer's) are no ``forward``'s: a program
     without a read of ``forward``'s takes a transposed input as before, eager's values."""
@@ -253,6 +285,10 @@ def _counter():
     (lambda: TakesNext(_counter()), "TakesNext.it"),
     (lambda: TakesNext(iter({2.0: "a", 3.0: "b"})), "TakesNext.it"),
     (lambda: TakesNext(_counter(), in_list=True), r"TakesNext.its\[0\]"),
+    # (round 42 review, failed before: compiled, every call ``x * 0.5``; the list iterator they advance is the same
+    # object at every position, and ``__reduce__`` showed it only by identity)
+    (lambda: TakesNext(map(float, [0.5, 1.0, 2.0])), "TakesNext.it"),
+    (lambda: TakesNext(filter(None, [1.0, 2.0, 3.0])), "TakesNext.it"),
 ])
 def test_forward_advancing_an_iterator_its_module_holds_is_refused(make, label):
     """Failed before: compiled, and every compiled call returned ``x * 1`` (the export's ``next()``) where eager's
@@ -265,7 +301,7 @@ def test_an_iterator_forward_does_not_advance_is_no_change():
     class Holds(nn.Module):
         def __init__(self):
             super().__init__()
-            self.it, self.g = iter([1, 2]), _counter()
+            self.it, self.g, self.m = iter([1, 2]), _counter(), map(int, [1, 2])
 
         def forward(self, x):
             return x * 2
@@ -273,7 +309,7 @@ def test_an_iterator_forward_does_not_advance_is_no_change():
     m = Holds()
     step = _compile(m, torch.ones(2))
     assert torch.equal(step(torch.ones(2)), torch.full((2,), 2.0))
-    assert next(m.it) == 1 and next(m.g) == 1
+    assert next(m.it) == 1 and next(m.g) == 1 and next(m.m) == 1
 
 
 class AddsToProducts(torch.Tensor):
@@ -305,3 +341,71 @@ def test_an_input_of_a_subclass_with_its_own_torch_function_is_refused():
         step(x.as_subclass(AddsToProducts))
     assert torch.equal(step(nn.Parameter(x, requires_grad=False)), x * 3)
     assert torch.equal(step(x.as_subclass(PlainSubclass)).as_subclass(torch.Tensor), x * 3)
+
+
+class Contiguous(nn.Module):
+    def forward(self, x):
+        return x.contiguous()
+
+
+def test_an_input_returned_laid_out_otherwise_than_at_export_is_a_copy():
+    """Failed before (``got is x``): compiled with a contiguous ``x``, ``x.contiguous()`` is the input itself in the
+    program, and a transposed caller's ``x`` came back itself where eager returns a contiguous copy of it, so a write
+    to the result changed the caller's tensor. Laid out otherwise than at export, a returned input is a copy (the
+    program cannot tell ``return x`` from ``x.contiguous()``); a size-1 dimension's stride does not count."""
+    m = Contiguous()
+    step = _compile(m, torch.randn(3, 4))
+    x = torch.randn(4, 3).t()
+    got, want = step(x), m(x)
+    assert want is not x and got is not x and torch.equal(got, want)
+    got.fill_(7.0)
+    assert not torch.equal(x, got)
+    step = _compile(m, torch.randn(1, 4))
+    x = torch.randn(3, 4)[1:2]   # (stride (4, 1) where the export's is (4, 1) too; a (1, 4) slice of (3, 8): (8, 1))
+    y = torch.randn(3, 8)[1:2, :4]
+    assert step(x) is x and m(y) is y and step(y) is y
+
+
+class ReadsItsWeightsLayout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 4))
+        self.register_buffer("b", torch.randn(4))
+
+    def forward(self, x):
+        k = self.w.stride(0) + self.b.stride(0) + int(self.w.is_contiguous())
+        return x @ self.w * k
+
+
+def test_forward_reading_its_own_weights_layout_takes_any_input_layout():
+    """Failed before ("input 'x' has strides (1, 4)... forward read Tensor.stride()"): a read of the module's own
+    parameter or buffer (``self.w.stride(0)``) was recorded as a layout read, so every call with a transposed input
+    was refused, though the read never looked at an input; a weight's layout is the guard's (held to compile's)."""
+    m = ReadsItsWeightsLayout()
+    with torch.no_grad():
+        step = _compile(m, torch.randn(4, 4))
+        assert step.program.layout_reads == ()
+        x = torch.randn(4, 4).t()
+        assert torch.equal(step(x), m(x))
+
+
+class WritesAndReturnsInput(nn.Module):
+    def forward(self, x):
+        x.mul_(2)
+        return x, x.view(-1), x * 3
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_written_in_place_and_returned_is_the_callers_tensor(return_views):
+    """Failed before (round 42 review: ``got[0] is x`` False): ``x.mul_(2); return x`` returned a view of the caller's
+    ``x`` (its values, sharing its storage) where eager returns ``x`` itself."""
+    m = WritesAndReturnsInput()
+    with torch.no_grad():
+        step = _compile(m, torch.ones(2, 3), return_views=return_views)
+        for _ in range(2):
+            x, xe = torch.ones(2, 3), torch.ones(2, 3)
+            got, want = step(x), m(xe)
+            assert got[0] is x and want[0] is xe
+            assert all(torch.equal(a, b) for a, b in zip(got, want)) and torch.equal(x, xe)
+            got[1].add_(1)
+            assert torch.equal(x, torch.full((2, 3), 3.0))

@@ -29,6 +29,7 @@ import collections
 import contextlib
 import functools
 import inspect
+import itertools
 import os
 import re
 import sys
@@ -289,7 +290,7 @@ def held_iterators(torch: Any, module: Any) -> list[tuple[str, Any, Any]]:
     return out
 
 
-def iterator_position(it: Any) -> Any:
+def iterator_position(it: Any, depth: int = 0) -> Any:
     """What tells where iterator ``it`` stands, or None where nothing does: a generator's frame (the instruction it
     waits at and its locals), a built-in iterator's ``__reduce__`` (a list iterator's index, ``itertools.count``'s
     next number). Why: ``forward`` calling ``next(self.it)`` ran once, at the export, and the program holds the value
@@ -298,9 +299,9 @@ def iterator_position(it: Any) -> Any:
         frame = it.gi_frame
         if frame is None:
             return ("generator", "finished")
-        return ("generator", frame.f_lasti, tuple((k, _position_part(v)) for k, v in frame.f_locals.items()))
+        return ("generator", frame.f_lasti, tuple((k, _position_part(v, depth)) for k, v in frame.f_locals.items()))
     try:
-        return _position_part(it.__reduce__())
+        return _position_part(it.__reduce__(), depth)
     except Exception:
         return None
 
@@ -308,13 +309,18 @@ def iterator_position(it: Any) -> Any:
 def _position_part(v: Any, depth: int = 0) -> Any:
     """A cheap stand-in of ``v`` for ``iterator_position``: plain values as they are, tuples item by item, a list by
     its length (a dict iterator's ``__reduce__`` lists the keys left, a new list each time), anything else by
-    identity (no ``repr`` of a tensor a generator holds)."""
+    identity (no ``repr`` of a tensor a generator holds), and an iterator inside by its own position: ``map(float,
+    [0.5, 1.0])``'s ``__reduce__`` holds the list iterator it advances, the same object at every position (round 42
+    review: ``next()`` of a held ``map`` or ``filter`` compiled, and every call reused the export's value)."""
     if v is None or isinstance(v, (bool, int, float, str, bytes)):
         return v
-    if isinstance(v, tuple) and depth < 4:
-        return tuple(_position_part(x, depth + 1) for x in v)
+    if isinstance(v, tuple):   # (``__reduce__``'s tuples are new each time: deeper than 8, by length, never by id)
+        return tuple(_position_part(x, depth + 1) for x in v) if depth < 8 else ("tuple", len(v))
     if isinstance(v, list):
         return ("list", len(v))
+    if (depth < 4 and isinstance(v, collections.abc.Iterator) and not hasattr(v, "__dict__")) or (
+            depth < 4 and inspect.isgenerator(v)):
+        return ("iterator", iterator_position(v, depth + 1))
     return ("object", id(v))
 
 
@@ -626,12 +632,20 @@ class _MethodPatch(_SharedPatch):
 
 #: the tensor methods whose answer is the tensor's layout, not its values: ``forward`` branching on one (``if
 #: x.is_contiguous():``) or computing with it takes the export's layout into the program (``watch_layout_reads``)
-LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset")
+#: (``dim_order()``, torch's own Python, reads the strides inside torch, where no read is recorded: round 42 review,
+#: ``x * 2 if x.dim_order() == (0, 1) else x * 3`` gave ``x * 2`` for a transposed ``x``, silently)
+LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset", "dim_order")
 _LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS}
 
 
+class _LayoutReads(list):
+    """``watch_layout_reads``'s record: the reads, and the module whose own parameters and buffers are left out."""
+
+    module: Any = None
+
+
 @contextlib.contextmanager
-def watch_layout_reads(torch: Any) -> Iterator[list[tuple[str, str]]]:
+def watch_layout_reads(torch: Any, module: Any = None) -> Iterator[list[tuple[str, str]]]:
     """(method, "file.py:123") for each call of ``Tensor.stride()``, ``Tensor.is_contiguous()`` or
     ``Tensor.storage_offset()`` by code outside torch inside the block (an export: ``forward``'s reads), in this
     thread.
@@ -641,10 +655,14 @@ def watch_layout_reads(torch: Any) -> Iterator[list[tuple[str, str]]]:
     follows the layout of each call's tensors: a call with a transposed input returned ``x * 2`` where eager's gives
     ``x * 3``, silently. The executor refuses a call whose inputs are laid out otherwise than at export where such a
     read is recorded (``Executor.load_inputs``); a program without one runs on any layout, as before. torch's own
-    reads (its decompositions, the fake kernels) are the export's business."""
-    reads: list[tuple[str, str]] = []
+    reads (its decompositions, the fake kernels) are the export's business. A read of ``module``'s own parameter or
+    buffer (``self.w.stride()``) is left out: its layout is the module's, which the guard holds to compile's (a
+    changed one is refused or rebound), not a call's input's (round 42 review: such a read refused every call with a
+    transposed input, whose layout it never looked at)."""
+    reads = _LayoutReads()
+    reads.module = module if isinstance(module, torch.nn.Module) else None
     with contextlib.ExitStack() as stack:
-        for name in LAYOUT_GETTERS:
+        for name in (n for n in LAYOUT_GETTERS if hasattr(torch.Tensor, n)):   # (``dim_order``: torch 2.3+)
             stack.enter_context(_LAYOUT_READS[name].block(torch.Tensor, name, _layout_watched(torch, name), reads))
         yield reads
 
@@ -667,11 +685,18 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
                 module = str(frame.f_globals.get("__name__", ""))
                 if module.split(".")[0] not in _OWN_PACKAGES:
                     where = _reader(torch, frame)
-                    if where is not None:
+                    if where is not None and not _module_tensor(getattr(reads, "module", None), args[:1]):
                         reads.append((name, where))
             return value
         return watched
     return wrap
+
+
+def _module_tensor(module: Any, args: tuple) -> bool:
+    """Whether ``args[0]`` is one of ``module``'s own parameters or buffers (during the export: its fake ones)."""
+    if module is None or not args:
+        return False
+    return any(t is args[0] for t in itertools.chain(module.parameters(), module.buffers()))
 
 
 def mode_reads_changed(torch: Any, reads: tuple[tuple[str, tuple, Any, str], ...]) -> str | None:

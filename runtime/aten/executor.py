@@ -157,6 +157,9 @@ class Executor:
         self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
         #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
         self._returned_inputs = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
+        #: {output index: user input index} of each output that is an in-place op's result on a user input, laid out
+        #: as it (``x.add_(1); return x``): eager's is the caller's tensor itself, served so where its view would be
+        self._written_returned = {i: k for i, k in itself.items() if i not in self._returned_inputs}
         #: the inputs returned beside views of them whose every output sharing their bytes can be made a view of the
         #: caller's tensor (not a view in another dtype, ``x.view(torch.int32)``): only those are served so (``_direct``);
         #: the others stay copies sharing one storage, which keeps the outputs' own aliasing
@@ -516,13 +519,16 @@ class Executor:
         transposed input returned that branch's result where eager's takes the other, silently (round 42)."""
         reads = self.program.layout_reads
         offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
+        # (``storage_offset()`` alone tells nothing of the strides: a transposed input was refused for it)
+        strides_read = next(((m, w) for m, w in reads if m != "storage_offset"), None)
         fakes = {n.name: n.meta.get("val") for n in self.program.exported.graph.nodes if n.op == "placeholder"}
         for (_pos, tid), x, slot in zip(self.program.user_inputs, tensors, self._inputs):
             fake = fakes.get(tid)   # (the export's own tensor: the arena slot of an input may sit at another offset)
             strides = tuple(fake.stride()) if fake is not None else tuple(slot.stride())
             offset = fake.storage_offset() if fake is not None else slot.storage_offset()
-            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides)):
-                (method, where), what = reads[0], f"strides {tuple(x.stride())}, the export's {strides}"
+            if strides_read is not None and x.numel() > 1 and any(n > 1 and a != b for n, a, b
+                                                                  in zip(x.shape, x.stride(), strides)):
+                (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
             elif offset_read is not None and x.storage_offset() != offset:
                 (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
             else:
@@ -555,6 +561,15 @@ class Executor:
         return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
                 if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
+    @staticmethod
+    def _same_layout(x: Any, slot: Any) -> bool:
+        """Whether the caller's input ``x`` is laid out as the export's (its arena slot ``slot``): the same strides of
+        the dimensions of more than one element, as ``is_contiguous()`` (any memory format) compares them. Why: a
+        returned input is the caller's tensor itself only then (round 42 review: ``x.contiguous()`` of a contiguous
+        export, which returns the input, gave a transposed caller's ``x`` itself where eager gives a contiguous copy,
+        so a write to the result changed the caller's tensor)."""
+        return all(n <= 1 or a == b for n, a, b in zip(x.shape, x.stride(), slot.stride()))
+
     def _direct(self, flat: list) -> set[int]:
         """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight
         itself), the caller's input itself for each user input returned as it is (``return x``), and, where this call's
@@ -580,8 +595,10 @@ class Executor:
                          and tuple(x.stride()) == tuple(slot.stride()))
             return ok[k]
 
-        for i, k in self._returned_inputs.items():
-            if k not in self._grouped_inputs or k in self._servable_inputs and fits(k):
+        for i, k in self._returned_inputs.items():   # (laid out otherwise than at export: a copy, as before; the
+            # program cannot tell ``return x`` from ``x.contiguous()``, which eager copies for a transposed ``x``)
+            if (k in self._servable_inputs and fits(k) if k in self._grouped_inputs
+                    else self._same_layout(self._caller_inputs[k], self._inputs[k])):
                 flat[i] = self._caller_inputs[k]
                 served.add(i)
         for i, (k, shape, stride, delta) in self._input_views.items():
@@ -591,7 +608,8 @@ class Executor:
             offset = x.storage_offset() + delta
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
             if fits(k) and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
-                flat[i] = x.as_strided(shape, stride, offset)
+                # (``x.add_(1); return x``: ``x`` itself, as eager's, not a view of it that ``is`` not ``x``)
+                flat[i] = x if self._written_returned.get(i) == k else x.as_strided(shape, stride, offset)
                 served.add(i)
         return served
 

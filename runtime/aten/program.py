@@ -177,7 +177,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    else watch_object_reads(settings_objects(torch, module)))
     # (strict: Dynamo follows the modes itself, and would trace the patched getters' frame inspection: not watched)
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
-    layout_watch = contextlib.nullcontext([]) if strict else watch_layout_reads(torch)
+    layout_watch = (contextlib.nullcontext([]) if strict
+                    else watch_layout_reads(torch, module if exported is None else None))
     snapshots = container_snapshots(torch, module) if exported is None else []
     iterators = held_iterators(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
