@@ -289,7 +289,7 @@ def _subscript_put(x, indices, v):
     return y
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(_masked_puts())
 def test_masked_put_as_where_is_eager_bitwise(case):
     """Every lowered call writes eager ``index_put_``'s bits, in place over ``self`` and into a result apart."""

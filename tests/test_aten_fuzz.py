@@ -1097,6 +1097,8 @@ def _unsafe_plan_noticed(device: str, streams: int, examples: int) -> list:
               suppress_health_check=list(HealthCheck))
     @given(programs(gpu=device != "cpu"))
     def run(prog):
+        if any(c is True for c in caught):   # the control has seen what it looks for: the rest adds only time
+            return
         module, shapes = prog
         module.to(device)
         example = tuple(_fresh(s, "contiguous", d, device) for s, d in zip(shapes, module.dtypes))

@@ -66,7 +66,7 @@ def test_budget_candidates_stop_their_clique_search_past_the_budget(monkeypatch)
     assert all(stop in (None, budget) for _, stop in past), past
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(2))
 def test_budgeted_plans_are_those_of_the_full_clique_search(seed, monkeypatch):
     """The early stop changes no plan: the same JSON as with the clique searches run to the end."""
     g = inplace_dag(seed)

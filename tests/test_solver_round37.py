@@ -48,17 +48,29 @@ def _optimum(sizes: list[int], lower: list[int], upper: list[int], alignment: in
         return lower[i] < upper[j] and lower[j] < upper[i]
 
     best = max([0] + [s for s in sizes])   # (a buffer live at no time still needs its bytes somewhere)
-    best_live: int | None = None
-    for perm in itertools.permutations(live):
-        top, off = 0, {}
-        for i in perm:
-            off[i] = _align(max([off[j] + sizes[j] for j in off if conflict(i, j)] + [0]), alignment)
-            top = max(top, off[i] + sizes[i])
-            if best_live is not None and top >= best_live:
-                break
-        else:
-            best_live = top
-    return max(best, best_live or 0)
+    best_live: list[int | None] = [None]
+    off: dict[int, int] = {}
+
+    def place(top: int, last: int) -> None:
+        """Every order, depth first, sharing prefixes; a prefix whose top reaches the best arena found ends every order
+        that starts with it. Two buffers that do not conflict, placed one after the other, land where they would in
+        the other order, so only one of the two orders is tried (the lower index first): each class of orders
+        keeps its smallest member in lexicographic order, which has no such pair out of order."""
+        if len(off) == len(live):
+            best_live[0] = top
+            return
+        for i in live:
+            if i in off or (last >= 0 and i < last and not conflict(i, last)):
+                continue
+            at = _align(max([off[j] + sizes[j] for j in off if conflict(i, j)] + [0]), alignment)
+            if best_live[0] is not None and max(top, at + sizes[i]) >= best_live[0]:
+                continue
+            off[i] = at
+            place(max(top, at + sizes[i]), i)
+            del off[i]
+
+    place(0, -1)
+    return max(best, best_live[0] or 0)
 
 
 def _assert_claims(sol: Solution, optimum: int, problem: BufferProblem, what) -> None:
