@@ -7,7 +7,6 @@ relation is read off the intervals by hand, not from ``BufferProblem.conflicts``
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 
 import numpy as np
