@@ -22,7 +22,7 @@ def inputs(tmp_path_factory):
     return make_inputs(str(tmp_path_factory.mktemp("hostile")))
 
 
-@settings(max_examples=1200, deadline=None, derandomize=True,
+@settings(max_examples=700, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 32 - 1))
 def test_corrupted_inputs_keep_the_cli_contract(inputs, seed):
