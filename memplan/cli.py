@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import io
 import os
 import sys
 from collections.abc import Sequence
 
 from . import argtypes
 from .errors import MemplanError
+from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
 
 EXIT_BAD_INPUT = 2
@@ -38,23 +38,7 @@ def _out(text: str) -> None:
         text.encode(encoding, getattr(sys.stdout, "errors", None) or "strict")
     except (UnicodeEncodeError, LookupError):
         text = text.encode(encoding, "backslashreplace").decode(encoding)
-    raw = getattr(sys.stdout, "buffer", None) if not getattr(sys.stdout, "gone", False) else None
-    if not isinstance(raw, io.FileIO):
-        print(text)
-        return
-    # ``python -u`` / PYTHONUNBUFFERED: stdout writes through to the raw file, and print's one write may take part of
-    # the text, the rest dropped with no error (``show`` to a stdout in non-blocking mode: 4 KB of a 130 KB report,
-    # exit 0). Written whole, as a document on stdout is (``files.write_whole``); a reader that left ends the report
-    from .files import write_whole
-
-    sys.stdout.flush()
-    try:
-        write_whole(raw, (text + "\n").encode(encoding, "backslashreplace"))
-    except BrokenPipeError:
-        if isinstance(sys.stdout, _ReaderGone):
-            sys.stdout.gone = True
-        else:
-            raise
+    print(text)   # (during ``main`` stdout is ``_ReaderGone``: written whole, ``files.write_text``)
 
 
 def _check_report_stdout(command: str, instead: str = "") -> None:
@@ -617,7 +601,7 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         return EXIT_BAD_INPUT
     except OSError as exc:  # the library turns every file error into a MemplanError: this is stdout failing
         argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone;
-        _drop(sys.stdout)                                      # stderr's own failures are dropped: _ReaderGone)
+        drop_output(sys.stdout)                                # stderr's own failures are dropped: _ReaderGone)
         return EXIT_BAD_INPUT
 
 
@@ -652,14 +636,6 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return parser
 
 
-def _drop(stream) -> None:
-    """Point ``stream``'s file descriptor at /dev/null, so that Python's flush at exit does not fail again with
-    a traceback (or "Exception ignored") on text still buffered for it (``files.drop_output``)."""
-    from .files import drop_output
-
-    drop_output(stream)
-
-
 class _ReaderGone:
     """stdout or stderr while a command runs: once a write finds the pipe's reader gone (EPIPE: ``| head -1``
     read what it wanted), the rest of the text is dropped and the command goes on to finish its work. On
@@ -678,8 +654,6 @@ class _ReaderGone:
         self.gone = False
 
     def write(self, text: str) -> int:
-        from .files import write_text
-
         if not self.gone:
             try:
                 return write_text(self._stream, text)   # (whole, where the file is non-blocking and full)
@@ -730,7 +704,7 @@ def _readers_may_leave():
         sys.stdout, sys.stderr = saved
         for w in wrapped:
             if isinstance(w, _ReaderGone) and w.gone:
-                _drop(w._stream)
+                drop_output(w._stream)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_bench_planners import args as _bench_args  # (the bench's own namespace of defaults)
 from test_solver_round40 import _huge_graph  # (round 40's three tensors of about 2**48 B, 189 B over)
 
 from memplan.benchmarks import planners
@@ -112,17 +113,6 @@ def test_bench_tells_a_refusal_from_an_invalid_packing(tmp_path, minimalloc_dir,
     rows = planners.run(_bench_args(corpus="examples", only="chain", solvers="greedy,ggml", minimalloc=None))
     assert {r["status"] for r in rows if r["solver"] == "greedy"} == {"INVALID"}
     assert capsys.readouterr().out
-
-
-def _bench_args(**kw):
-    import argparse
-
-    p = argparse.ArgumentParser()
-    planners.add_arguments(p)
-    ns = p.parse_args([])
-    for k, v in kw.items():
-        setattr(ns, k, v)
-    return ns
 
 
 def _table(directory):

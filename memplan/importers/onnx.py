@@ -2881,11 +2881,7 @@ def _standard_slice_ends(onnx, m2) -> bool:
             n.input[2] = name
             changed.update(o for o in n.output if o)
         nodes.append(n)
-    if changed:
-        del m2.graph.node[:]
-        m2.graph.node.extend(nodes)
-        _forget_declared_after(m2.graph, changed)
-    return bool(changed)
+    return _replace_nodes(m2.graph, nodes, changed)
 
 
 def _value_names(g) -> set[str]:
@@ -4032,11 +4028,17 @@ def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
                     np.array(value, np.int64), name)))
             nodes.append(onnx.helper.make_node("Slice", [full, *names], [o]))
             sliced.add(o)
-    if sliced:
-        del m2.graph.node[:]
-        m2.graph.node.extend(nodes)
-        _forget_declared_after(m2.graph, sliced)
-    return bool(sliced)
+    return _replace_nodes(m2.graph, nodes, sliced)
+
+
+def _replace_nodes(g2, nodes: list, changed: set[str]) -> bool:
+    """Put ``nodes`` in place of the nodes of inference copy ``g2`` where a rewrite changed values (``changed``), and
+    forget what was declared of those values and of every value computed from them. Returns whether it did."""
+    if changed:
+        del g2.node[:]
+        g2.node.extend(nodes)
+        _forget_declared_after(g2, changed)
+    return bool(changed)
 
 
 def _forget_declared_after(g2, changed: set[str]) -> None:
