@@ -381,7 +381,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argtypes.CommandParser(prog="memplan", description="Plan one memory arena for a multi-stream compute graph.")
+    # (``memplan --version`` was "the following arguments are required: COMMAND", exit 2: no way to ask which
+    # memplan a script or a bug report runs but importing it)
+    p.add_argument("--version", action="version", version=f"memplan {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(sub)

@@ -101,6 +101,9 @@ class Plan:
         # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
         for key in ("solver", "extra"):
             object.__setattr__(self, key, _own_block(key, getattr(self, key)))
+        if type(self.devices) is int and self.devices == 1:
+            for key, value in _one_device_defaults(self).items():
+                object.__setattr__(self, key, value)
 
     def __eq__(self, other: object) -> bool:
         """Every field the JSON carries, the solver block without its run-to-run timings (``TIMING_FIELDS``):
@@ -653,6 +656,24 @@ def check_plan_for(graph: Graph, plan: Plan) -> None:
     found = plan_mismatches(graph, plan)
     if found:
         raise PlanMismatch(found)
+
+
+def _one_device_defaults(plan: Plan) -> dict[str, tuple]:
+    """The device fields of one-device ``plan`` that merely restate its one device (every entry on device 0;
+    ``device_arena_bytes`` of ``(arena_bytes,)``), each mapped to ``()``: what ``load_plan`` reads for them (a
+    one-device file holds no device fields, and a file that restates them is read as the one device they describe).
+    Why: such a Plan built in code was saved without them and read back with none, so the plan compared unequal to
+    its own file (and hashed otherwise). Fields that contradict one device are left for ``check_plan_fields``."""
+    def zeros(values: Any) -> bool:
+        return isinstance(values, tuple) and bool(values) and all(
+            not isinstance(d, bool) and as_int(d) == 0 for d in values)
+
+    out: dict[str, tuple] = {key: () for key in ("node_devices", "tensor_devices") if zeros(getattr(plan, key))}
+    arenas, arena = plan.device_arena_bytes, as_int(plan.arena_bytes)
+    if (isinstance(arenas, tuple) and len(arenas) == 1 and not isinstance(arenas[0], bool) and arena is not None
+            and as_int(arenas[0]) == arena):
+        out["device_arena_bytes"] = ()
+    return out
 
 
 def _check_device_fields(plan: Plan) -> None:

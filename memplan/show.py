@@ -67,8 +67,7 @@ def describe(plan: Plan, top: int = 10) -> str:
         f"arena        {plan.arena_bytes} B ({human(plan.arena_bytes)})",
         f"lower bound  {plan.lower_bound_bytes} B ({human(plan.lower_bound_bytes)})",
         f"ratio        {plan.ratio_text(4)}",
-        f"streams      {plan.streams}  (nodes per stream: "
-        + ", ".join(f"{s}:{c}" for s, c in sorted(per_stream.items())) + ")",
+        f"streams      {plan.streams}  ({_per_stream_text(per_stream)})",
         f"events       {len(plan.events)}",
         *_device_lines(plan),
         "solver       " + ", ".join(f"{k}={v}" for k, v in _in_order(plan.solver) if not isinstance(v, (dict, list))),
@@ -82,13 +81,31 @@ def describe(plan: Plan, top: int = 10) -> str:
     placed = sorted((t + (d,) for t, d in zip(plan.tensors, devices) if t[1] is not None),
                     key=lambda t: (-t[2], t[0]))
     if placed and top > 0:
-        # several devices: each has its own arena, so an offset means nothing without the device it is in
-        where = plan.devices > 1
-        lines.append(f"largest tensors (of {len(placed)} in the {'arenas' if where else 'arena'}):")
-        lines.append(f"  {'tensor':<32} {'offset':>14} {'size':>14}" + (f" {'device':>6}" if where else ""))
-        for tid, off, size, dev in placed[:top]:
-            lines.append(f"  {tid:<32} {off:>14} {size:>14}" + (f" {dev:>6}" if where else ""))
+        lines.extend(_largest_table(placed[:top], len(placed), plan.devices > 1))
     return "\n".join(map(printable, lines))
+
+
+def _per_stream_text(per_stream: dict[int, int]) -> str:
+    """The ``streams`` line's parenthesis: nodes per stream, or that there are none. Why: a plan of a graph without
+    nodes read "(nodes per stream: )", as if the list had been cut off."""
+    if not per_stream:
+        return "no nodes"
+    return "nodes per stream: " + ", ".join(f"{s}:{c}" for s, c in sorted(per_stream.items()))
+
+
+def _largest_table(rows: list[tuple], of: int, where: bool) -> list[str]:
+    """The largest tensors' table: ``rows`` of (id, offset, size, device), ``of`` placed tensors in all, with a
+    device column where the plan spans several (each has its own arena, so an offset means nothing without it).
+    Each column is as wide as its widest entry, at least the widths a plan of everyday sizes gets (ids 32, offsets
+    and sizes 14; ids at most 64). Why: an offset or size past 14 digits (a plan near 2**63 bytes) or an id past 32 characters
+    pushed the columns after it right on its row alone, and the table no longer lined up under its heading."""
+    ids = min(64, max(32, *(len(printable(r[0])) for r in rows)))   # (an id of a thousand characters: its row alone)
+    num = max(14, *(len(str(r[k])) for r in rows for k in (1, 2)))
+    out = [f"largest tensors (of {of} in the {'arenas' if where else 'arena'}):",
+           f"  {'tensor':<{ids}} {'offset':>{num}} {'size':>{num}}" + (f" {'device':>6}" if where else "")]
+    for tid, off, size, dev in rows:
+        out.append(f"  {printable(tid):<{ids}} {off:>{num}} {size:>{num}}" + (f" {dev:>6}" if where else ""))
+    return out
 
 
 #: the solver block's keys ``show`` prints first, in this order: which solver ran and what it reached

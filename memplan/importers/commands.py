@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--batch", type=argtypes.dim, default=None, metavar="N",
                     help="fix the leading dimension of every graph input that is symbolic")
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
-                    help="fix a symbolic dimension by name (repeatable)")
+                    help="fix a symbolic dimension by name (repeatable, each NAME at most once)")
     sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
     sp.add_argument("--alignment", type=argtypes.alignment, default=256, help="arena alignment in bytes (default 256)")
     sp.add_argument("--constant-initializers", action="store_true",
@@ -76,6 +76,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from . import from_torch, tty_progress
     from .onnx import CLI, import_spelled, parse_dims
 
+    dims = parse_dims(args.dim)   # a usage mistake first, before the files are looked at
     check_outputs({"model": args.model}, {"-o": args.output})
     fmt = model_format(args.model)   # (which checks the model is a regular file, as the loaders do again)
     progress = tty_progress("import", quiet=args.quiet)
@@ -85,8 +86,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         if args.constant_initializers:
             argtypes.unused("--constant-initializers", "on a torch.export program", "it has no ONNX initializers")
         from .torch import load_exported, sized_inputs
-
-        dims = parse_dims(args.dim)   # (a malformed --dim is refused before torch loads the program)
 
         try:
             program = load_exported(args.model)
@@ -111,7 +110,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 msg = msg.split(" (dynamic shapes")[0] + " (a dynamic program: fix its sizes with --batch N or --dim SYMBOL=N)"
             raise GraphError(msg if msg.startswith(f"{args.model}: ") else f"{args.model}: {msg}") from None
     else:
-        graph = import_spelled(args.model, batch=args.batch, dims=parse_dims(args.dim), name=args.name,
+        graph = import_spelled(args.model, batch=args.batch, dims=dims, name=args.name,
                                alignment=args.alignment, progress=progress, outputs={"-o": args.output},
                                spelling=CLI,   # its messages name --dim and --batch, the options given
                                constant_initializers=args.constant_initializers)

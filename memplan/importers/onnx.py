@@ -914,8 +914,9 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
         n = int(val) if len(val) < 100 else (-1 if val[0] == "-" else MAX_DIM + 1)
         if not 0 <= n <= MAX_DIM:   # named by the option, not by the model the check would be made on later
             raise GraphError(f"--dim {item!r}: value {n} is not in 0..2**63-1")
-        if key in out and out[key] != n:   # a typo'd repeat must not silently override the first value
-            raise GraphError(f"--dim {item!r}: {key!r} is already {out[key]}")
+        if key in out:   # a typo'd repeat must not silently override the first value, and a repeat is refused
+            raise GraphError(f"--dim {item!r}: {key!r} is already {out[key]} (each dimension at most once, as "
+                             "every option and list value of memplan's: give it once)")   # (argtypes.StoreOnce)
         out[key] = n
     return out
 
