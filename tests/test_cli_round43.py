@@ -188,3 +188,19 @@ def _pending(fd: int) -> int:
     buf = array.array("i", [0])
     fcntl.ioctl(fd, termios.FIONREAD, buf)
     return buf[0]
+
+
+# ---- hunt ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["plan", "{f}", "-o", "{o}"], ["show", "{f}"]])
+def test_a_raw_control_character_in_a_json_string_is_named(tmp_path, capsys, command):
+    """A graph or plan file with a raw control character inside a string (a tab, an ESC pasted into a name) was "not
+    valid JSON (Invalid control character at at line 3 column 18)": "at" twice (CPython's text ends in "at"), and
+    no word of which character. It names the character, escaped, and how JSON writes it."""
+    f = tmp_path / "bad.json"
+    f.write_text('{"format": "memplan.graph/1",\n "name": "a\tb"}')
+    argv = [a.format(f=f, o=tmp_path / "o.json") for a in command]
+    code, _, err = run_memplan(capsys, argv)
+    assert_bad_input(code, err, "invalid control character '\\t' in a string at line 2 column 12", "\\u0009")
+    assert "at at" not in err

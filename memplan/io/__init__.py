@@ -59,7 +59,7 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         doc = json.loads(text, parse_constant=_no_constant, parse_float=numbers.parse,
                          object_pairs_hook=numbers.unique_keys)
     except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise error(f"{path}: not valid JSON ({_decode_message(exc)})") from None
     except _NotJson as exc:
         raise error(f"{path}: not valid JSON ({exc.args[0]} is not a JSON number)") from None
     except _DuplicateKey as exc:
@@ -72,6 +72,17 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     if found is not None:   # in a top-level field (an object without an id), or the document is an array
         raise error(f"{path}: {_out_of_range_message(*found)}")
     return doc
+
+
+def _decode_message(exc: json.JSONDecodeError) -> str:
+    """The parser's complaint with its line and column. CPython's text for a raw control character in a string is
+    "Invalid control character at", its position given apart, which read "... at at line 3 column 18" naming no
+    character: the character is named (escaped, as a terminal cannot show it) and how JSON writes one."""
+    where = f"at line {exc.lineno} column {exc.colno}"
+    if exc.msg.startswith("Invalid control character") and 0 <= exc.pos < len(exc.doc):
+        c = exc.doc[exc.pos]
+        return f"invalid control character {ascii(c)} in a string {where}; JSON writes it escaped: \\u{ord(c):04x}"
+    return f"{exc.msg.removesuffix(' at')} {where}"
 
 
 class _NotJson(ValueError):
