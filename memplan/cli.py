@@ -41,17 +41,21 @@ def _out(text: str) -> None:
     print(text)   # (during ``main`` stdout is ``_ReaderGone``: written whole, ``files.write_text``)
 
 
-def _check_report_stdout(command: str, instead: str = "") -> None:
+def _check_report_stdout(command: str, instead: str = "", inputs: dict[str, str] | None = None) -> None:
     """Refuse, before any work, a command whose product is the text it prints where stdout is closed (``>&-``):
     ``show``, ``simulate``, ``verify`` and ``example`` exited 0 with the report lost (``print`` to a None stdout
     drops it), where ``plan -o -`` says "cannot write to stdout: it is closed" and exits 2, as a full stdout
-    (``>/dev/full``) already made every one of them do. ``instead`` says what else carries the report."""
-    from .files import stdout_closed
+    (``>/dev/full``) already made every one of them do. ``instead`` says what else carries the report. Refused
+    too where stdout is redirected to one of the command's ``inputs`` (label -> path: ``files.stdout_input``)."""
+    from .files import stdout_closed, stdout_input
 
     why = stdout_closed()
     if why:
         raise MemplanError(f"{command}: cannot write its report to stdout: {why}"
                            + (f" ({instead})" if instead else ""))
+    why = stdout_input(inputs or {})
+    if why:
+        raise MemplanError(f"{command}: {why}")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -198,7 +202,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .optimize import CostModel
     from .simulate import simulate
 
-    _check_report_stdout("simulate")
+    _check_report_stdout("simulate", inputs={"graph": args.graph, "plan": args.plan})
     graph, plan = load_safe_pair(args.graph, args.plan)
     sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
     # a graph without nodes runs on no stream: "on 0 stream(s)" read as a plan that dropped its streams
@@ -223,7 +227,8 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .io import load_safe_pair
 
-    _check_report_stdout("verify", "for the exit code alone, send stdout to /dev/null")
+    _check_report_stdout("verify", "for the exit code alone, send stdout to /dev/null",
+                         {"graph": args.graph, "plan": args.plan})
     load_safe_pair(args.graph, args.plan, fused_groups=args.fused_groups)
     _out(f"{args.plan}: safe" + (" (fusion groups as one kernel each)" if args.fused_groups else ""))
     return 0
@@ -233,7 +238,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from . import load_plan
     from .show import describe
 
-    _check_report_stdout("show")
+    _check_report_stdout("show", inputs={"plan": args.plan})
     _out(describe(load_plan(args.plan), top=args.top))
     return 0
 
@@ -359,15 +364,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if getattr(args, "bench_broken", None):
         raise MemplanError(args.bench_broken)
-    from .files import check_outputs, check_writable, is_stdout
+    from .files import check_outputs, check_writable, is_stdout, stdout_input
 
+    inputs = args.bench_inputs(args) if args.bench_inputs is not None else {}
     if not args.json:   # (with --json FILE the results are in the file; --json - is checked below, naming it)
-        _check_report_stdout(f"bench {args.suite}", "give --json FILE to keep the results")
+        _check_report_stdout(f"bench {args.suite}", "give --json FILE to keep the results", inputs)
+    elif not is_stdout(args.json) and stdout_input(inputs):   # the tables still go to stdout: not into an input
+        raise MemplanError(f"bench {args.suite}: {stdout_input(inputs)}")
 
     if args.json:  # checked before a run that may take hours
         check_writable(args.json, "--json")
-        if args.bench_inputs is not None:  # the files a suite reads: --json must not replace one
-            check_outputs(args.bench_inputs(args), {"--json": args.json})
+        if inputs:  # the files a suite reads: --json must not replace one
+            check_outputs(inputs, {"--json": args.json})
     if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
 

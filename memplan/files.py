@@ -821,6 +821,18 @@ def check_outputs(inputs: dict[str, str], outputs: dict[str, str]) -> None:
                 raise MemplanError(f"{la} {a} and {lb} {b} name the same file{why}: one output would be lost")
 
 
+def stdout_input(inputs: dict[str, str]) -> str | None:
+    """Why a report printed on stdout would land in one of the command's ``inputs`` (label -> path), or None: stdout
+    is redirected to that file (``memplan show P >> P``). Why: a document for ``-o -`` was refused there
+    (``check_outputs``), but ``show``, ``verify``, ``simulate`` and ``bench``'s tables printed their report into the
+    input (``>>`` appends: the plan file no longer parsed, exit 0), where ``cat f >> f`` refuses. One the shell
+    emptied (``> P``) is left to its reader, which names it empty and says why (``read_json``)."""
+    for label, path in inputs.items():
+        if path and is_stdout_file(path) and os.stat(path).st_size:
+            return f"stdout is redirected to the {label} {path}: {_redirected_input(path)}"
+    return None
+
+
 def _redirected_input(path: str) -> str:
     """What to say of an input ``path`` stdout is redirected to. Why: ``> FILE`` truncates it before memplan runs,
     so "refusing to write over an input" told the user of ``plan G -o - > G`` that ``G`` was safe when it was

@@ -204,3 +204,28 @@ def test_a_raw_control_character_in_a_json_string_is_named(tmp_path, capsys, com
     code, _, err = run_memplan(capsys, argv)
     assert_bad_input(code, err, "invalid control character '\\t' in a string at line 2 column 12", "\\u0009")
     assert "at at" not in err
+
+
+@pytest.mark.parametrize("argv, victim", [
+    (["show", "{p}"], "{p}"),
+    (["verify", "{g}", "{p}"], "{g}"),
+    (["verify", "{g}", "{p}"], "{p}"),
+    (["simulate", "{g}", "{p}"], "{p}"),
+    (["bench", "planners", "--graph", "{g}", "--solvers", "greedy"], "{g}"),
+    (["bench", "planners", "--graph", "{g}", "--solvers", "greedy", "--json", "{o}"], "{g}"),
+])
+def test_a_report_is_not_appended_to_an_input_stdout_is_redirected_to(diamond_plan, tmp_path, capsys, monkeypatch,
+                                                                        argv, victim):
+    """``memplan show P >> P`` (and ``verify G P >> G``, ``simulate``, ``bench``'s tables, with or without ``--json
+    FILE``) printed the report into the input, exit 0: the plan file no longer parsed. A document for ``-o -`` was
+    already refused there; a report now is too, one line naming the input, exit 2, the file unchanged."""
+    g, p = diamond_plan
+    names = {"g": g, "p": p, "o": str(tmp_path / "o.json")}
+    victim = victim.format(**names)
+    before = open(victim, "rb").read()
+    with open(victim, "a") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        code, _, err = run_memplan(capsys, [a.format(**names) for a in argv])
+    assert_bad_input(code, err, "stdout is redirected to the", victim, "refusing to write over an input")
+    assert open(victim, "rb").read() == before
+    assert not os.path.exists(names["o"])
