@@ -229,3 +229,23 @@ def test_a_report_is_not_appended_to_an_input_stdout_is_redirected_to(diamond_pl
     assert_bad_input(code, err, "stdout is redirected to the", victim, "refusing to write over an input")
     assert open(victim, "rb").read() == before
     assert not os.path.exists(names["o"])
+
+
+def test_a_csv_given_for_json_and_json_given_for_a_csv_say_which_command_reads_them(diamond_plan, tmp_path, capsys):
+    """``memplan plan problem.csv`` was "not valid JSON (Expecting value at line 1 column 1)" and ``memplan csv
+    graph.json`` "missing column 'id'", naming neither what the file is nor which command reads it (a graph and a plan
+    given for each other are named so). Each now says so, on the same one line."""
+    g, p = diamond_plan
+    c = tmp_path / "c.csv"
+    c.write_text("id,lower,upper,size\n1,0,3,4\n")
+    for argv in (["plan", str(c), "-o", str(tmp_path / "o.json")], ["show", str(c)]):
+        code, _, err = run_memplan(capsys, argv)
+        assert_bad_input(code, err, "not valid JSON", "minimalloc CSV problem", "'memplan csv'")
+    for f in (g, p):
+        code, _, err = run_memplan(capsys, ["csv", f, "-o", str(tmp_path / "o.csv")])
+        assert_bad_input(code, err, "missing column 'id'", "this is JSON, not CSV", "'memplan plan'")
+    bad = tmp_path / "bad.json"   # (no hint where the file is neither)
+    bad.write_text("hello")
+    code, _, err = run_memplan(capsys, ["show", str(bad)])
+    assert_bad_input(code, err, "not valid JSON")
+    assert "CSV" not in err

@@ -59,7 +59,7 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         doc = json.loads(text, parse_constant=_no_constant, parse_float=numbers.parse,
                          object_pairs_hook=numbers.unique_keys)
     except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON ({_decode_message(exc)})") from None
+        raise error(f"{path}: not valid JSON ({_decode_message(exc)}){_csv_hint(text)}") from None
     except _NotJson as exc:
         raise error(f"{path}: not valid JSON ({exc.args[0]} is not a JSON number)") from None
     except _DuplicateKey as exc:
@@ -72,6 +72,16 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     if found is not None:   # in a top-level field (an object without an id), or the document is an array
         raise error(f"{path}: {_out_of_range_message(*found)}")
     return doc
+
+
+def _csv_hint(text: str) -> str:
+    """What to add where a JSON input is a minimalloc CSV problem (its first line a header naming ``id`` and
+    ``size``): which command reads it. Why: ``memplan plan problem.csv`` was "not valid JSON (Expecting value at line
+    1 column 1)" alone, where a graph and a plan given for each other are named so."""
+    head = {c.strip().lower() for c in text[:4096].split("\n", 1)[0].split(",")}
+    if {"id", "size"} <= head:
+        return "; this looks like a minimalloc CSV problem (id,lower,upper,size), which 'memplan csv' solves"
+    return ""
 
 
 def _decode_message(exc: json.JSONDecodeError) -> str:

@@ -76,7 +76,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     for name in REQUIRED:
         if name not in header:
             raise InputFormatError(f"{path}: line 1: missing column {name!r} "
-                                   f"(the header must name {','.join(REQUIRED)})")
+                                   f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}")
         col[name] = header.index(name)
     names: set[str] = set()
     for h in header:  # (a set: ``header.index`` per column was quadratic, a 100,000-column header hung)
@@ -138,6 +138,14 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
                     lower=np.asarray(nums["lower"], dtype=np.int64),
                     upper=np.asarray(nums["upper"], dtype=np.int64),
                     sizes=np.asarray(nums["size"], dtype=np.int64))
+
+
+def _json_hint(text: str) -> str:
+    """What to add where a CSV without the required header is JSON (a graph or plan given to ``memplan csv`` by
+    mistake, which was "missing column 'id'" alone): which command reads it."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return ""
+    return "; this is JSON, not CSV: a memplan graph is planned by 'memplan plan', a plan read by 'memplan show'"
 
 
 def _runs_on(line: int, end: int) -> str:
