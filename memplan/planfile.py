@@ -101,9 +101,6 @@ class Plan:
         # (by ``plan_from_dict``, from the caller's document), and a later edit of those changed it and its JSON
         for key in ("solver", "extra"):
             object.__setattr__(self, key, _own_block(key, getattr(self, key)))
-        if type(self.devices) is int and self.devices == 1:
-            for key, value in _one_device_defaults(self).items():
-                object.__setattr__(self, key, value)
 
     def __eq__(self, other: object) -> bool:
         """Every field the JSON carries, the solver block without its run-to-run timings (``TIMING_FIELDS``):
@@ -115,7 +112,16 @@ class Plan:
 
     def _compared(self) -> tuple:
         untimed = {k: v for k, v in self.solver.items() if k not in TIMING_FIELDS}
-        return (*(getattr(self, key) for key in _HASHED), untimed)
+        return (*self._fields().values(), untimed)
+
+    def _fields(self) -> dict[str, Any]:
+        """The compared fields but the solver block, by name, as the JSON carries them: a one-device plan's device
+        fields that restate its one device (``plan_devices(g, 1)`` keeps them) as none (``_one_device_defaults``),
+        which is what its file holds and ``load_plan`` reads back."""
+        fields = {key: getattr(self, key) for key in _HASHED}
+        if type(self.devices) is int and self.devices == 1:
+            fields.update(_one_device_defaults(self))
+        return fields
 
     def __hash__(self) -> int:
         """The hash of every compared field but the solver block: a plan is a frozen value users keep in sets and
@@ -123,7 +129,7 @@ class Plan:
         'dict'". Equal plans have equal blocks, so leaving it out keeps the hash consistent with ``==`` (plans that
         differ only there share a hash and still compare unequal; two runs' ``seconds`` do not count for either). A field that holds
         an unhashable value (a Plan built in code, whose entries ``to_dict`` would refuse) is a TypeError naming it."""
-        fields = {key: getattr(self, key) for key in _HASHED}
+        fields = self._fields()
         try:
             return hash(tuple(fields.values()))
         except TypeError:
@@ -662,8 +668,9 @@ def _one_device_defaults(plan: Plan) -> dict[str, tuple]:
     """The device fields of one-device ``plan`` that merely restate its one device (every entry on device 0;
     ``device_arena_bytes`` of ``(arena_bytes,)``), each mapped to ``()``: what ``load_plan`` reads for them (a
     one-device file holds no device fields, and a file that restates them is read as the one device they describe).
-    Why: such a Plan built in code was saved without them and read back with none, so the plan compared unequal to
-    its own file (and hashed otherwise). Fields that contradict one device are left for ``check_plan_fields``."""
+    Why: such a plan (built in code, or ``plan_devices(g, 1)``'s) was saved without them and read back with none, so
+    it compared unequal to its own file (and hashed otherwise). Fields that contradict one device are kept, for
+    ``check_plan_fields`` to refuse (and they make the plan unequal to any other)."""
     def zeros(values: Any) -> bool:
         return isinstance(values, tuple) and bool(values) and all(
             not isinstance(d, bool) and as_int(d) == 0 for d in values)

@@ -100,8 +100,9 @@ def test_a_long_id_keeps_shows_columns_aligned():
 def test_a_one_device_plan_with_restated_device_fields_round_trips_equal(tmp_path):
     """A one-device Plan built in code whose device fields restate its one device (every entry on device 0, one
     arena of ``arena_bytes``) was saved without them (a one-device file holds none) and read back with none, so the
-    plan compared unequal to its own file, and hashed otherwise. Such fields are now the one device they describe,
-    as ``load_plan`` reads them: equal, same hash, same bytes."""
+    plan compared unequal to its own file, and hashed otherwise (so did ``plan_devices(g, 1)``'s plan). Such fields
+    now compare as what the file holds, none, as ``load_plan`` reads them: equal, same hash, same bytes; the plan
+    keeps them."""
     p = memplan.plan(examples.diamond(), streams=2)
     q = dataclasses.replace(p, node_devices=(0,) * len(p.order), tensor_devices=(0,) * len(p.tensors),
                             device_arena_bytes=(p.arena_bytes,))
@@ -115,7 +116,17 @@ def test_a_one_device_plan_with_restated_device_fields_round_trips_equal(tmp_pat
     for fields in ({"node_devices": tuple(np.int64(0) for _ in p.order)}, {"tensor_devices": (0,) * len(p.tensors)},
                    {"device_arena_bytes": (np.int32(p.arena_bytes),)}):
         assert dataclasses.replace(p, **fields) == p, fields
-    # contradicting fields stay, for check_plan_fields to refuse (round 42)
+    assert q.node_devices == (0,) * len(p.order)   # (kept: compared as none)
+    from memplan.plan import plan_devices
+
+    g = examples.diamond()
+    _split, one = plan_devices(g, 1, solver="greedy")
+    assert one.device_arena_bytes == (one.arena_bytes,)
+    one.save(path)
+    back = memplan.load_plan(path)
+    assert back == one and hash(back) == hash(one)
+    # contradicting fields stay, for check_plan_fields to refuse (round 42), and are unequal
+    assert dataclasses.replace(p, tensor_devices=(1,) * len(p.tensors)) != p
     with pytest.raises(memplan.PlanFormatError, match="device 1"):
         dataclasses.replace(p, node_devices=(0,) * (len(p.order) - 1) + (1,)).to_json()
 
@@ -249,3 +260,14 @@ def test_a_csv_given_for_json_and_json_given_for_a_csv_say_which_command_reads_t
     code, _, err = run_memplan(capsys, ["show", str(bad)])
     assert_bad_input(code, err, "not valid JSON")
     assert "CSV" not in err
+
+
+def test_devices_on_a_graph_without_nodes_says_no_device_runs_anything(tmp_path, capsys):
+    """``plan G --devices 2`` on a graph of weights alone (no nodes) said "1 device(s) would run nothing; ask for at
+    most 1", as if one of the two would run something; it says the graph has no nodes to split."""
+    g = tmp_path / "g.json"
+    g.write_text('{"format": "memplan.graph/1", "name": "w", "tensors": [{"id": "w", "size": 4, "kind": "weight"}], '
+                 '"nodes": []}')
+    code, _, err = run_memplan(capsys, ["plan", g, "-o", tmp_path / "p.json", "--devices", "2",
+                                        "--graph-out", tmp_path / "s.json"])
+    assert_bad_input(code, err, "devices=2", "has no nodes", "no device would run anything")

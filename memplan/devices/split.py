@@ -69,9 +69,12 @@ def check_stages(graph: Graph, n: int, allowed: list[bool]) -> None:
     most = max_stages(allowed)
     if n > most:
         nodes = len(graph.nodes)
+        if not nodes:   # (it said "1 device(s) would run nothing" of 2, where neither has a node to run)
+            raise ScheduleError(f"devices={n}: graph {_short(graph.name)} has no nodes, so no device would run "
+                                "anything; plan it on one device")
         why = (f"it has {nodes} node{'s' * (nodes != 1)}" if most >= nodes else
-               f"its {nodes} nodes can be cut into at most {most} stages (a fusion group, or a tensor written "
-               "through a view such as a KV cache, keeps its nodes on one device)")
+               f"its {nodes} nodes can be cut into at most {most} stage{'s' * (most != 1)} (a fusion group, or a "
+               "tensor written through a view such as a KV cache, keeps its nodes on one device)")
         raise ScheduleError(f"devices={n} is more than graph {_short(graph.name)} can use: {why}, so "
                             f"{n - most} device(s) would run nothing; ask for at most {most}")
 
