@@ -62,6 +62,12 @@ def print_note(text: str) -> None:
     print(printable(text), file=sys.stderr)
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1 (``counted(1, "node") == "1 node"``), for the summary lines:
+    ``import`` said "1 nodes, 3 tensors (0 views)" and ``draw`` "memory map of 1 tensors"."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 class StoreOnce(argparse._StoreAction):
     """argparse's ``store``, but an option given twice is refused (``-o a.json -o b.json`` kept the last and
     wrote one file where the user may have meant two; ``--seed 1 --seed 2`` ran one seed), and so is a value

@@ -521,7 +521,7 @@ def cmd_csv(args: argparse.Namespace) -> int:
     sol = solve_table(table, args.capacity, solver=args.solver, options=options, minimize=args.minimize or None)
     write_csv(args.output, table, sol.offsets)
     if not args.quiet:
-        argtypes.print_note(f"{args.output}: {len(table.ids)} buffers, arena {sol.arena}"
+        argtypes.print_note(f"{args.output}: {argtypes.counted(len(table.ids), 'buffer')}, arena {sol.arena}"
                             + (f" within capacity {args.capacity}" if args.capacity is not None else "")
                             + f", lower bound {sol.lower_bound}, solver {sol.solver} {sol.status}" + _cut_short(sol.info))
     return 0

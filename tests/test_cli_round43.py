@@ -271,3 +271,23 @@ def test_devices_on_a_graph_without_nodes_says_no_device_runs_anything(tmp_path,
     code, _, err = run_memplan(capsys, ["plan", g, "-o", tmp_path / "p.json", "--devices", "2",
                                         "--graph-out", tmp_path / "s.json"])
     assert_bad_input(code, err, "devices=2", "has no nodes", "no device would run anything")
+
+
+def test_summary_lines_count_one_thing_in_the_singular(tmp_path, capsys):
+    """``trace`` of a one-node plan said "trace of 1 nodes", ``csv`` of one buffer "1 buffers" (and ``import`` "1
+    nodes", ``draw`` "memory map of 1 tensors"); a count of one is singular now, others as before."""
+    g = tmp_path / "g.json"
+    g.write_text('{"format": "memplan.graph/1", "name": "one", "tensors": [{"id": "a", "size": 4, "kind": "input"}, '
+                 '{"id": "b", "size": 4, "kind": "output"}], "nodes": [{"id": "n", "op": "X", "inputs": ["a"], '
+                 '"outputs": ["b"]}]}')
+    p = tmp_path / "p.json"
+    assert run_memplan(capsys, ["plan", g, "-o", p, "-q"])[0] == 0
+    code, _, err = run_memplan(capsys, ["trace", g, p, "-o", tmp_path / "t.json"])
+    assert code == 0 and ": trace of 1 node on 1 stream(s);" in err, err
+    c = tmp_path / "c.csv"
+    c.write_text("id,lower,upper,size\n1,0,3,4\n")
+    code, _, err = run_memplan(capsys, ["csv", c, "-o", tmp_path / "o.csv"])
+    assert code == 0 and ": 1 buffer, arena 4," in err, err
+    from memplan.argtypes import counted
+
+    assert [counted(n, "tensor") for n in (0, 1, 2)] == ["0 tensors", "1 tensor", "2 tensors"]

@@ -119,6 +119,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         views = sum(t.view_of is not None for t in graph.tensors)
         weights = sum(t.size for t in graph.tensors if t.kind == "weight" and t.view_of is None)
         arena = sum(t.size for i, t in enumerate(graph.tensors) if graph.is_root(i) and t.kind != "weight")
-        argtypes.print_note(f"{args.output}: {len(graph.nodes)} nodes, {len(graph.tensors)} tensors ({views} views), "
+        argtypes.print_note(f"{args.output}: {argtypes.counted(len(graph.nodes), 'node')}, "
+                            f"{argtypes.counted(len(graph.tensors), 'tensor')} ({argtypes.counted(views, 'view')}), "
                             f"weights {human(weights)}, arena tensors {human(arena)} in total")
     return 0

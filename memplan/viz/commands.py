@@ -89,7 +89,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
     graph, plan = _inputs(args, picture=True, notes=notes)
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
-        argtypes.print_note(f"{args.output}: memory map of {len(plan.tensors)} tensors")
+        argtypes.print_note(f"{args.output}: memory map of {argtypes.counted(len(plan.tensors), 'tensor')}")
         for text in notes:   # (after the picture: an error before it stays one line)
             argtypes.print_warning(f"matplotlib: {text}")
     return 0
@@ -109,6 +109,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     graph, plan = _inputs(args)
     save_trace(graph, plan, args.output)
     if not args.quiet:
-        argtypes.print_note(f"{args.output}: trace of {len(plan.order)} nodes on {plan.streams} stream(s); "
+        argtypes.print_note(f"{args.output}: trace of {argtypes.counted(len(plan.order), 'node')} on {plan.streams} stream(s); "
                             "open it in https://ui.perfetto.dev")
     return 0
