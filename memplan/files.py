@@ -828,9 +828,17 @@ def stdout_input(inputs: dict[str, str]) -> str | None:
     input (``>>`` appends: the plan file no longer parsed, exit 0), where ``cat f >> f`` refuses. One the shell
     emptied (``> P``) is left to its reader, which names it empty and says why (``read_json``)."""
     for label, path in inputs.items():
-        if path and is_stdout_file(path) and os.stat(path).st_size:
+        if path and is_stdout_file(path) and _size(path):
             return f"stdout is redirected to the {label} {path}: {_redirected_input(path)}"
     return None
+
+
+def _size(path: str) -> int:
+    """The size of file ``path``, 0 where it cannot be read (gone since: its reader names it)."""
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _redirected_input(path: str) -> str:
