@@ -181,8 +181,24 @@ class OneLineParser(argparse.ArgumentParser):
             self.register("action", "store", StoreOnce)
 
     def error(self, message: str):
-        print_error(f"{message} (see '{self.prog} --help')", self.who)
+        print_error(f"{message}{self._dash_value_hint(message)} (see '{self.prog} --help')", self.who)
         raise SystemExit(2)
+
+    def _dash_value_hint(self, message: str) -> str:
+        """What to add to argparse's "expected one argument" where the option's value was there but starts with '-'
+        (``-o -/x.json``, ``--time-limit -inf``): argparse takes such a token for an option, and the line read as if
+        no value had been given. Not for a token that is one of the command's options (``-o -q``: a value left out)."""
+        m = re.match(r"argument ([^:]+): expected (?:one|at least one) argument", message)
+        argv = getattr(self, "_memplan_argv", None)
+        if not m or not argv:
+            return ""
+        names = m.group(1).split("/")
+        for option, value in zip(argv, argv[1:]):
+            if (option in names and value.startswith("-") and value not in ("-", "--")
+                    and value.partition("=")[0] not in self._option_string_actions):
+                long = next((n for n in names if n.startswith("--")), option)
+                return f" (it was followed by {value!r}, read as an option: give a value that starts with '-' as {long}={value})"
+        return ""
 
     def parse_known_args(self, args=None, namespace=None):
         """argparse's, with '--' as POSIX has it for each command (memplan's and the runtime tools'): the
@@ -197,6 +213,7 @@ class OneLineParser(argparse.ArgumentParser):
         (``memplan -- plan G -o P --`` was refused). Each parser sees only its own arguments: the first
         '--' was dropped when every '--' it was given is accounted for by the extras and the values parsed."""
         given = list(sys.argv[1:] if args is None else args)
+        self._memplan_argv = given   # (for ``_dash_value_hint``)
         ns, extras = super().parse_known_args(given, namespace)
         dashes = given.count("--")
         if dashes and extras.count("--") + _dashes_in(ns, _positional_dests(self)) == dashes:

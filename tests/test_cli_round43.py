@@ -291,3 +291,24 @@ def test_summary_lines_count_one_thing_in_the_singular(tmp_path, capsys):
     from memplan.argtypes import counted
 
     assert [counted(n, "tensor") for n in (0, 1, 2)] == ["0 tensors", "1 tensor", "2 tensors"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["plan", "{g}", "-o", "-/x.json"], ["-o/--output: expected one argument", "'-/x.json'", "--output=-/x.json"]),
+    (["plan", "{g}", "-o", "x.json", "--time-limit", "-inf"], ["--time-limit: expected one argument", "--time-limit=-inf"]),
+])
+def test_an_option_value_that_starts_with_a_dash_is_named(diamond_plan, tmp_path, capsys, monkeypatch, argv, words):
+    """``plan G -o -/x.json`` was "argument -o/--output: expected one argument", as if no value had been given:
+    argparse reads a token that starts with '-' as an option. The line names the token and how to give it."""
+    monkeypatch.chdir(tmp_path)
+    g, _ = diamond_plan
+    code, _, err = run_memplan(capsys, [a.format(g=g) for a in argv])
+    assert_bad_input(code, err, *words)
+
+
+def test_an_option_value_left_out_before_another_option_gets_no_dash_hint(diamond_plan, capsys):
+    """``plan G -o -q``: ``-q`` is an option of the command, so the value was left out: argparse's line alone."""
+    g, _ = diamond_plan
+    code, _, err = run_memplan(capsys, ["plan", g, "-o", "-q"])
+    assert_bad_input(code, err, "expected one argument")
+    assert "read as an option" not in err
