@@ -175,10 +175,13 @@ def _stream_table(plan: Plan) -> list[str]:
             rows[stream_of[b]][2] += 1
     where = plan.devices > 1 and len(plan.node_devices) == len(plan.order)
     device_of = {nid: d for (nid, _), d in zip(plan.order, plan.node_devices)} if where else {}
+    # each count column as wide as its widest count (a stream of ten million nodes, a million waits), at least as
+    # wide as before: a count past the width pushed the rest of its row out of line, as in the largest-tensors table
+    w = [max(least, *(len(str(r[k])) for r in rows.values())) for k, least in ((0, 7), (1, 8), (2, 6))]
     out = ["per stream:", f"  {'stream':>6}" + (f" {'device':>6}" if where else "")
-           + f" {'nodes':>7} {'records':>8} {'waits':>6}  first .. last"]
+           + f" {'nodes':>{w[0]}} {'records':>{w[1]}} {'waits':>{w[2]}}  first .. last"]
     for s in sorted(rows):
         n, rec, wait, first, last = rows[s]
         out.append(f"  {s:>6}" + (f" {device_of[first]:>6}" if where else "")
-                   + f" {n:>7} {rec:>8} {wait:>6}  {first} .. {last}")
+                   + f" {n:>{w[0]}} {rec:>{w[1]}} {wait:>{w[2]}}  {first} .. {last}")
     return out

@@ -312,3 +312,18 @@ def test_an_option_value_left_out_before_another_option_gets_no_dash_hint(diamon
     code, _, err = run_memplan(capsys, ["plan", g, "-o", "-q"])
     assert_bad_input(code, err, "expected one argument")
     assert "read as an option" not in err
+
+
+def test_shows_per_stream_table_stays_aligned_past_a_million_waits():
+    """The per-stream table's counts had fixed widths (waits 6): a stream waiting on a million events pushed its
+    row out of line. Each count column is as wide as its widest count; everyday plans print as before."""
+    from memplan.show import describe
+
+    p = memplan.Plan(graph="g", alignment=256, arena_bytes=0, lower_bound_bytes=0, streams=2,
+                     order=(("a", 0), ("b", 1)), events=(("a", "b"),) * 1_000_000, tensors=())
+    lines = describe(p).splitlines()
+    table = lines[lines.index("per stream:") + 1:]
+    assert len(table) == 3 and len({len(line) - len(line.split("  ")[-1]) for line in table}) == 1, table
+    assert "1000000" in table[2]
+    small = describe(memplan.plan(examples.diamond(), streams=2)).splitlines()
+    assert "  stream   nodes  records  waits  first .. last" in small
