@@ -87,6 +87,9 @@ class Executor:
         #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
         self._overlapping = [_internal_overlap(torch, slot) for slot in self._inputs]
         self._export_devices = _export_devices(program)
+        #: per user input, the (strides, storage offset) it had at export (``_check_layouts``; found once here: a call
+        #: walked the export's graph for them)
+        self._export_layouts = _export_layouts(program, self._inputs)
         #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
@@ -521,11 +524,7 @@ class Executor:
         offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
         # (``storage_offset()`` alone tells nothing of the strides: a transposed input was refused for it)
         strides_read = next(((m, w) for m, w in reads if m != "storage_offset"), None)
-        fakes = {n.name: n.meta.get("val") for n in self.program.exported.graph.nodes if n.op == "placeholder"}
-        for (_pos, tid), x, slot in zip(self.program.user_inputs, tensors, self._inputs):
-            fake = fakes.get(tid)   # (the export's own tensor: the arena slot of an input may sit at another offset)
-            strides = tuple(fake.stride()) if fake is not None else tuple(slot.stride())
-            offset = fake.storage_offset() if fake is not None else slot.storage_offset()
+        for (_pos, tid), x, (strides, offset) in zip(self.program.user_inputs, tensors, self._export_layouts):
             if strides_read is not None and x.numel() > 1 and any(n > 1 and a != b for n, a, b
                                                                   in zip(x.shape, x.stride(), strides)):
                 (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
@@ -595,11 +594,17 @@ class Executor:
                          and tuple(x.stride()) == tuple(slot.stride()))
             return ok[k]
 
-        for i, k in self._returned_inputs.items():   # (laid out otherwise than at export: a copy, as before; the
-            # program cannot tell ``return x`` from ``x.contiguous()``, which eager copies for a transposed ``x``)
+        copies: dict[int, Any] = {}
+        for i, k in self._returned_inputs.items():   # (laid out otherwise than at export: a copy laid out as at
+            # export; the program cannot tell ``return x`` from ``x.contiguous()``, which eager copies so)
             if (k in self._servable_inputs and fits(k) if k in self._grouped_inputs
                     else self._same_layout(self._caller_inputs[k], self._inputs[k])):
                 flat[i] = self._caller_inputs[k]
+                served.add(i)
+            elif k not in self._grouped_inputs:   # (one copy however often it is returned: ``return x, x``)
+                if k not in copies:
+                    copies[k] = _copy_as(self.torch, self._caller_inputs[k], self._inputs[k])
+                flat[i] = copies[k]
                 served.add(i)
         for i, (k, shape, stride, delta) in self._input_views.items():
             if k in self._grouped_inputs and not (k in self._servable_inputs and fits(k)):   # (returned itself
@@ -620,11 +625,11 @@ class Executor:
         for kind, v in self.program.user_outputs:
             if kind == "const":
                 flat.append(v)
-            elif kind == "input" and (self.return_views or v not in self._grouped_inputs):
+            elif kind == "input" and v not in self._grouped_inputs:
                 flat.append(self._caller_inputs[v])   # the caller's own tensor, as eager returns it (its slot may be
-                # reused); beside outputs that view it, its arena slot (live as long as they are), copied with them
-            elif kind == "input":
-                flat.append(self._inputs[v])
+                # reused; ``_direct`` serves it, or a copy laid out as at export); beside outputs that view it, its
+            elif kind == "input":   # arena slot (live as long as they are), copied with them (the arena's own view
+                flat.append(self._inputs[v])   # under ``return_views``) where ``_direct`` does not serve them all
             else:
                 flat.append(self.layout.views[v])
         served = self._direct(flat)   # (eager's views of a weight or of the caller's input: those views)
@@ -1038,6 +1043,21 @@ def _internal_overlap(torch: Any, t: Any) -> bool:
     return getattr(torch, "_debug_has_internal_overlap", lambda _t: 0)(t) == 1
 
 
+def _copy_as(torch: Any, x: Any, slot: Any) -> Any:
+    """A copy of the caller's input ``x`` laid out as its arena slot ``slot`` (the export's strides), for a user input
+    the program returns as it is (``return x``, or ``x.contiguous()``: export records no op for either) where ``x`` is
+    laid out otherwise than at export. Why the export's layout: eager's ``x.contiguous()`` of a transposed ``x`` is
+    such a copy, as is every other output of the program; ``return x`` is the caller's tensor, which the program
+    cannot tell apart. Under ``return_views`` the caller's transposed tensor itself came back (round 43: a write to
+    the result changed the caller's ``x``, where eager's ``contiguous()`` copy leaves it), and without it a copy with
+    the caller's strides (``is_contiguous()`` False where ``contiguous()``'s is True). A slot whose elements share
+    memory (exported expanded) takes the caller's strides' copy (``_copy_out``): it cannot hold more values."""
+    if _internal_overlap(torch, slot) or slot.numel() == 0:
+        return _copy_out(torch, x)
+    out = torch.empty_strided(tuple(slot.shape), tuple(slot.stride()), dtype=x.dtype, device=slot.device)
+    return out.copy_(x.detach())
+
+
 def _copy_out(torch: Any, t: Any) -> Any:
     """A copy of output view ``t`` for the caller: ``clone()``, but for a view whose elements share memory
     (``y.expand(1000, 1000, 8)``: eager returns those 32 bytes as a view), a copy of the bytes it spans, viewed
@@ -1103,6 +1123,20 @@ def _export_devices(program: Program) -> dict[str, Any]:
         if n.name in wanted and getattr(val, "device", None) is not None:
             out[n.name] = val.device
     return out
+
+
+def _export_layouts(program: Program, slots: list) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """(strides, storage offset) of each user input as the export had it (its placeholder's fake tensor), its arena
+    slot's where the export holds no fake. Why the fake: an input's arena slot may sit at another storage offset
+    than the export's tensor. Found once per build: ``_check_layouts`` walked the export's whole graph at every
+    call of a program with a layout read (round 42; per-call overhead growing with the program)."""
+    fakes = {n.name: n.meta.get("val") for n in program.exported.graph.nodes if n.op == "placeholder"}
+    out = []
+    for (_pos, tid), slot in zip(program.user_inputs, slots):
+        fake = fakes.get(tid)
+        out.append((tuple(fake.stride()), int(fake.storage_offset())) if hasattr(fake, "stride")
+                   else (tuple(slot.stride()), slot.storage_offset()))
+    return tuple(out)
 
 
 def _version(t: Any) -> int | None:

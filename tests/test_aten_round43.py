@@ -1,0 +1,120 @@
+"""Round 43: ATen executor defects found by comparing compiled modules with eager on the CPU (``cuda_graph=False``).
+
+Bugs fixed (each test marked "failed before" did):
+- under ``return_views=True`` a user input returned as it is (``return x.contiguous()``, the input itself in the
+  program) came back as the caller's tensor whatever its layout: a transposed ``x`` itself, where eager's
+  ``contiguous()`` is a contiguous copy (a write to the result changed the caller's tensor); without
+  ``return_views`` the copy had the caller's strides (``is_contiguous()`` False). Now a copy laid out as at export
+  in both modes (the session-42 rule: the caller's tensor only where laid out as at export);
+- under ``return_views`` an input laid out otherwise returned beside views of it came back as the caller's tensor
+  beside the arena's views (a write to a view did not show in it): now the arena's views of one storage, as the
+  copies sharing one storage without ``return_views``;
+- ``_check_layouts`` walked the export's whole graph at every call (its placeholders' layouts): found once per build.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+
+
+def _compile(m, *inputs, **kw):
+    return compile(m, inputs, cuda_graph=False, **kw)
+
+
+class Contiguous(nn.Module):
+    def forward(self, x):
+        return x.contiguous()
+
+
+class ReturnsInputTwice(nn.Module):
+    def forward(self, x):
+        return x, x
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_returned_laid_out_otherwise_is_a_copy_laid_out_as_at_export(return_views):
+    """Failed before: under ``return_views`` the caller's transposed ``x`` itself came back (eager's ``contiguous()`` is
+    a new contiguous tensor, so the write below changed the caller's ``x``); without it a copy with the caller's
+    strides (1, 3), where eager's is contiguous (4, 1)."""
+    m = Contiguous()
+    step = _compile(m, torch.randn(3, 4), return_views=return_views)
+    for _ in range(2):
+        x = torch.randn(4, 3).t()
+        before = x.clone()
+        got, want = step(x), m(x)
+        assert got is not x and want is not x
+        assert torch.equal(got, want) and got.stride() == want.stride() == (4, 1) and got.is_contiguous()
+        got.fill_(7.0)
+        assert torch.equal(x, before)
+    x = torch.randn(3, 4)
+    assert step(x) is x and m(x) is x   # (laid out as at export: the caller's tensor, as before)
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_returned_twice_laid_out_otherwise_is_one_copy(return_views):
+    """``return x, x`` of a transposed ``x``: one copy returned twice (``a is b``, as eager's one object twice)."""
+    m = ReturnsInputTwice()
+    step = _compile(m, torch.randn(3, 4), return_views=return_views)
+    x = torch.randn(4, 3).t()
+    a, b = step(x)
+    assert a is b and a is not x and torch.equal(a, x)
+
+
+class ReturnsInputBesideViews(nn.Module):
+    def forward(self, x):
+        return x, x[1], x[:, ::2], x * 2
+
+
+def test_return_views_an_input_laid_out_otherwise_beside_its_views_shares_one_storage():
+    """Failed before: under ``return_views`` a transposed ``x`` came back itself beside the arena's views of its slot,
+    so a write to ``x[1]`` returned did not show in the returned ``x`` (eager's are one tensor and its views). Now all
+    are the arena's views of its slot (one storage: valid until the next call, as every ``return_views`` output), as
+    they are copies sharing one storage without ``return_views``."""
+    m = ReturnsInputBesideViews()
+    step = _compile(m, torch.randn(3, 4), return_views=True)
+    x = torch.randn(4, 3).t()
+    before = x.clone()
+    got, want = step(x), m(x)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert got[0] is not x
+    got[1].fill_(7.0)
+    assert torch.equal(got[0][1], torch.full((4,), 7.0)) and torch.equal(got[2][1], torch.full((2,), 7.0))
+    assert torch.equal(x, before)
+    x = torch.randn(3, 4)   # (laid out as at export: the caller's tensor and its views, as before)
+    got = step(x)
+    assert got[0] is x
+    got[1].zero_()
+    assert torch.equal(x[1], torch.zeros(4))
+
+
+class BranchesOnLayout(nn.Module):
+    def forward(self, x, y):
+        return x * 2 + y if x.is_contiguous() else x * 3 + y
+
+
+def test_layout_check_reads_no_graph_per_call(monkeypatch):
+    """Failed before (the graph's nodes walked at every call): ``_check_layouts`` rebuilt its placeholder map per call;
+    it is found once, at the build. The refusal itself is round 42's."""
+    m = BranchesOnLayout()
+    step = _compile(m, torch.randn(3, 4), torch.randn(3, 4))
+    assert step.program.layout_reads
+    walks = []
+    real = torch.fx.Graph.nodes
+
+    def nodes(graph):
+        walks.append(graph)
+        return real.fget(graph)
+    monkeypatch.setattr(torch.fx.Graph, "nodes", property(nodes))
+    x, y = torch.randn(3, 4), torch.randn(3, 4)
+    for _ in range(3):
+        assert torch.equal(step(x, y), m(x, y))
+    assert walks == []
+    with pytest.raises(Exception, match=r"input 'x' has strides \(1, 3\), the export's \(4, 1\)"):
+        step(torch.randn(4, 3).t(), y)
