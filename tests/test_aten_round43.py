@@ -118,3 +118,28 @@ def test_layout_check_reads_no_graph_per_call(monkeypatch):
     assert walks == []
     with pytest.raises(Exception, match=r"input 'x' has strides \(1, 3\), the export's \(4, 1\)"):
         step(torch.randn(4, 3).t(), y)
+
+
+class ReturnsDetachedViews(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3, 4))
+
+    def forward(self, x):
+        return x.detach(), x.detach()[1], self.w.detach(), self.w.detach()[1:], x[1].detach(), self.w[1:], x[2]
+
+
+def test_a_detached_view_of_an_input_or_weight_requires_no_grad():
+    """Failed before: ``x.detach()`` (and ``self.w.detach()[1:]``) came back as a new view of the caller's ``x`` (of the
+    parameter) made in grad mode, requiring grad with an ``AsStridedBackward0`` where eager's requires none, so a loss
+    built on it sent gradients to ``x``. The views without a ``detach`` still require grad, as eager's."""
+    m = ReturnsDetachedViews()
+    step = _compile(m, torch.randn(3, 4))
+    x = torch.randn(3, 4, requires_grad=True)
+    got, want = step(x), m(x)
+    assert [g.requires_grad for g in got] == [w.requires_grad for w in want] == [False] * 5 + [True] * 2
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+    got[0][0, 0] = 5.0   # (still the caller's storage, as eager's detach shares it)
+    assert x[0, 0].item() == 5.0
+    got[-1].sum().backward()
+    assert torch.equal(x.grad[2], torch.ones(4))

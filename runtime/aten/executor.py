@@ -158,6 +158,8 @@ class Executor:
         #: caller's inputs, and each output that is one of them or shares its bytes): ``collect``
         #: the outputs eager returns as views of a module tensor, or of the caller's input (``_direct_outputs``)
         self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
+        #: of those, the outputs eager makes through a ``detach()`` (``x.detach()[1]``): made of the detached tensor
+        self._detached = _detached_outputs(torch, program, set(self._weight_views) | set(self._input_views))
         #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
         self._returned_inputs = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
         #: {output index: user input index} of each output that is an in-place op's result on a user input, laid out
@@ -583,6 +585,7 @@ class Executor:
         slot the export's)."""
         served: set[int] = set()
         for i, (root, shape, stride, offset) in self._weight_views.items():
+            root = root.detach() if i in self._detached else root
             flat[i] = root if shape is None else root.as_strided(shape, stride, offset)
             served.add(i)
         ok: dict[int, bool] = {}
@@ -614,7 +617,8 @@ class Executor:
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
             if fits(k) and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
                 # (``x.add_(1); return x``: ``x`` itself, as eager's, not a view of it that ``is`` not ``x``)
-                flat[i] = x if self._written_returned.get(i) == k else x.as_strided(shape, stride, offset)
+                flat[i] = (x if self._written_returned.get(i) == k
+                           else (x.detach() if i in self._detached else x).as_strided(shape, stride, offset))
                 served.add(i)
         return served
 
@@ -930,6 +934,34 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
         if spec.dtype == base.dtype and delta % spec.itemsize == 0:
             inputs[i] = (index[root], spec.shape, spec.stride, delta // spec.itemsize)
     return weights, inputs
+
+
+def _detached_outputs(torch: Any, program: Program, candidates: set[int]) -> frozenset[int]:
+    """The indices among ``candidates`` (outputs served as eager's views of a module tensor or of the caller's input:
+    ``_direct_outputs``) whose chain of view ops back to that tensor passes through a ``detach`` (``x.detach()``,
+    ``self.w.detach()[1:]``). Why: the executor makes such a view anew of the caller's tensor in the caller's grad
+    mode, so of an input or parameter that requires grad it required grad too (an ``AsStridedBackward0`` of it),
+    where eager's ``detach()`` gives a tensor that does not (round 43: a loss built on it sent gradients to ``x``)."""
+    from torch.export.graph_signature import OutputKind
+
+    if not candidates:
+        return frozenset()
+    ep = program.exported
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    if out_node is None:
+        return frozenset()
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    detach = torch.ops.aten.detach.default
+    found = set()
+    for i in candidates:
+        node = user[i] if i < len(user) else None
+        while isinstance(node, torch.fx.Node) and node.op == "call_function":
+            if node.target is detach:
+                found.add(i)
+                break
+            node = node.args[0] if node.args else None   # (a view op's viewed tensor comes first)
+    return frozenset(found)
 
 
 def _copy_outputs_in_modes(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]],
