@@ -22,6 +22,7 @@ torch = need("torch")
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 def _compile(m, *inputs, **kw):
@@ -143,3 +144,104 @@ def test_a_detached_view_of_an_input_or_weight_requires_no_grad():
     assert x[0, 0].item() == 5.0
     got[-1].sum().backward()
     assert torch.equal(x.grad[2], torch.ones(4))
+
+
+class PassThrough(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+class PassThroughKwargs(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if kwargs is None:
+            kwargs = {}
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+class PassThroughOr(PassThrough):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+class AddsToProducts(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        if func in (torch.Tensor.mul, torch.mul, torch.Tensor.__mul__):
+            with torch._C.DisableTorchFunctionSubclass():
+                return out + 100
+        return out
+
+
+class OwnMul(torch.Tensor):
+    def __mul__(self, other):
+        return super().__mul__(other) + 100
+
+
+class PlainSubclass(torch.Tensor):
+    pass
+
+
+class MixesWeights(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3))
+
+    def forward(self, x):
+        y = x * 3 + self.w
+        return y, self.w * 2, x[1], y, (x.sum() > 0).float()
+
+
+def _outputs_match(got, want):
+    assert [type(g) for g in got] == [type(w) for w in want]
+    assert all(torch.equal(g.as_subclass(torch.Tensor), w.as_subclass(torch.Tensor)) for g, w in zip(got, want))
+
+
+@pytest.mark.parametrize("cls", [PassThrough, PassThroughKwargs, PassThroughOr])
+def test_an_input_of_a_pass_through_torch_function_subclass_runs_as_eager(cls):
+    """Failed before (refused since round 42): a ``__torch_function__`` that only passes each call on to torch's adds no
+    behaviour; it runs, each output the subclass where eager's is (``y`` returned twice: one object)."""
+    m = MixesWeights()
+    with torch.no_grad():
+        step = _compile(m, torch.randn(3))
+        x = torch.randn(3).as_subclass(cls)
+        got, want = step(x), m(x)
+    _outputs_match(got, want)
+    assert type(got[0]) is cls and type(got[1]) is torch.Tensor and got[0] is got[3]
+
+
+def test_a_plain_subclass_inputs_results_are_of_its_class():
+    """Failed before: a subclass that changes nothing ran, but ``x * 3 + self.w`` came back a plain ``torch.Tensor``
+    where eager's is the subclass (torch's ``Tensor.__torch_function__`` converts each op's result); a result of the
+    weights alone stays plain, as eager's."""
+    m = MixesWeights()
+    with torch.no_grad():
+        step = _compile(m, torch.randn(3))
+        x = torch.randn(3).as_subclass(PlainSubclass)
+        _outputs_match(step(x), m(x))
+        p = nn.Parameter(torch.randn(3), requires_grad=False)   # (Parameter's results are plain tensors in eager)
+        _outputs_match(step(p), m(p))
+
+
+def test_a_subclass_that_does_more_than_pass_through_is_refused_saying_why():
+    m = MixesWeights()
+    step = _compile(m, torch.randn(3))
+    with pytest.raises(AtenExecutorError, match=r"input 'x' is a AddsToProducts, a tensor subclass with a "
+                                                r"__torch_function__ or __torch_dispatch__ of its own \(AddsToProducts"
+                                                r".__torch_function__ does more than pass each call on"):
+        step(torch.randn(3).as_subclass(AddsToProducts))
+
+
+def test_a_subclass_overriding_a_tensor_method_is_refused():
+    """Failed before: ``OwnMul`` defines no ``__torch_function__``, so it was taken as a plain subclass and the compiled
+    call returned ``x * 3 + w`` where eager's ``x * 3`` calls its ``__mul__`` (+ 100), silently."""
+    m = MixesWeights()
+    step = _compile(m, torch.randn(3))
+    x = torch.randn(3).as_subclass(OwnMul)
+    assert not torch.equal(m(x)[0].as_subclass(torch.Tensor), (x.as_subclass(torch.Tensor) * 3 + m.w))
+    with pytest.raises(AtenExecutorError, match=r"input 'x' is a OwnMul, a tensor subclass that overrides "
+                                                r"torch.Tensor.__mul__ \(OwnMul.__mul__\)"):
+        step(x)

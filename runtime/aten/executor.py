@@ -21,7 +21,7 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind
 
-from . import ambient, hostfold
+from . import ambient, hostfold, subclass
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_memory, span_bytes
@@ -176,6 +176,8 @@ class Executor:
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
+        #: per output, the user inputs reaching it (``subclass.output_reach``): found at the first call given a subclass
+        self._reach: tuple | None = None
         #: the values of ``program.attr_outputs`` the last call left (``collect``): copies (under ``return_views`` too:
         #: they are the module's); the compiled module sets them on the module as eager's call does
         self.attribute_values: tuple = ()
@@ -454,11 +456,8 @@ class Executor:
         """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
-            if type(x) is not self.torch.Tensor and _overrides_torch(self.torch, type(x)):
-                raise AtenExecutorError(f"input {tid!r} is a {type(x).__name__}, a tensor subclass with a "
-                                        "__torch_function__ or __torch_dispatch__ of its own: eager runs forward's ops "
-                                        "through it, the program runs ATen's kernels on its data alone (pass a plain "
-                                        "tensor, x.as_subclass(torch.Tensor), where that is what eager would compute)")
+            if type(x) is not self.torch.Tensor:
+                subclass.check_input(self.torch, tid, x)
             if x.is_nested:   # before its shape: a nested tensor's ``.shape`` is torch's raw "Internal error"
                 raise AtenExecutorError(f"input {tid!r} is a nested tensor, the program runs on dense tensors "
                                         f"of shape {tuple(slot.shape)}")
@@ -648,6 +647,10 @@ class Executor:
         for i, k in self._inputs_kept_and_returned:   # ``self.last = x`` (``x.add_(1)`` before it too): eager's module
             flat[i] = self._caller_inputs[k]   # holds the caller's very tensor, and ``return x`` beside it returns
             # that tensor too (``step(x) is m.last``; a copy was returned where a copy was set before)
+        if any(type(x) is not self.torch.Tensor for x in self._caller_inputs):   # (eager's ops give a subclass's
+            if self._reach is None:   # tensor results that class: ``subclass``)
+                self._reach = subclass.output_reach(self.torch, self.program)
+            flat = subclass.as_eager_classes(self.torch, flat, self._reach, self._caller_inputs, self.program)
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
@@ -836,21 +839,6 @@ def _output_bases(program: Program) -> dict[int, tuple[int, int]]:
                 offset or span_bytes(spec) < nbytes):
             out[i] = (nbytes, offset)
     return out
-
-
-def _overrides_torch(torch: Any, cls: type) -> bool:
-    """Whether tensor subclass ``cls`` changes what torch's ops do on it: a ``__torch_function__`` or
-    ``__torch_dispatch__`` of its own, not ``torch.Tensor``'s or the disabled one (``nn.Parameter``'s, ``nn.Buffer``'s,
-    which return plain tensors). Why: such an input passed to a compiled module (an op adding 100 to every product)
-    gave the plain program's result where eager's went through the subclass, silently (round 42)."""
-    base = torch.Tensor
-    function = getattr(getattr(cls, "__torch_function__", None), "__func__", getattr(cls, "__torch_function__", None))
-    plain = (getattr(base.__torch_function__, "__func__", base.__torch_function__),
-             torch._C._disabled_torch_function_impl)
-    dispatch = getattr(cls, "__torch_dispatch__", None)
-    dispatch = getattr(dispatch, "__func__", dispatch)
-    plain_dispatch = getattr(base.__torch_dispatch__, "__func__", base.__torch_dispatch__)
-    return function not in plain or dispatch is not plain_dispatch
 
 
 def _copy_out_in_base(torch: Any, t: Any, nbytes: int, offset: int) -> Any:
