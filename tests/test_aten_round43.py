@@ -245,3 +245,49 @@ def test_a_subclass_overriding_a_tensor_method_is_refused():
     with pytest.raises(AtenExecutorError, match=r"input 'x' is a OwnMul, a tensor subclass that overrides "
                                                 r"torch.Tensor.__mul__ \(OwnMul.__mul__\)"):
         step(x)
+
+
+class WritesThroughReshapes(nn.Module):
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+
+    def forward(self, x):
+        if self.how == "reshape":
+            x.reshape(-1).add_(1)
+        elif self.how == "flatten":
+            x.flatten()[:2].mul_(2)
+        else:
+            x.add_(1)
+        return x * 1
+
+
+@pytest.mark.parametrize("how", ["reshape", "flatten"])
+def test_a_write_through_a_reshape_of_an_input_laid_out_otherwise_is_refused(how):
+    """Failed before: exported with a contiguous ``x``, ``x.reshape(-1).add_(1)`` writes ``x`` (the reshape is a view)
+    and the executor copied the result back into the caller's tensor; eager's reshape of a transposed ``x`` is a copy,
+    so eager leaves the caller's ``x`` as it was: the compiled call changed it, silently. Laid out as at export, it
+    runs as before."""
+    m = WritesThroughReshapes(how)
+    with torch.no_grad():
+        step = _compile(m, torch.randn(3, 4))
+        base = torch.randn(4, 3)
+        x, xe = base.clone().t(), base.clone().t()
+        m(xe)
+        assert torch.equal(xe, base.t())   # (eager: the caller's tensor unchanged)
+        with pytest.raises(AtenExecutorError, match=rf"input 'x' has strides \(1, 3\), the export's \(4, 1\), and "
+                                                    rf"node '\w+' writes it in place through a {how} of it"):
+            step(x)
+        assert torch.equal(x, base.t())
+        x, xe = torch.randn(3, 4), None
+        xe = x.clone()
+        assert torch.equal(step(x), m(xe)) and torch.equal(x, xe)
+
+
+def test_a_direct_write_to_an_input_laid_out_otherwise_still_runs():
+    m = WritesThroughReshapes("add")
+    with torch.no_grad():
+        step = _compile(m, torch.randn(3, 4))
+        base = torch.randn(4, 3)
+        x, xe = base.clone().t(), base.clone().t()
+        assert torch.equal(step(x), m(xe)) and torch.equal(x, xe)

@@ -99,6 +99,9 @@ class Executor:
         self._strides_read = {k: readers[tid] for k, (_pos, tid) in enumerate(program.user_inputs) if tid in readers}
         writes = self._root_writes()
         self._written = self._keep_written_inputs(writes)
+        #: {user input index: (node, op)} of each input some node writes in place through a reshape of it
+        #: (``x.reshape(-1).add_(1)``): ``load_inputs`` refuses a caller's tensor laid out otherwise than at export
+        self._reshaped_writes = _writes_through_reshapes(torch, program, writes)
         #: module tensors a launched node writes where they stand (not through the arena): ``_capture`` undoes
         #: the warm-ups' writes to them
         self._written_in_place = {root: self.program.weights[root] for _node, root in writes
@@ -490,6 +493,14 @@ class Executor:
                                         f"the program was exported with {tuple(slot.stride())}, and node {node!r} "
                                         "reads the caller's storage by strides (as_strided: eager's elements would "
                                         "be others): pass a tensor laid out as at export")
+        for k, (node, op) in self._reshaped_writes.items():
+            x, (strides, _offset) = tensors[k], self._export_layouts[k]
+            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides)):
+                raise AtenExecutorError(f"input {self.program.user_inputs[k][1]!r} has strides {tuple(x.stride())}, "
+                                        f"the export's {strides}, and node {node!r} writes it in place through a "
+                                        f"{op} of it: eager's {op} of a tensor so laid out can be a copy (or fail, for "
+                                        "view), so eager's write does not reach the caller's tensor, where the "
+                                        "program's would: pass a tensor laid out as at export")
         for k in self._written:  # eager refuses to write a tensor whose elements share memory (an expand):
             # found at the write-back, after the program had run and written its buffers, it came too late
             if getattr(self.torch, "_debug_has_internal_overlap", lambda t: 0)(tensors[k]) == 1:
@@ -1142,6 +1153,38 @@ def _export_devices(program: Program) -> dict[str, Any]:
         val = n.meta.get("val") if n.op == "placeholder" else None
         if n.name in wanted and getattr(val, "device", None) is not None:
             out[n.name] = val.device
+    return out
+
+
+#: the view ops whose result is a view of their input only for some layouts of it: eager's ``reshape``/``flatten`` of
+#: another layout copies, its ``view`` fails
+_RESHAPES = frozenset({"view.default", "reshape.default", "_unsafe_view.default", "flatten.using_ints",
+                       "ravel.default", "reshape_as.default", "view_as.default", "_reshape_alias.default"})
+
+
+def _writes_through_reshapes(torch: Any, program: Program, writes: list[tuple[str, str]]) -> dict[int, tuple[str, str]]:
+    """{user input index: (node, op)} of the inputs a node writes in place through a chain of view ops holding a
+    reshape (``_RESHAPES``: ``x.reshape(-1).add_(1)``, ``x.flatten()[:2].mul_(2)``). Why: exported with a contiguous
+    ``x`` the reshape is a view and the write reaches ``x``, and the executor copies it back into the caller's tensor;
+    eager's reshape of a transposed ``x`` is a copy, so eager's call leaves the caller's ``x`` as it was (round 43:
+    changed, silently)."""
+    index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
+    nodes = {n.name: n for n in program.exported.graph.nodes}
+    out: dict[int, tuple[str, str]] = {}
+    for name, root in writes:
+        n = nodes.get(name)
+        if root not in index or index[root] in out or n is None:
+            continue
+        for arg in sorted(written_args(torch, n)):
+            cur = nodes.get(arg)
+            while cur is not None and cur.op == "call_function":
+                op = f"{getattr(cur.target, '_opname', '')}.{getattr(cur.target, '_overloadname', '')}"
+                if op in _RESHAPES:
+                    out[index[root]] = (name, op.split(".")[0])
+                    break
+                cur = cur.args[0] if cur.args and isinstance(cur.args[0], torch.fx.Node) else None
+            if index[root] in out:
+                break
     return out
 
 
