@@ -291,3 +291,34 @@ def test_a_direct_write_to_an_input_laid_out_otherwise_still_runs():
         base = torch.randn(4, 3)
         x, xe = base.clone().t(), base.clone().t()
         assert torch.equal(step(x), m(xe)) and torch.equal(x, xe)
+
+
+class WritesThroughContiguous(nn.Module):
+    def forward(self, x):
+        x.contiguous().mul_(2)
+        return x * 1
+
+
+def test_a_write_through_contiguous_of_an_input_laid_out_otherwise_is_refused():
+    """Failed before: export records no op for ``x.contiguous()`` of its contiguous ``x``, so the program writes ``x``
+    and the executor copied the result into the caller's transposed tensor, where eager's ``contiguous()`` is a copy
+    and the caller's ``x`` stays as it was. Now the export records the ``contiguous()`` that returned its tensor, and
+    a call writing an input laid out otherwise is refused naming it; laid out as at export it runs as before, and a
+    program that writes no input takes any layout."""
+    m = WritesThroughContiguous()
+    with torch.no_grad():
+        step = _compile(m, torch.randn(3, 4))
+        assert [method for method, _where in step.program.layout_reads] == ["contiguous"]
+        base = torch.randn(4, 3)
+        x = base.clone().t()
+        with pytest.raises(AtenExecutorError, match=r"input 'x' has strides \(1, 3\), the export's \(4, 1\), the "
+                                                    r"program writes it in place, and forward's Tensor.contiguous\(\) "
+                                                    r"at test_aten_round43.py:\d+ returned its tensor itself"):
+            step(x)
+        assert torch.equal(x, base.t())
+        x = torch.randn(3, 4)
+        xe = x.clone()
+        assert torch.equal(step(x), m(xe)) and torch.equal(x, xe)
+        reads = _compile(Contiguous(), torch.randn(3, 4))
+        x = torch.randn(4, 3).t()
+        assert torch.equal(reads(x), x)   # (no input written: any layout, as before)

@@ -635,7 +635,11 @@ class _MethodPatch(_SharedPatch):
 #: (``dim_order()``, torch's own Python, reads the strides inside torch, where no read is recorded: round 42 review,
 #: ``x * 2 if x.dim_order() == (0, 1) else x * 3`` gave ``x * 2`` for a transposed ``x``, silently)
 LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset", "dim_order")
-_LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS}
+#: the tensor methods that return their tensor itself for some layouts and a copy for others, recorded where they
+#: returned it itself (``x.contiguous()`` of the export's contiguous ``x``: export records no op, so a write through
+#: it is a write to ``x`` in the program, where eager's of a transposed ``x`` writes a copy; round 43)
+LAYOUT_IDENTITIES = ("contiguous",)
+_LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS + LAYOUT_IDENTITIES}
 
 
 class _LayoutReads(list):
@@ -662,7 +666,8 @@ def watch_layout_reads(torch: Any, module: Any = None) -> Iterator[list[tuple[st
     reads = _LayoutReads()
     reads.module = module if isinstance(module, torch.nn.Module) else None
     with contextlib.ExitStack() as stack:
-        for name in (n for n in LAYOUT_GETTERS if hasattr(torch.Tensor, n)):   # (``dim_order``: torch 2.3+)
+        for name in (n for n in LAYOUT_GETTERS + LAYOUT_IDENTITIES if hasattr(torch.Tensor, n)):   # (``dim_order``:
+            # torch 2.3+)
             stack.enter_context(_LAYOUT_READS[name].block(torch.Tensor, name, _layout_watched(torch, name), reads))
         yield reads
 
@@ -680,7 +685,7 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
         def watched(*args: Any, **kwargs: Any) -> Any:
             value = real(*args, **kwargs)
             reads = patch.innermost()
-            if reads is not None:
+            if reads is not None and (name not in LAYOUT_IDENTITIES or (args and value is args[0])):
                 frame = sys._getframe(1)
                 module = str(frame.f_globals.get("__name__", ""))
                 if module.split(".")[0] not in _OWN_PACKAGES:

@@ -535,13 +535,23 @@ class Executor:
         reads = self.program.layout_reads
         offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
         # (``storage_offset()`` alone tells nothing of the strides: a transposed input was refused for it)
-        strides_read = next(((m, w) for m, w in reads if m != "storage_offset"), None)
-        for (_pos, tid), x, (strides, offset) in zip(self.program.user_inputs, tensors, self._export_layouts):
-            if strides_read is not None and x.numel() > 1 and any(n > 1 and a != b for n, a, b
-                                                                  in zip(x.shape, x.stride(), strides)):
+        strides_read = next(((m, w) for m, w in reads if m not in ("storage_offset", *ambient.LAYOUT_IDENTITIES)), None)
+        # (``x.contiguous()`` that returned its tensor: only a written input's identity depends on it)
+        identity = next(((m, w) for m, w in reads if m in ambient.LAYOUT_IDENTITIES), None)
+        for k, ((_pos, tid), x, (strides, offset)) in enumerate(zip(self.program.user_inputs, tensors,
+                                                                     self._export_layouts)):
+            other = x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
+            if strides_read is not None and other:
                 (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
             elif offset_read is not None and x.storage_offset() != offset:
                 (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
+            elif identity is not None and other and k in self._written:
+                (method, where), what = identity, f"strides {tuple(x.stride())}, the export's {strides}"
+                raise AtenExecutorError(f"input {tid!r} has {what}, the program writes it in place, and forward's "
+                                        f"Tensor.{method}() at {where} returned its tensor itself while it was "
+                                        f"exported: eager's {method}() of a tensor laid out otherwise is a copy, and a "
+                                        "write through it leaves the caller's tensor as it was, where the program's "
+                                        "reaches it (pass tensors laid out as at export)")
             else:
                 continue
             raise AtenExecutorError(f"input {tid!r} has {what}, and forward read Tensor.{method}() at {where} while "

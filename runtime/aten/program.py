@@ -122,7 +122,9 @@ class Program:
     #: the export's ``forward`` changed (``ambient.python_state``: globals, closures, class attributes), put back after
     python_changes: tuple[tuple[str, Any, Any, bool, Any], ...] = ()
     #: each read of a tensor's layout by ``forward`` while it was exported (method, "file.py:123":
-    #: ``ambient.watch_layout_reads``): what it made of the export's layout is fixed in the program
+    #: ``ambient.watch_layout_reads``): what it made of the export's layout is fixed in the program; and each
+    #: ``contiguous()`` that returned its tensor itself (``ambient.LAYOUT_IDENTITIES``: a written input must keep the
+    #: export's layout then)
     layout_reads: tuple[tuple[str, str], ...] = ()
 
 
