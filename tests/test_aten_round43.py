@@ -39,6 +39,12 @@ class ReturnsInputTwice(nn.Module):
         return x, x
 
 
+class ReturnsContiguousTwice(nn.Module):
+    def forward(self, x):
+        y = x.contiguous()
+        return y, y
+
+
 @pytest.mark.parametrize("return_views", [False, True])
 def test_an_input_returned_laid_out_otherwise_is_a_copy_laid_out_as_at_export(return_views):
     """Failed before: under ``return_views`` the caller's transposed ``x`` itself came back (eager's ``contiguous()`` is
@@ -60,16 +66,51 @@ def test_an_input_returned_laid_out_otherwise_is_a_copy_laid_out_as_at_export(re
 
 @pytest.mark.parametrize("return_views", [False, True])
 def test_an_input_returned_twice_laid_out_otherwise_is_one_copy(return_views):
-    """``return x, x`` of a transposed ``x``: one copy returned twice (``a is b``, as eager's one object twice)."""
-    m = ReturnsInputTwice()
+    """``y = x.contiguous(); return y, y`` of a transposed ``x``: one copy returned twice (``a is b``, as eager's one
+    object twice)."""
+    m = ReturnsContiguousTwice()
     step = _compile(m, torch.randn(3, 4), return_views=return_views)
     x = torch.randn(4, 3).t()
     a, b = step(x)
-    assert a is b and a is not x and torch.equal(a, x)
+    want = m(x)
+    assert a is b and a is not x and torch.equal(a, x) and a.stride() == want[0].stride() == (4, 1)
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_returned_as_it_is_laid_out_otherwise_is_the_callers_tensor(return_views):
+    """Failed before (a copy): where the export saw ``forward`` call no ``contiguous()`` (nor ``to(memory_format=)``)
+    that returned its tensor, the program's ``return x`` is eager's, the caller's tensor whatever its layout: a
+    transposed ``x`` comes back itself, twice for ``return x, x``, and a write to it is the caller's."""
+    m = ReturnsInputTwice()
+    step = _compile(m, torch.randn(3, 4), return_views=return_views)
+    assert step.program.layout_watched and step.program.layout_reads == ()
+    x = torch.randn(4, 3).t()
+    a, b = step(x)
+    want = m(x)
+    assert a is b is x and want[0] is x
+    assert step.stats.output_copies == 0
+
+
+class ToChannelsLast(nn.Module):
+    def forward(self, x):
+        return x.to(memory_format=torch.channels_last)
+
+
+def test_an_input_returned_by_to_memory_format_laid_out_otherwise_is_a_copy():
+    """``x.to(memory_format=torch.channels_last)`` of a channels-last export is the input itself in the program; of a
+    contiguous caller's ``x`` eager's is a channels-last copy: the export records the call, so that is a copy laid out
+    as at export, as ``contiguous()``'s is."""
+    m = ToChannelsLast()
+    step = _compile(m, torch.randn(1, 3, 4, 4).to(memory_format=torch.channels_last))
+    assert [method for method, _w in step.program.layout_reads] == ["to"]
+    x = torch.randn(1, 3, 4, 4)
+    got, want = step(x), m(x)
+    assert got is not x and torch.equal(got, want) and got.stride() == want.stride()
 
 
 class ReturnsInputBesideViews(nn.Module):
     def forward(self, x):
+        x = x.contiguous()   # (the input itself at export: the program cannot tell it from ``return x, ...``)
         return x, x[1], x[:, ::2], x * 2
 
 
@@ -90,7 +131,7 @@ def test_return_views_an_input_laid_out_otherwise_beside_its_views_shares_one_st
     assert torch.equal(x, before)
     x = torch.randn(3, 4)   # (laid out as at export: the caller's tensor and its views, as before)
     got = step(x)
-    assert got[0] is x
+    assert got[0] is x and m(x)[0] is x
     got[1].zero_()
     assert torch.equal(x[1], torch.zeros(4))
 
@@ -322,3 +363,71 @@ def test_a_write_through_contiguous_of_an_input_laid_out_otherwise_is_refused():
         reads = _compile(Contiguous(), torch.randn(3, 4))
         x = torch.randn(4, 3).t()
         assert torch.equal(reads(x), x)   # (no input written: any layout, as before)
+
+
+class ReturnsViewsOfInput(nn.Module):
+    def forward(self, x):
+        return x, x[1], x[:, ::2], x.t(), x.detach()[0], x * 2
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_an_input_laid_out_otherwise_and_its_views_are_the_callers_tensor_and_eagers_views(return_views):
+    """Failed before (copies sharing one new storage, laid out as at export): where no ``contiguous()`` stood between
+    them (the export saw none return its tensor), a transposed ``x`` returned beside views of it is the caller's ``x``
+    and eager's views of it, made by running the export's view ops again on it: its strides, its storage, a write to
+    one showing in the caller's tensor, as eager's."""
+    m = ReturnsViewsOfInput()
+    with torch.no_grad():
+        step = _compile(m, torch.randn(3, 4), return_views=return_views)
+        assert step.program.layout_reads == ()
+        for _ in range(2):
+            base = torch.randn(4, 3)
+            x, xe = base.clone().t(), base.clone().t()
+            got, want = step(x), m(xe)
+            assert got[0] is x and want[0] is xe
+            for g, w in zip(got[1:5], want[1:5]):
+                assert torch.equal(g, w) and g.stride() == w.stride() and g.storage_offset() == w.storage_offset()
+                assert g.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+            assert torch.equal(got[5], want[5])
+            got[1].fill_(7.0)
+            assert torch.equal(x[1], torch.full((4,), 7.0))
+
+
+class ViewsOfContiguous(nn.Module):
+    def forward(self, x):
+        y = x.contiguous()
+        return y, y[1]
+
+
+def test_views_through_contiguous_of_an_input_laid_out_otherwise_stay_copies():
+    """``y = x.contiguous(); return y, y[1]``: the program's ``y`` is ``x`` itself, eager's a contiguous copy of a
+    transposed ``x``; the export recorded the ``contiguous()``, so both are copies sharing one storage, laid out as at
+    export, as eager's are (the caller's ``x`` untouched by a write to them)."""
+    m = ViewsOfContiguous()
+    step = _compile(m, torch.randn(3, 4))
+    base = torch.randn(4, 3)
+    x = base.clone().t()
+    got, want = step(x), m(x)
+    assert got[0] is not x and all(torch.equal(g, w) and g.stride() == w.stride() for g, w in zip(got, want))
+    got[1].fill_(7.0)
+    assert torch.equal(got[0][1], torch.full((4,), 7.0)) and torch.equal(x, base.t())
+
+
+class ViewsNeedingContiguity(nn.Module):
+    def forward(self, x):
+        return x, x.view(-1)
+
+
+def test_a_view_eager_refuses_on_the_callers_layout_stays_a_copy():
+    """``x.view(-1)`` of a transposed ``x`` fails in eager; the program computed it on the export's layout. Its replay
+    fails, so the input and its views stay copies sharing one storage (as before), not the caller's tensor beside a
+    copy."""
+    m = ViewsNeedingContiguity()
+    step = _compile(m, torch.randn(3, 4))
+    x = torch.randn(4, 3).t()
+    with pytest.raises(RuntimeError):
+        m(x)
+    got = step(x)
+    assert got[0] is not x and torch.equal(got[0], x) and torch.equal(got[1], x.reshape(-1))
+    got[1].zero_()
+    assert torch.equal(got[0], torch.zeros(3, 4))

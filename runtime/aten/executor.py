@@ -161,6 +161,9 @@ class Executor:
         #: caller's inputs, and each output that is one of them or shares its bytes): ``collect``
         #: the outputs eager returns as views of a module tensor, or of the caller's input (``_direct_outputs``)
         self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
+        #: of those of a user input, the view ops from its placeholder (``_input_view_chains``): eager's views of a
+        #: caller's tensor laid out otherwise than at export, made again on it (``_replayed_views``)
+        self._view_chains = _input_view_chains(torch, program, self._input_views)
         #: of those, the outputs eager makes through a ``detach()`` (``x.detach()[1]``): made of the detached tensor
         self._detached = _detached_outputs(torch, program, set(self._weight_views) | set(self._input_views))
         #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
@@ -545,7 +548,7 @@ class Executor:
                 (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
             elif offset_read is not None and x.storage_offset() != offset:
                 (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
-            elif identity is not None and other and k in self._written:
+            elif identity is not None and other and k in self._written:   # (any tensor's: the read names none)
                 (method, where), what = identity, f"strides {tuple(x.stride())}, the export's {strides}"
                 raise AtenExecutorError(f"input {tid!r} has {what}, the program writes it in place, and forward's "
                                         f"Tensor.{method}() at {where} returned its tensor itself while it was "
@@ -591,6 +594,38 @@ class Executor:
         so a write to the result changed the caller's tensor)."""
         return all(n <= 1 or a == b for n, a, b in zip(x.shape, x.stride(), slot.stride()))
 
+    def _replayed_views(self, fits: Any) -> dict[int, Any]:
+        """{output index: eager's view} for each output that is a view of a caller's input laid out otherwise than at
+        export (``fits`` False), made by running the export's view ops again on the caller's tensor
+        (``_view_chains``: ``x[1:, ::2]`` of a transposed ``x`` has its strides, a view of its storage, as eager's).
+        One whose ops fail on that layout (a ``view`` eager refuses there, the program did not) is left out: a copy,
+        as before, and so is every output sharing bytes with it (copies sharing one storage, not a copy beside views of
+        the caller's tensor). Only where ``_returned_as_it_is``: then no ``contiguous()`` stood between ``x`` and its
+        views."""
+        out: dict[int, Any] = {}
+        for i, chain in self._view_chains.items():
+            k, shape, _stride, _delta = self._input_views[i]
+            if fits(k):
+                continue
+            t = _replay(self._caller_inputs[k], chain)
+            if t is not None and tuple(t.shape) == tuple(shape):
+                out[i] = t
+        for g in self._output_aliases[1]:   # (outputs sharing bytes: all eager's views, or all the copies sharing one
+            if not all(i in out or self.program.user_outputs[i][0] == "input" for i in g):   # storage, as before)
+                for i in g:
+                    out.pop(i, None)
+        return out
+
+    def _returned_as_it_is(self) -> bool:
+        """Whether a user input the program returns as it is was returned so by ``forward`` whatever its layout: the
+        export watched ``forward``'s Python (``Program.layout_watched``) and saw no ``contiguous()`` (or
+        ``to(memory_format=...)``) return its tensor itself (``ambient.LAYOUT_IDENTITIES``): then the program's
+        ``return x`` is eager's ``return x`` (or a ``to`` of its own dtype, ``nn.Identity``), the caller's tensor for
+        any layout. Why: a transposed input came back a copy (round 42's rule, kept where such a call was seen), where
+        eager returns the very tensor (round 43)."""
+        program = self.program
+        return program.layout_watched and not any(m in ambient.LAYOUT_IDENTITIES for m, _w in program.layout_reads)
+
     def _direct(self, flat: list) -> set[int]:
         """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight
         itself), the caller's input itself for each user input returned as it is (``return x``), and, where this call's
@@ -618,10 +653,18 @@ class Executor:
             return ok[k]
 
         copies: dict[int, Any] = {}
+        returned = self._returned_as_it_is()
+        replayed = self._replayed_views(fits) if returned else {}
+
+        def whole(k: int) -> bool:   # every output sharing bytes with input ``k`` returned is eager's view of it
+            return all(self.program.user_outputs[i] == ("input", k) or i in replayed
+                       for g in self._output_aliases[1] if any(self.program.user_outputs[i] == ("input", k) for i in g)
+                       for i in g)
+
         for i, k in self._returned_inputs.items():   # (laid out otherwise than at export: a copy laid out as at
-            # export; the program cannot tell ``return x`` from ``x.contiguous()``, which eager copies so)
-            if (k in self._servable_inputs and fits(k) if k in self._grouped_inputs
-                    else self._same_layout(self._caller_inputs[k], self._inputs[k])):
+            # export where the program cannot tell ``return x`` from ``x.contiguous()``, which eager copies so)
+            if (k in self._servable_inputs and (fits(k) or (returned and whole(k))) if k in self._grouped_inputs
+                    else returned or self._same_layout(self._caller_inputs[k], self._inputs[k])):
                 flat[i] = self._caller_inputs[k]
                 served.add(i)
             elif k not in self._grouped_inputs:   # (one copy however often it is returned: ``return x, x``)
@@ -630,8 +673,12 @@ class Executor:
                 flat[i] = copies[k]
                 served.add(i)
         for i, (k, shape, stride, delta) in self._input_views.items():
-            if k in self._grouped_inputs and not (k in self._servable_inputs and fits(k)):   # (returned itself
-                continue   # beside them: all copies sharing one storage, its arena slot's, as before)
+            if k in self._grouped_inputs and not (k in self._servable_inputs and (fits(k) or (returned and whole(k)))):
+                continue   # (returned itself beside them: all copies sharing one storage, its arena slot's, as before)
+            if i in replayed:
+                flat[i] = replayed[i]
+                served.add(i)
+                continue
             x = self._caller_inputs[k]
             offset = x.storage_offset() + delta
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
@@ -943,6 +990,55 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
         if spec.dtype == base.dtype and delta % spec.itemsize == 0:
             inputs[i] = (index[root], spec.shape, spec.stride, delta // spec.itemsize)
     return weights, inputs
+
+
+def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple]) -> dict[int, tuple]:
+    """{output index: ((op, its other arguments, its keywords), ...)} of each output in ``views`` (``_direct_outputs``:
+    a view of a user input) whose export node is reached from that input's placeholder through view ops alone (each
+    returning an alias of its first argument, no write: ``select``, ``slice``, ``t``, ``view``, ``detach``...), first
+    op first. Left out: any other chain (an in-place op's result, a view of an intermediate)."""
+    from torch.export.graph_signature import OutputKind
+
+    if not views:
+        return {}
+    ep = program.exported
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    if out_node is None:
+        return {}
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    out: dict[int, tuple] = {}
+    for i, (k, *_rest) in views.items():
+        node, chain = user[i] if i < len(user) else None, []
+        while isinstance(node, torch.fx.Node) and node.op == "call_function" and _is_view_op(node.target):
+            chain.append((node.target, tuple(node.args[1:]), dict(node.kwargs)))
+            node = node.args[0] if node.args else None
+        if (chain and isinstance(node, torch.fx.Node) and node.op == "placeholder"
+                and node.name == program.user_inputs[k][1]
+                and not any(isinstance(a, torch.fx.Node) for _op, args, kw in chain for a in (*args, *kw.values()))):
+            out[i] = tuple(reversed(chain))
+    return out
+
+
+def _is_view_op(target: Any) -> bool:
+    """Whether ``target`` is an ATen op returning one alias of its first argument without writing it (a view op)."""
+    schema = getattr(target, "_schema", None)
+    if schema is None or len(schema.returns) != 1 or not schema.arguments:
+        return False
+    ret, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
+    return (ret is not None and not ret.is_write and first is not None and not first.is_write
+            and ret.before_set == first.before_set)
+
+
+def _replay(x: Any, chain: tuple) -> Any:
+    """``chain``'s view ops run on the caller's tensor ``x`` (eager's views of it), None where one fails there."""
+    t = x
+    try:
+        for op, args, kwargs in chain:
+            t = op(t, *args, **kwargs)
+    except (RuntimeError, ValueError, TypeError, IndexError):
+        return None
+    return t
 
 
 def _detached_outputs(torch: Any, program: Program, candidates: set[int]) -> frozenset[int]:
