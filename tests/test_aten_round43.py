@@ -9,7 +9,15 @@ Bugs fixed (each test marked "failed before" did):
 - under ``return_views`` an input laid out otherwise returned beside views of it came back as the caller's tensor
   beside the arena's views (a write to a view did not show in it): now the arena's views of one storage, as the
   copies sharing one storage without ``return_views``;
-- ``_check_layouts`` walked the export's whole graph at every call (its placeholders' layouts): found once per build.
+- ``_check_layouts`` walked the export's whole graph at every call (its placeholders' layouts): found once per build;
+- where the export saw no ``contiguous()`` / ``to(memory_format=...)`` return its tensor itself, a returned input laid
+  out otherwise is the caller's tensor and its views eager's views (the export's view ops run again on it): copies
+  before; with such a call seen, copies as above;
+- a write to an input through a reshape of it or a ``contiguous()`` that returned it (``x.reshape(-1).add_(1)``),
+  called with the input laid out otherwise, changed the caller's tensor where eager's reshape copies: refused;
+- ``x.detach()`` / ``self.w.detach()[1:]`` returned required grad where eager's does not;
+- subclass inputs: a pass-through ``__torch_function__`` runs (refused before), one overriding a ``torch.Tensor``
+  method (``__mul__``) is refused (taken before, silently wrong), and results are of the subclass where eager's are.
 """
 
 from __future__ import annotations
