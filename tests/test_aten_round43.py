@@ -439,3 +439,25 @@ def test_a_view_eager_refuses_on_the_callers_layout_stays_a_copy():
     assert got[0] is not x and torch.equal(got[0], x) and torch.equal(got[1], x.reshape(-1))
     got[1].zero_()
     assert torch.equal(got[0], torch.zeros(3, 4))
+
+
+class WritesAndReturnsInput(nn.Module):
+    def forward(self, x):
+        x.mul_(2)
+        return x, x[1], x * 3
+
+
+def test_an_input_written_and_returned_laid_out_otherwise_is_the_callers_tensor():
+    """Failed before (copies sharing one storage): ``x.mul_(2); return x, x[1]`` of a transposed ``x`` is, in eager,
+    the caller's ``x`` (written) and its row; where the export saw no ``contiguous()`` return its tensor, so they are
+    here, the write-back giving ``x`` its values."""
+    m = WritesAndReturnsInput()
+    with torch.no_grad():
+        step = _compile(m, torch.ones(3, 4))
+        base = torch.randn(4, 3)
+        x, xe = base.clone().t(), base.clone().t()
+        got, want = step(x), m(xe)
+        assert got[0] is x and want[0] is xe and torch.equal(x, xe)
+        assert all(torch.equal(g, w) for g, w in zip(got, want)) and got[1].stride() == want[1].stride()
+        got[1].zero_()
+        assert torch.equal(x[1], torch.zeros(4))

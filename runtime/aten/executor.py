@@ -610,6 +610,9 @@ class Executor:
             t = _replay(self._caller_inputs[k], chain)
             if t is not None and tuple(t.shape) == tuple(shape):
                 out[i] = t
+        for i, k in self._written_returned.items():   # (``x.mul_(2); return x``: eager's in-place op returns ``x``
+            if i in self._input_views and not fits(k):   # itself, whatever its layout; the write-back makes its values)
+                out[i] = self._caller_inputs[k]
         for g in self._output_aliases[1]:   # (outputs sharing bytes: all eager's views, or all the copies sharing one
             if not all(i in out or self.program.user_outputs[i][0] == "input" for i in g):   # storage, as before)
                 for i in g:
@@ -996,7 +999,8 @@ def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple])
     """{output index: ((op, its other arguments, its keywords), ...)} of each output in ``views`` (``_direct_outputs``:
     a view of a user input) whose export node is reached from that input's placeholder through view ops alone (each
     returning an alias of its first argument, no write: ``select``, ``slice``, ``t``, ``view``, ``detach``...), first
-    op first. Left out: any other chain (an in-place op's result, a view of an intermediate)."""
+    op first, and in-place ops, each the tensor it writes (``x.mul_(2)[1]``). Left out: any other chain (a view of an
+    intermediate)."""
     from torch.export.graph_signature import OutputKind
 
     if not views:
@@ -1010,9 +1014,14 @@ def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple])
     out: dict[int, tuple] = {}
     for i, (k, *_rest) in views.items():
         node, chain = user[i] if i < len(user) else None, []
-        while isinstance(node, torch.fx.Node) and node.op == "call_function" and _is_view_op(node.target):
-            chain.append((node.target, tuple(node.args[1:]), dict(node.kwargs)))
-            node = node.args[0] if node.args else None
+        while isinstance(node, torch.fx.Node) and node.op == "call_function":
+            if _is_view_op(node.target):
+                chain.append((node.target, tuple(node.args[1:]), dict(node.kwargs)))
+                node = node.args[0] if node.args else None
+            elif isinstance(written := _written_result_of(node), torch.fx.Node):   # (``x.mul_(2)[1]``: an in-place
+                node = written   # op returns the tensor it writes, the caller's ``x`` in eager; its values written back)
+            else:
+                break
         if (chain and isinstance(node, torch.fx.Node) and node.op == "placeholder"
                 and node.name == program.user_inputs[k][1]
                 and not any(isinstance(a, torch.fx.Node) for _op, args, kw in chain for a in (*args, *kw.values()))):
