@@ -635,7 +635,12 @@ class _MethodPatch(_SharedPatch):
 #: (``dim_order()``, torch's own Python, reads the strides inside torch, where no read is recorded: round 42 review,
 #: ``x * 2 if x.dim_order() == (0, 1) else x * 3`` gave ``x * 2`` for a transposed ``x``, silently)
 LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset", "dim_order")
-_LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS}
+#: the tensor methods that return their tensor itself for some layouts and a copy for others, recorded where they
+#: returned it itself (``x.contiguous()`` of the export's contiguous ``x``, ``x.to(memory_format=...)``: export records
+#: no op, so a write through it is a write to ``x`` in the program, where eager's of a transposed ``x`` writes a copy;
+#: round 43)
+LAYOUT_IDENTITIES = ("contiguous", "to")
+_LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS + LAYOUT_IDENTITIES}
 
 
 class _LayoutReads(list):
@@ -662,7 +667,8 @@ def watch_layout_reads(torch: Any, module: Any = None) -> Iterator[list[tuple[st
     reads = _LayoutReads()
     reads.module = module if isinstance(module, torch.nn.Module) else None
     with contextlib.ExitStack() as stack:
-        for name in (n for n in LAYOUT_GETTERS if hasattr(torch.Tensor, n)):   # (``dim_order``: torch 2.3+)
+        for name in (n for n in LAYOUT_GETTERS + LAYOUT_IDENTITIES if hasattr(torch.Tensor, n)):   # (``dim_order``:
+            # torch 2.3+)
             stack.enter_context(_LAYOUT_READS[name].block(torch.Tensor, name, _layout_watched(torch, name), reads))
         yield reads
 
@@ -680,16 +686,41 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
         def watched(*args: Any, **kwargs: Any) -> Any:
             value = real(*args, **kwargs)
             reads = patch.innermost()
-            if reads is not None:
+            if reads is not None and (name not in LAYOUT_IDENTITIES or _kept_by_layout(torch, name, args, kwargs,
+                                                                                        value)):
                 frame = sys._getframe(1)
                 module = str(frame.f_globals.get("__name__", ""))
                 if module.split(".")[0] not in _OWN_PACKAGES:
-                    where = _reader(torch, frame)
+                    where = _reader(torch, frame) if name not in LAYOUT_IDENTITIES else _identity_reader(frame)
                     if where is not None and not _module_tensor(getattr(reads, "module", None), args[:1]):
                         reads.append((name, where))
             return value
         return watched
     return wrap
+
+
+def _kept_by_layout(torch: Any, name: str, args: tuple, kwargs: dict, value: Any) -> bool:
+    """Whether a ``LAYOUT_IDENTITIES`` call returned its tensor itself where another layout of it gets a copy:
+    ``contiguous()`` (any memory format), ``to(memory_format=...)`` of a format other than ``preserve_format`` (a
+    ``to`` of the tensor's own dtype and device returns it whatever its layout)."""
+    if not args or value is not args[0]:
+        return False
+    return name != "to" or kwargs.get("memory_format", torch.preserve_format) is not torch.preserve_format
+
+
+#: torch's public Python, whose ``contiguous()`` calls are ``forward``'s own (``F.multi_head_attention_forward``): not
+#: the export's machinery (``torch._export``, ``torch._refs``, fake kernels), which runs on the trace's tensors
+_TORCH_PUBLIC = ("torch.nn.", "torch.functional", "torch._tensor", "torch.autograd.")
+
+
+def _identity_reader(frame: Any) -> str | None:
+    """"file.py:123" of a ``LAYOUT_IDENTITIES`` call by ``forward``'s code, its torch's public Python too (a
+    ``contiguous()`` there returning the input decides what eager returns as much as one of the user's); None for
+    the export's own machinery."""
+    module = str(frame.f_globals.get("__name__", ""))
+    if (module == "torch" or module.startswith("torch.")) and not module.startswith(_TORCH_PUBLIC):
+        return None
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
 def _module_tensor(module: Any, args: tuple) -> bool:

@@ -21,7 +21,7 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind
 
-from . import ambient, hostfold
+from . import ambient, hostfold, subclass
 from .errors import AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_memory, span_bytes
@@ -87,6 +87,9 @@ class Executor:
         #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
         self._overlapping = [_internal_overlap(torch, slot) for slot in self._inputs]
         self._export_devices = _export_devices(program)
+        #: per user input, the (strides, storage offset) it had at export (``_check_layouts``; found once here: a call
+        #: walked the export's graph for them)
+        self._export_layouts = _export_layouts(program, self._inputs)
         #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
@@ -96,6 +99,9 @@ class Executor:
         self._strides_read = {k: readers[tid] for k, (_pos, tid) in enumerate(program.user_inputs) if tid in readers}
         writes = self._root_writes()
         self._written = self._keep_written_inputs(writes)
+        #: {user input index: (node, op)} of each input some node writes in place through a reshape of it
+        #: (``x.reshape(-1).add_(1)``): ``load_inputs`` refuses a caller's tensor laid out otherwise than at export
+        self._reshaped_writes = _writes_through_reshapes(torch, program, writes)
         #: module tensors a launched node writes where they stand (not through the arena): ``_capture`` undoes
         #: the warm-ups' writes to them
         self._written_in_place = {root: self.program.weights[root] for _node, root in writes
@@ -155,6 +161,11 @@ class Executor:
         #: caller's inputs, and each output that is one of them or shares its bytes): ``collect``
         #: the outputs eager returns as views of a module tensor, or of the caller's input (``_direct_outputs``)
         self._weight_views, self._input_views = _direct_outputs(torch, program, self.layout.views)
+        #: of those of a user input, the view ops from its placeholder (``_input_view_chains``): eager's views of a
+        #: caller's tensor laid out otherwise than at export, made again on it (``_replayed_views``)
+        self._view_chains = _input_view_chains(torch, program, self._input_views)
+        #: of those, the outputs eager makes through a ``detach()`` (``x.detach()[1]``): made of the detached tensor
+        self._detached = _detached_outputs(torch, program, set(self._weight_views) | set(self._input_views))
         #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
         self._returned_inputs = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
         #: {output index: user input index} of each output that is an in-place op's result on a user input, laid out
@@ -171,6 +182,8 @@ class Executor:
         out_spec = getattr(getattr(program.exported, "call_spec", None), "out_spec", None)
         self._sizes = out_spec is not None and _has_size(torch, out_spec)   # (``unflatten_outputs``)
         self.calls = 0
+        #: per output, the user inputs reaching it (``subclass.output_reach``): found at the first call given a subclass
+        self._reach: tuple | None = None
         #: the values of ``program.attr_outputs`` the last call left (``collect``): copies (under ``return_views`` too:
         #: they are the module's); the compiled module sets them on the module as eager's call does
         self.attribute_values: tuple = ()
@@ -449,11 +462,8 @@ class Executor:
         """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
-            if type(x) is not self.torch.Tensor and _overrides_torch(self.torch, type(x)):
-                raise AtenExecutorError(f"input {tid!r} is a {type(x).__name__}, a tensor subclass with a "
-                                        "__torch_function__ or __torch_dispatch__ of its own: eager runs forward's ops "
-                                        "through it, the program runs ATen's kernels on its data alone (pass a plain "
-                                        "tensor, x.as_subclass(torch.Tensor), where that is what eager would compute)")
+            if type(x) is not self.torch.Tensor:
+                subclass.check_input(self.torch, tid, x)
             if x.is_nested:   # before its shape: a nested tensor's ``.shape`` is torch's raw "Internal error"
                 raise AtenExecutorError(f"input {tid!r} is a nested tensor, the program runs on dense tensors "
                                         f"of shape {tuple(slot.shape)}")
@@ -486,6 +496,14 @@ class Executor:
                                         f"the program was exported with {tuple(slot.stride())}, and node {node!r} "
                                         "reads the caller's storage by strides (as_strided: eager's elements would "
                                         "be others): pass a tensor laid out as at export")
+        for k, (node, op) in self._reshaped_writes.items():
+            x, (strides, _offset) = tensors[k], self._export_layouts[k]
+            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides)):
+                raise AtenExecutorError(f"input {self.program.user_inputs[k][1]!r} has strides {tuple(x.stride())}, "
+                                        f"the export's {strides}, and node {node!r} writes it in place through a "
+                                        f"{op} of it: eager's {op} of a tensor so laid out can be a copy (or fail, for "
+                                        "view), so eager's write does not reach the caller's tensor, where the "
+                                        "program's would: pass a tensor laid out as at export")
         for k in self._written:  # eager refuses to write a tensor whose elements share memory (an expand):
             # found at the write-back, after the program had run and written its buffers, it came too late
             if getattr(self.torch, "_debug_has_internal_overlap", lambda t: 0)(tensors[k]) == 1:
@@ -520,17 +538,23 @@ class Executor:
         reads = self.program.layout_reads
         offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
         # (``storage_offset()`` alone tells nothing of the strides: a transposed input was refused for it)
-        strides_read = next(((m, w) for m, w in reads if m != "storage_offset"), None)
-        fakes = {n.name: n.meta.get("val") for n in self.program.exported.graph.nodes if n.op == "placeholder"}
-        for (_pos, tid), x, slot in zip(self.program.user_inputs, tensors, self._inputs):
-            fake = fakes.get(tid)   # (the export's own tensor: the arena slot of an input may sit at another offset)
-            strides = tuple(fake.stride()) if fake is not None else tuple(slot.stride())
-            offset = fake.storage_offset() if fake is not None else slot.storage_offset()
-            if strides_read is not None and x.numel() > 1 and any(n > 1 and a != b for n, a, b
-                                                                  in zip(x.shape, x.stride(), strides)):
+        strides_read = next(((m, w) for m, w in reads if m not in ("storage_offset", *ambient.LAYOUT_IDENTITIES)), None)
+        # (``x.contiguous()`` that returned its tensor: only a written input's identity depends on it)
+        identity = next(((m, w) for m, w in reads if m in ambient.LAYOUT_IDENTITIES), None)
+        for k, ((_pos, tid), x, (strides, offset)) in enumerate(zip(self.program.user_inputs, tensors,
+                                                                     self._export_layouts)):
+            other = x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
+            if strides_read is not None and other:
                 (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
             elif offset_read is not None and x.storage_offset() != offset:
                 (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
+            elif identity is not None and other and k in self._written:   # (any tensor's: the read names none)
+                (method, where), what = identity, f"strides {tuple(x.stride())}, the export's {strides}"
+                raise AtenExecutorError(f"input {tid!r} has {what}, the program writes it in place, and forward's "
+                                        f"Tensor.{method}() at {where} returned its tensor itself while it was "
+                                        f"exported: eager's {method}() of a tensor laid out otherwise is a copy, and a "
+                                        "write through it leaves the caller's tensor as it was, where the program's "
+                                        "reaches it (pass tensors laid out as at export)")
             else:
                 continue
             raise AtenExecutorError(f"input {tid!r} has {what}, and forward read Tensor.{method}() at {where} while "
@@ -570,6 +594,41 @@ class Executor:
         so a write to the result changed the caller's tensor)."""
         return all(n <= 1 or a == b for n, a, b in zip(x.shape, x.stride(), slot.stride()))
 
+    def _replayed_views(self, fits: Any) -> dict[int, Any]:
+        """{output index: eager's view} for each output that is a view of a caller's input laid out otherwise than at
+        export (``fits`` False), made by running the export's view ops again on the caller's tensor
+        (``_view_chains``: ``x[1:, ::2]`` of a transposed ``x`` has its strides, a view of its storage, as eager's).
+        One whose ops fail on that layout (a ``view`` eager refuses there, the program did not) is left out: a copy,
+        as before, and so is every output sharing bytes with it (copies sharing one storage, not a copy beside views of
+        the caller's tensor). Only where ``_returned_as_it_is``: then no ``contiguous()`` stood between ``x`` and its
+        views."""
+        out: dict[int, Any] = {}
+        for i, chain in self._view_chains.items():
+            k, shape, _stride, _delta = self._input_views[i]
+            if fits(k):
+                continue
+            t = _replay(self._caller_inputs[k], chain)
+            if t is not None and tuple(t.shape) == tuple(shape):
+                out[i] = t
+        for i, k in self._written_returned.items():   # (``x.mul_(2); return x``: eager's in-place op returns ``x``
+            if i in self._input_views and not fits(k):   # itself, whatever its layout; the write-back makes its values)
+                out[i] = self._caller_inputs[k]
+        for g in self._output_aliases[1]:   # (outputs sharing bytes: all eager's views, or all the copies sharing one
+            if not all(i in out or self.program.user_outputs[i][0] == "input" for i in g):   # storage, as before)
+                for i in g:
+                    out.pop(i, None)
+        return out
+
+    def _returned_as_it_is(self) -> bool:
+        """Whether a user input the program returns as it is was returned so by ``forward`` whatever its layout: the
+        export watched ``forward``'s Python (``Program.layout_watched``) and saw no ``contiguous()`` (or
+        ``to(memory_format=...)``) return its tensor itself (``ambient.LAYOUT_IDENTITIES``): then the program's
+        ``return x`` is eager's ``return x`` (or a ``to`` of its own dtype, ``nn.Identity``), the caller's tensor for
+        any layout. Why: a transposed input came back a copy (round 42's rule, kept where such a call was seen), where
+        eager returns the very tensor (round 43)."""
+        program = self.program
+        return program.layout_watched and not any(m in ambient.LAYOUT_IDENTITIES for m, _w in program.layout_reads)
+
     def _direct(self, flat: list) -> set[int]:
         """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight
         itself), the caller's input itself for each user input returned as it is (``return x``), and, where this call's
@@ -584,6 +643,7 @@ class Executor:
         slot the export's)."""
         served: set[int] = set()
         for i, (root, shape, stride, offset) in self._weight_views.items():
+            root = root.detach() if i in self._detached else root
             flat[i] = root if shape is None else root.as_strided(shape, stride, offset)
             served.add(i)
         ok: dict[int, bool] = {}
@@ -595,21 +655,40 @@ class Executor:
                          and tuple(x.stride()) == tuple(slot.stride()))
             return ok[k]
 
-        for i, k in self._returned_inputs.items():   # (laid out otherwise than at export: a copy, as before; the
-            # program cannot tell ``return x`` from ``x.contiguous()``, which eager copies for a transposed ``x``)
-            if (k in self._servable_inputs and fits(k) if k in self._grouped_inputs
-                    else self._same_layout(self._caller_inputs[k], self._inputs[k])):
+        copies: dict[int, Any] = {}
+        returned = self._returned_as_it_is()
+        replayed = self._replayed_views(fits) if returned else {}
+
+        def whole(k: int) -> bool:   # every output sharing bytes with input ``k`` returned is eager's view of it
+            return all(self.program.user_outputs[i] == ("input", k) or i in replayed
+                       for g in self._output_aliases[1] if any(self.program.user_outputs[i] == ("input", k) for i in g)
+                       for i in g)
+
+        for i, k in self._returned_inputs.items():   # (laid out otherwise than at export: a copy laid out as at
+            # export where the program cannot tell ``return x`` from ``x.contiguous()``, which eager copies so)
+            if (k in self._servable_inputs and (fits(k) or (returned and whole(k))) if k in self._grouped_inputs
+                    else returned or self._same_layout(self._caller_inputs[k], self._inputs[k])):
                 flat[i] = self._caller_inputs[k]
                 served.add(i)
+            elif k not in self._grouped_inputs:   # (one copy however often it is returned: ``return x, x``)
+                if k not in copies:
+                    copies[k] = _copy_as(self.torch, self._caller_inputs[k], self._inputs[k])
+                flat[i] = copies[k]
+                served.add(i)
         for i, (k, shape, stride, delta) in self._input_views.items():
-            if k in self._grouped_inputs and not (k in self._servable_inputs and fits(k)):   # (returned itself
-                continue   # beside them: all copies sharing one storage, its arena slot's, as before)
+            if k in self._grouped_inputs and not (k in self._servable_inputs and (fits(k) or (returned and whole(k)))):
+                continue   # (returned itself beside them: all copies sharing one storage, its arena slot's, as before)
+            if i in replayed:
+                flat[i] = replayed[i]
+                served.add(i)
+                continue
             x = self._caller_inputs[k]
             offset = x.storage_offset() + delta
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
             if fits(k) and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
                 # (``x.add_(1); return x``: ``x`` itself, as eager's, not a view of it that ``is`` not ``x``)
-                flat[i] = x if self._written_returned.get(i) == k else x.as_strided(shape, stride, offset)
+                flat[i] = (x if self._written_returned.get(i) == k
+                           else (x.detach() if i in self._detached else x).as_strided(shape, stride, offset))
                 served.add(i)
         return served
 
@@ -620,11 +699,11 @@ class Executor:
         for kind, v in self.program.user_outputs:
             if kind == "const":
                 flat.append(v)
-            elif kind == "input" and (self.return_views or v not in self._grouped_inputs):
+            elif kind == "input" and v not in self._grouped_inputs:
                 flat.append(self._caller_inputs[v])   # the caller's own tensor, as eager returns it (its slot may be
-                # reused); beside outputs that view it, its arena slot (live as long as they are), copied with them
-            elif kind == "input":
-                flat.append(self._inputs[v])
+                # reused; ``_direct`` serves it, or a copy laid out as at export); beside outputs that view it, its
+            elif kind == "input":   # arena slot (live as long as they are), copied with them (the arena's own view
+                flat.append(self._inputs[v])   # under ``return_views``) where ``_direct`` does not serve them all
             else:
                 flat.append(self.layout.views[v])
         served = self._direct(flat)   # (eager's views of a weight or of the caller's input: those views)
@@ -639,6 +718,10 @@ class Executor:
         for i, k in self._inputs_kept_and_returned:   # ``self.last = x`` (``x.add_(1)`` before it too): eager's module
             flat[i] = self._caller_inputs[k]   # holds the caller's very tensor, and ``return x`` beside it returns
             # that tensor too (``step(x) is m.last``; a copy was returned where a copy was set before)
+        if any(type(x) is not self.torch.Tensor for x in self._caller_inputs):   # (eager's ops give a subclass's
+            if self._reach is None:   # tensor results that class: ``subclass``)
+                self._reach = subclass.output_reach(self.torch, self.program)
+            flat = subclass.as_eager_classes(self.torch, flat, self._reach, self._caller_inputs, self.program)
         spec = getattr(getattr(self.program.exported, "call_spec", None), "out_spec", None)
         if spec is None:
             return flat[0] if len(flat) == 1 else tuple(flat)
@@ -829,21 +912,6 @@ def _output_bases(program: Program) -> dict[int, tuple[int, int]]:
     return out
 
 
-def _overrides_torch(torch: Any, cls: type) -> bool:
-    """Whether tensor subclass ``cls`` changes what torch's ops do on it: a ``__torch_function__`` or
-    ``__torch_dispatch__`` of its own, not ``torch.Tensor``'s or the disabled one (``nn.Parameter``'s, ``nn.Buffer``'s,
-    which return plain tensors). Why: such an input passed to a compiled module (an op adding 100 to every product)
-    gave the plain program's result where eager's went through the subclass, silently (round 42)."""
-    base = torch.Tensor
-    function = getattr(getattr(cls, "__torch_function__", None), "__func__", getattr(cls, "__torch_function__", None))
-    plain = (getattr(base.__torch_function__, "__func__", base.__torch_function__),
-             torch._C._disabled_torch_function_impl)
-    dispatch = getattr(cls, "__torch_dispatch__", None)
-    dispatch = getattr(dispatch, "__func__", dispatch)
-    plain_dispatch = getattr(base.__torch_dispatch__, "__func__", base.__torch_dispatch__)
-    return function not in plain or dispatch is not plain_dispatch
-
-
 def _copy_out_in_base(torch: Any, t: Any, nbytes: int, offset: int) -> Any:
     """``_copy_out`` of output view ``t`` placed as eager's lies in its base: at byte ``offset`` of a new storage of
     ``nbytes`` (its base's), so its ``storage_offset()`` and storage size are eager's (session 40: offset 0 and the
@@ -925,6 +993,89 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
         if spec.dtype == base.dtype and delta % spec.itemsize == 0:
             inputs[i] = (index[root], spec.shape, spec.stride, delta // spec.itemsize)
     return weights, inputs
+
+
+def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple]) -> dict[int, tuple]:
+    """{output index: ((op, its other arguments, its keywords), ...)} of each output in ``views`` (``_direct_outputs``:
+    a view of a user input) whose export node is reached from that input's placeholder through view ops alone (each
+    returning an alias of its first argument, no write: ``select``, ``slice``, ``t``, ``view``, ``detach``...), first
+    op first, and in-place ops, each the tensor it writes (``x.mul_(2)[1]``). Left out: any other chain (a view of an
+    intermediate)."""
+    from torch.export.graph_signature import OutputKind
+
+    if not views:
+        return {}
+    ep = program.exported
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    if out_node is None:
+        return {}
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    out: dict[int, tuple] = {}
+    for i, (k, *_rest) in views.items():
+        node, chain = user[i] if i < len(user) else None, []
+        while isinstance(node, torch.fx.Node) and node.op == "call_function":
+            if _is_view_op(node.target):
+                chain.append((node.target, tuple(node.args[1:]), dict(node.kwargs)))
+                node = node.args[0] if node.args else None
+            elif isinstance(written := _written_result_of(node), torch.fx.Node):   # (``x.mul_(2)[1]``: an in-place
+                node = written   # op returns the tensor it writes, the caller's ``x`` in eager; its values written back)
+            else:
+                break
+        if (chain and isinstance(node, torch.fx.Node) and node.op == "placeholder"
+                and node.name == program.user_inputs[k][1]
+                and not any(isinstance(a, torch.fx.Node) for _op, args, kw in chain for a in (*args, *kw.values()))):
+            out[i] = tuple(reversed(chain))
+    return out
+
+
+def _is_view_op(target: Any) -> bool:
+    """Whether ``target`` is an ATen op returning one alias of its first argument without writing it (a view op)."""
+    schema = getattr(target, "_schema", None)
+    if schema is None or len(schema.returns) != 1 or not schema.arguments:
+        return False
+    ret, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
+    return (ret is not None and not ret.is_write and first is not None and not first.is_write
+            and ret.before_set == first.before_set)
+
+
+def _replay(x: Any, chain: tuple) -> Any:
+    """``chain``'s view ops run on the caller's tensor ``x`` (eager's views of it), None where one fails there."""
+    t = x
+    try:
+        for op, args, kwargs in chain:
+            t = op(t, *args, **kwargs)
+    except (RuntimeError, ValueError, TypeError, IndexError):
+        return None
+    return t
+
+
+def _detached_outputs(torch: Any, program: Program, candidates: set[int]) -> frozenset[int]:
+    """The indices among ``candidates`` (outputs served as eager's views of a module tensor or of the caller's input:
+    ``_direct_outputs``) whose chain of view ops back to that tensor passes through a ``detach`` (``x.detach()``,
+    ``self.w.detach()[1:]``). Why: the executor makes such a view anew of the caller's tensor in the caller's grad
+    mode, so of an input or parameter that requires grad it required grad too (an ``AsStridedBackward0`` of it),
+    where eager's ``detach()`` gives a tensor that does not (round 43: a loss built on it sent gradients to ``x``)."""
+    from torch.export.graph_signature import OutputKind
+
+    if not candidates:
+        return frozenset()
+    ep = program.exported
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    if out_node is None:
+        return frozenset()
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    detach = torch.ops.aten.detach.default
+    found = set()
+    for i in candidates:
+        node = user[i] if i < len(user) else None
+        while isinstance(node, torch.fx.Node) and node.op == "call_function":
+            if node.target is detach:
+                found.add(i)
+                break
+            node = node.args[0] if node.args else None   # (a view op's viewed tensor comes first)
+    return frozenset(found)
 
 
 def _copy_outputs_in_modes(torch: Any, values: list, sources: tuple, same: list[int], groups: list[list[int]],
@@ -1038,6 +1189,21 @@ def _internal_overlap(torch: Any, t: Any) -> bool:
     return getattr(torch, "_debug_has_internal_overlap", lambda _t: 0)(t) == 1
 
 
+def _copy_as(torch: Any, x: Any, slot: Any) -> Any:
+    """A copy of the caller's input ``x`` laid out as its arena slot ``slot`` (the export's strides), for a user input
+    the program returns as it is (``return x``, or ``x.contiguous()``: export records no op for either) where ``x`` is
+    laid out otherwise than at export. Why the export's layout: eager's ``x.contiguous()`` of a transposed ``x`` is
+    such a copy, as is every other output of the program; ``return x`` is the caller's tensor, which the program
+    cannot tell apart. Under ``return_views`` the caller's transposed tensor itself came back (round 43: a write to
+    the result changed the caller's ``x``, where eager's ``contiguous()`` copy leaves it), and without it a copy with
+    the caller's strides (``is_contiguous()`` False where ``contiguous()``'s is True). A slot whose elements share
+    memory (exported expanded) takes the caller's strides' copy (``_copy_out``): it cannot hold more values."""
+    if _internal_overlap(torch, slot) or slot.numel() == 0:
+        return _copy_out(torch, x)
+    out = torch.empty_strided(tuple(slot.shape), tuple(slot.stride()), dtype=x.dtype, device=slot.device)
+    return out.copy_(x.detach())
+
+
 def _copy_out(torch: Any, t: Any) -> Any:
     """A copy of output view ``t`` for the caller: ``clone()``, but for a view whose elements share memory
     (``y.expand(1000, 1000, 8)``: eager returns those 32 bytes as a view), a copy of the bytes it spans, viewed
@@ -1103,6 +1269,52 @@ def _export_devices(program: Program) -> dict[str, Any]:
         if n.name in wanted and getattr(val, "device", None) is not None:
             out[n.name] = val.device
     return out
+
+
+#: the view ops whose result is a view of their input only for some layouts of it: eager's ``reshape``/``flatten`` of
+#: another layout copies, its ``view`` fails
+_RESHAPES = frozenset({"view.default", "reshape.default", "_unsafe_view.default", "flatten.using_ints",
+                       "ravel.default", "reshape_as.default", "view_as.default", "_reshape_alias.default"})
+
+
+def _writes_through_reshapes(torch: Any, program: Program, writes: list[tuple[str, str]]) -> dict[int, tuple[str, str]]:
+    """{user input index: (node, op)} of the inputs a node writes in place through a chain of view ops holding a
+    reshape (``_RESHAPES``: ``x.reshape(-1).add_(1)``, ``x.flatten()[:2].mul_(2)``). Why: exported with a contiguous
+    ``x`` the reshape is a view and the write reaches ``x``, and the executor copies it back into the caller's tensor;
+    eager's reshape of a transposed ``x`` is a copy, so eager's call leaves the caller's ``x`` as it was (round 43:
+    changed, silently)."""
+    index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
+    nodes = {n.name: n for n in program.exported.graph.nodes}
+    out: dict[int, tuple[str, str]] = {}
+    for name, root in writes:
+        n = nodes.get(name)
+        if root not in index or index[root] in out or n is None:
+            continue
+        for arg in sorted(written_args(torch, n)):
+            cur = nodes.get(arg)
+            while cur is not None and cur.op == "call_function":
+                op = f"{getattr(cur.target, '_opname', '')}.{getattr(cur.target, '_overloadname', '')}"
+                if op in _RESHAPES:
+                    out[index[root]] = (name, op.split(".")[0])
+                    break
+                cur = cur.args[0] if cur.args and isinstance(cur.args[0], torch.fx.Node) else None
+            if index[root] in out:
+                break
+    return out
+
+
+def _export_layouts(program: Program, slots: list) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """(strides, storage offset) of each user input as the export had it (its placeholder's fake tensor), its arena
+    slot's where the export holds no fake. Why the fake: an input's arena slot may sit at another storage offset
+    than the export's tensor. Found once per build: ``_check_layouts`` walked the export's whole graph at every
+    call of a program with a layout read (round 42; per-call overhead growing with the program)."""
+    fakes = {n.name: n.meta.get("val") for n in program.exported.graph.nodes if n.op == "placeholder"}
+    out = []
+    for (_pos, tid), slot in zip(program.user_inputs, slots):
+        fake = fakes.get(tid)
+        out.append((tuple(fake.stride()), int(fake.storage_offset())) if hasattr(fake, "stride")
+                   else (tuple(slot.stride()), slot.storage_offset()))
+    return tuple(out)
 
 
 def _version(t: Any) -> int | None:

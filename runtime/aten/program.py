@@ -122,8 +122,14 @@ class Program:
     #: the export's ``forward`` changed (``ambient.python_state``: globals, closures, class attributes), put back after
     python_changes: tuple[tuple[str, Any, Any, bool, Any], ...] = ()
     #: each read of a tensor's layout by ``forward`` while it was exported (method, "file.py:123":
-    #: ``ambient.watch_layout_reads``): what it made of the export's layout is fixed in the program
+    #: ``ambient.watch_layout_reads``): what it made of the export's layout is fixed in the program; and each
+    #: ``contiguous()`` that returned its tensor itself (``ambient.LAYOUT_IDENTITIES``: a written input must keep the
+    #: export's layout then)
     layout_reads: tuple[tuple[str, str], ...] = ()
+    #: whether ``layout_reads`` watched ``forward``'s Python (a non-strict export of a module here; not a strict
+    #: export, nor an ``ExportedProgram`` given): only then does the absence of a ``contiguous()`` that returned its
+    #: tensor say that a user input the program returns as it is is ``return x`` (``Executor._direct``)
+    layout_watched: bool = False
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -335,7 +341,8 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    host_random=drawn, host_draws=tuple(draws.calls) if unread and drawn == ("random",) else (),
                    settings_left=tuple(call_state.settings) if call_state is not None else (),
                    inference_export=inference, python_changes=python_changes,
-                   layout_reads=tuple(dict.fromkeys(layouts)))
+                   layout_reads=tuple(dict.fromkeys(layouts)),
+                   layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module))
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:
