@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import chain
 from operator import attrgetter
 from types import MappingProxyType
@@ -832,11 +832,19 @@ def _misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, hints:
 def _near_field(key: Any, fields: Iterable[str], cutoff: float = 0.75) -> str | None:
     """The field of ``fields`` that ``key`` (case and ``-`` folded) is close to, or None: the one matcher of a graph
     document's fields and the builder's keywords."""
-    import difflib
-
     # str's own methods: a str subclass's ``lower`` is the caller's code (one that raised was a raw traceback)
     folded = str.lower(key).replace("-", "_") if isinstance(key, str) else ""
-    near = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=cutoff)
+    return _close_match(folded, tuple(sorted(fields)), cutoff)
+
+
+@lru_cache(maxsize=4096)
+def _close_match(folded: str, fields: tuple[str, ...], cutoff: float) -> str | None:
+    """``_near_field``'s match, memoised: the builder asks it for every attr key of every tensor and node (a shape,
+    a dtype), and difflib per key was most of building a graph (2,450 matches of a few distinct keys for the 8B
+    Llama's 1,225 tensors). ``folded`` is a plain str, so the cache never calls the caller's ``__hash__``."""
+    import difflib
+
+    near = difflib.get_close_matches(folded, fields, n=1, cutoff=cutoff)
     return near[0] if near else None
 
 

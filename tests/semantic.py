@@ -59,13 +59,25 @@ from memplan.planfile import plan_from_dict
 HOST = -1   # the virtual writer of inputs and weights, before every node
 
 
-def _digest(*parts: bytes | str) -> bytes:
+def _digest(*parts: bytes | str | np.ndarray) -> bytes:
+    """A fingerprint of ``parts``, each length-prefixed. A part may be a contiguous 1-D uint8 array (a tensor's
+    bytes in place): it is hashed as its bytes are, without the two copies (``copy``, ``tobytes``) of every read."""
     h = hashlib.blake2b(digest_size=16)
     for p in parts:
         b = p.encode() if isinstance(p, str) else p
-        h.update(len(b).to_bytes(8, "little"))
+        h.update((b.nbytes if isinstance(b, np.ndarray) else len(b)).to_bytes(8, "little"))
         h.update(b)
     return h.digest()
+
+
+def _masked(data: np.ndarray, mask: list[tuple[int, int]]) -> np.ndarray:
+    """``data`` (a view of a buffer) with the ``mask`` ranges zeroed, in a copy only where there is a mask."""
+    if not mask:
+        return data
+    data = data.copy()
+    for lo, hi in mask:
+        data[lo:hi] = 0
+    return data
 
 
 def _generate(seed: bytes, size: int) -> np.ndarray:
@@ -216,10 +228,7 @@ class Machine:
         if self.g.root[t] in self.an.constant:
             return _digest("weight", self.g.tensors[self.g.root[t]].id, str(self.g.root_offset[t]), str(tensor.size))
         buf, off = self.place(t)
-        data = buf[off:off + tensor.size].copy()
-        for lo, hi in self.an.read_mask[n, i]:
-            data[lo:hi] = 0
-        return _digest(data.tobytes())
+        return _digest(_masked(buf[off:off + tensor.size], self.an.read_mask[n, i]))
 
     def start(self, n: int) -> None:
         self.seen[n] = [self.read(n, i) for i in range(len(self.g.node_inputs[n]))]
@@ -247,10 +256,7 @@ class Machine:
         for t, mask in self.an.out_mask.items():
             tensor = self.g.tensors[t]
             buf, off = self.place(t)
-            data = buf[off:off + tensor.size].copy()
-            for lo, hi in mask:
-                data[lo:hi] = 0
-            outs[tensor.id] = _digest(data.tobytes())
+            outs[tensor.id] = _digest(_masked(buf[off:off + tensor.size], mask))
         return Outcome(self.reads, outs)
 
 

@@ -212,13 +212,19 @@ def _llama():
     return tiny_lm("llama"), (torch.randint(0, 128, (1, 8), generator=torch.Generator().manual_seed(1)),)
 
 
+#: model maker -> (module, example inputs, program): each model is built and exported once (by its first compile,
+#: under float32) and every later stream count compiles that program, as ``compile(program=...)`` reuses an export
+_SHARED: dict = {}
+
+
 @pytest.mark.parametrize("model", [_resnet18, _llama], ids=["resnet18", "llama"])
 @pytest.mark.parametrize("streams", STREAMS)
 def test_real_models_run_under_another_default_dtype_bit_for_bit(model, streams):
     """Neither a resnet18-like CNN nor a transformers Llama holds a node that follows the default dtype (Llama
     pins its rotary ``arange``'s): under float64 they were refused; they run, as eager does, bit for bit."""
-    m, args = model()
-    step = compile(m, args, streams=streams, poison=True)
+    m, args, program = _SHARED.get(model) or (*model(), None)
+    step = compile(m, args, streams=streams, poison=True, program=program)
+    _SHARED.setdefault(model, (m, args, step.program))
     with default_dtype(torch.float64):
         got, want = step(*args), _eager(m, args)
         assert got.dtype == want.dtype == torch.float32 and torch.equal(got, want)

@@ -11,11 +11,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from cli_contract import run_memplan
 from needs import need
 
 torch = need("torch")
@@ -27,8 +24,6 @@ from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Rows4(nn.Module):
@@ -83,15 +78,15 @@ def test_two_dimensions_of_one_symbol_that_disagree_or_fail_a_guard_are_named():
     assert memplan.from_torch(ep, (torch.randn(2), torch.randn(8))).tensors
 
 
-def test_the_cli_names_a_derived_dimension_out_of_range(tmp_path):
+def test_the_cli_names_a_derived_dimension_out_of_range(tmp_path, capsys):
+    """In-process (a subprocess spent seconds importing torch); ``memplan import`` of a ``.pt2`` refused through the
+    real entry point (exit 2, one line) is test_torch_round39's cache-directory test."""
     program = tmp_path / "m.pt2"
     torch.export.save(_rows4(), str(program))
-    r = subprocess.run([sys.executable, "-m", "memplan", "import", str(program), "-o", str(tmp_path / "g.json"),
-                        "--dim", "x.0=4", "-q"], env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True,
-                       text=True, timeout=180)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "input 'x' dimension 0 = 4*s" in lines[0] and "is 1, outside" in lines[0], r.stderr
+    code, _out, err = run_memplan(capsys, ["import", program, "-o", tmp_path / "g.json", "--dim", "x.0=4", "-q"])
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "input 'x' dimension 0 = 4*s" in lines[0] and "is 1, outside" in lines[0], err
     assert not (tmp_path / "g.json").exists()
 
 

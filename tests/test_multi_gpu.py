@@ -17,6 +17,7 @@ against one GPU bit for bit, and the negative control of a dropped cross-device 
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -224,6 +225,23 @@ def test_poisoned_per_device_graphs_keep_the_copies_they_receive(monkeypatch):
 
 # -- issue 16: the split plan launches the one-GPU plan's kernels -------------------------------------------
 
+@functools.lru_cache(maxsize=1)   # (stream counts are the innermost parameter: the last graph is the one asked again)
+def _serial_split(name: str, batch: int, devices: int, fuse: str, f16_acts: bool | None):
+    """``one_and_split``'s serial split, kept for the split on more streams of the same graph."""
+    from runtime.tools.compare_launches import one_and_split
+
+    return one_and_split(name, batch, devices, fuse, f16_acts=f16_acts)
+
+
+def _one_and_split(name: str, batch: int, devices: int, fuse: str, streams: int | None, f16_acts: bool | None = None):
+    """``one_and_split(name, batch, devices, fuse, streams=streams, f16_acts=f16_acts)``, the graph and its one-GPU
+    plan built and planned once for both stream counts (they are the same; only the split is planned again)."""
+    cfg, g, single, split, multi = _serial_split(name, batch, devices, fuse, f16_acts)
+    if streams is not None:
+        split, multi = plan_devices(g, devices, streams=streams)
+    return cfg, g, single, split, multi
+
+
 @pytest.mark.parametrize("streams", [None, 2])
 @pytest.mark.parametrize("batch", [1, 16, 17, 32, 48, 64])
 @pytest.mark.parametrize("fuse", ["runtime", "norms"])
@@ -233,9 +251,9 @@ def test_split_plan_launches_the_one_gpu_kernels(name, fuse, batch, streams):
     copies, addresses and devices): the same kernels, launch shapes, scalars and operands, so the same
     reduction order. Before issue 16's fix the 8B add+norm group at the stage boundary fused in the
     split plan only (batch 16 and 32; the one-GPU plan shifted its in-place output into its input)."""
-    from runtime.tools.compare_launches import compare_plans, one_and_split
+    from runtime.tools.compare_launches import compare_plans
 
-    _cfg, g, single, split, multi = one_and_split(name, batch, 2, fuse, streams=streams)
+    _cfg, g, single, split, multi = _one_and_split(name, batch, 2, fuse, streams)
     c = compare_plans(g, single, split.graph, multi)
     assert c.same, c.differing[:2]
     assert c.a.fused_groups == c.b.fused_groups == len(g.groups())
@@ -252,10 +270,10 @@ def test_split_plan_launches_the_one_gpu_kernels_of_f16_activations(name, fuse, 
     split and 256-row LM head build), serial and 3-stream splits over 2 and 3 devices. The 8B's 3-device
     split fused the final norm group where its one-GPU plan, with the f16 ``fa`` over the dying residual,
     ran it node by node: the add+norm group at one row, the norm group (``fuse="norms"``) at any."""
-    from runtime.tools.compare_launches import compare_plans, one_and_split
+    from runtime.tools.compare_launches import compare_plans
 
     for streams in (None, 3):
-        _cfg, g, single, split, multi = one_and_split(name, batch, devices, fuse, streams=streams, f16_acts=True)
+        _cfg, g, single, split, multi = _one_and_split(name, batch, devices, fuse, streams, f16_acts=True)
         c = compare_plans(g, single, split.graph, multi, wgmma=True)
         assert c.same, (streams, c.differing[:2])
         assert c.a.fused_groups == c.b.fused_groups

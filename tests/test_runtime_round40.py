@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,28 +111,36 @@ def test_a_freed_executor_and_a_replay_before_capture_are_memplan_errors(monkeyp
 
 # -- 2. and 3. the ATen sweep's --only ----------------------------------------------------------------------------
 
-def _sweep(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runtime.aten.sweep", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+def _sweep(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``python -m runtime.aten.sweep args``, run in-process (a subprocess spent seconds importing torch): its exit
+    code, stdout and stderr. The status through the real entry point is test_runtime_cli's (every tool as
+    ``__main__``, a bad option and ``--help``)."""
+    from cli_contract import exit_code
+
+    from runtime.aten.sweep import main
+
+    code = exit_code(main, list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
-def test_aten_sweep_refuses_a_model_named_twice():
+def test_aten_sweep_refuses_a_model_named_twice(capsys):
     """``--only nn_losses,nn_losses`` ran it once and reported one model: now one line, exit 2, nothing run."""
-    r = _sweep("--device", "cpu", "--only", "nn_losses,nn_losses")
+    r = _sweep(capsys, "--device", "cpu", "--only", "nn_losses,nn_losses")
     assert r.returncode == 2, r.stdout[-300:]
     assert r.stderr.strip().splitlines() == ["python -m runtime.aten.sweep: --only 'nn_losses,nn_losses': model "
                                              "'nn_losses' named twice (each at most once)"]
     assert "models; budget" not in r.stdout
-    help_text = _sweep("--help").stdout
+    help_text = _sweep(capsys, "--help").stdout
     assert "each at most once" in help_text and "SKIP-DEVICE" in help_text
 
 
-def test_aten_sweep_on_a_cpu_skips_a_cuda_only_entry_it_is_named():
+def test_aten_sweep_on_a_cpu_skips_a_cuda_only_entry_it_is_named(capsys):
     """``resnet18_f16`` (a half-precision variant, cuda only) named on ``--device cpu`` was built, exported and run
     on the CPU; now reported SKIP-DEVICE, in the output and the JSON, and nothing of it runs."""
     out = ROOT / ".pytest_cache" / "sweep_round40.json"
     out.parent.mkdir(exist_ok=True)
-    r = _sweep("--device", "cpu", "--only", "resnet18_f16", "--out", str(out))
+    r = _sweep(capsys, "--device", "cpu", "--only", "resnet18_f16", "--out", str(out))
     try:
         assert r.returncode == 0, (r.stdout[-500:], r.stderr[-500:])
         assert "exported" not in r.stdout

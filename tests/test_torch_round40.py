@@ -19,6 +19,7 @@ import sys
 import textwrap
 
 import pytest
+from cli_contract import run_memplan
 from needs import need
 
 torch = need("torch")
@@ -203,11 +204,12 @@ def test_a_dimension_that_is_an_expression_of_one_symbol_is_named_by_its_input()
         sized_inputs(loaded, None, {"x.0": 13})
 
 
-def test_the_cli_takes_a_derived_dimension_by_its_input(tmp_path):
+def test_the_cli_takes_a_derived_dimension_by_its_input(tmp_path, capsys):
+    """In-process (a subprocess spent seconds importing torch); ``memplan import`` through the real entry point is
+    test_onnx_round31_constant_inits's and test_torch_round39's."""
     program = tmp_path / "m.pt2"
     torch.export.save(_derived_program(), str(program))
     out = tmp_path / "g.json"
-    r = subprocess.run([sys.executable, "-m", "memplan", "import", str(program), "-o", str(out), "--dim", "x.0=12",
-                        "-q"], env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr
+    code, _out, err = run_memplan(capsys, ["import", program, "-o", out, "--dim", "x.0=12", "-q"])
+    assert code == 0, err
     assert {t.id: t.size for t in memplan.load_graph(str(out)).tensors}["x"] == 48

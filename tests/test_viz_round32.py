@@ -7,6 +7,7 @@ behaviour that already held (hostile names stay inside their context, matplotlib
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -73,6 +74,16 @@ def _drawn(g, p, fmt: str = "svg") -> bytes:
     return render_memory_map(g, p, fmt)
 
 
+@functools.cache
+def _qkv_under_defaults() -> tuple:
+    """The bundled qkv graph, its 3-stream plan and its SVG and PNG under matplotlib's defaults: the picture every
+    setting below must leave alone, drawn once for all of them (a setting that leaked past its test would make
+    the next test's picture differ from this one)."""
+    g = examples.bundled()["qkv"]
+    p = memplan.plan(g, streams=3)
+    return g, p, {fmt: _drawn(g, p, fmt) for fmt in ("svg", "png")}
+
+
 @pytest.mark.parametrize("rc", [{"text.usetex": True}, {"svg.fonttype": "none"}, {"lines.linewidth": 7.0},
                                 {"font.size": 3.0}, {"savefig.dpi": 300}])
 def test_a_users_matplotlibrc_does_not_change_the_picture(monkeypatch, rc):
@@ -83,9 +94,7 @@ def test_a_users_matplotlibrc_does_not_change_the_picture(monkeypatch, rc):
     picture is now drawn under matplotlib's defaults whatever the settings around it (``savefig.dpi: 300``
     drew 9 times the pixels ``size`` allows: ``MAX_AREA`` assumes 100 dots an inch)."""
     matplotlib = need("matplotlib")
-    g = examples.bundled()["qkv"]
-    p = memplan.plan(g, streams=3)
-    want = {fmt: _drawn(g, p, fmt) for fmt in ("svg", "png")}
+    g, p, want = _qkv_under_defaults()
     for key, value in rc.items():
         monkeypatch.setitem(matplotlib.rcParams, key, value)
     assert {fmt: _drawn(g, p, fmt) for fmt in ("svg", "png")} == want
