@@ -8,23 +8,32 @@
   streams (each stream knows the fork's source) and scored them all: ``optimize(fork_join(5000), 1024)`` went from
   2.6 s to 3.7 s. Where the index lists every used stream the free-est-first scan is tried first (``SCAN_COVERED``);
   the choices are the same.
+- the hunt (guards, held before): hand-built bad schedules are refused by ``plan`` and ``simulate`` naming the node or
+  event; one to three composed corruptions of a plan are refused by ``verify`` exactly where the oracle refuses them.
 """
 
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import findings
+from oracle_fuzz import MUTATIONS, corrupt, multistream_graph, multistream_plan
 from strategies import graphs
 
+import memplan
 from memplan import examples, generators
+from memplan.errors import MemplanError, ScheduleError, UnsafePlan
 from memplan.optimize import budget, optimize
 from memplan.optimize import streams as S
 from memplan.optimize.cost import CostModel, node_costs
 from memplan.optimize.events import Replay
+from memplan.schedule import Event, Schedule, schedule_with_events
+from memplan.verify import check
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_perf_round40 import fork_join, layered  # noqa: E402
@@ -118,3 +127,55 @@ def test_scanning_a_covered_index_chooses_as_every_stream_does(graph, monkeypatc
                 want = _choices(monkeypatch, U, k, ev, every, **kw)
                 for way in ways:
                     assert _choices(monkeypatch, U, k, ev, way, **kw) == want, (graph.name, k, kw, ev, way)
+
+
+# ---- the hunt: hand-built schedules and mutated plans (guards: these held before this round) -----------------------
+
+def _diamond_cases():
+    g = examples.diamond()
+    ids = tuple(n.id for n in g.nodes)   # a -> (l, r) -> j
+    good = schedule_with_events(g, ids, {"a": 0, "l": 0, "r": 1, "j": 0})
+    return g, {
+        "stream 1024": (Schedule(ids, (0, 1024, 0, 0)), "'l'"),
+        "stream -1": (Schedule(ids, (0, -1, 0, 0)), "'l'"),
+        "wait before record": (Schedule(ids, (0, 0, 1, 0), good.events + (Event("j", "r"),)), "'j'->'r'"),
+        "same stream": (Schedule(ids, (0, 0, 1, 0), good.events + (Event("a", "l"),)), "'a'->'l'"),
+        "to itself": (Schedule(ids, (0, 0, 1, 0), good.events + (Event("r", "r"),)), "'r'->'r'"),
+        "duplicate": (Schedule(("a", "l", "l", "r", "j"), (0, 0, 0, 1, 0)), "'l'"),
+        "missing": (Schedule(("a", "l", "r"), (0, 0, 1)), "'j'"),
+        "unknown event end": (Schedule(ids, (0, 0, 1, 0), (Event("zz", "r"),)), "'zz'"),
+        "not topological": (Schedule(tuple(reversed(ids)), (0, 0, 0, 0)), "'a'"),
+        "missing event": (Schedule(ids, (0, 0, 1, 0), ()), "'r'"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_diamond_cases()[1]))
+def test_a_bad_hand_built_schedule_is_refused_naming_its_node_or_event(case):
+    g, cases = _diamond_cases()
+    sched, names = cases[case]
+    for call in (lambda: memplan.plan(g, sched), lambda: memplan.plan(g, sched, streams=2, max_events=3),
+                 lambda: memplan.simulate(g, sched) if case != "missing event" else memplan.plan(g, sched)):
+        with pytest.raises((ScheduleError, UnsafePlan)) as info:
+            call()
+        assert names in str(info.value), (case, str(info.value))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_verify_catches_every_unsafe_plan_of_composed_corruptions(seed):
+    """One to three corruptions at once of a plan on up to 8 streams (and of a random schedule's plan), with and
+    without ``fused_groups``: the verifier refuses exactly what the brute-force oracle refuses."""
+    rnd = random.Random(seed)
+    gd = multistream_graph(rnd, 20)
+    g = memplan.graph_from_dict(gd)
+    fused = seed % 2 == 1
+    base = [multistream_plan(gd, rnd), memplan.plan(g, streams=rnd.choice([2, 4, 8]), solver="greedy").to_dict()]
+    for pd in base:
+        for _ in range(6):
+            q = pd
+            for _ in range(rnd.randint(1, 3)):
+                q = corrupt(gd, q, rnd.choice([m for m in MUTATIONS if m != "near_2_63"]), rnd) or q
+            try:
+                got = check(g, q, fused_groups=fused)
+            except MemplanError as exc:   # (refused outright: a malformed plan, never a raw error)
+                got = [(0, str(exc))]
+            assert bool(got) == bool(findings(gd, q, fused_groups=fused)), (seed, got, findings(gd, q))
