@@ -192,6 +192,7 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
     U = opt.units
     ids = [nd.id for nd in graph.nodes]
     node_order = expand(U, U.fixed_order, ustream)[0]   # (the fixed-stream order: every give-back's)
+    sizes = _unit_sizes(U)
     order_ids = tuple(ids[m] for m in node_order)
     for tag, order in (("memory", by_memory), ("events", by_events)):
         firsts = [min(f.units) for f in order]   # (forks are disjoint: each first unit is its own)
@@ -200,11 +201,15 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
         # (96 at 50,000 nodes, each a full replay, 50,000 ids and 30,000 events) was most of the pool's time
         forks_of = [[(f.units, f.source) for f in (order[k] for k in sorted(range(m), key=firsts.__getitem__))]
                     for m in prefixes]   # (each prefix's forks in issue order)
-        streams_of = [_node_streams(U, _assign(ustream, fs)) for fs in forks_of]
+        streams_of = [_node_streams(U, _assign(ustream, fs), sizes) for fs in forks_of]
         # where each prefix's streams first differ from the next one's: every later branch starts at one of them
         starts = [_first_difference(a, b) for a, b in zip(streams_of, streams_of[1:])]
         streams_of = [a.tolist() for a in streams_of]
+        # under ``max_events`` a replay stops at the cap, and a prefix whose streams are ``prev``'s before a position
+        # where ``prev`` is over the cap already is dropped unreplayed (``Replay.over_cap``): with max_events=3
+        # nearly every prefix was replayed to the end for thousands of events, then dropped
         prev: Replay | None = None
+        agree = 0   # the streams of the prefix before are ``prev``'s before this position (``prev``'s own: the end)
         for k, (m, forks_m, node_streams) in enumerate(zip(prefixes, forks_of, streams_of)):
             name = f"{opt.chosen}-give-back-{m}-by-{tag}"
             mark = starts[k:]
@@ -213,9 +218,15 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
                 prev = None
                 continue
             if prev is None:
-                prev = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, mark, record=True, windows=False)
+                prev = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, mark, record=True, windows=False,
+                              cap=max_events)
             else:
-                prev = prev.branch(starts[k - 1], node_streams, mark)
+                at = min(starts[k - 1], agree)   # (a mark of ``prev``: every later start is one)
+                if prev.over_cap(at):   # (false only where ``at`` is starts[k - 1]: ``agree`` was over the cap)
+                    agree = at
+                    continue
+                prev = prev.branch(at, node_streams, mark)
+            agree = len(node_order)
             key = (order_ids, tuple(node_streams))
             if key in seen or (max_events is not None and prev.events > max_events):
                 continue
@@ -279,10 +290,13 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
     return int(diff[0]) if len(diff) else len(a)
 
 
-def _node_streams(U, assign: list[int]) -> np.ndarray:
+def _node_streams(U, assign: list[int], sizes: np.ndarray | None = None) -> np.ndarray:
     """``expand(U, U.fixed_order, assign)``'s streams (each node its unit's stream, renumbered by first use in
     that order), in numpy: ``candidate_pool`` makes them for every prefix of two fork lists, 96 lists of every
-    node, and the loop over nodes was a tenth of a budgeted plan's pool."""
+    node, and the loop over nodes was a tenth of a budgeted plan's pool. ``sizes``: each unit's node count in
+    ``U.fixed_order`` (``_unit_sizes``), made once for the 96 lists (made here if not given)."""
+    if sizes is None:
+        sizes = _unit_sizes(U)
     units = np.asarray(U.fixed_order, dtype=np.int64)
     per_unit = np.asarray(assign, dtype=np.int64)[units] if len(units) else np.zeros(0, dtype=np.int64)
     if not len(per_unit):
@@ -290,7 +304,12 @@ def _node_streams(U, assign: list[int]) -> np.ndarray:
     ids, first = np.unique(per_unit, return_index=True)
     renum = np.empty(int(ids[-1]) + 1, dtype=np.int64)
     renum[ids[np.argsort(first)]] = np.arange(len(ids))
-    return np.repeat(renum[per_unit], [len(U.members[u]) for u in U.fixed_order])
+    return np.repeat(renum[per_unit], sizes)
+
+
+def _unit_sizes(U) -> np.ndarray:
+    """The number of nodes of each unit of ``U.fixed_order``, in that order (``_node_streams``'s repeats)."""
+    return np.fromiter((len(U.members[u]) for u in U.fixed_order), dtype=np.int64, count=len(U.fixed_order))
 
 
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:

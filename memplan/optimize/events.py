@@ -30,6 +30,8 @@ BIG_READER = 16
 #: after it is); its heap costs more per node than a plain replay
 SEQUENTIAL_AT = 32
 SEQUENTIAL_SHARE = 4
+#: ``Replay``'s ``cap`` when none is given: more events than any run takes (``max_events`` lies below 2**63)
+NO_CAP = 1 << 63
 
 
 def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
@@ -71,11 +73,14 @@ class Replay:
     makespan) of the order on ``streams``, which must equal this run's streams before position ``p``.
     ``windows`` (default: with marks): keep the events and the latest end before every position, which only
     ``rerun_window`` reads; ``budget.candidate_pool``'s chains of branches never window, and two appends per
-    node were a tenth of each replay.
+    node were a tenth of each replay. ``cap`` (``max_events``): the run (and each ``branch``) stops once it has
+    taken more events (``capped_at``: the position after the node that went over), since ``candidate_pool`` drops
+    such a run whatever its makespan; its marks past that position are not kept (``over_cap``).
     """
 
     def __init__(self, graph: Graph, order: Sequence[int], streams: Sequence[int], cost: Sequence[float],
-                 event_us: float, marks: Sequence[int] = (), record: bool = False, windows: bool | None = None):
+                 event_us: float, marks: Sequence[int] = (), record: bool = False, windows: bool | None = None,
+                 cap: int | None = None):
         n_nodes = len(graph.nodes)
         self.graph, self.order, self.cost, self.event_us = graph, list(order), cost, event_us
         self.reach: WriterFold | None = None   # (made by ``_inherited`` when first needed)
@@ -95,6 +100,9 @@ class Replay:
         self.windows = bool(marks) if windows is None else windows
         self.events_at: list[int] = []
         self.top_at: list[float] = []
+        #: with ``cap``: the run stops once it has taken more than ``cap`` events (``over_cap``)
+        self.cap = NO_CAP if cap is None else cap
+        self.capped_at = NO_CAP
         self.events, self.makespan = self._run(0, self.stream, self.seq, self.clock, self.end, {}, {}, {}, 0, 0.0,
                                                self.marks, self.pairs)
         if self.windows:
@@ -122,6 +130,7 @@ class Replay:
         new = object.__new__(Replay)
         new.graph, new.order, new.pos, new.cost, new.event_us = self.graph, self.order, self.pos, self.cost, self.event_us
         new.reach, new.windows = self.reach, self.windows   # (positions only: the same order)
+        new.cap, new.capped_at = self.cap, NO_CAP
         stream = new.stream = list(self.stream)
         order = self.order
         for q in range(p, len(order)):
@@ -138,6 +147,12 @@ class Replay:
             new.events_at.append(new.events)
             new.top_at.append(new.makespan)
         return new
+
+    def over_cap(self, p: int) -> bool:
+        """Whether this run took more than its ``cap`` events before position ``p`` (one of its marks): then so does
+        every run of the same streams before ``p``, whatever it does after (a run only adds events), and
+        ``candidate_pool`` drops it unreplayed. A run stopped at the cap (``capped_at``) has no marks past it."""
+        return p >= self.capped_at or self.marks[p][3] > self.cap
 
     def rerun_window(self, p: int, stop: int, streams: Sequence[int]) -> tuple[int, float]:
         """``rerun``'s (events, makespan) estimated from positions ``p`` to ``stop`` only (``streams``: one per
@@ -368,6 +383,7 @@ class Replay:
             self.fold = fold
         events_at, top_at = self.events_at, self.top_at
         windows = marks is not None and self.windows
+        cap = self.cap if marks is not None else NO_CAP   # (a run of its own: ``rerun`` and windows never stop)
         empty: dict[int, int] = {}   # (a stream's first clock: shared, as every clock is copied before it changes)
         hi = len(order) if stop is None else stop
         # the positions to keep the state at (before their node), each segment between them run without asking
@@ -410,6 +426,9 @@ class Replay:
                             cur.pop(s, None)       # (v's own count is implicit)
                     if copied:
                         last[s] = cur
+                    if events > cap:   # over the cap: the rest cannot bring the count back under it
+                        self.capped_at = pos[v] + 1
+                        return events, top
                 c = counts.get(s, 0)
                 seq[v] = c
                 counts[s] = c + 1

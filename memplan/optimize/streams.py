@@ -57,6 +57,9 @@ INDEXED_CANDIDATES = 16
 #: round 42, a random DAG at 1,024 streams lists about 30, where the scan gave up on nearly every unit)
 SCAN_ABOVE = 64
 SCAN_CANDIDATES = 16
+#: the scan is tried first, too, where the index would list every used stream (each one knows the unit's inputs:
+#: a wide fork's branches at 24 .. 48 streams, where the free-est stream wins at once and the index tried them all)
+SCAN_COVERED = True
 
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
 LARGE_UNITS = 20_000
@@ -276,7 +279,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         an event: start max(free, T), the same events, so the free-est such stream is the best of them, and the
         rest need not be tried."""
         skipped = []
-        while by_free:
+        while by_free and len(rel) < used:   # (rel holds used streams only: all of them, no other to find)
             f, s = by_free[0]
             if f < free[s]:
                 heapq.heappop(by_free)
@@ -376,12 +379,12 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                 ds = tuple(latest_per_stream(ds).values())
             rel = related(ds, SCAN_ABOVE - 2)   # (the index lists these and two more, at most)
             found = None
-            if rel is None:
+            if rel is None or (SCAN_COVERED and len(rel) >= used):   # (rel holds used streams only: all of them)
                 found = scanned_candidates(ds, U.cost[u], (True, twin, twin_free, twin_free_est) if eft
                                            else (False, True, False, False))
                 if stats is not None:
                     stats["scored"] = stats.get("scored", 0) + (SCAN_CANDIDATES if found is None else len(found))
-                if found is None:
+                if found is None and rel is None:
                     rel = related(ds)
             cands = indexed_candidates(rel) if found is None else found   # type: ignore[arg-type]
         if stats is not None:
