@@ -113,6 +113,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
             kwargs = _in_spec_order(ep, kwargs)
+            _check_example_types(torch, ep, example_inputs, kwargs)
             given = _check_ranges(torch, ep, example_inputs, kwargs)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
@@ -287,6 +288,68 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
             for sym, (value, where) in sorted(bound.items(), key=lambda kv: str(kv[0]))]
 
 
+def _check_example_types(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> None:
+    """Refuse example inputs that are not the dynamic program's inputs with other sizes: another structure (count,
+    keywords, nesting), a non-tensor for a tensor input, a tensor of another dtype or rank, or a non-integer for a
+    symbolic int input; a GraphError naming the input, what it takes and what was given.
+
+    Why: example inputs only size a dynamic program's dimensions, but the specializing export traced whatever it
+    was given: ``x`` exported as a float32 matrix and given a float64 one (or a rank-3 tensor) was planned as
+    another program, in float64 (or rank 3), silently; a rank-1 tensor failed as torch's "tuple index out of
+    range", and a wrong structure as torch's "Trying to flatten user inputs with exported input tree spec:"."""
+    from torch.utils import _pytree as pytree
+
+    expected = getattr(getattr(ep, "call_spec", None), "in_spec", None)
+    leaves, spec = pytree.tree_flatten((tuple(example_inputs), dict(kwargs or {})))
+    if expected is not None and spec != expected:
+        given, takes = _structure(spec), _structure(expected)
+        if given == takes:   # (the counts and keywords agree: a nested structure differs)
+            given, takes = f"{given} ({' '.join(str(spec).split())})", f"{takes} ({' '.join(str(expected).split())})"
+        raise GraphError(f"the example inputs are {given}, but the exported program takes {takes}: give one "
+                         "example per input, structured as when it was exported")
+    users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
+    if len(users) != len(leaves):
+        return   # (inputs that are no placeholder: constants export specialized; the export names any mismatch)
+    for n, x in zip(users, leaves):
+        val = n.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            want = _tensor_words(val)
+            if not isinstance(x, torch.Tensor):
+                raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported "
+                                 f"program takes {want} there")
+            if x.dtype != val.dtype or x.dim() != val.dim():
+                raise GraphError(f"example input '{n.name}' is {_tensor_words(x)}, but the exported program takes "
+                                 f"{want}: example inputs only give a dynamic program its sizes (export again for "
+                                 "another dtype or rank)")
+            fixed = next((k for k, (d, s) in enumerate(zip(val.shape, x.shape)) if isinstance(d, int) and d != s), None)
+            if fixed is not None:
+                raise GraphError(f"example input '{n.name}' dimension {fixed} is {x.shape[fixed]}, but the exported "
+                                 f"program fixes it at {val.shape[fixed]} (only its dynamic dimensions take other "
+                                 "sizes)")
+        elif isinstance(val, torch.SymInt) and (not isinstance(x, int) or isinstance(x, bool)):
+            raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported program "
+                             "takes an int there (a symbolic int input)")
+
+
+def _tensor_words(t: Any) -> str:
+    """``a float32 tensor of rank 2`` (``an int64 ...``), for ``_check_example_types``."""
+    dtype = str(t.dtype).removeprefix("torch.")
+    return f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype} tensor of rank {t.dim()}"
+
+
+def _structure(spec: Any) -> str:
+    """A call's ``(args, kwargs)`` tree spec in words: ``2 positional inputs and keyword inputs y, z``."""
+    try:
+        args, kw = spec.child(0), spec.child(1)
+        words = f"{args.num_children} positional input{'s' * (args.num_children != 1)}"
+        keys = list(kw.context or [])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return str(spec)
+    if keys:
+        words += f" and keyword input{'s' * (len(keys) != 1)} {', '.join(map(str, keys))}"
+    return words
+
+
 def _guard_context(exc: BaseException, given: list[str]) -> str:
     """What the example inputs made of the program's dynamic dimensions (``given``, from ``_check_ranges``), to follow
     torch's "Guard failed: ..." where the specializing export failed on one of its guards; "" otherwise.
@@ -385,9 +448,10 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                 expr = val.shape[0].node.expr
                 if expr.is_Symbol:
                     if known.setdefault(str(expr), (batch, "--batch"))[0] != batch:
-                        given = known[str(expr)][1]
-                        raise GraphError(f"--batch {batch} and --dim {given}={known[str(expr)][0]} disagree: "
+                        given = _option(*known[str(expr)][::-1])
+                        raise GraphError(f"--batch {batch} and {given} disagree: "
                                          f"{expr} is input '{n.name}'s leading dimension")
+    _check_given_ranges(ep, known, names)
 
     def size(d: Any, where: str, what: str = "symbolic size") -> int:
         if isinstance(d, int):
@@ -422,6 +486,35 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             leaves.append(val)
     args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
     return tuple(args), dict(kwargs)
+
+
+def _option(name: str, value: int) -> str:
+    """The option that gave a symbol its value, as the user wrote it: ``--batch 8``, ``--dim x.0=8``, or for an input
+    dimension that is an expression of the symbol (``_dims_by_symbol`` records it as ``y.0=1 (s77``), the option
+    and the symbol's value it made: ``--dim y.0=1 (s77=0)``."""
+    if name == "--batch":
+        return f"--batch {value}"
+    return f"--dim {name}={value}{')' * ('(' in name)}"
+
+
+def _check_given_ranges(ep: Any, known: dict[str, tuple[int, str]], names: dict[str, str]) -> None:
+    """Refuse a ``--dim`` / ``--batch`` value (``known``: ``{symbol: (value, name given)}``, ``_dims_by_symbol``) that
+    puts one of the program's dynamic dimensions outside its range constraints, naming the option given.
+
+    Why: the range was checked only once the zero inputs were made (``_check_ranges``), which names an input's
+    dimension: ``--dim y.0=1`` where ``y.0`` is ``b + 1`` (so ``b`` = 0, below its range [2, 64]) was refused as
+    "input 'x' dimension 0 is 0", an input and a dimension the user had not written."""
+    for expr, vr in (getattr(ep, "range_constraints", None) or {}).items():
+        syms = sorted(expr.free_symbols, key=str)
+        if not syms or not all(str(s) in known for s in syms):
+            continue
+        value = expr.subs({s: known[str(s)][0] for s in syms})
+        if bool(value < vr.lower) or bool(value > vr.upper):
+            given = " and ".join(_option(known[str(s)][1], known[str(s)][0]) for s in syms)
+            what = _symbol_named(str(expr), names) if expr.is_Symbol else str(expr)
+            raise GraphError(f"{given}: makes the dynamic dimension {what} {value}, outside the exported program's "
+                             f"range [{_bound(vr.lower)}, {_bound(vr.upper)}] for it: give a value inside it (or "
+                             "export again with that Dim's min/max)")
 
 
 def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
